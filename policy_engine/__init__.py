@@ -1,0 +1,73 @@
+"""policy_engine: versioned YAML credit-risk policies -> auditable decisions.
+
+Load and compile a policy once, then decide many clients::
+
+    import policy_engine as pe
+
+    policy = pe.load_policy("policies/loss-client-management/policy-1.1.0.yaml")
+    decider = pe.Decider(policy)
+    record = decider.decide(client_dict)            # a dict, DESIGN section 5
+    print(record["classification"]["grade"])
+
+Or pick the version in force from a registry directory::
+
+    policy = pe.Registry("policies").select("loss-client-management", as_of="2025-03-31")
+
+Names are imported on first use (PEP 562) so that ``import policy_engine`` and
+the CLI's ``--help`` stay fast.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "CompiledPolicy": "compiler",
+    "check_document": "compiler",
+    "compile_document": "compiler",
+    "Diagnostic": "diagnostics",
+    "InputError": "diagnostics",
+    "PolicyEngineError": "diagnostics",
+    "PolicyError": "diagnostics",
+    "UsageError": "diagnostics",
+    "Decider": "evaluate",
+    "canonical_json": "evaluate",
+    "decide": "evaluate",
+    "dumps": "evaluate",
+    "explain": "explain",
+    "load_yaml_file": "loader",
+    "load_yaml_text": "loader",
+    "parse_json_text": "loader",
+    "Registry": "registry",
+    "check_paths": "registry",
+    "load_policy": "registry",
+    "run_tests": "tester",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'policy_engine' has no attribute '{name}'")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .compiler import CompiledPolicy, check_document, compile_document
+    from .diagnostics import Diagnostic, InputError, PolicyEngineError, PolicyError, UsageError
+    from .evaluate import Decider, canonical_json, decide, dumps
+    from .explain import explain
+    from .loader import load_yaml_file, load_yaml_text, parse_json_text
+    from .registry import Registry, check_paths, load_policy
+    from .tester import run_tests

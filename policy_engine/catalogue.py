@@ -1,0 +1,62 @@
+"""The action catalogue: what a policy may recommend, and with which parameters.
+
+Registries as data: adding an action type is one entry here (and its name in
+the policy schema's enum). ``may_restructure`` marks actions that, granted to
+a debtor in financial difficulty, are a restructuring under the 2023 Measures
+for the risk classification of financial assets (arts. 17-19): a policy must
+then declare the consequence, so the decision never presents them as neutral.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Param:
+    type: str  # integer | number | string | list
+    required: bool = False
+    enum: tuple[str, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+
+
+@dataclass(frozen=True)
+class ActionType:
+    name: str
+    zh: str
+    en: str
+    params: dict[str, Param] = field(default_factory=dict)
+    may_restructure: bool = False
+    never_restructure: bool = False
+
+
+SERVICES = ("financial_advisory", "market_analysis", "supply_chain_finance", "fx_hedging",
+            "cross_border_settlement", "investment_loan_linkage", "government_support_coordination")
+EMERGENCY_MEASURES = ("legal_action", "asset_preservation", "government_coordination", "seek_acquirer",
+                      "creditor_committee")
+
+CATALOGUE: dict[str, ActionType] = {a.name: a for a in [
+    ActionType("extend_term", "展期", "Extend the term",
+               {"months": Param("integer", True, min=1, max=120)}, may_restructure=True),
+    ActionType("reprice", "调整利率", "Reprice",
+               {"rate_change_bp": Param("number", True, min=-2000, max=2000)}, may_restructure=True),
+    ActionType("add_collateral", "追加担保物", "Add collateral",
+               {"target_ltv": Param("number", min=0, max=2)}, never_restructure=True),
+    ActionType("replace_guarantor", "更换保证人", "Replace the guarantor", {}),
+    ActionType("restructure", "分期重组", "Restructure into instalments",
+               {"instalments": Param("integer", True, min=2, max=120),
+                "grace_months": Param("integer", min=0, max=24)}, may_restructure=True),
+    ActionType("early_repayment", "要求提前还款", "Demand early repayment",
+               {"share": Param("number", min=0, max=1), "deadline_days": Param("integer", min=1, max=365)}),
+    ActionType("offer_services", "增值服务", "Offer value-added services",
+               {"services": Param("list", True, enum=SERVICES)}),
+    ActionType("review_meeting", "贷后检视会议", "Review meeting",
+               {"cadence": Param("string", True, enum=("monthly", "quarterly", "semiannual"))}),
+    ActionType("emergency_plan", "启动应急预案", "Start the emergency plan",
+               {"measures": Param("list", True, enum=EMERGENCY_MEASURES)}),
+    ActionType("reduce_exposure", "压降敞口", "Reduce exposure",
+               {"share": Param("number", True, min=0, max=1)}),
+    ActionType("monitor", "加强监控", "Intensify monitoring",
+               {"frequency": Param("string", True, enum=("weekly", "monthly", "quarterly"))}),
+]}

@@ -1,0 +1,330 @@
+"""The ``policy-engine`` command: a thin shell that parses, calls the library, renders.
+
+Exit codes (stable; CI pipelines and calling systems rely on them):
+
+====  =========================================================
+0     success
+1     policy tests failed
+2     usage error: bad option, unknown policy id or version, missing file
+3     invalid client data: every problem listed, no decision produced
+4     invalid policy (or policy test file)
+5     internal error: a bug in the engine; please report it
+====  =========================================================
+
+Machine output goes to stdout, human messages to stderr. Heavy modules are
+imported inside the commands that need them so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+EXIT_OK, EXIT_TESTS_FAILED, EXIT_USAGE, EXIT_INPUT, EXIT_POLICY, EXIT_INTERNAL = 0, 1, 2, 3, 4, 5
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _emit_diagnostics(diags: Sequence[Any], fmt: str, max_errors: int | None = None) -> None:
+    shown = list(diags)[: max_errors or None]
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps({"ok": False, "errors": [d.to_dict() for d in shown]}, ensure_ascii=False, indent=2),
+                   err=True)
+        return
+    for d in shown:
+        click.echo(d.render(), err=True)
+    hidden = len(diags) - len(shown)
+    if hidden > 0:
+        click.echo(f"... and {hidden} more (raise --max-errors)", err=True)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn engine errors into their exit codes; never show a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .diagnostics import PolicyEngineError
+
+        try:
+            return fn(*args, **kwargs)
+        except PolicyEngineError as e:
+            _emit_diagnostics(e.diagnostics, kwargs.get("fmt") or "text")
+            sys.exit(e.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort, SystemExit):
+            raise
+        except RecursionError:
+            click.echo("error: input nests too deeply", err=True)
+            sys.exit(EXIT_INPUT)
+        except Exception as e:  # a bug: say so plainly, with enough to report it
+            click.echo(f"internal error: {type(e).__name__}: {e}\n"
+                       "This is a bug in policy_engine; please report it with the command you ran.", err=True)
+            sys.exit(EXIT_INTERNAL)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _default_format() -> str:
+    return "text" if sys.stdout.isatty() else "json"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="policy-engine", prog_name="policy-engine")
+@click.option("--policies", "policies_dir", envvar="POLICY_ENGINE_POLICIES", default="policies",
+              show_default=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Policy registry directory (env POLICY_ENGINE_POLICIES).")
+@click.pass_context
+def main(ctx: click.Context, policies_dir: Path) -> None:
+    """Rules-as-configuration policy engine for loss-making corporate clients.
+
+    Exit codes: 0 ok, 1 policy tests failed, 2 usage error, 3 invalid client
+    data, 4 invalid policy, 5 internal error.
+    """
+    ctx.obj = {"policies": policies_dir}
+
+
+# ------------------------------------------------------------------ validate
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default=None,
+              help="Output format (default: text on a terminal, json otherwise).")
+@click.option("--max-errors", type=click.IntRange(min=0), default=50, show_default=True,
+              help="Stop listing after this many problems per file (0: all).")
+@click.pass_context
+@handle_errors
+def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, max_errors: int) -> None:
+    """Validate policy files or directories (default: the registry), reporting every problem.
+
+    Exits 4 when any policy is invalid.
+    """
+    from .registry import check_paths
+
+    fmt = fmt or _default_format()
+    targets = list(paths) or [ctx.obj["policies"]]
+    for p in targets:
+        if not p.exists():
+            raise click.UsageError(f"no such file or directory: {p}")
+    results = check_paths(targets)
+    if not results:
+        raise click.UsageError(f"no policy files (policy*.yaml) under {', '.join(map(str, targets))}")
+    bad = [r for r in results if any(d.severity == "error" for d in r.diagnostics)]
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps({
+            "ok": not bad,
+            "files": [{"file": r.file, "ok": r not in bad,
+                       "policy": r.policy.key if r.policy else None,
+                       "diagnostics": [d.to_dict() for d in r.diagnostics]} for r in results],
+        }, ensure_ascii=False, indent=2))
+    else:
+        for r in results:
+            if r.diagnostics:
+                _emit_diagnostics(r.diagnostics, "text", max_errors)
+            else:
+                click.echo(f"ok  {r.file}  ({r.policy.key if r.policy else ''})", err=True)
+        click.echo(f"{len(results) - len(bad)} valid, {len(bad)} invalid", err=True)
+    if bad:
+        sys.exit(EXIT_POLICY)
+
+
+# ------------------------------------------------------------ decide/explain
+
+
+def _read_client(source: str) -> Any:
+    from .diagnostics import Diagnostic, InputError, UsageError
+    from .loader import JSONInputError, parse_json_text
+
+    name = "<stdin>" if source == "-" else source
+    try:
+        data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+    except OSError as e:
+        raise UsageError([Diagnostic("file-unreadable", f"cannot read client file: {e.strerror}", file=name)]) \
+            from None
+    try:
+        return parse_json_text(data), name
+    except JSONInputError as e:
+        raise InputError([Diagnostic("bad-json", str(e), file=name,
+                                     hint="client data is one JSON object")]) from None
+
+
+def _resolve_policy(ctx: click.Context, policy: str, version: str | None, as_of: str | None) -> Any:
+    from .registry import Registry, load_policy
+
+    path = Path(policy)
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        if not path.is_file():
+            raise click.UsageError(f"policy file not found: {policy}")
+        if version is not None:
+            raise click.UsageError("--policy-version applies to a policy id, not a file")
+        return load_policy(path)
+    return Registry(ctx.obj["policies"]).select(policy, as_of=as_of, version=version)
+
+
+def _decide(ctx: click.Context, policy: str, version: str | None, client: str, as_of: str | None,
+            trace: bool) -> tuple[Any, dict[str, Any]]:
+    from .evaluate import Decider
+    from .inputs import parse_date
+
+    if as_of is not None and parse_date(as_of) is None:
+        raise click.BadParameter(f"{as_of!r} is not a date YYYY-MM-DD", param_hint="--as-of")
+    record, name = _read_client(client)
+    selection_day = as_of
+    if selection_day is None and isinstance(record, dict) and parse_date(record.get("as_of")) is not None:
+        selection_day = record["as_of"]
+    compiled = _resolve_policy(ctx, policy, version, selection_day)
+    decision = Decider(compiled).decide(record, as_of=as_of, trace=trace, file=name)
+    return compiled, decision
+
+
+_policy_options = [
+    click.option("--policy", "-p", required=True,
+                 help="Policy id (the version in force at the as-of date is used) or a policy file path."),
+    click.option("--policy-version", default=None, help="Pin a version of the policy id."),
+    click.option("--client", "-c", default="-", show_default=True, help="Client JSON file, or - for stdin."),
+    click.option("--as-of", default=None,
+                 help="Decision date YYYY-MM-DD (default: the client's as_of, else today)."),
+]
+
+
+def _with_policy_options(fn: F) -> F:
+    for opt in reversed(_policy_options):
+        fn = opt(fn)
+    return fn
+
+
+@main.command()
+@_with_policy_options
+@click.option("--trace", is_flag=True, help="Include every rule evaluated, with the values it read.")
+@click.option("--format", "fmt", type=click.Choice(["json", "text"]), default=None,
+              help="json (default when piped) or a readable text explanation (default on a terminal).")
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
+              help="Language of the text format.")
+@click.option("--pretty/--compact", default=None, help="Indent the JSON (default: on a terminal).")
+@click.pass_context
+@handle_errors
+def decide(ctx: click.Context, policy: str, policy_version: str | None, client: str, as_of: str | None,
+           trace: bool, fmt: str | None, lang: str, pretty: bool | None) -> None:
+    """Decide one client: grade, warnings, actions, with their evidence, as JSON."""
+    fmt = fmt or _default_format()
+    compiled, decision = _decide(ctx, policy, policy_version, client, as_of, trace)
+    if fmt == "text":
+        from .explain import explain as render
+
+        click.echo(render(decision, compiled, lang), nl=False)
+        return
+    from .evaluate import dumps
+
+    click.echo(dumps(decision, pretty=sys.stdout.isatty() if pretty is None else pretty))
+
+
+@main.command()
+@_with_policy_options
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text, or json: {\"text\": ..., \"decision\": ...}.")
+@click.pass_context
+@handle_errors
+def explain(ctx: click.Context, policy: str, policy_version: str | None, client: str, as_of: str | None,
+            lang: str, fmt: str) -> None:
+    """Explain one client's decision in Chinese or English."""
+    from .explain import explain as render
+
+    compiled, decision = _decide(ctx, policy, policy_version, client, as_of, False)
+    text = render(decision, compiled, lang)
+    if fmt == "json":
+        from .evaluate import dumps
+
+        click.echo(dumps({"text": text, "decision": decision}, pretty=True))
+    else:
+        click.echo(text, nl=False)
+
+
+# ---------------------------------------------------------------------- test
+
+
+@main.command("test")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default=None)
+@click.option("-k", "only", default=None, help="Only cases whose name contains this text.")
+@click.option("-v", "--verbose", is_flag=True, help="List passing cases too.")
+@click.pass_context
+@handle_errors
+def test_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, only: str | None, verbose: bool) -> None:
+    """Run policy test cases (default: every policy directory in the registry).
+
+    Exits 1 when a case fails, 4 when a policy or test file is invalid.
+    """
+    from .tester import run_tests
+
+    fmt = fmt or _default_format()
+    run = run_tests(list(paths) or [ctx.obj["policies"]], only=only)
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps(run.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        for r in run.results:
+            if not r.passed:
+                click.echo(f"FAIL {r.file}:{r.line} [{r.policy}] {r.name}")
+                for f in r.failures:
+                    click.echo(f"     {f}")
+            elif verbose:
+                click.echo(f"ok   {r.file}:{r.line} [{r.policy}] {r.name}")
+        if run.diagnostics:
+            _emit_diagnostics(run.diagnostics, "text")
+        click.echo(f"{run.passed} passed, {run.failed} failed")
+    if run.diagnostics and any(d.code != "no-tests" for d in run.diagnostics):
+        sys.exit(EXIT_POLICY)
+    if run.diagnostics:
+        sys.exit(EXIT_USAGE)
+    if run.failed:
+        sys.exit(EXIT_TESTS_FAILED)
+
+
+# -------------------------------------------------------------------- schema
+
+
+@main.command()
+@click.argument("name", type=click.Choice(["policy", "client", "decision", "policy-tests"]))
+@handle_errors
+def schema(name: str) -> None:
+    """Print a JSON Schema (policy, client, decision, policy-tests)."""
+    from .schemas import schema_path
+
+    click.echo(schema_path(name).read_text(encoding="utf-8"), nl=False)
+
+
+@main.command()
+@handle_errors
+def functions() -> None:
+    """List the functions policy expressions may call."""
+    from .expressions import FUNCTIONS
+
+    for f in FUNCTIONS.values():
+        click.echo(f"{f.signature:<40} {f.doc}")
+
+
+@main.command()
+@handle_errors
+def catalogue() -> None:
+    """List the action types policies may recommend, with their parameters."""
+    from .catalogue import CATALOGUE
+
+    for a in CATALOGUE.values():
+        params = ", ".join(f"{n}{'' if p.required else '?'}: {p.type}" for n, p in a.params.items())
+        flag = "  [a restructuring when granted to a debtor in difficulty]" if a.may_restructure else ""
+        click.echo(f"{a.name:<18} {a.en} / {a.zh} ({params}){flag}")
+
+
+def run() -> None:  # pragma: no cover - console entry
+    main(prog_name=os.environ.get("POLICY_ENGINE_PROG", "policy-engine"))

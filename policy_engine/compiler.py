@@ -1,0 +1,742 @@
+"""Stage 3, compile: a validated policy document -> a frozen :class:`CompiledPolicy`.
+
+The authored form (a :class:`~policy_engine.loader.Document`, with source
+positions) and the compiled form are different types. Compiling checks what a
+schema cannot (names, types, cycles, scale, catalogue, segments, bands), and
+turns the whole policy into one generated Python function, so a decision costs
+one call instead of a tree walk per rule. The checked expression trees stay on
+the compiled policy, so other back-ends (a vectorised evaluator) compile from
+the same form.
+
+Stages run in this order; each later stage needs the names the earlier ones
+declare:
+
+1. schema            -- shape of the document (schemas/policy.schema.json)
+2. structure         -- scale, segments, ids, bands, catalogue, parameters
+3. metric order      -- the metric DAG (cycles are errors), must run before 4
+4. expressions       -- every expression checked and typed in stage order
+5. codegen           -- one function for the row evaluator
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import hashlib
+import string
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import expressions as ex
+from .catalogue import CATALOGUE
+from .diagnostics import Diagnostic, DiagnosticSink, PolicyError, sort_diagnostics
+from .loader import Document, PathKey, format_path
+from .validate import schema_errors
+
+_BUILTINS = {
+    "as_of": ex.Symbol("as_of", "builtin", ex.DATE, False),
+    "score": ex.Symbol("score", "builtin", ex.NUMBER, False),
+    "grade": ex.Symbol("grade", "builtin", ex.GRADE, False),
+}
+
+_INPUT_TYPES = {"number": ex.NUMBER, "integer": ex.NUMBER, "boolean": ex.BOOL, "string": ex.STRING,
+                "date": ex.DATE, "grade": ex.GRADE}
+
+
+# ------------------------------------------------------------- compiled form
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    name: str
+    source: str  # the 'from' path as written
+    root: tuple[str, ...]  # path to the value, or to the list for a series
+    item: tuple[str, ...]  # path inside each period (series only)
+    series: bool
+    type: str  # number | integer | boolean | string | date | grade
+    required: bool
+    min: float | None
+    max: float | None
+    enum: tuple[str, ...] | None
+    unit: str | None
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    expr: ex.CheckedExpression
+    label: Mapping[str, str] | None
+    format: str | None
+
+
+@dataclass(frozen=True)
+class Band:
+    min: float | None
+    max: float | None
+    value: Any  # points, or a grade id
+
+    def contains(self, x: float) -> bool:
+        return (self.min is None or x >= self.min) and (self.max is None or x < self.max)
+
+    def label(self) -> str:
+        lo = "-inf" if self.min is None else f"{self.min:g}"
+        hi = "+inf" if self.max is None else f"{self.max:g}"
+        return f"[{lo}, {hi})"
+
+
+@dataclass(frozen=True)
+class FactorSpec:
+    id: str
+    expr: ex.CheckedExpression
+    weight: float
+    missing_points: float
+    bands: tuple[Band, ...]
+    label: Mapping[str, str] | None
+
+
+@dataclass(frozen=True)
+class FloorSpec:
+    id: str
+    expr: ex.CheckedExpression
+    floor: str
+    rank: int
+    source: str
+    description: Mapping[str, str] | None
+
+
+@dataclass(frozen=True)
+class WarningSpec:
+    id: str
+    expr: ex.CheckedExpression
+    severity: str
+    category: str
+    message: Mapping[str, str]
+    evidence: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RestructuringSpec:
+    expr: ex.CheckedExpression
+    floor: str
+    observation_months: int | None
+    observation_periods: int | None
+    source: str
+    note: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    id: str
+    action: str
+    expr: ex.CheckedExpression
+    params: Mapping[str, Any]  # literal values
+    param_exprs: Mapping[str, ex.CheckedExpression]
+    priority: int
+    excludes: tuple[str, ...]
+    approval: str | None
+    reason: Mapping[str, str]
+    restructuring: RestructuringSpec | None
+    evidence: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Grade:
+    id: str
+    zh: str
+    en: str
+    nonperforming: bool
+
+
+@dataclass(frozen=True)
+class CompiledPolicy:
+    """A policy ready to evaluate: immutable, shareable across threads and calls."""
+
+    id: str
+    version: str
+    title: Mapping[str, str]
+    status: str
+    owner: str
+    effective_from: str
+    effective_to: str | None
+    changelog: tuple[Mapping[str, Any], ...]
+    sha256: str
+    file: str
+    text: str
+    segment_by: str | None
+    segments: tuple[str, ...]
+    inputs: tuple[InputSpec, ...]
+    parameters: Mapping[str, Mapping[str, Any]]  # name -> segment -> value ('default' key)
+    param_names: tuple[str, ...]
+    param_tuples: Mapping[str | None, tuple[Any, ...]]  # segment -> values in param_names order
+    metrics: tuple[MetricSpec, ...]
+    score_base: float
+    factors: tuple[FactorSpec, ...]
+    score_bands: tuple[Band, ...]
+    scale: tuple[Grade, ...]
+    floors: tuple[FloorSpec, ...]
+    warnings: tuple[WarningSpec, ...]
+    actions: tuple[ActionSpec, ...]
+    tests_path: str | None
+    row_function: Callable[..., tuple[Any, ...]] = field(repr=False, compare=False)
+    row_source: str = field(repr=False, compare=False, default="")
+    runtime: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.id}@{self.version}"
+
+    @property
+    def grade_ids(self) -> tuple[str, ...]:
+        return tuple(g.id for g in self.scale)
+
+    def grade(self, gid: str) -> Grade:
+        return self.scale[self.grade_ids.index(gid)]
+
+    def params_for(self, segment: str | None) -> tuple[Any, ...]:
+        return self.param_tuples.get(segment) or self.param_tuples[None]
+
+    def applies_on(self, day: str) -> bool:
+        return self.effective_from <= day and (self.effective_to is None or day <= self.effective_to)
+
+
+# ---------------------------------------------------------------- compiler
+
+
+class _Compiler:
+    def __init__(self, doc: Document):
+        self.doc = doc
+        self.data: dict[str, Any] = doc.data
+        self.sink = DiagnosticSink(file=doc.file)
+        self.symbols: dict[str, ex.Symbol] = dict(_BUILTINS)
+        self.grades: tuple[str, ...] = ()
+        self.segments: tuple[str, ...] = ()
+
+    # helpers ----------------------------------------------------------------
+    def err(self, code: str, message: str, path: PathKey, hint: str | None = None, rule: str | None = None,
+            severity: str = "error", column_offset: int | None = None) -> None:
+        line, col = self.doc.locate(path)
+        if column_offset is not None and line is not None and col is not None:
+            col = self._expr_column(path, column_offset)
+        self.sink.items.append(Diagnostic(code=code, message=message, file=self.doc.file, line=line, column=col,
+                                          path=format_path(path), rule=rule, hint=hint,
+                                          severity=severity))  # type: ignore[arg-type]
+
+    def _expr_column(self, path: PathKey, offset: int) -> int | None:
+        """Column of a character inside an expression value, for one-line plain values."""
+        line, col = self.doc.locate(path)
+        if line is None or col is None:
+            return col
+        text_line = self.doc.text.splitlines()[line - 1] if line - 1 < len(self.doc.text.splitlines()) else ""
+        key = path[-1]
+        if isinstance(key, str):
+            idx = text_line.find(key + ":", col - 1)
+            if idx >= 0:
+                rest = text_line[idx + len(key) + 1:]
+                start = idx + len(key) + 1 + (len(rest) - len(rest.lstrip()))
+                quote = 1 if rest.lstrip()[:1] in "'\"" else 0
+                return start + quote + offset
+        return col
+
+    def check_expr(self, text: Any, path: PathKey, stage: str, want: str | None,
+                   warnings: Mapping[str, bool] | None = None, rule: str | None = None) -> ex.CheckedExpression | None:
+        scope = ex.Scope(symbols=self.symbols, stage=stage, grades=self.grades, warnings=warnings or {})
+        try:
+            return ex.check_expression(text if isinstance(text, str) else str(text), scope, want)
+        except ex.ExpressionError as e:
+            self.err(e.code, e.message, path, e.hint, rule=rule, column_offset=e.column)
+            return None
+
+    # stage 2 -----------------------------------------------------------------
+    def structure(self) -> None:
+        d = self.data
+        cls = d["classification"]
+        self.grades = tuple(g["id"] for g in cls["scale"])
+        self._dupes([g["id"] for g in cls["scale"]], ("classification", "scale"), "grade")
+        seg = d.get("segments")
+        if seg:
+            self.segments = tuple(seg["values"])
+        for k, v in d["inputs"].items():
+            if "[*]" in v["from"] and v["from"].count("[*]") > 1:
+                self.err("bad-input-path", "only one [*] per input path", ("inputs", k, "from"))
+            if v.get("enum") and v["type"] != "string":
+                self.err("bad-input", "'enum' is only for string inputs", ("inputs", k, "enum"))
+            if "min" in v and "max" in v and v["min"] > v["max"]:
+                self.err("bad-input", f"min {v['min']} is above max {v['max']}", ("inputs", k, "min"))
+            self.symbols[k] = ex.Symbol(k, "input", _INPUT_TYPES[v["type"]] if "[*]" not in v["from"]
+                                        else (ex.SERIES_DATE if v["type"] == "date" else ex.SERIES_NUMBER),
+                                        nullable=not v.get("required", False) or "[*]" in v["from"],
+                                        enum=tuple(v["enum"]) if v.get("enum") else None)
+            if "[*]" in v["from"] and v["type"] not in ("number", "integer", "date"):
+                self.err("bad-input", "series inputs hold numbers or dates", ("inputs", k, "type"))
+            if k in _BUILTINS:
+                self.err("reserved-name", f"'{k}' is a built-in name", ("inputs", k))
+        if seg:
+            by = seg["by"]
+            inp = d["inputs"].get(by)
+            if inp is None:
+                self.err("unknown-name", f"segments.by names unknown input '{by}'", ("segments", "by"),
+                         self._suggest(by, d["inputs"]))
+            elif not inp.get("required") or inp["type"] != "string":
+                self.err("bad-segment-input", f"segment input '{by}' must be a required string input",
+                         ("segments", "by"))
+            elif inp.get("enum") and set(inp["enum"]) != set(self.segments):
+                missing = sorted(set(inp["enum"]) - set(self.segments))
+                extra = sorted(set(self.segments) - set(inp["enum"]))
+                self.err("segment-mismatch",
+                         f"segments.values and the enum of input '{by}' differ"
+                         + (f"; not segments: {', '.join(missing)}" if missing else "")
+                         + (f"; not in the enum: {', '.join(extra)}" if extra else ""),
+                         ("segments", "values"))
+        for name, p in (d.get("parameters") or {}).items():
+            path = ("parameters", name)
+            if name in self.symbols:
+                self.err("duplicate-name", f"parameter '{name}' has the name of an {self.symbols[name].kind}", path)
+                continue
+            values = [p["value"]] if "value" in p else list(p["by_segment"].values())
+            kinds = {type(v).__name__ for v in values}
+            if len(kinds) > 1 and kinds != {"int", "float"}:
+                self.err("type-mismatch", f"parameter '{name}' mixes value types", path)
+            v0 = values[0]
+            t = ex.BOOL if isinstance(v0, bool) else ex.NUMBER if isinstance(v0, int | float) else ex.STRING
+            self.symbols[name] = ex.Symbol(name, "param", t, False)
+            if "by_segment" in p:
+                if not self.segments:
+                    self.err("no-segments", f"parameter '{name}' varies by segment but the policy declares no segments",
+                             (*path, "by_segment"), "add segments: {by: industry, values: [...]}")
+                    continue
+                for segname in p["by_segment"]:
+                    if segname != "default" and segname not in self.segments:
+                        self.err("unknown-segment", f"'{segname}' is not a segment", (*path, "by_segment", segname),
+                                 self._suggest(segname, [*self.segments, "default"]))
+                if "default" not in p["by_segment"]:
+                    missing = [s for s in self.segments if s not in p["by_segment"]]
+                    if missing:
+                        self.err("missing-segment-value",
+                                 f"parameter '{name}' has no value for segment(s) {', '.join(missing)} and no default",
+                                 (*path, "by_segment"), "add the segments, or a 'default' value")
+        for name in d.get("metrics") or {}:
+            if name in self.symbols:
+                self.err("duplicate-name", f"metric '{name}' has the name of an {self.symbols[name].kind}",
+                         ("metrics", name))
+        sc = d.get("scorecard")
+        if sc:
+            self._dupes([f["id"] for f in sc["factors"]], ("scorecard", "factors"), "factor")
+            for i, f in enumerate(sc["factors"]):
+                self._bands(f["bands"], ("scorecard", "factors", i, "bands"))
+            self._bands(sc["grades"], ("scorecard", "grades"))
+            for i, b in enumerate(sc["grades"]):
+                self._grade_ref(b["grade"], ("scorecard", "grades", i, "grade"))
+        self._dupes([r["id"] for r in cls["rules"]], ("classification", "rules"), "classification rule")
+        for i, r in enumerate(cls["rules"]):
+            self._grade_ref(r["floor"], ("classification", "rules", i, "floor"))
+        warnings = d.get("warnings") or []
+        self._dupes([w["id"] for w in warnings], ("warnings",), "warning")
+        actions = d.get("actions") or []
+        self._dupes([a["id"] for a in actions], ("actions",), "action")
+        action_ids = [a["id"] for a in actions]
+        for i, a in enumerate(actions):
+            path = ("actions", i)
+            for j, x in enumerate(a.get("excludes") or []):
+                if x not in action_ids:
+                    self.err("unknown-action", f"excludes unknown action '{x}'", (*path, "excludes", j),
+                             self._suggest(x, action_ids))
+                elif x == a["id"]:
+                    self.err("bad-value", "an action cannot exclude itself", (*path, "excludes", j))
+            self._action_params(a, path)
+            kind = CATALOGUE[a["action"]]
+            if a.get("restructuring"):
+                self._grade_ref(a["restructuring"]["floor"], (*path, "restructuring", "floor"))
+                if kind.never_restructure:
+                    self.err("not-a-restructuring",
+                             f"'{a['action']}' alone is not a restructuring; remove the restructuring block",
+                             (*path, "restructuring"), "Measures art. 17: adding collateral is not a concession")
+            elif kind.may_restructure:
+                self.err("restructuring-consequence-missing",
+                         f"'{a['action']}' granted to a debtor in financial difficulty is a restructuring "
+                         "(Measures arts. 17-19); declare its 'restructuring' consequence",
+                         path, "add restructuring: {when: ..., floor: special_mention, source: ..., note: ...}",
+                         rule=a["id"])
+
+    def _suggest(self, name: str, candidates: Any) -> str | None:
+        m = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+        return f"did you mean '{m[0]}'?" if m else None
+
+    def _dupes(self, ids: list[str], path: PathKey, what: str) -> None:
+        seen: dict[str, int] = {}
+        for i, x in enumerate(ids):
+            if x in seen:
+                self.err("duplicate-id", f"duplicate {what} id '{x}' (also item {seen[x]})", (*path, i, "id")
+                         if path[-1] != "scale" else (*path, i))
+            else:
+                seen[x] = i
+
+    def _grade_ref(self, g: str, path: PathKey) -> None:
+        if g not in self.grades:
+            self.err("unknown-grade", f"'{g}' is not a grade on the scale ({', '.join(self.grades)})", path,
+                     self._suggest(g, self.grades))
+
+    def _bands(self, bands: list[dict[str, Any]], path: PathKey) -> None:
+        """Bands are half-open [min, max), ascending, contiguous, covering every value."""
+        for i, b in enumerate(bands):
+            lo, hi = b.get("min"), b.get("max")
+            if i == 0 and lo is not None:
+                self.err("band-gap", f"values below {lo} fall in no band", (*path, i, "min"),
+                         "leave 'min' out on the first band")
+            if i == len(bands) - 1 and hi is not None:
+                self.err("band-gap", f"values from {hi} up fall in no band", (*path, i, "max"),
+                         "leave 'max' out on the last band")
+            if i > 0 and lo is None:
+                self.err("band-overlap", "only the first band may be open below", (*path, i))
+            if i < len(bands) - 1 and hi is None:
+                self.err("band-overlap", "only the last band may be open above", (*path, i))
+            if lo is not None and hi is not None and lo >= hi:
+                self.err("band-order", f"band min {lo} is not below its max {hi}", (*path, i))
+            if i > 0:
+                prev_hi = bands[i - 1].get("max")
+                if prev_hi is not None and lo is not None and prev_hi != lo:
+                    code = "band-gap" if prev_hi < lo else "band-overlap"
+                    what = f"values in [{prev_hi}, {lo}) fall in no band" if prev_hi < lo \
+                        else f"values in [{lo}, {prev_hi}) fall in two bands"
+                    self.err(code, what, (*path, i, "min"), f"set min to {prev_hi}")
+
+    def _action_params(self, a: dict[str, Any], path: PathKey) -> None:
+        kind = CATALOGUE[a["action"]]
+        params = a.get("params") or {}
+        for name, spec in kind.params.items():
+            if spec.required and name not in params:
+                self.err("missing-param", f"action '{a['action']}' needs parameter '{name}'", (*path, "params"))
+        for name, v in params.items():
+            ppath = (*path, "params", name)
+            spec = kind.params.get(name)
+            if spec is None:
+                self.err("unknown-param", f"'{a['action']}' has no parameter '{name}'", ppath,
+                         self._suggest(name, kind.params) or f"parameters: {', '.join(kind.params) or 'none'}")
+                continue
+            if isinstance(v, dict):
+                continue  # computed; checked with the expressions
+            if spec.type == "list":
+                if not isinstance(v, list):
+                    self.err("wrong-type", f"parameter '{name}' is a list", ppath)
+                    continue
+                for j, item in enumerate(v):
+                    if spec.enum and item not in spec.enum:
+                        self.err("bad-value", f"'{item}' is not one of {', '.join(spec.enum)}", (*ppath, j),
+                                 self._suggest(item, spec.enum))
+            elif spec.type in ("integer", "number"):
+                if isinstance(v, bool) or not isinstance(v, int | float) or (spec.type == "integer" and not isinstance(v, int)):
+                    self.err("wrong-type", f"parameter '{name}' must be an {spec.type}", ppath)
+                elif (spec.min is not None and v < spec.min) or (spec.max is not None and v > spec.max):
+                    self.err("bad-value", f"parameter '{name}' = {v} is outside [{spec.min:g}, {spec.max:g}]", ppath)
+            elif spec.type == "string":
+                if not isinstance(v, str) or (spec.enum and v not in spec.enum):
+                    self.err("bad-value", f"parameter '{name}' must be one of {', '.join(spec.enum or ())}", ppath,
+                             self._suggest(str(v), spec.enum or ()))
+
+    # stage 3 -----------------------------------------------------------------
+    def metric_order(self) -> list[str]:
+        metrics: dict[str, Any] = self.data.get("metrics") or {}
+        names = set(metrics)
+        deps = {m: ex.metric_references(str(v["expr"]), names) for m, v in metrics.items()}
+        order: list[str] = []
+        state: dict[str, int] = {}
+        reported: set[frozenset[str]] = set()
+
+        def visit(m: str, stack: list[str]) -> None:
+            if state.get(m) == 2:
+                return
+            if state.get(m) == 1:
+                cycle = stack[stack.index(m):] + [m]
+                key = frozenset(cycle)
+                if key not in reported:
+                    reported.add(key)
+                    self.err("metric-cycle", f"metrics depend on each other in a cycle: {' -> '.join(cycle)}",
+                             ("metrics", m, "expr"), "a metric cannot depend on itself, even indirectly")
+                return
+            state[m] = 1
+            for dep in sorted(deps[m]):
+                visit(dep, [*stack, m])
+            state[m] = 2
+            order.append(m)
+
+        for m in metrics:  # declaration order, then dependencies first
+            visit(m, [])
+        return order
+
+    # stage 4 -----------------------------------------------------------------
+    def expressions(self, order: list[str]) -> dict[str, Any]:
+        d = self.data
+        out: dict[str, Any] = {"metrics": [], "factors": [], "floors": [], "warnings": [], "actions": []}
+        metrics = d.get("metrics") or {}
+        for name in order:
+            m = metrics[name]
+            ce = self.check_expr(m["expr"], ("metrics", name, "expr"), "metric", None, rule=name)
+            if ce is None:
+                # Keep later checks going: an unknown type stands in for the broken metric.
+                self.symbols[name] = ex.Symbol(name, "metric", ex.NUMBER, True)
+                continue
+            if ce.type.startswith("series"):
+                self.err("type-mismatch", "a metric must be one value, not a series", ("metrics", name, "expr"),
+                         "use last(...), sum_last(..., 4), ...")
+            self.symbols[name] = ex.Symbol(name, "metric", ce.type if ce.type != ex.NULL else ex.NUMBER,
+                                           ce.nullable or ce.type == ex.NUMBER)
+            out["metrics"].append(MetricSpec(name, ce, m.get("label"), m.get("format")))
+        sc = d.get("scorecard")
+        if sc:
+            for i, f in enumerate(sc["factors"]):
+                text = f.get("metric") or f.get("expr")
+                key = "metric" if "metric" in f else "expr"
+                ce = self.check_expr(text, ("scorecard", "factors", i, key), "factor", ex.NUMBER, rule=f["id"])
+                if ce:
+                    bands = tuple(Band(b.get("min"), b.get("max"), b["points"]) for b in f["bands"])
+                    out["factors"].append(FactorSpec(f["id"], ce, float(f.get("weight", 1)),
+                                                     float(f["missing_points"]), bands, f.get("label")))
+        for i, r in enumerate(d["classification"]["rules"]):
+            ce = self.check_expr(r["when"], ("classification", "rules", i, "when"), "floor", ex.BOOL, rule=r["id"])
+            if ce and r["floor"] in self.grades:
+                out["floors"].append(FloorSpec(r["id"], ce, r["floor"], self.grades.index(r["floor"]), r["source"],
+                                               r.get("description")))
+        warning_nullable: dict[str, bool] = {}
+        for i, w in enumerate(d.get("warnings") or []):
+            ce = self.check_expr(w["when"], ("warnings", i, "when"), "warning", ex.BOOL, rule=w["id"])
+            evidence = tuple(w.get("evidence") or ())
+            for j, e in enumerate(evidence):
+                if e not in self.symbols:
+                    self.err("unknown-name", f"evidence names unknown '{e}'", ("warnings", i, "evidence", j),
+                             self._suggest(e, self.symbols))
+            self._templates(w["message"], ("warnings", i, "message"), w["id"])
+            if ce:
+                warning_nullable[w["id"]] = ce.nullable
+                out["warnings"].append(WarningSpec(w["id"], ce, w["severity"], w["category"], w["message"], evidence))
+            else:
+                warning_nullable[w["id"]] = True
+        for i, a in enumerate(d.get("actions") or []):
+            path = ("actions", i)
+            ce = self.check_expr(a["when"], (*path, "when"), "action", ex.BOOL, warning_nullable, rule=a["id"])
+            self._templates(a["reason"], (*path, "reason"), a["id"])
+            literal: dict[str, Any] = {}
+            computed: dict[str, ex.CheckedExpression] = {}
+            for pname, pv in (a.get("params") or {}).items():
+                if isinstance(pv, dict):
+                    spec = CATALOGUE[a["action"]].params.get(pname)
+                    want = ex.NUMBER if spec and spec.type in ("integer", "number") else ex.STRING
+                    pce = self.check_expr(pv["expr"], (*path, "params", pname, "expr"), "action", want,
+                                          warning_nullable, rule=a["id"])
+                    if pce:
+                        computed[pname] = pce
+                else:
+                    literal[pname] = pv
+            rs = None
+            if a.get("restructuring"):
+                r = a["restructuring"]
+                rce = self.check_expr(r["when"], (*path, "restructuring", "when"), "action", ex.BOOL,
+                                      warning_nullable, rule=a["id"])
+                if rce and r["floor"] in self.grades:
+                    rs = RestructuringSpec(rce, r["floor"], r.get("observation_months"), r.get("observation_periods"),
+                                           r["source"], r["note"])
+            if ce:
+                out["actions"].append(ActionSpec(
+                    a["id"], a["action"], ce, literal, computed, a["priority"], tuple(a.get("excludes") or ()),
+                    a.get("approval"), a["reason"], rs, ()))
+        return out
+
+    def _templates(self, texts: Mapping[str, str], path: PathKey, rule: str) -> None:
+        for lang, text in texts.items():
+            try:
+                fields = list(string.Formatter().parse(text))
+            except ValueError as e:
+                self.err("bad-template", f"message template: {e}", (*path, lang), "write {{ and }} for literal braces",
+                         rule=rule)
+                continue
+            for _, name, spec, conv in fields:
+                if name is None:
+                    continue
+                if conv or not name.isidentifier() or name.startswith("_"):
+                    self.err("bad-template", f"placeholder '{{{name}}}' must be a plain name", (*path, lang), rule=rule)
+                elif name not in self.symbols or self.symbols[name].kind == "builtin" and name == "as_of":
+                    self.err("unknown-name", f"placeholder '{{{name}}}' names nothing", (*path, lang),
+                             self._suggest(name, self.symbols), rule=rule)
+                elif spec and spec not in _FORMAT_SPECS:
+                    self.err("bad-template", f"format '{spec}' of '{{{name}}}' is not one of {', '.join(_FORMAT_SPECS)}",
+                             (*path, lang), rule=rule)
+
+    # stage 5 -----------------------------------------------------------------
+    def parameters(self) -> tuple[tuple[str, ...], dict[str, dict[str, Any]], dict[str | None, tuple[Any, ...]]]:
+        params = self.data.get("parameters") or {}
+        names = tuple(params)
+        table: dict[str, dict[str, Any]] = {}
+        for n, p in params.items():
+            table[n] = {"default": p["value"]} if "value" in p else dict(p["by_segment"])
+        tuples: dict[str | None, tuple[Any, ...]] = {}
+        for seg in (None, *self.segments):
+            tuples[seg] = tuple(table[n].get(seg if seg else "default", table[n].get("default")) for n in names)
+        return names, table, tuples
+
+
+_FORMAT_SPECS = ("pct", ".0f", ".1f", ".2f", ".0%", ".1%", ".2%", ",.0f", ",.2f", "d")
+
+
+def _generate_row_function(policy_inputs: tuple[InputSpec, ...], param_names: tuple[str, ...],
+                           parts: dict[str, Any], score_base: float, score_bands: tuple[Band, ...],
+                           grades: tuple[str, ...]) -> tuple[Callable[..., tuple[Any, ...]], str]:
+    """One Python function for the whole policy, built as ``ast`` from checked trees."""
+    names: dict[str, str] = {"as_of": "b_as_of", "score": "b_score", "grade": "b_grade"}
+    for i, spec in enumerate(policy_inputs):
+        names[spec.name] = f"i_{i}"
+    for i, p in enumerate(param_names):
+        names[p] = f"p_{i}"
+    for i, m in enumerate(parts["metrics"]):
+        names[m.name] = f"m_{i}"
+    warning_locals = {w.id: f"w_{i}" for i, w in enumerate(parts["warnings"])}
+    gen = ex.RowCodegen(names, "g_rank", warning_locals, grades)
+    body: list[ast.stmt] = []
+
+    def assign(target: str, value: ast.expr) -> None:
+        body.append(ast.Assign(targets=[ast.Name(id=target, ctx=ast.Store())], value=value))
+
+    def unpack(prefix: str, n: int, source: str) -> None:
+        if n == 0:
+            return
+        targets = ast.Tuple(elts=[ast.Name(id=f"{prefix}_{i}", ctx=ast.Store()) for i in range(n)], ctx=ast.Store())
+        body.append(ast.Assign(targets=[targets], value=ast.Name(id=source, ctx=ast.Load())))
+
+    def tup(items: list[ast.expr]) -> ast.Tuple:
+        return ast.Tuple(elts=items, ctx=ast.Load())
+
+    load = ex.RowCodegen.load
+    const = ex.RowCodegen.const
+    unpack("i", len(policy_inputs), "inp")
+    unpack("p", len(param_names), "prm")
+    for i, m in enumerate(parts["metrics"]):
+        value = gen.expression(m.expr)
+        if m.expr.type == ex.NUMBER:
+            value = gen.call("_fin", [value])
+        assign(f"m_{i}", value)
+
+    def band_lookup(x: ast.expr, bands: tuple[Band, ...], values: list[Any]) -> ast.expr:
+        # [min, max) bands, ascending and contiguous (checked): test the upper bounds in turn.
+        result: ast.expr = const(values[-1])
+        for b, v in reversed(list(zip(bands[:-1], values[:-1], strict=True))):
+            result = ast.IfExp(test=ast.Compare(left=x, ops=[ast.Lt()], comparators=[const(b.max)]),
+                               body=const(v), orelse=result)
+        return result
+
+    score_terms: list[ast.expr] = [const(score_base)]
+    for i, f in enumerate(parts["factors"]):
+        assign(f"x_{i}", gen.expression(f.expr))
+        looked = band_lookup(load(f"x_{i}"), f.bands, [b.value for b in f.bands])
+        if f.expr.nullable:
+            looked = ast.IfExp(test=gen.is_none(load(f"x_{i}")), body=const(f.missing_points), orelse=looked)
+        assign(f"f_{i}", looked)
+        score_terms.append(ast.BinOp(left=load(f"f_{i}"), op=ast.Mult(), right=const(f.weight)))
+    score: ast.expr = score_terms[0]
+    for t in score_terms[1:]:
+        score = ast.BinOp(left=score, op=ast.Add(), right=t)
+    assign("b_score", score)
+    if score_bands:
+        assign("s_rank", band_lookup(load("b_score"), score_bands, [grades.index(b.value) for b in score_bands]))
+    else:
+        assign("s_rank", const(0))
+    assign("g_rank", load("s_rank"))
+    for i, r in enumerate(parts["floors"]):
+        assign(f"r_{i}", gen.expression(r.expr))
+        # if r_i is True and rank > g_rank: g_rank = rank
+        body.append(ast.If(
+            test=ast.BoolOp(op=ast.And(), values=[
+                gen.is_const(load(f"r_{i}"), True),
+                ast.Compare(left=load("g_rank"), ops=[ast.Lt()], comparators=[const(r.rank)])]),
+            body=[ast.Assign(targets=[ast.Name(id="g_rank", ctx=ast.Store())], value=const(r.rank))], orelse=[]))
+    assign("b_grade", ast.Subscript(value=load("_GRADES"), slice=load("g_rank"), ctx=ast.Load()))
+    for i, w in enumerate(parts["warnings"]):
+        assign(f"w_{i}", gen.expression(w.expr))
+    action_values: list[ast.expr] = []
+    param_values: list[ast.expr] = []
+    restructuring_values: list[ast.expr] = []
+    for a in parts["actions"]:
+        action_values.append(gen.expression(a.expr))
+        param_values.append(tup([gen.expression(pe) for pe in a.param_exprs.values()]))
+        restructuring_values.append(gen.expression(a.restructuring.expr) if a.restructuring else const(None))
+    result = tup([
+        tup([load(f"m_{i}") for i in range(len(parts["metrics"]))]),
+        tup([load(f"f_{i}") for i in range(len(parts["factors"]))]),
+        tup([load(f"x_{i}") for i in range(len(parts["factors"]))]),
+        load("b_score"), load("s_rank"),
+        tup([load(f"r_{i}") for i in range(len(parts["floors"]))]),
+        load("g_rank"),
+        tup([load(f"w_{i}") for i in range(len(parts["warnings"]))]),
+        tup(action_values), tup(param_values), tup(restructuring_values),
+    ])
+    body.append(ast.Return(value=result))
+    args = ast.arguments(posonlyargs=[], args=[ast.arg(arg="inp"), ast.arg(arg="prm"), ast.arg(arg="b_as_of")],
+                         kwonlyargs=[], kw_defaults=[], defaults=[])
+    extra: dict[str, Any] = {"type_params": []} if sys.version_info >= (3, 12) else {}
+    fn = ast.FunctionDef(name="decide_row", args=args, body=body, decorator_list=[], returns=None, **extra)
+    module = ast.Module(body=[fn], type_ignores=[])
+    ast.fix_missing_locations(module)
+    code = compile(module, "<policy>", "exec")
+    namespace = ex.runtime_namespace(grades)
+    namespace["_GRADES"] = grades
+    exec(code, namespace)  # the module holds one def built from checked nodes only
+    return namespace["decide_row"], ast.unparse(module)
+
+
+def _input_spec(name: str, v: Mapping[str, Any]) -> InputSpec:
+    src = v["from"]
+    if "[*]" in src:
+        root_text, _, item_text = src.partition("[*]")
+        root = tuple(root_text.split("."))
+        item = tuple(p for p in item_text.split(".") if p)
+        series = True
+    else:
+        root, item, series = tuple(src.split(".")), (), False
+    return InputSpec(name, src, root, item, series, v["type"], bool(v.get("required", False)),
+                     v.get("min"), v.get("max"), tuple(v["enum"]) if v.get("enum") else None, v.get("unit"))
+
+
+def check_document(doc: Document) -> tuple[list[Diagnostic], CompiledPolicy | None]:
+    """Run every stage; return all diagnostics and, when there is no error, the compiled policy."""
+    c = _Compiler(doc)
+    if not isinstance(doc.data, dict):
+        c.err("wrong-type", "a policy is a mapping of keys (id, version, inputs, ...)", ())
+        return sort_diagnostics(c.sink.items), None
+    schema_errors(doc, "policy", c.sink)
+    if not c.sink.ok:
+        # Semantic checks assume the schema's shape; report shape errors first.
+        return sort_diagnostics(c.sink.items), None
+    c.structure()
+    order = c.metric_order()
+    parts = c.expressions(order)
+    d = doc.data
+    grades = c.grades
+    if not c.sink.ok:
+        return sort_diagnostics(c.sink.items), None
+    inputs = tuple(_input_spec(k, v) for k, v in d["inputs"].items())
+    param_names, table, tuples = c.parameters()
+    sc = d.get("scorecard") or {}
+    score_bands = tuple(Band(b.get("min"), b.get("max"), b["grade"]) for b in sc.get("grades", []))
+    base = float(sc.get("base", 0))
+    fn, source = _generate_row_function(inputs, param_names, parts, base, score_bands, grades)
+    scale = tuple(Grade(g["id"], g["zh"], g["en"], bool(g.get("nonperforming", False)))
+                  for g in d["classification"]["scale"])
+    seg = d.get("segments") or {}
+    policy = CompiledPolicy(
+        id=d["id"], version=d["version"], title=d["title"], status=d["status"], owner=d["owner"],
+        effective_from=d["effective_from"], effective_to=d.get("effective_to"),
+        changelog=tuple(d["changelog"]), sha256=hashlib.sha256(doc.text.encode("utf-8")).hexdigest(),
+        file=doc.file, text=doc.text, segment_by=seg.get("by"), segments=tuple(seg.get("values", ())),
+        inputs=inputs, parameters=table, param_names=param_names, param_tuples=tuples,
+        metrics=tuple(parts["metrics"]), score_base=base, factors=tuple(parts["factors"]),
+        score_bands=score_bands, scale=scale, floors=tuple(parts["floors"]),
+        warnings=tuple(parts["warnings"]), actions=tuple(parts["actions"]), tests_path=d.get("tests"),
+        row_function=fn, row_source=source,
+    )
+    return sort_diagnostics(c.sink.items), policy
+
+
+def compile_document(doc: Document) -> CompiledPolicy:
+    """Compile or raise :class:`PolicyError` carrying every diagnostic of the file."""
+    diags, policy = check_document(doc)
+    if policy is None:
+        raise PolicyError(diags)
+    return policy

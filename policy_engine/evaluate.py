@@ -1,0 +1,366 @@
+"""Stages 4 and 5, evaluate and decide: one client -> one auditable decision record.
+
+The compiled policy's generated function computes every metric, factor, floor,
+warning and action in one call; this module turns those raw results into the
+decision record of DESIGN section 5, with the evidence that produced each part.
+Null reasons, undetermined rules and the trace are derived from the values
+already computed, so asking for them never changes a result.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from . import __version__ as ENGINE_VERSION
+from .compiler import ActionSpec, CompiledPolicy
+from .diagnostics import Diagnostic, InputError
+from .inputs import build_fast_extractor, extract_checked, parse_date
+
+MAX_CLIENT_ID = 100
+
+
+def canonical_json(value: Any) -> bytes:
+    """The bytes hashed for ``input_sha256``: UTF-8 JSON, keys sorted, no spaces."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, _dt.date):
+        return v.isoformat()
+    if isinstance(v, list):
+        return [_jsonable(x) for x in v]
+    return v
+
+
+def _fmt(v: Any, spec: str, lang: str) -> str:
+    if v is None:
+        return "无数据" if lang == "zh" else "n/a"
+    if isinstance(v, bool):
+        return ("是" if v else "否") if lang == "zh" else ("yes" if v else "no")
+    if isinstance(v, _dt.date):
+        return v.isoformat()
+    if isinstance(v, int | float):
+        if spec == "pct":
+            return f"{v * 100:.1f}%"
+        if spec:
+            return format(v, spec)
+        if isinstance(v, int) or float(v).is_integer() and abs(v) < 1e15:
+            return f"{int(v):,}" if abs(v) >= 10000 else str(int(v))
+        if abs(v) >= 1000:
+            return f"{v:,.0f}"
+        return f"{v:.2f}"
+    return str(v)
+
+
+def render_template(text: str, env: Mapping[str, Any], lang: str) -> str:
+    """Fill ``{name}`` / ``{name:pct}`` placeholders (checked at compile time)."""
+    import string
+
+    out = []
+    for literal, name, spec, _conv in string.Formatter().parse(text):
+        out.append(literal)
+        if name is not None:
+            out.append(_fmt(env.get(name), spec or "", lang))
+    return "".join(out)
+
+
+class Decider:
+    """Decides clients under one compiled policy; build once, call many times."""
+
+    def __init__(self, policy: CompiledPolicy):
+        self.policy = policy
+        self._extract = build_fast_extractor(policy)
+        self._names = ([s.name for s in policy.inputs] + list(policy.param_names)
+                       + [m.name for m in policy.metrics])
+        self._metric_names = tuple(m.name for m in policy.metrics)
+        self._metric_index = {m.name: i for i, m in enumerate(policy.metrics)}
+        self._policy_ref = {"id": policy.id, "version": policy.version, "sha256": policy.sha256}
+        self._segment_index = next((i for i, s in enumerate(policy.inputs) if s.name == policy.segment_by), None)
+        self._grades = policy.scale
+        self._labels = [{"zh": g.zh, "en": g.en} for g in policy.scale]
+        self._input_kind = {s.name: "input" for s in policy.inputs}
+
+    # ---------------------------------------------------------------- inputs
+    def read(self, record: Any, as_of: str | _dt.date | None = None,
+             file: str | None = None) -> tuple[str, _dt.date, tuple[Any, ...]]:
+        """Client id, as-of date and input values, or :class:`InputError` naming every bad field."""
+        problems: list[Diagnostic] = []
+        if not isinstance(record, dict):
+            raise InputError([Diagnostic("wrong-type", "a client record is a JSON object", file=file)])
+        cid = record.get("client_id")
+        if cid is None:
+            problems.append(Diagnostic("missing-field", "required field 'client_id' is missing", file=file,
+                                       path="client_id"))
+        elif type(cid) is not str or not cid or len(cid) > MAX_CLIENT_ID:
+            problems.append(Diagnostic("bad-field", f"client_id must be a non-empty string of at most {MAX_CLIENT_ID} "
+                                       "characters", file=file, path="client_id"))
+        day: _dt.date | None
+        if as_of is not None:
+            day = as_of if isinstance(as_of, _dt.date) else parse_date(as_of)
+            if day is None:
+                problems.append(Diagnostic("bad-as-of", f"as-of date {as_of!r} is not YYYY-MM-DD", file=file))
+        elif record.get("as_of") is not None:
+            day = parse_date(record["as_of"])
+            if day is None:
+                problems.append(Diagnostic("bad-field", f"expected a date YYYY-MM-DD, found {record['as_of']!r}",
+                                           file=file, path="as_of"))
+        else:
+            day = _dt.date.today()
+        values = self._extract(record)
+        if values is None:
+            try:
+                values = extract_checked(self.policy, record, file=file)
+            except InputError as e:
+                problems.extend(e.diagnostics)
+        if problems:
+            raise InputError(problems)
+        assert values is not None and day is not None and isinstance(cid, str)
+        return cid, day, values
+
+    # -------------------------------------------------------------- decision
+    def decide(self, record: Any, as_of: str | _dt.date | None = None, trace: bool = False,
+               file: str | None = None) -> dict[str, Any]:
+        """The decision record for one client (DESIGN section 5)."""
+        cid, day, inputs = self.read(record, as_of, file)
+        try:
+            input_hash = hashlib.sha256(canonical_json(record)).hexdigest()
+        except (orjson.JSONEncodeError, TypeError) as exc:
+            raise InputError([Diagnostic("bad-field", f"the record cannot be written as JSON: {exc}", file=file)]) \
+                from None
+        return self.decide_values(cid, day, inputs, input_hash, trace)
+
+    def decide_values(self, cid: str, day: _dt.date, inputs: tuple[Any, ...], input_hash: str,
+                      trace: bool = False) -> dict[str, Any]:
+        p = self.policy
+        segment = inputs[self._segment_index] if self._segment_index is not None else None
+        params = p.params_for(segment)
+        (metrics, factor_points, factor_values, score, s_rank, floors, g_rank, warnings, actions, action_params,
+         restructurings) = p.row_function(inputs, params, day)
+        env: dict[str, Any] | None = None
+
+        def environment() -> dict[str, Any]:
+            nonlocal env
+            if env is None:
+                env = dict(zip(self._names, (*inputs, *params, *metrics), strict=True))
+                env.update(as_of=day, score=score, grade=p.scale[g_rank].id)
+            return env
+
+        undetermined: list[dict[str, Any]] = []
+        metric_map = dict(zip(self._metric_names, metrics, strict=True))
+        undefined: dict[str, str] = {}
+        if None in metrics:
+            e = environment()
+            for name, v in metric_map.items():
+                if v is None:
+                    undefined[name] = self._null_reason(name, e)
+            if any(isinstance(v, _dt.date) for v in metrics):
+                metric_map = {k: _jsonable(v) for k, v in metric_map.items()}
+        elif any(isinstance(v, _dt.date) for v in metrics):
+            metric_map = {k: _jsonable(v) for k, v in metric_map.items()}
+
+        factors = []
+        for f, pts, value in zip(p.factors, factor_points, factor_values, strict=True):
+            band = None
+            if value is not None:
+                band = next(b.label() for b in f.bands if b.contains(value))
+            factors.append({"id": f.id, "value": value, "band": band, "points": pts, "weight": f.weight})
+
+        fired_floors = []
+        for r, hit in zip(p.floors, floors, strict=True):
+            if hit is True:
+                fired_floors.append({"id": r.id, "floor": r.floor, "source": r.source})
+            elif hit is None:
+                undetermined.append(self._undetermined("classification", r.id, r.expr.refs, environment()))
+        grade = p.scale[g_rank]
+        if g_rank == s_rank:
+            decided_by = "scorecard"
+        else:
+            decided_by = next(r.id for r, hit in zip(p.floors, floors, strict=True) if hit is True and r.rank == g_rank)
+
+        warning_out = []
+        for w, hit in zip(p.warnings, warnings, strict=True):
+            if hit is True:
+                e = environment()
+                names = dict.fromkeys((*w.expr.refs, *w.evidence))
+                warning_out.append({
+                    "id": w.id, "severity": w.severity, "category": w.category,
+                    "message": {"zh": render_template(w.message["zh"], e, "zh"),
+                                "en": render_template(w.message["en"], e, "en")},
+                    "evidence": {n: _jsonable(e.get(n)) for n in names},
+                })
+            elif hit is None:
+                undetermined.append(self._undetermined("warning", w.id, w.expr.refs, environment()))
+
+        action_out, suppressed = self._actions(actions, action_params, restructurings, warnings, environment,
+                                               undetermined)
+        record: dict[str, Any] = {
+            "decision_id": str(uuid.uuid4()),
+            "client_id": cid,
+            "as_of": day.isoformat(),
+            "evaluated_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "engine_version": ENGINE_VERSION,
+            "policy": self._policy_ref,
+            "input_sha256": input_hash,
+            "segment": segment,
+            "metrics": metric_map,
+            "undefined_metrics": undefined,
+            "score": {"total": score, "grade": p.scale[s_rank].id, "factors": factors},
+            "classification": {
+                "grade": grade.id, "label": self._labels[g_rank], "decided_by": decided_by,
+                "scorecard_grade": p.scale[s_rank].id, "nonperforming": grade.nonperforming,
+                "floors": fired_floors,
+            },
+            "warnings": warning_out,
+            "actions": action_out,
+            "suppressed_actions": suppressed,
+            "undetermined": undetermined,
+        }
+        if trace:
+            record["trace"] = self._trace(environment(), metrics, factor_points, floors, warnings, actions)
+        return record
+
+    def _actions(self, fired: Sequence[Any], params: Sequence[tuple[Any, ...]], restructurings: Sequence[Any],
+                 warnings: Sequence[Any], environment: Any, undetermined: list[dict[str, Any]]
+                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        p = self.policy
+        warning_fired = {w.id: hit for w, hit in zip(p.warnings, warnings, strict=True)}
+        candidates: list[tuple[ActionSpec, tuple[Any, ...], Any]] = []
+        for a, hit, ap, rs in zip(p.actions, fired, params, restructurings, strict=True):
+            if hit is True:
+                candidates.append((a, ap, rs))
+            elif hit is None:
+                undetermined.append(self._undetermined("action", a.id, a.expr.refs, environment(),
+                                                       a.expr.fired_refs, warning_fired))
+        if not candidates:
+            return [], []
+        # Most urgent first; an action that conflicts with one already kept is suppressed.
+        candidates.sort(key=lambda c: (c[0].priority, c[0].id))
+        kept: list[tuple[ActionSpec, tuple[Any, ...], Any]] = []
+        suppressed = []
+        for cand in candidates:
+            a = cand[0]
+            clash = next((k[0].id for k in kept if a.id in k[0].excludes or k[0].id in a.excludes), None)
+            if clash:
+                suppressed.append({"id": a.id, "action": a.action, "excluded_by": clash})
+            else:
+                kept.append(cand)
+        e = environment()
+        out = []
+        for a, ap, rs in kept:
+            values = dict(a.params)
+            for (name, _), v in zip(a.param_exprs.items(), ap, strict=True):
+                values[name] = _jsonable(v)
+            because: dict[str, Any] = {}
+            if a.expr.uses_grade:
+                because["grade"] = e["grade"]
+            if a.expr.fired_refs:
+                because["warnings"] = [w for w in a.expr.fired_refs if warning_fired.get(w) is True]
+            because["values"] = {n: _jsonable(e.get(n)) for n in a.expr.refs if n != "grade"}
+            item: dict[str, Any] = {
+                "id": a.id, "action": a.action, "params": values, "priority": a.priority,
+                "approval": a.approval,
+                "reason": {"zh": render_template(a.reason["zh"], e, "zh"),
+                           "en": render_template(a.reason["en"], e, "en")},
+                "because": because,
+            }
+            if a.restructuring is not None:
+                r = a.restructuring
+                item["restructuring"] = {
+                    "is_restructuring": rs,
+                    "floor": r.floor if rs else None,
+                    "observation": ({"starts": "first repayment date after the change",
+                                     "min_months": r.observation_months, "min_periods": r.observation_periods}
+                                    if rs else None),
+                    "source": r.source,
+                    "note": r.note,
+                }
+                if rs is None:
+                    undetermined.append(self._undetermined("restructuring", a.id, r.expr.refs, e))
+            out.append(item)
+        return out, suppressed
+
+    # ------------------------------------------------------------- evidence
+    def _null_reason(self, name: str, env: Mapping[str, Any], depth: int = 0) -> str:
+        """Why a metric has no value, traced to the missing inputs where there are some."""
+        spec = self.policy.metrics[self._metric_index[name]]
+        missing = [n for n in spec.expr.refs if env.get(n) is None and n in self._input_kind]
+        series_empty = [n for n in spec.expr.refs if env.get(n) == [] and n in self._input_kind]
+        null_metrics = [n for n in spec.expr.refs if env.get(n) is None and n in self._metric_index]
+        if missing or series_empty:
+            return "missing input: " + ", ".join(missing + series_empty)
+        if null_metrics and depth < 8:
+            first = null_metrics[0]
+            return f"depends on {first} ({self._null_reason(first, env, depth + 1)})"
+        read = ", ".join(f"{n}={_short(env.get(n))}" for n in spec.expr.refs)
+        return f"undefined for the figures read ({read}): zero or non-positive base, or too few periods"
+
+    def _undetermined(self, kind: str, rule: str, refs: Sequence[str], env: Mapping[str, Any],
+                      fired_refs: Sequence[str] = (), warnings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        missing = []
+        reasons = {}
+        for w in fired_refs:
+            if warnings is not None and warnings.get(w) is None:
+                missing.append(f"fired('{w}')")
+                reasons[f"fired('{w}')"] = f"warning {w} was undetermined"
+        for n in refs:
+            v = env.get(n)
+            if v is None:
+                missing.append(n)
+                if n in self._metric_index:
+                    reasons[n] = self._null_reason(n, env)
+                elif n in self._input_kind:
+                    reasons[n] = "missing input"
+        return {"kind": kind, "rule": rule, "missing": missing, "reasons": reasons}
+
+    def _trace(self, env: Mapping[str, Any], metrics: Sequence[Any], factors: Sequence[Any],
+               floors: Sequence[Any], warnings: Sequence[Any], actions: Sequence[Any]) -> list[dict[str, Any]]:
+        p = self.policy
+
+        def reads(refs: Sequence[str]) -> dict[str, Any]:
+            return {n: _jsonable(env.get(n)) for n in refs}
+
+        out: list[dict[str, Any]] = []
+        for m, v in zip(p.metrics, metrics, strict=True):
+            out.append({"stage": "metric", "rule": m.name, "expr": m.expr.source, "reads": reads(m.expr.refs),
+                        "result": _jsonable(v)})
+        for f, v in zip(p.factors, factors, strict=True):
+            out.append({"stage": "factor", "rule": f.id, "expr": f.expr.source, "reads": reads(f.expr.refs),
+                        "result": v})
+        for r, v in zip(p.floors, floors, strict=True):
+            out.append({"stage": "classification", "rule": r.id, "expr": r.expr.source, "reads": reads(r.expr.refs),
+                        "result": v, "floor": r.floor})
+        for w, v in zip(p.warnings, warnings, strict=True):
+            out.append({"stage": "warning", "rule": w.id, "expr": w.expr.source, "reads": reads(w.expr.refs),
+                        "result": v})
+        for a, v in zip(p.actions, actions, strict=True):
+            out.append({"stage": "action", "rule": a.id, "expr": a.expr.source, "reads": reads(a.expr.refs),
+                        "result": v})
+        return out
+
+
+def _short(v: Any) -> str:
+    if isinstance(v, list):
+        return f"[{len(v)} periods]"
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(_jsonable(v))
+
+
+def decide(policy: CompiledPolicy, record: Any, as_of: str | _dt.date | None = None,
+           trace: bool = False) -> dict[str, Any]:
+    """Decide one client; for many clients build one :class:`Decider` and reuse it."""
+    decider = policy.runtime.get("decider")
+    if decider is None:
+        decider = policy.runtime["decider"] = Decider(policy)
+    return decider.decide(record, as_of=as_of, trace=trace)
+
+
+def dumps(record: Mapping[str, Any], pretty: bool = False) -> str:
+    opt = orjson.OPT_INDENT_2 if pretty else 0
+    return orjson.dumps(record, option=opt).decode("utf-8")

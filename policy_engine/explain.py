@@ -1,0 +1,135 @@
+"""A decision as a readable explanation, in Chinese or English.
+
+Written for the relationship manager and the credit committee: the grade and
+what decided it, each warning with its figures, each action with its reason
+and regulatory consequence, and what could not be determined.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .compiler import CompiledPolicy
+
+_T = {
+    "title": {"zh": "客户 {cid} · 基准日 {as_of} · 政策 {pid} {ver}",
+              "en": "Client {cid} · as of {as_of} · policy {pid} {ver}"},
+    "grade": {"zh": "风险分类：{label}（{gid}）", "en": "Grade: {label} ({gid})"},
+    "by_score": {"zh": "由评分卡决定：得分 {score}，对应 {sgrade}",
+                 "en": "Decided by the scorecard: score {score} maps to {sgrade}"},
+    "by_floor": {"zh": "由监管底线规则 {rule} 决定（评分卡结果为 {sgrade}，得分 {score}）",
+                 "en": "Decided by the floor {rule} (the scorecard alone gave {sgrade}, score {score})"},
+    "floors": {"zh": "触发的分类底线：", "en": "Floors that fired:"},
+    "floor": {"zh": "  - {rule}：至少{floor}。依据：{source}", "en": "  - {rule}: at least {floor}. Source: {source}"},
+    "figures": {"zh": "关键指标：", "en": "Key figures:"},
+    "warnings": {"zh": "预警（{n}）：", "en": "Warnings ({n}):"},
+    "none": {"zh": "  无", "en": "  none"},
+    "actions": {"zh": "建议措施（{n}）：", "en": "Recommended actions ({n}):"},
+    "approval": {"zh": "审批：{who}", "en": "approval: {who}"},
+    "restructuring": {"zh": "    ⚠ 监管后果：{note}（依据：{source}）",
+                      "en": "    ! Regulatory consequence: {note} (source: {source})"},
+    "not_restructuring": {"zh": "    本措施对该客户不构成重组（债务人未处于财务困难）",
+                          "en": "    For this client the action is not a restructuring (debtor not in financial difficulty)"},
+    "restructuring_unknown": {"zh": "    ? 是否构成重组无法判断（数据缺失），须人工认定",
+                              "en": "    ? Whether this is a restructuring cannot be determined (missing data); decide manually"},
+    "suppressed": {"zh": "  （{id} 因与 {by} 冲突未采纳）", "en": "  ({id} not recommended: conflicts with {by})"},
+    "undetermined": {"zh": "无法判断的规则（数据缺失，未触发）：", "en": "Undetermined rules (missing data, not fired):"},
+    "undetermined_item": {"zh": "  - {kind} {rule}：缺少 {missing}", "en": "  - {kind} {rule}: missing {missing}"},
+    "undefined": {"zh": "无法计算的指标：", "en": "Metrics without a value:"},
+}
+
+_SEVERITY = {"zh": {"low": "低", "medium": "中", "high": "高", "critical": "严重"},
+             "en": {"low": "LOW", "medium": "MEDIUM", "high": "HIGH", "critical": "CRITICAL"}}
+_KIND = {"zh": {"classification": "分类规则", "warning": "预警", "action": "措施", "restructuring": "重组认定"},
+         "en": {"classification": "floor", "warning": "warning", "action": "action", "restructuring": "restructuring test"}}
+_APPROVAL = {"zh": {"relationship_manager": "客户经理", "branch_credit_committee": "分行贷审会",
+                    "head_office_credit_committee": "总行贷审会", "board": "董事会"},
+             "en": {"relationship_manager": "relationship manager", "branch_credit_committee": "branch credit committee",
+                    "head_office_credit_committee": "head-office credit committee", "board": "board"}}
+
+_KEY_FIGURES = ("net_margin", "roe", "current_ratio", "quick_ratio", "debt_ratio", "dscr", "interest_coverage",
+                "ltv", "collateral_change", "consecutive_loss_quarters")
+
+
+def _value(v: Any, fmt: str | None) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, int | float):
+        if fmt == "percent":
+            return f"{v * 100:.1f}%"
+        if fmt in ("integer", "days"):
+            return f"{v:.0f}"
+        if fmt == "amount":
+            return f"{v:,.0f}"
+        return f"{v:.2f}"
+    return str(v)
+
+
+def explain(record: Mapping[str, Any], policy: CompiledPolicy, lang: str = "en") -> str:
+    """Render a decision record made under ``policy`` as text in ``lang`` (zh or en)."""
+    t = {k: v[lang] for k, v in _T.items()}
+    labels = {g.id: (g.zh if lang == "zh" else g.en) for g in policy.scale}
+    cls = record["classification"]
+    score = record["score"]
+    out = [t["title"].format(cid=record["client_id"], as_of=record["as_of"], pid=record["policy"]["id"],
+                             ver=record["policy"]["version"]), ""]
+    out.append(t["grade"].format(label=cls["label"][lang], gid=cls["grade"]))
+    s = f"{score['total']:g}"
+    if cls["decided_by"] == "scorecard":
+        out.append(t["by_score"].format(score=s, sgrade=labels[score["grade"]]))
+    else:
+        out.append(t["by_floor"].format(rule=cls["decided_by"], sgrade=labels[score["grade"]], score=s))
+    if cls["floors"]:
+        out.append(t["floors"])
+        for f in cls["floors"]:
+            out.append(t["floor"].format(rule=f["id"], floor=labels[f["floor"]], source=f["source"]))
+    out.append("")
+    out.append(t["figures"])
+    metrics = {m.name: m for m in policy.metrics}
+    for name in _KEY_FIGURES:
+        if name in record["metrics"] and name in metrics:
+            m = metrics[name]
+            label = (m.label or {}).get(lang, name)
+            out.append(f"  {label}: {_value(record['metrics'][name], m.format)}")
+    if record["undefined_metrics"]:
+        out.append(t["undefined"])
+        for name, why in record["undefined_metrics"].items():
+            out.append(f"  - {name}: {why}")
+    out.append("")
+    out.append(t["warnings"].format(n=len(record["warnings"])))
+    if not record["warnings"]:
+        out.append(t["none"])
+    for w in record["warnings"]:
+        out.append(f"  [{_SEVERITY[lang][w['severity']]}] {w['message'][lang]}")
+    out.append("")
+    out.append(t["actions"].format(n=len(record["actions"])))
+    if not record["actions"]:
+        out.append(t["none"])
+    for i, a in enumerate(record["actions"], 1):
+        params = ", ".join(f"{k}={', '.join(v) if isinstance(v, list) else v}" for k, v in a["params"].items())
+        who = _APPROVAL[lang].get(a["approval"] or "", a["approval"] or "")
+        head = f"  {i}. {a['id']}" + (f" ({params})" if params else "")
+        if who:
+            head += " — " + t["approval"].format(who=who)
+        out.append(head)
+        out.append(f"     {a['reason'][lang]}")
+        r = a.get("restructuring")
+        if r is not None:
+            if r["is_restructuring"] is True:
+                out.append(t["restructuring"].format(note=r["note"][lang], source=r["source"]))
+            elif r["is_restructuring"] is False:
+                out.append(t["not_restructuring"])
+            else:
+                out.append(t["restructuring_unknown"])
+    for sup in record.get("suppressed_actions", []):
+        out.append(t["suppressed"].format(id=sup["id"], by=sup["excluded_by"]))
+    if record["undetermined"]:
+        out.append("")
+        out.append(t["undetermined"])
+        for u in record["undetermined"]:
+            out.append(t["undetermined_item"].format(kind=_KIND[lang][u["kind"]], rule=u["rule"],
+                                                     missing=", ".join(u["missing"]) or "?"))
+    return "\n".join(out) + "\n"

@@ -1,0 +1,324 @@
+"""Reading a client record through the policy's input contract.
+
+Two paths, one answer. A generated fast path reads and checks every input with
+direct lookups and bails out at the first surprise; the checked path then walks
+the record again and reports *every* problem with its field path (missing
+required field, wrong type, number sent as text, NaN, out of range, unknown
+value). A record the fast path accepts is one the checked path accepts, with
+the same values (a property test holds them to that).
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as _dt
+import math
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .compiler import CompiledPolicy, InputSpec
+from .diagnostics import Diagnostic, InputError
+
+MAX_ABS_NUMBER = 1e15
+MAX_STRING = 200
+MAX_PERIODS = 400
+
+_EMPTY: Mapping[str, Any] = {}
+
+
+def _describe(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return f"boolean {str(v).lower()}"
+    if isinstance(v, str):
+        return f"string '{v[:30]}'"
+    if isinstance(v, int | float):
+        return f"number {v}"
+    if isinstance(v, list):
+        return "a list"
+    if isinstance(v, dict):
+        return "an object"
+    return type(v).__name__
+
+
+def parse_date(v: Any) -> _dt.date | None:
+    """Strict ISO date ``YYYY-MM-DD``; anything else is None."""
+    if type(v) is not str or len(v) != 10 or v[4] != "-" or v[7] != "-":
+        return None
+    try:
+        return _dt.date.fromisoformat(v)
+    except ValueError:
+        return None
+
+
+def _check_value(spec: InputSpec, v: Any, grades: tuple[str, ...]) -> tuple[Any, str | None, str | None]:
+    """Return (value, problem, hint) for one non-null value."""
+    t = spec.type
+    if t in ("number", "integer"):
+        if isinstance(v, bool):
+            return None, f"expected a number, found {_describe(v)}", "booleans are not numbers here"
+        if isinstance(v, str):
+            return None, f"expected a number, found {_describe(v)}", "send numbers without quotes"
+        if not isinstance(v, int | float):
+            return None, f"expected a number, found {_describe(v)}", None
+        if isinstance(v, float) and not math.isfinite(v):
+            return None, f"{v} is not a finite number", "send null for an unknown value"
+        if t == "integer" and not isinstance(v, int):
+            return None, f"expected a whole number, found {v}", None
+        if abs(v) > MAX_ABS_NUMBER:
+            return None, f"{v} is out of range (|x| <= {MAX_ABS_NUMBER:g})", "check the unit"
+        if spec.min is not None and v < spec.min:
+            what = "negative" if spec.min == 0 else f"below {spec.min:g}"
+            return None, f"{v} is {what}; it must be >= {spec.min:g}", None
+        if spec.max is not None and v > spec.max:
+            return None, f"{v} is above the maximum {spec.max:g}", None
+        return v, None, None
+    if t == "boolean":
+        if type(v) is not bool:
+            return None, f"expected true or false, found {_describe(v)}", None
+        return v, None, None
+    if t in ("string", "grade"):
+        if type(v) is not str:
+            return None, f"expected a string, found {_describe(v)}", None
+        if len(v) > MAX_STRING:
+            return None, f"string longer than {MAX_STRING} characters", None
+        allowed = grades if t == "grade" else spec.enum
+        if allowed and v not in allowed:
+            import difflib
+
+            near = difflib.get_close_matches(v, allowed, n=1, cutoff=0.6)
+            return None, f"unknown value '{v}' (expected one of: {', '.join(allowed)})", \
+                (f"did you mean '{near[0]}'?" if near else None)
+        return v, None, None
+    if t == "date":
+        d = parse_date(v)
+        if d is None:
+            return None, f"expected a date YYYY-MM-DD, found {_describe(v)}", None
+        return d, None, None
+    raise AssertionError(t)  # pragma: no cover
+
+
+def _dig(obj: Any, path: tuple[str, ...], where: str, problems: list[Diagnostic]) -> tuple[bool, Any]:
+    """Follow ``path``; (found, value). Reports a parent that is not an object."""
+    cur = obj
+    walked = where
+    for part in path:
+        if cur is None:
+            return False, None
+        if not isinstance(cur, dict):
+            problems.append(Diagnostic("wrong-type", f"expected an object, found {_describe(cur)}",
+                                       path=walked or "(record)"))
+            return False, None
+        if part not in cur:
+            return False, None
+        cur = cur[part]
+        walked = f"{walked}.{part}" if walked else part
+    return True, cur
+
+
+def extract_checked(policy: CompiledPolicy, rec: Any, file: str | None = None) -> tuple[Any, ...]:
+    """Every input value, or :class:`InputError` listing every problem of the record."""
+    problems: list[Diagnostic] = []
+    grades = policy.grade_ids
+    if not isinstance(rec, dict):
+        raise InputError([Diagnostic("wrong-type", f"a client record is a JSON object, found {_describe(rec)}",
+                                     file=file)])
+    values: list[Any] = []
+    for spec in policy.inputs:
+        found, raw = _dig(rec, spec.root, "", problems)
+        where = spec.source
+        if not spec.series:
+            if not found or raw is None:
+                if spec.required:
+                    problems.append(Diagnostic("missing-field", f"required field '{where}' is missing",
+                                               path=where, hint=f"input '{spec.name}' of the policy reads it"))
+                values.append(None)
+                continue
+            v, problem, hint = _check_value(spec, raw, grades)
+            if problem:
+                problems.append(Diagnostic("bad-field", problem, path=where, hint=hint))
+            values.append(v)
+            continue
+        root = ".".join(spec.root)
+        if not found or raw is None:
+            if spec.required:
+                problems.append(Diagnostic("missing-field", f"required list '{root}' is missing", path=root))
+            values.append([])
+            continue
+        if not isinstance(raw, list):
+            problems.append(Diagnostic("wrong-type", f"expected a list of periods, found {_describe(raw)}", path=root))
+            values.append([])
+            continue
+        if len(raw) > MAX_PERIODS:
+            problems.append(Diagnostic("too-large", f"{len(raw)} periods; at most {MAX_PERIODS}", path=root))
+            values.append([])
+            continue
+        series: list[Any] = []
+        for i, period in enumerate(raw):
+            pwhere = f"{root}[{i}]"
+            if not isinstance(period, dict):
+                problems.append(Diagnostic("wrong-type", f"expected an object, found {_describe(period)}", path=pwhere))
+                series.append(None)
+                continue
+            ok, item = _dig(period, spec.item, pwhere, problems)
+            if not ok or item is None:
+                series.append(None)
+                continue
+            v, problem, hint = _check_value(spec, item, grades)
+            if problem:
+                problems.append(Diagnostic("bad-field", problem, path=f"{pwhere}.{'.'.join(spec.item)}", hint=hint))
+            series.append(v)
+        values.append(series)
+    if problems:
+        raise InputError([Diagnostic(p.code, p.message, file=file, path=p.path, hint=p.hint) for p in problems])
+    return tuple(values)
+
+
+# ----------------------------------------------------------- generated fast path
+
+
+def _chk_num_series(s: list[Any], lo: float, hi: float, integer: bool) -> bool:
+    for x in s:
+        if x is None:
+            continue
+        tx = type(x)
+        if not (tx is float or tx is int) or not lo <= x <= hi:
+            return False
+        if integer and tx is not int:
+            return False
+    return True
+
+
+def _to_dates(s: list[Any]) -> list[Any] | None:
+    out = []
+    for x in s:
+        if x is None:
+            out.append(None)
+            continue
+        d = parse_date(x)
+        if d is None:
+            return None
+        out.append(d)
+    return out
+
+
+def build_fast_extractor(policy: CompiledPolicy) -> Callable[[Any], tuple[Any, ...] | None]:
+    """Generate ``extract(rec)``: the input tuple, or None when anything is off."""
+    L = ex_load
+    body: list[ast.stmt] = []
+    results: list[ast.expr] = []
+    consts: dict[str, Any] = {}
+
+    def const_name(value: Any) -> ast.Name:
+        name = f"_c{len(consts)}"
+        consts[name] = value
+        return L(name)
+
+    def bail_unless(test: ast.expr) -> None:
+        body.append(ast.If(test=ast.UnaryOp(op=ast.Not(), operand=test), body=[ast.Return(value=ast.Constant(None))],
+                           orelse=[]))
+
+    def lookup(base: ast.expr, path: tuple[str, ...], required: bool) -> ast.expr:
+        cur = base
+        for k, part in enumerate(path):
+            if required:
+                cur = ast.Subscript(value=cur, slice=ast.Constant(part), ctx=ast.Load())
+            else:
+                last = k == len(path) - 1
+                cur = ast.Call(func=ast.Attribute(value=cur, attr="get", ctx=ast.Load()),
+                               args=[ast.Constant(part)] if last else [ast.Constant(part), L("_EMPTY")],
+                               keywords=[])
+        return cur
+
+    def is_type(v: ast.expr, *names: str) -> ast.expr:
+        tests: list[ast.expr] = [ast.Compare(left=ast.Call(func=L("type"), args=[v], keywords=[]), ops=[ast.Is()],
+                                             comparators=[L(n)]) for n in names]
+        return tests[0] if len(tests) == 1 else ast.BoolOp(op=ast.Or(), values=tests)
+
+    grades = policy.grade_ids
+    for i, spec in enumerate(policy.inputs):
+        var = f"v{i}"
+        v = L(var)
+        lo = max(spec.min if spec.min is not None else -MAX_ABS_NUMBER, -MAX_ABS_NUMBER)
+        hi = min(spec.max if spec.max is not None else MAX_ABS_NUMBER, MAX_ABS_NUMBER)
+        if not spec.series:
+            body.append(ast.Assign(targets=[ast.Name(id=var, ctx=ast.Store())],
+                                   value=lookup(L("rec"), spec.root, spec.required)))
+            if spec.type in ("number", "integer"):
+                t = is_type(v, "int") if spec.type == "integer" else is_type(v, "float", "int")
+                test: ast.expr = ast.BoolOp(op=ast.And(), values=[t, ast.Compare(
+                    left=ast.Constant(lo), ops=[ast.LtE(), ast.LtE()], comparators=[v, ast.Constant(hi)])])
+            elif spec.type == "boolean":
+                test = is_type(v, "bool")
+            elif spec.type in ("string", "grade"):
+                allowed = grades if spec.type == "grade" else spec.enum
+                if allowed:
+                    test = ast.BoolOp(op=ast.And(), values=[is_type(v, "str"), ast.Compare(
+                        left=v, ops=[ast.In()], comparators=[const_name(frozenset(allowed))])])
+                else:
+                    test = ast.BoolOp(op=ast.And(), values=[is_type(v, "str"), ast.Compare(
+                        left=ast.Call(func=L("len"), args=[v], keywords=[]), ops=[ast.LtE()],
+                        comparators=[ast.Constant(MAX_STRING)])])
+            else:  # date
+                body.append(ast.Assign(targets=[ast.Name(id=var + "d", ctx=ast.Store())],
+                                       value=ast.Call(func=L("_parse_date"), args=[v], keywords=[])))
+                test = ast.Compare(left=L(var + "d"), ops=[ast.IsNot()], comparators=[ast.Constant(None)])
+                if not spec.required:
+                    test = ast.BoolOp(op=ast.Or(), values=[
+                        ast.Compare(left=v, ops=[ast.Is()], comparators=[ast.Constant(None)]), test])
+                bail_unless(test)
+                results.append(L(var + "d"))
+                continue
+            if not spec.required:
+                test = ast.BoolOp(op=ast.Or(), values=[
+                    ast.Compare(left=v, ops=[ast.Is()], comparators=[ast.Constant(None)]), test])
+            bail_unless(test)
+            results.append(v)
+            continue
+        # series: a list of period objects
+        rootv = f"r{i}"
+        body.append(ast.Assign(targets=[ast.Name(id=rootv, ctx=ast.Store())],
+                               value=lookup(L("rec"), spec.root, spec.required)))
+        if not spec.required:
+            body.append(ast.If(test=ast.Compare(left=L(rootv), ops=[ast.Is()], comparators=[ast.Constant(None)]),
+                               body=[ast.Assign(targets=[ast.Name(id=rootv, ctx=ast.Store())],
+                                                value=ast.List(elts=[], ctx=ast.Load()))], orelse=[]))
+        bail_unless(ast.BoolOp(op=ast.And(), values=[is_type(L(rootv), "list"), ast.Compare(
+            left=ast.Call(func=L("len"), args=[L(rootv)], keywords=[]), ops=[ast.LtE()],
+            comparators=[ast.Constant(MAX_PERIODS)])]))
+        item = lookup(L("q"), spec.item, False)
+        comp = ast.ListComp(elt=item, generators=[ast.comprehension(
+            target=ast.Name(id="q", ctx=ast.Store()), iter=L(rootv), ifs=[], is_async=0)])
+        body.append(ast.Assign(targets=[ast.Name(id=var, ctx=ast.Store())], value=comp))
+        if spec.type == "date":
+            body.append(ast.Assign(targets=[ast.Name(id=var, ctx=ast.Store())],
+                                   value=ast.Call(func=L("_to_dates"), args=[v], keywords=[])))
+            bail_unless(ast.Compare(left=v, ops=[ast.IsNot()], comparators=[ast.Constant(None)]))
+        else:
+            bail_unless(ast.Call(func=L("_chk_num_series"), args=[
+                v, ast.Constant(lo), ast.Constant(hi), ast.Constant(spec.type == "integer")], keywords=[]))
+        results.append(v)
+    body.append(ast.Return(value=ast.Tuple(elts=results, ctx=ast.Load())))
+    # Any lookup failure (missing key, non-object parent) means: take the checked path.
+    guarded = [ast.Try(body=body, handlers=[ast.ExceptHandler(
+        type=ast.Tuple(elts=[L("KeyError"), L("TypeError"), L("AttributeError")], ctx=ast.Load()),
+        name=None, body=[ast.Return(value=ast.Constant(None))])], orelse=[], finalbody=[])]
+    args = ast.arguments(posonlyargs=[], args=[ast.arg(arg="rec")], kwonlyargs=[], kw_defaults=[], defaults=[])
+    extra: dict[str, Any] = {"type_params": []} if sys.version_info >= (3, 12) else {}
+    fn = ast.FunctionDef(name="extract", args=args, body=guarded, decorator_list=[], returns=None, **extra)
+    module = ast.Module(body=[fn], type_ignores=[])
+    ast.fix_missing_locations(module)
+    ns: dict[str, Any] = {
+        "__builtins__": {}, "type": type, "len": len, "int": int, "float": float, "bool": bool, "str": str,
+        "list": list, "KeyError": KeyError, "TypeError": TypeError, "AttributeError": AttributeError,
+        "_EMPTY": _EMPTY, "_parse_date": parse_date, "_to_dates": _to_dates, "_chk_num_series": _chk_num_series,
+        **consts,
+    }
+    exec(compile(module, "<inputs>", "exec"), ns)
+    return ns["extract"]
+
+
+def ex_load(name: str) -> ast.Name:
+    return ast.Name(id=name, ctx=ast.Load())

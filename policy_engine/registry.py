@@ -1,0 +1,174 @@
+"""The policy registry: a directory of policies, several versions of each.
+
+A policy file is a YAML file whose name starts with ``policy`` (``policy.yaml``,
+``policy-1.1.0.yaml``) anywhere under the registry root. One is chosen by id
+and the date it must be in force on, or pinned by version, or named by path.
+Two versions of one policy whose effective periods overlap make the choice by
+date ambiguous, so they are a validation error.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .compiler import CompiledPolicy, check_document
+from .diagnostics import Diagnostic, PolicyError, UsageError, sort_diagnostics
+from .loader import load_yaml_file
+
+ENV_VAR = "POLICY_ENGINE_POLICIES"
+DEFAULT_DIR = "policies"
+
+
+def default_root() -> Path:
+    return Path(os.environ.get(ENV_VAR) or DEFAULT_DIR)
+
+
+def is_policy_file(path: Path) -> bool:
+    return path.suffix in (".yaml", ".yml") and path.name.startswith("policy")
+
+
+def policy_files(paths: Iterable[str | Path]) -> Iterator[Path]:
+    """Expand files and directories into policy files, in a stable order."""
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            yield from sorted(f for f in path.rglob("*") if f.is_file() and is_policy_file(f))
+        else:
+            yield path
+
+
+def load_policy(path: str | Path) -> CompiledPolicy:
+    """Load, validate and compile one policy file; :class:`PolicyError` lists every problem."""
+    diags, policy = check_document(load_yaml_file(path))
+    if policy is None:
+        raise PolicyError(diags)
+    return policy
+
+
+@dataclass
+class CheckResult:
+    file: str
+    diagnostics: list[Diagnostic]
+    policy: CompiledPolicy | None
+
+
+def check_paths(paths: Iterable[str | Path]) -> list[CheckResult]:
+    """Validate every policy file under ``paths``, then the versions across them."""
+    results: list[CheckResult] = []
+    for f in policy_files(paths):
+        try:
+            diags, policy = check_document(load_yaml_file(f))
+        except PolicyError as e:
+            diags, policy = e.diagnostics, None
+        results.append(CheckResult(str(f), diags, policy))
+    overlap = version_conflicts([r.policy for r in results if r.policy is not None])
+    for d in overlap:
+        for r in results:
+            if r.file == d.file:
+                r.diagnostics.append(d)
+    return results
+
+
+def version_conflicts(policies: list[CompiledPolicy]) -> list[Diagnostic]:
+    """Duplicate versions, and active versions of one id whose effective periods overlap."""
+    out: list[Diagnostic] = []
+    by_id: dict[str, list[CompiledPolicy]] = {}
+    for p in policies:
+        by_id.setdefault(p.id, []).append(p)
+    for pid, versions in by_id.items():
+        versions.sort(key=lambda p: (p.effective_from, p.version))
+        seen: dict[str, CompiledPolicy] = {}
+        for p in versions:
+            if p.version in seen:
+                out.append(Diagnostic("duplicate-version", f"{pid} version {p.version} is also defined in "
+                                      f"{seen[p.version].file}", file=p.file, line=_line(p, "version")))
+            seen[p.version] = p
+        dated = [p for p in versions if p.status != "draft"]
+        for i, a in enumerate(dated):
+            for b in dated[i + 1:]:
+                a_end = a.effective_to or "9999-12-31"
+                b_end = b.effective_to or "9999-12-31"
+                if a.effective_from <= b_end and b.effective_from <= a_end:
+                    out.append(Diagnostic(
+                        "version-overlap",
+                        f"{pid} {b.version} (from {b.effective_from}) overlaps {a.version} "
+                        f"({a.effective_from} to {a.effective_to or 'open'}) in {a.file}",
+                        file=b.file, line=_line(b, "effective_from"),
+                        hint=f"end {a.version} the day before: effective_to: {_day_before(b.effective_from)}"))
+    return out
+
+
+def _line(p: CompiledPolicy, key: str) -> int | None:
+    for i, line in enumerate(p.text.splitlines(), 1):
+        if line.startswith(key + ":"):
+            return i
+    return None
+
+
+def _day_before(day: str) -> str:
+    import datetime as dt
+
+    return (dt.date.fromisoformat(day) - dt.timedelta(days=1)).isoformat()
+
+
+class Registry:
+    """Policies found under one root, compiled on demand."""
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root) if root is not None else default_root()
+        if not self.root.is_dir():
+            raise UsageError([Diagnostic("no-registry", f"policy directory '{self.root}' does not exist",
+                                         hint=f"pass --policies DIR or set {ENV_VAR}")])
+        self._loaded: list[CompiledPolicy] | None = None
+
+    def policies(self) -> list[CompiledPolicy]:
+        if self._loaded is None:
+            loaded = []
+            errors: list[Diagnostic] = []
+            for f in policy_files([self.root]):
+                try:
+                    loaded.append(load_policy(f))
+                except PolicyError as e:
+                    errors.extend(e.diagnostics)
+            if errors:
+                raise PolicyError(errors)
+            conflicts = version_conflicts(loaded)
+            if conflicts:
+                raise PolicyError(conflicts)
+            self._loaded = loaded
+        return self._loaded
+
+    def select(self, policy_id: str, as_of: str | None = None, version: str | None = None) -> CompiledPolicy:
+        """The version pinned, or the one in force on ``as_of``."""
+        candidates = [p for p in self.policies() if p.id == policy_id]
+        if not candidates:
+            import difflib
+
+            ids = sorted({p.id for p in self.policies()})
+            near = difflib.get_close_matches(policy_id, ids, n=1)
+            raise UsageError([Diagnostic("unknown-policy", f"no policy '{policy_id}' in {self.root}",
+                                         hint=(f"did you mean '{near[0]}'?" if near else
+                                               f"known: {', '.join(ids) or 'none'}"))])
+        if version is not None:
+            for p in candidates:
+                if p.version == version:
+                    return p
+            raise UsageError([Diagnostic("unknown-version", f"{policy_id} has no version {version}",
+                                         hint="versions: " + ", ".join(sorted(p.version for p in candidates)))])
+        if as_of is None:
+            import datetime as dt
+
+            as_of = dt.date.today().isoformat()
+        in_force = [p for p in candidates if p.status == "active" and p.applies_on(as_of)]
+        if not in_force:
+            spans = ", ".join(f"{p.version}: {p.effective_from}..{p.effective_to or 'open'} ({p.status})"
+                              for p in sorted(candidates, key=lambda p: p.effective_from))
+            raise UsageError([Diagnostic("no-version-in-force", f"no active version of {policy_id} is in force on "
+                                         f"{as_of}", hint=f"versions: {spans}; or pin one with --policy-version")])
+        return in_force[0]
+
+
+__all__ = ["CheckResult", "Registry", "check_paths", "load_policy", "policy_files", "sort_diagnostics"]

@@ -1,0 +1,284 @@
+"""Policy test cases: YAML files a policy team writes to pin a policy's behaviour.
+
+A test file names the policy (and optionally the versions) it tests and lists
+cases: a client (a sample file or inline), optional patches to it, and what is
+expected (grade, the rule that decided it, warnings, actions, metrics, ...).
+A malformed case or one with no expectation is an error, never a silent pass.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .compiler import CompiledPolicy
+from .diagnostics import Diagnostic, DiagnosticSink, InputError, PolicyError
+from .evaluate import Decider
+from .loader import Document, format_path, load_yaml_file, parse_json_text
+from .registry import is_policy_file, load_policy, policy_files
+from .validate import schema_errors
+
+EXPECT_KEYS = (
+    "grade", "decided_by", "scorecard_grade", "score", "floors", "floors_include", "warnings", "warnings_include",
+    "warnings_exclude", "actions", "actions_include", "actions_exclude", "suppressed_include", "metrics",
+    "undetermined_include", "restructuring", "action_params", "invalid_input",
+)
+
+
+@dataclass
+class CaseResult:
+    file: str
+    name: str
+    policy: str
+    line: int | None
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "name": self.name, "policy": self.policy,
+                "passed": self.passed, "failures": self.failures}
+
+
+@dataclass
+class SuiteResult:
+    results: list[CaseResult] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def passed(self) -> int:
+        return sum(r.passed for r in self.results)
+
+    @property
+    def failed(self) -> int:
+        return len(self.results) - self.passed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "failed": self.failed, "cases": [r.to_dict() for r in self.results],
+                "errors": [d.to_dict() for d in self.diagnostics]}
+
+
+_PATCH_PART = re.compile(r"^([a-z_][a-z0-9_]*)((?:\[-?\d+\])*)$")
+
+
+def apply_patch(record: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of ``record`` with ``{'loan.days_past_due': 91, 'financials[-1].net_income': -5}`` set."""
+    out = copy.deepcopy(record)
+    for path, value in patch.items():
+        cur: Any = out
+        steps: list[str | int] = []
+        for part in path.split("."):
+            m = _PATCH_PART.match(part)
+            if not m:
+                raise ValueError(f"bad patch path '{path}'")
+            steps.append(m.group(1))
+            steps.extend(int(i) for i in re.findall(r"-?\d+", m.group(2)))
+        for step in steps[:-1]:
+            if isinstance(step, int):
+                cur = cur[step]
+            else:
+                cur = cur.setdefault(step, {})
+        last = steps[-1]
+        cur[last] = copy.deepcopy(value)
+    return out
+
+
+def _set_eq(label: str, want: Iterable[str], got: Iterable[str]) -> list[str]:
+    w, g = set(want), set(got)
+    if w == g:
+        return []
+    parts = []
+    if w - g:
+        parts.append(f"missing {sorted(w - g)}")
+    if g - w:
+        parts.append(f"unexpected {sorted(g - w)}")
+    return [f"{label}: expected {sorted(w)}, got {sorted(g)} ({'; '.join(parts)})"]
+
+
+def _num_eq(want: Any, got: Any) -> bool:
+    if isinstance(want, dict):
+        tol = want.get("tol", 1e-9)
+        return got is not None and not isinstance(got, bool) and abs(got - want["approx"]) <= tol
+    if want is None or got is None or isinstance(want, bool | str) or isinstance(got, bool | str):
+        return want == got
+    return math.isclose(want, got, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def check_expectations(expect: Mapping[str, Any], record: Mapping[str, Any]) -> list[str]:
+    """Every way ``record`` differs from ``expect``, as readable lines."""
+    f: list[str] = []
+    cls = record["classification"]
+    if "grade" in expect and expect["grade"] != cls["grade"]:
+        f.append(f"grade: expected '{expect['grade']}', got '{cls['grade']}' (decided by {cls['decided_by']}, "
+                 f"score {record['score']['total']:g})")
+    if "decided_by" in expect and expect["decided_by"] != cls["decided_by"]:
+        f.append(f"decided_by: expected '{expect['decided_by']}', got '{cls['decided_by']}'")
+    if "scorecard_grade" in expect and expect["scorecard_grade"] != record["score"]["grade"]:
+        f.append(f"scorecard_grade: expected '{expect['scorecard_grade']}', got '{record['score']['grade']}' "
+                 f"(score {record['score']['total']:g})")
+    if "score" in expect and not _num_eq(expect["score"], record["score"]["total"]):
+        f.append(f"score: expected {expect['score']}, got {record['score']['total']}")
+    floors = [x["id"] for x in cls["floors"]]
+    warnings = [w["id"] for w in record["warnings"]]
+    actions = [a["id"] for a in record["actions"]]
+    if "floors" in expect:
+        f += _set_eq("floors", expect["floors"], floors)
+    for key, got in (("floors_include", floors), ("warnings_include", warnings), ("actions_include", actions),
+                     ("suppressed_include", [s["id"] for s in record["suppressed_actions"]]),
+                     ("undetermined_include", [u["rule"] for u in record["undetermined"]])):
+        missing = [x for x in expect.get(key, []) if x not in got]
+        if missing:
+            f.append(f"{key}: {missing} not in {sorted(got)}")
+    for key, got in (("warnings_exclude", warnings), ("actions_exclude", actions)):
+        present = [x for x in expect.get(key, []) if x in got]
+        if present:
+            f.append(f"{key}: {present} present but must not be")
+    if "warnings" in expect:
+        f += _set_eq("warnings", expect["warnings"], warnings)
+    if "actions" in expect:
+        f += _set_eq("actions", expect["actions"], actions)
+    for name, want in (expect.get("metrics") or {}).items():
+        if name not in record["metrics"]:
+            f.append(f"metrics.{name}: no such metric")
+        elif not _num_eq(want, record["metrics"][name]):
+            f.append(f"metrics.{name}: expected {want}, got {record['metrics'][name]}")
+    by_id = {a["id"]: a for a in record["actions"]}
+    for aid, want in (expect.get("restructuring") or {}).items():
+        a = by_id.get(aid)
+        if a is None:
+            f.append(f"restructuring.{aid}: action not recommended")
+        elif "restructuring" not in a:
+            f.append(f"restructuring.{aid}: action has no restructuring consequence")
+        elif a["restructuring"]["is_restructuring"] != want:
+            f.append(f"restructuring.{aid}: expected {want}, got {a['restructuring']['is_restructuring']}")
+    for aid, params in (expect.get("action_params") or {}).items():
+        a = by_id.get(aid)
+        if a is None:
+            f.append(f"action_params.{aid}: action not recommended")
+            continue
+        for k, v in params.items():
+            if k not in a["params"] or not (a["params"][k] == v if isinstance(v, list | str) else _num_eq(v, a["params"][k])):
+                f.append(f"action_params.{aid}.{k}: expected {v}, got {a['params'].get(k)}")
+    return f
+
+
+def _load_client(ref: Any, base: Path) -> Any:
+    if isinstance(ref, dict):
+        return ref
+    path = (base / ref).resolve()
+    return parse_json_text(path.read_bytes())
+
+
+def find_test_files(path: Path) -> list[Path]:
+    """Test files under a policy directory: YAML files in it that are not policies."""
+    if path.is_file():
+        return [] if is_policy_file(path) else [path]
+    return sorted(f for f in path.rglob("*.y*ml") if f.is_file() and not is_policy_file(f))
+
+
+def run_tests(paths: Iterable[str | Path], only: str | None = None) -> SuiteResult:
+    """Run every test file found under ``paths`` against the policies found there."""
+    run = SuiteResult()
+    policies: list[CompiledPolicy] = []
+    test_files: list[Path] = []
+    for p in paths:
+        path = Path(p)
+        if not path.exists():
+            run.diagnostics.append(Diagnostic("file-missing", f"no such file or directory: {path}", file=str(path)))
+            continue
+        root = path if path.is_dir() else path.parent
+        for f in policy_files([root] if path.is_dir() else
+                              ([path] if is_policy_file(path) else list(policy_files([root])))):
+            try:
+                policies.append(load_policy(f))
+            except PolicyError as e:
+                run.diagnostics.extend(e.diagnostics)
+        if path.is_dir():
+            test_files += find_test_files(path)
+        elif not is_policy_file(path):
+            test_files.append(path)
+        else:
+            pol = policies[-1] if policies else None
+            if pol is not None and pol.tests_path:
+                test_files += find_test_files(path.parent / pol.tests_path)
+    seen: set[Path] = set()
+    deciders: dict[str, Decider] = {}
+    for tf in test_files:
+        if tf.resolve() in seen:
+            continue
+        seen.add(tf.resolve())
+        _run_file(tf, policies, deciders, run, only)
+    if not test_files and not run.diagnostics:
+        run.diagnostics.append(Diagnostic("no-tests", "no test files found", hint="test cases are YAML files next to "
+                                          "the policy (see policies/loss-client-management/tests)"))
+    return run
+
+
+def _run_file(tf: Path, policies: list[CompiledPolicy], deciders: dict[str, Decider], run: SuiteResult,
+              only: str | None) -> None:
+    try:
+        doc = load_yaml_file(tf)
+    except PolicyError as e:
+        run.diagnostics.extend(e.diagnostics)
+        return
+    sink = DiagnosticSink(file=str(tf))
+    schema_errors(doc, "policy-tests", sink)
+    if sink.items:
+        run.diagnostics.extend(sink.items)
+        return
+    data = doc.data
+    targets = [p for p in policies if p.id == data["policy"]
+               and (not data.get("versions") or p.version in data["versions"])]
+    if not targets:
+        line, col = doc.locate(("policy",))
+        run.diagnostics.append(Diagnostic("unknown-policy", f"no policy '{data['policy']}' "
+                                          f"{'versions ' + ', '.join(data.get('versions', [])) + ' ' if data.get('versions') else ''}"
+                                          "was loaded next to this test file", file=str(tf), line=line, column=col))
+        return
+    for i, case in enumerate(data["cases"]):
+        if only and only not in case["name"]:
+            continue
+        for policy in targets:
+            if case.get("versions") and policy.version not in case["versions"]:
+                continue
+            run.results.append(_run_case(tf, doc, i, case, policy, deciders))
+
+
+def _run_case(tf: Path, doc: Document, i: int, case: Mapping[str, Any], policy: CompiledPolicy,
+              deciders: dict[str, Decider]) -> CaseResult:
+    line, _ = doc.locate(("cases", i))
+    result = CaseResult(str(tf), case["name"], policy.key, line)
+    decider = deciders.get(policy.key)
+    if decider is None:
+        decider = deciders[policy.key] = Decider(policy)
+    try:
+        client = _load_client(case["client"], tf.parent)
+        if case.get("patch"):
+            client = apply_patch(client, case["patch"])
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+        result.failures.append(f"cannot build the client: {exc} [at {format_path(('cases', i, 'client'))}]")
+        return result
+    expect = case["expect"]
+    try:
+        record = decider.decide(client, as_of=case.get("as_of"))
+    except InputError as e:
+        if "invalid_input" in expect:
+            got = {d.path or "" for d in e.diagnostics}
+            missing = [p for p in expect["invalid_input"] if p not in got]
+            if missing:
+                result.failures.append(f"invalid_input: expected problems at {missing}, got {sorted(got)}")
+        else:
+            result.failures.append("client data rejected: " + "; ".join(d.render() for d in e.diagnostics))
+        return result
+    if "invalid_input" in expect:
+        result.failures.append("invalid_input: expected the client to be rejected, but it was decided")
+        return result
+    result.failures.extend(check_expectations(expect, record))
+    return result
