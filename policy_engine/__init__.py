@@ -47,7 +47,11 @@ _EXPORTS = {
     "run_tests": "tester",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "CompiledPolicy", "Decider", "Diagnostic", "InputError", "PolicyEngineError", "PolicyError", "Registry",
+    "UsageError", "__version__", "canonical_json", "check_document", "check_paths", "compile_document", "decide",
+    "dumps", "explain", "load_policy", "load_yaml_file", "load_yaml_text", "parse_json_text", "run_tests",
+]
 
 
 def __getattr__(name: str) -> Any:

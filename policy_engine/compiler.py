@@ -35,7 +35,7 @@ from .diagnostics import Diagnostic, DiagnosticSink, PolicyError, sort_diagnosti
 from .loader import Document, PathKey, format_path
 from .validate import schema_errors
 
-_BUILTINS = {
+BUILTIN_SYMBOLS = {
     "as_of": ex.Symbol("as_of", "builtin", ex.DATE, False),
     "score": ex.Symbol("score", "builtin", ex.NUMBER, False),
     "grade": ex.Symbol("grade", "builtin", ex.GRADE, False),
@@ -209,7 +209,7 @@ class _Compiler:
         self.doc = doc
         self.data: dict[str, Any] = doc.data
         self.sink = DiagnosticSink(file=doc.file)
-        self.symbols: dict[str, ex.Symbol] = dict(_BUILTINS)
+        self.symbols: dict[str, ex.Symbol] = dict(BUILTIN_SYMBOLS)
         self.grades: tuple[str, ...] = ()
         self.segments: tuple[str, ...] = ()
 
@@ -270,7 +270,7 @@ class _Compiler:
                                         enum=tuple(v["enum"]) if v.get("enum") else None)
             if "[*]" in v["from"] and v["type"] not in ("number", "integer", "date"):
                 self.err("bad-input", "series inputs hold numbers or dates", ("inputs", k, "type"))
-            if k in _BUILTINS:
+            if k in BUILTIN_SYMBOLS:
                 self.err("reserved-name", f"'{k}' is a built-in name", ("inputs", k))
         if seg:
             by = seg["by"]
@@ -425,14 +425,14 @@ class _Compiler:
                         self.err("bad-value", f"'{item}' is not one of {', '.join(spec.enum)}", (*ppath, j),
                                  self._suggest(item, spec.enum))
             elif spec.type in ("integer", "number"):
-                if isinstance(v, bool) or not isinstance(v, int | float) or (spec.type == "integer" and not isinstance(v, int)):
+                wrong = isinstance(v, bool) or not isinstance(v, int | float)
+                if wrong or (spec.type == "integer" and not isinstance(v, int)):
                     self.err("wrong-type", f"parameter '{name}' must be an {spec.type}", ppath)
                 elif (spec.min is not None and v < spec.min) or (spec.max is not None and v > spec.max):
                     self.err("bad-value", f"parameter '{name}' = {v} is outside [{spec.min:g}, {spec.max:g}]", ppath)
-            elif spec.type == "string":
-                if not isinstance(v, str) or (spec.enum and v not in spec.enum):
-                    self.err("bad-value", f"parameter '{name}' must be one of {', '.join(spec.enum or ())}", ppath,
-                             self._suggest(str(v), spec.enum or ()))
+            elif spec.type == "string" and (not isinstance(v, str) or (spec.enum and v not in spec.enum)):
+                self.err("bad-value", f"parameter '{name}' must be one of {', '.join(spec.enum or ())}", ppath,
+                         self._suggest(str(v), spec.enum or ()))
 
     # stage 3 -----------------------------------------------------------------
     def metric_order(self) -> list[str]:
@@ -447,7 +447,7 @@ class _Compiler:
             if state.get(m) == 2:
                 return
             if state.get(m) == 1:
-                cycle = stack[stack.index(m):] + [m]
+                cycle = [*stack[stack.index(m):], m]
                 key = frozenset(cycle)
                 if key not in reported:
                     reported.add(key)
@@ -469,6 +469,9 @@ class _Compiler:
         d = self.data
         out: dict[str, Any] = {"metrics": [], "factors": [], "floors": [], "warnings": [], "actions": []}
         metrics = d.get("metrics") or {}
+        for name in metrics:
+            # Placeholders, so a metric caught in a cycle gives one error, not a cascade.
+            self.symbols.setdefault(name, ex.Symbol(name, "metric", ex.NUMBER, True))
         for name in order:
             m = metrics[name]
             ce = self.check_expr(m["expr"], ("metrics", name, "expr"), "metric", None, rule=name)
@@ -554,11 +557,12 @@ class _Compiler:
                     continue
                 if conv or not name.isidentifier() or name.startswith("_"):
                     self.err("bad-template", f"placeholder '{{{name}}}' must be a plain name", (*path, lang), rule=rule)
-                elif name not in self.symbols or self.symbols[name].kind == "builtin" and name == "as_of":
+                elif name not in self.symbols or (self.symbols[name].kind == "builtin" and name == "as_of"):
                     self.err("unknown-name", f"placeholder '{{{name}}}' names nothing", (*path, lang),
                              self._suggest(name, self.symbols), rule=rule)
                 elif spec and spec not in _FORMAT_SPECS:
-                    self.err("bad-template", f"format '{spec}' of '{{{name}}}' is not one of {', '.join(_FORMAT_SPECS)}",
+                    allowed = ", ".join(_FORMAT_SPECS)
+                    self.err("bad-template", f"format '{spec}' of '{{{name}}}' is not one of {allowed}",
                              (*path, lang), rule=rule)
 
     # stage 5 -----------------------------------------------------------------

@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         grades[c["grade"]] += 1
         actions = ", ".join(a["id"] for a in d["actions"]) or "-"
         print(f"{d['client_id']:<8} {d['segment']:<14} {d['policy']['version']:<7} "
-              f"{_pad(c['label']['en'] + ' ' + c['label']['zh'], 21)} {c['decided_by']:<36} {len(d['warnings']):>8}  {actions}")
+              f"{_pad(c['label']['en'] + ' ' + c['label']['zh'], 21)} {c['decided_by']:<36} "
+              f"{len(d['warnings']):>8}  {actions}")
     print("-" * 120)
     print("by grade: " + ", ".join(f"{g}={grades[g]}" for g in
                                    ("pass", "special_mention", "substandard", "doubtful", "loss")))

@@ -50,7 +50,7 @@ def _fmt(v: Any, spec: str, lang: str) -> str:
             return f"{v * 100:.1f}%"
         if spec:
             return format(v, spec)
-        if isinstance(v, int) or float(v).is_integer() and abs(v) < 1e15:
+        if isinstance(v, int) or (float(v).is_integer() and abs(v) < 1e15):
             return f"{int(v):,}" if abs(v) >= 10000 else str(int(v))
         if abs(v) >= 1000:
             return f"{v:,.0f}"
@@ -92,7 +92,8 @@ class Decider:
         """Client id, as-of date and input values, or :class:`InputError` naming every bad field."""
         problems: list[Diagnostic] = []
         if not isinstance(record, dict):
-            raise InputError([Diagnostic("wrong-type", "a client record is a JSON object", file=file)])
+            raise InputError([Diagnostic("wrong-type", "a client record is a JSON object", file=file,
+                                         path="(record)")])
         cid = record.get("client_id")
         if cid is None:
             problems.append(Diagnostic("missing-field", "required field 'client_id' is missing", file=file,

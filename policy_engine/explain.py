@@ -30,11 +30,14 @@ _T = {
     "restructuring": {"zh": "    ⚠ 监管后果：{note}（依据：{source}）",
                       "en": "    ! Regulatory consequence: {note} (source: {source})"},
     "not_restructuring": {"zh": "    本措施对该客户不构成重组（债务人未处于财务困难）",
-                          "en": "    For this client the action is not a restructuring (debtor not in financial difficulty)"},
+                          "en": "    For this client the action is not a restructuring "
+                                "(debtor not in financial difficulty)"},
     "restructuring_unknown": {"zh": "    ? 是否构成重组无法判断（数据缺失），须人工认定",
-                              "en": "    ? Whether this is a restructuring cannot be determined (missing data); decide manually"},
+                              "en": "    ? Whether this is a restructuring cannot be determined (missing data); "
+                                    "decide manually"},
     "suppressed": {"zh": "  （{id} 因与 {by} 冲突未采纳）", "en": "  ({id} not recommended: conflicts with {by})"},
-    "undetermined": {"zh": "无法判断的规则（数据缺失，未触发）：", "en": "Undetermined rules (missing data, not fired):"},
+    "undetermined": {"zh": "无法判断的规则（数据缺失，未触发）：",
+                     "en": "Undetermined rules (missing data, not fired):"},
     "undetermined_item": {"zh": "  - {kind} {rule}：缺少 {missing}", "en": "  - {kind} {rule}: missing {missing}"},
     "undefined": {"zh": "无法计算的指标：", "en": "Metrics without a value:"},
 }
@@ -42,10 +45,12 @@ _T = {
 _SEVERITY = {"zh": {"low": "低", "medium": "中", "high": "高", "critical": "严重"},
              "en": {"low": "LOW", "medium": "MEDIUM", "high": "HIGH", "critical": "CRITICAL"}}
 _KIND = {"zh": {"classification": "分类规则", "warning": "预警", "action": "措施", "restructuring": "重组认定"},
-         "en": {"classification": "floor", "warning": "warning", "action": "action", "restructuring": "restructuring test"}}
+         "en": {"classification": "floor", "warning": "warning", "action": "action",
+                "restructuring": "restructuring test"}}
 _APPROVAL = {"zh": {"relationship_manager": "客户经理", "branch_credit_committee": "分行贷审会",
                     "head_office_credit_committee": "总行贷审会", "board": "董事会"},
-             "en": {"relationship_manager": "relationship manager", "branch_credit_committee": "branch credit committee",
+             "en": {"relationship_manager": "relationship manager",
+                    "branch_credit_committee": "branch credit committee",
                     "head_office_credit_committee": "head-office credit committee", "board": "board"}}
 
 _KEY_FIGURES = ("net_margin", "roe", "current_ratio", "quick_ratio", "debt_ratio", "dscr", "interest_coverage",

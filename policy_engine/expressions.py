@@ -20,6 +20,7 @@ import ast
 import datetime as _dt
 import difflib
 import math
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -390,7 +391,8 @@ def parse_expression(source: str) -> ast.Expression:
         tree = ast.parse(" ".join(source.split("\n")).strip(), mode="eval")
     except SyntaxError as exc:
         raise ExpressionError("expression-syntax", f"invalid expression: {exc.msg}",
-                              column=exc.offset, hint="expressions use Python syntax: and/or/not, ==, <=, x if c else y") from None
+                              column=exc.offset,
+                              hint="expressions use Python syntax: and/or/not, ==, <=, x if c else y") from None
     except (RecursionError, MemoryError, ValueError):
         raise ExpressionError("expression-too-deep", "expression nests too deeply") from None
     return tree
@@ -433,7 +435,8 @@ class _Checker:
             return BOOL, False
         if isinstance(v, int | float):
             if not math.isfinite(v) or abs(v) > MAX_LITERAL:
-                raise self.fail("literal-too-large", f"number literal {v!r} is out of range (|x| <= {MAX_LITERAL:g})", node)
+                raise self.fail("literal-too-large",
+                                f"number literal {v!r} is out of range (|x| <= {MAX_LITERAL:g})", node)
             return NUMBER, False
         if isinstance(v, str):
             if len(v) > MAX_STRING_LITERAL:
@@ -454,7 +457,8 @@ class _Checker:
             if name in FUNCTIONS:
                 raise self.fail("unknown-name", f"'{name}' is a function; call it with arguments", node)
             raise self.fail("unknown-name", f"unknown name '{name}'", node,
-                            _suggest(name, list(self.scope.symbols)) or "declare it under inputs, parameters or metrics")
+                            _suggest(name, list(self.scope.symbols))
+                            or "declare it under inputs, parameters or metrics")
         if sym.kind == "builtin" and name in ("score",) and not self.scope.allows("floor"):
             raise self.fail("name-not-available", f"'{name}' is only known after the scorecard", node)
         if sym.kind == "builtin" and name == "grade":
@@ -499,9 +503,8 @@ class _Checker:
             if t not in (NUMBER, NULL):
                 raise self.fail("type-mismatch", f"arithmetic needs numbers, found {t}", side,
                                 "dates: use days_between/months_between; series: use last/sum/avg")
-        if isinstance(node.op, ast.Pow) and isinstance(node.right, ast.Constant):
-            if abs(node.right.value) > 100:
-                raise self.fail("literal-too-large", "exponent is too large (at most 100)", node.right)
+        if isinstance(node.op, ast.Pow) and isinstance(node.right, ast.Constant) and abs(node.right.value) > 100:
+            raise self.fail("literal-too-large", "exponent is too large (at most 100)", node.right)
         nullable = ln or rn or isinstance(node.op, ast.Div | ast.FloorDiv | ast.Mod | ast.Pow)
         return NUMBER, nullable
 
@@ -606,6 +609,8 @@ class _Checker:
         if not isinstance(node.func, ast.Name):
             raise self.fail("disallowed-syntax", "only catalogue functions can be called, by name", node.func)
         name = node.func.id
+        if name.startswith("_"):
+            raise self.fail("disallowed-name", f"names starting with '_' are not allowed: '{name}'", node.func)
         fn = FUNCTIONS.get(name)
         if fn is None:
             raise self.fail("unknown-function", f"unknown function '{name}'", node.func,
@@ -662,7 +667,8 @@ class _Checker:
         if name == "coalesce":
             types = {STRING if t == GRADE else t for t, _ in args if t != NULL}
             if len(types) > 1:
-                raise self.fail("type-mismatch", f"coalesce() arguments must share one type, found {', '.join(sorted(types))}", node)
+                found = ", ".join(sorted(types))
+                raise self.fail("type-mismatch", f"coalesce() arguments must share one type, found {found}", node)
             t = next((t for t, _ in args if t != NULL), NULL)
             # Null only when every argument may be null.
             return t, all(n for _, n in args)
@@ -945,3 +951,27 @@ def runtime_namespace(grades: Sequence[str]) -> dict[str, Any]:
     ns.update({"__builtins__": {}, "_grade_rank": _grade_rank, "_date": _dt.date.fromisoformat,
                "_abs_raw": abs})
     return ns
+
+
+def compile_standalone(expr: CheckedExpression, grades: Sequence[str] = ()) -> Callable[[Mapping[str, Any]], Any]:
+    """One checked expression as ``f(values) -> result``; for tests, tools and other back-ends.
+
+    Uses the same code generator as the compiled policy, so what it returns is
+    what a policy rule would see.
+    """
+    names = {n: f"v_{i}" for i, n in enumerate(expr.refs)}
+    gen = RowCodegen(names, "g_rank", {w: f"w_{i}" for i, w in enumerate(expr.fired_refs)}, grades)
+    body: list[ast.stmt] = []
+    for n, local in names.items():
+        body.append(ast.Assign(targets=[ast.Name(id=local, ctx=ast.Store())],
+                               value=ast.Subscript(value=ast.Name(id="env", ctx=ast.Load()),
+                                                   slice=ast.Constant(n), ctx=ast.Load())))
+    body.append(ast.Return(value=gen.expression(expr)))
+    args = ast.arguments(posonlyargs=[], args=[ast.arg(arg="env")], kwonlyargs=[], kw_defaults=[], defaults=[])
+    extra: dict[str, Any] = {"type_params": []} if sys.version_info >= (3, 12) else {}
+    fn = ast.FunctionDef(name="expression", args=args, body=body, decorator_list=[], returns=None, **extra)
+    module = ast.Module(body=[fn], type_ignores=[])
+    ast.fix_missing_locations(module)
+    ns = runtime_namespace(grades)
+    exec(compile(module, "<expression>", "exec"), ns)
+    return ns["expression"]  # type: ignore[no-any-return]

@@ -127,8 +127,13 @@ def extract_checked(policy: CompiledPolicy, rec: Any, file: str | None = None) -
                                      file=file)])
     values: list[Any] = []
     for spec in policy.inputs:
+        before = len(problems)
         found, raw = _dig(rec, spec.root, "", problems)
         where = spec.source
+        if len(problems) > before:
+            # The parent is not an object: that is the problem, not each missing child.
+            values.append([] if spec.series else None)
+            continue
         if not spec.series:
             if not found or raw is None:
                 if spec.required:

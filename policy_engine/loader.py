@@ -102,7 +102,8 @@ class _Builder:
             if self.aliases > MAX_ALIASES:
                 raise _LoadFailure(
                     "yaml-alias-limit",
-                    f"more than {MAX_ALIASES} YAML alias uses; policies do not need anchors at scale",
+                    f"more than {MAX_ALIASES} YAML alias uses (the last refers to the anchor here); "
+                    "policies do not need anchors at scale",
                     node.start_mark)
         self.seen.add(id(node))
         if depth > MAX_DEPTH:
@@ -142,7 +143,7 @@ class _Builder:
             return "<complex key>"
         text = node.value
         tag = node.tag
-        plain = node.style is None
+        plain = not node.style  # None from the pure-Python parser, '' from libyaml
         if plain and tag == "tag:yaml.org,2002:bool" and text not in _BOOL_WORDS:
             self.errors.append(
                 ("yaml-ambiguous",
@@ -188,7 +189,8 @@ def _read_text(path: Path) -> str:
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise PolicyError([Diagnostic("file-unreadable", f"cannot read file: {exc.strerror}", file=str(path))]) from None
+        raise PolicyError([Diagnostic("file-unreadable", f"cannot read file: {exc.strerror}",
+                                      file=str(path))]) from None
     if size > MAX_FILE_BYTES:
         raise PolicyError([Diagnostic(
             "file-too-large", f"file is {size} bytes; the limit is {MAX_FILE_BYTES}", file=str(path),
@@ -199,7 +201,8 @@ def _read_text(path: Path) -> str:
         raise PolicyError([Diagnostic("file-encoding", f"not UTF-8 text ({exc.reason} at byte {exc.start})",
                                       file=str(path))]) from None
     except OSError as exc:
-        raise PolicyError([Diagnostic("file-unreadable", f"cannot read file: {exc.strerror}", file=str(path))]) from None
+        raise PolicyError([Diagnostic("file-unreadable", f"cannot read file: {exc.strerror}",
+                                      file=str(path))]) from None
 
 
 def load_yaml_text(text: str, file: str = "<string>") -> Document:
@@ -220,10 +223,13 @@ def load_yaml_text(text: str, file: str = "<string>") -> Document:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         msg = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        hint = "check indentation and quoting on this line and the one before"
+        if "flow" in msg:
+            hint = "inside { } and [ ], quote text that contains , [ ] { } or ': '"
         raise PolicyError([Diagnostic(
             "yaml-syntax", msg or "invalid YAML", file=file,
             line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None,
-            hint="check indentation and quoting on this line and the one before")]) from None
+            hint=hint)]) from None
     except yaml.YAMLError as exc:
         raise PolicyError([Diagnostic("yaml-syntax", str(exc), file=file)]) from None
     except RecursionError:

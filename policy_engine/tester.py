@@ -81,10 +81,7 @@ def apply_patch(record: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, A
             steps.append(m.group(1))
             steps.extend(int(i) for i in re.findall(r"-?\d+", m.group(2)))
         for step in steps[:-1]:
-            if isinstance(step, int):
-                cur = cur[step]
-            else:
-                cur = cur.setdefault(step, {})
+            cur = cur[step] if isinstance(step, int) else cur.setdefault(step, {})
         last = steps[-1]
         cur[last] = copy.deepcopy(value)
     return out
@@ -164,7 +161,9 @@ def check_expectations(expect: Mapping[str, Any], record: Mapping[str, Any]) -> 
             f.append(f"action_params.{aid}: action not recommended")
             continue
         for k, v in params.items():
-            if k not in a["params"] or not (a["params"][k] == v if isinstance(v, list | str) else _num_eq(v, a["params"][k])):
+            got = a["params"].get(k)
+            same = got == v if isinstance(v, list | str) else _num_eq(v, got)
+            if k not in a["params"] or not same:
                 f.append(f"action_params.{aid}.{k}: expected {v}, got {a['params'].get(k)}")
     return f
 
@@ -238,8 +237,8 @@ def _run_file(tf: Path, policies: list[CompiledPolicy], deciders: dict[str, Deci
                and (not data.get("versions") or p.version in data["versions"])]
     if not targets:
         line, col = doc.locate(("policy",))
-        run.diagnostics.append(Diagnostic("unknown-policy", f"no policy '{data['policy']}' "
-                                          f"{'versions ' + ', '.join(data.get('versions', [])) + ' ' if data.get('versions') else ''}"
+        versions = f"versions {', '.join(data['versions'])} " if data.get("versions") else ""
+        run.diagnostics.append(Diagnostic("unknown-policy", f"no policy '{data['policy']}' {versions}"
                                           "was loaded next to this test file", file=str(tf), line=line, column=col))
         return
     for i, case in enumerate(data["cases"]):

@@ -49,10 +49,14 @@ def _report(doc: Document, err: Any, sink: DiagnosticSink) -> None:
         for key in extra:
             line, col = doc.locate((*path, key))
             match = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            if any(ch in key for ch in "()'\"<>=+*/"):
+                hint = "this looks like the rest of an expression cut at a comma: quote the whole expression"
+            elif match:
+                hint = f"did you mean '{match[0]}'?"
+            else:
+                hint = f"allowed keys: {', '.join(known)}"
             sink.add("unknown-key", f"unknown key '{key}' in {format_path(path)}",
-                     line=line, column=col, path=format_path((*path, key)),
-                     hint=(f"did you mean '{match[0]}'?" if match
-                           else f"allowed keys: {', '.join(known)}"))
+                     line=line, column=col, path=format_path((*path, key)), hint=hint)
         return
     line, col = doc.locate(path)
     where = format_path(path)

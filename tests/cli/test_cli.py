@@ -1,0 +1,195 @@
+"""The CLI contract: exit codes, stdout for machines, stderr for people, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from jsonschema import Draft202012Validator
+
+from policy_engine.cli import main
+from policy_engine.schemas import load_schema
+
+from ..conftest import DATA, POLICIES, REFERENCE, ROOT, SAMPLES
+
+SAMPLE = str(SAMPLES[1])  # the manufacturer case study
+CURRENT = str(REFERENCE / "policy-1.1.0.yaml")
+
+
+def run(*args: str, stdin: str | None = None) -> object:
+    runner = CliRunner()
+    return runner.invoke(main, ["--policies", str(POLICIES), *args], input=stdin, catch_exceptions=False)
+
+
+def test_validate_clean_registry_exits_0() -> None:
+    r = run("validate", "--format", "json")
+    assert r.exit_code == 0
+    out = json.loads(r.stdout)
+    assert out["ok"] is True and len(out["files"]) == 2
+
+
+def test_validate_reports_every_broken_file_and_exits_4() -> None:
+    files = sorted((DATA / "broken_policies").glob("*.yaml"))[:5]
+    r = run("validate", "--format", "text", *map(str, files))
+    assert r.exit_code == 4
+    assert r.stderr.count("error:") >= 5
+    assert "0 valid, 5 invalid" in r.stderr
+
+
+def test_validate_json_carries_codes_and_lines() -> None:
+    r = run("validate", "--format", "json", str(DATA / "broken_policies" / "unknown-name.yaml"))
+    assert r.exit_code == 4
+    d = json.loads(r.stdout)["files"][0]["diagnostics"][0]
+    assert (d["code"], d["line"], d["hint"]) == ("unknown-name", 42, "did you mean 'dpd'?")
+
+
+def test_validate_missing_path_is_a_usage_error() -> None:
+    r = run("validate", "/no/such/dir")
+    assert r.exit_code == 2
+
+
+def test_decide_by_id_picks_the_version_in_force_and_validates_against_the_schema() -> None:
+    r = run("decide", "-p", "loss-client-management", "-c", SAMPLE, "--trace")
+    assert r.exit_code == 0, r.stderr
+    record = json.loads(r.stdout)
+    assert list(Draft202012Validator(load_schema("decision")).iter_errors(record)) == []
+    assert record["policy"]["version"] == "1.1.0"
+    assert record["classification"]["grade"] == "special_mention"
+    assert "trace" in record
+
+
+def test_decide_as_of_selects_an_older_version() -> None:
+    r = run("decide", "-p", "loss-client-management", "-c", SAMPLE, "--as-of", "2024-06-30")
+    assert json.loads(r.stdout)["policy"]["version"] == "1.0.0"
+    r = run("decide", "-p", "loss-client-management", "--policy-version", "1.0.0", "-c", SAMPLE)
+    assert json.loads(r.stdout)["policy"]["version"] == "1.0.0"
+
+
+def test_decide_reads_stdin_and_a_policy_path() -> None:
+    r = run("decide", "-p", CURRENT, "-c", "-", stdin=Path(SAMPLE).read_text(encoding="utf-8"))
+    assert r.exit_code == 0
+    assert json.loads(r.stdout)["client_id"] == "C002"
+
+
+def test_invalid_client_exits_3_listing_every_field() -> None:
+    bad = DATA / "broken_clients" / "many-problems-at-once.json"
+    r = run("decide", "-p", CURRENT, "-c", str(bad))
+    assert r.exit_code == 3
+    assert r.stdout == ""
+    for field in ("[at industry]", "[at loan.balance]", "[at events.assets_seized]"):
+        assert field in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_invalid_client_errors_as_json() -> None:
+    bad = DATA / "broken_clients" / "unknown-industry.json"
+    r = run("decide", "-p", CURRENT, "-c", str(bad), "--format", "json")
+    assert r.exit_code == 3
+    err = json.loads(r.stderr)
+    assert err["ok"] is False and err["errors"][0]["path"] == "industry"
+    assert "unknown value 'mining'" in err["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("name", ["nan-value.json", "duplicate-key.json", "truncated-json.json"])
+def test_malformed_json_exits_3(name: str) -> None:
+    r = run("decide", "-p", CURRENT, "-c", str(DATA / "broken_clients" / name))
+    assert r.exit_code == 3
+    assert "bad-json" in r.stderr
+
+
+@pytest.mark.parametrize(("args", "code"), [
+    (("decide", "-p", "no-such-policy", "-c", SAMPLE), 2),
+    (("decide", "-p", "loss-client-management", "--policy-version", "7.0.0", "-c", SAMPLE), 2),
+    (("decide", "-p", "loss-client-management", "-c", "/no/such/file.json"), 2),
+    (("decide", "-p", "loss-client-management", "-c", SAMPLE, "--as-of", "yesterday"), 2),
+    (("decide", "-p", "/no/policy.yaml", "-c", SAMPLE), 2),
+    (("decide", "-p", str(DATA / "broken_policies" / "metric-cycle.yaml"), "-c", SAMPLE), 4),
+    (("decide", "--bogus"), 2),
+])
+def test_exit_codes(args: tuple[str, ...], code: int) -> None:
+    r = run(*args)
+    assert r.exit_code == code, (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr
+
+
+def test_explain_in_chinese_and_english() -> None:
+    zh = run("explain", "-p", "loss-client-management", "-c", SAMPLE, "--lang", "zh")
+    assert zh.exit_code == 0
+    assert "风险分类：关注" in zh.stdout and "监管后果" in zh.stdout and "展期" in zh.stdout
+    en = run("explain", "-p", "loss-client-management", "-c", SAMPLE)
+    assert "Grade: Special mention" in en.stdout and "Regulatory consequence" in en.stdout
+
+
+def test_decide_text_format_is_the_explanation() -> None:
+    r = run("decide", "-p", "loss-client-management", "-c", SAMPLE, "--format", "text")
+    assert r.stdout.startswith("Client C002")
+
+
+def test_test_command_passes_on_the_reference_policy() -> None:
+    r = run("test", str(REFERENCE), "--format", "json")
+    assert r.exit_code == 0
+    out = json.loads(r.stdout)
+    assert out["failed"] == 0 and out["passed"] >= 80
+
+
+def test_test_command_exits_1_on_a_failing_case(tmp_path: Path) -> None:
+    (tmp_path / "policy-1.0.0.yaml").write_text((DATA / "mini-policy.yaml").read_text(encoding="utf-8"))
+    (tmp_path / "cases.yaml").write_text(
+        "policy: mini\ncases:\n  - name: fails\n    client: {client_id: A, industry: trade, loan: {days_past_due: 0}}\n"
+        "    expect: {grade: good}\n")
+    r = run("test", str(tmp_path), "--format", "text")
+    assert r.exit_code == 1
+    assert "FAIL" in r.stdout and "expected 'good', got 'bad'" in r.stdout
+    assert "0 passed, 1 failed" in r.stdout
+
+
+def test_test_command_exits_4_on_a_broken_test_file(tmp_path: Path) -> None:
+    (tmp_path / "policy-1.0.0.yaml").write_text((DATA / "mini-policy.yaml").read_text(encoding="utf-8"))
+    (tmp_path / "cases.yaml").write_text("policy: mini\ncases: [}\n")
+    assert run("test", str(tmp_path)).exit_code == 4
+
+
+def test_schema_command_prints_the_schema() -> None:
+    r = run("schema", "policy")
+    assert json.loads(r.stdout)["title"] == "policy_engine policy"
+
+
+def test_functions_and_catalogue_are_listed() -> None:
+    assert "streak(series, 'op', x)" in run("functions").stdout
+    assert "a restructuring when granted" in run("catalogue").stdout
+
+
+# ---- through a real process --------------------------------------------------
+
+ENV = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def test_root_cli_py_runs_in_a_checkout() -> None:
+    p = subprocess.run([sys.executable, "cli.py", "decide", "-p", "loss-client-management", "-c", SAMPLE],
+                       cwd=ROOT, capture_output=True, text=True, env=ENV, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["classification"]["grade"] == "special_mention"
+
+
+def test_console_script_reports_bad_input_without_traceback(tmp_path: Path) -> None:
+    exe = Path(sys.executable).with_name("policy-engine")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "policy_engine.cli"]
+    bad = tmp_path / "c.json"
+    bad.write_text('{"client_id": "X", "loan": {"balance": NaN}}')
+    p = subprocess.run([*cmd, "decide", "-p", "loss-client-management", "-c", str(bad)], cwd=ROOT,
+                       capture_output=True, text=True, env=ENV, timeout=60)
+    assert p.returncode == 3
+    assert "NaN is not a valid number" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_help_lists_the_commands_and_exit_codes() -> None:
+    p = subprocess.run([sys.executable, "cli.py", "--help"], cwd=ROOT, capture_output=True, text=True,
+                       env=ENV, timeout=60)
+    assert p.returncode == 0
+    for word in ("validate", "decide", "explain", "test", "schema", "Exit codes"):
+        assert word in p.stdout

@@ -1,0 +1,101 @@
+"""Stage 3: the expression language -- semantics, null handling and the sandbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+import yaml
+
+from policy_engine import expressions as ex
+from policy_engine.compiler import BUILTIN_SYMBOLS
+
+from ..conftest import DATA
+
+GRADES = ("pass", "special_mention", "substandard", "doubtful", "loss")
+SYMBOLS = {
+    "x": ex.Symbol("x", "input", ex.NUMBER, True),
+    "y": ex.Symbol("y", "input", ex.NUMBER, True),
+    "n": ex.Symbol("n", "input", ex.NUMBER, False),
+    "b": ex.Symbol("b", "input", ex.BOOL, True),
+    "c": ex.Symbol("c", "input", ex.BOOL, True),
+    "s": ex.Symbol("s", "input", ex.STRING, True, enum=("a", "b")),
+    "g": ex.Symbol("g", "input", ex.GRADE, True),
+    "q": ex.Symbol("q", "input", ex.SERIES_NUMBER, True),
+    "d1": ex.Symbol("d1", "input", ex.DATE, True),
+    "d2": ex.Symbol("d2", "input", ex.DATE, True),
+    **BUILTIN_SYMBOLS,
+}
+SCOPE = ex.Scope(SYMBOLS, "metric", GRADES)
+CASES = yaml.safe_load((DATA / "expression_cases.yaml").read_text(encoding="utf-8"))
+ERRORS = yaml.safe_load((DATA / "expression_errors.yaml").read_text(encoding="utf-8"))
+
+
+def _value(name: str, v: Any) -> Any:
+    if name.startswith("d") and isinstance(v, str):
+        return dt.date.fromisoformat(v)
+    return v
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["expr"] + " " + str(c["values"]) for c in CASES])
+def test_expression_semantics(case: dict[str, Any]) -> None:
+    assert set(case) == {"expr", "values", "result"}, "malformed case"
+    checked = ex.check_expression(case["expr"], SCOPE)
+    fn = ex.compile_standalone(checked, GRADES)
+    env = {k: _value(k, v) for k, v in case["values"].items()}
+    got = fn(env)
+    want = case["result"]
+    if isinstance(want, float) and got is not None:
+        assert got == pytest.approx(want)
+    else:
+        assert (got == want and type(got) is type(want)) or (got == want and isinstance(want, int | float))
+
+
+@pytest.mark.parametrize("case", ERRORS, ids=[c["expr"] or "<empty>" for c in ERRORS])
+def test_refused_expressions(case: dict[str, Any]) -> None:
+    assert set(case) == {"expr", "code"}, "malformed case"
+    with pytest.raises(ex.ExpressionError) as err:
+        ex.check_expression(case["expr"], SCOPE)
+    assert err.value.code == case["code"], err.value.message
+
+
+def test_condition_must_be_boolean() -> None:
+    with pytest.raises(ex.ExpressionError) as err:
+        ex.check_expression("x + 1", SCOPE, want=ex.BOOL)
+    assert err.value.code == "type-mismatch"
+
+
+def test_names_are_nfkc_normalised_before_lookup() -> None:
+    # A full-width 'ｘ' is the name 'x' to Python's parser, and to us.
+    checked = ex.check_expression("ｘ + 1", SCOPE)
+    assert checked.refs == ("x",)
+
+
+def test_very_long_and_deep_expressions_are_refused() -> None:
+    with pytest.raises(ex.ExpressionError) as err:
+        ex.check_expression("x + " * 600 + "1", SCOPE)
+    assert err.value.code == "expression-too-long"
+    with pytest.raises(ex.ExpressionError) as err:
+        ex.check_expression("(" * 100 + "x" + ")" * 100 + " + -" * 50 + "x", SCOPE)
+    assert err.value.code == "expression-too-deep"
+
+
+def test_generated_code_has_no_builtins() -> None:
+    ns = ex.runtime_namespace(GRADES)
+    assert ns["__builtins__"] == {}
+    assert all(not k.startswith("__") or k == "__builtins__" for k in ns)
+
+
+def test_each_operand_is_evaluated_once_in_null_guards() -> None:
+    # The generated guard binds operands to temporaries; the result is the same as plain Python.
+    fn = ex.compile_standalone(ex.check_expression("(x + y) * (x - y)", SCOPE))
+    assert fn({"x": 3, "y": 2}) == 5
+    assert fn({"x": None, "y": 2}) is None
+
+
+def test_function_catalogue_is_consistent_with_the_runtime() -> None:
+    for name in ex.FUNCTIONS:
+        if name in ("date", "grade_rank", "grade_at_least", "fired", "is_null"):
+            continue
+        assert name in ex.RUNTIME, name

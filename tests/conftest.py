@@ -1,0 +1,37 @@
+"""Shared fixtures. Paths are absolute so tests never depend on the working directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from policy_engine.evaluate import Decider
+from policy_engine.registry import load_policy
+
+ROOT = Path(__file__).resolve().parents[1]
+POLICIES = ROOT / "policies"
+REFERENCE = POLICIES / "loss-client-management"
+CURRENT = REFERENCE / "policy-1.1.0.yaml"
+SAMPLES = sorted((REFERENCE / "samples" / "clients").glob("*.json"))
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def sample(name: str) -> dict[str, Any]:
+    """A shipped sample client by file-name prefix, e.g. ``sample('02')``."""
+    for f in SAMPLES:
+        if f.name.startswith(name):
+            return json.loads(f.read_text(encoding="utf-8"))
+    raise KeyError(name)
+
+
+@pytest.fixture(scope="session")
+def policy() -> Any:
+    return load_policy(CURRENT)
+
+
+@pytest.fixture(scope="session")
+def decider(policy: Any) -> Decider:
+    return Decider(policy)

@@ -1,0 +1,89 @@
+"""Stage 1: YAML and JSON are read strictly, with positions, and surprises are errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from policy_engine.diagnostics import PolicyError
+from policy_engine.loader import MAX_FILE_BYTES, JSONInputError, load_yaml_text, parse_json_text
+
+YAML_ERRORS = [
+    ("a: 1\na: 2\n", "duplicate-key", 2),
+    ("a: yes\n", "yaml-ambiguous", 1),
+    ("a: off\n", "yaml-ambiguous", 1),
+    ("a: 0120\n", "yaml-ambiguous", 1),
+    ("a: 0x1F\n", "yaml-ambiguous", 1),
+    ("a: 1:30\n", "yaml-ambiguous", 1),
+    ("a: .nan\n", "yaml-non-finite", 1),
+    ("a: .inf\n", "yaml-non-finite", 1),
+    ("a: 2024-01-01 10:00:00\n", "yaml-ambiguous", 1),
+    ("a: !!binary aGVsbG8=\n", "yaml-binary", 1),
+    ("b: &x {k: 1}\na:\n  <<: *x\n", "yaml-merge-key", 3),
+    ("a: [1, 2\n", "yaml-syntax", 2),
+    ("a:\n- b\n c: 1\n", "yaml-syntax", 3),
+    ("", "yaml-empty", 1),
+    ("a: !!python/object:os.system ls\n", "yaml-syntax", 1),
+]
+
+
+@pytest.mark.parametrize(("text", "code", "line"), YAML_ERRORS, ids=[c[1] + ":" + c[0][:12] for c in YAML_ERRORS])
+def test_yaml_surprises_are_located_errors(text: str, code: str, line: int) -> None:
+    with pytest.raises(PolicyError) as err:
+        load_yaml_text(text, "p.yaml")
+    found = [(d.code, d.line) for d in err.value.diagnostics]
+    assert (code, line) in found, found
+
+
+def test_every_problem_of_a_file_is_reported_at_once() -> None:
+    with pytest.raises(PolicyError) as err:
+        load_yaml_text("a: yes\nb: 010\nc: 1\nc: 2\n", "p.yaml")
+    assert [(d.code, d.line) for d in err.value.diagnostics] == [
+        ("yaml-ambiguous", 1), ("yaml-ambiguous", 2), ("duplicate-key", 4)]
+
+
+def test_alias_bomb_stops_before_expansion() -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 12):
+        prev = f"*a{i - 1}"
+        lines.append(f"a{i}: &a{i} [{', '.join([prev] * 10)}]")
+    with pytest.raises(PolicyError) as err:
+        load_yaml_text("\n".join(lines), "bomb.yaml")
+    assert err.value.diagnostics[0].code == "yaml-alias-limit"
+
+
+def test_deep_nesting_is_refused() -> None:
+    with pytest.raises(PolicyError) as err:
+        load_yaml_text("a: " + "[" * 60 + "]" * 60, "deep.yaml")
+    assert err.value.diagnostics[0].code == "yaml-too-deep"
+
+
+def test_oversized_text_is_refused_before_parsing() -> None:
+    with pytest.raises(PolicyError) as err:
+        load_yaml_text("a: '" + "x" * MAX_FILE_BYTES + "'", "big.yaml")
+    assert err.value.diagnostics[0].code == "file-too-large"
+
+
+def test_bare_dates_are_read_as_iso_strings_and_positions_kept() -> None:
+    doc = load_yaml_text("x:\n  effective_from: 2024-01-01\n  n: 3\n", "p.yaml")
+    assert doc.data == {"x": {"effective_from": "2024-01-01", "n": 3}}
+    assert doc.locate(("x", "n")) == (3, 3)
+    assert doc.locate(("x", "n", "deeper")) == (3, 3)
+
+
+@pytest.mark.parametrize(("text", "fragment"), [
+    ('{"a": NaN}', "NaN"),
+    ('{"a": Infinity}', "Infinity"),
+    ('{"a": -Infinity}', "-Infinity"),
+    ('{"a": 1, "a": 2}', "duplicate key 'a'"),
+    ('{"a": ' + "[" * 40 + "]" * 40 + "}", "nesting deeper"),
+    ('{"a": 1', "line 1 column 8"),
+    (b'{"a": "\xff"}', "not UTF-8"),
+])
+def test_json_input_is_strict(text: str | bytes, fragment: str) -> None:
+    with pytest.raises(JSONInputError) as err:
+        parse_json_text(text)
+    assert fragment in str(err.value)
+
+
+def test_json_brackets_inside_strings_do_not_count_as_nesting() -> None:
+    assert parse_json_text('{"a": "' + "[" * 100 + '"}') == {"a": "[" * 100}

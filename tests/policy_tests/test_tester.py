@@ -1,0 +1,96 @@
+"""Policy test cases written by the policy team: the runner and its strictness."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from policy_engine.tester import apply_patch, check_expectations, run_tests
+
+from ..conftest import DATA, REFERENCE
+
+
+def test_reference_policy_passes_all_its_cases() -> None:
+    run = run_tests([REFERENCE])
+    failures = [(r.name, r.policy, r.failures) for r in run.results if not r.passed]
+    assert run.diagnostics == [] and failures == []
+    assert len({(r.file, r.name) for r in run.results}) >= 40
+    assert {r.policy for r in run.results} == {"loss-client-management@1.0.0", "loss-client-management@1.1.0"}
+
+
+def _write_suite(tmp_path: Path, cases: str) -> Path:
+    (tmp_path / "policy-1.0.0.yaml").write_text((DATA / "mini-policy.yaml").read_text(encoding="utf-8"),
+                                                encoding="utf-8")
+    (tmp_path / "tests.yaml").write_text("policy: mini\ncases:\n" + cases, encoding="utf-8")
+    return tmp_path
+
+
+CLIENT = ("{client_id: A, industry: trade, loan: {days_past_due: 0}, assets: 10, liabilities: 5, "
+          "financials: [{net_income: 1}]}")
+
+
+def test_a_failing_case_shows_expected_and_actual(tmp_path: Path) -> None:
+    suite = _write_suite(tmp_path, f"  - name: wrong\n    client: {CLIENT}\n    expect: {{grade: bad}}\n")
+    run = run_tests([suite])
+    assert run.failed == 1
+    assert run.results[0].failures == ["grade: expected 'bad', got 'good' (decided by scorecard, score 5)"]
+    assert run.results[0].line == 3
+
+
+def test_a_case_without_expectations_is_an_error_not_a_pass(tmp_path: Path) -> None:
+    suite = _write_suite(tmp_path, f"  - name: empty\n    client: {CLIENT}\n    expect: {{}}\n")
+    run = run_tests([suite])
+    assert run.results == []
+    assert [d.code for d in run.diagnostics] == ["schema"]
+
+
+def test_a_misspelt_expectation_key_is_an_error(tmp_path: Path) -> None:
+    suite = _write_suite(tmp_path, f"  - name: typo\n    client: {CLIENT}\n    expect: {{grad: good}}\n")
+    run = run_tests([suite])
+    assert [(d.code, d.line, d.hint) for d in run.diagnostics] == [("unknown-key", 5, "did you mean 'grade'?")]
+
+
+def test_a_case_for_an_unknown_policy_is_an_error(tmp_path: Path) -> None:
+    suite = _write_suite(tmp_path, f"  - name: x\n    client: {CLIENT}\n    expect: {{grade: good}}\n")
+    (suite / "tests.yaml").write_text((suite / "tests.yaml").read_text().replace("policy: mini", "policy: other"))
+    run = run_tests([suite])
+    assert [d.code for d in run.diagnostics] == ["unknown-policy"]
+
+
+def test_invalid_input_expectation(tmp_path: Path) -> None:
+    bad = CLIENT.replace("days_past_due: 0", "days_past_due: -1")
+    suite = _write_suite(tmp_path, f"  - name: rejected\n    client: {bad}\n"
+                                   "    expect: {invalid_input: [loan.days_past_due]}\n"
+                                   f"  - name: wrongly rejected\n    client: {bad}\n    expect: {{grade: good}}\n")
+    run = run_tests([suite])
+    assert [r.passed for r in run.results] == [True, False]
+    assert "client data rejected" in run.results[1].failures[0]
+
+
+@pytest.mark.parametrize(("patch", "check"), [
+    ({"loan.days_past_due": 5}, lambda r: r["loan"]["days_past_due"] == 5),
+    ({"financials[-1].net_income": -1}, lambda r: r["financials"][-1]["net_income"] == -1),
+    ({"new.deep.key": True}, lambda r: r["new"]["deep"]["key"] is True),
+])
+def test_patches_set_nested_values_without_touching_the_original(patch: dict, check: object) -> None:
+    original = {"loan": {"days_past_due": 0}, "financials": [{"net_income": 3}]}
+    out = apply_patch(original, patch)
+    assert check(out)  # type: ignore[operator]
+    assert original == {"loan": {"days_past_due": 0}, "financials": [{"net_income": 3}]}
+
+
+def test_bad_patch_path_is_reported() -> None:
+    with pytest.raises(ValueError):
+        apply_patch({}, {"a..b": 1})
+
+
+def test_expectations_compare_sets_and_numbers() -> None:
+    record = {"classification": {"grade": "pass", "decided_by": "scorecard", "floors": []},
+              "score": {"total": 10.0, "grade": "pass"}, "warnings": [{"id": "a"}], "actions": [],
+              "suppressed_actions": [], "undetermined": [], "metrics": {"m": 0.30000000000000004}}
+    assert check_expectations({"warnings": ["a"], "metrics": {"m": 0.3}, "score": 10}, record) == []
+    assert check_expectations({"metrics": {"m": {"approx": 0.31, "tol": 0.001}}}, record) == [
+        "metrics.m: expected {'approx': 0.31, 'tol': 0.001}, got 0.30000000000000004"]
+    assert check_expectations({"warnings": []}, record) == [
+        "warnings: expected [], got ['a'] (unexpected ['a'])"]

@@ -1,0 +1,69 @@
+"""The registry: versions side by side, chosen by date or pinned."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from policy_engine.diagnostics import PolicyError, UsageError
+from policy_engine.registry import ENV_VAR, Registry, default_root
+
+from ..conftest import DATA, POLICIES
+
+ID = "loss-client-management"
+
+
+@pytest.mark.parametrize(("as_of", "version"), [
+    ("2024-01-01", "1.0.0"), ("2024-12-31", "1.0.0"), ("2025-01-01", "1.1.0"), ("2030-06-30", "1.1.0")])
+def test_version_in_force_is_chosen_by_date(as_of: str, version: str) -> None:
+    assert Registry(POLICIES).select(ID, as_of=as_of).version == version
+
+
+def test_a_version_can_be_pinned() -> None:
+    assert Registry(POLICIES).select(ID, as_of="2030-01-01", version="1.0.0").version == "1.0.0"
+
+
+@pytest.mark.parametrize(("kwargs", "code"), [
+    ({"policy_id": "loss-client-managment"}, "unknown-policy"),
+    ({"policy_id": ID, "version": "9.9.9"}, "unknown-version"),
+    ({"policy_id": ID, "as_of": "2023-06-30"}, "no-version-in-force"),
+])
+def test_selection_failures_are_usage_errors_with_hints(kwargs: dict[str, str], code: str) -> None:
+    with pytest.raises(UsageError) as err:
+        Registry(POLICIES).select(**kwargs)
+    d = err.value.diagnostics[0]
+    assert d.code == code and d.hint
+    if code == "unknown-policy":
+        assert d.hint == f"did you mean '{ID}'?"
+
+
+def test_missing_registry_directory_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError):
+        Registry(tmp_path / "nope")
+
+
+def test_registry_root_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(ENV_VAR, str(tmp_path))
+    assert default_root() == tmp_path
+    monkeypatch.delenv(ENV_VAR)
+    assert default_root() == Path("policies")
+
+
+def test_overlapping_versions_make_the_registry_invalid(tmp_path: Path) -> None:
+    text = (DATA / "mini-policy.yaml").read_text(encoding="utf-8")
+    (tmp_path / "policy-1.0.0.yaml").write_text(text, encoding="utf-8")
+    (tmp_path / "policy-2.0.0.yaml").write_text(text.replace("version: 1.0.0", "version: 2.0.0"), encoding="utf-8")
+    with pytest.raises(PolicyError) as err:
+        Registry(tmp_path).select("mini", as_of="2024-06-01")
+    assert err.value.diagnostics[0].code == "version-overlap"
+
+
+def test_draft_versions_are_never_chosen_by_date(tmp_path: Path) -> None:
+    text = (DATA / "mini-policy.yaml").read_text(encoding="utf-8")
+    (tmp_path / "policy-1.0.0.yaml").write_text(text, encoding="utf-8")
+    (tmp_path / "policy-2.0.0.yaml").write_text(
+        text.replace("version: 1.0.0", "version: 2.0.0").replace("status: active", "status: draft"), encoding="utf-8")
+    reg = Registry(tmp_path)
+    assert reg.select("mini", as_of="2025-01-01").version == "1.0.0"
+    assert reg.select("mini", version="2.0.0").version == "2.0.0"

@@ -1,0 +1,93 @@
+"""Stage 2 and 3: schema and semantic checks, each problem at its file:line."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from policy_engine.compiler import check_document
+from policy_engine.diagnostics import PolicyError
+from policy_engine.loader import load_yaml_file, load_yaml_text
+from policy_engine.registry import check_paths
+
+from ..conftest import DATA, POLICIES
+
+BROKEN = sorted((DATA / "broken_policies").glob("*.yaml"))
+_EXPECT = re.compile(r"^# expect: (?P<code>[a-z-]+) line (?P<line>\d+)$")
+
+
+def _diagnostics(path: Path) -> list[tuple[str, int | None]]:
+    try:
+        diags, _ = check_document(load_yaml_file(path))
+    except PolicyError as e:
+        diags = e.diagnostics
+    return [(d.code, d.line) for d in diags]
+
+
+def test_the_broken_corpus_is_large_enough() -> None:
+    assert len(BROKEN) >= 25
+
+
+@pytest.mark.parametrize("path", BROKEN, ids=[p.stem for p in BROKEN])
+def test_broken_policy_gives_its_diagnostic_at_its_line(path: Path) -> None:
+    header = path.read_text(encoding="utf-8").splitlines()[0]
+    m = _EXPECT.match(header)
+    assert m, f"{path.name}: first line must be '# expect: CODE line N'"
+    found = _diagnostics(path)
+    assert (m["code"], int(m["line"])) in found, found
+
+
+def test_shipped_policies_are_clean() -> None:
+    results = check_paths([POLICIES])
+    assert len(results) >= 2
+    for r in results:
+        assert r.diagnostics == [], [d.render() for d in r.diagnostics]
+        assert r.policy is not None
+
+
+def test_mini_policy_is_valid() -> None:
+    diags, policy = check_document(load_yaml_file(DATA / "mini-policy.yaml"))
+    assert diags == [] and policy is not None
+
+
+def test_all_semantic_errors_of_a_file_are_reported_together() -> None:
+    text = (DATA / "mini-policy.yaml").read_text(encoding="utf-8")
+    text = text.replace("when: dpd > 90", "when: dppd > 90").replace("floor: bad", "floor: worse")
+    text = text.replace("when: ratio_al < floor", "when: ratio_al < flor")
+    diags, policy = check_document(load_yaml_text(text, "x.yaml"))
+    assert policy is None
+    assert {d.code for d in diags} == {"unknown-name", "unknown-grade"}
+    assert len(diags) == 3
+    hints = [d.hint for d in diags if d.code == "unknown-name"]
+    assert "did you mean 'dpd'?" in hints and "did you mean 'floor'?" in hints
+
+
+def test_unknown_key_suggests_the_near_miss() -> None:
+    text = (DATA / "mini-policy.yaml").read_text(encoding="utf-8").replace("    severity: high", "    severty: high")
+    diags, _ = check_document(load_yaml_text(text, "x.yaml"))
+    unknown = next(d for d in diags if d.code == "unknown-key")
+    assert unknown.hint == "did you mean 'severity'?"
+    assert unknown.render().startswith("x.yaml:")
+
+
+def test_expression_error_column_points_into_the_expression() -> None:
+    text = (DATA / "mini-policy.yaml").read_text(encoding="utf-8").replace("when: dpd > 90", "when: dpd > 90 and zz")
+    diags, _ = check_document(load_yaml_text(text, "x.yaml"))
+    d = next(d for d in diags if d.code == "unknown-name")
+    line = text.splitlines()[d.line - 1]
+    assert line[d.column - 1:].startswith("zz")
+
+
+def test_two_active_versions_with_overlapping_periods_are_an_error(tmp_path: Path) -> None:
+    text = (DATA / "mini-policy.yaml").read_text(encoding="utf-8")
+    (tmp_path / "policy-1.0.0.yaml").write_text(text, encoding="utf-8")
+    (tmp_path / "policy-1.1.0.yaml").write_text(
+        text.replace("version: 1.0.0", "version: 1.1.0").replace("effective_from: 2024-01-01",
+                                                                "effective_from: 2024-06-01"), encoding="utf-8")
+    results = check_paths([tmp_path])
+    codes = [d.code for r in results for d in r.diagnostics]
+    assert codes == ["version-overlap"]
+    hint = next(d.hint for r in results for d in r.diagnostics)
+    assert "effective_to: 2024-05-31" in hint
