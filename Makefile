@@ -11,6 +11,7 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m compileall -q policy_engine
 	touch $(STAMP)
 
 ## demo: set up and decide every shipped sample client, then print a summary

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import expressions as ex
+from .cache import known_schema_valid, remember_schema_valid
 from .catalogue import CATALOGUE
 from .diagnostics import Diagnostic, DiagnosticSink, PolicyError, sort_diagnostics
 from .loader import Document, PathKey, format_path
@@ -180,7 +181,7 @@ class CompiledPolicy:
     actions: tuple[ActionSpec, ...]
     tests_path: str | None
     row_function: Callable[..., tuple[Any, ...]] = field(repr=False, compare=False)
-    row_source: str = field(repr=False, compare=False, default="")
+    row_module: ast.Module | None = field(repr=False, compare=False, default=None)
     runtime: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     @property
@@ -193,6 +194,11 @@ class CompiledPolicy:
 
     def grade(self, gid: str) -> Grade:
         return self.scale[self.grade_ids.index(gid)]
+
+    @property
+    def row_source(self) -> str:
+        """The generated row function as Python text, for reviewers and debugging."""
+        return ast.unparse(self.row_module) if self.row_module is not None else ""
 
     def params_for(self, segment: str | None) -> tuple[Any, ...]:
         return self.param_tuples.get(segment) or self.param_tuples[None]
@@ -583,7 +589,7 @@ _FORMAT_SPECS = ("pct", ".0f", ".1f", ".2f", ".0%", ".1%", ".2%", ",.0f", ",.2f"
 
 def _generate_row_function(policy_inputs: tuple[InputSpec, ...], param_names: tuple[str, ...],
                            parts: dict[str, Any], score_base: float, score_bands: tuple[Band, ...],
-                           grades: tuple[str, ...]) -> tuple[Callable[..., tuple[Any, ...]], str]:
+                           grades: tuple[str, ...]) -> tuple[Callable[..., tuple[Any, ...]], ast.Module]:
     """One Python function for the whole policy, built as ``ast`` from checked trees."""
     names: dict[str, str] = {"as_of": "b_as_of", "score": "b_score", "grade": "b_grade"}
     for i, spec in enumerate(policy_inputs):
@@ -627,12 +633,16 @@ def _generate_row_function(policy_inputs: tuple[InputSpec, ...], param_names: tu
         return result
 
     score_terms: list[ast.expr] = [const(score_base)]
+    consts: dict[str, Any] = {}
     for i, f in enumerate(parts["factors"]):
+        # fb_i is the band index; len(bands) stands for "no value" (missing points).
         assign(f"x_{i}", gen.expression(f.expr))
-        looked = band_lookup(load(f"x_{i}"), f.bands, [b.value for b in f.bands])
+        looked = band_lookup(load(f"x_{i}"), f.bands, list(range(len(f.bands))))
         if f.expr.nullable:
-            looked = ast.IfExp(test=gen.is_none(load(f"x_{i}")), body=const(f.missing_points), orelse=looked)
-        assign(f"f_{i}", looked)
+            looked = ast.IfExp(test=gen.is_none(load(f"x_{i}")), body=const(len(f.bands)), orelse=looked)
+        assign(f"fb_{i}", looked)
+        consts[f"_P{i}"] = (*(b.value for b in f.bands), f.missing_points)
+        assign(f"f_{i}", ast.Subscript(value=load(f"_P{i}"), slice=load(f"fb_{i}"), ctx=ast.Load()))
         score_terms.append(ast.BinOp(left=load(f"f_{i}"), op=ast.Mult(), right=const(f.weight)))
     score: ast.expr = score_terms[0]
     for t in score_terms[1:]:
@@ -663,7 +673,7 @@ def _generate_row_function(policy_inputs: tuple[InputSpec, ...], param_names: tu
         restructuring_values.append(gen.expression(a.restructuring.expr) if a.restructuring else const(None))
     result = tup([
         tup([load(f"m_{i}") for i in range(len(parts["metrics"]))]),
-        tup([load(f"f_{i}") for i in range(len(parts["factors"]))]),
+        tup([load(f"fb_{i}") for i in range(len(parts["factors"]))]),
         tup([load(f"x_{i}") for i in range(len(parts["factors"]))]),
         load("b_score"), load("s_rank"),
         tup([load(f"r_{i}") for i in range(len(parts["floors"]))]),
@@ -681,8 +691,9 @@ def _generate_row_function(policy_inputs: tuple[InputSpec, ...], param_names: tu
     code = compile(module, "<policy>", "exec")
     namespace = ex.runtime_namespace(grades)
     namespace["_GRADES"] = grades
+    namespace.update(consts)
     exec(code, namespace)  # the module holds one def built from checked nodes only
-    return namespace["decide_row"], ast.unparse(module)
+    return namespace["decide_row"], module
 
 
 def _input_spec(name: str, v: Mapping[str, Any]) -> InputSpec:
@@ -704,10 +715,12 @@ def check_document(doc: Document) -> tuple[list[Diagnostic], CompiledPolicy | No
     if not isinstance(doc.data, dict):
         c.err("wrong-type", "a policy is a mapping of keys (id, version, inputs, ...)", ())
         return sort_diagnostics(c.sink.items), None
-    schema_errors(doc, "policy", c.sink)
-    if not c.sink.ok:
-        # Semantic checks assume the schema's shape; report shape errors first.
-        return sort_diagnostics(c.sink.items), None
+    if not known_schema_valid(doc.text):
+        schema_errors(doc, "policy", c.sink)
+        if not c.sink.ok:
+            # Semantic checks assume the schema's shape; report shape errors first.
+            return sort_diagnostics(c.sink.items), None
+        remember_schema_valid(doc.text)
     c.structure()
     order = c.metric_order()
     parts = c.expressions(order)
@@ -720,7 +733,7 @@ def check_document(doc: Document) -> tuple[list[Diagnostic], CompiledPolicy | No
     sc = d.get("scorecard") or {}
     score_bands = tuple(Band(b.get("min"), b.get("max"), b["grade"]) for b in sc.get("grades", []))
     base = float(sc.get("base", 0))
-    fn, source = _generate_row_function(inputs, param_names, parts, base, score_bands, grades)
+    fn, module = _generate_row_function(inputs, param_names, parts, base, score_bands, grades)
     scale = tuple(Grade(g["id"], g["zh"], g["en"], bool(g.get("nonperforming", False)))
                   for g in d["classification"]["scale"])
     seg = d.get("segments") or {}
@@ -733,7 +746,7 @@ def check_document(doc: Document) -> tuple[list[Diagnostic], CompiledPolicy | No
         metrics=tuple(parts["metrics"]), score_base=base, factors=tuple(parts["factors"]),
         score_bands=score_bands, scale=scale, floors=tuple(parts["floors"]),
         warnings=tuple(parts["warnings"]), actions=tuple(parts["actions"]), tests_path=d.get("tests"),
-        row_function=fn, row_source=source,
+        row_function=fn, row_module=module,
     )
     return sort_diagnostics(c.sink.items), policy
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import uuid
+import itertools
+import os
+import string
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -39,35 +42,86 @@ def _jsonable(v: Any) -> Any:
 
 
 def _fmt(v: Any, spec: str, lang: str) -> str:
+    """A figure as people read it; the common case (a float) is tested first."""
+    t = type(v)
+    if t is float or t is int:
+        if spec:
+            return f"{v * 100:.1f}%" if spec == "pct" else format(v, spec)
+        if t is int or (v.is_integer() and abs(v) < 1e15):
+            iv = int(v)
+            return f"{iv:,}" if abs(iv) >= 10000 else str(iv)
+        return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.2f}"
     if v is None:
         return "无数据" if lang == "zh" else "n/a"
-    if isinstance(v, bool):
+    if t is bool:
         return ("是" if v else "否") if lang == "zh" else ("yes" if v else "no")
     if isinstance(v, _dt.date):
         return v.isoformat()
-    if isinstance(v, int | float):
-        if spec == "pct":
-            return f"{v * 100:.1f}%"
-        if spec:
-            return format(v, spec)
-        if isinstance(v, int) or (float(v).is_integer() and abs(v) < 1e15):
-            return f"{int(v):,}" if abs(v) >= 10000 else str(int(v))
-        if abs(v) >= 1000:
-            return f"{v:,.0f}"
-        return f"{v:.2f}"
     return str(v)
 
 
-def render_template(text: str, env: Mapping[str, Any], lang: str) -> str:
-    """Fill ``{name}`` / ``{name:pct}`` placeholders (checked at compile time)."""
-    import string
+Template = tuple[tuple[str, str | None, str], ...]
 
+
+def parse_template(text: str) -> Template:
+    """Split a message template once; placeholders were checked at compile time."""
+    return tuple((literal, name, spec or "") for literal, name, spec, _ in string.Formatter().parse(text))
+
+
+def render_template(template: Template | str, env: Mapping[str, Any], lang: str) -> str:
+    """Fill ``{name}`` / ``{name:pct}`` placeholders with the client's figures."""
+    if isinstance(template, str):
+        template = parse_template(template)
     out = []
-    for literal, name, spec, _conv in string.Formatter().parse(text):
+    for literal, name, spec in template:
         out.append(literal)
         if name is not None:
-            out.append(_fmt(env.get(name), spec or "", lang))
+            out.append(_fmt(env.get(name), spec, lang))
     return "".join(out)
+
+
+class _DecisionIds:
+    """UUID-4-shaped ids: a random per-process prefix and a counter.
+
+    Unique like uuid4 but ~10x cheaper, which matters at tens of thousands of
+    decisions per second.
+    """
+
+    def __init__(self) -> None:
+        self._count = itertools.count()
+        self._pid = -1
+        self._prefix = ""
+
+    def next(self) -> str:
+        pid = os.getpid()
+        if pid != self._pid:  # a forked worker gets its own prefix
+            self._pid = pid
+            r = os.urandom(10).hex()
+            self._prefix = f"{r[:8]}-{r[8:12]}-4{r[13:16]}-{'89ab'[int(r[16], 16) & 3]}{r[17:20]}-"
+            self._count = itertools.count()
+        return f"{self._prefix}{next(self._count) & 0xFFFFFFFFFFFF:012x}"
+
+
+_IDS = _DecisionIds()
+
+
+class _Clock:
+    """ISO UTC time stamp to the millisecond, formatted once per millisecond."""
+
+    def __init__(self) -> None:
+        self._ms = -1
+        self._text = ""
+
+    def now(self) -> str:
+        ms = time.time_ns() // 1_000_000
+        if ms != self._ms:
+            self._ms = ms
+            t = _dt.datetime.fromtimestamp(ms / 1000, _dt.UTC)
+            self._text = t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+        return self._text
+
+
+_CLOCK = _Clock()
 
 
 class Decider:
@@ -85,6 +139,14 @@ class Decider:
         self._grades = policy.scale
         self._labels = [{"zh": g.zh, "en": g.en} for g in policy.scale]
         self._input_kind = {s.name: "input" for s in policy.inputs}
+        self._date_metrics = [i for i, m in enumerate(policy.metrics) if m.expr.type == "date"]
+        self._factor_tables = [
+            (f.id, f.weight, (*(b.value for b in f.bands), f.missing_points), (*(b.label() for b in f.bands), None))
+            for f in policy.factors]
+        self._messages = [{"zh": parse_template(w.message["zh"]), "en": parse_template(w.message["en"])}
+                          for w in policy.warnings]
+        self._reasons = {a.id: {"zh": parse_template(a.reason["zh"]), "en": parse_template(a.reason["en"])}
+                         for a in policy.actions}
 
     # ---------------------------------------------------------------- inputs
     def read(self, record: Any, as_of: str | _dt.date | None = None,
@@ -141,7 +203,7 @@ class Decider:
         p = self.policy
         segment = inputs[self._segment_index] if self._segment_index is not None else None
         params = p.params_for(segment)
-        (metrics, factor_points, factor_values, score, s_rank, floors, g_rank, warnings, actions, action_params,
+        (metrics, factor_bands, factor_values, score, s_rank, floors, g_rank, warnings, actions, action_params,
          restructurings) = p.row_function(inputs, params, day)
         env: dict[str, Any] | None = None
 
@@ -160,17 +222,13 @@ class Decider:
             for name, v in metric_map.items():
                 if v is None:
                     undefined[name] = self._null_reason(name, e)
-            if any(isinstance(v, _dt.date) for v in metrics):
-                metric_map = {k: _jsonable(v) for k, v in metric_map.items()}
-        elif any(isinstance(v, _dt.date) for v in metrics):
-            metric_map = {k: _jsonable(v) for k, v in metric_map.items()}
+        for i in self._date_metrics:
+            name = self._metric_names[i]
+            metric_map[name] = _jsonable(metric_map[name])
 
-        factors = []
-        for f, pts, value in zip(p.factors, factor_points, factor_values, strict=True):
-            band = None
-            if value is not None:
-                band = next(b.label() for b in f.bands if b.contains(value))
-            factors.append({"id": f.id, "value": value, "band": band, "points": pts, "weight": f.weight})
+        factors = [{"id": fid, "value": value, "band": labels[band], "points": points[band], "weight": weight}
+                   for (fid, weight, points, labels), band, value
+                   in zip(self._factor_tables, factor_bands, factor_values, strict=True)]
 
         fired_floors = []
         for r, hit in zip(p.floors, floors, strict=True):
@@ -185,14 +243,14 @@ class Decider:
             decided_by = next(r.id for r, hit in zip(p.floors, floors, strict=True) if hit is True and r.rank == g_rank)
 
         warning_out = []
-        for w, hit in zip(p.warnings, warnings, strict=True):
+        for w, hit, msg in zip(p.warnings, warnings, self._messages, strict=True):
             if hit is True:
                 e = environment()
                 names = dict.fromkeys((*w.expr.refs, *w.evidence))
                 warning_out.append({
                     "id": w.id, "severity": w.severity, "category": w.category,
-                    "message": {"zh": render_template(w.message["zh"], e, "zh"),
-                                "en": render_template(w.message["en"], e, "en")},
+                    "message": {"zh": render_template(msg["zh"], e, "zh"),
+                                "en": render_template(msg["en"], e, "en")},
                     "evidence": {n: _jsonable(e.get(n)) for n in names},
                 })
             elif hit is None:
@@ -201,10 +259,10 @@ class Decider:
         action_out, suppressed = self._actions(actions, action_params, restructurings, warnings, environment,
                                                undetermined)
         record: dict[str, Any] = {
-            "decision_id": str(uuid.uuid4()),
+            "decision_id": _IDS.next(),
             "client_id": cid,
             "as_of": day.isoformat(),
-            "evaluated_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "evaluated_at": _CLOCK.now(),
             "engine_version": ENGINE_VERSION,
             "policy": self._policy_ref,
             "input_sha256": input_hash,
@@ -223,7 +281,8 @@ class Decider:
             "undetermined": undetermined,
         }
         if trace:
-            record["trace"] = self._trace(environment(), metrics, factor_points, floors, warnings, actions)
+            points = [f["points"] for f in factors]
+            record["trace"] = self._trace(environment(), metrics, points, floors, warnings, actions)
         return record
 
     def _actions(self, fired: Sequence[Any], params: Sequence[tuple[Any, ...]], restructurings: Sequence[Any],
@@ -266,8 +325,8 @@ class Decider:
             item: dict[str, Any] = {
                 "id": a.id, "action": a.action, "params": values, "priority": a.priority,
                 "approval": a.approval,
-                "reason": {"zh": render_template(a.reason["zh"], e, "zh"),
-                           "en": render_template(a.reason["en"], e, "en")},
+                "reason": {"zh": render_template(self._reasons[a.id]["zh"], e, "zh"),
+                           "en": render_template(self._reasons[a.id]["en"], e, "en")},
                 "because": because,
             }
             if a.restructuring is not None:

@@ -10,6 +10,7 @@ date ambiguous, so they are a validation error.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +115,45 @@ def _day_before(day: str) -> str:
     return (dt.date.fromisoformat(day) - dt.timedelta(days=1)).isoformat()
 
 
+@dataclass(frozen=True)
+class PolicyHeader:
+    file: str
+    id: str
+    version: str
+    status: str
+    effective_from: str
+    effective_to: str | None
+
+    def applies_on(self, day: str) -> bool:
+        return self.effective_from <= day and (self.effective_to is None or day <= self.effective_to)
+
+
+_HEADER_LINE = re.compile(r"^(id|version|status|effective_from|effective_to):[ \t]*(.*?)[ \t]*(?:#.*)?$")
+
+
+def read_header(path: Path) -> PolicyHeader | None:
+    """The top-level header keys of a block-style policy file, or None when they cannot be read plainly.
+
+    Selecting a version should not cost compiling every version; the chosen
+    file is then compiled in full and its id and version cross-checked.
+    """
+    found: dict[str, str | None] = {}
+    try:
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                m = _HEADER_LINE.match(line.rstrip("\n"))
+                if m and m[1] not in found:
+                    value = m[2].strip("'\"")
+                    found[m[1]] = None if value in ("", "null", "~") else value
+    except (OSError, UnicodeDecodeError):
+        return None
+    need = ("id", "version", "status", "effective_from")
+    if any(not found.get(k) for k in need):
+        return None
+    return PolicyHeader(str(path), found["id"] or "", found["version"] or "", found["status"] or "",
+                        found["effective_from"] or "", found.get("effective_to"))
+
+
 class Registry:
     """Policies found under one root, compiled on demand."""
 
@@ -123,6 +163,7 @@ class Registry:
             raise UsageError([Diagnostic("no-registry", f"policy directory '{self.root}' does not exist",
                                          hint=f"pass --policies DIR or set {ENV_VAR}")])
         self._loaded: list[CompiledPolicy] | None = None
+        self._headers: list[PolicyHeader | None] | None = None
 
     def policies(self) -> list[CompiledPolicy]:
         if self._loaded is None:
@@ -141,13 +182,35 @@ class Registry:
             self._loaded = loaded
         return self._loaded
 
+    def headers(self) -> list[PolicyHeader]:
+        """id, version, status and effective period of every policy file, without compiling them."""
+        if self._headers is None:
+            self._headers = [read_header(f) for f in policy_files([self.root])]
+        return self._headers
+
     def select(self, policy_id: str, as_of: str | None = None, version: str | None = None) -> CompiledPolicy:
-        """The version pinned, or the one in force on ``as_of``."""
-        candidates = [p for p in self.policies() if p.id == policy_id]
+        """The version pinned, or the one in force on ``as_of``; only that file is compiled."""
+        headers = self.headers()
+        if any(h is None for h in headers):
+            return self._select_compiled(policy_id, as_of, version)
+        chosen = self._choose([h for h in headers if h is not None], policy_id, as_of, version)
+        policy = load_policy(chosen.file)
+        if (policy.id, policy.version) != (chosen.id, chosen.version):  # header scan misread: be exact
+            return self._select_compiled(policy_id, as_of, version)
+        return policy
+
+    def _select_compiled(self, policy_id: str, as_of: str | None, version: str | None) -> CompiledPolicy:
+        chosen = self._choose([PolicyHeader(p.file, p.id, p.version, p.status, p.effective_from, p.effective_to)
+                               for p in self.policies()], policy_id, as_of, version)
+        return next(p for p in self.policies() if p.file == chosen.file)
+
+    def _choose(self, headers: list[PolicyHeader], policy_id: str, as_of: str | None,
+                version: str | None) -> PolicyHeader:
+        candidates = [p for p in headers if p.id == policy_id]
         if not candidates:
             import difflib
 
-            ids = sorted({p.id for p in self.policies()})
+            ids = sorted({p.id for p in headers})
             near = difflib.get_close_matches(policy_id, ids, n=1)
             raise UsageError([Diagnostic("unknown-policy", f"no policy '{policy_id}' in {self.root}",
                                          hint=(f"did you mean '{near[0]}'?" if near else
@@ -163,6 +226,10 @@ class Registry:
 
             as_of = dt.date.today().isoformat()
         in_force = [p for p in candidates if p.status == "active" and p.applies_on(as_of)]
+        if len(in_force) > 1:
+            raise PolicyError([Diagnostic(
+                "version-overlap", f"{policy_id} versions {', '.join(p.version for p in in_force)} are all in force "
+                f"on {as_of}", file=in_force[1].file, hint="run `policy-engine validate` and end one version earlier")])
         if not in_force:
             spans = ", ".join(f"{p.version}: {p.effective_from}..{p.effective_to or 'open'} ({p.status})"
                               for p in sorted(candidates, key=lambda p: p.effective_from))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,9 @@ REFERENCE = POLICIES / "loss-client-management"
 CURRENT = REFERENCE / "policy-1.1.0.yaml"
 SAMPLES = sorted((REFERENCE / "samples" / "clients").glob("*.json"))
 DATA = Path(__file__).resolve().parent / "data"
+
+# Keep the validation cache of this test run out of the user's home directory.
+os.environ["POLICY_ENGINE_CACHE_DIR"] = tempfile.mkdtemp(prefix="policy-engine-cache-")
 
 
 def sample(name: str) -> dict[str, Any]:

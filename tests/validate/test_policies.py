@@ -91,3 +91,24 @@ def test_two_active_versions_with_overlapping_periods_are_an_error(tmp_path: Pat
     assert codes == ["version-overlap"]
     hint = next(d.hint for r in results for d in r.diagnostics)
     assert "effective_to: 2024-05-31" in hint
+
+
+def test_schema_validation_is_memoised_only_for_valid_texts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from policy_engine import cache, compiler
+
+    monkeypatch.setenv("POLICY_ENGINE_CACHE_DIR", str(tmp_path))
+    calls = []
+    real = compiler.schema_errors
+    monkeypatch.setattr(compiler, "schema_errors", lambda *a: calls.append(1) or real(*a))
+    text = (DATA / "mini-policy.yaml").read_text(encoding="utf-8") + "\n# variant for the cache test\n"
+    for _ in range(2):
+        diags, policy = check_document(load_yaml_text(text, "x.yaml"))
+        assert policy is not None
+    assert calls == [1]
+    broken = text.replace("severity: high", "severity: severe")
+    for _ in range(2):
+        diags, policy = check_document(load_yaml_text(broken, "x.yaml"))
+        assert policy is None and diags[0].code == "bad-value"
+    assert calls == [1, 1, 1]
+    monkeypatch.setenv("POLICY_ENGINE_CACHE", "0")
+    assert not cache.known_schema_valid(text)
