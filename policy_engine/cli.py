@@ -291,6 +291,36 @@ def test_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, only:
         sys.exit(EXIT_TESTS_FAILED)
 
 
+# ------------------------------------------------------------------ generate
+
+
+@main.command()
+@click.option("--n", "count", type=click.IntRange(min=1), default=1000, show_default=True, help="Number of clients.")
+@click.option("--seed", type=int, default=7, show_default=True, help="Same seed, same portfolio.")
+@click.option("--as-of", default="2025-06-30", show_default=True, help="Date the portfolio describes.")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output file: .csv (flat columns) or .jsonl (one client record per line).")
+@handle_errors
+def generate(count: int, seed: int, as_of: str, out: Path) -> None:
+    """Write a seeded synthetic portfolio of loss-making corporate clients."""
+    from .inputs import parse_date
+    from .synthetic import generate_clients, write_csv
+
+    if parse_date(as_of) is None:
+        raise click.BadParameter(f"{as_of!r} is not a date YYYY-MM-DD", param_hint="--as-of")
+    if out.suffix == ".csv":
+        write_csv(out, count, seed, as_of)
+    elif out.suffix == ".jsonl":
+        import orjson
+
+        with out.open("wb") as fh:
+            for client in generate_clients(count, seed, as_of):
+                fh.write(orjson.dumps(client) + b"\n")
+    else:
+        raise click.BadParameter("use a .csv or .jsonl file name", param_hint="--out")
+    click.echo(f"wrote {count} clients to {out}", err=True)
+
+
 # -------------------------------------------------------------------- schema
 
 

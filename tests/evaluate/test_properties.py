@@ -1,0 +1,73 @@
+"""Property tests: where two paths must agree, hypothesis looks for a disagreement."""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from policy_engine.diagnostics import InputError
+from policy_engine.evaluate import Decider
+from policy_engine.inputs import extract_checked
+from policy_engine.synthetic import generate_clients
+from policy_engine.tester import apply_patch
+
+from ..conftest import sample
+
+BASE = sample("02")
+NUMBERS = st.one_of(
+    st.none(), st.integers(-10**16, 10**16), st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0, -0.0, 1e-300, 1e15, -1e15, 7, 90, 91, 270, 271, 360, 361]),
+    st.text(max_size=3), st.booleans())
+FIELDS = ["loan.days_past_due", "loan.balance", "internal_rating", "exposure.nonperforming_share_at_bank",
+          "financials[-1].net_income", "financials[0].revenue", "financials[-1].current_liabilities",
+          "financials[2].equity", "events.litigation", "history.previous_grade", "industry",
+          "restructuring.periods_repaid", "loan.collateral_value", "financials[1].period_end", "as_of"]
+
+
+@st.composite
+def mutated_clients(draw: Any) -> dict[str, Any]:
+    patch = draw(st.dictionaries(st.sampled_from(FIELDS), NUMBERS, max_size=4))
+    return apply_patch(BASE, patch)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_clients())
+def test_fast_and_checked_input_paths_agree(decider: Decider, client: dict[str, Any]) -> None:
+    fast = decider._extract(client)
+    try:
+        checked = extract_checked(decider.policy, client)
+    except InputError:
+        assert fast is None, "the fast path accepted a record the checked path rejects"
+        return
+    if fast is not None:
+        assert fast == checked and [type(v) for v in fast] == [type(v) for v in checked]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_clients())
+def test_any_record_is_decided_or_rejected_never_crashes(decider: Decider, client: dict[str, Any]) -> None:
+    try:
+        record = decider.decide(copy.deepcopy(client))
+    except InputError as e:
+        assert e.diagnostics and all(d.path for d in e.diagnostics)
+        return
+    assert record["classification"]["grade"] in decider.policy.grade_ids
+    for name, value in record["metrics"].items():
+        assert value is None or not isinstance(value, float) or math.isfinite(value), name
+
+
+def test_synthetic_portfolio_is_valid_and_covers_every_grade(decider: Decider) -> None:
+    grades = set()
+    for client in generate_clients(3000, seed=11):
+        grades.add(decider.decide(client)["classification"]["grade"])
+    assert grades == set(decider.policy.grade_ids)
+
+
+def test_synthetic_portfolio_is_reproducible() -> None:
+    a = list(generate_clients(50, seed=3))
+    assert a == list(generate_clients(50, seed=3))
+    assert a != list(generate_clients(50, seed=4))
