@@ -210,11 +210,20 @@ def _with_policy_options(fn: F) -> F:
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
               help="Language of the text format.")
 @click.option("--pretty/--compact", default=None, help="Indent the JSON (default: on a terminal).")
+@click.option("--stream", is_flag=True,
+              help="Read one client JSON per line on stdin, write one decision JSON per line (flushed).")
 @click.pass_context
 @handle_errors
 def decide(ctx: click.Context, policy: str, policy_version: str | None, client: str, as_of: str | None,
-           trace: bool, fmt: str | None, lang: str, pretty: bool | None) -> None:
-    """Decide one client: grade, warnings, actions, with their evidence, as JSON."""
+           trace: bool, fmt: str | None, lang: str, pretty: bool | None, stream: bool) -> None:
+    """Decide one client: grade, warnings, actions, with their evidence, as JSON.
+
+    With --stream, a calling system keeps one process open: each input line gets exactly one
+    output line, a decision or {"line": N, "error": ...}; a bad line never ends the stream.
+    """
+    if stream:
+        _stream(ctx, policy, policy_version, as_of, trace)
+        return
     fmt = fmt or _default_format()
     compiled, decision = _decide(ctx, policy, policy_version, client, as_of, trace)
     if fmt == "text":
@@ -225,6 +234,43 @@ def decide(ctx: click.Context, policy: str, policy_version: str | None, client: 
     from .evaluate import dumps
 
     click.echo(dumps(decision, pretty=sys.stdout.isatty() if pretty is None else pretty))
+
+
+def _stream(ctx: click.Context, policy: str, version: str | None, as_of: str | None, trace: bool) -> None:
+    from .diagnostics import PolicyEngineError
+    from .evaluate import Decider, dumps
+    from .inputs import parse_date
+    from .loader import JSONInputError, parse_json_text
+
+    if as_of is not None and parse_date(as_of) is None:
+        raise click.BadParameter(f"{as_of!r} is not a date YYYY-MM-DD", param_hint="--as-of")
+    deciders: dict[str, Decider] = {}
+    out = sys.stdout
+    for number, line in enumerate(sys.stdin.buffer, 1):
+        if not line.strip():
+            continue
+        try:
+            try:
+                record = parse_json_text(line)
+            except JSONInputError as e:
+                from .diagnostics import Diagnostic, InputError
+
+                raise InputError([Diagnostic("bad-json", str(e))]) from None
+            day = as_of or (record.get("as_of") if isinstance(record, dict) and parse_date(record.get("as_of"))
+                            else None)
+            key = day or "today"
+            decider = deciders.get(key)
+            if decider is None:
+                decider = deciders[key] = Decider(_resolve_policy(ctx, policy, version, day))
+            text = dumps(decider.decide(record, as_of=as_of, trace=trace))
+        except PolicyEngineError as e:
+            import json
+
+            text = json.dumps({"line": number, "error": {"exit_code": e.exit_code,
+                                                         "problems": [d.to_dict() for d in e.diagnostics]}},
+                              ensure_ascii=False)
+        out.write(text + "\n")
+        out.flush()
 
 
 @main.command()
@@ -289,6 +335,78 @@ def test_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, only:
         sys.exit(EXIT_USAGE)
     if run.failed:
         sys.exit(EXIT_TESTS_FAILED)
+
+
+# --------------------------------------------------------------------- batch
+
+
+@main.command()
+@click.argument("input_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--policy", "-p", required=True, help="Policy id (version in force at --as-of) or a policy file.")
+@click.option("--policy-version", default=None, help="Pin a version of the policy id.")
+@click.option("--as-of", default=None, help="Decision date for every row (default: each row's as_of, else today).")
+@click.option("--financials", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Periodic financials as a long table (client_id + one row per period).")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Decisions table: .parquet, .csv or .jsonl.")
+@click.option("--rejects", "rejects_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="One line per rejected row with every problem: .jsonl or .csv.")
+@click.option("--records", "records_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the full decision records (as `decide` prints them), one JSON per line.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default=None,
+              help="Summary on stdout: text (default on a terminal) or json.")
+@click.option("--fail-on-rejects", is_flag=True, help="Exit 3 when any row was rejected.")
+@click.pass_context
+@handle_errors
+def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str | None, as_of: str | None,
+          financials: Path | None, out: Path | None, rejects_out: Path | None, records_out: Path | None,
+          fmt: str | None, fail_on_rejects: bool) -> None:
+    """Decide a portfolio (CSV, JSON Lines, Parquet or Excel) column-wise.
+
+    Prints the accounting (rows read = decided + rejected) and counts by grade, warning,
+    action and industry. Output row order follows the input.
+    """
+    import datetime as dt
+
+    from .batch import read_table, render_summary, run_batch, summary, write_decisions, write_rejects
+    from .inputs import parse_date
+
+    fmt = fmt or _default_format()
+    if as_of is not None and parse_date(as_of) is None:
+        raise click.BadParameter(f"{as_of!r} is not a date YYYY-MM-DD", param_hint="--as-of")
+    compiled = _resolve_policy(ctx, policy, policy_version, as_of or dt.date.today().isoformat())
+    table = read_table(input_file, financials)
+    show = sys.stderr.isatty() and table.rows_read >= 100_000
+    if show:
+        with click.progressbar(length=table.rows_read, label="deciding", file=sys.stderr) as bar:
+            result = run_batch(compiled, table, as_of, progress=bar.update)
+    else:
+        result = run_batch(compiled, table, as_of)
+    if out is not None:
+        write_decisions(result.decisions, out)
+    if rejects_out is not None:
+        write_rejects(result.rejects, rejects_out)
+    if records_out is not None:
+        from .evaluate import Decider, dumps
+
+        decider = Decider(compiled)
+        from .batch import iter_records
+
+        with records_out.open("w", encoding="utf-8") as fh:
+            for record in iter_records(result, decider):
+                fh.write(dumps(record) + "\n")
+    s = summary(result)
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps(s, ensure_ascii=False, indent=2))
+    else:
+        click.echo(render_summary(s), nl=False)
+    if result.rejects:
+        click.echo(f"{result.rejected} row(s) rejected" + (f"; see {rejects_out}" if rejects_out else
+                                                         " (write them with --rejects FILE)"), err=True)
+    if fail_on_rejects and result.rejects:
+        sys.exit(EXIT_INPUT)
 
 
 # ------------------------------------------------------------------ generate

@@ -580,7 +580,8 @@ class _Compiler:
             table[n] = {"default": p["value"]} if "value" in p else dict(p["by_segment"])
         tuples: dict[str | None, tuple[Any, ...]] = {}
         for seg in (None, *self.segments):
-            tuples[seg] = tuple(table[n].get(seg if seg else "default", table[n].get("default")) for n in names)
+            values = (table[n].get(seg if seg else "default", table[n].get("default")) for n in names)
+            tuples[seg] = tuple(float(v) if type(v) is int else v for v in values)
         return names, table, tuples
 
 

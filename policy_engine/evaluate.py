@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from . import __version__ as ENGINE_VERSION
+from .catalogue import CATALOGUE
 from .compiler import ActionSpec, CompiledPolicy
 from .diagnostics import Diagnostic, InputError
 from .inputs import build_fast_extractor, extract_checked, parse_date
@@ -28,9 +29,24 @@ from .inputs import build_fast_extractor, extract_checked, parse_date
 MAX_CLIENT_ID = 100
 
 
+def _canonical(v: Any) -> Any:
+    t = type(v)
+    if t is dict:
+        return {k: _canonical(x) for k, x in v.items() if x is not None}
+    if t is list:
+        return [_canonical(x) for x in v]
+    if t is float and v.is_integer() and -(2**53) < v < 2**53:
+        return int(v)
+    return v
+
+
 def canonical_json(value: Any) -> bytes:
-    """The bytes hashed for ``input_sha256``: UTF-8 JSON, keys sorted, no spaces."""
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    """The bytes hashed for ``input_sha256``: UTF-8 JSON, keys sorted, no spaces.
+
+    A null field and an absent one mean the same, and 52000000.0 is the number 52000000, so
+    both are normalised: the same client read from JSON, CSV or Parquet has one hash.
+    """
+    return orjson.dumps(_canonical(value), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
 
 
 def _jsonable(v: Any) -> Any:
@@ -139,6 +155,8 @@ class Decider:
         self._grades = policy.scale
         self._labels = [{"zh": g.zh, "en": g.en} for g in policy.scale]
         self._input_kind = {s.name: "input" for s in policy.inputs}
+        self._integer_params = {a.id: {n for n, spec in CATALOGUE[a.action].params.items() if spec.type == "integer"}
+                                for a in policy.actions}
         self._date_metrics = [i for i, m in enumerate(policy.metrics) if m.expr.type == "date"]
         self._factor_tables = [
             (f.id, f.weight, (*(b.value for b in f.bands), f.missing_points), (*(b.label() for b in f.bands), None))
@@ -200,11 +218,19 @@ class Decider:
 
     def decide_values(self, cid: str, day: _dt.date, inputs: tuple[Any, ...], input_hash: str,
                       trace: bool = False) -> dict[str, Any]:
+        segment = inputs[self._segment_index] if self._segment_index is not None else None
+        params = self.policy.params_for(segment)
+        results = self.policy.row_function(inputs, params, day)
+        return self.build_record(cid, day, inputs, results, input_hash, trace)
+
+    def build_record(self, cid: str, day: _dt.date, inputs: tuple[Any, ...], results: tuple[Any, ...],
+                     input_hash: str, trace: bool = False) -> dict[str, Any]:
+        """The decision record from rule results, whichever evaluator computed them."""
         p = self.policy
         segment = inputs[self._segment_index] if self._segment_index is not None else None
         params = p.params_for(segment)
         (metrics, factor_bands, factor_values, score, s_rank, floors, g_rank, warnings, actions, action_params,
-         restructurings) = p.row_function(inputs, params, day)
+         restructurings) = results
         env: dict[str, Any] | None = None
 
         def environment() -> dict[str, Any]:
@@ -315,6 +341,8 @@ class Decider:
         for a, ap, rs in kept:
             values = dict(a.params)
             for (name, _), v in zip(a.param_exprs.items(), ap, strict=True):
+                if type(v) is float and v.is_integer() and name in self._integer_params.get(a.id, ()):
+                    v = int(v)  # the catalogue says whole months, instalments, days
                 values[name] = _jsonable(v)
             because: dict[str, Any] = {}
             if a.expr.uses_grade:

@@ -140,7 +140,8 @@ def _pow(a: Any, b: Any) -> Any:
     if a is None or b is None:
         return None
     try:
-        return simpleeval.safe_power(a, b)
+        r = simpleeval.safe_power(a, b)
+        return None if type(r) is complex else r
     except (simpleeval.NumberTooHigh, OverflowError, ZeroDivisionError, ValueError):
         return None
     except TypeError:
@@ -193,16 +194,25 @@ def _tail(s: Sequence[Any], n: Any) -> Any:
     return list(s[-n:]) if n > 0 else []
 
 
+def _plain_sum(s: Sequence[Any]) -> float:
+    # Left to right, uncompensated: the vector evaluator adds in the same order, and
+    # Python 3.12's sum() of floats is compensated, which would make the two differ.
+    acc = 0.0
+    for x in s:
+        acc += x
+    return acc
+
+
 def _sum(s: Sequence[Any]) -> Any:
     if not s or None in s:
         return None
-    return sum(s)
+    return _plain_sum(s)
 
 
 def _avg(s: Sequence[Any]) -> Any:
     if not s or None in s:
         return None
-    return sum(s) / len(s)
+    return _plain_sum(s) / len(s)
 
 
 def _sum_last(s: Sequence[Any], n: Any) -> Any:
@@ -218,7 +228,7 @@ def _avg_last(s: Sequence[Any], n: Any) -> Any:
 
 
 def _count(s: Sequence[Any]) -> int:
-    return sum(1 for x in s if x is not None)
+    return float(sum(1 for x in s if x is not None))
 
 
 def _series_min(s: Sequence[Any]) -> Any:
@@ -256,7 +266,7 @@ def _streak(s: Sequence[Any], op: str, x: Any) -> Any:
         if v is None or not test(v, x):
             break
         n += 1
-    return n
+    return float(n)
 
 
 def _pct_change(s: Sequence[Any], n: Any) -> Any:
@@ -278,7 +288,7 @@ def _change(new: Any, old: Any) -> Any:
 def _days_between(a: Any, b: Any) -> Any:
     if a is None or b is None:
         return None
-    return (b - a).days
+    return float((b - a).days)
 
 
 def _months_between(a: Any, b: Any) -> Any:
@@ -290,7 +300,7 @@ def _months_between(a: Any, b: Any) -> Any:
         months -= 1
     elif months < 0 and b.day > a.day:
         months += 1
-    return months
+    return float(months)
 
 
 def _is_null(x: Any) -> bool:
@@ -320,13 +330,13 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in [
     Function("change", 2, 2, "change(new, old) -> number", "(new - old) / |old|; null when old is 0"),
     Function("last", 1, 1, "last(series) -> value", "latest period's value"),
     Function("first", 1, 1, "first(series) -> value", "earliest period's value"),
-    Function("tail", 2, 2, "tail(series, n) -> series", "the latest n periods"),
+    Function("tail", 2, 2, "tail(series, n) -> series", "the latest n periods", literal_args=(1,)),
     Function("sum", 1, 1, "sum(series) -> number", "sum; null if empty or any period is null"),
     Function("avg", 1, 1, "avg(series) -> number", "mean; null if empty or any period is null"),
     Function("sum_last", 2, 2, "sum_last(series, n) -> number",
-             "sum of the latest n periods; null unless all n are present"),
+             "sum of the latest n periods; null unless all n are present", literal_args=(1,)),
     Function("avg_last", 2, 2, "avg_last(series, n) -> number",
-             "mean of the latest n periods; null unless all n are present"),
+             "mean of the latest n periods; null unless all n are present", literal_args=(1,)),
     Function("count", 1, 1, "count(series) -> number", "number of periods with a value"),
     Function("series_min", 1, 1, "series_min(series) -> number", "smallest period value"),
     Function("series_max", 1, 1, "series_max(series) -> number", "largest period value"),
@@ -852,7 +862,9 @@ class RowCodegen:
 
     # nodes -------------------------------------------------------------------
     def gen_Constant(self, node: ast.Constant) -> ast.expr:
-        return self.const(node.value)
+        # Every number in the engine is an IEEE double, so row and vector results are identical.
+        v = node.value
+        return self.const(float(v) if type(v) is int else v)
 
     def gen_Name(self, node: ast.Name) -> ast.expr:
         if node.id == "null":
@@ -945,7 +957,7 @@ def runtime_namespace(grades: Sequence[str]) -> dict[str, Any]:
     index = {g: i for i, g in enumerate(grades)}
 
     def _grade_rank(g: Any) -> Any:
-        return None if g is None else index.get(g)
+        return None if g is None else float(index[g])
 
     ns = dict(RUNTIME)
     ns.update({"__builtins__": {}, "_grade_rank": _grade_rank, "_date": _dt.date.fromisoformat,

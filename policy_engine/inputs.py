@@ -74,7 +74,7 @@ def _check_value(spec: InputSpec, v: Any, grades: tuple[str, ...]) -> tuple[Any,
             return None, f"{v} is {what}; it must be >= {spec.min:g}", None
         if spec.max is not None and v > spec.max:
             return None, f"{v} is above the maximum {spec.max:g}", None
-        return v, None, None
+        return float(v), None, None
     if t == "boolean":
         if type(v) is not bool:
             return None, f"expected true or false, found {_describe(v)}", None
@@ -184,16 +184,18 @@ def extract_checked(policy: CompiledPolicy, rec: Any, file: str | None = None) -
 # ----------------------------------------------------------- generated fast path
 
 
-def _chk_num_series(s: list[Any], lo: float, hi: float, integer: bool) -> bool:
+def _num_series(s: list[Any], lo: float, hi: float, integer: bool) -> list[Any] | None:
+    """The series as floats, or None when any value is not an allowed number."""
+    out = []
     for x in s:
         if x is None:
+            out.append(None)
             continue
         tx = type(x)
-        if not (tx is float or tx is int) or not lo <= x <= hi:
-            return False
-        if integer and tx is not int:
-            return False
-    return True
+        if not (tx is float or tx is int) or not lo <= x <= hi or (integer and tx is not int):
+            return None
+        out.append(float(x))
+    return out
 
 
 def _to_dates(s: list[Any]) -> list[Any] | None:
@@ -280,7 +282,15 @@ def build_fast_extractor(policy: CompiledPolicy) -> Callable[[Any], tuple[Any, .
                 test = ast.BoolOp(op=ast.Or(), values=[
                     ast.Compare(left=v, ops=[ast.Is()], comparators=[ast.Constant(None)]), test])
             bail_unless(test)
-            results.append(v)
+            if spec.type in ("number", "integer"):
+                # Every number in the engine is a double (row and vector paths agree exactly).
+                conv: ast.expr = ast.Call(func=L("float"), args=[v], keywords=[])
+                if not spec.required:
+                    conv = ast.IfExp(test=ast.Compare(left=v, ops=[ast.Is()], comparators=[ast.Constant(None)]),
+                                     body=ast.Constant(None), orelse=conv)
+                results.append(conv)
+            else:
+                results.append(v)
             continue
         # series: a list of period objects
         rootv = f"r{i}"
@@ -302,8 +312,10 @@ def build_fast_extractor(policy: CompiledPolicy) -> Callable[[Any], tuple[Any, .
                                    value=ast.Call(func=L("_to_dates"), args=[v], keywords=[])))
             bail_unless(ast.Compare(left=v, ops=[ast.IsNot()], comparators=[ast.Constant(None)]))
         else:
-            bail_unless(ast.Call(func=L("_chk_num_series"), args=[
-                v, ast.Constant(lo), ast.Constant(hi), ast.Constant(spec.type == "integer")], keywords=[]))
+            body.append(ast.Assign(targets=[ast.Name(id=var, ctx=ast.Store())], value=ast.Call(
+                func=L("_num_series"),
+                args=[v, ast.Constant(lo), ast.Constant(hi), ast.Constant(spec.type == "integer")], keywords=[])))
+            bail_unless(ast.Compare(left=v, ops=[ast.IsNot()], comparators=[ast.Constant(None)]))
         results.append(v)
     body.append(ast.Return(value=ast.Tuple(elts=results, ctx=ast.Load())))
     # Any lookup failure (missing key, non-object parent) means: take the checked path.
@@ -318,7 +330,7 @@ def build_fast_extractor(policy: CompiledPolicy) -> Callable[[Any], tuple[Any, .
     ns: dict[str, Any] = {
         "__builtins__": {}, "type": type, "len": len, "int": int, "float": float, "bool": bool, "str": str,
         "list": list, "KeyError": KeyError, "TypeError": TypeError, "AttributeError": AttributeError,
-        "_EMPTY": _EMPTY, "_parse_date": parse_date, "_to_dates": _to_dates, "_chk_num_series": _chk_num_series,
+        "_EMPTY": _EMPTY, "_parse_date": parse_date, "_to_dates": _to_dates, "_num_series": _num_series,
         **consts,
     }
     exec(compile(module, "<inputs>", "exec"), ns)

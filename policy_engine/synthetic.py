@@ -151,7 +151,8 @@ def unflatten(row: dict[str, Any]) -> dict[str, Any]:
             cur = cur.setdefault(p, {})
         cur[parts[-1]] = value
     if periods:
-        out["financials"] = [periods[k] for k in sorted(periods)]
+        # A period whose cells are all empty does not exist (wide tables pad shorter histories).
+        out["financials"] = [periods[k] for k in sorted(periods) if any(v is not None for v in periods[k].values())]
     return out
 
 

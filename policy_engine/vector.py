@@ -1,0 +1,540 @@
+"""The vector evaluator: one compiled policy, a whole portfolio at once, column-wise.
+
+Driven by the same checked expression trees as the row evaluator, walked once
+per *batch* (never per row): every node becomes numpy operations over columns.
+A value is a :class:`Col`, data plus a validity mask (null where the mask is
+False); series are 2-D, right-aligned (the latest period in the last column)
+with a mask of the periods that exist. Every operation mirrors the row
+evaluator's semantics exactly -- same null rules, same order of floating-point
+operations -- so the two agree field by field (property tests hold them to it).
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import expressions as ex
+from .compiler import CompiledPolicy
+
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+
+
+@dataclass
+class Col:
+    """A column of values; ``valid`` False means null. Series carry ``present`` (periods that exist)."""
+
+    data: np.ndarray
+    valid: np.ndarray
+    present: np.ndarray | None = None  # series only: (n, periods) bool
+
+    @property
+    def is_series(self) -> bool:
+        return self.present is not None
+
+
+def _full(n: int, value: Any, dtype: Any = float) -> np.ndarray:
+    return np.full(n, value, dtype=dtype)
+
+
+def dates_to_days(values: Sequence[Any]) -> np.ndarray:
+    """ISO date strings / dates -> int64 days since 1970 (0 where missing)."""
+    return np.array([0 if v is None else (v.toordinal() - _EPOCH_ORDINAL) for v in values], dtype=np.int64)
+
+
+def days_to_date(days: int) -> dt.date:
+    return dt.date.fromordinal(int(days) + _EPOCH_ORDINAL)
+
+
+# operator functions work elementwise on numeric and on object (string) arrays alike.
+_CMP: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
+    ast.Eq: operator.eq, ast.NotEq: operator.ne,
+}
+_STREAK_CMP = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
+               "==": np.equal, "!=": np.not_equal}
+
+
+class VectorEval:
+    """Evaluates checked expressions over columns of ``n`` rows."""
+
+    def __init__(self, n: int, env: dict[str, Col], grades: Sequence[str], warnings: Mapping[str, Col] | None = None,
+                 grade_rank: np.ndarray | None = None):
+        self.n = n
+        self.env = env
+        self.grades = tuple(grades)
+        self.grade_index = {g: i for i, g in enumerate(grades)}
+        self.warnings = warnings or {}
+        self.grade_rank = grade_rank
+
+    def const(self, v: Any) -> Col:
+        if isinstance(v, bool):
+            return Col(_full(self.n, v, bool), _full(self.n, True, bool))
+        if isinstance(v, int | float):
+            return Col(_full(self.n, float(v)), _full(self.n, True, bool))
+        return Col(_full(self.n, v, object), _full(self.n, True, bool))
+
+    def null(self) -> Col:
+        return Col(_full(self.n, np.nan), _full(self.n, False, bool))
+
+    def eval(self, expr: ex.CheckedExpression) -> Col:
+        with np.errstate(all="ignore"):
+            return self.node(expr.tree)
+
+    def node(self, n: ast.AST) -> Col:
+        return getattr(self, "v_" + type(n).__name__)(n)
+
+    # leaves ------------------------------------------------------------------
+    def v_Constant(self, n: ast.Constant) -> Col:
+        return self.const(n.value)
+
+    def v_Name(self, n: ast.Name) -> Col:
+        if n.id == "null":
+            return self.null()
+        return self.env[n.id]
+
+    # operators -----------------------------------------------------------------
+    def v_BinOp(self, n: ast.BinOp) -> Col:
+        a, b = self.node(n.left), self.node(n.right)
+        valid = a.valid & b.valid
+        op = type(n.op)
+        if op is ast.Add:
+            return Col(a.data + b.data, valid)
+        if op is ast.Sub:
+            return Col(a.data - b.data, valid)
+        if op is ast.Mult:
+            return Col(a.data * b.data, valid)
+        nonzero = b.data != 0
+        safe_b = np.where(nonzero, b.data, 1.0)
+        if op is ast.Div:
+            return Col(a.data / safe_b, valid & nonzero)
+        if op is ast.FloorDiv:
+            return Col(np.floor_divide(a.data, safe_b), valid & nonzero)
+        if op is ast.Mod:
+            return Col(np.mod(a.data, safe_b), valid & nonzero)
+        if op is ast.Pow:
+            # simpleeval's bound, then Python's: overflow, 0 ** -x and complex results are null.
+            # Python's pow per element: numpy's power may differ in the last bit, and powers are rare.
+            ok = valid & (np.abs(a.data) <= ex.MAX_POWER) & (np.abs(b.data) <= ex.MAX_POWER)
+            r = np.full(self.n, np.nan)
+            for i in np.flatnonzero(ok):
+                try:
+                    v = float(a.data[i]) ** float(b.data[i])
+                except (OverflowError, ZeroDivisionError):
+                    continue
+                if type(v) is float:
+                    r[i] = v
+            return Col(r, ok & np.isfinite(r))
+        raise AssertionError(op)  # pragma: no cover
+
+    def v_UnaryOp(self, n: ast.UnaryOp) -> Col:
+        a = self.node(n.operand)
+        if isinstance(n.op, ast.Not):
+            return Col(~a.data.astype(bool), a.valid)
+        if isinstance(n.op, ast.USub):
+            return Col(-a.data, a.valid)
+        return a
+
+    def v_BoolOp(self, n: ast.BoolOp) -> Col:
+        cols = [self.node(v) for v in n.values]
+        any_null = np.zeros(self.n, bool)
+        for c in cols:
+            any_null |= ~c.valid
+        if isinstance(n.op, ast.And):
+            any_false = np.zeros(self.n, bool)
+            for c in cols:
+                any_false |= c.valid & ~c.data.astype(bool)
+            return Col(~any_false & ~any_null, any_false | ~any_null)
+        any_true = np.zeros(self.n, bool)
+        for c in cols:
+            any_true |= c.valid & c.data.astype(bool)
+        return Col(any_true, any_true | ~any_null)
+
+    def v_Compare(self, n: ast.Compare) -> Col:
+        left = self.node(n.left)
+        valid = left.valid.copy()
+        result = np.ones(self.n, bool)
+        for op, right_node in zip(n.ops, n.comparators, strict=True):
+            if isinstance(op, ast.In | ast.NotIn):
+                values = [e.value for e in right_node.elts]  # type: ignore[attr-defined]
+                if left.data.dtype == object:
+                    hit = np.isin(left.data, np.array(values, dtype=object))
+                else:
+                    hit = np.isin(left.data, np.array([float(v) for v in values]))
+                result &= hit if isinstance(op, ast.In) else ~hit
+                continue
+            right = self.node(right_node)
+            valid &= right.valid
+            result &= _CMP[type(op)](left.data, right.data)
+            left = right
+        return Col(result & valid, valid)
+
+    def v_IfExp(self, n: ast.IfExp) -> Col:
+        t, a, b = self.node(n.test), self.node(n.body), self.node(n.orelse)
+        cond = t.data.astype(bool)
+        data = np.where(cond, a.data, b.data)
+        return Col(data, t.valid & np.where(cond, a.valid, b.valid))
+
+    # functions -----------------------------------------------------------------
+    def v_Call(self, n: ast.Call) -> Col:
+        name = n.func.id  # type: ignore[attr-defined]
+        args = n.args
+        if name == "date":
+            return Col(_full(self.n, dt.date.fromisoformat(args[0].value).toordinal() - _EPOCH_ORDINAL,  # type: ignore[attr-defined]
+                             np.int64), _full(self.n, True, bool))
+        if name == "grade_at_least":
+            rank = self.grade_index[args[0].value]  # type: ignore[attr-defined]
+            assert self.grade_rank is not None
+            return Col(self.grade_rank >= rank, _full(self.n, True, bool))
+        if name == "fired":
+            return self.warnings[args[0].value]  # type: ignore[attr-defined]
+        if name == "grade_rank":
+            g = self.node(args[0])
+            ranks = np.full(self.n, np.nan)
+            for i, gid in enumerate(self.grades):
+                ranks[g.data == gid] = float(i)
+            return Col(ranks, g.valid & ~np.isnan(ranks))
+        if name == "is_null":
+            a = self.node(args[0])
+            if a.is_series:  # a series is never null (it may be empty)
+                return Col(_full(self.n, False, bool), _full(self.n, True, bool))
+            return Col(~a.valid, _full(self.n, True, bool))
+        if name == "streak":
+            s, x = self.node(args[0]), self.node(args[2])
+            test = _STREAK_CMP[args[1].value]  # type: ignore[attr-defined]
+            assert s.present is not None
+            alive = np.ones(self.n, bool)
+            count = np.zeros(self.n)
+            for k in range(s.data.shape[1] - 1, -1, -1):
+                alive &= s.present[:, k] & s.valid[:, k] & test(s.data[:, k], x.data)
+                count += alive
+            return Col(count, x.valid.copy())
+        cols = [self.node(a) for a in args]
+        return getattr(self, "f_" + name)(cols, args)
+
+    def f_min(self, cols: list[Col], _: Any) -> Col:
+        data = cols[0].data
+        for c in cols[1:]:
+            data = np.minimum(data, c.data)
+        return Col(data, np.logical_and.reduce([c.valid for c in cols]))
+
+    def f_max(self, cols: list[Col], _: Any) -> Col:
+        data = cols[0].data
+        for c in cols[1:]:
+            data = np.maximum(data, c.data)
+        return Col(data, np.logical_and.reduce([c.valid for c in cols]))
+
+    def f_abs(self, cols: list[Col], _: Any) -> Col:
+        return Col(np.abs(cols[0].data), cols[0].valid)
+
+    def f_round(self, cols: list[Col], args: Any) -> Col:
+        digits = int(args[1].value) if len(args) > 1 else 0
+        # Python's round (correctly rounded on the binary value), not numpy's scaled rint.
+        data = np.array([round(float(v), digits) for v in cols[0].data])
+        return Col(data, cols[0].valid)
+
+    def f_coalesce(self, cols: list[Col], _: Any) -> Col:
+        data = cols[-1].data.copy()
+        valid = cols[-1].valid.copy()
+        for c in reversed(cols[:-1]):
+            data = np.where(c.valid, c.data, data)
+            valid = c.valid | valid
+        return Col(data, valid)
+
+    def f_ratio(self, cols: list[Col], _: Any) -> Col:
+        a, b = cols
+        pos = b.data > 0
+        return Col(a.data / np.where(pos, b.data, 1.0), a.valid & b.valid & pos)
+
+    def f_change(self, cols: list[Col], _: Any) -> Col:
+        new, old = cols
+        nz = old.data != 0
+        return Col((new.data - old.data) / np.abs(np.where(nz, old.data, 1.0)), new.valid & old.valid & nz)
+
+    # series ----------------------------------------------------------------------
+    @staticmethod
+    def _length(s: Col) -> np.ndarray:
+        assert s.present is not None
+        return s.present.sum(axis=1)
+
+    def f_last(self, cols: list[Col], _: Any) -> Col:
+        s = cols[0]
+        assert s.present is not None
+        if s.data.shape[1] == 0:
+            return self.null()
+        return Col(s.data[:, -1], s.present[:, -1] & s.valid[:, -1])
+
+    def f_first(self, cols: list[Col], _: Any) -> Col:
+        s = cols[0]
+        assert s.present is not None
+        if s.data.shape[1] == 0:
+            return self.null()
+        idx = s.data.shape[1] - self._length(s)
+        idx_c = np.minimum(idx, s.data.shape[1] - 1)
+        rows = np.arange(self.n)
+        return Col(s.data[rows, idx_c], (idx < s.data.shape[1]) & s.valid[rows, idx_c])
+
+    def f_tail(self, cols: list[Col], args: Any) -> Col:
+        s = cols[0]
+        assert s.present is not None
+        k = max(int(args[1].value), 0)
+        periods = s.data.shape[1]
+        keep = np.zeros(periods, bool)
+        if k:
+            keep[max(periods - k, 0):] = True
+        return Col(s.data, s.valid, s.present & keep)
+
+    def _sum_present(self, s: Col) -> tuple[np.ndarray, np.ndarray]:
+        """Left-to-right sum over the periods present (Python's ``sum`` order) and whether any is null."""
+        assert s.present is not None
+        acc = np.zeros(self.n)
+        any_null = np.zeros(self.n, bool)
+        for k in range(s.data.shape[1]):
+            p = s.present[:, k]
+            acc = np.where(p, acc + np.where(s.valid[:, k], s.data[:, k], 0.0), acc)
+            any_null |= p & ~s.valid[:, k]
+        return acc, any_null
+
+    def f_sum(self, cols: list[Col], _: Any) -> Col:
+        s = cols[0]
+        acc, any_null = self._sum_present(s)
+        return Col(acc, (self._length(s) > 0) & ~any_null)
+
+    def f_avg(self, cols: list[Col], _: Any) -> Col:
+        s = cols[0]
+        acc, any_null = self._sum_present(s)
+        length = self._length(s)
+        return Col(acc / np.maximum(length, 1), (length > 0) & ~any_null)
+
+    def _last_window(self, s: Col, k: int) -> tuple[Col, np.ndarray]:
+        assert s.present is not None
+        window = self.f_tail([s], [None, ast.Constant(k)])
+        return window, (self._length(s) >= k) & (k > 0)
+
+    def f_sum_last(self, cols: list[Col], args: Any) -> Col:
+        k = int(args[1].value)
+        window, enough = self._last_window(cols[0], k)
+        acc, any_null = self._sum_present(window)
+        return Col(acc, enough & ~any_null)
+
+    def f_avg_last(self, cols: list[Col], args: Any) -> Col:
+        k = int(args[1].value)
+        window, enough = self._last_window(cols[0], k)
+        acc, any_null = self._sum_present(window)
+        return Col(acc / max(k, 1), enough & ~any_null)
+
+    def f_count(self, cols: list[Col], _: Any) -> Col:
+        s = cols[0]
+        assert s.present is not None
+        return Col((s.present & s.valid).sum(axis=1).astype(float), _full(self.n, True, bool))
+
+    def _extreme(self, s: Col, fn: Any, fill: float) -> Col:
+        assert s.present is not None
+        data = fn(np.where(s.present, s.data, fill), axis=1) if s.data.shape[1] else _full(self.n, np.nan)
+        any_null = (s.present & ~s.valid).any(axis=1)
+        return Col(data, (self._length(s) > 0) & ~any_null)
+
+    def f_series_min(self, cols: list[Col], _: Any) -> Col:
+        return self._extreme(cols[0], np.min, np.inf)
+
+    def f_series_max(self, cols: list[Col], _: Any) -> Col:
+        return self._extreme(cols[0], np.max, -np.inf)
+
+    def f_pct_change(self, cols: list[Col], args: Any) -> Col:
+        s = cols[0]
+        assert s.present is not None
+        k = int(args[1].value)
+        periods = s.data.shape[1]
+        if periods <= k:
+            return self.null()
+        new_d, new_v = s.data[:, -1], s.valid[:, -1] & s.present[:, -1]
+        old_d, old_v = s.data[:, -1 - k], s.valid[:, -1 - k] & s.present[:, -1 - k]
+        nz = old_d != 0
+        data = (new_d - old_d) / np.abs(np.where(nz, old_d, 1.0))
+        return Col(data, (self._length(s) > k) & new_v & old_v & nz)
+
+    def f_days_between(self, cols: list[Col], _: Any) -> Col:
+        a, b = cols
+        return Col((b.data - a.data).astype(float), a.valid & b.valid)
+
+    def f_months_between(self, cols: list[Col], _: Any) -> Col:
+        a, b = cols
+        da = a.data.astype("datetime64[D]")
+        db = b.data.astype("datetime64[D]")
+        ma = da.astype("datetime64[M]")
+        mb = db.astype("datetime64[M]")
+        day_a = (da - ma).astype(np.int64)
+        day_b = (db - mb).astype(np.int64)
+        months = (mb - ma).astype(np.int64)
+        months = np.where((months > 0) & (day_b < day_a), months - 1, months)
+        months = np.where((months < 0) & (day_b > day_a), months + 1, months)
+        return Col(months.astype(float), a.valid & b.valid)
+
+
+@dataclass
+class VectorResults:
+    """Every rule's result for every row, in the shapes the row function returns per row."""
+
+    n: int
+    metrics: list[Col]
+    factor_bands: list[np.ndarray]
+    factor_values: list[Col]
+    score: np.ndarray
+    s_rank: np.ndarray
+    floors: list[Col]
+    g_rank: np.ndarray
+    warnings: list[Col]
+    actions: list[Col]
+    action_params: list[list[Col]]
+    restructurings: list[Col | None]
+    metric_types: list[str]
+
+    def row(self, i: int) -> tuple[Any, ...]:
+        """Row ``i`` as the row evaluator's result tuple (Python values, None for null)."""
+
+        def py(c: Col, t: str = "number") -> Any:
+            if not c.valid[i]:
+                return None
+            v = c.data[i]
+            if t == "date":
+                return days_to_date(v)
+            if isinstance(v, np.bool_):
+                return bool(v)
+            if isinstance(v, np.floating):
+                return float(v)
+            if isinstance(v, np.integer):
+                return float(v)
+            return v
+
+        def tri(c: Col) -> Any:
+            return bool(c.data[i]) if c.valid[i] else None
+
+        return (
+            tuple(py(c, t) for c, t in zip(self.metrics, self.metric_types, strict=True)),
+            tuple(int(b[i]) for b in self.factor_bands),
+            tuple(py(c) for c in self.factor_values),
+            float(self.score[i]),
+            int(self.s_rank[i]),
+            tuple(tri(c) for c in self.floors),
+            int(self.g_rank[i]),
+            tuple(tri(c) for c in self.warnings),
+            tuple(tri(c) for c in self.actions),
+            tuple(tuple(py(c) for c in ps) for ps in self.action_params),
+            tuple(None if c is None else tri(c) for c in self.restructurings),
+        )
+
+
+def _as_bool(c: Col) -> Col:
+    return Col(c.data.astype(bool) & c.valid, c.valid)
+
+
+def evaluate_columns(policy: CompiledPolicy, n: int, inputs: Mapping[str, Col], segments: np.ndarray | None,
+                     as_of_days: np.ndarray) -> VectorResults:
+    """Evaluate ``policy`` over ``n`` rows of prepared input columns."""
+    env: dict[str, Col] = dict(inputs)
+    true = _full(n, True, bool)
+    env["as_of"] = Col(as_of_days, true)
+    # Parameters: one column each, the value of each row's segment.
+    for j, pname in enumerate(policy.param_names):
+        default = policy.params_for(None)[j]
+        if isinstance(default, bool | str):
+            data = _full(n, default, object if isinstance(default, str) else bool)
+        else:
+            data = _full(n, float(default))
+        if segments is not None:
+            for seg in policy.segments:
+                v = policy.params_for(seg)[j]
+                if v != default:
+                    data[segments == seg] = v
+        env[pname] = Col(data, true)
+    ve = VectorEval(n, env, policy.grade_ids)
+    metrics: list[Col] = []
+    with np.errstate(all="ignore"):
+        for m in policy.metrics:
+            c = ve.eval(m.expr)
+            if m.expr.type == ex.NUMBER:
+                c = Col(c.data.astype(float), c.valid & np.isfinite(c.data.astype(float)))
+            elif m.expr.type == ex.BOOL:
+                c = _as_bool(c)
+            env[m.name] = c
+            metrics.append(c)
+        score = _full(n, policy.score_base)
+        bands: list[np.ndarray] = []
+        values: list[Col] = []
+        for f in policy.factors:
+            x = ve.eval(f.expr)
+            maxes = np.array([b.max for b in f.bands[:-1]], dtype=float)
+            idx = np.searchsorted(maxes, np.where(x.valid, x.data.astype(float), 0.0), side="right")
+            idx = np.where(x.valid, idx, len(f.bands))
+            points = np.array([*(b.value for b in f.bands), f.missing_points], dtype=float)
+            score = score + points[idx] * f.weight
+            bands.append(idx)
+            values.append(x)
+        env["score"] = Col(score, true)
+        if policy.score_bands:
+            maxes = np.array([b.max for b in policy.score_bands[:-1]], dtype=float)
+            ranks = np.array([policy.grade_ids.index(b.value) for b in policy.score_bands])
+            s_rank = ranks[np.searchsorted(maxes, score, side="right")]
+        else:
+            s_rank = np.zeros(n, np.int64)
+        g_rank = s_rank.copy()
+        floors = []
+        for r in policy.floors:
+            c = _as_bool(ve.eval(r.expr))
+            floors.append(c)
+            g_rank = np.where(c.data & (g_rank < r.rank), r.rank, g_rank)
+        env["grade"] = Col(np.array(policy.grade_ids, dtype=object)[g_rank], true)
+        ve.grade_rank = g_rank
+        warnings: list[Col] = []
+        for w in policy.warnings:
+            c = _as_bool(ve.eval(w.expr))
+            warnings.append(c)
+            ve.warnings = {**ve.warnings, w.id: c}
+        actions, params, restructurings = [], [], []
+        for a in policy.actions:
+            actions.append(_as_bool(ve.eval(a.expr)))
+            params.append([ve.eval(pe) for pe in a.param_exprs.values()])
+            restructurings.append(_as_bool(ve.eval(a.restructuring.expr)) if a.restructuring else None)
+    return VectorResults(n, metrics, bands, values, score, s_rank, floors, g_rank, warnings, actions, params,
+                         restructurings, [m.expr.type for m in policy.metrics])
+
+
+def columns_from_records(policy: CompiledPolicy, rows: Sequence[tuple[Any, ...]]) -> dict[str, Col]:
+    """Input columns from checked input tuples (the row path's values): for tests and small batches."""
+    n = len(rows)
+    out: dict[str, Col] = {}
+    for j, spec in enumerate(policy.inputs):
+        values = [r[j] for r in rows]
+        if spec.series:
+            periods = max((len(v) for v in values), default=0)
+            shape = (n, periods)
+            dtype = np.int64 if spec.type == "date" else float
+            data = np.zeros(shape, dtype=dtype)
+            valid = np.zeros(shape, bool)
+            present = np.zeros(shape, bool)
+            for i, s in enumerate(values):
+                off = periods - len(s)
+                for k, v in enumerate(s):
+                    present[i, off + k] = True
+                    if v is not None:
+                        valid[i, off + k] = True
+                        data[i, off + k] = (v.toordinal() - _EPOCH_ORDINAL) if spec.type == "date" else v
+            out[spec.name] = Col(data, valid, present)
+            continue
+        valid = np.array([v is not None for v in values], dtype=bool)
+        if spec.type == "date":
+            data = dates_to_days(values)
+        elif spec.type == "boolean":
+            data = np.array([bool(v) for v in values], dtype=bool)
+        elif spec.type in ("string", "grade"):
+            data = np.array(values, dtype=object)
+        else:
+            data = np.array([np.nan if v is None else v for v in values], dtype=float)
+        out[spec.name] = Col(data, valid)
+    return out

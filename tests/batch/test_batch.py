@@ -1,0 +1,234 @@
+"""Portfolio batches: every format, every row accounted for, the same decisions as `decide`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from policy_engine.batch import flatten, iter_records, read_table, run_batch, summary, write_decisions
+from policy_engine.cli import main
+from policy_engine.evaluate import Decider
+
+from ..conftest import POLICIES, REFERENCE, ROOT, SAMPLES
+
+PORTFOLIO_CSV = REFERENCE / "samples" / "portfolio.csv"
+PORTFOLIO_JSONL = REFERENCE / "samples" / "portfolio.jsonl"
+
+
+def _typed_frame() -> pd.DataFrame:
+    rows = [flatten(json.loads(p.read_text(encoding="utf-8"))) for p in SAMPLES]
+    return pd.DataFrame.from_records(rows)
+
+
+@pytest.fixture(scope="module")
+def formats(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("formats")
+    frame = _typed_frame()
+    paths = {"csv": PORTFOLIO_CSV, "jsonl": PORTFOLIO_JSONL, "parquet": d / "p.parquet", "xlsx": d / "p.xlsx"}
+    frame.to_parquet(paths["parquet"], index=False)
+    frame.to_excel(paths["xlsx"], index=False)
+    return paths
+
+
+def _core(result: Any) -> pd.DataFrame:
+    return result.decisions.drop(columns=[])
+
+
+def test_every_format_gives_identical_decisions(policy: Any, formats: dict[str, Path]) -> None:
+    tables = {name: run_batch(policy, read_table(path)).decisions for name, path in formats.items()}
+    reference = tables.pop("csv")
+    assert len(reference) == len(SAMPLES)
+    for name, frame in tables.items():
+        pd.testing.assert_frame_equal(frame, reference, check_dtype=False, obj=name)
+
+
+def test_batch_decisions_are_the_decide_decisions(policy: Any, decider: Decider) -> None:
+    result = run_batch(policy, read_table(PORTFOLIO_CSV))
+    for row, path in zip(result.decisions.itertuples(), SAMPLES, strict=True):
+        d = decider.decide(json.loads(path.read_text(encoding="utf-8")))
+        assert row.client_id == d["client_id"]
+        assert row.grade == d["classification"]["grade"] and row.decided_by == d["classification"]["decided_by"]
+        assert row.warnings == [w["id"] for w in d["warnings"]]
+        assert row.actions == [a["id"] for a in d["actions"]]
+        assert row.suppressed_actions == [a["id"] for a in d["suppressed_actions"]]
+        assert row.undetermined == [u["rule"] for u in d["undetermined"]]
+        assert row.score == d["score"]["total"]
+
+
+def test_full_records_from_a_batch_equal_decide_records_including_the_input_hash(policy: Any,
+                                                                                 decider: Decider) -> None:
+    for path in (PORTFOLIO_CSV, PORTFOLIO_JSONL):
+        result = run_batch(policy, read_table(path))
+        for record, sample_path in zip(iter_records(result, decider), SAMPLES, strict=True):
+            expected = decider.decide(json.loads(sample_path.read_text(encoding="utf-8")))
+            for k in ("decision_id", "evaluated_at"):
+                record.pop(k), expected.pop(k)
+            assert record == expected
+
+
+SALT = [
+    # (column, bad value, expected field, expected fragment)
+    ("loan.balance", "abc", "loan.balance", "expected a number, found string 'abc'"),
+    ("loan.days_past_due", "-5", "loan.days_past_due", "negative"),
+    ("loan.days_past_due", "NaN", "loan.days_past_due", "not a finite number"),
+    ("industry", "", "industry", "required field 'industry' is missing"),
+    ("industry", "mining", "industry", "unknown value 'mining'"),
+    ("events.litigation", "maybe", "events.litigation", "expected true or false"),
+    ("financials[1].period_end", "2024/12/31", "financials[1].period_end", "expected a date"),
+    ("internal_rating", "6.5", "internal_rating", "whole number"),
+    ("client_id", "C001", "client_id", "duplicate client_id 'C001' (first at row 1)"),
+]
+
+
+def test_salted_file_rejects_bad_rows_with_reasons_and_accounts_for_every_row(policy: Any, tmp_path: Path) -> None:
+    frame = pd.read_csv(PORTFOLIO_CSV, dtype=str, keep_default_na=False)
+    good = len(frame)
+    extra = []
+    for k, (col, value, _, _) in enumerate(SALT):
+        row = frame.iloc[k % good].copy()
+        row["client_id"] = f"BAD{k}"
+        row[col] = value
+        extra.append(row)
+    salted = pd.concat([frame, pd.DataFrame(extra)], ignore_index=True)
+    path = tmp_path / "salted.csv"
+    salted.to_csv(path, index=False)
+    result = run_batch(policy, read_table(path))
+    assert result.rows_read == good + len(SALT)
+    assert result.decided == good and result.rejected == len(SALT)
+    assert result.decided + result.rejected == result.rows_read
+    by_row = {r["row"]: r for r in result.rejects}
+    for k, (_, _, field, fragment) in enumerate(SALT):
+        reject = by_row[good + k + 1]
+        assert reject["client_id"] == ("C001" if field == "client_id" else f"BAD{k}")
+        messages = [p["message"] for p in reject["problems"] if p["field"] == field]
+        assert any(fragment in m for m in messages), (field, reject)
+    s = summary(result)
+    assert s["accounting"] == {"rows_read": good + len(SALT), "decided": good, "rejected": len(SALT)}
+
+
+def test_jsonl_lines_that_are_not_json_are_rejected_with_their_line(policy: Any, tmp_path: Path) -> None:
+    lines = PORTFOLIO_JSONL.read_text(encoding="utf-8").splitlines()
+    lines.insert(2, '{"client_id": "X", "loan": {"balance": NaN}}')
+    lines.insert(5, "not json")
+    lines.insert(7, "[1, 2]")
+    path = tmp_path / "p.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run_batch(policy, read_table(path))
+    assert result.rows_read == len(lines) and result.decided == len(SAMPLES)
+    assert [r["row"] for r in result.rejects] == [3, 6, 8]
+    assert result.decisions["row"].tolist()[:3] == [1, 2, 4]
+
+
+def test_typed_formats_refuse_numbers_sent_as_text(policy: Any, tmp_path: Path) -> None:
+    record = json.loads(SAMPLES[0].read_text(encoding="utf-8"))
+    record["loan"]["balance"] = "30000000"
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    result = run_batch(policy, read_table(path))
+    assert result.rejected == 1
+    assert "send numbers without quotes" in result.rejects[0]["problems"][0]["message"]
+
+
+def test_long_financials_table_equals_wide_columns(policy: Any, tmp_path: Path) -> None:
+    frame = pd.read_csv(PORTFOLIO_CSV, dtype=str, keep_default_na=False)
+    fin_cols = [c for c in frame.columns if c.startswith("financials[")]
+    long_rows = []
+    for _, row in frame.iterrows():
+        k = 0
+        while f"financials[{k}].period_end" in frame.columns:
+            if row[f"financials[{k}].period_end"]:
+                prefix = f"financials[{k}]."
+                fields = {c.split("].", 1)[1]: row[c] for c in fin_cols if c.startswith(prefix)}
+                long_rows.append({"client_id": row["client_id"], **fields})
+            k += 1
+    clients = frame.drop(columns=fin_cols)
+    clients.to_csv(tmp_path / "clients.csv", index=False)
+    pd.DataFrame(long_rows).sample(frac=1, random_state=1).to_csv(tmp_path / "fin.csv", index=False)
+    long = run_batch(policy, read_table(tmp_path / "clients.csv", tmp_path / "fin.csv")).decisions
+    wide = run_batch(policy, read_table(PORTFOLIO_CSV)).decisions
+    pd.testing.assert_frame_equal(long, wide, check_dtype=False)
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".jsonl"])
+def test_outputs_are_written_and_reruns_are_byte_identical(policy: Any, tmp_path: Path, suffix: str) -> None:
+    a, b = tmp_path / f"a{suffix}", tmp_path / f"b{suffix}"
+    write_decisions(run_batch(policy, read_table(PORTFOLIO_CSV)).decisions, a)
+    write_decisions(run_batch(policy, read_table(PORTFOLIO_CSV)).decisions, b)
+    assert a.read_bytes() == b.read_bytes() and a.stat().st_size > 0
+    if suffix == ".parquet":
+        back = pd.read_parquet(a)
+        assert back["grade"].tolist()[:2] == ["pass", "special_mention"]
+        assert list(back["actions"][1]) == ["extend_term", "government_support", "reprice_down",
+                                            "supply_chain_and_advisory", "review_monthly"]
+
+
+def _cli(*args: str) -> Any:
+    return CliRunner().invoke(main, ["--policies", str(POLICIES), *args], catch_exceptions=False)
+
+
+def test_batch_cli_prints_the_accounting_and_writes_files(tmp_path: Path) -> None:
+    r = _cli("batch", str(PORTFOLIO_CSV), "-p", "loss-client-management", "--out", str(tmp_path / "d.parquet"),
+             "--rejects", str(tmp_path / "r.jsonl"), "--records", str(tmp_path / "rec.jsonl"), "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["accounting"] == {"rows_read": 21, "decided": 21, "rejected": 0}
+    assert s["by_grade"]["loss"]["count"] == 3
+    assert len((tmp_path / "rec.jsonl").read_text().splitlines()) == 21
+    assert (tmp_path / "r.jsonl").read_text() == ""
+
+
+def test_batch_cli_exit_codes(tmp_path: Path) -> None:
+    assert _cli("batch", str(tmp_path / "x.txt"), "-p", "loss-client-management").exit_code == 2
+    assert _cli("batch", str(tmp_path / "missing.csv"), "-p", "loss-client-management").exit_code == 2
+    bad = tmp_path / "bad.csv"
+    frame = pd.read_csv(PORTFOLIO_CSV, dtype=str, keep_default_na=False)
+    frame.loc[0, "industry"] = "mining"
+    frame.to_csv(bad, index=False)
+    r = _cli("batch", str(bad), "-p", "loss-client-management", "--format", "json")
+    assert r.exit_code == 0 and "1 row(s) rejected" in r.stderr
+    r = _cli("batch", str(bad), "-p", "loss-client-management", "--fail-on-rejects",
+             "--rejects", str(tmp_path / "r.csv"))
+    assert r.exit_code == 3
+    assert "industry: unknown value 'mining'" in (tmp_path / "r.csv").read_text()
+
+
+# ---- decide --stream -------------------------------------------------------------------------------
+
+def _stream_cmd() -> list[str]:
+    return [sys.executable, "cli.py", "--policies", str(POLICIES), "decide", "-p", "loss-client-management",
+            "--stream"]
+
+
+def test_stream_answers_every_line_and_survives_bad_ones() -> None:
+    lines = [SAMPLES[0].read_text(encoding="utf-8").replace("\n", " "), "not json", "",
+             json.dumps({"client_id": "Q", "industry": "mining"}),
+             SAMPLES[1].read_text(encoding="utf-8").replace("\n", "")]
+    p = subprocess.run(_stream_cmd(), input="\n".join(lines) + "\n", capture_output=True, text=True, cwd=ROOT,
+                       timeout=60, env={**os.environ})
+    assert p.returncode == 0, p.stderr
+    out = [json.loads(x) for x in p.stdout.splitlines()]
+    assert len(out) == 4  # the empty line is skipped
+    assert out[0]["client_id"] == "C001" and out[3]["client_id"] == "C002"
+    assert out[1]["line"] == 2 and out[1]["error"]["exit_code"] == 3
+    assert out[2]["line"] == 4 and {e["path"] for e in out[2]["error"]["problems"]} >= {"industry", "loan.balance"}
+
+
+def test_stream_is_a_co_process_one_answer_per_question() -> None:
+    with subprocess.Popen(_stream_cmd(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                          bufsize=1) as proc:
+        assert proc.stdin is not None and proc.stdout is not None
+        for path in SAMPLES[:3]:
+            proc.stdin.write(path.read_text(encoding="utf-8").replace("\n", " ") + "\n")
+            proc.stdin.flush()
+            answer = json.loads(proc.stdout.readline())  # must arrive before the next question
+            assert answer["client_id"] == json.loads(path.read_text(encoding="utf-8"))["client_id"]
+        proc.stdin.close()
+        assert proc.wait(timeout=30) == 0
