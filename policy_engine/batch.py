@@ -23,7 +23,7 @@ import pandas as pd
 from .compiler import CompiledPolicy
 from .diagnostics import Diagnostic, InputError, UsageError
 from .evaluate import Decider, canonical_json
-from .frame import Prepared, Problem, prepare
+from .frame import Prepared, Problem, duplicate_ids, prepare
 from .loader import JSONInputError, parse_json_text
 from .vector import Col, VectorResults, days_to_date, evaluate_columns
 
@@ -152,6 +152,7 @@ class BatchResult:
     prepared: Prepared | None = None
     frame: pd.DataFrame | None = None
     text: bool = False
+    chunks: list[tuple[int, Prepared]] = field(default_factory=list)
 
     @property
     def decided(self) -> int:
@@ -162,13 +163,20 @@ class BatchResult:
         return len(self.rejects)
 
 
-def _list_column(mask: np.ndarray, names: list[str]) -> list[list[str]]:
-    """Per row, the names whose column is set (row-major, in ``names`` order)."""
-    out: list[list[str]] = [[] for _ in range(mask.shape[0])]
-    rows, cols = np.nonzero(mask)
-    for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
-        out[r].append(names[c])
-    return out
+def _list_column(mask: np.ndarray, names: list[str]) -> pd.Series:
+    """Per row, the names whose column is set (in ``names`` order), as an Arrow list column.
+
+    Built from offsets and values without a Python loop over rows.
+    """
+    import pyarrow as pa
+
+    rows, cols = np.nonzero(mask)  # row-major: each row's names come out in column order
+    counts = np.bincount(rows, minlength=mask.shape[0]) if mask.shape[0] else np.zeros(0, np.int64)
+    offsets = np.zeros(mask.shape[0] + 1, np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    values = pa.array(np.array(names, dtype=object)[cols] if len(names) else np.zeros(0, object), type=pa.string())
+    array = pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), values)
+    return pd.Series(pd.arrays.ArrowExtensionArray(array))
 
 
 def decisions_frame(policy: CompiledPolicy, prep: Prepared, res: VectorResults,
@@ -215,17 +223,23 @@ def decisions_frame(policy: CompiledPolicy, prep: Prepared, res: VectorResults,
             und_names.append(policy.actions[j].id)
     und = np.column_stack(und_masks) if und_masks else np.zeros((n, 0), bool)
     segment = prep.segments if prep.segments is not None else np.full(n, None, dtype=object)
+    days, day_codes = np.unique(prep.as_of_days, return_inverse=True)
+    decided_names = ["scorecard", *[r.id for r in policy.floors]]
+    decided_codes = pd.Categorical(decided_by, categories=list(dict.fromkeys(decided_names)))
+    constant = np.zeros(n, np.int8)
     out: dict[str, Any] = {
         "row": row_numbers + 1,
         "client_id": prep.client_ids,
-        "as_of": [days_to_date(d).isoformat() for d in prep.as_of_days],
-        "policy_id": policy.id,
-        "policy_version": policy.version,
-        "policy_sha256": policy.sha256,
-        "segment": segment,
-        "grade": grades[res.g_rank],
-        "decided_by": decided_by,
-        "scorecard_grade": grades[res.s_rank],
+        # Repeated values as categoricals: codes plus a few strings (dictionary-encoded in Parquet).
+        "as_of": pd.Categorical.from_codes(day_codes.reshape(-1).astype(np.int32) if n else np.zeros(0, np.int32),
+                                           categories=days.astype("datetime64[D]").astype(str).tolist()),
+        "policy_id": pd.Categorical.from_codes(constant, categories=[policy.id]),
+        "policy_version": pd.Categorical.from_codes(constant, categories=[policy.version]),
+        "policy_sha256": pd.Categorical.from_codes(constant, categories=[policy.sha256]),
+        "segment": pd.Categorical(segment, categories=list(policy.segments) or None),
+        "grade": pd.Categorical.from_codes(res.g_rank.astype(np.int8), categories=list(grades)),
+        "decided_by": decided_codes,
+        "scorecard_grade": pd.Categorical.from_codes(res.s_rank.astype(np.int8), categories=list(grades)),
         "score": res.score,
         "nonperforming": np.array([g.nonperforming for g in policy.scale])[res.g_rank],
         "floors": _list_column(floors_mask, [r.id for r in policy.floors]),
@@ -241,55 +255,70 @@ def decisions_frame(policy: CompiledPolicy, prep: Prepared, res: VectorResults,
             out[f"metric.{m.name}"] = pd.array(np.where(c.valid, c.data, False), dtype="boolean")
             out[f"metric.{m.name}"][~c.valid] = pd.NA
         elif m.expr.type == "date":
-            out[f"metric.{m.name}"] = [days_to_date(d).isoformat() if v else None
-                                       for d, v in zip(c.data, c.valid, strict=True)]
+            text = c.data.astype("datetime64[D]").astype(str).astype(object)
+            text[~c.valid] = None
+            out[f"metric.{m.name}"] = text
         else:
             out[f"metric.{m.name}"] = np.where(c.valid, c.data, None)
     return pd.DataFrame(out)
 
 
 def run_batch(policy: CompiledPolicy, table: Table, as_of: str | None = None,
-              progress: Callable[[int], None] | None = None) -> BatchResult:
-    """Check and decide every row of ``table`` under ``policy``; nothing is lost."""
+              progress: Callable[[int], None] | None = None, workers: int = 2) -> BatchResult:
+    """Check and decide every row of ``table`` under ``policy``; nothing is lost.
+
+    The table is cut into chunks decided on ``workers`` threads (numpy, pandas and Arrow release
+    the GIL for most of the work); client-id duplicates are found over the whole table first.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     frame = table.frame
     positions = table.positions if table.positions is not None else np.arange(len(frame), dtype=np.int64)
-    prep = prepare(policy, frame, table.text, as_of)
-    parts: list[pd.DataFrame] = []
-    results: list[VectorResults] = []
-    n = len(prep.rows)
-    for start in range(0, max(n, 1), CHUNK_ROWS):
-        stop = min(start + CHUNK_ROWS, n)
-        if stop <= start:
-            break
-        sl = slice(start, stop)
-        inputs = {k: Col(c.data[sl], c.valid[sl], None if c.present is None else c.present[sl])
-                  for k, c in prep.inputs.items()}
-        chunk = Prepared(prep.rows[sl], prep.client_ids[sl], prep.as_of_days[sl], inputs,
-                         None if prep.segments is None else prep.segments[sl])
-        res = evaluate_columns(policy, stop - start, inputs, chunk.segments, chunk.as_of_days)
-        parts.append(decisions_frame(policy, chunk, res, positions[prep.rows[sl]]))
-        results.append(res)
+    dups = duplicate_ids(frame)
+    starts = list(range(0, len(frame), CHUNK_ROWS)) or [0]
+
+    def work(start: int) -> tuple[int, Prepared, VectorResults, pd.DataFrame]:
+        stop = min(start + CHUNK_ROWS, len(frame))
+        part = frame.iloc[start:stop]
+        local = [Problem(p.row - start, p.path, p.message, p.code) for p in dups if start <= p.row < stop]
+        prep = prepare(policy, part, table.text, as_of, duplicates=local)
+        res = evaluate_columns(policy, len(prep.rows), prep.inputs, prep.segments, prep.as_of_days)
+        decided = decisions_frame(policy, prep, res, positions[prep.rows + start])
         if progress:
             progress(stop - start)
-    decisions = pd.concat(parts, ignore_index=True) if parts else decisions_frame(
-        policy, prep, evaluate_columns(policy, 0, prep.inputs, prep.segments, prep.as_of_days), np.zeros(0, np.int64))
-    rejects = _rejects(table, prep, positions)
-    result = BatchResult(policy, decisions, rejects, table.rows_read, results[0] if len(results) == 1 else None,
-                         prep, frame, table.text)
+        return start, prep, res, decided
+
+    if workers > 1 and len(starts) > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            chunks = list(pool.map(work, starts))
+    else:
+        chunks = [work(s) for s in starts]
+    decisions = pd.concat([c[3] for c in chunks], ignore_index=True)
+    for c in ("as_of", "segment", "decided_by"):
+        if c in decisions.columns and not isinstance(decisions[c].dtype, pd.CategoricalDtype):
+            decisions[c] = decisions[c].astype("category")
+    problems = [Problem(p.row + start, p.path, p.message, p.code) for start, prep, _, _ in chunks
+                for p in prep.problems]
+    rejects = _rejects(table, problems, positions)
+    single = chunks[0] if len(chunks) == 1 else None
+    result = BatchResult(policy, decisions, rejects, table.rows_read, single[2] if single else None,
+                         single[1] if single else None, frame, table.text)
+    if len(chunks) > 1:
+        result.chunks = [(start, prep) for start, prep, _, _ in chunks]
     if result.decided + result.rejected != result.rows_read:  # the accounting is a contract, not a hope
         raise AssertionError(f"accounting broken: {result.rows_read} read, {result.decided} decided, "
                              f"{result.rejected} rejected")
     return result
 
 
-def _rejects(table: Table, prep: Prepared, positions: np.ndarray) -> list[dict[str, Any]]:
+def _rejects(table: Table, problems: list[Problem], positions: np.ndarray) -> list[dict[str, Any]]:
     by_row: dict[int, list[Problem]] = {}
     for p in table.problems:  # rows that could not be parsed at all (already input positions)
         by_row.setdefault(p.row, []).append(p)
     ids = table.frame["client_id"].to_numpy(dtype=object, na_value=None) if "client_id" in table.frame.columns \
         else np.full(len(table.frame), None, dtype=object)
     row_id: dict[int, Any] = {}
-    for p in prep.problems:
+    for p in problems:
         pos = int(positions[p.row])
         by_row.setdefault(pos, []).append(p)
         v = ids[p.row]
@@ -304,11 +333,19 @@ def _rejects(table: Table, prep: Prepared, positions: np.ndarray) -> list[dict[s
 
 def iter_records(result: BatchResult, decider: Decider) -> Iterator[dict[str, Any]]:
     """Full decision records for a batch (vector results, shared record builder), in input order."""
-    if result.prepared is None or result.frame is None:
+    if result.frame is None:
         return
+    parts = result.chunks or ([(0, result.prepared)] if result.prepared is not None else [])
+    for start, prep in parts:
+        res = result.vector if not result.chunks and result.vector is not None else evaluate_columns(
+            result.policy, len(prep.rows), prep.inputs, prep.segments, prep.as_of_days)
+        yield from _records(result, decider, prep, res, start)
+
+
+def _records(result: BatchResult, decider: Decider, prep: Prepared, res_all: VectorResults,
+             start: int) -> Iterator[dict[str, Any]]:
     policy = result.policy
-    prep = result.prepared
-    res_all = result.vector or evaluate_columns(policy, len(prep.rows), prep.inputs, prep.segments, prep.as_of_days)
+    assert result.frame is not None
     from .synthetic import unflatten
 
     cols = list(result.frame.columns)
@@ -317,7 +354,7 @@ def iter_records(result: BatchResult, decider: Decider) -> Iterator[dict[str, An
     for i, pos in enumerate(prep.rows):
         inputs = tuple(_python_input(spec, prep.inputs[spec.name], i) for spec in policy.inputs)
         day = days_to_date(prep.as_of_days[i])
-        row = {c: _clean(v, result_text) for c, v in zip(cols, values[pos], strict=True)}
+        row = {c: _clean(v, result_text) for c, v in zip(cols, values[pos + start], strict=True)}
         record = unflatten(row)
         digest = hashlib.sha256(canonical_json(record)).hexdigest()
         yield decider.build_record(str(prep.client_ids[i]), day, inputs, res_all.row(i), digest)
@@ -381,14 +418,37 @@ def write_decisions(frame: pd.DataFrame, path: Path) -> None:
         raise UsageError([Diagnostic("unknown-format", f"cannot write '{path.suffix}' files", file=str(path),
                                      hint="use .parquet, .csv or .jsonl")])
     if fmt == "parquet":
-        frame.to_parquet(path, index=False)
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        # Plain Arrow types, no pandas metadata: any Parquet reader (Spark, DuckDB, pandas) reads it back.
+        table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
+        pq.write_table(table, path)
     elif fmt == "csv":
+        import pyarrow.compute as pc
+
         flat = frame.copy()
-        for c in ("floors", "warnings", "actions", "suppressed_actions", "undetermined"):
-            flat[c] = [";".join(v) for v in flat[c]]
+        for c in LIST_COLUMNS:
+            flat[c] = pd.Series(pc.binary_join(pa_array(flat[c]), ";").to_numpy(zero_copy_only=False))
         flat.to_csv(path, index=False, lineterminator="\n")
     else:
-        frame.to_json(path, orient="records", lines=True, force_ascii=False, double_precision=15)
+        flat = frame.copy()
+        for c in LIST_COLUMNS:
+            flat[c] = pd.Series(pa_array(flat[c]).to_pylist(), dtype=object)
+        flat.to_json(path, orient="records", lines=True, force_ascii=False, double_precision=15)
+
+
+LIST_COLUMNS = ("floors", "warnings", "actions", "suppressed_actions", "undetermined")
+
+
+def pa_array(series: pd.Series) -> Any:
+    import pyarrow as pa
+
+    values = series.array
+    if isinstance(values, pd.arrays.ArrowExtensionArray):
+        return pa.chunked_array([values._pa_array]) if not isinstance(values._pa_array, pa.ChunkedArray) \
+            else values._pa_array
+    return pa.array(list(series), type=pa.list_(pa.string()))
 
 
 def write_rejects(rejects: list[dict[str, Any]], path: Path) -> None:
@@ -415,11 +475,17 @@ def summary(result: BatchResult) -> dict[str, Any]:
         "accounting": {"rows_read": result.rows_read, "decided": result.decided, "rejected": result.rejected},
         "by_grade": {g: {"count": int((d["grade"] == g).sum()), "share": round(int((d["grade"] == g).sum()) / n, 6)}
                      for g in result.policy.grade_ids},
-        "by_warning": counts([w for ws in d["warnings"] for w in ws]),
-        "by_action": counts([a for acts in d["actions"] for a in acts]),
+        "by_warning": counts(_flatten_lists(d["warnings"])),
+        "by_action": counts(_flatten_lists(d["actions"])),
         "by_industry": counts(d["segment"].tolist()) if result.policy.segment_by else {},
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
+
+
+def _flatten_lists(series: pd.Series) -> np.ndarray:
+    import pyarrow.compute as pc
+
+    return pc.list_flatten(pa_array(series)).to_numpy(zero_copy_only=False)
 
 
 def render_summary(s: dict[str, Any]) -> str:

@@ -77,6 +77,15 @@ def _column(df: pd.DataFrame, name: str) -> pd.Series | None:
 
 
 def _objects(col: pd.Series) -> np.ndarray:
+    """Cells as Python objects (None for missing); text columns through their distinct values.
+
+    Portfolio columns repeat a few values (industries, grades, quarter ends), so hashing to codes
+    and materialising only the distinct strings is much cheaper than one object per cell.
+    """
+    if isinstance(col.dtype, pd.StringDtype):
+        codes, uniques = pd.factorize(col, use_na_sentinel=True)
+        table = np.array([*uniques.tolist(), None], dtype=object)
+        return table[codes]  # code -1 (missing) picks the trailing None
     return col.to_numpy(dtype=object, na_value=None)
 
 
@@ -121,10 +130,34 @@ class _Checker:
         if t == "boolean" and kind == "b":
             data = col.to_numpy(dtype=bool)
             return data, np.ones(n, bool), np.zeros(n, bool)
-        if self.text and t != "string" and t != "grade":
+        if t == "date" and kind == "M":
+            missing = col.isna().to_numpy()
+            days = col.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
+            whole = (col.to_numpy(dtype="datetime64[ns]") == days.astype("datetime64[ns]")) | missing
+            self._flag_mask(~whole, path, "expected a date YYYY-MM-DD, found a time stamp")
+            return np.where(missing, 0, days.astype(np.int64)), ~missing & whole, missing
+        text_dtype = isinstance(col.dtype, pd.StringDtype)  # every value a str or missing
+        if self.text and t not in ("string", "grade"):
             return self._text_values(spec, col, path)
+        if text_dtype:
+            missing = col.isna().to_numpy()
+            if self.text:
+                missing = missing | (col.fillna("") == "").to_numpy()
+            raw = _objects(col)
+            if t in ("string", "grade"):
+                return self._strings(spec, raw, ~missing, missing, path)
+            if t == "date":
+                return self._text_values(spec, col, path)
+            # A typed format with a text column where numbers or booleans belong.
+            expected = "a number" if t in ("number", "integer") else "true or false"
+            hint = " (send numbers without quotes)" if expected == "a number" else ""
+            self._flag_mask(~missing, path, lambda i: f"expected {expected}, found string '{raw[i][:30]}'{hint}")
+            empty = np.full(n, np.nan) if t in ("number", "integer") else np.zeros(n, bool)
+            return empty, np.zeros(n, bool), missing
         raw = _objects(col)
-        missing = np.fromiter((_is_missing(v) or (self.text and isinstance(v, str) and v == "") for v in raw), bool, n)
+        missing = col.isna().to_numpy()
+        if self.text:
+            missing = missing | np.fromiter((isinstance(v, str) and v == "" for v in raw), bool, n)
         present = ~missing
         if t in ("number", "integer"):
             data = np.full(n, np.nan)
@@ -168,22 +201,10 @@ class _Checker:
             self._flag_mask(bad, path, lambda i: f"expected true or false, found {_describe(raw[i])}")
             return data, present & ~bad, missing
         if t in ("string", "grade"):
-            allowed = self.grades if t == "grade" else spec.enum
             is_str = np.fromiter((isinstance(v, str) for v in raw), bool, n)
             not_str = present & ~is_str
             self._flag_mask(not_str, path, lambda i: f"expected a string, found {_describe(raw[i])}")
-            ok = present & is_str
-            too_long = ok & np.fromiter((isinstance(v, str) and len(v) > MAX_STRING for v in raw), bool, n)
-            self._flag_mask(too_long, path, f"string longer than {MAX_STRING} characters")
-            ok &= ~too_long
-            if allowed:
-                unknown = ok & ~np.isin(raw, np.array(allowed, dtype=object))
-                self._flag_mask(unknown, path,
-                                lambda i: f"unknown value '{raw[i]}' (expected one of: {', '.join(allowed)})")
-                ok &= ~unknown
-            data = raw.copy()
-            data[~ok] = None
-            return data, ok, missing
+            return self._strings(spec, raw, present & is_str, missing, path)
         # date
         data = np.zeros(n, np.int64)
         bad = np.zeros(n, bool)
@@ -196,9 +217,28 @@ class _Checker:
         self._flag_mask(bad, path, lambda i: f"expected a date YYYY-MM-DD, found {_describe(raw[i])}")
         return data, present & ~bad, missing
 
+    def _strings(self, spec: InputSpec, raw: np.ndarray, ok: np.ndarray, missing: np.ndarray,
+                 path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        allowed = self.grades if spec.type == "grade" else spec.enum
+        lengths = np.fromiter((len(v) if isinstance(v, str) else 0 for v in raw), np.int64, self.n) \
+            if raw.dtype == object and not allowed else np.zeros(self.n, np.int64)
+        too_long = ok & (lengths > MAX_STRING)
+        self._flag_mask(too_long, path, f"string longer than {MAX_STRING} characters")
+        ok = ok & ~too_long
+        if allowed:
+            unknown = ok & ~np.isin(raw, np.array(allowed, dtype=object))
+            self._flag_mask(unknown, path,
+                            lambda i: f"unknown value '{raw[i]}' (expected one of: {', '.join(allowed)})")
+            ok = ok & ~unknown
+        data = raw.copy()
+        data[~ok] = None
+        return data, ok, missing
+
     def _text_values(self, spec: InputSpec, col: pd.Series, path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """CSV cells are text: parse a whole column at once, flag the cells that do not parse."""
-        text = col.astype(object).where(col.notna(), "").astype(str)
+        if not isinstance(col.dtype, pd.StringDtype):
+            col = col.astype(object).where(col.notna(), None).astype("str")
+        text = col.fillna("")  # Arrow-backed strings: the operations below stay vectorised
         missing = (text == "").to_numpy()
         present = ~missing
         raw = text.to_numpy(dtype=object)
@@ -218,12 +258,13 @@ class _Checker:
             bad = present & ~lowered.isin(["true", "false"]).to_numpy()
             self._flag_mask(bad, path, lambda i: f"expected true or false, found string '{raw[i][:30]}'")
             return data, present & ~bad, missing
-        # date
-        shaped = text.str.fullmatch(r"\d{4}-\d{2}-\d{2}").to_numpy(dtype=bool, na_value=False)
-        parsed = pd.to_datetime(text.where(present & shaped, None), format="%Y-%m-%d", errors="coerce")
-        ok = present & shaped & parsed.notna().to_numpy()
-        days = np.zeros(self.n, np.int64)
-        days[ok] = (parsed[ok].to_numpy(dtype="datetime64[D]").astype(np.int64))
+        # date: parse each distinct text once (a column of quarter ends has a handful)
+        codes, uniques = pd.factorize(text)
+        parsed = [_to_date(u) for u in uniques.tolist()]
+        lookup_ok = np.array([d is not None for d in parsed] + [False], bool)
+        lookup_days = np.array([0 if d is None else d.toordinal() - _EPOCH_ORDINAL for d in parsed] + [0], np.int64)
+        ok = present & lookup_ok[codes]
+        days = np.where(ok, lookup_days[codes], 0)
         self._flag_mask(present & ~ok, path, lambda i: f"expected a date YYYY-MM-DD, found string '{raw[i][:30]}'")
         return days, ok, missing
 
@@ -278,30 +319,63 @@ def series_width(df: pd.DataFrame, root: str) -> int:
     return width
 
 
-def prepare(policy: CompiledPolicy, df: pd.DataFrame, text: bool, as_of: str | None = None) -> Prepared:
-    """Check every cell the policy reads; the accepted rows as vector-evaluator columns."""
+def _periods_present(df: pd.DataFrame, root: str, width: int, n: int, text: bool) -> np.ndarray:
+    """A period exists for a row when any of its cells has a value."""
+    present = np.zeros((n, width), bool)
+    for k in range(width):
+        prefix = f"{root}[{k}]."
+        for c in df.columns:
+            if str(c).startswith(prefix):
+                col = df[c]
+                has = ~col.isna().to_numpy()
+                if text:
+                    has = has & (col.fillna("").astype(str) != "").to_numpy()
+                present[:, k] |= has
+    return present
+
+
+def duplicate_ids(df: pd.DataFrame) -> list[Problem]:
+    """Rows whose client_id appeared on an earlier row (checked over the whole table, before chunking)."""
+    if "client_id" not in df.columns or not len(df):
+        return []
+    ids = df["client_id"]
+    text = ids.astype(object).where(ids.notna(), None).map(lambda v: None if v is None or v == "" else str(v)) \
+        if not isinstance(ids.dtype, pd.StringDtype) else ids.where(ids != "", None)
+    dup = (text.duplicated(keep="first") & text.notna()).to_numpy()
+    if not dup.any():
+        return []
+    first = pd.Series(np.arange(len(df))).groupby(text.fillna("\0").to_numpy()).transform("min").to_numpy()
+    values = text.to_numpy(dtype=object)
+    return [Problem(int(i), "client_id", f"duplicate client_id '{values[i]}' (first at row {first[i] + 1})",
+                    "duplicate-id") for i in np.flatnonzero(dup)]
+
+
+def prepare(policy: CompiledPolicy, df: pd.DataFrame, text: bool, as_of: str | None = None,
+            duplicates: list[Problem] | None = None) -> Prepared:
+    """Check every cell the policy reads; the accepted rows as vector-evaluator columns.
+
+    ``duplicates`` (rows relative to ``df``) comes from :func:`duplicate_ids` over the whole table
+    when ``df`` is one chunk of it; without it, duplicates are found within ``df``.
+    """
     n = len(df)
     chk = _Checker(n, text, policy.grade_ids)
-    # client_id: required, unique
+    # client_id: required, unique (a client id is text; a number in a typed column is read as its text)
     id_col = _column(df, "client_id")
-    ids = _objects(id_col) if id_col is not None else np.full(n, None, dtype=object)
-    id_missing = np.fromiter((_is_missing(v) or (isinstance(v, str) and v == "") for v in ids), bool, n)
+    if id_col is None:
+        ids = pd.Series([None] * n, dtype=object)
+    elif isinstance(id_col.dtype, pd.StringDtype) or id_col.dtype == object:
+        ids = id_col.astype(object).where(id_col.notna(), None)
+    else:
+        ids = id_col.astype(str).where(id_col.notna(), None).astype(object)
+    ids = ids.map(lambda v: v if v is None or isinstance(v, str) else str(v)) if ids.dtype == object and \
+        not isinstance(id_col.dtype if id_col is not None else None, pd.StringDtype) else ids
+    id_missing = (ids.isna() | (ids.fillna("").astype(str) == "")).to_numpy()
     chk._flag_mask(id_missing, "client_id", "required field 'client_id' is missing", "missing-field")
-    ids_text = np.array([None if m else str(v) for v, m in zip(ids, id_missing, strict=True)], dtype=object)
-    long_ids = np.fromiter((v is not None and len(v) > 100 for v in ids_text), bool, n)
+    ids_text = ids.where(~id_missing, None).to_numpy(dtype=object)
+    long_ids = (ids.fillna("").astype(str).str.len() > 100).to_numpy()
     chk._flag_mask(long_ids, "client_id", "client_id is longer than 100 characters")
-    seen: dict[str, int] = {}
-    dup_rows, dup_msgs = [], []
-    for i, v in enumerate(ids_text):
-        if v is None:
-            continue
-        if v in seen:
-            dup_rows.append(i)
-            dup_msgs.append(f"duplicate client_id '{v}' (first at row {seen[v] + 1})")
-        else:
-            seen[v] = i
-    if dup_rows:
-        chk.flag(np.array(dup_rows), "client_id", dup_msgs, "duplicate-id")
+    for problem in duplicates if duplicates is not None else duplicate_ids(df):
+        chk.flag(np.array([problem.row]), problem.path, [problem.message], problem.code)
     # as_of: the option wins, else the column, else today
     if as_of is not None:
         day = dt.date.fromisoformat(as_of)
@@ -312,6 +386,7 @@ def prepare(policy: CompiledPolicy, df: pd.DataFrame, text: bool, as_of: str | N
         data, valid, _ = chk.values(spec, _column(df, "as_of"), "as_of")
         as_of_days = np.where(valid, data, today)
     inputs: dict[str, Col] = {}
+    present_by_root: dict[str, np.ndarray] = {}
     for spec in policy.inputs:
         if not spec.series:
             path = ".".join(spec.root)
@@ -323,19 +398,9 @@ def prepare(policy: CompiledPolicy, df: pd.DataFrame, text: bool, as_of: str | N
         root = ".".join(spec.root)
         item = ".".join(spec.item)
         width = series_width(df, root)
-        periods_present = np.zeros((n, width), bool)
-        for k in range(width):
-            prefix = f"{root}[{k}]."
-            cols = [c for c in df.columns if str(c).startswith(prefix)]
-            for c in cols:
-                col = df[c]
-                if col.dtype.kind in "iufb":
-                    has = ~np.isnan(col.to_numpy(dtype=float, na_value=np.nan))
-                elif text:
-                    has = (col.fillna("").astype(str) != "").to_numpy()
-                else:
-                    has = np.fromiter((not _is_missing(v) and not (text and v == "") for v in _objects(col)), bool, n)
-                periods_present[:, k] |= has
+        if root not in present_by_root:
+            present_by_root[root] = _periods_present(df, root, width, n, text)
+        periods_present = present_by_root[root]
         dtype = np.int64 if spec.type == "date" else float
         data2 = np.zeros((n, width), dtype=dtype)
         valid2 = np.zeros((n, width), bool)
@@ -356,6 +421,11 @@ def prepare(policy: CompiledPolicy, df: pd.DataFrame, text: bool, as_of: str | N
         present = np.zeros((n, width), bool)
         aligned_d = np.zeros((n, width), dtype=dtype)
         aligned_v = np.zeros((n, width), bool)
+        full = lengths == width
+        if full.all():  # the common case: every client has every period
+            present[:] = True
+            aligned_d, aligned_v = data2, valid2
+            lengths = np.zeros(0, np.int64)
         for L in np.unique(lengths):
             L = int(L)
             rows = lengths == L
@@ -374,8 +444,11 @@ def prepare(policy: CompiledPolicy, df: pd.DataFrame, text: bool, as_of: str | N
         inputs[spec.name] = Col(aligned_d, aligned_v, present)
     keep = ~chk.bad
     rows = np.flatnonzero(keep)
-    subset = {k: Col(c.data[keep], c.valid[keep], None if c.present is None else c.present[keep])
-              for k, c in inputs.items()}
+    if keep.all():
+        subset = inputs
+    else:
+        subset = {k: Col(c.data[keep], c.valid[keep], None if c.present is None else c.present[keep])
+                  for k, c in inputs.items()}
     seg = None
     if policy.segment_by is not None:
         seg = subset[policy.segment_by].data

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from . import expressions as ex
 from .compiler import CompiledPolicy
@@ -440,19 +441,19 @@ def evaluate_columns(policy: CompiledPolicy, n: int, inputs: Mapping[str, Col], 
     env: dict[str, Col] = dict(inputs)
     true = _full(n, True, bool)
     env["as_of"] = Col(as_of_days, true)
-    # Parameters: one column each, the value of each row's segment.
+    # Parameters: one column each, the value of each row's segment (looked up by segment code).
+    seg_names: list[str | None] = [None, *policy.segments]
+    if segments is not None and n:
+        codes, uniques = pd.factorize(pd.Series(segments, dtype=object), use_na_sentinel=True)
+        to_table = np.array([seg_names.index(u) if u in seg_names else 0 for u in uniques.tolist()] + [0])
+        seg_codes = to_table[codes]
+    else:
+        seg_codes = np.zeros(n, np.int64)
     for j, pname in enumerate(policy.param_names):
-        default = policy.params_for(None)[j]
-        if isinstance(default, bool | str):
-            data = _full(n, default, object if isinstance(default, str) else bool)
-        else:
-            data = _full(n, float(default))
-        if segments is not None:
-            for seg in policy.segments:
-                v = policy.params_for(seg)[j]
-                if v != default:
-                    data[segments == seg] = v
-        env[pname] = Col(data, true)
+        column = [policy.params_for(seg)[j] for seg in seg_names]
+        default = column[0]
+        kind = object if isinstance(default, str) else bool if isinstance(default, bool) else float
+        env[pname] = Col(np.array(column, dtype=kind)[seg_codes], true)
     ve = VectorEval(n, env, policy.grade_ids)
     metrics: list[Col] = []
     with np.errstate(all="ignore"):

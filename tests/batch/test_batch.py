@@ -232,3 +232,23 @@ def test_stream_is_a_co_process_one_answer_per_question() -> None:
             assert answer["client_id"] == json.loads(path.read_text(encoding="utf-8"))["client_id"]
         proc.stdin.close()
         assert proc.wait(timeout=30) == 0
+
+
+def test_chunked_threaded_runs_equal_a_single_chunk(policy: Any, decider: Decider, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from policy_engine import batch as batch_module
+
+    frame = pd.read_csv(PORTFOLIO_CSV, dtype=str, keep_default_na=False)
+    frame = pd.concat([frame, frame.iloc[[3, 7]]], ignore_index=True)  # duplicates across chunk borders
+    frame.loc[5, "industry"] = "mining"
+    path = tmp_path / "p.csv"
+    frame.to_csv(path, index=False)
+    whole = run_batch(policy, read_table(path))
+    monkeypatch.setattr(batch_module, "CHUNK_ROWS", 4)
+    chunked = run_batch(policy, read_table(path), workers=2)
+    pd.testing.assert_frame_equal(chunked.decisions, whole.decisions, check_categorical=False)
+    assert chunked.rejects == whole.rejects
+    assert [r["row"] for r in chunked.rejects] == [6, 22, 23]
+    a = [{k: v for k, v in r.items() if k not in ("decision_id", "evaluated_at")} for r in iter_records(whole, decider)]
+    b = [{k: v for k, v in r.items() if k not in ("decision_id", "evaluated_at")} for r in iter_records(chunked, decider)]
+    assert a == b and len(a) == whole.decided
