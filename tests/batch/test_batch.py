@@ -249,6 +249,9 @@ def test_chunked_threaded_runs_equal_a_single_chunk(policy: Any, decider: Decide
     pd.testing.assert_frame_equal(chunked.decisions, whole.decisions, check_categorical=False)
     assert chunked.rejects == whole.rejects
     assert [r["row"] for r in chunked.rejects] == [6, 22, 23]
-    a = [{k: v for k, v in r.items() if k not in ("decision_id", "evaluated_at")} for r in iter_records(whole, decider)]
-    b = [{k: v for k, v in r.items() if k not in ("decision_id", "evaluated_at")} for r in iter_records(chunked, decider)]
+    def stable(result: Any) -> list[dict[str, Any]]:
+        return [{k: v for k, v in r.items() if k not in ("decision_id", "evaluated_at")}
+                for r in iter_records(result, decider)]
+
+    a, b = stable(whole), stable(chunked)
     assert a == b and len(a) == whole.decided
