@@ -272,6 +272,14 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+_STRING_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def _brackets_only(text: str) -> str:
+    return _NOT_BRACKET.sub("", text)
+
+
 def parse_json_text(text: str | bytes) -> Any:
     """Strict JSON: no NaN/Infinity, no duplicate keys, bounded size and depth."""
     if isinstance(text, bytes):
@@ -281,26 +289,15 @@ def parse_json_text(text: str | bytes) -> Any:
             raise JSONInputError(f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
     if len(text) > MAX_JSON_BYTES:
         raise JSONInputError(f"document is over {MAX_JSON_BYTES} bytes")
-    depth = max_depth = 0
-    in_str = esc = False
-    # A cheap pre-scan bounds nesting before the recursive parser sees it.
-    for ch in text:
-        if in_str:
-            if esc:
-                esc = False
-            elif ch == "\\":
-                esc = True
-            elif ch == '"':
-                in_str = False
-        elif ch == '"':
-            in_str = True
-        elif ch in "[{":
+    # Bound nesting before the recursive parser sees it: drop string literals (C speed), then
+    # walk only the brackets that remain.
+    depth = 0
+    for ch in _brackets_only(_STRING_LITERAL.sub("", text)):
+        if ch in "[{":
             depth += 1
-            if depth > max_depth:
-                max_depth = depth
-                if depth > MAX_JSON_DEPTH:
-                    raise JSONInputError(f"nesting deeper than {MAX_JSON_DEPTH}")
-        elif ch in "]}":
+            if depth > MAX_JSON_DEPTH:
+                raise JSONInputError(f"nesting deeper than {MAX_JSON_DEPTH}")
+        else:
             depth -= 1
     try:
         return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)

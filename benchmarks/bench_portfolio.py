@@ -1,0 +1,153 @@
+"""Portfolio benchmarks (issue 3). A script, not a test: run it and read the table.
+
+    .venv/bin/python benchmarks/bench_portfolio.py [--clients 1000000] [--row-clients 100000] [--repeats 3]
+
+In one run, on one seeded synthetic portfolio generated on the fly (never committed), each
+measurement in its own process so its peak memory is its own:
+
+  (a) `policy-engine batch` end to end, Parquet in and Parquet out (process start included);
+  (b) the vector evaluator's core alone: a frame in memory -> checked columns -> result arrays;
+  (c) the row evaluator, one full decision record per client, in-process;
+  (d) `policy-engine decide --stream` over JSON lines (one process, one line in, one line out).
+
+Figures are medians of --repeats runs; peak memory is the largest resident set of the process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+POLICY = ROOT / "policies" / "loss-client-management" / "policy-1.1.0.yaml"
+EXE = str(Path(sys.executable).with_name("policy-engine"))
+
+
+def measured(cmd: list[str], stdin: Path | None = None) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS in MB and stdout of one child process."""
+    start = time.perf_counter()
+    with open(stdin, "rb") if stdin else open(os.devnull, "rb") as fin, \
+            tempfile.TemporaryFile() as fout:
+        proc = subprocess.Popen(cmd, stdin=fin, stdout=fout, stderr=subprocess.PIPE, cwd=ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        if proc.stderr:
+            proc.stderr.close()
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {err[-2000:]}")
+        fout.seek(0)
+        out = fout.read().decode()
+    return wall, usage.ru_maxrss / 1024, out
+
+
+def child(name: str, workdir: Path, n: int) -> None:
+    """Runs inside a measured process; prints one JSON line with its own timings."""
+    import pandas as pd
+
+    from policy_engine.evaluate import Decider
+    from policy_engine.frame import prepare
+    from policy_engine.loader import parse_json_text
+    from policy_engine.registry import load_policy
+    from policy_engine.vector import evaluate_columns
+
+    policy = load_policy(POLICY)
+    if name == "core":
+        frame = pd.read_parquet(workdir / "portfolio.parquet")
+        start = time.perf_counter()
+        prep = prepare(policy, frame, text=False)
+        mid = time.perf_counter()
+        evaluate_columns(policy, len(prep.rows), prep.inputs, prep.segments, prep.as_of_days)
+        end = time.perf_counter()
+        print(json.dumps({"checks": mid - start, "evaluate": end - mid, "rows": len(prep.rows)}))
+    elif name == "row":
+        decider = Decider(policy)
+        clients = [parse_json_text(line) for line in (workdir / "clients.jsonl").read_bytes().splitlines()[:n]]
+        start = time.perf_counter()
+        for c in clients:
+            decider.decide(c)
+        print(json.dumps({"seconds": time.perf_counter() - start, "rows": len(clients)}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clients", type=int, default=1_000_000)
+    ap.add_argument("--row-clients", type=int, default=100_000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--workdir", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args.child, Path(args.workdir), args.row_clients)
+        return
+
+    import orjson
+    import pandas as pd
+
+    from policy_engine.synthetic import generate_clients, generate_columns
+
+    with tempfile.TemporaryDirectory(prefix="pe-bench-") as tmp:
+        work = Path(tmp)
+        t = time.perf_counter()
+        pd.DataFrame(generate_columns(args.clients, seed=args.seed)).to_parquet(work / "portfolio.parquet", index=False)
+        with (work / "clients.jsonl").open("wb") as fh:
+            for c in generate_clients(args.row_clients, seed=args.seed + 1):
+                fh.write(orjson.dumps(c) + b"\n")
+        print(f"generated {args.clients:,} clients (Parquet) and {args.row_clients:,} (JSON lines) "
+              f"in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+
+        rows: list[tuple[str, str, str, str]] = []
+        runs = [measured([EXE, "batch", str(work / "portfolio.parquet"), "-p", str(POLICY),
+                          "--out", str(work / "decisions.parquet"), "--format", "json"])
+                for _ in range(args.repeats)]
+        wall = statistics.median(r[0] for r in runs)
+        peak = max(r[1] for r in runs)
+        decided = json.loads(runs[0][2])["accounting"]["decided"]
+        rows.append(("(a) batch, Parquet -> Parquet, end to end", f"{wall:.2f} s",
+                     f"{decided / wall:,.0f} decisions/s", f"{peak:,.0f} MB"))
+
+        core = [measured([sys.executable, __file__, "--child", "core", "--workdir", str(work)])
+                for _ in range(args.repeats)]
+        outs = [json.loads(c[2]) for c in core]
+        ev = statistics.median(o["evaluate"] for o in outs)
+        ck = statistics.median(o["checks"] for o in outs)
+        n = outs[0]["rows"]
+        rows.append(("(b) vector core: evaluate columns -> result arrays", f"{ev:.2f} s",
+                     f"{n / ev:,.0f} decisions/s", f"{max(c[1] for c in core):,.0f} MB"))
+        rows.append(("    + column checks (frame -> checked columns)", f"{ck + ev:.2f} s",
+                     f"{n / (ck + ev):,.0f} decisions/s", ""))
+
+        row = [measured([sys.executable, __file__, "--child", "row", "--workdir", str(work),
+                         "--row-clients", str(args.row_clients)]) for _ in range(args.repeats)]
+        secs = statistics.median(json.loads(r[2])["seconds"] for r in row)
+        rows.append((f"(c) row evaluator, {args.row_clients:,} full records", f"{secs:.2f} s",
+                     f"{args.row_clients / secs:,.0f} decisions/s", f"{max(r[1] for r in row):,.0f} MB"))
+
+        stream = [measured([EXE, "decide", "-p", str(POLICY), "--stream"], stdin=work / "clients.jsonl")
+                  for _ in range(args.repeats)]
+        swall = statistics.median(s[0] for s in stream)
+        lines = len(stream[0][2].splitlines())
+        rows.append((f"(d) decide --stream, {lines:,} lines", f"{swall:.2f} s", f"{lines / swall:,.0f} decisions/s",
+                     f"{max(s[1] for s in stream):,.0f} MB"))
+        rows.append(("(e) Dask on a LocalCluster", "not implemented yet", "", ""))
+
+    print(f"portfolio benchmarks: {args.clients:,} clients, python {sys.version.split()[0]}, "
+          f"{os.cpu_count()} cpus, medians of {args.repeats}")
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    print(f"{'measurement':<{widths[0]}}  {'time':>{widths[1]}}  {'rate':>{widths[2]}}  {'peak memory':>{widths[3]}}")
+    for r in rows:
+        print(f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}")
+
+
+if __name__ == "__main__":
+    main()
