@@ -264,17 +264,20 @@ def decisions_frame(policy: CompiledPolicy, prep: Prepared, res: VectorResults,
 
 
 def run_batch(policy: CompiledPolicy, table: Table, as_of: str | None = None,
-              progress: Callable[[int], None] | None = None, workers: int = 2) -> BatchResult:
+              progress: Callable[[int], None] | None = None, workers: int = 2,
+              duplicates: list[Problem] | None = None, row_offset: int = 0) -> BatchResult:
     """Check and decide every row of ``table`` under ``policy``; nothing is lost.
 
     The table is cut into chunks decided on ``workers`` threads (numpy, pandas and Arrow release
-    the GIL for most of the work); client-id duplicates are found over the whole table first.
+    the GIL for most of the work); client-id duplicates are found over the whole table first
+    (or given, when the table is one partition of a larger dataset). ``row_offset`` numbers the
+    rows of a partition as rows of the whole dataset.
     """
     from concurrent.futures import ThreadPoolExecutor
 
     frame = table.frame
     positions = table.positions if table.positions is not None else np.arange(len(frame), dtype=np.int64)
-    dups = duplicate_ids(frame)
+    dups = duplicate_ids(frame) if duplicates is None else duplicates
     starts = list(range(0, len(frame), CHUNK_ROWS)) or [0]
 
     def work(start: int) -> tuple[int, Prepared, VectorResults, pd.DataFrame]:
@@ -283,7 +286,7 @@ def run_batch(policy: CompiledPolicy, table: Table, as_of: str | None = None,
         local = [Problem(p.row - start, p.path, p.message, p.code) for p in dups if start <= p.row < stop]
         prep = prepare(policy, part, table.text, as_of, duplicates=local)
         res = evaluate_columns(policy, len(prep.rows), prep.inputs, prep.segments, prep.as_of_days)
-        decided = decisions_frame(policy, prep, res, positions[prep.rows + start])
+        decided = decisions_frame(policy, prep, res, positions[prep.rows + start] + row_offset)
         if progress:
             progress(stop - start)
         return start, prep, res, decided
@@ -299,7 +302,7 @@ def run_batch(policy: CompiledPolicy, table: Table, as_of: str | None = None,
             decisions[c] = decisions[c].astype("category")
     problems = [Problem(p.row + start, p.path, p.message, p.code) for start, prep, _, _ in chunks
                 for p in prep.problems]
-    rejects = _rejects(table, problems, positions)
+    rejects = _rejects(table, problems, positions, row_offset)
     single = chunks[0] if len(chunks) == 1 else None
     result = BatchResult(policy, decisions, rejects, table.rows_read, single[2] if single else None,
                          single[1] if single else None, frame, table.text)
@@ -311,7 +314,7 @@ def run_batch(policy: CompiledPolicy, table: Table, as_of: str | None = None,
     return result
 
 
-def _rejects(table: Table, problems: list[Problem], positions: np.ndarray) -> list[dict[str, Any]]:
+def _rejects(table: Table, problems: list[Problem], positions: np.ndarray, row_offset: int = 0) -> list[dict[str, Any]]:
     by_row: dict[int, list[Problem]] = {}
     for p in table.problems:  # rows that could not be parsed at all (already input positions)
         by_row.setdefault(p.row, []).append(p)
@@ -323,7 +326,7 @@ def _rejects(table: Table, problems: list[Problem], positions: np.ndarray) -> li
         by_row.setdefault(pos, []).append(p)
         v = ids[p.row]
         row_id[pos] = None if v is None or (isinstance(v, float) and math.isnan(v)) or v == "" else str(v)
-    return [{"row": pos + 1, "client_id": row_id.get(pos),
+    return [{"row": pos + 1 + row_offset, "client_id": row_id.get(pos),
              "problems": [{"field": p.path, "code": p.code, "message": p.message} for p in problems]}
             for pos, problems in sorted(by_row.items())]
 

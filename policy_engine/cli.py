@@ -341,7 +341,7 @@ def test_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, only:
 
 
 @main.command()
-@click.argument("input_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("input_file", type=click.Path(path_type=Path))
 @click.option("--policy", "-p", required=True, help="Policy id (version in force at --as-of) or a policy file.")
 @click.option("--policy-version", default=None, help="Pin a version of the policy id.")
 @click.option("--as-of", default=None, help="Decision date for every row (default: each row's as_of, else today).")
@@ -356,11 +356,16 @@ def test_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, only:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default=None,
               help="Summary on stdout: text (default on a terminal) or json.")
 @click.option("--fail-on-rejects", is_flag=True, help="Exit 3 when any row was rejected.")
+@click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+              help="dask: INPUT is a directory of Parquet files, decided partition by partition on a cluster.")
+@click.option("--scheduler", default=None, help="Dask scheduler address (default: a LocalCluster on this machine).")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Threads (local) or LocalCluster worker processes (dask).")
 @click.pass_context
 @handle_errors
 def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str | None, as_of: str | None,
           financials: Path | None, out: Path | None, rejects_out: Path | None, records_out: Path | None,
-          fmt: str | None, fail_on_rejects: bool) -> None:
+          fmt: str | None, fail_on_rejects: bool, engine: str, scheduler: str | None, workers: int) -> None:
     """Decide a portfolio (CSV, JSON Lines, Parquet or Excel) column-wise.
 
     Prints the accounting (rows read = decided + rejected) and counts by grade, warning,
@@ -375,13 +380,18 @@ def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str
     if as_of is not None and parse_date(as_of) is None:
         raise click.BadParameter(f"{as_of!r} is not a date YYYY-MM-DD", param_hint="--as-of")
     compiled = _resolve_policy(ctx, policy, policy_version, as_of or dt.date.today().isoformat())
+    if engine == "dask":
+        _batch_dask(compiled, input_file, out, rejects_out, as_of, scheduler, workers, fmt, fail_on_rejects)
+        return
+    if input_file.is_dir():
+        raise click.UsageError(f"{input_file} is a directory; give a file, or use --engine dask for a dataset")
     table = read_table(input_file, financials)
     show = sys.stderr.isatty() and table.rows_read >= 100_000
     if show:
         with click.progressbar(length=table.rows_read, label="deciding", file=sys.stderr) as bar:
-            result = run_batch(compiled, table, as_of, progress=bar.update)
+            result = run_batch(compiled, table, as_of, progress=bar.update, workers=workers)
     else:
-        result = run_batch(compiled, table, as_of)
+        result = run_batch(compiled, table, as_of, workers=workers)
     if out is not None:
         write_decisions(result.decisions, out)
     if rejects_out is not None:
@@ -406,6 +416,31 @@ def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str
         click.echo(f"{result.rejected} row(s) rejected" + (f"; see {rejects_out}" if rejects_out else
                                                          " (write them with --rejects FILE)"), err=True)
     if fail_on_rejects and result.rejects:
+        sys.exit(EXIT_INPUT)
+
+
+def _batch_dask(compiled: Any, dataset: Path, out: Path | None, rejects_out: Path | None, as_of: str | None,
+                scheduler: str | None, workers: int, fmt: str, fail_on_rejects: bool) -> None:
+    from .batch import render_summary, write_rejects
+    from .distributed import run_dask
+
+    if not dataset.is_dir():
+        raise click.UsageError(f"--engine dask reads a directory of Parquet files; {dataset} is not a directory")
+    if out is None:
+        raise click.UsageError("--engine dask needs --out DIRECTORY for the partitioned result")
+    run = run_dask(compiled, dataset, out, as_of, scheduler, workers)
+    if rejects_out is not None:
+        write_rejects(run.rejects, rejects_out)
+    s = run.summary()
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps(s, ensure_ascii=False, indent=2))
+    else:
+        click.echo(render_summary(s), nl=False)
+    if run.rejects:
+        click.echo(f"{len(run.rejects)} row(s) rejected", err=True)
+    if fail_on_rejects and run.rejects:
         sys.exit(EXIT_INPUT)
 
 
