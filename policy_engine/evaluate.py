@@ -13,6 +13,7 @@ import datetime as _dt
 import hashlib
 import itertools
 import os
+import re
 import string
 import time
 from collections.abc import Mapping, Sequence
@@ -40,13 +41,22 @@ def _canonical(v: Any) -> Any:
     return v
 
 
+# Only a null or an integral float (orjson prints those below 1e16 as 'N.0'; larger ones stay
+# floats anyway) can normalise differently; false positives (inside strings) only cost the walk.
+_INTEGRAL_FLOAT = re.compile(rb"\.0[,}\]]")
+_CANON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+
+
 def canonical_json(value: Any) -> bytes:
     """The bytes hashed for ``input_sha256``: UTF-8 JSON, keys sorted, no spaces.
 
     A null field and an absent one mean the same, and 52000000.0 is the number 52000000, so
     both are normalised: the same client read from JSON, CSV or Parquet has one hash.
     """
-    return orjson.dumps(_canonical(value), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    raw = orjson.dumps(value, option=_CANON_OPTIONS)
+    if b"null" not in raw and _INTEGRAL_FLOAT.search(raw) is None and not raw.endswith(b".0"):
+        return raw
+    return orjson.dumps(_canonical(value), option=_CANON_OPTIONS)
 
 
 def _jsonable(v: Any) -> Any:

@@ -272,7 +272,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-_STRING_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"')
+_STRING_LITERAL = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 
 
@@ -289,8 +289,10 @@ def parse_json_text(text: str | bytes) -> Any:
             raise JSONInputError(f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
     if len(text) > MAX_JSON_BYTES:
         raise JSONInputError(f"document is over {MAX_JSON_BYTES} bytes")
-    # Bound nesting before the recursive parser sees it: drop string literals (C speed), then
-    # walk only the brackets that remain.
+    # Bound nesting before the recursive parser sees it. Few brackets in all cannot nest deeply
+    # (the common case, counted at C speed); otherwise drop string literals and walk the brackets.
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return _loads(text)
     depth = 0
     for ch in _brackets_only(_STRING_LITERAL.sub("", text)):
         if ch in "[{":
@@ -299,6 +301,10 @@ def parse_json_text(text: str | bytes) -> Any:
                 raise JSONInputError(f"nesting deeper than {MAX_JSON_DEPTH}")
         else:
             depth -= 1
+    return _loads(text)
+
+
+def _loads(text: str) -> Any:
     try:
         return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:

@@ -71,3 +71,20 @@ def test_synthetic_portfolio_is_reproducible() -> None:
     a = list(generate_clients(50, seed=3))
     assert a == list(generate_clients(50, seed=3))
     assert a != list(generate_clients(50, seed=4))
+
+
+JSON_VALUES = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-(2**53), 2**53), st.text(max_size=5),
+              st.floats(allow_nan=False, allow_infinity=False, width=64)),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=4), children, max_size=3),
+    max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON_VALUES)
+def test_canonical_json_fast_path_equals_the_normalising_walk(value: Any) -> None:
+    import orjson
+
+    from policy_engine.evaluate import _canonical, canonical_json
+
+    assert canonical_json(value) == orjson.dumps(_canonical(value), option=orjson.OPT_SORT_KEYS)
