@@ -54,6 +54,17 @@ def days_to_date(days: int) -> dt.date:
 
 
 # operator functions work elementwise on numeric and on object (string) arrays alike.
+_TRUE = np.asarray(True)
+_FALSE = np.asarray(False)
+
+
+def _and(*masks: np.ndarray) -> np.ndarray:
+    out = masks[0]
+    for m in masks[1:]:
+        out = out & m
+    return out
+
+
 _CMP: dict[type, Callable[[Any, Any], Any]] = {
     ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
     ast.Eq: operator.eq, ast.NotEq: operator.ne,
@@ -74,19 +85,20 @@ class VectorEval:
         self.warnings = warnings or {}
         self.grade_rank = grade_rank
 
+    # Literals are 0-d arrays that broadcast: no million-element copy of a constant per use.
     def const(self, v: Any) -> Col:
         if isinstance(v, bool):
-            return Col(_full(self.n, v, bool), _full(self.n, True, bool))
+            return Col(np.asarray(v), _TRUE)
         if isinstance(v, int | float):
-            return Col(_full(self.n, float(v)), _full(self.n, True, bool))
-        return Col(_full(self.n, v, object), _full(self.n, True, bool))
+            return Col(np.asarray(float(v)), _TRUE)
+        return Col(np.asarray(v, dtype=object), _TRUE)
 
     def null(self) -> Col:
-        return Col(_full(self.n, np.nan), _full(self.n, False, bool))
+        return Col(np.asarray(np.nan), _FALSE)
 
     def eval(self, expr: ex.CheckedExpression) -> Col:
         with np.errstate(all="ignore"):
-            return self.node(expr.tree)
+            return _full_size(self.node(expr.tree), self.n)
 
     def node(self, n: ast.AST) -> Col:
         return getattr(self, "v_" + type(n).__name__)(n)
@@ -122,11 +134,12 @@ class VectorEval:
         if op is ast.Pow:
             # simpleeval's bound, then Python's: overflow, 0 ** -x and complex results are null.
             # Python's pow per element: numpy's power may differ in the last bit, and powers are rare.
-            ok = valid & (np.abs(a.data) <= ex.MAX_POWER) & (np.abs(b.data) <= ex.MAX_POWER)
+            ad, bd = np.broadcast_to(a.data, (self.n,)), np.broadcast_to(b.data, (self.n,))
+            ok = np.broadcast_to(valid & (np.abs(ad) <= ex.MAX_POWER) & (np.abs(bd) <= ex.MAX_POWER), (self.n,))
             r = np.full(self.n, np.nan)
             for i in np.flatnonzero(ok):
                 try:
-                    v = float(a.data[i]) ** float(b.data[i])
+                    v = float(ad[i]) ** float(bd[i])
                 except (OverflowError, ZeroDivisionError):
                     continue
                 if type(v) is float:
@@ -137,7 +150,7 @@ class VectorEval:
     def v_UnaryOp(self, n: ast.UnaryOp) -> Col:
         a = self.node(n.operand)
         if isinstance(n.op, ast.Not):
-            return Col(~a.data.astype(bool), a.valid)
+            return Col(~a.data.astype(bool, copy=False), a.valid)
         if isinstance(n.op, ast.USub):
             return Col(-a.data, a.valid)
         return a
@@ -150,16 +163,16 @@ class VectorEval:
         if isinstance(n.op, ast.And):
             any_false = np.zeros(self.n, bool)
             for c in cols:
-                any_false |= c.valid & ~c.data.astype(bool)
+                any_false |= c.valid & ~c.data.astype(bool, copy=False)
             return Col(~any_false & ~any_null, any_false | ~any_null)
         any_true = np.zeros(self.n, bool)
         for c in cols:
-            any_true |= c.valid & c.data.astype(bool)
+            any_true |= c.valid & c.data.astype(bool, copy=False)
         return Col(any_true, any_true | ~any_null)
 
     def v_Compare(self, n: ast.Compare) -> Col:
         left = self.node(n.left)
-        valid = left.valid.copy()
+        valid = left.valid
         result = np.ones(self.n, bool)
         for op, right_node in zip(n.ops, n.comparators, strict=True):
             if isinstance(op, ast.In | ast.NotIn):
@@ -171,14 +184,14 @@ class VectorEval:
                 result &= hit if isinstance(op, ast.In) else ~hit
                 continue
             right = self.node(right_node)
-            valid &= right.valid
+            valid = valid & right.valid
             result &= _CMP[type(op)](left.data, right.data)
             left = right
         return Col(result & valid, valid)
 
     def v_IfExp(self, n: ast.IfExp) -> Col:
         t, a, b = self.node(n.test), self.node(n.body), self.node(n.orelse)
-        cond = t.data.astype(bool)
+        cond = t.data.astype(bool, copy=False)
         data = np.where(cond, a.data, b.data)
         return Col(data, t.valid & np.where(cond, a.valid, b.valid))
 
@@ -187,12 +200,12 @@ class VectorEval:
         name = n.func.id  # type: ignore[attr-defined]
         args = n.args
         if name == "date":
-            return Col(_full(self.n, dt.date.fromisoformat(args[0].value).toordinal() - _EPOCH_ORDINAL,  # type: ignore[attr-defined]
-                             np.int64), _full(self.n, True, bool))
+            day = dt.date.fromisoformat(args[0].value).toordinal() - _EPOCH_ORDINAL  # type: ignore[attr-defined]
+            return Col(np.asarray(day, dtype=np.int64), _TRUE)
         if name == "grade_at_least":
             rank = self.grade_index[args[0].value]  # type: ignore[attr-defined]
             assert self.grade_rank is not None
-            return Col(self.grade_rank >= rank, _full(self.n, True, bool))
+            return Col(self.grade_rank >= rank, _TRUE)
         if name == "fired":
             return self.warnings[args[0].value]  # type: ignore[attr-defined]
         if name == "grade_rank":
@@ -204,8 +217,8 @@ class VectorEval:
         if name == "is_null":
             a = self.node(args[0])
             if a.is_series:  # a series is never null (it may be empty)
-                return Col(_full(self.n, False, bool), _full(self.n, True, bool))
-            return Col(~a.valid, _full(self.n, True, bool))
+                return Col(np.asarray(False), _TRUE)
+            return Col(~a.valid, _TRUE)
         if name == "streak":
             s, x = self.node(args[0]), self.node(args[2])
             test = _STREAK_CMP[args[1].value]  # type: ignore[attr-defined]
@@ -215,7 +228,7 @@ class VectorEval:
             for k in range(s.data.shape[1] - 1, -1, -1):
                 alive &= s.present[:, k] & s.valid[:, k] & test(s.data[:, k], x.data)
                 count += alive
-            return Col(count, x.valid.copy())
+            return Col(count, x.valid)
         cols = [self.node(a) for a in args]
         return getattr(self, "f_" + name)(cols, args)
 
@@ -223,13 +236,13 @@ class VectorEval:
         data = cols[0].data
         for c in cols[1:]:
             data = np.minimum(data, c.data)
-        return Col(data, np.logical_and.reduce([c.valid for c in cols]))
+        return Col(data, _and(*[c.valid for c in cols]))
 
     def f_max(self, cols: list[Col], _: Any) -> Col:
         data = cols[0].data
         for c in cols[1:]:
             data = np.maximum(data, c.data)
-        return Col(data, np.logical_and.reduce([c.valid for c in cols]))
+        return Col(data, _and(*[c.valid for c in cols]))
 
     def f_abs(self, cols: list[Col], _: Any) -> Col:
         return Col(np.abs(cols[0].data), cols[0].valid)
@@ -237,12 +250,12 @@ class VectorEval:
     def f_round(self, cols: list[Col], args: Any) -> Col:
         digits = int(args[1].value) if len(args) > 1 else 0
         # Python's round (correctly rounded on the binary value), not numpy's scaled rint.
-        data = np.array([round(float(v), digits) for v in cols[0].data])
+        data = np.array([round(float(v), digits) for v in np.broadcast_to(cols[0].data, (self.n,))])
         return Col(data, cols[0].valid)
 
     def f_coalesce(self, cols: list[Col], _: Any) -> Col:
-        data = cols[-1].data.copy()
-        valid = cols[-1].valid.copy()
+        data = cols[-1].data
+        valid = cols[-1].valid
         for c in reversed(cols[:-1]):
             data = np.where(c.valid, c.data, data)
             valid = c.valid | valid
@@ -262,7 +275,7 @@ class VectorEval:
     @staticmethod
     def _length(s: Col) -> np.ndarray:
         assert s.present is not None
-        return s.present.sum(axis=1)
+        return np.count_nonzero(s.present, axis=1)
 
     def f_last(self, cols: list[Col], _: Any) -> Col:
         s = cols[0]
@@ -294,6 +307,13 @@ class VectorEval:
     def _sum_present(self, s: Col) -> tuple[np.ndarray, np.ndarray]:
         """Left-to-right sum over the periods present (Python's ``sum`` order) and whether any is null."""
         assert s.present is not None
+        cols = np.flatnonzero(s.present.any(axis=0))
+        if len(cols) and s.present[:, cols].all():
+            # Every row has these periods (the usual portfolio): plain column adds, same order.
+            acc = np.where(s.valid[:, cols[0]], s.data[:, cols[0]], 0.0)
+            for k in cols[1:]:
+                acc = acc + np.where(s.valid[:, k], s.data[:, k], 0.0)
+            return acc, ~s.valid[:, cols].all(axis=1)
         acc = np.zeros(self.n)
         any_null = np.zeros(self.n, bool)
         for k in range(s.data.shape[1]):
@@ -333,7 +353,7 @@ class VectorEval:
     def f_count(self, cols: list[Col], _: Any) -> Col:
         s = cols[0]
         assert s.present is not None
-        return Col((s.present & s.valid).sum(axis=1).astype(float), _full(self.n, True, bool))
+        return Col((s.present & s.valid).sum(axis=1).astype(float), _TRUE)
 
     def _extreme(self, s: Col, fn: Any, fill: float) -> Col:
         assert s.present is not None
@@ -431,8 +451,16 @@ class VectorResults:
         )
 
 
+def _full_size(c: Col, n: int) -> Col:
+    """A rule's result with one value per row (a constant expression gives a 0-d array)."""
+    if c.present is not None or (c.data.ndim == 1 and c.valid.ndim == 1):
+        return c
+    return Col(np.broadcast_to(c.data, (n,)), np.broadcast_to(c.valid, (n,)))
+
+
 def _as_bool(c: Col) -> Col:
-    return Col(c.data.astype(bool) & c.valid, c.valid)
+    valid = c.valid
+    return Col(c.data.astype(bool, copy=False) & valid, valid)
 
 
 def evaluate_columns(policy: CompiledPolicy, n: int, inputs: Mapping[str, Col], segments: np.ndarray | None,
