@@ -336,6 +336,12 @@ def _rejects(table: Table, problems: list[Problem], positions: np.ndarray, row_o
 
 def iter_records(result: BatchResult, decider: Decider) -> Iterator[dict[str, Any]]:
     """Full decision records for a batch (vector results, shared record builder), in input order."""
+    for decision, _ in iter_record_pairs(result, decider):
+        yield decision
+
+
+def iter_record_pairs(result: BatchResult, decider: Decider) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """(decision record, client record) for every decided row, in input order."""
     if result.frame is None:
         return
     parts = result.chunks or ([(0, result.prepared)] if result.prepared is not None else [])
@@ -346,7 +352,7 @@ def iter_records(result: BatchResult, decider: Decider) -> Iterator[dict[str, An
 
 
 def _records(result: BatchResult, decider: Decider, prep: Prepared, res_all: VectorResults,
-             start: int) -> Iterator[dict[str, Any]]:
+             start: int) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
     policy = result.policy
     assert result.frame is not None
     from .synthetic import unflatten
@@ -360,7 +366,7 @@ def _records(result: BatchResult, decider: Decider, prep: Prepared, res_all: Vec
         row = {c: _clean(v, result_text) for c, v in zip(cols, values[pos + start], strict=True)}
         record = unflatten(row)
         digest = hashlib.sha256(canonical_json(record)).hexdigest()
-        yield decider.build_record(str(prep.client_ids[i]), day, inputs, res_all.row(i), digest)
+        yield decider.build_record(str(prep.client_ids[i]), day, inputs, res_all.row(i), digest), record
 
 
 def _clean(v: Any, text: bool = False) -> Any:

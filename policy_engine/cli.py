@@ -9,6 +9,8 @@ Exit codes (stable; CI pipelines and calling systems rely on them):
 3     invalid client data: every problem listed, no decision produced
 4     invalid policy (or policy test file)
 5     internal error: a bug in the engine; please report it
+6     the decision store cannot be used, or ``audit verify`` found the chain broken,
+      or ``audit replay`` found a difference
 ====  =========================================================
 
 Machine output goes to stdout, human messages to stderr. Heavy modules are
@@ -26,7 +28,7 @@ from typing import Any, TypeVar
 
 import click
 
-EXIT_OK, EXIT_TESTS_FAILED, EXIT_USAGE, EXIT_INPUT, EXIT_POLICY, EXIT_INTERNAL = 0, 1, 2, 3, 4, 5
+EXIT_OK, EXIT_TESTS_FAILED, EXIT_USAGE, EXIT_INPUT, EXIT_POLICY, EXIT_INTERNAL, EXIT_AUDIT = 0, 1, 2, 3, 4, 5, 6
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -60,6 +62,11 @@ def handle_errors(fn: F) -> F:
             sys.exit(e.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort, SystemExit):
             raise
+        except BrokenPipeError:
+            # The reader went away (`| head`): not an error of ours; say nothing more.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(EXIT_OK)
         except RecursionError:
             click.echo("error: input nests too deeply", err=True)
             sys.exit(EXIT_INPUT)
@@ -80,14 +87,38 @@ def _default_format() -> str:
 @click.option("--policies", "policies_dir", envvar="POLICY_ENGINE_POLICIES", default="policies",
               show_default=True, type=click.Path(file_okay=False, path_type=Path),
               help="Policy registry directory (env POLICY_ENGINE_POLICIES).")
+@click.option("--audit-db", "audit_db", envvar="POLICY_ENGINE_AUDIT_DB", default="audit.db", show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Decision store (SQLite) that decide and batch record into (env POLICY_ENGINE_AUDIT_DB).")
 @click.pass_context
-def main(ctx: click.Context, policies_dir: Path) -> None:
+def main(ctx: click.Context, policies_dir: Path, audit_db: Path) -> None:
     """Rules-as-configuration policy engine for loss-making corporate clients.
 
     Exit codes: 0 ok, 1 policy tests failed, 2 usage error, 3 invalid client
-    data, 4 invalid policy, 5 internal error.
+    data, 4 invalid policy, 5 internal error, 6 decision store unusable / chain broken /
+    replay differs.
     """
-    ctx.obj = {"policies": policies_dir}
+    ctx.obj = {"policies": policies_dir, "audit_db": audit_db}
+
+
+_audit_options = [
+    click.option("--no-audit", is_flag=True, help="Do not record the decisions in the decision store."),
+    click.option("--audit-inputs", type=click.Choice(["full", "hash-only"]), default="full", show_default=True,
+                 help="Store the input record, or only its hash (then the decision cannot be replayed)."),
+]
+
+
+def _with_audit_options(fn: F) -> F:
+    for opt in reversed(_audit_options):
+        fn = opt(fn)
+    return fn
+
+
+def _record(ctx: click.Context, policy: Any, pairs: Any, inputs: str, batch_key: str | None = None) -> int:
+    from .audit import AuditStore
+
+    with AuditStore(ctx.obj["audit_db"]) as store:
+        return store.append(policy, pairs, inputs=inputs, batch_key=batch_key)
 
 
 # ------------------------------------------------------------------ validate
@@ -171,7 +202,7 @@ def _resolve_policy(ctx: click.Context, policy: str, version: str | None, as_of:
 
 
 def _decide(ctx: click.Context, policy: str, version: str | None, client: str, as_of: str | None,
-            trace: bool) -> tuple[Any, dict[str, Any]]:
+            trace: bool) -> tuple[Any, dict[str, Any], Any]:
     from .evaluate import Decider
     from .inputs import parse_date
 
@@ -183,7 +214,7 @@ def _decide(ctx: click.Context, policy: str, version: str | None, client: str, a
         selection_day = record["as_of"]
     compiled = _resolve_policy(ctx, policy, version, selection_day)
     decision = Decider(compiled).decide(record, as_of=as_of, trace=trace, file=name)
-    return compiled, decision
+    return compiled, decision, record
 
 
 _policy_options = [
@@ -212,20 +243,24 @@ def _with_policy_options(fn: F) -> F:
 @click.option("--pretty/--compact", default=None, help="Indent the JSON (default: on a terminal).")
 @click.option("--stream", is_flag=True,
               help="Read one client JSON per line on stdin, write one decision JSON per line (flushed).")
+@_with_audit_options
 @click.pass_context
 @handle_errors
 def decide(ctx: click.Context, policy: str, policy_version: str | None, client: str, as_of: str | None,
-           trace: bool, fmt: str | None, lang: str, pretty: bool | None, stream: bool) -> None:
+           trace: bool, fmt: str | None, lang: str, pretty: bool | None, stream: bool, no_audit: bool,
+           audit_inputs: str) -> None:
     """Decide one client: grade, warnings, actions, with their evidence, as JSON.
 
     With --stream, a calling system keeps one process open: each input line gets exactly one
     output line, a decision or {"line": N, "error": ...}; a bad line never ends the stream.
     """
     if stream:
-        _stream(ctx, policy, policy_version, as_of, trace)
+        _stream(ctx, policy, policy_version, as_of, trace, None if no_audit else audit_inputs)
         return
     fmt = fmt or _default_format()
-    compiled, decision = _decide(ctx, policy, policy_version, client, as_of, trace)
+    compiled, decision, record = _decide(ctx, policy, policy_version, client, as_of, trace)
+    if not no_audit:
+        _record(ctx, compiled, [(decision, record)], audit_inputs)
     if fmt == "text":
         from .explain import explain as render
 
@@ -236,7 +271,8 @@ def decide(ctx: click.Context, policy: str, policy_version: str | None, client: 
     click.echo(dumps(decision, pretty=sys.stdout.isatty() if pretty is None else pretty))
 
 
-def _stream(ctx: click.Context, policy: str, version: str | None, as_of: str | None, trace: bool) -> None:
+def _stream(ctx: click.Context, policy: str, version: str | None, as_of: str | None, trace: bool,
+            audit_inputs: str | None) -> None:
     from .diagnostics import PolicyEngineError
     from .evaluate import Decider, dumps
     from .inputs import parse_date
@@ -246,6 +282,11 @@ def _stream(ctx: click.Context, policy: str, version: str | None, as_of: str | N
         raise click.BadParameter(f"{as_of!r} is not a date YYYY-MM-DD", param_hint="--as-of")
     deciders: dict[str, Decider] = {}
     out = sys.stdout
+    store = None
+    if audit_inputs is not None:
+        from .audit import AuditStore
+
+        store = AuditStore(ctx.obj["audit_db"])
     for number, line in enumerate(sys.stdin.buffer, 1):
         if not line.strip():
             continue
@@ -262,7 +303,10 @@ def _stream(ctx: click.Context, policy: str, version: str | None, as_of: str | N
             decider = deciders.get(key)
             if decider is None:
                 decider = deciders[key] = Decider(_resolve_policy(ctx, policy, version, day))
-            text = dumps(decider.decide(record, as_of=as_of, trace=trace))
+            decision = decider.decide(record, as_of=as_of, trace=trace)
+            if store is not None:  # recorded before it is answered: nothing answered is unrecorded
+                store.append(decider.policy, [(decision, record)], inputs=audit_inputs or "full")
+            text = dumps(decision)
         except PolicyEngineError as e:
             import json
 
@@ -285,7 +329,7 @@ def explain(ctx: click.Context, policy: str, policy_version: str | None, client:
     """Explain one client's decision in Chinese or English."""
     from .explain import explain as render
 
-    compiled, decision = _decide(ctx, policy, policy_version, client, as_of, False)
+    compiled, decision, _ = _decide(ctx, policy, policy_version, client, as_of, False)
     text = render(decision, compiled, lang)
     if fmt == "json":
         from .evaluate import dumps
@@ -361,11 +405,13 @@ def test_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, only:
 @click.option("--scheduler", default=None, help="Dask scheduler address (default: a LocalCluster on this machine).")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
               help="Threads (local) or LocalCluster worker processes (dask).")
+@_with_audit_options
 @click.pass_context
 @handle_errors
 def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str | None, as_of: str | None,
           financials: Path | None, out: Path | None, rejects_out: Path | None, records_out: Path | None,
-          fmt: str | None, fail_on_rejects: bool, engine: str, scheduler: str | None, workers: int) -> None:
+          fmt: str | None, fail_on_rejects: bool, engine: str, scheduler: str | None, workers: int,
+          no_audit: bool, audit_inputs: str) -> None:
     """Decide a portfolio (CSV, JSON Lines, Parquet or Excel) column-wise.
 
     Prints the accounting (rows read = decided + rejected) and counts by grade, warning,
@@ -396,15 +442,39 @@ def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str
         write_decisions(result.decisions, out)
     if rejects_out is not None:
         write_rejects(result.rejects, rejects_out)
-    if records_out is not None:
+    if records_out is not None or not no_audit:
+        from .batch import iter_record_pairs
         from .evaluate import Decider, dumps
 
         decider = Decider(compiled)
-        from .batch import iter_records
+        fh = records_out.open("w", encoding="utf-8") if records_out is not None else None
+        key = _batch_key(compiled, input_file, financials, as_of)
+        try:
+            skip: set[str] = set()
+            if not no_audit:
+                from .audit import AuditStore
 
-        with records_out.open("w", encoding="utf-8") as fh:
-            for record in iter_records(result, decider):
-                fh.write(dumps(record) + "\n")
+                with AuditStore(ctx.obj["audit_db"]) as store:
+                    skip = store.recorded_clients(key)
+
+            def pairs() -> Any:
+                for decision, record in iter_record_pairs(result, decider):
+                    if fh is not None:
+                        fh.write(dumps(decision) + "\n")
+                    if decision["client_id"] not in skip:
+                        yield decision, record
+
+            if no_audit:
+                for _ in pairs():
+                    pass
+            else:
+                written = _record(ctx, compiled, pairs(), audit_inputs, key)
+                if skip:
+                    click.echo(f"{len(skip)} client(s) of this batch were already recorded; {written} recorded now",
+                               err=True)
+        finally:
+            if fh is not None:
+                fh.close()
     s = summary(result)
     if fmt == "json":
         import json
@@ -417,6 +487,19 @@ def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str
                                                          " (write them with --rejects FILE)"), err=True)
     if fail_on_rejects and result.rejects:
         sys.exit(EXIT_INPUT)
+
+
+def _batch_key(policy: Any, input_file: Path, financials: Path | None, as_of: str | None) -> str:
+    """The same policy over the same input bytes (and date) is the same batch: a rerun can skip what is recorded."""
+    import hashlib
+
+    h = hashlib.sha256(f"{policy.sha256}\0{as_of or ''}\0".encode())
+    for path in (input_file, financials):
+        if path is not None:
+            with path.open("rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+    return h.hexdigest()
 
 
 def _batch_dask(compiled: Any, dataset: Path, out: Path | None, rejects_out: Path | None, as_of: str | None,
@@ -442,6 +525,174 @@ def _batch_dask(compiled: Any, dataset: Path, out: Path | None, rejects_out: Pat
         click.echo(f"{len(run.rejects)} row(s) rejected", err=True)
     if fail_on_rejects and run.rejects:
         sys.exit(EXIT_INPUT)
+
+
+# --------------------------------------------------------------------- audit
+
+
+@main.group()
+def audit() -> None:
+    """The decision store: list, show, export, verify and replay recorded decisions."""
+
+
+def _store(ctx: click.Context) -> Any:
+    from .audit import AuditStore
+
+    return AuditStore(ctx.find_root().obj["audit_db"], create=False)
+
+
+_filters = [
+    click.option("--client", default=None, help="Only this client id."),
+    click.option("--policy", "policy_id", default=None, help="Only this policy id."),
+    click.option("--policy-version", default=None, help="Only this policy version."),
+    click.option("--grade", default=None, help="Only this grade."),
+    click.option("--from", "date_from", default=None, help="as_of on or after this date."),
+    click.option("--to", "date_to", default=None, help="as_of on or before this date."),
+]
+
+
+def _with_filters(fn: F) -> F:
+    for opt in reversed(_filters):
+        fn = opt(fn)
+    return fn
+
+
+@audit.command("list")
+@_with_filters
+@click.option("--limit", type=click.IntRange(min=1), default=None)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default=None)
+@click.pass_context
+@handle_errors
+def audit_list(ctx: click.Context, client: str | None, policy_id: str | None, policy_version: str | None,
+               grade: str | None, date_from: str | None, date_to: str | None, limit: int | None,
+               fmt: str | None) -> None:
+    """Recorded decisions (a table on a terminal, JSON lines otherwise)."""
+    import json
+
+    fmt = fmt or _default_format()
+    with _store(ctx) as store:
+        rows = store.query(client, policy_id, policy_version, grade, date_from, date_to, limit)
+        if fmt == "text":
+            click.echo(f"{'seq':>7}  {'recorded_at':<24} {'client':<14} {'as_of':<10}  {'policy':<30} {'grade':<16} "
+                       "decision_id")
+        for r in rows:
+            if fmt == "text":
+                click.echo(f"{r['seq']:>7}  {r['recorded_at']:<24} {r['client_id']:<14} {r['as_of']:<10}  "
+                           f"{r['policy_id'] + '@' + r['policy_version']:<30} {r['grade']:<16} {r['decision_id']}")
+            else:
+                click.echo(json.dumps({k: r[k] for k in ("seq", "decision_id", "client_id", "as_of", "policy_id",
+                                                          "policy_version", "grade", "recorded_at")}))
+
+
+@audit.command("show")
+@click.argument("ref")
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default=None)
+@click.pass_context
+@handle_errors
+def audit_show(ctx: click.Context, ref: str, lang: str, fmt: str | None) -> None:
+    """One recorded decision (by decision_id or record number) and its explanation."""
+    import json
+
+    from .compiler import compile_document
+    from .explain import explain as render
+    from .loader import load_yaml_text
+
+    fmt = fmt or _default_format()
+    with _store(ctx) as store:
+        row = store.get(ref)
+        decision = json.loads(row["decision_json"])
+        policy = compile_document(load_yaml_text(store.policy_text(row["policy_sha256"]), "<snapshot>"))
+    text = render(decision, policy, lang)
+    if fmt == "json":
+        click.echo(json.dumps({"seq": row["seq"], "recorded_at": row["recorded_at"], "hash": row["hash"],
+                               "decision": decision, "explanation": text}, ensure_ascii=False, indent=2))
+    else:
+        click.echo(f"record {row['seq']}  hash {row['hash']}\n")
+        click.echo(text, nl=False)
+
+
+@audit.command("export")
+@_with_filters
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help=".jsonl (full decision records) or .parquet (one row per record, decision as JSON).")
+@click.pass_context
+@handle_errors
+def audit_export(ctx: click.Context, client: str | None, policy_id: str | None, policy_version: str | None,
+                 grade: str | None, date_from: str | None, date_to: str | None, out: Path) -> None:
+    """Export recorded decisions."""
+    n = 0
+    with _store(ctx) as store:
+        rows = store.query(client, policy_id, policy_version, grade, date_from, date_to)
+        if out.suffix == ".jsonl":
+            with out.open("w", encoding="utf-8") as fh:
+                for r in rows:
+                    fh.write(r["decision_json"] + "\n")
+                    n += 1
+        elif out.suffix == ".parquet":
+            import pandas as pd
+
+            frame = pd.DataFrame([dict(r) for r in rows])
+            n = len(frame)
+            frame.to_parquet(out, index=False)
+        else:
+            raise click.BadParameter("use a .jsonl or .parquet file name", param_hint="--out")
+    click.echo(f"exported {n} decision(s) to {out}", err=True)
+
+
+@audit.command("verify")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default=None)
+@click.pass_context
+@handle_errors
+def audit_verify(ctx: click.Context, fmt: str | None) -> None:
+    """Walk the hash chain; name the first broken record and how it broke (exit 6)."""
+    import json
+
+    fmt = fmt or _default_format()
+    with _store(ctx) as store:
+        checked, broken = store.verify()
+    if fmt == "json":
+        click.echo(json.dumps({"records": checked, "ok": broken is None,
+                               "break": broken.to_dict() if broken else None}))
+    elif broken is None:
+        click.echo(f"chain intact: {checked} record(s)")
+    else:
+        click.echo(f"chain BROKEN at record {broken.seq} ({broken.decision_id or '-'}): {broken.kind}: "
+                   f"{broken.detail}")
+    if broken is not None:
+        sys.exit(EXIT_AUDIT)
+
+
+@audit.command("replay")
+@click.argument("ref", required=False)
+@click.option("--all", "replay_all", is_flag=True, help="Replay every recorded decision.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default=None)
+@click.pass_context
+@handle_errors
+def audit_replay(ctx: click.Context, ref: str | None, replay_all: bool, fmt: str | None) -> None:
+    """Re-decide from the stored policy text and input with today's engine; exit 6 on any difference."""
+    import json
+
+    if bool(ref) == replay_all:
+        raise click.UsageError("give one decision (ID or record number) or --all")
+    fmt = fmt or _default_format()
+    counts = {"identical": 0, "different": 0, "not-replayable": 0}
+    with _store(ctx) as store:
+        rows = [store.get(ref)] if ref else store.query()
+        for r in rows:
+            status, diffs = store.replay(r)
+            counts[status] += 1
+            if fmt == "json":
+                click.echo(json.dumps({"seq": r["seq"], "decision_id": r["decision_id"], "status": status,
+                                       "differences": diffs}, ensure_ascii=False))
+            elif status != "identical" or ref:
+                click.echo(f"record {r['seq']} ({r['decision_id']}): {status}")
+                for d in diffs:
+                    click.echo(f"    {d}")
+    click.echo(f"{counts['identical']} identical, {counts['different']} different, "
+               f"{counts['not-replayable']} not replayable", err=True)
+    if counts["different"]:
+        sys.exit(EXIT_AUDIT)
 
 
 # ------------------------------------------------------------------ generate

@@ -20,8 +20,9 @@ CURRENT = REFERENCE / "policy-1.1.0.yaml"
 SAMPLES = sorted((REFERENCE / "samples" / "clients").glob("*.json"))
 DATA = Path(__file__).resolve().parent / "data"
 
-# Keep the validation cache of this test run out of the user's home directory.
+# Keep the validation cache and the decision store of this test run out of the user's directories.
 os.environ["POLICY_ENGINE_CACHE_DIR"] = tempfile.mkdtemp(prefix="policy-engine-cache-")
+os.environ["POLICY_ENGINE_AUDIT_DB"] = os.path.join(tempfile.mkdtemp(prefix="policy-engine-audit-"), "audit.db")
 
 
 def sample(name: str) -> dict[str, Any]:
