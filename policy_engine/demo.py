@@ -7,6 +7,7 @@ import unicodedata
 from collections import Counter
 from pathlib import Path
 
+from .audit import AuditStore, default_path
 from .diagnostics import PolicyEngineError
 from .evaluate import Decider
 from .loader import parse_json_text
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     deciders: dict[str, Decider] = {}
     grades: Counter[str] = Counter()
+    recorded: list[tuple[object, dict, dict]] = []
     print(f"{'client':<8} {'industry':<14} {'policy':<7} {'grade':<21} {'decided by':<36} {'warnings':>8}  actions")
     print("-" * 120)
     for f in files:
@@ -37,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
             policy = registry.select("loss-client-management", as_of=client.get("as_of"))
             decider = deciders.setdefault(policy.key, Decider(policy))
             d = decider.decide(client)
+            recorded.append((policy, d, client))
         except PolicyEngineError as e:
             print(f"{f.name}: {e}", file=sys.stderr)
             return e.exit_code
@@ -49,8 +52,20 @@ def main(argv: list[str] | None = None) -> int:
     print("-" * 120)
     print("by grade: " + ", ".join(f"{g}={grades[g]}" for g in
                                    ("pass", "special_mention", "substandard", "doubtful", "loss")))
-    print(f"{len(files)} clients decided. Explain one:  .venv/bin/policy-engine explain -p loss-client-management "
+    store_path = default_path()
+    with AuditStore(store_path) as store:
+        for policy, d, client in recorded:
+            store.append(policy, [(d, client)])
+        checked, broken = store.verify()
+        rows = list(store.query())[-len(recorded):]
+        replays = Counter(store.replay(r)[0] for r in rows)
+    print(f"{len(files)} clients decided and recorded in {store_path} "
+          f"(chain of {checked} record(s): {'intact' if broken is None else 'BROKEN at ' + str(broken.seq)}; "
+          f"replayed now: {replays['identical']} identical, {replays['different']} different).")
+    print("Next:  .venv/bin/policy-engine explain -p loss-client-management "
           f"-c {files[1]} --lang zh")
+    for command in ("audit list", "audit verify", "audit replay --all"):
+        print(f"       .venv/bin/policy-engine {command}")
     return 0
 
 

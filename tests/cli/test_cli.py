@@ -193,3 +193,12 @@ def test_help_lists_the_commands_and_exit_codes() -> None:
     assert p.returncode == 0
     for word in ("validate", "decide", "explain", "test", "schema", "Exit codes"):
         assert word in p.stdout
+
+
+def test_demo_decides_records_verifies_and_replays_the_samples() -> None:
+    p = subprocess.run([sys.executable, "-m", "policy_engine.demo"], cwd=ROOT, capture_output=True, text=True,
+                       env=ENV, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert f"{len(SAMPLES)} clients decided and recorded" in p.stdout
+    assert "intact" in p.stdout and f"{len(SAMPLES)} identical, 0 different" in p.stdout
+    assert "by grade: pass=4, special_mention=6, substandard=5, doubtful=3, loss=3" in p.stdout
