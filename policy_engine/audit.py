@@ -85,10 +85,16 @@ def default_path() -> Path:
     return Path(os.environ.get(ENV_VAR) or DEFAULT_PATH)
 
 
+def _content(values: Iterable[Any]) -> bytes:
+    # Fields in a fixed order, separated by a byte that canonical JSON and ids never contain;
+    # NUL marks a null so that null and "" differ. Text columns arrive as str or (verify) bytes.
+    return b"\x1f".join(b"\x00" if v is None else v if type(v) is bytes else str(v).encode("utf-8")
+                         for v in values)
+
+
 def record_hash(prev_hash: str, row: Mapping[str, Any]) -> str:
     """sha256 over the previous hash and the record's content (every stored column but seq and hash)."""
-    content = orjson.dumps({k: row[k] for k in _HASHED}, option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + content).hexdigest()
+    return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + _content(row[k] for k in _HASHED)).hexdigest()
 
 
 _VOLATILE = ("decision_id", "evaluated_at", "engine_version")
@@ -294,17 +300,22 @@ class AuditStore:
     # verifying -------------------------------------------------------------------
     def verify(self) -> tuple[int, Break | None]:
         """Walk the chain in record order; (records checked, first break or None)."""
-        rows = self.db.execute(f"SELECT seq, {', '.join(_HASHED)}, prev_hash, hash FROM decision ORDER BY seq")
+        raw = sqlite3.connect(self.path, timeout=30.0)
+        raw.text_factory = bytes  # the hash is over bytes: skip decoding every field to str and back
+        cursor = raw.cursor()
+        rows = cursor.execute(f"SELECT seq, prev_hash, hash, {', '.join(_HASHED)} FROM decision ORDER BY seq")
         position: dict[str, int] = {}
         walk: list[tuple[int, str, str, str]] = []  # seq, decision_id, prev_hash, hash
         first_edit: Break | None = None
+        sha256 = hashlib.sha256
         for r in rows:
-            row = dict(zip(("seq", *_HASHED, "prev_hash", "hash"), r, strict=True))
-            if first_edit is None and record_hash(row["prev_hash"], row) != row["hash"]:
-                first_edit = Break(row["seq"], row["decision_id"], "edited",
+            seq, prev, stored = r[0], r[1], r[2].decode("ascii")
+            if first_edit is None and sha256(prev + b"\n" + _content(r[3:])).hexdigest() != stored:
+                first_edit = Break(seq, r[3].decode("utf-8"), "edited",
                                    "the record's content no longer matches its hash")
-            position[row["hash"]] = len(walk)
-            walk.append((row["seq"], row["decision_id"], row["prev_hash"], row["hash"]))
+            position[stored] = len(walk)
+            walk.append((seq, r[3].decode("utf-8"), prev.decode("ascii"), stored))
+        raw.close()
         head_seq, head_hash = self.db.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
         link_break: Break | None = None
         expected = GENESIS

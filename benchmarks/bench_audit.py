@@ -1,0 +1,79 @@
+"""The cost of recording (issue 4). A script, not a test: run it and read the table.
+
+    .venv/bin/python benchmarks/bench_audit.py [--clients 100000] [--runs 11] [--repeats 3]
+
+  * a batch of --clients synthetic clients (Parquet in, Parquet out) with and without the store;
+  * one `policy-engine decide` process with and without the store (medians of --runs launches);
+  * `audit verify` over the store the batch wrote, in records per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EXE = str(Path(sys.executable).with_name("policy-engine"))
+POLICY = ROOT / "policies" / "loss-client-management" / "policy-1.1.0.yaml"
+CLIENT = ROOT / "policies" / "loss-client-management" / "samples" / "clients" / "02-case-manufacturer-raw-material-squeeze.json"
+
+
+def timed(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clients", type=int, default=100_000)
+    ap.add_argument("--runs", type=int, default=11)
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="pe-audit-bench-") as tmp:
+        work = Path(tmp)
+        subprocess.run([sys.executable, "-c", (
+            "import sys, pandas as pd; sys.path.insert(0, {root!r});"
+            "from policy_engine.synthetic import generate_columns;"
+            "pd.DataFrame(generate_columns({n}, seed=3)).to_parquet({out!r}, index=False)").format(
+                root=str(ROOT), n=args.clients, out=str(work / "p.parquet"))], check=True)
+        batch = ["batch", str(work / "p.parquet"), "-p", str(POLICY), "--out", str(work / "d.parquet"),
+                 "--format", "json"]
+        without = statistics.median(timed([EXE, *batch, "--no-audit"]) for _ in range(args.repeats))
+        with_audit = []
+        for k in range(args.repeats):
+            db = work / f"b{k}.db"
+            with_audit.append(timed([EXE, "--audit-db", str(db), *batch]))
+        with_store = statistics.median(with_audit)
+        decide = ["decide", "-p", str(POLICY), "-c", str(CLIENT)]
+        db = work / "single.db"
+        subprocess.run([EXE, "--audit-db", str(db), *decide], check=True, stdout=subprocess.DEVNULL)  # create it
+        plain = statistics.median(timed([EXE, *decide, "--no-audit"]) for _ in range(args.runs))
+        recorded = statistics.median(timed([EXE, "--audit-db", str(db), *decide]) for _ in range(args.runs))
+        verify = []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            out = subprocess.run([EXE, "--audit-db", str(work / "b0.db"), "audit", "verify", "--format", "json"],
+                                 cwd=ROOT, check=True, capture_output=True, text=True).stdout
+            verify.append((time.perf_counter() - start, json.loads(out)["records"]))
+        vsecs = statistics.median(v[0] for v in verify)
+        records = verify[0][1]
+    print(f"audit benchmarks ({args.clients:,} clients; python {sys.version.split()[0]}, {os.cpu_count()} cpus; "
+          "medians)")
+    print(f"batch without store                 {without:8.2f} s")
+    print(f"batch with store                    {with_store:8.2f} s   ratio {with_store / without:.2f}x")
+    print(f"decide process without store        {plain * 1e3:8.1f} ms")
+    print(f"decide process with store           {recorded * 1e3:8.1f} ms   +{(recorded - plain) * 1e3:.1f} ms")
+    print(f"audit verify ({records:,} records)      {vsecs:8.2f} s   {records / vsecs:,.0f} records/s "
+          "(process start included)")
+
+
+if __name__ == "__main__":
+    main()
