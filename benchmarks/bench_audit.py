@@ -22,7 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 EXE = str(Path(sys.executable).with_name("policy-engine"))
 POLICY = ROOT / "policies" / "loss-client-management" / "policy-1.1.0.yaml"
-CLIENT = ROOT / "policies" / "loss-client-management" / "samples" / "clients" / "02-case-manufacturer-raw-material-squeeze.json"
+SAMPLES = ROOT / "policies" / "loss-client-management" / "samples" / "clients"
+CLIENT = SAMPLES / "02-case-manufacturer-raw-material-squeeze.json"
 
 
 def timed(cmd: list[str]) -> float:
