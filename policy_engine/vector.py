@@ -567,3 +567,25 @@ def columns_from_records(policy: CompiledPolicy, rows: Sequence[tuple[Any, ...]]
             data = np.array([np.nan if v is None else v for v in values], dtype=float)
         out[spec.name] = Col(data, valid)
     return out
+
+
+def evaluate_chunks(policy: CompiledPolicy, n: int, inputs: Mapping[str, Col], segments: np.ndarray | None,
+                    as_of_days: np.ndarray, chunk: int = 250_000, workers: int = 2) -> list[VectorResults]:
+    """:func:`evaluate_columns` over row chunks on ``workers`` threads (numpy releases the GIL).
+
+    The results are those of one call over all rows, cut at the same chunk borders.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(start: int) -> VectorResults:
+        sl = slice(start, min(start + chunk, n))
+        part = {k: Col(c.data[sl], c.valid[sl], None if c.present is None else c.present[sl])
+                for k, c in inputs.items()}
+        return evaluate_columns(policy, sl.stop - sl.start, part, None if segments is None else segments[sl],
+                                as_of_days[sl])
+
+    starts = list(range(0, n, chunk)) or [0]
+    if workers <= 1 or len(starts) == 1:
+        return [one(s) for s in starts]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(one, starts))

@@ -222,3 +222,19 @@ def test_tree_walk_happens_once_per_batch_not_per_row() -> None:
     ve.node = lambda n: visits.append(type(n)) or real(n)  # type: ignore[method-assign]
     ve.eval(checked)
     assert len([v for v in visits if v is ast.Name]) == 3
+
+
+def test_chunked_threaded_evaluation_equals_one_call(decider: Decider) -> None:
+    from policy_engine.vector import evaluate_chunks
+
+    policy = decider.policy
+    rows, days = [], []
+    for c in generate_clients(700, seed=31):
+        _, day, inputs = decider.read(c)
+        rows.append(inputs)
+        days.append(day)
+    cols = columns_from_records(policy, rows)
+    seg = np.array([r[decider._segment_index] for r in rows], dtype=object)
+    whole = evaluate_columns(policy, len(rows), cols, seg, dates_to_days(days))
+    parts = evaluate_chunks(policy, len(rows), cols, seg, dates_to_days(days), chunk=100, workers=2)
+    assert [r for p in parts for r in (p.row(i) for i in range(p.n))] == [whole.row(i) for i in range(whole.n)]
