@@ -26,10 +26,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from policy_engine.evaluate import Decider  # noqa: E402
-from policy_engine.registry import load_policy  # noqa: E402
 
 POLICY = ROOT / "policies" / "loss-client-management" / "policy-1.1.0.yaml"
 SAMPLES = sorted((ROOT / "policies" / "loss-client-management" / "samples" / "clients").glob("*.json"))
@@ -63,6 +59,10 @@ def wall(cmd: list[str], runs: int) -> float:
 
 
 def main() -> None:
+    sys.path.insert(0, str(ROOT))  # a checkout works without installing
+    from policy_engine.evaluate import Decider
+    from policy_engine.registry import load_policy
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=2.0, help="duration of one throughput measurement")
     ap.add_argument("--repeats", type=int, default=5, help="throughput measurements (median reported)")

@@ -759,6 +759,3 @@ def catalogue() -> None:
         flag = "  [a restructuring when granted to a debtor in difficulty]" if a.may_restructure else ""
         click.echo(f"{a.name:<18} {a.en} / {a.zh} ({params}){flag}")
 
-
-def run() -> None:  # pragma: no cover - console entry
-    main(prog_name=os.environ.get("POLICY_ENGINE_PROG", "policy-engine"))
