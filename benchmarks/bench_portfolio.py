@@ -5,7 +5,8 @@
 In one run, on one seeded synthetic portfolio generated on the fly (never committed), each
 measurement in its own process so its peak memory is its own:
 
-  (a) `policy-engine batch` end to end, Parquet in and Parquet out (process start included);
+  (a) `policy-engine batch` end to end, Parquet in and Parquet out (process start included; without
+      the decision store, whose cost benchmarks/bench_audit.py measures);
   (b) the vector evaluator's core alone: a frame in memory -> checked columns -> result arrays;
   (c) the row evaluator, one full decision record per client, in-process;
   (d) `policy-engine decide --stream` over JSON lines (one process, one line in, one line out);
@@ -124,7 +125,7 @@ def main() -> None:
 
         rows: list[tuple[str, str, str, str]] = []
         runs = [measured([EXE, "batch", str(work / "portfolio.parquet"), "-p", str(POLICY),
-                          "--out", str(work / "decisions.parquet"), "--format", "json"])
+                          "--out", str(work / "decisions.parquet"), "--format", "json", "--no-audit"])
                 for _ in range(args.repeats)]
         wall = statistics.median(r[0] for r in runs)
         peak = max(r[1] for r in runs)
@@ -151,7 +152,7 @@ def main() -> None:
         rows.append((f"(c) row evaluator, {args.row_clients:,} full records", f"{secs:.2f} s",
                      f"{args.row_clients / secs:,.0f} decisions/s", f"{max(r[1] for r in row):,.0f} MB"))
 
-        stream = [measured([EXE, "decide", "-p", str(POLICY), "--stream"], stdin=work / "clients.jsonl")
+        stream = [measured([EXE, "decide", "-p", str(POLICY), "--stream", "--no-audit"], stdin=work / "clients.jsonl")
                   for _ in range(args.repeats)]
         swall = statistics.median(s[0] for s in stream)
         lines = len(stream[0][2].splitlines())
