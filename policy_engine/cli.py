@@ -391,8 +391,8 @@ def test_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, only:
 @click.option("--as-of", default=None, help="Decision date for every row (default: each row's as_of, else today).")
 @click.option("--financials", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Periodic financials as a long table (client_id + one row per period).")
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Decisions table: .parquet, .csv or .jsonl.")
+@click.option("--out", "out", type=click.Path(path_type=Path), default=None,
+              help="Decisions table: .parquet, .csv or .jsonl (with --engine dask: a directory).")
 @click.option("--rejects", "rejects_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="One line per rejected row with every problem: .jsonl or .csv.")
 @click.option("--records", "records_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -431,6 +431,8 @@ def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str
         return
     if input_file.is_dir():
         raise click.UsageError(f"{input_file} is a directory; give a file, or use --engine dask for a dataset")
+    if out is not None and out.is_dir():
+        raise click.UsageError(f"--out {out} is a directory; give a file name (.parquet, .csv or .jsonl)")
     table = read_table(input_file, financials)
     show = sys.stderr.isatty() and table.rows_read >= 100_000
     if show:

@@ -62,6 +62,11 @@ def test_dask_cli(dataset: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
     assert r.exit_code == 0, r.stderr
     assert json.loads(r.stdout)["accounting"]["rows_read"] == len(whole)
     assert len((tmp_path / "rejects.jsonl").read_text().splitlines()) == 2
+    again = CliRunner().invoke(main, ["--policies", str(POLICIES), "batch", str(root), "-p", "loss-client-management",
+                                      "--engine", "dask", "--out", str(tmp_path / "out"), "--format", "json",
+                                      "--no-audit"], catch_exceptions=False)
+    assert again.exit_code == 0, again.stderr  # a rerun into the same result directory replaces it
+    assert len(list((tmp_path / "out").glob("part-*.parquet"))) == 3
     r = CliRunner().invoke(main, ["--policies", str(POLICIES), "batch", str(root), "-p", "loss-client-management",
                                   "--engine", "dask"], catch_exceptions=False)
     assert r.exit_code == 2 and "--out DIRECTORY" in r.stderr
