@@ -89,10 +89,11 @@ def read_table(path: Path, financials: Path | None = None) -> Table:
             table = Table(frame, text=False, rows_read=len(frame))
         else:
             table = _read_jsonl(path)
-    except (OSError, ValueError, ImportError) as exc:
-        if isinstance(exc, UsageError):
-            raise
-        raise InputError([Diagnostic("unreadable", f"cannot read the table: {exc}", file=str(path))]) from None
+    except (UsageError, InputError):
+        raise
+    except Exception as exc:  # any reader's complaint (pyarrow, openpyxl, zipfile, csv) means: not a readable table
+        raise InputError([Diagnostic("unreadable", f"cannot read the table: {type(exc).__name__}: {exc}",
+                                     file=str(path), hint=f"is it really a {fmt} file?")]) from None
     if financials is not None:
         table.frame = join_financials(table.frame, read_table(financials).frame)
     return table

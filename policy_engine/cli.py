@@ -70,6 +70,10 @@ def handle_errors(fn: F) -> F:
         except RecursionError:
             click.echo("error: input nests too deeply", err=True)
             sys.exit(EXIT_INPUT)
+        except OSError as e:  # a path that cannot be read or written: the caller's to fix, not a bug
+            where = e.filename or "a file"
+            click.echo(f"error: cannot use {where}: {e.strerror or e}", err=True)
+            sys.exit(EXIT_USAGE)
         except Exception as e:  # a bug: say so plainly, with enough to report it
             click.echo(f"internal error: {type(e).__name__}: {e}\n"
                        "This is a bug in policy_engine; please report it with the command you ran.", err=True)

@@ -255,3 +255,20 @@ def test_chunked_threaded_runs_equal_a_single_chunk(policy: Any, decider: Decide
 
     a, b = stable(whole), stable(chunked)
     assert a == b and len(a) == whole.decided
+
+
+@pytest.mark.parametrize(("name", "content"), [("bad.xlsx", b"garbage"), ("bad.parquet", b"garbage"),
+                                               ("bad.csv", b"\xff\xfe\x00bad")])
+def test_unreadable_tables_are_input_errors_not_crashes(tmp_path: Path, name: str, content: bytes) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    r = _cli("batch", str(path), "-p", "loss-client-management", "--no-audit")
+    assert r.exit_code == 3 and "cannot read the table" in r.stderr and "internal error" not in r.stderr
+
+
+def test_unwritable_outputs_are_usage_errors(tmp_path: Path) -> None:
+    r = _cli("batch", str(PORTFOLIO_CSV), "-p", "loss-client-management", "--no-audit",
+             "--out", str(tmp_path / "no" / "such" / "dir" / "d.parquet"))
+    assert r.exit_code == 2 and "cannot use" in r.stderr and "internal error" not in r.stderr
+    r = _cli("generate", "--n", "3", "--out", str(tmp_path / "missing" / "x.csv"))
+    assert r.exit_code == 2
