@@ -361,6 +361,9 @@ def test_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, only:
     from .tester import run_tests
 
     fmt = fmt or _default_format()
+    for p in paths:
+        if not p.exists():
+            raise click.UsageError(f"no such file or directory: {p}")
     run = run_tests(list(paths) or [ctx.obj["policies"]], only=only)
     if fmt == "json":
         import json

@@ -202,3 +202,7 @@ def test_demo_decides_records_verifies_and_replays_the_samples() -> None:
     assert f"{len(SAMPLES)} clients decided and recorded" in p.stdout
     assert "intact" in p.stdout and f"{len(SAMPLES)} identical, 0 different" in p.stdout
     assert "by grade: pass=4, special_mention=6, substandard=5, doubtful=3, loss=3" in p.stdout
+
+
+def test_test_command_on_a_missing_path_is_a_usage_error(tmp_path: Path) -> None:
+    assert run("test", str(tmp_path / "nope")).exit_code == 2
