@@ -130,8 +130,9 @@ def _record(ctx: click.Context, policy: Any, pairs: Any, inputs: str, batch_key:
 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default=None,
-              help="Output format (default: text on a terminal, json otherwise).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "junit", "github"]), default=None,
+              help="text (default on a terminal), json (default otherwise), junit (JUnit XML) or github "
+                   "(workflow annotations).")
 @click.option("--max-errors", type=click.IntRange(min=0), default=50, show_default=True,
               help="Stop listing after this many problems per file (0: all).")
 @click.pass_context
@@ -152,7 +153,16 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, max_e
     if not results:
         raise click.UsageError(f"no policy files (policy*.yaml) under {', '.join(map(str, targets))}")
     bad = [r for r in results if any(d.severity == "error" for d in r.diagnostics)]
-    if fmt == "json":
+    if fmt == "junit":
+        from .reporting import junit_validate
+
+        click.echo(junit_validate(results), nl=False)
+    elif fmt == "github":
+        from .reporting import github_diagnostics
+
+        click.echo(github_diagnostics([d for r in results for d in r.diagnostics]), nl=False)
+        click.echo(f"{len(results) - len(bad)} valid, {len(bad)} invalid", err=True)
+    elif fmt == "json":
         import json
 
         click.echo(json.dumps({
@@ -348,7 +358,8 @@ def explain(ctx: click.Context, policy: str, policy_version: str | None, client:
 
 @main.command("test")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default=None)
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "junit", "github"]), default=None,
+              help="text (default on a terminal), json, junit (JUnit XML) or github (workflow annotations).")
 @click.option("-k", "only", default=None, help="Only cases whose name contains this text.")
 @click.option("-v", "--verbose", is_flag=True, help="List passing cases too.")
 @click.pass_context
@@ -365,7 +376,15 @@ def test_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, only:
         if not p.exists():
             raise click.UsageError(f"no such file or directory: {p}")
     run = run_tests(list(paths) or [ctx.obj["policies"]], only=only)
-    if fmt == "json":
+    if fmt == "junit":
+        from .reporting import junit_tests
+
+        click.echo(junit_tests(run), nl=False)
+    elif fmt == "github":
+        from .reporting import github_tests
+
+        click.echo(github_tests(run), nl=False)
+    elif fmt == "json":
         import json
 
         click.echo(json.dumps(run.to_dict(), ensure_ascii=False, indent=2))

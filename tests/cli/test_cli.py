@@ -206,3 +206,28 @@ def test_demo_decides_records_verifies_and_replays_the_samples() -> None:
 
 def test_test_command_on_a_missing_path_is_a_usage_error(tmp_path: Path) -> None:
     assert run("test", str(tmp_path / "nope")).exit_code == 2
+
+
+def test_validate_and_test_speak_junit_and_github(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    broken = str(DATA / "broken_policies" / "unknown-name.yaml")
+    r = run("validate", "--format", "junit", CURRENT, broken)
+    assert r.exit_code == 4
+    root = ET.fromstring(r.stdout)
+    assert root.get("tests") == "2" and root.get("failures") == "1"
+    assert "unknown-name" in root.find(".//failure").get("message")  # type: ignore[union-attr]
+    r = run("validate", "--format", "github", broken)
+    assert r.stdout.startswith(f"::error file={broken},line=42,col=13,title=unknown-name::unknown name 'dppd'")
+    r = run("test", str(REFERENCE), "--format", "junit")
+    assert r.exit_code == 0
+    assert int(ET.fromstring(r.stdout).get("tests")) >= 160  # type: ignore[arg-type]
+    (tmp_path / "policy-1.0.0.yaml").write_text((DATA / "mini-policy.yaml").read_text(encoding="utf-8"))
+    (tmp_path / "cases.yaml").write_text(
+        "policy: mini\ncases:\n  - name: fails\n    client: {client_id: A, industry: trade, loan: {days_past_due: 0}}\n"
+        "    expect: {grade: good}\n")
+    r = run("test", str(tmp_path), "--format", "github")
+    assert r.exit_code == 1
+    assert f"::error file={tmp_path / 'cases.yaml'},line=3,title=policy test failed::[mini@1.0.0] fails" in r.stdout
+    r = run("test", str(tmp_path), "--format", "junit")
+    assert ET.fromstring(r.stdout).find(".//failure").get("message").startswith("grade: expected")  # type: ignore[union-attr]
