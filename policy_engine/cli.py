@@ -362,9 +362,14 @@ def explain(ctx: click.Context, policy: str, policy_version: str | None, client:
               help="text (default on a terminal), json, junit (JUnit XML) or github (workflow annotations).")
 @click.option("-k", "only", default=None, help="Only cases whose name contains this text.")
 @click.option("-v", "--verbose", is_flag=True, help="List passing cases too.")
+@click.option("--coverage", "show_coverage", is_flag=True,
+              help="Report, per rule, whether a case made it fire and one made it not fire.")
+@click.option("--min-coverage", type=click.FloatRange(0, 100), default=None,
+              help="Exit 1 when rule coverage (percent of rules both fired and not fired) is below this.")
 @click.pass_context
 @handle_errors
-def test_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, only: str | None, verbose: bool) -> None:
+def test_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, only: str | None, verbose: bool,
+             show_coverage: bool, min_coverage: float | None) -> None:
     """Run policy test cases (default: every policy directory in the registry).
 
     Exits 1 when a case fails, 4 when a policy or test file is invalid.
@@ -399,8 +404,26 @@ def test_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, only:
         if run.diagnostics:
             _emit_diagnostics(run.diagnostics, "text")
         click.echo(f"{run.passed} passed, {run.failed} failed")
+    below = False
+    if show_coverage or min_coverage is not None:
+        from .tester import coverage
+
+        for policy_key, rules in coverage(run).items():
+            covered = sum(r.covered for r in rules)
+            pct = 100.0 * covered / max(len(rules), 1)
+            below = below or (min_coverage is not None and pct < min_coverage)
+            click.echo(f"coverage {policy_key}: {covered}/{len(rules)} rules fired and not fired ({pct:.1f}%)",
+                       err=True)
+            if show_coverage:
+                for r in rules:
+                    if not r.covered:
+                        missing = "never fired" if not r.fired else "never not fired"
+                        click.echo(f"  uncovered {r.kind} {r.rule}: {missing}", err=True)
     if run.diagnostics and any(d.code != "no-tests" for d in run.diagnostics):
         sys.exit(EXIT_POLICY)
+    if below and not run.failed:
+        click.echo(f"rule coverage is below --min-coverage {min_coverage:g}%", err=True)
+        sys.exit(EXIT_TESTS_FAILED)
     if run.diagnostics:
         sys.exit(EXIT_USAGE)
     if run.failed:

@@ -37,6 +37,7 @@ class CaseResult:
     policy: str
     line: int | None
     failures: list[str] = field(default_factory=list)
+    outcomes: dict[tuple[str, str], bool] = field(default_factory=dict, repr=False)  # (kind, rule) -> fired
 
     @property
     def passed(self) -> bool:
@@ -280,4 +281,60 @@ def _run_case(tf: Path, doc: Document, i: int, case: Mapping[str, Any], policy: 
         result.failures.append("invalid_input: expected the client to be rejected, but it was decided")
         return result
     result.failures.extend(check_expectations(expect, record))
+    result.outcomes = rule_outcomes(policy, record)
     return result
+
+
+def rule_outcomes(policy: CompiledPolicy, record: Mapping[str, Any]) -> dict[tuple[str, str], bool]:
+    """For one decision, whether each rule fired (True) or evaluated and did not (False); undetermined rules
+    are left out: a null condition shows neither."""
+    out: dict[tuple[str, str], bool] = {}
+    undetermined = {(u["kind"], u["rule"]) for u in record["undetermined"]}
+    fired_floors = {f["id"] for f in record["classification"]["floors"]}
+    for r in policy.floors:
+        if ("classification", r.id) not in undetermined:
+            out[("floor", r.id)] = r.id in fired_floors
+    fired_warnings = {w["id"] for w in record["warnings"]}
+    for w in policy.warnings:
+        if ("warning", w.id) not in undetermined:
+            out[("warning", w.id)] = w.id in fired_warnings
+    fired_actions = {a["id"] for a in record["actions"]} | {a["id"] for a in record["suppressed_actions"]}
+    for a in policy.actions:
+        if ("action", a.id) not in undetermined:
+            out[("action", a.id)] = a.id in fired_actions
+    for f, got in zip(policy.factors, record["score"]["factors"], strict=True):
+        for b in f.bands:
+            out[("band", f"{f.id} {b.label()}")] = got["band"] == b.label()
+        if f.expr.nullable:  # a factor over a required input is never missing
+            out[("band", f"{f.id} missing")] = got["band"] is None
+    for m in policy.metrics:
+        v = record["metrics"][m.name]
+        if m.expr.type == "bool":
+            out[("metric", m.name)] = bool(v) if v is not None else False
+        elif m.expr.nullable:  # fired: has a value; not fired: null (a number that cannot be null is left out)
+            out[("metric", m.name)] = v is not None
+    return out
+
+
+@dataclass
+class RuleCoverage:
+    kind: str
+    rule: str
+    fired: bool
+    not_fired: bool
+
+    @property
+    def covered(self) -> bool:
+        return self.fired and self.not_fired
+
+
+def coverage(run: SuiteResult) -> dict[str, list[RuleCoverage]]:
+    """Per policy version: every rule, and whether some case made it fire and some made it not fire."""
+    seen: dict[str, dict[tuple[str, str], set[bool]]] = {}
+    for r in run.results:
+        per = seen.setdefault(r.policy, {})
+        for key, fired in r.outcomes.items():
+            per.setdefault(key, set()).add(fired)
+    return {policy: [RuleCoverage(kind, rule, True in values, False in values)
+                     for (kind, rule), values in sorted(rules.items())]
+            for policy, rules in seen.items()}

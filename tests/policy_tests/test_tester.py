@@ -94,3 +94,29 @@ def test_expectations_compare_sets_and_numbers() -> None:
         "metrics.m: expected {'approx': 0.31, 'tol': 0.001}, got 0.30000000000000004"]
     assert check_expectations({"warnings": []}, record) == [
         "warnings: expected [], got ['a'] (unexpected ['a'])"]
+
+
+def test_reference_policy_has_full_rule_coverage() -> None:
+    from policy_engine.tester import coverage
+
+    report = coverage(run_tests([REFERENCE]))
+    assert set(report) == {"loss-client-management@1.0.0", "loss-client-management@1.1.0"}
+    for rules in report.values():
+        assert [(r.kind, r.rule) for r in rules if not r.covered] == []
+        kinds = {r.kind for r in rules}
+        assert kinds == {"floor", "warning", "action", "band", "metric"}
+
+
+def test_coverage_names_what_never_fired_and_min_coverage_fails(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from policy_engine.cli import main
+
+    suite = _write_suite(tmp_path, f"  - name: one case\n    client: {CLIENT}\n    expect: {{grade: good}}\n")
+    r = CliRunner().invoke(main, ["test", str(suite), "--format", "text", "--coverage"], catch_exceptions=False)
+    assert r.exit_code == 0
+    assert "uncovered floor late: never fired" in r.stderr
+    assert "uncovered band al [-inf, 1): never fired" in r.stderr
+    r = CliRunner().invoke(main, ["test", str(suite), "--format", "text", "--min-coverage", "90"],
+                           catch_exceptions=False)
+    assert r.exit_code == 1 and "below --min-coverage 90%" in r.stderr
