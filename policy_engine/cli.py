@@ -430,6 +430,37 @@ def test_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, only:
         sys.exit(EXIT_TESTS_FAILED)
 
 
+# ---------------------------------------------------------------------- diff
+
+
+@main.command()
+@click.argument("old")
+@click.argument("new")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default=None,
+              help="text (default on a terminal), json, or markdown (for a pull-request comment).")
+@click.pass_context
+@handle_errors
+def diff(ctx: click.Context, old: str, new: str, fmt: str | None) -> None:
+    """What changed between two policies, rule by rule (files, ID@VERSION, or REV:path in git)."""
+    import json
+
+    from .diffing import diff_policies, render_markdown, resolve
+
+    fmt = fmt or _default_format()
+    a, b = resolve(old, ctx.obj["policies"]), resolve(new, ctx.obj["policies"])
+    changes = diff_policies(a, b)
+    if fmt == "json":
+        click.echo(json.dumps({"old": {"id": a.id, "version": a.version, "sha256": a.sha256},
+                               "new": {"id": b.id, "version": b.version, "sha256": b.sha256},
+                               "changes": [c.to_dict() for c in changes]}, ensure_ascii=False, indent=2))
+    elif fmt == "markdown":
+        click.echo(render_markdown(a, b, changes), nl=False)
+    else:
+        click.echo(f"{a.id} {a.version} -> {b.id} {b.version}: {len(changes)} change(s)")
+        for c in changes:
+            click.echo(f"  {c.text()}")
+
+
 # --------------------------------------------------------------------- batch
 
 

@@ -1,0 +1,89 @@
+"""Semantic diff: changes named rule by rule in policy terms."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from typing import Any
+
+from click.testing import CliRunner
+
+from policy_engine.cli import main
+from policy_engine.compiler import compile_document
+from policy_engine.diffing import diff_policies
+from policy_engine.loader import load_yaml_text
+
+from ..conftest import CURRENT, POLICIES, ROOT
+
+TEXT = CURRENT.read_text(encoding="utf-8")
+
+
+def _diff(new_text: str) -> list[str]:
+    old = compile_document(load_yaml_text(TEXT, "old.yaml"))
+    new = compile_document(load_yaml_text(new_text, "new.yaml"))
+    return [c.text() for c in diff_policies(old, new)]
+
+
+def test_identical_policies_have_no_changes() -> None:
+    assert _diff(TEXT) == []
+
+
+def test_a_moved_threshold_reads_as_a_threshold() -> None:
+    changed = TEXT.replace("when: consecutive_loss_quarters >= 2", "when: consecutive_loss_quarters >= 3")
+    assert _diff(changed) == ["warning consecutive_losses: threshold 2 -> 3"]
+
+
+def test_a_changed_parameter_names_its_segment() -> None:
+    changed = TEXT.replace("dscr_floor:\n    value: 1.2", "dscr_floor:\n    value: 1.0")
+    assert _diff(changed) == ["parameter dscr_floor[default]: 1.2 -> 1.0"]
+
+
+def test_an_action_that_gained_a_condition_shows_both() -> None:
+    changed = TEXT.replace("    when: fired('collateral_impaired')\n",
+                           "    when: fired('collateral_impaired') and key_client\n")
+    assert _diff(changed) == ["action add_collateral: condition `fired('collateral_impaired')` -> "
+                              "`fired('collateral_impaired') and key_client`"]
+
+
+def test_bands_rules_and_severity() -> None:
+    changed = (TEXT.replace("        - {min: 6, points: 5}\n", "        - {min: 6, max: 9, points: 5}\n"
+                                                                  "        - {min: 9, points: 7}\n")
+               .replace("    severity: low\n    category: operations",
+                        "    severity: medium\n    category: operations"))
+    assert _diff(changed) == [
+        "factor receivables_turnover: band [6, +inf) removed",
+        "factor receivables_turnover: band [6, 9) added (5 points)",
+        "factor receivables_turnover: band [9, +inf) added (7 points)",
+        "warning receivables_slow: severity 'low' -> 'medium'",
+    ]
+
+
+def _cli(*args: str) -> Any:
+    return CliRunner().invoke(main, ["--policies", str(POLICIES), *args], catch_exceptions=False)
+
+
+def test_cli_between_registry_versions_as_json_and_markdown() -> None:
+    r = _cli("diff", "loss-client-management@1.0.0", "loss-client-management@1.1.0", "--format", "json")
+    assert r.exit_code == 0
+    changes = [(c["section"], c["rule"], c["detail"]) for c in json.loads(r.stdout)["changes"]]
+    assert ("parameter", "current_ratio_floor[manufacturing]", "1.2 -> 1.15") in changes
+    assert ("parameter", "statement_stale_days[default]", "120 -> 135") in changes
+    md = _cli("diff", "loss-client-management@1.0.0", "loss-client-management@1.1.0", "--format", "markdown")
+    assert "| parameter | `current_ratio_floor[manufacturing]` | 1.2 -> 1.15 |" in md.stdout
+
+
+def test_cli_reads_a_git_revision() -> None:
+    import sys
+
+    rel = CURRENT.relative_to(ROOT).as_posix()
+    committed = subprocess.run(["git", "show", f"HEAD:{rel}"], cwd=ROOT, capture_output=True, text=True, check=True)
+    r = subprocess.run([sys.executable, "cli.py", "--policies", str(POLICIES), "diff", f"HEAD:{rel}", str(CURRENT),
+                        "--format", "json"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    old = compile_document(load_yaml_text(committed.stdout, "head.yaml"))
+    new = compile_document(load_yaml_text(TEXT, "new.yaml"))
+    assert json.loads(r.stdout)["changes"] == [c.to_dict() for c in diff_policies(old, new)]
+    bad = _cli("diff", "nope-not-a-ref", str(CURRENT))
+    assert bad.exit_code == 2 and "not a file, id@version or REV:path" in bad.stderr
+    missing = _cli("diff", "HEAD:no/such/file.yaml", str(CURRENT))
+    assert missing.exit_code == 2 and "cannot read HEAD:no/such/file.yaml from git" in missing.stderr
