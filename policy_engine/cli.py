@@ -461,6 +461,50 @@ def diff(ctx: click.Context, old: str, new: str, fmt: str | None) -> None:
             click.echo(f"  {c.text()}")
 
 
+@main.command()
+@click.argument("old")
+@click.argument("new")
+@click.option("--portfolio", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Clients to decide under both versions (CSV, JSON Lines, Parquet, Excel).")
+@click.option("--as-of", default=None, help="Decision date for every client (default: each row's as_of).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default=None)
+@click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write a self-contained HTML report with charts.")
+@click.option("--fail-if", "gates", multiple=True,
+              help="Exit 1 when this holds, e.g. 'grade_changed_share > 0.05' (repeatable).")
+@click.pass_context
+@handle_errors
+def impact(ctx: click.Context, old: str, new: str, portfolio: Path, as_of: str | None, fmt: str | None,
+           html_out: Path | None, gates: tuple[str, ...]) -> None:
+    """Champion / challenger: decide a portfolio under two policy versions and report what moves."""
+    import json
+
+    from .batch import read_table
+    from .diffing import resolve
+    from .impact import analyse, gate_failures, render_html, render_markdown
+
+    fmt = fmt or _default_format()
+    result = analyse(resolve(old, ctx.obj["policies"]), resolve(new, ctx.obj["policies"]), read_table(portfolio),
+                     as_of)
+    report = result.report
+    failed = gate_failures(report, gates)
+    if html_out is not None:
+        html_out.write_text(render_html(report), encoding="utf-8")
+    if fmt == "json":
+        click.echo(json.dumps({**report, "failed_gates": failed}, ensure_ascii=False, indent=2))
+    elif fmt == "markdown":
+        click.echo(render_markdown(report), nl=False)
+    else:
+        s = report["summary"]
+        click.echo(f"{report['clients']:,} clients: {s['grade_changed']:,} change grade "
+                   f"({s['grade_changed_share']:.2%}: {s['downgrades']:,} down, {s['upgrades']:,} up), "
+                   f"{s['warnings_changed']:,} change warnings, {s['actions_changed']:,} change actions")
+    for f in failed:
+        click.echo(f"gate failed: {f}", err=True)
+    if failed:
+        sys.exit(EXIT_TESTS_FAILED)
+
+
 # --------------------------------------------------------------------- batch
 
 

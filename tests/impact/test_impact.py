@@ -1,0 +1,92 @@
+"""Champion / challenger impact: migration, changed clients, gates, and an HTML report a browser renders."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from policy_engine.cli import main
+from policy_engine.synthetic import write_csv
+
+from ..conftest import POLICIES
+
+OLD, NEW = "loss-client-management@1.0.0", "loss-client-management@1.1.0"
+
+
+@pytest.fixture(scope="module")
+def portfolio(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("impact") / "p.csv"
+    write_csv(path, 3000, seed=12)
+    return path
+
+
+def _cli(*args: str) -> Any:
+    return CliRunner().invoke(main, ["--policies", str(POLICIES), *args], catch_exceptions=False)
+
+
+def test_impact_report_accounts_for_every_client(portfolio: Path) -> None:
+    r = _cli("impact", OLD, NEW, "--portfolio", str(portfolio), "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    rep = json.loads(r.stdout)
+    counts = rep["migration"]["counts"]
+    assert sum(map(sum, counts)) == rep["clients"] == 3000
+    off_diagonal = sum(v for i, row in enumerate(counts) for j, v in enumerate(row) if i != j)
+    assert off_diagonal == rep["summary"]["grade_changed"] > 0
+    # 1.1.0 lowers the manufacturing liquidity floor: clients can only improve, and only manufacturers move.
+    assert rep["summary"]["downgrades"] == 0
+    assert {c["segment"] for c in rep["changed_clients"]} == {"manufacturing"}
+    moved = next(c for c in rep["changed_clients"] if c["grade"][0] != c["grade"][1])
+    assert "liquidity_below_floor" in moved["warnings_removed"] or moved["decided_by"][0] != moved["decided_by"][1] \
+        or moved["score"][0] != moved["score"][1]
+    assert rep["warnings"]["liquidity_below_floor"]["change"] < 0
+    assert sum(rep["by_industry"][s]["grade_changed"] for s in rep["by_industry"]) == rep["summary"]["grade_changed"]
+    balance = rep["migration"]["balance"]
+    assert sum(map(sum, balance)) > 0
+
+
+def test_identical_versions_change_nothing(portfolio: Path) -> None:
+    rep = json.loads(_cli("impact", NEW, NEW, "--portfolio", str(portfolio), "--format", "json").stdout)
+    assert rep["summary"]["grade_changed"] == 0 and rep["changed_clients"] == []
+
+
+def test_fail_if_gates(portfolio: Path) -> None:
+    r = _cli("impact", OLD, NEW, "--portfolio", str(portfolio), "--format", "text",
+             "--fail-if", "grade_changed_share > 0.5", "--fail-if", "downgrades > 0")
+    assert r.exit_code == 0
+    r = _cli("impact", OLD, NEW, "--portfolio", str(portfolio), "--format", "text", "--fail-if", "grade_changed > 0")
+    assert r.exit_code == 1 and "gate failed: grade_changed" in r.stderr
+    r = _cli("impact", OLD, NEW, "--portfolio", str(portfolio), "--fail-if", "nonsense")
+    assert r.exit_code == 2 and "NAME OP NUMBER" in r.stderr
+
+
+def test_markdown_for_pull_requests(portfolio: Path) -> None:
+    md = _cli("impact", OLD, NEW, "--portfolio", str(portfolio), "--format", "markdown").stdout
+    assert md.startswith("### Portfolio impact: loss-client-management 1.0.0 → 1.1.0")
+    assert "| old \\ new | pass | special_mention | substandard | doubtful | loss |" in md
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_html_report_renders_in_headless_chromium(portfolio: Path, tmp_path: Path) -> None:
+    page = tmp_path / "impact.html"
+    assert _cli("impact", OLD, NEW, "--portfolio", str(portfolio), "--html", str(page)).exit_code == 0
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0"]
+    dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert dom.stdout.count('<svg class="chart') == 4  # migration heatmap and three before/after charts
+    assert 'id="grade-changed"' in dom.stdout and "Clients that changed" in dom.stdout
+    assert "CONSOLE" not in dom.stderr, [line for line in dom.stderr.splitlines() if "CONSOLE" in line]
+    shot = tmp_path / "impact.png"
+    subprocess.run([CHROMIUM, *flags, f"--screenshot={shot}", "--window-size=1000,1600", page.as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    assert shot.stat().st_size > 10_000  # a real picture, not an empty page
