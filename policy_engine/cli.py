@@ -505,6 +505,53 @@ def impact(ctx: click.Context, old: str, new: str, portfolio: Path, as_of: str |
         sys.exit(EXIT_TESTS_FAILED)
 
 
+@main.command()
+@click.argument("policy")
+@click.option("--portfolio", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--scenario", "scenario_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Shocks in YAML (see scenarios/).")
+@click.option("--as-of", default=None)
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default=None)
+@click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--fail-if", "gates", multiple=True, help="As for impact, e.g. 'downgrade_share > 0.1'.")
+@click.pass_context
+@handle_errors
+def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Path, as_of: str | None,
+             fmt: str | None, html_out: Path | None, gates: tuple[str, ...]) -> None:
+    """Stress test: apply a scenario's shocks and report the migration against the unshocked portfolio."""
+    import json
+
+    from .batch import read_table
+    from .diffing import resolve
+    from .impact import analyse, gate_failures, render_html, render_markdown
+    from .scenario import apply, load_scenario
+
+    fmt = fmt or _default_format()
+    compiled = resolve(policy, ctx.obj["policies"]) if Path(policy).suffix or "@" in policy else \
+        _resolve_policy(ctx, policy, None, as_of)
+    scenario = load_scenario(scenario_file)
+    base = read_table(portfolio)
+    report = analyse(compiled, compiled, base, as_of, new_table=apply(scenario, base)).report
+    report["scenario"] = {"name": scenario.name, "shocks": [s.__dict__ for s in scenario.shocks]}
+    failed = gate_failures(report, gates)
+    if html_out is not None:
+        html_out.write_text(render_html(report).replace("Portfolio impact:", f"Scenario {scenario.name}:"),
+                            encoding="utf-8")
+    if fmt == "json":
+        click.echo(json.dumps({**report, "failed_gates": failed}, ensure_ascii=False, indent=2))
+    elif fmt == "markdown":
+        click.echo(render_markdown(report).replace("Portfolio impact:", f"Scenario {scenario.name}:"), nl=False)
+    else:
+        s = report["summary"]
+        click.echo(f"scenario {scenario.name}: {report['clients']:,} clients, {s['grade_changed']:,} change grade "
+                   f"({s['downgrades']:,} down, {s['upgrades']:,} up), {s['warnings_changed']:,} change warnings, "
+                   f"{s['actions_changed']:,} change actions")
+    for f in failed:
+        click.echo(f"gate failed: {f}", err=True)
+    if failed:
+        sys.exit(EXIT_TESTS_FAILED)
+
+
 # --------------------------------------------------------------------- batch
 
 

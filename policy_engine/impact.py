@@ -40,12 +40,13 @@ def _lists(series: pd.Series) -> list[list[str]]:
 
 
 def analyse(old: CompiledPolicy, new: CompiledPolicy, table: Table, as_of: str | None = None,
-            max_listed: int = 200) -> Impact:
+            max_listed: int = 200, new_table: Table | None = None) -> Impact:
+    """``old`` on ``table`` against ``new`` on ``new_table`` (the same table unless a scenario shocked it)."""
     if old.grade_ids != new.grade_ids:
         raise UsageError([Diagnostic("different-scales", "the two policies grade on different scales",
                                      hint="impact compares grades; both versions need the same scale")])
     a = run_batch(old, table, as_of)
-    b = run_batch(new, table, as_of)
+    b = run_batch(new, new_table if new_table is not None else table, as_of)
     da = a.decisions.set_index("row")
     db = b.decisions.set_index("row")
     rows = da.index.intersection(db.index)

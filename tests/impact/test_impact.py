@@ -90,3 +90,29 @@ def test_html_report_renders_in_headless_chromium(portfolio: Path, tmp_path: Pat
     subprocess.run([CHROMIUM, *flags, f"--screenshot={shot}", "--window-size=1000,1600", page.as_uri()],
                    capture_output=True, timeout=120, check=True)
     assert shot.stat().st_size > 10_000  # a real picture, not an empty page
+
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+
+def test_shipped_scenarios_move_the_portfolio_the_way_they_should(portfolio: Path) -> None:
+    down = json.loads(_cli("simulate", "loss-client-management", "--portfolio", str(portfolio), "--scenario",
+                           str(SCENARIOS / "manufacturing-downturn.yaml"), "--format", "json").stdout)
+    assert down["summary"]["downgrades"] > 0 and down["summary"]["upgrades"] == 0
+    assert set(down["by_industry"]) >= {"manufacturing", "trade"}
+    assert down["by_industry"]["manufacturing"]["downgrades"] > 0
+    crash = json.loads(_cli("simulate", "loss-client-management", "--portfolio", str(portfolio), "--scenario",
+                            str(SCENARIOS / "collateral-crash.yaml"), "--format", "json").stdout)
+    assert crash["warnings"]["collateral_impaired"]["change"] > 0
+    assert crash["actions"]["add_collateral"]["change"] > 0
+    assert crash["scenario"]["name"] == "Collateral crash"
+
+
+def test_a_bad_scenario_is_a_located_error(portfolio: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nshocks:\n  - {field: loan.balance, multiply: 0.5, add: 3}\n"
+                   "  - {field: 'Loan Balance', add: 1}\n")
+    r = _cli("simulate", "loss-client-management", "--portfolio", str(portfolio), "--scenario", str(bad))
+    assert r.exit_code == 4
+    assert f"{bad}:3:5: error: bad-scenario: give exactly one of multiply or add" in r.stderr
+    assert f"{bad}:4:" in r.stderr and "field must be a column path" in r.stderr
