@@ -59,9 +59,14 @@ class CheckResult:
 def check_paths(paths: Iterable[str | Path]) -> list[CheckResult]:
     """Validate every policy file under ``paths``, then the versions across them."""
     results: list[CheckResult] = []
+    from .lint import lint
+
     for f in policy_files(paths):
         try:
-            diags, policy = check_document(load_yaml_file(f))
+            doc = load_yaml_file(f)
+            diags, policy = check_document(doc)
+            if policy is not None:
+                diags = [*diags, *lint(policy, doc)]
         except PolicyError as e:
             diags, policy = e.diagnostics, None
         results.append(CheckResult(str(f), diags, policy))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -112,3 +113,26 @@ def test_schema_validation_is_memoised_only_for_valid_texts(monkeypatch: pytest.
     assert calls == [1, 1, 1]
     monkeypatch.setenv("POLICY_ENGINE_CACHE", "0")
     assert not cache.known_schema_valid(text)
+
+
+LINT = sorted((DATA / "lint_policies").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", LINT, ids=[p.stem for p in LINT])
+def test_static_analysis_finds_each_planted_defect(path: Path) -> None:
+    m = _EXPECT.match(path.read_text(encoding="utf-8").splitlines()[0])
+    assert m
+    (result,) = check_paths([path])
+    found = [(d.code, d.line, d.severity) for d in result.diagnostics]
+    assert found == [(m["code"], int(m["line"]), "warning")]  # exactly the planted one, as a warning
+    assert result.policy is not None  # findings do not make the policy invalid
+
+
+def test_static_analysis_is_silent_on_the_shipped_policies_and_validate_still_exits_0() -> None:
+    from click.testing import CliRunner
+
+    from policy_engine.cli import main
+
+    assert all(r.diagnostics == [] for r in check_paths([POLICIES]))
+    r = CliRunner().invoke(main, ["validate", "--format", "json", str(LINT[0])], catch_exceptions=False)
+    assert r.exit_code == 0 and json.loads(r.stdout)["files"][0]["diagnostics"][0]["severity"] == "warning"
