@@ -11,7 +11,8 @@ measurement in its own process so its peak memory is its own:
   (c) the row evaluator, one full decision record per client, in-process;
   (d) `policy-engine decide --stream` over JSON lines (one process, one line in, one line out);
   (e) `policy-engine batch --engine dask` on a LocalCluster with 2 workers, the portfolio as a
-      partitioned Parquet dataset (10 files); its peak memory is the client process only.
+      partitioned Parquet dataset (10 files); its peak memory is the client process only;
+  (f) `policy-engine impact 1.0.0 1.1.0` over the same portfolio, beside (a) for the ratio.
 
 Figures are medians of --repeats runs; peak memory is the largest resident set of the process.
 """
@@ -32,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 POLICY = ROOT / "policies" / "loss-client-management" / "policy-1.1.0.yaml"
 EXE = str(Path(sys.executable).with_name("policy-engine"))
+POLICY_ID = "loss-client-management"
 
 
 def measured(cmd: list[str], stdin: Path | None = None) -> tuple[float, float, str]:
@@ -169,6 +171,12 @@ def main() -> None:
         ddecided = json.loads(dask[0][2])["accounting"]["decided"]
         rows.append(("(e) batch --engine dask, LocalCluster, 2 workers, 10 partitions", f"{dwall:.2f} s",
                      f"{ddecided / dwall:,.0f} decisions/s", f"{max(d[1] for d in dask):,.0f} MB (client)"))
+
+        impact = [measured([EXE, "impact", f"{POLICY_ID}@1.0.0", f"{POLICY_ID}@1.1.0", "--portfolio",
+                            str(work / "portfolio.parquet"), "--format", "json"]) for _ in range(args.repeats)]
+        iwall = statistics.median(i[0] for i in impact)
+        rows.append(("(f) impact 1.0.0 vs 1.1.0 over the portfolio", f"{iwall:.2f} s",
+                     f"{iwall / wall:.2f}x the batch (a)", f"{max(i[1] for i in impact):,.0f} MB"))
 
     print(f"portfolio benchmarks: {args.clients:,} clients, python {sys.version.split()[0]}, "
           f"{os.cpu_count()} cpus, medians of {args.repeats}")
