@@ -477,26 +477,33 @@ def diff(ctx: click.Context, old: str, new: str, fmt: str | None) -> None:
 def impact(ctx: click.Context, old: str, new: str, portfolio: Path, as_of: str | None, fmt: str | None,
            html_out: Path | None, gates: tuple[str, ...]) -> None:
     """Champion / challenger: decide a portfolio under two policy versions and report what moves."""
-    import json
-
     from .batch import read_table
     from .diffing import resolve
-    from .impact import analyse, gate_failures, render_html, render_markdown
+    from .impact import analyse
 
     fmt = fmt or _default_format()
     result = analyse(resolve(old, ctx.obj["policies"]), resolve(new, ctx.obj["policies"]), read_table(portfolio),
                      as_of)
-    report = result.report
+    _emit_migration(result.report, fmt, html_out, gates, "Portfolio impact")
+
+
+def _emit_migration(report: dict[str, Any], fmt: str, html_out: Path | None, gates: tuple[str, ...],
+                    heading: str) -> None:
+    """impact and simulate: the report in the chosen form, the HTML page, and the --fail-if gates (exit 1)."""
+    import json
+
+    from .impact import gate_failures, render_html, render_markdown
+
     failed = gate_failures(report, gates)
     if html_out is not None:
-        html_out.write_text(render_html(report), encoding="utf-8")
+        html_out.write_text(render_html(report, heading), encoding="utf-8")
     if fmt == "json":
         click.echo(json.dumps({**report, "failed_gates": failed}, ensure_ascii=False, indent=2))
     elif fmt == "markdown":
-        click.echo(render_markdown(report), nl=False)
+        click.echo(render_markdown(report, heading), nl=False)
     else:
         s = report["summary"]
-        click.echo(f"{report['clients']:,} clients: {s['grade_changed']:,} change grade "
+        click.echo(f"{heading}: {report['clients']:,} clients, {s['grade_changed']:,} change grade "
                    f"({s['grade_changed_share']:.2%}: {s['downgrades']:,} down, {s['upgrades']:,} up), "
                    f"{s['warnings_changed']:,} change warnings, {s['actions_changed']:,} change actions")
     for f in failed:
@@ -519,11 +526,9 @@ def impact(ctx: click.Context, old: str, new: str, portfolio: Path, as_of: str |
 def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Path, as_of: str | None,
              fmt: str | None, html_out: Path | None, gates: tuple[str, ...]) -> None:
     """Stress test: apply a scenario's shocks and report the migration against the unshocked portfolio."""
-    import json
-
     from .batch import read_table
     from .diffing import resolve
-    from .impact import analyse, gate_failures, render_html, render_markdown
+    from .impact import analyse
     from .scenario import apply, load_scenario
 
     fmt = fmt or _default_format()
@@ -533,23 +538,7 @@ def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Pa
     base = read_table(portfolio)
     report = analyse(compiled, compiled, base, as_of, new_table=apply(scenario, base)).report
     report["scenario"] = {"name": scenario.name, "shocks": [s.__dict__ for s in scenario.shocks]}
-    failed = gate_failures(report, gates)
-    if html_out is not None:
-        html_out.write_text(render_html(report).replace("Portfolio impact:", f"Scenario {scenario.name}:"),
-                            encoding="utf-8")
-    if fmt == "json":
-        click.echo(json.dumps({**report, "failed_gates": failed}, ensure_ascii=False, indent=2))
-    elif fmt == "markdown":
-        click.echo(render_markdown(report).replace("Portfolio impact:", f"Scenario {scenario.name}:"), nl=False)
-    else:
-        s = report["summary"]
-        click.echo(f"scenario {scenario.name}: {report['clients']:,} clients, {s['grade_changed']:,} change grade "
-                   f"({s['downgrades']:,} down, {s['upgrades']:,} up), {s['warnings_changed']:,} change warnings, "
-                   f"{s['actions_changed']:,} change actions")
-    for f in failed:
-        click.echo(f"gate failed: {f}", err=True)
-    if failed:
-        sys.exit(EXIT_TESTS_FAILED)
+    _emit_migration(report, fmt, html_out, gates, f"Scenario {scenario.name}")
 
 
 # --------------------------------------------------------------------- batch

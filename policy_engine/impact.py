@@ -146,11 +146,14 @@ def gate_failures(report: dict[str, Any], gates: tuple[str, ...]) -> list[str]:
     return failed
 
 
-def render_markdown(report: dict[str, Any]) -> str:
+def _versions(report: dict[str, Any]) -> str:
+    return f"{report['old']['id']} {report['old']['version']} → {report['new']['version']}"
+
+
+def render_markdown(report: dict[str, Any], heading: str = "Portfolio impact") -> str:
     s = report["summary"]
     grades = report["migration"]["grades"]
-    head = f"{report['old']['id']} {report['old']['version']} → {report['new']['version']}"
-    lines = [f"### Portfolio impact: {head}",
+    lines = [f"### {heading}: {_versions(report)}",
              "", f"{report['clients']:,} clients: **{s['grade_changed']:,} change grade** "
              f"({s['grade_changed_share']:.2%}; {s['downgrades']:,} down, {s['upgrades']:,} up), "
              f"{s['warnings_changed']:,} change warnings, {s['actions_changed']:,} change actions.", "",
@@ -208,7 +211,7 @@ def _heatmap(report: dict[str, Any]) -> str:
     return "".join(parts) + "</svg>"
 
 
-def render_html(report: dict[str, Any]) -> str:
+def render_html(report: dict[str, Any], heading: str = "Portfolio impact") -> str:
     """One self-contained page: no script, no external resource, readable offline and in CI artefacts."""
     s = report["summary"]
     dist = {g: {"old": report["grade_distribution"]["old"][g], "new": report["grade_distribution"]["new"][g]}
@@ -223,9 +226,9 @@ def render_html(report: dict[str, Any]) -> str:
         f"<td>{moved(c['warnings_added'], c['warnings_removed'])}</td>"
         f"<td>{moved(c['actions_added'], c['actions_removed'])}</td></tr>"
         for c in report["changed_clients"])
-    title = f"{report['old']['id']} {report['old']['version']} → {report['new']['version']}"
+    title = f"{heading}: {_versions(report)}"
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Portfolio impact: {html.escape(title)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #1d2330; }}
 .summary span {{ display: inline-block; margin-right: 1.5rem; }}
@@ -235,7 +238,7 @@ rect.before {{ fill: #8aa1c1; }} rect.after {{ fill: #d2691e; }} rect.cell {{ fi
 rect.cell.diagonal {{ fill: #2e7d32; }}
 table {{ border-collapse: collapse; font-size: 13px; }} td, th {{ border: 1px solid #ccc; padding: 3px 6px; }}
 </style></head><body>
-<h1>Portfolio impact: {html.escape(title)}</h1>
+<h1>{html.escape(title)}</h1>
 <p class="summary"><span>{report['clients']:,} clients</span>
 <span id="grade-changed">{s['grade_changed']:,} change grade ({s['grade_changed_share']:.2%})</span>
 <span>{s['downgrades']:,} down</span><span>{s['upgrades']:,} up</span>
