@@ -137,11 +137,16 @@ def test_test_command_passes_on_the_reference_policy() -> None:
     assert out["failed"] == 0 and out["passed"] >= 80
 
 
-def test_test_command_exits_1_on_a_failing_case(tmp_path: Path) -> None:
-    (tmp_path / "policy-1.0.0.yaml").write_text((DATA / "mini-policy.yaml").read_text(encoding="utf-8"))
-    (tmp_path / "cases.yaml").write_text(
+def _failing_suite(folder: Path) -> None:
+    """The mini policy and one case that fails (the client has no figures, so it grades 'bad')."""
+    (folder / "policy-1.0.0.yaml").write_text((DATA / "mini-policy.yaml").read_text(encoding="utf-8"))
+    (folder / "cases.yaml").write_text(
         "policy: mini\ncases:\n  - name: fails\n    client: {client_id: A, industry: trade, loan: {days_past_due: 0}}\n"
         "    expect: {grade: good}\n")
+
+
+def test_test_command_exits_1_on_a_failing_case(tmp_path: Path) -> None:
+    _failing_suite(tmp_path)
     r = run("test", str(tmp_path), "--format", "text")
     assert r.exit_code == 1
     assert "FAIL" in r.stdout and "expected 'good', got 'bad'" in r.stdout
@@ -222,10 +227,7 @@ def test_validate_and_test_speak_junit_and_github(tmp_path: Path) -> None:
     r = run("test", str(REFERENCE), "--format", "junit")
     assert r.exit_code == 0
     assert int(ET.fromstring(r.stdout).get("tests")) >= 160  # type: ignore[arg-type]
-    (tmp_path / "policy-1.0.0.yaml").write_text((DATA / "mini-policy.yaml").read_text(encoding="utf-8"))
-    (tmp_path / "cases.yaml").write_text(
-        "policy: mini\ncases:\n  - name: fails\n    client: {client_id: A, industry: trade, loan: {days_past_due: 0}}\n"
-        "    expect: {grade: good}\n")
+    _failing_suite(tmp_path)
     r = run("test", str(tmp_path), "--format", "github")
     assert r.exit_code == 1
     assert f"::error file={tmp_path / 'cases.yaml'},line=3,title=policy test failed::[mini@1.0.0] fails" in r.stdout
