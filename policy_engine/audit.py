@@ -24,13 +24,14 @@ from typing import Any
 
 import orjson
 
-from .diagnostics import Diagnostic, PolicyEngineError
+from .diagnostics import Diagnostic, InputError, PolicyEngineError
 
 ENV_VAR = "POLICY_ENGINE_AUDIT_DB"
 DEFAULT_PATH = "audit.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APPLICATION_ID = 0x50454144  # 'PEAD': marks the file as a policy_engine decision store
 GENESIS = "0" * 64
+NUL = "\x00"  # stands for a null field in hashed content
 CHUNK = 5000
 
 _MIGRATIONS: dict[int, str] = {
@@ -69,7 +70,52 @@ _MIGRATIONS: dict[int, str] = {
     );
     INSERT INTO chain_head (id, seq, hash) VALUES (1, 0, printf('%064d', 0));
     """,
+    # Batches store their decisions in segments: one Parquet blob per chunk holding the decision
+    # facts and the input rows column-wise; each decision stays a chained row pointing into it.
+    # decision_json and input_sha256 become optional (a segment row has them in its segment).
+    # Indexes a bulk append can afford: no unique index over random hashes (the chain links
+    # records; verify finds copies), and batches looked up by key alone.
+    2: """
+    CREATE TABLE segment (
+        sha256 TEXT PRIMARY KEY,
+        rows INTEGER NOT NULL,
+        data BLOB NOT NULL
+    );
+    CREATE TABLE decision_v2 (
+        seq INTEGER PRIMARY KEY,
+        decision_id TEXT NOT NULL UNIQUE,
+        client_id TEXT NOT NULL,
+        as_of TEXT NOT NULL,
+        policy_id TEXT NOT NULL,
+        policy_version TEXT NOT NULL,
+        policy_sha256 TEXT NOT NULL REFERENCES policy_snapshot(sha256),
+        grade TEXT NOT NULL,
+        input_sha256 TEXT,
+        input_json TEXT,
+        decision_json TEXT,
+        batch_key TEXT,
+        recorded_at TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        segment_sha256 TEXT REFERENCES segment(sha256),
+        segment_row INTEGER
+    );
+    INSERT INTO decision_v2 (seq, decision_id, client_id, as_of, policy_id, policy_version, policy_sha256, grade,
+                             input_sha256, input_json, decision_json, batch_key, recorded_at, prev_hash, hash)
+        SELECT seq, decision_id, client_id, as_of, policy_id, policy_version, policy_sha256, grade, input_sha256,
+               input_json, decision_json, batch_key, recorded_at, prev_hash, hash FROM decision;
+    DROP TABLE decision;
+    ALTER TABLE decision_v2 RENAME TO decision;
+    CREATE INDEX decision_client ON decision(client_id);
+    CREATE INDEX decision_policy ON decision(policy_id, policy_version);
+    CREATE INDEX decision_batch ON decision(batch_key);
+    """,
 }
+
+# What a writer hands the store per decision: decision_id, client_id, as_of, grade, input_sha256,
+# canonical input JSON, decision JSON, recorded_at. In a segment the last three-but-one may be None:
+# the segment holds the input and the decision's facts.
+StoredRow = tuple[str, str, str, str, str | None, bytes | None, bytes | None, str]
 
 _HASHED = ("decision_id", "client_id", "as_of", "policy_id", "policy_version", "policy_sha256", "grade",
            "input_sha256", "input_json", "decision_json", "batch_key", "recorded_at")
@@ -92,9 +138,19 @@ def _content(values: Iterable[Any]) -> bytes:
                          for v in values)
 
 
+def _segment_ref(segment_sha256: Any, segment_row: Any) -> bytes:
+    # A segment row's content also names its segment and place: appended only then, so records
+    # written before segments existed keep their hashes.
+    if segment_sha256 is None:
+        return b""
+    sha = segment_sha256 if type(segment_sha256) is bytes else str(segment_sha256).encode("ascii")
+    return b"\x1f" + sha + b"\x1f" + str(segment_row).encode("ascii")
+
+
 def record_hash(prev_hash: str, row: Mapping[str, Any]) -> str:
     """sha256 over the previous hash and the record's content (every stored column but seq and hash)."""
-    return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + _content(row[k] for k in _HASHED)).hexdigest()
+    ref = _segment_ref(row.get("segment_sha256"), row.get("segment_row"))
+    return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + _content(row[k] for k in _HASHED) + ref).hexdigest()
 
 
 _VOLATILE = ("decision_id", "evaluated_at", "engine_version")
@@ -129,6 +185,7 @@ class AuditStore:
     def __init__(self, path: str | Path | None = None, create: bool = True):
         self.path = Path(path) if path is not None else default_path()
         self._compiled: dict[str, Any] = {}
+        self._segment_cache: dict[str, Any] = {}
         if not create and not self.path.exists():
             raise AuditError([Diagnostic("no-audit-store", f"no decision store at {self.path}",
                                          hint=f"decisions are recorded by decide and batch; or set {ENV_VAR}")])
@@ -191,53 +248,78 @@ class AuditStore:
 
     def append(self, policy: Any, items: Iterable[tuple[Mapping[str, Any], Any]], inputs: str = "full",
                batch_key: str | None = None) -> int:
-        """Record (decision, input record) pairs in chunked transactions; returns how many were written."""
-        written = 0
-        chunk: list[tuple[Mapping[str, Any], Any]] = []
-        for item in items:
-            chunk.append(item)
-            if len(chunk) >= CHUNK:
-                written += self._append_chunk(policy, chunk, inputs, batch_key)
-                chunk = []
-        if chunk:
-            written += self._append_chunk(policy, chunk, inputs, batch_key)
-        return written
-
-    def _append_chunk(self, policy: Any, chunk: list[tuple[Mapping[str, Any], Any]], inputs: str,
-                      batch_key: str | None) -> int:
+        """Record (full decision, input record) pairs in chunked transactions; returns how many were written."""
         from .evaluate import canonical_json
 
-        rows = []
-        for decision, record in chunk:
-            stored = {k: v for k, v in decision.items() if k != "trace"}
-            rows.append({
-                "decision_id": decision["decision_id"], "client_id": decision["client_id"],
-                "as_of": decision["as_of"], "policy_id": decision["policy"]["id"],
-                "policy_version": decision["policy"]["version"], "policy_sha256": decision["policy"]["sha256"],
-                "grade": decision["classification"]["grade"], "input_sha256": decision["input_sha256"],
-                "input_json": canonical_json(record).decode("utf-8") if inputs == "full" else None,
-                "decision_json": orjson.dumps(stored).decode("utf-8"), "batch_key": batch_key,
-                "recorded_at": decision["evaluated_at"],
-            })
+        def rows() -> Iterator[StoredRow]:
+            for decision, record in items:
+                stored = {k: v for k, v in decision.items() if k != "trace"}
+                yield (decision["decision_id"], decision["client_id"], decision["as_of"],
+                       decision["classification"]["grade"], decision["input_sha256"],
+                       canonical_json(record) if inputs == "full" else None, orjson.dumps(stored),
+                       decision["evaluated_at"])
+
+        return self.append_rows(policy, rows(), batch_key)
+
+    def append_rows(self, policy: Any, rows: Iterable[StoredRow], batch_key: str | None = None) -> int:
+        """Record prepared rows (see :data:`StoredRow`) in transactions of :data:`CHUNK`; returns how many."""
+        written = 0
+        chunk: list[StoredRow] = []
+        for row in rows:
+            chunk.append(row)
+            if len(chunk) >= CHUNK:
+                written += self._append_chunk(policy, chunk, batch_key)
+                chunk = []
+        if chunk:
+            written += self._append_chunk(policy, chunk, batch_key)
+        return written
+
+    def append_segment(self, policy: Any, data: bytes, rows: list[StoredRow], batch_key: str | None = None) -> int:
+        """Record one segment (a batch chunk: ``data`` holds row i's input and facts) and its rows, in one
+        transaction: the segment is whole or absent."""
+        return self._append_chunk(policy, rows, batch_key, data) if rows else 0
+
+    def _append_chunk(self, policy: Any, chunk: list[StoredRow], batch_key: str | None,
+                      segment: bytes | None = None) -> int:
+        # The content hashed is _content() of the _HASHED columns (+ the segment reference),
+        # assembled here from bytes already at hand.
+        fixed = (policy.id, policy.version, policy.sha256)
+        middle = b"\x1f".join(v.encode("utf-8") for v in fixed)
+        key = b"\x00" if batch_key is None else batch_key.encode("utf-8")
+        sha256 = hashlib.sha256
+        seg_sha = sha256(segment).hexdigest() if segment is not None else None
+        seg_ref = _segment_ref(seg_sha, "")
         self.db.execute("BEGIN IMMEDIATE")  # the write lock first: the head cannot move under us
         try:
-            self._snapshot(policy, rows[0]["recorded_at"])
+            self._snapshot(policy, chunk[0][7])
+            if segment is not None:
+                self.db.execute("INSERT OR IGNORE INTO segment (sha256, rows, data) VALUES (?, ?, ?)",
+                                (seg_sha, len(chunk), segment))
             seq, prev = self.db.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
             params = []
-            for row in rows:
+            for i, (did, cid, as_of, grade, input_hash, input_json, decision_json, at) in enumerate(chunk):
                 seq += 1
-                h = record_hash(prev, row)
-                params.append((seq, *(row[k] for k in _HASHED), prev, h))
+                # One encode of the short text fields; the JSON documents are bytes already.
+                h = sha256(b"".join((
+                    f"{prev}\n{did}\x1f{cid}\x1f{as_of}\x1f".encode(), middle,
+                    f"\x1f{grade}\x1f{NUL if input_hash is None else input_hash}\x1f".encode(),
+                    b"\x00" if input_json is None else input_json, b"\x1f",
+                    b"\x00" if decision_json is None else decision_json, b"\x1f", key, b"\x1f", at.encode(),
+                    seg_ref + str(i).encode() if seg_ref else b""))).hexdigest()
+                params.append((seq, did, cid, as_of, *fixed, grade, input_hash,
+                               None if input_json is None else input_json.decode("utf-8"),
+                               None if decision_json is None else decision_json.decode("utf-8"), batch_key, at, prev,
+                               h, seg_sha, None if seg_sha is None else i))
                 prev = h
             self.db.executemany(
-                f"INSERT INTO decision (seq, {', '.join(_HASHED)}, prev_hash, hash) "
-                f"VALUES ({', '.join('?' * (len(_HASHED) + 3))})", params)
+                f"INSERT INTO decision (seq, {', '.join(_HASHED)}, prev_hash, hash, segment_sha256, segment_row) "
+                f"VALUES ({', '.join('?' * (len(_HASHED) + 5))})", params)
             self.db.execute("UPDATE chain_head SET seq = ?, hash = ? WHERE id = 1", (seq, prev))
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
-        return len(rows)
+        return len(chunk)
 
     def recorded_clients(self, batch_key: str) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT client_id FROM decision WHERE batch_key = ?", (batch_key,))}
@@ -261,7 +343,7 @@ class AuditStore:
         sql = "SELECT * FROM decision" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq"
         if limit:
             sql += f" LIMIT {int(limit)}"
-        yield from self.db.execute(sql, args)
+        return self.db.execute(sql, args)  # a cursor, not a generator: nothing left to finalise after close
 
     def get(self, ref: str) -> sqlite3.Row:
         row = self.db.execute("SELECT * FROM decision WHERE decision_id = ?", (ref,)).fetchone()
@@ -272,24 +354,100 @@ class AuditStore:
                                          hint="give a decision_id or a record number (seq) from `audit list`")])
         return row
 
-    def replay(self, row: sqlite3.Row) -> tuple[str, list[str]]:
-        """Re-decide a stored record with today's engine: ('identical'|'different'|'not-replayable', diffs)."""
+    def _decider(self, key: str) -> Any:
         from .compiler import compile_document
         from .evaluate import Decider
         from .loader import load_yaml_text
 
-        if row["input_json"] is None:
-            return "not-replayable", ["only the input's hash was stored (--audit-inputs hash-only)"]
-        key = row["policy_sha256"]
         if key not in self._compiled:
             self._compiled[key] = Decider(compile_document(load_yaml_text(self.policy_text(key),
                                                                           f"<snapshot {key[:12]}>")))
-        stored = orjson.loads(row["decision_json"])
-        fresh = self._compiled[key].decide(orjson.loads(row["input_json"]), as_of=row["as_of"])
+        return self._compiled[key]
+
+    def stored(self, row: sqlite3.Row) -> tuple[dict[str, Any], Any]:
+        """(the decision as recorded, the input record or None): from the row, or from its segment.
+
+        A segment row's decision is its facts (``evaluate.summarize``'s shape) read back from the
+        segment, with the input hash derived from the stored input when only the input was kept.
+        """
+        keys = row.keys()
+        seg = row["segment_sha256"] if "segment_sha256" in keys else None
+        if seg is None:
+            record = orjson.loads(row["input_json"]) if row["input_json"] is not None else None
+            return orjson.loads(row["decision_json"]), record
+        from .batch import decision_facts, segment_input
+        from .evaluate import SUMMARY, canonical_json
+
+        facts, inputs, meta = self._segment(seg)
+        i = row["segment_row"]
+        record = segment_input(inputs, i, meta.get("text") == "1")
+        input_hash = row["input_sha256"]
+        if input_hash is None and record is not None:
+            input_hash = hashlib.sha256(canonical_json(record)).hexdigest()
+        decision = {
+            "record": SUMMARY, "decision_id": row["decision_id"], "client_id": row["client_id"],
+            "as_of": row["as_of"], "evaluated_at": row["recorded_at"], "engine_version": meta.get("engine_version"),
+            "policy": {"id": row["policy_id"], "version": row["policy_version"], "sha256": row["policy_sha256"]},
+            "input_sha256": input_hash, **next(decision_facts(facts.iloc[i:i + 1])),
+        }
+        return decision, record
+
+    def _segment(self, sha: str) -> tuple[Any, Any, dict[str, str]]:
+        if self._segment_cache.get("sha") != sha:
+            from .batch import read_segment
+
+            data = self.db.execute("SELECT data FROM segment WHERE sha256 = ?", (sha,)).fetchone()
+            if data is None:
+                raise AuditError([Diagnostic("missing-segment", f"segment {sha[:12]} is missing from {self.path}",
+                                             hint="run `audit verify`")])
+            self._segment_cache = {"sha": sha, "value": read_segment(bytes(data[0]))}
+        return self._segment_cache["value"]
+
+    def replay(self, row: sqlite3.Row) -> tuple[str, list[str]]:
+        """Re-decide a stored record with today's engine: ('identical'|'different'|'not-replayable', diffs).
+
+        A summary record (a batch's) is compared on its facts: the summary of the fresh decision.
+        """
+        from .evaluate import SUMMARY, summarize
+
+        stored, record = self.stored(row)
+        if record is None:
+            return "not-replayable", ["only the input's hash was stored (--audit-inputs hash-only)"]
+        try:
+            fresh = self._decider(row["policy_sha256"]).decide(record, as_of=row["as_of"])
+        except InputError as exc:  # accepted when recorded, refused now: that is a difference
+            return "different", [f"the stored input is now refused: {d.path}: {d.message}" for d in exc.diagnostics]
+        if stored.get("record") == SUMMARY:
+            fresh = summarize(fresh)
         diffs: list[str] = []
         _diff("", {k: v for k, v in stored.items() if k not in _VOLATILE},
               {k: v for k, v in fresh.items() if k not in _VOLATILE and k != "trace"}, diffs)
         return ("identical" if not diffs else "different"), diffs
+
+    def full_decision(self, row: sqlite3.Row) -> tuple[dict[str, Any], str | None]:
+        """The recorded decision in full, and a note when it had to be re-derived.
+
+        A summary record keeps the facts; its messages and evidence are re-derived from the stored
+        policy text and input, under the recorded id and time, and checked against the facts.
+        """
+        from .evaluate import SUMMARY, summarize
+
+        stored, record = self.stored(row)
+        if stored.get("record") != SUMMARY:
+            return stored, None
+        if record is None:
+            return stored, ("recorded as a summary with only the input's hash: the facts are shown; messages "
+                            "and evidence cannot be re-derived")
+        fresh = self._decider(row["policy_sha256"]).decide(record, as_of=row["as_of"])
+        diffs: list[str] = []
+        _diff("", {k: v for k, v in stored.items() if k not in _VOLATILE},
+              {k: v for k, v in summarize(fresh).items() if k not in _VOLATILE}, diffs)
+        fresh.update({k: stored[k] for k in _VOLATILE})
+        if diffs:
+            return stored, ("recorded as a summary; re-deriving its evidence gives different facts, so only the "
+                            "recorded facts are shown (see `audit replay`): " + "; ".join(diffs[:5]))
+        return fresh, ("recorded as a summary (batch); messages and evidence re-derived from the stored policy "
+                       "text and input, facts identical to the record")
 
     def policy_text(self, sha256: str) -> str:
         row = self.db.execute("SELECT text FROM policy_snapshot WHERE sha256 = ?", (sha256,)).fetchone()
@@ -303,44 +461,67 @@ class AuditStore:
         raw = sqlite3.connect(self.path, timeout=30.0)
         raw.text_factory = bytes  # the hash is over bytes: skip decoding every field to str and back
         cursor = raw.cursor()
-        rows = cursor.execute(f"SELECT seq, prev_hash, hash, {', '.join(_HASHED)} FROM decision ORDER BY seq")
-        position: dict[str, int] = {}
-        walk: list[tuple[int, str, str, str]] = []  # seq, decision_id, prev_hash, hash
+        # A segment's bytes must still hash to the name its rows carry (and their hashes cover).
+        bad_segments = {sha for sha, data in cursor.execute("SELECT sha256, data FROM segment")
+                        if hashlib.sha256(data).hexdigest().encode("ascii") != sha}
+        missing = {r[0] for r in cursor.execute(
+            "SELECT DISTINCT segment_sha256 FROM decision WHERE segment_sha256 IS NOT NULL "
+            "AND segment_sha256 NOT IN (SELECT sha256 FROM segment)")}
+        # SQLite assembles each record's hashed bytes (prev hash, content, segment reference: the
+        # layout of record_hash) so Python only hashes and compares.
+        content = " || x'1f' || ".join(f"coalesce({c}, char(0))" for c in _HASHED)
+        rows = cursor.execute(
+            f"SELECT seq, prev_hash, hash, decision_id, segment_sha256, prev_hash || x'0a' || {content} || "
+            "CASE WHEN segment_sha256 IS NULL THEN '' ELSE x'1f' || segment_sha256 || x'1f' || segment_row END "
+            "FROM decision ORDER BY seq")
+        position: dict[bytes, int] = {}
+        walk: list[tuple[int, bytes, bytes, bytes]] = []  # seq, decision_id, prev_hash, hash (as stored)
         first_edit: Break | None = None
         sha256 = hashlib.sha256
-        for r in rows:
-            seq, prev, stored = r[0], r[1], r[2].decode("ascii")
-            if first_edit is None and sha256(prev + b"\n" + _content(r[3:])).hexdigest() != stored:
-                first_edit = Break(seq, r[3].decode("utf-8"), "edited",
-                                   "the record's content no longer matches its hash")
+        for seq, prev, stored, did_bytes, seg, hashed in rows:
+            if first_edit is None:
+                if sha256(hashed).hexdigest().encode("ascii") != stored:
+                    first_edit = Break(seq, did_bytes.decode("utf-8"), "edited",
+                                       "the record's content no longer matches its hash")
+                elif seg is not None and seg in missing:
+                    first_edit = Break(seq, did_bytes.decode("utf-8"), "deleted",
+                                       f"its segment {seg.decode('ascii')[:12]} (input and facts) is missing")
+                elif seg is not None and seg in bad_segments:
+                    first_edit = Break(seq, did_bytes.decode("utf-8"), "edited",
+                                       f"its segment {seg.decode('ascii')[:12]} (input and facts) was changed")
             position[stored] = len(walk)
-            walk.append((seq, r[3].decode("utf-8"), prev.decode("ascii"), stored))
+            walk.append((seq, did_bytes, prev, stored))
         raw.close()
         head_seq, head_hash = self.db.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
         link_break: Break | None = None
-        expected = GENESIS
+        genesis = GENESIS.encode("ascii")
+        expected = genesis
         for i, (seq, did, prev, h) in enumerate(walk):
             if prev != expected:
-                p = position.get(prev) if prev != GENESIS else -1
+                p = position.get(prev) if prev != genesis else -1
                 if p is None and i > 0 and walk[i - 1][0] == seq - 1:
-                    link_break = Break(walk[i - 1][0], walk[i - 1][1], "edited",
+                    link_break = Break(walk[i - 1][0], walk[i - 1][1].decode("utf-8"), "edited",
                                        "the record was changed and its hash recomputed: the next record's link "
                                        "no longer matches")
                 elif p is None:
-                    link_break = Break(seq, did, "deleted", "the record before it in the chain is missing")
+                    link_break = Break(seq, did.decode("utf-8"), "deleted",
+                                       "the record before it in the chain is missing")
                 elif p < i - 1:
-                    ins_seq, ins_id = walk[p + 1][0], walk[p + 1][1]
+                    ins_seq, ins_id = walk[p + 1][0], walk[p + 1][1].decode("utf-8")
                     link_break = Break(ins_seq, ins_id, "inserted",
                                        f"record {ins_seq} is not in the chain: record {seq} follows record "
                                        f"{walk[p][0] if p >= 0 else 'genesis'}")
                 else:
-                    link_break = Break(seq, did, "reordered", "the record follows a record that comes later")
+                    link_break = Break(seq, did.decode("utf-8"), "reordered",
+                                       "the record follows a record that comes later")
                 break
             expected = h
-        if link_break is None and (walk[-1][3] if walk else GENESIS) != head_hash:
-            if head_hash in position:
-                extra = walk[position[head_hash] + 1]
-                link_break = Break(extra[0], extra[1], "inserted", "records after the chain head were added")
+        head = head_hash.encode("ascii")
+        if link_break is None and (walk[-1][3] if walk else genesis) != head:
+            if head in position:
+                extra = walk[position[head] + 1]
+                link_break = Break(extra[0], extra[1].decode("utf-8"), "inserted",
+                                   "records after the chain head were added")
             else:
                 last = walk[-1] if walk else (0, None, "", "")
                 link_break = Break(last[0] + 1, None, "deleted",

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 import math
+import operator
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from .compiler import CompiledPolicy
@@ -334,40 +337,282 @@ def _rejects(table: Table, problems: list[Problem], positions: np.ndarray, row_o
 
 # ---------------------------------------------------------- full records
 
+INPUT_SLICE = 20_000  # rows converted to Python values at a time: bounded memory on any table size
+
+
+def _decided_parts(result: BatchResult) -> list[tuple[int, Prepared]]:
+    return result.chunks or ([(0, result.prepared)] if result.prepared is not None else [])
+
+
+def _decided_positions(result: BatchResult) -> np.ndarray:
+    """Frame rows of the decided clients, in the order of ``result.decisions``."""
+    parts = _decided_parts(result)
+    return np.concatenate([prep.rows + start for start, prep in parts]) if parts else np.zeros(0, np.int64)
+
+
+def canonical_inputs(result: BatchResult) -> Iterator[tuple[bytes, str]]:
+    """(canonical JSON, sha256) of each decided client's record, in the order of ``result.decisions``.
+
+    The same bytes ``decide`` hashes for the same client, so JSON, CSV and Parquet agree; cells are
+    converted column by column and the nesting of the columns is planned once per table.
+    """
+    frame = result.frame
+    if frame is None:
+        return
+    positions = _decided_positions(result)
+    columns = [str(c) for c in frame.columns]
+    sha256 = hashlib.sha256
+    for lo in range(0, len(positions), INPUT_SLICE):
+        cells = _cell_lists(frame.iloc[positions[lo:lo + INPUT_SLICE]], result.text)
+        build = _record_builder(columns, {i for i, c in enumerate(cells) if None in c})
+        for row in zip(*cells, strict=True):
+            raw = canonical_json(build(row))
+            yield raw, sha256(raw).hexdigest()
+
+
+def _cell_lists(frame: pd.DataFrame, text: bool) -> list[list[Any]]:
+    """Each column as the JSON values :func:`_clean` makes of its cells, vectorised where the dtype allows."""
+    out = []
+    for name in frame.columns:
+        col = frame[name]
+        if col.dtype == np.float64:
+            out.append(_float_cells(col.to_numpy()))
+        elif isinstance(col.dtype, np.dtype) and col.dtype.kind in "iub":
+            out.append(col.to_numpy().tolist())
+        elif not text and isinstance(col.dtype, pd.StringDtype):
+            out.append(col.to_numpy(dtype=object, na_value=None).tolist())
+        else:
+            out.append([_clean(v, text) for v in col.to_numpy(dtype=object)])
+    return out
+
+
+def _float_cells(arr: np.ndarray) -> list[Any]:
+    """Floats as canonical JSON has them: NaN is null, 52000000.0 is the integer 52000000."""
+    cells = arr.astype(object)
+    cells[np.isnan(arr)] = None
+    whole = np.isfinite(arr) & (np.floor(arr) == arr) & (np.abs(arr) < 2.0**53)
+    if whole.any():
+        cells[whole] = arr[whole].astype(np.int64).tolist()
+    return list(cells.tolist())
+
+
+def _record_builder(columns: list[str], nullable: set[int]) -> Callable[[tuple[Any, ...]], dict[str, Any]]:
+    """``unflatten`` planned once: every row of a table nests its columns the same way.
+
+    ``nullable`` holds the columns with an empty cell; only groups holding one pay for leaving nulls out.
+    """
+    from .synthetic import unflatten
+
+    try:
+        template = unflatten({c: i for i, c in enumerate(columns)})
+    except (ValueError, TypeError):  # a column name unflatten cannot plan: go row by row
+        return lambda row: unflatten(dict(zip(columns, row, strict=True)))
+    return _plan(template, nullable)
+
+
+def _leaves(node: Any) -> Iterator[int]:
+    if isinstance(node, int):
+        yield node
+    else:
+        for child in (node if isinstance(node, list) else node.values()):
+            yield from _leaves(child)
+
+
+def _plan(node: Any, nullable: set[int]) -> Callable[[tuple[Any, ...]], Any]:
+    if isinstance(node, int):
+        return operator.itemgetter(node)
+    if isinstance(node, list):  # financial periods: one whose cells are all empty does not exist
+        periods = [_plan(p, nullable) for p in node]
+        return lambda row: [p for p in (b(row) for b in periods) if p]
+    # Keys in sorted order and nulls left out, as canonical JSON has them.
+    keys = tuple(sorted(node))
+    if len(keys) > 1 and all(isinstance(v, int) for v in node.values()):
+        get = operator.itemgetter(*(node[k] for k in keys))
+        if nullable.isdisjoint(node.values()):
+            return lambda row: dict(zip(keys, get(row), strict=True))
+        return lambda row: {k: v for k, v in zip(keys, get(row), strict=True) if v is not None}
+    parts = tuple(_plan(node[k], nullable) for k in keys)
+    if nullable.isdisjoint(_leaves(node)):
+        return lambda row: {k: part(row) for k, part in zip(keys, parts, strict=True)}
+    return lambda row: {k: v for k, part in zip(keys, parts, strict=True) if (v := part(row)) is not None}
+
 
 def iter_records(result: BatchResult, decider: Decider) -> Iterator[dict[str, Any]]:
     """Full decision records for a batch (vector results, shared record builder), in input order."""
-    for decision, _ in iter_record_pairs(result, decider):
-        yield decision
-
-
-def iter_record_pairs(result: BatchResult, decider: Decider) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-    """(decision record, client record) for every decided row, in input order."""
-    if result.frame is None:
-        return
-    parts = result.chunks or ([(0, result.prepared)] if result.prepared is not None else [])
-    for start, prep in parts:
+    digests = (digest for _, digest in canonical_inputs(result))
+    for _, prep in _decided_parts(result):
         res = result.vector if not result.chunks and result.vector is not None else evaluate_columns(
             result.policy, len(prep.rows), prep.inputs, prep.segments, prep.as_of_days)
-        yield from _records(result, decider, prep, res, start)
+        for i in range(len(prep.rows)):
+            inputs = tuple(_python_input(spec, prep.inputs[spec.name], i) for spec in result.policy.inputs)
+            yield decider.build_record(str(prep.client_ids[i]), days_to_date(prep.as_of_days[i]), inputs,
+                                       res.row(i), next(digests))
 
 
-def _records(result: BatchResult, decider: Decider, prep: Prepared, res_all: VectorResults,
-             start: int) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-    policy = result.policy
-    assert result.frame is not None
+def _py_cells(series: pd.Series) -> list[Any]:
+    """A column as Python values, None for null (lists of Arrow list columns as lists)."""
+    if isinstance(series.dtype, pd.ArrowDtype) or isinstance(series.array, pd.arrays.ArrowExtensionArray):
+        return list(series.array._pa_array.to_pylist())
+    if series.dtype == np.float64:
+        arr = series.to_numpy()
+        cells = arr.astype(object)
+        cells[np.isnan(arr)] = None
+        return list(cells.tolist())
+    return list(series.to_numpy(dtype=object, na_value=None).tolist())
+
+
+_FACT_COLUMNS = ("segment", "grade", "decided_by", "scorecard_grade", "score", "nonperforming", "floors", "warnings",
+                 "actions", "suppressed_actions", "undetermined")
+
+
+def decision_facts(decisions: pd.DataFrame) -> Iterator[dict[str, Any]]:
+    """Each row of a decisions table as the facts part of ``evaluate.summarize`` (no ids, times or hashes)."""
+    metric_cols = [c for c in decisions.columns if c.startswith("metric.")]
+    names = [c[len("metric."):] for c in metric_cols]
+    columns = [_py_cells(decisions[c]) for c in _FACT_COLUMNS]
+    metric_rows = (zip(*[_py_cells(decisions[c]) for c in metric_cols], strict=True) if metric_cols
+                   else itertools.repeat((), len(decisions)))
+    for (segment, grade, decided_by, s_grade, score, nonperf, floors, warnings, actions, suppressed, und), metrics \
+            in zip(zip(*columns, strict=True), metric_rows, strict=True):
+        yield {
+            "segment": segment, "metrics": dict(zip(names, metrics, strict=True)),
+            "score": {"total": score, "grade": s_grade},
+            "classification": {"grade": grade, "decided_by": decided_by, "scorecard_grade": s_grade,
+                               "nonperforming": nonperf, "floors": floors},
+            "warnings": warnings, "actions": actions, "suppressed_actions": suppressed, "undetermined": und,
+        }
+
+
+SEGMENT_FORMAT = "policy_engine.segment/1"  # an Arrow IPC stream, columns decision.* / input.* / json.*
+SEGMENT_COMPRESSION = "lz4"  # LZ4 frame: about as small as zstd here, cheaper to write
+
+
+def audit_segments(result: BatchResult, inputs: str = "full", skip: frozenset[str] | set[str] = frozenset(),
+                   size: int | None = None) -> Iterator[tuple[bytes, list[Any]]]:
+    """The batch's decisions as decision-store segments: (segment bytes, the rows of ``audit.StoredRow``).
+
+    A segment holds ``size`` decided clients column-wise: the decisions table's facts
+    (``decision.*``) and, unless only hashes are kept, the input cells as read (``input.*``; a
+    column of mixed Python values as JSON text, ``json.*``). Recording then costs an Arrow write
+    and one short chained row per client, not a JSON document per client. Clients in ``skip``
+    (recorded by an earlier run of the same batch) are left out.
+    """
+    import pyarrow as pa
+
+    from .audit import CHUNK
+    from .evaluate import _CLOCK, _IDS, ENGINE_VERSION
+
+    size = size or CHUNK
+    d = result.decisions
+    positions = _decided_positions(result)
+    keep = ~d["client_id"].isin(list(skip)).to_numpy() if skip else np.ones(len(d), bool)
+    full = inputs == "full"
+    hashes = None if full else [h for (_, h), k in zip(canonical_inputs(result), keep, strict=True) if k]
+    d = d[keep].reset_index(drop=True)
+    positions = positions[keep]
+    client_ids = d["client_id"].astype(str).tolist()
+    as_ofs = d["as_of"].astype(str).tolist()
+    grades = d["grade"].astype(str).tolist()
+    # Converted to Arrow once; each segment is a zero-copy slice of these.
+    facts = pa.Table.from_pandas(d.rename(columns=lambda c: f"decision.{c}"), preserve_index=False)
+    columns = {name: facts.column(name) for name in facts.column_names}
+    if full and result.frame is not None:
+        frame = result.frame
+        whole = len(positions) == len(frame) and bool((positions == np.arange(len(frame))).all())
+        part = frame.reset_index(drop=True) if whole else frame.iloc[positions].reset_index(drop=True)
+        for c in part.columns:
+            col = part[c]
+            if col.dtype == object:  # mixed Python values (JSON Lines, Excel): keep them as JSON
+                columns[f"json.{c}"] = pa.chunked_array([pa.array(
+                    [orjson.dumps(_clean(v, result.text)).decode("utf-8") for v in col.to_numpy(dtype=object)],
+                    type=pa.string())])
+            else:
+                columns[f"input.{c}"] = pa.chunked_array([pa.Array.from_pandas(col)])
+    table = pa.table(columns).replace_schema_metadata({
+        "format": SEGMENT_FORMAT, "engine_version": ENGINE_VERSION, "text": "1" if result.text else "0"})
+    options = pa.ipc.IpcWriteOptions(compression=SEGMENT_COMPRESSION)
+    for lo in range(0, len(d), size):
+        hi = min(lo + size, len(d))
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
+            writer.write_table(table.slice(lo, hi - lo))
+        now = _CLOCK.now()
+        rows = [(did, client_ids[i], as_ofs[i], grades[i], None if hashes is None else hashes[i], None, None, now)
+                for did, i in zip(_IDS.many(hi - lo), range(lo, hi), strict=True)]
+        yield sink.getvalue().to_pybytes(), rows
+
+
+def prefetched(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """``items`` produced on a thread ``depth`` ahead of the consumer.
+
+    Arrow writes and SQLite inserts both release the GIL, so building the next segment overlaps
+    with storing this one. An exception in the producer is raised in the consumer.
+    """
+    import queue
+    import threading
+
+    box: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                box.put((True, item))
+            box.put((False, None))
+        except BaseException as exc:  # handed to the consumer, which raises it
+            box.put((False, exc))
+
+    worker = threading.Thread(target=produce, name="prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            ok, value = box.get()
+            if not ok:
+                if value is not None:
+                    raise value
+                return
+            yield value
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                box.get_nowait()
+            except queue.Empty:
+                worker.join(0.01)
+
+
+def read_segment(data: bytes) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
+    """(decision facts, input cells as read, metadata) of a stored segment."""
+    import pyarrow as pa
+
+    with pa.ipc.open_stream(pa.BufferReader(data)) as reader:
+        table = reader.read_all()
+    meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+    names = table.column_names
+    # Facts as Arrow-backed columns (nulls as None, lists as lists); input cells as pandas read them.
+    facts = table.select([c for c in names if c.startswith("decision.")]).to_pandas(types_mapper=pd.ArrowDtype)
+    facts.columns = [c[len("decision."):] for c in facts.columns]
+    inputs = table.select([c for c in names if c.startswith(("input.", "json."))]).to_pandas()
+    return facts, inputs, meta
+
+
+def segment_input(inputs: pd.DataFrame, i: int, text: bool) -> dict[str, Any] | None:
+    """Row ``i`` of a segment's input cells as the client record (canonical form: the form hashed, which
+    ``decide`` reads as it read the table's cells), or None when only hashes were kept."""
+    from .evaluate import _canonical
     from .synthetic import unflatten
 
-    cols = list(result.frame.columns)
-    values = result.frame.to_numpy(dtype=object)
-    result_text = result.text
-    for i, pos in enumerate(prep.rows):
-        inputs = tuple(_python_input(spec, prep.inputs[spec.name], i) for spec in policy.inputs)
-        day = days_to_date(prep.as_of_days[i])
-        row = {c: _clean(v, result_text) for c, v in zip(cols, values[pos + start], strict=True)}
-        record = unflatten(row)
-        digest = hashlib.sha256(canonical_json(record)).hexdigest()
-        yield decider.build_record(str(prep.client_ids[i]), day, inputs, res_all.row(i), digest), record
+    if len(inputs.columns) == 0:
+        return None
+    row: dict[str, Any] = {}
+    for c, v in zip(inputs.columns, inputs.iloc[i].tolist(), strict=True):
+        if c.startswith("json."):
+            row[c[len("json."):]] = orjson.loads(v)
+        else:
+            row[c[len("input."):]] = _clean(v, text)
+    return dict(_canonical(unflatten(row)))
 
 
 def _clean(v: Any, text: bool = False) -> Any:

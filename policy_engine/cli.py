@@ -579,7 +579,6 @@ def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str
     """
     import datetime as dt
 
-    from .batch import read_table, render_summary, run_batch, summary, write_decisions, write_rejects
     from .inputs import parse_date
 
     fmt = fmt or _default_format()
@@ -593,6 +592,24 @@ def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str
         raise click.UsageError(f"{input_file} is a directory; give a file, or use --engine dask for a dataset")
     if out is not None and out.is_dir():
         raise click.UsageError(f"--out {out} is a directory; give a file name (.parquet, .csv or .jsonl)")
+    from concurrent.futures import ThreadPoolExecutor
+
+    # Work that releases the GIL runs beside the rest: hashing the input files (the batch key)
+    # beside reading and deciding, writing the output files beside recording.
+    background = ThreadPoolExecutor(1, thread_name_prefix="batch")
+    try:
+        _batch_run(ctx, compiled, background, input_file, financials, as_of, out, rejects_out, records_out, fmt,
+                   fail_on_rejects, workers, no_audit, audit_inputs)
+    finally:
+        background.shutdown(wait=True)
+
+
+def _batch_run(ctx: click.Context, compiled: Any, background: Any, input_file: Path, financials: Path | None,
+               as_of: str | None, out: Path | None, rejects_out: Path | None, records_out: Path | None, fmt: str,
+               fail_on_rejects: bool, workers: int, no_audit: bool, audit_inputs: str) -> None:
+    from .batch import read_table, render_summary, run_batch, summary, write_decisions, write_rejects
+
+    key_future = None if no_audit else background.submit(_batch_key, compiled, input_file, financials, as_of)
     table = read_table(input_file, financials)
     show = sys.stderr.isatty() and table.rows_read >= 100_000
     if show:
@@ -600,43 +617,31 @@ def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str
             result = run_batch(compiled, table, as_of, progress=bar.update, workers=workers)
     else:
         result = run_batch(compiled, table, as_of, workers=workers)
-    if out is not None:
-        write_decisions(result.decisions, out)
+    written_out = background.submit(write_decisions, result.decisions, out) if out is not None else None
     if rejects_out is not None:
         write_rejects(result.rejects, rejects_out)
-    if records_out is not None or not no_audit:
-        from .batch import iter_record_pairs
+    if records_out is not None:
+        from .batch import iter_records
         from .evaluate import Decider, dumps
 
         decider = Decider(compiled)
-        fh = records_out.open("w", encoding="utf-8") if records_out is not None else None
-        key = _batch_key(compiled, input_file, financials, as_of)
-        try:
-            skip: set[str] = set()
-            if not no_audit:
-                from .audit import AuditStore
+        with records_out.open("w", encoding="utf-8") as fh:
+            for decision in iter_records(result, decider):
+                fh.write(dumps(decision) + "\n")
+    if not no_audit:
+        from .audit import AuditStore
+        from .batch import audit_segments, prefetched
 
-                with AuditStore(ctx.obj["audit_db"]) as store:
-                    skip = store.recorded_clients(key)
-
-            def pairs() -> Any:
-                for decision, record in iter_record_pairs(result, decider):
-                    if fh is not None:
-                        fh.write(dumps(decision) + "\n")
-                    if decision["client_id"] not in skip:
-                        yield decision, record
-
-            if no_audit:
-                for _ in pairs():
-                    pass
-            else:
-                written = _record(ctx, compiled, pairs(), audit_inputs, key)
-                if skip:
-                    click.echo(f"{len(skip)} client(s) of this batch were already recorded; {written} recorded now",
-                               err=True)
-        finally:
-            if fh is not None:
-                fh.close()
+        assert key_future is not None
+        key = key_future.result()
+        with AuditStore(ctx.obj["audit_db"]) as store:
+            skip = store.recorded_clients(key)
+            written = sum(store.append_segment(compiled, data, rows, key)
+                          for data, rows in prefetched(audit_segments(result, audit_inputs, skip)))
+        if skip:
+            click.echo(f"{len(skip)} client(s) of this batch were already recorded; {written} recorded now", err=True)
+    if written_out is not None:
+        written_out.result()  # raises what writing raised
     s = summary(result)
     if fmt == "json":
         import json
@@ -757,20 +762,25 @@ def audit_show(ctx: click.Context, ref: str, lang: str, fmt: str | None) -> None
     import json
 
     from .compiler import compile_document
+    from .evaluate import SUMMARY
     from .explain import explain as render
+    from .explain import explain_summary
     from .loader import load_yaml_text
 
     fmt = fmt or _default_format()
     with _store(ctx) as store:
         row = store.get(ref)
-        decision = json.loads(row["decision_json"])
+        decision, note = store.full_decision(row)
         policy = compile_document(load_yaml_text(store.policy_text(row["policy_sha256"]), "<snapshot>"))
-    text = render(decision, policy, lang)
+    text = (explain_summary if decision.get("record") == SUMMARY else render)(decision, policy, lang)
     if fmt == "json":
         click.echo(json.dumps({"seq": row["seq"], "recorded_at": row["recorded_at"], "hash": row["hash"],
-                               "decision": decision, "explanation": text}, ensure_ascii=False, indent=2))
+                               "decision": decision, "note": note, "explanation": text}, ensure_ascii=False,
+                              indent=2))
     else:
         click.echo(f"record {row['seq']}  hash {row['hash']}\n")
+        if note:
+            click.echo(f"note: {note}\n")
         click.echo(text, nl=False)
 
 
@@ -789,17 +799,27 @@ def audit_export(ctx: click.Context, client: str | None, policy_id: str | None, 
         if out.suffix == ".jsonl":
             with out.open("w", encoding="utf-8") as fh:
                 for r in rows:
-                    fh.write(r["decision_json"] + "\n")
+                    fh.write(_decision_json(store, r) + "\n")
                     n += 1
         elif out.suffix == ".parquet":
             import pandas as pd
 
-            frame = pd.DataFrame([dict(r) for r in rows])
+            frame = pd.DataFrame([{**dict(r), "decision_json": _decision_json(store, r)} for r in rows])
+            frame = frame.drop(columns=["segment_sha256", "segment_row"], errors="ignore")
             n = len(frame)
             frame.to_parquet(out, index=False)
         else:
             raise click.BadParameter("use a .jsonl or .parquet file name", param_hint="--out")
     click.echo(f"exported {n} decision(s) to {out}", err=True)
+
+
+def _decision_json(store: Any, row: Any) -> str:
+    """A record's decision as JSON: as stored, or read back from its batch segment."""
+    if row["decision_json"] is not None:
+        return str(row["decision_json"])
+    import orjson
+
+    return orjson.dumps(store.stored(row)[0]).decode("utf-8")
 
 
 @audit.command("verify")

@@ -127,6 +127,16 @@ class _DecisionIds:
             self._count = itertools.count()
         return f"{self._prefix}{next(self._count) & 0xFFFFFFFFFFFF:012x}"
 
+    def many(self, n: int) -> list[str]:
+        """``n`` ids at once (a batch segment)."""
+        if n <= 0:
+            return []
+        first = self.next()
+        start = int(first[-12:], 16)
+        self._count = itertools.count(start + n)
+        prefix = self._prefix
+        return [first, *(f"{prefix}{(start + k) & 0xFFFFFFFFFFFF:012x}" for k in range(1, n))]
+
 
 _IDS = _DecisionIds()
 
@@ -440,6 +450,40 @@ class Decider:
             out.append({"stage": "action", "rule": a.id, "expr": a.expr.source, "reads": reads(a.expr.refs),
                         "result": v})
         return out
+
+
+SUMMARY = "summary"
+
+
+def summarize(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The facts of a decision, as the store keeps them for a batch (``"record": "summary"``).
+
+    Grade, the rule that decided it, score, fired floors, warnings, actions, suppressed and
+    undetermined rules, every metric, and the hashes that pin policy and input. Messages,
+    evidence and factor tables are left out: they follow from the stored policy text and
+    input, and ``audit show`` re-derives them (checking the facts agree). Batches build the
+    same dictionary column-wise (``batch.audit_rows``); tests hold the two equal.
+    """
+    c = record["classification"]
+    return {
+        "record": SUMMARY,
+        "decision_id": record["decision_id"],
+        "client_id": record["client_id"],
+        "as_of": record["as_of"],
+        "evaluated_at": record["evaluated_at"],
+        "engine_version": record["engine_version"],
+        "policy": record["policy"],
+        "input_sha256": record["input_sha256"],
+        "segment": record["segment"],
+        "metrics": record["metrics"],
+        "score": {"total": record["score"]["total"], "grade": record["score"]["grade"]},
+        "classification": {"grade": c["grade"], "decided_by": c["decided_by"], "scorecard_grade": c["scorecard_grade"],
+                           "nonperforming": c["nonperforming"], "floors": [f["id"] for f in c["floors"]]},
+        "warnings": [w["id"] for w in record["warnings"]],
+        "actions": [a["id"] for a in record["actions"]],
+        "suppressed_actions": [a["id"] for a in record["suppressed_actions"]],
+        "undetermined": [u["rule"] for u in record["undetermined"]],
+    }
 
 
 def _short(v: Any) -> str:

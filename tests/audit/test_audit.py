@@ -45,7 +45,7 @@ def test_decide_and_batch_record_by_default_and_not_with_no_audit(tmp_path: Path
     with AuditStore(db) as store:
         rows = list(store.query())
         assert len(rows) == 1 + len(SAMPLES)
-        assert store.db.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == 2
         assert store.db.execute("SELECT count(*) FROM policy_snapshot").fetchone()[0] == 1
         assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     listing = [json.loads(x) for x in cli(db, "audit", "list", "--grade", "loss").stdout.splitlines()]
@@ -169,14 +169,134 @@ def test_replay_uses_the_stored_policy_text_after_the_file_changes(tmp_path: Pat
     assert r.exit_code == 0 and json.loads(r.stdout)["status"] == "identical"
 
 
-def test_replay_reports_field_differences(store_with_samples: Path) -> None:
-    with _raw(store_with_samples) as db:
-        db.execute("UPDATE decision SET decision_json = replace(decision_json, '\"grade\":\"special_mention\"', "
-                   "'\"grade\":\"pass\"') WHERE seq = 2")
-    r = cli(store_with_samples, "audit", "replay", "2", "--format", "json")
+def test_replay_reports_field_differences(tmp_path: Path) -> None:
+    db = tmp_path / "d.db"
+    assert cli(db, "decide", "-p", "loss-client-management", "-c", str(SAMPLES[1])).exit_code == 0
+    with _raw(db) as raw:
+        raw.execute("UPDATE decision SET decision_json = replace(decision_json, '\"grade\":\"special_mention\"', "
+                    "'\"grade\":\"pass\"') WHERE seq = 1")
+    r = cli(db, "audit", "replay", "1", "--format", "json")
     assert r.exit_code == 6
     diffs = json.loads(r.stdout)["differences"]
     assert any(d.startswith("classification.grade: 'pass' -> 'special_mention'") for d in diffs)
+
+
+def _rewrite_segment(db: Path, change: Any) -> None:
+    """Replace the (only) segment's data by a re-encoded copy with ``change`` applied to its table."""
+    import pyarrow as pa
+
+    with _raw(db) as raw:
+        sha, data = raw.execute("SELECT sha256, data FROM segment").fetchone()
+        with pa.ipc.open_stream(pa.BufferReader(data)) as reader:
+            table = change(reader.read_all())
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        raw.execute("UPDATE segment SET data = ? WHERE sha256 = ?", (sink.getvalue().to_pybytes(), sha))
+
+
+def test_a_batch_is_stored_as_one_segment_of_short_chained_rows(store_with_samples: Path) -> None:
+    with _raw(store_with_samples) as db:
+        assert db.execute("SELECT count(*), sum(rows) FROM segment").fetchone() == (1, len(SAMPLES))
+        assert db.execute("SELECT count(*) FROM decision WHERE decision_json IS NULL AND input_json IS NULL "
+                          "AND segment_row IS NOT NULL").fetchone()[0] == len(SAMPLES)
+
+
+def test_tamper_segment_edited_is_caught_and_replay_names_the_field(store_with_samples: Path) -> None:
+    import pyarrow as pa
+
+    def downgrade_c002(table: Any) -> Any:
+        grades = table.column("decision.grade").cast(pa.string()).to_pylist()
+        grades[1] = "pass"  # C002 was special_mention
+        i = table.column_names.index("decision.grade")
+        return table.set_column(i, "decision.grade", pa.array(grades))
+
+    _rewrite_segment(store_with_samples, downgrade_c002)
+    out = _verify(store_with_samples)
+    assert out["break"]["seq"] == 1 and out["break"]["kind"] == "edited" and "segment" in out["break"]["detail"]
+    r = cli(store_with_samples, "audit", "replay", "2", "--format", "json")
+    assert r.exit_code == 6
+    assert "classification.grade: 'pass' -> 'special_mention'" in json.loads(r.stdout)["differences"]
+
+
+def test_tamper_segment_deleted(store_with_samples: Path) -> None:
+    with _raw(store_with_samples) as db:
+        db.execute("PRAGMA foreign_keys = OFF")
+        db.execute("DELETE FROM segment")
+    out = _verify(store_with_samples)
+    assert out["break"]["seq"] == 1 and out["break"]["kind"] == "deleted" and "segment" in out["break"]["detail"]
+    r = cli(store_with_samples, "audit", "show", "1")
+    assert r.exit_code == 6 and "segment" in r.stderr
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet", "xlsx"])
+def test_batch_records_from_every_format_replay_identically(tmp_path: Path, fmt: str) -> None:
+    import pandas as pd
+
+    from policy_engine.batch import flatten
+
+    path = REFERENCE / "samples" / "portfolio.jsonl"
+    if fmt != "jsonl":
+        frame = pd.DataFrame.from_records([flatten(json.loads(p.read_text(encoding="utf-8"))) for p in SAMPLES])
+        path = tmp_path / f"p.{fmt}"
+        frame.to_parquet(path, index=False) if fmt == "parquet" else frame.to_excel(path, index=False)
+    db = tmp_path / "f.db"
+    assert cli(db, "batch", str(path), "-p", "loss-client-management", "--format", "json").exit_code == 0
+    r = cli(db, "audit", "replay", "--all", "--format", "json")
+    assert r.exit_code == 0, r.stdout
+    assert [json.loads(x)["status"] for x in r.stdout.splitlines()] == ["identical"] * len(SAMPLES)
+
+
+def test_batch_records_carry_the_input_hash_decide_computes(store_with_samples: Path, decider: Decider) -> None:
+    exported = store_with_samples.parent / "e.jsonl"
+    assert cli(store_with_samples, "audit", "export", "--out", str(exported)).exit_code == 0
+    records = [json.loads(x) for x in exported.read_text().splitlines()]
+    for stored, sample in zip(records, SAMPLES, strict=True):
+        fresh = decider.decide(json.loads(sample.read_text(encoding="utf-8")))
+        assert stored["record"] == "summary" and stored["input_sha256"] == fresh["input_sha256"]
+
+
+def test_hash_only_batch_keeps_hashes_and_facts(tmp_path: Path, decider: Decider) -> None:
+    db = tmp_path / "h.db"
+    assert cli(db, "batch", str(PORTFOLIO), "-p", "loss-client-management", "--format", "json",
+               "--audit-inputs", "hash-only").exit_code == 0
+    with _raw(db) as raw:
+        hashes = [r[0] for r in raw.execute("SELECT input_sha256 FROM decision ORDER BY seq")]
+    assert hashes == [decider.decide(json.loads(p.read_text(encoding="utf-8")))["input_sha256"] for p in SAMPLES]
+    assert json.loads(cli(db, "audit", "replay", "1", "--format", "json").stdout)["status"] == "not-replayable"
+    shown = cli(db, "audit", "show", "2", "--format", "text")
+    assert shown.exit_code == 0 and "special_mention" in shown.stdout and "facts only" in shown.stdout
+    assert _verify(db)["ok"] is True
+
+
+def test_a_version_1_store_is_migrated_and_its_chain_still_verifies(tmp_path: Path, decider: Decider) -> None:
+    from policy_engine import audit as audit_module
+    from policy_engine.evaluate import canonical_json
+
+    db = tmp_path / "v1.db"
+    client = json.loads(SAMPLES[1].read_text(encoding="utf-8"))
+    decision = decider.decide(client)
+    policy = decider.policy
+    with _raw(db) as raw:
+        raw.executescript(audit_module._MIGRATIONS[1])
+        raw.execute(f"PRAGMA application_id = {audit_module.APPLICATION_ID}")
+        raw.execute("PRAGMA user_version = 1")
+        raw.execute("INSERT INTO policy_snapshot VALUES (?, ?, ?, ?, ?)",
+                    (policy.sha256, policy.id, policy.version, policy.text, "2026-01-01T00:00:00.000Z"))
+        row = {"decision_id": decision["decision_id"], "client_id": "C002", "as_of": decision["as_of"],
+               "policy_id": policy.id, "policy_version": policy.version, "policy_sha256": policy.sha256,
+               "grade": decision["classification"]["grade"], "input_sha256": decision["input_sha256"],
+               "input_json": canonical_json(client).decode(), "decision_json": json.dumps(decision),
+               "batch_key": None, "recorded_at": decision["evaluated_at"]}
+        h = record_hash("0" * 64, row)
+        raw.execute(f"INSERT INTO decision ({', '.join(row)}, seq, prev_hash, hash) VALUES "
+                    f"({', '.join('?' * (len(row) + 3))})", (*row.values(), 1, "0" * 64, h))
+        raw.execute("UPDATE chain_head SET seq = 1, hash = ?", (h,))
+    assert cli(db, "batch", str(PORTFOLIO), "-p", "loss-client-management", "--format", "json").exit_code == 0
+    with AuditStore(db) as store:
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == audit_module.SCHEMA_VERSION
+        assert store.verify() == (1 + len(SAMPLES), None)
+        assert store.replay(store.get("1")) == ("identical", [])
 
 
 def test_hash_only_inputs_cannot_be_replayed(tmp_path: Path) -> None:
