@@ -51,17 +51,20 @@ def main() -> None:
                 root=str(ROOT), n=args.clients, out=str(work / "p.parquet"))], check=True)
         batch = ["batch", str(work / "p.parquet"), "-p", str(POLICY), "--out", str(work / "d.parquet"),
                  "--format", "json"]
-        without = statistics.median(timed([EXE, *batch, "--no-audit"]) for _ in range(args.repeats))
-        with_audit = []
+        # Runs with and without the store alternate, so drift on a noisy machine hits both alike.
+        without_runs, with_runs = [], []
         for k in range(args.repeats):
-            db = work / f"b{k}.db"
-            with_audit.append(timed([EXE, "--audit-db", str(db), *batch]))
-        with_store = statistics.median(with_audit)
+            without_runs.append(timed([EXE, *batch, "--no-audit"]))
+            with_runs.append(timed([EXE, "--audit-db", str(work / f"b{k}.db"), *batch]))
+        without, with_store = statistics.median(without_runs), statistics.median(with_runs)
         decide = ["decide", "-p", str(POLICY), "-c", str(CLIENT)]
         db = work / "single.db"
         subprocess.run([EXE, "--audit-db", str(db), *decide], check=True, stdout=subprocess.DEVNULL)  # create it
-        plain = statistics.median(timed([EXE, *decide, "--no-audit"]) for _ in range(args.runs))
-        recorded = statistics.median(timed([EXE, "--audit-db", str(db), *decide]) for _ in range(args.runs))
+        plain_runs, recorded_runs = [], []
+        for _ in range(args.runs):
+            plain_runs.append(timed([EXE, *decide, "--no-audit"]))
+            recorded_runs.append(timed([EXE, "--audit-db", str(db), *decide]))
+        plain, recorded = statistics.median(plain_runs), statistics.median(recorded_runs)
         verify = []
         for _ in range(args.repeats):
             start = time.perf_counter()

@@ -297,15 +297,22 @@ class AuditStore:
                                 (seg_sha, len(chunk), segment))
             seq, prev = self.db.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
             params = []
+            middle_s, key_s = middle.decode("utf-8"), key.decode("utf-8")
+            ref_s = seg_ref.decode("ascii")
             for i, (did, cid, as_of, grade, input_hash, input_json, decision_json, at) in enumerate(chunk):
                 seq += 1
-                # One encode of the short text fields; the JSON documents are bytes already.
-                h = sha256(b"".join((
-                    f"{prev}\n{did}\x1f{cid}\x1f{as_of}\x1f".encode(), middle,
-                    f"\x1f{grade}\x1f{NUL if input_hash is None else input_hash}\x1f".encode(),
-                    b"\x00" if input_json is None else input_json, b"\x1f",
-                    b"\x00" if decision_json is None else decision_json, b"\x1f", key, b"\x1f", at.encode(),
-                    seg_ref + str(i).encode() if seg_ref else b""))).hexdigest()
+                if input_json is None and decision_json is None:  # a segment row: all short text, one encode
+                    hashed = (f"{prev}\n{did}\x1f{cid}\x1f{as_of}\x1f{middle_s}\x1f{grade}\x1f"
+                              f"{NUL if input_hash is None else input_hash}\x1f{NUL}\x1f{NUL}\x1f{key_s}\x1f{at}"
+                              f"{ref_s}{i if ref_s else ''}").encode()
+                else:  # the JSON documents are bytes already
+                    hashed = b"".join((
+                        f"{prev}\n{did}\x1f{cid}\x1f{as_of}\x1f".encode(), middle,
+                        f"\x1f{grade}\x1f{NUL if input_hash is None else input_hash}\x1f".encode(),
+                        b"\x00" if input_json is None else input_json, b"\x1f",
+                        b"\x00" if decision_json is None else decision_json, b"\x1f", key, b"\x1f", at.encode(),
+                        seg_ref + str(i).encode() if seg_ref else b""))
+                h = sha256(hashed).hexdigest()
                 params.append((seq, did, cid, as_of, *fixed, grade, input_hash,
                                None if input_json is None else input_json.decode("utf-8"),
                                None if decision_json is None else decision_json.decode("utf-8"), batch_key, at, prev,

@@ -387,6 +387,7 @@ def prepare(policy: CompiledPolicy, df: pd.DataFrame, text: bool, as_of: str | N
         as_of_days = np.where(valid, data, today)
     inputs: dict[str, Col] = {}
     present_by_root: dict[str, np.ndarray] = {}
+    aligned_by_root: dict[str, np.ndarray] = {}
     for spec in policy.inputs:
         if not spec.series:
             path = ".".join(spec.root)
@@ -418,12 +419,16 @@ def prepare(policy: CompiledPolicy, df: pd.DataFrame, text: bool, as_of: str | N
             rows = np.flatnonzero(gaps.any(axis=1))
             chk.flag(rows, root, ["periods must be consecutive from index 0 (a period column group is empty "
                                   "between two filled ones)"] * len(rows))
-        present = np.zeros((n, width), bool)
+        # Every series of one root shares one present mask (series functions cache facts about it).
+        present = aligned_by_root.get(root)
+        if present is None:
+            present = aligned_by_root[root] = np.zeros((n, width), bool)
+            for L in np.unique(lengths):
+                present[lengths == L, width - int(L):] = L > 0
         aligned_d = np.zeros((n, width), dtype=dtype)
         aligned_v = np.zeros((n, width), bool)
         full = lengths == width
         if full.all():  # the common case: every client has every period
-            present[:] = True
             aligned_d, aligned_v = data2, valid2
             lengths = np.zeros(0, np.int64)
         for L in np.unique(lengths):
@@ -431,7 +436,6 @@ def prepare(policy: CompiledPolicy, df: pd.DataFrame, text: bool, as_of: str | N
             rows = lengths == L
             if L == 0:
                 continue
-            present[rows, width - L:] = True
             aligned_d[rows, width - L:] = data2[rows, :L]
             aligned_v[rows, width - L:] = valid2[rows, :L]
         if spec.required:
@@ -447,7 +451,9 @@ def prepare(policy: CompiledPolicy, df: pd.DataFrame, text: bool, as_of: str | N
     if keep.all():
         subset = inputs
     else:
-        subset = {k: Col(c.data[keep], c.valid[keep], None if c.present is None else c.present[keep])
+        kept_present: dict[int, np.ndarray] = {}
+        subset = {k: Col(c.data[keep], c.valid[keep], None if c.present is None else
+                         kept_present.setdefault(id(c.present), c.present[keep]))
                   for k, c in inputs.items()}
     seg = None
     if policy.segment_by is not None:

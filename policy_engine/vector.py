@@ -84,6 +84,11 @@ class VectorEval:
         self.grade_index = {g: i for i, g in enumerate(grades)}
         self.warnings = warnings or {}
         self.grade_rank = grade_rank
+        # Facts about a present-periods mask, asked for by every series function over it: the
+        # periods any row has, whether every row has all of those, each row's count. Keyed by
+        # the array's id (the array is kept, so the id cannot be reused).
+        self._periods: dict[int, tuple[np.ndarray, np.ndarray, bool, np.ndarray]] = {}
+        self._tails: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
     # Literals are 0-d arrays that broadcast: no million-element copy of a constant per use.
     def const(self, v: Any) -> Col:
@@ -272,10 +277,17 @@ class VectorEval:
         return Col((new.data - old.data) / np.abs(np.where(nz, old.data, 1.0)), new.valid & old.valid & nz)
 
     # series ----------------------------------------------------------------------
-    @staticmethod
-    def _length(s: Col) -> np.ndarray:
+    def _present(self, present: np.ndarray) -> tuple[np.ndarray, bool, np.ndarray]:
+        hit = self._periods.get(id(present))
+        if hit is None or hit[0] is not present:
+            cols = np.flatnonzero(present.any(axis=0))
+            everyone = bool(len(cols)) and bool(present[:, cols].all())
+            hit = self._periods[id(present)] = (present, cols, everyone, np.count_nonzero(present, axis=1))
+        return hit[1], hit[2], hit[3]
+
+    def _length(self, s: Col) -> np.ndarray:
         assert s.present is not None
-        return np.count_nonzero(s.present, axis=1)
+        return self._present(s.present)[2]
 
     def f_last(self, cols: list[Col], _: Any) -> Col:
         s = cols[0]
@@ -298,17 +310,20 @@ class VectorEval:
         s = cols[0]
         assert s.present is not None
         k = max(int(args[1].value), 0)
-        periods = s.data.shape[1]
-        keep = np.zeros(periods, bool)
-        if k:
-            keep[max(periods - k, 0):] = True
-        return Col(s.data, s.valid, s.present & keep)
+        hit = self._tails.get((id(s.present), k))
+        if hit is None or hit[0] is not s.present:
+            periods = s.data.shape[1]
+            keep = np.zeros(periods, bool)
+            if k:
+                keep[max(periods - k, 0):] = True
+            hit = self._tails[(id(s.present), k)] = (s.present, s.present & keep)  # one mask per window
+        return Col(s.data, s.valid, hit[1])
 
     def _sum_present(self, s: Col) -> tuple[np.ndarray, np.ndarray]:
         """Left-to-right sum over the periods present (Python's ``sum`` order) and whether any is null."""
         assert s.present is not None
-        cols = np.flatnonzero(s.present.any(axis=0))
-        if len(cols) and s.present[:, cols].all():
+        cols, everyone, _ = self._present(s.present)
+        if everyone:
             # Every row has these periods (the usual portfolio): plain column adds, same order.
             acc = np.where(s.valid[:, cols[0]], s.data[:, cols[0]], 0.0)
             for k in cols[1:]:
