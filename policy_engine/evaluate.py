@@ -13,7 +13,6 @@ import datetime as _dt
 import hashlib
 import itertools
 import os
-import re
 import string
 import time
 from collections.abc import Mapping, Sequence
@@ -33,7 +32,18 @@ MAX_CLIENT_ID = 100
 def _canonical(v: Any) -> Any:
     t = type(v)
     if t is dict:
-        return {k: _canonical(x) for k, x in v.items() if x is not None}
+        out = {}
+        for k, x in v.items():  # scalars handled inline: a client record is mostly flat numbers
+            tx = type(x)
+            if x is None:
+                continue
+            if tx is float:
+                if x.is_integer() and -(2**53) < x < 2**53:
+                    x = int(x)
+            elif tx is dict or tx is list:
+                x = _canonical(x)
+            out[k] = x
+        return out
     if t is list:
         return [_canonical(x) for x in v]
     if t is float and v.is_integer() and -(2**53) < v < 2**53:
@@ -43,7 +53,6 @@ def _canonical(v: Any) -> Any:
 
 # Only a null or an integral float (orjson prints those below 1e16 as 'N.0'; larger ones stay
 # floats anyway) can normalise differently; false positives (inside strings) only cost the walk.
-_INTEGRAL_FLOAT = re.compile(rb"\.0[,}\]]")
 _CANON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
 
@@ -54,16 +63,20 @@ def canonical_json(value: Any) -> bytes:
     both are normalised: the same client read from JSON, CSV or Parquet has one hash.
     """
     raw = orjson.dumps(value, option=_CANON_OPTIONS)
-    if b"null" not in raw and _INTEGRAL_FLOAT.search(raw) is None and not raw.endswith(b".0"):
+    if b"null" not in raw and b".0," not in raw and b".0}" not in raw and b".0]" not in raw \
+            and not raw.endswith(b".0"):  # byte searches: several times cheaper than one regex scan
         return raw
     return orjson.dumps(_canonical(value), option=_CANON_OPTIONS)
 
 
 def _jsonable(v: Any) -> Any:
+    t = type(v)
+    if t is float or v is None or t is bool:  # most figures
+        return v
     if isinstance(v, _dt.date):
         return v.isoformat()
-    if isinstance(v, list):
-        return [_jsonable(x) for x in v]
+    if t is list:
+        return [x.isoformat() if isinstance(x, _dt.date) else x for x in v]  # series are flat
     return v
 
 
@@ -430,8 +443,16 @@ class Decider:
                floors: Sequence[Any], warnings: Sequence[Any], actions: Sequence[Any]) -> list[dict[str, Any]]:
         p = self.policy
 
+        seen: dict[str, Any] = {}  # rules read the same figures: convert each once
+
+        def value(n: str) -> Any:
+            if n in seen:
+                return seen[n]
+            v = seen[n] = _jsonable(env.get(n))
+            return v
+
         def reads(refs: Sequence[str]) -> dict[str, Any]:
-            return {n: _jsonable(env.get(n)) for n in refs}
+            return {n: value(n) for n in refs}
 
         out: list[dict[str, Any]] = []
         for m, v in zip(p.metrics, metrics, strict=True):
