@@ -13,6 +13,7 @@ import datetime as _dt
 import hashlib
 import itertools
 import os
+import re
 import string
 import time
 from collections.abc import Mapping, Sequence
@@ -53,6 +54,7 @@ def _canonical(v: Any) -> Any:
 
 # Only a null or an integral float (orjson prints those below 1e16 as 'N.0'; larger ones stay
 # floats anyway) can normalise differently; false positives (inside strings) only cost the walk.
+_INTEGRAL_FLOAT = re.compile(rb"\.0[,}\]]")
 _CANON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
 
@@ -63,8 +65,7 @@ def canonical_json(value: Any) -> bytes:
     both are normalised: the same client read from JSON, CSV or Parquet has one hash.
     """
     raw = orjson.dumps(value, option=_CANON_OPTIONS)
-    if b"null" not in raw and b".0," not in raw and b".0}" not in raw and b".0]" not in raw \
-            and not raw.endswith(b".0"):  # byte searches: several times cheaper than one regex scan
+    if b"null" not in raw and _INTEGRAL_FLOAT.search(raw) is None and not raw.endswith(b".0"):
         return raw
     return orjson.dumps(_canonical(value), option=_CANON_OPTIONS)
 
