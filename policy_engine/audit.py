@@ -1,11 +1,14 @@
 """Stage 6, record: an append-only, tamper-evident store of decisions, with the policy text kept for replay.
 
-A SQLite database (one file, WAL mode) holds every decision as its canonical JSON, the input
-(canonical JSON, or only its hash for privacy) and a reference to the exact policy text, stored
-once by its sha256. Each record carries the hash of the record before it and its own hash over
-its content: a hash chain. ``verify`` walks the chain and names the first broken record and how
-it broke; ``replay`` re-decides a record from the stored policy text and input with today's
-engine and reports any field that differs.
+A SQLite database (one file, WAL mode) holds every decision, its input (or only the input's
+hash, for privacy) and a reference to the exact policy text, stored once by its sha256. A single
+decision is kept as its JSON record; a batch chunk as one segment (the inputs and the decisions'
+facts column-wise, plus what its rows share) with a short row per decision pointing into it; the
+view ``decision_record`` shows every record with all its fields. Each record carries the hash of
+the record before it and its own hash over its content (a segment row's covers its segment's
+sha256): a hash chain. ``verify`` walks the chain and names the first broken record and how it
+broke; ``replay`` re-decides a record from the stored policy text and input with today's engine
+and reports any field (for a batch record, any fact) that differs.
 
 Appends take the write lock first (``BEGIN IMMEDIATE``), read the chain head and write, so
 several processes can record at once without forking the chain. A batch commits in chunks:
@@ -24,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from .diagnostics import Diagnostic, InputError, PolicyEngineError
+from .diagnostics import Diagnostic, InputError, PolicyEngineError, UsageError
 
 ENV_VAR = "POLICY_ENGINE_AUDIT_DB"
 DEFAULT_PATH = "audit.db"
@@ -32,7 +35,18 @@ SCHEMA_VERSION = 2
 APPLICATION_ID = 0x50454144  # 'PEAD': marks the file as a policy_engine decision store
 GENESIS = "0" * 64
 NUL = "\x00"  # stands for a null field in hashed content
-CHUNK = 5000
+CHUNK = 5000  # decisions per transaction (and per batch segment); POLICY_ENGINE_AUDIT_CHUNK overrides
+CHUNK_VAR = "POLICY_ENGINE_AUDIT_CHUNK"
+
+
+def chunk_size() -> int:
+    """Decisions per transaction: smaller chunks lose less to a crash, larger ones write a little faster."""
+    raw = os.environ.get(CHUNK_VAR)
+    if raw is None or raw == "":
+        return CHUNK
+    if not raw.isdigit() or not 1 <= int(raw) <= 1_000_000:
+        raise UsageError([Diagnostic("bad-setting", f"{CHUNK_VAR}={raw!r} is not a whole number from 1 to 1000000")])
+    return int(raw)
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -70,34 +84,43 @@ _MIGRATIONS: dict[int, str] = {
     );
     INSERT INTO chain_head (id, seq, hash) VALUES (1, 0, printf('%064d', 0));
     """,
-    # Batches store their decisions in segments: one Parquet blob per chunk holding the decision
-    # facts and the input rows column-wise; each decision stays a chained row pointing into it.
-    # decision_json and input_sha256 become optional (a segment row has them in its segment).
-    # Indexes a bulk append can afford: no unique index over random hashes (the chain links
-    # records; verify finds copies), and batches looked up by key alone.
+    # Batches store their decisions in segments: one blob per chunk holding the inputs and the
+    # decision facts column-wise, plus what its rows share (policy, batch key, time). Each decision
+    # stays a chained row pointing into its segment, with only what is its own: a short row and
+    # three B-trees to update, so a bulk append costs about what deciding does. Partial indexes
+    # skip segment rows. The view decision_record shows every record with all its fields.
     2: """
     CREATE TABLE segment (
-        sha256 TEXT PRIMARY KEY,
+        id INTEGER PRIMARY KEY,
+        sha256 TEXT NOT NULL,
+        policy_id TEXT NOT NULL,
+        policy_version TEXT NOT NULL,
+        policy_sha256 TEXT NOT NULL REFERENCES policy_snapshot(sha256),
+        batch_key TEXT,
+        recorded_at TEXT NOT NULL,
+        first_seq INTEGER NOT NULL,
         rows INTEGER NOT NULL,
         data BLOB NOT NULL
     );
+    CREATE INDEX segment_batch ON segment(batch_key);
+    CREATE INDEX segment_policy ON segment(policy_id, policy_version);
     CREATE TABLE decision_v2 (
         seq INTEGER PRIMARY KEY,
         decision_id TEXT NOT NULL UNIQUE,
         client_id TEXT NOT NULL,
         as_of TEXT NOT NULL,
-        policy_id TEXT NOT NULL,
-        policy_version TEXT NOT NULL,
-        policy_sha256 TEXT NOT NULL REFERENCES policy_snapshot(sha256),
+        policy_id TEXT,
+        policy_version TEXT,
+        policy_sha256 TEXT REFERENCES policy_snapshot(sha256),
         grade TEXT NOT NULL,
         input_sha256 TEXT,
         input_json TEXT,
         decision_json TEXT,
         batch_key TEXT,
-        recorded_at TEXT NOT NULL,
+        recorded_at TEXT,
         prev_hash TEXT NOT NULL,
         hash TEXT NOT NULL,
-        segment_sha256 TEXT REFERENCES segment(sha256),
+        segment_id INTEGER REFERENCES segment(id),
         segment_row INTEGER
     );
     INSERT INTO decision_v2 (seq, decision_id, client_id, as_of, policy_id, policy_version, policy_sha256, grade,
@@ -107,8 +130,18 @@ _MIGRATIONS: dict[int, str] = {
     DROP TABLE decision;
     ALTER TABLE decision_v2 RENAME TO decision;
     CREATE INDEX decision_client ON decision(client_id);
-    CREATE INDEX decision_policy ON decision(policy_id, policy_version);
-    CREATE INDEX decision_batch ON decision(batch_key);
+    CREATE INDEX decision_policy ON decision(policy_id, policy_version) WHERE policy_id IS NOT NULL;
+    CREATE INDEX decision_batch ON decision(batch_key) WHERE batch_key IS NOT NULL;
+    CREATE VIEW decision_record AS
+        SELECT d.seq, d.decision_id, d.client_id, d.as_of,
+               coalesce(d.policy_id, s.policy_id) AS policy_id,
+               coalesce(d.policy_version, s.policy_version) AS policy_version,
+               coalesce(d.policy_sha256, s.policy_sha256) AS policy_sha256,
+               d.grade, d.input_sha256, d.input_json, d.decision_json,
+               coalesce(d.batch_key, s.batch_key) AS batch_key,
+               coalesce(d.recorded_at, s.recorded_at) AS recorded_at,
+               d.prev_hash, d.hash, d.segment_id, s.sha256 AS segment_sha256, d.segment_row
+        FROM decision d LEFT JOIN segment s ON s.id = d.segment_id;
     """,
 }
 
@@ -262,12 +295,13 @@ class AuditStore:
         return self.append_rows(policy, rows(), batch_key)
 
     def append_rows(self, policy: Any, rows: Iterable[StoredRow], batch_key: str | None = None) -> int:
-        """Record prepared rows (see :data:`StoredRow`) in transactions of :data:`CHUNK`; returns how many."""
+        """Record prepared rows (see :data:`StoredRow`) in transactions of :func:`chunk_size`; returns how many."""
         written = 0
+        size = chunk_size()
         chunk: list[StoredRow] = []
         for row in rows:
             chunk.append(row)
-            if len(chunk) >= CHUNK:
+            if len(chunk) >= size:
                 written += self._append_chunk(policy, chunk, batch_key)
                 chunk = []
         if chunk:
@@ -292,10 +326,13 @@ class AuditStore:
         self.db.execute("BEGIN IMMEDIATE")  # the write lock first: the head cannot move under us
         try:
             self._snapshot(policy, chunk[0][7])
-            if segment is not None:
-                self.db.execute("INSERT OR IGNORE INTO segment (sha256, rows, data) VALUES (?, ?, ?)",
-                                (seg_sha, len(chunk), segment))
             seq, prev = self.db.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
+            segment_id = None
+            if segment is not None:
+                segment_id = self.db.execute(
+                    "INSERT INTO segment (sha256, policy_id, policy_version, policy_sha256, batch_key, recorded_at, "
+                    "first_seq, rows, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (seg_sha, *fixed, batch_key, chunk[0][7], seq + 1, len(chunk), segment)).lastrowid
             params = []
             middle_s, key_s = middle.decode("utf-8"), key.decode("utf-8")
             ref_s = seg_ref.decode("ascii")
@@ -313,14 +350,22 @@ class AuditStore:
                         b"\x00" if decision_json is None else decision_json, b"\x1f", key, b"\x1f", at.encode(),
                         seg_ref + str(i).encode() if seg_ref else b""))
                 h = sha256(hashed).hexdigest()
-                params.append((seq, did, cid, as_of, *fixed, grade, input_hash,
-                               None if input_json is None else input_json.decode("utf-8"),
-                               None if decision_json is None else decision_json.decode("utf-8"), batch_key, at, prev,
-                               h, seg_sha, None if seg_sha is None else i))
+                if segment_id is not None:  # what the rows share lives in the segment
+                    params.append((seq, did, cid, as_of, grade, input_hash, prev, h, segment_id, i))
+                else:
+                    params.append((seq, did, cid, as_of, *fixed, grade, input_hash,
+                                   None if input_json is None else input_json.decode("utf-8"),
+                                   None if decision_json is None else decision_json.decode("utf-8"), batch_key, at,
+                                   prev, h))
                 prev = h
-            self.db.executemany(
-                f"INSERT INTO decision (seq, {', '.join(_HASHED)}, prev_hash, hash, segment_sha256, segment_row) "
-                f"VALUES ({', '.join('?' * (len(_HASHED) + 5))})", params)
+            if segment_id is not None:
+                self.db.executemany("INSERT INTO decision (seq, decision_id, client_id, as_of, grade, input_sha256, "
+                                    "prev_hash, hash, segment_id, segment_row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                    params)
+            else:
+                self.db.executemany(
+                    f"INSERT INTO decision (seq, {', '.join(_HASHED)}, prev_hash, hash) "
+                    f"VALUES ({', '.join('?' * (len(_HASHED) + 3))})", params)
             self.db.execute("UPDATE chain_head SET seq = ?, hash = ? WHERE id = 1", (seq, prev))
             self.db.execute("COMMIT")
         except BaseException:
@@ -329,7 +374,11 @@ class AuditStore:
         return len(chunk)
 
     def recorded_clients(self, batch_key: str) -> set[str]:
-        return {r[0] for r in self.db.execute("SELECT client_id FROM decision WHERE batch_key = ?", (batch_key,))}
+        return {r[0] for r in self.db.execute(
+            "SELECT client_id FROM decision WHERE batch_key = ? UNION ALL "
+            "SELECT d.client_id FROM segment s "
+            "JOIN decision d ON d.seq BETWEEN s.first_seq AND s.first_seq + s.rows - 1 WHERE s.batch_key = ?",
+            (batch_key, batch_key))}
 
     # reading -------------------------------------------------------------------
     def query(self, client: str | None = None, policy_id: str | None = None, version: str | None = None,
@@ -347,15 +396,15 @@ class AuditStore:
         if date_to:
             where.append("as_of <= ?")
             args.append(date_to)
-        sql = "SELECT * FROM decision" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq"
+        sql = "SELECT * FROM decision_record" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq"
         if limit:
             sql += f" LIMIT {int(limit)}"
         return self.db.execute(sql, args)  # a cursor, not a generator: nothing left to finalise after close
 
     def get(self, ref: str) -> sqlite3.Row:
-        row = self.db.execute("SELECT * FROM decision WHERE decision_id = ?", (ref,)).fetchone()
+        row = self.db.execute("SELECT * FROM decision_record WHERE decision_id = ?", (ref,)).fetchone()
         if row is None and ref.isdigit():
-            row = self.db.execute("SELECT * FROM decision WHERE seq = ?", (int(ref),)).fetchone()
+            row = self.db.execute("SELECT * FROM decision_record WHERE seq = ?", (int(ref),)).fetchone()
         if row is None:
             raise AuditError([Diagnostic("no-such-decision", f"no decision '{ref}' in {self.path}",
                                          hint="give a decision_id or a record number (seq) from `audit list`")])
@@ -377,8 +426,7 @@ class AuditStore:
         A segment row's decision is its facts (``evaluate.summarize``'s shape) read back from the
         segment, with the input hash derived from the stored input when only the input was kept.
         """
-        keys = row.keys()
-        seg = row["segment_sha256"] if "segment_sha256" in keys else None
+        seg = row["segment_id"]
         if seg is None:
             record = orjson.loads(row["input_json"]) if row["input_json"] is not None else None
             return orjson.loads(row["decision_json"]), record
@@ -399,15 +447,15 @@ class AuditStore:
         }
         return decision, record
 
-    def _segment(self, sha: str) -> tuple[Any, Any, dict[str, str]]:
-        if self._segment_cache.get("sha") != sha:
+    def _segment(self, segment_id: int) -> tuple[Any, Any, dict[str, str]]:
+        if self._segment_cache.get("id") != segment_id:
             from .batch import read_segment
 
-            data = self.db.execute("SELECT data FROM segment WHERE sha256 = ?", (sha,)).fetchone()
+            data = self.db.execute("SELECT data FROM segment WHERE id = ?", (segment_id,)).fetchone()
             if data is None:
-                raise AuditError([Diagnostic("missing-segment", f"segment {sha[:12]} is missing from {self.path}",
+                raise AuditError([Diagnostic("missing-segment", f"segment {segment_id} is missing from {self.path}",
                                              hint="run `audit verify`")])
-            self._segment_cache = {"sha": sha, "value": read_segment(bytes(data[0]))}
+            self._segment_cache = {"id": segment_id, "value": read_segment(bytes(data[0]))}
         return self._segment_cache["value"]
 
     def replay(self, row: sqlite3.Row) -> tuple[str, list[str]]:
@@ -469,35 +517,50 @@ class AuditStore:
         raw.text_factory = bytes  # the hash is over bytes: skip decoding every field to str and back
         cursor = raw.cursor()
         # A segment's bytes must still hash to the name its rows carry (and their hashes cover).
-        bad_segments = {sha for sha, data in cursor.execute("SELECT sha256, data FROM segment")
+        bad_segments = {sid for sid, sha, data in cursor.execute("SELECT id, sha256, data FROM segment")
                         if hashlib.sha256(data).hexdigest().encode("ascii") != sha}
-        missing = {r[0] for r in cursor.execute(
-            "SELECT DISTINCT segment_sha256 FROM decision WHERE segment_sha256 IS NOT NULL "
-            "AND segment_sha256 NOT IN (SELECT sha256 FROM segment)")}
-        # SQLite assembles each record's hashed bytes (prev hash, content, segment reference: the
-        # layout of record_hash) so Python only hashes and compares.
-        content = " || x'1f' || ".join(f"coalesce({c}, char(0))" for c in _HASHED)
+        # A segment row's hashed bytes are its own short fields around what its segment holds
+        # (assembled here from per-segment pieces); any other row's, and a segment row that
+        # carries a field of its own, are assembled by SQLite, with the layout of record_hash.
+        shared = {"policy_id", "policy_version", "policy_sha256", "batch_key", "recorded_at"}
+        pieces: dict[int, tuple[bytes, bytes]] = {}
+        for sid, sha, pid, ver, psha, key, at in cursor.execute(
+                "SELECT id, sha256, policy_id, policy_version, policy_sha256, batch_key, recorded_at FROM segment"):
+            pieces[sid] = (b"\x1f".join((pid, ver, psha)) + b"\x1f",
+                           b"\x1f\x00\x1f\x00\x1f" + (key if key is not None else b"\x00") + b"\x1f" + at + b"\x1f"
+                           + sha + b"\x1f")
+        content = " || x'1f' || ".join(
+            f"coalesce(d.{c}, s.{c}, char(0))" if c in shared else f"coalesce(d.{c}, char(0))" for c in _HASHED)
+        own = " AND ".join(f"d.{c} IS NULL" for c in (*shared, "input_json", "decision_json"))
         rows = cursor.execute(
-            f"SELECT seq, prev_hash, hash, decision_id, segment_sha256, prev_hash || x'0a' || {content} || "
-            "CASE WHEN segment_sha256 IS NULL THEN '' ELSE x'1f' || segment_sha256 || x'1f' || segment_row END "
-            "FROM decision ORDER BY seq")
+            "SELECT d.seq, d.prev_hash, d.hash, d.decision_id, d.client_id, d.as_of, d.grade, d.input_sha256, "
+            f"d.segment_id, d.segment_row, CASE WHEN d.segment_id IS NOT NULL AND {own} THEN NULL ELSE "
+            f"d.prev_hash || x'0a' || {content} || CASE WHEN s.sha256 IS NULL THEN '' "
+            "ELSE x'1f' || s.sha256 || x'1f' || d.segment_row END END "
+            "FROM decision d LEFT JOIN segment s ON s.id = d.segment_id ORDER BY d.seq")
         position: dict[bytes, int] = {}
         walk: list[tuple[int, bytes, bytes, bytes]] = []  # seq, decision_id, prev_hash, hash (as stored)
         first_edit: Break | None = None
         sha256 = hashlib.sha256
-        for seq, prev, stored, did_bytes, seg, hashed in rows:
+        for seq, prev, stored, did, cid, as_of, grade, input_hash, seg, seg_row, hashed in rows:
             if first_edit is None:
-                if sha256(hashed).hexdigest().encode("ascii") != stored:
-                    first_edit = Break(seq, did_bytes.decode("utf-8"), "edited",
-                                       "the record's content no longer matches its hash")
-                elif seg is not None and seg in missing:
-                    first_edit = Break(seq, did_bytes.decode("utf-8"), "deleted",
-                                       f"its segment {seg.decode('ascii')[:12]} (input and facts) is missing")
-                elif seg is not None and seg in bad_segments:
-                    first_edit = Break(seq, did_bytes.decode("utf-8"), "edited",
-                                       f"its segment {seg.decode('ascii')[:12]} (input and facts) was changed")
+                if seg is not None and seg not in pieces:
+                    first_edit = Break(seq, did.decode("utf-8"), "deleted",
+                                       f"its segment {seg} (input and facts) is missing")
+                else:
+                    if hashed is None:
+                        middle, tail = pieces[seg]
+                        hashed = b"".join((prev, b"\n", did, b"\x1f", cid, b"\x1f", as_of, b"\x1f", middle, grade,
+                                           b"\x1f", b"\x00" if input_hash is None else input_hash, tail,
+                                           str(seg_row).encode("ascii")))
+                    if sha256(hashed).hexdigest().encode("ascii") != stored:
+                        first_edit = Break(seq, did.decode("utf-8"), "edited",
+                                           "the record's content no longer matches its hash")
+                    elif seg is not None and seg in bad_segments:
+                        first_edit = Break(seq, did.decode("utf-8"), "edited",
+                                           f"its segment {seg} (input and facts) was changed")
             position[stored] = len(walk)
-            walk.append((seq, did_bytes, prev, stored))
+            walk.append((seq, did, prev, stored))
         raw.close()
         head_seq, head_hash = self.db.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
         link_break: Break | None = None

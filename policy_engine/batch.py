@@ -499,10 +499,10 @@ def audit_segments(result: BatchResult, inputs: str = "full", skip: frozenset[st
     """
     import pyarrow as pa
 
-    from .audit import CHUNK
+    from .audit import chunk_size
     from .evaluate import _CLOCK, _IDS, ENGINE_VERSION
 
-    size = size or CHUNK
+    size = size or chunk_size()
     d = result.decisions
     positions = _decided_positions(result)
     keep = ~d["client_id"].isin(list(skip)).to_numpy() if skip else np.ones(len(d), bool)

@@ -805,7 +805,7 @@ def audit_export(ctx: click.Context, client: str | None, policy_id: str | None, 
             import pandas as pd
 
             frame = pd.DataFrame([{**dict(r), "decision_json": _decision_json(store, r)} for r in rows])
-            frame = frame.drop(columns=["segment_sha256", "segment_row"], errors="ignore")
+            frame = frame.drop(columns=["segment_id", "segment_sha256", "segment_row"], errors="ignore")
             n = len(frame)
             frame.to_parquet(out, index=False)
         else:

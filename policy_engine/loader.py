@@ -306,6 +306,8 @@ def parse_json_text(text: str | bytes) -> Any:
 
 
 _SPACED_MEMBER = re.compile(r'"\s+:')
+_LONG_NUMBER = re.compile(r"\d{19}")
+_STRICT = object()  # orjson reads an integer beyond 64 bits as a float, silently
 
 
 def _members(value: Any) -> int:
@@ -323,18 +325,20 @@ def _members(value: Any) -> int:
 
 
 def _loads(text: str) -> Any:
-    # orjson parses several times faster but keeps the last of duplicate keys. Every member is a
-    # '"' followed by ':' in the text; occurrences inside strings only add to that count and
-    # duplicates only lower the keys parsed, so equal counts (with no '" :' spelling) prove there
-    # is none. Anything else - NaN, a duplicate, a huge integer - takes the strict parser below.
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        pass
-    else:
-        if type(value) not in (dict, list) or (text.count('":') == _members(value)
-                                                and _SPACED_MEMBER.search(text) is None):
-            return value
+    # orjson parses several times faster but keeps the last of duplicate keys and reads integers
+    # beyond 64 bits as floats. Every member is a '"' followed by ':' in the text; occurrences inside
+    # strings only add to that count and duplicates only lower the keys parsed, so equal counts
+    # (with no '" :' spelling) prove there is none. Anything else - NaN, a duplicate, a run of 19
+    # digits - takes the strict parser below.
+    if _LONG_NUMBER.search(text) is None:
+        try:
+            value = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            if type(value) not in (dict, list) or (text.count('":') == _members(value)
+                                                    and _SPACED_MEMBER.search(text) is None):
+                return value
     try:
         return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:

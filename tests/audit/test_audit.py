@@ -99,7 +99,7 @@ def test_tamper_edited(store_with_samples: Path) -> None:
 def test_tamper_edited_and_rehashed(store_with_samples: Path) -> None:
     with _raw(store_with_samples) as db:
         db.row_factory = sqlite3.Row
-        row = dict(db.execute("SELECT * FROM decision WHERE seq = 5").fetchone())
+        row = dict(db.execute("SELECT * FROM decision_record WHERE seq = 5").fetchone())  # all fields hashed
         row["grade"] = "loss"  # C005 was pass
         rehashed = record_hash(row["prev_hash"], row)
         db.execute("UPDATE decision SET grade = ?, hash = ? WHERE seq = 5", ("loss", rehashed))
@@ -125,12 +125,12 @@ def test_tamper_inserted(store_with_samples: Path) -> None:
     with _raw(store_with_samples) as db:
         db.row_factory = sqlite3.Row
         prev = db.execute("SELECT hash FROM decision WHERE seq = 4").fetchone()[0]
-        forged = dict(db.execute("SELECT * FROM decision WHERE seq = 4").fetchone())
+        forged = dict(db.execute("SELECT * FROM decision_record WHERE seq = 4").fetchone())
         forged.update(decision_id="forged", client_id="X999", grade="pass", prev_hash=prev)
         forged["hash"] = record_hash(prev, forged)
         db.execute("UPDATE decision SET seq = -seq WHERE seq > 4")  # make room, as an attacker would
         db.execute("UPDATE decision SET seq = 1 - seq WHERE seq < 0")
-        cols = [c for c in forged if c != "seq"]
+        cols = [c for c in forged if c not in ("seq", "segment_sha256")]  # the columns a row has
         db.execute(f"INSERT INTO decision (seq, {', '.join(cols)}) VALUES (5, {', '.join('?' * len(cols))})",
                    [forged[c] for c in cols])
     out = _verify(store_with_samples)
@@ -199,7 +199,7 @@ def test_a_batch_is_stored_as_one_segment_of_short_chained_rows(store_with_sampl
     with _raw(store_with_samples) as db:
         assert db.execute("SELECT count(*), sum(rows) FROM segment").fetchone() == (1, len(SAMPLES))
         assert db.execute("SELECT count(*) FROM decision WHERE decision_json IS NULL AND input_json IS NULL "
-                          "AND segment_row IS NOT NULL").fetchone()[0] == len(SAMPLES)
+                          "AND policy_id IS NULL AND segment_id = 1").fetchone()[0] == len(SAMPLES)
 
 
 def test_tamper_segment_edited_is_caught_and_replay_names_the_field(store_with_samples: Path) -> None:
@@ -217,6 +217,14 @@ def test_tamper_segment_edited_is_caught_and_replay_names_the_field(store_with_s
     r = cli(store_with_samples, "audit", "replay", "2", "--format", "json")
     assert r.exit_code == 6
     assert "classification.grade: 'pass' -> 'special_mention'" in json.loads(r.stdout)["differences"]
+
+
+def test_tamper_a_segment_row_given_a_field_of_its_own(store_with_samples: Path) -> None:
+    # The view shows a row's own value over its segment's: that must not slip past verify.
+    with _raw(store_with_samples) as db:
+        db.execute("UPDATE decision SET policy_version = '9.9.9' WHERE seq = 3")
+    out = _verify(store_with_samples)
+    assert out["break"]["seq"] == 3 and out["break"]["kind"] == "edited"
 
 
 def test_tamper_segment_deleted(store_with_samples: Path) -> None:
@@ -354,15 +362,15 @@ def test_concurrent_writers_lose_nothing_and_keep_the_chain(tmp_path: Path) -> N
 
 
 def test_kill_9_during_a_batch_leaves_whole_chunks_and_a_rerun_completes(tmp_path: Path) -> None:
-    from policy_engine import audit as audit_module
-
+    chunk = 500  # small chunks: the kill lands between commits even on a fast machine
     csv = tmp_path / "p.csv"
     subprocess.run([sys.executable, "cli.py", "generate", "--n", "20000", "--seed", "5", "--out", str(csv)],
                    cwd=ROOT, check=True, capture_output=True)
     db = tmp_path / "k.db"
     cmd = [sys.executable, "cli.py", "--policies", str(POLICIES), "--audit-db", str(db), "batch", str(csv),
            "-p", "loss-client-management", "--format", "json"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {**os.environ, "POLICY_ENGINE_AUDIT_CHUNK": str(chunk)}
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.time() + 120
     count = 0
     while time.time() < deadline and proc.poll() is None:
@@ -371,7 +379,7 @@ def test_kill_9_during_a_batch_leaves_whole_chunks_and_a_rerun_completes(tmp_pat
                 count = c.execute("SELECT count(*) FROM decision").fetchone()[0]
         except sqlite3.Error:
             count = 0
-        if count >= audit_module.CHUNK:
+        if count >= chunk:
             os.kill(proc.pid, signal.SIGKILL)
             break
         time.sleep(0.05)
@@ -379,8 +387,8 @@ def test_kill_9_during_a_batch_leaves_whole_chunks_and_a_rerun_completes(tmp_pat
     assert proc.returncode == -signal.SIGKILL, "the batch finished before it could be killed"
     with AuditStore(db) as store:
         n, broken = store.verify()
-    assert broken is None and n % audit_module.CHUNK == 0 and 0 < n < 20000
-    rerun = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert broken is None and n % chunk == 0 and 0 < n < 20000
+    rerun = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert rerun.returncode == 0 and f"{n} client(s) of this batch were already recorded" in rerun.stderr
     with AuditStore(db) as store:
         total, distinct = store.db.execute("SELECT count(*), count(DISTINCT client_id) FROM decision").fetchone()
@@ -395,3 +403,20 @@ def test_decider_and_store_round_trip_the_input(tmp_path: Path, decider: Decider
         row = store.get("1")
         assert json.loads(row["input_json"])["client_id"] == client["client_id"]
         assert store.replay(row) == ("identical", [])
+
+
+def test_a_bad_chunk_setting_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POLICY_ENGINE_AUDIT_CHUNK", "lots")
+    r = cli(tmp_path / "c.db", "batch", str(PORTFOLIO), "-p", "loss-client-management", "--format", "json")
+    assert r.exit_code == 2 and "POLICY_ENGINE_AUDIT_CHUNK" in r.stderr
+
+
+def test_segments_follow_the_chunk_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POLICY_ENGINE_AUDIT_CHUNK", "8")
+    db = tmp_path / "s.db"
+    assert cli(db, "batch", str(PORTFOLIO), "-p", "loss-client-management", "--format", "json").exit_code == 0
+    with _raw(db) as raw:
+        assert [r[0] for r in raw.execute("SELECT rows FROM segment ORDER BY rowid")] == [8, 8, len(SAMPLES) - 16]
+    assert _verify(db)["records"] == len(SAMPLES)
+    r = cli(db, "audit", "replay", "--all", "--format", "json")
+    assert r.exit_code == 0 and len(r.stdout.splitlines()) == len(SAMPLES)

@@ -126,3 +126,8 @@ def test_fast_and_strict_json_paths_agree(value: Any, spaced: bool) -> None:
         assert str(err.value) == str(exc)
         return
     assert parse_json_text(text) == expected
+
+
+@pytest.mark.parametrize("number", [2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 2**64, 10**19, -(10**25)])
+def test_integers_beyond_64_bits_keep_their_value(number: int) -> None:
+    assert parse_json_text(f'{{"a": {number}}}') == {"a": number}
