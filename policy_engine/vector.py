@@ -478,6 +478,18 @@ def _as_bool(c: Col) -> Col:
     return Col(c.data.astype(bool, copy=False) & valid, valid)
 
 
+def _band_index(maxes: Sequence[float], x: np.ndarray) -> np.ndarray:
+    """How many band bounds each value reaches (``searchsorted(maxes, x, side="right")``).
+
+    A policy has a handful of bands: one comparison per bound streams through memory, where a
+    binary search per element branches unpredictably.
+    """
+    idx = np.full(len(x), len(maxes), np.intp)
+    for m in maxes:
+        idx -= x < m  # counted down, so NaN lands past the last bound as searchsorted puts it
+    return idx
+
+
 def evaluate_columns(policy: CompiledPolicy, n: int, inputs: Mapping[str, Col], segments: np.ndarray | None,
                      as_of_days: np.ndarray) -> VectorResults:
     """Evaluate ``policy`` over ``n`` rows of prepared input columns."""
@@ -503,7 +515,8 @@ def evaluate_columns(policy: CompiledPolicy, n: int, inputs: Mapping[str, Col], 
         for m in policy.metrics:
             c = ve.eval(m.expr)
             if m.expr.type == ex.NUMBER:
-                c = Col(c.data.astype(float), c.valid & np.isfinite(c.data.astype(float)))
+                data = np.asarray(c.data, dtype=float)  # no copy when it is floats already
+                c = Col(data, c.valid & np.isfinite(data))
             elif m.expr.type == ex.BOOL:
                 c = _as_bool(c)
             env[m.name] = c
@@ -513,8 +526,7 @@ def evaluate_columns(policy: CompiledPolicy, n: int, inputs: Mapping[str, Col], 
         values: list[Col] = []
         for f in policy.factors:
             x = ve.eval(f.expr)
-            maxes = np.array([b.max for b in f.bands[:-1]], dtype=float)
-            idx = np.searchsorted(maxes, np.where(x.valid, x.data.astype(float), 0.0), side="right")
+            idx = _band_index([b.max for b in f.bands[:-1]], np.where(x.valid, np.asarray(x.data, dtype=float), 0.0))
             idx = np.where(x.valid, idx, len(f.bands))
             points = np.array([*(b.value for b in f.bands), f.missing_points], dtype=float)
             score = score + points[idx] * f.weight
@@ -522,9 +534,8 @@ def evaluate_columns(policy: CompiledPolicy, n: int, inputs: Mapping[str, Col], 
             values.append(x)
         env["score"] = Col(score, true)
         if policy.score_bands:
-            maxes = np.array([b.max for b in policy.score_bands[:-1]], dtype=float)
             ranks = np.array([policy.grade_ids.index(b.value) for b in policy.score_bands])
-            s_rank = ranks[np.searchsorted(maxes, score, side="right")]
+            s_rank = ranks[_band_index([b.max for b in policy.score_bands[:-1]], score)]
         else:
             s_rank = np.zeros(n, np.int64)
         g_rank = s_rank.copy()
