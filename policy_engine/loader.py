@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
 import yaml
 
 from .diagnostics import Diagnostic, PolicyError
@@ -305,40 +304,7 @@ def parse_json_text(text: str | bytes) -> Any:
     return _loads(text)
 
 
-_SPACED_MEMBER = re.compile(r'"\s+:')
-_LONG_NUMBER = re.compile(r"\d{19}")
-_STRICT = object()  # orjson reads an integer beyond 64 bits as a float, silently
-
-
-def _members(value: Any) -> int:
-    """Keys in all objects of a parsed document."""
-    stack = [value]
-    count = 0
-    while stack:
-        v = stack.pop()
-        if type(v) is dict:
-            count += len(v)
-            stack.extend(x for x in v.values() if type(x) is dict or type(x) is list)
-        else:
-            stack.extend(x for x in v if type(x) is dict or type(x) is list)
-    return count
-
-
 def _loads(text: str) -> Any:
-    # orjson parses several times faster but keeps the last of duplicate keys and reads integers
-    # beyond 64 bits as floats. Every member is a '"' followed by ':' in the text; occurrences inside
-    # strings only add to that count and duplicates only lower the keys parsed, so equal counts
-    # (with no '" :' spelling) prove there is none. Anything else - NaN, a duplicate, a run of 19
-    # digits - takes the strict parser below.
-    if _LONG_NUMBER.search(text) is None:
-        try:
-            value = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            pass
-        else:
-            if type(value) not in (dict, list) or (text.count('":') == _members(value)
-                                                    and _SPACED_MEMBER.search(text) is None):
-                return value
     try:
         return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
