@@ -319,6 +319,19 @@ def series_width(df: pd.DataFrame, root: str) -> int:
     return width
 
 
+def _flag_gaps(chk: Any, present: np.ndarray, root: str) -> None:
+    """A period missing before a later one that exists: the row cannot be aligned latest-last (once per list)."""
+    if present.shape[1] < 2:
+        return
+    exists_from = np.maximum.accumulate(present[:, ::-1], axis=1)[:, ::-1]  # any period at index >= k
+    gaps = ~present[:, :-1] & exists_from[:, 1:]
+    rows = np.flatnonzero(gaps.any(axis=1))
+    if len(rows):
+        first = gaps[rows].argmax(axis=1)
+        chk.flag(rows, root, [f"periods must be consecutive from index 0: {root}[{k}] is empty but a later "
+                              "period is filled" for k in first])
+
+
 def _periods_present(df: pd.DataFrame, root: str, width: int, n: int, text: bool) -> np.ndarray:
     """A period exists for a row when any of its cells has a value."""
     present = np.zeros((n, width), bool)
@@ -401,6 +414,7 @@ def prepare(policy: CompiledPolicy, df: pd.DataFrame, text: bool, as_of: str | N
         width = series_width(df, root)
         if root not in present_by_root:
             present_by_root[root] = _periods_present(df, root, width, n, text)
+            _flag_gaps(chk, present_by_root[root], root)
         periods_present = present_by_root[root]
         dtype = np.int64 if spec.type == "date" else float
         data2 = np.zeros((n, width), dtype=dtype)
@@ -413,12 +427,6 @@ def prepare(policy: CompiledPolicy, df: pd.DataFrame, text: bool, as_of: str | N
         # A client with fewer periods than the widest: shift its periods to the right (latest last).
         lengths = periods_present.sum(axis=1)
         # Cells of a period that does not exist are not "missing values" of that period.
-
-        gaps = periods_present & ~np.maximum.accumulate(periods_present[:, ::-1], axis=1)[:, ::-1]
-        if gaps.any():
-            rows = np.flatnonzero(gaps.any(axis=1))
-            chk.flag(rows, root, ["periods must be consecutive from index 0 (a period column group is empty "
-                                  "between two filled ones)"] * len(rows))
         # Every series of one root shares one present mask (series functions cache facts about it).
         present = aligned_by_root.get(root)
         if present is None:

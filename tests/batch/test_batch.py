@@ -272,3 +272,25 @@ def test_unwritable_outputs_are_usage_errors(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "cannot use" in r.stderr and "internal error" not in r.stderr
     r = _cli("generate", "--n", "3", "--out", str(tmp_path / "missing" / "x.csv"))
     assert r.exit_code == 2
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_an_empty_period_between_filled_ones_is_rejected_once_not_realigned(policy: Any, tmp_path: Path,
+                                                                           suffix: str) -> None:
+    # Shifting the later periods left would silently pair figures with the wrong quarters.
+    frame = pd.read_csv(PORTFOLIO_CSV, dtype=str, keep_default_na=False)
+    frame.loc[1, [c for c in frame.columns if c.startswith("financials[1].")]] = ""
+    path = tmp_path / f"gap{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        typed = _typed_frame()
+        typed.loc[1, [c for c in typed.columns if c.startswith("financials[1].")]] = None
+        typed.to_parquet(path, index=False)
+    result = run_batch(policy, read_table(path))
+    assert result.decided == len(frame) - 1
+    [reject] = result.rejects
+    assert reject["row"] == 2 and reject["client_id"] == "C002"
+    assert [(p["field"], p["message"]) for p in reject["problems"]] == [
+        ("financials", "periods must be consecutive from index 0: financials[1] is empty but a later period is "
+                       "filled")]
