@@ -420,3 +420,25 @@ def test_segments_follow_the_chunk_setting(tmp_path: Path, monkeypatch: pytest.M
     assert _verify(db)["records"] == len(SAMPLES)
     r = cli(db, "audit", "replay", "--all", "--format", "json")
     assert r.exit_code == 0 and len(r.stdout.splitlines()) == len(SAMPLES)
+
+
+def test_concurrent_batches_and_decides_interleave_segments_and_keep_the_chain(tmp_path: Path) -> None:
+    db = tmp_path / "mix.db"
+    AuditStore(db).close()
+    env = {**os.environ, "POLICY_ENGINE_AUDIT_CHUNK": "3"}  # many small segments, so commits interleave
+    base = [sys.executable, "cli.py", "--policies", str(POLICIES), "--audit-db", str(db)]
+    procs = [subprocess.Popen([*base, "batch", str(PORTFOLIO), "-p", "loss-client-management", "--as-of", day,
+                               "--format", "json"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+             for day in ("2025-06-30", "2025-07-31", "2025-08-29")]
+    procs.append(subprocess.Popen([sys.executable, "-c", WRITER, str(db), str(REFERENCE / "policy-1.1.0.yaml"),
+                                   *map(str, SAMPLES[:5])], cwd=ROOT))
+    assert [p.wait(timeout=300) for p in procs] == [0, 0, 0, 0]
+    with AuditStore(db) as store:
+        assert store.db.execute("SELECT count(*) FROM decision").fetchone()[0] == 3 * len(SAMPLES) + 500
+        assert tuple(store.db.execute("SELECT count(*), sum(rows) FROM segment").fetchone()) == (21, 3 * len(SAMPLES))
+        assert store.verify() == (3 * len(SAMPLES) + 500, None)
+        # every segment's rows are the records it names, in order
+        for first, rows, sid in store.db.execute("SELECT first_seq, rows, id FROM segment"):
+            got = [r[0] for r in store.db.execute("SELECT segment_id FROM decision WHERE seq BETWEEN ? AND ?",
+                                                  (first, first + rows - 1))]
+            assert got == [sid] * rows
