@@ -89,6 +89,7 @@ class VectorEval:
         # the array's id (the array is kept, so the id cannot be reused).
         self._periods: dict[int, tuple[np.ndarray, np.ndarray, bool, np.ndarray]] = {}
         self._tails: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._texts: dict[int, tuple[np.ndarray, np.ndarray, dict[Any, int]]] = {}
 
     # Literals are 0-d arrays that broadcast: no million-element copy of a constant per use.
     def const(self, v: Any) -> Col:
@@ -190,9 +191,22 @@ class VectorEval:
                 continue
             right = self.node(right_node)
             valid = valid & right.valid
-            result &= _CMP[type(op)](left.data, right.data)
+            if type(op) in (ast.Eq, ast.NotEq) and left.data.dtype == object and left.data.ndim == 1 \
+                    and right.data.ndim == 0 and isinstance(right.data.item(), str):
+                result &= self._text_equals(left.data, right.data.item()) ^ (type(op) is ast.NotEq)
+            else:
+                result &= _CMP[type(op)](left.data, right.data)
             left = right
         return Col(result & valid, valid)
+
+    def _text_equals(self, data: np.ndarray, text: str) -> np.ndarray:
+        """``data == text`` over a text column, by integer codes: the column is factorised once."""
+        hit = self._texts.get(id(data))
+        if hit is None or hit[0] is not data:
+            codes, uniques = pd.factorize(data)
+            hit = self._texts[id(data)] = (data, codes, {u: i for i, u in enumerate(uniques.tolist())})
+        code = hit[2].get(text)
+        return hit[1] == code if code is not None else np.zeros(len(data), bool)
 
     def v_IfExp(self, n: ast.IfExp) -> Col:
         t, a, b = self.node(n.test), self.node(n.body), self.node(n.orelse)
