@@ -430,7 +430,7 @@ class AuditStore:
         if seg is None:
             record = orjson.loads(row["input_json"]) if row["input_json"] is not None else None
             return orjson.loads(row["decision_json"]), record
-        from .batch import decision_facts, segment_input
+        from .batch import segment_input
         from .evaluate import SUMMARY, canonical_json
 
         facts, inputs, meta = self._segment(seg)
@@ -443,19 +443,21 @@ class AuditStore:
             "record": SUMMARY, "decision_id": row["decision_id"], "client_id": row["client_id"],
             "as_of": row["as_of"], "evaluated_at": row["recorded_at"], "engine_version": meta.get("engine_version"),
             "policy": {"id": row["policy_id"], "version": row["policy_version"], "sha256": row["policy_sha256"]},
-            "input_sha256": input_hash, **next(decision_facts(facts.iloc[i:i + 1])),
+            "input_sha256": input_hash, **facts[i],
         }
         return decision, record
 
-    def _segment(self, segment_id: int) -> tuple[Any, Any, dict[str, str]]:
+    def _segment(self, segment_id: int) -> tuple[list[dict[str, Any]], Any, dict[str, str]]:
         if self._segment_cache.get("id") != segment_id:
-            from .batch import read_segment
+            from .batch import decision_facts, read_segment
 
             data = self.db.execute("SELECT data FROM segment WHERE id = ?", (segment_id,)).fetchone()
             if data is None:
                 raise AuditError([Diagnostic("missing-segment", f"segment {segment_id} is missing from {self.path}",
                                              hint="run `audit verify`")])
-            self._segment_cache = {"id": segment_id, "value": read_segment(bytes(data[0]))}
+            facts, inputs, meta = read_segment(bytes(data[0]))
+            # Facts of every row at once: export and replay walk a segment row by row.
+            self._segment_cache = {"id": segment_id, "value": (list(decision_facts(facts)), inputs, meta)}
         return self._segment_cache["value"]
 
     def replay(self, row: sqlite3.Row) -> tuple[str, list[str]]:
