@@ -455,7 +455,12 @@ class AuditStore:
             if data is None:
                 raise AuditError([Diagnostic("missing-segment", f"segment {segment_id} is missing from {self.path}",
                                              hint="run `audit verify`")])
-            facts, inputs, meta = read_segment(bytes(data[0]))
+            try:
+                facts, inputs, meta = read_segment(bytes(data[0]))
+            except Exception as exc:  # pyarrow's complaint about bytes that are no longer a segment
+                raise AuditError([Diagnostic("unreadable-segment", f"segment {segment_id} in {self.path} cannot be "
+                                             f"read ({type(exc).__name__}: {exc})", hint="run `audit verify`")]
+                                 ) from None
             # Facts of every row at once: export and replay walk a segment row by row.
             self._segment_cache = {"id": segment_id, "value": (list(decision_facts(facts)), inputs, meta)}
         return self._segment_cache["value"]

@@ -386,10 +386,16 @@ def _cell_lists(frame: pd.DataFrame, text: bool) -> list[list[Any]]:
     return out
 
 
-def _float_cells(arr: np.ndarray) -> list[Any]:
-    """Floats as canonical JSON has them: NaN is null, 52000000.0 is the integer 52000000."""
+def _nan_as_none(arr: np.ndarray) -> np.ndarray:
+    """A float column as Python floats, None where it is NaN."""
     cells = arr.astype(object)
     cells[np.isnan(arr)] = None
+    return cells
+
+
+def _float_cells(arr: np.ndarray) -> list[Any]:
+    """Floats as canonical JSON has them: NaN is null, 52000000.0 is the integer 52000000."""
+    cells = _nan_as_none(arr)
     whole = np.isfinite(arr) & (np.floor(arr) == arr) & (np.abs(arr) < 2.0**53)
     if whole.any():
         cells[whole] = arr[whole].astype(np.int64).tolist()
@@ -454,10 +460,7 @@ def _py_cells(series: pd.Series) -> list[Any]:
     if isinstance(series.dtype, pd.ArrowDtype) or isinstance(series.array, pd.arrays.ArrowExtensionArray):
         return list(series.array._pa_array.to_pylist())
     if series.dtype == np.float64:
-        arr = series.to_numpy()
-        cells = arr.astype(object)
-        cells[np.isnan(arr)] = None
-        return list(cells.tolist())
+        return list(_nan_as_none(series.to_numpy()).tolist())
     return list(series.to_numpy(dtype=object, na_value=None).tolist())
 
 

@@ -40,6 +40,13 @@ _T = {
                      "en": "Undetermined rules (missing data, not fired):"},
     "undetermined_item": {"zh": "  - {kind} {rule}：缺少 {missing}", "en": "  - {kind} {rule}: missing {missing}"},
     "undefined": {"zh": "无法计算的指标：", "en": "Metrics without a value:"},
+    # a batch record read back with only the input's hash: its facts, no reasons
+    "summary_facts": {"zh": "（批量记录，仅存事实：原因与证据无法重新推导）",
+              "en": "(a batch record kept as facts only: reasons and evidence cannot be re-derived)"},
+    "summary_floors": {"zh": "触发的分类底线：{ids}", "en": "Floors that fired: {ids}"},
+    "summary_warnings": {"zh": "预警：{ids}", "en": "Warnings: {ids}"},
+    "summary_actions": {"zh": "建议措施：{ids}", "en": "Recommended actions: {ids}"},
+    "summary_undetermined": {"zh": "无法判断的规则：{ids}", "en": "Undetermined rules: {ids}"},
 }
 
 _SEVERITY = {"zh": {"low": "低", "medium": "中", "high": "高", "critical": "严重"},
@@ -140,25 +147,16 @@ def explain(record: Mapping[str, Any], policy: CompiledPolicy, lang: str = "en")
     return "\n".join(out) + "\n"
 
 
-_SUMMARY_T = {
-    "facts": {"zh": "（批量记录，仅存事实：原因与证据无法重新推导）",
-              "en": "(a batch record kept as facts only: reasons and evidence cannot be re-derived)"},
-    "floors": {"zh": "触发的分类底线：{ids}", "en": "Floors that fired: {ids}"},
-    "warnings": {"zh": "预警：{ids}", "en": "Warnings: {ids}"},
-    "actions": {"zh": "建议措施：{ids}", "en": "Recommended actions: {ids}"},
-    "undetermined": {"zh": "无法判断的规则：{ids}", "en": "Undetermined rules: {ids}"},
-}
 
 
 def explain_summary(summary: Mapping[str, Any], policy: CompiledPolicy, lang: str = "en") -> str:
     """A summary record (facts only, see ``evaluate.summarize``) as text: what was decided, without the why."""
     t = {k: v[lang] for k, v in _T.items()}
-    s = {k: v[lang] for k, v in _SUMMARY_T.items()}
     labels = {g.id: (g.zh if lang == "zh" else g.en) for g in policy.scale}
     cls = summary["classification"]
     total = f"{summary['score']['total']:g}"
     out = [t["title"].format(cid=summary["client_id"], as_of=summary["as_of"], pid=summary["policy"]["id"],
-                             ver=summary["policy"]["version"]), s["facts"], ""]
+                             ver=summary["policy"]["version"]), t["summary_facts"], ""]
     out.append(t["grade"].format(label=labels.get(cls["grade"], cls["grade"]), gid=cls["grade"]))
     if cls["decided_by"] == "scorecard":
         out.append(t["by_score"].format(score=total, sgrade=labels.get(cls["scorecard_grade"], "?")))
@@ -166,9 +164,9 @@ def explain_summary(summary: Mapping[str, Any], policy: CompiledPolicy, lang: st
         out.append(t["by_floor"].format(rule=cls["decided_by"], sgrade=labels.get(cls["scorecard_grade"], "?"),
                                         score=total))
     none = t["none"].strip()
-    out.append(s["floors"].format(ids=", ".join(cls["floors"]) or none))
-    out.append(s["warnings"].format(ids=", ".join(summary["warnings"]) or none))
-    out.append(s["actions"].format(ids=", ".join(summary["actions"]) or none))
+    out.append(t["summary_floors"].format(ids=", ".join(cls["floors"]) or none))
+    out.append(t["summary_warnings"].format(ids=", ".join(summary["warnings"]) or none))
+    out.append(t["summary_actions"].format(ids=", ".join(summary["actions"]) or none))
     if summary["undetermined"]:
-        out.append(s["undetermined"].format(ids=", ".join(summary["undetermined"])))
+        out.append(t["summary_undetermined"].format(ids=", ".join(summary["undetermined"])))
     return "\n".join(out) + "\n"

@@ -442,3 +442,11 @@ def test_concurrent_batches_and_decides_interleave_segments_and_keep_the_chain(t
             got = [r[0] for r in store.db.execute("SELECT segment_id FROM decision WHERE seq BETWEEN ? AND ?",
                                                   (first, first + rows - 1))]
             assert got == [sid] * rows
+
+
+def test_a_segment_that_is_no_longer_arrow_is_a_store_error_not_a_crash(store_with_samples: Path) -> None:
+    with _raw(store_with_samples) as db:
+        db.execute("UPDATE segment SET data = x'00010203'")
+    r = cli(store_with_samples, "audit", "show", "2")
+    assert r.exit_code == 6 and "segment 1" in r.stderr and "cannot be read" in r.stderr
+    assert _verify(store_with_samples)["break"]["kind"] == "edited"
