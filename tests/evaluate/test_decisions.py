@@ -175,3 +175,34 @@ def test_broken_client_is_rejected_with_every_field_named(decider: Decider, name
     assert sorted(set(paths)) == sorted(set(expected)), [d.render() for d in err.value.diagnostics]
     assert all(d.file == name for d in err.value.diagnostics)
     assert err.value.exit_code == 3
+
+
+def _trace_rule_by_rule(decider: Decider, record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The trace assembled rule by rule from the policy objects: the oracle for the generated tracer."""
+    from policy_engine.evaluate import _jsonable
+
+    p = decider.policy
+    _, day, inputs = decider.read(record)
+    params = p.params_for(inputs[decider._segment_index])
+    results = p.row_function(inputs, params, day)
+    metrics, bands, _, score, _, floors, g_rank, warnings, actions, _, _ = results
+    env = dict(zip(decider._names, (*inputs, *params, *metrics), strict=True))
+    env.update(as_of=day, score=score, grade=p.scale[g_rank].id)
+    points = [table[2][band] for table, band in zip(decider._factor_tables, bands, strict=True)]
+    out = []
+    for stage, rules, values in (("metric", p.metrics, metrics), ("factor", p.factors, points),
+                                 ("classification", p.floors, floors), ("warning", p.warnings, warnings),
+                                 ("action", p.actions, actions)):
+        for rule, v in zip(rules, values, strict=True):
+            entry = {"stage": stage, "rule": rule.name if stage == "metric" else rule.id, "expr": rule.expr.source,
+                     "reads": {n: _jsonable(env.get(n)) for n in rule.expr.refs}, "result": _jsonable(v)}
+            if stage == "classification":
+                entry["floor"] = rule.floor
+            out.append(entry)
+    return out
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name[:2])
+def test_the_generated_trace_equals_the_trace_assembled_rule_by_rule(decider: Decider, path: Path) -> None:
+    record = json.loads(path.read_text(encoding="utf-8"))
+    assert decider.decide(record, trace=True)["trace"] == _trace_rule_by_rule(decider, record)
