@@ -16,7 +16,7 @@ import os
 import re
 import string
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -120,6 +120,30 @@ def render_template(template: Template | str, env: Mapping[str, Any], lang: str)
     return "".join(out)
 
 
+Renderer = Callable[[Callable[[str], Any]], dict[str, str]]
+
+
+def compile_message(texts: Mapping[str, str]) -> Renderer:
+    """A bilingual message template as one generated function: ``render(env.get) -> {lang: text}``.
+
+    Same output as :func:`render_template` per language, without walking the parts for every
+    client. Only the template's literals (as ``repr``), placeholder names and format specs
+    (checked at compile time) are written into the code.
+    """
+    parts = []
+    for lang, text in texts.items():
+        pieces = []
+        for literal, name, spec in parse_template(text):
+            if literal:
+                pieces.append(repr(literal))
+            if name is not None:
+                pieces.append(f"fmt(get({name!r}), {spec!r}, {lang!r})")
+        parts.append(f"{lang!r}: {' + '.join(pieces) or repr('')}")
+    namespace: dict[str, Any] = {"fmt": _fmt}
+    exec(compile(f"def render(get):\n    return {{{', '.join(parts)}}}\n", "<message>", "exec"), namespace)
+    return namespace["render"]
+
+
 class _DecisionIds:
     """UUID-4-shaped ids: a random per-process prefix and a counter.
 
@@ -195,10 +219,8 @@ class Decider:
         self._factor_tables = [
             (f.id, f.weight, (*(b.value for b in f.bands), f.missing_points), (*(b.label() for b in f.bands), None))
             for f in policy.factors]
-        self._messages = [{"zh": parse_template(w.message["zh"]), "en": parse_template(w.message["en"])}
-                          for w in policy.warnings]
-        self._reasons = {a.id: {"zh": parse_template(a.reason["zh"]), "en": parse_template(a.reason["en"])}
-                         for a in policy.actions}
+        self._messages = [compile_message({"zh": w.message["zh"], "en": w.message["en"]}) for w in policy.warnings]
+        self._reasons = {a.id: compile_message({"zh": a.reason["zh"], "en": a.reason["en"]}) for a in policy.actions}
         self._trace_builder: Any = None
         self._dated = ("as_of", *(s.name for s in policy.inputs if s.type == "date"),
                        *(m.name for m in policy.metrics if m.expr.type not in _PLAIN_TYPES),
@@ -314,8 +336,7 @@ class Decider:
                 names = dict.fromkeys((*w.expr.refs, *w.evidence))
                 warning_out.append({
                     "id": w.id, "severity": w.severity, "category": w.category,
-                    "message": {"zh": render_template(msg["zh"], e, "zh"),
-                                "en": render_template(msg["en"], e, "en")},
+                    "message": msg(e.get),
                     "evidence": {n: _jsonable(e.get(n)) for n in names},
                 })
             elif hit is None:
@@ -392,8 +413,7 @@ class Decider:
             item: dict[str, Any] = {
                 "id": a.id, "action": a.action, "params": values, "priority": a.priority,
                 "approval": a.approval,
-                "reason": {"zh": render_template(self._reasons[a.id]["zh"], e, "zh"),
-                           "en": render_template(self._reasons[a.id]["en"], e, "en")},
+                "reason": self._reasons[a.id](e.get),
                 "because": because,
             }
             if a.restructuring is not None:

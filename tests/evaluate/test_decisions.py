@@ -206,3 +206,18 @@ def _trace_rule_by_rule(decider: Decider, record: dict[str, Any]) -> list[dict[s
 def test_the_generated_trace_equals_the_trace_assembled_rule_by_rule(decider: Decider, path: Path) -> None:
     record = json.loads(path.read_text(encoding="utf-8"))
     assert decider.decide(record, trace=True)["trace"] == _trace_rule_by_rule(decider, record)
+
+
+@pytest.mark.parametrize("template", [
+    "", "plain text", "{net_margin:pct}", "净利率{net_margin:pct}，DSCR {dscr:.2f}", "{missing} and {flag}",
+    "{{literal braces}} {count}", "{big}/{small}/{day}", "quote ' and \" and \\\\ backslash {count}",
+])
+def test_a_compiled_message_renders_like_the_template_walk(template: str) -> None:
+    import datetime as dt
+
+    from policy_engine.evaluate import compile_message, render_template
+
+    env = {"net_margin": -0.0312, "dscr": 0.8765, "flag": True, "count": 3, "big": 52000000.0, "small": 0.5,
+           "day": dt.date(2025, 6, 30)}
+    render = compile_message({"zh": template, "en": template})
+    assert render(env.get) == {"zh": render_template(template, env, "zh"), "en": render_template(template, env, "en")}

@@ -73,14 +73,20 @@ def test_synthetic_portfolio_is_reproducible() -> None:
     assert a != list(generate_clients(50, seed=4))
 
 
+# Text that looks like JSON numbers (':1.0,', '[0.0]', '\\"') tests that the byte-level fast path
+# never rewrites inside a string; integral floats of every size test where it must give way.
+JSONISH = st.text(alphabet='0123456789.-,:[]{}"\\ab', max_size=8)
+INTEGRAL_FLOATS = st.one_of(st.integers(-(10**17), 10**17), st.sampled_from([0, 1, -1, 10**15 - 1, 10**15, 2**53,
+                                                                             -(2**53), 2**53 + 2])).map(float)
 JSON_VALUES = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(-(2**53), 2**53), st.text(max_size=5),
-              st.floats(allow_nan=False, allow_infinity=False, width=64)),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=4), children, max_size=3),
+    st.one_of(st.none(), st.booleans(), st.integers(-(2**53), 2**53), st.text(max_size=5), JSONISH,
+              st.floats(allow_nan=False, allow_infinity=False, width=64), INTEGRAL_FLOATS, st.just(-0.0)),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=4) | JSONISH, children,
+                                                                      max_size=3),
     max_leaves=12)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(JSON_VALUES)
 def test_canonical_json_fast_path_equals_the_normalising_walk(value: Any) -> None:
     import orjson
