@@ -332,9 +332,14 @@ def _flag_gaps(chk: Any, present: np.ndarray, root: str) -> None:
                               "period is filled" for k in first])
 
 
+def _rows(a: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """The kept rows; a series table stays column-major (a boolean index alone would give row-major)."""
+    return np.asfortranarray(a[keep]) if a.ndim == 2 else a[keep]
+
+
 def _periods_present(df: pd.DataFrame, root: str, width: int, n: int, text: bool) -> np.ndarray:
     """A period exists for a row when any of its cells has a value."""
-    present = np.zeros((n, width), bool)
+    present = np.zeros((n, width), bool, order="F")
     for k in range(width):
         prefix = f"{root}[{k}]."
         for c in df.columns:
@@ -417,8 +422,9 @@ def prepare(policy: CompiledPolicy, df: pd.DataFrame, text: bool, as_of: str | N
             _flag_gaps(chk, present_by_root[root], root)
         periods_present = present_by_root[root]
         dtype = np.int64 if spec.type == "date" else float
-        data2 = np.zeros((n, width), dtype=dtype)
-        valid2 = np.zeros((n, width), bool)
+        # Column-major: every period is one contiguous column, as the vector evaluator reads them.
+        data2 = np.zeros((n, width), dtype=dtype, order="F")
+        valid2 = np.zeros((n, width), bool, order="F")
         for k in range(width):
             path = f"{root}[{k}].{item}"
             d, v, _ = chk.values(spec, _column(df, path), path)
@@ -430,11 +436,11 @@ def prepare(policy: CompiledPolicy, df: pd.DataFrame, text: bool, as_of: str | N
         # Every series of one root shares one present mask (series functions cache facts about it).
         present = aligned_by_root.get(root)
         if present is None:
-            present = aligned_by_root[root] = np.zeros((n, width), bool)
+            present = aligned_by_root[root] = np.zeros((n, width), bool, order="F")
             for L in np.unique(lengths):
                 present[lengths == L, width - int(L):] = L > 0
-        aligned_d = np.zeros((n, width), dtype=dtype)
-        aligned_v = np.zeros((n, width), bool)
+        aligned_d = np.zeros((n, width), dtype=dtype, order="F")
+        aligned_v = np.zeros((n, width), bool, order="F")
         full = lengths == width
         if full.all():  # the common case: every client has every period
             aligned_d, aligned_v = data2, valid2
@@ -460,8 +466,8 @@ def prepare(policy: CompiledPolicy, df: pd.DataFrame, text: bool, as_of: str | N
         subset = inputs
     else:
         kept_present: dict[int, np.ndarray] = {}
-        subset = {k: Col(c.data[keep], c.valid[keep], None if c.present is None else
-                         kept_present.setdefault(id(c.present), c.present[keep]))
+        subset = {k: Col(_rows(c.data, keep), _rows(c.valid, keep), None if c.present is None else
+                         kept_present.setdefault(id(c.present), _rows(c.present, keep)))
                   for k, c in inputs.items()}
     seg = None
     if policy.segment_by is not None:

@@ -294,3 +294,17 @@ def test_an_empty_period_between_filled_ones_is_rejected_once_not_realigned(poli
     assert [(p["field"], p["message"]) for p in reject["problems"]] == [
         ("financials", "periods must be consecutive from index 0: financials[1] is empty but a later period is "
                        "filled")]
+
+
+def test_prepared_series_are_column_major_with_and_without_rejected_rows(policy: Any, tmp_path: Path) -> None:
+    """The vector evaluator reads one period at a time: each period must be one contiguous column."""
+    from policy_engine.frame import prepare
+
+    frame = read_table(REFERENCE / "samples" / "portfolio.csv").frame
+    salted = frame.copy()
+    salted.loc[2, "industry"] = "no-such-industry"
+    for df in (frame, salted):
+        prepared = prepare(policy, df, text=True)
+        series = [c for c in prepared.inputs.values() if c.present is not None]
+        assert series and all(a.flags.f_contiguous for c in series for a in (c.data, c.valid, c.present))
+    assert len(prepared.rejected) == 1
