@@ -222,6 +222,8 @@ class Decider:
         self._messages = [compile_message({"zh": w.message["zh"], "en": w.message["en"]}) for w in policy.warnings]
         self._reasons = {a.id: compile_message({"zh": a.reason["zh"], "en": a.reason["en"]}) for a in policy.actions}
         self._trace_builder: Any = None
+        self._evidence = [tuple(dict.fromkeys((*w.expr.refs, *w.evidence))) for w in policy.warnings]
+        self._warning_ids = tuple(w.id for w in policy.warnings)
         self._dated = ("as_of", *(s.name for s in policy.inputs if s.type == "date"),
                        *(m.name for m in policy.metrics if m.expr.type not in _PLAIN_TYPES),
                        *(n for i, n in enumerate(policy.param_names)
@@ -318,7 +320,7 @@ class Decider:
                    in zip(self._factor_tables, factor_bands, factor_values, strict=True)]
 
         fired_floors = []
-        for r, hit in zip(p.floors, floors, strict=True):
+        for r, hit in zip(p.floors, floors, strict=True) if True in floors or None in floors else ():
             if hit is True:
                 fired_floors.append({"id": r.id, "floor": r.floor, "source": r.source})
             elif hit is None:
@@ -330,10 +332,10 @@ class Decider:
             decided_by = next(r.id for r, hit in zip(p.floors, floors, strict=True) if hit is True and r.rank == g_rank)
 
         warning_out = []
-        for w, hit, msg in zip(p.warnings, warnings, self._messages, strict=True):
+        for w, hit, msg, names in (zip(p.warnings, warnings, self._messages, self._evidence, strict=True)
+                                   if True in warnings or None in warnings else ()):
             if hit is True:
                 e = environment()
-                names = dict.fromkeys((*w.expr.refs, *w.evidence))
                 warning_out.append({
                     "id": w.id, "severity": w.severity, "category": w.category,
                     "message": msg(e.get),
@@ -375,7 +377,9 @@ class Decider:
                  warnings: Sequence[Any], environment: Any, undetermined: list[dict[str, Any]]
                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         p = self.policy
-        warning_fired = {w.id: hit for w, hit in zip(p.warnings, warnings, strict=True)}
+        if True not in fired and None not in fired:
+            return [], []
+        warning_fired = dict(zip(self._warning_ids, warnings, strict=True))
         candidates: list[tuple[ActionSpec, tuple[Any, ...], Any]] = []
         for a, hit, ap, rs in zip(p.actions, fired, params, restructurings, strict=True):
             if hit is True:
