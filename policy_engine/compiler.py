@@ -688,7 +688,7 @@ def _generate_row_function(policy_inputs: tuple[InputSpec, ...], param_names: tu
     extra: dict[str, Any] = {"type_params": []} if sys.version_info >= (3, 12) else {}
     fn = ast.FunctionDef(name="decide_row", args=args, body=body, decorator_list=[], returns=None, **extra)
     module = ast.Module(body=[fn], type_ignores=[])
-    ast.fix_missing_locations(module)
+    ex.locate(module)
     code = compile(module, "<policy>", "exec")
     namespace = ex.runtime_namespace(grades)
     namespace["_GRADES"] = grades

@@ -19,6 +19,7 @@ from typing import Any
 
 from .compiler import CompiledPolicy, InputSpec
 from .diagnostics import Diagnostic, InputError
+from .expressions import locate
 
 MAX_ABS_NUMBER = 1e15
 MAX_STRING = 200
@@ -326,7 +327,7 @@ def build_fast_extractor(policy: CompiledPolicy) -> Callable[[Any], tuple[Any, .
     extra: dict[str, Any] = {"type_params": []} if sys.version_info >= (3, 12) else {}
     fn = ast.FunctionDef(name="extract", args=args, body=guarded, decorator_list=[], returns=None, **extra)
     module = ast.Module(body=[fn], type_ignores=[])
-    ast.fix_missing_locations(module)
+    locate(module)
     ns: dict[str, Any] = {
         "__builtins__": {}, "type": type, "len": len, "int": int, "float": float, "bool": bool, "str": str,
         "list": list, "KeyError": KeyError, "TypeError": TypeError, "AttributeError": AttributeError,
