@@ -89,6 +89,17 @@ def _objects(col: pd.Series) -> np.ndarray:
     return col.to_numpy(dtype=object, na_value=None)
 
 
+class _Cells:
+    """Cells of a column, each read when asked for: a whole column as Python objects costs more
+    than the checks that rarely need one."""
+
+    def __init__(self, col: pd.Series):
+        self._col = col
+
+    def __getitem__(self, i: int) -> Any:
+        return self._col.iat[int(i)]
+
+
 class _Checker:
     def __init__(self, n: int, text: bool, grades: Sequence[str]):
         self.n = n
@@ -241,7 +252,7 @@ class _Checker:
         text = col.fillna("")  # Arrow-backed strings: the operations below stay vectorised
         missing = (text == "").to_numpy()
         present = ~missing
-        raw = text.to_numpy(dtype=object)
+        raw = _Cells(text)  # read only for the cells an error message quotes
         if spec.type in ("number", "integer"):
             data = pd.to_numeric(text.where(present, None), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
             lowered = text.str.strip().str.lower()

@@ -82,7 +82,8 @@ SALT = [
     ("industry", "", "industry", "required field 'industry' is missing"),
     ("industry", "mining", "industry", "unknown value 'mining'"),
     ("events.litigation", "maybe", "events.litigation", "expected true or false"),
-    ("financials[1].period_end", "2024/12/31", "financials[1].period_end", "expected a date"),
+    ("financials[1].period_end", "2024/12/31", "financials[1].period_end",
+     "expected a date YYYY-MM-DD, found string '2024/12/31'"),
     ("internal_rating", "6.5", "internal_rating", "whole number"),
     ("client_id", "C001", "client_id", "duplicate client_id 'C001' (first at row 1)"),
 ]
