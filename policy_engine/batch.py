@@ -183,6 +183,17 @@ def _list_column(mask: np.ndarray, names: list[str]) -> pd.Series:
     return pd.Series(pd.arrays.ArrowExtensionArray(array))
 
 
+def _segment_column(policy: CompiledPolicy, prep: Prepared, segment: np.ndarray) -> pd.Categorical:
+    """Each row's segment as a categorical of the policy's segments (a value that is none of them: NaN)."""
+    categories = list(policy.segments)
+    if prep.segment_codes is None or not categories:
+        return pd.Categorical(segment, categories=categories or None)
+    codes, distinct = prep.segment_codes  # the text column's codes: no string hashed again
+    index = {c: i for i, c in enumerate(categories)}
+    lookup = np.array([index.get(u, -1) for u in distinct] + [-1], np.int32)
+    return pd.Categorical.from_codes(lookup[codes], categories=categories)
+
+
 def decisions_frame(policy: CompiledPolicy, prep: Prepared, res: VectorResults,
                     row_numbers: np.ndarray) -> pd.DataFrame:
     """The decisions table: one row per decided client, the same facts as the decision records."""
@@ -240,7 +251,7 @@ def decisions_frame(policy: CompiledPolicy, prep: Prepared, res: VectorResults,
         "policy_id": pd.Categorical.from_codes(constant, categories=[policy.id]),
         "policy_version": pd.Categorical.from_codes(constant, categories=[policy.version]),
         "policy_sha256": pd.Categorical.from_codes(constant, categories=[policy.sha256]),
-        "segment": pd.Categorical(segment, categories=list(policy.segments) or None),
+        "segment": _segment_column(policy, prep, segment),
         "grade": pd.Categorical.from_codes(res.g_rank.astype(np.int8), categories=list(grades)),
         "decided_by": decided_codes,
         "scorecard_grade": pd.Categorical.from_codes(res.s_rank.astype(np.int8), categories=list(grades)),

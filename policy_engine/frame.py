@@ -35,6 +35,9 @@ _SERIES_COL = re.compile(r"^(?P<root>[a-z_][a-z0-9_.]*)\[(?P<k>\d+)\]\.(?P<field
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
+TextCodes = tuple[np.ndarray, list[Any]]  # per row, the index of its value in the distinct values (-1: missing)
+
+
 @dataclass
 class Problem:
     row: int  # 0-based position in the input table
@@ -54,6 +57,7 @@ class Prepared:
     segments: np.ndarray | None
     problems: list[Problem] = field(default_factory=list)
     rejected: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    segment_codes: TextCodes | None = None  # the segment column as text codes, when read as such
 
 
 def _describe(v: Any) -> str:
@@ -76,17 +80,19 @@ def _column(df: pd.DataFrame, name: str) -> pd.Series | None:
     return df[name] if name in df.columns else None
 
 
-def _objects(col: pd.Series) -> np.ndarray:
+def _objects(col: pd.Series) -> tuple[np.ndarray, TextCodes | None]:
     """Cells as Python objects (None for missing); text columns through their distinct values.
 
     Portfolio columns repeat a few values (industries, grades, quarter ends), so hashing to codes
-    and materialising only the distinct strings is much cheaper than one object per cell.
+    and materialising only the distinct strings is much cheaper than one object per cell. The
+    codes come back too: checks against an enum and the decisions table reuse them.
     """
     if isinstance(col.dtype, pd.StringDtype):
         codes, uniques = pd.factorize(col, use_na_sentinel=True)
-        table = np.array([*uniques.tolist(), None], dtype=object)
-        return table[codes]  # code -1 (missing) picks the trailing None
-    return col.to_numpy(dtype=object, na_value=None)
+        distinct = uniques.tolist()
+        table = np.array([*distinct, None], dtype=object)
+        return table[codes], (codes, distinct)  # code -1 (missing) picks the trailing None
+    return col.to_numpy(dtype=object, na_value=None), None
 
 
 class _Cells:
@@ -107,6 +113,7 @@ class _Checker:
         self.grades = tuple(grades)
         self.problems: list[Problem] = []
         self.bad = np.zeros(n, bool)
+        self.codes: dict[str, TextCodes] = {}  # text columns' codes, by path
 
     def flag(self, rows: np.ndarray, path: str, messages: Sequence[str], code: str = "bad-field") -> None:
         for i, msg in zip(rows, messages, strict=True):
@@ -154,7 +161,9 @@ class _Checker:
             missing = col.isna().to_numpy()
             if self.text:
                 missing = missing | (col.fillna("") == "").to_numpy()
-            raw = _objects(col)
+            raw, codes = _objects(col)
+            if codes is not None:
+                self.codes[path] = codes
             if t in ("string", "grade"):
                 return self._strings(spec, raw, ~missing, missing, path)
             if t == "date":
@@ -165,7 +174,7 @@ class _Checker:
             self._flag_mask(~missing, path, lambda i: f"expected {expected}, found string '{raw[i][:30]}'{hint}")
             empty = np.full(n, np.nan) if t in ("number", "integer") else np.zeros(n, bool)
             return empty, np.zeros(n, bool), missing
-        raw = _objects(col)
+        raw, _ = _objects(col)
         missing = col.isna().to_numpy()
         if self.text:
             missing = missing | np.fromiter((isinstance(v, str) and v == "" for v in raw), bool, n)
@@ -237,7 +246,12 @@ class _Checker:
         self._flag_mask(too_long, path, f"string longer than {MAX_STRING} characters")
         ok = ok & ~too_long
         if allowed:
-            unknown = ok & ~np.isin(raw, np.array(allowed, dtype=object))
+            codes = self.codes.get(path)
+            if codes is not None:  # judge each distinct value once
+                known = set(allowed)
+                unknown = ok & ~np.array([u in known for u in codes[1]] + [False])[codes[0]]
+            else:
+                unknown = ok & ~np.isin(raw, np.array(allowed, dtype=object))
             self._flag_mask(unknown, path,
                             lambda i: f"unknown value '{raw[i]}' (expected one of: {', '.join(allowed)})")
             ok = ok & ~unknown
@@ -480,8 +494,12 @@ def prepare(policy: CompiledPolicy, df: pd.DataFrame, text: bool, as_of: str | N
         subset = {k: Col(_rows(c.data, keep), _rows(c.valid, keep), None if c.present is None else
                          kept_present.setdefault(id(c.present), _rows(c.present, keep)))
                   for k, c in inputs.items()}
-    seg = None
+    seg = seg_codes = None
     if policy.segment_by is not None:
         seg = subset[policy.segment_by].data
+        spec = next(s for s in policy.inputs if s.name == policy.segment_by)
+        codes = chk.codes.get(".".join(spec.root))
+        if codes is not None:
+            seg_codes = (codes[0] if keep.all() else codes[0][keep], codes[1])
     return Prepared(rows=rows, client_ids=ids_text[keep], as_of_days=as_of_days[keep], inputs=subset,
-                    segments=seg, problems=chk.problems, rejected=np.flatnonzero(chk.bad))
+                    segments=seg, problems=chk.problems, rejected=np.flatnonzero(chk.bad), segment_codes=seg_codes)

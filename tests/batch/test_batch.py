@@ -309,3 +309,20 @@ def test_prepared_series_are_column_major_with_and_without_rejected_rows(policy:
         series = [c for c in prepared.inputs.values() if c.present is not None]
         assert series and all(a.flags.f_contiguous for c in series for a in (c.data, c.valid, c.present))
     assert len(prepared.rejected) == 1
+
+
+def test_segment_column_from_text_codes_equals_the_categorical_of_the_values(policy: Any, tmp_path: Path) -> None:
+    from policy_engine.batch import decisions_frame
+    from policy_engine.frame import prepare
+    from policy_engine.vector import evaluate_columns
+
+    frame = _typed_frame()
+    frame.loc[3, "industry"] = "mining"  # rejected: the codes must still line up with the kept rows
+    frame.to_parquet(tmp_path / "p.parquet", index=False)
+    typed = read_table(tmp_path / "p.parquet").frame
+    prep = prepare(policy, typed, text=False)
+    assert prep.segment_codes is not None and len(prep.rejected) == 1
+    res = evaluate_columns(policy, len(prep.rows), prep.inputs, prep.segments, prep.as_of_days)
+    got = decisions_frame(policy, prep, res, prep.rows)["segment"]
+    expected = pd.Categorical(prep.segments, categories=list(policy.segments))
+    assert got.dtype == expected.dtype and list(got.astype(object)) == list(pd.Series(expected).astype(object))
