@@ -186,9 +186,10 @@ def _list_column(mask: np.ndarray, names: list[str]) -> pd.Series:
 def _segment_column(policy: CompiledPolicy, prep: Prepared, segment: np.ndarray) -> pd.Categorical:
     """Each row's segment as a categorical of the policy's segments (a value that is none of them: NaN)."""
     categories = list(policy.segments)
-    if prep.segment_codes is None or not categories:
+    col = prep.inputs.get(policy.segment_by) if policy.segment_by is not None else None
+    if col is None or col.codes is None or not categories:
         return pd.Categorical(segment, categories=categories or None)
-    codes, distinct = prep.segment_codes  # the text column's codes: no string hashed again
+    codes, distinct = col.codes  # the text column's codes: no string hashed again
     index = {c: i for i, c in enumerate(categories)}
     lookup = np.array([index.get(u, -1) for u in distinct] + [-1], np.int32)
     return pd.Categorical.from_codes(lookup[codes], categories=categories)

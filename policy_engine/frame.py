@@ -57,7 +57,6 @@ class Prepared:
     segments: np.ndarray | None
     problems: list[Problem] = field(default_factory=list)
     rejected: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    segment_codes: TextCodes | None = None  # the segment column as text codes, when read as such
 
 
 def _describe(v: Any) -> str:
@@ -437,7 +436,9 @@ def prepare(policy: CompiledPolicy, df: pd.DataFrame, text: bool, as_of: str | N
             data, valid, missing = chk.values(spec, _column(df, path), path)
             if spec.required:
                 chk._flag_mask(missing, path, f"required field '{path}' is missing", "missing-field")
-            inputs[spec.name] = Col(data, valid)
+            codes = chk.codes.get(path)
+            inputs[spec.name] = Col(data, valid, codes=None if codes is None else
+                                    (np.where(valid, codes[0], -1), codes[1]))
             continue
         root = ".".join(spec.root)
         item = ".".join(spec.item)
@@ -492,14 +493,11 @@ def prepare(policy: CompiledPolicy, df: pd.DataFrame, text: bool, as_of: str | N
     else:
         kept_present: dict[int, np.ndarray] = {}
         subset = {k: Col(_rows(c.data, keep), _rows(c.valid, keep), None if c.present is None else
-                         kept_present.setdefault(id(c.present), _rows(c.present, keep)))
+                         kept_present.setdefault(id(c.present), _rows(c.present, keep)),
+                         None if c.codes is None else (c.codes[0][keep], c.codes[1]))
                   for k, c in inputs.items()}
-    seg = seg_codes = None
+    seg = None
     if policy.segment_by is not None:
         seg = subset[policy.segment_by].data
-        spec = next(s for s in policy.inputs if s.name == policy.segment_by)
-        codes = chk.codes.get(".".join(spec.root))
-        if codes is not None:
-            seg_codes = (codes[0] if keep.all() else codes[0][keep], codes[1])
     return Prepared(rows=rows, client_ids=ids_text[keep], as_of_days=as_of_days[keep], inputs=subset,
-                    segments=seg, problems=chk.problems, rejected=np.flatnonzero(chk.bad), segment_codes=seg_codes)
+                    segments=seg, problems=chk.problems, rejected=np.flatnonzero(chk.bad))

@@ -34,6 +34,9 @@ class Col:
     data: np.ndarray
     valid: np.ndarray
     present: np.ndarray | None = None  # series only: (n, periods) bool
+    # Text read from a typed table: per row the index of its value in ``codes[1]`` (-1: null), so
+    # comparisons and segment lookups need not hash the strings again.
+    codes: tuple[np.ndarray, list[Any]] | None = None
 
     @property
     def is_series(self) -> bool:
@@ -193,18 +196,23 @@ class VectorEval:
             valid = valid & right.valid
             if type(op) in (ast.Eq, ast.NotEq) and left.data.dtype == object and left.data.ndim == 1 \
                     and right.data.ndim == 0 and isinstance(right.data.item(), str):
-                result &= self._text_equals(left.data, right.data.item()) ^ (type(op) is ast.NotEq)
+                result &= self._text_equals(left, right.data.item()) ^ (type(op) is ast.NotEq)
             else:
                 result &= _CMP[type(op)](left.data, right.data)
             left = right
         return Col(result & valid, valid)
 
-    def _text_equals(self, data: np.ndarray, text: str) -> np.ndarray:
+    def _text_equals(self, col: Col, text: str) -> np.ndarray:
         """``data == text`` over a text column, by integer codes: the column is factorised once."""
+        data = col.data
         hit = self._texts.get(id(data))
         if hit is None or hit[0] is not data:
-            codes, uniques = pd.factorize(data)
-            hit = self._texts[id(data)] = (data, codes, {u: i for i, u in enumerate(uniques.tolist())})
+            if col.codes is not None:  # codes from reading the table
+                codes, distinct = col.codes
+            else:
+                codes, uniques = pd.factorize(data)
+                distinct = uniques.tolist()
+            hit = self._texts[id(data)] = (data, codes, {u: i for i, u in enumerate(distinct)})
         code = hit[2].get(text)
         return hit[1] == code if code is not None else np.zeros(len(data), bool)
 
@@ -512,9 +520,14 @@ def evaluate_columns(policy: CompiledPolicy, n: int, inputs: Mapping[str, Col], 
     env["as_of"] = Col(as_of_days, true)
     # Parameters: one column each, the value of each row's segment (looked up by segment code).
     seg_names: list[str | None] = [None, *policy.segments]
+    segment_col = inputs.get(policy.segment_by) if policy.segment_by is not None else None
     if segments is not None and n:
-        codes, uniques = pd.factorize(pd.Series(segments, dtype=object), use_na_sentinel=True)
-        to_table = np.array([seg_names.index(u) if u in seg_names else 0 for u in uniques.tolist()] + [0])
+        if segment_col is not None and segment_col.data is segments and segment_col.codes is not None:
+            codes, distinct = segment_col.codes
+        else:
+            codes, uniques = pd.factorize(pd.Series(segments, dtype=object), use_na_sentinel=True)
+            distinct = uniques.tolist()
+        to_table = np.array([seg_names.index(u) if u in seg_names else 0 for u in distinct] + [0])
         seg_codes = to_table[codes]
     else:
         seg_codes = np.zeros(n, np.int64)
@@ -619,10 +632,13 @@ def evaluate_chunks(policy: CompiledPolicy, n: int, inputs: Mapping[str, Col], s
 
     def one(start: int) -> VectorResults:
         sl = slice(start, min(start + chunk, n))
-        part = {k: Col(c.data[sl], c.valid[sl], None if c.present is None else c.present[sl])
+        part = {k: Col(c.data[sl], c.valid[sl], None if c.present is None else c.present[sl],
+                       None if c.codes is None else (c.codes[0][sl], c.codes[1]))
                 for k, c in inputs.items()}
-        return evaluate_columns(policy, sl.stop - sl.start, part, None if segments is None else segments[sl],
-                                as_of_days[sl])
+        seg = None if segments is None else segments[sl]
+        if policy.segment_by in part and segments is inputs[policy.segment_by].data:
+            seg = part[policy.segment_by].data  # the same slice, so its codes are used
+        return evaluate_columns(policy, sl.stop - sl.start, part, seg, as_of_days[sl])
 
     starts = list(range(0, n, chunk)) or [0]
     if workers <= 1 or len(starts) == 1:

@@ -321,7 +321,7 @@ def test_segment_column_from_text_codes_equals_the_categorical_of_the_values(pol
     frame.to_parquet(tmp_path / "p.parquet", index=False)
     typed = read_table(tmp_path / "p.parquet").frame
     prep = prepare(policy, typed, text=False)
-    assert prep.segment_codes is not None and len(prep.rejected) == 1
+    assert prep.inputs["industry"].codes is not None and len(prep.rejected) == 1
     res = evaluate_columns(policy, len(prep.rows), prep.inputs, prep.segments, prep.as_of_days)
     got = decisions_frame(policy, prep, res, prep.rows)["segment"]
     expected = pd.Categorical(prep.segments, categories=list(policy.segments))

@@ -238,3 +238,29 @@ def test_chunked_threaded_evaluation_equals_one_call(decider: Decider) -> None:
     whole = evaluate_columns(policy, len(rows), cols, seg, dates_to_days(days))
     parts = evaluate_chunks(policy, len(rows), cols, seg, dates_to_days(days), chunk=100, workers=2)
     assert [r for p in parts for r in (p.row(i) for i in range(p.n))] == [whole.row(i) for i in range(whole.n)]
+
+
+def test_text_codes_from_the_table_give_the_results_of_hashing_the_text(decider: Decider, tmp_path: Any) -> None:
+    """Text inputs read from a typed table carry their codes; comparisons and segments must not notice."""
+    import dataclasses
+
+    import pandas as pd
+
+    from policy_engine.batch import flatten, read_table
+    from policy_engine.frame import prepare
+
+    rows = [flatten(c) for c in generate_clients(400, seed=5)]
+    for i, r in enumerate(rows):  # grades compared by rules, missing ones, and every industry
+        r["history.previous_grade"] = [None, "substandard", "doubtful", "pass"][i % 4]
+    pd.DataFrame.from_records(rows).to_parquet(tmp_path / "t.parquet", index=False)
+    prep = prepare(decider.policy, read_table(tmp_path / "t.parquet").frame, text=False)
+    coded = [k for k, c in prep.inputs.items() if c.codes is not None]
+    assert {"industry", "previous_grade"} <= set(coded)
+    plain = {k: dataclasses.replace(c, codes=None) for k, c in prep.inputs.items()}
+    a = evaluate_columns(decider.policy, len(prep.rows), prep.inputs, prep.segments, prep.as_of_days)
+    b = evaluate_columns(decider.policy, len(prep.rows), plain, plain[decider.policy.segment_by].data,
+                         prep.as_of_days)
+    assert np.array_equal(a.g_rank, b.g_rank) and np.array_equal(a.score, b.score)
+    for x, y in zip([*a.metrics, *a.floors, *a.warnings, *a.actions], [*b.metrics, *b.floors, *b.warnings,
+                                                                       *b.actions], strict=True):
+        assert np.array_equal(x.valid, y.valid) and np.array_equal(x.data[x.valid], y.data[y.valid])
