@@ -21,7 +21,6 @@ declare:
 from __future__ import annotations
 
 import ast
-import difflib
 import hashlib
 import string
 import sys
@@ -366,6 +365,7 @@ class _Compiler:
                          rule=a["id"])
 
     def _suggest(self, name: str, candidates: Any) -> str | None:
+        import difflib  # only when something is misspelt: not on every start
         m = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
         return f"did you mean '{m[0]}'?" if m else None
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ast
 import datetime as _dt
-import difflib
 import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -382,6 +381,7 @@ _NODE_NAMES = {
 
 
 def _suggest(name: str, candidates: Sequence[str]) -> str | None:
+    import difflib  # only when something is misspelt: not on every start
     match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return f"did you mean '{match[0]}'?" if match else None
 

@@ -8,7 +8,6 @@ mistake a policy author makes.
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from .diagnostics import DiagnosticSink
@@ -48,6 +47,7 @@ def _report(doc: Document, err: Any, sink: DiagnosticSink) -> None:
         extra = [k for k in err.instance if k not in known]
         for key in extra:
             line, col = doc.locate((*path, key))
+            import difflib  # only when something is misspelt: not on every start
             match = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
             if any(ch in key for ch in "()'\"<>=+*/"):
                 hint = "this looks like the rest of an expression cut at a comma: quote the whole expression"
@@ -69,6 +69,7 @@ def _report(doc: Document, err: Any, sink: DiagnosticSink) -> None:
         expected = err.validator_value
         if kw == "enum":
             exp = "one of " + ", ".join(map(str, expected))
+            import difflib  # only when something is misspelt: not on every start
             match = difflib.get_close_matches(str(err.instance), [str(e) for e in expected], n=1, cutoff=0.6)
             hint = f"did you mean '{match[0]}'?" if match else None
         else:
