@@ -29,13 +29,10 @@ import pandas as pd
 
 from .compiler import CompiledPolicy, InputSpec
 from .inputs import MAX_ABS_NUMBER, MAX_STRING
-from .vector import _EPOCH_ORDINAL, Col
+from .vector import _EPOCH_ORDINAL, Col, TextCodes
 
 _SERIES_COL = re.compile(r"^(?P<root>[a-z_][a-z0-9_.]*)\[(?P<k>\d+)\]\.(?P<field>.+)$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-TextCodes = tuple[np.ndarray, list[Any]]  # per row, the index of its value in the distinct values (-1: missing)
 
 
 @dataclass

@@ -27,6 +27,9 @@ from .compiler import CompiledPolicy
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
 
+TextCodes = tuple[np.ndarray, list[Any]]  # per row, the index of its value in the distinct values (-1: missing)
+
+
 @dataclass
 class Col:
     """A column of values; ``valid`` False means null. Series carry ``present`` (periods that exist)."""
@@ -36,7 +39,7 @@ class Col:
     present: np.ndarray | None = None  # series only: (n, periods) bool
     # Text read from a typed table: per row the index of its value in ``codes[1]`` (-1: null), so
     # comparisons and segment lookups need not hash the strings again.
-    codes: tuple[np.ndarray, list[Any]] | None = None
+    codes: TextCodes | None = None
 
     @property
     def is_series(self) -> bool:
