@@ -63,7 +63,7 @@ class InputSpec:
     unit: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MetricSpec:
     name: str
     expr: ex.CheckedExpression
@@ -86,7 +86,7 @@ class Band:
         return f"[{lo}, {hi})"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FactorSpec:
     id: str
     expr: ex.CheckedExpression
@@ -96,7 +96,7 @@ class FactorSpec:
     label: Mapping[str, str] | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FloorSpec:
     id: str
     expr: ex.CheckedExpression
@@ -106,7 +106,7 @@ class FloorSpec:
     description: Mapping[str, str] | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class WarningSpec:
     id: str
     expr: ex.CheckedExpression
@@ -116,7 +116,7 @@ class WarningSpec:
     evidence: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RestructuringSpec:
     expr: ex.CheckedExpression
     floor: str
@@ -126,7 +126,7 @@ class RestructuringSpec:
     note: Mapping[str, str]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ActionSpec:
     id: str
     action: str
@@ -149,7 +149,7 @@ class Grade:
     nonperforming: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CompiledPolicy:
     """A policy ready to evaluate: immutable, shareable across threads and calls."""
 

@@ -80,7 +80,7 @@ class Scope:
         return _STAGE_INDEX[self.stage] >= _STAGE_INDEX[first_stage]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CheckedExpression:
     """The compiled form of one expression: checked tree plus what it reads."""
 
