@@ -144,6 +144,22 @@ def compile_message(texts: Mapping[str, str]) -> Renderer:
     return namespace["render"]
 
 
+class _Message:
+    """A message template compiled when first rendered: a process that decides one client
+    compiles only the messages of the rules that fired."""
+
+    __slots__ = ("_render", "_texts")
+
+    def __init__(self, texts: Mapping[str, str]):
+        self._texts = texts
+        self._render: Renderer | None = None
+
+    def __call__(self, get: Callable[[str], Any]) -> dict[str, str]:
+        if self._render is None:
+            self._render = compile_message(self._texts)
+        return self._render(get)
+
+
 class _DecisionIds:
     """UUID-4-shaped ids: a random per-process prefix and a counter.
 
@@ -219,8 +235,8 @@ class Decider:
         self._factor_tables = [
             (f.id, f.weight, (*(b.value for b in f.bands), f.missing_points), (*(b.label() for b in f.bands), None))
             for f in policy.factors]
-        self._messages = [compile_message({"zh": w.message["zh"], "en": w.message["en"]}) for w in policy.warnings]
-        self._reasons = {a.id: compile_message({"zh": a.reason["zh"], "en": a.reason["en"]}) for a in policy.actions}
+        self._messages = [_Message({"zh": w.message["zh"], "en": w.message["en"]}) for w in policy.warnings]
+        self._reasons = {a.id: _Message({"zh": a.reason["zh"], "en": a.reason["en"]}) for a in policy.actions}
         self._trace_builder: Any = None
         self._evidence = [tuple(dict.fromkeys((*w.expr.refs, *w.evidence))) for w in policy.warnings]
         self._warning_ids = tuple(w.id for w in policy.warnings)
