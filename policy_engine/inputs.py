@@ -10,16 +10,13 @@ the same values (a property test holds them to that).
 
 from __future__ import annotations
 
-import ast
 import datetime as _dt
 import math
-import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from .compiler import CompiledPolicy, InputSpec
 from .diagnostics import Diagnostic, InputError
-from .expressions import locate
 
 MAX_ABS_NUMBER = 1e15
 MAX_STRING = 200
@@ -213,130 +210,92 @@ def _to_dates(s: list[Any]) -> list[Any] | None:
 
 
 def build_fast_extractor(policy: CompiledPolicy) -> Callable[[Any], tuple[Any, ...] | None]:
-    """Generate ``extract(rec)``: the input tuple, or None when anything is off."""
-    L = ex_load
-    body: list[ast.stmt] = []
-    results: list[ast.expr] = []
+    """Generate ``extract(rec)``: the input tuple, or None when anything is off.
+
+    Written as Python source and compiled once: only ``repr()`` of the policy's field names and
+    of numbers, and names of constants, go into the text. Source compiles several times faster
+    than an equivalent ``ast`` tree built in Python, which matters at every process start.
+    """
+    lines: list[str] = []
+    results: list[str] = []
     consts: dict[str, Any] = {}
 
-    def const_name(value: Any) -> ast.Name:
+    def const_name(value: Any) -> str:
         name = f"_c{len(consts)}"
         consts[name] = value
-        return L(name)
+        return name
 
-    def bail_unless(test: ast.expr) -> None:
-        body.append(ast.If(test=ast.UnaryOp(op=ast.Not(), operand=test), body=[ast.Return(value=ast.Constant(None))],
-                           orelse=[]))
-
-    def lookup(base: ast.expr, path: tuple[str, ...], required: bool) -> ast.expr:
+    def lookup(base: str, path: tuple[str, ...], required: bool) -> str:
         cur = base
         for k, part in enumerate(path):
             if required:
-                cur = ast.Subscript(value=cur, slice=ast.Constant(part), ctx=ast.Load())
+                cur = f"{cur}[{part!r}]"
+            elif k == len(path) - 1:
+                cur = f"{cur}.get({part!r})"
             else:
-                last = k == len(path) - 1
-                cur = ast.Call(func=ast.Attribute(value=cur, attr="get", ctx=ast.Load()),
-                               args=[ast.Constant(part)] if last else [ast.Constant(part), L("_EMPTY")],
-                               keywords=[])
+                cur = f"{cur}.get({part!r}, _EMPTY)"
         return cur
 
-    def is_type(v: ast.expr, *names: str) -> ast.expr:
-        tests: list[ast.expr] = [ast.Compare(left=ast.Call(func=L("type"), args=[v], keywords=[]), ops=[ast.Is()],
-                                             comparators=[L(n)]) for n in names]
-        return tests[0] if len(tests) == 1 else ast.BoolOp(op=ast.Or(), values=tests)
+    def bail_unless(test: str) -> None:
+        lines.append(f"        if not ({test}):")
+        lines.append("            return None")
 
     grades = policy.grade_ids
     for i, spec in enumerate(policy.inputs):
-        var = f"v{i}"
-        v = L(var)
+        v = f"v{i}"
         lo = max(spec.min if spec.min is not None else -MAX_ABS_NUMBER, -MAX_ABS_NUMBER)
         hi = min(spec.max if spec.max is not None else MAX_ABS_NUMBER, MAX_ABS_NUMBER)
         if not spec.series:
-            body.append(ast.Assign(targets=[ast.Name(id=var, ctx=ast.Store())],
-                                   value=lookup(L("rec"), spec.root, spec.required)))
+            lines.append(f"        {v} = {lookup('rec', spec.root, spec.required)}")
             if spec.type in ("number", "integer"):
-                t = is_type(v, "int") if spec.type == "integer" else is_type(v, "float", "int")
-                test: ast.expr = ast.BoolOp(op=ast.And(), values=[t, ast.Compare(
-                    left=ast.Constant(lo), ops=[ast.LtE(), ast.LtE()], comparators=[v, ast.Constant(hi)])])
+                kind = f"type({v}) is int" if spec.type == "integer" else f"(type({v}) is float or type({v}) is int)"
+                test = f"{kind} and {lo!r} <= {v} <= {hi!r}"
             elif spec.type == "boolean":
-                test = is_type(v, "bool")
+                test = f"type({v}) is bool"
             elif spec.type in ("string", "grade"):
                 allowed = grades if spec.type == "grade" else spec.enum
                 if allowed:
-                    test = ast.BoolOp(op=ast.And(), values=[is_type(v, "str"), ast.Compare(
-                        left=v, ops=[ast.In()], comparators=[const_name(frozenset(allowed))])])
+                    test = f"type({v}) is str and {v} in {const_name(frozenset(allowed))}"
                 else:
-                    test = ast.BoolOp(op=ast.And(), values=[is_type(v, "str"), ast.Compare(
-                        left=ast.Call(func=L("len"), args=[v], keywords=[]), ops=[ast.LtE()],
-                        comparators=[ast.Constant(MAX_STRING)])])
+                    test = f"type({v}) is str and len({v}) <= {MAX_STRING!r}"
             else:  # date
-                body.append(ast.Assign(targets=[ast.Name(id=var + "d", ctx=ast.Store())],
-                                       value=ast.Call(func=L("_parse_date"), args=[v], keywords=[])))
-                test = ast.Compare(left=L(var + "d"), ops=[ast.IsNot()], comparators=[ast.Constant(None)])
-                if not spec.required:
-                    test = ast.BoolOp(op=ast.Or(), values=[
-                        ast.Compare(left=v, ops=[ast.Is()], comparators=[ast.Constant(None)]), test])
-                bail_unless(test)
-                results.append(L(var + "d"))
+                lines.append(f"        {v}d = _parse_date({v})")
+                test = f"{v}d is not None"
+                bail_unless(test if spec.required else f"{v} is None or {test}")
+                results.append(f"{v}d")
                 continue
-            if not spec.required:
-                test = ast.BoolOp(op=ast.Or(), values=[
-                    ast.Compare(left=v, ops=[ast.Is()], comparators=[ast.Constant(None)]), test])
-            bail_unless(test)
+            bail_unless(test if spec.required else f"{v} is None or ({test})")
             if spec.type in ("number", "integer"):
                 # Every number in the engine is a double (row and vector paths agree exactly).
-                conv: ast.expr = ast.Call(func=L("float"), args=[v], keywords=[])
-                if not spec.required:
-                    conv = ast.IfExp(test=ast.Compare(left=v, ops=[ast.Is()], comparators=[ast.Constant(None)]),
-                                     body=ast.Constant(None), orelse=conv)
-                results.append(conv)
+                results.append(f"float({v})" if spec.required else f"(None if {v} is None else float({v}))")
             else:
                 results.append(v)
             continue
         # series: a list of period objects
-        rootv = f"r{i}"
-        body.append(ast.Assign(targets=[ast.Name(id=rootv, ctx=ast.Store())],
-                               value=lookup(L("rec"), spec.root, spec.required)))
+        r = f"r{i}"
+        lines.append(f"        {r} = {lookup('rec', spec.root, spec.required)}")
         if not spec.required:
-            body.append(ast.If(test=ast.Compare(left=L(rootv), ops=[ast.Is()], comparators=[ast.Constant(None)]),
-                               body=[ast.Assign(targets=[ast.Name(id=rootv, ctx=ast.Store())],
-                                                value=ast.List(elts=[], ctx=ast.Load()))], orelse=[]))
-        bail_unless(ast.BoolOp(op=ast.And(), values=[is_type(L(rootv), "list"), ast.Compare(
-            left=ast.Call(func=L("len"), args=[L(rootv)], keywords=[]), ops=[ast.LtE()],
-            comparators=[ast.Constant(MAX_PERIODS)])]))
-        item = lookup(L("q"), spec.item, False)
-        comp = ast.ListComp(elt=item, generators=[ast.comprehension(
-            target=ast.Name(id="q", ctx=ast.Store()), iter=L(rootv), ifs=[], is_async=0)])
-        body.append(ast.Assign(targets=[ast.Name(id=var, ctx=ast.Store())], value=comp))
+            lines.append(f"        if {r} is None:")
+            lines.append(f"            {r} = []")
+        bail_unless(f"type({r}) is list and len({r}) <= {MAX_PERIODS!r}")
+        lines.append(f"        {v} = [{lookup('q', spec.item, False)} for q in {r}]")
         if spec.type == "date":
-            body.append(ast.Assign(targets=[ast.Name(id=var, ctx=ast.Store())],
-                                   value=ast.Call(func=L("_to_dates"), args=[v], keywords=[])))
-            bail_unless(ast.Compare(left=v, ops=[ast.IsNot()], comparators=[ast.Constant(None)]))
+            lines.append(f"        {v} = _to_dates({v})")
         else:
-            body.append(ast.Assign(targets=[ast.Name(id=var, ctx=ast.Store())], value=ast.Call(
-                func=L("_num_series"),
-                args=[v, ast.Constant(lo), ast.Constant(hi), ast.Constant(spec.type == "integer")], keywords=[])))
-            bail_unless(ast.Compare(left=v, ops=[ast.IsNot()], comparators=[ast.Constant(None)]))
+            lines.append(f"        {v} = _num_series({v}, {lo!r}, {hi!r}, {spec.type == 'integer'!r})")
+        bail_unless(f"{v} is not None")
         results.append(v)
-    body.append(ast.Return(value=ast.Tuple(elts=results, ctx=ast.Load())))
+    body = "\n".join(lines)
     # Any lookup failure (missing key, non-object parent) means: take the checked path.
-    guarded = [ast.Try(body=body, handlers=[ast.ExceptHandler(
-        type=ast.Tuple(elts=[L("KeyError"), L("TypeError"), L("AttributeError")], ctx=ast.Load()),
-        name=None, body=[ast.Return(value=ast.Constant(None))])], orelse=[], finalbody=[])]
-    args = ast.arguments(posonlyargs=[], args=[ast.arg(arg="rec")], kwonlyargs=[], kw_defaults=[], defaults=[])
-    extra: dict[str, Any] = {"type_params": []} if sys.version_info >= (3, 12) else {}
-    fn = ast.FunctionDef(name="extract", args=args, body=guarded, decorator_list=[], returns=None, **extra)
-    module = ast.Module(body=[fn], type_ignores=[])
-    locate(module)
+    values = ", ".join(results) + ("," if len(results) == 1 else "")
+    source = (f"def extract(rec):\n    try:\n{body}\n        return ({values})\n"
+              "    except (KeyError, TypeError, AttributeError):\n        return None\n")
     ns: dict[str, Any] = {
         "__builtins__": {}, "type": type, "len": len, "int": int, "float": float, "bool": bool, "str": str,
         "list": list, "KeyError": KeyError, "TypeError": TypeError, "AttributeError": AttributeError,
         "_EMPTY": _EMPTY, "_parse_date": parse_date, "_to_dates": _to_dates, "_num_series": _num_series,
         **consts,
     }
-    exec(compile(module, "<inputs>", "exec"), ns)
-    return ns["extract"]
+    exec(compile(source, "<inputs>", "exec"), ns)
+    return ns["extract"]  # type: ignore[no-any-return]
 
-
-def ex_load(name: str) -> ast.Name:
-    return ast.Name(id=name, ctx=ast.Load())
