@@ -1,6 +1,6 @@
 """Benchmarks for the core engine (issue 2). A script, not a test: run it and read the table.
 
-    .venv/bin/python benchmarks/bench_decide.py [--seconds 2] [--repeats 5] [--runs 15]
+    .venv/bin/python benchmarks/bench_decide.py [--seconds 2] [--repeats 5] [--runs 15] [--instructions]
 
 Measures, in one run so ratios hold on a noisy machine:
   * in-process decisions per second on the shipped sample mix, without and with trace
@@ -9,7 +9,8 @@ Measures, in one run so ratios hold on a noisy machine:
   * the parts of one decision (input checks, the generated row function, the record);
   * policy load + validate + compile, cold (first time in a process) and warm;
   * wall time of one `policy-engine decide` process and of `policy-engine --help`,
-    beside `python -c "import yaml, click"` for the ratio.
+    beside `python -c "import yaml, click"` for the ratio (launches alternate); with
+    --instructions also their instruction counts (valgrind), which machine noise does not move.
 Figures are medians.
 """
 
@@ -19,6 +20,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -48,14 +50,29 @@ def per_call_us(fn, number: int = 20000) -> float:
     return (time.perf_counter() - start) / number * 1e6
 
 
-def wall(cmd: list[str], runs: int) -> float:
-    times = []
-    env = {**os.environ, "POLICY_ENGINE_POLICIES": str(ROOT / "policies")}
+ENV = {**os.environ, "POLICY_ENGINE_POLICIES": str(ROOT / "policies")}
+
+
+def walls(cmds: list[list[str]], runs: int) -> list[float]:
+    """Median wall time of each command; launches alternate, so drift on a noisy machine hits all alike."""
+    times: list[list[float]] = [[] for _ in cmds]
     for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, env=env)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for cmd, out in zip(cmds, times, strict=True):
+            start = time.perf_counter()
+            subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, env=ENV)
+            out.append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
+
+
+def instructions(cmd: list[str]) -> int:
+    """Instructions one run of ``cmd`` executes (callgrind): repeatable where wall time is not."""
+    done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd], cwd=ROOT,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True,
+                          env={**ENV, "PYTHONHASHSEED": "0"})
+    match = re.search(r"Collected : (\d+)", done.stderr)
+    if match is None:
+        raise SystemExit(f"valgrind printed no instruction count for {cmd}")
+    return int(match.group(1))
 
 
 def main() -> None:
@@ -71,6 +88,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=2.0, help="duration of one throughput measurement")
     ap.add_argument("--repeats", type=int, default=5, help="throughput measurements (median reported)")
     ap.add_argument("--runs", type=int, default=15, help="process launches per command (median reported)")
+    ap.add_argument("--instructions", action="store_true",
+                    help="also count the instructions of the process commands with valgrind (callgrind): "
+                         "ratios that machine noise does not move; needs valgrind, adds about a minute")
     args = ap.parse_args()
 
     rows: list[tuple[str, str]] = []
@@ -106,16 +126,22 @@ def main() -> None:
     rows.append(("  part: full decide, healthy client", f"{per_call_us(lambda: decider.decide(clients[0])):.1f} us"))
 
     exe = str(Path(sys.executable).with_name("policy-engine"))
-    base = wall([sys.executable, "-c", "import yaml, click"], args.runs)
+    base_cmd = [sys.executable, "-c", "import yaml, click"]
     decide_cmd = [exe, "decide", "-p", "loss-client-management", "-c", str(SAMPLES[1]), "--no-audit"]
-    subprocess.run(decide_cmd, cwd=ROOT, stdout=subprocess.DEVNULL, check=True)  # warm the validation cache
-    one = wall(decide_cmd, args.runs)
-    helps = wall([exe, "--help"], args.runs)
-    py = wall([sys.executable, "-c", "pass"], args.runs)
+    help_cmd = [exe, "--help"]
+    subprocess.run(decide_cmd, cwd=ROOT, stdout=subprocess.DEVNULL, check=True, env=ENV)  # warm the validation cache
+    py, base, one, helps = walls([[sys.executable, "-c", "pass"], base_cmd, decide_cmd, help_cmd], args.runs)
     rows.append(('python -c "pass"', f"{py * 1e3:.0f} ms"))
     rows.append(('python -c "import yaml, click"', f"{base * 1e3:.0f} ms"))
     rows.append(("policy-engine decide (one process)", f"{one * 1e3:.0f} ms  ({one / base:.2f}x yaml+click)"))
     rows.append(("policy-engine --help", f"{helps * 1e3:.0f} ms  ({helps / base:.2f}x yaml+click)"))
+    if args.instructions:
+        counted = {name: instructions(cmd) for name, cmd in
+                   (("base", base_cmd), ("decide", decide_cmd), ("help", help_cmd))}
+        rows.append(('instructions: python -c "import yaml, click"', f"{counted['base'] / 1e6:,.1f} M"))
+        for name, label in (("decide", "policy-engine decide"), ("help", "policy-engine --help")):
+            rows.append((f"instructions: {label}",
+                         f"{counted[name] / 1e6:,.1f} M  ({counted[name] / counted['base']:.2f}x yaml+click)"))
 
     width = max(len(r[0]) for r in rows)
     print(f"policy_engine benchmarks  (python {sys.version.split()[0]}, {os.cpu_count()} cpus)")
