@@ -108,27 +108,15 @@ def parse_template(text: str) -> Template:
     return tuple((literal, name, spec or "") for literal, name, spec, _ in string.Formatter().parse(text))
 
 
-def render_template(template: Template | str, env: Mapping[str, Any], lang: str) -> str:
-    """Fill ``{name}`` / ``{name:pct}`` placeholders with the client's figures."""
-    if isinstance(template, str):
-        template = parse_template(template)
-    out = []
-    for literal, name, spec in template:
-        out.append(literal)
-        if name is not None:
-            out.append(_fmt(env.get(name), spec, lang))
-    return "".join(out)
-
-
 Renderer = Callable[[Callable[[str], Any]], dict[str, str]]
 
 
 def compile_message(texts: Mapping[str, str]) -> Renderer:
     """A bilingual message template as one generated function: ``render(env.get) -> {lang: text}``.
 
-    Same output as :func:`render_template` per language, without walking the parts for every
-    client. Only the template's literals (as ``repr``), placeholder names and format specs
-    (checked at compile time) are written into the code.
+    Fills ``{name}`` / ``{name:pct}`` placeholders with the client's figures, without walking
+    the template's parts for every client. Only the template's literals (as ``repr``),
+    placeholder names and format specs (checked at compile time) are written into the code.
     """
     parts = []
     for lang, text in texts.items():
