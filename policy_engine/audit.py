@@ -2,13 +2,14 @@
 
 A SQLite database (one file, WAL mode) holds every decision, its input (or only the input's
 hash, for privacy) and a reference to the exact policy text, stored once by its sha256. A single
-decision is kept as its JSON record; a batch chunk as one segment (the inputs and the decisions'
-facts column-wise, plus what its rows share) with a short row per decision pointing into it; the
-view ``decision_record`` shows every record with all its fields. Each record carries the hash of
-the record before it and its own hash over its content (a segment row's covers its segment's
-sha256): a hash chain. ``verify`` walks the chain and names the first broken record and how it
-broke; ``replay`` re-decides a record from the stored policy text and input with today's engine
-and reports any field (for a batch record, any fact) that differs.
+decision is kept as its JSON record, one row each; a batch chunk as one segment: the inputs and
+the decisions' facts column-wise, what its records share, and its records' chain entries (id,
+client, as_of, grade, hashes); the view ``decision_record`` shows every record with all its
+fields. Each record carries the hash of the record before it and its own hash over its content
+(a batch record's covers its segment's sha256): a hash chain. ``verify`` walks the chain and
+names the first broken record and how it broke; ``replay`` re-decides a record from the stored
+policy text and input with today's engine and reports any field (for a batch record, any fact)
+that differs.
 
 Appends take the write lock first (``BEGIN IMMEDIATE``), read the chain head and write, so
 several processes can record at once without forking the chain. A batch commits in chunks:
@@ -18,9 +19,12 @@ each chunk is whole or absent, and a rerun of the same batch sees which clients 
 from __future__ import annotations
 
 import hashlib
+import heapq
+import itertools
+import operator
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +35,7 @@ from .diagnostics import Diagnostic, InputError, PolicyEngineError, UsageError
 
 ENV_VAR = "POLICY_ENGINE_AUDIT_DB"
 DEFAULT_PATH = "audit.db"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APPLICATION_ID = 0x50454144  # 'PEAD': marks the file as a policy_engine decision store
 GENESIS = "0" * 64
 NUL = "\x00"  # stands for a null field in hashed content
@@ -48,7 +52,7 @@ def chunk_size() -> int:
         raise UsageError([Diagnostic("bad-setting", f"{CHUNK_VAR}={raw!r} is not a whole number from 1 to 1000000")])
     return int(raw)
 
-_MIGRATIONS: dict[int, str] = {
+_MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
     1: """
     CREATE TABLE policy_snapshot (
         sha256 TEXT PRIMARY KEY,
@@ -145,10 +149,223 @@ _MIGRATIONS: dict[int, str] = {
     """,
 }
 
+# Schema 3: a batch decision no longer has a SQL row of its own. Its chained record (decision id,
+# client, as_of, grade, input hash, previous hash, hash) is one entry of its segment's ``chain``
+# (a JSON array in record order; record i is seq first_seq + i), and ``segment_clients`` keeps
+# each segment's client ids as one newline-framed text, which a lookup by client scans (about
+# 14 bytes a record). Appending a 5,000-client chunk is then two rows instead of 5,000 rows and
+# 15,000 B-tree entries; the hashed content of every record is unchanged, so chains written by
+# schema 2 still verify. The view decision_record shows every record with all its fields
+# (json_each over the chains).
+_SCHEMA_3 = """
+    CREATE TABLE segment_v3 (
+        id INTEGER PRIMARY KEY,
+        sha256 TEXT NOT NULL,
+        policy_id TEXT NOT NULL,
+        policy_version TEXT NOT NULL,
+        policy_sha256 TEXT NOT NULL REFERENCES policy_snapshot(sha256),
+        batch_key TEXT,
+        recorded_at TEXT NOT NULL,
+        first_seq INTEGER NOT NULL,
+        rows INTEGER NOT NULL,
+        id_prefix TEXT,
+        id_first INTEGER,
+        chain TEXT NOT NULL,
+        data BLOB NOT NULL
+    );
+    CREATE TABLE decision_v3 (
+        seq INTEGER PRIMARY KEY,
+        decision_id TEXT NOT NULL UNIQUE,
+        client_id TEXT NOT NULL,
+        as_of TEXT NOT NULL,
+        policy_id TEXT NOT NULL,
+        policy_version TEXT NOT NULL,
+        policy_sha256 TEXT NOT NULL REFERENCES policy_snapshot(sha256),
+        grade TEXT NOT NULL,
+        input_sha256 TEXT,
+        input_json TEXT,
+        decision_json TEXT NOT NULL,
+        batch_key TEXT,
+        recorded_at TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE TABLE segment_clients (
+        segment_id INTEGER PRIMARY KEY,
+        first_seq INTEGER NOT NULL,
+        rows INTEGER NOT NULL,
+        clients TEXT NOT NULL
+    )
+"""
+_SCHEMA_3_FINISH = """
+    DROP VIEW decision_record;
+    INSERT INTO decision_v3 SELECT seq, decision_id, client_id, as_of, policy_id, policy_version, policy_sha256, grade,
+        input_sha256, input_json, decision_json, batch_key, recorded_at, prev_hash, hash
+        FROM decision WHERE segment_id IS NULL;
+    DROP TABLE decision;
+    DROP TABLE segment;
+    ALTER TABLE decision_v3 RENAME TO decision;
+    ALTER TABLE segment_v3 RENAME TO segment;
+    CREATE INDEX decision_client ON decision(client_id);
+    CREATE INDEX decision_policy ON decision(policy_id, policy_version);
+    CREATE INDEX decision_batch ON decision(batch_key) WHERE batch_key IS NOT NULL;
+    CREATE INDEX segment_seq ON segment(first_seq);
+    CREATE INDEX segment_clients_seq ON segment_clients(first_seq);
+    CREATE INDEX segment_ids ON segment(id_prefix, id_first);
+    CREATE INDEX segment_batch ON segment(batch_key);
+    CREATE INDEX segment_policy ON segment(policy_id, policy_version);
+    CREATE VIEW decision_record AS
+        SELECT seq, decision_id, client_id, as_of, policy_id, policy_version, policy_sha256, grade, input_sha256,
+               input_json, decision_json, batch_key, recorded_at, prev_hash, hash,
+               NULL AS segment_id, NULL AS segment_sha256, NULL AS segment_row
+        FROM decision
+        UNION ALL
+        SELECT s.first_seq + j.key, json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'),
+               json_extract(j.value, '$[2]'), s.policy_id, s.policy_version, s.policy_sha256,
+               json_extract(j.value, '$[3]'), json_extract(j.value, '$[4]'), NULL, NULL, s.batch_key, s.recorded_at,
+               json_extract(j.value, '$[5]'), json_extract(j.value, '$[6]'), s.id, s.sha256, j.key
+        FROM segment s, json_each(s.chain) j
+"""
+# A chain entry: [decision_id, client_id, as_of, grade, input_sha256, prev_hash, hash].
+_CHAIN_FIELDS = 7
+_OWN = ("policy_id", "policy_version", "policy_sha256", "input_json", "decision_json", "batch_key", "recorded_at")
+
+
+def _migrate_3(db: sqlite3.Connection) -> None:
+    """Move each schema-2 segment's rows into its chain (in record order), keeping every hash."""
+    for statement in _SCHEMA_3.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    rows = db.execute(f"SELECT segment_id, decision_id, client_id, as_of, grade, input_sha256, prev_hash, hash, "
+                      f"{', '.join(_OWN)} FROM decision WHERE segment_id IS NOT NULL ORDER BY segment_id, seq")
+
+    def flush(segment_id: int, chain: list[list[Any]], first_seq: int) -> None:
+        locator = _id_locator([c[0] for c in chain])
+        db.execute("INSERT INTO segment_v3 (id, sha256, policy_id, policy_version, policy_sha256, batch_key, "
+                   "recorded_at, first_seq, rows, id_prefix, id_first, chain, data) "
+                   "SELECT id, sha256, policy_id, policy_version, policy_sha256, batch_key, recorded_at, first_seq, ?, "
+                   "?, ?, ?, data FROM segment WHERE id = ?",
+                   (len(chain), *(locator or (None, None)), orjson.dumps(chain).decode("utf-8"), segment_id))
+        db.execute("INSERT INTO segment_clients (segment_id, first_seq, rows, clients) VALUES (?, ?, ?, ?)",
+                   (segment_id, first_seq, len(chain), _client_list(c[1] for c in chain)))
+
+    current, chain, first_seq = None, [], 0
+    for sid, *values in rows:
+        fields, own = values[:_CHAIN_FIELDS], values[_CHAIN_FIELDS:]
+        if sid != current:
+            if chain:
+                flush(current, chain, first_seq)
+            current, chain = sid, []
+            first_seq = db.execute("SELECT first_seq FROM segment WHERE id = ?", (sid,)).fetchone()[0]
+        entry: list[Any] = list(fields)
+        extra = {k: v for k, v in zip(_OWN, own, strict=True) if v is not None}
+        if extra:  # a field of its own was a tamper schema 2 caught: keep it, so verify still does
+            entry.append(extra)
+        chain.append(entry)
+    if chain:
+        flush(current, chain, first_seq)
+    for statement in _SCHEMA_3_FINISH.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def _id_locator(ids: list[str]) -> tuple[str, int] | None:
+    """(prefix, first counter) when the ids are a prefix and consecutive hex counters, as a batch's
+    are (``evaluate._DecisionIds.block``): a segment is then found by id without an index per row."""
+    first = ids[0]
+    prefix, tail = first[:-12], first[-12:]
+    try:
+        start = int(tail, 16)
+    except ValueError:
+        return None
+    if len(tail) != 12 or start + len(ids) > 0xFFFFFFFFFFFF:
+        return None
+    if ids != [f"{prefix}{k:012x}" for k in range(start, start + len(ids))]:
+        return None
+    return prefix, start
+
+
+_MIGRATIONS[3] = _migrate_3
+
+
+def _client_list(client_ids: Iterable[str]) -> str:
+    """A segment's client ids as one text, each framed by newlines, so ``instr`` finds a whole id.
+    (An id holding a newline can match more than itself; matches are confirmed on the record.)"""
+    return "\n" + "\n".join(client_ids) + "\n"
+
+
+def _segment_chain(prev: str, records: SegmentRecords, policy: Any, batch_key: str | None,
+                   seg_sha: str) -> list[tuple[Any, ...]]:
+    """The chain entries of a segment's records, starting from the hash ``prev``."""
+    head, tail = _segment_frame(policy.id, policy.version, policy.sha256, batch_key, records.recorded_at, seg_sha)
+    prefix, first_id = records.id_prefix, records.id_first
+    hashes = records.input_hashes if records.input_hashes is not None else [None] * len(records)
+    sha256 = hashlib.sha256
+    chain = []
+    for i, (cid, as_of, grade, input_hash) in enumerate(zip(records.client_ids, records.as_ofs, records.grades,
+                                                            hashes, strict=True)):
+        did = f"{prefix}{first_id + i:012x}"
+        h = sha256(f"{prev}\n{did}\x1f{cid}\x1f{as_of}\x1f{head}\x1f{grade}\x1f"
+                   f"{NUL if input_hash is None else input_hash}{tail}{i}".encode()).hexdigest()
+        chain.append((did, cid, as_of, grade, input_hash, prev, h))
+        prev = h
+    return chain
+
+
+def _save_snapshot(db: sqlite3.Connection, policy: Any, now: str) -> None:
+    """The policy text, stored once by its sha256 when first used."""
+    db.execute("INSERT OR IGNORE INTO policy_snapshot (sha256, policy_id, version, text, first_used_at) "
+               "VALUES (?, ?, ?, ?, ?)", (policy.sha256, policy.id, policy.version, policy.text, now))
+
+
+def _write_segment(db: sqlite3.Connection, policy: Any, batch_key: str | None, data: bytes,
+                   records: SegmentRecords, seg_sha: str, chain: list[tuple[Any, ...]]) -> int:
+    """Append one segment in one transaction; ``chain`` is rehashed if the head is not where it assumed."""
+    n = len(records)
+    db.execute("BEGIN IMMEDIATE")  # the write lock first: the head cannot move under us
+    try:
+        _save_snapshot(db, policy, records.recorded_at)
+        seq, head = db.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
+        if head != chain[0][5]:  # another process appended since these hashes were computed
+            chain = _segment_chain(head, records, policy, batch_key, seg_sha)
+        first_seq = seq + 1
+        segment_id = db.execute(
+            "INSERT INTO segment (sha256, policy_id, policy_version, policy_sha256, batch_key, recorded_at, "
+            "first_seq, rows, id_prefix, id_first, chain, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (seg_sha, policy.id, policy.version, policy.sha256, batch_key, records.recorded_at, first_seq, n,
+             records.id_prefix, records.id_first, orjson.dumps(chain).decode("utf-8"), data)).lastrowid
+        db.execute("INSERT INTO segment_clients (segment_id, first_seq, rows, clients) VALUES (?, ?, ?, ?)",
+                   (segment_id, first_seq, n, _client_list(records.client_ids)))
+        db.execute("UPDATE chain_head SET seq = ?, hash = ? WHERE id = 1", (first_seq + n - 1, chain[-1][6]))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return n
+
 # What a writer hands the store per decision: decision_id, client_id, as_of, grade, input_sha256,
-# canonical input JSON, decision JSON, recorded_at. In a segment the last three-but-one may be None:
-# the segment holds the input and the decision's facts.
+# canonical input JSON (None with hash-only inputs), decision JSON, recorded_at.
 StoredRow = tuple[str, str, str, str, str | None, bytes | None, bytes | None, str]
+
+
+@dataclass(frozen=True)
+class SegmentRecords:
+    """What a segment's records hold of their own, column-wise (the segment's data holds the rest).
+
+    Record i's decision id is ``id_prefix + f"{id_first + i:012x}"`` (``_DecisionIds.block``), so a
+    record is found by id through its segment, without an index entry of its own.
+    """
+
+    id_prefix: str
+    id_first: int
+    client_ids: list[str]
+    as_ofs: list[str]
+    grades: list[str]
+    input_hashes: list[str | None] | None  # None: derived from the stored input when read
+    recorded_at: str
+
+    def __len__(self) -> int:
+        return len(self.client_ids)
 
 _HASHED = ("decision_id", "client_id", "as_of", "policy_id", "policy_version", "policy_sha256", "grade",
            "input_sha256", "input_json", "decision_json", "batch_key", "recorded_at")
@@ -180,6 +397,14 @@ def _segment_ref(segment_sha256: Any, segment_row: Any) -> bytes:
     return b"\x1f" + sha + b"\x1f" + str(segment_row).encode("ascii")
 
 
+def _segment_frame(policy_id: str, version: str, policy_sha256: str, batch_key: str | None, recorded_at: str,
+                   segment_sha256: str) -> tuple[str, str]:
+    """What a segment's records share in their hashed content (the layout of :func:`record_hash`):
+    the text after the record's as_of and the text between its input hash and its row number."""
+    return (f"{policy_id}\x1f{version}\x1f{policy_sha256}",
+            f"\x1f{NUL}\x1f{NUL}\x1f{NUL if batch_key is None else batch_key}\x1f{recorded_at}\x1f{segment_sha256}\x1f")
+
+
 def record_hash(prev_hash: str, row: Mapping[str, Any]) -> str:
     """sha256 over the previous hash and the record's content (every stored column but seq and hash)."""
     ref = _segment_ref(row.get("segment_sha256"), row.get("segment_row"))
@@ -199,6 +424,36 @@ def _diff(path: str, a: Any, b: Any, out: list[str]) -> None:
             _diff(f"{path}[{i}]", x, y, out)
     elif a != b:
         out.append(f"{path}: {a!r} -> {b!r}")
+
+
+Record = dict[str, Any]  # one record with every field of the view decision_record
+_SINGLE_COLUMNS = ("seq, decision_id, client_id, as_of, policy_id, policy_version, policy_sha256, grade, input_sha256, "
+                   "input_json, decision_json, batch_key, recorded_at, prev_hash, hash, NULL AS segment_id, "
+                   "NULL AS segment_sha256, NULL AS segment_row")
+_SEGMENT_META = "id, sha256, policy_id, policy_version, policy_sha256, batch_key, recorded_at, first_seq, rows, chain"
+
+
+def _chain(meta: Any, path: Path) -> list[list[Any]]:
+    """A segment's chain entries, or a store error naming the segment when they cannot be read."""
+    try:
+        chain = orjson.loads(meta["chain"])
+        if type(chain) is list and (not chain or (set(map(type, chain)) == {list}
+                                                  and min(map(len, chain)) >= _CHAIN_FIELDS)):
+            return chain
+    except orjson.JSONDecodeError:
+        pass
+    raise AuditError([Diagnostic("unreadable-segment", f"the chain of segment {meta['id']} in {path} cannot be read",
+                                 hint="run `audit verify`")])
+
+
+def _segment_record(meta: Any, chain: list[list[Any]], i: int) -> Record:
+    did, cid, as_of, grade, input_hash, prev, h = chain[i][:_CHAIN_FIELDS]
+    return {"seq": meta["first_seq"] + i, "decision_id": did, "client_id": cid, "as_of": as_of,
+            "policy_id": meta["policy_id"], "policy_version": meta["policy_version"],
+            "policy_sha256": meta["policy_sha256"], "grade": grade, "input_sha256": input_hash, "input_json": None,
+            "decision_json": None, "batch_key": meta["batch_key"], "recorded_at": meta["recorded_at"],
+            "prev_hash": prev, "hash": h, "segment_id": meta["id"], "segment_sha256": meta["sha256"],
+            "segment_row": i}
 
 
 @dataclass
@@ -264,9 +519,13 @@ class AuditStore:
         try:
             version = self.db.execute("PRAGMA user_version").fetchone()[0]  # another process may have migrated
             for v in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in _MIGRATIONS[v].split(";"):
-                    if statement.strip():
-                        self.db.execute(statement)
+                step = _MIGRATIONS[v]
+                if callable(step):
+                    step(self.db)
+                else:
+                    for statement in step.split(";"):
+                        if statement.strip():
+                            self.db.execute(statement)
                 self.db.execute(f"PRAGMA user_version = {v}")
             self.db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             self.db.execute("COMMIT")
@@ -275,10 +534,6 @@ class AuditStore:
             raise
 
     # writing -------------------------------------------------------------------
-    def _snapshot(self, policy: Any, now: str) -> None:
-        self.db.execute("INSERT OR IGNORE INTO policy_snapshot (sha256, policy_id, version, text, first_used_at) "
-                        "VALUES (?, ?, ?, ?, ?)", (policy.sha256, policy.id, policy.version, policy.text, now))
-
     def append(self, policy: Any, items: Iterable[tuple[Mapping[str, Any], Any]], inputs: str = "full",
                batch_key: str | None = None) -> int:
         """Record (full decision, input record) pairs in chunked transactions; returns how many were written."""
@@ -308,64 +563,85 @@ class AuditStore:
             written += self._append_chunk(policy, chunk, batch_key)
         return written
 
-    def append_segment(self, policy: Any, data: bytes, rows: list[StoredRow], batch_key: str | None = None) -> int:
-        """Record one segment (a batch chunk: ``data`` holds row i's input and facts) and its rows, in one
-        transaction: the segment is whole or absent."""
-        return self._append_chunk(policy, rows, batch_key, data) if rows else 0
+    def append_segments(self, policy: Any, segments: Iterable[tuple[bytes, SegmentRecords]],
+                        batch_key: str | None = None) -> int:
+        """Record a batch's segments (``data`` holds record i's input and facts), each whole or absent
+        in its own transaction, in order; returns how many records were written.
 
-    def _append_chunk(self, policy: Any, chunk: list[StoredRow], batch_key: str | None,
-                      segment: bytes | None = None) -> int:
-        # The content hashed is _content() of the _HASHED columns (+ the segment reference),
-        # assembled here from bytes already at hand.
+        A writer thread stores one segment while this thread hashes the next one's records: SQLite
+        writes without the GIL, so the two overlap. The next hashes assume the head the segment
+        before leaves; the writer checks that under the write lock and rehashes when another
+        process appended in between.
+        """
+        import queue
+        import threading
+
+        box: queue.Queue[tuple[bytes, SegmentRecords, str, list[tuple[Any, ...]]] | None] = queue.Queue(maxsize=1)
+        failure: list[BaseException] = []
+        written = 0
+
+        def write() -> None:
+            nonlocal written
+            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            try:
+                db.execute("PRAGMA busy_timeout = 30000")
+                db.execute("PRAGMA synchronous = NORMAL")
+                while (item := box.get()) is not None:
+                    if not failure:
+                        written += _write_segment(db, policy, batch_key, *item)
+            except BaseException as exc:  # handed to the caller's thread, which raises it
+                failure.append(exc)
+                while box.get() is not None:  # let the hashing thread finish its puts
+                    pass
+            finally:
+                db.close()
+
+        writer = threading.Thread(target=write, name="audit-writer", daemon=True)
+        writer.start()
+        try:
+            prev = self.db.execute("SELECT hash FROM chain_head WHERE id = 1").fetchone()[0]
+            for data, records in segments:
+                if failure:
+                    break
+                if not len(records):
+                    continue
+                seg_sha = hashlib.sha256(data).hexdigest()
+                chain = _segment_chain(prev, records, policy, batch_key, seg_sha)
+                box.put((data, records, seg_sha, chain))
+                prev = chain[-1][6]
+        finally:
+            box.put(None)
+            writer.join()
+        if failure:
+            raise failure[0]
+        return written
+
+    def _append_chunk(self, policy: Any, chunk: list[StoredRow], batch_key: str | None) -> int:
+        # The content hashed is _content() of the _HASHED columns, assembled here from bytes at hand.
         fixed = (policy.id, policy.version, policy.sha256)
         middle = b"\x1f".join(v.encode("utf-8") for v in fixed)
         key = b"\x00" if batch_key is None else batch_key.encode("utf-8")
         sha256 = hashlib.sha256
-        seg_sha = sha256(segment).hexdigest() if segment is not None else None
-        seg_ref = _segment_ref(seg_sha, "")
         self.db.execute("BEGIN IMMEDIATE")  # the write lock first: the head cannot move under us
         try:
-            self._snapshot(policy, chunk[0][7])
+            _save_snapshot(self.db, policy, chunk[0][7])
             seq, prev = self.db.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
-            segment_id = None
-            if segment is not None:
-                segment_id = self.db.execute(
-                    "INSERT INTO segment (sha256, policy_id, policy_version, policy_sha256, batch_key, recorded_at, "
-                    "first_seq, rows, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (seg_sha, *fixed, batch_key, chunk[0][7], seq + 1, len(chunk), segment)).lastrowid
             params = []
-            middle_s, key_s = middle.decode("utf-8"), key.decode("utf-8")
-            ref_s = seg_ref.decode("ascii")
-            for i, (did, cid, as_of, grade, input_hash, input_json, decision_json, at) in enumerate(chunk):
+            for did, cid, as_of, grade, input_hash, input_json, decision_json, at in chunk:
                 seq += 1
-                if input_json is None and decision_json is None:  # a segment row: all short text, one encode
-                    hashed = (f"{prev}\n{did}\x1f{cid}\x1f{as_of}\x1f{middle_s}\x1f{grade}\x1f"
-                              f"{NUL if input_hash is None else input_hash}\x1f{NUL}\x1f{NUL}\x1f{key_s}\x1f{at}"
-                              f"{ref_s}{i if ref_s else ''}").encode()
-                else:  # the JSON documents are bytes already
-                    hashed = b"".join((
-                        f"{prev}\n{did}\x1f{cid}\x1f{as_of}\x1f".encode(), middle,
-                        f"\x1f{grade}\x1f{NUL if input_hash is None else input_hash}\x1f".encode(),
-                        b"\x00" if input_json is None else input_json, b"\x1f",
-                        b"\x00" if decision_json is None else decision_json, b"\x1f", key, b"\x1f", at.encode(),
-                        seg_ref + str(i).encode() if seg_ref else b""))
+                hashed = b"".join((
+                    f"{prev}\n{did}\x1f{cid}\x1f{as_of}\x1f".encode(), middle,
+                    f"\x1f{grade}\x1f{NUL if input_hash is None else input_hash}\x1f".encode(),
+                    b"\x00" if input_json is None else input_json, b"\x1f",
+                    b"\x00" if decision_json is None else decision_json, b"\x1f", key, b"\x1f", at.encode()))
                 h = sha256(hashed).hexdigest()
-                if segment_id is not None:  # what the rows share lives in the segment
-                    params.append((seq, did, cid, as_of, grade, input_hash, prev, h, segment_id, i))
-                else:
-                    params.append((seq, did, cid, as_of, *fixed, grade, input_hash,
-                                   None if input_json is None else input_json.decode("utf-8"),
-                                   None if decision_json is None else decision_json.decode("utf-8"), batch_key, at,
-                                   prev, h))
+                params.append((seq, did, cid, as_of, *fixed, grade, input_hash,
+                               None if input_json is None else input_json.decode("utf-8"),
+                               None if decision_json is None else decision_json.decode("utf-8"), batch_key, at,
+                               prev, h))
                 prev = h
-            if segment_id is not None:
-                self.db.executemany("INSERT INTO decision (seq, decision_id, client_id, as_of, grade, input_sha256, "
-                                    "prev_hash, hash, segment_id, segment_row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                    params)
-            else:
-                self.db.executemany(
-                    f"INSERT INTO decision (seq, {', '.join(_HASHED)}, prev_hash, hash) "
-                    f"VALUES ({', '.join('?' * (len(_HASHED) + 3))})", params)
+            self.db.executemany(f"INSERT INTO decision (seq, {', '.join(_HASHED)}, prev_hash, hash) "
+                                f"VALUES ({', '.join('?' * (len(_HASHED) + 3))})", params)
             self.db.execute("UPDATE chain_head SET seq = ?, hash = ? WHERE id = 1", (seq, prev))
             self.db.execute("COMMIT")
         except BaseException:
@@ -374,16 +650,16 @@ class AuditStore:
         return len(chunk)
 
     def recorded_clients(self, batch_key: str) -> set[str]:
-        return {r[0] for r in self.db.execute(
-            "SELECT client_id FROM decision WHERE batch_key = ? UNION ALL "
-            "SELECT d.client_id FROM segment s "
-            "JOIN decision d ON d.seq BETWEEN s.first_seq AND s.first_seq + s.rows - 1 WHERE s.batch_key = ?",
-            (batch_key, batch_key))}
+        clients = {r[0] for r in self.db.execute("SELECT client_id FROM decision WHERE batch_key = ?", (batch_key,))}
+        for meta in self.db.execute(f"SELECT {_SEGMENT_META} FROM segment WHERE batch_key = ?", (batch_key,)):
+            clients.update(entry[1] for entry in _chain(meta, self.path))
+        return clients
 
     # reading -------------------------------------------------------------------
     def query(self, client: str | None = None, policy_id: str | None = None, version: str | None = None,
               grade: str | None = None, date_from: str | None = None, date_to: str | None = None,
-              limit: int | None = None) -> Iterator[sqlite3.Row]:
+              limit: int | None = None) -> Iterator[Record]:
+        """Records matching every filter given, in record order (seq)."""
         where, args = [], []
         for column, value in (("client_id", client), ("policy_id", policy_id), ("policy_version", version),
                               ("grade", grade)):
@@ -396,19 +672,84 @@ class AuditStore:
         if date_to:
             where.append("as_of <= ?")
             args.append(date_to)
-        sql = "SELECT * FROM decision_record" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq"
-        if limit:
-            sql += f" LIMIT {int(limit)}"
-        return self.db.execute(sql, args)  # a cursor, not a generator: nothing left to finalise after close
+        singles = self.db.execute(f"SELECT {_SINGLE_COLUMNS} FROM decision"
+                                  + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq", args)
+        # Batch records: segments chosen by what they share (and by the client index), rows by what is their own.
+        seg_where, seg_args = [], []
+        for column, value in (("policy_id", policy_id), ("policy_version", version)):
+            if value is not None:
+                seg_where.append(f"{column} = ?")
+                seg_args.append(value)
+        if client is not None:  # the segments whose client list names it (a scan of ~14 bytes a record)
+            seg_where.append("first_seq IN (SELECT first_seq FROM segment_clients WHERE instr(clients, ?) > 0)")
+            seg_args.append(_client_list([client]))
+        segments = self.db.execute(f"SELECT {_SEGMENT_META} FROM segment"
+                                   + (" WHERE " + " AND ".join(seg_where) if seg_where else "")
+                                   + " ORDER BY first_seq", seg_args)
 
-    def get(self, ref: str) -> sqlite3.Row:
-        row = self.db.execute("SELECT * FROM decision_record WHERE decision_id = ?", (ref,)).fetchone()
-        if row is None and ref.isdigit():
-            row = self.db.execute("SELECT * FROM decision_record WHERE seq = ?", (int(ref),)).fetchone()
-        if row is None:
-            raise AuditError([Diagnostic("no-such-decision", f"no decision '{ref}' in {self.path}",
-                                         hint="give a decision_id or a record number (seq) from `audit list`")])
-        return row
+        def batch_records() -> Iterator[Record]:
+            for meta in segments:
+                chain = _chain(meta, self.path)
+                for i, (_, cid, as_of, g, *_rest) in enumerate(chain):
+                    if ((client is None or cid == client) and (grade is None or g == grade)
+                            and (not date_from or as_of >= date_from) and (not date_to or as_of <= date_to)):
+                        yield _segment_record(meta, chain, i)
+
+        merged = heapq.merge((dict(r) for r in singles), batch_records(), key=operator.itemgetter("seq"))
+        return itertools.islice(merged, limit) if limit else merged
+
+    def _segment_at(self, seq: int) -> int | None:
+        """The first_seq of the segment holding record ``seq``, if one does."""
+        row = self.db.execute("SELECT first_seq, rows FROM segment WHERE first_seq <= ? ORDER BY first_seq DESC "
+                              "LIMIT 1", (seq,)).fetchone()
+        return row[0] if row is not None and seq < row[0] + row[1] else None
+
+    def get(self, ref: str) -> Record:
+        """A record by decision_id or by record number (seq)."""
+        row = self.db.execute(f"SELECT {_SINGLE_COLUMNS} FROM decision WHERE decision_id = ?", (ref,)).fetchone()
+        if row is not None:
+            return dict(row)
+        found = self._batch_record_by_id(ref)
+        if found is not None:
+            return found
+        if ref.isdigit():
+            seq = int(ref)
+            row = self.db.execute(f"SELECT {_SINGLE_COLUMNS} FROM decision WHERE seq = ?", (seq,)).fetchone()
+            if row is not None:
+                return dict(row)
+            first = self._segment_at(seq)
+            if first is not None:
+                meta = self.db.execute(f"SELECT {_SEGMENT_META} FROM segment WHERE first_seq = ?", (first,)).fetchone()
+                chain = _chain(meta, self.path)
+                if seq - first < len(chain):
+                    return _segment_record(meta, chain, seq - first)
+            if self.db.execute("SELECT 1 FROM segment_clients WHERE first_seq <= ? AND first_seq + rows > ?",
+                               (seq, seq)).fetchone() is not None:
+                raise AuditError([Diagnostic("missing-segment", f"record {seq} was part of a batch segment that is "
+                                             f"missing from {self.path}", hint="run `audit verify`")])
+        raise AuditError([Diagnostic("no-such-decision", f"no decision '{ref}' in {self.path}",
+                                     hint="give a decision_id or a record number (seq) from `audit list`")])
+
+    def _batch_record_by_id(self, ref: str) -> Record | None:
+        # Batch ids are a prefix and consecutive counters: the segment is found by range, the
+        # record confirmed by the id its chain entry holds.
+        candidates: list[Any] = []
+        tail = ref[-12:]
+        if len(ref) > 12 and all(c in "0123456789abcdef" for c in tail):
+            n = int(tail, 16)
+            candidates = self.db.execute(f"SELECT {_SEGMENT_META}, id_first FROM segment WHERE id_prefix = ? AND "
+                                         "id_first <= ? AND id_first + rows > ?", (ref[:-12], n, n)).fetchall()
+            for meta in candidates:
+                chain = _chain(meta, self.path)
+                i = n - meta["id_first"]
+                if i < len(chain) and chain[i][0] == ref:
+                    return _segment_record(meta, chain, i)
+        for meta in self.db.execute(f"SELECT {_SEGMENT_META} FROM segment WHERE id_prefix IS NULL"):
+            chain = _chain(meta, self.path)  # ids of another shape (none a batch writes): look through
+            for i, entry in enumerate(chain):
+                if entry[0] == ref:
+                    return _segment_record(meta, chain, i)
+        return None
 
     def _decider(self, key: str) -> Any:
         from .compiler import compile_document
@@ -420,7 +761,7 @@ class AuditStore:
                                                                           f"<snapshot {key[:12]}>")))
         return self._compiled[key]
 
-    def stored(self, row: sqlite3.Row) -> tuple[dict[str, Any], Any]:
+    def stored(self, row: Record) -> tuple[dict[str, Any], Any]:
         """(the decision as recorded, the input record or None): from the row, or from its segment.
 
         A segment row's decision is its facts (``evaluate.summarize``'s shape) read back from the
@@ -465,7 +806,7 @@ class AuditStore:
             self._segment_cache = {"id": segment_id, "value": (list(decision_facts(facts)), inputs, meta)}
         return self._segment_cache["value"]
 
-    def replay(self, row: sqlite3.Row) -> tuple[str, list[str]]:
+    def replay(self, row: Record) -> tuple[str, list[str]]:
         """Re-decide a stored record with today's engine: ('identical'|'different'|'not-replayable', diffs).
 
         A summary record (a batch's) is compared on its facts: the summary of the fresh decision.
@@ -486,7 +827,7 @@ class AuditStore:
               {k: v for k, v in fresh.items() if k not in _VOLATILE and k != "trace"}, diffs)
         return ("identical" if not diffs else "different"), diffs
 
-    def full_decision(self, row: sqlite3.Row) -> tuple[dict[str, Any], str | None]:
+    def full_decision(self, row: Record) -> tuple[dict[str, Any], str | None]:
         """The recorded decision in full, and a note when it had to be re-derived.
 
         A summary record keeps the facts; its messages and evidence are re-derived from the stored
@@ -521,87 +862,114 @@ class AuditStore:
     def verify(self) -> tuple[int, Break | None]:
         """Walk the chain in record order; (records checked, first break or None)."""
         raw = sqlite3.connect(self.path, timeout=30.0)
-        raw.text_factory = bytes  # the hash is over bytes: skip decoding every field to str and back
-        cursor = raw.cursor()
-        # A segment's bytes must still hash to the name its rows carry (and their hashes cover).
-        bad_segments = {sid for sid, sha, data in cursor.execute("SELECT id, sha256, data FROM segment")
-                        if hashlib.sha256(data).hexdigest().encode("ascii") != sha}
-        # A segment row's hashed bytes are its own short fields around what its segment holds
-        # (assembled here from per-segment pieces); any other row's, and a segment row that
-        # carries a field of its own, are assembled by SQLite, with the layout of record_hash.
-        shared = {"policy_id", "policy_version", "policy_sha256", "batch_key", "recorded_at"}
-        pieces: dict[int, tuple[bytes, bytes]] = {}
-        for sid, sha, pid, ver, psha, key, at in cursor.execute(
-                "SELECT id, sha256, policy_id, policy_version, policy_sha256, batch_key, recorded_at FROM segment"):
-            pieces[sid] = (b"\x1f".join((pid, ver, psha)) + b"\x1f",
-                           b"\x1f\x00\x1f\x00\x1f" + (key if key is not None else b"\x00") + b"\x1f" + at + b"\x1f"
-                           + sha + b"\x1f")
-        content = " || x'1f' || ".join(
-            f"coalesce(d.{c}, s.{c}, char(0))" if c in shared else f"coalesce(d.{c}, char(0))" for c in _HASHED)
-        own = " AND ".join(f"d.{c} IS NULL" for c in (*shared, "input_json", "decision_json"))
-        rows = cursor.execute(
-            "SELECT d.seq, d.prev_hash, d.hash, d.decision_id, d.client_id, d.as_of, d.grade, d.input_sha256, "
-            f"d.segment_id, d.segment_row, CASE WHEN d.segment_id IS NOT NULL AND {own} THEN NULL ELSE "
-            f"d.prev_hash || x'0a' || {content} || CASE WHEN s.sha256 IS NULL THEN '' "
-            "ELSE x'1f' || s.sha256 || x'1f' || d.segment_row END END "
-            "FROM decision d LEFT JOIN segment s ON s.id = d.segment_id ORDER BY d.seq")
-        position: dict[bytes, int] = {}
-        walk: list[tuple[int, bytes, bytes, bytes]] = []  # seq, decision_id, prev_hash, hash (as stored)
+        raw.text_factory = bytes  # a single record's hashed bytes are assembled by SQLite, not decoded and re-encoded
+        raw.row_factory = sqlite3.Row
+        content = " || x'1f' || ".join(f"coalesce({c}, char(0))" for c in _HASHED)
+        singles = raw.execute(f"SELECT seq, decision_id, prev_hash, hash, prev_hash || x'0a' || {content} AS hashed "
+                              "FROM decision ORDER BY seq")
+        segments = raw.execute(f"SELECT {_SEGMENT_META}, data FROM segment ORDER BY first_seq")
         first_edit: Break | None = None
-        sha256 = hashlib.sha256
-        for seq, prev, stored, did, cid, as_of, grade, input_hash, seg, seg_row, hashed in rows:
-            if first_edit is None:
-                if seg is not None and seg not in pieces:
-                    first_edit = Break(seq, did.decode("utf-8"), "deleted",
-                                       f"its segment {seg} (input and facts) is missing")
-                else:
-                    if hashed is None:
-                        middle, tail = pieces[seg]
-                        hashed = b"".join((prev, b"\n", did, b"\x1f", cid, b"\x1f", as_of, b"\x1f", middle, grade,
-                                           b"\x1f", b"\x00" if input_hash is None else input_hash, tail,
-                                           str(seg_row).encode("ascii")))
-                    if sha256(hashed).hexdigest().encode("ascii") != stored:
-                        first_edit = Break(seq, did.decode("utf-8"), "edited",
-                                           "the record's content no longer matches its hash")
-                    elif seg is not None and seg in bad_segments:
-                        first_edit = Break(seq, did.decode("utf-8"), "edited",
-                                           f"its segment {seg} (input and facts) was changed")
-            position[stored] = len(walk)
-            walk.append((seq, did, prev, stored))
-        raw.close()
+        broken: set[int] = set()  # records whose content does not match their hash
+        position: dict[str, int] = {}
+        walk: list[tuple[int, str, str, str]] = []  # seq, decision_id, prev_hash, hash (as stored)
+        try:
+            for seq, did, prev, stored, problem in heapq.merge(_single_entries(singles),
+                                                               _segment_entries(segments, self.path),
+                                                               key=operator.itemgetter(0)):
+                if problem is not None:
+                    broken.add(seq)
+                    if first_edit is None:
+                        first_edit = Break(seq, did or None, "edited", problem)
+                position[stored] = len(walk)
+                walk.append((seq, did, prev, stored))
+        finally:
+            raw.close()
         head_seq, head_hash = self.db.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
         link_break: Break | None = None
-        genesis = GENESIS.encode("ascii")
-        expected = genesis
+        expected = GENESIS
         for i, (seq, did, prev, h) in enumerate(walk):
             if prev != expected:
-                p = position.get(prev) if prev != genesis else -1
-                if p is None and i > 0 and walk[i - 1][0] == seq - 1:
-                    link_break = Break(walk[i - 1][0], walk[i - 1][1].decode("utf-8"), "edited",
+                p = position.get(prev) if prev != GENESIS else -1
+                # The link to the record before is gone. With no gap in the numbers, either that
+                # record was rehashed (this one still matches its hash) or one was taken out of a
+                # segment (this one moved up a place, which its hash covers).
+                if p is None and i > 0 and walk[i - 1][0] == seq - 1 and seq not in broken:
+                    link_break = Break(walk[i - 1][0], walk[i - 1][1], "edited",
                                        "the record was changed and its hash recomputed: the next record's link "
                                        "no longer matches")
                 elif p is None:
-                    link_break = Break(seq, did.decode("utf-8"), "deleted",
-                                       "the record before it in the chain is missing")
+                    link_break = Break(seq, did, "deleted", "the record before it in the chain is missing"
+                                       + self._lost_segment(walk[i - 1][0] + 1 if i else 1, seq - 1))
                 elif p < i - 1:
-                    ins_seq, ins_id = walk[p + 1][0], walk[p + 1][1].decode("utf-8")
+                    ins_seq, ins_id = walk[p + 1][0], walk[p + 1][1]
                     link_break = Break(ins_seq, ins_id, "inserted",
                                        f"record {ins_seq} is not in the chain: record {seq} follows record "
                                        f"{walk[p][0] if p >= 0 else 'genesis'}")
                 else:
-                    link_break = Break(seq, did.decode("utf-8"), "reordered",
-                                       "the record follows a record that comes later")
+                    link_break = Break(seq, did, "reordered", "the record follows a record that comes later")
                 break
             expected = h
-        head = head_hash.encode("ascii")
-        if link_break is None and (walk[-1][3] if walk else genesis) != head:
-            if head in position:
-                extra = walk[position[head] + 1]
-                link_break = Break(extra[0], extra[1].decode("utf-8"), "inserted",
-                                   "records after the chain head were added")
+        if link_break is None and (walk[-1][3] if walk else GENESIS) != head_hash:
+            if head_hash in position:
+                extra = walk[position[head_hash] + 1]
+                link_break = Break(extra[0], extra[1], "inserted", "records after the chain head were added")
             else:
-                last = walk[-1] if walk else (0, None, "", "")
-                link_break = Break(last[0] + 1, None, "deleted",
-                                   f"the chain head (record {head_seq}) is missing: records were removed at the end")
-        breaks = [b for b in (first_edit, link_break) if b is not None]
+                last = walk[-1][0] if walk else 0
+                link_break = Break(last + 1, None, "deleted", f"the chain head (record {head_seq}) is missing: "
+                                   "records were removed at the end" + self._lost_segment(last + 1, head_seq))
+        # At the same record a broken link says more (a record missing, inserted or moved inside a
+        # segment also breaks the content of the records behind it, whose place is hashed).
+        breaks = [b for b in (link_break, first_edit) if b is not None]
         return len(walk), (min(breaks, key=lambda b: b.seq) if breaks else None)
+
+    def _lost_segment(self, lo: int, hi: int) -> str:
+        """Names a batch segment as what went missing when records lo..hi were in one."""
+        lost = self.db.execute(
+            "SELECT count(*) FROM segment_clients c WHERE c.first_seq <= ? AND c.first_seq + c.rows > ? "
+            "AND NOT EXISTS (SELECT 1 FROM segment s WHERE s.id = c.segment_id)", (hi, lo)).fetchone()[0]
+        return f" (records {lo}-{hi} were in a batch segment that is missing)" if lost else ""
+
+
+def _single_entries(rows: Iterable[Any]) -> Iterator[tuple[int, str, str, str, str | None]]:
+    """(seq, decision_id, prev_hash, hash, problem) of each record with its own row."""
+    sha256 = hashlib.sha256
+    for seq, did, prev, stored, hashed in rows:
+        stored_text = stored.decode("ascii", "replace")
+        problem = None if sha256(hashed).hexdigest() == stored_text else \
+            "the record's content no longer matches its hash"
+        yield seq, did.decode("utf-8", "replace"), prev.decode("ascii", "replace"), stored_text, problem
+
+
+def _segment_entries(segments: Iterable[Any], path: Path) -> Iterator[tuple[int, str, str, str, str | None]]:
+    """(seq, decision_id, prev_hash, hash, problem) of each record in a batch segment."""
+    sha256 = hashlib.sha256
+    for meta in segments:
+        sid, first_seq = meta["id"], meta["first_seq"]
+        text = {k: meta[k].decode("utf-8") if meta[k] is not None else None
+                for k in ("sha256", "policy_id", "policy_version", "policy_sha256", "batch_key", "recorded_at")}
+        # A segment's data must still hash to the name its records' hashes cover.
+        changed = sha256(meta["data"]).hexdigest() != text["sha256"]
+        try:
+            chain = _chain(meta, path)
+        except AuditError:
+            yield first_seq, "", "", f"unreadable segment {sid}", f"the chain of segment {sid} cannot be read"
+            continue
+        head, tail = _segment_frame(text["policy_id"], text["policy_version"], text["policy_sha256"],
+                                    text["batch_key"], text["recorded_at"], text["sha256"])
+        for i, entry in enumerate(chain):
+            did, cid, as_of, grade, input_hash, prev, stored = entry[:_CHAIN_FIELDS]
+            problem = None
+            if len(entry) != _CHAIN_FIELDS:
+                problem = "the record carries fields of its own that its hash does not cover"
+            elif not (type(did) is str and type(cid) is str and type(as_of) is str and type(grade) is str
+                      and type(prev) is str and type(stored) is str
+                      and (input_hash is None or type(input_hash) is str)):
+                problem = "the record's fields are not what was written"
+            elif sha256(f"{prev}\n{did}\x1f{cid}\x1f{as_of}\x1f{head}\x1f{grade}\x1f"
+                        f"{NUL if input_hash is None else input_hash}{tail}{i}".encode()).hexdigest() != stored:
+                problem = "the record's content no longer matches its hash"
+            elif changed:
+                problem = f"its segment {sid} (input and facts) was changed"
+            elif i == 0 and meta["rows"] != len(chain):
+                problem = f"segment {sid} says it holds {meta['rows']} records; its chain has {len(chain)}"
+            yield first_seq + i, str(did), str(prev), str(stored), problem

@@ -636,8 +636,7 @@ def _batch_run(ctx: click.Context, compiled: Any, background: Any, input_file: P
         key = key_future.result()
         with AuditStore(ctx.obj["audit_db"]) as store:
             skip = store.recorded_clients(key)
-            written = sum(store.append_segment(compiled, data, rows, key)
-                          for data, rows in prefetched(audit_segments(result, audit_inputs, skip)))
+            written = store.append_segments(compiled, prefetched(audit_segments(result, audit_inputs, skip)), key)
         if skip:
             click.echo(f"{len(skip)} client(s) of this batch were already recorded; {written} recorded now", err=True)
     if written_out is not None:

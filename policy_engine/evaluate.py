@@ -169,15 +169,16 @@ class _DecisionIds:
             self._count = itertools.count()
         return f"{self._prefix}{next(self._count) & 0xFFFFFFFFFFFF:012x}"
 
-    def many(self, n: int) -> list[str]:
-        """``n`` ids at once (a batch segment)."""
-        if n <= 0:
-            return []
+    def block(self, n: int) -> tuple[str, int]:
+        """(prefix, first counter) of ``n`` consecutive ids, ``prefix + f"{first + i:012x}"`` (a batch segment)."""
         first = self.next()
         start = int(first[-12:], 16)
-        self._count = itertools.count(start + n)
-        prefix = self._prefix
-        return [first, *(f"{prefix}{(start + k) & 0xFFFFFFFFFFFF:012x}" for k in range(1, n))]
+        if start + n > 0xFFFFFFFFFFFF:  # never in practice: a fresh prefix keeps a block unbroken
+            self._pid = -1
+            first = self.next()
+            start = 0
+        self._count = itertools.count(start + max(n, 1))
+        return self._prefix, start
 
 
 _IDS = _DecisionIds()

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from policy_engine.audit import AuditStore, record_hash
+from policy_engine.audit import SCHEMA_VERSION, AuditStore, record_hash
 from policy_engine.cli import main
 from policy_engine.evaluate import Decider
 
@@ -45,7 +45,7 @@ def test_decide_and_batch_record_by_default_and_not_with_no_audit(tmp_path: Path
     with AuditStore(db) as store:
         rows = list(store.query())
         assert len(rows) == 1 + len(SAMPLES)
-        assert store.db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert store.db.execute("SELECT count(*) FROM policy_snapshot").fetchone()[0] == 1
         assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     listing = [json.loads(x) for x in cli(db, "audit", "list", "--grade", "loss").stdout.splitlines()]
@@ -88,62 +88,124 @@ def _verify(db: Path) -> dict[str, Any]:
     return json.loads(r.stdout)
 
 
-def test_tamper_edited(store_with_samples: Path) -> None:
-    with _raw(store_with_samples) as db:
-        db.execute("UPDATE decision SET grade = 'pass', decision_json = replace(decision_json, 'doubtful', 'pass') "
-                   "WHERE seq = 3")
-    out = _verify(store_with_samples)
+@pytest.fixture(params=["batch", "stream"])
+def store_of_kind(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, Path]:
+    """The samples recorded by a batch (records in one segment) or by `decide --stream` (a row each)."""
+    db = tmp_path / "audit.db"
+    if request.param == "batch":
+        r = cli(db, "batch", str(PORTFOLIO), "-p", "loss-client-management", "--format", "json")
+    else:
+        lines = "".join(json.dumps(json.loads(p.read_text(encoding="utf-8"))) + "\n" for p in SAMPLES)
+        r = cli(db, "decide", "-p", "loss-client-management", "--stream", stdin=lines)
+    assert r.exit_code == 0, r.stderr
+    return request.param, db
+
+
+def _edit_chain(db: Path, change: Any) -> None:
+    """Apply ``change`` to the (only) segment's chain entries, as someone with the file could."""
+    with _raw(db) as raw:
+        chain = json.loads(raw.execute("SELECT chain FROM segment").fetchone()[0])
+        change(chain)
+        raw.execute("UPDATE segment SET chain = ?, rows = ?", (json.dumps(chain), len(chain)))
+
+
+def _record(db: Path, seq: int) -> dict[str, Any]:
+    with _raw(db) as raw:
+        raw.row_factory = sqlite3.Row
+        return dict(raw.execute("SELECT * FROM decision_record WHERE seq = ?", (seq,)).fetchone())
+
+
+GRADE, HASH = 3, 6  # places in a chain entry: decision_id, client_id, as_of, grade, input_sha256, prev_hash, hash
+
+
+def test_tamper_edited(store_of_kind: tuple[str, Path]) -> None:
+    kind, db = store_of_kind
+    if kind == "batch":
+        _edit_chain(db, lambda chain: chain[2].__setitem__(GRADE, "pass"))
+    else:
+        with _raw(db) as raw:
+            raw.execute("UPDATE decision SET grade = 'pass', decision_json = replace(decision_json, 'doubtful', "
+                        "'pass') WHERE seq = 3")
+    out = _verify(db)
     assert out["ok"] is False and out["break"]["seq"] == 3 and out["break"]["kind"] == "edited"
 
 
-def test_tamper_edited_and_rehashed(store_with_samples: Path) -> None:
-    with _raw(store_with_samples) as db:
-        db.row_factory = sqlite3.Row
-        row = dict(db.execute("SELECT * FROM decision_record WHERE seq = 5").fetchone())  # all fields hashed
-        row["grade"] = "loss"  # C005 was pass
-        rehashed = record_hash(row["prev_hash"], row)
-        db.execute("UPDATE decision SET grade = ?, hash = ? WHERE seq = 5", ("loss", rehashed))
-    out = _verify(store_with_samples)
+def test_tamper_edited_and_rehashed(store_of_kind: tuple[str, Path]) -> None:
+    kind, db = store_of_kind
+    row = _record(db, 5)  # all fields hashed
+    row["grade"] = "loss"  # C005 was pass
+    rehashed = record_hash(row["prev_hash"], row)
+    if kind == "batch":
+        def rehash(chain: list[Any]) -> None:
+            chain[4][GRADE], chain[4][HASH] = "loss", rehashed
+        _edit_chain(db, rehash)
+    else:
+        with _raw(db) as raw:
+            raw.execute("UPDATE decision SET grade = ?, hash = ? WHERE seq = 5", ("loss", rehashed))
+    out = _verify(db)
     assert out["break"]["seq"] == 5 and out["break"]["kind"] == "edited"
+    assert "hash recomputed" in out["break"]["detail"]
 
 
-def test_tamper_deleted(store_with_samples: Path) -> None:
-    with _raw(store_with_samples) as db:
-        db.execute("DELETE FROM decision WHERE seq = 7")
-    out = _verify(store_with_samples)
-    assert out["break"]["seq"] == 8 and out["break"]["kind"] == "deleted"
+def test_tamper_deleted(store_of_kind: tuple[str, Path]) -> None:
+    kind, db = store_of_kind
+    if kind == "batch":
+        _edit_chain(db, lambda chain: chain.pop(6))
+        expected = 7  # the records behind it moved up one place
+    else:
+        with _raw(db) as raw:
+            raw.execute("DELETE FROM decision WHERE seq = 7")
+        expected = 8
+    out = _verify(db)
+    assert out["break"]["seq"] == expected and out["break"]["kind"] == "deleted"
 
 
-def test_tamper_deleted_at_the_end(store_with_samples: Path) -> None:
-    with _raw(store_with_samples) as db:
-        db.execute("DELETE FROM decision WHERE seq = (SELECT max(seq) FROM decision)")
-    out = _verify(store_with_samples)
+def test_tamper_deleted_at_the_end(store_of_kind: tuple[str, Path]) -> None:
+    kind, db = store_of_kind
+    if kind == "batch":
+        _edit_chain(db, lambda chain: chain.pop())
+    else:
+        with _raw(db) as raw:
+            raw.execute("DELETE FROM decision WHERE seq = (SELECT max(seq) FROM decision)")
+    out = _verify(db)
     assert out["break"]["kind"] == "deleted" and out["break"]["seq"] == len(SAMPLES)
 
 
-def test_tamper_inserted(store_with_samples: Path) -> None:
-    with _raw(store_with_samples) as db:
-        db.row_factory = sqlite3.Row
-        prev = db.execute("SELECT hash FROM decision WHERE seq = 4").fetchone()[0]
-        forged = dict(db.execute("SELECT * FROM decision_record WHERE seq = 4").fetchone())
-        forged.update(decision_id="forged", client_id="X999", grade="pass", prev_hash=prev)
+def test_tamper_inserted(store_of_kind: tuple[str, Path]) -> None:
+    kind, db = store_of_kind
+    prev = _record(db, 4)["hash"]
+    forged = _record(db, 5)
+    forged.update(decision_id="forged", client_id="X999", grade="pass", prev_hash=prev)
+    if kind == "batch":
+        forged["hash"] = record_hash(prev, forged)  # hashed at the place it takes: row 4 of the segment
+        entry = [forged[c] for c in ("decision_id", "client_id", "as_of", "grade", "input_sha256", "prev_hash",
+                                     "hash")]
+        _edit_chain(db, lambda chain: chain.insert(4, entry))
+    else:
         forged["hash"] = record_hash(prev, forged)
-        db.execute("UPDATE decision SET seq = -seq WHERE seq > 4")  # make room, as an attacker would
-        db.execute("UPDATE decision SET seq = 1 - seq WHERE seq < 0")
-        cols = [c for c in forged if c not in ("seq", "segment_sha256")]  # the columns a row has
-        db.execute(f"INSERT INTO decision (seq, {', '.join(cols)}) VALUES (5, {', '.join('?' * len(cols))})",
-                   [forged[c] for c in cols])
-    out = _verify(store_with_samples)
+        with _raw(db) as raw:
+            raw.execute("UPDATE decision SET seq = -seq WHERE seq > 4")  # make room, as an attacker would
+            raw.execute("UPDATE decision SET seq = 1 - seq WHERE seq < 0")
+            cols = [c for c in forged if c not in ("seq", "segment_id", "segment_sha256", "segment_row")]
+            raw.execute(f"INSERT INTO decision (seq, {', '.join(cols)}) VALUES (5, {', '.join('?' * len(cols))})",
+                        [forged[c] for c in cols])
+    out = _verify(db)
     assert out["break"]["seq"] == 5 and out["break"]["kind"] == "inserted"
     assert out["break"]["decision_id"] == "forged"
 
 
-def test_tamper_reordered(store_with_samples: Path) -> None:
-    with _raw(store_with_samples) as db:
-        db.execute("UPDATE decision SET seq = -1 WHERE seq = 3")
-        db.execute("UPDATE decision SET seq = 3 WHERE seq = 6")
-        db.execute("UPDATE decision SET seq = 6 WHERE seq = -1")
-    out = _verify(store_with_samples)
+def test_tamper_reordered(store_of_kind: tuple[str, Path]) -> None:
+    kind, db = store_of_kind
+    if kind == "batch":
+        def swap(chain: list[Any]) -> None:
+            chain[2], chain[5] = chain[5], chain[2]
+        _edit_chain(db, swap)
+    else:
+        with _raw(db) as raw:
+            raw.execute("UPDATE decision SET seq = -1 WHERE seq = 3")
+            raw.execute("UPDATE decision SET seq = 3 WHERE seq = 6")
+            raw.execute("UPDATE decision SET seq = 6 WHERE seq = -1")
+    out = _verify(db)
     assert out["break"]["seq"] == 3 and out["break"]["kind"] == "reordered"
 
 
@@ -195,11 +257,20 @@ def _rewrite_segment(db: Path, change: Any) -> None:
         raw.execute("UPDATE segment SET data = ? WHERE sha256 = ?", (sink.getvalue().to_pybytes(), sha))
 
 
-def test_a_batch_is_stored_as_one_segment_of_short_chained_rows(store_with_samples: Path) -> None:
+def test_a_batch_is_stored_as_one_segment_holding_its_chained_records(store_with_samples: Path) -> None:
     with _raw(store_with_samples) as db:
-        assert db.execute("SELECT count(*), sum(rows) FROM segment").fetchone() == (1, len(SAMPLES))
-        assert db.execute("SELECT count(*) FROM decision WHERE decision_json IS NULL AND input_json IS NULL "
-                          "AND policy_id IS NULL AND segment_id = 1").fetchone()[0] == len(SAMPLES)
+        assert db.execute("SELECT count(*), sum(rows), sum(json_array_length(chain)) FROM segment").fetchone() == (
+            1, len(SAMPLES), len(SAMPLES))
+        assert db.execute("SELECT count(*) FROM decision").fetchone()[0] == 0  # no row per batch decision
+        assert db.execute("SELECT count(*), sum(rows) FROM segment_clients").fetchone() == (1, len(SAMPLES))
+        # The view still shows every record with all its fields.
+        view = db.execute("SELECT seq, client_id, policy_id, segment_id, segment_row FROM decision_record "
+                          "ORDER BY seq").fetchall()
+    assert view == [(i + 1, f"C{i + 1:03d}", "loss-client-management", 1, i) for i in range(len(SAMPLES))]
+    with AuditStore(store_with_samples) as store:
+        by_id = store.get(store.get("7")["decision_id"])
+        assert (by_id["seq"], by_id["client_id"]) == (7, "C007")
+        assert [r["seq"] for r in store.query(client="C012")] == [12]
 
 
 def test_tamper_segment_edited_is_caught_and_replay_names_the_field(store_with_samples: Path) -> None:
@@ -219,10 +290,9 @@ def test_tamper_segment_edited_is_caught_and_replay_names_the_field(store_with_s
     assert "classification.grade: 'pass' -> 'special_mention'" in json.loads(r.stdout)["differences"]
 
 
-def test_tamper_a_segment_row_given_a_field_of_its_own(store_with_samples: Path) -> None:
-    # The view shows a row's own value over its segment's: that must not slip past verify.
-    with _raw(store_with_samples) as db:
-        db.execute("UPDATE decision SET policy_version = '9.9.9' WHERE seq = 3")
+def test_tamper_a_segment_record_given_a_field_of_its_own(store_with_samples: Path) -> None:
+    # What a record's hash does not cover must not ride along unnoticed.
+    _edit_chain(store_with_samples, lambda chain: chain[2].append({"policy_version": "9.9.9"}))
     out = _verify(store_with_samples)
     assert out["break"]["seq"] == 3 and out["break"]["kind"] == "edited"
 
@@ -269,7 +339,7 @@ def test_hash_only_batch_keeps_hashes_and_facts(tmp_path: Path, decider: Decider
     assert cli(db, "batch", str(PORTFOLIO), "-p", "loss-client-management", "--format", "json",
                "--audit-inputs", "hash-only").exit_code == 0
     with _raw(db) as raw:
-        hashes = [r[0] for r in raw.execute("SELECT input_sha256 FROM decision ORDER BY seq")]
+        hashes = [r[0] for r in raw.execute("SELECT input_sha256 FROM decision_record ORDER BY seq")]
     assert hashes == [decider.decide(json.loads(p.read_text(encoding="utf-8")))["input_sha256"] for p in SAMPLES]
     assert json.loads(cli(db, "audit", "replay", "1", "--format", "json").stdout)["status"] == "not-replayable"
     shown = cli(db, "audit", "show", "2", "--format", "text")
@@ -305,6 +375,61 @@ def test_a_version_1_store_is_migrated_and_its_chain_still_verifies(tmp_path: Pa
         assert store.db.execute("PRAGMA user_version").fetchone()[0] == audit_module.SCHEMA_VERSION
         assert store.verify() == (1 + len(SAMPLES), None)
         assert store.replay(store.get("1")) == ("identical", [])
+
+
+def _as_version_2(v3: Path, v2: Path, own_field_at: int | None = None) -> None:
+    """Write the records of a (batch) store as schema 2 kept them: a short row per record pointing
+    into its segment. The hashed content is the same in both schemas, so the hashes carry over."""
+    from policy_engine import audit as audit_module
+
+    with _raw(v3) as src, _raw(v2) as dst:
+        dst.executescript(audit_module._MIGRATIONS[1])
+        for statement in str(audit_module._MIGRATIONS[2]).split(";"):
+            if statement.strip():
+                dst.execute(statement)
+        dst.execute(f"PRAGMA application_id = {audit_module.APPLICATION_ID}")
+        dst.execute("PRAGMA user_version = 2")
+        for row in src.execute("SELECT sha256, policy_id, version, text, first_used_at FROM policy_snapshot"):
+            dst.execute("INSERT INTO policy_snapshot VALUES (?, ?, ?, ?, ?)", row)
+        sid, sha, pid, ver, psha, key, at, first, rows, chain, data = src.execute(
+            "SELECT id, sha256, policy_id, policy_version, policy_sha256, batch_key, recorded_at, first_seq, rows, "
+            "chain, data FROM segment").fetchone()
+        dst.execute("INSERT INTO segment (id, sha256, policy_id, policy_version, policy_sha256, batch_key, "
+                    "recorded_at, first_seq, rows, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (sid, sha, pid, ver, psha, key, at, first, rows, data))
+        for i, (did, cid, as_of, grade, input_hash, prev, h) in enumerate(json.loads(chain)):
+            dst.execute("INSERT INTO decision (seq, decision_id, client_id, as_of, grade, input_sha256, prev_hash, "
+                        "hash, segment_id, segment_row, policy_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (first + i, did, cid, as_of, grade, input_hash, prev, h, sid, i,
+                         "9.9.9" if first + i == own_field_at else None))
+        head = src.execute("SELECT seq, hash FROM chain_head").fetchone()
+        dst.execute("UPDATE chain_head SET seq = ?, hash = ?", head)
+
+
+def test_a_version_2_store_moves_its_batch_records_into_their_segments_and_still_verifies(
+        store_with_samples: Path, tmp_path: Path) -> None:
+    v2 = tmp_path / "v2.db"
+    _as_version_2(store_with_samples, v2)
+    with AuditStore(v2) as store:
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert store.verify() == (len(SAMPLES), None)
+        assert store.db.execute("SELECT count(*) FROM decision").fetchone()[0] == 0
+        did = store.get("4")["decision_id"]
+        assert store.get(did)["client_id"] == "C004"
+    r = cli(v2, "audit", "replay", "--all", "--format", "json")
+    assert [json.loads(x)["status"] for x in r.stdout.splitlines()] == ["identical"] * len(SAMPLES)
+    # and it takes new records on the same chain
+    assert cli(v2, "decide", "-p", "loss-client-management", "-c", str(SAMPLES[0])).exit_code == 0
+    assert _verify(v2) == {"records": len(SAMPLES) + 1, "ok": True, "break": None}
+
+
+def test_a_version_2_tamper_survives_the_move_into_the_segment(store_with_samples: Path, tmp_path: Path) -> None:
+    # Schema 2 let a segment row carry a field of its own (its verify caught that): the move keeps
+    # the field beside the record, so the break is still reported, not laundered by the upgrade.
+    v2 = tmp_path / "v2.db"
+    _as_version_2(store_with_samples, v2, own_field_at=6)
+    out = _verify(v2)
+    assert out["break"]["seq"] == 6 and out["break"]["kind"] == "edited"
 
 
 def test_hash_only_inputs_cannot_be_replayed(tmp_path: Path) -> None:
@@ -376,7 +501,7 @@ def test_kill_9_during_a_batch_leaves_whole_chunks_and_a_rerun_completes(tmp_pat
     while time.time() < deadline and proc.poll() is None:
         try:
             with sqlite3.connect(db, timeout=1) as c:
-                count = c.execute("SELECT count(*) FROM decision").fetchone()[0]
+                count = c.execute("SELECT coalesce(sum(rows), 0) FROM segment").fetchone()[0]
         except sqlite3.Error:
             count = 0
         if count >= chunk:
@@ -391,7 +516,8 @@ def test_kill_9_during_a_batch_leaves_whole_chunks_and_a_rerun_completes(tmp_pat
     rerun = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert rerun.returncode == 0 and f"{n} client(s) of this batch were already recorded" in rerun.stderr
     with AuditStore(db) as store:
-        total, distinct = store.db.execute("SELECT count(*), count(DISTINCT client_id) FROM decision").fetchone()
+        total, distinct = store.db.execute("SELECT count(*), count(DISTINCT client_id) FROM decision_record"
+                                           ).fetchone()
         assert (total, distinct) == (20000, 20000)
         assert store.verify()[1] is None
 
@@ -434,14 +560,36 @@ def test_concurrent_batches_and_decides_interleave_segments_and_keep_the_chain(t
                                    *map(str, SAMPLES[:5])], cwd=ROOT))
     assert [p.wait(timeout=300) for p in procs] == [0, 0, 0, 0]
     with AuditStore(db) as store:
-        assert store.db.execute("SELECT count(*) FROM decision").fetchone()[0] == 3 * len(SAMPLES) + 500
+        assert store.db.execute("SELECT count(*) FROM decision").fetchone()[0] == 500
         assert tuple(store.db.execute("SELECT count(*), sum(rows) FROM segment").fetchone()) == (21, 3 * len(SAMPLES))
         assert store.verify() == (3 * len(SAMPLES) + 500, None)
-        # every segment's rows are the records it names, in order
-        for first, rows, sid in store.db.execute("SELECT first_seq, rows, id FROM segment"):
-            got = [r[0] for r in store.db.execute("SELECT segment_id FROM decision WHERE seq BETWEEN ? AND ?",
-                                                  (first, first + rows - 1))]
-            assert got == [sid] * rows
+        # record numbers are whole: no two records share one, none is skipped
+        seqs = [r[0] for r in store.db.execute("SELECT seq FROM decision_record ORDER BY seq")]
+        assert seqs == list(range(1, 3 * len(SAMPLES) + 501))
+
+
+def test_a_writer_appending_while_a_batch_hashes_ahead_is_chained_in_not_forked(
+        tmp_path: Path, decider: Decider, monkeypatch: pytest.MonkeyPatch) -> None:
+    # append_segments hashes the next segment assuming the head the one before leaves; another
+    # process appending in between must make the writer rehash it, not fork the chain.
+    from policy_engine.batch import audit_segments, read_table, run_batch
+
+    monkeypatch.setenv("POLICY_ENGINE_AUDIT_CHUNK", "8")
+    db = tmp_path / "race.db"
+    client = json.loads(SAMPLES[0].read_text(encoding="utf-8"))
+    result = run_batch(decider.policy, read_table(PORTFOLIO))
+
+    def interleaved() -> Any:
+        with AuditStore(db) as other:
+            for k, segment in enumerate(audit_segments(result)):
+                yield segment
+                other.append(decider.policy, [(decider.decide(client), client)])  # after each segment
+                if k == 0:
+                    time.sleep(0.2)  # and once while the first segment is surely written
+    with AuditStore(db) as store:
+        assert store.append_segments(decider.policy, interleaved(), "race") == len(SAMPLES)
+        assert store.verify() == (len(SAMPLES) + 3, None)
+        assert sorted(store.recorded_clients("race")) == sorted(f"C{i:03d}" for i in range(1, len(SAMPLES) + 1))
 
 
 def test_a_segment_that_is_no_longer_arrow_is_a_store_error_not_a_crash(store_with_samples: Path) -> None:
