@@ -874,67 +874,94 @@ class AuditStore:
 
     # verifying -------------------------------------------------------------------
     def verify(self) -> tuple[int, Break | None]:
-        """Walk the chain in record order; (records checked, first break or None)."""
-        raw = sqlite3.connect(self.path, timeout=30.0)
-        raw.text_factory = bytes  # a single record's hashed bytes are assembled by SQLite, not decoded and re-encoded
-        raw.row_factory = sqlite3.Row
-        content = " || x'1f' || ".join(f"coalesce({c}, char(0))" for c in _HASHED)
-        singles = raw.execute(f"SELECT seq, decision_id, prev_hash, hash, prev_hash || x'0a' || {content} AS hashed "
-                              "FROM decision ORDER BY seq")
-        segments = raw.execute(f"SELECT {_SEGMENT_META}, data FROM segment ORDER BY first_seq")
-        first_edit: Break | None = None
-        broken: set[int] = set()  # records whose content does not match their hash
-        position: dict[str, int] = {}
-        walk: list[tuple[int, str, str, str]] = []  # seq, decision_id, prev_hash, hash (as stored)
-        try:
-            for seq, did, prev, stored, problem in heapq.merge(_single_entries(singles),
-                                                               _segment_entries(segments, self.path),
-                                                               key=operator.itemgetter(0)):
-                if problem is not None:
-                    broken.add(seq)
-                    if first_edit is None:
-                        first_edit = Break(seq, did or None, "edited", problem)
-                position[stored] = len(walk)
-                walk.append((seq, did, prev, stored))
-        finally:
-            raw.close()
+        """Walk the chain in record order; (records checked, first break or None).
+
+        One streaming pass checks every record's content and link, holding one segment at a
+        time; only a broken chain takes a second pass (without hashing) to say how it broke.
+        """
         head_seq, head_hash = self.db.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
+        first_edit: Break | None = None
+        link: tuple[int, Entry, Entry | None] | None = None  # where the first link broke, and the record before
+        count, expected, before = 0, GENESIS, None
+        for entry in self._entries(check=True):
+            if entry[4] is not None and first_edit is None:
+                first_edit = Break(entry[0], entry[1] or None, "edited", entry[4])
+            if link is None and entry[2] != expected:
+                link = (count, entry, before)
+            expected, before = entry[3], entry
+            count += 1
         link_break: Break | None = None
-        expected = GENESIS
-        for i, (seq, did, prev, h) in enumerate(walk):
-            if prev != expected:
-                p = position.get(prev) if prev != GENESIS else -1
-                # The link to the record before is gone. With no gap in the numbers, either that
-                # record was rehashed (this one still matches its hash) or one was taken out of a
-                # segment (this one moved up a place, which its hash covers).
-                if p is None and i > 0 and walk[i - 1][0] == seq - 1 and seq not in broken:
-                    link_break = Break(walk[i - 1][0], walk[i - 1][1], "edited",
-                                       "the record was changed and its hash recomputed: the next record's link "
-                                       "no longer matches")
-                elif p is None:
-                    link_break = Break(seq, did, "deleted", "the record before it in the chain is missing"
-                                       + self._lost_segment(walk[i - 1][0] + 1 if i else 1, seq - 1))
-                elif p < i - 1:
-                    ins_seq, ins_id = walk[p + 1][0], walk[p + 1][1]
-                    link_break = Break(ins_seq, ins_id, "inserted",
-                                       f"record {ins_seq} is not in the chain: record {seq} follows record "
-                                       f"{walk[p][0] if p >= 0 else 'genesis'}")
-                else:
-                    link_break = Break(seq, did, "reordered", "the record follows a record that comes later")
-                break
-            expected = h
-        if link_break is None and (walk[-1][3] if walk else GENESIS) != head_hash:
-            if head_hash in position:
-                extra = walk[position[head_hash] + 1]
+        if link is not None:
+            link_break = self._link_break(*link)
+        elif expected != head_hash:
+            found = self._find_hash(head_hash)
+            if found is not None and found[2] is not None:
+                extra = found[2]
                 link_break = Break(extra[0], extra[1], "inserted", "records after the chain head were added")
             else:
-                last = walk[-1][0] if walk else 0
+                last = before[0] if before is not None else 0
                 link_break = Break(last + 1, None, "deleted", f"the chain head (record {head_seq}) is missing: "
                                    "records were removed at the end" + self._lost_segment(last + 1, head_seq))
         # At the same record a broken link says more (a record missing, inserted or moved inside a
         # segment also breaks the content of the records behind it, whose place is hashed).
         breaks = [b for b in (link_break, first_edit) if b is not None]
-        return len(walk), (min(breaks, key=lambda b: b.seq) if breaks else None)
+        return count, (min(breaks, key=lambda b: b.seq) if breaks else None)
+
+    def _link_break(self, i: int, entry: Entry, before: Entry | None) -> Break:
+        """How the chain broke where record ``entry`` (the i-th) no longer follows the one before it."""
+        seq, did, prev = entry[0], entry[1], entry[2]
+        found = (-1, None, next(self._entries(check=False), None)) if prev == GENESIS else self._find_hash(prev)
+        if found is None:
+            # The record it follows is gone. With no gap in the numbers, either the record before
+            # was rehashed (this one still matches its hash) or one was taken out of a segment
+            # (this one moved up a place, which its hash covers).
+            if before is not None and before[0] == seq - 1 and entry[4] is None:
+                return Break(before[0], before[1], "edited", "the record was changed and its hash recomputed: "
+                             "the next record's link no longer matches")
+            return Break(seq, did, "deleted", "the record before it in the chain is missing"
+                         + self._lost_segment(before[0] + 1 if before is not None else 1, seq - 1))
+        p, at, after = found
+        if p < i - 1 and after is not None:
+            return Break(after[0], after[1], "inserted", f"record {after[0]} is not in the chain: record {seq} "
+                         f"follows record {at[0] if at is not None else 'genesis'}")
+        return Break(seq, did, "reordered", "the record follows a record that comes later")
+
+    def _find_hash(self, target: str) -> tuple[int, Entry | None, Entry | None] | None:
+        """(position, record, the record after it) of the record whose stored hash is ``target``."""
+        found: tuple[int, Entry] | None = None
+        for k, entry in enumerate(self._entries(check=False)):
+            if found is not None:
+                return found[0], found[1], entry
+            if entry[3] == target:
+                found = (k, entry)
+        return (found[0], found[1], None) if found is not None else None
+
+    def _entries(self, check: bool) -> Iterator[Entry]:
+        """Every record as (seq, decision_id, prev_hash, hash, problem) in record order; ``check``
+        hashes each record's content (and each segment's data) to fill in ``problem``."""
+        raw = sqlite3.connect(self.path, timeout=30.0)
+        raw.text_factory = bytes  # a single record's hashed bytes are assembled by SQLite, not decoded and re-encoded
+        raw.row_factory = sqlite3.Row
+        try:
+            content = " || x'1f' || ".join(f"coalesce({c}, char(0))" for c in _HASHED)
+            singles = _single_entries(raw.execute(
+                f"SELECT seq, decision_id, prev_hash, hash, prev_hash || x'0a' || {content} AS hashed "
+                "FROM decision ORDER BY seq"), check)
+            blocks = _segment_entries(raw.execute(
+                f"SELECT {_SEGMENT_META}{', data' if check else ''} FROM segment ORDER BY first_seq"), self.path, check)
+            # Two runs in record order: a segment's records come after the single records before it.
+            pending = next(singles, None)
+            for block in blocks:
+                start = block[0][0] if block else None
+                while pending is not None and start is not None and pending[0] < start:
+                    yield pending
+                    pending = next(singles, None)
+                yield from block
+            while pending is not None:
+                yield pending
+                pending = next(singles, None)
+        finally:
+            raw.close()
 
     def _lost_segment(self, lo: int, hi: int) -> str:
         """Names a batch segment as what went missing when records lo..hi were in one."""
@@ -944,32 +971,40 @@ class AuditStore:
         return f" (records {lo}-{hi} were in a batch segment that is missing)" if lost else ""
 
 
-def _single_entries(rows: Iterable[Any]) -> Iterator[tuple[int, str, str, str, str | None]]:
-    """(seq, decision_id, prev_hash, hash, problem) of each record with its own row."""
+Entry = tuple[int, str, str, str, str | None]  # seq, decision_id, prev_hash, hash (as stored), problem
+
+
+def _single_entries(rows: Iterable[Any], check: bool) -> Iterator[Entry]:
+    """Each record with its own row; with ``check``, whether its content still matches its hash."""
     sha256 = hashlib.sha256
     for seq, did, prev, stored, hashed in rows:
         stored_text = stored.decode("ascii", "replace")
-        problem = None if sha256(hashed).hexdigest() == stored_text else \
+        problem = None if not check or sha256(hashed).hexdigest() == stored_text else \
             "the record's content no longer matches its hash"
         yield seq, did.decode("utf-8", "replace"), prev.decode("ascii", "replace"), stored_text, problem
 
 
-def _segment_entries(segments: Iterable[Any], path: Path) -> Iterator[tuple[int, str, str, str, str | None]]:
-    """(seq, decision_id, prev_hash, hash, problem) of each record in a batch segment."""
+def _segment_entries(segments: Iterable[Any], path: Path, check: bool) -> Iterator[list[Entry]]:
+    """The records of each batch segment, a list per segment; with ``check``, whether each one's
+    content still matches its hash and the segment's data its sha256."""
     sha256 = hashlib.sha256
     for meta in segments:
         sid, first_seq = meta["id"], meta["first_seq"]
         text = {k: meta[k].decode("utf-8") if meta[k] is not None else None
                 for k in ("sha256", "policy_id", "policy_version", "policy_sha256", "batch_key", "recorded_at")}
-        # A segment's data must still hash to the name its records' hashes cover.
-        changed = sha256(meta["data"]).hexdigest() != text["sha256"]
         try:
             chain = _chain(meta, path)
         except AuditError:
-            yield first_seq, "", "", f"unreadable segment {sid}", f"the chain of segment {sid} cannot be read"
+            yield [(first_seq, "", "", f"unreadable segment {sid}", f"the chain of segment {sid} cannot be read")]
             continue
+        if not check:
+            yield [(first_seq + i, str(e[0]), str(e[5]), str(e[6]), None) for i, e in enumerate(chain)]
+            continue
+        # A segment's data must still hash to the name its records' hashes cover.
+        changed = sha256(meta["data"]).hexdigest() != text["sha256"]
         head, tail = _segment_frame(text["policy_id"], text["policy_version"], text["policy_sha256"],
                                     text["batch_key"], text["recorded_at"], text["sha256"])
+        block: list[Entry] = []
         for i, entry in enumerate(chain):
             did, cid, as_of, grade, input_hash, prev, stored = entry[:_CHAIN_FIELDS]
             problem = None
@@ -986,4 +1021,5 @@ def _segment_entries(segments: Iterable[Any], path: Path) -> Iterator[tuple[int,
                 problem = f"its segment {sid} (input and facts) was changed"
             elif i == 0 and meta["rows"] != len(chain):
                 problem = f"segment {sid} says it holds {meta['rows']} records; its chain has {len(chain)}"
-            yield first_seq + i, str(did), str(prev), str(stored), problem
+            block.append((first_seq + i, str(did), str(prev), str(stored), problem))
+        yield block
