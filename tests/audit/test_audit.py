@@ -209,6 +209,36 @@ def test_tamper_reordered(store_of_kind: tuple[str, Path]) -> None:
     assert out["break"]["seq"] == 3 and out["break"]["kind"] == "reordered"
 
 
+def _forge_single(db: Path, seq: int, after: dict[str, Any] | None) -> None:
+    """A record with a valid hash written at ``seq``, chained after ``after`` (None: the genesis)."""
+    from policy_engine.audit import GENESIS
+
+    row = _record(db, 1)
+    prev = GENESIS if after is None else after["hash"]
+    row.update(seq=seq, decision_id=f"forged{seq}", client_id="X999", prev_hash=prev, segment_sha256=None,
+               segment_row=None, decision_json=row["decision_json"] or "{}")  # a row of its own, in any store
+    row["hash"] = record_hash(prev, row)
+    cols = [c for c in row if c not in ("segment_id", "segment_sha256", "segment_row")]
+    with _raw(db) as raw:
+        raw.execute(f"INSERT INTO decision ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                    [row[c] for c in cols])
+
+
+@pytest.mark.parametrize("where", ["before the first record", "after the chain head"])
+def test_tamper_inserted_at_either_end(store_of_kind: tuple[str, Path], where: str) -> None:
+    _, db = store_of_kind
+    if where == "before the first record":
+        _forge_single(db, 0, None)
+        expected = 0
+    else:
+        _forge_single(db, len(SAMPLES) + 1, _record(db, len(SAMPLES)))
+        expected = len(SAMPLES) + 1
+    out = _verify(db)
+    assert out["records"] == len(SAMPLES) + 1
+    assert (out["break"]["seq"], out["break"]["kind"], out["break"]["decision_id"]) == (
+        expected, "inserted", f"forged{expected}")
+
+
 def test_replay_of_every_sample_decision_is_identical(store_with_samples: Path) -> None:
     r = cli(store_with_samples, "audit", "replay", "--all", "--format", "json")
     assert r.exit_code == 0, r.stderr
