@@ -873,13 +873,18 @@ class AuditStore:
         return str(row[0])
 
     # verifying -------------------------------------------------------------------
+    def head(self) -> tuple[int, str]:
+        """(record number, hash) of the chain head: the last record as the store says it is."""
+        seq, h = self.db.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
+        return int(seq), str(h)
+
     def verify(self) -> tuple[int, Break | None]:
         """Walk the chain in record order; (records checked, first break or None).
 
         One streaming pass checks every record's content and link, holding one segment at a
         time; only a broken chain takes a second pass (without hashing) to say how it broke.
         """
-        head_seq, head_hash = self.db.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
+        head_seq, head_hash = self.head()
         first_edit: Break | None = None
         link: tuple[int, Entry, Entry | None] | None = None  # where the first link broke, and the record before
         count, expected, before = 0, GENESIS, None

@@ -832,11 +832,13 @@ def audit_verify(ctx: click.Context, fmt: str | None) -> None:
     fmt = fmt or _default_format()
     with _store(ctx) as store:
         checked, broken = store.verify()
+        head_seq, head_hash = store.head()
+    head = {"seq": head_seq, "hash": head_hash}  # publish it elsewhere to prove the store was not rewritten whole
     if fmt == "json":
         click.echo(json.dumps({"records": checked, "ok": broken is None,
-                               "break": broken.to_dict() if broken else None}))
+                               "break": broken.to_dict() if broken else None, "head": head}))
     elif broken is None:
-        click.echo(f"chain intact: {checked} record(s)")
+        click.echo(f"chain intact: {checked} record(s); head: record {head_seq}, hash {head_hash}")
     else:
         click.echo(f"chain BROKEN at record {broken.seq} ({broken.decision_id or '-'}): {broken.kind}: "
                    f"{broken.detail}")

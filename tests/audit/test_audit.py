@@ -63,7 +63,11 @@ def test_stream_records_each_answered_line(tmp_path: Path) -> None:
 
 def test_verify_intact_chain_and_show_and_export(store_with_samples: Path, tmp_path: Path) -> None:
     r = cli(store_with_samples, "audit", "verify", "--format", "json")
-    assert r.exit_code == 0 and json.loads(r.stdout) == {"records": len(SAMPLES), "ok": True, "break": None}
+    last = _record(store_with_samples, len(SAMPLES))
+    assert r.exit_code == 0 and json.loads(r.stdout) == {"records": len(SAMPLES), "ok": True, "break": None,
+                                                         "head": {"seq": len(SAMPLES), "hash": last["hash"]}}
+    text = cli(store_with_samples, "audit", "verify", "--format", "text").stdout
+    assert text == f"chain intact: {len(SAMPLES)} record(s); head: record {len(SAMPLES)}, hash {last['hash']}\n"
     shown = json.loads(cli(store_with_samples, "audit", "show", "2", "--format", "json").stdout)
     assert shown["decision"]["client_id"] == "C002" and "Special mention" in shown["explanation"]
     zh = cli(store_with_samples, "audit", "show", shown["decision"]["decision_id"], "--format", "text", "--lang", "zh")
@@ -450,7 +454,8 @@ def test_a_version_2_store_moves_its_batch_records_into_their_segments_and_still
     assert [json.loads(x)["status"] for x in r.stdout.splitlines()] == ["identical"] * len(SAMPLES)
     # and it takes new records on the same chain
     assert cli(v2, "decide", "-p", "loss-client-management", "-c", str(SAMPLES[0])).exit_code == 0
-    assert _verify(v2) == {"records": len(SAMPLES) + 1, "ok": True, "break": None}
+    out = _verify(v2)
+    assert (out["records"], out["ok"], out["head"]["seq"]) == (len(SAMPLES) + 1, True, len(SAMPLES) + 1)
 
 
 def test_a_version_2_tamper_survives_the_move_into_the_segment(store_with_samples: Path, tmp_path: Path) -> None:
