@@ -375,7 +375,8 @@ class Decider:
         }
         if trace:
             points = [f["points"] for f in factors]
-            record["trace"] = self._trace(environment(), metrics, points, floors, warnings, actions)
+            record["trace"] = self._trace(inputs, params, metrics, day, score, grade.id, points, floors, warnings,
+                                          actions)
         return record
 
     def _actions(self, fired: Sequence[Any], params: Sequence[tuple[Any, ...]], restructurings: Sequence[Any],
@@ -474,37 +475,48 @@ class Decider:
                     reasons[n] = "missing input"
         return {"kind": kind, "rule": rule, "missing": missing, "reasons": reasons}
 
-    def _trace(self, env: Mapping[str, Any], metrics: Sequence[Any], factors: Sequence[Any],
-               floors: Sequence[Any], warnings: Sequence[Any], actions: Sequence[Any]) -> list[dict[str, Any]]:
+    def _trace(self, inputs: Sequence[Any], params: Sequence[Any], metrics: Sequence[Any], day: _dt.date,
+               score: Any, grade: str, points: Sequence[Any], floors: Sequence[Any], warnings: Sequence[Any],
+               actions: Sequence[Any]) -> list[dict[str, Any]]:
         if self._trace_builder is None:
-            self._trace_builder = _build_tracer(self.policy)
-        read = dict(env)
-        for n in self._dated:  # dates (and series of dates) as ISO text; numbers are JSON already
-            read[n] = _jsonable(read[n])
-        return self._trace_builder(read.get, metrics, factors, floors, warnings, actions, _jsonable)
+            self._trace_builder = _build_tracer(self.policy, self._dated)
+        return self._trace_builder(inputs, params, metrics, day, score, grade, points, floors, warnings, actions,
+                                   _jsonable)
 
 
 _PLAIN = frozenset({float, int, bool, str, type(None)})
 _PLAIN_TYPES = ("number", "bool", "string", "grade")  # expression types whose values are JSON as they are
 
 
-def _build_tracer(policy: CompiledPolicy) -> Any:
+def _build_tracer(policy: CompiledPolicy, dated: Sequence[str]) -> Any:
     """One generated function that writes the trace (one entry per rule, in rule order) as dict literals.
 
     A trace repeats the policy's text for every client; spelled out as literals it costs a
-    third of assembling it rule by rule. Only names and sources from the compiled policy are
-    written into the code, each as a Python string literal (``repr``).
+    third of assembling it rule by rule. The figures a rule read are unpacked once into locals
+    (dates, and series of dates, as ISO text; numbers are JSON already), not looked up per
+    entry. Only names and sources from the compiled policy are written into the code, each as a
+    Python string literal (``repr``); variables are numbered.
     """
-    lines = ["def trace(get, metrics, points, floors, warnings, actions, jsonable):", "    out = ["]
+    local: dict[str, str] = {}
+    lines = ["def trace(inputs, params, metrics, as_of, score, grade, points, floors, warnings, actions, jsonable):"]
+    for prefix, names, source in (("i", [s.name for s in policy.inputs], "inputs"),
+                                  ("p", list(policy.param_names), "params"),
+                                  ("m", [m.name for m in policy.metrics], "metrics")):
+        if names:
+            variables = [f"{prefix}{k}" for k in range(len(names))]
+            lines.append(f"    ({', '.join(variables)},) = {source}")
+            local.update(zip(names, variables, strict=True))  # a later kind wins, as in the environment,
+    local.update(as_of="as_of", score="score", grade="grade")  # and these over all
+    lines += [f"    {local[n]} = jsonable({local[n]})" for n in dict.fromkeys(dated) if n in local]
+    lines.append("    return [")
 
     def entry(stage: str, rule: str, source: str, refs: Sequence[str], result: str, extra: str = "") -> None:
-        reads = ", ".join(f"{n!r}: get({n!r})" for n in refs)
+        reads = ", ".join(f"{n!r}: {local.get(n, 'None')}" for n in refs)
         lines.append(f"        {{'stage': {stage!r}, 'rule': {rule!r}, 'expr': {source!r}, 'reads': {{{reads}}}, "
                      f"'result': {result}{extra}}},")
 
     for i, m in enumerate(policy.metrics):
-        plain = m.expr.type in _PLAIN_TYPES
-        entry("metric", m.name, m.expr.source, m.expr.refs, f"metrics[{i}]" if plain else f"jsonable(metrics[{i}])")
+        entry("metric", m.name, m.expr.source, m.expr.refs, f"m{i}")
     for i, f in enumerate(policy.factors):
         entry("factor", f.id, f.expr.source, f.expr.refs, f"points[{i}]")
     for i, r in enumerate(policy.floors):
@@ -513,7 +525,7 @@ def _build_tracer(policy: CompiledPolicy) -> Any:
         entry("warning", w.id, w.expr.source, w.expr.refs, f"warnings[{i}]")
     for i, a in enumerate(policy.actions):
         entry("action", a.id, a.expr.source, a.expr.refs, f"actions[{i}]")
-    lines += ["    ]", "    return out"]
+    lines.append("    ]")
     namespace: dict[str, Any] = {}
     exec(compile("\n".join(lines), f"<trace {policy.id} {policy.version}>", "exec"), namespace)
     return namespace["trace"]
