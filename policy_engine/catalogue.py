@@ -9,11 +9,10 @@ then declare the consequence, so the decision never presents them as neutral.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from .frozen import Frozen, field
 
 
-@dataclass(frozen=True)
-class Param:
+class Param(Frozen):
     type: str  # integer | number | string | list
     required: bool = False
     enum: tuple[str, ...] | None = None
@@ -21,8 +20,7 @@ class Param:
     max: float | None = None
 
 
-@dataclass(frozen=True)
-class ActionType:
+class ActionType(Frozen):
     name: str
     zh: str
     en: str

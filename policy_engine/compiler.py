@@ -25,13 +25,13 @@ import hashlib
 import string
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from . import expressions as ex
 from .cache import known_schema_valid, remember_schema_valid
 from .catalogue import CATALOGUE
 from .diagnostics import Diagnostic, DiagnosticSink, PolicyError, sort_diagnostics
+from .frozen import Frozen, field
 from .loader import Document, PathKey, format_path
 from .validate import schema_errors
 
@@ -48,8 +48,7 @@ _INPUT_TYPES = {"number": ex.NUMBER, "integer": ex.NUMBER, "boolean": ex.BOOL, "
 # ------------------------------------------------------------- compiled form
 
 
-@dataclass(frozen=True)
-class InputSpec:
+class InputSpec(Frozen):
     name: str
     source: str  # the 'from' path as written
     root: tuple[str, ...]  # path to the value, or to the list for a series
@@ -63,16 +62,14 @@ class InputSpec:
     unit: str | None
 
 
-@dataclass(frozen=True, eq=False)
-class MetricSpec:
+class MetricSpec(Frozen, eq=False):
     name: str
     expr: ex.CheckedExpression
     label: Mapping[str, str] | None
     format: str | None
 
 
-@dataclass(frozen=True)
-class Band:
+class Band(Frozen):
     min: float | None
     max: float | None
     value: Any  # points, or a grade id
@@ -86,8 +83,7 @@ class Band:
         return f"[{lo}, {hi})"
 
 
-@dataclass(frozen=True, eq=False)
-class FactorSpec:
+class FactorSpec(Frozen, eq=False):
     id: str
     expr: ex.CheckedExpression
     weight: float
@@ -96,8 +92,7 @@ class FactorSpec:
     label: Mapping[str, str] | None
 
 
-@dataclass(frozen=True, eq=False)
-class FloorSpec:
+class FloorSpec(Frozen, eq=False):
     id: str
     expr: ex.CheckedExpression
     floor: str
@@ -106,8 +101,7 @@ class FloorSpec:
     description: Mapping[str, str] | None
 
 
-@dataclass(frozen=True, eq=False)
-class WarningSpec:
+class WarningSpec(Frozen, eq=False):
     id: str
     expr: ex.CheckedExpression
     severity: str
@@ -116,8 +110,7 @@ class WarningSpec:
     evidence: tuple[str, ...]
 
 
-@dataclass(frozen=True, eq=False)
-class RestructuringSpec:
+class RestructuringSpec(Frozen, eq=False):
     expr: ex.CheckedExpression
     floor: str
     observation_months: int | None
@@ -126,8 +119,7 @@ class RestructuringSpec:
     note: Mapping[str, str]
 
 
-@dataclass(frozen=True, eq=False)
-class ActionSpec:
+class ActionSpec(Frozen, eq=False):
     id: str
     action: str
     expr: ex.CheckedExpression
@@ -141,16 +133,14 @@ class ActionSpec:
     evidence: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class Grade:
+class Grade(Frozen):
     id: str
     zh: str
     en: str
     nonperforming: bool
 
 
-@dataclass(frozen=True, eq=False)
-class CompiledPolicy:
+class CompiledPolicy(Frozen, eq=False):
     """A policy ready to evaluate: immutable, shareable across threads and calls."""
 
     id: str

@@ -8,16 +8,16 @@ the place (file, line, column, path inside the document, rule id) and a hint.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
+
+from .frozen import Frozen, field
 
 Severity = Literal["error", "warning", "info"]
 
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 
-@dataclass(frozen=True, slots=True)
-class Diagnostic:
+class Diagnostic(Frozen):
     code: str
     message: str
     file: str | None = None
@@ -43,7 +43,7 @@ class Diagnostic:
         return text
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        return {k: v for k, v in self.as_dict().items() if v is not None}
 
     def sort_key(self) -> tuple[Any, ...]:
         return (
@@ -101,8 +101,7 @@ class UsageError(PolicyEngineError):
     exit_code = 2
 
 
-@dataclass
-class DiagnosticSink:
+class DiagnosticSink(Frozen, frozen=False):
     """Collects diagnostics for one file so every problem is reported at once."""
 
     file: str | None = None

@@ -21,10 +21,11 @@ import datetime as _dt
 import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import simpleeval
+
+from .frozen import Frozen, field
 
 # Limits (simpleeval's for power and strings; ours for the rest). A policy that
 # needs more than these is almost certainly a mistake or an attack.
@@ -53,8 +54,7 @@ class ExpressionError(Exception):
         self.hint = hint
 
 
-@dataclass(frozen=True, slots=True)
-class Symbol:
+class Symbol(Frozen):
     """A name an expression may read: an input, a parameter, a metric or a built-in."""
 
     name: str
@@ -69,8 +69,7 @@ STAGES = ("param", "metric", "factor", "floor", "warning", "action")
 _STAGE_INDEX = {s: i for i, s in enumerate(STAGES)}
 
 
-@dataclass(frozen=True)
-class Scope:
+class Scope(Frozen):
     symbols: Mapping[str, Symbol]
     stage: str
     grades: tuple[str, ...]
@@ -80,8 +79,7 @@ class Scope:
         return _STAGE_INDEX[self.stage] >= _STAGE_INDEX[first_stage]
 
 
-@dataclass(frozen=True, eq=False)
-class CheckedExpression:
+class CheckedExpression(Frozen, eq=False):
     """The compiled form of one expression: checked tree plus what it reads."""
 
     source: str
@@ -97,8 +95,7 @@ class CheckedExpression:
 # ----------------------------------------------------------------- functions
 
 
-@dataclass(frozen=True)
-class Function:
+class Function(Frozen):
     """One catalogue entry: arity, a type rule and the runtime helper."""
 
     name: str

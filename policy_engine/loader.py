@@ -14,13 +14,13 @@ import datetime as _dt
 import json
 import math
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .diagnostics import Diagnostic, PolicyError
+from .frozen import Frozen, field
 
 MAX_FILE_BYTES = 1_000_000
 MAX_ALIASES = 16
@@ -32,8 +32,7 @@ _BOOL_WORDS = {"true", "false", "True", "False", "TRUE", "FALSE"}
 _INT_OK = re.compile(r"^[-+]?(0|[1-9][0-9]*)$")
 
 
-@dataclass
-class Document:
+class Document(Frozen, frozen=False):
     """A loaded file: its values, its text and where every node sits in it."""
 
     file: str

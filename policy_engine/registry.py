@@ -12,11 +12,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from .compiler import CompiledPolicy, check_document
 from .diagnostics import Diagnostic, PolicyError, UsageError, sort_diagnostics
+from .frozen import Frozen
 from .loader import load_yaml_file
 
 ENV_VAR = "POLICY_ENGINE_POLICIES"
@@ -49,8 +49,7 @@ def load_policy(path: str | Path) -> CompiledPolicy:
     return policy
 
 
-@dataclass
-class CheckResult:
+class CheckResult(Frozen, frozen=False):
     file: str
     diagnostics: list[Diagnostic]
     policy: CompiledPolicy | None
@@ -120,8 +119,7 @@ def _day_before(day: str) -> str:
     return (dt.date.fromisoformat(day) - dt.timedelta(days=1)).isoformat()
 
 
-@dataclass(frozen=True)
-class PolicyHeader:
+class PolicyHeader(Frozen):
     file: str
     id: str
     version: str
