@@ -1,9 +1,11 @@
 """The cost of recording (issue 4). A script, not a test: run it and read the table.
 
-    .venv/bin/python benchmarks/bench_audit.py [--clients 100000] [--runs 11] [--repeats 3]
+    .venv/bin/python benchmarks/bench_audit.py [--clients 100000] [--runs 21] [--repeats 3]
 
   * a batch of --clients synthetic clients (Parquet in, Parquet out) with and without the store;
-  * one `policy-engine decide` process with and without the store (medians of --runs launches);
+  * one `policy-engine decide` process with and without the store (medians of --runs launches, and
+    the median of the differences within each back-to-back pair, which drift on a shared machine
+    moves least);
   * `audit verify` over the store the batch wrote, in records per second.
 """
 
@@ -39,7 +41,7 @@ def main() -> None:
     compileall.compile_dir(str(ROOT / "policy_engine"), quiet=1)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clients", type=int, default=100_000)
-    ap.add_argument("--runs", type=int, default=11)
+    ap.add_argument("--runs", type=int, default=21)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="pe-audit-bench-") as tmp:
@@ -65,6 +67,7 @@ def main() -> None:
             plain_runs.append(timed([EXE, *decide, "--no-audit"]))
             recorded_runs.append(timed([EXE, "--audit-db", str(db), *decide]))
         plain, recorded = statistics.median(plain_runs), statistics.median(recorded_runs)
+        paired = statistics.median(r - p for p, r in zip(plain_runs, recorded_runs, strict=True))
         verify = []
         for _ in range(args.repeats):
             start = time.perf_counter()
@@ -78,7 +81,8 @@ def main() -> None:
     print(f"batch without store                 {without:8.2f} s")
     print(f"batch with store                    {with_store:8.2f} s   ratio {with_store / without:.2f}x")
     print(f"decide process without store        {plain * 1e3:8.1f} ms")
-    print(f"decide process with store           {recorded * 1e3:8.1f} ms   +{(recorded - plain) * 1e3:.1f} ms")
+    print(f"decide process with store           {recorded * 1e3:8.1f} ms   +{(recorded - plain) * 1e3:.1f} ms "
+          f"(paired: +{paired * 1e3:.1f} ms)")
     print(f"audit verify ({records:,} records)      {vsecs:8.2f} s   {records / vsecs:,.0f} records/s "
           "(process start included)")
 
