@@ -726,7 +726,7 @@ class AuditStore:
         found = self._batch_record_by_id(ref)
         if found is not None:
             return found
-        if ref.isdigit():
+        if ref.isdigit() and len(ref) < 19:  # a record number SQLite can hold
             seq = int(ref)
             row = self.db.execute(f"SELECT {_SINGLE_COLUMNS} FROM decision WHERE seq = ?", (seq,)).fetchone()
             if row is not None:

@@ -627,6 +627,12 @@ def test_a_writer_appending_while_a_batch_hashes_ahead_is_chained_in_not_forked(
         assert sorted(store.recorded_clients("race")) == sorted(f"C{i:03d}" for i in range(1, len(SAMPLES) + 1))
 
 
+@pytest.mark.parametrize("ref", ["99999999999999999999999", "123456789012-abc", "0", "forged"])
+def test_an_unknown_record_reference_is_a_clear_error(store_with_samples: Path, ref: str) -> None:
+    r = cli(store_with_samples, "audit", "show", ref)
+    assert r.exit_code == 6 and f"no decision '{ref}'" in r.stderr
+
+
 def test_a_segment_that_is_no_longer_arrow_is_a_store_error_not_a_crash(store_with_samples: Path) -> None:
     with _raw(store_with_samples) as db:
         db.execute("UPDATE segment SET data = x'00010203'")
