@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any, dataclass_transform
+from typing import Any, ClassVar, dataclass_transform
 
 _MISSING: Any = object()
 
@@ -33,10 +33,10 @@ def field(*, default: Any = _MISSING, default_factory: Callable[[], Any] | None 
 @dataclass_transform(frozen_default=True, eq_default=True, field_specifiers=(field,))
 class Frozen:
     __slots__ = ()
-    _fields: tuple[str, ...] = ()
-    _defaults: dict[str, _Field] = {}  # noqa: RUF012  (set per class, read only)
-    _compared: tuple[str, ...] = ()
-    _shown: tuple[str, ...] = ()
+    _fields: ClassVar[tuple[str, ...]] = ()
+    _defaults: ClassVar[dict[str, _Field]] = {}  # set per class by __init_subclass__, read only
+    _compared: ClassVar[tuple[str, ...]] = ()
+    _shown: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, eq: bool = True, frozen: bool = True, **kw: Any):
         super().__init_subclass__(**kw)
