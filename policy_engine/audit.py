@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 
 from .diagnostics import Diagnostic, InputError, PolicyEngineError, UsageError
+from .frozen import Frozen
 
 ENV_VAR = "POLICY_ENGINE_AUDIT_DB"
 DEFAULT_PATH = "audit.db"
@@ -347,25 +348,20 @@ def _write_segment(db: sqlite3.Connection, policy: Any, batch_key: str | None, d
 StoredRow = tuple[str, str, str, str, str | None, bytes | None, bytes | None, str]
 
 
-class SegmentRecords:
+class SegmentRecords(Frozen, eq=False):
     """What a segment's records hold of their own, column-wise (the segment's data holds the rest).
 
     Record i's decision id is ``id_prefix + f"{id_first + i:012x}"`` (``_DecisionIds.block``), so a
-    record is found by id through its segment, without an index entry of its own. (A plain class:
-    a dataclass costs a few million instructions to create at import, in every ``decide``.)
+    record is found by id through its segment, without an index entry of its own.
     """
 
-    __slots__ = ("as_ofs", "client_ids", "grades", "id_first", "id_prefix", "input_hashes", "recorded_at")
-
-    def __init__(self, id_prefix: str, id_first: int, client_ids: list[str], as_ofs: list[str], grades: list[str],
-                 input_hashes: list[str | None] | None, recorded_at: str):
-        if len(as_ofs) != len(client_ids) or len(grades) != len(client_ids) or \
-                (input_hashes is not None and len(input_hashes) != len(client_ids)):
-            raise ValueError("a segment's record columns differ in length")
-        self.id_prefix, self.id_first = id_prefix, id_first
-        self.client_ids, self.as_ofs, self.grades = client_ids, as_ofs, grades
-        self.input_hashes = input_hashes  # None: derived from the stored input when read
-        self.recorded_at = recorded_at
+    id_prefix: str
+    id_first: int
+    client_ids: list[str]
+    as_ofs: list[str]
+    grades: list[str]
+    input_hashes: list[str | None] | None  # None: derived from the stored input when read
+    recorded_at: str
 
     def __len__(self) -> int:
         return len(self.client_ids)
@@ -459,26 +455,16 @@ def _segment_record(meta: Any, chain: list[list[Any]], i: int) -> Record:
             "segment_row": i}
 
 
-class Break:
-    """Where and how the chain broke (a plain class, like SegmentRecords, to keep imports cheap)."""
+class Break(Frozen):
+    """Where the chain broke, and how."""
 
-    __slots__ = ("decision_id", "detail", "kind", "seq")
-
-    def __init__(self, seq: int, decision_id: str | None, kind: str, detail: str):
-        self.seq, self.decision_id = seq, decision_id
-        self.kind = kind  # edited | deleted | inserted | reordered
-        self.detail = detail
-
-    def __repr__(self) -> str:
-        return f"Break({self.seq!r}, {self.decision_id!r}, {self.kind!r}, {self.detail!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Break) and self.to_dict() == other.to_dict()
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+    seq: int
+    decision_id: str | None
+    kind: str  # edited | deleted | inserted | reordered
+    detail: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "decision_id": self.decision_id, "kind": self.kind, "detail": self.detail}
+        return self.as_dict()
 
 
 class AuditStore:
