@@ -504,8 +504,10 @@ def decision_facts(decisions: pd.DataFrame) -> Iterator[dict[str, Any]]:
 def _texts(series: pd.Series) -> list[str]:
     """A column without nulls as Python strings; a categorical's few categories are converted once."""
     if isinstance(series.dtype, pd.CategoricalDtype):
-        names = np.asarray(series.cat.categories.astype(str), dtype=object)
-        return list(names[series.cat.codes.to_numpy()].tolist())
+        codes = series.cat.codes.to_numpy()
+        if not (codes < 0).any():  # a null's code (-1) would index the last category
+            names = np.asarray(series.cat.categories.astype(str), dtype=object)
+            return list(names[codes].tolist())
     return list(series.astype(str).tolist())
 
 
