@@ -46,14 +46,18 @@ def _canonical(v: Any) -> Any:
             out[k] = x
         return out
     if t is list:
-        return [_canonical(x) for x in v]
+        out_list = [_canonical(x) for x in v]
+        while out_list and out_list[-1] == {}:  # a trailing period with no values does not exist
+            out_list.pop()
+        return out_list
     if t is float and v.is_integer() and -(2**53) < v < 2**53:
         return int(v)
     return v
 
 
-# Only a null or an integral float (orjson prints those below 1e16 as 'N.0'; larger ones stay
-# floats anyway) can normalise differently; false positives (inside strings) only cost the walk.
+# Only a null, an empty object (a trailing empty period) or an integral float (orjson prints those
+# below 1e16 as 'N.0'; larger ones stay floats anyway) can normalise differently; false positives
+# (inside strings) only cost the walk.
 _INTEGRAL_FLOAT = re.compile(rb"\.0[,}\]]")
 _CANON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
@@ -61,11 +65,12 @@ _CANON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 def canonical_json(value: Any) -> bytes:
     """The bytes hashed for ``input_sha256``: UTF-8 JSON, keys sorted, no spaces.
 
-    A null field and an absent one mean the same, and 52000000.0 is the number 52000000, so
-    both are normalised: the same client read from JSON, CSV or Parquet has one hash.
+    A null field and an absent one mean the same, a trailing period with no values is no period,
+    and 52000000.0 is the number 52000000, so all are normalised: the same client read from JSON,
+    CSV or Parquet has one hash.
     """
     raw = orjson.dumps(value, option=_CANON_OPTIONS)
-    if b"null" not in raw and _INTEGRAL_FLOAT.search(raw) is None and not raw.endswith(b".0"):
+    if b"null" not in raw and b"{}" not in raw and _INTEGRAL_FLOAT.search(raw) is None and not raw.endswith(b".0"):
         return raw
     return orjson.dumps(_canonical(value), option=_CANON_OPTIONS)
 

@@ -116,6 +116,35 @@ def _dig(obj: Any, path: tuple[str, ...], where: str, problems: list[Diagnostic]
     return True, cur
 
 
+def _filled(period: Any) -> bool:
+    """A period exists when any of its fields has a value (the rule the batch applies to wide columns)."""
+    # Not an object: reported as such, never dropped.
+    return type(period) is not dict or any(x is not None for x in period.values())
+
+
+def all_filled(periods: list[Any]) -> bool:
+    """No empty period anywhere: the list needs no trimming and has no gap (the common case)."""
+    # A period with no null field is filled unless it has no field at all; only the others are walked.
+    return not any(type(q) is dict and (not q or None in q.values()) and not _filled(q) for q in periods)
+
+
+def trim_periods(periods: list[Any], root: str) -> tuple[list[Any], str | None]:
+    """The periods that exist, and the gap problem if an empty period comes before a filled one.
+
+    Trailing empty periods are absent, as they are in a wide table whose row has fewer periods
+    than its widest row. An empty period before a filled one cannot be dropped (the later
+    quarters would shift onto the wrong dates) nor guessed, so it is an error, as in ``batch``.
+    """
+    filled = [_filled(q) for q in periods]
+    end = len(filled)
+    while end and not filled[end - 1]:
+        end -= 1
+    gap = next((k for k in range(end) if not filled[k]), None)
+    problem = None if gap is None else (f"periods must be consecutive from index 0: {root}[{gap}] is empty but "
+                                        "a later period is filled")
+    return periods[:end], problem
+
+
 def extract_checked(policy: CompiledPolicy, rec: Any, file: str | None = None) -> tuple[Any, ...]:
     """Every input value, or :class:`InputError` listing every problem of the record."""
     problems: list[Diagnostic] = []
@@ -124,6 +153,7 @@ def extract_checked(policy: CompiledPolicy, rec: Any, file: str | None = None) -
         raise InputError([Diagnostic("wrong-type", f"a client record is a JSON object, found {_describe(rec)}",
                                      file=file)])
     values: list[Any] = []
+    gaps: set[str] = set()  # roots whose gap was reported: once per list, not once per field read from it
     for spec in policy.inputs:
         before = len(problems)
         found, raw = _dig(rec, spec.root, "", problems)
@@ -158,6 +188,10 @@ def extract_checked(policy: CompiledPolicy, rec: Any, file: str | None = None) -
             problems.append(Diagnostic("too-large", f"{len(raw)} periods; at most {MAX_PERIODS}", path=root))
             values.append([])
             continue
+        raw, gap = trim_periods(raw, root)
+        if gap is not None and root not in gaps:
+            gaps.add(root)
+            problems.append(Diagnostic("bad-field", gap, path=root))
         series: list[Any] = []
         for i, period in enumerate(raw):
             pwhere = f"{root}[{i}]"
@@ -241,6 +275,7 @@ def build_fast_extractor(policy: CompiledPolicy) -> Callable[[Any], tuple[Any, .
         lines.append("            return None")
 
     grades = policy.grade_ids
+    lists: dict[tuple[str, ...], str] = {}  # series root -> the variable holding its checked list
     for i, spec in enumerate(policy.inputs):
         v = f"v{i}"
         lo = max(spec.min if spec.min is not None else -MAX_ABS_NUMBER, -MAX_ABS_NUMBER)
@@ -271,13 +306,17 @@ def build_fast_extractor(policy: CompiledPolicy) -> Callable[[Any], tuple[Any, .
             else:
                 results.append(v)
             continue
-        # series: a list of period objects
+        # series: a list of period objects, checked once per list (several inputs read one list)
         r = f"r{i}"
         lines.append(f"        {r} = {lookup('rec', spec.root, spec.required)}")
         if not spec.required:
             lines.append(f"        if {r} is None:")
-            lines.append(f"            {r} = []")
-        bail_unless(f"type({r}) is list and len({r}) <= {MAX_PERIODS!r}")
+            lines.append(f"            {r} = _NO_PERIODS")  # one object, so later reads see the same list
+        if spec.root in lists:
+            bail_unless(f"{r} is {lists[spec.root]}")  # the same list; a required read may meet a missing one
+        else:
+            lists[spec.root] = r
+            bail_unless(f"type({r}) is list and len({r}) <= {MAX_PERIODS!r} and _all_filled({r})")
         lines.append(f"        {v} = [{lookup('q', spec.item, False)} for q in {r}]")
         if spec.type == "date":
             lines.append(f"        {v} = _to_dates({v})")
@@ -294,7 +333,7 @@ def build_fast_extractor(policy: CompiledPolicy) -> Callable[[Any], tuple[Any, .
         "__builtins__": {}, "type": type, "len": len, "int": int, "float": float, "bool": bool, "str": str,
         "list": list, "KeyError": KeyError, "TypeError": TypeError, "AttributeError": AttributeError,
         "_EMPTY": _EMPTY, "_parse_date": parse_date, "_to_dates": _to_dates, "_num_series": _num_series,
-        **consts,
+        "_all_filled": all_filled, "_NO_PERIODS": [], **consts,
     }
     exec(compile(source, "<inputs>", "exec"), ns)
     return ns["extract"]  # type: ignore[no-any-return]

@@ -297,6 +297,27 @@ def test_an_empty_period_between_filled_ones_is_rejected_once_not_realigned(poli
                        "filled")]
 
 
+def test_empty_json_periods_are_read_as_decide_reads_them(policy: Any, decider: Decider, tmp_path: Path) -> None:
+    # Trailing empty periods are absent, an empty one before a filled one is the same error, on both paths.
+    from policy_engine.diagnostics import InputError
+
+    trailing, gap, plain = (json.loads(p.read_text(encoding="utf-8")) for p in SAMPLES[1:4])
+    trailing["financials"] += [{}, {"revenue": None}]
+    gap["financials"].insert(1, {})
+    path = tmp_path / "periods.jsonl"
+    path.write_text("".join(json.dumps(c) + "\n" for c in (trailing, gap, plain)), encoding="utf-8")
+    result = run_batch(policy, read_table(path))
+    with pytest.raises(InputError) as err:
+        decider.decide(gap)
+    [reject] = result.rejects
+    assert reject["row"] == 2
+    assert [(p["field"], p["message"]) for p in reject["problems"]] == [
+        (d.path, d.message) for d in err.value.diagnostics]
+    volatile = ("decision_id", "evaluated_at")
+    assert [{k: v for k, v in r.items() if k not in volatile} for r in iter_records(result, decider)] == [
+        {k: v for k, v in decider.decide(c).items() if k not in volatile} for c in (trailing, plain)]
+
+
 def test_prepared_series_are_column_major_with_and_without_rejected_rows(policy: Any, tmp_path: Path) -> None:
     """The vector evaluator reads one period at a time: each period must be one contiguous column."""
     from policy_engine.frame import prepare

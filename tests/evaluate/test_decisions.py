@@ -225,3 +225,24 @@ def test_a_compiled_message_renders_like_the_template_walk(template: str) -> Non
            "day": dt.date(2025, 6, 30)}
     render = compile_message({"zh": template, "en": template})
     assert render(env.get) == {"zh": render_template(template, env, "zh"), "en": render_template(template, env, "en")}
+
+
+@pytest.mark.parametrize("empty", [{}, {"revenue": None}, {"period_end": None, "equity": None}])
+def test_trailing_empty_periods_are_absent_as_in_a_wide_table(decider: Decider, empty: dict[str, Any]) -> None:
+    # A wide table cannot tell a trailing empty period from no period; decide must read them alike.
+    client = sample("02")
+    padded = copy.deepcopy(client)
+    padded["financials"] += [empty, {}]
+    a, b = decider.decide(client, trace=True), decider.decide(padded, trace=True)
+    assert _stable(a) == _stable(b)
+    assert canonical_json(padded) == canonical_json(client)
+
+
+def test_an_empty_period_before_a_filled_one_is_one_error_naming_the_list(decider: Decider) -> None:
+    client = sample("02")
+    client["financials"].insert(1, {})
+    with pytest.raises(InputError) as err:
+        decider.decide(client)
+    assert [(d.path, d.message) for d in err.value.diagnostics] == [
+        ("financials", "periods must be consecutive from index 0: financials[1] is empty but a later period is "
+                       "filled")]

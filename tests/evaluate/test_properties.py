@@ -28,10 +28,18 @@ FIELDS = ["loan.days_past_due", "loan.balance", "internal_rating", "exposure.non
           "restructuring.periods_repaid", "loan.collateral_value", "financials[1].period_end", "as_of"]
 
 
+EMPTY_PERIODS = st.sampled_from([{}, {"revenue": None}, {"period_end": None, "net_income": None}])
+
+
 @st.composite
 def mutated_clients(draw: Any) -> dict[str, Any]:
     patch = draw(st.dictionaries(st.sampled_from(FIELDS), NUMBERS, max_size=4))
-    return apply_patch(BASE, patch)
+    client = apply_patch(BASE, patch)
+    # Empty periods: trailing ones are absent, one before a filled period is an error, on both paths.
+    for _ in range(draw(st.integers(0, 2))):
+        periods = client["financials"]
+        periods.insert(draw(st.integers(0, len(periods))), draw(EMPTY_PERIODS))
+    return client
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
