@@ -56,10 +56,45 @@ def _canonical(v: Any) -> Any:
 
 
 # Only a null, an empty object (a trailing empty period) or an integral float (orjson prints those
-# below 1e16 as 'N.0'; larger ones stay floats anyway) can normalise differently; false positives
-# (inside strings) only cost the walk.
+# below 1e16 as 'N.0'; larger ones stay floats anyway) can normalise differently. Nulls and empty
+# objects take the walk; integral floats (most records have a few, such as 0.0 shares) are
+# rewritten in the bytes, which is a fifth of the walk's cost. False positives (inside strings)
+# only cost the walk or are left as they are.
 _INTEGRAL_FLOAT = re.compile(rb"\.0[,}\]]")
 _CANON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+_DIGITS = frozenset(b"0123456789")
+
+
+def _integers_for_integral_floats(raw: bytes) -> bytes:
+    """``raw`` with every integral float token below 2**53 written as an integer (``-0.0`` as ``0``).
+
+    Tokens are found from their ``.0`` end and walked back over their digits (a regular
+    expression anchored on the digits backtracks over every long number). A match inside a
+    string is left alone: it has an odd number of quotes before it (the caller ruled out
+    backslashes, so no quote is escaped).
+    """
+    out = []
+    done = 0
+    counted = quotes = 0  # quotes before ``counted``, counted on from match to match
+    for m in _INTEGRAL_FLOAT.finditer(raw):
+        dot = m.start()
+        start = dot
+        while start and raw[start - 1] in _DIGITS:
+            start -= 1
+        if start and raw[start - 1] == 45:  # '-'
+            start -= 1
+        if start == dot or not start or raw[start - 1] not in b":[,":
+            continue
+        quotes += raw.count(b'"', counted, start)
+        counted = start
+        if quotes & 1:
+            continue
+        n = int(raw[start:dot])
+        if -(2**53) < n < 2**53:
+            out += (raw[done:start], b"%d" % n)
+            done = dot + 2
+    out.append(raw[done:])
+    return b"".join(out)
 
 
 def canonical_json(value: Any) -> bytes:
@@ -70,9 +105,13 @@ def canonical_json(value: Any) -> bytes:
     CSV or Parquet has one hash.
     """
     raw = orjson.dumps(value, option=_CANON_OPTIONS)
-    if b"null" not in raw and b"{}" not in raw and _INTEGRAL_FLOAT.search(raw) is None and not raw.endswith(b".0"):
+    if b"null" in raw or b"{}" in raw or raw.endswith(b".0"):
+        return orjson.dumps(_canonical(value), option=_CANON_OPTIONS)
+    if _INTEGRAL_FLOAT.search(raw) is None:
         return raw
-    return orjson.dumps(_canonical(value), option=_CANON_OPTIONS)
+    if b"\\" in raw:  # an escape: quotes cannot be told apart by counting them
+        return orjson.dumps(_canonical(value), option=_CANON_OPTIONS)
+    return _integers_for_integral_floats(raw)
 
 
 def _jsonable(v: Any) -> Any:
