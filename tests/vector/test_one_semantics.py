@@ -170,7 +170,9 @@ ROW = st.fixed_dictionaries({
     "a": VALUES, "b": VALUES, "c": VALUES.map(lambda v: 1.0 if v is None else v),
     "p": st.one_of(st.none(), st.booleans()), "q": st.one_of(st.none(), st.booleans()),
     "s": st.lists(VALUES, max_size=5),
-    "d": st.one_of(st.none(), st.dates(dt.date(2020, 1, 1), dt.date(2027, 1, 1))),
+    # Centuries apart too: the vector path converts a short span of dates through a table, a long one directly.
+    "d": st.one_of(st.none(), st.dates(dt.date(2020, 1, 1), dt.date(2027, 1, 1)),
+                   st.dates(dt.date(1600, 1, 1), dt.date(2400, 12, 31))),
 })
 
 
@@ -264,3 +266,14 @@ def test_text_codes_from_the_table_give_the_results_of_hashing_the_text(decider:
     for x, y in zip([*a.metrics, *a.floors, *a.warnings, *a.actions], [*b.metrics, *b.floors, *b.warnings,
                                                                        *b.actions], strict=True):
         assert np.array_equal(x.valid, y.valid) and np.array_equal(x.data[x.valid], y.data[y.valid])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.dates(dt.date(1, 1, 1), dt.date(9999, 12, 31)) | st.dates(dt.date(2024, 1, 1), dt.date(2026, 1, 1)),
+                min_size=1, max_size=30))
+def test_calendar_month_and_day_of_day_numbers_agree_with_python_dates(days: list[dt.date]) -> None:
+    from policy_engine.vector import _month_and_day, dates_to_days
+
+    month, day = _month_and_day(dates_to_days(days))
+    assert month.tolist() == [(d.year - 1970) * 12 + d.month - 1 for d in days]
+    assert day.tolist() == [d.day - 1 for d in days]
