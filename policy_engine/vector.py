@@ -349,11 +349,14 @@ class VectorEval:
         assert s.present is not None
         cols, everyone, _ = self._present(s.present)
         if everyone:
-            # Every row has these periods (the usual portfolio): plain column adds, same order.
-            acc = np.where(s.valid[:, cols[0]], s.data[:, cols[0]], 0.0)
+            # Every row has these periods (the usual portfolio): plain column adds, same order. A
+            # row with a null period has no sum, so what its null cells hold does not matter.
+            acc = s.data[:, cols[0]] + 0.0  # a float copy to add into
+            valid = s.valid[:, cols[0]].copy()
             for k in cols[1:]:
-                acc = acc + np.where(s.valid[:, k], s.data[:, k], 0.0)
-            return acc, ~s.valid[:, cols].all(axis=1)
+                acc += s.data[:, k]
+                valid &= s.valid[:, k]
+            return acc, ~valid
         acc = np.zeros(self.n)
         any_null = np.zeros(self.n, bool)
         for k in range(s.data.shape[1]):
