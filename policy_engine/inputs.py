@@ -122,12 +122,6 @@ def _filled(period: Any) -> bool:
     return type(period) is not dict or any(x is not None for x in period.values())
 
 
-def all_filled(periods: list[Any]) -> bool:
-    """No empty period anywhere: the list needs no trimming and has no gap (the common case)."""
-    # A period with no null field is filled unless it has no field at all; only the others are walked.
-    return not any(type(q) is dict and (not q or None in q.values()) and not _filled(q) for q in periods)
-
-
 def trim_periods(periods: list[Any], root: str) -> tuple[list[Any], str | None]:
     """The periods that exist, and the gap problem if an empty period comes before a filled one.
 
@@ -216,33 +210,6 @@ def extract_checked(policy: CompiledPolicy, rec: Any, file: str | None = None) -
 # ----------------------------------------------------------- generated fast path
 
 
-def _num_series(s: list[Any], lo: float, hi: float, integer: bool) -> list[Any] | None:
-    """The series as floats, or None when any value is not an allowed number."""
-    out = []
-    for x in s:
-        if x is None:
-            out.append(None)
-            continue
-        tx = type(x)
-        if not (tx is float or tx is int) or not lo <= x <= hi or (integer and tx is not int):
-            return None
-        out.append(float(x))
-    return out
-
-
-def _to_dates(s: list[Any]) -> list[Any] | None:
-    out = []
-    for x in s:
-        if x is None:
-            out.append(None)
-            continue
-        d = parse_date(x)
-        if d is None:
-            return None
-        out.append(d)
-    return out
-
-
 def build_fast_extractor(policy: CompiledPolicy) -> Callable[[Any], tuple[Any, ...] | None]:
     """Generate ``extract(rec)``: the input tuple, or None when anything is off.
 
@@ -278,6 +245,8 @@ def build_fast_extractor(policy: CompiledPolicy) -> Callable[[Any], tuple[Any, .
     lists: dict[tuple[str, ...], str] = {}  # series root -> the variable holding its checked list
     for i, spec in enumerate(policy.inputs):
         v = f"v{i}"
+        if spec.series:
+            results.append(v)
         lo = max(spec.min if spec.min is not None else -MAX_ABS_NUMBER, -MAX_ABS_NUMBER)
         hi = min(spec.max if spec.max is not None else MAX_ABS_NUMBER, MAX_ABS_NUMBER)
         if not spec.series:
@@ -306,24 +275,40 @@ def build_fast_extractor(policy: CompiledPolicy) -> Callable[[Any], tuple[Any, .
             else:
                 results.append(v)
             continue
-        # series: a list of period objects, checked once per list (several inputs read one list)
-        r = f"r{i}"
-        lines.append(f"        {r} = {lookup('rec', spec.root, spec.required)}")
-        if not spec.required:
-            lines.append(f"        if {r} is None:")
-            lines.append(f"            {r} = _NO_PERIODS")  # one object, so later reads see the same list
+        # series: every input read from one list of periods is filled in one pass over the periods
         if spec.root in lists:
-            bail_unless(f"{r} is {lists[spec.root]}")  # the same list; a required read may meet a missing one
-        else:
-            lists[spec.root] = r
-            bail_unless(f"type({r}) is list and len({r}) <= {MAX_PERIODS!r} and _all_filled({r})")
-        lines.append(f"        {v} = [{lookup('q', spec.item, False)} for q in {r}]")
-        if spec.type == "date":
-            lines.append(f"        {v} = _to_dates({v})")
-        else:
-            lines.append(f"        {v} = _num_series({v}, {lo!r}, {hi!r}, {spec.type == 'integer'!r})")
-        bail_unless(f"{v} is not None")
-        results.append(v)
+            continue
+        group = [(j, g) for j, g in enumerate(policy.inputs) if g.series and g.root == spec.root]
+        r = f"r{i}"
+        lists[spec.root] = r
+        required = any(g.required for _, g in group)
+        lines.append(f"        {r} = {lookup('rec', spec.root, required)}")
+        if not required:
+            lines.append(f"        if {r} is None:")
+            lines.append(f"            {r} = _NO_PERIODS")
+        bail_unless(f"type({r}) is list and len({r}) <= {MAX_PERIODS!r}")
+        for j, _ in group:
+            lines.append(f"        v{j} = []")
+            lines.append(f"        a{j} = v{j}.append")
+        lines.append(f"        for q in {r}:")
+        # An empty period (to be dropped at the end, or a gap) is the checked path's to handle.
+        lines.append("            if (not q or None in q.values()) and not _filled(q):")
+        lines.append("                return None")
+        for j, g in group:
+            lines.append(f"            x = {lookup('q', g.item, False)}")
+            lines.append("            if x is not None:")
+            if g.type == "date":
+                lines.append("                x = _parse_date(x)")
+                lines.append("                if x is None:")
+                lines.append("                    return None")
+            else:
+                glo = max(g.min if g.min is not None else -MAX_ABS_NUMBER, -MAX_ABS_NUMBER)
+                ghi = min(g.max if g.max is not None else MAX_ABS_NUMBER, MAX_ABS_NUMBER)
+                kind = "type(x) is int" if g.type == "integer" else "(type(x) is float or type(x) is int)"
+                lines.append(f"                if not ({kind} and {glo!r} <= x <= {ghi!r}):")
+                lines.append("                    return None")
+                lines.append("                x = float(x)")
+            lines.append(f"            a{j}(x)")
     body = "\n".join(lines)
     # Any lookup failure (missing key, non-object parent) means: take the checked path.
     values = ", ".join(results) + ("," if len(results) == 1 else "")
@@ -332,8 +317,8 @@ def build_fast_extractor(policy: CompiledPolicy) -> Callable[[Any], tuple[Any, .
     ns: dict[str, Any] = {
         "__builtins__": {}, "type": type, "len": len, "int": int, "float": float, "bool": bool, "str": str,
         "list": list, "KeyError": KeyError, "TypeError": TypeError, "AttributeError": AttributeError,
-        "_EMPTY": _EMPTY, "_parse_date": parse_date, "_to_dates": _to_dates, "_num_series": _num_series,
-        "_all_filled": all_filled, "_NO_PERIODS": [], **consts,
+        "_EMPTY": _EMPTY, "_parse_date": parse_date,
+        "_filled": _filled, "_NO_PERIODS": [], **consts,
     }
     exec(compile(source, "<inputs>", "exec"), ns)
     return ns["extract"]  # type: ignore[no-any-return]
