@@ -23,7 +23,7 @@ import orjson
 
 from . import __version__ as ENGINE_VERSION
 from .catalogue import CATALOGUE
-from .compiler import ActionSpec, CompiledPolicy
+from .compiler import CompiledPolicy
 from .diagnostics import Diagnostic, InputError
 from .inputs import build_fast_extractor, extract_checked, parse_date
 
@@ -264,6 +264,12 @@ class Decider:
         self._input_kind = {s.name: "input" for s in policy.inputs}
         self._integer_params = {a.id: {n for n, spec in CATALOGUE[a.action].params.items() if spec.type == "integer"}
                                 for a in policy.actions}
+        self._action_order = sorted(range(len(policy.actions)),
+                                    key=lambda i: (policy.actions[i].priority, policy.actions[i].id))
+        index = {a.id: i for i, a in enumerate(policy.actions)}
+        self._conflicts = [frozenset(index[x] for x in a.excludes)
+                           | {j for j, b in enumerate(policy.actions) if a.id in b.excludes}
+                           for a in policy.actions]
         self._date_metrics = [i for i, m in enumerate(policy.metrics) if m.expr.type == "date"]
         self._factor_tables = [
             (f.id, f.weight, (*(b.value for b in f.bands), f.missing_points), (*(b.label() for b in f.bands), None))
@@ -430,32 +436,35 @@ class Decider:
         if True not in fired and None not in fired:
             return [], []
         warning_fired = dict(zip(self._warning_ids, warnings, strict=True))
-        candidates: list[tuple[ActionSpec, tuple[Any, ...], Any]] = []
-        for a, hit, ap, rs in zip(p.actions, fired, params, restructurings, strict=True):
-            if hit is True:
-                candidates.append((a, ap, rs))
-            elif hit is None:
-                undetermined.append(self._undetermined("action", a.id, a.expr.refs, environment(),
-                                                       a.expr.fired_refs, warning_fired))
-        if not candidates:
-            return [], []
-        # Most urgent first; an action that conflicts with one already kept is suppressed.
-        candidates.sort(key=lambda c: (c[0].priority, c[0].id))
-        kept: list[tuple[ActionSpec, tuple[Any, ...], Any]] = []
+        if None in fired:
+            for a, hit in zip(p.actions, fired, strict=True):
+                if hit is None:
+                    undetermined.append(self._undetermined("action", a.id, a.expr.refs, environment(),
+                                                           a.expr.fired_refs, warning_fired))
+        # Most urgent first (the order is the policy's, sorted once); an action that conflicts
+        # with one already kept is suppressed.
+        kept: list[int] = []
         suppressed = []
-        for cand in candidates:
-            a = cand[0]
-            clash = next((k[0].id for k in kept if a.id in k[0].excludes or k[0].id in a.excludes), None)
-            if clash:
-                suppressed.append({"id": a.id, "action": a.action, "excluded_by": clash})
+        for i in self._action_order:
+            if fired[i] is not True:
+                continue
+            conflicts = self._conflicts[i]
+            clash = next((j for j in kept if j in conflicts), None) if conflicts else None
+            if clash is not None:
+                a = p.actions[i]
+                suppressed.append({"id": a.id, "action": a.action, "excluded_by": p.actions[clash].id})
             else:
-                kept.append(cand)
+                kept.append(i)
+        if not kept:
+            return [], suppressed
         e = environment()
         out = []
-        for a, ap, rs in kept:
+        for i in kept:
+            a = p.actions[i]
             values = dict(a.params)
-            for (name, _), v in zip(a.param_exprs.items(), ap, strict=True):
-                if type(v) is float and v.is_integer() and name in self._integer_params.get(a.id, ()):
+            integers = self._integer_params[a.id]
+            for name, v in zip(a.param_exprs, params[i], strict=True):
+                if type(v) is float and name in integers and v.is_integer():
                     v = int(v)  # the catalogue says whole months, instalments, days
                 values[name] = _jsonable(v)
             because: dict[str, Any] = {}
@@ -472,6 +481,7 @@ class Decider:
             }
             if a.restructuring is not None:
                 r = a.restructuring
+                rs = restructurings[i]
                 item["restructuring"] = {
                     "is_restructuring": rs,
                     "floor": r.floor if rs else None,
