@@ -203,6 +203,11 @@ def _read_client(source: str) -> Any:
 
 
 def _resolve_policy(ctx: click.Context, policy: str, version: str | None, as_of: str | None) -> Any:
+    return _policy_resolver(ctx, policy, version)(as_of)
+
+
+def _policy_resolver(ctx: click.Context, policy: str, version: str | None) -> Callable[[str | None], Any]:
+    """as-of day -> the compiled policy in force; the registry is read once, each file compiled once."""
     from .registry import Registry, load_policy
 
     path = Path(policy)
@@ -211,8 +216,10 @@ def _resolve_policy(ctx: click.Context, policy: str, version: str | None, as_of:
             raise click.UsageError(f"policy file not found: {policy}")
         if version is not None:
             raise click.UsageError("--policy-version applies to a policy id, not a file")
-        return load_policy(path)
-    return Registry(ctx.obj["policies"]).select(policy, as_of=as_of, version=version)
+        compiled = load_policy(path)
+        return lambda day: compiled
+    registry = Registry(ctx.obj["policies"])
+    return lambda day: registry.select(policy, as_of=day, version=version)
 
 
 def _decide(ctx: click.Context, policy: str, version: str | None, client: str, as_of: str | None,
@@ -294,7 +301,9 @@ def _stream(ctx: click.Context, policy: str, version: str | None, as_of: str | N
 
     if as_of is not None and parse_date(as_of) is None:
         raise click.BadParameter(f"{as_of!r} is not a date YYYY-MM-DD", param_hint="--as-of")
-    deciders: dict[str, Decider] = {}
+    resolve = None
+    deciders: dict[str, Decider] = {}  # by as-of day
+    by_policy: dict[int, Decider] = {}  # by compiled policy: the days of a quarter share one
     out = sys.stdout
     store = None
     if audit_inputs is not None:
@@ -316,7 +325,13 @@ def _stream(ctx: click.Context, policy: str, version: str | None, as_of: str | N
             key = day or "today"
             decider = deciders.get(key)
             if decider is None:
-                decider = deciders[key] = Decider(_resolve_policy(ctx, policy, version, day))
+                if resolve is None:
+                    resolve = _policy_resolver(ctx, policy, version)
+                compiled = resolve(day)
+                decider = by_policy.get(id(compiled))
+                if decider is None:
+                    decider = by_policy[id(compiled)] = Decider(compiled)
+                deciders[key] = decider
             decision = decider.decide(record, as_of=as_of, trace=trace)
             if store is not None:  # recorded before it is answered: nothing answered is unrecorded
                 store.append(decider.policy, [(decision, record)], inputs=audit_inputs or "full")

@@ -167,6 +167,7 @@ class Registry:
                                          hint=f"pass --policies DIR or set {ENV_VAR}")])
         self._loaded: list[CompiledPolicy] | None = None
         self._headers: list[PolicyHeader | None] | None = None
+        self._compiled: dict[Path, CompiledPolicy] = {}  # by file: many dates select one version
 
     def policies(self) -> list[CompiledPolicy]:
         if self._loaded is None:
@@ -197,7 +198,9 @@ class Registry:
         if any(h is None for h in headers):
             return self._select_compiled(policy_id, as_of, version)
         chosen = self._choose([h for h in headers if h is not None], policy_id, as_of, version)
-        policy = load_policy(chosen.file)
+        policy = self._compiled.get(chosen.file)
+        if policy is None:
+            policy = self._compiled[chosen.file] = load_policy(chosen.file)
         if (policy.id, policy.version) != (chosen.id, chosen.version):  # header scan misread: be exact
             return self._select_compiled(policy_id, as_of, version)
         return policy

@@ -235,6 +235,26 @@ def test_stream_is_a_co_process_one_answer_per_question() -> None:
         assert proc.wait(timeout=30) == 0
 
 
+def test_stream_compiles_each_version_once_however_many_as_of_days(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A stream of real clients carries many as-of days; each used to load and compile the policy again.
+    import datetime as dt
+
+    from policy_engine import registry
+
+    loads: list[str] = []
+    real = registry.load_policy
+    monkeypatch.setattr(registry, "load_policy", lambda path: loads.append(str(path)) or real(path))
+    client = json.loads(SAMPLES[1].read_text(encoding="utf-8"))
+    days = [(dt.date(2024, 11, 1) + dt.timedelta(days=7 * i)).isoformat() for i in range(20)]  # across 2024/2025
+    lines = [json.dumps({**client, "client_id": f"C{i}", "as_of": day}) for i, day in enumerate(days)]
+    r = CliRunner().invoke(main, ["--policies", str(POLICIES), "decide", "-p", "loss-client-management", "--stream",
+                                  "--no-audit"], input="\n".join(lines) + "\n", catch_exceptions=False)
+    assert r.exit_code == 0, r.stderr
+    answers = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [a["policy"]["version"] for a in answers] == ["1.0.0" if d < "2025" else "1.1.0" for d in days]
+    assert sorted(Path(f).name for f in loads) == ["policy-1.0.0.yaml", "policy-1.1.0.yaml"]
+
+
 def test_chunked_threaded_runs_equal_a_single_chunk(policy: Any, decider: Decider, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     from policy_engine import batch as batch_module
