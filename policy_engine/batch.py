@@ -8,6 +8,7 @@ records (the same JSON ``decide`` prints) through the shared record builder.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import hashlib
 import itertools
@@ -73,8 +74,11 @@ class Table:
     rows_read: int = 0
 
 
-def read_table(path: Path, financials: Path | None = None) -> Table:
-    """Read a client table in any supported format; rows that cannot even be parsed are problems."""
+def read_table(path: Path, financials: Path | None = None, encoding: str = "utf-8") -> Table:
+    """Read a client table in any supported format; rows that cannot even be parsed are problems.
+
+    ``encoding`` is that of CSV files (a byte-order mark is skipped); the other formats define their own.
+    """
     fmt = READ_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise UsageError([Diagnostic("unknown-format", f"cannot read '{path.suffix}' files", file=str(path),
@@ -84,7 +88,8 @@ def read_table(path: Path, financials: Path | None = None) -> Table:
     try:
         if fmt == "csv":
             # Keep text as text: 'NaN' or 'abc' in a number column must be reported, not read as null.
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[], encoding="utf-8")
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[],
+                                encoding="utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding)
             table = Table(frame, text=True, rows_read=len(frame))
         elif fmt == "parquet":
             frame = pd.read_parquet(path)
@@ -97,11 +102,17 @@ def read_table(path: Path, financials: Path | None = None) -> Table:
             table = _read_jsonl(path)
     except (UsageError, InputError):
         raise
+    except UnicodeDecodeError as exc:
+        bad = exc.object[exc.start] if isinstance(exc.object, bytes) and exc.start < len(exc.object) else None
+        raise InputError([Diagnostic("unreadable", f"cannot decode the file as {encoding}"
+                                     + (f" (byte 0x{bad:02x})" if bad is not None else ""), file=str(path),
+                                     hint="Excel in a Chinese locale saves CSV as GBK: pass --encoding gb18030, or "
+                                          "save as 'CSV UTF-8'")]) from None
     except Exception as exc:  # any reader's complaint (pyarrow, openpyxl, zipfile, csv) means: not a readable table
         raise InputError([Diagnostic("unreadable", f"cannot read the table: {type(exc).__name__}: {exc}",
                                      file=str(path), hint=f"is it really a {fmt} file?")]) from None
     if financials is not None:
-        table.frame = join_financials(table.frame, read_table(financials).frame)
+        table.frame = join_financials(table.frame, read_table(financials, encoding=encoding).frame)
     return table
 
 

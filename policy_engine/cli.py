@@ -238,6 +238,21 @@ def _decide(ctx: click.Context, policy: str, version: str | None, client: str, a
     return compiled, decision, record
 
 
+def _check_encoding(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    import codecs
+
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        raise click.BadParameter(f"unknown encoding {value!r} (e.g. utf-8, gb18030)") from None
+    return value
+
+
+_encoding_option = click.option(
+    "--encoding", default="utf-8", show_default=True, callback=_check_encoding,
+    help="Text encoding of CSV input (Excel in a Chinese locale saves gb18030/GBK).")
+
+
 _policy_options = [
     click.option("--policy", "-p", required=True,
                  help="Policy id (the version in force at the as-of date is used) or a policy file path."),
@@ -487,18 +502,19 @@ def diff(ctx: click.Context, old: str, new: str, fmt: str | None) -> None:
               help="Also write a self-contained HTML report with charts.")
 @click.option("--fail-if", "gates", multiple=True,
               help="Exit 1 when this holds, e.g. 'grade_changed_share > 0.05' (repeatable).")
+@_encoding_option
 @click.pass_context
 @handle_errors
 def impact(ctx: click.Context, old: str, new: str, portfolio: Path, as_of: str | None, fmt: str | None,
-           html_out: Path | None, gates: tuple[str, ...]) -> None:
+           html_out: Path | None, gates: tuple[str, ...], encoding: str) -> None:
     """Champion / challenger: decide a portfolio under two policy versions and report what moves."""
     from .batch import read_table
     from .diffing import resolve
     from .impact import analyse
 
     fmt = fmt or _default_format()
-    result = analyse(resolve(old, ctx.obj["policies"]), resolve(new, ctx.obj["policies"]), read_table(portfolio),
-                     as_of)
+    result = analyse(resolve(old, ctx.obj["policies"]), resolve(new, ctx.obj["policies"]),
+                     read_table(portfolio, encoding=encoding), as_of)
     _emit_migration(result.report, fmt, html_out, gates, "Portfolio impact")
 
 
@@ -536,10 +552,11 @@ def _emit_migration(report: dict[str, Any], fmt: str, html_out: Path | None, gat
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default=None)
 @click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--fail-if", "gates", multiple=True, help="As for impact, e.g. 'downgrade_share > 0.1'.")
+@_encoding_option
 @click.pass_context
 @handle_errors
 def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Path, as_of: str | None,
-             fmt: str | None, html_out: Path | None, gates: tuple[str, ...]) -> None:
+             fmt: str | None, html_out: Path | None, gates: tuple[str, ...], encoding: str) -> None:
     """Stress test: apply a scenario's shocks and report the migration against the unshocked portfolio."""
     from .batch import read_table
     from .diffing import resolve
@@ -550,7 +567,7 @@ def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Pa
     compiled = resolve(policy, ctx.obj["policies"]) if Path(policy).suffix or "@" in policy else \
         _resolve_policy(ctx, policy, None, as_of)
     scenario = load_scenario(scenario_file)
-    base = read_table(portfolio)
+    base = read_table(portfolio, encoding=encoding)
     report = analyse(compiled, compiled, base, as_of, new_table=apply(scenario, base)).report
     report["scenario"] = {"name": scenario.name, "shocks": [s.__dict__ for s in scenario.shocks]}
     _emit_migration(report, fmt, html_out, gates, f"Scenario {scenario.name}")
@@ -580,13 +597,14 @@ def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Pa
 @click.option("--scheduler", default=None, help="Dask scheduler address (default: a LocalCluster on this machine).")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
               help="Threads (local) or LocalCluster worker processes (dask).")
+@_encoding_option
 @_with_audit_options
 @click.pass_context
 @handle_errors
 def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str | None, as_of: str | None,
           financials: Path | None, out: Path | None, rejects_out: Path | None, records_out: Path | None,
           fmt: str | None, fail_on_rejects: bool, engine: str, scheduler: str | None, workers: int,
-          no_audit: bool, audit_inputs: str) -> None:
+          encoding: str, no_audit: bool, audit_inputs: str) -> None:
     """Decide a portfolio (CSV, JSON Lines, Parquet or Excel) column-wise.
 
     Prints the accounting (rows read = decided + rejected) and counts by grade, warning,
@@ -614,18 +632,18 @@ def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str
     background = ThreadPoolExecutor(1, thread_name_prefix="batch")
     try:
         _batch_run(ctx, compiled, background, input_file, financials, as_of, out, rejects_out, records_out, fmt,
-                   fail_on_rejects, workers, no_audit, audit_inputs)
+                   fail_on_rejects, workers, encoding, no_audit, audit_inputs)
     finally:
         background.shutdown(wait=True)
 
 
 def _batch_run(ctx: click.Context, compiled: Any, background: Any, input_file: Path, financials: Path | None,
                as_of: str | None, out: Path | None, rejects_out: Path | None, records_out: Path | None, fmt: str,
-               fail_on_rejects: bool, workers: int, no_audit: bool, audit_inputs: str) -> None:
+               fail_on_rejects: bool, workers: int, encoding: str, no_audit: bool, audit_inputs: str) -> None:
     from .batch import read_table, render_summary, run_batch, summary, write_decisions, write_rejects
 
     key_future = None if no_audit else background.submit(_batch_key, compiled, input_file, financials, as_of)
-    table = read_table(input_file, financials)
+    table = read_table(input_file, financials, encoding)
     show = sys.stderr.isatty() and table.rows_read >= 100_000
     if show:
         with click.progressbar(length=table.rows_read, label="deciding", file=sys.stderr) as bar:

@@ -287,6 +287,27 @@ def test_unreadable_tables_are_input_errors_not_crashes(tmp_path: Path, name: st
     assert r.exit_code == 3 and "cannot read the table" in r.stderr and "internal error" not in r.stderr
 
 
+def test_a_gbk_csv_from_excel_is_read_with_its_encoding_and_named_without_it(tmp_path: Path) -> None:
+    frame = pd.read_csv(PORTFOLIO_CSV, dtype=str, keep_default_na=False)
+    frame.loc[0, "name"] = "华东精密机械有限公司"
+    utf8, gbk = tmp_path / "utf8.csv", tmp_path / "gbk.csv"
+    frame.to_csv(utf8, index=False, encoding="utf-8")
+    frame.to_csv(gbk, index=False, encoding="gbk")
+    r = _cli("batch", str(gbk), "-p", "loss-client-management", "--no-audit")
+    assert r.exit_code == 3 and "cannot decode the file as utf-8" in r.stderr and "--encoding gb18030" in r.stderr
+    assert "Traceback" not in r.stderr
+    records = {}
+    for path, extra in ((utf8, []), (gbk, ["--encoding", "gb18030"])):
+        out = tmp_path / f"{path.stem}.records.jsonl"
+        r = _cli("batch", str(path), "-p", "loss-client-management", "--no-audit", "--records", str(out), *extra)
+        assert r.exit_code == 0, r.stderr
+        records[path.stem] = [(d["client_id"], d["input_sha256"], d["classification"]["grade"])
+                              for d in map(json.loads, out.read_text(encoding="utf-8").splitlines())]
+    assert records["gbk"] == records["utf8"] and len(records["utf8"]) == len(frame)
+    r = _cli("batch", str(gbk), "-p", "loss-client-management", "--no-audit", "--encoding", "klingon")
+    assert r.exit_code == 2 and "unknown encoding 'klingon'" in r.stderr
+
+
 def test_unwritable_outputs_are_usage_errors(tmp_path: Path) -> None:
     r = _cli("batch", str(PORTFOLIO_CSV), "-p", "loss-client-management", "--no-audit",
              "--out", str(tmp_path / "no" / "such" / "dir" / "d.parquet"))
