@@ -278,13 +278,15 @@ def test_chunked_threaded_runs_equal_a_single_chunk(policy: Any, decider: Decide
     assert a == b and len(a) == whole.decided
 
 
-@pytest.mark.parametrize(("name", "content"), [("bad.xlsx", b"garbage"), ("bad.parquet", b"garbage"),
-                                               ("bad.csv", b"\xff\xfe\x00bad")])
-def test_unreadable_tables_are_input_errors_not_crashes(tmp_path: Path, name: str, content: bytes) -> None:
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("bad.xlsx", b"garbage", "cannot read the table"), ("bad.parquet", b"garbage", "cannot read the table"),
+    ("bad.csv", b"\xff\xfe\x00bad", "cannot decode the file as utf-8 (byte 0xff)")])
+def test_unreadable_tables_are_input_errors_not_crashes(tmp_path: Path, name: str, content: bytes,
+                                                        message: str) -> None:
     path = tmp_path / name
     path.write_bytes(content)
     r = _cli("batch", str(path), "-p", "loss-client-management", "--no-audit")
-    assert r.exit_code == 3 and "cannot read the table" in r.stderr and "internal error" not in r.stderr
+    assert r.exit_code == 3 and message in r.stderr and "internal error" not in r.stderr
 
 
 def test_a_gbk_csv_from_excel_is_read_with_its_encoding_and_named_without_it(tmp_path: Path) -> None:
