@@ -210,6 +210,13 @@ def extract_checked(policy: CompiledPolicy, rec: Any, file: str | None = None) -
 # ----------------------------------------------------------- generated fast path
 
 
+def _bounds(spec: InputSpec) -> tuple[float, float]:
+    """The range a number input accepts: its own, within the engine's sanity bound."""
+    lo = max(spec.min if spec.min is not None else -MAX_ABS_NUMBER, -MAX_ABS_NUMBER)
+    hi = min(spec.max if spec.max is not None else MAX_ABS_NUMBER, MAX_ABS_NUMBER)
+    return lo, hi
+
+
 def build_fast_extractor(policy: CompiledPolicy) -> Callable[[Any], tuple[Any, ...] | None]:
     """Generate ``extract(rec)``: the input tuple, or None when anything is off.
 
@@ -247,8 +254,7 @@ def build_fast_extractor(policy: CompiledPolicy) -> Callable[[Any], tuple[Any, .
         v = f"v{i}"
         if spec.series:
             results.append(v)
-        lo = max(spec.min if spec.min is not None else -MAX_ABS_NUMBER, -MAX_ABS_NUMBER)
-        hi = min(spec.max if spec.max is not None else MAX_ABS_NUMBER, MAX_ABS_NUMBER)
+        lo, hi = _bounds(spec)
         if not spec.series:
             lines.append(f"        {v} = {lookup('rec', spec.root, spec.required)}")
             if spec.type in ("number", "integer"):
@@ -285,7 +291,7 @@ def build_fast_extractor(policy: CompiledPolicy) -> Callable[[Any], tuple[Any, .
         lines.append(f"        {r} = {lookup('rec', spec.root, required)}")
         if not required:
             lines.append(f"        if {r} is None:")
-            lines.append(f"            {r} = _NO_PERIODS")
+            lines.append(f"            {r} = []")
         bail_unless(f"type({r}) is list and len({r}) <= {MAX_PERIODS!r}")
         for j, _ in group:
             lines.append(f"        v{j} = []")
@@ -302,8 +308,7 @@ def build_fast_extractor(policy: CompiledPolicy) -> Callable[[Any], tuple[Any, .
                 lines.append("                if x is None:")
                 lines.append("                    return None")
             else:
-                glo = max(g.min if g.min is not None else -MAX_ABS_NUMBER, -MAX_ABS_NUMBER)
-                ghi = min(g.max if g.max is not None else MAX_ABS_NUMBER, MAX_ABS_NUMBER)
+                glo, ghi = _bounds(g)
                 kind = "type(x) is int" if g.type == "integer" else "(type(x) is float or type(x) is int)"
                 lines.append(f"                if not ({kind} and {glo!r} <= x <= {ghi!r}):")
                 lines.append("                    return None")
@@ -318,7 +323,7 @@ def build_fast_extractor(policy: CompiledPolicy) -> Callable[[Any], tuple[Any, .
         "__builtins__": {}, "type": type, "len": len, "int": int, "float": float, "bool": bool, "str": str,
         "list": list, "KeyError": KeyError, "TypeError": TypeError, "AttributeError": AttributeError,
         "_EMPTY": _EMPTY, "_parse_date": parse_date,
-        "_filled": _filled, "_NO_PERIODS": [], **consts,
+        "_filled": _filled, **consts,
     }
     exec(compile(source, "<inputs>", "exec"), ns)
     return ns["extract"]  # type: ignore[no-any-return]
