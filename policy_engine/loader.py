@@ -280,12 +280,19 @@ def _brackets_only(text: str) -> str:
 
 
 def parse_json_text(text: str | bytes) -> Any:
-    """Strict JSON: no NaN/Infinity, no duplicate keys, bounded size and depth."""
+    """Strict JSON: no NaN/Infinity, no duplicate keys, bounded size and depth.
+
+    A leading byte-order mark is skipped (RFC 8259 lets a parser ignore it): Windows tools write
+    one, and it is not part of the document, as it is not for a CSV file.
+    """
     if isinstance(text, bytes):
+        skip = 3 if text.startswith(b"\xef\xbb\xbf") else 0
         try:
-            text = text.decode("utf-8")
+            text = (text[skip:] if skip else text).decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise JSONInputError(f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
+            raise JSONInputError(f"not UTF-8 ({exc.reason} at byte {exc.start + skip})") from None
+    elif text.startswith("\ufeff"):
+        text = text[1:]
     if len(text) > MAX_JSON_BYTES:
         raise JSONInputError(f"document is over {MAX_JSON_BYTES} bytes")
     # Bound nesting before the recursive parser sees it. Few brackets in all cannot nest deeply

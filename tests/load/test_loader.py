@@ -92,3 +92,16 @@ def test_json_brackets_inside_strings_do_not_count_as_nesting() -> None:
 @pytest.mark.parametrize("number", [2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 2**64, 10**19, -(10**25)])
 def test_integers_beyond_64_bits_keep_their_value(number: int) -> None:
     assert parse_json_text(f'{{"a": {number}}}') == {"a": number}
+
+
+@pytest.mark.parametrize("bom", [b"\xef\xbb\xbf", "\ufeff"], ids=["bytes", "text"])
+def test_a_byte_order_mark_before_json_is_skipped(bom: bytes | str) -> None:
+    # PowerShell and older Windows editors write one; CSV files with one are read too.
+    body = '{"a": [1, 2.5], "b": "\u534e"}'
+    text = bom + body.encode("utf-8") if isinstance(bom, bytes) else bom + body
+    assert parse_json_text(text) == {"a": [1, 2.5], "b": "\u534e"}
+    with pytest.raises(JSONInputError):
+        parse_json_text(bom + text)  # a second mark is content, and not JSON
+    if isinstance(bom, bytes):
+        with pytest.raises(JSONInputError, match="at byte 10"):  # counted in the file, mark included
+            parse_json_text(bom + b'{"a": "\xff"}')
