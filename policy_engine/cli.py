@@ -309,8 +309,10 @@ def decide(ctx: click.Context, policy: str, policy_version: str | None, client: 
 
 def _stream(ctx: click.Context, policy: str, version: str | None, as_of: str | None, trace: bool,
             audit_inputs: str | None) -> None:
+    import orjson
+
     from .diagnostics import PolicyEngineError
-    from .evaluate import Decider, dumps
+    from .evaluate import Decider
     from .inputs import parse_date
     from .loader import JSONInputError, parse_json_text
 
@@ -319,7 +321,7 @@ def _stream(ctx: click.Context, policy: str, version: str | None, as_of: str | N
     resolve = None
     deciders: dict[str, Decider] = {}  # by as-of day
     by_policy: dict[int, Decider] = {}  # by compiled policy: the days of a quarter share one
-    out = sys.stdout
+    out = sys.stdout.buffer
     store = None
     if audit_inputs is not None:
         from .audit import AuditStore
@@ -350,14 +352,12 @@ def _stream(ctx: click.Context, policy: str, version: str | None, as_of: str | N
             decision = decider.decide(record, as_of=as_of, trace=trace)
             if store is not None:  # recorded before it is answered: nothing answered is unrecorded
                 store.append(decider.policy, [(decision, record)], inputs=audit_inputs or "full")
-            text = dumps(decision)
+            answer = orjson.dumps(decision, option=orjson.OPT_APPEND_NEWLINE)
         except PolicyEngineError as e:
-            import json
-
-            text = json.dumps({"line": number, "error": {"exit_code": e.exit_code,
-                                                         "problems": [d.to_dict() for d in e.diagnostics]}},
-                              ensure_ascii=False)
-        out.write(text + "\n")
+            answer = orjson.dumps({"line": number, "error": {"exit_code": e.exit_code,
+                                                             "problems": [d.to_dict() for d in e.diagnostics]}},
+                                  option=orjson.OPT_APPEND_NEWLINE)
+        out.write(answer)  # UTF-8 bytes as orjson wrote them: no decoding and encoding again
         out.flush()
 
 
