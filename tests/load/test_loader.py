@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from policy_engine.diagnostics import PolicyError
 from policy_engine.loader import MAX_FILE_BYTES, JSONInputError, load_yaml_text, parse_json_text
@@ -105,3 +110,70 @@ def test_a_byte_order_mark_before_json_is_skipped(bom: bytes | str) -> None:
     if isinstance(bom, bytes):
         with pytest.raises(JSONInputError, match="at byte 10"):  # counted in the file, mark included
             parse_json_text(bom + b'{"a": "\xff"}')
+
+
+# ---- the fast reader (orjson) and the strict reader (json with hooks) give the same documents ----
+
+_KEYS = st.sampled_from(["a", "b", "c", "a:b", 'q"', "k\\", "\u987b", "e1"])
+_NUMBER_TEXT = st.from_regex(r"-?(0|[1-9][0-9]{0,24})(\.[0-9]{1,25})?([eE][-+]?[0-9]{1,3})?", fullmatch=True)
+_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from([0.0, -0.0, 1e300, 5e-324, 2**53 + 1.0, 1e16, 2**64, -(2**63) - 1]), st.text(max_size=4),
+    st.sampled_from(['"', "\\", "\u2028", "\x01", "x:y", "1e20"]), _NUMBER_TEXT.map(lambda t: ("raw", t)))
+
+
+def _render(value: Any, colon: Any, draw: Any) -> str:
+    """JSON text built by hand: an object may repeat a key, a number may be any valid spelling."""
+    if isinstance(value, tuple) and value[0] == "raw":
+        return value[1]
+    if isinstance(value, tuple) and value[0] == "obj":
+        return "{" + ",".join(f"{json.dumps(k)}{draw(colon)}{_render(v, colon, draw)}" for k, v in value[1]) + "}"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_render(v, colon, draw) for v in value[1]) + "]"
+    return json.dumps(value)
+
+
+_DOCS = st.recursive(
+    _SCALARS,
+    lambda inner: st.one_of(st.tuples(st.just("obj"), st.lists(st.tuples(_KEYS, inner), max_size=4)),
+                            st.tuples(st.just("arr"), st.lists(inner, max_size=4))),
+    max_leaves=15)
+
+
+def _typed(v: Any) -> Any:
+    """A value with its types spelled out: 1, 1.0 and True differ, and so do 0.0 and -0.0."""
+    if isinstance(v, dict):
+        return ("dict", [(k, _typed(x)) for k, x in v.items()])
+    if isinstance(v, list):
+        return ("list", [_typed(x) for x in v])
+    return (type(v).__name__, repr(v))
+
+
+@settings(max_examples=800, deadline=None)
+@given(_DOCS, st.data())
+def test_fast_and_strict_json_readers_agree(doc: Any, data: Any) -> None:
+    from policy_engine.loader import _STRICT, _fast_loads, _loads
+
+    text = _render(doc, st.sampled_from([":", ": ", " :", ":\n"]), data.draw)
+    try:
+        strict: Any = ("ok", _typed(_loads(text)))
+    except JSONInputError:
+        strict = ("error",)
+    fast = _fast_loads(text.encode("utf-8"))
+    if fast is not _STRICT:
+        assert strict == ("ok", _typed(fast)), text
+    if strict[0] == "ok":
+        assert ("ok", _typed(parse_json_text(text.encode("utf-8")))) == strict
+    else:
+        with pytest.raises(JSONInputError):
+            parse_json_text(text.encode("utf-8"))
+
+
+def test_client_records_take_the_fast_reader() -> None:
+    from policy_engine.loader import _STRICT, _fast_loads
+
+    from ..conftest import SAMPLES
+
+    for path in SAMPLES:
+        compact = json.dumps(json.loads(path.read_bytes()), ensure_ascii=False).encode("utf-8")
+        assert _fast_loads(path.read_bytes()) is not _STRICT and _fast_loads(compact) is not _STRICT, path.name
