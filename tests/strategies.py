@@ -1,0 +1,35 @@
+"""Hypothesis strategies shared by the property tests of several stages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import strategies as st
+
+from policy_engine.tester import apply_patch
+
+from .conftest import sample
+
+BASE = sample("02")
+NUMBERS = st.one_of(
+    st.none(), st.integers(-10**16, 10**16), st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0, -0.0, 1e-300, 1e15, -1e15, 7, 90, 91, 270, 271, 360, 361]),
+    st.text(max_size=3), st.booleans())
+FIELDS = ["loan.days_past_due", "loan.balance", "internal_rating", "exposure.nonperforming_share_at_bank",
+          "financials[-1].net_income", "financials[0].revenue", "financials[-1].current_liabilities",
+          "financials[2].equity", "events.litigation", "history.previous_grade", "industry",
+          "restructuring.periods_repaid", "loan.collateral_value", "financials[1].period_end", "as_of"]
+
+
+EMPTY_PERIODS = st.sampled_from([{}, {"revenue": None}, {"period_end": None, "net_income": None}])
+
+
+@st.composite
+def mutated_clients(draw: Any) -> dict[str, Any]:
+    patch = draw(st.dictionaries(st.sampled_from(FIELDS), NUMBERS, max_size=4))
+    client = apply_patch(BASE, patch)
+    # Empty periods: trailing ones are absent, one before a filled period is an error, on both paths.
+    for _ in range(draw(st.integers(0, 2))):
+        periods = client["financials"]
+        periods.insert(draw(st.integers(0, len(periods))), draw(EMPTY_PERIODS))
+    return client
