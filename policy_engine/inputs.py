@@ -63,7 +63,8 @@ def _check_value(spec: InputSpec, v: Any, grades: tuple[str, ...]) -> tuple[Any,
             return None, f"expected a number, found {_describe(v)}", None
         if isinstance(v, float) and not math.isfinite(v):
             return None, f"{v} is not a finite number", "send null for an unknown value"
-        if t == "integer" and not isinstance(v, int):
+        if t == "integer" and not (isinstance(v, int) or v.is_integer()):
+            # 3.0 is a whole number (JSON Schema's "integer" too, and a table column with a gap holds floats)
             return None, f"expected a whole number, found {v}", None
         if abs(v) > MAX_ABS_NUMBER:
             return None, f"{v} is out of range (|x| <= {MAX_ABS_NUMBER:g})", "check the unit"

@@ -246,3 +246,18 @@ def test_an_empty_period_before_a_filled_one_is_one_error_naming_the_list(decide
     assert [(d.path, d.message) for d in err.value.diagnostics] == [
         ("financials", "periods must be consecutive from index 0: financials[1] is empty but a later period is "
                        "filled")]
+
+
+@pytest.mark.parametrize(("days", "decided"), [(91, True), (91.0, True), (0.0, True), (90.5, False), (-1.0, False)])
+def test_a_whole_number_field_takes_a_float_with_no_fraction(decider: Decider, days: Any, decided: bool) -> None:
+    # As JSON Schema's "integer" does, and as a table column holds it once another row leaves it empty.
+    client = sample("02")
+    client["loan"]["days_past_due"] = days
+    if not decided:
+        with pytest.raises(InputError) as err:
+            decider.decide(client)
+        assert [d.path for d in err.value.diagnostics] == ["loan.days_past_due"]
+        return
+    as_int = copy.deepcopy(client)
+    as_int["loan"]["days_past_due"] = int(days)
+    assert _stable(decider.decide(client)) == _stable(decider.decide(as_int))
