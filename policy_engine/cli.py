@@ -642,7 +642,8 @@ def _batch_run(ctx: click.Context, compiled: Any, background: Any, input_file: P
                fail_on_rejects: bool, workers: int, encoding: str, no_audit: bool, audit_inputs: str) -> None:
     from .batch import read_table, render_summary, run_batch, summary, write_decisions, write_rejects
 
-    key_future = None if no_audit else background.submit(_batch_key, compiled, input_file, financials, as_of)
+    key_future = None if no_audit else background.submit(_batch_key, compiled, input_file, financials, as_of,
+                                                         encoding)
     table = read_table(input_file, financials, encoding)
     show = sys.stderr.isatty() and table.rows_read >= 100_000
     if show:
@@ -688,11 +689,19 @@ def _batch_run(ctx: click.Context, compiled: Any, background: Any, input_file: P
         sys.exit(EXIT_INPUT)
 
 
-def _batch_key(policy: Any, input_file: Path, financials: Path | None, as_of: str | None) -> str:
-    """The same policy over the same input bytes (and date) is the same batch: a rerun can skip what is recorded."""
+def _batch_key(policy: Any, input_file: Path, financials: Path | None, as_of: str | None,
+               encoding: str = "utf-8") -> str:
+    """The same policy over the same input bytes (and date) is the same batch: a rerun can skip what is recorded.
+
+    Bytes read as another text encoding are other clients, so a CSV encoding other than UTF-8 is
+    part of the key (UTF-8 keys stay as stores already hold them).
+    """
+    import codecs
     import hashlib
 
     h = hashlib.sha256(f"{policy.sha256}\0{as_of or ''}\0".encode())
+    if codecs.lookup(encoding).name != "utf-8":
+        h.update(f"encoding={codecs.lookup(encoding).name}\0".encode())
     for path in (input_file, financials):
         if path is not None:
             with path.open("rb") as fh:

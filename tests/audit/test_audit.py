@@ -639,3 +639,28 @@ def test_a_segment_that_is_no_longer_arrow_is_a_store_error_not_a_crash(store_wi
     r = cli(store_with_samples, "audit", "show", "2")
     assert r.exit_code == 6 and "segment 1" in r.stderr and "cannot be read" in r.stderr
     assert _verify(store_with_samples)["break"]["kind"] == "edited"
+
+
+def test_a_rerun_under_another_csv_encoding_is_another_batch(tmp_path: Path) -> None:
+    # The same bytes read as other text are other clients: their decisions must be recorded, not skipped.
+    import pandas as pd
+
+    frame = pd.read_csv(REFERENCE / "samples" / "portfolio.csv", dtype=str, keep_default_na=False)
+    frame.loc[0, "name"] = "华东精密机械"
+    csv = tmp_path / "gbk.csv"
+    frame.to_csv(csv, index=False, encoding="gbk")
+    db = tmp_path / "enc.db"
+
+    def run(*extra: str) -> Any:
+        return CliRunner().invoke(main, ["--policies", str(POLICIES), "--audit-db", str(db), "batch", str(csv),
+                                         "-p", "loss-client-management", "--format", "json", *extra],
+                                  catch_exceptions=False)
+
+    assert run("--encoding", "gb18030").exit_code == 0
+    again = run("--encoding", "gb18030")
+    assert again.exit_code == 0 and f"{len(frame)} client(s) of this batch were already recorded" in again.stderr
+    other = run("--encoding", "latin-1")
+    assert other.exit_code == 0 and "already recorded" not in other.stderr
+    with AuditStore(db) as store:
+        assert store.db.execute("SELECT count(*) FROM decision_record").fetchone()[0] == 2 * len(frame)
+        assert store.verify()[1] is None
