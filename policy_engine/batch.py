@@ -104,10 +104,12 @@ def read_table(path: Path, financials: Path | None = None, encoding: str = "utf-
         raise
     except UnicodeDecodeError as exc:
         bad = exc.object[exc.start] if isinstance(exc.object, bytes) and exc.start < len(exc.object) else None
+        utf8 = codecs.lookup(encoding).name == "utf-8"
         raise InputError([Diagnostic("unreadable", f"cannot decode the file as {encoding}"
                                      + (f" (byte 0x{bad:02x})" if bad is not None else ""), file=str(path),
                                      hint="Excel in a Chinese locale saves CSV as GBK: pass --encoding gb18030, or "
-                                          "save as 'CSV UTF-8'")]) from None
+                                          "save as 'CSV UTF-8'" if utf8 else
+                                          "pass the encoding the file was saved in (--encoding)")]) from None
     except Exception as exc:  # any reader's complaint (pyarrow, openpyxl, zipfile, csv) means: not a readable table
         raise InputError([Diagnostic("unreadable", f"cannot read the table: {type(exc).__name__}: {exc}",
                                      file=str(path), hint=f"is it really a {fmt} file?")]) from None

@@ -700,8 +700,9 @@ def _batch_key(policy: Any, input_file: Path, financials: Path | None, as_of: st
     import hashlib
 
     h = hashlib.sha256(f"{policy.sha256}\0{as_of or ''}\0".encode())
-    if codecs.lookup(encoding).name != "utf-8":
-        h.update(f"encoding={codecs.lookup(encoding).name}\0".encode())
+    codec = codecs.lookup(encoding).name
+    if codec != "utf-8":
+        h.update(f"encoding={codec}\0".encode())
     for path in (input_file, financials):
         if path is not None:
             with path.open("rb") as fh:

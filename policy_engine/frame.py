@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .compiler import CompiledPolicy, InputSpec
-from .inputs import MAX_ABS_NUMBER, MAX_STRING
+from .inputs import MAX_ABS_NUMBER, MAX_STRING, gap_message
 from .vector import _EPOCH_ORDINAL, Col, TextCodes
 
 _SERIES_COL = re.compile(r"^(?P<root>[a-z_][a-z0-9_.]*)\[(?P<k>\d+)\]\.(?P<field>.+)$")
@@ -349,8 +349,7 @@ def _flag_gaps(chk: Any, present: np.ndarray, root: str) -> None:
     rows = np.flatnonzero(gaps.any(axis=1))
     if len(rows):
         first = gaps[rows].argmax(axis=1)
-        chk.flag(rows, root, [f"periods must be consecutive from index 0: {root}[{k}] is empty but a later "
-                              "period is filled" for k in first])
+        chk.flag(rows, root, [gap_message(root, int(k)) for k in first])
 
 
 def _rows(a: np.ndarray, keep: np.ndarray) -> np.ndarray:

@@ -135,9 +135,12 @@ def trim_periods(periods: list[Any], root: str) -> tuple[list[Any], str | None]:
     while end and not filled[end - 1]:
         end -= 1
     gap = next((k for k in range(end) if not filled[k]), None)
-    problem = None if gap is None else (f"periods must be consecutive from index 0: {root}[{gap}] is empty but "
-                                        "a later period is filled")
-    return periods[:end], problem
+    return periods[:end], None if gap is None else gap_message(root, gap)
+
+
+def gap_message(root: str, k: int) -> str:
+    """The one wording of an empty period before a filled one, for decide and batch alike."""
+    return f"periods must be consecutive from index 0: {root}[{k}] is empty but a later period is filled"
 
 
 def extract_checked(policy: CompiledPolicy, rec: Any, file: str | None = None) -> tuple[Any, ...]:
