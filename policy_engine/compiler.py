@@ -60,6 +60,7 @@ class InputSpec(Frozen):
     max: float | None
     enum: tuple[str, ...] | None
     unit: str | None
+    ascending: bool = False  # series only: values strictly increase from period to period
 
 
 class MetricSpec(Frozen, eq=False):
@@ -265,6 +266,9 @@ class _Compiler:
                                         enum=tuple(v["enum"]) if v.get("enum") else None)
             if "[*]" in v["from"] and v["type"] not in ("number", "integer", "date"):
                 self.err("bad-input", "series inputs hold numbers or dates", ("inputs", k, "type"))
+            if v.get("ascending") and "[*]" not in v["from"]:
+                self.err("bad-input", "'ascending' orders the periods of a series; this input is not one",
+                         ("inputs", k, "ascending"), "a series reads a list: from: financials[*].period_end")
             if k in BUILTIN_SYMBOLS:
                 self.err("reserved-name", f"'{k}' is a built-in name", ("inputs", k))
         if seg:
@@ -697,7 +701,8 @@ def _input_spec(name: str, v: Mapping[str, Any]) -> InputSpec:
     else:
         root, item, series = tuple(src.split(".")), (), False
     return InputSpec(name, src, root, item, series, v["type"], bool(v.get("required", False)),
-                     v.get("min"), v.get("max"), tuple(v["enum"]) if v.get("enum") else None, v.get("unit"))
+                     v.get("min"), v.get("max"), tuple(v["enum"]) if v.get("enum") else None, v.get("unit"),
+                     bool(v.get("ascending", False)))
 
 
 def check_document(doc: Document) -> tuple[list[Diagnostic], CompiledPolicy | None]:

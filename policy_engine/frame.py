@@ -8,7 +8,8 @@ Column conventions (one row per client):
 * quarterly financials either wide, ``financials[0].revenue`` ... ``financials[k].revenue`` (index
   0 is the oldest; a period exists when any of its cells has a value), or as a second long
   table with ``client_id`` and one row per period (``--financials FILE``; periods in file order,
-  oldest first, or sorted by ``period_end`` when present).
+  oldest first, or sorted by ``period_end`` when present). An ``ascending`` series is checked
+  after that, as ``decide`` checks it: periods out of order or repeated reject the row.
 
 Text formats (CSV) carry text: numbers and dates are parsed, booleans are ``true``/``false``.
 Typed formats (JSON Lines, Parquet, Excel) must carry the right types: a number sent as text is
@@ -28,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .compiler import CompiledPolicy, InputSpec
-from .inputs import MAX_ABS_NUMBER, MAX_STRING, gap_message
+from .inputs import MAX_ABS_NUMBER, MAX_STRING, gap_message, order_problem
 from .vector import _EPOCH_ORDINAL, Col, TextCodes
 
 _SERIES_COL = re.compile(r"^(?P<root>[a-z_][a-z0-9_.]*)\[(?P<k>\d+)\]\.(?P<field>.+)$")
@@ -352,6 +353,30 @@ def _flag_gaps(chk: Any, present: np.ndarray, root: str) -> None:
         chk.flag(rows, root, [gap_message(root, int(k)) for k in first])
 
 
+def _flag_disorder(chk: Any, spec: InputSpec, data: np.ndarray, valid: np.ndarray) -> None:
+    """The first value of a row not after the one before it (nulls skipped), as ``decide`` reports it."""
+    n, width = data.shape
+    if width < 2:
+        return
+    latest = np.maximum.accumulate(np.where(valid, np.arange(width), -1), axis=1)  # last value at or before k
+    prev_at = np.full((n, width), -1, np.int64)
+    prev_at[:, 1:] = latest[:, :-1]
+    prev = np.take_along_axis(data, np.maximum(prev_at, 0), axis=1)
+    bad = valid & (prev_at >= 0) & (data <= prev)
+    rows = np.flatnonzero(bad.any(axis=1))
+    if not len(rows):
+        return
+    first = bad[rows].argmax(axis=1)
+
+    def py(x: Any) -> Any:
+        return dt.date.fromordinal(int(x) + _EPOCH_ORDINAL) if spec.type == "date" else float(x)
+
+    for k in np.unique(first):
+        at = rows[first == k]
+        problems = [order_problem(spec, int(k), py(data[r, k]), int(prev_at[r, k]), py(prev[r, k])) for r in at]
+        chk.flag(at, problems[0][0], [m for _, m in problems])
+
+
 def _rows(a: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """The kept rows; a series table stays column-major (a boolean index alone would give row-major)."""
     return np.asfortranarray(a[keep]) if a.ndim == 2 else a[keep]
@@ -452,6 +477,8 @@ def prepare(policy: CompiledPolicy, df: pd.DataFrame, text: bool, as_of: str | N
             d, v, _ = chk.values(spec, _column(df, path), path)
             data2[:, k] = d
             valid2[:, k] = v
+        if spec.ascending:
+            _flag_disorder(chk, spec, data2, valid2)
         # A client with fewer periods than the widest: shift its periods to the right (latest last).
         lengths = periods_present.sum(axis=1)
         # Cells of a period that does not exist are not "missing values" of that period.

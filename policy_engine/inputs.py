@@ -143,6 +143,44 @@ def gap_message(root: str, k: int) -> str:
     return f"periods must be consecutive from index 0: {root}[{k}] is empty but a later period is filled"
 
 
+ORDER_HINT = "list the periods oldest first, one period per date"
+
+
+def order_message(spec: InputSpec, series: list[Any]) -> tuple[str, str] | None:
+    """(field path, message) of the first value not after the value before it, for an ``ascending`` series.
+
+    Periods out of order would be read as the wrong quarters (the latest loss taken for the oldest)
+    without any figure being wrong, so the record is refused instead. Null values are skipped.
+    """
+    prev = prev_at = None
+    for i, v in enumerate(series):
+        if v is None:
+            continue
+        if prev is not None and v <= prev:
+            return order_problem(spec, i, v, prev_at, prev)
+        prev, prev_at = v, i
+    return None
+
+
+def order_problem(spec: InputSpec, i: int, value: Any, j: Any, prev: Any) -> tuple[str, str]:
+    """The one wording of a period out of order, for decide and batch alike."""
+    root, item = ".".join(spec.root), ".".join(spec.item)
+    if value == prev:
+        what = f"{_short(value)} repeats {root}[{j}].{item}"
+    else:
+        what = f"{_short(value)} is before {root}[{j}].{item} ({_short(prev)})"
+    order = "oldest first" if spec.type == "date" else f"in ascending order of {item}"
+    return f"{root}[{i}].{item}", f"{what}: the periods must be {order}, each {item} once"
+
+
+def _short(v: Any) -> str:
+    if isinstance(v, _dt.date):
+        return v.isoformat()
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    return repr(v)
+
+
 def extract_checked(policy: CompiledPolicy, rec: Any, file: str | None = None) -> tuple[Any, ...]:
     """Every input value, or :class:`InputError` listing every problem of the record."""
     problems: list[Diagnostic] = []
@@ -205,6 +243,10 @@ def extract_checked(policy: CompiledPolicy, rec: Any, file: str | None = None) -
             if problem:
                 problems.append(Diagnostic("bad-field", problem, path=f"{pwhere}.{'.'.join(spec.item)}", hint=hint))
             series.append(v)
+        if spec.ascending:
+            disorder = order_message(spec, series)
+            if disorder is not None:
+                problems.append(Diagnostic("bad-field", disorder[1], path=disorder[0], hint=ORDER_HINT))
         values.append(series)
     if problems:
         raise InputError([Diagnostic(p.code, p.message, file=file, path=p.path, hint=p.hint) for p in problems])
@@ -297,9 +339,11 @@ def build_fast_extractor(policy: CompiledPolicy) -> Callable[[Any], tuple[Any, .
             lines.append(f"        if {r} is None:")
             lines.append(f"            {r} = []")
         bail_unless(f"type({r}) is list and len({r}) <= {MAX_PERIODS!r}")
-        for j, _ in group:
+        for j, g in group:
             lines.append(f"        v{j} = []")
             lines.append(f"        a{j} = v{j}.append")
+            if g.ascending:
+                lines.append(f"        last{j} = None")
         lines.append(f"        for q in {r}:")
         # An empty period (to be dropped at the end, or a gap) is the checked path's to handle.
         lines.append("            if (not q or None in q.values()) and not _filled(q):")
@@ -317,6 +361,10 @@ def build_fast_extractor(policy: CompiledPolicy) -> Callable[[Any], tuple[Any, .
                 lines.append(f"                if not ({kind} and {glo!r} <= x <= {ghi!r}):")
                 lines.append("                    return None")
                 lines.append("                x = float(x)")
+            if g.ascending:  # out of order: the checked path words it
+                lines.append(f"                if last{j} is not None and x <= last{j}:")
+                lines.append("                    return None")
+                lines.append(f"                last{j} = x")
             lines.append(f"            a{j}(x)")
     body = "\n".join(lines)
     # Any lookup failure (missing key, non-object parent) means: take the checked path.

@@ -32,4 +32,13 @@ def mutated_clients(draw: Any) -> dict[str, Any]:
     for _ in range(draw(st.integers(0, 2))):
         periods = client["financials"]
         periods.insert(draw(st.integers(0, len(periods))), draw(EMPTY_PERIODS))
+    # Periods out of order or given twice: refused at the same period on both paths.
+    periods = client["financials"]
+    disorder = draw(st.sampled_from(["none", "none", "none", "swap", "repeat"]))
+    if disorder != "none" and len(periods) >= 2:
+        i = draw(st.integers(0, len(periods) - 2))
+        if disorder == "swap":
+            periods[i], periods[i + 1] = periods[i + 1], periods[i]
+        else:
+            periods.insert(i + 1, dict(periods[i]))
     return client

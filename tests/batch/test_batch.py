@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import math
 import os
 import subprocess
 import sys
@@ -362,6 +364,110 @@ def test_empty_json_periods_are_read_as_decide_reads_them(policy: Any, decider: 
     volatile = ("decision_id", "evaluated_at")
     assert [{k: v for k, v in r.items() if k not in volatile} for r in iter_records(result, decider)] == [
         {k: v for k, v in decider.decide(c).items() if k not in volatile} for c in (trailing, plain)]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_periods_out_of_order_are_rejected_with_decide_s_message(policy: Any, decider: Decider, tmp_path: Path,
+                                                                   suffix: str) -> None:
+    # Newest first, the crisis trader's latest quarter would be read as its oldest: loss became substandard.
+    from policy_engine.diagnostics import InputError
+
+    plain, newest_first, twice = (json.loads(p.read_text(encoding="utf-8")) for p in SAMPLES[1:4])
+    newest_first["financials"].reverse()
+    twice["financials"].insert(2, dict(twice["financials"][1]))
+    clients = (plain, newest_first, twice)
+    path = tmp_path / f"order{suffix}"
+    if suffix == ".jsonl":
+        path.write_text("".join(json.dumps(c) + "\n" for c in clients), encoding="utf-8")
+    else:
+        frame = pd.DataFrame.from_records([flatten(c) for c in clients])
+        frame.to_csv(path, index=False) if suffix == ".csv" else frame.to_parquet(path, index=False)
+    result = run_batch(policy, read_table(path))
+    assert result.decided == 1 and [r["row"] for r in result.rejects] == [2, 3]
+    for reject, client in zip(result.rejects, clients[1:], strict=True):
+        with pytest.raises(InputError) as err:
+            decider.decide(client)
+        assert [(p["field"], p["message"]) for p in reject["problems"]] == [
+            (d.path, d.message) for d in err.value.diagnostics]
+    assert result.rejects[0]["problems"][0]["field"] == "financials[1].period_end"
+    assert "repeats financials[1].period_end" in result.rejects[1]["problems"][0]["message"]
+
+
+def test_a_long_financials_table_is_sorted_by_period_end_but_a_quarter_given_twice_is_rejected(
+        policy: Any, decider: Decider, tmp_path: Path) -> None:
+    plain, twice = (json.loads(p.read_text(encoding="utf-8")) for p in SAMPLES[1:3])
+    periods = [{"client_id": c["client_id"], **q} for c in (plain, twice) for q in c["financials"]]
+    periods.append({"client_id": twice["client_id"], **twice["financials"][0]})
+    clients = pd.DataFrame.from_records([flatten({k: v for k, v in c.items() if k != "financials"})
+                                         for c in (plain, twice)])
+    clients.to_csv(tmp_path / "clients.csv", index=False)
+    pd.DataFrame.from_records(periods[::-1]).to_csv(tmp_path / "fin.csv", index=False)  # newest first: sorted
+    result = run_batch(policy, read_table(tmp_path / "clients.csv", tmp_path / "fin.csv"))
+    [record] = list(iter_records(result, decider))
+    assert record["input_sha256"] == decider.decide(plain)["input_sha256"]
+    [reject] = result.rejects
+    assert reject["client_id"] == twice["client_id"]
+    assert [p["field"] for p in reject["problems"]] == ["financials[1].period_end"]
+    assert "repeats financials[0].period_end" in reject["problems"][0]["message"]
+
+
+def _csv_cell(v: Any) -> str:
+    """A value as a spreadsheet would hold it: empty for null, true/false, shortest round-trip floats."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return repr(v) if isinstance(v, float) else str(v)
+
+
+def _survives_csv(v: Any) -> bool:
+    """A value whose type a text cell still tells: no NaN (written empty), no text that reads as a number."""
+    if isinstance(v, float):
+        return not math.isnan(v)
+    if isinstance(v, str):
+        t = v.strip().lower()
+        if t in ("", "true", "false"):
+            return False
+        try:
+            float(t)
+        except ValueError:
+            return True
+        return False
+    return True
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(st.lists(mutated_clients(), min_size=25, max_size=25))
+def test_batch_over_csv_decides_or_rejects_each_client_as_decide_does(
+        policy: Any, decider: Decider, tmp_path: Path, clients: list[dict[str, Any]]) -> None:
+    """CSV cells are text: numbers, booleans and dates are parsed back, and must give decide's answer."""
+    from policy_engine.diagnostics import InputError
+
+    rows, expected = [], {}
+    for i, client in enumerate(clients):
+        client["client_id"] = f"X{i}"
+        flat = flatten(client)
+        if not all(_survives_csv(v) for v in flat.values()):
+            continue
+        rows.append(flat)
+        try:
+            d = decider.decide(client)
+            expected[client["client_id"]] = ("decided", d["classification"]["grade"], [w["id"] for w in d["warnings"]],
+                                             [a["id"] for a in d["actions"]], d["input_sha256"])
+        except InputError as e:
+            expected[client["client_id"]] = ("rejected", sorted({str(x.path) for x in e.diagnostics}))
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    path = tmp_path / "clients.csv"
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh)
+        out.writerow(columns)
+        out.writerows([_csv_cell(r.get(c)) for c in columns] for r in rows)
+    result = run_batch(policy, read_table(path))
+    got = {r["client_id"]: ("decided", r["classification"]["grade"], [w["id"] for w in r["warnings"]],
+                            [a["id"] for a in r["actions"]], r["input_sha256"]) for r in iter_records(result, decider)}
+    got.update({r["client_id"]: ("rejected", sorted({p["field"] for p in r["problems"]})) for r in result.rejects})
+    assert got == expected
 
 
 def test_prepared_series_are_column_major_with_and_without_rejected_rows(policy: Any, tmp_path: Path) -> None:
