@@ -27,7 +27,7 @@ import pandas as pd
 from .compiler import CompiledPolicy
 from .diagnostics import Diagnostic, InputError, UsageError
 from .evaluate import Decider, canonical_json
-from .frame import Prepared, Problem, duplicate_ids, prepare
+from .frame import Prepared, Problem, date_of, duplicate_ids, prepare
 from .loader import JSONInputError, parse_json_text
 from .vector import Col, VectorResults, days_to_date, evaluate_columns
 
@@ -656,12 +656,13 @@ def segment_input(inputs: pd.DataFrame, i: int, text: bool) -> dict[str, Any] | 
 
 def _clean(v: Any, text: bool = False) -> Any:
     """A cell as the JSON value it stands for (text cells typed the way JSON would carry them)."""
-    if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
+    if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA or v is pd.NaT:
         return None
     if isinstance(v, np.generic):
         return v.item()
-    if isinstance(v, pd.Timestamp):
-        return v.date().isoformat()
+    if isinstance(v, dt.datetime):  # a date cell of Excel or a time stamp column (pd.Timestamp is one too)
+        day = date_of(v)
+        return v.isoformat() if day is None else day.isoformat()
     if text and isinstance(v, str):
         if v == "":
             return None

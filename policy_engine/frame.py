@@ -226,7 +226,7 @@ class _Checker:
         data = np.zeros(n, np.int64)
         bad = np.zeros(n, bool)
         for i in np.flatnonzero(present):
-            d = _to_date(raw[i])
+            d = date_of(raw[i])
             if d is None:
                 bad[i] = True
             else:
@@ -282,7 +282,7 @@ class _Checker:
             return data, present & ~bad, missing
         # date: parse each distinct text once (a column of quarter ends has a handful)
         codes, uniques = pd.factorize(text)
-        parsed = [_to_date(u) for u in uniques.tolist()]
+        parsed = [date_of(u) for u in uniques.tolist()]
         lookup_ok = np.array([d is not None for d in parsed] + [False], bool)
         lookup_days = np.array([0 if d is None else d.toordinal() - _EPOCH_ORDINAL for d in parsed] + [0], np.int64)
         ok = present & lookup_ok[codes]
@@ -316,13 +316,14 @@ def _num(v: float) -> str:
     return str(int(v)) if v.is_integer() else str(v)
 
 
-def _to_date(v: Any) -> dt.date | None:
+def date_of(v: Any) -> dt.date | None:
+    """The date a cell holds: ISO text, a date, or a date-time at midnight (an Excel date cell)."""
     if isinstance(v, pd.Timestamp | dt.datetime):
         return v.date() if (v.hour, v.minute, v.second, v.microsecond) == (0, 0, 0, 0) else None
     if isinstance(v, dt.date):
         return v
     if isinstance(v, np.datetime64):
-        return _to_date(pd.Timestamp(v))
+        return date_of(pd.Timestamp(v))
     if isinstance(v, str) and _ISO_DATE.match(v):
         try:
             return dt.date.fromisoformat(v)

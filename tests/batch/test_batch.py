@@ -79,6 +79,23 @@ def test_full_records_from_a_batch_equal_decide_records_including_the_input_hash
             assert record == expected
 
 
+@pytest.mark.parametrize("suffix", [".xlsx", ".parquet"])
+def test_date_cells_give_the_records_decide_gives_input_hash_included(policy: Any, decider: Decider, tmp_path: Path,
+                                                                      suffix: str) -> None:
+    # Excel keeps dates as date cells (read back as date-times at midnight), Parquet as time stamps:
+    # the input hashed and stored is the client's record, with dates as YYYY-MM-DD.
+    clients = [json.loads(p.read_text(encoding="utf-8")) for p in SAMPLES[:3]]
+    frame = pd.DataFrame.from_records([flatten(c) for c in clients])
+    dates = [c for c in frame.columns if c.endswith(("period_end", "maturity_date")) or c == "as_of"]
+    frame[dates] = frame[dates].apply(pd.to_datetime)
+    path = tmp_path / f"dates{suffix}"
+    frame.to_excel(path, index=False) if suffix == ".xlsx" else frame.to_parquet(path, index=False)
+    volatile = ("decision_id", "evaluated_at")
+    assert [{k: v for k, v in r.items() if k not in volatile} for r in iter_records(run_batch(
+        policy, read_table(path)), decider)] == [
+        {k: v for k, v in decider.decide(c).items() if k not in volatile} for c in clients]
+
+
 SALT = [
     # (column, bad value, expected field, expected fragment)
     ("loan.balance", "abc", "loan.balance", "expected a number, found string 'abc'"),
