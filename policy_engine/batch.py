@@ -27,7 +27,7 @@ import pandas as pd
 from .compiler import CompiledPolicy
 from .diagnostics import Diagnostic, InputError, UsageError
 from .evaluate import Decider, canonical_json
-from .frame import Prepared, Problem, date_of, duplicate_ids, prepare
+from .frame import Prepared, Problem, client_id_text, date_of, duplicate_ids, prepare
 from .loader import JSONInputError, parse_json_text
 from .vector import Col, VectorResults, days_to_date, evaluate_columns
 
@@ -66,12 +66,22 @@ def flatten(record: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass
+class PeriodRows:
+    """The accounting of a long ``--financials`` table: rows read = joined to a client + rejected."""
+
+    rows_read: int
+    joined: int
+    rejects: list[dict[str, Any]]
+
+
+@dataclass
 class Table:
     frame: pd.DataFrame
     text: bool  # cells are text (CSV): numbers, booleans and dates are parsed
     problems: list[Problem] = field(default_factory=list)  # rows unreadable before any column check
     positions: np.ndarray | None = None  # input row of each frame row, when some rows could not be read
     rows_read: int = 0
+    periods: PeriodRows | None = None  # when periods came as a long table
 
 
 def read_table(path: Path, financials: Path | None = None, encoding: str = "utf-8") -> Table:
@@ -114,7 +124,7 @@ def read_table(path: Path, financials: Path | None = None, encoding: str = "utf-
         raise InputError([Diagnostic("unreadable", f"cannot read the table: {type(exc).__name__}: {exc}",
                                      file=str(path), hint=f"is it really a {fmt} file?")]) from None
     if financials is not None:
-        table.frame = join_financials(table.frame, read_table(financials, encoding=encoding).frame)
+        table.frame, table.periods = join_financials(table, read_table(financials, encoding=encoding))
     return table
 
 
@@ -144,19 +154,79 @@ def _read_jsonl(path: Path) -> Table:
     return Table(frame, text=False, problems=problems, positions=np.array(positions, dtype=np.int64), rows_read=n)
 
 
-def join_financials(clients: pd.DataFrame, periods: pd.DataFrame) -> pd.DataFrame:
-    """A long table of periods (client_id + fields, oldest first) as wide ``financials[k].x`` columns."""
-    if "client_id" not in periods.columns:
+def join_financials(clients: Table, periods: Table) -> tuple[pd.DataFrame, PeriodRows]:
+    """A long table of periods (client_id + fields) as wide ``financials[k].x`` columns, and its accounting.
+
+    Periods are sorted by ``period_end`` when the table has one (else kept in file order). A period
+    row that names no client of the client table, or no client at all, is a reject of its own, so
+    no row of either table is lost without a word. Client ids match as text, as everywhere.
+    """
+    frame = periods.frame
+    if "client_id" not in frame.columns:
         raise UsageError([Diagnostic("missing-column", "the financials table needs a client_id column")])
-    periods = periods.copy()
-    if "period_end" in periods.columns:
-        periods = periods.sort_values(["client_id", "period_end"], kind="stable")
-    periods["_k"] = periods.groupby("client_id", sort=False).cumcount()
-    wide = periods.pivot(index="client_id", columns="_k")
+    if periods.text != clients.text:  # one table CSV, the other typed: read the periods as the clients are read
+        frame = frame.apply(lambda col: col if col.name == "client_id" else col.map(
+            _as_text if clients.text else (lambda v: _clean(v, text=True)))) if len(frame) else frame
+    keys = client_id_text(frame["client_id"])
+    client_keys = client_id_text(clients.frame["client_id"]) if "client_id" in clients.frame.columns else None
+    has_key = keys.notna().to_numpy()
+    matched = has_key & (_is_in(keys, client_keys) if client_keys is not None else False)
+    positions = periods.positions if periods.positions is not None else np.arange(len(frame), dtype=np.int64)
+    rejects = [{"table": "financials", "row": int(p.row) + 1, "client_id": None,
+                "problems": [{"field": p.path, "code": p.code, "message": p.message}]} for p in periods.problems]
+    for i in np.flatnonzero(~matched):
+        message = (f"client_id '{keys.iat[i]}' is not in the client table" if has_key[i] else
+                   "required field 'client_id' is missing")
+        rejects.append({"table": "financials", "row": int(positions[i]) + 1,
+                        "client_id": keys.iat[i] if has_key[i] else None,
+                        "problems": [{"field": "client_id", "code": "unmatched-period" if has_key[i] else
+                                      "missing-field", "message": message}]})
+    rejects.sort(key=lambda r: r["row"])
+    joined = frame.drop(columns=["client_id"]).assign(_key=keys)[matched]
+    if "period_end" in joined.columns:
+        try:
+            joined = joined.sort_values(["_key", "period_end"], kind="stable")
+        except TypeError:  # dates and text mixed in one typed column: order by their text
+            joined = joined.sort_values(["_key", "period_end"], kind="stable",
+                                        key=lambda c: c.map(lambda v: "" if v is None else str(v)))
+    joined["_k"] = joined.groupby("_key", sort=False).cumcount()
+    wide = joined.pivot(index="_key", columns="_k")
     wide.columns = [f"financials[{k}].{f}" for f, k in wide.columns]
     wide = wide.reset_index()
-    clients = clients.drop(columns=[c for c in clients.columns if str(c).startswith("financials[")])
-    return clients.merge(wide, on="client_id", how="left", sort=False)
+    out = clients.frame.drop(columns=[c for c in clients.frame.columns if str(c).startswith("financials[")])
+    out = out.assign(_key=client_keys if client_keys is not None else None).merge(
+        wide, on="_key", how="left", sort=False).drop(columns=["_key"])
+    accounting = PeriodRows(periods.rows_read, int(matched.sum()), rejects)
+    if accounting.joined + len(rejects) != accounting.rows_read:  # the accounting is a contract, not a hope
+        raise AssertionError(f"period accounting broken: {accounting}")
+    return out, accounting
+
+
+def _is_in(values: pd.Series, known: pd.Series) -> np.ndarray:
+    """``values.isin(known)`` for text keys, hashed by Arrow (pandas' Arrow-string isin goes value by value)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def arrow(s: pd.Series) -> Any:
+        if isinstance(s.array, pd.arrays.ArrowExtensionArray):
+            data = s.array._pa_array
+            return (data if isinstance(data, pa.ChunkedArray) else pa.chunked_array([data])).cast(pa.string())
+        return pa.chunked_array([pa.array(s.to_numpy(dtype=object, na_value=None), type=pa.string())])
+
+    return np.asarray(pc.is_in(arrow(values), value_set=pa.concat_arrays(arrow(known).chunks) if len(known) else
+                               pa.array([], pa.string()), skip_nulls=True).to_numpy(zero_copy_only=False), bool)
+
+
+def _as_text(v: Any) -> Any:
+    """A typed cell as a CSV cell holding the same value (periods joined to a CSV client table)."""
+    v = _clean(v)
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    return repr(v) if isinstance(v, float) else str(v)
 
 
 # --------------------------------------------------------------- evaluation
@@ -173,6 +243,7 @@ class BatchResult:
     frame: pd.DataFrame | None = None
     text: bool = False
     chunks: list[tuple[int, Prepared]] = field(default_factory=list)
+    periods: PeriodRows | None = None  # the accounting of a long --financials table
 
     @property
     def decided(self) -> int:
@@ -337,7 +408,7 @@ def run_batch(policy: CompiledPolicy, table: Table, as_of: str | None = None,
     rejects = _rejects(table, problems, positions, row_offset)
     single = chunks[0] if len(chunks) == 1 else None
     result = BatchResult(policy, decisions, rejects, table.rows_read, single[2] if single else None,
-                         single[1] if single else None, frame, table.text)
+                         single[1] if single else None, frame, table.text, periods=table.periods)
     if len(chunks) > 1:
         result.chunks = [(start, prep) for start, prep, _, _ in chunks]
     if result.decided + result.rejected != result.rows_read:  # the accounting is a contract, not a hope
@@ -750,10 +821,13 @@ def pa_array(series: pd.Series) -> Any:
 
 
 def write_rejects(rejects: list[dict[str, Any]], path: Path) -> None:
+    """One line per rejected row; rows of a ``--financials`` table follow, marked ``"table": "financials"``."""
     if path.suffix.lower() == ".csv":
         rows = [{"row": r["row"], "client_id": r["client_id"],
-                 "problems": "; ".join(f"{p['field']}: {p['message']}" for p in r["problems"])} for r in rejects]
-        pd.DataFrame(rows, columns=["row", "client_id", "problems"]).to_csv(path, index=False, lineterminator="\n")
+                 "problems": "; ".join(f"{p['field']}: {p['message']}" for p in r["problems"]),
+                 "table": r.get("table", "clients")} for r in rejects]
+        columns = ["row", "client_id", "problems"] + (["table"] if any("table" in r for r in rejects) else [])
+        pd.DataFrame(rows, columns=columns).to_csv(path, index=False, lineterminator="\n")
     else:
         with path.open("w", encoding="utf-8") as fh:
             for r in rejects:
@@ -776,7 +850,9 @@ def summary(result: BatchResult) -> dict[str, Any]:
 
     return {
         "policy": {"id": result.policy.id, "version": result.policy.version, "sha256": result.policy.sha256},
-        "accounting": {"rows_read": result.rows_read, "decided": result.decided, "rejected": result.rejected},
+        "accounting": {"rows_read": result.rows_read, "decided": result.decided, "rejected": result.rejected,
+                       **({"financials": {"rows_read": result.periods.rows_read, "joined": result.periods.joined,
+                                          "rejected": len(result.periods.rejects)}} if result.periods else {})},
         "by_grade": {g: {"count": int((d["grade"] == g).sum()), "share": round(int((d["grade"] == g).sum()) / n, 6)}
                      for g in result.policy.grade_ids},
         "by_warning": counts(listed(d["warnings"])),
@@ -795,8 +871,12 @@ def _flatten_lists(series: pd.Series) -> np.ndarray:
 def render_summary(s: dict[str, Any]) -> str:
     acc = s["accounting"]
     lines = [f"policy {s['policy']['id']} {s['policy']['version']}",
-             f"rows read {acc['rows_read']:,} = decided {acc['decided']:,} + rejected {acc['rejected']:,}", "",
-             "by grade:"]
+             f"rows read {acc['rows_read']:,} = decided {acc['decided']:,} + rejected {acc['rejected']:,}"]
+    if "financials" in acc:
+        fin = acc["financials"]
+        lines.append(f"financials rows read {fin['rows_read']:,} = joined {fin['joined']:,} + rejected "
+                     f"{fin['rejected']:,}")
+    lines += ["", "by grade:"]
     for g, v in s["by_grade"].items():
         lines.append(f"  {g:<18} {v['count']:>10,}  {v['share'] * 100:6.2f}%")
     for title, key in (("by warning:", "by_warning"), ("by action:", "by_action"), ("by industry:", "by_industry")):

@@ -652,8 +652,9 @@ def _batch_run(ctx: click.Context, compiled: Any, background: Any, input_file: P
     else:
         result = run_batch(compiled, table, as_of, workers=workers)
     written_out = background.submit(write_decisions, result.decisions, out) if out is not None else None
+    period_rejects = result.periods.rejects if result.periods else []
     if rejects_out is not None:
-        write_rejects(result.rejects, rejects_out)
+        write_rejects(result.rejects + period_rejects, rejects_out)
     if records_out is not None:
         from .batch import iter_records
         from .evaluate import Decider, dumps
@@ -682,10 +683,12 @@ def _batch_run(ctx: click.Context, compiled: Any, background: Any, input_file: P
         click.echo(json.dumps(s, ensure_ascii=False, indent=2))
     else:
         click.echo(render_summary(s), nl=False)
-    if result.rejects:
-        click.echo(f"{result.rejected} row(s) rejected" + (f"; see {rejects_out}" if rejects_out else
-                                                         " (write them with --rejects FILE)"), err=True)
-    if fail_on_rejects and result.rejects:
+    if result.rejects or period_rejects:
+        what = " and ".join(t for t in (f"{result.rejected} row(s)" if result.rejects else "",
+                                        f"{len(period_rejects)} row(s) of {financials}" if period_rejects else "") if t)
+        click.echo(f"{what} rejected" + (f"; see {rejects_out}" if rejects_out else
+                                         " (write them with --rejects FILE)"), err=True)
+    if fail_on_rejects and (result.rejects or period_rejects):
         sys.exit(EXIT_INPUT)
 
 

@@ -398,13 +398,26 @@ def _periods_present(df: pd.DataFrame, root: str, width: int, n: int, text: bool
     return present
 
 
+def client_id_text(ids: pd.Series) -> pd.Series:
+    """Client ids as text (a number in a typed column is read as its text); null where there is none.
+
+    A string column keeps its dtype (Arrow strings stay Arrow strings, null is NA); others become objects.
+    """
+    if isinstance(ids.dtype, pd.StringDtype):
+        return ids.where((ids != "").fillna(False).to_numpy(dtype=bool))
+    if pd.api.types.infer_dtype(ids, skipna=True) in ("string", "empty"):
+        keep = (ids.notna() & (ids != "")).to_numpy(dtype=bool)
+        return ids.astype(object).where(keep, None)
+    if ids.dtype.kind in "iu":
+        return ids.astype(str).astype(object)
+    return ids.astype(object).where(ids.notna(), None).map(lambda v: None if v is None or v == "" else str(v))
+
+
 def duplicate_ids(df: pd.DataFrame) -> list[Problem]:
     """Rows whose client_id appeared on an earlier row (checked over the whole table, before chunking)."""
     if "client_id" not in df.columns or not len(df):
         return []
-    ids = df["client_id"]
-    text = ids.astype(object).where(ids.notna(), None).map(lambda v: None if v is None or v == "" else str(v)) \
-        if not isinstance(ids.dtype, pd.StringDtype) else ids.where(ids != "", None)
+    text = client_id_text(df["client_id"])
     dup = (text.duplicated(keep="first") & text.notna()).to_numpy()
     if not dup.any():
         return []

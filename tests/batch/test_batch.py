@@ -180,6 +180,73 @@ def test_long_financials_table_equals_wide_columns(policy: Any, tmp_path: Path) 
     pd.testing.assert_frame_equal(long, wide, check_dtype=False)
 
 
+def _clients_and_periods() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The samples as a typed client table without financials and a long table of their periods."""
+    records = [json.loads(p.read_text(encoding="utf-8")) for p in SAMPLES]
+    clients = pd.DataFrame.from_records([flatten({k: v for k, v in r.items() if k != "financials"}) for r in records])
+    periods = pd.DataFrame.from_records([{"client_id": r["client_id"], **q} for r in records for q in r["financials"]])
+    return clients, periods
+
+
+def _write(frame: pd.DataFrame, path: Path) -> Path:
+    if path.suffix == ".csv":
+        frame.to_csv(path, index=False)
+    elif path.suffix == ".parquet":
+        frame.to_parquet(path, index=False)
+    else:
+        path.write_text("".join(json.dumps({k: v for k, v in row.items() if not (isinstance(v, float) and
+                                                                                  math.isnan(v))}) + "\n"
+                                for row in frame.to_dict("records")), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(("clients_fmt", "periods_fmt"), [(".parquet", ".csv"), (".csv", ".parquet"),
+                                                          (".jsonl", ".csv"), (".csv", ".jsonl")])
+def test_clients_and_periods_in_different_formats_join_as_one_table(policy: Any, tmp_path: Path, clients_fmt: str,
+                                                                    periods_fmt: str) -> None:
+    # CSV cells are text, the other formats typed: the periods are read the way the clients are.
+    clients, periods = _clients_and_periods()
+    table = read_table(_write(clients, tmp_path / f"c{clients_fmt}"), _write(periods, tmp_path / f"f{periods_fmt}"))
+    result = run_batch(policy, table)
+    assert result.rejects == [] and table.periods is not None and table.periods.rejects == []
+    wide = run_batch(policy, read_table(PORTFOLIO_CSV)).decisions
+    pd.testing.assert_frame_equal(result.decisions, wide, check_dtype=False)
+
+
+def test_period_rows_that_join_no_client_are_rejected_and_counted(policy: Any, tmp_path: Path) -> None:
+    clients, periods = _clients_and_periods()
+    clients["client_id"] = range(1, len(clients) + 1)  # numbers in a typed table, text in the CSV: matched as text
+    periods["client_id"] = periods["client_id"].map({f"C{i:03d}": str(i) for i in range(1, 100)})
+    stray = periods.iloc[:2].assign(client_id=["C999", None])
+    _write(clients, tmp_path / "c.parquet")
+    _write(pd.concat([periods, stray], ignore_index=True), tmp_path / "f.csv")
+    r = _cli("batch", str(tmp_path / "c.parquet"), "--financials", str(tmp_path / "f.csv"), "-p",
+             "loss-client-management", "--format", "json", "--rejects", str(tmp_path / "rejects.jsonl"),
+             "--fail-on-rejects", "--no-audit")
+    assert r.exit_code == 3
+    accounting = json.loads(r.stdout)["accounting"]
+    assert accounting == {"rows_read": len(SAMPLES), "decided": len(SAMPLES), "rejected": 0,
+                          "financials": {"rows_read": len(periods) + 2, "joined": len(periods), "rejected": 2}}
+    rejects = [json.loads(x) for x in (tmp_path / "rejects.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(x["table"], x["row"], x["client_id"], x["problems"][0]["message"]) for x in rejects] == [
+        ("financials", len(periods) + 1, "C999", "client_id 'C999' is not in the client table"),
+        ("financials", len(periods) + 2, None, "required field 'client_id' is missing")]
+    assert "2 row(s) of" in r.stderr
+
+
+def test_a_period_line_that_is_not_json_is_a_reject_of_the_financials_table(policy: Any, tmp_path: Path) -> None:
+    clients, periods = _clients_and_periods()
+    path = _write(periods, tmp_path / "f.jsonl")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines.insert(3, "{not json")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    table = read_table(_write(clients, tmp_path / "c.parquet"), path)
+    assert table.periods is not None
+    assert (table.periods.rows_read, table.periods.joined) == (len(periods) + 1, len(periods))
+    [reject] = table.periods.rejects
+    assert reject["row"] == 4 and reject["table"] == "financials"
+
+
 @pytest.mark.parametrize("suffix", [".parquet", ".csv", ".jsonl"])
 def test_outputs_are_written_and_reruns_are_byte_identical(policy: Any, tmp_path: Path, suffix: str) -> None:
     a, b = tmp_path / f"a{suffix}", tmp_path / f"b{suffix}"
