@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .compiler import CompiledPolicy
-from .diagnostics import Diagnostic, UsageError
+from .diagnostics import Diagnostic, InputError, UsageError
 from .frame import Problem, duplicate_ids
 
 _COMPILED: dict[str, CompiledPolicy] = {}
@@ -52,7 +52,10 @@ def decide_partition(policy_text: str, policy_file: str, source: str, target: st
     from .batch import Table, run_batch, summary, write_decisions
 
     policy = _policy_from_text(policy_text, policy_file)
-    frame = pd.read_parquet(source)
+    try:
+        frame = pd.read_parquet(source)
+    except Exception as exc:  # any reader's complaint: this partition is not a readable table
+        return {"source": source, "unreadable": f"{type(exc).__name__}: {exc}"}
     dups = [Problem(row, "client_id", message, "duplicate-id") for row, message in duplicates]
     result = run_batch(policy, Table(frame, text=False, rows_read=len(frame)), as_of, workers=1,
                        duplicates=dups, row_offset=row_offset)
@@ -110,7 +113,16 @@ def run_dask(policy: CompiledPolicy, dataset: Path, out_dir: Path, as_of: str | 
     from distributed import Client, LocalCluster
 
     files = partitions(dataset)
-    counts = [pq.ParquetFile(f).metadata.num_rows for f in files]
+    counts = []
+    unreadable = []
+    for f in files:
+        try:
+            counts.append(pq.ParquetFile(f).metadata.num_rows)
+        except Exception as exc:  # not Parquet, truncated, unreadable: say which file, decide nothing
+            unreadable.append(Diagnostic("unreadable", f"cannot read the partition: {type(exc).__name__}: {exc}",
+                                         file=str(f), hint="every .parquet file under the dataset is a partition"))
+    if unreadable:
+        raise InputError(unreadable)
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist()
     ids = pd.concat([pd.read_parquet(f, columns=["client_id"]) if "client_id" in pq.read_schema(f).names
                      else pd.DataFrame({"client_id": [None] * c}) for f, c in zip(files, counts, strict=True)],
@@ -135,6 +147,10 @@ def run_dask(policy: CompiledPolicy, dataset: Path, out_dir: Path, as_of: str | 
         client.close()
         if cluster is not None:
             cluster.close()
+    failed = [Diagnostic("unreadable", f"cannot read the partition: {p['unreadable']}", file=p["source"])
+              for p in parts if "unreadable" in p]
+    if failed:
+        raise InputError(failed)
     run = DaskRun(policy, parts)
     if run.decided + len(run.rejects) != run.rows_read:
         raise AssertionError("accounting broken across partitions")

@@ -70,3 +70,25 @@ def test_dask_cli(dataset: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["--policies", str(POLICIES), "batch", str(root), "-p", "loss-client-management",
                                   "--engine", "dask"], catch_exceptions=False)
     assert r.exit_code == 2 and "--out DIRECTORY" in r.stderr
+
+
+def test_a_partition_that_is_not_parquet_is_named_and_nothing_is_decided(
+        dataset: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
+    root = tmp_path / "ds"
+    root.mkdir()
+    (root / "part-0.parquet").write_bytes((dataset[0] / "part-0.parquet").read_bytes())
+    (root / "part-1.parquet").write_text("not parquet", encoding="utf-8")
+    r = CliRunner().invoke(main, ["--policies", str(POLICIES), "batch", str(root), "-p", "loss-client-management",
+                                  "--engine", "dask", "--out", str(tmp_path / "out"), "--no-audit"])
+    assert r.exit_code == 3, r.output
+    assert "part-1.parquet" in r.stderr and "cannot read the partition" in r.stderr
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("part-*"))
+
+
+def test_a_partition_unreadable_inside_its_task_is_reported_not_raised(policy: Any, tmp_path: Path) -> None:
+    from policy_engine.distributed import decide_partition
+
+    bad = tmp_path / "part-9.parquet"
+    bad.write_text("not parquet", encoding="utf-8")
+    out = decide_partition(policy.text, policy.file, str(bad), str(tmp_path / "o.parquet"), 0, [], None)
+    assert out["source"] == str(bad) and "unreadable" in out
