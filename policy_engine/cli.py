@@ -328,10 +328,10 @@ def _stream(ctx: click.Context, policy: str, version: str | None, as_of: str | N
 
         store = AuditStore(ctx.obj["audit_db"])
     for number, line in enumerate(sys.stdin.buffer, 1):
-        if not line.strip():
-            continue
         try:
             try:
+                if not line.strip():  # answered too: a caller waiting for one answer per line must get it
+                    raise JSONInputError("empty line")
                 record = parse_json_text(line)
             except JSONInputError as e:
                 from .diagnostics import Diagnostic, InputError

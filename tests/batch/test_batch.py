@@ -305,10 +305,11 @@ def test_stream_answers_every_line_and_survives_bad_ones() -> None:
                        timeout=60, env={**os.environ})
     assert p.returncode == 0, p.stderr
     out = [json.loads(x) for x in p.stdout.splitlines()]
-    assert len(out) == 4  # the empty line is skipped
-    assert out[0]["client_id"] == "C001" and out[3]["client_id"] == "C002"
+    assert len(out) == 5  # one answer per line, the empty one included: a co-process caller waits for it
+    assert out[0]["client_id"] == "C001" and out[4]["client_id"] == "C002"
     assert out[1]["line"] == 2 and out[1]["error"]["exit_code"] == 3
-    assert out[2]["line"] == 4 and {e["path"] for e in out[2]["error"]["problems"]} >= {"industry", "loan.balance"}
+    assert out[2]["line"] == 3 and out[2]["error"]["problems"][0]["message"] == "empty line"
+    assert out[3]["line"] == 4 and {e["path"] for e in out[3]["error"]["problems"]} >= {"industry", "loan.balance"}
 
 
 def test_stream_is_a_co_process_one_answer_per_question() -> None:
@@ -320,6 +321,9 @@ def test_stream_is_a_co_process_one_answer_per_question() -> None:
             proc.stdin.flush()
             answer = json.loads(proc.stdout.readline())  # must arrive before the next question
             assert answer["client_id"] == json.loads(path.read_text(encoding="utf-8"))["client_id"]
+            proc.stdin.write("\n")  # a stray blank line is answered too, or the caller would wait forever
+            proc.stdin.flush()
+            assert json.loads(proc.stdout.readline())["error"]["problems"][0]["code"] == "bad-json"
         proc.stdin.close()
         assert proc.wait(timeout=30) == 0
 
