@@ -322,6 +322,9 @@ def parse_json_text(text: str | bytes) -> Any:
         try:
             text = (text[skip:] if skip else text).decode("utf-8")
         except UnicodeDecodeError as exc:
+            if text.startswith((b"\xff\xfe", b"\xfe\xff")):  # what PowerShell 5's '>' writes
+                raise JSONInputError(f"UTF-16 text (byte-order mark {text[:2].hex(' ')}); client data is UTF-8: "
+                                     "save it as UTF-8 (PowerShell: Out-File -Encoding utf8)") from None
             raise JSONInputError(f"not UTF-8 ({exc.reason} at byte {exc.start + skip})") from None
     elif text.startswith("\ufeff"):
         text = text[1:]

@@ -112,6 +112,13 @@ def test_a_byte_order_mark_before_json_is_skipped(bom: bytes | str) -> None:
             parse_json_text(bom + b'{"a": "\xff"}')
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_utf16_json_is_named_as_such(encoding: str) -> None:
+    # PowerShell 5's '>' writes UTF-16 with a byte-order mark: say so, not "invalid start byte".
+    with pytest.raises(JSONInputError, match=r"UTF-16 text .*save it as UTF-8"):
+        parse_json_text('\ufeff{"a": 1}'.encode(encoding) if encoding == "utf-16-be" else '{"a": 1}'.encode(encoding))
+
+
 # ---- the fast reader (orjson) and the strict reader (json with hooks) give the same documents ----
 
 _KEYS = st.sampled_from(["a", "b", "c", "a:b", 'q"', "k\\", "\u987b", "e1"])
