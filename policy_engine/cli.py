@@ -566,10 +566,18 @@ def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Pa
     fmt = fmt or _default_format()
     compiled = resolve(policy, ctx.obj["policies"]) if Path(policy).suffix or "@" in policy else \
         _resolve_policy(ctx, policy, None, as_of)
-    scenario = load_scenario(scenario_file)
+    scenario = load_scenario(scenario_file, compiled)
     base = read_table(portfolio, encoding=encoding)
-    report = analyse(compiled, compiled, base, as_of, new_table=apply(scenario, base)).report
-    report["scenario"] = {"name": scenario.name, "shocks": [s.__dict__ for s in scenario.shocks]}
+    segment = next((i.source for i in compiled.inputs if i.name == compiled.segment_by), None)
+    shocked, changed = apply(scenario, base, segment)
+    report = analyse(compiled, compiled, base, as_of, new_table=shocked).report
+    report["scenario"] = {"name": scenario.name, "shocks": [
+        {k: v for k, v in s.__dict__.items() if k != "whole"} | {"cells_changed": n}
+        for s, n in zip(scenario.shocks, changed, strict=True)]}
+    for i, n in enumerate(changed):
+        if n == 0:  # the portfolio has no such column, or no client of the segment: say so
+            click.echo(f"{scenario_file}: warning: shock {i + 1} ({scenario.shocks[i].field}) changed no cell of "
+                       f"{portfolio}", err=True)
     _emit_migration(report, fmt, html_out, gates, f"Scenario {scenario.name}")
 
 

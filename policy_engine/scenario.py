@@ -6,7 +6,10 @@
       - {field: loan.days_past_due, add: 60}
 
 ``field`` is a column of the batch conventions (``financials[*].x`` means every period);
-``segment`` limits a shock to one industry; each shock either multiplies or adds.
+``segment`` limits a shock to one industry; each shock either multiplies or adds. Checked against
+the policy, a shock that could not change a decision is an error, not a quiet no-op: the field must
+be a number input the policy reads, the segment one of its segments. A whole-number field stays
+whole (the shocked value is rounded to the nearest whole number).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .batch import Table
+from .compiler import CompiledPolicy
 from .diagnostics import DiagnosticSink, PolicyError
 from .loader import format_path, load_yaml_file
 
@@ -32,6 +36,7 @@ class Shock:
     segment: str | None
     multiply: float | None
     add: float | None
+    whole: bool = False  # the field holds whole numbers: round after the shock
 
 
 @dataclass(frozen=True)
@@ -40,7 +45,8 @@ class Scenario:
     shocks: tuple[Shock, ...]
 
 
-def load_scenario(path: str | Path) -> Scenario:
+def load_scenario(path: str | Path, policy: CompiledPolicy | None = None) -> Scenario:
+    """The scenario in ``path``, every error located; with ``policy``, checked against what it reads."""
     doc = load_yaml_file(path)
     sink = DiagnosticSink(file=str(path))
 
@@ -67,8 +73,28 @@ def load_scenario(path: str | Path) -> Scenario:
         if len(ops) != 1 or isinstance(s[ops[0]], bool) or not isinstance(s[ops[0]], int | float):
             err("give exactly one of multiply or add, a number", at)
             continue
-        shocks.append(Shock(field, s.get("segment"), float(s["multiply"]) if "multiply" in s else None,
-                            float(s["add"]) if "add" in s else None))
+        segment = s.get("segment")
+        whole = False
+        if policy is not None:
+            spec = {i.source: i for i in policy.inputs}.get(field)
+            if spec is None:
+                err(f"'{field}' is not an input of policy {policy.id}: a shock there cannot change a decision",
+                    (*at, "field"), _near(field, [i.source for i in policy.inputs if i.type in _NUMBER]))
+                continue
+            if spec.type not in _NUMBER:
+                err(f"'{field}' holds {spec.type} values; only number fields can be shocked", (*at, "field"))
+                continue
+            whole = spec.type == "integer"
+            if whole and "add" in s and not float(s["add"]).is_integer():
+                err(f"'{field}' holds whole numbers; add a whole number", (*at, "add"))
+                continue
+            if segment is not None and segment not in policy.segments:
+                err(f"unknown segment {segment!r}" + (f" (segments of {policy.id}: {', '.join(policy.segments)})"
+                                                      if policy.segments else f"; {policy.id} has no segments"),
+                    (*at, "segment"), _near(str(segment), list(policy.segments)))
+                continue
+        shocks.append(Shock(field, segment, float(s["multiply"]) if "multiply" in s else None,
+                            float(s["add"]) if "add" in s else None, whole))
     if not shocks and sink.ok:
         err("a scenario needs at least one shock", ("shocks",))
     if not sink.ok:
@@ -76,11 +102,27 @@ def load_scenario(path: str | Path) -> Scenario:
     return Scenario(str(data.get("name") or Path(path).stem), tuple(shocks))
 
 
-def apply(scenario: Scenario, table: Table) -> Table:
-    """A shocked copy of ``table``; cells that hold no number are left as they are."""
+def _near(name: str, names: list[str]) -> str | None:
+    import difflib
+
+    near = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    return f"did you mean '{near[0]}'?" if near else None
+
+
+_NUMBER = ("number", "integer")
+
+
+def apply(scenario: Scenario, table: Table, segment_column: str | None = "industry") -> tuple[Table, list[int]]:
+    """A shocked copy of ``table``, and how many cells each shock changed.
+
+    Cells that hold no number are left as they are (the batch rejects them as it would anyway).
+    """
     frame = table.frame.copy()
-    industry = frame["industry"].astype(str).to_numpy() if "industry" in frame.columns else None
+    industry = frame[segment_column].astype(str).to_numpy() \
+        if segment_column is not None and segment_column in frame.columns else None
+    changed = []
     for shock in scenario.shocks:
+        count = 0
         if "[*]" in shock.field:
             head, _, tail = shock.field.partition("[*]")
             pattern = re.compile(re.escape(head) + r"\[\d+\]" + re.escape(tail) + "$")
@@ -92,10 +134,14 @@ def apply(scenario: Scenario, table: Table) -> Table:
             numbers = pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=float)
             hit = rows & ~np.isnan(numbers)
             moved = numbers * shock.multiply if shock.multiply is not None else numbers + (shock.add or 0.0)
+            if shock.whole:
+                moved = np.rint(moved)
+            count += int(hit.sum())
             column = frame[c].astype(object).to_numpy(copy=True)
             if table.text:  # CSV cells stay text; whole numbers stay whole
                 column[hit] = [repr(int(v)) if float(v).is_integer() else repr(float(v)) for v in moved[hit]]
             else:
                 column[hit] = moved[hit]
             frame[c] = column
-    return Table(frame, table.text, list(table.problems), table.positions, table.rows_read)
+        changed.append(count)
+    return Table(frame, table.text, list(table.problems), table.positions, table.rows_read), changed

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -116,3 +117,62 @@ def test_a_bad_scenario_is_a_located_error(portfolio: Path, tmp_path: Path) -> N
     assert r.exit_code == 4
     assert f"{bad}:3:5: error: bad-scenario: give exactly one of multiply or add" in r.stderr
     assert f"{bad}:4:" in r.stderr and "field must be a column path" in r.stderr
+
+
+# A shock that cannot change a decision would report "nothing moved" and give false comfort: an error.
+SHOCKS_THAT_CANNOT_BITE = [
+    ('{field: "financials[*].revenu", multiply: 0.8}', "shocks[0].field",
+     "'financials[*].revenu' is not an input of policy loss-client-management",
+     "did you mean 'financials[*].revenue'?"),
+    ("{field: industry, multiply: 0.8}", "shocks[0].field", "'industry' holds string values", None),
+    ('{field: "financials[*].period_end", add: 30}', "shocks[0].field", "holds date values", None),
+    ("{field: loan.days_past_due, add: 0.5}", "shocks[0].add", "holds whole numbers; add a whole number", None),
+    ("{field: loan.balance, segment: energie, multiply: 2}", "shocks[0].segment", "unknown segment 'energie'",
+     "did you mean 'energy'?"),
+]
+
+
+@pytest.mark.parametrize(("shock", "path", "message", "hint"), SHOCKS_THAT_CANNOT_BITE,
+                         ids=[c[2][:30] for c in SHOCKS_THAT_CANNOT_BITE])
+def test_a_shock_the_policy_cannot_feel_is_a_located_error(tmp_path: Path, shock: str, path: str, message: str,
+                                                           hint: str | None) -> None:
+    from policy_engine.diagnostics import PolicyError
+    from policy_engine.registry import load_policy
+    from policy_engine.scenario import load_scenario
+
+    from ..conftest import CURRENT
+
+    f = tmp_path / "s.yaml"
+    f.write_text(f"name: x\nshocks:\n  - {shock}\n", encoding="utf-8")
+    with pytest.raises(PolicyError) as err:
+        load_scenario(f, load_policy(CURRENT))
+    [d] = err.value.diagnostics
+    assert (d.path, d.line, d.hint) == (path, 3, hint) and message in d.message
+
+
+def test_a_shock_reports_the_cells_it_changed_and_whole_numbers_stay_whole(portfolio: Path, tmp_path: Path) -> None:
+    f = tmp_path / "s.yaml"
+    f.write_text("name: slip\nshocks:\n  - {field: loan.days_past_due, multiply: 1.5}\n"
+                 "  - {field: loan.balance, segment: energy, multiply: 2}\n"
+                 "  - {field: exposure.overdue_90_share_all_banks, segment: other, add: 0.1}\n", encoding="utf-8")
+    r = _cli("simulate", "loss-client-management", "--portfolio", str(portfolio), "--scenario", str(f),
+             "--format", "json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["rejected"] == {"old": 0, "new": 0}  # 31 days x 1.5 is 46.5: rounded, not rejected as fractional
+    industries = pd.read_csv(portfolio, usecols=["industry"])["industry"]
+    changed = [s["cells_changed"] for s in out["scenario"]["shocks"]]
+    assert changed[:2] == [3000, int((industries == "energy").sum())]
+    assert changed[2] == int((industries == "other").sum())
+
+
+def test_a_shock_that_changed_nothing_is_said_on_stderr(portfolio: Path, tmp_path: Path) -> None:
+    traders = tmp_path / "traders.csv"
+    frame = pd.read_csv(portfolio, dtype=str, keep_default_na=False)
+    frame[frame["industry"] == "trade"].to_csv(traders, index=False)
+    f = tmp_path / "s.yaml"
+    f.write_text("name: x\nshocks:\n  - {field: loan.balance, segment: energy, multiply: 2}\n", encoding="utf-8")
+    r = _cli("simulate", "loss-client-management", "--portfolio", str(traders), "--scenario", str(f),
+             "--format", "json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["scenario"]["shocks"][0]["cells_changed"] == 0
+    assert "warning: shock 1 (loan.balance) changed no cell" in r.stderr
