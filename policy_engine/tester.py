@@ -242,13 +242,104 @@ def _run_file(tf: Path, policies: list[CompiledPolicy], deciders: dict[str, Deci
         run.diagnostics.append(Diagnostic("unknown-policy", f"no policy '{data['policy']}' {versions}"
                                           "was loaded next to this test file", file=str(tf), line=line, column=col))
         return
+    unknown = _unknown_names(doc, data, targets, str(tf))
+    run.diagnostics.extend(unknown)
+    broken = {d.path.split(".")[0] for d in unknown if d.path}
     for i, case in enumerate(data["cases"]):
         if only and only not in case["name"]:
+            continue
+        if f"cases[{i}]" in broken:  # its expectations name nothing the policy has: not run, reported
             continue
         for policy in targets:
             if case.get("versions") and policy.version not in case["versions"]:
                 continue
             run.results.append(_run_case(tf, doc, i, case, policy, deciders))
+
+
+_ID_LISTS = {  # expectation key -> the kind of rule its ids name
+    "warnings": "warning", "warnings_include": "warning", "warnings_exclude": "warning",
+    "actions": "action", "actions_include": "action", "actions_exclude": "action", "suppressed_include": "action",
+    "floors": "floor", "floors_include": "floor", "undetermined_include": "rule",
+}
+_ID_MAPS = {"metrics": "metric", "restructuring": "action", "action_params": "action"}
+_ID_VALUES = {"grade": "grade", "scorecard_grade": "grade", "decided_by": "decider"}
+
+
+def _unknown_names(doc: Document, data: Mapping[str, Any], targets: list[CompiledPolicy],
+                   file: str) -> list[Diagnostic]:
+    """Expectations naming a warning, action, rule, metric or grade the policy does not have.
+
+    ``warnings_exclude: [overdu]`` would pass for ever, and ``warnings: [overdu]`` fail with a
+    puzzling message; both are errors of the test file, located, with did-you-mean.
+    """
+    import difflib
+
+    names: dict[str, set[str]] = {k: set() for k in ("warning", "action", "floor", "metric", "grade")}
+    for p in targets:
+        names["warning"] |= {w.id for w in p.warnings}
+        names["action"] |= {a.id for a in p.actions}
+        names["floor"] |= {r.id for r in p.floors}
+        names["metric"] |= {m.name for m in p.metrics}
+        names["grade"] |= set(p.grade_ids)
+    names["rule"] = names["warning"] | names["action"] | names["floor"]
+    names["decider"] = names["floor"] | {"scorecard"}
+    out = []
+
+    def check(kind: str, value: Any, at: tuple[Any, ...]) -> None:
+        if not isinstance(value, str) or value in names[kind]:
+            return
+        line, col = doc.locate(at)
+        near = difflib.get_close_matches(value, sorted(names[kind]), n=1, cutoff=0.6)
+        what = {"rule": "rule", "decider": "floor rule (or 'scorecard')"}.get(kind, kind)
+        out.append(Diagnostic("unknown-name", f"the policy has no {what} '{value}'", file=file, line=line,
+                              column=col, path=format_path(at), hint=f"did you mean '{near[0]}'?" if near else None))
+
+    reads = {"as_of", "client_id"} | {i.source for p in targets for i in p.inputs}
+    for i, case in enumerate(data["cases"]):
+        for path in case.get("patch") or {}:
+            if not isinstance(path, str) or _patch_reaches(path, reads, case.get("client"), Path(file).parent):
+                continue
+            line, col = doc.locate(("cases", i, "patch", path))
+            near = difflib.get_close_matches(_series_path(path), sorted(reads), n=1, cutoff=0.6)
+            out.append(Diagnostic("unknown-name", f"patch path '{path}' is neither a field the policy reads nor one of "
+                                  "the client's: the patch would change nothing", file=file, line=line, column=col,
+                                  path=format_path(("cases", i, "patch", path)),
+                                  hint=f"did you mean '{near[0]}'?" if near else None))
+        expect = case.get("expect") or {}
+        for key, kind in _ID_LISTS.items():
+            for j, value in enumerate(expect.get(key) or []):
+                check(kind, value, ("cases", i, "expect", key, j))
+        for key, kind in _ID_MAPS.items():
+            for name in expect.get(key) or {}:
+                check(kind, name, ("cases", i, "expect", key, name))
+        for key, kind in _ID_VALUES.items():
+            if key in expect:
+                check(kind, expect[key], ("cases", i, "expect", key))
+    return out
+
+
+def _series_path(path: str) -> str:
+    """``financials[-1].net_income`` as the policy writes it: ``financials[*].net_income``."""
+    return re.sub(r"\[-?\d+\]", "[*]", path)
+
+
+def _patch_reaches(path: str, reads: set[str], client_ref: Any, base: Path) -> bool:
+    """Whether patching ``path`` can matter: the policy reads it (or a field under it), or the client has it."""
+    series = _series_path(path)
+    if any(r == series or r.startswith(series + ".") or r.startswith(series + "[") for r in reads):
+        return True
+    try:
+        cur: Any = _load_client(client_ref, base)
+        for part in path.split("."):
+            m = _PATCH_PART.match(part)
+            if m is None or not isinstance(cur, dict) or m.group(1) not in cur:
+                return False
+            cur = cur[m.group(1)]
+            for k in re.findall(r"-?\d+", m.group(2)):
+                cur = cur[int(k)]
+        return True
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return True  # the case run reports a client it cannot build
 
 
 def _run_case(tf: Path, doc: Document, i: int, case: Mapping[str, Any], policy: CompiledPolicy,

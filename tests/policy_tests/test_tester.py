@@ -51,6 +51,47 @@ def test_a_misspelt_expectation_key_is_an_error(tmp_path: Path) -> None:
     assert [(d.code, d.line, d.hint) for d in run.diagnostics] == [("unknown-key", 5, "did you mean 'grade'?")]
 
 
+# An expectation naming what the policy does not have would pass for ever (an exclusion) or fail with a
+# puzzling message; a patch of a field nobody reads changes nothing. All are errors of the test file.
+UNKNOWN_NAMES = [
+    ("{warnings_exclude: [low_ratoi]}", "cases[0].expect.warnings_exclude[0]", "no warning 'low_ratoi'",
+     "did you mean 'low_ratio'?"),
+    ("{actions_include: [meeet]}", "cases[0].expect.actions_include[0]", "no action 'meeet'", "did you mean 'meet'?"),
+    ("{floors: [lat]}", "cases[0].expect.floors[0]", "no floor 'lat'", "did you mean 'late'?"),
+    ("{undetermined_include: [low]}", "cases[0].expect.undetermined_include[0]", "no rule 'low'", None),
+    ("{metrics: {ratio_la: 2}}", "cases[0].expect.metrics.ratio_la", "no metric 'ratio_la'",
+     "did you mean 'ratio_al'?"),
+    ("{grade: goood}", "cases[0].expect.grade", "no grade 'goood'", "did you mean 'good'?"),
+    ("{decided_by: scorcard}", "cases[0].expect.decided_by", "no floor rule (or 'scorecard') 'scorcard'",
+     "did you mean 'scorecard'?"),
+    ("{action_params: {met: {cadence: monthly}}}", "cases[0].expect.action_params.met", "no action 'met'",
+     "did you mean 'meet'?"),
+]
+
+
+@pytest.mark.parametrize(("expect", "path", "message", "hint"), UNKNOWN_NAMES, ids=[c[2] for c in UNKNOWN_NAMES])
+def test_an_expectation_naming_what_the_policy_lacks_is_an_error(tmp_path: Path, expect: str, path: str,
+                                                                 message: str, hint: str | None) -> None:
+    suite = _write_suite(tmp_path, f"  - name: typo\n    client: {CLIENT}\n    expect: {expect}\n"
+                                   f"  - name: fine\n    client: {CLIENT}\n    expect: {{grade: good}}\n")
+    run = run_tests([suite])
+    [d] = run.diagnostics
+    assert (d.code, d.path, d.line, d.hint) == ("unknown-name", path, 5, hint) and message in d.message
+    assert [r.name for r in run.results] == ["fine"]  # the broken case is not run; the others are
+
+
+@pytest.mark.parametrize(("patch", "error"), [("{loan.days_past_du: 9}", "did you mean 'loan.days_past_due'?"),
+                                              ("{loan.days_past_due: 9}", None),  # read by the policy
+                                              ('{"financials[-1].net_income": -1}', None),  # a series, by index
+                                              ("{loan: {days_past_due: 9}}", None),  # a parent of a field read
+                                              ("{client_id: B}", None)])
+def test_a_patch_of_a_field_nobody_reads_is_an_error(tmp_path: Path, patch: str, error: str | None) -> None:
+    suite = _write_suite(tmp_path, f"  - name: p\n    client: {CLIENT}\n    patch: {patch}\n"
+                                   "    expect: {warnings_exclude: [low_ratio]}\n")
+    run = run_tests([suite])
+    assert [d.hint for d in run.diagnostics] == ([error] if error else [])
+
+
 def test_a_case_for_an_unknown_policy_is_an_error(tmp_path: Path) -> None:
     suite = _write_suite(tmp_path, f"  - name: x\n    client: {CLIENT}\n    expect: {{grade: good}}\n")
     (suite / "tests.yaml").write_text((suite / "tests.yaml").read_text().replace("policy: mini", "policy: other"))
