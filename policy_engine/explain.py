@@ -7,9 +7,11 @@ and regulatory consequence, and what could not be determined.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
+from .catalogue import CATALOGUE
 from .compiler import CompiledPolicy
 
 _T = {
@@ -80,6 +82,26 @@ def _value(v: Any, fmt: str | None) -> str:
     return str(v)
 
 
+# Why a metric has no value, as the record words it (evaluate.Decider._null_reason), in Chinese.
+_REASONS_ZH = (
+    (re.compile(r"^missing input: (.*)$", re.S), lambda m: f"缺少输入：{m[1]}"),
+    (re.compile(r"^depends on (\w+) \((.*)\)$", re.S), lambda m: f"依赖 {m[1]}（{_reason(m[2], 'zh')}）"),
+    (re.compile(r"^undefined for the figures read \((.*)\): zero or non-positive base, or too few periods$", re.S),
+     lambda m: "按所读数值无法计算（" + _PERIODS.sub(r"[\1期]", m[1]) + "）：分母为零或非正，或期数不足"),
+)
+_PERIODS = re.compile(r"\[(\d+) periods\]")
+
+
+def _reason(text: str, lang: str) -> str:
+    if lang != "zh":
+        return text
+    for pattern, words in _REASONS_ZH:
+        m = pattern.match(text)
+        if m:
+            return words(m)
+    return text
+
+
 def explain(record: Mapping[str, Any], policy: CompiledPolicy, lang: str = "en") -> str:
     """Render a decision record made under ``policy`` as text in ``lang`` (zh or en)."""
     t = {k: v[lang] for k, v in _T.items()}
@@ -109,7 +131,8 @@ def explain(record: Mapping[str, Any], policy: CompiledPolicy, lang: str = "en")
     if record["undefined_metrics"]:
         out.append(t["undefined"])
         for name, why in record["undefined_metrics"].items():
-            out.append(f"  - {name}: {why}")
+            label = (metrics[name].label or {}).get(lang) if name in metrics else None
+            out.append(f"  - {label + ' ' + name if label else name}: {_reason(why, lang)}")
     out.append("")
     out.append(t["warnings"].format(n=len(record["warnings"])))
     if not record["warnings"]:
@@ -123,7 +146,9 @@ def explain(record: Mapping[str, Any], policy: CompiledPolicy, lang: str = "en")
     for i, a in enumerate(record["actions"], 1):
         params = ", ".join(f"{k}={', '.join(v) if isinstance(v, list) else v}" for k, v in a["params"].items())
         who = _APPROVAL[lang].get(a["approval"] or "", a["approval"] or "")
-        head = f"  {i}. {a['id']}" + (f" ({params})" if params else "")
+        kind = CATALOGUE.get(a["action"])
+        name = f"{getattr(kind, lang)} [{a['id']}]" if kind is not None else a["id"]
+        head = f"  {i}. {name}" + (f" ({params})" if params else "")
         if who:
             head += " — " + t["approval"].format(who=who)
         out.append(head)

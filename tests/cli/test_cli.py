@@ -123,6 +123,16 @@ def test_explain_in_chinese_and_english() -> None:
     assert "风险分类：关注" in zh.stdout and "监管后果" in zh.stdout and "展期" in zh.stdout
     en = run("explain", "-p", "loss-client-management", "-c", SAMPLE)
     assert "Grade: Special mention" in en.stdout and "Regulatory consequence" in en.stdout
+    # actions by their catalogue name in the reader's language, the policy's id beside it
+    assert "1. 展期 [extend_term] (months=12)" in zh.stdout and "1. Extend the term [extend_term]" in en.stdout
+
+
+def test_explain_in_chinese_says_why_a_metric_has_no_value_in_chinese() -> None:
+    missing = str(REFERENCE / "samples" / "clients" / "19-missing-financials.json")
+    zh = run("explain", "-p", "loss-client-management", "-c", missing, "--lang", "zh").stdout
+    assert "  - 净利率 net_margin: 依赖 net_income_ttm（缺少输入：net_income_q）" in zh
+    en = run("explain", "-p", "loss-client-management", "-c", missing).stdout
+    assert "  - Net margin net_margin: depends on net_income_ttm (missing input: net_income_q)" in en
 
 
 def test_decide_text_format_is_the_explanation() -> None:
