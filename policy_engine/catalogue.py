@@ -58,3 +58,36 @@ CATALOGUE: dict[str, ActionType] = {a.name: a for a in [
     ActionType("monitor", "加强监控", "Intensify monitoring",
                {"frequency": Param("string", True, enum=("weekly", "monthly", "quarterly"))}),
 ]}
+
+
+def param_problem(spec: Param, value: object) -> str | None:
+    """Why a computed parameter value cannot be given to the action, or None when it can.
+
+    A policy computes some parameters from the client's figures (``months: {expr: ...}``); the
+    value must still be one the catalogue allows, or the action would tell staff something
+    impossible ("extend by 9.82 months", "by 981 months"). Such an action is undetermined.
+    """
+    if value is None:
+        return "has no value"
+    if spec.type in ("integer", "number"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"{value!r} is not a number"
+        if spec.type == "integer" and not float(value).is_integer():
+            return f"{value:g} is not a whole number"
+        if (spec.min is not None and value < spec.min) or (spec.max is not None and value > spec.max):
+            lo = "" if spec.min is None else f"{spec.min:g}"
+            hi = "" if spec.max is None else f"{spec.max:g}"
+            return f"{value:g} is outside [{lo}, {hi}]"
+    elif spec.enum and value not in spec.enum:
+        return f"{value!r} is not one of {', '.join(spec.enum)}"
+    return None
+
+
+def params_check(action: str, names: list[str]) -> object:
+    """``ok(values) -> bool`` for the computed parameters ``names`` of an ``action`` (in that order)."""
+    specs = [CATALOGUE[action].params[n] for n in names]
+
+    def ok(values: tuple[object, ...]) -> bool:
+        return all(param_problem(spec, v) is None for spec, v in zip(specs, values, strict=True))
+
+    return ok

@@ -29,7 +29,7 @@ from typing import Any
 
 from . import expressions as ex
 from .cache import known_schema_valid, remember_schema_valid
-from .catalogue import CATALOGUE
+from .catalogue import CATALOGUE, params_check
 from .diagnostics import Diagnostic, DiagnosticSink, PolicyError, sort_diagnostics
 from .frozen import Frozen, field
 from .loader import Document, PathKey, format_path
@@ -662,9 +662,24 @@ def _generate_row_function(policy_inputs: tuple[InputSpec, ...], param_names: tu
     action_values: list[ast.expr] = []
     param_values: list[ast.expr] = []
     restructuring_values: list[ast.expr] = []
-    for a in parts["actions"]:
-        action_values.append(gen.expression(a.expr))
-        param_values.append(tup([gen.expression(pe) for pe in a.param_exprs.values()]))
+    for k, a in enumerate(parts["actions"]):
+        if not a.param_exprs:
+            action_values.append(gen.expression(a.expr))
+            param_values.append(tup([]))
+        else:
+            # An action whose computed parameters the catalogue refuses (a fraction of a month, 981
+            # months, no value) is undetermined, not recommended with an impossible instruction.
+            assign(f"a_{k}", gen.expression(a.expr))
+            assign(f"ap_{k}", tup([gen.expression(pe) for pe in a.param_exprs.values()]))
+            consts[f"_PARAMS_OK{k}"] = params_check(a.action, list(a.param_exprs))
+            body.append(ast.If(
+                test=ast.BoolOp(op=ast.And(), values=[
+                    gen.is_const(load(f"a_{k}"), True),
+                    ast.UnaryOp(op=ast.Not(), operand=ast.Call(func=load(f"_PARAMS_OK{k}"), args=[load(f"ap_{k}")],
+                                                               keywords=[]))]),
+                body=[ast.Assign(targets=[ast.Name(id=f"a_{k}", ctx=ast.Store())], value=const(None))], orelse=[]))
+            action_values.append(load(f"a_{k}"))
+            param_values.append(load(f"ap_{k}"))
         restructuring_values.append(gen.expression(a.restructuring.expr) if a.restructuring else const(None))
     result = tup([
         tup([load(f"m_{i}") for i in range(len(parts["metrics"]))]),

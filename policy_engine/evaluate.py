@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from . import __version__ as ENGINE_VERSION
-from .catalogue import CATALOGUE
+from .catalogue import CATALOGUE, Param, param_problem
 from .compiler import CompiledPolicy
 from .diagnostics import Diagnostic, InputError
 from .inputs import build_fast_extractor, extract_checked, parse_date
@@ -437,10 +437,19 @@ class Decider:
             return [], []
         warning_fired = dict(zip(self._warning_ids, warnings, strict=True))
         if None in fired:
-            for a, hit in zip(p.actions, fired, strict=True):
+            for a, hit, values in zip(p.actions, fired, params, strict=True):
                 if hit is None:
-                    undetermined.append(self._undetermined("action", a.id, a.expr.refs, environment(),
-                                                           a.expr.fired_refs, warning_fired))
+                    entry = self._undetermined("action", a.id, a.expr.refs, environment(), a.expr.fired_refs,
+                                               warning_fired)
+                    if a.param_exprs:  # its condition held, but the catalogue refuses a computed parameter
+                        kind = CATALOGUE[a.action]
+                        for name, v in zip(a.param_exprs, values, strict=True):
+                            problem = param_problem(kind.params[name], v)
+                            if problem is not None:
+                                entry["missing"].append(f"params.{name}")
+                                entry["reasons"][f"params.{name}"] = f"{problem} ({kind.name} takes " \
+                                    f"{_param_range(kind.params[name])})"
+                    undetermined.append(entry)
         # Most urgent first (the order is the policy's, sorted once); an action that conflicts
         # with one already kept is suppressed.
         kept: list[int] = []
@@ -536,6 +545,15 @@ class Decider:
             self._trace_builder = _build_tracer(self.policy, self._dated)
         return self._trace_builder(inputs, params, metrics, day, score, grade, points, floors, warnings, actions,
                                    _jsonable)
+
+
+def _param_range(spec: Param) -> str:
+    if spec.type in ("integer", "number"):
+        what = "whole numbers" if spec.type == "integer" else "numbers"
+        lo = "" if spec.min is None else f"{spec.min:g}"
+        hi = "" if spec.max is None else f"{spec.max:g}"
+        return f"{what} in [{lo}, {hi}]" if spec.min is not None or spec.max is not None else what
+    return "one of " + ", ".join(spec.enum) if spec.enum else spec.type
 
 
 _PLAIN = frozenset({float, int, bool, str, type(None)})

@@ -167,8 +167,11 @@ def explain(record: Mapping[str, Any], policy: CompiledPolicy, lang: str = "en")
         out.append("")
         out.append(t["undetermined"])
         for u in record["undetermined"]:
+            # a computed parameter the catalogue refused: its reason says more than its name
+            missing = [f"{m}: {u['reasons'][m]}" if m.startswith("params.") and m in u["reasons"] else m
+                       for m in u["missing"]]
             out.append(t["undetermined_item"].format(kind=_KIND[lang][u["kind"]], rule=u["rule"],
-                                                     missing=", ".join(u["missing"]) or "?"))
+                                                     missing=", ".join(missing) or "?"))
     return "\n".join(out) + "\n"
 
 

@@ -610,11 +610,41 @@ def evaluate_columns(policy: CompiledPolicy, n: int, inputs: Mapping[str, Col], 
             ve.warnings = {**ve.warnings, w.id: c}
         actions, params, restructurings = [], [], []
         for a in policy.actions:
-            actions.append(_as_bool(ve.eval(a.expr)))
-            params.append([ve.eval(pe) for pe in a.param_exprs.values()])
+            fired = _as_bool(ve.eval(a.expr))
+            computed = [ve.eval(pe) for pe in a.param_exprs.values()]
+            if computed:  # computed parameters the catalogue refuses leave the action undetermined, as per row
+                refused = fired.data & fired.valid & ~_params_allowed(a.action, list(a.param_exprs), computed, n)
+                if refused.any():
+                    fired = Col(fired.data & ~refused, fired.valid & ~refused)
+            actions.append(fired)
+            params.append(computed)
             restructurings.append(_as_bool(ve.eval(a.restructuring.expr)) if a.restructuring else None)
     return VectorResults(n, metrics, bands, values, score, s_rank, floors, g_rank, warnings, actions, params,
                          restructurings, [m.expr.type for m in policy.metrics])
+
+
+def _params_allowed(action: str, names: list[str], values: list[Col], n: int) -> np.ndarray:
+    """Rows whose computed parameters ``catalogue.param_problem`` accepts, column-wise."""
+    from .catalogue import CATALOGUE
+
+    ok = np.ones(n, bool)
+    for name, col in zip(names, values, strict=True):
+        spec = CATALOGUE[action].params[name]
+        valid = np.broadcast_to(col.valid, (n,))
+        data = np.broadcast_to(col.data, (n,))
+        ok &= valid
+        if spec.type in ("integer", "number"):
+            with np.errstate(invalid="ignore"):
+                x = np.where(valid, data, 0).astype(float)
+                if spec.type == "integer":
+                    ok &= np.floor(x) == x
+                if spec.min is not None:
+                    ok &= x >= spec.min
+                if spec.max is not None:
+                    ok &= x <= spec.max
+        elif spec.enum:
+            ok &= np.isin(np.where(valid, data, None).astype(object), np.array(spec.enum, dtype=object))
+    return ok
 
 
 def columns_from_records(policy: CompiledPolicy, rows: Sequence[tuple[Any, ...]]) -> dict[str, Col]:
