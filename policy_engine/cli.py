@@ -966,10 +966,10 @@ def generate(count: int, seed: int, as_of: str, out: Path) -> None:
 
 
 @main.command()
-@click.argument("name", type=click.Choice(["policy", "client", "decision", "policy-tests"]))
+@click.argument("name", type=click.Choice(["policy", "client", "decision", "policy-tests", "scenario"]))
 @handle_errors
 def schema(name: str) -> None:
-    """Print a JSON Schema (policy, client, decision, policy-tests)."""
+    """Print a JSON Schema (policy, client, decision, policy-tests, scenario)."""
     from .schemas import schema_path
 
     click.echo(schema_path(name).read_text(encoding="utf-8"), nl=False)

@@ -176,3 +176,36 @@ def test_a_shock_that_changed_nothing_is_said_on_stderr(portfolio: Path, tmp_pat
              "--format", "json")
     assert r.exit_code == 0 and json.loads(r.stdout)["scenario"]["shocks"][0]["cells_changed"] == 0
     assert "warning: shock 1 (loan.balance) changed no cell" in r.stderr
+
+
+@pytest.mark.parametrize("shocks", [
+    "[{field: loan.balance, multiply: 0.5, add: 3}]",  # both
+    "[{field: loan.balance}]",  # neither
+    "[{field: loan.balance, add: 1, when: x}]",  # unknown key
+    "[{field: 'Loan Balance', add: 1}]",  # not a field path
+    "[]",  # nothing to apply
+])
+def test_the_scenario_schema_refuses_what_load_scenario_refuses(tmp_path: Path, shocks: str) -> None:
+    # Editors show these as the engine would: the schema and the loader agree on the shape of a scenario.
+    import yaml
+
+    from policy_engine.diagnostics import PolicyError
+    from policy_engine.scenario import load_scenario
+    from policy_engine.schemas import validator
+
+    f = tmp_path / "s.yaml"
+    f.write_text(f"name: x\nshocks: {shocks}\n", encoding="utf-8")
+    with pytest.raises(PolicyError):
+        load_scenario(f)
+    assert list(validator("scenario").iter_errors(yaml.safe_load(f.read_text(encoding="utf-8"))))
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_shipped_scenarios_follow_the_schema_and_name_it_for_editors(path: Path) -> None:
+    import yaml
+
+    from policy_engine.schemas import validator
+
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("# yaml-language-server: $schema=../schemas/scenario.schema.json\n")
+    assert list(validator("scenario").iter_errors(yaml.safe_load(text))) == []
