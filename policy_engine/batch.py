@@ -100,6 +100,13 @@ def read_table(path: Path, financials: Path | None = None, encoding: str = "utf-
             # Keep text as text: 'NaN' or 'abc' in a number column must be reported, not read as null.
             frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[],
                                 encoding="utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding)
+            if len(frame.columns) == 1:  # one column whose name holds the others: not comma separated
+                sep = next((c for c in (";", "\t", "|") if c in str(frame.columns[0])), None)
+                if sep is not None:
+                    raise InputError([Diagnostic(
+                        "unreadable", f"the columns are separated by {sep!r}, not by commas", file=str(path),
+                        hint="save the table as 'CSV UTF-8 (comma delimited)'" + (
+                            " (Excel in a European locale writes ';')" if sep == ";" else ""))])
             table = Table(frame, text=True, rows_read=len(frame))
         elif fmt == "parquet":
             frame = pd.read_parquet(path)

@@ -137,6 +137,18 @@ def test_salted_file_rejects_bad_rows_with_reasons_and_accounts_for_every_row(po
     assert s["accounting"] == {"rows_read": good + len(SALT), "decided": good, "rejected": len(SALT)}
 
 
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_a_csv_separated_by_something_else_is_named_not_rejected_row_by_row(tmp_path: Path, sep: str) -> None:
+    # Read with commas, every row would be one cell and be rejected for a missing client_id.
+    from policy_engine.diagnostics import InputError
+
+    path = tmp_path / "p.csv"
+    path.write_text(PORTFOLIO_CSV.read_text(encoding="utf-8").replace(",", sep), encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        read_table(path)
+    assert err.value.diagnostics[0].message == f"the columns are separated by {sep!r}, not by commas"
+
+
 def test_jsonl_lines_that_are_not_json_are_rejected_with_their_line(policy: Any, tmp_path: Path) -> None:
     lines = PORTFOLIO_JSONL.read_text(encoding="utf-8").splitlines()
     lines.insert(2, '{"client_id": "X", "loan": {"balance": NaN}}')
