@@ -225,7 +225,7 @@ def _policy_resolver(ctx: click.Context, policy: str, version: str | None) -> Ca
 def _decide(ctx: click.Context, policy: str, version: str | None, client: str, as_of: str | None,
             trace: bool) -> tuple[Any, dict[str, Any], Any]:
     from .evaluate import Decider
-    from .inputs import parse_date
+    from .inputs import parse_date, record_fields
 
     if as_of is not None and parse_date(as_of) is None:
         raise click.BadParameter(f"{as_of!r} is not a date YYYY-MM-DD", param_hint="--as-of")
@@ -234,8 +234,20 @@ def _decide(ctx: click.Context, policy: str, version: str | None, client: str, a
     if selection_day is None and isinstance(record, dict) and parse_date(record.get("as_of")) is not None:
         selection_day = record["as_of"]
     compiled = _resolve_policy(ctx, policy, version, selection_day)
+    _warn_misspelt(compiled, record_fields(record), name, "field")
     decision = Decider(compiled).decide(record, as_of=as_of, trace=trace, file=name)
     return compiled, decision, record
+
+
+def _warn_misspelt(policy: Any, given: Any, where: str, what: str) -> list[dict[str, str]]:
+    """Name, on stderr, given fields that look like a field the policy reads and lacks (typos read as null)."""
+    from .inputs import misspelt_fields
+
+    found = misspelt_fields(policy, given)
+    for field, meant in found:
+        click.echo(f"{where}: warning: {what} '{field}' is not read by policy {policy.id}; did you mean "
+                   f"'{meant}'? (as given, '{meant}' is missing)", err=True)
+    return [{"given": field, "did_you_mean": meant} for field, meant in found]
 
 
 def _check_encoding(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -653,6 +665,7 @@ def _batch_run(ctx: click.Context, compiled: Any, background: Any, input_file: P
     key_future = None if no_audit else background.submit(_batch_key, compiled, input_file, financials, as_of,
                                                          encoding)
     table = read_table(input_file, financials, encoding)
+    misspelt = _warn_misspelt(compiled, [str(c) for c in table.frame.columns], str(input_file), "column")
     show = sys.stderr.isatty() and table.rows_read >= 100_000
     if show:
         with click.progressbar(length=table.rows_read, label="deciding", file=sys.stderr) as bar:
@@ -685,6 +698,7 @@ def _batch_run(ctx: click.Context, compiled: Any, background: Any, input_file: P
     if written_out is not None:
         written_out.result()  # raises what writing raised
     s = summary(result)
+    s["misspelt_columns"] = misspelt
     if fmt == "json":
         import json
 

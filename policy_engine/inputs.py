@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from .compiler import CompiledPolicy, InputSpec
@@ -251,6 +252,63 @@ def extract_checked(policy: CompiledPolicy, rec: Any, file: str | None = None) -
     if problems:
         raise InputError([Diagnostic(p.code, p.message, file=file, path=p.path, hint=p.hint) for p in problems])
     return tuple(values)
+
+
+# ------------------------------------------------------------- misspelt fields
+
+_INDEX = re.compile(r"\[\d+\]")
+
+
+def misspelt_fields(policy: CompiledPolicy, given: Iterable[str]) -> list[tuple[str, str]]:
+    """(field given, field meant): a field the policy does not read that looks like one it reads and lacks.
+
+    An optional field under a misspelt name is simply absent to the engine, so its rules quietly
+    see null. Extra fields are normal (exports carry names, branches, notes); only near misses of a
+    field the policy reads, and that is missing, are named. ``given`` are dotted paths, periods as
+    ``financials[3].revenue``; a miss repeated in several periods is named once, as ``financials[*].x``.
+    """
+    given = set(given)
+    reads = {"client_id", "as_of"}
+    periods: dict[str, set[str]] = {}  # series root -> the period indices given
+    for g in given:
+        m = _PERIOD.match(g)
+        if m:
+            periods.setdefault(m["root"], set()).add(m["k"])
+    for spec in policy.inputs:
+        if spec.series:
+            root, item = ".".join(spec.root), ".".join(spec.item)
+            reads |= {f"{root}[{k}].{item}" for k in periods.get(root, ())}
+        else:
+            reads.add(spec.source)
+    absent: dict[str, list[str]] = {}  # by parent: a typo keeps its place in the record
+    for r in sorted(reads - given):
+        absent.setdefault(r.rpartition(".")[0], []).append(r)
+    found: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for g in sorted(given - reads):
+        candidates = absent.get(g.rpartition(".")[0])
+        if candidates:
+            import difflib  # only here: most records have no near miss, and a decide process stays light
+
+            near = difflib.get_close_matches(g, candidates, n=1, cutoff=0.85)
+            if near:
+                found.setdefault((_INDEX.sub("[*]", g), _INDEX.sub("[*]", near[0])), []).append((g, near[0]))
+    return [each[0] if len(each) == 1 else pair for pair, each in sorted(found.items())]
+
+
+_PERIOD = re.compile(r"^(?P<root>[^\[\]]+)\[(?P<k>\d+)\]\.")
+
+
+def record_fields(record: Any, prefix: str = "") -> Iterator[str]:
+    """Every leaf path of a client record, periods as ``root[k].field``."""
+    if isinstance(record, dict):
+        for k, v in record.items():
+            yield from record_fields(v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(record, list) and prefix:
+        for i, item in enumerate(record):
+            if isinstance(item, dict):
+                yield from record_fields(item, f"{prefix}[{i}]")
+    elif prefix:
+        yield prefix
 
 
 # ----------------------------------------------------------- generated fast path

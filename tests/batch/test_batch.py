@@ -149,6 +149,20 @@ def test_a_csv_separated_by_something_else_is_named_not_rejected_row_by_row(tmp_
     assert err.value.diagnostics[0].message == f"the columns are separated by {sep!r}, not by commas"
 
 
+def test_a_misspelt_column_is_named_in_the_summary_and_on_stderr(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    text = PORTFOLIO_CSV.read_text(encoding="utf-8")
+    path.write_text(text.replace("financials[0].ebitda,", "financials[0].ebita,", 1), encoding="utf-8")
+    r = _cli("batch", str(path), "-p", "loss-client-management", "--format", "json", "--no-audit")
+    assert r.exit_code == 0
+    # one period's column misspelt: that period's ebitda would be null for every client
+    assert json.loads(r.stdout)["misspelt_columns"] == [{"given": "financials[0].ebita",
+                                                         "did_you_mean": "financials[0].ebitda"}]
+    assert "column 'financials[0].ebita' is not read" in r.stderr
+    clean = _cli("batch", str(PORTFOLIO_CSV), "-p", "loss-client-management", "--format", "json", "--no-audit")
+    assert json.loads(clean.stdout)["misspelt_columns"] == [] and "warning" not in clean.stderr
+
+
 def test_jsonl_lines_that_are_not_json_are_rejected_with_their_line(policy: Any, tmp_path: Path) -> None:
     lines = PORTFOLIO_JSONL.read_text(encoding="utf-8").splitlines()
     lines.insert(2, '{"client_id": "X", "loan": {"balance": NaN}}')

@@ -243,3 +243,23 @@ def test_validate_and_test_speak_junit_and_github(tmp_path: Path) -> None:
     assert f"::error file={tmp_path / 'cases.yaml'},line=3,title=policy test failed::[mini@1.0.0] fails" in r.stdout
     r = run("test", str(tmp_path), "--format", "junit")
     assert ET.fromstring(r.stdout).find(".//failure").get("message").startswith("grade: expected")  # type: ignore[union-attr]
+
+
+def test_a_misspelt_optional_field_is_named_not_silently_read_as_missing() -> None:
+    client = json.loads(Path(SAMPLE).read_text(encoding="utf-8"))
+    client["loan"]["collateral_value_at_orgination"] = client["loan"].pop("collateral_value_at_origination")
+    r = run("decide", "-p", "loss-client-management", "-c", "-", "--no-audit", stdin=json.dumps(client))
+    assert r.exit_code == 0  # optional: decided, its rules see null ...
+    assert ("warning: field 'loan.collateral_value_at_orgination' is not read by policy loss-client-management; "
+            "did you mean 'loan.collateral_value_at_origination'?") in r.stderr  # ... and the user is told why
+
+
+def test_no_sample_has_a_field_that_looks_misspelt() -> None:
+    from policy_engine.inputs import misspelt_fields, record_fields
+    from policy_engine.registry import load_policy
+
+    from ..conftest import CURRENT
+
+    policy = load_policy(CURRENT)
+    assert [f for p in SAMPLES for f in misspelt_fields(policy, record_fields(
+        json.loads(p.read_text(encoding="utf-8"))))] == []
