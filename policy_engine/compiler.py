@@ -61,6 +61,7 @@ class InputSpec(Frozen):
     enum: tuple[str, ...] | None
     unit: str | None
     ascending: bool = False  # series only: values strictly increase from period to period
+    not_after_as_of: bool = False  # dates only: no value after the decision's as-of date
 
 
 class MetricSpec(Frozen, eq=False):
@@ -266,6 +267,8 @@ class _Compiler:
                                         enum=tuple(v["enum"]) if v.get("enum") else None)
             if "[*]" in v["from"] and v["type"] not in ("number", "integer", "date"):
                 self.err("bad-input", "series inputs hold numbers or dates", ("inputs", k, "type"))
+            if v.get("not_after_as_of") and v["type"] != "date":
+                self.err("bad-input", "'not_after_as_of' is for date inputs", ("inputs", k, "not_after_as_of"))
             if v.get("ascending") and "[*]" not in v["from"]:
                 self.err("bad-input", "'ascending' orders the periods of a series; this input is not one",
                          ("inputs", k, "ascending"), "a series reads a list: from: financials[*].period_end")
@@ -717,7 +720,7 @@ def _input_spec(name: str, v: Mapping[str, Any]) -> InputSpec:
         root, item, series = tuple(src.split(".")), (), False
     return InputSpec(name, src, root, item, series, v["type"], bool(v.get("required", False)),
                      v.get("min"), v.get("max"), tuple(v["enum"]) if v.get("enum") else None, v.get("unit"),
-                     bool(v.get("ascending", False)))
+                     bool(v.get("ascending", False)), bool(v.get("not_after_as_of", False)))
 
 
 def check_document(doc: Document) -> tuple[list[Diagnostic], CompiledPolicy | None]:

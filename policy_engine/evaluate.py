@@ -25,7 +25,7 @@ from . import __version__ as ENGINE_VERSION
 from .catalogue import CATALOGUE, Param, param_problem
 from .compiler import CompiledPolicy
 from .diagnostics import Diagnostic, InputError
-from .inputs import build_fast_extractor, extract_checked, parse_date
+from .inputs import build_fast_extractor, dates_after_as_of, extract_checked, parse_date
 
 MAX_CLIENT_ID = 100
 
@@ -253,6 +253,7 @@ class Decider:
     def __init__(self, policy: CompiledPolicy):
         self.policy = policy
         self._extract = build_fast_extractor(policy)
+        self._until_as_of = any(s.not_after_as_of for s in policy.inputs)
         self._names = ([s.name for s in policy.inputs] + list(policy.param_names)
                        + [m.name for m in policy.metrics])
         self._metric_names = tuple(m.name for m in policy.metrics)
@@ -314,9 +315,12 @@ class Decider:
         values = self._extract(record)
         if values is None:
             try:
-                values = extract_checked(self.policy, record, file=file)
+                values = extract_checked(self.policy, record, file=file, day=day)
             except InputError as e:
                 problems.extend(e.diagnostics)
+        elif day is not None and self._until_as_of:
+            problems += [Diagnostic(d.code, d.message, file=file, path=d.path, hint=d.hint)
+                         for d in dates_after_as_of(self.policy, values, day)]
         if problems:
             raise InputError(problems)
         assert values is not None and day is not None and isinstance(cid, str)

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .compiler import CompiledPolicy, InputSpec
-from .inputs import MAX_ABS_NUMBER, MAX_STRING, gap_message, order_problem
+from .inputs import MAX_ABS_NUMBER, MAX_STRING, after_as_of, gap_message, order_problem
 from .vector import _EPOCH_ORDINAL, Col, TextCodes
 
 _SERIES_COL = re.compile(r"^(?P<root>[a-z_][a-z0-9_.]*)\[(?P<k>\d+)\]\.(?P<field>.+)$")
@@ -378,6 +378,22 @@ def _flag_disorder(chk: Any, spec: InputSpec, data: np.ndarray, valid: np.ndarra
         chk.flag(at, problems[0][0], [m for _, m in problems])
 
 
+def _flag_after_as_of(chk: Any, spec: InputSpec, data: np.ndarray, valid: np.ndarray, as_of_days: np.ndarray,
+                      known: np.ndarray) -> None:
+    """The first date of a row after its as-of day (``data`` is days, one column per period), as ``decide`` words it."""
+    late = valid & (data > as_of_days[:, None]) & known[:, None]
+    rows = np.flatnonzero(late.any(axis=1))
+    if not len(rows):
+        return
+    first = late[rows].argmax(axis=1)
+    for k in np.unique(first):
+        at = rows[first == k]
+        found = [after_as_of(spec, dt.date.fromordinal(int(data[r, k]) + _EPOCH_ORDINAL),
+                             dt.date.fromordinal(int(as_of_days[r]) + _EPOCH_ORDINAL), int(k) if spec.series else None)
+                 for r in at]
+        chk.flag(at, found[0][0], [m for _, m in found])  # type: ignore[index]
+
+
 def _rows(a: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """The kept rows; a series table stays column-major (a boolean index alone would give row-major)."""
     return np.asfortranarray(a[keep]) if a.ndim == 2 else a[keep]
@@ -457,11 +473,13 @@ def prepare(policy: CompiledPolicy, df: pd.DataFrame, text: bool, as_of: str | N
     if as_of is not None:
         day = dt.date.fromisoformat(as_of)
         as_of_days = np.full(n, day.toordinal() - _EPOCH_ORDINAL, np.int64)
+        as_of_known = np.ones(n, bool)
     else:
         today = dt.date.today().toordinal() - _EPOCH_ORDINAL
         spec = InputSpec("as_of", "as_of", ("as_of",), (), False, "date", False, None, None, None, None)
-        data, valid, _ = chk.values(spec, _column(df, "as_of"), "as_of")
+        data, valid, missing = chk.values(spec, _column(df, "as_of"), "as_of")
         as_of_days = np.where(valid, data, today)
+        as_of_known = valid | missing  # a bad as_of is its own problem: nothing to compare dates with
     inputs: dict[str, Col] = {}
     present_by_root: dict[str, np.ndarray] = {}
     aligned_by_root: dict[str, np.ndarray] = {}
@@ -471,6 +489,8 @@ def prepare(policy: CompiledPolicy, df: pd.DataFrame, text: bool, as_of: str | N
             data, valid, missing = chk.values(spec, _column(df, path), path)
             if spec.required:
                 chk._flag_mask(missing, path, f"required field '{path}' is missing", "missing-field")
+            if spec.not_after_as_of:
+                _flag_after_as_of(chk, spec, data[:, None], valid[:, None], as_of_days, as_of_known)
             codes = chk.codes.get(path)
             inputs[spec.name] = Col(data, valid, codes=None if codes is None else
                                     (np.where(valid, codes[0], -1), codes[1]))
@@ -493,6 +513,8 @@ def prepare(policy: CompiledPolicy, df: pd.DataFrame, text: bool, as_of: str | N
             valid2[:, k] = v
         if spec.ascending:
             _flag_disorder(chk, spec, data2, valid2)
+        if spec.not_after_as_of:
+            _flag_after_as_of(chk, spec, data2, valid2, as_of_days, as_of_known)
         # A client with fewer periods than the widest: shift its periods to the right (latest last).
         lengths = periods_present.sum(axis=1)
         # Cells of a period that does not exist are not "missing values" of that period.

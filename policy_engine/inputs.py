@@ -174,6 +174,31 @@ def order_problem(spec: InputSpec, i: int, value: Any, j: Any, prev: Any) -> tup
     return f"{root}[{i}].{item}", f"{what}: the periods must be {order}, each {item} once"
 
 
+def after_as_of(spec: InputSpec, value: Any, day: _dt.date, index: int | None = None) -> tuple[str, str] | None:
+    """(field path, message) when a ``not_after_as_of`` date is after the as-of day, for decide and batch alike."""
+    if value is None or value <= day:
+        return None
+    path = spec.source if index is None else f"{'.'.join(spec.root)}[{index}].{'.'.join(spec.item)}"
+    return path, (f"{value.isoformat()} is after the as-of date {day.isoformat()}: a decision as of that day "
+                  "can only use what was known then")
+
+
+AS_OF_HINT = "decide as of a later date (--as-of), or leave out what came later"
+
+
+def dates_after_as_of(policy: CompiledPolicy, values: tuple[Any, ...], day: _dt.date) -> list[Diagnostic]:
+    """The first value after ``day`` of each ``not_after_as_of`` input."""
+    out = []
+    for spec, v in zip(policy.inputs, values, strict=True):
+        if not spec.not_after_as_of:
+            continue
+        found = next((p for i, x in enumerate(v) if (p := after_as_of(spec, x, day, i))), None) \
+            if spec.series else after_as_of(spec, v, day)
+        if found is not None:
+            out.append(Diagnostic("bad-field", found[1], path=found[0], hint=AS_OF_HINT))
+    return out
+
+
 def _short(v: Any) -> str:
     if isinstance(v, _dt.date):
         return v.isoformat()
@@ -182,8 +207,12 @@ def _short(v: Any) -> str:
     return repr(v)
 
 
-def extract_checked(policy: CompiledPolicy, rec: Any, file: str | None = None) -> tuple[Any, ...]:
-    """Every input value, or :class:`InputError` listing every problem of the record."""
+def extract_checked(policy: CompiledPolicy, rec: Any, file: str | None = None,
+                    day: _dt.date | None = None) -> tuple[Any, ...]:
+    """Every input value, or :class:`InputError` listing every problem of the record.
+
+    With the decision's ``day``, dates declared ``not_after_as_of`` are checked against it too.
+    """
     problems: list[Diagnostic] = []
     grades = policy.grade_ids
     if not isinstance(rec, dict):
@@ -249,6 +278,8 @@ def extract_checked(policy: CompiledPolicy, rec: Any, file: str | None = None) -
             if disorder is not None:
                 problems.append(Diagnostic("bad-field", disorder[1], path=disorder[0], hint=ORDER_HINT))
         values.append(series)
+    if day is not None:
+        problems += dates_after_as_of(policy, tuple(values), day)
     if problems:
         raise InputError([Diagnostic(p.code, p.message, file=file, path=p.path, hint=p.hint) for p in problems])
     return tuple(values)

@@ -32,6 +32,9 @@ def mutated_clients(draw: Any) -> dict[str, Any]:
     for _ in range(draw(st.integers(0, 2))):
         periods = client["financials"]
         periods.insert(draw(st.integers(0, len(periods))), draw(EMPTY_PERIODS))
+    # An as-of date before some statements: those were not known yet, refused on both paths.
+    if draw(st.integers(0, 4)) == 0:
+        client["as_of"] = draw(st.sampled_from(["2024-10-15", "2025-02-01", "2025-06-29"]))
     # Periods out of order or given twice: refused at the same period on both paths.
     periods = client["financials"]
     disorder = draw(st.sampled_from(["none", "none", "none", "swap", "repeat"]))

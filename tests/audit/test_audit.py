@@ -594,7 +594,7 @@ def test_concurrent_batches_and_decides_interleave_segments_and_keep_the_chain(t
     base = [sys.executable, "cli.py", "--policies", str(POLICIES), "--audit-db", str(db)]
     procs = [subprocess.Popen([*base, "batch", str(PORTFOLIO), "-p", "loss-client-management", "--as-of", day,
                                "--format", "json"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
-             for day in ("2025-06-30", "2025-07-31", "2025-08-29")]
+             for day in ("2025-09-30", "2025-10-31", "2025-11-28")]  # on or after every statement
     procs.append(subprocess.Popen([sys.executable, "-c", WRITER, str(db), str(REFERENCE / "policy-1.1.0.yaml"),
                                    *map(str, SAMPLES[:5])], cwd=ROOT))
     assert [p.wait(timeout=300) for p in procs] == [0, 0, 0, 0]

@@ -64,10 +64,27 @@ def test_decide_by_id_picks_the_version_in_force_and_validates_against_the_schem
 
 
 def test_decide_as_of_selects_an_older_version() -> None:
-    r = run("decide", "-p", "loss-client-management", "-c", SAMPLE, "--as-of", "2024-06-30")
+    client = json.loads(Path(SAMPLE).read_text(encoding="utf-8"))
+    client["financials"] = client["financials"][:1]  # known on 2024-12-31: the statement of 2024-09-30
+    r = run("decide", "-p", "loss-client-management", "-c", "-", "--as-of", "2024-12-31", stdin=json.dumps(client))
     assert json.loads(r.stdout)["policy"]["version"] == "1.0.0"
     r = run("decide", "-p", "loss-client-management", "--policy-version", "1.0.0", "-c", SAMPLE)
     assert json.loads(r.stdout)["policy"]["version"] == "1.0.0"
+
+
+def test_a_statement_after_the_as_of_date_is_refused_on_both_paths(tmp_path: Path) -> None:
+    # A decision as of a day can only use what was known then; later quarters would make it unrepeatable.
+    r = run("decide", "-p", "loss-client-management", "-c", SAMPLE, "--as-of", "2025-04-15", "--no-audit")
+    assert r.exit_code == 3
+    message = ("2025-06-30 is after the as-of date 2025-04-15: a decision as of that day can only use what was "
+               "known then")
+    assert f"{message} [at financials[3].period_end]" in r.stderr
+    b = run("batch", str(REFERENCE / "samples" / "portfolio.csv"), "-p", "loss-client-management", "--as-of",
+            "2025-04-15", "--rejects", str(tmp_path / "r.jsonl"), "--format", "json", "--no-audit")
+    lines = (tmp_path / "r.jsonl").read_text(encoding="utf-8").splitlines()
+    rejects = {x["client_id"]: x["problems"] for x in map(json.loads, lines)}
+    assert {"field": "financials[3].period_end", "code": "bad-field", "message": message} in rejects["C002"]
+    assert json.loads(b.stdout)["accounting"]["rejected"] == len(rejects) > 0
 
 
 def test_decide_reads_stdin_and_a_policy_path() -> None:
