@@ -53,12 +53,17 @@ def main(argv: list[str] | None = None) -> int:
     print("by grade: " + ", ".join(f"{g}={grades[g]}" for g in
                                    ("pass", "special_mention", "substandard", "doubtful", "loss")))
     store_path = default_path()
-    with AuditStore(store_path) as store:
-        for policy, d, client in recorded:
-            store.append(policy, [(d, client)])
-        checked, broken = store.verify()
-        rows = list(store.query())[-len(recorded):]
-        replays = Counter(store.replay(r)[0] for r in rows)
+    try:
+        with AuditStore(store_path) as store:
+            for policy, d, client in recorded:
+                store.append(policy, [(d, client)])
+            checked, broken = store.verify()
+            rows = list(store.query())[-len(recorded):]
+            replays = Counter(store.replay(r)[0] for r in rows)
+    except PolicyEngineError as e:  # a store that is not ours, or a newer one: say so, as the CLI would
+        print(f"{len(files)} clients decided; not recorded:", file=sys.stderr)
+        print("\n".join(d.render() for d in e.diagnostics), file=sys.stderr)
+        return e.exit_code
     print(f"{len(files)} clients decided and recorded in {store_path} "
           f"(chain of {checked} record(s): {'intact' if broken is None else 'BROKEN at ' + str(broken.seq)}; "
           f"replayed now: {replays['identical']} identical, {replays['different']} different).")

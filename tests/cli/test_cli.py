@@ -236,6 +236,15 @@ def test_demo_decides_records_verifies_and_replays_the_samples() -> None:
     assert "by grade: pass=4, special_mention=6, substandard=5, doubtful=3, loss=3" in p.stdout
 
 
+def test_demo_with_a_store_that_is_not_ours_says_so_without_a_traceback(tmp_path: Path) -> None:
+    foreign = tmp_path / "audit.db"
+    foreign.write_text("not a database", encoding="utf-8")
+    p = subprocess.run([sys.executable, "-m", "policy_engine.demo"], cwd=ROOT, capture_output=True, text=True,
+                       env={**ENV, "POLICY_ENGINE_AUDIT_DB": str(foreign)}, timeout=120)
+    assert p.returncode == 6 and "Traceback" not in p.stderr
+    assert f"{len(SAMPLES)} clients decided; not recorded:" in p.stderr and "not a decision store" in p.stderr
+
+
 def test_test_command_on_a_missing_path_is_a_usage_error(tmp_path: Path) -> None:
     assert run("test", str(tmp_path / "nope")).exit_code == 2
 
