@@ -25,7 +25,7 @@ from . import __version__ as ENGINE_VERSION
 from .catalogue import CATALOGUE, Param, param_problem
 from .compiler import CompiledPolicy
 from .diagnostics import Diagnostic, InputError
-from .inputs import build_fast_extractor, dates_after_as_of, extract_checked, parse_date
+from .inputs import as_of_bounded, build_fast_extractor, dates_after_as_of, extract_checked, parse_date
 
 MAX_CLIENT_ID = 100
 
@@ -253,7 +253,7 @@ class Decider:
     def __init__(self, policy: CompiledPolicy):
         self.policy = policy
         self._extract = build_fast_extractor(policy)
-        self._until_as_of = any(s.not_after_as_of for s in policy.inputs)
+        self._until_as_of = as_of_bounded(policy)
         self._names = ([s.name for s in policy.inputs] + list(policy.param_names)
                        + [m.name for m in policy.metrics])
         self._metric_names = tuple(m.name for m in policy.metrics)
@@ -319,8 +319,9 @@ class Decider:
             except InputError as e:
                 problems.extend(e.diagnostics)
         elif day is not None and self._until_as_of:
-            problems += [Diagnostic(d.code, d.message, file=file, path=d.path, hint=d.hint)
-                         for d in dates_after_as_of(self.policy, values, day)]
+            late = dates_after_as_of(self.policy, values, day, self._until_as_of)
+            if late:
+                problems += [Diagnostic(d.code, d.message, file=file, path=d.path, hint=d.hint) for d in late]
         if problems:
             raise InputError(problems)
         assert values is not None and day is not None and isinstance(cid, str)

@@ -186,14 +186,23 @@ def after_as_of(spec: InputSpec, value: Any, day: _dt.date, index: int | None = 
 AS_OF_HINT = "decide as of a later date (--as-of), or leave out what came later"
 
 
-def dates_after_as_of(policy: CompiledPolicy, values: tuple[Any, ...], day: _dt.date) -> list[Diagnostic]:
-    """The first value after ``day`` of each ``not_after_as_of`` input."""
+def as_of_bounded(policy: CompiledPolicy) -> tuple[tuple[int, InputSpec], ...]:
+    """The inputs declared ``not_after_as_of``, with their position in the input tuple."""
+    return tuple((i, spec) for i, spec in enumerate(policy.inputs) if spec.not_after_as_of)
+
+
+def dates_after_as_of(policy: CompiledPolicy, values: tuple[Any, ...], day: _dt.date,
+                      bounded: tuple[tuple[int, InputSpec], ...] | None = None) -> list[Diagnostic]:
+    """The first value after ``day`` of each ``not_after_as_of`` input (``bounded``: precomputed)."""
     out = []
-    for spec, v in zip(policy.inputs, values, strict=True):
-        if not spec.not_after_as_of:
-            continue
-        found = next((p for i, x in enumerate(v) if (p := after_as_of(spec, x, day, i))), None) \
-            if spec.series else after_as_of(spec, v, day)
+    for k, spec in as_of_bounded(policy) if bounded is None else bounded:
+        v = values[k]
+        if spec.series:
+            if not v or max((x for x in v if x is not None), default=day) <= day:  # the common case
+                continue
+            found = next((p for i, x in enumerate(v) if (p := after_as_of(spec, x, day, i))), None)
+        else:
+            found = after_as_of(spec, v, day)
         if found is not None:
             out.append(Diagnostic("bad-field", found[1], path=found[0], hint=AS_OF_HINT))
     return out
