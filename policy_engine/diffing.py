@@ -105,7 +105,8 @@ def diff_policies(old: CompiledPolicy, new: CompiledPolicy) -> list[Change]:
         if a != b:
             out.append(Change("metadata", field, "changed", f"{a!r} -> {b!r}"))
     _compare_maps("input", {i.name: i for i in old.inputs}, {i.name: i for i in new.inputs}, out,
-                  lambda a, b: _fields(a, b, ("source", "type", "required", "min", "max", "enum")))
+                  lambda a, b: _fields(a, b, ("source", "type", "required", "min", "max", "enum", "ascending",
+                                              "not_after_as_of")))
     for name in sorted(set(old.parameters) | set(new.parameters)):
         a, b = old.parameters.get(name), new.parameters.get(name)
         if a is None or b is None:

@@ -33,6 +33,13 @@ def test_a_moved_threshold_reads_as_a_threshold() -> None:
     assert _diff(changed) == ["warning consecutive_losses: threshold 2 -> 3"]
 
 
+def test_a_change_to_the_input_contract_is_named() -> None:
+    # Refusing periods out of order or after the as-of day changes which clients are decided at all.
+    changed = TEXT.replace("    ascending: true\n    not_after_as_of: true\n", "")
+    assert _diff(changed) == ["input period_end_q: ascending True -> False",
+                              "input period_end_q: not_after_as_of True -> False"]
+
+
 def test_a_changed_parameter_names_its_segment() -> None:
     changed = TEXT.replace("dscr_floor:\n    value: 1.2", "dscr_floor:\n    value: 1.0")
     assert _diff(changed) == ["parameter dscr_floor[default]: 1.2 -> 1.0"]
