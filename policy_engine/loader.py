@@ -197,8 +197,11 @@ def _read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise PolicyError([Diagnostic("file-encoding", f"not UTF-8 text ({exc.reason} at byte {exc.start})",
-                                      file=str(path))]) from None
+        utf16 = isinstance(exc.object, bytes) and exc.object.startswith((b"\xff\xfe", b"\xfe\xff"))
+        raise PolicyError([Diagnostic("file-encoding", "UTF-16 text; policies are UTF-8" if utf16 else
+                                      f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=str(path),
+                                      hint="save the file as UTF-8 (in Notepad: Save as, Encoding UTF-8)"
+                                      if utf16 else None)]) from None
     except OSError as exc:
         raise PolicyError([Diagnostic("file-unreadable", f"cannot read file: {exc.strerror}",
                                       file=str(path))]) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -110,6 +111,18 @@ def test_a_byte_order_mark_before_json_is_skipped(bom: bytes | str) -> None:
     if isinstance(bom, bytes):
         with pytest.raises(JSONInputError, match="at byte 10"):  # counted in the file, mark included
             parse_json_text(bom + b'{"a": "\xff"}')
+
+
+def test_a_utf16_policy_file_is_named_as_such(tmp_path: Path) -> None:
+    from policy_engine.diagnostics import PolicyError
+    from policy_engine.loader import load_yaml_file
+
+    path = tmp_path / "policy.yaml"
+    path.write_text("id: x\n", encoding="utf-16")
+    with pytest.raises(PolicyError) as err:
+        load_yaml_file(path)
+    [d] = err.value.diagnostics
+    assert (d.code, d.message) == ("file-encoding", "UTF-16 text; policies are UTF-8") and "UTF-8" in (d.hint or "")
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
