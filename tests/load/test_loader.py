@@ -114,7 +114,6 @@ def test_a_byte_order_mark_before_json_is_skipped(bom: bytes | str) -> None:
 
 
 def test_a_utf16_policy_file_is_named_as_such(tmp_path: Path) -> None:
-    from policy_engine.diagnostics import PolicyError
     from policy_engine.loader import load_yaml_file
 
     path = tmp_path / "policy.yaml"
