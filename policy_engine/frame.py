@@ -364,34 +364,35 @@ def _flag_disorder(chk: Any, spec: InputSpec, data: np.ndarray, valid: np.ndarra
     prev_at[:, 1:] = latest[:, :-1]
     prev = np.take_along_axis(data, np.maximum(prev_at, 0), axis=1)
     bad = valid & (prev_at >= 0) & (data <= prev)
-    rows = np.flatnonzero(bad.any(axis=1))
-    if not len(rows):
-        return
-    first = bad[rows].argmax(axis=1)
 
     def py(x: Any) -> Any:
-        return dt.date.fromordinal(int(x) + _EPOCH_ORDINAL) if spec.type == "date" else float(x)
+        return _day(x) if spec.type == "date" else float(x)
 
-    for k in np.unique(first):
-        at = rows[first == k]
-        problems = [order_problem(spec, int(k), py(data[r, k]), int(prev_at[r, k]), py(prev[r, k])) for r in at]
-        chk.flag(at, problems[0][0], [m for _, m in problems])
+    _flag_first(chk, bad, lambda r, k: order_problem(spec, k, py(data[r, k]), int(prev_at[r, k]), py(prev[r, k])))
 
 
 def _flag_after_as_of(chk: Any, spec: InputSpec, data: np.ndarray, valid: np.ndarray, as_of_days: np.ndarray,
                       known: np.ndarray) -> None:
     """The first date of a row after its as-of day (``data`` is days, one column per period), as ``decide`` words it."""
     late = valid & (data > as_of_days[:, None]) & known[:, None]
-    rows = np.flatnonzero(late.any(axis=1))
+    _flag_first(chk, late, lambda r, k: after_as_of(spec, _day(data[r, k]), _day(as_of_days[r]),
+                                                    k if spec.series else None))
+
+
+def _day(days: Any) -> dt.date:
+    return dt.date.fromordinal(int(days) + _EPOCH_ORDINAL)
+
+
+def _flag_first(chk: Any, bad: np.ndarray, problem: Any) -> None:
+    """Flag each row at its first bad period: ``problem(row, period) -> (field path, message)``."""
+    rows = np.flatnonzero(bad.any(axis=1))
     if not len(rows):
         return
-    first = late[rows].argmax(axis=1)
+    first = bad[rows].argmax(axis=1)
     for k in np.unique(first):
         at = rows[first == k]
-        found = [after_as_of(spec, dt.date.fromordinal(int(data[r, k]) + _EPOCH_ORDINAL),
-                             dt.date.fromordinal(int(as_of_days[r]) + _EPOCH_ORDINAL), int(k) if spec.series else None)
-                 for r in at]
-        chk.flag(at, found[0][0], [m for _, m in found])  # type: ignore[index]
+        found = [problem(int(r), int(k)) for r in at]
+        chk.flag(at, found[0][0], [m for _, m in found])
 
 
 def _rows(a: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -454,18 +455,11 @@ def prepare(policy: CompiledPolicy, df: pd.DataFrame, text: bool, as_of: str | N
     chk = _Checker(n, text, policy.grade_ids)
     # client_id: required, unique (a client id is text; a number in a typed column is read as its text)
     id_col = _column(df, "client_id")
-    if id_col is None:
-        ids = pd.Series([None] * n, dtype=object)
-    elif isinstance(id_col.dtype, pd.StringDtype) or id_col.dtype == object:
-        ids = id_col.astype(object).where(id_col.notna(), None)
-    else:
-        ids = id_col.astype(str).where(id_col.notna(), None).astype(object)
-    ids = ids.map(lambda v: v if v is None or isinstance(v, str) else str(v)) if ids.dtype == object and \
-        not isinstance(id_col.dtype if id_col is not None else None, pd.StringDtype) else ids
-    id_missing = (ids.isna() | (ids.fillna("").astype(str) == "")).to_numpy()
+    ids = client_id_text(id_col) if id_col is not None else pd.Series([None] * n, dtype=object)
+    id_missing = ids.isna().to_numpy()
     chk._flag_mask(id_missing, "client_id", "required field 'client_id' is missing", "missing-field")
-    ids_text = ids.where(~id_missing, None).to_numpy(dtype=object)
-    long_ids = (ids.fillna("").astype(str).str.len() > 100).to_numpy()
+    ids_text = ids.to_numpy(dtype=object, na_value=None)
+    long_ids = (ids.str.len() > 100).fillna(False).to_numpy(dtype=bool)
     chk._flag_mask(long_ids, "client_id", "client_id is longer than 100 characters")
     for problem in duplicates if duplicates is not None else duplicate_ids(df):
         chk.flag(np.array([problem.row]), problem.path, [problem.message], problem.code)
