@@ -30,7 +30,7 @@ from typing import Any
 from . import expressions as ex
 from .cache import known_schema_valid, remember_schema_valid
 from .catalogue import CATALOGUE, params_check
-from .diagnostics import Diagnostic, DiagnosticSink, PolicyError, sort_diagnostics
+from .diagnostics import Diagnostic, DiagnosticSink, PolicyError, did_you_mean, sort_diagnostics
 from .frozen import Frozen, field
 from .loader import Document, PathKey, format_path
 from .validate import schema_errors
@@ -279,7 +279,7 @@ class _Compiler:
             inp = d["inputs"].get(by)
             if inp is None:
                 self.err("unknown-name", f"segments.by names unknown input '{by}'", ("segments", "by"),
-                         self._suggest(by, d["inputs"]))
+                         did_you_mean(by, d["inputs"]))
             elif not inp.get("required") or inp["type"] != "string":
                 self.err("bad-segment-input", f"segment input '{by}' must be a required string input",
                          ("segments", "by"))
@@ -311,7 +311,7 @@ class _Compiler:
                 for segname in p["by_segment"]:
                     if segname != "default" and segname not in self.segments:
                         self.err("unknown-segment", f"'{segname}' is not a segment", (*path, "by_segment", segname),
-                                 self._suggest(segname, [*self.segments, "default"]))
+                                 did_you_mean(segname, [*self.segments, "default"]))
                 if "default" not in p["by_segment"]:
                     missing = [s for s in self.segments if s not in p["by_segment"]]
                     if missing:
@@ -343,7 +343,7 @@ class _Compiler:
             for j, x in enumerate(a.get("excludes") or []):
                 if x not in action_ids:
                     self.err("unknown-action", f"excludes unknown action '{x}'", (*path, "excludes", j),
-                             self._suggest(x, action_ids))
+                             did_you_mean(x, action_ids))
                 elif x == a["id"]:
                     self.err("bad-value", "an action cannot exclude itself", (*path, "excludes", j))
             self._action_params(a, path)
@@ -361,11 +361,6 @@ class _Compiler:
                          path, "add restructuring: {when: ..., floor: special_mention, source: ..., note: ...}",
                          rule=a["id"])
 
-    def _suggest(self, name: str, candidates: Any) -> str | None:
-        import difflib  # only when something is misspelt: not on every start
-        m = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-        return f"did you mean '{m[0]}'?" if m else None
-
     def _dupes(self, ids: list[str], path: PathKey, what: str) -> None:
         seen: dict[str, int] = {}
         for i, x in enumerate(ids):
@@ -378,7 +373,7 @@ class _Compiler:
     def _grade_ref(self, g: str, path: PathKey) -> None:
         if g not in self.grades:
             self.err("unknown-grade", f"'{g}' is not a grade on the scale ({', '.join(self.grades)})", path,
-                     self._suggest(g, self.grades))
+                     did_you_mean(g, self.grades))
 
     def _bands(self, bands: list[dict[str, Any]], path: PathKey) -> None:
         """Bands are half-open [min, max), ascending, contiguous, covering every value."""
@@ -415,7 +410,7 @@ class _Compiler:
             spec = kind.params.get(name)
             if spec is None:
                 self.err("unknown-param", f"'{a['action']}' has no parameter '{name}'", ppath,
-                         self._suggest(name, kind.params) or f"parameters: {', '.join(kind.params) or 'none'}")
+                         did_you_mean(name, kind.params) or f"parameters: {', '.join(kind.params) or 'none'}")
                 continue
             if isinstance(v, dict):
                 continue  # computed; checked with the expressions
@@ -426,7 +421,7 @@ class _Compiler:
                 for j, item in enumerate(v):
                     if spec.enum and item not in spec.enum:
                         self.err("bad-value", f"'{item}' is not one of {', '.join(spec.enum)}", (*ppath, j),
-                                 self._suggest(item, spec.enum))
+                                 did_you_mean(item, spec.enum))
             elif spec.type in ("integer", "number"):
                 wrong = isinstance(v, bool) or not isinstance(v, int | float)
                 if wrong or (spec.type == "integer" and not isinstance(v, int)):
@@ -435,7 +430,7 @@ class _Compiler:
                     self.err("bad-value", f"parameter '{name}' = {v} is outside [{spec.min:g}, {spec.max:g}]", ppath)
             elif spec.type == "string" and (not isinstance(v, str) or (spec.enum and v not in spec.enum)):
                 self.err("bad-value", f"parameter '{name}' must be one of {', '.join(spec.enum or ())}", ppath,
-                         self._suggest(str(v), spec.enum or ()))
+                         did_you_mean(str(v), spec.enum or ()))
 
     # stage 3 -----------------------------------------------------------------
     def metric_order(self) -> list[str]:
@@ -510,7 +505,7 @@ class _Compiler:
             for j, e in enumerate(evidence):
                 if e not in self.symbols:
                     self.err("unknown-name", f"evidence names unknown '{e}'", ("warnings", i, "evidence", j),
-                             self._suggest(e, self.symbols))
+                             did_you_mean(e, self.symbols))
             self._templates(w["message"], ("warnings", i, "message"), w["id"])
             if ce:
                 warning_nullable[w["id"]] = ce.nullable
@@ -562,7 +557,7 @@ class _Compiler:
                     self.err("bad-template", f"placeholder '{{{name}}}' must be a plain name", (*path, lang), rule=rule)
                 elif name not in self.symbols or (self.symbols[name].kind == "builtin" and name == "as_of"):
                     self.err("unknown-name", f"placeholder '{{{name}}}' names nothing", (*path, lang),
-                             self._suggest(name, self.symbols), rule=rule)
+                             did_you_mean(name, self.symbols), rule=rule)
                 elif spec and spec not in _FORMAT_SPECS:
                     allowed = ", ".join(_FORMAT_SPECS)
                     self.err("bad-template", f"format '{spec}' of '{{{name}}}' is not one of {allowed}",

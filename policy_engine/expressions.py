@@ -25,6 +25,7 @@ from typing import Any
 
 import simpleeval
 
+from .diagnostics import did_you_mean
 from .frozen import Frozen, field
 
 # Limits (simpleeval's for power and strings; ours for the rest). A policy that
@@ -377,12 +378,6 @@ _NODE_NAMES = {
 }
 
 
-def _suggest(name: str, candidates: Sequence[str]) -> str | None:
-    import difflib  # only when something is misspelt: not on every start
-    match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return f"did you mean '{match[0]}'?" if match else None
-
-
 def parse_expression(source: str) -> ast.Expression:
     """Parse text into an ``ast.Expression`` or raise a located :class:`ExpressionError`."""
     if not isinstance(source, str):
@@ -464,7 +459,7 @@ class _Checker:
             if name in FUNCTIONS:
                 raise self.fail("unknown-name", f"'{name}' is a function; call it with arguments", node)
             raise self.fail("unknown-name", f"unknown name '{name}'", node,
-                            _suggest(name, list(self.scope.symbols))
+                            did_you_mean(name, list(self.scope.symbols))
                             or "declare it under inputs, parameters or metrics")
         if sym.kind == "builtin" and name in ("score",) and not self.scope.allows("floor"):
             raise self.fail("name-not-available", f"'{name}' is only known after the scorecard", node)
@@ -572,7 +567,7 @@ class _Checker:
         for v in values:
             if v not in allowed:
                 raise self.fail("unknown-value", f"'{v}' is not a value of '{left.id}' (one of: {', '.join(allowed)})",
-                                right, _suggest(str(v), allowed))
+                                right, did_you_mean(str(v), allowed))
 
     def visit_Compare(self, node: ast.Compare, depth: int) -> tuple[str, bool]:
         lt, ln = self.check(node.left, depth)
@@ -621,7 +616,7 @@ class _Checker:
         fn = FUNCTIONS.get(name)
         if fn is None:
             raise self.fail("unknown-function", f"unknown function '{name}'", node.func,
-                            _suggest(name, list(FUNCTIONS)) or "see `policy-engine functions`")
+                            did_you_mean(name, list(FUNCTIONS)) or "see `policy-engine functions`")
         if node.keywords:
             raise self.fail("disallowed-syntax", f"{name}() takes no keyword arguments", node)
         for a in node.args:
@@ -737,7 +732,7 @@ class _Checker:
             wid = node.args[0].value  # type: ignore[attr-defined]
             if wid not in self.scope.warnings:
                 raise self.fail("unknown-warning", f"unknown warning '{wid}'", node.args[0],
-                                _suggest(str(wid), list(self.scope.warnings)))
+                                did_you_mean(str(wid), list(self.scope.warnings)))
             self.fired.setdefault(wid, None)
             return BOOL, self.scope.warnings[wid]
         raise AssertionError(f"function {name} has no type rule")  # pragma: no cover
@@ -746,7 +741,7 @@ class _Checker:
         v = getattr(node, "value", None)
         if v not in self.scope.grades:
             raise self.fail("unknown-grade", f"'{v}' is not a grade on the scale ({', '.join(self.scope.grades)})",
-                            node, _suggest(str(v), self.scope.grades))
+                            node, did_you_mean(str(v), self.scope.grades))
 
 
 def check_expression(source: str, scope: Scope, want: str | None = None) -> CheckedExpression:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from .compiler import CompiledPolicy, InputSpec
-from .diagnostics import Diagnostic, InputError
+from .diagnostics import Diagnostic, InputError, did_you_mean
 
 MAX_ABS_NUMBER = 1e15
 MAX_STRING = 200
@@ -86,11 +86,7 @@ def _check_value(spec: InputSpec, v: Any, grades: tuple[str, ...]) -> tuple[Any,
             return None, f"string longer than {MAX_STRING} characters", None
         allowed = grades if t == "grade" else spec.enum
         if allowed and v not in allowed:
-            import difflib
-
-            near = difflib.get_close_matches(v, allowed, n=1, cutoff=0.6)
-            return None, f"unknown value '{v}' (expected one of: {', '.join(allowed)})", \
-                (f"did you mean '{near[0]}'?" if near else None)
+            return None, f"unknown value '{v}' (expected one of: {', '.join(allowed)})", did_you_mean(v, allowed)
         return v, None, None
     if t == "date":
         d = parse_date(v)

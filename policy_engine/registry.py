@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .compiler import CompiledPolicy, check_document
-from .diagnostics import Diagnostic, PolicyError, UsageError, sort_diagnostics
+from .diagnostics import Diagnostic, PolicyError, UsageError, did_you_mean, sort_diagnostics
 from .frozen import Frozen
 from .loader import load_yaml_file
 
@@ -214,13 +214,9 @@ class Registry:
                 version: str | None) -> PolicyHeader:
         candidates = [p for p in headers if p.id == policy_id]
         if not candidates:
-            import difflib
-
             ids = sorted({p.id for p in headers})
-            near = difflib.get_close_matches(policy_id, ids, n=1)
             raise UsageError([Diagnostic("unknown-policy", f"no policy '{policy_id}' in {self.root}",
-                                         hint=(f"did you mean '{near[0]}'?" if near else
-                                               f"known: {', '.join(ids) or 'none'}"))])
+                                         hint=did_you_mean(policy_id, ids) or f"known: {', '.join(ids) or 'none'}")])
         if version is not None:
             for p in candidates:
                 if p.version == version:

@@ -24,7 +24,7 @@ import pandas as pd
 
 from .batch import Table
 from .compiler import CompiledPolicy
-from .diagnostics import DiagnosticSink, PolicyError
+from .diagnostics import DiagnosticSink, PolicyError, did_you_mean
 from .loader import format_path, load_yaml_file
 
 _FIELD = re.compile(r"^[a-z_][a-z0-9_]*(\[\*\])?(\.[a-z_][a-z0-9_]*)*$")
@@ -79,7 +79,7 @@ def load_scenario(path: str | Path, policy: CompiledPolicy | None = None) -> Sce
             spec = {i.source: i for i in policy.inputs}.get(field)
             if spec is None:
                 err(f"'{field}' is not an input of policy {policy.id}: a shock there cannot change a decision",
-                    (*at, "field"), _near(field, [i.source for i in policy.inputs if i.type in _NUMBER]))
+                    (*at, "field"), did_you_mean(field, [i.source for i in policy.inputs if i.type in _NUMBER]))
                 continue
             if spec.type not in _NUMBER:
                 err(f"'{field}' holds {spec.type} values; only number fields can be shocked", (*at, "field"))
@@ -91,7 +91,7 @@ def load_scenario(path: str | Path, policy: CompiledPolicy | None = None) -> Sce
             if segment is not None and segment not in policy.segments:
                 err(f"unknown segment {segment!r}" + (f" (segments of {policy.id}: {', '.join(policy.segments)})"
                                                       if policy.segments else f"; {policy.id} has no segments"),
-                    (*at, "segment"), _near(str(segment), list(policy.segments)))
+                    (*at, "segment"), did_you_mean(str(segment), list(policy.segments)))
                 continue
         shocks.append(Shock(field, segment, float(s["multiply"]) if "multiply" in s else None,
                             float(s["add"]) if "add" in s else None, whole))
@@ -100,13 +100,6 @@ def load_scenario(path: str | Path, policy: CompiledPolicy | None = None) -> Sce
     if not sink.ok:
         raise PolicyError(sink.items)
     return Scenario(str(data.get("name") or Path(path).stem), tuple(shocks))
-
-
-def _near(name: str, names: list[str]) -> str | None:
-    import difflib
-
-    near = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
-    return f"did you mean '{near[0]}'?" if near else None
 
 
 _NUMBER = ("number", "integer")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .compiler import CompiledPolicy
-from .diagnostics import Diagnostic, DiagnosticSink, InputError, PolicyError
+from .diagnostics import Diagnostic, DiagnosticSink, InputError, PolicyError, did_you_mean
 from .evaluate import Decider
 from .loader import Document, format_path, load_yaml_file, parse_json_text
 from .registry import is_policy_file, load_policy, policy_files
@@ -272,8 +272,6 @@ def _unknown_names(doc: Document, data: Mapping[str, Any], targets: list[Compile
     ``warnings_exclude: [overdu]`` would pass for ever, and ``warnings: [overdu]`` fail with a
     puzzling message; both are errors of the test file, located, with did-you-mean.
     """
-    import difflib
-
     names: dict[str, set[str]] = {k: set() for k in ("warning", "action", "floor", "metric", "grade")}
     for p in targets:
         names["warning"] |= {w.id for w in p.warnings}
@@ -289,10 +287,9 @@ def _unknown_names(doc: Document, data: Mapping[str, Any], targets: list[Compile
         if not isinstance(value, str) or value in names[kind]:
             return
         line, col = doc.locate(at)
-        near = difflib.get_close_matches(value, sorted(names[kind]), n=1, cutoff=0.6)
         what = {"rule": "rule", "decider": "floor rule (or 'scorecard')"}.get(kind, kind)
         out.append(Diagnostic("unknown-name", f"the policy has no {what} '{value}'", file=file, line=line,
-                              column=col, path=format_path(at), hint=f"did you mean '{near[0]}'?" if near else None))
+                              column=col, path=format_path(at), hint=did_you_mean(value, sorted(names[kind]))))
 
     reads = {"as_of", "client_id"} | {i.source for p in targets for i in p.inputs}
     for i, case in enumerate(data["cases"]):
@@ -300,11 +297,10 @@ def _unknown_names(doc: Document, data: Mapping[str, Any], targets: list[Compile
             if not isinstance(path, str) or _patch_reaches(path, reads, case.get("client"), Path(file).parent):
                 continue
             line, col = doc.locate(("cases", i, "patch", path))
-            near = difflib.get_close_matches(_series_path(path), sorted(reads), n=1, cutoff=0.6)
             out.append(Diagnostic("unknown-name", f"patch path '{path}' is neither a field the policy reads nor one of "
                                   "the client's: the patch would change nothing", file=file, line=line, column=col,
                                   path=format_path(("cases", i, "patch", path)),
-                                  hint=f"did you mean '{near[0]}'?" if near else None))
+                                  hint=did_you_mean(_series_path(path), sorted(reads))))
         expect = case.get("expect") or {}
         for key, kind in _ID_LISTS.items():
             for j, value in enumerate(expect.get(key) or []):

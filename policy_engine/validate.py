@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .diagnostics import DiagnosticSink
+from .diagnostics import DiagnosticSink, did_you_mean
 from .loader import Document, format_path
 from .schemas import validator
 
@@ -47,14 +47,10 @@ def _report(doc: Document, err: Any, sink: DiagnosticSink) -> None:
         extra = [k for k in err.instance if k not in known]
         for key in extra:
             line, col = doc.locate((*path, key))
-            import difflib  # only when something is misspelt: not on every start
-            match = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
             if any(ch in key for ch in "()'\"<>=+*/"):
                 hint = "this looks like the rest of an expression cut at a comma: quote the whole expression"
-            elif match:
-                hint = f"did you mean '{match[0]}'?"
             else:
-                hint = f"allowed keys: {', '.join(known)}"
+                hint = did_you_mean(key, known) or f"allowed keys: {', '.join(known)}"
             sink.add("unknown-key", f"unknown key '{key}' in {format_path(path)}",
                      line=line, column=col, path=format_path((*path, key)), hint=hint)
         return
@@ -69,9 +65,7 @@ def _report(doc: Document, err: Any, sink: DiagnosticSink) -> None:
         expected = err.validator_value
         if kw == "enum":
             exp = "one of " + ", ".join(map(str, expected))
-            import difflib  # only when something is misspelt: not on every start
-            match = difflib.get_close_matches(str(err.instance), [str(e) for e in expected], n=1, cutoff=0.6)
-            hint = f"did you mean '{match[0]}'?" if match else None
+            hint = did_you_mean(str(err.instance), [str(e) for e in expected])
         else:
             exp = expected if isinstance(expected, str) else " or ".join(expected)
             hint = "numbers and booleans are written without quotes" if isinstance(err.instance, str) else None
