@@ -9,6 +9,8 @@ then declare the consequence, so the decision never presents them as neutral.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .frozen import Frozen, field
 
 
@@ -75,15 +77,25 @@ def param_problem(spec: Param, value: object) -> str | None:
         if spec.type == "integer" and not float(value).is_integer():
             return f"{value:g} is not a whole number"
         if (spec.min is not None and value < spec.min) or (spec.max is not None and value > spec.max):
-            lo = "" if spec.min is None else f"{spec.min:g}"
-            hi = "" if spec.max is None else f"{spec.max:g}"
-            return f"{value:g} is outside [{lo}, {hi}]"
+            return f"{value:g} is outside {_interval(spec)}"
     elif spec.enum and value not in spec.enum:
         return f"{value!r} is not one of {', '.join(spec.enum)}"
     return None
 
 
-def params_check(action: str, names: list[str]) -> object:
+def _interval(spec: Param) -> str:
+    return f"[{'' if spec.min is None else f'{spec.min:g}'}, {'' if spec.max is None else f'{spec.max:g}'}]"
+
+
+def allowed_values(spec: Param) -> str:
+    """What a parameter takes, for messages: 'whole numbers in [1, 120]'."""
+    if spec.type in ("integer", "number"):
+        what = "whole numbers" if spec.type == "integer" else "numbers"
+        return f"{what} in {_interval(spec)}" if spec.min is not None or spec.max is not None else what
+    return "one of " + ", ".join(spec.enum) if spec.enum else spec.type
+
+
+def params_check(action: str, names: list[str]) -> Callable[[tuple[object, ...]], bool]:
     """``ok(values) -> bool`` for the computed parameters ``names`` of an ``action`` (in that order)."""
     specs = [CATALOGUE[action].params[n] for n in names]
 

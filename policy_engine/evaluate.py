@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from . import __version__ as ENGINE_VERSION
-from .catalogue import CATALOGUE, Param, param_problem
+from .catalogue import CATALOGUE, allowed_values, param_problem
 from .compiler import CompiledPolicy
 from .diagnostics import Diagnostic, InputError
 from .inputs import as_of_bounded, build_fast_extractor, dates_after_as_of, extract_checked, parse_date
@@ -453,7 +453,7 @@ class Decider:
                             if problem is not None:
                                 entry["missing"].append(f"params.{name}")
                                 entry["reasons"][f"params.{name}"] = f"{problem} ({kind.name} takes " \
-                                    f"{_param_range(kind.params[name])})"
+                                    f"{allowed_values(kind.params[name])})"
                     undetermined.append(entry)
         # Most urgent first (the order is the policy's, sorted once); an action that conflicts
         # with one already kept is suppressed.
@@ -550,15 +550,6 @@ class Decider:
             self._trace_builder = _build_tracer(self.policy, self._dated)
         return self._trace_builder(inputs, params, metrics, day, score, grade, points, floors, warnings, actions,
                                    _jsonable)
-
-
-def _param_range(spec: Param) -> str:
-    if spec.type in ("integer", "number"):
-        what = "whole numbers" if spec.type == "integer" else "numbers"
-        lo = "" if spec.min is None else f"{spec.min:g}"
-        hi = "" if spec.max is None else f"{spec.max:g}"
-        return f"{what} in [{lo}, {hi}]" if spec.min is not None or spec.max is not None else what
-    return "one of " + ", ".join(spec.enum) if spec.enum else spec.type
 
 
 _PLAIN = frozenset({float, int, bool, str, type(None)})
