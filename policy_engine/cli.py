@@ -992,11 +992,14 @@ def schema(name: str) -> None:
 @main.command()
 @handle_errors
 def functions() -> None:
-    """List the functions policy expressions may call."""
-    from .expressions import FUNCTIONS
+    """List the functions policy expressions may call, then the operators and their rules."""
+    from .expressions import FUNCTIONS, OPERATOR_REFERENCE
 
     for f in FUNCTIONS.values():
         click.echo(f"{f.signature:<40} {f.doc}")
+    click.echo("\noperators:")
+    for syntax, doc in OPERATOR_REFERENCE:
+        click.echo(f"  {syntax}\n      {doc}")
 
 
 @main.command()

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import ast
 import datetime as _dt
+import io
 import math
 import sys
+import tokenize
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -36,6 +38,7 @@ MAX_LITERAL = 1e15
 MAX_STRING_LITERAL = min(200, simpleeval.MAX_STRING_LENGTH)
 MAX_POWER = simpleeval.MAX_POWER
 MAX_ROUND_DIGITS = 10
+MAX_EXPONENT = 100  # |e| in x ** e, proved at validate time
 MAX_LIST_LITERAL = 64
 
 # Types. Series are the periodic financials of one client, oldest first.
@@ -63,6 +66,7 @@ class Symbol(Frozen):
     type: str
     nullable: bool
     enum: tuple[str, ...] | None = None
+    bounds: tuple[float, float] | None = None  # every value lies in [low, high]: a parameter, a min/max input
 
 
 # Stages, in evaluation order; a name or function is usable from its stage on.
@@ -360,11 +364,11 @@ _SERIES_FUNCS = {"last", "first", "tail", "sum", "avg", "sum_last", "avg_last", 
 
 # ------------------------------------------------------------------ checking
 
+# Expression nodes a policy may write. Operators are not nodes of their own here: each
+# operator node is checked against the operator tables below by the node that holds it.
 _ALLOWED_NODES = (
-    ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.BinOp, ast.Add, ast.Sub, ast.Mult,
-    ast.Div, ast.FloorDiv, ast.Mod, ast.Pow, ast.UnaryOp, ast.USub, ast.UAdd, ast.Not,
-    ast.Compare, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn,
-    ast.IfExp, ast.Call, ast.Name, ast.Load, ast.Constant, ast.List, ast.Tuple,
+    ast.Expression, ast.BoolOp, ast.BinOp, ast.UnaryOp, ast.Compare, ast.IfExp, ast.Call,
+    ast.Name, ast.Load, ast.Constant, ast.List, ast.Tuple,
 )
 
 _NODE_NAMES = {
@@ -377,9 +381,78 @@ _NODE_NAMES = {
     ast.Slice: "slices",
 }
 
+# The operator allow-list, one table per kind of node, operator -> how it is written.
+# An operator missing here is refused at validate time, even one the type rules would let
+# through: Python gives bitwise and identity operators meanings a policy never intends.
+BINARY_OPERATORS: dict[type[ast.operator], str] = {
+    ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%", ast.Pow: "**",
+}
+UNARY_OPERATORS: dict[type[ast.unaryop], str] = {ast.USub: "-", ast.UAdd: "+", ast.Not: "not"}
+COMPARISON_OPERATORS: dict[type[ast.cmpop], str] = {
+    ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=",
+    ast.In: "in", ast.NotIn: "not in",
+}
+BOOLEAN_OPERATORS: dict[type[ast.boolop], str] = {ast.And: "and", ast.Or: "or"}
 
-def parse_expression(source: str) -> ast.Expression:
-    """Parse text into an ``ast.Expression`` or raise a located :class:`ExpressionError`."""
+# Python operators the language refuses, with what to write instead.
+_REFUSED_OPERATORS: dict[type[ast.AST], tuple[str, str]] = {
+    ast.BitAnd: ("&", "use and/or instead of &/|"),
+    ast.BitOr: ("|", "use and/or instead of &/|"),
+    ast.BitXor: ("^", "use ** for a power; for 'exactly one of two conditions' write a != b"),
+    ast.Invert: ("~", "use not for a condition, - for a sign"),
+    ast.LShift: ("<<", "use * 2 ** n"),
+    ast.RShift: (">>", "use / 2 ** n"),
+    ast.MatMult: ("@", "use * for a product"),
+    ast.Is: ("is", "use == instead of is (is_null(x) tests for null)"),
+    ast.IsNot: ("is not", "use != instead of is not (not is_null(x) tests for a value)"),
+}
+
+# The language reference beside the function table (``policy-engine functions``).
+OPERATOR_REFERENCE: tuple[tuple[str, str], ...] = (
+    ("x + y   x - y   x * y", "arithmetic; null if either side is null"),
+    ("x / y   x // y   x % y", "division, floor division, remainder; null when y is 0 or null"),
+    ("x ** e", f"power: e is a number literal, a parameter, or an input with declared min and max, all "
+               f"within [-{MAX_EXPONENT}, {MAX_EXPONENT}]; no chained powers (x ** a ** b, (x ** a) ** b); "
+               "null when the result overflows or is not a real number"),
+    ("-x   +x", "sign"),
+    ("x == y   x != y   x < y   x <= y   x > y   x >= y", "comparisons, chained (0 < x <= 1); null if a side is null"),
+    ("x in ['a', 'b']   x not in [1, 2]", "membership in a literal list"),
+    ("a and b   a or b   not a", "three-valued logic: false and null is false, true or null is true"),
+    ("x if c else y", "choice; null when c is null"),
+    ("refused", "& | ^ ~ << >> @ is, is not; '#' (no comments inside an expression); attributes, "
+                "subscripts, lambdas, comprehensions, f-strings, keyword and starred arguments"),
+)
+
+
+def _one_line(source: str) -> tuple[str, int]:
+    """The text ``ast`` parses, and how many leading characters were dropped from ``source``.
+
+    Multi-line YAML blocks are one expression: a newline is whitespace (the same length, so a
+    column in the result is a column in the source once ``lead`` is added back).
+    """
+    joined = " ".join(source.split("\n"))
+    body = joined.lstrip()
+    return body.rstrip(), len(joined) - len(body)
+
+
+def _comment_column(text: str) -> int | None:
+    """0-based column of a ``#`` that Python would read as a comment, if any.
+
+    Inside an expression a comment would silently drop the rest of the text (a folded YAML
+    block is one line), so the language has none; ``'#'`` in a string literal is text.
+    """
+    if "#" not in text:
+        return None
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.type == tokenize.COMMENT:
+                return tok.start[1]
+    except (tokenize.TokenError, SyntaxError, ValueError):
+        pass  # the parser reports the text's own syntax error
+    return None
+
+
+def _parse(source: str) -> tuple[ast.Expression, str, int]:
     if not isinstance(source, str):
         raise ExpressionError("expression-type", f"expected an expression as text, found {type(source).__name__}")
     if len(source) > MAX_EXPRESSION_LENGTH:
@@ -388,31 +461,77 @@ def parse_expression(source: str) -> ast.Expression:
                               hint="split it into named metrics")
     if not source.strip():
         raise ExpressionError("expression-empty", "empty expression")
+    text, lead = _one_line(source)
+    hash_at = _comment_column(text)
+    if hash_at is not None:
+        raise ExpressionError("expression-comment", "'#' is not allowed in an expression: Python would read the "
+                              "rest of the text as a comment and drop it", column=lead + hash_at + 1,
+                              hint="put the note in a YAML comment on a line of its own, or quote '#' in a string")
     try:
-        # Multi-line YAML blocks are one expression; newlines are whitespace.
-        tree = ast.parse(" ".join(source.split("\n")).strip(), mode="eval")
+        tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
         raise ExpressionError("expression-syntax", f"invalid expression: {exc.msg}",
-                              column=exc.offset,
+                              column=None if exc.offset is None else lead + max(exc.offset, 1),
                               hint="expressions use Python syntax: and/or/not, ==, <=, x if c else y") from None
     except (RecursionError, MemoryError, ValueError):
         raise ExpressionError("expression-too-deep", "expression nests too deeply") from None
-    return tree
+    return tree, text, lead
+
+
+def parse_expression(source: str) -> ast.Expression:
+    """Parse text into an ``ast.Expression`` or raise a located :class:`ExpressionError`."""
+    return _parse(source)[0]
+
+
+def _unsigned(node: ast.AST) -> ast.AST:
+    """``node`` without its leading signs: ``-(-x)`` is bounded as ``x`` is."""
+    while isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        node = node.operand
+    return node
+
+
+def _is_power(node: ast.AST) -> bool:
+    return isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow)
 
 
 class _Checker:
     """Checks one parsed tree: allow-list, names, functions, arity, types."""
 
-    def __init__(self, scope: Scope):
+    def __init__(self, scope: Scope, text: str = "", lead: int = 0):
         self.scope = scope
         self.refs: dict[str, None] = {}
         self.fired: dict[str, None] = {}
         self.uses_grade = False
         self.ann: dict[int, tuple[str, bool]] = {}
+        self.utf8 = text.encode("utf-8")  # ast positions count UTF-8 bytes, messages count characters
+        self.lead = lead
+
+    def column(self, byte_offset: int) -> int:
+        """1-based character column in the source of a 0-based UTF-8 offset in the parsed text."""
+        return self.lead + len(self.utf8[:byte_offset].decode("utf-8", "replace")) + 1
 
     def fail(self, code: str, message: str, node: ast.AST | None, hint: str | None = None) -> ExpressionError:
         col = getattr(node, "col_offset", None)
-        return ExpressionError(code, message, column=None if col is None else col + 1, hint=hint)
+        return ExpressionError(code, message, column=None if col is None else self.column(col), hint=hint)
+
+    def operator(self, op: ast.AST, allowed: Mapping[type, str], before: ast.AST, after: ast.AST | None) -> str:
+        """How ``op`` is written, or a located error when it is not on the allow-list.
+
+        Operator nodes carry no position: the operator is found in the text between the end of
+        the operand ``before`` it and the start of ``after`` (for a sign, at the node's start).
+        """
+        symbol = allowed.get(type(op))
+        if symbol is not None:
+            return symbol
+        written, hint = _REFUSED_OPERATORS.get(type(op), (type(op).__name__, "see `policy-engine functions`"))
+        if after is None:
+            start = before.col_offset
+        else:
+            lo, hi = before.end_col_offset or 0, after.col_offset
+            gap = self.utf8[lo:hi].decode("utf-8", "replace")
+            start = lo + len(gap[:max(gap.find(written.split()[0]), 0)].encode("utf-8"))
+        raise ExpressionError("disallowed-operator", f"operator '{written}' is not allowed in policy expressions",
+                              column=self.column(start), hint=hint)
 
     def check(self, node: ast.AST, depth: int = 0) -> tuple[str, bool]:
         if depth > MAX_DEPTH:
@@ -499,18 +618,53 @@ class _Checker:
 
     # operators ---------------------------------------------------------------
     def visit_BinOp(self, node: ast.BinOp, depth: int) -> tuple[str, bool]:
+        self.operator(node.op, BINARY_OPERATORS, node.left, node.right)
         lt, ln = self.check(node.left, depth)
         rt, rn = self.check(node.right, depth)
         for t, side in ((lt, node.left), (rt, node.right)):
             if t not in (NUMBER, NULL):
                 raise self.fail("type-mismatch", f"arithmetic needs numbers, found {t}", side,
                                 "dates: use days_between/months_between; series: use last/sum/avg")
-        if isinstance(node.op, ast.Pow) and isinstance(node.right, ast.Constant) and abs(node.right.value) > 100:
-            raise self.fail("literal-too-large", "exponent is too large (at most 100)", node.right)
+        if isinstance(node.op, ast.Pow):
+            self._bounded_power(node)
         nullable = ln or rn or isinstance(node.op, ast.Div | ast.FloorDiv | ast.Mod | ast.Pow)
         return NUMBER, nullable
 
+    def _bounded_power(self, node: ast.BinOp) -> None:
+        """Powers are bounded by what the checker can prove, never by luck at run time.
+
+        The exponent is a number literal, a parameter or an input with a declared min and max,
+        within [-MAX_EXPONENT, MAX_EXPONENT]; a power of a power (either side) is refused, since
+        its bound is the product of two exponents.
+        """
+        base, exponent = _unsigned(node.left), _unsigned(node.right)
+        if _is_power(base) or _is_power(exponent):
+            inner = base if _is_power(base) else exponent
+            raise self.fail("power-chained", "a power of a power is not allowed", inner,
+                            "write one power with the exponents multiplied out, e.g. x ** 6 for (x ** 2) ** 3")
+        if isinstance(exponent, ast.Constant):
+            if abs(exponent.value) > MAX_EXPONENT:
+                raise self.fail("literal-too-large",
+                                f"exponent {exponent.value!r} is out of range (|e| <= {MAX_EXPONENT})", node.right)
+            return
+        sym = self.scope.symbols.get(exponent.id) if isinstance(exponent, ast.Name) else None
+        if sym is None:
+            raise self.fail("power-unbounded",
+                            "the exponent of a power must be a number literal, a parameter or an input with "
+                            f"declared min and max, within [-{MAX_EXPONENT}, {MAX_EXPONENT}]", node.right,
+                            "write the exponent as a literal (x ** 0.5), a parameter, or an input with min and max")
+        low, high = sym.bounds or (-math.inf, math.inf)
+        if max(abs(low), abs(high)) > MAX_EXPONENT:
+            what = "declared range" if sym.bounds else "range (no min and max declared)"
+            shown = f" [{low:g}, {high:g}]" if sym.bounds else ""
+            raise self.fail("power-unbounded",
+                            f"exponent '{exponent.id}' is unbounded: its {what}{shown} is not within "
+                            f"[-{MAX_EXPONENT}, {MAX_EXPONENT}]", node.right,
+                            f"declare min and max within [-{MAX_EXPONENT}, {MAX_EXPONENT}] on the input"
+                            if sym.kind == "input" else "use a number literal or a parameter as the exponent")
+
     def visit_UnaryOp(self, node: ast.UnaryOp, depth: int) -> tuple[str, bool]:
+        self.operator(node.op, UNARY_OPERATORS, node, None)
         t, n = self.check(node.operand, depth)
         if isinstance(node.op, ast.Not):
             if t not in (BOOL, NULL):
@@ -521,6 +675,7 @@ class _Checker:
         return NUMBER, n
 
     def visit_BoolOp(self, node: ast.BoolOp, depth: int) -> tuple[str, bool]:
+        self.operator(node.op, BOOLEAN_OPERATORS, node.values[0], node.values[1])
         nullable = False
         for v in node.values:
             t, n = self.check(v, depth)
@@ -570,6 +725,9 @@ class _Checker:
                                 right, did_you_mean(str(v), allowed))
 
     def visit_Compare(self, node: ast.Compare, depth: int) -> tuple[str, bool]:
+        operands = [node.left, *node.comparators]
+        for i, op in enumerate(node.ops):
+            self.operator(op, COMPARISON_OPERATORS, operands[i], operands[i + 1])
         lt, ln = self.check(node.left, depth)
         nullable = ln
         left = node.left
@@ -746,8 +904,8 @@ class _Checker:
 
 def check_expression(source: str, scope: Scope, want: str | None = None) -> CheckedExpression:
     """Parse and check ``source``; ``want`` is the type the place requires (BOOL for conditions)."""
-    tree = parse_expression(source)
-    checker = _Checker(scope)
+    tree, text, lead = _parse(source)
+    checker = _Checker(scope, text, lead)
     try:
         t, nullable = checker.check(tree.body)
     except RecursionError:
