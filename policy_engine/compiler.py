@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import keyword
+import re
 import string
 import sys
 from collections.abc import Callable, Mapping
@@ -40,6 +42,25 @@ BUILTIN_SYMBOLS = {
     "score": ex.Symbol("score", "builtin", ex.NUMBER, False),
     "grade": ex.Symbol("grade", "builtin", ex.GRADE, False),
 }
+
+# A name a policy defines (input, parameter, metric) is read in expressions, so it cannot be a
+# word the language already gives a meaning: Python's keywords (the parser reads them first),
+# the functions and the built-in names. Soft keywords (match, case, type) parse as names.
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+_LANGUAGE_WORDS = {"null": "the null literal", "true": "not a literal (write True)",
+                   "false": "not a literal (write False)"}
+
+
+def reserved_names() -> dict[str, str]:
+    """Every name a policy may not define, with why; one table for checks and documentation."""
+    out = {k: "a Python keyword" for k in keyword.kwlist}
+    out.update({f: "a function of the expression language" for f in ex.FUNCTIONS})
+    out.update({b: "a built-in name of every policy" for b in BUILTIN_SYMBOLS})
+    out.update({w: f"reserved by the expression language: {why}" for w, why in _LANGUAGE_WORDS.items()})
+    return out
+
+
+RESERVED_NAMES = reserved_names()
 
 _INPUT_TYPES = {"number": ex.NUMBER, "integer": ex.NUMBER, "boolean": ex.BOOL, "string": ex.STRING,
                 "date": ex.DATE, "grade": ex.GRADE}
@@ -255,16 +276,21 @@ class _Compiler:
         if seg:
             self.segments = tuple(seg["values"])
         for k, v in d["inputs"].items():
+            self._name_ok("input", k, ("inputs", k))
             if "[*]" in v["from"] and v["from"].count("[*]") > 1:
                 self.err("bad-input-path", "only one [*] per input path", ("inputs", k, "from"))
             if v.get("enum") and v["type"] != "string":
                 self.err("bad-input", "'enum' is only for string inputs", ("inputs", k, "enum"))
             if "min" in v and "max" in v and v["min"] > v["max"]:
                 self.err("bad-input", f"min {v['min']} is above max {v['max']}", ("inputs", k, "min"))
-            self.symbols[k] = ex.Symbol(k, "input", _INPUT_TYPES[v["type"]] if "[*]" not in v["from"]
-                                        else (ex.SERIES_DATE if v["type"] == "date" else ex.SERIES_NUMBER),
-                                        nullable=not v.get("required", False) or "[*]" in v["from"],
-                                        enum=tuple(v["enum"]) if v.get("enum") else None)
+            declared = v.get("min"), v.get("max")
+            bounded = v["type"] in ("number", "integer") and None not in declared and "[*]" not in v["from"]
+            if k not in BUILTIN_SYMBOLS:
+                self.symbols[k] = ex.Symbol(k, "input", _INPUT_TYPES[v["type"]] if "[*]" not in v["from"]
+                                            else (ex.SERIES_DATE if v["type"] == "date" else ex.SERIES_NUMBER),
+                                            nullable=not v.get("required", False) or "[*]" in v["from"],
+                                            enum=tuple(v["enum"]) if v.get("enum") else None,
+                                            bounds=(float(declared[0]), float(declared[1])) if bounded else None)
             if "[*]" in v["from"] and v["type"] not in ("number", "integer", "date"):
                 self.err("bad-input", "series inputs hold numbers or dates", ("inputs", k, "type"))
             if v.get("not_after_as_of") and v["type"] != "date":
@@ -272,8 +298,6 @@ class _Compiler:
             if v.get("ascending") and "[*]" not in v["from"]:
                 self.err("bad-input", "'ascending' orders the periods of a series; this input is not one",
                          ("inputs", k, "ascending"), "a series reads a list: from: financials[*].period_end")
-            if k in BUILTIN_SYMBOLS:
-                self.err("reserved-name", f"'{k}' is a built-in name", ("inputs", k))
         if seg:
             by = seg["by"]
             inp = d["inputs"].get(by)
@@ -293,8 +317,11 @@ class _Compiler:
                          ("segments", "values"))
         for name, p in (d.get("parameters") or {}).items():
             path = ("parameters", name)
+            named = self._name_ok("parameter", name, path)
             if name in self.symbols:
-                self.err("duplicate-name", f"parameter '{name}' has the name of an {self.symbols[name].kind}", path)
+                if named:
+                    self.err("duplicate-name", f"parameter '{name}' has the name of an {self.symbols[name].kind}",
+                             path)
                 continue
             values = [p["value"]] if "value" in p else list(p["by_segment"].values())
             kinds = {type(v).__name__ for v in values}
@@ -302,7 +329,10 @@ class _Compiler:
                 self.err("type-mismatch", f"parameter '{name}' mixes value types", path)
             v0 = values[0]
             t = ex.BOOL if isinstance(v0, bool) else ex.NUMBER if isinstance(v0, int | float) else ex.STRING
-            self.symbols[name] = ex.Symbol(name, "param", t, False)
+            numbers = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+            # A parameter's values are all known here: its range is proved, not declared.
+            bounds = (min(numbers), max(numbers)) if t == ex.NUMBER and len(numbers) == len(values) else None
+            self.symbols[name] = ex.Symbol(name, "param", t, False, bounds=bounds)
             if "by_segment" in p:
                 if not self.segments:
                     self.err("no-segments", f"parameter '{name}' varies by segment but the policy declares no segments",
@@ -319,7 +349,7 @@ class _Compiler:
                                  f"parameter '{name}' has no value for segment(s) {', '.join(missing)} and no default",
                                  (*path, "by_segment"), "add the segments, or a 'default' value")
         for name in d.get("metrics") or {}:
-            if name in self.symbols:
+            if self._name_ok("metric", name, ("metrics", name)) and name in self.symbols:
                 self.err("duplicate-name", f"metric '{name}' has the name of an {self.symbols[name].kind}",
                          ("metrics", name))
         sc = d.get("scorecard")
@@ -360,6 +390,19 @@ class _Compiler:
                          "(Measures arts. 17-19); declare its 'restructuring' consequence",
                          path, "add restructuring: {when: ..., floor: special_mention, source: ..., note: ...}",
                          rule=a["id"])
+
+    def _name_ok(self, kind: str, name: str, path: PathKey) -> bool:
+        """A defined name is plain and not reserved; problems are located at the name's own key."""
+        if not _NAME.fullmatch(name):
+            self.err("bad-name", f"{kind} name {name!r} is not an identifier", path,
+                     "lower-case letters, digits and underscores, starting with a letter (at most 63)")
+            return False
+        why = RESERVED_NAMES.get(name)
+        if why is not None:
+            self.err("reserved-name", f"{kind} name '{name}' is reserved: {why}", path,
+                     f"choose another name, e.g. '{name}_value'")
+            return False
+        return True
 
     def _dupes(self, ids: list[str], path: PathKey, what: str) -> None:
         seen: dict[str, int] = {}

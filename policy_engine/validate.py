@@ -54,6 +54,14 @@ def _report(doc: Document, err: Any, sink: DiagnosticSink) -> None:
             sink.add("unknown-key", f"unknown key '{key}' in {format_path(path)}",
                      line=line, column=col, path=format_path((*path, key)), hint=hint)
         return
+    if "propertyNames" in err.absolute_schema_path and isinstance(err.instance, str):
+        # jsonschema places a bad key at the mapping that holds it; people look for the key.
+        key_path = (*path, err.instance)
+        line, col = doc.locate(key_path)
+        sink.add("bad-name", f"name {err.instance!r} in {format_path(path)} is not an identifier",
+                 line=line, column=col, path=format_path(key_path),
+                 hint=err.schema.get("description") if isinstance(err.schema, dict) else None)
+        return
     line, col = doc.locate(path)
     where = format_path(path)
     if kw == "required":
