@@ -655,7 +655,7 @@ class _Checker:
                             "write the exponent as a literal (x ** 0.5), a parameter, or an input with min and max")
         low, high = sym.bounds or (-math.inf, math.inf)
         if max(abs(low), abs(high)) > MAX_EXPONENT:
-            what = "declared range" if sym.bounds else "range (no min and max declared)"
+            what = "declared range" if sym.bounds else "range (min and max are not both declared)"
             shown = f" [{low:g}, {high:g}]" if sym.bounds else ""
             raise self.fail("power-unbounded",
                             f"exponent '{exponent.id}' is unbounded: its {what}{shown} is not within "
