@@ -236,26 +236,60 @@ class _Compiler:
             severity: str = "error", column_offset: int | None = None) -> None:
         line, col = self.doc.locate(path)
         if column_offset is not None and line is not None and col is not None:
-            col = self._expr_column(path, column_offset)
+            line, col = self._expr_position(path, column_offset)
         self.sink.items.append(Diagnostic(code=code, message=message, file=self.doc.file, line=line, column=col,
                                           path=format_path(path), rule=rule, hint=hint,
                                           severity=severity))  # type: ignore[arg-type]
 
-    def _expr_column(self, path: PathKey, offset: int) -> int | None:
-        """Column of a character inside an expression value, for one-line plain values."""
+    def _expr_position(self, path: PathKey, offset: int) -> tuple[int | None, int | None]:
+        """Line and column in the file of character ``offset`` (1-based) of an expression value.
+
+        A one-line value starts after its key (and quote). A longer one is followed the way YAML
+        folds it: a block (``|`` or ``>``) starts on the line after its key, a plain or quoted
+        value continues on more-indented lines; indentation is not part of the text, and a line
+        break, like each blank line, is one character of it. So a ``#`` or an operator on the
+        third line of a folded condition is reported on that line.
+        """
         line, col = self.doc.locate(path)
-        if line is None or col is None:
-            return col
-        text_line = self.doc.text.splitlines()[line - 1] if line - 1 < len(self.doc.text.splitlines()) else ""
+        lines = self.doc.text.splitlines()
         key = path[-1]
-        if isinstance(key, str):
-            idx = text_line.find(key + ":", col - 1)
-            if idx >= 0:
-                rest = text_line[idx + len(key) + 1:]
-                start = idx + len(key) + 1 + (len(rest) - len(rest.lstrip()))
-                quote = 1 if rest.lstrip()[:1] in "'\"" else 0
-                return start + quote + offset
-        return col
+        if line is None or col is None or not isinstance(key, str) or line > len(lines):
+            return line, col
+        text_line = lines[line - 1]
+        idx = text_line.find(key + ":", col - 1)
+        if idx < 0:
+            return line, col
+        after = idx + len(key) + 1
+        rest = text_line[after:]
+        start = after + len(rest) - len(rest.lstrip())  # 0-based: where the value starts
+        head = rest.lstrip()[:1]
+        key_indent = len(text_line) - len(text_line.lstrip(" "))
+        block = head in ("|", ">")
+        if not block:
+            start += 1 if head in ("'", '"') else 0
+            if offset <= len(text_line) - start or line == len(lines):
+                return line, start + offset
+        pos = offset - 1  # 0-based, still to walk
+        if not block:
+            pos -= len(text_line) - start
+        first, blanks, indent = block, 0, None
+        for n in range(line, len(lines)):
+            t = lines[n]
+            if not t.strip():
+                blanks += 1
+                continue
+            ind = len(t) - len(t.lstrip(" "))
+            if ind <= key_indent or (indent is not None and block and ind < indent):
+                break
+            indent = ind if indent is None or not block else indent
+            # Literal blocks keep every line break; folding turns one into a space and keeps blank lines.
+            pos -= 0 if first else (blanks + 1 if head == "|" else max(blanks, 1))
+            first, blanks = False, 0
+            length = len(t.rstrip()) - (indent if block else ind)
+            if pos < max(length, 1):
+                return n + 1, (indent if block else ind) + max(pos, 0) + 1
+            pos -= length
+        return line, col
 
     def check_expr(self, text: Any, path: PathKey, stage: str, want: str | None,
                    warnings: Mapping[str, bool] | None = None, rule: str | None = None) -> ex.CheckedExpression | None:
