@@ -20,8 +20,10 @@ import ast
 import datetime as _dt
 import io
 import math
+import re
 import sys
 import tokenize
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -419,8 +421,9 @@ OPERATOR_REFERENCE: tuple[tuple[str, str], ...] = (
     ("x in ['a', 'b']   x not in [1, 2]", "membership in a literal list"),
     ("a and b   a or b   not a", "three-valued logic: false and null is false, true or null is true"),
     ("x if c else y", "choice; null when c is null"),
-    ("refused", "& | ^ ~ << >> @ is, is not; '#' (no comments inside an expression); attributes, "
-                "subscripts, lambdas, comprehensions, f-strings, keyword and starred arguments"),
+    ("refused", "& | ^ ~ << >> @ is, is not; '#' (no comments inside an expression); control, "
+                "bidirectional and zero-width characters; attributes, subscripts, lambdas, comprehensions, "
+                "f-strings, keyword and starred arguments"),
 )
 
 
@@ -433,6 +436,12 @@ def _one_line(source: str) -> tuple[str, int]:
     joined = " ".join(source.split("\n"))
     body = joined.lstrip()
     return body.rstrip(), len(joined) - len(body)
+
+
+# Characters an expression never needs and a reviewer cannot see: controls (NUL, escape, C1),
+# bidirectional overrides and isolates that make text display in another order than it is
+# parsed ("Trojan Source"), and zero-width characters that make two equal-looking strings differ.
+_HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 
 
 def _comment_column(text: str) -> int | None:
@@ -461,6 +470,14 @@ def _parse(source: str) -> tuple[ast.Expression, str, int]:
                               hint="split it into named metrics")
     if not source.strip():
         raise ExpressionError("expression-empty", "empty expression")
+    hidden = _HIDDEN.search(source)
+    if hidden:
+        ch = hidden.group()
+        raise ExpressionError("expression-character",
+                              f"character U+{ord(ch):04X} ({unicodedata.name(ch, 'a control character')}) "
+                              "is not allowed in an expression", column=hidden.start() + 1,
+                              hint="delete it: it is invisible, and can make the text read differently "
+                                   "from what is evaluated")
     text, lead = _one_line(source)
     hash_at = _comment_column(text)
     if hash_at is not None:
