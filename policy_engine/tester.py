@@ -19,8 +19,8 @@ from typing import Any
 from .compiler import CompiledPolicy
 from .diagnostics import Diagnostic, DiagnosticSink, InputError, PolicyError, did_you_mean
 from .evaluate import Decider
-from .loader import Document, format_path, load_yaml_file, parse_json_text
-from .registry import is_policy_file, load_policy, policy_files
+from .loader import Document, format_path, load_yaml_file, load_yaml_text, parse_json_text
+from .registry import is_policy_file, load_policy, policy_files, read_header
 from .validate import schema_errors
 
 EXPECT_KEYS = (
@@ -38,6 +38,7 @@ class CaseResult:
     line: int | None
     failures: list[str] = field(default_factory=list)
     outcomes: dict[tuple[str, str], bool] = field(default_factory=dict, repr=False)  # (kind, rule) -> fired
+    asserted: dict[tuple[str, str], bool] = field(default_factory=dict, repr=False)  # what an expectation pinned
 
     @property
     def passed(self) -> bool:
@@ -52,6 +53,7 @@ class CaseResult:
 class SuiteResult:
     results: list[CaseResult] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    policies: dict[str, CompiledPolicy] = field(default_factory=dict, repr=False)  # key -> the version tested
 
     @property
     def passed(self) -> int:
@@ -61,9 +63,22 @@ class SuiteResult:
     def failed(self) -> int:
         return len(self.results) - self.passed
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"passed": self.passed, "failed": self.failed, "cases": [r.to_dict() for r in self.results],
-                "errors": [d.to_dict() for d in self.diagnostics]}
+    @property
+    def usage_only(self) -> bool:
+        """Whether every diagnostic is a usage problem (nothing to run), not an invalid file."""
+        return all(d.code in USAGE_CODES for d in self.diagnostics)
+
+    def to_dict(self, with_coverage: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {"passed": self.passed, "failed": self.failed,
+                               "cases": [r.to_dict() for r in self.results],
+                               "errors": [d.to_dict() for d in self.diagnostics]}
+        if with_coverage:
+            out["coverage"] = {key: c.to_dict() for key, c in coverage(self).items()}
+        return out
+
+
+# Diagnostics that mean "nothing was selected to run" (exit 2), not "a file is invalid" (exit 4).
+USAGE_CODES = frozenset({"no-tests", "no-match"})
 
 
 _PATCH_PART = re.compile(r"^([a-z_][a-z0-9_]*)((?:\[-?\d+\])*)$")
@@ -184,16 +199,25 @@ def find_test_files(path: Path) -> list[Path]:
 
 
 def run_tests(paths: Iterable[str | Path], only: str | None = None) -> SuiteResult:
-    """Run every test file found under ``paths`` against the policies found there."""
+    """Run every test file found under ``paths`` against the policies found there.
+
+    A case that is malformed or names what the policy does not have is reported with its line and not
+    run; the file's other cases still run. ``only`` matching no case is a ``no-match`` diagnostic.
+    """
     run = SuiteResult()
     policies: list[CompiledPolicy] = []
     test_files: list[Path] = []
+    known: dict[str, set[str]] = {}  # policy id -> every version in the directories searched
     for p in paths:
         path = Path(p)
         if not path.exists():
             run.diagnostics.append(Diagnostic("file-missing", f"no such file or directory: {path}", file=str(path)))
             continue
         root = path if path.is_dir() else path.parent
+        for f in policy_files([root]):
+            header = read_header(f)
+            if header is not None:
+                known.setdefault(header.id, set()).add(header.version)
         for f in policy_files([root] if path.is_dir() else
                               ([path] if is_policy_file(path) else list(policy_files([root])))):
             try:
@@ -208,52 +232,99 @@ def run_tests(paths: Iterable[str | Path], only: str | None = None) -> SuiteResu
             pol = policies[-1] if policies else None
             if pol is not None and pol.tests_path:
                 test_files += find_test_files(path.parent / pol.tests_path)
+    for pol in policies:
+        known.setdefault(pol.id, set()).add(pol.version)
     seen: set[Path] = set()
     deciders: dict[str, Decider] = {}
+    selected = 0
     for tf in test_files:
         if tf.resolve() in seen:
             continue
         seen.add(tf.resolve())
-        _run_file(tf, policies, deciders, run, only)
+        selected += _run_file(tf, policies, known, deciders, run, only)
     if not test_files and not run.diagnostics:
         run.diagnostics.append(Diagnostic("no-tests", "no test files found", hint="test cases are YAML files next to "
                                           "the policy (see policies/loss-client-management/tests)"))
+    elif only is not None and selected == 0:
+        run.diagnostics.append(Diagnostic("no-match", f"no case name contains {only!r} (-k)",
+                                          hint="`policy-engine test -v` lists every case name"))
     return run
 
 
-def _run_file(tf: Path, policies: list[CompiledPolicy], deciders: dict[str, Decider], run: SuiteResult,
-              only: str | None) -> None:
+def _case_errors(diags: list[Diagnostic]) -> tuple[dict[int, list[Diagnostic]], list[Diagnostic]]:
+    """Schema problems split into those of one case (by index) and those of the file as a whole."""
+    per_case: dict[int, list[Diagnostic]] = {}
+    whole: list[Diagnostic] = []
+    for d in diags:
+        m = re.match(r"^cases\[(\d+)\]", d.path or "")
+        if m:
+            per_case.setdefault(int(m.group(1)), []).append(d)
+        else:
+            whole.append(d)
+    return per_case, whole
+
+
+def _run_file(tf: Path, policies: list[CompiledPolicy], known: Mapping[str, set[str]], deciders: dict[str, Decider],
+              run: SuiteResult, only: str | None) -> int:
+    """Run one test file's valid cases into ``run``; return how many cases ``only`` selected."""
     try:
         doc = load_yaml_file(tf)
     except PolicyError as e:
         run.diagnostics.extend(e.diagnostics)
-        return
+        return 0
     sink = DiagnosticSink(file=str(tf))
     schema_errors(doc, "policy-tests", sink)
-    if sink.items:
+    per_case, whole = _case_errors(sink.items)
+    if whole:  # the file's own keys are wrong: no case can be trusted to belong to this policy
         run.diagnostics.extend(sink.items)
-        return
+        return 0
+    run.diagnostics.extend(d for ds in per_case.values() for d in ds)
     data = doc.data
-    targets = [p for p in policies if p.id == data["policy"]
-               and (not data.get("versions") or p.version in data["versions"])]
+    pid = data["policy"]
+    for j, v in enumerate(data.get("versions") or []):
+        if v not in known.get(pid, set()):
+            run.diagnostics.append(_unknown_version(doc, str(tf), pid, v, ("versions", j), known))
+    targets = [p for p in policies if p.id == pid and (not data.get("versions") or p.version in data["versions"])]
     if not targets:
         line, col = doc.locate(("policy",))
         versions = f"versions {', '.join(data['versions'])} " if data.get("versions") else ""
-        run.diagnostics.append(Diagnostic("unknown-policy", f"no policy '{data['policy']}' {versions}"
-                                          "was loaded next to this test file", file=str(tf), line=line, column=col))
-        return
-    unknown = _unknown_names(doc, data, targets, str(tf))
+        run.diagnostics.append(Diagnostic("unknown-policy", f"no policy '{pid}' {versions}"
+                                          "was loaded next to this test file", file=str(tf), line=line, column=col,
+                                          hint=did_you_mean(pid, sorted(known))))
+        return 0
+    valid = {i: case for i, case in enumerate(data["cases"]) if i not in per_case}
+    broken = set(per_case)
+    for i, case in valid.items():
+        for j, v in enumerate(case.get("versions") or []):
+            if v not in known.get(pid, set()):  # pinned to a version that is gone: it would never run again
+                run.diagnostics.append(_unknown_version(doc, str(tf), pid, v, ("cases", i, "versions", j), known))
+                broken.add(i)
+    unknown = _unknown_names(doc, valid, targets, str(tf))
     run.diagnostics.extend(unknown)
-    broken = {d.path.split(".")[0] for d in unknown if d.path}
+    broken |= {int(m.group(1)) for d in unknown if (m := re.match(r"^cases\[(\d+)\]", d.path or ""))}
+    selected = 0
     for i, case in enumerate(data["cases"]):
-        if only and only not in case["name"]:
+        name = case.get("name") if isinstance(case, dict) else None
+        if only and (not isinstance(name, str) or only not in name):
             continue
-        if f"cases[{i}]" in broken:  # its expectations name nothing the policy has: not run, reported
+        selected += 1
+        if i in broken:  # reported above with its line; the other cases still run
             continue
         for policy in targets:
             if case.get("versions") and policy.version not in case["versions"]:
                 continue
+            run.policies[policy.key] = policy
             run.results.append(_run_case(tf, doc, i, case, policy, deciders))
+    return selected
+
+
+def _unknown_version(doc: Document, file: str, pid: str, version: str, at: tuple[Any, ...],
+                     known: Mapping[str, set[str]]) -> Diagnostic:
+    line, col = doc.locate(at)
+    versions = sorted(known.get(pid, set()))
+    return Diagnostic("unknown-version", f"policy '{pid}' has no version '{version}' in the registry", file=file,
+                      line=line, column=col, path=format_path(at),
+                      hint=did_you_mean(version, versions) or f"versions: {', '.join(versions) or 'none'}")
 
 
 _ID_LISTS = {  # expectation key -> the kind of rule its ids name
@@ -265,7 +336,7 @@ _ID_MAPS = {"metrics": "metric", "restructuring": "action", "action_params": "ac
 _ID_VALUES = {"grade": "grade", "scorecard_grade": "grade", "decided_by": "decider"}
 
 
-def _unknown_names(doc: Document, data: Mapping[str, Any], targets: list[CompiledPolicy],
+def _unknown_names(doc: Document, cases: Mapping[int, Mapping[str, Any]], targets: list[CompiledPolicy],
                    file: str) -> list[Diagnostic]:
     """Expectations naming a warning, action, rule, metric or grade the policy does not have.
 
@@ -292,7 +363,7 @@ def _unknown_names(doc: Document, data: Mapping[str, Any], targets: list[Compile
                               column=col, path=format_path(at), hint=did_you_mean(value, sorted(names[kind]))))
 
     reads = {"as_of", "client_id"} | {i.source for p in targets for i in p.inputs}
-    for i, case in enumerate(data["cases"]):
+    for i, case in cases.items():
         for path in case.get("patch") or {}:
             if not isinstance(path, str) or _patch_reaches(path, reads, case.get("client"), Path(file).parent):
                 continue
@@ -369,6 +440,7 @@ def _run_case(tf: Path, doc: Document, i: int, case: Mapping[str, Any], policy: 
         return result
     result.failures.extend(check_expectations(expect, record))
     result.outcomes = rule_outcomes(policy, record)
+    result.asserted = asserted_outcomes(policy, expect, result.outcomes)
     return result
 
 
@@ -403,25 +475,176 @@ def rule_outcomes(policy: CompiledPolicy, record: Mapping[str, Any]) -> dict[tup
     return out
 
 
+def asserted_outcomes(policy: CompiledPolicy, expect: Mapping[str, Any],
+                      outcomes: Mapping[tuple[str, str], bool]) -> dict[tuple[str, str], bool]:
+    """The rule outcomes of one decision (``outcomes``) that its case's expectation pins and that held.
+
+    A rule is pinned firing by ``*_include``, an id in an exact list, ``decided_by``, ``restructuring`` or
+    ``action_params``; pinned not firing by ``*_exclude``, its absence from an exact list (``floors``,
+    ``warnings``, ``actions``), or for a floor, an expected ``grade`` better than the floor's grade. A metric is
+    pinned by its expected value (a boolean, or null against a value); scorecard bands by an expected ``score``,
+    which any band change would move. What a case merely exercises is not pinned.
+    """
+    out: dict[tuple[str, str], bool] = {}
+
+    def pin(kind: str, rule: str, fired: bool) -> None:
+        out.setdefault((kind, rule), fired)
+
+    if "floors" in expect:
+        for r in policy.floors:
+            pin("floor", r.id, r.id in expect["floors"])
+    for fid in expect.get("floors_include", []):
+        pin("floor", fid, True)
+    if expect.get("decided_by") not in (None, "scorecard"):
+        pin("floor", expect["decided_by"], True)
+    if expect.get("grade") in policy.grade_ids:
+        rank = policy.grade_ids.index(expect["grade"])
+        for r in policy.floors:
+            if r.rank > rank:  # had it fired, the grade would be worse
+                pin("floor", r.id, False)
+    for kind, exact, include, exclude in (("warning", "warnings", "warnings_include", "warnings_exclude"),
+                                          ("action", "actions", "actions_include", "actions_exclude")):
+        if exact in expect:
+            for rid in (w.id for w in policy.warnings) if kind == "warning" else (a.id for a in policy.actions):
+                pin(kind, rid, rid in expect[exact])
+        for rid in expect.get(include, []):
+            pin(kind, rid, True)
+        for rid in expect.get(exclude, []):
+            pin(kind, rid, False)
+    for key in ("suppressed_include",):
+        for rid in expect.get(key, []):
+            pin("action", rid, True)
+    for key in ("restructuring", "action_params"):
+        for rid in expect.get(key) or {}:
+            pin("action", rid, True)
+    kinds = {m.name: m for m in policy.metrics}
+    for name, want in (expect.get("metrics") or {}).items():
+        m = kinds.get(name)
+        if m is None:
+            continue
+        if m.expr.type == "bool":
+            if isinstance(want, bool):
+                pin("metric", name, want)
+        elif m.expr.nullable:
+            pin("metric", name, want is not None)
+    if "score" in expect:
+        for key, fired in outcomes.items():
+            if key[0] == "band":
+                pin(*key, fired)
+    return {key: fired for key, fired in out.items() if outcomes.get(key) == fired}  # a pin counts where it held
+
+
 @dataclass
 class RuleCoverage:
+    """One rule's coverage: what the cases exercised, and what their expectations pinned."""
+
     kind: str
     rule: str
     fired: bool
     not_fired: bool
+    asserted_fired: bool = False
+    asserted_not_fired: bool = False
+    file: str | None = None
+    line: int | None = None
 
     @property
     def covered(self) -> bool:
-        return self.fired and self.not_fired
+        return self.asserted_fired and self.asserted_not_fired
+
+    @property
+    def status(self) -> str:
+        """covered (pinned both ways), incidental (exercised both ways, not pinned) or uncovered."""
+        if self.covered:
+            return "covered"
+        return "incidental" if self.fired and self.not_fired else "uncovered"
+
+    @property
+    def missing(self) -> str:
+        """What a case would have to add, in words."""
+        parts = []
+        for pinned, happened, what in ((self.asserted_fired, self.fired, "fires"),
+                                       (self.asserted_not_fired, self.not_fired, "does not fire")):
+            if not pinned:
+                parts.append(f"no case expects it {what}" + (" (some case makes it, unchecked)" if happened else ""))
+        return "; ".join(parts)
+
+    @property
+    def place(self) -> str:
+        return f"{self.file}:{self.line}" if self.file and self.line else (self.file or "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "rule": self.rule, "status": self.status, "file": self.file, "line": self.line,
+                "fired": self.fired, "not_fired": self.not_fired, "asserted_fired": self.asserted_fired,
+                "asserted_not_fired": self.asserted_not_fired, "missing": self.missing or None}
 
 
-def coverage(run: SuiteResult) -> dict[str, list[RuleCoverage]]:
-    """Per policy version: every rule, and whether some case made it fire and some made it not fire."""
+@dataclass
+class PolicyCoverage:
+    policy: str
+    rules: list[RuleCoverage]
+
+    @property
+    def covered(self) -> int:
+        return sum(r.covered for r in self.rules)
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.covered / max(len(self.rules), 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"covered": self.covered, "rules": len(self.rules), "percent": round(self.percent, 2),
+                "incidental": [r.to_dict() for r in self.rules if r.status == "incidental"],
+                "uncovered": [r.to_dict() for r in self.rules if r.status == "uncovered"]}
+
+
+def rule_locations(policy: CompiledPolicy) -> dict[tuple[str, str], int | None]:
+    """The line of each rule (in :func:`rule_outcomes` keys) in the policy's own text."""
+    doc = load_yaml_text(policy.text, policy.file)
+    data = doc.data
+    out: dict[tuple[str, str], int | None] = {}
+
+    def by_id(items: Any, kind: str, at: tuple[Any, ...]) -> None:
+        for i, item in enumerate(items or []):
+            if isinstance(item, dict) and "id" in item:
+                out[(kind, str(item["id"]))] = doc.locate((*at, i))[0]
+
+    by_id((data.get("classification") or {}).get("rules"), "floor", ("classification", "rules"))
+    by_id(data.get("warnings"), "warning", ("warnings",))
+    by_id(data.get("actions"), "action", ("actions",))
+    for name in data.get("metrics") or {}:
+        out[("metric", str(name))] = doc.locate(("metrics", name))[0]
+    raw_factors = {str(f.get("id")): i for i, f in enumerate((data.get("scorecard") or {}).get("factors") or [])
+                   if isinstance(f, dict)}
+    for f in policy.factors:
+        fi = raw_factors.get(f.id)
+        if fi is None:
+            continue
+        at = ("scorecard", "factors", fi)
+        for bi, b in enumerate(f.bands):
+            out[("band", f"{f.id} {b.label()}")] = doc.locate((*at, "bands", bi))[0]
+        out[("band", f"{f.id} missing")] = doc.locate((*at, "missing_points"))[0]
+    return out
+
+
+def coverage(run: SuiteResult) -> dict[str, PolicyCoverage]:
+    """Per policy version: every rule, what the cases exercised, and what their expectations pinned both ways."""
     seen: dict[str, dict[tuple[str, str], set[bool]]] = {}
+    pinned: dict[str, dict[tuple[str, str], set[bool]]] = {}
     for r in run.results:
         per = seen.setdefault(r.policy, {})
         for key, fired in r.outcomes.items():
             per.setdefault(key, set()).add(fired)
-    return {policy: [RuleCoverage(kind, rule, True in values, False in values)
-                     for (kind, rule), values in sorted(rules.items())]
-            for policy, rules in seen.items()}
+        pins = pinned.setdefault(r.policy, {})
+        for key, fired in r.asserted.items():
+            pins.setdefault(key, set()).add(fired)
+    out: dict[str, PolicyCoverage] = {}
+    for key, rules in seen.items():
+        policy = run.policies.get(key)
+        lines = rule_locations(policy) if policy is not None else {}
+        pins = pinned.get(key, {})
+        out[key] = PolicyCoverage(key, [
+            RuleCoverage(kind, rule, True in values, False in values, True in pins.get((kind, rule), ()),
+                         False in pins.get((kind, rule), ()), policy.file if policy is not None else None,
+                         lines.get((kind, rule)))
+            for (kind, rule), values in sorted(rules.items())])
+    return out
