@@ -405,36 +405,41 @@ def explain(ctx: click.Context, policy: str, policy_version: str | None, client:
 @click.option("-k", "only", default=None, help="Only cases whose name contains this text.")
 @click.option("-v", "--verbose", is_flag=True, help="List passing cases too.")
 @click.option("--coverage", "show_coverage", is_flag=True,
-              help="Report, per rule, whether a case made it fire and one made it not fire.")
+              help="Report, per rule, whether a case expected it to fire and one expected it not to "
+                   "(rules only exercised are listed as incidental, with their file:line).")
 @click.option("--min-coverage", type=click.FloatRange(0, 100), default=None,
-              help="Exit 1 when rule coverage (percent of rules both fired and not fired) is below this.")
+              help="Exit 1 when rule coverage (percent of rules pinned both ways) is below this.")
 @click.pass_context
 @handle_errors
 def test_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, only: str | None, verbose: bool,
              show_coverage: bool, min_coverage: float | None) -> None:
     """Run policy test cases (default: every policy directory in the registry).
 
-    Exits 1 when a case fails, 4 when a policy or test file is invalid.
+    Exits 1 when a case fails, 4 when a policy or test file (or one of its cases) is invalid, 2 when
+    nothing was selected (no test files, -k matching no case).
     """
-    from .tester import run_tests
+    from .tester import coverage, run_tests
 
     fmt = fmt or _default_format()
     for p in paths:
         if not p.exists():
             raise click.UsageError(f"no such file or directory: {p}")
     run = run_tests(list(paths) or [ctx.obj["policies"]], only=only)
+    cov = coverage(run)
     if fmt == "junit":
         from .reporting import junit_tests
 
-        click.echo(junit_tests(run), nl=False)
+        click.echo(junit_tests(run, cov, min_coverage), nl=False)
     elif fmt == "github":
         from .reporting import github_tests
 
-        click.echo(github_tests(run), nl=False)
+        click.echo(github_tests(run, cov), nl=False)
     elif fmt == "json":
         import json
 
-        click.echo(json.dumps(run.to_dict(), ensure_ascii=False, indent=2))
+        click.echo(json.dumps({**run.to_dict(with_coverage=False),
+                               "coverage": {key: c.to_dict() for key, c in cov.items()}},
+                              ensure_ascii=False, indent=2))
     else:
         for r in run.results:
             if not r.passed:
@@ -446,28 +451,22 @@ def test_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, only:
         if run.diagnostics:
             _emit_diagnostics(run.diagnostics, "text")
         click.echo(f"{run.passed} passed, {run.failed} failed")
-    below = False
+    below = min_coverage is not None and any(c.percent < min_coverage for c in cov.values())
     if show_coverage or min_coverage is not None:
-        from .tester import coverage
-
-        for policy_key, rules in coverage(run).items():
-            covered = sum(r.covered for r in rules)
-            pct = 100.0 * covered / max(len(rules), 1)
-            below = below or (min_coverage is not None and pct < min_coverage)
-            click.echo(f"coverage {policy_key}: {covered}/{len(rules)} rules fired and not fired ({pct:.1f}%)",
-                       err=True)
+        for policy_key, c in cov.items():
+            click.echo(f"coverage {policy_key}: {c.covered}/{len(c.rules)} rules pinned both ways by an "
+                       f"expectation ({c.percent:.1f}%)", err=True)
             if show_coverage:
-                for r in rules:
+                for r in c.rules:
                     if not r.covered:
-                        missing = "never fired" if not r.fired else "never not fired"
-                        click.echo(f"  uncovered {r.kind} {r.rule}: {missing}", err=True)
-    if run.diagnostics and any(d.code != "no-tests" for d in run.diagnostics):
+                        click.echo(f"  {r.place}: {r.status} {r.kind} {r.rule}: {r.missing}", err=True)
+    if run.diagnostics and not run.usage_only:
         sys.exit(EXIT_POLICY)
+    if run.diagnostics:  # nothing was selected to run (no test files, -k matched nothing)
+        sys.exit(EXIT_USAGE)
     if below and not run.failed:
         click.echo(f"rule coverage is below --min-coverage {min_coverage:g}%", err=True)
         sys.exit(EXIT_TESTS_FAILED)
-    if run.diagnostics:
-        sys.exit(EXIT_USAGE)
     if run.failed:
         sys.exit(EXIT_TESTS_FAILED)
 

@@ -7,7 +7,7 @@ JUnit XML is what CI servers (Jenkins, GitLab, Azure) show as a test report; Git
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .diagnostics import Diagnostic
@@ -36,8 +36,13 @@ def junit_validate(results: Sequence[Any]) -> str:
     return _xml(suites)
 
 
-def junit_tests(run: Any) -> str:
-    """One test case per (policy version, case); failures carry expected vs actual."""
+def junit_tests(run: Any, coverage: Mapping[str, Any] | None = None, min_coverage: float | None = None) -> str:
+    """One test case per (policy version, case); failures carry expected vs actual.
+
+    With ``coverage``, one suite per policy version holds one test case per rule: a rule no expectation
+    pins both ways is ``skipped`` with what is missing (a ``failure`` when the version is below
+    ``min_coverage``), and the suite's properties give the figures a CI dashboard plots.
+    """
     failed = [r for r in run.results if not r.passed]
     suites = ET.Element("testsuites", name="policy-engine test", tests=str(len(run.results)),
                         failures=str(len(failed)), errors=str(len(run.diagnostics)))
@@ -59,7 +64,29 @@ def junit_tests(run: Any) -> str:
         for d in run.diagnostics:
             case = ET.SubElement(suite, "testcase", classname="load", name=f"{d.file}:{d.line or 0}")
             ET.SubElement(case, "error", message=f"{d.code}: {d.message}", type=d.code).text = d.render()
+    for policy, cov in (coverage or {}).items():
+        _junit_coverage(suites, policy, cov, min_coverage)
     return _xml(suites)
+
+
+def _junit_coverage(suites: ET.Element, policy: str, cov: Any, min_coverage: float | None) -> None:
+    below = min_coverage is not None and cov.percent < min_coverage
+    missing = [r for r in cov.rules if not r.covered]
+    suite = ET.SubElement(suites, "testsuite", name=f"rule coverage {policy}", tests=str(len(cov.rules)),
+                          failures=str(len(missing) if below else 0), skipped=str(0 if below else len(missing)))
+    props = ET.SubElement(suite, "properties")
+    for name, value in (("coverage.percent", f"{cov.percent:.2f}"), ("coverage.covered", str(cov.covered)),
+                        ("coverage.rules", str(len(cov.rules)))):
+        ET.SubElement(props, "property", name=name, value=value)
+    for r in cov.rules:
+        case = ET.SubElement(suite, "testcase", classname=f"coverage.{policy}", name=f"{r.kind} {r.rule}",
+                             file=r.file or "", line=str(r.line or 0))
+        if not r.covered:
+            text = f"{r.place}: {r.status}: {r.missing}"
+            if below:
+                ET.SubElement(case, "failure", message=text, type="coverage").text = text
+            else:
+                ET.SubElement(case, "skipped", message=text)
 
 
 def _escape(text: str, prop: bool = False) -> str:
@@ -85,11 +112,15 @@ def github_diagnostics(diags: Iterable[Diagnostic]) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-def github_tests(run: Any) -> str:
+def github_tests(run: Any, coverage: Mapping[str, Any] | None = None) -> str:
+    """Failures as error annotations on the case's line, then the counts and each version's rule coverage."""
     lines = [github_diagnostics(run.diagnostics).rstrip("\n")] if run.diagnostics else []
     for r in run.results:
         if not r.passed:
             props = f"file={_escape(r.file, True)},line={r.line or 1},title={_escape('policy test failed', True)}"
             lines.append(f"::error {props}::{_escape(f'[{r.policy}] {r.name}: ' + '; '.join(r.failures))}")
     lines.append(f"::notice title=policy tests::{run.passed} passed, {run.failed} failed")
+    for policy, cov in (coverage or {}).items():
+        lines.append(f"::notice title=rule coverage::{_escape(policy)}: {cov.covered}/{len(cov.rules)} rules pinned "
+                     f"both ways ({cov.percent:.1f}%)")
     return "\n".join(lines) + "\n"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -560,12 +560,13 @@ class RuleCoverage:
 
     @property
     def missing(self) -> str:
-        """What a case would have to add, in words."""
+        """What is missing, in words: an outcome no case produced, or one no expectation pins."""
         parts = []
-        for pinned, happened, what in ((self.asserted_fired, self.fired, "fires"),
-                                       (self.asserted_not_fired, self.not_fired, "does not fire")):
+        for pinned, happened, never, unpinned in (
+                (self.asserted_fired, self.fired, "never fired", "no case expects it to fire"),
+                (self.asserted_not_fired, self.not_fired, "never not fired", "no case expects it not to fire")):
             if not pinned:
-                parts.append(f"no case expects it {what}" + (" (some case makes it, unchecked)" if happened else ""))
+                parts.append(unpinned if happened else never)
         return "; ".join(parts)
 
     @property
@@ -580,8 +581,16 @@ class RuleCoverage:
 
 @dataclass
 class PolicyCoverage:
+    """One policy version's rules and their coverage; iterates over the rules."""
+
     policy: str
     rules: list[RuleCoverage]
+
+    def __iter__(self) -> Iterator[RuleCoverage]:
+        return iter(self.rules)
+
+    def __len__(self) -> int:
+        return len(self.rules)
 
     @property
     def covered(self) -> int:

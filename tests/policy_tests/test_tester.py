@@ -161,3 +161,72 @@ def test_coverage_names_what_never_fired_and_min_coverage_fails(tmp_path: Path) 
     r = CliRunner().invoke(main, ["test", str(suite), "--format", "text", "--min-coverage", "90"],
                            catch_exceptions=False)
     assert r.exit_code == 1 and "below --min-coverage 90%" in r.stderr
+
+
+def test_an_invalid_case_is_reported_with_its_line_and_the_others_still_run(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from policy_engine.cli import main
+
+    suite = _write_suite(tmp_path, f"  - name: first\n    client: {CLIENT}\n    expect: {{grade: good}}\n"
+                                   f"  - name: typo\n    client: {CLIENT}\n    expect: {{grad: good}}\n"
+                                   f"  - name: third\n    client: {CLIENT}\n    expect: {{grade: bad}}\n")
+    run = run_tests([suite])
+    assert [(r.name, r.passed) for r in run.results] == [("first", True), ("third", False)]
+    assert [(d.code, d.line, d.path) for d in run.diagnostics] == [("unknown-key", 8, "cases[1].expect.grad")]
+    r = CliRunner().invoke(main, ["test", str(suite), "--format", "text"], catch_exceptions=False)
+    assert r.exit_code == 4  # an invalid file outranks a failing case, but only at the end
+    assert "FAIL" in r.stdout and "1 passed, 1 failed" in r.stdout
+    assert f"{suite / 'tests.yaml'}:8:" in r.stderr
+
+
+def test_a_broken_file_header_still_rejects_the_whole_file(tmp_path: Path) -> None:
+    suite = _write_suite(tmp_path, f"  - name: first\n    client: {CLIENT}\n    expect: {{grade: good}}\n")
+    (suite / "tests.yaml").write_text("policy: mini\nversion: [1.0.0]\ncases:\n  - name: first\n"
+                                      f"    client: {CLIENT}\n    expect: {{grade: good}}\n", encoding="utf-8")
+    run = run_tests([suite])
+    assert run.results == [] and [(d.code, d.hint) for d in run.diagnostics] == [("unknown-key",
+                                                                                 "did you mean 'versions'?")]
+
+
+@pytest.mark.parametrize(("where", "text", "line", "path"), [
+    ("file", "policy: mini\nversions: [1.0.0, 1.0.1]\ncases:\n", 2, "versions[1]"),
+    ("case", "policy: mini\ncases:\n", 5, "cases[0].versions[0]"),
+])
+def test_a_version_that_is_not_in_the_registry_is_an_error(tmp_path: Path, where: str, text: str, line: int,
+                                                           path: str) -> None:
+    _write_suite(tmp_path, "")
+    case = f"  - name: pinned\n    client: {CLIENT}\n" + ("    versions: [1.0.1]\n" if where == "case" else "")
+    (tmp_path / "tests.yaml").write_text(text + case + "    expect: {grade: good}\n", encoding="utf-8")
+    run = run_tests([tmp_path])
+    assert [(d.code, d.line, d.path, d.hint) for d in run.diagnostics] == [
+        ("unknown-version", line, path, "did you mean '1.0.0'?")]
+    assert [r.name for r in run.results] == ([] if where == "case" else ["pinned"])  # a pinned case is not run
+
+
+def test_a_version_pinned_but_not_selected_is_not_an_error(tmp_path: Path) -> None:
+    """Testing one policy file of a directory skips cases pinned to its sibling versions, as before."""
+    _write_suite(tmp_path, f"  - name: pinned\n    client: {CLIENT}\n    versions: [1.1.0]\n"
+                           "    expect: {grade: good}\n")
+    text = (tmp_path / "policy-1.0.0.yaml").read_text(encoding="utf-8")
+    text = text.replace("owner: Tests", "owner: Tests\ntests: .")
+    (tmp_path / "policy-1.0.0.yaml").write_text(text, encoding="utf-8")
+    (tmp_path / "policy-1.1.0.yaml").write_text(text.replace("version: 1.0.0", "version: 1.1.0", 1)
+                                                .replace("effective_from: 2024-01-01", "effective_from: 2025-01-01"),
+                                                encoding="utf-8")
+    run = run_tests([tmp_path / "policy-1.0.0.yaml"])
+    assert run.diagnostics == [] and run.results == []
+
+
+def test_k_matching_no_case_is_a_usage_error(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from policy_engine.cli import main
+
+    suite = _write_suite(tmp_path, f"  - name: first\n    client: {CLIENT}\n    expect: {{grade: good}}\n")
+    r = CliRunner().invoke(main, ["test", str(suite), "-k", "nothing like this", "--format", "text"],
+                           catch_exceptions=False)
+    assert r.exit_code == 2
+    assert "no-match" in r.stderr and "'nothing like this'" in r.stderr
+    r = CliRunner().invoke(main, ["test", str(suite), "-k", "firs", "--format", "text"], catch_exceptions=False)
+    assert r.exit_code == 0 and "1 passed" in r.stdout

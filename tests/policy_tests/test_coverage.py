@@ -1,0 +1,110 @@
+"""Rule coverage that cannot pass by accident: a rule counts only when expectations pin it both ways."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from policy_engine.cli import main
+from policy_engine.tester import coverage, run_tests
+
+from ..conftest import DATA, REFERENCE
+
+HEALTHY = "{client_id: H, industry: trade, loan: {days_past_due: 0}, assets: 10, liabilities: 5}"
+LOW = "{client_id: L, industry: trade, loan: {days_past_due: 0}, assets: 5, liabilities: 10}"
+LATE = "{client_id: D, industry: trade, loan: {days_past_due: 100}, assets: 10, liabilities: 5}"
+
+
+def _suite(tmp_path: Path, cases: list[tuple[str, str]]) -> Path:
+    (tmp_path / "policy-1.0.0.yaml").write_text((DATA / "mini-policy.yaml").read_text(encoding="utf-8"),
+                                                encoding="utf-8")
+    body = "".join(f"  - name: case {i}\n    client: {client}\n    expect: {expect}\n"
+                   for i, (client, expect) in enumerate(cases))
+    (tmp_path / "tests.yaml").write_text("policy: mini\ncases:\n" + body, encoding="utf-8")
+    return tmp_path
+
+
+# (cases, rule, status, failing cases): what the expectations pin decides, not what the cases happen to make fire.
+PINNING = [
+    pytest.param([(LOW, "{warnings_include: [low_ratio]}"), (HEALTHY, "{warnings_exclude: [low_ratio]}")],
+                 ("warning", "low_ratio"), "covered", 0, id="include-and-exclude"),
+    pytest.param([(LOW, "{warnings: [low_ratio]}"), (HEALTHY, "{warnings: []}")],
+                 ("warning", "low_ratio"), "covered", 0, id="exact-lists"),
+    pytest.param([(LOW, "{grade: bad}"), (HEALTHY, "{grade: good}")],
+                 ("warning", "low_ratio"), "incidental", 0, id="fired-and-not-but-never-expected"),
+    pytest.param([(LOW, "{warnings_include: [low_ratio]}"), (HEALTHY, "{grade: good}")],
+                 ("warning", "low_ratio"), "incidental", 0, id="expected-one-way-only"),
+    pytest.param([(LOW, "{actions: [meet]}"), (HEALTHY, "{actions_exclude: [meet]}")],
+                 ("action", "meet"), "covered", 0, id="action-exact-and-exclude"),
+    pytest.param([(LATE, "{decided_by: late}"), (HEALTHY, "{grade: good}")],
+                 ("floor", "late"), "covered", 0, id="decided-by-and-a-better-grade"),
+    pytest.param([(LATE, "{grade: bad}"), (HEALTHY, "{floors: []}")],
+                 ("floor", "late"), "incidental", 0, id="a-bad-grade-does-not-say-which-floor"),
+    pytest.param([(LOW, "{metrics: {ratio_al: 0.5}}"), ("{client_id: N, industry: trade, loan: {days_past_due: 0}}",
+                                                         "{metrics: {ratio_al: null}}")],
+                 ("metric", "ratio_al"), "covered", 0, id="metric-value-and-null"),
+    pytest.param([(LOW, "{score: -5}"), (HEALTHY, "{score: 5}")],
+                 ("band", "al [-inf, 1)"), "covered", 0, id="exact-score-pins-the-bands"),
+    pytest.param([(LOW, "{scorecard_grade: bad}"), (HEALTHY, "{scorecard_grade: good}")],
+                 ("band", "al [-inf, 1)"), "incidental", 0, id="scorecard-grade-does-not-pin-a-band"),
+    # An expectation that did not hold pins nothing: the failing case is reported, the rule stays unpinned.
+    pytest.param([(HEALTHY, "{warnings_include: [low_ratio]}"), (LOW, "{warnings_exclude: [low_ratio]}")],
+                 ("warning", "low_ratio"), "incidental", 2, id="failed-expectations-pin-nothing"),
+]
+
+
+@pytest.mark.parametrize(("cases", "rule", "status", "failing"), PINNING)
+def test_coverage_counts_what_expectations_pin(tmp_path: Path, cases: list[tuple[str, str]], rule: tuple[str, str],
+                                                status: str, failing: int) -> None:
+    run = run_tests([_suite(tmp_path, cases)])
+    assert run.diagnostics == []
+    assert run.failed == failing
+    rules = {(r.kind, r.rule): r for r in coverage(run)["mini@1.0.0"]}
+    assert rules[rule].status == status
+
+
+def test_json_and_junit_carry_coverage_with_the_rules_lines(tmp_path: Path) -> None:
+    suite = _suite(tmp_path, [(LOW, "{score: -5}"), (HEALTHY, "{floors: []}")])
+    policy_file = str(suite / "policy-1.0.0.yaml")
+    warning_line = 1 + (DATA / "mini-policy.yaml").read_text(encoding="utf-8").splitlines().index("  - id: low_ratio")
+    r = CliRunner().invoke(main, ["test", str(suite), "--format", "json"], catch_exceptions=False)
+    assert r.exit_code == 0
+    cov = json.loads(r.stdout)["coverage"]["mini@1.0.0"]
+    assert cov["percent"] < 100 and cov["covered"] < cov["rules"]
+    incidental = {x["rule"]: x for x in cov["incidental"]}
+    assert incidental["low_ratio"]["file"] == policy_file and incidental["low_ratio"]["line"] == warning_line
+    assert incidental["low_ratio"]["missing"] == "no case expects it to fire; no case expects it not to fire"
+
+    r = CliRunner().invoke(main, ["test", str(suite), "--format", "junit", "--min-coverage", "100"],
+                           catch_exceptions=False)
+    assert r.exit_code == 1
+    root = ET.fromstring(r.stdout)
+    suite_el = root.find("testsuite[@name='rule coverage mini@1.0.0']")
+    assert suite_el is not None
+    props = {p.get("name"): p.get("value") for p in suite_el.iter("property")}
+    assert float(props["coverage.percent"]) < 100
+    case = suite_el.find("testcase[@name='warning low_ratio']")
+    assert case is not None and case.get("line") == str(warning_line) and case.find("failure") is not None
+
+
+def test_an_untested_warning_drops_the_reference_coverage_and_is_named_with_its_line(tmp_path: Path) -> None:
+    copy = tmp_path / "loss-client-management"
+    shutil.copytree(REFERENCE, copy)
+    policy_file = copy / "policy-1.1.0.yaml"
+    lines = policy_file.read_text(encoding="utf-8").splitlines(keepends=True)
+    at = lines.index("actions:\n")
+    lines[at:at] = ["  - id: untested_warning\n", "    when: days_past_due > 5000\n", "    severity: low\n",
+                    "    category: repayment\n", "    message: {zh: 测试, en: untested}\n"]
+    policy_file.write_text("".join(lines), encoding="utf-8")
+    r = CliRunner().invoke(main, ["test", str(copy), "--format", "text", "--coverage", "--min-coverage", "100"],
+                           catch_exceptions=False)
+    assert r.exit_code == 1, r.output
+    assert "0 failed" in r.stdout
+    assert "coverage loss-client-management@1.0.0: 107/107" in r.stderr
+    assert "coverage loss-client-management@1.1.0: 107/108" in r.stderr
+    assert f"{policy_file}:{at + 1}: uncovered warning untested_warning: never fired" in r.stderr
