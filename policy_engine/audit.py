@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from .diagnostics import Diagnostic, InputError, PolicyEngineError, UsageError
+from .diagnostics import Diagnostic, InputError, PolicyEngineError, UsageError, did_you_mean
 from .frozen import Frozen
 
 ENV_VAR = "POLICY_ENGINE_AUDIT_DB"
@@ -727,7 +727,8 @@ class AuditStore:
                                (seq, seq)).fetchone() is not None:
                 raise AuditError([Diagnostic("missing-segment", f"record {seq} was part of a batch segment that is "
                                              f"missing from {self.path}", hint="run `audit verify`")])
-        raise AuditError([Diagnostic("no-such-decision", f"no decision '{ref}' in {self.path}",
+        # The store is fine; the request names what it does not hold: a usage error (exit 2), not exit 6.
+        raise UsageError([Diagnostic("no-such-decision", f"no decision '{ref}' in {self.path}",
                                      hint="give a decision_id or a record number (seq) from `audit list`")])
 
     def _batch_record_by_id(self, ref: str) -> Record | None:
@@ -1014,3 +1015,53 @@ def _segment_entries(segments: Iterable[Any], path: Path, check: bool) -> Iterat
                 problem = f"segment {sid} says it holds {meta['rows']} records; its chain has {len(chain)}"
             block.append((first_seq + i, str(did), str(prev), str(stored), problem))
         yield block
+
+
+# filters ------------------------------------------------------------------------
+def check_filters(store: AuditStore, policy_id: str | None = None, version: str | None = None,
+                  grade: str | None = None, date_from: str | None = None, date_to: str | None = None) -> None:
+    """Raise :class:`UsageError` (exit 2) for every filter that can only match nothing.
+
+    A misspelt policy id, a grade no recorded policy has or an impossible date would otherwise list
+    nothing with exit 0, the answer a reviewer takes for "no such decisions". Ids, versions and grades
+    are checked against the policies the store has recorded decisions under (its snapshots).
+    """
+    from .inputs import parse_date
+
+    problems: list[Diagnostic] = []
+    for option, value in (("--from", date_from), ("--to", date_to)):
+        if value is not None and parse_date(value) is None:
+            problems.append(Diagnostic("bad-date", f"{option} {value!r} is not a date YYYY-MM-DD",
+                                       path=option, hint="a calendar date such as 2025-06-30"))
+    if date_from and date_to and not problems and date_from > date_to:
+        problems.append(Diagnostic("bad-date", f"--from {date_from} is after --to {date_to}: no date is in between",
+                                   path="--from"))
+    snapshots = store.db.execute("SELECT policy_id, version, text FROM policy_snapshot").fetchall()
+    if snapshots:  # an empty store matches nothing whatever the filter; there is nothing to compare with
+        ids = sorted({s[0] for s in snapshots})
+        if policy_id is not None and policy_id not in ids:
+            problems.append(Diagnostic("unknown-policy", f"no decision of policy '{policy_id}' is recorded in "
+                                       f"{store.path}", path="--policy",
+                                       hint=did_you_mean(policy_id, ids) or f"recorded policies: {', '.join(ids)}"))
+        versions = sorted({s[1] for s in snapshots if policy_id is None or s[0] == policy_id})
+        if version is not None and version not in versions and (policy_id is None or policy_id in ids):
+            problems.append(Diagnostic("unknown-version", f"no decision under version '{version}'"
+                                       + (f" of '{policy_id}'" if policy_id else "") + f" is recorded in {store.path}",
+                                       path="--policy-version",
+                                       hint=did_you_mean(version, versions) or f"recorded: {', '.join(versions)}"))
+        if grade is not None:
+            grades = sorted({g for s in snapshots for g in _snapshot_grades(s[2])})
+            if grade not in grades:
+                problems.append(Diagnostic("unknown-grade", f"no recorded policy has the grade '{grade}'",
+                                           path="--grade",
+                                           hint=did_you_mean(grade, grades) or f"grades: {', '.join(grades)}"))
+    if problems:
+        raise UsageError(problems)
+
+
+def _snapshot_grades(text: str) -> list[str]:
+    """The grade ids of a stored policy text's scale (the text was valid when it was recorded)."""
+    from .loader import load_yaml_text
+
+    scale = ((load_yaml_text(text, "<snapshot>").data or {}).get("classification") or {}).get("scale") or []
+    return [str(g["id"]) for g in scale if isinstance(g, dict) and "id" in g]

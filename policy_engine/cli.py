@@ -802,8 +802,11 @@ def audit_list(ctx: click.Context, client: str | None, policy_id: str | None, po
     """Recorded decisions (a table on a terminal, JSON lines otherwise)."""
     import json
 
+    from .audit import check_filters
+
     fmt = fmt or _default_format()
     with _store(ctx) as store:
+        check_filters(store, policy_id, policy_version, grade, date_from, date_to)
         rows = store.query(client, policy_id, policy_version, grade, date_from, date_to, limit)
         if fmt == "text":
             click.echo(f"{'seq':>7}  {'recorded_at':<24} {'client':<14} {'as_of':<10}  {'policy':<30} {'grade':<16} "
@@ -859,23 +862,26 @@ def audit_show(ctx: click.Context, ref: str, lang: str, fmt: str | None) -> None
 def audit_export(ctx: click.Context, client: str | None, policy_id: str | None, policy_version: str | None,
                  grade: str | None, date_from: str | None, date_to: str | None, out: Path) -> None:
     """Export recorded decisions."""
+    from .audit import check_filters
+
+    if out.suffix not in (".jsonl", ".parquet"):
+        raise click.BadParameter("use a .jsonl or .parquet file name", param_hint="--out")
     n = 0
     with _store(ctx) as store:
+        check_filters(store, policy_id, policy_version, grade, date_from, date_to)
         rows = store.query(client, policy_id, policy_version, grade, date_from, date_to)
         if out.suffix == ".jsonl":
             with out.open("w", encoding="utf-8") as fh:
                 for r in rows:
                     fh.write(_decision_json(store, r) + "\n")
                     n += 1
-        elif out.suffix == ".parquet":
+        else:  # .parquet, checked above
             import pandas as pd
 
             frame = pd.DataFrame([{**dict(r), "decision_json": _decision_json(store, r)} for r in rows])
             frame = frame.drop(columns=["segment_id", "segment_sha256", "segment_row"], errors="ignore")
             n = len(frame)
             frame.to_parquet(out, index=False)
-        else:
-            raise click.BadParameter("use a .jsonl or .parquet file name", param_hint="--out")
     click.echo(f"exported {n} decision(s) to {out}", err=True)
 
 
@@ -915,20 +921,35 @@ def audit_verify(ctx: click.Context, fmt: str | None) -> None:
 
 @audit.command("replay")
 @click.argument("ref", required=False)
-@click.option("--all", "replay_all", is_flag=True, help="Replay every recorded decision.")
+@click.option("--all", "replay_all", is_flag=True,
+              help="Replay every recorded decision (with filters: every one they match).")
+@_with_filters
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default=None)
 @click.pass_context
 @handle_errors
-def audit_replay(ctx: click.Context, ref: str | None, replay_all: bool, fmt: str | None) -> None:
-    """Re-decide from the stored policy text and input with today's engine; exit 6 on any difference."""
+def audit_replay(ctx: click.Context, ref: str | None, replay_all: bool, client: str | None, policy_id: str | None,
+                 policy_version: str | None, grade: str | None, date_from: str | None, date_to: str | None,
+                 fmt: str | None) -> None:
+    """Re-decide from the stored policy text and input with today's engine; exit 6 on any difference.
+
+    Give one decision (ID or record number), --all, or the filters of `audit list` to replay what they match.
+    """
     import json
 
-    if bool(ref) == replay_all:
-        raise click.UsageError("give one decision (ID or record number) or --all")
+    from .audit import check_filters
+
+    filters = (client, policy_id, policy_version, grade, date_from, date_to)
+    filtered = any(f is not None for f in filters)
+    if ref and (replay_all or filtered):
+        raise click.UsageError("give one decision (ID or record number), or --all / filters, not both")
+    if not ref and not replay_all and not filtered:
+        raise click.UsageError("give one decision (ID or record number), --all, or filters such as --grade")
     fmt = fmt or _default_format()
     counts = {"identical": 0, "different": 0, "not-replayable": 0}
     with _store(ctx) as store:
-        rows = [store.get(ref)] if ref else store.query()
+        if not ref:
+            check_filters(store, policy_id, policy_version, grade, date_from, date_to)
+        rows = [store.get(ref)] if ref else store.query(*filters)
         for r in rows:
             status, diffs = store.replay(r)
             counts[status] += 1
