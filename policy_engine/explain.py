@@ -42,6 +42,8 @@ _T = {
                      "en": "Undetermined rules (missing data, not fired):"},
     "undetermined_item": {"zh": "  - {kind} {rule}：缺少 {missing}", "en": "  - {kind} {rule}: missing {missing}"},
     "undefined": {"zh": "无法计算的指标：", "en": "Metrics without a value:"},
+    "trace": {"zh": "求值轨迹（每条规则、其表达式、读取的数值与结果）：",
+              "en": "Trace (every rule evaluated: its expression, the values it read, its result):"},
     # a batch record read back with only the input's hash: its facts, no reasons
     "summary_facts": {"zh": "（批量记录，仅存事实：原因与证据无法重新推导）",
               "en": "(a batch record kept as facts only: reasons and evidence cannot be re-derived)"},
@@ -172,7 +174,41 @@ def explain(record: Mapping[str, Any], policy: CompiledPolicy, lang: str = "en")
                        for m in u["missing"]]
             out.append(t["undetermined_item"].format(kind=_KIND[lang][u["kind"]], rule=u["rule"],
                                                      missing=", ".join(missing) or "?"))
+    if record.get("trace"):  # decide --trace: the text format shows what the JSON carries
+        out.append("")
+        out.append(t["trace"])
+        out.extend(_trace_lines(record["trace"], lang))
     return "\n".join(out) + "\n"
+
+
+_STAGE = {"zh": {"metric": "指标", "factor": "评分因子", "classification": "分类规则", "warning": "预警",
+                 "action": "措施"},
+          "en": {"metric": "metric", "factor": "factor", "classification": "floor", "warning": "warning",
+                 "action": "action"}}
+
+
+def _trace_value(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    if isinstance(v, list):
+        return "[" + ", ".join(_trace_value(x) for x in v) + "]"
+    return str(v)
+
+
+def _trace_lines(trace: Any, lang: str) -> list[str]:
+    """One line per evaluated rule: ``  metric dscr = 0.85 <- ratio(...) [ebitda_q=[...], ...]``."""
+    lines = []
+    for step in trace:
+        stage = _STAGE[lang].get(step.get("stage"), step.get("stage", "?"))
+        reads = ", ".join(f"{k}={_trace_value(v)}" for k, v in (step.get("reads") or {}).items())
+        expr = " ".join(str(step.get("expr", "")).split())  # a folded YAML expression on one line
+        line = f"  {stage} {step.get('rule')} = {_trace_value(step.get('result'))} <- {expr}"
+        lines.append(line + (f"  [{reads}]" if reads else ""))
+    return lines
 
 
 
