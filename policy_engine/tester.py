@@ -214,6 +214,8 @@ def run_tests(paths: Iterable[str | Path], only: str | None = None) -> SuiteResu
             run.diagnostics.append(Diagnostic("file-missing", f"no such file or directory: {path}", file=str(path)))
             continue
         root = path if path.is_dir() else path.parent
+        if path.is_file() and not is_policy_file(path) and not any(policy_files([root])):
+            root = root.parent  # a file of a policy's tests/ folder: its policies are one level up
         for f in policy_files([root]):
             header = read_header(f)
             if header is not None:
@@ -282,7 +284,7 @@ def _run_file(tf: Path, policies: list[CompiledPolicy], known: Mapping[str, set[
     data = doc.data
     pid = data["policy"]
     for j, v in enumerate(data.get("versions") or []):
-        if v not in known.get(pid, set()):
+        if pid in known and v not in known[pid]:  # (an unknown policy is reported once, below)
             run.diagnostics.append(_unknown_version(doc, str(tf), pid, v, ("versions", j), known))
     targets = [p for p in policies if p.id == pid and (not data.get("versions") or p.version in data["versions"])]
     if not targets:
@@ -296,7 +298,7 @@ def _run_file(tf: Path, policies: list[CompiledPolicy], known: Mapping[str, set[
     broken = set(per_case)
     for i, case in valid.items():
         for j, v in enumerate(case.get("versions") or []):
-            if v not in known.get(pid, set()):  # pinned to a version that is gone: it would never run again
+            if pid in known and v not in known[pid]:  # pinned to a version that is gone: it would never run again
                 run.diagnostics.append(_unknown_version(doc, str(tf), pid, v, ("cases", i, "versions", j), known))
                 broken.add(i)
     unknown = _unknown_names(doc, valid, targets, str(tf))

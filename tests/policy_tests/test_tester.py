@@ -230,3 +230,9 @@ def test_k_matching_no_case_is_a_usage_error(tmp_path: Path) -> None:
     assert "no-match" in r.stderr and "'nothing like this'" in r.stderr
     r = CliRunner().invoke(main, ["test", str(suite), "-k", "firs", "--format", "text"], catch_exceptions=False)
     assert r.exit_code == 0 and "1 passed" in r.stdout
+
+
+def test_a_test_file_in_the_policy_tests_folder_finds_its_policy_one_level_up() -> None:
+    run = run_tests([REFERENCE / "tests" / "versions.yaml"])
+    assert run.diagnostics == [] and run.failed == 0
+    assert {r.policy for r in run.results} == {"loss-client-management@1.0.0", "loss-client-management@1.1.0"}
