@@ -55,6 +55,9 @@ PINNING = [
     # An expectation that did not hold pins nothing: the failing case is reported, the rule stays unpinned.
     pytest.param([(HEALTHY, "{warnings_include: [low_ratio]}"), (LOW, "{warnings_exclude: [low_ratio]}")],
                  ("warning", "low_ratio"), "incidental", 2, id="failed-expectations-pin-nothing"),
+    # Nor does a failing case's other expectation: a wrong score leaves the bands unpinned although they held.
+    pytest.param([(LOW, "{score: -5, grade: good}"), (HEALTHY, "{score: 5}")],
+                 ("band", "al [-inf, 1)"), "incidental", 1, id="a-failing-case-pins-nothing"),
 ]
 
 
