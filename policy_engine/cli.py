@@ -265,6 +265,10 @@ _encoding_option = click.option(
     help="Text encoding of CSV input (Excel in a Chinese locale saves gb18030/GBK).")
 
 
+_lang_option = click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
+                            help="Language of the report's headings and grade labels (text, markdown, html).")
+
+
 _policy_options = [
     click.option("--policy", "-p", required=True,
                  help="Policy id (the version in force at the as-of date is used) or a policy file path."),
@@ -514,40 +518,38 @@ def diff(ctx: click.Context, old: str, new: str, fmt: str | None) -> None:
 @click.option("--fail-if", "gates", multiple=True,
               help="Exit 1 when this holds, e.g. 'grade_changed_share > 0.05' (repeatable).")
 @_encoding_option
+@_lang_option
 @click.pass_context
 @handle_errors
 def impact(ctx: click.Context, old: str, new: str, portfolio: Path, as_of: str | None, fmt: str | None,
-           html_out: Path | None, gates: tuple[str, ...], encoding: str) -> None:
+           html_out: Path | None, gates: tuple[str, ...], encoding: str, lang: str) -> None:
     """Champion / challenger: decide a portfolio under two policy versions and report what moves."""
     from .batch import read_table
     from .diffing import resolve
-    from .impact import analyse
+    from .impact import analyse, with_labels
 
     fmt = fmt or _default_format()
     result = analyse(resolve(old, ctx.obj["policies"]), resolve(new, ctx.obj["policies"]),
                      read_table(portfolio, encoding=encoding), as_of)
-    _emit_migration(result.report, fmt, html_out, gates, "Portfolio impact")
+    _emit_migration(with_labels(result.report, result.new), fmt, html_out, gates, "Portfolio impact", lang)
 
 
 def _emit_migration(report: dict[str, Any], fmt: str, html_out: Path | None, gates: tuple[str, ...],
-                    heading: str) -> None:
+                    heading: str, lang: str = "en") -> None:
     """impact and simulate: the report in the chosen form, the HTML page, and the --fail-if gates (exit 1)."""
     import json
 
-    from .impact import gate_failures, render_html, render_markdown
+    from .impact import gate_failures, render_html, render_markdown, render_text
 
     failed = gate_failures(report, gates)
     if html_out is not None:
-        html_out.write_text(render_html(report, heading), encoding="utf-8")
+        html_out.write_text(render_html(report, heading, lang), encoding="utf-8")
     if fmt == "json":
         click.echo(json.dumps({**report, "failed_gates": failed}, ensure_ascii=False, indent=2))
     elif fmt == "markdown":
-        click.echo(render_markdown(report, heading), nl=False)
+        click.echo(render_markdown(report, heading, lang), nl=False)
     else:
-        s = report["summary"]
-        click.echo(f"{heading}: {report['clients']:,} clients, {s['grade_changed']:,} change grade "
-                   f"({s['grade_changed_share']:.2%}: {s['downgrades']:,} down, {s['upgrades']:,} up), "
-                   f"{s['warnings_changed']:,} change warnings, {s['actions_changed']:,} change actions")
+        click.echo(render_text(report, heading, lang), nl=False)
     for f in failed:
         click.echo(f"gate failed: {f}", err=True)
     if failed:
@@ -564,14 +566,15 @@ def _emit_migration(report: dict[str, Any], fmt: str, html_out: Path | None, gat
 @click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--fail-if", "gates", multiple=True, help="As for impact, e.g. 'downgrade_share > 0.1'.")
 @_encoding_option
+@_lang_option
 @click.pass_context
 @handle_errors
 def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Path, as_of: str | None,
-             fmt: str | None, html_out: Path | None, gates: tuple[str, ...], encoding: str) -> None:
+             fmt: str | None, html_out: Path | None, gates: tuple[str, ...], encoding: str, lang: str) -> None:
     """Stress test: apply a scenario's shocks and report the migration against the unshocked portfolio."""
     from .batch import read_table
     from .diffing import resolve
-    from .impact import analyse
+    from .impact import analyse, with_labels
     from .scenario import apply, load_scenario
 
     fmt = fmt or _default_format()
@@ -589,7 +592,7 @@ def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Pa
         if n == 0:  # the portfolio has no such column, or no client of the segment: say so
             click.echo(f"{scenario_file}: warning: shock {i + 1} ({scenario.shocks[i].field}) changed no cell of "
                        f"{portfolio}", err=True)
-    _emit_migration(report, fmt, html_out, gates, f"Scenario {scenario.name}")
+    _emit_migration(with_labels(report, compiled), fmt, html_out, gates, f"Scenario {scenario.name}", lang)
 
 
 # --------------------------------------------------------------------- batch

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -69,31 +71,90 @@ def test_fail_if_gates(portfolio: Path) -> None:
 def test_markdown_for_pull_requests(portfolio: Path) -> None:
     md = _cli("impact", OLD, NEW, "--portfolio", str(portfolio), "--format", "markdown").stdout
     assert md.startswith("### Portfolio impact: loss-client-management 1.0.0 → 1.1.0")
-    assert "| old \\ new | pass | special_mention | substandard | doubtful | loss |" in md
+    assert "| before \\ after | Pass | Special mention | Substandard | Doubtful | Loss |" in md
+    assert "| **Special mention** | 5 | 601 | 0 | 0 | 0 |" in md  # grade labels, not ids; row: before
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+# Run inside the page by Chromium (the report itself has no script): every SVG text box must lie
+# inside its chart, every figure inside its heatmap cell, and the computed fill of one upgrade,
+# one downgrade and one unchanged cell of the count heatmap is reported for the palette check.
+PROBE = """<pre id="probe"></pre><script>
+const out = {charts: 0, texts: 0, clipped: [], fills: {}};
+const inside = (r, b) => r.width > 0 && r.left >= b.left - 0.5 && r.right <= b.right + 0.5
+    && r.top >= b.top - 0.5 && r.bottom <= b.bottom + 0.5;
+for (const svg of document.querySelectorAll("svg.chart")) {
+  out.charts++;
+  const box = svg.getBoundingClientRect();
+  for (const t of svg.querySelectorAll("text")) {
+    out.texts++;
+    if (!inside(t.getBoundingClientRect(), box)) out.clipped.push(t.textContent);
+  }
+  for (const cell of svg.querySelectorAll("rect.cell")) {
+    const t = cell.nextElementSibling;
+    if (!inside(t.getBoundingClientRect(), cell.getBoundingClientRect())) out.clipped.push("cell " + t.textContent);
+  }
+}
+for (const kind of ["upgrade", "downgrade", "same"]) {
+  const cell = [...document.querySelectorAll('svg.heatmap[data-by="counts"] rect.cell.' + kind)]
+    .find(c => c.getAttribute("fill") !== "#ffffff");
+  out.fills[kind] = cell ? getComputedStyle(cell).fill : null;
+}
+document.getElementById("probe").textContent = JSON.stringify(out);
+</script>"""
+
+
+def _hue(css: str) -> float:
+    import colorsys
+    import re
+
+    r, g, b = (int(v) / 255 for v in re.findall(r"\d+", css)[:3])
+    return colorsys.rgb_to_hsv(r, g, b)[0] * 360
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
-def test_html_report_renders_in_headless_chromium(portfolio: Path, tmp_path: Path) -> None:
-    page = tmp_path / "impact.html"
-    assert _cli("impact", OLD, NEW, "--portfolio", str(portfolio), "--html", str(page)).exit_code == 0
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_html_report_reads_right_in_headless_chromium(portfolio: Path, tmp_path: Path, lang: str) -> None:
+    # A scenario that moves one industry down and another up, so both sides of the palette show.
+    scenario = tmp_path / "both-ways.yaml"
+    scenario.write_text("name: both ways\nshocks:\n"
+                        "  - {field: loan.days_past_due, segment: manufacturing, add: 120}\n"
+                        "  - {field: loan.days_past_due, segment: trade, multiply: 0}\n", encoding="utf-8")
+    page = tmp_path / f"report-{lang}.html"
+    r = _cli("simulate", "loss-client-management", "--portfolio", str(portfolio), "--scenario", str(scenario),
+             "--lang", lang, "--html", str(page), "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["summary"]["downgrades"] > 0 and report["summary"]["upgrades"] > 0
+    text = page.read_text(encoding="utf-8")
+    assert "<script" not in text and "http" not in text.replace("http://www.w3.org/2000/svg", "")  # self-contained
+    labels = ["正常", "关注", "次级", "可疑", "损失"] if lang == "zh" else ["Pass", "Special mention", "Substandard"]
+    assert all(f">{label}</text>" in text for label in labels)  # full grade names, never cut ids
+    probe = tmp_path / f"probe-{lang}.html"
+    probe.write_text(text.replace("</body>", PROBE + "</body>"), encoding="utf-8")
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0"]
-    dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", probe.as_uri()], capture_output=True, text=True,
+                         timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
-    assert dom.stdout.count('<svg class="chart') == 4  # migration heatmap and three before/after charts
-    assert 'id="grade-changed"' in dom.stdout and "Clients that changed" in dom.stdout
-    assert "CONSOLE" not in dom.stderr, [line for line in dom.stderr.splitlines() if "CONSOLE" in line]
-    shot = tmp_path / "impact.png"
-    subprocess.run([CHROMIUM, *flags, f"--screenshot={shot}", "--window-size=1000,1600", page.as_uri()],
+    assert "Uncaught" not in dom.stderr, [line for line in dom.stderr.splitlines() if "CONSOLE" in line]
+    found = json.loads(html.unescape(dom.stdout.split('<pre id="probe">', 1)[1].split("</pre>", 1)[0]))
+    assert found["charts"] == 5  # two migration heatmaps (clients, balance) and three before/after charts
+    assert found["texts"] > 100 and found["clipped"] == []
+    up, down, same = (found["fills"][k] for k in ("upgrade", "downgrade", "same"))
+    assert up and down and same
+    assert abs(_hue(up) - _hue(down)) > 90  # blue against red: an upgrade never looks like a deterioration
+    r_, g_, b_ = (int(v) for v in same[same.index("(") + 1:same.index(")")].split(","))
+    assert max(r_, g_, b_) - min(r_, g_, b_) < 10  # the diagonal is neutral grey
+    shots = Path(os.environ.get("POLICY_ENGINE_ARTIFACTS") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    shot = shots / f"impact-report-{lang}.png"
+    subprocess.run([CHROMIUM, *flags, f"--screenshot={shot}", "--window-size=1000,1800", page.as_uri()],
                    capture_output=True, timeout=120, check=True)
     assert shot.stat().st_size > 10_000  # a real picture, not an empty page
-
-
-SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
 
 def test_shipped_scenarios_move_the_portfolio_the_way_they_should(portfolio: Path) -> None:

@@ -1,0 +1,156 @@
+"""The impact report carries the same figures in text, markdown, HTML and JSON.
+
+Expected rows are built here from the JSON report alone (not from the renderers' own section
+builder), then looked for as table rows in each format: a figure missing or different in one
+format fails, whatever the layout.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from policy_engine.cli import main
+from policy_engine.synthetic import write_csv
+
+from ..conftest import POLICIES, REFERENCE
+
+OLD, NEW = "loss-client-management@1.0.0", "loss-client-management@1.1.0"
+LABELS = {"en": {"pass": "Pass", "special_mention": "Special mention", "substandard": "Substandard",
+                 "doubtful": "Doubtful", "loss": "Loss"},
+          "zh": {"pass": "正常", "special_mention": "关注", "substandard": "次级", "doubtful": "可疑", "loss": "损失"}}
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("formats") / "p.csv"
+    write_csv(path, 3000, seed=12)  # where 1.1.0 moves clients: the changed-client list is not empty
+    return path
+
+
+def _cli(*args: str) -> Any:
+    r = CliRunner().invoke(main, ["--policies", str(POLICIES), *args], catch_exceptions=False)
+    assert r.exit_code == 0, r.stderr
+    return r.stdout
+
+
+class _Rows(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append("".join(self._cell).strip())
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _text_rows(text: str) -> list[list[str]]:
+    return [re.split(r"\s{2,}", line.strip()) for line in text.splitlines() if line.strip()]
+
+
+def _markdown_rows(text: str) -> list[list[str]]:
+    return [[c.strip().strip("*").replace("\\|", "|") for c in line.strip()[1:-1].split(" | ")]
+            for line in text.splitlines() if line.startswith("| ")]
+
+
+def _html_rows(text: str) -> list[list[str]]:
+    parser = _Rows()
+    parser.feed(text)
+    return parser.rows
+
+
+def _expected(rep: dict[str, Any], lang: str, balance_as_moves: bool) -> list[list[str]]:
+    """Every figure of the JSON report as the table row it must appear in."""
+    name = LABELS[lang]
+    grades = rep["migration"]["grades"]
+    rows = [[name[g], *(f"{v:,}" for v in row)] for g, row in zip(grades, rep["migration"]["counts"], strict=True)]
+    if balance_as_moves:  # text: one line per non-empty cell with its clients and balance
+        rows += [[f"{name[a]} → {name[b]}", f"{rep['migration']['counts'][i][j]:,}",
+                  f"{rep['migration']['balance'][i][j]:,.2f}"]
+                 for i, a in enumerate(grades) for j, b in enumerate(grades)
+                 if rep["migration"]["counts"][i][j] or rep["migration"]["balance"][i][j]]
+    else:
+        rows += [[name[g], *(f"{v:,.2f}" for v in row)]
+                 for g, row in zip(grades, rep["migration"]["balance"], strict=True)]
+    dist = rep["grade_distribution"]
+    rows += [[name[g], f"{dist['old'][g]:,}", f"{dist['new'][g]:,}", f"{dist['new'][g] - dist['old'][g]:+,}"]
+             for g in grades]
+    for section in ("warnings", "actions"):
+        rows += [[k, f"{v['old']:,}", f"{v['new']:,}", f"{v['change']:+,}"] for k, v in rep[section].items()]
+    rows += [[k, f"{v['clients']:,}", f"{v['grade_changed']:,}", f"{v['downgrades']:,}", f"{v['upgrades']:,}"]
+             for k, v in rep["by_industry"].items()]
+    for c in rep["changed_clients"]:
+        moved = [" ".join([*("+" + x for x in c[f"{k}_added"]), *("-" + x for x in c[f"{k}_removed"])])
+                 for k in ("warnings", "actions")]
+        row = [c["client_id"], c["segment"], f"{name[c['grade'][0]]} → {name[c['grade'][1]]}",
+               f"{c['decided_by'][0]} → {c['decided_by'][1]}"]
+        if balance_as_moves:  # text: the warning and action changes on the lines under the client
+            what = ("Warnings", "Actions") if lang == "en" else ("预警", "措施")
+            rows.append(row)
+            rows += [[f"{label}: {m}"] for label, m in zip(what, moved, strict=True) if m]
+        else:
+            rows.append([*row, *moved])
+    return rows
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("which", ["sample", "generated"])
+def test_every_format_carries_the_same_figures(which: str, lang: str, generated: Path, tmp_path: Path) -> None:
+    portfolio = REFERENCE / "samples" / "portfolio.csv" if which == "sample" else generated
+    page = tmp_path / "impact.html"
+    common = ["impact", OLD, NEW, "--portfolio", str(portfolio), "--lang", lang]
+    rep = json.loads(_cli(*common, "--format", "json", "--html", str(page)))
+    assert rep["grade_labels"]["special_mention"] == {"zh": "关注", "en": "Special mention"}
+    if which == "generated":
+        assert rep["changed_clients"] and rep["summary"]["upgrades"] > 0
+    rendered = {"text": _cli(*common, "--format", "text"), "markdown": _cli(*common, "--format", "markdown"),
+                "html": page.read_text(encoding="utf-8")}
+    parse = {"text": _text_rows, "markdown": _markdown_rows, "html": _html_rows}
+    for fmt, text in rendered.items():
+        rows = parse[fmt](text)
+        expected = _expected(rep, lang, balance_as_moves=fmt == "text")
+        missing = [row for row in expected if row not in rows]
+        assert missing == [], (fmt, missing[:5])
+    s = rep["summary"]
+    for text in rendered.values():
+        assert f"{rep['clients']:,}" in text and f"{s['grade_changed_share']:.2%}" in text
+        assert str(rep["changed_clients_total"]) in text
+
+
+def test_text_fits_a_terminal(generated: Path) -> None:
+    from policy_engine.impact import _width
+
+    for lang in ("en", "zh"):
+        text = _cli("impact", OLD, NEW, "--portfolio", str(generated), "--lang", lang, "--format", "text")
+        assert max(_width(line) for line in text.splitlines()) <= 100, lang
+
+
+def test_a_rejected_block_is_rendered_in_every_format() -> None:
+    from policy_engine.impact import render_html, render_markdown, render_text
+
+    rep = json.loads(_cli("impact", OLD, NEW, "--portfolio", str(REFERENCE / "samples" / "portfolio.csv"),
+                          "--format", "json"))
+    rep["rejected"] = {"count": 2, "rows": [{"row": 7, "client_id": "C7", "problems": [
+        {"field": "loan.balance", "message": "expected a number, found string 'abc'"}]}]}
+    for render, rows in ((render_text, _text_rows), (render_markdown, _markdown_rows), (render_html, _html_rows)):
+        found = rows(render(rep))
+        assert ["count", "2"] in found
+        assert ["rows 7 C7", "loan.balance: expected a number, found string 'abc'"] in found, render.__name__
