@@ -489,7 +489,7 @@ def diff(ctx: click.Context, old: str, new: str, fmt: str | None) -> None:
     """What changed between two policies, rule by rule (files, ID@VERSION, or REV:path in git)."""
     import json
 
-    from .diffing import diff_policies, render_markdown, resolve
+    from .diffing import diff_policies, render_markdown, render_text, resolve
 
     fmt = fmt or _default_format()
     a, b = resolve(old, ctx.obj["policies"]), resolve(new, ctx.obj["policies"])
@@ -501,9 +501,7 @@ def diff(ctx: click.Context, old: str, new: str, fmt: str | None) -> None:
     elif fmt == "markdown":
         click.echo(render_markdown(a, b, changes), nl=False)
     else:
-        click.echo(f"{a.id} {a.version} -> {b.id} {b.version}: {len(changes)} change(s)")
-        for c in changes:
-            click.echo(f"  {c.text()}")
+        click.echo(render_text(a, b, changes), nl=False)
 
 
 @main.command()

@@ -36,8 +36,8 @@ def test_a_moved_threshold_reads_as_a_threshold() -> None:
 def test_a_change_to_the_input_contract_is_named() -> None:
     # Refusing periods out of order or after the as-of day changes which clients are decided at all.
     changed = TEXT.replace("    ascending: true\n    not_after_as_of: true\n", "")
-    assert _diff(changed) == ["input period_end_q: ascending True -> False",
-                              "input period_end_q: not_after_as_of True -> False"]
+    assert _diff(changed) == ["input period_end_q: ascending true -> false",
+                              "input period_end_q: not_after_as_of true -> false"]
 
 
 def test_a_changed_parameter_names_its_segment() -> None:
@@ -61,7 +61,7 @@ def test_bands_rules_and_severity() -> None:
         "factor receivables_turnover: band [6, +inf) removed",
         "factor receivables_turnover: band [6, 9) added (5 points)",
         "factor receivables_turnover: band [9, +inf) added (7 points)",
-        "warning receivables_slow: severity 'low' -> 'medium'",
+        "warning receivables_slow: severity low -> medium",
     ]
 
 
@@ -94,3 +94,67 @@ def test_cli_reads_a_git_revision() -> None:
     assert bad.exit_code == 2 and "not a file, id@version or REV:path" in bad.stderr
     missing = _cli("diff", "HEAD:no/such/file.yaml", str(CURRENT))
     assert missing.exit_code == 2 and "cannot read HEAD:no/such/file.yaml from git" in missing.stderr
+
+
+def _changes(new_text: str) -> list[dict[str, Any]]:
+    old = compile_document(load_yaml_text(TEXT, "old.yaml"))
+    new = compile_document(load_yaml_text(new_text, "new.yaml"))
+    return [c.to_dict() for c in diff_policies(old, new)]
+
+
+NEW_WARNING = """warnings:
+  - id: overdue_long
+    when: days_past_due > 180
+    severity: high
+    category: repayment
+    message:
+      zh: 逾期{days_past_due}天
+      en: Overdue {days_past_due} days
+"""
+
+
+def test_an_added_rule_shows_its_condition_severity_and_message() -> None:
+    [c] = _changes(TEXT.replace("warnings:\n", NEW_WARNING, 1))
+    assert (c["section"], c["rule"], c["kind"], c["old"]) == ("warning", "overdue_long", "added", None)
+    assert c["new"] == {"when": "days_past_due > 180", "severity": "high", "category": "repayment",
+                        "message": {"zh": "逾期{days_past_due}天", "en": "Overdue {days_past_due} days"}}
+    assert c["detail"] == ('added: when `days_past_due > 180`; severity high; category repayment; '
+                           'message "Overdue {days_past_due} days"')
+
+
+def test_a_removed_floor_shows_what_it_did() -> None:
+    start = TEXT.index("    - id: overdue_over_90\n")
+    end = TEXT.index("    - id: overdue_over_270")
+    [c] = _changes(TEXT[:start] + TEXT[end:])
+    assert (c["section"], c["rule"], c["kind"], c["new"]) == ("floor", "overdue_over_90", "removed", None)
+    assert c["old"]["when"] == "days_past_due > 90" and c["old"]["floor"] == "substandard"
+    assert c["detail"].startswith("removed: when days_past_due > 90; floor substandard; source: 《商业银行")
+
+
+def test_json_carries_old_and_new_values_not_python_text() -> None:
+    changed = TEXT.replace("when: consecutive_loss_quarters >= 2", "when: consecutive_loss_quarters >= 3")
+    [c] = _changes(changed)
+    assert (c["field"], c["old"], c["new"]) == ("threshold", 2, 3)
+    assert c["when"] == {"old": "consecutive_loss_quarters >= 2", "new": "consecutive_loss_quarters >= 3"}
+    r = _cli("diff", "loss-client-management@1.0.0", "loss-client-management@1.1.0", "--format", "json")
+    by_rule = {c["rule"]: c for c in json.loads(r.stdout)["changes"]}
+    assert (by_rule["effective_to"]["old"], by_rule["effective_to"]["new"]) == ("2024-12-31", None)
+    assert by_rule["effective_to"]["detail"] == "2024-12-31 -> none"
+    assert (by_rule["current_ratio_floor[manufacturing]"]["old"],
+            by_rule["current_ratio_floor[manufacturing]"]["new"]) == (1.2, 1.15)
+
+
+def test_a_changed_message_shows_the_text_that_changed() -> None:
+    changed = TEXT.replace("en: Net loss for {consecutive_loss_quarters} consecutive quarters",
+                           "en: Loss for {consecutive_loss_quarters} quarters in a row")
+    [c] = _changes(changed)
+    assert c["field"] == "message" and c["old"]["zh"] == c["new"]["zh"]
+    assert c["detail"].startswith('message changed: (en) "Net loss for {consecutive_loss_quarters} consecutive')
+
+
+def test_markdown_marks_added_rules_for_a_pull_request(tmp_path: Any) -> None:
+    new = tmp_path / "policy.yaml"
+    new.write_text(TEXT.replace("warnings:\n", NEW_WARNING, 1), encoding="utf-8")
+    md = _cli("diff", str(CURRENT), str(new), "--format", "markdown").stdout
+    assert "1 change(s): 1 added." in md
+    assert "| warning | `overdue_long` | **added**: when `days_past_due > 180`; severity high;" in md
