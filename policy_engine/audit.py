@@ -41,6 +41,7 @@ GENESIS = "0" * 64
 NUL = "\x00"  # stands for a null field in hashed content
 CHUNK = 5000  # decisions per transaction (and per batch segment); POLICY_ENGINE_AUDIT_CHUNK overrides
 CHUNK_VAR = "POLICY_ENGINE_AUDIT_CHUNK"
+_PROGRESS_EVERY = 2000  # records between two progress reports of verify
 
 
 def chunk_size() -> int:
@@ -865,11 +866,12 @@ class AuditStore:
         seq, h = self.db.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
         return int(seq), str(h)
 
-    def verify(self) -> tuple[int, Break | None]:
+    def verify(self, progress: Callable[[int], None] | None = None) -> tuple[int, Break | None]:
         """Walk the chain in record order; (records checked, first break or None).
 
         One streaming pass checks every record's content and link, holding one segment at a
         time; only a broken chain takes a second pass (without hashing) to say how it broke.
+        ``progress(n)`` is told every few thousand records checked.
         """
         head_seq, head_hash = self.head()
         first_edit: Break | None = None
@@ -882,6 +884,10 @@ class AuditStore:
                 link = (count, entry, before)
             expected, before = entry[3], entry
             count += 1
+            if progress is not None and count % _PROGRESS_EVERY == 0:
+                progress(_PROGRESS_EVERY)
+        if progress is not None:
+            progress(count % _PROGRESS_EVERY)
         link_break: Break | None = None
         if link is not None:
             link_break = self._link_break(*link)

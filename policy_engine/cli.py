@@ -903,10 +903,13 @@ def audit_verify(ctx: click.Context, fmt: str | None) -> None:
     """Walk the hash chain; name the first broken record and how it broke (exit 6)."""
     import json
 
+    from .progress import progress
+
     fmt = fmt or _default_format()
     with _store(ctx) as store:
-        checked, broken = store.verify()
         head_seq, head_hash = store.head()
+        with progress("verifying", head_seq, "records") as shown:
+            checked, broken = store.verify(shown.update)
     head = {"seq": head_seq, "hash": head_hash}  # publish it elsewhere to prove the store was not rewritten whole
     if fmt == "json":
         click.echo(json.dumps({"records": checked, "ok": broken is None,
@@ -938,6 +941,7 @@ def audit_replay(ctx: click.Context, ref: str | None, replay_all: bool, client: 
     import json
 
     from .audit import check_filters
+    from .progress import Progress, progress
 
     filters = (client, policy_id, policy_version, grade, date_from, date_to)
     filtered = any(f is not None for f in filters)
@@ -951,16 +955,22 @@ def audit_replay(ctx: click.Context, ref: str | None, replay_all: bool, client: 
         if not ref:
             check_filters(store, policy_id, policy_version, grade, date_from, date_to)
         rows = [store.get(ref)] if ref else store.query(*filters)
-        for r in rows:
-            status, diffs = store.replay(r)
-            counts[status] += 1
-            if fmt == "json":
-                click.echo(json.dumps({"seq": r["seq"], "decision_id": r["decision_id"], "status": status,
-                                       "differences": diffs}, ensure_ascii=False))
-            elif status != "identical" or ref:
-                click.echo(f"record {r['seq']} ({r['decision_id']}): {status}")
-                for d in diffs:
-                    click.echo(f"    {d}")
+        # Every record is to be replayed: the chain head's number is the total; filtered, the count so far.
+        shown = Progress("", enabled=False) if ref else \
+            progress("replaying", None if filtered else store.head()[0], "records")
+        with shown:
+            for r in rows:
+                status, diffs = store.replay(r)
+                shown.update()
+                counts[status] += 1
+                if fmt == "json":
+                    click.echo(json.dumps({"seq": r["seq"], "decision_id": r["decision_id"], "status": status,
+                                           "differences": diffs}, ensure_ascii=False))
+                elif status != "identical" or ref:
+                    shown.clear()  # the difference gets its own line, not the tail of the progress line
+                    click.echo(f"record {r['seq']} ({r['decision_id']}): {status}")
+                    for d in diffs:
+                        click.echo(f"    {d}")
     click.echo(f"{counts['identical']} identical, {counts['different']} different, "
                f"{counts['not-replayable']} not replayable", err=True)
     if counts["different"]:
@@ -980,20 +990,23 @@ def audit_replay(ctx: click.Context, ref: str | None, replay_all: bool, client: 
 def generate(count: int, seed: int, as_of: str, out: Path) -> None:
     """Write a seeded synthetic portfolio of loss-making corporate clients."""
     from .inputs import parse_date
+    from .progress import progress
     from .synthetic import generate_clients, write_csv
 
     if parse_date(as_of) is None:
         raise click.BadParameter(f"{as_of!r} is not a date YYYY-MM-DD", param_hint="--as-of")
-    if out.suffix == ".csv":
-        write_csv(out, count, seed, as_of)
-    elif out.suffix == ".jsonl":
-        import orjson
-
-        with out.open("wb") as fh:
-            for client in generate_clients(count, seed, as_of):
-                fh.write(orjson.dumps(client) + b"\n")
-    else:
+    if out.suffix not in (".csv", ".jsonl"):
         raise click.BadParameter("use a .csv or .jsonl file name", param_hint="--out")
+    with progress("generating", count, "clients") as shown:
+        if out.suffix == ".csv":
+            write_csv(out, count, seed, as_of, progress=shown.update)
+        else:
+            import orjson
+
+            with out.open("wb") as fh:
+                for client in generate_clients(count, seed, as_of):
+                    fh.write(orjson.dumps(client) + b"\n")
+                    shown.update()
     click.echo(f"wrote {count} clients to {out}", err=True)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -164,7 +164,9 @@ def generate_clients(n: int, seed: int = 7, as_of: str = "2025-06-30") -> Iterat
         yield unflatten({k: _py(cols[k][i]) for k in names})
 
 
-def write_csv(path: str | Path, n: int, seed: int = 7, as_of: str = "2025-06-30") -> int:
+def write_csv(path: str | Path, n: int, seed: int = 7, as_of: str = "2025-06-30",
+              progress: Callable[[int], None] | None = None) -> int:
+    """Write the portfolio as flat CSV columns; ``progress(k)`` is told every few thousand rows."""
     cols = generate_columns(n, seed, as_of)
     names = list(cols)
     with open(path, "w", newline="", encoding="utf-8") as fh:
@@ -172,6 +174,10 @@ def write_csv(path: str | Path, n: int, seed: int = 7, as_of: str = "2025-06-30"
         w.writerow(names)
         for i in range(n):
             w.writerow([_csv_cell(_py(cols[k][i])) for k in names])
+            if progress is not None and (i + 1) % 1000 == 0:
+                progress(1000)
+    if progress is not None:
+        progress(n % 1000)
     return n
 
 
