@@ -10,6 +10,7 @@ then declare the consequence, so the decision never presents them as neutral.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from .frozen import Frozen, field
 
@@ -93,6 +94,15 @@ def allowed_values(spec: Param) -> str:
         what = "whole numbers" if spec.type == "integer" else "numbers"
         return f"{what} in {_interval(spec)}" if spec.min is not None or spec.max is not None else what
     return "one of " + ", ".join(spec.enum) if spec.enum else spec.type
+
+
+def describe() -> list[dict[str, Any]]:
+    """The catalogue as data (``catalogue --format json``): each action type, its parameters and their ranges."""
+    return [{"action": a.name, "en": a.en, "zh": a.zh, "may_restructure": a.may_restructure,
+             "never_restructure": a.never_restructure,
+             "params": {n: {"type": p.type, "required": p.required, "min": p.min, "max": p.max,
+                            "enum": list(p.enum) if p.enum else None, "allowed": allowed_values(p)}
+                        for n, p in a.params.items()}} for a in CATALOGUE.values()]
 
 
 def params_check(action: str, names: list[str]) -> Callable[[tuple[object, ...]], bool]:

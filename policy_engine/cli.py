@@ -1023,12 +1023,27 @@ def schema(name: str) -> None:
     click.echo(schema_path(name).read_text(encoding="utf-8"), nl=False)
 
 
+# A listing is read by people even through `| grep`: text unless json is asked for.
+_list_format = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+                            show_default=True, help="text, or json for tools and editors.")
+
+
 @main.command()
+@_list_format
 @handle_errors
-def functions() -> None:
+def functions(fmt: str) -> None:
     """List the functions policy expressions may call, then the operators and their rules."""
     from .expressions import FUNCTIONS, OPERATOR_REFERENCE
 
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps({
+            "functions": [{"name": f.name, "signature": f.signature, "doc": f.doc, "min_args": f.min_args,
+                           "max_args": f.max_args, "literal_args": list(f.literal_args)} for f in FUNCTIONS.values()],
+            "operators": [{"syntax": syntax, "doc": doc} for syntax, doc in OPERATOR_REFERENCE],
+        }, ensure_ascii=False, indent=2))
+        return
     for f in FUNCTIONS.values():
         click.echo(f"{f.signature:<40} {f.doc}")
     click.echo("\noperators:")
@@ -1037,13 +1052,20 @@ def functions() -> None:
 
 
 @main.command()
+@_list_format
 @handle_errors
-def catalogue() -> None:
-    """List the action types policies may recommend, with their parameters."""
-    from .catalogue import CATALOGUE
+def catalogue(fmt: str) -> None:
+    """List the action types policies may recommend, with their parameters and the values each takes."""
+    from .catalogue import describe
 
-    for a in CATALOGUE.values():
-        params = ", ".join(f"{n}{'' if p.required else '?'}: {p.type}" for n, p in a.params.items())
-        flag = "  [a restructuring when granted to a debtor in difficulty]" if a.may_restructure else ""
-        click.echo(f"{a.name:<18} {a.en} / {a.zh} ({params}){flag}")
+    entries = describe()
+    if fmt == "json":
+        import json
 
+        click.echo(json.dumps(entries, ensure_ascii=False, indent=2))
+        return
+    for a in entries:
+        flag = "  [a restructuring when granted to a debtor in difficulty]" if a["may_restructure"] else ""
+        click.echo(f"{a['action']:<18} {a['en']} / {a['zh']}{flag}")
+        for name, p in a["params"].items():
+            click.echo(f"    {name}{'' if p['required'] else ' (optional)'}: {p['allowed']}")

@@ -1,0 +1,49 @@
+"""catalogue and functions as JSON for tools and editors, with each parameter's allowed values."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from policy_engine.catalogue import CATALOGUE
+from policy_engine.cli import main
+from policy_engine.expressions import FUNCTIONS, OPERATOR_REFERENCE
+
+
+def _run(*args: str) -> str:
+    r = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    assert r.exit_code == 0, r.stderr
+    return r.stdout
+
+
+def test_catalogue_json_has_every_action_with_parameter_ranges() -> None:
+    entries = {e["action"]: e for e in json.loads(_run("catalogue", "--format", "json"))}
+    assert list(entries) == list(CATALOGUE)
+    months = entries["extend_term"]["params"]["months"]
+    assert months == {"type": "integer", "required": True, "min": 1, "max": 120, "enum": None,
+                      "allowed": "whole numbers in [1, 120]"}
+    assert entries["extend_term"]["may_restructure"] is True and entries["add_collateral"]["never_restructure"]
+    cadence = entries["review_meeting"]["params"]["cadence"]
+    assert cadence["enum"] == ["monthly", "quarterly", "semiannual"] and cadence["min"] is None
+    for name, action in CATALOGUE.items():
+        for pname, spec in action.params.items():
+            got = entries[name]["params"][pname]
+            assert (got["min"], got["max"], got["required"]) == (spec.min, spec.max, spec.required)
+
+
+def test_catalogue_text_shows_what_each_parameter_takes() -> None:
+    text = _run("catalogue")
+    assert "    months: whole numbers in [1, 120]" in text
+    assert "    target_ltv (optional): numbers in [0, 2]" in text
+    assert "    services: one of financial_advisory, market_analysis," in text
+
+
+def test_functions_json_lists_every_function_with_its_arity() -> None:
+    listing = json.loads(_run("functions", "--format", "json"))
+    entries = listing["functions"]
+    assert [e["name"] for e in entries] == list(FUNCTIONS)
+    assert [(o["syntax"], o["doc"]) for o in listing["operators"]] == [tuple(o) for o in OPERATOR_REFERENCE]
+    rnd = next(e for e in entries if e["name"] == "round")
+    assert (rnd["min_args"], rnd["max_args"], rnd["signature"]) == (1, 2, "round(x, digits) -> number")
+    assert rnd["literal_args"] == [1]
