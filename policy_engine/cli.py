@@ -140,16 +140,26 @@ def _record(ctx: click.Context, policy: Any, pairs: Any, inputs: str, batch_key:
 def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, max_errors: int) -> None:
     """Validate policy files or directories (default: the registry), reporting every problem.
 
-    Exits 4 when any policy is invalid.
+    A policy test file or a scenario file given by name is recognised and checked as what it is.
+    Exits 4 when any file is invalid.
     """
-    from .registry import check_paths
+    from .filekinds import check_other, load_kind
+    from .registry import CheckResult, check_paths
 
     fmt = fmt or _default_format()
     targets = list(paths) or [ctx.obj["policies"]]
     for p in targets:
         if not p.exists():
             raise click.UsageError(f"no such file or directory: {p}")
-    results = check_paths(targets)
+    others: list[Any] = []
+    policy_targets = []
+    for p in targets:
+        kind, doc, _ = load_kind(p) if p.is_file() else ("policy", None, [])
+        if kind == "policy" or doc is None:
+            policy_targets.append(p)
+        else:
+            others.append(CheckResult(str(p), check_other(p, doc, kind), None))
+    results = [*(check_paths(policy_targets) if policy_targets else []), *others]
     if not results:
         raise click.UsageError(f"no policy files (policy*.yaml) under {', '.join(map(str, targets))}")
     bad = [r for r in results if any(d.severity == "error" for d in r.diagnostics)]

@@ -65,7 +65,7 @@ def check_paths(paths: Iterable[str | Path]) -> list[CheckResult]:
             doc = load_yaml_file(f)
             diags, policy = check_document(doc)
             if policy is not None:
-                diags = [*diags, *lint(policy, doc)]
+                diags = [*diags, *lint(policy, doc), *name_version_mismatch(f, policy)]
         except PolicyError as e:
             diags, policy = e.diagnostics, None
         results.append(CheckResult(str(f), diags, policy))
@@ -75,6 +75,20 @@ def check_paths(paths: Iterable[str | Path]) -> list[CheckResult]:
             if r.file == d.file:
                 r.diagnostics.append(d)
     return results
+
+
+_NAME_VERSION = re.compile(r"^policy[-_]v?(\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]*)?)\.ya?ml$")
+
+
+def name_version_mismatch(path: Path, policy: CompiledPolicy) -> list[Diagnostic]:
+    """A warning when ``policy-1.2.0.yaml`` holds another ``version:``: a reader trusts the name."""
+    m = _NAME_VERSION.match(Path(path).name)
+    if m is None or m[1] == policy.version:
+        return []
+    return [Diagnostic("file-name-version", f"the file name says version {m[1]} but the policy is version "
+                       f"{policy.version}", file=str(path), line=_line(policy, "version"), path="version",
+                       severity="warning", hint=f"rename the file to policy-{policy.version}.yaml, or set "
+                                            f"version: {m[1]}")]
 
 
 def version_conflicts(policies: list[CompiledPolicy]) -> list[Diagnostic]:

@@ -1,0 +1,74 @@
+"""validate recognises policy test files and scenarios, and flags a file name whose version disagrees."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from policy_engine.cli import main
+
+from ..conftest import CURRENT, POLICIES, REFERENCE, ROOT
+
+
+def _validate(*paths: Path) -> Any:
+    return CliRunner().invoke(main, ["--policies", str(POLICIES), "validate", *map(str, paths), "--format", "json"],
+                              catch_exceptions=False)
+
+
+def _codes(r: Any) -> list[tuple[str, str, str]]:
+    return [(Path(f["file"]).name, d["severity"], d["code"]) for f in json.loads(r.stdout)["files"]
+            for d in f["diagnostics"]]
+
+
+def test_a_test_file_and_a_scenario_are_checked_as_what_they_are() -> None:
+    r = _validate(REFERENCE / "tests" / "actions.yaml", ROOT / "scenarios" / "collateral-crash.yaml")
+    assert r.exit_code == 0, r.stdout
+    assert _codes(r) == [("actions.yaml", "info", "policy-test-file"), ("collateral-crash.yaml", "info",
+                                                                         "scenario-file")]
+    text = CliRunner().invoke(main, ["validate", str(REFERENCE / "tests" / "actions.yaml"), "--format", "text"])
+    assert f"`policy-engine test {REFERENCE / 'tests' / 'actions.yaml'}` runs its cases" in text.stderr
+
+
+def test_a_broken_test_file_gets_its_own_errors_not_a_policys(tmp_path: Path) -> None:
+    f = tmp_path / "cases.yaml"
+    f.write_text("policy: loss-client-management\ncases:\n  - name: x\n    client: a.json\n    expct: {grade: pass}\n",
+                 encoding="utf-8")
+    r = _validate(f)
+    assert r.exit_code == 4
+    diags = json.loads(r.stdout)["files"][0]["diagnostics"]
+    errors = [d for d in diags if d["severity"] == "error"]
+    assert errors and all(d["line"] >= 3 for d in errors)  # about the case, never "id is required"
+    assert not any("'id'" in d["message"] for d in diags)
+
+
+def test_a_broken_scenario_is_located(tmp_path: Path) -> None:
+    f = tmp_path / "s.yaml"
+    f.write_text("# yaml-language-server: $schema=../schemas/scenario.schema.json\nname: x\n"
+                 "shocks:\n  - {field: loan.balance, multiply: 0.5, add: 3}\n", encoding="utf-8")
+    r = _validate(f)
+    assert r.exit_code == 4
+    assert ("s.yaml", "error", "bad-scenario") in _codes(r)
+    d = next(d for d in json.loads(r.stdout)["files"][0]["diagnostics"] if d["code"] == "bad-scenario")
+    assert d["line"] == 4
+
+
+def test_a_file_name_version_that_disagrees_is_a_warning(tmp_path: Path) -> None:
+    wrong = tmp_path / "policy-1.2.0.yaml"
+    shutil.copy(CURRENT, wrong)
+    r = _validate(wrong)
+    assert r.exit_code == 0  # a warning: the policy itself is valid
+    [d] = json.loads(r.stdout)["files"][0]["diagnostics"]
+    assert (d["severity"], d["code"], d["path"]) == ("warning", "file-name-version", "version")
+    assert d["line"] == next(i for i, line in enumerate(CURRENT.read_text(encoding="utf-8").splitlines(), 1)
+                             if line.startswith("version:"))
+    assert "policy-1.1.0.yaml" in d["hint"]
+    right = tmp_path / "policy-1.1.0.yaml"
+    shutil.copy(CURRENT, right)
+    assert json.loads(_validate(right).stdout)["files"][0]["diagnostics"] == []
+    plain = tmp_path / "policy.yaml"
+    shutil.copy(CURRENT, plain)
+    assert json.loads(_validate(plain).stdout)["files"][0]["diagnostics"] == []
