@@ -83,26 +83,73 @@ def handle_errors(fn: F) -> F:
 
 
 def _default_format() -> str:
-    return "text" if sys.stdout.isatty() else "json"
+    """--format when not given: the project configuration's for this command, else text on a terminal, json."""
+    return _configured_format() or ("text" if sys.stdout.isatty() else "json")
+
+
+def _configured_format() -> str | None:
+    """The format the configuration file sets for the running command (when the command offers it)."""
+    ctx = click.get_current_context(silent=True)
+    config = (ctx.find_root().obj or {}).get("config") if ctx is not None else None
+    if ctx is None or config is None or config.file is None:
+        return None
+    from .config import check_format
+
+    fmt = next((p for p in ctx.command.params if p.name == "fmt"), None)
+    choices = tuple(getattr(fmt.type, "choices", ())) if fmt is not None else ()
+    command = " ".join(ctx.command_path.split()[1:])
+    return check_format(config, command, choices)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="policy-engine", prog_name="policy-engine")
 @click.option("--policies", "policies_dir", envvar="POLICY_ENGINE_POLICIES", default="policies",
               show_default=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Policy registry directory (env POLICY_ENGINE_POLICIES).")
+              help="Policy registry directory (env POLICY_ENGINE_POLICIES, then the configuration file).")
 @click.option("--audit-db", "audit_db", envvar="POLICY_ENGINE_AUDIT_DB", default="audit.db", show_default=True,
               type=click.Path(dir_okay=False, path_type=Path),
-              help="Decision store (SQLite) that decide and batch record into (env POLICY_ENGINE_AUDIT_DB).")
+              help="Decision store (SQLite) that decide and batch record into (env POLICY_ENGINE_AUDIT_DB, then "
+                   "the configuration file).")
+@click.option("--config", "config_file", envvar="POLICY_ENGINE_CONFIG", default=None,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Project configuration (default: policy-engine.toml or [tool.policy-engine] in pyproject.toml, "
+                   "here or in a parent folder; env POLICY_ENGINE_CONFIG).")
 @click.pass_context
-def main(ctx: click.Context, policies_dir: Path, audit_db: Path) -> None:
+def main(ctx: click.Context, policies_dir: Path, audit_db: Path, config_file: Path | None) -> None:
     """Rules-as-configuration policy engine for loss-making corporate clients.
 
     Exit codes: 0 ok, 1 policy tests failed, 2 usage error, 3 invalid client
     data, 4 invalid policy, 5 internal error, 6 decision store unusable / chain broken /
     replay differs.
+
+    Settings come from, highest first: the command-line option, the environment variable, the
+    configuration file, the built-in default.
     """
-    ctx.obj = {"policies": policies_dir, "audit_db": audit_db}
+    from .config import load
+    from .diagnostics import PolicyEngineError
+
+    try:
+        config = load(config_file)
+    except PolicyEngineError as e:
+        _emit_diagnostics(e.diagnostics, "text")
+        sys.exit(EXIT_USAGE)
+    sources = {}
+    for name, env, configured in (("policies_dir", "POLICY_ENGINE_POLICIES", config.policies),
+                                  ("audit_db", "POLICY_ENGINE_AUDIT_DB", config.audit_db)):
+        source = ctx.get_parameter_source(name)
+        if source == click.core.ParameterSource.COMMANDLINE:
+            sources[name] = "command line"
+        elif source == click.core.ParameterSource.ENVIRONMENT:
+            sources[name] = f"${env}"
+        elif configured is not None:
+            sources[name] = str(config.file)
+            if name == "policies_dir":
+                policies_dir = configured
+            else:
+                audit_db = configured
+        else:
+            sources[name] = "default"
+    ctx.obj = {"policies": policies_dir, "audit_db": audit_db, "config": config, "sources": sources}
 
 
 _audit_options = [
@@ -190,6 +237,47 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, max_e
         click.echo(f"{len(results) - len(bad)} valid, {len(bad)} invalid", err=True)
     if bad:
         sys.exit(EXIT_POLICY)
+
+
+@main.command()
+@click.argument("name")
+@click.pass_context
+@handle_errors
+def init(ctx: click.Context, name: str) -> None:
+    """Start a new policy NAME: the policy, a test folder with one passing case, and a sample client.
+
+    Written under the policies folder; `validate` and `test` pass on it straight away.
+    """
+    from .scaffold import init as scaffold
+
+    root = ctx.obj["policies"]
+    for f in scaffold(name, root):
+        click.echo(f"wrote {f}", err=True)
+    click.echo(f"next: policy-engine validate {root / name} && policy-engine test {root / name}", err=True)
+
+
+@main.command("config")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default=None)
+@click.pass_context
+@handle_errors
+def config_cmd(ctx: click.Context, fmt: str | None) -> None:
+    """Show the settings in effect and where each came from (option, environment, file, default)."""
+    obj = ctx.obj
+    config = obj["config"]
+    settings = {"config": {"value": str(config.file) if config.file else None,
+                           "from": "found" if config.file else "none"},
+                "policies": {"value": str(obj["policies"]), "from": obj["sources"]["policies_dir"]},
+                "audit-db": {"value": str(obj["audit_db"]), "from": obj["sources"]["audit_db"]},
+                "format": {"value": config.format, "from": str(config.file) if config.format else "default"},
+                "formats": {"value": dict(config.formats), "from": str(config.file) if config.formats else "default"}}
+    if (fmt or _default_format()) == "json":
+        import json
+
+        click.echo(json.dumps(settings, ensure_ascii=False, indent=2))
+        return
+    for key, v in settings.items():
+        value = v["value"] if key != "formats" else ", ".join(f"{k}={f}" for k, f in v["value"].items())
+        click.echo(f"{key:<9} {value or '-'}  ({v['from']})")
 
 
 # ------------------------------------------------------------ decide/explain
@@ -1034,18 +1122,18 @@ def schema(name: str) -> None:
 
 
 # A listing is read by people even through `| grep`: text unless json is asked for.
-_list_format = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-                            show_default=True, help="text, or json for tools and editors.")
+_list_format = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default=None,
+                            help="text (the default, unless the configuration sets one), or json for tools.")
 
 
 @main.command()
 @_list_format
 @handle_errors
-def functions(fmt: str) -> None:
+def functions(fmt: str | None) -> None:
     """List the functions policy expressions may call, then the operators and their rules."""
     from .expressions import FUNCTIONS, OPERATOR_REFERENCE
 
-    if fmt == "json":
+    if (fmt or _configured_format() or "text") == "json":
         import json
 
         click.echo(json.dumps({
@@ -1064,12 +1152,12 @@ def functions(fmt: str) -> None:
 @main.command()
 @_list_format
 @handle_errors
-def catalogue(fmt: str) -> None:
+def catalogue(fmt: str | None) -> None:
     """List the action types policies may recommend, with their parameters and the values each takes."""
     from .catalogue import describe
 
     entries = describe()
-    if fmt == "json":
+    if (fmt or _configured_format() or "text") == "json":
         import json
 
         click.echo(json.dumps(entries, ensure_ascii=False, indent=2))

@@ -1,0 +1,112 @@
+"""Project configuration: found like other tools' (here or a parent), checked, and below options and env."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from policy_engine.cli import main
+from policy_engine.config import find
+
+from ..conftest import REFERENCE
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty project folder as the working directory, with no setting from the environment."""
+    (tmp_path / ".git").mkdir()  # the search for a configuration stops here, as at a repository root
+    for var in ("POLICY_ENGINE_POLICIES", "POLICY_ENGINE_AUDIT_DB", "POLICY_ENGINE_CONFIG"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _run(*args: str, env: dict[str, str] | None = None) -> Any:
+    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+def _settings(*args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    r = _run(*args, "config", "--format", "json", env=env)
+    assert r.exit_code == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_without_a_configuration_the_defaults_apply(project: Path) -> None:
+    s = _settings()
+    assert s["config"] == {"value": None, "from": "none"}
+    assert s["policies"] == {"value": "policies", "from": "default"}
+    assert s["audit-db"] == {"value": "audit.db", "from": "default"}
+
+
+def test_policy_engine_toml_sets_folders_relative_to_itself(project: Path) -> None:
+    (project / "policy-engine.toml").write_text('policies = "rules"\naudit-db = "var/decisions.db"\n')
+    (project / "sub" / "deeper").mkdir(parents=True)
+    s = _settings()
+    assert s["policies"] == {"value": str(project / "rules"), "from": str(project / "policy-engine.toml")}
+    assert s["audit-db"]["value"] == str(project / "var" / "decisions.db")
+    assert find(project / "sub" / "deeper") == project / "policy-engine.toml"  # found from a subfolder
+
+
+def test_pyproject_table_is_read_and_a_pyproject_without_it_is_passed_over(project: Path) -> None:
+    (project / "pyproject.toml").write_text('[project]\nname = "x"\n\n[tool.policy-engine]\npolicies = "p"\n')
+    inner = project / "pkg"
+    inner.mkdir()
+    (inner / "pyproject.toml").write_text('[project]\nname = "inner"\n')
+    assert find(inner) == project / "pyproject.toml"
+    assert _settings()["policies"]["value"] == str(project / "p")
+
+
+def test_option_then_environment_then_file_then_default(project: Path) -> None:
+    (project / "policy-engine.toml").write_text('policies = "from-file"\naudit-db = "file.db"\n')
+    env = {"POLICY_ENGINE_POLICIES": "from-env"}
+    s = _settings(env=env)
+    assert s["policies"] == {"value": "from-env", "from": "$POLICY_ENGINE_POLICIES"}
+    assert s["audit-db"]["from"] == str(project / "policy-engine.toml")
+    s = _settings("--policies", "from-option", env=env)
+    assert s["policies"] == {"value": "from-option", "from": "command line"}
+    other = project / "elsewhere.toml"
+    other.write_text('policies = "named"\n')
+    assert _settings("--config", str(other))["policies"]["value"] == str(project / "named")
+    assert _settings(env={"POLICY_ENGINE_CONFIG": str(other)})["policies"]["value"] == str(project / "named")
+
+
+def test_commands_use_the_configured_policies_folder(project: Path) -> None:
+    shutil.copytree(REFERENCE, project / "rules" / "loss-client-management")
+    (project / "policy-engine.toml").write_text('policies = "rules"\n')
+    r = _run("validate", "--format", "json")
+    assert r.exit_code == 0 and len(json.loads(r.stdout)["files"]) == 2
+    r = _run("test", "--format", "json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["failed"] == 0
+
+
+def test_default_formats_general_and_per_command(project: Path) -> None:
+    shutil.copytree(REFERENCE, project / "policies" / "loss-client-management")
+    (project / "policy-engine.toml").write_text('format = "text"\n[formats]\ndiff = "markdown"\n'
+                                                '"audit list" = "json"\n')
+    old, new = "loss-client-management@1.0.0", "loss-client-management@1.1.0"
+    assert _run("diff", old, new).stdout.startswith("### Policy change:")  # formats.diff
+    assert _run("diff", old, new, "--format", "json").stdout.startswith("{")  # the option wins
+    assert _run("catalogue").stdout.startswith("extend_term")  # format = text where the command has it
+    assert _run("validate").stderr.startswith("ok  ")  # text, though stdout is not a terminal
+
+
+def test_a_bad_configuration_is_a_located_usage_error(project: Path) -> None:
+    (project / "policy-engine.toml").write_text('# settings\npolices = "rules"\nformat = 3\n')
+    r = _run("validate")
+    assert r.exit_code == 2
+    assert f"{project / 'policy-engine.toml'}:2: error: config-invalid: unknown key 'polices'" in r.stderr
+    assert "did you mean 'policies'?" in r.stderr
+    assert f"{project / 'policy-engine.toml'}:3: error: config-invalid: 'format' must be text" in r.stderr
+    (project / "policy-engine.toml").write_text('policies = "rules\n')
+    r = _run("validate")
+    assert r.exit_code == 2 and "config-syntax: not valid TOML" in r.stderr and ":1:" in r.stderr
+    (project / "policy-engine.toml").write_text('[formats]\ndiff = "html"\n')
+    r = _run("diff", "a@1", "b@2")
+    assert r.exit_code == 2 and "'diff' has no format 'html'" in r.stderr and "one of text, json, markdown" in r.stderr
+    r = _run("--config", str(project / "missing.toml"), "validate")
+    assert r.exit_code == 2 and "configuration file" in r.stderr and "does not exist" in r.stderr
