@@ -23,8 +23,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from .diagnostics import Diagnostic, UsageError, did_you_mean
+from typing import Any
 
 FILE_NAME = "policy-engine.toml"
 ENV_VAR = "POLICY_ENGINE_CONFIG"
@@ -75,6 +74,8 @@ def _has_table(pyproject: Path) -> bool:
 
 def load(explicit: str | Path | None = None, start: Path | None = None) -> Config:
     """The configuration from ``explicit`` (or ``$POLICY_ENGINE_CONFIG``), else the one found from ``start``."""
+    from .diagnostics import Diagnostic, UsageError  # only on this path: start-up stays light
+
     named = explicit or os.environ.get(ENV_VAR) or None
     if named is not None:
         path = Path(named)
@@ -93,6 +94,8 @@ def parse(path: Path) -> Config:
     """Read and check one configuration file; every problem is reported with its line."""
     import tomllib
 
+    from .diagnostics import Diagnostic, UsageError, did_you_mean
+
     try:
         text = path.read_text(encoding="utf-8")
         data = tomllib.loads(text)
@@ -107,7 +110,7 @@ def parse(path: Path) -> Config:
     if path.name == "pyproject.toml":
         data = data.get("tool", {}).get(TABLE, {})
         prefix = f"tool.{TABLE}."
-    problems: list[Diagnostic] = []
+    problems: list[Any] = []
 
     def bad(key: str, message: str, hint: str | None = None) -> None:
         problems.append(Diagnostic("config-invalid", message, file=str(path), line=_line(text, key.split(".")[-1]),
@@ -159,6 +162,8 @@ def check_format(config: Config, command: str, choices: tuple[str, ...]) -> str 
     A format set for the command by name must be one it has (an error otherwise); the general
     ``format`` applies only to the commands that offer it.
     """
+    from .diagnostics import Diagnostic, UsageError
+
     value, key = config.format_for(command)
     if value is None:
         return None

@@ -164,7 +164,7 @@ WORDS: dict[str, dict[str, str]] = {
         "distribution": "Grade distribution", "grade": "grade", "before": "before", "after": "after",
         "change": "change", "warnings": "Warnings", "warning": "warning", "actions": "Actions", "action": "action",
         "by_segment": "By {by}", "segment": "segment", "grade_changed": "grade changed", "downgrades": "downgrades",
-        "upgrades": "upgrades", "changed_clients": "Clients that changed",
+        "upgrades": "upgrades", "changed_clients": "Clients that changed", "score": "score",
         "listed": "{total:,} changed; {shown:,} listed", "client": "client", "decided_by": "decided by",
         "rejected": "Rejected rows", "item": "item", "value": "value", "scenario": "Scenario shocks",
         "shock": "shock", "cells_changed": "cells changed", "upgrade": "upgrade", "downgrade": "downgrade",
@@ -180,7 +180,7 @@ WORDS: dict[str, dict[str, str]] = {
         "distribution": "分类分布", "grade": "分类", "before": "变更前", "after": "变更后",
         "change": "变化", "warnings": "预警", "warning": "预警", "actions": "措施", "action": "措施",
         "by_segment": "按{by}", "segment": "细分", "grade_changed": "分类变化", "downgrades": "下调",
-        "upgrades": "上调", "changed_clients": "发生变化的客户",
+        "upgrades": "上调", "changed_clients": "发生变化的客户", "score": "评分",
         "listed": "共 {total:,} 户变化，列出 {shown:,} 户", "client": "客户", "decided_by": "决定规则",
         "rejected": "被拒绝的行", "item": "项目", "value": "数值", "scenario": "情景冲击",
         "shock": "冲击", "cells_changed": "变动单元格", "upgrade": "上调", "downgrade": "下调",
@@ -228,6 +228,10 @@ def _money(v: Any) -> str:
 
 def _signed(v: Any) -> str:
     return f"{int(v):+,}"
+
+
+def _score(v: Any) -> str:
+    return "-" if v is None or v != v else f"{float(v):g}"  # v != v: NaN, a score that could not be computed
 
 
 def _moved(added: list[str], removed: list[str]) -> str:
@@ -320,11 +324,12 @@ def sections(report: dict[str, Any], lang: str = "en") -> list[Section]:
     listed = report["changed_clients"]
     out.append(Section(
         "changed_clients", w["changed_clients"],
-        [w["client"], by_name, w["grade"], w["decided_by"], w["warnings"], w["actions"]],
+        [w["client"], by_name, w["grade"], w["decided_by"], w["score"], w["warnings"], w["actions"]],
         [[str(c["client_id"]), str(c["segment"]),
           f"{_grade(report, c['grade'][0], lang)} → {_grade(report, c['grade'][1], lang)}",
-          f"{c['decided_by'][0]} → {c['decided_by'][1]}", _moved(c["warnings_added"], c["warnings_removed"]),
-          _moved(c["actions_added"], c["actions_removed"])] for c in listed],
+          f"{c['decided_by'][0]} → {c['decided_by'][1]}", f"{_score(c['score'][0])} → {_score(c['score'][1])}",
+          _moved(c["warnings_added"], c["warnings_removed"]), _moved(c["actions_added"], c["actions_removed"])]
+         for c in listed],
         note=w["listed"].format(total=report["changed_clients_total"], shown=len(listed))))
     scenario = report.get("scenario")
     if scenario:
@@ -381,7 +386,7 @@ def render_text(report: dict[str, Any], heading: str = "Portfolio impact", lang:
                     if c or v]
             sec = Section(sec.key, w["migration_cells"], [w["move"], w["clients_col"], w["balance"]], rows, (1, 2))
         elif sec.key == "changed_clients":
-            below = [[f"{sec.columns[k]}: {r[k]}" for k in (4, 5) if r[k]] for r in sec.rows]
+            below = [[f"{sec.columns[k]}: {r[k]}" for k in (4, 5, 6) if r[k]] for r in sec.rows]
             sec = Section(sec.key, sec.title, sec.columns[:4], [r[:4] for r in sec.rows], note=sec.note)
         lines += ["", *_wrap(sec.title + (f" ({sec.note})" if sec.note else ""))]
         if not sec.rows:

@@ -102,12 +102,13 @@ def _expected(rep: dict[str, Any], lang: str, balance_as_moves: bool) -> list[li
                  for k in ("warnings", "actions")]
         row = [c["client_id"], c["segment"], f"{name[c['grade'][0]]} → {name[c['grade'][1]]}",
                f"{c['decided_by'][0]} → {c['decided_by'][1]}"]
-        if balance_as_moves:  # text: the warning and action changes on the lines under the client
-            what = ("Warnings", "Actions") if lang == "en" else ("预警", "措施")
+        score = f"{c['score'][0]:g} → {c['score'][1]:g}"
+        if balance_as_moves:  # text: score, warning and action changes on the lines under the client
+            what = ("score", "Warnings", "Actions") if lang == "en" else ("评分", "预警", "措施")
             rows.append(row)
-            rows += [[f"{label}: {m}"] for label, m in zip(what, moved, strict=True) if m]
+            rows += [[f"{label}: {m}"] for label, m in zip(what, [score, *moved], strict=True) if m]
         else:
-            rows.append([*row, *moved])
+            rows.append([*row, score, *moved])
     return rows
 
 
