@@ -101,6 +101,16 @@ def _configured_format() -> str | None:
     return check_format(config, command, choices)
 
 
+def _command_names(group: click.Group, prefix: str = "") -> list[str]:
+    """Every command as the configuration's [formats] names it: 'diff', 'audit list'."""
+    names = []
+    for name, command in group.commands.items():
+        names.append(prefix + name)
+        if isinstance(command, click.Group):
+            names += _command_names(command, f"{prefix}{name} ")
+    return names
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="policy-engine", prog_name="policy-engine")
 @click.option("--policies", "policies_dir", envvar="POLICY_ENGINE_POLICIES", default="policies",
@@ -125,11 +135,12 @@ def main(ctx: click.Context, policies_dir: Path, audit_db: Path, config_file: Pa
     Settings come from, highest first: the command-line option, the environment variable, the
     configuration file, the built-in default.
     """
-    from .config import load
+    from .config import check_commands, load
     from .diagnostics import PolicyEngineError
 
     try:
         config = load(config_file)
+        check_commands(config, _command_names(main))
     except PolicyEngineError as e:
         _emit_diagnostics(e.diagnostics, "text")
         sys.exit(EXIT_USAGE)

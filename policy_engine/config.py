@@ -175,3 +175,18 @@ def check_format(config: Config, command: str, choices: tuple[str, ...]) -> str 
                                  file=str(config.file), line=_line(config.file.read_text(encoding="utf-8"), command)
                                  if config.file else None, path=key,
                                  hint=f"one of {', '.join(choices)}")])
+
+
+def check_commands(config: Config, commands: list[str]) -> None:
+    """A [formats] entry must name a command: a misspelt one would set nothing, silently."""
+    from .diagnostics import Diagnostic, UsageError, did_you_mean
+
+    if config.file is None:
+        return
+    unknown = [name for name in config.formats if name not in commands]
+    if unknown:
+        text = config.file.read_text(encoding="utf-8")
+        raise UsageError([Diagnostic("config-invalid", f"[formats] names no command '{name}'", file=str(config.file),
+                                     line=_line(text, name), path=f"formats.{name}",
+                                     hint=did_you_mean(name, commands) or f"commands: {', '.join(commands)}")
+                          for name in unknown])

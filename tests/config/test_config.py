@@ -108,5 +108,9 @@ def test_a_bad_configuration_is_a_located_usage_error(project: Path) -> None:
     (project / "policy-engine.toml").write_text('[formats]\ndiff = "html"\n')
     r = _run("diff", "a@1", "b@2")
     assert r.exit_code == 2 and "'diff' has no format 'html'" in r.stderr and "one of text, json, markdown" in r.stderr
+    (project / "policy-engine.toml").write_text('[formats]\ndif = "json"\n')
+    r = _run("validate")
+    assert r.exit_code == 2 and ":2: error: config-invalid: [formats] names no command 'dif'" in r.stderr
+    assert "did you mean 'diff'?" in r.stderr
     r = _run("--config", str(project / "missing.toml"), "validate")
     assert r.exit_code == 2 and "configuration file" in r.stderr and "does not exist" in r.stderr
