@@ -167,7 +167,8 @@ WORDS: dict[str, dict[str, str]] = {
         "upgrades": "upgrades", "changed_clients": "Clients that changed", "score": "score",
         "listed": "{total:,} changed; {shown:,} listed", "client": "client", "decided_by": "decided by",
         "rejected": "Rejected rows", "item": "item", "value": "value", "scenario": "Scenario shocks",
-        "shock": "shock", "cells_changed": "cells changed", "upgrade": "upgrade", "downgrade": "downgrade",
+        "shock": "shock", "multiply": "multiply", "add": "add", "cells_changed": "cells changed",
+        "upgrade": "upgrade", "downgrade": "downgrade",
         "unchanged": "unchanged", "legend": "Legend", "none": "none",
     },
     "zh": {
@@ -183,7 +184,8 @@ WORDS: dict[str, dict[str, str]] = {
         "upgrades": "上调", "changed_clients": "发生变化的客户", "score": "评分",
         "listed": "共 {total:,} 户变化，列出 {shown:,} 户", "client": "客户", "decided_by": "决定规则",
         "rejected": "被拒绝的行", "item": "项目", "value": "数值", "scenario": "情景冲击",
-        "shock": "冲击", "cells_changed": "变动单元格", "upgrade": "上调", "downgrade": "下调",
+        "shock": "冲击", "multiply": "乘以", "add": "加上", "cells_changed": "变动单元格",
+        "upgrade": "上调", "downgrade": "下调",
         "unchanged": "不变", "legend": "图例", "none": "无",
     },
 }
@@ -334,7 +336,7 @@ def sections(report: dict[str, Any], lang: str = "en") -> list[Section]:
     scenario = report.get("scenario")
     if scenario:
         out.append(Section("scenario", f"{w['scenario']}: {scenario['name']}",
-                           [w["shock"], w["segment"], "multiply", "add", w["cells_changed"]],
+                           [w["shock"], w["segment"], w["multiply"], w["add"], w["cells_changed"]],
                            [[s["field"], s.get("segment") or "",
                              "" if s.get("multiply") is None else f"{s['multiply']:g}",
                              "" if s.get("add") is None else f"{s['add']:g}", _int(s["cells_changed"])]
