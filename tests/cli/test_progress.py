@@ -84,6 +84,9 @@ def test_generate_verify_and_replay_move_on_a_terminal_and_not_in_a_pipe(tmp_pat
     assert code == 0 and "\rverifying: 6/6 records 100.0%" in seen
     code, seen = _on_a_terminal(["audit", "replay", "--all", "--format", "text"], env, tmp_path)
     assert code == 0 and "\rreplaying: 6/6 records 100.0%" in seen and "6 identical" in seen
+    code, seen = _on_a_terminal(["audit", "replay", "--policy", "loss-client-management", "--format", "text"], env,
+                                tmp_path)
+    assert code == 0 and "\rreplaying: 6 records" in seen  # filtered: no total known ahead, the count moves
     piped = subprocess.run([sys.executable, str(ROOT / "cli.py"), "audit", "replay", "--all"], capture_output=True,
                            env=env, cwd=tmp_path, timeout=120, text=True)
     assert piped.returncode == 0 and "\r" not in piped.stderr and "replaying" not in piped.stderr
