@@ -148,7 +148,7 @@ def _read_jsonl(path: Path) -> Table:
             try:
                 record = parse_json_text(line)
             except JSONInputError as exc:
-                problems.append(Problem(n - 1, "(line)", str(exc), "bad-json"))
+                problems += [Problem(n - 1, path or "(line)", msg, code) for code, path, msg in exc.problems]
                 continue
             if not isinstance(record, dict):
                 problems.append(Problem(n - 1, "(record)", "a client record is a JSON object", "wrong-type"))

@@ -198,8 +198,7 @@ def _read_client(source: str) -> Any:
     try:
         return parse_json_text(data), name
     except JSONInputError as e:
-        raise InputError([Diagnostic("bad-json", str(e), file=name,
-                                     hint="client data is one JSON object")]) from None
+        raise InputError(e.diagnostics(file=name, hint="client data is one JSON object")) from None
 
 
 def _resolve_policy(ctx: click.Context, policy: str, version: str | None, as_of: str | None) -> Any:
@@ -346,9 +345,9 @@ def _stream(ctx: click.Context, policy: str, version: str | None, as_of: str | N
                     raise JSONInputError("empty line")
                 record = parse_json_text(line)
             except JSONInputError as e:
-                from .diagnostics import Diagnostic, InputError
+                from .diagnostics import InputError
 
-                raise InputError([Diagnostic("bad-json", str(e))]) from None
+                raise InputError(e.diagnostics()) from None
             day = as_of or (record.get("as_of") if isinstance(record, dict) and parse_date(record.get("as_of"))
                             else None)
             key = day or "today"
