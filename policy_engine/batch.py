@@ -891,4 +891,6 @@ def render_summary(s: dict[str, Any]) -> str:
             lines.append(title)
             for k, v in sorted(s[key].items(), key=lambda kv: -kv[1]["count"]):
                 lines.append(f"  {k:<34} {v['count']:>10,}  {v['share'] * 100:6.2f}%")
-    return "\n".join(lines) + "\n"
+    from .safetext import printable
+
+    return printable("\n".join(lines) + "\n", keep_newlines=True)  # industries are client text

@@ -8,7 +8,6 @@ changes by industry. JSON, markdown, or a self-contained HTML page with SVG char
 
 from __future__ import annotations
 
-import html
 import operator
 import re
 from collections import Counter
@@ -21,6 +20,7 @@ import pandas as pd
 from .batch import Table, _flatten_lists, run_batch
 from .compiler import CompiledPolicy
 from .diagnostics import Diagnostic, UsageError
+from .safetext import html_text
 
 GATES = ("grade_changed", "grade_changed_share", "downgrades", "downgrade_share", "upgrades", "upgrade_share",
          "warnings_changed_share", "actions_changed_share")
@@ -173,16 +173,16 @@ def _bars(title: str, data: dict[str, dict[str, int]], width: int = 640) -> str:
     peak = max([1, *(max(v["old"], v["new"]) for v in data.values())])
     row_h, label_w = 26, 220
     height = 40 + row_h * len(keys)
-    parts = [f'<svg class="chart" role="img" aria-label="{html.escape(title)}" width="{width}" height="{height}" '
-             f'xmlns="http://www.w3.org/2000/svg"><text x="0" y="16" class="title">{html.escape(title)}</text>']
+    parts = [f'<svg class="chart" role="img" aria-label="{html_text(title)}" width="{width}" height="{height}" '
+             f'xmlns="http://www.w3.org/2000/svg"><text x="0" y="16" class="title">{html_text(title)}</text>']
     scale = (width - label_w - 130) / peak  # room for the "before → after" label
     for i, k in enumerate(keys):
         y = 30 + i * row_h
-        parts.append(f'<text x="0" y="{y + 14}" class="label">{html.escape(k)}</text>')
+        parts.append(f'<text x="0" y="{y + 14}" class="label">{html_text(k)}</text>')
         for j, (side, cls) in enumerate((("old", "before"), ("new", "after"))):
             v = data[k][side]
             parts.append(f'<rect class="{cls}" x="{label_w}" y="{y + j * 11}" width="{max(v * scale, 0.5):.1f}" '
-                         f'height="10"><title>{html.escape(k)} {cls}: {v:,}</title></rect>')
+                         f'height="10"><title>{html_text(k)} {cls}: {v:,}</title></rect>')
         parts.append(f'<text x="{label_w + max(data[k]["old"], data[k]["new"]) * scale + 4:.1f}" y="{y + 14}" '
                      f'class="value">{data[k]["old"]:,} → {data[k]["new"]:,}</text>')
     return "".join(parts) + "</svg>"
@@ -198,15 +198,15 @@ def _heatmap(report: dict[str, Any]) -> str:
              f'height="{top + cell * len(grades) + 30}" xmlns="http://www.w3.org/2000/svg">'
              '<text x="0" y="16" class="title">Grade migration (rows: before, columns: after)</text>']
     for j, g in enumerate(grades):
-        parts.append(f'<text x="{left + j * cell + 4}" y="{top - 6}" class="label">{html.escape(g[:10])}</text>')
+        parts.append(f'<text x="{left + j * cell + 4}" y="{top - 6}" class="label">{html_text(g[:10])}</text>')
     for i, (g, row) in enumerate(zip(grades, counts, strict=True)):
-        parts.append(f'<text x="0" y="{top + i * cell + cell / 2}" class="label">{html.escape(g)}</text>')
+        parts.append(f'<text x="0" y="{top + i * cell + cell / 2}" class="label">{html_text(g)}</text>')
         for j, v in enumerate(row):
             shade = 0.08 + 0.92 * (v / peak) if v else 0.0
             css = "cell diagonal" if i == j else "cell"
             x, y = left + j * cell, top + i * cell
             parts.append(f'<rect class="{css}" x="{x}" y="{y}" width="{cell - 2}" height="{cell - 2}" '
-                         f'fill-opacity="{shade:.3f}"><title>{html.escape(g)} → {html.escape(grades[j])}: {v:,}'
+                         f'fill-opacity="{shade:.3f}"><title>{html_text(g)} → {html_text(grades[j])}: {v:,}'
                          f'</title></rect><text x="{x + 6}" y="{y + cell / 2}" class="value">{v:,}</text>')
     return "".join(parts) + "</svg>"
 
@@ -217,18 +217,18 @@ def render_html(report: dict[str, Any], heading: str = "Portfolio impact") -> st
     dist = {g: {"old": report["grade_distribution"]["old"][g], "new": report["grade_distribution"]["new"][g]}
             for g in report["migration"]["grades"]}
     def moved(added: list[str], removed: list[str]) -> str:
-        return html.escape(" ".join([*("+" + x for x in added), *("-" + x for x in removed)]))
+        return html_text(" ".join([*("+" + x for x in added), *("-" + x for x in removed)]))
 
     changed = "".join(
-        f"<tr><td>{html.escape(c['client_id'])}</td><td>{html.escape(c['segment'])}</td>"
-        f"<td>{html.escape(c['grade'][0])} → {html.escape(c['grade'][1])}</td>"
-        f"<td>{html.escape(c['decided_by'][0])} → {html.escape(c['decided_by'][1])}</td>"
+        f"<tr><td>{html_text(c['client_id'])}</td><td>{html_text(c['segment'])}</td>"
+        f"<td>{html_text(c['grade'][0])} → {html_text(c['grade'][1])}</td>"
+        f"<td>{html_text(c['decided_by'][0])} → {html_text(c['decided_by'][1])}</td>"
         f"<td>{moved(c['warnings_added'], c['warnings_removed'])}</td>"
         f"<td>{moved(c['actions_added'], c['actions_removed'])}</td></tr>"
         for c in report["changed_clients"])
     title = f"{heading}: {_versions(report)}"
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>{html_text(title)}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #1d2330; }}
 .summary span {{ display: inline-block; margin-right: 1.5rem; }}
@@ -238,7 +238,7 @@ rect.before {{ fill: #8aa1c1; }} rect.after {{ fill: #d2691e; }} rect.cell {{ fi
 rect.cell.diagonal {{ fill: #2e7d32; }}
 table {{ border-collapse: collapse; font-size: 13px; }} td, th {{ border: 1px solid #ccc; padding: 3px 6px; }}
 </style></head><body>
-<h1>{html.escape(title)}</h1>
+<h1>{html_text(title)}</h1>
 <p class="summary"><span>{report['clients']:,} clients</span>
 <span id="grade-changed">{s['grade_changed']:,} change grade ({s['grade_changed_share']:.2%})</span>
 <span>{s['downgrades']:,} down</span><span>{s['upgrades']:,} up</span>
