@@ -146,11 +146,12 @@ class _Builder:
             return "<complex key>"
         text = node.value
         tag = node.tag
-        # Implicit: a plain scalar whose tag came from its text, not from an explicit '!!int'
-        # ('!!int abc' is a value the builder cannot read, not an ambiguity).
-        implicit = not node.style and (tag == "tag:yaml.org,2002:str" or tag == self.loader.resolve(
-            yaml.ScalarNode, text, (True, False)))
-        plain = implicit  # None from the pure-Python parser, '' from libyaml
+        if tag == _STR:  # most scalars: text as written, no builder needed
+            return self.text(node, text)
+        # Implicit: a plain scalar (style None from the pure-Python parser, '' from libyaml) whose
+        # tag came from its text, not from an explicit '!!int' ('!!int abc' is a value the builder
+        # cannot read, not an ambiguity).
+        plain = not node.style and tag == self.loader.resolve(yaml.ScalarNode, text, (True, False))
         if plain and tag == "tag:yaml.org,2002:bool" and text not in _BOOL_WORDS:
             self.errors.append(
                 ("yaml-ambiguous",
@@ -171,29 +172,19 @@ class _Builder:
                  _pos(node), f"quote it: '{text}'")
             )
             return text
-        if plain and tag in ("tag:yaml.org,2002:float", "tag:yaml.org,2002:str") and (
-                _ZERO_PADDED.match(text) or (tag.endswith("float") and "_" in text)):
-            self.errors.append(
-                ("yaml-ambiguous", f"'{text}' is a zero-padded number or has '_' separators, which YAML 1.1 "
-                 "and YAML 1.2 read differently", _pos(node),
-                 f"write the number plainly ({_plain_number(text)}), or quote it if it is text: '{text}'"))
-            return text
-        if plain and tag == "tag:yaml.org,2002:str" and _YAML12_EXPONENT.match(text):
-            # YAML 1.2 (JSON, editors' language server) reads 1e-3 and 1.5e10 as numbers; YAML 1.1
-            # needs a dot and a signed exponent. Read them as numbers, as the schema in the editor does.
-            value = float(text)
-        else:
-            try:
-                value = self.loader.construct_object(node, deep=True)
-            except yaml.constructor.ConstructorError as exc:  # an unknown or unsafe tag
-                self.errors.append(("yaml-syntax", " ".join(str(p) for p in (exc.context, exc.problem) if p),
-                                    _pos(node), "remove the tag; policies use plain YAML values"))
-                return None
-            except Exception as exc:  # a tag or a date-like text the YAML builders cannot read
-                self.errors.append(("yaml-bad-value", f"'{printable(text)}' cannot be read as "
-                                    f"{_tag_name(tag)}: {printable(str(exc))}", _pos(node),
-                                    "remove the tag, or write a valid value (quote it if it is text)"))
-                return None
+        if plain and tag == "tag:yaml.org,2002:float" and (_ZERO_PADDED.match(text) or "_" in text):
+            return self.padded(node, text)
+        try:
+            value = self.loader.construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError as exc:  # an unknown or unsafe tag
+            self.errors.append(("yaml-syntax", " ".join(str(p) for p in (exc.context, exc.problem) if p),
+                                _pos(node), "remove the tag; policies use plain YAML values"))
+            return None
+        except Exception as exc:  # a tag or a date-like text the YAML builders cannot read
+            self.errors.append(("yaml-bad-value", f"'{printable(text)}' cannot be read as "
+                                f"{_tag_name(tag)}: {printable(str(exc))}", _pos(node),
+                                "remove the tag, or write a valid value (quote it if it is text)"))
+            return None
         if isinstance(value, float) and not math.isfinite(value):
             self.errors.append(
                 ("yaml-non-finite", f"'{text}' is not a finite number", _pos(node),
@@ -211,16 +202,39 @@ class _Builder:
         if isinstance(value, bytes):
             self.errors.append(("yaml-binary", "binary values are not allowed", _pos(node), None))
             return None
-        if isinstance(value, str) and _YAML_TEXT_FORBIDDEN.search(value):
-            self.errors.append(("yaml-bad-character", f"text '{printable(value)[:60]}' holds "
-                                f"{text_problem(value)}", _pos(node),
-                                "remove it; policy text holds no control characters other than tab and new line"))
-            return value
+        if isinstance(value, str):
+            return self.text(node, value)
         if not isinstance(value, str | int | float | bool | None):  # !!set, !!omap, !!pairs, ...
             self.errors.append(("yaml-syntax", f"{_tag_name(tag)} values are not allowed", _pos(node),
                                 "remove the tag; policies use plain YAML values"))
             return None
         return value
+
+    def text(self, node: yaml.Node, text: str) -> Any:
+        if not node.style and text[:1] in _NUMBER_START:
+            if _ZERO_PADDED.match(text):
+                return self.padded(node, text)
+            if _YAML12_EXPONENT.match(text):
+                # YAML 1.2 (JSON, the editors' language server) reads 1e-3 and 1.5e10 as numbers; YAML
+                # 1.1 needs a dot and a signed exponent. Read numbers, as the editor validated them.
+                value = float(text)
+                if not math.isfinite(value):
+                    self.errors.append(("yaml-non-finite", f"'{text}' is not a finite number", _pos(node),
+                                        "policies use finite numbers; leave a bound out to make it open"))
+                    return None
+                return value
+        if _YAML_TEXT_FORBIDDEN.search(text):
+            self.errors.append(("yaml-bad-character", f"text '{printable(text)[:60]}' holds {text_problem(text)}",
+                                _pos(node),
+                                "remove it; policy text holds no control characters other than tab and new line"))
+        return text
+
+    def padded(self, node: yaml.Node, text: str) -> str:
+        self.errors.append(
+            ("yaml-ambiguous", f"'{text}' is a zero-padded number or has '_' separators, which YAML 1.1 "
+             "and YAML 1.2 read differently", _pos(node),
+             f"write the number plainly ({_plain_number(text)}), or quote it if it is text: '{text}'"))
+        return text
 
     def collection_tag(self, node: yaml.Node) -> None:
         """A tag on a mapping or list (``!!set``, ``!!omap``, ``!!python/...``) would be ignored: refuse it."""
@@ -230,6 +244,8 @@ class _Builder:
                                 "remove the tag; policies use plain YAML mappings and lists"))
 
 
+_STR = "tag:yaml.org,2002:str"
+_NUMBER_START = frozenset("0123456789+-.")
 _YAML12_EXPONENT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)[eE][-+]?[0-9]+$")
 _ZERO_PADDED = re.compile(r"^[-+]?0[0-9_]")
 _YAML_TEXT_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff]")
