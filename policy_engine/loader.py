@@ -275,11 +275,16 @@ def _read_text(path: Path) -> str:
     except OSError as exc:
         raise PolicyError([Diagnostic("file-unreadable", f"cannot read file: {exc.strerror}",
                                       file=str(path))]) from None
+    return decode_policy_bytes(raw, str(path))
+
+
+def decode_policy_bytes(raw: bytes, file: str) -> str:
+    """A policy file's bytes as text; not UTF-8 is a diagnostic at the line and column of the first bad byte."""
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-            raise PolicyError([Diagnostic("file-encoding", "UTF-16 text; policies are UTF-8", file=str(path),
+            raise PolicyError([Diagnostic("file-encoding", "UTF-16 text; policies are UTF-8", file=file,
                                           hint="save the file as UTF-8 (in Notepad: Save as, Encoding UTF-8)")]) \
                 from None
         line = raw.count(b"\n", 0, exc.start) + 1
@@ -291,7 +296,7 @@ def _read_text(path: Path) -> str:
         except UnicodeDecodeError:
             pass
         raise PolicyError([Diagnostic(
-            "file-encoding", f"not UTF-8 text: byte 0x{raw[exc.start]:02x} ({exc.reason})", file=str(path),
+            "file-encoding", f"not UTF-8 text: byte 0x{raw[exc.start]:02x} ({exc.reason})", file=file,
             line=line, column=column, hint=hint)]) from None
 
 

@@ -64,10 +64,11 @@ def test_hostile_policy_file_is_a_located_diagnostic(case: dict[str, Any], tmp_p
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
-def test_validate_exits_4_never_5(case: dict[str, Any], tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["validate", "diff"])
+def test_validate_and_diff_exit_4_never_5(case: dict[str, Any], command: str, tmp_path: Path) -> None:
     path = _write(case, tmp_path)
-    r = CliRunner().invoke(main, ["--policies", str(tmp_path), "validate", "--format", "json", str(path)],
-                           catch_exceptions=False)
+    args = ["validate", "--format", "json", str(path)] if command == "validate" else ["diff", str(path), str(path)]
+    r = CliRunner().invoke(main, ["--policies", str(tmp_path), *args], catch_exceptions=False)
     assert r.exit_code == 4, r.output
     assert "internal error" not in r.stderr
 
