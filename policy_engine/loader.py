@@ -644,7 +644,7 @@ def _loads(text: str) -> Any:
                              _path_at(text, exc.pos)) from None
     except RecursionError:  # bounded above; a caller of _loads alone gets the same answer
         raise JSONInputError(f"nesting deeper than {MAX_JSON_DEPTH}") from None
-    if marked or _SUSPECT_TEXT.search(text):
+    if marked or _SUSPECT_TEXT.search(text) or _SURROGATE.search(text):  # escaped, or in a str handed in
         problems = list(_refusals(value, ()))
         if problems:
             raise JSONInputError(problems=problems)

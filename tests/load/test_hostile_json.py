@@ -131,6 +131,13 @@ def test_batch_csv_cells_with_control_characters_are_rejected_by_field(tmp_path:
     assert got == {1: {"client_id"}, 2: {"client_id"}, 3: {"history.previous_grade"}}
 
 
+def test_a_lone_surrogate_in_text_handed_in_is_refused_by_path() -> None:
+    # A caller of the library may pass a str that already holds one (no escape to see).
+    with pytest.raises(JSONInputError) as err:
+        parse_json_text('{"a": [1, {"b": "x\ud800"}]}')
+    assert [(code, path) for code, path, _ in err.value.problems] == [("bad-text", "a[1].b")]
+
+
 def test_a_document_over_the_limit_names_the_limit() -> None:
     with pytest.raises(JSONInputError) as err:
         parse_json_text(b'{"a": "' + b"x" * MAX_JSON_BYTES + b'"}')
