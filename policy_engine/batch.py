@@ -148,7 +148,7 @@ def _read_jsonl(path: Path) -> Table:
             try:
                 record = parse_json_text(line)
             except JSONInputError as exc:
-                problems.append(Problem(n - 1, "(line)", str(exc), "bad-json"))
+                problems += [Problem(n - 1, path or "(line)", msg, code) for code, path, msg in exc.problems]
                 continue
             if not isinstance(record, dict):
                 problems.append(Problem(n - 1, "(record)", "a client record is a JSON object", "wrong-type"))
@@ -891,4 +891,6 @@ def render_summary(s: dict[str, Any]) -> str:
             lines.append(title)
             for k, v in sorted(s[key].items(), key=lambda kv: -kv[1]["count"]):
                 lines.append(f"  {k:<34} {v['count']:>10,}  {v['share'] * 100:6.2f}%")
-    return "\n".join(lines) + "\n"
+    from .safetext import printable
+
+    return printable("\n".join(lines) + "\n", keep_newlines=True)  # industries are client text

@@ -41,8 +41,10 @@ def _emit_diagnostics(diags: Sequence[Any], fmt: str, max_errors: int | None = N
         click.echo(json.dumps({"ok": False, "errors": [d.to_dict() for d in shown]}, ensure_ascii=False, indent=2),
                    err=True)
         return
-    for d in shown:
-        click.echo(d.render(), err=True)
+    from .safetext import printable
+
+    for d in shown:  # messages quote client values: shown escaped, never acting on the terminal
+        click.echo(printable(d.render(), keep_newlines=True), err=True)
     hidden = len(diags) - len(shown)
     if hidden > 0:
         click.echo(f"... and {hidden} more (raise --max-errors)", err=True)
@@ -307,8 +309,7 @@ def _read_client(source: str) -> Any:
     try:
         return parse_json_text(data), name
     except JSONInputError as e:
-        raise InputError([Diagnostic("bad-json", str(e), file=name,
-                                     hint="client data is one JSON object")]) from None
+        raise InputError(e.diagnostics(file=name, hint="client data is one JSON object")) from None
 
 
 def _resolve_policy(ctx: click.Context, policy: str, version: str | None, as_of: str | None) -> Any:
@@ -351,11 +352,12 @@ def _decide(ctx: click.Context, policy: str, version: str | None, client: str, a
 def _warn_misspelt(policy: Any, given: Any, where: str, what: str) -> list[dict[str, str]]:
     """Name, on stderr, given fields that look like a field the policy reads and lacks (typos read as null)."""
     from .inputs import misspelt_fields
+    from .safetext import printable
 
     found = misspelt_fields(policy, given)
     for field, meant in found:
-        click.echo(f"{where}: warning: {what} '{field}' is not read by policy {policy.id}; did you mean "
-                   f"'{meant}'? (as given, '{meant}' is missing)", err=True)
+        click.echo(printable(f"{where}: warning: {what} '{field}' is not read by policy {policy.id}; did you mean "
+                             f"'{meant}'? (as given, '{meant}' is missing)"), err=True)
     return [{"given": field, "did_you_mean": meant} for field, meant in found]
 
 
@@ -459,9 +461,9 @@ def _stream(ctx: click.Context, policy: str, version: str | None, as_of: str | N
                     raise JSONInputError("empty line")
                 record = parse_json_text(line)
             except JSONInputError as e:
-                from .diagnostics import Diagnostic, InputError
+                from .diagnostics import InputError
 
-                raise InputError([Diagnostic("bad-json", str(e))]) from None
+                raise InputError(e.diagnostics()) from None
             day = as_of or (record.get("as_of") if isinstance(record, dict) and parse_date(record.get("as_of"))
                             else None)
             key = day or "today"
@@ -918,13 +920,16 @@ def audit_list(ctx: click.Context, client: str | None, policy_id: str | None, po
     with _store(ctx) as store:
         check_filters(store, policy_id, policy_version, grade, date_from, date_to)
         rows = store.query(client, policy_id, policy_version, grade, date_from, date_to, limit)
+        from .safetext import printable
+
         if fmt == "text":
             click.echo(f"{'seq':>7}  {'recorded_at':<24} {'client':<14} {'as_of':<10}  {'policy':<30} {'grade':<16} "
                        "decision_id")
         for r in rows:
             if fmt == "text":
-                click.echo(f"{r['seq']:>7}  {r['recorded_at']:<24} {r['client_id']:<14} {r['as_of']:<10}  "
-                           f"{r['policy_id'] + '@' + r['policy_version']:<30} {r['grade']:<16} {r['decision_id']}")
+                click.echo(printable(f"{r['seq']:>7}  {r['recorded_at']:<24} {r['client_id']:<14} {r['as_of']:<10}  "
+                                     f"{r['policy_id'] + '@' + r['policy_version']:<30} {r['grade']:<16} "
+                                     f"{r['decision_id']}"))
             else:
                 click.echo(json.dumps({k: r[k] for k in ("seq", "decision_id", "client_id", "as_of", "policy_id",
                                                           "policy_version", "grade", "recorded_at")}))

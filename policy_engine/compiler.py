@@ -69,6 +69,16 @@ _INPUT_TYPES = {"number": ex.NUMBER, "integer": ex.NUMBER, "boolean": ex.BOOL, "
 # ------------------------------------------------------------- compiled form
 
 
+
+_NUMBER_TEXT = re.compile(r"^[-+]?(\d[\d_]*(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
+
+
+def _as_number(text: str) -> str:
+    """'007' -> 7, '1e-3' -> 0.001, '1_000.50' -> 1000.5: the number a quoted number meant."""
+    value = float(text.strip().replace("_", ""))
+    return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
+
+
 class InputSpec(Frozen):
     name: str
     source: str  # the 'from' path as written
@@ -359,9 +369,19 @@ class _Compiler:
                 continue
             values = [p["value"]] if "value" in p else list(p["by_segment"].values())
             kinds = {type(v).__name__ for v in values}
+            # Text that reads as a number ('1e-3', '007', '1.5') where the parameter is a number: a
+            # quoted number, which would compare as text or fail far from here; name each at its place.
+            places = [((*path, "value"), p["value"])] if "value" in p else \
+                [((*path, "by_segment", k), v) for k, v in p["by_segment"].items()]
+            quoted = [(at, v) for at, v in places if isinstance(v, str) and _NUMBER_TEXT.match(v.strip())]
+            if quoted and kinds <= {"int", "float", "str"} and len(quoted) == sum(isinstance(v, str) for v in values):
+                for at, v in quoted:
+                    self.err("number-as-text", f"parameter '{name}' value '{v}' is text that reads as a number", at,
+                             f"write it as a number, without quotes or leading zeros: {_as_number(v)}")
+                kinds = {"float"}
             if len(kinds) > 1 and kinds != {"int", "float"}:
                 self.err("type-mismatch", f"parameter '{name}' mixes value types", path)
-            v0 = values[0]
+            v0 = 0.0 if kinds == {"float"} and quoted else values[0]  # reported once, where it is written
             t = ex.BOOL if isinstance(v0, bool) else ex.NUMBER if isinstance(v0, int | float) else ex.STRING
             numbers = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
             # A parameter's values are all known here: its range is proved, not declared.

@@ -17,7 +17,7 @@ from typing import Any
 
 from .compiler import CompiledPolicy, compile_document
 from .diagnostics import Diagnostic, UsageError
-from .loader import load_yaml_text
+from .loader import decode_policy_bytes, load_yaml_file, load_yaml_text
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def resolve(ref: str, registry_root: Path) -> CompiledPolicy:
     """A policy from a file path, ``id@version`` in the registry, or ``REV:path`` in git."""
     path = Path(ref)
     if path.is_file():
-        return compile_document(load_yaml_text(path.read_text(encoding="utf-8"), str(path)))
+        return compile_document(load_yaml_file(path))  # size and encoding checked, as for validate
     if "@" in ref and ":" not in ref:
         from .registry import Registry
 
@@ -94,11 +94,11 @@ def resolve(ref: str, registry_root: Path) -> CompiledPolicy:
     if ":" in ref:
         rev, _, file = ref.partition(":")
         try:
-            text = subprocess.run(["git", "show", f"{rev}:{file}"], capture_output=True, text=True, check=True).stdout
+            raw = subprocess.run(["git", "show", f"{rev}:{file}"], capture_output=True, check=True).stdout
         except (OSError, subprocess.CalledProcessError) as exc:
-            detail = getattr(exc, "stderr", "") or str(exc)
+            detail = getattr(exc, "stderr", b"").decode("utf-8", "replace") or str(exc)
             raise UsageError([Diagnostic("git-show", f"cannot read {ref} from git: {detail.strip()}")]) from None
-        return compile_document(load_yaml_text(text, ref))
+        return compile_document(load_yaml_text(decode_policy_bytes(raw, ref), ref))
     raise UsageError([Diagnostic("unknown-policy-ref", f"'{ref}' is not a file, id@version or REV:path",
                                  hint="e.g. policies/x/policy-1.1.0.yaml, loss-client-management@1.0.0, "
                                       "HEAD~1:policies/x/policy.yaml")])

@@ -26,6 +26,7 @@ from .catalogue import CATALOGUE, allowed_values, param_problem
 from .compiler import CompiledPolicy
 from .diagnostics import Diagnostic, InputError
 from .inputs import as_of_bounded, build_fast_extractor, dates_after_as_of, extract_checked, parse_date
+from .safetext import has_forbidden, text_problem
 
 MAX_CLIENT_ID = 100
 
@@ -300,6 +301,9 @@ class Decider:
         elif type(cid) is not str or not cid or len(cid) > MAX_CLIENT_ID:
             problems.append(Diagnostic("bad-field", f"client_id must be a non-empty string of at most {MAX_CLIENT_ID} "
                                        "characters", file=file, path="client_id"))
+        elif has_forbidden(cid):
+            problems.append(Diagnostic("bad-field", f"{text_problem(cid)} (text holds no control characters)",
+                                       file=file, path="client_id"))
         day: _dt.date | None
         if as_of is not None:
             day = as_of if isinstance(as_of, _dt.date) else parse_date(as_of)

@@ -13,6 +13,7 @@ from typing import Any
 
 from .catalogue import CATALOGUE
 from .compiler import CompiledPolicy
+from .safetext import printable
 
 _T = {
     "title": {"zh": "客户 {cid} · 基准日 {as_of} · 政策 {pid} {ver}",
@@ -105,7 +106,11 @@ def _reason(text: str, lang: str) -> str:
 
 
 def explain(record: Mapping[str, Any], policy: CompiledPolicy, lang: str = "en") -> str:
-    """Render a decision record made under ``policy`` as text in ``lang`` (zh or en)."""
+    """Render a decision record made under ``policy`` as text in ``lang`` (zh or en).
+
+    Client values (the id, text quoted in messages and reasons) reach a terminal: every control,
+    bidirectional-override and NUL character in the text is shown as an escape (``safetext``).
+    """
     t = {k: v[lang] for k, v in _T.items()}
     labels = {g.id: (g.zh if lang == "zh" else g.en) for g in policy.scale}
     cls = record["classification"]
@@ -178,7 +183,7 @@ def explain(record: Mapping[str, Any], policy: CompiledPolicy, lang: str = "en")
         out.append("")
         out.append(t["trace"])
         out.extend(_trace_lines(record["trace"], lang))
-    return "\n".join(out) + "\n"
+    return printable("\n".join(out) + "\n", keep_newlines=True)
 
 
 _STAGE = {"zh": {"metric": "指标", "factor": "评分因子", "classification": "分类规则", "warning": "预警",
@@ -211,8 +216,6 @@ def _trace_lines(trace: Any, lang: str) -> list[str]:
     return lines
 
 
-
-
 def explain_summary(summary: Mapping[str, Any], policy: CompiledPolicy, lang: str = "en") -> str:
     """A summary record (facts only, see ``evaluate.summarize``) as text: what was decided, without the why."""
     t = {k: v[lang] for k, v in _T.items()}
@@ -233,4 +236,4 @@ def explain_summary(summary: Mapping[str, Any], policy: CompiledPolicy, lang: st
     out.append(t["summary_actions"].format(ids=", ".join(summary["actions"]) or none))
     if summary["undetermined"]:
         out.append(t["summary_undetermined"].format(ids=", ".join(summary["undetermined"])))
-    return "\n".join(out) + "\n"
+    return printable("\n".join(out) + "\n", keep_newlines=True)

@@ -30,6 +30,7 @@ import pandas as pd
 
 from .compiler import CompiledPolicy, InputSpec
 from .inputs import MAX_ABS_NUMBER, MAX_STRING, after_as_of, gap_message, order_problem
+from .safetext import FORBIDDEN_PATTERN, has_forbidden, text_problem
 from .vector import _EPOCH_ORDINAL, Col, TextCodes
 
 _SERIES_COL = re.compile(r"^(?P<root>[a-z_][a-z0-9_.]*)\[(?P<k>\d+)\]\.(?P<field>.+)$")
@@ -242,6 +243,10 @@ class _Checker:
         too_long = ok & (lengths > MAX_STRING)
         self._flag_mask(too_long, path, f"string longer than {MAX_STRING} characters")
         ok = ok & ~too_long
+        if not allowed:  # an enum refuses any other text already
+            hazard = ok & np.fromiter((isinstance(v, str) and has_forbidden(v) for v in raw), bool, self.n)
+            self._flag_mask(hazard, path, lambda i: f"{text_problem(raw[i])} (text holds no control characters)")
+            ok = ok & ~hazard
         if allowed:
             codes = self.codes.get(path)
             if codes is not None:  # judge each distinct value once
@@ -461,6 +466,8 @@ def prepare(policy: CompiledPolicy, df: pd.DataFrame, text: bool, as_of: str | N
     ids_text = ids.to_numpy(dtype=object, na_value=None)
     long_ids = (ids.str.len() > 100).fillna(False).to_numpy(dtype=bool)
     chk._flag_mask(long_ids, "client_id", "client_id is longer than 100 characters")
+    bad_text = ids.str.contains(FORBIDDEN_PATTERN, regex=True).fillna(False).to_numpy(dtype=bool) & ~long_ids
+    chk._flag_mask(bad_text, "client_id", lambda i: f"{text_problem(ids_text[i])} (text holds no control characters)")
     for problem in duplicates if duplicates is not None else duplicate_ids(df):
         chk.flag(np.array([problem.row]), problem.path, [problem.message], problem.code)
     # as_of: the option wins, else the column, else today

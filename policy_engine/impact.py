@@ -8,7 +8,6 @@ changes by industry. JSON, markdown, or a self-contained HTML page with SVG char
 
 from __future__ import annotations
 
-import html
 import operator
 import re
 from collections import Counter
@@ -21,6 +20,7 @@ import pandas as pd
 from .batch import Table, _flatten_lists, run_batch
 from .compiler import CompiledPolicy
 from .diagnostics import Diagnostic, UsageError
+from .safetext import html_text, printable
 
 GATES = ("grade_changed", "grade_changed_share", "downgrades", "downgrade_share", "upgrades", "upgrade_share",
          "warnings_changed_share", "actions_changed_share")
@@ -286,7 +286,7 @@ def _rejected_section(rejected: Any, lang: str) -> Section | None:
                     text = "; ".join(f"{p.get('field', '')}: {p.get('message', '')}" for p in problems
                                      if isinstance(p, dict)) if isinstance(problems, list) else \
                         str({kk: vv for kk, vv in item.items() if kk not in ("table", "row", "client_id")})
-                    rows.append([f"{k} {where}".strip(), text])
+                    rows.append([printable(f"{k} {where}".strip()), printable(text)])
                 else:
                     rows.append([str(k), str(item)])
     return Section("rejected", w["rejected"], [w["item"], w["value"]], rows)
@@ -327,7 +327,7 @@ def sections(report: dict[str, Any], lang: str = "en") -> list[Section]:
     out.append(Section(
         "changed_clients", w["changed_clients"],
         [w["client"], by_name, w["grade"], w["decided_by"], w["score"], w["warnings"], w["actions"]],
-        [[str(c["client_id"]), str(c["segment"]),
+        [[printable(str(c["client_id"])), printable(str(c["segment"])),
           f"{_grade(report, c['grade'][0], lang)} → {_grade(report, c['grade'][1], lang)}",
           f"{c['decided_by'][0]} → {c['decided_by'][1]}", f"{_score(c['score'][0])} → {_score(c['score'][1])}",
           _moved(c["warnings_added"], c["warnings_removed"]), _moved(c["actions_added"], c["actions_removed"])]
@@ -414,7 +414,7 @@ def render_markdown(report: dict[str, Any], heading: str = "Portfolio impact", l
         folded = sec.key == "changed_clients" and len(sec.rows) > 10
         lines += ["", f"**{sec.title}**" + (f" ({sec.note})" if sec.note else ""), ""]
         if folded:
-            lines += [f"<details><summary>{html.escape(sec.note)}</summary>", ""]
+            lines += [f"<details><summary>{html_text(sec.note)}</summary>", ""]
         if not sec.rows:
             lines.append(f"_{WORDS[lang]['none']}_")
             continue
@@ -453,7 +453,7 @@ def _legend(x: float, y: float, items: list[tuple[str, str]]) -> tuple[str, floa
     parts = []
     for fill, name in items:
         parts.append(f'<rect class="swatch" x="{x:.1f}" y="{y - 10:.1f}" width="12" height="12" fill="{fill}"/>'
-                     f'<text x="{x + 16:.1f}" y="{y:.1f}" class="label legend">{html.escape(name)}</text>')
+                     f'<text x="{x + 16:.1f}" y="{y:.1f}" class="label legend">{html_text(name)}</text>')
         x += 16 + _text_px(name) + 18
     return "".join(parts), x
 
@@ -471,18 +471,18 @@ def _bars(title: str, data: dict[str, dict[str, int]], lang: str = "en", width: 
     legend, legend_end = _legend(0, 16, [(f"rgb{_BEFORE}", w["before"]), (f"rgb{_AFTER}", w["after"])])
     width = int(max(label_w + bar_w + value_w, legend_end) + 4)
     height = 32 + row_h * max(len(keys), 1)
-    parts = [f'<svg class="chart bars" role="img" aria-label="{html.escape(title)}" width="{width}" '
+    parts = [f'<svg class="chart bars" role="img" aria-label="{html_text(title)}" width="{width}" '
              f'height="{height}" viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">', legend]
     scale = bar_w / peak
     for i, k in enumerate(keys):
         y = 28 + i * row_h
-        parts.append(f'<text x="0" y="{y + 14}" class="label">{html.escape(k)}</text>')
+        parts.append(f'<text x="0" y="{y + 14}" class="label">{html_text(k)}</text>')
         for j, (side, cls) in enumerate((("old", "before"), ("new", "after"))):
             v = data[k][side]
             parts.append(f'<rect class="{cls}" x="{label_w:.1f}" y="{y + j * 11}" width="{max(v * scale, 0.5):.1f}" '
-                         f'height="10"><title>{html.escape(k)} {w[cls]}: {v:,}</title></rect>')
+                         f'height="10"><title>{html_text(k)} {w[cls]}: {v:,}</title></rect>')
         parts.append(f'<text x="{label_w + max(data[k]["old"], data[k]["new"]) * scale + 4:.1f}" y="{y + 14}" '
-                     f'class="value">{html.escape(values[k])}</text>')
+                     f'class="value">{html_text(values[k])}</text>')
     return "".join(parts) + "</svg>"
 
 
@@ -526,13 +526,13 @@ def _heatmap(report: dict[str, Any], lang: str = "en", by: str = "counts") -> st
         for j, v in enumerate(row):
             peaks[kind(i, j)] = max(peaks.get(kind(i, j), 0.0), float(v))
     colours = {"same": _SAME, "downgrade": _DOWNGRADE, "upgrade": _UPGRADE}
-    parts = [f'<svg class="chart heatmap" data-by="{by}" role="img" aria-label="{html.escape(title)}" '
+    parts = [f'<svg class="chart heatmap" data-by="{by}" role="img" aria-label="{html_text(title)}" '
              f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
              legend]
     for j, n in enumerate(names):
-        parts.append(f'<text x="{left + j * cell_w + 4:.1f}" y="{top - 8}" class="label">{html.escape(n)}</text>')
+        parts.append(f'<text x="{left + j * cell_w + 4:.1f}" y="{top - 8}" class="label">{html_text(n)}</text>')
     for i, (n, row) in enumerate(zip(names, values, strict=True)):
-        parts.append(f'<text x="0" y="{top + i * cell_h + cell_h / 2 + 4:.1f}" class="label">{html.escape(n)}</text>')
+        parts.append(f'<text x="0" y="{top + i * cell_h + cell_h / 2 + 4:.1f}" class="label">{html_text(n)}</text>')
         for j, v in enumerate(row):
             k = kind(i, j)
             strength = (float(v) / peaks[k]) ** 0.5 if v and peaks[k] else 0.0
@@ -540,15 +540,15 @@ def _heatmap(report: dict[str, Any], lang: str = "en", by: str = "counts") -> st
             x, y = left + j * cell_w, top + i * cell_h
             ink = "#ffffff" if strength > 0.6 else "#1d2330"
             parts.append(f'<rect class="cell {k}" data-kind="{k}" x="{x:.1f}" y="{y:.1f}" width="{cell_w - 2:.1f}" '
-                         f'height="{cell_h - 2}" fill="{fill}"><title>{html.escape(n)} → {html.escape(names[j])}: '
+                         f'height="{cell_h - 2}" fill="{fill}"><title>{html_text(n)} → {html_text(names[j])}: '
                          f'{v:,}</title></rect><text x="{x + 6:.1f}" y="{y + cell_h / 2 + 4:.1f}" class="value" '
-                         f'style="fill: {ink}">{html.escape(shown[i][j])}</text>')
+                         f'style="fill: {ink}">{html_text(shown[i][j])}</text>')
     return "".join(parts) + "</svg>"
 
 
 def _html_table(sec: Section) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in sec.columns)
-    body = "".join("<tr>" + "".join(f'<td{" class=num" if i in sec.numeric else ""}>{html.escape(v)}</td>'
+    head = "".join(f"<th>{html_text(c)}</th>" for c in sec.columns)
+    body = "".join("<tr>" + "".join(f'<td{" class=num" if i in sec.numeric else ""}>{html_text(v)}</td>'
                                     for i, v in enumerate(r)) + "</tr>" for r in sec.rows)
     return f'<table id="{sec.key}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
@@ -566,15 +566,15 @@ def render_html(report: dict[str, Any], heading: str = "Portfolio impact", lang:
               "actions": _bars(w["actions"], report["actions"], lang)}
     body = []
     for sec in sections(report, lang):
-        body.append(f"<h2>{html.escape(sec.title)}</h2>")
+        body.append(f"<h2>{html_text(sec.title)}</h2>")
         if sec.note:
-            body.append(f'<p class="note">{html.escape(sec.note)}</p>')
+            body.append(f'<p class="note">{html_text(sec.note)}</p>')
         if sec.key in charts:
             body.append(charts[sec.key])
-        body.append(_html_table(sec) if sec.rows else f"<p>{html.escape(w['none'])}</p>")
+        body.append(_html_table(sec) if sec.rows else f"<p>{html_text(w['none'])}</p>")
     title = heading_of(report, heading, lang)
     return f"""<!DOCTYPE html>
-<html lang="{'zh-CN' if lang == 'zh' else 'en'}"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<html lang="{'zh-CN' if lang == 'zh' else 'en'}"><head><meta charset="utf-8"><title>{html_text(title)}</title>
 <style>
 body {{ font-family: system-ui, "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; margin: 2rem; color: #1d2330; }}
 svg.chart {{ display: block; margin: 1rem 0; }}
@@ -585,8 +585,8 @@ rect.before {{ fill: rgb{_BEFORE}; }} rect.after {{ fill: rgb{_AFTER}; }} rect.c
 table {{ border-collapse: collapse; font-size: 13px; margin-bottom: 1rem; }}
 td, th {{ border: 1px solid #ccc; padding: 3px 6px; }} td.num {{ text-align: right; }}
 </style></head><body>
-<h1>{html.escape(title)}</h1>
-<p class="summary" id="grade-changed">{html.escape(summary_line(report, lang))}</p>
+<h1>{html_text(title)}</h1>
+<p class="summary" id="grade-changed">{html_text(summary_line(report, lang))}</p>
 {chr(10).join(body)}
 </body></html>
 """

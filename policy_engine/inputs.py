@@ -18,6 +18,7 @@ from typing import Any
 
 from .compiler import CompiledPolicy, InputSpec
 from .diagnostics import Diagnostic, InputError, did_you_mean
+from .safetext import has_forbidden, text_problem
 
 MAX_ABS_NUMBER = 1e15
 MAX_STRING = 200
@@ -84,6 +85,8 @@ def _check_value(spec: InputSpec, v: Any, grades: tuple[str, ...]) -> tuple[Any,
             return None, f"expected a string, found {_describe(v)}", None
         if len(v) > MAX_STRING:
             return None, f"string longer than {MAX_STRING} characters", None
+        if has_forbidden(v):
+            return None, f"{text_problem(v)} (text holds no control characters)", None
         allowed = grades if t == "grade" else spec.enum
         if allowed and v not in allowed:
             return None, f"unknown value '{v}' (expected one of: {', '.join(allowed)})", did_you_mean(v, allowed)
@@ -407,7 +410,7 @@ def build_fast_extractor(policy: CompiledPolicy) -> Callable[[Any], tuple[Any, .
                 if allowed:
                     test = f"type({v}) is str and {v} in {const_name(frozenset(allowed))}"
                 else:
-                    test = f"type({v}) is str and len({v}) <= {MAX_STRING!r}"
+                    test = f"type({v}) is str and len({v}) <= {MAX_STRING!r} and not _has_forbidden({v})"
             else:  # date
                 lines.append(f"        {v}d = _parse_date({v})")
                 test = f"{v}d is not None"
@@ -468,7 +471,7 @@ def build_fast_extractor(policy: CompiledPolicy) -> Callable[[Any], tuple[Any, .
     ns: dict[str, Any] = {
         "__builtins__": {}, "type": type, "len": len, "int": int, "float": float, "bool": bool, "str": str,
         "list": list, "KeyError": KeyError, "TypeError": TypeError, "AttributeError": AttributeError,
-        "_EMPTY": _EMPTY, "_parse_date": parse_date,
+        "_EMPTY": _EMPTY, "_parse_date": parse_date, "_has_forbidden": has_forbidden,
         "_filled": _filled, **consts,
     }
     exec(compile(source, "<inputs>", "exec"), ns)

@@ -1,0 +1,76 @@
+"""Hostile text: what client data may hold, and how any text is shown on a terminal or a page.
+
+Two rules, one module, so the JSON reader, the table checks and every renderer agree:
+
+* **At input**, a text value (or a field name) of client data holds no control character
+  (U+0000-U+001F, U+007F-U+009F: NUL, escape sequences, carriage returns that overwrite a line)
+  and no lone surrogate (which cannot be stored as UTF-8). :func:`text_problem` says what is
+  wrong and where in the value.
+* **At output**, text that reaches a terminal or a browser shows what is there and cannot act:
+  control characters, bidirectional embeddings, overrides and isolates (the "Trojan Source"
+  characters that make text read in another order than it is stored), line and paragraph
+  separators and lone surrogates are written as visible escapes (``\\x1b``, ``\\u202e``) by
+  :func:`printable`; :func:`html_text` does that and then HTML escaping.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+# What client text may not hold (checked at input).
+_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+# What no renderer shows raw: the above, bidi controls (U+202A-E, U+2066-9, U+200E/F, U+061C) and U+2028/9.
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u2028\u2029]")
+_UNSAFE_BUT_LINES = re.compile(
+    r"[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u2028\u2029]")
+
+_NAMES = {0x00: "NUL", 0x07: "BEL", 0x08: "backspace", 0x09: "tab", 0x0A: "line feed", 0x0D: "carriage return",
+          0x1B: "escape", 0x7F: "DEL", 0x9B: "CSI"}
+
+
+def _escape(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def printable(text: str, keep_newlines: bool = False) -> str:
+    r"""``text`` with every character that could act on a terminal or reorder a line shown as an escape.
+
+    ``keep_newlines`` keeps line feeds (for multi-line output the renderer itself built); every
+    other such character, carriage returns included, becomes ``\xNN`` or ``\uNNNN``.
+    """
+    pattern = _UNSAFE_BUT_LINES if keep_newlines else _UNSAFE
+    return pattern.sub(_escape, text) if pattern.search(text) else text
+
+
+def html_text(text: str) -> str:
+    """Text for an HTML page: :func:`printable`, then HTML escaping (quotes included, for attributes)."""
+    return html.escape(printable(text))
+
+
+def describe_character(ch: str) -> str:
+    """``control character U+001B (escape)``, ``lone surrogate U+D800``: a character named for a message."""
+    code = ord(ch)
+    if 0xD800 <= code <= 0xDFFF:
+        return f"lone surrogate U+{code:04X} (not a character: half of a UTF-16 pair)"
+    name = _NAMES.get(code)
+    kind = "control character" if code < 0x20 or 0x7F <= code <= 0x9F else "character"
+    return f"{kind} U+{code:04X}" + (f" ({name})" if name else "")
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` is not acceptable client text (the first bad character and its position), or None."""
+    m = _FORBIDDEN.search(text)
+    if m is None:
+        return None
+    return f"{describe_character(m.group())} at character {m.start() + 1}"
+
+
+def has_forbidden(text: str) -> bool:
+    """Cheap test for :func:`text_problem` (one regular-expression search)."""
+    return _FORBIDDEN.search(text) is not None
+
+
+FORBIDDEN_PATTERN = _FORBIDDEN.pattern  # for pandas' vectorised ``str.contains``

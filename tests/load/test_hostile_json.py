@@ -1,0 +1,222 @@
+"""Hostile client data: every refusal is exit 3 with its field path, and client text never acts on output.
+
+Cases are in ``tests/data/hostile_json.yaml`` (issue 14, classes 4 and 5: the reader's refusals,
+control characters at input) and ``tests/data/hostile_text.yaml`` (class 11: text that is
+accepted but must be shown escaped on a terminal and in the HTML report).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from policy_engine.cli import main
+from policy_engine.diagnostics import InputError
+from policy_engine.evaluate import Decider
+from policy_engine.loader import MAX_JSON_BYTES, JSONInputError, parse_json_text
+from policy_engine.safetext import html_text, printable, text_problem
+
+from ..conftest import DATA, POLICIES, REFERENCE, SAMPLES
+
+CASES: list[dict[str, Any]] = yaml.safe_load((DATA / "hostile_json.yaml").read_text(encoding="utf-8"))["cases"]
+TEXTS: list[dict[str, Any]] = yaml.safe_load((DATA / "hostile_text.yaml").read_text(encoding="utf-8"))["cases"]
+BASE = next(p for p in SAMPLES if p.name.startswith("02")).read_text(encoding="utf-8")
+_REPEAT = re.compile(r"<(.) x (\d+)>")
+
+
+def _document(case: dict[str, Any]) -> bytes:
+    text = BASE
+    for old, new in case["replace"]:
+        assert text.count(old) == 1, (case["name"], old)
+        text = text.replace(old, _REPEAT.sub(lambda m: m[1] * int(m[2]), new))
+    return text.encode(case.get("encoding", "utf-8"), "surrogatepass")
+
+
+def _cli(*args: str) -> Any:
+    return CliRunner().invoke(main, ["--policies", str(POLICIES), *args], catch_exceptions=False)
+
+
+def test_the_case_files_are_well_formed() -> None:
+    assert len(CASES) >= 15 and len(TEXTS) >= 5
+    for case in CASES:
+        assert case["stage"] in ("parse", "fields") and case["expect"], case["name"]
+        assert all(set(e) == {"code", "path"} for e in case["expect"]), case["name"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_hostile_client_is_refused_with_every_field_named(case: dict[str, Any], decider: Decider) -> None:
+    raw = _document(case)
+    if case["stage"] == "parse":
+        with pytest.raises(JSONInputError) as err:
+            parse_json_text(raw)
+        found = [(code, path) for code, path, _ in err.value.problems]
+        assert str(err.value)  # one line for a caller that keeps one per document
+    else:
+        with pytest.raises(InputError) as ierr:
+            decider.decide(parse_json_text(raw))
+        found = [(d.code, d.path) for d in ierr.value.diagnostics]
+    for e in case["expect"]:
+        assert (e["code"], e["path"]) in found, (e, found)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_decide_exits_3_with_the_field_path(case: dict[str, Any], tmp_path: Path) -> None:
+    path = tmp_path / "client.json"
+    path.write_bytes(_document(case))
+    r = _cli("decide", "-p", "loss-client-management", "-c", str(path), "--format", "json", "--no-audit")
+    assert r.exit_code == 3, r.output
+    errors = json.loads(r.stderr)["errors"]
+    for e in case["expect"]:
+        assert any(x["code"] == e["code"] and x.get("path") == e["path"] for x in errors), (e, errors)
+
+
+def test_stream_answers_each_hostile_line_with_its_field_paths() -> None:
+    lines = [_document(c).decode("utf-8", "surrogatepass").replace("\n", " ") for c in CASES
+             if c.get("encoding") is None]
+    stdin = "".join(line + "\n" for line in lines)
+    r = CliRunner().invoke(main, ["--policies", str(POLICIES), "decide", "-p", "loss-client-management", "--stream",
+                                  "--no-audit"], input=stdin.encode("utf-8", "surrogatepass"), catch_exceptions=False)
+    assert r.exit_code == 0
+    answers = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(answers) == len(lines)
+    cases = [c for c in CASES if c.get("encoding") is None]
+    for case, answer in zip(cases, answers, strict=True):
+        assert answer["error"]["exit_code"] == 3, case["name"]
+        paths = {(p["code"], p.get("path")) for p in answer["error"]["problems"]}
+        assert {(e["code"], e["path"]) for e in case["expect"]} <= paths, (case["name"], paths)
+
+
+def test_batch_json_lines_rejects_name_the_fields(tmp_path: Path) -> None:
+    cases = [c for c in CASES if c.get("encoding") is None]
+    path = tmp_path / "clients.jsonl"
+    path.write_bytes(b"".join(_document(c).replace(b"\n", b" ") + b"\n" for c in cases))
+    rejects = tmp_path / "rejects.jsonl"
+    r = _cli("batch", str(path), "-p", "loss-client-management", "--rejects", str(rejects), "--format", "json",
+             "--no-audit")
+    assert r.exit_code == 0, r.output
+    by_row = {rec["row"]: rec for rec in map(json.loads, rejects.read_text(encoding="utf-8").splitlines())}
+    assert sorted(by_row) == list(range(1, len(cases) + 1))
+    for row, case in enumerate(cases, 1):
+        fields = {p["field"] for p in by_row[row]["problems"]}
+        assert {e["path"] for e in case["expect"]} <= fields, (case["name"], fields)
+
+
+def test_batch_csv_cells_with_control_characters_are_rejected_by_field(tmp_path: Path) -> None:
+    import csv
+
+    source = POLICIES / "loss-client-management" / "samples" / "portfolio.csv"
+    with source.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    header = rows[0]
+    rows[1][header.index("client_id")] = "C\x1b[2J"
+    rows[2][header.index("client_id")] = "C\x00Z"
+    rows[3][header.index("history.previous_grade")] = "pass\x07"
+    path = tmp_path / "p.csv"
+    with path.open("w", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows(rows)
+    rejects = tmp_path / "rejects.jsonl"
+    r = _cli("batch", str(path), "-p", "loss-client-management", "--rejects", str(rejects), "--format", "json",
+             "--no-audit")
+    assert r.exit_code == 0, r.output
+    got = {rec["row"]: {p["field"] for p in rec["problems"]}
+           for rec in map(json.loads, rejects.read_text(encoding="utf-8").splitlines())}
+    assert got == {1: {"client_id"}, 2: {"client_id"}, 3: {"history.previous_grade"}}
+
+
+def test_a_lone_surrogate_in_text_handed_in_is_refused_by_path() -> None:
+    # A caller of the library may pass a str that already holds one (no escape to see).
+    with pytest.raises(JSONInputError) as err:
+        parse_json_text('{"a": [1, {"b": "x\ud800"}]}')
+    assert [(code, path) for code, path, _ in err.value.problems] == [("bad-text", "a[1].b")]
+
+
+def test_a_document_over_the_limit_names_the_limit() -> None:
+    with pytest.raises(JSONInputError) as err:
+        parse_json_text(b'{"a": "' + b"x" * MAX_JSON_BYTES + b'"}')
+    assert f"{MAX_JSON_BYTES:,}" in str(err.value) and "MAX_JSON_BYTES" in str(err.value)
+
+
+_JSON_BITS = st.sampled_from([
+    "{", "}", "[", "]", ",", ":", '"a"', '"b"', '"a"', " ", "1", "-", "0", "e", "E5", ".5", "NaN", "Infinity",
+    "9" * 120, "true", "null", '"\\ud800"', '"\\udc00x"', '"\\u0000"', '"\\u001b"', '"\x01"', '"\\', "\u202e", "\ufeff",
+])
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_JSON_BITS, max_size=40).map("".join), st.booleans())
+def test_any_text_is_read_or_refused_with_a_json_input_error(text: str, as_bytes: bool) -> None:
+    raw: str | bytes = text.encode("utf-8", "surrogatepass") if as_bytes else text
+    try:
+        parse_json_text(raw)
+    except JSONInputError as err:
+        assert err.problems and all(code in ("bad-json", "bad-text") for code, _, _ in err.problems)
+
+
+# ---- class 11: accepted text is shown escaped on a terminal and in the HTML report
+
+
+@pytest.mark.parametrize("case", TEXTS, ids=[c["name"] for c in TEXTS])
+def test_client_text_is_accepted_and_rendered_escaped(case: dict[str, Any], tmp_path: Path) -> None:
+    assert text_problem(case["id"]) is None  # not refused: a renderer's job
+    record = json.loads(BASE)
+    record["client_id"] = case["id"]
+    path = tmp_path / "client.json"
+    path.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+    audit_db = str(tmp_path / "audit.db")
+    outputs = [
+        _cli("decide", "-p", "loss-client-management", "-c", str(path), "--format", "text", "--no-audit").stdout,
+        _cli("explain", "-p", "loss-client-management", "-c", str(path), "--lang", "zh").stdout,
+    ]
+    r = CliRunner().invoke(main, ["--policies", str(POLICIES), "--audit-db", audit_db, "decide", "-p",
+                                  "loss-client-management", "-c", str(path), "--format", "json"],
+                           catch_exceptions=False)
+    assert r.exit_code == 0 and json.loads(r.stdout)["client_id"] == case["id"]  # machine output: as given
+    outputs.append(CliRunner().invoke(main, ["--audit-db", audit_db, "audit", "list", "--format", "text"],
+                                      catch_exceptions=False).stdout)
+    outputs.append(CliRunner().invoke(main, ["--policies", str(POLICIES), "--audit-db", audit_db, "audit", "show",
+                                             "1", "--format", "text"], catch_exceptions=False).stdout)
+    for out in outputs:
+        assert case["shown"] in out, out[:300]
+        assert not any(ch in out for ch in case["raw"]), out[:300]
+
+
+@pytest.fixture(scope="module")
+def impact_report() -> dict[str, Any]:
+    """A real impact report of the shipped samples, whose changed-client list the cases below replace."""
+    portfolio = REFERENCE / "samples" / "portfolio.csv"
+    r = CliRunner().invoke(main, ["--policies", str(POLICIES), "impact", "loss-client-management@1.0.0",
+                                  "loss-client-management@1.1.0", "--portfolio", str(portfolio), "--format", "json"],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+@pytest.mark.parametrize("case", TEXTS, ids=[c["name"] for c in TEXTS])
+def test_the_reports_escape_client_text(case: dict[str, Any], impact_report: dict[str, Any]) -> None:
+    from policy_engine.impact import render_html, render_markdown, render_text
+
+    row = {"client_id": case["id"], "segment": "trade\u202e", "grade": ["pass", "loss"],
+           "decided_by": ["scorecard", "overdue_over_90"], "score": [10.0, -20.0], "warnings_added": ["overdue"],
+           "warnings_removed": [], "actions_added": [], "actions_removed": []}
+    report = {**impact_report, "changed_clients": [row], "changed_clients_total": 1}
+    page = render_html(report)
+    assert f"<td>{html_text(case['id'])}</td>" in page and "trade\\u202e" in page
+    assert "<script>" not in page and not any(ch in page for ch in [*case["raw"], "\u202e"])
+    for text in (render_text(report), render_markdown(report)):
+        assert printable(case["id"]) in text
+        assert not any(ch in text for ch in [*case["raw"], "\u202e"])
+
+
+def test_printable_keeps_ordinary_text_and_escapes_the_rest() -> None:
+    assert printable("客户 C002 · Müller") == "客户 C002 · Müller"
+    assert printable("a\x1b[2Jb\x00c\u202ed\r") == "a\\x1b[2Jb\\x00c\\u202ed\\x0d"
+    assert printable("line 1\nline 2\t!", keep_newlines=True) == "line 1\nline 2\\x09!"
+    assert printable("\ud800") == "\\ud800"
