@@ -416,43 +416,16 @@ def _case_errors(diags: list[Diagnostic]) -> tuple[dict[int, list[Diagnostic]], 
 def _run_file(tf: Path, policies: list[CompiledPolicy], known: Mapping[str, set[str]], deciders: dict[str, Decider],
               run: SuiteResult, only: str | None) -> int:
     """Run one test file's valid cases into ``run``; return how many cases ``only`` selected."""
-    try:
-        doc = load_yaml_file(tf)
-    except PolicyError as e:
-        run.diagnostics.extend(e.diagnostics)
+    read = _read_test_file(tf, run)
+    if read is None:
         return 0
-    sink = DiagnosticSink(file=str(tf))
-    schema_errors(doc, "policy-tests", sink)
-    per_case, whole = _case_errors(sink.items)
-    if whole:  # the file's own keys are wrong: no case can be trusted to belong to this policy
-        run.diagnostics.extend(sink.items)
-        return 0
-    run.diagnostics.extend(d for ds in per_case.values() for d in ds)
-    data = doc.data
-    pid = data["policy"]
-    for j, v in enumerate(data.get("versions") or []):
-        if pid in known and v not in known[pid]:  # (an unknown policy is reported once, below)
-            run.diagnostics.append(_unknown_version(doc, str(tf), pid, v, ("versions", j), known))
-    targets = [p for p in policies if p.id == pid and (not data.get("versions") or p.version in data["versions"])]
+    doc, per_case = read
+    targets = _target_policies(doc, str(tf), policies, known, run)
     if not targets:
-        line, col = doc.locate(("policy",))
-        versions = f"versions {', '.join(data['versions'])} " if data.get("versions") else ""
-        run.diagnostics.append(Diagnostic("unknown-policy", f"no policy '{pid}' {versions}"
-                                          "was loaded next to this test file", file=str(tf), line=line, column=col,
-                                          hint=did_you_mean(pid, sorted(known))))
         return 0
-    valid = {i: case for i, case in enumerate(data["cases"]) if i not in per_case}
-    broken = set(per_case)
-    for i, case in valid.items():
-        for j, v in enumerate(case.get("versions") or []):
-            if pid in known and v not in known[pid]:  # pinned to a version that is gone: it would never run again
-                run.diagnostics.append(_unknown_version(doc, str(tf), pid, v, ("cases", i, "versions", j), known))
-                broken.add(i)
-    unknown = _unknown_names(doc, valid, targets, str(tf))
-    run.diagnostics.extend(unknown)
-    broken |= {int(m.group(1)) for d in unknown if (m := re.match(r"^cases\[(\d+)\]", d.path or ""))}
+    broken = _broken_cases(doc, str(tf), per_case, targets, known, run)
     selected = 0
-    for i, case in enumerate(data["cases"]):
+    for i, case in enumerate(doc.data["cases"]):
         name = case.get("name") if isinstance(case, dict) else None
         if only and (not isinstance(name, str) or only not in name):
             continue
@@ -465,6 +438,58 @@ def _run_file(tf: Path, policies: list[CompiledPolicy], known: Mapping[str, set[
             run.policies[policy.key] = policy
             run.results.append(_run_case(tf, doc, i, case, policy, deciders))
     return selected
+
+
+def _read_test_file(tf: Path, run: SuiteResult) -> tuple[Document, dict[int, list[Diagnostic]]] | None:
+    """The file and the schema problems of each case; None (reported) when the file as a whole is wrong."""
+    try:
+        doc = load_yaml_file(tf)
+    except PolicyError as e:
+        run.diagnostics.extend(e.diagnostics)
+        return None
+    sink = DiagnosticSink(file=str(tf))
+    schema_errors(doc, "policy-tests", sink)
+    per_case, whole = _case_errors(sink.items)
+    if whole:  # the file's own keys are wrong: no case can be trusted to belong to this policy
+        run.diagnostics.extend(sink.items)
+        return None
+    run.diagnostics.extend(d for ds in per_case.values() for d in ds)
+    return doc, per_case
+
+
+def _target_policies(doc: Document, file: str, policies: list[CompiledPolicy], known: Mapping[str, set[str]],
+                     run: SuiteResult) -> list[CompiledPolicy]:
+    """The loaded versions of the file's policy that it tests; reports versions and policies not there."""
+    data = doc.data
+    pid = data["policy"]
+    for j, v in enumerate(data.get("versions") or []):
+        if pid in known and v not in known[pid]:  # (an unknown policy is reported once, below)
+            run.diagnostics.append(_unknown_version(doc, file, pid, v, ("versions", j), known))
+    targets = [p for p in policies if p.id == pid and (not data.get("versions") or p.version in data["versions"])]
+    if not targets:
+        line, col = doc.locate(("policy",))
+        versions = f"versions {', '.join(data['versions'])} " if data.get("versions") else ""
+        run.diagnostics.append(Diagnostic("unknown-policy", f"no policy '{pid}' {versions}"
+                                          "was loaded next to this test file", file=file, line=line, column=col,
+                                          hint=did_you_mean(pid, sorted(known))))
+    return targets
+
+
+def _broken_cases(doc: Document, file: str, per_case: Mapping[int, list[Diagnostic]], targets: list[CompiledPolicy],
+                  known: Mapping[str, set[str]], run: SuiteResult) -> set[int]:
+    """Cases not to run (reported): invalid, pinned to a version that is gone, or naming what the policy lacks."""
+    pid = doc.data["policy"]
+    valid = {i: case for i, case in enumerate(doc.data["cases"]) if i not in per_case}
+    broken = set(per_case)
+    for i, case in valid.items():
+        for j, v in enumerate(case.get("versions") or []):
+            if pid in known and v not in known[pid]:  # pinned to a version that is gone: it would never run again
+                run.diagnostics.append(_unknown_version(doc, file, pid, v, ("cases", i, "versions", j), known))
+                broken.add(i)
+    unknown = _unknown_names(doc, valid, targets, file)
+    run.diagnostics.extend(unknown)
+    broken |= {int(m.group(1)) for d in unknown if (m := re.match(r"^cases\[(\d+)\]", d.path or ""))}
+    return broken
 
 
 def _unknown_version(doc: Document, file: str, pid: str, version: str, at: tuple[Any, ...],
