@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from policy_engine.compiler import compile_document
 from policy_engine.loader import load_yaml_file
 from policy_engine.tester import EXPECT_KEYS, EXPECTATIONS, asserted_outcomes
 
-ROOT = Path(__file__).resolve().parents[2]
+from ..conftest import CURRENT, ROOT
+
 KINDS = {"warning", "action", "floor", "rule", "metric", "grade", "decider"}
 
 
@@ -23,7 +23,7 @@ def test_every_expectation_key_of_the_schema_has_an_entry_and_no_other() -> None
 
 def test_expectations_that_pin_a_rule_both_ways_pin_it_neither_way() -> None:
     # An exact actions list without a suppressed action says 'not fired'; suppressed_include says 'fired'.
-    policy = compile_document(load_yaml_file(ROOT / "policies" / "loss-client-management" / "policy-1.1.0.yaml"))
+    policy = compile_document(load_yaml_file(CURRENT))
     aid = policy.actions[0].id
     outcomes = {("action", aid): True}
     assert asserted_outcomes(policy, {"suppressed_include": [aid]}, outcomes) == {("action", aid): True}
@@ -32,7 +32,7 @@ def test_expectations_that_pin_a_rule_both_ways_pin_it_neither_way() -> None:
 
 
 def test_an_empty_exact_floors_list_pins_every_floor_not_firing() -> None:
-    policy = compile_document(load_yaml_file(ROOT / "policies" / "loss-client-management" / "policy-1.1.0.yaml"))
+    policy = compile_document(load_yaml_file(CURRENT))
     floors = [r.id for r in policy.floors]
     outcomes = {("floor", f): False for f in floors}
     pinned = asserted_outcomes(policy, {"floors": []}, outcomes)
