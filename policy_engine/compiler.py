@@ -8,19 +8,19 @@ one call instead of a tree walk per rule. The checked expression trees stay on
 the compiled policy, so other back-ends (a vectorised evaluator) compile from
 the same form.
 
-Stages run in this order; each later stage needs the names the earlier ones
-declare:
+Compiling runs in this order; each later step needs the names the earlier ones declare:
 
-1. schema            -- shape of the document (schemas/policy.schema.json)
-2. structure         -- scale, segments, ids, bands, catalogue, parameters
-3. metric order      -- the metric DAG (cycles are errors), must run before 4
-4. expressions       -- every expression checked and typed in stage order
-5. codegen           -- one function for the row evaluator
+1. schema  -- shape of the document (schemas/policy.schema.json); semantic passes assume it
+2. passes  -- :data:`PASSES`, one named pass per section (scale and segments, inputs, parameters,
+              metrics, scorecard, classification, warnings, actions, then cross-checks); each adds
+              the symbols it declares, its diagnostics and the compiled specs of its section
+3. codegen -- one function for the row evaluator, only when no pass found an error
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import keyword
 import re
@@ -31,7 +31,7 @@ from typing import Any
 
 from . import expressions as ex
 from .cache import known_schema_valid, remember_schema_valid
-from .catalogue import CATALOGUE, params_check
+from .catalogue import CATALOGUE, Param, params_check
 from .diagnostics import Diagnostic, DiagnosticSink, PolicyError, did_you_mean, sort_diagnostics
 from .frozen import Frozen, field
 from .loader import Document, PathKey, format_path
@@ -66,10 +66,6 @@ _INPUT_TYPES = {"number": ex.NUMBER, "integer": ex.NUMBER, "boolean": ex.BOOL, "
                 "date": ex.DATE, "grade": ex.GRADE}
 
 
-# ------------------------------------------------------------- compiled form
-
-
-
 _NUMBER_TEXT = re.compile(r"^[-+]?(\d[\d_]*(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
 
 
@@ -77,6 +73,9 @@ def _as_number(text: str) -> str:
     """'007' -> 7, '1e-3' -> 0.001, '1_000.50' -> 1000.5: the number a quoted number meant."""
     value = float(text.strip().replace("_", ""))
     return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
+
+
+# ------------------------------------------------------------- compiled form
 
 
 class InputSpec(Frozen):
@@ -233,6 +232,8 @@ class CompiledPolicy(Frozen, eq=False):
 
 
 class _Compiler:
+    """What the passes share: the document, the symbols declared so far, the diagnostics and the parts."""
+
     def __init__(self, doc: Document):
         self.doc = doc
         self.data: dict[str, Any] = doc.data
@@ -240,6 +241,9 @@ class _Compiler:
         self.symbols: dict[str, ex.Symbol] = dict(BUILTIN_SYMBOLS)
         self.grades: tuple[str, ...] = ()
         self.segments: tuple[str, ...] = ()
+        # What the passes compile, section by section, in the policy's order (metrics: dependency order).
+        self.parts: dict[str, list[Any]] = {"metrics": [], "factors": [], "floors": [], "warnings": [], "actions": []}
+        self.warning_nullable: dict[str, bool] = {}  # warning id -> whether its condition can be null
 
     # helpers ----------------------------------------------------------------
     def err(self, code: str, message: str, path: PathKey, hint: str | None = None, rule: str | None = None,
@@ -310,141 +314,6 @@ class _Compiler:
             self.err(e.code, e.message, path, e.hint, rule=rule, column_offset=e.column)
             return None
 
-    # stage 2 -----------------------------------------------------------------
-    def structure(self) -> None:
-        d = self.data
-        cls = d["classification"]
-        self.grades = tuple(g["id"] for g in cls["scale"])
-        self._dupes([g["id"] for g in cls["scale"]], ("classification", "scale"), "grade")
-        seg = d.get("segments")
-        if seg:
-            self.segments = tuple(seg["values"])
-        for k, v in d["inputs"].items():
-            self._name_ok("input", k, ("inputs", k))
-            if "[*]" in v["from"] and v["from"].count("[*]") > 1:
-                self.err("bad-input-path", "only one [*] per input path", ("inputs", k, "from"))
-            if v.get("enum") and v["type"] != "string":
-                self.err("bad-input", "'enum' is only for string inputs", ("inputs", k, "enum"))
-            if "min" in v and "max" in v and v["min"] > v["max"]:
-                self.err("bad-input", f"min {v['min']} is above max {v['max']}", ("inputs", k, "min"))
-            declared = v.get("min"), v.get("max")
-            bounded = v["type"] in ("number", "integer") and None not in declared and "[*]" not in v["from"]
-            if k not in BUILTIN_SYMBOLS:
-                self.symbols[k] = ex.Symbol(k, "input", _INPUT_TYPES[v["type"]] if "[*]" not in v["from"]
-                                            else (ex.SERIES_DATE if v["type"] == "date" else ex.SERIES_NUMBER),
-                                            nullable=not v.get("required", False) or "[*]" in v["from"],
-                                            enum=tuple(v["enum"]) if v.get("enum") else None,
-                                            bounds=(float(declared[0]), float(declared[1])) if bounded else None)
-            if "[*]" in v["from"] and v["type"] not in ("number", "integer", "date"):
-                self.err("bad-input", "series inputs hold numbers or dates", ("inputs", k, "type"))
-            if v.get("not_after_as_of") and v["type"] != "date":
-                self.err("bad-input", "'not_after_as_of' is for date inputs", ("inputs", k, "not_after_as_of"))
-            if v.get("ascending") and "[*]" not in v["from"]:
-                self.err("bad-input", "'ascending' orders the periods of a series; this input is not one",
-                         ("inputs", k, "ascending"), "a series reads a list: from: financials[*].period_end")
-        if seg:
-            by = seg["by"]
-            inp = d["inputs"].get(by)
-            if inp is None:
-                self.err("unknown-name", f"segments.by names unknown input '{by}'", ("segments", "by"),
-                         did_you_mean(by, d["inputs"]))
-            elif not inp.get("required") or inp["type"] != "string":
-                self.err("bad-segment-input", f"segment input '{by}' must be a required string input",
-                         ("segments", "by"))
-            elif inp.get("enum") and set(inp["enum"]) != set(self.segments):
-                missing = sorted(set(inp["enum"]) - set(self.segments))
-                extra = sorted(set(self.segments) - set(inp["enum"]))
-                self.err("segment-mismatch",
-                         f"segments.values and the enum of input '{by}' differ"
-                         + (f"; not segments: {', '.join(missing)}" if missing else "")
-                         + (f"; not in the enum: {', '.join(extra)}" if extra else ""),
-                         ("segments", "values"))
-        for name, p in (d.get("parameters") or {}).items():
-            path = ("parameters", name)
-            named = self._name_ok("parameter", name, path)
-            if name in self.symbols:
-                if named:
-                    self.err("duplicate-name", f"parameter '{name}' has the name of an {self.symbols[name].kind}",
-                             path)
-                continue
-            values = [p["value"]] if "value" in p else list(p["by_segment"].values())
-            kinds = {type(v).__name__ for v in values}
-            # Text that reads as a number ('1e-3', '007', '1.5') where the parameter is a number: a
-            # quoted number, which would compare as text or fail far from here; name each at its place.
-            places = [((*path, "value"), p["value"])] if "value" in p else \
-                [((*path, "by_segment", k), v) for k, v in p["by_segment"].items()]
-            quoted = [(at, v) for at, v in places if isinstance(v, str) and _NUMBER_TEXT.match(v.strip())]
-            if quoted and kinds <= {"int", "float", "str"} and len(quoted) == sum(isinstance(v, str) for v in values):
-                for at, v in quoted:
-                    self.err("number-as-text", f"parameter '{name}' value '{v}' is text that reads as a number", at,
-                             f"write it as a number, without quotes or leading zeros: {_as_number(v)}")
-                kinds = {"float"}
-            if len(kinds) > 1 and kinds != {"int", "float"}:
-                self.err("type-mismatch", f"parameter '{name}' mixes value types", path)
-            v0 = 0.0 if kinds == {"float"} and quoted else values[0]  # reported once, where it is written
-            t = ex.BOOL if isinstance(v0, bool) else ex.NUMBER if isinstance(v0, int | float) else ex.STRING
-            numbers = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
-            # A parameter's values are all known here: its range is proved, not declared.
-            bounds = (min(numbers), max(numbers)) if t == ex.NUMBER and len(numbers) == len(values) else None
-            self.symbols[name] = ex.Symbol(name, "param", t, False, bounds=bounds)
-            if "by_segment" in p:
-                if not self.segments:
-                    self.err("no-segments", f"parameter '{name}' varies by segment but the policy declares no segments",
-                             (*path, "by_segment"), "add segments: {by: industry, values: [...]}")
-                    continue
-                for segname in p["by_segment"]:
-                    if segname != "default" and segname not in self.segments:
-                        self.err("unknown-segment", f"'{segname}' is not a segment", (*path, "by_segment", segname),
-                                 did_you_mean(segname, [*self.segments, "default"]))
-                if "default" not in p["by_segment"]:
-                    missing = [s for s in self.segments if s not in p["by_segment"]]
-                    if missing:
-                        self.err("missing-segment-value",
-                                 f"parameter '{name}' has no value for segment(s) {', '.join(missing)} and no default",
-                                 (*path, "by_segment"), "add the segments, or a 'default' value")
-        for name in d.get("metrics") or {}:
-            if self._name_ok("metric", name, ("metrics", name)) and name in self.symbols:
-                self.err("duplicate-name", f"metric '{name}' has the name of an {self.symbols[name].kind}",
-                         ("metrics", name))
-        sc = d.get("scorecard")
-        if sc:
-            self._dupes([f["id"] for f in sc["factors"]], ("scorecard", "factors"), "factor")
-            for i, f in enumerate(sc["factors"]):
-                self._bands(f["bands"], ("scorecard", "factors", i, "bands"))
-            self._bands(sc["grades"], ("scorecard", "grades"))
-            for i, b in enumerate(sc["grades"]):
-                self._grade_ref(b["grade"], ("scorecard", "grades", i, "grade"))
-        self._dupes([r["id"] for r in cls["rules"]], ("classification", "rules"), "classification rule")
-        for i, r in enumerate(cls["rules"]):
-            self._grade_ref(r["floor"], ("classification", "rules", i, "floor"))
-        warnings = d.get("warnings") or []
-        self._dupes([w["id"] for w in warnings], ("warnings",), "warning")
-        actions = d.get("actions") or []
-        self._dupes([a["id"] for a in actions], ("actions",), "action")
-        action_ids = [a["id"] for a in actions]
-        for i, a in enumerate(actions):
-            path = ("actions", i)
-            for j, x in enumerate(a.get("excludes") or []):
-                if x not in action_ids:
-                    self.err("unknown-action", f"excludes unknown action '{x}'", (*path, "excludes", j),
-                             did_you_mean(x, action_ids))
-                elif x == a["id"]:
-                    self.err("bad-value", "an action cannot exclude itself", (*path, "excludes", j))
-            self._action_params(a, path)
-            kind = CATALOGUE[a["action"]]
-            if a.get("restructuring"):
-                self._grade_ref(a["restructuring"]["floor"], (*path, "restructuring", "floor"))
-                if kind.never_restructure:
-                    self.err("not-a-restructuring",
-                             f"'{a['action']}' alone is not a restructuring; remove the restructuring block",
-                             (*path, "restructuring"), "Measures art. 17: adding collateral is not a concession")
-            elif kind.may_restructure:
-                self.err("restructuring-consequence-missing",
-                         f"'{a['action']}' granted to a debtor in financial difficulty is a restructuring "
-                         "(Measures arts. 17-19); declare its 'restructuring' consequence",
-                         path, "add restructuring: {when: ..., floor: special_mention, source: ..., note: ...}",
-                         rule=a["id"])
-
     def _name_ok(self, kind: str, name: str, path: PathKey) -> bool:
         """A defined name is plain and not reserved; problems are located at the name's own key."""
         if not _NAME.fullmatch(name):
@@ -496,7 +365,8 @@ class _Compiler:
                         else f"values in [{lo}, {prev_hi}) fall in two bands"
                     self.err(code, what, (*path, i, "min"), f"set min to {prev_hi}")
 
-    def _action_params(self, a: dict[str, Any], path: PathKey) -> None:
+    def _action_params(self, a: Mapping[str, Any], path: PathKey) -> None:
+        """The literal parameters of an action against its catalogue entry; computed ones are expressions."""
         kind = CATALOGUE[a["action"]]
         params = a.get("params") or {}
         for name, spec in kind.params.items():
@@ -508,136 +378,27 @@ class _Compiler:
             if spec is None:
                 self.err("unknown-param", f"'{a['action']}' has no parameter '{name}'", ppath,
                          did_you_mean(name, kind.params) or f"parameters: {', '.join(kind.params) or 'none'}")
-                continue
-            if isinstance(v, dict):
-                continue  # computed; checked with the expressions
-            if spec.type == "list":
-                if not isinstance(v, list):
-                    self.err("wrong-type", f"parameter '{name}' is a list", ppath)
-                    continue
-                for j, item in enumerate(v):
-                    if spec.enum and item not in spec.enum:
-                        self.err("bad-value", f"'{item}' is not one of {', '.join(spec.enum)}", (*ppath, j),
-                                 did_you_mean(item, spec.enum))
-            elif spec.type in ("integer", "number"):
-                wrong = isinstance(v, bool) or not isinstance(v, int | float)
-                if wrong or (spec.type == "integer" and not isinstance(v, int)):
-                    self.err("wrong-type", f"parameter '{name}' must be an {spec.type}", ppath)
-                elif (spec.min is not None and v < spec.min) or (spec.max is not None and v > spec.max):
-                    self.err("bad-value", f"parameter '{name}' = {v} is outside [{spec.min:g}, {spec.max:g}]", ppath)
-            elif spec.type == "string" and (not isinstance(v, str) or (spec.enum and v not in spec.enum)):
-                self.err("bad-value", f"parameter '{name}' must be one of {', '.join(spec.enum or ())}", ppath,
-                         did_you_mean(str(v), spec.enum or ()))
+            elif not isinstance(v, dict):  # a computed one is checked with the expressions
+                self._literal_param(name, spec, v, ppath)
 
-    # stage 3 -----------------------------------------------------------------
-    def metric_order(self) -> list[str]:
-        metrics: dict[str, Any] = self.data.get("metrics") or {}
-        names = set(metrics)
-        deps = {m: ex.metric_references(str(v["expr"]), names) for m, v in metrics.items()}
-        order: list[str] = []
-        state: dict[str, int] = {}
-        reported: set[frozenset[str]] = set()
-
-        def visit(m: str, stack: list[str]) -> None:
-            if state.get(m) == 2:
+    def _literal_param(self, name: str, spec: Param, v: Any, ppath: PathKey) -> None:
+        if spec.type == "list":
+            if not isinstance(v, list):
+                self.err("wrong-type", f"parameter '{name}' is a list", ppath)
                 return
-            if state.get(m) == 1:
-                cycle = [*stack[stack.index(m):], m]
-                key = frozenset(cycle)
-                if key not in reported:
-                    reported.add(key)
-                    self.err("metric-cycle", f"metrics depend on each other in a cycle: {' -> '.join(cycle)}",
-                             ("metrics", m, "expr"), "a metric cannot depend on itself, even indirectly")
-                return
-            state[m] = 1
-            for dep in sorted(deps[m]):
-                visit(dep, [*stack, m])
-            state[m] = 2
-            order.append(m)
-
-        for m in metrics:  # declaration order, then dependencies first
-            visit(m, [])
-        return order
-
-    # stage 4 -----------------------------------------------------------------
-    def expressions(self, order: list[str]) -> dict[str, Any]:
-        d = self.data
-        out: dict[str, Any] = {"metrics": [], "factors": [], "floors": [], "warnings": [], "actions": []}
-        metrics = d.get("metrics") or {}
-        for name in metrics:
-            # Placeholders, so a metric caught in a cycle gives one error, not a cascade.
-            self.symbols.setdefault(name, ex.Symbol(name, "metric", ex.NUMBER, True))
-        for name in order:
-            m = metrics[name]
-            ce = self.check_expr(m["expr"], ("metrics", name, "expr"), "metric", None, rule=name)
-            if ce is None:
-                # Keep later checks going: an unknown type stands in for the broken metric.
-                self.symbols[name] = ex.Symbol(name, "metric", ex.NUMBER, True)
-                continue
-            if ce.type.startswith("series"):
-                self.err("type-mismatch", "a metric must be one value, not a series", ("metrics", name, "expr"),
-                         "use last(...), sum_last(..., 4), ...")
-            self.symbols[name] = ex.Symbol(name, "metric", ce.type if ce.type != ex.NULL else ex.NUMBER,
-                                           ce.nullable or ce.type == ex.NUMBER)
-            out["metrics"].append(MetricSpec(name, ce, m.get("label"), m.get("format")))
-        sc = d.get("scorecard")
-        if sc:
-            for i, f in enumerate(sc["factors"]):
-                text = f.get("metric") or f.get("expr")
-                key = "metric" if "metric" in f else "expr"
-                ce = self.check_expr(text, ("scorecard", "factors", i, key), "factor", ex.NUMBER, rule=f["id"])
-                if ce:
-                    bands = tuple(Band(b.get("min"), b.get("max"), b["points"]) for b in f["bands"])
-                    out["factors"].append(FactorSpec(f["id"], ce, float(f.get("weight", 1)),
-                                                     float(f["missing_points"]), bands, f.get("label")))
-        for i, r in enumerate(d["classification"]["rules"]):
-            ce = self.check_expr(r["when"], ("classification", "rules", i, "when"), "floor", ex.BOOL, rule=r["id"])
-            if ce and r["floor"] in self.grades:
-                out["floors"].append(FloorSpec(r["id"], ce, r["floor"], self.grades.index(r["floor"]), r["source"],
-                                               r.get("description")))
-        warning_nullable: dict[str, bool] = {}
-        for i, w in enumerate(d.get("warnings") or []):
-            ce = self.check_expr(w["when"], ("warnings", i, "when"), "warning", ex.BOOL, rule=w["id"])
-            evidence = tuple(w.get("evidence") or ())
-            for j, e in enumerate(evidence):
-                if e not in self.symbols:
-                    self.err("unknown-name", f"evidence names unknown '{e}'", ("warnings", i, "evidence", j),
-                             did_you_mean(e, self.symbols))
-            self._templates(w["message"], ("warnings", i, "message"), w["id"])
-            if ce:
-                warning_nullable[w["id"]] = ce.nullable
-                out["warnings"].append(WarningSpec(w["id"], ce, w["severity"], w["category"], w["message"], evidence))
-            else:
-                warning_nullable[w["id"]] = True
-        for i, a in enumerate(d.get("actions") or []):
-            path = ("actions", i)
-            ce = self.check_expr(a["when"], (*path, "when"), "action", ex.BOOL, warning_nullable, rule=a["id"])
-            self._templates(a["reason"], (*path, "reason"), a["id"])
-            literal: dict[str, Any] = {}
-            computed: dict[str, ex.CheckedExpression] = {}
-            for pname, pv in (a.get("params") or {}).items():
-                if isinstance(pv, dict):
-                    spec = CATALOGUE[a["action"]].params.get(pname)
-                    want = ex.NUMBER if spec and spec.type in ("integer", "number") else ex.STRING
-                    pce = self.check_expr(pv["expr"], (*path, "params", pname, "expr"), "action", want,
-                                          warning_nullable, rule=a["id"])
-                    if pce:
-                        computed[pname] = pce
-                else:
-                    literal[pname] = pv
-            rs = None
-            if a.get("restructuring"):
-                r = a["restructuring"]
-                rce = self.check_expr(r["when"], (*path, "restructuring", "when"), "action", ex.BOOL,
-                                      warning_nullable, rule=a["id"])
-                if rce and r["floor"] in self.grades:
-                    rs = RestructuringSpec(rce, r["floor"], r.get("observation_months"), r.get("observation_periods"),
-                                           r["source"], r["note"])
-            if ce:
-                out["actions"].append(ActionSpec(
-                    a["id"], a["action"], ce, literal, computed, a["priority"], tuple(a.get("excludes") or ()),
-                    a.get("approval"), a["reason"], rs, ()))
-        return out
+            for j, item in enumerate(v):
+                if spec.enum and item not in spec.enum:
+                    self.err("bad-value", f"'{item}' is not one of {', '.join(spec.enum)}", (*ppath, j),
+                             did_you_mean(item, spec.enum))
+        elif spec.type in ("integer", "number"):
+            wrong = isinstance(v, bool) or not isinstance(v, int | float)
+            if wrong or (spec.type == "integer" and not isinstance(v, int)):
+                self.err("wrong-type", f"parameter '{name}' must be an {spec.type}", ppath)
+            elif (spec.min is not None and v < spec.min) or (spec.max is not None and v > spec.max):
+                self.err("bad-value", f"parameter '{name}' = {v} is outside [{spec.min:g}, {spec.max:g}]", ppath)
+        elif spec.type == "string" and (not isinstance(v, str) or (spec.enum and v not in spec.enum)):
+            self.err("bad-value", f"parameter '{name}' must be one of {', '.join(spec.enum or ())}", ppath,
+                     did_you_mean(str(v), spec.enum or ()))
 
     def _templates(self, texts: Mapping[str, str], path: PathKey, rule: str) -> None:
         for lang, text in texts.items():
@@ -660,18 +421,340 @@ class _Compiler:
                     self.err("bad-template", f"format '{spec}' of '{{{name}}}' is not one of {allowed}",
                              (*path, lang), rule=rule)
 
-    # stage 5 -----------------------------------------------------------------
-    def parameters(self) -> tuple[tuple[str, ...], dict[str, dict[str, Any]], dict[str | None, tuple[Any, ...]]]:
-        params = self.data.get("parameters") or {}
-        names = tuple(params)
-        table: dict[str, dict[str, Any]] = {}
-        for n, p in params.items():
-            table[n] = {"default": p["value"]} if "value" in p else dict(p["by_segment"])
-        tuples: dict[str | None, tuple[Any, ...]] = {}
-        for seg in (None, *self.segments):
-            values = (table[n].get(seg if seg else "default", table[n].get("default")) for n in names)
-            tuples[seg] = tuple(float(v) if type(v) is int else v for v in values)
-        return names, table, tuples
+
+
+# ------------------------------------------------------------ compiler passes
+#
+# Each pass reads one section of the authored policy, adds the symbols it declares and the
+# diagnostics it finds, and appends the compiled specs of that section to ``c.parts``. A pass may
+# read what the passes before it declared, never what a later one will: that is the whole
+# contract of the order below. A new section kind is a new pass, not a new branch in an old one.
+
+
+def _scale_and_segments(c: _Compiler) -> None:
+    """The grade scale and the segment list: later passes check grade and segment references."""
+    scale = c.data["classification"]["scale"]
+    c.grades = tuple(g["id"] for g in scale)
+    c._dupes([g["id"] for g in scale], ("classification", "scale"), "grade")
+    seg = c.data.get("segments")
+    if seg:
+        c.segments = tuple(seg["values"])
+
+
+def _inputs(c: _Compiler) -> None:
+    """Every input's declaration, and a symbol for each (typed, nullable unless required, bounds)."""
+    for name, v in c.data["inputs"].items():
+        c._name_ok("input", name, ("inputs", name))
+        _input_declaration(c, name, v)
+        if name not in BUILTIN_SYMBOLS:  # reported by name_ok; the built-in keeps its meaning
+            c.symbols[name] = _input_symbol(name, v)
+
+
+def _input_declaration(c: _Compiler, name: str, v: Mapping[str, Any]) -> None:
+    """The keys of one input that contradict each other (the schema checks each key alone)."""
+    path = ("inputs", name)
+    series = "[*]" in v["from"]
+    if v["from"].count("[*]") > 1:
+        c.err("bad-input-path", "only one [*] per input path", (*path, "from"))
+    if v.get("enum") and v["type"] != "string":
+        c.err("bad-input", "'enum' is only for string inputs", (*path, "enum"))
+    if "min" in v and "max" in v and v["min"] > v["max"]:
+        c.err("bad-input", f"min {v['min']} is above max {v['max']}", (*path, "min"))
+    if series and v["type"] not in ("number", "integer", "date"):
+        c.err("bad-input", "series inputs hold numbers or dates", (*path, "type"))
+    if v.get("not_after_as_of") and v["type"] != "date":
+        c.err("bad-input", "'not_after_as_of' is for date inputs", (*path, "not_after_as_of"))
+    if v.get("ascending") and not series:
+        c.err("bad-input", "'ascending' orders the periods of a series; this input is not one",
+              (*path, "ascending"), "a series reads a list: from: financials[*].period_end")
+
+
+def _input_symbol(name: str, v: Mapping[str, Any]) -> ex.Symbol:
+    """How expressions see an input: a series is always nullable; declared bounds of a plain number."""
+    series = "[*]" in v["from"]
+    declared = v.get("min"), v.get("max")
+    bounded = v["type"] in ("number", "integer") and None not in declared and not series
+    t = (ex.SERIES_DATE if v["type"] == "date" else ex.SERIES_NUMBER) if series else _INPUT_TYPES[v["type"]]
+    return ex.Symbol(name, "input", t, nullable=not v.get("required", False) or series,
+                     enum=tuple(v["enum"]) if v.get("enum") else None,
+                     bounds=(float(declared[0]), float(declared[1])) if bounded else None)
+
+
+def _parameters(c: _Compiler) -> None:
+    """Every parameter: its name, one value type, and a value for every segment."""
+    for name, p in (c.data.get("parameters") or {}).items():
+        path = ("parameters", name)
+        named = c._name_ok("parameter", name, path)
+        if name in c.symbols:
+            if named:
+                c.err("duplicate-name", f"parameter '{name}' has the name of an {c.symbols[name].kind}", path)
+            continue
+        c.symbols[name] = _parameter_symbol(c, name, p)
+        if "by_segment" in p:
+            _parameter_segments(c, name, p["by_segment"])
+
+
+def _parameter_symbol(c: _Compiler, name: str, p: Mapping[str, Any]) -> ex.Symbol:
+    path = ("parameters", name)
+    values = [p["value"]] if "value" in p else list(p["by_segment"].values())
+    kinds = {type(v).__name__ for v in values}
+    # Text that reads as a number ('1e-3', '007', '1.5') where the parameter is a number: a
+    # quoted number, which would compare as text or fail far from here; name each at its place.
+    places = [((*path, "value"), p["value"])] if "value" in p else \
+        [((*path, "by_segment", k), v) for k, v in p["by_segment"].items()]
+    quoted = [(at, v) for at, v in places if isinstance(v, str) and _NUMBER_TEXT.match(v.strip())]
+    if quoted and kinds <= {"int", "float", "str"} and len(quoted) == sum(isinstance(v, str) for v in values):
+        for at, v in quoted:
+            c.err("number-as-text", f"parameter '{name}' value '{v}' is text that reads as a number", at,
+                  f"write it as a number, without quotes or leading zeros: {_as_number(v)}")
+        kinds = {"float"}
+    if len(kinds) > 1 and kinds != {"int", "float"}:
+        c.err("type-mismatch", f"parameter '{name}' mixes value types", path)
+    v0 = 0.0 if kinds == {"float"} and quoted else values[0]  # reported once, where it is written
+    t = ex.BOOL if isinstance(v0, bool) else ex.NUMBER if isinstance(v0, int | float) else ex.STRING
+    numbers = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    # A parameter's values are all known here: its range is proved, not declared.
+    bounds = (min(numbers), max(numbers)) if t == ex.NUMBER and len(numbers) == len(values) else None
+    return ex.Symbol(name, "param", t, False, bounds=bounds)
+
+
+def _parameter_segments(c: _Compiler, name: str, by_segment: Mapping[str, Any]) -> None:
+    path = ("parameters", name, "by_segment")
+    if not c.segments:
+        c.err("no-segments", f"parameter '{name}' varies by segment but the policy declares no segments",
+              path, "add segments: {by: industry, values: [...]}")
+        return
+    for segname in by_segment:
+        if segname != "default" and segname not in c.segments:
+            c.err("unknown-segment", f"'{segname}' is not a segment", (*path, segname),
+                  did_you_mean(segname, [*c.segments, "default"]))
+    missing = [s for s in c.segments if s not in by_segment]
+    if "default" not in by_segment and missing:
+        c.err("missing-segment-value",
+              f"parameter '{name}' has no value for segment(s) {', '.join(missing)} and no default",
+              path, "add the segments, or a 'default' value")
+
+
+def _metrics(c: _Compiler) -> None:
+    """Metric names, their dependency order (a cycle is an error), then each expression in that order."""
+    metrics: dict[str, Any] = c.data.get("metrics") or {}
+    for name in metrics:
+        if c._name_ok("metric", name, ("metrics", name)) and name in c.symbols:
+            c.err("duplicate-name", f"metric '{name}' has the name of an {c.symbols[name].kind}", ("metrics", name))
+    for name in metrics:
+        # Placeholders, so a metric caught in a cycle gives one error, not a cascade.
+        c.symbols.setdefault(name, ex.Symbol(name, "metric", ex.NUMBER, True))
+    for name in _metric_order(c, metrics):
+        _metric(c, name, metrics[name])
+
+
+def _metric_order(c: _Compiler, metrics: Mapping[str, Any]) -> list[str]:
+    """Dependencies first, else declaration order; each cycle is reported once."""
+    names = set(metrics)
+    deps = {m: ex.metric_references(str(v["expr"]), names) for m, v in metrics.items()}
+    order: list[str] = []
+    state: dict[str, int] = {}
+    reported: set[frozenset[str]] = set()
+
+    def visit(m: str, stack: list[str]) -> None:
+        if state.get(m) == 2:
+            return
+        if state.get(m) == 1:
+            cycle = [*stack[stack.index(m):], m]
+            key = frozenset(cycle)
+            if key not in reported:
+                reported.add(key)
+                c.err("metric-cycle", f"metrics depend on each other in a cycle: {' -> '.join(cycle)}",
+                      ("metrics", m, "expr"), "a metric cannot depend on itself, even indirectly")
+            return
+        state[m] = 1
+        for dep in sorted(deps[m]):
+            visit(dep, [*stack, m])
+        state[m] = 2
+        order.append(m)
+
+    for m in metrics:  # declaration order, then dependencies first
+        visit(m, [])
+    return order
+
+
+def _metric(c: _Compiler, name: str, m: Mapping[str, Any]) -> None:
+    ce = c.check_expr(m["expr"], ("metrics", name, "expr"), "metric", None, rule=name)
+    if ce is None:
+        # Keep later checks going: an unknown type stands in for the broken metric.
+        c.symbols[name] = ex.Symbol(name, "metric", ex.NUMBER, True)
+        return
+    if ce.type.startswith("series"):
+        c.err("type-mismatch", "a metric must be one value, not a series", ("metrics", name, "expr"),
+              "use last(...), sum_last(..., 4), ...")
+    c.symbols[name] = ex.Symbol(name, "metric", ce.type if ce.type != ex.NULL else ex.NUMBER,
+                                ce.nullable or ce.type == ex.NUMBER)
+    c.parts["metrics"].append(MetricSpec(name, ce, m.get("label"), m.get("format")))
+
+
+def _scorecard(c: _Compiler) -> None:
+    """Factors (bands of points over a number) and the score bands that map the total to a grade."""
+    sc = c.data.get("scorecard")
+    if not sc:
+        return
+    c._dupes([f["id"] for f in sc["factors"]], ("scorecard", "factors"), "factor")
+    for i, f in enumerate(sc["factors"]):
+        path = ("scorecard", "factors", i)
+        c._bands(f["bands"], (*path, "bands"))
+        key = "metric" if "metric" in f else "expr"
+        ce = c.check_expr(f.get("metric") or f.get("expr"), (*path, key), "factor", ex.NUMBER, rule=f["id"])
+        if ce:
+            bands = tuple(Band(b.get("min"), b.get("max"), b["points"]) for b in f["bands"])
+            c.parts["factors"].append(FactorSpec(f["id"], ce, float(f.get("weight", 1)), float(f["missing_points"]),
+                                                 bands, f.get("label")))
+    c._bands(sc["grades"], ("scorecard", "grades"))
+    for i, b in enumerate(sc["grades"]):
+        c._grade_ref(b["grade"], ("scorecard", "grades", i, "grade"))
+
+
+def _classification(c: _Compiler) -> None:
+    """The floors: each a condition and the grade it sets at least."""
+    rules = c.data["classification"]["rules"]
+    c._dupes([r["id"] for r in rules], ("classification", "rules"), "classification rule")
+    for i, r in enumerate(rules):
+        path = ("classification", "rules", i)
+        c._grade_ref(r["floor"], (*path, "floor"))
+        ce = c.check_expr(r["when"], (*path, "when"), "floor", ex.BOOL, rule=r["id"])
+        if ce and r["floor"] in c.grades:
+            c.parts["floors"].append(FloorSpec(r["id"], ce, r["floor"], c.grades.index(r["floor"]), r["source"],
+                                               r.get("description")))
+
+
+def _warnings(c: _Compiler) -> None:
+    """Warnings: condition, evidence names and message templates; records each one's nullability."""
+    warnings = c.data.get("warnings") or []
+    c._dupes([w["id"] for w in warnings], ("warnings",), "warning")
+    for i, w in enumerate(warnings):
+        ce = c.check_expr(w["when"], ("warnings", i, "when"), "warning", ex.BOOL, rule=w["id"])
+        evidence = tuple(w.get("evidence") or ())
+        for j, e in enumerate(evidence):
+            if e not in c.symbols:
+                c.err("unknown-name", f"evidence names unknown '{e}'", ("warnings", i, "evidence", j),
+                      did_you_mean(e, c.symbols))
+        c._templates(w["message"], ("warnings", i, "message"), w["id"])
+        # fired('w') in an action is as nullable as w's condition; a broken one counts as nullable.
+        c.warning_nullable[w["id"]] = ce.nullable if ce else True
+        if ce:
+            c.parts["warnings"].append(WarningSpec(w["id"], ce, w["severity"], w["category"], w["message"], evidence))
+
+
+def _actions(c: _Compiler) -> None:
+    """Actions: exclusions, catalogue parameters, the restructuring consequence, and their expressions."""
+    actions = c.data.get("actions") or []
+    c._dupes([a["id"] for a in actions], ("actions",), "action")
+    action_ids = [a["id"] for a in actions]
+    for i, a in enumerate(actions):
+        path = ("actions", i)
+        for j, x in enumerate(a.get("excludes") or []):
+            if x not in action_ids:
+                c.err("unknown-action", f"excludes unknown action '{x}'", (*path, "excludes", j),
+                      did_you_mean(x, action_ids))
+            elif x == a["id"]:
+                c.err("bad-value", "an action cannot exclude itself", (*path, "excludes", j))
+        c._action_params(a, path)
+        _restructuring_declared(c, a, path)
+        _action(c, a, path)
+
+
+def _restructuring_declared(c: _Compiler, a: Mapping[str, Any], path: PathKey) -> None:
+    """A concession must declare its regulatory consequence; adding collateral must not."""
+    kind = CATALOGUE[a["action"]]
+    if a.get("restructuring"):
+        c._grade_ref(a["restructuring"]["floor"], (*path, "restructuring", "floor"))
+        if kind.never_restructure:
+            c.err("not-a-restructuring",
+                  f"'{a['action']}' alone is not a restructuring; remove the restructuring block",
+                  (*path, "restructuring"), "Measures art. 17: adding collateral is not a concession")
+    elif kind.may_restructure:
+        c.err("restructuring-consequence-missing",
+              f"'{a['action']}' granted to a debtor in financial difficulty is a restructuring "
+              "(Measures arts. 17-19); declare its 'restructuring' consequence",
+              path, "add restructuring: {when: ..., floor: special_mention, source: ..., note: ...}", rule=a["id"])
+
+
+def _action(c: _Compiler, a: Mapping[str, Any], path: PathKey) -> None:
+    """One action's condition, computed parameters and restructuring condition, checked and compiled."""
+    check = functools.partial(c.check_expr, stage="action", warnings=c.warning_nullable, rule=a["id"])
+    ce = check(a["when"], (*path, "when"), want=ex.BOOL)
+    c._templates(a["reason"], (*path, "reason"), a["id"])
+    literal: dict[str, Any] = {}
+    computed: dict[str, ex.CheckedExpression] = {}
+    for pname, pv in (a.get("params") or {}).items():
+        if not isinstance(pv, dict):
+            literal[pname] = pv
+            continue
+        spec = CATALOGUE[a["action"]].params.get(pname)
+        want = ex.NUMBER if spec and spec.type in ("integer", "number") else ex.STRING
+        pce = check(pv["expr"], (*path, "params", pname, "expr"), want=want)
+        if pce:
+            computed[pname] = pce
+    rs = None
+    if a.get("restructuring"):
+        r = a["restructuring"]
+        rce = check(r["when"], (*path, "restructuring", "when"), want=ex.BOOL)
+        if rce and r["floor"] in c.grades:
+            rs = RestructuringSpec(rce, r["floor"], r.get("observation_months"), r.get("observation_periods"),
+                                   r["source"], r["note"])
+    if ce:
+        c.parts["actions"].append(ActionSpec(
+            a["id"], a["action"], ce, literal, computed, a["priority"], tuple(a.get("excludes") or ()),
+            a.get("approval"), a["reason"], rs, ()))
+
+
+def _cross_checks(c: _Compiler) -> None:
+    """Checks between sections once every section is read: the segment input exists and fits."""
+    seg = c.data.get("segments")
+    if not seg:
+        return
+    by, inputs = seg["by"], c.data["inputs"]
+    inp = inputs.get(by)
+    if inp is None:
+        c.err("unknown-name", f"segments.by names unknown input '{by}'", ("segments", "by"), did_you_mean(by, inputs))
+    elif not inp.get("required") or inp["type"] != "string":
+        c.err("bad-segment-input", f"segment input '{by}' must be a required string input", ("segments", "by"))
+    elif inp.get("enum") and set(inp["enum"]) != set(c.segments):
+        missing = sorted(set(inp["enum"]) - set(c.segments))
+        extra = sorted(set(c.segments) - set(inp["enum"]))
+        c.err("segment-mismatch",
+              f"segments.values and the enum of input '{by}' differ"
+              + (f"; not segments: {', '.join(missing)}" if missing else "")
+              + (f"; not in the enum: {', '.join(extra)}" if extra else ""),
+              ("segments", "values"))
+
+
+# The order matters: a pass may read only the symbols of the passes above it.
+PASSES: tuple[tuple[str, Callable[[_Compiler], None]], ...] = (
+    ("scale and segments", _scale_and_segments),  # grades and segments, referred to by every later pass
+    ("inputs", _inputs),
+    ("parameters", _parameters),  # after inputs: a parameter named like an input is the duplicate
+    ("metrics", _metrics),  # after inputs and parameters, which metrics read
+    ("scorecard", _scorecard),  # the rules from here on read metrics
+    ("classification", _classification),
+    ("warnings", _warnings),
+    ("actions", _actions),  # after warnings: fired('w') is typed by warning w's nullability
+    ("cross-checks", _cross_checks),
+)
+
+
+def _parameter_table(c: _Compiler) -> tuple[tuple[str, ...], dict[str, dict[str, Any]],
+                                             dict[str | None, tuple[Any, ...]]]:
+    """Parameter names, their values by segment, and per segment one tuple of values in name order."""
+    params = c.data.get("parameters") or {}
+    names = tuple(params)
+    table: dict[str, dict[str, Any]] = {}
+    for n, p in params.items():
+        table[n] = {"default": p["value"]} if "value" in p else dict(p["by_segment"])
+    tuples: dict[str | None, tuple[Any, ...]] = {}
+    for seg in (None, *c.segments):
+        values = (table[n].get(seg if seg else "default", table[n].get("default")) for n in names)
+        tuples[seg] = tuple(float(v) if type(v) is int else v for v in values)
+    return names, table, tuples
+
 
 
 _FORMAT_SPECS = ("pct", ".0f", ".1f", ".2f", ".0%", ".1%", ".2%", ",.0f", ",.2f", "d")
@@ -816,7 +899,7 @@ def _input_spec(name: str, v: Mapping[str, Any]) -> InputSpec:
 
 
 def check_document(doc: Document) -> tuple[list[Diagnostic], CompiledPolicy | None]:
-    """Run every stage; return all diagnostics and, when there is no error, the compiled policy."""
+    """Run the schema check and every pass; return all diagnostics and, when there is no error, the compiled policy."""
     c = _Compiler(doc)
     if not isinstance(doc.data, dict):
         c.err("wrong-type", "a policy is a mapping of keys (id, version, inputs, ...)", ())
@@ -827,15 +910,15 @@ def check_document(doc: Document) -> tuple[list[Diagnostic], CompiledPolicy | No
             # Semantic checks assume the schema's shape; report shape errors first.
             return sort_diagnostics(c.sink.items), None
         remember_schema_valid(doc.text)
-    c.structure()
-    order = c.metric_order()
-    parts = c.expressions(order)
+    for _, run_pass in PASSES:
+        run_pass(c)
+    parts = c.parts
     d = doc.data
     grades = c.grades
     if not c.sink.ok:
         return sort_diagnostics(c.sink.items), None
     inputs = tuple(_input_spec(k, v) for k, v in d["inputs"].items())
-    param_names, table, tuples = c.parameters()
+    param_names, table, tuples = _parameter_table(c)
     sc = d.get("scorecard") or {}
     score_bands = tuple(Band(b.get("min"), b.get("max"), b["grade"]) for b in sc.get("grades", []))
     base = float(sc.get("base", 0))

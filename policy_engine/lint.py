@@ -11,13 +11,16 @@ with a severity (warning or info: the policy is still valid) and the rule's line
 * ``floor-shadowed`` -- a floor whose condition implies another floor's of the same or a worse grade
   (``dpd > 120 -> substandard`` under ``dpd > 90 -> substandard``), so it can never decide a grade.
 
+Each finding is one check function, registered in :data:`CHECKS`.
 Band gaps and overlaps are errors of the compiler (``band-gap``, ``band-overlap``).
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+import functools
+import string
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .compiler import CompiledPolicy
@@ -74,7 +77,38 @@ def _implies(a: tuple[str, type, float], b: tuple[str, type, float]) -> bool:
     return False
 
 
-def _names(policy: CompiledPolicy) -> Iterator[tuple[str, Any]]:
+class _Subject:
+    """One policy under lint: the compiled form, its document, and what the checks share."""
+
+    def __init__(self, policy: CompiledPolicy, doc: Document):
+        self.policy = policy
+        self.doc = doc
+        self.data: dict[str, Any] = doc.data
+
+    def finding(self, code: str, message: str, path: tuple[Any, ...], rule: str | None,
+                hint: str | None = None) -> Diagnostic:
+        line, col = self.doc.locate(path)
+        return Diagnostic(code, message, file=self.doc.file, line=line, column=col, rule=rule, hint=hint,
+                          severity="warning")
+
+    @functools.cached_property
+    def read(self) -> set[str]:
+        """Every name some expression, evidence list, message template or the segment choice reads."""
+        read: set[str] = set()
+        for _, expr in _expressions(self.policy):
+            read.update(expr.refs)
+        for w in self.policy.warnings:
+            read.update(w.evidence)
+        for section in ("warnings", "actions"):
+            for item in self.data.get(section) or []:
+                for text in (item.get("message") or item.get("reason") or {}).values():
+                    read.update(n for _, n, _, _ in string.Formatter().parse(text) if n)
+        if self.policy.segment_by:
+            read.add(self.policy.segment_by)
+        return read
+
+
+def _expressions(policy: CompiledPolicy) -> Iterator[tuple[str, Any]]:
     for m in policy.metrics:
         yield f"metric {m.name}", m.expr
     for f in policy.factors:
@@ -90,62 +124,72 @@ def _names(policy: CompiledPolicy) -> Iterator[tuple[str, Any]]:
             yield f"action {a.id}", a.restructuring.expr
 
 
-def lint(policy: CompiledPolicy, doc: Document) -> list[Diagnostic]:
-    data = doc.data
-    out: list[Diagnostic] = []
+def metric_unused(s: _Subject) -> Iterator[Diagnostic]:
+    """A metric no rule reads is dead weight, unless it is marked as reported only."""
+    for name, m in (s.data.get("metrics") or {}).items():
+        if name not in s.read and not m.get("informational", False):
+            yield s.finding("metric-unused", f"metric '{name}' is read by no rule", ("metrics", name), name,
+                            "use it, remove it, or mark it 'informational: true' if it is only reported")
 
-    def add(code: str, message: str, path: tuple[Any, ...], rule: str | None, hint: str | None = None) -> None:
-        line, col = doc.locate(path)
-        out.append(Diagnostic(code, message, file=doc.file, line=line, column=col, rule=rule, hint=hint,
-                              severity="warning"))
 
-    read: set[str] = set()
-    for _, expr in _names(policy):
-        read.update(expr.refs)
-    for w in policy.warnings:
-        read.update(w.evidence)
-    for section in ("warnings", "actions"):
-        for item in data.get(section) or []:
-            for text in (item.get("message") or item.get("reason") or {}).values():
-                read.update(n for _, n, _, _ in __import__("string").Formatter().parse(text) if n)
-    if policy.segment_by:
-        read.add(policy.segment_by)
-    metrics = data.get("metrics") or {}
-    for name, m in metrics.items():
-        if name not in read and not m.get("informational", False):
-            add("metric-unused", f"metric '{name}' is read by no rule", ("metrics", name), name,
-                "use it, remove it, or mark it 'informational: true' if it is only reported")
-    for name in data.get("parameters") or {}:
-        if name not in read:
-            add("parameter-unused", f"parameter '{name}' is read by no expression", ("parameters", name), name)
+def parameter_unused(s: _Subject) -> Iterator[Diagnostic]:
+    """A parameter no expression reads: tuning it changes nothing."""
+    for name in s.data.get("parameters") or {}:
+        if name not in s.read:
+            yield s.finding("parameter-unused", f"parameter '{name}' is read by no expression", ("parameters", name),
+                            name)
 
-    ranges = {s.name: (s.min, s.max) for s in policy.inputs if s.type in ("number", "integer") and not s.series}
-    checks = [("classification", "rules", i, r.id, r.expr.tree) for i, r in enumerate(policy.floors)]
-    checks += [("warnings", None, i, w.id, w.expr.tree) for i, w in enumerate(policy.warnings)]
-    checks += [("actions", None, i, a.id, a.expr.tree) for i, a in enumerate(policy.actions)]
-    for section, sub, i, rid, tree in checks:
-        path = (section, sub, i, "when") if sub else (section, i, "when")
+
+def condition_decided_by_ranges(s: _Subject) -> Iterator[Diagnostic]:
+    """A floor, warning or action whose condition the inputs' declared ranges decide on their own."""
+    p = s.policy
+    ranges = {i.name: (i.min, i.max) for i in p.inputs if i.type in ("number", "integer") and not i.series}
+    rules = [(("classification", "rules", i, "when"), r.id, r.expr.tree) for i, r in enumerate(p.floors)]
+    rules += [(("warnings", i, "when"), w.id, w.expr.tree) for i, w in enumerate(p.warnings)]
+    rules += [(("actions", i, "when"), a.id, a.expr.tree) for i, a in enumerate(p.actions)]
+    hint = "the condition compares an input with a value outside its min/max"
+    for path, rid, tree in rules:
         verdict = _condition_verdict(tree, ranges)
         if verdict is True:
-            add("condition-always-true", f"'{rid}' fires for every client the inputs' declared ranges allow",
-                path, rid, "the condition compares an input with a value outside its min/max")
+            yield s.finding("condition-always-true", f"'{rid}' fires for every client the inputs' declared ranges "
+                            "allow", path, rid, hint)
         elif verdict is False:
-            add("condition-never-true", f"'{rid}' can never fire under the inputs' declared ranges", path, rid,
-                "the condition compares an input with a value outside its min/max")
-    grade_rank = {g: k for k, g in enumerate(policy.grade_ids)}
-    atoms = [(k, r, _atom(r.expr.tree)) for k, r in enumerate(policy.floors)]
+            yield s.finding("condition-never-true", f"'{rid}' can never fire under the inputs' declared ranges",
+                            path, rid, hint)
+
+
+def floor_shadowed(s: _Subject) -> Iterator[Diagnostic]:
+    """A floor implied by another of the same or a worse grade can never decide a grade."""
+    grade_rank = {g: k for k, g in enumerate(s.policy.grade_ids)}
+    atoms = [(k, r, _atom(r.expr.tree)) for k, r in enumerate(s.policy.floors)]
     for k, r, atom in atoms:
         if atom is None:
             continue
         for _, other, other_atom in atoms:
             if other is r or other_atom is None or grade_rank[other.floor] < grade_rank[r.floor]:
                 continue
+            # Two floors that imply each other: only the one with the later id is reported.
             if _implies(atom, other_atom) and not (_implies(other_atom, atom) and other.id > r.id):
-                add("floor-shadowed", f"floor '{r.id}' is shadowed by '{other.id}': whenever it fires, "
-                    f"'{other.id}' fires with grade {other.floor}", ("classification", "rules", k, "when"), r.id,
-                    "remove it, or make it set a worse grade")
+                yield s.finding("floor-shadowed", f"floor '{r.id}' is shadowed by '{other.id}': whenever it fires, "
+                                f"'{other.id}' fires with grade {other.floor}", ("classification", "rules", k, "when"),
+                                r.id, "remove it, or make it set a worse grade")
                 break
-    return out
+
+
+# The lint checks, in reporting order: a new finding is one function here and one planted policy
+# in tests/data/lint_policies.
+CHECKS: tuple[Callable[[_Subject], Iterator[Diagnostic]], ...] = (
+    metric_unused,
+    parameter_unused,
+    condition_decided_by_ranges,
+    floor_shadowed,
+)
+
+
+def lint(policy: CompiledPolicy, doc: Document) -> list[Diagnostic]:
+    """Every finding of every check in :data:`CHECKS` (warnings: the policy stays valid)."""
+    subject = _Subject(policy, doc)
+    return [d for check in CHECKS for d in check(subject)]
 
 
 def _condition_verdict(tree: ast.AST, ranges: dict[str, tuple[float | None, float | None]]) -> bool | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,12 +22,6 @@ from .evaluate import Decider
 from .loader import Document, format_path, load_yaml_file, load_yaml_text, parse_json_text
 from .registry import is_policy_file, load_policy, policy_files, read_header
 from .validate import schema_errors
-
-EXPECT_KEYS = (
-    "grade", "decided_by", "scorecard_grade", "score", "floors", "floors_include", "warnings", "warnings_include",
-    "warnings_exclude", "actions", "actions_include", "actions_exclude", "suppressed_include", "metrics",
-    "undetermined_include", "restructuring", "action_params", "invalid_input",
-)
 
 
 @dataclass
@@ -124,54 +118,122 @@ def _num_eq(want: Any, got: Any) -> bool:
     return math.isclose(want, got, rel_tol=1e-9, abs_tol=1e-12)
 
 
-def check_expectations(expect: Mapping[str, Any], record: Mapping[str, Any]) -> list[str]:
-    """Every way ``record`` differs from ``expect``, as readable lines."""
-    f: list[str] = []
+# ------------------------------------------------------------ expectation kinds
+#
+# One entry per expectation key of a case: how it is checked against the decision (failure lines),
+# which kind of rule the ids it names must be (an unknown one is an error of the test file), and
+# which rule outcomes it pins for coverage. Adding an expectation kind is one entry here and its
+# key in schemas/policy-tests.schema.json.
+
+Outcome = tuple[str, str]  # (kind, rule), as in rule_outcomes
+Pins = Iterator[tuple[Outcome, bool]]
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """One expectation key: its check, the kind of rule its ids name, and what it pins."""
+
+    check: Callable[[Any, Mapping[str, Any]], list[str]]  # (wanted, decision) -> failure lines
+    names: str | None = None  # warning, action, floor, rule, metric, grade or decider
+    pins: Callable[[Any, CompiledPolicy, Mapping[Outcome, bool]], Pins] | None = None
+
+
+def _floor_ids(record: Mapping[str, Any]) -> list[str]:
+    return [x["id"] for x in record["classification"]["floors"]]
+
+
+def _warning_ids(record: Mapping[str, Any]) -> list[str]:
+    return [w["id"] for w in record["warnings"]]
+
+
+def _action_ids(record: Mapping[str, Any]) -> list[str]:
+    return [a["id"] for a in record["actions"]]
+
+
+def _suppressed_ids(record: Mapping[str, Any]) -> list[str]:
+    return [s["id"] for s in record["suppressed_actions"]]
+
+
+def _undetermined_rules(record: Mapping[str, Any]) -> list[str]:
+    return [u["rule"] for u in record["undetermined"]]
+
+
+def _expect_grade(want: Any, record: Mapping[str, Any]) -> list[str]:
     cls = record["classification"]
-    if "grade" in expect and expect["grade"] != cls["grade"]:
-        f.append(f"grade: expected '{expect['grade']}', got '{cls['grade']}' (decided by {cls['decided_by']}, "
-                 f"score {record['score']['total']:g})")
-    if "decided_by" in expect and expect["decided_by"] != cls["decided_by"]:
-        f.append(f"decided_by: expected '{expect['decided_by']}', got '{cls['decided_by']}'")
-    if "scorecard_grade" in expect and expect["scorecard_grade"] != record["score"]["grade"]:
-        f.append(f"scorecard_grade: expected '{expect['scorecard_grade']}', got '{record['score']['grade']}' "
-                 f"(score {record['score']['total']:g})")
-    if "score" in expect and not _num_eq(expect["score"], record["score"]["total"]):
-        f.append(f"score: expected {expect['score']}, got {record['score']['total']}")
-    floors = [x["id"] for x in cls["floors"]]
-    warnings = [w["id"] for w in record["warnings"]]
-    actions = [a["id"] for a in record["actions"]]
-    if "floors" in expect:
-        f += _set_eq("floors", expect["floors"], floors)
-    for key, got in (("floors_include", floors), ("warnings_include", warnings), ("actions_include", actions),
-                     ("suppressed_include", [s["id"] for s in record["suppressed_actions"]]),
-                     ("undetermined_include", [u["rule"] for u in record["undetermined"]])):
-        missing = [x for x in expect.get(key, []) if x not in got]
-        if missing:
-            f.append(f"{key}: {missing} not in {sorted(got)}")
-    for key, got in (("warnings_exclude", warnings), ("actions_exclude", actions)):
-        present = [x for x in expect.get(key, []) if x in got]
-        if present:
-            f.append(f"{key}: {present} present but must not be")
-    if "warnings" in expect:
-        f += _set_eq("warnings", expect["warnings"], warnings)
-    if "actions" in expect:
-        f += _set_eq("actions", expect["actions"], actions)
-    for name, want in (expect.get("metrics") or {}).items():
+    if want == cls["grade"]:
+        return []
+    return [f"grade: expected '{want}', got '{cls['grade']}' (decided by {cls['decided_by']}, "
+            f"score {record['score']['total']:g})"]
+
+
+def _expect_decided_by(want: Any, record: Mapping[str, Any]) -> list[str]:
+    got = record["classification"]["decided_by"]
+    return [] if want == got else [f"decided_by: expected '{want}', got '{got}'"]
+
+
+def _expect_scorecard_grade(want: Any, record: Mapping[str, Any]) -> list[str]:
+    score = record["score"]
+    if want == score["grade"]:
+        return []
+    return [f"scorecard_grade: expected '{want}', got '{score['grade']}' (score {score['total']:g})"]
+
+
+def _expect_score(want: Any, record: Mapping[str, Any]) -> list[str]:
+    got = record["score"]["total"]
+    return [] if _num_eq(want, got) else [f"score: expected {want}, got {got}"]
+
+
+def _exact(key: str, ids: Callable[[Mapping[str, Any]], list[str]]) -> Callable[[Any, Mapping[str, Any]], list[str]]:
+    """The decision's ids are exactly these (order aside)."""
+    return lambda want, record: _set_eq(key, want, ids(record))
+
+
+def _includes(key: str, ids: Callable[[Mapping[str, Any]], list[str]]) -> Callable[[Any, Mapping[str, Any]], list[str]]:
+    """Each of these ids is in the decision."""
+    def check(want: Any, record: Mapping[str, Any]) -> list[str]:
+        got = ids(record)
+        missing = [x for x in want if x not in got]
+        return [f"{key}: {missing} not in {sorted(got)}"] if missing else []
+    return check
+
+
+def _excludes(key: str, ids: Callable[[Mapping[str, Any]], list[str]]) -> Callable[[Any, Mapping[str, Any]], list[str]]:
+    """None of these ids is in the decision."""
+    def check(want: Any, record: Mapping[str, Any]) -> list[str]:
+        got = ids(record)
+        present = [x for x in want if x in got]
+        return [f"{key}: {present} present but must not be"] if present else []
+    return check
+
+
+def _expect_metrics(want: Any, record: Mapping[str, Any]) -> list[str]:
+    f = []
+    for name, value in (want or {}).items():
         if name not in record["metrics"]:
             f.append(f"metrics.{name}: no such metric")
-        elif not _num_eq(want, record["metrics"][name]):
-            f.append(f"metrics.{name}: expected {want}, got {record['metrics'][name]}")
+        elif not _num_eq(value, record["metrics"][name]):
+            f.append(f"metrics.{name}: expected {value}, got {record['metrics'][name]}")
+    return f
+
+
+def _expect_restructuring(want: Any, record: Mapping[str, Any]) -> list[str]:
+    f = []
     by_id = {a["id"]: a for a in record["actions"]}
-    for aid, want in (expect.get("restructuring") or {}).items():
+    for aid, is_restructuring in (want or {}).items():
         a = by_id.get(aid)
         if a is None:
             f.append(f"restructuring.{aid}: action not recommended")
         elif "restructuring" not in a:
             f.append(f"restructuring.{aid}: action has no restructuring consequence")
-        elif a["restructuring"]["is_restructuring"] != want:
-            f.append(f"restructuring.{aid}: expected {want}, got {a['restructuring']['is_restructuring']}")
-    for aid, params in (expect.get("action_params") or {}).items():
+        elif a["restructuring"]["is_restructuring"] != is_restructuring:
+            f.append(f"restructuring.{aid}: expected {is_restructuring}, got {a['restructuring']['is_restructuring']}")
+    return f
+
+
+def _expect_action_params(want: Any, record: Mapping[str, Any]) -> list[str]:
+    f = []
+    by_id = {a["id"]: a for a in record["actions"]}
+    for aid, params in (want or {}).items():
         a = by_id.get(aid)
         if a is None:
             f.append(f"action_params.{aid}: action not recommended")
@@ -182,6 +244,91 @@ def check_expectations(expect: Mapping[str, Any], record: Mapping[str, Any]) -> 
             if k not in a["params"] or not same:
                 f.append(f"action_params.{aid}.{k}: expected {v}, got {a['params'].get(k)}")
     return f
+
+
+def _pin_listed(kind: str, rules: Callable[[CompiledPolicy], Iterable[str]]) -> Callable[..., Pins]:
+    """An exact list pins each rule of the kind: firing if listed, not firing if not."""
+    return lambda want, policy, outcomes: (((kind, rid), rid in want) for rid in rules(policy))
+
+
+def _pin_each(kind: str, fired: bool) -> Callable[..., Pins]:
+    """Each id (of a list, or key of a map) pinned firing or not firing."""
+    return lambda want, policy, outcomes: (((kind, rid), fired) for rid in want or ())
+
+
+def _pin_decided_by(want: Any, policy: CompiledPolicy, outcomes: Mapping[Outcome, bool]) -> Pins:
+    if want not in (None, "scorecard"):
+        yield ("floor", want), True
+
+
+def _pin_grade(want: Any, policy: CompiledPolicy, outcomes: Mapping[Outcome, bool]) -> Pins:
+    if want in policy.grade_ids:
+        rank = policy.grade_ids.index(want)
+        # had a floor of a worse grade fired, the grade would be worse
+        yield from ((("floor", r.id), False) for r in policy.floors if r.rank > rank)
+
+
+def _pin_metrics(want: Any, policy: CompiledPolicy, outcomes: Mapping[Outcome, bool]) -> Pins:
+    """A boolean metric by its expected value; a nullable one by a value against null."""
+    kinds = {m.name: m for m in policy.metrics}
+    for name, value in (want or {}).items():
+        m = kinds.get(name)
+        if m is None:
+            continue
+        if m.expr.type == "bool":
+            if isinstance(value, bool):
+                yield ("metric", name), value
+        elif m.expr.nullable:
+            yield ("metric", name), value is not None
+
+
+def _pin_score(want: Any, policy: CompiledPolicy, outcomes: Mapping[Outcome, bool]) -> Pins:
+    """An exact score pins every scorecard band: any band change would move it."""
+    yield from ((key, fired) for key, fired in outcomes.items() if key[0] == "band")
+
+
+def _floors(policy: CompiledPolicy) -> Iterator[str]:
+    return (r.id for r in policy.floors)
+
+
+def _warnings(policy: CompiledPolicy) -> Iterator[str]:
+    return (w.id for w in policy.warnings)
+
+
+def _actions(policy: CompiledPolicy) -> Iterator[str]:
+    return (a.id for a in policy.actions)
+
+
+# In the order a failing case lists its failures.
+EXPECTATIONS: dict[str, Expectation] = {
+    "grade": Expectation(_expect_grade, "grade", _pin_grade),
+    "decided_by": Expectation(_expect_decided_by, "decider", _pin_decided_by),
+    "scorecard_grade": Expectation(_expect_scorecard_grade, "grade"),
+    "score": Expectation(_expect_score, None, _pin_score),
+    "floors": Expectation(_exact("floors", _floor_ids), "floor", _pin_listed("floor", _floors)),
+    "floors_include": Expectation(_includes("floors_include", _floor_ids), "floor", _pin_each("floor", True)),
+    "warnings_include": Expectation(_includes("warnings_include", _warning_ids), "warning",
+                                    _pin_each("warning", True)),
+    "actions_include": Expectation(_includes("actions_include", _action_ids), "action", _pin_each("action", True)),
+    "suppressed_include": Expectation(_includes("suppressed_include", _suppressed_ids), "action",
+                                      _pin_each("action", True)),
+    "undetermined_include": Expectation(_includes("undetermined_include", _undetermined_rules), "rule"),
+    "warnings_exclude": Expectation(_excludes("warnings_exclude", _warning_ids), "warning",
+                                    _pin_each("warning", False)),
+    "actions_exclude": Expectation(_excludes("actions_exclude", _action_ids), "action", _pin_each("action", False)),
+    "warnings": Expectation(_exact("warnings", _warning_ids), "warning", _pin_listed("warning", _warnings)),
+    "actions": Expectation(_exact("actions", _action_ids), "action", _pin_listed("action", _actions)),
+    "metrics": Expectation(_expect_metrics, "metric", _pin_metrics),
+    "restructuring": Expectation(_expect_restructuring, "action", _pin_each("action", True)),
+    "action_params": Expectation(_expect_action_params, "action", _pin_each("action", True)),
+}
+# invalid_input is checked where the client is rejected, before there is a decision (see _run_case).
+EXPECT_KEYS = (*EXPECTATIONS, "invalid_input")
+
+
+def check_expectations(expect: Mapping[str, Any], record: Mapping[str, Any]) -> list[str]:
+    """Every way ``record`` differs from ``expect``, as readable lines."""
+    return [line for key, kind in EXPECTATIONS.items() if key in expect for line in kind.check(expect[key], record)]
 
 
 def _load_client(ref: Any, base: Path) -> Any:
@@ -269,43 +416,16 @@ def _case_errors(diags: list[Diagnostic]) -> tuple[dict[int, list[Diagnostic]], 
 def _run_file(tf: Path, policies: list[CompiledPolicy], known: Mapping[str, set[str]], deciders: dict[str, Decider],
               run: SuiteResult, only: str | None) -> int:
     """Run one test file's valid cases into ``run``; return how many cases ``only`` selected."""
-    try:
-        doc = load_yaml_file(tf)
-    except PolicyError as e:
-        run.diagnostics.extend(e.diagnostics)
+    read = _read_test_file(tf, run)
+    if read is None:
         return 0
-    sink = DiagnosticSink(file=str(tf))
-    schema_errors(doc, "policy-tests", sink)
-    per_case, whole = _case_errors(sink.items)
-    if whole:  # the file's own keys are wrong: no case can be trusted to belong to this policy
-        run.diagnostics.extend(sink.items)
-        return 0
-    run.diagnostics.extend(d for ds in per_case.values() for d in ds)
-    data = doc.data
-    pid = data["policy"]
-    for j, v in enumerate(data.get("versions") or []):
-        if pid in known and v not in known[pid]:  # (an unknown policy is reported once, below)
-            run.diagnostics.append(_unknown_version(doc, str(tf), pid, v, ("versions", j), known))
-    targets = [p for p in policies if p.id == pid and (not data.get("versions") or p.version in data["versions"])]
+    doc, per_case = read
+    targets = _target_policies(doc, str(tf), policies, known, run)
     if not targets:
-        line, col = doc.locate(("policy",))
-        versions = f"versions {', '.join(data['versions'])} " if data.get("versions") else ""
-        run.diagnostics.append(Diagnostic("unknown-policy", f"no policy '{pid}' {versions}"
-                                          "was loaded next to this test file", file=str(tf), line=line, column=col,
-                                          hint=did_you_mean(pid, sorted(known))))
         return 0
-    valid = {i: case for i, case in enumerate(data["cases"]) if i not in per_case}
-    broken = set(per_case)
-    for i, case in valid.items():
-        for j, v in enumerate(case.get("versions") or []):
-            if pid in known and v not in known[pid]:  # pinned to a version that is gone: it would never run again
-                run.diagnostics.append(_unknown_version(doc, str(tf), pid, v, ("cases", i, "versions", j), known))
-                broken.add(i)
-    unknown = _unknown_names(doc, valid, targets, str(tf))
-    run.diagnostics.extend(unknown)
-    broken |= {int(m.group(1)) for d in unknown if (m := re.match(r"^cases\[(\d+)\]", d.path or ""))}
+    broken = _broken_cases(doc, str(tf), per_case, targets, known, run)
     selected = 0
-    for i, case in enumerate(data["cases"]):
+    for i, case in enumerate(doc.data["cases"]):
         name = case.get("name") if isinstance(case, dict) else None
         if only and (not isinstance(name, str) or only not in name):
             continue
@@ -320,6 +440,58 @@ def _run_file(tf: Path, policies: list[CompiledPolicy], known: Mapping[str, set[
     return selected
 
 
+def _read_test_file(tf: Path, run: SuiteResult) -> tuple[Document, dict[int, list[Diagnostic]]] | None:
+    """The file and the schema problems of each case; None (reported) when the file as a whole is wrong."""
+    try:
+        doc = load_yaml_file(tf)
+    except PolicyError as e:
+        run.diagnostics.extend(e.diagnostics)
+        return None
+    sink = DiagnosticSink(file=str(tf))
+    schema_errors(doc, "policy-tests", sink)
+    per_case, whole = _case_errors(sink.items)
+    if whole:  # the file's own keys are wrong: no case can be trusted to belong to this policy
+        run.diagnostics.extend(sink.items)
+        return None
+    run.diagnostics.extend(d for ds in per_case.values() for d in ds)
+    return doc, per_case
+
+
+def _target_policies(doc: Document, file: str, policies: list[CompiledPolicy], known: Mapping[str, set[str]],
+                     run: SuiteResult) -> list[CompiledPolicy]:
+    """The loaded versions of the file's policy that it tests; reports versions and policies not there."""
+    data = doc.data
+    pid = data["policy"]
+    for j, v in enumerate(data.get("versions") or []):
+        if pid in known and v not in known[pid]:  # (an unknown policy is reported once, below)
+            run.diagnostics.append(_unknown_version(doc, file, pid, v, ("versions", j), known))
+    targets = [p for p in policies if p.id == pid and (not data.get("versions") or p.version in data["versions"])]
+    if not targets:
+        line, col = doc.locate(("policy",))
+        versions = f"versions {', '.join(data['versions'])} " if data.get("versions") else ""
+        run.diagnostics.append(Diagnostic("unknown-policy", f"no policy '{pid}' {versions}"
+                                          "was loaded next to this test file", file=file, line=line, column=col,
+                                          hint=did_you_mean(pid, sorted(known))))
+    return targets
+
+
+def _broken_cases(doc: Document, file: str, per_case: Mapping[int, list[Diagnostic]], targets: list[CompiledPolicy],
+                  known: Mapping[str, set[str]], run: SuiteResult) -> set[int]:
+    """Cases not to run (reported): invalid, pinned to a version that is gone, or naming what the policy lacks."""
+    pid = doc.data["policy"]
+    valid = {i: case for i, case in enumerate(doc.data["cases"]) if i not in per_case}
+    broken = set(per_case)
+    for i, case in valid.items():
+        for j, v in enumerate(case.get("versions") or []):
+            if pid in known and v not in known[pid]:  # pinned to a version that is gone: it would never run again
+                run.diagnostics.append(_unknown_version(doc, file, pid, v, ("cases", i, "versions", j), known))
+                broken.add(i)
+    unknown = _unknown_names(doc, valid, targets, file)
+    run.diagnostics.extend(unknown)
+    broken |= {int(m.group(1)) for d in unknown if (m := re.match(r"^cases\[(\d+)\]", d.path or ""))}
+    return broken
+
+
 def _unknown_version(doc: Document, file: str, pid: str, version: str, at: tuple[Any, ...],
                      known: Mapping[str, set[str]]) -> Diagnostic:
     line, col = doc.locate(at)
@@ -327,15 +499,6 @@ def _unknown_version(doc: Document, file: str, pid: str, version: str, at: tuple
     return Diagnostic("unknown-version", f"policy '{pid}' has no version '{version}' in the registry", file=file,
                       line=line, column=col, path=format_path(at),
                       hint=did_you_mean(version, versions) or f"versions: {', '.join(versions) or 'none'}")
-
-
-_ID_LISTS = {  # expectation key -> the kind of rule its ids name
-    "warnings": "warning", "warnings_include": "warning", "warnings_exclude": "warning",
-    "actions": "action", "actions_include": "action", "actions_exclude": "action", "suppressed_include": "action",
-    "floors": "floor", "floors_include": "floor", "undetermined_include": "rule",
-}
-_ID_MAPS = {"metrics": "metric", "restructuring": "action", "action_params": "action"}
-_ID_VALUES = {"grade": "grade", "scorecard_grade": "grade", "decided_by": "decider"}
 
 
 def _unknown_names(doc: Document, cases: Mapping[int, Mapping[str, Any]], targets: list[CompiledPolicy],
@@ -375,16 +538,21 @@ def _unknown_names(doc: Document, cases: Mapping[int, Mapping[str, Any]], target
                                   path=format_path(("cases", i, "patch", path)),
                                   hint=did_you_mean(_series_path(path), sorted(reads))))
         expect = case.get("expect") or {}
-        for key, kind in _ID_LISTS.items():
-            for j, value in enumerate(expect.get(key) or []):
-                check(kind, value, ("cases", i, "expect", key, j))
-        for key, kind in _ID_MAPS.items():
-            for name in expect.get(key) or {}:
-                check(kind, name, ("cases", i, "expect", key, name))
-        for key, kind in _ID_VALUES.items():
-            if key in expect:
-                check(kind, expect[key], ("cases", i, "expect", key))
+        for key, kind in EXPECTATIONS.items():
+            if kind.names is not None and key in expect:
+                for value, at in _named(expect[key]):
+                    check(kind.names, value, ("cases", i, "expect", key, *at))
     return out
+
+
+def _named(want: Any) -> Iterator[tuple[Any, tuple[Any, ...]]]:
+    """The names an expectation value holds, each with its place under the key: a list's items, a map's keys."""
+    if isinstance(want, list):
+        yield from ((v, (j,)) for j, v in enumerate(want))
+    elif isinstance(want, dict):
+        yield from ((k, (k,)) for k in want)
+    else:
+        yield want, ()
 
 
 def _series_path(path: str) -> str:
@@ -488,53 +656,14 @@ def asserted_outcomes(policy: CompiledPolicy, expect: Mapping[str, Any],
     pinned by its expected value (a boolean, or null against a value); scorecard bands by an expected ``score``,
     which any band change would move. What a case merely exercises is not pinned.
     """
-    out: dict[tuple[str, str], bool] = {}
-
-    def pin(kind: str, rule: str, fired: bool) -> None:
-        out.setdefault((kind, rule), fired)
-
-    if "floors" in expect:
-        for r in policy.floors:
-            pin("floor", r.id, r.id in expect["floors"])
-    for fid in expect.get("floors_include", []):
-        pin("floor", fid, True)
-    if expect.get("decided_by") not in (None, "scorecard"):
-        pin("floor", expect["decided_by"], True)
-    if expect.get("grade") in policy.grade_ids:
-        rank = policy.grade_ids.index(expect["grade"])
-        for r in policy.floors:
-            if r.rank > rank:  # had it fired, the grade would be worse
-                pin("floor", r.id, False)
-    for kind, exact, include, exclude in (("warning", "warnings", "warnings_include", "warnings_exclude"),
-                                          ("action", "actions", "actions_include", "actions_exclude")):
-        if exact in expect:
-            for rid in (w.id for w in policy.warnings) if kind == "warning" else (a.id for a in policy.actions):
-                pin(kind, rid, rid in expect[exact])
-        for rid in expect.get(include, []):
-            pin(kind, rid, True)
-        for rid in expect.get(exclude, []):
-            pin(kind, rid, False)
-    for key in ("suppressed_include",):
-        for rid in expect.get(key, []):
-            pin("action", rid, True)
-    for key in ("restructuring", "action_params"):
-        for rid in expect.get(key) or {}:
-            pin("action", rid, True)
-    kinds = {m.name: m for m in policy.metrics}
-    for name, want in (expect.get("metrics") or {}).items():
-        m = kinds.get(name)
-        if m is None:
-            continue
-        if m.expr.type == "bool":
-            if isinstance(want, bool):
-                pin("metric", name, want)
-        elif m.expr.nullable:
-            pin("metric", name, want is not None)
-    if "score" in expect:
-        for key, fired in outcomes.items():
-            if key[0] == "band":
-                pin(*key, fired)
-    return {key: fired for key, fired in out.items() if outcomes.get(key) == fired}  # a pin counts where it held
+    pinned: dict[Outcome, set[bool]] = {}
+    for key, kind in EXPECTATIONS.items():
+        if kind.pins is not None and key in expect:
+            for outcome, fired in kind.pins(expect[key], policy, outcomes):
+                pinned.setdefault(outcome, set()).add(fired)
+    # A pin counts where it held; a rule that expectations pin both ways (an exact list leaving out an
+    # action that suppressed_include names) counts as neither.
+    return {key: outcomes[key] for key, fired in pinned.items() if fired == {outcomes.get(key)}}
 
 
 @dataclass
