@@ -83,6 +83,7 @@ class InputSpec(Frozen):
     unit: str | None
     ascending: bool = False  # series only: values strictly increase from period to period
     not_after_as_of: bool = False  # dates only: no value after the decision's as-of date
+    description: str | None = field(default=None, compare=False)  # for the data contract (schema client -p)
 
 
 class MetricSpec(Frozen, eq=False):
@@ -195,10 +196,16 @@ class CompiledPolicy(Frozen, eq=False):
     row_function: Callable[..., tuple[Any, ...]] = field(repr=False, compare=False)
     row_module: ast.Module | None = field(repr=False, compare=False, default=None)
     runtime: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    key_figures: tuple[str, ...] = ()  # metrics an explanation shows, in the policy's order
 
     @property
     def key(self) -> str:
         return f"{self.id}@{self.version}"
+
+    @property
+    def base_decider(self) -> str:
+        """What ``decided_by`` says when no floor raised the grade: the scorecard, or the default grade."""
+        return "scorecard" if self.score_bands else "default"
 
     @property
     def grade_ids(self) -> tuple[str, ...]:
@@ -370,7 +377,7 @@ class _Compiler:
             if "by_segment" in p:
                 if not self.segments:
                     self.err("no-segments", f"parameter '{name}' varies by segment but the policy declares no segments",
-                             (*path, "by_segment"), "add segments: {by: industry, values: [...]}")
+                             (*path, "by_segment"), "add segments: {by: <a required string input>, values: [...]}")
                     continue
                 for segname in p["by_segment"]:
                     if segname != "default" and segname not in self.segments:
@@ -386,6 +393,7 @@ class _Compiler:
             if self._name_ok("metric", name, ("metrics", name)) and name in self.symbols:
                 self.err("duplicate-name", f"metric '{name}' has the name of an {self.symbols[name].kind}",
                          ("metrics", name))
+        self._key_figures()
         sc = d.get("scorecard")
         if sc:
             self._dupes([f["id"] for f in sc["factors"]], ("scorecard", "factors"), "factor")
@@ -397,6 +405,10 @@ class _Compiler:
         self._dupes([r["id"] for r in cls["rules"]], ("classification", "rules"), "classification rule")
         for i, r in enumerate(cls["rules"]):
             self._grade_ref(r["floor"], ("classification", "rules", i, "floor"))
+            if r["id"] in ("scorecard", "default"):
+                # decided_by names a floor, or 'scorecard' / 'default' when none raised the grade
+                self.err("reserved-name", f"floor id '{r['id']}' is what decided_by says when no floor decided",
+                         ("classification", "rules", i, "id"), f"choose another id, e.g. '{r['id']}_floor'")
         warnings = d.get("warnings") or []
         self._dupes([w["id"] for w in warnings], ("warnings",), "warning")
         actions = d.get("actions") or []
@@ -424,6 +436,17 @@ class _Compiler:
                          "(Measures arts. 17-19); declare its 'restructuring' consequence",
                          path, "add restructuring: {when: ..., floor: special_mention, source: ..., note: ...}",
                          rule=a["id"])
+
+    def _key_figures(self) -> None:
+        """Each key figure is a metric: the explanation prints it with the metric's label and format."""
+        metrics = self.data.get("metrics") or {}
+        for i, name in enumerate(self.data.get("key_figures") or []):
+            if name in metrics:
+                continue
+            kind = self.symbols[name].kind if name in self.symbols else None
+            hint = (f"'{name}' is an {kind}; key figures are metrics: add one with expr: {name}" if kind
+                    else did_you_mean(name, metrics))
+            self.err("unknown-name", f"key figure '{name}' is not a metric of this policy", ("key_figures", i), hint)
 
     def _name_ok(self, kind: str, name: str, path: PathKey) -> bool:
         """A defined name is plain and not reserved; problems are located at the name's own key."""
@@ -792,7 +815,7 @@ def _input_spec(name: str, v: Mapping[str, Any]) -> InputSpec:
         root, item, series = tuple(src.split(".")), (), False
     return InputSpec(name, src, root, item, series, v["type"], bool(v.get("required", False)),
                      v.get("min"), v.get("max"), tuple(v["enum"]) if v.get("enum") else None, v.get("unit"),
-                     bool(v.get("ascending", False)), bool(v.get("not_after_as_of", False)))
+                     bool(v.get("ascending", False)), bool(v.get("not_after_as_of", False)), v.get("description"))
 
 
 def check_document(doc: Document) -> tuple[list[Diagnostic], CompiledPolicy | None]:
@@ -832,7 +855,7 @@ def check_document(doc: Document) -> tuple[list[Diagnostic], CompiledPolicy | No
         metrics=tuple(parts["metrics"]), score_base=base, factors=tuple(parts["factors"]),
         score_bands=score_bands, scale=scale, floors=tuple(parts["floors"]),
         warnings=tuple(parts["warnings"]), actions=tuple(parts["actions"]), tests_path=d.get("tests"),
-        row_function=fn, row_module=module,
+        row_function=fn, row_module=module, key_figures=tuple(d.get("key_figures") or ()),
     )
     return sort_diagnostics(c.sink.items), policy
 

@@ -104,6 +104,7 @@ def lint(policy: CompiledPolicy, doc: Document) -> list[Diagnostic]:
         read.update(expr.refs)
     for w in policy.warnings:
         read.update(w.evidence)
+    read.update(policy.key_figures)  # shown in every explanation: a metric only shown there is used
     for section in ("warnings", "actions"):
         for item in data.get(section) or []:
             for text in (item.get("message") or item.get("reason") or {}).values():

@@ -353,14 +353,15 @@ def _unknown_names(doc: Document, cases: Mapping[int, Mapping[str, Any]], target
         names["metric"] |= {m.name for m in p.metrics}
         names["grade"] |= set(p.grade_ids)
     names["rule"] = names["warning"] | names["action"] | names["floor"]
-    names["decider"] = names["floor"] | {"scorecard"}
+    bases = sorted({p.base_decider for p in targets})  # 'scorecard', or 'default' for a policy without one
+    names["decider"] = names["floor"] | set(bases)
     out = []
 
     def check(kind: str, value: Any, at: tuple[Any, ...]) -> None:
         if not isinstance(value, str) or value in names[kind]:
             return
         line, col = doc.locate(at)
-        what = {"rule": "rule", "decider": "floor rule (or 'scorecard')"}.get(kind, kind)
+        what = {"rule": "rule", "decider": "floor rule (or " + " / ".join(f"'{b}'" for b in bases) + ")"}.get(kind, kind)
         out.append(Diagnostic("unknown-name", f"the policy has no {what} '{value}'", file=file, line=line,
                               column=col, path=format_path(at), hint=did_you_mean(value, sorted(names[kind]))))
 
