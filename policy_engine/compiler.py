@@ -339,6 +339,7 @@ class _Compiler:
             if v.get("ascending") and "[*]" not in v["from"]:
                 self.err("bad-input", "'ascending' orders the periods of a series; this input is not one",
                          ("inputs", k, "ascending"), "a series reads a list: from: financials[*].period_end")
+        self._input_places()
         if seg:
             by = seg["by"]
             inp = d["inputs"].get(by)
@@ -436,6 +437,33 @@ class _Compiler:
                          "(Measures arts. 17-19); declare its 'restructuring' consequence",
                          path, "add restructuring: {when: ..., floor: special_mention, source: ..., note: ...}",
                          rule=a["id"])
+
+    def _input_places(self) -> None:
+        """One place in the record is one thing: a value, an object or a list, whatever input reads it.
+
+        ``loan`` read as a value by one input and as an object by another (``loan.balance``) is a
+        record no client can send; so is ``financials`` read as a list and as an object.
+        """
+        seen: dict[str, tuple[str, str]] = {}  # place -> (kind, input)
+        for name, v in self.data["inputs"].items():
+            parts = v["from"].split(".")
+            place = ""
+            for i, part in enumerate(parts):
+                is_list = part.endswith("[*]")
+                place = f"{place}.{part.removesuffix('[*]')}" if place else part.removesuffix("[*]")
+                kinds = [("list", place)] if is_list else []
+                last = i == len(parts) - 1
+                if is_list:
+                    place += "[*]"
+                kinds.append(("value" if last else "object", place))
+                for kind, at in kinds:
+                    other = seen.setdefault(at, (kind, name))
+                    if other[0] != kind:
+                        self.err("input-path-conflict",
+                                 f"input '{name}' reads {at} as {'an' if kind == 'object' else 'a'} {kind}; input "
+                                 f"'{other[1]}' reads it as {'an' if other[0] == 'object' else 'a'} {other[0]}",
+                                 ("inputs", name, "from"), "a place in the client record holds one kind of thing")
+                        return
 
     def _key_figures(self) -> None:
         """Each key figure is a metric: the explanation prints it with the metric's label and format."""

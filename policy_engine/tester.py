@@ -85,7 +85,7 @@ _PATCH_PART = re.compile(r"^([a-z_][a-z0-9_]*)((?:\[-?\d+\])*)$")
 
 
 def apply_patch(record: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
-    """A deep copy of ``record`` with ``{'loan.days_past_due': 91, 'financials[-1].net_income': -5}`` set."""
+    """A deep copy of ``record`` with ``{'loan.overdue_days': 91, 'financials[-1].net_income': -5}`` set."""
     out = copy.deepcopy(record)
     for path, value in patch.items():
         cur: Any = out
@@ -361,7 +361,8 @@ def _unknown_names(doc: Document, cases: Mapping[int, Mapping[str, Any]], target
         if not isinstance(value, str) or value in names[kind]:
             return
         line, col = doc.locate(at)
-        what = {"rule": "rule", "decider": "floor rule (or " + " / ".join(f"'{b}'" for b in bases) + ")"}.get(kind, kind)
+        deciders = " / ".join(f"'{b}'" for b in bases)
+        what = {"rule": "rule", "decider": f"floor rule (or {deciders})"}.get(kind, kind)
         out.append(Diagnostic("unknown-name", f"the policy has no {what} '{value}'", file=file, line=line,
                               column=col, path=format_path(at), hint=did_you_mean(value, sorted(names[kind]))))
 
