@@ -6,7 +6,9 @@ its input contract accepts: the declared type, range (``min``/``max``), allowed 
 periods (ascending series strictly increasing, period dates as quarter ends, oldest
 first), optional fields sometimes missing. Every record it makes is one the policy
 decides (a test holds it to that). Values are spread over their whole range rather
-than modelled on a business, so a large sample reaches most rules of a policy.
+than modelled on a business, and a share of them sits on and next to each threshold
+the policy compares an input with (``days > 90`` draws 89, 90, 91), so both sides of
+a boundary occur in a modest sample.
 
 The flat (CSV) form uses the column conventions of ``policy-engine batch``: nested
 fields as dotted paths (``a.b``) and series as wide columns ``root[0].x`` ...
@@ -17,8 +19,10 @@ unchanged.
 
 from __future__ import annotations
 
+import ast
 import csv
 import datetime as dt
+import itertools
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +35,7 @@ SHORT_SHARE = 0.2  # share of clients with fewer periods than the most (trailing
 _SPAN = 1e6  # spread of a number with no declared bound on that side
 _INTEGER_SPAN = 400  # spread of a whole number with no declared bound on that side (day counts, periods)
 _DATE_SPAN_DAYS = 730  # dates fall in the two years up to the as-of day
+BOUNDARY_SHARE = 0.3  # share of number values drawn on or next to a threshold the policy compares the input with
 
 
 def quarter_ends(as_of: dt.date, n: int) -> list[str]:
@@ -87,6 +92,57 @@ class _Place:
         return tuple(v for v in self.first.enum or sorted(set.intersection(*sets)) if all(v in x for x in sets))
 
 
+def thresholds(policy: CompiledPolicy) -> dict[str, list[float]]:
+    """Per input, the numbers the policy compares it with: literals and parameters (every segment's value).
+
+    Read from the checked trees: ``x > 90``, ``90 < x``, ``x < floor``, ``coalesce(x, 0) >= 2``,
+    ``last(x) < 0``, and calls that compare themselves, such as ``streak(x, '<', 0)``. A number
+    that is a count or a default (``sum_last(x, 4)``, ``coalesce(x, 0)``) is not a threshold.
+    """
+    inputs = {s.name for s in policy.inputs}
+    params = {n: [v for v in values.values() if isinstance(v, int | float) and not isinstance(v, bool)]
+              for n, values in policy.parameters.items()}
+
+    def numbers(node: ast.expr) -> list[float]:
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
+            return [float(node.value)]
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return [-v for v in numbers(node.operand)]
+        if isinstance(node, ast.Name) and node.id in params:
+            return [float(v) for v in params[node.id]]
+        return []
+
+    def input_of(node: ast.expr) -> str | None:
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args \
+                and node.func.id in ("coalesce", "last", "first", "abs"):
+            node = node.args[0]
+        return node.id if isinstance(node, ast.Name) and node.id in inputs else None
+
+    found: dict[str, list[float]] = {}
+    trees = [m.expr for m in policy.metrics] + [f.expr for f in policy.factors] + [r.expr for r in policy.floors]
+    trees += [w.expr for w in policy.warnings]
+    for a in policy.actions:
+        trees += [a.expr, *a.param_exprs.values(), *([a.restructuring.expr] if a.restructuring else [])]
+    for ce in trees:
+        for node in ast.walk(ce.tree):
+            pairs: list[tuple[ast.expr, ast.expr]] = []
+            if isinstance(node, ast.Compare):
+                operands = [node.left, *node.comparators]
+                pairs = list(itertools.pairwise(operands))
+                pairs += [(y, x) for x, y in pairs]
+            elif isinstance(node, ast.Call) and any(isinstance(x, ast.Constant) and x.value in _OPERATORS
+                                                    for x in node.args):
+                pairs = [(x, y) for x in node.args for y in node.args if x is not y]
+            for x, y in pairs:
+                name = input_of(x)
+                if name is not None:
+                    found.setdefault(name, []).extend(numbers(y))
+    return {k: sorted(set(v)) for k, v in found.items() if v}
+
+
+_OPERATORS = ("<", "<=", ">", ">=", "==", "!=")
+
+
 def _places(policy: CompiledPolicy) -> tuple[dict[str, _Place], dict[str, dict[str, _Place]]]:
     """Scalar places by path, and series places by list root then item path, in declaration order."""
     scalars: dict[str, _Place] = {}
@@ -106,7 +162,8 @@ def _places(policy: CompiledPolicy) -> tuple[dict[str, _Place], dict[str, dict[s
     return scalars, series
 
 
-def _draw(place: _Place, n: int, rng: Any, day: dt.date, grades: tuple[str, ...], nulls: bool) -> Any:
+def _draw(place: _Place, n: int, rng: Any, day: dt.date, grades: tuple[str, ...], nulls: bool,
+          edges: Mapping[str, list[float]]) -> Any:
     """``n`` values for one place: numbers as floats (NaN for a missing value), the rest as objects (None)."""
     import numpy as np
 
@@ -130,8 +187,16 @@ def _draw(place: _Place, n: int, rng: Any, day: dt.date, grades: tuple[str, ...]
             # Half the values near the low end, where thresholds of ratios and shares tend to sit.
             u = rng.random(n)
             values = np.where(rng.random(n) < 0.5, a + (b - a) * u ** 3, a + (b - a) * u)
-            values = np.clip(np.round(values, 4), a, b)
-        out = values.astype(float)
+            values = np.round(values, 4)
+        marks = sorted({m for s in place.specs for m in edges.get(s.name, ())})
+        if marks:
+            # On the threshold and one step either side: both outcomes of each comparison occur.
+            step = 1.0 if whole else 1e-4
+            near = np.array([m + d for m in marks for d in (-step, 0.0, step)])
+            if whole:
+                near = np.rint(near)
+            values = np.where(rng.random(n) < BOUNDARY_SHARE, near[rng.integers(0, len(near), n)], values)
+        out = np.clip(values, a, b).astype(float)
         if nulls and not place.required:
             out[rng.random(n) < MISSING_SHARE] = np.nan
         return out
@@ -160,6 +225,7 @@ def generate_policy_columns(policy: CompiledPolicy, n: int, seed: int = 7, as_of
 
     day = dt.date.fromisoformat(as_of)
     grades = policy.grade_ids
+    edges = thresholds(policy)
     scalars, series = _places(policy)
     cols: dict[str, Any] = {
         "client_id": np.array([f"G{seed:03d}-{i:07d}" for i in range(n)], dtype=object),
@@ -173,7 +239,7 @@ def generate_policy_columns(policy: CompiledPolicy, n: int, seed: int = 7, as_of
     for path, place in scalars.items():
         if path in ("client_id", "as_of"):
             continue  # the record's own identification: drawn above
-        cols[path] = _draw(place, n, stream(path), day, grades, nulls=True)
+        cols[path] = _draw(place, n, stream(path), day, grades, True, edges)
     for root, group in series.items():
         rng = stream(root + "[*]")
         count = np.where(rng.random(n) < SHORT_SHARE, rng.integers(1, periods + 1, n), periods)
@@ -186,12 +252,12 @@ def generate_policy_columns(policy: CompiledPolicy, n: int, seed: int = 7, as_of
                 if place.ascending and place.kind == "date":
                     column = np.full(n, ends[k], dtype=object)
                 elif place.ascending:
-                    step = np.floor(np.abs(_draw(place, n, prng, day, grades, nulls=False)) % 10) + 1
+                    step = np.floor(np.abs(_draw(place, n, prng, day, grades, False, {})) % 10) + 1
                     low = place.bound("min")
                     column = np.full(n, float(low if low is not None else 0)) if k == 0 \
                         else cols[f"{root}[{k - 1}].{item}"] + step
                 else:
-                    column = _draw(place, n, prng, day, grades, nulls=item != anchor)
+                    column = _draw(place, n, prng, day, grades, item != anchor, edges)
                 cols[name] = column
             for k in range(periods):
                 column = cols[f"{root}[{k}].{item}"]

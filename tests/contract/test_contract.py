@@ -19,7 +19,7 @@ from policy_engine.diagnostics import InputError, PolicyError
 from policy_engine.evaluate import Decider
 from policy_engine.loader import load_yaml_text
 from policy_engine.registry import load_policy
-from policy_engine.synthetic import generate_policy_columns, policy_clients
+from policy_engine.synthetic import generate_policy_columns, policy_clients, write_policy_csv
 
 from ..conftest import POLICIES, REFERENCE, ROOT, SAMPLES
 
@@ -180,3 +180,23 @@ def test_the_policy_schema_documents_key_figures_and_an_optional_scorecard() -> 
 
 
 REFERENCE_50_SEED_7 = "a1aa8db1af89001face32f0e30efef17febb1884dd3cf471c4508afbb5039071"
+
+
+def test_batch_and_decide_agree_on_a_policy_without_scorecard_or_segments(tmp_path: Path) -> None:
+    # The CSV form: batch reads a series under any root from wide columns (root[k].x).
+    policy = load_policy(WATCH)
+    clients = list(policy_clients(policy, 300, seed=8))
+    write_policy_csv(policy, tmp_path / "w.csv", 300, seed=8)
+    result = _run("batch", str(tmp_path / "w.csv"), "-p", str(WATCH), "--out", str(tmp_path / "d.jsonl"),
+                  "--no-audit", "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in (tmp_path / "d.jsonl").read_text(encoding="utf-8").splitlines()]
+    decider = Decider(policy)
+    seen = set()
+    for client, row in zip(clients, rows, strict=True):
+        record = decider.decide(client)
+        cls = record["classification"]
+        assert (row["client_id"], row["grade"], row["decided_by"]) == (client["client_id"], cls["grade"],
+                                                                       cls["decided_by"])
+        seen.add(cls["decided_by"])
+    assert seen == {"default", "cash_burn", "litigation"}
