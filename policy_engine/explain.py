@@ -209,7 +209,7 @@ def _trace_value(v: Any) -> str:
 
 
 def _trace_lines(trace: Any, lang: str) -> list[str]:
-    """One line per evaluated rule: ``  metric dscr = 0.85 <- ratio(...) [ebitda_q=[...], ...]``."""
+    """One line per evaluated rule: ``  metric coverage = 0.85 <- ratio(...) [cash_q=[...], ...]``."""
     lines = []
     for step in trace:
         stage = _STAGE[lang].get(step.get("stage"), step.get("stage", "?"))
