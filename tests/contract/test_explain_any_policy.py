@@ -67,3 +67,18 @@ def test_a_policy_that_declares_no_key_figures_gets_no_block(tmp_path: Path) -> 
     (tmp_path / "w.yaml").write_text(text, encoding="utf-8")
     policy = load_policy(tmp_path / "w.yaml")
     assert "Key figures" not in explain(Decider(policy).decide(_client([1.0, 2.0, 3.0])), policy, "en")
+
+
+def test_decide_format_text_of_a_policy_without_scorecard(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from policy_engine.cli import main
+
+    (tmp_path / "c.json").write_text(json.dumps(_client([-1.0, -2.0, -3.0])), encoding="utf-8")
+    result = CliRunner().invoke(main, ["decide", "-p", str(WATCH), "-c", str(tmp_path / "c.json"), "--format", "text",
+                                       "--no-audit"], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert "Decided by the floor cash_burn\n" in result.output
+    assert "Quarters of negative cash flow: 3" in result.output and "scorecard" not in result.output
