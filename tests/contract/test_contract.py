@@ -200,3 +200,22 @@ def test_batch_and_decide_agree_on_a_policy_without_scorecard_or_segments(tmp_pa
                                                                        cls["decided_by"])
         seen.add(cls["decided_by"])
     assert seen == {"default", "cash_burn", "litigation"}
+
+
+@pytest.mark.parametrize(("args", "code"), [
+    (["schema", "client", "-p", "no-such-policy"], 2),
+    (["schema", "client", "-p", "loss-client-management@9.9.9"], 2),
+    (["schema", "client", "-p", "loss-client-management@"], 2),
+    (["schema", "policy", "-p", "loss-client-management"], 2),
+    (["generate", "-p", "no-such-policy", "--out", "x.csv"], 2),
+    (["generate", "-p", "loss-client-management", "--out", "x.parquet"], 2),
+])
+def test_contract_commands_refuse_bad_references_with_a_usage_error(args: list[str], code: int) -> None:
+    result = _run(*args)
+    assert result.exit_code == code
+    assert "Traceback" not in result.output
+
+
+def test_schema_client_of_an_invalid_policy_file_is_exit_4(tmp_path: Path) -> None:
+    (tmp_path / "policy.yaml").write_text("id: broken\n", encoding="utf-8")
+    assert _run("schema", "client", "-p", str(tmp_path / "policy.yaml")).exit_code == 4
