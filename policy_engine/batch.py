@@ -294,7 +294,7 @@ def decisions_frame(policy: CompiledPolicy, prep: Prepared, res: VectorResults,
     """The decisions table: one row per decided client, the same facts as the decision records."""
     n = res.n
     grades = np.array(policy.grade_ids, dtype=object)
-    decided_by = np.full(n, "scorecard", dtype=object)
+    decided_by = np.full(n, policy.base_decider, dtype=object)
     for r, c in reversed(list(zip(policy.floors, res.floors, strict=True))):
         hit = c.data & c.valid & (res.g_rank == r.rank) & (res.g_rank != res.s_rank)
         decided_by[hit] = r.id
@@ -334,7 +334,7 @@ def decisions_frame(policy: CompiledPolicy, prep: Prepared, res: VectorResults,
     und = np.column_stack(und_masks) if und_masks else np.zeros((n, 0), bool)
     segment = prep.segments if prep.segments is not None else np.full(n, None, dtype=object)
     days, day_codes = np.unique(prep.as_of_days, return_inverse=True)
-    decided_names = ["scorecard", *[r.id for r in policy.floors]]
+    decided_names = [policy.base_decider, *[r.id for r in policy.floors]]
     decided_codes = pd.Categorical(decided_by, categories=list(dict.fromkeys(decided_names)))
     constant = np.zeros(n, np.int8)
     out: dict[str, Any] = {

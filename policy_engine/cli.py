@@ -1094,34 +1094,59 @@ def audit_replay(ctx: click.Context, ref: str | None, replay_all: bool, client: 
 # ------------------------------------------------------------------ generate
 
 
+def _policy_ref(ctx: click.Context, ref: str) -> Any:
+    """ID (the version in force today), ID@VERSION, or a policy file: one compiled policy."""
+    path = Path(ref)
+    if "@" in ref and not path.is_file():
+        pid, _, version = ref.partition("@")
+        if not pid or not version:
+            raise click.BadParameter(f"{ref!r}: write ID@VERSION, e.g. my-policy@1.0.0", param_hint="--policy")
+        return _resolve_policy(ctx, pid, version, None)
+    return _resolve_policy(ctx, ref, None, None)
+
+
 @main.command()
 @click.option("--n", "count", type=click.IntRange(min=1), default=1000, show_default=True, help="Number of clients.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Same seed, same portfolio.")
 @click.option("--as-of", default="2025-06-30", show_default=True, help="Date the portfolio describes.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Output file: .csv (flat columns) or .jsonl (one client record per line).")
+@click.option("--policy", "-p", default=None,
+              help="Draw the clients from this policy's inputs (ID, ID@VERSION or a file); without it, the tuned "
+                   "portfolio of the reference client record.")
+@click.option("--periods", type=click.IntRange(min=1, max=400), default=4, show_default=True,
+              help="With --policy: periods of each series (some clients get fewer).")
+@click.pass_context
 @handle_errors
-def generate(count: int, seed: int, as_of: str, out: Path) -> None:
-    """Write a seeded synthetic portfolio of loss-making corporate clients."""
+def generate(ctx: click.Context, count: int, seed: int, as_of: str, out: Path, policy: str | None,
+             periods: int) -> None:
+    """Write a seeded synthetic portfolio: for any policy from its declared inputs (-p), or the reference one."""
+    from . import synthetic
     from .inputs import parse_date
     from .progress import progress
-    from .synthetic import generate_clients, write_csv
 
     if parse_date(as_of) is None:
         raise click.BadParameter(f"{as_of!r} is not a date YYYY-MM-DD", param_hint="--as-of")
     if out.suffix not in (".csv", ".jsonl"):
         raise click.BadParameter("use a .csv or .jsonl file name", param_hint="--out")
+    compiled = _policy_ref(ctx, policy) if policy is not None else None
     with progress("generating", count, "clients") as shown:
         if out.suffix == ".csv":
-            write_csv(out, count, seed, as_of, progress=shown.update)
+            if compiled is None:
+                synthetic.write_csv(out, count, seed, as_of, progress=shown.update)
+            else:
+                synthetic.write_policy_csv(compiled, out, count, seed, as_of, periods, progress=shown.update)
         else:
             import orjson
 
+            clients = synthetic.generate_clients(count, seed, as_of) if compiled is None \
+                else synthetic.policy_clients(compiled, count, seed, as_of, periods)
             with out.open("wb") as fh:
-                for client in generate_clients(count, seed, as_of):
+                for client in clients:
                     fh.write(orjson.dumps(client) + b"\n")
                     shown.update()
-    click.echo(f"wrote {count} clients to {out}", err=True)
+    click.echo(f"wrote {count} clients to {out}" + (f" for {compiled.id} {compiled.version}" if compiled else ""),
+               err=True)
 
 
 # -------------------------------------------------------------------- schema
@@ -1129,9 +1154,23 @@ def generate(count: int, seed: int, as_of: str, out: Path) -> None:
 
 @main.command()
 @click.argument("name", type=click.Choice(["policy", "client", "decision", "policy-tests", "scenario"]))
+@click.option("--policy", "-p", default=None,
+              help="client only: the record this policy reads (ID, ID@VERSION or a file), generated from its inputs.")
+@click.pass_context
 @handle_errors
-def schema(name: str) -> None:
-    """Print a JSON Schema (policy, client, decision, policy-tests, scenario)."""
+def schema(ctx: click.Context, name: str, policy: str | None) -> None:
+    """Print a JSON Schema (policy, client, decision, policy-tests, scenario).
+
+    ``client -p POLICY`` is that policy's data contract; without -p, the shipped client schema
+    (generated from the reference policy in force).
+    """
+    if policy is not None:
+        if name != "client":
+            raise click.UsageError(f"-p applies to 'schema client' only, not to '{name}'")
+        from .contract import dumps, record_schema
+
+        click.echo(dumps(record_schema(_policy_ref(ctx, policy))), nl=False)
+        return
     from .schemas import schema_path
 
     click.echo(schema_path(name).read_text(encoding="utf-8"), nl=False)

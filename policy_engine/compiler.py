@@ -92,6 +92,7 @@ class InputSpec(Frozen):
     unit: str | None
     ascending: bool = False  # series only: values strictly increase from period to period
     not_after_as_of: bool = False  # dates only: no value after the decision's as-of date
+    description: str | None = field(default=None, compare=False)  # for the data contract (schema client -p)
 
 
 class MetricSpec(Frozen, eq=False):
@@ -204,10 +205,16 @@ class CompiledPolicy(Frozen, eq=False):
     row_function: Callable[..., tuple[Any, ...]] = field(repr=False, compare=False)
     row_module: ast.Module | None = field(repr=False, compare=False, default=None)
     runtime: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    key_figures: tuple[str, ...] = ()  # metrics an explanation shows, in the policy's order
 
     @property
     def key(self) -> str:
         return f"{self.id}@{self.version}"
+
+    @property
+    def base_decider(self) -> str:
+        """What ``decided_by`` says when no floor raised the grade: the scorecard, or the default grade."""
+        return "scorecard" if self.score_bands else "default"
 
     @property
     def grade_ids(self) -> tuple[str, ...]:
@@ -448,6 +455,34 @@ def _inputs(c: _Compiler) -> None:
         _input_declaration(c, name, v)
         if name not in BUILTIN_SYMBOLS:  # reported by name_ok; the built-in keeps its meaning
             c.symbols[name] = _input_symbol(name, v)
+    _input_places(c)
+
+
+def _input_places(c: _Compiler) -> None:
+    """One place in the record is one thing: a value, an object or a list, whatever input reads it.
+
+    ``loan`` read as a value by one input and as an object by another (``loan.balance``) is a
+    record no client can send; so is ``financials`` read as a list and as an object.
+    """
+    seen: dict[str, tuple[str, str]] = {}  # place -> (kind, input)
+    for name, v in c.data["inputs"].items():
+        parts = v["from"].split(".")
+        place = ""
+        for i, part in enumerate(parts):
+            is_list = part.endswith("[*]")
+            place = f"{place}.{part.removesuffix('[*]')}" if place else part.removesuffix("[*]")
+            kinds = [("list", place)] if is_list else []
+            if is_list:
+                place += "[*]"
+            kinds.append(("value" if i == len(parts) - 1 else "object", place))
+            for kind, at in kinds:
+                other = seen.setdefault(at, (kind, name))
+                if other[0] != kind:
+                    c.err("input-path-conflict",
+                          f"input '{name}' reads {at} as {'an' if kind == 'object' else 'a'} {kind}; input "
+                          f"'{other[1]}' reads it as {'an' if other[0] == 'object' else 'a'} {other[0]}",
+                          ("inputs", name, "from"), "a place in the client record holds one kind of thing")
+                    return
 
 
 def _input_declaration(c: _Compiler, name: str, v: Mapping[str, Any]) -> None:
@@ -522,7 +557,7 @@ def _parameter_segments(c: _Compiler, name: str, by_segment: Mapping[str, Any]) 
     path = ("parameters", name, "by_segment")
     if not c.segments:
         c.err("no-segments", f"parameter '{name}' varies by segment but the policy declares no segments",
-              path, "add segments: {by: industry, values: [...]}")
+              path, "add segments: {by: <a required string input>, values: [...]}")
         return
     for segname in by_segment:
         if segname != "default" and segname not in c.segments:
@@ -541,11 +576,23 @@ def _metrics(c: _Compiler) -> None:
     for name in metrics:
         if c._name_ok("metric", name, ("metrics", name)) and name in c.symbols:
             c.err("duplicate-name", f"metric '{name}' has the name of an {c.symbols[name].kind}", ("metrics", name))
+    _key_figures(c, metrics)
     for name in metrics:
         # Placeholders, so a metric caught in a cycle gives one error, not a cascade.
         c.symbols.setdefault(name, ex.Symbol(name, "metric", ex.NUMBER, True))
     for name in _metric_order(c, metrics):
         _metric(c, name, metrics[name])
+
+
+def _key_figures(c: _Compiler, metrics: Mapping[str, Any]) -> None:
+    """Each key figure is a metric: the explanation prints it with the metric's label and format."""
+    for i, name in enumerate(c.data.get("key_figures") or []):
+        if name in metrics:
+            continue
+        kind = c.symbols[name].kind if name in c.symbols else None
+        hint = (f"'{name}' is an {kind}; key figures are metrics: add one with expr: {name}" if kind
+                else did_you_mean(name, metrics))
+        c.err("unknown-name", f"key figure '{name}' is not a metric of this policy", ("key_figures", i), hint)
 
 
 def _metric_order(c: _Compiler, metrics: Mapping[str, Any]) -> list[str]:
@@ -619,6 +666,10 @@ def _classification(c: _Compiler) -> None:
     for i, r in enumerate(rules):
         path = ("classification", "rules", i)
         c._grade_ref(r["floor"], (*path, "floor"))
+        if r["id"] in ("scorecard", "default"):
+            # decided_by names a floor, or 'scorecard' / 'default' when none raised the grade
+            c.err("reserved-name", f"floor id '{r['id']}' is what decided_by says when no floor decided",
+                  (*path, "id"), f"choose another id, e.g. '{r['id']}_floor'")
         ce = c.check_expr(r["when"], (*path, "when"), "floor", ex.BOOL, rule=r["id"])
         if ce and r["floor"] in c.grades:
             c.parts["floors"].append(FloorSpec(r["id"], ce, r["floor"], c.grades.index(r["floor"]), r["source"],
@@ -895,7 +946,7 @@ def _input_spec(name: str, v: Mapping[str, Any]) -> InputSpec:
         root, item, series = tuple(src.split(".")), (), False
     return InputSpec(name, src, root, item, series, v["type"], bool(v.get("required", False)),
                      v.get("min"), v.get("max"), tuple(v["enum"]) if v.get("enum") else None, v.get("unit"),
-                     bool(v.get("ascending", False)), bool(v.get("not_after_as_of", False)))
+                     bool(v.get("ascending", False)), bool(v.get("not_after_as_of", False)), v.get("description"))
 
 
 def check_document(doc: Document) -> tuple[list[Diagnostic], CompiledPolicy | None]:
@@ -935,7 +986,7 @@ def check_document(doc: Document) -> tuple[list[Diagnostic], CompiledPolicy | No
         metrics=tuple(parts["metrics"]), score_base=base, factors=tuple(parts["factors"]),
         score_bands=score_bands, scale=scale, floors=tuple(parts["floors"]),
         warnings=tuple(parts["warnings"]), actions=tuple(parts["actions"]), tests_path=d.get("tests"),
-        row_function=fn, row_module=module,
+        row_function=fn, row_module=module, key_figures=tuple(d.get("key_figures") or ()),
     )
     return sort_diagnostics(c.sink.items), policy
 

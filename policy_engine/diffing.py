@@ -1,6 +1,6 @@
 """Semantic diff of two policy versions: what changed, rule by rule, in policy terms.
 
-Not a text diff: a changed threshold reads ``warning dscr_low: threshold 1.2 -> 1.0``, a
+Not a text diff: a changed threshold reads ``warning coverage_low: threshold 1.2 -> 1.0``, a
 parameter ``parameter current_ratio_floor[manufacturing]: 1.2 -> 1.15``, an action that gained a
 condition shows the old and the new condition. Either side is a file, ``id@version`` from the
 registry, or ``REV:path`` from git.

@@ -391,7 +391,7 @@ class Decider:
                 undetermined.append(self._undetermined("classification", r.id, r.expr.refs, environment()))
         grade = p.scale[g_rank]
         if g_rank == s_rank:
-            decided_by = "scorecard"
+            decided_by = p.base_decider
         else:
             decided_by = next(r.id for r, hit in zip(p.floors, floors, strict=True) if hit is True and r.rank == g_rank)
 

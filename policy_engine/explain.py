@@ -21,8 +21,12 @@ _T = {
     "grade": {"zh": "风险分类：{label}（{gid}）", "en": "Grade: {label} ({gid})"},
     "by_score": {"zh": "由评分卡决定：得分 {score}，对应 {sgrade}",
                  "en": "Decided by the scorecard: score {score} maps to {sgrade}"},
-    "by_floor": {"zh": "由监管底线规则 {rule} 决定（评分卡结果为 {sgrade}，得分 {score}）",
+    "by_floor": {"zh": "由分类底线规则 {rule} 决定（评分卡结果为 {sgrade}，得分 {score}）",
                  "en": "Decided by the floor {rule} (the scorecard alone gave {sgrade}, score {score})"},
+    # a policy without a scorecard: the base grade is the best of the scale, and there is no score to quote
+    "by_floor_only": {"zh": "由分类底线规则 {rule} 决定", "en": "Decided by the floor {rule}"},
+    "by_default": {"zh": "未触发任何分类底线：取基准等级 {sgrade}（等级表中最好的一级）",
+                   "en": "No floor fired: the base grade {sgrade} (the best of the scale)"},
     "floors": {"zh": "触发的分类底线：", "en": "Floors that fired:"},
     "floor": {"zh": "  - {rule}：至少{floor}。依据：{source}", "en": "  - {rule}: at least {floor}. Source: {source}"},
     "figures": {"zh": "关键指标：", "en": "Key figures:"},
@@ -65,9 +69,6 @@ _APPROVAL = {"zh": {"relationship_manager": "客户经理", "branch_credit_commi
                     "branch_credit_committee": "branch credit committee",
                     "head_office_credit_committee": "head-office credit committee", "board": "board"}}
 
-_KEY_FIGURES = ("net_margin", "roe", "current_ratio", "quick_ratio", "debt_ratio", "dscr", "interest_coverage",
-                "ltv", "collateral_change", "consecutive_loss_quarters")
-
 
 def _value(v: Any, fmt: str | None) -> str:
     if v is None:
@@ -105,6 +106,17 @@ def _reason(text: str, lang: str) -> str:
     return text
 
 
+def _decided_by(t: Mapping[str, str], policy: CompiledPolicy, decided_by: str, sgrade: str, score: str) -> str:
+    """What decided the grade; a score is quoted only when the policy has a scorecard."""
+    if not policy.score_bands:
+        if decided_by == "default":
+            return t["by_default"].format(sgrade=sgrade)
+        return t["by_floor_only"].format(rule=decided_by)
+    if decided_by == "scorecard":
+        return t["by_score"].format(score=score, sgrade=sgrade)
+    return t["by_floor"].format(rule=decided_by, sgrade=sgrade, score=score)
+
+
 def explain(record: Mapping[str, Any], policy: CompiledPolicy, lang: str = "en") -> str:
     """Render a decision record made under ``policy`` as text in ``lang`` (zh or en).
 
@@ -118,23 +130,20 @@ def explain(record: Mapping[str, Any], policy: CompiledPolicy, lang: str = "en")
     out = [t["title"].format(cid=record["client_id"], as_of=record["as_of"], pid=record["policy"]["id"],
                              ver=record["policy"]["version"]), ""]
     out.append(t["grade"].format(label=cls["label"][lang], gid=cls["grade"]))
-    s = f"{score['total']:g}"
-    if cls["decided_by"] == "scorecard":
-        out.append(t["by_score"].format(score=s, sgrade=labels[score["grade"]]))
-    else:
-        out.append(t["by_floor"].format(rule=cls["decided_by"], sgrade=labels[score["grade"]], score=s))
+    out.append(_decided_by(t, policy, cls["decided_by"], labels.get(score["grade"], "?"), f"{score['total']:g}"))
     if cls["floors"]:
         out.append(t["floors"])
         for f in cls["floors"]:
             out.append(t["floor"].format(rule=f["id"], floor=labels[f["floor"]], source=f["source"]))
     out.append("")
-    out.append(t["figures"])
     metrics = {m.name: m for m in policy.metrics}
-    for name in _KEY_FIGURES:
-        if name in record["metrics"] and name in metrics:
-            m = metrics[name]
-            label = (m.label or {}).get(lang, name)
-            out.append(f"  {label}: {_value(record['metrics'][name], m.format)}")
+    shown = [name for name in policy.key_figures if name in record["metrics"] and name in metrics]
+    if shown:  # the policy says which figures matter; a policy that names none gets no block
+        out.append(t["figures"])
+    for name in shown:
+        m = metrics[name]
+        label = (m.label or {}).get(lang, name)
+        out.append(f"  {label}: {_value(record['metrics'][name], m.format)}")
     if record["undefined_metrics"]:
         out.append(t["undefined"])
         for name, why in record["undefined_metrics"].items():
@@ -205,7 +214,7 @@ def _trace_value(v: Any) -> str:
 
 
 def _trace_lines(trace: Any, lang: str) -> list[str]:
-    """One line per evaluated rule: ``  metric dscr = 0.85 <- ratio(...) [ebitda_q=[...], ...]``."""
+    """One line per evaluated rule: ``  metric coverage = 0.85 <- ratio(...) [cash_q=[...], ...]``."""
     lines = []
     for step in trace:
         stage = _STAGE[lang].get(step.get("stage"), step.get("stage", "?"))
@@ -225,11 +234,7 @@ def explain_summary(summary: Mapping[str, Any], policy: CompiledPolicy, lang: st
     out = [t["title"].format(cid=summary["client_id"], as_of=summary["as_of"], pid=summary["policy"]["id"],
                              ver=summary["policy"]["version"]), t["summary_facts"], ""]
     out.append(t["grade"].format(label=labels.get(cls["grade"], cls["grade"]), gid=cls["grade"]))
-    if cls["decided_by"] == "scorecard":
-        out.append(t["by_score"].format(score=total, sgrade=labels.get(cls["scorecard_grade"], "?")))
-    else:
-        out.append(t["by_floor"].format(rule=cls["decided_by"], sgrade=labels.get(cls["scorecard_grade"], "?"),
-                                        score=total))
+    out.append(_decided_by(t, policy, cls["decided_by"], labels.get(cls["scorecard_grade"], "?"), total))
     none = t["none"].strip()
     out.append(t["summary_floors"].format(ids=", ".join(cls["floors"]) or none))
     out.append(t["summary_warnings"].format(ids=", ".join(summary["warnings"]) or none))

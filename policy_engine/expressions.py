@@ -721,7 +721,7 @@ class _Checker:
                             "use grade_rank(g) >= grade_rank('substandard')")
 
     def _check_enum_literal(self, left: ast.AST, right: ast.AST, values: Sequence[Any] | None = None) -> None:
-        """``industry == 'manufactring'`` is a typo, not a rule that never fires."""
+        """``sector == 'manufactring'`` is a typo, not a rule that never fires."""
         if not isinstance(left, ast.Name):
             return
         sym = self.scope.symbols.get(left.id)
@@ -932,7 +932,7 @@ def check_expression(source: str, scope: Scope, want: str | None = None) -> Chec
         if want == NUMBER and t == BOOL:
             ok = False
         if not ok:
-            hint = "a condition compares values, e.g. dscr < 1.2" if want == BOOL else None
+            hint = "a condition compares values, e.g. coverage < 1.2" if want == BOOL else None
             raise ExpressionError("type-mismatch", f"expected a {want} here, the expression gives a {t}", 1, hint)
     return CheckedExpression(
         source=source, tree=tree.body, type=t, nullable=nullable,

@@ -4,7 +4,7 @@ Column conventions (one row per client):
 
 * ``client_id`` (required), ``as_of`` (optional, YYYY-MM-DD);
 * every other field under its dotted path in the client record: ``industry``, ``loan.days_past_due``,
-  ``events.litigation``;
+  ``events.key_event``;
 * quarterly financials either wide, ``financials[0].revenue`` ... ``financials[k].revenue`` (index
   0 is the oldest; a period exists when any of its cells has a value), or as a second long
   table with ``client_id`` and one row per period (``--financials FILE``; periods in file order,

@@ -99,6 +99,7 @@ class _Subject:
             read.update(expr.refs)
         for w in self.policy.warnings:
             read.update(w.evidence)
+        read.update(self.policy.key_figures)  # shown in every explanation: a metric only shown there is used
         for section in ("warnings", "actions"):
             for item in self.data.get(section) or []:
                 for text in (item.get("message") or item.get("reason") or {}).values():

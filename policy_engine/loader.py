@@ -418,7 +418,7 @@ MAX_JSON_INT_DIGITS = 100  # far beyond any amount; Python itself refuses 4300 d
 class JSONInputError(ValueError):
     """A JSON document a caller sent is unusable: every problem with its code and field path.
 
-    ``problems`` holds ``(code, path, message)``; the path is ``loan.days_past_due`` or
+    ``problems`` holds ``(code, path, message)``; the path is ``loan.overdue_days`` or
     ``financials[2].revenue`` (None when the whole document is concerned). ``str()`` names both,
     for callers that keep one line per document.
     """
@@ -468,7 +468,7 @@ def _brackets_only(text: str) -> str:
 
 
 def _path_at(text: str, pos: int, field_only: bool = False) -> str | None:
-    """The field path at character ``pos`` of a (possibly broken) JSON text, e.g. ``loan.days_past_due``.
+    """The field path at character ``pos`` of a (possibly broken) JSON text, e.g. ``loan.overdue_days``.
 
     Only called for a document already refused, so a token walk that never fails beats speed.
     """

@@ -38,18 +38,25 @@ changelog:
     date: {today}
     changes: ["first version, from `policy-engine init`"]
 inputs:
-  days_past_due: {{from: loan.days_past_due, type: integer, required: true, min: 0, unit: days}}
-  revenue_q: {{from: "financials[*].revenue", type: number}}
-  net_income_q: {{from: "financials[*].net_income", type: number}}
+  overdue_days: {{from: loan.overdue_days, type: integer, required: true, min: 0, unit: days}}
+  revenue: {{from: "financials[*].revenue", type: number}}
+  net_income: {{from: "financials[*].net_income", type: number}}
 parameters:
   loss_quarters_warning: {{value: 2}}
 metrics:
-  net_margin: {{expr: "ratio(last(net_income_q), last(revenue_q))"}}
-  consecutive_loss_quarters: {{expr: "streak(net_income_q, '<', 0)"}}
+  margin:
+    expr: "ratio(last(net_income), last(revenue))"
+    format: percent
+    label: {{zh: 净利率, en: Net margin}}
+  loss_quarters:
+    expr: "streak(net_income, '<', 0)"
+    format: integer
+    label: {{zh: 连续亏损季度数, en: Consecutive loss quarters}}
+key_figures: [margin, loss_quarters]  # what an explanation shows under "Key figures"
 scorecard:
   factors:
     - id: margin
-      metric: net_margin
+      metric: margin
       missing_points: -10
       bands:
         - {{max: 0, points: -10}}
@@ -66,21 +73,21 @@ classification:
     - {{id: loss, zh: 损失, en: Loss, nonperforming: true}}
   rules:
     - id: overdue_over_90
-      when: days_past_due > 90
+      when: overdue_days > 90
       floor: substandard
       source: 《商业银行金融资产风险分类办法》第十条：逾期超过90天
 warnings:
-  - id: consecutive_losses
-    when: consecutive_loss_quarters >= loss_quarters_warning
+  - id: losses
+    when: loss_quarters >= loss_quarters_warning
     severity: high
     category: profitability
     message:
-      zh: 连续{{consecutive_loss_quarters}}个季度净亏损
-      en: Net loss for {{consecutive_loss_quarters}} consecutive quarters
+      zh: 连续{{loss_quarters}}个季度净亏损
+      en: Net loss for {{loss_quarters}} consecutive quarters
 actions:
-  - id: review_monthly
+  - id: monthly_review
     action: review_meeting
-    when: fired('consecutive_losses')
+    when: fired('losses')
     params: {{cadence: monthly}}
     priority: 10
     reason: {{zh: 连续亏损，按月检视, en: Consecutive losses; review monthly}}
@@ -146,7 +153,7 @@ def init(name: str, policies: Path, today: dt.date | None = None) -> list[Path]:
     tests_file.write_text(TESTS.format(name=name, schema=_modeline(tests_file, schemas / "policy-tests.schema.json")),
                           encoding="utf-8")
     periods = _quarter_ends(day, 2)
-    client = {"client_id": "EXAMPLE-1", "as_of": day.isoformat(), "loan": {"days_past_due": 0},
+    client = {"client_id": "EXAMPLE-1", "as_of": day.isoformat(), "loan": {"overdue_days": 0},
               "financials": [{"period_end": periods[0], "revenue": 1_000_000, "net_income": 40_000},
                              {"period_end": periods[1], "revenue": 1_050_000, "net_income": 45_000}]}
     client_file.write_text(json.dumps(client, indent=2) + "\n", encoding="utf-8")

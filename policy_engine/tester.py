@@ -79,7 +79,7 @@ _PATCH_PART = re.compile(r"^([a-z_][a-z0-9_]*)((?:\[-?\d+\])*)$")
 
 
 def apply_patch(record: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
-    """A deep copy of ``record`` with ``{'loan.days_past_due': 91, 'financials[-1].net_income': -5}`` set."""
+    """A deep copy of ``record`` with ``{'loan.overdue_days': 91, 'financials[-1].net_income': -5}`` set."""
     out = copy.deepcopy(record)
     for path, value in patch.items():
         cur: Any = out
@@ -257,7 +257,7 @@ def _pin_each(kind: str, fired: bool) -> Callable[..., Pins]:
 
 
 def _pin_decided_by(want: Any, policy: CompiledPolicy, outcomes: Mapping[Outcome, bool]) -> Pins:
-    if want not in (None, "scorecard"):
+    if want not in (None, policy.base_decider):
         yield ("floor", want), True
 
 
@@ -516,14 +516,16 @@ def _unknown_names(doc: Document, cases: Mapping[int, Mapping[str, Any]], target
         names["metric"] |= {m.name for m in p.metrics}
         names["grade"] |= set(p.grade_ids)
     names["rule"] = names["warning"] | names["action"] | names["floor"]
-    names["decider"] = names["floor"] | {"scorecard"}
+    bases = sorted({p.base_decider for p in targets})  # 'scorecard', or 'default' for a policy without one
+    names["decider"] = names["floor"] | set(bases)
     out = []
 
     def check(kind: str, value: Any, at: tuple[Any, ...]) -> None:
         if not isinstance(value, str) or value in names[kind]:
             return
         line, col = doc.locate(at)
-        what = {"rule": "rule", "decider": "floor rule (or 'scorecard')"}.get(kind, kind)
+        deciders = " / ".join(f"'{b}'" for b in bases)
+        what = {"rule": "rule", "decider": f"floor rule (or {deciders})"}.get(kind, kind)
         out.append(Diagnostic("unknown-name", f"the policy has no {what} '{value}'", file=file, line=line,
                               column=col, path=format_path(at), hint=did_you_mean(value, sorted(names[kind]))))
 
