@@ -17,6 +17,7 @@ import shutil
 from pathlib import Path
 
 from .diagnostics import Diagnostic, UsageError
+from .synthetic import quarter_ends
 
 NAME = re.compile(r"^[a-z][a-z0-9-]{1,62}$")  # the policy schema's id pattern
 SCHEMAS = ("policy", "policy-tests", "client")
@@ -103,20 +104,6 @@ cases:
 """
 
 
-def _quarter_ends(day: dt.date, n: int) -> list[str]:
-    """The last ``n`` quarter ends on or before ``day``, oldest first."""
-    ends = []
-    year, quarter = day.year, (day.month - 1) // 3  # the quarter before the current one
-    for _ in range(n):
-        if quarter == 0:
-            year, quarter = year - 1, 4
-        month = quarter * 3
-        last = (dt.date(year + (month == 12), month % 12 + 1, 1) - dt.timedelta(days=1))
-        ends.append(last.isoformat())
-        quarter -= 1
-    return sorted(ends)
-
-
 def _modeline(target: Path, schema: Path) -> str:
     return Path(os.path.relpath(schema, target.parent)).as_posix()
 
@@ -152,7 +139,7 @@ def init(name: str, policies: Path, today: dt.date | None = None) -> list[Path]:
                            encoding="utf-8")
     tests_file.write_text(TESTS.format(name=name, schema=_modeline(tests_file, schemas / "policy-tests.schema.json")),
                           encoding="utf-8")
-    periods = _quarter_ends(day, 2)
+    periods = quarter_ends(day, 2)
     client = {"client_id": "EXAMPLE-1", "as_of": day.isoformat(), "loan": {"overdue_days": 0},
               "financials": [{"period_end": periods[0], "revenue": 1_000_000, "net_income": 40_000},
                              {"period_end": periods[1], "revenue": 1_050_000, "net_income": 45_000}]}
