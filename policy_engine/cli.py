@@ -178,11 +178,28 @@ def _with_audit_options(fn: F) -> F:
     return fn
 
 
-def _record(ctx: click.Context, policy: Any, pairs: Any, inputs: str, batch_key: str | None = None) -> int:
-    from .audit import AuditStore
+def _audit_db(ctx: click.Context, no_audit: bool) -> Path | bool:
+    """The store a command records into, or False with --no-audit (the run layer opens and writes it)."""
+    return False if no_audit else Path(ctx.find_root().obj["audit_db"])
 
-    with AuditStore(ctx.obj["audit_db"]) as store:
-        return store.append(policy, pairs, inputs=inputs, batch_key=batch_key)
+
+def _check_as_of(as_of: str | None) -> None:
+    from .inputs import parse_date
+
+    if as_of is not None and parse_date(as_of) is None:
+        raise click.BadParameter(f"{as_of!r} is not a date YYYY-MM-DD", param_hint="--as-of")
+
+
+def _progress(label: str) -> Callable[[int, int], None] | None:
+    """Per-chunk progress on stderr when it is a terminal (silent when piped): 'label: done/total rows'."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        pct = 100.0 * done / total if total else 100.0
+        click.echo(f"\r{label}: {done:,}/{total:,} rows ({pct:.0f}%)", err=True, nl=done >= total)
+
+    return show
 
 
 # ------------------------------------------------------------------ validate
@@ -296,57 +313,26 @@ def config_cmd(ctx: click.Context, fmt: str | None) -> None:
 # ------------------------------------------------------------ decide/explain
 
 
-def _read_client(source: str) -> Any:
-    from .diagnostics import Diagnostic, InputError, UsageError
-    from .loader import JSONInputError, parse_json_text
+def _ref(ctx: click.Context, policy: str, version: str | None) -> Any:
+    """The policy named on the command line (id, id + --policy-version, or file), resolved per client."""
+    from .run import PolicyRef
 
-    name = "<stdin>" if source == "-" else source
-    try:
-        data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
-    except OSError as e:
-        raise UsageError([Diagnostic("file-unreadable", f"cannot read client file: {e.strerror}", file=name)]) \
-            from None
-    try:
-        return parse_json_text(data), name
-    except JSONInputError as e:
-        raise InputError(e.diagnostics(file=name, hint="client data is one JSON object")) from None
-
-
-def _resolve_policy(ctx: click.Context, policy: str, version: str | None, as_of: str | None) -> Any:
-    return _policy_resolver(ctx, policy, version)(as_of)
-
-
-def _policy_resolver(ctx: click.Context, policy: str, version: str | None) -> Callable[[str | None], Any]:
-    """as-of day -> the compiled policy in force; the registry is read once, each file compiled once."""
-    from .registry import Registry, load_policy
-
-    path = Path(policy)
-    if path.suffix in (".yaml", ".yml") or path.is_file():
-        if not path.is_file():
-            raise click.UsageError(f"policy file not found: {policy}")
-        if version is not None:
-            raise click.UsageError("--policy-version applies to a policy id, not a file")
-        compiled = load_policy(path)
-        return lambda day: compiled
-    registry = Registry(ctx.obj["policies"])
-    return lambda day: registry.select(policy, as_of=day, version=version)
+    return PolicyRef(policy, version, ctx.find_root().obj["policies"])
 
 
 def _decide(ctx: click.Context, policy: str, version: str | None, client: str, as_of: str | None,
-            trace: bool) -> tuple[Any, dict[str, Any], Any]:
-    from .evaluate import Decider
-    from .inputs import parse_date, record_fields
+            trace: bool, audit_db: Path | bool = False, audit_inputs: str = "full") -> tuple[Any, dict[str, Any]]:
+    from .inputs import record_fields
+    from .run import decide_and_record, read_client, selection_day
 
-    if as_of is not None and parse_date(as_of) is None:
-        raise click.BadParameter(f"{as_of!r} is not a date YYYY-MM-DD", param_hint="--as-of")
-    record, name = _read_client(client)
-    selection_day = as_of
-    if selection_day is None and isinstance(record, dict) and parse_date(record.get("as_of")) is not None:
-        selection_day = record["as_of"]
-    compiled = _resolve_policy(ctx, policy, version, selection_day)
+    _check_as_of(as_of)
+    record, name = read_client(client, sys.stdin.buffer)
+    ref = _ref(ctx, policy, version)
+    compiled = ref.for_day(selection_day(record, as_of))
     _warn_misspelt(compiled, record_fields(record), name, "field")
-    decision = Decider(compiled).decide(record, as_of=as_of, trace=trace, file=name)
-    return compiled, decision, record
+    decision = decide_and_record(ref, record, as_of=as_of, trace=trace, audit_db=audit_db,
+                                 audit_inputs=audit_inputs, file=name)
+    return compiled, decision
 
 
 def _warn_misspelt(policy: Any, given: Any, where: str, what: str) -> list[dict[str, str]]:
@@ -378,6 +364,9 @@ _encoding_option = click.option(
 
 _lang_option = click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
                             help="Language of the report's headings and grade labels (text, markdown, html).")
+_rejects_option = click.option(
+    "--rejects", "rejects_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="Write the rejected rows, one line each with every problem: .jsonl or .csv.")
 
 
 _policy_options = [
@@ -418,12 +407,18 @@ def decide(ctx: click.Context, policy: str, policy_version: str | None, client: 
     output line, a decision or {"line": N, "error": ...}; a bad line never ends the stream.
     """
     if stream:
-        _stream(ctx, policy, policy_version, as_of, trace, None if no_audit else audit_inputs)
+        from .run import stream as answers
+
+        _check_as_of(as_of)
+        out = sys.stdout.buffer
+        for answer in answers(_ref(ctx, policy, policy_version), sys.stdin.buffer, as_of=as_of, trace=trace,
+                              audit_db=_audit_db(ctx, no_audit), audit_inputs=audit_inputs):
+            out.write(answer)  # UTF-8 bytes as orjson wrote them: no decoding and encoding again
+            out.flush()
         return
     fmt = fmt or _default_format()
-    compiled, decision, record = _decide(ctx, policy, policy_version, client, as_of, trace)
-    if not no_audit:
-        _record(ctx, compiled, [(decision, record)], audit_inputs)
+    compiled, decision = _decide(ctx, policy, policy_version, client, as_of, trace, _audit_db(ctx, no_audit),
+                                 audit_inputs)
     if fmt == "text":
         from .explain import explain as render
 
@@ -432,60 +427,6 @@ def decide(ctx: click.Context, policy: str, policy_version: str | None, client: 
     from .evaluate import dumps
 
     click.echo(dumps(decision, pretty=sys.stdout.isatty() if pretty is None else pretty))
-
-
-def _stream(ctx: click.Context, policy: str, version: str | None, as_of: str | None, trace: bool,
-            audit_inputs: str | None) -> None:
-    import orjson
-
-    from .diagnostics import PolicyEngineError
-    from .evaluate import Decider
-    from .inputs import parse_date
-    from .loader import JSONInputError, parse_json_text
-
-    if as_of is not None and parse_date(as_of) is None:
-        raise click.BadParameter(f"{as_of!r} is not a date YYYY-MM-DD", param_hint="--as-of")
-    resolve = None
-    deciders: dict[str, Decider] = {}  # by as-of day
-    by_policy: dict[int, Decider] = {}  # by compiled policy: the days of a quarter share one
-    out = sys.stdout.buffer
-    store = None
-    if audit_inputs is not None:
-        from .audit import AuditStore
-
-        store = AuditStore(ctx.obj["audit_db"])
-    for number, line in enumerate(sys.stdin.buffer, 1):
-        try:
-            try:
-                if not line.strip():  # answered too: a caller waiting for one answer per line must get it
-                    raise JSONInputError("empty line")
-                record = parse_json_text(line)
-            except JSONInputError as e:
-                from .diagnostics import InputError
-
-                raise InputError(e.diagnostics()) from None
-            day = as_of or (record.get("as_of") if isinstance(record, dict) and parse_date(record.get("as_of"))
-                            else None)
-            key = day or "today"
-            decider = deciders.get(key)
-            if decider is None:
-                if resolve is None:
-                    resolve = _policy_resolver(ctx, policy, version)
-                compiled = resolve(day)
-                decider = by_policy.get(id(compiled))
-                if decider is None:
-                    decider = by_policy[id(compiled)] = Decider(compiled)
-                deciders[key] = decider
-            decision = decider.decide(record, as_of=as_of, trace=trace)
-            if store is not None:  # recorded before it is answered: nothing answered is unrecorded
-                store.append(decider.policy, [(decision, record)], inputs=audit_inputs or "full")
-            answer = orjson.dumps(decision, option=orjson.OPT_APPEND_NEWLINE)
-        except PolicyEngineError as e:
-            answer = orjson.dumps({"line": number, "error": {"exit_code": e.exit_code,
-                                                             "problems": [d.to_dict() for d in e.diagnostics]}},
-                                  option=orjson.OPT_APPEND_NEWLINE)
-        out.write(answer)  # UTF-8 bytes as orjson wrote them: no decoding and encoding again
-        out.flush()
 
 
 @main.command()
@@ -500,7 +441,7 @@ def explain(ctx: click.Context, policy: str, policy_version: str | None, client:
     """Explain one client's decision in Chinese or English."""
     from .explain import explain as render
 
-    compiled, decision, _ = _decide(ctx, policy, policy_version, client, as_of, False)
+    compiled, decision = _decide(ctx, policy, policy_version, client, as_of, False)
     text = render(decision, compiled, lang)
     if fmt == "json":
         from .evaluate import dumps
@@ -625,32 +566,44 @@ def diff(ctx: click.Context, old: str, new: str, fmt: str | None) -> None:
 @click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write a self-contained HTML report with charts.")
 @click.option("--fail-if", "gates", multiple=True,
-              help="Exit 1 when this holds, e.g. 'grade_changed_share > 0.05' (repeatable).")
+              help="Exit 1 when this holds, e.g. 'grade_changed_share > 0.05' or 'rejected > 0' (repeatable).")
+@_rejects_option
 @_encoding_option
 @_lang_option
 @click.pass_context
 @handle_errors
 def impact(ctx: click.Context, old: str, new: str, portfolio: Path, as_of: str | None, fmt: str | None,
-           html_out: Path | None, gates: tuple[str, ...], encoding: str, lang: str) -> None:
-    """Champion / challenger: decide a portfolio under two policy versions and report what moves."""
+           html_out: Path | None, gates: tuple[str, ...], rejects_out: Path | None, encoding: str,
+           lang: str) -> None:
+    """Champion / challenger: decide a portfolio under two policy versions and report what moves.
+
+    A row rejected under either version is not compared: the count is on stderr and in the report.
+    """
     from .batch import read_table
     from .diffing import resolve
-    from .impact import analyse, with_labels
+    from .impact import analyse
 
     fmt = fmt or _default_format()
-    result = analyse(resolve(old, ctx.obj["policies"]), resolve(new, ctx.obj["policies"]),
-                     read_table(portfolio, encoding=encoding), as_of)
-    _emit_migration(with_labels(result.report, result.new), fmt, html_out, gates, "Portfolio impact", lang)
+    _check_as_of(as_of)
+    table = read_table(portfolio, encoding=encoding)
+    result = analyse(resolve(old, ctx.obj["policies"]), resolve(new, ctx.obj["policies"]), table, as_of,
+                     progress=_progress("deciding"))
+    _emit_migration(result, fmt, html_out, gates, "Portfolio impact", rejects_out, lang)
 
 
-def _emit_migration(report: dict[str, Any], fmt: str, html_out: Path | None, gates: tuple[str, ...],
-                    heading: str, lang: str = "en") -> None:
-    """impact and simulate: the report in the chosen form, the HTML page, and the --fail-if gates (exit 1)."""
+def _emit_migration(result: Any, fmt: str, html_out: Path | None, gates: tuple[str, ...], heading: str,
+                    rejects_out: Path | None, lang: str = "en") -> None:
+    """impact and simulate: the report in the chosen form, the HTML page, the rejects, and the --fail-if gates."""
     import json
 
-    from .impact import gate_failures, render_html, render_markdown, render_text
+    from .batch import write_rejects
+    from .impact import gate_failures, render_html, render_markdown, render_text, with_labels
 
+    report = with_labels(result.report, result.new)
     failed = gate_failures(report, gates)
+    rejects = result.rejects
+    if rejects_out is not None:
+        write_rejects(rejects, rejects_out)
     if html_out is not None:
         html_out.write_text(render_html(report, heading, lang), encoding="utf-8")
     if fmt == "json":
@@ -659,6 +612,9 @@ def _emit_migration(report: dict[str, Any], fmt: str, html_out: Path | None, gat
         click.echo(render_markdown(report, heading, lang), nl=False)
     else:
         click.echo(render_text(report, heading, lang), nl=False)
+    if rejects:
+        click.echo(f"{len(rejects)} row(s) rejected and not compared" + (
+            f"; see {rejects_out}" if rejects_out else " (write them with --rejects FILE)"), err=True)
     for f in failed:
         click.echo(f"gate failed: {f}", err=True)
     if failed:
@@ -673,35 +629,38 @@ def _emit_migration(report: dict[str, Any], fmt: str, html_out: Path | None, gat
 @click.option("--as-of", default=None)
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default=None)
 @click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path), default=None)
-@click.option("--fail-if", "gates", multiple=True, help="As for impact, e.g. 'downgrade_share > 0.1'.")
+@click.option("--fail-if", "gates", multiple=True,
+              help="As for impact, e.g. 'downgrade_share > 0.1' or 'rejected > 0'.")
+@_rejects_option
 @_encoding_option
 @_lang_option
 @click.pass_context
 @handle_errors
 def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Path, as_of: str | None,
-             fmt: str | None, html_out: Path | None, gates: tuple[str, ...], encoding: str, lang: str) -> None:
-    """Stress test: apply a scenario's shocks and report the migration against the unshocked portfolio."""
+             fmt: str | None, html_out: Path | None, gates: tuple[str, ...], rejects_out: Path | None,
+             encoding: str, lang: str) -> None:
+    """Stress test: apply a scenario's shocks and report the migration against the unshocked portfolio.
+
+    A policy id decides each client under the version in force on its day (or on --as-of).
+    """
     from .batch import read_table
     from .diffing import resolve
-    from .impact import analyse, with_labels
-    from .scenario import apply, load_scenario
+    from .run import PolicyRef
+    from .scenario import load_scenario
+    from .scenario import simulate as run_scenario
 
     fmt = fmt or _default_format()
-    compiled = resolve(policy, ctx.obj["policies"]) if Path(policy).suffix or "@" in policy else \
-        _resolve_policy(ctx, policy, None, as_of)
-    scenario = load_scenario(scenario_file, compiled)
-    base = read_table(portfolio, encoding=encoding)
-    segment = next((i.source for i in compiled.inputs if i.name == compiled.segment_by), None)
-    shocked, changed = apply(scenario, base, segment)
-    report = analyse(compiled, compiled, base, as_of, new_table=shocked).report
-    report["scenario"] = {"name": scenario.name, "shocks": [
-        {k: v for k, v in s.__dict__.items() if k != "whole"} | {"cells_changed": n}
-        for s, n in zip(scenario.shocks, changed, strict=True)]}
+    _check_as_of(as_of)
+    ref = PolicyRef(resolve(policy, ctx.obj["policies"])) if Path(policy).suffix or "@" in policy else \
+        _ref(ctx, policy, None)
+    scenario = load_scenario(scenario_file, ref.pinned or ref.for_day(as_of))
+    result, changed = run_scenario(ref, read_table(portfolio, encoding=encoding), scenario, as_of,
+                                   progress=_progress("deciding"))
     for i, n in enumerate(changed):
         if n == 0:  # the portfolio has no such column, or no client of the segment: say so
             click.echo(f"{scenario_file}: warning: shock {i + 1} ({scenario.shocks[i].field}) changed no cell of "
                        f"{portfolio}", err=True)
-    _emit_migration(with_labels(report, compiled), fmt, html_out, gates, f"Scenario {scenario.name}", lang)
+    _emit_migration(result, fmt, html_out, gates, f"Scenario {scenario.name}", rejects_out, lang)
 
 
 # --------------------------------------------------------------------- batch
@@ -709,9 +668,12 @@ def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Pa
 
 @main.command()
 @click.argument("input_file", type=click.Path(path_type=Path))
-@click.option("--policy", "-p", required=True, help="Policy id (version in force at --as-of) or a policy file.")
+@click.option("--policy", "-p", required=True,
+              help="Policy id (each row decided under the version in force on its day) or a policy file.")
 @click.option("--policy-version", default=None, help="Pin a version of the policy id.")
-@click.option("--as-of", default=None, help="Decision date for every row (default: each row's as_of, else today).")
+@click.option("--as-of", default=None,
+              help="Decision date for every row, and the day its version is chosen for (default: each row's "
+                   "as_of, else today; a row on a day no version is in force is rejected).")
 @click.option("--financials", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Periodic financials as a long table (client_id + one row per period).")
 @click.option("--out", "out", type=click.Path(path_type=Path), default=None,
@@ -739,136 +701,45 @@ def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str
     """Decide a portfolio (CSV, JSON Lines, Parquet or Excel) column-wise.
 
     Prints the accounting (rows read = decided + rejected) and counts by grade, warning,
-    action and industry. Output row order follows the input.
+    action and industry. Output row order follows the input. Each row is decided under the version
+    in force on its day, and every decision is recorded in the decision store (unless --no-audit).
     """
-    import datetime as dt
-
-    from .inputs import parse_date
+    from .batch import render_summary
 
     fmt = fmt or _default_format()
-    if as_of is not None and parse_date(as_of) is None:
-        raise click.BadParameter(f"{as_of!r} is not a date YYYY-MM-DD", param_hint="--as-of")
-    compiled = _resolve_policy(ctx, policy, policy_version, as_of or dt.date.today().isoformat())
+    _check_as_of(as_of)
+    ref = _ref(ctx, policy, policy_version)
+    options = {"as_of": as_of, "out": out, "rejects": rejects_out, "records": records_out,
+               "audit_db": _audit_db(ctx, no_audit), "audit_inputs": audit_inputs, "workers": workers,
+               "progress": _progress("deciding")}
     if engine == "dask":
-        _batch_dask(compiled, input_file, out, rejects_out, as_of, scheduler, workers, fmt, fail_on_rejects)
-        return
-    if input_file.is_dir():
-        raise click.UsageError(f"{input_file} is a directory; give a file, or use --engine dask for a dataset")
-    if out is not None and out.is_dir():
-        raise click.UsageError(f"--out {out} is a directory; give a file name (.parquet, .csv or .jsonl)")
-    from concurrent.futures import ThreadPoolExecutor
+        from .distributed import run_dataset
 
-    # Work that releases the GIL runs beside the rest: hashing the input files (the batch key)
-    # beside reading and deciding, writing the output files beside recording.
-    background = ThreadPoolExecutor(1, thread_name_prefix="batch")
-    try:
-        _batch_run(ctx, compiled, background, input_file, financials, as_of, out, rejects_out, records_out, fmt,
-                   fail_on_rejects, workers, encoding, no_audit, audit_inputs)
-    finally:
-        background.shutdown(wait=True)
-
-
-def _batch_run(ctx: click.Context, compiled: Any, background: Any, input_file: Path, financials: Path | None,
-               as_of: str | None, out: Path | None, rejects_out: Path | None, records_out: Path | None, fmt: str,
-               fail_on_rejects: bool, workers: int, encoding: str, no_audit: bool, audit_inputs: str) -> None:
-    from .batch import read_table, render_summary, run_batch, summary, write_decisions, write_rejects
-
-    key_future = None if no_audit else background.submit(_batch_key, compiled, input_file, financials, as_of,
-                                                         encoding)
-    table = read_table(input_file, financials, encoding)
-    misspelt = _warn_misspelt(compiled, [str(c) for c in table.frame.columns], str(input_file), "column")
-    show = sys.stderr.isatty() and table.rows_read >= 100_000
-    if show:
-        with click.progressbar(length=table.rows_read, label="deciding", file=sys.stderr) as bar:
-            result = run_batch(compiled, table, as_of, progress=bar.update, workers=workers)
+        outcome = run_dataset(ref, input_file, financials=financials, scheduler=scheduler, **options)
     else:
-        result = run_batch(compiled, table, as_of, workers=workers)
-    written_out = background.submit(write_decisions, result.decisions, out) if out is not None else None
-    period_rejects = result.periods.rejects if result.periods else []
-    if rejects_out is not None:
-        write_rejects(result.rejects + period_rejects, rejects_out)
-    if records_out is not None:
-        from .batch import iter_records
-        from .evaluate import Decider, dumps
+        from .run import run_batch
 
-        decider = Decider(compiled)
-        with records_out.open("w", encoding="utf-8") as fh:
-            for decision in iter_records(result, decider):
-                fh.write(dumps(decision) + "\n")
-    if not no_audit:
-        from .audit import AuditStore
-        from .batch import audit_segments, prefetched
-
-        assert key_future is not None
-        key = key_future.result()
-        with AuditStore(ctx.obj["audit_db"]) as store:
-            skip = store.recorded_clients(key)
-            written = store.append_segments(compiled, prefetched(audit_segments(result, audit_inputs, skip)), key)
-        if skip:
-            click.echo(f"{len(skip)} client(s) of this batch were already recorded; {written} recorded now", err=True)
-    if written_out is not None:
-        written_out.result()  # raises what writing raised
-    s = summary(result)
-    s["misspelt_columns"] = misspelt
+        outcome = run_batch(ref, input_file, financials=financials, encoding=encoding, **options)
+    for pid, given, meant in outcome.misspelt:
+        click.echo(f"{input_file}: warning: column '{given}' is not read by policy {pid}; did you mean "
+                   f"'{meant}'? (as given, '{meant}' is missing)", err=True)
+    s = {**outcome.summary, "misspelt_columns": [{"given": g, "did_you_mean": m} for _, g, m in outcome.misspelt]}
     if fmt == "json":
         import json
 
         click.echo(json.dumps(s, ensure_ascii=False, indent=2))
     else:
         click.echo(render_summary(s), nl=False)
-    if result.rejects or period_rejects:
-        what = " and ".join(t for t in (f"{result.rejected} row(s)" if result.rejects else "",
-                                        f"{len(period_rejects)} row(s) of {financials}" if period_rejects else "") if t)
+    if outcome.already_recorded:
+        click.echo(f"{outcome.already_recorded} client(s) of this batch were already recorded; {outcome.recorded} "
+                   "recorded now", err=True)
+    rejected, period_rejects = outcome.rejected, len(outcome.period_rejects)
+    if rejected or period_rejects:
+        what = " and ".join(t for t in (f"{rejected} row(s)" if rejected else "",
+                                        f"{period_rejects} row(s) of {financials}" if period_rejects else "") if t)
         click.echo(f"{what} rejected" + (f"; see {rejects_out}" if rejects_out else
                                          " (write them with --rejects FILE)"), err=True)
-    if fail_on_rejects and (result.rejects or period_rejects):
-        sys.exit(EXIT_INPUT)
-
-
-def _batch_key(policy: Any, input_file: Path, financials: Path | None, as_of: str | None,
-               encoding: str = "utf-8") -> str:
-    """The same policy over the same input bytes (and date) is the same batch: a rerun can skip what is recorded.
-
-    Bytes read as another text encoding are other clients, so a CSV encoding other than UTF-8 is
-    part of the key (UTF-8 keys stay as stores already hold them).
-    """
-    import codecs
-    import hashlib
-
-    h = hashlib.sha256(f"{policy.sha256}\0{as_of or ''}\0".encode())
-    codec = codecs.lookup(encoding).name
-    if codec != "utf-8":
-        h.update(f"encoding={codec}\0".encode())
-    for path in (input_file, financials):
-        if path is not None:
-            with path.open("rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(block)
-    return h.hexdigest()
-
-
-def _batch_dask(compiled: Any, dataset: Path, out: Path | None, rejects_out: Path | None, as_of: str | None,
-                scheduler: str | None, workers: int, fmt: str, fail_on_rejects: bool) -> None:
-    from .batch import render_summary, write_rejects
-    from .distributed import run_dask
-
-    if not dataset.is_dir():
-        raise click.UsageError(f"--engine dask reads a directory of Parquet files; {dataset} is not a directory")
-    if out is None:
-        raise click.UsageError("--engine dask needs --out DIRECTORY for the partitioned result")
-    run = run_dask(compiled, dataset, out, as_of, scheduler, workers)
-    if rejects_out is not None:
-        write_rejects(run.rejects, rejects_out)
-    s = run.summary()
-    if fmt == "json":
-        import json
-
-        click.echo(json.dumps(s, ensure_ascii=False, indent=2))
-    else:
-        click.echo(render_summary(s), nl=False)
-    if run.rejects:
-        click.echo(f"{len(run.rejects)} row(s) rejected", err=True)
-    if fail_on_rejects and run.rejects:
+    if fail_on_rejects and (rejected or period_rejects):
         sys.exit(EXIT_INPUT)
 
 
@@ -1101,8 +972,8 @@ def _policy_ref(ctx: click.Context, ref: str) -> Any:
         pid, _, version = ref.partition("@")
         if not pid or not version:
             raise click.BadParameter(f"{ref!r}: write ID@VERSION, e.g. my-policy@1.0.0", param_hint="--policy")
-        return _resolve_policy(ctx, pid, version, None)
-    return _resolve_policy(ctx, ref, None, None)
+        return _ref(ctx, pid, version).for_day(None)
+    return _ref(ctx, ref, None).for_day(None)
 
 
 @main.command()

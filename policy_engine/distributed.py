@@ -6,15 +6,24 @@ policy travels as its text and is compiled once per worker process; client-id du
 found over the whole dataset first, from the ``client_id`` column alone. Rows keep their number
 in the dataset (files in name order), so the result equals a local batch of the same rows.
 
+Each row is decided under the version in force on its day, as everywhere (the days are read on
+the client with the ids, and each task gets the versions it needs as text). Every decision is
+recorded in the decision store by one writer, the client: a task writes its partition's store
+segments next to its result, and the client appends them in partition order, so the hash chain
+is the one a local batch would write; a rerun of the same dataset records only what is not yet
+recorded. ``--records`` and ``--financials`` are refused: the records are in the store (``audit
+export``), and periods come as wide ``financials[k].x`` columns of the partitions.
+
 Local default: a ``dask.distributed.LocalCluster`` with one single-threaded worker per core. Any
 running scheduler works: ``--scheduler tcp://host:8786`` (workers need this package installed).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +31,10 @@ import pandas as pd
 from .compiler import CompiledPolicy
 from .diagnostics import Diagnostic, InputError, UsageError
 from .frame import Problem, duplicate_ids
+
+if TYPE_CHECKING:
+    from .registry import Registry
+    from .run import BatchRun, PolicyRef
 
 _COMPILED: dict[str, CompiledPolicy] = {}
 
@@ -46,30 +59,69 @@ def _policy_from_text(text: str, file: str) -> CompiledPolicy:
     return _COMPILED[key]
 
 
-def decide_partition(policy_text: str, policy_file: str, source: str, target: str, row_offset: int,
-                     duplicates: list[tuple[int, str]], as_of: str | None) -> dict[str, Any]:
-    """One Dask task: decide one partition file, write its result file, return its accounting."""
-    from .batch import Table, run_batch, summary, write_decisions
+def _worker_ref(policy_text: str, policy_file: str, versions: dict[str, tuple[str, str]] | None,
+                choices: dict[str | None, str | tuple[str, str, str | None]] | None) -> PolicyRef:
+    """The client's version choice, rebuilt on a worker: one policy, or per day a version (by sha256)
+    or the reason no version is in force."""
+    from .run import PolicyRef
 
-    policy = _policy_from_text(policy_text, policy_file)
+    if choices is None or versions is None:
+        return PolicyRef(_policy_from_text(policy_text, policy_file))
+    compiled = {sha: _policy_from_text(text, file) for sha, (text, file) in versions.items()}
+
+    def choose(day: str | None) -> CompiledPolicy:
+        chosen = choices[day]
+        if isinstance(chosen, str):
+            return compiled[chosen]
+        code, message, hint = chosen
+        raise UsageError([Diagnostic(code, message, hint=hint)])
+
+    return PolicyRef(next(iter(compiled.values())).id if compiled else "", choose=choose)
+
+
+def decide_partition(policy_text: str, policy_file: str, source: str, target: str, row_offset: int,
+                     duplicates: list[tuple[int, str]], as_of: str | None, audit_inputs: str | None = None,
+                     skip: list[str] | None = None, versions: dict[str, tuple[str, str]] | None = None,
+                     choices: dict[str | None, Any] | None = None) -> dict[str, Any]:
+    """One Dask task: decide one partition file, write its result file (and its store segments, when
+    ``audit_inputs`` says what to record), return its accounting.
+
+    With ``choices`` (day -> a version's sha256 in ``versions``, or why none is in force), each row
+    is decided under its day's version; else under the policy given as text.
+    """
+    from .batch import Table, audit_segments, write_decisions
+    from .run import decide_table, table_summary
+
+    ref = _worker_ref(policy_text, policy_file, versions, choices)
     try:
         frame = pd.read_parquet(source)
     except Exception as exc:  # any reader's complaint: this partition is not a readable table
         return {"source": source, "unreadable": f"{type(exc).__name__}: {exc}"}
     dups = [Problem(row, "client_id", message, "duplicate-id") for row, message in duplicates]
-    result = run_batch(policy, Table(frame, text=False, rows_read=len(frame)), as_of, workers=1,
-                       duplicates=dups, row_offset=row_offset)
-    write_decisions(result.decisions, Path(target))
-    s = summary(result)
-    return {"source": source, "target": target, "rows_read": result.rows_read, "decided": result.decided,
-            "rejected": result.rejected, "rejects": result.rejects, "by_grade": s["by_grade"],
-            "by_warning": s["by_warning"], "by_action": s["by_action"], "by_industry": s["by_industry"]}
+    run = decide_table(ref, Table(frame, text=False, rows_read=len(frame)), as_of, workers=1, duplicates=dups,
+                       row_offset=row_offset)
+    write_decisions(run.decisions if run.parts else frame.iloc[:0][[]], Path(target))
+    segments = []
+    if audit_inputs is not None:
+        for part in run.parts:
+            for k, (data, rec) in enumerate(audit_segments(part, audit_inputs, set(skip or ()))):
+                path = f"{target}.audit-{part.policy.sha256[:12]}-{k:05d}"
+                Path(path).write_bytes(data)
+                segments.append((part.policy.sha256, path, (rec.id_prefix, rec.id_first, rec.client_ids, rec.as_ofs,
+                                                            rec.grades, rec.input_hashes, rec.recorded_at)))
+    s = table_summary(run)
+    return {"source": source, "target": target, "rows_read": run.rows_read, "decided": run.decided,
+            "rejected": run.rejected, "rejects": run.rejects, "by_grade": s["by_grade"],
+            "by_warning": s["by_warning"], "by_action": s["by_action"], "by_industry": s["by_industry"],
+            "versions": s["versions"], "segments": segments}
 
 
 @dataclass
 class DaskRun:
     policy: CompiledPolicy
     parts: list[dict[str, Any]]
+    recorded: int = 0
+    already_recorded: int = 0
 
     @property
     def rows_read(self) -> int:
@@ -83,6 +135,10 @@ class DaskRun:
     def rejects(self) -> list[dict[str, Any]]:
         return [r for p in self.parts for r in p["rejects"]]
 
+    @property
+    def period_rejects(self) -> list[dict[str, Any]]:
+        return []
+
     def summary(self) -> dict[str, Any]:
         import datetime as dt
 
@@ -95,9 +151,17 @@ class DaskRun:
                     total[k] = total.get(k, 0) + int(v["count"])
             return {k: {"count": c, "share": round(c / n, 6)} for k, c in sorted(total.items())}
 
+        versions: dict[str, dict[str, Any]] = {}
+        for p in self.parts:
+            for v in p["versions"]:
+                versions.setdefault(v["sha256"], {**v, "decided": 0})["decided"] += v["decided"]
+        used = sorted(versions.values(), key=lambda v: v["version"])
+        policy = {"id": self.policy.id, "version": self.policy.version, "sha256": self.policy.sha256}
+        if len(used) > 1:
+            policy = {"id": self.policy.id, "version": ", ".join(v["version"] for v in used), "sha256": None}
         by_grade = merge("by_grade")
         return {
-            "policy": {"id": self.policy.id, "version": self.policy.version, "sha256": self.policy.sha256},
+            "policy": policy, "versions": used,
             "accounting": {"rows_read": self.rows_read, "decided": self.decided, "rejected": len(self.rejects)},
             "by_grade": {g: by_grade.get(g, {"count": 0, "share": 0.0}) for g in self.policy.grade_ids},
             "by_warning": merge("by_warning"), "by_action": merge("by_action"), "by_industry": merge("by_industry"),
@@ -106,12 +170,50 @@ class DaskRun:
         }
 
 
-def run_dask(policy: CompiledPolicy, dataset: Path, out_dir: Path, as_of: str | None = None,
-             scheduler: str | None = None, workers: int = 2) -> DaskRun:
-    """Decide every partition of ``dataset`` on a Dask cluster, writing ``out_dir/part-NNNNN.parquet``."""
-    import pyarrow.parquet as pq
-    from distributed import Client, LocalCluster
+def run_dataset(policy: str | Path | CompiledPolicy | PolicyRef, dataset: str | Path, out: str | Path | None, *,
+                version: str | None = None, registry: str | Path | Registry | None = None, as_of: str | None = None,
+                financials: str | Path | None = None, records: str | Path | None = None,
+                rejects: str | Path | None = None, scheduler: str | None = None, workers: int = 2,
+                audit_db: str | Path | bool | None = None, audit_inputs: str = "full",
+                progress: Callable[[int, int], None] | None = None) -> BatchRun:
+    """``batch --engine dask``: what :func:`policy_engine.run.run_batch` does for a file, for a partitioned
+    dataset (options it cannot honour are refused, never ignored)."""
+    from .batch import write_rejects
+    from .run import BatchRun, as_ref, check_day
 
+    if financials is not None:
+        raise UsageError([Diagnostic("bad-option", "--financials is not supported with --engine dask",
+                                     hint="give the periods as wide financials[k].x columns of the partitions")])
+    if records is not None:
+        raise UsageError([Diagnostic("bad-option", "--records is not supported with --engine dask",
+                                     hint="the full records are in the decision store: `policy-engine audit export "
+                                          "--out records.jsonl`")])
+    dataset = Path(dataset)
+    if not dataset.is_dir():
+        raise UsageError([Diagnostic("bad-option", f"--engine dask reads a directory of Parquet files; {dataset} "
+                                                   "is not a directory", file=str(dataset))])
+    if out is None:
+        raise UsageError([Diagnostic("bad-option", "--engine dask needs --out DIRECTORY for the partitioned result")])
+    check_day(as_of)
+    ref = as_ref(policy, version, registry)
+    run = run_dask(ref, dataset, Path(out), as_of, scheduler, workers, audit_db=audit_db, audit_inputs=audit_inputs,
+                   progress=progress)
+    if rejects is not None:
+        write_rejects(run.rejects, Path(rejects))
+    return BatchRun(run, run.summary(), run.recorded, run.already_recorded)
+
+
+def run_dask(policy: CompiledPolicy | PolicyRef, dataset: Path, out_dir: Path, as_of: str | None = None,
+             scheduler: str | None = None, workers: int = 2, *, audit_db: str | Path | bool | None = False,
+             audit_inputs: str = "full", progress: Callable[[int, int], None] | None = None) -> DaskRun:
+    """Decide every partition of ``dataset`` on a Dask cluster, writing ``out_dir/part-NNNNN.parquet``, and
+    record every decision in the store ``audit_db`` (False: not recorded; None: the default store)."""
+    import pyarrow.parquet as pq
+    from distributed import Client, LocalCluster, as_completed
+
+    from .run import PolicyRef, batch_key, row_days
+
+    ref = policy if isinstance(policy, PolicyRef) else PolicyRef(policy)
     files = partitions(dataset)
     counts = []
     unreadable = []
@@ -124,34 +226,104 @@ def run_dask(policy: CompiledPolicy, dataset: Path, out_dir: Path, as_of: str | 
     if unreadable:
         raise InputError(unreadable)
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist()
-    ids = pd.concat([pd.read_parquet(f, columns=["client_id"]) if "client_id" in pq.read_schema(f).names
-                     else pd.DataFrame({"client_id": [None] * c}) for f, c in zip(files, counts, strict=True)],
-                    ignore_index=True)
+    # The ids (for duplicates across partitions) and the days (for the version of each row), from those columns alone.
+    wanted = ["client_id"] + ([] if as_of is not None or ref.pinned is not None else ["as_of"])
+    keys = pd.concat([_columns(f, wanted, c) for f, c in zip(files, counts, strict=True)], ignore_index=True)
     per_part: list[list[tuple[int, str]]] = [[] for _ in files]
-    for problem in duplicate_ids(ids):
+    for problem in duplicate_ids(keys):
         k = int(np.searchsorted(offsets, problem.row, side="right") - 1)
         per_part[k].append((problem.row - offsets[k], problem.message))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for old in out_dir.glob("part-*.parquet"):
-        old.unlink()  # a rerun replaces the result, never mixes two
-    targets = [str(out_dir / f"part-{i:05d}.parquet") for i in range(len(files))]
-    cluster = None
-    if scheduler is None:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
-    client = Client(scheduler or cluster)
+    policies: dict[str, CompiledPolicy] = {}
+    pinned = ref.pinned
+    choices: dict[str | None, Any] | None = None
+    if pinned is not None:
+        policies[pinned.sha256] = pinned
+    else:
+        choices = {}
+        for day in dict.fromkeys(row_days(keys, as_of).tolist()):
+            try:
+                chosen = ref.for_day(day)
+                policies[chosen.sha256] = chosen
+                choices[day] = chosen.sha256
+            except UsageError as e:
+                d = e.diagnostics[0]
+                choices[day] = (d.code, d.message, d.hint)
+    texts = {sha: (p.text, p.file) for sha, p in policies.items()}
+    store = None
+    skips: list[list[str]] = [[] for _ in files]
+    batch_keys: dict[str, str] = {}
+    if audit_db is not False:
+        from .run import open_store
+
+        store = open_store(None if audit_db is None or audit_db is True else Path(audit_db))
+        batch_keys = {sha: batch_key(p, files, as_of) for sha, p in policies.items()}
+        recorded = set().union(*(store.recorded_clients(k) for k in batch_keys.values())) if batch_keys else set()
+        if recorded:
+            ids = keys["client_id"].astype(str).to_numpy() if "client_id" in keys.columns else np.array([])
+            for k, (lo, n) in enumerate(zip(offsets, counts, strict=True)):
+                skips[k] = sorted(set(ids[lo:lo + n].tolist()) & recorded)
     try:
-        futures = client.map(decide_partition, [policy.text] * len(files), [policy.file] * len(files),
-                             [str(f) for f in files], targets, offsets, per_part, [as_of] * len(files), pure=False)
-        parts = client.gather(futures)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for old in out_dir.glob("part-*"):
+            old.unlink()  # a rerun replaces the result, never mixes two
+        targets = [str(out_dir / f"part-{i:05d}.parquet") for i in range(len(files))]
+        cluster = None
+        if scheduler is None:
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = Client(scheduler or cluster)
+        try:
+            n = len(files)
+            first = next(iter(policies.values())) if policies else None
+            futures = client.map(decide_partition, [first.text if first else ""] * n,
+                                 [first.file if first else ""] * n, [str(f) for f in files], targets, offsets,
+                                 per_part, [as_of] * n, [None if store is None else audit_inputs] * n, skips,
+                                 [texts if choices is not None else None] * n, [choices] * n, pure=False)
+            if progress is not None:
+                done, total = 0, int(sum(counts))
+                for future in as_completed(futures):
+                    done += int(counts[futures.index(future)])
+                    progress(done, total)
+            parts = client.gather(futures)
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+        failed = [Diagnostic("unreadable", f"cannot read the partition: {p['unreadable']}", file=p["source"])
+                  for p in parts if "unreadable" in p]
+        if failed:
+            raise InputError(failed)
+        run = DaskRun(next(iter(policies.values())) if policies else ref.for_day(as_of), parts)
+        if run.decided + len(run.rejects) != run.rows_read:
+            raise AssertionError("accounting broken across partitions")
+        if store is not None:  # one writer, in partition order: the chain a local batch would write
+            run.already_recorded = sum(len(s) for s in skips)
+            for sha in policies:
+                run.recorded += store.append_segments(policies[sha], _stored_segments(parts, sha), batch_keys[sha])
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
-    failed = [Diagnostic("unreadable", f"cannot read the partition: {p['unreadable']}", file=p["source"])
-              for p in parts if "unreadable" in p]
-    if failed:
-        raise InputError(failed)
-    run = DaskRun(policy, parts)
-    if run.decided + len(run.rejects) != run.rows_read:
-        raise AssertionError("accounting broken across partitions")
+        if store is not None:
+            store.close()
     return run
+
+
+def _columns(path: Path, wanted: list[str], rows: int) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    names = pq.read_schema(path).names
+    present = [c for c in wanted if c in names]
+    frame = pd.read_parquet(path, columns=present) if present else pd.DataFrame(index=range(rows))
+    for c in wanted:
+        if c not in frame.columns:
+            frame[c] = None
+    return frame
+
+
+def _stored_segments(parts: list[dict[str, Any]], sha: str) -> Any:
+    """The segments the tasks wrote for one version, read back (and removed) in partition order."""
+    from .audit import SegmentRecords
+
+    for p in parts:
+        for seg_sha, path, fields in p["segments"]:
+            if seg_sha == sha:
+                data = Path(path).read_bytes()
+                Path(path).unlink()
+                yield data, SegmentRecords(*fields)

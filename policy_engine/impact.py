@@ -11,19 +11,23 @@ from __future__ import annotations
 import operator
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from .batch import Table, _flatten_lists, run_batch
+from .batch import Table, _flatten_lists
 from .compiler import CompiledPolicy
 from .diagnostics import Diagnostic, UsageError
 from .safetext import html_text, printable
 
+if TYPE_CHECKING:
+    from .run import PolicyRef, TableRun
+
 GATES = ("grade_changed", "grade_changed_share", "downgrades", "downgrade_share", "upgrades", "upgrade_share",
-         "warnings_changed_share", "actions_changed_share")
+         "warnings_changed_share", "actions_changed_share", "rejected", "rejected_share")
 _GATE = re.compile(r"^\s*([a-z_]+)\s*(>=|<=|>|<|==)\s*([0-9.]+)\s*$")
 _OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq}
 
@@ -33,6 +37,17 @@ class Impact:
     old: CompiledPolicy
     new: CompiledPolicy
     report: dict[str, Any]
+    runs: tuple[TableRun, TableRun] | None = None  # each side's per-client results (decisions, rejects)
+
+    @property
+    def rejects(self) -> list[dict[str, Any]]:
+        """Every row rejected on either side, once, in row order; ``side`` says where (old, new or both)."""
+        if self.runs is None:
+            return []
+        a = {r["row"]: r for r in self.runs[0].rejects}
+        b = {r["row"]: r for r in self.runs[1].rejects}
+        return [{**(a.get(row) or b[row]), "side": "both" if row in a and row in b else "old" if row in a else "new"}
+                for row in sorted(set(a) | set(b))]
 
 
 def _lists(series: pd.Series) -> list[list[str]]:
@@ -48,19 +63,34 @@ def _joined(series: pd.Series) -> np.ndarray:
                       dtype=object)
 
 
-def analyse(old: CompiledPolicy, new: CompiledPolicy, table: Table, as_of: str | None = None,
-            max_listed: int = 200, new_table: Table | None = None) -> Impact:
-    """``old`` on ``table`` against ``new`` on ``new_table`` (the same table unless a scenario shocked it)."""
-    if old.grade_ids != new.grade_ids:
+def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, table: Table, as_of: str | None = None,
+            max_listed: int = 200, new_table: Table | None = None,
+            progress: Callable[[int, int], None] | None = None) -> Impact:
+    """``old`` on ``table`` against ``new`` on ``new_table`` (the same table unless a scenario shocked it).
+
+    Each side is a run of the run layer: a policy id decides each client under the version in force
+    on its day, and every row is accounted for. A row rejected on either side is not compared; the
+    report's ``rejected`` block counts them (``--fail-if 'rejected > 0'``).
+    """
+    from .run import PolicyRef, decide_table
+
+    ref_a = old if isinstance(old, PolicyRef) else PolicyRef(old)
+    ref_b = new if isinstance(new, PolicyRef) else PolicyRef(new)
+    a = decide_table(ref_a, table, as_of, progress=progress)
+    b = decide_table(ref_b, new_table if new_table is not None else table, as_of, progress=progress)
+    policies = a.policies + b.policies
+    if not policies:
+        raise UsageError([Diagnostic("no-version-in-force", f"no client of the portfolio has a version of {ref_a.name} "
+                                     "in force on its day", hint="see the rejects (--rejects FILE), or pin versions")])
+    if any(p.grade_ids != policies[0].grade_ids for p in policies):
         raise UsageError([Diagnostic("different-scales", "the two policies grade on different scales",
                                      hint="impact compares grades; both versions need the same scale")])
-    a = run_batch(old, table, as_of)
-    b = run_batch(new, new_table if new_table is not None else table, as_of)
-    da = a.decisions.set_index("row")
-    db = b.decisions.set_index("row")
+    old_p, new_p = (a.policies or policies)[0], (b.policies or policies)[-1]
+    da = a.decisions.set_index("row") if a.parts else _no_decisions()
+    db = b.decisions.set_index("row") if b.parts else _no_decisions()
     rows = da.index.intersection(db.index)
     da, db = da.loc[rows], db.loc[rows]
-    grades = list(old.grade_ids)
+    grades = list(policies[0].grade_ids)
     rank = {g: i for i, g in enumerate(grades)}
     ga = da["grade"].astype(str).to_numpy()
     gb = db["grade"].astype(str).to_numpy()
@@ -103,16 +133,21 @@ def analyse(old: CompiledPolicy, new: CompiledPolicy, table: Table, as_of: str |
         m = seg == s
         by_industry[s] = {"clients": int(m.sum()), "grade_changed": int((changed_grade & m).sum()),
                           "downgrades": int(((rb > ra) & m).sum()), "upgrades": int(((rb < ra) & m).sum())}
+    rejected_rows = {r["row"] for r in a.rejects} | {r["row"] for r in b.rejects}
+    rows_read = a.rows_read
     report = {
-        "old": {"id": old.id, "version": old.version, "sha256": old.sha256},
-        "new": {"id": new.id, "version": new.version, "sha256": new.sha256},
-        "clients": n, "rejected": {"old": a.rejected, "new": b.rejected},
+        "old": _side(a, old_p), "new": _side(b, new_p),
+        "clients": n,
+        "rejected": {"old": a.rejected, "new": b.rejected, "rows": len(rejected_rows), "rows_read": rows_read,
+                     "compared": n},
         "summary": {
             "grade_changed": int(changed_grade.sum()), "grade_changed_share": share(changed_grade.sum()),
             "downgrades": int((rb > ra).sum()), "downgrade_share": share((rb > ra).sum()),
             "upgrades": int((rb < ra).sum()), "upgrade_share": share((rb < ra).sum()),
             "warnings_changed": int(changed_warn.sum()), "warnings_changed_share": share(changed_warn.sum()),
             "actions_changed": int(changed_act.sum()), "actions_changed_share": share(changed_act.sum()),
+            "rejected": len(rejected_rows),
+            "rejected_share": round(len(rejected_rows) / rows_read, 6) if rows_read else 0.0,
         },
         "migration": {"grades": grades, "counts": counts.to_numpy().astype(int).tolist(),
                       "balance": np.round(weighted.to_numpy(), 2).tolist()},
@@ -123,7 +158,21 @@ def analyse(old: CompiledPolicy, new: CompiledPolicy, table: Table, as_of: str |
         "by_industry": by_industry,
         "changed_clients": listed, "changed_clients_total": int(any_change.sum()),
     }
-    return Impact(old, new, report)
+    return Impact(old_p, new_p, report, (a, b))
+
+
+def _side(run: TableRun, policy: CompiledPolicy) -> dict[str, Any]:
+    """A side's policy: one version, or (a policy id over clients of several dates) every version used."""
+    if len(run.parts) <= 1:
+        return {"id": policy.id, "version": policy.version, "sha256": policy.sha256}
+    return {"id": policy.id, "version": ", ".join(p.version for p in run.policies), "sha256": None,
+            "versions": [{"version": p.policy.version, "sha256": p.policy.sha256, "decided": p.decided}
+                         for p in run.parts]}
+
+
+def _no_decisions() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series([], dtype=object) for c in (
+        "row", "client_id", "segment", "grade", "decided_by", "score", "warnings", "actions")}).set_index("row")
 
 
 def _before_after(before: Any, after: Any) -> dict[str, dict[str, int]]:

@@ -15,9 +15,10 @@ whole (the shocked value is rounded to the nearest whole number).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,10 @@ from .batch import Table
 from .compiler import CompiledPolicy
 from .diagnostics import DiagnosticSink, PolicyError, did_you_mean
 from .loader import format_path, load_yaml_file
+
+if TYPE_CHECKING:
+    from .impact import Impact
+    from .run import PolicyRef
 
 _FIELD = re.compile(r"^[a-z_][a-z0-9_]*(\[\*\])?(\.[a-z_][a-z0-9_]*)*$")
 
@@ -138,3 +143,25 @@ def apply(scenario: Scenario, table: Table, segment_column: str | None = "indust
             frame[c] = column
         changed.append(count)
     return Table(frame, table.text, list(table.problems), table.positions, table.rows_read), changed
+
+
+def simulate(policy: CompiledPolicy | PolicyRef, table: Table, scenario: Scenario, as_of: str | None = None,
+             progress: Callable[[int, int], None] | None = None) -> tuple[Impact, list[int]]:
+    """The scenario's migration report (``impact``'s form) and the cells each shock changed.
+
+    The unshocked and the shocked portfolio are two runs of the run layer under the same policy
+    reference: a policy id decides each client under the version in force on its day, and rows
+    rejected on either side are counted in the report's ``rejected`` block.
+    """
+    from .impact import analyse
+    from .run import PolicyRef
+
+    ref = policy if isinstance(policy, PolicyRef) else PolicyRef(policy)
+    checked = ref.pinned or ref.for_day(as_of)
+    segment = next((i.source for i in checked.inputs if i.name == checked.segment_by), None)
+    shocked, changed = apply(scenario, table, segment)
+    result = analyse(ref, ref, table, as_of, new_table=shocked, progress=progress)
+    result.report["scenario"] = {"name": scenario.name, "shocks": [
+        {k: v for k, v in s.__dict__.items() if k != "whole"} | {"cells_changed": n}
+        for s, n in zip(scenario.shocks, changed, strict=True)]}
+    return result, changed

@@ -220,7 +220,8 @@ def test_a_shock_reports_the_cells_it_changed_and_whole_numbers_stay_whole(portf
              "--format", "json")
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
-    assert out["rejected"] == {"old": 0, "new": 0}  # 31 days x 1.5 is 46.5: rounded, not rejected as fractional
+    # 31 days x 1.5 is 46.5: rounded, not rejected as fractional
+    assert out["rejected"] == {"old": 0, "new": 0, "rows": 0, "rows_read": 3000, "compared": 3000}
     industries = pd.read_csv(portfolio, usecols=["industry"])["industry"]
     changed = [s["cells_changed"] for s in out["scenario"]["shocks"]]
     assert changed[:2] == [3000, int((industries == "energy").sum())]
