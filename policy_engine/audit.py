@@ -32,6 +32,7 @@ import orjson
 
 from .diagnostics import Diagnostic, InputError, PolicyEngineError, UsageError, did_you_mean
 from .frozen import Frozen
+from .segment import SegmentRecords, chunk_size
 
 ENV_VAR = "POLICY_ENGINE_AUDIT_DB"
 DEFAULT_PATH = "audit.db"
@@ -39,19 +40,7 @@ SCHEMA_VERSION = 3
 APPLICATION_ID = 0x50454144  # 'PEAD': marks the file as a policy_engine decision store
 GENESIS = "0" * 64
 NUL = "\x00"  # stands for a null field in hashed content
-CHUNK = 5000  # decisions per transaction (and per batch segment); POLICY_ENGINE_AUDIT_CHUNK overrides
-CHUNK_VAR = "POLICY_ENGINE_AUDIT_CHUNK"
 _PROGRESS_EVERY = 2000  # records between two progress reports of verify
-
-
-def chunk_size() -> int:
-    """Decisions per transaction: smaller chunks lose less to a crash, larger ones write a little faster."""
-    raw = os.environ.get(CHUNK_VAR)
-    if raw is None or raw == "":
-        return CHUNK
-    if not raw.isdigit() or not 1 <= int(raw) <= 1_000_000:
-        raise UsageError([Diagnostic("bad-setting", f"{CHUNK_VAR}={raw!r} is not a whole number from 1 to 1000000")])
-    return int(raw)
 
 _MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
     1: """
@@ -348,24 +337,6 @@ def _write_segment(db: sqlite3.Connection, policy: Any, batch_key: str | None, d
 # canonical input JSON (None with hash-only inputs), decision JSON, recorded_at.
 StoredRow = tuple[str, str, str, str, str | None, bytes | None, bytes | None, str]
 
-
-class SegmentRecords(Frozen, eq=False):
-    """What a segment's records hold of their own, column-wise (the segment's data holds the rest).
-
-    Record i's decision id is ``id_prefix + f"{id_first + i:012x}"`` (``_DecisionIds.block``), so a
-    record is found by id through its segment, without an index entry of its own.
-    """
-
-    id_prefix: str
-    id_first: int
-    client_ids: list[str]
-    as_ofs: list[str]
-    grades: list[str]
-    input_hashes: list[str | None] | None  # None: derived from the stored input when read
-    recorded_at: str
-
-    def __len__(self) -> int:
-        return len(self.client_ids)
 
 _HASHED = ("decision_id", "client_id", "as_of", "policy_id", "policy_version", "policy_sha256", "grade",
            "input_sha256", "input_json", "decision_json", "batch_key", "recorded_at")

@@ -32,7 +32,7 @@ from .loader import JSONInputError, parse_json_text
 from .vector import Col, VectorResults, days_to_date, evaluate_columns
 
 if TYPE_CHECKING:
-    from .audit import SegmentRecords
+    from .segment import SegmentRecords
 
 READ_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet",
                 ".xlsx": "xlsx"}
@@ -618,8 +618,8 @@ def audit_segments(result: BatchResult, inputs: str = "full", skip: frozenset[st
     """
     import pyarrow as pa
 
-    from .audit import SegmentRecords, chunk_size
     from .evaluate import _CLOCK, _IDS, ENGINE_VERSION
+    from .segment import SegmentRecords, chunk_size
 
     size = size or chunk_size()
     d = result.decisions

@@ -319,7 +319,7 @@ def _columns(path: Path, wanted: list[str], rows: int) -> pd.DataFrame:
 
 def _stored_segments(parts: list[dict[str, Any]], sha: str) -> Any:
     """The segments the tasks wrote for one version, read back (and removed) in partition order."""
-    from .audit import SegmentRecords
+    from .segment import SegmentRecords
 
     for p in parts:
         for seg_sha, path, fields in p["segments"]:
