@@ -13,6 +13,15 @@ Or pick the version in force from a registry directory::
 
     policy = pe.Registry("policies").select("loss-client-management", as_of="2025-03-31")
 
+With the guarantees of the command line (the version in force on each client's day, every
+decision recorded in the decision store, every row of a portfolio accounted for)::
+
+    record = pe.decide_and_record("loss-client-management", client_dict, registry="policies",
+                                  audit_db="audit.db")
+    run = pe.run_batch("loss-client-management", "portfolio.csv", registry="policies",
+                       out="decisions.parquet", rejects="rejects.jsonl", audit_db="audit.db")
+    run.summary["accounting"]        # rows_read = decided + rejected
+
 Names are imported on first use (PEP 562) so that ``import policy_engine`` and
 the CLI's ``--help`` stay fast.
 """
@@ -44,13 +53,19 @@ _EXPORTS = {
     "Registry": "registry",
     "check_paths": "registry",
     "load_policy": "registry",
+    "BatchRun": "run",
+    "PolicyRef": "run",
+    "decide_and_record": "run",
+    "run_batch": "run",
+    "run_dataset": "distributed",
     "run_tests": "tester",
 }
 
 __all__ = [
-    "CompiledPolicy", "Decider", "Diagnostic", "InputError", "PolicyEngineError", "PolicyError", "Registry",
-    "UsageError", "__version__", "canonical_json", "check_document", "check_paths", "compile_document", "decide",
-    "dumps", "explain", "load_policy", "load_yaml_file", "load_yaml_text", "parse_json_text", "run_tests",
+    "BatchRun", "CompiledPolicy", "Decider", "Diagnostic", "InputError", "PolicyEngineError", "PolicyError",
+    "PolicyRef", "Registry", "UsageError", "__version__", "canonical_json", "check_document", "check_paths",
+    "compile_document", "decide", "decide_and_record", "dumps", "explain", "load_policy", "load_yaml_file",
+    "load_yaml_text", "parse_json_text", "run_batch", "run_dataset", "run_tests",
 ]
 
 
@@ -70,8 +85,10 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover
     from .compiler import CompiledPolicy, check_document, compile_document
     from .diagnostics import Diagnostic, InputError, PolicyEngineError, PolicyError, UsageError
+    from .distributed import run_dataset
     from .evaluate import Decider, canonical_json, decide, dumps
     from .explain import explain
     from .loader import load_yaml_file, load_yaml_text, parse_json_text
     from .registry import Registry, check_paths, load_policy
+    from .run import BatchRun, PolicyRef, decide_and_record, run_batch
     from .tester import run_tests
