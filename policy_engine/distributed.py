@@ -269,7 +269,8 @@ def run_dask(policy: CompiledPolicy | PolicyRef, dataset: Path, out_dir: Path, a
         targets = [str(out_dir / f"part-{i:05d}.parquet") for i in range(len(files))]
         cluster = None
         if scheduler is None:
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+            # The dashboard on any free port: two clusters on one machine never clash over 8787.
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
         client = Client(scheduler or cluster)
         try:
             n = len(files)
