@@ -122,12 +122,14 @@ def _command_names(group: click.Group, prefix: str = "") -> list[str]:
               type=click.Path(dir_okay=False, path_type=Path),
               help="Decision store (SQLite) that decide and batch record into (env POLICY_ENGINE_AUDIT_DB, then "
                    "the configuration file).")
+@click.option("--no-audit", "no_audit", is_flag=True,
+              help="Record nothing in the decision store (also accepted after decide and batch).")
 @click.option("--config", "config_file", envvar="POLICY_ENGINE_CONFIG", default=None,
               type=click.Path(dir_okay=False, path_type=Path),
               help="Project configuration (default: policy-engine.toml or [tool.policy-engine] in pyproject.toml, "
                    "here or in a parent folder; env POLICY_ENGINE_CONFIG).")
 @click.pass_context
-def main(ctx: click.Context, policies_dir: Path, audit_db: Path, config_file: Path | None) -> None:
+def main(ctx: click.Context, policies_dir: Path, audit_db: Path, no_audit: bool, config_file: Path | None) -> None:
     """Rules-as-configuration policy engine for loss-making corporate clients.
 
     Exit codes: 0 ok, 1 policy tests failed, 2 usage error, 3 invalid client
@@ -162,11 +164,14 @@ def main(ctx: click.Context, policies_dir: Path, audit_db: Path, config_file: Pa
                 audit_db = configured
         else:
             sources[name] = "default"
-    ctx.obj = {"policies": policies_dir, "audit_db": audit_db, "config": config, "sources": sources}
+    ctx.obj = {"policies": policies_dir, "audit_db": audit_db, "config": config, "sources": sources,
+               "no_audit": no_audit}
 
 
 _audit_options = [
     click.option("--no-audit", is_flag=True, help="Do not record the decisions in the decision store."),
+    click.option("--audit-db", "command_audit_db", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                 help="Decision store to record into (as --audit-db before the command; this one wins)."),
     click.option("--audit-inputs", type=click.Choice(["full", "hash-only"]), default="full", show_default=True,
                  help="Store the input record, or only its hash (then the decision cannot be replayed)."),
 ]
@@ -178,9 +183,16 @@ def _with_audit_options(fn: F) -> F:
     return fn
 
 
-def _audit_db(ctx: click.Context, no_audit: bool) -> Path | bool:
-    """The store a command records into, or False with --no-audit (the run layer opens and writes it)."""
-    return False if no_audit else Path(ctx.find_root().obj["audit_db"])
+def _audit_db(ctx: click.Context, no_audit: bool, command_audit_db: Path | None) -> Path | bool:
+    """The store a command records into, or False with --no-audit (the run layer opens and writes it).
+
+    --audit-db and --no-audit are accepted before the command (for every command) and after
+    decide and batch; given after the command, they win.
+    """
+    root = ctx.find_root().obj
+    if no_audit or root.get("no_audit"):
+        return False
+    return Path(command_audit_db if command_audit_db is not None else root["audit_db"])
 
 
 def _check_as_of(as_of: str | None) -> None:
@@ -400,7 +412,7 @@ def _with_policy_options(fn: F) -> F:
 @handle_errors
 def decide(ctx: click.Context, policy: str, policy_version: str | None, client: str, as_of: str | None,
            trace: bool, fmt: str | None, lang: str, pretty: bool | None, stream: bool, no_audit: bool,
-           audit_inputs: str) -> None:
+           command_audit_db: Path | None, audit_inputs: str) -> None:
     """Decide one client: grade, warnings, actions, with their evidence, as JSON.
 
     With --stream, a calling system keeps one process open: each input line gets exactly one
@@ -412,13 +424,13 @@ def decide(ctx: click.Context, policy: str, policy_version: str | None, client: 
         _check_as_of(as_of)
         out = sys.stdout.buffer
         for answer in answers(_ref(ctx, policy, policy_version), sys.stdin.buffer, as_of=as_of, trace=trace,
-                              audit_db=_audit_db(ctx, no_audit), audit_inputs=audit_inputs):
+                              audit_db=_audit_db(ctx, no_audit, command_audit_db), audit_inputs=audit_inputs):
             out.write(answer)  # UTF-8 bytes as orjson wrote them: no decoding and encoding again
             out.flush()
         return
     fmt = fmt or _default_format()
-    compiled, decision = _decide(ctx, policy, policy_version, client, as_of, trace, _audit_db(ctx, no_audit),
-                                 audit_inputs)
+    compiled, decision = _decide(ctx, policy, policy_version, client, as_of, trace,
+                                 _audit_db(ctx, no_audit, command_audit_db), audit_inputs)
     if fmt == "text":
         from .explain import explain as render
 
@@ -579,13 +591,13 @@ def impact(ctx: click.Context, old: str, new: str, portfolio: Path, as_of: str |
 
     A row rejected under either version is not compared: the count is on stderr and in the report.
     """
-    from .batch import read_table
     from .diffing import resolve
     from .impact import analyse
+    from .run import read_portfolio
 
     fmt = fmt or _default_format()
     _check_as_of(as_of)
-    table = read_table(portfolio, encoding=encoding)
+    table = read_portfolio(portfolio, encoding=encoding)
     result = analyse(resolve(old, ctx.obj["policies"]), resolve(new, ctx.obj["policies"]), table, as_of,
                      progress=_progress("deciding"))
     _emit_migration(result, fmt, html_out, gates, "Portfolio impact", rejects_out, lang)
@@ -643,9 +655,8 @@ def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Pa
 
     A policy id decides each client under the version in force on its day (or on --as-of).
     """
-    from .batch import read_table
     from .diffing import resolve
-    from .run import PolicyRef
+    from .run import PolicyRef, read_portfolio
     from .scenario import load_scenario
     from .scenario import simulate as run_scenario
 
@@ -654,7 +665,7 @@ def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Pa
     ref = PolicyRef(resolve(policy, ctx.obj["policies"])) if Path(policy).suffix or "@" in policy else \
         _ref(ctx, policy, None)
     scenario = load_scenario(scenario_file, ref.pinned or ref.for_day(as_of))
-    result, changed = run_scenario(ref, read_table(portfolio, encoding=encoding), scenario, as_of,
+    result, changed = run_scenario(ref, read_portfolio(portfolio, encoding=encoding), scenario, as_of,
                                    progress=_progress("deciding"))
     for i, n in enumerate(changed):
         if n == 0:  # the portfolio has no such column, or no client of the segment: say so
@@ -697,7 +708,7 @@ def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Pa
 def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str | None, as_of: str | None,
           financials: Path | None, out: Path | None, rejects_out: Path | None, records_out: Path | None,
           fmt: str | None, fail_on_rejects: bool, engine: str, scheduler: str | None, workers: int,
-          encoding: str, no_audit: bool, audit_inputs: str) -> None:
+          encoding: str, no_audit: bool, command_audit_db: Path | None, audit_inputs: str) -> None:
     """Decide a portfolio (CSV, JSON Lines, Parquet or Excel) column-wise.
 
     Prints the accounting (rows read = decided + rejected) and counts by grade, warning,
@@ -710,8 +721,8 @@ def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str
     _check_as_of(as_of)
     ref = _ref(ctx, policy, policy_version)
     options = {"as_of": as_of, "out": out, "rejects": rejects_out, "records": records_out,
-               "audit_db": _audit_db(ctx, no_audit), "audit_inputs": audit_inputs, "workers": workers,
-               "progress": _progress("deciding")}
+               "audit_db": _audit_db(ctx, no_audit, command_audit_db), "audit_inputs": audit_inputs,
+               "workers": workers, "progress": _progress("deciding")}
     if engine == "dask":
         from .distributed import run_dataset
 

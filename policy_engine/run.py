@@ -419,7 +419,7 @@ def _decide_table(ref: PolicyRef, table: Table, as_of: str | None, workers: int,
         return TableRun([result], [], table.rows_read, table.periods)
     frame = table.frame
     days = row_days(frame, as_of)
-    distinct = list(dict.fromkeys(days.tolist()))
+    distinct = list(dict.fromkeys(days.tolist())) or [as_of]  # no rows: the version of the day, as for one
     chosen: dict[str | None, CompiledPolicy | UsageError] = {}
     for day in distinct:
         try:
@@ -563,7 +563,7 @@ def run_batch(policy: str | Path | CompiledPolicy | PolicyRef, input_file: str |
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from .batch import read_table, write_decisions, write_rejects
+    from .batch import write_decisions, write_rejects
     from .inputs import misspelt_fields
 
     ref = as_ref(policy, version, registry)
@@ -591,7 +591,7 @@ def run_batch(policy: str | Path | CompiledPolicy | PolicyRef, input_file: str |
         if audit:  # the likely version, hashed while the table is read (one key per version used)
             with contextlib.suppress(UsageError):
                 key_of(ref.for_day(as_of))
-        table = read_table(input_path, fin_path, encoding)
+        table = read_portfolio(input_path, fin_path, encoding)
         run = decide_table(ref, table, as_of, workers=workers, progress=progress)
         columns = [str(c) for c in table.frame.columns]
         misspelt = [(p.id, given, meant) for p in {id(p): p for p in run.policies}.values()
@@ -620,6 +620,17 @@ def run_batch(policy: str | Path | CompiledPolicy | PolicyRef, input_file: str |
     return outcome
 
 
+def read_portfolio(path: str | Path, financials: str | Path | None = None, encoding: str = "utf-8") -> Table:
+    """A portfolio table (``batch.read_table``); an empty file is named as such (exit 3), not as a bad table."""
+    from .batch import read_table
+
+    for p in (path, financials):
+        if p is not None and Path(p).is_file() and Path(p).stat().st_size == 0:
+            raise InputError([Diagnostic("empty-table", "the file is empty: a table needs at least its header row",
+                                         file=str(p), hint="the first line names the columns: client_id, as_of, ...")])
+    return read_table(Path(path), Path(financials) if financials is not None else None, encoding)
+
+
 def _empty_decisions() -> pd.DataFrame:
     import pandas as pd
 
@@ -640,4 +651,5 @@ def table_summary(run: TableRun) -> dict[str, Any]:
 
 
 __all__ = ["BatchRun", "PolicyRef", "TableRun", "batch_key", "check_day", "decide_and_record", "decide_client",
-           "decide_table", "read_client", "record_table", "row_days", "run_batch", "selection_day", "stream"]
+           "decide_table", "read_client", "read_portfolio", "record_table", "row_days", "run_batch", "selection_day",
+           "stream"]

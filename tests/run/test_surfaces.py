@@ -1,0 +1,197 @@
+"""What every run surface shares: rejects accounted for in impact and simulate, progress on a terminal,
+the audit options in the same places, and a plain word when there is no client data."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import policy_engine as pe
+from policy_engine import batch as batch_module
+from policy_engine.audit import AuditStore
+from policy_engine.cli import _progress, main
+from policy_engine.synthetic import write_csv
+
+from ..conftest import POLICIES, SAMPLES
+
+ID = "loss-client-management"
+
+
+def _cli(*args: str, input: str | None = None) -> Any:
+    return CliRunner().invoke(main, ["--policies", str(POLICIES), *args], input=input)
+
+
+@pytest.fixture(scope="module")
+def bad_portfolio(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """20 rows, 12 of them bad: the case the issue reported as '8 clients, 0 change grade', exit 0."""
+    root = tmp_path_factory.mktemp("bad")
+    path = root / "p.csv"
+    write_csv(path, 20, seed=3)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    dpd = lines[0].split(",").index("loan.days_past_due")
+    out = [lines[0]]
+    for i, line in enumerate(lines[1:]):
+        cells = line.split(",")
+        if i < 12:
+            cells[dpd] = "abc"
+        out.append(",".join(cells))
+    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("command", ["impact", "simulate"])
+@pytest.mark.parametrize("fmt", ["json", "markdown", "text"])
+def test_impact_and_simulate_state_their_rejects_in_every_format(bad_portfolio: Path, tmp_path: Path, command: str,
+                                                                  fmt: str) -> None:
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("name: slip\nshocks:\n  - {field: loan.days_past_due, add: 30}\n", encoding="utf-8")
+    head = ["impact", f"{ID}@1.0.0", f"{ID}@1.1.0"] if command == "impact" else \
+        ["simulate", ID, "--scenario", str(scenario)]
+    rejects, page = tmp_path / "rejects.jsonl", tmp_path / "r.html"
+    r = _cli(*head, "--portfolio", str(bad_portfolio), "--as-of", "2025-06-30", "--format", fmt, "--rejects",
+             str(rejects), "--html", str(page))
+    assert r.exit_code == 0, r.output
+    assert "12 row(s) rejected and not compared; see" in r.stderr
+    lines = [json.loads(x) for x in rejects.read_text(encoding="utf-8").splitlines()]
+    assert [x["row"] for x in lines] == list(range(1, 13))
+    assert all(p["field"] == "loan.days_past_due" for x in lines for p in x["problems"])
+    assert "12 of 20 rows rejected" in page.read_text(encoding="utf-8")
+    if fmt == "json":
+        report = json.loads(r.stdout)
+        assert report["clients"] == 8
+        assert report["rejected"] == {"old": 12, "new": 12, "rows": 12, "rows_read": 20, "compared": 8}
+        assert report["summary"]["rejected"] == 12 and report["summary"]["rejected_share"] == 0.6
+    else:
+        assert "12 of 20 rows rejected" in r.stdout
+    gated = _cli(*head, "--portfolio", str(bad_portfolio), "--as-of", "2025-06-30", "--format", fmt,
+                 "--fail-if", "rejected > 0")
+    assert gated.exit_code == 1 and "gate failed: rejected = 12 > 0" in gated.stderr, gated.output
+    share = _cli(*head, "--portfolio", str(bad_portfolio), "--as-of", "2025-06-30", "--format", fmt,
+                 "--fail-if", "rejected_share > 0.7")
+    assert share.exit_code == 0, share.output
+
+
+def test_a_clean_portfolio_passes_the_rejected_gate(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    write_csv(path, 30, seed=4)
+    r = _cli("impact", f"{ID}@1.0.0", f"{ID}@1.1.0", "--portfolio", str(path), "--fail-if", "rejected > 0",
+             "--format", "json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["rejected"]["rows"] == 0, r.output
+    assert "rejected and not compared" not in r.stderr
+
+
+def test_batch_progress_moves_chunk_by_chunk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "p.csv"
+    write_csv(path, 50, seed=5)
+    monkeypatch.setattr(batch_module, "CHUNK_ROWS", 10)
+    seen: list[tuple[int, int]] = []
+    pe.run_batch(ID, path, registry=POLICIES, audit_db=False, progress=lambda done, total: seen.append((done, total)))
+    assert seen[-1] == (50, 50)
+    assert sorted(d for d, _ in seen[:-1]) == [10, 20, 30, 40, 50]  # one step per chunk, not 0% then 100%
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_shows_on_a_terminal_and_is_silent_when_piped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stderr", io.StringIO())
+    assert _progress("deciding") is None
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    show = _progress("deciding")
+    assert show is not None
+    show(250_000, 1_000_000)
+    show(1_000_000, 1_000_000)
+    assert terminal.getvalue() == ("\rdeciding: 250,000/1,000,000 rows (25%)"
+                                   "\rdeciding: 1,000,000/1,000,000 rows (100%)\n")
+
+
+def test_impact_reports_progress_for_both_versions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from policy_engine.batch import read_table
+    from policy_engine.impact import analyse
+
+    path = tmp_path / "p.csv"
+    write_csv(path, 30, seed=6)
+    monkeypatch.setattr(batch_module, "CHUNK_ROWS", 10)
+    seen: list[tuple[int, int]] = []
+    registry = pe.Registry(POLICIES)
+    analyse(registry.select(ID, version="1.0.0"), registry.select(ID, version="1.1.0"), read_table(path),
+            progress=lambda done, total: seen.append((done, total)))
+    assert seen.count((30, 30)) >= 2 and len(seen) >= 8
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_no_audit_and_audit_db_are_accepted_before_and_after_decide_and_batch(tmp_path: Path, where: str) -> None:
+    client = SAMPLES[0]
+    db = tmp_path / "x.db"
+    portfolio = tmp_path / "p.csv"
+    write_csv(portfolio, 5, seed=8)
+    commands = (["decide", "-p", ID, "-c", str(client)], ["batch", str(portfolio), "-p", ID, "--format", "json"])
+    for command in commands:
+        option = ["--audit-db", str(db)]
+        r = _cli(*(option + command if where == "before" else command + option))
+        assert r.exit_code == 0, r.output
+    with AuditStore(db, create=False) as store:
+        assert sum(1 for _ in store.query()) == 6
+    skipped = tmp_path / "none.db"
+    for command in commands:
+        option = ["--audit-db", str(skipped), "--no-audit"]
+        r = _cli(*(option + command if where == "before" else command + option))
+        assert r.exit_code == 0, r.output
+    assert not skipped.exists()
+
+
+@pytest.mark.parametrize("data", ["", "  \n", "\n\n"])
+def test_decide_without_client_data_says_so(data: str, tmp_path: Path) -> None:
+    r = _cli("--audit-db", str(tmp_path / "a.db"), "decide", "-p", ID, "--format", "json", input=data)
+    assert r.exit_code == 2, r.output
+    (err,) = json.loads(r.stderr)["errors"]
+    assert err["code"] == "no-client-data" and "line 1 column 1" not in err["message"]
+    empty = tmp_path / "c.json"
+    empty.write_text(data, encoding="utf-8")
+    r = _cli("--audit-db", str(tmp_path / "a.db"), "decide", "-p", ID, "-c", str(empty))
+    assert r.exit_code == 2 and "no-client-data" in r.stderr and str(empty) in r.stderr
+
+
+def test_a_stream_error_line_names_the_client_when_its_id_could_be_read(tmp_path: Path) -> None:
+    good = json.loads(SAMPLES[0].read_text(encoding="utf-8"))
+    bad = {**good, "client_id": "C-BAD", "loan": {**good["loan"], "days_past_due": "many"}}
+    lines = "\n".join([json.dumps(bad), "{not json", json.dumps({"loan": {}}), json.dumps(good)]) + "\n"
+    r = _cli("--audit-db", str(tmp_path / "a.db"), "decide", "-p", ID, "--stream", input=lines)
+    answers = [json.loads(x) for x in r.stdout.splitlines()]
+    assert answers[0]["line"] == 1 and answers[0]["client_id"] == "C-BAD" and answers[0]["error"]["exit_code"] == 3
+    assert answers[1]["line"] == 2 and "client_id" not in answers[1]  # not even JSON: no id to name
+    assert answers[2]["line"] == 3 and "client_id" not in answers[2]  # JSON without an id
+    assert answers[3]["client_id"] == good["client_id"] and "decision_id" in answers[3]
+
+
+@pytest.mark.parametrize("command", ["batch", "impact"])
+def test_an_empty_csv_is_invalid_client_data_and_a_header_alone_is_an_empty_portfolio(tmp_path: Path,
+                                                                                      command: str) -> None:
+    empty, header = tmp_path / "empty.csv", tmp_path / "header.csv"
+    empty.write_text("", encoding="utf-8")
+    header.write_text("client_id,as_of,industry\n", encoding="utf-8")
+    head = ["batch", "-p", ID] if command == "batch" else ["impact", f"{ID}@1.0.0", f"{ID}@1.1.0", "--portfolio"]
+    r = _cli("--no-audit", *head, str(empty), "--format", "json")
+    assert r.exit_code == 3 and json.loads(r.stderr)["errors"][0]["code"] == "empty-table", r.output
+    r = _cli("--no-audit", *head, str(header), "--format", "json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    if command == "batch":
+        assert out["accounting"] == {"rows_read": 0, "decided": 0, "rejected": 0}
+        assert out["policy"]["version"] == "1.1.0"
+    else:
+        assert out["clients"] == 0 and out["rejected"]["rows_read"] == 0
+
+
+def test_batch_as_of_help_says_what_happens() -> None:
+    text = " ".join(_cli("batch", "--help").output.split())
+    assert "each row decided under the version in force on its day" in text
+    assert "a row on a day no version is in force is rejected" in text
