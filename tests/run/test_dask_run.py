@@ -76,8 +76,10 @@ def test_dask_records_every_decision_once_under_each_rows_version(tmp_path: Path
         except PolicyEngineError as e:
             reference[cid] = e.diagnostics[0].code
     db = tmp_path / "dask.db"
+    seen: list[tuple[int, int]] = []
     run = pe.run_dataset(ID, data, tmp_path / "out", registry=POLICIES, audit_db=db, workers=2,
-                         rejects=tmp_path / "rejects.jsonl")
+                         rejects=tmp_path / "rejects.jsonl", progress=lambda done, total: seen.append((done, total)))
+    assert [t for _, t in seen] == [len(clients)] * 3 and seen[-1] == (len(clients), len(clients))  # per partition
     decided = {cid for cid, r in reference.items() if isinstance(r, dict)}
     versions = {r["policy"]["version"] for r in reference.values() if isinstance(r, dict)}
     assert versions == {"1.0.0", "1.1.0"}
