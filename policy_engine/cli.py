@@ -203,13 +203,23 @@ def _check_as_of(as_of: str | None) -> None:
 
 
 def _progress(label: str) -> Callable[[int, int], None] | None:
-    """Per-chunk progress on stderr when it is a terminal (silent when piped): 'label: done/total rows'."""
-    if not sys.stderr.isatty():
+    """Per-chunk progress of a run as ``progress.Progress`` draws it: moves on a terminal, nothing when piped.
+
+    A run reports ``(done, total)``; impact and simulate run twice (each version or each side),
+    each with its own line.
+    """
+    from .progress import Progress
+
+    if not Progress(label).enabled:
         return None
+    bar: list[Progress] = []
 
     def show(done: int, total: int) -> None:
-        pct = 100.0 * done / total if total else 100.0
-        click.echo(f"\r{label}: {done:,}/{total:,} rows ({pct:.0f}%)", err=True, nl=done >= total)
+        if not bar:
+            bar.append(Progress(label, total, unit="rows").__enter__())
+        bar[0].update(done - bar[0].done)
+        if done >= total:
+            bar.pop().close()
 
     return show
 
