@@ -280,7 +280,7 @@ def row_days(frame: pd.DataFrame, as_of: str | None) -> np.ndarray:
     n = len(frame)
     if as_of is not None or "as_of" not in frame.columns:
         return np.full(n, as_of, dtype=object)
-    codes, uniques = pd.factorize(frame["as_of"].to_numpy(dtype=object), use_na_sentinel=True)
+    codes, uniques = pd.factorize(frame["as_of"], use_na_sentinel=True)
     days = []
     for v in uniques:
         day = date_of(v)
