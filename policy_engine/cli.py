@@ -599,18 +599,28 @@ def impact(ctx: click.Context, old: str, new: str, portfolio: Path, as_of: str |
            lang: str) -> None:
     """Champion / challenger: decide a portfolio under two policy versions and report what moves.
 
-    A row rejected under either version is not compared: the count is on stderr and in the report.
+    OLD and NEW are files, ID@VERSION, REV:path in git, or a bare policy ID (each client under the
+    version in force on its day). A row rejected on either side is not compared: the count is on
+    stderr and in the report.
     """
-    from .diffing import resolve
     from .impact import analyse
     from .run import read_portfolio
 
     fmt = fmt or _default_format()
     _check_as_of(as_of)
     table = read_portfolio(portfolio, encoding=encoding)
-    result = analyse(resolve(old, ctx.obj["policies"]), resolve(new, ctx.obj["policies"]), table, as_of,
-                     progress=_progress("deciding"))
+    result = analyse(_side_ref(ctx, old), _side_ref(ctx, new), table, as_of, progress=_progress("deciding"))
     _emit_migration(result, fmt, html_out, gates, "Portfolio impact", rejects_out, lang)
+
+
+def _side_ref(ctx: click.Context, ref: str) -> Any:
+    """A policy named for impact or simulate: pinned (file, ID@VERSION, REV:path) or an id resolved per client."""
+    from .diffing import resolve
+    from .run import PolicyRef
+
+    if "@" in ref or ":" in ref or Path(ref).suffix in (".yaml", ".yml") or Path(ref).is_file():
+        return PolicyRef(resolve(ref, ctx.obj["policies"]))
+    return _ref(ctx, ref, None)
 
 
 def _emit_migration(result: Any, fmt: str, html_out: Path | None, gates: tuple[str, ...], heading: str,
@@ -665,15 +675,13 @@ def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Pa
 
     A policy id decides each client under the version in force on its day (or on --as-of).
     """
-    from .diffing import resolve
-    from .run import PolicyRef, read_portfolio
+    from .run import read_portfolio
     from .scenario import load_scenario
     from .scenario import simulate as run_scenario
 
     fmt = fmt or _default_format()
     _check_as_of(as_of)
-    ref = PolicyRef(resolve(policy, ctx.obj["policies"])) if Path(policy).suffix or "@" in policy else \
-        _ref(ctx, policy, None)
+    ref = _side_ref(ctx, policy)
     scenario = load_scenario(scenario_file, ref.pinned or ref.for_day(as_of))
     result, changed = run_scenario(ref, read_portfolio(portfolio, encoding=encoding), scenario, as_of,
                                    progress=_progress("deciding"))

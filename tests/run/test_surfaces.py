@@ -204,3 +204,30 @@ def test_batch_as_of_help_says_what_happens() -> None:
     text = " ".join(_cli("batch", "--help").output.split())
     assert "each row decided under the version in force on its day" in text
     assert "a row on a day no version is in force is rejected" in text
+
+
+def test_impact_against_a_bare_id_decides_each_client_under_its_days_version(tmp_path: Path) -> None:
+    from policy_engine.synthetic import generate_clients
+
+    from .test_agreement import _write_inputs
+
+    clients = []
+    for day in ("2024-06-30", "2025-06-30"):
+        for i, c in enumerate(generate_clients(40, 11, day)):
+            c["client_id"] = f"{day[:4]}-{i}"
+            clients.append(c)
+    paths = _write_inputs(clients, tmp_path)
+    r = _cli("impact", f"{ID}@1.0.0", ID, "--portfolio", str(paths["csv"]), "--format", "json")
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    assert [(v["version"], v["decided"]) for v in report["new"]["versions"]] == [("1.0.0", 40), ("1.1.0", 40)]
+    assert report["old"]["version"] == "1.0.0" and report["rejected"]["rows"] == 0
+    # the same through the Python API: each client's row names the version of its day
+    from policy_engine.impact import analyse
+    from policy_engine.run import PolicyRef, read_portfolio
+
+    result = analyse(PolicyRef(ID, "1.0.0", POLICIES), PolicyRef(ID, registry=POLICIES), read_portfolio(paths["csv"]))
+    assert result.runs is not None
+    new = result.runs[1].decisions
+    assert dict(zip(new["client_id"].astype(str), new["policy_version"].astype(str), strict=True)) == {
+        c["client_id"]: "1.0.0" if c["as_of"] < "2025" else "1.1.0" for c in clients}
