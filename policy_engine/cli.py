@@ -749,9 +749,11 @@ def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str
         from .run import run_batch
 
         outcome = run_batch(ref, input_file, financials=financials, encoding=encoding, **options)
-    for pid, given, meant in outcome.misspelt:
-        click.echo(f"{input_file}: warning: column '{given}' is not read by policy {pid}; did you mean "
-                   f"'{meant}'? (as given, '{meant}' is missing)", err=True)
+    from .safetext import printable
+
+    for pid, given, meant in outcome.misspelt:  # column names are the client's text: shown escaped
+        click.echo(printable(f"{input_file}: warning: column '{given}' is not read by policy {pid}; did you mean "
+                             f"'{meant}'? (as given, '{meant}' is missing)"), err=True)
     s = {**outcome.summary, "misspelt_columns": [{"given": g, "did_you_mean": m} for _, g, m in outcome.misspelt]}
     if fmt == "json":
         import json
