@@ -203,17 +203,54 @@ def run_dataset(policy: str | Path | CompiledPolicy | PolicyRef, dataset: str | 
     return BatchRun(run, run.summary(), run.recorded, run.already_recorded)
 
 
+@dataclass
+class _Plan:
+    """What the client knows before any task runs: partitions, their rows, duplicates, versions, skips."""
+
+    files: list[Path]
+    counts: list[int]
+    offsets: list[int]
+    duplicates: list[list[tuple[int, str]]]
+    policies: dict[str, CompiledPolicy]  # by sha256: every version some row is decided under
+    choices: dict[str | None, Any] | None  # day -> sha256 or why none is in force (None: one pinned policy)
+    keys: pd.DataFrame  # client_id (and as_of) of every row
+
+
 def run_dask(policy: CompiledPolicy | PolicyRef, dataset: Path, out_dir: Path, as_of: str | None = None,
              scheduler: str | None = None, workers: int = 2, *, audit_db: str | Path | bool | None = False,
              audit_inputs: str = "full", progress: Callable[[int, int], None] | None = None) -> DaskRun:
     """Decide every partition of ``dataset`` on a Dask cluster, writing ``out_dir/part-NNNNN.parquet``, and
     record every decision in the store ``audit_db`` (False: not recorded; None: the default store)."""
-    import pyarrow.parquet as pq
-    from distributed import Client, LocalCluster, as_completed
-
-    from .run import PolicyRef, batch_key, row_days
+    from .run import PolicyRef, batch_key, open_store
 
     ref = policy if isinstance(policy, PolicyRef) else PolicyRef(policy)
+    plan = _plan(ref, dataset, as_of)
+    store = None if audit_db is False else open_store(None if audit_db is None or audit_db is True else Path(audit_db))
+    try:
+        recording = store is not None
+        batch_keys = {sha: batch_key(p, plan.files, as_of) for sha, p in plan.policies.items()} if recording else {}
+        skips = _recorded(plan, store, batch_keys) if store is not None else [[] for _ in plan.files]
+        parts = _run_tasks(plan, out_dir, as_of, scheduler, workers, None if store is None else audit_inputs, skips,
+                           progress)
+        run = DaskRun(next(iter(plan.policies.values())) if plan.policies else ref.for_day(as_of), parts)
+        if run.decided + len(run.rejects) != run.rows_read:
+            raise AssertionError("accounting broken across partitions")
+        if store is not None:  # one writer, in partition order: the chain a local batch would write
+            run.already_recorded = sum(len(s) for s in skips)
+            for sha, p in plan.policies.items():
+                run.recorded += store.append_segments(p, _stored_segments(parts, sha), batch_keys[sha])
+    finally:
+        if store is not None:
+            store.close()
+    return run
+
+
+def _plan(ref: PolicyRef, dataset: Path, as_of: str | None) -> _Plan:
+    """Row counts (every file must be readable Parquet), duplicates across partitions, each day's version."""
+    import pyarrow.parquet as pq
+
+    from .run import row_days
+
     files = partitions(dataset)
     counts = []
     unreadable = []
@@ -227,83 +264,74 @@ def run_dask(policy: CompiledPolicy | PolicyRef, dataset: Path, out_dir: Path, a
         raise InputError(unreadable)
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist()
     # The ids (for duplicates across partitions) and the days (for the version of each row), from those columns alone.
-    wanted = ["client_id"] + ([] if as_of is not None or ref.pinned is not None else ["as_of"])
+    pinned = ref.pinned
+    wanted = ["client_id"] + ([] if as_of is not None or pinned is not None else ["as_of"])
     keys = pd.concat([_columns(f, wanted, c) for f, c in zip(files, counts, strict=True)], ignore_index=True)
     per_part: list[list[tuple[int, str]]] = [[] for _ in files]
     for problem in duplicate_ids(keys):
         k = int(np.searchsorted(offsets, problem.row, side="right") - 1)
         per_part[k].append((problem.row - offsets[k], problem.message))
-    policies: dict[str, CompiledPolicy] = {}
-    pinned = ref.pinned
-    choices: dict[str | None, Any] | None = None
     if pinned is not None:
-        policies[pinned.sha256] = pinned
-    else:
-        choices = {}
-        for day in dict.fromkeys(row_days(keys, as_of).tolist()):
-            try:
-                chosen = ref.for_day(day)
-                policies[chosen.sha256] = chosen
-                choices[day] = chosen.sha256
-            except UsageError as e:
-                d = e.diagnostics[0]
-                choices[day] = (d.code, d.message, d.hint)
-    texts = {sha: (p.text, p.file) for sha, p in policies.items()}
-    store = None
-    skips: list[list[str]] = [[] for _ in files]
-    batch_keys: dict[str, str] = {}
-    if audit_db is not False:
-        from .run import open_store
-
-        store = open_store(None if audit_db is None or audit_db is True else Path(audit_db))
-        batch_keys = {sha: batch_key(p, files, as_of) for sha, p in policies.items()}
-        recorded = set().union(*(store.recorded_clients(k) for k in batch_keys.values())) if batch_keys else set()
-        if recorded:
-            ids = keys["client_id"].astype(str).to_numpy() if "client_id" in keys.columns else np.array([])
-            for k, (lo, n) in enumerate(zip(offsets, counts, strict=True)):
-                skips[k] = sorted(set(ids[lo:lo + n].tolist()) & recorded)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for old in out_dir.glob("part-*"):
-            old.unlink()  # a rerun replaces the result, never mixes two
-        targets = [str(out_dir / f"part-{i:05d}.parquet") for i in range(len(files))]
-        cluster = None
-        if scheduler is None:
-            # The dashboard on any free port: two clusters on one machine never clash over 8787.
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
-        client = Client(scheduler or cluster)
+        return _Plan(files, counts, offsets, per_part, {pinned.sha256: pinned}, None, keys)
+    policies: dict[str, CompiledPolicy] = {}
+    choices: dict[str | None, Any] = {}
+    for day in dict.fromkeys(row_days(keys, as_of).tolist()):
         try:
-            n = len(files)
-            first = next(iter(policies.values())) if policies else None
-            futures = client.map(decide_partition, [first.text if first else ""] * n,
-                                 [first.file if first else ""] * n, [str(f) for f in files], targets, offsets,
-                                 per_part, [as_of] * n, [None if store is None else audit_inputs] * n, skips,
-                                 [texts if choices is not None else None] * n, [choices] * n, pure=False)
-            if progress is not None:
-                done, total = 0, int(sum(counts))
-                for future in as_completed(futures):
-                    done += int(counts[futures.index(future)])
-                    progress(done, total)
-            parts = client.gather(futures)
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
-        failed = [Diagnostic("unreadable", f"cannot read the partition: {p['unreadable']}", file=p["source"])
-                  for p in parts if "unreadable" in p]
-        if failed:
-            raise InputError(failed)
-        run = DaskRun(next(iter(policies.values())) if policies else ref.for_day(as_of), parts)
-        if run.decided + len(run.rejects) != run.rows_read:
-            raise AssertionError("accounting broken across partitions")
-        if store is not None:  # one writer, in partition order: the chain a local batch would write
-            run.already_recorded = sum(len(s) for s in skips)
-            for sha in policies:
-                run.recorded += store.append_segments(policies[sha], _stored_segments(parts, sha), batch_keys[sha])
+            chosen = ref.for_day(day)
+            policies[chosen.sha256] = chosen
+            choices[day] = chosen.sha256
+        except UsageError as e:
+            d = e.diagnostics[0]
+            choices[day] = (d.code, d.message, d.hint)
+    return _Plan(files, counts, offsets, per_part, policies, choices, keys)
+
+
+def _recorded(plan: _Plan, store: Any, batch_keys: dict[str, str]) -> list[list[str]]:
+    """Per partition, its clients an earlier run of the same dataset recorded (a rerun skips them)."""
+    recorded = set().union(*(store.recorded_clients(k) for k in batch_keys.values())) if batch_keys else set()
+    if not recorded:
+        return [[] for _ in plan.files]
+    ids = plan.keys["client_id"].astype(str).to_numpy()
+    return [sorted(set(ids[lo:lo + n].tolist()) & recorded)
+            for lo, n in zip(plan.offsets, plan.counts, strict=True)]
+
+
+def _run_tasks(plan: _Plan, out_dir: Path, as_of: str | None, scheduler: str | None, workers: int,
+               audit_inputs: str | None, skips: list[list[str]],
+               progress: Callable[[int, int], None] | None) -> list[dict[str, Any]]:
+    """One task per partition on the cluster (a LocalCluster unless a scheduler is given); their accounting."""
+    from distributed import Client, LocalCluster, as_completed
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.glob("part-*"):
+        old.unlink()  # a rerun replaces the result, never mixes two
+    n = len(plan.files)
+    targets = [str(out_dir / f"part-{i:05d}.parquet") for i in range(n)]
+    # The dashboard on any free port: two clusters on one machine never clash over 8787.
+    cluster = None if scheduler is not None else \
+        LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
+    client = Client(scheduler or cluster)
+    try:
+        first = next(iter(plan.policies.values()), None)
+        texts = {sha: (p.text, p.file) for sha, p in plan.policies.items()} if plan.choices is not None else None
+        futures = client.map(decide_partition, [first.text if first else ""] * n, [first.file if first else ""] * n,
+                             [str(f) for f in plan.files], targets, plan.offsets, plan.duplicates, [as_of] * n,
+                             [audit_inputs] * n, skips, [texts] * n, [plan.choices] * n, pure=False)
+        if progress is not None:
+            done, total = 0, int(sum(plan.counts))
+            for future in as_completed(futures):
+                done += int(plan.counts[futures.index(future)])
+                progress(done, total)
+        parts: list[dict[str, Any]] = client.gather(futures)
     finally:
-        if store is not None:
-            store.close()
-    return run
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    failed = [Diagnostic("unreadable", f"cannot read the partition: {p['unreadable']}", file=p["source"])
+              for p in parts if "unreadable" in p]
+    if failed:
+        raise InputError(failed)
+    return parts
 
 
 def _columns(path: Path, wanted: list[str], rows: int) -> pd.DataFrame:
