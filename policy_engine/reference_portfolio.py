@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .synthetic import quarter_ends
+from .quarters import quarter_ends
 
 INDUSTRIES = ("manufacturing", "trade", "technology", "construction", "energy", "other")
 INDUSTRY_WEIGHTS = (0.32, 0.24, 0.12, 0.14, 0.10, 0.08)

@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 
 from .diagnostics import Diagnostic, UsageError
-from .synthetic import quarter_ends
+from .quarters import quarter_ends
 
 NAME = re.compile(r"^[a-z][a-z0-9-]{1,62}$")  # the policy schema's id pattern
 SCHEMAS = ("policy", "policy-tests", "client")

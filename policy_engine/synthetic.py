@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .quarters import quarter_ends
+
 if TYPE_CHECKING:
     from .compiler import CompiledPolicy, InputSpec
 
@@ -36,20 +38,6 @@ _SPAN = 1e6  # spread of a number with no declared bound on that side
 _INTEGER_SPAN = 400  # spread of a whole number with no declared bound on that side (day counts, periods)
 _DATE_SPAN_DAYS = 730  # dates fall in the two years up to the as-of day
 BOUNDARY_SHARE = 0.3  # share of number values drawn on or next to a threshold the policy compares the input with
-
-
-def quarter_ends(as_of: dt.date, n: int) -> list[str]:
-    """The ``n`` quarter-end dates before ``as_of``'s quarter, oldest first."""
-    ends = []
-    y, q = as_of.year, (as_of.month - 1) // 3  # last complete quarter before as_of's quarter
-    for _ in range(n):
-        if q == 0:
-            y, q = y - 1, 4
-        month = q * 3
-        last_day = (dt.date(y + (month == 12), month % 12 + 1, 1) - dt.timedelta(days=1))
-        ends.append(last_day.isoformat())
-        q -= 1
-    return list(reversed(ends))
 
 
 # ------------------------------------------------------------ any policy
