@@ -8,7 +8,8 @@ and regulatory consequence, and what could not be determined.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from .catalogue import CATALOGUE
@@ -117,82 +118,182 @@ def _decided_by(t: Mapping[str, str], policy: CompiledPolicy, decided_by: str, s
     return t["by_floor"].format(rule=decided_by, sgrade=sgrade, score=score)
 
 
+@dataclass(frozen=True)
+class _Page:
+    """What every section of one explanation reads: the record, its policy, and their words in one language."""
+
+    record: Mapping[str, Any]
+    policy: CompiledPolicy
+    lang: str
+    words: Mapping[str, str]  # _T in ``lang``
+    grade_labels: Mapping[str, str]  # grade id -> its label in ``lang``
+    metrics: Mapping[str, Any]  # metric name -> its compiled definition (label, format)
+
+    @classmethod
+    def of(cls, record: Mapping[str, Any], policy: CompiledPolicy, lang: str) -> _Page:
+        return cls(record, policy, lang, _words(lang), _grade_labels(policy, lang), {m.name: m for m in policy.metrics})
+
+
+def _words(lang: str) -> dict[str, str]:
+    return {k: v[lang] for k, v in _T.items()}
+
+
+def _grade_labels(policy: CompiledPolicy, lang: str) -> dict[str, str]:
+    return {g.id: (g.zh if lang == "zh" else g.en) for g in policy.scale}
+
+
+def _title(page: _Page) -> list[str]:
+    record = page.record
+    return [page.words["title"].format(cid=record["client_id"], as_of=record["as_of"], pid=record["policy"]["id"],
+                                       ver=record["policy"]["version"])]
+
+
+def _blank(page: _Page) -> list[str]:
+    return [""]
+
+
+def _grade(page: _Page) -> list[str]:
+    """The grade and what decided it: the scorecard, a floor, or the best of the scale."""
+    classification, score = page.record["classification"], page.record["score"]
+    return [page.words["grade"].format(label=classification["label"][page.lang], gid=classification["grade"]),
+            _decided_by(page.words, page.policy, classification["decided_by"],
+                        page.grade_labels.get(score["grade"], "?"), f"{score['total']:g}")]
+
+
+def _floors(page: _Page) -> list[str]:
+    floors = page.record["classification"]["floors"]
+    if not floors:
+        return []
+    return [page.words["floors"], *(page.words["floor"].format(rule=f["id"], floor=page.grade_labels[f["floor"]],
+                                                                source=f["source"]) for f in floors)]
+
+
+def _key_figures(page: _Page) -> list[str]:
+    """The figures the policy declares as key, in its order; a policy that names none gets no block."""
+    values = page.record["metrics"]
+    shown = [name for name in page.policy.key_figures if name in values and name in page.metrics]
+    if not shown:
+        return []
+    lines = [page.words["figures"]]
+    for name in shown:
+        metric = page.metrics[name]
+        label = (metric.label or {}).get(page.lang, name)
+        lines.append(f"  {label}: {_value(values[name], metric.format)}")
+    return lines
+
+
+def _undefined_metrics(page: _Page) -> list[str]:
+    undefined = page.record["undefined_metrics"]
+    if not undefined:
+        return []
+    lines = [page.words["undefined"]]
+    for name, why in undefined.items():
+        label = (page.metrics[name].label or {}).get(page.lang) if name in page.metrics else None
+        lines.append(f"  - {label + ' ' + name if label else name}: {_reason(why, page.lang)}")
+    return lines
+
+
+def _warnings(page: _Page) -> list[str]:
+    warnings = page.record["warnings"]
+    severity = _SEVERITY[page.lang]
+    lines = [page.words["warnings"].format(n=len(warnings))]
+    if not warnings:
+        lines.append(page.words["none"])
+    lines += [f"  [{severity[w['severity']]}] {w['message'][page.lang]}" for w in warnings]
+    return lines
+
+
+def _actions(page: _Page) -> list[str]:
+    actions = page.record["actions"]
+    lines = [page.words["actions"].format(n=len(actions))]
+    if not actions:
+        lines.append(page.words["none"])
+    for number, action in enumerate(actions, 1):
+        lines += _action(page, number, action)
+    return lines
+
+
+def _action(page: _Page, number: int, action: Mapping[str, Any]) -> list[str]:
+    """One recommended action: its type, parameters and approver, its reason, its regulatory consequence."""
+    lines = [_action_head(page, number, action), f"     {action['reason'][page.lang]}"]
+    restructuring = action.get("restructuring")
+    if restructuring is not None:
+        lines.append(_restructuring(page, restructuring))
+    return lines
+
+
+def _action_head(page: _Page, number: int, action: Mapping[str, Any]) -> str:
+    """``  2. Add collateral [add_collateral] (target_ltv=0.65) — approval: relationship manager``."""
+    params = ", ".join(f"{k}={', '.join(v) if isinstance(v, list) else v}" for k, v in action["params"].items())
+    approver = _APPROVAL[page.lang].get(action["approval"] or "", action["approval"] or "")
+    action_type = CATALOGUE.get(action["action"])
+    name = f"{getattr(action_type, page.lang)} [{action['id']}]" if action_type is not None else action["id"]
+    head = f"  {number}. {name}" + (f" ({params})" if params else "")
+    if approver:
+        head += " — " + page.words["approval"].format(who=approver)
+    return head
+
+
+def _restructuring(page: _Page, restructuring: Mapping[str, Any]) -> str:
+    """Whether the action is a restructuring for this client: yes (with its consequence), no, or undetermined."""
+    if restructuring["is_restructuring"] is True:
+        return page.words["restructuring"].format(note=restructuring["note"][page.lang],
+                                                  source=restructuring["source"])
+    if restructuring["is_restructuring"] is False:
+        return page.words["not_restructuring"]
+    return page.words["restructuring_unknown"]
+
+
+def _suppressed_actions(page: _Page) -> list[str]:
+    return [page.words["suppressed"].format(id=s["id"], by=s["excluded_by"])
+            for s in page.record.get("suppressed_actions", [])]
+
+
+def _undetermined(page: _Page) -> list[str]:
+    """Rules that could not fire for missing data, each with what it lacked; a block only when there are some."""
+    undetermined = page.record["undetermined"]
+    if not undetermined:
+        return []
+    lines = ["", page.words["undetermined"]]
+    for u in undetermined:
+        # a computed parameter the catalogue refused: its reason says more than its name
+        missing = [f"{m}: {u['reasons'][m]}" if m.startswith("params.") and m in u["reasons"] else m
+                   for m in u["missing"]]
+        lines.append(page.words["undetermined_item"].format(kind=_KIND[page.lang][u["kind"]], rule=u["rule"],
+                                                            missing=", ".join(missing) or "?"))
+    return lines
+
+
+def _trace(page: _Page) -> list[str]:
+    """decide --trace: the text format shows what the JSON carries."""
+    if not page.record.get("trace"):
+        return []
+    return ["", page.words["trace"], *_trace_lines(page.record["trace"], page.lang)]
+
+
+# The explanation, section by section in reading order; each renderer returns its lines (none when it has nothing
+# to say). The blank lines are sections of their own: the grade, figures, warnings and actions blocks are always
+# separated, the undetermined and trace blocks bring their own blank line only when they are shown.
+_SECTIONS: tuple[Callable[[_Page], list[str]], ...] = (
+    _title, _blank,
+    _grade, _floors, _blank,
+    _key_figures, _undefined_metrics, _blank,
+    _warnings, _blank,
+    _actions, _suppressed_actions,
+    _undetermined,
+    _trace,
+)
+
+
 def explain(record: Mapping[str, Any], policy: CompiledPolicy, lang: str = "en") -> str:
     """Render a decision record made under ``policy`` as text in ``lang`` (zh or en).
 
     Client values (the id, text quoted in messages and reasons) reach a terminal: every control,
     bidirectional-override and NUL character in the text is shown as an escape (``safetext``).
     """
-    t = {k: v[lang] for k, v in _T.items()}
-    labels = {g.id: (g.zh if lang == "zh" else g.en) for g in policy.scale}
-    cls = record["classification"]
-    score = record["score"]
-    out = [t["title"].format(cid=record["client_id"], as_of=record["as_of"], pid=record["policy"]["id"],
-                             ver=record["policy"]["version"]), ""]
-    out.append(t["grade"].format(label=cls["label"][lang], gid=cls["grade"]))
-    out.append(_decided_by(t, policy, cls["decided_by"], labels.get(score["grade"], "?"), f"{score['total']:g}"))
-    if cls["floors"]:
-        out.append(t["floors"])
-        for f in cls["floors"]:
-            out.append(t["floor"].format(rule=f["id"], floor=labels[f["floor"]], source=f["source"]))
-    out.append("")
-    metrics = {m.name: m for m in policy.metrics}
-    shown = [name for name in policy.key_figures if name in record["metrics"] and name in metrics]
-    if shown:  # the policy says which figures matter; a policy that names none gets no block
-        out.append(t["figures"])
-    for name in shown:
-        m = metrics[name]
-        label = (m.label or {}).get(lang, name)
-        out.append(f"  {label}: {_value(record['metrics'][name], m.format)}")
-    if record["undefined_metrics"]:
-        out.append(t["undefined"])
-        for name, why in record["undefined_metrics"].items():
-            label = (metrics[name].label or {}).get(lang) if name in metrics else None
-            out.append(f"  - {label + ' ' + name if label else name}: {_reason(why, lang)}")
-    out.append("")
-    out.append(t["warnings"].format(n=len(record["warnings"])))
-    if not record["warnings"]:
-        out.append(t["none"])
-    for w in record["warnings"]:
-        out.append(f"  [{_SEVERITY[lang][w['severity']]}] {w['message'][lang]}")
-    out.append("")
-    out.append(t["actions"].format(n=len(record["actions"])))
-    if not record["actions"]:
-        out.append(t["none"])
-    for i, a in enumerate(record["actions"], 1):
-        params = ", ".join(f"{k}={', '.join(v) if isinstance(v, list) else v}" for k, v in a["params"].items())
-        who = _APPROVAL[lang].get(a["approval"] or "", a["approval"] or "")
-        kind = CATALOGUE.get(a["action"])
-        name = f"{getattr(kind, lang)} [{a['id']}]" if kind is not None else a["id"]
-        head = f"  {i}. {name}" + (f" ({params})" if params else "")
-        if who:
-            head += " — " + t["approval"].format(who=who)
-        out.append(head)
-        out.append(f"     {a['reason'][lang]}")
-        r = a.get("restructuring")
-        if r is not None:
-            if r["is_restructuring"] is True:
-                out.append(t["restructuring"].format(note=r["note"][lang], source=r["source"]))
-            elif r["is_restructuring"] is False:
-                out.append(t["not_restructuring"])
-            else:
-                out.append(t["restructuring_unknown"])
-    for sup in record.get("suppressed_actions", []):
-        out.append(t["suppressed"].format(id=sup["id"], by=sup["excluded_by"]))
-    if record["undetermined"]:
-        out.append("")
-        out.append(t["undetermined"])
-        for u in record["undetermined"]:
-            # a computed parameter the catalogue refused: its reason says more than its name
-            missing = [f"{m}: {u['reasons'][m]}" if m.startswith("params.") and m in u["reasons"] else m
-                       for m in u["missing"]]
-            out.append(t["undetermined_item"].format(kind=_KIND[lang][u["kind"]], rule=u["rule"],
-                                                     missing=", ".join(missing) or "?"))
-    if record.get("trace"):  # decide --trace: the text format shows what the JSON carries
-        out.append("")
-        out.append(t["trace"])
-        out.extend(_trace_lines(record["trace"], lang))
-    return printable("\n".join(out) + "\n", keep_newlines=True)
+    page = _Page.of(record, policy, lang)
+    lines = [line for section in _SECTIONS for line in section(page)]
+    return printable("\n".join(lines) + "\n", keep_newlines=True)
 
 
 _STAGE = {"zh": {"metric": "指标", "factor": "评分因子", "classification": "分类规则", "warning": "预警",
@@ -227,8 +328,8 @@ def _trace_lines(trace: Any, lang: str) -> list[str]:
 
 def explain_summary(summary: Mapping[str, Any], policy: CompiledPolicy, lang: str = "en") -> str:
     """A summary record (facts only, see ``evaluate.summarize``) as text: what was decided, without the why."""
-    t = {k: v[lang] for k, v in _T.items()}
-    labels = {g.id: (g.zh if lang == "zh" else g.en) for g in policy.scale}
+    t = _words(lang)
+    labels = _grade_labels(policy, lang)
     cls = summary["classification"]
     total = f"{summary['score']['total']:g}"
     out = [t["title"].format(cid=summary["client_id"], as_of=summary["as_of"], pid=summary["policy"]["id"],
