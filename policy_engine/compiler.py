@@ -428,9 +428,10 @@ class _Compiler:
                     self.err("bad-template", f"format '{spec}' of '{{{name}}}' is not one of {allowed}",
                              (*path, lang), rule=rule)
                 elif spec == "d" and not self._whole(name, set()):
-                    self.err("bad-template", f"format 'd' of '{{{name}}}' needs a whole number, and '{name}' "
-                             "may have a fraction", (*path, lang),
-                             "use .0f, or round it in a metric: round(x)", rule=rule)
+                    t = self.symbols[name].type
+                    why = f"'{name}' may have a fraction" if t == ex.NUMBER else f"'{name}' is a {t}"
+                    self.err("bad-template", f"format 'd' of '{{{name}}}' needs a whole number; {why}",
+                             (*path, lang), "use .0f, or round it in a metric: round(x)", rule=rule)
 
     def _whole(self, name: str, seen: set[str]) -> bool:
         """Whether a placeholder's values are whole numbers: the ``d`` format prints nothing else."""
