@@ -461,6 +461,7 @@ class Decider:
                         for name, v in zip(a.param_exprs, values, strict=True):
                             problem = param_problem(kind.params[name], v)
                             if problem is not None:
+                                entry["reasons"].pop("when", None)  # the condition held; a parameter did not
                                 entry["missing"].append(f"params.{name}")
                                 entry["reasons"][f"params.{name}"] = f"{problem} ({kind.name} takes " \
                                     f"{allowed_values(kind.params[name])})"
@@ -558,6 +559,12 @@ class Decider:
                 # A series read directly (a streak, an average) with a period that has no value.
                 missing.append(n)
                 reasons[n] = "no value for period " + ", ".join(self._gaps(n, v))
+        if not reasons:
+            # Every name read has a value: the condition itself is null for these figures
+            # (a zero or non-positive base inline, a window longer than the series).
+            read = ", ".join(f"{n}={_short(env.get(n))}" for n in refs)
+            reasons["when"] = f"the condition has no value for the figures read ({read}): a zero or " \
+                "non-positive base, or too few periods"
         return {"kind": kind, "rule": rule, "missing": missing, "reasons": reasons}
 
     def _gaps(self, name: str, value: Any) -> list[str]:

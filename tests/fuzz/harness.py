@@ -310,7 +310,7 @@ def client_batches(size: int = 12) -> st.SearchStrategy[list[dict[str, Any]]]:
 class Finding:
     """A disagreement or an escaped exception, with what reproduces it."""
 
-    kind: str  # exception | disagreement | unlocated | acceptance (decide and batch accept different clients)
+    kind: str  # exception | disagreement | unlocated | unexplained | acceptance (decide and batch differ)
     expr: str
     policy_text: str
     detail: str
@@ -463,6 +463,9 @@ def _compare(policy: CompiledPolicy, expr: str, text: str, records: list[dict[st
         except Exception as exc:
             out.findings.append(Finding("exception", expr, text, f"vector: {type(exc).__name__}: {exc}", r))
             continue
+        silent = [u["rule"] for u in row_record["undetermined"] if not u["reasons"]]
+        if silent:
+            out.findings.append(Finding("unexplained", expr, text, f"undetermined without a reason: {silent}", r))
         if got != row_raw or _without_id(vec_record) != _without_id(row_record):
             diff = [k for k, (a, b) in enumerate(zip(row_raw, got, strict=True)) if a != b]
             out.findings.append(Finding("disagreement", expr, text, f"result parts differ: {diff}", r,
