@@ -58,6 +58,8 @@ inputs:
 parameters:
   pn: {by_segment: {default: 1.5, trade: -2}}
   pi: {value: 3}
+  ps: {by_segment: {default: alpha, trade: beta}}
+  pb: {value: true}
 metrics:
   base: {expr: "coalesce(x, 0) + pi + pn"}
   fz: {expr: @METRIC@}
@@ -65,6 +67,13 @@ scorecard:
   factors:
     - id: f
       metric: base
+      missing_points: -5
+      bands:
+        - {max: 1, points: -5}
+        - {min: 1, points: 5}
+    - id: ff
+      expr: @FACTOR@
+      weight: 0.5
       missing_points: -5
       bands:
         - {max: 1, points: -5}
@@ -108,9 +117,9 @@ actions:
 
 NUMBER, BOOL, STRING, GRADE, DATE = "number", "bool", "string", "grade", "date"
 
-_NUM_LEAVES = ["x", "y", "k", "pn", "pi", "base", "0", "1", "2.5", "0.1", "-3", "100", "1e6", "null"]
-_BOOL_LEAVES = ["flag", "True", "False", "null", "grade_at_least('substandard')", "fired('other')"]
-_STR_LEAVES = ["name", "kind", "'alpha'", "'a'", "''", "'Zed'", "null"]
+_NUM_LEAVES = ["x", "y", "k", "pn", "pi", "base", "score", "0", "1", "2.5", "0.1", "-3", "100", "1e6", "null"]
+_BOOL_LEAVES = ["flag", "pb", "True", "False", "null", "grade_at_least('substandard')", "fired('other')"]
+_STR_LEAVES = ["name", "kind", "ps", "'alpha'", "'a'", "''", "'Zed'", "null"]
 _GRADE_LEAVES = ["prev", "grade", "'pass'", "'doubtful'", "null"]
 _DATE_LEAVES = ["d1", "d2", "as_of", "date('2025-01-31')", "date('2024-02-29')", "null"]
 _ANY_LEAVES = _NUM_LEAVES + _BOOL_LEAVES + _STR_LEAVES + _GRADE_LEAVES + _DATE_LEAVES + ["q", "pe"]
@@ -263,8 +272,12 @@ def plant(kind: str, expr: str, message: str = "{fz}") -> str:
     else:
         warning = f"is_null({expr})"
         action = "not is_null(fz)"
-    return (POLICY.replace("@METRIC@", json.dumps(metric)).replace("@WARNING@", json.dumps(warning))
-            .replace("@ACTION@", json.dumps(action)).replace("@MESSAGE@", json.dumps(message)))
+    factor = "fz" if kind == NUMBER else "base"  # a number is also scored: bands over it, null -> missing points
+    parts = {"METRIC": metric, "FACTOR": factor, "WARNING": warning, "ACTION": action, "MESSAGE": message}
+    text = POLICY
+    for key, value in parts.items():
+        text = text.replace(f"@{key}@", json.dumps(value))
+    return text
 
 
 MESSAGES = st.sampled_from(["{fz}", "value {fz}", "{fz:.2f} {fz:pct}", "{fz:d}", "{fz:,.0f} {x}", "{k:d}",
