@@ -759,6 +759,9 @@ class _Checker:
         left = node.left
         for op, right in zip(node.ops, node.comparators, strict=True):
             if isinstance(op, ast.In | ast.NotIn):
+                if lt.startswith("series"):  # even before an empty list: a series is not one value
+                    raise self.fail("type-mismatch", "cannot look for a whole series in a list", left,
+                                    "use last(s) in [...]")
                 kind, values = self._literal_list(right)
                 t = STRING if lt == GRADE else lt
                 if t != kind and values:
