@@ -427,6 +427,33 @@ class _Compiler:
                     allowed = ", ".join(_FORMAT_SPECS)
                     self.err("bad-template", f"format '{spec}' of '{{{name}}}' is not one of {allowed}",
                              (*path, lang), rule=rule)
+                elif spec == "d" and not self._whole(name, set()):
+                    t = self.symbols[name].type
+                    why = f"'{name}' may have a fraction" if t == ex.NUMBER else f"'{name}' is a {t}"
+                    self.err("bad-template", f"format 'd' of '{{{name}}}' needs a whole number; {why}",
+                             (*path, lang), "use .0f, or round it in a metric: round(x)", rule=rule)
+
+    def _whole(self, name: str, seen: set[str]) -> bool:
+        """Whether a placeholder's values are whole numbers: the ``d`` format prints nothing else."""
+        sym = self.symbols.get(name)
+        if sym is None or sym.type != ex.NUMBER or name in seen:
+            return False
+        seen = seen | {name}  # the names being proven: a cycle proves nothing
+        if sym.kind == "input":
+            spec = (self.data.get("inputs") or {}).get(name) or {}
+            return spec.get("type") == "integer"
+        if sym.kind == "param":
+            p = (self.data.get("parameters") or {}).get(name) or {}
+            values = [p["value"]] if "value" in p else list((p.get("by_segment") or {}).values())
+            return bool(values) and all(type(v) is int for v in values)
+        if sym.kind == "metric":
+            text = ((self.data.get("metrics") or {}).get(name) or {}).get("expr")
+            try:
+                tree = ex.parse_expression(text)
+            except ex.ExpressionError:
+                return False
+            return ex.is_whole(tree.body, lambda n: self._whole(n, seen))
+        return False
 
 
 

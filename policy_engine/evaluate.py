@@ -130,6 +130,11 @@ def _fmt(v: Any, spec: str, lang: str) -> str:
     """A figure as people read it; the common case (a float) is tested first."""
     t = type(v)
     if t is float or t is int:
+        if spec == "d":
+            # Whole numbers only (checked at validate); every number is a float at run time.
+            if t is int or (v.is_integer() and abs(v) < 1e300):
+                return format(int(v), "d")
+            spec = ""
         if spec:
             return f"{v * 100:.1f}%" if spec == "pct" else format(v, spec)
         if t is int or (v.is_integer() and abs(v) < 1e15):
@@ -264,6 +269,7 @@ class Decider:
         self._grades = policy.scale
         self._labels = [{"zh": g.zh, "en": g.en} for g in policy.scale]
         self._input_kind = {s.name: "input" for s in policy.inputs}
+        self._series_source = {s.name: s.source for s in policy.inputs if s.series}
         self._integer_params = {a.id: {n for n, spec in CATALOGUE[a.action].params.items() if spec.type == "integer"}
                                 for a in policy.actions}
         self._action_order = sorted(range(len(policy.actions)),
@@ -455,6 +461,7 @@ class Decider:
                         for name, v in zip(a.param_exprs, values, strict=True):
                             problem = param_problem(kind.params[name], v)
                             if problem is not None:
+                                entry["reasons"].pop("when", None)  # the condition held; a parameter did not
                                 entry["missing"].append(f"params.{name}")
                                 entry["reasons"][f"params.{name}"] = f"{problem} ({kind.name} takes " \
                                     f"{allowed_values(kind.params[name])})"
@@ -526,6 +533,9 @@ class Decider:
         if null_metrics and depth < 8:
             first = null_metrics[0]
             return f"depends on {first} ({self._null_reason(first, env, depth + 1)})"
+        gaps = [g for n in spec.expr.refs for g in self._gaps(n, env.get(n))]
+        if gaps:
+            return "no value for period " + ", ".join(gaps)
         read = ", ".join(f"{n}={_short(env.get(n))}" for n in spec.expr.refs)
         return f"undefined for the figures read ({read}): zero or non-positive base, or too few periods"
 
@@ -545,7 +555,24 @@ class Decider:
                     reasons[n] = self._null_reason(n, env)
                 elif n in self._input_kind:
                     reasons[n] = "missing input"
+            elif type(v) is list and None in v:
+                # A series read directly (a streak, an average) with a period that has no value.
+                missing.append(n)
+                reasons[n] = "no value for period " + ", ".join(self._gaps(n, v))
+        if not reasons:
+            # Every name read has a value: the condition itself is null for these figures
+            # (a zero or non-positive base inline, a window longer than the series).
+            read = ", ".join(f"{n}={_short(env.get(n))}" for n in refs)
+            reasons["when"] = f"the condition has no value for the figures read ({read}): a zero or " \
+                "non-positive base, or too few periods"
         return {"kind": kind, "rule": rule, "missing": missing, "reasons": reasons}
+
+    def _gaps(self, name: str, value: Any) -> list[str]:
+        """The field paths of a series input's periods that have no value (``financials[2].net_income``)."""
+        source = self._series_source.get(name)
+        if source is None or type(value) is not list:
+            return []
+        return [source.replace("[*]", f"[{i}]", 1) for i, v in enumerate(value) if v is None]
 
     def _trace(self, inputs: Sequence[Any], params: Sequence[Any], metrics: Sequence[Any], day: _dt.date,
                score: Any, grade: str, points: Sequence[Any], floors: Sequence[Any], warnings: Sequence[Any],

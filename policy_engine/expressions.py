@@ -42,6 +42,7 @@ MAX_POWER = simpleeval.MAX_POWER
 MAX_ROUND_DIGITS = 10
 MAX_EXPONENT = 100  # |e| in x ** e, proved at validate time
 MAX_LIST_LITERAL = 64
+MAX_WINDOW = 400  # periods a window may count (a client has at most 400 periods)
 
 # Types. Series are the periodic financials of one client, oldest first.
 NUMBER, BOOL, STRING, DATE, GRADE, NULL = "number", "bool", "string", "date", "grade", "null"
@@ -190,11 +191,9 @@ def _first(s: Sequence[Any]) -> Any:
     return s[0] if s else None
 
 
-def _tail(s: Sequence[Any], n: Any) -> Any:
-    if n is None:
-        return None
-    n = int(n)
-    return list(s[-n:]) if n > 0 else []
+def _tail(s: Sequence[Any], n: float) -> list[Any]:
+    # n is a whole number >= 1 (checked at validate)
+    return list(s[-int(n):])
 
 
 def _plain_sum(s: Sequence[Any]) -> float:
@@ -218,16 +217,15 @@ def _avg(s: Sequence[Any]) -> Any:
     return _plain_sum(s) / len(s)
 
 
-def _sum_last(s: Sequence[Any], n: Any) -> Any:
-    if n is None or n <= 0 or len(s) < n:
-        return None
-    return _sum(s[-int(n):])
+def _sum_last(s: Sequence[Any], n: float) -> Any:
+    # n is a whole number >= 1 (checked at validate); fewer periods than that is no sum
+    k = int(n)
+    return None if len(s) < k else _sum(s[-k:])
 
 
-def _avg_last(s: Sequence[Any], n: Any) -> Any:
-    if n is None or n <= 0 or len(s) < n:
-        return None
-    return _avg(s[-int(n):])
+def _avg_last(s: Sequence[Any], n: float) -> Any:
+    k = int(n)
+    return None if len(s) < k else _avg(s[-k:])
 
 
 def _count(s: Sequence[Any]) -> int:
@@ -259,14 +257,18 @@ _STREAK_OPS: dict[str, Callable[[Any, Any], bool]] = {
 def _streak(s: Sequence[Any], op: str, x: Any) -> Any:
     """Periods, counted back from the latest, for which ``value op x`` holds.
 
-    A null period ends the streak: a missing quarter is not evidence of a loss.
+    A null period reached before the streak ends makes it null (undetermined): the missing
+    quarter may continue the streak, and a shorter streak would look healthier than the client.
+    A null older than the first period that breaks the streak changes nothing.
     """
     if x is None:
         return None
     test = _STREAK_OPS[op]
     n = 0
     for v in reversed(s):
-        if v is None or not test(v, x):
+        if v is None:
+            return None
+        if not test(v, x):
             break
         n += 1
     return float(n)
@@ -274,9 +276,10 @@ def _streak(s: Sequence[Any], op: str, x: Any) -> Any:
 
 def _pct_change(s: Sequence[Any], n: Any) -> Any:
     """Relative change of the latest value against the one ``n`` periods earlier."""
-    if n is None or len(s) <= n:
+    k = int(n)  # a whole number >= 1 (checked at validate)
+    if len(s) <= k:
         return None
-    new, old = s[-1], s[-1 - int(n)]
+    new, old = s[-1], s[-1 - k]
     if new is None or old is None or old == 0:
         return None
     return (new - old) / abs(old)
@@ -333,26 +336,32 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in [
     Function("change", 2, 2, "change(new, old) -> number", "(new - old) / |old|; null when old is 0"),
     Function("last", 1, 1, "last(series) -> value", "latest period's value"),
     Function("first", 1, 1, "first(series) -> value", "earliest period's value"),
-    Function("tail", 2, 2, "tail(series, n) -> series", "the latest n periods", literal_args=(1,)),
+    Function("tail", 2, 2, "tail(series, n) -> series", f"the latest n periods (n a whole number 1-{MAX_WINDOW})",
+             literal_args=(1,)),
     Function("sum", 1, 1, "sum(series) -> number", "sum; null if empty or any period is null"),
     Function("avg", 1, 1, "avg(series) -> number", "mean; null if empty or any period is null"),
     Function("sum_last", 2, 2, "sum_last(series, n) -> number",
-             "sum of the latest n periods; null unless all n are present", literal_args=(1,)),
+             f"sum of the latest n periods (n a whole number 1-{MAX_WINDOW}); null unless all n have a value",
+             literal_args=(1,)),
     Function("avg_last", 2, 2, "avg_last(series, n) -> number",
-             "mean of the latest n periods; null unless all n are present", literal_args=(1,)),
+             f"mean of the latest n periods (n a whole number 1-{MAX_WINDOW}); null unless all n have a value",
+             literal_args=(1,)),
     Function("count", 1, 1, "count(series) -> number", "number of periods with a value"),
     Function("series_min", 1, 1, "series_min(series) -> number", "smallest period value"),
     Function("series_max", 1, 1, "series_max(series) -> number", "largest period value"),
     Function("streak", 3, 3, "streak(series, 'op', x) -> number",
-             "periods, from the latest back, for which value op x holds ('<', '<=', '>', '>=', '==', '!=')",
+             "periods, from the latest back, for which value op x holds ('<', '<=', '>', '>=', '==', '!='); "
+             "null when a period without a value is reached before the streak ends",
              literal_args=(1,)),
     Function("pct_change", 2, 2, "pct_change(series, n) -> number",
-             "relative change of the latest period against n periods earlier", literal_args=(1,)),
+             f"relative change of the latest period against n periods earlier (n a whole number 1-{MAX_WINDOW})",
+             literal_args=(1,)),
     Function("days_between", 2, 2, "days_between(d1, d2) -> number", "days from d1 to d2"),
     Function("months_between", 2, 2, "months_between(d1, d2) -> number", "whole months from d1 to d2"),
     Function("date", 1, 1, "date('YYYY-MM-DD') -> date", "a date literal", literal_args=(0,)),
     Function("grade_rank", 1, 1, "grade_rank(g) -> number",
-             "position of grade g on the scale (0 = best); null if g is null"),
+             "position of grade g on the scale (0 = best); null if g is null. g must be a grade: a grade "
+             "input, grade, a grade literal, or a conditional / coalesce of those"),
     Function("grade_at_least", 1, 1, "grade_at_least('grade') -> bool",
              "the decided grade is this grade or worse", first_stage="warning", literal_args=(0,)),
     Function("fired", 1, 1, "fired('warning_id') -> bool",
@@ -750,6 +759,9 @@ class _Checker:
         left = node.left
         for op, right in zip(node.ops, node.comparators, strict=True):
             if isinstance(op, ast.In | ast.NotIn):
+                if lt.startswith("series"):  # even before an empty list: a series is not one value
+                    raise self.fail("type-mismatch", "cannot look for a whole series in a list", left,
+                                    "use last(s) in [...]")
                 kind, values = self._literal_list(right)
                 t = STRING if lt == GRADE else lt
                 if t != kind and values:
@@ -779,6 +791,11 @@ class _Checker:
             if (STRING if at == GRADE else at) != (STRING if bt == GRADE else bt):
                 raise self.fail("type-mismatch", f"both branches must have one type, found {at} and {bt}", node)
             t = at
+        if t.startswith("series"):
+            raise self.fail("type-mismatch", "a conditional picks a value, not a whole series", node,
+                            "pick inside: sum(s) if c else sum(tail(s, 4))")
+        if t in (GRADE, STRING):
+            t = self._text_type([node.body, node.orelse])
         return t, cn or an or bn
 
     # calls -------------------------------------------------------------------
@@ -847,6 +864,11 @@ class _Checker:
                 found = ", ".join(sorted(types))
                 raise self.fail("type-mismatch", f"coalesce() arguments must share one type, found {found}", node)
             t = next((t for t, _ in args if t != NULL), NULL)
+            if t.startswith("series"):
+                raise self.fail("type-mismatch", "coalesce() of a series: a series is never null (it may be empty)",
+                                node, "use coalesce(last(s), 0) for its latest value")
+            if t in (GRADE, STRING):
+                t = self._text_type(node.args)
             # Null only when every argument may be null.
             return t, all(n for _, n in args)
         if name == "is_null":
@@ -864,8 +886,8 @@ class _Checker:
             if name in ("last", "first"):
                 return elem, True
             if name == "tail":
-                self._want(fn, node, 1, args[1][0], NUMBER)
-                return st, args[1][1]
+                self._window(fn, node)
+                return st, False
             if name == "count":
                 return NUMBER, False
             if elem != NUMBER:
@@ -876,9 +898,9 @@ class _Checker:
                     raise self.fail("type-mismatch", f"streak() operator must be one of {', '.join(_STREAK_OPS)}",
                                     node.args[1])
                 self._want(fn, node, 2, args[2][0], NUMBER)
-                return NUMBER, args[2][1]
+                return NUMBER, True  # a null period inside the streak makes it undetermined
             if name in ("sum_last", "avg_last", "pct_change"):
-                self._want(fn, node, 1, args[1][0], NUMBER)
+                self._window(fn, node)
             return NUMBER, True
         if name in ("days_between", "months_between"):
             self._want(fn, node, 0, args[0][0], DATE)
@@ -892,13 +914,8 @@ class _Checker:
                 raise self.fail("type-mismatch", f"date() needs 'YYYY-MM-DD', found {text!r}", node.args[0]) from None
             return DATE, False
         if name == "grade_rank":
-            t, nul = args[0]
-            if t not in (GRADE, STRING, NULL):
-                raise self.fail("type-mismatch", f"grade_rank() needs a grade, found {t}", node.args[0])
-            a0 = node.args[0]
-            if isinstance(a0, ast.Constant):
-                self._grade_literal(a0)
-            return NUMBER, nul or t == STRING
+            self._grade_valued(node.args[0])
+            return NUMBER, args[0][1]
         if name == "grade_at_least":
             self._grade_literal(node.args[0])
             self.uses_grade = True
@@ -911,6 +928,38 @@ class _Checker:
             self.fired.setdefault(wid, None)
             return BOOL, self.scope.warnings[wid]
         raise AssertionError(f"function {name} has no type rule")  # pragma: no cover
+
+    def _grade_valued(self, node: ast.AST) -> None:
+        """Every value ``node`` can take is a grade on the scale (or null), proven here.
+
+        A grade input, ``grade``, a grade literal, ``null``, or a conditional / coalesce of
+        those (typed grade only then, see :meth:`_text_type`): any other text has no rank.
+        """
+        if isinstance(node, ast.Constant):
+            self._grade_literal(node)
+        elif self.ann[id(node)][0] not in (GRADE, NULL):
+            raise self.fail("type-mismatch", f"grade_rank() needs a grade, found {self.ann[id(node)][0]}", node,
+                            "a grade input, grade, or a grade literal such as 'substandard'")
+
+    def _text_type(self, nodes: Sequence[ast.AST]) -> str:
+        """GRADE when every branch is a grade, ``null`` or a literal on the scale, else STRING."""
+        for b in nodes:
+            t = self.ann[id(b)][0]
+            if t in (GRADE, NULL):
+                continue
+            if isinstance(b, ast.Constant) and b.value in self.scope.grades:
+                continue
+            return STRING
+        return GRADE
+
+    def _window(self, fn: Function, node: ast.Call) -> None:
+        """A count of periods is a whole number literal: 0.5 periods has no meaning on either path."""
+        arg = node.args[1]
+        n = getattr(arg, "value", None)
+        if type(n) is not int or not 1 <= n <= MAX_WINDOW:
+            raise self.fail("type-mismatch",
+                            f"argument 2 of {fn.name}() counts periods: a whole number 1-{MAX_WINDOW}, found {n!r}",
+                            arg, f"signature: {fn.signature}")
 
     def _grade_literal(self, node: ast.AST) -> None:
         v = getattr(node, "value", None)
@@ -939,6 +988,47 @@ def check_expression(source: str, scope: Scope, want: str | None = None) -> Chec
         refs=tuple(checker.refs), fired_refs=tuple(checker.fired),
         uses_grade=checker.uses_grade, annotations=checker.ann,
     )
+
+
+_WHOLE_FUNCS = {"count", "streak", "days_between", "months_between", "grade_rank"}
+_WHOLE_IF_ARGS = {"abs", "min", "max", "coalesce", "sum", "sum_last", "last", "first", "series_min", "series_max"}
+
+
+def is_whole(node: ast.AST, whole_name: Callable[[str], bool]) -> bool:
+    """Whether every value of a checked tree is a whole number (or null), for the ``d`` format.
+
+    Conservative: a function of whole numbers that stays whole (sums, products, floors,
+    counts, day and month differences, ``round`` to 0 digits); ``whole_name`` answers for names.
+    """
+    if isinstance(node, ast.Constant):
+        v = node.value
+        return type(v) is int or (type(v) is float and v.is_integer())
+    if isinstance(node, ast.Name):
+        return node.id == "null" or whole_name(node.id)
+    if isinstance(node, ast.UnaryOp):
+        return isinstance(node.op, ast.USub | ast.UAdd) and is_whole(node.operand, whole_name)
+    if isinstance(node, ast.BinOp):
+        if isinstance(node.op, ast.FloorDiv):
+            return True
+        if isinstance(node.op, ast.Pow):
+            e = node.right
+            return (is_whole(node.left, whole_name) and isinstance(e, ast.Constant) and type(e.value) is int
+                    and e.value >= 0)
+        return isinstance(node.op, ast.Add | ast.Sub | ast.Mult | ast.Mod) and \
+            is_whole(node.left, whole_name) and is_whole(node.right, whole_name)
+    if isinstance(node, ast.IfExp):
+        return is_whole(node.body, whole_name) and is_whole(node.orelse, whole_name)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        name = node.func.id
+        if name in _WHOLE_FUNCS:
+            return True
+        if name == "round":
+            return len(node.args) == 1 or getattr(node.args[1], "value", None) == 0
+        if name == "tail":
+            return is_whole(node.args[0], whole_name)
+        if name in _WHOLE_IF_ARGS:
+            return all(is_whole(a, whole_name) for a in node.args)
+    return False
 
 
 def metric_references(source: str, metric_names: set[str]) -> set[str]:
@@ -1112,7 +1202,14 @@ class RowCodegen:
         if name == "fired":
             return self.load(self.warning_locals[node.args[0].value])  # type: ignore[attr-defined]
         if name == "is_null":
-            return self.is_none(self.gen(node.args[0]))
+            # Decided here when the checker proved the argument never null (a literal, a required
+            # input): ``1.0 is None`` would make Python warn on every compile.
+            arg = node.args[0]
+            if isinstance(arg, ast.Name) and arg.id == "null":
+                return self.const(True)
+            if not self.nullable(arg):
+                return self.const(False)
+            return self.is_none(self.gen(arg))
         args = [self.gen(a) for a in node.args]
         if name in ("abs",) and not self.nullable(node.args[0]):
             return ast.Call(func=self.load("_abs_raw"), args=args, keywords=[])
@@ -1124,7 +1221,9 @@ def runtime_namespace(grades: Sequence[str]) -> dict[str, Any]:
     index = {g: i for i, g in enumerate(grades)}
 
     def _grade_rank(g: Any) -> Any:
-        return None if g is None else float(index[g])
+        # The checker proves g is on the scale; a stray text is null here as in the vector path.
+        r = index.get(g)
+        return None if r is None else float(r)
 
     ns = dict(RUNTIME)
     ns.update({"__builtins__": {}, "_grade_rank": _grade_rank, "_date": _dt.date.fromisoformat,

@@ -71,6 +71,47 @@ def _and(*masks: np.ndarray) -> np.ndarray:
     return out
 
 
+def _filled(c: Col, kind: str) -> np.ndarray:
+    """``c``'s data as ``kind`` (``O`` text, ``i`` day numbers, ``b`` booleans) with nulls neutral.
+
+    Null is the mask's business: the data under a null holds ``""``, day 0 or False, never the
+    NaN of a null literal, which would make a text column mixed objects that cannot be ordered
+    and force day numbers into floats.
+    """
+    if kind == "O":
+        data = np.asarray(c.data, dtype=object)
+        return np.where(c.valid, data, np.asarray("", dtype=object))
+    fill = 0 if kind == "i" else False
+    dtype = np.int64 if kind == "i" else bool
+    if c.data.dtype.kind == kind and bool(np.all(c.valid)):
+        return c.data
+    return np.where(c.valid, c.data, fill).astype(dtype)
+
+
+def _homogeneous(cols: Sequence[Col]) -> list[np.ndarray]:
+    """The data of the operands of one merge (``if``, ``coalesce``, ``min``, ``max``) in one dtype.
+
+    The checker gave them one type; only a null (float NaN) can differ, and it takes the others'.
+    """
+    kinds = {c.data.dtype.kind for c in cols}
+    for kind in ("O", "i", "b"):
+        if kind in kinds:
+            return [_filled(c, kind) for c in cols]
+    return [c.data for c in cols]
+
+
+def _ordered(op: Callable[[Any, Any], Any], a: np.ndarray, b: np.ndarray, valid: np.ndarray, n: int) -> np.ndarray:
+    """``op(a, b)`` where ``valid``, False elsewhere; text is only ordered where both have a value."""
+    if a.dtype != object and b.dtype != object:
+        return op(a, b)  # type: ignore[no-any-return]
+    a, b = np.broadcast_to(a, (n,)), np.broadcast_to(b, (n,))
+    out = np.zeros(n, bool)
+    idx = np.flatnonzero(np.broadcast_to(valid, (n,)))
+    if len(idx):
+        out[idx] = op(a[idx], b[idx])
+    return out
+
+
 _CMP: dict[type, Callable[[Any, Any], Any]] = {
     ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
     ast.Eq: operator.eq, ast.NotEq: operator.ne,
@@ -189,7 +230,9 @@ class VectorEval:
         for op, right_node in zip(n.ops, n.comparators, strict=True):
             if isinstance(op, ast.In | ast.NotIn):
                 values = [e.value for e in right_node.elts]  # type: ignore[attr-defined]
-                if left.data.dtype == object:
+                if not values:  # nothing is in an empty list
+                    hit = np.zeros(self.n, bool)
+                elif left.data.dtype == object:
                     hit = np.isin(left.data, np.array(values, dtype=object))
                 else:
                     hit = np.isin(left.data, np.array([float(v) for v in values]))
@@ -201,7 +244,7 @@ class VectorEval:
                     and right.data.ndim == 0 and isinstance(right.data.item(), str):
                 result &= self._text_equals(left, right.data.item()) ^ (type(op) is ast.NotEq)
             else:
-                result &= _CMP[type(op)](left.data, right.data)
+                result &= _ordered(_CMP[type(op)], left.data, right.data, valid, self.n)
             left = right
         return Col(result & valid, valid)
 
@@ -222,7 +265,8 @@ class VectorEval:
     def v_IfExp(self, n: ast.IfExp) -> Col:
         t, a, b = self.node(n.test), self.node(n.body), self.node(n.orelse)
         cond = t.data.astype(bool, copy=False)
-        data = np.where(cond, a.data, b.data)
+        ad, bd = _homogeneous([a, b])
+        data = np.where(cond, ad, bd)
         return Col(data, t.valid & np.where(cond, a.valid, b.valid))
 
     # functions -----------------------------------------------------------------
@@ -254,24 +298,28 @@ class VectorEval:
             test = _STREAK_CMP[args[1].value]  # type: ignore[attr-defined]
             assert s.present is not None
             alive = np.ones(self.n, bool)
+            unknown = np.zeros(self.n, bool)  # a null period reached while the streak holds
             count = np.zeros(self.n)
             for k in range(s.data.shape[1] - 1, -1, -1):
+                unknown |= alive & s.present[:, k] & ~s.valid[:, k]
                 alive &= s.present[:, k] & s.valid[:, k] & test(s.data[:, k], x.data)
                 count += alive
-            return Col(count, x.valid)
+            return Col(count, x.valid & ~unknown)
         cols = [self.node(a) for a in args]
         return getattr(self, "f_" + name)(cols, args)
 
     def f_min(self, cols: list[Col], _: Any) -> Col:
-        data = cols[0].data
-        for c in cols[1:]:
-            data = np.minimum(data, c.data)
+        datas = _homogeneous(cols)
+        data = datas[0]
+        for d in datas[1:]:
+            data = np.minimum(data, d)
         return Col(data, _and(*[c.valid for c in cols]))
 
     def f_max(self, cols: list[Col], _: Any) -> Col:
-        data = cols[0].data
-        for c in cols[1:]:
-            data = np.maximum(data, c.data)
+        datas = _homogeneous(cols)
+        data = datas[0]
+        for d in datas[1:]:
+            data = np.maximum(data, d)
         return Col(data, _and(*[c.valid for c in cols]))
 
     def f_abs(self, cols: list[Col], _: Any) -> Col:
@@ -284,10 +332,11 @@ class VectorEval:
         return Col(data, cols[0].valid)
 
     def f_coalesce(self, cols: list[Col], _: Any) -> Col:
-        data = cols[-1].data
+        datas = _homogeneous(cols)
+        data = datas[-1]
         valid = cols[-1].valid
-        for c in reversed(cols[:-1]):
-            data = np.where(c.valid, c.data, data)
+        for c, d in zip(reversed(cols[:-1]), reversed(datas[:-1]), strict=True):
+            data = np.where(c.valid, d, data)
             valid = c.valid | valid
         return Col(data, valid)
 
@@ -425,12 +474,12 @@ class VectorEval:
 
     def f_days_between(self, cols: list[Col], _: Any) -> Col:
         a, b = cols
-        return Col((b.data - a.data).astype(float), a.valid & b.valid)
+        return Col((_filled(b, "i") - _filled(a, "i")).astype(float), a.valid & b.valid)
 
     def f_months_between(self, cols: list[Col], _: Any) -> Col:
         a, b = cols
-        ma, day_a = _month_and_day(np.broadcast_to(a.data, (self.n,)))
-        mb, day_b = _month_and_day(np.broadcast_to(b.data, (self.n,)))
+        ma, day_a = _month_and_day(np.broadcast_to(_filled(a, "i"), (self.n,)))
+        mb, day_b = _month_and_day(np.broadcast_to(_filled(b, "i"), (self.n,)))
         months = mb - ma
         months = np.where((months > 0) & (day_b < day_a), months - 1, months)
         months = np.where((months < 0) & (day_b > day_a), months + 1, months)

@@ -108,6 +108,6 @@ def test_an_untested_warning_drops_the_reference_coverage_and_is_named_with_its_
                            catch_exceptions=False)
     assert r.exit_code == 1, r.output
     assert "0 failed" in r.stdout
-    assert "coverage loss-client-management@1.0.0: 107/107" in r.stderr
-    assert "coverage loss-client-management@1.1.0: 107/108" in r.stderr
+    assert "coverage loss-client-management@1.0.0: 109/109" in r.stderr  # streaks can be null (issue 14 class 8)
+    assert "coverage loss-client-management@1.1.0: 109/110" in r.stderr
     assert f"{policy_file}:{at + 1}: uncovered warning untested_warning: never fired" in r.stderr
