@@ -9,8 +9,10 @@ records (the same JSON ``decide`` prints) through the shared record builder.
 from __future__ import annotations
 
 import codecs
+import csv
 import datetime as dt
 import hashlib
+import io
 import itertools
 import json
 import math
@@ -112,6 +114,7 @@ class Table:
     source: Path | None = None  # JSON Lines: the file the records are read again from (canonical inputs)
     offsets: np.ndarray | None = None  # JSON Lines: byte offset of each frame row's line in ``source``
     late: list[Problem] = field(default_factory=list)  # frame rows whose record has no canonical JSON
+    lines: np.ndarray | None = None  # CSV: the line (as an editor numbers it) of each input row
 
     @property
     def records(self) -> bool:
@@ -132,9 +135,8 @@ def read_table(path: Path, financials: Path | None = None, encoding: str = "utf-
         raise UsageError([Diagnostic("file-missing", f"no such file: {path}", file=str(path))])
     try:
         if fmt == "csv":
-            # Keep text as text: 'NaN' or 'abc' in a number column must be reported, not read as null.
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[],
-                                encoding="utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding)
+            table = _read_csv(path, encoding)
+            frame = table.frame
             if len(frame.columns) == 1:  # one column whose name holds the others: not comma separated
                 sep = next((c for c in (";", "\t", "|") if c in str(frame.columns[0])), None)
                 if sep is not None:
@@ -142,13 +144,19 @@ def read_table(path: Path, financials: Path | None = None, encoding: str = "utf-
                         "unreadable", f"the columns are separated by {sep!r}, not by commas", file=str(path),
                         hint="save the table as 'CSV UTF-8 (comma delimited)'" + (
                             " (Excel in a European locale writes ';')" if sep == ";" else ""))])
-            table = Table(frame, text=True, rows_read=len(frame))
         elif fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            check_header(pq.read_schema(path).names, path)
             frame = pd.read_parquet(path)
             table = Table(frame, text=False, rows_read=len(frame))
         elif fmt == "xlsx":
             # Cells as Excel holds them: a column of TRUE/FALSE with blanks must not turn into 0.0/1.0.
-            frame = pd.read_excel(path, engine="openpyxl", dtype=object)
+            frame = pd.read_excel(path, engine="openpyxl", dtype=object, header=None)
+            if len(frame):  # the first row is the header, checked before any column is named after it
+                header = [str(h) for h in frame.iloc[0].tolist()]
+                check_header(header, path, line=1)
+                frame = frame.iloc[1:].reset_index(drop=True).set_axis(header, axis=1)
             table = Table(frame, text=False, rows_read=len(frame))
         else:
             table = _read_jsonl(path)
@@ -169,6 +177,100 @@ def read_table(path: Path, financials: Path | None = None, encoding: str = "utf-
         table.frame, table.periods = join_financials(table, read_table(financials, encoding=encoding))
         table.offsets = None  # a record is now its line and its periods from the other table
     return table
+
+
+@dataclass
+class CsvLayout:
+    """Where each record of a CSV file starts, as a text editor numbers its lines, and its cell count."""
+
+    header: list[str]
+    lines: np.ndarray  # 1-based line of each record after the header (quoted newlines counted)
+    cells: np.ndarray  # cells of each record
+
+
+def csv_layout(data: bytes, encoding: str) -> CsvLayout:
+    """The records of a CSV file, blank lines skipped (as the reader skips them).
+
+    A file without quotes is split at its newlines with numpy; one with quotes is walked by the
+    ``csv`` module, which knows a quoted newline from a record's end.
+    """
+    enc = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+    if b'"' not in data:
+        arr = np.frombuffer(data, np.uint8)
+        ends = np.flatnonzero(arr == 10)
+        starts = np.concatenate([[0], ends + 1])
+        ends = np.concatenate([ends, [len(arr)]])
+        filled = np.concatenate([[0], np.cumsum(~np.isin(arr, (9, 13, 32)))])  # non-blank bytes before k
+        blank = filled[ends] - filled[starts] == 0
+        commas = np.concatenate([[0], np.cumsum(arr == 44)])
+        cells = commas[ends] - commas[starts] + 1
+        numbers = np.flatnonzero(~blank) + 1
+        if not len(numbers):
+            return CsvLayout([], np.zeros(0, np.int64), np.zeros(0, np.int64))
+        first = numbers[0] - 1
+        head = data[starts[first]:ends[first]].decode(enc, errors="replace").rstrip("\r")
+        if first == 0 and head.startswith("\ufeff"):
+            head = head[1:]
+        keep = ~blank
+        keep[first] = False
+        return CsvLayout(head.split(","), numbers[1:].astype(np.int64), cells[keep].astype(np.int64))
+    reader = csv.reader(io.StringIO(data.decode(enc), newline=""))
+    header: list[str] | None = None
+    lines, counts = [], []
+    before = 0
+    for record in reader:
+        start, before = before + 1, reader.line_num
+        if not record or (len(record) == 1 and not record[0].strip()):
+            continue
+        if header is None:
+            header = record
+            continue
+        lines.append(start)
+        counts.append(len(record))
+    return CsvLayout(header or [], np.array(lines, np.int64), np.array(counts, np.int64))
+
+
+def check_header(names: list[Any], path: Path, line: int | None = None) -> None:
+    """Refuse a header naming a column twice, by name: a reader would rename one (``x.1``) and read it as a field."""
+    seen: dict[str, int] = {}
+    twice = []
+    for k, name in enumerate(map(str, names), 1):
+        if name in seen:
+            twice.append(Diagnostic("duplicate-column", f"column '{name}' appears twice in the header (columns "
+                                    f"{seen[name]} and {k})", file=str(path), line=line,
+                                    hint="rename or remove one of them: a cell cannot say which one it fills"))
+        seen.setdefault(name, k)
+    if twice:
+        raise InputError(twice)
+
+
+def _read_csv(path: Path, encoding: str) -> Table:
+    """A CSV file as text cells, each record's line known; a header naming a column twice is refused.
+
+    A ragged record (more or fewer cells than the header) is rejected on its own, by its line;
+    the others are read (pandas would read one with more cells as an index, one with fewer as
+    empty cells).
+    """
+    data = path.read_bytes()
+    layout = csv_layout(data, encoding)
+    check_header(layout.header, path, line=1)
+    width = len(layout.header)
+    ragged = np.flatnonzero(layout.cells != width)
+    enc = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+    if len(ragged):
+        records = [r for r in csv.reader(io.StringIO(data.decode(enc), newline=""))
+                   if r and not (len(r) == 1 and not r[0].strip())][1:]
+        good = np.flatnonzero(layout.cells == width)
+        frame = pd.DataFrame([records[i] for i in good], columns=layout.header, dtype=str) if len(good) else \
+            pd.DataFrame({c: pd.Series(dtype=str) for c in layout.header})
+        problems = [Problem(int(i), "(row)", f"{layout.cells[i]} cells, header has {width}", "ragged-row")
+                    for i in ragged]
+        return Table(frame, text=True, problems=problems, positions=good.astype(np.int64),
+                     rows_read=len(layout.cells), lines=layout.lines)
+    # Keep text as text: 'NaN' or 'abc' in a number column must be reported, not read as null.
+    frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, na_values=[], encoding=enc)
+    lines = layout.lines if len(layout.lines) == len(frame) else None  # a layout the reader read otherwise
+    return Table(frame, text=True, rows_read=len(frame), lines=lines)
 
 
 # An integer of 19 digits or more may be beyond 64 bits (the canonical JSON encoder's limit).
@@ -510,7 +612,12 @@ def _rejects(table: Table, problems: list[Problem], positions: np.ndarray, row_o
         by_row.setdefault(pos, []).append(p)
         v = ids[p.row]
         row_id[pos] = None if v is None or (isinstance(v, float) and math.isnan(v)) or v == "" else str(v)
-    return [{"row": pos + 1 + row_offset, "client_id": row_id.get(pos),
+    def line(pos: int) -> dict[str, int]:  # beside the record number, the line a text editor shows
+        if table.lines is not None:
+            return {"line": int(table.lines[pos])}
+        return {"line": pos + 1} if table.source is not None else {}  # JSON Lines: one record a line
+
+    return [{"row": pos + 1 + row_offset, **line(pos), "client_id": row_id.get(pos),
              "problems": [{"field": p.path, "code": p.code, "message": p.message} for p in problems]}
             for pos, problems in sorted(by_row.items())]
 
@@ -1000,10 +1107,11 @@ def pa_array(series: pd.Series) -> Any:
 def write_rejects(rejects: list[dict[str, Any]], path: Path) -> None:
     """One line per rejected row; rows of a ``--financials`` table follow, marked ``"table": "financials"``."""
     if path.suffix.lower() == ".csv":
-        rows = [{"row": r["row"], "client_id": r["client_id"],
+        rows = [{"row": r["row"], "line": r.get("line"), "client_id": r["client_id"],
                  "problems": "; ".join(f"{p['field']}: {p['message']}" for p in r["problems"]),
                  "table": r.get("table", "clients")} for r in rejects]
-        columns = ["row", "client_id", "problems"] + (["table"] if any("table" in r for r in rejects) else [])
+        columns = (["row"] + (["line"] if any("line" in r for r in rejects) else []) + ["client_id", "problems"]
+                   + (["table"] if any("table" in r for r in rejects) else []))
         pd.DataFrame(rows, columns=columns).to_csv(path, index=False, lineterminator="\n")
     else:
         with path.open("w", encoding="utf-8") as fh:
