@@ -200,10 +200,11 @@ def csv_layout(data: bytes, encoding: str) -> CsvLayout:
         ends = np.flatnonzero(arr == 10)
         starts = np.concatenate([[0], ends + 1])
         ends = np.concatenate([ends, [len(arr)]])
-        filled = np.concatenate([[0], np.cumsum(~np.isin(arr, (9, 13, 32)))])  # non-blank bytes before k
-        blank = filled[ends] - filled[starts] == 0
-        commas = np.concatenate([[0], np.cumsum(arr == 44)])
-        cells = commas[ends] - commas[starts] + 1
+        commas = np.flatnonzero(arr == 44)  # positions only: a few per record, not a count per byte
+        cells = np.searchsorted(commas, ends) - np.searchsorted(commas, starts) + 1
+        blank = np.zeros(len(starts), bool)
+        for k in np.flatnonzero((cells == 1) & (ends - starts < 64)):  # a blank line has no comma and is short
+            blank[k] = not data[starts[k]:ends[k]].strip()
         numbers = np.flatnonzero(~blank) + 1
         if not len(numbers):
             return CsvLayout([], np.zeros(0, np.int64), np.zeros(0, np.int64))

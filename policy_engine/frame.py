@@ -761,9 +761,11 @@ def prepare(policy: CompiledPolicy, df: pd.DataFrame, text: bool, as_of: str | N
             chk._flag_mask(no_list & ~_under(flagged, root, n), root, f"required list '{root}' is missing",
                            "missing-field")
         inputs[spec.name] = Col(aligned_d, aligned_v, present)
-    rejected = chk.bad.copy()
+    refused = np.zeros(n, bool)  # by decide too: a repeated id is the batch's own finding, made apart
+    for p in chk.problems:
+        refused[p.row] |= p.code != "duplicate-id"
     for problem in late or ():
-        if not rejected[problem.row]:
+        if not refused[problem.row]:
             chk.flag(np.array([problem.row]), problem.path, [problem.message], problem.code)
     keep = ~chk.bad
     rows = np.flatnonzero(keep)
