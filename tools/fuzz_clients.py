@@ -331,24 +331,22 @@ def _shrink_record(rec: Any, still: Callable[[Any], bool]) -> Any:
     return rec
 
 
-def minimise(policy: Any, decider: Decider, records: list[Any], workdir: Path) -> list[Any]:
+def minimise(policy: Any, decider: Decider, suspect: Any, records: list[Any], workdir: Path) -> list[Any]:
+    """The fewest clients showing a finding about ``suspect``, each with the fewest fields.
+
+    ``suspect`` alone, else ``suspect`` beside the one other client of its group that shows it
+    (a repeated id, two shapes of one column), else the whole group.
+    """
     def fails(group: list[Any]) -> bool:
         return bool(check_group(policy, decider, group, workdir))
 
-    # The fewest clients: one alone, else a pair with the first failing client.
-    bad = [i for i in range(len(records)) if fails([records[i]])]
-    group = [records[bad[0]]] if bad else records
-    if not bad:
-        for i in range(len(records)):
-            for j in range(i + 1, len(records)):
-                if fails([records[i], records[j]]):
-                    group = [records[i], records[j]]
-                    break
-            else:
-                continue
-            break
-    for k in range(len(group)):
-        group[k] = _shrink_record(group[k], lambda r, k=k: fails([*group[:k], r, *group[k + 1:]]))
+    group = [suspect]
+    if not fails(group):
+        partner = next((r for r in records if r is not suspect and fails([r, suspect])), None)
+        group = [partner, suspect] if partner is not None else list(records)
+    if len(group) <= 2:
+        for k in range(len(group)):
+            group[k] = _shrink_record(group[k], lambda r, k=k: fails([*group[:k], r, *group[k + 1:]]))
     return group
 
 
@@ -379,8 +377,7 @@ def run(seed: int, cases: int, out: Path | None, group: int = 250, audit: bool =
                 counts["findings"] += len(findings)
                 log(f"group {counts['groups']}: {len(findings)} finding(s), first: {findings[0]}")
                 if out is not None:
-                    minimal = minimise(policy, decider, [records[f["client"]] for f in findings[:1]] + records,
-                                       work)
+                    minimal = minimise(policy, decider, records[findings[0]["client"]], records, work)
                     out.mkdir(parents=True, exist_ok=True)
                     name = out / f"seed{seed}-group{counts['groups']:05d}.json"
                     name.write_text(json.dumps({"seed": seed, "findings": check_group(policy, decider, minimal, work),
