@@ -86,3 +86,15 @@ def test_hostile_batch_file(case: dict[str, Any], tmp_path: Path) -> None:
         assert problem["code"] == want["code"]
         if "message" in want:
             assert problem["message"] == _fill(want["message"], subs)
+
+
+def test_a_csv_rejects_file_has_the_line_beside_the_row(tmp_path: Path) -> None:
+    subs = _placeholders()
+    path = tmp_path / "p.csv"
+    path.write_text(_fill("{HEADER}\n\n{C1}\n{C2-bad-balance}\n", subs), encoding="utf-8")
+    r = CliRunner().invoke(main, ["batch", str(path), "-p", str(CURRENT), "--no-audit", "--format", "json",
+                                  "--rejects", str(tmp_path / "rejects.csv")])
+    assert r.exit_code == 0, r.output
+    rejects = pd.read_csv(tmp_path / "rejects.csv")
+    assert list(rejects.columns[:3]) == ["row", "line", "client_id"]
+    assert rejects[["row", "line", "client_id"]].values.tolist() == [[2, 4, "C2"]]
