@@ -44,6 +44,9 @@ def describe(v: Any) -> str:
     return type(v).__name__
 
 
+_describe = describe  # the name this module's callers knew
+
+
 def parse_date(v: Any) -> _dt.date | None:
     """Strict ISO date ``YYYY-MM-DD``; anything else is None."""
     if type(v) is not str or len(v) != 10 or v[4] != "-" or v[7] != "-":
