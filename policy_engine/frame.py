@@ -299,6 +299,7 @@ class _Checker:
 
     def _check_numbers(self, spec: InputSpec, data: np.ndarray, ok: np.ndarray, missing: np.ndarray,
                        path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        data = data + 0.0  # -0.0 is 0, as decide reads it (the input hash writes both as 0)
         with np.errstate(invalid="ignore"):
             if spec.type == "integer":
                 frac = ok & (np.floor(data) != data)

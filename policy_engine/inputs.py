@@ -79,7 +79,8 @@ def _check_value(spec: InputSpec, v: Any, grades: tuple[str, ...]) -> tuple[Any,
             return None, f"{v} is {what}; it must be >= {spec.min:g}", None
         if spec.max is not None and v > spec.max:
             return None, f"{v} is above the maximum {spec.max:g}", None
-        return float(v), None, None
+        # -0.0 is 0: the input hash writes both as 0, so a decision replayed from it must not see a sign
+        return float(v) + 0.0, None, None
     if t == "boolean":
         if type(v) is not bool:
             return None, f"expected true or false, found {describe(v)}", None
@@ -460,7 +461,9 @@ def build_fast_extractor(policy: CompiledPolicy) -> Callable[[Any], tuple[Any, .
             bail_unless(test if spec.required else f"{v} is None or ({test})")
             if spec.type in ("number", "integer"):
                 # Every number in the engine is a double (row and vector paths agree exactly).
-                results.append(f"float({v})" if spec.required else f"(None if {v} is None else float({v}))")
+                # + 0.0: -0.0 is read as 0, as the checked path reads it
+                results.append(f"(float({v}) + 0.0)" if spec.required else
+                               f"(None if {v} is None else float({v}) + 0.0)")
             else:
                 results.append(v)
             continue
@@ -497,7 +500,7 @@ def build_fast_extractor(policy: CompiledPolicy) -> Callable[[Any], tuple[Any, .
                 kind = "type(x) is int" if g.type == "integer" else "(type(x) is float or type(x) is int)"
                 lines.append(f"                if not ({kind} and {glo!r} <= x <= {ghi!r}):")
                 lines.append("                    return None")
-                lines.append("                x = float(x)")
+                lines.append("                x = float(x) + 0.0")
             if g.ascending:  # out of order: the checked path words it
                 lines.append(f"                if last{j} is not None and x <= last{j}:")
                 lines.append("                    return None")
