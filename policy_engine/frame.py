@@ -539,8 +539,8 @@ def leaf_types(policy: CompiledPolicy, columns: Sequence[Any]) -> dict[str, str]
 def _flag_shapes(chk: _Checker, policy: CompiledPolicy, df: pd.DataFrame, as_of_read: bool) -> dict[str, np.ndarray]:
     """Cells whose shape is not what the policy's input contract expects, flagged as ``decide`` flags them.
 
-    A flattened record holds its objects and lists as columns: ``restructuring`` holding ``"yes"``
-    where the policy reads ``restructuring.restructured``, ``loan.balance.x`` under a number,
+    A flattened record holds its objects and lists as columns: ``loan`` holding ``"yes"`` where
+    the policy reads ``loan.balance``, ``loan.balance.x`` under a number,
     ``financials[2]`` holding a number, ``financials`` holding text. Each is the problem ``decide``
     reports for the record, at the same path. Returns, by path, the rows whose object or list is
     not one (nothing below it is then missing: ``decide`` stops there too).
