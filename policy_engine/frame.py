@@ -649,6 +649,42 @@ def duplicate_ids(df: pd.DataFrame) -> list[Problem]:
                     "duplicate-id") for i in np.flatnonzero(dup)]
 
 
+def _check_ids(chk: _Checker, df: pd.DataFrame, records: bool) -> np.ndarray:
+    """Flag missing, long and unprintable client ids; each row's id as text (None where there is none).
+
+    A client id is text; a number in a typed column is read as its text, except in a JSON record,
+    where a number or an object is not an id (``decide`` refuses it too).
+    """
+    n = chk.n
+    id_col = _column(df, "client_id")
+    ids = client_id_text(id_col) if id_col is not None else pd.Series([None] * n, dtype=object)
+    id_missing = ids.isna().to_numpy().copy()
+    if records and id_col is not None:
+        cells = id_col.to_numpy(dtype=object)
+        not_text = ~id_missing & np.fromiter((type(v) is not str for v in cells), bool, n)
+        chk._flag_mask(not_text, "client_id", "client_id must be a non-empty string of at most 100 characters")
+        id_missing &= ~not_text
+    chk._flag_mask(id_missing, "client_id", "required field 'client_id' is missing", "missing-field")
+    ids_text = ids.to_numpy(dtype=object, na_value=None)
+    long_ids = (ids.str.len() > 100).fillna(False).to_numpy(dtype=bool)
+    chk._flag_mask(long_ids, "client_id", "client_id is longer than 100 characters")
+    bad_text = ids.str.contains(FORBIDDEN_PATTERN, regex=True).fillna(False).to_numpy(dtype=bool) & ~long_ids
+    chk._flag_mask(bad_text, "client_id", lambda i: f"{text_problem(ids_text[i])} (text holds no control characters)")
+    return ids_text
+
+
+def _without_list(df: pd.DataFrame, root: str, periods_present: np.ndarray, records: bool) -> np.ndarray:
+    """Rows with no list of periods: a JSON record gives its list (maybe empty); a table row has one
+    when the table has period columns."""
+    n, width = periods_present.shape
+    if not records:
+        return np.full(n, width == 0)
+    cell = _column(df, root)
+    listed = np.zeros(n, bool) if cell is None else \
+        np.fromiter((type(_clean_cell(v)) is list for v in cell.to_numpy(dtype=object)), bool, n)
+    return ~periods_present.any(axis=1) & ~listed
+
+
 def prepare(policy: CompiledPolicy, df: pd.DataFrame, text: bool, as_of: str | None = None,
             duplicates: list[Problem] | None = None, records: bool = False,
             late: list[Problem] | None = None) -> Prepared:
@@ -663,22 +699,8 @@ def prepare(policy: CompiledPolicy, df: pd.DataFrame, text: bool, as_of: str | N
     """
     n = len(df)
     chk = _Checker(n, text, policy.grade_ids)
-    # client_id: required, unique (a client id is text; a number in a typed column is read as its text)
-    id_col = _column(df, "client_id")
-    ids = client_id_text(id_col) if id_col is not None else pd.Series([None] * n, dtype=object)
-    id_missing = ids.isna().to_numpy().copy()
-    if records and id_col is not None:  # JSON: a number or an object is not an id (decide refuses it too)
-        cells = id_col.to_numpy(dtype=object)
-        not_text = ~id_missing & np.fromiter((type(v) is not str for v in cells), bool, n)
-        chk._flag_mask(not_text, "client_id", "client_id must be a non-empty string of at most 100 characters")
-        id_missing &= ~not_text
-    chk._flag_mask(id_missing, "client_id", "required field 'client_id' is missing", "missing-field")
+    ids_text = _check_ids(chk, df, records)
     flagged = _flag_shapes(chk, policy, df, as_of is None)
-    ids_text = ids.to_numpy(dtype=object, na_value=None)
-    long_ids = (ids.str.len() > 100).fillna(False).to_numpy(dtype=bool)
-    chk._flag_mask(long_ids, "client_id", "client_id is longer than 100 characters")
-    bad_text = ids.str.contains(FORBIDDEN_PATTERN, regex=True).fillna(False).to_numpy(dtype=bool) & ~long_ids
-    chk._flag_mask(bad_text, "client_id", lambda i: f"{text_problem(ids_text[i])} (text holds no control characters)")
     for problem in duplicates if duplicates is not None else duplicate_ids(df):
         chk.flag(np.array([problem.row]), problem.path, [problem.message], problem.code)
     # as_of: the option wins, else the column, else today
@@ -751,16 +773,8 @@ def prepare(policy: CompiledPolicy, df: pd.DataFrame, text: bool, as_of: str | N
             aligned_d[rows, width - L:] = data2[rows, :L]
             aligned_v[rows, width - L:] = valid2[rows, :L]
         if spec.required:
-            # A JSON record gives its list (maybe empty); a table row has one when the table has period columns.
-            if records:
-                cell = _column(df, root)
-                listed = np.zeros(n, bool) if cell is None else \
-                    np.fromiter((type(_clean_cell(v)) is list for v in cell.to_numpy(dtype=object)), bool, n)
-                no_list = ~periods_present.any(axis=1) & ~listed
-            else:
-                no_list = np.full(n, width == 0)
-            chk._flag_mask(no_list & ~_under(flagged, root, n), root, f"required list '{root}' is missing",
-                           "missing-field")
+            no_list = _without_list(df, root, periods_present, records) & ~_under(flagged, root, n)
+            chk._flag_mask(no_list, root, f"required list '{root}' is missing", "missing-field")
         inputs[spec.name] = Col(aligned_d, aligned_v, present)
     refused = np.zeros(n, bool)  # by decide too: a repeated id is the batch's own finding, made apart
     for p in chk.problems:
