@@ -749,7 +749,8 @@ class AuditStore:
 
         facts, inputs, meta = self._segment(seg)
         i = row["segment_row"]
-        record = segment_input(inputs, i, meta.get("text") == "1")
+        record = segment_input(inputs, i, meta.get("text") == "1", orjson.loads(meta.get("text_columns", "[]")),
+                               orjson.loads(meta.get("lists", '["financials"]')))
         input_hash = row["input_sha256"]
         if input_hash is None and record is not None:
             input_hash = hashlib.sha256(canonical_json(record)).hexdigest()

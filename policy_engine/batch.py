@@ -9,13 +9,16 @@ records (the same JSON ``decide`` prints) through the shared record builder.
 from __future__ import annotations
 
 import codecs
+import csv
 import datetime as dt
 import hashlib
+import io
 import itertools
 import json
 import math
 import operator
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +30,18 @@ import pandas as pd
 from .compiler import CompiledPolicy
 from .diagnostics import Diagnostic, InputError, UsageError
 from .evaluate import Decider, canonical_json
-from .frame import Prepared, Problem, client_id_text, date_of, duplicate_ids, prepare
+from .frame import (
+    Prepared,
+    Problem,
+    client_id_text,
+    column_path,
+    date_of,
+    duplicate_ids,
+    leaf_types,
+    path_text,
+    prepare,
+)
+from .inputs import INT_RANGE, unwritable_integers
 from .loader import JSONInputError, parse_json_text
 from .vector import Col, VectorResults, days_to_date, evaluate_columns
 
@@ -43,22 +57,37 @@ CHUNK_ROWS = 250_000
 # -------------------------------------------------------------------- reading
 
 
-def flatten(record: dict[str, Any]) -> dict[str, Any]:
-    """A nested client record as one flat row (the inverse of ``synthetic.unflatten``)."""
+def flatten(record: dict[str, Any], shapes: bool = False) -> dict[str, Any]:
+    """A nested client record as one flat row: dotted paths, list items as ``financials[k].x``.
+
+    An item that is not an object is the cell ``financials[k]``; an empty or null item is no
+    cell (a period that does not exist, as in a wide table). With ``shapes``, every shape
+    survives, so that the column checks see what ``decide`` sees (JSON Lines): an empty object,
+    or one of nulls only, is the cell ``{}`` (``loan.balance: {}`` is refused), an empty list the
+    cell ``[]`` (``financials: []`` is a list with no period). Without, they are no cells: the
+    row a table (CSV, Parquet, Excel) holds of the record.
+    """
     out: dict[str, Any] = {}
 
     def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, dict):
+        if isinstance(value, dict) and (value or not prefix):
+            before = len(out)
             for k, v in value.items():
                 walk(f"{prefix}.{k}" if prefix else str(k), v)
-        elif isinstance(value, list) and prefix == "financials":
-            for i, period in enumerate(value):
-                if isinstance(period, dict):
-                    for k, v in period.items():
-                        out[f"financials[{i}].{k}"] = v
-                else:
-                    out[f"financials[{i}]"] = period
-        else:
+            if shapes and prefix and all(v is None for v in itertools.islice(out.values(), before, None)):
+                for k in list(itertools.islice(out, before, None)):  # an object of nulls is still an object
+                    del out[k]
+                out[prefix] = {}
+        elif isinstance(value, list) and value:
+            before = len(out)
+            for i, item in enumerate(value):
+                if item is not None and item != {}:
+                    walk(f"{prefix}[{i}]", item)
+                    if out.get(f"{prefix}[{i}]") == {}:  # an item of nulls only: a period that does not exist
+                        del out[f"{prefix}[{i}]"]
+            if shapes and len(out) == before:  # a list of empty items only: still a list
+                out[prefix] = []
+        elif shapes or (value != {} and value != []):
             out[prefix] = value
 
     walk("", record)
@@ -82,6 +111,15 @@ class Table:
     positions: np.ndarray | None = None  # input row of each frame row, when some rows could not be read
     rows_read: int = 0
     periods: PeriodRows | None = None  # when periods came as a long table
+    source: Path | None = None  # JSON Lines: the file the records are read again from (canonical inputs)
+    offsets: np.ndarray | None = None  # JSON Lines: byte offset of each frame row's line in ``source``
+    late: list[Problem] = field(default_factory=list)  # frame rows whose record has no canonical JSON
+    lines: np.ndarray | None = None  # CSV: the line (as an editor numbers it) of each input row
+
+    @property
+    def records(self) -> bool:
+        """The rows are JSON records (JSON Lines): each is held to ``decide``'s reading of a record."""
+        return self.offsets is not None
 
 
 def read_table(path: Path, financials: Path | None = None, encoding: str = "utf-8") -> Table:
@@ -97,9 +135,8 @@ def read_table(path: Path, financials: Path | None = None, encoding: str = "utf-
         raise UsageError([Diagnostic("file-missing", f"no such file: {path}", file=str(path))])
     try:
         if fmt == "csv":
-            # Keep text as text: 'NaN' or 'abc' in a number column must be reported, not read as null.
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[],
-                                encoding="utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding)
+            table = _read_csv(path, encoding)
+            frame = table.frame
             if len(frame.columns) == 1:  # one column whose name holds the others: not comma separated
                 sep = next((c for c in (";", "\t", "|") if c in str(frame.columns[0])), None)
                 if sep is not None:
@@ -107,13 +144,19 @@ def read_table(path: Path, financials: Path | None = None, encoding: str = "utf-
                         "unreadable", f"the columns are separated by {sep!r}, not by commas", file=str(path),
                         hint="save the table as 'CSV UTF-8 (comma delimited)'" + (
                             " (Excel in a European locale writes ';')" if sep == ";" else ""))])
-            table = Table(frame, text=True, rows_read=len(frame))
         elif fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            check_header(pq.read_schema(path).names, path)
             frame = pd.read_parquet(path)
             table = Table(frame, text=False, rows_read=len(frame))
         elif fmt == "xlsx":
             # Cells as Excel holds them: a column of TRUE/FALSE with blanks must not turn into 0.0/1.0.
-            frame = pd.read_excel(path, engine="openpyxl", dtype=object)
+            frame = pd.read_excel(path, engine="openpyxl", dtype=object, header=None)
+            if len(frame):  # the first row is the header, checked before any column is named after it
+                header = [str(h) for h in frame.iloc[0].tolist()]
+                check_header(header, path, line=1)
+                frame = frame.iloc[1:].reset_index(drop=True).set_axis(header, axis=1)
             table = Table(frame, text=False, rows_read=len(frame))
         else:
             table = _read_jsonl(path)
@@ -132,16 +175,119 @@ def read_table(path: Path, financials: Path | None = None, encoding: str = "utf-
                                      file=str(path), hint=f"is it really a {fmt} file?")]) from None
     if financials is not None:
         table.frame, table.periods = join_financials(table, read_table(financials, encoding=encoding))
+        table.offsets = None  # a record is now its line and its periods from the other table
     return table
+
+
+@dataclass
+class CsvLayout:
+    """Where each record of a CSV file starts, as a text editor numbers its lines, and its cell count."""
+
+    header: list[str]
+    lines: np.ndarray  # 1-based line of each record after the header (quoted newlines counted)
+    cells: np.ndarray  # cells of each record
+
+
+def csv_layout(data: bytes, encoding: str) -> CsvLayout:
+    """The records of a CSV file, blank lines skipped (as the reader skips them).
+
+    A file without quotes is split at its newlines with numpy; one with quotes is walked by the
+    ``csv`` module, which knows a quoted newline from a record's end.
+    """
+    enc = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+    if b'"' not in data:
+        arr = np.frombuffer(data, np.uint8)
+        ends = np.flatnonzero(arr == 10)
+        starts = np.concatenate([[0], ends + 1])
+        ends = np.concatenate([ends, [len(arr)]])
+        commas = np.flatnonzero(arr == 44)  # positions only: a few per record, not a count per byte
+        cells = np.searchsorted(commas, ends) - np.searchsorted(commas, starts) + 1
+        blank = np.zeros(len(starts), bool)
+        for k in np.flatnonzero((cells == 1) & (ends - starts < 64)):  # a blank line has no comma and is short
+            blank[k] = not data[starts[k]:ends[k]].strip()
+        numbers = np.flatnonzero(~blank) + 1
+        if not len(numbers):
+            return CsvLayout([], np.zeros(0, np.int64), np.zeros(0, np.int64))
+        first = numbers[0] - 1
+        head = data[starts[first]:ends[first]].decode(enc, errors="replace").rstrip("\r")
+        if first == 0 and head.startswith("\ufeff"):
+            head = head[1:]
+        keep = ~blank
+        keep[first] = False
+        return CsvLayout(head.split(","), numbers[1:].astype(np.int64), cells[keep].astype(np.int64))
+    reader = csv.reader(io.StringIO(data.decode(enc), newline=""))
+    header: list[str] | None = None
+    lines, counts = [], []
+    before = 0
+    for record in reader:
+        start, before = before + 1, reader.line_num
+        if not record or (len(record) == 1 and not record[0].strip()):
+            continue
+        if header is None:
+            header = record
+            continue
+        lines.append(start)
+        counts.append(len(record))
+    return CsvLayout(header or [], np.array(lines, np.int64), np.array(counts, np.int64))
+
+
+def check_header(names: list[Any], path: Path, line: int | None = None) -> None:
+    """Refuse a header naming a column twice, by name: a reader would rename one (``x.1``) and read it as a field."""
+    seen: dict[str, int] = {}
+    twice = []
+    for k, name in enumerate(map(str, names), 1):
+        if name in seen:
+            twice.append(Diagnostic("duplicate-column", f"column '{name}' appears twice in the header (columns "
+                                    f"{seen[name]} and {k})", file=str(path), line=line,
+                                    hint="rename or remove one of them: a cell cannot say which one it fills"))
+        seen.setdefault(name, k)
+    if twice:
+        raise InputError(twice)
+
+
+def _read_csv(path: Path, encoding: str) -> Table:
+    """A CSV file as text cells, each record's line known; a header naming a column twice is refused.
+
+    A ragged record (more or fewer cells than the header) is rejected on its own, by its line;
+    the others are read (pandas would read one with more cells as an index, one with fewer as
+    empty cells).
+    """
+    data = path.read_bytes()
+    layout = csv_layout(data, encoding)
+    check_header(layout.header, path, line=1)
+    width = len(layout.header)
+    ragged = np.flatnonzero(layout.cells != width)
+    enc = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+    if len(ragged):
+        records = [r for r in csv.reader(io.StringIO(data.decode(enc), newline=""))
+                   if r and not (len(r) == 1 and not r[0].strip())][1:]
+        good = np.flatnonzero(layout.cells == width)
+        frame = pd.DataFrame([records[i] for i in good], columns=layout.header, dtype=str) if len(good) else \
+            pd.DataFrame({c: pd.Series(dtype=str) for c in layout.header})
+        problems = [Problem(int(i), "(row)", f"{layout.cells[i]} cells, header has {width}", "ragged-row")
+                    for i in ragged]
+        return Table(frame, text=True, problems=problems, positions=good.astype(np.int64),
+                     rows_read=len(layout.cells), lines=layout.lines)
+    # Keep text as text: 'NaN' or 'abc' in a number column must be reported, not read as null.
+    frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, na_values=[], encoding=enc)
+    lines = layout.lines if len(layout.lines) == len(frame) else None  # a layout the reader read otherwise
+    return Table(frame, text=True, rows_read=len(frame), lines=lines)
+
+
+# An integer of 19 digits or more may be beyond 64 bits (the canonical JSON encoder's limit).
+_LONG_DIGITS = re.compile(rb"\d{19,}")
 
 
 def _read_jsonl(path: Path) -> Table:
     rows: list[dict[str, Any]] = []
     problems: list[Problem] = []
     positions: list[int] = []
-    n = 0
+    offsets: list[int] = []
+    late: list[Problem] = []
+    n = offset = 0
     with path.open("rb") as fh:
         for n, line in enumerate(fh, 1):
+            at, offset = offset, offset + len(line)
             if not line.strip():
                 problems.append(Problem(n - 1, "(line)", "empty line", "bad-json"))
                 continue
@@ -153,12 +299,38 @@ def _read_jsonl(path: Path) -> Table:
             if not isinstance(record, dict):
                 problems.append(Problem(n - 1, "(record)", "a client record is a JSON object", "wrong-type"))
                 continue
-            rows.append(flatten(record))
+            if _LONG_DIGITS.search(line):
+                late += [Problem(len(rows), d.path or "(record)", d.message) for d in unwritable_integers(record)]
+            rows.append(flatten(record, shapes=True))
             positions.append(n - 1)
+            offsets.append(at)
     frame = pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
     # Typed format: keep Python objects exactly as parsed (no inference that would turn 1 into 1.0).
     frame = frame.astype(object) if len(frame.columns) else frame
-    return Table(frame, text=False, problems=problems, positions=np.array(positions, dtype=np.int64), rows_read=n)
+    return Table(frame, text=False, problems=problems, positions=np.array(positions, dtype=np.int64), rows_read=n,
+                 source=path, offsets=np.array(offsets, dtype=np.int64), late=late)
+
+
+def unwritable_cells(frame: pd.DataFrame, read: Iterable[str]) -> list[Problem]:
+    """Text cells of columns the policy does not ``read`` that stand for an integer beyond 64 bits.
+
+    ``decide`` refuses such a record when it hashes it, wherever the number is; a CSV row holding
+    one is refused the same way (a column the policy reads refuses it sooner, as out of range or
+    keeps it as text).
+    """
+    out: list[Problem] = []
+    read = set(read)
+    for c in frame.columns:
+        col = frame[c]
+        if not len(col) or col.dtype.kind in "iufbM" or str(c) in read:
+            continue
+        text = col.astype(object).where(col.notna(), "").astype(str)
+        long = text.str.len().to_numpy() >= 19
+        for i in np.flatnonzero(long):
+            v = _clean(text.iat[i], True)
+            if type(v) is int and not INT_RANGE[0] <= v <= INT_RANGE[1]:
+                out += [Problem(int(i), path_text(column_path(c)), d.message) for d in unwritable_integers(v)]
+    return out
 
 
 def join_financials(clients: Table, periods: Table) -> tuple[pd.DataFrame, PeriodRows]:
@@ -251,6 +423,8 @@ class BatchResult:
     text: bool = False
     chunks: list[tuple[int, Prepared]] = field(default_factory=list)
     periods: PeriodRows | None = None  # the accounting of a long --financials table
+    source: Path | None = None  # JSON Lines: the records, read again for their canonical form
+    offsets: np.ndarray | None = None
 
     @property
     def decided(self) -> int:
@@ -388,13 +562,15 @@ def run_batch(policy: CompiledPolicy, table: Table, as_of: str | None = None,
     frame = table.frame
     positions = table.positions if table.positions is not None else np.arange(len(frame), dtype=np.int64)
     dups = duplicate_ids(frame) if duplicates is None else duplicates
+    late = table.late + (unwritable_cells(frame, leaf_types(policy, list(frame.columns))) if table.text else [])
     starts = list(range(0, len(frame), CHUNK_ROWS)) or [0]
 
     def work(start: int) -> tuple[int, Prepared, VectorResults, pd.DataFrame]:
         stop = min(start + CHUNK_ROWS, len(frame))
         part = frame.iloc[start:stop]
         local = [Problem(p.row - start, p.path, p.message, p.code) for p in dups if start <= p.row < stop]
-        prep = prepare(policy, part, table.text, as_of, duplicates=local)
+        prep = prepare(policy, part, table.text, as_of, duplicates=local, records=table.records,
+                       late=[Problem(p.row - start, p.path, p.message, p.code) for p in late if start <= p.row < stop])
         res = evaluate_columns(policy, len(prep.rows), prep.inputs, prep.segments, prep.as_of_days)
         decided = decisions_frame(policy, prep, res, positions[prep.rows + start] + row_offset)
         if progress:
@@ -415,7 +591,8 @@ def run_batch(policy: CompiledPolicy, table: Table, as_of: str | None = None,
     rejects = _rejects(table, problems, positions, row_offset)
     single = chunks[0] if len(chunks) == 1 else None
     result = BatchResult(policy, decisions, rejects, table.rows_read, single[2] if single else None,
-                         single[1] if single else None, frame, table.text, periods=table.periods)
+                         single[1] if single else None, frame, table.text, periods=table.periods,
+                         source=table.source, offsets=table.offsets)
     if len(chunks) > 1:
         result.chunks = [(start, prep) for start, prep, _, _ in chunks]
     if result.decided + result.rejected != result.rows_read:  # the accounting is a contract, not a hope
@@ -436,7 +613,12 @@ def _rejects(table: Table, problems: list[Problem], positions: np.ndarray, row_o
         by_row.setdefault(pos, []).append(p)
         v = ids[p.row]
         row_id[pos] = None if v is None or (isinstance(v, float) and math.isnan(v)) or v == "" else str(v)
-    return [{"row": pos + 1 + row_offset, "client_id": row_id.get(pos),
+    def line(pos: int) -> dict[str, int]:  # beside the record number, the line a text editor shows
+        if table.lines is not None:
+            return {"line": int(table.lines[pos])}
+        return {"line": pos + 1} if table.source is not None else {}  # JSON Lines: one record a line
+
+    return [{"row": pos + 1 + row_offset, **line(pos), "client_id": row_id.get(pos),
              "problems": [{"field": p.path, "code": p.code, "message": p.message} for p in problems]}
             for pos, problems in sorted(by_row.items())]
 
@@ -459,29 +641,73 @@ def _decided_positions(result: BatchResult) -> np.ndarray:
 def canonical_inputs(result: BatchResult) -> Iterator[tuple[bytes, str]]:
     """(canonical JSON, sha256) of each decided client's record, in the order of ``result.decisions``.
 
-    The same bytes ``decide`` hashes for the same client, so JSON, CSV and Parquet agree; cells are
-    converted column by column and the nesting of the columns is planned once per table.
+    The same bytes ``decide`` hashes for the same client. JSON Lines records are read again from
+    their lines, so the object hashed is the one ``decide`` reads, whatever shapes it holds. A
+    table row stands for the record its cells make (:func:`row_records`).
     """
     frame = result.frame
     if frame is None:
         return
     positions = _decided_positions(result)
-    columns = [str(c) for c in frame.columns]
     sha256 = hashlib.sha256
+    if result.offsets is not None and result.source is not None:
+        for raw in _line_records(result.source, result.offsets[positions]):
+            yield raw, sha256(raw).hexdigest()
+        return
+    keep_text = text_columns(result.policy, [str(c) for c in frame.columns])
+    lists = series_roots(result.policy)
     for lo in range(0, len(positions), INPUT_SLICE):
-        cells = _cell_lists(frame.iloc[positions[lo:lo + INPUT_SLICE]], result.text)
-        build = _record_builder(columns, {i for i, c in enumerate(cells) if None in c})
-        for row in zip(*cells, strict=True):
-            raw = canonical_json(build(row))
+        for record in row_records(None, frame.iloc[positions[lo:lo + INPUT_SLICE]], result.text, keep_text, lists):
+            raw = canonical_json(record)
             yield raw, sha256(raw).hexdigest()
 
 
-def _cell_lists(frame: pd.DataFrame, text: bool) -> list[list[Any]]:
+def _line_records(source: Path, offsets: np.ndarray) -> Iterator[bytes]:
+    """Canonical JSON of the records on the lines starting at ``offsets`` (read and parsed as ``decide`` does)."""
+    with source.open("rb") as fh:
+        for at in offsets.tolist():
+            fh.seek(at)
+            yield canonical_json(parse_json_text(fh.readline()))
+
+
+def text_columns(policy: CompiledPolicy, columns: list[str]) -> set[str]:
+    """Columns whose cells stay text in the record a row stands for: the client id and the strings the policy reads."""
+    return {"client_id"} | {c for c, t in leaf_types(policy, columns).items() if t in ("string", "grade")}
+
+
+def series_roots(policy: CompiledPolicy) -> set[str]:
+    """The lists of periods the policy reads, as dotted paths (``financials``)."""
+    return {".".join(s.root) for s in policy.inputs if s.series}
+
+
+def row_records(policy: CompiledPolicy | None, frame: pd.DataFrame, text: bool,
+                keep_text: set[str] | None = None, lists: Iterable[str] = ()) -> Iterator[dict[str, Any]]:
+    """The client record each row of ``frame`` stands for, in canonical form.
+
+    Cells become the JSON values they stand for (:func:`_clean`; a CSV cell the policy reads as a
+    string, and the client id, stay text); empty cells and empty objects are no field; period
+    columns ``root[k].x`` make a list, present (maybe empty) in every row of a table that has
+    them, with empty periods at its end dropped. The nesting is planned once for all the columns.
+    """
+    columns = [str(c) for c in frame.columns]
+    if keep_text is None:
+        keep_text = text_columns(policy, columns) if policy is not None else {"client_id"}
+    cells = _cell_lists(frame, text, keep_text)
+    build = _record_builder(columns, series_roots(policy) if policy is not None else lists)
+    for row in zip(*cells, strict=True):
+        yield build(row)
+
+
+def _cell_lists(frame: pd.DataFrame, text: bool, keep_text: set[str]) -> list[list[Any]]:
     """Each column as the JSON values :func:`_clean` makes of its cells, vectorised where the dtype allows."""
     out = []
     for name in frame.columns:
         col = frame[name]
-        if col.dtype == np.float64:
+        if str(name) == "client_id":  # an id is text, whatever the column's type (as the checks read it)
+            out.append(client_id_text(col).to_numpy(dtype=object, na_value=None).tolist())
+        elif text and str(name) in keep_text:
+            out.append([None if v == "" else v for v in col.to_numpy(dtype=object, na_value=None).tolist()])
+        elif col.dtype == np.float64:
             out.append(_float_cells(col.to_numpy()))
         elif isinstance(col.dtype, np.dtype) and col.dtype.kind in "iub":
             out.append(col.to_numpy().tolist())
@@ -508,45 +734,73 @@ def _float_cells(arr: np.ndarray) -> list[Any]:
     return list(cells.tolist())
 
 
-def _record_builder(columns: list[str], nullable: set[int]) -> Callable[[tuple[Any, ...]], dict[str, Any]]:
-    """``unflatten`` planned once: every row of a table nests its columns the same way.
+def _record_builder(columns: list[str], lists: Iterable[str] = ()) -> Callable[[tuple[Any, ...]], dict[str, Any]]:
+    """The nesting of :func:`row_records`, planned once: every row of a table nests its columns the same way.
 
-    ``nullable`` holds the columns with an empty cell; only groups holding one pay for leaving nulls out.
+    ``lists`` are the lists of periods the policy reads (``financials``): such a list is in every
+    row that holds no object there (maybe empty), as a wide table's row with no period cells has
+    no periods; any other list is there when it has items. Never fails on a table's shape: a
+    column that is a value in one row and an object in another (``notes`` and ``notes.x``) gives
+    each row what it holds (a row holding both is refused by the checks before it is decided).
     """
-    from .synthetic import unflatten
-
-    try:
-        template = unflatten({c: i for i, c in enumerate(columns)})
-    except (ValueError, TypeError):  # a column name unflatten cannot plan: go row by row
-        return lambda row: unflatten(dict(zip(columns, row, strict=True)))
-    return _plan(template, nullable)
-
-
-def _leaves(node: Any) -> Iterator[int]:
-    if isinstance(node, int):
-        yield node
-    else:
-        for child in (node if isinstance(node, list) else node.values()):
-            yield from _leaves(child)
+    trie: dict[str, Any] = {"leaf": None, "keys": {}, "items": {}}
+    for i, c in enumerate(columns):
+        node = trie
+        for part in column_path(c):
+            node = (node["items"] if isinstance(part, int) else node["keys"]).setdefault(
+                part, {"leaf": None, "keys": {}, "items": {}})
+        node["leaf"] = i
+    build = _plan(trie, "", frozenset(lists))
+    return lambda row: build(row) or {}
 
 
-def _plan(node: Any, nullable: set[int]) -> Callable[[tuple[Any, ...]], Any]:
-    if isinstance(node, int):
-        return operator.itemgetter(node)
-    if isinstance(node, list):  # financial periods: one whose cells are all empty does not exist
-        periods = [_plan(p, nullable) for p in node]
-        return lambda row: [p for p in (b(row) for b in periods) if p]
-    # Keys in sorted order and nulls left out, as canonical JSON has them.
-    keys = tuple(sorted(node))
-    if len(keys) > 1 and all(isinstance(v, int) for v in node.values()):
-        get = operator.itemgetter(*(node[k] for k in keys))
-        if nullable.isdisjoint(node.values()):
-            return lambda row: dict(zip(keys, get(row), strict=True))
-        return lambda row: {k: v for k, v in zip(keys, get(row), strict=True) if v is not None}
-    parts = tuple(_plan(node[k], nullable) for k in keys)
-    if nullable.isdisjoint(_leaves(node)):
-        return lambda row: {k: part(row) for k, part in zip(keys, parts, strict=True)}
-    return lambda row: {k: v for k, part in zip(keys, parts, strict=True) if (v := part(row)) is not None}
+def _plan(node: dict[str, Any], path: str, lists: frozenset[str]) -> Callable[[tuple[Any, ...]], Any]:
+    leaf, keys, items = node["leaf"], node["keys"], node["items"]
+    if not keys and not items:
+        return operator.itemgetter(leaf) if leaf is not None else _none
+    inner: Callable[[tuple[Any, ...]], Any] = _none
+    if keys:  # keys in sorted order, nulls and empty objects left out, as canonical JSON has them
+        names = tuple(sorted(keys))
+        parts = tuple(_plan(keys[k], f"{path}.{k}" if path else k, lists) for k in names)
+        if len(names) > 1 and all(not keys[k]["keys"] and not keys[k]["items"] for k in names):
+            get = operator.itemgetter(*(keys[k]["leaf"] for k in names))
+
+            def as_object(row: tuple[Any, ...]) -> Any:
+                return {k: v for k, v in zip(names, get(row), strict=True) if v is not None and v != {}}
+        else:
+            def as_object(row: tuple[Any, ...]) -> Any:
+                return {k: v for k, part in zip(names, parts, strict=True)
+                        if (v := part(row)) is not None and v != {}}
+        inner = as_object
+    if items:  # a missing or empty item is {}; empty items at the end are dropped
+        periods = tuple(_plan(items[k], f"{path}[{k}]", lists) if k in items else _none
+                        for k in range(max(items) + 1))
+        empty = [] if path in lists else None
+
+        def as_list(row: tuple[Any, ...]) -> Any:
+            out = [{} if (v := p(row)) is None else v for p in periods]
+            while out and out[-1] == {}:
+                out.pop()
+            return out or empty
+
+        if keys:  # a list in some rows, an object in others: whichever this row holds
+            as_dict = inner
+
+            def either(row: tuple[Any, ...]) -> Any:
+                return as_dict(row) or as_list(row)
+
+            inner = either
+        else:
+            inner = as_list
+    if leaf is None:
+        return inner
+    get_leaf = operator.itemgetter(leaf)
+    rest = inner
+    return lambda row: v if (v := get_leaf(row)) is not None else rest(row)
+
+
+def _none(row: tuple[Any, ...]) -> None:
+    return None
 
 
 def iter_records(result: BatchResult, decider: Decider) -> Iterator[dict[str, Any]]:
@@ -633,26 +887,37 @@ def audit_segments(result: BatchResult, inputs: str = "full", skip: frozenset[st
     # Converted to Arrow once; each segment is a zero-copy slice of these.
     facts = pa.Table.from_pandas(d.rename(columns=lambda c: f"decision.{c}"), preserve_index=False)
     columns = {name: facts.column(name) for name in facts.column_names}
-    if full and result.frame is not None:
+    records = None  # JSON Lines: each record's canonical JSON, as decide hashed it, one segment at a time
+    text_kept: list[str] = []
+    if full and result.frame is not None and result.offsets is not None:
+        records = (raw for (raw, _), k in zip(canonical_inputs(result), keep, strict=True) if k)
+    elif full and result.frame is not None:
         frame = result.frame
+        text_kept = sorted(text_columns(result.policy, [str(c) for c in frame.columns]))
         whole = len(positions) == len(frame) and bool((positions == np.arange(len(frame))).all())
         part = frame.reset_index(drop=True) if whole else frame.iloc[positions].reset_index(drop=True)
         for c in part.columns:
             col = part[c]
             if col.dtype == object:  # mixed Python values (JSON Lines, Excel): keep them as JSON
                 columns[f"json.{c}"] = pa.chunked_array([pa.array(
-                    [orjson.dumps(_clean(v, result.text)).decode("utf-8") for v in col.to_numpy(dtype=object)],
+                    [orjson.dumps(_clean(v, result.text and c not in text_kept)).decode("utf-8")
+                     for v in col.to_numpy(dtype=object)],
                     type=pa.string())])
             else:
                 columns[f"input.{c}"] = pa.chunked_array([pa.Array.from_pandas(col)])
     table = pa.table(columns).replace_schema_metadata({
-        "format": SEGMENT_FORMAT, "engine_version": ENGINE_VERSION, "text": "1" if result.text else "0"})
+        "format": SEGMENT_FORMAT, "engine_version": ENGINE_VERSION, "text": "1" if result.text else "0",
+        "text_columns": json.dumps(text_kept), "lists": json.dumps(sorted(series_roots(result.policy)))})
     options = pa.ipc.IpcWriteOptions(compression=SEGMENT_COMPRESSION)
     for lo in range(0, len(d), size):
         hi = min(lo + size, len(d))
+        part = table.slice(lo, hi - lo)
+        if records is not None:
+            part = part.append_column("record", pa.array([raw.decode("utf-8") for raw in
+                                                          itertools.islice(records, hi - lo)], type=pa.string()))
         sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
-            writer.write_table(table.slice(lo, hi - lo))
+        with pa.ipc.new_stream(sink, part.schema, options=options) as writer:
+            writer.write_table(part)
         prefix, first = _IDS.block(hi - lo)
         yield sink.getvalue().to_pybytes(), SegmentRecords(
             prefix, first, client_ids[lo:hi], as_ofs[lo:hi], grades[lo:hi],
@@ -711,25 +976,38 @@ def read_segment(data: bytes) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str
     # Facts as Arrow-backed columns (nulls as None, lists as lists); input cells as pandas read them.
     facts = table.select([c for c in names if c.startswith("decision.")]).to_pandas(types_mapper=pd.ArrowDtype)
     facts.columns = [c[len("decision."):] for c in facts.columns]
-    inputs = table.select([c for c in names if c.startswith(("input.", "json."))]).to_pandas()
+    inputs = table.select([c for c in names if c.startswith(("input.", "json.")) or c == "record"]).to_pandas()
     return facts, inputs, meta
 
 
-def segment_input(inputs: pd.DataFrame, i: int, text: bool) -> dict[str, Any] | None:
-    """Row ``i`` of a segment's input cells as the client record (canonical form: the form hashed, which
-    ``decide`` reads as it read the table's cells), or None when only hashes were kept."""
+def segment_input(inputs: pd.DataFrame, i: int, text: bool, keep_text: Iterable[str] = ("client_id",),
+                  lists: Iterable[str] = ("financials",)) -> dict[str, Any] | None:
+    """Row ``i`` of a segment's inputs as the client record (canonical form: the form hashed, which
+    ``decide`` reads as it read the table's cells), or None when only hashes were kept.
+
+    A JSON Lines record was stored whole (``record``); a table row is rebuilt from its cells as
+    :func:`row_records` built it (``keep_text``: the columns kept as text).
+    """
     from .evaluate import _canonical
-    from .synthetic import unflatten
 
     if len(inputs.columns) == 0:
         return None
-    row: dict[str, Any] = {}
+    if "record" in inputs.columns:
+        return dict(orjson.loads(inputs["record"].iat[i]))
+    keep = set(keep_text) | {"client_id"}
+    columns, cells = [], []
     for c, v in zip(inputs.columns, inputs.iloc[i].tolist(), strict=True):
+        name = c.partition(".")[2]
+        columns.append(name)
         if c.startswith("json."):
-            row[c[len("json."):]] = orjson.loads(v)
+            v = orjson.loads(v)
+            cells.append(None if name in keep and v == "" else v)
+        elif name in keep:
+            v = _clean(v)
+            cells.append(None if v is None or v == "" else v if isinstance(v, str) else str(v))
         else:
-            row[c[len("input."):]] = _clean(v, text)
-    return dict(_canonical(unflatten(row)))
+            cells.append(_clean(v, text))
+    return dict(_canonical(_record_builder(columns, lists)(tuple(cells))))
 
 
 def _clean(v: Any, text: bool = False) -> Any:
@@ -830,10 +1108,11 @@ def pa_array(series: pd.Series) -> Any:
 def write_rejects(rejects: list[dict[str, Any]], path: Path) -> None:
     """One line per rejected row; rows of a ``--financials`` table follow, marked ``"table": "financials"``."""
     if path.suffix.lower() == ".csv":
-        rows = [{"row": r["row"], "client_id": r["client_id"],
+        rows = [{"row": r["row"], "line": r.get("line"), "client_id": r["client_id"],
                  "problems": "; ".join(f"{p['field']}: {p['message']}" for p in r["problems"]),
                  "table": r.get("table", "clients")} for r in rejects]
-        columns = ["row", "client_id", "problems"] + (["table"] if any("table" in r for r in rejects) else [])
+        columns = (["row"] + (["line"] if any("line" in r for r in rejects) else []) + ["client_id", "problems"]
+                   + (["table"] if any("table" in r for r in rejects) else []))
         pd.DataFrame(rows, columns=columns).to_csv(path, index=False, lineterminator="\n")
     else:
         with path.open("w", encoding="utf-8") as fh:

@@ -25,7 +25,14 @@ from . import __version__ as ENGINE_VERSION
 from .catalogue import CATALOGUE, allowed_values, param_problem
 from .compiler import CompiledPolicy
 from .diagnostics import Diagnostic, InputError
-from .inputs import as_of_bounded, build_fast_extractor, dates_after_as_of, extract_checked, parse_date
+from .inputs import (
+    as_of_bounded,
+    build_fast_extractor,
+    dates_after_as_of,
+    extract_checked,
+    parse_date,
+    unwritable_integers,
+)
 from .safetext import has_forbidden, text_problem
 
 MAX_CLIENT_ID = 100
@@ -345,8 +352,8 @@ class Decider:
         try:
             input_hash = hashlib.sha256(canonical_json(record)).hexdigest()
         except (orjson.JSONEncodeError, TypeError) as exc:
-            raise InputError([Diagnostic("bad-field", f"the record cannot be written as JSON: {exc}", file=file)]) \
-                from None
+            raise InputError(unwritable_integers(record, file) or [
+                Diagnostic("bad-field", f"the record cannot be written as JSON: {exc}", file=file)]) from None
         return self.decide_values(cid, day, inputs, input_hash, trace)
 
     def decide_values(self, cid: str, day: _dt.date, inputs: tuple[Any, ...], input_hash: str,

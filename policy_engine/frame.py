@@ -29,11 +29,11 @@ import numpy as np
 import pandas as pd
 
 from .compiler import CompiledPolicy, InputSpec
-from .inputs import MAX_ABS_NUMBER, MAX_STRING, after_as_of, gap_message, order_problem
+from .inputs import MAX_ABS_NUMBER, MAX_STRING, after_as_of, describe, gap_message, order_problem
 from .safetext import FORBIDDEN_PATTERN, has_forbidden, text_problem
 from .vector import _EPOCH_ORDINAL, Col, TextCodes
 
-_SERIES_COL = re.compile(r"^(?P<root>[a-z_][a-z0-9_.]*)\[(?P<k>\d+)\]\.(?P<field>.+)$")
+_SERIES_COL = re.compile(r"^(?P<root>[a-z_][a-z0-9_.]*)\[(?P<k>\d+)\](?:$|[.\[])")  # root[k] and below
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -59,6 +59,8 @@ class Prepared:
 
 
 def _describe(v: Any) -> str:
+    if isinstance(v, dict | list):  # a JSON record's object or list in a cell: worded as decide words it
+        return describe(v)
     if isinstance(v, bool | np.bool_):
         return f"boolean {str(bool(v)).lower()}"
     if isinstance(v, str):
@@ -297,6 +299,7 @@ class _Checker:
 
     def _check_numbers(self, spec: InputSpec, data: np.ndarray, ok: np.ndarray, missing: np.ndarray,
                        path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        data = data + 0.0  # -0.0 is 0, as decide reads it (the input hash writes both as 0)
         with np.errstate(invalid="ignore"):
             if spec.type == "integer":
                 frac = ok & (np.floor(data) != data)
@@ -409,15 +412,212 @@ def _periods_present(df: pd.DataFrame, root: str, width: int, n: int, text: bool
     """A period exists for a row when any of its cells has a value."""
     present = np.zeros((n, width), bool, order="F")
     for k in range(width):
-        prefix = f"{root}[{k}]."
+        prefix = f"{root}[{k}]"
         for c in df.columns:
-            if str(c).startswith(prefix):
+            name = str(c)
+            if name.startswith(prefix) and (name == prefix or name[len(prefix)] in ".["):  # a cell of it, or itself
                 col = df[c]
                 has = ~col.isna().to_numpy()
                 if text:
                     has = has & (col.fillna("").astype(str) != "").to_numpy()
                 present[:, k] |= has
     return present
+
+
+_PART = re.compile(r"^(?P<key>[^\[\]]+)(?P<index>(?:\[\d+\])+)$")
+
+
+def column_path(name: Any) -> tuple[str | int, ...]:
+    """A column name as a path in the client record: ``financials[2].revenue`` -> ('financials', 2, 'revenue')."""
+    out: list[str | int] = []
+    for part in str(name).split("."):
+        m = _PART.match(part)
+        if m is None:
+            out.append(part)
+        else:
+            out.append(m["key"])
+            out += [int(k) for k in re.findall(r"\d+", m["index"])]
+    return tuple(out)
+
+
+def path_text(path: Sequence[str | int]) -> str:
+    """The field path of decide's messages: ``financials[2].revenue``."""
+    text = ""
+    for p in path:
+        text += f"[{p}]" if isinstance(p, int) else f".{p}" if text else p
+    return text
+
+
+@dataclass
+class _Node:
+    """What the policy's input contract expects at one place of a client record."""
+
+    kind: str  # object | list (of periods) | leaf
+    spec: InputSpec | None = None
+    children: dict[str, _Node] = field(default_factory=dict)
+    period: _Node | None = None  # of a list: what each period is
+
+
+_EXPECTED = {"number": "a number", "integer": "a number", "boolean": "true or false", "string": "a string",
+             "grade": "a string", "date": "a date YYYY-MM-DD"}
+
+
+def _contract(policy: CompiledPolicy, as_of_read: bool) -> _Node:
+    """The tree of objects, lists and values the policy reads (client_id and as_of included)."""
+    tree = _Node("object")
+    specs = [InputSpec("client_id", "client_id", ("client_id",), (), False, "string", True, None, None, None, None)]
+    if as_of_read:
+        specs.append(InputSpec("as_of", "as_of", ("as_of",), (), False, "date", False, None, None, None, None))
+    for spec in (*specs, *policy.inputs):
+        node = tree
+        for k, part in enumerate(spec.root):
+            last = k == len(spec.root) - 1
+            node = node.children.setdefault(part, _Node(("list" if spec.series else "leaf") if last else "object",
+                                                        spec))
+        if spec.series:
+            node.period = node.period or _Node("object")
+            node = node.period
+            for k, part in enumerate(spec.item):
+                node = node.children.setdefault(part, _Node("leaf" if k == len(spec.item) - 1 else "object", spec))
+    return tree
+
+
+def _shape_problem(tree: _Node, path: tuple[str | int, ...]) -> tuple[str, str, Any, str] | None:
+    """Where a column sits against the contract: (field path, expected shape, what a cell must be, code).
+
+    ``what`` is ``"cell"`` when each non-empty cell must be checked (an object or list the policy
+    walks through), or the shape the column itself proves wrong (a field below a value, an index
+    below an object). None: a value the policy reads (checked by type), or a field it does not read.
+    """
+    node = tree
+    for k, part in enumerate(path):
+        at = path_text(path[:k])
+        if node.kind == "object":
+            if isinstance(part, int):
+                return at, "an object", "a list", "wrong-type"
+            child = node.children.get(part)
+            if child is None:
+                return None
+            node = child
+        elif node.kind == "list":
+            if not isinstance(part, int):
+                return at, "a list of periods", "an object", "wrong-type"
+            assert node.period is not None
+            node = node.period
+        else:
+            assert node.spec is not None
+            return (at, _EXPECTED[node.spec.type], "a list" if isinstance(part, int) else "an object", "bad-field")
+    if node.kind == "leaf" or path == ():
+        return None
+    return path_text(path), "an object" if node.kind == "object" else "a list of periods", "cell", "wrong-type"
+
+
+def leaf_types(policy: CompiledPolicy, columns: Sequence[Any]) -> dict[str, str]:
+    """Column -> the type the policy reads it as, for the columns that are values the policy reads.
+
+    A CSV cell is text; the record a row stands for types it by this (``'007'`` read as a string
+    stays the string '007', not the number 7), as ``decide`` would have been sent it.
+    """
+    tree = _contract(policy, True)
+    out = {}
+    for c in columns:
+        node: _Node | None = tree
+        for part in column_path(c):
+            if node is None:
+                break
+            if node.kind == "object" and isinstance(part, str):
+                node = node.children.get(part)
+            elif node.kind == "list" and isinstance(part, int):
+                node = node.period
+            else:
+                node = None
+        if node is not None and node.kind == "leaf" and node.spec is not None:
+            out[str(c)] = node.spec.type
+    return out
+
+
+def _flag_shapes(chk: _Checker, policy: CompiledPolicy, df: pd.DataFrame, as_of_read: bool) -> dict[str, np.ndarray]:
+    """Cells whose shape is not what the policy's input contract expects, flagged as ``decide`` flags them.
+
+    A flattened record holds its objects and lists as columns: ``loan`` holding ``"yes"`` where
+    the policy reads ``loan.balance``, ``loan.balance.x`` under a number,
+    ``financials[2]`` holding a number, ``financials`` holding text. Each is the problem ``decide``
+    reports for the record, at the same path. Returns, by path, the rows whose object or list is
+    not one (nothing below it is then missing: ``decide`` stops there too).
+    """
+    tree = _contract(policy, as_of_read)
+    flagged: dict[str, np.ndarray] = {}
+    for c in df.columns:
+        found = _shape_problem(tree, column_path(c))
+        if found is None:
+            continue
+        at, expected, what, code = found
+        col = df[c]
+        has = _has_value(col, chk.text)
+        if what == "cell":  # an object or a list the policy walks through: an empty one is one
+            ok = dict if expected == "an object" else list
+            cells = [_clean_cell(v) for v in col.to_numpy(dtype=object)]
+            rows = [i for i in np.flatnonzero(has) if chk.text or not (type(cells[i]) is ok and not
+                                                                      (ok is list and cells[i]))]
+            messages = [f"expected {expected}, found {describe(_clean_cell(cells[i]))}" for i in rows]
+        else:
+            rows = list(np.flatnonzero(has))
+            messages = [f"expected {expected}, found {what}"] * len(rows)
+        seen = flagged.setdefault(at, np.zeros(chk.n, bool))
+        keep = [k for k, i in enumerate(rows) if not seen[i]]  # one problem per row and place
+        if keep:
+            at_rows = np.array([rows[k] for k in keep], np.int64)
+            seen[at_rows] = True
+            chk.flag(at_rows, at, [messages[k] for k in keep], code)
+    _flag_value_and_fields(chk, df, flagged)
+    return flagged
+
+
+def _flag_value_and_fields(chk: _Checker, df: pd.DataFrame, flagged: dict[str, np.ndarray]) -> None:
+    """Rows holding a value in a column and a field below it in another (``notes`` and ``notes.x``).
+
+    No client record is both; such a row stands for none, so it is refused (a table written by
+    hand can hold it; a JSON record cannot).
+    """
+    paths = {column_path(c): c for c in df.columns}
+    for path, c in paths.items():
+        below = [d for p, d in paths.items() if len(p) > len(path) and p[:len(path)] == path]
+        if not below:
+            continue
+        has = _has_value(df[c], chk.text)
+        if not has.any():
+            continue
+        at = path_text(path)
+        seen = flagged.setdefault(at, np.zeros(chk.n, bool))
+        for d in below:
+            both = has & _has_value(df[d], chk.text) & ~seen
+            if both.any():
+                seen |= both
+                chk._flag_mask(both, at, f"column '{c}' holds a value and column '{d}' a field of it: "
+                               "a record has one or the other", "wrong-type")
+
+
+def _has_value(col: pd.Series, text: bool) -> np.ndarray:
+    has = col.notna().to_numpy(dtype=bool).copy()
+    if text:
+        has &= (col.fillna("").astype(str) != "").to_numpy(dtype=bool)
+    return has
+
+
+def _clean_cell(v: Any) -> Any:
+    """A typed cell as the JSON value it holds (Parquet gives a list as an array)."""
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _under(flagged: dict[str, np.ndarray], path: str, n: int) -> np.ndarray:
+    """Rows where ``path`` or an object above it was flagged as the wrong shape."""
+    out = np.zeros(n, bool)
+    for at, rows in flagged.items():
+        if path == at or path.startswith((f"{at}.", f"{at}[")):
+            out |= rows
+    return out
 
 
 def client_id_text(ids: pd.Series) -> pd.Series:
@@ -449,25 +649,58 @@ def duplicate_ids(df: pd.DataFrame) -> list[Problem]:
                     "duplicate-id") for i in np.flatnonzero(dup)]
 
 
-def prepare(policy: CompiledPolicy, df: pd.DataFrame, text: bool, as_of: str | None = None,
-            duplicates: list[Problem] | None = None) -> Prepared:
-    """Check every cell the policy reads; the accepted rows as vector-evaluator columns.
+def _check_ids(chk: _Checker, df: pd.DataFrame, records: bool) -> np.ndarray:
+    """Flag missing, long and unprintable client ids; each row's id as text (None where there is none).
 
-    ``duplicates`` (rows relative to ``df``) comes from :func:`duplicate_ids` over the whole table
-    when ``df`` is one chunk of it; without it, duplicates are found within ``df``.
+    A client id is text; a number in a typed column is read as its text, except in a JSON record,
+    where a number or an object is not an id (``decide`` refuses it too).
     """
-    n = len(df)
-    chk = _Checker(n, text, policy.grade_ids)
-    # client_id: required, unique (a client id is text; a number in a typed column is read as its text)
+    n = chk.n
     id_col = _column(df, "client_id")
     ids = client_id_text(id_col) if id_col is not None else pd.Series([None] * n, dtype=object)
-    id_missing = ids.isna().to_numpy()
+    id_missing = ids.isna().to_numpy().copy()
+    if records and id_col is not None:
+        cells = id_col.to_numpy(dtype=object)
+        not_text = ~id_missing & np.fromiter((type(v) is not str for v in cells), bool, n)
+        chk._flag_mask(not_text, "client_id", "client_id must be a non-empty string of at most 100 characters")
+        id_missing &= ~not_text
     chk._flag_mask(id_missing, "client_id", "required field 'client_id' is missing", "missing-field")
     ids_text = ids.to_numpy(dtype=object, na_value=None)
     long_ids = (ids.str.len() > 100).fillna(False).to_numpy(dtype=bool)
     chk._flag_mask(long_ids, "client_id", "client_id is longer than 100 characters")
     bad_text = ids.str.contains(FORBIDDEN_PATTERN, regex=True).fillna(False).to_numpy(dtype=bool) & ~long_ids
     chk._flag_mask(bad_text, "client_id", lambda i: f"{text_problem(ids_text[i])} (text holds no control characters)")
+    return ids_text
+
+
+def _without_list(df: pd.DataFrame, root: str, periods_present: np.ndarray, records: bool) -> np.ndarray:
+    """Rows with no list of periods: a JSON record gives its list (maybe empty); a table row has one
+    when the table has period columns."""
+    n, width = periods_present.shape
+    if not records:
+        return np.full(n, width == 0)
+    cell = _column(df, root)
+    listed = np.zeros(n, bool) if cell is None else \
+        np.fromiter((type(_clean_cell(v)) is list for v in cell.to_numpy(dtype=object)), bool, n)
+    return ~periods_present.any(axis=1) & ~listed
+
+
+def prepare(policy: CompiledPolicy, df: pd.DataFrame, text: bool, as_of: str | None = None,
+            duplicates: list[Problem] | None = None, records: bool = False,
+            late: list[Problem] | None = None) -> Prepared:
+    """Check every cell the policy reads; the accepted rows as vector-evaluator columns.
+
+    ``duplicates`` (rows relative to ``df``) comes from :func:`duplicate_ids` over the whole table
+    when ``df`` is one chunk of it; without it, duplicates are found within ``df``. ``records``:
+    the rows are flattened JSON records (JSON Lines), held to ``decide``'s reading of a record to
+    the letter: a client_id is a JSON string, and a list of periods exists only where the record
+    gives one. ``late`` are problems ``decide`` finds only after reading a record's inputs (a
+    record that cannot be written as canonical JSON): they reject a row no other problem rejects.
+    """
+    n = len(df)
+    chk = _Checker(n, text, policy.grade_ids)
+    ids_text = _check_ids(chk, df, records)
+    flagged = _flag_shapes(chk, policy, df, as_of is None)
     for problem in duplicates if duplicates is not None else duplicate_ids(df):
         chk.flag(np.array([problem.row]), problem.path, [problem.message], problem.code)
     # as_of: the option wins, else the column, else today
@@ -489,7 +722,8 @@ def prepare(policy: CompiledPolicy, df: pd.DataFrame, text: bool, as_of: str | N
             path = ".".join(spec.root)
             data, valid, missing = chk.values(spec, _column(df, path), path)
             if spec.required:
-                chk._flag_mask(missing, path, f"required field '{path}' is missing", "missing-field")
+                chk._flag_mask(missing & ~_under(flagged, path, n), path, f"required field '{path}' is missing",
+                               "missing-field")
             if spec.not_after_as_of:
                 _flag_after_as_of(chk, spec, data[:, None], valid[:, None], as_of_days, as_of_known)
             codes = chk.codes.get(path)
@@ -539,13 +773,15 @@ def prepare(policy: CompiledPolicy, df: pd.DataFrame, text: bool, as_of: str | N
             aligned_d[rows, width - L:] = data2[rows, :L]
             aligned_v[rows, width - L:] = valid2[rows, :L]
         if spec.required:
-            no_list = lengths == 0
-            # A required series needs its list; an empty list is allowed in JSON, so only flag when
-            # the table has no period columns at all.
-            if width == 0 and n:
-                chk.flag(np.flatnonzero(no_list), root, [f"required list '{root}' is missing"] * int(no_list.sum()),
-                         "missing-field")
+            no_list = _without_list(df, root, periods_present, records) & ~_under(flagged, root, n)
+            chk._flag_mask(no_list, root, f"required list '{root}' is missing", "missing-field")
         inputs[spec.name] = Col(aligned_d, aligned_v, present)
+    refused = np.zeros(n, bool)  # by decide too: a repeated id is the batch's own finding, made apart
+    for p in chk.problems:
+        refused[p.row] |= p.code != "duplicate-id"
+    for problem in late or ():
+        if not refused[problem.row]:
+            chk.flag(np.array([problem.row]), problem.path, [problem.message], problem.code)
     keep = ~chk.bad
     rows = np.flatnonzero(keep)
     if keep.all():

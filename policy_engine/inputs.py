@@ -27,7 +27,8 @@ MAX_PERIODS = 400
 _EMPTY: Mapping[str, Any] = {}
 
 
-def _describe(v: Any) -> str:
+def describe(v: Any) -> str:
+    """A JSON value as messages quote it: ``string 'abc'``, ``number 7``, ``an object``."""
     if v is None:
         return "null"
     if isinstance(v, bool):
@@ -41,6 +42,9 @@ def _describe(v: Any) -> str:
     if isinstance(v, dict):
         return "an object"
     return type(v).__name__
+
+
+_describe = describe  # the name this module's callers knew
 
 
 def parse_date(v: Any) -> _dt.date | None:
@@ -58,11 +62,11 @@ def _check_value(spec: InputSpec, v: Any, grades: tuple[str, ...]) -> tuple[Any,
     t = spec.type
     if t in ("number", "integer"):
         if isinstance(v, bool):
-            return None, f"expected a number, found {_describe(v)}", "booleans are not numbers here"
+            return None, f"expected a number, found {describe(v)}", "booleans are not numbers here"
         if isinstance(v, str):
-            return None, f"expected a number, found {_describe(v)}", "send numbers without quotes"
+            return None, f"expected a number, found {describe(v)}", "send numbers without quotes"
         if not isinstance(v, int | float):
-            return None, f"expected a number, found {_describe(v)}", None
+            return None, f"expected a number, found {describe(v)}", None
         if isinstance(v, float) and not math.isfinite(v):
             return None, f"{v} is not a finite number", "send null for an unknown value"
         if t == "integer" and not (isinstance(v, int) or v.is_integer()):
@@ -75,14 +79,15 @@ def _check_value(spec: InputSpec, v: Any, grades: tuple[str, ...]) -> tuple[Any,
             return None, f"{v} is {what}; it must be >= {spec.min:g}", None
         if spec.max is not None and v > spec.max:
             return None, f"{v} is above the maximum {spec.max:g}", None
-        return float(v), None, None
+        # -0.0 is 0: the input hash writes both as 0, so a decision replayed from it must not see a sign
+        return float(v) + 0.0, None, None
     if t == "boolean":
         if type(v) is not bool:
-            return None, f"expected true or false, found {_describe(v)}", None
+            return None, f"expected true or false, found {describe(v)}", None
         return v, None, None
     if t in ("string", "grade"):
         if type(v) is not str:
-            return None, f"expected a string, found {_describe(v)}", None
+            return None, f"expected a string, found {describe(v)}", None
         if len(v) > MAX_STRING:
             return None, f"string longer than {MAX_STRING} characters", None
         if has_forbidden(v):
@@ -94,7 +99,7 @@ def _check_value(spec: InputSpec, v: Any, grades: tuple[str, ...]) -> tuple[Any,
     if t == "date":
         d = parse_date(v)
         if d is None:
-            return None, f"expected a date YYYY-MM-DD, found {_describe(v)}", None
+            return None, f"expected a date YYYY-MM-DD, found {describe(v)}", None
         return d, None, None
     raise AssertionError(t)  # pragma: no cover
 
@@ -107,7 +112,7 @@ def _dig(obj: Any, path: tuple[str, ...], where: str, problems: list[Diagnostic]
         if cur is None:
             return False, None
         if not isinstance(cur, dict):
-            problems.append(Diagnostic("wrong-type", f"expected an object, found {_describe(cur)}",
+            problems.append(Diagnostic("wrong-type", f"expected an object, found {describe(cur)}",
                                        path=walked or "(record)"))
             return False, None
         if part not in cur:
@@ -118,9 +123,13 @@ def _dig(obj: Any, path: tuple[str, ...], where: str, problems: list[Diagnostic]
 
 
 def _filled(period: Any) -> bool:
-    """A period exists when any of its fields has a value (the rule the batch applies to wide columns)."""
-    # Not an object: reported as such, never dropped.
-    return type(period) is not dict or any(x is not None for x in period.values())
+    """A period exists when any of its fields has a value (the rule the batch applies to wide columns).
+
+    A null period has none, as a row of empty cells has none: it is absent at the end of the
+    list and a gap before a filled period, on both paths.
+    """
+    # Not an object (and not null): reported as such, never dropped.
+    return period is not None and (type(period) is not dict or any(x is not None for x in period.values()))
 
 
 def trim_periods(periods: list[Any], root: str) -> tuple[list[Any], str | None]:
@@ -224,7 +233,7 @@ def extract_checked(policy: CompiledPolicy, rec: Any, file: str | None = None,
     problems: list[Diagnostic] = []
     grades = policy.grade_ids
     if not isinstance(rec, dict):
-        raise InputError([Diagnostic("wrong-type", f"a client record is a JSON object, found {_describe(rec)}",
+        raise InputError([Diagnostic("wrong-type", f"a client record is a JSON object, found {describe(rec)}",
                                      file=file)])
     values: list[Any] = []
     gaps: set[str] = set()  # roots whose gap was reported: once per list, not once per field read from it
@@ -255,7 +264,7 @@ def extract_checked(policy: CompiledPolicy, rec: Any, file: str | None = None,
             values.append([])
             continue
         if not isinstance(raw, list):
-            problems.append(Diagnostic("wrong-type", f"expected a list of periods, found {_describe(raw)}", path=root))
+            problems.append(Diagnostic("wrong-type", f"expected a list of periods, found {describe(raw)}", path=root))
             values.append([])
             continue
         if len(raw) > MAX_PERIODS:
@@ -269,8 +278,11 @@ def extract_checked(policy: CompiledPolicy, rec: Any, file: str | None = None,
         series: list[Any] = []
         for i, period in enumerate(raw):
             pwhere = f"{root}[{i}]"
+            if period is None:  # a gap, reported as such above
+                series.append(None)
+                continue
             if not isinstance(period, dict):
-                problems.append(Diagnostic("wrong-type", f"expected an object, found {_describe(period)}", path=pwhere))
+                problems.append(Diagnostic("wrong-type", f"expected an object, found {describe(period)}", path=pwhere))
                 series.append(None)
                 continue
             ok, item = _dig(period, spec.item, pwhere, problems)
@@ -291,6 +303,35 @@ def extract_checked(policy: CompiledPolicy, rec: Any, file: str | None = None,
     if problems:
         raise InputError([Diagnostic(p.code, p.message, file=file, path=p.path, hint=p.hint) for p in problems])
     return tuple(values)
+
+
+# ------------------------------------------------------------- canonical JSON
+
+# The canonical JSON encoder (orjson) writes integers of 64 bits, signed or not; beyond that a
+# record has no input hash, so it is refused with the field named (batch rows alike).
+INT_RANGE = (-(2**63), 2**64 - 1)
+
+
+def unwritable_integers(record: Any, file: str | None = None) -> list[Diagnostic]:
+    """A problem for each integer of ``record`` beyond 64 bits, which canonical JSON cannot write."""
+    out: list[Diagnostic] = []
+
+    def walk(v: Any, path: str) -> None:
+        if type(v) is int and not INT_RANGE[0] <= v <= INT_RANGE[1]:
+            text = str(v)
+            out.append(Diagnostic("bad-field", f"integer {text[:24]}{'...' if len(text) > 24 else ''} "
+                                  "has more than 64 bits: the input hash cannot be computed",
+                                  file=file, path=path or "(record)",
+                                  hint="send a smaller number, or the figure as text when the policy does not read it"))
+        elif type(v) is dict:
+            for k, x in v.items():
+                walk(x, f"{path}.{k}" if path else str(k))
+        elif type(v) is list:
+            for i, x in enumerate(v):
+                walk(x, f"{path}[{i}]")
+
+    walk(record, "")
+    return out
 
 
 # ------------------------------------------------------------- misspelt fields
@@ -420,7 +461,9 @@ def build_fast_extractor(policy: CompiledPolicy) -> Callable[[Any], tuple[Any, .
             bail_unless(test if spec.required else f"{v} is None or ({test})")
             if spec.type in ("number", "integer"):
                 # Every number in the engine is a double (row and vector paths agree exactly).
-                results.append(f"float({v})" if spec.required else f"(None if {v} is None else float({v}))")
+                # + 0.0: -0.0 is read as 0, as the checked path reads it
+                results.append(f"(float({v}) + 0.0)" if spec.required else
+                               f"(None if {v} is None else float({v}) + 0.0)")
             else:
                 results.append(v)
             continue
@@ -457,7 +500,7 @@ def build_fast_extractor(policy: CompiledPolicy) -> Callable[[Any], tuple[Any, .
                 kind = "type(x) is int" if g.type == "integer" else "(type(x) is float or type(x) is int)"
                 lines.append(f"                if not ({kind} and {glo!r} <= x <= {ghi!r}):")
                 lines.append("                    return None")
-                lines.append("                x = float(x)")
+                lines.append("                x = float(x) + 0.0")
             if g.ascending:  # out of order: the checked path words it
                 lines.append(f"                if last{j} is not None and x <= last{j}:")
                 lines.append("                    return None")

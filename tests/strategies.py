@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from hypothesis import strategies as st
@@ -44,4 +45,54 @@ def mutated_clients(draw: Any) -> dict[str, Any]:
             periods[i], periods[i + 1] = periods[i + 1], periods[i]
         else:
             periods.insert(i + 1, dict(periods[i]))
+    return client
+
+
+# -------------------------------------------------- structural mutations (client fuzz suite)
+
+SCALAR_JUNK = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from(["", "yes", "7", "007", " 7", "2025-06-30", "true", "NaN", "1e400", "x" * 250, 2**64, -(2**63) - 1,
+                     2**64 - 1, 1e15, 1e16, -0.0, 5e-324]),
+    st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=6))
+JUNK = st.recursive(SCALAR_JUNK, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(["a", "b", "revenue", "balance"]), inner, max_size=3)),
+    max_leaves=6)
+MUTATION_BASES = ("01", "02", "13", "19")
+
+
+def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out: list[tuple[Any, ...]] = []
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for k, v in items:
+        out.append((*prefix, k))
+        out += _paths(v, (*prefix, k))
+    return out
+
+
+@st.composite
+def structurally_mutated_clients(draw: Any) -> Any:
+    """A sample client with one to three structural mutations: a field, object or period missing,
+    emptied, of the wrong type, extreme, or nested junk; an unread field of any shape."""
+    client = copy.deepcopy(sample(draw(st.sampled_from(MUTATION_BASES))))
+    for _ in range(draw(st.integers(1, 3))):
+        paths = _paths(client)
+        action = draw(st.sampled_from(["replace", "replace", "replace", "delete", "add"]))
+        if action == "add" or not paths:
+            parent = client
+            for key in draw(st.sampled_from([("notes",), ("loan", "notes"), ("meta",), ("history", "extra")]))[:-1]:
+                parent = parent.get(key) if isinstance(parent.get(key), dict) else None
+                if parent is None:
+                    break
+            if parent is not None:
+                parent[draw(st.sampled_from(["notes", "extra", "meta"]))] = draw(JUNK)
+            continue
+        path = draw(st.sampled_from(paths))
+        parent = client
+        for key in path[:-1]:
+            parent = parent[key]
+        if action == "delete":
+            del parent[path[-1]]
+        else:
+            parent[path[-1]] = draw(JUNK)
     return client
