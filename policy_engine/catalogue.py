@@ -1,7 +1,9 @@
 """The action catalogue: what a policy may recommend, and with which parameters.
 
-Registries as data: adding an action type is one entry here (and its name in
-the policy schema's enum). ``may_restructure`` marks actions that, granted to
+Registries as data: adding an action type to the engine is one entry here (and its name in the
+policy schema's list of built-in types); a policy may declare its own types under
+``action_types:``, and the catalogue it sees is :func:`policy_catalogue` (the engine's entries
+plus its own). ``may_restructure`` marks actions that, granted to
 a debtor in financial difficulty, are a restructuring under the 2023 Measures
 for the risk classification of financial assets (arts. 17-19): a policy must
 then declare the consequence, so the decision never presents them as neutral.
@@ -9,7 +11,7 @@ then declare the consequence, so the decision never presents them as neutral.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .frozen import Frozen, field
@@ -21,6 +23,13 @@ class Param(Frozen):
     enum: tuple[str, ...] | None = None
     min: float | None = None
     max: float | None = None
+    # How an explanation words the value, per language ('{value}' is replaced); None: name=value.
+    shown: Mapping[str, str] | None = None
+
+    def show(self, name: str, value: object, lang: str) -> str:
+        """The parameter as an explanation prints it: 'within 14 days' rather than 'within_days=14'."""
+        text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+        return self.shown[lang].replace("{value}", text) if self.shown and lang in self.shown else f"{name}={text}"
 
 
 class ActionType(Frozen):
@@ -30,6 +39,7 @@ class ActionType(Frozen):
     params: dict[str, Param] = field(default_factory=dict)
     may_restructure: bool = False
     never_restructure: bool = False
+    origin: str = "engine"  # engine | policy (declared under the policy's action_types)
 
 
 SERVICES = ("financial_advisory", "market_analysis", "supply_chain_finance", "fx_hedging",
@@ -53,7 +63,9 @@ CATALOGUE: dict[str, ActionType] = {a.name: a for a in [
     ActionType("offer_services", "增值服务", "Offer value-added services",
                {"services": Param("list", True, enum=SERVICES)}),
     ActionType("review_meeting", "贷后检视会议", "Review meeting",
-               {"cadence": Param("string", True, enum=("monthly", "quarterly", "semiannual"))}),
+               {"cadence": Param("string", True, enum=("monthly", "quarterly", "semiannual")),
+                "within_days": Param("integer", min=1, max=365,
+                                     shown={"zh": "{value}天内召开", "en": "within {value} days"})}),
     ActionType("emergency_plan", "启动应急预案", "Start the emergency plan",
                {"measures": Param("list", True, enum=EMERGENCY_MEASURES)}),
     ActionType("reduce_exposure", "压降敞口", "Reduce exposure",
@@ -96,18 +108,40 @@ def allowed_values(spec: Param) -> str:
     return "one of " + ", ".join(spec.enum) if spec.enum else spec.type
 
 
-def describe() -> list[dict[str, Any]]:
-    """The catalogue as data (``catalogue --format json``): each action type, its parameters and their ranges."""
-    return [{"action": a.name, "en": a.en, "zh": a.zh, "may_restructure": a.may_restructure,
+def describe(catalogue: Mapping[str, ActionType] | None = None) -> list[dict[str, Any]]:
+    """The catalogue as data (``catalogue --format json``): each action type, its parameters and their ranges.
+
+    ``catalogue`` is a policy's (:func:`policy_catalogue`); by default the engine's own.
+    """
+    return [{"action": a.name, "en": a.en, "zh": a.zh, "origin": a.origin, "may_restructure": a.may_restructure,
              "never_restructure": a.never_restructure,
              "params": {n: {"type": p.type, "required": p.required, "min": p.min, "max": p.max,
                             "enum": list(p.enum) if p.enum else None, "allowed": allowed_values(p)}
-                        for n, p in a.params.items()}} for a in CATALOGUE.values()]
+                        for n, p in a.params.items()}} for a in (catalogue or CATALOGUE).values()]
 
 
-def params_check(action: str, names: list[str]) -> Callable[[tuple[object, ...]], bool]:
-    """``ok(values) -> bool`` for the computed parameters ``names`` of an ``action`` (in that order)."""
-    specs = [CATALOGUE[action].params[n] for n in names]
+def declared_type(entry: Mapping[str, Any]) -> ActionType:
+    """One entry of a policy's ``action_types:`` (already schema-valid) as a catalogue entry."""
+    params = {n: Param(p["type"], bool(p.get("required", False)),
+                       tuple(p["enum"]) if p.get("enum") else None,
+                       p.get("min"),
+                       p.get("max"))
+              for n, p in (entry.get("params") or {}).items()}
+    return ActionType(entry["id"], entry["zh"], entry["en"], params,
+                      may_restructure=bool(entry.get("may_restructure", False)), origin="policy")
+
+
+def policy_catalogue(declared: list[Mapping[str, Any]] | None) -> dict[str, ActionType]:
+    """The catalogue a policy sees: the engine's types, then its own (a clash is reported by the compiler)."""
+    out = dict(CATALOGUE)
+    for entry in declared or ():
+        out.setdefault(entry["id"], declared_type(entry))
+    return out
+
+
+def params_check(kind: ActionType, names: list[str]) -> Callable[[tuple[object, ...]], bool]:
+    """``ok(values) -> bool`` for the computed parameters ``names`` of an action type (in that order)."""
+    specs = [kind.params[n] for n in names]
 
     def ok(values: tuple[object, ...]) -> bool:
         return all(param_problem(spec, v) is None for spec, v in zip(specs, values, strict=True))

@@ -1108,12 +1108,15 @@ def functions(fmt: str | None) -> None:
 
 @main.command()
 @_list_format
+@click.option("--policy", "-p", default=None,
+              help="The catalogue this policy sees (ID, ID@VERSION or a file): the engine's types plus its own.")
+@click.pass_context
 @handle_errors
-def catalogue(fmt: str | None) -> None:
+def catalogue(ctx: click.Context, fmt: str | None, policy: str | None) -> None:
     """List the action types policies may recommend, with their parameters and the values each takes."""
     from .catalogue import describe
 
-    entries = describe()
+    entries = describe(_policy_ref(ctx, policy).action_types if policy is not None else None)
     if (fmt or _configured_format() or "text") == "json":
         import json
 
@@ -1121,6 +1124,7 @@ def catalogue(fmt: str | None) -> None:
         return
     for a in entries:
         flag = "  [a restructuring when granted to a debtor in difficulty]" if a["may_restructure"] else ""
-        click.echo(f"{a['action']:<18} {a['en']} / {a['zh']}{flag}")
+        own = "  [declared by the policy]" if a["origin"] == "policy" else ""
+        click.echo(f"{a['action']:<18} {a['en']} / {a['zh']}{flag}{own}")
         for name, p in a["params"].items():
             click.echo(f"    {name}{'' if p['required'] else ' (optional)'}: {p['allowed']}")

@@ -12,7 +12,7 @@ Compiling runs in this order; each later step needs the names the earlier ones d
 
 1. schema  -- shape of the document (schemas/policy.schema.json); semantic passes assume it
 2. passes  -- :data:`PASSES`, one named pass per section (scale and segments, inputs, parameters,
-              metrics, scorecard, classification, warnings, actions, then cross-checks); each adds
+              metrics, scorecard, classification, warnings, action types, actions, then cross-checks); each adds
               the symbols it declares, its diagnostics and the compiled specs of its section
 3. codegen -- one function for the row evaluator, only when no pass found an error
 """
@@ -29,9 +29,10 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from . import bounds
 from . import expressions as ex
 from .cache import known_schema_valid, remember_schema_valid
-from .catalogue import CATALOGUE, Param, params_check
+from .catalogue import CATALOGUE, ActionType, Param, allowed_values, params_check, policy_catalogue
 from .diagnostics import Diagnostic, DiagnosticSink, PolicyError, did_you_mean, sort_diagnostics
 from .frozen import Frozen, field
 from .loader import Document, PathKey, format_path
@@ -164,6 +165,7 @@ class ActionSpec(Frozen, eq=False):
     reason: Mapping[str, str]
     restructuring: RestructuringSpec | None
     evidence: tuple[str, ...]
+    kind: ActionType | None = None  # its catalogue entry (the engine's or the policy's own)
 
 
 class Grade(Frozen):
@@ -206,6 +208,8 @@ class CompiledPolicy(Frozen, eq=False):
     row_module: ast.Module | None = field(repr=False, compare=False, default=None)
     runtime: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
     key_figures: tuple[str, ...] = ()  # metrics an explanation shows, in the policy's order
+    # The catalogue this policy sees: the engine's action types, then those it declares.
+    action_types: Mapping[str, ActionType] = field(default_factory=lambda: dict(CATALOGUE), compare=False)
 
     @property
     def key(self) -> str:
@@ -251,6 +255,8 @@ class _Compiler:
         # What the passes compile, section by section, in the policy's order (metrics: dependency order).
         self.parts: dict[str, list[Any]] = {"metrics": [], "factors": [], "floors": [], "warnings": [], "actions": []}
         self.warning_nullable: dict[str, bool] = {}  # warning id -> whether its condition can be null
+        self.action_types: dict[str, ActionType] = dict(CATALOGUE)  # plus the policy's own (action types pass)
+        self._domains: dict[str | None, dict[str, bounds.Domain]] | None = None  # proven values, for parameters
 
     # helpers ----------------------------------------------------------------
     def err(self, code: str, message: str, path: PathKey, hint: str | None = None, rule: str | None = None,
@@ -374,7 +380,7 @@ class _Compiler:
 
     def _action_params(self, a: Mapping[str, Any], path: PathKey) -> None:
         """The literal parameters of an action against its catalogue entry; computed ones are expressions."""
-        kind = CATALOGUE[a["action"]]
+        kind = self.action_types[a["action"]]
         params = a.get("params") or {}
         for name, spec in kind.params.items():
             if spec.required and name not in params:
@@ -402,7 +408,7 @@ class _Compiler:
             if wrong or (spec.type == "integer" and not isinstance(v, int)):
                 self.err("wrong-type", f"parameter '{name}' must be an {spec.type}", ppath)
             elif (spec.min is not None and v < spec.min) or (spec.max is not None and v > spec.max):
-                self.err("bad-value", f"parameter '{name}' = {v} is outside [{spec.min:g}, {spec.max:g}]", ppath)
+                self.err("bad-value", f"parameter '{name}' = {v} is outside {allowed_values(spec)}", ppath)
         elif spec.type == "string" and (not isinstance(v, str) or (spec.enum and v not in spec.enum)):
             self.err("bad-value", f"parameter '{name}' must be one of {', '.join(spec.enum or ())}", ppath,
                      did_you_mean(str(v), spec.enum or ()))
@@ -721,6 +727,31 @@ def _warnings(c: _Compiler) -> None:
             c.parts["warnings"].append(WarningSpec(w["id"], ce, w["severity"], w["category"], w["message"], evidence))
 
 
+def _action_types(c: _Compiler) -> None:
+    """The policy's own action types: added to the engine's catalogue; a built-in id is a clash."""
+    declared = c.data.get("action_types") or []
+    c._dupes([t["id"] for t in declared], ("action_types",), "action type")
+    for i, t in enumerate(declared):
+        path = ("action_types", i)
+        if t["id"] in CATALOGUE:
+            c.err("action-type-clash", f"action type '{t['id']}' is a built-in type of the engine's catalogue",
+                  (*path, "id"), f"use the built-in type, or choose another id (e.g. '{t['id']}_local')")
+        for name, p in (t.get("params") or {}).items():
+            ppath = (*path, "params", name)
+            numeric = p["type"] in ("integer", "number")
+            if p.get("enum") and numeric:
+                c.err("bad-action-type", f"parameter '{name}' is a {p['type']}: give min and max, not enum",
+                      (*ppath, "enum"))
+            for key in ("min", "max"):
+                if key in p and not numeric:
+                    c.err("bad-action-type", f"parameter '{name}' is a {p['type']}: '{key}' is for numbers",
+                          (*ppath, key), "list the allowed values under enum")
+            if numeric and "min" in p and "max" in p and p["min"] > p["max"]:
+                c.err("bad-action-type", f"parameter '{name}': min {p['min']:g} is above max {p['max']:g}",
+                      (*ppath, "min"))
+    c.action_types = policy_catalogue([t for t in declared if t["id"] not in CATALOGUE])
+
+
 def _actions(c: _Compiler) -> None:
     """Actions: exclusions, catalogue parameters, the restructuring consequence, and their expressions."""
     actions = c.data.get("actions") or []
@@ -728,6 +759,11 @@ def _actions(c: _Compiler) -> None:
     action_ids = [a["id"] for a in actions]
     for i, a in enumerate(actions):
         path = ("actions", i)
+        if a["action"] not in c.action_types:
+            c.err("unknown-action-type", f"'{a['action']}' is not an action type of the catalogue", (*path, "action"),
+                  did_you_mean(a["action"], c.action_types) or "declare it under action_types, or see "
+                  "`policy-engine catalogue -p POLICY`", rule=a["id"])
+            continue
         for j, x in enumerate(a.get("excludes") or []):
             if x not in action_ids:
                 c.err("unknown-action", f"excludes unknown action '{x}'", (*path, "excludes", j),
@@ -741,7 +777,7 @@ def _actions(c: _Compiler) -> None:
 
 def _restructuring_declared(c: _Compiler, a: Mapping[str, Any], path: PathKey) -> None:
     """A concession must declare its regulatory consequence; adding collateral must not."""
-    kind = CATALOGUE[a["action"]]
+    kind = c.action_types[a["action"]]
     if a.get("restructuring"):
         c._grade_ref(a["restructuring"]["floor"], (*path, "restructuring", "floor"))
         if kind.never_restructure:
@@ -766,11 +802,13 @@ def _action(c: _Compiler, a: Mapping[str, Any], path: PathKey) -> None:
         if not isinstance(pv, dict):
             literal[pname] = pv
             continue
-        spec = CATALOGUE[a["action"]].params.get(pname)
+        spec = c.action_types[a["action"]].params.get(pname)
         want = ex.NUMBER if spec and spec.type in ("integer", "number") else ex.STRING
         pce = check(pv["expr"], (*path, "params", pname, "expr"), want=want)
         if pce:
             computed[pname] = pce
+            if spec is not None:
+                _computed_param_bounds(c, a, pname, spec, pce, (*path, "params", pname, "expr"))
     rs = None
     if a.get("restructuring"):
         r = a["restructuring"]
@@ -781,7 +819,37 @@ def _action(c: _Compiler, a: Mapping[str, Any], path: PathKey) -> None:
     if ce:
         c.parts["actions"].append(ActionSpec(
             a["id"], a["action"], ce, literal, computed, a["priority"], tuple(a.get("excludes") or ()),
-            a.get("approval"), a["reason"], rs, ()))
+            a.get("approval"), a["reason"], rs, (), c.action_types[a["action"]]))
+
+
+def _computed_param_bounds(c: _Compiler, a: Mapping[str, Any], pname: str, spec: Param,
+                           pce: ex.CheckedExpression, path: PathKey) -> None:
+    """A computed parameter that provably never gives a value the catalogue allows is an error.
+
+    Each value the expression can give (each branch of a conditional) is checked in each segment
+    (see :mod:`policy_engine.bounds`); one that is always refused is reported where it is written.
+    What cannot be proven is left to the decision, which refuses a bad value visibly.
+    """
+    if c._domains is None:
+        c._domains = bounds.environments(c.data["inputs"], c.data.get("parameters") or {}, c.segments,
+                                         [(m.name, m.expr) for m in c.parts["metrics"]])
+    for arm in bounds.arms(pce.tree):
+        refused: dict[str | None, str] = {}
+        for seg, env in c._domains.items():
+            why = bounds.refusal(spec, bounds.arm_domain(arm, env))
+            if why is not None:
+                refused[seg] = why
+        if not refused:
+            continue
+        where = "" if len(refused) == len(c._domains) else \
+            f" in segment{'s' if len(refused) > 1 else ''} {', '.join(s or 'default' for s in refused)}"
+        what = "this branch" if arm is not pce.tree else "the expression"
+        c.err("action-param-out-of-range",
+              f"parameter '{pname}' of {a['action']}: {what} {next(iter(refused.values()))}{where}; "
+              "every such value would leave the action undetermined", path,
+              f"{a['action']} takes {allowed_values(spec)} for '{pname}'; clamp it, e.g. min(max(..., {spec.min:g}), "
+              f"{spec.max:g})" if spec.min is not None and spec.max is not None else None,
+              rule=a["id"], column_offset=bounds.column(pce, arm))
 
 
 def _cross_checks(c: _Compiler) -> None:
@@ -814,6 +882,7 @@ PASSES: tuple[tuple[str, Callable[[_Compiler], None]], ...] = (
     ("scorecard", _scorecard),  # the rules from here on read metrics
     ("classification", _classification),
     ("warnings", _warnings),
+    ("action types", _action_types),  # the catalogue the actions pick from: the engine's plus the policy's
     ("actions", _actions),  # after warnings: fired('w') is typed by warning w's nullability
     ("cross-checks", _cross_checks),
 )
@@ -927,7 +996,8 @@ def _generate_row_function(policy_inputs: tuple[InputSpec, ...], param_names: tu
             # months, no value) is undetermined, not recommended with an impossible instruction.
             assign(f"a_{k}", gen.expression(a.expr))
             assign(f"ap_{k}", tup([gen.expression(pe) for pe in a.param_exprs.values()]))
-            consts[f"_PARAMS_OK{k}"] = params_check(a.action, list(a.param_exprs))
+            assert a.kind is not None  # set by the actions pass
+            consts[f"_PARAMS_OK{k}"] = params_check(a.kind, list(a.param_exprs))
             body.append(ast.If(
                 test=ast.BoolOp(op=ast.And(), values=[
                     gen.is_const(load(f"a_{k}"), True),
@@ -1014,6 +1084,7 @@ def check_document(doc: Document) -> tuple[list[Diagnostic], CompiledPolicy | No
         score_bands=score_bands, scale=scale, floors=tuple(parts["floors"]),
         warnings=tuple(parts["warnings"]), actions=tuple(parts["actions"]), tests_path=d.get("tests"),
         row_function=fn, row_module=module, key_figures=tuple(d.get("key_figures") or ()),
+        action_types=c.action_types,
     )
     return sort_diagnostics(c.sink.items), policy
 

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from . import __version__ as ENGINE_VERSION
-from .catalogue import CATALOGUE, allowed_values, param_problem
+from .catalogue import allowed_values, param_problem
 from .compiler import CompiledPolicy
 from .diagnostics import Diagnostic, InputError
 from .inputs import (
@@ -277,7 +277,8 @@ class Decider:
         self._labels = [{"zh": g.zh, "en": g.en} for g in policy.scale]
         self._input_kind = {s.name: "input" for s in policy.inputs}
         self._series_source = {s.name: s.source for s in policy.inputs if s.series}
-        self._integer_params = {a.id: {n for n, spec in CATALOGUE[a.action].params.items() if spec.type == "integer"}
+        self._integer_params = {a.id: {n for n, spec in policy.action_types[a.action].params.items()
+                                       if spec.type == "integer"}
                                 for a in policy.actions}
         self._action_order = sorted(range(len(policy.actions)),
                                     key=lambda i: (policy.actions[i].priority, policy.actions[i].id))
@@ -464,11 +465,12 @@ class Decider:
                     entry = self._undetermined("action", a.id, a.expr.refs, environment(), a.expr.fired_refs,
                                                warning_fired)
                     if a.param_exprs:  # its condition held, but the catalogue refuses a computed parameter
-                        kind = CATALOGUE[a.action]
+                        kind = p.action_types[a.action]
                         for name, v in zip(a.param_exprs, values, strict=True):
                             problem = param_problem(kind.params[name], v)
                             if problem is not None:
                                 entry["reasons"].pop("when", None)  # the condition held; a parameter did not
+                                entry["code"] = "action-param-refused"  # an error on the decision, not a gap
                                 entry["missing"].append(f"params.{name}")
                                 entry["reasons"][f"params.{name}"] = f"{problem} ({kind.name} takes " \
                                     f"{allowed_values(kind.params[name])})"

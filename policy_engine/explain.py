@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .catalogue import CATALOGUE
+from .catalogue import Param
 from .compiler import CompiledPolicy
 from .safetext import printable
 
@@ -222,11 +222,15 @@ def _action(page: _Page, number: int, action: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+_PLAIN = Param("string")  # a parameter shown as name=value
+
+
 def _action_head(page: _Page, number: int, action: Mapping[str, Any]) -> str:
     """``  2. Add collateral [add_collateral] (target_ltv=0.65) — approval: relationship manager``."""
-    params = ", ".join(f"{k}={', '.join(v) if isinstance(v, list) else v}" for k, v in action["params"].items())
+    action_type = page.policy.action_types.get(action["action"])  # the engine's types and the policy's own
+    specs = action_type.params if action_type is not None else {}
+    params = ", ".join(specs.get(k, _PLAIN).show(k, v, page.lang) for k, v in action["params"].items())
     approver = _APPROVAL[page.lang].get(action["approval"] or "", action["approval"] or "")
-    action_type = CATALOGUE.get(action["action"])
     name = f"{getattr(action_type, page.lang)} [{action['id']}]" if action_type is not None else action["id"]
     head = f"  {number}. {name}" + (f" ({params})" if params else "")
     if approver:

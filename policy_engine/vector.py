@@ -15,13 +15,14 @@ import ast
 import datetime as dt
 import operator
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from . import expressions as ex
+from .catalogue import ActionType
 from .compiler import CompiledPolicy
 
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
@@ -525,6 +526,8 @@ class VectorResults:
     action_params: list[list[Col]]
     restructurings: list[Col | None]
     metric_types: list[str]
+    # action id -> how many computed parameters the catalogue refused on undetermined actions (batch summaries)
+    refused_params: dict[str, int] = field(default_factory=dict)
 
     def row(self, i: int) -> tuple[Any, ...]:
         """Row ``i`` as the row evaluator's result tuple (Python values, None for null)."""
@@ -658,27 +661,34 @@ def evaluate_columns(policy: CompiledPolicy, n: int, inputs: Mapping[str, Col], 
             warnings.append(c)
             ve.warnings = {**ve.warnings, w.id: c}
         actions, params, restructurings = [], [], []
+        refused_params: dict[str, int] = {}
         for a in policy.actions:
             fired = _as_bool(ve.eval(a.expr))
             computed = [ve.eval(pe) for pe in a.param_exprs.values()]
             if computed:  # computed parameters the catalogue refuses leave the action undetermined, as per row
-                refused = fired.data & fired.valid & ~_params_allowed(a.action, list(a.param_exprs), computed, n)
+                action_type = policy.action_types[a.action]
+                bad = [~_params_allowed(action_type, [name], [col], n)
+                       for name, col in zip(a.param_exprs, computed, strict=True)]
+                refused = fired.data & fired.valid & np.logical_or.reduce(bad)
                 if refused.any():
                     fired = Col(fired.data & ~refused, fired.valid & ~refused)
+                # counted as the row evaluator lists them: each refused parameter of an undetermined action
+                undetermined = np.broadcast_to(~fired.valid, (n,))
+                count = sum(int((undetermined & b).sum()) for b in bad)
+                if count:
+                    refused_params[a.id] = count
             actions.append(fired)
             params.append(computed)
             restructurings.append(_as_bool(ve.eval(a.restructuring.expr)) if a.restructuring else None)
     return VectorResults(n, metrics, bands, values, score, s_rank, floors, g_rank, warnings, actions, params,
-                         restructurings, [m.expr.type for m in policy.metrics])
+                         restructurings, [m.expr.type for m in policy.metrics], refused_params)
 
 
-def _params_allowed(action: str, names: list[str], values: list[Col], n: int) -> np.ndarray:
+def _params_allowed(kind: ActionType, names: list[str], values: list[Col], n: int) -> np.ndarray:
     """Rows whose computed parameters ``catalogue.param_problem`` accepts, column-wise."""
-    from .catalogue import CATALOGUE
-
     ok = np.ones(n, bool)
     for name, col in zip(names, values, strict=True):
-        spec = CATALOGUE[action].params[name]
+        spec = kind.params[name]
         valid = np.broadcast_to(col.valid, (n,))
         data = np.broadcast_to(col.data, (n,))
         ok &= valid

@@ -14,7 +14,7 @@ SECTION_SYMBOLS = {"inputs": "input", "parameters": "param", "metrics": "metric"
 def test_passes_run_in_the_documented_order() -> None:
     assert [name for name, _ in PASSES] == [
         "scale and segments", "inputs", "parameters", "metrics", "scorecard", "classification", "warnings",
-        "actions", "cross-checks"]
+        "action types", "actions", "cross-checks"]
 
 
 def test_each_pass_declares_only_the_symbols_of_its_section() -> None:
