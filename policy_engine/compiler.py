@@ -749,7 +749,12 @@ def _action_types(c: _Compiler) -> None:
             if numeric and "min" in p and "max" in p and p["min"] > p["max"]:
                 c.err("bad-action-type", f"parameter '{name}': min {p['min']:g} is above max {p['max']:g}",
                       (*ppath, "min"))
-    c.action_types = policy_catalogue([t for t in declared if t["id"] not in CATALOGUE])
+    # A declaration already reported is used without its range, so its uses do not repeat the error.
+    usable = [{**t, "params": {n: {k: v for k, v in p.items() if k not in ("min", "max")}
+                               if "min" in p and "max" in p and p["min"] > p["max"] else p
+                               for n, p in (t.get("params") or {}).items()}}
+              for t in declared if t["id"] not in CATALOGUE]
+    c.action_types = policy_catalogue(usable)
 
 
 def _actions(c: _Compiler) -> None:

@@ -1,0 +1,109 @@
+"""A policy's own action types (action_types:) and review_meeting's within_days.
+
+The catalogue a policy sees is the engine's plus its own: its actions use them like built-in
+ones, decisions and explanations name them, `catalogue -p` lists them; a mistake in a
+declaration or a use is a located error (table: tests/data/action_params/type_cases.yaml).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from policy_engine.catalogue import CATALOGUE
+from policy_engine.cli import main
+from policy_engine.compiler import check_document, compile_document
+from policy_engine.evaluate import Decider
+from policy_engine.explain import explain
+from policy_engine.loader import load_yaml_text
+
+from .test_action_param_bounds import CASES_DIR, client, policy_text
+
+TYPE_CASES: list[dict[str, Any]] = yaml.safe_load((CASES_DIR / "type_cases.yaml").read_text(encoding="utf-8"))
+
+
+def text_of(case: dict[str, Any]) -> str:
+    text = policy_text(case)
+    for old, new in case.get("replace", []):
+        assert old in text, old
+        text = text.replace(old, new)
+    return text
+
+
+@pytest.mark.parametrize("case", TYPE_CASES, ids=[c["name"] for c in TYPE_CASES])
+def test_type_case(case: dict[str, Any]) -> None:
+    diags, policy = check_document(load_yaml_text(text_of(case), "types.yaml"))
+    errors = [d for d in diags if d.severity == "error"]
+    assert policy is None
+    assert [[d.code, d.line, d.column] for d in errors] == case["error"], [d.message for d in errors]
+    if "hint" in case:
+        assert case["hint"] in (errors[0].hint or "")
+
+
+def test_a_declared_type_is_decided_and_explained_in_both_languages() -> None:
+    policy = compile_document(load_yaml_text(text_of(
+        {"action": "site_visit", "params": "{within_days: 14, team: risk}"}), "types.yaml"))
+    record = Decider(policy).decide(client({}))
+    [case] = [a for a in record["actions"] if a["id"] == "case"]
+    assert (case["action"], case["params"]) == ("site_visit", {"within_days": 14, "team": "risk"})
+    assert "  3. Site visit [case] (within_days=14, team=risk)" in explain(record, policy, "en")
+    assert "  3. 实地走访 [case] (within_days=14, team=risk)" in explain(record, policy, "zh")
+    assert policy.action_types["site_visit"].origin == "policy" and "site_visit" not in CATALOGUE
+
+
+def test_review_meeting_within_days_is_a_whole_number_shown_in_zh_and_en() -> None:
+    policy = compile_document(load_yaml_text(text_of(
+        {"action": "review_meeting", "params": "{cadence: monthly, within_days: {expr: \"min(days, 14)\"}}"}),
+        "types.yaml"))
+    record = Decider(policy).decide(client({}))
+    [case] = [a for a in record["actions"] if a["id"] == "case"]
+    assert case["params"] == {"cadence": "monthly", "within_days": 14}
+    assert isinstance(case["params"]["within_days"], int)
+    assert "Review meeting [case] (cadence=monthly, within 14 days)" in explain(record, policy, "en")
+    assert "贷后检视会议 [case] (cadence=monthly, 14天内召开)" in explain(record, policy, "zh")
+    spec = CATALOGUE["review_meeting"].params["within_days"]
+    assert (spec.type, spec.min, spec.max, spec.required) == ("integer", 1, 365, False)
+
+
+@pytest.mark.parametrize(("value", "code"), [("0", "bad-value"), ("366", "bad-value"), ("7.5", "wrong-type"),
+                                             ("'soon'", "wrong-type")])
+def test_within_days_out_of_its_range_is_located(value: str, code: str) -> None:
+    diags, policy = check_document(load_yaml_text(text_of(
+        {"action": "review_meeting", "params": f"{{cadence: monthly, within_days: {value}}}"}), "types.yaml"))
+    assert policy is None
+    assert [(d.code, d.line, d.column, d.path) for d in diags if d.severity == "error"] == [
+        (code, 59, 32, "actions[2].params.within_days")]
+
+
+def _catalogue(*args: str) -> str:
+    r = CliRunner().invoke(main, ["catalogue", *args], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    return r.stdout
+
+
+def test_catalogue_p_lists_the_engine_types_and_the_policys_own(tmp_path: Path) -> None:
+    path = tmp_path / "types.yaml"
+    path.write_text(text_of({"action": "site_visit", "params": "{within_days: 3}"}), encoding="utf-8")
+    entries = json.loads(_catalogue("-p", str(path), "--format", "json"))
+    assert [e["action"] for e in entries] == [*CATALOGUE, "site_visit"]
+    own = entries[-1]
+    assert (own["origin"], own["en"], own["zh"]) == ("policy", "Site visit", "实地走访")
+    assert own["params"]["within_days"] == {"type": "integer", "required": True, "min": 1, "max": 30, "enum": None,
+                                            "allowed": "whole numbers in [1, 30]"}
+    assert {e["origin"] for e in entries[:-1]} == {"engine"}
+    text = _catalogue("-p", str(path))
+    assert "site_visit         Site visit / 实地走访  [declared by the policy]" in text
+    assert "    within_days (optional): whole numbers in [1, 365]" in text  # review_meeting's
+    assert "site_visit" not in _catalogue()
+
+
+def test_catalogue_p_with_an_invalid_policy_exits_4(tmp_path: Path) -> None:
+    path = tmp_path / "types.yaml"
+    path.write_text(text_of(TYPE_CASES[0]), encoding="utf-8")
+    r = CliRunner().invoke(main, ["catalogue", "-p", str(path)])
+    assert r.exit_code == 4 and "wrong-type" in r.output
