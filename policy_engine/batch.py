@@ -18,7 +18,7 @@ import json
 import math
 import operator
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -425,6 +425,7 @@ class BatchResult:
     periods: PeriodRows | None = None  # the accounting of a long --financials table
     source: Path | None = None  # JSON Lines: the records, read again for their canonical form
     offsets: np.ndarray | None = None
+    refused_params: dict[str, int] = field(default_factory=dict)  # action id -> computed parameters refused
 
     @property
     def decided(self) -> int:
@@ -595,6 +596,9 @@ def run_batch(policy: CompiledPolicy, table: Table, as_of: str | None = None,
                          source=table.source, offsets=table.offsets)
     if len(chunks) > 1:
         result.chunks = [(start, prep) for start, prep, _, _ in chunks]
+    for _, _, res, _ in chunks:
+        for aid, count in res.refused_params.items():
+            result.refused_params[aid] = result.refused_params.get(aid, 0) + count
     if result.decided + result.rejected != result.rows_read:  # the accounting is a contract, not a hope
         raise AssertionError(f"accounting broken: {result.rows_read} read, {result.decided} decided, "
                              f"{result.rejected} rejected")
@@ -1144,8 +1148,16 @@ def summary(result: BatchResult) -> dict[str, Any]:
         "by_warning": counts(listed(d["warnings"])),
         "by_action": counts(listed(d["actions"])),
         "by_industry": counts(d["segment"].value_counts(sort=False).items()) if result.policy.segment_by else {},
+        "refused_action_params": refused_summary(result.refused_params, n),
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
+
+
+def refused_summary(by_action: Mapping[str, int], decided: int) -> dict[str, Any]:
+    """Computed action parameters the catalogue refused (each one an error on its decision), always shown."""
+    return {"total": sum(by_action.values()),
+            "by_action": {k: {"count": c, "share": round(c / max(decided, 1), 6)}
+                          for k, c in sorted(by_action.items())}}
 
 
 def _flatten_lists(series: pd.Series) -> np.ndarray:
@@ -1162,6 +1174,11 @@ def render_summary(s: dict[str, Any]) -> str:
         fin = acc["financials"]
         lines.append(f"financials rows read {fin['rows_read']:,} = joined {fin['joined']:,} + rejected "
                      f"{fin['rejected']:,}")
+    refused = s.get("refused_action_params", {"total": 0, "by_action": {}})
+    lines.append(f"refused action parameters {refused['total']:,}"
+                 + (" (decisions list them as undetermined, code action-param-refused)" if refused["total"] else ""))
+    for k, v in refused["by_action"].items():
+        lines.append(f"  {k:<34} {v['count']:>10,}")
     lines += ["", "by grade:"]
     for g, v in s["by_grade"].items():
         lines.append(f"  {g:<18} {v['count']:>10,}  {v['share'] * 100:6.2f}%")

@@ -113,7 +113,8 @@ def decide_partition(policy_text: str, policy_file: str, source: str, target: st
     return {"source": source, "target": target, "rows_read": run.rows_read, "decided": run.decided,
             "rejected": run.rejected, "rejects": run.rejects, "by_grade": s["by_grade"],
             "by_warning": s["by_warning"], "by_action": s["by_action"], "by_industry": s["by_industry"],
-            "versions": s["versions"], "segments": segments}
+            "versions": s["versions"], "segments": segments,
+            "refused_params": {k: v["count"] for k, v in s["refused_action_params"]["by_action"].items()}}
 
 
 @dataclass
@@ -142,6 +143,8 @@ class DaskRun:
     def summary(self) -> dict[str, Any]:
         import datetime as dt
 
+        from .batch import refused_summary
+
         n = max(self.decided, 1)
 
         def merge(key: str) -> dict[str, dict[str, float]]:
@@ -160,11 +163,16 @@ class DaskRun:
         if len(used) > 1:
             policy = {"id": self.policy.id, "version": ", ".join(v["version"] for v in used), "sha256": None}
         by_grade = merge("by_grade")
+        refused: dict[str, int] = {}
+        for p in self.parts:
+            for k, c in p["refused_params"].items():
+                refused[k] = refused.get(k, 0) + c
         return {
             "policy": policy, "versions": used,
             "accounting": {"rows_read": self.rows_read, "decided": self.decided, "rejected": len(self.rejects)},
             "by_grade": {g: by_grade.get(g, {"count": 0, "share": 0.0}) for g in self.policy.grade_ids},
             "by_warning": merge("by_warning"), "by_action": merge("by_action"), "by_industry": merge("by_industry"),
+            "refused_action_params": refused_summary(refused, self.decided),
             "partitions": len(self.parts),
             "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }

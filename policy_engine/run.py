@@ -350,7 +350,12 @@ class TableRun:
         from .batch import BatchResult, summary
 
         first = self.parts[0]
-        merged = BatchResult(first.policy, self.decisions, self.rejects, self.rows_read, periods=self.periods)
+        refused: dict[str, int] = {}  # computed action parameters refused, summed over the versions
+        for p in self.parts:
+            for aid, count in p.refused_params.items():
+                refused[aid] = refused.get(aid, 0) + count
+        merged = BatchResult(first.policy, self.decisions, self.rejects, self.rows_read, periods=self.periods,
+                             refused_params=refused)
         s = summary(merged)
         s["versions"] = [{"version": p.policy.version, "sha256": p.policy.sha256, "decided": p.decided}
                          for p in self.parts]
@@ -647,6 +652,7 @@ def table_summary(run: TableRun) -> dict[str, Any]:
                            **({"financials": {"rows_read": run.periods.rows_read, "joined": run.periods.joined,
                                               "rejected": len(run.periods.rejects)}} if run.periods else {})},
             "by_grade": {}, "by_warning": {}, "by_action": {}, "by_industry": {},
+            "refused_action_params": {"total": 0, "by_action": {}},
             "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
 
 
