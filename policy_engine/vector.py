@@ -666,15 +666,7 @@ def evaluate_columns(policy: CompiledPolicy, n: int, inputs: Mapping[str, Col], 
             fired = _as_bool(ve.eval(a.expr))
             computed = [ve.eval(pe) for pe in a.param_exprs.values()]
             if computed:  # computed parameters the catalogue refuses leave the action undetermined, as per row
-                action_type = policy.action_types[a.action]
-                bad = [~_params_allowed(action_type, [name], [col], n)
-                       for name, col in zip(a.param_exprs, computed, strict=True)]
-                refused = fired.data & fired.valid & np.logical_or.reduce(bad)
-                if refused.any():
-                    fired = Col(fired.data & ~refused, fired.valid & ~refused)
-                # counted as the row evaluator lists them: each refused parameter of an undetermined action
-                undetermined = np.broadcast_to(~fired.valid, (n,))
-                count = sum(int((undetermined & b).sum()) for b in bad)
+                fired, count = _refuse_params(policy.action_types[a.action], list(a.param_exprs), fired, computed, n)
                 if count:
                     refused_params[a.id] = count
             actions.append(fired)
@@ -682,6 +674,19 @@ def evaluate_columns(policy: CompiledPolicy, n: int, inputs: Mapping[str, Col], 
             restructurings.append(_as_bool(ve.eval(a.restructuring.expr)) if a.restructuring else None)
     return VectorResults(n, metrics, bands, values, score, s_rank, floors, g_rank, warnings, actions, params,
                          restructurings, [m.expr.type for m in policy.metrics], refused_params)
+
+
+def _refuse_params(kind: ActionType, names: list[str], fired: Col, computed: list[Col], n: int) -> tuple[Col, int]:
+    """The action's condition with refused rows made undetermined, and how many parameters were refused.
+
+    Counted as the row evaluator lists them: each refused parameter of an undetermined action.
+    """
+    bad = [~_params_allowed(kind, [name], [col], n) for name, col in zip(names, computed, strict=True)]
+    refused = fired.data & fired.valid & np.logical_or.reduce(bad)
+    if refused.any():
+        fired = Col(fired.data & ~refused, fired.valid & ~refused)
+    undetermined = np.broadcast_to(~fired.valid, (n,))
+    return fired, sum(int((undetermined & b).sum()) for b in bad)
 
 
 def _params_allowed(kind: ActionType, names: list[str], values: list[Col], n: int) -> np.ndarray:
