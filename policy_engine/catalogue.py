@@ -147,3 +147,20 @@ def params_check(kind: ActionType, names: list[str]) -> Callable[[tuple[object, 
         return all(param_problem(spec, v) is None for spec, v in zip(specs, values, strict=True))
 
     return ok
+
+
+def schema_hints() -> list[dict[str, Any]]:
+    """What the policy schema says of each built-in type's parameters (``actions.items.allOf``).
+
+    Descriptions only, no constraints: an editor shows the type, range and allowed values as the
+    author types, and the compiler still reports a wrong value with its own located message.
+    """
+    def text(p: Param) -> str:
+        return f"{p.type}, {'required' if p.required else 'optional'}: {allowed_values(p)}"
+
+    return [{"if": {"properties": {"action": {"const": a.name}}, "required": ["action"]},
+             "then": {"properties": {"params": {
+                 "description": f"{a.en} ({a.zh}): " + ("; ".join(f"{n} ({text(p)})" for n, p in a.params.items())
+                                                       or "no parameters"),
+                 "properties": {n: {"description": text(p)} for n, p in a.params.items()}}}}}
+            for a in CATALOGUE.values()]

@@ -107,3 +107,17 @@ def test_catalogue_p_with_an_invalid_policy_exits_4(tmp_path: Path) -> None:
     path.write_text(text_of(TYPE_CASES[0]), encoding="utf-8")
     r = CliRunner().invoke(main, ["catalogue", "-p", str(path)])
     assert r.exit_code == 4 and "wrong-type" in r.output
+
+
+def test_the_policy_schema_shows_each_built_in_parameter_as_the_catalogue_does() -> None:
+    from policy_engine.catalogue import schema_hints
+
+    from ..conftest import ROOT
+
+    schema = json.loads((ROOT / "schemas" / "policy.schema.json").read_text(encoding="utf-8"))
+    assert schema["properties"]["actions"]["items"]["allOf"] == schema_hints()  # regenerate the schema if not
+    assert set(schema["properties"]["actions"]["items"]["properties"]["action"]["anyOf"][0]["enum"]) == set(CATALOGUE)
+    [meeting] = [h["then"]["properties"]["params"] for h in schema_hints()
+                 if h["if"]["properties"]["action"]["const"] == "review_meeting"]
+    assert meeting["properties"]["within_days"]["description"] == "integer, optional: whole numbers in [1, 365]"
+    assert "action_types" in schema["properties"]
