@@ -135,12 +135,9 @@ def _call(name: str, args: list[ast.expr], env: Mapping[str, Domain]) -> Domain:
         r = ranges[0]
         low = 0.0 if r.low <= 0 <= r.high else min(abs(r.low), abs(r.high))
         return Interval(low, max(abs(r.low), abs(r.high)), r.whole)
-    if name == "round":
-        digits = ranges[1].low if len(ranges) > 1 and ranges[1].low == ranges[1].high else 0 if len(ranges) == 1 \
-            else None
-        if digits is None:
-            return None
-        return _monotone(lambda x: float(round(x, int(digits))), ranges[0], digits == 0 or ranges[0].whole)
+    if name == "round":  # the checker makes digits a literal 0-10
+        digits = int(ranges[1].low) if len(ranges) > 1 else 0
+        return _monotone(lambda x: float(round(x, digits)), ranges[0], digits == 0 or ranges[0].whole)
     return None
 
 
@@ -167,7 +164,7 @@ def refusal(spec: Param, d: Domain) -> str | None:
 
 
 def arm_domain(node: ast.expr, env: Mapping[str, Domain]) -> Domain:
-    """What one arm of a parameter's expression can produce (see :func:`arms`)."""
+    """What one arm of a parameter's expression can produce (see :func:`arms`): any subtree of a checked one."""
     return _domain(node, env)
 
 
