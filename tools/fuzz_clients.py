@@ -400,6 +400,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         ap.error("--cases and --group must be positive")
     counts = run(args.seed, args.cases, args.out, args.group, not args.no_audit)
     print(json.dumps(counts))
+    if args.out is not None:  # the run's record beside its reproducers, so a clean run leaves evidence too
+        args.out.mkdir(parents=True, exist_ok=True)
+        summary = {"seed": args.seed, "cases": args.cases, **counts}
+        (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return 1 if counts["findings"] else 0
 
 

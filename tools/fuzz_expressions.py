@@ -142,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         "reproducers": written,
     }
     print(json.dumps(summary, indent=2, ensure_ascii=False))
+    if args.out is not None:  # the run's record beside its reproducers, so a clean run leaves evidence too
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     return 1 if signatures else 0
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from ..conftest import ROOT
 
-COPIED = ("policies", "scenarios", "schemas", "examples")
+COPIED = ("policies", "scenarios", "schemas", "examples", "tools", "tests")  # tools/ imports the fuzz harness
 
 
 def scratch_env(root: Path | None = None) -> dict[str, str]:
@@ -36,7 +36,9 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
     bin_dir.mkdir(parents=True)
     (bin_dir / "policy-engine").write_text(f'#!/bin/sh\nexec "{sys.executable}" "{ROOT / "cli.py"}" "$@"\n')
     (bin_dir / "policy-engine").chmod(0o755)
-    (bin_dir / "python").symlink_to(sys.executable)
+    # A wrapper, not a symlink: a symlinked interpreter outside its venv would not see the venv's packages.
+    (bin_dir / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (bin_dir / "python").chmod(0o755)
     git = ["git", "-c", "user.name=readme", "-c", "user.email=readme@example.invalid", "-c", "commit.gpgsign=false"]
     subprocess.run([*git, "init", "-q"], cwd=root, check=True)
     subprocess.run([*git, "add", "-A"], cwd=root, check=True)

@@ -141,7 +141,9 @@ def test_every_readme_command_runs_as_documented(scratch: Path) -> None:
             if "Traceback" in r.stderr:
                 failures.append(f"{where}\n    printed a traceback")
             for out in _written(cmd):
-                if not (scratch / out).is_file() or (scratch / out).stat().st_size == 0:
+                path = scratch / out
+                written = any(path.iterdir()) if path.is_dir() else path.is_file() and path.stat().st_size > 0
+                if not written:
                     failures.append(f"{where}\n    promised {out}, which is missing or empty")
     assert failures == [], "\n".join(failures)
     assert ran >= 20
