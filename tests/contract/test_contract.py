@@ -182,12 +182,18 @@ def test_the_policy_schema_documents_key_figures_and_an_optional_scorecard() -> 
 REFERENCE_50_SEED_7 = "a1aa8db1af89001face32f0e30efef17febb1884dd3cf471c4508afbb5039071"
 
 
-def test_batch_and_decide_agree_on_a_policy_without_scorecard_or_segments(tmp_path: Path) -> None:
-    # The CSV form: batch reads a series under any root from wide columns (root[k].x).
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_batch_and_decide_agree_on_a_policy_without_scorecard_or_segments(tmp_path: Path, suffix: str) -> None:
+    # Batch reads a series under any root (here quarters[*]): from wide columns (root[k].x) in a CSV,
+    # and from the records' own lists in JSON Lines.
     policy = load_policy(WATCH)
     clients = list(policy_clients(policy, 300, seed=8))
-    write_policy_csv(policy, tmp_path / "w.csv", 300, seed=8)
-    result = _run("batch", str(tmp_path / "w.csv"), "-p", str(WATCH), "--out", str(tmp_path / "d.jsonl"),
+    source = tmp_path / f"w{suffix}"
+    if suffix == ".csv":
+        write_policy_csv(policy, source, 300, seed=8)
+    else:
+        source.write_text("".join(json.dumps(c) + "\n" for c in clients), encoding="utf-8")
+    result = _run("batch", str(source), "-p", str(WATCH), "--out", str(tmp_path / "d.jsonl"),
                   "--no-audit", "--format", "json")
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in (tmp_path / "d.jsonl").read_text(encoding="utf-8").splitlines()]
