@@ -11,7 +11,8 @@ measurement in its own process so its peak memory is its own:
   (c) the row evaluator, one full decision record per client, in-process;
   (d) `policy-engine decide --stream` over JSON lines (one process, one line in, one line out);
   (e) `policy-engine batch --engine dask` on a LocalCluster with 2 workers, the portfolio as a
-      partitioned Parquet dataset (10 files); its peak memory is the client process only;
+      partitioned Parquet dataset (10 files), without the decision store as (a) (Dask records
+      since the run layer; bench_audit.py measures recording); its peak memory is the client's only;
   (f) `policy-engine impact 1.0.0 1.1.0` over the same portfolio, beside (a) for the ratio.
 
 Figures are medians of --repeats runs; peak memory is the largest resident set of the process.
@@ -165,7 +166,7 @@ def main() -> None:
         rows.append((f"(d) decide --stream, {lines:,} lines", f"{swall:.2f} s", f"{lines / swall:,.0f} decisions/s",
                      f"{max(s[1] for s in stream):,.0f} MB"))
         dask = [measured([EXE, "batch", str(work / "dataset"), "-p", str(POLICY), "--engine", "dask",
-                          "--workers", "2", "--out", str(work / "dask-out"), "--format", "json"])
+                          "--workers", "2", "--out", str(work / "dask-out"), "--format", "json", "--no-audit"])
                 for _ in range(args.repeats)]
         dwall = statistics.median(d[0] for d in dask)
         ddecided = json.loads(dask[0][2])["accounting"]["decided"]
