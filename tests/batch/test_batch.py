@@ -21,7 +21,7 @@ from policy_engine.batch import flatten, iter_records, read_table, run_batch, su
 from policy_engine.cli import main
 from policy_engine.evaluate import Decider
 
-from ..conftest import POLICIES, REFERENCE, ROOT, SAMPLES
+from ..conftest import POLICIES, REFERENCE, ROOT, SAMPLES, csv_cell
 from ..strategies import mutated_clients
 
 PORTFOLIO_CSV = REFERENCE / "samples" / "portfolio.csv"
@@ -526,15 +526,6 @@ def test_a_long_financials_table_is_sorted_by_period_end_but_a_quarter_given_twi
     assert "repeats financials[0].period_end" in reject["problems"][0]["message"]
 
 
-def _csv_cell(v: Any) -> str:
-    """A value as a spreadsheet would hold it: empty for null, true/false, shortest round-trip floats."""
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return repr(v) if isinstance(v, float) else str(v)
-
-
 def _survives_csv(v: Any) -> bool:
     """A value whose type a text cell still tells: no NaN (written empty), no text that reads as a number."""
     if isinstance(v, float):
@@ -577,7 +568,7 @@ def test_batch_over_csv_decides_or_rejects_each_client_as_decide_does(
     with path.open("w", newline="", encoding="utf-8") as fh:
         out = csv.writer(fh)
         out.writerow(columns)
-        out.writerows([_csv_cell(r.get(c)) for c in columns] for r in rows)
+        out.writerows([csv_cell(r.get(c)) for c in columns] for r in rows)
     result = run_batch(policy, read_table(path))
     got = {r["client_id"]: ("decided", r["classification"]["grade"], [w["id"] for w in r["warnings"]],
                             [a["id"] for a in r["actions"]], r["input_sha256"]) for r in iter_records(result, decider)}

@@ -34,7 +34,7 @@ from policy_engine.run import decide_client
 from policy_engine.synthetic import generate_clients
 from policy_engine.tester import apply_patch
 
-from ..conftest import POLICIES
+from ..conftest import POLICIES, csv_cell
 
 ID = "loss-client-management"
 DATES = ["2023-12-31", "2024-01-01", "2024-06-30", "2024-12-31", "2025-01-01", "2025-03-31", "2025-06-30"]
@@ -107,14 +107,6 @@ def _cli(*args: str, input: str | bytes | None = None) -> Any:
     return CliRunner().invoke(main, ["--policies", str(POLICIES), *args], input=input)
 
 
-def _csv_cell(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return repr(v) if isinstance(v, float) else str(v)
-
-
 def _write_inputs(clients: list[dict[str, Any]], root: Path) -> dict[str, Path]:
     rows = [flatten(c) for c in clients]
     columns = list(dict.fromkeys(k for r in rows for k in r))
@@ -123,7 +115,7 @@ def _write_inputs(clients: list[dict[str, Any]], root: Path) -> dict[str, Path]:
         w = csv.writer(fh)
         w.writerow(columns)
         for r in rows:
-            w.writerow([_csv_cell(r.get(c)) for c in columns])
+            w.writerow([csv_cell(r.get(c)) for c in columns])
     frame = pd.DataFrame.from_records(rows, columns=columns)
     for c in columns:  # one Parquet type per column: numbers as float64 (whole values read back as whole)
         values = [v for v in frame[c] if v is not None and not (isinstance(v, float) and v != v)]
