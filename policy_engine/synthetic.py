@@ -23,6 +23,7 @@ import ast
 import csv
 import datetime as dt
 import itertools
+import json
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -350,7 +351,7 @@ def _write_csv(cols: Mapping[str, Any], path: str | Path, n: int,
         w = csv.writer(fh)
         w.writerow(names)
         for i in range(n):
-            w.writerow([_csv_cell(_py(cols[k][i])) for k in names])
+            w.writerow([csv_cell(_py(cols[k][i])) for k in names])
             if progress is not None and (i + 1) % 1000 == 0:
                 progress(1000)
     if progress is not None:
@@ -358,9 +359,17 @@ def _write_csv(cols: Mapping[str, Any], path: str | Path, n: int,
     return n
 
 
-def _csv_cell(v: Any) -> Any:
+def csv_cell(v: Any) -> str:
+    """The text a CSV file holds for a value, as the batch reader reads it back: empty for null,
+    true/false, shortest round-trip floats, ISO dates, JSON for anything nested."""
     if v is None:
         return ""
     if isinstance(v, bool):
         return "true" if v else "false"
-    return v
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, int | str):
+        return str(v)
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    return json.dumps(v, ensure_ascii=False)

@@ -25,15 +25,6 @@ os.environ["POLICY_ENGINE_CACHE_DIR"] = tempfile.mkdtemp(prefix="policy-engine-c
 os.environ["POLICY_ENGINE_AUDIT_DB"] = os.path.join(tempfile.mkdtemp(prefix="policy-engine-audit-"), "audit.db")
 
 
-def csv_cell(v: Any) -> str:
-    """A value as a spreadsheet would hold it: empty for null, true/false, shortest round-trip floats."""
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return repr(v) if isinstance(v, float) else str(v)
-
-
 def sample(name: str) -> dict[str, Any]:
     """A shipped sample client by file-name prefix, e.g. ``sample('02')``."""
     for f in SAMPLES:

@@ -35,10 +35,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run from a checkout: ``python tools/fuzz_clients.py``
     sys.path.insert(0, str(ROOT))
 
-from policy_engine.batch import _clean, flatten, series_roots, text_columns  # noqa: E402
-from policy_engine.diagnostics import InputError  # noqa: E402
-from policy_engine.evaluate import Decider  # noqa: E402
-from policy_engine.loader import JSONInputError, parse_json_text  # noqa: E402
+from policy_engine.batch import _clean, flatten, series_roots, text_columns
+from policy_engine.diagnostics import InputError
+from policy_engine.evaluate import Decider
+from policy_engine.loader import JSONInputError, parse_json_text
+from policy_engine.synthetic import csv_cell
 
 POLICY = ROOT / "policies" / "loss-client-management" / "policy-1.1.0.yaml"
 SAMPLES = sorted((ROOT / "policies" / "loss-client-management" / "samples" / "clients").glob("*.json"))
@@ -146,19 +147,6 @@ def decide_outcome(decider: Decider, record: Any) -> Outcome:
         return ("rejected", (f"(json) {exc}",))
     except Exception as exc:  # the finding: an exception escaped
         return ("crash", f"{type(exc).__name__}: {exc}")
-
-
-def csv_cell(value: Any) -> str:
-    """The text a CSV file holds for a flattened record's value."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, int | str):
-        return str(value)
-    return json.dumps(value, ensure_ascii=False)
 
 
 def csv_view(record: Any, columns: Sequence[str], keep_text: set[str], series: set[str]) -> Any:

@@ -28,9 +28,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
+from hypothesis import HealthCheck, Phase, given, seed, settings
 
-from tests.fuzz.harness import MESSAGES, Finding, client_batches, run_one, typed_expressions  # noqa: E402
+from tests.fuzz.harness import MESSAGES, Finding, client_batches, run_one, typed_expressions
 
 MAX_PER_SIGNATURE = 3  # reproducers written per kind of finding; all are counted
 SHRINK_ATTEMPTS = 200

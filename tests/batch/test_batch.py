@@ -20,8 +20,9 @@ from hypothesis import strategies as st
 from policy_engine.batch import flatten, iter_records, read_table, run_batch, summary, write_decisions
 from policy_engine.cli import main
 from policy_engine.evaluate import Decider
+from policy_engine.synthetic import csv_cell
 
-from ..conftest import POLICIES, REFERENCE, ROOT, SAMPLES, csv_cell
+from ..conftest import POLICIES, REFERENCE, ROOT, SAMPLES
 from ..strategies import mutated_clients
 
 PORTFOLIO_CSV = REFERENCE / "samples" / "portfolio.csv"

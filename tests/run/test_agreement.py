@@ -31,10 +31,10 @@ from policy_engine.diagnostics import PolicyEngineError
 from policy_engine.evaluate import summarize
 from policy_engine.impact import analyse
 from policy_engine.run import decide_client
-from policy_engine.synthetic import generate_clients
+from policy_engine.synthetic import csv_cell, generate_clients
 from policy_engine.tester import apply_patch
 
-from ..conftest import POLICIES, csv_cell
+from ..conftest import POLICIES
 
 ID = "loss-client-management"
 DATES = ["2023-12-31", "2024-01-01", "2024-06-30", "2024-12-31", "2025-01-01", "2025-03-31", "2025-06-30"]
