@@ -48,7 +48,7 @@ def main() -> None:
         work = Path(tmp)
         subprocess.run([sys.executable, "-c", (
             "import sys, pandas as pd; sys.path.insert(0, {root!r});"
-            "from policy_engine.synthetic import generate_columns;"
+            "from policy_engine.portfolio.synthetic import generate_columns;"
             "pd.DataFrame(generate_columns({n}, seed=3)).to_parquet({out!r}, index=False)").format(
                 root=str(ROOT), n=args.clients, out=str(work / "p.parquet"))], check=True)
         batch = ["batch", str(work / "p.parquet"), "-p", str(POLICY), "--out", str(work / "d.parquet"),

@@ -81,8 +81,8 @@ def main() -> None:
     # Measure what an installed engine runs: byte code compiled, not sources parsed on every import.
     compileall.compile_dir(str(ROOT / "policy_engine"), quiet=1)
     sys.path.insert(0, str(ROOT))  # a checkout works without installing
-    from policy_engine.evaluate import Decider
-    from policy_engine.registry import load_policy
+    from policy_engine.decide.evaluate import Decider
+    from policy_engine.policy.registry import load_policy
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=2.0, help="duration of one throughput measurement")
@@ -96,7 +96,7 @@ def main() -> None:
     rows: list[tuple[str, str]] = []
     cold = subprocess.run([sys.executable, "-c", (
         f"import time,sys; sys.path.insert(0, {str(ROOT)!r}); t=time.perf_counter();"
-        f"from policy_engine.registry import load_policy; load_policy({str(POLICY)!r});"
+        f"from policy_engine.policy.registry import load_policy; load_policy({str(POLICY)!r});"
         "print(time.perf_counter()-t)")], capture_output=True, text=True, check=True)
     rows.append(("policy load+validate+compile, cold process (incl. imports)", f"{float(cold.stdout) * 1e3:.1f} ms"))
     warm = []

@@ -60,16 +60,16 @@ def child(name: str, workdir: Path, n: int) -> None:
     """Runs inside a measured process; prints one JSON line with its own timings."""
     import pandas as pd
 
-    from policy_engine.evaluate import Decider
-    from policy_engine.frame import prepare
-    from policy_engine.loader import parse_json_text
-    from policy_engine.registry import load_policy
-    from policy_engine.vector import evaluate_chunks, evaluate_columns
+    from policy_engine.decide.evaluate import Decider
+    from policy_engine.policy.loader import parse_json_text
+    from policy_engine.policy.registry import load_policy
+    from policy_engine.portfolio.frame import prepare
+    from policy_engine.portfolio.vector import evaluate_chunks, evaluate_columns
 
     if name == "generate":
         import orjson
 
-        from policy_engine.synthetic import generate_clients, generate_columns
+        from policy_engine.portfolio.synthetic import generate_clients, generate_columns
 
         frame = pd.DataFrame(generate_columns(n, seed=int(os.environ["BENCH_SEED"])))
         frame.to_parquet(workdir / "portfolio.parquet", index=False)

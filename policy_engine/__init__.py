@@ -31,34 +31,34 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from .version import __version__
 
 _EXPORTS = {
-    "CompiledPolicy": "compiler",
-    "check_document": "compiler",
-    "compile_document": "compiler",
+    "CompiledPolicy": "policy.compiler",
+    "check_document": "policy.compiler",
+    "compile_document": "policy.compiler",
     "Diagnostic": "diagnostics",
     "InputError": "diagnostics",
     "PolicyEngineError": "diagnostics",
     "PolicyError": "diagnostics",
     "UsageError": "diagnostics",
-    "Decider": "evaluate",
-    "canonical_json": "evaluate",
-    "decide": "evaluate",
-    "dumps": "evaluate",
-    "explain": "explain",
-    "load_yaml_file": "loader",
-    "load_yaml_text": "loader",
-    "parse_json_text": "loader",
-    "Registry": "registry",
-    "check_paths": "registry",
-    "load_policy": "registry",
+    "Decider": "decide.evaluate",
+    "canonical_json": "decide.evaluate",
+    "decide": "decide.evaluate",
+    "dumps": "decide.evaluate",
+    "explain": "decide.explain",
+    "load_yaml_file": "policy.loader",
+    "load_yaml_text": "policy.loader",
+    "parse_json_text": "policy.loader",
+    "Registry": "policy.registry",
+    "check_paths": "policy.registry",
+    "load_policy": "policy.registry",
     "BatchRun": "run",
     "PolicyRef": "run",
     "decide_and_record": "run",
     "run_batch": "run",
-    "run_dataset": "distributed",
-    "run_tests": "tester",
+    "run_dataset": "portfolio.distributed",
+    "run_tests": "review.tester",
 }
 
 __all__ = [
@@ -83,12 +83,12 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .compiler import CompiledPolicy, check_document, compile_document
+    from .decide.evaluate import Decider, canonical_json, decide, dumps
+    from .decide.explain import explain
     from .diagnostics import Diagnostic, InputError, PolicyEngineError, PolicyError, UsageError
-    from .distributed import run_dataset
-    from .evaluate import Decider, canonical_json, decide, dumps
-    from .explain import explain
-    from .loader import load_yaml_file, load_yaml_text, parse_json_text
-    from .registry import Registry, check_paths, load_policy
+    from .policy.compiler import CompiledPolicy, check_document, compile_document
+    from .policy.loader import load_yaml_file, load_yaml_text, parse_json_text
+    from .policy.registry import Registry, check_paths, load_policy
+    from .portfolio.distributed import run_dataset
+    from .review.tester import run_tests
     from .run import BatchRun, PolicyRef, decide_and_record, run_batch
-    from .tester import run_tests

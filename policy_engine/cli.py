@@ -196,7 +196,7 @@ def _audit_db(ctx: click.Context, no_audit: bool, command_audit_db: Path | None)
 
 
 def _check_as_of(as_of: str | None) -> None:
-    from .inputs import parse_date
+    from .decide.inputs import parse_date
 
     if as_of is not None and parse_date(as_of) is None:
         raise click.BadParameter(f"{as_of!r} is not a date YYYY-MM-DD", param_hint="--as-of")
@@ -242,8 +242,8 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, max_e
     A policy test file or a scenario file given by name is recognised and checked as what it is.
     Exits 4 when any file is invalid.
     """
-    from .filekinds import check_other, load_kind
-    from .registry import CheckResult, check_paths
+    from .policy.registry import CheckResult, check_paths
+    from .review.filekinds import check_other, load_kind
 
     fmt = fmt or _default_format()
     targets = list(paths) or [ctx.obj["policies"]]
@@ -263,11 +263,11 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, max_e
         raise click.UsageError(f"no policy files (policy*.yaml) under {', '.join(map(str, targets))}")
     bad = [r for r in results if any(d.severity == "error" for d in r.diagnostics)]
     if fmt == "junit":
-        from .reporting import junit_validate
+        from .review.reporting import junit_validate
 
         click.echo(junit_validate(results), nl=False)
     elif fmt == "github":
-        from .reporting import github_diagnostics
+        from .review.reporting import github_diagnostics
 
         click.echo(github_diagnostics([d for r in results for d in r.diagnostics]), nl=False)
         click.echo(f"{len(results) - len(bad)} valid, {len(bad)} invalid", err=True)
@@ -344,7 +344,7 @@ def _ref(ctx: click.Context, policy: str, version: str | None) -> Any:
 
 def _decide(ctx: click.Context, policy: str, version: str | None, client: str, as_of: str | None,
             trace: bool, audit_db: Path | bool = False, audit_inputs: str = "full") -> tuple[Any, dict[str, Any]]:
-    from .inputs import record_fields
+    from .decide.inputs import record_fields
     from .run import decide_and_record, read_client, selection_day
 
     _check_as_of(as_of)
@@ -359,7 +359,7 @@ def _decide(ctx: click.Context, policy: str, version: str | None, client: str, a
 
 def _warn_misspelt(policy: Any, given: Any, where: str, what: str) -> list[dict[str, str]]:
     """Name, on stderr, given fields that look like a field the policy reads and lacks (typos read as null)."""
-    from .inputs import misspelt_fields
+    from .decide.inputs import misspelt_fields
     from .safetext import printable
 
     found = misspelt_fields(policy, given)
@@ -442,11 +442,11 @@ def decide(ctx: click.Context, policy: str, policy_version: str | None, client: 
     compiled, decision = _decide(ctx, policy, policy_version, client, as_of, trace,
                                  _audit_db(ctx, no_audit, command_audit_db), audit_inputs)
     if fmt == "text":
-        from .explain import explain as render
+        from .decide.explain import explain as render
 
         click.echo(render(decision, compiled, lang), nl=False)
         return
-    from .evaluate import dumps
+    from .decide.evaluate import dumps
 
     click.echo(dumps(decision, pretty=sys.stdout.isatty() if pretty is None else pretty))
 
@@ -461,12 +461,12 @@ def decide(ctx: click.Context, policy: str, policy_version: str | None, client: 
 def explain(ctx: click.Context, policy: str, policy_version: str | None, client: str, as_of: str | None,
             lang: str, fmt: str) -> None:
     """Explain one client's decision in Chinese or English."""
-    from .explain import explain as render
+    from .decide.explain import explain as render
 
     compiled, decision = _decide(ctx, policy, policy_version, client, as_of, False)
     text = render(decision, compiled, lang)
     if fmt == "json":
-        from .evaluate import dumps
+        from .decide.evaluate import dumps
 
         click.echo(dumps({"text": text, "decision": decision}, pretty=True))
     else:
@@ -496,7 +496,7 @@ def test_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, only:
     Exits 1 when a case fails, 4 when a policy or test file (or one of its cases) is invalid, 2 when
     nothing was selected (no test files, -k matching no case).
     """
-    from .tester import coverage, run_tests
+    from .review.tester import coverage, run_tests
 
     fmt = fmt or _default_format()
     for p in paths:
@@ -505,11 +505,11 @@ def test_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, only:
     run = run_tests(list(paths) or [ctx.obj["policies"]], only=only)
     cov = coverage(run)
     if fmt == "junit":
-        from .reporting import junit_tests
+        from .review.reporting import junit_tests
 
         click.echo(junit_tests(run, cov, min_coverage), nl=False)
     elif fmt == "github":
-        from .reporting import github_tests
+        from .review.reporting import github_tests
 
         click.echo(github_tests(run, cov), nl=False)
     elif fmt == "json":
@@ -563,7 +563,7 @@ def diff(ctx: click.Context, old: str, new: str, fmt: str | None) -> None:
     """What changed between two policies, rule by rule (files, ID@VERSION, or REV:path in git)."""
     import json
 
-    from .diffing import diff_policies, render_markdown, render_text, resolve
+    from .review.diffing import diff_policies, render_markdown, render_text, resolve
 
     fmt = fmt or _default_format()
     a, b = resolve(old, ctx.obj["policies"]), resolve(new, ctx.obj["policies"])
@@ -603,7 +603,7 @@ def impact(ctx: click.Context, old: str, new: str, portfolio: Path, as_of: str |
     version in force on its day). A row rejected on either side is not compared: the count is on
     stderr and in the report.
     """
-    from .impact import analyse
+    from .review.impact import analyse
     from .run import read_portfolio
 
     fmt = fmt or _default_format()
@@ -615,7 +615,7 @@ def impact(ctx: click.Context, old: str, new: str, portfolio: Path, as_of: str |
 
 def _side_ref(ctx: click.Context, ref: str) -> Any:
     """A policy named for impact or simulate: pinned (file, ID@VERSION, REV:path) or an id resolved per client."""
-    from .diffing import resolve
+    from .review.diffing import resolve
     from .run import PolicyRef
 
     if "@" in ref or ":" in ref or Path(ref).suffix in (".yaml", ".yml") or Path(ref).is_file():
@@ -628,8 +628,8 @@ def _emit_migration(result: Any, fmt: str, html_out: Path | None, gates: tuple[s
     """impact and simulate: the report in the chosen form, the HTML page, the rejects, and the --fail-if gates."""
     import json
 
-    from .batch import write_rejects
-    from .impact import gate_failures, render_html, render_markdown, render_text, with_labels
+    from .portfolio.batch import write_rejects
+    from .review.impact import gate_failures, render_html, render_markdown, render_text, with_labels
 
     report = with_labels(result.report, result.new)
     failed = gate_failures(report, gates)
@@ -675,9 +675,9 @@ def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Pa
 
     A policy id decides each client under the version in force on its day (or on --as-of).
     """
+    from .review.scenario import load_scenario
+    from .review.scenario import simulate as run_scenario
     from .run import read_portfolio
-    from .scenario import load_scenario
-    from .scenario import simulate as run_scenario
 
     fmt = fmt or _default_format()
     _check_as_of(as_of)
@@ -733,7 +733,7 @@ def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str
     action and industry. Output row order follows the input. Each row is decided under the version
     in force on its day, and every decision is recorded in the decision store (unless --no-audit).
     """
-    from .batch import render_summary
+    from .portfolio.batch import render_summary
 
     fmt = fmt or _default_format()
     _check_as_of(as_of)
@@ -742,7 +742,7 @@ def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str
                "audit_db": _audit_db(ctx, no_audit, command_audit_db), "audit_inputs": audit_inputs,
                "workers": workers, "progress": _progress("deciding")}
     if engine == "dask":
-        from .distributed import run_dataset
+        from .portfolio.distributed import run_dataset
 
         outcome = run_dataset(ref, input_file, financials=financials, scheduler=scheduler, **options)
     else:
@@ -783,7 +783,7 @@ def audit() -> None:
 
 
 def _store(ctx: click.Context) -> Any:
-    from .audit import AuditStore
+    from .record.audit import AuditStore
 
     return AuditStore(ctx.find_root().obj["audit_db"], create=False)
 
@@ -816,7 +816,7 @@ def audit_list(ctx: click.Context, client: str | None, policy_id: str | None, po
     """Recorded decisions (a table on a terminal, JSON lines otherwise)."""
     import json
 
-    from .audit import check_filters
+    from .record.audit import check_filters
 
     fmt = fmt or _default_format()
     with _store(ctx) as store:
@@ -847,11 +847,11 @@ def audit_show(ctx: click.Context, ref: str, lang: str, fmt: str | None) -> None
     """One recorded decision (by decision_id or record number) and its explanation."""
     import json
 
-    from .compiler import compile_document
-    from .evaluate import SUMMARY
-    from .explain import explain as render
-    from .explain import explain_summary
-    from .loader import load_yaml_text
+    from .decide.evaluate import SUMMARY
+    from .decide.explain import explain as render
+    from .decide.explain import explain_summary
+    from .policy.compiler import compile_document
+    from .policy.loader import load_yaml_text
 
     fmt = fmt or _default_format()
     with _store(ctx) as store:
@@ -879,7 +879,7 @@ def audit_show(ctx: click.Context, ref: str, lang: str, fmt: str | None) -> None
 def audit_export(ctx: click.Context, client: str | None, policy_id: str | None, policy_version: str | None,
                  grade: str | None, date_from: str | None, date_to: str | None, out: Path) -> None:
     """Export recorded decisions."""
-    from .audit import check_filters
+    from .record.audit import check_filters
 
     if out.suffix not in (".jsonl", ".parquet"):
         raise click.BadParameter("use a .jsonl or .parquet file name", param_hint="--out")
@@ -956,8 +956,8 @@ def audit_replay(ctx: click.Context, ref: str | None, replay_all: bool, client: 
     """
     import json
 
-    from .audit import check_filters
     from .progress import Progress, progress
+    from .record.audit import check_filters
 
     filters = (client, policy_id, policy_version, grade, date_from, date_to)
     filtered = any(f is not None for f in filters)
@@ -1023,8 +1023,8 @@ def _policy_ref(ctx: click.Context, ref: str) -> Any:
 def generate(ctx: click.Context, count: int, seed: int, as_of: str, out: Path, policy: str | None,
              periods: int) -> None:
     """Write a seeded synthetic portfolio: for any policy from its declared inputs (-p), or the reference one."""
-    from . import synthetic
-    from .inputs import parse_date
+    from .decide.inputs import parse_date
+    from .portfolio import synthetic
     from .progress import progress
 
     if parse_date(as_of) is None:
@@ -1069,11 +1069,11 @@ def schema(ctx: click.Context, name: str, policy: str | None) -> None:
     if policy is not None:
         if name != "client":
             raise click.UsageError(f"-p applies to 'schema client' only, not to '{name}'")
-        from .contract import dumps, record_schema
+        from .decide.contract import dumps, record_schema
 
         click.echo(dumps(record_schema(_policy_ref(ctx, policy))), nl=False)
         return
-    from .schemas import schema_path
+    from .policy.schemas import schema_path
 
     click.echo(schema_path(name).read_text(encoding="utf-8"), nl=False)
 
@@ -1088,7 +1088,7 @@ _list_format = click.option("--format", "fmt", type=click.Choice(["text", "json"
 @handle_errors
 def functions(fmt: str | None) -> None:
     """List the functions policy expressions may call, then the operators and their rules."""
-    from .expressions import FUNCTIONS, OPERATOR_REFERENCE
+    from .language.expressions import FUNCTIONS, OPERATOR_REFERENCE
 
     if (fmt or _configured_format() or "text") == "json":
         import json
@@ -1114,7 +1114,7 @@ def functions(fmt: str | None) -> None:
 @handle_errors
 def catalogue(ctx: click.Context, fmt: str | None, policy: str | None) -> None:
     """List the action types policies may recommend, with their parameters and the values each takes."""
-    from .catalogue import describe
+    from .policy.catalogue import describe
 
     entries = describe(_policy_ref(ctx, policy).action_types if policy is not None else None)
     if (fmt or _configured_format() or "text") == "json":

@@ -7,11 +7,11 @@ import unicodedata
 from collections import Counter
 from pathlib import Path
 
-from .audit import AuditStore, default_path
+from .decide.evaluate import Decider
 from .diagnostics import PolicyEngineError
-from .evaluate import Decider
-from .loader import parse_json_text
-from .registry import Registry
+from .policy.loader import parse_json_text
+from .policy.registry import Registry
+from .record.audit import AuditStore, default_path
 
 SAMPLES = Path("policies/loss-client-management/samples/clients")
 

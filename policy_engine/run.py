@@ -32,11 +32,11 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from .audit import AuditStore
-    from .batch import BatchResult, PeriodRows, Table
-    from .compiler import CompiledPolicy
-    from .evaluate import Decider
-    from .registry import Registry
+    from .decide.evaluate import Decider
+    from .policy.compiler import CompiledPolicy
+    from .policy.registry import Registry
+    from .portfolio.batch import BatchResult, PeriodRows, Table
+    from .record.audit import AuditStore
 
 NO_VERSION = "no-version-in-force"
 
@@ -56,7 +56,7 @@ class PolicyRef:
     def __init__(self, policy: str | Path | CompiledPolicy, version: str | None = None,
                  registry: str | Path | Registry | None = None,
                  choose: Callable[[str | None], CompiledPolicy] | None = None):
-        from .compiler import CompiledPolicy
+        from .policy.compiler import CompiledPolicy
 
         self.name = policy.id if isinstance(policy, CompiledPolicy) else str(policy)
         self.version = version
@@ -80,7 +80,7 @@ class PolicyRef:
                 raise UsageError([Diagnostic("file-missing", f"policy file not found: {policy}", file=str(policy))])
             if version is not None:
                 raise UsageError([Diagnostic("bad-option", "--policy-version applies to a policy id, not a file")])
-            from .registry import load_policy
+            from .policy.registry import load_policy
 
             self._pinned = load_policy(path)
 
@@ -93,7 +93,7 @@ class PolicyRef:
         return self._pinned
 
     def registry(self) -> Registry:
-        from .registry import Registry
+        from .policy.registry import Registry
 
         if self._registry is None:
             arg = self._registry_arg
@@ -121,7 +121,7 @@ class PolicyRef:
         return chosen
 
     def decider(self, policy: CompiledPolicy) -> Decider:
-        from .evaluate import Decider
+        from .decide.evaluate import Decider
 
         found = self._deciders.get(id(policy))
         if found is None:
@@ -136,7 +136,7 @@ def as_ref(policy: str | Path | CompiledPolicy | PolicyRef, version: str | None 
 
 def check_day(as_of: str | None, option: str = "--as-of") -> None:
     """A decision date given to a run is a date YYYY-MM-DD (a usage error otherwise)."""
-    from .inputs import parse_date
+    from .decide.inputs import parse_date
 
     if as_of is not None and parse_date(as_of) is None:
         raise UsageError([Diagnostic("bad-date", f"{as_of!r} is not a date YYYY-MM-DD", path=option)])
@@ -145,7 +145,7 @@ def check_day(as_of: str | None, option: str = "--as-of") -> None:
 def selection_day(record: Any, as_of: str | None) -> str | None:
     """The day a client's version is chosen for: the run's ``as_of``, else the client's valid ``as_of``
     (a bad one is the decision's own problem, reported as such), else None (today)."""
-    from .inputs import parse_date
+    from .decide.inputs import parse_date
 
     if as_of is not None:
         return as_of
@@ -158,7 +158,7 @@ def selection_day(record: Any, as_of: str | None) -> str | None:
 
 
 def open_store(path: str | Path | None) -> AuditStore:
-    from .audit import AuditStore
+    from .record.audit import AuditStore
 
     return AuditStore(path)
 
@@ -203,7 +203,7 @@ def _store(audit_db: str | Path | bool | None) -> AuditStore:
 
 def read_client(source: str | Path, stdin: Any = None) -> tuple[Any, str]:
     """(client record, name) from a JSON file, or from ``stdin`` (bytes) when ``source`` is ``-``."""
-    from .loader import JSONInputError, parse_json_text
+    from .policy.loader import JSONInputError, parse_json_text
 
     name = "<stdin>" if str(source) == "-" else str(source)
     try:
@@ -240,7 +240,7 @@ def _answers(ref: PolicyRef, lines: Iterable[bytes], as_of: str | None, trace: b
              audit_inputs: str) -> Iterator[bytes]:
     import orjson
 
-    from .loader import JSONInputError, parse_json_text
+    from .policy.loader import JSONInputError, parse_json_text
 
     for number, line in enumerate(lines, 1):
         record: Any = None
@@ -275,7 +275,7 @@ def row_days(frame: pd.DataFrame, as_of: str | None) -> np.ndarray:
     import numpy as np
     import pandas as pd
 
-    from .frame import date_of
+    from .portfolio.frame import date_of
 
     n = len(frame)
     if as_of is not None or "as_of" not in frame.columns:
@@ -335,8 +335,8 @@ class TableRun:
         """Full decision records (as ``decide`` prints them), in input order."""
         import heapq
 
-        from .batch import iter_records
-        from .evaluate import Decider
+        from .decide.evaluate import Decider
+        from .portfolio.batch import iter_records
 
         streams = []
         for p in self.parts:
@@ -347,7 +347,7 @@ class TableRun:
 
     def summary(self) -> dict[str, Any]:
         """Accounting and counts (``batch.summary``'s form); ``versions`` says how many rows each version decided."""
-        from .batch import BatchResult, summary
+        from .portfolio.batch import BatchResult, summary
 
         first = self.parts[0]
         refused: dict[str, int] = {}  # computed action parameters refused, summed over the versions
@@ -413,8 +413,8 @@ def _decide_table(ref: PolicyRef, table: Table, as_of: str | None, workers: int,
                   progress: Callable[[int], None] | None, duplicates: list[Any] | None, row_offset: int) -> TableRun:
     import numpy as np
 
-    from .batch import Table, run_batch
-    from .frame import Problem, duplicate_ids
+    from .portfolio.batch import Table, run_batch
+    from .portfolio.frame import Problem, duplicate_ids
 
     check_day(as_of)
     pinned = ref.pinned
@@ -473,7 +473,7 @@ def _decide_table(ref: PolicyRef, table: Table, as_of: str | None, workers: int,
 
 
 def _id_texts(frame: pd.DataFrame) -> list[str | None]:
-    from .frame import client_id_text
+    from .portfolio.frame import client_id_text
 
     if "client_id" not in frame.columns:
         return [None] * len(frame)
@@ -518,7 +518,7 @@ def record_table(run: TableRun, store: AuditStore, keys: Mapping[str, str] | Cal
                  audit_inputs: str = "full") -> tuple[int, int]:
     """Record every decided client of ``run`` (one segment series per version, its own batch key);
     returns (recorded now, already recorded by an earlier run of the same batch)."""
-    from .batch import audit_segments, prefetched
+    from .portfolio.batch import audit_segments, prefetched
 
     written = skipped = 0
     for part in run.parts:
@@ -568,8 +568,8 @@ def run_batch(policy: str | Path | CompiledPolicy | PolicyRef, input_file: str |
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from .batch import write_decisions, write_rejects
-    from .inputs import misspelt_fields
+    from .decide.inputs import misspelt_fields
+    from .portfolio.batch import write_decisions, write_rejects
 
     ref = as_ref(policy, version, registry)
     check_day(as_of)
@@ -606,7 +606,7 @@ def run_batch(policy: str | Path | CompiledPolicy | PolicyRef, input_file: str |
         if rejects is not None:
             write_rejects(run.rejects + run.period_rejects, Path(rejects))
         if records is not None:
-            from .evaluate import dumps
+            from .decide.evaluate import dumps
 
             with Path(records).open("w", encoding="utf-8") as fh:
                 for decision in run.records():
@@ -627,7 +627,7 @@ def run_batch(policy: str | Path | CompiledPolicy | PolicyRef, input_file: str |
 
 def read_portfolio(path: str | Path, financials: str | Path | None = None, encoding: str = "utf-8") -> Table:
     """A portfolio table (``batch.read_table``); an empty file is named as such (exit 3), not as a bad table."""
-    from .batch import read_table
+    from .portfolio.batch import read_table
 
     for p in (path, financials):
         if p is not None and Path(p).is_file() and Path(p).stat().st_size == 0:

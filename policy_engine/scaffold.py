@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 
 from .diagnostics import Diagnostic, UsageError
-from .quarters import quarter_ends
+from .portfolio.quarters import quarter_ends
 
 NAME = re.compile(r"^[a-z][a-z0-9-]{1,62}$")  # the policy schema's id pattern
 SCHEMAS = ("policy", "policy-tests", "client")
@@ -118,7 +118,7 @@ def init(name: str, policies: Path, today: dt.date | None = None) -> list[Path]:
     if folder.exists():
         raise UsageError([Diagnostic("policy-exists", f"{folder} already exists; nothing was written",
                                      hint="choose another name, or edit the policy that is there")])
-    from .schemas import schema_path
+    from .policy.schemas import schema_path
 
     day = today or dt.date.today()
     written: list[Path] = []

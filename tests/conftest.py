@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from policy_engine.evaluate import Decider
-from policy_engine.registry import load_policy
+from policy_engine.decide.evaluate import Decider
+from policy_engine.policy.registry import load_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES = ROOT / "policies"

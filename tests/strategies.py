@@ -7,7 +7,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from policy_engine.tester import apply_patch
+from policy_engine.review.tester import apply_patch
 
 from .conftest import sample
 

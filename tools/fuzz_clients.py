@@ -35,11 +35,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run from a checkout: ``python tools/fuzz_clients.py``
     sys.path.insert(0, str(ROOT))
 
-from policy_engine.batch import _clean, flatten, series_roots, text_columns
+from policy_engine.decide.evaluate import Decider
 from policy_engine.diagnostics import InputError
-from policy_engine.evaluate import Decider
-from policy_engine.loader import JSONInputError, parse_json_text
-from policy_engine.synthetic import csv_cell
+from policy_engine.policy.loader import JSONInputError, parse_json_text
+from policy_engine.portfolio.batch import _clean, flatten, series_roots, text_columns
+from policy_engine.portfolio.synthetic import csv_cell
 
 POLICY = ROOT / "policies" / "loss-client-management" / "policy-1.1.0.yaml"
 SAMPLES = sorted((ROOT / "policies" / "loss-client-management" / "samples" / "clients").glob("*.json"))
@@ -209,8 +209,8 @@ def write_csv(path: Path, records: Sequence[Any]) -> list[str]:
 
 def batch_outcomes(policy: Any, decider: Decider, path: Path, n: int, store_path: Path | None) -> list[Outcome]:
     """Each row of a batch file as ``batch --records`` (and the decision store) leaves it."""
-    from policy_engine.audit import AuditStore
-    from policy_engine.batch import audit_segments, iter_records, read_table, run_batch
+    from policy_engine.portfolio.batch import audit_segments, iter_records, read_table, run_batch
+    from policy_engine.record.audit import AuditStore
 
     try:
         table = read_table(path)
@@ -343,7 +343,7 @@ def minimise(policy: Any, decider: Decider, suspect: Any, records: list[Any], wo
 
 def run(seed: int, cases: int, out: Path | None, group: int = 250, audit: bool = True,
         log: Callable[[str], None] = print) -> dict[str, Any]:
-    from policy_engine.registry import load_policy
+    from policy_engine.policy.registry import load_policy
 
     policy = load_policy(POLICY)
     decider = Decider(policy)

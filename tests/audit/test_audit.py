@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from policy_engine.audit import SCHEMA_VERSION, AuditStore, record_hash
 from policy_engine.cli import main
-from policy_engine.evaluate import Decider
+from policy_engine.decide.evaluate import Decider
+from policy_engine.record.audit import SCHEMA_VERSION, AuditStore, record_hash
 
 from ..conftest import POLICIES, REFERENCE, ROOT, SAMPLES
 
@@ -215,7 +215,7 @@ def test_tamper_reordered(store_of_kind: tuple[str, Path]) -> None:
 
 def _forge_single(db: Path, seq: int, after: dict[str, Any] | None) -> None:
     """A record with a valid hash written at ``seq``, chained after ``after`` (None: the genesis)."""
-    from policy_engine.audit import GENESIS
+    from policy_engine.record.audit import GENESIS
 
     row = _record(db, 1)
     prev = GENESIS if after is None else after["hash"]
@@ -345,7 +345,7 @@ def test_tamper_segment_deleted(store_with_samples: Path) -> None:
 def test_batch_records_from_every_format_replay_identically(tmp_path: Path, fmt: str) -> None:
     import pandas as pd
 
-    from policy_engine.batch import flatten
+    from policy_engine.portfolio.batch import flatten
 
     path = REFERENCE / "samples" / "portfolio.jsonl"
     if fmt != "jsonl":
@@ -386,8 +386,8 @@ def test_hash_only_batch_keeps_hashes_and_facts(tmp_path: Path, decider: Decider
 
 
 def test_a_version_1_store_is_migrated_and_its_chain_still_verifies(tmp_path: Path, decider: Decider) -> None:
-    from policy_engine import audit as audit_module
-    from policy_engine.evaluate import canonical_json
+    from policy_engine.decide.evaluate import canonical_json
+    from policy_engine.record import audit as audit_module
 
     db = tmp_path / "v1.db"
     client = json.loads(SAMPLES[1].read_text(encoding="utf-8"))
@@ -418,7 +418,7 @@ def test_a_version_1_store_is_migrated_and_its_chain_still_verifies(tmp_path: Pa
 def _as_version_2(v3: Path, v2: Path, own_field_at: int | None = None) -> None:
     """Write the records of a (batch) store as schema 2 kept them: a short row per record pointing
     into its segment. The hashed content is the same in both schemas, so the hashes carry over."""
-    from policy_engine import audit as audit_module
+    from policy_engine.record import audit as audit_module
 
     with _raw(v3) as src, _raw(v2) as dst:
         dst.executescript(audit_module._MIGRATIONS[1])
@@ -499,9 +499,9 @@ def test_a_file_that_is_not_a_store_is_a_clear_error(tmp_path: Path) -> None:
 WRITER = """
 import json, sys
 from pathlib import Path
-from policy_engine.audit import AuditStore
-from policy_engine.evaluate import Decider
-from policy_engine.registry import load_policy
+from policy_engine.record.audit import AuditStore
+from policy_engine.decide.evaluate import Decider
+from policy_engine.policy.registry import load_policy
 policy = load_policy(sys.argv[2])
 decider = Decider(policy)
 clients = [json.loads(Path(p).read_text()) for p in sys.argv[3:]]
@@ -611,7 +611,7 @@ def test_a_writer_appending_while_a_batch_hashes_ahead_is_chained_in_not_forked(
         tmp_path: Path, decider: Decider, monkeypatch: pytest.MonkeyPatch) -> None:
     # append_segments hashes the next segment assuming the head the one before leaves; another
     # process appending in between must make the writer rehash it, not fork the chain.
-    from policy_engine.batch import audit_segments, read_table, run_batch
+    from policy_engine.portfolio.batch import audit_segments, read_table, run_batch
 
     monkeypatch.setenv("POLICY_ENGINE_AUDIT_CHUNK", "8")
     db = tmp_path / "race.db"

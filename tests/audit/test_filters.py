@@ -91,7 +91,7 @@ def test_an_empty_store_has_nothing_to_check_filters_against(tmp_path: Path) -> 
     assert cli(db, "decide", "-p", "loss-client-management", "-c", str(REFERENCE / "samples" / "clients" /
                                                                        "01-pass-healthy-manufacturer.json"),
                "--no-audit").exit_code == 0
-    from policy_engine.audit import AuditStore
+    from policy_engine.record.audit import AuditStore
 
     AuditStore(db).close()  # created, with no decision yet
     assert cli(db, "audit", "list", "--grade", "loss", "--format", "json").exit_code == 0

@@ -17,10 +17,10 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from policy_engine.batch import flatten, iter_records, read_table, run_batch, summary, write_decisions
 from policy_engine.cli import main
-from policy_engine.evaluate import Decider
-from policy_engine.synthetic import csv_cell
+from policy_engine.decide.evaluate import Decider
+from policy_engine.portfolio.batch import flatten, iter_records, read_table, run_batch, summary, write_decisions
+from policy_engine.portfolio.synthetic import csv_cell
 
 from ..conftest import POLICIES, REFERENCE, ROOT, SAMPLES
 from ..strategies import mutated_clients
@@ -359,7 +359,7 @@ def test_stream_compiles_each_version_once_however_many_as_of_days(monkeypatch: 
     # A stream of real clients carries many as-of days; each used to load and compile the policy again.
     import datetime as dt
 
-    from policy_engine import registry
+    from policy_engine.policy import registry
 
     loads: list[str] = []
     real = registry.load_policy
@@ -378,7 +378,7 @@ def test_stream_compiles_each_version_once_however_many_as_of_days(monkeypatch: 
 
 def test_chunked_threaded_runs_equal_a_single_chunk(policy: Any, decider: Decider, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    from policy_engine import batch as batch_module
+    from policy_engine.portfolio import batch as batch_module
 
     frame = pd.read_csv(PORTFOLIO_CSV, dtype=str, keep_default_na=False)
     frame = pd.concat([frame, frame.iloc[[3, 7]]], ignore_index=True)  # duplicates across chunk borders
@@ -579,7 +579,7 @@ def test_batch_over_csv_decides_or_rejects_each_client_as_decide_does(
 
 def test_prepared_series_are_column_major_with_and_without_rejected_rows(policy: Any, tmp_path: Path) -> None:
     """The vector evaluator reads one period at a time: each period must be one contiguous column."""
-    from policy_engine.frame import prepare
+    from policy_engine.portfolio.frame import prepare
 
     frame = read_table(REFERENCE / "samples" / "portfolio.csv").frame
     salted = frame.copy()
@@ -592,9 +592,9 @@ def test_prepared_series_are_column_major_with_and_without_rejected_rows(policy:
 
 
 def test_segment_column_from_text_codes_equals_the_categorical_of_the_values(policy: Any, tmp_path: Path) -> None:
-    from policy_engine.batch import decisions_frame
-    from policy_engine.frame import prepare
-    from policy_engine.vector import evaluate_columns
+    from policy_engine.portfolio.batch import decisions_frame
+    from policy_engine.portfolio.frame import prepare
+    from policy_engine.portfolio.vector import evaluate_columns
 
     frame = _typed_frame()
     frame.loc[3, "industry"] = "mining"  # rejected: the codes must still line up with the kept rows

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from policy_engine.batch import Table, flatten, run_batch
 from policy_engine.cli import main
-from policy_engine.distributed import run_dask
-from policy_engine.synthetic import generate_columns
+from policy_engine.portfolio.batch import Table, flatten, run_batch
+from policy_engine.portfolio.distributed import run_dask
+from policy_engine.portfolio.synthetic import generate_columns
 
 from ..conftest import POLICIES, SAMPLES
 
@@ -86,7 +86,7 @@ def test_a_partition_that_is_not_parquet_is_named_and_nothing_is_decided(
 
 
 def test_a_partition_unreadable_inside_its_task_is_reported_not_raised(policy: Any, tmp_path: Path) -> None:
-    from policy_engine.distributed import decide_partition
+    from policy_engine.portfolio.distributed import decide_partition
 
     bad = tmp_path / "part-9.parquet"
     bad.write_text("not parquet", encoding="utf-8")

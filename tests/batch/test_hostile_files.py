@@ -15,8 +15,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from policy_engine.batch import flatten
 from policy_engine.cli import main
+from policy_engine.portfolio.batch import flatten
 
 from ..conftest import CURRENT, DATA, sample
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from jsonschema import Draft202012Validator
 
 from policy_engine.cli import main
-from policy_engine.schemas import load_schema
+from policy_engine.policy.schemas import load_schema
 
 from ..conftest import DATA, POLICIES, REFERENCE, ROOT, SAMPLES
 
@@ -281,8 +281,8 @@ def test_a_misspelt_optional_field_is_named_not_silently_read_as_missing() -> No
 
 
 def test_no_sample_has_a_field_that_looks_misspelt() -> None:
-    from policy_engine.inputs import misspelt_fields, record_fields
-    from policy_engine.registry import load_policy
+    from policy_engine.decide.inputs import misspelt_fields, record_fields
+    from policy_engine.policy.registry import load_policy
 
     from ..conftest import CURRENT
 

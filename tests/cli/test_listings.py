@@ -6,9 +6,9 @@ import json
 
 from click.testing import CliRunner
 
-from policy_engine.catalogue import CATALOGUE
 from policy_engine.cli import main
-from policy_engine.expressions import FUNCTIONS, OPERATOR_REFERENCE
+from policy_engine.language.expressions import FUNCTIONS, OPERATOR_REFERENCE
+from policy_engine.policy.catalogue import CATALOGUE
 
 
 def _run(*args: str) -> str:

@@ -16,12 +16,12 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policy_engine import bounds
 from policy_engine.cli import main
-from policy_engine.compiler import check_document
-from policy_engine.evaluate import Decider
-from policy_engine.expressions import Scope, Symbol, check_expression
-from policy_engine.loader import load_yaml_text
+from policy_engine.decide.evaluate import Decider
+from policy_engine.language.expressions import Scope, Symbol, check_expression
+from policy_engine.policy import bounds
+from policy_engine.policy.compiler import check_document
+from policy_engine.policy.loader import load_yaml_text
 
 from ..conftest import DATA
 

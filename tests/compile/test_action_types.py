@@ -15,12 +15,12 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from policy_engine.catalogue import CATALOGUE
 from policy_engine.cli import main
-from policy_engine.compiler import check_document, compile_document
-from policy_engine.evaluate import Decider
-from policy_engine.explain import explain
-from policy_engine.loader import load_yaml_text
+from policy_engine.decide.evaluate import Decider
+from policy_engine.decide.explain import explain
+from policy_engine.policy.catalogue import CATALOGUE
+from policy_engine.policy.compiler import check_document, compile_document
+from policy_engine.policy.loader import load_yaml_text
 
 from .test_action_param_bounds import CASES_DIR, client, policy_text
 
@@ -110,7 +110,7 @@ def test_catalogue_p_with_an_invalid_policy_exits_4(tmp_path: Path) -> None:
 
 
 def test_the_policy_schema_shows_each_built_in_parameter_as_the_catalogue_does() -> None:
-    from policy_engine.catalogue import schema_hints
+    from policy_engine.policy.catalogue import schema_hints
 
     from ..conftest import ROOT
 

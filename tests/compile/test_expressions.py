@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from policy_engine import expressions as ex
-from policy_engine.compiler import BUILTIN_SYMBOLS
+from policy_engine.language import expressions as ex
+from policy_engine.policy.compiler import BUILTIN_SYMBOLS
 
 from ..conftest import DATA
 

@@ -21,10 +21,11 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from policy_engine import evaluate, inputs, loader
-from policy_engine import expressions as ex
 from policy_engine.cli import main
-from policy_engine.compiler import BUILTIN_SYMBOLS, RESERVED_NAMES
+from policy_engine.decide import evaluate, inputs
+from policy_engine.language import expressions as ex
+from policy_engine.policy import loader
+from policy_engine.policy.compiler import BUILTIN_SYMBOLS, RESERVED_NAMES
 
 from ..conftest import DATA, ROOT
 

@@ -3,8 +3,8 @@ read only what the passes before it declared."""
 
 from __future__ import annotations
 
-from policy_engine.compiler import BUILTIN_SYMBOLS, PASSES, _Compiler, check_document
-from policy_engine.loader import load_yaml_file, load_yaml_text
+from policy_engine.policy.compiler import BUILTIN_SYMBOLS, PASSES, _Compiler, check_document
+from policy_engine.policy.loader import load_yaml_file, load_yaml_text
 
 from ..conftest import CURRENT, DATA
 

@@ -13,13 +13,13 @@ from click.testing import CliRunner
 from jsonschema import Draft202012Validator
 
 from policy_engine.cli import main
-from policy_engine.compiler import compile_document
-from policy_engine.contract import record_schema
+from policy_engine.decide.contract import record_schema
+from policy_engine.decide.evaluate import Decider
 from policy_engine.diagnostics import InputError, PolicyError
-from policy_engine.evaluate import Decider
-from policy_engine.loader import load_yaml_text
-from policy_engine.registry import load_policy
-from policy_engine.synthetic import generate_policy_columns, policy_clients, write_policy_csv
+from policy_engine.policy.compiler import compile_document
+from policy_engine.policy.loader import load_yaml_text
+from policy_engine.policy.registry import load_policy
+from policy_engine.portfolio.synthetic import generate_policy_columns, policy_clients, write_policy_csv
 
 from ..conftest import POLICIES, REFERENCE, ROOT, SAMPLES
 

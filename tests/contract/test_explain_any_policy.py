@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from policy_engine.evaluate import Decider, summarize
-from policy_engine.explain import explain, explain_summary
-from policy_engine.registry import load_policy
+from policy_engine.decide.evaluate import Decider, summarize
+from policy_engine.decide.explain import explain, explain_summary
+from policy_engine.policy.registry import load_policy
 
 from ..conftest import sample
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from policy_engine.evaluate import Decider
-from policy_engine.explain import explain
+from policy_engine.decide.evaluate import Decider
+from policy_engine.decide.explain import explain
 
 from ..conftest import sample
 

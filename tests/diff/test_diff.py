@@ -9,9 +9,9 @@ from typing import Any
 from click.testing import CliRunner
 
 from policy_engine.cli import main
-from policy_engine.compiler import compile_document
-from policy_engine.diffing import diff_policies
-from policy_engine.loader import load_yaml_text
+from policy_engine.policy.compiler import compile_document
+from policy_engine.policy.loader import load_yaml_text
+from policy_engine.review.diffing import diff_policies
 
 from ..conftest import CURRENT, POLICIES, ROOT
 

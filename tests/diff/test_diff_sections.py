@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from policy_engine.compiler import CompiledPolicy, compile_document
-from policy_engine.diffing import diff_policies
-from policy_engine.loader import load_yaml_text
+from policy_engine.policy.compiler import CompiledPolicy, compile_document
+from policy_engine.policy.loader import load_yaml_text
+from policy_engine.review.diffing import diff_policies
 
 from ..conftest import CURRENT, DATA
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
+from policy_engine.decide.evaluate import Decider, canonical_json
 from policy_engine.diagnostics import InputError
-from policy_engine.evaluate import Decider, canonical_json
-from policy_engine.loader import JSONInputError, parse_json_text
-from policy_engine.schemas import load_schema
+from policy_engine.policy.loader import JSONInputError, parse_json_text
+from policy_engine.policy.schemas import load_schema
 
 from ..conftest import DATA, SAMPLES, sample
 
@@ -179,7 +179,7 @@ def test_broken_client_is_rejected_with_every_field_named(decider: Decider, name
 
 def _trace_rule_by_rule(decider: Decider, record: dict[str, Any]) -> list[dict[str, Any]]:
     """The trace assembled rule by rule from the policy objects: the oracle for the generated tracer."""
-    from policy_engine.evaluate import _jsonable
+    from policy_engine.decide.evaluate import _jsonable
 
     p = decider.policy
     _, day, inputs = decider.read(record)
@@ -215,7 +215,7 @@ def test_the_generated_trace_equals_the_trace_assembled_rule_by_rule(decider: De
 def test_a_compiled_message_renders_like_the_template_walk(template: str) -> None:
     import datetime as dt
 
-    from policy_engine.evaluate import _fmt, compile_message, parse_template
+    from policy_engine.decide.evaluate import _fmt, compile_message, parse_template
 
     def render_template(text: str, env: dict[str, Any], lang: str) -> str:  # the walk, part by part
         return "".join(literal + ("" if name is None else _fmt(env.get(name), spec, lang))

@@ -9,10 +9,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from policy_engine.decide.evaluate import Decider
+from policy_engine.decide.inputs import extract_checked
 from policy_engine.diagnostics import InputError
-from policy_engine.evaluate import Decider
-from policy_engine.inputs import extract_checked
-from policy_engine.synthetic import generate_clients
+from policy_engine.portfolio.synthetic import generate_clients
 
 from ..strategies import mutated_clients
 
@@ -74,6 +74,6 @@ JSON_VALUES = st.recursive(
 def test_canonical_json_fast_path_equals_the_normalising_walk(value: Any) -> None:
     import orjson
 
-    from policy_engine.evaluate import _canonical, canonical_json
+    from policy_engine.decide.evaluate import _canonical, canonical_json
 
     assert canonical_json(value) == orjson.dumps(_canonical(value), option=orjson.OPT_SORT_KEYS)

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from policy_engine.batch import iter_records, read_table, render_summary, run_batch, summary
 from policy_engine.cli import main
-from policy_engine.compiler import compile_document
-from policy_engine.evaluate import Decider
-from policy_engine.loader import load_yaml_text
+from policy_engine.decide.evaluate import Decider
+from policy_engine.policy.compiler import compile_document
+from policy_engine.policy.loader import load_yaml_text
+from policy_engine.portfolio.batch import iter_records, read_table, render_summary, run_batch, summary
 
 from ..compile.test_action_param_bounds import client, policy_text
 
@@ -82,8 +82,8 @@ def test_the_batch_command_reports_the_count(policy: Any, tmp_path: Path) -> Non
 def test_partition_summaries_add_up_in_the_dask_summary(policy: Any, tmp_path: Path) -> None:
     import pandas as pd
 
-    from policy_engine.batch import flatten
-    from policy_engine.distributed import DaskRun, decide_partition
+    from policy_engine.portfolio.batch import flatten
+    from policy_engine.portfolio.distributed import DaskRun, decide_partition
 
     whole = pd.DataFrame.from_records([flatten(c) for c in clients()])
     parts = []

@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from policy_engine.compiler import CompiledPolicy, check_document
+from policy_engine.decide.evaluate import Decider
 from policy_engine.diagnostics import InputError
-from policy_engine.evaluate import Decider
-from policy_engine.loader import load_yaml_text
-from policy_engine.vector import columns_from_records, dates_to_days, evaluate_columns
+from policy_engine.policy.compiler import CompiledPolicy, check_document
+from policy_engine.policy.loader import load_yaml_text
+from policy_engine.portfolio.vector import columns_from_records, dates_to_days, evaluate_columns
 
 GRADES = ("pass", "special_mention", "substandard", "doubtful", "loss")
 AS_OF = "2025-06-30"
@@ -391,8 +391,8 @@ def _compare_table(policy: CompiledPolicy, expr: str, text: str, records: list[d
                    rows: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]] | None], out: Outcome) -> None:
     import pandas as pd
 
-    from policy_engine.batch import _python_input, flatten
-    from policy_engine.frame import prepare
+    from policy_engine.portfolio.batch import _python_input, flatten
+    from policy_engine.portfolio.frame import prepare
 
 
     def batch(part: list[dict[str, Any]]) -> Any:

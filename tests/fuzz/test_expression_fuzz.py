@@ -14,7 +14,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 
-from policy_engine import expressions as ex
+from policy_engine.language import expressions as ex
 
 from . import harness
 from .harness import MESSAGES, client_batches, run_one, typed_expressions

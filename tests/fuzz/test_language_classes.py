@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-from policy_engine import expressions as ex
-from policy_engine.compiler import BUILTIN_SYMBOLS, check_document
-from policy_engine.evaluate import _fmt
-from policy_engine.loader import load_yaml_text
+from policy_engine.decide.evaluate import _fmt
+from policy_engine.language import expressions as ex
+from policy_engine.policy.compiler import BUILTIN_SYMBOLS, check_document
+from policy_engine.policy.loader import load_yaml_text
 
 from .harness import AS_OF, GRADES, plant, run_one
 
@@ -52,7 +52,7 @@ def test_class_case_on_both_paths(case: dict[str, Any]) -> None:
 
 
 def _decide(text: str, record: dict[str, Any]) -> dict[str, Any]:
-    from policy_engine.evaluate import Decider
+    from policy_engine.decide.evaluate import Decider
 
     _, policy = check_document(load_yaml_text(text, "fuzz.yaml"))
     assert policy is not None

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from policy_engine.cli import main
-from policy_engine.synthetic import write_csv
+from policy_engine.portfolio.synthetic import write_csv
 
 from ..conftest import POLICIES
 
@@ -198,8 +198,8 @@ SHOCKS_THAT_CANNOT_BITE = [
 def test_a_shock_the_policy_cannot_feel_is_a_located_error(tmp_path: Path, shock: str, path: str, message: str,
                                                            hint: str | None) -> None:
     from policy_engine.diagnostics import PolicyError
-    from policy_engine.registry import load_policy
-    from policy_engine.scenario import load_scenario
+    from policy_engine.policy.registry import load_policy
+    from policy_engine.review.scenario import load_scenario
 
     from ..conftest import CURRENT
 
@@ -252,8 +252,8 @@ def test_the_scenario_schema_refuses_what_load_scenario_refuses(tmp_path: Path, 
     import yaml
 
     from policy_engine.diagnostics import PolicyError
-    from policy_engine.scenario import load_scenario
-    from policy_engine.schemas import validator
+    from policy_engine.policy.schemas import validator
+    from policy_engine.review.scenario import load_scenario
 
     f = tmp_path / "s.yaml"
     f.write_text(f"name: x\nshocks: {shocks}\n", encoding="utf-8")
@@ -266,7 +266,7 @@ def test_the_scenario_schema_refuses_what_load_scenario_refuses(tmp_path: Path, 
 def test_shipped_scenarios_follow_the_schema_and_name_it_for_editors(path: Path) -> None:
     import yaml
 
-    from policy_engine.schemas import validator
+    from policy_engine.policy.schemas import validator
 
     text = path.read_text(encoding="utf-8")
     assert text.startswith("# yaml-language-server: $schema=../schemas/scenario.schema.json\n")

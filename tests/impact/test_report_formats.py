@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from policy_engine.cli import main
-from policy_engine.synthetic import write_csv
+from policy_engine.portfolio.synthetic import write_csv
 
 from ..conftest import POLICIES, REFERENCE
 
@@ -122,7 +122,7 @@ def reports(generated: Path) -> dict[str, dict[str, Any]]:
 
 
 def _rendered(rep: dict[str, Any], lang: str) -> dict[str, str]:
-    from policy_engine.impact import render_html, render_markdown, render_text
+    from policy_engine.review.impact import render_html, render_markdown, render_text
 
     return {"text": render_text(rep, lang=lang), "markdown": render_markdown(rep, lang=lang),
             "html": render_html(rep, lang=lang)}
@@ -160,7 +160,7 @@ def test_the_command_prints_what_the_renderers_render(reports: dict[str, Any], t
 
 
 def test_text_fits_a_terminal(reports: dict[str, Any]) -> None:
-    from policy_engine.impact import _width, render_text
+    from policy_engine.review.impact import _width, render_text
 
     for lang in ("en", "zh"):
         text = render_text(reports["generated"], lang=lang)
@@ -168,7 +168,7 @@ def test_text_fits_a_terminal(reports: dict[str, Any]) -> None:
 
 
 def test_a_rejected_block_is_rendered_in_every_format(reports: dict[str, Any]) -> None:
-    from policy_engine.impact import render_html, render_markdown, render_text
+    from policy_engine.review.impact import render_html, render_markdown, render_text
 
     rep = {**reports["sample"]}
     rep["rejected"] = {"count": 2, "rows": [{"row": 7, "client_id": "C7", "problems": [

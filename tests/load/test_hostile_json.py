@@ -19,9 +19,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policy_engine.cli import main
+from policy_engine.decide.evaluate import Decider
 from policy_engine.diagnostics import InputError
-from policy_engine.evaluate import Decider
-from policy_engine.loader import MAX_JSON_BYTES, JSONInputError, parse_json_text
+from policy_engine.policy.loader import MAX_JSON_BYTES, JSONInputError, parse_json_text
 from policy_engine.safetext import html_text, printable, text_problem
 
 from ..conftest import DATA, POLICIES, REFERENCE, SAMPLES
@@ -201,7 +201,7 @@ def impact_report() -> dict[str, Any]:
 
 @pytest.mark.parametrize("case", TEXTS, ids=[c["name"] for c in TEXTS])
 def test_the_reports_escape_client_text(case: dict[str, Any], impact_report: dict[str, Any]) -> None:
-    from policy_engine.impact import render_html, render_markdown, render_text
+    from policy_engine.review.impact import render_html, render_markdown, render_text
 
     row = {"client_id": case["id"], "segment": "trade\u202e", "grade": ["pass", "loss"],
            "decided_by": ["scorecard", "overdue_over_90"], "score": [10.0, -20.0], "warnings_added": ["overdue"],

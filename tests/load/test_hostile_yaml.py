@@ -17,9 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policy_engine.cli import main
-from policy_engine.compiler import check_document
 from policy_engine.diagnostics import PolicyError
-from policy_engine.loader import MAX_FILE_BYTES, load_yaml_file, load_yaml_text
+from policy_engine.policy.compiler import check_document
+from policy_engine.policy.loader import MAX_FILE_BYTES, load_yaml_file, load_yaml_text
 
 from ..conftest import DATA
 

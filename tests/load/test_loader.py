@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policy_engine.diagnostics import PolicyError
-from policy_engine.loader import MAX_FILE_BYTES, JSONInputError, load_yaml_text, parse_json_text
+from policy_engine.policy.loader import MAX_FILE_BYTES, JSONInputError, load_yaml_text, parse_json_text
 
 YAML_ERRORS = [
     ("a: 1\na: 2\n", "duplicate-key", 2),
@@ -114,7 +114,7 @@ def test_a_byte_order_mark_before_json_is_skipped(bom: bytes | str) -> None:
 
 
 def test_a_utf16_policy_file_is_named_as_such(tmp_path: Path) -> None:
-    from policy_engine.loader import load_yaml_file
+    from policy_engine.policy.loader import load_yaml_file
 
     path = tmp_path / "policy.yaml"
     path.write_text("id: x\n", encoding="utf-16")
@@ -171,7 +171,7 @@ def _typed(v: Any) -> Any:
 @settings(max_examples=800, deadline=None)
 @given(_DOCS, st.data())
 def test_fast_and_strict_json_readers_agree(doc: Any, data: Any) -> None:
-    from policy_engine.loader import _STRICT, _fast_loads, _loads
+    from policy_engine.policy.loader import _STRICT, _fast_loads, _loads
 
     text = _render(doc, st.sampled_from([":", ": ", " :", ":\n"]), data.draw)
     try:
@@ -189,7 +189,7 @@ def test_fast_and_strict_json_readers_agree(doc: Any, data: Any) -> None:
 
 
 def test_client_records_take_the_fast_reader() -> None:
-    from policy_engine.loader import _STRICT, _fast_loads
+    from policy_engine.policy.loader import _STRICT, _fast_loads
 
     from ..conftest import SAMPLES
 

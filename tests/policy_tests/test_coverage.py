@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from policy_engine.cli import main
-from policy_engine.tester import coverage, run_tests
+from policy_engine.review.tester import coverage, run_tests
 
 from ..conftest import DATA, REFERENCE
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from policy_engine.compiler import compile_document
-from policy_engine.loader import load_yaml_file
-from policy_engine.tester import EXPECT_KEYS, EXPECTATIONS, asserted_outcomes
+from policy_engine.policy.compiler import compile_document
+from policy_engine.policy.loader import load_yaml_file
+from policy_engine.review.tester import EXPECT_KEYS, EXPECTATIONS, asserted_outcomes
 
 from ..conftest import CURRENT, ROOT
 

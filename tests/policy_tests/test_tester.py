@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from policy_engine.tester import apply_patch, check_expectations, run_tests
+from policy_engine.review.tester import apply_patch, check_expectations, run_tests
 
 from ..conftest import DATA, REFERENCE
 
@@ -138,7 +138,7 @@ def test_expectations_compare_sets_and_numbers() -> None:
 
 
 def test_reference_policy_has_full_rule_coverage() -> None:
-    from policy_engine.tester import coverage
+    from policy_engine.review.tester import coverage
 
     report = coverage(run_tests([REFERENCE]))
     assert set(report) == {"loss-client-management@1.0.0", "loss-client-management@1.1.0"}

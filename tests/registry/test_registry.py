@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from policy_engine.diagnostics import PolicyError, UsageError
-from policy_engine.registry import ENV_VAR, Registry, default_root
+from policy_engine.policy.registry import ENV_VAR, Registry, default_root
 
 from ..conftest import DATA, POLICIES
 

@@ -24,15 +24,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import policy_engine as pe
-from policy_engine.audit import AuditStore
-from policy_engine.batch import decision_facts, flatten, read_table
 from policy_engine.cli import main
+from policy_engine.decide.evaluate import summarize
 from policy_engine.diagnostics import PolicyEngineError
-from policy_engine.evaluate import summarize
-from policy_engine.impact import analyse
+from policy_engine.portfolio.batch import decision_facts, flatten, read_table
+from policy_engine.portfolio.synthetic import csv_cell, generate_clients
+from policy_engine.record.audit import AuditStore
+from policy_engine.review.impact import analyse
+from policy_engine.review.tester import apply_patch
 from policy_engine.run import decide_client
-from policy_engine.synthetic import csv_cell, generate_clients
-from policy_engine.tester import apply_patch
 
 from ..conftest import POLICIES
 

@@ -13,13 +13,13 @@ import pytest
 from click.testing import CliRunner
 
 import policy_engine as pe
-from policy_engine.audit import AuditStore
-from policy_engine.batch import decision_facts, flatten
 from policy_engine.cli import main
 from policy_engine.diagnostics import PolicyEngineError
+from policy_engine.portfolio.batch import decision_facts, flatten
+from policy_engine.portfolio.synthetic import generate_clients
+from policy_engine.record.audit import AuditStore
+from policy_engine.review.tester import apply_patch
 from policy_engine.run import PolicyRef, decide_client
-from policy_engine.synthetic import generate_clients
-from policy_engine.tester import apply_patch
 
 from ..conftest import POLICIES
 from .test_agreement import BOUNDARY, ID, _facts, _store_facts

@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 import policy_engine as pe
-from policy_engine import batch as batch_module
-from policy_engine.audit import AuditStore
 from policy_engine.cli import _progress, main
-from policy_engine.synthetic import write_csv
+from policy_engine.portfolio import batch as batch_module
+from policy_engine.portfolio.synthetic import write_csv
+from policy_engine.record.audit import AuditStore
 
 from ..conftest import POLICIES, SAMPLES
 
@@ -123,8 +123,8 @@ def test_progress_shows_on_a_terminal_and_is_silent_when_piped(monkeypatch: pyte
 
 
 def test_impact_reports_progress_for_both_versions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from policy_engine.batch import read_table
-    from policy_engine.impact import analyse
+    from policy_engine.portfolio.batch import read_table
+    from policy_engine.review.impact import analyse
 
     path = tmp_path / "p.csv"
     write_csv(path, 30, seed=6)
@@ -207,7 +207,7 @@ def test_batch_as_of_help_says_what_happens() -> None:
 
 
 def test_impact_against_a_bare_id_decides_each_client_under_its_days_version(tmp_path: Path) -> None:
-    from policy_engine.synthetic import generate_clients
+    from policy_engine.portfolio.synthetic import generate_clients
 
     from .test_agreement import _write_inputs
 
@@ -223,7 +223,7 @@ def test_impact_against_a_bare_id_decides_each_client_under_its_days_version(tmp
     assert [(v["version"], v["decided"]) for v in report["new"]["versions"]] == [("1.0.0", 40), ("1.1.0", 40)]
     assert report["old"]["version"] == "1.0.0" and report["rejected"]["rows"] == 0
     # the same through the Python API: each client's row names the version of its day
-    from policy_engine.impact import analyse
+    from policy_engine.review.impact import analyse
     from policy_engine.run import PolicyRef, read_portfolio
 
     result = analyse(PolicyRef(ID, "1.0.0", POLICIES), PolicyRef(ID, registry=POLICIES), read_portfolio(paths["csv"]))

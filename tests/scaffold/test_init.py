@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from policy_engine.cli import main
+from policy_engine.review.tester import run_tests
 from policy_engine.scaffold import init
-from policy_engine.tester import run_tests
 
 
 @pytest.fixture

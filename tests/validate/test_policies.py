@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from policy_engine.compiler import check_document
 from policy_engine.diagnostics import PolicyError
-from policy_engine.loader import load_yaml_file, load_yaml_text
-from policy_engine.registry import check_paths
+from policy_engine.policy.compiler import check_document
+from policy_engine.policy.loader import load_yaml_file, load_yaml_text
+from policy_engine.policy.registry import check_paths
 
 from ..conftest import DATA, POLICIES
 
@@ -95,7 +95,7 @@ def test_two_active_versions_with_overlapping_periods_are_an_error(tmp_path: Pat
 
 
 def test_schema_validation_is_memoised_only_for_valid_texts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from policy_engine import cache, compiler
+    from policy_engine.policy import cache, compiler
 
     monkeypatch.setenv("POLICY_ENGINE_CACHE_DIR", str(tmp_path))
     calls = []

@@ -8,11 +8,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from policy_engine.batch import flatten, iter_records, read_table, run_batch
-from policy_engine.compiler import compile_document
-from policy_engine.evaluate import Decider
-from policy_engine.loader import load_yaml_text
-from policy_engine.synthetic import generate_clients
+from policy_engine.decide.evaluate import Decider
+from policy_engine.policy.compiler import compile_document
+from policy_engine.policy.loader import load_yaml_text
+from policy_engine.portfolio.batch import flatten, iter_records, read_table, run_batch
+from policy_engine.portfolio.synthetic import generate_clients
 
 from ..conftest import CURRENT, SAMPLES
 

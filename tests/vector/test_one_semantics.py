@@ -10,13 +10,13 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from policy_engine import expressions as ex
-from policy_engine.compiler import BUILTIN_SYMBOLS
+from policy_engine.decide.evaluate import Decider
 from policy_engine.diagnostics import InputError
-from policy_engine.evaluate import Decider
-from policy_engine.synthetic import generate_clients
-from policy_engine.tester import apply_patch
-from policy_engine.vector import Col, VectorEval, columns_from_records, dates_to_days, evaluate_columns
+from policy_engine.language import expressions as ex
+from policy_engine.policy.compiler import BUILTIN_SYMBOLS
+from policy_engine.portfolio.synthetic import generate_clients
+from policy_engine.portfolio.vector import Col, VectorEval, columns_from_records, dates_to_days, evaluate_columns
+from policy_engine.review.tester import apply_patch
 
 from ..conftest import SAMPLES, sample
 
@@ -227,7 +227,7 @@ def test_tree_walk_happens_once_per_batch_not_per_row() -> None:
 
 
 def test_chunked_threaded_evaluation_equals_one_call(decider: Decider) -> None:
-    from policy_engine.vector import evaluate_chunks
+    from policy_engine.portfolio.vector import evaluate_chunks
 
     policy = decider.policy
     rows, days = [], []
@@ -248,8 +248,8 @@ def test_text_codes_from_the_table_give_the_results_of_hashing_the_text(decider:
 
     import pandas as pd
 
-    from policy_engine.batch import flatten, read_table
-    from policy_engine.frame import prepare
+    from policy_engine.portfolio.batch import flatten, read_table
+    from policy_engine.portfolio.frame import prepare
 
     rows = [flatten(c) for c in generate_clients(400, seed=5)]
     for i, r in enumerate(rows):  # grades compared by rules, missing ones, and every industry
@@ -272,7 +272,7 @@ def test_text_codes_from_the_table_give_the_results_of_hashing_the_text(decider:
 @given(st.lists(st.dates(dt.date(1, 1, 1), dt.date(9999, 12, 31)) | st.dates(dt.date(2024, 1, 1), dt.date(2026, 1, 1)),
                 min_size=1, max_size=30))
 def test_calendar_month_and_day_of_day_numbers_agree_with_python_dates(days: list[dt.date]) -> None:
-    from policy_engine.vector import _month_and_day, dates_to_days
+    from policy_engine.portfolio.vector import _month_and_day, dates_to_days
 
     month, day = _month_and_day(dates_to_days(days))
     assert month.tolist() == [(d.year - 1970) * 12 + d.month - 1 for d in days]

@@ -1,0 +1,1 @@
+"""Deciding one client: input contract, decider, explanations, record builder (imports policy and below)."""

@@ -1,0 +1,189 @@
+"""A policy's data contract: the JSON Schema of the client record it reads, generated from its inputs.
+
+The schema is built over the inputs' ``from`` *paths*, never over a sample record:
+``loan.balance`` makes an object ``loan`` with a property ``balance``;
+``financials[*].net_income`` makes a list of objects with a property ``net_income``.
+A path may cross several lists (``debtors[*].exposures[*].balance``), so nested
+objects and lists of objects come out of the same walk.
+
+The schema says what the engine checks, no more and no less: the type of each
+value, its range, its allowed values, which fields are required (a required
+input makes every object on its path required, and its value non-null), the
+engine's own bounds (string length, number of periods), and, in the
+descriptions, the ordering rules of a series and the as-of rule of a date.
+Fields the policy does not read are allowed, as the engine ignores them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from ..policy.compiler import CompiledPolicy, InputSpec
+from .evaluate import MAX_CLIENT_ID
+from .inputs import MAX_PERIODS, MAX_STRING
+
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
+DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+
+
+class _Node:
+    """One place in the record: an object (properties), a list of objects (items), or a value (inputs)."""
+
+    def __init__(self) -> None:
+        self.properties: dict[str, _Node] = {}
+        self.items: _Node | None = None  # this place is a list; each element is an object
+        self.values: list[InputSpec] = []  # the inputs that read this place as one value
+        self.required: set[str] = set()
+        self.ordered_by: list[InputSpec] = []  # list places: the ascending inputs that order its elements
+
+
+def steps(source: str) -> list[tuple[str, bool]]:
+    """``a.b[*].c`` -> [('a', False), ('b', True), ('c', False)]: each key, and whether it holds a list."""
+    out = []
+    for part in source.split("."):
+        out.append((part[:-3], True) if part.endswith("[*]") else (part, False))
+    return out
+
+
+def _tree(policy: CompiledPolicy) -> _Node:
+    root = _Node()
+    for spec in policy.inputs:
+        node = root
+        path = steps(spec.source)
+        lists: list[_Node] = []  # list places on the path, outermost first
+        # A required scalar input needs every object on its path; a required series needs its list
+        # (a period without the value is allowed: the engine reads it as null, it is not an error).
+        chain_required = spec.required
+        for i, (key, is_list) in enumerate(path):
+            if chain_required:
+                node.required.add(key)
+            child = node.properties.setdefault(key, _Node())
+            if is_list:
+                if child.items is None:
+                    child.items = _Node()
+                lists.append(child)
+                node = child.items
+                chain_required = False
+            else:
+                node = child
+            if i == len(path) - 1:
+                node.values.append(spec)
+        if spec.ascending and lists:
+            lists[-1].ordered_by.append(spec)
+    return root
+
+
+def _nullable(schema: dict[str, Any], required: bool) -> dict[str, Any]:
+    """An optional place may be absent or null: the engine reads both as no value."""
+    if required:
+        return schema
+    if "enum" in schema:
+        schema["enum"] = [*schema["enum"], None]
+    schema["type"] = [schema["type"], "null"]
+    return schema
+
+
+def _value_schema(spec: InputSpec, grades: tuple[str, ...], in_list: bool) -> dict[str, Any]:
+    """One input's value: type, range, allowed values, description (in a list: null is a missing value)."""
+    s: dict[str, Any]
+    if spec.type in ("number", "integer"):
+        s = {"type": spec.type}
+        if spec.min is not None:
+            s["minimum"] = spec.min
+        if spec.max is not None:
+            s["maximum"] = spec.max
+    elif spec.type == "boolean":
+        s = {"type": "boolean"}
+    elif spec.type == "date":
+        s = {"type": "string", "format": "date", "pattern": DATE_PATTERN}
+    elif spec.type == "grade":
+        s = {"type": "string", "enum": list(grades)}
+    elif spec.enum:
+        s = {"type": "string", "enum": list(spec.enum)}
+    else:
+        s = {"type": "string", "maxLength": MAX_STRING}
+    words = [spec.description.strip() if spec.description else f"Read by the policy as '{spec.name}'."]
+    if spec.unit:
+        words.append(f"Unit: {spec.unit}.")
+    if spec.not_after_as_of:
+        words.append("Not after the record's as-of date (a later value was not known on that day).")
+    if spec.description:
+        words.append(f"Policy input '{spec.name}'.")
+    s["description"] = " ".join(words)
+    return _nullable(s, spec.required and not in_list)
+
+
+def _merge(schemas: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several inputs read one place: the value must satisfy each of them."""
+    unique = list({json.dumps(s, sort_keys=True): s for s in schemas}.values())
+    return unique[0] if len(unique) == 1 else {"allOf": unique}
+
+
+def _schema(node: _Node, grades: tuple[str, ...], in_list: bool, required: bool) -> dict[str, Any]:
+    if node.values:
+        return _merge([_value_schema(v, grades, in_list) for v in node.values])
+    if node.items is not None:
+        item = _schema(node.items, grades, True, True)  # a period that is not an object is an error
+        item["description"] = "One period. " + item["description"]
+        words = [f"A list of periods (at most {MAX_PERIODS}). A period with no value at all is no period: trailing "
+                 "ones are ignored, one before a filled period is an error."]
+        for spec in node.ordered_by:
+            field = ".".join(spec.item) or spec.source
+            order = "oldest first, " if spec.type == "date" else ""
+            words.append(f"The periods are in order of {field}: {order}each strictly after the one before, "
+                         f"each {field} once (input '{spec.name}').")
+        return _nullable({"type": "array", "maxItems": MAX_PERIODS, "description": " ".join(words), "items": item},
+                         required)
+    names = list(dict.fromkeys(n for child in node.properties.values() for n in _readers(child)))
+    out: dict[str, Any] = {
+        "type": "object",
+        "description": "Fields read by the inputs " + ", ".join(f"'{n}'" for n in names) + ".",
+    }
+    if node.required:
+        out["required"] = [k for k in node.properties if k in node.required]
+    out["properties"] = {k: _schema(child, grades, in_list, k in node.required)
+                         for k, child in node.properties.items()}
+    return _nullable(out, required)
+
+
+def _readers(node: _Node) -> list[str]:
+    found = [v.name for v in node.values]
+    for child in node.properties.values():
+        found += _readers(child)
+    if node.items is not None:
+        found += _readers(node.items)
+    return found
+
+
+def record_schema(policy: CompiledPolicy) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of the client record ``policy`` reads."""
+    tree = _tree(policy)
+    body = _schema(tree, policy.grade_ids, False, True)
+    properties: dict[str, Any] = {
+        "client_id": {"type": "string", "minLength": 1, "maxLength": MAX_CLIENT_ID,
+                      "description": "Stable client identifier (every record has one)."},
+        "as_of": {"type": ["string", "null"], "format": "date", "pattern": DATE_PATTERN,
+                  "description": "Date the data describes; the decision date unless one is given to the command."},
+    }
+    for key, value in body["properties"].items():
+        properties[key] = value  # an input may read client_id or as_of itself: its own rules then apply
+    required = ["client_id", *(k for k in body.get("required", []) if k != "client_id")]
+    return {
+        "$schema": DRAFT,
+        "$id": f"https://policy-engine.local/policies/{policy.id}/{policy.version}/client.schema.json",
+        "title": f"Client record read by policy {policy.id} {policy.version}",
+        "description": (f"Generated from the inputs of policy {policy.id} {policy.version} "
+                        "(policy-engine schema client -p ID@VERSION). The engine checks what this schema says: "
+                        "types, ranges, allowed values and required fields of what the policy reads; other fields "
+                        "are allowed and ignored."),
+        "type": "object",
+        "required": required,
+        "properties": properties,
+    }
+
+
+def dumps(schema: Mapping[str, Any]) -> str:
+    """The schema as the shipped files are written: two-space indent, UTF-8, a final newline."""
+    return json.dumps(schema, ensure_ascii=False, indent=2) + "\n"

@@ -1,0 +1,349 @@
+"""A decision as a readable explanation, in Chinese or English.
+
+Written for the relationship manager and the credit committee: the grade and
+what decided it, each warning with its figures, each action with its reason
+and regulatory consequence, and what could not be determined.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..policy.catalogue import Param
+from ..policy.compiler import CompiledPolicy
+from ..safetext import printable
+
+_T = {
+    "title": {"zh": "客户 {cid} · 基准日 {as_of} · 政策 {pid} {ver}",
+              "en": "Client {cid} · as of {as_of} · policy {pid} {ver}"},
+    "grade": {"zh": "风险分类：{label}（{gid}）", "en": "Grade: {label} ({gid})"},
+    "by_score": {"zh": "由评分卡决定：得分 {score}，对应 {sgrade}",
+                 "en": "Decided by the scorecard: score {score} maps to {sgrade}"},
+    "by_floor": {"zh": "由分类底线规则 {rule} 决定（评分卡结果为 {sgrade}，得分 {score}）",
+                 "en": "Decided by the floor {rule} (the scorecard alone gave {sgrade}, score {score})"},
+    # a policy without a scorecard: the base grade is the best of the scale, and there is no score to quote
+    "by_floor_only": {"zh": "由分类底线规则 {rule} 决定", "en": "Decided by the floor {rule}"},
+    "by_default": {"zh": "未触发任何分类底线：取基准等级 {sgrade}（等级表中最好的一级）",
+                   "en": "No floor fired: the base grade {sgrade} (the best of the scale)"},
+    "floors": {"zh": "触发的分类底线：", "en": "Floors that fired:"},
+    "floor": {"zh": "  - {rule}：至少{floor}。依据：{source}", "en": "  - {rule}: at least {floor}. Source: {source}"},
+    "figures": {"zh": "关键指标：", "en": "Key figures:"},
+    "warnings": {"zh": "预警（{n}）：", "en": "Warnings ({n}):"},
+    "none": {"zh": "  无", "en": "  none"},
+    "actions": {"zh": "建议措施（{n}）：", "en": "Recommended actions ({n}):"},
+    "approval": {"zh": "审批：{who}", "en": "approval: {who}"},
+    "restructuring": {"zh": "    ⚠ 监管后果：{note}（依据：{source}）",
+                      "en": "    ! Regulatory consequence: {note} (source: {source})"},
+    "not_restructuring": {"zh": "    本措施对该客户不构成重组（债务人未处于财务困难）",
+                          "en": "    For this client the action is not a restructuring "
+                                "(debtor not in financial difficulty)"},
+    "restructuring_unknown": {"zh": "    ? 是否构成重组无法判断（数据缺失），须人工认定",
+                              "en": "    ? Whether this is a restructuring cannot be determined (missing data); "
+                                    "decide manually"},
+    "suppressed": {"zh": "  （{id} 因与 {by} 冲突未采纳）", "en": "  ({id} not recommended: conflicts with {by})"},
+    "undetermined": {"zh": "无法判断的规则（数据缺失，未触发）：",
+                     "en": "Undetermined rules (missing data, not fired):"},
+    "undetermined_item": {"zh": "  - {kind} {rule}：缺少 {missing}", "en": "  - {kind} {rule}: missing {missing}"},
+    "undefined": {"zh": "无法计算的指标：", "en": "Metrics without a value:"},
+    "trace": {"zh": "求值轨迹（每条规则、其表达式、读取的数值与结果）：",
+              "en": "Trace (every rule evaluated: its expression, the values it read, its result):"},
+    # a batch record read back with only the input's hash: its facts, no reasons
+    "summary_facts": {"zh": "（批量记录，仅存事实：原因与证据无法重新推导）",
+              "en": "(a batch record kept as facts only: reasons and evidence cannot be re-derived)"},
+    "summary_floors": {"zh": "触发的分类底线：{ids}", "en": "Floors that fired: {ids}"},
+    "summary_warnings": {"zh": "预警：{ids}", "en": "Warnings: {ids}"},
+    "summary_actions": {"zh": "建议措施：{ids}", "en": "Recommended actions: {ids}"},
+    "summary_undetermined": {"zh": "无法判断的规则：{ids}", "en": "Undetermined rules: {ids}"},
+}
+
+_SEVERITY = {"zh": {"low": "低", "medium": "中", "high": "高", "critical": "严重"},
+             "en": {"low": "LOW", "medium": "MEDIUM", "high": "HIGH", "critical": "CRITICAL"}}
+_KIND = {"zh": {"classification": "分类规则", "warning": "预警", "action": "措施", "restructuring": "重组认定"},
+         "en": {"classification": "floor", "warning": "warning", "action": "action",
+                "restructuring": "restructuring test"}}
+_APPROVAL = {"zh": {"relationship_manager": "客户经理", "branch_credit_committee": "分行贷审会",
+                    "head_office_credit_committee": "总行贷审会", "board": "董事会"},
+             "en": {"relationship_manager": "relationship manager",
+                    "branch_credit_committee": "branch credit committee",
+                    "head_office_credit_committee": "head-office credit committee", "board": "board"}}
+
+
+def _value(v: Any, fmt: str | None) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, int | float):
+        if fmt == "percent":
+            return f"{v * 100:.1f}%"
+        if fmt in ("integer", "days"):
+            return f"{v:.0f}"
+        if fmt == "amount":
+            return f"{v:,.0f}"
+        return f"{v:.2f}"
+    return str(v)
+
+
+# Why a metric has no value, as the record words it (evaluate.Decider._null_reason), in Chinese.
+_REASONS_ZH = (
+    (re.compile(r"^missing input: (.*)$", re.S), lambda m: f"缺少输入：{m[1]}"),
+    (re.compile(r"^depends on (\w+) \((.*)\)$", re.S), lambda m: f"依赖 {m[1]}（{_reason(m[2], 'zh')}）"),
+    (re.compile(r"^undefined for the figures read \((.*)\): zero or non-positive base, or too few periods$", re.S),
+     lambda m: "按所读数值无法计算（" + _PERIODS.sub(r"[\1期]", m[1]) + "）：分母为零或非正，或期数不足"),
+)
+_PERIODS = re.compile(r"\[(\d+) periods\]")
+
+
+def _reason(text: str, lang: str) -> str:
+    if lang != "zh":
+        return text
+    for pattern, words in _REASONS_ZH:
+        m = pattern.match(text)
+        if m:
+            return words(m)
+    return text
+
+
+def _decided_by(t: Mapping[str, str], policy: CompiledPolicy, decided_by: str, sgrade: str, score: str) -> str:
+    """What decided the grade; a score is quoted only when the policy has a scorecard."""
+    if not policy.score_bands:
+        if decided_by == "default":
+            return t["by_default"].format(sgrade=sgrade)
+        return t["by_floor_only"].format(rule=decided_by)
+    if decided_by == "scorecard":
+        return t["by_score"].format(score=score, sgrade=sgrade)
+    return t["by_floor"].format(rule=decided_by, sgrade=sgrade, score=score)
+
+
+@dataclass(frozen=True)
+class _Page:
+    """What every section of one explanation reads: the record, its policy, and their words in one language."""
+
+    record: Mapping[str, Any]
+    policy: CompiledPolicy
+    lang: str
+    words: Mapping[str, str]  # _T in ``lang``
+    grade_labels: Mapping[str, str]  # grade id -> its label in ``lang``
+    metrics: Mapping[str, Any]  # metric name -> its compiled definition (label, format)
+
+    @classmethod
+    def of(cls, record: Mapping[str, Any], policy: CompiledPolicy, lang: str) -> _Page:
+        return cls(record, policy, lang, _words(lang), _grade_labels(policy, lang), {m.name: m for m in policy.metrics})
+
+
+def _words(lang: str) -> dict[str, str]:
+    return {k: v[lang] for k, v in _T.items()}
+
+
+def _grade_labels(policy: CompiledPolicy, lang: str) -> dict[str, str]:
+    return {g.id: (g.zh if lang == "zh" else g.en) for g in policy.scale}
+
+
+def _title(page: _Page) -> list[str]:
+    record = page.record
+    return [page.words["title"].format(cid=record["client_id"], as_of=record["as_of"], pid=record["policy"]["id"],
+                                       ver=record["policy"]["version"])]
+
+
+def _blank(page: _Page) -> list[str]:
+    return [""]
+
+
+def _grade(page: _Page) -> list[str]:
+    """The grade and what decided it: the scorecard, a floor, or the best of the scale."""
+    classification, score = page.record["classification"], page.record["score"]
+    return [page.words["grade"].format(label=classification["label"][page.lang], gid=classification["grade"]),
+            _decided_by(page.words, page.policy, classification["decided_by"],
+                        page.grade_labels.get(score["grade"], "?"), f"{score['total']:g}")]
+
+
+def _floors(page: _Page) -> list[str]:
+    floors = page.record["classification"]["floors"]
+    if not floors:
+        return []
+    return [page.words["floors"], *(page.words["floor"].format(rule=f["id"], floor=page.grade_labels[f["floor"]],
+                                                                source=f["source"]) for f in floors)]
+
+
+def _key_figures(page: _Page) -> list[str]:
+    """The figures the policy declares as key, in its order; a policy that names none gets no block."""
+    values = page.record["metrics"]
+    shown = [name for name in page.policy.key_figures if name in values and name in page.metrics]
+    if not shown:
+        return []
+    lines = [page.words["figures"]]
+    for name in shown:
+        metric = page.metrics[name]
+        label = (metric.label or {}).get(page.lang, name)
+        lines.append(f"  {label}: {_value(values[name], metric.format)}")
+    return lines
+
+
+def _undefined_metrics(page: _Page) -> list[str]:
+    undefined = page.record["undefined_metrics"]
+    if not undefined:
+        return []
+    lines = [page.words["undefined"]]
+    for name, why in undefined.items():
+        label = (page.metrics[name].label or {}).get(page.lang) if name in page.metrics else None
+        lines.append(f"  - {label + ' ' + name if label else name}: {_reason(why, page.lang)}")
+    return lines
+
+
+def _warnings(page: _Page) -> list[str]:
+    warnings = page.record["warnings"]
+    severity = _SEVERITY[page.lang]
+    lines = [page.words["warnings"].format(n=len(warnings))]
+    if not warnings:
+        lines.append(page.words["none"])
+    lines += [f"  [{severity[w['severity']]}] {w['message'][page.lang]}" for w in warnings]
+    return lines
+
+
+def _actions(page: _Page) -> list[str]:
+    actions = page.record["actions"]
+    lines = [page.words["actions"].format(n=len(actions))]
+    if not actions:
+        lines.append(page.words["none"])
+    for number, action in enumerate(actions, 1):
+        lines += _action(page, number, action)
+    return lines
+
+
+def _action(page: _Page, number: int, action: Mapping[str, Any]) -> list[str]:
+    """One recommended action: its type, parameters and approver, its reason, its regulatory consequence."""
+    lines = [_action_head(page, number, action), f"     {action['reason'][page.lang]}"]
+    restructuring = action.get("restructuring")
+    if restructuring is not None:
+        lines.append(_restructuring(page, restructuring))
+    return lines
+
+
+_PLAIN = Param("string")  # a parameter shown as name=value
+
+
+def _action_head(page: _Page, number: int, action: Mapping[str, Any]) -> str:
+    """``  2. Add collateral [add_collateral] (target_ltv=0.65) — approval: relationship manager``."""
+    action_type = page.policy.action_types.get(action["action"])  # the engine's types and the policy's own
+    specs = action_type.params if action_type is not None else {}
+    params = ", ".join(specs.get(k, _PLAIN).show(k, v, page.lang) for k, v in action["params"].items())
+    approver = _APPROVAL[page.lang].get(action["approval"] or "", action["approval"] or "")
+    name = f"{getattr(action_type, page.lang)} [{action['id']}]" if action_type is not None else action["id"]
+    head = f"  {number}. {name}" + (f" ({params})" if params else "")
+    if approver:
+        head += " — " + page.words["approval"].format(who=approver)
+    return head
+
+
+def _restructuring(page: _Page, restructuring: Mapping[str, Any]) -> str:
+    """Whether the action is a restructuring for this client: yes (with its consequence), no, or undetermined."""
+    if restructuring["is_restructuring"] is True:
+        return page.words["restructuring"].format(note=restructuring["note"][page.lang],
+                                                  source=restructuring["source"])
+    if restructuring["is_restructuring"] is False:
+        return page.words["not_restructuring"]
+    return page.words["restructuring_unknown"]
+
+
+def _suppressed_actions(page: _Page) -> list[str]:
+    return [page.words["suppressed"].format(id=s["id"], by=s["excluded_by"])
+            for s in page.record.get("suppressed_actions", [])]
+
+
+def _undetermined(page: _Page) -> list[str]:
+    """Rules that could not fire for missing data, each with what it lacked; a block only when there are some."""
+    undetermined = page.record["undetermined"]
+    if not undetermined:
+        return []
+    lines = ["", page.words["undetermined"]]
+    for u in undetermined:
+        # a computed parameter the catalogue refused: its reason says more than its name
+        missing = [f"{m}: {u['reasons'][m]}" if m.startswith("params.") and m in u["reasons"] else m
+                   for m in u["missing"]]
+        lines.append(page.words["undetermined_item"].format(kind=_KIND[page.lang][u["kind"]], rule=u["rule"],
+                                                            missing=", ".join(missing) or "?"))
+    return lines
+
+
+def _trace(page: _Page) -> list[str]:
+    """decide --trace: the text format shows what the JSON carries."""
+    if not page.record.get("trace"):
+        return []
+    return ["", page.words["trace"], *_trace_lines(page.record["trace"], page.lang)]
+
+
+# The explanation, section by section in reading order; each renderer returns its lines (none when it has nothing
+# to say). The blank lines are sections of their own: the grade, figures, warnings and actions blocks are always
+# separated, the undetermined and trace blocks bring their own blank line only when they are shown.
+_SECTIONS: tuple[Callable[[_Page], list[str]], ...] = (
+    _title, _blank,
+    _grade, _floors, _blank,
+    _key_figures, _undefined_metrics, _blank,
+    _warnings, _blank,
+    _actions, _suppressed_actions,
+    _undetermined,
+    _trace,
+)
+
+
+def explain(record: Mapping[str, Any], policy: CompiledPolicy, lang: str = "en") -> str:
+    """Render a decision record made under ``policy`` as text in ``lang`` (zh or en).
+
+    Client values (the id, text quoted in messages and reasons) reach a terminal: every control,
+    bidirectional-override and NUL character in the text is shown as an escape (``safetext``).
+    """
+    page = _Page.of(record, policy, lang)
+    lines = [line for section in _SECTIONS for line in section(page)]
+    return printable("\n".join(lines) + "\n", keep_newlines=True)
+
+
+_STAGE = {"zh": {"metric": "指标", "factor": "评分因子", "classification": "分类规则", "warning": "预警",
+                 "action": "措施"},
+          "en": {"metric": "metric", "factor": "factor", "classification": "floor", "warning": "warning",
+                 "action": "action"}}
+
+
+def _trace_value(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    if isinstance(v, list):
+        return "[" + ", ".join(_trace_value(x) for x in v) + "]"
+    return str(v)
+
+
+def _trace_lines(trace: Any, lang: str) -> list[str]:
+    """One line per evaluated rule: ``  metric coverage = 0.85 <- ratio(...) [cash_q=[...], ...]``."""
+    lines = []
+    for step in trace:
+        stage = _STAGE[lang].get(step.get("stage"), step.get("stage", "?"))
+        reads = ", ".join(f"{k}={_trace_value(v)}" for k, v in (step.get("reads") or {}).items())
+        expr = " ".join(str(step.get("expr", "")).split())  # a folded YAML expression on one line
+        line = f"  {stage} {step.get('rule')} = {_trace_value(step.get('result'))} <- {expr}"
+        lines.append(line + (f"  [{reads}]" if reads else ""))
+    return lines
+
+
+def explain_summary(summary: Mapping[str, Any], policy: CompiledPolicy, lang: str = "en") -> str:
+    """A summary record (facts only, see ``evaluate.summarize``) as text: what was decided, without the why."""
+    t = _words(lang)
+    labels = _grade_labels(policy, lang)
+    cls = summary["classification"]
+    total = f"{summary['score']['total']:g}"
+    out = [t["title"].format(cid=summary["client_id"], as_of=summary["as_of"], pid=summary["policy"]["id"],
+                             ver=summary["policy"]["version"]), t["summary_facts"], ""]
+    out.append(t["grade"].format(label=labels.get(cls["grade"], cls["grade"]), gid=cls["grade"]))
+    out.append(_decided_by(t, policy, cls["decided_by"], labels.get(cls["scorecard_grade"], "?"), total))
+    none = t["none"].strip()
+    out.append(t["summary_floors"].format(ids=", ".join(cls["floors"]) or none))
+    out.append(t["summary_warnings"].format(ids=", ".join(summary["warnings"]) or none))
+    out.append(t["summary_actions"].format(ids=", ".join(summary["actions"]) or none))
+    if summary["undetermined"]:
+        out.append(t["summary_undetermined"].format(ids=", ".join(summary["undetermined"])))
+    return printable("\n".join(out) + "\n", keep_newlines=True)

@@ -1,0 +1,522 @@
+"""Reading a client record through the policy's input contract.
+
+Two paths, one answer. A generated fast path reads and checks every input with
+direct lookups and bails out at the first surprise; the checked path then walks
+the record again and reports *every* problem with its field path (missing
+required field, wrong type, number sent as text, NaN, out of range, unknown
+value). A record the fast path accepts is one the checked path accepts, with
+the same values (a property test holds them to that).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from ..diagnostics import Diagnostic, InputError, did_you_mean
+from ..policy.compiler import CompiledPolicy, InputSpec
+from ..safetext import has_forbidden, text_problem
+
+MAX_ABS_NUMBER = 1e15
+MAX_STRING = 200
+MAX_PERIODS = 400
+
+_EMPTY: Mapping[str, Any] = {}
+
+
+def describe(v: Any) -> str:
+    """A JSON value as messages quote it: ``string 'abc'``, ``number 7``, ``an object``."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return f"boolean {str(v).lower()}"
+    if isinstance(v, str):
+        return f"string '{v[:30]}'"
+    if isinstance(v, int | float):
+        return f"number {v}"
+    if isinstance(v, list):
+        return "a list"
+    if isinstance(v, dict):
+        return "an object"
+    return type(v).__name__
+
+
+_describe = describe  # the name this module's callers knew
+
+
+def parse_date(v: Any) -> _dt.date | None:
+    """Strict ISO date ``YYYY-MM-DD``; anything else is None."""
+    if type(v) is not str or len(v) != 10 or v[4] != "-" or v[7] != "-":
+        return None
+    try:
+        return _dt.date.fromisoformat(v)
+    except ValueError:
+        return None
+
+
+def _check_value(spec: InputSpec, v: Any, grades: tuple[str, ...]) -> tuple[Any, str | None, str | None]:
+    """Return (value, problem, hint) for one non-null value."""
+    t = spec.type
+    if t in ("number", "integer"):
+        if isinstance(v, bool):
+            return None, f"expected a number, found {describe(v)}", "booleans are not numbers here"
+        if isinstance(v, str):
+            return None, f"expected a number, found {describe(v)}", "send numbers without quotes"
+        if not isinstance(v, int | float):
+            return None, f"expected a number, found {describe(v)}", None
+        if isinstance(v, float) and not math.isfinite(v):
+            return None, f"{v} is not a finite number", "send null for an unknown value"
+        if t == "integer" and not (isinstance(v, int) or v.is_integer()):
+            # 3.0 is a whole number (JSON Schema's "integer" too, and a table column with a gap holds floats)
+            return None, f"expected a whole number, found {v}", None
+        if abs(v) > MAX_ABS_NUMBER:
+            return None, f"{v} is out of range (|x| <= {MAX_ABS_NUMBER:g})", "check the unit"
+        if spec.min is not None and v < spec.min:
+            what = "negative" if spec.min == 0 else f"below {spec.min:g}"
+            return None, f"{v} is {what}; it must be >= {spec.min:g}", None
+        if spec.max is not None and v > spec.max:
+            return None, f"{v} is above the maximum {spec.max:g}", None
+        # -0.0 is 0: the input hash writes both as 0, so a decision replayed from it must not see a sign
+        return float(v) + 0.0, None, None
+    if t == "boolean":
+        if type(v) is not bool:
+            return None, f"expected true or false, found {describe(v)}", None
+        return v, None, None
+    if t in ("string", "grade"):
+        if type(v) is not str:
+            return None, f"expected a string, found {describe(v)}", None
+        if len(v) > MAX_STRING:
+            return None, f"string longer than {MAX_STRING} characters", None
+        if has_forbidden(v):
+            return None, f"{text_problem(v)} (text holds no control characters)", None
+        allowed = grades if t == "grade" else spec.enum
+        if allowed and v not in allowed:
+            return None, f"unknown value '{v}' (expected one of: {', '.join(allowed)})", did_you_mean(v, allowed)
+        return v, None, None
+    if t == "date":
+        d = parse_date(v)
+        if d is None:
+            return None, f"expected a date YYYY-MM-DD, found {describe(v)}", None
+        return d, None, None
+    raise AssertionError(t)  # pragma: no cover
+
+
+def _dig(obj: Any, path: tuple[str, ...], where: str, problems: list[Diagnostic]) -> tuple[bool, Any]:
+    """Follow ``path``; (found, value). Reports a parent that is not an object."""
+    cur = obj
+    walked = where
+    for part in path:
+        if cur is None:
+            return False, None
+        if not isinstance(cur, dict):
+            problems.append(Diagnostic("wrong-type", f"expected an object, found {describe(cur)}",
+                                       path=walked or "(record)"))
+            return False, None
+        if part not in cur:
+            return False, None
+        cur = cur[part]
+        walked = f"{walked}.{part}" if walked else part
+    return True, cur
+
+
+def _filled(period: Any) -> bool:
+    """A period exists when any of its fields has a value (the rule the batch applies to wide columns).
+
+    A null period has none, as a row of empty cells has none: it is absent at the end of the
+    list and a gap before a filled period, on both paths.
+    """
+    # Not an object (and not null): reported as such, never dropped.
+    return period is not None and (type(period) is not dict or any(x is not None for x in period.values()))
+
+
+def trim_periods(periods: list[Any], root: str) -> tuple[list[Any], str | None]:
+    """The periods that exist, and the gap problem if an empty period comes before a filled one.
+
+    Trailing empty periods are absent, as they are in a wide table whose row has fewer periods
+    than its widest row. An empty period before a filled one cannot be dropped (the later
+    quarters would shift onto the wrong dates) nor guessed, so it is an error, as in ``batch``.
+    """
+    filled = [_filled(q) for q in periods]
+    end = len(filled)
+    while end and not filled[end - 1]:
+        end -= 1
+    gap = next((k for k in range(end) if not filled[k]), None)
+    return periods[:end], None if gap is None else gap_message(root, gap)
+
+
+def gap_message(root: str, k: int) -> str:
+    """The one wording of an empty period before a filled one, for decide and batch alike."""
+    return f"periods must be consecutive from index 0: {root}[{k}] is empty but a later period is filled"
+
+
+ORDER_HINT = "list the periods oldest first, one period per date"
+
+
+def order_message(spec: InputSpec, series: list[Any]) -> tuple[str, str] | None:
+    """(field path, message) of the first value not after the value before it, for an ``ascending`` series.
+
+    Periods out of order would be read as the wrong quarters (the latest loss taken for the oldest)
+    without any figure being wrong, so the record is refused instead. Null values are skipped.
+    """
+    prev = prev_at = None
+    for i, v in enumerate(series):
+        if v is None:
+            continue
+        if prev is not None and v <= prev:
+            return order_problem(spec, i, v, prev_at, prev)
+        prev, prev_at = v, i
+    return None
+
+
+def order_problem(spec: InputSpec, i: int, value: Any, j: Any, prev: Any) -> tuple[str, str]:
+    """The one wording of a period out of order, for decide and batch alike."""
+    root, item = ".".join(spec.root), ".".join(spec.item)
+    if value == prev:
+        what = f"{_short(value)} repeats {root}[{j}].{item}"
+    else:
+        what = f"{_short(value)} is before {root}[{j}].{item} ({_short(prev)})"
+    order = "oldest first" if spec.type == "date" else f"in ascending order of {item}"
+    return f"{root}[{i}].{item}", f"{what}: the periods must be {order}, each {item} once"
+
+
+def after_as_of(spec: InputSpec, value: Any, day: _dt.date, index: int | None = None) -> tuple[str, str] | None:
+    """(field path, message) when a ``not_after_as_of`` date is after the as-of day, for decide and batch alike."""
+    if value is None or value <= day:
+        return None
+    path = spec.source if index is None else f"{'.'.join(spec.root)}[{index}].{'.'.join(spec.item)}"
+    return path, (f"{value.isoformat()} is after the as-of date {day.isoformat()}: a decision as of that day "
+                  "can only use what was known then")
+
+
+AS_OF_HINT = "decide as of a later date (--as-of), or leave out what came later"
+
+
+def as_of_bounded(policy: CompiledPolicy) -> tuple[tuple[int, InputSpec], ...]:
+    """The inputs declared ``not_after_as_of``, with their position in the input tuple."""
+    return tuple((i, spec) for i, spec in enumerate(policy.inputs) if spec.not_after_as_of)
+
+
+def dates_after_as_of(policy: CompiledPolicy, values: tuple[Any, ...], day: _dt.date,
+                      bounded: tuple[tuple[int, InputSpec], ...] | None = None) -> list[Diagnostic]:
+    """The first value after ``day`` of each ``not_after_as_of`` input (``bounded``: precomputed)."""
+    out = []
+    for k, spec in as_of_bounded(policy) if bounded is None else bounded:
+        v = values[k]
+        if spec.series:
+            if not v or max((x for x in v if x is not None), default=day) <= day:  # the common case
+                continue
+            found = next((p for i, x in enumerate(v) if (p := after_as_of(spec, x, day, i))), None)
+        else:
+            found = after_as_of(spec, v, day)
+        if found is not None:
+            out.append(Diagnostic("bad-field", found[1], path=found[0], hint=AS_OF_HINT))
+    return out
+
+
+def _short(v: Any) -> str:
+    if isinstance(v, _dt.date):
+        return v.isoformat()
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    return repr(v)
+
+
+def extract_checked(policy: CompiledPolicy, rec: Any, file: str | None = None,
+                    day: _dt.date | None = None) -> tuple[Any, ...]:
+    """Every input value, or :class:`InputError` listing every problem of the record.
+
+    With the decision's ``day``, dates declared ``not_after_as_of`` are checked against it too.
+    """
+    problems: list[Diagnostic] = []
+    grades = policy.grade_ids
+    if not isinstance(rec, dict):
+        raise InputError([Diagnostic("wrong-type", f"a client record is a JSON object, found {describe(rec)}",
+                                     file=file)])
+    values: list[Any] = []
+    gaps: set[str] = set()  # roots whose gap was reported: once per list, not once per field read from it
+    for spec in policy.inputs:
+        before = len(problems)
+        found, raw = _dig(rec, spec.root, "", problems)
+        where = spec.source
+        if len(problems) > before:
+            # The parent is not an object: that is the problem, not each missing child.
+            values.append([] if spec.series else None)
+            continue
+        if not spec.series:
+            if not found or raw is None:
+                if spec.required:
+                    problems.append(Diagnostic("missing-field", f"required field '{where}' is missing",
+                                               path=where, hint=f"input '{spec.name}' of the policy reads it"))
+                values.append(None)
+                continue
+            v, problem, hint = _check_value(spec, raw, grades)
+            if problem:
+                problems.append(Diagnostic("bad-field", problem, path=where, hint=hint))
+            values.append(v)
+            continue
+        root = ".".join(spec.root)
+        if not found or raw is None:
+            if spec.required:
+                problems.append(Diagnostic("missing-field", f"required list '{root}' is missing", path=root))
+            values.append([])
+            continue
+        if not isinstance(raw, list):
+            problems.append(Diagnostic("wrong-type", f"expected a list of periods, found {describe(raw)}", path=root))
+            values.append([])
+            continue
+        if len(raw) > MAX_PERIODS:
+            problems.append(Diagnostic("too-large", f"{len(raw)} periods; at most {MAX_PERIODS}", path=root))
+            values.append([])
+            continue
+        raw, gap = trim_periods(raw, root)
+        if gap is not None and root not in gaps:
+            gaps.add(root)
+            problems.append(Diagnostic("bad-field", gap, path=root))
+        series: list[Any] = []
+        for i, period in enumerate(raw):
+            pwhere = f"{root}[{i}]"
+            if period is None:  # a gap, reported as such above
+                series.append(None)
+                continue
+            if not isinstance(period, dict):
+                problems.append(Diagnostic("wrong-type", f"expected an object, found {describe(period)}", path=pwhere))
+                series.append(None)
+                continue
+            ok, item = _dig(period, spec.item, pwhere, problems)
+            if not ok or item is None:
+                series.append(None)
+                continue
+            v, problem, hint = _check_value(spec, item, grades)
+            if problem:
+                problems.append(Diagnostic("bad-field", problem, path=f"{pwhere}.{'.'.join(spec.item)}", hint=hint))
+            series.append(v)
+        if spec.ascending:
+            disorder = order_message(spec, series)
+            if disorder is not None:
+                problems.append(Diagnostic("bad-field", disorder[1], path=disorder[0], hint=ORDER_HINT))
+        values.append(series)
+    if day is not None:
+        problems += dates_after_as_of(policy, tuple(values), day)
+    if problems:
+        raise InputError([Diagnostic(p.code, p.message, file=file, path=p.path, hint=p.hint) for p in problems])
+    return tuple(values)
+
+
+# ------------------------------------------------------------- canonical JSON
+
+# The canonical JSON encoder (orjson) writes integers of 64 bits, signed or not; beyond that a
+# record has no input hash, so it is refused with the field named (batch rows alike).
+INT_RANGE = (-(2**63), 2**64 - 1)
+
+
+def unwritable_integers(record: Any, file: str | None = None) -> list[Diagnostic]:
+    """A problem for each integer of ``record`` beyond 64 bits, which canonical JSON cannot write."""
+    out: list[Diagnostic] = []
+
+    def walk(v: Any, path: str) -> None:
+        if type(v) is int and not INT_RANGE[0] <= v <= INT_RANGE[1]:
+            text = str(v)
+            out.append(Diagnostic("bad-field", f"integer {text[:24]}{'...' if len(text) > 24 else ''} "
+                                  "has more than 64 bits: the input hash cannot be computed",
+                                  file=file, path=path or "(record)",
+                                  hint="send a smaller number, or the figure as text when the policy does not read it"))
+        elif type(v) is dict:
+            for k, x in v.items():
+                walk(x, f"{path}.{k}" if path else str(k))
+        elif type(v) is list:
+            for i, x in enumerate(v):
+                walk(x, f"{path}[{i}]")
+
+    walk(record, "")
+    return out
+
+
+# ------------------------------------------------------------- misspelt fields
+
+_INDEX = re.compile(r"\[\d+\]")
+
+
+def misspelt_fields(policy: CompiledPolicy, given: Iterable[str]) -> list[tuple[str, str]]:
+    """(field given, field meant): a field the policy does not read that looks like one it reads and lacks.
+
+    An optional field under a misspelt name is simply absent to the engine, so its rules quietly
+    see null. Extra fields are normal (exports carry names, branches, notes); only near misses of a
+    field the policy reads, and that is missing, are named. ``given`` are dotted paths, periods as
+    ``financials[3].revenue``; a miss repeated in several periods is named once, as ``financials[*].x``.
+    """
+    given = set(given)
+    reads = {"client_id", "as_of"}
+    periods: dict[str, set[str]] = {}  # series root -> the period indices given
+    for g in given:
+        m = _PERIOD.match(g)
+        if m:
+            periods.setdefault(m["root"], set()).add(m["k"])
+    for spec in policy.inputs:
+        if spec.series:
+            root, item = ".".join(spec.root), ".".join(spec.item)
+            reads |= {f"{root}[{k}].{item}" for k in periods.get(root, ())}
+        else:
+            reads.add(spec.source)
+    absent: dict[str, list[str]] = {}  # by parent: a typo keeps its place in the record
+    for r in sorted(reads - given):
+        absent.setdefault(r.rpartition(".")[0], []).append(r)
+    found: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for g in sorted(given - reads):
+        candidates = absent.get(g.rpartition(".")[0])
+        if candidates:
+            import difflib  # only here: most records have no near miss, and a decide process stays light
+
+            near = difflib.get_close_matches(g, candidates, n=1, cutoff=0.85)
+            if near:
+                found.setdefault((_INDEX.sub("[*]", g), _INDEX.sub("[*]", near[0])), []).append((g, near[0]))
+    return [each[0] if len(each) == 1 else pair for pair, each in sorted(found.items())]
+
+
+_PERIOD = re.compile(r"^(?P<root>[^\[\]]+)\[(?P<k>\d+)\]\.")
+
+
+def record_fields(record: Any, prefix: str = "") -> Iterator[str]:
+    """Every leaf path of a client record, periods as ``root[k].field``."""
+    if isinstance(record, dict):
+        for k, v in record.items():
+            yield from record_fields(v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(record, list) and prefix:
+        for i, item in enumerate(record):
+            if isinstance(item, dict):
+                yield from record_fields(item, f"{prefix}[{i}]")
+    elif prefix:
+        yield prefix
+
+
+# ----------------------------------------------------------- generated fast path
+
+
+def _bounds(spec: InputSpec) -> tuple[float, float]:
+    """The range a number input accepts: its own, within the engine's sanity bound."""
+    lo = max(spec.min if spec.min is not None else -MAX_ABS_NUMBER, -MAX_ABS_NUMBER)
+    hi = min(spec.max if spec.max is not None else MAX_ABS_NUMBER, MAX_ABS_NUMBER)
+    return lo, hi
+
+
+def build_fast_extractor(policy: CompiledPolicy) -> Callable[[Any], tuple[Any, ...] | None]:
+    """Generate ``extract(rec)``: the input tuple, or None when anything is off.
+
+    Written as Python source and compiled once: only ``repr()`` of the policy's field names and
+    of numbers, and names of constants, go into the text. Source compiles several times faster
+    than an equivalent ``ast`` tree built in Python, which matters at every process start.
+    """
+    lines: list[str] = []
+    results: list[str] = []
+    consts: dict[str, Any] = {}
+
+    def const_name(value: Any) -> str:
+        name = f"_c{len(consts)}"
+        consts[name] = value
+        return name
+
+    def lookup(base: str, path: tuple[str, ...], required: bool) -> str:
+        cur = base
+        for k, part in enumerate(path):
+            if required:
+                cur = f"{cur}[{part!r}]"
+            elif k == len(path) - 1:
+                cur = f"{cur}.get({part!r})"
+            else:
+                cur = f"{cur}.get({part!r}, _EMPTY)"
+        return cur
+
+    def bail_unless(test: str) -> None:
+        lines.append(f"        if not ({test}):")
+        lines.append("            return None")
+
+    grades = policy.grade_ids
+    lists: dict[tuple[str, ...], str] = {}  # series root -> the variable holding its checked list
+    for i, spec in enumerate(policy.inputs):
+        v = f"v{i}"
+        if spec.series:
+            results.append(v)
+        lo, hi = _bounds(spec)
+        if not spec.series:
+            lines.append(f"        {v} = {lookup('rec', spec.root, spec.required)}")
+            if spec.type in ("number", "integer"):
+                kind = f"type({v}) is int" if spec.type == "integer" else f"(type({v}) is float or type({v}) is int)"
+                test = f"{kind} and {lo!r} <= {v} <= {hi!r}"
+            elif spec.type == "boolean":
+                test = f"type({v}) is bool"
+            elif spec.type in ("string", "grade"):
+                allowed = grades if spec.type == "grade" else spec.enum
+                if allowed:
+                    test = f"type({v}) is str and {v} in {const_name(frozenset(allowed))}"
+                else:
+                    test = f"type({v}) is str and len({v}) <= {MAX_STRING!r} and not _has_forbidden({v})"
+            else:  # date
+                lines.append(f"        {v}d = _parse_date({v})")
+                test = f"{v}d is not None"
+                bail_unless(test if spec.required else f"{v} is None or {test}")
+                results.append(f"{v}d")
+                continue
+            bail_unless(test if spec.required else f"{v} is None or ({test})")
+            if spec.type in ("number", "integer"):
+                # Every number in the engine is a double (row and vector paths agree exactly).
+                # + 0.0: -0.0 is read as 0, as the checked path reads it
+                results.append(f"(float({v}) + 0.0)" if spec.required else
+                               f"(None if {v} is None else float({v}) + 0.0)")
+            else:
+                results.append(v)
+            continue
+        # series: every input read from one list of periods is filled in one pass over the periods
+        if spec.root in lists:
+            continue
+        group = [(j, g) for j, g in enumerate(policy.inputs) if g.series and g.root == spec.root]
+        r = f"r{i}"
+        lists[spec.root] = r
+        required = any(g.required for _, g in group)
+        lines.append(f"        {r} = {lookup('rec', spec.root, required)}")
+        if not required:
+            lines.append(f"        if {r} is None:")
+            lines.append(f"            {r} = []")
+        bail_unless(f"type({r}) is list and len({r}) <= {MAX_PERIODS!r}")
+        for j, g in group:
+            lines.append(f"        v{j} = []")
+            lines.append(f"        a{j} = v{j}.append")
+            if g.ascending:
+                lines.append(f"        last{j} = None")
+        lines.append(f"        for q in {r}:")
+        # An empty period (to be dropped at the end, or a gap) is the checked path's to handle.
+        lines.append("            if (not q or None in q.values()) and not _filled(q):")
+        lines.append("                return None")
+        for j, g in group:
+            lines.append(f"            x = {lookup('q', g.item, False)}")
+            lines.append("            if x is not None:")
+            if g.type == "date":
+                lines.append("                x = _parse_date(x)")
+                lines.append("                if x is None:")
+                lines.append("                    return None")
+            else:
+                glo, ghi = _bounds(g)
+                kind = "type(x) is int" if g.type == "integer" else "(type(x) is float or type(x) is int)"
+                lines.append(f"                if not ({kind} and {glo!r} <= x <= {ghi!r}):")
+                lines.append("                    return None")
+                lines.append("                x = float(x) + 0.0")
+            if g.ascending:  # out of order: the checked path words it
+                lines.append(f"                if last{j} is not None and x <= last{j}:")
+                lines.append("                    return None")
+                lines.append(f"                last{j} = x")
+            lines.append(f"            a{j}(x)")
+    body = "\n".join(lines)
+    # Any lookup failure (missing key, non-object parent) means: take the checked path.
+    values = ", ".join(results) + ("," if len(results) == 1 else "")
+    source = (f"def extract(rec):\n    try:\n{body}\n        return ({values})\n"
+              "    except (KeyError, TypeError, AttributeError):\n        return None\n")
+    ns: dict[str, Any] = {
+        "__builtins__": {}, "type": type, "len": len, "int": int, "float": float, "bool": bool, "str": str,
+        "list": list, "KeyError": KeyError, "TypeError": TypeError, "AttributeError": AttributeError,
+        "_EMPTY": _EMPTY, "_parse_date": parse_date, "_has_forbidden": has_forbidden,
+        "_filled": _filled, **consts,
+    }
+    exec(compile(source, "<inputs>", "exec"), ns)
+    return ns["extract"]  # type: ignore[no-any-return]
+

@@ -1,0 +1,1281 @@
+"""The expression language: parse once, check against an allow-list, type, then compile.
+
+Every ``when``, metric and formula of a policy goes through here and nowhere
+else. Text is parsed with :mod:`ast` once, at load time; the tree is checked
+node by node against an allow-list of node types, names and functions, typed,
+and only then turned into Python code by building ``ast`` nodes (never by
+pasting text into a template). Values are plain numbers, booleans, strings,
+dates and lists of those; functions come from :data:`FUNCTIONS`, our own
+wrappers that never hand back objects or accept callables.
+
+Null semantics are explicit (DESIGN section 3): arithmetic with null is null,
+a zero denominator is null, comparisons with null are null, ``and``/``or``
+follow three-valued (Kleene) logic, and a null condition does not fire but is
+reported by the evaluator as *undetermined*.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as _dt
+import io
+import math
+import re
+import sys
+import tokenize
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import simpleeval
+
+from ..diagnostics import did_you_mean
+from ..frozen import Frozen, field
+
+# Limits (simpleeval's for power and strings; ours for the rest). A policy that
+# needs more than these is almost certainly a mistake or an attack.
+MAX_EXPRESSION_LENGTH = 2_000
+MAX_DEPTH = 40
+MAX_LITERAL = 1e15
+MAX_STRING_LITERAL = min(200, simpleeval.MAX_STRING_LENGTH)
+MAX_POWER = simpleeval.MAX_POWER
+MAX_ROUND_DIGITS = 10
+MAX_EXPONENT = 100  # |e| in x ** e, proved at validate time
+MAX_LIST_LITERAL = 64
+MAX_WINDOW = 400  # periods a window may count (a client has at most 400 periods)
+
+# Types. Series are the periodic financials of one client, oldest first.
+NUMBER, BOOL, STRING, DATE, GRADE, NULL = "number", "bool", "string", "date", "grade", "null"
+SERIES_NUMBER, SERIES_DATE = "series<number>", "series<date>"
+SCALARS = {NUMBER, BOOL, STRING, DATE, GRADE}
+
+
+class ExpressionError(Exception):
+    """A located problem in one expression (column is 1-based inside the text)."""
+
+    def __init__(self, code: str, message: str, column: int | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.column = column
+        self.hint = hint
+
+
+class Symbol(Frozen):
+    """A name an expression may read: an input, a parameter, a metric or a built-in."""
+
+    name: str
+    kind: str  # input | param | metric | builtin
+    type: str
+    nullable: bool
+    enum: tuple[str, ...] | None = None
+    bounds: tuple[float, float] | None = None  # every value lies in [low, high]: a parameter, a min/max input
+
+
+# Stages, in evaluation order; a name or function is usable from its stage on.
+STAGES = ("param", "metric", "factor", "floor", "warning", "action")
+_STAGE_INDEX = {s: i for i, s in enumerate(STAGES)}
+
+
+class Scope(Frozen):
+    symbols: Mapping[str, Symbol]
+    stage: str
+    grades: tuple[str, ...]
+    warnings: Mapping[str, bool] = field(default_factory=dict)  # id -> nullable
+
+    def allows(self, first_stage: str) -> bool:
+        return _STAGE_INDEX[self.stage] >= _STAGE_INDEX[first_stage]
+
+
+class CheckedExpression(Frozen, eq=False):
+    """The compiled form of one expression: checked tree plus what it reads."""
+
+    source: str
+    tree: ast.expr
+    type: str
+    nullable: bool
+    refs: tuple[str, ...]
+    fired_refs: tuple[str, ...]
+    uses_grade: bool
+    annotations: Mapping[int, tuple[str, bool]] = field(repr=False, compare=False)
+
+
+# ----------------------------------------------------------------- functions
+
+
+class Function(Frozen):
+    """One catalogue entry: arity, a type rule and the runtime helper."""
+
+    name: str
+    min_args: int
+    max_args: int | None
+    signature: str
+    doc: str
+    first_stage: str = "param"
+    literal_args: tuple[int, ...] = ()  # positions that must be literals
+
+
+def _fin(x: Any) -> Any:
+    """Overflowed arithmetic (inf, nan) has no meaning in a ratio: it becomes null."""
+    if type(x) is float and not -math.inf < x < math.inf:
+        return None
+    return x
+
+
+def _div(a: Any, b: Any) -> Any:
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def _floordiv(a: Any, b: Any) -> Any:
+    if a is None or b is None or b == 0:
+        return None
+    return a // b
+
+
+def _mod(a: Any, b: Any) -> Any:
+    if a is None or b is None or b == 0:
+        return None
+    return a % b
+
+
+def _pow(a: Any, b: Any) -> Any:
+    if a is None or b is None:
+        return None
+    try:
+        r = simpleeval.safe_power(a, b)
+        return None if type(r) is complex else r
+    except (simpleeval.NumberTooHigh, OverflowError, ZeroDivisionError, ValueError):
+        return None
+    except TypeError:
+        return None
+
+
+def _ratio(a: Any, b: Any) -> Any:
+    if a is None or b is None or b <= 0:
+        return None
+    return a / b
+
+
+def _min(*args: Any) -> Any:
+    return None if None in args else min(args)
+
+
+def _max(*args: Any) -> Any:
+    return None if None in args else max(args)
+
+
+def _abs(x: Any) -> Any:
+    return None if x is None else abs(x)
+
+
+def _round(x: Any, n: Any = 0) -> Any:
+    if x is None:
+        return None
+    return round(x, int(n))
+
+
+def _coalesce(*args: Any) -> Any:
+    for a in args:
+        if a is not None:
+            return a
+    return None
+
+
+def _last(s: Sequence[Any]) -> Any:
+    return s[-1] if s else None
+
+
+def _first(s: Sequence[Any]) -> Any:
+    return s[0] if s else None
+
+
+def _tail(s: Sequence[Any], n: float) -> list[Any]:
+    # n is a whole number >= 1 (checked at validate)
+    return list(s[-int(n):])
+
+
+def _plain_sum(s: Sequence[Any]) -> float:
+    # Left to right, uncompensated: the vector evaluator adds in the same order, and
+    # Python 3.12's sum() of floats is compensated, which would make the two differ.
+    acc = 0.0
+    for x in s:
+        acc += x
+    return acc
+
+
+def _sum(s: Sequence[Any]) -> Any:
+    if not s or None in s:
+        return None
+    return _plain_sum(s)
+
+
+def _avg(s: Sequence[Any]) -> Any:
+    if not s or None in s:
+        return None
+    return _plain_sum(s) / len(s)
+
+
+def _sum_last(s: Sequence[Any], n: float) -> Any:
+    # n is a whole number >= 1 (checked at validate); fewer periods than that is no sum
+    k = int(n)
+    return None if len(s) < k else _sum(s[-k:])
+
+
+def _avg_last(s: Sequence[Any], n: float) -> Any:
+    k = int(n)
+    return None if len(s) < k else _avg(s[-k:])
+
+
+def _count(s: Sequence[Any]) -> int:
+    return float(sum(1 for x in s if x is not None))
+
+
+def _series_min(s: Sequence[Any]) -> Any:
+    if not s or None in s:
+        return None
+    return min(s)
+
+
+def _series_max(s: Sequence[Any]) -> Any:
+    if not s or None in s:
+        return None
+    return max(s)
+
+
+_STREAK_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+}
+
+
+def _streak(s: Sequence[Any], op: str, x: Any) -> Any:
+    """Periods, counted back from the latest, for which ``value op x`` holds.
+
+    A null period reached before the streak ends makes it null (undetermined): the missing
+    quarter may continue the streak, and a shorter streak would look healthier than the client.
+    A null older than the first period that breaks the streak changes nothing.
+    """
+    if x is None:
+        return None
+    test = _STREAK_OPS[op]
+    n = 0
+    for v in reversed(s):
+        if v is None:
+            return None
+        if not test(v, x):
+            break
+        n += 1
+    return float(n)
+
+
+def _pct_change(s: Sequence[Any], n: Any) -> Any:
+    """Relative change of the latest value against the one ``n`` periods earlier."""
+    k = int(n)  # a whole number >= 1 (checked at validate)
+    if len(s) <= k:
+        return None
+    new, old = s[-1], s[-1 - k]
+    if new is None or old is None or old == 0:
+        return None
+    return (new - old) / abs(old)
+
+
+def _change(new: Any, old: Any) -> Any:
+    if new is None or old is None or old == 0:
+        return None
+    return (new - old) / abs(old)
+
+
+def _days_between(a: Any, b: Any) -> Any:
+    if a is None or b is None:
+        return None
+    return float((b - a).days)
+
+
+def _months_between(a: Any, b: Any) -> Any:
+    """Whole calendar months from ``a`` to ``b`` (negative when b is earlier)."""
+    if a is None or b is None:
+        return None
+    months = (b.year - a.year) * 12 + (b.month - a.month)
+    if months > 0 and b.day < a.day:
+        months -= 1
+    elif months < 0 and b.day > a.day:
+        months += 1
+    return float(months)
+
+
+def _is_null(x: Any) -> bool:
+    return x is None
+
+
+RUNTIME: dict[str, Any] = {
+    "_fin": _fin, "_div": _div, "_floordiv": _floordiv, "_mod": _mod, "_pow": _pow,
+    "ratio": _ratio, "min": _min, "max": _max, "abs": _abs, "round": _round,
+    "coalesce": _coalesce, "last": _last, "first": _first, "tail": _tail, "sum": _sum,
+    "avg": _avg, "sum_last": _sum_last, "avg_last": _avg_last, "count": _count,
+    "series_min": _series_min, "series_max": _series_max, "streak": _streak,
+    "pct_change": _pct_change, "change": _change, "days_between": _days_between,
+    "months_between": _months_between, "is_null": _is_null,
+}
+
+FUNCTIONS: dict[str, Function] = {f.name: f for f in [
+    Function("min", 2, None, "min(x, y, ...) -> number", "smallest value; null if any is null"),
+    Function("max", 2, None, "max(x, y, ...) -> number", "largest value; null if any is null"),
+    Function("abs", 1, 1, "abs(x) -> number", "absolute value"),
+    Function("round", 1, 2, "round(x, digits) -> number", "round to digits (a literal 0-10)",
+             literal_args=(1,)),
+    Function("coalesce", 2, None, "coalesce(x, y, ...) -> value", "first value that is not null"),
+    Function("is_null", 1, 1, "is_null(x) -> bool", "true when x has no value"),
+    Function("ratio", 2, 2, "ratio(a, b) -> number",
+             "a / b, null when b is null, zero or negative (a ratio over a non-positive base has no meaning)"),
+    Function("change", 2, 2, "change(new, old) -> number", "(new - old) / |old|; null when old is 0"),
+    Function("last", 1, 1, "last(series) -> value", "latest period's value"),
+    Function("first", 1, 1, "first(series) -> value", "earliest period's value"),
+    Function("tail", 2, 2, "tail(series, n) -> series", f"the latest n periods (n a whole number 1-{MAX_WINDOW})",
+             literal_args=(1,)),
+    Function("sum", 1, 1, "sum(series) -> number", "sum; null if empty or any period is null"),
+    Function("avg", 1, 1, "avg(series) -> number", "mean; null if empty or any period is null"),
+    Function("sum_last", 2, 2, "sum_last(series, n) -> number",
+             f"sum of the latest n periods (n a whole number 1-{MAX_WINDOW}); null unless all n have a value",
+             literal_args=(1,)),
+    Function("avg_last", 2, 2, "avg_last(series, n) -> number",
+             f"mean of the latest n periods (n a whole number 1-{MAX_WINDOW}); null unless all n have a value",
+             literal_args=(1,)),
+    Function("count", 1, 1, "count(series) -> number", "number of periods with a value"),
+    Function("series_min", 1, 1, "series_min(series) -> number", "smallest period value"),
+    Function("series_max", 1, 1, "series_max(series) -> number", "largest period value"),
+    Function("streak", 3, 3, "streak(series, 'op', x) -> number",
+             "periods, from the latest back, for which value op x holds ('<', '<=', '>', '>=', '==', '!='); "
+             "null when a period without a value is reached before the streak ends",
+             literal_args=(1,)),
+    Function("pct_change", 2, 2, "pct_change(series, n) -> number",
+             f"relative change of the latest period against n periods earlier (n a whole number 1-{MAX_WINDOW})",
+             literal_args=(1,)),
+    Function("days_between", 2, 2, "days_between(d1, d2) -> number", "days from d1 to d2"),
+    Function("months_between", 2, 2, "months_between(d1, d2) -> number", "whole months from d1 to d2"),
+    Function("date", 1, 1, "date('YYYY-MM-DD') -> date", "a date literal", literal_args=(0,)),
+    Function("grade_rank", 1, 1, "grade_rank(g) -> number",
+             "position of grade g on the scale (0 = best); null if g is null. g must be a grade: a grade "
+             "input, grade, a grade literal, or a conditional / coalesce of those"),
+    Function("grade_at_least", 1, 1, "grade_at_least('grade') -> bool",
+             "the decided grade is this grade or worse", first_stage="warning", literal_args=(0,)),
+    Function("fired", 1, 1, "fired('warning_id') -> bool",
+             "the warning fired (null when its condition was undetermined)",
+             first_stage="action", literal_args=(0,)),
+]}
+
+_SERIES_FUNCS = {"last", "first", "tail", "sum", "avg", "sum_last", "avg_last", "count",
+                 "series_min", "series_max", "streak", "pct_change"}
+
+
+# ------------------------------------------------------------------ checking
+
+# Expression nodes a policy may write. Operators are not nodes of their own here: each
+# operator node is checked against the operator tables below by the node that holds it.
+_ALLOWED_NODES = (
+    ast.Expression, ast.BoolOp, ast.BinOp, ast.UnaryOp, ast.Compare, ast.IfExp, ast.Call,
+    ast.Name, ast.Load, ast.Constant, ast.List, ast.Tuple,
+)
+
+_NODE_NAMES = {
+    ast.Attribute: "attribute access ('.')", ast.Subscript: "subscripts ('[...]')",
+    ast.Lambda: "lambdas", ast.NamedExpr: "assignment expressions (':=')",
+    ast.ListComp: "comprehensions", ast.SetComp: "comprehensions", ast.DictComp: "comprehensions",
+    ast.GeneratorExp: "generator expressions", ast.JoinedStr: "f-strings",
+    ast.Starred: "starred arguments", ast.Await: "await", ast.Yield: "yield",
+    ast.YieldFrom: "yield", ast.Dict: "dict literals", ast.Set: "set literals",
+    ast.Slice: "slices",
+}
+
+# The operator allow-list, one table per kind of node, operator -> how it is written.
+# An operator missing here is refused at validate time, even one the type rules would let
+# through: Python gives bitwise and identity operators meanings a policy never intends.
+BINARY_OPERATORS: dict[type[ast.operator], str] = {
+    ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%", ast.Pow: "**",
+}
+UNARY_OPERATORS: dict[type[ast.unaryop], str] = {ast.USub: "-", ast.UAdd: "+", ast.Not: "not"}
+COMPARISON_OPERATORS: dict[type[ast.cmpop], str] = {
+    ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=",
+    ast.In: "in", ast.NotIn: "not in",
+}
+BOOLEAN_OPERATORS: dict[type[ast.boolop], str] = {ast.And: "and", ast.Or: "or"}
+
+# Python operators the language refuses, with what to write instead.
+_REFUSED_OPERATORS: dict[type[ast.AST], tuple[str, str]] = {
+    ast.BitAnd: ("&", "use and/or instead of &/|"),
+    ast.BitOr: ("|", "use and/or instead of &/|"),
+    ast.BitXor: ("^", "use ** for a power; for 'exactly one of two conditions' write a != b"),
+    ast.Invert: ("~", "use not for a condition, - for a sign"),
+    ast.LShift: ("<<", "use * 2 ** n"),
+    ast.RShift: (">>", "use / 2 ** n"),
+    ast.MatMult: ("@", "use * for a product"),
+    ast.Is: ("is", "use == instead of is (is_null(x) tests for null)"),
+    ast.IsNot: ("is not", "use != instead of is not (not is_null(x) tests for a value)"),
+}
+
+# The language reference beside the function table (``policy-engine functions``).
+OPERATOR_REFERENCE: tuple[tuple[str, str], ...] = (
+    ("x + y   x - y   x * y", "arithmetic; null if either side is null"),
+    ("x / y   x // y   x % y", "division, floor division, remainder; null when y is 0 or null"),
+    ("x ** e", f"power: e is a number literal, a parameter, or an input with declared min and max, all "
+               f"within [-{MAX_EXPONENT}, {MAX_EXPONENT}]; no chained powers (x ** a ** b, (x ** a) ** b); "
+               "null when the result overflows or is not a real number"),
+    ("-x   +x", "sign"),
+    ("x == y   x != y   x < y   x <= y   x > y   x >= y", "comparisons, chained (0 < x <= 1); null if a side is null"),
+    ("x in ['a', 'b']   x not in [1, 2]", "membership in a literal list"),
+    ("a and b   a or b   not a", "three-valued logic: false and null is false, true or null is true"),
+    ("x if c else y", "choice; null when c is null"),
+    ("refused", "& | ^ ~ << >> @ is, is not; '#' (no comments inside an expression); control, "
+                "bidirectional and zero-width characters; attributes, subscripts, lambdas, comprehensions, "
+                "f-strings, keyword and starred arguments"),
+)
+
+
+def _one_line(source: str) -> tuple[str, int]:
+    """The text ``ast`` parses, and how many leading characters were dropped from ``source``.
+
+    Multi-line YAML blocks are one expression: a newline is whitespace (the same length, so a
+    column in the result is a column in the source once ``lead`` is added back).
+    """
+    joined = " ".join(source.split("\n"))
+    body = joined.lstrip()
+    return body.rstrip(), len(joined) - len(body)
+
+
+# Characters an expression never needs and a reviewer cannot see: controls (NUL, escape, C1),
+# bidirectional overrides and isolates that make text display in another order than it is
+# parsed ("Trojan Source"), and zero-width characters that make two equal-looking strings differ.
+_HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+
+
+def _comment_column(text: str) -> int | None:
+    """0-based column of a ``#`` that Python would read as a comment, if any.
+
+    Inside an expression a comment would silently drop the rest of the text (a folded YAML
+    block is one line), so the language has none; ``'#'`` in a string literal is text.
+    """
+    if "#" not in text:
+        return None
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.type == tokenize.COMMENT:
+                return tok.start[1]
+    except (tokenize.TokenError, SyntaxError, ValueError):
+        pass  # the parser reports the text's own syntax error
+    return None
+
+
+def _parse(source: str) -> tuple[ast.Expression, str, int]:
+    if not isinstance(source, str):
+        raise ExpressionError("expression-type", f"expected an expression as text, found {type(source).__name__}")
+    if len(source) > MAX_EXPRESSION_LENGTH:
+        raise ExpressionError("expression-too-long",
+                              f"expression is {len(source)} characters; the limit is {MAX_EXPRESSION_LENGTH}",
+                              hint="split it into named metrics")
+    if not source.strip():
+        raise ExpressionError("expression-empty", "empty expression")
+    hidden = _HIDDEN.search(source)
+    if hidden:
+        ch = hidden.group()
+        raise ExpressionError("expression-character",
+                              f"character U+{ord(ch):04X} ({unicodedata.name(ch, 'a control character')}) "
+                              "is not allowed in an expression", column=hidden.start() + 1,
+                              hint="delete it: it is invisible, and can make the text read differently "
+                                   "from what is evaluated")
+    text, lead = _one_line(source)
+    hash_at = _comment_column(text)
+    if hash_at is not None:
+        raise ExpressionError("expression-comment", "'#' is not allowed in an expression: Python would read the "
+                              "rest of the text as a comment and drop it", column=lead + hash_at + 1,
+                              hint="put the note in a YAML comment on a line of its own, or quote '#' in a string")
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError as exc:
+        raise ExpressionError("expression-syntax", f"invalid expression: {exc.msg}",
+                              column=None if exc.offset is None else lead + max(exc.offset, 1),
+                              hint="expressions use Python syntax: and/or/not, ==, <=, x if c else y") from None
+    except (RecursionError, MemoryError, ValueError):
+        raise ExpressionError("expression-too-deep", "expression nests too deeply") from None
+    return tree, text, lead
+
+
+def parse_expression(source: str) -> ast.Expression:
+    """Parse text into an ``ast.Expression`` or raise a located :class:`ExpressionError`."""
+    return _parse(source)[0]
+
+
+def _unsigned(node: ast.AST) -> ast.AST:
+    """``node`` without its leading signs: ``-(-x)`` is bounded as ``x`` is."""
+    while isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        node = node.operand
+    return node
+
+
+def _is_power(node: ast.AST) -> bool:
+    return isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow)
+
+
+class _Checker:
+    """Checks one parsed tree: allow-list, names, functions, arity, types."""
+
+    def __init__(self, scope: Scope, text: str = "", lead: int = 0):
+        self.scope = scope
+        self.refs: dict[str, None] = {}
+        self.fired: dict[str, None] = {}
+        self.uses_grade = False
+        self.ann: dict[int, tuple[str, bool]] = {}
+        self.utf8 = text.encode("utf-8")  # ast positions count UTF-8 bytes, messages count characters
+        self.lead = lead
+
+    def column(self, byte_offset: int) -> int:
+        """1-based character column in the source of a 0-based UTF-8 offset in the parsed text."""
+        return self.lead + len(self.utf8[:byte_offset].decode("utf-8", "replace")) + 1
+
+    def fail(self, code: str, message: str, node: ast.AST | None, hint: str | None = None) -> ExpressionError:
+        col = getattr(node, "col_offset", None)
+        return ExpressionError(code, message, column=None if col is None else self.column(col), hint=hint)
+
+    def operator(self, op: ast.AST, allowed: Mapping[type, str], before: ast.AST, after: ast.AST | None) -> str:
+        """How ``op`` is written, or a located error when it is not on the allow-list.
+
+        Operator nodes carry no position: the operator is found in the text between the end of
+        the operand ``before`` it and the start of ``after`` (for a sign, at the node's start).
+        """
+        symbol = allowed.get(type(op))
+        if symbol is not None:
+            return symbol
+        written, hint = _REFUSED_OPERATORS.get(type(op), (type(op).__name__, "see `policy-engine functions`"))
+        if after is None:
+            start = before.col_offset
+        else:
+            lo, hi = before.end_col_offset or 0, after.col_offset
+            gap = self.utf8[lo:hi].decode("utf-8", "replace")
+            start = lo + len(gap[:max(gap.find(written.split()[0]), 0)].encode("utf-8"))
+        raise ExpressionError("disallowed-operator", f"operator '{written}' is not allowed in policy expressions",
+                              column=self.column(start), hint=hint)
+
+    def check(self, node: ast.AST, depth: int = 0) -> tuple[str, bool]:
+        if depth > MAX_DEPTH:
+            raise self.fail("expression-too-deep", f"expression nests deeper than {MAX_DEPTH}", node)
+        if not isinstance(node, _ALLOWED_NODES):
+            what = _NODE_NAMES.get(type(node), type(node).__name__)
+            hint = None
+            if isinstance(node, ast.Attribute):
+                hint = "names are plain values; use a metric or input name"
+            raise self.fail("disallowed-syntax", f"{what} are not allowed in policy expressions", node, hint)
+        method = getattr(self, "visit_" + type(node).__name__)
+        result: tuple[str, bool] = method(node, depth + 1)
+        self.ann[id(node)] = result
+        return result
+
+    # literals and names ----------------------------------------------------
+    def visit_Constant(self, node: ast.Constant, depth: int) -> tuple[str, bool]:
+        v = node.value
+        if v is None:
+            raise self.fail("disallowed-syntax", "'None' is not a policy value", node, "write 'null'")
+        if isinstance(v, bool):
+            return BOOL, False
+        if isinstance(v, int | float):
+            if not math.isfinite(v) or abs(v) > MAX_LITERAL:
+                raise self.fail("literal-too-large",
+                                f"number literal {v!r} is out of range (|x| <= {MAX_LITERAL:g})", node)
+            return NUMBER, False
+        if isinstance(v, str):
+            if len(v) > MAX_STRING_LITERAL:
+                raise self.fail("literal-too-large", f"string literal longer than {MAX_STRING_LITERAL}", node)
+            return STRING, False
+        raise self.fail("disallowed-syntax", f"literal of type {type(v).__name__} is not allowed", node)
+
+    def visit_Name(self, node: ast.Name, depth: int) -> tuple[str, bool]:
+        name = node.id
+        if name.startswith("_"):
+            raise self.fail("disallowed-name", f"names starting with '_' are not allowed: '{name}'", node)
+        if name == "null":
+            return NULL, True
+        if name in ("true", "false"):
+            raise self.fail("unknown-name", f"unknown name '{name}'", node, f"write {name.capitalize()}")
+        sym = self.scope.symbols.get(name)
+        if sym is None:
+            if name in FUNCTIONS:
+                raise self.fail("unknown-name", f"'{name}' is a function; call it with arguments", node)
+            raise self.fail("unknown-name", f"unknown name '{name}'", node,
+                            did_you_mean(name, list(self.scope.symbols))
+                            or "declare it under inputs, parameters or metrics")
+        if sym.kind == "builtin" and name in ("score",) and not self.scope.allows("floor"):
+            raise self.fail("name-not-available", f"'{name}' is only known after the scorecard", node)
+        if sym.kind == "builtin" and name == "grade":
+            if not self.scope.allows("warning"):
+                raise self.fail("name-not-available", "'grade' is only known after classification", node,
+                                "use it in warnings and actions")
+            self.uses_grade = True
+        if sym.kind == "metric" and self.scope.stage == "param":
+            raise self.fail("name-not-available", "parameters cannot read metrics", node)
+        self.refs.setdefault(name, None)
+        return sym.type, sym.nullable
+
+    def visit_List(self, node: ast.List | ast.Tuple, depth: int) -> tuple[str, bool]:
+        raise self.fail("disallowed-syntax", "lists are only allowed after 'in'", node,
+                        "write x in ['a', 'b']")
+
+    visit_Tuple = visit_List
+
+    def _literal_list(self, node: ast.AST) -> tuple[str, list[Any]]:
+        if not isinstance(node, ast.List | ast.Tuple):
+            raise self.fail("type-mismatch", "'in' needs a literal list on its right, e.g. ['a', 'b']", node)
+        if len(node.elts) > MAX_LIST_LITERAL:
+            raise self.fail("literal-too-large", f"list literal longer than {MAX_LIST_LITERAL}", node)
+        kinds = set()
+        values = []
+        for elt in node.elts:
+            if not isinstance(elt, ast.Constant) or elt.value is None:
+                raise self.fail("type-mismatch", "'in' lists hold literal numbers or strings only", elt)
+            t, _ = self.check(elt)
+            kinds.add(t)
+            values.append(elt.value)
+        if len(kinds) > 1:
+            raise self.fail("type-mismatch", "an 'in' list mixes types", node)
+        self.ann[id(node)] = (next(iter(kinds), STRING), False)
+        return next(iter(kinds), STRING), values
+
+    # operators ---------------------------------------------------------------
+    def visit_BinOp(self, node: ast.BinOp, depth: int) -> tuple[str, bool]:
+        self.operator(node.op, BINARY_OPERATORS, node.left, node.right)
+        lt, ln = self.check(node.left, depth)
+        rt, rn = self.check(node.right, depth)
+        for t, side in ((lt, node.left), (rt, node.right)):
+            if t not in (NUMBER, NULL):
+                raise self.fail("type-mismatch", f"arithmetic needs numbers, found {t}", side,
+                                "dates: use days_between/months_between; series: use last/sum/avg")
+        if isinstance(node.op, ast.Pow):
+            self._bounded_power(node)
+        nullable = ln or rn or isinstance(node.op, ast.Div | ast.FloorDiv | ast.Mod | ast.Pow)
+        return NUMBER, nullable
+
+    def _bounded_power(self, node: ast.BinOp) -> None:
+        """Powers are bounded by what the checker can prove, never by luck at run time.
+
+        The exponent is a number literal, a parameter or an input with a declared min and max,
+        within [-MAX_EXPONENT, MAX_EXPONENT]; a power of a power (either side) is refused, since
+        its bound is the product of two exponents.
+        """
+        base, exponent = _unsigned(node.left), _unsigned(node.right)
+        if _is_power(base) or _is_power(exponent):
+            inner = base if _is_power(base) else exponent
+            raise self.fail("power-chained", "a power of a power is not allowed", inner,
+                            "write one power with the exponents multiplied out, e.g. x ** 6 for (x ** 2) ** 3")
+        if isinstance(exponent, ast.Constant):
+            if abs(exponent.value) > MAX_EXPONENT:
+                raise self.fail("literal-too-large",
+                                f"exponent {exponent.value!r} is out of range (|e| <= {MAX_EXPONENT})", node.right)
+            return
+        sym = self.scope.symbols.get(exponent.id) if isinstance(exponent, ast.Name) else None
+        if sym is None:
+            raise self.fail("power-unbounded",
+                            "the exponent of a power must be a number literal, a parameter or an input with "
+                            f"declared min and max, within [-{MAX_EXPONENT}, {MAX_EXPONENT}]", node.right,
+                            "write the exponent as a literal (x ** 0.5), a parameter, or an input with min and max")
+        low, high = sym.bounds or (-math.inf, math.inf)
+        if max(abs(low), abs(high)) > MAX_EXPONENT:
+            what = "declared range" if sym.bounds else "range (min and max are not both declared)"
+            shown = f" [{low:g}, {high:g}]" if sym.bounds else ""
+            raise self.fail("power-unbounded",
+                            f"exponent '{exponent.id}' is unbounded: its {what}{shown} is not within "
+                            f"[-{MAX_EXPONENT}, {MAX_EXPONENT}]", node.right,
+                            f"declare min and max within [-{MAX_EXPONENT}, {MAX_EXPONENT}] on the input"
+                            if sym.kind == "input" else "use a number literal or a parameter as the exponent")
+
+    def visit_UnaryOp(self, node: ast.UnaryOp, depth: int) -> tuple[str, bool]:
+        self.operator(node.op, UNARY_OPERATORS, node, None)
+        t, n = self.check(node.operand, depth)
+        if isinstance(node.op, ast.Not):
+            if t not in (BOOL, NULL):
+                raise self.fail("type-mismatch", f"'not' needs a condition, found {t}", node.operand)
+            return BOOL, n
+        if t not in (NUMBER, NULL):
+            raise self.fail("type-mismatch", f"sign needs a number, found {t}", node.operand)
+        return NUMBER, n
+
+    def visit_BoolOp(self, node: ast.BoolOp, depth: int) -> tuple[str, bool]:
+        self.operator(node.op, BOOLEAN_OPERATORS, node.values[0], node.values[1])
+        nullable = False
+        for v in node.values:
+            t, n = self.check(v, depth)
+            if t not in (BOOL, NULL):
+                word = "and" if isinstance(node.op, ast.And) else "or"
+                raise self.fail("type-mismatch", f"'{word}' needs conditions, found {t}", v,
+                                "compare the value, e.g. x > 0")
+            nullable = nullable or n
+        return BOOL, nullable
+
+    def _comparable(self, a: str, b: str, node: ast.AST, ordering: bool) -> None:
+        if NULL in (a, b):
+            raise self.fail("type-mismatch", "comparing with null is always null",
+                            node, "use is_null(x)")
+        ga = STRING if a == GRADE else a
+        gb = STRING if b == GRADE else b
+        if ga != gb:
+            raise self.fail("type-mismatch", f"cannot compare {a} with {b}", node)
+        if a.startswith("series") or b.startswith("series"):
+            raise self.fail("type-mismatch", "cannot compare a whole series", node,
+                            "use last(s), avg(s), streak(s, '<', 0) ...")
+        if ordering and (BOOL in (a, b)):
+            raise self.fail("type-mismatch", "booleans have no order", node)
+        if ordering and GRADE in (a, b):
+            raise self.fail("type-mismatch", "grades are compared by rank", node,
+                            "use grade_rank(g) >= grade_rank('substandard')")
+
+    def _check_enum_literal(self, left: ast.AST, right: ast.AST, values: Sequence[Any] | None = None) -> None:
+        """``sector == 'manufactring'`` is a typo, not a rule that never fires."""
+        if not isinstance(left, ast.Name):
+            return
+        sym = self.scope.symbols.get(left.id)
+        if sym is None:
+            return
+        allowed: Sequence[str] | None = sym.enum
+        if sym.type == GRADE:
+            allowed = self.scope.grades
+        if not allowed:
+            return
+        if values is None:
+            if not (isinstance(right, ast.Constant) and isinstance(right.value, str)):
+                return
+            values = [right.value]
+        for v in values:
+            if v not in allowed:
+                raise self.fail("unknown-value", f"'{v}' is not a value of '{left.id}' (one of: {', '.join(allowed)})",
+                                right, did_you_mean(str(v), allowed))
+
+    def visit_Compare(self, node: ast.Compare, depth: int) -> tuple[str, bool]:
+        operands = [node.left, *node.comparators]
+        for i, op in enumerate(node.ops):
+            self.operator(op, COMPARISON_OPERATORS, operands[i], operands[i + 1])
+        lt, ln = self.check(node.left, depth)
+        nullable = ln
+        left = node.left
+        for op, right in zip(node.ops, node.comparators, strict=True):
+            if isinstance(op, ast.In | ast.NotIn):
+                if lt.startswith("series"):  # even before an empty list: a series is not one value
+                    raise self.fail("type-mismatch", "cannot look for a whole series in a list", left,
+                                    "use last(s) in [...]")
+                kind, values = self._literal_list(right)
+                t = STRING if lt == GRADE else lt
+                if t != kind and values:
+                    raise self.fail("type-mismatch", f"cannot look for a {lt} in a list of {kind}", right)
+                self._check_enum_literal(left, right, values)
+                rt, rn = lt, False
+            else:
+                rt, rn = self.check(right, depth)
+                self._comparable(lt, rt, right, ordering=not isinstance(op, ast.Eq | ast.NotEq))
+                self._check_enum_literal(left, right)
+                self._check_enum_literal(right, left)
+            nullable = nullable or rn
+            left, lt = right, rt
+        return BOOL, nullable
+
+    def visit_IfExp(self, node: ast.IfExp, depth: int) -> tuple[str, bool]:
+        ct, cn = self.check(node.test, depth)
+        if ct not in (BOOL, NULL):
+            raise self.fail("type-mismatch", f"'if' needs a condition, found {ct}", node.test)
+        at, an = self.check(node.body, depth)
+        bt, bn = self.check(node.orelse, depth)
+        if at == NULL:
+            t = bt
+        elif bt == NULL:
+            t = at
+        else:
+            if (STRING if at == GRADE else at) != (STRING if bt == GRADE else bt):
+                raise self.fail("type-mismatch", f"both branches must have one type, found {at} and {bt}", node)
+            t = at
+        if t.startswith("series"):
+            raise self.fail("type-mismatch", "a conditional picks a value, not a whole series", node,
+                            "pick inside: sum(s) if c else sum(tail(s, 4))")
+        if t in (GRADE, STRING):
+            t = self._text_type([node.body, node.orelse])
+        return t, cn or an or bn
+
+    # calls -------------------------------------------------------------------
+    def visit_Call(self, node: ast.Call, depth: int) -> tuple[str, bool]:
+        if not isinstance(node.func, ast.Name):
+            raise self.fail("disallowed-syntax", "only catalogue functions can be called, by name", node.func)
+        name = node.func.id
+        if name.startswith("_"):
+            raise self.fail("disallowed-name", f"names starting with '_' are not allowed: '{name}'", node.func)
+        fn = FUNCTIONS.get(name)
+        if fn is None:
+            raise self.fail("unknown-function", f"unknown function '{name}'", node.func,
+                            did_you_mean(name, list(FUNCTIONS)) or "see `policy-engine functions`")
+        if node.keywords:
+            raise self.fail("disallowed-syntax", f"{name}() takes no keyword arguments", node)
+        for a in node.args:
+            if isinstance(a, ast.Starred):
+                raise self.fail("disallowed-syntax", "starred arguments are not allowed", a)
+        n = len(node.args)
+        if n < fn.min_args or (fn.max_args is not None and n > fn.max_args):
+            want = (str(fn.min_args) if fn.max_args == fn.min_args
+                    else f"at least {fn.min_args}" if fn.max_args is None
+                    else f"{fn.min_args} to {fn.max_args}")
+            raise self.fail("wrong-arity", f"{name}() takes {want} argument(s), got {n}", node,
+                            f"signature: {fn.signature}")
+        if not self.scope.allows(fn.first_stage):
+            raise self.fail("name-not-available", f"{name}() is only available in {fn.first_stage}s and later stages",
+                            node)
+        for i in fn.literal_args:
+            if i < n and not isinstance(node.args[i], ast.Constant):
+                raise self.fail("type-mismatch", f"argument {i + 1} of {name}() must be a literal", node.args[i])
+        return getattr(self, "call_" + name, self.call_generic)(fn, node, depth)
+
+    def _args(self, node: ast.Call, depth: int) -> list[tuple[str, bool]]:
+        return [self.check(a, depth) for a in node.args]
+
+    def _want(self, fn: Function, node: ast.Call, i: int, got: str, *types: str) -> None:
+        if got not in types and got != NULL:
+            raise self.fail("type-mismatch",
+                            f"argument {i + 1} of {fn.name}() must be {' or '.join(types)}, found {got}",
+                            node.args[i], f"signature: {fn.signature}")
+
+    def call_generic(self, fn: Function, node: ast.Call, depth: int) -> tuple[str, bool]:
+        args = self._args(node, depth)
+        name = fn.name
+        if name in ("min", "max"):
+            types = {t for t, _ in args if t != NULL}
+            if len(types) > 1 or (types and not types <= {NUMBER} and not types <= {DATE}):
+                raise self.fail("type-mismatch", f"{name}() needs numbers (or dates), found {', '.join(sorted(types))}",
+                                node, f"for a series use series_{name}(s)")
+            return (types.pop() if types else NUMBER), any(n for _, n in args)
+        if name in ("abs",):
+            self._want(fn, node, 0, args[0][0], NUMBER)
+            return NUMBER, args[0][1]
+        if name == "round":
+            self._want(fn, node, 0, args[0][0], NUMBER)
+            if len(args) == 2:
+                digits = node.args[1].value  # type: ignore[attr-defined]
+                if not isinstance(digits, int) or isinstance(digits, bool) or not 0 <= digits <= MAX_ROUND_DIGITS:
+                    raise self.fail("type-mismatch", f"round() digits must be an integer 0-{MAX_ROUND_DIGITS}",
+                                    node.args[1])
+            return NUMBER, args[0][1]
+        if name == "coalesce":
+            types = {STRING if t == GRADE else t for t, _ in args if t != NULL}
+            if len(types) > 1:
+                found = ", ".join(sorted(types))
+                raise self.fail("type-mismatch", f"coalesce() arguments must share one type, found {found}", node)
+            t = next((t for t, _ in args if t != NULL), NULL)
+            if t.startswith("series"):
+                raise self.fail("type-mismatch", "coalesce() of a series: a series is never null (it may be empty)",
+                                node, "use coalesce(last(s), 0) for its latest value")
+            if t in (GRADE, STRING):
+                t = self._text_type(node.args)
+            # Null only when every argument may be null.
+            return t, all(n for _, n in args)
+        if name == "is_null":
+            return BOOL, False
+        if name in ("ratio", "change"):
+            self._want(fn, node, 0, args[0][0], NUMBER)
+            self._want(fn, node, 1, args[1][0], NUMBER)
+            return NUMBER, True
+        if name in _SERIES_FUNCS:
+            st = args[0][0]
+            if not st.startswith("series"):
+                raise self.fail("type-mismatch", f"{name}() needs a series (periodic input), found {st}",
+                                node.args[0], f"signature: {fn.signature}")
+            elem = st[len("series<"):-1]
+            if name in ("last", "first"):
+                return elem, True
+            if name == "tail":
+                self._window(fn, node)
+                return st, False
+            if name == "count":
+                return NUMBER, False
+            if elem != NUMBER:
+                raise self.fail("type-mismatch", f"{name}() needs a numeric series, found {st}", node.args[0])
+            if name == "streak":
+                op = node.args[1].value  # type: ignore[attr-defined]
+                if op not in _STREAK_OPS:
+                    raise self.fail("type-mismatch", f"streak() operator must be one of {', '.join(_STREAK_OPS)}",
+                                    node.args[1])
+                self._want(fn, node, 2, args[2][0], NUMBER)
+                return NUMBER, True  # a null period inside the streak makes it undetermined
+            if name in ("sum_last", "avg_last", "pct_change"):
+                self._window(fn, node)
+            return NUMBER, True
+        if name in ("days_between", "months_between"):
+            self._want(fn, node, 0, args[0][0], DATE)
+            self._want(fn, node, 1, args[1][0], DATE)
+            return NUMBER, args[0][1] or args[1][1]
+        if name == "date":
+            text = node.args[0].value  # type: ignore[attr-defined]
+            try:
+                _dt.date.fromisoformat(text)
+            except (TypeError, ValueError):
+                raise self.fail("type-mismatch", f"date() needs 'YYYY-MM-DD', found {text!r}", node.args[0]) from None
+            return DATE, False
+        if name == "grade_rank":
+            self._grade_valued(node.args[0])
+            return NUMBER, args[0][1]
+        if name == "grade_at_least":
+            self._grade_literal(node.args[0])
+            self.uses_grade = True
+            return BOOL, False
+        if name == "fired":
+            wid = node.args[0].value  # type: ignore[attr-defined]
+            if wid not in self.scope.warnings:
+                raise self.fail("unknown-warning", f"unknown warning '{wid}'", node.args[0],
+                                did_you_mean(str(wid), list(self.scope.warnings)))
+            self.fired.setdefault(wid, None)
+            return BOOL, self.scope.warnings[wid]
+        raise AssertionError(f"function {name} has no type rule")  # pragma: no cover
+
+    def _grade_valued(self, node: ast.AST) -> None:
+        """Every value ``node`` can take is a grade on the scale (or null), proven here.
+
+        A grade input, ``grade``, a grade literal, ``null``, or a conditional / coalesce of
+        those (typed grade only then, see :meth:`_text_type`): any other text has no rank.
+        """
+        if isinstance(node, ast.Constant):
+            self._grade_literal(node)
+        elif self.ann[id(node)][0] not in (GRADE, NULL):
+            raise self.fail("type-mismatch", f"grade_rank() needs a grade, found {self.ann[id(node)][0]}", node,
+                            "a grade input, grade, or a grade literal such as 'substandard'")
+
+    def _text_type(self, nodes: Sequence[ast.AST]) -> str:
+        """GRADE when every branch is a grade, ``null`` or a literal on the scale, else STRING."""
+        for b in nodes:
+            t = self.ann[id(b)][0]
+            if t in (GRADE, NULL):
+                continue
+            if isinstance(b, ast.Constant) and b.value in self.scope.grades:
+                continue
+            return STRING
+        return GRADE
+
+    def _window(self, fn: Function, node: ast.Call) -> None:
+        """A count of periods is a whole number literal: 0.5 periods has no meaning on either path."""
+        arg = node.args[1]
+        n = getattr(arg, "value", None)
+        if type(n) is not int or not 1 <= n <= MAX_WINDOW:
+            raise self.fail("type-mismatch",
+                            f"argument 2 of {fn.name}() counts periods: a whole number 1-{MAX_WINDOW}, found {n!r}",
+                            arg, f"signature: {fn.signature}")
+
+    def _grade_literal(self, node: ast.AST) -> None:
+        v = getattr(node, "value", None)
+        if v not in self.scope.grades:
+            raise self.fail("unknown-grade", f"'{v}' is not a grade on the scale ({', '.join(self.scope.grades)})",
+                            node, did_you_mean(str(v), self.scope.grades))
+
+
+def check_expression(source: str, scope: Scope, want: str | None = None) -> CheckedExpression:
+    """Parse and check ``source``; ``want`` is the type the place requires (BOOL for conditions)."""
+    tree, text, lead = _parse(source)
+    checker = _Checker(scope, text, lead)
+    try:
+        t, nullable = checker.check(tree.body)
+    except RecursionError:
+        raise ExpressionError("expression-too-deep", "expression nests too deeply") from None
+    if want is not None and t != NULL:
+        ok = t == want or (want == STRING and t == GRADE)
+        if want == NUMBER and t == BOOL:
+            ok = False
+        if not ok:
+            hint = "a condition compares values, e.g. coverage < 1.2" if want == BOOL else None
+            raise ExpressionError("type-mismatch", f"expected a {want} here, the expression gives a {t}", 1, hint)
+    return CheckedExpression(
+        source=source, tree=tree.body, type=t, nullable=nullable,
+        refs=tuple(checker.refs), fired_refs=tuple(checker.fired),
+        uses_grade=checker.uses_grade, annotations=checker.ann,
+    )
+
+
+_WHOLE_FUNCS = {"count", "streak", "days_between", "months_between", "grade_rank"}
+_WHOLE_IF_ARGS = {"abs", "min", "max", "coalesce", "sum", "sum_last", "last", "first", "series_min", "series_max"}
+
+
+def is_whole(node: ast.AST, whole_name: Callable[[str], bool]) -> bool:
+    """Whether every value of a checked tree is a whole number (or null), for the ``d`` format.
+
+    Conservative: a function of whole numbers that stays whole (sums, products, floors,
+    counts, day and month differences, ``round`` to 0 digits); ``whole_name`` answers for names.
+    """
+    if isinstance(node, ast.Constant):
+        v = node.value
+        return type(v) is int or (type(v) is float and v.is_integer())
+    if isinstance(node, ast.Name):
+        return node.id == "null" or whole_name(node.id)
+    if isinstance(node, ast.UnaryOp):
+        return isinstance(node.op, ast.USub | ast.UAdd) and is_whole(node.operand, whole_name)
+    if isinstance(node, ast.BinOp):
+        if isinstance(node.op, ast.FloorDiv):
+            return True
+        if isinstance(node.op, ast.Pow):
+            e = node.right
+            return (is_whole(node.left, whole_name) and isinstance(e, ast.Constant) and type(e.value) is int
+                    and e.value >= 0)
+        return isinstance(node.op, ast.Add | ast.Sub | ast.Mult | ast.Mod) and \
+            is_whole(node.left, whole_name) and is_whole(node.right, whole_name)
+    if isinstance(node, ast.IfExp):
+        return is_whole(node.body, whole_name) and is_whole(node.orelse, whole_name)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        name = node.func.id
+        if name in _WHOLE_FUNCS:
+            return True
+        if name == "round":
+            return len(node.args) == 1 or getattr(node.args[1], "value", None) == 0
+        if name == "tail":
+            return is_whole(node.args[0], whole_name)
+        if name in _WHOLE_IF_ARGS:
+            return all(is_whole(a, whole_name) for a in node.args)
+    return False
+
+
+def metric_references(source: str, metric_names: set[str]) -> set[str]:
+    """Names of other metrics a metric's text reads (for ordering before type checks)."""
+    try:
+        tree = parse_expression(source)
+    except ExpressionError:
+        return set()
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in metric_names}
+
+
+# ------------------------------------------------------------------- codegen
+
+
+class RowCodegen:
+    """Builds Python ``ast`` for one function from checked expressions.
+
+    ``names`` maps a policy name to the local variable holding its value.
+    Temporaries are function locals assigned with walrus in *generated* code
+    only; policy text can never contain one (the checker rejects it).
+    """
+
+    def __init__(self, names: Mapping[str, str], grade_rank_local: str = "g_rank",
+                 warning_locals: Mapping[str, str] | None = None, grades: Sequence[str] = ()):
+        self.names = names
+        self.grade_rank_local = grade_rank_local
+        self.warning_locals = warning_locals or {}
+        self.grade_index = {g: i for i, g in enumerate(grades)}
+        self._tmp = 0
+        self.ann: Mapping[int, tuple[str, bool]] = {}
+
+    def tmp(self) -> str:
+        self._tmp += 1
+        return f"_t{self._tmp}"
+
+    def expression(self, expr: CheckedExpression) -> ast.expr:
+        self.ann = expr.annotations
+        return self.gen(expr.tree)
+
+    def nullable(self, node: ast.AST) -> bool:
+        return self.ann[id(node)][1]
+
+    def gen(self, node: ast.AST) -> ast.expr:
+        return getattr(self, "gen_" + type(node).__name__)(node)
+
+    # helpers to build ast
+    @staticmethod
+    def load(name: str) -> ast.Name:
+        return ast.Name(id=name, ctx=ast.Load())
+
+    @staticmethod
+    def const(v: Any) -> ast.Constant:
+        return ast.Constant(value=v)
+
+    def call(self, fn: str, args: list[ast.expr]) -> ast.Call:
+        return ast.Call(func=self.load(fn), args=args, keywords=[])
+
+    def bind(self, value: ast.expr) -> tuple[ast.NamedExpr, ast.Name]:
+        t = self.tmp()
+        return ast.NamedExpr(target=ast.Name(id=t, ctx=ast.Store()), value=value), self.load(t)
+
+    @staticmethod
+    def is_none(e: ast.expr) -> ast.Compare:
+        return ast.Compare(left=e, ops=[ast.Is()], comparators=[ast.Constant(value=None)])
+
+    @staticmethod
+    def is_const(e: ast.expr, v: bool) -> ast.Compare:
+        return ast.Compare(left=e, ops=[ast.Is()], comparators=[ast.Constant(value=v)])
+
+    def null_guard(self, parts: list[ast.expr], nullable: list[bool],
+                   body: Callable[[list[ast.expr]], ast.expr]) -> ast.expr:
+        """``None if any nullable part is None else body(parts)``, each part evaluated once."""
+        if not any(nullable):
+            return body(parts)
+        tests: list[ast.expr] = []
+        used: list[ast.expr] = []
+        for p, n in zip(parts, nullable, strict=True):
+            if n:
+                bound, ref = self.bind(p)
+                tests.append(self.is_none(bound))
+                used.append(ref)
+            else:
+                used.append(p)
+        # Non-nullable parts ahead of a nullable one are evaluated in the body; fine,
+        # expressions have no side effects.
+        test = tests[0] if len(tests) == 1 else ast.BoolOp(op=ast.Or(), values=tests)
+        return ast.IfExp(test=test, body=self.const(None), orelse=body(used))
+
+    # nodes -------------------------------------------------------------------
+    def gen_Constant(self, node: ast.Constant) -> ast.expr:
+        # Every number in the engine is an IEEE double, so row and vector results are identical.
+        v = node.value
+        return self.const(float(v) if type(v) is int else v)
+
+    def gen_Name(self, node: ast.Name) -> ast.expr:
+        if node.id == "null":
+            return self.const(None)
+        return self.load(self.names[node.id])
+
+    def gen_BinOp(self, node: ast.BinOp) -> ast.expr:
+        left, right = self.gen(node.left), self.gen(node.right)
+        ln, rn = self.nullable(node.left), self.nullable(node.right)
+        helper = {ast.Div: "_div", ast.FloorDiv: "_floordiv", ast.Mod: "_mod", ast.Pow: "_pow"}.get(type(node.op))
+        if helper:
+            return self.call(helper, [left, right])
+        op = node.op
+        return self.null_guard([left, right], [ln, rn], lambda p: ast.BinOp(left=p[0], op=op, right=p[1]))
+
+    def gen_UnaryOp(self, node: ast.UnaryOp) -> ast.expr:
+        operand = self.gen(node.operand)
+        op = node.op
+        return self.null_guard([operand], [self.nullable(node.operand)],
+                               lambda p: ast.UnaryOp(op=op, operand=p[0]))
+
+    def gen_BoolOp(self, node: ast.BoolOp) -> ast.expr:
+        values = [self.gen(v) for v in node.values]
+        flags = [self.nullable(v) for v in node.values]
+        if not any(flags):
+            return ast.BoolOp(op=node.op, values=values)
+        # Kleene logic: for 'and', any False -> False; else any null -> null; else True.
+        decisive = isinstance(node.op, ast.Or)  # the value that settles the result
+        bound_refs = []
+        tests = []
+        for v in values:
+            b, ref = self.bind(v)
+            bound_refs.append(ref)
+            tests.append(self.is_const(b, decisive))
+        # All operands are bound (evaluated) by the first test chain: 'or' short-circuits
+        # on the first decisive value, which is also the correct result.
+        any_decisive = ast.BoolOp(op=ast.Or(), values=tests)
+        any_null = ast.BoolOp(op=ast.Or(), values=[self.is_none(r) for r in bound_refs]) \
+            if len(bound_refs) > 1 else self.is_none(bound_refs[0])
+        return ast.IfExp(test=any_decisive, body=self.const(decisive),
+                         orelse=ast.IfExp(test=any_null, body=self.const(None), orelse=self.const(not decisive)))
+
+    def gen_Compare(self, node: ast.Compare) -> ast.expr:
+        operands = [node.left, *node.comparators]
+        parts: list[ast.expr] = []
+        flags: list[bool] = []
+        for i, o in enumerate(operands):
+            if i > 0 and isinstance(node.ops[i - 1], ast.In | ast.NotIn):
+                parts.append(ast.Tuple(elts=[self.const(e.value) for e in o.elts], ctx=ast.Load()))  # type: ignore[attr-defined]
+                flags.append(False)
+            else:
+                parts.append(self.gen(o))
+                flags.append(self.nullable(o))
+        ops = list(node.ops)
+        if not any(flags):
+            return ast.Compare(left=parts[0], ops=ops, comparators=parts[1:])
+        # Bind every operand once, then: null if any is null, else the chained comparison.
+        return self.null_guard(parts, flags, lambda p: ast.Compare(left=p[0], ops=ops, comparators=p[1:]))
+
+    def gen_IfExp(self, node: ast.IfExp) -> ast.expr:
+        test = self.gen(node.test)
+        body, orelse = self.gen(node.body), self.gen(node.orelse)
+        if not self.nullable(node.test):
+            return ast.IfExp(test=test, body=body, orelse=orelse)
+        b, ref = self.bind(test)
+        return ast.IfExp(test=self.is_none(b), body=self.const(None),
+                         orelse=ast.IfExp(test=ref, body=body, orelse=orelse))
+
+    def gen_Call(self, node: ast.Call) -> ast.expr:
+        name = node.func.id  # type: ignore[attr-defined]
+        if name == "date":
+            return self.call("_date", [self.const(node.args[0].value)])  # type: ignore[attr-defined]
+        if name == "grade_at_least":
+            rank = self.grade_index[node.args[0].value]  # type: ignore[attr-defined]
+            return ast.Compare(left=self.load(self.grade_rank_local), ops=[ast.GtE()], comparators=[self.const(rank)])
+        if name == "grade_rank":
+            return self.call("_grade_rank", [self.gen(node.args[0])])
+        if name == "fired":
+            return self.load(self.warning_locals[node.args[0].value])  # type: ignore[attr-defined]
+        if name == "is_null":
+            # Decided here when the checker proved the argument never null (a literal, a required
+            # input): ``1.0 is None`` would make Python warn on every compile.
+            arg = node.args[0]
+            if isinstance(arg, ast.Name) and arg.id == "null":
+                return self.const(True)
+            if not self.nullable(arg):
+                return self.const(False)
+            return self.is_none(self.gen(arg))
+        args = [self.gen(a) for a in node.args]
+        if name in ("abs",) and not self.nullable(node.args[0]):
+            return ast.Call(func=self.load("_abs_raw"), args=args, keywords=[])
+        return self.call(name, args)
+
+
+def runtime_namespace(grades: Sequence[str]) -> dict[str, Any]:
+    """Globals of generated code: helper functions and nothing else (no builtins)."""
+    index = {g: i for i, g in enumerate(grades)}
+
+    def _grade_rank(g: Any) -> Any:
+        # The checker proves g is on the scale; a stray text is null here as in the vector path.
+        r = index.get(g)
+        return None if r is None else float(r)
+
+    ns = dict(RUNTIME)
+    ns.update({"__builtins__": {}, "_grade_rank": _grade_rank, "_date": _dt.date.fromisoformat,
+               "_abs_raw": abs})
+    return ns
+
+
+def locate(tree: ast.AST) -> ast.AST:
+    """Give every generated node a source position so ``compile`` accepts the tree.
+
+    What :func:`ast.fix_missing_locations` does, without its generic recursion: a generated
+    row function has thousands of nodes, and that walk was a quarter of loading a policy.
+    The positions mean nothing (the code has no source); nodes parsed from a rule keep theirs.
+    """
+    stack = [tree]
+    pop, push, extend = stack.pop, stack.append, stack.extend
+    AST = ast.AST
+    while stack:
+        node = pop()
+        if "lineno" in node._attributes:
+            if hasattr(node, "lineno"):
+                continue  # parsed from a rule: it and all below it have positions
+            node.lineno = node.end_lineno = 1  # type: ignore[attr-defined]
+            node.col_offset = node.end_col_offset = 0  # type: ignore[attr-defined]
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if isinstance(value, AST):
+                push(value)
+            elif type(value) is list:
+                extend(v for v in value if isinstance(v, AST))
+    return tree
+
+
+def compile_standalone(expr: CheckedExpression, grades: Sequence[str] = ()) -> Callable[[Mapping[str, Any]], Any]:
+    """One checked expression as ``f(values) -> result``; for tests, tools and other back-ends.
+
+    Uses the same code generator as the compiled policy, so what it returns is
+    what a policy rule would see.
+    """
+    names = {n: f"v_{i}" for i, n in enumerate(expr.refs)}
+    gen = RowCodegen(names, "g_rank", {w: f"w_{i}" for i, w in enumerate(expr.fired_refs)}, grades)
+    body: list[ast.stmt] = []
+    for n, local in names.items():
+        body.append(ast.Assign(targets=[ast.Name(id=local, ctx=ast.Store())],
+                               value=ast.Subscript(value=ast.Name(id="env", ctx=ast.Load()),
+                                                   slice=ast.Constant(n), ctx=ast.Load())))
+    body.append(ast.Return(value=gen.expression(expr)))
+    args = ast.arguments(posonlyargs=[], args=[ast.arg(arg="env")], kwonlyargs=[], kw_defaults=[], defaults=[])
+    extra: dict[str, Any] = {"type_params": []} if sys.version_info >= (3, 12) else {}
+    fn = ast.FunctionDef(name="expression", args=args, body=body, decorator_list=[], returns=None, **extra)
+    module = ast.Module(body=[fn], type_ignores=[])
+    locate(module)
+    ns = runtime_namespace(grades)
+    exec(compile(module, "<expression>", "exec"), ns)
+    return ns["expression"]  # type: ignore[no-any-return]

@@ -1,0 +1,1 @@
+"""Policies: loading, validation, compilation, bounds, lint and the registry (imports language and base)."""

@@ -1,0 +1,1102 @@
+"""Stage 3, compile: a validated policy document -> a frozen :class:`CompiledPolicy`.
+
+The authored form (a :class:`~policy_engine.loader.Document`, with source
+positions) and the compiled form are different types. Compiling checks what a
+schema cannot (names, types, cycles, scale, catalogue, segments, bands), and
+turns the whole policy into one generated Python function, so a decision costs
+one call instead of a tree walk per rule. The checked expression trees stay on
+the compiled policy, so other back-ends (a vectorised evaluator) compile from
+the same form.
+
+Compiling runs in this order; each later step needs the names the earlier ones declare:
+
+1. schema  -- shape of the document (schemas/policy.schema.json); semantic passes assume it
+2. passes  -- :data:`PASSES`, one named pass per section (scale and segments, inputs, parameters,
+              metrics, scorecard, classification, warnings, action types, actions, then cross-checks); each adds
+              the symbols it declares, its diagnostics and the compiled specs of its section
+3. codegen -- one function for the row evaluator, only when no pass found an error
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import hashlib
+import keyword
+import re
+import string
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..diagnostics import Diagnostic, DiagnosticSink, PolicyError, did_you_mean, sort_diagnostics
+from ..frozen import Frozen, field
+from ..language import expressions as ex
+from . import bounds
+from .cache import known_schema_valid, remember_schema_valid
+from .catalogue import CATALOGUE, ActionType, Param, allowed_values, params_check, policy_catalogue
+from .loader import Document, PathKey, format_path
+from .validate import schema_errors
+
+BUILTIN_SYMBOLS = {
+    "as_of": ex.Symbol("as_of", "builtin", ex.DATE, False),
+    "score": ex.Symbol("score", "builtin", ex.NUMBER, False),
+    "grade": ex.Symbol("grade", "builtin", ex.GRADE, False),
+}
+
+# A name a policy defines (input, parameter, metric) is read in expressions, so it cannot be a
+# word the language already gives a meaning: Python's keywords (the parser reads them first),
+# the functions and the built-in names. Soft keywords (match, case, type) parse as names.
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+_LANGUAGE_WORDS = {"null": "the null literal", "true": "not a literal (write True)",
+                   "false": "not a literal (write False)"}
+
+
+def reserved_names() -> dict[str, str]:
+    """Every name a policy may not define, with why; one table for checks and documentation."""
+    out = {k: "a Python keyword" for k in keyword.kwlist}
+    out.update({f: "a function of the expression language" for f in ex.FUNCTIONS})
+    out.update({b: "a built-in name of every policy" for b in BUILTIN_SYMBOLS})
+    out.update({w: f"reserved by the expression language: {why}" for w, why in _LANGUAGE_WORDS.items()})
+    return out
+
+
+RESERVED_NAMES = reserved_names()
+
+_INPUT_TYPES = {"number": ex.NUMBER, "integer": ex.NUMBER, "boolean": ex.BOOL, "string": ex.STRING,
+                "date": ex.DATE, "grade": ex.GRADE}
+
+
+_NUMBER_TEXT = re.compile(r"^[-+]?(\d[\d_]*(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
+
+
+def _as_number(text: str) -> str:
+    """'007' -> 7, '1e-3' -> 0.001, '1_000.50' -> 1000.5: the number a quoted number meant."""
+    value = float(text.strip().replace("_", ""))
+    return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
+
+
+# ------------------------------------------------------------- compiled form
+
+
+class InputSpec(Frozen):
+    name: str
+    source: str  # the 'from' path as written
+    root: tuple[str, ...]  # path to the value, or to the list for a series
+    item: tuple[str, ...]  # path inside each period (series only)
+    series: bool
+    type: str  # number | integer | boolean | string | date | grade
+    required: bool
+    min: float | None
+    max: float | None
+    enum: tuple[str, ...] | None
+    unit: str | None
+    ascending: bool = False  # series only: values strictly increase from period to period
+    not_after_as_of: bool = False  # dates only: no value after the decision's as-of date
+    description: str | None = field(default=None, compare=False)  # for the data contract (schema client -p)
+
+
+class MetricSpec(Frozen, eq=False):
+    name: str
+    expr: ex.CheckedExpression
+    label: Mapping[str, str] | None
+    format: str | None
+
+
+class Band(Frozen):
+    min: float | None
+    max: float | None
+    value: Any  # points, or a grade id
+
+    def contains(self, x: float) -> bool:
+        return (self.min is None or x >= self.min) and (self.max is None or x < self.max)
+
+    def label(self) -> str:
+        lo = "-inf" if self.min is None else f"{self.min:g}"
+        hi = "+inf" if self.max is None else f"{self.max:g}"
+        return f"[{lo}, {hi})"
+
+
+class FactorSpec(Frozen, eq=False):
+    id: str
+    expr: ex.CheckedExpression
+    weight: float
+    missing_points: float
+    bands: tuple[Band, ...]
+    label: Mapping[str, str] | None
+
+
+class FloorSpec(Frozen, eq=False):
+    id: str
+    expr: ex.CheckedExpression
+    floor: str
+    rank: int
+    source: str
+    description: Mapping[str, str] | None
+
+
+class WarningSpec(Frozen, eq=False):
+    id: str
+    expr: ex.CheckedExpression
+    severity: str
+    category: str
+    message: Mapping[str, str]
+    evidence: tuple[str, ...]
+
+
+class RestructuringSpec(Frozen, eq=False):
+    expr: ex.CheckedExpression
+    floor: str
+    observation_months: int | None
+    observation_periods: int | None
+    source: str
+    note: Mapping[str, str]
+
+
+class ActionSpec(Frozen, eq=False):
+    id: str
+    action: str
+    expr: ex.CheckedExpression
+    params: Mapping[str, Any]  # literal values
+    param_exprs: Mapping[str, ex.CheckedExpression]
+    priority: int
+    excludes: tuple[str, ...]
+    approval: str | None
+    reason: Mapping[str, str]
+    restructuring: RestructuringSpec | None
+    evidence: tuple[str, ...]
+    kind: ActionType | None = None  # its catalogue entry (the engine's or the policy's own)
+
+
+class Grade(Frozen):
+    id: str
+    zh: str
+    en: str
+    nonperforming: bool
+
+
+class CompiledPolicy(Frozen, eq=False):
+    """A policy ready to evaluate: immutable, shareable across threads and calls."""
+
+    id: str
+    version: str
+    title: Mapping[str, str]
+    status: str
+    owner: str
+    effective_from: str
+    effective_to: str | None
+    changelog: tuple[Mapping[str, Any], ...]
+    sha256: str
+    file: str
+    text: str
+    segment_by: str | None
+    segments: tuple[str, ...]
+    inputs: tuple[InputSpec, ...]
+    parameters: Mapping[str, Mapping[str, Any]]  # name -> segment -> value ('default' key)
+    param_names: tuple[str, ...]
+    param_tuples: Mapping[str | None, tuple[Any, ...]]  # segment -> values in param_names order
+    metrics: tuple[MetricSpec, ...]
+    score_base: float
+    factors: tuple[FactorSpec, ...]
+    score_bands: tuple[Band, ...]
+    scale: tuple[Grade, ...]
+    floors: tuple[FloorSpec, ...]
+    warnings: tuple[WarningSpec, ...]
+    actions: tuple[ActionSpec, ...]
+    tests_path: str | None
+    row_function: Callable[..., tuple[Any, ...]] = field(repr=False, compare=False)
+    row_module: ast.Module | None = field(repr=False, compare=False, default=None)
+    runtime: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    key_figures: tuple[str, ...] = ()  # metrics an explanation shows, in the policy's order
+    # The catalogue this policy sees: the engine's action types, then those it declares.
+    action_types: Mapping[str, ActionType] = field(default_factory=lambda: dict(CATALOGUE), compare=False)
+
+    @property
+    def key(self) -> str:
+        return f"{self.id}@{self.version}"
+
+    @property
+    def base_decider(self) -> str:
+        """What ``decided_by`` says when no floor raised the grade: the scorecard, or the default grade."""
+        return "scorecard" if self.score_bands else "default"
+
+    @property
+    def grade_ids(self) -> tuple[str, ...]:
+        return tuple(g.id for g in self.scale)
+
+    def grade(self, gid: str) -> Grade:
+        return self.scale[self.grade_ids.index(gid)]
+
+    @property
+    def row_source(self) -> str:
+        """The generated row function as Python text, for reviewers and debugging."""
+        return ast.unparse(self.row_module) if self.row_module is not None else ""
+
+    def params_for(self, segment: str | None) -> tuple[Any, ...]:
+        return self.param_tuples.get(segment) or self.param_tuples[None]
+
+    def applies_on(self, day: str) -> bool:
+        return self.effective_from <= day and (self.effective_to is None or day <= self.effective_to)
+
+
+# ---------------------------------------------------------------- compiler
+
+
+class _Compiler:
+    """What the passes share: the document, the symbols declared so far, the diagnostics and the parts."""
+
+    def __init__(self, doc: Document):
+        self.doc = doc
+        self.data: dict[str, Any] = doc.data
+        self.sink = DiagnosticSink(file=doc.file)
+        self.symbols: dict[str, ex.Symbol] = dict(BUILTIN_SYMBOLS)
+        self.grades: tuple[str, ...] = ()
+        self.segments: tuple[str, ...] = ()
+        # What the passes compile, section by section, in the policy's order (metrics: dependency order).
+        self.parts: dict[str, list[Any]] = {"metrics": [], "factors": [], "floors": [], "warnings": [], "actions": []}
+        self.warning_nullable: dict[str, bool] = {}  # warning id -> whether its condition can be null
+        self.action_types: dict[str, ActionType] = dict(CATALOGUE)  # plus the policy's own (action types pass)
+        self._domains: dict[str | None, dict[str, bounds.Domain]] | None = None  # proven values, for parameters
+
+    # helpers ----------------------------------------------------------------
+    def err(self, code: str, message: str, path: PathKey, hint: str | None = None, rule: str | None = None,
+            severity: str = "error", column_offset: int | None = None) -> None:
+        line, col = self.doc.locate(path)
+        if column_offset is not None and line is not None and col is not None:
+            line, col = self._expr_position(path, column_offset)
+        self.sink.items.append(Diagnostic(code=code, message=message, file=self.doc.file, line=line, column=col,
+                                          path=format_path(path), rule=rule, hint=hint,
+                                          severity=severity))  # type: ignore[arg-type]
+
+    def _expr_position(self, path: PathKey, offset: int) -> tuple[int | None, int | None]:
+        """Line and column in the file of character ``offset`` (1-based) of an expression value.
+
+        A one-line value starts after its key (and quote). A longer one is followed the way YAML
+        folds it: a block (``|`` or ``>``) starts on the line after its key, a plain or quoted
+        value continues on more-indented lines; indentation is not part of the text, and a line
+        break, like each blank line, is one character of it. So a ``#`` or an operator on the
+        third line of a folded condition is reported on that line.
+        """
+        line, col = self.doc.locate(path)
+        lines = self.doc.text.splitlines()
+        key = path[-1]
+        if line is None or col is None or not isinstance(key, str) or line > len(lines):
+            return line, col
+        text_line = lines[line - 1]
+        idx = text_line.find(key + ":", col - 1)
+        if idx < 0:
+            return line, col
+        after = idx + len(key) + 1
+        rest = text_line[after:]
+        start = after + len(rest) - len(rest.lstrip())  # 0-based: where the value starts
+        head = rest.lstrip()[:1]
+        key_indent = len(text_line) - len(text_line.lstrip(" "))
+        block = head in ("|", ">")
+        if not block:
+            start += 1 if head in ("'", '"') else 0
+            if offset <= len(text_line) - start or line == len(lines):
+                return line, start + offset
+        pos = offset - 1  # 0-based, still to walk
+        if not block:
+            pos -= len(text_line) - start
+        first, blanks, indent = block, 0, None
+        for n in range(line, len(lines)):
+            t = lines[n]
+            if not t.strip():
+                blanks += 1
+                continue
+            ind = len(t) - len(t.lstrip(" "))
+            if ind <= key_indent or (indent is not None and block and ind < indent):
+                break
+            indent = ind if indent is None or not block else indent
+            # Literal blocks keep every line break; folding turns one into a space and keeps blank lines.
+            pos -= 0 if first else (blanks + 1 if head == "|" else max(blanks, 1))
+            first, blanks = False, 0
+            length = len(t.rstrip()) - (indent if block else ind)
+            if pos < max(length, 1):
+                return n + 1, (indent if block else ind) + max(pos, 0) + 1
+            pos -= length
+        return line, col
+
+    def check_expr(self, text: Any, path: PathKey, stage: str, want: str | None,
+                   warnings: Mapping[str, bool] | None = None, rule: str | None = None) -> ex.CheckedExpression | None:
+        scope = ex.Scope(symbols=self.symbols, stage=stage, grades=self.grades, warnings=warnings or {})
+        try:
+            return ex.check_expression(text if isinstance(text, str) else str(text), scope, want)
+        except ex.ExpressionError as e:
+            self.err(e.code, e.message, path, e.hint, rule=rule, column_offset=e.column)
+            return None
+
+    def _name_ok(self, kind: str, name: str, path: PathKey) -> bool:
+        """A defined name is plain and not reserved; problems are located at the name's own key."""
+        if not _NAME.fullmatch(name):
+            self.err("bad-name", f"{kind} name {name!r} is not an identifier", path,
+                     "lower-case letters, digits and underscores, starting with a letter (at most 63)")
+            return False
+        why = RESERVED_NAMES.get(name)
+        if why is not None:
+            self.err("reserved-name", f"{kind} name '{name}' is reserved: {why}", path,
+                     f"choose another name, e.g. '{name}_value'")
+            return False
+        return True
+
+    def _dupes(self, ids: list[str], path: PathKey, what: str) -> None:
+        seen: dict[str, int] = {}
+        for i, x in enumerate(ids):
+            if x in seen:
+                self.err("duplicate-id", f"duplicate {what} id '{x}' (also item {seen[x]})", (*path, i, "id")
+                         if path[-1] != "scale" else (*path, i))
+            else:
+                seen[x] = i
+
+    def _grade_ref(self, g: str, path: PathKey) -> None:
+        if g not in self.grades:
+            self.err("unknown-grade", f"'{g}' is not a grade on the scale ({', '.join(self.grades)})", path,
+                     did_you_mean(g, self.grades))
+
+    def _bands(self, bands: list[dict[str, Any]], path: PathKey) -> None:
+        """Bands are half-open [min, max), ascending, contiguous, covering every value."""
+        for i, b in enumerate(bands):
+            lo, hi = b.get("min"), b.get("max")
+            if i == 0 and lo is not None:
+                self.err("band-gap", f"values below {lo} fall in no band", (*path, i, "min"),
+                         "leave 'min' out on the first band")
+            if i == len(bands) - 1 and hi is not None:
+                self.err("band-gap", f"values from {hi} up fall in no band", (*path, i, "max"),
+                         "leave 'max' out on the last band")
+            if i > 0 and lo is None:
+                self.err("band-overlap", "only the first band may be open below", (*path, i))
+            if i < len(bands) - 1 and hi is None:
+                self.err("band-overlap", "only the last band may be open above", (*path, i))
+            if lo is not None and hi is not None and lo >= hi:
+                self.err("band-order", f"band min {lo} is not below its max {hi}", (*path, i))
+            if i > 0:
+                prev_hi = bands[i - 1].get("max")
+                if prev_hi is not None and lo is not None and prev_hi != lo:
+                    code = "band-gap" if prev_hi < lo else "band-overlap"
+                    what = f"values in [{prev_hi}, {lo}) fall in no band" if prev_hi < lo \
+                        else f"values in [{lo}, {prev_hi}) fall in two bands"
+                    self.err(code, what, (*path, i, "min"), f"set min to {prev_hi}")
+
+    def _action_params(self, a: Mapping[str, Any], path: PathKey) -> None:
+        """The literal parameters of an action against its catalogue entry; computed ones are expressions."""
+        kind = self.action_types[a["action"]]
+        params = a.get("params") or {}
+        for name, spec in kind.params.items():
+            if spec.required and name not in params:
+                self.err("missing-param", f"action '{a['action']}' needs parameter '{name}'", (*path, "params"))
+        for name, v in params.items():
+            ppath = (*path, "params", name)
+            spec = kind.params.get(name)
+            if spec is None:
+                self.err("unknown-param", f"'{a['action']}' has no parameter '{name}'", ppath,
+                         did_you_mean(name, kind.params) or f"parameters: {', '.join(kind.params) or 'none'}")
+            elif not isinstance(v, dict):  # a computed one is checked with the expressions
+                self._literal_param(name, spec, v, ppath)
+
+    def _literal_param(self, name: str, spec: Param, v: Any, ppath: PathKey) -> None:
+        if spec.type == "list":
+            if not isinstance(v, list):
+                self.err("wrong-type", f"parameter '{name}' is a list", ppath)
+                return
+            for j, item in enumerate(v):
+                if spec.enum and item not in spec.enum:
+                    self.err("bad-value", f"'{item}' is not one of {', '.join(spec.enum)}", (*ppath, j),
+                             did_you_mean(item, spec.enum))
+        elif spec.type in ("integer", "number"):
+            wrong = isinstance(v, bool) or not isinstance(v, int | float)
+            if wrong or (spec.type == "integer" and not isinstance(v, int)):
+                self.err("wrong-type", f"parameter '{name}' must be an {spec.type}", ppath)
+            elif (spec.min is not None and v < spec.min) or (spec.max is not None and v > spec.max):
+                self.err("bad-value", f"parameter '{name}' = {v} is outside {allowed_values(spec)}", ppath)
+        elif spec.type == "string" and (not isinstance(v, str) or (spec.enum and v not in spec.enum)):
+            self.err("bad-value", f"parameter '{name}' must be one of {', '.join(spec.enum or ())}", ppath,
+                     did_you_mean(str(v), spec.enum or ()))
+
+    def _templates(self, texts: Mapping[str, str], path: PathKey, rule: str) -> None:
+        for lang, text in texts.items():
+            try:
+                fields = list(string.Formatter().parse(text))
+            except ValueError as e:
+                self.err("bad-template", f"message template: {e}", (*path, lang), "write {{ and }} for literal braces",
+                         rule=rule)
+                continue
+            for _, name, spec, conv in fields:
+                if name is None:
+                    continue
+                if conv or not name.isidentifier() or name.startswith("_"):
+                    self.err("bad-template", f"placeholder '{{{name}}}' must be a plain name", (*path, lang), rule=rule)
+                elif name not in self.symbols or (self.symbols[name].kind == "builtin" and name == "as_of"):
+                    self.err("unknown-name", f"placeholder '{{{name}}}' names nothing", (*path, lang),
+                             did_you_mean(name, self.symbols), rule=rule)
+                elif spec and spec not in _FORMAT_SPECS:
+                    allowed = ", ".join(_FORMAT_SPECS)
+                    self.err("bad-template", f"format '{spec}' of '{{{name}}}' is not one of {allowed}",
+                             (*path, lang), rule=rule)
+                elif spec == "d" and not self._whole(name, set()):
+                    t = self.symbols[name].type
+                    why = f"'{name}' may have a fraction" if t == ex.NUMBER else f"'{name}' is a {t}"
+                    self.err("bad-template", f"format 'd' of '{{{name}}}' needs a whole number; {why}",
+                             (*path, lang), "use .0f, or round it in a metric: round(x)", rule=rule)
+
+    def _whole(self, name: str, seen: set[str]) -> bool:
+        """Whether a placeholder's values are whole numbers: the ``d`` format prints nothing else."""
+        sym = self.symbols.get(name)
+        if sym is None or sym.type != ex.NUMBER or name in seen:
+            return False
+        seen = seen | {name}  # the names being proven: a cycle proves nothing
+        if sym.kind == "input":
+            spec = (self.data.get("inputs") or {}).get(name) or {}
+            return spec.get("type") == "integer"
+        if sym.kind == "param":
+            p = (self.data.get("parameters") or {}).get(name) or {}
+            values = [p["value"]] if "value" in p else list((p.get("by_segment") or {}).values())
+            return bool(values) and all(type(v) is int for v in values)
+        if sym.kind == "metric":
+            text = ((self.data.get("metrics") or {}).get(name) or {}).get("expr")
+            try:
+                tree = ex.parse_expression(text)
+            except ex.ExpressionError:
+                return False
+            return ex.is_whole(tree.body, lambda n: self._whole(n, seen))
+        return False
+
+
+
+# ------------------------------------------------------------ compiler passes
+#
+# Each pass reads one section of the authored policy, adds the symbols it declares and the
+# diagnostics it finds, and appends the compiled specs of that section to ``c.parts``. A pass may
+# read what the passes before it declared, never what a later one will: that is the whole
+# contract of the order below. A new section kind is a new pass, not a new branch in an old one.
+
+
+def _scale_and_segments(c: _Compiler) -> None:
+    """The grade scale and the segment list: later passes check grade and segment references."""
+    scale = c.data["classification"]["scale"]
+    c.grades = tuple(g["id"] for g in scale)
+    c._dupes([g["id"] for g in scale], ("classification", "scale"), "grade")
+    seg = c.data.get("segments")
+    if seg:
+        c.segments = tuple(seg["values"])
+
+
+def _inputs(c: _Compiler) -> None:
+    """Every input's declaration, and a symbol for each (typed, nullable unless required, bounds)."""
+    for name, v in c.data["inputs"].items():
+        c._name_ok("input", name, ("inputs", name))
+        _input_declaration(c, name, v)
+        if name not in BUILTIN_SYMBOLS:  # reported by name_ok; the built-in keeps its meaning
+            c.symbols[name] = _input_symbol(name, v)
+    _input_places(c)
+
+
+def _input_places(c: _Compiler) -> None:
+    """One place in the record is one thing: a value, an object or a list, whatever input reads it.
+
+    ``loan`` read as a value by one input and as an object by another (``loan.balance``) is a
+    record no client can send; so is ``financials`` read as a list and as an object.
+    """
+    seen: dict[str, tuple[str, str]] = {}  # place -> (kind, input)
+    for name, v in c.data["inputs"].items():
+        parts = v["from"].split(".")
+        place = ""
+        for i, part in enumerate(parts):
+            is_list = part.endswith("[*]")
+            place = f"{place}.{part.removesuffix('[*]')}" if place else part.removesuffix("[*]")
+            kinds = [("list", place)] if is_list else []
+            if is_list:
+                place += "[*]"
+            kinds.append(("value" if i == len(parts) - 1 else "object", place))
+            for kind, at in kinds:
+                other = seen.setdefault(at, (kind, name))
+                if other[0] != kind:
+                    c.err("input-path-conflict",
+                          f"input '{name}' reads {at} as {'an' if kind == 'object' else 'a'} {kind}; input "
+                          f"'{other[1]}' reads it as {'an' if other[0] == 'object' else 'a'} {other[0]}",
+                          ("inputs", name, "from"), "a place in the client record holds one kind of thing")
+                    return
+
+
+def _input_declaration(c: _Compiler, name: str, v: Mapping[str, Any]) -> None:
+    """The keys of one input that contradict each other (the schema checks each key alone)."""
+    path = ("inputs", name)
+    series = "[*]" in v["from"]
+    if v["from"].count("[*]") > 1:
+        c.err("bad-input-path", "only one [*] per input path", (*path, "from"))
+    if v.get("enum") and v["type"] != "string":
+        c.err("bad-input", "'enum' is only for string inputs", (*path, "enum"))
+    if "min" in v and "max" in v and v["min"] > v["max"]:
+        c.err("bad-input", f"min {v['min']} is above max {v['max']}", (*path, "min"))
+    if series and v["type"] not in ("number", "integer", "date"):
+        c.err("bad-input", "series inputs hold numbers or dates", (*path, "type"))
+    if v.get("not_after_as_of") and v["type"] != "date":
+        c.err("bad-input", "'not_after_as_of' is for date inputs", (*path, "not_after_as_of"))
+    if v.get("ascending") and not series:
+        c.err("bad-input", "'ascending' orders the periods of a series; this input is not one",
+              (*path, "ascending"), "a series reads a list: from: financials[*].period_end")
+
+
+def _input_symbol(name: str, v: Mapping[str, Any]) -> ex.Symbol:
+    """How expressions see an input: a series is always nullable; declared bounds of a plain number."""
+    series = "[*]" in v["from"]
+    declared = v.get("min"), v.get("max")
+    bounded = v["type"] in ("number", "integer") and None not in declared and not series
+    t = (ex.SERIES_DATE if v["type"] == "date" else ex.SERIES_NUMBER) if series else _INPUT_TYPES[v["type"]]
+    return ex.Symbol(name, "input", t, nullable=not v.get("required", False) or series,
+                     enum=tuple(v["enum"]) if v.get("enum") else None,
+                     bounds=(float(declared[0]), float(declared[1])) if bounded else None)
+
+
+def _parameters(c: _Compiler) -> None:
+    """Every parameter: its name, one value type, and a value for every segment."""
+    for name, p in (c.data.get("parameters") or {}).items():
+        path = ("parameters", name)
+        named = c._name_ok("parameter", name, path)
+        if name in c.symbols:
+            if named:
+                c.err("duplicate-name", f"parameter '{name}' has the name of an {c.symbols[name].kind}", path)
+            continue
+        c.symbols[name] = _parameter_symbol(c, name, p)
+        if "by_segment" in p:
+            _parameter_segments(c, name, p["by_segment"])
+
+
+def _parameter_symbol(c: _Compiler, name: str, p: Mapping[str, Any]) -> ex.Symbol:
+    path = ("parameters", name)
+    values = [p["value"]] if "value" in p else list(p["by_segment"].values())
+    kinds = {type(v).__name__ for v in values}
+    # Text that reads as a number ('1e-3', '007', '1.5') where the parameter is a number: a
+    # quoted number, which would compare as text or fail far from here; name each at its place.
+    places = [((*path, "value"), p["value"])] if "value" in p else \
+        [((*path, "by_segment", k), v) for k, v in p["by_segment"].items()]
+    quoted = [(at, v) for at, v in places if isinstance(v, str) and _NUMBER_TEXT.match(v.strip())]
+    if quoted and kinds <= {"int", "float", "str"} and len(quoted) == sum(isinstance(v, str) for v in values):
+        for at, v in quoted:
+            c.err("number-as-text", f"parameter '{name}' value '{v}' is text that reads as a number", at,
+                  f"write it as a number, without quotes or leading zeros: {_as_number(v)}")
+        kinds = {"float"}
+    if len(kinds) > 1 and kinds != {"int", "float"}:
+        c.err("type-mismatch", f"parameter '{name}' mixes value types", path)
+    v0 = 0.0 if kinds == {"float"} and quoted else values[0]  # reported once, where it is written
+    t = ex.BOOL if isinstance(v0, bool) else ex.NUMBER if isinstance(v0, int | float) else ex.STRING
+    numbers = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    # A parameter's values are all known here: its range is proved, not declared.
+    bounds = (min(numbers), max(numbers)) if t == ex.NUMBER and len(numbers) == len(values) else None
+    return ex.Symbol(name, "param", t, False, bounds=bounds)
+
+
+def _parameter_segments(c: _Compiler, name: str, by_segment: Mapping[str, Any]) -> None:
+    path = ("parameters", name, "by_segment")
+    if not c.segments:
+        c.err("no-segments", f"parameter '{name}' varies by segment but the policy declares no segments",
+              path, "add segments: {by: <a required string input>, values: [...]}")
+        return
+    for segname in by_segment:
+        if segname != "default" and segname not in c.segments:
+            c.err("unknown-segment", f"'{segname}' is not a segment", (*path, segname),
+                  did_you_mean(segname, [*c.segments, "default"]))
+    missing = [s for s in c.segments if s not in by_segment]
+    if "default" not in by_segment and missing:
+        c.err("missing-segment-value",
+              f"parameter '{name}' has no value for segment(s) {', '.join(missing)} and no default",
+              path, "add the segments, or a 'default' value")
+
+
+def _metrics(c: _Compiler) -> None:
+    """Metric names, their dependency order (a cycle is an error), then each expression in that order."""
+    metrics: dict[str, Any] = c.data.get("metrics") or {}
+    for name in metrics:
+        if c._name_ok("metric", name, ("metrics", name)) and name in c.symbols:
+            c.err("duplicate-name", f"metric '{name}' has the name of an {c.symbols[name].kind}", ("metrics", name))
+    _key_figures(c, metrics)
+    for name in metrics:
+        # Placeholders, so a metric caught in a cycle gives one error, not a cascade.
+        c.symbols.setdefault(name, ex.Symbol(name, "metric", ex.NUMBER, True))
+    for name in _metric_order(c, metrics):
+        _metric(c, name, metrics[name])
+
+
+def _key_figures(c: _Compiler, metrics: Mapping[str, Any]) -> None:
+    """Each key figure is a metric: the explanation prints it with the metric's label and format."""
+    for i, name in enumerate(c.data.get("key_figures") or []):
+        if name in metrics:
+            continue
+        kind = c.symbols[name].kind if name in c.symbols else None
+        hint = (f"'{name}' is an {kind}; key figures are metrics: add one with expr: {name}" if kind
+                else did_you_mean(name, metrics))
+        c.err("unknown-name", f"key figure '{name}' is not a metric of this policy", ("key_figures", i), hint)
+
+
+def _metric_order(c: _Compiler, metrics: Mapping[str, Any]) -> list[str]:
+    """Dependencies first, else declaration order; each cycle is reported once."""
+    names = set(metrics)
+    deps = {m: ex.metric_references(str(v["expr"]), names) for m, v in metrics.items()}
+    order: list[str] = []
+    state: dict[str, int] = {}
+    reported: set[frozenset[str]] = set()
+
+    def visit(m: str, stack: list[str]) -> None:
+        if state.get(m) == 2:
+            return
+        if state.get(m) == 1:
+            cycle = [*stack[stack.index(m):], m]
+            key = frozenset(cycle)
+            if key not in reported:
+                reported.add(key)
+                c.err("metric-cycle", f"metrics depend on each other in a cycle: {' -> '.join(cycle)}",
+                      ("metrics", m, "expr"), "a metric cannot depend on itself, even indirectly")
+            return
+        state[m] = 1
+        for dep in sorted(deps[m]):
+            visit(dep, [*stack, m])
+        state[m] = 2
+        order.append(m)
+
+    for m in metrics:  # declaration order, then dependencies first
+        visit(m, [])
+    return order
+
+
+def _metric(c: _Compiler, name: str, m: Mapping[str, Any]) -> None:
+    ce = c.check_expr(m["expr"], ("metrics", name, "expr"), "metric", None, rule=name)
+    if ce is None:
+        # Keep later checks going: an unknown type stands in for the broken metric.
+        c.symbols[name] = ex.Symbol(name, "metric", ex.NUMBER, True)
+        return
+    if ce.type.startswith("series"):
+        c.err("type-mismatch", "a metric must be one value, not a series", ("metrics", name, "expr"),
+              "use last(...), sum_last(..., 4), ...")
+    c.symbols[name] = ex.Symbol(name, "metric", ce.type if ce.type != ex.NULL else ex.NUMBER,
+                                ce.nullable or ce.type == ex.NUMBER)
+    c.parts["metrics"].append(MetricSpec(name, ce, m.get("label"), m.get("format")))
+
+
+def _scorecard(c: _Compiler) -> None:
+    """Factors (bands of points over a number) and the score bands that map the total to a grade."""
+    sc = c.data.get("scorecard")
+    if not sc:
+        return
+    c._dupes([f["id"] for f in sc["factors"]], ("scorecard", "factors"), "factor")
+    for i, f in enumerate(sc["factors"]):
+        path = ("scorecard", "factors", i)
+        c._bands(f["bands"], (*path, "bands"))
+        key = "metric" if "metric" in f else "expr"
+        ce = c.check_expr(f.get("metric") or f.get("expr"), (*path, key), "factor", ex.NUMBER, rule=f["id"])
+        if ce:
+            bands = tuple(Band(b.get("min"), b.get("max"), b["points"]) for b in f["bands"])
+            c.parts["factors"].append(FactorSpec(f["id"], ce, float(f.get("weight", 1)), float(f["missing_points"]),
+                                                 bands, f.get("label")))
+    c._bands(sc["grades"], ("scorecard", "grades"))
+    for i, b in enumerate(sc["grades"]):
+        c._grade_ref(b["grade"], ("scorecard", "grades", i, "grade"))
+
+
+def _classification(c: _Compiler) -> None:
+    """The floors: each a condition and the grade it sets at least."""
+    rules = c.data["classification"]["rules"]
+    c._dupes([r["id"] for r in rules], ("classification", "rules"), "classification rule")
+    for i, r in enumerate(rules):
+        path = ("classification", "rules", i)
+        c._grade_ref(r["floor"], (*path, "floor"))
+        if r["id"] in ("scorecard", "default"):
+            # decided_by names a floor, or 'scorecard' / 'default' when none raised the grade
+            c.err("reserved-name", f"floor id '{r['id']}' is what decided_by says when no floor decided",
+                  (*path, "id"), f"choose another id, e.g. '{r['id']}_floor'")
+        ce = c.check_expr(r["when"], (*path, "when"), "floor", ex.BOOL, rule=r["id"])
+        if ce and r["floor"] in c.grades:
+            c.parts["floors"].append(FloorSpec(r["id"], ce, r["floor"], c.grades.index(r["floor"]), r["source"],
+                                               r.get("description")))
+
+
+def _warnings(c: _Compiler) -> None:
+    """Warnings: condition, evidence names and message templates; records each one's nullability."""
+    warnings = c.data.get("warnings") or []
+    c._dupes([w["id"] for w in warnings], ("warnings",), "warning")
+    for i, w in enumerate(warnings):
+        ce = c.check_expr(w["when"], ("warnings", i, "when"), "warning", ex.BOOL, rule=w["id"])
+        evidence = tuple(w.get("evidence") or ())
+        for j, e in enumerate(evidence):
+            if e not in c.symbols:
+                c.err("unknown-name", f"evidence names unknown '{e}'", ("warnings", i, "evidence", j),
+                      did_you_mean(e, c.symbols))
+        c._templates(w["message"], ("warnings", i, "message"), w["id"])
+        # fired('w') in an action is as nullable as w's condition; a broken one counts as nullable.
+        c.warning_nullable[w["id"]] = ce.nullable if ce else True
+        if ce:
+            c.parts["warnings"].append(WarningSpec(w["id"], ce, w["severity"], w["category"], w["message"], evidence))
+
+
+def _action_types(c: _Compiler) -> None:
+    """The policy's own action types: added to the engine's catalogue; a built-in id is a clash."""
+    declared = c.data.get("action_types") or []
+    c._dupes([t["id"] for t in declared], ("action_types",), "action type")
+    for i, t in enumerate(declared):
+        path = ("action_types", i)
+        if t["id"] in CATALOGUE:
+            c.err("action-type-clash", f"action type '{t['id']}' is a built-in type of the engine's catalogue",
+                  (*path, "id"), f"use the built-in type, or choose another id (e.g. '{t['id']}_local')")
+        for name, p in (t.get("params") or {}).items():
+            ppath = (*path, "params", name)
+            numeric = p["type"] in ("integer", "number")
+            if p.get("enum") and numeric:
+                c.err("bad-action-type", f"parameter '{name}' is a {p['type']}: give min and max, not enum",
+                      (*ppath, "enum"))
+            for key in ("min", "max"):
+                if key in p and not numeric:
+                    c.err("bad-action-type", f"parameter '{name}' is a {p['type']}: '{key}' is for numbers",
+                          (*ppath, key), "list the allowed values under enum")
+            if numeric and "min" in p and "max" in p and p["min"] > p["max"]:
+                c.err("bad-action-type", f"parameter '{name}': min {p['min']:g} is above max {p['max']:g}",
+                      (*ppath, "min"))
+    # A declaration already reported is used without its range, so its uses do not repeat the error.
+    usable = [{**t, "params": {n: {k: v for k, v in p.items() if k not in ("min", "max")}
+                               if "min" in p and "max" in p and p["min"] > p["max"] else p
+                               for n, p in (t.get("params") or {}).items()}}
+              for t in declared if t["id"] not in CATALOGUE]
+    c.action_types = policy_catalogue(usable)
+
+
+def _actions(c: _Compiler) -> None:
+    """Actions: exclusions, catalogue parameters, the restructuring consequence, and their expressions."""
+    actions = c.data.get("actions") or []
+    c._dupes([a["id"] for a in actions], ("actions",), "action")
+    action_ids = [a["id"] for a in actions]
+    for i, a in enumerate(actions):
+        path = ("actions", i)
+        if a["action"] not in c.action_types:
+            c.err("unknown-action-type", f"'{a['action']}' is not an action type of the catalogue", (*path, "action"),
+                  did_you_mean(a["action"], c.action_types) or "declare it under action_types, or see "
+                  "`policy-engine catalogue -p POLICY`", rule=a["id"])
+            continue
+        for j, x in enumerate(a.get("excludes") or []):
+            if x not in action_ids:
+                c.err("unknown-action", f"excludes unknown action '{x}'", (*path, "excludes", j),
+                      did_you_mean(x, action_ids))
+            elif x == a["id"]:
+                c.err("bad-value", "an action cannot exclude itself", (*path, "excludes", j))
+        c._action_params(a, path)
+        _restructuring_declared(c, a, path)
+        _action(c, a, path)
+
+
+def _restructuring_declared(c: _Compiler, a: Mapping[str, Any], path: PathKey) -> None:
+    """A concession must declare its regulatory consequence; adding collateral must not."""
+    kind = c.action_types[a["action"]]
+    if a.get("restructuring"):
+        c._grade_ref(a["restructuring"]["floor"], (*path, "restructuring", "floor"))
+        if kind.never_restructure:
+            c.err("not-a-restructuring",
+                  f"'{a['action']}' alone is not a restructuring; remove the restructuring block",
+                  (*path, "restructuring"), "Measures art. 17: adding collateral is not a concession")
+    elif kind.may_restructure:
+        c.err("restructuring-consequence-missing",
+              f"'{a['action']}' granted to a debtor in financial difficulty is a restructuring "
+              "(Measures arts. 17-19); declare its 'restructuring' consequence",
+              path, "add restructuring: {when: ..., floor: special_mention, source: ..., note: ...}", rule=a["id"])
+
+
+def _action(c: _Compiler, a: Mapping[str, Any], path: PathKey) -> None:
+    """One action's condition, computed parameters and restructuring condition, checked and compiled."""
+    check = functools.partial(c.check_expr, stage="action", warnings=c.warning_nullable, rule=a["id"])
+    ce = check(a["when"], (*path, "when"), want=ex.BOOL)
+    c._templates(a["reason"], (*path, "reason"), a["id"])
+    literal: dict[str, Any] = {}
+    computed: dict[str, ex.CheckedExpression] = {}
+    for pname, pv in (a.get("params") or {}).items():
+        if not isinstance(pv, dict):
+            literal[pname] = pv
+            continue
+        spec = c.action_types[a["action"]].params.get(pname)
+        want = ex.NUMBER if spec and spec.type in ("integer", "number") else ex.STRING
+        pce = check(pv["expr"], (*path, "params", pname, "expr"), want=want)
+        if pce:
+            computed[pname] = pce
+            if spec is not None:
+                _computed_param_bounds(c, a, pname, spec, pce, (*path, "params", pname, "expr"))
+    rs = None
+    if a.get("restructuring"):
+        r = a["restructuring"]
+        rce = check(r["when"], (*path, "restructuring", "when"), want=ex.BOOL)
+        if rce and r["floor"] in c.grades:
+            rs = RestructuringSpec(rce, r["floor"], r.get("observation_months"), r.get("observation_periods"),
+                                   r["source"], r["note"])
+    if ce:
+        c.parts["actions"].append(ActionSpec(
+            a["id"], a["action"], ce, literal, computed, a["priority"], tuple(a.get("excludes") or ()),
+            a.get("approval"), a["reason"], rs, (), c.action_types[a["action"]]))
+
+
+def _computed_param_bounds(c: _Compiler, a: Mapping[str, Any], pname: str, spec: Param,
+                           pce: ex.CheckedExpression, path: PathKey) -> None:
+    """A computed parameter that provably never gives a value the catalogue allows is an error.
+
+    Each value the expression can give (each branch of a conditional) is checked in each segment
+    (see :mod:`policy_engine.bounds`); one that is always refused is reported where it is written.
+    What cannot be proven is left to the decision, which refuses a bad value visibly.
+    """
+    if c._domains is None:
+        c._domains = bounds.environments(c.data["inputs"], c.data.get("parameters") or {}, c.segments,
+                                         [(m.name, m.expr) for m in c.parts["metrics"]])
+    for arm in bounds.arms(pce.tree):
+        refused: dict[str | None, str] = {}
+        for seg, env in c._domains.items():
+            why = bounds.refusal(spec, bounds.arm_domain(arm, env))
+            if why is not None:
+                refused[seg] = why
+        if not refused:
+            continue
+        where = "" if len(refused) == len(c._domains) else \
+            f" in segment{'s' if len(refused) > 1 else ''} {', '.join(s or 'default' for s in refused)}"
+        what = "this branch" if arm is not pce.tree else "the expression"
+        c.err("action-param-out-of-range",
+              f"parameter '{pname}' of {a['action']}: {what} {next(iter(refused.values()))}{where}; "
+              "every such value would leave the action undetermined", path,
+              f"{a['action']} takes {allowed_values(spec)} for '{pname}'; clamp it, e.g. min(max(..., {spec.min:g}), "
+              f"{spec.max:g})" if spec.min is not None and spec.max is not None else None,
+              rule=a["id"], column_offset=bounds.column(pce, arm))
+
+
+def _cross_checks(c: _Compiler) -> None:
+    """Checks between sections once every section is read: the segment input exists and fits."""
+    seg = c.data.get("segments")
+    if not seg:
+        return
+    by, inputs = seg["by"], c.data["inputs"]
+    inp = inputs.get(by)
+    if inp is None:
+        c.err("unknown-name", f"segments.by names unknown input '{by}'", ("segments", "by"), did_you_mean(by, inputs))
+    elif not inp.get("required") or inp["type"] != "string":
+        c.err("bad-segment-input", f"segment input '{by}' must be a required string input", ("segments", "by"))
+    elif inp.get("enum") and set(inp["enum"]) != set(c.segments):
+        missing = sorted(set(inp["enum"]) - set(c.segments))
+        extra = sorted(set(c.segments) - set(inp["enum"]))
+        c.err("segment-mismatch",
+              f"segments.values and the enum of input '{by}' differ"
+              + (f"; not segments: {', '.join(missing)}" if missing else "")
+              + (f"; not in the enum: {', '.join(extra)}" if extra else ""),
+              ("segments", "values"))
+
+
+# The order matters: a pass may read only the symbols of the passes above it.
+PASSES: tuple[tuple[str, Callable[[_Compiler], None]], ...] = (
+    ("scale and segments", _scale_and_segments),  # grades and segments, referred to by every later pass
+    ("inputs", _inputs),
+    ("parameters", _parameters),  # after inputs: a parameter named like an input is the duplicate
+    ("metrics", _metrics),  # after inputs and parameters, which metrics read
+    ("scorecard", _scorecard),  # the rules from here on read metrics
+    ("classification", _classification),
+    ("warnings", _warnings),
+    ("action types", _action_types),  # the catalogue the actions pick from: the engine's plus the policy's
+    ("actions", _actions),  # after warnings: fired('w') is typed by warning w's nullability
+    ("cross-checks", _cross_checks),
+)
+
+
+def _parameter_table(c: _Compiler) -> tuple[tuple[str, ...], dict[str, dict[str, Any]],
+                                             dict[str | None, tuple[Any, ...]]]:
+    """Parameter names, their values by segment, and per segment one tuple of values in name order."""
+    params = c.data.get("parameters") or {}
+    names = tuple(params)
+    table: dict[str, dict[str, Any]] = {}
+    for n, p in params.items():
+        table[n] = {"default": p["value"]} if "value" in p else dict(p["by_segment"])
+    tuples: dict[str | None, tuple[Any, ...]] = {}
+    for seg in (None, *c.segments):
+        values = (table[n].get(seg if seg else "default", table[n].get("default")) for n in names)
+        tuples[seg] = tuple(float(v) if type(v) is int else v for v in values)
+    return names, table, tuples
+
+
+
+_FORMAT_SPECS = ("pct", ".0f", ".1f", ".2f", ".0%", ".1%", ".2%", ",.0f", ",.2f", "d")
+
+
+def _generate_row_function(policy_inputs: tuple[InputSpec, ...], param_names: tuple[str, ...],
+                           parts: dict[str, Any], score_base: float, score_bands: tuple[Band, ...],
+                           grades: tuple[str, ...]) -> tuple[Callable[..., tuple[Any, ...]], ast.Module]:
+    """One Python function for the whole policy, built as ``ast`` from checked trees."""
+    names: dict[str, str] = {"as_of": "b_as_of", "score": "b_score", "grade": "b_grade"}
+    for i, spec in enumerate(policy_inputs):
+        names[spec.name] = f"i_{i}"
+    for i, p in enumerate(param_names):
+        names[p] = f"p_{i}"
+    for i, m in enumerate(parts["metrics"]):
+        names[m.name] = f"m_{i}"
+    warning_locals = {w.id: f"w_{i}" for i, w in enumerate(parts["warnings"])}
+    gen = ex.RowCodegen(names, "g_rank", warning_locals, grades)
+    body: list[ast.stmt] = []
+
+    def assign(target: str, value: ast.expr) -> None:
+        body.append(ast.Assign(targets=[ast.Name(id=target, ctx=ast.Store())], value=value))
+
+    def unpack(prefix: str, n: int, source: str) -> None:
+        if n == 0:
+            return
+        targets = ast.Tuple(elts=[ast.Name(id=f"{prefix}_{i}", ctx=ast.Store()) for i in range(n)], ctx=ast.Store())
+        body.append(ast.Assign(targets=[targets], value=ast.Name(id=source, ctx=ast.Load())))
+
+    def tup(items: list[ast.expr]) -> ast.Tuple:
+        return ast.Tuple(elts=items, ctx=ast.Load())
+
+    load = ex.RowCodegen.load
+    const = ex.RowCodegen.const
+    unpack("i", len(policy_inputs), "inp")
+    unpack("p", len(param_names), "prm")
+    for i, m in enumerate(parts["metrics"]):
+        value = gen.expression(m.expr)
+        if m.expr.type == ex.NUMBER:
+            value = gen.call("_fin", [value])
+        assign(f"m_{i}", value)
+
+    def band_lookup(x: ast.expr, bands: tuple[Band, ...], values: list[Any]) -> ast.expr:
+        # [min, max) bands, ascending and contiguous (checked): test the upper bounds in turn.
+        result: ast.expr = const(values[-1])
+        for b, v in reversed(list(zip(bands[:-1], values[:-1], strict=True))):
+            result = ast.IfExp(test=ast.Compare(left=x, ops=[ast.Lt()], comparators=[const(b.max)]),
+                               body=const(v), orelse=result)
+        return result
+
+    score_terms: list[ast.expr] = [const(score_base)]
+    consts: dict[str, Any] = {}
+    for i, f in enumerate(parts["factors"]):
+        # fb_i is the band index; len(bands) stands for "no value" (missing points).
+        assign(f"x_{i}", gen.expression(f.expr))
+        looked = band_lookup(load(f"x_{i}"), f.bands, list(range(len(f.bands))))
+        if f.expr.nullable:
+            looked = ast.IfExp(test=gen.is_none(load(f"x_{i}")), body=const(len(f.bands)), orelse=looked)
+        assign(f"fb_{i}", looked)
+        consts[f"_P{i}"] = (*(b.value for b in f.bands), f.missing_points)
+        assign(f"f_{i}", ast.Subscript(value=load(f"_P{i}"), slice=load(f"fb_{i}"), ctx=ast.Load()))
+        score_terms.append(ast.BinOp(left=load(f"f_{i}"), op=ast.Mult(), right=const(f.weight)))
+    score: ast.expr = score_terms[0]
+    for t in score_terms[1:]:
+        score = ast.BinOp(left=score, op=ast.Add(), right=t)
+    assign("b_score", score)
+    if score_bands:
+        assign("s_rank", band_lookup(load("b_score"), score_bands, [grades.index(b.value) for b in score_bands]))
+    else:
+        assign("s_rank", const(0))
+    assign("g_rank", load("s_rank"))
+    for i, r in enumerate(parts["floors"]):
+        assign(f"r_{i}", gen.expression(r.expr))
+        # if r_i is True and rank > g_rank: g_rank = rank
+        body.append(ast.If(
+            test=ast.BoolOp(op=ast.And(), values=[
+                gen.is_const(load(f"r_{i}"), True),
+                ast.Compare(left=load("g_rank"), ops=[ast.Lt()], comparators=[const(r.rank)])]),
+            body=[ast.Assign(targets=[ast.Name(id="g_rank", ctx=ast.Store())], value=const(r.rank))], orelse=[]))
+    assign("b_grade", ast.Subscript(value=load("_GRADES"), slice=load("g_rank"), ctx=ast.Load()))
+    for i, w in enumerate(parts["warnings"]):
+        assign(f"w_{i}", gen.expression(w.expr))
+    action_values: list[ast.expr] = []
+    param_values: list[ast.expr] = []
+    restructuring_values: list[ast.expr] = []
+    for k, a in enumerate(parts["actions"]):
+        if not a.param_exprs:
+            action_values.append(gen.expression(a.expr))
+            param_values.append(tup([]))
+        else:
+            # An action whose computed parameters the catalogue refuses (a fraction of a month, 981
+            # months, no value) is undetermined, not recommended with an impossible instruction.
+            assign(f"a_{k}", gen.expression(a.expr))
+            assign(f"ap_{k}", tup([gen.expression(pe) for pe in a.param_exprs.values()]))
+            assert a.kind is not None  # set by the actions pass
+            consts[f"_PARAMS_OK{k}"] = params_check(a.kind, list(a.param_exprs))
+            body.append(ast.If(
+                test=ast.BoolOp(op=ast.And(), values=[
+                    gen.is_const(load(f"a_{k}"), True),
+                    ast.UnaryOp(op=ast.Not(), operand=ast.Call(func=load(f"_PARAMS_OK{k}"), args=[load(f"ap_{k}")],
+                                                               keywords=[]))]),
+                body=[ast.Assign(targets=[ast.Name(id=f"a_{k}", ctx=ast.Store())], value=const(None))], orelse=[]))
+            action_values.append(load(f"a_{k}"))
+            param_values.append(load(f"ap_{k}"))
+        restructuring_values.append(gen.expression(a.restructuring.expr) if a.restructuring else const(None))
+    result = tup([
+        tup([load(f"m_{i}") for i in range(len(parts["metrics"]))]),
+        tup([load(f"fb_{i}") for i in range(len(parts["factors"]))]),
+        tup([load(f"x_{i}") for i in range(len(parts["factors"]))]),
+        load("b_score"), load("s_rank"),
+        tup([load(f"r_{i}") for i in range(len(parts["floors"]))]),
+        load("g_rank"),
+        tup([load(f"w_{i}") for i in range(len(parts["warnings"]))]),
+        tup(action_values), tup(param_values), tup(restructuring_values),
+    ])
+    body.append(ast.Return(value=result))
+    args = ast.arguments(posonlyargs=[], args=[ast.arg(arg="inp"), ast.arg(arg="prm"), ast.arg(arg="b_as_of")],
+                         kwonlyargs=[], kw_defaults=[], defaults=[])
+    extra: dict[str, Any] = {"type_params": []} if sys.version_info >= (3, 12) else {}
+    fn = ast.FunctionDef(name="decide_row", args=args, body=body, decorator_list=[], returns=None, **extra)
+    module = ast.Module(body=[fn], type_ignores=[])
+    ex.locate(module)
+    code = compile(module, "<policy>", "exec")
+    namespace = ex.runtime_namespace(grades)
+    namespace["_GRADES"] = grades
+    namespace.update(consts)
+    exec(code, namespace)  # the module holds one def built from checked nodes only
+    return namespace["decide_row"], module
+
+
+def _input_spec(name: str, v: Mapping[str, Any]) -> InputSpec:
+    src = v["from"]
+    if "[*]" in src:
+        root_text, _, item_text = src.partition("[*]")
+        root = tuple(root_text.split("."))
+        item = tuple(p for p in item_text.split(".") if p)
+        series = True
+    else:
+        root, item, series = tuple(src.split(".")), (), False
+    return InputSpec(name, src, root, item, series, v["type"], bool(v.get("required", False)),
+                     v.get("min"), v.get("max"), tuple(v["enum"]) if v.get("enum") else None, v.get("unit"),
+                     bool(v.get("ascending", False)), bool(v.get("not_after_as_of", False)), v.get("description"))
+
+
+def check_document(doc: Document) -> tuple[list[Diagnostic], CompiledPolicy | None]:
+    """Run the schema check and every pass; return all diagnostics and, when there is no error, the compiled policy."""
+    c = _Compiler(doc)
+    if not isinstance(doc.data, dict):
+        c.err("wrong-type", "a policy is a mapping of keys (id, version, inputs, ...)", ())
+        return sort_diagnostics(c.sink.items), None
+    if not known_schema_valid(doc.text):
+        schema_errors(doc, "policy", c.sink)
+        if not c.sink.ok:
+            # Semantic checks assume the schema's shape; report shape errors first.
+            return sort_diagnostics(c.sink.items), None
+        remember_schema_valid(doc.text)
+    for _, run_pass in PASSES:
+        run_pass(c)
+    parts = c.parts
+    d = doc.data
+    grades = c.grades
+    if not c.sink.ok:
+        return sort_diagnostics(c.sink.items), None
+    inputs = tuple(_input_spec(k, v) for k, v in d["inputs"].items())
+    param_names, table, tuples = _parameter_table(c)
+    sc = d.get("scorecard") or {}
+    score_bands = tuple(Band(b.get("min"), b.get("max"), b["grade"]) for b in sc.get("grades", []))
+    base = float(sc.get("base", 0))
+    fn, module = _generate_row_function(inputs, param_names, parts, base, score_bands, grades)
+    scale = tuple(Grade(g["id"], g["zh"], g["en"], bool(g.get("nonperforming", False)))
+                  for g in d["classification"]["scale"])
+    seg = d.get("segments") or {}
+    policy = CompiledPolicy(
+        id=d["id"], version=d["version"], title=d["title"], status=d["status"], owner=d["owner"],
+        effective_from=d["effective_from"], effective_to=d.get("effective_to"),
+        changelog=tuple(d["changelog"]), sha256=hashlib.sha256(doc.text.encode("utf-8")).hexdigest(),
+        file=doc.file, text=doc.text, segment_by=seg.get("by"), segments=tuple(seg.get("values", ())),
+        inputs=inputs, parameters=table, param_names=param_names, param_tuples=tuples,
+        metrics=tuple(parts["metrics"]), score_base=base, factors=tuple(parts["factors"]),
+        score_bands=score_bands, scale=scale, floors=tuple(parts["floors"]),
+        warnings=tuple(parts["warnings"]), actions=tuple(parts["actions"]), tests_path=d.get("tests"),
+        row_function=fn, row_module=module, key_figures=tuple(d.get("key_figures") or ()),
+        action_types=c.action_types,
+    )
+    return sort_diagnostics(c.sink.items), policy
+
+
+def compile_document(doc: Document) -> CompiledPolicy:
+    """Compile or raise :class:`PolicyError` carrying every diagnostic of the file."""
+    diags, policy = check_document(doc)
+    if policy is None:
+        raise PolicyError(diags)
+    return policy

@@ -1,0 +1,208 @@
+"""Static analysis of a compiled policy: findings a reviewer wants before a change goes live.
+
+Run by ``validate`` after the checks that make a policy invalid. Each finding is a diagnostic
+with a severity (warning or info: the policy is still valid) and the rule's line:
+
+* ``metric-unused`` -- a metric no rule reads (mark it ``informational: true`` if it is only reported);
+* ``parameter-unused`` -- a parameter no expression reads;
+* ``condition-never-true`` / ``condition-always-true`` -- a comparison of an input with a constant
+  that the input's declared range (min, max, enum) decides on its own, making a warning, action or
+  floor dead or unconditional;
+* ``floor-shadowed`` -- a floor whose condition implies another floor's of the same or a worse grade
+  (``dpd > 120 -> substandard`` under ``dpd > 90 -> substandard``), so it can never decide a grade.
+
+Each finding is one check function, registered in :data:`CHECKS`.
+Band gaps and overlaps are errors of the compiler (``band-gap``, ``band-overlap``).
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import string
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from ..diagnostics import Diagnostic
+from .compiler import CompiledPolicy
+from .loader import Document
+
+_FLIP = {ast.Lt: ast.Gt, ast.LtE: ast.GtE, ast.Gt: ast.Lt, ast.GtE: ast.LtE, ast.Eq: ast.Eq, ast.NotEq: ast.NotEq}
+
+
+def _atom(node: ast.AST) -> tuple[str, type, float] | None:
+    """``name op number`` (or ``number op name``) as (name, op, number)."""
+    if not isinstance(node, ast.Compare) or len(node.ops) != 1:
+        return None
+    left, right, op = node.left, node.comparators[0], type(node.ops[0])
+    if op not in _FLIP:
+        return None
+    if isinstance(left, ast.Name) and isinstance(right, ast.Constant) and isinstance(right.value, int | float) \
+            and not isinstance(right.value, bool):
+        return left.id, op, float(right.value)
+    if isinstance(right, ast.Name) and isinstance(left, ast.Constant) and isinstance(left.value, int | float) \
+            and not isinstance(left.value, bool):
+        return right.id, _FLIP[op], float(left.value)
+    return None
+
+
+def _decided(op: type, c: float, lo: float | None, hi: float | None) -> bool | None:
+    """What ``x op c`` is for every x in [lo, hi], or None when it depends on x."""
+    lo_ = -float("inf") if lo is None else lo
+    hi_ = float("inf") if hi is None else hi
+    if op is ast.Gt:
+        return True if lo_ > c else False if hi_ <= c else None
+    if op is ast.GtE:
+        return True if lo_ >= c else False if hi_ < c else None
+    if op is ast.Lt:
+        return True if hi_ < c else False if lo_ >= c else None
+    if op is ast.LtE:
+        return True if hi_ <= c else False if lo_ > c else None
+    if op is ast.Eq:
+        return False if c < lo_ or c > hi_ else (True if lo_ == hi_ == c else None)
+    if op is ast.NotEq:
+        return True if c < lo_ or c > hi_ else None
+    return None
+
+
+def _implies(a: tuple[str, type, float], b: tuple[str, type, float]) -> bool:
+    """Whether atom ``a`` implies atom ``b`` (same name, both lower or both upper bounds)."""
+    if a[0] != b[0]:
+        return False
+    (_, oa, ca), (_, ob, cb) = a, b
+    if oa in (ast.Gt, ast.GtE) and ob in (ast.Gt, ast.GtE):
+        return ca > cb or (ca == cb and (oa is ob or oa is ast.Gt))
+    if oa in (ast.Lt, ast.LtE) and ob in (ast.Lt, ast.LtE):
+        return ca < cb or (ca == cb and (oa is ob or oa is ast.Lt))
+    return False
+
+
+class _Subject:
+    """One policy under lint: the compiled form, its document, and what the checks share."""
+
+    def __init__(self, policy: CompiledPolicy, doc: Document):
+        self.policy = policy
+        self.doc = doc
+        self.data: dict[str, Any] = doc.data
+
+    def finding(self, code: str, message: str, path: tuple[Any, ...], rule: str | None,
+                hint: str | None = None) -> Diagnostic:
+        line, col = self.doc.locate(path)
+        return Diagnostic(code, message, file=self.doc.file, line=line, column=col, rule=rule, hint=hint,
+                          severity="warning")
+
+    @functools.cached_property
+    def read(self) -> set[str]:
+        """Every name some expression, evidence list, message template or the segment choice reads."""
+        read: set[str] = set()
+        for _, expr in _expressions(self.policy):
+            read.update(expr.refs)
+        for w in self.policy.warnings:
+            read.update(w.evidence)
+        read.update(self.policy.key_figures)  # shown in every explanation: a metric only shown there is used
+        for section in ("warnings", "actions"):
+            for item in self.data.get(section) or []:
+                for text in (item.get("message") or item.get("reason") or {}).values():
+                    read.update(n for _, n, _, _ in string.Formatter().parse(text) if n)
+        if self.policy.segment_by:
+            read.add(self.policy.segment_by)
+        return read
+
+
+def _expressions(policy: CompiledPolicy) -> Iterator[tuple[str, Any]]:
+    for m in policy.metrics:
+        yield f"metric {m.name}", m.expr
+    for f in policy.factors:
+        yield f"factor {f.id}", f.expr
+    for r in policy.floors:
+        yield f"floor {r.id}", r.expr
+    for w in policy.warnings:
+        yield f"warning {w.id}", w.expr
+    for a in policy.actions:
+        yield f"action {a.id}", a.expr
+        yield from ((f"action {a.id}", p) for p in a.param_exprs.values())
+        if a.restructuring:
+            yield f"action {a.id}", a.restructuring.expr
+
+
+def metric_unused(s: _Subject) -> Iterator[Diagnostic]:
+    """A metric no rule reads is dead weight, unless it is marked as reported only."""
+    for name, m in (s.data.get("metrics") or {}).items():
+        if name not in s.read and not m.get("informational", False):
+            yield s.finding("metric-unused", f"metric '{name}' is read by no rule", ("metrics", name), name,
+                            "use it, remove it, or mark it 'informational: true' if it is only reported")
+
+
+def parameter_unused(s: _Subject) -> Iterator[Diagnostic]:
+    """A parameter no expression reads: tuning it changes nothing."""
+    for name in s.data.get("parameters") or {}:
+        if name not in s.read:
+            yield s.finding("parameter-unused", f"parameter '{name}' is read by no expression", ("parameters", name),
+                            name)
+
+
+def condition_decided_by_ranges(s: _Subject) -> Iterator[Diagnostic]:
+    """A floor, warning or action whose condition the inputs' declared ranges decide on their own."""
+    p = s.policy
+    ranges = {i.name: (i.min, i.max) for i in p.inputs if i.type in ("number", "integer") and not i.series}
+    rules = [(("classification", "rules", i, "when"), r.id, r.expr.tree) for i, r in enumerate(p.floors)]
+    rules += [(("warnings", i, "when"), w.id, w.expr.tree) for i, w in enumerate(p.warnings)]
+    rules += [(("actions", i, "when"), a.id, a.expr.tree) for i, a in enumerate(p.actions)]
+    hint = "the condition compares an input with a value outside its min/max"
+    for path, rid, tree in rules:
+        verdict = _condition_verdict(tree, ranges)
+        if verdict is True:
+            yield s.finding("condition-always-true", f"'{rid}' fires for every client the inputs' declared ranges "
+                            "allow", path, rid, hint)
+        elif verdict is False:
+            yield s.finding("condition-never-true", f"'{rid}' can never fire under the inputs' declared ranges",
+                            path, rid, hint)
+
+
+def floor_shadowed(s: _Subject) -> Iterator[Diagnostic]:
+    """A floor implied by another of the same or a worse grade can never decide a grade."""
+    grade_rank = {g: k for k, g in enumerate(s.policy.grade_ids)}
+    atoms = [(k, r, _atom(r.expr.tree)) for k, r in enumerate(s.policy.floors)]
+    for k, r, atom in atoms:
+        if atom is None:
+            continue
+        for _, other, other_atom in atoms:
+            if other is r or other_atom is None or grade_rank[other.floor] < grade_rank[r.floor]:
+                continue
+            # Two floors that imply each other: only the one with the later id is reported.
+            if _implies(atom, other_atom) and not (_implies(other_atom, atom) and other.id > r.id):
+                yield s.finding("floor-shadowed", f"floor '{r.id}' is shadowed by '{other.id}': whenever it fires, "
+                                f"'{other.id}' fires with grade {other.floor}", ("classification", "rules", k, "when"),
+                                r.id, "remove it, or make it set a worse grade")
+                break
+
+
+# The lint checks, in reporting order: a new finding is one function here and one planted policy
+# in tests/data/lint_policies.
+CHECKS: tuple[Callable[[_Subject], Iterator[Diagnostic]], ...] = (
+    metric_unused,
+    parameter_unused,
+    condition_decided_by_ranges,
+    floor_shadowed,
+)
+
+
+def lint(policy: CompiledPolicy, doc: Document) -> list[Diagnostic]:
+    """Every finding of every check in :data:`CHECKS` (warnings: the policy stays valid)."""
+    subject = _Subject(policy, doc)
+    return [d for check in CHECKS for d in check(subject)]
+
+
+def _condition_verdict(tree: ast.AST, ranges: dict[str, tuple[float | None, float | None]]) -> bool | None:
+    atom = _atom(tree)
+    if atom is not None:
+        if atom[0] not in ranges:
+            return None
+        lo, hi = ranges[atom[0]]
+        return _decided(atom[1], atom[2], lo, hi)
+    if isinstance(tree, ast.BoolOp):
+        verdicts = [_condition_verdict(v, ranges) for v in tree.values]
+        if isinstance(tree.op, ast.And):
+            return False if False in verdicts else (True if all(v is True for v in verdicts) else None)
+        return True if True in verdicts else (False if all(v is False for v in verdicts) else None)
+    return None

@@ -1,0 +1,1192 @@
+"""Portfolio batches: read a table, check every row, decide the good ones column-wise, account for all.
+
+``rows read = decided + rejected``, always. The decisions table keeps the input order, one row per
+decided client: grade, the rule that decided it, score, fired floors, warnings, actions (after
+conflicts), undetermined rules and every metric. ``--records`` also writes the full decision
+records (the same JSON ``decide`` prints) through the shared record builder.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import hashlib
+import io
+import itertools
+import json
+import math
+import operator
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from ..decide.evaluate import Decider, canonical_json
+from ..decide.inputs import INT_RANGE, unwritable_integers
+from ..diagnostics import Diagnostic, InputError, UsageError
+from ..policy.compiler import CompiledPolicy
+from ..policy.loader import JSONInputError, parse_json_text
+from .frame import (
+    Prepared,
+    Problem,
+    client_id_text,
+    column_path,
+    date_of,
+    duplicate_ids,
+    leaf_types,
+    path_text,
+    prepare,
+)
+from .vector import Col, VectorResults, days_to_date, evaluate_columns
+
+if TYPE_CHECKING:
+    from ..decide.segment import SegmentRecords
+
+READ_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet",
+                ".xlsx": "xlsx"}
+WRITE_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
+CHUNK_ROWS = 250_000
+
+
+# -------------------------------------------------------------------- reading
+
+
+def flatten(record: dict[str, Any], shapes: bool = False) -> dict[str, Any]:
+    """A nested client record as one flat row: dotted paths, list items as ``financials[k].x``.
+
+    An item that is not an object is the cell ``financials[k]``; an empty or null item is no
+    cell (a period that does not exist, as in a wide table). With ``shapes``, every shape
+    survives, so that the column checks see what ``decide`` sees (JSON Lines): an empty object,
+    or one of nulls only, is the cell ``{}`` (``loan.balance: {}`` is refused), an empty list the
+    cell ``[]`` (``financials: []`` is a list with no period). Without, they are no cells: the
+    row a table (CSV, Parquet, Excel) holds of the record.
+    """
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict) and (value or not prefix):
+            before = len(out)
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+            if shapes and prefix and all(v is None for v in itertools.islice(out.values(), before, None)):
+                for k in list(itertools.islice(out, before, None)):  # an object of nulls is still an object
+                    del out[k]
+                out[prefix] = {}
+        elif isinstance(value, list) and value:
+            before = len(out)
+            for i, item in enumerate(value):
+                if item is not None and item != {}:
+                    walk(f"{prefix}[{i}]", item)
+                    if out.get(f"{prefix}[{i}]") == {}:  # an item of nulls only: a period that does not exist
+                        del out[f"{prefix}[{i}]"]
+            if shapes and len(out) == before:  # a list of empty items only: still a list
+                out[prefix] = []
+        elif shapes or (value != {} and value != []):
+            out[prefix] = value
+
+    walk("", record)
+    return out
+
+
+@dataclass
+class PeriodRows:
+    """The accounting of a long ``--financials`` table: rows read = joined to a client + rejected."""
+
+    rows_read: int
+    joined: int
+    rejects: list[dict[str, Any]]
+
+
+@dataclass
+class Table:
+    frame: pd.DataFrame
+    text: bool  # cells are text (CSV): numbers, booleans and dates are parsed
+    problems: list[Problem] = field(default_factory=list)  # rows unreadable before any column check
+    positions: np.ndarray | None = None  # input row of each frame row, when some rows could not be read
+    rows_read: int = 0
+    periods: PeriodRows | None = None  # when periods came as a long table
+    source: Path | None = None  # JSON Lines: the file the records are read again from (canonical inputs)
+    offsets: np.ndarray | None = None  # JSON Lines: byte offset of each frame row's line in ``source``
+    late: list[Problem] = field(default_factory=list)  # frame rows whose record has no canonical JSON
+    lines: np.ndarray | None = None  # CSV: the line (as an editor numbers it) of each input row
+
+    @property
+    def records(self) -> bool:
+        """The rows are JSON records (JSON Lines): each is held to ``decide``'s reading of a record."""
+        return self.offsets is not None
+
+
+def read_table(path: Path, financials: Path | None = None, encoding: str = "utf-8") -> Table:
+    """Read a client table in any supported format; rows that cannot even be parsed are problems.
+
+    ``encoding`` is that of CSV files (a byte-order mark is skipped); the other formats define their own.
+    """
+    fmt = READ_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise UsageError([Diagnostic("unknown-format", f"cannot read '{path.suffix}' files", file=str(path),
+                                     hint="use .csv, .jsonl, .parquet or .xlsx")])
+    if not path.exists():
+        raise UsageError([Diagnostic("file-missing", f"no such file: {path}", file=str(path))])
+    try:
+        if fmt == "csv":
+            table = _read_csv(path, encoding)
+            frame = table.frame
+            if len(frame.columns) == 1:  # one column whose name holds the others: not comma separated
+                sep = next((c for c in (";", "\t", "|") if c in str(frame.columns[0])), None)
+                if sep is not None:
+                    raise InputError([Diagnostic(
+                        "unreadable", f"the columns are separated by {sep!r}, not by commas", file=str(path),
+                        hint="save the table as 'CSV UTF-8 (comma delimited)'" + (
+                            " (Excel in a European locale writes ';')" if sep == ";" else ""))])
+        elif fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            check_header(pq.read_schema(path).names, path)
+            frame = pd.read_parquet(path)
+            table = Table(frame, text=False, rows_read=len(frame))
+        elif fmt == "xlsx":
+            # Cells as Excel holds them: a column of TRUE/FALSE with blanks must not turn into 0.0/1.0.
+            frame = pd.read_excel(path, engine="openpyxl", dtype=object, header=None)
+            if len(frame):  # the first row is the header, checked before any column is named after it
+                header = [str(h) for h in frame.iloc[0].tolist()]
+                check_header(header, path, line=1)
+                frame = frame.iloc[1:].reset_index(drop=True).set_axis(header, axis=1)
+            table = Table(frame, text=False, rows_read=len(frame))
+        else:
+            table = _read_jsonl(path)
+    except (UsageError, InputError):
+        raise
+    except UnicodeDecodeError as exc:
+        bad = exc.object[exc.start] if isinstance(exc.object, bytes) and exc.start < len(exc.object) else None
+        utf8 = codecs.lookup(encoding).name == "utf-8"
+        raise InputError([Diagnostic("unreadable", f"cannot decode the file as {encoding}"
+                                     + (f" (byte 0x{bad:02x})" if bad is not None else ""), file=str(path),
+                                     hint="Excel in a Chinese locale saves CSV as GBK: pass --encoding gb18030, or "
+                                          "save as 'CSV UTF-8'" if utf8 else
+                                          "pass the encoding the file was saved in (--encoding)")]) from None
+    except Exception as exc:  # any reader's complaint (pyarrow, openpyxl, zipfile, csv) means: not a readable table
+        raise InputError([Diagnostic("unreadable", f"cannot read the table: {type(exc).__name__}: {exc}",
+                                     file=str(path), hint=f"is it really a {fmt} file?")]) from None
+    if financials is not None:
+        table.frame, table.periods = join_financials(table, read_table(financials, encoding=encoding))
+        table.offsets = None  # a record is now its line and its periods from the other table
+    return table
+
+
+@dataclass
+class CsvLayout:
+    """Where each record of a CSV file starts, as a text editor numbers its lines, and its cell count."""
+
+    header: list[str]
+    lines: np.ndarray  # 1-based line of each record after the header (quoted newlines counted)
+    cells: np.ndarray  # cells of each record
+
+
+def csv_layout(data: bytes, encoding: str) -> CsvLayout:
+    """The records of a CSV file, blank lines skipped (as the reader skips them).
+
+    A file without quotes is split at its newlines with numpy; one with quotes is walked by the
+    ``csv`` module, which knows a quoted newline from a record's end.
+    """
+    enc = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+    if b'"' not in data:
+        arr = np.frombuffer(data, np.uint8)
+        ends = np.flatnonzero(arr == 10)
+        starts = np.concatenate([[0], ends + 1])
+        ends = np.concatenate([ends, [len(arr)]])
+        commas = np.flatnonzero(arr == 44)  # positions only: a few per record, not a count per byte
+        cells = np.searchsorted(commas, ends) - np.searchsorted(commas, starts) + 1
+        blank = np.zeros(len(starts), bool)
+        for k in np.flatnonzero((cells == 1) & (ends - starts < 64)):  # a blank line has no comma and is short
+            blank[k] = not data[starts[k]:ends[k]].strip()
+        numbers = np.flatnonzero(~blank) + 1
+        if not len(numbers):
+            return CsvLayout([], np.zeros(0, np.int64), np.zeros(0, np.int64))
+        first = numbers[0] - 1
+        head = data[starts[first]:ends[first]].decode(enc, errors="replace").rstrip("\r")
+        if first == 0 and head.startswith("\ufeff"):
+            head = head[1:]
+        keep = ~blank
+        keep[first] = False
+        return CsvLayout(head.split(","), numbers[1:].astype(np.int64), cells[keep].astype(np.int64))
+    reader = csv.reader(io.StringIO(data.decode(enc), newline=""))
+    header: list[str] | None = None
+    lines, counts = [], []
+    before = 0
+    for record in reader:
+        start, before = before + 1, reader.line_num
+        if not record or (len(record) == 1 and not record[0].strip()):
+            continue
+        if header is None:
+            header = record
+            continue
+        lines.append(start)
+        counts.append(len(record))
+    return CsvLayout(header or [], np.array(lines, np.int64), np.array(counts, np.int64))
+
+
+def check_header(names: list[Any], path: Path, line: int | None = None) -> None:
+    """Refuse a header naming a column twice, by name: a reader would rename one (``x.1``) and read it as a field."""
+    seen: dict[str, int] = {}
+    twice = []
+    for k, name in enumerate(map(str, names), 1):
+        if name in seen:
+            twice.append(Diagnostic("duplicate-column", f"column '{name}' appears twice in the header (columns "
+                                    f"{seen[name]} and {k})", file=str(path), line=line,
+                                    hint="rename or remove one of them: a cell cannot say which one it fills"))
+        seen.setdefault(name, k)
+    if twice:
+        raise InputError(twice)
+
+
+def _read_csv(path: Path, encoding: str) -> Table:
+    """A CSV file as text cells, each record's line known; a header naming a column twice is refused.
+
+    A ragged record (more or fewer cells than the header) is rejected on its own, by its line;
+    the others are read (pandas would read one with more cells as an index, one with fewer as
+    empty cells).
+    """
+    data = path.read_bytes()
+    layout = csv_layout(data, encoding)
+    check_header(layout.header, path, line=1)
+    width = len(layout.header)
+    ragged = np.flatnonzero(layout.cells != width)
+    enc = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+    if len(ragged):
+        records = [r for r in csv.reader(io.StringIO(data.decode(enc), newline=""))
+                   if r and not (len(r) == 1 and not r[0].strip())][1:]
+        good = np.flatnonzero(layout.cells == width)
+        frame = pd.DataFrame([records[i] for i in good], columns=layout.header, dtype=str) if len(good) else \
+            pd.DataFrame({c: pd.Series(dtype=str) for c in layout.header})
+        problems = [Problem(int(i), "(row)", f"{layout.cells[i]} cells, header has {width}", "ragged-row")
+                    for i in ragged]
+        return Table(frame, text=True, problems=problems, positions=good.astype(np.int64),
+                     rows_read=len(layout.cells), lines=layout.lines)
+    # Keep text as text: 'NaN' or 'abc' in a number column must be reported, not read as null.
+    frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, na_values=[], encoding=enc)
+    lines = layout.lines if len(layout.lines) == len(frame) else None  # a layout the reader read otherwise
+    return Table(frame, text=True, rows_read=len(frame), lines=lines)
+
+
+# An integer of 19 digits or more may be beyond 64 bits (the canonical JSON encoder's limit).
+_LONG_DIGITS = re.compile(rb"\d{19,}")
+
+
+def _read_jsonl(path: Path) -> Table:
+    rows: list[dict[str, Any]] = []
+    problems: list[Problem] = []
+    positions: list[int] = []
+    offsets: list[int] = []
+    late: list[Problem] = []
+    n = offset = 0
+    with path.open("rb") as fh:
+        for n, line in enumerate(fh, 1):
+            at, offset = offset, offset + len(line)
+            if not line.strip():
+                problems.append(Problem(n - 1, "(line)", "empty line", "bad-json"))
+                continue
+            try:
+                record = parse_json_text(line)
+            except JSONInputError as exc:
+                problems += [Problem(n - 1, path or "(line)", msg, code) for code, path, msg in exc.problems]
+                continue
+            if not isinstance(record, dict):
+                problems.append(Problem(n - 1, "(record)", "a client record is a JSON object", "wrong-type"))
+                continue
+            if _LONG_DIGITS.search(line):
+                late += [Problem(len(rows), d.path or "(record)", d.message) for d in unwritable_integers(record)]
+            rows.append(flatten(record, shapes=True))
+            positions.append(n - 1)
+            offsets.append(at)
+    frame = pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
+    # Typed format: keep Python objects exactly as parsed (no inference that would turn 1 into 1.0).
+    frame = frame.astype(object) if len(frame.columns) else frame
+    return Table(frame, text=False, problems=problems, positions=np.array(positions, dtype=np.int64), rows_read=n,
+                 source=path, offsets=np.array(offsets, dtype=np.int64), late=late)
+
+
+def unwritable_cells(frame: pd.DataFrame, read: Iterable[str]) -> list[Problem]:
+    """Text cells of columns the policy does not ``read`` that stand for an integer beyond 64 bits.
+
+    ``decide`` refuses such a record when it hashes it, wherever the number is; a CSV row holding
+    one is refused the same way (a column the policy reads refuses it sooner, as out of range or
+    keeps it as text).
+    """
+    out: list[Problem] = []
+    read = set(read)
+    for c in frame.columns:
+        col = frame[c]
+        if not len(col) or col.dtype.kind in "iufbM" or str(c) in read:
+            continue
+        text = col.astype(object).where(col.notna(), "").astype(str)
+        long = text.str.len().to_numpy() >= 19
+        for i in np.flatnonzero(long):
+            v = _clean(text.iat[i], True)
+            if type(v) is int and not INT_RANGE[0] <= v <= INT_RANGE[1]:
+                out += [Problem(int(i), path_text(column_path(c)), d.message) for d in unwritable_integers(v)]
+    return out
+
+
+def join_financials(clients: Table, periods: Table) -> tuple[pd.DataFrame, PeriodRows]:
+    """A long table of periods (client_id + fields) as wide ``financials[k].x`` columns, and its accounting.
+
+    Periods are sorted by ``period_end`` when the table has one (else kept in file order). A period
+    row that names no client of the client table, or no client at all, is a reject of its own, so
+    no row of either table is lost without a word. Client ids match as text, as everywhere.
+    """
+    frame = periods.frame
+    if "client_id" not in frame.columns:
+        raise UsageError([Diagnostic("missing-column", "the financials table needs a client_id column")])
+    if periods.text != clients.text:  # one table CSV, the other typed: read the periods as the clients are read
+        frame = frame.apply(lambda col: col if col.name == "client_id" else col.map(
+            _as_text if clients.text else (lambda v: _clean(v, text=True)))) if len(frame) else frame
+    keys = client_id_text(frame["client_id"])
+    client_keys = client_id_text(clients.frame["client_id"]) if "client_id" in clients.frame.columns else None
+    has_key = keys.notna().to_numpy()
+    matched = has_key & (_is_in(keys, client_keys) if client_keys is not None else False)
+    positions = periods.positions if periods.positions is not None else np.arange(len(frame), dtype=np.int64)
+    rejects = [{"table": "financials", "row": int(p.row) + 1, "client_id": None,
+                "problems": [{"field": p.path, "code": p.code, "message": p.message}]} for p in periods.problems]
+    for i in np.flatnonzero(~matched):
+        message = (f"client_id '{keys.iat[i]}' is not in the client table" if has_key[i] else
+                   "required field 'client_id' is missing")
+        rejects.append({"table": "financials", "row": int(positions[i]) + 1,
+                        "client_id": keys.iat[i] if has_key[i] else None,
+                        "problems": [{"field": "client_id", "code": "unmatched-period" if has_key[i] else
+                                      "missing-field", "message": message}]})
+    rejects.sort(key=lambda r: r["row"])
+    joined = frame.drop(columns=["client_id"]).assign(_key=keys)[matched]
+    if "period_end" in joined.columns:
+        try:
+            joined = joined.sort_values(["_key", "period_end"], kind="stable")
+        except TypeError:  # dates and text mixed in one typed column: order by their text
+            joined = joined.sort_values(["_key", "period_end"], kind="stable",
+                                        key=lambda c: c.map(lambda v: "" if v is None else str(v)))
+    joined["_k"] = joined.groupby("_key", sort=False).cumcount()
+    wide = joined.pivot(index="_key", columns="_k")
+    wide.columns = [f"financials[{k}].{f}" for f, k in wide.columns]
+    wide = wide.reset_index()
+    out = clients.frame.drop(columns=[c for c in clients.frame.columns if str(c).startswith("financials[")])
+    out = out.assign(_key=client_keys if client_keys is not None else None).merge(
+        wide, on="_key", how="left", sort=False).drop(columns=["_key"])
+    accounting = PeriodRows(periods.rows_read, int(matched.sum()), rejects)
+    if accounting.joined + len(rejects) != accounting.rows_read:  # the accounting is a contract, not a hope
+        raise AssertionError(f"period accounting broken: {accounting}")
+    return out, accounting
+
+
+def _is_in(values: pd.Series, known: pd.Series) -> np.ndarray:
+    """``values.isin(known)`` for text keys, hashed by Arrow (pandas' Arrow-string isin goes value by value)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def arrow(s: pd.Series) -> Any:
+        if isinstance(s.array, pd.arrays.ArrowExtensionArray):
+            data = s.array._pa_array
+            return (data if isinstance(data, pa.ChunkedArray) else pa.chunked_array([data])).cast(pa.string())
+        return pa.chunked_array([pa.array(s.to_numpy(dtype=object, na_value=None), type=pa.string())])
+
+    return np.asarray(pc.is_in(arrow(values), value_set=pa.concat_arrays(arrow(known).chunks) if len(known) else
+                               pa.array([], pa.string()), skip_nulls=True).to_numpy(zero_copy_only=False), bool)
+
+
+def _as_text(v: Any) -> Any:
+    """A typed cell as a CSV cell holding the same value (periods joined to a CSV client table)."""
+    v = _clean(v)
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    return repr(v) if isinstance(v, float) else str(v)
+
+
+# --------------------------------------------------------------- evaluation
+
+
+@dataclass
+class BatchResult:
+    policy: CompiledPolicy
+    decisions: pd.DataFrame
+    rejects: list[dict[str, Any]]
+    rows_read: int
+    vector: VectorResults | None = None
+    prepared: Prepared | None = None
+    frame: pd.DataFrame | None = None
+    text: bool = False
+    chunks: list[tuple[int, Prepared]] = field(default_factory=list)
+    periods: PeriodRows | None = None  # the accounting of a long --financials table
+    source: Path | None = None  # JSON Lines: the records, read again for their canonical form
+    offsets: np.ndarray | None = None
+    refused_params: dict[str, int] = field(default_factory=dict)  # action id -> computed parameters refused
+
+    @property
+    def decided(self) -> int:
+        return len(self.decisions)
+
+    @property
+    def rejected(self) -> int:
+        return len(self.rejects)
+
+
+def _list_column(mask: np.ndarray, names: list[str]) -> pd.Series:
+    """Per row, the names whose column is set (in ``names`` order), as an Arrow list column.
+
+    Built from offsets and values without a Python loop over rows.
+    """
+    import pyarrow as pa
+
+    rows, cols = np.nonzero(mask)  # row-major: each row's names come out in column order
+    counts = np.bincount(rows, minlength=mask.shape[0]) if mask.shape[0] else np.zeros(0, np.int64)
+    offsets = np.zeros(mask.shape[0] + 1, np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    values = pa.array(np.array(names, dtype=object)[cols] if len(names) else np.zeros(0, object), type=pa.string())
+    array = pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), values)
+    return pd.Series(pd.arrays.ArrowExtensionArray(array))
+
+
+def _segment_column(policy: CompiledPolicy, prep: Prepared, segment: np.ndarray) -> pd.Categorical:
+    """Each row's segment as a categorical of the policy's segments (a value that is none of them: NaN)."""
+    categories = list(policy.segments)
+    col = prep.inputs.get(policy.segment_by) if policy.segment_by is not None else None
+    if col is None or col.codes is None or not categories:
+        return pd.Categorical(segment, categories=categories or None)
+    codes, distinct = col.codes  # the text column's codes: no string hashed again
+    index = {c: i for i, c in enumerate(categories)}
+    lookup = np.array([index.get(u, -1) for u in distinct] + [-1], np.int32)
+    return pd.Categorical.from_codes(lookup[codes], categories=categories)
+
+
+def decisions_frame(policy: CompiledPolicy, prep: Prepared, res: VectorResults,
+                    row_numbers: np.ndarray) -> pd.DataFrame:
+    """The decisions table: one row per decided client, the same facts as the decision records."""
+    n = res.n
+    grades = np.array(policy.grade_ids, dtype=object)
+    decided_by = np.full(n, policy.base_decider, dtype=object)
+    for r, c in reversed(list(zip(policy.floors, res.floors, strict=True))):
+        hit = c.data & c.valid & (res.g_rank == r.rank) & (res.g_rank != res.s_rank)
+        decided_by[hit] = r.id
+    floors_mask = np.column_stack([c.data & c.valid for c in res.floors]) if res.floors else np.zeros((n, 0), bool)
+    warn_mask = np.column_stack([c.data & c.valid for c in res.warnings]) if res.warnings else np.zeros((n, 0), bool)
+    # Actions: most urgent first; one that conflicts with an action already kept is suppressed.
+    order = sorted(range(len(policy.actions)), key=lambda j: (policy.actions[j].priority, policy.actions[j].id))
+    kept = np.zeros((n, len(order)), bool)
+    suppressed = np.zeros((n, len(order)), bool)
+    ids_in_order = [policy.actions[j].id for j in order]
+    pos = {aid: k for k, aid in enumerate(ids_in_order)}
+    for k, j in enumerate(order):
+        a = policy.actions[j]
+        fired = res.actions[j].data & res.actions[j].valid
+        clash = np.zeros(n, bool)
+        for other in ids_in_order[:k]:
+            o = policy.actions[order[pos[other]]]
+            if a.id in o.excludes or o.id in a.excludes:
+                clash |= kept[:, pos[other]]
+        kept[:, k] = fired & ~clash
+        suppressed[:, k] = fired & clash
+    und_masks, und_names = [], []
+    for r, c in zip(policy.floors, res.floors, strict=True):
+        und_masks.append(~c.valid)
+        und_names.append(r.id)
+    for w, c in zip(policy.warnings, res.warnings, strict=True):
+        und_masks.append(~c.valid)
+        und_names.append(w.id)
+    for a, c in zip(policy.actions, res.actions, strict=True):
+        und_masks.append(~c.valid)
+        und_names.append(a.id)
+    for k, j in enumerate(order):
+        rs = res.restructurings[j]
+        if rs is not None:
+            und_masks.append(kept[:, k] & ~rs.valid)
+            und_names.append(policy.actions[j].id)
+    und = np.column_stack(und_masks) if und_masks else np.zeros((n, 0), bool)
+    segment = prep.segments if prep.segments is not None else np.full(n, None, dtype=object)
+    days, day_codes = np.unique(prep.as_of_days, return_inverse=True)
+    decided_names = [policy.base_decider, *[r.id for r in policy.floors]]
+    decided_codes = pd.Categorical(decided_by, categories=list(dict.fromkeys(decided_names)))
+    constant = np.zeros(n, np.int8)
+    out: dict[str, Any] = {
+        "row": row_numbers + 1,
+        "client_id": prep.client_ids,
+        # Repeated values as categoricals: codes plus a few strings (dictionary-encoded in Parquet).
+        "as_of": pd.Categorical.from_codes(day_codes.reshape(-1).astype(np.int32) if n else np.zeros(0, np.int32),
+                                           categories=days.astype("datetime64[D]").astype(str).tolist()),
+        "policy_id": pd.Categorical.from_codes(constant, categories=[policy.id]),
+        "policy_version": pd.Categorical.from_codes(constant, categories=[policy.version]),
+        "policy_sha256": pd.Categorical.from_codes(constant, categories=[policy.sha256]),
+        "segment": _segment_column(policy, prep, segment),
+        "grade": pd.Categorical.from_codes(res.g_rank.astype(np.int8), categories=list(grades)),
+        "decided_by": decided_codes,
+        "scorecard_grade": pd.Categorical.from_codes(res.s_rank.astype(np.int8), categories=list(grades)),
+        "score": res.score,
+        "nonperforming": np.array([g.nonperforming for g in policy.scale])[res.g_rank],
+        "floors": _list_column(floors_mask, [r.id for r in policy.floors]),
+        "warnings": _list_column(warn_mask, [w.id for w in policy.warnings]),
+        "actions": _list_column(kept, ids_in_order),
+        "suppressed_actions": _list_column(suppressed, ids_in_order),
+        "undetermined": _list_column(und, und_names),
+    }
+    for m, c in zip(policy.metrics, res.metrics, strict=True):
+        if m.expr.type == "number":
+            out[f"metric.{m.name}"] = np.where(c.valid, c.data.astype(float), np.nan)
+        elif m.expr.type == "bool":
+            out[f"metric.{m.name}"] = pd.array(np.where(c.valid, c.data, False), dtype="boolean")
+            out[f"metric.{m.name}"][~c.valid] = pd.NA
+        elif m.expr.type == "date":
+            text = c.data.astype("datetime64[D]").astype(str).astype(object)
+            text[~c.valid] = None
+            out[f"metric.{m.name}"] = text
+        else:
+            out[f"metric.{m.name}"] = np.where(c.valid, c.data, None)
+    return pd.DataFrame(out)
+
+
+def run_batch(policy: CompiledPolicy, table: Table, as_of: str | None = None,
+              progress: Callable[[int], None] | None = None, workers: int = 2,
+              duplicates: list[Problem] | None = None, row_offset: int = 0) -> BatchResult:
+    """Check and decide every row of ``table`` under ``policy``; nothing is lost.
+
+    The table is cut into chunks decided on ``workers`` threads (numpy, pandas and Arrow release
+    the GIL for most of the work); client-id duplicates are found over the whole table first
+    (or given, when the table is one partition of a larger dataset). ``row_offset`` numbers the
+    rows of a partition as rows of the whole dataset.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    frame = table.frame
+    positions = table.positions if table.positions is not None else np.arange(len(frame), dtype=np.int64)
+    dups = duplicate_ids(frame) if duplicates is None else duplicates
+    late = table.late + (unwritable_cells(frame, leaf_types(policy, list(frame.columns))) if table.text else [])
+    starts = list(range(0, len(frame), CHUNK_ROWS)) or [0]
+
+    def work(start: int) -> tuple[int, Prepared, VectorResults, pd.DataFrame]:
+        stop = min(start + CHUNK_ROWS, len(frame))
+        part = frame.iloc[start:stop]
+        local = [Problem(p.row - start, p.path, p.message, p.code) for p in dups if start <= p.row < stop]
+        prep = prepare(policy, part, table.text, as_of, duplicates=local, records=table.records,
+                       late=[Problem(p.row - start, p.path, p.message, p.code) for p in late if start <= p.row < stop])
+        res = evaluate_columns(policy, len(prep.rows), prep.inputs, prep.segments, prep.as_of_days)
+        decided = decisions_frame(policy, prep, res, positions[prep.rows + start] + row_offset)
+        if progress:
+            progress(stop - start)
+        return start, prep, res, decided
+
+    if workers > 1 and len(starts) > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            chunks = list(pool.map(work, starts))
+    else:
+        chunks = [work(s) for s in starts]
+    decisions = pd.concat([c[3] for c in chunks], ignore_index=True)
+    for c in ("as_of", "segment", "decided_by"):
+        if c in decisions.columns and not isinstance(decisions[c].dtype, pd.CategoricalDtype):
+            decisions[c] = decisions[c].astype("category")
+    problems = [Problem(p.row + start, p.path, p.message, p.code) for start, prep, _, _ in chunks
+                for p in prep.problems]
+    rejects = _rejects(table, problems, positions, row_offset)
+    single = chunks[0] if len(chunks) == 1 else None
+    result = BatchResult(policy, decisions, rejects, table.rows_read, single[2] if single else None,
+                         single[1] if single else None, frame, table.text, periods=table.periods,
+                         source=table.source, offsets=table.offsets)
+    if len(chunks) > 1:
+        result.chunks = [(start, prep) for start, prep, _, _ in chunks]
+    for _, _, res, _ in chunks:
+        for aid, count in res.refused_params.items():
+            result.refused_params[aid] = result.refused_params.get(aid, 0) + count
+    if result.decided + result.rejected != result.rows_read:  # the accounting is a contract, not a hope
+        raise AssertionError(f"accounting broken: {result.rows_read} read, {result.decided} decided, "
+                             f"{result.rejected} rejected")
+    return result
+
+
+def _rejects(table: Table, problems: list[Problem], positions: np.ndarray, row_offset: int = 0) -> list[dict[str, Any]]:
+    by_row: dict[int, list[Problem]] = {}
+    for p in table.problems:  # rows that could not be parsed at all (already input positions)
+        by_row.setdefault(p.row, []).append(p)
+    ids = table.frame["client_id"].to_numpy(dtype=object, na_value=None) if "client_id" in table.frame.columns \
+        else np.full(len(table.frame), None, dtype=object)
+    row_id: dict[int, Any] = {}
+    for p in problems:
+        pos = int(positions[p.row])
+        by_row.setdefault(pos, []).append(p)
+        v = ids[p.row]
+        row_id[pos] = None if v is None or (isinstance(v, float) and math.isnan(v)) or v == "" else str(v)
+    def line(pos: int) -> dict[str, int]:  # beside the record number, the line a text editor shows
+        if table.lines is not None:
+            return {"line": int(table.lines[pos])}
+        return {"line": pos + 1} if table.source is not None else {}  # JSON Lines: one record a line
+
+    return [{"row": pos + 1 + row_offset, **line(pos), "client_id": row_id.get(pos),
+             "problems": [{"field": p.path, "code": p.code, "message": p.message} for p in problems]}
+            for pos, problems in sorted(by_row.items())]
+
+
+# ---------------------------------------------------------- full records
+
+INPUT_SLICE = 20_000  # rows converted to Python values at a time: bounded memory on any table size
+
+
+def _decided_parts(result: BatchResult) -> list[tuple[int, Prepared]]:
+    return result.chunks or ([(0, result.prepared)] if result.prepared is not None else [])
+
+
+def _decided_positions(result: BatchResult) -> np.ndarray:
+    """Frame rows of the decided clients, in the order of ``result.decisions``."""
+    parts = _decided_parts(result)
+    return np.concatenate([prep.rows + start for start, prep in parts]) if parts else np.zeros(0, np.int64)
+
+
+def canonical_inputs(result: BatchResult) -> Iterator[tuple[bytes, str]]:
+    """(canonical JSON, sha256) of each decided client's record, in the order of ``result.decisions``.
+
+    The same bytes ``decide`` hashes for the same client. JSON Lines records are read again from
+    their lines, so the object hashed is the one ``decide`` reads, whatever shapes it holds. A
+    table row stands for the record its cells make (:func:`row_records`).
+    """
+    frame = result.frame
+    if frame is None:
+        return
+    positions = _decided_positions(result)
+    sha256 = hashlib.sha256
+    if result.offsets is not None and result.source is not None:
+        for raw in _line_records(result.source, result.offsets[positions]):
+            yield raw, sha256(raw).hexdigest()
+        return
+    keep_text = text_columns(result.policy, [str(c) for c in frame.columns])
+    lists = series_roots(result.policy)
+    for lo in range(0, len(positions), INPUT_SLICE):
+        for record in row_records(None, frame.iloc[positions[lo:lo + INPUT_SLICE]], result.text, keep_text, lists):
+            raw = canonical_json(record)
+            yield raw, sha256(raw).hexdigest()
+
+
+def _line_records(source: Path, offsets: np.ndarray) -> Iterator[bytes]:
+    """Canonical JSON of the records on the lines starting at ``offsets`` (read and parsed as ``decide`` does)."""
+    with source.open("rb") as fh:
+        for at in offsets.tolist():
+            fh.seek(at)
+            yield canonical_json(parse_json_text(fh.readline()))
+
+
+def text_columns(policy: CompiledPolicy, columns: list[str]) -> set[str]:
+    """Columns whose cells stay text in the record a row stands for: the client id and the strings the policy reads."""
+    return {"client_id"} | {c for c, t in leaf_types(policy, columns).items() if t in ("string", "grade")}
+
+
+def series_roots(policy: CompiledPolicy) -> set[str]:
+    """The lists of periods the policy reads, as dotted paths (``financials``)."""
+    return {".".join(s.root) for s in policy.inputs if s.series}
+
+
+def row_records(policy: CompiledPolicy | None, frame: pd.DataFrame, text: bool,
+                keep_text: set[str] | None = None, lists: Iterable[str] = ()) -> Iterator[dict[str, Any]]:
+    """The client record each row of ``frame`` stands for, in canonical form.
+
+    Cells become the JSON values they stand for (:func:`_clean`; a CSV cell the policy reads as a
+    string, and the client id, stay text); empty cells and empty objects are no field; period
+    columns ``root[k].x`` make a list, present (maybe empty) in every row of a table that has
+    them, with empty periods at its end dropped. The nesting is planned once for all the columns.
+    """
+    columns = [str(c) for c in frame.columns]
+    if keep_text is None:
+        keep_text = text_columns(policy, columns) if policy is not None else {"client_id"}
+    cells = _cell_lists(frame, text, keep_text)
+    build = _record_builder(columns, series_roots(policy) if policy is not None else lists)
+    for row in zip(*cells, strict=True):
+        yield build(row)
+
+
+def _cell_lists(frame: pd.DataFrame, text: bool, keep_text: set[str]) -> list[list[Any]]:
+    """Each column as the JSON values :func:`_clean` makes of its cells, vectorised where the dtype allows."""
+    out = []
+    for name in frame.columns:
+        col = frame[name]
+        if str(name) == "client_id":  # an id is text, whatever the column's type (as the checks read it)
+            out.append(client_id_text(col).to_numpy(dtype=object, na_value=None).tolist())
+        elif text and str(name) in keep_text:
+            out.append([None if v == "" else v for v in col.to_numpy(dtype=object, na_value=None).tolist()])
+        elif col.dtype == np.float64:
+            out.append(_float_cells(col.to_numpy()))
+        elif isinstance(col.dtype, np.dtype) and col.dtype.kind in "iub":
+            out.append(col.to_numpy().tolist())
+        elif not text and isinstance(col.dtype, pd.StringDtype):
+            out.append(col.to_numpy(dtype=object, na_value=None).tolist())
+        else:
+            out.append([_clean(v, text) for v in col.to_numpy(dtype=object)])
+    return out
+
+
+def _nan_as_none(arr: np.ndarray) -> np.ndarray:
+    """A float column as Python floats, None where it is NaN."""
+    cells = arr.astype(object)
+    cells[np.isnan(arr)] = None
+    return cells
+
+
+def _float_cells(arr: np.ndarray) -> list[Any]:
+    """Floats as canonical JSON has them: NaN is null, 52000000.0 is the integer 52000000."""
+    cells = _nan_as_none(arr)
+    whole = np.isfinite(arr) & (np.floor(arr) == arr) & (np.abs(arr) < 2.0**53)
+    if whole.any():
+        cells[whole] = arr[whole].astype(np.int64).tolist()
+    return list(cells.tolist())
+
+
+def _record_builder(columns: list[str], lists: Iterable[str] = ()) -> Callable[[tuple[Any, ...]], dict[str, Any]]:
+    """The nesting of :func:`row_records`, planned once: every row of a table nests its columns the same way.
+
+    ``lists`` are the lists of periods the policy reads (``financials``): such a list is in every
+    row that holds no object there (maybe empty), as a wide table's row with no period cells has
+    no periods; any other list is there when it has items. Never fails on a table's shape: a
+    column that is a value in one row and an object in another (``notes`` and ``notes.x``) gives
+    each row what it holds (a row holding both is refused by the checks before it is decided).
+    """
+    trie: dict[str, Any] = {"leaf": None, "keys": {}, "items": {}}
+    for i, c in enumerate(columns):
+        node = trie
+        for part in column_path(c):
+            node = (node["items"] if isinstance(part, int) else node["keys"]).setdefault(
+                part, {"leaf": None, "keys": {}, "items": {}})
+        node["leaf"] = i
+    build = _plan(trie, "", frozenset(lists))
+    return lambda row: build(row) or {}
+
+
+def _plan(node: dict[str, Any], path: str, lists: frozenset[str]) -> Callable[[tuple[Any, ...]], Any]:
+    leaf, keys, items = node["leaf"], node["keys"], node["items"]
+    if not keys and not items:
+        return operator.itemgetter(leaf) if leaf is not None else _none
+    inner: Callable[[tuple[Any, ...]], Any] = _none
+    if keys:  # keys in sorted order, nulls and empty objects left out, as canonical JSON has them
+        names = tuple(sorted(keys))
+        parts = tuple(_plan(keys[k], f"{path}.{k}" if path else k, lists) for k in names)
+        if len(names) > 1 and all(not keys[k]["keys"] and not keys[k]["items"] for k in names):
+            get = operator.itemgetter(*(keys[k]["leaf"] for k in names))
+
+            def as_object(row: tuple[Any, ...]) -> Any:
+                return {k: v for k, v in zip(names, get(row), strict=True) if v is not None and v != {}}
+        else:
+            def as_object(row: tuple[Any, ...]) -> Any:
+                return {k: v for k, part in zip(names, parts, strict=True)
+                        if (v := part(row)) is not None and v != {}}
+        inner = as_object
+    if items:  # a missing or empty item is {}; empty items at the end are dropped
+        periods = tuple(_plan(items[k], f"{path}[{k}]", lists) if k in items else _none
+                        for k in range(max(items) + 1))
+        empty = [] if path in lists else None
+
+        def as_list(row: tuple[Any, ...]) -> Any:
+            out = [{} if (v := p(row)) is None else v for p in periods]
+            while out and out[-1] == {}:
+                out.pop()
+            return out or empty
+
+        if keys:  # a list in some rows, an object in others: whichever this row holds
+            as_dict = inner
+
+            def either(row: tuple[Any, ...]) -> Any:
+                return as_dict(row) or as_list(row)
+
+            inner = either
+        else:
+            inner = as_list
+    if leaf is None:
+        return inner
+    get_leaf = operator.itemgetter(leaf)
+    rest = inner
+    return lambda row: v if (v := get_leaf(row)) is not None else rest(row)
+
+
+def _none(row: tuple[Any, ...]) -> None:
+    return None
+
+
+def iter_records(result: BatchResult, decider: Decider) -> Iterator[dict[str, Any]]:
+    """Full decision records for a batch (vector results, shared record builder), in input order."""
+    digests = (digest for _, digest in canonical_inputs(result))
+    for _, prep in _decided_parts(result):
+        res = result.vector if not result.chunks and result.vector is not None else evaluate_columns(
+            result.policy, len(prep.rows), prep.inputs, prep.segments, prep.as_of_days)
+        for i in range(len(prep.rows)):
+            inputs = tuple(_python_input(spec, prep.inputs[spec.name], i) for spec in result.policy.inputs)
+            yield decider.build_record(str(prep.client_ids[i]), days_to_date(prep.as_of_days[i]), inputs,
+                                       res.row(i), next(digests))
+
+
+def _py_cells(series: pd.Series) -> list[Any]:
+    """A column as Python values, None for null (lists of Arrow list columns as lists)."""
+    if isinstance(series.dtype, pd.ArrowDtype) or isinstance(series.array, pd.arrays.ArrowExtensionArray):
+        return list(series.array._pa_array.to_pylist())
+    if series.dtype == np.float64:
+        return list(_nan_as_none(series.to_numpy()).tolist())
+    return list(series.to_numpy(dtype=object, na_value=None).tolist())
+
+
+_FACT_COLUMNS = ("segment", "grade", "decided_by", "scorecard_grade", "score", "nonperforming", "floors", "warnings",
+                 "actions", "suppressed_actions", "undetermined")
+
+
+def decision_facts(decisions: pd.DataFrame) -> Iterator[dict[str, Any]]:
+    """Each row of a decisions table as the facts part of ``evaluate.summarize`` (no ids, times or hashes)."""
+    metric_cols = [c for c in decisions.columns if c.startswith("metric.")]
+    names = [c[len("metric."):] for c in metric_cols]
+    columns = [_py_cells(decisions[c]) for c in _FACT_COLUMNS]
+    metric_rows = (zip(*[_py_cells(decisions[c]) for c in metric_cols], strict=True) if metric_cols
+                   else itertools.repeat((), len(decisions)))
+    for (segment, grade, decided_by, s_grade, score, nonperf, floors, warnings, actions, suppressed, und), metrics \
+            in zip(zip(*columns, strict=True), metric_rows, strict=True):
+        yield {
+            "segment": segment, "metrics": dict(zip(names, metrics, strict=True)),
+            "score": {"total": score, "grade": s_grade},
+            "classification": {"grade": grade, "decided_by": decided_by, "scorecard_grade": s_grade,
+                               "nonperforming": nonperf, "floors": floors},
+            "warnings": warnings, "actions": actions, "suppressed_actions": suppressed, "undetermined": und,
+        }
+
+
+def _texts(series: pd.Series) -> list[str]:
+    """A column without nulls as Python strings; a categorical's few categories are converted once."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        codes = series.cat.codes.to_numpy()
+        if not (codes < 0).any():  # a null's code (-1) would index the last category
+            names = np.asarray(series.cat.categories.astype(str), dtype=object)
+            return list(names[codes].tolist())
+    return list(series.astype(str).tolist())
+
+
+SEGMENT_FORMAT = "policy_engine.segment/1"  # an Arrow IPC stream, columns decision.* / input.* / json.*
+SEGMENT_COMPRESSION = "zstd"  # zstd: a third smaller than LZ4 here, and the store is bound by what it writes
+
+
+def audit_segments(result: BatchResult, inputs: str = "full", skip: frozenset[str] | set[str] = frozenset(),
+                   size: int | None = None) -> Iterator[tuple[bytes, SegmentRecords]]:
+    """The batch's decisions as decision-store segments: (segment bytes, its records' own fields).
+
+    A segment holds ``size`` decided clients column-wise: the decisions table's facts
+    (``decision.*``) and, unless only hashes are kept, the input cells as read (``input.*``; a
+    column of mixed Python values as JSON text, ``json.*``). Recording then costs an Arrow write
+    and one short chained row per client, not a JSON document per client. Clients in ``skip``
+    (recorded by an earlier run of the same batch) are left out.
+    """
+    import pyarrow as pa
+
+    from ..decide.evaluate import _CLOCK, _IDS, ENGINE_VERSION
+    from ..decide.segment import SegmentRecords, chunk_size
+
+    size = size or chunk_size()
+    d = result.decisions
+    positions = _decided_positions(result)
+    keep = ~d["client_id"].isin(list(skip)).to_numpy() if skip else np.ones(len(d), bool)
+    full = inputs == "full"
+    hashes = None if full else [h for (_, h), k in zip(canonical_inputs(result), keep, strict=True) if k]
+    d = d[keep].reset_index(drop=True)
+    positions = positions[keep]
+    client_ids, as_ofs, grades = (_texts(d[c]) for c in ("client_id", "as_of", "grade"))
+    # Converted to Arrow once; each segment is a zero-copy slice of these.
+    facts = pa.Table.from_pandas(d.rename(columns=lambda c: f"decision.{c}"), preserve_index=False)
+    columns = {name: facts.column(name) for name in facts.column_names}
+    records = None  # JSON Lines: each record's canonical JSON, as decide hashed it, one segment at a time
+    text_kept: list[str] = []
+    if full and result.frame is not None and result.offsets is not None:
+        records = (raw for (raw, _), k in zip(canonical_inputs(result), keep, strict=True) if k)
+    elif full and result.frame is not None:
+        frame = result.frame
+        text_kept = sorted(text_columns(result.policy, [str(c) for c in frame.columns]))
+        whole = len(positions) == len(frame) and bool((positions == np.arange(len(frame))).all())
+        part = frame.reset_index(drop=True) if whole else frame.iloc[positions].reset_index(drop=True)
+        for c in part.columns:
+            col = part[c]
+            if col.dtype == object:  # mixed Python values (JSON Lines, Excel): keep them as JSON
+                columns[f"json.{c}"] = pa.chunked_array([pa.array(
+                    [orjson.dumps(_clean(v, result.text and c not in text_kept)).decode("utf-8")
+                     for v in col.to_numpy(dtype=object)],
+                    type=pa.string())])
+            else:
+                columns[f"input.{c}"] = pa.chunked_array([pa.Array.from_pandas(col)])
+    table = pa.table(columns).replace_schema_metadata({
+        "format": SEGMENT_FORMAT, "engine_version": ENGINE_VERSION, "text": "1" if result.text else "0",
+        "text_columns": json.dumps(text_kept), "lists": json.dumps(sorted(series_roots(result.policy)))})
+    options = pa.ipc.IpcWriteOptions(compression=SEGMENT_COMPRESSION)
+    for lo in range(0, len(d), size):
+        hi = min(lo + size, len(d))
+        part = table.slice(lo, hi - lo)
+        if records is not None:
+            part = part.append_column("record", pa.array([raw.decode("utf-8") for raw in
+                                                          itertools.islice(records, hi - lo)], type=pa.string()))
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, part.schema, options=options) as writer:
+            writer.write_table(part)
+        prefix, first = _IDS.block(hi - lo)
+        yield sink.getvalue().to_pybytes(), SegmentRecords(
+            prefix, first, client_ids[lo:hi], as_ofs[lo:hi], grades[lo:hi],
+            None if hashes is None else hashes[lo:hi], _CLOCK.now())
+
+
+def prefetched(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """``items`` produced on a thread ``depth`` ahead of the consumer.
+
+    Arrow writes and SQLite inserts both release the GIL, so building the next segment overlaps
+    with storing this one. An exception in the producer is raised in the consumer.
+    """
+    import queue
+    import threading
+
+    box: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                box.put((True, item))
+            box.put((False, None))
+        except BaseException as exc:  # handed to the consumer, which raises it
+            box.put((False, exc))
+
+    worker = threading.Thread(target=produce, name="prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            ok, value = box.get()
+            if not ok:
+                if value is not None:
+                    raise value
+                return
+            yield value
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                box.get_nowait()
+            except queue.Empty:
+                worker.join(0.01)
+
+
+def read_segment(data: bytes) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
+    """(decision facts, input cells as read, metadata) of a stored segment."""
+    import pyarrow as pa
+
+    with pa.ipc.open_stream(pa.BufferReader(data)) as reader:
+        table = reader.read_all()
+    meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+    names = table.column_names
+    # Facts as Arrow-backed columns (nulls as None, lists as lists); input cells as pandas read them.
+    facts = table.select([c for c in names if c.startswith("decision.")]).to_pandas(types_mapper=pd.ArrowDtype)
+    facts.columns = [c[len("decision."):] for c in facts.columns]
+    inputs = table.select([c for c in names if c.startswith(("input.", "json.")) or c == "record"]).to_pandas()
+    return facts, inputs, meta
+
+
+def segment_input(inputs: pd.DataFrame, i: int, text: bool, keep_text: Iterable[str] = ("client_id",),
+                  lists: Iterable[str] = ("financials",)) -> dict[str, Any] | None:
+    """Row ``i`` of a segment's inputs as the client record (canonical form: the form hashed, which
+    ``decide`` reads as it read the table's cells), or None when only hashes were kept.
+
+    A JSON Lines record was stored whole (``record``); a table row is rebuilt from its cells as
+    :func:`row_records` built it (``keep_text``: the columns kept as text).
+    """
+    from ..decide.evaluate import _canonical
+
+    if len(inputs.columns) == 0:
+        return None
+    if "record" in inputs.columns:
+        return dict(orjson.loads(inputs["record"].iat[i]))
+    keep = set(keep_text) | {"client_id"}
+    columns, cells = [], []
+    for c, v in zip(inputs.columns, inputs.iloc[i].tolist(), strict=True):
+        name = c.partition(".")[2]
+        columns.append(name)
+        if c.startswith("json."):
+            v = orjson.loads(v)
+            cells.append(None if name in keep and v == "" else v)
+        elif name in keep:
+            v = _clean(v)
+            cells.append(None if v is None or v == "" else v if isinstance(v, str) else str(v))
+        else:
+            cells.append(_clean(v, text))
+    return dict(_canonical(_record_builder(columns, lists)(tuple(cells))))
+
+
+def _clean(v: Any, text: bool = False) -> Any:
+    """A cell as the JSON value it stands for (text cells typed the way JSON would carry them)."""
+    if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, dt.datetime):  # a date cell of Excel or a time stamp column (pd.Timestamp is one too)
+        day = date_of(v)
+        return v.isoformat() if day is None else day.isoformat()
+    if text and isinstance(v, str):
+        if v == "":
+            return None
+        low = v.lower()
+        if low in ("true", "false"):
+            return low == "true"
+        try:
+            return int(v)
+        except ValueError:
+            pass
+        try:
+            f = float(v)
+            return f if math.isfinite(f) else v
+        except ValueError:
+            return v
+    return v
+
+
+def _python_input(spec: Any, c: Col, i: int) -> Any:
+    if c.present is not None:
+        out = []
+        for k in np.flatnonzero(c.present[i]):
+            if not c.valid[i, k]:
+                out.append(None)
+            elif spec.type == "date":
+                out.append(days_to_date(c.data[i, k]))
+            else:
+                out.append(float(c.data[i, k]))
+        return out
+    if not c.valid[i]:
+        return None
+    v = c.data[i]
+    if spec.type == "date":
+        return days_to_date(v)
+    if spec.type == "boolean":
+        return bool(v)
+    if spec.type in ("number", "integer"):
+        return float(v)
+    return v
+
+
+# ----------------------------------------------------------------- writing
+
+
+def write_decisions(frame: pd.DataFrame, path: Path) -> None:
+    fmt = WRITE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise UsageError([Diagnostic("unknown-format", f"cannot write '{path.suffix}' files", file=str(path),
+                                     hint="use .parquet, .csv or .jsonl")])
+    if fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        # Plain Arrow types, no pandas metadata: any Parquet reader (Spark, DuckDB, pandas) reads it back.
+        table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
+        # Dictionary pages for the repeated-value columns only: trying them on a million distinct
+        # figures and ids costs more than half the write and saves nothing.
+        repeated = [c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
+        pq.write_table(table, path, use_dictionary=repeated)
+    elif fmt == "csv":
+        import pyarrow.compute as pc
+
+        flat = frame.copy()
+        for c in LIST_COLUMNS:
+            flat[c] = pd.Series(pc.binary_join(pa_array(flat[c]), ";").to_numpy(zero_copy_only=False))
+        flat.to_csv(path, index=False, lineterminator="\n")
+    else:
+        flat = frame.copy()
+        for c in LIST_COLUMNS:
+            flat[c] = pd.Series(pa_array(flat[c]).to_pylist(), dtype=object)
+        flat.to_json(path, orient="records", lines=True, force_ascii=False, double_precision=15)
+
+
+LIST_COLUMNS = ("floors", "warnings", "actions", "suppressed_actions", "undetermined")
+
+
+def pa_array(series: pd.Series) -> Any:
+    import pyarrow as pa
+
+    values = series.array
+    if isinstance(values, pd.arrays.ArrowExtensionArray):
+        return pa.chunked_array([values._pa_array]) if not isinstance(values._pa_array, pa.ChunkedArray) \
+            else values._pa_array
+    return pa.array(list(series), type=pa.list_(pa.string()))
+
+
+def write_rejects(rejects: list[dict[str, Any]], path: Path) -> None:
+    """One line per rejected row; rows of a ``--financials`` table follow, marked ``"table": "financials"``."""
+    if path.suffix.lower() == ".csv":
+        rows = [{"row": r["row"], "line": r.get("line"), "client_id": r["client_id"],
+                 "problems": "; ".join(f"{p['field']}: {p['message']}" for p in r["problems"]),
+                 "table": r.get("table", "clients")} for r in rejects]
+        columns = (["row"] + (["line"] if any("line" in r for r in rejects) else []) + ["client_id", "problems"]
+                   + (["table"] if any("table" in r for r in rejects) else []))
+        pd.DataFrame(rows, columns=columns).to_csv(path, index=False, lineterminator="\n")
+    else:
+        with path.open("w", encoding="utf-8") as fh:
+            for r in rejects:
+                fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+
+
+def summary(result: BatchResult) -> dict[str, Any]:
+    d = result.decisions
+    n = max(result.decided, 1)
+
+    def counts(pairs: Any) -> dict[str, dict[str, float]]:
+        return {str(k): {"count": int(v), "share": round(int(v) / n, 6)} for k, v in sorted(pairs)
+                if k is not None and v}
+
+    def listed(series: pd.Series) -> Any:  # counted by Arrow over the flattened lists, not as Python objects
+        import pyarrow.compute as pc
+
+        vc = pc.value_counts(pc.list_flatten(pa_array(series)))
+        return zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True)
+
+    return {
+        "policy": {"id": result.policy.id, "version": result.policy.version, "sha256": result.policy.sha256},
+        "accounting": {"rows_read": result.rows_read, "decided": result.decided, "rejected": result.rejected,
+                       **({"financials": {"rows_read": result.periods.rows_read, "joined": result.periods.joined,
+                                          "rejected": len(result.periods.rejects)}} if result.periods else {})},
+        "by_grade": {g: {"count": int((d["grade"] == g).sum()), "share": round(int((d["grade"] == g).sum()) / n, 6)}
+                     for g in result.policy.grade_ids},
+        "by_warning": counts(listed(d["warnings"])),
+        "by_action": counts(listed(d["actions"])),
+        "by_industry": counts(d["segment"].value_counts(sort=False).items()) if result.policy.segment_by else {},
+        "refused_action_params": refused_summary(result.refused_params, n),
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def refused_summary(by_action: Mapping[str, int], decided: int) -> dict[str, Any]:
+    """Computed action parameters the catalogue refused (each one an error on its decision), always shown."""
+    return {"total": sum(by_action.values()),
+            "by_action": {k: {"count": c, "share": round(c / max(decided, 1), 6)}
+                          for k, c in sorted(by_action.items())}}
+
+
+def _flatten_lists(series: pd.Series) -> np.ndarray:
+    import pyarrow.compute as pc
+
+    return pc.list_flatten(pa_array(series)).to_numpy(zero_copy_only=False)
+
+
+def render_summary(s: dict[str, Any]) -> str:
+    acc = s["accounting"]
+    lines = [f"policy {s['policy']['id']} {s['policy']['version']}",
+             f"rows read {acc['rows_read']:,} = decided {acc['decided']:,} + rejected {acc['rejected']:,}"]
+    if "financials" in acc:
+        fin = acc["financials"]
+        lines.append(f"financials rows read {fin['rows_read']:,} = joined {fin['joined']:,} + rejected "
+                     f"{fin['rejected']:,}")
+    refused = s.get("refused_action_params", {"total": 0, "by_action": {}})
+    lines.append(f"refused action parameters {refused['total']:,}"
+                 + (" (decisions list them as undetermined, code action-param-refused)" if refused["total"] else ""))
+    for k, v in refused["by_action"].items():
+        lines.append(f"  {k:<34} {v['count']:>10,}")
+    lines += ["", "by grade:"]
+    for g, v in s["by_grade"].items():
+        lines.append(f"  {g:<18} {v['count']:>10,}  {v['share'] * 100:6.2f}%")
+    for title, key in (("by warning:", "by_warning"), ("by action:", "by_action"), ("by industry:", "by_industry")):
+        if s[key]:
+            lines.append(title)
+            for k, v in sorted(s[key].items(), key=lambda kv: -kv[1]["count"]):
+                lines.append(f"  {k:<34} {v['count']:>10,}  {v['share'] * 100:6.2f}%")
+    from ..safetext import printable
+
+    return printable("\n".join(lines) + "\n", keep_newlines=True)  # industries are client text

@@ -1,0 +1,366 @@
+"""Portfolios beyond one machine: a partitioned Parquet dataset decided partition by partition on Dask.
+
+Each partition (one Parquet file of the dataset directory) is decided by a Dask task with the same
+vector evaluator as ``batch``, and written as one Parquet file of the result directory. The
+policy travels as its text and is compiled once per worker process; client-id duplicates are
+found over the whole dataset first, from the ``client_id`` column alone. Rows keep their number
+in the dataset (files in name order), so the result equals a local batch of the same rows.
+
+Each row is decided under the version in force on its day, as everywhere (the days are read on
+the client with the ids, and each task gets the versions it needs as text). Every decision is
+recorded in the decision store by one writer, the client: a task writes its partition's store
+segments next to its result, and the client appends them in partition order, so the hash chain
+is the one a local batch would write; a rerun of the same dataset records only what is not yet
+recorded. ``--records`` and ``--financials`` are refused: the records are in the store (``audit
+export``), and periods come as wide ``financials[k].x`` columns of the partitions.
+
+Local default: a ``dask.distributed.LocalCluster`` with one single-threaded worker per core. Any
+running scheduler works: ``--scheduler tcp://host:8786`` (workers need this package installed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ..diagnostics import Diagnostic, InputError, UsageError
+from ..policy.compiler import CompiledPolicy
+from .frame import Problem, duplicate_ids
+
+if TYPE_CHECKING:
+    from ..policy.registry import Registry
+    from ..run import BatchRun, PolicyRef
+
+_COMPILED: dict[str, CompiledPolicy] = {}
+
+
+def partitions(dataset: Path) -> list[Path]:
+    files = sorted(p for p in dataset.rglob("*.parquet") if p.is_file())
+    if not files:
+        raise UsageError([Diagnostic("empty-dataset", f"no .parquet files under {dataset}", file=str(dataset),
+                                     hint="--engine dask reads a directory of Parquet files (a partitioned dataset)")])
+    return files
+
+
+def _policy_from_text(text: str, file: str) -> CompiledPolicy:
+    import hashlib
+
+    from ..policy.compiler import compile_document
+    from ..policy.loader import load_yaml_text
+
+    key = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    if key not in _COMPILED:
+        _COMPILED[key] = compile_document(load_yaml_text(text, file))
+    return _COMPILED[key]
+
+
+def _worker_ref(policy_text: str, policy_file: str, versions: dict[str, tuple[str, str]] | None,
+                choices: dict[str | None, str | tuple[str, str, str | None]] | None) -> PolicyRef:
+    """The client's version choice, rebuilt on a worker: one policy, or per day a version (by sha256)
+    or the reason no version is in force."""
+    from ..run import PolicyRef
+
+    if choices is None or versions is None:
+        return PolicyRef(_policy_from_text(policy_text, policy_file))
+    compiled = {sha: _policy_from_text(text, file) for sha, (text, file) in versions.items()}
+
+    def choose(day: str | None) -> CompiledPolicy:
+        chosen = choices[day]
+        if isinstance(chosen, str):
+            return compiled[chosen]
+        code, message, hint = chosen
+        raise UsageError([Diagnostic(code, message, hint=hint)])
+
+    return PolicyRef(next(iter(compiled.values())).id if compiled else "", choose=choose)
+
+
+def decide_partition(policy_text: str, policy_file: str, source: str, target: str, row_offset: int,
+                     duplicates: list[tuple[int, str]], as_of: str | None, audit_inputs: str | None = None,
+                     skip: list[str] | None = None, versions: dict[str, tuple[str, str]] | None = None,
+                     choices: dict[str | None, Any] | None = None) -> dict[str, Any]:
+    """One Dask task: decide one partition file, write its result file (and its store segments, when
+    ``audit_inputs`` says what to record), return its accounting.
+
+    With ``choices`` (day -> a version's sha256 in ``versions``, or why none is in force), each row
+    is decided under its day's version; else under the policy given as text.
+    """
+    from ..run import decide_table, table_summary
+    from .batch import Table, audit_segments, write_decisions
+
+    ref = _worker_ref(policy_text, policy_file, versions, choices)
+    try:
+        frame = pd.read_parquet(source)
+    except Exception as exc:  # any reader's complaint: this partition is not a readable table
+        return {"source": source, "unreadable": f"{type(exc).__name__}: {exc}"}
+    dups = [Problem(row, "client_id", message, "duplicate-id") for row, message in duplicates]
+    run = decide_table(ref, Table(frame, text=False, rows_read=len(frame)), as_of, workers=1, duplicates=dups,
+                       row_offset=row_offset)
+    write_decisions(run.decisions if run.parts else frame.iloc[:0][[]], Path(target))
+    segments = []
+    if audit_inputs is not None:
+        for part in run.parts:
+            for k, (data, rec) in enumerate(audit_segments(part, audit_inputs, set(skip or ()))):
+                path = f"{target}.audit-{part.policy.sha256[:12]}-{k:05d}"
+                Path(path).write_bytes(data)
+                segments.append((part.policy.sha256, path, (rec.id_prefix, rec.id_first, rec.client_ids, rec.as_ofs,
+                                                            rec.grades, rec.input_hashes, rec.recorded_at)))
+    s = table_summary(run)
+    return {"source": source, "target": target, "rows_read": run.rows_read, "decided": run.decided,
+            "rejected": run.rejected, "rejects": run.rejects, "by_grade": s["by_grade"],
+            "by_warning": s["by_warning"], "by_action": s["by_action"], "by_industry": s["by_industry"],
+            "versions": s["versions"], "segments": segments,
+            "refused_params": {k: v["count"] for k, v in s["refused_action_params"]["by_action"].items()}}
+
+
+@dataclass
+class DaskRun:
+    policy: CompiledPolicy
+    parts: list[dict[str, Any]]
+    recorded: int = 0
+    already_recorded: int = 0
+
+    @property
+    def rows_read(self) -> int:
+        return sum(p["rows_read"] for p in self.parts)
+
+    @property
+    def decided(self) -> int:
+        return sum(p["decided"] for p in self.parts)
+
+    @property
+    def rejects(self) -> list[dict[str, Any]]:
+        return [r for p in self.parts for r in p["rejects"]]
+
+    @property
+    def period_rejects(self) -> list[dict[str, Any]]:
+        return []
+
+    def summary(self) -> dict[str, Any]:
+        import datetime as dt
+
+        from .batch import refused_summary
+
+        n = max(self.decided, 1)
+
+        def merge(key: str) -> dict[str, dict[str, float]]:
+            total: dict[str, int] = {}
+            for p in self.parts:
+                for k, v in p[key].items():
+                    total[k] = total.get(k, 0) + int(v["count"])
+            return {k: {"count": c, "share": round(c / n, 6)} for k, c in sorted(total.items())}
+
+        versions: dict[str, dict[str, Any]] = {}
+        for p in self.parts:
+            for v in p["versions"]:
+                versions.setdefault(v["sha256"], {**v, "decided": 0})["decided"] += v["decided"]
+        used = sorted(versions.values(), key=lambda v: v["version"])
+        policy = {"id": self.policy.id, "version": self.policy.version, "sha256": self.policy.sha256}
+        if len(used) > 1:
+            policy = {"id": self.policy.id, "version": ", ".join(v["version"] for v in used), "sha256": None}
+        by_grade = merge("by_grade")
+        refused: dict[str, int] = {}
+        for p in self.parts:
+            for k, c in p["refused_params"].items():
+                refused[k] = refused.get(k, 0) + c
+        return {
+            "policy": policy, "versions": used,
+            "accounting": {"rows_read": self.rows_read, "decided": self.decided, "rejected": len(self.rejects)},
+            "by_grade": {g: by_grade.get(g, {"count": 0, "share": 0.0}) for g in self.policy.grade_ids},
+            "by_warning": merge("by_warning"), "by_action": merge("by_action"), "by_industry": merge("by_industry"),
+            "refused_action_params": refused_summary(refused, self.decided),
+            "partitions": len(self.parts),
+            "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+
+
+def run_dataset(policy: str | Path | CompiledPolicy | PolicyRef, dataset: str | Path, out: str | Path | None, *,
+                version: str | None = None, registry: str | Path | Registry | None = None, as_of: str | None = None,
+                financials: str | Path | None = None, records: str | Path | None = None,
+                rejects: str | Path | None = None, scheduler: str | None = None, workers: int = 2,
+                audit_db: str | Path | bool | None = None, audit_inputs: str = "full",
+                progress: Callable[[int, int], None] | None = None) -> BatchRun:
+    """``batch --engine dask``: what :func:`policy_engine.run.run_batch` does for a file, for a partitioned
+    dataset (options it cannot honour are refused, never ignored)."""
+    from ..run import BatchRun, as_ref, check_day
+    from .batch import write_rejects
+
+    if financials is not None:
+        raise UsageError([Diagnostic("bad-option", "--financials is not supported with --engine dask",
+                                     hint="give the periods as wide financials[k].x columns of the partitions")])
+    if records is not None:
+        raise UsageError([Diagnostic("bad-option", "--records is not supported with --engine dask",
+                                     hint="the full records are in the decision store: `policy-engine audit export "
+                                          "--out records.jsonl`")])
+    dataset = Path(dataset)
+    if not dataset.is_dir():
+        raise UsageError([Diagnostic("bad-option", f"--engine dask reads a directory of Parquet files; {dataset} "
+                                                   "is not a directory", file=str(dataset))])
+    if out is None:
+        raise UsageError([Diagnostic("bad-option", "--engine dask needs --out DIRECTORY for the partitioned result")])
+    check_day(as_of)
+    ref = as_ref(policy, version, registry)
+    run = run_dask(ref, dataset, Path(out), as_of, scheduler, workers, audit_db=audit_db, audit_inputs=audit_inputs,
+                   progress=progress)
+    if rejects is not None:
+        write_rejects(run.rejects, Path(rejects))
+    return BatchRun(run, run.summary(), run.recorded, run.already_recorded)
+
+
+@dataclass
+class _Plan:
+    """What the client knows before any task runs: partitions, their rows, duplicates, versions, skips."""
+
+    files: list[Path]
+    counts: list[int]
+    offsets: list[int]
+    duplicates: list[list[tuple[int, str]]]
+    policies: dict[str, CompiledPolicy]  # by sha256: every version some row is decided under
+    choices: dict[str | None, Any] | None  # day -> sha256 or why none is in force (None: one pinned policy)
+    keys: pd.DataFrame  # client_id (and as_of) of every row
+
+
+def run_dask(policy: CompiledPolicy | PolicyRef, dataset: Path, out_dir: Path, as_of: str | None = None,
+             scheduler: str | None = None, workers: int = 2, *, audit_db: str | Path | bool | None = False,
+             audit_inputs: str = "full", progress: Callable[[int, int], None] | None = None) -> DaskRun:
+    """Decide every partition of ``dataset`` on a Dask cluster, writing ``out_dir/part-NNNNN.parquet``, and
+    record every decision in the store ``audit_db`` (False: not recorded; None: the default store)."""
+    from ..run import PolicyRef, batch_key, open_store
+
+    ref = policy if isinstance(policy, PolicyRef) else PolicyRef(policy)
+    plan = _plan(ref, dataset, as_of)
+    store = None if audit_db is False else open_store(None if audit_db is None or audit_db is True else Path(audit_db))
+    try:
+        recording = store is not None
+        batch_keys = {sha: batch_key(p, plan.files, as_of) for sha, p in plan.policies.items()} if recording else {}
+        skips = _recorded(plan, store, batch_keys) if store is not None else [[] for _ in plan.files]
+        parts = _run_tasks(plan, out_dir, as_of, scheduler, workers, None if store is None else audit_inputs, skips,
+                           progress)
+        run = DaskRun(next(iter(plan.policies.values())) if plan.policies else ref.for_day(as_of), parts)
+        if run.decided + len(run.rejects) != run.rows_read:
+            raise AssertionError("accounting broken across partitions")
+        if store is not None:  # one writer, in partition order: the chain a local batch would write
+            run.already_recorded = sum(len(s) for s in skips)
+            for sha, p in plan.policies.items():
+                run.recorded += store.append_segments(p, _stored_segments(parts, sha), batch_keys[sha])
+    finally:
+        if store is not None:
+            store.close()
+    return run
+
+
+def _plan(ref: PolicyRef, dataset: Path, as_of: str | None) -> _Plan:
+    """Row counts (every file must be readable Parquet), duplicates across partitions, each day's version."""
+    import pyarrow.parquet as pq
+
+    from ..run import row_days
+
+    files = partitions(dataset)
+    counts = []
+    unreadable = []
+    for f in files:
+        try:
+            counts.append(pq.ParquetFile(f).metadata.num_rows)
+        except Exception as exc:  # not Parquet, truncated, unreadable: say which file, decide nothing
+            unreadable.append(Diagnostic("unreadable", f"cannot read the partition: {type(exc).__name__}: {exc}",
+                                         file=str(f), hint="every .parquet file under the dataset is a partition"))
+    if unreadable:
+        raise InputError(unreadable)
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist()
+    # The ids (for duplicates across partitions) and the days (for the version of each row), from those columns alone.
+    pinned = ref.pinned
+    wanted = ["client_id"] + ([] if as_of is not None or pinned is not None else ["as_of"])
+    keys = pd.concat([_columns(f, wanted, c) for f, c in zip(files, counts, strict=True)], ignore_index=True)
+    per_part: list[list[tuple[int, str]]] = [[] for _ in files]
+    for problem in duplicate_ids(keys):
+        k = int(np.searchsorted(offsets, problem.row, side="right") - 1)
+        per_part[k].append((problem.row - offsets[k], problem.message))
+    if pinned is not None:
+        return _Plan(files, counts, offsets, per_part, {pinned.sha256: pinned}, None, keys)
+    policies: dict[str, CompiledPolicy] = {}
+    choices: dict[str | None, Any] = {}
+    for day in dict.fromkeys(row_days(keys, as_of).tolist()):
+        try:
+            chosen = ref.for_day(day)
+            policies[chosen.sha256] = chosen
+            choices[day] = chosen.sha256
+        except UsageError as e:
+            d = e.diagnostics[0]
+            choices[day] = (d.code, d.message, d.hint)
+    return _Plan(files, counts, offsets, per_part, policies, choices, keys)
+
+
+def _recorded(plan: _Plan, store: Any, batch_keys: dict[str, str]) -> list[list[str]]:
+    """Per partition, its clients an earlier run of the same dataset recorded (a rerun skips them)."""
+    recorded = set().union(*(store.recorded_clients(k) for k in batch_keys.values())) if batch_keys else set()
+    if not recorded:
+        return [[] for _ in plan.files]
+    ids = plan.keys["client_id"].astype(str).to_numpy()
+    return [sorted(set(ids[lo:lo + n].tolist()) & recorded)
+            for lo, n in zip(plan.offsets, plan.counts, strict=True)]
+
+
+def _run_tasks(plan: _Plan, out_dir: Path, as_of: str | None, scheduler: str | None, workers: int,
+               audit_inputs: str | None, skips: list[list[str]],
+               progress: Callable[[int, int], None] | None) -> list[dict[str, Any]]:
+    """One task per partition on the cluster (a LocalCluster unless a scheduler is given); their accounting."""
+    from distributed import Client, LocalCluster, as_completed
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.glob("part-*"):
+        old.unlink()  # a rerun replaces the result, never mixes two
+    n = len(plan.files)
+    targets = [str(out_dir / f"part-{i:05d}.parquet") for i in range(n)]
+    # The dashboard on any free port: two clusters on one machine never clash over 8787.
+    cluster = None if scheduler is not None else \
+        LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
+    client = Client(scheduler or cluster)
+    try:
+        first = next(iter(plan.policies.values()), None)
+        texts = {sha: (p.text, p.file) for sha, p in plan.policies.items()} if plan.choices is not None else None
+        futures = client.map(decide_partition, [first.text if first else ""] * n, [first.file if first else ""] * n,
+                             [str(f) for f in plan.files], targets, plan.offsets, plan.duplicates, [as_of] * n,
+                             [audit_inputs] * n, skips, [texts] * n, [plan.choices] * n, pure=False)
+        if progress is not None:
+            done, total = 0, int(sum(plan.counts))
+            for future in as_completed(futures):
+                done += int(plan.counts[futures.index(future)])
+                progress(done, total)
+        parts: list[dict[str, Any]] = client.gather(futures)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    failed = [Diagnostic("unreadable", f"cannot read the partition: {p['unreadable']}", file=p["source"])
+              for p in parts if "unreadable" in p]
+    if failed:
+        raise InputError(failed)
+    return parts
+
+
+def _columns(path: Path, wanted: list[str], rows: int) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    names = pq.read_schema(path).names
+    present = [c for c in wanted if c in names]
+    frame = pd.read_parquet(path, columns=present) if present else pd.DataFrame(index=range(rows))
+    for c in wanted:
+        if c not in frame.columns:
+            frame[c] = None
+    return frame
+
+
+def _stored_segments(parts: list[dict[str, Any]], sha: str) -> Any:
+    """The segments the tasks wrote for one version, read back (and removed) in partition order."""
+    from ..decide.segment import SegmentRecords
+
+    for p in parts:
+        for seg_sha, path, fields in p["segments"]:
+            if seg_sha == sha:
+                data = Path(path).read_bytes()
+                Path(path).unlink()
+                yield data, SegmentRecords(*fields)

@@ -1,0 +1,375 @@
+"""Seeded synthetic portfolios, of any size: for any policy from its declared inputs, or the tuned reference one.
+
+``generate_policy_columns`` draws, for each place in the record a policy reads, values
+its input contract accepts: the declared type, range (``min``/``max``), allowed values
+(``enum``, the grade scale), dates up to the as-of day, series of a given number of
+periods (ascending series strictly increasing, period dates as quarter ends, oldest
+first), optional fields sometimes missing. Every record it makes is one the policy
+decides (a test holds it to that). Values are spread over their whole range rather
+than modelled on a business, and a share of them sits on and next to each threshold
+the policy compares an input with (``days > 90`` draws 89, 90, 91), so both sides of
+a boundary occur in a modest sample.
+
+The flat (CSV) form uses the column conventions of ``policy-engine batch``: nested
+fields as dotted paths (``a.b``) and series as wide columns ``root[0].x`` ...
+``root[k].x``, oldest first. ``generate_columns`` / ``generate_clients`` /
+``write_csv`` are the tuned portfolio of the reference record (``reference_portfolio``),
+unchanged.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import datetime as dt
+import itertools
+import json
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .quarters import quarter_ends
+
+if TYPE_CHECKING:
+    from ..policy.compiler import CompiledPolicy, InputSpec
+
+MISSING_SHARE = 0.05  # share of an optional field left empty: missing data must show as such
+SHORT_SHARE = 0.2  # share of clients with fewer periods than the most (trailing periods empty)
+_SPAN = 1e6  # spread of a number with no declared bound on that side
+_INTEGER_SPAN = 400  # spread of a whole number with no declared bound on that side (day counts, periods)
+_DATE_SPAN_DAYS = 730  # dates fall in the two years up to the as-of day
+BOUNDARY_SHARE = 0.3  # share of number values drawn on or next to a threshold the policy compares the input with
+
+
+# ------------------------------------------------------------ any policy
+
+
+class _Place:
+    """One place in the record and every input that reads it (their constraints all hold)."""
+
+    def __init__(self, spec: InputSpec):
+        self.specs = [spec]
+
+    @property
+    def first(self) -> InputSpec:
+        return self.specs[0]
+
+    def bound(self, which: str) -> float | None:
+        values = [getattr(s, which) for s in self.specs if getattr(s, which) is not None]
+        if not values:
+            return None
+        return max(values) if which == "min" else min(values)
+
+    @property
+    def required(self) -> bool:
+        return any(s.required for s in self.specs)
+
+    @property
+    def ascending(self) -> bool:
+        return any(s.ascending for s in self.specs)
+
+    @property
+    def kind(self) -> str:
+        types = {s.type for s in self.specs}
+        return "integer" if types == {"number", "integer"} else self.first.type
+
+    @property
+    def enum(self) -> tuple[str, ...] | None:
+        sets = [set(s.enum) for s in self.specs if s.enum]
+        if not sets:
+            return None
+        return tuple(v for v in self.first.enum or sorted(set.intersection(*sets)) if all(v in x for x in sets))
+
+
+def thresholds(policy: CompiledPolicy) -> dict[str, list[float]]:
+    """Per input, the numbers the policy compares it with: literals and parameters (every segment's value).
+
+    Read from the checked trees: ``x > 90``, ``90 < x``, ``x < floor``, ``coalesce(x, 0) >= 2``,
+    ``last(x) < 0``, and calls that compare themselves, such as ``streak(x, '<', 0)``. A number
+    that is a count or a default (``sum_last(x, 4)``, ``coalesce(x, 0)``) is not a threshold.
+    """
+    inputs = {s.name for s in policy.inputs}
+    params = {n: [v for v in values.values() if isinstance(v, int | float) and not isinstance(v, bool)]
+              for n, values in policy.parameters.items()}
+
+    def numbers(node: ast.expr) -> list[float]:
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
+            return [float(node.value)]
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return [-v for v in numbers(node.operand)]
+        if isinstance(node, ast.Name) and node.id in params:
+            return [float(v) for v in params[node.id]]
+        return []
+
+    def input_of(node: ast.expr) -> str | None:
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args \
+                and node.func.id in ("coalesce", "last", "first", "abs"):
+            node = node.args[0]
+        return node.id if isinstance(node, ast.Name) and node.id in inputs else None
+
+    found: dict[str, list[float]] = {}
+    trees = [m.expr for m in policy.metrics] + [f.expr for f in policy.factors] + [r.expr for r in policy.floors]
+    trees += [w.expr for w in policy.warnings]
+    for a in policy.actions:
+        trees += [a.expr, *a.param_exprs.values(), *([a.restructuring.expr] if a.restructuring else [])]
+    for ce in trees:
+        for node in ast.walk(ce.tree):
+            pairs: list[tuple[ast.expr, ast.expr]] = []
+            if isinstance(node, ast.Compare):
+                operands = [node.left, *node.comparators]
+                pairs = list(itertools.pairwise(operands))
+                pairs += [(y, x) for x, y in pairs]
+            elif isinstance(node, ast.Call) and any(isinstance(x, ast.Constant) and x.value in _OPERATORS
+                                                    for x in node.args):
+                pairs = [(x, y) for x in node.args for y in node.args if x is not y]
+            for x, y in pairs:
+                name = input_of(x)
+                if name is not None:
+                    found.setdefault(name, []).extend(numbers(y))
+    return {k: sorted(set(v)) for k, v in found.items() if v}
+
+
+_OPERATORS = ("<", "<=", ">", ">=", "==", "!=")
+
+
+def _places(policy: CompiledPolicy) -> tuple[dict[str, _Place], dict[str, dict[str, _Place]]]:
+    """Scalar places by path, and series places by list root then item path, in declaration order."""
+    scalars: dict[str, _Place] = {}
+    series: dict[str, dict[str, _Place]] = {}
+    for spec in policy.inputs:
+        if spec.series:
+            group = series.setdefault(".".join(spec.root), {})
+            key = ".".join(spec.item)
+            if key in group:
+                group[key].specs.append(spec)
+            else:
+                group[key] = _Place(spec)
+        elif spec.source in scalars:
+            scalars[spec.source].specs.append(spec)
+        else:
+            scalars[spec.source] = _Place(spec)
+    return scalars, series
+
+
+def _draw(place: _Place, n: int, rng: Any, day: dt.date, grades: tuple[str, ...], nulls: bool,
+          edges: Mapping[str, list[float]]) -> Any:
+    """``n`` values for one place: numbers as floats (NaN for a missing value), the rest as objects (None)."""
+    import numpy as np
+
+    lo, hi = place.bound("min"), place.bound("max")
+    kind = place.kind
+    if kind in ("number", "integer"):
+        whole = kind == "integer"
+        span = _INTEGER_SPAN if whole else _SPAN
+        if lo is not None and hi is not None:
+            a, b = lo, hi
+        elif lo is not None:
+            a, b = lo, lo + span
+        elif hi is not None:
+            a, b = hi - span, hi
+        else:
+            a, b = -span / 4, span
+        if whole:
+            a, b = int(np.ceil(a)), int(np.floor(b))
+            values: Any = rng.integers(a, b + 1, n) if b >= a else np.full(n, a)
+        else:
+            # Half the values near the low end, where thresholds of ratios and shares tend to sit.
+            u = rng.random(n)
+            values = np.where(rng.random(n) < 0.5, a + (b - a) * u ** 3, a + (b - a) * u)
+            values = np.round(values, 4)
+        marks = sorted({m for s in place.specs for m in edges.get(s.name, ())})
+        if marks:
+            # On the threshold and one step either side: both outcomes of each comparison occur.
+            step = 1.0 if whole else 1e-4
+            near = np.array([m + d for m in marks for d in (-step, 0.0, step)])
+            if whole:
+                near = np.rint(near)
+            values = np.where(rng.random(n) < BOUNDARY_SHARE, near[rng.integers(0, len(near), n)], values)
+        out = np.clip(values, a, b).astype(float)
+        if nulls and not place.required:
+            out[rng.random(n) < MISSING_SHARE] = np.nan
+        return out
+    elif kind == "boolean":
+        out = (rng.random(n) < 0.1).astype(object)  # flags mark exceptions: mostly false
+    elif kind == "date":
+        offsets = rng.integers(0, _DATE_SPAN_DAYS + 1, n).astype("timedelta64[D]")
+        out = (np.datetime64(day.isoformat(), "D") - offsets).astype(str).astype(object)
+    else:
+        allowed = grades if kind == "grade" else place.enum
+        choices = np.array(allowed if allowed else [f"{place.first.name}_{k}" for k in range(5)], dtype=object)
+        out = choices[rng.integers(0, len(choices), n)]
+    if nulls and not place.required:
+        out[rng.random(n) < MISSING_SHARE] = None
+    return out
+
+
+def generate_policy_columns(policy: CompiledPolicy, n: int, seed: int = 7, as_of: str = "2025-06-30",
+                            periods: int = 4) -> dict[str, Any]:
+    """A portfolio for ``policy`` as flat columns in ``batch``'s conventions, vectorised (a million rows in seconds).
+
+    Each place is drawn from its own stream of the seed, so adding an input to a policy does not
+    change the values drawn for the others.
+    """
+    import numpy as np
+
+    day = dt.date.fromisoformat(as_of)
+    grades = policy.grade_ids
+    edges = thresholds(policy)
+    scalars, series = _places(policy)
+    cols: dict[str, Any] = {
+        "client_id": np.array([f"G{seed:03d}-{i:07d}" for i in range(n)], dtype=object),
+        "as_of": np.full(n, as_of, dtype=object),
+    }
+
+    def stream(name: str) -> Any:
+        # A stream per place, keyed by its path: stable when other places come and go.
+        return np.random.default_rng([seed, *name.encode("utf-8")])
+
+    for path, place in scalars.items():
+        if path in ("client_id", "as_of"):
+            continue  # the record's own identification: drawn above
+        cols[path] = _draw(place, n, stream(path), day, grades, True, edges)
+    for root, group in series.items():
+        rng = stream(root + "[*]")
+        count = np.where(rng.random(n) < SHORT_SHARE, rng.integers(1, periods + 1, n), periods)
+        ends = quarter_ends(day, periods)
+        anchor = next(iter(group))  # always filled, so no period in the middle is empty (a gap is an error)
+        for item, place in group.items():
+            prng = stream(f"{root}[*].{item}")
+            for k in range(periods):
+                name = f"{root}[{k}].{item}"
+                if place.ascending and place.kind == "date":
+                    column = np.full(n, ends[k], dtype=object)
+                elif place.ascending:
+                    step = np.floor(np.abs(_draw(place, n, prng, day, grades, False, {})) % 10) + 1
+                    low = place.bound("min")
+                    column = np.full(n, float(low if low is not None else 0)) if k == 0 \
+                        else cols[f"{root}[{k - 1}].{item}"] + step
+                else:
+                    column = _draw(place, n, prng, day, grades, item != anchor, edges)
+                cols[name] = column
+            for k in range(periods):
+                column = cols[f"{root}[{k}].{item}"]
+                cols[f"{root}[{k}].{item}"] = np.where(count > k, column, np.nan if column.dtype == float else None)
+    return cols
+
+
+def policy_clients(policy: CompiledPolicy, n: int, seed: int = 7, as_of: str = "2025-06-30",
+                   periods: int = 4) -> Iterator[dict[str, Any]]:
+    """The same portfolio as nested client records (the JSON form ``decide`` reads)."""
+    yield from _records(generate_policy_columns(policy, n, seed, as_of, periods), n)
+
+
+def write_policy_csv(policy: CompiledPolicy, path: str | Path, n: int, seed: int = 7, as_of: str = "2025-06-30",
+                     periods: int = 4, progress: Callable[[int], None] | None = None) -> int:
+    """The portfolio as one CSV in ``batch``'s column conventions; ``progress(k)`` is told every few thousand rows."""
+    return _write_csv(generate_policy_columns(policy, n, seed, as_of, periods), path, n, progress)
+
+
+# ------------------------------------------------------- the reference record
+
+
+def generate_columns(n: int, seed: int = 7, as_of: str = "2025-06-30", quarters: int = 4) -> dict[str, Any]:
+    """The tuned reference portfolio as flat columns (see ``reference_portfolio``)."""
+    from .reference_portfolio import generate_columns as columns
+
+    return columns(n, seed, as_of, quarters)
+
+
+def generate_clients(n: int, seed: int = 7, as_of: str = "2025-06-30") -> Iterator[dict[str, Any]]:
+    """The tuned reference portfolio as nested client records (the JSON form ``decide`` reads)."""
+    yield from _records(generate_columns(n, seed, as_of), n)
+
+
+def write_csv(path: str | Path, n: int, seed: int = 7, as_of: str = "2025-06-30",
+              progress: Callable[[int], None] | None = None) -> int:
+    """The tuned reference portfolio as one CSV; ``progress(k)`` is told every few thousand rows."""
+    return _write_csv(generate_columns(n, seed, as_of), path, n, progress)
+
+
+# --------------------------------------------------------------- shared forms
+
+
+def _py(v: Any) -> Any:
+    import numpy as np
+
+    if isinstance(v, np.bool_):
+        return bool(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating | float):
+        f = float(v)
+        if f != f:  # NaN in a column means "no value"
+            return None
+        return int(f) if f.is_integer() and abs(f) < 2**53 else f
+    return v
+
+
+def unflatten(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A flat row (dotted paths, ``root[k].x``) back into a nested client record."""
+    out: dict[str, Any] = {}
+    lists: dict[str, dict[int, dict[str, Any]]] = {}  # list root -> period index -> its fields
+    for key, value in row.items():
+        head, bracket, rest = key.partition("[")
+        if bracket and "]." in rest:
+            idx, _, field = rest.partition("].")
+            if idx.isdigit():
+                lists.setdefault(head, {}).setdefault(int(idx), {})[field] = value
+                continue
+        _put(out, key, value)
+    for root, periods in lists.items():
+        # A period whose cells are all empty does not exist (wide tables pad shorter histories).
+        _put(out, root, [_nest(periods[k]) for k in sorted(periods) if any(v is not None for v in periods[k].values())])
+    return out
+
+
+def _put(out: dict[str, Any], dotted: str, value: Any) -> None:
+    cur = out
+    parts = dotted.split(".")
+    for p in parts[:-1]:
+        cur = cur.setdefault(p, {})
+    cur[parts[-1]] = value
+
+
+def _nest(period: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in period.items():
+        _put(out, k, v)
+    return out
+
+
+def _records(cols: Mapping[str, Any], n: int) -> Iterator[dict[str, Any]]:
+    names = list(cols)
+    for i in range(n):
+        yield unflatten({k: _py(cols[k][i]) for k in names})
+
+
+def _write_csv(cols: Mapping[str, Any], path: str | Path, n: int,
+               progress: Callable[[int], None] | None = None) -> int:
+    names = list(cols)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(names)
+        for i in range(n):
+            w.writerow([csv_cell(_py(cols[k][i])) for k in names])
+            if progress is not None and (i + 1) % 1000 == 0:
+                progress(1000)
+    if progress is not None:
+        progress(n % 1000)
+    return n
+
+
+def csv_cell(v: Any) -> str:
+    """The text a CSV file holds for a value, as the batch reader reads it back: empty for null,
+    true/false, shortest round-trip floats, ISO dates, JSON for anything nested."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, int | str):
+        return str(v)
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    return json.dumps(v, ensure_ascii=False)

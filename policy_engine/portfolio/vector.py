@@ -1,0 +1,771 @@
+"""The vector evaluator: one compiled policy, a whole portfolio at once, column-wise.
+
+Driven by the same checked expression trees as the row evaluator, walked once
+per *batch* (never per row): every node becomes numpy operations over columns.
+A value is a :class:`Col`, data plus a validity mask (null where the mask is
+False); series are 2-D, right-aligned (the latest period in the last column)
+with a mask of the periods that exist. Every operation mirrors the row
+evaluator's semantics exactly -- same null rules, same order of floating-point
+operations -- so the two agree field by field (property tests hold them to it).
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..language import expressions as ex
+from ..policy.catalogue import ActionType
+from ..policy.compiler import CompiledPolicy
+
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+
+
+TextCodes = tuple[np.ndarray, list[Any]]  # per row, the index of its value in the distinct values (-1: missing)
+
+
+@dataclass
+class Col:
+    """A column of values; ``valid`` False means null. Series carry ``present`` (periods that exist)."""
+
+    data: np.ndarray
+    valid: np.ndarray
+    present: np.ndarray | None = None  # series only: (n, periods) bool
+    # Text read from a typed table: per row the index of its value in ``codes[1]`` (-1: null), so
+    # comparisons and segment lookups need not hash the strings again.
+    codes: TextCodes | None = None
+
+    @property
+    def is_series(self) -> bool:
+        return self.present is not None
+
+
+def _full(n: int, value: Any, dtype: Any = float) -> np.ndarray:
+    return np.full(n, value, dtype=dtype)
+
+
+def dates_to_days(values: Sequence[Any]) -> np.ndarray:
+    """ISO date strings / dates -> int64 days since 1970 (0 where missing)."""
+    return np.array([0 if v is None else (v.toordinal() - _EPOCH_ORDINAL) for v in values], dtype=np.int64)
+
+
+def days_to_date(days: int) -> dt.date:
+    return dt.date.fromordinal(int(days) + _EPOCH_ORDINAL)
+
+
+# operator functions work elementwise on numeric and on object (string) arrays alike.
+_TRUE = np.asarray(True)
+_FALSE = np.asarray(False)
+
+
+def _and(*masks: np.ndarray) -> np.ndarray:
+    out = masks[0]
+    for m in masks[1:]:
+        out = out & m
+    return out
+
+
+def _filled(c: Col, kind: str) -> np.ndarray:
+    """``c``'s data as ``kind`` (``O`` text, ``i`` day numbers, ``b`` booleans) with nulls neutral.
+
+    Null is the mask's business: the data under a null holds ``""``, day 0 or False, never the
+    NaN of a null literal, which would make a text column mixed objects that cannot be ordered
+    and force day numbers into floats.
+    """
+    if kind == "O":
+        data = np.asarray(c.data, dtype=object)
+        return np.where(c.valid, data, np.asarray("", dtype=object))
+    fill = 0 if kind == "i" else False
+    dtype = np.int64 if kind == "i" else bool
+    if c.data.dtype.kind == kind and bool(np.all(c.valid)):
+        return c.data
+    return np.where(c.valid, c.data, fill).astype(dtype)
+
+
+def _homogeneous(cols: Sequence[Col]) -> list[np.ndarray]:
+    """The data of the operands of one merge (``if``, ``coalesce``, ``min``, ``max``) in one dtype.
+
+    The checker gave them one type; only a null (float NaN) can differ, and it takes the others'.
+    """
+    kinds = {c.data.dtype.kind for c in cols}
+    for kind in ("O", "i", "b"):
+        if kind in kinds:
+            return [_filled(c, kind) for c in cols]
+    return [c.data for c in cols]
+
+
+def _ordered(op: Callable[[Any, Any], Any], a: np.ndarray, b: np.ndarray, valid: np.ndarray, n: int) -> np.ndarray:
+    """``op(a, b)`` where ``valid``, False elsewhere; text is only ordered where both have a value."""
+    if a.dtype != object and b.dtype != object:
+        return op(a, b)  # type: ignore[no-any-return]
+    a, b = np.broadcast_to(a, (n,)), np.broadcast_to(b, (n,))
+    out = np.zeros(n, bool)
+    idx = np.flatnonzero(np.broadcast_to(valid, (n,)))
+    if len(idx):
+        out[idx] = op(a[idx], b[idx])
+    return out
+
+
+_CMP: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
+    ast.Eq: operator.eq, ast.NotEq: operator.ne,
+}
+_STREAK_CMP = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
+               "==": np.equal, "!=": np.not_equal}
+
+
+class VectorEval:
+    """Evaluates checked expressions over columns of ``n`` rows."""
+
+    def __init__(self, n: int, env: dict[str, Col], grades: Sequence[str], warnings: Mapping[str, Col] | None = None,
+                 grade_rank: np.ndarray | None = None):
+        self.n = n
+        self.env = env
+        self.grades = tuple(grades)
+        self.grade_index = {g: i for i, g in enumerate(grades)}
+        self.warnings = warnings or {}
+        self.grade_rank = grade_rank
+        # Facts about a present-periods mask, asked for by every series function over it: the
+        # periods any row has, whether every row has all of those, each row's count. Keyed by
+        # the array's id (the array is kept, so the id cannot be reused).
+        self._periods: dict[int, tuple[np.ndarray, np.ndarray, bool, np.ndarray]] = {}
+        self._tails: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._texts: dict[int, tuple[np.ndarray, np.ndarray, dict[Any, int]]] = {}
+
+    # Literals are 0-d arrays that broadcast: no million-element copy of a constant per use.
+    def const(self, v: Any) -> Col:
+        if isinstance(v, bool):
+            return Col(np.asarray(v), _TRUE)
+        if isinstance(v, int | float):
+            return Col(np.asarray(float(v)), _TRUE)
+        return Col(np.asarray(v, dtype=object), _TRUE)
+
+    def null(self) -> Col:
+        return Col(np.asarray(np.nan), _FALSE)
+
+    def eval(self, expr: ex.CheckedExpression) -> Col:
+        with np.errstate(all="ignore"):
+            return _full_size(self.node(expr.tree), self.n)
+
+    def node(self, n: ast.AST) -> Col:
+        return getattr(self, "v_" + type(n).__name__)(n)
+
+    # leaves ------------------------------------------------------------------
+    def v_Constant(self, n: ast.Constant) -> Col:
+        return self.const(n.value)
+
+    def v_Name(self, n: ast.Name) -> Col:
+        if n.id == "null":
+            return self.null()
+        return self.env[n.id]
+
+    # operators -----------------------------------------------------------------
+    def v_BinOp(self, n: ast.BinOp) -> Col:
+        a, b = self.node(n.left), self.node(n.right)
+        valid = a.valid & b.valid
+        op = type(n.op)
+        if op is ast.Add:
+            return Col(a.data + b.data, valid)
+        if op is ast.Sub:
+            return Col(a.data - b.data, valid)
+        if op is ast.Mult:
+            return Col(a.data * b.data, valid)
+        nonzero = b.data != 0
+        safe_b = np.where(nonzero, b.data, 1.0)
+        if op is ast.Div:
+            return Col(a.data / safe_b, valid & nonzero)
+        if op is ast.FloorDiv:
+            return Col(np.floor_divide(a.data, safe_b), valid & nonzero)
+        if op is ast.Mod:
+            return Col(np.mod(a.data, safe_b), valid & nonzero)
+        if op is ast.Pow:
+            # simpleeval's bound, then Python's: overflow, 0 ** -x and complex results are null.
+            # Python's pow per element: numpy's power may differ in the last bit, and powers are rare.
+            ad, bd = np.broadcast_to(a.data, (self.n,)), np.broadcast_to(b.data, (self.n,))
+            ok = np.broadcast_to(valid & (np.abs(ad) <= ex.MAX_POWER) & (np.abs(bd) <= ex.MAX_POWER), (self.n,))
+            r = np.full(self.n, np.nan)
+            for i in np.flatnonzero(ok):
+                try:
+                    v = float(ad[i]) ** float(bd[i])
+                except (OverflowError, ZeroDivisionError):
+                    continue
+                if type(v) is float:
+                    r[i] = v
+            return Col(r, ok & np.isfinite(r))
+        raise AssertionError(op)  # pragma: no cover
+
+    def v_UnaryOp(self, n: ast.UnaryOp) -> Col:
+        a = self.node(n.operand)
+        if isinstance(n.op, ast.Not):
+            return Col(~a.data.astype(bool, copy=False), a.valid)
+        if isinstance(n.op, ast.USub):
+            return Col(-a.data, a.valid)
+        return a
+
+    def v_BoolOp(self, n: ast.BoolOp) -> Col:
+        cols = [self.node(v) for v in n.values]
+        any_null = np.zeros(self.n, bool)
+        for c in cols:
+            any_null |= ~c.valid
+        if isinstance(n.op, ast.And):
+            any_false = np.zeros(self.n, bool)
+            for c in cols:
+                any_false |= c.valid & ~c.data.astype(bool, copy=False)
+            return Col(~any_false & ~any_null, any_false | ~any_null)
+        any_true = np.zeros(self.n, bool)
+        for c in cols:
+            any_true |= c.valid & c.data.astype(bool, copy=False)
+        return Col(any_true, any_true | ~any_null)
+
+    def v_Compare(self, n: ast.Compare) -> Col:
+        left = self.node(n.left)
+        valid = left.valid
+        result = np.ones(self.n, bool)
+        for op, right_node in zip(n.ops, n.comparators, strict=True):
+            if isinstance(op, ast.In | ast.NotIn):
+                values = [e.value for e in right_node.elts]  # type: ignore[attr-defined]
+                if not values:  # nothing is in an empty list
+                    hit = np.zeros(self.n, bool)
+                elif left.data.dtype == object:
+                    hit = np.isin(left.data, np.array(values, dtype=object))
+                else:
+                    hit = np.isin(left.data, np.array([float(v) for v in values]))
+                result &= hit if isinstance(op, ast.In) else ~hit
+                continue
+            right = self.node(right_node)
+            valid = valid & right.valid
+            if type(op) in (ast.Eq, ast.NotEq) and left.data.dtype == object and left.data.ndim == 1 \
+                    and right.data.ndim == 0 and isinstance(right.data.item(), str):
+                result &= self._text_equals(left, right.data.item()) ^ (type(op) is ast.NotEq)
+            else:
+                result &= _ordered(_CMP[type(op)], left.data, right.data, valid, self.n)
+            left = right
+        return Col(result & valid, valid)
+
+    def _text_equals(self, col: Col, text: str) -> np.ndarray:
+        """``data == text`` over a text column, by integer codes: the column is factorised once."""
+        data = col.data
+        hit = self._texts.get(id(data))
+        if hit is None or hit[0] is not data:
+            if col.codes is not None:  # codes from reading the table
+                codes, distinct = col.codes
+            else:
+                codes, uniques = pd.factorize(data)
+                distinct = uniques.tolist()
+            hit = self._texts[id(data)] = (data, codes, {u: i for i, u in enumerate(distinct)})
+        code = hit[2].get(text)
+        return hit[1] == code if code is not None else np.zeros(len(data), bool)
+
+    def v_IfExp(self, n: ast.IfExp) -> Col:
+        t, a, b = self.node(n.test), self.node(n.body), self.node(n.orelse)
+        cond = t.data.astype(bool, copy=False)
+        ad, bd = _homogeneous([a, b])
+        data = np.where(cond, ad, bd)
+        return Col(data, t.valid & np.where(cond, a.valid, b.valid))
+
+    # functions -----------------------------------------------------------------
+    def v_Call(self, n: ast.Call) -> Col:
+        name = n.func.id  # type: ignore[attr-defined]
+        args = n.args
+        if name == "date":
+            day = dt.date.fromisoformat(args[0].value).toordinal() - _EPOCH_ORDINAL  # type: ignore[attr-defined]
+            return Col(np.asarray(day, dtype=np.int64), _TRUE)
+        if name == "grade_at_least":
+            rank = self.grade_index[args[0].value]  # type: ignore[attr-defined]
+            assert self.grade_rank is not None
+            return Col(self.grade_rank >= rank, _TRUE)
+        if name == "fired":
+            return self.warnings[args[0].value]  # type: ignore[attr-defined]
+        if name == "grade_rank":
+            g = self.node(args[0])
+            ranks = np.full(self.n, np.nan)
+            for i, gid in enumerate(self.grades):
+                ranks[g.data == gid] = float(i)
+            return Col(ranks, g.valid & ~np.isnan(ranks))
+        if name == "is_null":
+            a = self.node(args[0])
+            if a.is_series:  # a series is never null (it may be empty)
+                return Col(np.asarray(False), _TRUE)
+            return Col(~a.valid, _TRUE)
+        if name == "streak":
+            s, x = self.node(args[0]), self.node(args[2])
+            test = _STREAK_CMP[args[1].value]  # type: ignore[attr-defined]
+            assert s.present is not None
+            alive = np.ones(self.n, bool)
+            unknown = np.zeros(self.n, bool)  # a null period reached while the streak holds
+            count = np.zeros(self.n)
+            for k in range(s.data.shape[1] - 1, -1, -1):
+                unknown |= alive & s.present[:, k] & ~s.valid[:, k]
+                alive &= s.present[:, k] & s.valid[:, k] & test(s.data[:, k], x.data)
+                count += alive
+            return Col(count, x.valid & ~unknown)
+        cols = [self.node(a) for a in args]
+        return getattr(self, "f_" + name)(cols, args)
+
+    def f_min(self, cols: list[Col], _: Any) -> Col:
+        datas = _homogeneous(cols)
+        data = datas[0]
+        for d in datas[1:]:
+            data = np.minimum(data, d)
+        return Col(data, _and(*[c.valid for c in cols]))
+
+    def f_max(self, cols: list[Col], _: Any) -> Col:
+        datas = _homogeneous(cols)
+        data = datas[0]
+        for d in datas[1:]:
+            data = np.maximum(data, d)
+        return Col(data, _and(*[c.valid for c in cols]))
+
+    def f_abs(self, cols: list[Col], _: Any) -> Col:
+        return Col(np.abs(cols[0].data), cols[0].valid)
+
+    def f_round(self, cols: list[Col], args: Any) -> Col:
+        digits = int(args[1].value) if len(args) > 1 else 0
+        # Python's round (correctly rounded on the binary value), not numpy's scaled rint.
+        data = np.array([round(float(v), digits) for v in np.broadcast_to(cols[0].data, (self.n,))])
+        return Col(data, cols[0].valid)
+
+    def f_coalesce(self, cols: list[Col], _: Any) -> Col:
+        datas = _homogeneous(cols)
+        data = datas[-1]
+        valid = cols[-1].valid
+        for c, d in zip(reversed(cols[:-1]), reversed(datas[:-1]), strict=True):
+            data = np.where(c.valid, d, data)
+            valid = c.valid | valid
+        return Col(data, valid)
+
+    def f_ratio(self, cols: list[Col], _: Any) -> Col:
+        a, b = cols
+        pos = b.data > 0
+        return Col(a.data / np.where(pos, b.data, 1.0), a.valid & b.valid & pos)
+
+    def f_change(self, cols: list[Col], _: Any) -> Col:
+        new, old = cols
+        nz = old.data != 0
+        return Col((new.data - old.data) / np.abs(np.where(nz, old.data, 1.0)), new.valid & old.valid & nz)
+
+    # series ----------------------------------------------------------------------
+    def _present(self, present: np.ndarray) -> tuple[np.ndarray, bool, np.ndarray]:
+        hit = self._periods.get(id(present))
+        if hit is None or hit[0] is not present:
+            cols = np.flatnonzero(present.any(axis=0))
+            everyone = bool(len(cols)) and bool(present[:, cols].all())
+            hit = self._periods[id(present)] = (present, cols, everyone, np.count_nonzero(present, axis=1))
+        return hit[1], hit[2], hit[3]
+
+    def _length(self, s: Col) -> np.ndarray:
+        assert s.present is not None
+        return self._present(s.present)[2]
+
+    def f_last(self, cols: list[Col], _: Any) -> Col:
+        s = cols[0]
+        assert s.present is not None
+        if s.data.shape[1] == 0:
+            return self.null()
+        return Col(s.data[:, -1], s.present[:, -1] & s.valid[:, -1])
+
+    def f_first(self, cols: list[Col], _: Any) -> Col:
+        s = cols[0]
+        assert s.present is not None
+        if s.data.shape[1] == 0:
+            return self.null()
+        idx = s.data.shape[1] - self._length(s)
+        idx_c = np.minimum(idx, s.data.shape[1] - 1)
+        rows = np.arange(self.n)
+        return Col(s.data[rows, idx_c], (idx < s.data.shape[1]) & s.valid[rows, idx_c])
+
+    def f_tail(self, cols: list[Col], args: Any) -> Col:
+        s = cols[0]
+        assert s.present is not None
+        k = max(int(args[1].value), 0)
+        hit = self._tails.get((id(s.present), k))
+        if hit is None or hit[0] is not s.present:
+            periods = s.data.shape[1]
+            keep = np.zeros(periods, bool)
+            if k:
+                keep[max(periods - k, 0):] = True
+            hit = self._tails[(id(s.present), k)] = (s.present, s.present & keep)  # one mask per window
+        return Col(s.data, s.valid, hit[1])
+
+    def _sum_present(self, s: Col) -> tuple[np.ndarray, np.ndarray]:
+        """Left-to-right sum over the periods present (Python's ``sum`` order) and whether any is null."""
+        assert s.present is not None
+        cols, everyone, _ = self._present(s.present)
+        if everyone:
+            # Every row has these periods (the usual portfolio): plain column adds, same order. A
+            # row with a null period has no sum, so what its null cells hold does not matter.
+            acc = s.data[:, cols[0]] + 0.0  # a float copy to add into
+            valid = s.valid[:, cols[0]].copy()
+            for k in cols[1:]:
+                acc += s.data[:, k]
+                valid &= s.valid[:, k]
+            return acc, ~valid
+        acc = np.zeros(self.n)
+        any_null = np.zeros(self.n, bool)
+        for k in range(s.data.shape[1]):
+            p = s.present[:, k]
+            acc = np.where(p, acc + np.where(s.valid[:, k], s.data[:, k], 0.0), acc)
+            any_null |= p & ~s.valid[:, k]
+        return acc, any_null
+
+    def f_sum(self, cols: list[Col], _: Any) -> Col:
+        s = cols[0]
+        acc, any_null = self._sum_present(s)
+        return Col(acc, (self._length(s) > 0) & ~any_null)
+
+    def f_avg(self, cols: list[Col], _: Any) -> Col:
+        s = cols[0]
+        acc, any_null = self._sum_present(s)
+        length = self._length(s)
+        return Col(acc / np.maximum(length, 1), (length > 0) & ~any_null)
+
+    def _last_window(self, s: Col, k: int) -> tuple[Col, np.ndarray]:
+        assert s.present is not None
+        window = self.f_tail([s], [None, ast.Constant(k)])
+        return window, (self._length(s) >= k) & (k > 0)
+
+    def f_sum_last(self, cols: list[Col], args: Any) -> Col:
+        k = int(args[1].value)
+        window, enough = self._last_window(cols[0], k)
+        acc, any_null = self._sum_present(window)
+        return Col(acc, enough & ~any_null)
+
+    def f_avg_last(self, cols: list[Col], args: Any) -> Col:
+        k = int(args[1].value)
+        window, enough = self._last_window(cols[0], k)
+        acc, any_null = self._sum_present(window)
+        return Col(acc / max(k, 1), enough & ~any_null)
+
+    def f_count(self, cols: list[Col], _: Any) -> Col:
+        s = cols[0]
+        assert s.present is not None
+        return Col((s.present & s.valid).sum(axis=1).astype(float), _TRUE)
+
+    def _extreme(self, s: Col, fn: Any, fill: float) -> Col:
+        assert s.present is not None
+        data = fn(np.where(s.present, s.data, fill), axis=1) if s.data.shape[1] else _full(self.n, np.nan)
+        any_null = (s.present & ~s.valid).any(axis=1)
+        return Col(data, (self._length(s) > 0) & ~any_null)
+
+    def f_series_min(self, cols: list[Col], _: Any) -> Col:
+        return self._extreme(cols[0], np.min, np.inf)
+
+    def f_series_max(self, cols: list[Col], _: Any) -> Col:
+        return self._extreme(cols[0], np.max, -np.inf)
+
+    def f_pct_change(self, cols: list[Col], args: Any) -> Col:
+        s = cols[0]
+        assert s.present is not None
+        k = int(args[1].value)
+        periods = s.data.shape[1]
+        if periods <= k:
+            return self.null()
+        new_d, new_v = s.data[:, -1], s.valid[:, -1] & s.present[:, -1]
+        old_d, old_v = s.data[:, -1 - k], s.valid[:, -1 - k] & s.present[:, -1 - k]
+        nz = old_d != 0
+        data = (new_d - old_d) / np.abs(np.where(nz, old_d, 1.0))
+        return Col(data, (self._length(s) > k) & new_v & old_v & nz)
+
+    def f_days_between(self, cols: list[Col], _: Any) -> Col:
+        a, b = cols
+        return Col((_filled(b, "i") - _filled(a, "i")).astype(float), a.valid & b.valid)
+
+    def f_months_between(self, cols: list[Col], _: Any) -> Col:
+        a, b = cols
+        ma, day_a = _month_and_day(np.broadcast_to(_filled(a, "i"), (self.n,)))
+        mb, day_b = _month_and_day(np.broadcast_to(_filled(b, "i"), (self.n,)))
+        months = mb - ma
+        months = np.where((months > 0) & (day_b < day_a), months - 1, months)
+        months = np.where((months < 0) & (day_b > day_a), months + 1, months)
+        return Col(months.astype(float), a.valid & b.valid)
+
+
+_CALENDAR_SPAN = 1 << 17  # days (~360 years): a portfolio's dates span far less
+
+
+def _month_and_day(days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Calendar month (months since 1970-01) and day of month (0-based) of day numbers.
+
+    numpy's calendar conversion costs ~50 ns a value; the dates of a portfolio fall in a short
+    span, so the span is converted once and each value looks its date up in that table.
+    """
+    if not len(days):
+        return days.astype(np.int64), days.astype(np.int64)
+    lo, hi = int(days.min()), int(days.max())
+    if hi - lo < _CALENDAR_SPAN:
+        span = np.arange(lo, hi + 1, dtype=np.int64).astype("datetime64[D]")
+        month = span.astype("datetime64[M]")
+        idx = days - lo
+        return month.astype(np.int64)[idx], (span - month).astype(np.int64)[idx]
+    d = days.astype("datetime64[D]")
+    m = d.astype("datetime64[M]")
+    return m.astype(np.int64), (d - m).astype(np.int64)
+
+
+@dataclass
+class VectorResults:
+    """Every rule's result for every row, in the shapes the row function returns per row."""
+
+    n: int
+    metrics: list[Col]
+    factor_bands: list[np.ndarray]
+    factor_values: list[Col]
+    score: np.ndarray
+    s_rank: np.ndarray
+    floors: list[Col]
+    g_rank: np.ndarray
+    warnings: list[Col]
+    actions: list[Col]
+    action_params: list[list[Col]]
+    restructurings: list[Col | None]
+    metric_types: list[str]
+    # action id -> how many computed parameters the catalogue refused on undetermined actions (batch summaries)
+    refused_params: dict[str, int] = field(default_factory=dict)
+
+    def row(self, i: int) -> tuple[Any, ...]:
+        """Row ``i`` as the row evaluator's result tuple (Python values, None for null)."""
+
+        def py(c: Col, t: str = "number") -> Any:
+            if not c.valid[i]:
+                return None
+            v = c.data[i]
+            if t == "date":
+                return days_to_date(v)
+            if isinstance(v, np.bool_):
+                return bool(v)
+            if isinstance(v, np.floating):
+                return float(v)
+            if isinstance(v, np.integer):
+                return float(v)
+            return v
+
+        def tri(c: Col) -> Any:
+            return bool(c.data[i]) if c.valid[i] else None
+
+        return (
+            tuple(py(c, t) for c, t in zip(self.metrics, self.metric_types, strict=True)),
+            tuple(int(b[i]) for b in self.factor_bands),
+            tuple(py(c) for c in self.factor_values),
+            float(self.score[i]),
+            int(self.s_rank[i]),
+            tuple(tri(c) for c in self.floors),
+            int(self.g_rank[i]),
+            tuple(tri(c) for c in self.warnings),
+            tuple(tri(c) for c in self.actions),
+            tuple(tuple(py(c) for c in ps) for ps in self.action_params),
+            tuple(None if c is None else tri(c) for c in self.restructurings),
+        )
+
+
+def _full_size(c: Col, n: int) -> Col:
+    """A rule's result with one value per row (a constant expression gives a 0-d array)."""
+    if c.present is not None or (c.data.ndim == 1 and c.valid.ndim == 1):
+        return c
+    return Col(np.broadcast_to(c.data, (n,)), np.broadcast_to(c.valid, (n,)))
+
+
+def _as_bool(c: Col) -> Col:
+    valid = c.valid
+    return Col(c.data.astype(bool, copy=False) & valid, valid)
+
+
+def _small_int(values: int) -> type[np.signedinteger[Any]]:
+    """The narrowest integer type for indices 0 .. values (bands and grades are a handful)."""
+    return np.int8 if values < 127 else np.int64
+
+
+def _band_index(maxes: Sequence[float], x: np.ndarray) -> np.ndarray:
+    """How many band bounds each value reaches (``searchsorted(maxes, x, side="right")``).
+
+    A policy has a handful of bands: one comparison per bound streams through memory, where a
+    binary search per element branches unpredictably.
+    """
+    idx = np.full(len(x), len(maxes), _small_int(len(maxes) + 1))  # a byte a row streams faster than 8
+    for m in maxes:
+        idx -= x < m  # counted down, so NaN lands past the last bound as searchsorted puts it
+    return idx
+
+
+def evaluate_columns(policy: CompiledPolicy, n: int, inputs: Mapping[str, Col], segments: np.ndarray | None,
+                     as_of_days: np.ndarray) -> VectorResults:
+    """Evaluate ``policy`` over ``n`` rows of prepared input columns."""
+    env: dict[str, Col] = dict(inputs)
+    true = _full(n, True, bool)
+    env["as_of"] = Col(as_of_days, true)
+    # Parameters: one column each, the value of each row's segment (looked up by segment code).
+    seg_names: list[str | None] = [None, *policy.segments]
+    segment_col = inputs.get(policy.segment_by) if policy.segment_by is not None else None
+    if segments is not None and n:
+        if segment_col is not None and segment_col.data is segments and segment_col.codes is not None:
+            codes, distinct = segment_col.codes
+        else:
+            codes, uniques = pd.factorize(pd.Series(segments, dtype=object), use_na_sentinel=True)
+            distinct = uniques.tolist()
+        to_table = np.array([seg_names.index(u) if u in seg_names else 0 for u in distinct] + [0])
+        seg_codes = to_table[codes]
+    else:
+        seg_codes = np.zeros(n, np.int64)
+    for j, pname in enumerate(policy.param_names):
+        column = [policy.params_for(seg)[j] for seg in seg_names]
+        default = column[0]
+        kind = object if isinstance(default, str) else bool if isinstance(default, bool) else float
+        env[pname] = Col(np.array(column, dtype=kind)[seg_codes], true)
+    ve = VectorEval(n, env, policy.grade_ids)
+    metrics: list[Col] = []
+    with np.errstate(all="ignore"):
+        for m in policy.metrics:
+            c = ve.eval(m.expr)
+            if m.expr.type == ex.NUMBER:
+                data = np.asarray(c.data, dtype=float)  # no copy when it is floats already
+                c = Col(data, c.valid & np.isfinite(data))
+            elif m.expr.type == ex.BOOL:
+                c = _as_bool(c)
+            env[m.name] = c
+            metrics.append(c)
+        score = _full(n, policy.score_base)
+        bands: list[np.ndarray] = []
+        values: list[Col] = []
+        for f in policy.factors:
+            x = ve.eval(f.expr)
+            # Null rows get the band past the last (missing points), whatever their data holds.
+            idx = _band_index([b.max for b in f.bands[:-1]], np.broadcast_to(np.asarray(x.data, dtype=float), (n,)))
+            idx = np.where(x.valid, idx, idx.dtype.type(len(f.bands)))
+            points = np.array([*(b.value for b in f.bands), f.missing_points], dtype=float)
+            score += (points * f.weight)[idx]  # the same products as points[idx] * weight, one pass fewer
+            bands.append(idx)
+            values.append(x)
+        env["score"] = Col(score, true)
+        if policy.score_bands:
+            ranks = np.array([policy.grade_ids.index(b.value) for b in policy.score_bands])
+            s_rank = ranks[_band_index([b.max for b in policy.score_bands[:-1]], score)]
+        else:
+            s_rank = np.zeros(n, np.int64)
+        g_rank = s_rank.astype(_small_int(len(policy.scale)))
+        floors = []
+        for r in policy.floors:
+            c = _as_bool(ve.eval(r.expr))
+            floors.append(c)
+            np.maximum(g_rank, c.data * g_rank.dtype.type(r.rank), out=g_rank)  # a fired floor raises the grade to it
+        env["grade"] = Col(np.array(policy.grade_ids, dtype=object)[g_rank], true)
+        ve.grade_rank = g_rank
+        warnings: list[Col] = []
+        for w in policy.warnings:
+            c = _as_bool(ve.eval(w.expr))
+            warnings.append(c)
+            ve.warnings = {**ve.warnings, w.id: c}
+        actions, params, restructurings = [], [], []
+        refused_params: dict[str, int] = {}
+        for a in policy.actions:
+            fired = _as_bool(ve.eval(a.expr))
+            computed = [ve.eval(pe) for pe in a.param_exprs.values()]
+            if computed:  # computed parameters the catalogue refuses leave the action undetermined, as per row
+                fired, count = _refuse_params(policy.action_types[a.action], list(a.param_exprs), fired, computed, n)
+                if count:
+                    refused_params[a.id] = count
+            actions.append(fired)
+            params.append(computed)
+            restructurings.append(_as_bool(ve.eval(a.restructuring.expr)) if a.restructuring else None)
+    return VectorResults(n, metrics, bands, values, score, s_rank, floors, g_rank, warnings, actions, params,
+                         restructurings, [m.expr.type for m in policy.metrics], refused_params)
+
+
+def _refuse_params(kind: ActionType, names: list[str], fired: Col, computed: list[Col], n: int) -> tuple[Col, int]:
+    """The action's condition with refused rows made undetermined, and how many parameters were refused.
+
+    Counted as the row evaluator lists them: each refused parameter of an undetermined action.
+    """
+    bad = [~_params_allowed(kind, [name], [col], n) for name, col in zip(names, computed, strict=True)]
+    refused = fired.data & fired.valid & np.logical_or.reduce(bad)
+    if refused.any():
+        fired = Col(fired.data & ~refused, fired.valid & ~refused)
+    undetermined = np.broadcast_to(~fired.valid, (n,))
+    return fired, sum(int((undetermined & b).sum()) for b in bad)
+
+
+def _params_allowed(kind: ActionType, names: list[str], values: list[Col], n: int) -> np.ndarray:
+    """Rows whose computed parameters ``catalogue.param_problem`` accepts, column-wise."""
+    ok = np.ones(n, bool)
+    for name, col in zip(names, values, strict=True):
+        spec = kind.params[name]
+        valid = np.broadcast_to(col.valid, (n,))
+        data = np.broadcast_to(col.data, (n,))
+        ok &= valid
+        if spec.type in ("integer", "number"):
+            with np.errstate(invalid="ignore"):
+                x = np.where(valid, data, 0).astype(float)
+                if spec.type == "integer":
+                    ok &= np.floor(x) == x
+                if spec.min is not None:
+                    ok &= x >= spec.min
+                if spec.max is not None:
+                    ok &= x <= spec.max
+        elif spec.enum:
+            ok &= np.isin(np.where(valid, data, None).astype(object), np.array(spec.enum, dtype=object))
+    return ok
+
+
+def columns_from_records(policy: CompiledPolicy, rows: Sequence[tuple[Any, ...]]) -> dict[str, Col]:
+    """Input columns from checked input tuples (the row path's values): for tests and small batches."""
+    n = len(rows)
+    out: dict[str, Col] = {}
+    for j, spec in enumerate(policy.inputs):
+        values = [r[j] for r in rows]
+        if spec.series:
+            periods = max((len(v) for v in values), default=0)
+            shape = (n, periods)
+            dtype = np.int64 if spec.type == "date" else float
+            data = np.zeros(shape, dtype=dtype)
+            valid = np.zeros(shape, bool)
+            present = np.zeros(shape, bool)
+            for i, s in enumerate(values):
+                off = periods - len(s)
+                for k, v in enumerate(s):
+                    present[i, off + k] = True
+                    if v is not None:
+                        valid[i, off + k] = True
+                        data[i, off + k] = (v.toordinal() - _EPOCH_ORDINAL) if spec.type == "date" else v
+            out[spec.name] = Col(data, valid, present)
+            continue
+        valid = np.array([v is not None for v in values], dtype=bool)
+        if spec.type == "date":
+            data = dates_to_days(values)
+        elif spec.type == "boolean":
+            data = np.array([bool(v) for v in values], dtype=bool)
+        elif spec.type in ("string", "grade"):
+            data = np.array(values, dtype=object)
+        else:
+            data = np.array([np.nan if v is None else v for v in values], dtype=float)
+        out[spec.name] = Col(data, valid)
+    return out
+
+
+def evaluate_chunks(policy: CompiledPolicy, n: int, inputs: Mapping[str, Col], segments: np.ndarray | None,
+                    as_of_days: np.ndarray, chunk: int = 250_000, workers: int = 2) -> list[VectorResults]:
+    """:func:`evaluate_columns` over row chunks on ``workers`` threads (numpy releases the GIL).
+
+    The results are those of one call over all rows, cut at the same chunk borders.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(start: int) -> VectorResults:
+        sl = slice(start, min(start + chunk, n))
+        part = {k: Col(c.data[sl], c.valid[sl], None if c.present is None else c.present[sl],
+                       None if c.codes is None else (c.codes[0][sl], c.codes[1]))
+                for k, c in inputs.items()}
+        seg = None if segments is None else segments[sl]
+        if policy.segment_by in part and segments is inputs[policy.segment_by].data:
+            seg = part[policy.segment_by].data  # the same slice, so its codes are used
+        return evaluate_columns(policy, sl.stop - sl.start, part, seg, as_of_days[sl])
+
+    starts = list(range(0, n, chunk)) or [0]
+    if workers <= 1 or len(starts) == 1:
+        return [one(s) for s in starts]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(one, starts))

@@ -1,0 +1,1 @@
+"""The decision store and its segment codec (imports decide and below)."""

@@ -1,0 +1,1045 @@
+"""Stage 6, record: an append-only, tamper-evident store of decisions, with the policy text kept for replay.
+
+A SQLite database (one file, WAL mode) holds every decision, its input (or only the input's
+hash, for privacy) and a reference to the exact policy text, stored once by its sha256. A single
+decision is kept as its JSON record, one row each; a batch chunk as one segment: the inputs and
+the decisions' facts column-wise, what its records share, and its records' chain entries (id,
+client, as_of, grade, hashes); the view ``decision_record`` shows every record with all its
+fields. Each record carries the hash of the record before it and its own hash over its content
+(a batch record's covers its segment's sha256): a hash chain. ``verify`` walks the chain and
+names the first broken record and how it broke; ``replay`` re-decides a record from the stored
+policy text and input with today's engine and reports any field (for a batch record, any fact)
+that differs.
+
+Appends take the write lock first (``BEGIN IMMEDIATE``), read the chain head and write, so
+several processes can record at once without forking the chain. A batch commits in chunks:
+each chunk is whole or absent, and a rerun of the same batch sees which clients are recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import itertools
+import operator
+import os
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ..decide.segment import SegmentRecords, chunk_size
+from ..diagnostics import Diagnostic, InputError, PolicyEngineError, UsageError, did_you_mean
+from ..frozen import Frozen
+
+ENV_VAR = "POLICY_ENGINE_AUDIT_DB"
+DEFAULT_PATH = "audit.db"
+SCHEMA_VERSION = 3
+APPLICATION_ID = 0x50454144  # 'PEAD': marks the file as a policy_engine decision store
+GENESIS = "0" * 64
+NUL = "\x00"  # stands for a null field in hashed content
+_PROGRESS_EVERY = 2000  # records between two progress reports of verify
+
+_MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
+    1: """
+    CREATE TABLE policy_snapshot (
+        sha256 TEXT PRIMARY KEY,
+        policy_id TEXT NOT NULL,
+        version TEXT NOT NULL,
+        text TEXT NOT NULL,
+        first_used_at TEXT NOT NULL
+    );
+    CREATE TABLE decision (
+        seq INTEGER PRIMARY KEY,
+        decision_id TEXT NOT NULL UNIQUE,
+        client_id TEXT NOT NULL,
+        as_of TEXT NOT NULL,
+        policy_id TEXT NOT NULL,
+        policy_version TEXT NOT NULL,
+        policy_sha256 TEXT NOT NULL REFERENCES policy_snapshot(sha256),
+        grade TEXT NOT NULL,
+        input_sha256 TEXT NOT NULL,
+        input_json TEXT,
+        decision_json TEXT NOT NULL,
+        batch_key TEXT,
+        recorded_at TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE
+    );
+    CREATE INDEX decision_client ON decision(client_id);
+    CREATE INDEX decision_policy ON decision(policy_id, policy_version);
+    CREATE INDEX decision_batch ON decision(batch_key, client_id);
+    CREATE TABLE chain_head (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        seq INTEGER NOT NULL,
+        hash TEXT NOT NULL
+    );
+    INSERT INTO chain_head (id, seq, hash) VALUES (1, 0, printf('%064d', 0));
+    """,
+    # Batches store their decisions in segments: one blob per chunk holding the inputs and the
+    # decision facts column-wise, plus what its rows share (policy, batch key, time). Each decision
+    # stays a chained row pointing into its segment, with only what is its own: a short row and
+    # three B-trees to update, so a bulk append costs about what deciding does. Partial indexes
+    # skip segment rows. The view decision_record shows every record with all its fields.
+    2: """
+    CREATE TABLE segment (
+        id INTEGER PRIMARY KEY,
+        sha256 TEXT NOT NULL,
+        policy_id TEXT NOT NULL,
+        policy_version TEXT NOT NULL,
+        policy_sha256 TEXT NOT NULL REFERENCES policy_snapshot(sha256),
+        batch_key TEXT,
+        recorded_at TEXT NOT NULL,
+        first_seq INTEGER NOT NULL,
+        rows INTEGER NOT NULL,
+        data BLOB NOT NULL
+    );
+    CREATE INDEX segment_batch ON segment(batch_key);
+    CREATE INDEX segment_policy ON segment(policy_id, policy_version);
+    CREATE TABLE decision_v2 (
+        seq INTEGER PRIMARY KEY,
+        decision_id TEXT NOT NULL UNIQUE,
+        client_id TEXT NOT NULL,
+        as_of TEXT NOT NULL,
+        policy_id TEXT,
+        policy_version TEXT,
+        policy_sha256 TEXT REFERENCES policy_snapshot(sha256),
+        grade TEXT NOT NULL,
+        input_sha256 TEXT,
+        input_json TEXT,
+        decision_json TEXT,
+        batch_key TEXT,
+        recorded_at TEXT,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        segment_id INTEGER REFERENCES segment(id),
+        segment_row INTEGER
+    );
+    INSERT INTO decision_v2 (seq, decision_id, client_id, as_of, policy_id, policy_version, policy_sha256, grade,
+                             input_sha256, input_json, decision_json, batch_key, recorded_at, prev_hash, hash)
+        SELECT seq, decision_id, client_id, as_of, policy_id, policy_version, policy_sha256, grade, input_sha256,
+               input_json, decision_json, batch_key, recorded_at, prev_hash, hash FROM decision;
+    DROP TABLE decision;
+    ALTER TABLE decision_v2 RENAME TO decision;
+    CREATE INDEX decision_client ON decision(client_id);
+    CREATE INDEX decision_policy ON decision(policy_id, policy_version) WHERE policy_id IS NOT NULL;
+    CREATE INDEX decision_batch ON decision(batch_key) WHERE batch_key IS NOT NULL;
+    CREATE VIEW decision_record AS
+        SELECT d.seq, d.decision_id, d.client_id, d.as_of,
+               coalesce(d.policy_id, s.policy_id) AS policy_id,
+               coalesce(d.policy_version, s.policy_version) AS policy_version,
+               coalesce(d.policy_sha256, s.policy_sha256) AS policy_sha256,
+               d.grade, d.input_sha256, d.input_json, d.decision_json,
+               coalesce(d.batch_key, s.batch_key) AS batch_key,
+               coalesce(d.recorded_at, s.recorded_at) AS recorded_at,
+               d.prev_hash, d.hash, d.segment_id, s.sha256 AS segment_sha256, d.segment_row
+        FROM decision d LEFT JOIN segment s ON s.id = d.segment_id;
+    """,
+}
+
+# Schema 3: a batch decision no longer has a SQL row of its own. Its chained record (decision id,
+# client, as_of, grade, input hash, previous hash, hash) is one entry of its segment's ``chain``
+# (a JSON array in record order; record i is seq first_seq + i), and ``segment_clients`` keeps
+# each segment's client ids as one newline-framed text, which a lookup by client scans (about
+# 14 bytes a record). Appending a 5,000-client chunk is then two rows instead of 5,000 rows and
+# 15,000 B-tree entries; the hashed content of every record is unchanged, so chains written by
+# schema 2 still verify. The view decision_record shows every record with all its fields
+# (json_each over the chains).
+_SCHEMA_3 = """
+    CREATE TABLE segment_v3 (
+        id INTEGER PRIMARY KEY,
+        sha256 TEXT NOT NULL,
+        policy_id TEXT NOT NULL,
+        policy_version TEXT NOT NULL,
+        policy_sha256 TEXT NOT NULL REFERENCES policy_snapshot(sha256),
+        batch_key TEXT,
+        recorded_at TEXT NOT NULL,
+        first_seq INTEGER NOT NULL,
+        rows INTEGER NOT NULL,
+        id_prefix TEXT,
+        id_first INTEGER,
+        chain TEXT NOT NULL,
+        data BLOB NOT NULL
+    );
+    CREATE TABLE decision_v3 (
+        seq INTEGER PRIMARY KEY,
+        decision_id TEXT NOT NULL UNIQUE,
+        client_id TEXT NOT NULL,
+        as_of TEXT NOT NULL,
+        policy_id TEXT NOT NULL,
+        policy_version TEXT NOT NULL,
+        policy_sha256 TEXT NOT NULL REFERENCES policy_snapshot(sha256),
+        grade TEXT NOT NULL,
+        input_sha256 TEXT,
+        input_json TEXT,
+        decision_json TEXT NOT NULL,
+        batch_key TEXT,
+        recorded_at TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE TABLE segment_clients (
+        segment_id INTEGER PRIMARY KEY,
+        first_seq INTEGER NOT NULL,
+        rows INTEGER NOT NULL,
+        clients TEXT NOT NULL
+    )
+"""
+_SCHEMA_3_FINISH = """
+    DROP VIEW decision_record;
+    INSERT INTO decision_v3 SELECT seq, decision_id, client_id, as_of, policy_id, policy_version, policy_sha256, grade,
+        input_sha256, input_json, decision_json, batch_key, recorded_at, prev_hash, hash
+        FROM decision WHERE segment_id IS NULL;
+    DROP TABLE decision;
+    DROP TABLE segment;
+    ALTER TABLE decision_v3 RENAME TO decision;
+    ALTER TABLE segment_v3 RENAME TO segment;
+    CREATE INDEX decision_client ON decision(client_id);
+    CREATE INDEX decision_policy ON decision(policy_id, policy_version);
+    CREATE INDEX decision_batch ON decision(batch_key) WHERE batch_key IS NOT NULL;
+    CREATE INDEX segment_seq ON segment(first_seq);
+    CREATE INDEX segment_clients_seq ON segment_clients(first_seq);
+    CREATE INDEX segment_ids ON segment(id_prefix, id_first);
+    CREATE INDEX segment_batch ON segment(batch_key);
+    CREATE INDEX segment_policy ON segment(policy_id, policy_version);
+    CREATE VIEW decision_record AS
+        SELECT seq, decision_id, client_id, as_of, policy_id, policy_version, policy_sha256, grade, input_sha256,
+               input_json, decision_json, batch_key, recorded_at, prev_hash, hash,
+               NULL AS segment_id, NULL AS segment_sha256, NULL AS segment_row
+        FROM decision
+        UNION ALL
+        SELECT s.first_seq + j.key, json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'),
+               json_extract(j.value, '$[2]'), s.policy_id, s.policy_version, s.policy_sha256,
+               json_extract(j.value, '$[3]'), json_extract(j.value, '$[4]'), NULL, NULL, s.batch_key, s.recorded_at,
+               json_extract(j.value, '$[5]'), json_extract(j.value, '$[6]'), s.id, s.sha256, j.key
+        FROM segment s, json_each(s.chain) j
+"""
+# A chain entry: [decision_id, client_id, as_of, grade, input_sha256, prev_hash, hash].
+_CHAIN_FIELDS = 7
+_OWN = ("policy_id", "policy_version", "policy_sha256", "input_json", "decision_json", "batch_key", "recorded_at")
+
+
+def _migrate_3(db: sqlite3.Connection) -> None:
+    """Move each schema-2 segment's rows into its chain (in record order), keeping every hash."""
+    for statement in _SCHEMA_3.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    rows = db.execute(f"SELECT segment_id, decision_id, client_id, as_of, grade, input_sha256, prev_hash, hash, "
+                      f"{', '.join(_OWN)} FROM decision WHERE segment_id IS NOT NULL ORDER BY segment_id, seq")
+
+    def flush(segment_id: int, chain: list[list[Any]], first_seq: int) -> None:
+        locator = _id_locator([c[0] for c in chain])
+        db.execute("INSERT INTO segment_v3 (id, sha256, policy_id, policy_version, policy_sha256, batch_key, "
+                   "recorded_at, first_seq, rows, id_prefix, id_first, chain, data) "
+                   "SELECT id, sha256, policy_id, policy_version, policy_sha256, batch_key, recorded_at, first_seq, ?, "
+                   "?, ?, ?, data FROM segment WHERE id = ?",
+                   (len(chain), *(locator or (None, None)), orjson.dumps(chain).decode("utf-8"), segment_id))
+        db.execute("INSERT INTO segment_clients (segment_id, first_seq, rows, clients) VALUES (?, ?, ?, ?)",
+                   (segment_id, first_seq, len(chain), _client_list(c[1] for c in chain)))
+
+    current, chain, first_seq = None, [], 0
+    for sid, *values in rows:
+        fields, own = values[:_CHAIN_FIELDS], values[_CHAIN_FIELDS:]
+        if sid != current:
+            if chain:
+                flush(current, chain, first_seq)
+            current, chain = sid, []
+            first_seq = db.execute("SELECT first_seq FROM segment WHERE id = ?", (sid,)).fetchone()[0]
+        entry: list[Any] = list(fields)
+        extra = {k: v for k, v in zip(_OWN, own, strict=True) if v is not None}
+        if extra:  # a field of its own was a tamper schema 2 caught: keep it, so verify still does
+            entry.append(extra)
+        chain.append(entry)
+    if chain:
+        flush(current, chain, first_seq)
+    for statement in _SCHEMA_3_FINISH.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def _id_locator(ids: list[str]) -> tuple[str, int] | None:
+    """(prefix, first counter) when the ids are a prefix and consecutive hex counters, as a batch's
+    are (``evaluate._DecisionIds.block``): a segment is then found by id without an index per row."""
+    first = ids[0]
+    prefix, tail = first[:-12], first[-12:]
+    try:
+        start = int(tail, 16)
+    except ValueError:
+        return None
+    if len(tail) != 12 or start + len(ids) > 0xFFFFFFFFFFFF:
+        return None
+    if ids != [f"{prefix}{k:012x}" for k in range(start, start + len(ids))]:
+        return None
+    return prefix, start
+
+
+_MIGRATIONS[3] = _migrate_3
+
+
+def _client_list(client_ids: Iterable[str]) -> str:
+    """A segment's client ids as one text, each framed by newlines, so ``instr`` finds a whole id.
+    (An id holding a newline can match more than itself; matches are confirmed on the record.)"""
+    return "\n" + "\n".join(client_ids) + "\n"
+
+
+def _segment_chain(prev: str, records: SegmentRecords, policy: Any, batch_key: str | None,
+                   seg_sha: str) -> list[tuple[Any, ...]]:
+    """The chain entries of a segment's records, starting from the hash ``prev``."""
+    head, tail = _segment_frame(policy.id, policy.version, policy.sha256, batch_key, records.recorded_at, seg_sha)
+    prefix, first_id = records.id_prefix, records.id_first
+    hashes = records.input_hashes if records.input_hashes is not None else [None] * len(records)
+    sha256 = hashlib.sha256
+    chain = []
+    for i, (cid, as_of, grade, input_hash) in enumerate(zip(records.client_ids, records.as_ofs, records.grades,
+                                                            hashes, strict=True)):
+        did = f"{prefix}{first_id + i:012x}"
+        h = sha256(f"{prev}\n{did}\x1f{cid}\x1f{as_of}\x1f{head}\x1f{grade}\x1f"
+                   f"{NUL if input_hash is None else input_hash}{tail}{i}".encode()).hexdigest()
+        chain.append((did, cid, as_of, grade, input_hash, prev, h))
+        prev = h
+    return chain
+
+
+def _save_snapshot(db: sqlite3.Connection, policy: Any, now: str) -> None:
+    """The policy text, stored once by its sha256 when first used."""
+    db.execute("INSERT OR IGNORE INTO policy_snapshot (sha256, policy_id, version, text, first_used_at) "
+               "VALUES (?, ?, ?, ?, ?)", (policy.sha256, policy.id, policy.version, policy.text, now))
+
+
+def _write_segment(db: sqlite3.Connection, policy: Any, batch_key: str | None, data: bytes,
+                   records: SegmentRecords, seg_sha: str, chain: list[tuple[Any, ...]]) -> int:
+    """Append one segment in one transaction; ``chain`` is rehashed if the head is not where it assumed."""
+    n = len(records)
+    db.execute("BEGIN IMMEDIATE")  # the write lock first: the head cannot move under us
+    try:
+        _save_snapshot(db, policy, records.recorded_at)
+        seq, head = db.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
+        if head != chain[0][5]:  # another process appended since these hashes were computed
+            chain = _segment_chain(head, records, policy, batch_key, seg_sha)
+        first_seq = seq + 1
+        segment_id = db.execute(
+            "INSERT INTO segment (sha256, policy_id, policy_version, policy_sha256, batch_key, recorded_at, "
+            "first_seq, rows, id_prefix, id_first, chain, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (seg_sha, policy.id, policy.version, policy.sha256, batch_key, records.recorded_at, first_seq, n,
+             records.id_prefix, records.id_first, orjson.dumps(chain).decode("utf-8"), data)).lastrowid
+        db.execute("INSERT INTO segment_clients (segment_id, first_seq, rows, clients) VALUES (?, ?, ?, ?)",
+                   (segment_id, first_seq, n, _client_list(records.client_ids)))
+        db.execute("UPDATE chain_head SET seq = ?, hash = ? WHERE id = 1", (first_seq + n - 1, chain[-1][6]))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return n
+
+# What a writer hands the store per decision: decision_id, client_id, as_of, grade, input_sha256,
+# canonical input JSON (None with hash-only inputs), decision JSON, recorded_at.
+StoredRow = tuple[str, str, str, str, str | None, bytes | None, bytes | None, str]
+
+
+_HASHED = ("decision_id", "client_id", "as_of", "policy_id", "policy_version", "policy_sha256", "grade",
+           "input_sha256", "input_json", "decision_json", "batch_key", "recorded_at")
+
+
+class AuditError(PolicyEngineError):
+    """The store cannot be used (not a decision store, newer schema, unreadable): exit code 6."""
+
+    exit_code = 6
+
+
+def default_path() -> Path:
+    return Path(os.environ.get(ENV_VAR) or DEFAULT_PATH)
+
+
+def _content(values: Iterable[Any]) -> bytes:
+    # Fields in a fixed order, separated by a byte that canonical JSON and ids never contain;
+    # NUL marks a null so that null and "" differ. Text columns arrive as str or (verify) bytes.
+    return b"\x1f".join(b"\x00" if v is None else v if type(v) is bytes else str(v).encode("utf-8")
+                         for v in values)
+
+
+def _segment_ref(segment_sha256: Any, segment_row: Any) -> bytes:
+    # A segment row's content also names its segment and place: appended only then, so records
+    # written before segments existed keep their hashes.
+    if segment_sha256 is None:
+        return b""
+    sha = segment_sha256 if type(segment_sha256) is bytes else str(segment_sha256).encode("ascii")
+    return b"\x1f" + sha + b"\x1f" + str(segment_row).encode("ascii")
+
+
+def _segment_frame(policy_id: str, version: str, policy_sha256: str, batch_key: str | None, recorded_at: str,
+                   segment_sha256: str) -> tuple[str, str]:
+    """What a segment's records share in their hashed content (the layout of :func:`record_hash`):
+    the text after the record's as_of and the text between its input hash and its row number."""
+    return (f"{policy_id}\x1f{version}\x1f{policy_sha256}",
+            f"\x1f{NUL}\x1f{NUL}\x1f{NUL if batch_key is None else batch_key}\x1f{recorded_at}\x1f{segment_sha256}\x1f")
+
+
+def record_hash(prev_hash: str, row: Mapping[str, Any]) -> str:
+    """sha256 over the previous hash and the record's content (every stored column but seq and hash)."""
+    ref = _segment_ref(row.get("segment_sha256"), row.get("segment_row"))
+    return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + _content(row[k] for k in _HASHED) + ref).hexdigest()
+
+
+_VOLATILE = ("decision_id", "evaluated_at", "engine_version")
+
+
+def _diff(path: str, a: Any, b: Any, out: list[str]) -> None:
+    """Field-by-field differences, as 'path: stored -> replayed'."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            _diff(f"{path}.{k}" if path else k, a.get(k, "<absent>"), b.get(k, "<absent>"), out)
+    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _diff(f"{path}[{i}]", x, y, out)
+    elif a != b:
+        out.append(f"{path}: {a!r} -> {b!r}")
+
+
+Record = dict[str, Any]  # one record with every field of the view decision_record
+_SINGLE_COLUMNS = ("seq, decision_id, client_id, as_of, policy_id, policy_version, policy_sha256, grade, input_sha256, "
+                   "input_json, decision_json, batch_key, recorded_at, prev_hash, hash, NULL AS segment_id, "
+                   "NULL AS segment_sha256, NULL AS segment_row")
+_SEGMENT_META = "id, sha256, policy_id, policy_version, policy_sha256, batch_key, recorded_at, first_seq, rows, chain"
+
+
+def _chain(meta: Any, path: Path) -> list[list[Any]]:
+    """A segment's chain entries, or a store error naming the segment when they cannot be read."""
+    try:
+        chain = orjson.loads(meta["chain"])
+        if type(chain) is list and (not chain or (set(map(type, chain)) == {list}
+                                                  and min(map(len, chain)) >= _CHAIN_FIELDS)):
+            return chain
+    except orjson.JSONDecodeError:
+        pass
+    raise AuditError([Diagnostic("unreadable-segment", f"the chain of segment {meta['id']} in {path} cannot be read",
+                                 hint="run `audit verify`")])
+
+
+def _segment_record(meta: Any, chain: list[list[Any]], i: int) -> Record:
+    did, cid, as_of, grade, input_hash, prev, h = chain[i][:_CHAIN_FIELDS]
+    return {"seq": meta["first_seq"] + i, "decision_id": did, "client_id": cid, "as_of": as_of,
+            "policy_id": meta["policy_id"], "policy_version": meta["policy_version"],
+            "policy_sha256": meta["policy_sha256"], "grade": grade, "input_sha256": input_hash, "input_json": None,
+            "decision_json": None, "batch_key": meta["batch_key"], "recorded_at": meta["recorded_at"],
+            "prev_hash": prev, "hash": h, "segment_id": meta["id"], "segment_sha256": meta["sha256"],
+            "segment_row": i}
+
+
+class Break(Frozen):
+    """Where the chain broke, and how."""
+
+    seq: int
+    decision_id: str | None
+    kind: str  # edited | deleted | inserted | reordered
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.as_dict()
+
+
+class AuditStore:
+    """One decision store file; open it, append decisions, verify, query."""
+
+    def __init__(self, path: str | Path | None = None, create: bool = True):
+        self.path = Path(path) if path is not None else default_path()
+        self._compiled: dict[str, Any] = {}
+        self._segment_cache: dict[str, Any] = {}
+        if not create and not self.path.exists():
+            raise AuditError([Diagnostic("no-audit-store", f"no decision store at {self.path}",
+                                         hint=f"decisions are recorded by decide and batch; or set {ENV_VAR}")])
+        try:
+            self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA busy_timeout = 30000")
+            self._check_and_migrate()
+            self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.DatabaseError as exc:
+            raise AuditError([Diagnostic("not-an-audit-store", f"{self.path} is not a decision store ({exc})",
+                                         file=str(self.path), hint="point --audit-db at a decision store, "
+                                         "or at a new file name")]) from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> AuditStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # schema ------------------------------------------------------------------
+    def _check_and_migrate(self) -> None:
+        app_id = self.db.execute("PRAGMA application_id").fetchone()[0]
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if app_id == 0 and version == 0 and tables:
+            raise AuditError([Diagnostic("not-an-audit-store", f"{self.path} is a SQLite database but not a "
+                                         "decision store", file=str(self.path))])
+        if app_id not in (0, APPLICATION_ID):
+            raise AuditError([Diagnostic("not-an-audit-store", f"{self.path} belongs to another application",
+                                         file=str(self.path))])
+        if version > SCHEMA_VERSION:
+            raise AuditError([Diagnostic("audit-schema-too-new", f"{self.path} has store schema {version}; this "
+                                         f"engine knows up to {SCHEMA_VERSION}", file=str(self.path),
+                                         hint="upgrade policy_engine to read it")])
+        if version == SCHEMA_VERSION:
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]  # another process may have migrated
+            for v in range(version + 1, SCHEMA_VERSION + 1):
+                step = _MIGRATIONS[v]
+                if callable(step):
+                    step(self.db)
+                else:
+                    for statement in step.split(";"):
+                        if statement.strip():
+                            self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version = {v}")
+            self.db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    # writing -------------------------------------------------------------------
+    def append(self, policy: Any, items: Iterable[tuple[Mapping[str, Any], Any]], inputs: str = "full",
+               batch_key: str | None = None) -> int:
+        """Record (full decision, input record) pairs in chunked transactions; returns how many were written."""
+        from ..decide.evaluate import canonical_json
+
+        def rows() -> Iterator[StoredRow]:
+            for decision, record in items:
+                stored = {k: v for k, v in decision.items() if k != "trace"}
+                yield (decision["decision_id"], decision["client_id"], decision["as_of"],
+                       decision["classification"]["grade"], decision["input_sha256"],
+                       canonical_json(record) if inputs == "full" else None, orjson.dumps(stored),
+                       decision["evaluated_at"])
+
+        return self.append_rows(policy, rows(), batch_key)
+
+    def append_rows(self, policy: Any, rows: Iterable[StoredRow], batch_key: str | None = None) -> int:
+        """Record prepared rows (see :data:`StoredRow`) in transactions of :func:`chunk_size`; returns how many."""
+        written = 0
+        size = chunk_size()
+        chunk: list[StoredRow] = []
+        for row in rows:
+            chunk.append(row)
+            if len(chunk) >= size:
+                written += self._append_chunk(policy, chunk, batch_key)
+                chunk = []
+        if chunk:
+            written += self._append_chunk(policy, chunk, batch_key)
+        return written
+
+    def append_segments(self, policy: Any, segments: Iterable[tuple[bytes, SegmentRecords]],
+                        batch_key: str | None = None) -> int:
+        """Record a batch's segments (``data`` holds record i's input and facts), each whole or absent
+        in its own transaction, in order; returns how many records were written.
+
+        A writer thread stores one segment while this thread hashes the next one's records: SQLite
+        writes without the GIL, so the two overlap. The next hashes assume the head the segment
+        before leaves; the writer checks that under the write lock and rehashes when another
+        process appended in between.
+        """
+        import queue
+        import threading
+
+        box: queue.Queue[tuple[bytes, SegmentRecords, str, list[tuple[Any, ...]]] | None] = queue.Queue(maxsize=1)
+        failure: list[BaseException] = []
+        written = 0
+
+        def write() -> None:
+            nonlocal written
+            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            try:
+                db.execute("PRAGMA busy_timeout = 30000")
+                db.execute("PRAGMA synchronous = NORMAL")
+                while (item := box.get()) is not None:
+                    if not failure:
+                        written += _write_segment(db, policy, batch_key, *item)
+            except BaseException as exc:  # handed to the caller's thread, which raises it
+                failure.append(exc)
+                while box.get() is not None:  # let the hashing thread finish its puts
+                    pass
+            finally:
+                db.close()
+
+        writer = threading.Thread(target=write, name="audit-writer", daemon=True)
+        writer.start()
+        try:
+            prev = self.db.execute("SELECT hash FROM chain_head WHERE id = 1").fetchone()[0]
+            for data, records in segments:
+                if failure:
+                    break
+                if not len(records):
+                    continue
+                seg_sha = hashlib.sha256(data).hexdigest()
+                chain = _segment_chain(prev, records, policy, batch_key, seg_sha)
+                box.put((data, records, seg_sha, chain))
+                prev = chain[-1][6]
+        finally:
+            box.put(None)
+            writer.join()
+        if failure:
+            raise failure[0]
+        return written
+
+    def _append_chunk(self, policy: Any, chunk: list[StoredRow], batch_key: str | None) -> int:
+        # The content hashed is _content() of the _HASHED columns, assembled here from bytes at hand.
+        fixed = (policy.id, policy.version, policy.sha256)
+        middle = b"\x1f".join(v.encode("utf-8") for v in fixed)
+        key = b"\x00" if batch_key is None else batch_key.encode("utf-8")
+        sha256 = hashlib.sha256
+        self.db.execute("BEGIN IMMEDIATE")  # the write lock first: the head cannot move under us
+        try:
+            _save_snapshot(self.db, policy, chunk[0][7])
+            seq, prev = self.db.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
+            params = []
+            for did, cid, as_of, grade, input_hash, input_json, decision_json, at in chunk:
+                seq += 1
+                hashed = b"".join((
+                    f"{prev}\n{did}\x1f{cid}\x1f{as_of}\x1f".encode(), middle,
+                    f"\x1f{grade}\x1f{NUL if input_hash is None else input_hash}\x1f".encode(),
+                    b"\x00" if input_json is None else input_json, b"\x1f",
+                    b"\x00" if decision_json is None else decision_json, b"\x1f", key, b"\x1f", at.encode()))
+                h = sha256(hashed).hexdigest()
+                params.append((seq, did, cid, as_of, *fixed, grade, input_hash,
+                               None if input_json is None else input_json.decode("utf-8"),
+                               None if decision_json is None else decision_json.decode("utf-8"), batch_key, at,
+                               prev, h))
+                prev = h
+            self.db.executemany(f"INSERT INTO decision (seq, {', '.join(_HASHED)}, prev_hash, hash) "
+                                f"VALUES ({', '.join('?' * (len(_HASHED) + 3))})", params)
+            self.db.execute("UPDATE chain_head SET seq = ?, hash = ? WHERE id = 1", (seq, prev))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return len(chunk)
+
+    def recorded_clients(self, batch_key: str) -> set[str]:
+        clients = {r[0] for r in self.db.execute("SELECT client_id FROM decision WHERE batch_key = ?", (batch_key,))}
+        for meta in self.db.execute(f"SELECT {_SEGMENT_META} FROM segment WHERE batch_key = ?", (batch_key,)):
+            clients.update(entry[1] for entry in _chain(meta, self.path))
+        return clients
+
+    # reading -------------------------------------------------------------------
+    def query(self, client: str | None = None, policy_id: str | None = None, version: str | None = None,
+              grade: str | None = None, date_from: str | None = None, date_to: str | None = None,
+              limit: int | None = None) -> Iterator[Record]:
+        """Records matching every filter given, in record order (seq)."""
+        where, args = [], []
+        for column, value in (("client_id", client), ("policy_id", policy_id), ("policy_version", version),
+                              ("grade", grade)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if date_from:
+            where.append("as_of >= ?")
+            args.append(date_from)
+        if date_to:
+            where.append("as_of <= ?")
+            args.append(date_to)
+        singles = self.db.execute(f"SELECT {_SINGLE_COLUMNS} FROM decision"
+                                  + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq", args)
+        # Batch records: segments chosen by what they share (and by the client index), rows by what is their own.
+        seg_where, seg_args = [], []
+        for column, value in (("policy_id", policy_id), ("policy_version", version)):
+            if value is not None:
+                seg_where.append(f"{column} = ?")
+                seg_args.append(value)
+        if client is not None:  # the segments whose client list names it (a scan of ~14 bytes a record)
+            seg_where.append("first_seq IN (SELECT first_seq FROM segment_clients WHERE instr(clients, ?) > 0)")
+            seg_args.append(_client_list([client]))
+        segments = self.db.execute(f"SELECT {_SEGMENT_META} FROM segment"
+                                   + (" WHERE " + " AND ".join(seg_where) if seg_where else "")
+                                   + " ORDER BY first_seq", seg_args)
+
+        def batch_records() -> Iterator[Record]:
+            for meta in segments:
+                chain = _chain(meta, self.path)
+                for i, (_, cid, as_of, g, *_rest) in enumerate(chain):
+                    if ((client is None or cid == client) and (grade is None or g == grade)
+                            and (not date_from or as_of >= date_from) and (not date_to or as_of <= date_to)):
+                        yield _segment_record(meta, chain, i)
+
+        merged = heapq.merge((dict(r) for r in singles), batch_records(), key=operator.itemgetter("seq"))
+        return itertools.islice(merged, limit) if limit else merged
+
+    def _segment_at(self, seq: int) -> int | None:
+        """The first_seq of the segment holding record ``seq``, if one does."""
+        row = self.db.execute("SELECT first_seq, rows FROM segment WHERE first_seq <= ? ORDER BY first_seq DESC "
+                              "LIMIT 1", (seq,)).fetchone()
+        return row[0] if row is not None and seq < row[0] + row[1] else None
+
+    def get(self, ref: str) -> Record:
+        """A record by decision_id or by record number (seq)."""
+        row = self.db.execute(f"SELECT {_SINGLE_COLUMNS} FROM decision WHERE decision_id = ?", (ref,)).fetchone()
+        if row is not None:
+            return dict(row)
+        found = self._batch_record_by_id(ref)
+        if found is not None:
+            return found
+        if ref.isdigit() and len(ref) < 19:  # a record number SQLite can hold
+            seq = int(ref)
+            row = self.db.execute(f"SELECT {_SINGLE_COLUMNS} FROM decision WHERE seq = ?", (seq,)).fetchone()
+            if row is not None:
+                return dict(row)
+            first = self._segment_at(seq)
+            if first is not None:
+                meta = self.db.execute(f"SELECT {_SEGMENT_META} FROM segment WHERE first_seq = ?", (first,)).fetchone()
+                chain = _chain(meta, self.path)
+                if seq - first < len(chain):
+                    return _segment_record(meta, chain, seq - first)
+            if self.db.execute("SELECT 1 FROM segment_clients WHERE first_seq <= ? AND first_seq + rows > ?",
+                               (seq, seq)).fetchone() is not None:
+                raise AuditError([Diagnostic("missing-segment", f"record {seq} was part of a batch segment that is "
+                                             f"missing from {self.path}", hint="run `audit verify`")])
+        # The store is fine; the request names what it does not hold: a usage error (exit 2), not exit 6.
+        raise UsageError([Diagnostic("no-such-decision", f"no decision '{ref}' in {self.path}",
+                                     hint="give a decision_id or a record number (seq) from `audit list`")])
+
+    def _batch_record_by_id(self, ref: str) -> Record | None:
+        # Batch ids are a prefix and consecutive counters: the segment is found by range, the
+        # record confirmed by the id its chain entry holds.
+        candidates: list[Any] = []
+        tail = ref[-12:]
+        if len(ref) > 12 and all(c in "0123456789abcdef" for c in tail):
+            n = int(tail, 16)
+            candidates = self.db.execute(f"SELECT {_SEGMENT_META}, id_first FROM segment WHERE id_prefix = ? AND "
+                                         "id_first <= ? AND id_first + rows > ?", (ref[:-12], n, n)).fetchall()
+            for meta in candidates:
+                chain = _chain(meta, self.path)
+                i = n - meta["id_first"]
+                if i < len(chain) and chain[i][0] == ref:
+                    return _segment_record(meta, chain, i)
+        for meta in self.db.execute(f"SELECT {_SEGMENT_META} FROM segment WHERE id_prefix IS NULL"):
+            chain = _chain(meta, self.path)  # ids of another shape (none a batch writes): look through
+            for i, entry in enumerate(chain):
+                if entry[0] == ref:
+                    return _segment_record(meta, chain, i)
+        return None
+
+    def _decider(self, key: str) -> Any:
+        from ..decide.evaluate import Decider
+        from ..policy.compiler import compile_document
+        from ..policy.loader import load_yaml_text
+
+        if key not in self._compiled:
+            self._compiled[key] = Decider(compile_document(load_yaml_text(self.policy_text(key),
+                                                                          f"<snapshot {key[:12]}>")))
+        return self._compiled[key]
+
+    def stored(self, row: Record) -> tuple[dict[str, Any], Any]:
+        """(the decision as recorded, the input record or None): from the row, or from its segment.
+
+        A segment row's decision is its facts (``evaluate.summarize``'s shape) read back from the
+        segment, with the input hash derived from the stored input when only the input was kept.
+        """
+        seg = row["segment_id"]
+        if seg is None:
+            record = orjson.loads(row["input_json"]) if row["input_json"] is not None else None
+            return orjson.loads(row["decision_json"]), record
+        from ..decide.evaluate import SUMMARY, canonical_json
+        from ..portfolio.batch import segment_input
+
+        facts, inputs, meta = self._segment(seg)
+        i = row["segment_row"]
+        record = segment_input(inputs, i, meta.get("text") == "1", orjson.loads(meta.get("text_columns", "[]")),
+                               orjson.loads(meta.get("lists", '["financials"]')))
+        input_hash = row["input_sha256"]
+        if input_hash is None and record is not None:
+            input_hash = hashlib.sha256(canonical_json(record)).hexdigest()
+        decision = {
+            "record": SUMMARY, "decision_id": row["decision_id"], "client_id": row["client_id"],
+            "as_of": row["as_of"], "evaluated_at": row["recorded_at"], "engine_version": meta.get("engine_version"),
+            "policy": {"id": row["policy_id"], "version": row["policy_version"], "sha256": row["policy_sha256"]},
+            "input_sha256": input_hash, **facts[i],
+        }
+        return decision, record
+
+    def _segment(self, segment_id: int) -> tuple[list[dict[str, Any]], Any, dict[str, str]]:
+        if self._segment_cache.get("id") != segment_id:
+            from ..portfolio.batch import decision_facts, read_segment
+
+            data = self.db.execute("SELECT data FROM segment WHERE id = ?", (segment_id,)).fetchone()
+            if data is None:
+                raise AuditError([Diagnostic("missing-segment", f"segment {segment_id} is missing from {self.path}",
+                                             hint="run `audit verify`")])
+            try:
+                facts, inputs, meta = read_segment(bytes(data[0]))
+            except Exception as exc:  # pyarrow's complaint about bytes that are no longer a segment
+                raise AuditError([Diagnostic("unreadable-segment", f"segment {segment_id} in {self.path} cannot be "
+                                             f"read ({type(exc).__name__}: {exc})", hint="run `audit verify`")]
+                                 ) from None
+            # Facts of every row at once: export and replay walk a segment row by row.
+            self._segment_cache = {"id": segment_id, "value": (list(decision_facts(facts)), inputs, meta)}
+        return self._segment_cache["value"]
+
+    def replay(self, row: Record) -> tuple[str, list[str]]:
+        """Re-decide a stored record with today's engine: ('identical'|'different'|'not-replayable', diffs).
+
+        A summary record (a batch's) is compared on its facts: the summary of the fresh decision.
+        """
+        from ..decide.evaluate import SUMMARY, summarize
+
+        stored, record = self.stored(row)
+        if record is None:
+            return "not-replayable", ["only the input's hash was stored (--audit-inputs hash-only)"]
+        try:
+            fresh = self._decider(row["policy_sha256"]).decide(record, as_of=row["as_of"])
+        except InputError as exc:  # accepted when recorded, refused now: that is a difference
+            return "different", [f"the stored input is now refused: {d.path}: {d.message}" for d in exc.diagnostics]
+        if stored.get("record") == SUMMARY:
+            fresh = summarize(fresh)
+        diffs: list[str] = []
+        _diff("", {k: v for k, v in stored.items() if k not in _VOLATILE},
+              {k: v for k, v in fresh.items() if k not in _VOLATILE and k != "trace"}, diffs)
+        return ("identical" if not diffs else "different"), diffs
+
+    def full_decision(self, row: Record) -> tuple[dict[str, Any], str | None]:
+        """The recorded decision in full, and a note when it had to be re-derived.
+
+        A summary record keeps the facts; its messages and evidence are re-derived from the stored
+        policy text and input, under the recorded id and time, and checked against the facts.
+        """
+        from ..decide.evaluate import SUMMARY, summarize
+
+        stored, record = self.stored(row)
+        if stored.get("record") != SUMMARY:
+            return stored, None
+        if record is None:
+            return stored, ("recorded as a summary with only the input's hash: the facts are shown; messages "
+                            "and evidence cannot be re-derived")
+        fresh = self._decider(row["policy_sha256"]).decide(record, as_of=row["as_of"])
+        diffs: list[str] = []
+        _diff("", {k: v for k, v in stored.items() if k not in _VOLATILE},
+              {k: v for k, v in summarize(fresh).items() if k not in _VOLATILE}, diffs)
+        fresh.update({k: stored[k] for k in _VOLATILE})
+        if diffs:
+            return stored, ("recorded as a summary; re-deriving its evidence gives different facts, so only the "
+                            "recorded facts are shown (see `audit replay`): " + "; ".join(diffs[:5]))
+        return fresh, ("recorded as a summary (batch); messages and evidence re-derived from the stored policy "
+                       "text and input, facts identical to the record")
+
+    def policy_text(self, sha256: str) -> str:
+        row = self.db.execute("SELECT text FROM policy_snapshot WHERE sha256 = ?", (sha256,)).fetchone()
+        if row is None:
+            raise AuditError([Diagnostic("missing-snapshot", f"policy snapshot {sha256[:12]} is missing")])
+        return str(row[0])
+
+    # verifying -------------------------------------------------------------------
+    def head(self) -> tuple[int, str]:
+        """(record number, hash) of the chain head: the last record as the store says it is."""
+        seq, h = self.db.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
+        return int(seq), str(h)
+
+    def verify(self, progress: Callable[[int], None] | None = None) -> tuple[int, Break | None]:
+        """Walk the chain in record order; (records checked, first break or None).
+
+        One streaming pass checks every record's content and link, holding one segment at a
+        time; only a broken chain takes a second pass (without hashing) to say how it broke.
+        ``progress(n)`` is told every few thousand records checked.
+        """
+        head_seq, head_hash = self.head()
+        first_edit: Break | None = None
+        link: tuple[int, Entry, Entry | None] | None = None  # where the first link broke, and the record before
+        count, expected, before = 0, GENESIS, None
+        for entry in self._entries(check=True):
+            if entry[4] is not None and first_edit is None:
+                first_edit = Break(entry[0], entry[1] or None, "edited", entry[4])
+            if link is None and entry[2] != expected:
+                link = (count, entry, before)
+            expected, before = entry[3], entry
+            count += 1
+            if progress is not None and count % _PROGRESS_EVERY == 0:
+                progress(_PROGRESS_EVERY)
+        if progress is not None:
+            progress(count % _PROGRESS_EVERY)
+        link_break: Break | None = None
+        if link is not None:
+            link_break = self._link_break(*link)
+        elif expected != head_hash:
+            found = self._find_hash(head_hash)
+            if found is not None and found[2] is not None:
+                extra = found[2]
+                link_break = Break(extra[0], extra[1], "inserted", "records after the chain head were added")
+            else:
+                last = before[0] if before is not None else 0
+                link_break = Break(last + 1, None, "deleted", f"the chain head (record {head_seq}) is missing: "
+                                   "records were removed at the end" + self._lost_segment(last + 1, head_seq))
+        # At the same record a broken link says more (a record missing, inserted or moved inside a
+        # segment also breaks the content of the records behind it, whose place is hashed).
+        breaks = [b for b in (link_break, first_edit) if b is not None]
+        return count, (min(breaks, key=lambda b: b.seq) if breaks else None)
+
+    def _link_break(self, i: int, entry: Entry, before: Entry | None) -> Break:
+        """How the chain broke where record ``entry`` (the i-th) no longer follows the one before it."""
+        seq, did, prev = entry[0], entry[1], entry[2]
+        found = (-1, None, next(self._entries(check=False), None)) if prev == GENESIS else self._find_hash(prev)
+        if found is None:
+            # The record it follows is gone. With no gap in the numbers, either the record before
+            # was rehashed (this one still matches its hash) or one was taken out of a segment
+            # (this one moved up a place, which its hash covers).
+            if before is not None and before[0] == seq - 1 and entry[4] is None:
+                return Break(before[0], before[1], "edited", "the record was changed and its hash recomputed: "
+                             "the next record's link no longer matches")
+            return Break(seq, did, "deleted", "the record before it in the chain is missing"
+                         + self._lost_segment(before[0] + 1 if before is not None else 1, seq - 1))
+        p, at, after = found
+        if p < i - 1 and after is not None:
+            return Break(after[0], after[1], "inserted", f"record {after[0]} is not in the chain: record {seq} "
+                         f"follows record {at[0] if at is not None else 'genesis'}")
+        return Break(seq, did, "reordered", "the record follows a record that comes later")
+
+    def _find_hash(self, target: str) -> tuple[int, Entry | None, Entry | None] | None:
+        """(position, record, the record after it) of the record whose stored hash is ``target``."""
+        found: tuple[int, Entry] | None = None
+        for k, entry in enumerate(self._entries(check=False)):
+            if found is not None:
+                return found[0], found[1], entry
+            if entry[3] == target:
+                found = (k, entry)
+        return (found[0], found[1], None) if found is not None else None
+
+    def _entries(self, check: bool) -> Iterator[Entry]:
+        """Every record as (seq, decision_id, prev_hash, hash, problem) in record order; ``check``
+        hashes each record's content (and each segment's data) to fill in ``problem``."""
+        raw = sqlite3.connect(self.path, timeout=30.0)
+        raw.text_factory = bytes  # a single record's hashed bytes are assembled by SQLite, not decoded and re-encoded
+        raw.row_factory = sqlite3.Row
+        try:
+            content = " || x'1f' || ".join(f"coalesce({c}, char(0))" for c in _HASHED)
+            singles = _single_entries(raw.execute(
+                f"SELECT seq, decision_id, prev_hash, hash, prev_hash || x'0a' || {content} AS hashed "
+                "FROM decision ORDER BY seq"), check)
+            blocks = _segment_entries(raw.execute(
+                f"SELECT {_SEGMENT_META}{', data' if check else ''} FROM segment ORDER BY first_seq"), self.path, check)
+            # Two runs in record order: a segment's records come after the single records before it.
+            pending = next(singles, None)
+            for block in blocks:
+                start = block[0][0] if block else None
+                while pending is not None and start is not None and pending[0] < start:
+                    yield pending
+                    pending = next(singles, None)
+                yield from block
+            while pending is not None:
+                yield pending
+                pending = next(singles, None)
+        finally:
+            raw.close()
+
+    def _lost_segment(self, lo: int, hi: int) -> str:
+        """Names a batch segment as what went missing when records lo..hi were in one."""
+        lost = self.db.execute(
+            "SELECT count(*) FROM segment_clients c WHERE c.first_seq <= ? AND c.first_seq + c.rows > ? "
+            "AND NOT EXISTS (SELECT 1 FROM segment s WHERE s.id = c.segment_id)", (hi, lo)).fetchone()[0]
+        return f" (records {lo}-{hi} were in a batch segment that is missing)" if lost else ""
+
+
+Entry = tuple[int, str, str, str, str | None]  # seq, decision_id, prev_hash, hash (as stored), problem
+
+
+def _single_entries(rows: Iterable[Any], check: bool) -> Iterator[Entry]:
+    """Each record with its own row; with ``check``, whether its content still matches its hash."""
+    sha256 = hashlib.sha256
+    for seq, did, prev, stored, hashed in rows:
+        stored_text = stored.decode("ascii", "replace")
+        problem = None if not check or sha256(hashed).hexdigest() == stored_text else \
+            "the record's content no longer matches its hash"
+        yield seq, did.decode("utf-8", "replace"), prev.decode("ascii", "replace"), stored_text, problem
+
+
+def _segment_entries(segments: Iterable[Any], path: Path, check: bool) -> Iterator[list[Entry]]:
+    """The records of each batch segment, a list per segment; with ``check``, whether each one's
+    content still matches its hash and the segment's data its sha256."""
+    sha256 = hashlib.sha256
+    for meta in segments:
+        sid, first_seq = meta["id"], meta["first_seq"]
+        text = {k: meta[k].decode("utf-8") if meta[k] is not None else None
+                for k in ("sha256", "policy_id", "policy_version", "policy_sha256", "batch_key", "recorded_at")}
+        try:
+            chain = _chain(meta, path)
+        except AuditError:
+            yield [(first_seq, "", "", f"unreadable segment {sid}", f"the chain of segment {sid} cannot be read")]
+            continue
+        if not check:
+            yield [(first_seq + i, str(e[0]), str(e[5]), str(e[6]), None) for i, e in enumerate(chain)]
+            continue
+        # A segment's data must still hash to the name its records' hashes cover.
+        changed = sha256(meta["data"]).hexdigest() != text["sha256"]
+        head, tail = _segment_frame(text["policy_id"], text["policy_version"], text["policy_sha256"],
+                                    text["batch_key"], text["recorded_at"], text["sha256"])
+        block: list[Entry] = []
+        for i, entry in enumerate(chain):
+            did, cid, as_of, grade, input_hash, prev, stored = entry[:_CHAIN_FIELDS]
+            problem = None
+            if len(entry) != _CHAIN_FIELDS:
+                problem = "the record carries fields of its own that its hash does not cover"
+            elif not (type(did) is str and type(cid) is str and type(as_of) is str and type(grade) is str
+                      and type(prev) is str and type(stored) is str
+                      and (input_hash is None or type(input_hash) is str)):
+                problem = "the record's fields are not what was written"
+            elif sha256(f"{prev}\n{did}\x1f{cid}\x1f{as_of}\x1f{head}\x1f{grade}\x1f"
+                        f"{NUL if input_hash is None else input_hash}{tail}{i}".encode()).hexdigest() != stored:
+                problem = "the record's content no longer matches its hash"
+            elif changed:
+                problem = f"its segment {sid} (input and facts) was changed"
+            elif i == 0 and meta["rows"] != len(chain):
+                problem = f"segment {sid} says it holds {meta['rows']} records; its chain has {len(chain)}"
+            block.append((first_seq + i, str(did), str(prev), str(stored), problem))
+        yield block
+
+
+# filters ------------------------------------------------------------------------
+def check_filters(store: AuditStore, policy_id: str | None = None, version: str | None = None,
+                  grade: str | None = None, date_from: str | None = None, date_to: str | None = None) -> None:
+    """Raise :class:`UsageError` (exit 2) for every filter that can only match nothing.
+
+    A misspelt policy id, a grade no recorded policy has or an impossible date would otherwise list
+    nothing with exit 0, the answer a reviewer takes for "no such decisions". Ids, versions and grades
+    are checked against the policies the store has recorded decisions under (its snapshots).
+    """
+    from ..decide.inputs import parse_date
+
+    problems: list[Diagnostic] = []
+    for option, value in (("--from", date_from), ("--to", date_to)):
+        if value is not None and parse_date(value) is None:
+            problems.append(Diagnostic("bad-date", f"{option} {value!r} is not a date YYYY-MM-DD",
+                                       path=option, hint="a calendar date such as 2025-06-30"))
+    if date_from and date_to and not problems and date_from > date_to:
+        problems.append(Diagnostic("bad-date", f"--from {date_from} is after --to {date_to}: no date is in between",
+                                   path="--from"))
+    snapshots = store.db.execute("SELECT policy_id, version, text FROM policy_snapshot").fetchall()
+    if snapshots:  # an empty store matches nothing whatever the filter; there is nothing to compare with
+        ids = sorted({s[0] for s in snapshots})
+        if policy_id is not None and policy_id not in ids:
+            problems.append(Diagnostic("unknown-policy", f"no decision of policy '{policy_id}' is recorded in "
+                                       f"{store.path}", path="--policy",
+                                       hint=did_you_mean(policy_id, ids) or f"recorded policies: {', '.join(ids)}"))
+        versions = sorted({s[1] for s in snapshots if policy_id is None or s[0] == policy_id})
+        if version is not None and version not in versions and (policy_id is None or policy_id in ids):
+            problems.append(Diagnostic("unknown-version", f"no decision under version '{version}'"
+                                       + (f" of '{policy_id}'" if policy_id else "") + f" is recorded in {store.path}",
+                                       path="--policy-version",
+                                       hint=did_you_mean(version, versions) or f"recorded: {', '.join(versions)}"))
+        if grade is not None:
+            grades = sorted({g for s in snapshots for g in _snapshot_grades(s[2])})
+            if grade not in grades:
+                problems.append(Diagnostic("unknown-grade", f"no recorded policy has the grade '{grade}'",
+                                           path="--grade",
+                                           hint=did_you_mean(grade, grades) or f"grades: {', '.join(grades)}"))
+    if problems:
+        raise UsageError(problems)
+
+
+def _snapshot_grades(text: str) -> list[str]:
+    """The grade ids of a stored policy text's scale (the text was valid when it was recorded)."""
+    from ..policy.loader import load_yaml_text
+
+    scale = ((load_yaml_text(text, "<snapshot>").data or {}).get("classification") or {}).get("scale") or []
+    return [str(g["id"]) for g in scale if isinstance(g, dict) and "id" in g]

@@ -1,0 +1,1 @@
+"""Reviewing policies: tests, diffs, impact, scenarios and reports (imports portfolio and below)."""

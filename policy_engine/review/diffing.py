@@ -1,0 +1,468 @@
+"""Semantic diff of two policy versions: what changed, rule by rule, in policy terms.
+
+Not a text diff: a changed threshold reads ``warning coverage_low: threshold 1.2 -> 1.0``, a
+parameter ``parameter current_ratio_floor[manufacturing]: 1.2 -> 1.15``, an action that gained a
+condition shows the old and the new condition. Either side is a file, ``id@version`` from the
+registry, or ``REV:path`` from git.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..diagnostics import Diagnostic, UsageError
+from ..policy.compiler import (
+    ActionSpec,
+    Band,
+    CompiledPolicy,
+    FactorSpec,
+    FloorSpec,
+    InputSpec,
+    MetricSpec,
+    RestructuringSpec,
+    WarningSpec,
+    compile_document,
+)
+from ..policy.loader import decode_policy_bytes, load_yaml_file, load_yaml_text
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change in policy terms: ``detail`` for people, ``field``/``old``/``new`` as values for machines.
+
+    An added or removed rule carries its definition (condition, severity, message, floor, ...) in
+    ``new`` or ``old``; a moved threshold its old and new numbers, with the conditions in ``when``.
+    """
+
+    section: str  # metadata, input, parameter, metric, factor, score-band, scale, floor, warning, action
+    rule: str
+    kind: str  # added, removed, changed
+    detail: str
+    field: str | None = None
+    old: Any = None
+    new: Any = None
+    when: dict[str, str] | None = None  # a threshold change: the old and new condition in full
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"section": self.section, "rule": self.rule, "kind": self.kind, "detail": self.detail,
+               "field": self.field, "old": _plain(self.old), "new": _plain(self.new)}
+        if self.when is not None:
+            out["when"] = self.when
+        return out
+
+    def text(self) -> str:
+        return f"{self.section} {self.rule}: {self.detail}" if self.rule else f"{self.section}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class Delta:
+    """A changed part of a rule (its detail, the field and the old and new values)."""
+
+    detail: str
+    field: str | None = None
+    old: Any = None
+    new: Any = None
+    when: dict[str, str] | None = None
+
+
+def show(value: Any) -> str:
+    """A value as a reviewer reads it (YAML-like), not as Python's repr: none, true, 2024-12-31, [a, b]."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {show(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(show(v) for v in value) + "]"
+    return str(value)
+
+
+def _plain(value: Any) -> Any:
+    """JSON values: mappings as objects, tuples as lists."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def resolve(ref: str, registry_root: Path) -> CompiledPolicy:
+    """A policy from a file path, ``id@version`` in the registry, or ``REV:path`` in git."""
+    path = Path(ref)
+    if path.is_file():
+        return compile_document(load_yaml_file(path))  # size and encoding checked, as for validate
+    if "@" in ref and ":" not in ref:
+        from ..policy.registry import Registry
+
+        pid, _, version = ref.partition("@")
+        return Registry(registry_root).select(pid, version=version)
+    if ":" in ref:
+        rev, _, file = ref.partition(":")
+        try:
+            raw = subprocess.run(["git", "show", f"{rev}:{file}"], capture_output=True, check=True).stdout
+        except (OSError, subprocess.CalledProcessError) as exc:
+            detail = getattr(exc, "stderr", b"").decode("utf-8", "replace") or str(exc)
+            raise UsageError([Diagnostic("git-show", f"cannot read {ref} from git: {detail.strip()}")]) from None
+        return compile_document(load_yaml_text(decode_policy_bytes(raw, ref), ref))
+    raise UsageError([Diagnostic("unknown-policy-ref", f"'{ref}' is not a file, id@version or REV:path",
+                                 hint="e.g. policies/x/policy-1.1.0.yaml, loss-client-management@1.0.0, "
+                                      "HEAD~1:policies/x/policy.yaml")])
+
+
+def _constants(tree: ast.AST) -> list[Any]:
+    return [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)]
+
+
+def _shape(tree: ast.AST) -> str:
+    class Blank(ast.NodeTransformer):
+        def visit_Constant(self, node: ast.Constant) -> ast.AST:
+            return ast.copy_location(ast.Constant(value="#"), node)
+
+    import copy
+
+    return ast.dump(Blank().visit(copy.deepcopy(tree)))
+
+
+def expression_change(old: Any, new: Any) -> str | None:
+    """'threshold 1.2 -> 1.0' when only literals moved; else the old and new text; None when equal."""
+    delta = expression_delta(old, new)
+    return delta.detail if delta else None
+
+
+def expression_delta(old: Any, new: Any, field: str = "when") -> Delta | None:
+    """The change of one expression: its moved literals when only they moved, else the old and new text."""
+    if old.source == new.source or ast.dump(old.tree) == ast.dump(new.tree):
+        return None
+    a, b = old.source.strip(), new.source.strip()
+    if _shape(old.tree) == _shape(new.tree):
+        pairs = [(x, y) for x, y in zip(_constants(old.tree), _constants(new.tree), strict=True) if x != y]
+        moved = [f"{show(x)} -> {show(y)}" for x, y in pairs]
+        detail = ("threshold " if len(moved) == 1 else "thresholds ") + ", ".join(moved)
+        if len(pairs) == 1:
+            return Delta(detail, "threshold", pairs[0][0], pairs[0][1], {"old": a, "new": b})
+        return Delta(detail, "thresholds", [x for x, _ in pairs], [y for _, y in pairs], {"old": a, "new": b})
+    return Delta(f"condition `{a}` -> `{b}`", field, a, b)
+
+
+# What an added or removed rule is shown with, in policy terms: one describer per section.
+
+
+def _describe_input(spec: InputSpec) -> dict[str, Any]:
+    return {k: _plain(getattr(spec, k)) for k in ("source", "type", "required", "min", "max", "enum", "unit")
+            if getattr(spec, k) not in (None, False)}
+
+
+def _describe_metric(spec: MetricSpec) -> dict[str, Any]:
+    return {"expr": spec.expr.source.strip()}
+
+
+def _describe_factor(spec: FactorSpec) -> dict[str, Any]:
+    return {"expr": spec.expr.source.strip(), "weight": spec.weight, "missing_points": spec.missing_points,
+            "bands": _band_points(spec.bands)}
+
+
+def _describe_floor(spec: FloorSpec) -> dict[str, Any]:
+    return {"when": spec.expr.source.strip(), "floor": spec.floor, "source": spec.source}
+
+
+def _describe_warning(spec: WarningSpec) -> dict[str, Any]:
+    return {"when": spec.expr.source.strip(), "severity": spec.severity, "category": spec.category,
+            "message": dict(spec.message)}
+
+
+def _describe_action(spec: ActionSpec) -> dict[str, Any]:
+    out = {"when": spec.expr.source.strip(), "action": spec.action,
+           "params": {**dict(spec.params), **{k: {"expr": v.source.strip()} for k, v in spec.param_exprs.items()}},
+           "priority": spec.priority, "excludes": list(spec.excludes), "approval": spec.approval,
+           "reason": dict(spec.reason)}
+    restructuring = _describe_restructuring(spec.restructuring)
+    if restructuring is not None:
+        out["restructuring"] = restructuring
+    return out
+
+
+def _describe_restructuring(spec: RestructuringSpec | None) -> dict[str, Any] | None:
+    if spec is None:
+        return None
+    return {"when": spec.expr.source.strip(), "floor": spec.floor, "observation_months": spec.observation_months,
+            "observation_periods": spec.observation_periods, "source": spec.source}
+
+
+def _band_points(bands: tuple[Band, ...]) -> dict[str, Any]:
+    """Bands by their interval label (``[6, +inf)``) -> points or grade."""
+    return {band.label(): band.value for band in bands}
+
+
+# The fields of a described rule that a one-line summary shows, in this order (``when `dpd > 90`; floor x``).
+_SUMMARY_FIELDS = ("source", "type", "expr", "when", "action", "floor", "severity", "category", "weight", "priority",
+                   "approval")
+_QUOTED_FIELDS = ("when", "expr", "source")  # expressions and paths, shown as code (a floor's source is a citation)
+
+
+def _summary_text(section: str, d: dict[str, Any]) -> str:
+    """'when `dpd > 90`; floor substandard' for a people-facing line."""
+    parts = [_summary_field(section, key, d[key]) for key in _SUMMARY_FIELDS if d.get(key) not in (None, "", [])]
+    parts += [part for summarize in _SUMMARY_EXTRAS for part in summarize(d)]
+    if section == "floor" and d.get("source"):  # a floor's legal source reads last, as a citation
+        parts = [p for p in parts if not p.startswith("source")] + [f"source: {d['source']}"]
+    return "; ".join(parts)
+
+
+def _summary_field(section: str, key: str, value: Any) -> str:
+    return f"{key} `{value}`" if key in _QUOTED_FIELDS and section != "floor" else f"{key} {value}"
+
+
+def _summary_params(d: dict[str, Any]) -> list[str]:
+    if not d.get("params"):
+        return []
+    return ["params " + ", ".join(f"{k}={v['expr'] if isinstance(v, dict) else v}" for k, v in d["params"].items())]
+
+
+def _summary_excludes(d: dict[str, Any]) -> list[str]:
+    return ["excludes " + ", ".join(d["excludes"])] if d.get("excludes") else []
+
+
+def _summary_message(d: dict[str, Any]) -> list[str]:
+    if not d.get("message"):
+        return []
+    return [f"message \"{d['message'].get('en') or next(iter(d['message'].values()))}\""]
+
+
+def _summary_restructuring(d: dict[str, Any]) -> list[str]:
+    r = d.get("restructuring")
+    if not r:
+        return []
+    observation = f", observation {r['observation_months']} months" if r.get("observation_months") else ""
+    return [f"restructuring: floor {r['floor']}{observation}"]
+
+
+# The parts of a summary after its plain fields, in this order.
+_SUMMARY_EXTRAS: tuple[Callable[[dict[str, Any]], list[str]], ...] = (
+    _summary_params, _summary_excludes, _summary_message, _summary_restructuring)
+
+
+def _rule_changes(section: str, old: Mapping[str, Any], new: Mapping[str, Any],
+                  describe: Callable[[Any], dict[str, Any]], deltas: Callable[[Any, Any], list[Delta]]) -> list[Change]:
+    """Rules keyed by id: the removed ones first, then the added and changed ones in the new policy's order."""
+    out = [_added_or_removed(section, key, "removed", describe(old[key])) for key in old if key not in new]
+    for key in new:
+        if key not in old:
+            out.append(_added_or_removed(section, key, "added", describe(new[key])))
+        else:
+            out += [Change(section, key, "changed", delta.detail, delta.field, delta.old, delta.new, delta.when)
+                    for delta in deltas(old[key], new[key])]
+    return out
+
+
+def _added_or_removed(section: str, key: str, kind: str, described: dict[str, Any]) -> Change:
+    """An added or removed rule, shown with its definition (in ``new`` when added, in ``old`` when removed)."""
+    detail = kind + (f": {_summary_text(section, described)}" if described else "")
+    definition = described or None
+    if kind == "added":
+        return Change(section, key, kind, detail, new=definition)
+    return Change(section, key, kind, detail, old=definition)
+
+
+def _fields(a: Any, b: Any, names: tuple[str, ...]) -> list[Delta]:
+    return [Delta(f"{n} {show(getattr(a, n))} -> {show(getattr(b, n))}", n, getattr(a, n), getattr(b, n))
+            for n in names if getattr(a, n) != getattr(b, n)]
+
+
+def _texts(name: str, a: Mapping[str, str], b: Mapping[str, str]) -> list[Delta]:
+    """A changed bilingual text, shown in the language that changed (English first)."""
+    if dict(a) == dict(b):
+        return []
+    lang = next((k for k in ("en", "zh", *sorted(set(a) | set(b))) if a.get(k) != b.get(k)), "en")
+    return [Delta(f"{name} changed: ({lang}) \"{a.get(lang, '')}\" -> \"{b.get(lang, '')}\"", name, dict(a), dict(b))]
+
+
+def _when(a: Any, b: Any, field: str = "when") -> list[Delta]:
+    return [d for d in [expression_delta(a, b, field)] if d]
+
+
+# How one rule changed, in policy terms: one function per section.
+
+
+def _input_deltas(a: InputSpec, b: InputSpec) -> list[Delta]:
+    return _fields(a, b, ("source", "type", "required", "min", "max", "enum", "ascending", "not_after_as_of"))
+
+
+def _metric_deltas(a: MetricSpec, b: MetricSpec) -> list[Delta]:
+    return _when(a.expr, b.expr, "expr")
+
+
+def _factor_deltas(a: FactorSpec, b: FactorSpec) -> list[Delta]:
+    return _when(a.expr, b.expr, "expr") + _fields(a, b, ("weight", "missing_points")) + _band_deltas(a.bands, b.bands)
+
+
+def _band_deltas(old: tuple[Band, ...], new: tuple[Band, ...]) -> list[Delta]:
+    """A factor's bands by interval: the removed ones, the added ones, then those whose points moved."""
+    old_bands, new_bands = _band_points(old), _band_points(new)
+    removed = [Delta(f"band {k} removed", f"band {k}", old_bands[k], None) for k in old_bands if k not in new_bands]
+    added = [Delta(f"band {k} added ({new_bands[k]} points)", f"band {k}", None, new_bands[k])
+             for k in new_bands if k not in old_bands]
+    moved = [Delta(f"band {k}: points {old_bands[k]} -> {new_bands[k]}", f"band {k}", old_bands[k], new_bands[k])
+             for k in new_bands if k in old_bands and old_bands[k] != new_bands[k]]
+    return removed + added + moved
+
+
+def _floor_deltas(a: FloorSpec, b: FloorSpec) -> list[Delta]:
+    return _when(a.expr, b.expr) + _fields(a, b, ("floor", "source"))
+
+
+def _warning_deltas(a: WarningSpec, b: WarningSpec) -> list[Delta]:
+    return _when(a.expr, b.expr) + _fields(a, b, ("severity", "category")) + _texts("message", a.message, b.message)
+
+
+def _action_deltas(a: ActionSpec, b: ActionSpec) -> list[Delta]:
+    details = _when(a.expr, b.expr) + _fields(a, b, ("action", "priority", "excludes", "approval"))
+    details += _param_deltas(a, b) + _restructuring_deltas(a.restructuring, b.restructuring)
+    return details + _texts("reason", a.reason, b.reason)
+
+
+def _param_deltas(a: ActionSpec, b: ActionSpec) -> list[Delta]:
+    """An action's literal parameters, then its computed ones (compared by their expressions' text)."""
+    details = []
+    if dict(a.params) != dict(b.params):
+        details.append(Delta(f"params {show(dict(a.params))} -> {show(dict(b.params))}", "params", dict(a.params),
+                             dict(b.params)))
+    computed_a = {k: v.source for k, v in a.param_exprs.items()}
+    computed_b = {k: v.source for k, v in b.param_exprs.items()}
+    if computed_a != computed_b:
+        details.append(Delta(f"computed params {show(computed_a)} -> {show(computed_b)}", "computed_params",
+                             computed_a, computed_b))
+    return details
+
+
+def _restructuring_deltas(a: RestructuringSpec | None, b: RestructuringSpec | None) -> list[Delta]:
+    """An action's regulatory consequence: added, removed, or its test and terms changed."""
+    if a is None and b is None:
+        return []
+    if a is None or b is None:
+        return [Delta("restructuring consequence " + ("added" if a is None else "removed"), "restructuring",
+                      _describe_restructuring(a), _describe_restructuring(b))]
+    details = []
+    change = expression_delta(a.expr, b.expr)
+    if change:
+        details.append(Delta(f"restructuring test: {change.detail}", "restructuring.when", change.old, change.new,
+                             change.when))
+    return details + [Delta(f"restructuring {d.detail}", f"restructuring.{d.field}", d.old, d.new)
+                      for d in _fields(a, b, ("floor", "observation_months", "observation_periods"))]
+
+
+# The sections of a policy without rule ids: one function each, from the two policies to their changes.
+
+
+def _metadata_changes(old: CompiledPolicy, new: CompiledPolicy) -> list[Change]:
+    out = []
+    for field in ("id", "version", "status", "effective_from", "effective_to", "owner"):
+        a, b = getattr(old, field), getattr(new, field)
+        if a != b:
+            out.append(Change("metadata", field, "changed", f"{show(a)} -> {show(b)}", field, a, b))
+    return out
+
+
+def _parameter_changes(old: CompiledPolicy, new: CompiledPolicy) -> list[Change]:
+    """Parameters by name (sorted); a parameter in both is compared segment by segment, 'default' first."""
+    out: list[Change] = []
+    for name in sorted(set(old.parameters) | set(new.parameters)):
+        a, b = old.parameters.get(name), new.parameters.get(name)
+        if a is None or b is None:
+            out.append(_parameter_added_or_removed(name, a, b))
+        else:
+            out += _segment_changes(name, a, b)
+    return out
+
+
+def _parameter_added_or_removed(name: str, a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> Change:
+    values = dict(b if a is None else a)  # type: ignore[arg-type]
+    shown = ", ".join(f"{k}={show(v)}" for k, v in values.items())
+    kind = "added" if a is None else "removed"
+    return Change("parameter", name, kind, f"{kind}: {shown}", "value", None if a is None else values,
+                  values if a is None else None)
+
+
+def _segment_changes(name: str, a: Mapping[str, Any], b: Mapping[str, Any]) -> list[Change]:
+    return [Change("parameter", f"{name}[{seg}]", "changed", f"{show(a.get(seg))} -> {show(b.get(seg))}", "value",
+                   a.get(seg), b.get(seg))
+            for seg in sorted(set(a) | set(b), key=lambda s: (s != "default", s)) if a.get(seg) != b.get(seg)]
+
+
+def _score_band_changes(old: CompiledPolicy, new: CompiledPolicy) -> list[Change]:
+    old_bands, new_bands = _band_points(old.score_bands), _band_points(new.score_bands)
+    if old_bands == new_bands:
+        return []
+    return [Change("score-band", "", "changed", f"{', '.join(f'{k}={v}' for k, v in old_bands.items())} -> "
+                   f"{', '.join(f'{k}={v}' for k, v in new_bands.items())}", "bands", old_bands, new_bands)]
+
+
+def _scale_changes(old: CompiledPolicy, new: CompiledPolicy) -> list[Change]:
+    if old.grade_ids == new.grade_ids:
+        return []
+    return [Change("scale", "", "changed", f"{list(old.grade_ids)} -> {list(new.grade_ids)}", "grades",
+                   list(old.grade_ids), list(new.grade_ids))]
+
+
+@dataclass(frozen=True)
+class _RuleSection:
+    """A section whose rules have ids: how to list them, describe one, and say how one changed."""
+
+    name: str
+    rules: Callable[[CompiledPolicy], Mapping[str, Any]]
+    describe: Callable[[Any], dict[str, Any]]
+    deltas: Callable[[Any, Any], list[Delta]]
+
+    def __call__(self, old: CompiledPolicy, new: CompiledPolicy) -> list[Change]:
+        return _rule_changes(self.name, self.rules(old), self.rules(new), self.describe, self.deltas)
+
+
+# The diff, section by section in the order a reviewer reads a policy. A new section kind is one entry here.
+_SECTIONS: tuple[Callable[[CompiledPolicy, CompiledPolicy], list[Change]], ...] = (
+    _metadata_changes,
+    _RuleSection("input", lambda p: {i.name: i for i in p.inputs}, _describe_input, _input_deltas),
+    _parameter_changes,
+    _RuleSection("metric", lambda p: {m.name: m for m in p.metrics}, _describe_metric, _metric_deltas),
+    _RuleSection("factor", lambda p: {f.id: f for f in p.factors}, _describe_factor, _factor_deltas),
+    _score_band_changes,
+    _scale_changes,
+    _RuleSection("floor", lambda p: {r.id: r for r in p.floors}, _describe_floor, _floor_deltas),
+    _RuleSection("warning", lambda p: {w.id: w for w in p.warnings}, _describe_warning, _warning_deltas),
+    _RuleSection("action", lambda p: {a.id: a for a in p.actions}, _describe_action, _action_deltas),
+)
+
+
+def diff_policies(old: CompiledPolicy, new: CompiledPolicy) -> list[Change]:
+    """Every change from ``old`` to ``new``, rule by rule, in the order a reviewer reads a policy."""
+    return [change for section in _SECTIONS for change in section(old, new)]
+
+
+def render_text(old: CompiledPolicy, new: CompiledPolicy, changes: list[Change]) -> str:
+    """One line per change, under the versions compared."""
+    lines = [f"{old.id} {old.version} -> {new.id} {new.version}: {len(changes)} change(s)"]
+    return "\n".join([*lines, *(f"  {c.text()}" for c in changes)]) + "\n"
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(old: CompiledPolicy, new: CompiledPolicy, changes: list[Change]) -> str:
+    """A pull-request comment: what was added, removed and changed, one table row per change."""
+    lines = [f"### Policy change: `{old.id}` {old.version} → `{new.id}` {new.version}", ""]
+    if not changes:
+        return "\n".join([*lines, "No change in policy terms.", ""])
+    kinds = {k: sum(c.kind == k for c in changes) for k in ("added", "removed", "changed")}
+    lines += [f"{len(changes)} change(s): " + ", ".join(f"{n} {k}" for k, n in kinds.items() if n) + ".", ""]
+    lines += ["| section | rule | change |", "| --- | --- | --- |"]
+    for c in changes:
+        detail = _md_cell(c.detail)
+        if c.kind in ("added", "removed"):
+            detail = f"**{c.kind}**{detail[len(c.kind):]}"
+        lines.append(f"| {c.section} | `{c.rule}` | {detail} |" if c.rule else f"| {c.section} | | {detail} |")
+    return "\n".join([*lines, ""])

@@ -1,0 +1,64 @@
+"""What a YAML file given to ``validate`` is: a policy, a policy test file or a stress scenario.
+
+Checked as a policy, a test file or a scenario gives a dozen schema errors about keys a policy
+needs, none of them the real answer ("this is a test file"). The kind is read from the file's
+schema modeline when it has one, else from its top-level keys; each kind is checked as what it is.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from ..diagnostics import Diagnostic, DiagnosticSink, PolicyError
+from ..policy.loader import Document, load_yaml_file
+from ..policy.validate import schema_errors
+
+Kind = Literal["policy", "policy-tests", "scenario"]
+_MODELINE = re.compile(r"\$schema=\S*?([a-z-]+)\.schema\.json")
+
+
+def kind_of(doc: Document) -> Kind:
+    """The kind a loaded YAML document declares (modeline) or has the shape of (its keys)."""
+    m = _MODELINE.search(doc.text.split("\n", 1)[0]) if doc.text.startswith("#") else None
+    if m and m[1] in ("policy", "policy-tests", "scenario"):
+        return m[1]  # type: ignore[return-value]
+    data = doc.data
+    if isinstance(data, dict) and "cases" in data and "scenario" not in data:
+        return "policy-tests"
+    if isinstance(data, dict) and "shocks" in data:
+        return "scenario"
+    return "policy"
+
+
+def check_other(path: Path, doc: Document, kind: Kind) -> list[Diagnostic]:
+    """A test file or a scenario checked on its own, and the command that checks the rest."""
+    sink = DiagnosticSink(file=str(path))
+    if kind == "policy-tests":
+        schema_errors(doc, "policy-tests", sink)
+        sink.items.append(Diagnostic(
+            "policy-test-file", "this is a policy test file: its shape was checked here", file=str(path),
+            severity="info", hint=f"`policy-engine test {path}` runs its cases against the policy and checks the "
+                                  "names its expectations use"))
+        return sink.items
+    from .scenario import load_scenario
+
+    try:
+        load_scenario(path)
+    except PolicyError as e:
+        sink.items.extend(e.diagnostics)
+    sink.items.append(Diagnostic(
+        "scenario-file", "this is a stress scenario: its shape was checked here", file=str(path), severity="info",
+        hint=f"`policy-engine simulate POLICY --portfolio FILE --scenario {path}` checks its fields against the "
+             "policy"))
+    return sink.items
+
+
+def load_kind(path: Path) -> tuple[Kind, Document | None, list[Diagnostic]]:
+    """The file's kind, its document, and the problems of reading it (a file that is not YAML)."""
+    try:
+        doc = load_yaml_file(path)
+    except PolicyError as e:
+        return "policy", None, e.diagnostics
+    return kind_of(doc), doc, []

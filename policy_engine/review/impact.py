@@ -1,0 +1,641 @@
+"""Champion / challenger: what a policy change does to a portfolio.
+
+Both versions decide the same portfolio with the vector evaluator; the report is the grade
+migration matrix (clients and balance), the clients whose grade, warnings or actions changed
+(with the rules that decided each side), warning and action counts before and after, and the
+changes by industry. JSON, markdown, or a self-contained HTML page with SVG charts.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ..diagnostics import Diagnostic, UsageError
+from ..policy.compiler import CompiledPolicy
+from ..portfolio.batch import Table, _flatten_lists
+from ..safetext import html_text, printable
+
+if TYPE_CHECKING:
+    from ..run import PolicyRef, TableRun
+
+GATES = ("grade_changed", "grade_changed_share", "downgrades", "downgrade_share", "upgrades", "upgrade_share",
+         "warnings_changed_share", "actions_changed_share", "rejected", "rejected_share")
+_GATE = re.compile(r"^\s*([a-z_]+)\s*(>=|<=|>|<|==)\s*([0-9.]+)\s*$")
+_OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq}
+
+
+@dataclass
+class Impact:
+    old: CompiledPolicy
+    new: CompiledPolicy
+    report: dict[str, Any]
+    runs: tuple[TableRun, TableRun] | None = None  # each side's per-client results (decisions, rejects)
+
+    @property
+    def rejects(self) -> list[dict[str, Any]]:
+        """Every row rejected on either side, once, in row order; ``side`` says where (old, new or both)."""
+        if self.runs is None:
+            return []
+        a = {r["row"]: r for r in self.runs[0].rejects}
+        b = {r["row"]: r for r in self.runs[1].rejects}
+        return [{**(a.get(row) or b[row]), "side": "both" if row in a and row in b else "old" if row in a else "new"}
+                for row in sorted(set(a) | set(b))]
+
+
+def _lists(series: pd.Series) -> list[list[str]]:
+    return [list(v) for v in series]
+
+
+def _joined(series: pd.Series) -> np.ndarray:
+    import pyarrow.compute as pc
+
+    from ..portfolio.batch import pa_array
+
+    return np.asarray(pc.binary_join(pa_array(series.reset_index(drop=True)), "\x1f").to_numpy(zero_copy_only=False),
+                      dtype=object)
+
+
+def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, table: Table, as_of: str | None = None,
+            max_listed: int = 200, new_table: Table | None = None,
+            progress: Callable[[int, int], None] | None = None) -> Impact:
+    """``old`` on ``table`` against ``new`` on ``new_table`` (the same table unless a scenario shocked it).
+
+    Each side is a run of the run layer: a policy id decides each client under the version in force
+    on its day, and every row is accounted for. A row rejected on either side is not compared; the
+    report's ``rejected`` block counts them (``--fail-if 'rejected > 0'``).
+    """
+    from ..run import PolicyRef, decide_table
+
+    ref_a = old if isinstance(old, PolicyRef) else PolicyRef(old)
+    ref_b = new if isinstance(new, PolicyRef) else PolicyRef(new)
+    a = decide_table(ref_a, table, as_of, progress=progress)
+    b = decide_table(ref_b, new_table if new_table is not None else table, as_of, progress=progress)
+    policies = a.policies + b.policies
+    if not policies:
+        raise UsageError([Diagnostic("no-version-in-force", f"no client of the portfolio has a version of {ref_a.name} "
+                                     "in force on its day", hint="see the rejects (--rejects FILE), or pin versions")])
+    if any(p.grade_ids != policies[0].grade_ids for p in policies):
+        raise UsageError([Diagnostic("different-scales", "the two policies grade on different scales",
+                                     hint="impact compares grades; both versions need the same scale")])
+    old_p, new_p = (a.policies or policies)[0], (b.policies or policies)[-1]
+    da = a.decisions.set_index("row") if a.parts else _no_decisions()
+    db = b.decisions.set_index("row") if b.parts else _no_decisions()
+    rows = da.index.intersection(db.index)
+    da, db = da.loc[rows], db.loc[rows]
+    grades = list(policies[0].grade_ids)
+    rank = {g: i for i, g in enumerate(grades)}
+    ga = da["grade"].astype(str).to_numpy()
+    gb = db["grade"].astype(str).to_numpy()
+    balance = np.ones(len(rows))
+    frame = table.frame
+    if "loan.balance" in frame.columns:
+        raw = pd.to_numeric(frame["loan.balance"], errors="coerce").to_numpy(dtype=float)
+        positions = rows.to_numpy() - 1  # decision 'row' is 1-based in the input
+        if table.positions is not None:
+            lookup = {int(p): i for i, p in enumerate(table.positions)}
+            positions = np.array([lookup[int(p)] for p in positions], dtype=int)
+        balance = np.nan_to_num(raw[positions], nan=0.0)
+    counts = pd.crosstab(pd.Categorical(ga, grades), pd.Categorical(gb, grades), dropna=False)
+    weighted = pd.crosstab(pd.Categorical(ga, grades), pd.Categorical(gb, grades), values=balance,
+                           aggfunc="sum", dropna=False).fillna(0.0)
+    ra = np.array([rank[g] for g in ga])
+    rb = np.array([rank[g] for g in gb])
+    n = len(rows)
+    changed_grade = ra != rb
+    # Lists come out in policy order, so joined text compares them without a Python loop per row.
+    changed_warn = _joined(da["warnings"]) != _joined(db["warnings"])
+    changed_act = _joined(da["actions"]) != _joined(db["actions"])
+    any_change = changed_grade | changed_warn | changed_act
+    shown = np.flatnonzero(any_change)[:max_listed]
+    wa, wb = _lists(da["warnings"].iloc[shown]), _lists(db["warnings"].iloc[shown])
+    aa, ab = _lists(da["actions"].iloc[shown]), _lists(db["actions"].iloc[shown])
+    listed = []
+    for k, i in enumerate(shown):
+        listed.append({
+            "row": int(rows[i]), "client_id": str(da["client_id"].iloc[i]), "segment": str(da["segment"].iloc[i]),
+            "grade": [ga[i], gb[i]], "decided_by": [str(da["decided_by"].iloc[i]), str(db["decided_by"].iloc[i])],
+            "score": [float(da["score"].iloc[i]), float(db["score"].iloc[i])],
+            "warnings_added": sorted(set(wb[k]) - set(wa[k])), "warnings_removed": sorted(set(wa[k]) - set(wb[k])),
+            "actions_added": sorted(set(ab[k]) - set(aa[k])), "actions_removed": sorted(set(aa[k]) - set(ab[k])),
+        })
+    share = (lambda k: round(float(k) / n, 6)) if n else (lambda k: 0.0)
+    seg = da["segment"].astype(str).to_numpy()
+    by_industry = {}
+    for s in sorted(set(seg)):
+        m = seg == s
+        by_industry[s] = {"clients": int(m.sum()), "grade_changed": int((changed_grade & m).sum()),
+                          "downgrades": int(((rb > ra) & m).sum()), "upgrades": int(((rb < ra) & m).sum())}
+    rejected_rows = {r["row"] for r in a.rejects} | {r["row"] for r in b.rejects}
+    rows_read = a.rows_read
+    report = {
+        "old": _side(a, old_p), "new": _side(b, new_p),
+        "clients": n,
+        "rejected": {"old": a.rejected, "new": b.rejected, "rows": len(rejected_rows), "rows_read": rows_read,
+                     "compared": n},
+        "summary": {
+            "grade_changed": int(changed_grade.sum()), "grade_changed_share": share(changed_grade.sum()),
+            "downgrades": int((rb > ra).sum()), "downgrade_share": share((rb > ra).sum()),
+            "upgrades": int((rb < ra).sum()), "upgrade_share": share((rb < ra).sum()),
+            "warnings_changed": int(changed_warn.sum()), "warnings_changed_share": share(changed_warn.sum()),
+            "actions_changed": int(changed_act.sum()), "actions_changed_share": share(changed_act.sum()),
+            "rejected": len(rejected_rows),
+            "rejected_share": round(len(rejected_rows) / rows_read, 6) if rows_read else 0.0,
+        },
+        "migration": {"grades": grades, "counts": counts.to_numpy().astype(int).tolist(),
+                      "balance": np.round(weighted.to_numpy(), 2).tolist()},
+        "grade_distribution": {"old": {g: int((ga == g).sum()) for g in grades},
+                               "new": {g: int((gb == g).sum()) for g in grades}},
+        "warnings": _before_after(_flatten_lists(da["warnings"]), _flatten_lists(db["warnings"])),
+        "actions": _before_after(_flatten_lists(da["actions"]), _flatten_lists(db["actions"])),
+        "by_industry": by_industry,
+        "changed_clients": listed, "changed_clients_total": int(any_change.sum()),
+    }
+    return Impact(old_p, new_p, report, (a, b))
+
+
+def _side(run: TableRun, policy: CompiledPolicy) -> dict[str, Any]:
+    """A side's policy: one version, or (a policy id over clients of several dates) every version used."""
+    if len(run.parts) <= 1:
+        return {"id": policy.id, "version": policy.version, "sha256": policy.sha256}
+    return {"id": policy.id, "version": ", ".join(p.version for p in run.policies), "sha256": None,
+            "versions": [{"version": p.policy.version, "sha256": p.policy.sha256, "decided": p.decided}
+                         for p in run.parts]}
+
+
+def _no_decisions() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series([], dtype=object) for c in (
+        "row", "client_id", "segment", "grade", "decided_by", "score", "warnings", "actions")}).set_index("row")
+
+
+def _before_after(before: Any, after: Any) -> dict[str, dict[str, int]]:
+    b, a = Counter(map(str, before)), Counter(map(str, after))
+    return {k: {"old": b.get(k, 0), "new": a.get(k, 0), "change": a.get(k, 0) - b.get(k, 0)}
+            for k in sorted(set(b) | set(a))}
+
+
+def gate_failures(report: dict[str, Any], gates: tuple[str, ...]) -> list[str]:
+    """The --fail-if conditions that hold, e.g. 'grade_changed_share > 0.05'."""
+    failed = []
+    for gate in gates:
+        m = _GATE.match(gate)
+        if not m or m[1] not in GATES:
+            raise UsageError([Diagnostic("bad-gate", f"--fail-if '{gate}' is not 'NAME OP NUMBER'",
+                                         hint=f"NAME one of {', '.join(GATES)}; OP one of > >= < <= ==")])
+        value = report["summary"][m[1]]
+        if _OPS[m[2]](value, float(m[3])):
+            failed.append(f"{m[1]} = {value} {m[2]} {m[3]}")
+    return failed
+
+
+
+# ------------------------------------------------------------------ rendering
+#
+# Every format renders the same sections, built once from the report by ``sections``: what a
+# credit committee reads in the terminal, on a pull request or in the HTML page is the same set
+# of figures as the JSON. Only the layout differs (and the HTML adds charts over those tables).
+
+WORDS: dict[str, dict[str, str]] = {
+    "en": {
+        "clients": "clients", "clients_col": "clients", "change_grade": "change grade", "down": "down", "up": "up",
+        "change_warnings": "change warnings", "change_actions": "change actions",
+        "migration_counts": "Grade migration, clients (rows: before, columns: after)",
+        "migration_balance": "Grade migration, balance (rows: before, columns: after)",
+        "migration_cells": "Grade migration, clients and balance", "move": "before → after",
+        "balance": "balance", "before_after": "before \\ after",
+        "distribution": "Grade distribution", "grade": "grade", "before": "before", "after": "after",
+        "change": "change", "warnings": "Warnings", "warning": "warning", "actions": "Actions", "action": "action",
+        "by_segment": "By {by}", "segment": "segment", "grade_changed": "grade changed", "downgrades": "downgrades",
+        "upgrades": "upgrades", "changed_clients": "Clients that changed", "score": "score",
+        "listed": "{total:,} changed; {shown:,} listed", "client": "client", "decided_by": "decided by",
+        "rejected": "Rejected rows", "item": "item", "value": "value", "scenario": "Scenario shocks",
+        "shock": "shock", "multiply": "multiply", "add": "add", "cells_changed": "cells changed",
+        "upgrade": "upgrade", "downgrade": "downgrade",
+        "unchanged": "unchanged", "legend": "Legend", "none": "none",
+    },
+    "zh": {
+        "clients": "户", "clients_col": "户数", "change_grade": "户分类变化", "down": "户下调", "up": "户上调",
+        "change_warnings": "户预警变化", "change_actions": "户措施变化",
+        "migration_counts": "分类迁移（户数；行：变更前，列：变更后）",
+        "migration_balance": "分类迁移（余额；行：变更前，列：变更后）",
+        "migration_cells": "分类迁移：户数与余额", "move": "变更前 → 变更后",
+        "balance": "余额", "before_after": "变更前 \\ 变更后",
+        "distribution": "分类分布", "grade": "分类", "before": "变更前", "after": "变更后",
+        "change": "变化", "warnings": "预警", "warning": "预警", "actions": "措施", "action": "措施",
+        "by_segment": "按{by}", "segment": "细分", "grade_changed": "分类变化", "downgrades": "下调",
+        "upgrades": "上调", "changed_clients": "发生变化的客户", "score": "评分",
+        "listed": "共 {total:,} 户变化，列出 {shown:,} 户", "client": "客户", "decided_by": "决定规则",
+        "rejected": "被拒绝的行", "item": "项目", "value": "数值", "scenario": "情景冲击",
+        "shock": "冲击", "multiply": "乘以", "add": "加上", "cells_changed": "变动单元格",
+        "upgrade": "上调", "downgrade": "下调",
+        "unchanged": "不变", "legend": "图例", "none": "无",
+    },
+}
+_SEGMENT_NAMES = {"industry": {"en": "industry", "zh": "行业"}}
+
+
+def grade_labels(policy: CompiledPolicy) -> dict[str, dict[str, str]]:
+    """Grade id -> {zh, en}: reports label grades as a committee names them, not by id."""
+    return {g.id: {"zh": g.zh, "en": g.en} for g in policy.scale}
+
+
+def with_labels(report: dict[str, Any], policy: CompiledPolicy) -> dict[str, Any]:
+    """The report with ``grade_labels`` (and the segment dimension) of ``policy``, for every renderer."""
+    report["grade_labels"] = grade_labels(policy)
+    report.setdefault("segment_by", policy.segment_by)
+    return report
+
+
+@dataclass
+class Section:
+    """One titled table of a report: ``numeric`` marks the columns aligned right in text."""
+
+    key: str
+    title: str
+    columns: list[str]
+    rows: list[list[str]]
+    numeric: tuple[int, ...] = ()
+    note: str = ""
+
+
+def _grade(report: dict[str, Any], gid: str, lang: str) -> str:
+    return str(report.get("grade_labels", {}).get(gid, {}).get(lang, gid))
+
+
+def _int(v: Any) -> str:
+    return f"{int(v):,}"
+
+
+def _money(v: Any) -> str:
+    return f"{float(v):,.2f}"
+
+
+def _signed(v: Any) -> str:
+    return f"{int(v):+,}"
+
+
+def _score(v: Any) -> str:
+    return "-" if v is None or v != v else f"{float(v):g}"  # v != v: NaN, a score that could not be computed
+
+
+def _moved(added: list[str], removed: list[str]) -> str:
+    return " ".join([*("+" + x for x in added), *("-" + x for x in removed)])
+
+
+def heading_of(report: dict[str, Any], heading: str, lang: str = "en") -> str:
+    """The report's title with the versions compared (the command's own heading, in the chosen language)."""
+    if lang == "zh":
+        heading = "组合影响" if heading == "Portfolio impact" else re.sub(r"^Scenario ", "压力情景 ", heading)
+    old, new = report["old"], report["new"]
+    if old.get("id") == new.get("id") and old.get("version") == new.get("version"):
+        return f"{heading}: {old['id']} {old['version']}"
+    return f"{heading}: {old['id']} {old['version']} → {new['version']}"
+
+
+def summary_line(report: dict[str, Any], lang: str = "en") -> str:
+    s, w = report["summary"], WORDS[lang]
+    if lang == "zh":
+        return (f"{report['clients']:,} 户：{s['grade_changed']:,} {w['change_grade']}"
+                f"（{s['grade_changed_share']:.2%}；"
+                f"{s['downgrades']:,} {w['down']}，{s['upgrades']:,} {w['up']}），{s['warnings_changed']:,} "
+                f"{w['change_warnings']}，{s['actions_changed']:,} {w['change_actions']}。")
+    return (f"{report['clients']:,} clients: {s['grade_changed']:,} change grade ({s['grade_changed_share']:.2%}; "
+            f"{s['downgrades']:,} down, {s['upgrades']:,} up), {s['warnings_changed']:,} change warnings, "
+            f"{s['actions_changed']:,} change actions.")
+
+
+def _rejected_section(rejected: Any, lang: str) -> Section | None:
+    """Whatever the analysis reports as rejected: counts per side, or a count with its detail."""
+    w = WORDS[lang]
+    if not isinstance(rejected, dict):
+        return None
+    rows: list[list[str]] = []
+    names = {"old": w["before"], "new": w["after"]}
+    for k, v in ((names.get(k, k), v) for k, v in rejected.items()):
+        if isinstance(v, bool) or v is None:
+            rows.append([str(k), str(v)])
+        elif isinstance(v, int | float):
+            rows.append([str(k), _int(v) if float(v).is_integer() else f"{v:,}"])
+        elif isinstance(v, str):
+            rows.append([str(k), v])
+        elif isinstance(v, dict):
+            rows.extend([f"{k}.{kk}", _int(vv) if isinstance(vv, int) else str(vv)] for kk, vv in v.items())
+        elif isinstance(v, list):
+            for item in v:
+                if isinstance(item, dict):
+                    where = " ".join(str(item[x]) for x in ("table", "row", "client_id") if item.get(x) is not None)
+                    problems = item.get("problems")
+                    text = "; ".join(f"{p.get('field', '')}: {p.get('message', '')}" for p in problems
+                                     if isinstance(p, dict)) if isinstance(problems, list) else \
+                        str({kk: vv for kk, vv in item.items() if kk not in ("table", "row", "client_id")})
+                    rows.append([printable(f"{k} {where}".strip()), printable(text)])
+                else:
+                    rows.append([str(k), str(item)])
+    return Section("rejected", w["rejected"], [w["item"], w["value"]], rows)
+
+
+def sections(report: dict[str, Any], lang: str = "en") -> list[Section]:
+    """The report as titled tables, in the order a committee reads them."""
+    w = WORDS[lang]
+    grades = report["migration"]["grades"]
+    names = [_grade(report, g, lang) for g in grades]
+    counts, balance = report["migration"]["counts"], report["migration"]["balance"]
+    out: list[Section] = []
+    if "rejected" in report:
+        rejected = _rejected_section(report["rejected"], lang)
+        if rejected is not None:
+            out.append(rejected)
+    cols = range(1, len(grades) + 1)
+    out.append(Section("migration_counts", w["migration_counts"], [w["before_after"], *names],
+                       [[n, *map(_int, row)] for n, row in zip(names, counts, strict=True)], tuple(cols)))
+    out.append(Section("migration_balance", w["migration_balance"], [w["before_after"], *names],
+                       [[n, *map(_money, row)] for n, row in zip(names, balance, strict=True)], tuple(cols)))
+    dist = report["grade_distribution"]
+    out.append(Section("distribution", w["distribution"], [w["grade"], w["before"], w["after"], w["change"]],
+                       [[n, _int(dist["old"][g]), _int(dist["new"][g]), _signed(dist["new"][g] - dist["old"][g])]
+                        for g, n in zip(grades, names, strict=True)], (1, 2, 3)))
+    for key, what in (("warnings", "warning"), ("actions", "action")):
+        out.append(Section(key, w[key], [w[what], w["before"], w["after"], w["change"]],
+                           [[k, _int(v["old"]), _int(v["new"]), _signed(v["change"])]
+                            for k, v in report[key].items()], (1, 2, 3)))
+    by = report.get("segment_by") or "industry"
+    by_name = _SEGMENT_NAMES.get(by, {}).get(lang, by)
+    out.append(Section("by_segment", w["by_segment"].format(by=by_name),
+                       [by_name, w["clients_col"], w["grade_changed"], w["downgrades"],
+                        w["upgrades"]],
+                       [[k, _int(v["clients"]), _int(v["grade_changed"]), _int(v["downgrades"]), _int(v["upgrades"])]
+                        for k, v in report["by_industry"].items()], (1, 2, 3, 4)))
+    listed = report["changed_clients"]
+    out.append(Section(
+        "changed_clients", w["changed_clients"],
+        [w["client"], by_name, w["grade"], w["decided_by"], w["score"], w["warnings"], w["actions"]],
+        [[printable(str(c["client_id"])), printable(str(c["segment"])),
+          f"{_grade(report, c['grade'][0], lang)} → {_grade(report, c['grade'][1], lang)}",
+          f"{c['decided_by'][0]} → {c['decided_by'][1]}", f"{_score(c['score'][0])} → {_score(c['score'][1])}",
+          _moved(c["warnings_added"], c["warnings_removed"]), _moved(c["actions_added"], c["actions_removed"])]
+         for c in listed],
+        note=w["listed"].format(total=report["changed_clients_total"], shown=len(listed))))
+    scenario = report.get("scenario")
+    if scenario:
+        out.append(Section("scenario", f"{w['scenario']}: {scenario['name']}",
+                           [w["shock"], w["segment"], w["multiply"], w["add"], w["cells_changed"]],
+                           [[s["field"], s.get("segment") or "",
+                             "" if s.get("multiply") is None else f"{s['multiply']:g}",
+                             "" if s.get("add") is None else f"{s['add']:g}", _int(s["cells_changed"])]
+                            for s in scenario["shocks"]], (2, 3, 4)))
+    return out
+
+
+def _width(text: str) -> int:
+    """Columns a text takes in a terminal: CJK characters take two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int, right: bool) -> str:
+    fill = " " * max(width - _width(text), 0)
+    return fill + text if right else text + fill
+
+
+def _wrap(text: str, width: int = 100, indent: str = "") -> list[str]:
+    """Lines of at most ``width`` terminal columns, broken at spaces or after CJK punctuation only."""
+    tokens = re.findall(r"[^ ，；。：]+[，；。：]?\s*|[ ，；。：]+", text)
+    lines, line = [], indent
+    for tok in tokens:
+        if line.strip() and _width(line + tok.rstrip()) > width:
+            lines.append(line.rstrip())
+            line = indent
+        line += tok
+    if line.strip():
+        lines.append(line.rstrip())
+    return lines
+
+
+def render_text(report: dict[str, Any], heading: str = "Portfolio impact", lang: str = "en") -> str:
+    """The whole report for a terminal, within 100 columns.
+
+    The balance matrix becomes a list of moves (five money columns do not fit), and each changed
+    client's warning and action changes go on the lines under it.
+    """
+    w = WORDS[lang]
+    lines = [*_wrap(heading_of(report, heading, lang)), *_wrap(summary_line(report, lang))]
+    for sec in sections(report, lang):
+        below: list[list[str]] = []
+        if sec.key == "migration_balance":
+            grades = report["migration"]["grades"]
+            rows = [[f"{_grade(report, a, lang)} → {_grade(report, b, lang)}", _int(c), _money(v)]
+                    for i, a in enumerate(grades) for j, b in enumerate(grades)
+                    for c, v in [(report["migration"]["counts"][i][j], report["migration"]["balance"][i][j])]
+                    if c or v]
+            sec = Section(sec.key, w["migration_cells"], [w["move"], w["clients_col"], w["balance"]], rows, (1, 2))
+        elif sec.key == "changed_clients":
+            below = [[f"{sec.columns[k]}: {r[k]}" for k in (4, 5, 6) if r[k]] for r in sec.rows]
+            sec = Section(sec.key, sec.title, sec.columns[:4], [r[:4] for r in sec.rows], note=sec.note)
+        lines += ["", *_wrap(sec.title + (f" ({sec.note})" if sec.note else ""))]
+        if not sec.rows:
+            lines.append(f"  ({w['none']})")
+            continue
+        widths = [max(_width(r[i]) for r in [sec.columns, *sec.rows]) for i in range(len(sec.columns))]
+        for n, r in enumerate([sec.columns, *sec.rows]):
+            cells = [_pad(v, widths[i], i in sec.numeric) for i, v in enumerate(r)]
+            lines.append(("  " + "  ".join(cells)).rstrip())
+            if below and n > 0:
+                lines += [x for part in below[n - 1] for x in _wrap(part, indent="      ")]
+    return "\n".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(report: dict[str, Any], heading: str = "Portfolio impact", lang: str = "en") -> str:
+    """Ready to post on a pull request: one table per section, the changed clients folded."""
+    lines = [f"### {heading_of(report, heading, lang)}", "", summary_line(report, lang)]
+    for sec in sections(report, lang):
+        folded = sec.key == "changed_clients" and len(sec.rows) > 10
+        lines += ["", f"**{sec.title}**" + (f" ({sec.note})" if sec.note else ""), ""]
+        if folded:
+            lines += [f"<details><summary>{html_text(sec.note)}</summary>", ""]
+        if not sec.rows:
+            lines.append(f"_{WORDS[lang]['none']}_")
+            continue
+        lines.append("| " + " | ".join(_md(c) for c in sec.columns) + " |")
+        lines.append("|" + "".join(" ---: |" if i in sec.numeric else " --- |" for i in range(len(sec.columns))))
+        for r in sec.rows:
+            first, *rest = r
+            lines.append(f"| **{_md(first)}** | " + " | ".join(_md(c) for c in rest) + " |"
+                         if sec.key.startswith("migration") else "| " + " | ".join(_md(c) for c in r) + " |")
+        if folded:
+            lines += ["", "</details>"]
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------ HTML charts
+#
+# Text in an SVG has no layout: every box is sized from an estimate of the text's width that errs
+# wide (CJK characters a full em, Latin 0.62 em), so no label is clipped; the Chromium test checks it.
+
+FONT = 12
+_UPGRADE, _DOWNGRADE, _SAME = (33, 102, 172), (178, 24, 43), (110, 110, 110)  # blue, red, grey: a diverging scheme
+
+
+def _text_px(text: str, size: int = FONT) -> float:
+    return sum(size * (1.0 if _width(ch) == 2 else 0.62) for ch in text)
+
+
+def _tint(rgb: tuple[int, int, int], strength: float) -> str:
+    """``rgb`` mixed with white: 0 white, 1 the full colour; the hue stays that of ``rgb``."""
+    t = 0.12 + 0.88 * strength if strength > 0 else 0.0
+    return "#" + "".join(f"{round(255 - (255 - c) * t):02x}" for c in rgb)
+
+
+def _legend(x: float, y: float, items: list[tuple[str, str]]) -> tuple[str, float]:
+    """Swatches with their names in one row; returns the SVG and the x where it ends."""
+    parts = []
+    for fill, name in items:
+        parts.append(f'<rect class="swatch" x="{x:.1f}" y="{y - 10:.1f}" width="12" height="12" fill="{fill}"/>'
+                     f'<text x="{x + 16:.1f}" y="{y:.1f}" class="label legend">{html_text(name)}</text>')
+        x += 16 + _text_px(name) + 18
+    return "".join(parts), x
+
+
+def _bars(title: str, data: dict[str, dict[str, int]], lang: str = "en", width: int = 640) -> str:
+    """Horizontal grouped bars (before / after) as inline SVG, with a legend."""
+    w = WORDS[lang]
+    keys = list(data)
+    peak = max([1, *(max(v["old"], v["new"]) for v in data.values())])
+    row_h = 26
+    label_w = max([80.0, *(_text_px(k) for k in keys)]) + 12
+    values = {k: f"{data[k]['old']:,} → {data[k]['new']:,}" for k in keys}
+    value_w = max([40.0, *(_text_px(v, 11) for v in values.values())]) + 8
+    bar_w = max(width - label_w - value_w, 160)
+    legend, legend_end = _legend(0, 16, [(f"rgb{_BEFORE}", w["before"]), (f"rgb{_AFTER}", w["after"])])
+    width = int(max(label_w + bar_w + value_w, legend_end) + 4)
+    height = 32 + row_h * max(len(keys), 1)
+    parts = [f'<svg class="chart bars" role="img" aria-label="{html_text(title)}" width="{width}" '
+             f'height="{height}" viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">', legend]
+    scale = bar_w / peak
+    for i, k in enumerate(keys):
+        y = 28 + i * row_h
+        parts.append(f'<text x="0" y="{y + 14}" class="label">{html_text(k)}</text>')
+        for j, (side, cls) in enumerate((("old", "before"), ("new", "after"))):
+            v = data[k][side]
+            parts.append(f'<rect class="{cls}" x="{label_w:.1f}" y="{y + j * 11}" width="{max(v * scale, 0.5):.1f}" '
+                         f'height="10"><title>{html_text(k)} {w[cls]}: {v:,}</title></rect>')
+        parts.append(f'<text x="{label_w + max(data[k]["old"], data[k]["new"]) * scale + 4:.1f}" y="{y + 14}" '
+                     f'class="value">{html_text(values[k])}</text>')
+    return "".join(parts) + "</svg>"
+
+
+_BEFORE, _AFTER = (138, 161, 193), (210, 105, 30)
+
+
+def _compact(v: float) -> str:
+    """A cell-sized amount (1.2M); the exact figure is in the cell's tooltip and the table below."""
+    for div, unit in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(v) >= div:
+            return f"{v / div:.1f}{unit}"
+    return f"{v:,.0f}"
+
+
+def _heatmap(report: dict[str, Any], lang: str = "en", by: str = "counts") -> str:
+    """Migration heatmap: downgrades red, upgrades blue, the diagonal grey, darker for more.
+
+    Each kind is shaded against its own peak (square root), so five upgrades among two thousand
+    unchanged clients still read as blue rather than vanishing next to the diagonal.
+    """
+    w = WORDS[lang]
+    grades = report["migration"]["grades"]
+    values = report["migration"][by]
+    names = [_grade(report, g, lang) for g in grades]
+    shown = [[f"{v:,}" if by == "counts" else _compact(v) for v in row] for row in values]
+    cell_w = max([64.0, *(_text_px(n) + 14 for n in names), *(_text_px(t, 11) + 14 for r in shown for t in r)])
+    cell_h = 40
+    left = max(_text_px(n) for n in names) + 14
+    title = w["migration_counts"] if by == "counts" else w["migration_balance"]
+    top = 62
+    legend, legend_end = _legend(0, 16, [(_tint(_DOWNGRADE, 0.7), w["downgrade"]), (_tint(_UPGRADE, 0.7), w["upgrade"]),
+                                         (_tint(_SAME, 0.7), w["unchanged"])])
+    width = int(max(left + cell_w * len(grades), legend_end) + 6)
+    height = int(top + cell_h * len(grades) + 6)
+
+    def kind(i: int, j: int) -> str:
+        return "same" if i == j else "downgrade" if j > i else "upgrade"  # the scale runs best first
+
+    peaks: dict[str, float] = {}
+    for i, row in enumerate(values):
+        for j, v in enumerate(row):
+            peaks[kind(i, j)] = max(peaks.get(kind(i, j), 0.0), float(v))
+    colours = {"same": _SAME, "downgrade": _DOWNGRADE, "upgrade": _UPGRADE}
+    parts = [f'<svg class="chart heatmap" data-by="{by}" role="img" aria-label="{html_text(title)}" '
+             f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
+             legend]
+    for j, n in enumerate(names):
+        parts.append(f'<text x="{left + j * cell_w + 4:.1f}" y="{top - 8}" class="label">{html_text(n)}</text>')
+    for i, (n, row) in enumerate(zip(names, values, strict=True)):
+        parts.append(f'<text x="0" y="{top + i * cell_h + cell_h / 2 + 4:.1f}" class="label">{html_text(n)}</text>')
+        for j, v in enumerate(row):
+            k = kind(i, j)
+            strength = (float(v) / peaks[k]) ** 0.5 if v and peaks[k] else 0.0
+            fill = _tint(colours[k], strength) if v else "#ffffff"
+            x, y = left + j * cell_w, top + i * cell_h
+            ink = "#ffffff" if strength > 0.6 else "#1d2330"
+            parts.append(f'<rect class="cell {k}" data-kind="{k}" x="{x:.1f}" y="{y:.1f}" width="{cell_w - 2:.1f}" '
+                         f'height="{cell_h - 2}" fill="{fill}"><title>{html_text(n)} → {html_text(names[j])}: '
+                         f'{v:,}</title></rect><text x="{x + 6:.1f}" y="{y + cell_h / 2 + 4:.1f}" class="value" '
+                         f'style="fill: {ink}">{html_text(shown[i][j])}</text>')
+    return "".join(parts) + "</svg>"
+
+
+def _html_table(sec: Section) -> str:
+    head = "".join(f"<th>{html_text(c)}</th>" for c in sec.columns)
+    body = "".join("<tr>" + "".join(f'<td{" class=num" if i in sec.numeric else ""}>{html_text(v)}</td>'
+                                    for i, v in enumerate(r)) + "</tr>" for r in sec.rows)
+    return f'<table id="{sec.key}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def render_html(report: dict[str, Any], heading: str = "Portfolio impact", lang: str = "en") -> str:
+    """One self-contained page: no script, no external resource, readable offline and in CI artefacts."""
+    w = WORDS[lang]
+    grades = report["migration"]["grades"]
+    dist = {_grade(report, g, lang): {"old": report["grade_distribution"]["old"][g],
+                                      "new": report["grade_distribution"]["new"][g]} for g in grades}
+    charts = {"migration_counts": _heatmap(report, lang, "counts"),
+              "migration_balance": _heatmap(report, lang, "balance"),
+              "distribution": _bars(w["distribution"], dist, lang),
+              "warnings": _bars(w["warnings"], report["warnings"], lang),
+              "actions": _bars(w["actions"], report["actions"], lang)}
+    body = []
+    for sec in sections(report, lang):
+        body.append(f"<h2>{html_text(sec.title)}</h2>")
+        if sec.note:
+            body.append(f'<p class="note">{html_text(sec.note)}</p>')
+        if sec.key in charts:
+            body.append(charts[sec.key])
+        body.append(_html_table(sec) if sec.rows else f"<p>{html_text(w['none'])}</p>")
+    title = heading_of(report, heading, lang)
+    return f"""<!DOCTYPE html>
+<html lang="{'zh-CN' if lang == 'zh' else 'en'}"><head><meta charset="utf-8"><title>{html_text(title)}</title>
+<style>
+body {{ font-family: system-ui, "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; margin: 2rem; color: #1d2330; }}
+svg.chart {{ display: block; margin: 1rem 0; }}
+svg text {{ font-family: system-ui, "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; }}
+.title {{ font-weight: 600; font-size: 14px; }} .label {{ font-size: {FONT}px; }}
+.value {{ font-size: 11px; fill: #333; }}
+rect.before {{ fill: rgb{_BEFORE}; }} rect.after {{ fill: rgb{_AFTER}; }} rect.cell {{ stroke: #ddd; }}
+table {{ border-collapse: collapse; font-size: 13px; margin-bottom: 1rem; }}
+td, th {{ border: 1px solid #ccc; padding: 3px 6px; }} td.num {{ text-align: right; }}
+</style></head><body>
+<h1>{html_text(title)}</h1>
+<p class="summary" id="grade-changed">{html_text(summary_line(report, lang))}</p>
+{chr(10).join(body)}
+</body></html>
+"""

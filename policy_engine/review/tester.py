@@ -1,0 +1,793 @@
+"""Policy test cases: YAML files a policy team writes to pin a policy's behaviour.
+
+A test file names the policy (and optionally the versions) it tests and lists
+cases: a client (a sample file or inline), optional patches to it, and what is
+expected (grade, the rule that decided it, warnings, actions, metrics, ...).
+A malformed case or one with no expectation is an error, never a silent pass.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..decide.evaluate import Decider
+from ..diagnostics import Diagnostic, DiagnosticSink, InputError, PolicyError, did_you_mean
+from ..policy.compiler import CompiledPolicy
+from ..policy.loader import Document, format_path, load_yaml_file, load_yaml_text, parse_json_text
+from ..policy.registry import is_policy_file, load_policy, policy_files, read_header
+from ..policy.validate import schema_errors
+
+
+@dataclass
+class CaseResult:
+    file: str
+    name: str
+    policy: str
+    line: int | None
+    failures: list[str] = field(default_factory=list)
+    outcomes: dict[tuple[str, str], bool] = field(default_factory=dict, repr=False)  # (kind, rule) -> fired
+    asserted: dict[tuple[str, str], bool] = field(default_factory=dict, repr=False)  # what an expectation pinned
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "name": self.name, "policy": self.policy,
+                "passed": self.passed, "failures": self.failures}
+
+
+@dataclass
+class SuiteResult:
+    results: list[CaseResult] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    policies: dict[str, CompiledPolicy] = field(default_factory=dict, repr=False)  # key -> the version tested
+
+    @property
+    def passed(self) -> int:
+        return sum(r.passed for r in self.results)
+
+    @property
+    def failed(self) -> int:
+        return len(self.results) - self.passed
+
+    @property
+    def usage_only(self) -> bool:
+        """Whether every diagnostic is a usage problem (nothing to run), not an invalid file."""
+        return all(d.code in USAGE_CODES for d in self.diagnostics)
+
+    def to_dict(self, with_coverage: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {"passed": self.passed, "failed": self.failed,
+                               "cases": [r.to_dict() for r in self.results],
+                               "errors": [d.to_dict() for d in self.diagnostics]}
+        if with_coverage:
+            out["coverage"] = {key: c.to_dict() for key, c in coverage(self).items()}
+        return out
+
+
+# Diagnostics that mean "nothing was selected to run" (exit 2), not "a file is invalid" (exit 4).
+USAGE_CODES = frozenset({"no-tests", "no-match"})
+
+
+_PATCH_PART = re.compile(r"^([a-z_][a-z0-9_]*)((?:\[-?\d+\])*)$")
+
+
+def apply_patch(record: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of ``record`` with ``{'loan.overdue_days': 91, 'financials[-1].net_income': -5}`` set."""
+    out = copy.deepcopy(record)
+    for path, value in patch.items():
+        cur: Any = out
+        steps: list[str | int] = []
+        for part in path.split("."):
+            m = _PATCH_PART.match(part)
+            if not m:
+                raise ValueError(f"bad patch path '{path}'")
+            steps.append(m.group(1))
+            steps.extend(int(i) for i in re.findall(r"-?\d+", m.group(2)))
+        for step in steps[:-1]:
+            cur = cur[step] if isinstance(step, int) else cur.setdefault(step, {})
+        last = steps[-1]
+        cur[last] = copy.deepcopy(value)
+    return out
+
+
+def _set_eq(label: str, want: Iterable[str], got: Iterable[str]) -> list[str]:
+    w, g = set(want), set(got)
+    if w == g:
+        return []
+    parts = []
+    if w - g:
+        parts.append(f"missing {sorted(w - g)}")
+    if g - w:
+        parts.append(f"unexpected {sorted(g - w)}")
+    return [f"{label}: expected {sorted(w)}, got {sorted(g)} ({'; '.join(parts)})"]
+
+
+def _num_eq(want: Any, got: Any) -> bool:
+    if isinstance(want, dict):
+        tol = want.get("tol", 1e-9)
+        return got is not None and not isinstance(got, bool) and abs(got - want["approx"]) <= tol
+    if want is None or got is None or isinstance(want, bool | str) or isinstance(got, bool | str):
+        return want == got
+    return math.isclose(want, got, rel_tol=1e-9, abs_tol=1e-12)
+
+
+# ------------------------------------------------------------ expectation kinds
+#
+# One entry per expectation key of a case: how it is checked against the decision (failure lines),
+# which kind of rule the ids it names must be (an unknown one is an error of the test file), and
+# which rule outcomes it pins for coverage. Adding an expectation kind is one entry here and its
+# key in schemas/policy-tests.schema.json.
+
+Outcome = tuple[str, str]  # (kind, rule), as in rule_outcomes
+Pins = Iterator[tuple[Outcome, bool]]
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """One expectation key: its check, the kind of rule its ids name, and what it pins."""
+
+    check: Callable[[Any, Mapping[str, Any]], list[str]]  # (wanted, decision) -> failure lines
+    names: str | None = None  # warning, action, floor, rule, metric, grade or decider
+    pins: Callable[[Any, CompiledPolicy, Mapping[Outcome, bool]], Pins] | None = None
+
+
+def _floor_ids(record: Mapping[str, Any]) -> list[str]:
+    return [x["id"] for x in record["classification"]["floors"]]
+
+
+def _warning_ids(record: Mapping[str, Any]) -> list[str]:
+    return [w["id"] for w in record["warnings"]]
+
+
+def _action_ids(record: Mapping[str, Any]) -> list[str]:
+    return [a["id"] for a in record["actions"]]
+
+
+def _suppressed_ids(record: Mapping[str, Any]) -> list[str]:
+    return [s["id"] for s in record["suppressed_actions"]]
+
+
+def _undetermined_rules(record: Mapping[str, Any]) -> list[str]:
+    return [u["rule"] for u in record["undetermined"]]
+
+
+def _expect_grade(want: Any, record: Mapping[str, Any]) -> list[str]:
+    cls = record["classification"]
+    if want == cls["grade"]:
+        return []
+    return [f"grade: expected '{want}', got '{cls['grade']}' (decided by {cls['decided_by']}, "
+            f"score {record['score']['total']:g})"]
+
+
+def _expect_decided_by(want: Any, record: Mapping[str, Any]) -> list[str]:
+    got = record["classification"]["decided_by"]
+    return [] if want == got else [f"decided_by: expected '{want}', got '{got}'"]
+
+
+def _expect_scorecard_grade(want: Any, record: Mapping[str, Any]) -> list[str]:
+    score = record["score"]
+    if want == score["grade"]:
+        return []
+    return [f"scorecard_grade: expected '{want}', got '{score['grade']}' (score {score['total']:g})"]
+
+
+def _expect_score(want: Any, record: Mapping[str, Any]) -> list[str]:
+    got = record["score"]["total"]
+    return [] if _num_eq(want, got) else [f"score: expected {want}, got {got}"]
+
+
+def _exact(key: str, ids: Callable[[Mapping[str, Any]], list[str]]) -> Callable[[Any, Mapping[str, Any]], list[str]]:
+    """The decision's ids are exactly these (order aside)."""
+    return lambda want, record: _set_eq(key, want, ids(record))
+
+
+def _includes(key: str, ids: Callable[[Mapping[str, Any]], list[str]]) -> Callable[[Any, Mapping[str, Any]], list[str]]:
+    """Each of these ids is in the decision."""
+    def check(want: Any, record: Mapping[str, Any]) -> list[str]:
+        got = ids(record)
+        missing = [x for x in want if x not in got]
+        return [f"{key}: {missing} not in {sorted(got)}"] if missing else []
+    return check
+
+
+def _excludes(key: str, ids: Callable[[Mapping[str, Any]], list[str]]) -> Callable[[Any, Mapping[str, Any]], list[str]]:
+    """None of these ids is in the decision."""
+    def check(want: Any, record: Mapping[str, Any]) -> list[str]:
+        got = ids(record)
+        present = [x for x in want if x in got]
+        return [f"{key}: {present} present but must not be"] if present else []
+    return check
+
+
+def _expect_metrics(want: Any, record: Mapping[str, Any]) -> list[str]:
+    f = []
+    for name, value in (want or {}).items():
+        if name not in record["metrics"]:
+            f.append(f"metrics.{name}: no such metric")
+        elif not _num_eq(value, record["metrics"][name]):
+            f.append(f"metrics.{name}: expected {value}, got {record['metrics'][name]}")
+    return f
+
+
+def _expect_restructuring(want: Any, record: Mapping[str, Any]) -> list[str]:
+    f = []
+    by_id = {a["id"]: a for a in record["actions"]}
+    for aid, is_restructuring in (want or {}).items():
+        a = by_id.get(aid)
+        if a is None:
+            f.append(f"restructuring.{aid}: action not recommended")
+        elif "restructuring" not in a:
+            f.append(f"restructuring.{aid}: action has no restructuring consequence")
+        elif a["restructuring"]["is_restructuring"] != is_restructuring:
+            f.append(f"restructuring.{aid}: expected {is_restructuring}, got {a['restructuring']['is_restructuring']}")
+    return f
+
+
+def _expect_action_params(want: Any, record: Mapping[str, Any]) -> list[str]:
+    f = []
+    by_id = {a["id"]: a for a in record["actions"]}
+    for aid, params in (want or {}).items():
+        a = by_id.get(aid)
+        if a is None:
+            f.append(f"action_params.{aid}: action not recommended")
+            continue
+        for k, v in params.items():
+            got = a["params"].get(k)
+            same = got == v if isinstance(v, list | str) else _num_eq(v, got)
+            if k not in a["params"] or not same:
+                f.append(f"action_params.{aid}.{k}: expected {v}, got {a['params'].get(k)}")
+    return f
+
+
+def _pin_listed(kind: str, rules: Callable[[CompiledPolicy], Iterable[str]]) -> Callable[..., Pins]:
+    """An exact list pins each rule of the kind: firing if listed, not firing if not."""
+    return lambda want, policy, outcomes: (((kind, rid), rid in want) for rid in rules(policy))
+
+
+def _pin_each(kind: str, fired: bool) -> Callable[..., Pins]:
+    """Each id (of a list, or key of a map) pinned firing or not firing."""
+    return lambda want, policy, outcomes: (((kind, rid), fired) for rid in want or ())
+
+
+def _pin_decided_by(want: Any, policy: CompiledPolicy, outcomes: Mapping[Outcome, bool]) -> Pins:
+    if want not in (None, policy.base_decider):
+        yield ("floor", want), True
+
+
+def _pin_grade(want: Any, policy: CompiledPolicy, outcomes: Mapping[Outcome, bool]) -> Pins:
+    if want in policy.grade_ids:
+        rank = policy.grade_ids.index(want)
+        # had a floor of a worse grade fired, the grade would be worse
+        yield from ((("floor", r.id), False) for r in policy.floors if r.rank > rank)
+
+
+def _pin_metrics(want: Any, policy: CompiledPolicy, outcomes: Mapping[Outcome, bool]) -> Pins:
+    """A boolean metric by its expected value; a nullable one by a value against null."""
+    kinds = {m.name: m for m in policy.metrics}
+    for name, value in (want or {}).items():
+        m = kinds.get(name)
+        if m is None:
+            continue
+        if m.expr.type == "bool":
+            if isinstance(value, bool):
+                yield ("metric", name), value
+        elif m.expr.nullable:
+            yield ("metric", name), value is not None
+
+
+def _pin_score(want: Any, policy: CompiledPolicy, outcomes: Mapping[Outcome, bool]) -> Pins:
+    """An exact score pins every scorecard band: any band change would move it."""
+    yield from ((key, fired) for key, fired in outcomes.items() if key[0] == "band")
+
+
+def _floors(policy: CompiledPolicy) -> Iterator[str]:
+    return (r.id for r in policy.floors)
+
+
+def _warnings(policy: CompiledPolicy) -> Iterator[str]:
+    return (w.id for w in policy.warnings)
+
+
+def _actions(policy: CompiledPolicy) -> Iterator[str]:
+    return (a.id for a in policy.actions)
+
+
+# In the order a failing case lists its failures.
+EXPECTATIONS: dict[str, Expectation] = {
+    "grade": Expectation(_expect_grade, "grade", _pin_grade),
+    "decided_by": Expectation(_expect_decided_by, "decider", _pin_decided_by),
+    "scorecard_grade": Expectation(_expect_scorecard_grade, "grade"),
+    "score": Expectation(_expect_score, None, _pin_score),
+    "floors": Expectation(_exact("floors", _floor_ids), "floor", _pin_listed("floor", _floors)),
+    "floors_include": Expectation(_includes("floors_include", _floor_ids), "floor", _pin_each("floor", True)),
+    "warnings_include": Expectation(_includes("warnings_include", _warning_ids), "warning",
+                                    _pin_each("warning", True)),
+    "actions_include": Expectation(_includes("actions_include", _action_ids), "action", _pin_each("action", True)),
+    "suppressed_include": Expectation(_includes("suppressed_include", _suppressed_ids), "action",
+                                      _pin_each("action", True)),
+    "undetermined_include": Expectation(_includes("undetermined_include", _undetermined_rules), "rule"),
+    "warnings_exclude": Expectation(_excludes("warnings_exclude", _warning_ids), "warning",
+                                    _pin_each("warning", False)),
+    "actions_exclude": Expectation(_excludes("actions_exclude", _action_ids), "action", _pin_each("action", False)),
+    "warnings": Expectation(_exact("warnings", _warning_ids), "warning", _pin_listed("warning", _warnings)),
+    "actions": Expectation(_exact("actions", _action_ids), "action", _pin_listed("action", _actions)),
+    "metrics": Expectation(_expect_metrics, "metric", _pin_metrics),
+    "restructuring": Expectation(_expect_restructuring, "action", _pin_each("action", True)),
+    "action_params": Expectation(_expect_action_params, "action", _pin_each("action", True)),
+}
+# invalid_input is checked where the client is rejected, before there is a decision (see _run_case).
+EXPECT_KEYS = (*EXPECTATIONS, "invalid_input")
+
+
+def check_expectations(expect: Mapping[str, Any], record: Mapping[str, Any]) -> list[str]:
+    """Every way ``record`` differs from ``expect``, as readable lines."""
+    return [line for key, kind in EXPECTATIONS.items() if key in expect for line in kind.check(expect[key], record)]
+
+
+def _load_client(ref: Any, base: Path) -> Any:
+    if isinstance(ref, dict):
+        return ref
+    path = (base / ref).resolve()
+    return parse_json_text(path.read_bytes())
+
+
+def find_test_files(path: Path) -> list[Path]:
+    """Test files under a policy directory: YAML files in it that are not policies."""
+    if path.is_file():
+        return [] if is_policy_file(path) else [path]
+    return sorted(f for f in path.rglob("*.y*ml") if f.is_file() and not is_policy_file(f))
+
+
+def run_tests(paths: Iterable[str | Path], only: str | None = None) -> SuiteResult:
+    """Run every test file found under ``paths`` against the policies found there.
+
+    A case that is malformed or names what the policy does not have is reported with its line and not
+    run; the file's other cases still run. ``only`` matching no case is a ``no-match`` diagnostic.
+    """
+    run = SuiteResult()
+    policies: list[CompiledPolicy] = []
+    test_files: list[Path] = []
+    known: dict[str, set[str]] = {}  # policy id -> every version in the directories searched
+    for p in paths:
+        path = Path(p)
+        if not path.exists():
+            run.diagnostics.append(Diagnostic("file-missing", f"no such file or directory: {path}", file=str(path)))
+            continue
+        root = path if path.is_dir() else path.parent
+        if path.is_file() and not is_policy_file(path) and not any(policy_files([root])):
+            root = root.parent  # a file of a policy's tests/ folder: its policies are one level up
+        for f in policy_files([root]):
+            header = read_header(f)
+            if header is not None:
+                known.setdefault(header.id, set()).add(header.version)
+        for f in policy_files([root] if path.is_dir() else
+                              ([path] if is_policy_file(path) else list(policy_files([root])))):
+            try:
+                policies.append(load_policy(f))
+            except PolicyError as e:
+                run.diagnostics.extend(e.diagnostics)
+        if path.is_dir():
+            test_files += find_test_files(path)
+        elif not is_policy_file(path):
+            test_files.append(path)
+        else:
+            pol = policies[-1] if policies else None
+            if pol is not None and pol.tests_path:
+                test_files += find_test_files(path.parent / pol.tests_path)
+    for pol in policies:
+        known.setdefault(pol.id, set()).add(pol.version)
+    seen: set[Path] = set()
+    deciders: dict[str, Decider] = {}
+    selected = 0
+    for tf in test_files:
+        if tf.resolve() in seen:
+            continue
+        seen.add(tf.resolve())
+        selected += _run_file(tf, policies, known, deciders, run, only)
+    if not test_files and not run.diagnostics:
+        run.diagnostics.append(Diagnostic("no-tests", "no test files found", hint="test cases are YAML files next to "
+                                          "the policy (see policies/loss-client-management/tests)"))
+    elif only is not None and selected == 0:
+        run.diagnostics.append(Diagnostic("no-match", f"no case name contains {only!r} (-k)",
+                                          hint="`policy-engine test -v` lists every case name"))
+    return run
+
+
+def _case_errors(diags: list[Diagnostic]) -> tuple[dict[int, list[Diagnostic]], list[Diagnostic]]:
+    """Schema problems split into those of one case (by index) and those of the file as a whole."""
+    per_case: dict[int, list[Diagnostic]] = {}
+    whole: list[Diagnostic] = []
+    for d in diags:
+        m = re.match(r"^cases\[(\d+)\]", d.path or "")
+        if m:
+            per_case.setdefault(int(m.group(1)), []).append(d)
+        else:
+            whole.append(d)
+    return per_case, whole
+
+
+def _run_file(tf: Path, policies: list[CompiledPolicy], known: Mapping[str, set[str]], deciders: dict[str, Decider],
+              run: SuiteResult, only: str | None) -> int:
+    """Run one test file's valid cases into ``run``; return how many cases ``only`` selected."""
+    read = _read_test_file(tf, run)
+    if read is None:
+        return 0
+    doc, per_case = read
+    targets = _target_policies(doc, str(tf), policies, known, run)
+    if not targets:
+        return 0
+    broken = _broken_cases(doc, str(tf), per_case, targets, known, run)
+    selected = 0
+    for i, case in enumerate(doc.data["cases"]):
+        name = case.get("name") if isinstance(case, dict) else None
+        if only and (not isinstance(name, str) or only not in name):
+            continue
+        selected += 1
+        if i in broken:  # reported above with its line; the other cases still run
+            continue
+        for policy in targets:
+            if case.get("versions") and policy.version not in case["versions"]:
+                continue
+            run.policies[policy.key] = policy
+            run.results.append(_run_case(tf, doc, i, case, policy, deciders))
+    return selected
+
+
+def _read_test_file(tf: Path, run: SuiteResult) -> tuple[Document, dict[int, list[Diagnostic]]] | None:
+    """The file and the schema problems of each case; None (reported) when the file as a whole is wrong."""
+    try:
+        doc = load_yaml_file(tf)
+    except PolicyError as e:
+        run.diagnostics.extend(e.diagnostics)
+        return None
+    sink = DiagnosticSink(file=str(tf))
+    schema_errors(doc, "policy-tests", sink)
+    per_case, whole = _case_errors(sink.items)
+    if whole:  # the file's own keys are wrong: no case can be trusted to belong to this policy
+        run.diagnostics.extend(sink.items)
+        return None
+    run.diagnostics.extend(d for ds in per_case.values() for d in ds)
+    return doc, per_case
+
+
+def _target_policies(doc: Document, file: str, policies: list[CompiledPolicy], known: Mapping[str, set[str]],
+                     run: SuiteResult) -> list[CompiledPolicy]:
+    """The loaded versions of the file's policy that it tests; reports versions and policies not there."""
+    data = doc.data
+    pid = data["policy"]
+    for j, v in enumerate(data.get("versions") or []):
+        if pid in known and v not in known[pid]:  # (an unknown policy is reported once, below)
+            run.diagnostics.append(_unknown_version(doc, file, pid, v, ("versions", j), known))
+    targets = [p for p in policies if p.id == pid and (not data.get("versions") or p.version in data["versions"])]
+    if not targets:
+        line, col = doc.locate(("policy",))
+        versions = f"versions {', '.join(data['versions'])} " if data.get("versions") else ""
+        run.diagnostics.append(Diagnostic("unknown-policy", f"no policy '{pid}' {versions}"
+                                          "was loaded next to this test file", file=file, line=line, column=col,
+                                          hint=did_you_mean(pid, sorted(known))))
+    return targets
+
+
+def _broken_cases(doc: Document, file: str, per_case: Mapping[int, list[Diagnostic]], targets: list[CompiledPolicy],
+                  known: Mapping[str, set[str]], run: SuiteResult) -> set[int]:
+    """Cases not to run (reported): invalid, pinned to a version that is gone, or naming what the policy lacks."""
+    pid = doc.data["policy"]
+    valid = {i: case for i, case in enumerate(doc.data["cases"]) if i not in per_case}
+    broken = set(per_case)
+    for i, case in valid.items():
+        for j, v in enumerate(case.get("versions") or []):
+            if pid in known and v not in known[pid]:  # pinned to a version that is gone: it would never run again
+                run.diagnostics.append(_unknown_version(doc, file, pid, v, ("cases", i, "versions", j), known))
+                broken.add(i)
+    unknown = _unknown_names(doc, valid, targets, file)
+    run.diagnostics.extend(unknown)
+    broken |= {int(m.group(1)) for d in unknown if (m := re.match(r"^cases\[(\d+)\]", d.path or ""))}
+    return broken
+
+
+def _unknown_version(doc: Document, file: str, pid: str, version: str, at: tuple[Any, ...],
+                     known: Mapping[str, set[str]]) -> Diagnostic:
+    line, col = doc.locate(at)
+    versions = sorted(known.get(pid, set()))
+    return Diagnostic("unknown-version", f"policy '{pid}' has no version '{version}' in the registry", file=file,
+                      line=line, column=col, path=format_path(at),
+                      hint=did_you_mean(version, versions) or f"versions: {', '.join(versions) or 'none'}")
+
+
+def _unknown_names(doc: Document, cases: Mapping[int, Mapping[str, Any]], targets: list[CompiledPolicy],
+                   file: str) -> list[Diagnostic]:
+    """Expectations naming a warning, action, rule, metric or grade the policy does not have.
+
+    ``warnings_exclude: [overdu]`` would pass for ever, and ``warnings: [overdu]`` fail with a
+    puzzling message; both are errors of the test file, located, with did-you-mean.
+    """
+    names: dict[str, set[str]] = {k: set() for k in ("warning", "action", "floor", "metric", "grade")}
+    for p in targets:
+        names["warning"] |= {w.id for w in p.warnings}
+        names["action"] |= {a.id for a in p.actions}
+        names["floor"] |= {r.id for r in p.floors}
+        names["metric"] |= {m.name for m in p.metrics}
+        names["grade"] |= set(p.grade_ids)
+    names["rule"] = names["warning"] | names["action"] | names["floor"]
+    bases = sorted({p.base_decider for p in targets})  # 'scorecard', or 'default' for a policy without one
+    names["decider"] = names["floor"] | set(bases)
+    out = []
+
+    def check(kind: str, value: Any, at: tuple[Any, ...]) -> None:
+        if not isinstance(value, str) or value in names[kind]:
+            return
+        line, col = doc.locate(at)
+        deciders = " / ".join(f"'{b}'" for b in bases)
+        what = {"rule": "rule", "decider": f"floor rule (or {deciders})"}.get(kind, kind)
+        out.append(Diagnostic("unknown-name", f"the policy has no {what} '{value}'", file=file, line=line,
+                              column=col, path=format_path(at), hint=did_you_mean(value, sorted(names[kind]))))
+
+    reads = {"as_of", "client_id"} | {i.source for p in targets for i in p.inputs}
+    for i, case in cases.items():
+        for path in case.get("patch") or {}:
+            if not isinstance(path, str) or _patch_reaches(path, reads, case.get("client"), Path(file).parent):
+                continue
+            line, col = doc.locate(("cases", i, "patch", path))
+            out.append(Diagnostic("unknown-name", f"patch path '{path}' is neither a field the policy reads nor one of "
+                                  "the client's: the patch would change nothing", file=file, line=line, column=col,
+                                  path=format_path(("cases", i, "patch", path)),
+                                  hint=did_you_mean(_series_path(path), sorted(reads))))
+        expect = case.get("expect") or {}
+        for key, kind in EXPECTATIONS.items():
+            if kind.names is not None and key in expect:
+                for value, at in _named(expect[key]):
+                    check(kind.names, value, ("cases", i, "expect", key, *at))
+    return out
+
+
+def _named(want: Any) -> Iterator[tuple[Any, tuple[Any, ...]]]:
+    """The names an expectation value holds, each with its place under the key: a list's items, a map's keys."""
+    if isinstance(want, list):
+        yield from ((v, (j,)) for j, v in enumerate(want))
+    elif isinstance(want, dict):
+        yield from ((k, (k,)) for k in want)
+    else:
+        yield want, ()
+
+
+def _series_path(path: str) -> str:
+    """``financials[-1].net_income`` as the policy writes it: ``financials[*].net_income``."""
+    return re.sub(r"\[-?\d+\]", "[*]", path)
+
+
+def _patch_reaches(path: str, reads: set[str], client_ref: Any, base: Path) -> bool:
+    """Whether patching ``path`` can matter: the policy reads it (or a field under it), or the client has it."""
+    series = _series_path(path)
+    if any(r == series or r.startswith(series + ".") or r.startswith(series + "[") for r in reads):
+        return True
+    try:
+        cur: Any = _load_client(client_ref, base)
+        for part in path.split("."):
+            m = _PATCH_PART.match(part)
+            if m is None or not isinstance(cur, dict) or m.group(1) not in cur:
+                return False
+            cur = cur[m.group(1)]
+            for k in re.findall(r"-?\d+", m.group(2)):
+                cur = cur[int(k)]
+        return True
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return True  # the case run reports a client it cannot build
+
+
+def _run_case(tf: Path, doc: Document, i: int, case: Mapping[str, Any], policy: CompiledPolicy,
+              deciders: dict[str, Decider]) -> CaseResult:
+    line, _ = doc.locate(("cases", i))
+    result = CaseResult(str(tf), case["name"], policy.key, line)
+    decider = deciders.get(policy.key)
+    if decider is None:
+        decider = deciders[policy.key] = Decider(policy)
+    try:
+        client = _load_client(case["client"], tf.parent)
+        if case.get("patch"):
+            client = apply_patch(client, case["patch"])
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+        result.failures.append(f"cannot build the client: {exc} [at {format_path(('cases', i, 'client'))}]")
+        return result
+    expect = case["expect"]
+    try:
+        record = decider.decide(client, as_of=case.get("as_of"))
+    except InputError as e:
+        if "invalid_input" in expect:
+            got = {d.path or "" for d in e.diagnostics}
+            missing = [p for p in expect["invalid_input"] if p not in got]
+            if missing:
+                result.failures.append(f"invalid_input: expected problems at {missing}, got {sorted(got)}")
+        else:
+            result.failures.append("client data rejected: " + "; ".join(d.render() for d in e.diagnostics))
+        return result
+    if "invalid_input" in expect:
+        result.failures.append("invalid_input: expected the client to be rejected, but it was decided")
+        return result
+    result.failures.extend(check_expectations(expect, record))
+    result.outcomes = rule_outcomes(policy, record)
+    if result.passed:  # a failing case pins nothing: which of its expectations held is no evidence
+        result.asserted = asserted_outcomes(policy, expect, result.outcomes)
+    return result
+
+
+def rule_outcomes(policy: CompiledPolicy, record: Mapping[str, Any]) -> dict[tuple[str, str], bool]:
+    """For one decision, whether each rule fired (True) or evaluated and did not (False); undetermined rules
+    are left out: a null condition shows neither."""
+    out: dict[tuple[str, str], bool] = {}
+    undetermined = {(u["kind"], u["rule"]) for u in record["undetermined"]}
+    fired_floors = {f["id"] for f in record["classification"]["floors"]}
+    for r in policy.floors:
+        if ("classification", r.id) not in undetermined:
+            out[("floor", r.id)] = r.id in fired_floors
+    fired_warnings = {w["id"] for w in record["warnings"]}
+    for w in policy.warnings:
+        if ("warning", w.id) not in undetermined:
+            out[("warning", w.id)] = w.id in fired_warnings
+    fired_actions = {a["id"] for a in record["actions"]} | {a["id"] for a in record["suppressed_actions"]}
+    for a in policy.actions:
+        if ("action", a.id) not in undetermined:
+            out[("action", a.id)] = a.id in fired_actions
+    for f, got in zip(policy.factors, record["score"]["factors"], strict=True):
+        for b in f.bands:
+            out[("band", f"{f.id} {b.label()}")] = got["band"] == b.label()
+        if f.expr.nullable:  # a factor over a required input is never missing
+            out[("band", f"{f.id} missing")] = got["band"] is None
+    for m in policy.metrics:
+        v = record["metrics"][m.name]
+        if m.expr.type == "bool":
+            out[("metric", m.name)] = bool(v) if v is not None else False
+        elif m.expr.nullable:  # fired: has a value; not fired: null (a number that cannot be null is left out)
+            out[("metric", m.name)] = v is not None
+    return out
+
+
+def asserted_outcomes(policy: CompiledPolicy, expect: Mapping[str, Any],
+                      outcomes: Mapping[tuple[str, str], bool]) -> dict[tuple[str, str], bool]:
+    """The rule outcomes of one decision (``outcomes``) that its case's expectation pins and that held.
+
+    A rule is pinned firing by ``*_include``, an id in an exact list, ``decided_by``, ``restructuring`` or
+    ``action_params``; pinned not firing by ``*_exclude``, its absence from an exact list (``floors``,
+    ``warnings``, ``actions``), or for a floor, an expected ``grade`` better than the floor's grade. A metric is
+    pinned by its expected value (a boolean, or null against a value); scorecard bands by an expected ``score``,
+    which any band change would move. What a case merely exercises is not pinned.
+    """
+    pinned: dict[Outcome, set[bool]] = {}
+    for key, kind in EXPECTATIONS.items():
+        if kind.pins is not None and key in expect:
+            for outcome, fired in kind.pins(expect[key], policy, outcomes):
+                pinned.setdefault(outcome, set()).add(fired)
+    # A pin counts where it held; a rule that expectations pin both ways (an exact list leaving out an
+    # action that suppressed_include names) counts as neither.
+    return {key: outcomes[key] for key, fired in pinned.items() if fired == {outcomes.get(key)}}
+
+
+@dataclass
+class RuleCoverage:
+    """One rule's coverage: what the cases exercised, and what their expectations pinned."""
+
+    kind: str
+    rule: str
+    fired: bool
+    not_fired: bool
+    asserted_fired: bool = False
+    asserted_not_fired: bool = False
+    file: str | None = None
+    line: int | None = None
+
+    @property
+    def covered(self) -> bool:
+        return self.asserted_fired and self.asserted_not_fired
+
+    @property
+    def status(self) -> str:
+        """covered (pinned both ways), incidental (exercised both ways, not pinned) or uncovered."""
+        if self.covered:
+            return "covered"
+        return "incidental" if self.fired and self.not_fired else "uncovered"
+
+    @property
+    def missing(self) -> str:
+        """What is missing, in words: an outcome no case produced, or one no expectation pins."""
+        parts = []
+        for pinned, happened, never, unpinned in (
+                (self.asserted_fired, self.fired, "never fired", "no case expects it to fire"),
+                (self.asserted_not_fired, self.not_fired, "never not fired", "no case expects it not to fire")):
+            if not pinned:
+                parts.append(unpinned if happened else never)
+        return "; ".join(parts)
+
+    @property
+    def place(self) -> str:
+        return f"{self.file}:{self.line}" if self.file and self.line else (self.file or "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "rule": self.rule, "status": self.status, "file": self.file, "line": self.line,
+                "fired": self.fired, "not_fired": self.not_fired, "asserted_fired": self.asserted_fired,
+                "asserted_not_fired": self.asserted_not_fired, "missing": self.missing or None}
+
+
+@dataclass
+class PolicyCoverage:
+    """One policy version's rules and their coverage; iterates over the rules."""
+
+    policy: str
+    rules: list[RuleCoverage]
+
+    def __iter__(self) -> Iterator[RuleCoverage]:
+        return iter(self.rules)
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    @property
+    def covered(self) -> int:
+        return sum(r.covered for r in self.rules)
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.covered / max(len(self.rules), 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"covered": self.covered, "rules": len(self.rules), "percent": round(self.percent, 2),
+                "incidental": [r.to_dict() for r in self.rules if r.status == "incidental"],
+                "uncovered": [r.to_dict() for r in self.rules if r.status == "uncovered"]}
+
+
+def rule_locations(policy: CompiledPolicy) -> dict[tuple[str, str], int | None]:
+    """The line of each rule (in :func:`rule_outcomes` keys) in the policy's own text."""
+    doc = load_yaml_text(policy.text, policy.file)
+    data = doc.data
+    out: dict[tuple[str, str], int | None] = {}
+
+    def by_id(items: Any, kind: str, at: tuple[Any, ...]) -> None:
+        for i, item in enumerate(items or []):
+            if isinstance(item, dict) and "id" in item:
+                out[(kind, str(item["id"]))] = doc.locate((*at, i))[0]
+
+    by_id((data.get("classification") or {}).get("rules"), "floor", ("classification", "rules"))
+    by_id(data.get("warnings"), "warning", ("warnings",))
+    by_id(data.get("actions"), "action", ("actions",))
+    for name in data.get("metrics") or {}:
+        out[("metric", str(name))] = doc.locate(("metrics", name))[0]
+    raw_factors = {str(f.get("id")): i for i, f in enumerate((data.get("scorecard") or {}).get("factors") or [])
+                   if isinstance(f, dict)}
+    for f in policy.factors:
+        fi = raw_factors.get(f.id)
+        if fi is None:
+            continue
+        at = ("scorecard", "factors", fi)
+        for bi, b in enumerate(f.bands):
+            out[("band", f"{f.id} {b.label()}")] = doc.locate((*at, "bands", bi))[0]
+        out[("band", f"{f.id} missing")] = doc.locate((*at, "missing_points"))[0]
+    return out
+
+
+def coverage(run: SuiteResult) -> dict[str, PolicyCoverage]:
+    """Per policy version: every rule, what the cases exercised, and what their expectations pinned both ways."""
+    seen: dict[str, dict[tuple[str, str], set[bool]]] = {}
+    pinned: dict[str, dict[tuple[str, str], set[bool]]] = {}
+    for r in run.results:
+        per = seen.setdefault(r.policy, {})
+        for key, fired in r.outcomes.items():
+            per.setdefault(key, set()).add(fired)
+        pins = pinned.setdefault(r.policy, {})
+        for key, fired in r.asserted.items():
+            pins.setdefault(key, set()).add(fired)
+    out: dict[str, PolicyCoverage] = {}
+    for key, rules in seen.items():
+        policy = run.policies.get(key)
+        lines = rule_locations(policy) if policy is not None else {}
+        pins = pinned.get(key, {})
+        out[key] = PolicyCoverage(key, [
+            RuleCoverage(kind, rule, True in values, False in values, True in pins.get((kind, rule), ()),
+                         False in pins.get((kind, rule), ()), policy.file if policy is not None else None,
+                         lines.get((kind, rule)))
+            for (kind, rule), values in sorted(rules.items())])
+    return out
