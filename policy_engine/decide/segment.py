@@ -2,7 +2,7 @@
 
 Kept apart from ``audit`` (the store) and ``batch`` (which builds segments) so the two need not
 import each other: ``batch`` builds :class:`SegmentRecords`, ``audit`` stores them and reads
-segments back through ``batch``.
+segments back through ``record.segments``.
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ import io
 import itertools
 import json
 import math
-import operator
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -29,15 +28,15 @@ import pandas as pd
 
 from ..decide.evaluate import Decider, canonical_json
 from ..decide.inputs import INT_RANGE, unwritable_integers
+from ..decide.records import _clean, _nan_as_none, _record_builder, column_path, flatten
 from ..diagnostics import Diagnostic, InputError, UsageError
 from ..policy.compiler import CompiledPolicy
 from ..policy.loader import JSONInputError, parse_json_text
+from ..record.segments import SEGMENT_COMPRESSION, SEGMENT_FORMAT
 from .frame import (
     Prepared,
     Problem,
     client_id_text,
-    column_path,
-    date_of,
     duplicate_ids,
     leaf_types,
     path_text,
@@ -55,43 +54,6 @@ CHUNK_ROWS = 250_000
 
 
 # -------------------------------------------------------------------- reading
-
-
-def flatten(record: dict[str, Any], shapes: bool = False) -> dict[str, Any]:
-    """A nested client record as one flat row: dotted paths, list items as ``financials[k].x``.
-
-    An item that is not an object is the cell ``financials[k]``; an empty or null item is no
-    cell (a period that does not exist, as in a wide table). With ``shapes``, every shape
-    survives, so that the column checks see what ``decide`` sees (JSON Lines): an empty object,
-    or one of nulls only, is the cell ``{}`` (``loan.balance: {}`` is refused), an empty list the
-    cell ``[]`` (``financials: []`` is a list with no period). Without, they are no cells: the
-    row a table (CSV, Parquet, Excel) holds of the record.
-    """
-    out: dict[str, Any] = {}
-
-    def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, dict) and (value or not prefix):
-            before = len(out)
-            for k, v in value.items():
-                walk(f"{prefix}.{k}" if prefix else str(k), v)
-            if shapes and prefix and all(v is None for v in itertools.islice(out.values(), before, None)):
-                for k in list(itertools.islice(out, before, None)):  # an object of nulls is still an object
-                    del out[k]
-                out[prefix] = {}
-        elif isinstance(value, list) and value:
-            before = len(out)
-            for i, item in enumerate(value):
-                if item is not None and item != {}:
-                    walk(f"{prefix}[{i}]", item)
-                    if out.get(f"{prefix}[{i}]") == {}:  # an item of nulls only: a period that does not exist
-                        del out[f"{prefix}[{i}]"]
-            if shapes and len(out) == before:  # a list of empty items only: still a list
-                out[prefix] = []
-        elif shapes or (value != {} and value != []):
-            out[prefix] = value
-
-    walk("", record)
-    return out
 
 
 @dataclass
@@ -722,13 +684,6 @@ def _cell_lists(frame: pd.DataFrame, text: bool, keep_text: set[str]) -> list[li
     return out
 
 
-def _nan_as_none(arr: np.ndarray) -> np.ndarray:
-    """A float column as Python floats, None where it is NaN."""
-    cells = arr.astype(object)
-    cells[np.isnan(arr)] = None
-    return cells
-
-
 def _float_cells(arr: np.ndarray) -> list[Any]:
     """Floats as canonical JSON has them: NaN is null, 52000000.0 is the integer 52000000."""
     cells = _nan_as_none(arr)
@@ -736,75 +691,6 @@ def _float_cells(arr: np.ndarray) -> list[Any]:
     if whole.any():
         cells[whole] = arr[whole].astype(np.int64).tolist()
     return list(cells.tolist())
-
-
-def _record_builder(columns: list[str], lists: Iterable[str] = ()) -> Callable[[tuple[Any, ...]], dict[str, Any]]:
-    """The nesting of :func:`row_records`, planned once: every row of a table nests its columns the same way.
-
-    ``lists`` are the lists of periods the policy reads (``financials``): such a list is in every
-    row that holds no object there (maybe empty), as a wide table's row with no period cells has
-    no periods; any other list is there when it has items. Never fails on a table's shape: a
-    column that is a value in one row and an object in another (``notes`` and ``notes.x``) gives
-    each row what it holds (a row holding both is refused by the checks before it is decided).
-    """
-    trie: dict[str, Any] = {"leaf": None, "keys": {}, "items": {}}
-    for i, c in enumerate(columns):
-        node = trie
-        for part in column_path(c):
-            node = (node["items"] if isinstance(part, int) else node["keys"]).setdefault(
-                part, {"leaf": None, "keys": {}, "items": {}})
-        node["leaf"] = i
-    build = _plan(trie, "", frozenset(lists))
-    return lambda row: build(row) or {}
-
-
-def _plan(node: dict[str, Any], path: str, lists: frozenset[str]) -> Callable[[tuple[Any, ...]], Any]:
-    leaf, keys, items = node["leaf"], node["keys"], node["items"]
-    if not keys and not items:
-        return operator.itemgetter(leaf) if leaf is not None else _none
-    inner: Callable[[tuple[Any, ...]], Any] = _none
-    if keys:  # keys in sorted order, nulls and empty objects left out, as canonical JSON has them
-        names = tuple(sorted(keys))
-        parts = tuple(_plan(keys[k], f"{path}.{k}" if path else k, lists) for k in names)
-        if len(names) > 1 and all(not keys[k]["keys"] and not keys[k]["items"] for k in names):
-            get = operator.itemgetter(*(keys[k]["leaf"] for k in names))
-
-            def as_object(row: tuple[Any, ...]) -> Any:
-                return {k: v for k, v in zip(names, get(row), strict=True) if v is not None and v != {}}
-        else:
-            def as_object(row: tuple[Any, ...]) -> Any:
-                return {k: v for k, part in zip(names, parts, strict=True)
-                        if (v := part(row)) is not None and v != {}}
-        inner = as_object
-    if items:  # a missing or empty item is {}; empty items at the end are dropped
-        periods = tuple(_plan(items[k], f"{path}[{k}]", lists) if k in items else _none
-                        for k in range(max(items) + 1))
-        empty = [] if path in lists else None
-
-        def as_list(row: tuple[Any, ...]) -> Any:
-            out = [{} if (v := p(row)) is None else v for p in periods]
-            while out and out[-1] == {}:
-                out.pop()
-            return out or empty
-
-        if keys:  # a list in some rows, an object in others: whichever this row holds
-            as_dict = inner
-
-            def either(row: tuple[Any, ...]) -> Any:
-                return as_dict(row) or as_list(row)
-
-            inner = either
-        else:
-            inner = as_list
-    if leaf is None:
-        return inner
-    get_leaf = operator.itemgetter(leaf)
-    rest = inner
-    return lambda row: v if (v := get_leaf(row)) is not None else rest(row)
-
-
-def _none(row: tuple[Any, ...]) -> None:
-    return None
 
 
 def iter_records(result: BatchResult, decider: Decider) -> Iterator[dict[str, Any]]:
@@ -819,37 +705,6 @@ def iter_records(result: BatchResult, decider: Decider) -> Iterator[dict[str, An
                                        res.row(i), next(digests))
 
 
-def _py_cells(series: pd.Series) -> list[Any]:
-    """A column as Python values, None for null (lists of Arrow list columns as lists)."""
-    if isinstance(series.dtype, pd.ArrowDtype) or isinstance(series.array, pd.arrays.ArrowExtensionArray):
-        return list(series.array._pa_array.to_pylist())
-    if series.dtype == np.float64:
-        return list(_nan_as_none(series.to_numpy()).tolist())
-    return list(series.to_numpy(dtype=object, na_value=None).tolist())
-
-
-_FACT_COLUMNS = ("segment", "grade", "decided_by", "scorecard_grade", "score", "nonperforming", "floors", "warnings",
-                 "actions", "suppressed_actions", "undetermined")
-
-
-def decision_facts(decisions: pd.DataFrame) -> Iterator[dict[str, Any]]:
-    """Each row of a decisions table as the facts part of ``evaluate.summarize`` (no ids, times or hashes)."""
-    metric_cols = [c for c in decisions.columns if c.startswith("metric.")]
-    names = [c[len("metric."):] for c in metric_cols]
-    columns = [_py_cells(decisions[c]) for c in _FACT_COLUMNS]
-    metric_rows = (zip(*[_py_cells(decisions[c]) for c in metric_cols], strict=True) if metric_cols
-                   else itertools.repeat((), len(decisions)))
-    for (segment, grade, decided_by, s_grade, score, nonperf, floors, warnings, actions, suppressed, und), metrics \
-            in zip(zip(*columns, strict=True), metric_rows, strict=True):
-        yield {
-            "segment": segment, "metrics": dict(zip(names, metrics, strict=True)),
-            "score": {"total": score, "grade": s_grade},
-            "classification": {"grade": grade, "decided_by": decided_by, "scorecard_grade": s_grade,
-                               "nonperforming": nonperf, "floors": floors},
-            "warnings": warnings, "actions": actions, "suppressed_actions": suppressed, "undetermined": und,
-        }
-
-
 def _texts(series: pd.Series) -> list[str]:
     """A column without nulls as Python strings; a categorical's few categories are converted once."""
     if isinstance(series.dtype, pd.CategoricalDtype):
@@ -858,10 +713,6 @@ def _texts(series: pd.Series) -> list[str]:
             names = np.asarray(series.cat.categories.astype(str), dtype=object)
             return list(names[codes].tolist())
     return list(series.astype(str).tolist())
-
-
-SEGMENT_FORMAT = "policy_engine.segment/1"  # an Arrow IPC stream, columns decision.* / input.* / json.*
-SEGMENT_COMPRESSION = "zstd"  # zstd: a third smaller than LZ4 here, and the store is bound by what it writes
 
 
 def audit_segments(result: BatchResult, inputs: str = "full", skip: frozenset[str] | set[str] = frozenset(),
@@ -967,78 +818,6 @@ def prefetched(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
                 box.get_nowait()
             except queue.Empty:
                 worker.join(0.01)
-
-
-def read_segment(data: bytes) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
-    """(decision facts, input cells as read, metadata) of a stored segment."""
-    import pyarrow as pa
-
-    with pa.ipc.open_stream(pa.BufferReader(data)) as reader:
-        table = reader.read_all()
-    meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
-    names = table.column_names
-    # Facts as Arrow-backed columns (nulls as None, lists as lists); input cells as pandas read them.
-    facts = table.select([c for c in names if c.startswith("decision.")]).to_pandas(types_mapper=pd.ArrowDtype)
-    facts.columns = [c[len("decision."):] for c in facts.columns]
-    inputs = table.select([c for c in names if c.startswith(("input.", "json.")) or c == "record"]).to_pandas()
-    return facts, inputs, meta
-
-
-def segment_input(inputs: pd.DataFrame, i: int, text: bool, keep_text: Iterable[str] = ("client_id",),
-                  lists: Iterable[str] = ("financials",)) -> dict[str, Any] | None:
-    """Row ``i`` of a segment's inputs as the client record (canonical form: the form hashed, which
-    ``decide`` reads as it read the table's cells), or None when only hashes were kept.
-
-    A JSON Lines record was stored whole (``record``); a table row is rebuilt from its cells as
-    :func:`row_records` built it (``keep_text``: the columns kept as text).
-    """
-    from ..decide.evaluate import _canonical
-
-    if len(inputs.columns) == 0:
-        return None
-    if "record" in inputs.columns:
-        return dict(orjson.loads(inputs["record"].iat[i]))
-    keep = set(keep_text) | {"client_id"}
-    columns, cells = [], []
-    for c, v in zip(inputs.columns, inputs.iloc[i].tolist(), strict=True):
-        name = c.partition(".")[2]
-        columns.append(name)
-        if c.startswith("json."):
-            v = orjson.loads(v)
-            cells.append(None if name in keep and v == "" else v)
-        elif name in keep:
-            v = _clean(v)
-            cells.append(None if v is None or v == "" else v if isinstance(v, str) else str(v))
-        else:
-            cells.append(_clean(v, text))
-    return dict(_canonical(_record_builder(columns, lists)(tuple(cells))))
-
-
-def _clean(v: Any, text: bool = False) -> Any:
-    """A cell as the JSON value it stands for (text cells typed the way JSON would carry them)."""
-    if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA or v is pd.NaT:
-        return None
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, dt.datetime):  # a date cell of Excel or a time stamp column (pd.Timestamp is one too)
-        day = date_of(v)
-        return v.isoformat() if day is None else day.isoformat()
-    if text and isinstance(v, str):
-        if v == "":
-            return None
-        low = v.lower()
-        if low in ("true", "false"):
-            return low == "true"
-        try:
-            return int(v)
-        except ValueError:
-            pass
-        try:
-            f = float(v)
-            return f if math.isfinite(f) else v
-        except ValueError:
-            return v
-    return v
 
 
 def _python_input(spec: Any, c: Col, i: int) -> Any:

@@ -33,8 +33,9 @@ from ..policy.compiler import CompiledPolicy
 from .frame import Problem, duplicate_ids
 
 if TYPE_CHECKING:
+    from ..decide.ref import PolicyRef
     from ..policy.registry import Registry
-    from ..run import BatchRun, PolicyRef
+    from .tables import BatchRun
 
 _COMPILED: dict[str, CompiledPolicy] = {}
 
@@ -63,7 +64,7 @@ def _worker_ref(policy_text: str, policy_file: str, versions: dict[str, tuple[st
                 choices: dict[str | None, str | tuple[str, str, str | None]] | None) -> PolicyRef:
     """The client's version choice, rebuilt on a worker: one policy, or per day a version (by sha256)
     or the reason no version is in force."""
-    from ..run import PolicyRef
+    from ..decide.ref import PolicyRef
 
     if choices is None or versions is None:
         return PolicyRef(_policy_from_text(policy_text, policy_file))
@@ -89,8 +90,8 @@ def decide_partition(policy_text: str, policy_file: str, source: str, target: st
     With ``choices`` (day -> a version's sha256 in ``versions``, or why none is in force), each row
     is decided under its day's version; else under the policy given as text.
     """
-    from ..run import decide_table, table_summary
     from .batch import Table, audit_segments, write_decisions
+    from .tables import decide_table, table_summary
 
     ref = _worker_ref(policy_text, policy_file, versions, choices)
     try:
@@ -186,8 +187,9 @@ def run_dataset(policy: str | Path | CompiledPolicy | PolicyRef, dataset: str | 
                 progress: Callable[[int, int], None] | None = None) -> BatchRun:
     """``batch --engine dask``: what :func:`policy_engine.run.run_batch` does for a file, for a partitioned
     dataset (options it cannot honour are refused, never ignored)."""
-    from ..run import BatchRun, as_ref, check_day
+    from ..decide.ref import as_ref, check_day
     from .batch import write_rejects
+    from .tables import BatchRun
 
     if financials is not None:
         raise UsageError([Diagnostic("bad-option", "--financials is not supported with --engine dask",
@@ -229,7 +231,9 @@ def run_dask(policy: CompiledPolicy | PolicyRef, dataset: Path, out_dir: Path, a
              audit_inputs: str = "full", progress: Callable[[int, int], None] | None = None) -> DaskRun:
     """Decide every partition of ``dataset`` on a Dask cluster, writing ``out_dir/part-NNNNN.parquet``, and
     record every decision in the store ``audit_db`` (False: not recorded; None: the default store)."""
-    from ..run import PolicyRef, batch_key, open_store
+    from ..decide.ref import PolicyRef
+    from ..record.audit import open_store
+    from .tables import batch_key
 
     ref = policy if isinstance(policy, PolicyRef) else PolicyRef(policy)
     plan = _plan(ref, dataset, as_of)
@@ -257,7 +261,7 @@ def _plan(ref: PolicyRef, dataset: Path, as_of: str | None) -> _Plan:
     """Row counts (every file must be readable Parquet), duplicates across partitions, each day's version."""
     import pyarrow.parquet as pq
 
-    from ..run import row_days
+    from .tables import row_days
 
     files = partitions(dataset)
     counts = []

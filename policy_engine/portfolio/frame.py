@@ -29,14 +29,12 @@ import numpy as np
 import pandas as pd
 
 from ..decide.inputs import MAX_ABS_NUMBER, MAX_STRING, after_as_of, describe, gap_message, order_problem
+from ..decide.records import column_path, date_of
 from ..policy.compiler import CompiledPolicy, InputSpec
 from ..safetext import FORBIDDEN_PATTERN, has_forbidden, text_problem
 from .vector import _EPOCH_ORDINAL, Col, TextCodes
 
 _SERIES_COL = re.compile(r"^(?P<root>[a-z_][a-z0-9_.]*)\[(?P<k>\d+)\](?:$|[.\[])")  # root[k] and below
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
 @dataclass
 class Problem:
     row: int  # 0-based position in the input table
@@ -324,22 +322,6 @@ def _num(v: float) -> str:
     return str(int(v)) if v.is_integer() else str(v)
 
 
-def date_of(v: Any) -> dt.date | None:
-    """The date a cell holds: ISO text, a date, or a date-time at midnight (an Excel date cell)."""
-    if isinstance(v, pd.Timestamp | dt.datetime):
-        return v.date() if (v.hour, v.minute, v.second, v.microsecond) == (0, 0, 0, 0) else None
-    if isinstance(v, dt.date):
-        return v
-    if isinstance(v, np.datetime64):
-        return date_of(pd.Timestamp(v))
-    if isinstance(v, str) and _ISO_DATE.match(v):
-        try:
-            return dt.date.fromisoformat(v)
-        except ValueError:
-            return None
-    return None
-
-
 def series_width(df: pd.DataFrame, root: str) -> int:
     """Number of wide period columns ``root[k].*`` in the table."""
     width = 0
@@ -422,22 +404,6 @@ def _periods_present(df: pd.DataFrame, root: str, width: int, n: int, text: bool
                     has = has & (col.fillna("").astype(str) != "").to_numpy()
                 present[:, k] |= has
     return present
-
-
-_PART = re.compile(r"^(?P<key>[^\[\]]+)(?P<index>(?:\[\d+\])+)$")
-
-
-def column_path(name: Any) -> tuple[str | int, ...]:
-    """A column name as a path in the client record: ``financials[2].revenue`` -> ('financials', 2, 'revenue')."""
-    out: list[str | int] = []
-    for part in str(name).split("."):
-        m = _PART.match(part)
-        if m is None:
-            out.append(part)
-        else:
-            out.append(m["key"])
-            out += [int(k) for k in re.findall(r"\d+", m["index"])]
-    return tuple(out)
 
 
 def path_text(path: Sequence[str | int]) -> str:

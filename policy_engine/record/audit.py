@@ -745,7 +745,7 @@ class AuditStore:
             record = orjson.loads(row["input_json"]) if row["input_json"] is not None else None
             return orjson.loads(row["decision_json"]), record
         from ..decide.evaluate import SUMMARY, canonical_json
-        from ..portfolio.batch import segment_input
+        from .segments import segment_input
 
         facts, inputs, meta = self._segment(seg)
         i = row["segment_row"]
@@ -764,7 +764,7 @@ class AuditStore:
 
     def _segment(self, segment_id: int) -> tuple[list[dict[str, Any]], Any, dict[str, str]]:
         if self._segment_cache.get("id") != segment_id:
-            from ..portfolio.batch import decision_facts, read_segment
+            from .segments import decision_facts, read_segment
 
             data = self.db.execute("SELECT data FROM segment WHERE id = ?", (segment_id,)).fetchone()
             if data is None:
@@ -1043,3 +1043,7 @@ def _snapshot_grades(text: str) -> list[str]:
 
     scale = ((load_yaml_text(text, "<snapshot>").data or {}).get("classification") or {}).get("scale") or []
     return [str(g["id"]) for g in scale if isinstance(g, dict) and "id" in g]
+
+
+def open_store(path: str | Path | None) -> AuditStore:
+    return AuditStore(path)

@@ -24,7 +24,8 @@ from ..portfolio.batch import Table, _flatten_lists
 from ..safetext import html_text, printable
 
 if TYPE_CHECKING:
-    from ..run import PolicyRef, TableRun
+    from ..decide.ref import PolicyRef
+    from ..portfolio.tables import TableRun
 
 GATES = ("grade_changed", "grade_changed_share", "downgrades", "downgrade_share", "upgrades", "upgrade_share",
          "warnings_changed_share", "actions_changed_share", "rejected", "rejected_share")
@@ -72,7 +73,8 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
     on its day, and every row is accounted for. A row rejected on either side is not compared; the
     report's ``rejected`` block counts them (``--fail-if 'rejected > 0'``).
     """
-    from ..run import PolicyRef, decide_table
+    from ..decide.ref import PolicyRef
+    from ..portfolio.tables import decide_table
 
     ref_a = old if isinstance(old, PolicyRef) else PolicyRef(old)
     ref_b = new if isinstance(new, PolicyRef) else PolicyRef(new)

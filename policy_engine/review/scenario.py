@@ -29,7 +29,7 @@ from ..policy.loader import format_path, load_yaml_file
 from ..portfolio.batch import Table
 
 if TYPE_CHECKING:
-    from ..run import PolicyRef
+    from ..decide.ref import PolicyRef
     from .impact import Impact
 
 _FIELD = re.compile(r"^[a-z_][a-z0-9_]*(\[\*\])?(\.[a-z_][a-z0-9_]*)*$")
@@ -153,7 +153,7 @@ def simulate(policy: CompiledPolicy | PolicyRef, table: Table, scenario: Scenari
     reference: a policy id decides each client under the version in force on its day, and rows
     rejected on either side are counted in the report's ``rejected`` block.
     """
-    from ..run import PolicyRef
+    from ..decide.ref import PolicyRef
     from .impact import analyse
 
     ref = policy if isinstance(policy, PolicyRef) else PolicyRef(policy)

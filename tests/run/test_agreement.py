@@ -27,9 +27,10 @@ import policy_engine as pe
 from policy_engine.cli import main
 from policy_engine.decide.evaluate import summarize
 from policy_engine.diagnostics import PolicyEngineError
-from policy_engine.portfolio.batch import decision_facts, flatten, read_table
+from policy_engine.portfolio.batch import flatten, read_table
 from policy_engine.portfolio.synthetic import csv_cell, generate_clients
 from policy_engine.record.audit import AuditStore
+from policy_engine.record.segments import decision_facts
 from policy_engine.review.impact import analyse
 from policy_engine.review.tester import apply_patch
 from policy_engine.run import decide_client

@@ -15,9 +15,10 @@ from click.testing import CliRunner
 import policy_engine as pe
 from policy_engine.cli import main
 from policy_engine.diagnostics import PolicyEngineError
-from policy_engine.portfolio.batch import decision_facts, flatten
+from policy_engine.portfolio.batch import flatten
 from policy_engine.portfolio.synthetic import generate_clients
 from policy_engine.record.audit import AuditStore
+from policy_engine.record.segments import decision_facts
 from policy_engine.review.tester import apply_patch
 from policy_engine.run import PolicyRef, decide_client
 

@@ -5,19 +5,22 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from ..house.test_layers import imports
+
 PACKAGE = Path(__file__).resolve().parents[2] / "policy_engine"
 
 
 def _graph() -> dict[str, set[str]]:
     """Module -> the package modules it imports, at the top or inside a function (a lazy import is a dependency)."""
-    graph: dict[str, set[str]] = {}
-    for f in PACKAGE.glob("*.py"):
-        deps = set()
-        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
-                deps.add(node.module.split(".")[0])
-        graph[f.stem] = deps
+    graph: dict[str, set[str]] = {_name(p.relative_to(PACKAGE).as_posix()): set() for p in PACKAGE.rglob("*.py")}
+    for imp in imports(PACKAGE):
+        graph[_name(imp.source)].add(_name(imp.target))
     return graph
+
+
+def _name(module: str) -> str:
+    """A module by its name (``policy/compiler.py`` -> ``compiler``); a package's ``__init__`` by its path."""
+    return module if module.endswith("__init__.py") else Path(module).stem
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[set[str]]:
@@ -55,14 +58,15 @@ def _cycles(graph: dict[str, set[str]]) -> list[set[str]]:
 
 
 # The run layer and what it stands on: none of them may sit in an import loop.
-RUN_MODULES = {"run", "audit", "batch", "segment", "distributed", "impact", "scenario", "evaluate", "frame",
-               "vector", "registry", "cli"}
+RUN_MODULES = {"run", "audit", "batch", "segment", "segments", "records", "ref", "tables", "distributed", "impact",
+               "scenario", "evaluate", "frame", "vector", "registry", "cli"}
 
 
 def test_the_run_layer_and_its_stages_sit_in_no_import_cycle() -> None:
     graph = _graph()
     assert set(graph) >= RUN_MODULES
-    assert "batch" in graph["audit"] and "audit" not in graph["batch"]  # the store reads segments through batch
+    # The store reads segments through its own codec (record/segments.py), not through the batch above it.
+    assert "segments" in graph["audit"] and "batch" not in graph["audit"] and "audit" not in graph["batch"]
     tangled = [group for group in _cycles(graph) if group & RUN_MODULES]
     assert not tangled, tangled
 

@@ -1,0 +1,131 @@
+"""A policy as a caller names it (an id, a file, a compiled policy), resolved per decision day.
+
+Every surface (``decide``, ``batch``, Dask, ``impact``, the Python API) picks the version a client
+is decided under through :class:`PolicyRef`: the version in force on the client's day, or none
+(``no-version-in-force``), never another one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..diagnostics import Diagnostic, UsageError
+
+if TYPE_CHECKING:
+    from ..policy.compiler import CompiledPolicy
+    from ..policy.registry import Registry
+    from .evaluate import Decider
+
+NO_VERSION = "no-version-in-force"
+
+
+class PolicyRef:
+    """A policy as a caller names it, resolved per decision day.
+
+    ``policy`` is an id (the version in force on each client's day), a policy file path, or a
+    compiled policy; ``version`` pins a version of an id. The registry is read when the first
+    client needs it, each version is compiled once, and each compiled policy gets one
+    :class:`~policy_engine.decide.evaluate.Decider`.
+    """
+
+    def __init__(self, policy: str | Path | CompiledPolicy, version: str | None = None,
+                 registry: str | Path | Registry | None = None,
+                 choose: Callable[[str | None], CompiledPolicy] | None = None):
+        from ..policy.compiler import CompiledPolicy
+
+        self.name = policy.id if isinstance(policy, CompiledPolicy) else str(policy)
+        self.version = version
+        self._registry_arg = registry
+        self._registry: Registry | None = None
+        self._pinned: CompiledPolicy | None = None
+        self._choose = choose
+        self._by_day: dict[str | None, CompiledPolicy | UsageError] = {}
+        self._deciders: dict[int, Decider] = {}
+        if choose is not None:
+            return
+        if isinstance(policy, CompiledPolicy):
+            if version is not None and version != policy.version:
+                raise UsageError([Diagnostic("unknown-version", f"the policy given is version {policy.version}, "
+                                                                f"not {version}")])
+            self._pinned = policy
+            return
+        path = Path(policy)
+        if path.suffix in (".yaml", ".yml") or path.is_file():
+            if not path.is_file():
+                raise UsageError([Diagnostic("file-missing", f"policy file not found: {policy}", file=str(policy))])
+            if version is not None:
+                raise UsageError([Diagnostic("bad-option", "--policy-version applies to a policy id, not a file")])
+            from ..policy.registry import load_policy
+
+            self._pinned = load_policy(path)
+
+    @property
+    def pinned(self) -> CompiledPolicy | None:
+        """The one policy every client is decided under, when the reference pins one (a file, a compiled
+        policy, or an id with a version)."""
+        if self._pinned is None and self._choose is None and self.version is not None:
+            self._pinned = self.registry().select(self.name, version=self.version)
+        return self._pinned
+
+    def registry(self) -> Registry:
+        from ..policy.registry import Registry
+
+        if self._registry is None:
+            arg = self._registry_arg
+            self._registry = arg if isinstance(arg, Registry) else Registry(arg)
+        return self._registry
+
+    def for_day(self, day: str | None) -> CompiledPolicy:
+        """The policy a client decided on ``day`` (None: today) is decided under; raises
+        :class:`UsageError` (``no-version-in-force``) when no version is in force that day."""
+        pinned = self.pinned
+        if pinned is not None:
+            return pinned
+        chosen = self._by_day.get(day)
+        if chosen is None:
+            try:
+                chosen = self._choose(day) if self._choose is not None else \
+                    self.registry().select(self.name, as_of=day)
+            except UsageError as e:
+                if not any(d.code == NO_VERSION for d in e.diagnostics):
+                    raise  # an unknown id or a missing registry concerns every client: the run stops
+                chosen = e
+            self._by_day[day] = chosen
+        if isinstance(chosen, UsageError):
+            raise UsageError(list(chosen.diagnostics))
+        return chosen
+
+    def decider(self, policy: CompiledPolicy) -> Decider:
+        from .evaluate import Decider
+
+        found = self._deciders.get(id(policy))
+        if found is None:
+            found = self._deciders[id(policy)] = Decider(policy)
+        return found
+
+
+def as_ref(policy: str | Path | CompiledPolicy | PolicyRef, version: str | None = None,
+           registry: str | Path | Registry | None = None) -> PolicyRef:
+    return policy if isinstance(policy, PolicyRef) else PolicyRef(policy, version, registry)
+
+
+def check_day(as_of: str | None, option: str = "--as-of") -> None:
+    """A decision date given to a run is a date YYYY-MM-DD (a usage error otherwise)."""
+    from .inputs import parse_date
+
+    if as_of is not None and parse_date(as_of) is None:
+        raise UsageError([Diagnostic("bad-date", f"{as_of!r} is not a date YYYY-MM-DD", path=option)])
+
+
+def selection_day(record: Any, as_of: str | None) -> str | None:
+    """The day a client's version is chosen for: the run's ``as_of``, else the client's valid ``as_of``
+    (a bad one is the decision's own problem, reported as such), else None (today)."""
+    from .inputs import parse_date
+
+    if as_of is not None:
+        return as_of
+    if isinstance(record, dict) and parse_date(record.get("as_of")) is not None:
+        return str(record["as_of"])
+    return None

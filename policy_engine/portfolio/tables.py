@@ -1,0 +1,331 @@
+"""A table decided under the version in force on each row's day, accounted for and recorded.
+
+The local batch, the Dask partitions, ``impact`` and ``simulate`` decide tables through
+:func:`decide_table`; :class:`BatchRun` is what a batch did. Heavy modules (pandas, numpy) are
+imported by the functions that use them, so that importing this module stays light.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..decide.ref import PolicyRef, check_day
+from ..diagnostics import UsageError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from ..policy.compiler import CompiledPolicy
+    from ..record.audit import AuditStore
+    from .batch import BatchResult, PeriodRows, Table
+
+def row_days(frame: pd.DataFrame, as_of: str | None) -> np.ndarray:
+    """Each row's selection day (ISO text, or None for today), as :func:`selection_day` gives a record's.
+
+    Distinct ``as_of`` cells are few: each is read once.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from ..decide.records import date_of
+
+    n = len(frame)
+    if as_of is not None or "as_of" not in frame.columns:
+        return np.full(n, as_of, dtype=object)
+    codes, uniques = pd.factorize(frame["as_of"], use_na_sentinel=True)
+    days = []
+    for v in uniques:
+        day = date_of(v)
+        days.append(day.isoformat() if day is not None and (not isinstance(v, str) or len(v) == 10) else None)
+    lookup = np.array([*days, None], dtype=object)
+    return lookup[codes]  # code -1 (a null cell) picks the trailing None
+
+
+@dataclass
+class TableRun:
+    """A table decided under the version in force for each row: one :class:`BatchResult` per version used,
+    plus the rows decided under none (no version in force on their day)."""
+
+    parts: list[BatchResult]
+    unversioned: list[dict[str, Any]]
+    rows_read: int
+    periods: PeriodRows | None = None
+    policy_id: str = ""
+    _decisions: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def policies(self) -> list[CompiledPolicy]:
+        return [p.policy for p in self.parts]
+
+    @property
+    def decided(self) -> int:
+        return sum(p.decided for p in self.parts)
+
+    @property
+    def rejects(self) -> list[dict[str, Any]]:
+        """Every rejected client row, in row order (the rows of a ``--financials`` table are in ``periods``)."""
+        if len(self.parts) == 1 and not self.unversioned:
+            return self.parts[0].rejects
+        return sorted([r for p in self.parts for r in p.rejects] + self.unversioned, key=lambda r: r["row"])
+
+    @property
+    def rejected(self) -> int:
+        return sum(p.rejected for p in self.parts) + len(self.unversioned)
+
+    @property
+    def period_rejects(self) -> list[dict[str, Any]]:
+        return self.periods.rejects if self.periods is not None else []
+
+    @property
+    def decisions(self) -> pd.DataFrame:
+        """The decisions table of every decided row, in input order."""
+        if self._decisions is None:
+            self._decisions = _merge_decisions([p.decisions for p in self.parts])
+        return self._decisions
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Full decision records (as ``decide`` prints them), in input order."""
+        import heapq
+
+        from ..decide.evaluate import Decider
+        from .batch import iter_records
+
+        streams = []
+        for p in self.parts:
+            rows = p.decisions["row"].to_numpy().tolist()
+            streams.append(zip(rows, iter_records(p, Decider(p.policy)), strict=True))
+        for _, record in heapq.merge(*streams, key=lambda pair: pair[0]):
+            yield record
+
+    def summary(self) -> dict[str, Any]:
+        """Accounting and counts (``batch.summary``'s form); ``versions`` says how many rows each version decided."""
+        from .batch import BatchResult, summary
+
+        first = self.parts[0]
+        refused: dict[str, int] = {}  # computed action parameters refused, summed over the versions
+        for p in self.parts:
+            for aid, count in p.refused_params.items():
+                refused[aid] = refused.get(aid, 0) + count
+        merged = BatchResult(first.policy, self.decisions, self.rejects, self.rows_read, periods=self.periods,
+                             refused_params=refused)
+        s = summary(merged)
+        s["versions"] = [{"version": p.policy.version, "sha256": p.policy.sha256, "decided": p.decided}
+                         for p in self.parts]
+        if len(self.parts) > 1:
+            s["policy"] = {"id": first.policy.id, "version": ", ".join(p.policy.version for p in self.parts),
+                           "sha256": None}
+        return s
+
+
+def _merge_decisions(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    import pandas as pd
+
+    if len(frames) == 1:
+        return frames[0]
+    categorical = [c for c in frames[0].columns if isinstance(frames[0][c].dtype, pd.CategoricalDtype)]
+    merged = pd.concat([f.astype({c: object for c in categorical if c in f.columns}) for f in frames],
+                       ignore_index=True)
+    merged = merged.sort_values("row", kind="stable").reset_index(drop=True)
+    return merged.astype({c: "category" for c in categorical})
+
+
+def counting(progress: Callable[[int, int], None] | None, total: int) -> Callable[[int], None] | None:
+    """A per-chunk callback (rows just done) as ``progress(done so far, total)``; chunks finish on several threads."""
+    if progress is None:
+        return None
+    import threading
+
+    lock = threading.Lock()
+    done = [0]
+
+    def tick(rows: int) -> None:
+        with lock:
+            done[0] = min(done[0] + rows, total)
+            progress(done[0], total)
+
+    return tick
+
+
+def decide_table(ref: PolicyRef, table: Table, as_of: str | None = None, *, workers: int = 2,
+                 progress: Callable[[int, int], None] | None = None, duplicates: list[Any] | None = None,
+                 row_offset: int = 0) -> TableRun:
+    """Check and decide every row of ``table``, each under the version in force on its day.
+
+    ``progress(done, total)`` is called as each chunk of rows is decided (and once at the end).
+    ``duplicates`` and ``row_offset`` are for a table that is one partition of a dataset (see
+    ``batch.run_batch``).
+    """
+    run = _decide_table(ref, table, as_of, workers, counting(progress, table.rows_read), duplicates, row_offset)
+    if progress is not None:
+        progress(table.rows_read, table.rows_read)
+    return run
+
+
+def _decide_table(ref: PolicyRef, table: Table, as_of: str | None, workers: int,
+                  progress: Callable[[int], None] | None, duplicates: list[Any] | None, row_offset: int) -> TableRun:
+    import numpy as np
+
+    from .batch import Table, run_batch
+    from .frame import Problem, duplicate_ids
+
+    check_day(as_of)
+    pinned = ref.pinned
+    if pinned is not None:
+        result = run_batch(pinned, table, as_of, progress=progress, workers=workers, duplicates=duplicates,
+                           row_offset=row_offset)
+        return TableRun([result], [], table.rows_read, table.periods)
+    frame = table.frame
+    days = row_days(frame, as_of)
+    distinct = list(dict.fromkeys(days.tolist())) or [as_of]  # no rows: the version of the day, as for one
+    chosen: dict[str | None, CompiledPolicy | UsageError] = {}
+    for day in distinct:
+        try:
+            chosen[day] = ref.for_day(day)
+        except UsageError as e:
+            chosen[day] = e
+    if len(distinct) == 1 and not isinstance(chosen[distinct[0]], UsageError):
+        only = chosen[distinct[0]]
+        assert not isinstance(only, UsageError)
+        result = run_batch(only, table, as_of, progress=progress, workers=workers, duplicates=duplicates,
+                           row_offset=row_offset)
+        return TableRun([result], [], table.rows_read, table.periods)
+    positions = table.positions if table.positions is not None else np.arange(len(frame), dtype=np.int64)
+    # Over the whole table: a duplicate may be decided under another version than its first occurrence.
+    dups = duplicate_ids(frame) if duplicates is None else duplicates
+    groups: dict[int, tuple[CompiledPolicy, list[int]]] = {}
+    unversioned: list[dict[str, Any]] = []
+    ids = _id_texts(frame)
+    for i, day in enumerate(days.tolist()):
+        c = chosen[day]
+        if isinstance(c, UsageError):
+            d = c.diagnostics[0]
+            unversioned.append({"row": int(positions[i]) + 1 + row_offset, "client_id": ids[i], "problems": [
+                {"field": "as_of", "code": d.code, "message": d.message, **({"hint": d.hint} if d.hint else {})}]})
+        else:
+            groups.setdefault(id(c), (c, []))[1].append(i)
+    parts = []
+    first = True
+    for policy, rows in sorted(groups.values(), key=lambda g: g[1][0]):
+        idx = np.asarray(rows, dtype=np.int64)
+        where = {int(r): k for k, r in enumerate(rows)}
+        local = [Problem(where[p.row], p.path, p.message, p.code) for p in dups if p.row in where]
+        # Rows that could not be parsed at all belong to no version: the first part reports them.
+        sub = Table(frame.iloc[idx], table.text, problems=table.problems if first else [], positions=positions[idx],
+                    rows_read=len(idx) + (len(table.problems) if first else 0), periods=None)
+        parts.append(run_batch(policy, sub, as_of, progress=progress, workers=workers, duplicates=local,
+                               row_offset=row_offset))
+        first = False
+    if not parts:  # no row of the table has a version in force: the table's own problems still count
+        unversioned = sorted(unversioned + _unparsed(table, row_offset), key=lambda r: r["row"])
+        return TableRun([], unversioned, table.rows_read, table.periods, ref.name)
+    run = TableRun(parts, unversioned, table.rows_read, table.periods)
+    if run.decided + run.rejected != run.rows_read:  # the accounting is a contract, not a hope
+        raise AssertionError(f"accounting broken: {run.rows_read} read, {run.decided} decided, {run.rejected} rejected")
+    return run
+
+
+def _id_texts(frame: pd.DataFrame) -> list[str | None]:
+    from .frame import client_id_text
+
+    if "client_id" not in frame.columns:
+        return [None] * len(frame)
+    return [None if v is None or v == "" else str(v)
+            for v in client_id_text(frame["client_id"]).to_numpy(dtype=object, na_value=None).tolist()]
+
+
+def _unparsed(table: Table, row_offset: int) -> list[dict[str, Any]]:
+    by_row: dict[int, list[Any]] = {}
+    for p in table.problems:
+        by_row.setdefault(p.row, []).append(p)
+    return [{"row": row + 1 + row_offset, "client_id": None,
+             "problems": [{"field": p.path, "code": p.code, "message": p.message} for p in ps]}
+            for row, ps in sorted(by_row.items())]
+
+
+def batch_key(policy: CompiledPolicy, files: Iterable[Path | None], as_of: str | None,
+              encoding: str = "utf-8") -> str:
+    """The same policy over the same input bytes (and date) is the same batch: a rerun can skip what is recorded.
+
+    Bytes read as another text encoding are other clients, so a CSV encoding other than UTF-8 is
+    part of the key (UTF-8 keys stay as stores already hold them).
+    """
+    import codecs
+
+    h = hashlib.sha256(f"{policy.sha256}\0{as_of or ''}\0".encode())
+    codec = codecs.lookup(encoding).name
+    if codec != "utf-8":
+        h.update(f"encoding={codec}\0".encode())
+    for path in files:
+        if path is not None:
+            with path.open("rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+    return h.hexdigest()
+
+
+def record_table(run: TableRun, store: AuditStore, keys: Mapping[str, str] | Callable[[CompiledPolicy], str],
+                 audit_inputs: str = "full") -> tuple[int, int]:
+    """Record every decided client of ``run`` (one segment series per version, its own batch key);
+    returns (recorded now, already recorded by an earlier run of the same batch)."""
+    from .batch import audit_segments, prefetched
+
+    written = skipped = 0
+    for part in run.parts:
+        key = keys(part.policy) if callable(keys) else keys[part.policy.sha256]
+        skip = store.recorded_clients(key)
+        skipped += len(skip)
+        written += store.append_segments(part.policy, prefetched(audit_segments(part, audit_inputs, skip)), key)
+    return written, skipped
+
+
+@dataclass
+class BatchRun:
+    """What a batch did: its table run (local) or partition runs (Dask), its summary, and what it recorded."""
+
+    run: Any  # TableRun, or distributed.DaskRun
+    summary: dict[str, Any]
+    recorded: int = 0
+    already_recorded: int = 0
+    misspelt: list[tuple[str, str, str]] = field(default_factory=list)  # (policy id, given column, meant)
+
+    @property
+    def decisions(self) -> pd.DataFrame:
+        return self.run.decisions
+
+    @property
+    def rejects(self) -> list[dict[str, Any]]:
+        return list(self.run.rejects)
+
+    @property
+    def rejected(self) -> int:
+        return len(self.run.rejects)
+
+    @property
+    def period_rejects(self) -> list[dict[str, Any]]:
+        return list(self.run.period_rejects)
+
+
+def _empty_decisions() -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame({c: [] for c in ("row", "client_id", "as_of", "policy_id", "policy_version",
+                                         "policy_sha256", "grade")})
+
+
+def table_summary(run: TableRun) -> dict[str, Any]:
+    """``batch``'s summary of a table run; a run where no row had a version in force has accounting only."""
+    if run.parts:
+        return run.summary()
+    return {"policy": {"id": run.policy_id, "version": "", "sha256": None}, "versions": [],
+            "accounting": {"rows_read": run.rows_read, "decided": 0, "rejected": run.rejected,
+                           **({"financials": {"rows_read": run.periods.rows_read, "joined": run.periods.joined,
+                                              "rejected": len(run.periods.rejects)}} if run.periods else {})},
+            "by_grade": {}, "by_warning": {}, "by_action": {}, "by_industry": {},
+            "refused_action_params": {"total": 0, "by_action": {}},
+            "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
