@@ -36,9 +36,10 @@ if str(ROOT) not in sys.path:  # run from a checkout: ``python tools/fuzz_client
     sys.path.insert(0, str(ROOT))
 
 from policy_engine.decide.evaluate import Decider
+from policy_engine.decide.records import _clean, flatten
 from policy_engine.diagnostics import InputError
 from policy_engine.policy.loader import JSONInputError, parse_json_text
-from policy_engine.portfolio.batch import _clean, flatten, series_roots, text_columns
+from policy_engine.portfolio.batch import series_roots, text_columns
 from policy_engine.portfolio.synthetic import csv_cell
 
 POLICY = ROOT / "policies" / "loss-client-management" / "policy-1.1.0.yaml"
