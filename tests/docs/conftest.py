@@ -37,7 +37,9 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (bin_dir / "policy-engine").write_text(f'#!/bin/sh\nexec "{sys.executable}" "{ROOT / "cli.py"}" "$@"\n')
     (bin_dir / "policy-engine").chmod(0o755)
     # A wrapper, not a symlink: a symlinked interpreter outside its venv would not see the venv's packages.
-    (bin_dir / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    # This checkout first on the path: `python tools/...` imports this checkout's engine, not the one installed.
+    (bin_dir / "python").write_text(f'#!/bin/sh\nPYTHONPATH="{ROOT}${{PYTHONPATH:+:$PYTHONPATH}}"\n'
+                                    f'export PYTHONPATH\nexec "{sys.executable}" "$@"\n')
     (bin_dir / "python").chmod(0o755)
     git = ["git", "-c", "user.name=readme", "-c", "user.email=readme@example.invalid", "-c", "commit.gpgsign=false"]
     subprocess.run([*git, "init", "-q"], cwd=root, check=True)
