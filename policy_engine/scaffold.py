@@ -2,9 +2,11 @@
 
 Written under the policies folder: ``NAME/policy-1.0.0.yaml`` (with the schema modeline that
 gives editors completion and inline errors), ``NAME/tests/basic.yaml`` (one case that passes)
-and ``NAME/samples/clients/example.json`` (the client that case reads). The modeline needs the
-schemas next to the project, so they are written to ``schemas/`` beside the policies folder
-when that folder does not have them yet. Nothing that exists is overwritten.
+and ``NAME/samples/clients/example.json`` (the client that case reads), with
+``NAME/client.schema.json``: the record this policy reads, generated from its inputs (what
+``schema client -p NAME`` prints), not the reference policy's record. The modeline needs the
+policy schemas next to the project, so they are written to ``schemas/`` beside the policies
+folder when that folder does not have them yet. Nothing that exists is overwritten.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from .diagnostics import Diagnostic, UsageError
 from .portfolio.quarters import quarter_ends
 
 NAME = re.compile(r"^[a-z][a-z0-9-]{1,62}$")  # the policy schema's id pattern
-SCHEMAS = ("policy", "policy-tests", "client")
+SCHEMAS = ("policy", "policy-tests")  # the client schema is the new policy's own: see init()
 
 POLICY = """\
 # yaml-language-server: $schema={schema}
@@ -144,4 +146,15 @@ def init(name: str, policies: Path, today: dt.date | None = None) -> list[Path]:
               "financials": [{"period_end": periods[0], "revenue": 1_000_000, "net_income": 40_000},
                              {"period_end": periods[1], "revenue": 1_050_000, "net_income": 45_000}]}
     client_file.write_text(json.dumps(client, indent=2) + "\n", encoding="utf-8")
-    return [*written, policy_file, tests_file, client_file]
+    contract_file = folder / "client.schema.json"
+    contract_file.write_text(_record_schema(policy_file), encoding="utf-8")
+    return [*written, policy_file, tests_file, client_file, contract_file]
+
+
+def _record_schema(policy_file: Path) -> str:
+    """The JSON Schema of the record the new policy reads: it changes as the author edits the inputs,
+    so `policy-engine schema client -p NAME` regenerates it."""
+    from .decide.contract import dumps, record_schema
+    from .policy.registry import load_policy
+
+    return dumps(record_schema(load_policy(policy_file)))

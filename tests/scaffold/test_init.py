@@ -34,8 +34,8 @@ def test_init_then_validate_then_test_passes_from_an_empty_folder(empty: Path) -
     assert r.exit_code == 0, r.stderr
     folder = empty / "policies" / "sme-working-capital"
     assert sorted(p.relative_to(empty).as_posix() for p in empty.rglob("*") if p.is_file()) == [
-        "policies/sme-working-capital/policy-1.0.0.yaml", "policies/sme-working-capital/samples/clients/example.json",
-        "policies/sme-working-capital/tests/basic.yaml", "schemas/client.schema.json",
+        "policies/sme-working-capital/client.schema.json", "policies/sme-working-capital/policy-1.0.0.yaml",
+        "policies/sme-working-capital/samples/clients/example.json", "policies/sme-working-capital/tests/basic.yaml",
         "schemas/policy-tests.schema.json", "schemas/policy.schema.json"]
     v = _run("validate", "--format", "json")
     assert v.exit_code == 0, v.stdout
@@ -88,3 +88,17 @@ def test_the_sample_client_is_valid_whatever_the_day(tmp_path: Path, day: str) -
     assert ends == sorted(ends) and ends[-1] < day and len(set(ends)) == 2
     run = run_tests([tmp_path / "policies"])
     assert (run.passed, run.failed, run.diagnostics) == (1, 0, [])
+
+
+def test_the_new_policy_gets_its_own_client_schema(empty: Path) -> None:
+    # The record the new policy reads, not the reference policy's: the sample client passes it, and it is
+    # what `schema client -p` prints for the policy.
+    import jsonschema
+
+    assert _run("init", "abc").exit_code == 0
+    written = (empty / "policies/abc/client.schema.json").read_text(encoding="utf-8")
+    assert _run("schema", "client", "-p", "abc").stdout == written
+    schema = json.loads(written)
+    client = json.loads((empty / "policies/abc/samples/clients/example.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator(schema).validate(client)
+    assert set(schema["properties"]) >= {"loan", "financials"} and "restructuring" not in schema["properties"]
