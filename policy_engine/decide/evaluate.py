@@ -277,28 +277,16 @@ class Decider:
         self._labels = [{"zh": g.zh, "en": g.en} for g in policy.scale]
         self._input_kind = {s.name: "input" for s in policy.inputs}
         self._series_source = {s.name: s.source for s in policy.inputs if s.series}
-        self._integer_params = {a.id: {n for n, spec in policy.action_types[a.action].params.items()
-                                       if spec.type == "integer"}
-                                for a in policy.actions}
-        self._action_order = sorted(range(len(policy.actions)),
-                                    key=lambda i: (policy.actions[i].priority, policy.actions[i].id))
-        index = {a.id: i for i, a in enumerate(policy.actions)}
-        self._conflicts = [frozenset(index[x] for x in a.excludes)
-                           | {j for j, b in enumerate(policy.actions) if a.id in b.excludes}
-                           for a in policy.actions]
+        self._integer_params = _integer_params(policy)
+        self._action_order, self._conflicts = _action_order(policy)
         self._date_metrics = [i for i, m in enumerate(policy.metrics) if m.expr.type == "date"]
-        self._factor_tables = [
-            (f.id, f.weight, (*(b.value for b in f.bands), f.missing_points), (*(b.label() for b in f.bands), None))
-            for f in policy.factors]
+        self._factor_tables = _factor_tables(policy)
         self._messages = [_Message({"zh": w.message["zh"], "en": w.message["en"]}) for w in policy.warnings]
         self._reasons = {a.id: _Message({"zh": a.reason["zh"], "en": a.reason["en"]}) for a in policy.actions}
         self._trace_builder: Any = None
         self._evidence = [tuple(dict.fromkeys((*w.expr.refs, *w.evidence))) for w in policy.warnings]
         self._warning_ids = tuple(w.id for w in policy.warnings)
-        self._dated = ("as_of", *(s.name for s in policy.inputs if s.type == "date"),
-                       *(m.name for m in policy.metrics if m.expr.type not in _PLAIN_TYPES),
-                       *(n for i, n in enumerate(policy.param_names)
-                         if any(type(t[i]) not in _PLAIN for t in policy.param_tuples.values())))
+        self._dated = _dated_names(policy)
 
     # ---------------------------------------------------------------- inputs
     def read(self, record: Any, as_of: str | _dt.date | None = None,
@@ -455,28 +443,50 @@ class Decider:
     def _actions(self, fired: Sequence[Any], params: Sequence[tuple[Any, ...]], restructurings: Sequence[Any],
                  warnings: Sequence[Any], environment: Any, undetermined: list[dict[str, Any]]
                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        p = self.policy
+        """The recommended actions (most urgent first) and those an exclusion suppressed."""
         if True not in fired and None not in fired:
             return [], []
         warning_fired = dict(zip(self._warning_ids, warnings, strict=True))
         if None in fired:
-            for a, hit, values in zip(p.actions, fired, params, strict=True):
-                if hit is None:
-                    entry = self._undetermined("action", a.id, a.expr.refs, environment(), a.expr.fired_refs,
-                                               warning_fired)
-                    if a.param_exprs:  # its condition held, but the catalogue refuses a computed parameter
-                        kind = p.action_types[a.action]
-                        for name, v in zip(a.param_exprs, values, strict=True):
-                            problem = param_problem(kind.params[name], v)
-                            if problem is not None:
-                                entry["reasons"].pop("when", None)  # the condition held; a parameter did not
-                                entry["code"] = "action-param-refused"  # an error on the decision, not a gap
-                                entry["missing"].append(f"params.{name}")
-                                entry["reasons"][f"params.{name}"] = f"{problem} ({kind.name} takes " \
-                                    f"{allowed_values(kind.params[name])})"
-                    undetermined.append(entry)
-        # Most urgent first (the order is the policy's, sorted once); an action that conflicts
-        # with one already kept is suppressed.
+            undetermined += self._undetermined_actions(fired, params, environment(), warning_fired)
+        kept, suppressed = self._kept(fired)
+        if not kept:
+            return [], suppressed
+        e = environment()
+        out = [self._action_item(i, params[i], restructurings[i], warning_fired, e, undetermined) for i in kept]
+        return out, suppressed
+
+    def _undetermined_actions(self, fired: Sequence[Any], params: Sequence[tuple[Any, ...]],
+                              env: Mapping[str, Any], warning_fired: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """An entry per action whose condition, or a computed parameter the catalogue refuses, has no value."""
+        out = []
+        for a, hit, values in zip(self.policy.actions, fired, params, strict=True):
+            if hit is None:
+                entry = self._undetermined("action", a.id, a.expr.refs, env, a.expr.fired_refs, warning_fired)
+                if a.param_exprs:  # its condition held, but the catalogue refuses a computed parameter
+                    self._refused_params(a, values, entry)
+                out.append(entry)
+        return out
+
+    def _refused_params(self, a: Any, values: Sequence[Any], entry: dict[str, Any]) -> None:
+        """Turn an undetermined action's entry into a refusal naming each parameter the catalogue refuses."""
+        kind = self.policy.action_types[a.action]
+        for name, v in zip(a.param_exprs, values, strict=True):
+            problem = param_problem(kind.params[name], v)
+            if problem is not None:
+                entry["reasons"].pop("when", None)  # the condition held; a parameter did not
+                entry["code"] = "action-param-refused"  # an error on the decision, not a gap
+                entry["missing"].append(f"params.{name}")
+                entry["reasons"][f"params.{name}"] = f"{problem} ({kind.name} takes " \
+                    f"{allowed_values(kind.params[name])})"
+
+    def _kept(self, fired: Sequence[Any]) -> tuple[list[int], list[dict[str, Any]]]:
+        """The fired actions kept, most urgent first, and those an action already kept excludes.
+
+        The order is the policy's, sorted once; an action that conflicts with one already kept is
+        suppressed.
+        """
+        actions = self.policy.actions
         kept: list[int] = []
         suppressed = []
         for i in self._action_order:
@@ -485,50 +495,39 @@ class Decider:
             conflicts = self._conflicts[i]
             clash = next((j for j in kept if j in conflicts), None) if conflicts else None
             if clash is not None:
-                a = p.actions[i]
-                suppressed.append({"id": a.id, "action": a.action, "excluded_by": p.actions[clash].id})
+                a = actions[i]
+                suppressed.append({"id": a.id, "action": a.action, "excluded_by": actions[clash].id})
             else:
                 kept.append(i)
-        if not kept:
-            return [], suppressed
-        e = environment()
-        out = []
-        for i in kept:
-            a = p.actions[i]
-            values = dict(a.params)
-            integers = self._integer_params[a.id]
-            for name, v in zip(a.param_exprs, params[i], strict=True):
-                if type(v) is float and name in integers and v.is_integer():
-                    v = int(v)  # the catalogue says whole months, instalments, days
-                values[name] = _jsonable(v)
-            because: dict[str, Any] = {}
-            if a.expr.uses_grade:
-                because["grade"] = e["grade"]
-            if a.expr.fired_refs:
-                because["warnings"] = [w for w in a.expr.fired_refs if warning_fired.get(w) is True]
-            because["values"] = {n: _jsonable(e.get(n)) for n in a.expr.refs if n != "grade"}
-            item: dict[str, Any] = {
-                "id": a.id, "action": a.action, "params": values, "priority": a.priority,
-                "approval": a.approval,
-                "reason": self._reasons[a.id](e.get),
-                "because": because,
-            }
-            if a.restructuring is not None:
-                r = a.restructuring
-                rs = restructurings[i]
-                item["restructuring"] = {
-                    "is_restructuring": rs,
-                    "floor": r.floor if rs else None,
-                    "observation": ({"starts": "first repayment date after the change",
-                                     "min_months": r.observation_months, "min_periods": r.observation_periods}
-                                    if rs else None),
-                    "source": r.source,
-                    "note": r.note,
-                }
-                if rs is None:
-                    undetermined.append(self._undetermined("restructuring", a.id, r.expr.refs, e))
-            out.append(item)
-        return out, suppressed
+        return kept, suppressed
+
+    def _action_item(self, i: int, params: Sequence[Any], restructuring: Any, warning_fired: Mapping[str, Any],
+                     e: Mapping[str, Any], undetermined: list[dict[str, Any]]) -> dict[str, Any]:
+        """One recommended action: its parameters, reason, what it rests on and its restructuring consequence."""
+        a = self.policy.actions[i]
+        values = dict(a.params)
+        integers = self._integer_params[a.id]
+        for name, v in zip(a.param_exprs, params, strict=True):
+            if type(v) is float and name in integers and v.is_integer():
+                v = int(v)  # the catalogue says whole months, instalments, days
+            values[name] = _jsonable(v)
+        because: dict[str, Any] = {}
+        if a.expr.uses_grade:
+            because["grade"] = e["grade"]
+        if a.expr.fired_refs:
+            because["warnings"] = [w for w in a.expr.fired_refs if warning_fired.get(w) is True]
+        because["values"] = {n: _jsonable(e.get(n)) for n in a.expr.refs if n != "grade"}
+        item: dict[str, Any] = {
+            "id": a.id, "action": a.action, "params": values, "priority": a.priority,
+            "approval": a.approval,
+            "reason": self._reasons[a.id](e.get),
+            "because": because,
+        }
+        if a.restructuring is not None:
+            item["restructuring"] = _restructuring_entry(a.restructuring, restructuring)
+            if restructuring is None:
+                undetermined.append(self._undetermined("restructuring", a.id, a.restructuring.expr.refs, e))
+        return item
 
     # ------------------------------------------------------------- evidence
     def _null_reason(self, name: str, env: Mapping[str, Any], depth: int = 0) -> str:
@@ -594,6 +593,52 @@ class Decider:
 
 _PLAIN = frozenset({float, int, bool, str, type(None)})
 _PLAIN_TYPES = ("number", "bool", "string", "grade")  # expression types whose values are JSON as they are
+
+
+def _integer_params(policy: CompiledPolicy) -> dict[str, set[str]]:
+    """Per action, the parameters the catalogue counts in whole units (months, instalments, days)."""
+    return {a.id: {n for n, spec in policy.action_types[a.action].params.items() if spec.type == "integer"}
+            for a in policy.actions}
+
+
+def _action_order(policy: CompiledPolicy) -> tuple[list[int], list[frozenset[int]]]:
+    """The actions most urgent first (priority, then id), and per action the ones it conflicts with.
+
+    An exclusion works both ways: ``a excludes b`` keeps whichever of the two comes first.
+    """
+    actions = policy.actions
+    order = sorted(range(len(actions)), key=lambda i: (actions[i].priority, actions[i].id))
+    index = {a.id: i for i, a in enumerate(actions)}
+    conflicts = [frozenset(index[x] for x in a.excludes) | {j for j, b in enumerate(actions) if a.id in b.excludes}
+                 for a in actions]
+    return order, conflicts
+
+
+def _factor_tables(policy: CompiledPolicy) -> list[tuple[str, float, tuple[Any, ...], tuple[str | None, ...]]]:
+    """Per factor: id, weight, points by band (missing points last) and band labels (None for missing)."""
+    return [(f.id, f.weight, (*(b.value for b in f.bands), f.missing_points), (*(b.label() for b in f.bands), None))
+            for f in policy.factors]
+
+
+def _dated_names(policy: CompiledPolicy) -> tuple[str, ...]:
+    """The names whose values a trace writes as ISO text: dates, and what may hold one."""
+    params = tuple(n for i, n in enumerate(policy.param_names)
+                   if any(type(t[i]) not in _PLAIN for t in policy.param_tuples.values()))
+    return ("as_of", *(s.name for s in policy.inputs if s.type == "date"),
+            *(m.name for m in policy.metrics if m.expr.type not in _PLAIN_TYPES), *params)
+
+
+def _restructuring_entry(r: Any, is_restructuring: Any) -> dict[str, Any]:
+    """The regulatory consequence of a concession: its floor and observation period, when it is one."""
+    return {
+        "is_restructuring": is_restructuring,
+        "floor": r.floor if is_restructuring else None,
+        "observation": ({"starts": "first repayment date after the change",
+                         "min_months": r.observation_months, "min_periods": r.observation_periods}
+                        if is_restructuring else None),
+        "source": r.source,
+        "note": r.note,
+    }
 
 
 def _build_tracer(policy: CompiledPolicy, dated: Sequence[str]) -> Any:

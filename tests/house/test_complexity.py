@@ -22,8 +22,6 @@ KNOWN_DEBT = {
     "language/expressions.py::_Checker.call_generic": "issue 17 item 2: the language's functions as a table",
     "portfolio/frame.py::_Checker.values": "issue 17 item 3: the column checker, one small function per check",
     "review/scenario.py::load_scenario": "issue 17 item 4: no function above complexity 30",
-    "decide/evaluate.py::Decider.__init__": "issue 17 item 4: no function above complexity 30",
-    "decide/evaluate.py::Decider._actions": "issue 17 item 4: no function above complexity 30",
 }
 
 
