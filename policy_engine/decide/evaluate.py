@@ -385,31 +385,14 @@ class Decider:
                    for (fid, weight, points, labels), band, value
                    in zip(self._factor_tables, factor_bands, factor_values, strict=True)]
 
-        fired_floors = []
-        for r, hit in zip(p.floors, floors, strict=True) if True in floors or None in floors else ():
-            if hit is True:
-                fired_floors.append({"id": r.id, "floor": r.floor, "source": r.source})
-            elif hit is None:
-                undetermined.append(self._undetermined("classification", r.id, r.expr.refs, environment()))
+        fired_floors = self._floors(floors, environment, undetermined) if True in floors or None in floors else []
         grade = p.scale[g_rank]
         if g_rank == s_rank:
             decided_by = p.base_decider
         else:
             decided_by = next(r.id for r, hit in zip(p.floors, floors, strict=True) if hit is True and r.rank == g_rank)
-
-        warning_out = []
-        for w, hit, msg, names in (zip(p.warnings, warnings, self._messages, self._evidence, strict=True)
-                                   if True in warnings or None in warnings else ()):
-            if hit is True:
-                e = environment()
-                warning_out.append({
-                    "id": w.id, "severity": w.severity, "category": w.category,
-                    "message": msg(e.get),
-                    "evidence": {n: _jsonable(e.get(n)) for n in names},
-                })
-            elif hit is None:
-                undetermined.append(self._undetermined("warning", w.id, w.expr.refs, environment()))
-
+        warning_out = self._warnings(warnings, environment, undetermined) if True in warnings or None in warnings \
+            else []
         action_out, suppressed = self._actions(actions, action_params, restructurings, warnings, environment,
                                                undetermined)
         record: dict[str, Any] = {
@@ -439,6 +422,37 @@ class Decider:
             record["trace"] = self._trace(inputs, params, metrics, day, score, grade.id, points, floors, warnings,
                                           actions)
         return record
+
+    def _floors(self, floors: Sequence[Any], environment: Any, undetermined: list[dict[str, Any]]
+                ) -> list[dict[str, Any]]:
+        """The floors that fired; an undetermined entry for each whose condition had no value."""
+        out = []
+        for r, hit in zip(self.policy.floors, floors, strict=True):
+            if hit is True:
+                out.append({"id": r.id, "floor": r.floor, "source": r.source})
+            elif hit is None:
+                undetermined.append(self._undetermined("classification", r.id, r.expr.refs, environment()))
+        return out
+
+    def _warnings(self, warnings: Sequence[Any], environment: Any, undetermined: list[dict[str, Any]]
+                  ) -> list[dict[str, Any]]:
+        """The warnings that fired, with message and evidence; an undetermined entry for each null one.
+
+        A classification rule's warning is undetermined exactly when its floor is, which is listed
+        once, as the rule.
+        """
+        out = []
+        for w, hit, msg, names in zip(self.policy.warnings, warnings, self._messages, self._evidence, strict=True):
+            if hit is True:
+                e = environment()
+                out.append({
+                    "id": w.id, "severity": w.severity, "category": w.category,
+                    "message": msg(e.get),
+                    "evidence": {n: _jsonable(e.get(n)) for n in names},
+                })
+            elif hit is None and not w.from_rule:
+                undetermined.append(self._undetermined("warning", w.id, w.expr.refs, environment()))
+        return out
 
     def _actions(self, fired: Sequence[Any], params: Sequence[tuple[Any, ...]], restructurings: Sequence[Any],
                  warnings: Sequence[Any], environment: Any, undetermined: list[dict[str, Any]]
@@ -668,14 +682,21 @@ def _build_tracer(policy: CompiledPolicy, dated: Sequence[str]) -> Any:
         lines.append(f"        {{'stage': {stage!r}, 'rule': {rule!r}, 'expr': {source!r}, 'reads': {{{reads}}}, "
                      f"'result': {result}{extra}}},")
 
+    # In evaluation order: metrics after classification follow the floors; a classification rule's
+    # warning is its rule's entry, not a second one.
     for i, m in enumerate(policy.metrics):
-        entry("metric", m.name, m.expr.source, m.expr.refs, f"m{i}")
+        if m.after is None:
+            entry("metric", m.name, m.expr.source, m.expr.refs, f"m{i}")
     for i, f in enumerate(policy.factors):
         entry("factor", f.id, f.expr.source, f.expr.refs, f"points[{i}]")
     for i, r in enumerate(policy.floors):
         entry("classification", r.id, r.expr.source, r.expr.refs, f"floors[{i}]", f", 'floor': {r.floor!r}")
+    for i, m in enumerate(policy.metrics):
+        if m.after is not None:
+            entry("metric", m.name, m.expr.source, m.expr.refs, f"m{i}")
     for i, w in enumerate(policy.warnings):
-        entry("warning", w.id, w.expr.source, w.expr.refs, f"warnings[{i}]")
+        if not w.from_rule:
+            entry("warning", w.id, w.expr.source, w.expr.refs, f"warnings[{i}]")
     for i, a in enumerate(policy.actions):
         entry("action", a.id, a.expr.source, a.expr.refs, f"actions[{i}]")
     lines.append("    ]")

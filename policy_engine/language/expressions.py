@@ -70,11 +70,16 @@ class Symbol(Frozen):
     nullable: bool
     enum: tuple[str, ...] | None = None
     bounds: tuple[float, float] | None = None  # every value lies in [low, high]: a parameter, a min/max input
+    first_stage: str = "param"  # the first stage that may read it: "graded" for a metric after classification
 
 
-# Stages, in evaluation order; a name or function is usable from its stage on.
-STAGES = ("param", "metric", "factor", "floor", "warning", "action")
+# Stages, in evaluation order; a name or function is usable from its stage on. "graded" is the
+# metrics declared ``after: classification``: they run once the final grade is known.
+STAGES = ("param", "metric", "factor", "floor", "graded", "warning", "action")
 _STAGE_INDEX = {s: i for i, s in enumerate(STAGES)}
+STAGE_WORDS = {"param": "parameters", "metric": "metrics", "factor": "scorecard factors",
+               "floor": "classification rules", "graded": "metrics after classification", "warning": "warnings",
+               "action": "actions"}
 
 
 class Scope(Frozen):
@@ -363,7 +368,7 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in [
              "position of grade g on the scale (0 = best); null if g is null. g must be a grade: a grade "
              "input, grade, a grade literal, or a conditional / coalesce of those"),
     Function("grade_at_least", 1, 1, "grade_at_least('grade') -> bool",
-             "the decided grade is this grade or worse", first_stage="warning", literal_args=(0,)),
+             "the decided grade is this grade or worse", first_stage="graded", literal_args=(0,)),
     Function("fired", 1, 1, "fired('warning_id') -> bool",
              "the warning fired (null when its condition was undetermined)",
              first_stage="action", literal_args=(0,)),
@@ -609,10 +614,14 @@ class _Checker:
         if sym.kind == "builtin" and name in ("score",) and not self.scope.allows("floor"):
             raise self.fail("name-not-available", f"'{name}' is only known after the scorecard", node)
         if sym.kind == "builtin" and name == "grade":
-            if not self.scope.allows("warning"):
+            if not self.scope.allows("graded"):
                 raise self.fail("name-not-available", "'grade' is only known after classification", node,
-                                "use it in warnings and actions")
+                                "use it in warnings, actions and metrics declared 'after: classification'")
             self.uses_grade = True
+        if not self.scope.allows(sym.first_stage):
+            raise self.fail("name-not-available", f"metric '{name}' runs after classification: "
+                            f"{STAGE_WORDS[self.scope.stage]} cannot read it", node,
+                            "only warnings, actions and other metrics declared 'after: classification' read it")
         if sym.kind == "metric" and self.scope.stage == "param":
             raise self.fail("name-not-available", "parameters cannot read metrics", node)
         self.refs.setdefault(name, None)
@@ -822,8 +831,8 @@ class _Checker:
             raise self.fail("wrong-arity", f"{name}() takes {want} argument(s), got {n}", node,
                             f"signature: {fn.signature}")
         if not self.scope.allows(fn.first_stage):
-            raise self.fail("name-not-available", f"{name}() is only available in {fn.first_stage}s and later stages",
-                            node)
+            raise self.fail("name-not-available",
+                            f"{name}() is only available in {STAGE_WORDS[fn.first_stage]} and later stages", node)
         for i in fn.literal_args:
             if i < n and not isinstance(node.args[i], ast.Constant):
                 raise self.fail("type-mismatch", f"argument {i + 1} of {name}() must be a literal", node.args[i])

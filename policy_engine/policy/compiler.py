@@ -101,6 +101,7 @@ class MetricSpec(Frozen, eq=False):
     expr: ex.CheckedExpression
     label: Mapping[str, str] | None
     format: str | None
+    after: str | None = None  # "classification": computed once the final grade is known, and may read it
 
 
 class Band(Frozen):
@@ -133,6 +134,11 @@ class FloorSpec(Frozen, eq=False):
     rank: int
     source: str
     description: Mapping[str, str] | None
+    # One rule, one condition: a rule with a message also warns (its warning has the rule's id).
+    severity: str | None = None
+    category: str | None = None
+    message: Mapping[str, str] | None = None
+    evidence: tuple[str, ...] = ()
 
 
 class WarningSpec(Frozen, eq=False):
@@ -142,6 +148,10 @@ class WarningSpec(Frozen, eq=False):
     category: str
     message: Mapping[str, str]
     evidence: tuple[str, ...]
+    # The warning of a classification rule that carries a message: it fires exactly when the floor
+    # with the same id does (the floor's result, not a second evaluation), and the rule stands for it
+    # in the trace, the undetermined list, coverage and diff.
+    from_rule: bool = False
 
 
 class RestructuringSpec(Frozen, eq=False):
@@ -604,17 +614,29 @@ def _parameter_segments(c: _Compiler, name: str, by_segment: Mapping[str, Any]) 
 
 
 def _metrics(c: _Compiler) -> None:
-    """Metric names, their dependency order (a cycle is an error), then each expression in that order."""
+    """Metric names, their dependency order (a cycle is an error), then each expression in that order.
+
+    A metric declared ``after: classification`` is checked in the "graded" stage (it may read
+    ``grade``) and its symbol is readable from that stage on only; compiled, such metrics follow
+    the others (still in dependency order), because they run once the final grade is known.
+    """
     metrics: dict[str, Any] = c.data.get("metrics") or {}
     for name in metrics:
         if c._name_ok("metric", name, ("metrics", name)) and name in c.symbols:
             c.err("duplicate-name", f"metric '{name}' has the name of an {c.symbols[name].kind}", ("metrics", name))
     _key_figures(c, metrics)
-    for name in metrics:
+    for name, m in metrics.items():
         # Placeholders, so a metric caught in a cycle gives one error, not a cascade.
-        c.symbols.setdefault(name, ex.Symbol(name, "metric", ex.NUMBER, True))
+        c.symbols.setdefault(name, ex.Symbol(name, "metric", ex.NUMBER, True, first_stage=_metric_stage(m)))
     for name in _metric_order(c, metrics):
         _metric(c, name, metrics[name])
+    parts = c.parts["metrics"]
+    parts[:] = [m for m in parts if m.after is None] + [m for m in parts if m.after is not None]
+
+
+def _metric_stage(m: Mapping[str, Any]) -> str:
+    """The stage a metric is computed in, and from which it may be read."""
+    return "graded" if m.get("after") == "classification" else "param"
 
 
 def _key_figures(c: _Compiler, metrics: Mapping[str, Any]) -> None:
@@ -659,17 +681,19 @@ def _metric_order(c: _Compiler, metrics: Mapping[str, Any]) -> list[str]:
 
 
 def _metric(c: _Compiler, name: str, m: Mapping[str, Any]) -> None:
-    ce = c.check_expr(m["expr"], ("metrics", name, "expr"), "metric", None, rule=name)
+    stage = _metric_stage(m)
+    ce = c.check_expr(m["expr"], ("metrics", name, "expr"), "graded" if stage == "graded" else "metric", None,
+                      rule=name)
     if ce is None:
         # Keep later checks going: an unknown type stands in for the broken metric.
-        c.symbols[name] = ex.Symbol(name, "metric", ex.NUMBER, True)
+        c.symbols[name] = ex.Symbol(name, "metric", ex.NUMBER, True, first_stage=stage)
         return
     if ce.type.startswith("series"):
         c.err("type-mismatch", "a metric must be one value, not a series", ("metrics", name, "expr"),
               "use last(...), sum_last(..., 4), ...")
     c.symbols[name] = ex.Symbol(name, "metric", ce.type if ce.type != ex.NULL else ex.NUMBER,
-                                ce.nullable or ce.type == ex.NUMBER)
-    c.parts["metrics"].append(MetricSpec(name, ce, m.get("label"), m.get("format")))
+                                ce.nullable or ce.type == ex.NUMBER, first_stage=stage)
+    c.parts["metrics"].append(MetricSpec(name, ce, m.get("label"), m.get("format"), m.get("after")))
 
 
 def _scorecard(c: _Compiler) -> None:
@@ -693,7 +717,7 @@ def _scorecard(c: _Compiler) -> None:
 
 
 def _classification(c: _Compiler) -> None:
-    """The floors: each a condition and the grade it sets at least."""
+    """The floors: each a condition and the grade it sets at least; a rule with a message also warns."""
     rules = c.data["classification"]["rules"]
     c._dupes([r["id"] for r in rules], ("classification", "rules"), "classification rule")
     for i, r in enumerate(rules):
@@ -704,16 +728,56 @@ def _classification(c: _Compiler) -> None:
             c.err("reserved-name", f"floor id '{r['id']}' is what decided_by says when no floor decided",
                   (*path, "id"), f"choose another id, e.g. '{r['id']}_floor'")
         ce = c.check_expr(r["when"], (*path, "when"), "floor", ex.BOOL, rule=r["id"])
+        warns = _rule_warning_declared(c, r, path)
+        if warns:
+            # fired('id') in an action reads the floor's result: as nullable as its condition.
+            c.warning_nullable[r["id"]] = ce.nullable if ce else True
         if ce and r["floor"] in c.grades:
-            c.parts["floors"].append(FloorSpec(r["id"], ce, r["floor"], c.grades.index(r["floor"]), r["source"],
-                                               r.get("description")))
+            evidence = tuple(r.get("evidence") or ())
+            spec = FloorSpec(r["id"], ce, r["floor"], c.grades.index(r["floor"]), r["source"], r.get("description"),
+                             r.get("severity"), r.get("category", _RULE_CATEGORY) if warns else None,
+                             r.get("message"), evidence)
+            c.parts["floors"].append(spec)
+            if warns:
+                c.parts["warnings"].append(WarningSpec(r["id"], ce, r["severity"], spec.category or _RULE_CATEGORY,
+                                                       r["message"], evidence, from_rule=True))
+
+
+_RULE_CATEGORY = "classification"  # a classification rule's warning without a category of its own
+_RULE_WARNING_KEYS = ("severity", "category", "message", "evidence")
+
+
+def _rule_warning_declared(c: _Compiler, r: Mapping[str, Any], path: PathKey) -> bool:
+    """Whether a classification rule also warns: a message and a severity, both or neither (then no
+    category or evidence). Its message templates and evidence names are checked like a warning's."""
+    given = [k for k in _RULE_WARNING_KEYS if k in r]
+    if not given:
+        return False
+    for key in ("message", "severity"):
+        if key not in r:
+            c.err("missing-key", f"'{key}' is required in {format_path(path)}: a classification rule with "
+                  f"{' and '.join(repr(k) for k in given)} warns when it fires", path,
+                  "give the rule both a severity and a message {zh, en}, or neither", rule=r["id"])
+    if "message" not in r or "severity" not in r:
+        return False
+    for j, e in enumerate(r.get("evidence") or ()):
+        if e not in c.symbols:
+            c.err("unknown-name", f"evidence names unknown '{e}'", (*path, "evidence", j), did_you_mean(e, c.symbols),
+                  rule=r["id"])
+    c._templates(r["message"], (*path, "message"), r["id"])
+    return True
 
 
 def _warnings(c: _Compiler) -> None:
     """Warnings: condition, evidence names and message templates; records each one's nullability."""
     warnings = c.data.get("warnings") or []
     c._dupes([w["id"] for w in warnings], ("warnings",), "warning")
+    rule_warnings = set(c.warning_nullable)  # the classification rules that warn (their pass ran first)
     for i, w in enumerate(warnings):
+        if w["id"] in rule_warnings:
+            c.err("duplicate-id", f"warning id '{w['id']}' is the id of a classification rule that warns",
+                  ("warnings", i, "id"), "a rule with a message emits its warning itself: remove this warning, "
+                  "or give it another id", rule=w["id"])
         ce = c.check_expr(w["when"], ("warnings", i, "when"), "warning", ex.BOOL, rule=w["id"])
         evidence = tuple(w.get("evidence") or ())
         for j, e in enumerate(evidence):
@@ -912,6 +976,32 @@ def _parameter_table(c: _Compiler) -> tuple[tuple[str, ...], dict[str, dict[str,
 _FORMAT_SPECS = ("pct", ".0f", ".1f", ".2f", ".0%", ".1%", ".2%", ",.0f", ",.2f", "d")
 
 
+def _band_lookup(x: ast.expr, bands: tuple[Band, ...], values: list[Any]) -> ast.expr:
+    """The value of the band ``x`` falls in, as nested conditionals.
+
+    [min, max) bands, ascending and contiguous (checked): the upper bounds are tested in turn.
+    """
+    const = ex.RowCodegen.const
+    result: ast.expr = const(values[-1])
+    for b, v in reversed(list(zip(bands[:-1], values[:-1], strict=True))):
+        result = ast.IfExp(test=ast.Compare(left=x, ops=[ast.Lt()], comparators=[const(b.max)]),
+                           body=const(v), orelse=result)
+    return result
+
+
+def _metric_assignments(gen: ex.RowCodegen, metrics: list[MetricSpec], after: str | None) -> list[ast.stmt]:
+    """``m_i = ...`` for the metrics of one stage (``after``), in dependency order; overflow becomes null."""
+    out: list[ast.stmt] = []
+    for i, m in enumerate(metrics):
+        if m.after != after:
+            continue
+        value = gen.expression(m.expr)
+        if m.expr.type == ex.NUMBER:
+            value = gen.call("_fin", [value])
+        out.append(ast.Assign(targets=[ast.Name(id=f"m_{i}", ctx=ast.Store())], value=value))
+    return out
+
+
 def _generate_row_function(policy_inputs: tuple[InputSpec, ...], param_names: tuple[str, ...],
                            parts: dict[str, Any], score_base: float, score_bands: tuple[Band, ...],
                            grades: tuple[str, ...]) -> tuple[Callable[..., tuple[Any, ...]], ast.Module]:
@@ -943,26 +1033,14 @@ def _generate_row_function(policy_inputs: tuple[InputSpec, ...], param_names: tu
     const = ex.RowCodegen.const
     unpack("i", len(policy_inputs), "inp")
     unpack("p", len(param_names), "prm")
-    for i, m in enumerate(parts["metrics"]):
-        value = gen.expression(m.expr)
-        if m.expr.type == ex.NUMBER:
-            value = gen.call("_fin", [value])
-        assign(f"m_{i}", value)
-
-    def band_lookup(x: ast.expr, bands: tuple[Band, ...], values: list[Any]) -> ast.expr:
-        # [min, max) bands, ascending and contiguous (checked): test the upper bounds in turn.
-        result: ast.expr = const(values[-1])
-        for b, v in reversed(list(zip(bands[:-1], values[:-1], strict=True))):
-            result = ast.IfExp(test=ast.Compare(left=x, ops=[ast.Lt()], comparators=[const(b.max)]),
-                               body=const(v), orelse=result)
-        return result
+    body += _metric_assignments(gen, parts["metrics"], after=None)
 
     score_terms: list[ast.expr] = [const(score_base)]
     consts: dict[str, Any] = {}
     for i, f in enumerate(parts["factors"]):
         # fb_i is the band index; len(bands) stands for "no value" (missing points).
         assign(f"x_{i}", gen.expression(f.expr))
-        looked = band_lookup(load(f"x_{i}"), f.bands, list(range(len(f.bands))))
+        looked = _band_lookup(load(f"x_{i}"), f.bands, list(range(len(f.bands))))
         if f.expr.nullable:
             looked = ast.IfExp(test=gen.is_none(load(f"x_{i}")), body=const(len(f.bands)), orelse=looked)
         assign(f"fb_{i}", looked)
@@ -974,7 +1052,7 @@ def _generate_row_function(policy_inputs: tuple[InputSpec, ...], param_names: tu
         score = ast.BinOp(left=score, op=ast.Add(), right=t)
     assign("b_score", score)
     if score_bands:
-        assign("s_rank", band_lookup(load("b_score"), score_bands, [grades.index(b.value) for b in score_bands]))
+        assign("s_rank", _band_lookup(load("b_score"), score_bands, [grades.index(b.value) for b in score_bands]))
     else:
         assign("s_rank", const(0))
     assign("g_rank", load("s_rank"))
@@ -987,8 +1065,11 @@ def _generate_row_function(policy_inputs: tuple[InputSpec, ...], param_names: tu
                 ast.Compare(left=load("g_rank"), ops=[ast.Lt()], comparators=[const(r.rank)])]),
             body=[ast.Assign(targets=[ast.Name(id="g_rank", ctx=ast.Store())], value=const(r.rank))], orelse=[]))
     assign("b_grade", ast.Subscript(value=load("_GRADES"), slice=load("g_rank"), ctx=ast.Load()))
+    body += _metric_assignments(gen, parts["metrics"], after="classification")  # they may read the final grade
+    floor_local = {r.id: f"r_{i}" for i, r in enumerate(parts["floors"])}
     for i, w in enumerate(parts["warnings"]):
-        assign(f"w_{i}", gen.expression(w.expr))
+        # A classification rule's warning is the floor's own result: one condition, evaluated once.
+        assign(f"w_{i}", load(floor_local[w.id]) if w.from_rule else gen.expression(w.expr))
     action_values: list[ast.expr] = []
     param_values: list[ast.expr] = []
     restructuring_values: list[ast.expr] = []

@@ -100,8 +100,9 @@ class _Subject:
         for w in self.policy.warnings:
             read.update(w.evidence)
         read.update(self.policy.key_figures)  # shown in every explanation: a metric only shown there is used
-        for section in ("warnings", "actions"):
-            for item in self.data.get(section) or []:
+        rules = (self.data.get("classification") or {}).get("rules") or []  # a rule's own warning message
+        for items in (self.data.get("warnings") or [], self.data.get("actions") or [], rules):
+            for item in items:
                 for text in (item.get("message") or item.get("reason") or {}).values():
                     read.update(n for _, n, _, _ in string.Formatter().parse(text) if n)
         if self.policy.segment_by:
@@ -146,7 +147,9 @@ def condition_decided_by_ranges(s: _Subject) -> Iterator[Diagnostic]:
     p = s.policy
     ranges = {i.name: (i.min, i.max) for i in p.inputs if i.type in ("number", "integer") and not i.series}
     rules = [(("classification", "rules", i, "when"), r.id, r.expr.tree) for i, r in enumerate(p.floors)]
-    rules += [(("warnings", i, "when"), w.id, w.expr.tree) for i, w in enumerate(p.warnings)]
+    # A classification rule's warning is its rule, checked above; the warnings section holds the others.
+    rules += [(("warnings", i, "when"), w.id, w.expr.tree) for i, w in enumerate(w for w in p.warnings
+                                                                                  if not w.from_rule)]
     rules += [(("actions", i, "when"), a.id, a.expr.tree) for i, a in enumerate(p.actions)]
     hint = "the condition compares an input with a value outside its min/max"
     for path, rid, tree in rules:

@@ -458,8 +458,9 @@ def decisions_frame(policy: CompiledPolicy, prep: Prepared, res: VectorResults,
         und_masks.append(~c.valid)
         und_names.append(r.id)
     for w, c in zip(policy.warnings, res.warnings, strict=True):
-        und_masks.append(~c.valid)
-        und_names.append(w.id)
+        if not w.from_rule:  # a classification rule's warning is undetermined as its rule, listed above
+            und_masks.append(~c.valid)
+            und_names.append(w.id)
     for a, c in zip(policy.actions, res.actions, strict=True):
         und_masks.append(~c.valid)
         und_names.append(a.id)

@@ -620,15 +620,7 @@ def evaluate_columns(policy: CompiledPolicy, n: int, inputs: Mapping[str, Col], 
     ve = VectorEval(n, env, policy.grade_ids)
     metrics: list[Col] = []
     with np.errstate(all="ignore"):
-        for m in policy.metrics:
-            c = ve.eval(m.expr)
-            if m.expr.type == ex.NUMBER:
-                data = np.asarray(c.data, dtype=float)  # no copy when it is floats already
-                c = Col(data, c.valid & np.isfinite(data))
-            elif m.expr.type == ex.BOOL:
-                c = _as_bool(c)
-            env[m.name] = c
-            metrics.append(c)
+        metrics += _metric_columns(ve, policy, after=None)
         score = _full(n, policy.score_base)
         bands: list[np.ndarray] = []
         values: list[Col] = []
@@ -655,9 +647,12 @@ def evaluate_columns(policy: CompiledPolicy, n: int, inputs: Mapping[str, Col], 
             np.maximum(g_rank, c.data * g_rank.dtype.type(r.rank), out=g_rank)  # a fired floor raises the grade to it
         env["grade"] = Col(np.array(policy.grade_ids, dtype=object)[g_rank], true)
         ve.grade_rank = g_rank
+        metrics += _metric_columns(ve, policy, after="classification")  # they may read the final grade
+        floor_cols = {r.id: c for r, c in zip(policy.floors, floors, strict=True)}
         warnings: list[Col] = []
         for w in policy.warnings:
-            c = _as_bool(ve.eval(w.expr))
+            # A classification rule's warning is its floor's result, as in the row function.
+            c = floor_cols[w.id] if w.from_rule else _as_bool(ve.eval(w.expr))
             warnings.append(c)
             ve.warnings = {**ve.warnings, w.id: c}
         actions, params, restructurings = [], [], []
@@ -674,6 +669,26 @@ def evaluate_columns(policy: CompiledPolicy, n: int, inputs: Mapping[str, Col], 
             restructurings.append(_as_bool(ve.eval(a.restructuring.expr)) if a.restructuring else None)
     return VectorResults(n, metrics, bands, values, score, s_rank, floors, g_rank, warnings, actions, params,
                          restructurings, [m.expr.type for m in policy.metrics], refused_params)
+
+
+def _metric_columns(ve: VectorEval, policy: CompiledPolicy, after: str | None) -> list[Col]:
+    """The columns of the metrics of one stage (``after``), in dependency order; each joins the environment.
+
+    Non-finite numbers (overflow) are null, as ``_fin`` makes them per row.
+    """
+    out = []
+    for m in policy.metrics:
+        if m.after != after:
+            continue
+        c = ve.eval(m.expr)
+        if m.expr.type == ex.NUMBER:
+            data = np.asarray(c.data, dtype=float)  # no copy when it is floats already
+            c = Col(data, c.valid & np.isfinite(data))
+        elif m.expr.type == ex.BOOL:
+            c = _as_bool(c)
+        ve.env[m.name] = c
+        out.append(c)
+    return out
 
 
 def _refuse_params(kind: ActionType, names: list[str], fired: Col, computed: list[Col], n: int) -> tuple[Col, int]:

@@ -159,7 +159,10 @@ def _describe_input(spec: InputSpec) -> dict[str, Any]:
 
 
 def _describe_metric(spec: MetricSpec) -> dict[str, Any]:
-    return {"expr": spec.expr.source.strip()}
+    out: dict[str, Any] = {"expr": spec.expr.source.strip()}
+    if spec.after is not None:
+        out["after"] = spec.after
+    return out
 
 
 def _describe_factor(spec: FactorSpec) -> dict[str, Any]:
@@ -168,7 +171,10 @@ def _describe_factor(spec: FactorSpec) -> dict[str, Any]:
 
 
 def _describe_floor(spec: FloorSpec) -> dict[str, Any]:
-    return {"when": spec.expr.source.strip(), "floor": spec.floor, "source": spec.source}
+    out: dict[str, Any] = {"when": spec.expr.source.strip(), "floor": spec.floor, "source": spec.source}
+    if spec.message is not None:  # a rule that also warns: its warning is part of the rule
+        out.update(severity=spec.severity, category=spec.category, message=dict(spec.message))
+    return out
 
 
 def _describe_warning(spec: WarningSpec) -> dict[str, Any]:
@@ -294,7 +300,7 @@ def _input_deltas(a: InputSpec, b: InputSpec) -> list[Delta]:
 
 
 def _metric_deltas(a: MetricSpec, b: MetricSpec) -> list[Delta]:
-    return _when(a.expr, b.expr, "expr")
+    return _when(a.expr, b.expr, "expr") + _fields(a, b, ("after",))
 
 
 def _factor_deltas(a: FactorSpec, b: FactorSpec) -> list[Delta]:
@@ -313,7 +319,9 @@ def _band_deltas(old: tuple[Band, ...], new: tuple[Band, ...]) -> list[Delta]:
 
 
 def _floor_deltas(a: FloorSpec, b: FloorSpec) -> list[Delta]:
-    return _when(a.expr, b.expr) + _fields(a, b, ("floor", "source"))
+    """The condition, grade and source; for a rule that warns, its warning's severity, category and message."""
+    return (_when(a.expr, b.expr) + _fields(a, b, ("floor", "source", "severity", "category"))
+            + _texts("message", a.message or {}, b.message or {}))
 
 
 def _warning_deltas(a: WarningSpec, b: WarningSpec) -> list[Delta]:
@@ -432,7 +440,9 @@ _SECTIONS: tuple[Callable[[CompiledPolicy, CompiledPolicy], list[Change]], ...] 
     _score_band_changes,
     _scale_changes,
     _RuleSection("floor", lambda p: {r.id: r for r in p.floors}, _describe_floor, _floor_deltas),
-    _RuleSection("warning", lambda p: {w.id: w for w in p.warnings}, _describe_warning, _warning_deltas),
+    # a classification rule's own warning is reported with its rule, above
+    _RuleSection("warning", lambda p: {w.id: w for w in p.warnings if not w.from_rule}, _describe_warning,
+                 _warning_deltas),
     _RuleSection("action", lambda p: {a.id: a for a in p.actions}, _describe_action, _action_deltas),
 )
 

@@ -628,7 +628,8 @@ def rule_outcomes(policy: CompiledPolicy, record: Mapping[str, Any]) -> dict[tup
             out[("floor", r.id)] = r.id in fired_floors
     fired_warnings = {w["id"] for w in record["warnings"]}
     for w in policy.warnings:
-        if ("warning", w.id) not in undetermined:
+        # A classification rule's warning is its floor (one rule, one condition): counted once, as the rule.
+        if not w.from_rule and ("warning", w.id) not in undetermined:
             out[("warning", w.id)] = w.id in fired_warnings
     fired_actions = {a["id"] for a in record["actions"]} | {a["id"] for a in record["suppressed_actions"]}
     for a in policy.actions:
@@ -659,9 +660,12 @@ def asserted_outcomes(policy: CompiledPolicy, expect: Mapping[str, Any],
     which any band change would move. What a case merely exercises is not pinned.
     """
     pinned: dict[Outcome, set[bool]] = {}
+    rule_warnings = {w.id for w in policy.warnings if w.from_rule}
     for key, kind in EXPECTATIONS.items():
         if kind.pins is not None and key in expect:
             for outcome, fired in kind.pins(expect[key], policy, outcomes):
+                if outcome[0] == "warning" and outcome[1] in rule_warnings:
+                    outcome = ("floor", outcome[1])  # expecting a rule's warning pins the rule
                 pinned.setdefault(outcome, set()).add(fired)
     # A pin counts where it held; a rule that expectations pin both ways (an exact list leaving out an
     # action that suppressed_include names) counts as neither.

@@ -111,3 +111,27 @@ def test_an_untested_warning_drops_the_reference_coverage_and_is_named_with_its_
     assert "coverage loss-client-management@1.0.0: 109/109" in r.stderr  # streaks can be null (issue 14 class 8)
     assert "coverage loss-client-management@1.1.0: 109/110" in r.stderr
     assert f"{policy_file}:{at + 1}: uncovered warning untested_warning: never fired" in r.stderr
+
+
+RULE_WARNS = "      source: test\n      severity: high\n      message: {zh: \"逾期{dpd}天\", en: \"{dpd} days overdue\"}\n"
+
+
+@pytest.mark.parametrize(("cases", "status"), [
+    pytest.param([(LATE, "{warnings_include: [late]}"), (HEALTHY, "{warnings_exclude: [late]}")], "covered",
+                 id="its-warning-pins-the-rule"),
+    pytest.param([(LATE, "{warnings: [late]}"), (HEALTHY, "{floors: []}")], "covered", id="warning-and-floor-lists"),
+    pytest.param([(LATE, "{warnings_include: [late]}"), (HEALTHY, "{grade: bad}")], "incidental",
+                 id="pinned-one-way"),
+])
+def test_a_rule_that_warns_is_one_rule_in_coverage(tmp_path: Path, cases: list[tuple[str, str]], status: str) -> None:
+    suite = _suite(tmp_path, cases)
+    policy_file = suite / "policy-1.0.0.yaml"
+    text = policy_file.read_text(encoding="utf-8")
+    policy_file.write_text(text.replace("      source: test\n", RULE_WARNS), encoding="utf-8")
+    run = run_tests([suite])
+    assert run.diagnostics == []
+    assert run.failed == (1 if status == "incidental" else 0)  # {grade: bad} fails on the healthy client
+    rules = {(r.kind, r.rule): r for r in coverage(run)["mini@1.0.0"]}
+    assert ("warning", "late") not in rules  # counted once, as the rule
+    assert rules[("floor", "late")].status == status
+    assert rules[("floor", "late")].line == 1 + text.splitlines().index("    - id: late")

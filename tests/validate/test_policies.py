@@ -136,3 +136,20 @@ def test_static_analysis_is_silent_on_the_shipped_policies_and_validate_still_ex
     assert all(r.diagnostics == [] for r in check_paths([POLICIES]))
     r = CliRunner().invoke(main, ["validate", "--format", "json", str(LINT[0])], catch_exceptions=False)
     assert r.exit_code == 0 and json.loads(r.stdout)["files"][0]["diagnostics"][0]["severity"] == "warning"
+
+
+def test_lint_sees_a_rules_own_warning(tmp_path: Path) -> None:
+    # A metric read only by a classification rule's message is used; a warning's finding stays at its own line
+    # although the rule's warning comes first in the compiled policy.
+    text = (DATA / "mini-policy.yaml").read_text(encoding="utf-8")
+    text = text.replace("losses: {expr: \"streak(income_q, '<', 0)\", informational: true}",
+                        "losses: {expr: \"streak(income_q, '<', 0)\"}")
+    text = text.replace("      source: test\n", "      source: test\n      severity: high\n"
+                        "      message: {zh: \"亏损{losses}季\", en: \"{losses} loss quarters\"}\n")
+    text = text.replace("    when: ratio_al < floor\n", "    when: dpd >= 0 or ratio_al < floor\n")
+    path = tmp_path / "policy.yaml"
+    path.write_text(text, encoding="utf-8")
+    (result,) = check_paths([path])
+    assert result.policy is not None and [w.id for w in result.policy.warnings] == ["late", "low_ratio"]
+    line = 1 + text.splitlines().index("    when: dpd >= 0 or ratio_al < floor")
+    assert [(d.code, d.line, d.rule) for d in result.diagnostics] == [("condition-always-true", line, "low_ratio")]
