@@ -113,7 +113,8 @@ def test_an_untested_warning_drops_the_reference_coverage_and_is_named_with_its_
     assert f"{policy_file}:{at + 1}: uncovered warning untested_warning: never fired" in r.stderr
 
 
-RULE_WARNS = "      source: test\n      severity: high\n      message: {zh: \"逾期{dpd}天\", en: \"{dpd} days overdue\"}\n"
+RULE_WARNS = ("      source: test\n      severity: high\n"
+              "      message: {zh: \"逾期{dpd}天\", en: \"{dpd} days overdue\"}\n")
 
 
 @pytest.mark.parametrize(("cases", "status"), [
