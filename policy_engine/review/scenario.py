@@ -60,51 +60,68 @@ def load_scenario(path: str | Path, policy: CompiledPolicy | None = None) -> Sce
         sink.add("bad-scenario", message, line=line, column=col, path=format_path(at), hint=hint)
 
     data = doc.data
-    if not isinstance(data, dict) or set(data) - {"name", "description", "shocks"}:
-        extra = sorted(set(data) - {"name", "description", "shocks"}) if isinstance(data, dict) else []
+    if not isinstance(data, dict) or set(data) - _KEYS:
+        extra = sorted(set(data) - _KEYS) if isinstance(data, dict) else []
         err(f"a scenario has name, description and shocks{'; unknown: ' + ', '.join(extra) if extra else ''}", ())
         raise PolicyError(sink.items)
-    shocks = []
-    for i, s in enumerate(data.get("shocks") or []):
-        at = ("shocks", i)
-        if not isinstance(s, dict) or set(s) - {"field", "segment", "multiply", "add"}:
-            err("a shock has field, optional segment, and multiply or add", at)
-            continue
-        field = s.get("field")
-        if not isinstance(field, str) or not _FIELD.match(field):
-            err(f"field must be a column path such as loan.days_past_due, found {field!r}", (*at, "field"))
-            continue
-        ops = [k for k in ("multiply", "add") if k in s]
-        if len(ops) != 1 or isinstance(s[ops[0]], bool) or not isinstance(s[ops[0]], int | float):
-            err("give exactly one of multiply or add, a number", at)
-            continue
-        segment = s.get("segment")
-        whole = False
-        if policy is not None:
-            spec = {i.source: i for i in policy.inputs}.get(field)
-            if spec is None:
-                err(f"'{field}' is not an input of policy {policy.id}: a shock there cannot change a decision",
-                    (*at, "field"), did_you_mean(field, [i.source for i in policy.inputs if i.type in _NUMBER]))
-                continue
-            if spec.type not in _NUMBER:
-                err(f"'{field}' holds {spec.type} values; only number fields can be shocked", (*at, "field"))
-                continue
-            whole = spec.type == "integer"
-            if whole and "add" in s and not float(s["add"]).is_integer():
-                err(f"'{field}' holds whole numbers; add a whole number", (*at, "add"))
-                continue
-            if segment is not None and segment not in policy.segments:
-                err(f"unknown segment {segment!r}" + (f" (segments of {policy.id}: {', '.join(policy.segments)})"
-                                                      if policy.segments else f"; {policy.id} has no segments"),
-                    (*at, "segment"), did_you_mean(str(segment), list(policy.segments)))
-                continue
-        shocks.append(Shock(field, segment, float(s["multiply"]) if "multiply" in s else None,
-                            float(s["add"]) if "add" in s else None, whole))
+    shocks = [shock for i, s in enumerate(data.get("shocks") or [])
+              if (shock := _shock(s, ("shocks", i), policy, err)) is not None]
     if not shocks and sink.ok:
         err("a scenario needs at least one shock", ("shocks",))
     if not sink.ok:
         raise PolicyError(sink.items)
     return Scenario(str(data.get("name") or Path(path).stem), tuple(shocks))
+
+
+_KEYS = {"name", "description", "shocks"}
+_Err = Callable[..., None]  # err(message, at, hint=None): one located diagnostic
+
+
+def _shock(s: Any, at: tuple[Any, ...], policy: CompiledPolicy | None, err: _Err) -> Shock | None:
+    """One shock of the list, or None when it is wrong (the error is reported through ``err``)."""
+    if not isinstance(s, dict) or set(s) - {"field", "segment", "multiply", "add"}:
+        err("a shock has field, optional segment, and multiply or add", at)
+        return None
+    field = s.get("field")
+    if not isinstance(field, str) or not _FIELD.match(field):
+        err(f"field must be a column path such as loan.days_past_due, found {field!r}", (*at, "field"))
+        return None
+    ops = [k for k in ("multiply", "add") if k in s]
+    if len(ops) != 1 or isinstance(s[ops[0]], bool) or not isinstance(s[ops[0]], int | float):
+        err("give exactly one of multiply or add, a number", at)
+        return None
+    whole = False
+    if policy is not None:
+        checked = _against_policy(s, field, at, policy, err)
+        if checked is None:
+            return None
+        whole = checked
+    return Shock(field, s.get("segment"), float(s["multiply"]) if "multiply" in s else None,
+                 float(s["add"]) if "add" in s else None, whole)
+
+
+def _against_policy(s: dict[str, Any], field: str, at: tuple[Any, ...], policy: CompiledPolicy,
+                    err: _Err) -> bool | None:
+    """Whether the shocked field holds whole numbers; None when the shock could not change a decision."""
+    spec = {i.source: i for i in policy.inputs}.get(field)
+    if spec is None:
+        err(f"'{field}' is not an input of policy {policy.id}: a shock there cannot change a decision",
+            (*at, "field"), did_you_mean(field, [i.source for i in policy.inputs if i.type in _NUMBER]))
+        return None
+    if spec.type not in _NUMBER:
+        err(f"'{field}' holds {spec.type} values; only number fields can be shocked", (*at, "field"))
+        return None
+    whole = spec.type == "integer"
+    if whole and "add" in s and not float(s["add"]).is_integer():
+        err(f"'{field}' holds whole numbers; add a whole number", (*at, "add"))
+        return None
+    segment = s.get("segment")
+    if segment is not None and segment not in policy.segments:
+        err(f"unknown segment {segment!r}" + (f" (segments of {policy.id}: {', '.join(policy.segments)})"
+                                              if policy.segments else f"; {policy.id} has no segments"),
+            (*at, "segment"), did_you_mean(str(segment), list(policy.segments)))
+        return None
+    return whole
 
 
 _NUMBER = ("number", "integer")
