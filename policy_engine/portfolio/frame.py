@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,6 +104,9 @@ class _Cells:
         return self._col.iat[int(i)]
 
 
+Checked = tuple[np.ndarray, np.ndarray, np.ndarray]  # (data, valid, missing) of one column
+
+
 class _Checker:
     def __init__(self, n: int, text: bool, grades: Sequence[str]):
         self.n = n
@@ -123,109 +126,133 @@ class _Checker:
         if len(rows):
             self.flag(rows, path, [message(i) if callable(message) else message for i in rows], code)
 
-    def values(self, spec: InputSpec, col: pd.Series | None, path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(data, valid, missing) for one column of ``spec``'s type; bad cells are flagged and not valid."""
-        n = self.n
-        t = spec.type
+    def values(self, spec: InputSpec, col: pd.Series | None, path: str) -> Checked:
+        """(data, valid, missing) for one column of ``spec``'s type; bad cells are flagged and not valid.
+
+        Which check reads the column depends on the type the policy declares and the column's own
+        dtype: a typed column of the right type, CSV text, a text column of a typed format, or cells
+        as Python objects (JSON Lines, Excel). Each is one small function of the tables below.
+        """
+        family = _FAMILY[spec.type]
         if col is None:
-            empty = np.zeros(n, np.int64 if t == "date" else bool if t == "boolean" else
-                             object if t in ("string", "grade") else float)
-            return empty, np.zeros(n, bool), np.ones(n, bool)
-        kind = col.dtype.kind
-        if t in ("number", "integer") and kind in "iuf":
-            data = col.to_numpy(dtype=float, na_value=np.nan)
-            missing = np.isnan(data)
-            if kind == "f":
-                # In a typed float column a NaN is "no value" (Parquet/pandas null); +-inf is an error.
-                inf = np.isinf(data)
-                self._flag_mask(inf, path, lambda i: f"{data[i]} is not a finite number")
-            else:
-                inf = np.zeros(n, bool)
-            ok = ~missing & ~inf
-            return self._check_numbers(spec, data, ok, missing, path)
-        if t == "boolean" and kind == "b":
-            data = col.to_numpy(dtype=bool)
-            return data, np.ones(n, bool), np.zeros(n, bool)
-        if t == "date" and kind == "M":
-            missing = col.isna().to_numpy()
-            days = col.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
-            whole = (col.to_numpy(dtype="datetime64[ns]") == days.astype("datetime64[ns]")) | missing
-            self._flag_mask(~whole, path, "expected a date YYYY-MM-DD, found a time stamp")
-            return np.where(missing, 0, days.astype(np.int64)), ~missing & whole, missing
-        text_dtype = isinstance(col.dtype, pd.StringDtype)  # every value a str or missing
-        if self.text and t not in ("string", "grade"):
+            return self._absent(family)
+        typed = _TYPED.get((family, _dtype_shape(col)))
+        if typed is not None:
+            return typed(self, spec, col, path)
+        if self.text and family != "string":
             return self._text_values(spec, col, path)
-        if text_dtype:
-            missing = col.isna().to_numpy()
-            if self.text:
-                missing = missing | (col.fillna("") == "").to_numpy()
-            raw, codes = _objects(col)
-            if codes is not None:
-                self.codes[path] = codes
-            if t in ("string", "grade"):
-                return self._strings(spec, raw, ~missing, missing, path)
-            if t == "date":
-                return self._text_values(spec, col, path)
-            # A typed format with a text column where numbers or booleans belong.
-            expected = "a number" if t in ("number", "integer") else "true or false"
-            hint = " (send numbers without quotes)" if expected == "a number" else ""
-            self._flag_mask(~missing, path, lambda i: f"expected {expected}, found string '{raw[i][:30]}'{hint}")
-            empty = np.full(n, np.nan) if t in ("number", "integer") else np.zeros(n, bool)
-            return empty, np.zeros(n, bool), missing
+        if isinstance(col.dtype, pd.StringDtype):  # every value a str or missing
+            return self._string_column(spec, col, path)
+        return self._object_column(spec, col, path)
+
+    def _absent(self, family: str) -> Checked:
+        """A column the table does not have: every cell missing."""
+        dtype = {"date": np.int64, "boolean": bool, "string": object}.get(family, float)
+        return np.zeros(self.n, dtype), np.zeros(self.n, bool), np.ones(self.n, bool)
+
+    def _typed_numbers(self, spec: InputSpec, col: pd.Series, path: str) -> Checked:
+        data = col.to_numpy(dtype=float, na_value=np.nan)
+        missing = np.isnan(data)
+        if col.dtype.kind == "f":
+            # In a typed float column a NaN is "no value" (Parquet/pandas null); +-inf is an error.
+            inf = np.isinf(data)
+            self._flag_mask(inf, path, lambda i: f"{data[i]} is not a finite number")
+        else:
+            inf = np.zeros(self.n, bool)
+        return self._check_numbers(spec, data, ~missing & ~inf, missing, path)
+
+    def _typed_booleans(self, spec: InputSpec, col: pd.Series, path: str) -> Checked:
+        return col.to_numpy(dtype=bool), np.ones(self.n, bool), np.zeros(self.n, bool)
+
+    def _typed_dates(self, spec: InputSpec, col: pd.Series, path: str) -> Checked:
+        missing = col.isna().to_numpy()
+        days = col.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
+        whole = (col.to_numpy(dtype="datetime64[ns]") == days.astype("datetime64[ns]")) | missing
+        self._flag_mask(~whole, path, "expected a date YYYY-MM-DD, found a time stamp")
+        return np.where(missing, 0, days.astype(np.int64)), ~missing & whole, missing
+
+    def _string_column(self, spec: InputSpec, col: pd.Series, path: str) -> Checked:
+        """A text column of a typed format (or CSV text where strings belong)."""
+        missing = col.isna().to_numpy()
+        if self.text:
+            missing = missing | (col.fillna("") == "").to_numpy()
+        raw, codes = _objects(col)
+        if codes is not None:
+            self.codes[path] = codes
+        family = _FAMILY[spec.type]
+        if family == "string":
+            return self._strings(spec, raw, ~missing, missing, path)
+        if family == "date":
+            return self._text_values(spec, col, path)
+        # A typed format with a text column where numbers or booleans belong.
+        expected = "a number" if family == "number" else "true or false"
+        hint = " (send numbers without quotes)" if family == "number" else ""
+        self._flag_mask(~missing, path, lambda i: f"expected {expected}, found string '{raw[i][:30]}'{hint}")
+        empty = np.full(self.n, np.nan) if family == "number" else np.zeros(self.n, bool)
+        return empty, np.zeros(self.n, bool), missing
+
+    def _object_column(self, spec: InputSpec, col: pd.Series, path: str) -> Checked:
+        """Cells as Python objects (JSON Lines, Excel, a mixed column): each checked by the type's reader."""
         raw, _ = _objects(col)
         missing = col.isna().to_numpy()
         if self.text:
-            missing = missing | np.fromiter((isinstance(v, str) and v == "" for v in raw), bool, n)
-        present = ~missing
-        if t in ("number", "integer"):
-            data = np.full(n, np.nan)
-            bad = np.zeros(n, bool)
-            messages: dict[int, str] = {}
-            for i in np.flatnonzero(present):
-                v = raw[i]
-                if self.text and isinstance(v, str):
-                    try:
-                        num = float(v)
-                    except ValueError:
-                        bad[i] = True
-                        messages[i] = f"expected a number, found string '{v[:30]}'"
-                        continue
-                    v = num
-                elif isinstance(v, bool | np.bool_) or not isinstance(v, int | float | np.integer | np.floating):
-                    bad[i] = True
-                    messages[i] = f"expected a number, found {_describe(v)}"
-                    if isinstance(v, str):
-                        messages[i] += " (send numbers without quotes)"
-                    continue
+            missing = missing | np.fromiter((isinstance(v, str) and v == "" for v in raw), bool, self.n)
+        return _OBJECT_READERS[_FAMILY[spec.type]](self, spec, raw, missing, path)
+
+    def _object_number(self, cell: Any) -> float | str:
+        """A cell's number, or the message saying why it is not one."""
+        v = cell
+        if self.text and isinstance(v, str):
+            try:
                 v = float(v)
-                if not math.isfinite(v):
-                    bad[i] = True
-                    messages[i] = f"{raw[i]} is not a finite number"
-                    continue
+            except ValueError:
+                return f"expected a number, found string '{cell[:30]}'"
+        elif isinstance(v, bool | np.bool_) or not isinstance(v, int | float | np.integer | np.floating):
+            return f"expected a number, found {_describe(v)}" + (
+                " (send numbers without quotes)" if isinstance(v, str) else "")
+        number = float(v)
+        return number if math.isfinite(number) else f"{cell} is not a finite number"
+
+    def _object_numbers(self, spec: InputSpec, raw: np.ndarray, missing: np.ndarray, path: str) -> Checked:
+        present = ~missing
+        data = np.full(self.n, np.nan)
+        bad = np.zeros(self.n, bool)
+        messages: dict[int, str] = {}
+        for i in np.flatnonzero(present):
+            v = self._object_number(raw[i])
+            if isinstance(v, str):
+                bad[i] = True
+                messages[i] = v
+            else:
                 data[i] = v
-            self._flag_mask(bad, path, lambda i: messages[i])
-            return self._check_numbers(spec, data, present & ~bad, missing, path)
-        if t == "boolean":
-            data = np.zeros(n, bool)
-            bad = np.zeros(n, bool)
-            for i in np.flatnonzero(present):
-                v = raw[i]
-                if isinstance(v, bool | np.bool_):
-                    data[i] = bool(v)
-                elif self.text and isinstance(v, str) and v.lower() in ("true", "false"):
-                    data[i] = v.lower() == "true"
-                else:
-                    bad[i] = True
-            self._flag_mask(bad, path, lambda i: f"expected true or false, found {_describe(raw[i])}")
-            return data, present & ~bad, missing
-        if t in ("string", "grade"):
-            is_str = np.fromiter((isinstance(v, str) for v in raw), bool, n)
-            not_str = present & ~is_str
-            self._flag_mask(not_str, path, lambda i: f"expected a string, found {_describe(raw[i])}")
-            return self._strings(spec, raw, present & is_str, missing, path)
-        # date
-        data = np.zeros(n, np.int64)
-        bad = np.zeros(n, bool)
+        self._flag_mask(bad, path, lambda i: messages[i])
+        return self._check_numbers(spec, data, present & ~bad, missing, path)
+
+    def _object_booleans(self, spec: InputSpec, raw: np.ndarray, missing: np.ndarray, path: str) -> Checked:
+        present = ~missing
+        data = np.zeros(self.n, bool)
+        bad = np.zeros(self.n, bool)
+        for i in np.flatnonzero(present):
+            v = raw[i]
+            if isinstance(v, bool | np.bool_):
+                data[i] = bool(v)
+            elif self.text and isinstance(v, str) and v.lower() in ("true", "false"):
+                data[i] = v.lower() == "true"
+            else:
+                bad[i] = True
+        self._flag_mask(bad, path, lambda i: f"expected true or false, found {_describe(raw[i])}")
+        return data, present & ~bad, missing
+
+    def _object_strings(self, spec: InputSpec, raw: np.ndarray, missing: np.ndarray, path: str) -> Checked:
+        present = ~missing
+        is_str = np.fromiter((isinstance(v, str) for v in raw), bool, self.n)
+        self._flag_mask(present & ~is_str, path, lambda i: f"expected a string, found {_describe(raw[i])}")
+        return self._strings(spec, raw, present & is_str, missing, path)
+
+    def _object_dates(self, spec: InputSpec, raw: np.ndarray, missing: np.ndarray, path: str) -> Checked:
+        present = ~missing
+        data = np.zeros(self.n, np.int64)
+        bad = np.zeros(self.n, bool)
         for i in np.flatnonzero(present):
             d = date_of(raw[i])
             if d is None:
@@ -236,7 +263,7 @@ class _Checker:
         return data, present & ~bad, missing
 
     def _strings(self, spec: InputSpec, raw: np.ndarray, ok: np.ndarray, missing: np.ndarray,
-                 path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 path: str) -> Checked:
         allowed = self.grades if spec.type == "grade" else spec.enum
         lengths = np.fromiter((len(v) if isinstance(v, str) else 0 for v in raw), np.int64, self.n) \
             if raw.dtype == object and not allowed else np.zeros(self.n, np.int64)
@@ -261,7 +288,7 @@ class _Checker:
         data[~ok] = None
         return data, ok, missing
 
-    def _text_values(self, spec: InputSpec, col: pd.Series, path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _text_values(self, spec: InputSpec, col: pd.Series, path: str) -> Checked:
         """CSV cells are text: parse a whole column at once, flag the cells that do not parse."""
         if not isinstance(col.dtype, pd.StringDtype):
             col = col.astype(object).where(col.notna(), None).astype("str")
@@ -296,7 +323,7 @@ class _Checker:
         return days, ok, missing
 
     def _check_numbers(self, spec: InputSpec, data: np.ndarray, ok: np.ndarray, missing: np.ndarray,
-                       path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                       path: str) -> Checked:
         data = data + 0.0  # -0.0 is 0, as decide reads it (the input hash writes both as 0)
         with np.errstate(invalid="ignore"):
             if spec.type == "integer":
@@ -316,6 +343,34 @@ class _Checker:
                 self._flag_mask(high, path, lambda i: f"{_num(data[i])} is above the maximum {spec.max:g}")
                 ok = ok & ~high
         return data, ok, missing
+
+
+
+
+# The declared type's family: an integer is checked as a number (then for being whole), a grade as a string.
+_FAMILY = {"number": "number", "integer": "number", "boolean": "boolean", "date": "date", "string": "string",
+           "grade": "string"}
+
+# (family, the column's dtype) -> the check of a typed column that already holds the right type.
+_TYPED: dict[tuple[str, str], Callable[[_Checker, InputSpec, pd.Series, str], Checked]] = {
+    ("number", "numbers"): _Checker._typed_numbers,
+    ("boolean", "booleans"): _Checker._typed_booleans,
+    ("date", "datetimes"): _Checker._typed_dates,
+}
+
+# family -> the check of cells read as Python objects.
+_OBJECT_READERS: dict[str, Callable[[_Checker, InputSpec, np.ndarray, np.ndarray, str], Checked]] = {
+    "number": _Checker._object_numbers,
+    "boolean": _Checker._object_booleans,
+    "string": _Checker._object_strings,
+    "date": _Checker._object_dates,
+}
+
+
+def _dtype_shape(col: pd.Series) -> str:
+    """What a column's dtype holds, as the table of typed checks names it."""
+    return {"i": "numbers", "u": "numbers", "f": "numbers", "b": "booleans", "M": "datetimes"}.get(
+        col.dtype.kind, "other")
 
 
 def _num(v: float) -> str:
