@@ -578,6 +578,18 @@ def diff(ctx: click.Context, old: str, new: str, fmt: str | None) -> None:
         click.echo(render_text(a, b, changes), nl=False)
 
 
+_total_option = click.option(
+    "--total", "total", multiple=True, metavar="METRIC",
+    help="Sum and mean of this number metric under each version, overall and by segment (repeatable).")
+
+
+def _totals(total: tuple[str, ...], gates: tuple[str, ...]) -> tuple[str, ...]:
+    """The metrics to total: those asked for, then those a gate reads; every gate checked before any run."""
+    from .review.impact import gate_metrics
+
+    return tuple(dict.fromkeys([*total, *gate_metrics(gates)]))
+
+
 @main.command()
 @click.argument("old")
 @click.argument("new")
@@ -588,28 +600,33 @@ def diff(ctx: click.Context, old: str, new: str, fmt: str | None) -> None:
 @click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write a self-contained HTML report with charts.")
 @click.option("--fail-if", "gates", multiple=True,
-              help="Exit 1 when this holds, e.g. 'grade_changed_share > 0.05' or 'rejected > 0' (repeatable).")
+              help="Exit 1 when this holds, e.g. 'grade_changed_share > 0.05', 'rejected > 0' or "
+                   "'total.expected_loss.change_share > 0.05' (repeatable).")
+@_total_option
 @_rejects_option
 @_encoding_option
 @_lang_option
 @click.pass_context
 @handle_errors
 def impact(ctx: click.Context, old: str, new: str, portfolio: Path, as_of: str | None, fmt: str | None,
-           html_out: Path | None, gates: tuple[str, ...], rejects_out: Path | None, encoding: str,
-           lang: str) -> None:
+           html_out: Path | None, gates: tuple[str, ...], total: tuple[str, ...], rejects_out: Path | None,
+           encoding: str, lang: str) -> None:
     """Champion / challenger: decide a portfolio under two policy versions and report what moves.
 
     OLD and NEW are files, ID@VERSION, REV:path in git, or a bare policy ID (each client under the
     version in force on its day). A row rejected on either side is not compared: the count is on
-    stderr and in the report.
+    stderr and in the report. --total METRIC adds the metric's sum and mean under each version, for
+    all compared clients and by segment (a gate on total.METRIC.FIELD adds it too).
     """
     from .review.impact import analyse
     from .run import read_portfolio
 
     fmt = fmt or _default_format()
     _check_as_of(as_of)
+    total = _totals(total, gates)
     table = read_portfolio(portfolio, encoding=encoding)
-    result = analyse(_side_ref(ctx, old), _side_ref(ctx, new), table, as_of, progress=_progress("deciding"))
+    result = analyse(_side_ref(ctx, old), _side_ref(ctx, new), table, as_of, progress=_progress("deciding"),
+                     total=total)
     _emit_migration(result, fmt, html_out, gates, "Portfolio impact", rejects_out, lang)
 
 
@@ -662,18 +679,21 @@ def _emit_migration(result: Any, fmt: str, html_out: Path | None, gates: tuple[s
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default=None)
 @click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--fail-if", "gates", multiple=True,
-              help="As for impact, e.g. 'downgrade_share > 0.1' or 'rejected > 0'.")
+              help="As for impact, e.g. 'downgrade_share > 0.1', 'rejected > 0' or "
+                   "'total.expected_loss.change_share > 0.2'.")
+@_total_option
 @_rejects_option
 @_encoding_option
 @_lang_option
 @click.pass_context
 @handle_errors
 def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Path, as_of: str | None,
-             fmt: str | None, html_out: Path | None, gates: tuple[str, ...], rejects_out: Path | None,
-             encoding: str, lang: str) -> None:
+             fmt: str | None, html_out: Path | None, gates: tuple[str, ...], total: tuple[str, ...],
+             rejects_out: Path | None, encoding: str, lang: str) -> None:
     """Stress test: apply a scenario's shocks and report the migration against the unshocked portfolio.
 
     A policy id decides each client under the version in force on its day (or on --as-of).
+    --total METRIC adds the metric's sum and mean unshocked and shocked, overall and by segment.
     """
     from .review.scenario import load_scenario
     from .review.scenario import simulate as run_scenario
@@ -681,10 +701,11 @@ def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Pa
 
     fmt = fmt or _default_format()
     _check_as_of(as_of)
+    total = _totals(total, gates)
     ref = _side_ref(ctx, policy)
     scenario = load_scenario(scenario_file, ref.pinned or ref.for_day(as_of))
     result, changed = run_scenario(ref, read_portfolio(portfolio, encoding=encoding), scenario, as_of,
-                                   progress=_progress("deciding"))
+                                   progress=_progress("deciding"), total=total)
     for i, n in enumerate(changed):
         if n == 0:  # the portfolio has no such column, or no client of the segment: say so
             click.echo(f"{scenario_file}: warning: shock {i + 1} ({scenario.shocks[i].field}) changed no cell of "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import operator
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ from ..diagnostics import Diagnostic, UsageError
 from ..policy.compiler import CompiledPolicy
 from ..portfolio.batch import Table, _flatten_lists
 from ..safetext import html_text, printable
+from .totals import ALL, FIELDS, NO_SEGMENT, check_totals, gate_value, totals, undefined_reason
 
 if TYPE_CHECKING:
     from ..decide.ref import PolicyRef
@@ -29,7 +30,10 @@ if TYPE_CHECKING:
 
 GATES = ("grade_changed", "grade_changed_share", "downgrades", "downgrade_share", "upgrades", "upgrade_share",
          "warnings_changed_share", "actions_changed_share", "rejected", "rejected_share")
-_GATE = re.compile(r"^\s*([a-z_]+)\s*(>=|<=|>|<|==)\s*([0-9.]+)\s*$")
+# NAME OP NUMBER; NAME a figure of the summary, or total.METRIC.FIELD / total.METRIC[SEGMENT].FIELD.
+_GATE = re.compile(r"^\s*(?P<name>total\.(?P<metric>[A-Za-z_][A-Za-z0-9_]*)(?:\[(?P<segment>[^\]]+)\])?"
+                   r"\.(?P<field>[a-z_]+)|[a-z_]+)\s*(?P<op>>=|<=|>|<|==)\s*"
+                   r"(?P<limit>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
 _OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq}
 
 
@@ -66,18 +70,22 @@ def _joined(series: pd.Series) -> np.ndarray:
 
 def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, table: Table, as_of: str | None = None,
             max_listed: int = 200, new_table: Table | None = None,
-            progress: Callable[[int, int], None] | None = None) -> Impact:
+            progress: Callable[[int, int], None] | None = None, total: Sequence[str] = ()) -> Impact:
     """``old`` on ``table`` against ``new`` on ``new_table`` (the same table unless a scenario shocked it).
 
     Each side is a run of the run layer: a policy id decides each client under the version in force
     on its day, and every row is accounted for. A row rejected on either side is not compared; the
-    report's ``rejected`` block counts them (``--fail-if 'rejected > 0'``).
+    report's ``rejected`` block counts them (``--fail-if 'rejected > 0'``). ``total`` names number
+    metrics whose sums and means the report gives per version (``totals``).
     """
     from ..decide.ref import PolicyRef
     from ..portfolio.tables import decide_table
 
     ref_a = old if isinstance(old, PolicyRef) else PolicyRef(old)
     ref_b = new if isinstance(new, PolicyRef) else PolicyRef(new)
+    total = list(dict.fromkeys(total))
+    # A pinned version is known before any client is decided: a misspelt metric costs no run.
+    check_totals(total, [[r.pinned] for r in (ref_a, ref_b) if r.pinned is not None])
     a = decide_table(ref_a, table, as_of, progress=progress)
     b = decide_table(ref_b, new_table if new_table is not None else table, as_of, progress=progress)
     policies = a.policies + b.policies
@@ -87,6 +95,7 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
     if any(p.grade_ids != policies[0].grade_ids for p in policies):
         raise UsageError([Diagnostic("different-scales", "the two policies grade on different scales",
                                      hint="impact compares grades; both versions need the same scale")])
+    check_totals(total, [a.policies, b.policies])
     old_p, new_p = (a.policies or policies)[0], (b.policies or policies)[-1]
     da = a.decisions.set_index("row") if a.parts else _no_decisions()
     db = b.decisions.set_index("row") if b.parts else _no_decisions()
@@ -96,15 +105,7 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
     rank = {g: i for i, g in enumerate(grades)}
     ga = da["grade"].astype(str).to_numpy()
     gb = db["grade"].astype(str).to_numpy()
-    balance = np.ones(len(rows))
-    frame = table.frame
-    if "loan.balance" in frame.columns:
-        raw = pd.to_numeric(frame["loan.balance"], errors="coerce").to_numpy(dtype=float)
-        positions = rows.to_numpy() - 1  # decision 'row' is 1-based in the input
-        if table.positions is not None:
-            lookup = {int(p): i for i, p in enumerate(table.positions)}
-            positions = np.array([lookup[int(p)] for p in positions], dtype=int)
-        balance = np.nan_to_num(raw[positions], nan=0.0)
+    balance = _balances(table, rows)
     counts = pd.crosstab(pd.Categorical(ga, grades), pd.Categorical(gb, grades), dropna=False)
     weighted = pd.crosstab(pd.Categorical(ga, grades), pd.Categorical(gb, grades), values=balance,
                            aggfunc="sum", dropna=False).fillna(0.0)
@@ -116,25 +117,10 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
     changed_warn = _joined(da["warnings"]) != _joined(db["warnings"])
     changed_act = _joined(da["actions"]) != _joined(db["actions"])
     any_change = changed_grade | changed_warn | changed_act
-    shown = np.flatnonzero(any_change)[:max_listed]
-    wa, wb = _lists(da["warnings"].iloc[shown]), _lists(db["warnings"].iloc[shown])
-    aa, ab = _lists(da["actions"].iloc[shown]), _lists(db["actions"].iloc[shown])
-    listed = []
-    for k, i in enumerate(shown):
-        listed.append({
-            "row": int(rows[i]), "client_id": str(da["client_id"].iloc[i]), "segment": str(da["segment"].iloc[i]),
-            "grade": [ga[i], gb[i]], "decided_by": [str(da["decided_by"].iloc[i]), str(db["decided_by"].iloc[i])],
-            "score": [float(da["score"].iloc[i]), float(db["score"].iloc[i])],
-            "warnings_added": sorted(set(wb[k]) - set(wa[k])), "warnings_removed": sorted(set(wa[k]) - set(wb[k])),
-            "actions_added": sorted(set(ab[k]) - set(aa[k])), "actions_removed": sorted(set(aa[k]) - set(ab[k])),
-        })
+    groups = list(dict.fromkeys(s for p in a.policies or policies for s in p.segments))
+    seg = _segment_names(da["segment"], bool(groups))
+    listed = _listed(da, db, np.flatnonzero(any_change)[:max_listed], seg)
     share = (lambda k: round(float(k) / n, 6)) if n else (lambda k: 0.0)
-    seg = da["segment"].astype(str).to_numpy()
-    by_industry = {}
-    for s in sorted(set(seg)):
-        m = seg == s
-        by_industry[s] = {"clients": int(m.sum()), "grade_changed": int((changed_grade & m).sum()),
-                          "downgrades": int(((rb > ra) & m).sum()), "upgrades": int(((rb < ra) & m).sum())}
     rejected_rows = {r["row"] for r in a.rejects} | {r["row"] for r in b.rejects}
     rows_read = a.rows_read
     report = {
@@ -157,10 +143,59 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
                                "new": {g: int((gb == g).sum()) for g in grades}},
         "warnings": _before_after(_flatten_lists(da["warnings"]), _flatten_lists(db["warnings"])),
         "actions": _before_after(_flatten_lists(da["actions"]), _flatten_lists(db["actions"])),
-        "by_industry": by_industry,
+        "by_industry": _by_segment(seg, ra, rb),
         "changed_clients": listed, "changed_clients_total": int(any_change.sum()),
     }
+    if total:
+        order = [*(groups or [ALL]), *([NO_SEGMENT] if groups and NO_SEGMENT in seg else [])]
+        report["totals"] = totals(total, da, db, seg, order, new_p)
     return Impact(old_p, new_p, report, (a, b))
+
+
+def _balances(table: Table, rows: pd.Index) -> np.ndarray:
+    """Each compared client's loan balance (0 where it has none; 1 each when the table has no balance)."""
+    frame = table.frame
+    if "loan.balance" not in frame.columns:
+        return np.ones(len(rows))
+    raw = pd.to_numeric(frame["loan.balance"], errors="coerce").to_numpy(dtype=float)
+    positions = rows.to_numpy() - 1  # decision 'row' is 1-based in the input
+    if table.positions is not None:
+        lookup = {int(p): i for i, p in enumerate(table.positions)}
+        positions = np.array([lookup[int(p)] for p in positions], dtype=int)
+    return np.nan_to_num(raw[positions], nan=0.0)
+
+
+def _by_segment(seg: np.ndarray, ra: np.ndarray, rb: np.ndarray) -> dict[str, dict[str, int]]:
+    """Clients, grade changes, downgrades and upgrades per segment (grade ranks: ``ra`` before, ``rb`` after)."""
+    out = {}
+    for s in sorted(set(seg)):
+        m = seg == s
+        out[s] = {"clients": int(m.sum()), "grade_changed": int(((ra != rb) & m).sum()),
+                  "downgrades": int(((rb > ra) & m).sum()), "upgrades": int(((rb < ra) & m).sum())}
+    return out
+
+
+def _listed(da: pd.DataFrame, db: pd.DataFrame, shown: np.ndarray, seg: np.ndarray) -> list[dict[str, Any]]:
+    """The changed clients the report lists: both sides' grade, deciding rule, score, and what moved."""
+    rows = da.index
+    ga, gb = da["grade"].astype(str).to_numpy(), db["grade"].astype(str).to_numpy()
+    wa, wb = _lists(da["warnings"].iloc[shown]), _lists(db["warnings"].iloc[shown])
+    aa, ab = _lists(da["actions"].iloc[shown]), _lists(db["actions"].iloc[shown])
+    return [{
+        "row": int(rows[i]), "client_id": str(da["client_id"].iloc[i]), "segment": str(seg[i]),
+        "grade": [ga[i], gb[i]], "decided_by": [str(da["decided_by"].iloc[i]), str(db["decided_by"].iloc[i])],
+        "score": [float(da["score"].iloc[i]), float(db["score"].iloc[i])],
+        "warnings_added": sorted(set(wb[k]) - set(wa[k])), "warnings_removed": sorted(set(wa[k]) - set(wb[k])),
+        "actions_added": sorted(set(ab[k]) - set(aa[k])), "actions_removed": sorted(set(aa[k]) - set(ab[k])),
+    } for k, i in enumerate(shown)]
+
+
+def _segment_names(segment: pd.Series, segmented: bool) -> np.ndarray:
+    """Each client's segment as text: without segments every client is in one group, 'all';
+    a client of a segmented policy in none of its segments is in '(none)', never 'nan'."""
+    names = segment.astype(object).to_numpy(copy=True)
+    names[pd.isna(names)] = NO_SEGMENT if segmented else ALL
+    return names.astype(str).astype(object)
 
 
 def _side(run: TableRun, policy: CompiledPolicy) -> dict[str, Any]:
@@ -183,17 +218,60 @@ def _before_after(before: Any, after: Any) -> dict[str, dict[str, int]]:
             for k in sorted(set(b) | set(a))}
 
 
-def gate_failures(report: dict[str, Any], gates: tuple[str, ...]) -> list[str]:
-    """The --fail-if conditions that hold, e.g. 'grade_changed_share > 0.05'."""
+@dataclass(frozen=True)
+class Gate:
+    """One --fail-if condition: a figure of the summary, or of a metric's totals (``metric`` set)."""
+
+    name: str
+    op: str
+    limit: str
+    metric: str | None = None
+    segment: str | None = None
+    field: str | None = None
+
+
+def parse_gate(gate: str) -> Gate:
+    """A --fail-if condition, or a usage error (exit 2) saying which names there are."""
+    m = _GATE.match(gate)
+    if not m:
+        raise UsageError([Diagnostic("bad-gate", f"--fail-if '{gate}' is not 'NAME OP NUMBER'", hint=(
+            f"NAME one of {', '.join(GATES)}, or total.METRIC.FIELD (total.METRIC[SEGMENT].FIELD); "
+            "OP one of > >= < <= =="))])
+    if m["metric"] is None and m["name"] not in GATES:
+        raise UsageError([Diagnostic("bad-gate", f"--fail-if '{gate}': no figure '{m['name']}' in the report",
+                                     hint=f"NAME one of {', '.join(GATES)}, or total.METRIC.FIELD")])
+    if m["metric"] is not None and m["field"] not in FIELDS:
+        raise UsageError([Diagnostic("bad-gate", f"--fail-if '{gate}': a total has no figure '{m['field']}'",
+                                     hint=f"FIELD one of {', '.join(FIELDS)}")])
+    return Gate(m["name"], m["op"], m["limit"], m["metric"], m["segment"], m["field"])
+
+
+def gate_metrics(gates: Sequence[str]) -> list[str]:
+    """The metrics the gates read totals of (checked first: a bad gate costs no run)."""
+    return [g.metric for g in map(parse_gate, gates) if g.metric is not None]
+
+
+def gate_failures(report: dict[str, Any], gates: Sequence[str]) -> list[str]:
+    """The --fail-if conditions that hold, e.g. 'grade_changed_share > 0.05'.
+
+    A total's figure with no value (a relative change of a sum that was 0) fails its gate: nothing
+    shows the condition is false, and the message says why.
+    """
     failed = []
-    for gate in gates:
-        m = _GATE.match(gate)
-        if not m or m[1] not in GATES:
-            raise UsageError([Diagnostic("bad-gate", f"--fail-if '{gate}' is not 'NAME OP NUMBER'",
-                                         hint=f"NAME one of {', '.join(GATES)}; OP one of > >= < <= ==")])
-        value = report["summary"][m[1]]
-        if _OPS[m[2]](value, float(m[3])):
-            failed.append(f"{m[1]} = {value} {m[2]} {m[3]}")
+    for gate in map(parse_gate, gates):
+        if gate.metric is None:
+            value = report["summary"][gate.name]
+        elif gate.metric not in report.get("totals", {}):
+            raise UsageError([Diagnostic("bad-gate", f"--fail-if: the report has no totals of '{gate.metric}'",
+                                         hint=f"add --total {gate.metric}")])
+        else:
+            assert gate.field is not None
+            value = gate_value(report, gate.metric, gate.segment, gate.field)
+        if value is None:
+            failed.append(f"{gate.name} has no value ({undefined_reason(gate.field or '')}), "
+                          f"so '{gate.name} {gate.op} {gate.limit}' cannot be shown false")
+        elif _OPS[gate.op](value, float(gate.limit)):
+            failed.append(f"{gate.name} = {value} {gate.op} {gate.limit}")
     return failed
 
 
@@ -221,6 +299,9 @@ WORDS: dict[str, dict[str, str]] = {
         "shock": "shock", "multiply": "multiply", "add": "add", "cells_changed": "cells changed",
         "upgrade": "upgrade", "downgrade": "downgrade",
         "unchanged": "unchanged", "legend": "Legend", "none": "none",
+        "total": "Total", "figure": "figure", "change_pct": "change %", "sum": "sum", "mean": "mean",
+        "with_value": "with a value", "without_value": "without a value", "all_clients": "all clients",
+        "no_segment": "no segment", "compared": "{n:,} clients compared",
     },
     "zh": {
         "clients": "户", "clients_col": "户数", "change_grade": "户分类变化", "down": "户下调", "up": "户上调",
@@ -238,6 +319,9 @@ WORDS: dict[str, dict[str, str]] = {
         "shock": "冲击", "multiply": "乘以", "add": "加上", "cells_changed": "变动单元格",
         "upgrade": "上调", "downgrade": "下调",
         "unchanged": "不变", "legend": "图例", "none": "无",
+        "total": "合计", "figure": "指标", "change_pct": "变化率", "sum": "总和", "mean": "平均",
+        "with_value": "有值户数", "without_value": "无值户数", "all_clients": "全部客户",
+        "no_segment": "无细分", "compared": "比较 {n:,} 户",
     },
 }
 _SEGMENT_NAMES = {"industry": {"en": "industry", "zh": "行业"}}
@@ -367,8 +451,8 @@ def sections(report: dict[str, Any], lang: str = "en") -> list[Section]:
         out.append(Section(key, w[key], [w[what], w["before"], w["after"], w["change"]],
                            [[k, _int(v["old"]), _int(v["new"]), _signed(v["change"])]
                             for k, v in report[key].items()], (1, 2, 3)))
-    by = report.get("segment_by") or "industry"
-    by_name = _SEGMENT_NAMES.get(by, {}).get(lang, by)
+    by = report.get("segment_by")
+    by_name = _SEGMENT_NAMES.get(by, {}).get(lang, by) if by else w["segment"]
     out.append(Section("by_segment", w["by_segment"].format(by=by_name),
                        [by_name, w["clients_col"], w["grade_changed"], w["downgrades"],
                         w["upgrades"]],
@@ -384,6 +468,7 @@ def sections(report: dict[str, Any], lang: str = "en") -> list[Section]:
           _moved(c["warnings_added"], c["warnings_removed"]), _moved(c["actions_added"], c["actions_removed"])]
          for c in listed],
         note=w["listed"].format(total=report["changed_clients_total"], shown=len(listed))))
+    out.extend(_total_sections(report, lang, by_name))
     scenario = report.get("scenario")
     if scenario:
         out.append(Section("scenario", f"{w['scenario']}: {scenario['name']}",
@@ -392,6 +477,44 @@ def sections(report: dict[str, Any], lang: str = "en") -> list[Section]:
                              "" if s.get("multiply") is None else f"{s['multiply']:g}",
                              "" if s.get("add") is None else f"{s['add']:g}", _int(s["cells_changed"])]
                             for s in scenario["shocks"]], (2, 3, 4)))
+    return out
+
+
+def _figure(v: float | None, signed: bool = False) -> str:
+    """A total's figure: two decimals from 1 up (amounts), four significant digits below (ratios)."""
+    if v is None:
+        return "-"
+    sign = "+" if signed else ""
+    return f"{v:{sign},.2f}" if abs(v) >= 1 or v == 0 else f"{v:{sign}#.4g}"
+
+
+def _percent(v: float | None) -> str:
+    return "-" if v is None else f"{v:+.2%}"
+
+
+def _total_sections(report: dict[str, Any], lang: str, by_name: str) -> list[Section]:
+    """One table per metric of ``--total``: each group's sum and mean before and after, and the
+    clients with and without a value (a null is counted, never added as 0)."""
+    w = WORDS[lang]
+    out = []
+    for name, entry in report.get("totals", {}).items():
+        label = (entry.get("label") or {}).get(lang)
+        rows = []
+        groups = [(k, v) for k, v in entry["by_segment"].items() if k != ALL]  # no segments: 'all' once
+        for group, g in [(ALL, entry[ALL]), *groups]:
+            old, new = g["old"], g["new"]
+            shown = w["all_clients"] if group == ALL else w["no_segment"] if group == NO_SEGMENT else group
+            rows += [[printable(shown), w["sum"], _figure(old["sum"]), _figure(new["sum"]),
+                      _figure(g["change"], True), _percent(g["change_share"])],
+                     ["", w["mean"], _figure(old["mean"]), _figure(new["mean"]), _figure(g["mean_change"], True),
+                      _percent(g["mean_change_share"])],
+                     ["", w["with_value"], _int(old["count"]), _int(new["count"]),
+                      _signed(new["count"] - old["count"]), ""],
+                     ["", w["without_value"], _int(old["nulls"]), _int(new["nulls"]),
+                      _signed(new["nulls"] - old["nulls"]), ""]]
+        out.append(Section(f"total_{name}", f"{w['total']}: {label} ({name})" if label else f"{w['total']}: {name}",
+                           [by_name, w["figure"], w["before"], w["after"], w["change"], w["change_pct"]],
+                           rows, (2, 3, 4, 5), w["compared"].format(n=entry[ALL]["clients"])))
     return out
 
 

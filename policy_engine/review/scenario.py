@@ -15,7 +15,7 @@ whole (the shocked value is rounded to the nearest whole number).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -163,12 +163,14 @@ def apply(scenario: Scenario, table: Table, segment_column: str | None = "indust
 
 
 def simulate(policy: CompiledPolicy | PolicyRef, table: Table, scenario: Scenario, as_of: str | None = None,
-             progress: Callable[[int, int], None] | None = None) -> tuple[Impact, list[int]]:
+             progress: Callable[[int, int], None] | None = None,
+             total: Sequence[str] = ()) -> tuple[Impact, list[int]]:
     """The scenario's migration report (``impact``'s form) and the cells each shock changed.
 
     The unshocked and the shocked portfolio are two runs of the run layer under the same policy
     reference: a policy id decides each client under the version in force on its day, and rows
-    rejected on either side are counted in the report's ``rejected`` block.
+    rejected on either side are counted in the report's ``rejected`` block. ``total`` names the
+    number metrics whose sums and means the report gives unshocked and shocked.
     """
     from ..decide.ref import PolicyRef
     from .impact import analyse
@@ -177,7 +179,7 @@ def simulate(policy: CompiledPolicy | PolicyRef, table: Table, scenario: Scenari
     checked = ref.pinned or ref.for_day(as_of)
     segment = next((i.source for i in checked.inputs if i.name == checked.segment_by), None)
     shocked, changed = apply(scenario, table, segment)
-    result = analyse(ref, ref, table, as_of, new_table=shocked, progress=progress)
+    result = analyse(ref, ref, table, as_of, new_table=shocked, progress=progress, total=total)
     result.report["scenario"] = {"name": scenario.name, "shocks": [
         {k: v for k, v in s.__dict__.items() if k != "whole"} | {"cells_changed": n}
         for s, n in zip(scenario.shocks, changed, strict=True)]}
