@@ -271,7 +271,8 @@ def gate_failures(report: dict[str, Any], gates: Sequence[str]) -> list[str]:
             failed.append(f"{gate.name} has no value ({undefined_reason(gate.field or '')}), "
                           f"so '{gate.name} {gate.op} {gate.limit}' cannot be shown false")
         elif _OPS[gate.op](value, float(gate.limit)):
-            failed.append(f"{gate.name} = {value} {gate.op} {gate.limit}")
+            shown = round(value, 9) if isinstance(value, float) else value  # no float noise (0.19999999999999998)
+            failed.append(f"{gate.name} = {shown} {gate.op} {gate.limit}")
     return failed
 
 

@@ -38,7 +38,7 @@ def check_totals(names: Sequence[str], sides: Sequence[Sequence[CompiledPolicy]]
             if metric is None:
                 problems.append(Diagnostic(
                     "unknown-metric", f"--total '{name}': {p.id} {p.version} has no metric '{name}'",
-                    hint=did_you_mean(name, common) or _known(common)))
+                    hint="; ".join(filter(None, [did_you_mean(name, common), _known(common)]))))
                 break
             if metric.expr.type != "number":
                 problems.append(Diagnostic(
