@@ -301,7 +301,7 @@ WORDS: dict[str, dict[str, str]] = {
         "upgrade": "upgrade", "downgrade": "downgrade",
         "unchanged": "unchanged", "legend": "Legend", "none": "none",
         "total": "Total", "figure": "figure", "change_pct": "change %", "sum": "sum", "mean": "mean",
-        "with_value": "with a value", "without_value": "without a value", "all_clients": "all clients",
+        "with_value": "with value", "without_value": "no value", "all_clients": "all clients",
         "no_segment": "no segment", "compared": "{n:,} clients compared",
     },
     "zh": {
