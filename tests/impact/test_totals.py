@@ -221,3 +221,13 @@ def test_impact_without_total_keeps_its_report() -> None:
     r = _cli("impact", "loss-client-management@1.0.0", "loss-client-management@1.1.0",
              "--portfolio", str(REFERENCE / "samples" / "portfolio.csv"), "--format", "json")
     assert r.exit_code == 0 and "totals" not in json.loads(r.stdout)
+
+
+def test_a_bad_gate_is_refused_before_the_portfolio_is_read(tmp_path: Path) -> None:
+    # The portfolio does not exist: the mistake in the gate is what the reviewer hears about, before any run.
+    missing = tmp_path / "nowhere.csv"
+    r = _impact(OLD, NEW, missing, "--fail-if", "total.expected_loss.chnage > 0")
+    assert r.exit_code == 2 and "a total has no figure 'chnage'" in r.stderr
+    r = _cli("simulate", OLD, "--portfolio", str(missing), "--scenario", str(SCENARIOS / "collateral-crash.yaml"),
+             "--fail-if", "total.expected_loss > 0")
+    assert r.exit_code == 2 and "is not 'NAME OP NUMBER'" in r.stderr
