@@ -16,10 +16,10 @@ import yaml
 from click.testing import CliRunner
 
 from policy_engine.cli import main
+from policy_engine.decide.evaluate import Decider
 from policy_engine.diagnostics import InputError
-from policy_engine.diffing import resolve
-from policy_engine.evaluate import Decider
-from policy_engine.synthetic import policy_clients
+from policy_engine.portfolio.synthetic import policy_clients
+from policy_engine.review.diffing import resolve
 
 from ..conftest import POLICIES, REFERENCE
 
