@@ -17,7 +17,6 @@ reported by the evaluator as *undetermined*.
 from __future__ import annotations
 
 import ast
-import datetime as _dt
 import io
 import math
 import re
@@ -32,6 +31,22 @@ import simpleeval
 from ..diagnostics import did_you_mean
 from ..frozen import Frozen, field
 
+# The types and limits the language speaks live with the function table; re-exported for the engine.
+from .functions import BOOL as BOOL
+from .functions import DATE as DATE
+from .functions import FUNCTIONS as FUNCTIONS
+from .functions import GRADE as GRADE
+from .functions import MAX_ROUND_DIGITS as MAX_ROUND_DIGITS
+from .functions import MAX_WINDOW as MAX_WINDOW
+from .functions import NULL as NULL
+from .functions import NUMBER as NUMBER
+from .functions import SCALARS as SCALARS
+from .functions import SERIES_DATE as SERIES_DATE
+from .functions import SERIES_NUMBER as SERIES_NUMBER
+from .functions import STRING as STRING
+from .functions import Function as Function
+from .functions import check_call, row_helpers, row_runtime
+
 # Limits (simpleeval's for power and strings; ours for the rest). A policy that
 # needs more than these is almost certainly a mistake or an attack.
 MAX_EXPRESSION_LENGTH = 2_000
@@ -39,15 +54,8 @@ MAX_DEPTH = 40
 MAX_LITERAL = 1e15
 MAX_STRING_LITERAL = min(200, simpleeval.MAX_STRING_LENGTH)
 MAX_POWER = simpleeval.MAX_POWER
-MAX_ROUND_DIGITS = 10
 MAX_EXPONENT = 100  # |e| in x ** e, proved at validate time
 MAX_LIST_LITERAL = 64
-MAX_WINDOW = 400  # periods a window may count (a client has at most 400 periods)
-
-# Types. Series are the periodic financials of one client, oldest first.
-NUMBER, BOOL, STRING, DATE, GRADE, NULL = "number", "bool", "string", "date", "grade", "null"
-SERIES_NUMBER, SERIES_DATE = "series<number>", "series<date>"
-SCALARS = {NUMBER, BOOL, STRING, DATE, GRADE}
 
 
 class ExpressionError(Exception):
@@ -105,19 +113,7 @@ class CheckedExpression(Frozen, eq=False):
     annotations: Mapping[int, tuple[str, bool]] = field(repr=False, compare=False)
 
 
-# ----------------------------------------------------------------- functions
-
-
-class Function(Frozen):
-    """One catalogue entry: arity, a type rule and the runtime helper."""
-
-    name: str
-    min_args: int
-    max_args: int | None
-    signature: str
-    doc: str
-    first_stage: str = "param"
-    literal_args: tuple[int, ...] = ()  # positions that must be literals
+# ----------------------------------------------------------------- operators
 
 
 def _fin(x: Any) -> Any:
@@ -157,225 +153,11 @@ def _pow(a: Any, b: Any) -> Any:
         return None
 
 
-def _ratio(a: Any, b: Any) -> Any:
-    if a is None or b is None or b <= 0:
-        return None
-    return a / b
-
-
-def _min(*args: Any) -> Any:
-    return None if None in args else min(args)
-
-
-def _max(*args: Any) -> Any:
-    return None if None in args else max(args)
-
-
-def _abs(x: Any) -> Any:
-    return None if x is None else abs(x)
-
-
-def _round(x: Any, n: Any = 0) -> Any:
-    if x is None:
-        return None
-    return round(x, int(n))
-
-
-def _coalesce(*args: Any) -> Any:
-    for a in args:
-        if a is not None:
-            return a
-    return None
-
-
-def _last(s: Sequence[Any]) -> Any:
-    return s[-1] if s else None
-
-
-def _first(s: Sequence[Any]) -> Any:
-    return s[0] if s else None
-
-
-def _tail(s: Sequence[Any], n: float) -> list[Any]:
-    # n is a whole number >= 1 (checked at validate)
-    return list(s[-int(n):])
-
-
-def _plain_sum(s: Sequence[Any]) -> float:
-    # Left to right, uncompensated: the vector evaluator adds in the same order, and
-    # Python 3.12's sum() of floats is compensated, which would make the two differ.
-    acc = 0.0
-    for x in s:
-        acc += x
-    return acc
-
-
-def _sum(s: Sequence[Any]) -> Any:
-    if not s or None in s:
-        return None
-    return _plain_sum(s)
-
-
-def _avg(s: Sequence[Any]) -> Any:
-    if not s or None in s:
-        return None
-    return _plain_sum(s) / len(s)
-
-
-def _sum_last(s: Sequence[Any], n: float) -> Any:
-    # n is a whole number >= 1 (checked at validate); fewer periods than that is no sum
-    k = int(n)
-    return None if len(s) < k else _sum(s[-k:])
-
-
-def _avg_last(s: Sequence[Any], n: float) -> Any:
-    k = int(n)
-    return None if len(s) < k else _avg(s[-k:])
-
-
-def _count(s: Sequence[Any]) -> int:
-    return float(sum(1 for x in s if x is not None))
-
-
-def _series_min(s: Sequence[Any]) -> Any:
-    if not s or None in s:
-        return None
-    return min(s)
-
-
-def _series_max(s: Sequence[Any]) -> Any:
-    if not s or None in s:
-        return None
-    return max(s)
-
-
-_STREAK_OPS: dict[str, Callable[[Any, Any], bool]] = {
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-}
-
-
-def _streak(s: Sequence[Any], op: str, x: Any) -> Any:
-    """Periods, counted back from the latest, for which ``value op x`` holds.
-
-    A null period reached before the streak ends makes it null (undetermined): the missing
-    quarter may continue the streak, and a shorter streak would look healthier than the client.
-    A null older than the first period that breaks the streak changes nothing.
-    """
-    if x is None:
-        return None
-    test = _STREAK_OPS[op]
-    n = 0
-    for v in reversed(s):
-        if v is None:
-            return None
-        if not test(v, x):
-            break
-        n += 1
-    return float(n)
-
-
-def _pct_change(s: Sequence[Any], n: Any) -> Any:
-    """Relative change of the latest value against the one ``n`` periods earlier."""
-    k = int(n)  # a whole number >= 1 (checked at validate)
-    if len(s) <= k:
-        return None
-    new, old = s[-1], s[-1 - k]
-    if new is None or old is None or old == 0:
-        return None
-    return (new - old) / abs(old)
-
-
-def _change(new: Any, old: Any) -> Any:
-    if new is None or old is None or old == 0:
-        return None
-    return (new - old) / abs(old)
-
-
-def _days_between(a: Any, b: Any) -> Any:
-    if a is None or b is None:
-        return None
-    return float((b - a).days)
-
-
-def _months_between(a: Any, b: Any) -> Any:
-    """Whole calendar months from ``a`` to ``b`` (negative when b is earlier)."""
-    if a is None or b is None:
-        return None
-    months = (b.year - a.year) * 12 + (b.month - a.month)
-    if months > 0 and b.day < a.day:
-        months -= 1
-    elif months < 0 and b.day > a.day:
-        months += 1
-    return float(months)
-
-
-def _is_null(x: Any) -> bool:
-    return x is None
-
-
+# What generated code calls: the operator helpers, then each function's row implementation
+# (from the function table, :mod:`policy_engine.language.functions`), by the function's name.
 RUNTIME: dict[str, Any] = {
-    "_fin": _fin, "_div": _div, "_floordiv": _floordiv, "_mod": _mod, "_pow": _pow,
-    "ratio": _ratio, "min": _min, "max": _max, "abs": _abs, "round": _round,
-    "coalesce": _coalesce, "last": _last, "first": _first, "tail": _tail, "sum": _sum,
-    "avg": _avg, "sum_last": _sum_last, "avg_last": _avg_last, "count": _count,
-    "series_min": _series_min, "series_max": _series_max, "streak": _streak,
-    "pct_change": _pct_change, "change": _change, "days_between": _days_between,
-    "months_between": _months_between, "is_null": _is_null,
+    "_fin": _fin, "_div": _div, "_floordiv": _floordiv, "_mod": _mod, "_pow": _pow, **row_runtime(),
 }
-
-FUNCTIONS: dict[str, Function] = {f.name: f for f in [
-    Function("min", 2, None, "min(x, y, ...) -> number", "smallest value; null if any is null"),
-    Function("max", 2, None, "max(x, y, ...) -> number", "largest value; null if any is null"),
-    Function("abs", 1, 1, "abs(x) -> number", "absolute value"),
-    Function("round", 1, 2, "round(x, digits) -> number", "round to digits (a literal 0-10)",
-             literal_args=(1,)),
-    Function("coalesce", 2, None, "coalesce(x, y, ...) -> value", "first value that is not null"),
-    Function("is_null", 1, 1, "is_null(x) -> bool", "true when x has no value"),
-    Function("ratio", 2, 2, "ratio(a, b) -> number",
-             "a / b, null when b is null, zero or negative (a ratio over a non-positive base has no meaning)"),
-    Function("change", 2, 2, "change(new, old) -> number", "(new - old) / |old|; null when old is 0"),
-    Function("last", 1, 1, "last(series) -> value", "latest period's value"),
-    Function("first", 1, 1, "first(series) -> value", "earliest period's value"),
-    Function("tail", 2, 2, "tail(series, n) -> series", f"the latest n periods (n a whole number 1-{MAX_WINDOW})",
-             literal_args=(1,)),
-    Function("sum", 1, 1, "sum(series) -> number", "sum; null if empty or any period is null"),
-    Function("avg", 1, 1, "avg(series) -> number", "mean; null if empty or any period is null"),
-    Function("sum_last", 2, 2, "sum_last(series, n) -> number",
-             f"sum of the latest n periods (n a whole number 1-{MAX_WINDOW}); null unless all n have a value",
-             literal_args=(1,)),
-    Function("avg_last", 2, 2, "avg_last(series, n) -> number",
-             f"mean of the latest n periods (n a whole number 1-{MAX_WINDOW}); null unless all n have a value",
-             literal_args=(1,)),
-    Function("count", 1, 1, "count(series) -> number", "number of periods with a value"),
-    Function("series_min", 1, 1, "series_min(series) -> number", "smallest period value"),
-    Function("series_max", 1, 1, "series_max(series) -> number", "largest period value"),
-    Function("streak", 3, 3, "streak(series, 'op', x) -> number",
-             "periods, from the latest back, for which value op x holds ('<', '<=', '>', '>=', '==', '!='); "
-             "null when a period without a value is reached before the streak ends",
-             literal_args=(1,)),
-    Function("pct_change", 2, 2, "pct_change(series, n) -> number",
-             f"relative change of the latest period against n periods earlier (n a whole number 1-{MAX_WINDOW})",
-             literal_args=(1,)),
-    Function("days_between", 2, 2, "days_between(d1, d2) -> number", "days from d1 to d2"),
-    Function("months_between", 2, 2, "months_between(d1, d2) -> number", "whole months from d1 to d2"),
-    Function("date", 1, 1, "date('YYYY-MM-DD') -> date", "a date literal", literal_args=(0,)),
-    Function("grade_rank", 1, 1, "grade_rank(g) -> number",
-             "position of grade g on the scale (0 = best); null if g is null. g must be a grade: a grade "
-             "input, grade, a grade literal, or a conditional / coalesce of those"),
-    Function("grade_at_least", 1, 1, "grade_at_least('grade') -> bool",
-             "the decided grade is this grade or worse", first_stage="graded", literal_args=(0,)),
-    Function("fired", 1, 1, "fired('warning_id') -> bool",
-             "the warning fired (null when its condition was undetermined)",
-             first_stage="action", literal_args=(0,)),
-]}
-
-_SERIES_FUNCS = {"last", "first", "tail", "sum", "avg", "sum_last", "avg_last", "count",
-                 "series_min", "series_max", "streak", "pct_change"}
 
 
 # ------------------------------------------------------------------ checking
@@ -836,119 +618,10 @@ class _Checker:
         for i in fn.literal_args:
             if i < n and not isinstance(node.args[i], ast.Constant):
                 raise self.fail("type-mismatch", f"argument {i + 1} of {name}() must be a literal", node.args[i])
-        return getattr(self, "call_" + name, self.call_generic)(fn, node, depth)
-
-    def _args(self, node: ast.Call, depth: int) -> list[tuple[str, bool]]:
-        return [self.check(a, depth) for a in node.args]
-
-    def _want(self, fn: Function, node: ast.Call, i: int, got: str, *types: str) -> None:
-        if got not in types and got != NULL:
-            raise self.fail("type-mismatch",
-                            f"argument {i + 1} of {fn.name}() must be {' or '.join(types)}, found {got}",
-                            node.args[i], f"signature: {fn.signature}")
-
-    def call_generic(self, fn: Function, node: ast.Call, depth: int) -> tuple[str, bool]:
-        args = self._args(node, depth)
-        name = fn.name
-        if name in ("min", "max"):
-            types = {t for t, _ in args if t != NULL}
-            if len(types) > 1 or (types and not types <= {NUMBER} and not types <= {DATE}):
-                raise self.fail("type-mismatch", f"{name}() needs numbers (or dates), found {', '.join(sorted(types))}",
-                                node, f"for a series use series_{name}(s)")
-            return (types.pop() if types else NUMBER), any(n for _, n in args)
-        if name in ("abs",):
-            self._want(fn, node, 0, args[0][0], NUMBER)
-            return NUMBER, args[0][1]
-        if name == "round":
-            self._want(fn, node, 0, args[0][0], NUMBER)
-            if len(args) == 2:
-                digits = node.args[1].value  # type: ignore[attr-defined]
-                if not isinstance(digits, int) or isinstance(digits, bool) or not 0 <= digits <= MAX_ROUND_DIGITS:
-                    raise self.fail("type-mismatch", f"round() digits must be an integer 0-{MAX_ROUND_DIGITS}",
-                                    node.args[1])
-            return NUMBER, args[0][1]
-        if name == "coalesce":
-            types = {STRING if t == GRADE else t for t, _ in args if t != NULL}
-            if len(types) > 1:
-                found = ", ".join(sorted(types))
-                raise self.fail("type-mismatch", f"coalesce() arguments must share one type, found {found}", node)
-            t = next((t for t, _ in args if t != NULL), NULL)
-            if t.startswith("series"):
-                raise self.fail("type-mismatch", "coalesce() of a series: a series is never null (it may be empty)",
-                                node, "use coalesce(last(s), 0) for its latest value")
-            if t in (GRADE, STRING):
-                t = self._text_type(node.args)
-            # Null only when every argument may be null.
-            return t, all(n for _, n in args)
-        if name == "is_null":
-            return BOOL, False
-        if name in ("ratio", "change"):
-            self._want(fn, node, 0, args[0][0], NUMBER)
-            self._want(fn, node, 1, args[1][0], NUMBER)
-            return NUMBER, True
-        if name in _SERIES_FUNCS:
-            st = args[0][0]
-            if not st.startswith("series"):
-                raise self.fail("type-mismatch", f"{name}() needs a series (periodic input), found {st}",
-                                node.args[0], f"signature: {fn.signature}")
-            elem = st[len("series<"):-1]
-            if name in ("last", "first"):
-                return elem, True
-            if name == "tail":
-                self._window(fn, node)
-                return st, False
-            if name == "count":
-                return NUMBER, False
-            if elem != NUMBER:
-                raise self.fail("type-mismatch", f"{name}() needs a numeric series, found {st}", node.args[0])
-            if name == "streak":
-                op = node.args[1].value  # type: ignore[attr-defined]
-                if op not in _STREAK_OPS:
-                    raise self.fail("type-mismatch", f"streak() operator must be one of {', '.join(_STREAK_OPS)}",
-                                    node.args[1])
-                self._want(fn, node, 2, args[2][0], NUMBER)
-                return NUMBER, True  # a null period inside the streak makes it undetermined
-            if name in ("sum_last", "avg_last", "pct_change"):
-                self._window(fn, node)
-            return NUMBER, True
-        if name in ("days_between", "months_between"):
-            self._want(fn, node, 0, args[0][0], DATE)
-            self._want(fn, node, 1, args[1][0], DATE)
-            return NUMBER, args[0][1] or args[1][1]
-        if name == "date":
-            text = node.args[0].value  # type: ignore[attr-defined]
-            try:
-                _dt.date.fromisoformat(text)
-            except (TypeError, ValueError):
-                raise self.fail("type-mismatch", f"date() needs 'YYYY-MM-DD', found {text!r}", node.args[0]) from None
-            return DATE, False
-        if name == "grade_rank":
-            self._grade_valued(node.args[0])
-            return NUMBER, args[0][1]
-        if name == "grade_at_least":
-            self._grade_literal(node.args[0])
-            self.uses_grade = True
-            return BOOL, False
-        if name == "fired":
-            wid = node.args[0].value  # type: ignore[attr-defined]
-            if wid not in self.scope.warnings:
-                raise self.fail("unknown-warning", f"unknown warning '{wid}'", node.args[0],
-                                did_you_mean(str(wid), list(self.scope.warnings)))
-            self.fired.setdefault(wid, None)
-            return BOOL, self.scope.warnings[wid]
-        raise AssertionError(f"function {name} has no type rule")  # pragma: no cover
-
-    def _grade_valued(self, node: ast.AST) -> None:
-        """Every value ``node`` can take is a grade on the scale (or null), proven here.
-
-        A grade input, ``grade``, a grade literal, ``null``, or a conditional / coalesce of
-        those (typed grade only then, see :meth:`_text_type`): any other text has no rank.
-        """
-        if isinstance(node, ast.Constant):
-            self._grade_literal(node)
-        elif self.ann[id(node)][0] not in (GRADE, NULL):
-            raise self.fail("type-mismatch", f"grade_rank() needs a grade, found {self.ann[id(node)][0]}", node,
-                            "a grade input, grade, or a grade literal such as 'substandard'")
+        # Every argument is checked before the function's own rule: a wrong argument deep inside is
+        # reported at its place, before the call's types.
+        args = [self.check(a, depth) for a in node.args]
+        return check_call(self, fn, node, args)
 
     def _text_type(self, nodes: Sequence[ast.AST]) -> str:
         """GRADE when every branch is a grade, ``null`` or a literal on the scale, else STRING."""
@@ -960,21 +633,6 @@ class _Checker:
                 continue
             return STRING
         return GRADE
-
-    def _window(self, fn: Function, node: ast.Call) -> None:
-        """A count of periods is a whole number literal: 0.5 periods has no meaning on either path."""
-        arg = node.args[1]
-        n = getattr(arg, "value", None)
-        if type(n) is not int or not 1 <= n <= MAX_WINDOW:
-            raise self.fail("type-mismatch",
-                            f"argument 2 of {fn.name}() counts periods: a whole number 1-{MAX_WINDOW}, found {n!r}",
-                            arg, f"signature: {fn.signature}")
-
-    def _grade_literal(self, node: ast.AST) -> None:
-        v = getattr(node, "value", None)
-        if v not in self.scope.grades:
-            raise self.fail("unknown-grade", f"'{v}' is not a grade on the scale ({', '.join(self.scope.grades)})",
-                            node, did_you_mean(str(v), self.scope.grades))
 
 
 def check_expression(source: str, scope: Scope, want: str | None = None) -> CheckedExpression:
@@ -997,10 +655,6 @@ def check_expression(source: str, scope: Scope, want: str | None = None) -> Chec
         refs=tuple(checker.refs), fired_refs=tuple(checker.fired),
         uses_grade=checker.uses_grade, annotations=checker.ann,
     )
-
-
-_WHOLE_FUNCS = {"count", "streak", "days_between", "months_between", "grade_rank"}
-_WHOLE_IF_ARGS = {"abs", "min", "max", "coalesce", "sum", "sum_last", "last", "first", "series_min", "series_max"}
 
 
 def is_whole(node: ast.AST, whole_name: Callable[[str], bool]) -> bool:
@@ -1028,15 +682,8 @@ def is_whole(node: ast.AST, whole_name: Callable[[str], bool]) -> bool:
     if isinstance(node, ast.IfExp):
         return is_whole(node.body, whole_name) and is_whole(node.orelse, whole_name)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-        name = node.func.id
-        if name in _WHOLE_FUNCS:
-            return True
-        if name == "round":
-            return len(node.args) == 1 or getattr(node.args[1], "value", None) == 0
-        if name == "tail":
-            return is_whole(node.args[0], whole_name)
-        if name in _WHOLE_IF_ARGS:
-            return all(is_whole(a, whole_name) for a in node.args)
+        fn = FUNCTIONS.get(node.func.id)  # each function's own rule (the table's ``whole``)
+        return fn is not None and fn.whole is not None and fn.whole(node, lambda a: is_whole(a, whole_name))
     return False
 
 
@@ -1200,43 +847,19 @@ class RowCodegen:
                          orelse=ast.IfExp(test=ref, body=body, orelse=orelse))
 
     def gen_Call(self, node: ast.Call) -> ast.expr:
-        name = node.func.id  # type: ignore[attr-defined]
-        if name == "date":
-            return self.call("_date", [self.const(node.args[0].value)])  # type: ignore[attr-defined]
-        if name == "grade_at_least":
-            rank = self.grade_index[node.args[0].value]  # type: ignore[attr-defined]
-            return ast.Compare(left=self.load(self.grade_rank_local), ops=[ast.GtE()], comparators=[self.const(rank)])
-        if name == "grade_rank":
-            return self.call("_grade_rank", [self.gen(node.args[0])])
-        if name == "fired":
-            return self.load(self.warning_locals[node.args[0].value])  # type: ignore[attr-defined]
-        if name == "is_null":
-            # Decided here when the checker proved the argument never null (a literal, a required
-            # input): ``1.0 is None`` would make Python warn on every compile.
-            arg = node.args[0]
-            if isinstance(arg, ast.Name) and arg.id == "null":
-                return self.const(True)
-            if not self.nullable(arg):
-                return self.const(False)
-            return self.is_none(self.gen(arg))
-        args = [self.gen(a) for a in node.args]
-        if name in ("abs",) and not self.nullable(node.args[0]):
-            return ast.Call(func=self.load("_abs_raw"), args=args, keywords=[])
-        return self.call(name, args)
+        fn = FUNCTIONS[node.func.id]  # type: ignore[attr-defined]
+        if fn.row_code is not None:
+            inline = fn.row_code(self, node)
+            if inline is not None:
+                return inline
+        return self.call(fn.name, [self.gen(a) for a in node.args])
 
 
 def runtime_namespace(grades: Sequence[str]) -> dict[str, Any]:
     """Globals of generated code: helper functions and nothing else (no builtins)."""
-    index = {g: i for i, g in enumerate(grades)}
-
-    def _grade_rank(g: Any) -> Any:
-        # The checker proves g is on the scale; a stray text is null here as in the vector path.
-        r = index.get(g)
-        return None if r is None else float(r)
-
     ns = dict(RUNTIME)
-    ns.update({"__builtins__": {}, "_grade_rank": _grade_rank, "_date": _dt.date.fromisoformat,
-               "_abs_raw": abs})
+    ns.update(row_helpers(grades))
+    ns["__builtins__"] = {}
     return ns
 
 

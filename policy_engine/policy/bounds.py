@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Mapping
 
 from ..frozen import Frozen
 from ..language.expressions import CheckedExpression
+from ..language.functions import FUNCTIONS
 from .catalogue import Param, allowed_values
 
 
@@ -120,25 +121,42 @@ def _domain(node: ast.AST, env: Mapping[str, Domain]) -> Domain:
 
 
 def _call(name: str, args: list[ast.expr], env: Mapping[str, Domain]) -> Domain:
-    parts = [_domain(a, env) for a in args]
-    if name == "coalesce":
-        return _union(parts)
-    ranges = _ranges(parts)
-    if ranges is None:
-        return None
-    whole = all(r.whole for r in ranges)
-    if name == "min":
-        return Interval(min(r.low for r in ranges), min(r.high for r in ranges), whole)
-    if name == "max":
-        return Interval(max(r.low for r in ranges), max(r.high for r in ranges), whole)
-    if name == "abs":
-        r = ranges[0]
-        low = 0.0 if r.low <= 0 <= r.high else min(abs(r.low), abs(r.high))
-        return Interval(low, max(abs(r.low), abs(r.high)), r.whole)
-    if name == "round":  # the checker makes digits a literal 0-10
-        digits = int(ranges[1].low) if len(ranges) > 1 else 0
-        return _monotone(lambda x: float(round(x, digits)), ranges[0], digits == 0 or ranges[0].whole)
-    return None
+    """The range rule the function's table entry names (``bounds``); a function without one is unknown."""
+    fn = FUNCTIONS.get(name)
+    rule = _RULES.get(fn.bounds or "") if fn is not None else None
+    return None if rule is None else rule([_domain(a, env) for a in args])
+
+
+def _on_ranges(rule: Callable[[list[Interval]], Domain]) -> Callable[[list[Domain]], Domain]:
+    """A rule over numeric ranges: unknown unless every argument has one."""
+    return lambda parts: None if (ranges := _ranges(parts)) is None else rule(ranges)
+
+
+def _min_rule(ranges: list[Interval]) -> Domain:
+    return Interval(min(r.low for r in ranges), min(r.high for r in ranges), all(r.whole for r in ranges))
+
+
+def _max_rule(ranges: list[Interval]) -> Domain:
+    return Interval(max(r.low for r in ranges), max(r.high for r in ranges), all(r.whole for r in ranges))
+
+
+def _abs_rule(ranges: list[Interval]) -> Domain:
+    r = ranges[0]
+    low = 0.0 if r.low <= 0 <= r.high else min(abs(r.low), abs(r.high))
+    return Interval(low, max(abs(r.low), abs(r.high)), r.whole)
+
+
+def _round_rule(ranges: list[Interval]) -> Domain:  # the checker makes digits a literal 0-10
+    digits = int(ranges[1].low) if len(ranges) > 1 else 0
+    return _monotone(lambda x: float(round(x, digits)), ranges[0], digits == 0 or ranges[0].whole)
+
+
+# Range rules by the name a function's table entry gives (policy_engine.language.functions, ``bounds``).
+_RULES: dict[str, Callable[[list[Domain]], Domain]] = {
+    "union": _union,  # coalesce: the value of one of its arguments
+    "min": _on_ranges(_min_rule), "max": _on_ranges(_max_rule), "abs": _on_ranges(_abs_rule),
+    "round": _on_ranges(_round_rule),
+}
 
 
 def arms(node: ast.expr) -> Iterator[ast.expr]:

@@ -21,34 +21,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..language import columns
 from ..language import expressions as ex
+from ..language.columns import _EPOCH_ORDINAL as _EPOCH_ORDINAL
+from ..language.columns import _FALSE, _TRUE, SeriesFacts, _full, _homogeneous
+from ..language.columns import Col as Col
+from ..language.columns import TextCodes as TextCodes
+from ..language.columns import _month_and_day as _month_and_day
 from ..policy.catalogue import ActionType
 from ..policy.compiler import CompiledPolicy
-
-_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
-
-
-TextCodes = tuple[np.ndarray, list[Any]]  # per row, the index of its value in the distinct values (-1: missing)
-
-
-@dataclass
-class Col:
-    """A column of values; ``valid`` False means null. Series carry ``present`` (periods that exist)."""
-
-    data: np.ndarray
-    valid: np.ndarray
-    present: np.ndarray | None = None  # series only: (n, periods) bool
-    # Text read from a typed table: per row the index of its value in ``codes[1]`` (-1: null), so
-    # comparisons and segment lookups need not hash the strings again.
-    codes: TextCodes | None = None
-
-    @property
-    def is_series(self) -> bool:
-        return self.present is not None
-
-
-def _full(n: int, value: Any, dtype: Any = float) -> np.ndarray:
-    return np.full(n, value, dtype=dtype)
 
 
 def dates_to_days(values: Sequence[Any]) -> np.ndarray:
@@ -58,47 +39,6 @@ def dates_to_days(values: Sequence[Any]) -> np.ndarray:
 
 def days_to_date(days: int) -> dt.date:
     return dt.date.fromordinal(int(days) + _EPOCH_ORDINAL)
-
-
-# operator functions work elementwise on numeric and on object (string) arrays alike.
-_TRUE = np.asarray(True)
-_FALSE = np.asarray(False)
-
-
-def _and(*masks: np.ndarray) -> np.ndarray:
-    out = masks[0]
-    for m in masks[1:]:
-        out = out & m
-    return out
-
-
-def _filled(c: Col, kind: str) -> np.ndarray:
-    """``c``'s data as ``kind`` (``O`` text, ``i`` day numbers, ``b`` booleans) with nulls neutral.
-
-    Null is the mask's business: the data under a null holds ``""``, day 0 or False, never the
-    NaN of a null literal, which would make a text column mixed objects that cannot be ordered
-    and force day numbers into floats.
-    """
-    if kind == "O":
-        data = np.asarray(c.data, dtype=object)
-        return np.where(c.valid, data, np.asarray("", dtype=object))
-    fill = 0 if kind == "i" else False
-    dtype = np.int64 if kind == "i" else bool
-    if c.data.dtype.kind == kind and bool(np.all(c.valid)):
-        return c.data
-    return np.where(c.valid, c.data, fill).astype(dtype)
-
-
-def _homogeneous(cols: Sequence[Col]) -> list[np.ndarray]:
-    """The data of the operands of one merge (``if``, ``coalesce``, ``min``, ``max``) in one dtype.
-
-    The checker gave them one type; only a null (float NaN) can differ, and it takes the others'.
-    """
-    kinds = {c.data.dtype.kind for c in cols}
-    for kind in ("O", "i", "b"):
-        if kind in kinds:
-            return [_filled(c, kind) for c in cols]
-    return [c.data for c in cols]
 
 
 def _ordered(op: Callable[[Any, Any], Any], a: np.ndarray, b: np.ndarray, valid: np.ndarray, n: int) -> np.ndarray:
@@ -117,8 +57,6 @@ _CMP: dict[type, Callable[[Any, Any], Any]] = {
     ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
     ast.Eq: operator.eq, ast.NotEq: operator.ne,
 }
-_STREAK_CMP = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
-               "==": np.equal, "!=": np.not_equal}
 
 
 class VectorEval:
@@ -132,11 +70,7 @@ class VectorEval:
         self.grade_index = {g: i for i, g in enumerate(grades)}
         self.warnings = warnings or {}
         self.grade_rank = grade_rank
-        # Facts about a present-periods mask, asked for by every series function over it: the
-        # periods any row has, whether every row has all of those, each row's count. Keyed by
-        # the array's id (the array is kept, so the id cannot be reused).
-        self._periods: dict[int, tuple[np.ndarray, np.ndarray, bool, np.ndarray]] = {}
-        self._tails: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self.series = SeriesFacts()
         self._texts: dict[int, tuple[np.ndarray, np.ndarray, dict[Any, int]]] = {}
 
     # Literals are 0-d arrays that broadcast: no million-element copy of a constant per use.
@@ -272,241 +206,9 @@ class VectorEval:
 
     # functions -----------------------------------------------------------------
     def v_Call(self, n: ast.Call) -> Col:
-        name = n.func.id  # type: ignore[attr-defined]
-        args = n.args
-        if name == "date":
-            day = dt.date.fromisoformat(args[0].value).toordinal() - _EPOCH_ORDINAL  # type: ignore[attr-defined]
-            return Col(np.asarray(day, dtype=np.int64), _TRUE)
-        if name == "grade_at_least":
-            rank = self.grade_index[args[0].value]  # type: ignore[attr-defined]
-            assert self.grade_rank is not None
-            return Col(self.grade_rank >= rank, _TRUE)
-        if name == "fired":
-            return self.warnings[args[0].value]  # type: ignore[attr-defined]
-        if name == "grade_rank":
-            g = self.node(args[0])
-            ranks = np.full(self.n, np.nan)
-            for i, gid in enumerate(self.grades):
-                ranks[g.data == gid] = float(i)
-            return Col(ranks, g.valid & ~np.isnan(ranks))
-        if name == "is_null":
-            a = self.node(args[0])
-            if a.is_series:  # a series is never null (it may be empty)
-                return Col(np.asarray(False), _TRUE)
-            return Col(~a.valid, _TRUE)
-        if name == "streak":
-            s, x = self.node(args[0]), self.node(args[2])
-            test = _STREAK_CMP[args[1].value]  # type: ignore[attr-defined]
-            assert s.present is not None
-            alive = np.ones(self.n, bool)
-            unknown = np.zeros(self.n, bool)  # a null period reached while the streak holds
-            count = np.zeros(self.n)
-            for k in range(s.data.shape[1] - 1, -1, -1):
-                unknown |= alive & s.present[:, k] & ~s.valid[:, k]
-                alive &= s.present[:, k] & s.valid[:, k] & test(s.data[:, k], x.data)
-                count += alive
-            return Col(count, x.valid & ~unknown)
-        cols = [self.node(a) for a in args]
-        return getattr(self, "f_" + name)(cols, args)
-
-    def f_min(self, cols: list[Col], _: Any) -> Col:
-        datas = _homogeneous(cols)
-        data = datas[0]
-        for d in datas[1:]:
-            data = np.minimum(data, d)
-        return Col(data, _and(*[c.valid for c in cols]))
-
-    def f_max(self, cols: list[Col], _: Any) -> Col:
-        datas = _homogeneous(cols)
-        data = datas[0]
-        for d in datas[1:]:
-            data = np.maximum(data, d)
-        return Col(data, _and(*[c.valid for c in cols]))
-
-    def f_abs(self, cols: list[Col], _: Any) -> Col:
-        return Col(np.abs(cols[0].data), cols[0].valid)
-
-    def f_round(self, cols: list[Col], args: Any) -> Col:
-        digits = int(args[1].value) if len(args) > 1 else 0
-        # Python's round (correctly rounded on the binary value), not numpy's scaled rint.
-        data = np.array([round(float(v), digits) for v in np.broadcast_to(cols[0].data, (self.n,))])
-        return Col(data, cols[0].valid)
-
-    def f_coalesce(self, cols: list[Col], _: Any) -> Col:
-        datas = _homogeneous(cols)
-        data = datas[-1]
-        valid = cols[-1].valid
-        for c, d in zip(reversed(cols[:-1]), reversed(datas[:-1]), strict=True):
-            data = np.where(c.valid, d, data)
-            valid = c.valid | valid
-        return Col(data, valid)
-
-    def f_ratio(self, cols: list[Col], _: Any) -> Col:
-        a, b = cols
-        pos = b.data > 0
-        return Col(a.data / np.where(pos, b.data, 1.0), a.valid & b.valid & pos)
-
-    def f_change(self, cols: list[Col], _: Any) -> Col:
-        new, old = cols
-        nz = old.data != 0
-        return Col((new.data - old.data) / np.abs(np.where(nz, old.data, 1.0)), new.valid & old.valid & nz)
-
-    # series ----------------------------------------------------------------------
-    def _present(self, present: np.ndarray) -> tuple[np.ndarray, bool, np.ndarray]:
-        hit = self._periods.get(id(present))
-        if hit is None or hit[0] is not present:
-            cols = np.flatnonzero(present.any(axis=0))
-            everyone = bool(len(cols)) and bool(present[:, cols].all())
-            hit = self._periods[id(present)] = (present, cols, everyone, np.count_nonzero(present, axis=1))
-        return hit[1], hit[2], hit[3]
-
-    def _length(self, s: Col) -> np.ndarray:
-        assert s.present is not None
-        return self._present(s.present)[2]
-
-    def f_last(self, cols: list[Col], _: Any) -> Col:
-        s = cols[0]
-        assert s.present is not None
-        if s.data.shape[1] == 0:
-            return self.null()
-        return Col(s.data[:, -1], s.present[:, -1] & s.valid[:, -1])
-
-    def f_first(self, cols: list[Col], _: Any) -> Col:
-        s = cols[0]
-        assert s.present is not None
-        if s.data.shape[1] == 0:
-            return self.null()
-        idx = s.data.shape[1] - self._length(s)
-        idx_c = np.minimum(idx, s.data.shape[1] - 1)
-        rows = np.arange(self.n)
-        return Col(s.data[rows, idx_c], (idx < s.data.shape[1]) & s.valid[rows, idx_c])
-
-    def f_tail(self, cols: list[Col], args: Any) -> Col:
-        s = cols[0]
-        assert s.present is not None
-        k = max(int(args[1].value), 0)
-        hit = self._tails.get((id(s.present), k))
-        if hit is None or hit[0] is not s.present:
-            periods = s.data.shape[1]
-            keep = np.zeros(periods, bool)
-            if k:
-                keep[max(periods - k, 0):] = True
-            hit = self._tails[(id(s.present), k)] = (s.present, s.present & keep)  # one mask per window
-        return Col(s.data, s.valid, hit[1])
-
-    def _sum_present(self, s: Col) -> tuple[np.ndarray, np.ndarray]:
-        """Left-to-right sum over the periods present (Python's ``sum`` order) and whether any is null."""
-        assert s.present is not None
-        cols, everyone, _ = self._present(s.present)
-        if everyone:
-            # Every row has these periods (the usual portfolio): plain column adds, same order. A
-            # row with a null period has no sum, so what its null cells hold does not matter.
-            acc = s.data[:, cols[0]] + 0.0  # a float copy to add into
-            valid = s.valid[:, cols[0]].copy()
-            for k in cols[1:]:
-                acc += s.data[:, k]
-                valid &= s.valid[:, k]
-            return acc, ~valid
-        acc = np.zeros(self.n)
-        any_null = np.zeros(self.n, bool)
-        for k in range(s.data.shape[1]):
-            p = s.present[:, k]
-            acc = np.where(p, acc + np.where(s.valid[:, k], s.data[:, k], 0.0), acc)
-            any_null |= p & ~s.valid[:, k]
-        return acc, any_null
-
-    def f_sum(self, cols: list[Col], _: Any) -> Col:
-        s = cols[0]
-        acc, any_null = self._sum_present(s)
-        return Col(acc, (self._length(s) > 0) & ~any_null)
-
-    def f_avg(self, cols: list[Col], _: Any) -> Col:
-        s = cols[0]
-        acc, any_null = self._sum_present(s)
-        length = self._length(s)
-        return Col(acc / np.maximum(length, 1), (length > 0) & ~any_null)
-
-    def _last_window(self, s: Col, k: int) -> tuple[Col, np.ndarray]:
-        assert s.present is not None
-        window = self.f_tail([s], [None, ast.Constant(k)])
-        return window, (self._length(s) >= k) & (k > 0)
-
-    def f_sum_last(self, cols: list[Col], args: Any) -> Col:
-        k = int(args[1].value)
-        window, enough = self._last_window(cols[0], k)
-        acc, any_null = self._sum_present(window)
-        return Col(acc, enough & ~any_null)
-
-    def f_avg_last(self, cols: list[Col], args: Any) -> Col:
-        k = int(args[1].value)
-        window, enough = self._last_window(cols[0], k)
-        acc, any_null = self._sum_present(window)
-        return Col(acc / max(k, 1), enough & ~any_null)
-
-    def f_count(self, cols: list[Col], _: Any) -> Col:
-        s = cols[0]
-        assert s.present is not None
-        return Col((s.present & s.valid).sum(axis=1).astype(float), _TRUE)
-
-    def _extreme(self, s: Col, fn: Any, fill: float) -> Col:
-        assert s.present is not None
-        data = fn(np.where(s.present, s.data, fill), axis=1) if s.data.shape[1] else _full(self.n, np.nan)
-        any_null = (s.present & ~s.valid).any(axis=1)
-        return Col(data, (self._length(s) > 0) & ~any_null)
-
-    def f_series_min(self, cols: list[Col], _: Any) -> Col:
-        return self._extreme(cols[0], np.min, np.inf)
-
-    def f_series_max(self, cols: list[Col], _: Any) -> Col:
-        return self._extreme(cols[0], np.max, -np.inf)
-
-    def f_pct_change(self, cols: list[Col], args: Any) -> Col:
-        s = cols[0]
-        assert s.present is not None
-        k = int(args[1].value)
-        periods = s.data.shape[1]
-        if periods <= k:
-            return self.null()
-        new_d, new_v = s.data[:, -1], s.valid[:, -1] & s.present[:, -1]
-        old_d, old_v = s.data[:, -1 - k], s.valid[:, -1 - k] & s.present[:, -1 - k]
-        nz = old_d != 0
-        data = (new_d - old_d) / np.abs(np.where(nz, old_d, 1.0))
-        return Col(data, (self._length(s) > k) & new_v & old_v & nz)
-
-    def f_days_between(self, cols: list[Col], _: Any) -> Col:
-        a, b = cols
-        return Col((_filled(b, "i") - _filled(a, "i")).astype(float), a.valid & b.valid)
-
-    def f_months_between(self, cols: list[Col], _: Any) -> Col:
-        a, b = cols
-        ma, day_a = _month_and_day(np.broadcast_to(_filled(a, "i"), (self.n,)))
-        mb, day_b = _month_and_day(np.broadcast_to(_filled(b, "i"), (self.n,)))
-        months = mb - ma
-        months = np.where((months > 0) & (day_b < day_a), months - 1, months)
-        months = np.where((months < 0) & (day_b > day_a), months + 1, months)
-        return Col(months.astype(float), a.valid & b.valid)
-
-
-_CALENDAR_SPAN = 1 << 17  # days (~360 years): a portfolio's dates span far less
-
-
-def _month_and_day(days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Calendar month (months since 1970-01) and day of month (0-based) of day numbers.
-
-    numpy's calendar conversion costs ~50 ns a value; the dates of a portfolio fall in a short
-    span, so the span is converted once and each value looks its date up in that table.
-    """
-    if not len(days):
-        return days.astype(np.int64), days.astype(np.int64)
-    lo, hi = int(days.min()), int(days.max())
-    if hi - lo < _CALENDAR_SPAN:
-        span = np.arange(lo, hi + 1, dtype=np.int64).astype("datetime64[D]")
-        month = span.astype("datetime64[M]")
-        idx = days - lo
-        return month.astype(np.int64)[idx], (span - month).astype(np.int64)[idx]
-    d = days.astype("datetime64[D]")
-    m = d.astype("datetime64[M]")
-    return m.astype(np.int64), (d - m).astype(np.int64)
+        fn = ex.FUNCTIONS[n.func.id]  # type: ignore[attr-defined]
+        impl: columns.VectorImpl = getattr(columns, fn.vector)  # the table names it
+        return impl(self, [self.node(a) for a in n.args] if fn.vector_args else [], n.args)
 
 
 @dataclass

@@ -1,0 +1,650 @@
+"""The language's functions as a table: one entry per function, read by every part of the engine.
+
+An entry declares the function's arity, which arguments must be literals (and which of those
+count periods or name a comparison), how its arguments are typed and what it returns (its check
+hook), its row implementation (a runtime helper the generated code calls, or inline code), its
+vector implementation (named here, written over columns in :mod:`policy_engine.language.columns`, which
+only the vector evaluator imports, so numpy stays out of a single decision), when its values are
+whole numbers (for the ``d`` format) and which range rule :mod:`policy_engine.policy.bounds` applies.
+
+The checker (:mod:`policy_engine.language.expressions`), both evaluators and ``policy-engine functions``
+read this table; adding a function is one entry here, its vector form, and one case file
+``tests/data/functions/<name>.yaml``.
+"""
+
+from __future__ import annotations
+
+import ast
+import calendar
+import datetime as _dt
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from ..diagnostics import did_you_mean
+from ..frozen import Frozen
+
+# Types. Series are the periodic financials of one client, oldest first.
+NUMBER, BOOL, STRING, DATE, GRADE, NULL = "number", "bool", "string", "date", "grade", "null"
+SERIES_NUMBER, SERIES_DATE = "series<number>", "series<date>"
+SCALARS = {NUMBER, BOOL, STRING, DATE, GRADE}
+
+MAX_ROUND_DIGITS = 10
+MAX_WINDOW = 400  # periods a window may count (a client has at most 400 periods)
+MAX_MONTHS = 1200  # months add_months may move a date (a hundred years: more is a mistake)
+
+
+class Checker(Protocol):
+    """What a check hook may use of the expression checker."""
+
+    scope: Any  # expressions.Scope: symbols, stage, grades, warnings
+    ann: dict[int, tuple[str, bool]]
+    uses_grade: bool
+    fired: dict[str, None]
+
+    def fail(self, code: str, message: str, node: ast.AST | None, hint: str | None = None) -> Exception: ...
+
+    def _text_type(self, nodes: Sequence[ast.AST]) -> str: ...
+
+
+class RowGen(Protocol):
+    """What an inline row-code hook may use of the row code generator."""
+
+    grade_rank_local: str
+    warning_locals: Mapping[str, str]
+    grade_index: Mapping[str, int]
+
+    def gen(self, node: ast.AST) -> ast.expr: ...
+
+    def nullable(self, node: ast.AST) -> bool: ...
+
+    def call(self, fn: str, args: list[ast.expr]) -> ast.Call: ...
+
+    def load(self, name: str) -> ast.Name: ...
+
+    def const(self, v: Any) -> ast.Constant: ...
+
+    def is_none(self, e: ast.expr) -> ast.Compare: ...
+
+
+Args = list[tuple[str, bool]]  # (type, nullable) of each argument, checked
+CheckHook = Callable[[Checker, "Function", ast.Call, Args], tuple[str, bool]]
+RowCodeHook = Callable[[RowGen, ast.Call], "ast.expr | None"]
+WholeRule = Callable[[ast.Call, Callable[[ast.AST], bool]], bool]
+
+
+class Function(Frozen):
+    """One function of the language: everything the checker, the evaluators and the listing need.
+
+    ``check`` types the call once its arguments are checked (and after the declared properties
+    below are enforced): it returns the result type and whether the result may be null.
+    ``row`` is the runtime helper generated code calls by the function's name; ``row_code``
+    builds inline code instead (returning None falls back to calling ``row``), with
+    ``row_helpers`` adding the grade-dependent helpers that code calls. ``vector`` names the
+    implementation in :mod:`policy_engine.language.columns`; ``vector_args`` False hands it the argument
+    nodes unevaluated (literals only it reads itself).
+    """
+
+    name: str
+    min_args: int
+    max_args: int | None
+    signature: str
+    doc: str
+    check: CheckHook
+    vector: str
+    row: Callable[..., Any] | None = None
+    row_code: RowCodeHook | None = None
+    row_helpers: Callable[[Sequence[str]], Mapping[str, Any]] | None = None
+    vector_args: bool = True
+    first_stage: str = "param"
+    literal_args: tuple[int, ...] = ()  # positions that must be literals
+    series: str | None = None  # argument 1 is a series: "any" element type, or "number" only
+    window_arg: int | None = None  # position of a count of periods: a whole-number literal 1..MAX_WINDOW
+    operator_arg: int | None = None  # position of a comparison written as text: '<', '<=', ...
+    whole: WholeRule | None = None  # when every value is a whole number (the ``d`` format)
+    bounds: str | None = None  # the range rule of policy_engine.policy.bounds, if any
+
+
+# ------------------------------------------------------------------ checking helpers
+
+
+def want(c: Checker, fn: Function, node: ast.Call, i: int, got: str, *types: str) -> None:
+    """Argument ``i`` has one of ``types`` (null fits any)."""
+    if got not in types and got != NULL:
+        raise c.fail("type-mismatch", f"argument {i + 1} of {fn.name}() must be {' or '.join(types)}, found {got}",
+                     node.args[i], f"signature: {fn.signature}")
+
+
+def window(c: Checker, fn: Function, node: ast.Call, i: int) -> None:
+    """A count of periods is a whole number literal: 0.5 periods has no meaning on either path."""
+    arg = node.args[i]
+    n = getattr(arg, "value", None)
+    if type(n) is not int or not 1 <= n <= MAX_WINDOW:
+        raise c.fail("type-mismatch",
+                     f"argument {i + 1} of {fn.name}() counts periods: a whole number 1-{MAX_WINDOW}, found {n!r}",
+                     arg, f"signature: {fn.signature}")
+
+
+def grade_literal(c: Checker, node: ast.AST) -> None:
+    v = getattr(node, "value", None)
+    if v not in c.scope.grades:
+        raise c.fail("unknown-grade", f"'{v}' is not a grade on the scale ({', '.join(c.scope.grades)})",
+                     node, did_you_mean(str(v), c.scope.grades))
+
+
+def grade_valued(c: Checker, node: ast.AST) -> None:
+    """Every value ``node`` can take is a grade on the scale (or null), proven here.
+
+    A grade input, ``grade``, a grade literal, ``null``, or a conditional / coalesce of
+    those (typed grade only then, see ``_Checker._text_type``): any other text has no rank.
+    """
+    if isinstance(node, ast.Constant):
+        grade_literal(c, node)
+    elif c.ann[id(node)][0] not in (GRADE, NULL):
+        raise c.fail("type-mismatch", f"grade_rank() needs a grade, found {c.ann[id(node)][0]}", node,
+                     "a grade input, grade, or a grade literal such as 'substandard'")
+
+
+def check_call(c: Checker, fn: Function, node: ast.Call, args: Args) -> tuple[str, bool]:
+    """The entry's declared properties (series argument, window, operator), then its own rule."""
+    if fn.series is not None:
+        st = args[0][0]
+        if not st.startswith("series"):
+            raise c.fail("type-mismatch", f"{fn.name}() needs a series (periodic input), found {st}",
+                         node.args[0], f"signature: {fn.signature}")
+        if fn.series == NUMBER and st != SERIES_NUMBER:
+            raise c.fail("type-mismatch", f"{fn.name}() needs a numeric series, found {st}", node.args[0])
+    if fn.window_arg is not None:
+        window(c, fn, node, fn.window_arg)
+    if fn.operator_arg is not None:
+        op = node.args[fn.operator_arg].value  # type: ignore[attr-defined]
+        if op not in COMPARISONS:
+            raise c.fail("type-mismatch", f"{fn.name}() operator must be one of {', '.join(COMPARISONS)}",
+                         node.args[fn.operator_arg])
+    return fn.check(c, fn, node, args)
+
+
+# The small type rules most entries share.
+
+
+def returns(t: str, nullable: bool) -> CheckHook:
+    """Result ``t``, null or not whatever the arguments."""
+    return lambda c, fn, node, args: (t, nullable)
+
+
+def of_numbers(nullable: bool | None = None) -> CheckHook:
+    """Every argument a number; a number, null when ``nullable`` (None: when an argument may be)."""
+
+    def rule(c: Checker, fn: Function, node: ast.Call, args: Args) -> tuple[str, bool]:
+        for i, (t, _) in enumerate(args):
+            want(c, fn, node, i, t, NUMBER)
+        return NUMBER, any(n for _, n in args) if nullable is None else nullable
+
+    return rule
+
+
+def of_dates(c: Checker, fn: Function, node: ast.Call, args: Args) -> tuple[str, bool]:
+    for i, (t, _) in enumerate(args):
+        want(c, fn, node, i, t, DATE)
+    return NUMBER, any(n for _, n in args)
+
+
+def element(c: Checker, fn: Function, node: ast.Call, args: Args) -> tuple[str, bool]:
+    """A value of the series (null when the period is missing or has none)."""
+    return args[0][0][len("series<"):-1], True
+
+
+# Whole-number rules.
+
+
+def always_whole(node: ast.Call, whole: Callable[[ast.AST], bool]) -> bool:
+    return True
+
+
+def whole_if_args(node: ast.Call, whole: Callable[[ast.AST], bool]) -> bool:
+    return all(whole(a) for a in node.args)
+
+
+def whole_if_first(node: ast.Call, whole: Callable[[ast.AST], bool]) -> bool:
+    return whole(node.args[0])
+
+
+# ------------------------------------------------------------------ row implementations
+
+
+def _ratio(a: Any, b: Any) -> Any:
+    if a is None or b is None or b <= 0:
+        return None
+    return a / b
+
+
+def _min(*args: Any) -> Any:
+    return None if None in args else min(args)
+
+
+def _max(*args: Any) -> Any:
+    return None if None in args else max(args)
+
+
+def _abs(x: Any) -> Any:
+    return None if x is None else abs(x)
+
+
+def _round(x: Any, n: Any = 0) -> Any:
+    if x is None:
+        return None
+    return round(x, int(n))
+
+
+def _coalesce(*args: Any) -> Any:
+    for a in args:
+        if a is not None:
+            return a
+    return None
+
+
+def _last(s: Sequence[Any]) -> Any:
+    return s[-1] if s else None
+
+
+def _first(s: Sequence[Any]) -> Any:
+    return s[0] if s else None
+
+
+def _tail(s: Sequence[Any], n: float) -> list[Any]:
+    # n is a whole number >= 1 (checked at validate)
+    return list(s[-int(n):])
+
+
+def _plain_sum(s: Sequence[Any]) -> float:
+    # Left to right, uncompensated: the vector evaluator adds in the same order, and
+    # Python 3.12's sum() of floats is compensated, which would make the two differ.
+    acc = 0.0
+    for x in s:
+        acc += x
+    return acc
+
+
+def _sum(s: Sequence[Any]) -> Any:
+    if not s or None in s:
+        return None
+    return _plain_sum(s)
+
+
+def _avg(s: Sequence[Any]) -> Any:
+    if not s or None in s:
+        return None
+    return _plain_sum(s) / len(s)
+
+
+def _sum_last(s: Sequence[Any], n: float) -> Any:
+    # n is a whole number >= 1 (checked at validate); fewer periods than that is no sum
+    k = int(n)
+    return None if len(s) < k else _sum(s[-k:])
+
+
+def _avg_last(s: Sequence[Any], n: float) -> Any:
+    k = int(n)
+    return None if len(s) < k else _avg(s[-k:])
+
+
+def _count(s: Sequence[Any]) -> float:
+    return float(sum(1 for x in s if x is not None))
+
+
+def _series_min(s: Sequence[Any]) -> Any:
+    if not s or None in s:
+        return None
+    return min(s)
+
+
+def _series_max(s: Sequence[Any]) -> Any:
+    if not s or None in s:
+        return None
+    return max(s)
+
+
+COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+}
+
+
+def _streak(s: Sequence[Any], op: str, x: Any) -> Any:
+    """Periods, counted back from the latest, for which ``value op x`` holds.
+
+    A null period reached before the streak ends makes it null (undetermined): the missing
+    quarter may continue the streak, and a shorter streak would look healthier than the client.
+    A null older than the first period that breaks the streak changes nothing.
+    """
+    if x is None:
+        return None
+    test = COMPARISONS[op]
+    n = 0
+    for v in reversed(s):
+        if v is None:
+            return None
+        if not test(v, x):
+            break
+        n += 1
+    return float(n)
+
+
+def _count_last(s: Sequence[Any], n: Any, op: str, x: Any) -> Any:
+    """How many of the latest ``n`` periods satisfy ``value op x``.
+
+    Null when there are fewer than ``n`` periods or any of them has no value: an undetermined
+    count is never reported as a smaller one.
+    """
+    k = int(n)
+    if x is None or len(s) < k:
+        return None
+    latest = s[-k:]
+    if None in latest:
+        return None
+    test = COMPARISONS[op]
+    return float(sum(1 for v in latest if test(v, x)))
+
+
+def _lag(s: Sequence[Any], n: Any) -> Any:
+    """The value ``n`` periods before the latest."""
+    k = int(n)
+    return s[-1 - k] if len(s) > k else None
+
+
+def _diff(s: Sequence[Any], n: Any) -> Any:
+    """The latest value minus the one ``n`` periods earlier."""
+    k = int(n)
+    if len(s) <= k:
+        return None
+    new, old = s[-1], s[-1 - k]
+    if new is None or old is None:
+        return None
+    return new - old
+
+
+def _pct_change(s: Sequence[Any], n: Any) -> Any:
+    """Relative change of the latest value against the one ``n`` periods earlier."""
+    k = int(n)  # a whole number >= 1 (checked at validate)
+    if len(s) <= k:
+        return None
+    new, old = s[-1], s[-1 - k]
+    if new is None or old is None or old == 0:
+        return None
+    return (new - old) / abs(old)
+
+
+def _change(new: Any, old: Any) -> Any:
+    if new is None or old is None or old == 0:
+        return None
+    return (new - old) / abs(old)
+
+
+def _days_between(a: Any, b: Any) -> Any:
+    if a is None or b is None:
+        return None
+    return float((b - a).days)
+
+
+def _months_between(a: Any, b: Any) -> Any:
+    """Whole calendar months from ``a`` to ``b`` (negative when b is earlier)."""
+    if a is None or b is None:
+        return None
+    months = (b.year - a.year) * 12 + (b.month - a.month)
+    if months > 0 and b.day < a.day:
+        months -= 1
+    elif months < 0 and b.day > a.day:
+        months += 1
+    return float(months)
+
+
+def _add_months(d: Any, n: Any) -> Any:
+    """``d`` moved ``n`` calendar months, the day clamped to the month's last (Jan 31 + 1 = Feb 28/29).
+
+    Null when ``n`` is not a whole number within MAX_MONTHS, or the result leaves the calendar.
+    """
+    if d is None or n is None or not abs(n) <= MAX_MONTHS or not float(n).is_integer():
+        return None
+    year, month = divmod(d.year * 12 + d.month - 1 + int(n), 12)
+    if not 1 <= year <= 9999:
+        return None
+    return _dt.date(year, month + 1, min(d.day, calendar.monthrange(year, month + 1)[1]))
+
+
+# ------------------------------------------------------------------ type rules of single functions
+
+
+def _check_extreme(c: Checker, fn: Function, node: ast.Call, args: Args) -> tuple[str, bool]:
+    types = {t for t, _ in args if t != NULL}
+    if len(types) > 1 or (types and not types <= {NUMBER} and not types <= {DATE}):
+        raise c.fail("type-mismatch", f"{fn.name}() needs numbers (or dates), found {', '.join(sorted(types))}",
+                     node, f"for a series use series_{fn.name}(s)")
+    return (types.pop() if types else NUMBER), any(n for _, n in args)
+
+
+def _check_round(c: Checker, fn: Function, node: ast.Call, args: Args) -> tuple[str, bool]:
+    want(c, fn, node, 0, args[0][0], NUMBER)
+    if len(args) == 2:
+        digits = node.args[1].value  # type: ignore[attr-defined]
+        if not isinstance(digits, int) or isinstance(digits, bool) or not 0 <= digits <= MAX_ROUND_DIGITS:
+            raise c.fail("type-mismatch", f"round() digits must be an integer 0-{MAX_ROUND_DIGITS}", node.args[1])
+    return NUMBER, args[0][1]
+
+
+def _check_coalesce(c: Checker, fn: Function, node: ast.Call, args: Args) -> tuple[str, bool]:
+    types = {STRING if t == GRADE else t for t, _ in args if t != NULL}
+    if len(types) > 1:
+        raise c.fail("type-mismatch", f"coalesce() arguments must share one type, found {', '.join(sorted(types))}",
+                     node)
+    t = next((t for t, _ in args if t != NULL), NULL)
+    if t.startswith("series"):
+        raise c.fail("type-mismatch", "coalesce() of a series: a series is never null (it may be empty)",
+                     node, "use coalesce(last(s), 0) for its latest value")
+    if t in (GRADE, STRING):
+        t = c._text_type(node.args)
+    # Null only when every argument may be null.
+    return t, all(n for _, n in args)
+
+
+def _check_date(c: Checker, fn: Function, node: ast.Call, args: Args) -> tuple[str, bool]:
+    text = node.args[0].value  # type: ignore[attr-defined]
+    try:
+        _dt.date.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise c.fail("type-mismatch", f"date() needs 'YYYY-MM-DD', found {text!r}", node.args[0]) from None
+    return DATE, False
+
+
+def _check_grade_rank(c: Checker, fn: Function, node: ast.Call, args: Args) -> tuple[str, bool]:
+    grade_valued(c, node.args[0])
+    return NUMBER, args[0][1]
+
+
+def _check_grade_at_least(c: Checker, fn: Function, node: ast.Call, args: Args) -> tuple[str, bool]:
+    grade_literal(c, node.args[0])
+    c.uses_grade = True
+    return BOOL, False
+
+
+def _check_fired(c: Checker, fn: Function, node: ast.Call, args: Args) -> tuple[str, bool]:
+    wid = node.args[0].value  # type: ignore[attr-defined]
+    if wid not in c.scope.warnings:
+        raise c.fail("unknown-warning", f"unknown warning '{wid}'", node.args[0],
+                     did_you_mean(str(wid), list(c.scope.warnings)))
+    c.fired.setdefault(wid, None)
+    return BOOL, c.scope.warnings[wid]
+
+
+def _check_streak(c: Checker, fn: Function, node: ast.Call, args: Args) -> tuple[str, bool]:
+    want(c, fn, node, 2, args[2][0], NUMBER)
+    return NUMBER, True  # a null period inside the streak makes it undetermined
+
+
+def _check_count_last(c: Checker, fn: Function, node: ast.Call, args: Args) -> tuple[str, bool]:
+    want(c, fn, node, 3, args[3][0], NUMBER)
+    return NUMBER, True  # too few periods, or a null among them: undetermined
+
+
+def _literal_number(node: ast.AST) -> Any:
+    """The value of a number literal, signs included (``-3``), or None when ``node`` is not one."""
+    sign = 1
+    while isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        sign = -sign if isinstance(node.op, ast.USub) else sign
+        node = node.operand
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        return sign * node.value
+    return None
+
+
+def _check_add_months(c: Checker, fn: Function, node: ast.Call, args: Args) -> tuple[str, bool]:
+    want(c, fn, node, 0, args[0][0], DATE)
+    want(c, fn, node, 1, args[1][0], NUMBER)
+    n = _literal_number(node.args[1])
+    if n is not None and (not float(n).is_integer() or abs(n) > MAX_MONTHS):
+        raise c.fail("type-mismatch", f"argument 2 of add_months() counts months: a whole number "
+                     f"-{MAX_MONTHS} to {MAX_MONTHS}, found {n!r}", node.args[1], f"signature: {fn.signature}")
+    # Null when d or n is, and when a computed n is not a whole number or the date leaves the calendar.
+    return DATE, True
+
+
+# ------------------------------------------------------------------ inline row code
+
+
+def _row_date(g: RowGen, node: ast.Call) -> ast.expr:
+    return g.call("_date", [g.const(node.args[0].value)])  # type: ignore[attr-defined]
+
+
+def _row_grade_at_least(g: RowGen, node: ast.Call) -> ast.expr:
+    rank = g.grade_index[node.args[0].value]  # type: ignore[attr-defined]
+    return ast.Compare(left=g.load(g.grade_rank_local), ops=[ast.GtE()], comparators=[g.const(rank)])
+
+
+def _row_grade_rank(g: RowGen, node: ast.Call) -> ast.expr:
+    return g.call("_grade_rank", [g.gen(node.args[0])])
+
+
+def _grade_rank_helper(grades: Sequence[str]) -> Mapping[str, Any]:
+    index = {gid: i for i, gid in enumerate(grades)}
+
+    def _grade_rank(gid: Any) -> Any:
+        # The checker proves gid is on the scale; a stray text is null here as in the vector path.
+        r = index.get(gid)
+        return None if r is None else float(r)
+
+    return {"_grade_rank": _grade_rank}
+
+
+def _row_fired(g: RowGen, node: ast.Call) -> ast.expr:
+    return g.load(g.warning_locals[node.args[0].value])  # type: ignore[attr-defined]
+
+
+def _row_is_null(g: RowGen, node: ast.Call) -> ast.expr:
+    # Decided here when the checker proved the argument never null (a literal, a required
+    # input): ``1.0 is None`` would make Python warn on every compile.
+    arg = node.args[0]
+    if isinstance(arg, ast.Name) and arg.id == "null":
+        return g.const(True)
+    if not g.nullable(arg):
+        return g.const(False)
+    return g.is_none(g.gen(arg))
+
+
+def _row_abs(g: RowGen, node: ast.Call) -> ast.expr | None:
+    if g.nullable(node.args[0]):
+        return None
+    return g.call("_abs_raw", [g.gen(node.args[0])])
+
+
+def _round_whole(node: ast.Call, whole: Callable[[ast.AST], bool]) -> bool:
+    return len(node.args) == 1 or getattr(node.args[1], "value", None) == 0
+
+
+_W = f"(n a whole number 1-{MAX_WINDOW})"
+
+FUNCTIONS: dict[str, Function] = {f.name: f for f in [
+    Function("min", 2, None, "min(x, y, ...) -> number", "smallest value; null if any is null",
+             _check_extreme, "f_min", row=_min, whole=whole_if_args, bounds="min"),
+    Function("max", 2, None, "max(x, y, ...) -> number", "largest value; null if any is null",
+             _check_extreme, "f_max", row=_max, whole=whole_if_args, bounds="max"),
+    Function("abs", 1, 1, "abs(x) -> number", "absolute value",
+             of_numbers(), "f_abs", row=_abs, row_code=_row_abs, row_helpers=lambda _: {"_abs_raw": abs},
+             whole=whole_if_args, bounds="abs"),
+    Function("round", 1, 2, "round(x, digits) -> number", "round to digits (a literal 0-10)",
+             _check_round, "f_round", row=_round, literal_args=(1,), whole=_round_whole, bounds="round"),
+    Function("coalesce", 2, None, "coalesce(x, y, ...) -> value", "first value that is not null",
+             _check_coalesce, "f_coalesce", row=_coalesce, whole=whole_if_args, bounds="union"),
+    Function("is_null", 1, 1, "is_null(x) -> bool", "true when x has no value",
+             returns(BOOL, False), "f_is_null", row_code=_row_is_null),
+    Function("ratio", 2, 2, "ratio(a, b) -> number",
+             "a / b, null when b is null, zero or negative (a ratio over a non-positive base has no meaning)",
+             of_numbers(True), "f_ratio", row=_ratio),
+    Function("change", 2, 2, "change(new, old) -> number", "(new - old) / |old|; null when old is 0",
+             of_numbers(True), "f_change", row=_change),
+    Function("last", 1, 1, "last(series) -> value", "latest period's value",
+             element, "f_last", row=_last, series="any", whole=whole_if_args),
+    Function("first", 1, 1, "first(series) -> value", "earliest period's value",
+             element, "f_first", row=_first, series="any", whole=whole_if_args),
+    Function("tail", 2, 2, "tail(series, n) -> series", f"the latest n periods {_W}",
+             lambda c, fn, node, args: (args[0][0], False), "f_tail", row=_tail, literal_args=(1,),
+             series="any", window_arg=1, whole=whole_if_first),
+    Function("sum", 1, 1, "sum(series) -> number", "sum; null if empty or any period is null",
+             returns(NUMBER, True), "f_sum", row=_sum, series=NUMBER, whole=whole_if_args),
+    Function("avg", 1, 1, "avg(series) -> number", "mean; null if empty or any period is null",
+             returns(NUMBER, True), "f_avg", row=_avg, series=NUMBER),
+    Function("sum_last", 2, 2, "sum_last(series, n) -> number",
+             f"sum of the latest n periods {_W}; null unless all n have a value",
+             returns(NUMBER, True), "f_sum_last", row=_sum_last, literal_args=(1,), series=NUMBER, window_arg=1,
+             whole=whole_if_args),
+    Function("avg_last", 2, 2, "avg_last(series, n) -> number",
+             f"mean of the latest n periods {_W}; null unless all n have a value",
+             returns(NUMBER, True), "f_avg_last", row=_avg_last, literal_args=(1,), series=NUMBER, window_arg=1),
+    Function("count", 1, 1, "count(series) -> number", "number of periods with a value",
+             returns(NUMBER, False), "f_count", row=_count, series="any", whole=always_whole),
+    Function("series_min", 1, 1, "series_min(series) -> number", "smallest period value",
+             returns(NUMBER, True), "f_series_min", row=_series_min, series=NUMBER, whole=whole_if_args),
+    Function("series_max", 1, 1, "series_max(series) -> number", "largest period value",
+             returns(NUMBER, True), "f_series_max", row=_series_max, series=NUMBER, whole=whole_if_args),
+    Function("streak", 3, 3, "streak(series, 'op', x) -> number",
+             "periods, from the latest back, for which value op x holds ('<', '<=', '>', '>=', '==', '!='); "
+             "null when a period without a value is reached before the streak ends",
+             _check_streak, "f_streak", row=_streak, literal_args=(1,), series=NUMBER, operator_arg=1,
+             whole=always_whole),
+    Function("pct_change", 2, 2, "pct_change(series, n) -> number",
+             f"relative change of the latest period against n periods earlier {_W}",
+             returns(NUMBER, True), "f_pct_change", row=_pct_change, literal_args=(1,), series=NUMBER, window_arg=1),
+    Function("days_between", 2, 2, "days_between(d1, d2) -> number", "days from d1 to d2",
+             of_dates, "f_days_between", row=_days_between, whole=always_whole),
+    Function("months_between", 2, 2, "months_between(d1, d2) -> number", "whole months from d1 to d2",
+             of_dates, "f_months_between", row=_months_between, whole=always_whole),
+    Function("date", 1, 1, "date('YYYY-MM-DD') -> date", "a date literal",
+             _check_date, "f_date", row_code=_row_date, vector_args=False, literal_args=(0,),
+             row_helpers=lambda _: {"_date": _dt.date.fromisoformat}),
+    Function("grade_rank", 1, 1, "grade_rank(g) -> number",
+             "position of grade g on the scale (0 = best); null if g is null. g must be a grade: a grade "
+             "input, grade, a grade literal, or a conditional / coalesce of those",
+             _check_grade_rank, "f_grade_rank", row_code=_row_grade_rank, row_helpers=_grade_rank_helper,
+             whole=always_whole),
+    Function("grade_at_least", 1, 1, "grade_at_least('grade') -> bool",
+             "the decided grade is this grade or worse", _check_grade_at_least, "f_grade_at_least",
+             row_code=_row_grade_at_least, vector_args=False, first_stage="graded", literal_args=(0,)),
+    Function("fired", 1, 1, "fired('warning_id') -> bool",
+             "the warning fired (null when its condition was undetermined)", _check_fired, "f_fired",
+             row_code=_row_fired, vector_args=False, first_stage="action", literal_args=(0,)),
+]}
+
+
+def row_runtime() -> dict[str, Callable[..., Any]]:
+    """The runtime helpers generated code calls by a function's name."""
+    return {f.name: f.row for f in FUNCTIONS.values() if f.row is not None}
+
+
+def row_helpers(grades: Sequence[str]) -> dict[str, Any]:
+    """The helpers inline row code calls (``_date``, ``_grade_rank`` for this scale, ...)."""
+    out: dict[str, Any] = {}
+    for f in FUNCTIONS.values():
+        if f.row_helpers is not None:
+            out.update(f.row_helpers(grades))
+    return out
