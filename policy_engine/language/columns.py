@@ -18,6 +18,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .functions import MAX_MONTHS
+
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
 TextCodes = tuple[np.ndarray, list[Any]]  # per row, the index of its value in the distinct values (-1: missing)
@@ -269,6 +271,20 @@ def f_months_between(ev: Evaluator, cols: list[Col], args: Args) -> Col:
     return Col(months.astype(float), a.valid & b.valid)
 
 
+def f_add_months(ev: Evaluator, cols: list[Col], args: Args) -> Col:
+    d, m = cols
+    days = np.broadcast_to(_filled(d, "i"), (ev.n,))
+    k = np.broadcast_to(np.asarray(m.data, dtype=float), (ev.n,))
+    ok = np.broadcast_to(d.valid & m.valid, (ev.n,)) & (np.abs(k) <= MAX_MONTHS) & (np.floor(k) == k)
+    month, day = _month_and_day(days)
+    target = month + np.where(ok, k, 0).astype(np.int64)  # months since 1970-01
+    first = target.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+    length = (target + 1).astype("datetime64[M]").astype("datetime64[D]").astype(np.int64) - first
+    year = np.floor_divide(target, 12) + 1970
+    ok = ok & (year >= 1) & (year <= 9999)  # Python's calendar, as the row form has
+    return Col(first + np.minimum(day, length - 1), ok)
+
+
 # ------------------------------------------------------------------ series
 
 
@@ -394,3 +410,41 @@ def f_pct_change(ev: Evaluator, cols: list[Col], args: Args) -> Col:
     nz = old_d != 0
     data = (new_d - old_d) / np.abs(np.where(nz, old_d, 1.0))
     return Col(data, (ev.series.length(s) > k) & new_v & old_v & nz)
+
+
+def _period(s: Col, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The value ``k`` periods before the latest, and whether it has one (right-aligned series)."""
+    assert s.present is not None
+    return s.data[:, -1 - k], s.valid[:, -1 - k] & s.present[:, -1 - k]
+
+
+def f_lag(ev: Evaluator, cols: list[Col], args: Args) -> Col:
+    s, k = cols[0], _window(args)
+    if s.data.shape[1] <= k:
+        return ev.null()
+    data, valid = _period(s, k)
+    return Col(data, (ev.series.length(s) > k) & valid)
+
+
+def f_diff(ev: Evaluator, cols: list[Col], args: Args) -> Col:
+    s, k = cols[0], _window(args)
+    if s.data.shape[1] <= k:
+        return ev.null()
+    (new_d, new_v), (old_d, old_v) = _period(s, 0), _period(s, k)
+    return Col(new_d - old_d, (ev.series.length(s) > k) & new_v & old_v)
+
+
+def f_count_last(ev: Evaluator, cols: list[Col], args: Args) -> Col:
+    s, x, k = cols[0], cols[3], _window(args)
+    test = _COMPARISONS[args[2].value]  # type: ignore[attr-defined]
+    assert s.present is not None
+    periods = s.data.shape[1]
+    if periods < k:
+        return ev.null()
+    count = np.zeros(ev.n)
+    known = (ev.series.length(s) >= k) & x.valid  # too few periods, or a null among them: undetermined
+    for j in range(periods - k, periods):
+        has = s.present[:, j] & s.valid[:, j]
+        known = known & has
+        count += has & test(s.data[:, j], x.data)
+    return Col(count, known)

@@ -43,6 +43,8 @@ from .functions import NUMBER as NUMBER
 from .functions import SCALARS as SCALARS
 from .functions import SERIES_DATE as SERIES_DATE
 from .functions import SERIES_NUMBER as SERIES_NUMBER
+from .functions import STAGE_WORDS as STAGE_WORDS
+from .functions import STAGES as STAGES
 from .functions import STRING as STRING
 from .functions import Function as Function
 from .functions import check_call, row_helpers, row_runtime
@@ -81,13 +83,7 @@ class Symbol(Frozen):
     first_stage: str = "param"  # the first stage that may read it: "graded" for a metric after classification
 
 
-# Stages, in evaluation order; a name or function is usable from its stage on. "graded" is the
-# metrics declared ``after: classification``: they run once the final grade is known.
-STAGES = ("param", "metric", "factor", "floor", "graded", "warning", "action")
 _STAGE_INDEX = {s: i for i, s in enumerate(STAGES)}
-STAGE_WORDS = {"param": "parameters", "metric": "metrics", "factor": "scorecard factors",
-               "floor": "classification rules", "graded": "metrics after classification", "warning": "warnings",
-               "action": "actions"}
 
 
 class Scope(Frozen):

@@ -32,6 +32,13 @@ MAX_ROUND_DIGITS = 10
 MAX_WINDOW = 400  # periods a window may count (a client has at most 400 periods)
 MAX_MONTHS = 1200  # months add_months may move a date (a hundred years: more is a mistake)
 
+# Stages, in evaluation order; a name or function is usable from its stage on. "graded" is the
+# metrics declared ``after: classification``: they run once the final grade is known.
+STAGES = ("param", "metric", "factor", "floor", "graded", "warning", "action")
+STAGE_WORDS = {"param": "parameters", "metric": "metrics", "factor": "scorecard factors",
+               "floor": "classification rules", "graded": "metrics after classification", "warning": "warnings",
+               "action": "actions"}
+
 
 class Checker(Protocol):
     """What a check hook may use of the expression checker."""
@@ -633,6 +640,22 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in [
     Function("fired", 1, 1, "fired('warning_id') -> bool",
              "the warning fired (null when its condition was undetermined)", _check_fired, "f_fired",
              row_code=_row_fired, vector_args=False, first_stage="action", literal_args=(0,)),
+    Function("add_months", 2, 2, "add_months(d, n) -> date",
+             f"d moved n calendar months, the day clamped to the month's end (2024-01-31 + 1 = 2024-02-29); "
+             f"null when n is not a whole number within ±{MAX_MONTHS} or the date leaves the calendar",
+             _check_add_months, "f_add_months", row=_add_months),
+    Function("lag", 2, 2, "lag(series, n) -> value",
+             f"the value n periods before the latest {_W}; null when there are not n + 1 periods or it has none",
+             element, "f_lag", row=_lag, literal_args=(1,), series="any", window_arg=1, whole=whole_if_first),
+    Function("diff", 2, 2, "diff(series, n) -> number",
+             f"the latest value minus the one n periods earlier {_W}; null unless both have a value",
+             returns(NUMBER, True), "f_diff", row=_diff, literal_args=(1,), series=NUMBER, window_arg=1,
+             whole=whole_if_first),
+    Function("count_last", 4, 4, "count_last(series, n, 'op', x) -> number",
+             f"how many of the latest n periods have value op x {_W}; null when there are fewer than n "
+             "periods or any of them has no value",
+             _check_count_last, "f_count_last", row=_count_last, literal_args=(1, 2), series=NUMBER, window_arg=1,
+             operator_arg=2, whole=always_whole),
 ]}
 
 
@@ -648,3 +671,4 @@ def row_helpers(grades: Sequence[str]) -> dict[str, Any]:
         if f.row_helpers is not None:
             out.update(f.row_helpers(grades))
     return out
+

@@ -129,6 +129,8 @@ _STREAK_OPS = ["'<'", "'<='", "'>'", "'>='", "'=='", "'!='", "'~'"]
 _ARITH = ["+", "-", "*", "/", "//", "%", "**"]
 _CMP = ["<", "<=", ">", ">=", "==", "!="]
 _DIGITS = ["0", "2", "10", "11", "0.5"]
+# Months for add_months: whole and not, signed, at and past the limit, computed.
+_MONTHS = ["1", "-1", "0", "13", "-25", "0.5", "1200", "-1201", "k", "pi", "pn", "x", "null"]
 
 
 def _call(name: str) -> Callable[[tuple[str, ...]], str]:
@@ -176,6 +178,9 @@ def num_expr(depth: int) -> st.SearchStrategy[str]:
             lambda t: f"{t[0]}({t[1]}, {t[2]})"),
         st.tuples(st.sampled_from(["sum", "avg", "last", "count"]), window).map(lambda t: f"{t[0]}(tail(q, {t[1]}))"),
         st.tuples(series, st.sampled_from(_STREAK_OPS), n).map(lambda t: f"streak({t[0]}, {t[1]}, {t[2]})"),
+        st.tuples(st.sampled_from(["lag", "diff"]), series, window).map(lambda t: f"{t[0]}({t[1]}, {t[2]})"),
+        st.tuples(series, window, st.sampled_from(_STREAK_OPS), n).map(
+            lambda t: f"count_last({t[0]}, {t[1]}, {t[2]}, {t[3]})"),
         st.tuples(dd, dd).map(_call("days_between")), st.tuples(dd, dd).map(_call("months_between")),
         st.one_of(grade_expr(depth - 1), str_expr(0)).map(lambda e: f"grade_rank({e})"),
         st.tuples(n, b, n).map(_if),
@@ -238,7 +243,11 @@ def date_expr(depth: int) -> st.SearchStrategy[str]:
     if depth <= 0:
         return leaves
     dd = date_expr(depth - 1)
+    months = st.one_of(st.sampled_from(_MONTHS), num_expr(depth - 1))
     return st.one_of(leaves, st.tuples(dd, bool_expr(depth - 1), dd).map(_if),
+                     st.tuples(dd, months).map(_call("add_months")),
+                     st.tuples(st.sampled_from(["pe", "tail(pe, 2)", "q"]), st.sampled_from(_WINDOWS)).map(
+                         _call("lag")),
                      st.tuples(dd, dd).map(_call("coalesce")), st.tuples(dd, dd).map(_call("min")),
                      st.tuples(dd, dd).map(_call("max")))
 

@@ -86,6 +86,10 @@ CALLS = {
     "months_between": ["months_between(date('2024-01-31'), d)", "months_between(d, null)"],
     "date": ["date('2024-02-29')"], "grade_rank": ["grade_rank('loss')", "grade_rank(g)", "grade_rank(null)"],
     "grade_at_least": ["grade_at_least('doubtful')"], "fired": ["fired('w')"],
+    "add_months": ["add_months(d, 1)", "add_months(date('2024-01-31'), -1)", "add_months(d, a)",
+                   "add_months(null, 1)", "add_months(d, null)"],
+    "lag": ["lag(s, 1)", "lag(ds, 2)"], "diff": ["diff(s, 1)", "diff(tail(s, 2), 1)"],
+    "count_last": ["count_last(s, 2, '<', 0)", "count_last(s, 1, '==', null)", "count_last(s, 3, '>=', a)"],
 }
 
 
