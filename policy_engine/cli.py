@@ -1109,19 +1109,19 @@ _list_format = click.option("--format", "fmt", type=click.Choice(["text", "json"
 @handle_errors
 def functions(fmt: str | None) -> None:
     """List the functions policy expressions may call, then the operators and their rules."""
-    from .language.expressions import FUNCTIONS, OPERATOR_REFERENCE
+    from .language.expressions import OPERATOR_REFERENCE
+    from .language.functions import FUNCTIONS, describe, describe_text
 
     if (fmt or _configured_format() or "text") == "json":
         import json
 
         click.echo(json.dumps({
-            "functions": [{"name": f.name, "signature": f.signature, "doc": f.doc, "min_args": f.min_args,
-                           "max_args": f.max_args, "literal_args": list(f.literal_args)} for f in FUNCTIONS.values()],
+            "functions": [describe(f) for f in FUNCTIONS.values()],
             "operators": [{"syntax": syntax, "doc": doc} for syntax, doc in OPERATOR_REFERENCE],
         }, ensure_ascii=False, indent=2))
         return
     for f in FUNCTIONS.values():
-        click.echo(f"{f.signature:<40} {f.doc}")
+        click.echo(describe_text(f))
     click.echo("\noperators:")
     for syntax, doc in OPERATOR_REFERENCE:
         click.echo(f"  {syntax}\n      {doc}")

@@ -672,3 +672,16 @@ def row_helpers(grades: Sequence[str]) -> dict[str, Any]:
             out.update(f.row_helpers(grades))
     return out
 
+
+def describe(fn: Function) -> dict[str, Any]:
+    """One entry as ``policy-engine functions`` lists it (JSON for tools and editors)."""
+    return {"name": fn.name, "signature": fn.signature, "doc": fn.doc, "min_args": fn.min_args,
+            "max_args": fn.max_args, "literal_args": list(fn.literal_args), "window_arg": fn.window_arg,
+            "operator_arg": fn.operator_arg, "first_stage": fn.first_stage}
+
+
+def describe_text(fn: Function) -> str:
+    """One entry as a line of the text listing: signature, what it does, where it may be used."""
+    later = STAGES[STAGES.index(fn.first_stage):]
+    where = "" if fn.first_stage == "param" else f" (only in {' and '.join(s + 's' for s in later)})"
+    return f"{fn.signature:<40} {fn.doc}{where}"

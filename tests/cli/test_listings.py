@@ -47,3 +47,11 @@ def test_functions_json_lists_every_function_with_its_arity() -> None:
     rnd = next(e for e in entries if e["name"] == "round")
     assert (rnd["min_args"], rnd["max_args"], rnd["signature"]) == (1, 2, "round(x, digits) -> number")
     assert rnd["literal_args"] == [1]
+
+
+def test_functions_listing_shows_windows_operators_and_stages_from_the_table() -> None:
+    entries = {e["name"]: e for e in json.loads(_run("functions", "--format", "json"))["functions"]}
+    assert (entries["count_last"]["window_arg"], entries["count_last"]["operator_arg"]) == (1, 2)
+    assert entries["fired"]["first_stage"] == "action" and entries["abs"]["window_arg"] is None
+    text = _run("functions")
+    assert "(only in warnings and actions)" in text and "add_months(d, n) -> date" in text
