@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from policy_engine.language import columns
 from policy_engine.language import expressions as ex
@@ -24,7 +26,7 @@ from policy_engine.language.functions import FUNCTIONS
 from policy_engine.policy.compiler import check_document
 from policy_engine.policy.loader import load_yaml_text
 
-from ..fuzz.harness import AS_OF, plant, run_one
+from ..fuzz.harness import AS_OF, client_batches, plant, run_one
 
 CASE_DIR = Path(__file__).resolve().parents[1] / "data" / "functions"
 TYPES = {"number", "bool", "string", "grade", "date"}
@@ -122,3 +124,32 @@ def test_the_table_and_the_row_path_do_not_load_numpy() -> None:
     code = ("import sys, policy_engine.language.functions, policy_engine.language.expressions, "
             "policy_engine.policy.compiler, policy_engine.decide.evaluate; sys.exit('numpy' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+# ---- the functions added with the table: row == vector over drawn clients ---------------------
+
+_OPS = ["'<'", "'<='", "'>'", "'>='", "'=='", "'!='"]
+_SERIES = ["q", "q", "tail(q, 2)", "tail(q, 4)"]
+NEW_FUNCTION_CALLS = st.one_of(
+    st.tuples(st.sampled_from(["lag", "diff"]), st.sampled_from(_SERIES), st.integers(1, 5)).map(
+        lambda t: ("number", f"{t[0]}({t[1]}, {t[2]})")),
+    st.tuples(st.sampled_from(["pe", "tail(pe, 2)"]), st.integers(1, 3)).map(
+        lambda t: ("date", f"lag({t[0]}, {t[1]})")),
+    st.tuples(st.sampled_from(_SERIES), st.integers(1, 5), st.sampled_from(_OPS),
+              st.sampled_from(["0", "x", "1.5", "-3", "null", "lag(q, 1)"])).map(
+        lambda t: ("number", f"count_last({t[0]}, {t[1]}, {t[2]}, {t[3]})")),
+    st.tuples(st.sampled_from(["d1", "d2", "last(pe)", "lag(pe, 1)", "as_of", "date('2024-01-31')"]),
+              st.sampled_from(["1", "-1", "13", "-25", "x", "k", "-k", "pi", "1200", "-1200", "null", "x / 2"])).map(
+        lambda t: ("date", f"add_months({t[0]}, {t[1]})")),
+)
+
+
+@settings(max_examples=60, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(NEW_FUNCTION_CALLS, client_batches(12))
+def test_new_functions_agree_on_both_paths(call: tuple[str, str], records: list[dict[str, Any]]) -> None:
+    kind, expr = call
+    outcome = run_one(kind, expr, "{fz}", records)
+    # Every call is valid: accepted, and each client the engine reads (a drawn one may hold an empty
+    # period, refused alike by both paths) decided alike.
+    assert outcome.rejected == [] and outcome.findings == [], (expr, [f.detail for f in outcome.findings])
