@@ -36,6 +36,7 @@ from .functions import BOOL as BOOL
 from .functions import DATE as DATE
 from .functions import FUNCTIONS as FUNCTIONS
 from .functions import GRADE as GRADE
+from .functions import MAX_MONTHS as MAX_MONTHS
 from .functions import MAX_ROUND_DIGITS as MAX_ROUND_DIGITS
 from .functions import MAX_WINDOW as MAX_WINDOW
 from .functions import NULL as NULL
