@@ -682,6 +682,7 @@ def describe(fn: Function) -> dict[str, Any]:
 
 def describe_text(fn: Function) -> str:
     """One entry as a line of the text listing: signature, what it does, where it may be used."""
-    later = STAGES[STAGES.index(fn.first_stage):]
-    where = "" if fn.first_stage == "param" else f" (only in {' and '.join(s + 's' for s in later)})"
+    later = [STAGE_WORDS[s] for s in STAGES[STAGES.index(fn.first_stage):]]
+    shown = later[0] if len(later) == 1 else f"{', '.join(later[:-1])} and {later[-1]}"
+    where = "" if fn.first_stage == "param" else f" (only in {shown})"
     return f"{fn.signature:<40} {fn.doc}{where}"

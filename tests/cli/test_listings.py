@@ -54,4 +54,5 @@ def test_functions_listing_shows_windows_operators_and_stages_from_the_table() -
     assert (entries["count_last"]["window_arg"], entries["count_last"]["operator_arg"]) == (1, 2)
     assert entries["fired"]["first_stage"] == "action" and entries["abs"]["window_arg"] is None
     text = _run("functions")
-    assert "(only in warnings and actions)" in text and "add_months(d, n) -> date" in text
+    assert "(only in metrics after classification, warnings and actions)" in text
+    assert "(only in actions)" in text and "add_months(d, n) -> date" in text
