@@ -47,6 +47,7 @@ from .functions import SERIES_NUMBER as SERIES_NUMBER
 from .functions import STAGE_WORDS as STAGE_WORDS
 from .functions import STAGES as STAGES
 from .functions import STRING as STRING
+from .functions import UNKNOWN as UNKNOWN
 from .functions import Function as Function
 from .functions import check_call, row_helpers, row_runtime
 
@@ -72,6 +73,10 @@ class ExpressionError(Exception):
         self.hint = hint
 
 
+class _FollowsUnknown(ExpressionError):
+    """An error about an expression of unknown type: it follows from one reported elsewhere, so it is dropped."""
+
+
 class Symbol(Frozen):
     """A name an expression may read: an input, a parameter, a metric or a built-in."""
 
@@ -92,6 +97,9 @@ class Scope(Frozen):
     stage: str
     grades: tuple[str, ...]
     warnings: Mapping[str, bool] = field(default_factory=dict)  # id -> nullable
+    # A section that declares names was left out (a schema error): a name not in ``symbols`` may be
+    # one of its names, so it is of unknown type, not an unknown name.
+    open_names: bool = False
 
     def allows(self, first_stage: str) -> bool:
         return _STAGE_INDEX[self.stage] >= _STAGE_INDEX[first_stage]
@@ -315,6 +323,7 @@ class _Checker:
         self.ann: dict[int, tuple[str, bool]] = {}
         self.utf8 = text.encode("utf-8")  # ast positions count UTF-8 bytes, messages count characters
         self.lead = lead
+        self.visiting: list[ast.AST] = []  # the nodes being checked, innermost last
 
     def column(self, byte_offset: int) -> int:
         """1-based character column in the source of a 0-based UTF-8 offset in the parsed text."""
@@ -322,7 +331,22 @@ class _Checker:
 
     def fail(self, code: str, message: str, node: ast.AST | None, hint: str | None = None) -> ExpressionError:
         col = getattr(node, "col_offset", None)
-        return ExpressionError(code, message, column=None if col is None else self.column(col), hint=hint)
+        kind = _FollowsUnknown if self.follows_unknown(node) else ExpressionError
+        return kind(code, message, column=None if col is None else self.column(col), hint=hint)
+
+    def follows_unknown(self, node: ast.AST | None) -> bool:
+        """Whether an error found at ``node`` may be caused by a part of unknown type.
+
+        That is so when ``node`` itself is of unknown type, or when it is the node being
+        checked and one of its operands is: ``abs(x)`` with ``x`` undeclared is one error (the
+        name), not a second one (abs of a non-number).
+        """
+        if node is None:
+            return False
+        if self.ann.get(id(node), ("",))[0] == UNKNOWN:
+            return True
+        return bool(self.visiting) and node is self.visiting[-1] and any(
+            self.ann.get(id(child), ("",))[0] == UNKNOWN for child in ast.iter_child_nodes(node))
 
     def operator(self, op: ast.AST, allowed: Mapping[type, str], before: ast.AST, after: ast.AST | None) -> str:
         """How ``op`` is written, or a located error when it is not on the allow-list.
@@ -353,7 +377,13 @@ class _Checker:
                 hint = "names are plain values; use a metric or input name"
             raise self.fail("disallowed-syntax", f"{what} are not allowed in policy expressions", node, hint)
         method = getattr(self, "visit_" + type(node).__name__)
-        result: tuple[str, bool] = method(node, depth + 1)
+        self.visiting.append(node)
+        try:
+            result: tuple[str, bool] = method(node, depth + 1)
+        except _FollowsUnknown:
+            result = UNKNOWN, True
+        finally:
+            self.visiting.pop()
         self.ann[id(node)] = result
         return result
 
@@ -387,6 +417,8 @@ class _Checker:
         if sym is None:
             if name in FUNCTIONS:
                 raise self.fail("unknown-name", f"'{name}' is a function; call it with arguments", node)
+            if self.scope.open_names:
+                return UNKNOWN, True
             raise self.fail("unknown-name", f"unknown name '{name}'", node,
                             did_you_mean(name, list(self.scope.symbols))
                             or "declare it under inputs, parameters or metrics")
@@ -436,7 +468,7 @@ class _Checker:
         lt, ln = self.check(node.left, depth)
         rt, rn = self.check(node.right, depth)
         for t, side in ((lt, node.left), (rt, node.right)):
-            if t not in (NUMBER, NULL):
+            if t not in (NUMBER, NULL, UNKNOWN):
                 raise self.fail("type-mismatch", f"arithmetic needs numbers, found {t}", side,
                                 "dates: use days_between/months_between; series: use last/sum/avg")
         if isinstance(node.op, ast.Pow):
@@ -462,6 +494,8 @@ class _Checker:
                                 f"exponent {exponent.value!r} is out of range (|e| <= {MAX_EXPONENT})", node.right)
             return
         sym = self.scope.symbols.get(exponent.id) if isinstance(exponent, ast.Name) else None
+        if self.ann.get(id(exponent), ("",))[0] == UNKNOWN:
+            return  # its declaration was left out or has an error: its bounds are not known
         if sym is None:
             raise self.fail("power-unbounded",
                             "the exponent of a power must be a number literal, a parameter or an input with "
@@ -481,10 +515,10 @@ class _Checker:
         self.operator(node.op, UNARY_OPERATORS, node, None)
         t, n = self.check(node.operand, depth)
         if isinstance(node.op, ast.Not):
-            if t not in (BOOL, NULL):
+            if t not in (BOOL, NULL, UNKNOWN):
                 raise self.fail("type-mismatch", f"'not' needs a condition, found {t}", node.operand)
             return BOOL, n
-        if t not in (NUMBER, NULL):
+        if t not in (NUMBER, NULL, UNKNOWN):
             raise self.fail("type-mismatch", f"sign needs a number, found {t}", node.operand)
         return NUMBER, n
 
@@ -493,7 +527,7 @@ class _Checker:
         nullable = False
         for v in node.values:
             t, n = self.check(v, depth)
-            if t not in (BOOL, NULL):
+            if t not in (BOOL, NULL, UNKNOWN):
                 word = "and" if isinstance(node.op, ast.And) else "or"
                 raise self.fail("type-mismatch", f"'{word}' needs conditions, found {t}", v,
                                 "compare the value, e.g. x > 0")
@@ -501,6 +535,8 @@ class _Checker:
         return BOOL, nullable
 
     def _comparable(self, a: str, b: str, node: ast.AST, ordering: bool) -> None:
+        if UNKNOWN in (a, b):
+            return
         if NULL in (a, b):
             raise self.fail("type-mismatch", "comparing with null is always null",
                             node, "use is_null(x)")
@@ -552,7 +588,7 @@ class _Checker:
                                     "use last(s) in [...]")
                 kind, values = self._literal_list(right)
                 t = STRING if lt == GRADE else lt
-                if t != kind and values:
+                if t != kind and values and t != UNKNOWN:
                     raise self.fail("type-mismatch", f"cannot look for a {lt} in a list of {kind}", right)
                 self._check_enum_literal(left, right, values)
                 rt, rn = lt, False
@@ -567,11 +603,13 @@ class _Checker:
 
     def visit_IfExp(self, node: ast.IfExp, depth: int) -> tuple[str, bool]:
         ct, cn = self.check(node.test, depth)
-        if ct not in (BOOL, NULL):
+        if ct not in (BOOL, NULL, UNKNOWN):
             raise self.fail("type-mismatch", f"'if' needs a condition, found {ct}", node.test)
         at, an = self.check(node.body, depth)
         bt, bn = self.check(node.orelse, depth)
-        if at == NULL:
+        if UNKNOWN in (at, bt):
+            t = UNKNOWN
+        elif at == NULL:
             t = bt
         elif bt == NULL:
             t = at
@@ -640,7 +678,7 @@ def check_expression(source: str, scope: Scope, want: str | None = None) -> Chec
         t, nullable = checker.check(tree.body)
     except RecursionError:
         raise ExpressionError("expression-too-deep", "expression nests too deeply") from None
-    if want is not None and t != NULL:
+    if want is not None and t not in (NULL, UNKNOWN):
         ok = t == want or (want == STRING and t == GRADE)
         if want == NUMBER and t == BOOL:
             ok = False

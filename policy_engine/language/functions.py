@@ -27,6 +27,10 @@ from ..frozen import Frozen
 NUMBER, BOOL, STRING, DATE, GRADE, NULL = "number", "bool", "string", "date", "grade", "null"
 SERIES_NUMBER, SERIES_DATE = "series<number>", "series<date>"
 SCALARS = {NUMBER, BOOL, STRING, DATE, GRADE}
+# The type of what could not be checked: a name whose declaration was left out for a schema
+# error, a sub-expression with an error of its own. It satisfies every place it is used in, so
+# one mistake gives one error, not one more at each enclosing operator or call.
+UNKNOWN = "unknown"
 
 MAX_ROUND_DIGITS = 10
 MAX_WINDOW = 400  # periods a window may count (a client has at most 400 periods)

@@ -10,7 +10,9 @@ the same form.
 
 Compiling runs in this order; each later step needs the names the earlier ones declare:
 
-1. schema  -- shape of the document (schemas/policy.schema.json); semantic passes assume it
+1. schema  -- shape of the document (schemas/policy.schema.json); semantic passes assume it, so
+              they read only the entries the schema accepts (:class:`~policy_engine.validate.SchemaValidPart`):
+              an invalid entry is skipped, the names it declares stay defined (of unknown type)
 2. passes  -- :data:`PASSES`, one named pass per section (scale and segments, inputs, parameters,
               metrics, scorecard, classification, warnings, action types, actions, then cross-checks); each adds
               the symbols it declares, its diagnostics and the compiled specs of its section
@@ -36,7 +38,7 @@ from . import bounds
 from .cache import known_schema_valid, remember_schema_valid
 from .catalogue import CATALOGUE, ActionType, Param, allowed_values, params_check, policy_catalogue
 from .loader import Document, PathKey, format_path
-from .validate import schema_errors
+from .validate import SchemaValidPart, schema_errors
 
 BUILTIN_SYMBOLS = {
     "as_of": ex.Symbol("as_of", "builtin", ex.DATE, False),
@@ -252,16 +254,38 @@ class CompiledPolicy(Frozen, eq=False):
 # ---------------------------------------------------------------- compiler
 
 
+class _EveryWarning(dict[str, bool]):
+    """The warnings ``fired()`` may name when the warnings section was left out: any id, maybe null."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __missing__(self, key: str) -> bool:
+        return True
+
+
+class _EveryGrade(tuple[str, ...]):
+    """The grades an expression may name when the scale was left out: any name may be one of them."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+
 class _Compiler:
     """What the passes share: the document, the symbols declared so far, the diagnostics and the parts."""
 
     def __init__(self, doc: Document):
         self.doc = doc
         self.data: dict[str, Any] = doc.data
+        # What the schema errors leave out: passes read entries through entries() and skip no more.
+        self.valid = SchemaValidPart.whole()
         self.sink = DiagnosticSink(file=doc.file)
         self.symbols: dict[str, ex.Symbol] = dict(BUILTIN_SYMBOLS)
         self.grades: tuple[str, ...] = ()
         self.segments: tuple[str, ...] = ()
+        # Set when a left-out section may declare names, grades or segments no check can see: a
+        # reference to one of those is then not reported (it may well exist).
+        self.open_names = self.open_grades = self.open_segments = False
         # What the passes compile, section by section, in the policy's order (metrics: dependency order).
         self.parts: dict[str, list[Any]] = {"metrics": [], "factors": [], "floors": [], "warnings": [], "actions": []}
         self.warning_nullable: dict[str, bool] = {}  # warning id -> whether its condition can be null
@@ -328,9 +352,25 @@ class _Compiler:
             pos -= length
         return line, col
 
+    def entries(self, *section: str) -> list[tuple[Any, Any]]:
+        """The schema-valid entries of a section, (name or index, entry), in the policy's order."""
+        return self.valid.entries(self.data, section)
+
+    def section(self, name: str) -> dict[str, Any]:
+        """A mapping section (inputs, parameters, metrics) without its schema-invalid entries."""
+        return dict(self.entries(name))
+
+    def declare_skipped(self, section: str, kind: str) -> None:
+        """Names declared by schema-invalid entries stand, typed unknown: using one is not another error."""
+        for name in self.valid.skipped_names(self.data, (section,)):
+            self.symbols.setdefault(name, ex.Symbol(name, kind, ex.UNKNOWN, True))
+        self.open_names = self.open_names or self.valid.is_broken((section,))
+
     def check_expr(self, text: Any, path: PathKey, stage: str, want: str | None,
                    warnings: Mapping[str, bool] | None = None, rule: str | None = None) -> ex.CheckedExpression | None:
-        scope = ex.Scope(symbols=self.symbols, stage=stage, grades=self.grades, warnings=warnings or {})
+        grades = _EveryGrade(self.grades) if self.open_grades else self.grades
+        scope = ex.Scope(symbols=self.symbols, stage=stage, grades=grades,
+                         warnings={} if warnings is None else warnings, open_names=self.open_names)
         try:
             return ex.check_expression(text if isinstance(text, str) else str(text), scope, want)
         except ex.ExpressionError as e:
@@ -350,9 +390,11 @@ class _Compiler:
             return False
         return True
 
-    def _dupes(self, ids: list[str], path: PathKey, what: str) -> None:
+    def _dupes(self, items: list[tuple[Any, Any]], path: PathKey, what: str) -> None:
+        """Two entries (index, entry) of one list with the same id: the second is reported."""
         seen: dict[str, int] = {}
-        for i, x in enumerate(ids):
+        for i, entry in items:
+            x = entry["id"]
             if x in seen:
                 self.err("duplicate-id", f"duplicate {what} id '{x}' (also item {seen[x]})", (*path, i, "id")
                          if path[-1] != "scale" else (*path, i))
@@ -360,7 +402,7 @@ class _Compiler:
                 seen[x] = i
 
     def _grade_ref(self, g: str, path: PathKey) -> None:
-        if g not in self.grades:
+        if g not in self.grades and not self.open_grades:
             self.err("unknown-grade", f"'{g}' is not a grade on the scale ({', '.join(self.grades)})", path,
                      did_you_mean(g, self.grades))
 
@@ -436,6 +478,8 @@ class _Compiler:
                     continue
                 if conv or not name.isidentifier() or name.startswith("_"):
                     self.err("bad-template", f"placeholder '{{{name}}}' must be a plain name", (*path, lang), rule=rule)
+                elif name not in self.symbols and self.open_names:
+                    continue  # it may be a name of a section left out for a schema error
                 elif name not in self.symbols or (self.symbols[name].kind == "builtin" and name == "as_of"):
                     self.err("unknown-name", f"placeholder '{{{name}}}' names nothing", (*path, lang),
                              did_you_mean(name, self.symbols), rule=rule)
@@ -443,7 +487,7 @@ class _Compiler:
                     allowed = ", ".join(_FORMAT_SPECS)
                     self.err("bad-template", f"format '{spec}' of '{{{name}}}' is not one of {allowed}",
                              (*path, lang), rule=rule)
-                elif spec == "d" and not self._whole(name, set()):
+                elif spec == "d" and self.symbols[name].type != ex.UNKNOWN and not self._whole(name, set()):
                     t = self.symbols[name].type
                     why = f"'{name}' may have a fraction" if t == ex.NUMBER else f"'{name}' is a {t}"
                     self.err("bad-template", f"format 'd' of '{{{name}}}' needs a whole number; {why}",
@@ -456,14 +500,14 @@ class _Compiler:
             return False
         seen = seen | {name}  # the names being proven: a cycle proves nothing
         if sym.kind == "input":
-            spec = (self.data.get("inputs") or {}).get(name) or {}
+            spec = self.section("inputs").get(name) or {}
             return spec.get("type") == "integer"
         if sym.kind == "param":
-            p = (self.data.get("parameters") or {}).get(name) or {}
+            p = self.section("parameters").get(name) or {}
             values = [p["value"]] if "value" in p else list((p.get("by_segment") or {}).values())
             return bool(values) and all(type(v) is int for v in values)
         if sym.kind == "metric":
-            text = ((self.data.get("metrics") or {}).get(name) or {}).get("expr")
+            text = (self.section("metrics").get(name) or {}).get("expr")
             try:
                 tree = ex.parse_expression(text)
             except ex.ExpressionError:
@@ -483,21 +527,26 @@ class _Compiler:
 
 def _scale_and_segments(c: _Compiler) -> None:
     """The grade scale and the segment list: later passes check grade and segment references."""
-    scale = c.data["classification"]["scale"]
-    c.grades = tuple(g["id"] for g in scale)
-    c._dupes([g["id"] for g in scale], ("classification", "scale"), "grade")
+    scale = c.entries("classification", "scale")
+    # A scale grade left out for a schema error keeps its place: floors may name it.
+    c.grades = tuple(c.valid.declared(c.data, ("classification", "scale")))
+    c.open_grades = c.valid.unnamed(c.data, ("classification", "scale"))
+    c._dupes(scale, ("classification", "scale"), "grade")
     seg = c.data.get("segments")
-    if seg:
+    if c.valid.is_broken(("segments",)):
+        c.open_segments = True
+    elif seg:
         c.segments = tuple(seg["values"])
 
 
 def _inputs(c: _Compiler) -> None:
     """Every input's declaration, and a symbol for each (typed, nullable unless required, bounds)."""
-    for name, v in c.data["inputs"].items():
+    for name, v in c.entries("inputs"):
         c._name_ok("input", name, ("inputs", name))
         _input_declaration(c, name, v)
         if name not in BUILTIN_SYMBOLS:  # reported by name_ok; the built-in keeps its meaning
             c.symbols[name] = _input_symbol(name, v)
+    c.declare_skipped("inputs", "input")
     _input_places(c)
 
 
@@ -508,7 +557,7 @@ def _input_places(c: _Compiler) -> None:
     record no client can send; so is ``financials`` read as a list and as an object.
     """
     seen: dict[str, tuple[str, str]] = {}  # place -> (kind, input)
-    for name, v in c.data["inputs"].items():
+    for name, v in c.entries("inputs"):
         parts = v["from"].split(".")
         place = ""
         for i, part in enumerate(parts):
@@ -560,7 +609,7 @@ def _input_symbol(name: str, v: Mapping[str, Any]) -> ex.Symbol:
 
 def _parameters(c: _Compiler) -> None:
     """Every parameter: its name, one value type, and a value for every segment."""
-    for name, p in (c.data.get("parameters") or {}).items():
+    for name, p in c.entries("parameters"):
         path = ("parameters", name)
         named = c._name_ok("parameter", name, path)
         if name in c.symbols:
@@ -570,6 +619,7 @@ def _parameters(c: _Compiler) -> None:
         c.symbols[name] = _parameter_symbol(c, name, p)
         if "by_segment" in p:
             _parameter_segments(c, name, p["by_segment"])
+    c.declare_skipped("parameters", "param")
 
 
 def _parameter_symbol(c: _Compiler, name: str, p: Mapping[str, Any]) -> ex.Symbol:
@@ -598,6 +648,8 @@ def _parameter_symbol(c: _Compiler, name: str, p: Mapping[str, Any]) -> ex.Symbo
 
 def _parameter_segments(c: _Compiler, name: str, by_segment: Mapping[str, Any]) -> None:
     path = ("parameters", name, "by_segment")
+    if c.open_segments:
+        return  # the segments were left out for a schema error: there is nothing to check against
     if not c.segments:
         c.err("no-segments", f"parameter '{name}' varies by segment but the policy declares no segments",
               path, "add segments: {by: <a required string input>, values: [...]}")
@@ -620,14 +672,15 @@ def _metrics(c: _Compiler) -> None:
     ``grade``) and its symbol is readable from that stage on only; compiled, such metrics follow
     the others (still in dependency order), because they run once the final grade is known.
     """
-    metrics: dict[str, Any] = c.data.get("metrics") or {}
+    metrics = c.section("metrics")
     for name in metrics:
         if c._name_ok("metric", name, ("metrics", name)) and name in c.symbols:
             c.err("duplicate-name", f"metric '{name}' has the name of an {c.symbols[name].kind}", ("metrics", name))
+    c.declare_skipped("metrics", "metric")
     _key_figures(c, metrics)
     for name, m in metrics.items():
         # Placeholders, so a metric caught in a cycle gives one error, not a cascade.
-        c.symbols.setdefault(name, ex.Symbol(name, "metric", ex.NUMBER, True, first_stage=_metric_stage(m)))
+        c.symbols.setdefault(name, ex.Symbol(name, "metric", ex.UNKNOWN, True, first_stage=_metric_stage(m)))
     for name in _metric_order(c, metrics):
         _metric(c, name, metrics[name])
     parts = c.parts["metrics"]
@@ -641,8 +694,11 @@ def _metric_stage(m: Mapping[str, Any]) -> str:
 
 def _key_figures(c: _Compiler, metrics: Mapping[str, Any]) -> None:
     """Each key figure is a metric: the explanation prints it with the metric's label and format."""
-    for i, name in enumerate(c.data.get("key_figures") or []):
-        if name in metrics:
+    if c.valid.is_broken(("metrics",)):
+        return  # the metrics were left out for a schema error: any name may be one
+    left_out = c.valid.skipped_names(c.data, ("metrics",))
+    for i, name in c.entries("key_figures"):
+        if name in metrics or name in left_out:
             continue
         kind = c.symbols[name].kind if name in c.symbols else None
         hint = (f"'{name}' is an {kind}; key figures are metrics: add one with expr: {name}" if kind
@@ -686,7 +742,7 @@ def _metric(c: _Compiler, name: str, m: Mapping[str, Any]) -> None:
                       rule=name)
     if ce is None:
         # Keep later checks going: an unknown type stands in for the broken metric.
-        c.symbols[name] = ex.Symbol(name, "metric", ex.NUMBER, True, first_stage=stage)
+        c.symbols[name] = ex.Symbol(name, "metric", ex.UNKNOWN, True, first_stage=stage)
         return
     if ce.type.startswith("series"):
         c.err("type-mismatch", "a metric must be one value, not a series", ("metrics", name, "expr"),
@@ -698,11 +754,11 @@ def _metric(c: _Compiler, name: str, m: Mapping[str, Any]) -> None:
 
 def _scorecard(c: _Compiler) -> None:
     """Factors (bands of points over a number) and the score bands that map the total to a grade."""
-    sc = c.data.get("scorecard")
-    if not sc:
+    if not c.data.get("scorecard") or c.valid.is_broken(("scorecard",)):
         return
-    c._dupes([f["id"] for f in sc["factors"]], ("scorecard", "factors"), "factor")
-    for i, f in enumerate(sc["factors"]):
+    factors = c.entries("scorecard", "factors")
+    c._dupes(factors, ("scorecard", "factors"), "factor")
+    for i, f in factors:
         path = ("scorecard", "factors", i)
         c._bands(f["bands"], (*path, "bands"))
         key = "metric" if "metric" in f else "expr"
@@ -711,16 +767,19 @@ def _scorecard(c: _Compiler) -> None:
             bands = tuple(Band(b.get("min"), b.get("max"), b["points"]) for b in f["bands"])
             c.parts["factors"].append(FactorSpec(f["id"], ce, float(f.get("weight", 1)), float(f["missing_points"]),
                                                  bands, f.get("label")))
-    c._bands(sc["grades"], ("scorecard", "grades"))
-    for i, b in enumerate(sc["grades"]):
+    grades = c.entries("scorecard", "grades")
+    every = c.data["scorecard"]["grades"]
+    if isinstance(every, list) and len(grades) == len(every):  # contiguity is a property of the whole list
+        c._bands(every, ("scorecard", "grades"))
+    for i, b in grades:
         c._grade_ref(b["grade"], ("scorecard", "grades", i, "grade"))
 
 
 def _classification(c: _Compiler) -> None:
     """The floors: each a condition and the grade it sets at least; a rule with a message also warns."""
-    rules = c.data["classification"]["rules"]
-    c._dupes([r["id"] for r in rules], ("classification", "rules"), "classification rule")
-    for i, r in enumerate(rules):
+    rules = c.entries("classification", "rules")
+    c._dupes(rules, ("classification", "rules"), "classification rule")
+    for i, r in rules:
         path = ("classification", "rules", i)
         c._grade_ref(r["floor"], (*path, "floor"))
         if r["id"] in ("scorecard", "default"):
@@ -761,7 +820,7 @@ def _rule_warning_declared(c: _Compiler, r: Mapping[str, Any], path: PathKey) ->
     if "message" not in r or "severity" not in r:
         return False
     for j, e in enumerate(r.get("evidence") or ()):
-        if e not in c.symbols:
+        if e not in c.symbols and not c.open_names:
             c.err("unknown-name", f"evidence names unknown '{e}'", (*path, "evidence", j), did_you_mean(e, c.symbols),
                   rule=r["id"])
     c._templates(r["message"], (*path, "message"), r["id"])
@@ -770,10 +829,10 @@ def _rule_warning_declared(c: _Compiler, r: Mapping[str, Any], path: PathKey) ->
 
 def _warnings(c: _Compiler) -> None:
     """Warnings: condition, evidence names and message templates; records each one's nullability."""
-    warnings = c.data.get("warnings") or []
-    c._dupes([w["id"] for w in warnings], ("warnings",), "warning")
+    warnings = c.entries("warnings")
+    c._dupes(warnings, ("warnings",), "warning")
     rule_warnings = set(c.warning_nullable)  # the classification rules that warn (their pass ran first)
-    for i, w in enumerate(warnings):
+    for i, w in warnings:
         if w["id"] in rule_warnings:
             c.err("duplicate-id", f"warning id '{w['id']}' is the id of a classification rule that warns",
                   ("warnings", i, "id"), "a rule with a message emits its warning itself: remove this warning, "
@@ -781,7 +840,7 @@ def _warnings(c: _Compiler) -> None:
         ce = c.check_expr(w["when"], ("warnings", i, "when"), "warning", ex.BOOL, rule=w["id"])
         evidence = tuple(w.get("evidence") or ())
         for j, e in enumerate(evidence):
-            if e not in c.symbols:
+            if e not in c.symbols and not c.open_names:
                 c.err("unknown-name", f"evidence names unknown '{e}'", ("warnings", i, "evidence", j),
                       did_you_mean(e, c.symbols))
         c._templates(w["message"], ("warnings", i, "message"), w["id"])
@@ -789,13 +848,20 @@ def _warnings(c: _Compiler) -> None:
         c.warning_nullable[w["id"]] = ce.nullable if ce else True
         if ce:
             c.parts["warnings"].append(WarningSpec(w["id"], ce, w["severity"], w["category"], w["message"], evidence))
+    # A warning (or a classification rule, which may warn) left out for a schema error may still be
+    # named by fired(): unknown, so maybe null.
+    for section in (("warnings",), ("classification", "rules")):
+        for wid in c.valid.skipped_names(c.data, section):
+            c.warning_nullable.setdefault(wid, True)
+        if c.valid.unnamed(c.data, section):
+            c.warning_nullable = _EveryWarning(c.warning_nullable)
 
 
 def _action_types(c: _Compiler) -> None:
     """The policy's own action types: added to the engine's catalogue; a built-in id is a clash."""
-    declared = c.data.get("action_types") or []
-    c._dupes([t["id"] for t in declared], ("action_types",), "action type")
-    for i, t in enumerate(declared):
+    declared = c.entries("action_types")
+    c._dupes(declared, ("action_types",), "action type")
+    for i, t in declared:
         path = ("action_types", i)
         if t["id"] in CATALOGUE:
             c.err("action-type-clash", f"action type '{t['id']}' is a built-in type of the engine's catalogue",
@@ -817,24 +883,32 @@ def _action_types(c: _Compiler) -> None:
     usable = [{**t, "params": {n: {k: v for k, v in p.items() if k not in ("min", "max")}
                                if "min" in p and "max" in p and p["min"] > p["max"] else p
                                for n, p in (t.get("params") or {}).items()}}
-              for t in declared if t["id"] not in CATALOGUE]
+              for _, t in declared if t["id"] not in CATALOGUE]
     c.action_types = policy_catalogue(usable)
 
 
 def _actions(c: _Compiler) -> None:
     """Actions: exclusions, catalogue parameters, the restructuring consequence, and their expressions."""
-    actions = c.data.get("actions") or []
-    c._dupes([a["id"] for a in actions], ("actions",), "action")
-    action_ids = [a["id"] for a in actions]
-    for i, a in enumerate(actions):
+    actions = c.entries("actions")
+    c._dupes(actions, ("actions",), "action")
+    # Exclusions may name an action left out for a schema error; with one that has no id, any name.
+    action_ids = c.valid.declared(c.data, ("actions",))
+    any_action = c.valid.unnamed(c.data, ("actions",))
+    # An action type left out for a schema error is not in the catalogue, nor unknown.
+    types_left_out = c.valid.unnamed(c.data, ("action_types",))
+    left_out_types = set(c.valid.skipped_names(c.data, ("action_types",)))
+    for i, a in actions:
         path = ("actions", i)
+        if a["action"] not in c.action_types and (types_left_out or a["action"] in left_out_types):
+            _action(c, a, path)  # its type's parameters and consequence are unknown: check the rest
+            continue
         if a["action"] not in c.action_types:
             c.err("unknown-action-type", f"'{a['action']}' is not an action type of the catalogue", (*path, "action"),
                   did_you_mean(a["action"], c.action_types) or "declare it under action_types, or see "
                   "`policy-engine catalogue -p POLICY`", rule=a["id"])
             continue
         for j, x in enumerate(a.get("excludes") or []):
-            if x not in action_ids:
+            if x not in action_ids and not any_action:
                 c.err("unknown-action", f"excludes unknown action '{x}'", (*path, "excludes", j),
                       did_you_mean(x, action_ids))
             elif x == a["id"]:
@@ -871,12 +945,13 @@ def _action(c: _Compiler, a: Mapping[str, Any], path: PathKey) -> None:
         if not isinstance(pv, dict):
             literal[pname] = pv
             continue
-        spec = c.action_types[a["action"]].params.get(pname)
-        want = ex.NUMBER if spec and spec.type in ("integer", "number") else ex.STRING
+        kind = c.action_types.get(a["action"])
+        spec = kind.params.get(pname) if kind else None
+        want = ex.NUMBER if spec and spec.type in ("integer", "number") else ex.STRING if kind else None
         pce = check(pv["expr"], (*path, "params", pname, "expr"), want=want)
         if pce:
             computed[pname] = pce
-            if spec is not None:
+            if spec is not None and pce.type != ex.UNKNOWN:
                 _computed_param_bounds(c, a, pname, spec, pce, (*path, "params", pname, "expr"))
     rs = None
     if a.get("restructuring"):
@@ -888,7 +963,7 @@ def _action(c: _Compiler, a: Mapping[str, Any], path: PathKey) -> None:
     if ce:
         c.parts["actions"].append(ActionSpec(
             a["id"], a["action"], ce, literal, computed, a["priority"], tuple(a.get("excludes") or ()),
-            a.get("approval"), a["reason"], rs, (), c.action_types[a["action"]]))
+            a.get("approval"), a["reason"], rs, (), c.action_types.get(a["action"])))
 
 
 def _computed_param_bounds(c: _Compiler, a: Mapping[str, Any], pname: str, spec: Param,
@@ -900,7 +975,7 @@ def _computed_param_bounds(c: _Compiler, a: Mapping[str, Any], pname: str, spec:
     What cannot be proven is left to the decision, which refuses a bad value visibly.
     """
     if c._domains is None:
-        c._domains = bounds.environments(c.data["inputs"], c.data.get("parameters") or {}, c.segments,
+        c._domains = bounds.environments(c.section("inputs"), c.section("parameters"), c.segments,
                                          [(m.name, m.expr) for m in c.parts["metrics"]])
     for arm in bounds.arms(pce.tree):
         refused: dict[str | None, str] = {}
@@ -924,10 +999,12 @@ def _computed_param_bounds(c: _Compiler, a: Mapping[str, Any], pname: str, spec:
 def _cross_checks(c: _Compiler) -> None:
     """Checks between sections once every section is read: the segment input exists and fits."""
     seg = c.data.get("segments")
-    if not seg:
+    if not seg or c.open_segments:
         return
-    by, inputs = seg["by"], c.data["inputs"]
+    by, inputs = seg["by"], c.section("inputs")
     inp = inputs.get(by)
+    if inp is None and (by in c.valid.skipped_names(c.data, ("inputs",)) or c.valid.is_broken(("inputs",))):
+        return  # an input left out for a schema error
     if inp is None:
         c.err("unknown-name", f"segments.by names unknown input '{by}'", ("segments", "by"), did_you_mean(by, inputs))
     elif not inp.get("required") or inp["type"] != "string":
@@ -1139,11 +1216,13 @@ def check_document(doc: Document) -> tuple[list[Diagnostic], CompiledPolicy | No
         c.err("wrong-type", "a policy is a mapping of keys (id, version, inputs, ...)", ())
         return sort_diagnostics(c.sink.items), None
     if not known_schema_valid(doc.text):
-        schema_errors(doc, "policy", c.sink)
-        if not c.sink.ok:
-            # Semantic checks assume the schema's shape; report shape errors first.
-            return sort_diagnostics(c.sink.items), None
-        remember_schema_valid(doc.text)
+        blamed = schema_errors(doc, "policy", c.sink)
+        if c.sink.ok:
+            remember_schema_valid(doc.text)
+        else:
+            # Semantic checks assume the schema's shape: they skip what the errors touch, and
+            # check every other entry, so one typo does not hide the rest of the policy's problems.
+            c.valid = SchemaValidPart.of(doc.data, blamed)
     for _, run_pass in PASSES:
         run_pass(c)
     parts = c.parts

@@ -4,14 +4,20 @@ jsonschema reports *where in the data* an error is; the loader's position map
 turns that into file:line:column. Unknown keys are reported one by one at
 their own line with the nearest known key, because a typo is the commonest
 mistake a policy author makes.
+
+A schema error does not stop the semantic checks: :class:`SchemaValidPart` says which
+entries of a policy (one input, one warning, one scale grade) or which whole sections the
+errors touch, so the compiler's passes skip exactly those and check everything else.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..diagnostics import DiagnosticSink, did_you_mean
-from .loader import Document, format_path
+from ..frozen import Frozen
+from .loader import Document, PathKey, format_path
 from .schemas import validator
 
 
@@ -33,13 +39,19 @@ def _describe(value: Any) -> str:
     return "a mapping"
 
 
-def schema_errors(doc: Document, schema_name: str, sink: DiagnosticSink) -> None:
-    """Add one diagnostic per schema violation in ``doc`` to ``sink``."""
+def schema_errors(doc: Document, schema_name: str, sink: DiagnosticSink) -> list[PathKey]:
+    """Add one diagnostic per schema violation in ``doc`` to ``sink``; return the place each one blames.
+
+    The place is the value at fault: the mapping a required key is missing from, an unknown or
+    badly named key itself, or the value of the wrong type or form (see :func:`schema_valid_part`).
+    """
+    blamed: list[PathKey] = []
     for err in validator(schema_name).iter_errors(doc.data):
-        _report(doc, err, sink)
+        blamed.extend(_report(doc, err, sink))
+    return blamed
 
 
-def _report(doc: Document, err: Any, sink: DiagnosticSink) -> None:
+def _report(doc: Document, err: Any, sink: DiagnosticSink) -> list[PathKey]:
     path = tuple(err.absolute_path)
     kw = err.validator
     if kw == "additionalProperties" and isinstance(err.instance, dict):
@@ -53,7 +65,7 @@ def _report(doc: Document, err: Any, sink: DiagnosticSink) -> None:
                 hint = did_you_mean(key, known) or f"allowed keys: {', '.join(known)}"
             sink.add("unknown-key", f"unknown key '{key}' in {format_path(path)}",
                      line=line, column=col, path=format_path((*path, key)), hint=hint)
-        return
+        return [(*path, key) for key in extra]
     if "propertyNames" in err.absolute_schema_path and isinstance(err.instance, str):
         # jsonschema places a bad key at the mapping that holds it; people look for the key.
         key_path = (*path, err.instance)
@@ -61,14 +73,14 @@ def _report(doc: Document, err: Any, sink: DiagnosticSink) -> None:
         sink.add("bad-name", f"name {err.instance!r} in {format_path(path)} is not an identifier",
                  line=line, column=col, path=format_path(key_path),
                  hint=err.schema.get("description") if isinstance(err.schema, dict) else None)
-        return
+        return [key_path]
     line, col = doc.locate(path)
     where = format_path(path)
     if kw == "required":
         missing = err.message.split("'")[1] if "'" in err.message else err.message
         sink.add("missing-key", f"'{missing}' is required in {where}", line=line, column=col, path=where,
                  hint=err.schema.get("properties", {}).get(missing, {}).get("description"))
-        return
+        return [path]
     if kw in ("type", "enum", "const"):
         expected = err.validator_value
         if kw == "enum":
@@ -79,16 +91,119 @@ def _report(doc: Document, err: Any, sink: DiagnosticSink) -> None:
             hint = "numbers and booleans are written without quotes" if isinstance(err.instance, str) else None
         sink.add("wrong-type" if kw == "type" else "bad-value",
                  f"expected {exp}, found {_describe(err.instance)}", line=line, column=col, path=where, hint=hint)
-        return
+        return [path]
     if kw == "oneOf" and all("required" in s for s in err.validator_value):
         options = [" + ".join(s["required"]) for s in err.validator_value]
         sink.add("one-of", f"{where} needs exactly one of: {', '.join(options)}", line=line, column=col,
                  path=where)
-        return
+        return [path]
     if kw == "pattern":
         sink.add("bad-value", f"{_describe(err.instance)} does not match the expected form",
                  line=line, column=col, path=where,
                  hint=err.schema.get("description") or f"pattern {err.validator_value}")
-        return
+        return [path]
     sink.add("schema", err.message, line=line, column=col, path=where,
              hint=err.schema.get("description") if isinstance(err.schema, dict) else None)
+    return [path]
+
+
+# The sections whose entries the compiler's passes check one by one (each entry a name or an
+# index), longest first so an entry of a nested list is found before its enclosing section.
+ENTRY_SECTIONS: tuple[PathKey, ...] = (
+    ("scorecard", "factors"), ("scorecard", "grades"), ("classification", "scale"), ("classification", "rules"),
+    ("inputs",), ("parameters",), ("metrics",), ("key_figures",), ("warnings",), ("action_types",), ("actions",),
+)
+# Sections checked as one piece: an error anywhere inside leaves the whole section out.
+WHOLE_SECTIONS: tuple[PathKey, ...] = (("segments",),)
+# Sections the schema requires: missing, they are left out (an error), not empty (a policy without inputs).
+REQUIRED_SECTIONS: tuple[str, ...] = ("inputs", "classification")
+
+
+class SchemaValidPart(Frozen):
+    """What the schema errors of a policy leave out of the semantic checks, and nothing more.
+
+    ``skipped`` holds, per section, the keys (mappings) or indexes (lists) of its invalid entries;
+    ``broken`` the sections left out whole (the wrong shape, or required and missing).
+    """
+
+    skipped: Mapping[PathKey, frozenset[str | int]]
+    broken: frozenset[PathKey]
+
+    @classmethod
+    def whole(cls) -> SchemaValidPart:
+        """A document the schema accepts: nothing is left out."""
+        return cls({}, frozenset())
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any], blamed: Iterable[PathKey]) -> SchemaValidPart:
+        """The part of ``data`` the places blamed by schema errors (:func:`schema_errors`) leave."""
+        skipped: dict[PathKey, set[str | int]] = {}
+        broken = {(name,) for name in REQUIRED_SECTIONS if name not in data}
+        for path in blamed:
+            section = next((s for s in ENTRY_SECTIONS if path[:len(s)] == s), None)
+            if section is not None:
+                if len(path) > len(section):
+                    skipped.setdefault(section, set()).add(path[len(section)])
+                else:
+                    broken.add(section)
+            elif any(path[:len(s)] == s for s in WHOLE_SECTIONS):
+                broken.add(path[:1])
+            elif path and any(s[:len(path)] == path for s in ENTRY_SECTIONS):
+                broken.add(path)  # scorecard or classification without its lists, or not a mapping
+            # else: a key no semantic check reads (id, version, an unknown top-level key)
+        return cls({s: frozenset(k) for s, k in skipped.items()}, frozenset(broken))
+
+    def is_broken(self, section: PathKey) -> bool:
+        """Whether ``section`` (or one that holds it) is left out whole."""
+        return any(section[:len(b)] == b for b in self.broken)
+
+    def _container(self, data: Mapping[str, Any], section: PathKey) -> Any:
+        if self.is_broken(section):
+            return None
+        value: Any = data
+        for key in section:
+            value = value.get(key) if isinstance(value, dict) else None
+        return value
+
+    def entries(self, data: Mapping[str, Any], section: PathKey) -> list[tuple[Any, Any]]:
+        """The schema-valid entries of ``section`` in ``data`` as (name or index, entry), in order."""
+        value = self._container(data, section)
+        left_out = self.skipped.get(section, frozenset())
+        if isinstance(value, dict):
+            return [(k, v) for k, v in value.items() if k not in left_out]
+        if isinstance(value, list):
+            return [(i, v) for i, v in enumerate(value) if i not in left_out]
+        return []
+
+    def skipped_names(self, data: Mapping[str, Any], section: PathKey) -> list[str]:
+        """What the invalid entries of ``section`` declare: the keys of a mapping, the ``id`` of list entries.
+
+        Those names still count as defined, so one schema error does not cascade into an
+        unknown name wherever the entry is used.
+        """
+        value = self._container(data, section)
+        left_out = self.skipped.get(section, frozenset())
+        if isinstance(value, dict):
+            return [k for k in value if k in left_out and isinstance(k, str)]
+        if isinstance(value, list):
+            return [v["id"] for i, v in enumerate(value)
+                    if i in left_out and isinstance(v, dict) and isinstance(v.get("id"), str)]
+        return []
+
+    def declared(self, data: Mapping[str, Any], section: PathKey) -> list[str]:
+        """Every name or id ``section`` declares, valid entry or not, in order (what a reference may name)."""
+        value = self._container(data, section)
+        if isinstance(value, dict):
+            return [k for k in value if isinstance(k, str)]
+        if isinstance(value, list):
+            return [v["id"] for v in value if isinstance(v, dict) and isinstance(v.get("id"), str)]
+        return []
+
+    def unnamed(self, data: Mapping[str, Any], section: PathKey) -> bool:
+        """Whether the section declares names no check can read: it is broken, or an invalid entry has no id."""
+        if self.is_broken(section):
+            return True
+        value = self._container(data, section)
+        left_out = self.skipped.get(section, frozenset())
+        return isinstance(value, list) and any(
+            i in left_out and not (isinstance(v, dict) and isinstance(v.get("id"), str)) for i, v in enumerate(value))
