@@ -1108,16 +1108,20 @@ _list_format = click.option("--format", "fmt", type=click.Choice(["text", "json"
 @_list_format
 @handle_errors
 def functions(fmt: str | None) -> None:
-    """List the functions policy expressions may call, then the operators and their rules."""
+    """List the functions policy expressions may call, the operators and their rules, the message
+    formats, the null rules and the built-in names."""
     from .language.expressions import OPERATOR_REFERENCE
     from .language.functions import FUNCTIONS, describe, describe_text
+    from .review.reference import language_reference, text
 
+    ref = language_reference()
     if (fmt or _configured_format() or "text") == "json":
         import json
 
         click.echo(json.dumps({
             "functions": [describe(f) for f in FUNCTIONS.values()],
             "operators": [{"syntax": syntax, "doc": doc} for syntax, doc in OPERATOR_REFERENCE],
+            **ref,
         }, ensure_ascii=False, indent=2))
         return
     for f in FUNCTIONS.values():
@@ -1125,6 +1129,7 @@ def functions(fmt: str | None) -> None:
     click.echo("\noperators:")
     for syntax, doc in OPERATOR_REFERENCE:
         click.echo(f"  {syntax}\n      {doc}")
+    click.echo(text(ref))
 
 
 @main.command()

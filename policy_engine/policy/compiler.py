@@ -50,8 +50,8 @@ BUILTIN_SYMBOLS = {
 # word the language already gives a meaning: Python's keywords (the parser reads them first),
 # the functions and the built-in names. Soft keywords (match, case, type) parse as names.
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
-_LANGUAGE_WORDS = {"null": "the null literal", "true": "not a literal (write True)",
-                   "false": "not a literal (write False)"}
+LANGUAGE_WORDS = {"null": "the null literal", "true": "not a literal (write True)",
+                  "false": "not a literal (write False)"}
 
 
 def reserved_names() -> dict[str, str]:
@@ -59,7 +59,7 @@ def reserved_names() -> dict[str, str]:
     out = {k: "a Python keyword" for k in keyword.kwlist}
     out.update({f: "a function of the expression language" for f in ex.FUNCTIONS})
     out.update({b: "a built-in name of every policy" for b in BUILTIN_SYMBOLS})
-    out.update({w: f"reserved by the expression language: {why}" for w, why in _LANGUAGE_WORDS.items()})
+    out.update({w: f"reserved by the expression language: {why}" for w, why in LANGUAGE_WORDS.items()})
     return out
 
 
@@ -1050,7 +1050,21 @@ def _parameter_table(c: _Compiler) -> tuple[tuple[str, ...], dict[str, dict[str,
 
 
 
-_FORMAT_SPECS = ("pct", ".0f", ".1f", ".2f", ".0%", ".1%", ".2%", ",.0f", ",.2f", "d")
+# The formats a message placeholder may ask for ({x:pct}), with what each prints; the evaluator
+# renders them (evaluate._fmt) and `policy-engine functions` lists them from this table.
+MESSAGE_FORMATS: dict[str, str] = {
+    "pct": "a fraction as a percentage with one decimal",
+    ".0f": "a number with no decimals",
+    ".1f": "a number with one decimal",
+    ".2f": "a number with two decimals",
+    ".0%": "a fraction as a percentage with no decimals",
+    ".1%": "a fraction as a percentage with one decimal",
+    ".2%": "a fraction as a percentage with two decimals",
+    ",.0f": "a number with thousands separators and no decimals",
+    ",.2f": "a number with thousands separators and two decimals",
+    "d": "a whole number (checked: the value must be whole, e.g. an integer input, a count, round(x))",
+}
+_FORMAT_SPECS = tuple(MESSAGE_FORMATS)
 
 
 def _band_lookup(x: ast.expr, bands: tuple[Band, ...], values: list[Any]) -> ast.expr:

@@ -1,0 +1,178 @@
+"""The language reference beyond the functions and operators: message formats, null, built-in names.
+
+`policy-engine functions` prints it after the function and operator tables, and
+``docs/language.md`` holds it as generated text. Each list is read from the table the code
+itself uses (the message formats the compiler accepts, the built-in and reserved names), and
+every example's result is computed by the checker, the row code generator and the message
+renderer, so the reference cannot say something the engine does not do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..decide.evaluate import compile_message
+from ..language import expressions as ex
+from ..policy.compiler import BUILTIN_SYMBOLS, LANGUAGE_WORDS, MESSAGE_FORMATS
+
+# One value per format, chosen so that the formats' differences show: a fraction for percentages.
+_DEFAULT_FORMAT = ("", "a whole number as written (10,000 and above with thousands separators); other numbers "
+                       "with two decimals (1,000 and above: none, with separators); null as n/a (无数据 in zh); "
+                       "true/false as yes/no (是/否); a date as YYYY-MM-DD")
+
+# The null rules, each with an example computed (with x = null and y = 2) when the reference is built.
+NULL_VALUES: Mapping[str, Any] = {"x": None, "y": 2.0}
+NULL_RULES: tuple[tuple[str, str], ...] = (
+    ("x + 1", "arithmetic with null is null"),
+    ("y / 0", "a zero denominator is null, never infinity (ratio(a, b) is null for b <= 0 too)"),
+    ("x > 1", "a comparison with null is null"),
+    ("x == null", "comparing with the literal null is refused: test for a value with is_null(x)"),
+    ("x > 1 and False", "and: false and null is false"),
+    ("x > 1 and True", "and: true and null is null"),
+    ("x > 1 or True", "or: true or null is true"),
+    ("not x > 1", "not null is null"),
+    ("1 if x > 1 else 2", "a conditional whose condition is null is null"),
+    ("coalesce(x, 0)", "coalesce: the first argument that is not null"),
+    ("is_null(x)", "is_null: true when the value is missing; never null itself"),
+    ("y if y > 0 else null", "null written as a value: the literal null"),
+)
+
+# What each built-in name means, the first stage that may read it (None: no expression may), and one
+# example (checked in that stage). Keyed by the names of compiler.BUILTIN_SYMBOLS and
+# compiler.LANGUAGE_WORDS, plus the boolean literals.
+_NAME_DOCS: Mapping[str, tuple[str | None, str, str]] = {
+    "as_of": ("param", "the decision's as-of date", "months_between(date('2024-01-31'), as_of) >= 12"),
+    "score": ("floor", "the scorecard total", "score < 40"),
+    "grade": ("warning", "the final grade, after every floor", "grade in ['substandard', 'doubtful', 'loss']"),
+    "null": ("param", "the null literal: no value (see null above)", "coalesce(null, 0) == 0"),
+    "True": ("param", "the boolean literal true", "coalesce(x > 1, True)"),
+    "False": ("param", "the boolean literal false", "coalesce(x > 1, False)"),
+    "true": (None, "reserved, not a literal: write True", "True"),
+    "false": (None, "reserved, not a literal: write False", "False"),
+}
+_STAGE_WORDS = {"param": "every expression",
+                "floor": "classification rules, warnings and actions", "warning": "warnings and actions",
+                None: "no expression (unknown-name, with what to write)"}
+REFERENCE_GRADES = ("normal", "special_mention", "substandard", "doubtful", "loss")
+
+
+def example_scope(stage: str) -> ex.Scope:
+    """The scope examples are checked in: the built-ins, x (a number that may be null), y, a five-grade scale.
+
+    ``stage`` is where the expression would be written (see :data:`policy_engine.expressions.STAGES`).
+    """
+    symbols = dict(BUILTIN_SYMBOLS)
+    symbols["x"] = ex.Symbol("x", "input", ex.NUMBER, True)
+    symbols["y"] = ex.Symbol("y", "input", ex.NUMBER, False)
+    return ex.Scope(symbols=symbols, stage=stage, grades=REFERENCE_GRADES)
+
+
+def show(value: Any) -> str:
+    """A value as an expression writes it: null, True, False, 2, 0.5, 1234567.891."""
+    if value is None:
+        return "null"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return str(value)
+
+
+def _null_rule(expression: str, doc: str) -> dict[str, str]:
+    try:
+        checked = ex.check_expression(expression, example_scope("action"))
+    except ex.ExpressionError as e:
+        return {"example": expression, "result": f"refused: {e.code}", "doc": doc}
+    result = ex.compile_standalone(checked, REFERENCE_GRADES)({k: NULL_VALUES[k] for k in checked.refs})
+    return {"example": expression, "result": show(result), "doc": doc}
+
+
+def _message_format(spec: str, doc: str) -> dict[str, Any]:
+    value = 12.0 if spec == "d" else 0.1234 if spec in ("", "pct") or spec.endswith("%") else 1234.5678
+    placeholder = "{x:" + spec + "}" if spec else "{x}"
+    shown = compile_message({"en": placeholder})(lambda _: value)["en"]
+    return {"placeholder": placeholder, "format": spec, "doc": doc, "value": value, "shows": shown}
+
+
+def _builtin_name(name: str, type_: str) -> dict[str, Any]:
+    stage, doc, example = _NAME_DOCS[name]  # a KeyError here is a name the reference does not explain yet
+    return {"name": name, "type": type_, "where": _STAGE_WORDS[stage], "doc": doc, "example": example,
+            "first_stage": stage}
+
+
+def builtin_names() -> list[dict[str, Any]]:
+    """Every name an expression knows without the policy declaring it, from the compiler's tables."""
+    names = [_builtin_name(n, s.type) for n, s in BUILTIN_SYMBOLS.items()]
+    names += [_builtin_name(n, ex.NULL if n == "null" else "reserved") for n in LANGUAGE_WORDS]
+    names += [_builtin_name(n, ex.BOOL) for n in ("True", "False")]
+    return names
+
+
+def language_reference() -> dict[str, Any]:
+    """The reference's extra sections as data: `functions --format json` adds these keys."""
+    return {
+        "message_formats": [_message_format(*_DEFAULT_FORMAT),
+                            *(_message_format(spec, doc) for spec, doc in MESSAGE_FORMATS.items())],
+        "null": {"literal": "null", "values": {k: show(v) for k, v in NULL_VALUES.items()},
+                 "rules": [_null_rule(e, d) for e, d in NULL_RULES]},
+        "builtin_names": builtin_names(),
+    }
+
+
+def text(ref: Mapping[str, Any]) -> str:
+    """The extra sections as `policy-engine functions` prints them."""
+    lines = ["", "message formats (warning messages and action reasons: {name} or {name:format}):"]
+    for f in ref["message_formats"]:
+        lines.append(f"  {f['placeholder']:<10} {show(f['value']):>12} -> {f['shows']:<16} {f['doc']}")
+    lines += ["", "null (a missing value; a condition that is null does not fire and is listed as undetermined):",
+              "  with " + ", ".join(f"{k} = {v}" for k, v in ref["null"]["values"].items()) + ":"]
+    for r in ref["null"]["rules"]:
+        lines.append(f"  {r['example']:<22} -> {r['result']:<26} {r['doc']}")
+    lines += ["", "built-in names (no policy may define them):"]
+    for n in ref["builtin_names"]:
+        lines.append(f"  {n['name']:<7} {n['type']:<9} {n['doc']}; in {n['where']}\n"
+                     f"          e.g. {n['example']}")
+    return "\n".join(lines)
+
+
+def markdown(functions: Mapping[str, Any], operators: tuple[tuple[str, str], ...], ref: Mapping[str, Any]) -> str:
+    """The generated part of docs/language.md: functions, operators and the extra sections as tables."""
+    out = ["### Functions", "", "| signature | what it gives |", "| --- | --- |"]
+    out += [f"| `{f.signature}` | {_cell(f.doc)} |" for f in functions.values()]
+    out += ["", "### Operators", "", "| syntax | rule |", "| --- | --- |"]
+    out += [f"| `{_cell(syntax)}` | {_cell(doc)} |" for syntax, doc in operators]
+    out += ["", "### Message formats", "",
+            "Placeholders in warning messages and action reasons: `{name}` or `{name:format}`.", "",
+            "| placeholder | value | shows | meaning |", "| --- | --- | --- | --- |"]
+    out += [f"| `{f['placeholder']}` | {show(f['value'])} | `{f['shows']}` | {_cell(f['doc'])} |"
+            for f in ref["message_formats"]]
+    values = ", ".join(f"`{k}` = `{v}`" for k, v in ref["null"]["values"].items())
+    out += ["", "### Null", "",
+            "`null` is the value of a missing figure. A condition that is null does not fire; the decision "
+            f"lists the rule as undetermined with the names that had no value. With {values}:", "",
+            "| example | result | rule |", "| --- | --- | --- |"]
+    out += [f"| `{r['example']}` | `{r['result']}` | {_cell(r['doc'])} |" for r in ref["null"]["rules"]]
+    out += ["", "### Built-in names", "", "No policy may define these names.", "",
+            "| name | type | meaning | where | example |", "| --- | --- | --- | --- | --- |"]
+    out += [f"| `{n['name']}` | {n['type']} | {_cell(n['doc'])} | {n['where']} | `{n['example']}` |"
+            for n in ref["builtin_names"]]
+    return "\n".join(out) + "\n"
+
+
+def _cell(s: str) -> str:
+    return s.replace("|", "\\|")
+
+
+PAGE = "docs/language.md"
+BEGIN = "<!-- BEGIN GENERATED: python tools/language_reference.py -->\n"
+END = "<!-- END GENERATED -->"
+
+
+def update_page(page: str) -> str:
+    """``page`` (docs/language.md) with the text between its markers generated anew."""
+    from ..language.expressions import FUNCTIONS, OPERATOR_REFERENCE
+
+    head, begin, rest = page.partition(BEGIN)
+    _, end, tail = rest.partition(END)
+    if not begin or not end:
+        raise ValueError(f"{PAGE} has lost its markers {BEGIN.strip()} ... {END}")
+    return head + BEGIN + markdown(FUNCTIONS, OPERATOR_REFERENCE, language_reference()) + END + tail
