@@ -73,8 +73,26 @@ class ExpressionError(Exception):
         self.hint = hint
 
 
+class ExpressionErrors(ExpressionError):
+    """Every independent error of one expression, by position; the first is also this error's own."""
+
+    def __init__(self, errors: Sequence[ExpressionError]):
+        first = errors[0]
+        super().__init__(first.code, first.message, first.column, first.hint)
+        self.all = tuple(errors)
+
+
+def every_error(error: ExpressionError) -> tuple[ExpressionError, ...]:
+    """The errors an :class:`ExpressionError` stands for: itself, or each of an :class:`ExpressionErrors`."""
+    return error.all if isinstance(error, ExpressionErrors) else (error,)
+
+
 class _FollowsUnknown(ExpressionError):
     """An error about an expression of unknown type: it follows from one reported elsewhere, so it is dropped."""
+
+
+class _TooDeep(ExpressionError):
+    """Nesting beyond the limit: the check stops there (the rest of such a text is not worth reading)."""
 
 
 class Symbol(Frozen):
@@ -324,6 +342,7 @@ class _Checker:
         self.utf8 = text.encode("utf-8")  # ast positions count UTF-8 bytes, messages count characters
         self.lead = lead
         self.visiting: list[ast.AST] = []  # the nodes being checked, innermost last
+        self.errors: list[ExpressionError] = []  # every independent error found, in the order found
 
     def column(self, byte_offset: int) -> int:
         """1-based character column in the source of a 0-based UTF-8 offset in the parsed text."""
@@ -333,6 +352,11 @@ class _Checker:
         col = getattr(node, "col_offset", None)
         kind = _FollowsUnknown if self.follows_unknown(node) else ExpressionError
         return kind(code, message, column=None if col is None else self.column(col), hint=hint)
+
+    def report(self, error: ExpressionError) -> None:
+        """Record an error and go on checking: the node it is about still has a type (a comparison is a bool)."""
+        if not isinstance(error, _FollowsUnknown):
+            self.errors.append(error)
 
     def follows_unknown(self, node: ast.AST | None) -> bool:
         """Whether an error found at ``node`` may be caused by a part of unknown type.
@@ -348,11 +372,12 @@ class _Checker:
         return bool(self.visiting) and node is self.visiting[-1] and any(
             self.ann.get(id(child), ("",))[0] == UNKNOWN for child in ast.iter_child_nodes(node))
 
-    def operator(self, op: ast.AST, allowed: Mapping[type, str], before: ast.AST, after: ast.AST | None) -> str:
-        """How ``op`` is written, or a located error when it is not on the allow-list.
+    def operator(self, op: ast.AST, allowed: Mapping[type, str], before: ast.AST, after: ast.AST | None) -> str | None:
+        """How ``op`` is written, or None after reporting a located error when it is not on the allow-list.
 
         Operator nodes carry no position: the operator is found in the text between the end of
         the operand ``before`` it and the start of ``after`` (for a sign, at the node's start).
+        The operands are still checked: a refused operator is one error among the expression's.
         """
         symbol = allowed.get(type(op))
         if symbol is not None:
@@ -364,27 +389,40 @@ class _Checker:
             lo, hi = before.end_col_offset or 0, after.col_offset
             gap = self.utf8[lo:hi].decode("utf-8", "replace")
             start = lo + len(gap[:max(gap.find(written.split()[0]), 0)].encode("utf-8"))
-        raise ExpressionError("disallowed-operator", f"operator '{written}' is not allowed in policy expressions",
-                              column=self.column(start), hint=hint)
+        self.report(ExpressionError("disallowed-operator", f"operator '{written}' is not allowed in policy expressions",
+                                    column=self.column(start), hint=hint))
+        return None
 
     def check(self, node: ast.AST, depth: int = 0) -> tuple[str, bool]:
+        """The type and nullability of ``node``; an error that leaves it without a type is recorded and
+        makes it :data:`UNKNOWN`, so its parent and siblings are still checked."""
+        self.visiting.append(node)
+        try:
+            result = self._visit(node, depth)
+        except _FollowsUnknown:
+            result = UNKNOWN, True
+        except _TooDeep:
+            raise
+        except ExpressionError as e:
+            self.errors.append(e)
+            result = UNKNOWN, True
+        finally:
+            self.visiting.pop()
+        self.ann[id(node)] = result
+        return result
+
+    def _visit(self, node: ast.AST, depth: int) -> tuple[str, bool]:
         if depth > MAX_DEPTH:
-            raise self.fail("expression-too-deep", f"expression nests deeper than {MAX_DEPTH}", node)
+            col = getattr(node, "col_offset", None)
+            raise _TooDeep("expression-too-deep", f"expression nests deeper than {MAX_DEPTH}",
+                           None if col is None else self.column(col))
         if not isinstance(node, _ALLOWED_NODES):
             what = _NODE_NAMES.get(type(node), type(node).__name__)
             hint = None
             if isinstance(node, ast.Attribute):
                 hint = "names are plain values; use a metric or input name"
             raise self.fail("disallowed-syntax", f"{what} are not allowed in policy expressions", node, hint)
-        method = getattr(self, "visit_" + type(node).__name__)
-        self.visiting.append(node)
-        try:
-            result: tuple[str, bool] = method(node, depth + 1)
-        except _FollowsUnknown:
-            result = UNKNOWN, True
-        finally:
-            self.visiting.pop()
-        self.ann[id(node)] = result
+        result: tuple[str, bool] = getattr(self, "visit_" + type(node).__name__)(node, depth + 1)
         return result
 
     # literals and names ----------------------------------------------------
@@ -464,17 +502,21 @@ class _Checker:
 
     # operators ---------------------------------------------------------------
     def visit_BinOp(self, node: ast.BinOp, depth: int) -> tuple[str, bool]:
-        self.operator(node.op, BINARY_OPERATORS, node.left, node.right)
+        allowed = self.operator(node.op, BINARY_OPERATORS, node.left, node.right)
         lt, ln = self.check(node.left, depth)
         rt, rn = self.check(node.right, depth)
-        for t, side in ((lt, node.left), (rt, node.right)):
+        if allowed is None:
+            return UNKNOWN, True  # '&' may have meant 'and': what it takes and gives is not known
+        failed = False
+        for t, side in ((lt, node.left), (rt, node.right)):  # each operand is its own error
             if t not in (NUMBER, NULL, UNKNOWN):
-                raise self.fail("type-mismatch", f"arithmetic needs numbers, found {t}", side,
-                                "dates: use days_between/months_between; series: use last/sum/avg")
-        if isinstance(node.op, ast.Pow):
+                failed = True
+                self.report(self.fail("type-mismatch", f"arithmetic needs numbers, found {t}", side,
+                                      "dates: use days_between/months_between; series: use last/sum/avg"))
+        if isinstance(node.op, ast.Pow) and not failed:
             self._bounded_power(node)
         nullable = ln or rn or isinstance(node.op, ast.Div | ast.FloorDiv | ast.Mod | ast.Pow)
-        return NUMBER, nullable
+        return (UNKNOWN, True) if failed else (NUMBER, nullable)
 
     def _bounded_power(self, node: ast.BinOp) -> None:
         """Powers are bounded by what the checker can prove, never by luck at run time.
@@ -512,8 +554,10 @@ class _Checker:
                             if sym.kind == "input" else "use a number literal or a parameter as the exponent")
 
     def visit_UnaryOp(self, node: ast.UnaryOp, depth: int) -> tuple[str, bool]:
-        self.operator(node.op, UNARY_OPERATORS, node, None)
+        allowed = self.operator(node.op, UNARY_OPERATORS, node, None)
         t, n = self.check(node.operand, depth)
+        if allowed is None:
+            return UNKNOWN, True  # '~' may have meant 'not' or '-'
         if isinstance(node.op, ast.Not):
             if t not in (BOOL, NULL, UNKNOWN):
                 raise self.fail("type-mismatch", f"'not' needs a condition, found {t}", node.operand)
@@ -524,15 +568,16 @@ class _Checker:
 
     def visit_BoolOp(self, node: ast.BoolOp, depth: int) -> tuple[str, bool]:
         self.operator(node.op, BOOLEAN_OPERATORS, node.values[0], node.values[1])
-        nullable = False
-        for v in node.values:
+        nullable = failed = False
+        for v in node.values:  # each operand is its own error
             t, n = self.check(v, depth)
             if t not in (BOOL, NULL, UNKNOWN):
+                failed = True
                 word = "and" if isinstance(node.op, ast.And) else "or"
-                raise self.fail("type-mismatch", f"'{word}' needs conditions, found {t}", v,
-                                "compare the value, e.g. x > 0")
+                self.report(self.fail("type-mismatch", f"'{word}' needs conditions, found {t}", v,
+                                      "compare the value, e.g. x > 0"))
             nullable = nullable or n
-        return BOOL, nullable
+        return (UNKNOWN, True) if failed else (BOOL, nullable)
 
     def _comparable(self, a: str, b: str, node: ast.AST, ordering: bool) -> None:
         if UNKNOWN in (a, b):
@@ -579,35 +624,45 @@ class _Checker:
         for i, op in enumerate(node.ops):
             self.operator(op, COMPARISON_OPERATORS, operands[i], operands[i + 1])
         lt, ln = self.check(node.left, depth)
-        nullable = ln
+        nullable = failed = False
         left = node.left
         for op, right in zip(node.ops, node.comparators, strict=True):
-            if isinstance(op, ast.In | ast.NotIn):
-                if lt.startswith("series"):  # even before an empty list: a series is not one value
-                    raise self.fail("type-mismatch", "cannot look for a whole series in a list", left,
-                                    "use last(s) in [...]")
-                kind, values = self._literal_list(right)
-                t = STRING if lt == GRADE else lt
-                if t != kind and values and t != UNKNOWN:
-                    raise self.fail("type-mismatch", f"cannot look for a {lt} in a list of {kind}", right)
-                self._check_enum_literal(left, right, values)
-                rt, rn = lt, False
-            else:
-                rt, rn = self.check(right, depth)
-                self._comparable(lt, rt, right, ordering=not isinstance(op, ast.Eq | ast.NotEq))
-                self._check_enum_literal(left, right)
-                self._check_enum_literal(right, left)
+            # Each link of a chain is checked on its own: 'a < b < c' can hold two independent errors.
+            try:
+                if isinstance(op, ast.In | ast.NotIn):
+                    rt, rn = lt, False
+                    self._membership(left, lt, right)
+                else:
+                    rt, rn = self.check(right, depth)
+                    self._comparable(lt, rt, right, ordering=not isinstance(op, ast.Eq | ast.NotEq))
+                    self._check_enum_literal(left, right)
+                    self._check_enum_literal(right, left)
+            except ExpressionError as e:
+                failed = True
+                self.report(e)
+                rt = UNKNOWN  # the operand the link failed on is not compared again by the next link
             nullable = nullable or rn
             left, lt = right, rt
-        return BOOL, nullable
+        return (UNKNOWN, True) if failed else (BOOL, ln or nullable)
+
+    def _membership(self, left: ast.AST, lt: str, right: ast.AST) -> None:
+        """``left in right``: a literal list of the left side's type, and values of its enum or scale."""
+        if lt.startswith("series"):  # even before an empty list: a series is not one value
+            raise self.fail("type-mismatch", "cannot look for a whole series in a list", left, "use last(s) in [...]")
+        kind, values = self._literal_list(right)
+        t = STRING if lt == GRADE else lt
+        if t != kind and values and t != UNKNOWN:
+            raise self.fail("type-mismatch", f"cannot look for a {lt} in a list of {kind}", right)
+        self._check_enum_literal(left, right, values)
 
     def visit_IfExp(self, node: ast.IfExp, depth: int) -> tuple[str, bool]:
         ct, cn = self.check(node.test, depth)
         if ct not in (BOOL, NULL, UNKNOWN):
-            raise self.fail("type-mismatch", f"'if' needs a condition, found {ct}", node.test)
+            self.report(self.fail("type-mismatch", f"'if' needs a condition, found {ct}", node.test))
+            ct = UNKNOWN  # the branches are still checked; what the whole gives is not known
         at, an = self.check(node.body, depth)
         bt, bn = self.check(node.orelse, depth)
-        if UNKNOWN in (at, bt):
+        if UNKNOWN in (ct, at, bt):
             t = UNKNOWN
         elif at == NULL:
             t = bt
@@ -671,11 +726,18 @@ class _Checker:
 
 
 def check_expression(source: str, scope: Scope, want: str | None = None) -> CheckedExpression:
-    """Parse and check ``source``; ``want`` is the type the place requires (BOOL for conditions)."""
+    """Parse and check ``source``; ``want`` is the type the place requires (BOOL for conditions).
+
+    Raises :class:`ExpressionErrors` with every independent error, by position: a part with an
+    error of its own is of unknown type from then on, which satisfies every place it is used in,
+    so one mistake is one error, and a second mistake elsewhere in the text is a second error.
+    """
     tree, text, lead = _parse(source)
     checker = _Checker(scope, text, lead)
     try:
         t, nullable = checker.check(tree.body)
+    except _TooDeep as e:
+        raise ExpressionError(e.code, e.message, e.column) from None
     except RecursionError:
         raise ExpressionError("expression-too-deep", "expression nests too deeply") from None
     if want is not None and t not in (NULL, UNKNOWN):
@@ -684,7 +746,11 @@ def check_expression(source: str, scope: Scope, want: str | None = None) -> Chec
             ok = False
         if not ok:
             hint = "a condition compares values, e.g. coverage < 1.2" if want == BOOL else None
-            raise ExpressionError("type-mismatch", f"expected a {want} here, the expression gives a {t}", 1, hint)
+            checker.errors.append(
+                ExpressionError("type-mismatch", f"expected a {want} here, the expression gives a {t}", 1, hint))
+    if checker.errors:
+        # By position; sorted() is stable, so errors at one column keep the order they were found in.
+        raise ExpressionErrors(sorted(checker.errors, key=lambda e: e.column if e.column is not None else 10**9))
     return CheckedExpression(
         source=source, tree=tree.body, type=t, nullable=nullable,
         refs=tuple(checker.refs), fired_refs=tuple(checker.fired),

@@ -373,8 +373,9 @@ class _Compiler:
                          warnings={} if warnings is None else warnings, open_names=self.open_names)
         try:
             return ex.check_expression(text if isinstance(text, str) else str(text), scope, want)
-        except ex.ExpressionError as e:
-            self.err(e.code, e.message, path, e.hint, rule=rule, column_offset=e.column)
+        except ex.ExpressionError as errors:
+            for e in ex.every_error(errors):
+                self.err(e.code, e.message, path, e.hint, rule=rule, column_offset=e.column)
             return None
 
     def _name_ok(self, kind: str, name: str, path: PathKey) -> bool:
