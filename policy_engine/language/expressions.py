@@ -628,12 +628,12 @@ class _Checker:
         left = node.left
         for op, right in zip(node.ops, node.comparators, strict=True):
             # Each link of a chain is checked on its own: 'a < b < c' can hold two independent errors.
+            membership = isinstance(op, ast.In | ast.NotIn)
+            rt, rn = (lt, False) if membership else self.check(right, depth)
             try:
-                if isinstance(op, ast.In | ast.NotIn):
-                    rt, rn = lt, False
+                if membership:
                     self._membership(left, lt, right)
                 else:
-                    rt, rn = self.check(right, depth)
                     self._comparable(lt, rt, right, ordering=not isinstance(op, ast.Eq | ast.NotEq))
                     self._check_enum_literal(left, right)
                     self._check_enum_literal(right, left)
