@@ -488,7 +488,7 @@ class _Compiler:
                     allowed = ", ".join(_FORMAT_SPECS)
                     self.err("bad-template", f"format '{spec}' of '{{{name}}}' is not one of {allowed}",
                              (*path, lang), rule=rule)
-                elif spec == "d" and self.symbols[name].type != ex.UNKNOWN and not self._whole(name, set()):
+                elif spec == "d" and not self._whole(name, set()):
                     t = self.symbols[name].type
                     why = f"'{name}' may have a fraction" if t == ex.NUMBER else f"'{name}' is a {t}"
                     self.err("bad-template", f"format 'd' of '{{{name}}}' needs a whole number; {why}",
@@ -497,6 +497,8 @@ class _Compiler:
     def _whole(self, name: str, seen: set[str]) -> bool:
         """Whether a placeholder's values are whole numbers: the ``d`` format prints nothing else."""
         sym = self.symbols.get(name)
+        if sym is not None and sym.type == ex.UNKNOWN:
+            return True  # its declaration was left out or has an error: nothing more to say about it
         if sym is None or sym.type != ex.NUMBER or name in seen:
             return False
         seen = seen | {name}  # the names being proven: a cycle proves nothing
