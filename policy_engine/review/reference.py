@@ -44,16 +44,13 @@ NULL_RULES: tuple[tuple[str, str], ...] = (
 _NAME_DOCS: Mapping[str, tuple[str | None, str, str]] = {
     "as_of": ("param", "the decision's as-of date", "months_between(date('2024-01-31'), as_of) >= 12"),
     "score": ("floor", "the scorecard total", "score < 40"),
-    "grade": ("warning", "the final grade, after every floor", "grade in ['substandard', 'doubtful', 'loss']"),
+    "grade": ("graded", "the final grade, after every floor", "grade in ['substandard', 'doubtful', 'loss']"),
     "null": ("param", "the null literal: no value (see null above)", "coalesce(null, 0) == 0"),
     "True": ("param", "the boolean literal true", "coalesce(x > 1, True)"),
     "False": ("param", "the boolean literal false", "coalesce(x > 1, False)"),
     "true": (None, "reserved, not a literal: write True", "True"),
     "false": (None, "reserved, not a literal: write False", "False"),
 }
-_STAGE_WORDS = {"param": "every expression",
-                "floor": "classification rules, warnings and actions", "warning": "warnings and actions",
-                None: "no expression (unknown-name, with what to write)"}
 REFERENCE_GRADES = ("normal", "special_mention", "substandard", "doubtful", "loss")
 
 
@@ -93,9 +90,18 @@ def _message_format(spec: str, doc: str) -> dict[str, Any]:
     return {"placeholder": placeholder, "format": spec, "doc": doc, "value": value, "shows": shown}
 
 
+def where(first_stage: str | None) -> str:
+    """The places that may read a name first readable in ``first_stage``, in the checker's own words."""
+    if first_stage is None:
+        return "no expression (unknown-name, with what to write)"
+    if first_stage == ex.STAGES[0]:
+        return "every expression"
+    return ", ".join(ex.STAGE_WORDS[s] for s in ex.STAGES[ex.STAGES.index(first_stage):])
+
+
 def _builtin_name(name: str, type_: str) -> dict[str, Any]:
     stage, doc, example = _NAME_DOCS[name]  # a KeyError here is a name the reference does not explain yet
-    return {"name": name, "type": type_, "where": _STAGE_WORDS[stage], "doc": doc, "example": example,
+    return {"name": name, "type": type_, "where": where(stage), "doc": doc, "example": example,
             "first_stage": stage}
 
 
