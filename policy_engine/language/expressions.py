@@ -711,7 +711,10 @@ class _Checker:
         # Every argument is checked before the function's own rule: a wrong argument deep inside is
         # reported at its place, before the call's types.
         args = [self.check(a, depth) for a in node.args]
-        return check_call(self, fn, node, args)
+        reported = len(self.errors)
+        result = check_call(self, fn, node, args)
+        # An argument of the wrong type was reported and the rule went on: what the call gives is not known.
+        return (UNKNOWN, True) if len(self.errors) > reported else result
 
     def _text_type(self, nodes: Sequence[ast.AST]) -> str:
         """GRADE when every branch is a grade, ``null`` or a literal on the scale, else STRING."""

@@ -54,6 +54,8 @@ class Checker(Protocol):
 
     def fail(self, code: str, message: str, node: ast.AST | None, hint: str | None = None) -> Exception: ...
 
+    def report(self, error: Any) -> None: ...
+
     def _text_type(self, nodes: Sequence[ast.AST]) -> str: ...
 
 
@@ -118,21 +120,28 @@ class Function(Frozen):
 # ------------------------------------------------------------------ checking helpers
 
 
-def want(c: Checker, fn: Function, node: ast.Call, i: int, got: str, *types: str) -> None:
-    """Argument ``i`` has one of ``types`` (null fits any)."""
-    if got not in types and got != NULL:
-        raise c.fail("type-mismatch", f"argument {i + 1} of {fn.name}() must be {' or '.join(types)}, found {got}",
-                     node.args[i], f"signature: {fn.signature}")
+def want(c: Checker, fn: Function, node: ast.Call, i: int, got: str, *types: str) -> bool:
+    """Whether argument ``i`` has one of ``types`` (null fits any).
+
+    A wrong one is reported and the check goes on, so each wrong argument of a call is an error of
+    its own; the checker then gives the call the unknown type (see ``_Checker.visit_Call``).
+    """
+    if got in types or got == NULL:
+        return True
+    c.report(c.fail("type-mismatch", f"argument {i + 1} of {fn.name}() must be {' or '.join(types)}, found {got}",
+                    node.args[i], f"signature: {fn.signature}"))
+    return False
 
 
-def window(c: Checker, fn: Function, node: ast.Call, i: int) -> None:
+def window(c: Checker, fn: Function, node: ast.Call, i: int) -> Exception | None:
     """A count of periods is a whole number literal: 0.5 periods has no meaning on either path."""
     arg = node.args[i]
     n = getattr(arg, "value", None)
     if type(n) is not int or not 1 <= n <= MAX_WINDOW:
-        raise c.fail("type-mismatch",
-                     f"argument {i + 1} of {fn.name}() counts periods: a whole number 1-{MAX_WINDOW}, found {n!r}",
-                     arg, f"signature: {fn.signature}")
+        return c.fail("type-mismatch",
+                      f"argument {i + 1} of {fn.name}() counts periods: a whole number 1-{MAX_WINDOW}, found {n!r}",
+                      arg, f"signature: {fn.signature}")
+    return None
 
 
 def grade_literal(c: Checker, node: ast.AST) -> None:
@@ -156,21 +165,30 @@ def grade_valued(c: Checker, node: ast.AST) -> None:
 
 
 def check_call(c: Checker, fn: Function, node: ast.Call, args: Args) -> tuple[str, bool]:
-    """The entry's declared properties (series argument, window, operator), then its own rule."""
+    """The entry's declared properties (series argument, window, operator), then its own rule.
+
+    Each declared property is checked even when another failed (they concern different
+    arguments); the entry's own rule runs only when all hold, since it may read them.
+    """
+    problems: list[Exception] = []
     if fn.series is not None:
         st = args[0][0]
         if not st.startswith("series"):
-            raise c.fail("type-mismatch", f"{fn.name}() needs a series (periodic input), found {st}",
-                         node.args[0], f"signature: {fn.signature}")
-        if fn.series == NUMBER and st != SERIES_NUMBER:
-            raise c.fail("type-mismatch", f"{fn.name}() needs a numeric series, found {st}", node.args[0])
-    if fn.window_arg is not None:
-        window(c, fn, node, fn.window_arg)
+            problems.append(c.fail("type-mismatch", f"{fn.name}() needs a series (periodic input), found {st}",
+                                   node.args[0], f"signature: {fn.signature}"))
+        elif fn.series == NUMBER and st != SERIES_NUMBER:
+            problems.append(c.fail("type-mismatch", f"{fn.name}() needs a numeric series, found {st}", node.args[0]))
+    if fn.window_arg is not None and (bad := window(c, fn, node, fn.window_arg)) is not None:
+        problems.append(bad)
     if fn.operator_arg is not None:
         op = node.args[fn.operator_arg].value  # type: ignore[attr-defined]
         if op not in COMPARISONS:
-            raise c.fail("type-mismatch", f"{fn.name}() operator must be one of {', '.join(COMPARISONS)}",
-                         node.args[fn.operator_arg])
+            problems.append(c.fail("type-mismatch", f"{fn.name}() operator must be one of {', '.join(COMPARISONS)}",
+                                   node.args[fn.operator_arg]))
+    if problems:
+        for p in problems:
+            c.report(p)
+        return UNKNOWN, True
     return fn.check(c, fn, node, args)
 
 

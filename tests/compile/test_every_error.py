@@ -70,6 +70,9 @@ PARTS: list[tuple[str, list[tuple[str, int]]]] = [
     ("g == 'pas'", [("unknown-value", 5)]),
     ("1e999 > x", [("literal-too-large", 0)]),
     ("x is 1", [("disallowed-operator", 2)]),
+    ("days_between(d1, 1) > 0", [("type-mismatch", 17)]),
+    ("sum_last(x, 0) > 1", [("type-mismatch", 9), ("type-mismatch", 12)]),
+    ("round('a', 99) > coalesce(zz, 1)", [("type-mismatch", 6), ("type-mismatch", 11), ("unknown-name", 26)]),
 ]
 
 
