@@ -142,8 +142,8 @@ def text(ref: Mapping[str, Any]) -> str:
 
 def markdown(functions: Mapping[str, Any], operators: tuple[tuple[str, str], ...], ref: Mapping[str, Any]) -> str:
     """The generated part of docs/language.md: functions, operators and the extra sections as tables."""
-    out = ["### Functions", "", "| signature | what it gives |", "| --- | --- |"]
-    out += [f"| `{f.signature}` | {_cell(f.doc)} |" for f in functions.values()]
+    out = ["### Functions", "", "| signature | what it gives | where |", "| --- | --- | --- |"]
+    out += [f"| `{f.signature}` | {_cell(f.doc)} | {where(f.first_stage)} |" for f in functions.values()]
     out += ["", "### Operators", "", "| syntax | rule |", "| --- | --- |"]
     out += [f"| `{_cell(syntax)}` | {_cell(doc)} |" for syntax, doc in operators]
     out += ["", "### Message formats", "",
