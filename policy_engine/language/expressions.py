@@ -728,6 +728,9 @@ class _Checker:
         return GRADE
 
 
+_NAME_ERRORS = ("unknown-name", "name-not-available", "unknown-function", "unknown-warning")
+
+
 def check_expression(source: str, scope: Scope, want: str | None = None) -> CheckedExpression:
     """Parse and check ``source``; ``want`` is the type the place requires (BOOL for conditions).
 
@@ -753,7 +756,17 @@ def check_expression(source: str, scope: Scope, want: str | None = None) -> Chec
                 ExpressionError("type-mismatch", f"expected a {want} here, the expression gives a {t}", 1, hint))
     if checker.errors:
         # By position; sorted() is stable, so errors at one column keep the order they were found in.
-        raise ExpressionErrors(sorted(checker.errors, key=lambda e: e.column if e.column is not None else 10**9))
+        # One name misspelt (or read where it is not known) twice is one mistake, about the name:
+        # reported where it first occurs. Other errors are one per place.
+        errors: list[ExpressionError] = []
+        names: set[tuple[str, str]] = set()
+        for e in sorted(checker.errors, key=lambda e: e.column if e.column is not None else 10**9):
+            if e.code in _NAME_ERRORS:
+                if (e.code, e.message) in names:
+                    continue
+                names.add((e.code, e.message))
+            errors.append(e)
+        raise ExpressionErrors(errors)
     return CheckedExpression(
         source=source, tree=tree.body, type=t, nullable=nullable,
         refs=tuple(checker.refs), fired_refs=tuple(checker.fired),
