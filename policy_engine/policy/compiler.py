@@ -10,9 +10,9 @@ the same form.
 
 Compiling runs in this order; each later step needs the names the earlier ones declare:
 
-1. schema  -- shape of the document (schemas/policy.schema.json); semantic passes assume it, so
-              they read only the entries the schema accepts (:class:`~policy_engine.validate.SchemaValidPart`):
-              an invalid entry is skipped, the names it declares stay defined (of unknown type)
+1. schema  -- shape of the document (schemas/policy.schema.json); semantic passes assume it, so they
+              read only the entries the schema accepts (:class:`~.validate.SchemaValidPart`): an
+              invalid entry is skipped, and the names it declares stay defined (of unknown type)
 2. passes  -- :data:`PASSES`, one named pass per section (scale and segments, inputs, parameters,
               metrics, scorecard, classification, warnings, action types, actions, then cross-checks); each adds
               the symbols it declares, its diagnostics and the compiled specs of its section
