@@ -278,6 +278,7 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, max_e
             "ok": not bad,
             "files": [{"file": r.file, "ok": r not in bad,
                        "policy": r.policy.key if r.policy else None,
+                       **({"module": r.module} if r.module else {}),
                        "diagnostics": [d.to_dict() for d in r.diagnostics]} for r in results],
         }, ensure_ascii=False, indent=2))
     else:
@@ -285,7 +286,8 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, max_e
             if r.diagnostics:
                 _emit_diagnostics(r.diagnostics, "text", max_errors)
             else:
-                click.echo(f"ok  {r.file}  ({r.policy.key if r.policy else ''})", err=True)
+                what = r.policy.key if r.policy else f"module {r.module}" if r.module else ""
+                click.echo(f"ok  {r.file}  ({what})", err=True)
         click.echo(f"{len(results) - len(bad)} valid, {len(bad)} invalid", err=True)
     if bad:
         sys.exit(EXIT_POLICY)

@@ -38,6 +38,7 @@ from . import bounds
 from .cache import known_schema_valid, remember_schema_valid
 from .catalogue import CATALOGUE, ActionType, Param, allowed_values, params_check, policy_catalogue
 from .loader import Document, PathKey, format_path
+from .modules import Definition, ModuleResult, ModuleSource, ModuleText, bundle_text, imports_pass, local_definitions
 from .validate import SchemaValidPart, schema_errors
 
 BUILTIN_SYMBOLS = {
@@ -220,12 +221,19 @@ class CompiledPolicy(Frozen, eq=False):
     row_module: ast.Module | None = field(repr=False, compare=False, default=None)
     runtime: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
     key_figures: tuple[str, ...] = ()  # metrics an explanation shows, in the policy's order
+    modules: tuple[ModuleText, ...] = ()  # every module the policy reaches, in bundle order (see modules.py)
+    imported: Mapping[str, str] = field(default_factory=dict)  # imported name -> "module-id version"
     # The catalogue this policy sees: the engine's action types, then those it declares.
     action_types: Mapping[str, ActionType] = field(default_factory=lambda: dict(CATALOGUE), compare=False)
 
     @property
     def key(self) -> str:
         return f"{self.id}@{self.version}"
+
+    @property
+    def bundle(self) -> str:
+        """What the decision depends on: the policy text, then each module text it reaches (``sha256`` is its hash)."""
+        return bundle_text(self.text, self.modules)
 
     @property
     def base_decider(self) -> str:
@@ -274,12 +282,20 @@ class _EveryGrade(tuple[str, ...]):
 class _Compiler:
     """What the passes share: the document, the symbols declared so far, the diagnostics and the parts."""
 
-    def __init__(self, doc: Document):
+    def __init__(self, doc: Document, modules: ModuleSource | None = None, stack: tuple[tuple[str, str], ...] = (),
+                 memo: dict[tuple[str, str], ModuleResult] | None = None):
         self.doc = doc
         self.data: dict[str, Any] = doc.data
         # What the schema errors leave out: passes read entries through entries() and skip no more.
         self.valid = SchemaValidPart.whole()
         self.sink = DiagnosticSink(file=doc.file)
+        # Imports (modules.imports_pass): where they are looked up, the modules being checked (a cycle is one
+        # of them imported again), modules already checked, where each imported definition was written.
+        self.modules = modules
+        self.stack = stack
+        self.memo: dict[tuple[str, str], ModuleResult] = memo if memo is not None else {}
+        self.origins: dict[tuple[str, str], Definition] = {}
+        self.reached: list[ModuleText] = []
         self.symbols: dict[str, ex.Symbol] = dict(BUILTIN_SYMBOLS)
         self.grades: tuple[str, ...] = ()
         self.segments: tuple[str, ...] = ()
@@ -295,14 +311,20 @@ class _Compiler:
     # helpers ----------------------------------------------------------------
     def err(self, code: str, message: str, path: PathKey, hint: str | None = None, rule: str | None = None,
             severity: str = "error", column_offset: int | None = None) -> None:
-        line, col = self.doc.locate(path)
+        doc = self._doc_for(path)
+        line, col = doc.locate(path)
         if column_offset is not None and line is not None and col is not None:
-            line, col = self._expr_position(path, column_offset)
-        self.sink.items.append(Diagnostic(code=code, message=message, file=self.doc.file, line=line, column=col,
+            line, col = self._expr_position(doc, path, column_offset)
+        self.sink.items.append(Diagnostic(code=code, message=message, file=doc.file, line=line, column=col,
                                           path=format_path(path), rule=rule, hint=hint,
                                           severity=severity))  # type: ignore[arg-type]
 
-    def _expr_position(self, path: PathKey, offset: int) -> tuple[int | None, int | None]:
+    def _doc_for(self, path: PathKey) -> Document:
+        """The file a path's definition was written in: an imported one is located in its module."""
+        origin = self.origins.get(path[:2]) if len(path) >= 2 else None  # type: ignore[call-overload]
+        return origin.doc if origin is not None else self.doc
+
+    def _expr_position(self, doc: Document, path: PathKey, offset: int) -> tuple[int | None, int | None]:
         """Line and column in the file of character ``offset`` (1-based) of an expression value.
 
         A one-line value starts after its key (and quote). A longer one is followed the way YAML
@@ -311,8 +333,8 @@ class _Compiler:
         break, like each blank line, is one character of it. So a ``#`` or an operator on the
         third line of a folded condition is reported on that line.
         """
-        line, col = self.doc.locate(path)
-        lines = self.doc.text.splitlines()
+        line, col = doc.locate(path)
+        lines = doc.text.splitlines()
         key = path[-1]
         if line is None or col is None or not isinstance(key, str) or line > len(lines):
             return line, col
@@ -1024,6 +1046,7 @@ def _cross_checks(c: _Compiler) -> None:
 
 # The order matters: a pass may read only the symbols of the passes above it.
 PASSES: tuple[tuple[str, Callable[[_Compiler], None]], ...] = (
+    ("imports", imports_pass),  # first: every later pass sees imported definitions as the file's own
     ("scale and segments", _scale_and_segments),  # grades and segments, referred to by every later pass
     ("inputs", _inputs),
     ("parameters", _parameters),  # after inputs: a parameter named like an input is the duplicate
@@ -1226,11 +1249,21 @@ def _input_spec(name: str, v: Mapping[str, Any]) -> InputSpec:
                      bool(v.get("ascending", False)), bool(v.get("not_after_as_of", False)), v.get("description"))
 
 
-def check_document(doc: Document) -> tuple[list[Diagnostic], CompiledPolicy | None]:
-    """Run the schema check and every pass; return all diagnostics and, when there is no error, the compiled policy."""
-    c = _Compiler(doc)
+def check_document(doc: Document, modules: ModuleSource | None = None
+                   ) -> tuple[list[Diagnostic], CompiledPolicy | None]:
+    """Run the schema check and every pass; return all diagnostics and, when there is no error, the compiled policy.
+
+    ``modules`` is where imports are found (default: the registry folder the file sits in, see
+    :mod:`.modules`); a stored bundle passes the module texts it carries.
+    """
+    c = _Compiler(doc, modules)
     if not isinstance(doc.data, dict):
         c.err("wrong-type", "a policy is a mapping of keys (id, version, inputs, ...)", ())
+        return sort_diagnostics(c.sink.items), None
+    if doc.data.get("kind") == "module":
+        c.err("module-not-policy", f"{doc.file} is a module: modules are imported by policies, never decided or "
+              "compiled on their own", ("kind",), "import its names from a policy: imports: [{module: "
+              f"{doc.data.get('id')}, version: {doc.data.get('version')}, names: [...]}}]")
         return sort_diagnostics(c.sink.items), None
     if not known_schema_valid(doc.text):
         blamed = schema_errors(doc, "policy", c.sink)
@@ -1243,7 +1276,7 @@ def check_document(doc: Document) -> tuple[list[Diagnostic], CompiledPolicy | No
     for _, run_pass in PASSES:
         run_pass(c)
     parts = c.parts
-    d = doc.data
+    d = c.data  # with the imported definitions
     grades = c.grades
     if not c.sink.ok:
         return sort_diagnostics(c.sink.items), None
@@ -1259,21 +1292,54 @@ def check_document(doc: Document) -> tuple[list[Diagnostic], CompiledPolicy | No
     policy = CompiledPolicy(
         id=d["id"], version=d["version"], title=d["title"], status=d["status"], owner=d["owner"],
         effective_from=d["effective_from"], effective_to=d.get("effective_to"),
-        changelog=tuple(d["changelog"]), sha256=hashlib.sha256(doc.text.encode("utf-8")).hexdigest(),
+        changelog=tuple(d["changelog"]),
+        sha256=hashlib.sha256(bundle_text(doc.text, c.reached).encode("utf-8")).hexdigest(),
         file=doc.file, text=doc.text, segment_by=seg.get("by"), segments=tuple(seg.get("values", ())),
         inputs=inputs, parameters=table, param_names=param_names, param_tuples=tuples,
         metrics=tuple(parts["metrics"]), score_base=base, factors=tuple(parts["factors"]),
         score_bands=score_bands, scale=scale, floors=tuple(parts["floors"]),
         warnings=tuple(parts["warnings"]), actions=tuple(parts["actions"]), tests_path=d.get("tests"),
         row_function=fn, row_module=module, key_figures=tuple(d.get("key_figures") or ()),
-        action_types=c.action_types,
+        action_types=c.action_types, modules=tuple(c.reached),
+        imported={name: d.origin for (_, name), d in c.origins.items()},
     )
     return sort_diagnostics(c.sink.items), policy
 
 
-def compile_document(doc: Document) -> CompiledPolicy:
+# A module defines inputs, parameters and metrics: the passes that read those sections, in the same order.
+MODULE_PASSES = tuple((n, p) for n, p in PASSES if n in ("imports", "inputs", "parameters", "metrics"))
+
+
+def check_module_document(doc: Document, modules: ModuleSource | None = None,
+                          stack: tuple[tuple[str, str], ...] = (),
+                          memo: dict[tuple[str, str], ModuleResult] | None = None,
+                          expect: tuple[str, str] | None = None
+                          ) -> tuple[list[Diagnostic], dict[str, Definition], tuple[ModuleText, ...]]:
+    """Check a module on its own: schema, its imports, then its definitions as a policy's would be.
+
+    Returns the diagnostics, the names it offers (imported ones first) and the modules it reaches.
+    ``expect`` is the id and version its importer asked for, which the file must declare.
+    """
+    data = doc.data
+    module = ModuleText(str(data.get("id")), str(data.get("version")), doc.file, doc.text)
+    stack = stack or ((module.id, module.version),)
+    c = _Compiler(doc, modules, stack, memo)
+    schema_errors(doc, "module", c.sink)
+    if not c.sink.ok:
+        return sort_diagnostics(c.sink.items), {}, ()
+    for key, wanted in zip(("id", "version"), expect or (), strict=False):
+        if data[key] != wanted:
+            c.err("module-mismatch", f"the module file declares {key} {data[key]}, but it was found as {wanted}",
+                  (key,), f"a module lives at <registry>/{data['id']}/module-{data['version']}.yaml")
+    for _, run_pass in MODULE_PASSES:
+        run_pass(c)
+    imported = {name: d for (_, name), d in c.origins.items()}
+    return sort_diagnostics(c.sink.items), local_definitions(doc, module, imported), tuple(c.reached)
+
+
+def compile_document(doc: Document, modules: ModuleSource | None = None) -> CompiledPolicy:
     """Compile or raise :class:`PolicyError` carrying every diagnostic of the file."""
-    diags, policy = check_document(doc)
+    diags, policy = check_document(doc, modules)
     if policy is None:
         raise PolicyError(diags)
     return policy

@@ -16,8 +16,9 @@ from pathlib import Path
 
 from ..diagnostics import Diagnostic, PolicyError, UsageError, did_you_mean, sort_diagnostics
 from ..frozen import Frozen
-from .compiler import CompiledPolicy, check_document
-from .loader import load_yaml_file
+from .compiler import CompiledPolicy, check_document, check_module_document
+from .loader import Document, load_yaml_file
+from .modules import MODULE_FILE, is_module_file
 
 ENV_VAR = "POLICY_ENGINE_POLICIES"
 DEFAULT_DIR = "policies"
@@ -42,27 +43,58 @@ def policy_files(paths: Iterable[str | Path]) -> Iterator[Path]:
 
 
 def load_policy(path: str | Path) -> CompiledPolicy:
-    """Load, validate and compile one policy file; :class:`PolicyError` lists every problem."""
-    diags, policy = check_document(load_yaml_file(path))
+    """Load, validate and compile one policy file; :class:`PolicyError` lists every problem.
+
+    A module file named where a policy is expected (``decide -p module-1.0.0.yaml``) is a usage error.
+    """
+    doc = load_yaml_file(path)
+    if _is_module(doc):
+        raise UsageError([_module_not_policy(str(path), doc.data.get("id"))])
+    diags, policy = check_document(doc)
     if policy is None:
         raise PolicyError(diags)
     return policy
+
+
+def _is_module(doc: Document) -> bool:
+    return isinstance(doc.data, dict) and doc.data.get("kind") == "module"
+
+
+def _module_not_policy(where: str, module_id: object) -> Diagnostic:
+    return Diagnostic("module-not-policy", f"{where} is a module: modules are imported by policies, never decided "
+                      "on their own", hint=f"decide with a policy that imports it (imports: [{{module: {module_id}, "
+                      "version: ..., names: [...]}]); `policy-engine validate` checks the module itself")
+
+
+def module_files(paths: Iterable[str | Path]) -> Iterator[Path]:
+    """Module files (``module-<version>.yaml``) under the directories among ``paths``, in a stable order."""
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            yield from sorted(f for f in path.rglob("*") if f.is_file() and is_module_file(f))
 
 
 class CheckResult(Frozen, frozen=False):
     file: str
     diagnostics: list[Diagnostic]
     policy: CompiledPolicy | None
+    module: str | None = None  # "id@version" when the file is a module checked on its own
 
 
 def check_paths(paths: Iterable[str | Path]) -> list[CheckResult]:
-    """Validate every policy file under ``paths``, then the versions across them."""
+    """Validate every policy and module file under ``paths``, then the versions across them."""
     results: list[CheckResult] = []
     from .lint import lint
 
-    for f in policy_files(paths):
+    paths = list(paths)
+    for f in [*policy_files(paths), *module_files(paths)]:
         try:
             doc = load_yaml_file(f)
+            if _is_module(doc):
+                diags = check_module_document(doc)[0]
+                results.append(CheckResult(str(f), [*diags, *_module_file_name(f, doc)], None,
+                                           f"{doc.data.get('id')}@{doc.data.get('version')}"))
+                continue
             diags, policy = check_document(doc)
             if policy is not None:
                 diags = [*diags, *lint(policy, doc), *name_version_mismatch(f, policy)]
@@ -75,6 +107,18 @@ def check_paths(paths: Iterable[str | Path]) -> list[CheckResult]:
             if r.file == d.file:
                 r.diagnostics.append(d)
     return results
+
+
+def _module_file_name(path: Path, doc: Document) -> list[Diagnostic]:
+    """A module is found by its folder and file name: a module whose place says otherwise cannot be imported."""
+    want = f"{doc.data.get('id')}/module-{doc.data.get('version')}.yaml"
+    m = MODULE_FILE.match(path.name)
+    if m is not None and m[1] == doc.data.get("version") and path.parent.name == doc.data.get("id"):
+        return []
+    return [Diagnostic("module-file-name", f"module {doc.data.get('id')} {doc.data.get('version')} is in "
+                       f"{path.parent.name}/{path.name}; imports look for it at <registry>/{want}", file=str(path),
+                       line=doc.locate(("version",))[0], path="version", severity="warning",
+                       hint=f"move it to {want}")]
 
 
 _NAME_VERSION = re.compile(r"^policy[-_]v?(\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]*)?)\.ya?ml$")
@@ -227,6 +271,8 @@ class Registry:
     def _choose(self, headers: list[PolicyHeader], policy_id: str, as_of: str | None,
                 version: str | None) -> PolicyHeader:
         candidates = [p for p in headers if p.id == policy_id]
+        if not candidates and any(module_files([self.root / policy_id])):
+            raise UsageError([_module_not_policy(f"'{policy_id}'", policy_id)])
         if not candidates:
             ids = sorted({p.id for p in headers})
             raise UsageError([Diagnostic("unknown-policy", f"no policy '{policy_id}' in {self.root}",

@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-SCHEMA_NAMES = ("policy", "client", "decision", "policy-tests", "scenario")
+SCHEMA_NAMES = ("policy", "module", "client", "decision", "policy-tests", "scenario")
 
 
 def schema_dir() -> Path:

@@ -1,0 +1,368 @@
+"""Modules: definitions several policies share, imported by id and pinned version.
+
+A module is a YAML file with ``kind: module``, an ``id``, a ``version``, a ``title`` and any of
+``inputs``, ``parameters`` and ``metrics`` (the same sections as a policy's, schema
+``module.schema.json``); it may import other modules. It lives in the registry folder beside the
+policies, ``<registry>/<module-id>/module-<version>.yaml``, and is found from the importing file:
+the folder above the importer's own folder is the registry. The pin, not ``status`` or dates,
+selects the version; a module is never decided on its own.
+
+``imports: [{module: ratio-library, version: 1.2.0, names: [roe, dscr]}]`` brings in exactly the
+names listed. Names are closed: a metric imported must find every name it reads imported too
+(an input, a parameter or a metric of the same module, by any import of the file), so every name
+a policy reads is either written in it or listed in its imports, and an auditor reading the
+policy sees where each comes from. A local definition never stands in for a module's (that is a
+clash); the same definition reached twice (directly and through another module) is one name.
+
+What a decision depends on is the policy text and the texts of the modules it reaches. The
+policy's ``sha256`` is the hash of its *bundle*: the policy text alone when it imports nothing
+(so the hashes of existing policies are unchanged), else the policy text followed, for each
+module reached (depth first in import order, each once), by a line
+``NUL "module " id " " version " " sha256-of-its-text " " length LF`` and the module's text. The
+audit store keeps the bundle as the policy snapshot, so replay re-decides from the module texts
+used that day even when a module file is changed or deleted later; a module edited without a new
+version changes the hash of every policy importing it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..diagnostics import Diagnostic, PolicyError, did_you_mean, has_errors
+from ..frozen import Frozen
+from .loader import Document, PathKey, format_path
+
+if TYPE_CHECKING:
+    from .compiler import CompiledPolicy
+
+MODULE_FILE = re.compile(r"^module-(\d+\.\d+\.\d+)\.ya?ml$")
+_MARK = "\x00module "
+
+
+def is_module_file(path: Path) -> bool:
+    return path.suffix in (".yaml", ".yml") and path.name.startswith("module")
+
+
+class ModuleText(Frozen):
+    """One module version as read: what the bundle and the audit snapshot hold."""
+
+    id: str
+    version: str
+    file: str
+    text: str
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+    @property
+    def key(self) -> str:
+        return f"{self.id}@{self.version}"
+
+
+class ModuleSource:
+    """Where imports are looked up: module id and version -> text (and what exists, for hints)."""
+
+    def get(self, module_id: str, version: str) -> ModuleText | None:
+        raise NotImplementedError
+
+    def versions(self, module_id: str) -> list[str]:
+        raise NotImplementedError
+
+    def ids(self) -> list[str]:
+        raise NotImplementedError
+
+
+class FolderModules(ModuleSource):
+    """Modules in a registry folder: ``<root>/<module-id>/module-<version>.yaml``."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def _file(self, module_id: str, version: str) -> Path | None:
+        for suffix in (".yaml", ".yml"):
+            f = self.root / module_id / f"module-{version}{suffix}"
+            if f.is_file():
+                return f
+        return None
+
+    def get(self, module_id: str, version: str) -> ModuleText | None:
+        from .loader import _read_text
+
+        if "/" in module_id or "\\" in module_id or module_id.startswith("."):
+            return None  # the schema's pattern refuses these; never read outside the registry
+        f = self._file(module_id, version)
+        return None if f is None else ModuleText(module_id, version, str(f), _read_text(f))
+
+    def versions(self, module_id: str) -> list[str]:
+        folder = self.root / module_id
+        if not folder.is_dir():
+            return []
+        return sorted(m[1] for f in folder.iterdir() if (m := MODULE_FILE.match(f.name)))
+
+    def ids(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(d.name for d in self.root.iterdir() if d.is_dir() and self.versions(d.name))
+
+
+class BundleModules(ModuleSource):
+    """The module texts a bundle carries (a stored snapshot, a worker's copy)."""
+
+    def __init__(self, modules: Iterable[ModuleText]):
+        self.modules = {(m.id, m.version): m for m in modules}
+
+    def get(self, module_id: str, version: str) -> ModuleText | None:
+        return self.modules.get((module_id, version))
+
+    def versions(self, module_id: str) -> list[str]:
+        return sorted(v for i, v in self.modules if i == module_id)
+
+    def ids(self) -> list[str]:
+        return sorted({i for i, _ in self.modules})
+
+
+def source_for(file: str) -> ModuleSource:
+    """The registry an importing file sits in: the folder above its own folder."""
+    return FolderModules(Path(file).resolve().parent.parent)
+
+
+def bundle_text(policy_text: str, modules: Iterable[ModuleText]) -> str:
+    """The policy text and the module texts it reaches, framed so :func:`split_bundle` gives them back."""
+    parts = [policy_text]
+    for m in modules:
+        parts.append(f"{_MARK}{m.id} {m.version} {m.sha256} {len(m.text)}\n{m.text}")
+    return "".join(parts)
+
+
+def split_bundle(text: str, file: str = "<snapshot>") -> tuple[str, list[ModuleText]]:
+    """(policy text, module texts) of a bundle; a plain policy text is a bundle of one."""
+    head, sep, rest = text.partition(_MARK)
+    if not sep:
+        return text, []
+    modules: list[ModuleText] = []
+    while rest:
+        header, _, rest = rest.partition("\n")
+        fields = header.split(" ")
+        if len(fields) != 4 or not fields[3].isdigit():
+            raise _broken(file, f"bad module header {header[:80]!r}")
+        mid, version, sha, length = fields[0], fields[1], fields[2], int(fields[3])
+        body, rest = rest[:length], rest[length:]
+        module = ModuleText(mid, version, f"<snapshot {mid}@{version}>", body)
+        if module.sha256 != sha:
+            raise _broken(file, f"module {mid}@{version}: its text does not match its sha256")
+        modules.append(module)
+        if rest and not rest.startswith(_MARK):
+            raise _broken(file, f"text after module {mid}@{version}")
+        rest = rest[len(_MARK):]
+    return head, modules
+
+
+def _broken(file: str, why: str) -> PolicyError:
+    return PolicyError([Diagnostic("broken-bundle", f"the stored policy bundle is damaged: {why}", file=file,
+                                   hint="run `policy-engine audit verify`")])
+
+
+def compile_text(text: str, file: str) -> CompiledPolicy:
+    """Compile a policy text or a bundle (policy plus module texts), as stored or shipped to a worker."""
+    from .compiler import compile_document
+    from .loader import load_yaml_text
+
+    policy_text, modules = split_bundle(text, file)
+    source = BundleModules(modules) if modules else None
+    return compile_document(load_yaml_text(policy_text, file), modules=source)
+
+
+# ------------------------------------------------------------------ the imports pass
+
+SECTIONS = ("inputs", "parameters", "metrics")  # what a module defines and an import brings
+
+
+class Definition(Frozen, eq=False):
+    """One importable name: its authored spec, the module (and document) that wrote it, what it reads."""
+
+    name: str
+    section: str
+    spec: Mapping[str, Any]
+    doc: Document
+    module: ModuleText
+    reads: frozenset[str]
+
+    @property
+    def identity(self) -> tuple[str, str, str]:
+        return (self.module.id, self.module.version, self.name)
+
+    @property
+    def origin(self) -> str:
+        return f"{self.module.id} {self.module.version}"
+
+
+class ModuleResult(Frozen, eq=False):
+    """A module checked on its own: its problems, the names it offers, the modules it reaches."""
+
+    module: ModuleText
+    diagnostics: list[Diagnostic]
+    defs: dict[str, Definition]
+    reached: tuple[ModuleText, ...]
+    kind: str | None  # what the file says it is ("module" when it is one)
+
+    @property
+    def ok(self) -> bool:
+        return self.kind == "module" and not has_errors(self.diagnostics)
+
+
+def check_module(module: ModuleText, source: ModuleSource, stack: tuple[tuple[str, str], ...],
+                 memo: dict[tuple[str, str], ModuleResult]) -> ModuleResult:
+    """Load and check one module on its own (its imports first), as an importer needs it."""
+    from .compiler import check_module_document
+    from .loader import load_yaml_text
+
+    try:
+        doc = load_yaml_text(module.text, module.file)
+    except PolicyError as e:
+        return ModuleResult(module, list(e.diagnostics), {}, (), "module")
+    kind = doc.data.get("kind") if isinstance(doc.data, dict) else None
+    if kind != "module":
+        return ModuleResult(module, [], {}, (), str(kind) if kind else None)
+    diags, defs, reached = check_module_document(doc, source, stack, memo, expect=(module.id, module.version))
+    return ModuleResult(module, diags, defs, reached, "module")
+
+
+def local_definitions(doc: Document, module: ModuleText, imported: Mapping[str, Definition]
+                      ) -> dict[str, Definition]:
+    """The names a module offers: those it imports (re-exported as they are), then its own."""
+    from ..language.expressions import metric_references
+
+    data: Mapping[str, Any] = doc.data
+    names = set(imported) | {n for s in SECTIONS for n in (data.get(s) or {})}
+    out = dict(imported)
+    for section in SECTIONS:
+        for name, spec in (data.get(section) or {}).items():
+            reads = metric_references(str(spec.get("expr", "")), names - {name}) if section == "metrics" else set()
+            out[name] = Definition(name, section, spec, doc, module, frozenset(reads))
+    return out
+
+
+def imports_pass(c: Any) -> None:
+    """Resolve ``imports``: check each module, bring in the names listed, refuse clashes and cycles.
+
+    Runs first: the passes after it see imported inputs, parameters and metrics as if written in
+    the file (ahead of its own), while ``c.origins`` keeps where each was written, so a problem
+    inside an imported definition is reported at the module file's line and column.
+    """
+    entries = c.data.get("imports") or []
+    if not entries:
+        return
+    source: ModuleSource = c.modules or source_for(c.doc.file)
+    imported: dict[str, tuple[Definition, PathKey]] = {}
+    for i, entry in enumerate(entries):
+        result = _resolve(c, source, i, entry)
+        if result is None:
+            continue
+        for m in (result.module, *result.reached):
+            if all(r.key != m.key for r in c.reached):
+                c.reached.append(m)
+        for j, name in enumerate(entry["names"]):
+            _bring(c, result, name, ("imports", i, "names", j), imported)
+    _closed(c, imported)
+    _merge(c, imported)
+
+
+def _resolve(c: Any, source: ModuleSource, i: int, entry: Mapping[str, Any]) -> ModuleResult | None:
+    mid, version = entry["module"], entry["version"]
+    at: PathKey = ("imports", i, "module")
+    key = (mid, version)
+    if key in c.stack:
+        cycle = [f"{a} {b}" for a, b in c.stack[c.stack.index(key):]] + [f"{mid} {version}"]
+        c.err("import-cycle", f"modules import each other in a cycle: {' -> '.join(cycle)}", at,
+              "move the definitions both need into a third module that imports neither")
+        return None
+    result = c.memo.get(key)
+    if result is None:
+        try:
+            found = source.get(mid, version)
+        except PolicyError as e:  # unreadable, too large, not UTF-8: located in the module file
+            c.sink.items.extend(e.diagnostics)
+            return None
+        if found is None:
+            _unknown(c, source, mid, version, i)
+            return None
+        result = c.memo[key] = check_module(found, source, (*c.stack, key), c.memo)
+        c.sink.items.extend(result.diagnostics)  # once per module, however often it is imported
+    if result.kind != "module":
+        c.err("not-a-module", f"{result.module.file} is {'a ' + result.kind if result.kind else 'not a module'}; "
+              f"imports name modules (kind: module)", at,
+              "a policy is never imported; move the shared definitions into a module file")
+        return None
+    if not result.ok:
+        first = next(d for d in result.diagnostics if d.severity == "error")
+        c.err("module-invalid", f"module {mid} {version} is invalid (first problem: {first.render()})", at,
+              "fix the module; its problems are listed at its own file")
+        return None
+    return result
+
+
+def _unknown(c: Any, source: ModuleSource, mid: str, version: str, i: int) -> None:
+    versions = source.versions(mid)
+    if versions:
+        c.err("unknown-module-version", f"module '{mid}' has no version {version}", ("imports", i, "version"),
+              f"versions: {', '.join(versions)} (a pin names one exactly; there are no ranges)")
+        return
+    ids = source.ids()
+    where = f" in {source.root}" if isinstance(source, FolderModules) else ""
+    c.err("unknown-module", f"no module '{mid}'{where}", ("imports", i, "module"),
+          did_you_mean(mid, ids) or (f"modules: {', '.join(ids)}" if ids else
+                                     f"a module lives at <registry>/{mid}/module-{version}.yaml"))
+
+
+def _bring(c: Any, result: ModuleResult, name: str, place: PathKey,
+           imported: dict[str, tuple[Definition, PathKey]]) -> None:
+    d = result.defs.get(name)
+    if d is None:
+        c.err("unknown-name", f"module {result.module.id} {result.module.version} defines no '{name}'", place,
+              did_you_mean(name, result.defs) or f"it offers: {', '.join(result.defs) or 'nothing'}")
+        return
+    prev = imported.get(name)
+    if prev is None:
+        imported[name] = (d, place)
+    elif prev[0].identity != d.identity:
+        line, _ = c.doc.locate(prev[1])
+        c.err("import-clash", f"'{name}' is imported from {d.origin} here and from {prev[0].origin} at "
+              f"{c.doc.file}:{line} ({format_path(prev[1][:2])})", place,
+              "import each name from one module; rename one of them in its module")
+
+
+def _closed(c: Any, imported: Mapping[str, tuple[Definition, PathKey]]) -> None:
+    """Every name an imported metric reads is imported too: nothing comes in unnamed."""
+    for name, (d, place) in imported.items():
+        for r in sorted(d.reads):
+            if r not in imported:
+                c.err("missing-import", f"imported metric '{name}' ({d.origin}) reads '{r}', which this file "
+                      "does not import", place, f"add '{r}' to names of {format_path(place[:2])}; a definition "
+                      "of your own never stands in for a module's")
+
+
+def _merge(c: Any, imported: Mapping[str, tuple[Definition, PathKey]]) -> None:
+    """Imported definitions ahead of the file's own, section by section; a local one of the same name clashes."""
+    data = dict(c.data)
+    for section in SECTIONS:
+        local = data.get(section) or {}
+        merged = {n: d.spec for n, (d, _) in imported.items() if d.section == section}
+        for name in local:
+            if name in imported:
+                d, place = imported[name]
+                line, _ = c.doc.locate(place)
+                c.err("import-clash", f"'{name}' is defined here and imported from {d.origin} at "
+                      f"{c.doc.file}:{line} ({format_path(place[:2])})", (section, name),
+                      f"rename this {section[:-1]}, or drop '{name}' from the import")
+        merged.update(local)
+        if merged:
+            data[section] = merged
+        for n, (d, _) in imported.items():
+            if d.section == section:
+                c.origins[(section, n)] = d
+    c.data = data
