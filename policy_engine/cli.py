@@ -873,14 +873,13 @@ def audit_show(ctx: click.Context, ref: str, lang: str, fmt: str | None) -> None
     from .decide.evaluate import SUMMARY
     from .decide.explain import explain as render
     from .decide.explain import explain_summary
-    from .policy.compiler import compile_document
-    from .policy.loader import load_yaml_text
+    from .policy.modules import compile_text
 
     fmt = fmt or _default_format()
     with _store(ctx) as store:
         row = store.get(ref)
         decision, note = store.full_decision(row)
-        policy = compile_document(load_yaml_text(store.policy_text(row["policy_sha256"]), "<snapshot>"))
+        policy = compile_text(store.policy_text(row["policy_sha256"]), "<snapshot>")
     text = (explain_summary if decision.get("record") == SUMMARY else render)(decision, policy, lang)
     if fmt == "json":
         click.echo(json.dumps({"seq": row["seq"], "recorded_at": row["recorded_at"], "hash": row["hash"],

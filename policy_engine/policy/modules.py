@@ -190,7 +190,7 @@ class Definition(Frozen, eq=False):
     spec: Mapping[str, Any]
     doc: Document
     module: ModuleText
-    reads: frozenset[str]
+    reads: Mapping[str, tuple[str, str, str]]  # name read -> the identity of the definition it was checked with
 
     @property
     def identity(self) -> tuple[str, str, str]:
@@ -238,12 +238,14 @@ def local_definitions(doc: Document, module: ModuleText, imported: Mapping[str, 
     from ..language.expressions import metric_references
 
     data: Mapping[str, Any] = doc.data
-    names = set(imported) | {n for s in SECTIONS for n in (data.get(s) or {})}
+    identity = {n: d.identity for n, d in imported.items()}
+    identity.update({n: (module.id, module.version, n) for s in SECTIONS for n in (data.get(s) or {})})
     out = dict(imported)
     for section in SECTIONS:
         for name, spec in (data.get(section) or {}).items():
-            reads = metric_references(str(spec.get("expr", "")), names - {name}) if section == "metrics" else set()
-            out[name] = Definition(name, section, spec, doc, module, frozenset(reads))
+            reads = metric_references(str(spec.get("expr", "")), set(identity) - {name}) \
+                if section == "metrics" else set()
+            out[name] = Definition(name, section, spec, doc, module, {r: identity[r] for r in sorted(reads)})
     return out
 
 
@@ -339,11 +341,16 @@ def _bring(c: Any, result: ModuleResult, name: str, place: PathKey,
 def _closed(c: Any, imported: Mapping[str, tuple[Definition, PathKey]]) -> None:
     """Every name an imported metric reads is imported too: nothing comes in unnamed."""
     for name, (d, place) in imported.items():
-        for r in sorted(d.reads):
+        for r, wanted in d.reads.items():
             if r not in imported:
                 c.err("missing-import", f"imported metric '{name}' ({d.origin}) reads '{r}', which this file "
                       "does not import", place, f"add '{r}' to names of {format_path(place[:2])}; a definition "
                       "of your own never stands in for a module's")
+            elif imported[r][0].identity != wanted:
+                got = imported[r][0]
+                c.err("import-version-conflict", f"imported metric '{name}' ({d.origin}) reads '{r}' of "
+                      f"{wanted[0]} {wanted[1]}, but this file imports '{r}' from {got.origin}", place,
+                      "import both from module versions that agree (one pin per module)")
 
 
 def _merge(c: Any, imported: Mapping[str, tuple[Definition, PathKey]]) -> None:

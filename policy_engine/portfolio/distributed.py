@@ -51,12 +51,11 @@ def partitions(dataset: Path) -> list[Path]:
 def _policy_from_text(text: str, file: str) -> CompiledPolicy:
     import hashlib
 
-    from ..policy.compiler import compile_document
-    from ..policy.loader import load_yaml_text
+    from ..policy.modules import compile_text
 
     key = hashlib.sha256(text.encode("utf-8")).hexdigest()
     if key not in _COMPILED:
-        _COMPILED[key] = compile_document(load_yaml_text(text, file))
+        _COMPILED[key] = compile_text(text, file)  # a bundle: the worker needs no module files
     return _COMPILED[key]
 
 
@@ -325,8 +324,8 @@ def _run_tasks(plan: _Plan, out_dir: Path, as_of: str | None, scheduler: str | N
     client = Client(scheduler or cluster)
     try:
         first = next(iter(plan.policies.values()), None)
-        texts = {sha: (p.text, p.file) for sha, p in plan.policies.items()} if plan.choices is not None else None
-        futures = client.map(decide_partition, [first.text if first else ""] * n, [first.file if first else ""] * n,
+        texts = {sha: (p.bundle, p.file) for sha, p in plan.policies.items()} if plan.choices is not None else None
+        futures = client.map(decide_partition, [first.bundle if first else ""] * n, [first.file if first else ""] * n,
                              [str(f) for f in plan.files], targets, plan.offsets, plan.duplicates, [as_of] * n,
                              [audit_inputs] * n, skips, [texts] * n, [plan.choices] * n, pure=False)
         if progress is not None:

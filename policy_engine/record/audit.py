@@ -303,9 +303,9 @@ def _segment_chain(prev: str, records: SegmentRecords, policy: Any, batch_key: s
 
 
 def _save_snapshot(db: sqlite3.Connection, policy: Any, now: str) -> None:
-    """The policy text, stored once by its sha256 when first used."""
+    """The policy's bundle (its text, and the text of every module it imports), stored once by its sha256."""
     db.execute("INSERT OR IGNORE INTO policy_snapshot (sha256, policy_id, version, text, first_used_at) "
-               "VALUES (?, ?, ?, ?, ?)", (policy.sha256, policy.id, policy.version, policy.text, now))
+               "VALUES (?, ?, ?, ?, ?)", (policy.sha256, policy.id, policy.version, policy.bundle, now))
 
 
 def _write_segment(db: sqlite3.Connection, policy: Any, batch_key: str | None, data: bytes,
@@ -726,12 +726,11 @@ class AuditStore:
 
     def _decider(self, key: str) -> Any:
         from ..decide.evaluate import Decider
-        from ..policy.compiler import compile_document
-        from ..policy.loader import load_yaml_text
+        from ..policy.modules import compile_text
 
         if key not in self._compiled:
-            self._compiled[key] = Decider(compile_document(load_yaml_text(self.policy_text(key),
-                                                                          f"<snapshot {key[:12]}>")))
+            # The snapshot is the bundle: the policy text and the module texts it imported that day.
+            self._compiled[key] = Decider(compile_text(self.policy_text(key), f"<snapshot {key[:12]}>"))
         return self._compiled[key]
 
     def stored(self, row: Record) -> tuple[dict[str, Any], Any]:
@@ -1040,8 +1039,10 @@ def check_filters(store: AuditStore, policy_id: str | None = None, version: str 
 def _snapshot_grades(text: str) -> list[str]:
     """The grade ids of a stored policy text's scale (the text was valid when it was recorded)."""
     from ..policy.loader import load_yaml_text
+    from ..policy.modules import split_bundle
 
-    scale = ((load_yaml_text(text, "<snapshot>").data or {}).get("classification") or {}).get("scale") or []
+    data = load_yaml_text(split_bundle(text)[0], "<snapshot>").data or {}
+    scale = (data.get("classification") or {}).get("scale") or []
     return [str(g["id"]) for g in scale if isinstance(g, dict) and "id" in g]
 
 

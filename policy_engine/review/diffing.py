@@ -29,6 +29,7 @@ from ..policy.compiler import (
     compile_document,
 )
 from ..policy.loader import decode_policy_bytes, load_yaml_file, load_yaml_text
+from ..policy.modules import MODULE_FILE, ModuleSource, ModuleText
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class Change:
     ``new`` or ``old``; a moved threshold its old and new numbers, with the conditions in ``when``.
     """
 
-    section: str  # metadata, input, parameter, metric, factor, score-band, scale, floor, warning, action
+    section: str  # metadata, import, input, parameter, metric, factor, score-band, scale, floor, warning, action
     rule: str
     kind: str  # added, removed, changed
     detail: str
@@ -109,10 +110,43 @@ def resolve(ref: str, registry_root: Path) -> CompiledPolicy:
         except (OSError, subprocess.CalledProcessError) as exc:
             detail = getattr(exc, "stderr", b"").decode("utf-8", "replace") or str(exc)
             raise UsageError([Diagnostic("git-show", f"cannot read {ref} from git: {detail.strip()}")]) from None
-        return compile_document(load_yaml_text(decode_policy_bytes(raw, ref), ref))
+        # Its imports are read at the same revision: the policy as it was, with the modules as they were.
+        return compile_document(load_yaml_text(decode_policy_bytes(raw, ref), ref),
+                                modules=GitModules(rev, Path(file).parent.parent))
     raise UsageError([Diagnostic("unknown-policy-ref", f"'{ref}' is not a file, id@version or REV:path",
                                  hint="e.g. policies/x/policy-1.1.0.yaml, loss-client-management@1.0.0, "
                                       "HEAD~1:policies/x/policy.yaml")])
+
+
+class GitModules(ModuleSource):
+    """Modules at one git revision: ``<registry>/<id>/module-<version>.yaml`` as committed."""
+
+    def __init__(self, rev: str, root: Path):
+        self.rev, self.root = rev, root
+
+    def _git(self, *args: str) -> bytes | None:
+        try:
+            return subprocess.run(["git", *args], capture_output=True, check=True).stdout
+        except (OSError, subprocess.CalledProcessError):
+            return None
+
+    def get(self, module_id: str, version: str) -> ModuleText | None:
+        if "/" in module_id or module_id.startswith("."):
+            return None
+        where = (self.root / module_id / f"module-{version}.yaml").as_posix()
+        raw = self._git("show", f"{self.rev}:{where}")
+        ref = f"{self.rev}:{where}"
+        return None if raw is None else ModuleText(module_id, version, ref, decode_policy_bytes(raw, ref))
+
+    def _names(self, folder: Path) -> list[str]:
+        out = self._git("ls-tree", "--name-only", self.rev, folder.as_posix() + "/")
+        return [Path(n).name for n in (out or b"").decode("utf-8", "replace").splitlines()]
+
+    def versions(self, module_id: str) -> list[str]:
+        return sorted(m[1] for n in self._names(self.root / module_id) if (m := MODULE_FILE.match(n)))
+
+    def ids(self) -> list[str]:
+        return sorted(n for n in self._names(self.root) if self.versions(n))
 
 
 def _constants(tree: ast.AST) -> list[Any]:
@@ -376,6 +410,26 @@ def _metadata_changes(old: CompiledPolicy, new: CompiledPolicy) -> list[Change]:
     return out
 
 
+def _import_changes(old: CompiledPolicy, new: CompiledPolicy) -> list[Change]:
+    """Module pins, by module id: the changed definitions they bring show in their own sections."""
+    a: dict[str, dict[str, str]] = {}
+    b: dict[str, dict[str, str]] = {}
+    for side, policy in ((a, old), (b, new)):
+        for m in policy.modules:
+            side.setdefault(m.id, {})[m.version] = m.sha256
+    out = []
+    for mid in sorted(set(a) | set(b)):
+        va, vb = ", ".join(a.get(mid, {})) or None, ", ".join(b.get(mid, {})) or None
+        if va != vb:
+            kind = "added" if va is None else "removed" if vb is None else "changed"
+            detail = f"{kind}: {va or vb}" if kind != "changed" else f"{va} -> {vb}"
+            out.append(Change("import", mid, kind, detail, "version", va, vb))
+        elif a[mid] != b[mid]:  # same pins, another text: two checkouts holding different files
+            out.append(Change("import", mid, "changed", f"{va}: the module text differs under the same version",
+                              "sha256", a[mid], b[mid]))
+    return out
+
+
 def _parameter_changes(old: CompiledPolicy, new: CompiledPolicy) -> list[Change]:
     """Parameters by name (sorted); a parameter in both is compared segment by segment, 'default' first."""
     out: list[Change] = []
@@ -433,6 +487,7 @@ class _RuleSection:
 # The diff, section by section in the order a reviewer reads a policy. A new section kind is one entry here.
 _SECTIONS: tuple[Callable[[CompiledPolicy, CompiledPolicy], list[Change]], ...] = (
     _metadata_changes,
+    _import_changes,
     _RuleSection("input", lambda p: {i.name: i for i in p.inputs}, _describe_input, _input_deltas),
     _parameter_changes,
     _RuleSection("metric", lambda p: {m.name: m for m in p.metrics}, _describe_metric, _metric_deltas),
