@@ -1331,6 +1331,7 @@ def check_module_document(doc: Document, modules: ModuleSource | None = None,
         if data[key] != wanted:
             c.err("module-mismatch", f"the module file declares {key} {data[key]}, but it was found as {wanted}",
                   (key,), f"a module lives at <registry>/{data['id']}/module-{data['version']}.yaml")
+    c.data = {**data, "inputs": data.get("inputs") or {}}  # a module may define no inputs; a policy must
     for _, run_pass in MODULE_PASSES:
         run_pass(c)
     imported = {name: d for (_, name), d in c.origins.items()}

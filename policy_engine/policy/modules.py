@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..diagnostics import Diagnostic, PolicyError, did_you_mean, has_errors
 from ..frozen import Frozen
+from ..language import expressions as ex
 from .loader import Document, PathKey, format_path
 
 if TYPE_CHECKING:
@@ -261,17 +262,27 @@ def imports_pass(c: Any) -> None:
         return
     source: ModuleSource = c.modules or source_for(c.doc.file)
     imported: dict[str, tuple[Definition, PathKey]] = {}
+    unusable: set[str] = set()  # names listed that cannot come in: stand-ins keep later passes from cascading
     for i, entry in enumerate(entries):
         result = _resolve(c, source, i, entry)
         if result is None:
+            unusable.update(entry["names"])
             continue
         for m in (result.module, *result.reached):
             if all(r.key != m.key for r in c.reached):
                 c.reached.append(m)
         for j, name in enumerate(entry["names"]):
-            _bring(c, result, name, ("imports", i, "names", j), imported)
-    _closed(c, imported)
+            if not _bring(c, result, name, ("imports", i, "names", j), imported):
+                unusable.add(name)
+    for name in _closed(c, imported):
+        unusable.add(name)
+        del imported[name]
     _merge(c, imported)
+    local = {n for section in SECTIONS for n in (c.doc.data.get(section) or {})}
+    for name in unusable - set(imported) - local:
+        # Typed unknown, as a schema-invalid definition is: a use of the name is not another error,
+        # so a failed import is reported once, at the import.
+        c.symbols.setdefault(name, ex.Symbol(name, "metric", ex.UNKNOWN, True))
 
 
 def _resolve(c: Any, source: ModuleSource, i: int, entry: Mapping[str, Any]) -> ModuleResult | None:
@@ -302,7 +313,8 @@ def _resolve(c: Any, source: ModuleSource, i: int, entry: Mapping[str, Any]) -> 
         return None
     if not result.ok:
         first = next(d for d in result.diagnostics if d.severity == "error")
-        c.err("module-invalid", f"module {mid} {version} is invalid (first problem: {first.render()})", at,
+        c.err("module-invalid", f"module {mid} {version} is invalid: {first.code} at {first.file}:{first.line}:"
+              f"{first.column}", at,
               "fix the module; its problems are listed at its own file")
         return None
     return result
@@ -322,12 +334,13 @@ def _unknown(c: Any, source: ModuleSource, mid: str, version: str, i: int) -> No
 
 
 def _bring(c: Any, result: ModuleResult, name: str, place: PathKey,
-           imported: dict[str, tuple[Definition, PathKey]]) -> None:
+           imported: dict[str, tuple[Definition, PathKey]]) -> bool:
+    """Bring one name in; False when the module does not define it."""
     d = result.defs.get(name)
     if d is None:
         c.err("unknown-name", f"module {result.module.id} {result.module.version} defines no '{name}'", place,
               did_you_mean(name, result.defs) or f"it offers: {', '.join(result.defs) or 'nothing'}")
-        return
+        return False
     prev = imported.get(name)
     if prev is None:
         imported[name] = (d, place)
@@ -336,11 +349,18 @@ def _bring(c: Any, result: ModuleResult, name: str, place: PathKey,
         c.err("import-clash", f"'{name}' is imported from {d.origin} here and from {prev[0].origin} at "
               f"{c.doc.file}:{line} ({format_path(prev[1][:2])})", place,
               "import each name from one module; rename one of them in its module")
+    return True
 
 
-def _closed(c: Any, imported: Mapping[str, tuple[Definition, PathKey]]) -> None:
-    """Every name an imported metric reads is imported too: nothing comes in unnamed."""
+def _closed(c: Any, imported: Mapping[str, tuple[Definition, PathKey]]) -> list[str]:
+    """Every name an imported metric reads is imported too, as the module had it: nothing comes in unnamed.
+
+    Returns the metrics that fail it (they are not brought in).
+    """
+    failing = []
     for name, (d, place) in imported.items():
+        if any(r not in imported or imported[r][0].identity != wanted for r, wanted in d.reads.items()):
+            failing.append(name)
         for r, wanted in d.reads.items():
             if r not in imported:
                 c.err("missing-import", f"imported metric '{name}' ({d.origin}) reads '{r}', which this file "
@@ -351,6 +371,7 @@ def _closed(c: Any, imported: Mapping[str, tuple[Definition, PathKey]]) -> None:
                 c.err("import-version-conflict", f"imported metric '{name}' ({d.origin}) reads '{r}' of "
                       f"{wanted[0]} {wanted[1]}, but this file imports '{r}' from {got.origin}", place,
                       "import both from module versions that agree (one pin per module)")
+    return failing
 
 
 def _merge(c: Any, imported: Mapping[str, tuple[Definition, PathKey]]) -> None:

@@ -1,0 +1,88 @@
+"""Imports: each broken module/policy pair gives its diagnostic at the file, line and column it names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from policy_engine.cli import main
+from policy_engine.policy.registry import check_paths
+
+from ..conftest import DATA
+
+CASES: list[dict[str, Any]] = yaml.safe_load((DATA / "modules" / "broken_cases.yaml").read_text(encoding="utf-8"))
+MODULES = DATA / "modules" / "registry"
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+
+
+def test_every_case_names_what_it_expects() -> None:
+    assert len(CASES) >= 10
+    for case in CASES:
+        assert case["expect"] and case["check"] in case["files"], case["name"]
+        for e in case["expect"]:
+            assert {"code", "file", "line", "column"} <= set(e), (case["name"], e)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_broken_pair_is_located(case: dict[str, Any], tmp_path: Path) -> None:
+    _write(tmp_path, case["files"])
+    (result,) = check_paths([tmp_path / case["check"]])
+    errors = [d for d in result.diagnostics if d.severity == "error"]
+    assert sorted({d.code for d in errors}) == sorted({e["code"] for e in case["expect"]}), \
+        [d.render() for d in errors]
+    for e in case["expect"]:
+        found = [d for d in errors if (d.code, d.file, d.line, d.column) ==
+                 (e["code"], str(tmp_path / e["file"]), e["line"], e["column"])]
+        assert found, (e, [d.render() for d in errors])
+        assert e.get("says", "") in found[0].message, found[0].message
+        assert e.get("hint", "") in (found[0].hint or ""), found[0].hint
+
+
+def test_validate_exits_4_on_a_broken_pair_and_names_the_module_file(tmp_path: Path) -> None:
+    case = next(c for c in CASES if c["name"].startswith("an error inside"))
+    _write(tmp_path, case["files"])
+    r = CliRunner().invoke(main, ["validate", str(tmp_path), "--format", "text"])
+    assert r.exit_code == 4
+    assert f"{tmp_path / 'ratio-library' / 'module-1.0.0.yaml'}:9:35: error: unknown-name" in r.stderr
+
+
+def test_validate_checks_modules_on_their_own_and_the_policies_through_them() -> None:
+    results = {Path(r.file).relative_to(MODULES).as_posix(): r for r in check_paths([MODULES])}
+    assert all(not r.diagnostics for r in results.values()), {f: r.diagnostics for f, r in results.items()}
+    assert results["ratio-library/module-1.0.0.yaml"].module == "ratio-library@1.0.0"
+    policy = results["mini-imports/policy-1.0.0.yaml"].policy
+    assert policy is not None
+    assert [m.key for m in policy.modules] == ["ratio-library@1.0.0", "debt-library@1.0.0"]
+    assert policy.imported["leverage"] == "debt-library 1.0.0" and policy.imported["ratio_al"] == "ratio-library 1.0.0"
+
+
+@pytest.mark.parametrize("target", ["ratio-library", str(MODULES / "ratio-library" / "module-1.0.0.yaml")])
+def test_deciding_a_module_is_a_usage_error(target: str) -> None:
+    r = CliRunner().invoke(main, ["--policies", str(MODULES), "--no-audit", "decide", "-p", target,
+                                  "-c", str(DATA / "modules" / "client.json")])
+    assert r.exit_code == 2 and "module-not-policy" in r.stderr, r.stderr
+
+
+def test_module_schema_shares_the_policy_sections() -> None:
+    """Editors check a module's inputs, parameters and metrics exactly as a policy's, less what needs a policy."""
+    import json
+
+    from policy_engine.policy.schemas import load_schema
+
+    policy, module = load_schema("policy"), json.loads(json.dumps(load_schema("module")))
+    assert module["properties"]["inputs"] | {"minProperties": 1} == policy["properties"]["inputs"]
+    assert module["properties"]["imports"] == policy["properties"]["imports"]
+    mp, pp = module["properties"]["metrics"], policy["properties"]["metrics"]
+    policy_metric = pp["additionalProperties"]["properties"]
+    assert mp["additionalProperties"]["properties"] == {k: v for k, v in policy_metric.items() if k != "after"}
+    params = module["properties"]["parameters"]["additionalProperties"]
+    assert params["required"] == ["value"] and "by_segment" not in params["properties"]
