@@ -178,7 +178,8 @@ def _key_figures(page: _Page) -> list[str]:
     for name in shown:
         metric = page.metrics[name]
         label = (metric.label or {}).get(page.lang, name)
-        lines.append(f"  {label}: {_value(values[name], metric.format)}")
+        origin = page.policy.imported.get(name)  # an imported metric names the module that defines it
+        lines.append(f"  {label}: {_value(values[name], metric.format)}" + (f"  [{origin}]" if origin else ""))
     return lines
 
 
@@ -272,7 +273,7 @@ def _trace(page: _Page) -> list[str]:
     """decide --trace: the text format shows what the JSON carries."""
     if not page.record.get("trace"):
         return []
-    return ["", page.words["trace"], *_trace_lines(page.record["trace"], page.lang)]
+    return ["", page.words["trace"], *_trace_lines(page.record["trace"], page.lang, page.policy.imported)]
 
 
 # The explanation, section by section in reading order; each renderer returns its lines (none when it has nothing
@@ -318,15 +319,19 @@ def _trace_value(v: Any) -> str:
     return str(v)
 
 
-def _trace_lines(trace: Any, lang: str) -> list[str]:
-    """One line per evaluated rule: ``  metric coverage = 0.85 <- ratio(...) [cash_q=[...], ...]``."""
+def _trace_lines(trace: Any, lang: str, imported: Mapping[str, str] | None = None) -> list[str]:
+    """One line per evaluated rule: ``  metric coverage = 0.85 <- ratio(...) [cash_q=[...], ...]``.
+
+    A metric imported from a module ends with ``  (from ratio-library 1.0.0)``.
+    """
     lines = []
     for step in trace:
         stage = _STAGE[lang].get(step.get("stage"), step.get("stage", "?"))
         reads = ", ".join(f"{k}={_trace_value(v)}" for k, v in (step.get("reads") or {}).items())
         expr = " ".join(str(step.get("expr", "")).split())  # a folded YAML expression on one line
         line = f"  {stage} {step.get('rule')} = {_trace_value(step.get('result'))} <- {expr}"
-        lines.append(line + (f"  [{reads}]" if reads else ""))
+        origin = (imported or {}).get(step.get("rule")) if step.get("stage") == "metric" else None
+        lines.append(line + (f"  [{reads}]" if reads else "") + (f"  (from {origin})" if origin else ""))
     return lines
 
 

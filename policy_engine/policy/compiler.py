@@ -105,6 +105,7 @@ class MetricSpec(Frozen, eq=False):
     label: Mapping[str, str] | None
     format: str | None
     after: str | None = None  # "classification": computed once the final grade is known, and may read it
+    informational: bool = False  # only reported: read by no rule, and not meant to be
 
 
 class Band(Frozen):
@@ -774,7 +775,8 @@ def _metric(c: _Compiler, name: str, m: Mapping[str, Any]) -> None:
               "use last(...), sum_last(..., 4), ...")
     c.symbols[name] = ex.Symbol(name, "metric", ce.type if ce.type != ex.NULL else ex.NUMBER,
                                 ce.nullable or ce.type == ex.NUMBER, first_stage=stage)
-    c.parts["metrics"].append(MetricSpec(name, ce, m.get("label"), m.get("format"), m.get("after")))
+    c.parts["metrics"].append(MetricSpec(name, ce, m.get("label"), m.get("format"), m.get("after"),
+                                         bool(m.get("informational", False))))
 
 
 def _scorecard(c: _Compiler) -> None:

@@ -142,6 +142,22 @@ def parameter_unused(s: _Subject) -> Iterator[Diagnostic]:
                             name)
 
 
+def import_unused(s: _Subject) -> Iterator[Diagnostic]:
+    """A name imported that nothing reads (directly, or through another imported metric): drop it from names.
+
+    Imported definitions are checked and evaluated as the policy's own, so the other checks see through
+    imports; this one is about the import list itself, where the author named what comes in.
+    """
+    read = s.read | {r for m in s.policy.metrics for r in m.expr.refs}
+    informational = {m.name for m in s.policy.metrics if m.informational}  # reported in every decision: used
+    for i, entry in enumerate(s.data.get("imports") or []):
+        for j, name in enumerate(entry.get("names") or []):
+            if name not in read and name not in informational:
+                yield s.finding("import-unused", f"'{name}' is imported from {entry.get('module')} "
+                                f"{entry.get('version')} and read by nothing", ("imports", i, "names", j), name,
+                                "drop it from names, or use it")
+
+
 def condition_decided_by_ranges(s: _Subject) -> Iterator[Diagnostic]:
     """A floor, warning or action whose condition the inputs' declared ranges decide on their own."""
     p = s.policy
@@ -185,6 +201,7 @@ def floor_shadowed(s: _Subject) -> Iterator[Diagnostic]:
 CHECKS: tuple[Callable[[_Subject], Iterator[Diagnostic]], ...] = (
     metric_unused,
     parameter_unused,
+    import_unused,
     condition_decided_by_ranges,
     floor_shadowed,
 )

@@ -27,6 +27,7 @@ version changes the hash of every policy importing it.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -129,7 +130,8 @@ class BundleModules(ModuleSource):
 
 def source_for(file: str) -> ModuleSource:
     """The registry an importing file sits in: the folder above its own folder."""
-    return FolderModules(Path(file).resolve().parent.parent)
+    # Kept relative when the file was named relatively: messages then name module files the same way.
+    return FolderModules(Path(os.path.normpath(os.path.join(os.path.dirname(file) or ".", ".."))))
 
 
 def bundle_text(policy_text: str, modules: Iterable[ModuleText]) -> str:

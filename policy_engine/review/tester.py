@@ -773,6 +773,17 @@ def rule_locations(policy: CompiledPolicy) -> dict[tuple[str, str], int | None]:
     return out
 
 
+def imported_locations(policy: CompiledPolicy) -> dict[tuple[str, str], tuple[str, int | None]]:
+    """File and line of each imported metric, in the module that defines it: coverage points there."""
+    out: dict[tuple[str, str], tuple[str, int | None]] = {}
+    docs = {f"{m.id} {m.version}": m for m in policy.modules}
+    for name, origin in policy.imported.items():
+        module = docs.get(origin)
+        if module is not None:
+            out[("metric", name)] = (module.file, load_yaml_text(module.text, module.file).locate(("metrics", name))[0])
+    return out
+
+
 def coverage(run: SuiteResult) -> dict[str, PolicyCoverage]:
     """Per policy version: every rule, what the cases exercised, and what their expectations pinned both ways."""
     seen: dict[str, dict[tuple[str, str], set[bool]]] = {}
@@ -788,10 +799,12 @@ def coverage(run: SuiteResult) -> dict[str, PolicyCoverage]:
     for key, rules in seen.items():
         policy = run.policies.get(key)
         lines = rule_locations(policy) if policy is not None else {}
+        places = {k: (policy.file, line) for k, line in lines.items()} if policy is not None else {}
+        places.update(imported_locations(policy) if policy is not None else {})  # a module's metric, in its file
         pins = pinned.get(key, {})
         out[key] = PolicyCoverage(key, [
             RuleCoverage(kind, rule, True in values, False in values, True in pins.get((kind, rule), ()),
-                         False in pins.get((kind, rule), ()), policy.file if policy is not None else None,
-                         lines.get((kind, rule)))
+                         False in pins.get((kind, rule), ()),
+                         *places.get((kind, rule), (policy.file if policy is not None else None, None)))
             for (kind, rule), values in sorted(rules.items())])
     return out

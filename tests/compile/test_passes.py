@@ -13,7 +13,7 @@ SECTION_SYMBOLS = {"inputs": "input", "parameters": "param", "metrics": "metric"
 
 def test_passes_run_in_the_documented_order() -> None:
     assert [name for name, _ in PASSES] == [
-        "scale and segments", "inputs", "parameters", "metrics", "scorecard", "classification", "warnings",
+        "imports", "scale and segments", "inputs", "parameters", "metrics", "scorecard", "classification", "warnings",
         "action types", "actions", "cross-checks"]
 
 

@@ -1,0 +1,81 @@
+"""diff, test --coverage and lint see through imports: a module pin, the definitions it changes, their places."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from policy_engine.cli import main
+from policy_engine.policy.lint import lint
+from policy_engine.policy.loader import load_yaml_file
+from policy_engine.policy.registry import load_policy
+from policy_engine.review.diffing import diff_policies, resolve
+from policy_engine.review.tester import coverage, run_tests
+
+from ..conftest import DATA
+
+REGISTRY = DATA / "modules" / "registry"
+
+
+def _lines(old: Path, new: Path) -> list[str]:
+    return [c.text() for c in diff_policies(load_policy(old), load_policy(new))]
+
+
+def test_a_changed_pin_shows_the_pin_and_the_definitions_it_changes() -> None:
+    lines = _lines(REGISTRY / "mini-imports" / "policy-1.0.0.yaml", REGISTRY / "mini-imports" / "policy-1.1.0.yaml")
+    assert lines == ["metadata version: 1.0.0 -> 1.1.0", "metadata status: active -> draft",
+                     "import debt-library: 1.0.0 -> 1.1.0", "import ratio-library: 1.0.0 -> 1.1.0",
+                     "parameter min_ratio[default]: 1.0 -> 1.1"]
+
+
+def test_inline_and_imported_definitions_differ_only_by_where_they_come_from() -> None:
+    lines = _lines(REGISTRY / "mini-inline" / "policy-1.0.0.yaml", REGISTRY / "mini-imports" / "policy-1.0.0.yaml")
+    assert lines == ["metadata id: mini-inline -> mini-imports", "import debt-library: added: 1.0.0",
+                     "import ratio-library: added: 1.0.0"]
+
+
+def test_a_git_revision_reads_its_modules_at_that_revision(tmp_path: Path, monkeypatch: object) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(REGISTRY, repo / "policies")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "registry"], check=True)
+    module = repo / "policies" / "ratio-library" / "module-1.0.0.yaml"
+    module.write_text(module.read_text(encoding="utf-8").replace('expr: "ratio_al < min_ratio"',
+                                                                 'expr: "ratio_al <= min_ratio"'), encoding="utf-8")
+    monkeypatch.chdir(repo)  # type: ignore[attr-defined]
+    old = resolve("HEAD:policies/mini-imports/policy-1.0.0.yaml", repo / "policies")
+    new = resolve("policies/mini-imports/policy-1.0.0.yaml", repo / "policies")
+    assert [c.text() for c in diff_policies(old, new)] == [
+        "import ratio-library: 1.0.0: the module text differs under the same version",
+        "metric thin: condition `ratio_al < min_ratio` -> `ratio_al <= min_ratio`"]
+    assert old.modules[0].file == "HEAD:policies/ratio-library/module-1.0.0.yaml"
+
+
+def test_coverage_counts_imported_metrics_at_their_module_lines() -> None:
+    run = run_tests([REGISTRY / "mini-imports" / "policy-1.0.0.yaml", REGISTRY / "mini-imports" / "tests"])
+    assert run.ok if hasattr(run, "ok") else not run.diagnostics
+    rules = {(r.kind, r.rule): r for r in coverage(run)["mini-imports@1.0.0"].rules}
+    thin = rules[("metric", "thin")]
+    assert thin.status == "covered"
+    assert (Path(thin.file).as_posix().endswith("ratio-library/module-1.0.0.yaml"), thin.line) == (True, 15)
+    assert rules[("floor", "late")].file.endswith("mini-imports/policy-1.0.0.yaml")
+
+
+def test_lint_names_an_import_nothing_reads(tmp_path: Path) -> None:
+    root = tmp_path / "registry"
+    shutil.copytree(REGISTRY, root)
+    policy_file = root / "mini-imports" / "policy-1.0.0.yaml"
+    text = policy_file.read_text(encoding="utf-8")
+    assert lint(load_policy(policy_file), load_yaml_file(policy_file)) == []
+    # Only the warning read 'thin': without it, the import of 'thin' brings in nothing the policy uses.
+    policy_file.write_text(text.replace("when: thin and leverage > 0.5", "when: leverage > 0.5"), encoding="utf-8")
+    found = [(d.code, d.line, d.column, d.rule) for d in lint(load_policy(policy_file), load_yaml_file(policy_file))]
+    line = text.splitlines()[10]
+    assert found == [("import-unused", 11, line.index("thin,") + 1, "thin")], found
+    r = CliRunner().invoke(main, ["validate", str(policy_file), "--format", "text"])
+    assert r.exit_code == 0 and "import-unused" in r.stderr
