@@ -141,3 +141,15 @@ def test_explain_names_the_module_of_an_imported_figure() -> None:
     assert r.exit_code == 0, r.stderr
     assert "Assets over liabilities: 0.90  [ratio-library 1.0.0]" in r.stdout
     assert "Leverage: 1.11  [debt-library 1.0.0]" in r.stdout
+
+
+def test_a_dask_worker_decides_from_the_bundle_it_is_sent_without_module_files(tmp_path: Path) -> None:
+    from policy_engine.portfolio.distributed import _policy_from_text
+
+    root = tmp_path / "registry"
+    shutil.copytree(REGISTRY, root)
+    policy = load_policy(root / "mini-imports" / "policy-1.0.0.yaml")
+    shutil.rmtree(root / "ratio-library")
+    shutil.rmtree(root / "debt-library")
+    worker = _policy_from_text(policy.bundle, policy.file)
+    assert worker.sha256 == policy.sha256 and worker.imported == policy.imported
