@@ -1077,13 +1077,13 @@ def generate(ctx: click.Context, count: int, seed: int, as_of: str, out: Path, p
 
 
 @main.command()
-@click.argument("name", type=click.Choice(["policy", "client", "decision", "policy-tests", "scenario"]))
+@click.argument("name", type=click.Choice(["policy", "module", "client", "decision", "policy-tests", "scenario"]))
 @click.option("--policy", "-p", default=None,
               help="client only: the record this policy reads (ID, ID@VERSION or a file), generated from its inputs.")
 @click.pass_context
 @handle_errors
 def schema(ctx: click.Context, name: str, policy: str | None) -> None:
-    """Print a JSON Schema (policy, client, decision, policy-tests, scenario).
+    """Print a JSON Schema (policy, module, client, decision, policy-tests, scenario).
 
     ``client -p POLICY`` is that policy's data contract; without -p, the shipped client schema
     (generated from the reference policy in force).

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from .compiler import CompiledPolicy
 
 MODULE_FILE = re.compile(r"^module-(\d+\.\d+\.\d+)\.ya?ml$")
+MAX_IMPORT_DEPTH = 16  # modules importing modules: deeper chains are a design smell and a recursion risk
 _MARK = "\x00module "
 
 
@@ -297,6 +298,10 @@ def _resolve(c: Any, source: ModuleSource, i: int, entry: Mapping[str, Any]) -> 
               "move the definitions both need into a third module that imports neither")
         return None
     result = c.memo.get(key)
+    if result is None and len(c.stack) >= MAX_IMPORT_DEPTH:
+        c.err("import-too-deep", f"modules import modules more than {MAX_IMPORT_DEPTH} deep (MAX_IMPORT_DEPTH)", at,
+              "flatten the chain: import the definitions from the module that writes them")
+        return None
     if result is None:
         try:
             found = source.get(mid, version)

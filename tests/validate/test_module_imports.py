@@ -86,3 +86,23 @@ def test_module_schema_shares_the_policy_sections() -> None:
     assert mp["additionalProperties"]["properties"] == {k: v for k, v in policy_metric.items() if k != "after"}
     params = module["properties"]["parameters"]["additionalProperties"]
     assert params["required"] == ["value"] and "by_segment" not in params["properties"]
+
+
+def test_a_chain_of_imports_deeper_than_the_limit_is_located(tmp_path: Path) -> None:
+    from policy_engine.policy.modules import MAX_IMPORT_DEPTH
+
+    n = MAX_IMPORT_DEPTH + 2
+    for k in range(n):
+        imports = f"imports:\n  - {{module: m{k + 1}, version: 1.0.0, names: [x{k + 1}]}}\n" if k + 1 < n else ""
+        expr = f"x{k + 1} + 1" if k + 1 < n else "1"
+        _write(tmp_path, {f"m{k}/module-1.0.0.yaml": f"kind: module\nid: m{k}\nversion: 1.0.0\n"
+                          f"title: {{zh: 模, en: M}}\n{imports}metrics:\n  x{k}: {{expr: '{expr}'}}\n"})
+    (result,) = check_paths([tmp_path / "m0" / "module-1.0.0.yaml"])
+    deep = [d for d in result.diagnostics if d.code == "import-too-deep"]
+    assert len(deep) == 1 and deep[0].file == str(tmp_path / f"m{MAX_IMPORT_DEPTH - 1}" / "module-1.0.0.yaml")
+    assert (deep[0].line, deep[0].column) == (6, 6)
+
+
+def test_schema_module_prints_the_module_schema() -> None:
+    r = CliRunner().invoke(main, ["schema", "module"])
+    assert r.exit_code == 0 and '"const": "module"' in r.stdout
