@@ -1326,14 +1326,15 @@ def check_module_document(doc: Document, modules: ModuleSource | None = None,
     module = ModuleText(str(data.get("id")), str(data.get("version")), doc.file, doc.text)
     stack = stack or ((module.id, module.version),)
     c = _Compiler(doc, modules, stack, memo)
-    schema_errors(doc, "module", c.sink)
+    c.data = {**data, "inputs": data.get("inputs") or {}}  # a module may define no inputs; a policy must
+    blamed = schema_errors(doc, "module", c.sink)
     if not c.sink.ok:
-        return sort_diagnostics(c.sink.items), {}, ()
+        # As for a policy: the entries the schema refused are left out, every other one is checked.
+        c.valid = SchemaValidPart.of(c.data, blamed)
     for key, wanted in zip(("id", "version"), expect or (), strict=False):
-        if data[key] != wanted:
+        if isinstance(data.get(key), str) and data[key] != wanted:
             c.err("module-mismatch", f"the module file declares {key} {data[key]}, but it was found as {wanted}",
                   (key,), f"a module lives at <registry>/{data['id']}/module-{data['version']}.yaml")
-    c.data = {**data, "inputs": data.get("inputs") or {}}  # a module may define no inputs; a policy must
     for _, run_pass in MODULE_PASSES:
         run_pass(c)
     imported = {name: d for (_, name), d in c.origins.items()}

@@ -241,16 +241,24 @@ def local_definitions(doc: Document, module: ModuleText, imported: Mapping[str, 
     """The names a module offers: those it imports (re-exported as they are), then its own."""
     from ..language.expressions import metric_references
 
-    data: Mapping[str, Any] = doc.data
+    sections = {s: _mapping(doc.data, s) for s in SECTIONS}
     identity = {n: d.identity for n, d in imported.items()}
-    identity.update({n: (module.id, module.version, n) for s in SECTIONS for n in (data.get(s) or {})})
+    identity.update({n: (module.id, module.version, n) for s in SECTIONS for n in sections[s]})
     out = dict(imported)
     for section in SECTIONS:
-        for name, spec in (data.get(section) or {}).items():
+        for name, spec in sections[section].items():
+            if not isinstance(spec, dict):
+                continue  # refused by the schema: the module is invalid, and no importer reads it
             reads = metric_references(str(spec.get("expr", "")), set(identity) - {name}) \
                 if section == "metrics" else set()
             out[name] = Definition(name, section, spec, doc, module, {r: identity[r] for r in sorted(reads)})
     return out
+
+
+def _mapping(data: Any, section: str) -> Mapping[str, Any]:
+    """A section as written when it is a mapping (the schema reports any other shape)."""
+    value = data.get(section) if isinstance(data, dict) else None
+    return value if isinstance(value, dict) else {}
 
 
 def imports_pass(c: Any) -> None:
@@ -260,13 +268,15 @@ def imports_pass(c: Any) -> None:
     the file (ahead of its own), while ``c.origins`` keeps where each was written, so a problem
     inside an imported definition is reported at the module file's line and column.
     """
-    entries = c.data.get("imports") or []
+    if c.valid.unnamed(c.data, ("imports",)):
+        c.open_names = True  # an import the schema refused brings names no check can know: none is unknown
+    entries = c.entries("imports")
     if not entries:
         return
     source: ModuleSource = c.modules or source_for(c.doc.file)
     imported: dict[str, tuple[Definition, PathKey]] = {}
     unusable: set[str] = set()  # names listed that cannot come in: stand-ins keep later passes from cascading
-    for i, entry in enumerate(entries):
+    for i, entry in entries:
         result = _resolve(c, source, i, entry)
         if result is None:
             unusable.update(entry["names"])
@@ -281,7 +291,7 @@ def imports_pass(c: Any) -> None:
         unusable.add(name)
         del imported[name]
     _merge(c, imported)
-    local = {n for section in SECTIONS for n in (c.doc.data.get(section) or {})}
+    local = {n for section in SECTIONS for n in _mapping(c.doc.data, section)}
     for name in unusable - set(imported) - local:
         # Typed unknown, as a schema-invalid definition is: a use of the name is not another error,
         # so a failed import is reported once, at the import.
@@ -385,6 +395,8 @@ def _merge(c: Any, imported: Mapping[str, tuple[Definition, PathKey]]) -> None:
     """Imported definitions ahead of the file's own, section by section; a local one of the same name clashes."""
     data = dict(c.data)
     for section in SECTIONS:
+        if section in data and not isinstance(data[section], dict):
+            continue  # the wrong shape: the schema said so, and the section is left out of the checks
         local = data.get(section) or {}
         merged = {n: d.spec for n, (d, _) in imported.items() if d.section == section}
         for name in local:
