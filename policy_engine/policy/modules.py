@@ -7,7 +7,7 @@ policies, ``<registry>/<module-id>/module-<version>.yaml``, and is found from th
 the folder above the importer's own folder is the registry. The pin, not ``status`` or dates,
 selects the version; a module is never decided on its own.
 
-``imports: [{module: ratio-library, version: 1.2.0, names: [roe, dscr]}]`` brings in exactly the
+``imports: [{module: ratio-library, version: 1.2.0, names: [ratio_al, leverage]}]`` brings in exactly the
 names listed. Names are closed: a metric imported must find every name it reads imported too
 (an input, a parameter or a metric of the same module, by any import of the file), so every name
 a policy reads is either written in it or listed in its imports, and an auditor reading the
