@@ -263,6 +263,14 @@ _CLOCK = _Clock()
 class Decider:
     """Decides clients under one compiled policy; build once, call many times."""
 
+    def __new__(cls, policy: CompiledPolicy) -> Decider:
+        # A policy with scopes (several exposures per debtor) is decided from the whole record.
+        if cls is Decider and policy.scoped is not None:
+            from .scoped import ScopedDecider
+
+            return super().__new__(ScopedDecider)
+        return super().__new__(cls)
+
     def __init__(self, policy: CompiledPolicy):
         self.policy = policy
         self._extract = build_fast_extractor(policy)
@@ -390,7 +398,9 @@ class Decider:
         if g_rank == s_rank:
             decided_by = p.base_decider
         else:
-            decided_by = next(r.id for r, hit in zip(p.floors, floors, strict=True) if hit is True and r.rank == g_rank)
+            # None only with scopes: an exposure's own floor made the grade (the scoped decider names it).
+            decided_by = next((r.id for r, hit in zip(p.floors, floors, strict=True)
+                               if hit is True and r.rank == g_rank), p.base_decider)
         warning_out = self._warnings(warnings, environment, undetermined) if True in warnings or None in warnings \
             else []
         action_out, suppressed = self._actions(actions, action_params, restructurings, warnings, environment,

@@ -30,6 +30,7 @@ import simpleeval
 
 from ..diagnostics import did_you_mean
 from ..frozen import Frozen, field
+from .functions import AGGREGATIONS as AGGREGATIONS
 
 # The types and limits the language speaks live with the function table; re-exported for the engine.
 from .functions import BOOL as BOOL
@@ -42,6 +43,7 @@ from .functions import MAX_WINDOW as MAX_WINDOW
 from .functions import NULL as NULL
 from .functions import NUMBER as NUMBER
 from .functions import SCALARS as SCALARS
+from .functions import SCOPE as SCOPE_ARG
 from .functions import SERIES_DATE as SERIES_DATE
 from .functions import SERIES_NUMBER as SERIES_NUMBER
 from .functions import STAGE_WORDS as STAGE_WORDS
@@ -49,7 +51,7 @@ from .functions import STAGES as STAGES
 from .functions import STRING as STRING
 from .functions import UNKNOWN as UNKNOWN
 from .functions import Function as Function
-from .functions import check_call, row_helpers, row_runtime
+from .functions import aggregation_helpers, check_call, row_helpers, row_runtime
 
 # Limits (simpleeval's for power and strings; ours for the rest). A policy that
 # needs more than these is almost certainly a mistake or an attack.
@@ -118,9 +120,29 @@ class Scope(Frozen):
     # A section that declares names was left out (a schema error): a name not in ``symbols`` may be
     # one of its names, so it is of unknown type, not an unknown name.
     open_names: bool = False
+    # Scopes (policies that declare them): the child scopes an aggregation may read from here,
+    # each with the view of names inside it; names this view may not read, with why; whether the
+    # grade of this scope's elements is known (inside an aggregation over the graded scope).
+    name: str = "debtor"
+    children: Mapping[str, Scope] = field(default_factory=dict)
+    all_scopes: Mapping[str, str | None] = field(default_factory=dict)  # scope -> parent (None: the debtor)
+    elsewhere: Mapping[str, tuple[str, str, str | None]] = field(default_factory=dict)  # name -> code, msg, hint
+    grade_known: bool = False
+    graded: bool = False  # this scope's elements have grades (the graded scope)
 
     def allows(self, first_stage: str) -> bool:
         return _STAGE_INDEX[self.stage] >= _STAGE_INDEX[first_stage]
+
+    def child_graded(self, scope: str) -> bool:
+        child = self.children.get(scope)
+        return child is not None and child.graded
+
+
+class ScopeLayout(Frozen):
+    """Where scoped names live, for generated code: each scoped name's scope, each scope's parent."""
+
+    owner: Mapping[str, str]  # name of a scope's input or metric -> the scope
+    parent: Mapping[str, str | None]  # scope -> its parent scope (None: the debtor)
 
 
 class CheckedExpression(Frozen, eq=False):
@@ -452,6 +474,12 @@ class _Checker:
         if name in ("true", "false"):
             raise self.fail("unknown-name", f"unknown name '{name}'", node, f"write {name.capitalize()}")
         sym = self.scope.symbols.get(name)
+        if sym is None and name in self.scope.elsewhere:
+            code, message, hint = self.scope.elsewhere[name]
+            raise self.fail(code, message, node, hint)
+        if sym is None and name in self.scope.children:
+            raise self.fail("type-mismatch", f"'{name}' is a scope, not a value", node,
+                            f"aggregate it: count_where({name}, ...), sum_of({name}, ...), any_of({name}, ...)")
         if sym is None:
             if name in FUNCTIONS:
                 raise self.fail("unknown-name", f"'{name}' is a function; call it with arguments", node)
@@ -463,7 +491,7 @@ class _Checker:
         if sym.kind == "builtin" and name in ("score",) and not self.scope.allows("floor"):
             raise self.fail("name-not-available", f"'{name}' is only known after the scorecard", node)
         if sym.kind == "builtin" and name == "grade":
-            if not self.scope.allows("graded"):
+            if not self.scope.allows("graded") and not self.scope.grade_known:
                 raise self.fail("name-not-available", "'grade' is only known after classification", node,
                                 "use it in warnings, actions and metrics declared 'after: classification'")
             self.uses_grade = True
@@ -686,7 +714,7 @@ class _Checker:
         name = node.func.id
         if name.startswith("_"):
             raise self.fail("disallowed-name", f"names starting with '_' are not allowed: '{name}'", node.func)
-        fn = FUNCTIONS.get(name)
+        fn = FUNCTIONS.get(name) or AGGREGATIONS.get(name)
         if fn is None:
             raise self.fail("unknown-function", f"unknown function '{name}'", node.func,
                             did_you_mean(name, list(FUNCTIONS)) or "see `policy-engine functions`")
@@ -702,7 +730,7 @@ class _Checker:
                     else f"{fn.min_args} to {fn.max_args}")
             raise self.fail("wrong-arity", f"{name}() takes {want} argument(s), got {n}", node,
                             f"signature: {fn.signature}")
-        if not self.scope.allows(fn.first_stage):
+        if not self.scope.allows(fn.first_stage) and not (fn.first_stage == "graded" and self.scope.grade_known):
             raise self.fail("name-not-available",
                             f"{name}() is only available in {STAGE_WORDS[fn.first_stage]} and later stages", node)
         for i in fn.literal_args:
@@ -710,11 +738,42 @@ class _Checker:
                 raise self.fail("type-mismatch", f"argument {i + 1} of {name}() must be a literal", node.args[i])
         # Every argument is checked before the function's own rule: a wrong argument deep inside is
         # reported at its place, before the call's types.
-        args = [self.check(a, depth) for a in node.args]
+        if fn.aggregates:
+            args = self._aggregation_args(fn, node, depth)
+        else:
+            args = [self.check(a, depth) for a in node.args]
         reported = len(self.errors)
         result = check_call(self, fn, node, args)
         # An argument of the wrong type was reported and the rule went on: what the call gives is not known.
         return (UNKNOWN, True) if len(self.errors) > reported else result
+
+    def _aggregation_args(self, fn: Function, node: ast.Call, depth: int) -> list[tuple[str, bool]]:
+        """The scope argument names a child scope; the other arguments are checked in it."""
+        first = node.args[0]
+        if not isinstance(first, ast.Name):
+            raise self.fail("type-mismatch", f"argument 1 of {fn.name}() names a scope", first,
+                            f"signature: {fn.signature}")
+        child = self.scope.children.get(first.id)
+        if child is None:
+            scopes = self.scope.all_scopes
+            if first.id in scopes:
+                parent = scopes[first.id] or "debtor"
+                hint = (f"aggregate it inside an aggregation over '{parent}'" if parent != "debtor"
+                        else f"a {self.scope.name} expression reads {first.id} directly, or it is the scope itself")
+                raise self.fail("scope-not-child", f"scope '{first.id}' is not a child of scope "
+                                f"'{self.scope.name}': {fn.name}() reads the children of the expression's scope",
+                                first, hint)
+            raise self.fail("unknown-scope", f"unknown scope '{first.id}'", first,
+                            did_you_mean(first.id, list(scopes)) or
+                            (f"scopes: {', '.join(scopes)}" if scopes else "declare it under scopes:"))
+        self.ann[id(first)] = (SCOPE_ARG, False)
+        outer = self.scope
+        self.scope = child
+        try:
+            inner = [self.check(a, depth) for a in node.args[1:]]
+        finally:
+            self.scope = outer
+        return [(SCOPE_ARG, False), *inner]
 
     def _text_type(self, nodes: Sequence[ast.AST]) -> str:
         """GRADE when every branch is a grade, ``null`` or a literal on the scale, else STRING."""
@@ -825,7 +884,11 @@ class RowCodegen:
     """
 
     def __init__(self, names: Mapping[str, str], grade_rank_local: str = "g_rank",
-                 warning_locals: Mapping[str, str] | None = None, grades: Sequence[str] = ()):
+                 warning_locals: Mapping[str, str] | None = None, grades: Sequence[str] = (),
+                 layout: ScopeLayout | None = None, stack: Sequence[tuple[str, str]] = ()):
+        self.layout = layout
+        # The scopes being read, innermost last: (scope, local holding the current element, a dict).
+        self.stack: list[tuple[str, str]] = list(stack)
         self.names = names
         self.grade_rank_local = grade_rank_local
         self.warning_locals = warning_locals or {}
@@ -899,7 +962,41 @@ class RowCodegen:
     def gen_Name(self, node: ast.Name) -> ast.expr:
         if node.id == "null":
             return self.const(None)
+        owner = self.layout.owner.get(node.id) if self.layout is not None else None
+        if owner is not None:
+            return self._element_field(self._element(owner), node.id)
+        if node.id == "grade" and self.stack:
+            return self._element_field(self.stack[-1][1], "@grade")
         return self.load(self.names[node.id])
+
+    # scopes ----------------------------------------------------------------------
+    def _element(self, scope: str) -> str:
+        return next(var for s, var in reversed(self.stack) if s == scope)
+
+    def _element_field(self, var: str, key: str) -> ast.expr:
+        return ast.Subscript(value=self.load(var), slice=self.const(key), ctx=ast.Load())
+
+    def rank_expr(self) -> ast.expr:
+        """The grade rank ``grade_at_least`` compares: the policy's, or the current element's."""
+        if self.stack:
+            return self._element_field(self.stack[-1][1], "@rank")
+        return self.load(self.grade_rank_local)
+
+    def scope_elements(self, scope: str) -> ast.expr:
+        """The list of ``scope``'s elements where the generated code stands (checked: a child)."""
+        assert self.layout is not None
+        parent = self.layout.parent[scope]
+        if parent is None:
+            return self._element_field("sc", scope)
+        return self._element_field(self._element(parent), "@" + scope)
+
+    def enter_scope(self, scope: str) -> str:
+        var = f"_e{len(self.stack)}_{scope}"
+        self.stack.append((scope, var))
+        return var
+
+    def leave_scope(self) -> None:
+        self.stack.pop()
 
     def gen_BinOp(self, node: ast.BinOp) -> ast.expr:
         left, right = self.gen(node.left), self.gen(node.right)
@@ -964,7 +1061,7 @@ class RowCodegen:
                          orelse=ast.IfExp(test=ref, body=body, orelse=orelse))
 
     def gen_Call(self, node: ast.Call) -> ast.expr:
-        fn = FUNCTIONS[node.func.id]  # type: ignore[attr-defined]
+        fn = FUNCTIONS.get(node.func.id) or AGGREGATIONS[node.func.id]  # type: ignore[attr-defined]
         if fn.row_code is not None:
             inline = fn.row_code(self, node)
             if inline is not None:
@@ -976,6 +1073,7 @@ def runtime_namespace(grades: Sequence[str]) -> dict[str, Any]:
     """Globals of generated code: helper functions and nothing else (no builtins)."""
     ns = dict(RUNTIME)
     ns.update(row_helpers(grades))
+    ns.update(aggregation_helpers(grades))
     ns["__builtins__"] = {}
     return ns
 

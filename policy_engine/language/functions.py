@@ -78,6 +78,14 @@ class RowGen(Protocol):
 
     def is_none(self, e: ast.expr) -> ast.Compare: ...
 
+    def rank_expr(self) -> ast.expr: ...
+
+    def scope_elements(self, scope: str) -> ast.expr: ...
+
+    def enter_scope(self, scope: str) -> str: ...
+
+    def leave_scope(self) -> None: ...
+
 
 Args = list[tuple[str, bool]]  # (type, nullable) of each argument, checked
 CheckHook = Callable[[Checker, "Function", ast.Call, Args], tuple[str, bool]]
@@ -115,6 +123,7 @@ class Function(Frozen):
     operator_arg: int | None = None  # position of a comparison written as text: '<', '<=', ...
     whole: WholeRule | None = None  # when every value is a whole number (the ``d`` format)
     bounds: str | None = None  # the range rule of policy_engine.policy.bounds, if any
+    aggregates: bool = False  # argument 1 names a child scope; the others are checked in that scope
 
 
 # ------------------------------------------------------------------ checking helpers
@@ -548,7 +557,7 @@ def _row_date(g: RowGen, node: ast.Call) -> ast.expr:
 
 def _row_grade_at_least(g: RowGen, node: ast.Call) -> ast.expr:
     rank = g.grade_index[node.args[0].value]  # type: ignore[attr-defined]
-    return ast.Compare(left=g.load(g.grade_rank_local), ops=[ast.GtE()], comparators=[g.const(rank)])
+    return ast.Compare(left=g.rank_expr(), ops=[ast.GtE()], comparators=[g.const(rank)])
 
 
 def _row_grade_rank(g: RowGen, node: ast.Call) -> ast.expr:
@@ -708,3 +717,214 @@ def describe_text(fn: Function) -> str:
     shown = later[0] if len(later) == 1 else f"{', '.join(later[:-1])} and {later[-1]}"
     where = "" if fn.first_stage == "param" else f" (only in {shown})"
     return f"{fn.signature:<40} {fn.doc}{where}"
+
+
+# ------------------------------------------------------------------ aggregations over a scope
+#
+# An aggregation reads a child scope of the expression's scope (the exposures of a debtor, the
+# payments of an exposure). Its first argument names the scope; the checker types the other
+# arguments *in that scope* (they read its names and its ancestors'), so a condition over payments
+# is written in the same checked language as any other. Row code is a list built over the child
+# elements in generated code (policy text never holds a comprehension) and reduced by a helper.
+# Null rules are three-valued, like ``and`` / ``or``: a null condition makes the result null unless
+# another element settles it (a True for any_of, a False for all_of); a count or a sum is null when
+# any condition it depends on is null, never a smaller count.
+
+SCOPE = "scope"  # the annotation of an aggregation's first argument
+
+
+def _agg_want(c: Checker, fn: Function, node: ast.Call, args: Args, i: int, *types: str) -> None:
+    if i < len(args):
+        want(c, fn, node, i, args[i][0], *types)
+
+
+def _check_count_where(c: Checker, fn: Function, node: ast.Call, args: Args) -> tuple[str, bool]:
+    _agg_want(c, fn, node, args, 1, BOOL)
+    return NUMBER, args[1][1]
+
+
+def _check_sum_where(c: Checker, fn: Function, node: ast.Call, args: Args) -> tuple[str, bool]:
+    _agg_want(c, fn, node, args, 1, NUMBER)
+    _agg_want(c, fn, node, args, 2, BOOL)
+    return NUMBER, any(n for _, n in args[1:])
+
+
+def _check_share_where(c: Checker, fn: Function, node: ast.Call, args: Args) -> tuple[str, bool]:
+    _agg_want(c, fn, node, args, 1, NUMBER)
+    _agg_want(c, fn, node, args, 2, BOOL)
+    return NUMBER, True  # no weight at all (or a zero total) has no share
+
+
+def _check_any_all(c: Checker, fn: Function, node: ast.Call, args: Args) -> tuple[str, bool]:
+    _agg_want(c, fn, node, args, 1, BOOL)
+    return BOOL, args[1][1]
+
+
+def _check_min_max_of(c: Checker, fn: Function, node: ast.Call, args: Args) -> tuple[str, bool]:
+    _agg_want(c, fn, node, args, 1, NUMBER, DATE)
+    return args[1][0], True  # an empty scope has no smallest value
+
+
+def _check_first_date(c: Checker, fn: Function, node: ast.Call, args: Args) -> tuple[str, bool]:
+    _agg_want(c, fn, node, args, 1, DATE)
+    _agg_want(c, fn, node, args, 2, BOOL)
+    return DATE, True  # no element may match
+
+
+def _check_worst_grade(c: Checker, fn: Function, node: ast.Call, args: Args) -> tuple[str, bool]:
+    if not c.scope.child_graded(node.args[0].id):  # type: ignore[attr-defined]
+        raise c.fail("type-mismatch", f"worst_grade() reads the grades of the graded scope; "
+                     f"'{node.args[0].id}' has no grades", node.args[0])  # type: ignore[attr-defined]
+    return GRADE, True  # no exposure, no grade
+
+
+def _agg_count_where(conds: list[Any]) -> Any:
+    return None if None in conds else float(conds.count(True))
+
+
+def _agg_sum_where(pairs: list[tuple[Any, Any]]) -> Any:
+    total = 0.0
+    for x, cond in pairs:
+        if cond is None:
+            return None
+        if cond:
+            if x is None:
+                return None
+            total += x
+    return total
+
+
+def _agg_sum_of(values: list[Any]) -> Any:
+    return None if None in values else float(sum(values, 0.0))
+
+
+def _agg_share_where(pairs: list[tuple[Any, Any]]) -> Any:
+    total = part = 0.0
+    for w, cond in pairs:
+        if w is None or cond is None:
+            return None
+        total += w
+        if cond:
+            part += w
+    return part / total if total > 0 else None
+
+
+def _agg_any_of(conds: list[Any]) -> Any:
+    return True if True in conds else None if None in conds else False
+
+
+def _agg_all_of(conds: list[Any]) -> Any:
+    return False if False in conds else None if None in conds else True
+
+
+def _agg_min_of(values: list[Any]) -> Any:
+    return None if not values or None in values else min(values)
+
+
+def _agg_max_of(values: list[Any]) -> Any:
+    return None if not values or None in values else max(values)
+
+
+def _agg_first_date(pairs: list[tuple[Any, Any]]) -> Any:
+    """The date of the first element (in the scope's order) whose condition holds.
+
+    An earlier element whose condition is null makes the answer unknown: it might have been first.
+    """
+    for d, cond in pairs:
+        if cond is None:
+            return None
+        if cond:
+            return d
+    return None
+
+
+def _row_aggregation(helper: str) -> RowCodeHook:
+    """``helper([<args> for e in <child elements>])``: the other arguments built in the child scope."""
+
+    def build(g: RowGen, node: ast.Call) -> ast.expr:
+        scope = node.args[0].id  # type: ignore[attr-defined]
+        elements = g.scope_elements(scope)
+        var = g.enter_scope(scope)
+        try:
+            parts = [g.gen(a) for a in node.args[1:]]
+        finally:
+            g.leave_scope()
+        elt = parts[0] if len(parts) == 1 else ast.Tuple(elts=parts, ctx=ast.Load())
+        comp = ast.ListComp(elt=elt, generators=[ast.comprehension(
+            target=ast.Name(id=var, ctx=ast.Store()), iter=elements, ifs=[], is_async=0)])
+        return g.call(helper, [comp])
+
+    return build
+
+
+def _row_worst_grade(g: RowGen, node: ast.Call) -> ast.expr:
+    scope = node.args[0].id  # type: ignore[attr-defined]
+    elements = g.scope_elements(scope)
+    var = g.enter_scope(scope)
+    try:
+        rank = g.rank_expr()
+    finally:
+        g.leave_scope()
+    comp = ast.ListComp(elt=rank, generators=[ast.comprehension(
+        target=ast.Name(id=var, ctx=ast.Store()), iter=elements, ifs=[], is_async=0)])
+    return g.call("_agg_worst_grade", [comp])
+
+
+def _worst_grade_helper(grades: Sequence[str]) -> Mapping[str, Any]:
+    def _agg_worst_grade(ranks: list[int]) -> Any:
+        return grades[max(ranks)] if ranks else None
+
+    return {"_agg_worst_grade": _agg_worst_grade}
+
+
+def _aggregation(name: str, n: int, signature: str, doc: str, check: CheckHook, helper: str,
+                 row: Callable[..., Any]) -> Function:
+    return Function(name, n, n, signature, doc, check, "", row=row, row_code=_row_aggregation(helper),
+                    row_helpers=lambda _: {helper: row}, vector_args=False, aggregates=True,
+                    whole=always_whole if name == "count_where" else None)
+
+
+# The aggregations: a second part of the function table, read by the checker and the row code
+# generator like FUNCTIONS; kept apart because they only exist in policies that declare scopes
+# (and the vector evaluator refuses those until it has the long-table form).
+AGGREGATIONS: dict[str, Function] = {f.name: f for f in [
+    _aggregation("count_where", 2, "count_where(scope, cond) -> number",
+                 "how many elements of the scope meet cond; null when cond is null for any element",
+                 _check_count_where, "_agg_count_where", _agg_count_where),
+    _aggregation("sum_where", 3, "sum_where(scope, x, cond) -> number",
+                 "sum of x over the elements meeting cond (0 when none); null when a cond, or an x summed, is null",
+                 _check_sum_where, "_agg_sum_where", _agg_sum_where),
+    _aggregation("sum_of", 2, "sum_of(scope, x) -> number", "sum of x over the scope (0 when empty); null if any is",
+                 _check_sum_where, "_agg_sum_of", _agg_sum_of),
+    _aggregation("share_where", 3, "share_where(scope, weight, cond) -> number",
+                 "weight of the elements meeting cond / total weight; null when the total is not positive or any "
+                 "weight or cond is null", _check_share_where, "_agg_share_where", _agg_share_where),
+    _aggregation("any_of", 2, "any_of(scope, cond) -> bool",
+                 "cond holds for some element; null when none holds and some cond is null (like or)",
+                 _check_any_all, "_agg_any_of", _agg_any_of),
+    _aggregation("all_of", 2, "all_of(scope, cond) -> bool",
+                 "cond holds for every element (True when empty); null when none fails and some cond is null "
+                 "(like and)", _check_any_all, "_agg_all_of", _agg_all_of),
+    _aggregation("min_of", 2, "min_of(scope, x) -> number or date",
+                 "smallest x over the scope; null when empty or any is null", _check_min_max_of, "_agg_min_of",
+                 _agg_min_of),
+    _aggregation("max_of", 2, "max_of(scope, x) -> number or date",
+                 "largest x over the scope; null when empty or any is null", _check_min_max_of, "_agg_max_of",
+                 _agg_max_of),
+    _aggregation("first_date", 3, "first_date(scope, d, cond) -> date",
+                 "d of the first element (in the scope's order_by) meeting cond; null when none does or an "
+                 "earlier cond is null", _check_first_date, "_agg_first_date", _agg_first_date),
+    Function("worst_grade", 1, 1, "worst_grade(scope) -> grade",
+             "the worst grade of the graded scope's elements (each exposure's own grade in debtor metrics and "
+             "floors, its final grade after classification); null when there is none", _check_worst_grade, "",
+             row_code=_row_worst_grade, row_helpers=_worst_grade_helper, vector_args=False, aggregates=True),
+]}
+
+
+def aggregation_helpers(grades: Sequence[str]) -> dict[str, Any]:
+    """The helpers aggregation row code calls."""
+    out: dict[str, Any] = {}
+    for f in AGGREGATIONS.values():
+        if f.row_helpers is not None:
+            out.update(f.row_helpers(grades))
+    return out

@@ -13,7 +13,7 @@ Compiling runs in this order; each later step needs the names the earlier ones d
 1. schema  -- shape of the document (schemas/policy.schema.json); semantic passes assume it, so they
               read only the entries the schema accepts (:class:`~.validate.SchemaValidPart`): an
               invalid entry is skipped, and the names it declares stay defined (of unknown type)
-2. passes  -- :data:`PASSES`, one named pass per section (scale and segments, inputs, parameters,
+2. passes  -- :data:`PASSES`, one named pass per section (scale and segments, scopes, inputs, parameters,
               metrics, scorecard, classification, warnings, action types, actions, then cross-checks); each adds
               the symbols it declares, its diagnostics and the compiled specs of its section
 3. codegen -- one function for the row evaluator, only when no pass found an error
@@ -35,6 +35,7 @@ from ..diagnostics import Diagnostic, DiagnosticSink, PolicyError, did_you_mean,
 from ..frozen import Frozen, field
 from ..language import expressions as ex
 from . import bounds
+from . import scopes as sc
 from .cache import known_schema_valid, remember_schema_valid
 from .catalogue import CATALOGUE, ActionType, Param, allowed_values, params_check, policy_catalogue
 from .loader import Document, PathKey, format_path
@@ -143,6 +144,7 @@ class FloorSpec(Frozen, eq=False):
     category: str | None = None
     message: Mapping[str, str] | None = None
     evidence: tuple[str, ...] = ()
+    scope: str = "debtor"  # a policy with scopes: the graded scope's rules give each element its own grade
 
 
 class WarningSpec(Frozen, eq=False):
@@ -224,6 +226,9 @@ class CompiledPolicy(Frozen, eq=False):
     key_figures: tuple[str, ...] = ()  # metrics an explanation shows, in the policy's order
     modules: tuple[ModuleText, ...] = ()  # every module the policy reaches, in bundle order (see modules.py)
     imported: Mapping[str, str] = field(default_factory=dict)  # imported name -> "module-id version"
+    # A policy that declares scopes: the graded scope's inputs, metrics and floors (the fields
+    # above hold the debtor level), and the code that evaluates its elements. None for 1.x policies.
+    scoped: sc.ScopedPart | None = field(default=None, compare=False)
     # The catalogue this policy sees: the engine's action types, then those it declares.
     action_types: Mapping[str, ActionType] = field(default_factory=lambda: dict(CATALOGUE), compare=False)
 
@@ -308,6 +313,12 @@ class _Compiler:
         self.warning_nullable: dict[str, bool] = {}  # warning id -> whether its condition can be null
         self.action_types: dict[str, ActionType] = dict(CATALOGUE)  # plus the policy's own (action types pass)
         self._domains: dict[str | None, dict[str, bounds.Domain]] | None = None  # proven values, for parameters
+        # Scopes (a policy that declares them): each scope's parent, each scoped name's scope.
+        self.scoped = "scopes" in doc.data if isinstance(doc.data, dict) else False
+        self.scope_parents: dict[str, str | None] = {}
+        self.owner: dict[str, str] = {}
+        self.graded: str | None = None
+        self.scope_specs: list[sc.ScopeSpec] = []
 
     # helpers ----------------------------------------------------------------
     def err(self, code: str, message: str, path: PathKey, hint: str | None = None, rule: str | None = None,
@@ -390,16 +401,39 @@ class _Compiler:
         self.open_names = self.open_names or self.valid.is_broken((section,))
 
     def check_expr(self, text: Any, path: PathKey, stage: str, want: str | None,
-                   warnings: Mapping[str, bool] | None = None, rule: str | None = None) -> ex.CheckedExpression | None:
+                   warnings: Mapping[str, bool] | None = None, rule: str | None = None,
+                   in_scope: str = sc.DEBTOR) -> ex.CheckedExpression | None:
         grades = _EveryGrade(self.grades) if self.open_grades else self.grades
-        scope = ex.Scope(symbols=self.symbols, stage=stage, grades=grades,
-                         warnings={} if warnings is None else warnings, open_names=self.open_names)
+        if self.scoped:
+            scope = sc.view(self.symbols, self.owner, self.scope_parents, self.graded, in_scope, stage, grades,
+                            {} if warnings is None else warnings, open_names=self.open_names)
+        else:
+            scope = ex.Scope(symbols=self.symbols, stage=stage, grades=grades,
+                             warnings={} if warnings is None else warnings, open_names=self.open_names)
         try:
             return ex.check_expression(text if isinstance(text, str) else str(text), scope, want)
         except ex.ExpressionError as errors:
             for e in ex.every_error(errors):
                 self.err(e.code, e.message, path, e.hint, rule=rule, column_offset=e.column)
             return None
+
+    def scope_of(self, item: Mapping[str, Any], path: PathKey, allowed: tuple[str, ...] | None = None) -> str | None:
+        """The scope an input, metric or rule declares (default the debtor); None when it names none."""
+        name = item.get("scope", sc.DEBTOR)
+        if name == sc.DEBTOR:
+            return name
+        if not self.scoped or name not in self.scope_parents:
+            self.err("unknown-scope", f"unknown scope '{name}'", (*path, "scope"),
+                     did_you_mean(name, list(self.scope_parents)) or "declare it under scopes: (or leave 'scope' out "
+                     "for the debtor)")
+            return None
+        if allowed is not None and name not in allowed:
+            where = " or ".join(allowed)
+            self.err("bad-scope", f"'{format_path(path)}' is in scope '{name}'; here the scope is {where}",
+                     (*path, "scope"), "metrics and classification rules are at the debtor or in the graded "
+                     "scope (the one with a key); aggregate a deeper scope from there")
+            return None
+        return name
 
     def _name_ok(self, kind: str, name: str, path: PathKey) -> bool:
         """A defined name is plain and not reserved; problems are located at the name's own key."""
@@ -565,10 +599,81 @@ def _scale_and_segments(c: _Compiler) -> None:
         c.segments = tuple(seg["values"])
 
 
+def _scopes(c: _Compiler) -> None:
+    """The scopes: names, parents (known, no cycle), paths that continue the parent's, the graded one."""
+    declared: dict[str, Any] = c.data.get("scopes") or {}
+    for name, v in declared.items():
+        path = ("scopes", name)
+        c._name_ok("scope", name, path)
+        if name == sc.DEBTOR:
+            c.err("reserved-name", "'debtor' is the root scope; it is not declared", path)
+            continue
+        parent = v.get("parent")
+        if parent is not None and parent not in declared:
+            c.err("unknown-scope", f"parent '{parent}' of scope '{name}' is not a scope", (*path, "parent"),
+                  did_you_mean(parent, list(declared)) or "leave 'parent' out for a child of the debtor")
+            parent = None
+        c.scope_parents[name] = parent
+    for name in c.scope_parents:
+        seen = [name]
+        cur = c.scope_parents[name]
+        while cur is not None:
+            if cur in seen:
+                cycle = " -> ".join([*seen[seen.index(cur):], cur])
+                c.err("scope-cycle", f"scopes are their own ancestors: {cycle}", ("scopes", name, "parent"),
+                      "each scope has one parent, and the debtor is the root")
+                c.scope_parents[name] = None  # report once, then read it as a child of the debtor
+                break
+            seen.append(cur)
+            cur = c.scope_parents[cur]
+    for name, v in declared.items():
+        if name in c.scope_parents:
+            _scope_path(c, name, v)
+    keyed = [s for s in c.scope_specs if s.key is not None and s.parent is None]
+    rules = c.data["classification"]["rules"]
+    named = {r.get("scope") for r in rules if r.get("scope", sc.DEBTOR) != sc.DEBTOR} | \
+        {m.get("scope") for m in (c.data.get("metrics") or {}).values() if m.get("scope", sc.DEBTOR) != sc.DEBTOR}
+    graded = [s.name for s in keyed if s.name in named] or [s.name for s in keyed][:1]
+    if len(graded) > 1:
+        c.err("bad-scope", f"metrics and rules name {' and '.join(graded)}: one scope is graded", ("scopes",),
+              "grade one keyed scope (the exposures); aggregate the others")
+    c.graded = graded[0] if graded else None
+    if c.scoped and c.data.get("scorecard"):
+        c.err("bad-scope", "a policy with scopes has no scorecard yet: grades come from classification rules",
+              ("scorecard",), "write the scorecard's bands as exposure or debtor rules")
+
+
+def _scope_path(c: _Compiler, name: str, v: Mapping[str, Any]) -> None:
+    """A child of the debtor reads ``list[*]``; a child of scope p reads p's path then ``.list[*]``."""
+    path = ("scopes", name, "from")
+    parent = c.scope_parents[name]
+    src = v["from"]
+    parts = src.split(".")
+    if parent is None:
+        if len(parts) != 1:
+            c.err("bad-scope-path", f"scope '{name}' is a child of the debtor: its path is one list, found {src!r}",
+                  path, f"write from: \"{parts[-1]}\" and parent: <the scope of {'.'.join(parts[:-1])}>")
+            return
+    else:
+        parent_src = (c.data["scopes"][parent] or {}).get("from", "")
+        if not src.startswith(parent_src + ".") or src.count(".") != parent_src.count(".") + 1:
+            c.err("bad-scope-path", f"scope '{name}' is a child of '{parent}' ({parent_src}): its path continues "
+                  f"it with one list, found {src!r}", path, f"write from: \"{parent_src}.<list>[*]\"")
+            return
+    c.scope_specs.append(sc.ScopeSpec(name, src, parent, parts[-1].removesuffix("[*]"), v.get("key"),
+                                      v.get("order_by"), int(v.get("max", sc.DEFAULT_MAX))))
+
+
 def _inputs(c: _Compiler) -> None:
     """Every input's declaration, and a symbol for each (typed, nullable unless required, bounds)."""
     for name, v in c.entries("inputs"):
         c._name_ok("input", name, ("inputs", name))
+        scope = c.scope_of(v, ("inputs", name))
+        if scope not in (None, sc.DEBTOR):
+            c.owner[name] = scope
+            if "[*]" in v["from"]:
+                c.err("bad-input-path", f"input '{name}' of scope {scope} reads one field of each element: "
+                      "no [*]", ("inputs", name, "from"), "a list inside an element is a child scope")
         _input_declaration(c, name, v)
         if name not in BUILTIN_SYMBOLS:  # reported by name_ok; the built-in keeps its meaning
             c.symbols[name] = _input_symbol(name, v)
@@ -584,6 +689,8 @@ def _input_places(c: _Compiler) -> None:
     """
     seen: dict[str, tuple[str, str]] = {}  # place -> (kind, input)
     for name, v in c.entries("inputs"):
+        if name in c.owner:  # a path inside a scope's elements
+            continue
         parts = v["from"].split(".")
         place = ""
         for i, part in enumerate(parts):
@@ -705,6 +812,9 @@ def _metrics(c: _Compiler) -> None:
     c.declare_skipped("metrics", "metric")
     _key_figures(c, metrics)
     for name, m in metrics.items():
+        if m.get("scope", sc.DEBTOR) in c.scope_parents:  # before any is checked: a view knows every owner
+            c.owner[name] = m["scope"]
+    for name, m in metrics.items():
         # Placeholders, so a metric caught in a cycle gives one error, not a cascade.
         c.symbols.setdefault(name, ex.Symbol(name, "metric", ex.UNKNOWN, True, first_stage=_metric_stage(m)))
     for name in _metric_order(c, metrics):
@@ -764,8 +874,9 @@ def _metric_order(c: _Compiler, metrics: Mapping[str, Any]) -> list[str]:
 
 def _metric(c: _Compiler, name: str, m: Mapping[str, Any]) -> None:
     stage = _metric_stage(m)
+    scope = c.scope_of(m, ("metrics", name), (sc.DEBTOR, c.graded) if c.graded else (sc.DEBTOR,)) or sc.DEBTOR
     ce = c.check_expr(m["expr"], ("metrics", name, "expr"), "graded" if stage == "graded" else "metric", None,
-                      rule=name)
+                      rule=name, in_scope=scope)
     if ce is None:
         # Keep later checks going: an unknown type stands in for the broken metric.
         c.symbols[name] = ex.Symbol(name, "metric", ex.UNKNOWN, True, first_stage=stage)
@@ -813,8 +924,13 @@ def _classification(c: _Compiler) -> None:
             # decided_by names a floor, or 'scorecard' / 'default' when none raised the grade
             c.err("reserved-name", f"floor id '{r['id']}' is what decided_by says when no floor decided",
                   (*path, "id"), f"choose another id, e.g. '{r['id']}_floor'")
-        ce = c.check_expr(r["when"], (*path, "when"), "floor", ex.BOOL, rule=r["id"])
+        scope = c.scope_of(r, path, (sc.DEBTOR, c.graded) if c.graded else (sc.DEBTOR,)) or sc.DEBTOR
+        ce = c.check_expr(r["when"], (*path, "when"), "floor", ex.BOOL, rule=r["id"], in_scope=scope)
         warns = _rule_warning_declared(c, r, path)
+        if warns and scope != sc.DEBTOR:
+            c.err("bad-scope", f"rule '{r['id']}' of scope {scope} warns: warnings are the debtor's", path,
+                  "write the warning at the debtor, e.g. any_of(exposure, ...)", rule=r["id"])
+            warns = False
         if warns:
             # fired('id') in an action reads the floor's result: as nullable as its condition.
             c.warning_nullable[r["id"]] = ce.nullable if ce else True
@@ -822,7 +938,7 @@ def _classification(c: _Compiler) -> None:
             evidence = tuple(r.get("evidence") or ())
             spec = FloorSpec(r["id"], ce, r["floor"], c.grades.index(r["floor"]), r["source"], r.get("description"),
                              r.get("severity"), r.get("category", _RULE_CATEGORY) if warns else None,
-                             r.get("message"), evidence)
+                             r.get("message"), evidence, scope=scope)
             c.parts["floors"].append(spec)
             if warns:
                 c.parts["warnings"].append(WarningSpec(r["id"], ce, r["severity"], spec.category or _RULE_CATEGORY,
@@ -1050,6 +1166,7 @@ def _cross_checks(c: _Compiler) -> None:
 PASSES: tuple[tuple[str, Callable[[_Compiler], None]], ...] = (
     ("imports", imports_pass),  # first: every later pass sees imported definitions as the file's own
     ("scale and segments", _scale_and_segments),  # grades and segments, referred to by every later pass
+    ("scopes", _scopes),  # before inputs: an input, metric or rule names its scope
     ("inputs", _inputs),
     ("parameters", _parameters),  # after inputs: a parameter named like an input is the duplicate
     ("metrics", _metrics),  # after inputs and parameters, which metrics read
@@ -1123,8 +1240,15 @@ def _metric_assignments(gen: ex.RowCodegen, metrics: list[MetricSpec], after: st
 
 def _generate_row_function(policy_inputs: tuple[InputSpec, ...], param_names: tuple[str, ...],
                            parts: dict[str, Any], score_base: float, score_bands: tuple[Band, ...],
-                           grades: tuple[str, ...]) -> tuple[Callable[..., tuple[Any, ...]], ast.Module]:
-    """One Python function for the whole policy, built as ``ast`` from checked trees."""
+                           grades: tuple[str, ...], layout: ex.ScopeLayout | None = None,
+                           finalize: Callable[..., int] | None = None
+                           ) -> tuple[Callable[..., tuple[Any, ...]], ast.Module]:
+    """One Python function for the whole policy, built as ``ast`` from checked trees.
+
+    With scopes (``layout``), the function also takes ``sc``, the debtor's elements by scope, and
+    calls ``finalize`` once the debtor floors are known: it applies them to every exposure, runs
+    the exposures' metrics after classification and returns the debtor's grade rank, the worst.
+    """
     names: dict[str, str] = {"as_of": "b_as_of", "score": "b_score", "grade": "b_grade"}
     for i, spec in enumerate(policy_inputs):
         names[spec.name] = f"i_{i}"
@@ -1133,7 +1257,7 @@ def _generate_row_function(policy_inputs: tuple[InputSpec, ...], param_names: tu
     for i, m in enumerate(parts["metrics"]):
         names[m.name] = f"m_{i}"
     warning_locals = {w.id: f"w_{i}" for i, w in enumerate(parts["warnings"])}
-    gen = ex.RowCodegen(names, "g_rank", warning_locals, grades)
+    gen = ex.RowCodegen(names, "g_rank", warning_locals, grades, layout=layout)
     body: list[ast.stmt] = []
 
     def assign(target: str, value: ast.expr) -> None:
@@ -1183,6 +1307,10 @@ def _generate_row_function(policy_inputs: tuple[InputSpec, ...], param_names: tu
                 gen.is_const(load(f"r_{i}"), True),
                 ast.Compare(left=load("g_rank"), ops=[ast.Lt()], comparators=[const(r.rank)])]),
             body=[ast.Assign(targets=[ast.Name(id="g_rank", ctx=ast.Store())], value=const(r.rank))], orelse=[]))
+    if finalize is not None:
+        assign("g_rank", ast.Call(func=load("_FINALIZE"), args=[load(a) for a in ("inp", "prm", "b_as_of", "sc",
+                                                                                       "g_rank")], keywords=[]))
+        consts["_FINALIZE"] = finalize
     assign("b_grade", ast.Subscript(value=load("_GRADES"), slice=load("g_rank"), ctx=ast.Load()))
     body += _metric_assignments(gen, parts["metrics"], after="classification")  # they may read the final grade
     floor_local = {r.id: f"r_{i}" for i, r in enumerate(parts["floors"])}
@@ -1223,7 +1351,8 @@ def _generate_row_function(policy_inputs: tuple[InputSpec, ...], param_names: tu
         tup(action_values), tup(param_values), tup(restructuring_values),
     ])
     body.append(ast.Return(value=result))
-    args = ast.arguments(posonlyargs=[], args=[ast.arg(arg="inp"), ast.arg(arg="prm"), ast.arg(arg="b_as_of")],
+    arg_names = ("inp", "prm", "b_as_of", "sc") if layout is not None else ("inp", "prm", "b_as_of")
+    args = ast.arguments(posonlyargs=[], args=[ast.arg(arg=a) for a in arg_names],
                          kwonlyargs=[], kw_defaults=[], defaults=[])
     extra: dict[str, Any] = {"type_params": []} if sys.version_info >= (3, 12) else {}
     fn = ast.FunctionDef(name="decide_row", args=args, body=body, decorator_list=[], returns=None, **extra)
@@ -1282,12 +1411,17 @@ def check_document(doc: Document, modules: ModuleSource | None = None
     grades = c.grades
     if not c.sink.ok:
         return sort_diagnostics(c.sink.items), None
-    inputs = tuple(_input_spec(k, v) for k, v in d["inputs"].items())
+    inputs = tuple(_input_spec(k, v) for k, v in d["inputs"].items() if k not in c.owner)
     param_names, table, tuples = _parameter_table(c)
-    sc = d.get("scorecard") or {}
-    score_bands = tuple(Band(b.get("min"), b.get("max"), b["grade"]) for b in sc.get("grades", []))
-    base = float(sc.get("base", 0))
-    fn, module = _generate_row_function(inputs, param_names, parts, base, score_bands, grades)
+    card = d.get("scorecard") or {}
+    score_bands = tuple(Band(b.get("min"), b.get("max"), b["grade"]) for b in card.get("grades", []))
+    base = float(card.get("base", 0))
+    scoped = _scoped_part(c, inputs, param_names) if c.scoped else None
+    if scoped is None:
+        fn, module = _generate_row_function(inputs, param_names, parts, base, score_bands, grades)
+    else:
+        fn, module = _generate_row_function(inputs, param_names, parts, base, score_bands, grades,
+                                            layout=scoped.layout, finalize=_finalizer(scoped, grades))
     scale = tuple(Grade(g["id"], g["zh"], g["en"], bool(g.get("nonperforming", False)))
                   for g in d["classification"]["scale"])
     seg = d.get("segments") or {}
@@ -1302,10 +1436,47 @@ def check_document(doc: Document, modules: ModuleSource | None = None
         score_bands=score_bands, scale=scale, floors=tuple(parts["floors"]),
         warnings=tuple(parts["warnings"]), actions=tuple(parts["actions"]), tests_path=d.get("tests"),
         row_function=fn, row_module=module, key_figures=tuple(d.get("key_figures") or ()),
-        action_types=c.action_types, modules=tuple(c.reached),
+        action_types=c.action_types, modules=tuple(c.reached), scoped=scoped,
         imported={name: d.origin for (_, name), d in c.origins.items()},
     )
     return sort_diagnostics(c.sink.items), policy
+
+
+def _scoped_part(c: _Compiler, inputs: tuple[InputSpec, ...], param_names: tuple[str, ...]) -> sc.ScopedPart:
+    """The graded scope's metrics and floors move out of ``c.parts`` (which keeps the debtor level)."""
+    graded = c.graded
+    metrics = [m for m in c.parts["metrics"] if c.owner.get(m.name) == graded]
+    floors = [r for r in c.parts["floors"] if r.scope != sc.DEBTOR]
+    c.parts["metrics"] = [m for m in c.parts["metrics"] if c.owner.get(m.name) != graded]
+    c.parts["floors"] = [r for r in c.parts["floors"] if r.scope == sc.DEBTOR]
+    scope_inputs = {s.name: tuple(_input_spec(k, v) for k, v in c.data["inputs"].items() if c.owner.get(k) == s.name)
+                    for s in c.scope_specs}
+    layout = ex.ScopeLayout(owner=dict(c.owner), parent=dict(c.scope_parents))
+    part = sc.ScopedPart(tuple(c.scope_specs), graded, scope_inputs, tuple(metrics), tuple(floors), layout)
+    if graded is None:
+        return part
+    names = sc.local_names([s.name for s in inputs], param_names)
+    own, after, _ = sc.generate_graded(part, names, len(inputs), len(param_names), c.grades)
+    return sc.ScopedPart(part.scopes, part.graded, part.inputs, part.metrics, part.floors, layout, own, after)
+
+
+def _finalizer(part: sc.ScopedPart, grades: tuple[str, ...]) -> Callable[..., int]:
+    """Debtor floors apply to every element of the graded scope; then its metrics after classification."""
+    graded, after = part.graded, part.after
+
+    def finalize(inp: tuple[Any, ...], prm: tuple[Any, ...], day: Any, elements: dict[str, Any],
+                 floor_rank: int) -> int:
+        elements["@floor_rank"] = floor_rank
+        worst = floor_rank
+        for e in elements.get(graded, ()) if graded else ():
+            rank = max(e["@own_rank"], floor_rank)
+            e["@rank"], e["@grade"] = rank, grades[rank]
+            worst = max(worst, rank)
+            if after is not None:
+                after(inp, prm, day, elements, e)
+        return worst
+
+    return finalize
 
 
 # A module defines inputs, parameters and metrics: the passes that read those sections, in the same order.

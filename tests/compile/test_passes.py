@@ -13,8 +13,8 @@ SECTION_SYMBOLS = {"inputs": "input", "parameters": "param", "metrics": "metric"
 
 def test_passes_run_in_the_documented_order() -> None:
     assert [name for name, _ in PASSES] == [
-        "imports", "scale and segments", "inputs", "parameters", "metrics", "scorecard", "classification", "warnings",
-        "action types", "actions", "cross-checks"]
+        "imports", "scale and segments", "scopes", "inputs", "parameters", "metrics", "scorecard", "classification",
+        "warnings", "action types", "actions", "cross-checks"]
 
 
 def test_each_pass_declares_only_the_symbols_of_its_section() -> None:

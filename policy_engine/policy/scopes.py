@@ -1,0 +1,153 @@
+"""Scopes: the collections a policy reads (a debtor's exposures, an exposure's payments, events).
+
+A policy that declares ``scopes:`` decides a debtor with several exposures. Each scope is a list
+in the client record with a parent (the debtor, or another scope); inputs, metrics and
+classification rules name their scope. This module holds the compiled form of the scopes, the
+view of names an expression of one scope may read (its own, its ancestors', children only
+through an aggregation) and the generated code of the graded scope (the exposures): their
+metrics and floors, then the metrics declared ``after: classification``.
+
+Evaluation order (docs/design.md section 10), fixed by structure, never by rule order:
+exposure inputs and metrics -> exposure floors (each exposure's own grade) -> debtor metrics
+(which may aggregate exposure grades) -> debtor floors, applied to every exposure -> final
+exposure grades -> metrics ``after: classification`` (exposures, then the debtor) -> warnings
+and actions (debtor scope). There is no iteration: a debtor floor never feeds an exposure metric.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ..frozen import Frozen, field
+from ..language import expressions as ex
+
+DEBTOR = "debtor"
+DEFAULT_MAX = 100  # elements of one scope under one parent, unless the scope declares its max
+SCOPE_FUNCTIONS = ", ".join(ex.AGGREGATIONS)
+
+
+class ScopeSpec(Frozen):
+    name: str
+    source: str  # the 'from' path as written: exposures[*], exposures[*].schedule[*]
+    parent: str | None  # None: the debtor
+    list_field: str  # the list's key in each parent element (in the record, for a child of the debtor)
+    key: str | None
+    order_by: str | None
+    max: int
+
+
+class ScopedPart(Frozen, eq=False):
+    """What a policy with scopes adds to its compiled form; the debtor level is the policy itself."""
+
+    scopes: tuple[ScopeSpec, ...]
+    graded: str | None  # the scope classification rules grade (the exposures), if any
+    inputs: Mapping[str, tuple[Any, ...]]  # scope -> its InputSpecs (paths inside each element)
+    metrics: tuple[Any, ...]  # MetricSpecs of the graded scope, in dependency order (after: last)
+    floors: tuple[Any, ...]  # FloorSpecs of the graded scope
+    layout: ex.ScopeLayout
+    own: Callable[..., tuple[Any, ...]] | None = field(default=None, repr=False, compare=False)
+    after: Callable[..., None] | None = field(default=None, repr=False, compare=False)
+
+    def scope(self, name: str) -> ScopeSpec:
+        return next(s for s in self.scopes if s.name == name)
+
+    def children(self, parent: str | None) -> tuple[ScopeSpec, ...]:
+        return tuple(s for s in self.scopes if s.parent == parent)
+
+
+def chain(parents: Mapping[str, str | None], scope: str) -> list[str]:
+    """``scope`` and its ancestors, innermost first (the debtor last)."""
+    out = [scope]
+    seen = {scope}
+    cur: str | None = scope
+    while cur is not None and cur != DEBTOR:
+        cur = parents.get(cur) or DEBTOR
+        if cur in seen:  # a cycle, reported by the scopes pass
+            break
+        seen.add(cur)
+        out.append(cur)
+    return out
+
+
+def view(symbols: Mapping[str, ex.Symbol], owner: Mapping[str, str], parents: Mapping[str, str | None],
+         graded: str | None, scope: str, stage: str, grades: tuple[str, ...], warnings: Mapping[str, bool],
+         from_debtor: bool | None = None, grade_known: bool = False, open_names: bool = False) -> ex.Scope:
+    """The names an expression of ``scope`` reads, and the child scopes it may aggregate."""
+    if from_debtor is None:
+        from_debtor = scope == DEBTOR
+    readable = set(chain(parents, scope))
+    seen: dict[str, ex.Symbol] = {}
+    elsewhere: dict[str, tuple[str, str, str | None]] = {}
+    for n, sym in symbols.items():
+        where = owner.get(n, DEBTOR)
+        if where in readable:
+            if where == DEBTOR and sym.kind == "metric" and not from_debtor:
+                elsewhere[n] = ("name-not-available",
+                                f"debtor metric '{n}' is computed after the {scope} floors: a {scope} expression "
+                                "cannot read it", f"compute it in scope {scope}, or write the rule at the debtor")
+                continue
+            seen[n] = sym
+        else:
+            kids = [s for s in chain(parents, where) if parents.get(s, DEBTOR) in readable or
+                    (parents.get(s) is None and DEBTOR in readable)]
+            via = kids[-1] if kids else where
+            elsewhere[n] = ("scope-name", f"'{n}' is a name of scope '{where}': a {scope} expression reads it "
+                            "only through an aggregation",
+                            f"aggregate over {via}: count_where({via}, ...), sum_of({via}, ...), any_of({via}, ...) "
+                            f"(aggregations: {SCOPE_FUNCTIONS})")
+    children = {s: view(symbols, owner, parents, graded, s, stage, grades, warnings, from_debtor,
+                        grade_known=from_debtor and s == graded, open_names=open_names)
+                for s, p in parents.items() if (p or DEBTOR) == scope and s != scope}
+    return ex.Scope(symbols=seen, stage=stage, grades=grades, warnings=warnings, name=scope, children=children,
+                    all_scopes=dict(parents), elsewhere=elsewhere, grade_known=grade_known,
+                    graded=scope == graded, open_names=open_names)
+
+
+def generate_graded(part: ScopedPart, names: Mapping[str, str], input_count: int, param_count: int,
+                    grades: Sequence[str]
+                    ) -> tuple[Callable[..., tuple[Any, ...]], Callable[..., None], list[ast.Module]]:
+    """Two functions over one element of the graded scope (a dict): its metrics and floors, then
+    its metrics ``after: classification``. Both read the debtor's inputs and parameters; the
+    metrics are written into the element, so aggregations and the record read them there."""
+    assert part.graded is not None
+    modules = []
+
+    def build(fname: str, metrics: list[Any], floors: list[Any], local_names: Mapping[str, str]) -> Callable[..., Any]:
+        gen = ex.RowCodegen(local_names, "g_rank", {}, grades, layout=part.layout, stack=[(part.graded, "e")])
+        body: list[ast.stmt] = []
+        for prefix, n, src in (("i", input_count, "inp"), ("p", param_count, "prm")):
+            if n:
+                targets = ast.Tuple(elts=[ast.Name(id=f"{prefix}_{k}", ctx=ast.Store()) for k in range(n)],
+                                    ctx=ast.Store())
+                body.append(ast.Assign(targets=[targets], value=ast.Name(id=src, ctx=ast.Load())))
+        for m in metrics:
+            value = gen.expression(m.expr)
+            if m.expr.type == ex.NUMBER:
+                value = gen.call("_fin", [value])
+            body.append(ast.Assign(targets=[ast.Subscript(value=gen.load("e"), slice=gen.const(m.name),
+                                                          ctx=ast.Store())], value=value))
+        body.append(ast.Return(value=ast.Tuple(elts=[gen.expression(r.expr) for r in floors], ctx=ast.Load())))
+        args = ast.arguments(posonlyargs=[], args=[ast.arg(arg=a) for a in ("inp", "prm", "b_as_of", "sc", "e")],
+                             kwonlyargs=[], kw_defaults=[], defaults=[])
+        extra: dict[str, Any] = {"type_params": []} if sys.version_info >= (3, 12) else {}
+        fn = ast.FunctionDef(name=fname, args=args, body=body, decorator_list=[], returns=None, **extra)
+        module = ast.Module(body=[fn], type_ignores=[])
+        ex.locate(module)
+        namespace = ex.runtime_namespace(grades)
+        exec(compile(module, "<policy scopes>", "exec"), namespace)  # built from checked nodes only
+        modules.append(module)
+        return namespace[fname]  # type: ignore[no-any-return]
+
+    return (build("graded_own", [m for m in part.metrics if m.after is None], list(part.floors), names),
+            build("graded_after", [m for m in part.metrics if m.after is not None], [], names), modules)
+
+
+def local_names(input_names: Sequence[str], param_names: Sequence[str]) -> dict[str, str]:
+    """The locals generated code reads the debtor's inputs and the parameters from."""
+    names = {"as_of": "b_as_of", "score": "b_score", "grade": "b_grade"}
+    names.update({n: f"i_{k}" for k, n in enumerate(input_names)})
+    names.update({n: f"p_{k}" for k, n in enumerate(param_names)})
+    return names
