@@ -173,7 +173,10 @@ def run_batch(policy: str | Path | CompiledPolicy | PolicyRef, input_file: str |
     from .decide.inputs import misspelt_fields
     from .portfolio.batch import write_decisions, write_rejects
 
+    from .portfolio.batch import refuse_scoped
+
     ref = as_ref(policy, version, registry)
+    refuse_scoped(ref.pinned)  # before reading the table: the answer does not depend on it
     check_day(as_of)
     input_path, fin_path = Path(input_file), Path(financials) if financials is not None else None
     if input_path.is_dir():

@@ -511,6 +511,19 @@ def decisions_frame(policy: CompiledPolicy, prep: Prepared, res: VectorResults,
     return pd.DataFrame(out)
 
 
+def refuse_scoped(policy: CompiledPolicy | None) -> None:
+    """A policy with scopes (several exposures per debtor) has no column-wise form yet: a usage error.
+
+    Deciding its rows as if each were one loan would be a silently wrong decision; the long-table
+    form (one row per exposure, per payment) comes with the vector evaluator's next slice.
+    """
+    if policy is not None and policy.scoped is not None:
+        raise UsageError([Diagnostic(
+            "scoped-policy-in-batch", "batch does not decide multi-exposure policies yet; use decide",
+            file=policy.file, hint=f"policy {policy.key} declares scopes (a debtor with several exposures): decide "
+            "each debtor with `policy-engine decide` (or --stream)")])
+
+
 def run_batch(policy: CompiledPolicy, table: Table, as_of: str | None = None,
               progress: Callable[[int], None] | None = None, workers: int = 2,
               duplicates: list[Problem] | None = None, row_offset: int = 0) -> BatchResult:
@@ -523,6 +536,7 @@ def run_batch(policy: CompiledPolicy, table: Table, as_of: str | None = None,
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    refuse_scoped(policy)
     frame = table.frame
     positions = table.positions if table.positions is not None else np.arange(len(frame), dtype=np.int64)
     dups = duplicate_ids(frame) if duplicates is None else duplicates

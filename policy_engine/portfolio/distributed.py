@@ -205,6 +205,9 @@ def run_dataset(policy: str | Path | CompiledPolicy | PolicyRef, dataset: str | 
         raise UsageError([Diagnostic("bad-option", "--engine dask needs --out DIRECTORY for the partitioned result")])
     check_day(as_of)
     ref = as_ref(policy, version, registry)
+    from .batch import refuse_scoped
+
+    refuse_scoped(ref.pinned)
     run = run_dask(ref, dataset, Path(out), as_of, scheduler, workers, audit_db=audit_db, audit_inputs=audit_inputs,
                    progress=progress)
     if rejects is not None:

@@ -246,6 +246,38 @@ def _expect_action_params(want: Any, record: Mapping[str, Any]) -> list[str]:
     return f
 
 
+_EXPOSURE_KEYS = ("grade", "own_grade", "decided_by")
+
+
+def _expect_exposures(want: Any, record: Mapping[str, Any]) -> list[str]:
+    """Per exposure (a policy with scopes): its final and own grade, its deciding rule, floors, metrics."""
+    f: list[str] = []
+    if "exposures" not in record:
+        return ["exposures: the policy decides no exposures (it declares no scopes)"]
+    by_id = {x["exposure_id"]: x for x in record["exposures"]}
+    for eid, expected in (want or {}).items():
+        got = by_id.get(eid)
+        if got is None:
+            f.append(f"exposures.{eid}: no such exposure (the record has {', '.join(by_id) or 'none'})")
+            continue
+        for key in _EXPOSURE_KEYS:
+            if key in expected and expected[key] != got[key]:
+                f.append(f"exposures.{eid}.{key}: expected '{expected[key]}', got '{got[key]}'")
+        fired = [fl["id"] for fl in got["floors"]]
+        if "floors" in expected:
+            f += [f"exposures.{eid}.{line}" for line in _set_eq("floors", expected["floors"], fired)]
+        missing = [r for r in expected.get("floors_include", ()) if r not in fired]
+        if missing:
+            f.append(f"exposures.{eid}.floors_include: {', '.join(missing)} did not fire (fired: "
+                     f"{', '.join(fired) or 'none'})")
+        for name, value in (expected.get("metrics") or {}).items():
+            if name not in got["metrics"]:
+                f.append(f"exposures.{eid}.metrics.{name}: no such exposure metric")
+            elif not _num_eq(value, got["metrics"][name]):
+                f.append(f"exposures.{eid}.metrics.{name}: expected {value}, got {got['metrics'][name]}")
+    return f
+
+
 def _pin_listed(kind: str, rules: Callable[[CompiledPolicy], Iterable[str]]) -> Callable[..., Pins]:
     """An exact list pins each rule of the kind: firing if listed, not firing if not."""
     return lambda want, policy, outcomes: (((kind, rid), rid in want) for rid in rules(policy))
@@ -321,6 +353,7 @@ EXPECTATIONS: dict[str, Expectation] = {
     "metrics": Expectation(_expect_metrics, "metric", _pin_metrics),
     "restructuring": Expectation(_expect_restructuring, "action", _pin_each("action", True)),
     "action_params": Expectation(_expect_action_params, "action", _pin_each("action", True)),
+    "exposures": Expectation(_expect_exposures),
 }
 # invalid_input is checked where the client is rejected, before there is a decision (see _run_case).
 EXPECT_KEYS = (*EXPECTATIONS, "invalid_input")
@@ -514,6 +547,8 @@ def _unknown_names(doc: Document, cases: Mapping[int, Mapping[str, Any]], target
         names["action"] |= {a.id for a in p.actions}
         names["floor"] |= {r.id for r in p.floors}
         names["metric"] |= {m.name for m in p.metrics}
+        if p.scoped is not None:  # the debtor's grade may be decided by an exposure's own floor
+            names["floor"] |= {r.id for r in p.scoped.floors}
         names["grade"] |= set(p.grade_ids)
     names["rule"] = names["warning"] | names["action"] | names["floor"]
     bases = sorted({p.base_decider for p in targets})  # 'scorecard', or 'default' for a policy without one
