@@ -171,9 +171,7 @@ def run_batch(policy: str | Path | CompiledPolicy | PolicyRef, input_file: str |
     from concurrent.futures import ThreadPoolExecutor
 
     from .decide.inputs import misspelt_fields
-    from .portfolio.batch import write_decisions, write_rejects
-
-    from .portfolio.batch import refuse_scoped
+    from .portfolio.batch import refuse_scoped, write_decisions, write_rejects
 
     ref = as_ref(policy, version, registry)
     refuse_scoped(ref.pinned)  # before reading the table: the answer does not depend on it
