@@ -29,6 +29,18 @@ _T = {
     "by_default": {"zh": "未触发任何分类底线：取基准等级 {sgrade}（等级表中最好的一级）",
                    "en": "No floor fired: the base grade {sgrade} (the best of the scale)"},
     "floors": {"zh": "触发的分类底线：", "en": "Floors that fired:"},
+    # a debtor with several exposures (a policy with scopes)
+    "worst_of": {"zh": "债务人等级取其各笔债项最终等级中最差者（由债项 {eid} 的规则 {rule} 决定）",
+                 "en": "The debtor's grade is the worst of its exposures' final grades (exposure {eid}, rule {rule})"},
+    "worst_of_debtor": {"zh": "债务人等级取其各笔债项最终等级中最差者",
+                        "en": "The debtor's grade is the worst of its exposures' final grades"},
+    "exposures": {"zh": "各笔债项（{n}）：", "en": "Exposures ({n}):"},
+    "exposure": {"zh": "  - {eid}：{label}（{gid}），由 {rule} 决定；自身规则给出 {own}",
+                 "en": "  - {eid}: {label} ({gid}), decided by {rule}; its own floors gave {own}"},
+    "exposure_default": {"zh": "  - {eid}：{label}（{gid}），未触发任何分类底线",
+                         "en": "  - {eid}: {label} ({gid}), no floor fired"},
+    "exposure_floors": {"zh": "      触发：{rules}", "en": "      fired: {rules}"},
+    "debtor_floor": {"zh": "{rule}（债务人规则）", "en": "{rule} (debtor rule)"},
     "floor": {"zh": "  - {rule}：至少{floor}。依据：{source}", "en": "  - {rule}: at least {floor}. Source: {source}"},
     "figures": {"zh": "关键指标：", "en": "Key figures:"},
     "warnings": {"zh": "预警（{n}）：", "en": "Warnings ({n}):"},
@@ -168,6 +180,29 @@ def _floors(page: _Page) -> list[str]:
                                                                 source=f["source"]) for f in floors)]
 
 
+def _exposures(page: _Page) -> list[str]:
+    """A debtor with several exposures: how its grade follows from them, then each exposure's grade and rule."""
+    exposures = page.record.get("exposures")
+    if exposures is None:
+        return []
+    words, cls = page.words, page.record["classification"]
+    head = words["worst_of"].format(eid=cls["decided_by_exposure"], rule=cls["decided_by"]) \
+        if "decided_by_exposure" in cls else words["worst_of_debtor"]
+    out = [head, words["exposures"].format(n=len(exposures))]
+    for x in exposures:
+        label = x["label"][page.lang]
+        if x["decided_by"] == "default":
+            out.append(words["exposure_default"].format(eid=x["exposure_id"], label=label, gid=x["grade"]))
+        else:
+            out.append(words["exposure"].format(eid=x["exposure_id"], label=label, gid=x["grade"],
+                                                rule=x["decided_by"], own=page.grade_labels[x["own_grade"]]))
+        if x["floors"]:
+            rules = [words["debtor_floor"].format(rule=f["id"]) if f.get("scope") == "debtor" else f["id"]
+                     for f in x["floors"]]
+            out.append(words["exposure_floors"].format(rules=", ".join(rules)))
+    return out
+
+
 def _key_figures(page: _Page) -> list[str]:
     """The figures the policy declares as key, in its order; a policy that names none gets no block."""
     values = page.record["metrics"]
@@ -281,7 +316,7 @@ def _trace(page: _Page) -> list[str]:
 # separated, the undetermined and trace blocks bring their own blank line only when they are shown.
 _SECTIONS: tuple[Callable[[_Page], list[str]], ...] = (
     _title, _blank,
-    _grade, _floors, _blank,
+    _grade, _floors, _exposures, _blank,
     _key_figures, _undefined_metrics, _blank,
     _warnings, _blank,
     _actions, _suppressed_actions,
