@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..policy.compiler import CompiledPolicy, InputSpec
+from ..policy.scopes import ScopeSpec
 from .evaluate import MAX_CLIENT_ID
 from .inputs import MAX_PERIODS, MAX_STRING
 
@@ -37,6 +38,7 @@ class _Node:
         self.values: list[InputSpec] = []  # the inputs that read this place as one value
         self.required: set[str] = set()
         self.ordered_by: list[InputSpec] = []  # list places: the ascending inputs that order its elements
+        self.scope: ScopeSpec | None = None  # list places of a policy with scopes: the scope they hold
 
 
 def steps(source: str) -> list[tuple[str, bool]]:
@@ -47,15 +49,48 @@ def steps(source: str) -> list[tuple[str, bool]]:
     return out
 
 
+def _scoped_inputs(policy: CompiledPolicy) -> list[InputSpec]:
+    """A scope's inputs read paths inside its elements: here at their place in the whole record."""
+    if policy.scoped is None:
+        return []
+    out = []
+    for s in policy.scoped.scopes:
+        for spec in policy.scoped.inputs[s.name]:
+            values = {f: getattr(spec, f) for f in spec._fields}
+            out.append(InputSpec(**{**values, "source": f"{s.source}.{spec.source}"}))
+    return out
+
+
+def _mark_scopes(policy: CompiledPolicy, root: _Node) -> None:
+    """Each scope's list place knows its scope: its bound, its key, its order."""
+    if policy.scoped is None:
+        return
+    for s in policy.scoped.scopes:
+        node = root
+        for key, is_list in steps(s.source):
+            node = node.properties.setdefault(key, _Node())
+            if is_list:
+                if node.items is None:
+                    node.items = _Node()
+                if key == s.list_field and node is not None and steps(s.source)[-1][0] == key:
+                    node.scope = s
+                node = node.items
+
+
 def _tree(policy: CompiledPolicy) -> _Node:
     root = _Node()
-    for spec in policy.inputs:
+    _mark_scopes(policy, root)
+    scoped = _scoped_inputs(policy)
+    for spec in (*policy.inputs, *scoped):
         node = root
         path = steps(spec.source)
         lists: list[_Node] = []  # list places on the path, outermost first
         # A required scalar input needs every object on its path; a required series needs its list
         # (a period without the value is allowed: the engine reads it as null, it is not an error).
-        chain_required = spec.required
+        # A scope's input needs its field in each element, not the scope's lists (absent: no elements).
+        in_scope = spec in scoped
+        last_list = max((i for i, (_, is_list) in enumerate(path) if is_list), default=-1)
+        chain_required = spec.required and not in_scope
         for i, (key, is_list) in enumerate(path):
             if chain_required:
                 node.required.add(key)
@@ -65,7 +100,7 @@ def _tree(policy: CompiledPolicy) -> _Node:
                     child.items = _Node()
                 lists.append(child)
                 node = child.items
-                chain_required = False
+                chain_required = in_scope and spec.required and i == last_list
             else:
                 node = child
             if i == len(path) - 1:
@@ -124,6 +159,8 @@ def _merge(schemas: list[dict[str, Any]]) -> dict[str, Any]:
 def _schema(node: _Node, grades: tuple[str, ...], in_list: bool, required: bool) -> dict[str, Any]:
     if node.values:
         return _merge([_value_schema(v, grades, in_list) for v in node.values])
+    if node.items is not None and node.scope is not None:
+        return _scope_schema(node, grades)
     if node.items is not None:
         item = _schema(node.items, grades, True, True)  # a period that is not an object is an error
         item["description"] = "One period. " + item["description"]
@@ -146,6 +183,22 @@ def _schema(node: _Node, grades: tuple[str, ...], in_list: bool, required: bool)
     out["properties"] = {k: _schema(child, grades, in_list, k in node.required)
                          for k, child in node.properties.items()}
     return _nullable(out, required)
+
+
+def _scope_schema(node: _Node, grades: tuple[str, ...]) -> dict[str, Any]:
+    """The list of a scope's elements: bounded by its max, each element keyed and checked like a record."""
+    s = node.scope
+    assert s is not None and node.items is not None
+    item = _schema(node.items, grades, False, True)
+    words = [f"The elements of scope '{s.name}' (at most {s.max}); absent or null: none."]
+    if s.key is not None:
+        item.setdefault("properties", {}).setdefault(s.key, {"type": "string"})
+        item["properties"][s.key] = {**item["properties"][s.key], "type": "string", "minLength": 1, "maxLength": 64}
+        item["required"] = list(dict.fromkeys([s.key, *item.get("required", [])]))
+        words.append(f"Each is identified by its {s.key}, unique in the list.")
+    if s.order_by is not None:
+        words.append(f"Read in order of {s.order_by} (the record's order does not matter).")
+    return {"type": ["array", "null"], "maxItems": s.max, "description": " ".join(words), "items": item}
 
 
 def _readers(node: _Node) -> list[str]:
