@@ -679,6 +679,23 @@ def _inputs(c: _Compiler) -> None:
             c.symbols[name] = _input_symbol(name, v)
     c.declare_skipped("inputs", "input")
     _input_places(c)
+    _scope_orders(c)
+
+
+def _scope_orders(c: _Compiler) -> None:
+    """A scope's ``order_by`` is a field every element has: a required date or number input of the scope."""
+    inputs = c.data["inputs"]
+    for s in c.scope_specs:
+        if s.order_by is None:
+            continue
+        readers = [v for k, v in inputs.items() if c.owner.get(k) == s.name and v["from"] == s.order_by]
+        if not readers:
+            c.err("bad-scope", f"scope '{s.name}' is ordered by '{s.order_by}', which no input of scope {s.name} "
+                  "reads", ("scopes", s.name, "order_by"),
+                  f"declare it: {{scope: {s.name}, from: {s.order_by}, type: date, required: true}}")
+        elif not any(v.get("required") and v["type"] in ("date", "number", "integer") for v in readers):
+            c.err("bad-scope", f"scope '{s.name}' is ordered by '{s.order_by}': its input must be a required date "
+                  "or number", ("scopes", s.name, "order_by"), "an element without it has no place in the order")
 
 
 def _input_places(c: _Compiler) -> None:

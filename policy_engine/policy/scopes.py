@@ -91,19 +91,27 @@ def view(symbols: Mapping[str, ex.Symbol], owner: Mapping[str, str], parents: Ma
                 continue
             seen[n] = sym
         else:
-            kids = [s for s in chain(parents, where) if parents.get(s, DEBTOR) in readable or
-                    (parents.get(s) is None and DEBTOR in readable)]
-            via = kids[-1] if kids else where
-            elsewhere[n] = ("scope-name", f"'{n}' is a name of scope '{where}': a {scope} expression reads it "
-                            "only through an aggregation",
-                            f"aggregate over {via}: count_where({via}, ...), sum_of({via}, ...), any_of({via}, ...) "
-                            f"(aggregations: {SCOPE_FUNCTIONS})")
+            elsewhere[n] = _elsewhere(n, where, scope, parents)
     children = {s: view(symbols, owner, parents, graded, s, stage, grades, warnings, from_debtor,
                         grade_known=from_debtor and s == graded, open_names=open_names)
                 for s, p in parents.items() if (p or DEBTOR) == scope and s != scope}
     return ex.Scope(symbols=seen, stage=stage, grades=grades, warnings=warnings, name=scope, children=children,
                     all_scopes=dict(parents), elsewhere=elsewhere, grade_known=grade_known,
                     graded=scope == graded, open_names=open_names)
+
+
+def _elsewhere(name: str, where: str, scope: str, parents: Mapping[str, str | None]) -> tuple[str, str, str | None]:
+    """Why an expression of ``scope`` cannot read ``name`` of scope ``where``, and what to write instead."""
+    path = chain(parents, where)
+    via = next((s for s in path if (parents.get(s) or DEBTOR) == scope), None)
+    if via is None:  # not below this scope: a sibling's or a cousin's name
+        return ("scope-name", f"'{name}' is a name of scope '{where}', which is not below scope '{scope}': an "
+                f"expression of scope {scope} cannot read it",
+                f"read it where {where} is below: aggregate over it at its parent ({parents.get(where) or DEBTOR})")
+    return ("scope-name", f"'{name}' is a name of scope '{where}': an expression of scope {scope} reads it only "
+            "through an aggregation",
+            f"aggregate over {via}: count_where({via}, ...), sum_of({via}, ...), any_of({via}, ...) "
+            f"(aggregations: {SCOPE_FUNCTIONS})")
 
 
 def generate_graded(part: ScopedPart, names: Mapping[str, str], input_count: int, param_count: int,

@@ -1,0 +1,95 @@
+"""The CLI on a policy with scopes: decide, explain and audit work on the row path; batch refuses (exit 2)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+from policy_engine.cli import main
+
+from ..conftest import DATA
+
+SCOPES = DATA / "scopes"
+POLICY = str(SCOPES / "policy-multi-exposure.yaml")
+CLIENT = SCOPES / "clients" / "three-exposures.json"
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def _client(tmp_path: Path, dpd: dict[int, int]) -> str:
+    c = json.loads(CLIENT.read_text("utf-8"))
+    for i, v in dpd.items():
+        c["exposures"][i]["days_past_due"] = v
+    path = tmp_path / "debtor.json"
+    path.write_text(json.dumps(c), "utf-8")
+    return str(path)
+
+
+def test_batch_refuses_a_multi_exposure_policy_with_a_usage_error(tmp_path: Path) -> None:
+    table = tmp_path / "debtors.csv"
+    table.write_text("client_id,industry\nD1,x\n", "utf-8")
+    r = run("batch", str(table), "-p", POLICY, "--no-audit")
+    assert r.exit_code == 2
+    assert "batch does not decide multi-exposure policies yet; use decide" in r.stderr
+    assert "scoped-policy-in-batch" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_decide_refuses_duplicate_exposure_ids_with_exit_3(tmp_path: Path) -> None:
+    c = json.loads(CLIENT.read_text("utf-8"))
+    c["exposures"][1]["exposure_id"] = "E1"
+    path = tmp_path / "dup.json"
+    path.write_text(json.dumps(c), "utf-8")
+    r = run("decide", "-p", POLICY, "-c", str(path), "--no-audit")
+    assert r.exit_code == 3
+    assert "exposures[1].exposure_id" in r.stderr and "duplicate-key" in r.stderr
+
+
+def test_explain_shows_each_exposure_in_both_languages(tmp_path: Path) -> None:
+    client = _client(tmp_path, {2: 100})
+    en = run("decide", "-p", POLICY, "-c", client, "--no-audit", "--format", "text")
+    assert en.exit_code == 0, en.stderr
+    assert "worst of its exposures' final grades (exposure E3, rule overdue_90)" in en.stdout
+    assert "  - E3: Substandard (substandard), decided by overdue_90" in en.stdout
+    assert "  - E1: Normal (normal), no floor fired" in en.stdout
+    zh = run("decide", "-p", POLICY, "-c", client, "--no-audit", "--format", "text", "--lang", "zh")
+    assert "  - E3：次级（substandard），由 overdue_90 决定" in zh.stdout
+
+
+def test_explain_marks_a_debtor_floor_on_each_exposure(tmp_path: Path) -> None:
+    r = run("decide", "-p", POLICY, "-c", _client(tmp_path, {1: 95}), "--no-audit", "--format", "text")
+    assert "fired: contagion_10pct (debtor rule)" in r.stdout
+
+
+def test_audit_stores_and_replays_the_exposures_exactly(tmp_path: Path) -> None:
+    db = str(tmp_path / "audit.db")
+    r = run("--audit-db", db, "decide", "-p", POLICY, "-c", _client(tmp_path, {1: 95}))
+    assert r.exit_code == 0, r.stderr
+    stored = json.loads(r.stdout)
+    replay = run("--audit-db", db, "audit", "replay", "--all")
+    assert replay.exit_code == 0, replay.stderr
+    assert '"status": "identical"' in replay.stdout
+    shown = run("--audit-db", db, "audit", "show", "1", "--format", "json")
+    assert json.loads(shown.stdout)["decision"]["exposures"] == stored["exposures"]
+
+
+def test_schema_client_generates_the_nested_record_schema() -> None:
+    r = run("schema", "client", "-p", POLICY)
+    assert r.exit_code == 0, r.stderr
+    schema = json.loads(r.stdout)
+    exposures = schema["properties"]["exposures"]
+    assert exposures["maxItems"] == 5 and exposures["items"]["required"][0] == "exposure_id"
+    payments = exposures["items"]["properties"]["schedule"]
+    assert payments["maxItems"] == 24 and payments["items"]["required"] == ["due_date"]
+    assert "exposures" not in schema["required"]  # no exposures: an empty list
+    from jsonschema import Draft202012Validator
+
+    good = json.loads(CLIENT.read_text("utf-8"))
+    assert list(Draft202012Validator(schema).iter_errors(good)) == []
+    bad = copy.deepcopy(good)
+    bad["exposures"] = bad["exposures"] * 2
+    assert list(Draft202012Validator(schema).iter_errors(bad))  # 6 exposures: more than the policy's max

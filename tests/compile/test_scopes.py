@@ -1,0 +1,86 @@
+"""Scopes in the compiler: each located error of a broken multi-exposure policy, and what 1.x keeps.
+
+The case file ``tests/data/scope_errors.yaml`` holds the broken variants; each must be refused
+with its code at its place (file, line, column), never compiled into a decision.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from policy_engine.policy.compiler import check_document
+from policy_engine.policy.loader import load_yaml_text
+
+from ..conftest import DATA
+
+POLICY = DATA / "scopes" / "policy-multi-exposure.yaml"
+CASES = yaml.safe_load((DATA / "scope_errors.yaml").read_text("utf-8"))["cases"]
+
+
+def _variant(changes: dict[str, Any]) -> str:
+    doc = yaml.safe_load(POLICY.read_text("utf-8"))
+    for dotted, value in changes.items():
+        *head, last = dotted.split(".")
+        cur: Any = doc
+        for part in head:
+            cur = cur[int(part)] if isinstance(cur, list) else cur[part]
+        key: Any = int(last) if isinstance(cur, list) else last
+        if value is None:
+            del cur[key]
+        else:
+            cur[key] = copy.deepcopy(value)
+    return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
+
+
+def test_the_case_file_is_well_formed() -> None:
+    assert CASES
+    for case in CASES:
+        assert set(case) == {"name", "set", "code", "at", "says"}, case["name"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_a_broken_scoped_policy_is_refused_at_the_place(case: dict[str, Any]) -> None:
+    diags, policy = check_document(load_yaml_text(_variant(case["set"]), "scoped.yaml"))
+    assert policy is None
+    hits = [d for d in diags if d.code == case["code"] and d.path == case["at"]]
+    assert hits, [d.render() for d in diags]
+    d = hits[0]
+    assert d.file == "scoped.yaml" and d.line is not None and d.column is not None
+    assert case["says"] in d.message + (d.hint or ""), d.render()
+
+
+def test_the_multi_exposure_policy_compiles_with_its_scopes() -> None:
+    diags, policy = check_document(load_yaml_text(POLICY.read_text("utf-8"), str(POLICY)))
+    assert policy is not None, [d.render() for d in diags]
+    part = policy.scoped
+    assert part is not None and part.graded == "exposure"
+    assert [s.name for s in part.scopes] == ["exposure", "payment", "event"]
+    assert [s.parent for s in part.scopes] == [None, "exposure", None]
+    assert [r.id for r in part.floors] == ["overdue_60", "overdue_90", "missed_three"]
+    assert [r.id for r in policy.floors] == ["contagion_10pct", "bankruptcy"]  # the debtor's, applied to every exposure
+    assert [m.name for m in part.metrics] == ["late_payments", "first_late_due", "expected_loss"]
+    assert [i.name for i in policy.inputs] == ["industry"]  # the debtor's own inputs
+
+
+def test_aggregations_need_scopes() -> None:
+    text = (DATA / "mini-policy.yaml").read_text("utf-8").replace(
+        "ratio_al: {expr: \"ratio(assets, liabilities)\"}", "ratio_al: {expr: \"count_where(loans, dpd > 0)\"}")
+    diags, policy = check_document(load_yaml_text(text, "mini.yaml"))
+    assert policy is None
+    assert [d.code for d in diags if d.severity == "error"] == ["unknown-scope"]
+
+
+def test_a_policy_without_scopes_compiles_as_before(policy: Any) -> None:
+    assert policy.scoped is None
+    assert "sc" not in policy.row_source.split("\n", 1)[0]  # decide_row(inp, prm, b_as_of): no scope argument
+
+
+def test_every_scope_error_code_is_documented() -> None:
+    codes = {c["code"] for c in CASES}
+    text = (Path(__file__).resolve().parents[2] / "docs" / "scopes.md").read_text("utf-8")
+    assert all(code in text for code in codes), sorted(c for c in codes if c not in text)
