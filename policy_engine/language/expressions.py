@@ -738,10 +738,8 @@ class _Checker:
                 raise self.fail("type-mismatch", f"argument {i + 1} of {name}() must be a literal", node.args[i])
         # Every argument is checked before the function's own rule: a wrong argument deep inside is
         # reported at its place, before the call's types.
-        if fn.aggregates:
-            args = self._aggregation_args(fn, node, depth)
-        else:
-            args = [self.check(a, depth) for a in node.args]
+        # (an aggregation checks its arguments in the child scope its first argument names)
+        args = self._aggregation_args(fn, node, depth) if fn.aggregates else [self.check(a, depth) for a in node.args]
         reported = len(self.errors)
         result = check_call(self, fn, node, args)
         # An argument of the wrong type was reported and the rule went on: what the call gives is not known.
@@ -759,7 +757,7 @@ class _Checker:
             if first.id in scopes:
                 parent = scopes[first.id] or "debtor"
                 hint = (f"aggregate it inside an aggregation over '{parent}'" if parent != "debtor"
-                        else f"a {self.scope.name} expression reads {first.id} directly, or it is the scope itself")
+                        else f"aggregate over {first.id} in a debtor expression")
                 raise self.fail("scope-not-child", f"scope '{first.id}' is not a child of scope "
                                 f"'{self.scope.name}': {fn.name}() reads the children of the expression's scope",
                                 first, hint)

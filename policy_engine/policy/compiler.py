@@ -601,7 +601,26 @@ def _scale_and_segments(c: _Compiler) -> None:
 
 def _scopes(c: _Compiler) -> None:
     """The scopes: names, parents (known, no cycle), paths that continue the parent's, the graded one."""
-    declared: dict[str, Any] = c.data.get("scopes") or {}
+    if not c.scoped:
+        return
+    declared: dict[str, Any] = dict(c.entries("scopes"))
+    # Entries the schema refused are reported there; their names stand, so what reads them is not
+    # reported again (an input of a scope without its path is not in an unknown scope).
+    skipped = c.valid.skipped_names(c.data, ("scopes",))
+    _scope_parents(c, declared, skipped)
+    _scope_cycles(c)
+    for name, v in declared.items():
+        if name in c.scope_parents:
+            _scope_path(c, name, v, declared)
+    _graded_scope(c, skipped)
+    if c.data.get("scorecard"):
+        c.err("bad-scope", "a policy with scopes has no scorecard yet: grades come from classification rules",
+              ("scorecard",), "write the scorecard's bands as exposure or debtor rules")
+
+
+def _scope_parents(c: _Compiler, declared: Mapping[str, Any], skipped: list[str]) -> None:
+    raw = c.data["scopes"]
+    known = {*declared, *skipped}
     for name, v in declared.items():
         path = ("scopes", name)
         c._name_ok("scope", name, path)
@@ -609,11 +628,18 @@ def _scopes(c: _Compiler) -> None:
             c.err("reserved-name", "'debtor' is the root scope; it is not declared", path)
             continue
         parent = v.get("parent")
-        if parent is not None and parent not in declared:
+        if parent is not None and parent not in known:
             c.err("unknown-scope", f"parent '{parent}' of scope '{name}' is not a scope", (*path, "parent"),
-                  did_you_mean(parent, list(declared)) or "leave 'parent' out for a child of the debtor")
+                  did_you_mean(parent, list(known)) or "leave 'parent' out for a child of the debtor")
             parent = None
         c.scope_parents[name] = parent
+    for name in skipped:
+        parent = raw[name].get("parent") if isinstance(raw[name], dict) else None
+        c.scope_parents[name] = parent if isinstance(parent, str) and parent in known else None
+
+
+def _scope_cycles(c: _Compiler) -> None:
+    """Each cycle of parents is reported once; its scopes are then read as children of the debtor."""
     for name in c.scope_parents:
         seen = [name]
         cur = c.scope_parents[name]
@@ -622,28 +648,26 @@ def _scopes(c: _Compiler) -> None:
                 cycle = " -> ".join([*seen[seen.index(cur):], cur])
                 c.err("scope-cycle", f"scopes are their own ancestors: {cycle}", ("scopes", name, "parent"),
                       "each scope has one parent, and the debtor is the root")
-                c.scope_parents[name] = None  # report once, then read it as a child of the debtor
+                c.scope_parents[name] = None
                 break
             seen.append(cur)
             cur = c.scope_parents[cur]
-    for name, v in declared.items():
-        if name in c.scope_parents:
-            _scope_path(c, name, v)
-    keyed = [s for s in c.scope_specs if s.key is not None and s.parent is None]
-    rules = c.data["classification"]["rules"]
+
+
+def _graded_scope(c: _Compiler, skipped: list[str]) -> None:
+    """The scope metrics and rules grade: a keyed child of the debtor (one per policy)."""
+    keyed = [s.name for s in c.scope_specs if s.key is not None and s.parent is None]
+    rules = [r for _, r in c.entries("classification", "rules")]
     named = {r.get("scope") for r in rules if r.get("scope", sc.DEBTOR) != sc.DEBTOR} | \
-        {m.get("scope") for m in (c.data.get("metrics") or {}).values() if m.get("scope", sc.DEBTOR) != sc.DEBTOR}
-    graded = [s.name for s in keyed if s.name in named] or [s.name for s in keyed][:1]
+        {m.get("scope") for m in c.section("metrics").values() if m.get("scope", sc.DEBTOR) != sc.DEBTOR}
+    graded = [n for n in keyed if n in named] or keyed[:1] or [n for n in skipped if n in named][:1]
     if len(graded) > 1:
         c.err("bad-scope", f"metrics and rules name {' and '.join(graded)}: one scope is graded", ("scopes",),
               "grade one keyed scope (the exposures); aggregate the others")
     c.graded = graded[0] if graded else None
-    if c.scoped and c.data.get("scorecard"):
-        c.err("bad-scope", "a policy with scopes has no scorecard yet: grades come from classification rules",
-              ("scorecard",), "write the scorecard's bands as exposure or debtor rules")
 
 
-def _scope_path(c: _Compiler, name: str, v: Mapping[str, Any]) -> None:
+def _scope_path(c: _Compiler, name: str, v: Mapping[str, Any], declared: Mapping[str, Any]) -> None:
     """A child of the debtor reads ``list[*]``; a child of scope p reads p's path then ``.list[*]``."""
     path = ("scopes", name, "from")
     parent = c.scope_parents[name]
@@ -654,8 +678,8 @@ def _scope_path(c: _Compiler, name: str, v: Mapping[str, Any]) -> None:
             c.err("bad-scope-path", f"scope '{name}' is a child of the debtor: its path is one list, found {src!r}",
                   path, f"write from: \"{parts[-1]}\" and parent: <the scope of {'.'.join(parts[:-1])}>")
             return
-    else:
-        parent_src = (c.data["scopes"][parent] or {}).get("from", "")
+    elif parent in declared:  # a parent the schema refused has no path to continue
+        parent_src = declared[parent]["from"]
         if not src.startswith(parent_src + ".") or src.count(".") != parent_src.count(".") + 1:
             c.err("bad-scope-path", f"scope '{name}' is a child of '{parent}' ({parent_src}): its path continues "
                   f"it with one list, found {src!r}", path, f"write from: \"{parent_src}.<list>[*]\"")
@@ -684,7 +708,7 @@ def _inputs(c: _Compiler) -> None:
 
 def _scope_orders(c: _Compiler) -> None:
     """A scope's ``order_by`` is a field every element has: a required date or number input of the scope."""
-    inputs = c.data["inputs"]
+    inputs = c.section("inputs")
     for s in c.scope_specs:
         if s.order_by is None:
             continue

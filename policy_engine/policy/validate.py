@@ -112,7 +112,7 @@ def _report(doc: Document, err: Any, sink: DiagnosticSink) -> list[PathKey]:
 ENTRY_SECTIONS: tuple[PathKey, ...] = (
     ("scorecard", "factors"), ("scorecard", "grades"), ("classification", "scale"), ("classification", "rules"),
     ("inputs",), ("parameters",), ("metrics",), ("key_figures",), ("warnings",), ("action_types",), ("actions",),
-    ("imports",),
+    ("imports",), ("scopes",),
 )
 # Sections checked as one piece: an error anywhere inside leaves the whole section out.
 WHOLE_SECTIONS: tuple[PathKey, ...] = (("segments",),)

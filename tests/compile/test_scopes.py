@@ -84,3 +84,14 @@ def test_every_scope_error_code_is_documented() -> None:
     codes = {c["code"] for c in CASES}
     text = (Path(__file__).resolve().parents[2] / "docs" / "scopes.md").read_text("utf-8")
     assert all(code in text for code in codes), sorted(c for c in codes if c not in text)
+
+
+@pytest.mark.parametrize("changes", [{"scopes.payment.from": None}, {"scopes.event.max": 0},
+                                     {"scopes.exposure": "exposures[*]"}],
+                         ids=["a scope without its path", "a max of 0", "a scope that is not a mapping"])
+def test_a_schema_invalid_scope_is_one_error_not_a_cascade_or_a_crash(changes: dict[str, Any]) -> None:
+    diags, policy = check_document(load_yaml_text(_variant(changes), "scoped.yaml"))
+    assert policy is None
+    errors = [d for d in diags if d.severity == "error"]
+    assert errors and all(d.path is not None and d.path.startswith("scopes.") for d in errors), \
+        [d.render() for d in errors]
