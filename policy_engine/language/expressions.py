@@ -152,10 +152,12 @@ class CheckedExpression(Frozen, eq=False):
     tree: ast.expr
     type: str
     nullable: bool
-    refs: tuple[str, ...]
+    refs: tuple[str, ...]  # the names read in the expression's own scope
     fired_refs: tuple[str, ...]
     uses_grade: bool
     annotations: Mapping[int, tuple[str, bool]] = field(repr=False, compare=False)
+    # Names read inside aggregations, in a child scope (not values of this expression's environment).
+    inner_refs: tuple[str, ...] = ()
 
 
 # ----------------------------------------------------------------- operators
@@ -358,6 +360,8 @@ class _Checker:
     def __init__(self, scope: Scope, text: str = "", lead: int = 0):
         self.scope = scope
         self.refs: dict[str, None] = {}
+        self.inner_refs: dict[str, None] = {}
+        self.scope_depth = 0  # aggregations being checked, around the current node
         self.fired: dict[str, None] = {}
         self.uses_grade = False
         self.ann: dict[int, tuple[str, bool]] = {}
@@ -501,7 +505,7 @@ class _Checker:
                             "only warnings, actions and other metrics declared 'after: classification' read it")
         if sym.kind == "metric" and self.scope.stage == "param":
             raise self.fail("name-not-available", "parameters cannot read metrics", node)
-        self.refs.setdefault(name, None)
+        (self.inner_refs if self.scope_depth else self.refs).setdefault(name, None)
         return sym.type, sym.nullable
 
     def visit_List(self, node: ast.List | ast.Tuple, depth: int) -> tuple[str, bool]:
@@ -767,10 +771,12 @@ class _Checker:
         self.ann[id(first)] = (SCOPE_ARG, False)
         outer = self.scope
         self.scope = child
+        self.scope_depth += 1
         try:
             inner = [self.check(a, depth) for a in node.args[1:]]
         finally:
             self.scope = outer
+            self.scope_depth -= 1
         return [(SCOPE_ARG, False), *inner]
 
     def _text_type(self, nodes: Sequence[ast.AST]) -> str:
@@ -826,7 +832,7 @@ def check_expression(source: str, scope: Scope, want: str | None = None) -> Chec
         raise ExpressionErrors(errors)
     return CheckedExpression(
         source=source, tree=tree.body, type=t, nullable=nullable,
-        refs=tuple(checker.refs), fired_refs=tuple(checker.fired),
+        refs=tuple(checker.refs), fired_refs=tuple(checker.fired), inner_refs=tuple(checker.inner_refs),
         uses_grade=checker.uses_grade, annotations=checker.ann,
     )
 

@@ -96,7 +96,7 @@ class _Subject:
         """Every name some expression, evidence list, message template or the segment choice reads."""
         read: set[str] = set()
         for _, expr in _expressions(self.policy):
-            read.update(expr.refs)
+            read.update(expr.refs, expr.inner_refs)
         for w in self.policy.warnings:
             read.update(w.evidence)
         read.update(self.policy.key_figures)  # shown in every explanation: a metric only shown there is used
@@ -117,6 +117,9 @@ def _expressions(policy: CompiledPolicy) -> Iterator[tuple[str, Any]]:
         yield f"factor {f.id}", f.expr
     for r in policy.floors:
         yield f"floor {r.id}", r.expr
+    if policy.scoped is not None:  # the graded scope's own metrics and floors
+        yield from ((f"metric {m.name}", m.expr) for m in policy.scoped.metrics)
+        yield from ((f"floor {r.id}", r.expr) for r in policy.scoped.floors)
     for w in policy.warnings:
         yield f"warning {w.id}", w.expr
     for a in policy.actions:
