@@ -206,6 +206,8 @@ def _describe_factor(spec: FactorSpec) -> dict[str, Any]:
 
 def _describe_floor(spec: FloorSpec) -> dict[str, Any]:
     out: dict[str, Any] = {"when": spec.expr.source.strip(), "floor": spec.floor, "source": spec.source}
+    if spec.scope != "debtor":  # an exposure's own floor
+        out["scope"] = spec.scope
     if spec.message is not None:  # a rule that also warns: its warning is part of the rule
         out.update(severity=spec.severity, category=spec.category, message=dict(spec.message))
     return out
@@ -354,7 +356,7 @@ def _band_deltas(old: tuple[Band, ...], new: tuple[Band, ...]) -> list[Delta]:
 
 def _floor_deltas(a: FloorSpec, b: FloorSpec) -> list[Delta]:
     """The condition, grade and source; for a rule that warns, its warning's severity, category and message."""
-    return (_when(a.expr, b.expr) + _fields(a, b, ("floor", "source", "severity", "category"))
+    return (_when(a.expr, b.expr) + _fields(a, b, ("floor", "source", "severity", "category", "scope"))
             + _texts("message", a.message or {}, b.message or {}))
 
 
@@ -484,17 +486,43 @@ class _RuleSection:
         return _rule_changes(self.name, self.rules(old), self.rules(new), self.describe, self.deltas)
 
 
+# A policy with scopes: the graded scope's inputs, metrics and floors are rules of the policy too.
+def _inputs(p: CompiledPolicy) -> dict[str, Any]:
+    scoped = [i for s in p.scoped.scopes for i in p.scoped.inputs[s.name]] if p.scoped is not None else []
+    return {i.name: i for i in (*p.inputs, *scoped)}
+
+
+def _metrics(p: CompiledPolicy) -> dict[str, Any]:
+    return {m.name: m for m in (*(p.scoped.metrics if p.scoped is not None else ()), *p.metrics)}
+
+
+def _floors(p: CompiledPolicy) -> dict[str, Any]:
+    return {r.id: r for r in (*(p.scoped.floors if p.scoped is not None else ()), *p.floors)}
+
+
+def _scopes(p: CompiledPolicy) -> dict[str, Any]:
+    return {s.name: s for s in p.scoped.scopes} if p.scoped is not None else {}
+
+
+_SCOPE_FIELDS = ("source", "parent", "key", "order_by", "max")
+
+
+def _describe_scope(spec: Any) -> dict[str, Any]:
+    return {k: getattr(spec, k) for k in _SCOPE_FIELDS if getattr(spec, k) is not None}
+
+
 # The diff, section by section in the order a reviewer reads a policy. A new section kind is one entry here.
 _SECTIONS: tuple[Callable[[CompiledPolicy, CompiledPolicy], list[Change]], ...] = (
     _metadata_changes,
     _import_changes,
-    _RuleSection("input", lambda p: {i.name: i for i in p.inputs}, _describe_input, _input_deltas),
+    _RuleSection("scope", _scopes, _describe_scope, lambda a, b: _fields(a, b, _SCOPE_FIELDS)),
+    _RuleSection("input", _inputs, _describe_input, _input_deltas),
     _parameter_changes,
-    _RuleSection("metric", lambda p: {m.name: m for m in p.metrics}, _describe_metric, _metric_deltas),
+    _RuleSection("metric", _metrics, _describe_metric, _metric_deltas),
     _RuleSection("factor", lambda p: {f.id: f for f in p.factors}, _describe_factor, _factor_deltas),
     _score_band_changes,
     _scale_changes,
-    _RuleSection("floor", lambda p: {r.id: r for r in p.floors}, _describe_floor, _floor_deltas),
+    _RuleSection("floor", _floors, _describe_floor, _floor_deltas),
     # a classification rule's own warning is reported with its rule, above
     _RuleSection("warning", lambda p: {w.id: w for w in p.warnings if not w.from_rule}, _describe_warning,
                  _warning_deltas),

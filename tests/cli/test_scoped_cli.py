@@ -93,3 +93,15 @@ def test_schema_client_generates_the_nested_record_schema() -> None:
     bad = copy.deepcopy(good)
     bad["exposures"] = bad["exposures"] * 2
     assert list(Draft202012Validator(schema).iter_errors(bad))  # 6 exposures: more than the policy's max
+
+
+def test_diff_sees_the_exposure_rules_and_the_scopes(tmp_path: Path) -> None:
+    text = Path(POLICY).read_text("utf-8").replace("version: 1.0.0", "version: 1.1.0", 1)
+    text = text.replace("when: dpd > 90, floor: substandard", "when: dpd > 80, floor: substandard")
+    text = text.replace("order_by: due_date, max: 24", "order_by: due_date, max: 36")
+    new = tmp_path / "policy-multi-exposure-1.1.0.yaml"
+    new.write_text(text, "utf-8")
+    r = run("diff", POLICY, str(new), "--format", "text")
+    assert r.exit_code == 0, r.stderr
+    assert "floor overdue_90: threshold 90 -> 80" in r.stdout
+    assert "scope payment: max 24 -> 36" in r.stdout
