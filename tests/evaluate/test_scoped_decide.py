@@ -20,8 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policy_engine.decide.evaluate import Decider
-from policy_engine.decide.evaluate import ScopedDecider
+from policy_engine.decide.evaluate import Decider, ScopedDecider
 from policy_engine.diagnostics import InputError
 from policy_engine.policy.registry import load_policy
 from policy_engine.review.tester import run_tests
