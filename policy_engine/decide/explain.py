@@ -314,10 +314,17 @@ def _trace(page: _Page) -> list[str]:
 # The explanation, section by section in reading order; each renderer returns its lines (none when it has nothing
 # to say). The blank lines are sections of their own: the grade, figures, warnings and actions blocks are always
 # separated, the undetermined and trace blocks bring their own blank line only when they are shown.
+def _figures(page: _Page) -> list[str]:
+    """Key figures and metrics without a value, as one block: a policy with neither gets no block
+    (not an empty line between the grade and the warnings)."""
+    lines = _key_figures(page) + _undefined_metrics(page)
+    return [*lines, ""] if lines else []
+
+
 _SECTIONS: tuple[Callable[[_Page], list[str]], ...] = (
     _title, _blank,
     _grade, _floors, _exposures, _blank,
-    _key_figures, _undefined_metrics, _blank,
+    _figures,
     _warnings, _blank,
     _actions, _suppressed_actions,
     _undetermined,

@@ -50,3 +50,18 @@ def test_without_undetermined_rules_or_trace_the_actions_block_ends_the_text(dec
     text = explain(decider.decide(sample("02")), policy, "en")
     last_block = text.rstrip("\n").split("\n\n")[-1]
     assert last_block.startswith("Recommended actions (") and "Undetermined" not in text and "Trace" not in text
+
+
+def test_a_policy_without_key_figures_has_no_empty_figures_block() -> None:
+    # The grade block and the warnings are separated by one blank line, not two, when there is nothing
+    # to show under Key figures (the multi-exposure test policy declares none).
+    import json
+    from pathlib import Path
+
+    from policy_engine import Decider, explain, load_policy
+
+    data = Path(__file__).parents[1] / "data" / "scopes"
+    policy = load_policy(data / "policy-multi-exposure.yaml")
+    record = Decider(policy).decide(json.loads((data / "clients" / "three-exposures.json").read_text("utf-8")))
+    for lang in ("en", "zh"):
+        assert "\n\n\n" not in explain(record, policy, lang)
