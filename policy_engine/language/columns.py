@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .functions import MAX_MONTHS
+from .functions import BOOL, MAX_MONTHS, NUMBER, Table
 
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
@@ -157,6 +157,7 @@ class Evaluator(Protocol):
     grade_rank: np.ndarray | None
     warnings: Mapping[str, Col]
     series: SeriesFacts
+    tables: Mapping[str, Table]  # the table parameters of the expression being evaluated
 
     def node(self, n: ast.AST) -> Col: ...
 
@@ -251,6 +252,48 @@ def f_grade_at_least(ev: Evaluator, cols: list[Col], args: Args) -> Col:
 
 def f_fired(ev: Evaluator, cols: list[Col], args: Args) -> Col:
     return ev.warnings[args[0].value]  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------------------ tables
+
+
+def f_lookup(ev: Evaluator, cols: list[Col], args: Args) -> Col:
+    """The cell of each row: keys matched by code, each distinct key value looked up once."""
+    table = ev.tables[args[0].id]  # type: ignore[attr-defined]
+    keys = [ev.node(a) for a in args[1:]]
+    if table.interpolate:
+        return _interpolated(ev.n, table, keys[0])
+    import pandas as pd  # the vector evaluator has it loaded; factorize hashes text and numbers alike
+
+    domains = [list(dict.fromkeys(k[i] for k in table.cells)) for i in range(len(keys))] if len(keys) > 1 \
+        else [list(table.cells)]
+    index: list[np.ndarray] = []  # per key, each row's place in its domain (len(domain): none)
+    valid = np.ones(ev.n, bool)
+    for col, domain in zip(keys, domains, strict=True):
+        codes, uniques = pd.factorize(np.broadcast_to(col.data, (ev.n,)))
+        places = {v: i for i, v in enumerate(domain)}
+        to_domain = np.array([places.get(u, len(domain)) for u in uniques.tolist()] + [len(domain)], dtype=np.int64)
+        index.append(to_domain[codes])
+        valid &= np.broadcast_to(col.valid, (ev.n,))
+    shape = tuple(len(d) + 1 for d in domains)
+    grid = np.zeros(shape, dtype=float if table.type == NUMBER else bool if table.type == BOOL else object)
+    has = np.zeros(shape, bool)
+    for key, value in table.cells.items():
+        at = tuple(d.index(k) for d, k in zip(domains, key if len(keys) > 1 else (key,), strict=True))
+        grid[at] = value
+        has[at] = True
+    rows = tuple(index)
+    return Col(grid[rows], valid & has[rows])
+
+
+def _interpolated(n: int, table: Table, key: Col) -> Col:
+    """``functions._interpolate`` column-wise: the same segment, slope and operations per row."""
+    x = np.broadcast_to(np.asarray(key.data, dtype=float), (n,))
+    xs, ys, slopes = np.array(table.xs), np.array(table.ys), np.array(table.slopes)
+    j = np.clip(np.searchsorted(xs, x, side="right") - 1, 0, len(xs) - 2)
+    inside = slopes[j] * (x - xs[j]) + ys[j]
+    data = np.where(x <= xs[0], ys[0], np.where(x >= xs[-1], ys[-1], inside))
+    return Col(data, np.broadcast_to(key.valid, (n,)) & ~np.isnan(x))
 
 
 # ------------------------------------------------------------------ dates

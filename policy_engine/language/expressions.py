@@ -39,6 +39,7 @@ from .functions import FUNCTIONS as FUNCTIONS
 from .functions import GRADE as GRADE
 from .functions import MAX_MONTHS as MAX_MONTHS
 from .functions import MAX_ROUND_DIGITS as MAX_ROUND_DIGITS
+from .functions import MAX_TABLE_CELLS as MAX_TABLE_CELLS
 from .functions import MAX_WINDOW as MAX_WINDOW
 from .functions import NULL as NULL
 from .functions import NUMBER as NUMBER
@@ -49,9 +50,11 @@ from .functions import SERIES_NUMBER as SERIES_NUMBER
 from .functions import STAGE_WORDS as STAGE_WORDS
 from .functions import STAGES as STAGES
 from .functions import STRING as STRING
+from .functions import TABLE as TABLE
 from .functions import UNKNOWN as UNKNOWN
 from .functions import Function as Function
-from .functions import aggregation_helpers, check_call, row_helpers, row_runtime
+from .functions import Table as Table
+from .functions import aggregation_helpers, check_call, row_helpers, row_runtime, table_global
 
 # Limits (simpleeval's for power and strings; ours for the rest). A policy that
 # needs more than these is almost certainly a mistake or an attack.
@@ -107,6 +110,7 @@ class Symbol(Frozen):
     enum: tuple[str, ...] | None = None
     bounds: tuple[float, float] | None = None  # every value lies in [low, high]: a parameter, a min/max input
     first_stage: str = "param"  # the first stage that may read it: "graded" for a metric after classification
+    table: Table | None = None  # a table parameter's keys and cells (type TABLE)
 
 
 _STAGE_INDEX = {s: i for i, s in enumerate(STAGES)}
@@ -158,6 +162,8 @@ class CheckedExpression(Frozen, eq=False):
     annotations: Mapping[int, tuple[str, bool]] = field(repr=False, compare=False)
     # Names read inside aggregations, in a child scope (not values of this expression's environment).
     inner_refs: tuple[str, ...] = ()
+    # The table parameters it looks up, by name: code generation embeds them as constants.
+    tables: Mapping[str, Table] = field(repr=False, compare=False, default_factory=dict)
 
 
 # ----------------------------------------------------------------- operators
@@ -363,6 +369,7 @@ class _Checker:
         self.inner_refs: dict[str, None] = {}
         self.scope_depth = 0  # aggregations being checked, around the current node
         self.fired: dict[str, None] = {}
+        self.tables: dict[str, Table] = {}
         self.uses_grade = False
         self.ann: dict[int, tuple[str, bool]] = {}
         self.utf8 = text.encode("utf-8")  # ast positions count UTF-8 bytes, messages count characters
@@ -505,6 +512,10 @@ class _Checker:
                             "only warnings, actions and other metrics declared 'after: classification' read it")
         if sym.kind == "metric" and self.scope.stage == "param":
             raise self.fail("name-not-available", "parameters cannot read metrics", node)
+        if sym.table is not None:
+            keys = ", ".join(sym.table.keys)
+            raise self.fail("type-mismatch", f"'{name}' is a table: read a cell with lookup({name}, {keys})", node,
+                            f"write lookup({name}, {keys})")
         (self.inner_refs if self.scope_depth else self.refs).setdefault(name, None)
         return sym.type, sym.nullable
 
@@ -742,8 +753,10 @@ class _Checker:
                 raise self.fail("type-mismatch", f"argument {i + 1} of {name}() must be a literal", node.args[i])
         # Every argument is checked before the function's own rule: a wrong argument deep inside is
         # reported at its place, before the call's types.
-        # (an aggregation checks its arguments in the child scope its first argument names)
-        args = self._aggregation_args(fn, node, depth) if fn.aggregates else [self.check(a, depth) for a in node.args]
+        # (an aggregation checks its arguments in the child scope its first argument names; a table
+        # argument is a name the function's own rule resolves, not a value read)
+        args = self._aggregation_args(fn, node, depth) if fn.aggregates else [
+            (TABLE, False) if i == fn.table_arg else self.check(a, depth) for i, a in enumerate(node.args)]
         reported = len(self.errors)
         result = check_call(self, fn, node, args)
         # An argument of the wrong type was reported and the rule went on: what the call gives is not known.
@@ -833,7 +846,7 @@ def check_expression(source: str, scope: Scope, want: str | None = None) -> Chec
     return CheckedExpression(
         source=source, tree=tree.body, type=t, nullable=nullable,
         refs=tuple(checker.refs), fired_refs=tuple(checker.fired), inner_refs=tuple(checker.inner_refs),
-        uses_grade=checker.uses_grade, annotations=checker.ann,
+        uses_grade=checker.uses_grade, annotations=checker.ann, tables=checker.tables,
     )
 
 
@@ -899,6 +912,7 @@ class RowCodegen:
         self.grade_index = {g: i for i, g in enumerate(grades)}
         self._tmp = 0
         self.ann: Mapping[int, tuple[str, bool]] = {}
+        self.tables: dict[str, Table] = {}  # looked-up tables: the caller binds each as a global (table_globals)
 
     def tmp(self) -> str:
         self._tmp += 1
@@ -906,7 +920,12 @@ class RowCodegen:
 
     def expression(self, expr: CheckedExpression) -> ast.expr:
         self.ann = expr.annotations
+        self.tables.update(expr.tables)
         return self.gen(expr.tree)
+
+    def table_globals(self) -> dict[str, Table]:
+        """The globals generated code reads for the tables it looked up."""
+        return {table_global(n): t for n, t in self.tables.items()}
 
     def nullable(self, node: ast.AST) -> bool:
         return self.ann[id(node)][1]
@@ -1128,5 +1147,6 @@ def compile_standalone(expr: CheckedExpression, grades: Sequence[str] = ()) -> C
     module = ast.Module(body=[fn], type_ignores=[])
     locate(module)
     ns = runtime_namespace(grades)
+    ns.update(gen.table_globals())
     exec(compile(module, "<expression>", "exec"), ns)
     return ns["expression"]  # type: ignore[no-any-return]

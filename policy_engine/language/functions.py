@@ -15,6 +15,7 @@ read this table; adding a function is one entry here, its vector form, and one c
 from __future__ import annotations
 
 import ast
+import bisect
 import calendar
 import datetime as _dt
 from collections.abc import Callable, Mapping, Sequence
@@ -35,6 +36,8 @@ UNKNOWN = "unknown"
 MAX_ROUND_DIGITS = 10
 MAX_WINDOW = 400  # periods a window may count (a client has at most 400 periods)
 MAX_MONTHS = 1200  # months add_months may move a date (a hundred years: more is a mistake)
+MAX_TABLE_CELLS = 2_000  # cells of one table parameter (an integer key's range counts in full)
+TABLE = "table"  # the type of a table parameter: read only through lookup()
 
 # Stages, in evaluation order; a name or function is usable from its stage on. "graded" is the
 # metrics declared ``after: classification``: they run once the final grade is known.
@@ -51,6 +54,7 @@ class Checker(Protocol):
     ann: dict[int, tuple[str, bool]]
     uses_grade: bool
     fired: dict[str, None]
+    tables: dict[str, Table]  # the table parameters the expression looks up
 
     def fail(self, code: str, message: str, node: ast.AST | None, hint: str | None = None) -> Exception: ...
 
@@ -93,6 +97,39 @@ RowCodeHook = Callable[[RowGen, ast.Call], "ast.expr | None"]
 WholeRule = Callable[[ast.Call, Callable[[ast.AST], bool]], bool]
 
 
+class Table(Frozen, eq=False):
+    """A table parameter, checked: its key names, its cells and, for one numeric key, its points.
+
+    ``cells`` maps a key value (a tuple of two for two keys) to the cell's value; numbers are
+    floats, as every number of the engine. An interpolated table has one numeric key and its
+    points in ascending order, with the slope of each segment computed once, so the row and the
+    vector evaluator do the same arithmetic. Outside its points it clamps to the end values.
+    Built and checked by :mod:`policy_engine.policy.table_parameters`.
+    """
+
+    name: str
+    keys: tuple[str, ...]
+    type: str  # the cells' type: number | string | bool
+    cells: Mapping[Any, Any]
+    interpolate: bool = False
+    xs: tuple[float, ...] = ()
+    ys: tuple[float, ...] = ()
+    slopes: tuple[float, ...] = ()
+
+    def cell(self, *key: Any) -> Any:
+        """The value for ``key`` (null when a key is null), interpolated when the table says so."""
+        if any(k is None for k in key):
+            return None
+        if self.interpolate:
+            return _interpolate(self, key[0])
+        return self.cells.get(key[0] if len(key) == 1 else key)
+
+
+def table_global(name: str) -> str:
+    """The global of generated code holding table parameter ``name`` (a checked identifier)."""
+    return f"_table_{name}"
+
+
 class Function(Frozen):
     """One function of the language: everything the checker, the evaluators and the listing need.
 
@@ -124,6 +161,7 @@ class Function(Frozen):
     whole: WholeRule | None = None  # when every value is a whole number (the ``d`` format)
     bounds: str | None = None  # the range rule of policy_engine.policy.bounds, if any
     aggregates: bool = False  # argument 1 names a child scope; the others are checked in that scope
+    table_arg: int | None = None  # position of a table parameter, named (not read as a value)
 
 
 # ------------------------------------------------------------------ checking helpers
@@ -452,6 +490,21 @@ def _add_months(d: Any, n: Any) -> Any:
     return _dt.date(year, month + 1, min(d.day, calendar.monthrange(year, month + 1)[1]))
 
 
+def _interpolate(table: Table, x: float) -> float:
+    """Linear between the two points around ``x``; the end value outside them (clamped)."""
+    xs = table.xs
+    if x <= xs[0]:
+        return table.ys[0]
+    if x >= xs[-1]:
+        return table.ys[-1]
+    j = bisect.bisect_right(xs, x) - 1
+    return table.slopes[j] * (x - xs[j]) + table.ys[j]
+
+
+def _lookup(table: Table, *key: Any) -> Any:
+    return table.cell(*key)
+
+
 # ------------------------------------------------------------------ type rules of single functions
 
 
@@ -548,7 +601,43 @@ def _check_add_months(c: Checker, fn: Function, node: ast.Call, args: Args) -> t
     return DATE, True
 
 
+def _check_lookup(c: Checker, fn: Function, node: ast.Call, args: Args) -> tuple[str, bool]:
+    """``lookup(table, key...)``: each key argument is the key the table declares, by name.
+
+    Naming the key is what makes the lookup checkable: the table's check proved that every value
+    that input can take has a cell, so a cell is never missing at run time, and a decision can
+    show which cell it read from the input's value alone.
+    """
+    first = node.args[0]
+    sym = c.scope.symbols.get(first.id) if isinstance(first, ast.Name) else None
+    table: Table | None = getattr(sym, "table", None)
+    if table is None:
+        tables = [n for n, s in c.scope.symbols.items() if getattr(s, "table", None) is not None]
+        hint = (did_you_mean(first.id, tables) if isinstance(first, ast.Name) else None) or (
+            f"tables of this policy: {', '.join(tables)}" if tables else "declare one under parameters with table:")
+        raise c.fail("type-mismatch", "argument 1 of lookup() must be a table parameter", first, hint)
+    call = f"lookup({table.name}, {', '.join(table.keys)})"
+    if len(node.args) != 1 + len(table.keys):
+        raise c.fail("wrong-arity", f"table '{table.name}' has {len(table.keys)} key(s): write {call}", node)
+    for i, (arg, key) in enumerate(zip(node.args[1:], table.keys, strict=True)):
+        if not (isinstance(arg, ast.Name) and arg.id == key):
+            raise c.fail("lookup-wrong-key", f"argument {i + 2} of lookup() must be '{key}', the key table "
+                         f"'{table.name}' declares", arg,
+                         f"write {call}; to look up another value, declare a table keyed by it")
+        if table.interpolate and args[i + 1][0] != NUMBER:
+            raise c.fail("type-mismatch", f"table '{table.name}' interpolates: its key must be a number, "
+                         f"'{key}' is a {args[i + 1][0]}", arg)
+    c.tables[table.name] = table
+    return table.type, any(n for _, n in args[1:])
+
+
 # ------------------------------------------------------------------ inline row code
+
+
+def _row_lookup(g: RowGen, node: ast.Call) -> ast.expr:
+    """The table is a global of the generated code (see ``RowCodegen.table_globals``), its keys values."""
+    table = node.args[0].id  # type: ignore[attr-defined]
+    return g.call("_lookup", [g.load(table_global(table)), *(g.gen(a) for a in node.args[1:])])
 
 
 def _row_date(g: RowGen, node: ast.Call) -> ast.expr:
@@ -687,6 +776,13 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in [
              "periods or any of them has no value",
              _check_count_last, "f_count_last", row=_count_last, literal_args=(1, 2), series=NUMBER, window_arg=1,
              operator_arg=2, whole=always_whole),
+    Function("lookup", 2, 3, "lookup(table, key) / lookup(table, key1, key2) -> value",
+             "the cell of a table parameter; each key argument is the name the table declares as its key, "
+             "and validate proves every value that key can take has a cell; null if a key is null; an "
+             "interpolated table (one numeric key) is linear between its points and clamps to the end "
+             "values outside them",
+             _check_lookup, "f_lookup", row_code=_row_lookup, row_helpers=lambda _: {"_lookup": _lookup},
+             vector_args=False, table_arg=0),
 ]}
 
 

@@ -207,6 +207,8 @@ def environments(inputs: Mapping[str, Mapping[str, object]], parameters: Mapping
     for seg in (None, *segments):
         env = dict(base)
         for name, p in parameters.items():
+            if "table" in p:
+                continue  # read through lookup(), whose cells are not analysed
             if "value" in p:
                 env[name] = point(p["value"])
             else:

@@ -40,6 +40,7 @@ from .cache import known_schema_valid, remember_schema_valid
 from .catalogue import CATALOGUE, ActionType, Param, allowed_values, params_check, policy_catalogue
 from .loader import Document, PathKey, format_path
 from .modules import Definition, ModuleResult, ModuleSource, ModuleText, bundle_text, imports_pass, local_definitions
+from .tables import build_table
 from .validate import SchemaValidPart, schema_errors
 
 BUILTIN_SYMBOLS = {
@@ -208,7 +209,7 @@ class CompiledPolicy(Frozen, eq=False):
     segment_by: str | None
     segments: tuple[str, ...]
     inputs: tuple[InputSpec, ...]
-    parameters: Mapping[str, Mapping[str, Any]]  # name -> segment -> value ('default' key)
+    parameters: Mapping[str, Mapping[str, Any]]  # name -> segment -> value ('default' key); tables apart
     param_names: tuple[str, ...]
     param_tuples: Mapping[str | None, tuple[Any, ...]]  # segment -> values in param_names order
     metrics: tuple[MetricSpec, ...]
@@ -231,6 +232,8 @@ class CompiledPolicy(Frozen, eq=False):
     scoped: sc.ScopedPart | None = field(default=None, compare=False)
     # The catalogue this policy sees: the engine's action types, then those it declares.
     action_types: Mapping[str, ActionType] = field(default_factory=lambda: dict(CATALOGUE), compare=False)
+    # Table parameters, read only by lookup(): not per segment, so not in the parameter tuples.
+    tables: Mapping[str, ex.Table] = field(default_factory=dict, compare=False)
 
     @property
     def key(self) -> str:
@@ -312,6 +315,7 @@ class _Compiler:
         self.parts: dict[str, list[Any]] = {"metrics": [], "factors": [], "floors": [], "warnings": [], "actions": []}
         self.warning_nullable: dict[str, bool] = {}  # warning id -> whether its condition can be null
         self.action_types: dict[str, ActionType] = dict(CATALOGUE)  # plus the policy's own (action types pass)
+        self.tables: dict[str, ex.Table] = {}  # the table parameters that checked (parameters pass)
         self._domains: dict[str | None, dict[str, bounds.Domain]] | None = None  # proven values, for parameters
         # Scopes (a policy that declares them): each scope's parent, each scoped name's scope.
         self.scoped = "scopes" in doc.data if isinstance(doc.data, dict) else False
@@ -541,6 +545,9 @@ class _Compiler:
                 elif name not in self.symbols or (self.symbols[name].kind == "builtin" and name == "as_of"):
                     self.err("unknown-name", f"placeholder '{{{name}}}' names nothing", (*path, lang),
                              did_you_mean(name, self.symbols), rule=rule)
+                elif self.symbols[name].table is not None:
+                    self.err("bad-template", f"placeholder '{{{name}}}' is a table; show a cell through a metric "
+                             f"(expr: lookup({name}, ...))", (*path, lang), rule=rule)
                 elif spec and spec not in _FORMAT_SPECS:
                     allowed = ", ".join(_FORMAT_SPECS)
                     self.err("bad-template", f"format '{spec}' of '{{{name}}}' is not one of {allowed}",
@@ -790,10 +797,30 @@ def _parameters(c: _Compiler) -> None:
             if named:
                 c.err("duplicate-name", f"parameter '{name}' has the name of an {c.symbols[name].kind}", path)
             continue
+        if "table" in p:
+            c.symbols[name] = _table_symbol(c, name, p["table"])
+            continue
         c.symbols[name] = _parameter_symbol(c, name, p)
         if "by_segment" in p:
             _parameter_segments(c, name, p["by_segment"])
     c.declare_skipped("parameters", "param")
+
+
+def _table_symbol(c: _Compiler, name: str, spec: Mapping[str, Any]) -> ex.Symbol:
+    """A table parameter (see :mod:`policy_engine.tables`); a broken one still declares its keys.
+
+    Its keys name inputs, declared by the pass before, or metrics, declared by name only (an
+    interpolated table keyed by a metric; the lookup checks the metric is a number).
+    """
+    table = build_table(name, spec, c.data["inputs"], list(c.data.get("metrics") or {}), c.grades,
+                        lambda code, message, path, hint=None, severity="error":
+                        c.err(code, message, path, hint, severity=severity))
+    if table is None:
+        keys = (spec["key"],) if "key" in spec else tuple(spec["keys"])
+        table = ex.Table(name, keys, ex.NUMBER, {}, spec.get("interpolate") == "linear")
+    else:
+        c.tables[name] = table
+    return ex.Symbol(name, "param", ex.TABLE, False, table=table)
 
 
 def _parameter_symbol(c: _Compiler, name: str, p: Mapping[str, Any]) -> ex.Symbol:
@@ -1027,6 +1054,9 @@ def _warnings(c: _Compiler) -> None:
             if e not in c.symbols and not c.open_names:
                 c.err("unknown-name", f"evidence names unknown '{e}'", ("warnings", i, "evidence", j),
                       did_you_mean(e, c.symbols))
+            elif c.symbols[e].table is not None:
+                c.err("type-mismatch", f"evidence names table '{e}'; a decision shows the cells it looked up",
+                      ("warnings", i, "evidence", j), "name the metric that reads the cell")
         c._templates(w["message"], ("warnings", i, "message"), w["id"])
         # fired('w') in an action is as nullable as w's condition; a broken one counts as nullable.
         c.warning_nullable[w["id"]] = ce.nullable if ce else True
@@ -1223,7 +1253,7 @@ PASSES: tuple[tuple[str, Callable[[_Compiler], None]], ...] = (
 def _parameter_table(c: _Compiler) -> tuple[tuple[str, ...], dict[str, dict[str, Any]],
                                              dict[str | None, tuple[Any, ...]]]:
     """Parameter names, their values by segment, and per segment one tuple of values in name order."""
-    params = c.data.get("parameters") or {}
+    params = {n: p for n, p in (c.data.get("parameters") or {}).items() if "table" not in p}
     names = tuple(params)
     table: dict[str, dict[str, Any]] = {}
     for n, p in params.items():
@@ -1403,6 +1433,7 @@ def _generate_row_function(policy_inputs: tuple[InputSpec, ...], param_names: tu
     namespace = ex.runtime_namespace(grades)
     namespace["_GRADES"] = grades
     namespace.update(consts)
+    namespace.update(gen.table_globals())
     exec(code, namespace)  # the module holds one def built from checked nodes only
     return namespace["decide_row"], module
 
@@ -1478,7 +1509,7 @@ def check_document(doc: Document, modules: ModuleSource | None = None
         warnings=tuple(parts["warnings"]), actions=tuple(parts["actions"]), tests_path=d.get("tests"),
         row_function=fn, row_module=module, key_figures=tuple(d.get("key_figures") or ()),
         action_types=c.action_types, modules=tuple(c.reached), scoped=scoped,
-        imported={name: d.origin for (_, name), d in c.origins.items()},
+        imported={name: d.origin for (_, name), d in c.origins.items()}, tables=c.tables,
     )
     return sort_diagnostics(c.sink.items), policy
 

@@ -97,6 +97,7 @@ class _Subject:
         read: set[str] = set()
         for _, expr in _expressions(self.policy):
             read.update(expr.refs, expr.inner_refs)
+            read.update(expr.tables)  # a table parameter is read by lookup()
         for w in self.policy.warnings:
             read.update(w.evidence)
         read.update(self.policy.key_figures)  # shown in every explanation: a metric only shown there is used

@@ -72,6 +72,7 @@ class VectorEval:
         self.grade_rank = grade_rank
         self.series = SeriesFacts()
         self._texts: dict[int, tuple[np.ndarray, np.ndarray, dict[Any, int]]] = {}
+        self.tables: Mapping[str, ex.Table] = {}  # those of the expression being evaluated
 
     # Literals are 0-d arrays that broadcast: no million-element copy of a constant per use.
     def const(self, v: Any) -> Col:
@@ -85,6 +86,7 @@ class VectorEval:
         return Col(np.asarray(np.nan), _FALSE)
 
     def eval(self, expr: ex.CheckedExpression) -> Col:
+        self.tables = expr.tables
         with np.errstate(all="ignore"):
             return _full_size(self.node(expr.tree), self.n)
 

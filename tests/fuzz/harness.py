@@ -55,11 +55,20 @@ inputs:
   d2: {from: d2, type: date}
   q: {from: "financials[*].q", type: number}
   pe: {from: "financials[*].pe", type: date}
+  r: {from: r, type: integer, min: 1, max: 4}
 parameters:
   pn: {by_segment: {default: 1.5, trade: -2}}
   pi: {value: 3}
   ps: {by_segment: {default: alpha, trade: beta}}
   pb: {value: true}
+  tk: {table: {key: kind, values: {alpha: 1, beta: 2.5, gamma: -1}}}
+  tr: {table: {key: r, values: {1: 0.1, 2: 0.2, 3: 0.35, 4: 1}}}
+  ti: {table: {key: x, interpolate: linear, values: {0: 0, 0.5: 0.2, 1: 0.35, 10: 1}}}
+  tg: {table: {key: prev, values: {pass: 0, special_mention: 1, substandard: 2, doubtful: 3, loss: 4}}}
+  t2:
+    table:
+      keys: [kind, flag]
+      values: {alpha: {true: a1, false: a0}, beta: {true: b1, false: b0}, gamma: {true: alpha, false: Zed}}
 metrics:
   base: {expr: "coalesce(x, 0) + pi + pn"}
   fz: {expr: @METRIC@}
@@ -117,9 +126,10 @@ actions:
 
 NUMBER, BOOL, STRING, GRADE, DATE = "number", "bool", "string", "grade", "date"
 
-_NUM_LEAVES = ["x", "y", "k", "pn", "pi", "base", "score", "0", "1", "2.5", "0.1", "-3", "100", "1e6", "null"]
+_NUM_LEAVES = ["x", "y", "k", "pn", "pi", "base", "score", "0", "1", "2.5", "0.1", "-3", "100", "1e6", "null",
+               "lookup(tk, kind)", "lookup(tr, r)", "lookup(ti, x)", "lookup(tg, prev)", "r"]
 _BOOL_LEAVES = ["flag", "pb", "True", "False", "null", "grade_at_least('substandard')", "fired('other')"]
-_STR_LEAVES = ["name", "kind", "ps", "'alpha'", "'a'", "''", "'Zed'", "null"]
+_STR_LEAVES = ["name", "kind", "ps", "'alpha'", "'a'", "''", "'Zed'", "null", "lookup(t2, kind, flag)"]
 _GRADE_LEAVES = ["prev", "grade", "'pass'", "'doubtful'", "null"]
 _DATE_LEAVES = ["d1", "d2", "as_of", "date('2025-01-31')", "date('2024-02-29')", "null"]
 _ANY_LEAVES = _NUM_LEAVES + _BOOL_LEAVES + _STR_LEAVES + _GRADE_LEAVES + _DATE_LEAVES + ["q", "pe"]
@@ -304,6 +314,7 @@ FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "name": st.one_of(st.none(), st.sampled_from(["", "a", "alpha", "Zed", "pass", "é", "b"])),
     "kind": st.one_of(st.none(), st.sampled_from(["alpha", "beta", "gamma"])),
     "prev": st.one_of(st.none(), st.sampled_from(GRADES)), "d1": DATES, "d2": DATES,
+    "r": st.one_of(st.none(), st.integers(1, 4)),
 }
 PERIOD = st.fixed_dictionaries({}, optional={"q": NUMBERS, "pe": DATES})
 

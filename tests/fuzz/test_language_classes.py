@@ -66,6 +66,11 @@ SYMBOLS = {
     "p": ex.Symbol("p", "input", ex.BOOL, True), "t": ex.Symbol("t", "input", ex.STRING, True),
     "g": ex.Symbol("g", "input", ex.GRADE, True), "d": ex.Symbol("d", "input", ex.DATE, True),
     "s": ex.Symbol("s", "input", ex.SERIES_NUMBER, True), "ds": ex.Symbol("ds", "input", ex.SERIES_DATE, True),
+    "tb": ex.Symbol("tb", "param", ex.TABLE, False, table=ex.Table("tb", ("t",), ex.NUMBER, {"x": 1.0})),
+    "tc": ex.Symbol("tc", "param", ex.TABLE, False, table=ex.Table("tc", ("c",), ex.STRING, {1.0: "one"})),
+    "ti": ex.Symbol("ti", "param", ex.TABLE, False,
+                    table=ex.Table("ti", ("a",), ex.NUMBER, {0.0: 0.0, 1.0: 2.0}, True, (0.0, 1.0), (0.0, 2.0),
+                                   (2.0,))),
     **BUILTIN_SYMBOLS,
 }
 SCOPE = ex.Scope(SYMBOLS, "action", GRADES, {"w": True})
@@ -90,6 +95,7 @@ CALLS = {
                    "add_months(null, 1)", "add_months(d, null)"],
     "lag": ["lag(s, 1)", "lag(ds, 2)"], "diff": ["diff(s, 1)", "diff(tail(s, 2), 1)"],
     "count_last": ["count_last(s, 2, '<', 0)", "count_last(s, 1, '==', null)", "count_last(s, 3, '>=', a)"],
+    "lookup": ["lookup(tb, t)", "lookup(tc, c)", "lookup(ti, a)"],
 }
 
 
