@@ -9,6 +9,7 @@ already computed, so asking for them never changes a result.
 
 from __future__ import annotations
 
+import bisect
 import datetime as _dt
 import hashlib
 import itertools
@@ -22,6 +23,7 @@ from typing import Any
 import orjson
 
 from ..diagnostics import Diagnostic, InputError
+from ..language.expressions import Table
 from ..policy.catalogue import allowed_values, param_problem
 from ..policy.compiler import CompiledPolicy
 from ..policy.scopes import ScopedPart
@@ -292,6 +294,7 @@ class Decider:
         self._messages = [_Message({"zh": w.message["zh"], "en": w.message["en"]}) for w in policy.warnings]
         self._reasons = {a.id: _Message({"zh": a.reason["zh"], "en": a.reason["en"]}) for a in policy.actions}
         self._trace_builder: Any = None
+        self._lookups = _table_readers(policy)
         self._evidence = [tuple(dict.fromkeys((*w.expr.refs, *w.evidence))) for w in policy.warnings]
         self._warning_ids = tuple(w.id for w in policy.warnings)
         self._dated = _dated_names(policy)
@@ -427,6 +430,8 @@ class Decider:
             "suppressed_actions": suppressed,
             "undetermined": undetermined,
         }
+        if self._lookups:
+            record["lookups"] = self._cells(environment())
         if trace:
             points = [f["points"] for f in factors]
             record["trace"] = self._trace(inputs, params, metrics, day, score, grade.id, points, floors, warnings,
@@ -554,6 +559,24 @@ class Decider:
         return item
 
     # ------------------------------------------------------------- evidence
+    def _cells(self, env: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Each table cell the decision read: the table, its key values, the cell and the rules that read it.
+
+        A lookup's arguments are the table's declared keys (the checker holds it to that), so the
+        cell follows from the inputs and metrics alone, whichever evaluator decided. An
+        interpolated cell also names the points it lies between (one point where it is clamped).
+        """
+        out = []
+        for table, rules in self._lookups:
+            keys = {k: _jsonable(env.get(k)) for k in table.keys}
+            cell: dict[str, Any] = {"table": table.name, "keys": keys,
+                                    "value": table.cell(*(env.get(k) for k in table.keys))}
+            if table.interpolate:
+                cell["points"] = _points(table, env.get(table.keys[0]))
+            cell["read_by"] = rules
+            out.append(cell)
+        return out
+
     def _null_reason(self, name: str, env: Mapping[str, Any], depth: int = 0) -> str:
         """Why a metric has no value, traced to the missing inputs where there are some."""
         spec = self.policy.metrics[self._metric_index[name]]
@@ -613,6 +636,34 @@ class Decider:
             self._trace_builder = _build_tracer(self.policy, self._dated)
         return self._trace_builder(inputs, params, metrics, day, score, grade, points, floors, warnings, actions,
                                    _jsonable)
+
+
+def _table_readers(policy: CompiledPolicy) -> list[tuple[Table, list[str]]]:
+    """The tables some rule looks up, in the policy's order, each with the rules (metrics first) that do."""
+    readers: dict[str, list[str]] = {}
+    rules = [*((m.name, m.expr) for m in policy.metrics), *((f.id, f.expr) for f in policy.factors),
+             *((r.id, r.expr) for r in policy.floors), *((w.id, w.expr) for w in policy.warnings),
+             *((a.id, e) for a in policy.actions
+               for e in (a.expr, *a.param_exprs.values(), *((a.restructuring.expr,) if a.restructuring else ())))]
+    for rule, expr in rules:
+        for name in expr.tables:
+            ids = readers.setdefault(name, [])
+            if rule not in ids:
+                ids.append(rule)
+    return [(t, readers[n]) for n, t in policy.tables.items() if n in readers]
+
+
+def _points(table: Table, x: Any) -> list[list[float]]:
+    """The points an interpolated cell lies between: two, or the end point it is clamped to (none for null)."""
+    if x is None:
+        return []
+    xs, ys = table.xs, table.ys
+    if x <= xs[0]:
+        return [[xs[0], ys[0]]]
+    if x >= xs[-1]:
+        return [[xs[-1], ys[-1]]]
+    j = bisect.bisect_right(xs, x) - 1
+    return [[xs[j], ys[j]], [xs[j + 1], ys[j + 1]]]
 
 
 _PLAIN = frozenset({float, int, bool, str, type(None)})

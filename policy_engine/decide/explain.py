@@ -60,6 +60,10 @@ _T = {
                      "en": "Undetermined rules (missing data, not fired):"},
     "undetermined_item": {"zh": "  - {kind} {rule}：缺少 {missing}", "en": "  - {kind} {rule}: missing {missing}"},
     "undefined": {"zh": "无法计算的指标：", "en": "Metrics without a value:"},
+    "lookups": {"zh": "查表取值（表、键值、取得的值、使用它的规则）：",
+                "en": "Table cells read (table, key values, the value, the rules that read it):"},
+    "between": {"zh": "在 {points} 之间插值", "en": "interpolated between {points}"},
+    "clamped": {"zh": "超出表的范围，取端点 {points}", "en": "outside the table, its end point {points}"},
     "trace": {"zh": "求值轨迹（每条规则、其表达式、读取的数值与结果）：",
               "en": "Trace (every rule evaluated: its expression, the values it read, its result):"},
     # a batch record read back with only the input's hash: its facts, no reasons
@@ -229,6 +233,23 @@ def _undefined_metrics(page: _Page) -> list[str]:
     return lines
 
 
+def _lookups(page: _Page) -> list[str]:
+    """Where a threshold came from: each table cell the decision read (a policy with tables only)."""
+    cells = page.record.get("lookups")
+    if not cells:
+        return []
+    lines = [page.words["lookups"]]
+    for c in cells:
+        keys = ", ".join(f"{k}={_trace_value(v)}" for k, v in c["keys"].items())
+        line = f"  {c['table']}[{keys}] = {_trace_value(c['value'])}"
+        points = c.get("points")
+        if points:
+            shown = " / ".join(f"({_trace_value(x)}: {_trace_value(y)})" for x, y in points)
+            line += " (" + page.words["between" if len(points) == 2 else "clamped"].format(points=shown) + ")"
+        lines.append(f"{line} <- {', '.join(c['read_by'])}")
+    return lines
+
+
 def _warnings(page: _Page) -> list[str]:
     warnings = page.record["warnings"]
     severity = _SEVERITY[page.lang]
@@ -315,9 +336,9 @@ def _trace(page: _Page) -> list[str]:
 # to say). The blank lines are sections of their own: the grade, figures, warnings and actions blocks are always
 # separated, the undetermined and trace blocks bring their own blank line only when they are shown.
 def _figures(page: _Page) -> list[str]:
-    """Key figures and metrics without a value, as one block: a policy with neither gets no block
-    (not an empty line between the grade and the warnings)."""
-    lines = _key_figures(page) + _undefined_metrics(page)
+    """Key figures, metrics without a value and the table cells read, as one block: a policy with
+    none of them gets no block (not an empty line between the grade and the warnings)."""
+    lines = _key_figures(page) + _undefined_metrics(page) + _lookups(page)
     return [*lines, ""] if lines else []
 
 
