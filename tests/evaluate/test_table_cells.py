@@ -21,7 +21,12 @@ TABLES = """\
   lgd_by_ltv:
     table: {key: ltv, interpolate: linear, values: {0.5: 0.2, 0.8: 0.35, 1.0: 0.45}}
   watch_by_band:
-    table: {keys: [band, industry], values: {A: {manufacturing: false, trade: false}, B: {manufacturing: false, trade: true}, C: {manufacturing: true, trade: true}}}
+    table:
+      keys: [band, industry]
+      values:
+        A: {manufacturing: false, trade: false}
+        B: {manufacturing: false, trade: true}
+        C: {manufacturing: true, trade: true}
 """
 METRICS = """\
   expected_loss: {expr: "lookup(pd_by_rating, rating) * lookup(lgd_by_ltv, ltv)", informational: true}
