@@ -28,8 +28,10 @@ from ..policy.compiler import (
     WarningSpec,
     compile_document,
 )
+from ..language.expressions import Table
 from ..policy.loader import decode_policy_bytes, load_yaml_file, load_yaml_text
 from ..policy.modules import MODULE_FILE, ModuleSource, ModuleText
+from ..policy.table_parameters import show_key
 
 
 @dataclass(frozen=True)
@@ -433,14 +435,69 @@ def _import_changes(old: CompiledPolicy, new: CompiledPolicy) -> list[Change]:
 
 
 def _parameter_changes(old: CompiledPolicy, new: CompiledPolicy) -> list[Change]:
-    """Parameters by name (sorted); a parameter in both is compared segment by segment, 'default' first."""
+    """Parameters by name (sorted); a parameter in both is compared segment by segment, 'default' first.
+
+    A table parameter is compared cell by cell (``pd_by_rating[3]: 0.004 -> 0.005``), after its keys.
+    """
     out: list[Change] = []
-    for name in sorted(set(old.parameters) | set(new.parameters)):
+    names = set(old.parameters) | set(new.parameters) | set(old.tables) | set(new.tables)
+    for name in sorted(names):
         a, b = old.parameters.get(name), new.parameters.get(name)
-        if a is None or b is None:
-            out.append(_parameter_added_or_removed(name, a, b))
-        else:
+        ta, tb = old.tables.get(name), new.tables.get(name)
+        if ta is not None and tb is not None:
+            out += _table_changes(name, ta, tb)
+            continue
+        if a is None and ta is not None:
+            out.append(_table_added_or_removed(ta, "removed"))
+        elif a is not None and b is None:
+            out.append(_parameter_added_or_removed(name, a, None))
+        if b is None and tb is not None:
+            out.append(_table_added_or_removed(tb, "added"))
+        elif b is not None and a is None:
+            out.append(_parameter_added_or_removed(name, None, b))
+        elif a is not None and b is not None:
             out += _segment_changes(name, a, b)
+    return out
+
+
+def _cell(v: Any) -> str:
+    """A cell as written in the policy: 2 for the number 2.0 the table holds."""
+    return show_key(v) if isinstance(v, float) else show(v)
+
+
+def _cell_name(table: Table, key: Any) -> str:
+    parts = key if len(table.keys) > 1 else (key,)
+    return f"{table.name}[{', '.join(show_key(k) for k in parts)}]"
+
+
+def _table_text(table: Table) -> str:
+    how = "interpolated over" if table.interpolate else "by"
+    cells = ", ".join(f"{_cell_name(table, k).removeprefix(table.name)}={_cell(v)}" for k, v in table.cells.items())
+    return f"table {how} {', '.join(table.keys)}: {cells}"
+
+
+def _table_added_or_removed(table: Table, kind: str) -> Change:
+    values = {_cell_name(table, k): v for k, v in table.cells.items()}
+    return Change("parameter", table.name, kind, f"{kind}: {_table_text(table)}", "table",
+                  values if kind == "removed" else None, values if kind == "added" else None)
+
+
+def _table_changes(name: str, a: Table, b: Table) -> list[Change]:
+    """Keys and interpolation first, then each cell whose value changed, was added or was removed."""
+    out = []
+    if a.keys != b.keys:
+        out.append(Change("parameter", name, "changed", f"keys {', '.join(a.keys)} -> {', '.join(b.keys)}", "keys",
+                          list(a.keys), list(b.keys)))
+    if a.interpolate != b.interpolate:
+        how = {True: "linear", False: "none"}
+        out.append(Change("parameter", name, "changed", f"interpolate {how[a.interpolate]} -> {how[b.interpolate]}",
+                          "interpolate", how[a.interpolate], how[b.interpolate]))
+    for key in dict.fromkeys([*a.cells, *b.cells]):
+        old, new = a.cells.get(key), b.cells.get(key)
+        if old != new or (key in a.cells) != (key in b.cells):
+            kind = "added" if key not in a.cells else "removed" if key not in b.cells else "changed"
+            out.append(Change("parameter", _cell_name(b if key in b.cells else a, key), kind,
+                              f"{_cell(old)} -> {_cell(new)}", "value", old, new))
     return out
 
 

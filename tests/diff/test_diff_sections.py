@@ -18,7 +18,8 @@ from ..conftest import CURRENT, DATA
 
 CASES: list[dict[str, Any]] = yaml.safe_load((DATA / "diff_cases.yaml").read_text(encoding="utf-8"))["cases"]
 BASES = {"reference": CURRENT.read_text(encoding="utf-8"),
-         "mini": (DATA / "mini-policy.yaml").read_text(encoding="utf-8")}
+         "mini": (DATA / "mini-policy.yaml").read_text(encoding="utf-8"),
+         "tables": (DATA / "table-policy.yaml").read_text(encoding="utf-8")}
 READING_ORDER = ("metadata", "input", "parameter", "metric", "factor", "score-band", "scale", "floor", "warning",
                  "action")
 
