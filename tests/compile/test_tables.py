@@ -112,3 +112,16 @@ def test_the_unused_parameter_lint_sees_lookups() -> None:
     table = "{key: band, values: {A: 0.1, B: 0.2, C: 0.35}}"
     assert not unused({"table": table, "expr": "lookup(t, band)"})
     assert unused({"table": table})
+
+
+@pytest.mark.parametrize(("edit", "code", "path"), [
+    ('message: {zh: "比率{ratio_al:.2f}", en: "ratio {ratio_al:.2f}"}',
+     'message: {zh: "比率{ratio_al:.2f}", en: "ratio {t}"}', "warnings[0].message.en"),
+    ("category: liquidity\n", "category: liquidity\n    evidence: [t]\n", "warnings[0].evidence[0]"),
+])
+def test_a_table_is_no_placeholder_or_evidence(edit: str, code: str, path: str) -> None:
+    text = plant({"table": "{key: band, values: {A: 0.1, B: 0.2, C: 0.35}}"}).replace(edit, code, 1)
+    diags, policy = check_document(load_yaml_text(text, "policy.yaml"))
+    assert policy is None
+    assert [(d.code, d.path) for d in diags if d.severity == "error"] == [
+        ("bad-template" if "message" in path else "type-mismatch", path)]
