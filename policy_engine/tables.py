@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from . import expressions as ex
@@ -24,11 +25,17 @@ _WHOLE = re.compile(r"^[-+]?\d+$")
 _BOOLS = {"True": True, "true": True, "False": False, "false": False}
 
 
+@dataclass(frozen=True)
 class _Key:
-    """One key of a table: its name, where it is written, the kind of its values and their domain."""
+    """One key of a table: its name, the kind of its values and their domain.
 
-    def __init__(self, name: str, path: tuple[str | int, ...], kind: str, domain: tuple[Any, ...] | None):
-        self.name, self.path, self.kind, self.domain = name, path, kind, domain
+    ``kind`` is how a cell key written in YAML (always text there) is read: string, bool, integer
+    or number; ``domain`` every value the key can take (None: any number, interpolated).
+    """
+
+    name: str
+    kind: str
+    domain: tuple[Any, ...] | None
 
 
 def show_key(v: Any) -> str:
@@ -47,7 +54,7 @@ def _key_domain(name: str, path: tuple[str | int, ...], inputs: Mapping[str, Map
     if inp is None:
         if name in metrics:
             if interpolate:
-                return _Key(name, path, "number", None)
+                return _Key(name, "number", None)
             report("lookup-key-unbounded", f"table key '{name}' is a metric: a metric declares no values it can take, "
                    "so no table can be proven to cover it", path,
                    "add interpolate: linear for a numeric metric, or key the table by an input")
@@ -63,26 +70,26 @@ def _key_domain(name: str, path: tuple[str | int, ...], inputs: Mapping[str, Map
         return None
     if interpolate:
         if t in ("number", "integer"):
-            return _Key(name, path, "number", None)
+            return _Key(name, "number", None)
         report("lookup-key-type", f"table key '{name}' is a {t} input; only a number can be interpolated", path,
                "remove interpolate to look the value up exactly")
         return None
     if t == "string":
         if inp.get("enum"):
-            return _Key(name, path, "string", tuple(inp["enum"]))
+            return _Key(name, "string", tuple(inp["enum"]))
         report("lookup-key-unbounded", f"table key '{name}' is a string input without an enum: the values it can "
                "take are not declared, so no table can be proven to cover it", path,
                f"declare enum: [...] on input '{name}'")
         return None
     if t == "grade":
-        return _Key(name, path, "string", tuple(grades))
+        return _Key(name, "string", tuple(grades))
     if t == "boolean":
-        return _Key(name, path, "bool", (True, False))
+        return _Key(name, "bool", (True, False))
     lo, hi = inp.get("min"), inp.get("max")
     if t == "integer" and isinstance(lo, int | float) and isinstance(hi, int | float):
         first, last = math.ceil(lo), math.floor(hi)
         if last - first + 1 <= ex.MAX_TABLE_CELLS:
-            return _Key(name, path, "integer", tuple(float(k) for k in range(first, last + 1)))
+            return _Key(name, "integer", tuple(float(k) for k in range(first, last + 1)))
         report("lookup-key-unbounded", f"table key '{name}' takes {last - first + 1} whole numbers "
                f"({show_key(lo)} to {show_key(hi)}); a table holds at most {ex.MAX_TABLE_CELLS} cells", path,
                "narrow the input's min and max, or interpolate")
