@@ -37,10 +37,10 @@ from ..language import expressions as ex
 from . import bounds
 from . import scopes as sc
 from .cache import known_schema_valid, remember_schema_valid
-from .catalogue import CATALOGUE, ActionType, Param, allowed_values, params_check, policy_catalogue
+from .catalogue import CATALOGUE, ActionType, Param, allowed_values, param_problem, params_check, policy_catalogue
 from .loader import Document, PathKey, format_path
 from .modules import Definition, ModuleResult, ModuleSource, ModuleText, bundle_text, imports_pass, local_definitions
-from .tables import build_table
+from .table_parameters import build_table, show_key
 from .validate import SchemaValidPart, schema_errors
 
 BUILTIN_SYMBOLS = {
@@ -1167,6 +1167,7 @@ def _action(c: _Compiler, a: Mapping[str, Any], path: PathKey) -> None:
             computed[pname] = pce
             if spec is not None and pce.type != ex.UNKNOWN:
                 _computed_param_bounds(c, a, pname, spec, pce, (*path, "params", pname, "expr"))
+                _table_param_cells(c, a, pname, spec, pce)
     rs = None
     if a.get("restructuring"):
         r = a["restructuring"]
@@ -1208,6 +1209,29 @@ def _computed_param_bounds(c: _Compiler, a: Mapping[str, Any], pname: str, spec:
               f"{a['action']} takes {allowed_values(spec)} for '{pname}'; clamp it, e.g. min(max(..., {spec.min:g}), "
               f"{spec.max:g})" if spec.min is not None and spec.max is not None else None,
               rule=a["id"], column_offset=bounds.column(pce, arm))
+
+
+def _table_param_cells(c: _Compiler, a: Mapping[str, Any], pname: str, spec: Param,
+                       pce: ex.CheckedExpression) -> None:
+    """A computed parameter that is a table's cell: every cell must be a value the catalogue allows.
+
+    Coverage makes every cell reachable, so a refused cell (981 months, 9.5 months) would leave the
+    action undetermined for every client whose keys pick it; it is reported at the cell itself.
+    """
+    for arm in bounds.arms(pce.tree):
+        looked_up = isinstance(arm, ast.Call) and getattr(arm.func, "id", None) == "lookup"
+        table = c.tables.get(getattr(arm.args[0], "id", "")) if looked_up else None  # type: ignore[attr-defined]
+        if table is None or table.interpolate:
+            continue  # an interpolated value lies between cells: left to the decision
+        for key, value in table.cells.items():
+            problem = param_problem(spec, value)
+            if problem is not None:
+                keys = key if len(table.keys) > 1 else (key,)
+                c.err("action-param-out-of-range",
+                      f"table '{table.name}' cell [{', '.join(show_key(k) for k in keys)}] is parameter '{pname}' of "
+                      f"action '{a['id']}' and {problem}; every client it is looked up for would leave the action "
+                      "undetermined", ("parameters", table.name, "table", "values", *(show_key(k) for k in keys)),
+                      f"{a['action']} takes {allowed_values(spec)} for '{pname}'", rule=a["id"])
 
 
 def _cross_checks(c: _Compiler) -> None:

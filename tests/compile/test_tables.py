@@ -37,7 +37,13 @@ def plant(case: dict[str, Any]) -> str:
     metrics = '  ok_metric: {expr: "coalesce(flag, False)", informational: true}\n'
     if "expr" in case:
         metrics += f"  tv: {{expr: {json.dumps(case['expr'])}, informational: true}}\n"
-    return text.replace("metrics:\n", "metrics:\n" + metrics, 1)
+    text = text.replace("metrics:\n", "metrics:\n" + metrics, 1)
+    if "action_months" in case:  # the table as an action's computed parameter
+        text += (f"  - id: extend\n    action: extend_term\n    when: dpd > 30\n"
+                 f"    params: {{months: {{expr: {json.dumps(case['action_months'])}}}}}\n    priority: 2\n"
+                 "    reason: {zh: 展期, en: Extend}\n"
+                 "    restructuring: {when: dpd > 30, floor: bad, source: test, note: {zh: 重组, en: Restructured}}\n")
+    return text
 
 
 def _points_at(text: str, line: int | None, column: int | None, what: str) -> bool:
