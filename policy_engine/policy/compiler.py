@@ -807,7 +807,7 @@ def _parameters(c: _Compiler) -> None:
 
 
 def _table_symbol(c: _Compiler, name: str, spec: Mapping[str, Any]) -> ex.Symbol:
-    """A table parameter (see :mod:`policy_engine.tables`); a broken one still declares its keys.
+    """A table parameter (see :mod:`policy_engine.policy.table_parameters`); a broken one still declares its keys.
 
     Its keys name inputs, declared by the pass before, or metrics, declared by name only (an
     interpolated table keyed by a metric; the lookup checks the metric is a number).

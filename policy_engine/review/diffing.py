@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..diagnostics import Diagnostic, UsageError
+from ..language.expressions import Table
 from ..policy.compiler import (
     ActionSpec,
     Band,
@@ -28,7 +29,6 @@ from ..policy.compiler import (
     WarningSpec,
     compile_document,
 )
-from ..language.expressions import Table
 from ..policy.loader import decode_policy_bytes, load_yaml_file, load_yaml_text
 from ..policy.modules import MODULE_FILE, ModuleSource, ModuleText
 from ..policy.table_parameters import show_key

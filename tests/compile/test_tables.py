@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import yaml
 
-from policy_engine.compiler import CompiledPolicy, check_document
-from policy_engine.evaluate import Decider
-from policy_engine.loader import load_yaml_text
-from policy_engine.vector import columns_from_records, dates_to_days, evaluate_columns
+from policy_engine.decide.evaluate import Decider
+from policy_engine.policy.compiler import CompiledPolicy, check_document
+from policy_engine.policy.loader import load_yaml_text
+from policy_engine.portfolio.vector import columns_from_records, dates_to_days, evaluate_columns
 
 from ..conftest import DATA
 
@@ -107,7 +107,7 @@ def test_a_table_is_no_runtime_parameter() -> None:
 
 
 def test_the_unused_parameter_lint_sees_lookups() -> None:
-    from policy_engine.lint import lint
+    from policy_engine.policy.lint import lint
 
     def unused(case: dict[str, Any]) -> bool:
         doc = load_yaml_text(plant(case), "policy.yaml")

@@ -6,11 +6,11 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from policy_engine.compiler import CompiledPolicy, check_document
-from policy_engine.evaluate import Decider
-from policy_engine.explain import explain
-from policy_engine.loader import load_yaml_text
-from policy_engine.schemas import load_schema
+from policy_engine.decide.evaluate import Decider
+from policy_engine.decide.explain import explain
+from policy_engine.policy.compiler import CompiledPolicy, check_document
+from policy_engine.policy.loader import load_yaml_text
+from policy_engine.policy.schemas import load_schema
 
 from ..compile.test_tables import BASE, INPUTS
 

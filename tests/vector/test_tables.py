@@ -8,8 +8,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policy_engine import expressions as ex
-from policy_engine.vector import Col, VectorEval
+from policy_engine.language import expressions as ex
+from policy_engine.portfolio.vector import Col, VectorEval
 
 NUMBERS = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_subnormal=False)
 

@@ -1,4 +1,4 @@
-"""Table parameters: a policy's ``table:`` blocks, checked into :class:`~policy_engine.expressions.Table`.
+"""Table parameters: a policy's ``table:`` blocks, checked into :class:`~policy_engine.language.expressions.Table`.
 
 A table is keyed by one or two names the policy declares (an input, or for an interpolated table a
 numeric input or metric). What a lookup may meet is what that key can take: the enum of a string
@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import expressions as ex
-from .diagnostics import did_you_mean
+from ..diagnostics import did_you_mean
+from ..language import expressions as ex
 
 Report = Callable[..., None]  # (code, message, path, hint=None, severity="error")
 
@@ -191,7 +191,7 @@ def _interpolated(name: str, key: _Key, values: Mapping[str, Any], vpath: tuple[
 
 def build_table(name: str, spec: Mapping[str, Any], inputs: Mapping[str, Mapping[str, Any]], metrics: Sequence[str],
                 grades: Sequence[str], report: Report) -> ex.Table | None:
-    """Check one ``table:`` block and build its :class:`~policy_engine.expressions.Table`, or None after reporting."""
+    """Check one ``table:`` block and build its :class:`~policy_engine.language.expressions.Table` (None: reported)."""
     path: tuple[str | int, ...] = ("parameters", name, "table")
     interpolate = spec.get("interpolate") == "linear"
     names = [spec["key"]] if "key" in spec else list(spec["keys"])
