@@ -96,6 +96,6 @@ def test_each_operand_is_evaluated_once_in_null_guards() -> None:
 
 def test_function_catalogue_is_consistent_with_the_runtime() -> None:
     for name in ex.FUNCTIONS:
-        if name in ("date", "grade_rank", "grade_at_least", "fired", "is_null"):
+        if name in ("date", "grade_rank", "grade_at_least", "fired", "is_null", "lookup"):  # inline row code
             continue
         assert name in ex.RUNTIME, name

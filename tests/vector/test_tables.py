@@ -84,7 +84,10 @@ def test_two_key_cells_agree_on_both_paths(cells: dict[tuple[str, int], Any], ro
 
 
 def test_the_vector_form_reads_a_constant_key() -> None:
+    # A key column that is one value for every row (a 0-d array, as a literal or a parameter is).
     table = ex.Table("t", ("k",), ex.NUMBER, {"x": 1.0, "y": 2.0})
-    ve = VectorEval(3, {}, ())
-    col = ve._lookup(table, [Col(np.asarray("y", dtype=object), np.asarray(True))])
+    symbols = {"k": ex.Symbol("k", "input", ex.STRING, False),
+               "t": ex.Symbol("t", "param", ex.TABLE, False, table=table)}
+    checked = ex.check_expression("lookup(t, k)", ex.Scope(symbols, "metric", ()))
+    col = VectorEval(3, {"k": Col(np.asarray("y", dtype=object), np.asarray(True))}, ()).eval(checked)
     assert col.data.tolist() == [2.0, 2.0, 2.0] and col.valid.tolist() == [True] * 3
