@@ -611,6 +611,9 @@ def _check_lookup(c: Checker, fn: Function, node: ast.Call, args: Args) -> tuple
     first = node.args[0]
     sym = c.scope.symbols.get(first.id) if isinstance(first, ast.Name) else None
     table: Table | None = getattr(sym, "table", None)
+    left_out = getattr(sym, "type", None) == UNKNOWN or (sym is None and c.scope.open_names)
+    if isinstance(first, ast.Name) and left_out:
+        return UNKNOWN, True  # a table a schema error left out: its lookups are no further error
     if table is None:
         tables = [n for n, s in c.scope.symbols.items() if getattr(s, "table", None) is not None]
         hint = (did_you_mean(first.id, tables) if isinstance(first, ast.Name) else None) or (
@@ -624,7 +627,7 @@ def _check_lookup(c: Checker, fn: Function, node: ast.Call, args: Args) -> tuple
             raise c.fail("lookup-wrong-key", f"argument {i + 2} of lookup() must be '{key}', the key table "
                          f"'{table.name}' declares", arg,
                          f"write {call}; to look up another value, declare a table keyed by it")
-        if table.interpolate and args[i + 1][0] != NUMBER:
+        if table.interpolate and args[i + 1][0] not in (NUMBER, UNKNOWN):
             raise c.fail("type-mismatch", f"table '{table.name}' interpolates: its key must be a number, "
                          f"'{key}' is a {args[i + 1][0]}", arg)
     c.tables[table.name] = table

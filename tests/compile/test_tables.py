@@ -80,7 +80,10 @@ def test_table_case(case: dict[str, Any]) -> None:
     diags, policy = check_document(load_yaml_text(text, "policy.yaml"))
     if "error" in case:
         assert policy is None
-        _located(text, [d for d in diags if d.severity == "error"], case["error"], case)
+        errors = [d for d in diags if d.severity == "error"]
+        _located(text, errors, case["error"], case)
+        if case.get("only"):
+            assert len(errors) == 1, [d.render() for d in errors]
         return
     assert policy is not None, [d.render() for d in diags]
     warnings = [d for d in diags if d.severity == "warning"]
