@@ -294,7 +294,8 @@ class Decider:
         self._messages = [_Message({"zh": w.message["zh"], "en": w.message["en"]}) for w in policy.warnings]
         self._reasons = {a.id: _Message({"zh": a.reason["zh"], "en": a.reason["en"]}) for a in policy.actions}
         self._trace_builder: Any = None
-        self._lookups = _table_readers(policy)
+        # Cells keyed by the debtor's own names; one keyed by an exposure's input is read once per exposure.
+        self._lookups = [(t, rules) for t, rules in _table_readers(policy) if set(t.keys) <= set(self._names)]
         self._evidence = [tuple(dict.fromkeys((*w.expr.refs, *w.evidence))) for w in policy.warnings]
         self._warning_ids = tuple(w.id for w in policy.warnings)
         self._dated = _dated_names(policy)

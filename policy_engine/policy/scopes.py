@@ -145,6 +145,7 @@ def generate_graded(part: ScopedPart, names: Mapping[str, str], input_count: int
         module = ast.Module(body=[fn], type_ignores=[])
         ex.locate(module)
         namespace = ex.runtime_namespace(grades)
+        namespace.update(gen.table_globals())  # the table parameters its lookups read
         exec(compile(module, "<policy scopes>", "exec"), namespace)  # built from checked nodes only
         modules.append(module)
         return namespace[fname]  # type: ignore[no-any-return]

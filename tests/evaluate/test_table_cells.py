@@ -91,3 +91,26 @@ def test_a_policy_without_tables_has_no_lookups_in_its_record() -> None:
     _, policy = check_document(load_yaml_text((DATA / "mini-policy.yaml").read_text("utf-8"), "mini.yaml"))
     assert policy is not None
     assert "lookups" not in Decider(policy).decide(_client())
+
+
+def test_a_table_keyed_by_an_exposure_input_is_read_per_exposure() -> None:
+    import json
+
+    from ..conftest import DATA
+
+    text = (DATA / "scopes" / "policy-multi-exposure.yaml").read_text("utf-8")
+    band = "  band: {scope: exposure, from: band, type: string, required: true, enum: [A, B]}\n"
+    table = "  lgd_by_band: {table: {key: band, values: {A: 0.2, B: 0.45}}}\n"
+    text = text.replace("  dpd: {scope: exposure,", band + "  dpd: {scope: exposure,", 1)
+    text = text.replace("  contagion_share: {value: 0.1}\n", "  contagion_share: {value: 0.1}\n" + table)
+    text = text.replace("expr: \"balance * (0.5 if grade_at_least('substandard') else 0.01)\"",
+                        "expr: \"balance * lookup(lgd_by_band, band)\"")
+    diags, policy = check_document(load_yaml_text(text, "policy.yaml"))
+    assert policy is not None, [d.render() for d in diags]
+    client = json.loads((DATA / "scopes" / "clients" / "three-exposures.json").read_text("utf-8"))
+    for i, exposure in enumerate(client["exposures"]):
+        exposure["band"] = "AB"[i % 2]
+    record = Decider(policy).decide(client)
+    assert [e["metrics"]["expected_loss"] for e in record["exposures"]] == [
+        e["balance"] * (0.2 if e["band"] == "A" else 0.45) for e in client["exposures"]]
+    assert "lookups" not in record  # the debtor's cells only; an exposure's are not listed yet
