@@ -31,6 +31,7 @@ class Example:
     active: str
     draft: str
     changed_by: str  # the rule that decides every client the draft moves
+    total: str  # an amount after classification whose portfolio total the draft changes
 
     @property
     def folder(self) -> Path:
@@ -45,8 +46,8 @@ class Example:
         return self.folder / "samples" / "portfolio.jsonl"
 
 
-WATCH = Example("early-warning-watch-list", "1.0.0", "1.1.0", "litigation_material")
-COVENANT = Example("pf-covenant-monitor", "1.0.0", "1.1.0", "dscr_lock_up")
+WATCH = Example("early-warning-watch-list", "1.0.0", "1.1.0", "litigation_material", "exposure_on_watch")
+COVENANT = Example("pf-covenant-monitor", "1.0.0", "1.1.0", "dscr_lock_up", "trapped_cash")
 ALL = [WATCH, COVENANT]
 IDS = [e.id for e in ALL]
 
@@ -158,7 +159,7 @@ def test_batch_decides_the_whole_portfolio_as_decide_does(example: Example, tmp_
 @pytest.mark.parametrize("example", ALL, ids=IDS)
 def test_impact_of_the_draft_moves_only_the_clients_its_change_reaches(example: Example) -> None:
     r = cli("impact", f"{example.id}@{example.active}", f"{example.id}@{example.draft}",
-            "--portfolio", str(example.portfolio), "--format", "json")
+            "--portfolio", str(example.portfolio), "--total", example.total, "--format", "json")
     assert r.exit_code == 0, r.stderr
     report = json.loads(r.stdout)
     assert report["summary"]["rejected"] == 0
@@ -170,6 +171,17 @@ def test_impact_of_the_draft_moves_only_the_clients_its_change_reaches(example: 
         assert client["decided_by"][1] == example.changed_by, client
     for client in changed:  # the rule's own warning comes and goes with it; nothing else moves
         assert client["warnings_added"] in ([], [example.changed_by]) and client["warnings_removed"] == [], client
+    # the total of the amount that depends on the grade moves by what the row evaluator gives the moved clients
+    clients = {c["client_id"]: c for c in map(json.loads, example.portfolio.read_text(encoding="utf-8").splitlines())}
+    old, new = (pe.Decider(pe.load_policy(example.folder / f"policy-{version}.yaml"))
+                for version in (example.active, example.draft))
+    expected = sum(new.decide(clients[c["client_id"]])["metrics"][example.total]
+                   - old.decide(clients[c["client_id"]])["metrics"][example.total] for c in moved)
+    total = report["totals"][example.total]
+    assert total["all"]["old"]["nulls"] == total["all"]["new"]["nulls"] == 0
+    assert math.isclose(total["all"]["change"], expected) and expected > 0
+    moved_segments = {c["segment"] for c in moved}
+    assert {k for k, v in total["by_segment"].items() if v["change"] != 0} == moved_segments
     r = cli("impact", f"{example.id}@{example.active}", f"{example.id}@{example.draft}",
             "--portfolio", str(example.portfolio), "--format", "markdown", "--lang", "zh")
     assert r.exit_code == 0 and not FOREIGN_IN_IMPACT.search(r.stdout), r.stdout
