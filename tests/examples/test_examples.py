@@ -46,7 +46,7 @@ class Example:
         return self.folder / "samples" / "portfolio.jsonl"
 
 
-WATCH = Example("early-warning-watch-list", "1.0.0", "1.1.0", "litigation_material", "exposure_on_watch")
+WATCH = Example("early-warning-watch-list", "1.0.0", "1.1.0", "litigation_material", "exposure_under_action")
 COVENANT = Example("pf-covenant-monitor", "1.0.0", "1.1.0", "dscr_lock_up", "trapped_cash")
 ALL = [WATCH, COVENANT]
 IDS = [e.id for e in ALL]
