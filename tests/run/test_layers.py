@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from ..house.test_layers import imports
+from ..house.test_layers import cycles, imports
 
 PACKAGE = Path(__file__).resolve().parents[2] / "policy_engine"
 
@@ -24,37 +24,8 @@ def _name(module: str) -> str:
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[set[str]]:
-    """The groups of modules that import each other, directly or round a loop (Tarjan's components)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    found: list[set[str]] = []
-
-    def visit(v: str) -> None:
-        index[v] = low[v] = len(index)
-        stack.append(v)
-        for w in sorted(graph.get(v, ())):
-            if w not in graph:
-                continue
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            group = set()
-            while True:
-                w = stack.pop()
-                group.add(w)
-                if w == v:
-                    break
-            if len(group) > 1:
-                found.append(group)
-
-    for v in sorted(graph):
-        if v not in index:
-            visit(v)
-    return found
+    """The import loops among the package's modules (the house test's finder; lazy imports count here)."""
+    return [set(group) for group in cycles(graph)]
 
 
 # The run layer and what it stands on: none of them may sit in an import loop.
