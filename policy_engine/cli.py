@@ -539,7 +539,7 @@ def test_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, only:
             if show_coverage:
                 for r in c.rules:
                     if not r.covered:
-                        click.echo(f"  {r.place}: {r.status} {r.kind} {r.rule}: {r.missing}", err=True)
+                        click.echo(f"  {r.place}: {r.status} {r.name}: {r.missing}", err=True)
     if run.diagnostics and not run.usage_only:
         sys.exit(EXIT_POLICY)
     if run.diagnostics:  # nothing was selected to run (no test files, -k matched nothing)

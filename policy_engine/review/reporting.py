@@ -79,7 +79,7 @@ def _junit_coverage(suites: ET.Element, policy: str, cov: Any, min_coverage: flo
                         ("coverage.rules", str(len(cov.rules)))):
         ET.SubElement(props, "property", name=name, value=value)
     for r in cov.rules:
-        case = ET.SubElement(suite, "testcase", classname=f"coverage.{policy}", name=f"{r.kind} {r.rule}",
+        case = ET.SubElement(suite, "testcase", classname=f"coverage.{policy}", name=r.name,
                              file=r.file or "", line=str(r.line or 0))
         if not r.covered:
             text = f"{r.place}: {r.status}: {r.missing}"

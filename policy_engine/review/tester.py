@@ -31,8 +31,8 @@ class CaseResult:
     policy: str
     line: int | None
     failures: list[str] = field(default_factory=list)
-    outcomes: dict[tuple[str, str], bool] = field(default_factory=dict, repr=False)  # (kind, rule) -> fired
-    asserted: dict[tuple[str, str], bool] = field(default_factory=dict, repr=False)  # what an expectation pinned
+    outcomes: dict[Outcome, bool] = field(default_factory=dict, repr=False)  # (kind, rule) -> fired
+    asserted: dict[Outcome, bool] = field(default_factory=dict, repr=False)  # what an expectation pinned
 
     @property
     def passed(self) -> bool:
@@ -125,7 +125,9 @@ def _num_eq(want: Any, got: Any) -> bool:
 # which rule outcomes it pins for coverage. Adding an expectation kind is one entry here and its
 # key in schemas/policy-tests.schema.json.
 
-Outcome = tuple[str, str]  # (kind, rule), as in rule_outcomes
+# (kind, rule) for a debtor's rule, (kind, rule, exposure id) for a graded scope's (an exposure's), as in
+# rule_outcomes: an exposure rule fires or not per exposure, and an expectation pins it per exposure.
+Outcome = tuple[str, ...]
 Pins = Iterator[tuple[Outcome, bool]]
 
 
@@ -278,6 +280,47 @@ def _expect_exposures(want: Any, record: Mapping[str, Any]) -> list[str]:
     return f
 
 
+def _pin_exposures(want: Any, policy: CompiledPolicy, outcomes: Mapping[Outcome, bool]) -> Pins:
+    """Per expected exposure, what its keys pin: its own rules for that exposure, the debtor's rules once.
+
+    ``floors`` (exact) pins every floor both ways, ``floors_include`` and ``decided_by`` pin a floor firing, a
+    ``grade`` pins the floors of a worse grade not firing (its own and the debtor's), an ``own_grade`` its own
+    floors of a worse grade, and ``metrics`` the exposure's boolean or nullable metrics as at the debtor.
+    """
+    part = policy.scoped
+    if part is None or not isinstance(want, dict):
+        return
+    own = {r.id: r for r in part.floors}
+    owned = {m.name: m for m in part.metrics}
+
+    def key(rid: str, eid: str) -> Outcome:
+        return ("floor", rid, eid) if rid in own else ("floor", rid)
+
+    for eid, exp in want.items():
+        eid = str(eid)
+        if not isinstance(exp, dict):
+            continue
+        if isinstance(exp.get("floors"), list):
+            yield from ((key(r.id, eid), r.id in exp["floors"]) for r in (*part.floors, *policy.floors))
+        for rid in [*(exp.get("floors_include") or ()), exp.get("decided_by")]:
+            if rid in own or rid in {r.id for r in policy.floors}:
+                yield key(rid, eid), True
+        for grade, rules in (("grade", (*part.floors, *policy.floors)), ("own_grade", part.floors)):
+            if exp.get(grade) in policy.grade_ids:
+                rank = policy.grade_ids.index(exp[grade])
+                yield from ((key(r.id, eid), False) for r in rules if r.rank > rank)
+        for name, value in (exp.get("metrics") or {}).items():
+            m = owned.get(name)
+            if m is not None and m.expr.type == "bool" and isinstance(value, bool):
+                yield ("metric", name, eid), value
+            elif m is not None and m.expr.type != "bool" and m.expr.nullable:
+                yield ("metric", name, eid), value is not None
+
+
+def _exposure_ids(outcomes: Mapping[Outcome, bool]) -> list[str]:
+    return sorted({k[2] for k in outcomes if len(k) == 3})
+
+
 def _pin_listed(kind: str, rules: Callable[[CompiledPolicy], Iterable[str]]) -> Callable[..., Pins]:
     """An exact list pins each rule of the kind: firing if listed, not firing if not."""
     return lambda want, policy, outcomes: (((kind, rid), rid in want) for rid in rules(policy))
@@ -289,7 +332,12 @@ def _pin_each(kind: str, fired: bool) -> Callable[..., Pins]:
 
 
 def _pin_decided_by(want: Any, policy: CompiledPolicy, outcomes: Mapping[Outcome, bool]) -> Pins:
-    if want not in (None, policy.base_decider):
+    if want in (None, policy.base_decider):
+        return
+    if policy.scoped is not None and want in {r.id for r in policy.scoped.floors}:
+        # an exposure's own floor decided the debtor: it fired on that exposure (a pin holds only where it did)
+        yield from ((("floor", want, eid), True) for eid in _exposure_ids(outcomes))
+    else:
         yield ("floor", want), True
 
 
@@ -298,6 +346,9 @@ def _pin_grade(want: Any, policy: CompiledPolicy, outcomes: Mapping[Outcome, boo
         rank = policy.grade_ids.index(want)
         # had a floor of a worse grade fired, the grade would be worse
         yield from ((("floor", r.id), False) for r in policy.floors if r.rank > rank)
+        if policy.scoped is not None:  # the debtor's grade is the worst of its exposures': none had a worse floor
+            yield from ((("floor", r.id, eid), False) for eid in _exposure_ids(outcomes)
+                        for r in policy.scoped.floors if r.rank > rank)
 
 
 def _pin_metrics(want: Any, policy: CompiledPolicy, outcomes: Mapping[Outcome, bool]) -> Pins:
@@ -353,7 +404,7 @@ EXPECTATIONS: dict[str, Expectation] = {
     "metrics": Expectation(_expect_metrics, "metric", _pin_metrics),
     "restructuring": Expectation(_expect_restructuring, "action", _pin_each("action", True)),
     "action_params": Expectation(_expect_action_params, "action", _pin_each("action", True)),
-    "exposures": Expectation(_expect_exposures),
+    "exposures": Expectation(_expect_exposures, None, _pin_exposures),
 }
 # invalid_input is checked where the client is rejected, before there is a decision (see _run_case).
 EXPECT_KEYS = (*EXPECTATIONS, "invalid_input")
@@ -652,11 +703,11 @@ def _run_case(tf: Path, doc: Document, i: int, case: Mapping[str, Any], policy: 
     return result
 
 
-def rule_outcomes(policy: CompiledPolicy, record: Mapping[str, Any]) -> dict[tuple[str, str], bool]:
+def rule_outcomes(policy: CompiledPolicy, record: Mapping[str, Any]) -> dict[Outcome, bool]:
     """For one decision, whether each rule fired (True) or evaluated and did not (False); undetermined rules
-    are left out: a null condition shows neither."""
-    out: dict[tuple[str, str], bool] = {}
-    undetermined = {(u["kind"], u["rule"]) for u in record["undetermined"]}
+    are left out: a null condition shows neither. An exposure's rules count per exposure (see ``Outcome``)."""
+    out: dict[Outcome, bool] = {}
+    undetermined = {(u["kind"], u["rule"]) for u in record["undetermined"] if "exposure" not in u}
     fired_floors = {f["id"] for f in record["classification"]["floors"]}
     for r in policy.floors:
         if ("classification", r.id) not in undetermined:
@@ -676,23 +727,43 @@ def rule_outcomes(policy: CompiledPolicy, record: Mapping[str, Any]) -> dict[tup
         if f.expr.nullable:  # a factor over a required input is never missing
             out[("band", f"{f.id} missing")] = got["band"] is None
     for m in policy.metrics:
-        v = record["metrics"][m.name]
-        if m.expr.type == "bool":
-            out[("metric", m.name)] = bool(v) if v is not None else False
-        elif m.expr.nullable:  # fired: has a value; not fired: null (a number that cannot be null is left out)
-            out[("metric", m.name)] = v is not None
+        _metric_outcome(out, ("metric", m.name), m, record["metrics"][m.name])
+    if policy.scoped is not None:
+        _exposure_outcomes(out, policy, record)
     return out
 
 
+def _metric_outcome(out: dict[Outcome, bool], key: Outcome, m: Any, v: Any) -> None:
+    if m.expr.type == "bool":
+        out[key] = bool(v) if v is not None else False
+    elif m.expr.nullable:  # fired: has a value; not fired: null (a number that cannot be null is left out)
+        out[key] = v is not None
+
+
+def _exposure_outcomes(out: dict[Outcome, bool], policy: CompiledPolicy, record: Mapping[str, Any]) -> None:
+    """Each exposure rule and metric, per exposure: its own floors (not the debtor's it lists after them)."""
+    assert policy.scoped is not None
+    undetermined = {(u["rule"], u.get("exposure")) for u in record["undetermined"] if u["kind"] == "classification"}
+    for x in record.get("exposures") or ():
+        eid = x["exposure_id"]
+        fired = {f["id"] for f in x["floors"] if f.get("scope") != "debtor"}
+        for r in policy.scoped.floors:
+            if (r.id, eid) not in undetermined:
+                out[("floor", r.id, eid)] = r.id in fired
+        for m in policy.scoped.metrics:
+            _metric_outcome(out, ("metric", m.name, eid), m, x["metrics"].get(m.name))
+
+
 def asserted_outcomes(policy: CompiledPolicy, expect: Mapping[str, Any],
-                      outcomes: Mapping[tuple[str, str], bool]) -> dict[tuple[str, str], bool]:
+                      outcomes: Mapping[Outcome, bool]) -> dict[Outcome, bool]:
     """The rule outcomes of one decision (``outcomes``) that its case's expectation pins and that held.
 
     A rule is pinned firing by ``*_include``, an id in an exact list, ``decided_by``, ``restructuring`` or
     ``action_params``; pinned not firing by ``*_exclude``, its absence from an exact list (``floors``,
     ``warnings``, ``actions``), or for a floor, an expected ``grade`` better than the floor's grade. A metric is
     pinned by its expected value (a boolean, or null against a value); scorecard bands by an expected ``score``,
-    which any band change would move. What a case merely exercises is not pinned.
+    which any band change would move. An exposure's rules are pinned per exposure, by ``exposures`` (see
+    :func:`_pin_exposures`) or by the debtor's ``grade``. What a case merely exercises is not pinned.
     """
     pinned: dict[Outcome, set[bool]] = {}
     rule_warnings = {w.id for w in policy.warnings if w.from_rule}
@@ -719,6 +790,12 @@ class RuleCoverage:
     asserted_not_fired: bool = False
     file: str | None = None
     line: int | None = None
+    scope: str = "debtor"  # an exposure's rule (a policy with scopes) is evaluated, and pinned, per exposure
+
+    @property
+    def name(self) -> str:
+        """The rule as a report names it: ``floor overdue_90`` at the debtor, ``floor overdue_90 (exposure)``."""
+        return f"{self.kind} {self.rule}" + ("" if self.scope == "debtor" else f" ({self.scope})")
 
     @property
     def covered(self) -> bool:
@@ -747,7 +824,8 @@ class RuleCoverage:
         return f"{self.file}:{self.line}" if self.file and self.line else (self.file or "")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "rule": self.rule, "status": self.status, "file": self.file, "line": self.line,
+        return {"kind": self.kind, "rule": self.rule, "scope": self.scope, "status": self.status, "file": self.file,
+                "line": self.line,
                 "fired": self.fired, "not_fired": self.not_fired, "asserted_fired": self.asserted_fired,
                 "asserted_not_fired": self.asserted_not_fired, "missing": self.missing or None}
 
@@ -820,26 +898,35 @@ def imported_locations(policy: CompiledPolicy) -> dict[tuple[str, str], tuple[st
 
 
 def coverage(run: SuiteResult) -> dict[str, PolicyCoverage]:
-    """Per policy version: every rule, what the cases exercised, and what their expectations pinned both ways."""
+    """Per policy version: every rule, what the cases exercised, and what their expectations pinned both ways.
+
+    An exposure's rule is one rule (its scope named): fired on one exposure and pinned not firing on another
+    (in the same case or another) covers it both ways.
+    """
     seen: dict[str, dict[tuple[str, str], set[bool]]] = {}
     pinned: dict[str, dict[tuple[str, str], set[bool]]] = {}
+    scoped: dict[str, set[tuple[str, str]]] = {}
     for r in run.results:
         per = seen.setdefault(r.policy, {})
         for key, fired in r.outcomes.items():
-            per.setdefault(key, set()).add(fired)
+            per.setdefault((key[0], key[1]), set()).add(fired)
+            if len(key) == 3:
+                scoped.setdefault(r.policy, set()).add((key[0], key[1]))
         pins = pinned.setdefault(r.policy, {})
         for key, fired in r.asserted.items():
-            pins.setdefault(key, set()).add(fired)
+            pins.setdefault((key[0], key[1]), set()).add(fired)
     out: dict[str, PolicyCoverage] = {}
     for key, rules in seen.items():
         policy = run.policies.get(key)
         lines = rule_locations(policy) if policy is not None else {}
         places = {k: (policy.file, line) for k, line in lines.items()} if policy is not None else {}
         places.update(imported_locations(policy) if policy is not None else {})  # a module's metric, in its file
+        graded = (policy.scoped.graded if policy is not None and policy.scoped is not None else None) or "exposure"
         pins = pinned.get(key, {})
         out[key] = PolicyCoverage(key, [
             RuleCoverage(kind, rule, True in values, False in values, True in pins.get((kind, rule), ()),
                          False in pins.get((kind, rule), ()),
-                         *places.get((kind, rule), (policy.file if policy is not None else None, None)))
+                         *places.get((kind, rule), (policy.file if policy is not None else None, None)),
+                         scope=graded if (kind, rule) in scoped.get(key, ()) else "debtor")
             for (kind, rule), values in sorted(rules.items())])
     return out
