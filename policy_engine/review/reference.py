@@ -53,6 +53,52 @@ _NAME_DOCS: Mapping[str, tuple[str | None, str, str]] = {
 }
 REFERENCE_GRADES = ("normal", "special_mention", "substandard", "doubtful", "loss")
 
+# The aggregations' examples, each a debtor metric of a small policy with scopes decided over three
+# exposures (AGGREGATION_EXPOSURES) when the reference is built: the result shown is the engine's.
+# Keyed by the names of functions.AGGREGATIONS (a KeyError is an aggregation without an example).
+AGGREGATION_EXAMPLES: Mapping[str, str] = {
+    "count_where": "count_where(exposure, dpd > 30)",
+    "sum_where": "sum_where(exposure, balance, dpd > 30)",
+    "sum_of": "sum_of(exposure, balance)",
+    "share_where": "share_where(exposure, balance, dpd > 90)",
+    "any_of": "any_of(exposure, dpd > 90)",
+    "all_of": "all_of(exposure, dpd == 0)",
+    "min_of": "min_of(exposure, opened)",
+    "max_of": "max_of(exposure, balance)",
+    "first_date": "first_date(exposure, opened, dpd > 0)",
+    "worst_grade": "worst_grade(exposure)",
+}
+AGGREGATION_EXPOSURES: tuple[Mapping[str, Any], ...] = (
+    {"id": "E1", "balance": 800, "dpd": 0, "opened": "2021-03-01"},
+    {"id": "E2", "balance": 150, "dpd": 95, "opened": "2023-06-15"},
+    {"id": "E3", "balance": 50, "dpd": 10, "opened": "2022-01-10"},
+)
+_AGGREGATION_POLICY = """\
+id: aggregation-examples
+version: 1.0.0
+title: {zh: 聚合示例, en: Aggregation examples}
+status: active
+owner: reference
+effective_from: 2024-01-01
+changelog:
+  - {version: 1.0.0, date: 2024-01-01, changes: [the aggregations' examples]}
+scopes:
+  exposure: {from: "exposures[*]", key: id, order_by: opened}
+inputs:
+  id: {scope: exposure, from: id, type: string, required: true}
+  balance: {scope: exposure, from: balance, type: number, required: true}
+  dpd: {scope: exposure, from: dpd, type: integer, required: true}
+  opened: {scope: exposure, from: opened, type: date, required: true}
+metrics:
+%s
+classification:
+  scale:
+    - {id: normal, zh: 正常, en: Normal}
+    - {id: substandard, zh: 次级, en: Substandard, nonperforming: true}
+  rules:
+    - {id: overdue_90, scope: exposure, when: dpd > 90, floor: substandard, source: example}
+"""
+
 
 def example_scope(stage: str) -> ex.Scope:
     """The scope examples are checked in: the built-ins, x (a number that may be null), y, a five-grade scale.
@@ -113,6 +159,35 @@ def builtin_names() -> list[dict[str, Any]]:
     return names
 
 
+def _split_null_rule(doc: str) -> tuple[str, str]:
+    """An aggregation's doc is 'what it gives; null when ...': the two parts the reference shows apart."""
+    what, sep, null = doc.partition("; null ")
+    return (what, "null " + null) if sep else (doc, "never null")
+
+
+def aggregations() -> list[dict[str, Any]]:
+    """Every aggregation of functions.AGGREGATIONS, with its example computed over AGGREGATION_EXPOSURES."""
+    import json
+
+    from ..decide.evaluate import Decider
+    from ..language.functions import AGGREGATIONS, describe
+    from ..policy.compiler import compile_document
+    from ..policy.loader import load_yaml_text
+
+    metrics = "\n".join(f"  example_{name}: {{expr: {json.dumps(AGGREGATION_EXAMPLES[name])}}}"
+                        for name in AGGREGATIONS)
+    policy = compile_document(load_yaml_text(_AGGREGATION_POLICY % metrics, "aggregation-examples.yaml"))
+    decided = Decider(policy).decide({"client_id": "example", "as_of": "2025-06-30",
+                                      "exposures": [dict(x) for x in AGGREGATION_EXPOSURES]})["metrics"]
+    out = []
+    for name, fn in AGGREGATIONS.items():
+        what, null = _split_null_rule(fn.doc)
+        out.append({**describe(fn), "result": fn.signature.partition("-> ")[2], "gives": what, "null_rule": null,
+                    "first_argument": "scope", "example": AGGREGATION_EXAMPLES[name],
+                    "example_result": show(decided[f"example_{name}"])})
+    return out
+
+
 def language_reference() -> dict[str, Any]:
     """The reference's extra sections as data: `functions --format json` adds these keys."""
     return {
@@ -121,6 +196,8 @@ def language_reference() -> dict[str, Any]:
         "null": {"literal": "null", "values": {k: show(v) for k, v in NULL_VALUES.items()},
                  "rules": [_null_rule(e, d) for e, d in NULL_RULES]},
         "builtin_names": builtin_names(),
+        "aggregations": aggregations(),
+        "aggregation_exposures": [dict(x) for x in AGGREGATION_EXPOSURES],
     }
 
 
@@ -133,6 +210,11 @@ def text(ref: Mapping[str, Any]) -> str:
               "  with " + ", ".join(f"{k} = {v}" for k, v in ref["null"]["values"].items()) + ":"]
     for r in ref["null"]["rules"]:
         lines.append(f"  {r['example']:<22} -> {r['result']:<26} {r['doc']}")
+    lines += ["", "aggregations (a policy with scopes; the first argument names a child scope, the others are "
+              "checked in it):", "  over " + _exposures_text(ref["aggregation_exposures"]) + ":"]
+    for a in ref["aggregations"]:
+        lines.append(f"  {a['signature']:<40} {a['gives']}; {a['null_rule']}\n"
+                     f"          e.g. {a['example']} -> {a['example_result']}")
     lines += ["", "built-in names (no policy may define them):"]
     for n in ref["builtin_names"]:
         lines.append(f"  {n['name']:<7} {n['type']:<9} {n['doc']}; in {n['where']}\n"
@@ -157,11 +239,26 @@ def markdown(functions: Mapping[str, Any], operators: tuple[tuple[str, str], ...
             f"lists the rule as undetermined with the names that had no value. With {values}:", "",
             "| example | result | rule |", "| --- | --- | --- |"]
     out += [f"| `{r['example']}` | `{r['result']}` | {_cell(r['doc'])} |" for r in ref["null"]["rules"]]
+    out += ["", "### Aggregations", "",
+            "In a policy that declares scopes (see [scopes.md](scopes.md)), an expression reads a child scope "
+            "through an aggregation: its first argument names the scope, its other arguments are checked in "
+            "that scope. Each example is a debtor metric decided over "
+            + _exposures_text(ref["aggregation_exposures"]) + ":", "",
+            "| signature | result | what it gives | null rule | example | its value |",
+            "| --- | --- | --- | --- | --- | --- |"]
+    out += [f"| `{a['signature']}` | {a['result']} | {_cell(a['gives'])} | {_cell(a['null_rule'])} | "
+            f"`{a['example']}` | `{a['example_result']}` |" for a in ref["aggregations"]]
     out += ["", "### Built-in names", "", "No policy may define these names.", "",
             "| name | type | meaning | where | example |", "| --- | --- | --- | --- | --- |"]
     out += [f"| `{n['name']}` | {n['type']} | {_cell(n['doc'])} | {n['where']} | `{n['example']}` |"
             for n in ref["builtin_names"]]
     return "\n".join(out) + "\n"
+
+
+def _exposures_text(exposures: list[Mapping[str, Any]]) -> str:
+    """The example exposures in one line: E1 (balance 800, dpd 0, opened 2021-03-01), ..."""
+    return ", ".join(f"{x['id']} (" + ", ".join(f"{k} {v}" for k, v in x.items() if k != "id") + ")"
+                     for x in exposures)
 
 
 def _cell(s: str) -> str:
