@@ -1034,7 +1034,8 @@ def _policy_ref(ctx: click.Context, ref: str) -> Any:
 @click.option("--seed", type=int, default=7, show_default=True, help="Same seed, same portfolio.")
 @click.option("--as-of", default="2025-06-30", show_default=True, help="Date the portfolio describes.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Output file: .csv (flat columns) or .jsonl (one client record per line).")
+              help="Output file: .csv (flat columns) or .jsonl (one client record per line; the only form for a "
+                   "policy with scopes).")
 @click.option("--policy", "-p", default=None,
               help="Draw the clients from this policy's inputs (ID, ID@VERSION or a file); without it, the tuned "
                    "portfolio of the reference client record.")
@@ -1054,6 +1055,9 @@ def generate(ctx: click.Context, count: int, seed: int, as_of: str, out: Path, p
     if out.suffix not in (".csv", ".jsonl"):
         raise click.BadParameter("use a .csv or .jsonl file name", param_hint="--out")
     compiled = _policy_ref(ctx, policy) if policy is not None else None
+    if compiled is not None and compiled.scoped is not None and out.suffix == ".csv":
+        raise click.BadParameter(f"{compiled.id} {compiled.version} declares scopes (a debtor with several exposures): "
+                                 "its records are nested, one per line: use a .jsonl file name", param_hint="--out")
     with progress("generating", count, "clients") as shown:
         if out.suffix == ".csv":
             if compiled is None:

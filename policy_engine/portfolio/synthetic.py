@@ -10,6 +10,12 @@ than modelled on a business, and a share of them sits on and next to each thresh
 the policy compares an input with (``days > 90`` draws 89, 90, 91), so both sides of
 a boundary occur in a modest sample.
 
+A policy that declares scopes (a debtor with several exposures) gets nested records only (JSON
+Lines): each debtor 1 to ``MAX_GRADED`` exposures (at most the scope's ``max``), each other
+scope's elements 0 to ``MAX_CHILDREN`` under their parent, keys unique under the parent, the
+elements of a scope with ``order_by`` in that order, every field within its declared range or
+enum (see :func:`scoped_clients`).
+
 The flat (CSV) form uses the column conventions of ``policy-engine batch``: nested
 fields as dotted paths (``a.b``) and series as wide columns ``root[0].x`` ...
 ``root[k].x``, oldest first. ``generate_columns`` / ``generate_clients`` /
@@ -39,6 +45,9 @@ _SPAN = 1e6  # spread of a number with no declared bound on that side
 _INTEGER_SPAN = 400  # spread of a whole number with no declared bound on that side (day counts, periods)
 _DATE_SPAN_DAYS = 730  # dates fall in the two years up to the as-of day
 BOUNDARY_SHARE = 0.3  # share of number values drawn on or next to a threshold the policy compares the input with
+MAX_GRADED = 5  # most exposures of a generated debtor (fewer when the scope's max is smaller)
+MAX_CHILDREN = 12  # most elements of any other scope under one parent (payments of an exposure, events)
+CHUNK = 10_000  # debtors drawn together: their elements come from the chunk's own streams
 
 
 # ------------------------------------------------------------ any policy
@@ -89,6 +98,8 @@ def thresholds(policy: CompiledPolicy) -> dict[str, list[float]]:
     that is a count or a default (``sum_last(x, 4)``, ``coalesce(x, 0)``) is not a threshold.
     """
     inputs = {s.name for s in policy.inputs}
+    if policy.scoped is not None:
+        inputs |= {i.name for specs in policy.scoped.inputs.values() for i in specs}
     params = {n: [v for v in values.values() if isinstance(v, int | float) and not isinstance(v, bool)]
               for n, values in policy.parameters.items()}
 
@@ -108,11 +119,7 @@ def thresholds(policy: CompiledPolicy) -> dict[str, list[float]]:
         return node.id if isinstance(node, ast.Name) and node.id in inputs else None
 
     found: dict[str, list[float]] = {}
-    trees = [m.expr for m in policy.metrics] + [f.expr for f in policy.factors] + [r.expr for r in policy.floors]
-    trees += [w.expr for w in policy.warnings]
-    for a in policy.actions:
-        trees += [a.expr, *a.param_exprs.values(), *([a.restructuring.expr] if a.restructuring else [])]
-    for ce in trees:
+    for ce in _checked_expressions(policy):
         for node in ast.walk(ce.tree):
             pairs: list[tuple[ast.expr, ast.expr]] = []
             if isinstance(node, ast.Compare):
@@ -130,6 +137,17 @@ def thresholds(policy: CompiledPolicy) -> dict[str, list[float]]:
 
 
 _OPERATORS = ("<", "<=", ">", ">=", "==", "!=")
+
+
+def _checked_expressions(policy: CompiledPolicy) -> list[Any]:
+    """Every checked expression of the policy: metrics, factors, floors, warnings, actions (an exposure's too)."""
+    trees = [m.expr for m in policy.metrics] + [f.expr for f in policy.factors] + [r.expr for r in policy.floors]
+    trees += [w.expr for w in policy.warnings]
+    if policy.scoped is not None:
+        trees += [m.expr for m in policy.scoped.metrics] + [r.expr for r in policy.scoped.floors]
+    for a in policy.actions:
+        trees += [a.expr, *a.param_exprs.values(), *([a.restructuring.expr] if a.restructuring else [])]
+    return trees
 
 
 def _places(policy: CompiledPolicy) -> tuple[dict[str, _Place], dict[str, dict[str, _Place]]]:
@@ -256,8 +274,106 @@ def generate_policy_columns(policy: CompiledPolicy, n: int, seed: int = 7, as_of
 
 def policy_clients(policy: CompiledPolicy, n: int, seed: int = 7, as_of: str = "2025-06-30",
                    periods: int = 4) -> Iterator[dict[str, Any]]:
-    """The same portfolio as nested client records (the JSON form ``decide`` reads)."""
+    """The same portfolio as nested client records (the JSON form ``decide`` reads); for a policy with
+    scopes, each debtor with its exposures and their children (see :func:`scoped_clients`)."""
+    if policy.scoped is not None:
+        yield from scoped_clients(policy, n, seed, as_of, periods)
+        return
     yield from _records(generate_policy_columns(policy, n, seed, as_of, periods), n)
+
+
+def scoped_clients(policy: CompiledPolicy, n: int, seed: int = 7, as_of: str = "2025-06-30",
+                   periods: int = 4) -> Iterator[dict[str, Any]]:
+    """Debtors for a policy with scopes: the debtor's fields as for any policy, then each scope's elements.
+
+    Drawn a chunk of ``CHUNK`` debtors at a time (the elements of a million debtors are never all in
+    memory), each chunk's elements from streams of the seed, the chunk and the scope: the same seed
+    and ``n`` give the same records.
+    """
+    import numpy as np
+
+    part = policy.scoped
+    assert part is not None
+    day = dt.date.fromisoformat(as_of)
+    debtors = _records(generate_policy_columns(policy, n, seed, as_of, periods), n)
+    edges = thresholds(policy)
+    for start in range(0, n, CHUNK):
+        size = min(CHUNK, n - start)
+        chunk = [next(debtors) for _ in range(size)]
+        owners: dict[str | None, list[dict[str, Any]]] = {None: chunk}
+        for s in _parents_first(part.scopes):
+            parents = owners[s.parent]
+            rng = np.random.default_rng([seed, start, *s.name.encode("utf-8")])
+            least = 1 if s.name == part.graded else 0
+            most = max(least, min(s.max, MAX_GRADED if s.name == part.graded else MAX_CHILDREN))
+            counts = rng.integers(least, most + 1, len(parents))
+            elements = _elements(policy, s, int(counts.sum()), [seed, start], day, edges)
+            owners[s.name] = []  # in the order they are attached: a child scope is drawn under these
+            at = 0
+            for parent, count in zip(parents, counts, strict=True):
+                mine = elements[at:at + int(count)]
+                at += int(count)
+                if s.order_by is not None:
+                    mine.sort(key=lambda e, path=s.order_by: _get(e, path))
+                if s.key is not None:  # E1, E2, ... under each parent: the key first, as a reader expects it
+                    mine = [_keyed(s.key, f"{s.name[:1].upper()}{j + 1}", e) for j, e in enumerate(mine)]
+                _put(parent, s.list_field, mine)
+                owners[s.name] += mine
+        yield from chunk
+
+
+def _parents_first(scopes: tuple[Any, ...]) -> list[Any]:
+    """The scopes in an order where each comes after its parent (its elements are drawn under the parent's)."""
+    out: list[Any] = []
+    done: set[str | None] = {None}
+    while len(out) < len(scopes):
+        ready = [s for s in scopes if s not in out and s.parent in done]
+        if not ready:  # a cycle: the compiler refused the policy already
+            break
+        out += ready
+        done |= {s.name for s in ready}
+    return out
+
+
+def _elements(policy: CompiledPolicy, s: Any, m: int, seed: list[int], day: dt.date,
+              edges: Mapping[str, list[float]]) -> list[dict[str, Any]]:
+    """``m`` elements of scope ``s``: each input's place drawn within its contract (the key is set later)."""
+    import numpy as np
+
+    assert policy.scoped is not None
+    places: dict[str, _Place] = {}
+    for spec in policy.scoped.inputs[s.name]:
+        if spec.source == s.key:
+            continue
+        if spec.source in places:
+            places[spec.source].specs.append(spec)
+        else:
+            places[spec.source] = _Place(spec)
+    cols = {path: _draw(place, m, np.random.default_rng([*seed, *f"{s.name}.{path}".encode()]), day,
+                        policy.grade_ids, True, edges) for path, place in places.items()}
+    out = []
+    for i in range(m):
+        e: dict[str, Any] = {}
+        for path, col in cols.items():
+            _put(e, path, _py(col[i]))
+        out.append(e)
+    return out
+
+
+def _keyed(key: str, value: str, e: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    _put(out, key, value)
+    if "." in key:  # a key inside a nested field: set in place, the order aside
+        _put(e, key, value)
+        return e
+    return {**out, **e}
+
+
+def _get(e: Mapping[str, Any], dotted: str) -> Any:
+    cur: Any = e
+    for part in dotted.split("."):
+        cur = cur.get(part) if isinstance(cur, dict) else None
+    return cur
 
 
 def write_policy_csv(policy: CompiledPolicy, path: str | Path, n: int, seed: int = 7, as_of: str = "2025-06-30",
