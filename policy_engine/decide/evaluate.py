@@ -10,6 +10,7 @@ already computed, so asking for them never changes a result.
 from __future__ import annotations
 
 import bisect
+import contextvars
 import datetime as _dt
 import hashlib
 import itertools
@@ -37,7 +38,7 @@ from .inputs import (
     parse_date,
     unwritable_integers,
 )
-from .scoped import GRADE_RULE, read_scopes
+from .scoped import GRADE_RULE, missing_inside, read_scopes
 
 MAX_CLIENT_ID = 100
 
@@ -667,6 +668,10 @@ def _points(table: Table, x: Any) -> list[list[float]]:
     return [[xs[j], ys[j]], [xs[j + 1], ys[j + 1]]]
 
 
+# The elements of the debtor being decided, for the evidence of a rule null because of an aggregation
+# (a context variable: a decider may decide on several threads at once).
+_ELEMENTS: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("elements", default=None)
+
 _PLAIN = frozenset({float, int, bool, str, type(None)})
 _PLAIN_TYPES = ("number", "bool", "string", "grade")  # expression types whose values are JSON as they are
 
@@ -694,8 +699,54 @@ class ScopedDecider(Decider):
                       trace: bool = False) -> dict[str, Any]:
         raise TypeError("a policy with scopes is decided from the whole record: ScopedDecider.decide")
 
+    def _inner(self) -> dict[tuple[str, str], tuple[str, ...]]:
+        """The names each debtor rule and metric reads inside aggregations, by (kind, id)."""
+        inner = getattr(self, "_inner_refs", None)
+        if inner is None:
+            p = self.policy
+            inner = {("classification", r.id): r.expr.inner_refs for r in p.floors}
+            inner.update({("warning", w.id): w.expr.inner_refs for w in p.warnings})
+            inner.update({("action", a.id): a.expr.inner_refs for a in p.actions})
+            inner.update({("metric", m.name): m.expr.inner_refs for m in p.metrics})
+            self._inner_refs = inner
+        return inner
+
+    def _null_reason(self, name: str, env: Mapping[str, Any], depth: int = 0) -> str:
+        """A debtor metric null because of an aggregation names the elements' values it lacked."""
+        reason = super()._null_reason(name, env, depth)
+        elements = _ELEMENTS.get()
+        names = self._inner().get(("metric", name))
+        if names and elements is not None and reason.startswith("undefined for the figures read"):
+            inside = missing_inside(self.policy.scoped, names, elements)  # type: ignore[arg-type]
+            if inside:
+                return "no value for " + ", ".join(inside)
+        return reason
+
+    def _undetermined(self, kind: str, rule: str, refs: Sequence[str], env: Mapping[str, Any],
+                      fired_refs: Sequence[str] = (), warnings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """A debtor rule null because of an aggregation lists the elements' values it lacked
+        (``exposure E2: dpd``), each with its place in the record."""
+        entry = super()._undetermined(kind, rule, refs, env, fired_refs, warnings)
+        elements = _ELEMENTS.get()
+        names = self._inner().get((kind, rule))
+        if names and elements is not None:
+            inside = missing_inside(self.policy.scoped, names, elements)  # type: ignore[arg-type]
+            if inside:
+                entry["reasons"].pop("when", None)
+                entry["missing"] += list(inside)
+                entry["reasons"].update(inside)
+        return entry
+
     def decide_elements(self, cid: str, day: _dt.date, inputs: tuple[Any, ...], elements: dict[str, Any],
                         input_hash: str, trace: bool = False) -> dict[str, Any]:
+        token = _ELEMENTS.set(elements)
+        try:
+            return self._decide_elements(cid, day, inputs, elements, input_hash, trace)
+        finally:
+            _ELEMENTS.reset(token)
+
+    def _decide_elements(self, cid: str, day: _dt.date, inputs: tuple[Any, ...], elements: dict[str, Any],
+                         input_hash: str, trace: bool = False) -> dict[str, Any]:
         p = self.policy
         part = p.scoped
         assert part is not None

@@ -22,6 +22,7 @@ from ..safetext import has_forbidden, text_problem
 from .inputs import _check_value, _dig, describe
 
 MAX_KEY = 64  # characters of an element key (an exposure id)
+MAX_NAMED = 20  # values without a value an undetermined rule names, at most (then how many more)
 GRADE_RULE = "worst of the exposures' final grades (each at least the debtor's floors)"
 
 
@@ -59,6 +60,7 @@ def _read_list(part: ScopedPart, s: ScopeSpec, container: Mapping[str, Any], whe
             problems.append(Diagnostic("wrong-type", f"expected an object, found {describe(item)}", path=at))
             continue
         e = _read_element(part, s, item, at, grades, problems)
+        e["@at"] = at  # its place in the record, to name a value it lacks
         if s.key is not None:
             _check_key(s, item, at, keys, i, problems, e)
         for child in part.children(s.name):
@@ -111,3 +113,41 @@ def _check_key(s: ScopeSpec, item: Mapping[str, Any], at: str, keys: dict[str, i
     else:
         keys[key] = i
     e["@key"] = key if type(key) is str else None
+
+
+def missing_inside(part: ScopedPart, names: tuple[str, ...], elements: Mapping[str, Any],
+                   scope: str | None = None) -> dict[str, str]:
+    """What an aggregation read without a value, per element: ``{"exposure E2: dpd": "missing input at
+    exposures[1].dpd"}``; an exposure metric without a value names what it lacked in turn.
+
+    ``names`` are the names read inside aggregations (an expression's ``inner_refs``), ``elements``
+    the children of one element of ``scope`` (None: the debtor's scopes). At most ``MAX_NAMED``
+    entries, then one saying how many more.
+    """
+    found: dict[str, str] = {}
+    extra = 0
+    for label, reason in _walk(part, set(names), elements, scope, ""):
+        if len(found) < MAX_NAMED:
+            found[label] = reason
+        else:
+            extra += 1
+    if extra:
+        found[f"{extra} more"] = f"{extra} more values without a value in the same scopes"
+    return found
+
+
+def _walk(part: ScopedPart, names: set[str], elements: Mapping[str, Any], scope: str | None,
+          prefix: str) -> Any:
+    metrics = {m.name: m for m in part.metrics}
+    for child in part.children(scope):
+        own = {spec.name: spec for spec in part.inputs[child.name]}
+        for i, e in enumerate(elements.get(child.name if scope is None else "@" + child.name) or ()):
+            who = f"{prefix}{child.name} {e.get('@key') or i + 1}"
+            for n in sorted(names):
+                if n in own and e.get(n) is None:
+                    yield f"{who}: {n}", f"missing input at {e.get('@at', '?')}.{own[n].source}"
+                elif child.name == part.graded and n in metrics and n in e and e[n] is None:
+                    inner = missing_inside(part, metrics[n].expr.inner_refs, e, child.name)
+                    yield f"{who}: {n}", ("no value: " + "; ".join(f"{k} ({v})" for k, v in inner.items())
+                                           if inner else "no value")
+            yield from _walk(part, names, e, child.name, who + ", ")
