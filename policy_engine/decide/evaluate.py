@@ -737,6 +737,22 @@ class ScopedDecider(Decider):
                 entry["reasons"].update(inside)
         return entry
 
+    @staticmethod
+    def _inside_exposure(part: ScopedPart, entry: dict[str, Any], expr: Any, e: Mapping[str, Any]) -> None:
+        """An exposure floor null because of its payments (read by an aggregation, or by an exposure metric
+        without a value) names them: ``payment 2: paid_date`` with the field's place."""
+        found = dict(missing_inside(part, expr.inner_refs, e, part.graded))
+        metrics = {m.name: m for m in part.metrics}
+        for n in entry["missing"]:
+            if n in metrics and n not in entry["reasons"]:
+                inner = missing_inside(part, metrics[n].expr.inner_refs, e, part.graded)
+                entry["reasons"][n] = ("no value: " + "; ".join(f"{k} ({v})" for k, v in inner.items())) if inner \
+                    else "no value"
+        if found or entry["reasons"].keys() - {"when"}:
+            entry["reasons"].pop("when", None)
+        entry["missing"] += [k for k in found if k not in entry["missing"]]
+        entry["reasons"].update(found)
+
     def decide_elements(self, cid: str, day: _dt.date, inputs: tuple[Any, ...], elements: dict[str, Any],
                         input_hash: str, trace: bool = False) -> dict[str, Any]:
         token = _ELEMENTS.set(elements)
@@ -792,6 +808,7 @@ class ScopedDecider(Decider):
             if hit is None:
                 entry = self._undetermined("classification", f.id, [n for n in f.expr.refs if n in local], local)
                 entry["exposure"] = e["@key"]
+                self._inside_exposure(part, entry, f.expr, e)
                 undetermined.append(entry)
         grade = p.scale[rank]
         return {

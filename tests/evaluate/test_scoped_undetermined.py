@@ -61,6 +61,23 @@ def test_an_undetermined_debtor_rule_names_the_element_and_value(decision: dict[
     assert "exposure" not in entry  # a debtor rule: no exposure of its own
 
 
+# An exposure floor: its payments read by an aggregation, or an exposure metric without a value.
+EXPOSURE_EXPECTED = [
+    ("own_late", ["late"],
+     {"late": "no value: payment 1: paid_date (missing input at exposures[1].schedule[1].paid_date)"}),
+    ("own_unpaid", ["payment 1: paid_date"],
+     {"payment 1: paid_date": "missing input at exposures[1].schedule[1].paid_date"}),
+]
+
+
+@pytest.mark.parametrize(("rule", "missing", "reasons"), EXPOSURE_EXPECTED)
+def test_an_undetermined_exposure_floor_names_the_payment(decision: dict[str, Any], rule: str,
+                                                           missing: list[str], reasons: dict[str, str]) -> None:
+    entries = [u for u in decision["undetermined"] if u["rule"] == rule]
+    assert [u["exposure"] for u in entries] == ["E2"]
+    assert entries[0]["missing"] == missing and entries[0]["reasons"] == reasons
+
+
 def test_a_null_debtor_metric_says_which_exposure_lacked_what(decision: dict[str, Any]) -> None:
     assert decision["undefined_metrics"] == {"overdue_share": "no value for exposure E2: dpd"}
 
