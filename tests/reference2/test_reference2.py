@@ -1,0 +1,110 @@
+"""Reference policy 2.0.0 (draft): client record 2.0, its samples and its policy tests, next to 1.x.
+
+2.0.0 decides from facts (modifications, payment histories, bureau amounts) a debtor with several
+exposures. It is a draft until batch decides scoped policies, so the date choice must still give 1.1.0.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from jsonschema import Draft202012Validator
+
+from policy_engine.cli import main
+from policy_engine.decide.evaluate import decide
+from policy_engine.policy.registry import Registry, load_policy
+from policy_engine.review.tester import coverage, run_tests
+
+from ..conftest import POLICIES, REFERENCE, ROOT
+
+POLICY_2 = REFERENCE / "policy-2.0.0.yaml"
+SHIPPED_2 = ROOT / "schemas" / "client-2.0.schema.json"
+DEBTORS = sorted((REFERENCE / "samples" / "debtors").glob("*.json"))
+
+
+@pytest.fixture(scope="module")
+def policy2() -> Any:
+    return load_policy(POLICY_2)
+
+
+def _debtor(prefix: str) -> dict[str, Any]:
+    return json.loads(next(f for f in DEBTORS if f.name.startswith(prefix)).read_text(encoding="utf-8"))
+
+
+def test_the_shipped_client_record_2_schema_is_the_generated_contract_of_2_0_0() -> None:
+    result = CliRunner().invoke(main, ["--policies", str(POLICIES), "schema", "client", "-p",
+                                       "loss-client-management@2.0.0"], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert result.output == SHIPPED_2.read_text(encoding="utf-8"), \
+        "regenerate: policy-engine schema client -p loss-client-management@2.0.0 > schemas/client-2.0.schema.json"
+
+
+def test_every_input_of_2_0_0_says_what_the_fact_is_and_who_owns_it(policy2: Any) -> None:
+    missing = [s.name for s in policy2.inputs if "owner" not in (s.description or "")]
+    assert missing == []
+
+
+def test_every_floor_of_2_0_0_cites_an_article_of_the_2023_measures(policy2: Any) -> None:
+    for rule in policy2.floors:
+        assert re.search(r"《商业银行金融资产风险分类办法》第.+条", rule.source or ""), rule.id
+
+
+def test_there_are_about_twenty_sample_debtors_several_with_several_exposures_and_histories() -> None:
+    records = [json.loads(f.read_text(encoding="utf-8")) for f in DEBTORS]
+    assert len(records) >= 20
+    multi = [r for r in records if 2 <= len(r["exposures"]) <= 4 and any(e["schedule"] for e in r["exposures"])]
+    assert len(multi) >= 10
+
+
+@pytest.mark.parametrize("path", DEBTORS, ids=[p.stem for p in DEBTORS])
+def test_every_sample_debtor_follows_client_record_2_and_is_decided_per_exposure(path: Path, policy2: Any) -> None:
+    client = json.loads(path.read_text(encoding="utf-8"))
+    schema = json.loads(SHIPPED_2.read_text(encoding="utf-8"))
+    assert [e.message for e in Draft202012Validator(schema).iter_errors(client)] == []
+    record = decide(policy2, client)
+    assert [e["exposure_id"] for e in record["exposures"]] == [e["exposure_id"] for e in client["exposures"]]
+
+
+def test_a_1x_record_is_refused_by_2_0_0_naming_the_missing_facts(policy2: Any) -> None:
+    old = json.loads(next((REFERENCE / "samples" / "clients").glob("01-*.json")).read_text(encoding="utf-8"))
+    result = CliRunner().invoke(main, ["--policies", str(POLICIES), "--no-audit", "decide", "-p",
+                                       "loss-client-management", "--policy-version", "2.0.0", "-c", "-"],
+                                input=json.dumps(old), catch_exceptions=False)
+    assert result.exit_code == 3
+    assert "debtor_id" in result.output and "size_class" in result.output
+
+
+def test_2_0_0_is_a_draft_so_the_date_still_chooses_1_1_0() -> None:
+    registry = Registry(POLICIES)
+    assert registry.select("loss-client-management", as_of="2027-01-01").version == "1.1.0"
+    assert registry.select("loss-client-management", version="2.0.0").status == "draft"
+
+
+def test_the_policy_tests_of_2_0_0_pass_with_every_rule_pinned_both_ways() -> None:
+    run = run_tests([POLICY_2])
+    assert run.diagnostics == []
+    assert run.failed == 0 and run.passed >= 60
+    cov = coverage(run)["loss-client-management@2.0.0"]
+    assert cov.percent == 100.0
+
+
+def test_the_decision_shows_the_restructuring_and_the_restarted_clock_with_their_dates(policy2: Any) -> None:
+    record = decide(policy2, _debtor("13-"))
+    e1 = record["exposures"][0]
+    assert e1["decided_by"] == "restructured_in_observation"
+    assert {k: e1["metrics"][k] for k in ("restructuring_date", "observation_first_due", "observation_start",
+                                          "observation_end", "observation_restarted")} == {
+        "restructuring_date": "2025-09-30", "observation_first_due": "2025-10-20",
+        "observation_start": "2026-03-20", "observation_end": "2027-03-20", "observation_restarted": True}
+
+
+def test_a_rate_cut_for_a_healthy_debtor_is_no_restructuring_where_1_1_0_trusted_the_callers_flag(policy2: Any) -> None:
+    record = decide(policy2, _debtor("11-"))
+    assert record["classification"]["grade"] == "pass"
+    assert record["exposures"][0]["metrics"]["restructuring_count"] == 0
+    assert [w["id"] for w in record["warnings"]] == ["modification_not_restructuring"]
