@@ -16,7 +16,8 @@ def test_reference_policy_passes_all_its_cases() -> None:
     failures = [(r.name, r.policy, r.failures) for r in run.results if not r.passed]
     assert run.diagnostics == [] and failures == []
     assert len({(r.file, r.name) for r in run.results}) >= 40
-    assert {r.policy for r in run.results} == {"loss-client-management@1.0.0", "loss-client-management@1.1.0"}
+    assert {r.policy for r in run.results} == {"loss-client-management@1.0.0", "loss-client-management@1.1.0",
+                                               "loss-client-management@2.0.0"}
 
 
 def _write_suite(tmp_path: Path, cases: str) -> Path:
@@ -141,11 +142,13 @@ def test_reference_policy_has_full_rule_coverage() -> None:
     from policy_engine.review.tester import coverage
 
     report = coverage(run_tests([REFERENCE]))
-    assert set(report) == {"loss-client-management@1.0.0", "loss-client-management@1.1.0"}
-    for rules in report.values():
+    assert set(report) == {"loss-client-management@1.0.0", "loss-client-management@1.1.0",
+                           "loss-client-management@2.0.0"}
+    for key, rules in report.items():
         assert [(r.kind, r.rule) for r in rules if not r.covered] == []
         kinds = {r.kind for r in rules}
-        assert kinds == {"floor", "warning", "action", "band", "metric"}
+        scorecard = {"band"} if not key.endswith("@2.0.0") else set()  # 2.0.0 has scopes, so no scorecard
+        assert kinds == {"floor", "warning", "action", "metric"} | scorecard
 
 
 def test_coverage_names_what_never_fired_and_min_coverage_fails(tmp_path: Path) -> None:
