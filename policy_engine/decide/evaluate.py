@@ -681,11 +681,11 @@ class ScopedDecider(Decider):
 
     def decide(self, record: Any, as_of: str | _dt.date | None = None, trace: bool = False,
                file: str | None = None) -> dict[str, Any]:
-        elements, problems = read_scopes(self.policy, record, file)
         try:
             cid, day, inputs = self.read(record, as_of, file)
         except InputError as e:
-            raise InputError([*e.diagnostics, *problems]) from None
+            raise InputError([*e.diagnostics, *read_scopes(self.policy, record, file)[1]]) from None
+        elements, problems = read_scopes(self.policy, record, file, day)
         if problems:
             raise InputError(problems)
         try:

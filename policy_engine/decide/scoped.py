@@ -12,6 +12,7 @@ exposures' final grades (and of the debtor floors, when it has no exposure).
 
 from __future__ import annotations
 
+import datetime as _dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,28 +20,33 @@ from ..diagnostics import Diagnostic
 from ..policy.compiler import CompiledPolicy
 from ..policy.scopes import ScopedPart, ScopeSpec
 from ..safetext import has_forbidden, text_problem
-from .inputs import _check_value, _dig, describe
+from .inputs import AS_OF_HINT, _check_value, _dig, describe
 
 MAX_KEY = 64  # characters of an element key (an exposure id)
 MAX_NAMED = 20  # values without a value an undetermined rule names, at most (then how many more)
 GRADE_RULE = "worst of the exposures' final grades (each at least the debtor's floors)"
 
 
-def read_scopes(policy: CompiledPolicy, record: Any, file: str | None = None
+def read_scopes(policy: CompiledPolicy, record: Any, file: str | None = None, day: _dt.date | None = None
                 ) -> tuple[dict[str, Any], list[Diagnostic]]:
-    """Every element of every scope under the debtor (children inside their parent element)."""
+    """Every element of every scope under the debtor (children inside their parent element).
+
+    With the decision's ``day``, an element's date declared ``not_after_as_of`` (a payment made, an
+    event dated, after the decision day) is refused, as the debtor's own dates are: a decision as of a
+    day can only use what was known then.
+    """
     part = policy.scoped
     assert part is not None
     problems: list[Diagnostic] = []
     elements: dict[str, Any] = {}
     if isinstance(record, dict):
         for s in part.children(None):
-            elements[s.name] = _read_list(part, s, record, s.list_field, policy.grade_ids, problems)
+            elements[s.name] = _read_list(part, s, record, s.list_field, policy.grade_ids, problems, day)
     return elements, [Diagnostic(p.code, p.message, file=file, path=p.path, hint=p.hint) for p in problems]
 
 
 def _read_list(part: ScopedPart, s: ScopeSpec, container: Mapping[str, Any], where: str,
-               grades: tuple[str, ...], problems: list[Diagnostic]) -> list[dict[str, Any]]:
+               grades: tuple[str, ...], problems: list[Diagnostic], day: _dt.date | None) -> list[dict[str, Any]]:
     raw = container.get(s.list_field)
     if raw is None:
         return []
@@ -59,12 +65,12 @@ def _read_list(part: ScopedPart, s: ScopeSpec, container: Mapping[str, Any], whe
         if not isinstance(item, dict):
             problems.append(Diagnostic("wrong-type", f"expected an object, found {describe(item)}", path=at))
             continue
-        e = _read_element(part, s, item, at, grades, problems)
+        e = _read_element(part, s, item, at, grades, problems, day)
         e["@at"] = at  # its place in the record, to name a value it lacks
         if s.key is not None:
             _check_key(s, item, at, keys, i, problems, e)
         for child in part.children(s.name):
-            e["@" + child.name] = _read_list(part, child, item, f"{at}.{child.list_field}", grades, problems)
+            e["@" + child.name] = _read_list(part, child, item, f"{at}.{child.list_field}", grades, problems, day)
         out.append(e)
     if s.order_by is not None:
         order = next((spec.name for spec in part.inputs[s.name] if spec.source == s.order_by), None)
@@ -74,7 +80,7 @@ def _read_list(part: ScopedPart, s: ScopeSpec, container: Mapping[str, Any], whe
 
 
 def _read_element(part: ScopedPart, s: ScopeSpec, item: Mapping[str, Any], at: str, grades: tuple[str, ...],
-                  problems: list[Diagnostic]) -> dict[str, Any]:
+                  problems: list[Diagnostic], day: _dt.date | None) -> dict[str, Any]:
     e: dict[str, Any] = {}
     for spec in part.inputs[s.name]:
         before = len(problems)
@@ -89,6 +95,10 @@ def _read_element(part: ScopedPart, s: ScopeSpec, item: Mapping[str, Any], at: s
         value, problem, hint = _check_value(spec, v, grades)
         if problem:
             problems.append(Diagnostic("bad-field", problem, path=field, hint=hint))
+        elif spec.not_after_as_of and day is not None and value is not None and value > day:
+            problems.append(Diagnostic("bad-field", f"{value.isoformat()} is after the as-of date {day.isoformat()}: "
+                                       "a decision as of that day can only use what was known then",
+                                       path=field, hint=AS_OF_HINT))
         e[spec.name] = value
     return e
 
