@@ -673,6 +673,7 @@ def _points(table: Table, x: Any) -> list[list[float]]:
 _ELEMENTS: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("elements", default=None)
 
 _PLAIN = frozenset({float, int, bool, str, type(None)})
+NO_MATCH = "no element met the aggregation's condition, or there is none"
 _PLAIN_TYPES = ("number", "bool", "string", "grade")  # expression types whose values are JSON as they are
 
 
@@ -720,6 +721,9 @@ class ScopedDecider(Decider):
             inside = missing_inside(self.policy.scoped, names, elements)  # type: ignore[arg-type]
             if inside:
                 return "no value for " + ", ".join(inside)
+            if not self.policy.metrics[self._metric_index[name]].expr.refs:
+                # Nothing read outside the aggregations and nothing lacking inside: none matched.
+                return NO_MATCH
         return reason
 
     def _undetermined(self, kind: str, rule: str, refs: Sequence[str], env: Mapping[str, Any],

@@ -109,6 +109,8 @@ _REASONS_ZH = (
     (re.compile(r"^depends on (\w+) \((.*)\)$", re.S), lambda m: f"依赖 {m[1]}（{_reason(m[2], 'zh')}）"),
     (re.compile(r"^undefined for the figures read \((.*)\): zero or non-positive base, or too few periods$", re.S),
      lambda m: "按所读数值无法计算（" + _PERIODS.sub(r"[\1期]", m[1]) + "）：分母为零或非正，或期数不足"),
+    (re.compile(r"^no element met the aggregation's condition, or there is none$"),
+     lambda m: "没有满足聚合条件的元素（或没有元素）"),
 )
 _PERIODS = re.compile(r"\[(\d+) periods\]")
 
