@@ -111,3 +111,11 @@ REASONS = [
 def test_every_reason_form_reads_in_chinese(english: str, chinese: str) -> None:
     assert _reason(english, "zh") == chinese
     assert _reason(english, "en") == english  # the record keeps its English text
+
+
+def test_the_covenant_monitor_files_its_covenant_warnings_under_its_own_category() -> None:
+    sample = COVENANT.folder / "samples" / "clients" / "04-cure-period-toll-road-traffic-drop.json"
+    r = cli("decide", "--no-audit", "-p", COVENANT.id, "-c", str(sample), "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    categories = {w["id"]: w["category"] for w in json.loads(r.stdout)["warnings"]}
+    assert categories == {"dscr_lock_up": "covenant", "covenant_breach_curable": "covenant"}
