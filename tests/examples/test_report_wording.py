@@ -119,3 +119,12 @@ def test_the_covenant_monitor_files_its_covenant_warnings_under_its_own_category
     assert r.exit_code == 0, r.stderr
     categories = {w["id"]: w["category"] for w in json.loads(r.stdout)["warnings"]}
     assert categories == {"dscr_lock_up": "covenant", "covenant_breach_curable": "covenant"}
+
+
+@pytest.mark.parametrize("example", ALL, ids=IDS)
+def test_test_on_a_policys_tests_folder_finds_the_policy_one_folder_up(example: Example) -> None:
+    whole = json.loads(cli("test", str(example.folder), "--format", "json").stdout)
+    r = cli("test", str(example.folder / "tests"), "--format", "json")
+    assert r.exit_code == 0, r.stdout
+    out = json.loads(r.stdout)
+    assert out["errors"] == [] and out["passed"] == whole["passed"] > 0 and out["failed"] == 0
