@@ -110,6 +110,11 @@ _REASONS_ZH = (
     (re.compile(r"^missing input$"), lambda m: "缺少输入"),
     (re.compile(r"^missing input: (.*)$", re.S), lambda m: f"缺少输入：{m[1]}"),
     (re.compile(r"^no value for period (.*)$", re.S), lambda m: f"以下期间无数值：{m[1]}"),
+    # a policy with scopes: what an aggregation read without a value, per element (decide.scoped)
+    (re.compile(r"^no value for (.*)$", re.S), lambda m: f"以下各项无数值：{m[1]}"),
+    (re.compile(r"^no value$"), lambda m: "无数值"),
+    (re.compile(r"^no value: (.*)$", re.S), lambda m: "无数值：" + "；".join(map(_element_reason, m[1].split("; ")))),
+    (re.compile(r"^missing input at (.*)$", re.S), lambda m: f"缺少输入（位置 {m[1]}）"),
     (re.compile(r"^warning (\w+) was undetermined$"), lambda m: f"预警 {m[1]} 无法判断"),
     (re.compile(r"^depends on (\w+) \((.*)\)$", re.S), lambda m: f"依赖 {m[1]}（{_reason(m[2], 'zh')}）"),
     (re.compile(r"^undefined for the figures read \((.*)\): zero or non-positive base, or too few periods$", re.S),
@@ -119,6 +124,12 @@ _REASONS_ZH = (
      lambda m: "按所读数值条件无法判断（" + _PERIODS.sub(r"[\1期]", m[1]) + "）：分母为零或非正，或期数不足"),
 )
 _PERIODS = re.compile(r"\[(\d+) periods\]")
+
+
+def _element_reason(part: str) -> str:
+    """``exposure E2: dpd (missing input at ...)``: the element's name kept, its reason in Chinese."""
+    m = re.match(r"^(.*?) \((.*)\)$", part, re.S)
+    return f"{m[1]}（{_reason(m[2], 'zh')}）" if m else part
 
 
 def _reason(text: str, lang: str) -> str:
