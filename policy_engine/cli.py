@@ -753,7 +753,7 @@ def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str
     """Decide a portfolio (CSV, JSON Lines, Parquet or Excel) column-wise.
 
     Prints the accounting (rows read = decided + rejected) and counts by grade, warning,
-    action and industry. Output row order follows the input. Each row is decided under the version
+    action and segment. Output row order follows the input. Each row is decided under the version
     in force on its day, and every decision is recorded in the decision store (unless --no-audit).
     """
     from .portfolio.batch import render_summary

@@ -19,7 +19,8 @@ from ..safetext import printable
 _T = {
     "title": {"zh": "客户 {cid} · 基准日 {as_of} · 政策 {pid} {ver}",
               "en": "Client {cid} · as of {as_of} · policy {pid} {ver}"},
-    "grade": {"zh": "风险分类：{label}（{gid}）", "en": "Grade: {label} ({gid})"},
+    # neutral words: a policy's scale may be a risk classification, a watch level or a covenant status
+    "grade": {"zh": "分类：{label}（{gid}）", "en": "Grade: {label} ({gid})"},
     "by_score": {"zh": "由评分卡决定：得分 {score}，对应 {sgrade}",
                  "en": "Decided by the scorecard: score {score} maps to {sgrade}"},
     "by_floor": {"zh": "由分类底线规则 {rule} 决定（评分卡结果为 {sgrade}，得分 {score}）",
@@ -103,16 +104,34 @@ def _value(v: Any, fmt: str | None) -> str:
     return str(v)
 
 
-# Why a metric has no value, as the record words it (evaluate.Decider._null_reason), in Chinese.
+# Why a metric has no value or a rule is undetermined, as the record words it (evaluate.Decider._null_reason,
+# ._undetermined), in Chinese: the record keeps its English text, each reason's form is rendered here.
 _REASONS_ZH = (
+    (re.compile(r"^missing input$"), lambda m: "缺少输入"),
     (re.compile(r"^missing input: (.*)$", re.S), lambda m: f"缺少输入：{m[1]}"),
+    (re.compile(r"^no value for period (.*)$", re.S), lambda m: f"以下期间无数值：{m[1]}"),
+    # a policy with scopes: what an aggregation read without a value, per element (decide.scoped)
+    (re.compile(r"^no value for (.*)$", re.S), lambda m: f"以下各项无数值：{m[1]}"),
+    (re.compile(r"^no value$"), lambda m: "无数值"),
+    (re.compile(r"^no value: (.*)$", re.S), lambda m: "无数值：" + "；".join(map(_element_reason, m[1].split("; ")))),
+    (re.compile(r"^missing input at (.*)$", re.S), lambda m: f"缺少输入（位置 {m[1]}）"),
+    (re.compile(r"^warning (\w+) was undetermined$"), lambda m: f"预警 {m[1]} 无法判断"),
     (re.compile(r"^depends on (\w+) \((.*)\)$", re.S), lambda m: f"依赖 {m[1]}（{_reason(m[2], 'zh')}）"),
     (re.compile(r"^undefined for the figures read \((.*)\): zero or non-positive base, or too few periods$", re.S),
      lambda m: "按所读数值无法计算（" + _PERIODS.sub(r"[\1期]", m[1]) + "）：分母为零或非正，或期数不足"),
     (re.compile(r"^no element met the aggregation's condition, or there is none$"),
      lambda m: "没有满足聚合条件的元素（或没有元素）"),
+    (re.compile(r"^the condition has no value for the figures read \((.*)\): a zero or non-positive base, "
+                r"or too few periods$", re.S),
+     lambda m: "按所读数值条件无法判断（" + _PERIODS.sub(r"[\1期]", m[1]) + "）：分母为零或非正，或期数不足"),
 )
 _PERIODS = re.compile(r"\[(\d+) periods\]")
+
+
+def _element_reason(part: str) -> str:
+    """``exposure E2: dpd (missing input at ...)``: the element's name kept, its reason in Chinese."""
+    m = re.match(r"^(.*?) \((.*)\)$", part, re.S)
+    return f"{m[1]}（{_reason(m[2], 'zh')}）" if m else part
 
 
 def _reason(text: str, lang: str) -> str:

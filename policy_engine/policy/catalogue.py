@@ -108,6 +108,17 @@ def allowed_values(spec: Param) -> str:
     return "one of " + ", ".join(spec.enum) if spec.enum else spec.type
 
 
+# The warning categories every policy may use (a warning's ``category``), with their names. A policy
+# adds its own under ``warning_categories:`` (a covenant monitor's 'covenant'), as it adds action types.
+WARNING_CATEGORIES: dict[str, dict[str, str]] = {
+    "profitability": {"zh": "盈利能力", "en": "Profitability"}, "liquidity": {"zh": "流动性", "en": "Liquidity"},
+    "solvency": {"zh": "偿债能力", "en": "Solvency"}, "repayment": {"zh": "还款", "en": "Repayment"},
+    "collateral": {"zh": "押品", "en": "Collateral"}, "governance": {"zh": "公司治理", "en": "Governance"},
+    "legal": {"zh": "法律", "en": "Legal"}, "operations": {"zh": "经营", "en": "Operations"},
+    "market": {"zh": "市场", "en": "Market"}, "data": {"zh": "数据", "en": "Data"},
+}
+
+
 def describe(catalogue: Mapping[str, ActionType] | None = None) -> list[dict[str, Any]]:
     """The catalogue as data (``catalogue --format json``): each action type, its parameters and their ranges.
 

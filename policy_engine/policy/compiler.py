@@ -14,8 +14,8 @@ Compiling runs in this order; each later step needs the names the earlier ones d
               read only the entries the schema accepts (:class:`~.validate.SchemaValidPart`): an
               invalid entry is skipped, and the names it declares stay defined (of unknown type)
 2. passes  -- :data:`PASSES`, one named pass per section (scale and segments, scopes, inputs, parameters,
-              metrics, scorecard, classification, warnings, action types, actions, then cross-checks); each adds
-              the symbols it declares, its diagnostics and the compiled specs of its section
+              metrics, scorecard, warning categories, classification, warnings, action types, actions, then
+              cross-checks); each adds the symbols it declares, its diagnostics and the compiled specs of its section
 3. codegen -- one function for the row evaluator, only when no pass found an error
 """
 
@@ -37,7 +37,16 @@ from ..language import expressions as ex
 from . import bounds
 from . import scopes as sc
 from .cache import known_schema_valid, remember_schema_valid
-from .catalogue import CATALOGUE, ActionType, Param, allowed_values, param_problem, params_check, policy_catalogue
+from .catalogue import (
+    CATALOGUE,
+    WARNING_CATEGORIES,
+    ActionType,
+    Param,
+    allowed_values,
+    param_problem,
+    params_check,
+    policy_catalogue,
+)
 from .loader import Document, PathKey, format_path
 from .modules import Definition, ModuleResult, ModuleSource, ModuleText, bundle_text, imports_pass, local_definitions
 from .table_parameters import build_table, show_key
@@ -232,6 +241,9 @@ class CompiledPolicy(Frozen, eq=False):
     scoped: sc.ScopedPart | None = field(default=None, compare=False)
     # The catalogue this policy sees: the engine's action types, then those it declares.
     action_types: Mapping[str, ActionType] = field(default_factory=lambda: dict(CATALOGUE), compare=False)
+    # The warning categories this policy may use: the engine's, then those it declares; id -> {zh, en}.
+    warning_categories: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: dict(WARNING_CATEGORIES),
+                                                                compare=False)
     # Table parameters, read only by lookup(): not per segment, so not in the parameter tuples.
     tables: Mapping[str, ex.Table] = field(default_factory=dict, compare=False)
 
@@ -315,6 +327,8 @@ class _Compiler:
         self.parts: dict[str, list[Any]] = {"metrics": [], "factors": [], "floors": [], "warnings": [], "actions": []}
         self.warning_nullable: dict[str, bool] = {}  # warning id -> whether its condition can be null
         self.action_types: dict[str, ActionType] = dict(CATALOGUE)  # plus the policy's own (action types pass)
+        # the engine's warning categories plus the policy's own (warning categories pass)
+        self.warning_categories: dict[str, dict[str, str]] = dict(WARNING_CATEGORIES)
         self.tables: dict[str, ex.Table] = {}  # the table parameters that checked (parameters pass)
         self._domains: dict[str | None, dict[str, bounds.Domain]] | None = None  # proven values, for parameters
         # Scopes (a policy that declares them): each scope's parent, each scoped name's scope.
@@ -1035,7 +1049,32 @@ def _rule_warning_declared(c: _Compiler, r: Mapping[str, Any], path: PathKey) ->
             c.err("unknown-name", f"evidence names unknown '{e}'", (*path, "evidence", j), did_you_mean(e, c.symbols),
                   rule=r["id"])
     c._templates(r["message"], (*path, "message"), r["id"])
+    if "category" in r:
+        _category(c, r["category"], (*path, "category"), r["id"])
     return True
+
+
+def _warning_categories(c: _Compiler) -> None:
+    """The policy's own warning categories: added to the engine's; a built-in id is a clash."""
+    declared = c.entries("warning_categories")
+    c._dupes(declared, ("warning_categories",), "warning category")
+    for i, wc in declared:
+        if wc["id"] in WARNING_CATEGORIES:
+            c.err("warning-category-clash", f"warning category '{wc['id']}' is a built-in category of the engine",
+                  ("warning_categories", i, "id"), "use the built-in category, or choose another id")
+        else:
+            c.warning_categories.setdefault(wc["id"], {"zh": wc["zh"], "en": wc["en"]})
+
+
+def _category(c: _Compiler, category: str, path: PathKey, rule: str) -> None:
+    """A warning's category is the engine's or one the policy declares (a declaration left out for a
+    schema error may be the one it names: not reported twice)."""
+    if category in c.warning_categories or c.valid.unnamed(c.data, ("warning_categories",)) \
+            or category in c.valid.skipped_names(c.data, ("warning_categories",)):
+        return
+    c.err("unknown-warning-category", f"'{category}' is not a warning category", path,
+          did_you_mean(category, c.warning_categories) or "one of "
+          f"{', '.join(WARNING_CATEGORIES)}, or declare it under warning_categories", rule=rule)
 
 
 def _warnings(c: _Compiler) -> None:
@@ -1058,6 +1097,7 @@ def _warnings(c: _Compiler) -> None:
                 c.err("type-mismatch", f"evidence names table '{e}'; a decision shows the cells it looked up",
                       ("warnings", i, "evidence", j), "name the metric that reads the cell")
         c._templates(w["message"], ("warnings", i, "message"), w["id"])
+        _category(c, w["category"], ("warnings", i, "category"), w["id"])
         # fired('w') in an action is as nullable as w's condition; a broken one counts as nullable.
         c.warning_nullable[w["id"]] = ce.nullable if ce else True
         if ce:
@@ -1266,6 +1306,7 @@ PASSES: tuple[tuple[str, Callable[[_Compiler], None]], ...] = (
     ("parameters", _parameters),  # after inputs: a parameter named like an input is the duplicate
     ("metrics", _metrics),  # after inputs and parameters, which metrics read
     ("scorecard", _scorecard),  # the rules from here on read metrics
+    ("warning categories", _warning_categories),  # before the rules that warn, which name a category
     ("classification", _classification),
     ("warnings", _warnings),
     ("action types", _action_types),  # the catalogue the actions pick from: the engine's plus the policy's
@@ -1532,7 +1573,7 @@ def check_document(doc: Document, modules: ModuleSource | None = None
         score_bands=score_bands, scale=scale, floors=tuple(parts["floors"]),
         warnings=tuple(parts["warnings"]), actions=tuple(parts["actions"]), tests_path=d.get("tests"),
         row_function=fn, row_module=module, key_figures=tuple(d.get("key_figures") or ()),
-        action_types=c.action_types, modules=tuple(c.reached), scoped=scoped,
+        action_types=c.action_types, warning_categories=c.warning_categories, modules=tuple(c.reached), scoped=scoped,
         imported={name: d.origin for (_, name), d in c.origins.items()}, tables=c.tables,
     )
     return sort_diagnostics(c.sink.items), policy

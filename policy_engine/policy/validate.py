@@ -111,8 +111,8 @@ def _report(doc: Document, err: Any, sink: DiagnosticSink) -> list[PathKey]:
 # index), longest first so an entry of a nested list is found before its enclosing section.
 ENTRY_SECTIONS: tuple[PathKey, ...] = (
     ("scorecard", "factors"), ("scorecard", "grades"), ("classification", "scale"), ("classification", "rules"),
-    ("inputs",), ("parameters",), ("metrics",), ("key_figures",), ("warnings",), ("action_types",), ("actions",),
-    ("imports",), ("scopes",),
+    ("inputs",), ("parameters",), ("metrics",), ("key_figures",), ("warnings",), ("warning_categories",),
+    ("action_types",), ("actions",), ("imports",), ("scopes",),
 )
 # Sections checked as one piece: an error anywhere inside leaves the whole section out.
 WHOLE_SECTIONS: tuple[PathKey, ...] = (("segments",),)

@@ -941,7 +941,8 @@ def summary(result: BatchResult) -> dict[str, Any]:
                      for g in result.policy.grade_ids},
         "by_warning": counts(listed(d["warnings"])),
         "by_action": counts(listed(d["actions"])),
-        "by_industry": counts(d["segment"].value_counts(sort=False).items()) if result.policy.segment_by else {},
+        "segment_by": result.policy.segment_by,  # the input the policy segments by (null: no segments)
+        "by_segment": counts(d["segment"].value_counts(sort=False).items()) if result.policy.segment_by else {},
         "refused_action_params": refused_summary(result.refused_params, n),
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
@@ -976,11 +977,12 @@ def render_summary(s: dict[str, Any]) -> str:
     lines += ["", "by grade:"]
     for g, v in s["by_grade"].items():
         lines.append(f"  {g:<18} {v['count']:>10,}  {v['share'] * 100:6.2f}%")
-    for title, key in (("by warning:", "by_warning"), ("by action:", "by_action"), ("by industry:", "by_industry")):
+    by = s.get("segment_by") or "segment"  # headed by the policy's own segment input (e.g. sector)
+    for title, key in (("by warning:", "by_warning"), ("by action:", "by_action"), (f"by {by}:", "by_segment")):
         if s[key]:
             lines.append(title)
             for k, v in sorted(s[key].items(), key=lambda kv: -kv[1]["count"]):
                 lines.append(f"  {k:<34} {v['count']:>10,}  {v['share'] * 100:6.2f}%")
     from ..safetext import printable
 
-    return printable("\n".join(lines) + "\n", keep_newlines=True)  # industries are client text
+    return printable("\n".join(lines) + "\n", keep_newlines=True)  # segment values are client text

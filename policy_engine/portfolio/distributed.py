@@ -112,7 +112,8 @@ def decide_partition(policy_text: str, policy_file: str, source: str, target: st
     s = table_summary(run)
     return {"source": source, "target": target, "rows_read": run.rows_read, "decided": run.decided,
             "rejected": run.rejected, "rejects": run.rejects, "by_grade": s["by_grade"],
-            "by_warning": s["by_warning"], "by_action": s["by_action"], "by_industry": s["by_industry"],
+            "by_warning": s["by_warning"], "by_action": s["by_action"],
+            "segment_by": s["segment_by"], "by_segment": s["by_segment"],
             "versions": s["versions"], "segments": segments,
             "refused_params": {k: v["count"] for k, v in s["refused_action_params"]["by_action"].items()}}
 
@@ -171,7 +172,8 @@ class DaskRun:
             "policy": policy, "versions": used,
             "accounting": {"rows_read": self.rows_read, "decided": self.decided, "rejected": len(self.rejects)},
             "by_grade": {g: by_grade.get(g, {"count": 0, "share": 0.0}) for g in self.policy.grade_ids},
-            "by_warning": merge("by_warning"), "by_action": merge("by_action"), "by_industry": merge("by_industry"),
+            "by_warning": merge("by_warning"), "by_action": merge("by_action"),
+            "segment_by": self.policy.segment_by, "by_segment": merge("by_segment"),
             "refused_action_params": refused_summary(refused, self.decided),
             "partitions": len(self.parts),
             "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

@@ -2,8 +2,9 @@
 
 Both versions decide the same portfolio with the vector evaluator; the report is the grade
 migration matrix (clients and balance), the clients whose grade, warnings or actions changed
-(with the rules that decided each side), warning and action counts before and after, and the
-changes by industry. JSON, markdown, or a self-contained HTML page with SVG charts.
+(with the rules that decided each side, and the scores where a version has a scorecard), warning
+and action counts before and after, and the changes per segment of the policy's segment input.
+JSON, markdown, or a self-contained HTML page with SVG charts.
 """
 
 from __future__ import annotations
@@ -119,7 +120,8 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
     any_change = changed_grade | changed_warn | changed_act
     groups = list(dict.fromkeys(s for p in a.policies or policies for s in p.segments))
     seg = _segment_names(da["segment"], bool(groups))
-    listed = _listed(da, db, np.flatnonzero(any_change)[:max_listed], seg)
+    scored = any(p.score_bands for p in policies)  # without a scorecard there is no score to compare
+    listed = _listed(da, db, np.flatnonzero(any_change)[:max_listed], seg, scored)
     share = (lambda k: round(float(k) / n, 6)) if n else (lambda k: 0.0)
     rejected_rows = {r["row"] for r in a.rejects} | {r["row"] for r in b.rejects}
     rows_read = a.rows_read
@@ -143,7 +145,7 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
                                "new": {g: int((gb == g).sum()) for g in grades}},
         "warnings": _before_after(_flatten_lists(da["warnings"]), _flatten_lists(db["warnings"])),
         "actions": _before_after(_flatten_lists(da["actions"]), _flatten_lists(db["actions"])),
-        "by_industry": _by_segment(seg, ra, rb),
+        "segment_by": old_p.segment_by, "by_segment": _by_segment(seg, ra, rb),
         "changed_clients": listed, "changed_clients_total": int(any_change.sum()),
     }
     if total:
@@ -175,8 +177,10 @@ def _by_segment(seg: np.ndarray, ra: np.ndarray, rb: np.ndarray) -> dict[str, di
     return out
 
 
-def _listed(da: pd.DataFrame, db: pd.DataFrame, shown: np.ndarray, seg: np.ndarray) -> list[dict[str, Any]]:
-    """The changed clients the report lists: both sides' grade, deciding rule, score, and what moved."""
+def _listed(da: pd.DataFrame, db: pd.DataFrame, shown: np.ndarray, seg: np.ndarray,
+            scored: bool = True) -> list[dict[str, Any]]:
+    """The changed clients the report lists: both sides' grade, deciding rule, score (null when
+    neither version has a scorecard: a made-up 0 -> 0 would read as a score), and what moved."""
     rows = da.index
     ga, gb = da["grade"].astype(str).to_numpy(), db["grade"].astype(str).to_numpy()
     wa, wb = _lists(da["warnings"].iloc[shown]), _lists(db["warnings"].iloc[shown])
@@ -184,7 +188,7 @@ def _listed(da: pd.DataFrame, db: pd.DataFrame, shown: np.ndarray, seg: np.ndarr
     return [{
         "row": int(rows[i]), "client_id": str(da["client_id"].iloc[i]), "segment": str(seg[i]),
         "grade": [ga[i], gb[i]], "decided_by": [str(da["decided_by"].iloc[i]), str(db["decided_by"].iloc[i])],
-        "score": [float(da["score"].iloc[i]), float(db["score"].iloc[i])],
+        "score": [float(da["score"].iloc[i]), float(db["score"].iloc[i])] if scored else None,
         "warnings_added": sorted(set(wb[k]) - set(wa[k])), "warnings_removed": sorted(set(wa[k]) - set(wb[k])),
         "actions_added": sorted(set(ab[k]) - set(aa[k])), "actions_removed": sorted(set(aa[k]) - set(ab[k])),
     } for k, i in enumerate(shown)]
@@ -325,7 +329,6 @@ WORDS: dict[str, dict[str, str]] = {
         "no_segment": "无细分", "compared": "比较 {n:,} 户",
     },
 }
-_SEGMENT_NAMES = {"industry": {"en": "industry", "zh": "行业"}}
 
 
 def grade_labels(policy: CompiledPolicy) -> dict[str, dict[str, str]]:
@@ -338,6 +341,12 @@ def with_labels(report: dict[str, Any], policy: CompiledPolicy) -> dict[str, Any
     report["grade_labels"] = grade_labels(policy)
     report.setdefault("segment_by", policy.segment_by)
     return report
+
+
+def segment_name(report: dict[str, Any], lang: str) -> str:
+    """What the per-segment tables are headed by: the policy's segment input (an input has no label
+    to translate, so its name in every language), or 'segment' for a policy without segments."""
+    return str(report.get("segment_by") or WORDS[lang]["segment"])
 
 
 @dataclass
@@ -452,23 +461,13 @@ def sections(report: dict[str, Any], lang: str = "en") -> list[Section]:
         out.append(Section(key, w[key], [w[what], w["before"], w["after"], w["change"]],
                            [[k, _int(v["old"]), _int(v["new"]), _signed(v["change"])]
                             for k, v in report[key].items()], (1, 2, 3)))
-    by = report.get("segment_by")
-    by_name = _SEGMENT_NAMES.get(by, {}).get(lang, by) if by else w["segment"]
+    by_name = segment_name(report, lang)
     out.append(Section("by_segment", w["by_segment"].format(by=by_name),
                        [by_name, w["clients_col"], w["grade_changed"], w["downgrades"],
                         w["upgrades"]],
                        [[k, _int(v["clients"]), _int(v["grade_changed"]), _int(v["downgrades"]), _int(v["upgrades"])]
-                        for k, v in report["by_industry"].items()], (1, 2, 3, 4)))
-    listed = report["changed_clients"]
-    out.append(Section(
-        "changed_clients", w["changed_clients"],
-        [w["client"], by_name, w["grade"], w["decided_by"], w["score"], w["warnings"], w["actions"]],
-        [[printable(str(c["client_id"])), printable(str(c["segment"])),
-          f"{_grade(report, c['grade'][0], lang)} → {_grade(report, c['grade'][1], lang)}",
-          f"{c['decided_by'][0]} → {c['decided_by'][1]}", f"{_score(c['score'][0])} → {_score(c['score'][1])}",
-          _moved(c["warnings_added"], c["warnings_removed"]), _moved(c["actions_added"], c["actions_removed"])]
-         for c in listed],
-        note=w["listed"].format(total=report["changed_clients_total"], shown=len(listed))))
+                        for k, v in report["by_segment"].items()], (1, 2, 3, 4)))
+    out.append(_changed_section(report, lang, by_name))
     out.extend(_total_sections(report, lang, by_name))
     scenario = report.get("scenario")
     if scenario:
@@ -479,6 +478,26 @@ def sections(report: dict[str, Any], lang: str = "en") -> list[Section]:
                              "" if s.get("add") is None else f"{s['add']:g}", _int(s["cells_changed"])]
                             for s in scenario["shocks"]], (2, 3, 4)))
     return out
+
+
+def _changed_section(report: dict[str, Any], lang: str, by_name: str) -> Section:
+    """The changed clients; the score column only when a version has a scorecard (a listed score not null)."""
+    w = WORDS[lang]
+    listed = report["changed_clients"]
+    scored = any(c.get("score") is not None for c in listed)
+    rows = []
+    for c in listed:
+        row = [printable(str(c["client_id"])), printable(str(c["segment"])),
+               f"{_grade(report, c['grade'][0], lang)} → {_grade(report, c['grade'][1], lang)}",
+               f"{c['decided_by'][0]} → {c['decided_by'][1]}"]
+        if scored:
+            row.append(f"{_score(c['score'][0])} → {_score(c['score'][1])}")
+        rows.append([*row, _moved(c["warnings_added"], c["warnings_removed"]),
+                     _moved(c["actions_added"], c["actions_removed"])])
+    columns = [w["client"], by_name, w["grade"], w["decided_by"], *([w["score"]] if scored else []), w["warnings"],
+               w["actions"]]
+    return Section("changed_clients", w["changed_clients"], columns, rows,
+                   note=w["listed"].format(total=report["changed_clients_total"], shown=len(listed)))
 
 
 def _figure(v: float | None, signed: bool = False) -> str:
@@ -563,7 +582,7 @@ def render_text(report: dict[str, Any], heading: str = "Portfolio impact", lang:
                     if c or v]
             sec = Section(sec.key, w["migration_cells"], [w["move"], w["clients_col"], w["balance"]], rows, (1, 2))
         elif sec.key == "changed_clients":
-            below = [[f"{sec.columns[k]}: {r[k]}" for k in (4, 5, 6) if r[k]] for r in sec.rows]
+            below = [[f"{sec.columns[k]}: {r[k]}" for k in range(4, len(sec.columns)) if r[k]] for r in sec.rows]
             sec = Section(sec.key, sec.title, sec.columns[:4], [r[:4] for r in sec.rows], note=sec.note)
         lines += ["", *_wrap(sec.title + (f" ({sec.note})" if sec.note else ""))]
         if not sec.rows:

@@ -447,6 +447,9 @@ def run_tests(paths: Iterable[str | Path], only: str | None = None) -> SuiteResu
         root = path if path.is_dir() else path.parent
         if path.is_file() and not is_policy_file(path) and not any(policy_files([root])):
             root = root.parent  # a file of a policy's tests/ folder: its policies are one level up
+        elif path.is_dir() and not any(policy_files([root])) and any(
+                is_policy_file(f) for f in root.parent.iterdir() if f.is_file()):
+            root = root.parent  # a policy's tests/ folder: its policies are one level up
         for f in policy_files([root]):
             header = read_header(f)
             if header is not None:

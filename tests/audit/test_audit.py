@@ -71,7 +71,7 @@ def test_verify_intact_chain_and_show_and_export(store_with_samples: Path, tmp_p
     shown = json.loads(cli(store_with_samples, "audit", "show", "2", "--format", "json").stdout)
     assert shown["decision"]["client_id"] == "C002" and "Special mention" in shown["explanation"]
     zh = cli(store_with_samples, "audit", "show", shown["decision"]["decision_id"], "--format", "text", "--lang", "zh")
-    assert "风险分类：关注" in zh.stdout
+    assert "\n分类：关注" in zh.stdout
     out = tmp_path / "e.parquet"
     assert cli(store_with_samples, "audit", "export", "--client", "C002", "--out", str(out)).exit_code == 0
     import pandas as pd

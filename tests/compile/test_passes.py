@@ -13,7 +13,8 @@ SECTION_SYMBOLS = {"inputs": "input", "parameters": "param", "metrics": "metric"
 
 def test_passes_run_in_the_documented_order() -> None:
     assert [name for name, _ in PASSES] == [
-        "imports", "scale and segments", "scopes", "inputs", "parameters", "metrics", "scorecard", "classification",
+        "imports", "scale and segments", "scopes", "inputs", "parameters", "metrics", "scorecard",
+        "warning categories", "classification",
         "warnings", "action types", "actions", "cross-checks"]
 
 

@@ -15,7 +15,7 @@ from ..conftest import sample
 HEADS = {
     "en": ["Client C002 ·", "Grade: ", "Key figures:", "Warnings (4):", "Recommended actions (5):",
            "Undetermined rules (missing data, not fired):", "Trace (every rule evaluated"],
-    "zh": ["客户 C002 ·", "风险分类：", "关键指标：", "预警（4）：", "建议措施（5）：",
+    "zh": ["客户 C002 ·", "分类：", "关键指标：", "预警（4）：", "建议措施（5）：",
            "无法判断的规则（数据缺失，未触发）：", "求值轨迹"],
 }
 

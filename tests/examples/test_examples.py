@@ -54,9 +54,8 @@ IDS = [e.id for e in ALL]
 # Words of the reference policy and its regulation that an explanation of another policy must not borrow.
 REFERENCE_WORDS = r"商业银行金融资产风险分类办法|loss-client-management|regulat|监管"
 FOREIGN_WORDS = re.compile(rf"score|评分|得分|{REFERENCE_WORDS}", re.I)
-# The impact report still has a score column for a policy without a scorecard (engine, reported): only the
-# reference policy's names and regulation are held out of it here.
-FOREIGN_IN_IMPACT = re.compile(REFERENCE_WORDS, re.I)
+# The impact report of a policy without a scorecard has no score column either.
+FOREIGN_IN_IMPACT = FOREIGN_WORDS
 
 
 def cli(*args: str) -> Result:

@@ -48,7 +48,10 @@ def test_impact_report_accounts_for_every_client(portfolio: Path) -> None:
     assert "liquidity_below_floor" in moved["warnings_removed"] or moved["decided_by"][0] != moved["decided_by"][1] \
         or moved["score"][0] != moved["score"][1]
     assert rep["warnings"]["liquidity_below_floor"]["change"] < 0
-    assert sum(rep["by_industry"][s]["grade_changed"] for s in rep["by_industry"]) == rep["summary"]["grade_changed"]
+    assert sum(rep["by_segment"][s]["grade_changed"] for s in rep["by_segment"]) == rep["summary"]["grade_changed"]
+    assert rep["segment_by"] == "industry"  # the policy's segment input names the per-segment counts
+    # a policy with a scorecard: each changed client carries both versions' scores
+    assert all(len(c["score"]) == 2 and all(isinstance(x, float) for x in c["score"]) for c in rep["changed_clients"])
     balance = rep["migration"]["balance"]
     assert sum(map(sum, balance)) > 0
 
@@ -161,8 +164,8 @@ def test_shipped_scenarios_move_the_portfolio_the_way_they_should(portfolio: Pat
     down = json.loads(_cli("simulate", "loss-client-management", "--portfolio", str(portfolio), "--scenario",
                            str(SCENARIOS / "manufacturing-downturn.yaml"), "--format", "json").stdout)
     assert down["summary"]["downgrades"] > 0 and down["summary"]["upgrades"] == 0
-    assert set(down["by_industry"]) >= {"manufacturing", "trade"}
-    assert down["by_industry"]["manufacturing"]["downgrades"] > 0
+    assert set(down["by_segment"]) >= {"manufacturing", "trade"}
+    assert down["by_segment"]["manufacturing"]["downgrades"] > 0
     crash = json.loads(_cli("simulate", "loss-client-management", "--portfolio", str(portfolio), "--scenario",
                             str(SCENARIOS / "collateral-crash.yaml"), "--format", "json").stdout)
     assert crash["warnings"]["collateral_impaired"]["change"] > 0

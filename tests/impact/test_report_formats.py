@@ -96,7 +96,7 @@ def _expected(rep: dict[str, Any], lang: str, balance_as_moves: bool) -> list[li
     for section in ("warnings", "actions"):
         rows += [[k, f"{v['old']:,}", f"{v['new']:,}", f"{v['change']:+,}"] for k, v in rep[section].items()]
     rows += [[k, f"{v['clients']:,}", f"{v['grade_changed']:,}", f"{v['downgrades']:,}", f"{v['upgrades']:,}"]
-             for k, v in rep["by_industry"].items()]
+             for k, v in rep["by_segment"].items()]
     for c in rep["changed_clients"]:
         moved = [" ".join([*("+" + x for x in c[f"{k}_added"]), *("-" + x for x in c[f"{k}_removed"])])
                  for k in ("warnings", "actions")]

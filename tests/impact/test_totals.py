@@ -77,7 +77,7 @@ def test_totals_match_the_hand_computed_figures(case: dict[str, Any], tmp_path: 
 def test_a_policy_without_segments_reports_one_group_in_every_section(small: Path) -> None:
     flat = [str(DATA / "flat-1.0.0.yaml"), str(DATA / "flat-1.1.0.yaml")]
     rep = json.loads(_impact(*flat, small, "--total", "expected_loss", "--format", "json").stdout)
-    assert list(rep["by_industry"]) == ["all"] and rep["by_industry"]["all"]["clients"] == 4
+    assert list(rep["by_segment"]) == ["all"] and rep["by_segment"]["all"]["clients"] == 4
     text = _impact(*flat, small, "--total", "expected_loss", "--format", "text").stdout
     assert "nan" not in text.lower() and "By segment" in text
     assert text.count("all clients") == 1  # the one group is not repeated as a segment
