@@ -682,6 +682,13 @@ class ScopedDecider(Decider):
 
     def decide(self, record: Any, as_of: str | _dt.date | None = None, trace: bool = False,
                file: str | None = None) -> dict[str, Any]:
+        cid, day, inputs, elements, input_hash = self.read_record(record, as_of, file)
+        return self.decide_elements(cid, day, inputs, elements, input_hash, trace)
+
+    def read_record(self, record: Any, as_of: str | _dt.date | None = None, file: str | None = None
+                    ) -> tuple[str, _dt.date, tuple[Any, ...], dict[str, Any], str]:
+        """Client id, day, the debtor's inputs, its elements by scope and the input hash, or
+        :class:`InputError` naming every bad field (the batch reads each line through it too)."""
         try:
             cid, day, inputs = self.read(record, as_of, file)
         except InputError as e:
@@ -694,7 +701,7 @@ class ScopedDecider(Decider):
         except (orjson.JSONEncodeError, TypeError) as exc:
             raise InputError(unwritable_integers(record, file) or [
                 Diagnostic("bad-field", f"the record cannot be written as JSON: {exc}", file=file)]) from None
-        return self.decide_elements(cid, day, inputs, elements, input_hash, trace)
+        return cid, day, inputs, elements, input_hash
 
     def decide_values(self, cid: str, day: _dt.date, inputs: tuple[Any, ...], input_hash: str,
                       trace: bool = False) -> dict[str, Any]:
@@ -779,6 +786,25 @@ class ScopedDecider(Decider):
             rank = max((f.rank for f, hit in zip(part.floors, hits, strict=True) if hit is True), default=0)
             e["@own_rank"], e["@rank"], e["@grade"], e["@floors"] = rank, rank, p.scale[rank].id, hits
         results = p.row_function(inputs, params, day, elements)
+        return self._assemble(cid, day, inputs, elements, results, input_hash, trace)
+
+    def assemble(self, cid: str, day: _dt.date, inputs: tuple[Any, ...], elements: dict[str, Any],
+                 results: tuple[Any, ...], input_hash: str, trace: bool = False) -> dict[str, Any]:
+        """The record from the debtor's results and its graded elements (``@own_rank``, ``@rank``,
+        ``@floors`` and metric values set); the vector evaluator builds its records here too."""
+        token = _ELEMENTS.set(elements)
+        try:
+            return self._assemble(cid, day, inputs, elements, results, input_hash, trace)
+        finally:
+            _ELEMENTS.reset(token)
+
+    def _assemble(self, cid: str, day: _dt.date, inputs: tuple[Any, ...], elements: dict[str, Any],
+                  results: tuple[Any, ...], input_hash: str, trace: bool = False) -> dict[str, Any]:
+        p = self.policy
+        part = p.scoped
+        assert part is not None
+        graded = elements.get(part.graded, []) if part.graded else []
+        params = p.params_for(inputs[self._segment_index] if self._segment_index is not None else None)
         record = self.build_record(cid, day, inputs, results, input_hash, trace)
         floor_rank = elements.get("@floor_rank", 0)
         debtor_floors = list(zip(p.floors, results[5], strict=True))

@@ -73,6 +73,12 @@ class VectorEval:
         self.series = SeriesFacts()
         self._texts: dict[int, tuple[np.ndarray, np.ndarray, dict[Any, int]]] = {}
         self.tables: Mapping[str, ex.Table] = {}  # those of the expression being evaluated
+        # A policy with scopes: the long tables that evaluate aggregations; for an element scope's
+        # evaluator, the enclosing scope's evaluator and each element's row in it (names of the
+        # ancestors are read through it).
+        self.scopes: Any = None
+        self.up: VectorEval | None = None
+        self.up_index: np.ndarray | None = None
 
     # Literals are 0-d arrays that broadcast: no million-element copy of a constant per use.
     def const(self, v: Any) -> Col:
@@ -100,7 +106,17 @@ class VectorEval:
     def v_Name(self, n: ast.Name) -> Col:
         if n.id == "null":
             return self.null()
-        return self.env[n.id]
+        got = self.env.get(n.id)
+        if got is None and self.up is not None:  # an ancestor's name: its value on each element's row
+            assert self.up_index is not None
+            c = self.up.v_Name(n)
+            c = _full_size(c, self.up.n)
+            idx = self.up_index
+            got = Col(c.data[idx], c.valid[idx], None if c.present is None else c.present[idx])
+            self.env[n.id] = got
+        if got is None:
+            raise KeyError(n.id)
+        return got
 
     # operators -----------------------------------------------------------------
     def v_BinOp(self, n: ast.BinOp) -> Col:
@@ -208,7 +224,9 @@ class VectorEval:
 
     # functions -----------------------------------------------------------------
     def v_Call(self, n: ast.Call) -> Col:
-        fn = ex.FUNCTIONS[n.func.id]  # type: ignore[attr-defined]
+        fn = ex.FUNCTIONS.get(n.func.id)  # type: ignore[attr-defined]
+        if fn is None:  # an aggregation over a child scope (the checker admits no other name)
+            return self.scopes.aggregate(self, n)  # type: ignore[no-any-return]
         impl: columns.VectorImpl = getattr(columns, fn.vector)  # the table names it
         return impl(self, [self.node(a) for a in n.args] if fn.vector_args else [], n.args)
 
@@ -298,8 +316,12 @@ def _band_index(maxes: Sequence[float], x: np.ndarray) -> np.ndarray:
 
 
 def evaluate_columns(policy: CompiledPolicy, n: int, inputs: Mapping[str, Col], segments: np.ndarray | None,
-                     as_of_days: np.ndarray) -> VectorResults:
-    """Evaluate ``policy`` over ``n`` rows of prepared input columns."""
+                     as_of_days: np.ndarray, scoped: Any = None) -> VectorResults:
+    """Evaluate ``policy`` over ``n`` rows of prepared input columns.
+
+    ``scoped`` (a policy with scopes, :class:`~.scoped_vector.LongTables`): the debtors' elements;
+    it grades the exposures before the debtor metrics and applies the debtor floors after them.
+    """
     env: dict[str, Col] = dict(inputs)
     true = _full(n, True, bool)
     env["as_of"] = Col(as_of_days, true)
@@ -324,6 +346,9 @@ def evaluate_columns(policy: CompiledPolicy, n: int, inputs: Mapping[str, Col], 
     ve = VectorEval(n, env, policy.grade_ids)
     metrics: list[Col] = []
     with np.errstate(all="ignore"):
+        if scoped is not None:
+            ve.scopes = scoped
+            scoped.grade_own(ve)
         metrics += _metric_columns(ve, policy, after=None)
         score = _full(n, policy.score_base)
         bands: list[np.ndarray] = []
@@ -349,6 +374,8 @@ def evaluate_columns(policy: CompiledPolicy, n: int, inputs: Mapping[str, Col], 
             c = _as_bool(ve.eval(r.expr))
             floors.append(c)
             np.maximum(g_rank, c.data * g_rank.dtype.type(r.rank), out=g_rank)  # a fired floor raises the grade to it
+        if scoped is not None:  # the debtor floors apply to every exposure; the debtor's grade is the worst
+            g_rank = scoped.finalize(ve, g_rank)
         env["grade"] = Col(np.array(policy.grade_ids, dtype=object)[g_rank], true)
         ve.grade_rank = g_rank
         metrics += _metric_columns(ve, policy, after="classification")  # they may read the final grade
@@ -432,37 +459,37 @@ def _params_allowed(kind: ActionType, names: list[str], values: list[Col], n: in
 
 def columns_from_records(policy: CompiledPolicy, rows: Sequence[tuple[Any, ...]]) -> dict[str, Col]:
     """Input columns from checked input tuples (the row path's values): for tests and small batches."""
-    n = len(rows)
-    out: dict[str, Col] = {}
-    for j, spec in enumerate(policy.inputs):
-        values = [r[j] for r in rows]
-        if spec.series:
-            periods = max((len(v) for v in values), default=0)
-            shape = (n, periods)
-            dtype = np.int64 if spec.type == "date" else float
-            data = np.zeros(shape, dtype=dtype)
-            valid = np.zeros(shape, bool)
-            present = np.zeros(shape, bool)
-            for i, s in enumerate(values):
-                off = periods - len(s)
-                for k, v in enumerate(s):
-                    present[i, off + k] = True
-                    if v is not None:
-                        valid[i, off + k] = True
-                        data[i, off + k] = (v.toordinal() - _EPOCH_ORDINAL) if spec.type == "date" else v
-            out[spec.name] = Col(data, valid, present)
-            continue
-        valid = np.array([v is not None for v in values], dtype=bool)
-        if spec.type == "date":
-            data = dates_to_days(values)
-        elif spec.type == "boolean":
-            data = np.array([bool(v) for v in values], dtype=bool)
-        elif spec.type in ("string", "grade"):
-            data = np.array(values, dtype=object)
-        else:
-            data = np.array([np.nan if v is None else v for v in values], dtype=float)
-        out[spec.name] = Col(data, valid)
-    return out
+    return {spec.name: input_column(spec, [r[j] for r in rows]) for j, spec in enumerate(policy.inputs)}
+
+
+def input_column(spec: Any, values: Sequence[Any]) -> Col:
+    """One input's column from checked values (None: null); a series input gives a 2-D column."""
+    n = len(values)
+    if spec.series:
+        periods = max((len(v) for v in values), default=0)
+        shape = (n, periods)
+        dtype = np.int64 if spec.type == "date" else float
+        data = np.zeros(shape, dtype=dtype)
+        valid = np.zeros(shape, bool)
+        present = np.zeros(shape, bool)
+        for i, s in enumerate(values):
+            off = periods - len(s)
+            for k, v in enumerate(s):
+                present[i, off + k] = True
+                if v is not None:
+                    valid[i, off + k] = True
+                    data[i, off + k] = (v.toordinal() - _EPOCH_ORDINAL) if spec.type == "date" else v
+        return Col(data, valid, present)
+    valid = np.array([v is not None for v in values], dtype=bool)
+    if spec.type == "date":
+        data = dates_to_days(values)
+    elif spec.type == "boolean":
+        data = np.array([bool(v) for v in values], dtype=bool)
+    elif spec.type in ("string", "grade"):
+        data = np.array(values, dtype=object)
+    else:
+        data = np.array([np.nan if v is None else v for v in values], dtype=float)
+    return Col(data, valid)
 
 
 def evaluate_chunks(policy: CompiledPolicy, n: int, inputs: Mapping[str, Col], segments: np.ndarray | None,
