@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -35,49 +36,48 @@ EXAMPLES = 45
 VOLATILE = ("decision_id", "evaluated_at")
 
 DAY0 = dt.date(2024, 1, 1)
-dates = st.integers(0, 600).map(lambda k: (DAY0 + dt.timedelta(days=k)).isoformat())
-amounts = st.one_of(st.integers(0, 2_000), st.floats(0, 5_000, allow_nan=False, allow_infinity=False),
-                    st.sampled_from([0, 0.1, 100.5]))
 
 
-def _optional(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    """A fact that is there, null, or absent (``_ABSENT`` is dropped)."""
-    return st.one_of(strategy, st.none(), st.just(_ABSENT))
+def _debtor(rnd: random.Random, index: int) -> dict[str, Any]:
+    """One debtor from a random source seeded by hypothesis (drawing a whole nested portfolio per
+    example overruns its buffer and takes minutes): 1-5 exposures, 0-12 payments each, optional facts there, null
+    or absent, equal due dates and zero balances likely."""
 
+    def date() -> str:
+        return (DAY0 + dt.timedelta(days=rnd.choice([rnd.randrange(600), 100, 101, 400]))).isoformat()
 
-_ABSENT = object()
+    def amount() -> Any:
+        return rnd.choice([rnd.randrange(2_000), rnd.uniform(0, 5_000), 0, 0.1, 100.5])
 
-payments = st.fixed_dictionaries({"due_date": dates, "paid_date": _optional(dates), "amount": _optional(amounts)})
-exposure_facts = st.fixed_dictionaries({
-    "balance": amounts,
-    "days_past_due": st.sampled_from([0, 0, 15, 31, 60, 61, 90, 91, 200]),
-    "collateral_value": _optional(amounts),
-    "secured": _optional(st.booleans()),
-    "opened": _optional(dates),
-    "schedule": st.lists(payments, max_size=12),
-})
-events = st.lists(st.fixed_dictionaries({"kind": st.sampled_from(["litigation", "bankruptcy_filing", "seizure"]),
-                                         "date": dates}), max_size=3)
+    def maybe(record: dict[str, Any], key: str, value: Any) -> None:
+        pick = rnd.randrange(4)
+        if pick == 1:
+            record[key] = None
+        elif pick > 1:
+            record[key] = value
 
-
-@st.composite
-def debtor(draw: Any, index: int) -> dict[str, Any]:
-    exposures = draw(st.lists(exposure_facts, min_size=1, max_size=5))
-    record: dict[str, Any] = {
-        "client_id": f"D{index}", "as_of": "2025-09-30", "industry": "manufacturing",
-        "exposures": [{"exposure_id": f"E{k}", **_present(e)} for k, e in enumerate(exposures)],
-    }
-    kinds = draw(events)
-    if draw(st.booleans()):
-        record["events"] = kinds
+    exposures = []
+    for k in range(rnd.randint(1, 5)):
+        e: dict[str, Any] = {"exposure_id": f"E{k}", "balance": amount(),
+                             "days_past_due": rnd.choice([0, 0, 15, 31, 60, 61, 90, 91, 200])}
+        maybe(e, "collateral_value", amount())
+        maybe(e, "secured", rnd.random() < 0.5)
+        maybe(e, "opened", date())
+        schedule = []
+        for _ in range(rnd.randint(0, 12)):
+            p: dict[str, Any] = {"due_date": date()}
+            maybe(p, "paid_date", date())
+            maybe(p, "amount", amount())
+            schedule.append(p)
+        if schedule or rnd.random() < 0.5:
+            e["schedule"] = schedule
+        exposures.append(e)
+    record: dict[str, Any] = {"client_id": f"D{index}", "as_of": "2025-09-30", "industry": "manufacturing",
+                              "exposures": exposures}
+    if rnd.random() < 0.6:
+        record["events"] = [{"kind": rnd.choice(["litigation", "bankruptcy_filing", "seizure"]), "date": date()}
+                            for _ in range(rnd.randint(0, 3))]
     return record
-
-
-def _present(d: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in d.items() if v is not _ABSENT}
-    if "schedule" in out:
-        out["schedule"] = [{k: v for k, v in p.items() if v is not _ABSENT} for p in out["schedule"]]
-    return out
 
 
 def _fit(policy: CompiledPolicy, record: dict[str, Any]) -> dict[str, Any]:
@@ -85,10 +85,6 @@ def _fit(policy: CompiledPolicy, record: dict[str, Any]) -> dict[str, Any]:
     if policy.id == "multi-exposure" and "events" in record:
         record["events"] = [e for e in record["events"] if e["kind"] != "seizure"]
     return record
-
-
-def _portfolio(draw: Any) -> list[dict[str, Any]]:
-    return [draw(debtor(i)) for i in range(BATCH)]
 
 
 def _agree(policy: CompiledPolicy, records: list[dict[str, Any]], tmp: Path) -> None:
@@ -123,8 +119,9 @@ def test_row_and_vector_agree_on_every_field_of_drawn_debtors(name: str, tmp_pat
 
     @settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-    @given(st.data())
-    def check(data: Any) -> None:
-        _agree(policy, [_fit(policy, r) for r in data.draw(st.composite(_portfolio)())], tmp)
+    @given(st.integers(0, 2**32 - 1))
+    def check(seed: int) -> None:
+        rnd = random.Random(seed)
+        _agree(policy, [_fit(policy, _debtor(rnd, i)) for i in range(BATCH)], tmp)
 
     check()
