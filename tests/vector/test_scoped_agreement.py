@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from policy_engine.decide.evaluate import Decider
+from policy_engine.diagnostics import InputError
 from policy_engine.policy.compiler import CompiledPolicy
 from policy_engine.policy.registry import load_policy
 from policy_engine.portfolio.scoped_batch import run_scoped_batch
@@ -125,3 +126,47 @@ def test_row_and_vector_agree_on_every_field_of_drawn_debtors(name: str, tmp_pat
         _agree(policy, [_fit(policy, _debtor(rnd, i)) for i in range(BATCH)], tmp)
 
     check()
+
+
+def _line(**changes: Any) -> dict[str, Any]:
+    record: dict[str, Any] = {"client_id": "H", "as_of": "2025-09-30", "industry": "manufacturing",
+                              "exposures": [{"exposure_id": "E0", "balance": 10, "days_past_due": 0}]}
+    record.update(changes)
+    return record
+
+
+HOSTILE = [  # (line, the codes batch gives it, as decide refuses it)
+    (_line(client_id="H1", exposures=[{"exposure_id": f"E{k}", "balance": 1, "days_past_due": 0}
+                                      for k in range(6)]), {"too-large"}),
+    (_line(client_id="H2", exposures=[{"exposure_id": "E", "balance": 1, "days_past_due": 0}] * 2),
+     {"duplicate-key"}),
+    (_line(client_id="H3", exposures=[{"balance": 1, "days_past_due": 0}]), {"missing-field"}),
+    (_line(client_id="H4", exposures=[{"exposure_id": "E", "balance": "ten", "days_past_due": 0}]), {"bad-field"}),
+    (_line(client_id="H5", exposures={"exposure_id": "E"}), {"wrong-type"}),
+    (_line(client_id="H6", exposures=[7]), {"wrong-type"}),
+    (_line(client_id="H7", exposures=[{"exposure_id": "E", "balance": 1, "days_past_due": 0,
+                                       "schedule": [{"paid_date": "2025-01-01"}]}]), {"missing-field"}),
+]
+
+
+def test_hostile_lines_are_rejects_with_the_reasons_decide_gives_and_every_line_is_counted(tmp_path: Path) -> None:
+    policy = POLICIES["policy-multi-exposure"]
+    good = _line(client_id="OK")
+    lines = [orjson.dumps(good), *(orjson.dumps(r) for r, _ in HOSTILE), b"", b"{not json", orjson.dumps(good)]
+    path = tmp_path / "hostile.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    result = run_scoped_batch(policy, path)
+    assert (result.rows_read, result.decided, result.rejected) == (len(lines), 1, len(lines) - 1)
+    by_line = {r["line"]: r for r in result.rejects}
+    decider = Decider(policy)
+    for k, (record, codes) in enumerate(HOSTILE, start=2):
+        got = by_line[k]
+        assert got["client_id"] == record["client_id"]
+        assert {p["code"] for p in got["problems"]} == codes
+        with pytest.raises(InputError) as refused:
+            decider.decide(record)
+        assert [(p["field"], p["message"]) for p in got["problems"]] == \
+            [(d.path, d.message) for d in refused.value.diagnostics]
+    assert by_line[len(HOSTILE) + 2]["problems"][0]["code"] == "bad-json"
+    assert by_line[len(lines)]["problems"][0]["code"] == "duplicate-id"
+    assert result.exposures["client_id"].tolist() == ["OK"]
