@@ -315,17 +315,10 @@ def _band_index(maxes: Sequence[float], x: np.ndarray) -> np.ndarray:
     return idx
 
 
-def evaluate_columns(policy: CompiledPolicy, n: int, inputs: Mapping[str, Col], segments: np.ndarray | None,
-                     as_of_days: np.ndarray, scoped: Any = None) -> VectorResults:
-    """Evaluate ``policy`` over ``n`` rows of prepared input columns.
-
-    ``scoped`` (a policy with scopes, :class:`~.scoped_vector.LongTables`): the debtors' elements;
-    it grades the exposures before the debtor metrics and applies the debtor floors after them.
-    """
-    env: dict[str, Col] = dict(inputs)
-    true = _full(n, True, bool)
-    env["as_of"] = Col(as_of_days, true)
-    # Parameters: one column each, the value of each row's segment (looked up by segment code).
+def _param_columns(policy: CompiledPolicy, n: int, inputs: Mapping[str, Col], segments: np.ndarray | None,
+                   true: np.ndarray) -> dict[str, Col]:
+    """Parameters: one column each, the value of each row's segment (looked up by segment code)."""
+    out: dict[str, Col] = {}
     seg_names: list[str | None] = [None, *policy.segments]
     segment_col = inputs.get(policy.segment_by) if policy.segment_by is not None else None
     if segments is not None and n:
@@ -342,7 +335,21 @@ def evaluate_columns(policy: CompiledPolicy, n: int, inputs: Mapping[str, Col], 
         column = [policy.params_for(seg)[j] for seg in seg_names]
         default = column[0]
         kind = object if isinstance(default, str) else bool if isinstance(default, bool) else float
-        env[pname] = Col(np.array(column, dtype=kind)[seg_codes], true)
+        out[pname] = Col(np.array(column, dtype=kind)[seg_codes], true)
+    return out
+
+
+def evaluate_columns(policy: CompiledPolicy, n: int, inputs: Mapping[str, Col], segments: np.ndarray | None,
+                     as_of_days: np.ndarray, scoped: Any = None) -> VectorResults:
+    """Evaluate ``policy`` over ``n`` rows of prepared input columns.
+
+    ``scoped`` (a policy with scopes, :class:`~.scoped_vector.LongTables`): the debtors' elements;
+    it grades the exposures before the debtor metrics and applies the debtor floors after them.
+    """
+    env: dict[str, Col] = dict(inputs)
+    true = _full(n, True, bool)
+    env["as_of"] = Col(as_of_days, true)
+    env.update(_param_columns(policy, n, inputs, segments, true))
     ve = VectorEval(n, env, policy.grade_ids)
     metrics: list[Col] = []
     with np.errstate(all="ignore"):
