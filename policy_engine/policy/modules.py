@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,17 +68,19 @@ class ModuleText(Frozen):
         return f"{self.id}@{self.version}"
 
 
-class ModuleSource:
-    """Where imports are looked up: module id and version -> text (and what exists, for hints)."""
+class ModuleSource(ABC):
+    """Where imports are looked up: module id and version -> text (and what exists, for hints).
 
-    def get(self, module_id: str, version: str) -> ModuleText | None:
-        raise NotImplementedError
+    Two kinds: a registry folder when a policy is validated, the stored bundle when it is replayed."""
 
-    def versions(self, module_id: str) -> list[str]:
-        raise NotImplementedError
+    @abstractmethod
+    def get(self, module_id: str, version: str) -> ModuleText | None: ...
 
-    def ids(self) -> list[str]:
-        raise NotImplementedError
+    @abstractmethod
+    def versions(self, module_id: str) -> list[str]: ...
+
+    @abstractmethod
+    def ids(self) -> list[str]: ...
 
 
 class FolderModules(ModuleSource):

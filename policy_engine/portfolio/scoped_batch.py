@@ -161,9 +161,9 @@ def debtor_frame(policy: CompiledPolicy, chunk: list[Debtor], run: ScopedRun | N
     frame = decisions_frame(policy, prep, run.debtors, np.array([d.line - 1 for d in chunk], dtype=np.int64))
     exposure, decided_by = _deciding_exposure(policy, run)
     names = list(frame["decided_by"].cat.categories)
-    extra = [x for x in dict.fromkeys(decided_by[exposure != None]) if x not in names]  # noqa: E711
+    made = np.not_equal(exposure, None)  # the debtors whose grade an exposure's own floor made
+    extra = [x for x in dict.fromkeys(decided_by[made]) if x not in names]
     column = frame["decided_by"].cat.add_categories(extra) if extra else frame["decided_by"]
-    made = exposure != None  # noqa: E711
     column = column.to_numpy(dtype=object)
     column[made] = decided_by[made]
     frame["decided_by"] = pd.Categorical(column, categories=[*names, *extra])
