@@ -20,7 +20,7 @@ from ..diagnostics import Diagnostic
 from ..policy.compiler import CompiledPolicy
 from ..policy.scopes import ScopedPart, ScopeSpec
 from ..safetext import has_forbidden, text_problem
-from .inputs import AS_OF_HINT, _check_value, _dig, describe
+from .inputs import AS_OF_HINT, _check_value, _dig, after_as_of, describe
 
 MAX_KEY = 64  # characters of an element key (an exposure id)
 MAX_NAMED = 20  # values without a value an undetermined rule names, at most (then how many more)
@@ -95,10 +95,8 @@ def _read_element(part: ScopedPart, s: ScopeSpec, item: Mapping[str, Any], at: s
         value, problem, hint = _check_value(spec, v, grades)
         if problem:
             problems.append(Diagnostic("bad-field", problem, path=field, hint=hint))
-        elif spec.not_after_as_of and day is not None and value is not None and value > day:
-            problems.append(Diagnostic("bad-field", f"{value.isoformat()} is after the as-of date {day.isoformat()}: "
-                                       "a decision as of that day can only use what was known then",
-                                       path=field, hint=AS_OF_HINT))
+        elif spec.not_after_as_of and day is not None and (late := after_as_of(spec, value, day)):
+            problems.append(Diagnostic("bad-field", late[1], path=field, hint=AS_OF_HINT))
         e[spec.name] = value
     return e
 
