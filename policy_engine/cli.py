@@ -734,6 +734,9 @@ def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Pa
               help="One line per rejected row with every problem: .jsonl or .csv.")
 @click.option("--records", "records_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the full decision records (as `decide` prints them), one JSON per line.")
+@click.option("--exposures-out", "exposures_out", type=click.Path(path_type=Path), default=None,
+              help="Policy with scopes: one row per exposure (debtor, exposure id, own and final grade, deciding "
+                   "rule, floors, metrics): .parquet, .csv or .jsonl.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default=None,
               help="Summary on stdout: text (default on a terminal) or json.")
 @click.option("--fail-on-rejects", is_flag=True, help="Exit 3 when any row was rejected.")
@@ -748,13 +751,15 @@ def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Pa
 @handle_errors
 def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str | None, as_of: str | None,
           financials: Path | None, out: Path | None, rejects_out: Path | None, records_out: Path | None,
-          fmt: str | None, fail_on_rejects: bool, engine: str, scheduler: str | None, workers: int,
-          encoding: str, no_audit: bool, command_audit_db: Path | None, audit_inputs: str) -> None:
+          exposures_out: Path | None, fmt: str | None, fail_on_rejects: bool, engine: str, scheduler: str | None,
+          workers: int, encoding: str, no_audit: bool, command_audit_db: Path | None, audit_inputs: str) -> None:
     """Decide a portfolio (CSV, JSON Lines, Parquet or Excel) column-wise.
 
     Prints the accounting (rows read = decided + rejected) and counts by grade, warning,
     action and segment. Output row order follows the input. Each row is decided under the version
     in force on its day, and every decision is recorded in the decision store (unless --no-audit).
+    A policy with scopes decides JSON Lines of debtor records (one debtor a line, its exposures
+    nested): one decisions row per debtor, one --exposures-out row per exposure.
     """
     from .portfolio.batch import render_summary
 
@@ -763,7 +768,7 @@ def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str
     ref = _ref(ctx, policy, policy_version)
     options = {"as_of": as_of, "out": out, "rejects": rejects_out, "records": records_out,
                "audit_db": _audit_db(ctx, no_audit, command_audit_db), "audit_inputs": audit_inputs,
-               "workers": workers, "progress": _progress("deciding")}
+               "workers": workers, "progress": _progress("deciding"), "exposures": exposures_out}
     if engine == "dask":
         from .portfolio.distributed import run_dataset
 

@@ -163,27 +163,130 @@ def run_batch(policy: str | Path | CompiledPolicy | PolicyRef, input_file: str |
               as_of: str | None = None, financials: str | Path | None = None, encoding: str = "utf-8",
               out: str | Path | None = None, rejects: str | Path | None = None, records: str | Path | None = None,
               audit_db: str | Path | bool | None = None, audit_inputs: str = "full", workers: int = 2,
-              progress: Callable[[int, int], None] | None = None) -> BatchRun:
+              progress: Callable[[int, int], None] | None = None, exposures: str | Path | None = None) -> BatchRun:
     """Decide a portfolio file as ``policy-engine batch`` does: each row under the version in force on its
-    day, outputs written (``out``, ``rejects``, ``records``), every decision recorded in the store
-    (``audit_db``: a path; None: ``$POLICY_ENGINE_AUDIT_DB`` or ``./audit.db``; False: not recorded).
+    day, outputs written (``out``, ``rejects``, ``records``; for debtors with scopes ``exposures``, one
+    row per exposure), every decision recorded in the store (``audit_db``: a path; None:
+    ``$POLICY_ENGINE_AUDIT_DB`` or ``./audit.db``; False: not recorded).
+
+    A JSON Lines file under a policy with scopes (pinned, or some active version of the id) is read
+    as debtor records (:func:`~policy_engine.portfolio.scoped_batch.decide_debtor_file`); any other
+    input as a client table.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from .decide.inputs import misspelt_fields
-    from .portfolio.batch import refuse_scoped, write_decisions, write_rejects
-
     ref = as_ref(policy, version, registry)
-    refuse_scoped(ref.pinned)  # before reading the table: the answer does not depend on it
     check_day(as_of)
     input_path, fin_path = Path(input_file), Path(financials) if financials is not None else None
     if input_path.is_dir():
         raise UsageError([Diagnostic("bad-option", f"{input_path} is a directory; give a file, or use "
                                                    "--engine dask for a dataset", file=str(input_path))])
     out_path = Path(out) if out is not None else None
-    if out_path is not None and out_path.is_dir():
-        raise UsageError([Diagnostic("bad-option", f"--out {out_path} is a directory; give a file name "
-                                                   "(.parquet, .csv or .jsonl)", file=str(out_path))])
+    for option, given in (("--out", out_path), ("--exposures-out", exposures)):
+        if given is not None and Path(given).is_dir():
+            raise UsageError([Diagnostic("bad-option", f"{option} {given} is a directory; give a file name "
+                                                       "(.parquet, .csv or .jsonl)", file=str(given))])
+    if _debtor_input(ref, input_path, fin_path):
+        return _run_debtors(ref, input_path, as_of, out_path, rejects, records, exposures, audit_db, audit_inputs,
+                            workers, progress)
+    if exposures is not None and ref.pinned is not None:
+        raise UsageError([Diagnostic("bad-option", f"--exposures-out: policy {ref.pinned.key} has no exposures "
+                                                   "(it declares no scopes)", path="--exposures-out")])
+    return _run_table(ref, input_path, fin_path, as_of, encoding, out_path, rejects, records, exposures, audit_db,
+                      audit_inputs, workers, progress)
+
+
+def _scoped_versions(ref: PolicyRef) -> list[CompiledPolicy]:
+    """The versions with scopes a run of ``ref`` may decide under: the pinned one, or the active ones of the id."""
+    pinned = ref.pinned
+    if pinned is not None:
+        return [pinned] if pinned.scoped is not None else []
+    if ref._choose is not None:  # a worker's choice: it decides tables only
+        return []
+    registry = ref.registry()
+    active = [h for h in registry.headers() if h is not None and h.id == ref.name and h.status == "active"]
+    found = [registry.select(ref.name, version=h.version) for h in active]
+    return [p for p in found if p.scoped is not None]
+
+
+def _debtor_input(ref: PolicyRef, input_path: Path, fin_path: Path | None) -> bool:
+    """Whether the input is read as debtor records (JSON Lines under a policy with scopes); a table
+    given for a pinned policy with scopes, or periods beside debtors, is a usage error."""
+    from .portfolio.batch import READ_FORMATS, refuse_scoped
+
+    scoped = _scoped_versions(ref)
+    if not scoped:
+        return False
+    if READ_FORMATS.get(input_path.suffix.lower()) != "jsonl":
+        if ref.pinned is not None:  # before reading the table: the answer does not depend on it
+            refuse_scoped(ref.pinned, f"a {input_path.suffix or 'table'} row")
+        return False  # an id: each row's version decides (rows under a version with scopes are rejects)
+    if fin_path is not None:
+        raise UsageError([Diagnostic("bad-option", f"--financials: policy {scoped[0].key} reads each debtor's "
+                                                   "statements from its own record", path="--financials",
+                                     hint="give the statements inside each debtor's line")])
+    return True
+
+
+def _run_debtors(ref: PolicyRef, input_path: Path, as_of: str | None, out_path: Path | None,
+                 rejects: str | Path | None, records: str | Path | None, exposures: str | Path | None,
+                 audit_db: str | Path | bool | None, audit_inputs: str, workers: int,
+                 progress: Callable[[int, int], None] | None) -> BatchRun:
+    """``batch`` over a JSON Lines file of debtor records: decide, write, record (as decide records each)."""
+    from .portfolio.batch import write_decisions, write_rejects
+    from .portfolio.scoped_batch import decide_debtor_file
+
+    if not input_path.exists():
+        raise UsageError([Diagnostic("file-missing", f"no such file: {input_path}", file=str(input_path))])
+    if input_path.stat().st_size == 0:
+        raise InputError([Diagnostic("empty-table", "the file is empty: give one debtor record a line",
+                                     file=str(input_path))])
+    run = decide_debtor_file(ref, input_path, as_of, workers=workers, progress=progress)
+    if out_path is not None:
+        write_decisions(run.decisions, out_path)
+    if exposures is not None:
+        write_decisions(run.exposures, Path(exposures))
+    if rejects is not None:
+        write_rejects(run.rejects, Path(rejects))
+    if records is not None:
+        from .decide.evaluate import dumps
+
+        with Path(records).open("w", encoding="utf-8") as fh:
+            for decision in run.records():
+                fh.write(dumps(decision) + "\n")
+    outcome = BatchRun(run, run.summary())
+    if audit_db is not False and run.decided:
+        with _store(audit_db) as store:
+            outcome.recorded, outcome.already_recorded = record_debtors(run, store, input_path, as_of, audit_inputs)
+    return outcome
+
+
+def record_debtors(run: Any, store: AuditStore, input_path: Path, as_of: str | None,
+                   audit_inputs: str = "full") -> tuple[int, int]:
+    """Record every decided line of a debtor run as ``decide`` records it (the full record and the line's
+    record), under the batch key of its version; returns (recorded now, already recorded by an earlier
+    run of the same batch)."""
+    written = skipped = 0
+    for part in run.scoped:
+        key = batch_key(part.policy, (input_path,), as_of)
+        skip = store.recorded_clients(key)
+        skipped += len(skip)
+        pairs = ((d, r) for d, r in zip(part.records(), part.inputs(), strict=True) if d["client_id"] not in skip)
+        written += store.append(part.policy, pairs, inputs=audit_inputs, batch_key=key)
+    if run.table is not None and run.table.parts:
+        w, s = record_table(run.table, store, lambda p: batch_key(p, (input_path,), as_of), audit_inputs)
+        written, skipped = written + w, skipped + s
+    return written, skipped
+
+
+def _run_table(ref: PolicyRef, input_path: Path, fin_path: Path | None, as_of: str | None, encoding: str,
+               out_path: Path | None, rejects: str | Path | None, records: str | Path | None,
+               exposures: str | Path | None, audit_db: str | Path | bool | None, audit_inputs: str, workers: int,
+               progress: Callable[[int, int], None] | None) -> BatchRun:
+    """``batch`` over a client table (CSV, JSON Lines, Parquet, Excel): one row per client."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .decide.inputs import misspelt_fields
+    from .portfolio.batch import write_decisions, write_rejects
+
     audit = audit_db is not False
     # Work that releases the GIL runs beside the rest: hashing the input files (the batch key) beside
     # reading and deciding, writing the output files beside recording.
@@ -221,6 +324,10 @@ def run_batch(policy: str | Path | CompiledPolicy | PolicyRef, input_file: str |
                     run, store, lambda p: key_of(p).result(), audit_inputs)
         if out_path is not None and not run.parts:
             write_decisions(_empty_decisions(), out_path)
+        if exposures is not None:  # an id whose rows all fell under versions without scopes: none
+            from .portfolio.scoped_batch import DebtorRun
+
+            write_decisions(DebtorRun([], None, [], 0, ref.name).exposures, Path(exposures))
         if written_out is not None:
             written_out.result()  # raises what writing raised
     finally:

@@ -17,7 +17,7 @@ import itertools
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -240,16 +240,20 @@ def _read_csv(path: Path, encoding: str) -> Table:
 _LONG_DIGITS = re.compile(rb"\d{19,}")
 
 
-def _read_jsonl(path: Path) -> Table:
+def _read_jsonl(path: Path, only: Collection[int] | None = None) -> Table:
+    """A JSON Lines table (with ``only``: of those line numbers, the rest of the file left to others)."""
     rows: list[dict[str, Any]] = []
     problems: list[Problem] = []
     positions: list[int] = []
     offsets: list[int] = []
     late: list[Problem] = []
-    n = offset = 0
+    n = offset = read = 0
     with path.open("rb") as fh:
         for n, line in enumerate(fh, 1):
             at, offset = offset, offset + len(line)
+            if only is not None and n not in only:
+                continue
+            read += 1
             if not line.strip():
                 problems.append(Problem(n - 1, "(line)", "empty line", "bad-json"))
                 continue
@@ -269,8 +273,14 @@ def _read_jsonl(path: Path) -> Table:
     frame = pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
     # Typed format: keep Python objects exactly as parsed (no inference that would turn 1 into 1.0).
     frame = frame.astype(object) if len(frame.columns) else frame
-    return Table(frame, text=False, problems=problems, positions=np.array(positions, dtype=np.int64), rows_read=n,
-                 source=path, offsets=np.array(offsets, dtype=np.int64), late=late)
+    return Table(frame, text=False, problems=problems, positions=np.array(positions, dtype=np.int64),
+                 rows_read=n if only is None else read, source=path, offsets=np.array(offsets, dtype=np.int64),
+                 late=late)
+
+
+def read_lines(path: Path, only: Collection[int]) -> Table:
+    """The lines numbered ``only`` of a JSON Lines file as a client table (row numbers stay the file's lines)."""
+    return _read_jsonl(path, only)
 
 
 def unwritable_cells(frame: pd.DataFrame, read: Iterable[str]) -> list[Problem]:
@@ -511,17 +521,18 @@ def decisions_frame(policy: CompiledPolicy, prep: Prepared, res: VectorResults,
     return pd.DataFrame(out)
 
 
-def refuse_scoped(policy: CompiledPolicy | None) -> None:
-    """A policy with scopes (several exposures per debtor) has no column-wise form yet: a usage error.
+SCOPED_INPUT_HINT = ("give one debtor record a line as JSON Lines (.jsonl), as `policy-engine generate -p POLICY "
+                     "--out debtors.jsonl` writes them")
 
-    Deciding its rows as if each were one loan would be a silently wrong decision; the long-table
-    form (one row per exposure, per payment) comes with the vector evaluator's next slice.
-    """
+
+def refuse_scoped(policy: CompiledPolicy | None, what: str = "a table row") -> None:
+    """A table row is one client with one loan: a policy with scopes (a debtor with several exposures,
+    each with its payments) cannot read one, so a table given for it is a usage error, never a
+    silently wrong decision. ``batch`` decides such a policy from JSON Lines of nested records."""
     if policy is not None and policy.scoped is not None:
         raise UsageError([Diagnostic(
-            "scoped-policy-in-batch", "batch does not decide multi-exposure policies yet; use decide",
-            file=policy.file, hint=f"policy {policy.key} declares scopes (a debtor with several exposures): decide "
-            "each debtor with `policy-engine decide` (or --stream)")])
+            "scoped-policy-in-table", f"{what} cannot hold a debtor with several exposures: policy {policy.key} "
+            "declares scopes, and its records are nested", file=policy.file, hint=SCOPED_INPUT_HINT)])
 
 
 def run_batch(policy: CompiledPolicy, table: Table, as_of: str | None = None,
@@ -881,12 +892,14 @@ def write_decisions(frame: pd.DataFrame, path: Path) -> None:
 
         flat = frame.copy()
         for c in LIST_COLUMNS:
-            flat[c] = pd.Series(pc.binary_join(pa_array(flat[c]), ";").to_numpy(zero_copy_only=False))
+            if c in flat.columns:  # an exposures table has floors and undetermined only
+                flat[c] = pd.Series(pc.binary_join(pa_array(flat[c]), ";").to_numpy(zero_copy_only=False))
         flat.to_csv(path, index=False, lineterminator="\n")
     else:
         flat = frame.copy()
         for c in LIST_COLUMNS:
-            flat[c] = pd.Series(pa_array(flat[c]).to_pylist(), dtype=object)
+            if c in flat.columns:
+                flat[c] = pd.Series(pa_array(flat[c]).to_pylist(), dtype=object)
         flat.to_json(path, orient="records", lines=True, force_ascii=False, double_precision=15)
 
 
@@ -977,6 +990,10 @@ def render_summary(s: dict[str, Any]) -> str:
     lines += ["", "by grade:"]
     for g, v in s["by_grade"].items():
         lines.append(f"  {g:<18} {v['count']:>10,}  {v['share'] * 100:6.2f}%")
+    if "exposures" in s:  # a policy with scopes: the debtors' exposures, each by its final grade
+        lines.append(f"exposures {s['exposures']['count']:,}, by grade:")
+        for g, v in s["exposures"]["by_grade"].items():
+            lines.append(f"  {g:<18} {v['count']:>10,}  {v['share'] * 100:6.2f}%")
     by = s.get("segment_by") or "segment"  # headed by the policy's own segment input (e.g. sector)
     for title, key in (("by warning:", "by_warning"), ("by action:", "by_action"), (f"by {by}:", "by_segment")):
         if s[key]:

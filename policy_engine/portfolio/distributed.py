@@ -185,7 +185,7 @@ def run_dataset(policy: str | Path | CompiledPolicy | PolicyRef, dataset: str | 
                 financials: str | Path | None = None, records: str | Path | None = None,
                 rejects: str | Path | None = None, scheduler: str | None = None, workers: int = 2,
                 audit_db: str | Path | bool | None = None, audit_inputs: str = "full",
-                progress: Callable[[int, int], None] | None = None) -> BatchRun:
+                progress: Callable[[int, int], None] | None = None, exposures: str | Path | None = None) -> BatchRun:
     """``batch --engine dask``: what :func:`policy_engine.run.run_batch` does for a file, for a partitioned
     dataset (options it cannot honour are refused, never ignored)."""
     from ..decide.ref import as_ref, check_day

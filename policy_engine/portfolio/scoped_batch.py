@@ -12,7 +12,7 @@ builder from the vector results, so they equal ``decide``'s.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,11 +21,13 @@ import numpy as np
 import pandas as pd
 
 from ..decide.evaluate import Decider, ScopedDecider
-from ..diagnostics import Diagnostic, InputError
+from ..decide.ref import PolicyRef, selection_day
+from ..diagnostics import Diagnostic, InputError, UsageError
 from ..policy.compiler import CompiledPolicy
 from ..policy.loader import JSONInputError, parse_json_text
 from .frame import Prepared
 from .scoped_vector import ScopedRun, evaluate_debtors, fill_elements
+from .tables import TableRun
 from .vector import dates_to_days
 
 CHUNK_DEBTORS = 20_000  # debtors evaluated at a time: bounded memory on any file size
@@ -36,6 +38,7 @@ class Debtor:
     """One accepted line: what the record builder needs besides the vector results."""
 
     line: int  # 1-based
+    offset: int  # byte offset of its line: the record is read again for the store, never held
     client_id: str
     day: dt.date
     inputs: tuple[Any, ...]
@@ -54,6 +57,7 @@ class ScopedBatch:
     rows_read: int
     debtors: list[Debtor] = field(default_factory=list)
     runs: list[tuple[int, ScopedRun]] = field(default_factory=list)  # (first debtor, its chunk's results)
+    source: Path | None = None  # the file the debtors' lines are read again from (for the store)
 
     @property
     def decided(self) -> int:
@@ -73,44 +77,96 @@ class ScopedBatch:
             for i, d in enumerate(chunk):
                 yield decider.assemble(d.client_id, d.day, d.inputs, d.elements, run.debtors.row(i), d.input_hash)
 
+    def inputs(self) -> Iterator[Any]:
+        """Each decided debtor's record as its line holds it (what the store keeps), in input order."""
+        assert self.source is not None
+        with self.source.open("rb") as fh:
+            for d in self.debtors:
+                fh.seek(d.offset)
+                yield parse_json_text(fh.readline())
 
-def read_debtors(policy: CompiledPolicy, path: Path, as_of: str | None = None
+    @property
+    def refused_params(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for _, run in self.runs:
+            for aid, count in run.debtors.refused_params.items():
+                out[aid] = out.get(aid, 0) + count
+        return out
+
+
+LEGACY_HINT = ("decide it under the version its record was written for (--policy-version), or convert it to "
+               "the new record (`policy-engine convert`)")
+
+
+def read_debtors(policy: CompiledPolicy, path: Path, as_of: str | None = None, only: Collection[int] | None = None
                  ) -> tuple[list[Debtor], list[dict[str, Any]], int]:
-    """Every line of ``path``: accepted debtors, and rejects with their reasons (as ``decide`` gives them)."""
+    """Every line of ``path`` (or the line numbers in ``only``): accepted debtors, and rejects with
+    their reasons (as ``decide`` gives them); returns the lines read too.
+
+    A client id repeated on a later line is a reject (``duplicate-id``) whatever became of the first
+    line, as in a table. A rejected record without the graded scope's list that lacks a required
+    field of the debtor is most likely a record of a policy without scopes: its reject says so.
+    """
     decider = Decider(policy)
     assert isinstance(decider, ScopedDecider)
     debtors: list[Debtor] = []
     rejects: list[dict[str, Any]] = []
     first: dict[str, int] = {}
-    n = 0
+    n = read = 0
+    offset = 0
 
-    def reject(line: int, cid: Any, problems: list[tuple[str, str, str]]) -> None:
+    def reject(line: int, cid: Any, problems: list[dict[str, str]]) -> None:
         rejects.append({"row": line, "line": line, "client_id": cid if type(cid) is str and cid else None,
-                        "problems": [{"field": f, "code": c, "message": m} for f, c, m in problems]})
+                        "problems": problems})
 
     with path.open("rb") as fh:
         for n, raw in enumerate(fh, 1):
+            at, offset = offset, offset + len(raw)
+            if only is not None and n not in only:
+                continue
+            read += 1
             if not raw.strip():
-                reject(n, None, [("(line)", "bad-json", "empty line")])
+                reject(n, None, [_entry("(line)", "bad-json", "empty line")])
                 continue
             try:
                 record = parse_json_text(raw)
             except JSONInputError as exc:
-                reject(n, None, [(p or "(line)", code, msg) for code, p, msg in exc.problems])
+                reject(n, None, [_entry(p or "(line)", code, msg) for code, p, msg in exc.problems])
                 continue
             cid = record.get("client_id") if isinstance(record, dict) else None
+            if type(cid) is str and cid in first:
+                reject(n, cid, [_entry("client_id", "duplicate-id",
+                                       f"duplicate client_id '{cid}' (first at row {first[cid]})")])
+                continue
+            if type(cid) is str and cid:
+                first[cid] = n
             try:
                 client_id, day, inputs, elements, digest = decider.read_record(record, as_of)
             except InputError as exc:
-                reject(n, cid, [_problem(d) for d in exc.diagnostics])
+                reject(n, cid, [_entry(*_problem(d)) for d in exc.diagnostics] + _legacy(policy, record, exc))
                 continue
-            if client_id in first:
-                reject(n, cid, [("client_id", "duplicate-id",
-                                 f"duplicate client_id '{client_id}' (first at row {first[client_id]})")])
-                continue
-            first[client_id] = n
-            debtors.append(Debtor(n, client_id, day, inputs, elements, digest))
-    return debtors, rejects, n
+            debtors.append(Debtor(n, at, client_id, day, inputs, elements, digest))
+    return debtors, rejects, read
+
+
+def _entry(where: str, code: str, message: str) -> dict[str, str]:
+    return {"field": where, "code": code, "message": message}
+
+
+def _legacy(policy: CompiledPolicy, record: Any, exc: InputError) -> list[dict[str, str]]:
+    """The problem that names a record written for a policy without scopes (one client, one loan)."""
+    part = policy.scoped
+    assert part is not None
+    if part.graded is None or not isinstance(record, dict):
+        return []
+    field_name = part.scope(part.graded).list_field
+    if field_name in record or not any(d.code == "missing-field" for d in exc.diagnostics):
+        return []
+    return [{"field": field_name, "code": "record-version",
+             "message": f"no '{field_name}' list and required fields missing: this looks like a record of a policy "
+                        f"without scopes (one client, one loan); {policy.id} {policy.version} decides a debtor with "
+                        f"its {part.graded} elements",
+             "hint": LEGACY_HINT}]
 
 
 def _problem(d: Diagnostic) -> tuple[str, str, str]:
@@ -118,9 +174,11 @@ def _problem(d: Diagnostic) -> tuple[str, str, str]:
 
 
 def run_scoped_batch(policy: CompiledPolicy, path: Path, as_of: str | None = None,
-                     progress: Callable[[int], None] | None = None) -> ScopedBatch:
-    """Read, check and decide every line of a JSON Lines file of debtor records; nothing is lost."""
-    debtors, rejects, read = read_debtors(policy, path, as_of)
+                     progress: Callable[[int], None] | None = None, only: Collection[int] | None = None
+                     ) -> ScopedBatch:
+    """Read, check and decide every line of a JSON Lines file of debtor records (or the line numbers in
+    ``only``); nothing is lost."""
+    debtors, rejects, read = read_debtors(policy, path, as_of, only)
     frames: list[pd.DataFrame] = []
     exposure_frames: list[pd.DataFrame] = []
     runs: list[tuple[int, ScopedRun]] = []
@@ -136,7 +194,7 @@ def run_scoped_batch(policy: CompiledPolicy, path: Path, as_of: str | None = Non
     decisions = pd.concat(frames, ignore_index=True) if frames else debtor_frame(policy, [], None)
     exposures = pd.concat(exposure_frames, ignore_index=True) if exposure_frames else exposure_frame(policy, [], None)
     rejects.sort(key=lambda r: r["row"])
-    result = ScopedBatch(policy, decisions, exposures, rejects, read, debtors, runs)
+    result = ScopedBatch(policy, decisions, exposures, rejects, read, debtors, runs, path)
     if result.decided + result.rejected != result.rows_read:  # the accounting is a contract, not a hope
         raise AssertionError(f"accounting broken: {read} read, {result.decided} decided, {result.rejected} rejected")
     return result
@@ -272,3 +330,219 @@ def exposure_frame(policy: CompiledPolicy, chunk: list[Debtor], run: ScopedRun |
         else:
             out[f"metric.{metric.name}"] = np.where(c.valid, c.data, None)
     return pd.DataFrame(out)
+
+
+# ------------------------------------------------------------ a file of debtors, version per line
+
+
+@dataclass
+class DebtorRun:
+    """A JSON Lines file decided line by line under the version in force on each line's day.
+
+    Lines under a version with scopes are decided as debtors (one :class:`ScopedBatch` per such
+    version); lines under a version without scopes as the client table of a 1.x batch
+    (``table``); the rest are rejects with their reasons (``rejected_lines``: unreadable, no
+    version in force, a client id already on a line decided under another version). Row numbers
+    are the file's line numbers everywhere, so the parts merge back into input order.
+    """
+
+    scoped: list[ScopedBatch]
+    table: TableRun | None
+    rejected_lines: list[dict[str, Any]]
+    rows_read: int
+    policy_id: str
+
+    @property
+    def policies(self) -> list[CompiledPolicy]:
+        return [b.policy for b in self.scoped] + (self.table.policies if self.table is not None else [])
+
+    @property
+    def decided(self) -> int:
+        return sum(b.decided for b in self.scoped) + (self.table.decided if self.table is not None else 0)
+
+    @property
+    def rejects(self) -> list[dict[str, Any]]:
+        parts = [r for b in self.scoped for r in b.rejects] + self.rejected_lines
+        if self.table is not None:
+            parts += self.table.rejects
+        return sorted(parts, key=lambda r: r["row"])
+
+    @property
+    def rejected(self) -> int:
+        return len(self.rejects)
+
+    @property
+    def period_rejects(self) -> list[dict[str, Any]]:
+        return []
+
+    @property
+    def decisions(self) -> pd.DataFrame:
+        """One row per decided line: a debtor's (with the exposure that decided its grade and how many
+        it has) or a 1.x client's (those two columns empty), in input order."""
+        from .tables import _merge_decisions
+
+        frames = [b.decisions for b in self.scoped]
+        if self.table is not None and self.table.parts:
+            frames.append(self.table.decisions)
+        if not frames:
+            return pd.DataFrame({c: [] for c in ("row", "client_id", "as_of", "policy_id", "policy_version",
+                                                 "policy_sha256", "grade")})
+        merged = _merge_decisions(frames)
+        if "exposures" in merged.columns and len(frames) > 1:
+            merged["exposures"] = merged["exposures"].astype("Int64")  # a 1.x client's: none given
+        return merged
+
+    @property
+    def exposures(self) -> pd.DataFrame:
+        """One row per exposure of every decided debtor, in input order (1.x clients have none)."""
+        frames = [b.exposures for b in self.scoped]
+        if not frames:
+            return pd.DataFrame({"row": [], "client_id": [], "exposure_id": []})
+        if len(frames) == 1:
+            return frames[0]
+        merged = pd.concat([f.astype({c: object for c in ("grade", "own_grade", "decided_by")}) for f in frames],
+                           ignore_index=True)
+        return merged.sort_values("row", kind="stable").reset_index(drop=True)
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Full decision records (as ``decide`` prints them), in input order."""
+        import heapq
+
+        streams: list[Iterator[tuple[int, dict[str, Any]]]] = [
+            zip(b.decisions["row"].tolist(), b.records(), strict=True) for b in self.scoped]
+        if self.table is not None and self.table.parts:
+            streams.append(zip(self.table.decisions["row"].tolist(), self.table.records(), strict=True))
+        for _, record in heapq.merge(*streams, key=lambda pair: pair[0]):
+            yield record
+
+    def summary(self) -> dict[str, Any]:
+        """``batch``'s summary: accounting, counts by grade, warning, action and segment, the versions used,
+        and the exposures by grade."""
+        from .batch import BatchResult, refused_summary, summary
+        from .tables import table_summary
+
+        policies = self.policies
+        if not policies:
+            s = table_summary(TableRun([], self.rejects, self.rows_read, None, self.policy_id))
+            s["exposures"] = {"count": 0, "by_grade": {}}
+            return s
+        refused: dict[str, int] = {}
+        counts = [(b.policy, b.decided, b.refused_params) for b in self.scoped]
+        if self.table is not None:
+            counts += [(p.policy, p.decided, p.refused_params) for p in self.table.parts]
+        for _, _, by in counts:
+            for aid, c in by.items():
+                refused[aid] = refused.get(aid, 0) + c
+        first = policies[0]
+        s = summary(BatchResult(first, self.decisions, self.rejects, self.rows_read))
+        grades = list(dict.fromkeys(g for p in policies for g in p.grade_ids))
+        n = max(self.decided, 1)
+        d = self.decisions
+        s["by_grade"] = {g: {"count": int((d["grade"] == g).sum()), "share": round(int((d["grade"] == g).sum()) / n, 6)}
+                         for g in grades}
+        s["refused_action_params"] = refused_summary(refused, self.decided)
+        s["versions"] = sorted(({"version": p.version, "sha256": p.sha256, "decided": k} for p, k, _ in counts),
+                               key=lambda v: v["version"])
+        if len(counts) > 1:
+            s["policy"] = {"id": first.id, "version": ", ".join(v["version"] for v in s["versions"]), "sha256": None}
+        e = self.exposures
+        m = max(len(e), 1)
+        s["exposures"] = {"count": len(e), "by_grade": {
+            g: {"count": int((e["grade"] == g).sum()), "share": round(int((e["grade"] == g).sum()) / m, 6)}
+            for g in dict.fromkeys(g for b in self.scoped for g in b.policy.grade_ids)} if len(e) else {}}
+        return s
+
+
+def decide_debtor_file(ref: PolicyRef, path: Path, as_of: str | None = None, *, workers: int = 2,
+                       progress: Callable[[int, int], None] | None = None) -> DebtorRun:
+    """Decide a JSON Lines file of client records, each line under the version in force on its day.
+
+    A pinned version with scopes reads every line as a debtor. A policy id may select, line by
+    line, a version with scopes (the line is a debtor) or one without (the line is a 1.x client,
+    decided as a 1.x batch decides it); both kinds may share one file. ``rows read = decided +
+    rejected``, always.
+    """
+    from .tables import counting, decide_table
+
+    total = _count_lines(path)
+    tick = counting(progress, total)
+    pinned = ref.pinned
+    if pinned is not None:
+        batch = run_scoped_batch(pinned, path, as_of, tick)
+        run = DebtorRun([batch], None, [], batch.rows_read, pinned.id)
+    else:
+        groups, table_lines, rejected, read = _split(ref, path, as_of)
+        parts = [run_scoped_batch(policy, path, as_of, tick, only=set(lines)) for policy, lines in groups.values()]
+        table = None
+        if table_lines:
+            from .batch import read_lines
+
+            table = decide_table(ref, read_lines(path, set(table_lines)), as_of, workers=workers)
+            if tick is not None:
+                tick(len(table_lines))
+        run = DebtorRun(parts, table, rejected, read, ref.name)
+    if progress is not None:
+        progress(total, total)
+    if run.decided + run.rejected != run.rows_read:  # the accounting is a contract, not a hope
+        raise AssertionError(f"accounting broken: {run.rows_read} read, {run.decided} decided, {run.rejected} rejected")
+    return run
+
+
+def _count_lines(path: Path) -> int:
+    n = 0
+    last = b"\n"
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            n += block.count(b"\n")
+            last = block[-1:]
+    return n + (last != b"\n")
+
+
+def _split(ref: PolicyRef, path: Path, as_of: str | None
+           ) -> tuple[dict[int, tuple[CompiledPolicy, list[int]]], list[int], list[dict[str, Any]], int]:
+    """Each line to the version in force on its day: (lines per version with scopes, lines of versions
+    without, rejected lines, lines read). A line that cannot be read, has no version in force, or
+    repeats a client id of an earlier line of another version is rejected here; the parts find the
+    rest of their lines' problems themselves."""
+    groups: dict[int, tuple[CompiledPolicy, list[int]]] = {}
+    table: list[int] = []
+    rejected: list[dict[str, Any]] = []
+    first: dict[str, tuple[int, int]] = {}  # client id -> (line, its version's id())
+    n = 0
+
+    def reject(line: int, cid: Any, problems: list[dict[str, str]]) -> None:
+        rejected.append({"row": line, "line": line, "client_id": cid if type(cid) is str and cid else None,
+                         "problems": problems})
+
+    with path.open("rb") as fh:
+        for n, raw in enumerate(fh, 1):
+            if not raw.strip():
+                reject(n, None, [_entry("(line)", "bad-json", "empty line")])
+                continue
+            try:
+                record = parse_json_text(raw)
+            except JSONInputError as exc:
+                reject(n, None, [_entry(p or "(line)", code, msg) for code, p, msg in exc.problems])
+                continue
+            if not isinstance(record, dict):
+                reject(n, None, [_entry("(record)", "wrong-type", "a client record is a JSON object")])
+                continue
+            cid = record.get("client_id")
+            try:
+                policy = ref.for_day(selection_day(record, as_of))
+            except UsageError as e:
+                d = e.diagnostics[0]
+                reject(n, cid, [{**_entry("as_of", d.code, d.message), **({"hint": d.hint} if d.hint else {})}])
+                continue
+            seen = first.get(cid) if type(cid) is str and cid else None
+            if seen is not None and seen[1] != id(policy):  # the same version's part finds its own repeats
+                reject(n, cid, [_entry("client_id", "duplicate-id",
+                                       f"duplicate client_id '{cid}' (first at row {seen[0]})")])
+                continue
+            if seen is None and type(cid) is str and cid:
+                first[cid] = (n, id(policy))
+            if policy.scoped is not None:
+                groups.setdefault(id(policy), (policy, []))[1].append(n)
+            else:
+                table.append(n)
+    return groups, table, rejected, n

@@ -201,14 +201,20 @@ def _decide_table(ref: PolicyRef, table: Table, as_of: str | None, workers: int,
     groups: dict[int, tuple[CompiledPolicy, list[int]]] = {}
     unversioned: list[dict[str, Any]] = []
     ids = _id_texts(frame)
+    nested: CompiledPolicy | None = None  # a version with scopes some row falls under
     for i, day in enumerate(days.tolist()):
         c = chosen[day]
-        if isinstance(c, UsageError):
-            d = c.diagnostics[0]
+        if isinstance(c, UsageError) or c.scoped is not None:
+            d = c.diagnostics[0] if isinstance(c, UsageError) else _nested_row(c, day)
+            nested = c if not isinstance(c, UsageError) else nested
             unversioned.append({"row": int(positions[i]) + 1 + row_offset, "client_id": ids[i], "problems": [
                 {"field": "as_of", "code": d.code, "message": d.message, **({"hint": d.hint} if d.hint else {})}]})
         else:
             groups.setdefault(id(c), (c, []))[1].append(i)
+    if not groups and nested is not None:  # no row the table can hold: the whole input is of the wrong form
+        from .batch import refuse_scoped
+
+        refuse_scoped(nested, f"a table row (decided on {days[0] or 'today'} under {nested.key})")
     parts = []
     first = True
     for policy, rows in sorted(groups.values(), key=lambda g: g[1][0]):
@@ -228,6 +234,15 @@ def _decide_table(ref: PolicyRef, table: Table, as_of: str | None, workers: int,
     if run.decided + run.rejected != run.rows_read:  # the accounting is a contract, not a hope
         raise AssertionError(f"accounting broken: {run.rows_read} read, {run.decided} decided, {run.rejected} rejected")
     return run
+
+
+def _nested_row(policy: CompiledPolicy, day: str | None) -> Any:
+    """Why a table row decided under a version with scopes is rejected (the row cannot hold a debtor's exposures)."""
+    from ..diagnostics import Diagnostic
+    from .batch import SCOPED_INPUT_HINT
+
+    return Diagnostic("scoped-policy-in-table", f"on {day or 'today'} {policy.key} is in force, which decides a debtor "
+                      "with several exposures: a table row cannot hold one", hint=SCOPED_INPUT_HINT)
 
 
 def _id_texts(frame: pd.DataFrame) -> list[str | None]:

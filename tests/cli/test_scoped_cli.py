@@ -1,4 +1,4 @@
-"""The CLI on a policy with scopes: decide, explain and audit work on the row path; batch refuses (exit 2)."""
+"""The CLI on a policy with scopes: decide, explain and audit on the row path; batch refuses a table (exit 2)."""
 
 from __future__ import annotations
 
@@ -30,13 +30,14 @@ def _client(tmp_path: Path, dpd: dict[int, int]) -> str:
     return str(path)
 
 
-def test_batch_refuses_a_multi_exposure_policy_with_a_usage_error(tmp_path: Path) -> None:
+def test_batch_refuses_a_csv_for_a_multi_exposure_policy_and_says_how_to_give_debtors(tmp_path: Path) -> None:
     table = tmp_path / "debtors.csv"
     table.write_text("client_id,industry\nD1,x\n", "utf-8")
     r = run("batch", str(table), "-p", POLICY, "--no-audit")
     assert r.exit_code == 2
-    assert "batch does not decide multi-exposure policies yet; use decide" in r.stderr
-    assert "scoped-policy-in-batch" in r.stderr and "Traceback" not in r.stderr
+    assert "a .csv row cannot hold a debtor with several exposures" in r.stderr
+    assert "JSON Lines (.jsonl)" in r.stderr
+    assert "scoped-policy-in-table" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_decide_refuses_duplicate_exposure_ids_with_exit_3(tmp_path: Path) -> None:
