@@ -1,0 +1,172 @@
+"""`batch` on a policy with scopes: JSON Lines of debtor records in, one row per debtor and one per
+exposure out, every line accounted for, records equal to `decide`'s, bad input named.
+
+The reference policy 2.0.0 decides the shipped sample debtors; the multi-exposure test policy the
+hand-made ones. Version per line, recording and the Dask engine have their own files
+(test_scoped_versions.py, test_scoped_audit.py, test_scoped_dask.py).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pandas as pd
+import pytest
+from click.testing import CliRunner, Result
+
+from policy_engine.cli import main
+from policy_engine.decide.evaluate import Decider
+from policy_engine.policy.registry import load_policy
+
+from ..conftest import DATA, REFERENCE
+
+POLICY_2 = REFERENCE / "policy-2.0.0.yaml"
+DEBTORS = sorted((REFERENCE / "samples" / "debtors").glob("*.json"))
+MULTI = DATA / "scopes" / "policy-multi-exposure.yaml"
+THREE = DATA / "scopes" / "clients" / "three-exposures.json"
+VOLATILE = ("decision_id", "evaluated_at")
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def write_lines(path: Path, records: list[Any]) -> Path:
+    path.write_bytes(b"".join((r if isinstance(r, bytes) else orjson.dumps(r)) + b"\n" for r in records))
+    return path
+
+
+def sample_debtors() -> list[dict[str, Any]]:
+    return [json.loads(f.read_text("utf-8")) for f in DEBTORS]
+
+
+def steady(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k not in VOLATILE}
+
+
+def test_the_sample_debtors_are_decided_as_decide_decides_them(tmp_path: Path) -> None:
+    debtors = sample_debtors()
+    assert len(debtors) >= 20
+    src = write_lines(tmp_path / "debtors.jsonl", debtors)
+    out, exposures, records = tmp_path / "d.parquet", tmp_path / "e.parquet", tmp_path / "r.jsonl"
+    r = run("batch", str(src), "-p", str(POLICY_2), "--no-audit", "--format", "json", "--out", str(out),
+            "--exposures-out", str(exposures), "--records", str(records))
+    assert r.exit_code == 0, r.stderr
+    decider = Decider(load_policy(POLICY_2))
+    want = [decider.decide(d) for d in debtors]
+    got = [json.loads(line) for line in records.read_text("utf-8").splitlines()]
+    assert [steady(g) for g in got] == [steady(w) for w in want]
+    table = pd.read_parquet(out)
+    assert table["client_id"].tolist() == [w["client_id"] for w in want]
+    assert table["grade"].tolist() == [w["classification"]["grade"] for w in want]
+    assert table["decided_by"].tolist() == [w["classification"]["decided_by"] for w in want]
+    assert [None if pd.isna(x) else x for x in table["decided_by_exposure"]] == \
+        [w["classification"].get("decided_by_exposure") for w in want]
+    assert table["exposures"].tolist() == [len(w["exposures"]) for w in want]
+    rows = pd.read_parquet(exposures)
+    flat = [(w["client_id"], x["exposure_id"], x["grade"], x["own_grade"], x["decided_by"]) for w in want
+            for x in w["exposures"]]
+    assert list(zip(rows["client_id"], rows["exposure_id"], rows["grade"], rows["own_grade"], rows["decided_by"],
+                    strict=True)) == flat
+    assert [list(f) for f in rows["floors"]] == [[f["id"] for f in x["floors"]] for w in want for x in w["exposures"]]
+    s = json.loads(r.stdout)
+    assert s["accounting"] == {"rows_read": len(debtors), "decided": len(debtors), "rejected": 0}
+    assert s["policy"]["version"] == "2.0.0"
+    assert sum(v["count"] for v in s["by_grade"].values()) == len(debtors)
+    assert s["exposures"]["count"] == len(flat)
+    for grade, v in s["exposures"]["by_grade"].items():
+        assert v["count"] == sum(1 for f in flat if f[2] == grade)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_each_output_format_holds_one_row_per_debtor_and_per_exposure(tmp_path: Path, suffix: str) -> None:
+    three = json.loads(THREE.read_text("utf-8"))
+    debtors = [{**three, "client_id": f"D{k}"} for k in range(3)]
+    src = write_lines(tmp_path / "debtors.jsonl", debtors)
+    out, exposures = tmp_path / f"d{suffix}", tmp_path / f"e{suffix}"
+    r = run("batch", str(src), "-p", str(MULTI), "--no-audit", "--out", str(out), "--exposures-out", str(exposures))
+    assert r.exit_code == 0, r.stderr
+    read = {".csv": pd.read_csv, ".parquet": pd.read_parquet,
+            ".jsonl": lambda p: pd.read_json(p, lines=True)}[suffix]
+    d, e = read(out), read(exposures)
+    assert d["client_id"].tolist() == ["D0", "D1", "D2"] and d["row"].tolist() == [1, 2, 3]
+    assert len(e) == 3 * len(three["exposures"])
+    assert e["exposure_id"].tolist() == [x["exposure_id"] for x in three["exposures"]] * 3
+    assert {"grade", "own_grade", "decided_by", "floors"} <= set(e.columns)
+
+
+def test_the_text_summary_counts_debtors_and_exposures_by_grade(tmp_path: Path) -> None:
+    src = write_lines(tmp_path / "debtors.jsonl", sample_debtors()[:5])
+    r = run("batch", str(src), "-p", str(POLICY_2), "--no-audit", "--format", "text")
+    assert r.exit_code == 0, r.stderr
+    assert "rows read 5 = decided 5 + rejected 0" in r.stdout
+    assert "exposures " in r.stdout and ", by grade:" in r.stdout
+
+
+def test_every_line_is_decided_or_a_reject_with_its_reason(tmp_path: Path) -> None:
+    three = json.loads(THREE.read_text("utf-8"))
+    bad_exposure = {**three, "client_id": "BAD", "exposures": [{**three["exposures"][0], "balance": "ten"}]}
+    lines: list[Any] = [{**three, "client_id": "A"}, b"", b"{not json", b"[1, 2]", bad_exposure,
+                        {**three, "client_id": "A"}, {**three, "client_id": "B"}]
+    src = write_lines(tmp_path / "debtors.jsonl", lines)
+    rejects = tmp_path / "rejects.jsonl"
+    r = run("batch", str(src), "-p", str(MULTI), "--no-audit", "--format", "json", "--rejects", str(rejects))
+    assert r.exit_code == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["accounting"] == {"rows_read": 7, "decided": 2, "rejected": 5}
+    got = {x["line"]: x for x in map(json.loads, rejects.read_text("utf-8").splitlines())}
+    assert sorted(got) == [2, 3, 4, 5, 6]
+    assert got[2]["problems"][0]["code"] == "bad-json"
+    assert got[3]["problems"][0]["code"] == "bad-json"
+    assert got[4]["problems"][0]["code"] == "wrong-type"
+    assert got[5]["client_id"] == "BAD" and got[5]["problems"][0]["field"] == "exposures[0].balance"
+    assert got[6]["problems"] == [{"field": "client_id", "code": "duplicate-id",
+                                   "message": "duplicate client_id 'A' (first at row 1)"}]
+    assert "5 row(s) rejected" in r.stderr
+    strict = run("batch", str(src), "-p", str(MULTI), "--no-audit", "--fail-on-rejects")
+    assert strict.exit_code == 3
+
+
+def test_a_record_of_a_policy_without_scopes_is_named_as_such(tmp_path: Path) -> None:
+    old = json.loads((REFERENCE / "samples" / "clients" / "01-pass-healthy-manufacturer.json").read_text("utf-8"))
+    src = write_lines(tmp_path / "old.jsonl", [{**old, "as_of": "2026-09-30"}])
+    rejects = tmp_path / "rejects.jsonl"
+    r = run("batch", str(src), "-p", str(POLICY_2), "--no-audit", "--rejects", str(rejects))
+    assert r.exit_code == 0, r.stderr
+    problems = json.loads(rejects.read_text("utf-8"))["problems"]
+    named = [p for p in problems if p["code"] == "record-version"]
+    assert len(named) == 1 and named[0]["field"] == "exposures"
+    assert "looks like a record of a policy without scopes" in named[0]["message"]
+    assert "--policy-version" in named[0]["hint"] and "policy-engine convert" in named[0]["hint"]
+
+
+BAD_INPUT = [  # (what, how the input is made, extra options, exit code, text the error holds)
+    ("empty file", lambda t: (t / "e.jsonl").write_bytes(b"") or t / "e.jsonl", [], 3, "empty-table"),
+    ("a directory", lambda t: (t / "d.jsonl").mkdir() or t / "d.jsonl", [], 2, "is a directory"),
+    ("a CSV", lambda t: (t / "d.csv").write_text("client_id,industry\nD1,x\n") or t / "d.csv", [], 2,
+     "scoped-policy-in-table"),
+    ("a missing file", lambda t: t / "none.jsonl", [], 2, "no such file"),
+    ("periods beside debtors", lambda t: write_lines(t / "d.jsonl", [json.loads(THREE.read_text("utf-8"))]),
+     ["--financials", str(THREE)], 2, "--financials"),
+]
+
+
+@pytest.mark.parametrize("what,make,extra,code,text", BAD_INPUT, ids=[b[0] for b in BAD_INPUT])
+def test_bad_input_is_a_located_error_never_a_traceback(tmp_path: Path, what: str, make: Any, extra: list[str],
+                                                        code: int, text: str) -> None:
+    src = make(tmp_path)
+    r = run("batch", str(src), "-p", str(MULTI), "--no-audit", *extra)
+    assert r.exit_code == code, (what, r.stderr)
+    assert text in r.stderr and "Traceback" not in r.stderr
+
+
+def test_exposures_out_for_a_policy_without_scopes_is_a_usage_error(tmp_path: Path) -> None:
+    src = write_lines(tmp_path / "c.jsonl", [json.loads((REFERENCE / "samples" / "clients" /
+                                                         "01-pass-healthy-manufacturer.json").read_text("utf-8"))])
+    r = run("batch", str(src), "-p", str(REFERENCE / "policy-1.1.0.yaml"), "--no-audit",
+            "--exposures-out", str(tmp_path / "e.csv"))
+    assert r.exit_code == 2
+    assert "has no exposures" in r.stderr
