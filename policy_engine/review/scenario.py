@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ..diagnostics import DiagnosticSink, PolicyError, did_you_mean
+from ..diagnostics import Diagnostic, DiagnosticSink, PolicyError, UsageError, did_you_mean
 from ..policy.compiler import CompiledPolicy
 from ..policy.loader import format_path, load_yaml_file
 from ..portfolio.batch import Table
@@ -50,8 +50,22 @@ class Scenario:
     shocks: tuple[Shock, ...]
 
 
+def refuse_scoped(policy: CompiledPolicy | None) -> None:
+    """A shock addresses a column of a client table; a policy with scopes reads debtors whose exposures
+    and payments are nested lists, which no shock can address yet: a usage error, not a run that
+    would reject every row."""
+    if policy is not None and policy.scoped is not None:
+        raise UsageError([Diagnostic(
+            "scoped-policy-in-simulate", f"simulate cannot stress policy {policy.key} yet: it decides debtors "
+            "with nested exposures, and a scenario's shocks address the columns of a client table",
+            file=policy.file, hint="shock the debtor records yourself and compare two `batch` runs of the JSON "
+            "Lines, or simulate under a version without scopes (POLICY as ID@VERSION)")])
+
+
 def load_scenario(path: str | Path, policy: CompiledPolicy | None = None) -> Scenario:
-    """The scenario in ``path``, every error located; with ``policy``, checked against what it reads."""
+    """The scenario in ``path``, every error located; with ``policy``, checked against what it reads
+    (a policy with scopes is refused: see :func:`refuse_scoped`)."""
+    refuse_scoped(policy)
     doc = load_yaml_file(path)
     sink = DiagnosticSink(file=str(path))
 
@@ -177,6 +191,7 @@ def simulate(policy: CompiledPolicy | PolicyRef, table: Table, scenario: Scenari
 
     ref = policy if isinstance(policy, PolicyRef) else PolicyRef(policy)
     checked = ref.pinned or ref.for_day(as_of)
+    refuse_scoped(checked)
     segment = next((i.source for i in checked.inputs if i.name == checked.segment_by), None)
     shocked, changed = apply(scenario, table, segment)
     result = analyse(ref, ref, table, as_of, new_table=shocked, progress=progress, total=total)
