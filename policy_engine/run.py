@@ -194,25 +194,13 @@ def run_batch(policy: str | Path | CompiledPolicy | PolicyRef, input_file: str |
                       audit_inputs, workers, progress)
 
 
-def _scoped_versions(ref: PolicyRef) -> list[CompiledPolicy]:
-    """The versions with scopes a run of ``ref`` may decide under: the pinned one, or the active ones of the id."""
-    pinned = ref.pinned
-    if pinned is not None:
-        return [pinned] if pinned.scoped is not None else []
-    if ref._choose is not None:  # a worker's choice: it decides tables only
-        return []
-    registry = ref.registry()
-    active = [h for h in registry.headers() if h is not None and h.id == ref.name and h.status == "active"]
-    found = [registry.select(ref.name, version=h.version) for h in active]
-    return [p for p in found if p.scoped is not None]
-
-
 def _debtor_input(ref: PolicyRef, input_path: Path, fin_path: Path | None) -> bool:
     """Whether the input is read as debtor records (JSON Lines under a policy with scopes); a table
     given for a pinned policy with scopes, or periods beside debtors, is a usage error."""
     from .portfolio.batch import READ_FORMATS, refuse_scoped
+    from .portfolio.scoped_batch import scoped_versions
 
-    scoped = _scoped_versions(ref)
+    scoped = scoped_versions(ref)
     if not scoped:
         return False
     if READ_FORMATS.get(input_path.suffix.lower()) != "jsonl":

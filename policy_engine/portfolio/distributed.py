@@ -176,8 +176,20 @@ class DaskRun:
             "segment_by": self.policy.segment_by, "by_segment": merge("by_segment"),
             "refused_action_params": refused_summary(refused, self.decided),
             "partitions": len(self.parts),
+            **({"exposures": _exposures(self.parts)} if any("exposures" in p for p in self.parts) else {}),
             "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
+
+
+def _exposures(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The partitions' exposures by grade, summed (shares of all exposures)."""
+    count = sum(p["exposures"]["count"] for p in parts if "exposures" in p)
+    total: dict[str, int] = {}
+    for p in parts:
+        for g, v in p.get("exposures", {}).get("by_grade", {}).items():
+            total[g] = total.get(g, 0) + int(v["count"])
+    return {"count": count, "by_grade": {g: {"count": c, "share": round(c / max(count, 1), 6)}
+                                         for g, c in total.items()}}
 
 
 def run_dataset(policy: str | Path | CompiledPolicy | PolicyRef, dataset: str | Path, out: str | Path | None, *,
@@ -207,9 +219,23 @@ def run_dataset(policy: str | Path | CompiledPolicy | PolicyRef, dataset: str | 
         raise UsageError([Diagnostic("bad-option", "--engine dask needs --out DIRECTORY for the partitioned result")])
     check_day(as_of)
     ref = as_ref(policy, version, registry)
-    from .batch import refuse_scoped
+    from .scoped_batch import scoped_versions
 
-    refuse_scoped(ref.pinned)
+    scoped = scoped_versions(ref)
+    if scoped and debtor_partitions(dataset):
+        run = run_dask_debtors(ref, dataset, Path(out), Path(exposures) if exposures is not None else None, as_of,
+                               scheduler, workers, audit_db=audit_db, audit_inputs=audit_inputs, progress=progress)
+        if rejects is not None:
+            write_rejects(run.rejects, Path(rejects))
+        return BatchRun(run, run.summary(), run.recorded, run.already_recorded)
+    if scoped and ref.pinned is not None:
+        raise UsageError([Diagnostic(
+            "scoped-policy-in-table", f"no .jsonl partition under {dataset}: policy {ref.pinned.key} declares scopes, "
+            "and a Parquet row cannot hold a debtor with several exposures", file=str(dataset),
+            hint="give a directory of JSON Lines files, one debtor record a line (each file a partition)")])
+    if exposures is not None:
+        raise UsageError([Diagnostic("bad-option", "--exposures-out: the dataset holds no debtor records (a policy "
+                                                   "with scopes over .jsonl partitions)", path="--exposures-out")])
     run = run_dask(ref, dataset, Path(out), as_of, scheduler, workers, audit_db=audit_db, audit_inputs=audit_inputs,
                    progress=progress)
     if rejects is not None:
@@ -224,7 +250,7 @@ class _Plan:
     files: list[Path]
     counts: list[int]
     offsets: list[int]
-    duplicates: list[list[tuple[int, str]]]
+    duplicates: list[Any]  # per partition: [(row, message)] of a table; {line: message} of debtor lines
     policies: dict[str, CompiledPolicy]  # by sha256: every version some row is decided under
     choices: dict[str | None, Any] | None  # day -> sha256 or why none is in force (None: one pinned policy)
     keys: pd.DataFrame  # client_id (and as_of) of every row
@@ -372,3 +398,200 @@ def _stored_segments(parts: list[dict[str, Any]], sha: str) -> Any:
                 data = Path(path).read_bytes()
                 Path(path).unlink()
                 yield data, SegmentRecords(*fields)
+
+
+
+# ------------------------------------------------------- debtors: JSON Lines partitions
+
+
+def debtor_partitions(dataset: Path) -> list[Path]:
+    """The JSON Lines files of a dataset of debtor records, in name order (each a partition)."""
+    return sorted(p for p in dataset.rglob("*") if p.is_file() and p.suffix.lower() in (".jsonl", ".ndjson"))
+
+
+def decide_debtor_partition(policy_text: str, policy_file: str, source: str, target: str,
+                            exposures_target: str | None, row_offset: int, duplicates: dict[int, str],
+                            as_of: str | None, audit_inputs: str | None = None, skip: list[str] | None = None,
+                            versions: dict[str, tuple[str, str]] | None = None,
+                            choices: dict[str | None, Any] | None = None) -> dict[str, Any]:
+    """One Dask task: decide one JSON Lines partition of debtor records (each line under its day's version),
+    write its decisions (and exposures) file, and, when recording, its store entries next to it."""
+    import orjson
+
+    from .batch import audit_segments, write_decisions
+    from .scoped_batch import decide_debtor_file
+
+    ref = _worker_ref(policy_text, policy_file, versions, choices)
+    run = decide_debtor_file(ref, Path(source), as_of, workers=1, duplicates=duplicates)
+    decisions = run.decisions.copy()
+    decisions["row"] = decisions["row"] + row_offset  # rows of the whole dataset, files in name order
+    write_decisions(decisions, Path(target))
+    if exposures_target is not None and len(run.exposures):  # a partition without exposures writes no part
+        exposures = run.exposures.copy()
+        exposures["row"] = exposures["row"] + row_offset
+        write_decisions(exposures, Path(exposures_target))
+    entries: list[tuple[str, str, Any]] = []  # (version sha256, file, segment fields or None for full records)
+    if audit_inputs is not None:
+        skipped = set(skip or ())
+        for k, part in enumerate(run.scoped):
+            path = f"{target}.records-{part.policy.sha256[:12]}-{k:03d}"
+            with open(path, "wb") as fh:
+                for d, r in zip(part.records(), part.inputs(), strict=True):
+                    if d["client_id"] not in skipped:
+                        fh.write(orjson.dumps([d, r]) + b"\n")
+            entries.append((part.policy.sha256, path, None))
+        for part in run.table.parts if run.table is not None else []:
+            for k, (data, rec) in enumerate(audit_segments(part, audit_inputs, skipped)):
+                path = f"{target}.audit-{part.policy.sha256[:12]}-{k:05d}"
+                Path(path).write_bytes(data)
+                entries.append((part.policy.sha256, path, (rec.id_prefix, rec.id_first, rec.client_ids, rec.as_ofs,
+                                                           rec.grades, rec.input_hashes, rec.recorded_at)))
+    s = run.summary()
+    rejects = [{**r, "row": r["row"] + row_offset, "file": source} for r in run.rejects]
+    return {"source": source, "target": target, "rows_read": run.rows_read, "decided": run.decided,
+            "rejected": run.rejected, "rejects": rejects, "by_grade": s["by_grade"],
+            "by_warning": s["by_warning"], "by_action": s["by_action"],
+            "segment_by": s["segment_by"], "by_segment": s["by_segment"], "versions": s["versions"],
+            "segments": [], "entries": entries, "exposures": s["exposures"],
+            "refused_params": {k: v["count"] for k, v in s["refused_action_params"]["by_action"].items()}}
+
+
+def _debtor_plan(ref: PolicyRef, dataset: Path, as_of: str | None) -> _Plan:
+    """Lines per partition, client ids repeated across the dataset (line -> message, per partition), each
+    day's version: read on the client from each line's client_id and as_of."""
+    import orjson
+
+    from ..decide.ref import selection_day
+
+    files = debtor_partitions(dataset)
+    counts: list[int] = []
+    per_part: list[dict[int, str]] = []
+    first: dict[str, int] = {}
+    days: dict[str | None, None] = {}
+    row = 0
+    for f in files:
+        dups: dict[int, str] = {}
+        n = 0
+        with f.open("rb") as fh:
+            for n, raw in enumerate(fh, 1):
+                try:
+                    record = orjson.loads(raw)
+                except orjson.JSONDecodeError:  # the task rejects it with its reason
+                    continue
+                if not isinstance(record, dict):
+                    continue
+                days[selection_day(record, as_of)] = None
+                cid = record.get("client_id")
+                if type(cid) is str and cid:
+                    if cid in first:
+                        dups[n] = f"duplicate client_id '{cid}' (first at row {first[cid]})"
+                    else:
+                        first[cid] = row + n
+        counts.append(n)
+        per_part.append(dups)
+        row += n
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist() if counts else []
+    keys = pd.DataFrame({"client_id": list(first)})
+    pinned = ref.pinned
+    if pinned is not None:
+        return _Plan(files, counts, offsets, per_part, {pinned.sha256: pinned}, None, keys)
+    policies: dict[str, CompiledPolicy] = {}
+    choices: dict[str | None, Any] = {}
+    for day in days or {as_of: None}:
+        try:
+            chosen = ref.for_day(day)
+            policies[chosen.sha256] = chosen
+            choices[day] = chosen.sha256
+        except UsageError as e:
+            d = e.diagnostics[0]
+            choices[day] = (d.code, d.message, d.hint)
+    return _Plan(files, counts, offsets, per_part, policies, choices, keys)
+
+
+def run_dask_debtors(ref: PolicyRef, dataset: Path, out_dir: Path, exposures_dir: Path | None,
+                     as_of: str | None = None, scheduler: str | None = None, workers: int = 2, *,
+                     audit_db: str | Path | bool | None = False, audit_inputs: str = "full",
+                     progress: Callable[[int, int], None] | None = None) -> DaskRun:
+    """``batch --engine dask`` over JSON Lines partitions of debtor records: what a local batch of the same
+    lines gives (decisions, exposures, rejects, the same records in the store), partition by partition."""
+    from ..record.audit import open_store
+    from .tables import batch_key
+
+    plan = _debtor_plan(ref, dataset, as_of)
+    store = None if audit_db is False else open_store(None if audit_db is None or audit_db is True else Path(audit_db))
+    try:
+        keys = {sha: batch_key(p, plan.files, as_of) for sha, p in plan.policies.items()} if store else {}
+        recorded = set().union(*(store.recorded_clients(k) for k in keys.values())) if store and keys else set()
+        parts = _run_debtor_tasks(plan, out_dir, exposures_dir, as_of, scheduler, workers,
+                                  None if store is None else audit_inputs, sorted(recorded), progress)
+        run = DaskRun(next(iter(plan.policies.values())) if plan.policies else ref.for_day(as_of), parts)
+        if run.decided + len(run.rejects) != run.rows_read:
+            raise AssertionError("accounting broken across partitions")
+        if store is not None:  # one writer, partition by partition: the chain a local batch would write
+            run.already_recorded = len(recorded)
+            for sha, p in plan.policies.items():
+                run.recorded += _append_entries(store, p, parts, sha, keys[sha], audit_inputs)
+    finally:
+        if store is not None:
+            store.close()
+    return run
+
+
+def _append_entries(store: Any, policy: CompiledPolicy, parts: list[dict[str, Any]], sha: str, key: str,
+                    audit_inputs: str) -> int:
+    """Append one version's entries the tasks wrote (full records of debtors, segments of 1.x clients)."""
+    import orjson
+
+    from ..decide.segment import SegmentRecords
+
+    written = 0
+    for p in parts:
+        for seg_sha, path, fields in p["entries"]:
+            if seg_sha != sha:
+                continue
+            if fields is None:
+                with open(path, "rb") as fh:
+                    written += store.append(policy, (tuple(orjson.loads(line)) for line in fh), inputs=audit_inputs,
+                                            batch_key=key)
+            else:
+                written += store.append_segments(policy, [(Path(path).read_bytes(), SegmentRecords(*fields))], key)
+            Path(path).unlink()
+    return written
+
+
+def _run_debtor_tasks(plan: _Plan, out_dir: Path, exposures_dir: Path | None, as_of: str | None,
+                      scheduler: str | None, workers: int, audit_inputs: str | None, recorded: list[str],
+                      progress: Callable[[int, int], None] | None) -> list[dict[str, Any]]:
+    """One task per JSON Lines partition on the cluster; their accounting."""
+    from distributed import Client, LocalCluster, as_completed
+
+    for d in (out_dir, exposures_dir):
+        if d is not None:
+            d.mkdir(parents=True, exist_ok=True)
+            for old in d.glob("part-*"):
+                old.unlink()  # a rerun replaces the result, never mixes two
+    n = len(plan.files)
+    targets = [str(out_dir / f"part-{i:05d}.parquet") for i in range(n)]
+    exposure_targets = [str(exposures_dir / f"part-{i:05d}.parquet") if exposures_dir is not None else None
+                        for i in range(n)]
+    cluster = None if scheduler is not None else \
+        LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
+    client = Client(scheduler or cluster)
+    try:
+        first = next(iter(plan.policies.values()), None)
+        texts = {sha: (p.bundle, p.file) for sha, p in plan.policies.items()} if plan.choices is not None else None
+        futures = client.map(decide_debtor_partition, [first.bundle if first else ""] * n,
+                             [first.file if first else ""] * n, [str(f) for f in plan.files], targets,
+                             exposure_targets, plan.offsets, plan.duplicates, [as_of] * n, [audit_inputs] * n,
+                             [recorded] * n, [texts] * n, [plan.choices] * n, pure=False)
+        if progress is not None:
+            done, total = 0, int(sum(plan.counts))
+            for future in as_completed(futures):
+                done += int(plan.counts[futures.index(future)])
+                progress(done, total)
+        parts: list[dict[str, Any]] = client.gather(futures)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return parts

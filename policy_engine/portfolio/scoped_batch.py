@@ -12,7 +12,7 @@ builder from the vector results, so they equal ``decide``'s.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,14 +98,16 @@ LEGACY_HINT = ("decide it under the version its record was written for (--policy
                "the new record (`policy-engine convert`)")
 
 
-def read_debtors(policy: CompiledPolicy, path: Path, as_of: str | None = None, only: Collection[int] | None = None
-                 ) -> tuple[list[Debtor], list[dict[str, Any]], int]:
+def read_debtors(policy: CompiledPolicy, path: Path, as_of: str | None = None, only: Collection[int] | None = None,
+                 duplicates: Mapping[int, str] | None = None) -> tuple[list[Debtor], list[dict[str, Any]], int]:
     """Every line of ``path`` (or the line numbers in ``only``): accepted debtors, and rejects with
     their reasons (as ``decide`` gives them); returns the lines read too.
 
     A client id repeated on a later line is a reject (``duplicate-id``) whatever became of the first
-    line, as in a table. A rejected record without the graded scope's list that lacks a required
-    field of the debtor is most likely a record of a policy without scopes: its reject says so.
+    line, as in a table (``duplicates``: line -> message, the repeats a whole dataset holds, found
+    before the file is read). A rejected record without the graded scope's list that lacks a
+    required field of the debtor is most likely a record of a policy without scopes: its reject
+    says so.
     """
     decider = Decider(policy)
     assert isinstance(decider, ScopedDecider)
@@ -134,6 +136,9 @@ def read_debtors(policy: CompiledPolicy, path: Path, as_of: str | None = None, o
                 reject(n, None, [_entry(p or "(line)", code, msg) for code, p, msg in exc.problems])
                 continue
             cid = record.get("client_id") if isinstance(record, dict) else None
+            if duplicates and n in duplicates:
+                reject(n, cid, [_entry("client_id", "duplicate-id", duplicates[n])])
+                continue
             if type(cid) is str and cid in first:
                 reject(n, cid, [_entry("client_id", "duplicate-id",
                                        f"duplicate client_id '{cid}' (first at row {first[cid]})")])
@@ -174,11 +179,11 @@ def _problem(d: Diagnostic) -> tuple[str, str, str]:
 
 
 def run_scoped_batch(policy: CompiledPolicy, path: Path, as_of: str | None = None,
-                     progress: Callable[[int], None] | None = None, only: Collection[int] | None = None
-                     ) -> ScopedBatch:
+                     progress: Callable[[int], None] | None = None, only: Collection[int] | None = None,
+                     duplicates: Mapping[int, str] | None = None) -> ScopedBatch:
     """Read, check and decide every line of a JSON Lines file of debtor records (or the line numbers in
     ``only``); nothing is lost."""
-    debtors, rejects, read = read_debtors(policy, path, as_of, only)
+    debtors, rejects, read = read_debtors(policy, path, as_of, only, duplicates)
     frames: list[pd.DataFrame] = []
     exposure_frames: list[pd.DataFrame] = []
     runs: list[tuple[int, ScopedRun]] = []
@@ -397,7 +402,8 @@ class DebtorRun:
         """One row per exposure of every decided debtor, in input order (1.x clients have none)."""
         frames = [b.exposures for b in self.scoped]
         if not frames:
-            return pd.DataFrame({"row": [], "client_id": [], "exposure_id": []})
+            return pd.DataFrame({"row": np.zeros(0, np.int64), "client_id": np.zeros(0, object),
+                                 "exposure_id": np.zeros(0, object)})
         if len(frames) == 1:
             return frames[0]
         merged = pd.concat([f.astype({c: object for c in ("grade", "own_grade", "decided_by")}) for f in frames],
@@ -454,13 +460,15 @@ class DebtorRun:
 
 
 def decide_debtor_file(ref: PolicyRef, path: Path, as_of: str | None = None, *, workers: int = 2,
-                       progress: Callable[[int, int], None] | None = None) -> DebtorRun:
+                       progress: Callable[[int, int], None] | None = None,
+                       duplicates: Mapping[int, str] | None = None) -> DebtorRun:
     """Decide a JSON Lines file of client records, each line under the version in force on its day.
 
     A pinned version with scopes reads every line as a debtor. A policy id may select, line by
     line, a version with scopes (the line is a debtor) or one without (the line is a 1.x client,
     decided as a 1.x batch decides it); both kinds may share one file. ``rows read = decided +
-    rejected``, always.
+    rejected``, always. ``duplicates`` (line -> message) are lines whose client id an earlier file of
+    a dataset holds.
     """
     from .tables import counting, decide_table
 
@@ -468,10 +476,10 @@ def decide_debtor_file(ref: PolicyRef, path: Path, as_of: str | None = None, *, 
     tick = counting(progress, total)
     pinned = ref.pinned
     if pinned is not None:
-        batch = run_scoped_batch(pinned, path, as_of, tick)
+        batch = run_scoped_batch(pinned, path, as_of, tick, duplicates=duplicates)
         run = DebtorRun([batch], None, [], batch.rows_read, pinned.id)
     else:
-        groups, table_lines, rejected, read = _split(ref, path, as_of)
+        groups, table_lines, rejected, read = _split(ref, path, as_of, duplicates or {})
         parts = [run_scoped_batch(policy, path, as_of, tick, only=set(lines)) for policy, lines in groups.values()]
         table = None
         if table_lines:
@@ -498,7 +506,7 @@ def _count_lines(path: Path) -> int:
     return n + (last != b"\n")
 
 
-def _split(ref: PolicyRef, path: Path, as_of: str | None
+def _split(ref: PolicyRef, path: Path, as_of: str | None, duplicates: Mapping[int, str]
            ) -> tuple[dict[int, tuple[CompiledPolicy, list[int]]], list[int], list[dict[str, Any]], int]:
     """Each line to the version in force on its day: (lines per version with scopes, lines of versions
     without, rejected lines, lines read). A line that cannot be read, has no version in force, or
@@ -528,6 +536,9 @@ def _split(ref: PolicyRef, path: Path, as_of: str | None
                 reject(n, None, [_entry("(record)", "wrong-type", "a client record is a JSON object")])
                 continue
             cid = record.get("client_id")
+            if n in duplicates:
+                reject(n, cid, [_entry("client_id", "duplicate-id", duplicates[n])])
+                continue
             try:
                 policy = ref.for_day(selection_day(record, as_of))
             except UsageError as e:
@@ -546,3 +557,13 @@ def _split(ref: PolicyRef, path: Path, as_of: str | None
             else:
                 table.append(n)
     return groups, table, rejected, n
+
+
+def scoped_versions(ref: PolicyRef) -> list[CompiledPolicy]:
+    """The versions with scopes a run of ``ref`` may decide under: the pinned one, or the id's active ones."""
+    pinned = ref.pinned
+    if pinned is not None:
+        return [pinned] if pinned.scoped is not None else []
+    registry = ref.registry()
+    active = [h for h in registry.headers() if h is not None and h.id == ref.name and h.status == "active"]
+    return [p for p in (registry.select(ref.name, version=h.version) for h in active) if p.scoped is not None]
