@@ -544,9 +544,12 @@ def parse_json_text(text: str | bytes) -> Any:
     one, and it is not part of the document, as it is not for a CSV file.
     """
     if isinstance(text, bytes):
-        if len(text) <= MAX_JSON_BYTES and text.count(b"[") + text.count(b"{") <= MAX_JSON_DEPTH:
+        if len(text) <= MAX_JSON_BYTES:
             value = _fast_loads(text)  # orjson refuses a byte-order mark: that takes the strict way
-            if value is not _STRICT:
+            # Few brackets in all cannot nest deeply; a record with many lists (a debtor's exposures and
+            # payments) has its depth measured on the value, not sent to the strict reader for it.
+            if value is not _STRICT and (text.count(b"[") + text.count(b"{") <= MAX_JSON_DEPTH
+                                         or not _deeper_than(value, MAX_JSON_DEPTH)):
                 return value
         skip = 3 if text.startswith(b"\xef\xbb\xbf") else 0
         if len(text) - skip > MAX_JSON_BYTES:
@@ -579,6 +582,20 @@ def parse_json_text(text: str | bytes) -> Any:
             else:
                 depth -= 1
     return _loads(text)
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether containers nest more than ``limit`` deep (the top object is depth 1), as the strict reader counts."""
+    if not isinstance(value, dict | list):
+        return False
+    stack = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        children = v.values() if isinstance(v, dict) else v
+        if depth > limit:
+            return True
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
 
 
 def _too_large(size: int) -> JSONInputError:
