@@ -549,7 +549,7 @@ def parse_json_text(text: str | bytes) -> Any:
             # Few brackets in all cannot nest deeply; a record with many lists (a debtor's exposures and
             # payments) has its depth measured on the value, not sent to the strict reader for it.
             if value is not _STRICT and (text.count(b"[") + text.count(b"{") <= MAX_JSON_DEPTH
-                                         or not _deeper_than(value, MAX_JSON_DEPTH)):
+                                         or _depth(text) <= MAX_JSON_DEPTH):
                 return value
         skip = 3 if text.startswith(b"\xef\xbb\xbf") else 0
         if len(text) - skip > MAX_JSON_BYTES:
@@ -584,18 +584,21 @@ def parse_json_text(text: str | bytes) -> Any:
     return _loads(text)
 
 
-def _deeper_than(value: Any, limit: int) -> bool:
-    """Whether containers nest more than ``limit`` deep (the top object is depth 1), as the strict reader counts."""
-    if not isinstance(value, dict | list):
-        return False
-    stack = [(value, 1)]
-    while stack:
-        v, depth = stack.pop()
-        children = v.values() if isinstance(v, dict) else v
-        if depth > limit:
-            return True
-        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
-    return False
+_RAW_STRING = re.compile(rb'"[^"]*"')  # a string of a document without backslashes: no escaped quote inside
+_BYTES_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def _depth(raw: bytes) -> int:
+    """How deep the containers of a valid JSON document without backslashes nest (the top one is 1),
+    as the strict reader counts: its strings dropped, its brackets walked."""
+    depth = deepest = 0
+    for ch in _RAW_STRING.sub(b"", raw).translate(None, _BYTES_NOT_BRACKET):
+        if ch in b"[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
 
 
 def _too_large(size: int) -> JSONInputError:
