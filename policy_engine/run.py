@@ -227,24 +227,59 @@ def _run_debtors(ref: PolicyRef, input_path: Path, as_of: str | None, out_path: 
     if input_path.stat().st_size == 0:
         raise InputError([Diagnostic("empty-table", "the file is empty: give one debtor record a line",
                                      file=str(input_path))])
-    run = decide_debtor_file(ref, input_path, as_of, workers=workers, progress=progress)
-    if out_path is not None:
-        write_decisions(run.decisions, out_path)
-    if exposures is not None:
-        write_decisions(run.exposures, Path(exposures))
-    if rejects is not None:
-        write_rejects(run.rejects, Path(rejects))
-    if records is not None:
+    with contextlib.ExitStack() as stack:
+        store = stack.enter_context(_store(audit_db)) if audit_db is not False else None
+        fh = stack.enter_context(Path(records).open("w", encoding="utf-8")) if records is not None else None
+        recorder = _Recorder(store, fh, input_path, as_of, audit_inputs)
+        run = decide_debtor_file(ref, input_path, as_of, workers=workers, progress=progress,
+                                 sink_for=recorder.sink_for)
+        if out_path is not None:
+            write_decisions(run.decisions, out_path)
+        if exposures is not None:
+            write_decisions(run.exposures, Path(exposures))
+        if rejects is not None:
+            write_rejects(run.rejects, Path(rejects))
+        if not run.streamed:  # several versions: their records merged into input order, then recorded
+            if fh is not None:
+                from .decide.evaluate import dumps
+
+                for decision in run.records():
+                    fh.write(dumps(decision) + "\n")
+            if store is not None and run.decided:
+                recorder.recorded, recorder.skipped = record_debtors(run, store, input_path, as_of, audit_inputs)
+    outcome = BatchRun(run, run.summary())
+    outcome.recorded, outcome.already_recorded = recorder.recorded, recorder.skipped
+    return outcome
+
+
+class _Recorder:
+    """Writes the records of a streamed debtor run (``--records``, the store) chunk by chunk, as decided."""
+
+    def __init__(self, store: AuditStore | None, fh: Any, input_path: Path, as_of: str | None,
+                 audit_inputs: str) -> None:
+        self.store, self.fh, self.input_path, self.as_of, self.audit_inputs = store, fh, input_path, as_of, audit_inputs
+        self.recorded = self.skipped = 0
+
+    def sink_for(self, policy: CompiledPolicy) -> Callable[[Any], None]:
         from .decide.evaluate import dumps
 
-        with Path(records).open("w", encoding="utf-8") as fh:
-            for decision in run.records():
-                fh.write(dumps(decision) + "\n")
-    outcome = BatchRun(run, run.summary())
-    if audit_db is not False and run.decided:
-        with _store(audit_db) as store:
-            outcome.recorded, outcome.already_recorded = record_debtors(run, store, input_path, as_of, audit_inputs)
-    return outcome
+        key = batch_key(policy, (self.input_path,), self.as_of) if self.store is not None else ""
+        skip = self.store.recorded_clients(key) if self.store is not None else set()
+        self.skipped += len(skip)
+
+        def sink(chunk: Any) -> None:
+            if self.fh is None and self.store is None:  # nothing asks for records: the chunk is dropped
+                return
+            pairs = []
+            for decision, record in zip(chunk.records(), chunk.inputs(), strict=True):
+                if self.fh is not None:
+                    self.fh.write(dumps(decision) + "\n")
+                if self.store is not None and decision["client_id"] not in skip:
+                    pairs.append((decision, record))
+            if self.store is not None:
+                self.recorded += self.store.append(policy, pairs, inputs=self.audit_inputs, batch_key=key)
+
+        return sink
 
 
 def record_debtors(run: Any, store: AuditStore, input_path: Path, as_of: str | None,

@@ -12,6 +12,7 @@ builder from the vector results, so they equal ``decide``'s.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,7 @@ class ScopedBatch:
     debtors: list[Debtor] = field(default_factory=list)
     runs: list[tuple[int, ScopedRun]] = field(default_factory=list)  # (first debtor, its chunk's results)
     source: Path | None = None  # the file the debtors' lines are read again from (for the store)
+    kept: bool = True  # False: each chunk went to a sink as it was decided; only the tables are kept
 
     @property
     def decided(self) -> int:
@@ -69,6 +71,8 @@ class ScopedBatch:
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Full decision records, in input order, equal to ``decide``'s for the same lines."""
+        if not self.kept:
+            raise ValueError("the records of a batch decided into a sink were handed to the sink")
         decider = Decider(self.policy)
         assert isinstance(decider, ScopedDecider)
         for start, run in self.runs:
@@ -109,10 +113,18 @@ def read_debtors(policy: CompiledPolicy, path: Path, as_of: str | None = None, o
     required field of the debtor is most likely a record of a policy without scopes: its reject
     says so.
     """
+    rejects: list[dict[str, Any]] = []
+    read: list[int] = []
+    debtors = list(_read(policy, path, as_of, only, duplicates, rejects, read))
+    return debtors, rejects, read[0]
+
+
+def _read(policy: CompiledPolicy, path: Path, as_of: str | None, only: Collection[int] | None,
+          duplicates: Mapping[int, str] | None, rejects: list[dict[str, Any]], count: list[int]) -> Iterator[Debtor]:
+    """The accepted debtors, one at a time (rejects appended to ``rejects``; the lines read, once all are
+    read, to ``count``)."""
     decider = Decider(policy)
     assert isinstance(decider, ScopedDecider)
-    debtors: list[Debtor] = []
-    rejects: list[dict[str, Any]] = []
     first: dict[str, int] = {}
     n = read = 0
     offset = 0
@@ -150,8 +162,8 @@ def read_debtors(policy: CompiledPolicy, path: Path, as_of: str | None = None, o
             except InputError as exc:
                 reject(n, cid, [_entry(*_problem(d)) for d in exc.diagnostics] + _legacy(policy, record, exc))
                 continue
-            debtors.append(Debtor(n, at, client_id, day, inputs, elements, digest))
-    return debtors, rejects, read
+            yield Debtor(n, at, client_id, day, inputs, elements, digest)
+    count.append(read)
 
 
 def _entry(where: str, code: str, message: str) -> dict[str, str]:
@@ -180,28 +192,43 @@ def _problem(d: Diagnostic) -> tuple[str, str, str]:
 
 def run_scoped_batch(policy: CompiledPolicy, path: Path, as_of: str | None = None,
                      progress: Callable[[int], None] | None = None, only: Collection[int] | None = None,
-                     duplicates: Mapping[int, str] | None = None) -> ScopedBatch:
+                     duplicates: Mapping[int, str] | None = None,
+                     sink: Callable[[ScopedBatch], None] | None = None) -> ScopedBatch:
     """Read, check and decide every line of a JSON Lines file of debtor records (or the line numbers in
-    ``only``); nothing is lost."""
-    debtors, rejects, read = read_debtors(policy, path, as_of, only, duplicates)
+    ``only``); nothing is lost.
+
+    Debtors are read and decided a chunk at a time. With ``sink``, each decided chunk is handed to
+    it (a :class:`ScopedBatch` of that chunk: its records, its lines' records) and then dropped, so
+    memory holds one chunk whatever the file's size; the result then keeps the tables only.
+    """
+    rejects: list[dict[str, Any]] = []
+    count: list[int] = []
+    stream = _read(policy, path, as_of, only, duplicates, rejects, count)
     frames: list[pd.DataFrame] = []
     exposure_frames: list[pd.DataFrame] = []
+    debtors: list[Debtor] = []
     runs: list[tuple[int, ScopedRun]] = []
-    for start in range(0, len(debtors), CHUNK_DEBTORS):
-        chunk = debtors[start:start + CHUNK_DEBTORS]
+    start = 0
+    while chunk := list(itertools.islice(stream, CHUNK_DEBTORS)):
         run = evaluate_debtors(policy, [d.inputs for d in chunk], [d.day for d in chunk],
                                [d.elements for d in chunk])
-        runs.append((start, run))
         frames.append(debtor_frame(policy, chunk, run))
         exposure_frames.append(exposure_frame(policy, chunk, run))
+        if sink is not None:
+            sink(ScopedBatch(policy, frames[-1], exposure_frames[-1], [], len(chunk), chunk, [(0, run)], path))
+        else:
+            debtors += chunk
+            runs.append((start, run))
+        start += len(chunk)
         if progress:
             progress(len(chunk))
     decisions = pd.concat(frames, ignore_index=True) if frames else debtor_frame(policy, [], None)
     exposures = pd.concat(exposure_frames, ignore_index=True) if exposure_frames else exposure_frame(policy, [], None)
     rejects.sort(key=lambda r: r["row"])
-    result = ScopedBatch(policy, decisions, exposures, rejects, read, debtors, runs, path)
+    result = ScopedBatch(policy, decisions, exposures, rejects, count[0], debtors, runs, path, kept=sink is None)
     if result.decided + result.rejected != result.rows_read:  # the accounting is a contract, not a hope
-        raise AssertionError(f"accounting broken: {read} read, {result.decided} decided, {result.rejected} rejected")
+        raise AssertionError(f"accounting broken: {count[0]} read, {result.decided} decided, "
+                             f"{result.rejected} rejected")
     return result
 
 
@@ -356,6 +383,7 @@ class DebtorRun:
     rejected_lines: list[dict[str, Any]]
     rows_read: int
     policy_id: str
+    streamed: bool = False  # the records went to a sink chunk by chunk (one version only)
 
     @property
     def policies(self) -> list[CompiledPolicy]:
@@ -461,14 +489,17 @@ class DebtorRun:
 
 def decide_debtor_file(ref: PolicyRef, path: Path, as_of: str | None = None, *, workers: int = 2,
                        progress: Callable[[int, int], None] | None = None,
-                       duplicates: Mapping[int, str] | None = None) -> DebtorRun:
+                       duplicates: Mapping[int, str] | None = None,
+                       sink_for: Callable[[CompiledPolicy], Callable[[ScopedBatch], None]] | None = None) -> DebtorRun:
     """Decide a JSON Lines file of client records, each line under the version in force on its day.
 
     A pinned version with scopes reads every line as a debtor. A policy id may select, line by
     line, a version with scopes (the line is a debtor) or one without (the line is a 1.x client,
     decided as a 1.x batch decides it); both kinds may share one file. ``rows read = decided +
     rejected``, always. ``duplicates`` (line -> message) are lines whose client id an earlier file of
-    a dataset holds.
+    a dataset holds. With ``sink_for`` (a version -> a sink for its decided chunks), a file decided
+    under one version only is streamed (see :func:`run_scoped_batch`; ``DebtorRun.streamed``):
+    its records go to the sink, never all held at once.
     """
     from .tables import counting, decide_table
 
@@ -476,11 +507,15 @@ def decide_debtor_file(ref: PolicyRef, path: Path, as_of: str | None = None, *, 
     tick = counting(progress, total)
     pinned = ref.pinned
     if pinned is not None:
-        batch = run_scoped_batch(pinned, path, as_of, tick, duplicates=duplicates)
-        run = DebtorRun([batch], None, [], batch.rows_read, pinned.id)
+        sink = sink_for(pinned) if sink_for is not None else None
+        batch = run_scoped_batch(pinned, path, as_of, tick, duplicates=duplicates, sink=sink)
+        run = DebtorRun([batch], None, [], batch.rows_read, pinned.id, streamed=sink is not None)
     else:
         groups, table_lines, rejected, read = _split(ref, path, as_of, duplicates or {})
-        parts = [run_scoped_batch(policy, path, as_of, tick, only=set(lines)) for policy, lines in groups.values()]
+        one = sink_for is not None and len(groups) == 1 and not table_lines  # one version: streamed
+        parts = [run_scoped_batch(policy, path, as_of, tick, only=set(lines),
+                                  sink=sink_for(policy) if one and sink_for is not None else None)
+                 for policy, lines in groups.values()]
         table = None
         if table_lines:
             from .batch import read_lines
@@ -488,7 +523,7 @@ def decide_debtor_file(ref: PolicyRef, path: Path, as_of: str | None = None, *, 
             table = decide_table(ref, read_lines(path, set(table_lines)), as_of, workers=workers)
             if tick is not None:
                 tick(len(table_lines))
-        run = DebtorRun(parts, table, rejected, read, ref.name)
+        run = DebtorRun(parts, table, rejected, read, ref.name, streamed=one)
     if progress is not None:
         progress(total, total)
     if run.decided + run.rejected != run.rows_read:  # the accounting is a contract, not a hope

@@ -179,3 +179,30 @@ def test_simulate_refuses_a_policy_with_scopes_and_names_why(tmp_path: Path) -> 
     assert r.exit_code == 2
     assert "scoped-policy-in-simulate" in r.stderr and "nested exposures" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_file_decided_chunk_by_chunk_is_recorded_and_written_as_decide_gives_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from policy_engine.portfolio import scoped_batch
+    from policy_engine.record.audit import AuditStore
+    from policy_engine.run import run_batch
+
+    monkeypatch.setattr(scoped_batch, "CHUNK_DEBTORS", 4)  # 22 debtors: six chunks, each dropped once handed on
+    debtors = sample_debtors()
+    src = write_lines(tmp_path / "debtors.jsonl", [*debtors[:5], b"{bad", *debtors[5:]])
+    db, records = tmp_path / "audit.db", tmp_path / "r.jsonl"
+    first = run_batch(POLICY_2, src, audit_db=db, records=records, out=tmp_path / "d.parquet")
+    assert first.run.streamed and (first.recorded, first.already_recorded) == (len(debtors), 0)
+    assert first.run.decided == len(debtors) and [r["line"] for r in first.rejects] == [6]
+    decider = Decider(load_policy(POLICY_2))
+    want = [steady(decider.decide(d)) for d in debtors]
+    assert [steady(json.loads(x)) for x in records.read_text("utf-8").splitlines()] == want
+    assert pd.read_parquet(tmp_path / "d.parquet")["client_id"].tolist() == [d["client_id"] for d in debtors]
+    with AuditStore(db) as store:
+        rows = list(store.query())
+        assert [r["client_id"] for r in rows] == [d["client_id"] for d in debtors]
+        assert store.verify()[1] is None
+        assert {store.replay(r)[0] for r in rows} == {"identical"}
+        assert [steady(store.stored(r)[0]) for r in rows] == want
+    again = run_batch(POLICY_2, src, audit_db=db)
+    assert (again.recorded, again.already_recorded) == (0, len(debtors))
