@@ -18,6 +18,7 @@ store handling. Heavy modules (pandas, numpy) are imported by the table function
 
 from __future__ import annotations
 
+import collections
 import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -270,14 +271,18 @@ class _Recorder:
         def sink(chunk: Any) -> None:
             if self.fh is None and self.store is None:  # nothing asks for records: the chunk is dropped
                 return
-            pairs = []
-            for decision, record in zip(chunk.records(), chunk.inputs(), strict=True):
-                if self.fh is not None:
-                    self.fh.write(dumps(decision) + "\n")
-                if self.store is not None and decision["client_id"] not in skip:
-                    pairs.append((decision, record))
+
+            def pairs() -> Iterator[tuple[dict[str, Any], Any]]:  # one record held at a time
+                for decision, record in zip(chunk.records(), chunk.inputs(), strict=True):
+                    if self.fh is not None:
+                        self.fh.write(dumps(decision) + "\n")
+                    if self.store is not None and decision["client_id"] not in skip:
+                        yield decision, record
+
             if self.store is not None:
-                self.recorded += self.store.append(policy, pairs, inputs=self.audit_inputs, batch_key=key)
+                self.recorded += self.store.append(policy, pairs(), inputs=self.audit_inputs, batch_key=key)
+            else:
+                collections.deque(pairs(), maxlen=0)
 
         return sink
 

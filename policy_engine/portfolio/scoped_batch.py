@@ -31,7 +31,7 @@ from .scoped_vector import ScopedRun, evaluate_debtors, fill_elements
 from .tables import TableRun
 from .vector import dates_to_days
 
-CHUNK_DEBTORS = 20_000  # debtors evaluated at a time: bounded memory on any file size
+CHUNK_DEBTORS = 5_000  # debtors read and evaluated at a time (about 45 KB each held): bounded memory on any file
 
 
 @dataclass
