@@ -269,8 +269,8 @@ class _Recorder:
         self.skipped += len(skip)
 
         def sink(chunk: Any) -> None:
-            if self.fh is None and self.store is None:  # nothing asks for records: the chunk is dropped
-                return
+            if self.fh is None and (self.store is None or all(d.client_id in skip for d in chunk.debtors)):
+                return  # nothing asks for this chunk's records (or a rerun recorded them all): dropped
 
             def pairs() -> Iterator[tuple[dict[str, Any], Any]]:  # one record held at a time
                 for decision, record in zip(chunk.records(), chunk.inputs(), strict=True):
