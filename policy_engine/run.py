@@ -201,13 +201,14 @@ def _debtor_input(ref: PolicyRef, input_path: Path, fin_path: Path | None) -> bo
     from .portfolio.batch import READ_FORMATS, refuse_scoped
     from .portfolio.scoped_batch import scoped_versions
 
-    scoped = scoped_versions(ref)
+    if READ_FORMATS.get(input_path.suffix.lower()) != "jsonl":
+        # Before reading the table: the answer does not depend on it. With an id, each row's version
+        # decides (a row under a version with scopes is a reject).
+        refuse_scoped(ref.pinned, f"a {input_path.suffix or 'table'} row")
+        return False
+    scoped = scoped_versions(ref)  # JSON Lines under an id: compiled once each, as a run would
     if not scoped:
         return False
-    if READ_FORMATS.get(input_path.suffix.lower()) != "jsonl":
-        if ref.pinned is not None:  # before reading the table: the answer does not depend on it
-            refuse_scoped(ref.pinned, f"a {input_path.suffix or 'table'} row")
-        return False  # an id: each row's version decides (rows under a version with scopes are rejects)
     if fin_path is not None:
         raise UsageError([Diagnostic("bad-option", f"--financials: policy {scoped[0].key} reads each debtor's "
                                                    "statements from its own record", path="--financials",
