@@ -162,7 +162,8 @@ class _Checker:
         return self._check_numbers(spec, data, ~missing & ~inf, missing, path)
 
     def _typed_booleans(self, spec: InputSpec, col: pd.Series, path: str) -> Checked:
-        return col.to_numpy(dtype=bool), np.ones(self.n, bool), np.zeros(self.n, bool)
+        missing = col.isna().to_numpy()  # a nullable boolean column (Parquet with nulls) has missing cells
+        return col.to_numpy(dtype=bool, na_value=False), ~missing, missing
 
     def _typed_dates(self, spec: InputSpec, col: pd.Series, path: str) -> Checked:
         missing = col.isna().to_numpy()

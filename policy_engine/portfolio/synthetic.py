@@ -489,3 +489,204 @@ def csv_cell(v: Any) -> str:
     if isinstance(v, dt.date):
         return v.isoformat()
     return json.dumps(v, ensure_ascii=False)
+
+
+# ------------------------------------------------------------------ long tables
+
+
+def scoped_table_chunks(policy: CompiledPolicy, n: int, seed: int = 7, as_of: str = "2025-06-30",
+                        periods: int = 4) -> Iterator[tuple[int, dict[str, dict[str, Any]]]]:
+    """The debtors of :func:`scoped_clients` as long tables, ``CHUNK`` debtors at a time: (debtors, {table: columns}).
+
+    The same draws as the nested records (the same streams, the same sort by ``order_by``, the same
+    keys), column-wise: the same seed and ``n`` give the same debtors in either form.
+    """
+    import numpy as np
+
+    from .long_tables import CLIENT_ID, DEBTORS, layout
+
+    part = policy.scoped
+    assert part is not None
+    specs = layout(policy)
+    day = dt.date.fromisoformat(as_of)
+    edges = thresholds(policy)
+    cols = generate_policy_columns(policy, n, seed, as_of, periods)
+    debtor_columns = [c for c in specs[0].columns if c in cols]
+    for start in range(0, n, CHUNK):
+        size = min(CHUNK, n - start)
+        sl = slice(start, start + size)
+        out: dict[str, dict[str, Any]] = {DEBTORS: {c: cols[c][sl] for c in debtor_columns}}
+        for t in specs:
+            if t.series is not None:
+                out[t.name] = _series_rows(cols, t.series, t.columns, sl, periods)
+        ids = cols[CLIENT_ID][sl]
+        # scope -> (its elements' debtor ids, their keys) in the order a child scope is drawn under them
+        owners: dict[str | None, tuple[Any, Any]] = {None: (ids, None)}
+        for s in _parents_first(part.scopes):
+            p_ids, p_keys = owners[s.parent]
+            rng = np.random.default_rng([seed, start, *s.name.encode("utf-8")])
+            least = 1 if s.name == part.graded else 0
+            most = max(least, min(s.max, MAX_GRADED if s.name == part.graded else MAX_CHILDREN))
+            counts = rng.integers(least, most + 1, len(p_ids))
+            m = int(counts.sum())
+            columns = _element_columns(policy, s, m, [seed, start], day, edges)
+            parent = np.repeat(np.arange(len(p_ids)), counts)
+            order = np.arange(m)
+            if s.order_by is not None:
+                order = np.lexsort((_sortable(columns[s.order_by]), parent))
+            columns = {k: v[order] for k, v in columns.items()}
+            parent = parent[order]
+            starts = np.cumsum(counts) - counts
+            pos = np.arange(m) - starts[parent]
+            table: dict[str, Any] = {CLIENT_ID: p_ids[parent]}
+            if s.parent is not None:
+                table[part.scope(s.parent).key or ""] = p_keys[parent]
+            keys = None
+            if s.key is not None:
+                prefix = s.name[:1].upper()
+                keys = np.array([f"{prefix}{k + 1}" for k in pos], dtype=object)
+                table[s.key] = keys
+            table.update(columns)
+            out[next(t.name for t in specs if t.scope == s.name)] = table
+            owners[s.name] = (p_ids[parent], keys)
+        yield size, out
+
+
+def _series_rows(cols: Mapping[str, Any], root: str, items: tuple[str, ...], sl: slice, periods: int
+                 ) -> dict[str, Any]:
+    """A debtor series as rows (client id, then its items), each debtor's periods oldest first."""
+    import numpy as np
+
+    anchor = items[0]
+    ids = cols["client_id"][sl]
+    parts: dict[str, list[Any]] = {"client_id": [], **{i: [] for i in items}}
+    debtor: list[Any] = []
+    for k in range(periods):
+        first = cols.get(f"{root}[{k}].{anchor}")
+        if first is None:
+            break
+        first = first[sl]
+        has = ~np.isnan(first) if first.dtype == float else np.not_equal(first, None)
+        rows = np.flatnonzero(has)
+        debtor.append(rows)
+        parts["client_id"].append(ids[rows])
+        for i in items:
+            parts[i].append(cols[f"{root}[{k}].{i}"][sl][rows])
+    if not debtor:
+        return {k: np.zeros(0, dtype=object) for k in parts}
+    order = np.argsort(np.concatenate(debtor), kind="stable")
+    return {k: np.concatenate(v)[order] for k, v in parts.items()}
+
+
+def _element_columns(policy: CompiledPolicy, s: Any, m: int, seed: list[int], day: dt.date,
+                     edges: Mapping[str, list[float]]) -> dict[str, Any]:
+    """:func:`_elements`' draws as columns (by field path)."""
+    import numpy as np
+
+    assert policy.scoped is not None
+    places: dict[str, _Place] = {}
+    for spec in policy.scoped.inputs[s.name]:
+        if spec.source == s.key:
+            continue
+        if spec.source in places:
+            places[spec.source].specs.append(spec)
+        else:
+            places[spec.source] = _Place(spec)
+    return {path: _draw(place, m, np.random.default_rng([*seed, *f"{s.name}.{path}".encode()]), day,
+                        policy.grade_ids, True, edges) for path, place in places.items()}
+
+
+def _sortable(values: Any) -> Any:
+    """``order_by`` values as numbers that sort as the record's values do (dates are ISO text)."""
+    import numpy as np
+
+    if values.dtype == object:
+        return np.array(values, dtype="datetime64[D]").astype(np.int64)
+    return values
+
+
+def write_long_tables(policy: CompiledPolicy, out: Path, n: int, seed: int = 7, as_of: str = "2025-06-30",
+                      periods: int = 4, fmt: str = ".parquet", progress: Callable[[int], None] | None = None
+                      ) -> dict[str, int]:
+    """Write the long tables of ``n`` debtors to the folder ``out`` (``fmt`` .parquet or .csv), chunk by chunk:
+    memory bounded by a chunk's elements (and the debtor columns). Returns the rows written per table."""
+    from .long_tables import layout
+
+    out.mkdir(parents=True, exist_ok=True)
+    types = _column_types(policy)
+    writers: dict[str, Any] = {}
+    rows: dict[str, int] = {t.name: 0 for t in layout(policy)}
+    try:
+        for size, chunk in scoped_table_chunks(policy, n, seed, as_of, periods):
+            for name, columns in chunk.items():
+                path = out / f"{name}{fmt}"
+                if fmt == ".parquet":
+                    _append_parquet(writers, name, path, columns, types.get(name, {}))
+                else:
+                    _append_csv(path, columns, name not in writers)
+                    writers.setdefault(name, None)
+                rows[name] += len(next(iter(columns.values()))) if columns else 0
+            if progress is not None:
+                progress(size)
+    finally:
+        for w in writers.values():
+            if w is not None:
+                w.close()
+    return rows
+
+
+def _column_types(policy: CompiledPolicy) -> dict[str, dict[str, str]]:
+    """Per table, each column's declared type (key columns are text)."""
+    from .long_tables import layout
+
+    part = policy.scoped
+    assert part is not None
+    out: dict[str, dict[str, str]] = {}
+    for t in layout(policy):
+        if t.scope is not None:
+            specs = part.inputs[t.scope]
+            out[t.name] = {s.source: s.type for s in specs}
+        elif t.series is not None:
+            out[t.name] = {".".join(s.item): s.type for s in policy.inputs if s.series and ".".join(s.root) == t.series}
+        else:
+            out[t.name] = {".".join(s.root): s.type for s in policy.inputs if not s.series}
+            out[t.name]["as_of"] = "date"
+    return out
+
+
+_ARROW = {"number": "float64", "integer": "float64", "boolean": "bool", "date": "date32", "string": "string",
+          "grade": "string"}
+
+
+def _append_parquet(writers: dict[str, Any], name: str, path: Path, columns: Mapping[str, Any],
+                    types: Mapping[str, str]) -> None:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrays, fields = [], []
+    for c, values in columns.items():
+        kind = _ARROW[types.get(c, "string")]
+        if kind == "date32":
+            arr = pa.array(np.array(values, dtype="datetime64[D]"), pa.date32(), from_pandas=True)
+        elif kind == "float64":
+            arr = pa.array(np.asarray(values, dtype=float), pa.float64(), from_pandas=True)
+        else:
+            arr = pa.array(list(values) if isinstance(values, np.ndarray) and values.dtype == object else values,
+                           getattr(pa, kind if kind != "bool" else "bool_")(), from_pandas=True)
+        arrays.append(arr)
+        fields.append(pa.field(c, arr.type))
+    table = pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+    if name not in writers:
+        writers[name] = pq.ParquetWriter(path, table.schema)
+    writers[name].write_table(table)
+
+
+def _append_csv(path: Path, columns: Mapping[str, Any], header: bool) -> None:
+    names = list(columns)
+    with open(path, "w" if header else "a", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        if header:
+            w.writerow(names)
+        for row in zip(*(columns[c] for c in names), strict=True):
+            w.writerow([csv_cell(_py(v)) for v in row])

@@ -1,0 +1,637 @@
+"""A portfolio as long tables: debtors, exposures, payments, ... joined by ids, decided column-wise.
+
+The layout is derived from the policy's scopes (:func:`layout`): one table of debtors (one row per
+debtor, the debtor's inputs as columns named by their field paths), one table per debtor series
+(``statements``: one row per period, oldest first, keyed by ``client_id``) and one table per scope
+(``exposures``, ``payments``, ...: one row per element, keyed by ``client_id`` and the parent's key
+column, e.g. ``exposure_id`` for a payment). Each table is Parquet or CSV.
+
+Every cell is checked by the rules ``decide`` applies to the same field of a nested record (type,
+required, range, enum, dates not after the as-of day, the scope's ``max``, unique keys), column by
+column; the accepted debtors' long tables are built straight from the checked columns (no record
+per debtor) and decided by :mod:`.scoped_vector`. Every row of every table is accounted for:
+decided, rejected (a bad row rejects its debtor, the reason naming table, row and column) or
+orphaned (its debtor or parent element is not in the tables).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..decide.scoped import MAX_KEY
+from ..diagnostics import Diagnostic, InputError, UsageError
+from ..policy.compiler import CompiledPolicy
+from ..policy.scopes import ScopeSpec
+from ..safetext import FORBIDDEN_PATTERN
+from .frame import Prepared, _Checker, _flag_after_as_of, _rows, client_id_text, prepare
+from .scoped_vector import Level, LongTables, ScopedRun
+from .vector import Col, evaluate_columns
+
+FORMATS = (".parquet", ".csv")
+DEBTORS = "debtors"
+CLIENT_ID = "client_id"
+
+
+# ------------------------------------------------------------------ layout
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One long table: its name (the file stem), what a row is, the columns that join it to its parent."""
+
+    name: str
+    scope: str | None  # the scope whose elements the rows are; None: the debtors or a debtor series
+    series: str | None  # a debtor series' list root (statements): one row per period
+    parent_keys: tuple[str, ...]  # the columns naming the row's parent: client_id, then each ancestor's key
+    key: str | None  # the row's own key column (a keyed scope)
+    columns: tuple[str, ...]  # the field paths the policy reads, one column each
+    order_by: str | None = None
+
+
+def table_name(s: ScopeSpec) -> str:
+    """A scope's table: its name in the plural (exposure -> exposures)."""
+    return s.name if s.name.endswith("s") else s.name + "s"
+
+
+def layout(policy: CompiledPolicy) -> list[TableSpec]:
+    """The tables a portfolio for ``policy`` is made of, parents before children."""
+    part = policy.scoped
+    if part is None:
+        raise UsageError([Diagnostic("scoped-policy-required", f"{policy.id} {policy.version} declares no scopes: "
+                                     "its portfolio is one table (batch FILE)")])
+    scalars = tuple(dict.fromkeys(".".join(s.root) for s in policy.inputs if not s.series))
+    tables = [TableSpec(DEBTORS, None, None, (), CLIENT_ID, (CLIENT_ID, "as_of", *scalars))]
+    for root in dict.fromkeys(".".join(s.root) for s in policy.inputs if s.series):
+        items = tuple(dict.fromkeys(".".join(s.item) for s in policy.inputs if s.series and ".".join(s.root) == root))
+        tables.append(TableSpec(root, None, root, (CLIENT_ID,), None, items))
+    keys: dict[str | None, tuple[str, ...]] = {None: (CLIENT_ID,)}
+    for s in _parents_first(part.scopes):
+        if s.parent is not None and part.scope(s.parent).key is None:
+            raise UsageError([Diagnostic("long-table-layout", f"scope {s.name}'s parent {s.parent} has no key: its "
+                                         "rows could not name their parent in a long table",
+                                         hint=f"declare scopes.{s.parent}.key")])
+        parent_keys = keys[s.parent] if s.parent is None else (*keys[s.parent], part.scope(s.parent).key or "")
+        columns = tuple(dict.fromkeys(spec.source for spec in part.inputs[s.name]))
+        clash = sorted(set(parent_keys) & set(columns) - ({s.key} if s.key else set()))
+        if clash:
+            raise UsageError([Diagnostic("long-table-layout", f"scope {s.name} reads a field named like its parent's "
+                                         f"key column ({', '.join(clash)}): a long table cannot hold both")])
+        keys[s.name] = parent_keys
+        tables.append(TableSpec(table_name(s), s.name, None, parent_keys, s.key,
+                                tuple(c for c in columns if c != s.key), s.order_by))
+    return tables
+
+
+def _parents_first(scopes: tuple[ScopeSpec, ...]) -> list[ScopeSpec]:
+    out: list[ScopeSpec] = []
+    done: set[str | None] = {None}
+    while len(out) < len(scopes):
+        ready = [s for s in scopes if s not in out and s.parent in done]
+        if not ready:
+            break
+        out += ready
+        done |= {s.name for s in ready}
+    return out
+
+
+def locate(policy: CompiledPolicy, source: Path | Mapping[str, Path]) -> dict[str, Path]:
+    """The files of the tables: ``DIR/<table>.parquet`` (or ``.csv``), or given by table name.
+
+    The debtors table is required; a table that is absent has no rows (debtors without statements,
+    exposures without payments).
+    """
+    names = [t.name for t in layout(policy)]
+    if isinstance(source, Mapping):
+        unknown = sorted(set(source) - set(names))
+        if unknown:
+            raise UsageError([Diagnostic("unknown-table", f"no table named {', '.join(unknown)} in the layout of "
+                                         f"{policy.id} {policy.version}", hint="tables: " + ", ".join(names))])
+        found = dict(source)
+    else:
+        if not source.is_dir():
+            raise UsageError([Diagnostic("file-missing", f"no such folder: {source}", file=str(source))])
+        found = {}
+        for name in names:
+            hits = [source / f"{name}{ext}" for ext in FORMATS if (source / f"{name}{ext}").is_file()]
+            if len(hits) > 1:
+                raise UsageError([Diagnostic("ambiguous-table", f"both {hits[0].name} and {hits[1].name}: which is "
+                                             f"the {name} table?", file=str(source))])
+            if hits:
+                found[name] = hits[0]
+    if DEBTORS not in found:
+        raise UsageError([Diagnostic("file-missing", "no debtors table (debtors.parquet or debtors.csv)",
+                                     file=str(source) if isinstance(source, Path) else None)])
+    for name, path in found.items():
+        if path.suffix.lower() not in FORMATS:
+            raise UsageError([Diagnostic("unknown-format", f"cannot read '{path.suffix}' files as the {name} table",
+                                         file=str(path), hint="use .parquet or .csv")])
+        if not path.is_file():
+            raise UsageError([Diagnostic("file-missing", f"no such file: {path}", file=str(path))])
+    return found
+
+
+def read_frame(path: Path, columns: tuple[str, ...]) -> tuple[pd.DataFrame, bool]:
+    """One table's columns the layout reads (others are not read): (frame, cells are text)."""
+    from .batch import check_header, read_table
+
+    if path.suffix.lower() == ".csv":
+        table = read_table(path)
+        if table.problems:  # a row that cannot be read cannot be joined: refuse the table, naming its lines
+            lines = table.lines
+            where = ", ".join(str(int(lines[p.row]) if lines is not None and p.row < len(lines) else p.row + 2)
+                              for p in table.problems[:5])
+            raise InputError([Diagnostic("ragged-row", f"{len(table.problems)} row(s) with more or fewer cells than "
+                                         f"the header (line {where}): their table cannot be joined",
+                                         file=str(path))])
+        frame = table.frame
+        return frame[[c for c in frame.columns if c in columns]], True
+    import pyarrow.parquet as pq
+
+    try:
+        names = pq.read_schema(path).names
+        check_header(names, path)
+        arrow = pq.read_table(path, columns=[c for c in names if c in columns])
+    except (OSError, ValueError) as exc:
+        raise InputError([Diagnostic("unreadable", f"cannot read the Parquet file: {exc}", file=str(path))]) from None
+    import pyarrow as pa
+
+    # Dates as datetime64 and booleans with nulls as nullable booleans: both checked column-wise.
+    mapper = {pa.bool_(): pd.BooleanDtype()}.get
+    return arrow.to_pandas(date_as_object=False, self_destruct=True, types_mapper=mapper), False
+
+
+# ------------------------------------------------------------------ reading
+
+
+@dataclass
+class Count:
+    """The accounting of one table: every row read is decided, rejected or orphaned."""
+
+    read: int = 0
+    decided: int = 0
+    rejected: int = 0
+    orphaned: int = 0
+
+    def balanced(self) -> bool:
+        return self.read == self.decided + self.rejected + self.orphaned
+
+
+@dataclass
+class Elements:
+    """One scope's rows after the checks: parent row, debtor row, input columns, keys, problems by row."""
+
+    spec: TableSpec
+    parent: np.ndarray  # row of the parent in its table (-1: orphaned)
+    debtor: np.ndarray  # row of the debtor in the debtors table (-1: orphaned)
+    env: dict[str, Col]
+    keys: np.ndarray | None  # keyed scope: its keys (object)
+    order: np.ndarray | None  # order_by values (float or days)
+    bad: np.ndarray
+
+
+@dataclass
+class LongRead:
+    """The accepted debtors as the vector evaluator reads them, and the accounting of every row."""
+
+    policy: CompiledPolicy
+    prep: Prepared  # the accepted debtors' inputs (rows: their rows in the debtors table)
+    tables: LongTables
+    keys: np.ndarray  # the graded scope's keys, per element of its level
+    rejects: list[dict[str, Any]]
+    orphans: list[dict[str, Any]]
+    counts: dict[str, Count]
+
+
+def read_long_tables(policy: CompiledPolicy, source: Path | Mapping[str, Path], as_of: str | None = None
+                     ) -> LongRead:
+    """Read and check every table; the accepted debtors' long tables, every row accounted for."""
+    files = locate(policy, source)
+    specs = layout(policy)
+    counts = {t.name: Count() for t in specs if t.name in files}
+    debtors, text = read_frame(files[DEBTORS], specs[0].columns)
+    n = len(debtors)
+    counts[DEBTORS].read = n
+    ids = client_id_text(debtors[CLIENT_ID]) if CLIENT_ID in debtors.columns else pd.Series([None] * n, dtype=object)
+    first = _first_rows(ids)
+    orphans: list[dict[str, Any]] = []
+    series_at: dict[str, np.ndarray] = {}  # root -> (debtor row, period) -> row of the series table
+    for t in specs:
+        if t.series is not None and t.name in files:
+            frame, stext = read_frame(files[t.name], (CLIENT_ID, *t.columns))
+            debtors, series_at[t.name] = _widen(debtors, frame, stext or text, t, first, orphans, counts[t.name])
+    prep = prepare(policy, debtors, text, as_of)
+    as_of_days = np.zeros(n, np.int64)
+    as_of_days[prep.rows] = prep.as_of_days
+    accepted = np.zeros(n, bool)
+    accepted[prep.rows] = True
+    problems: dict[int, list[dict[str, Any]]] = {}
+    for p in prep.problems:
+        problems.setdefault(p.row, []).append(_debtor_problem(p, series_at))
+    scopes: dict[str, Elements] = {}
+    for t in specs:
+        if t.scope is None:
+            continue
+        el = _read_scope(policy, t, files.get(t.name), scopes, first, as_of_days, accepted, problems, orphans,
+                         counts.setdefault(t.name, Count()))
+        scopes[t.scope] = el
+    keep = np.ones(n, bool)
+    keep[list(problems)] = False
+    rejects = [{"table": DEBTORS, "row": r + 1, "client_id": ids.iat[r] if isinstance(ids.iat[r], str) else None,
+                "problems": problems[r]} for r in sorted(problems)]
+    kept = np.flatnonzero(keep)
+    prep = _subset(prep, keep[prep.rows])
+    assert np.array_equal(prep.rows, kept)
+    new_index = np.full(n + 1, -1, np.int64)  # debtor table row -> accepted debtor (row -1 -> -1)
+    new_index[kept] = np.arange(len(kept))
+    tables, keys = _levels(policy, scopes, new_index, len(kept))
+    counts[DEBTORS].decided, counts[DEBTORS].rejected = len(kept), n - len(kept)
+    for t in specs:
+        if t.scope is not None and t.name in counts:
+            el = scopes[t.scope]
+            c = counts[t.name]
+            c.decided = int((new_index[el.debtor] >= 0).sum())
+            c.rejected = c.read - c.decided - c.orphaned
+        elif t.series is not None and t.name in counts:
+            c = counts[t.name]
+            rows = series_at[t.name]
+            c.decided = int(((rows >= 0) & keep[:, None]).sum())
+            c.rejected = c.read - c.decided - c.orphaned
+    for name, c in counts.items():
+        if not c.balanced():  # the accounting is a contract, not a hope
+            raise AssertionError(f"accounting broken for {name}: {c}")
+    return LongRead(policy, prep, tables, keys, rejects, orphans, counts)
+
+
+def _first_rows(ids: pd.Series) -> pd.Index:
+    """Debtor id -> its first row in the debtors table (a repeated id is rejected as duplicate-id)."""
+    text = ids.dropna()
+    text = text[~text.duplicated(keep="first")]
+    return pd.Series(text.index.to_numpy(dtype=np.int64), index=pd.Index(text.to_numpy(dtype=object)))
+
+
+def _lookup(first: Any, col: pd.Series | None, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's debtor row (-1 when none) and its client id codes' texts, through distinct values."""
+    if col is None:
+        return np.full(m, -1, np.int64), np.full(m, None, dtype=object)
+    codes, uniques = pd.factorize(client_id_text(col), use_na_sentinel=True)
+    distinct = np.asarray(uniques, dtype=object)
+    at = first.reindex(distinct).to_numpy(dtype=float, na_value=np.nan) if len(distinct) else np.zeros(0)
+    rows = np.append(np.where(np.isnan(at), -1, at).astype(np.int64), -1)
+    return rows[codes], np.append(distinct, None)[codes]
+
+
+def _orphan(orphans: list[dict[str, Any]], table: str, rows: np.ndarray, ids: np.ndarray, why: Callable[[int], str],
+            parent_key: tuple[str, np.ndarray] | None = None) -> None:
+    for r in rows:
+        entry = {"table": table, "row": int(r) + 1, "client_id": ids[r], "code": "orphan", "message": why(int(r))}
+        if parent_key is not None:
+            entry[parent_key[0]] = parent_key[1][r]
+        orphans.append(entry)
+
+
+def _widen(debtors: pd.DataFrame, frame: pd.DataFrame, text: bool, t: TableSpec, first: Any,
+           orphans: list[dict[str, Any]], count: Count) -> tuple[pd.DataFrame, np.ndarray]:
+    """A debtor series table as the wide columns ``root[k].item`` of the debtors table (the 1.x reader's form)."""
+    m, n = len(frame), len(debtors)
+    count.read = m
+    debtor, cids = _lookup(first, frame.get(CLIENT_ID), m)
+    lost = np.flatnonzero(debtor < 0)
+    count.orphaned = len(lost)
+    _orphan(orphans, t.name, lost, cids, lambda r: f"no debtor '{cids[r]}' in the debtors table" if cids[r]
+            else "client_id is missing: the row names no debtor")
+    ok = np.flatnonzero(debtor >= 0)
+    pos = pd.Series(debtor[ok]).groupby(debtor[ok]).cumcount().to_numpy()
+    width = int(pos.max()) + 1 if len(pos) else 0
+    at = np.full((n, width), -1, np.int64)
+    at[debtor[ok], pos] = ok
+    extra: dict[str, Any] = {}
+    for item in t.columns:
+        if item not in frame.columns:
+            continue
+        col = frame[item]
+        for k in range(width):
+            rows = at[:, k]
+            has = rows >= 0
+            values = col.iloc[np.where(has, rows, 0)].reset_index(drop=True)
+            extra[f"{t.series}[{k}].{item}"] = values.where(pd.Series(has), "" if text else None)
+    widened = pd.concat([debtors.reset_index(drop=True), pd.DataFrame(extra)], axis=1) if extra else debtors
+    return widened, at
+
+
+def _debtor_problem(p: Any, series_at: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """A problem of the debtors table, or of a series table when its path is a period's field."""
+    head, bracket, rest = p.path.partition("[")
+    if bracket and head in series_at and "]" in rest:
+        k = rest.partition("]")[0]
+        at = series_at[head]
+        if k.isdigit() and int(k) < at.shape[1] and at[p.row, int(k)] >= 0:
+            field_ = rest.partition("]")[2].lstrip(".") or head
+            return {"table": head, "row": int(at[p.row, int(k)]) + 1, "field": field_, "code": p.code,
+                    "message": p.message}
+    return {"table": DEBTORS, "row": p.row + 1, "field": p.path, "code": p.code, "message": p.message}
+
+
+def _read_scope(policy: CompiledPolicy, t: TableSpec, path: Path | None, scopes: Mapping[str, Elements], first: Any,
+                as_of_days: np.ndarray, accepted: np.ndarray, problems: dict[int, list[dict[str, Any]]],
+                orphans: list[dict[str, Any]], count: Count) -> Elements:
+    """One scope's table: joined to its parents, checked cell by cell; its problems reject its debtors."""
+    part = policy.scoped
+    assert part is not None and t.scope is not None
+    s = part.scope(t.scope)
+    wanted = (*t.parent_keys, *((t.key,) if t.key else ()), *t.columns)
+    frame, text = read_frame(path, wanted) if path is not None else (pd.DataFrame(), False)
+    m = len(frame)
+    count.read = m
+    debtor, cids = _lookup(first, frame.get(CLIENT_ID), m)
+    parent = debtor.copy()
+    if s.parent is None:
+        lost = np.flatnonzero(debtor < 0)
+        _orphan(orphans, t.name, lost, cids, lambda r: f"no debtor '{cids[r]}' in the debtors table" if cids[r]
+                else "client_id is missing: the row names no debtor")
+    else:
+        up = scopes[s.parent]
+        pkey = t.parent_keys[-1]
+        theirs = _key_text(frame.get(pkey), m)
+        parent = _join(up, debtor, theirs)
+        lost = np.flatnonzero(parent < 0)
+        what = part.scope(s.parent).name
+        _orphan(orphans, t.name, lost, cids, lambda r: (
+            "client_id is missing: the row names no debtor" if cids[r] is None else
+            f"no debtor '{cids[r]}' in the debtors table" if debtor[r] < 0 else
+            f"{pkey} is missing: the row names no {what}" if theirs[r] is None else
+            f"no {what} '{theirs[r]}' of debtor '{cids[r]}' in the {table_name(part.scope(s.parent))} table"),
+            (pkey, theirs))
+        debtor = np.where(parent >= 0, debtor, -1)
+    count.orphaned = len(lost)
+    chk = _Checker(m, text, policy.grade_ids)
+    env: dict[str, Col] = {}
+    order = None
+    known = (debtor >= 0) & accepted[np.maximum(debtor, 0)]
+    for spec in part.inputs[s.name]:
+        data, valid, missing = chk.values(spec, frame.get(spec.source), spec.source)
+        if spec.required:
+            chk._flag_mask(missing, spec.source, f"required field '{spec.source}' is missing", "missing-field")
+        if spec.not_after_as_of:
+            _flag_after_as_of(chk, spec, data[:, None], valid[:, None], as_of_days[np.maximum(debtor, 0)],
+                              known)
+        env[spec.name] = Col(data, valid)
+        if s.order_by is not None and spec.source == s.order_by and order is None:
+            order = np.where(valid, data, 0)
+    keys = None
+    if s.key is not None:
+        keys = _check_keys(chk, s, _key_text(frame.get(s.key), m), parent)
+    _too_many(chk, s, parent, debtor)
+    bad = chk.bad & (debtor >= 0)
+    for p in chk.problems:
+        if debtor[p.row] >= 0:
+            problems.setdefault(int(debtor[p.row]), []).append(
+                {"table": t.name, "row": p.row + 1, "field": p.path, "code": p.code, "message": p.message})
+    return Elements(t, parent, debtor, env, keys, order, bad)
+
+
+def _key_text(col: pd.Series | None, m: int) -> np.ndarray:
+    """A key column's values as text (None where empty), through its distinct values."""
+    if col is None:
+        return np.full(m, None, dtype=object)
+    codes, uniques = pd.factorize(client_id_text(col), use_na_sentinel=True)
+    return np.append(np.asarray(uniques, dtype=object), None)[codes]
+
+
+def _join(up: Elements, debtor: np.ndarray, theirs: np.ndarray) -> np.ndarray:
+    """Each row's parent element (its row in the parent's table; -1 when none): by debtor and the parent's key."""
+    assert up.keys is not None
+    m = len(theirs)
+    keys = np.concatenate([up.keys, theirs])
+    codes, uniques = pd.factorize(pd.Series(keys, dtype=object), use_na_sentinel=True)
+    width = len(uniques) + 1
+    pc, cc = codes[:len(up.keys)], codes[len(up.keys):]
+    parent_code = np.where((up.debtor >= 0) & (pc >= 0), up.debtor * width + pc, -1)
+    child_code = np.where((debtor >= 0) & (cc >= 0), debtor * width + cc, -2)
+    order = np.argsort(parent_code, kind="stable")  # the first of a repeated key wins (its debtor is rejected)
+    sorted_codes = parent_code[order]
+    at = np.searchsorted(sorted_codes, child_code)
+    at = np.minimum(at, max(len(sorted_codes) - 1, 0))
+    hit = (len(sorted_codes) > 0) & (sorted_codes[at] == child_code) if len(sorted_codes) else np.zeros(m, bool)
+    return np.where(hit, order[at] if len(order) else 0, -1).astype(np.int64)
+
+
+def _check_keys(chk: _Checker, s: ScopeSpec, keys: np.ndarray, parent: np.ndarray) -> np.ndarray:
+    """A keyed element names itself: a short text without control characters, unique under its parent."""
+    assert s.key is not None
+    path = s.key
+    missing = np.equal(keys, None)
+    chk._flag_mask(missing, path, f"required key '{path}' is missing", "missing-field")
+    text = pd.Series(keys, dtype=object)
+    long = ~missing & (text.str.len() > MAX_KEY).fillna(False).to_numpy(dtype=bool)
+    chk._flag_mask(long, path, lambda i: f"{s.key} must be a non-empty string of at most {MAX_KEY} characters, "
+                   f"found a string of {len(keys[i])} characters")
+    hazard = ~missing & ~long & text.str.contains(FORBIDDEN_PATTERN, regex=True).fillna(False).to_numpy(dtype=bool)
+    chk._flag_mask(hazard, path, f"{s.key} holds control characters (text holds no control characters)")
+    ok = ~missing & ~long & ~hazard & (parent >= 0)
+    frame = pd.DataFrame({"p": parent, "k": keys})
+    repeated = ok & frame.duplicated(keep="first").to_numpy()
+    if repeated.any():
+        first = frame.reset_index().groupby(["p", "k"], sort=False)["index"].transform("min").to_numpy()
+        chk._flag_mask(repeated, path, lambda i: f"{s.key} '{keys[i]}' is also {s.name} at row {first[i] + 1}",
+                       "duplicate-key")
+    return keys
+
+
+def _too_many(chk: _Checker, s: ScopeSpec, parent: np.ndarray, debtor: np.ndarray) -> None:
+    """More elements under one parent than the scope's ``max``: the rows past the max are named."""
+    ok = np.flatnonzero(parent >= 0)
+    if not len(ok):
+        return
+    per = np.bincount(parent[ok])
+    over = ok[per[parent[ok]] > s.max]
+    if not len(over):
+        return
+    pos = pd.Series(parent[over]).groupby(parent[over]).cumcount().to_numpy()
+    last = over[pos == s.max]  # one problem per parent, at its first row past the max
+    chk._flag_mask(np.isin(np.arange(chk.n), last), s.list_field,
+                   lambda i: f"{int(per[parent[i]])} elements in scope {s.name}; the policy allows at most {s.max}",
+                   "too-large")
+
+
+def _subset(prep: Prepared, keep: np.ndarray) -> Prepared:
+    """The prepared debtors whose elements passed their checks too."""
+    if keep.all():
+        return prep
+    kept_present: dict[int, np.ndarray] = {}
+    inputs = {k: Col(_rows(c.data, keep), _rows(c.valid, keep), None if c.present is None else
+                     kept_present.setdefault(id(c.present), _rows(c.present, keep)),
+                     None if c.codes is None else (c.codes[0][keep], c.codes[1]))
+              for k, c in prep.inputs.items()}
+    segments = None if prep.segments is None else prep.segments[keep]
+    if prep.segments is not None:
+        for c_old, c_new in zip(prep.inputs.values(), inputs.values(), strict=True):
+            if c_old.data is prep.segments:
+                segments = c_new.data
+    return Prepared(prep.rows[keep], prep.client_ids[keep], prep.as_of_days[keep], inputs, segments,
+                    prep.problems, prep.rejected)
+
+
+def _levels(policy: CompiledPolicy, scopes: Mapping[str, Elements], debtor_index: np.ndarray, n: int
+            ) -> tuple[LongTables, np.ndarray]:
+    """The accepted elements as the vector evaluator's levels: rows by parent, then ``order_by``, then table order."""
+    part = policy.scoped
+    assert part is not None
+    levels: dict[str, Level] = {}
+    index: dict[str, np.ndarray] = {}  # scope -> table row -> row in its level (-1: not decided)
+    graded_keys = np.zeros(0, dtype=object)
+    for s in _parents_first(part.scopes):
+        el = scopes[s.name]
+        m = len(el.parent)
+        take = debtor_index[el.debtor] >= 0 if m else np.zeros(0, bool)
+        rows = np.flatnonzero(take)
+        parent = debtor_index[el.debtor[rows]] if s.parent is None else index[s.parent][el.parent[rows]]
+        sort_keys = [rows] + ([el.order[rows]] if el.order is not None else []) + [parent]
+        order = np.lexsort(sort_keys)
+        rows, parent = rows[order], parent[order]
+        pos = pd.Series(parent).groupby(parent).cumcount().to_numpy(dtype=np.int64) if len(parent) else \
+            np.zeros(0, np.int64)
+        at = np.full(m, -1, np.int64)
+        at[rows] = np.arange(len(rows))
+        index[s.name] = at
+        env = {k: Col(c.data[rows], c.valid[rows]) for k, c in el.env.items()}
+        levels[s.name] = Level(s.name, s.parent, parent.astype(np.int64), pos, env, [])
+        if s.name == part.graded and el.keys is not None:
+            graded_keys = el.keys[rows]
+    return LongTables(policy, n, levels), graded_keys
+
+
+# ------------------------------------------------------------------ deciding
+
+
+@dataclass
+class LongBatch:
+    """Long tables decided: one row per debtor, one per exposure; rejects, orphans and the accounting."""
+
+    policy: CompiledPolicy
+    decisions: pd.DataFrame
+    exposures: pd.DataFrame
+    rejects: list[dict[str, Any]]
+    orphans: list[dict[str, Any]]
+    counts: dict[str, Count]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def decided(self) -> int:
+        return len(self.decisions)
+
+    def summary(self) -> dict[str, dict[str, int]]:
+        return {name: {"read": c.read, "decided": c.decided, "rejected": c.rejected, "orphaned": c.orphaned}
+                for name, c in self.counts.items()}
+
+
+def decide_long(read: LongRead) -> ScopedRun:
+    """The accepted debtors decided column-wise over their long tables."""
+    prep = read.prep
+    res = evaluate_columns(read.policy, len(prep.rows), prep.inputs, prep.segments, prep.as_of_days,
+                           scoped=read.tables)
+    return ScopedRun(res, read.tables)
+
+
+def run_long_batch(policy: CompiledPolicy, source: Path | Mapping[str, Path], as_of: str | None = None
+                   ) -> LongBatch:
+    """Read, check and decide a portfolio of long tables; every row of every table accounted for."""
+    import time
+
+    t0 = time.perf_counter()
+    read = read_long_tables(policy, source, as_of)
+    t1 = time.perf_counter()
+    run = decide_long(read)
+    t2 = time.perf_counter()
+    decisions = debtor_frame(read, run)
+    exposures = exposure_frame(read, run)
+    t3 = time.perf_counter()
+    return LongBatch(policy, decisions, exposures, read.rejects, read.orphans, read.counts,
+                     {"read_check_build": t1 - t0, "evaluate": t2 - t1, "frames": t3 - t2})
+
+
+def debtor_frame(read: LongRead, run: ScopedRun) -> pd.DataFrame:
+    """One row per debtor, as ``batch`` gives it for JSON Lines of nested debtors (``row``: the debtors table's)."""
+    from .batch import decisions_frame
+    from .scoped_batch import _exposure_decided_by
+
+    policy = read.policy
+    frame = decisions_frame(policy, read.prep, run.debtors, read.prep.rows)
+    n = run.debtors.n
+    exposure = np.full(n, None, dtype=object)
+    decided_by = np.full(n, None, dtype=object)
+    part = policy.scoped
+    assert part is not None
+    counts = np.zeros(n, np.int64)
+    if part.graded is not None and len(run.tables.rank):
+        level = run.tables.levels[part.graded]
+        by = _exposure_decided_by(policy, run)
+        g_rank = run.debtors.g_rank.astype(np.int64)
+        made = (g_rank > run.tables.floor_rank)[level.parent] & (run.tables.rank == g_rank[level.parent])
+        idx = np.flatnonzero(made)[::-1]  # the first such exposure of each debtor is written last
+        exposure[level.parent[idx]] = read.keys[idx]
+        decided_by[level.parent[idx]] = by[idx]
+        counts = np.bincount(level.parent, minlength=n).astype(np.int64)
+    names = list(frame["decided_by"].cat.categories)
+    made_d = np.not_equal(exposure, None)
+    extra = [x for x in dict.fromkeys(decided_by[made_d]) if x not in names]
+    column = frame["decided_by"].cat.add_categories(extra) if extra else frame["decided_by"]
+    column = column.to_numpy(dtype=object)
+    column[made_d] = decided_by[made_d]
+    frame["decided_by"] = pd.Categorical(column, categories=[*names, *extra])
+    frame.insert(frame.columns.get_loc("decided_by") + 1, "decided_by_exposure", exposure)
+    frame.insert(frame.columns.get_loc("decided_by_exposure") + 1, "exposures", counts)
+    return frame
+
+
+def exposure_frame(read: LongRead, run: ScopedRun) -> pd.DataFrame:
+    """One row per exposure: its debtor, final and own grade, deciding rule, fired floors and metrics."""
+    from .batch import _list_column
+    from .scoped_batch import _exposure_decided_by
+
+    policy = read.policy
+    part = policy.scoped
+    assert part is not None
+    t = run.tables
+    if part.graded is None:
+        return pd.DataFrame({"row": [], "client_id": [], "exposure_id": []})
+    level = t.levels[part.graded]
+    parent, m = level.parent, level.n
+    grades = list(policy.grade_ids)
+    own = [c.data & c.valid for c in t.floors]
+    debtor = [(c.data & c.valid)[parent] for c in run.debtors.floors]
+    fired = np.column_stack([*own, *debtor]) if own or debtor else np.zeros((m, 0), bool)
+    names = [*(f.id for f in part.floors), *(f.id for f in policy.floors)]
+    out: dict[str, Any] = {
+        "row": read.prep.rows[parent] + 1,
+        "client_id": read.prep.client_ids[parent],
+        "exposure_id": read.keys,
+        "grade": pd.Categorical.from_codes(t.rank.astype(np.int8), categories=grades),
+        "own_grade": pd.Categorical.from_codes(t.own_rank.astype(np.int8), categories=grades),
+        "decided_by": pd.Categorical(_exposure_decided_by(policy, run)),
+        "nonperforming": np.array([g.nonperforming for g in policy.scale])[t.rank],
+        "floors": _list_column(fired, names),
+        "undetermined": _list_column(np.column_stack([~c.valid for c in t.floors]) if t.floors
+                                     else np.zeros((m, 0), bool), [f.id for f in part.floors]),
+    }
+    for metric in part.metrics:
+        c = t.metrics[metric.name]
+        kind = metric.expr.type
+        if kind == "number":
+            out[f"metric.{metric.name}"] = np.where(c.valid, np.asarray(c.data, float), np.nan)
+        elif kind == "bool":
+            col = pd.array(np.where(c.valid, c.data, False), dtype="boolean")
+            col[~c.valid] = pd.NA
+            out[f"metric.{metric.name}"] = col
+        elif kind == "date":
+            text = np.asarray(c.data).astype("datetime64[D]").astype(str).astype(object)
+            text[~c.valid] = None
+            out[f"metric.{metric.name}"] = text
+        else:
+            out[f"metric.{metric.name}"] = np.where(c.valid, c.data, None)
+    return pd.DataFrame(out)
