@@ -1038,18 +1038,20 @@ def _policy_ref(ctx: click.Context, ref: str) -> Any:
 @click.option("--n", "count", type=click.IntRange(min=1), default=1000, show_default=True, help="Number of clients.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Same seed, same portfolio.")
 @click.option("--as-of", default="2025-06-30", show_default=True, help="Date the portfolio describes.")
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Output file: .csv (flat columns) or .jsonl (one client record per line; the only form for a "
-                   "policy with scopes).")
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True,
+              help="Output file: .csv (flat columns) or .jsonl (one client record per line); with --tables, a folder.")
 @click.option("--policy", "-p", default=None,
               help="Draw the clients from this policy's inputs (ID, ID@VERSION or a file); without it, the tuned "
                    "portfolio of the reference client record.")
 @click.option("--periods", type=click.IntRange(min=1, max=400), default=4, show_default=True,
               help="With --policy: periods of each series (some clients get fewer).")
+@click.option("--tables", "tables", type=click.Choice(["parquet", "csv"]), default=None,
+              help="With a policy with scopes: write the long tables (debtors, exposures, payments, ...) of this "
+                   "format into the folder --out, chunk by chunk.")
 @click.pass_context
 @handle_errors
 def generate(ctx: click.Context, count: int, seed: int, as_of: str, out: Path, policy: str | None,
-             periods: int) -> None:
+             periods: int, tables: str | None) -> None:
     """Write a seeded synthetic portfolio: for any policy from its declared inputs (-p), or the reference one."""
     from .decide.inputs import parse_date
     from .portfolio import synthetic
@@ -1057,6 +1059,12 @@ def generate(ctx: click.Context, count: int, seed: int, as_of: str, out: Path, p
 
     if parse_date(as_of) is None:
         raise click.BadParameter(f"{as_of!r} is not a date YYYY-MM-DD", param_hint="--as-of")
+    if tables is not None:
+        _generate_tables(ctx, count, seed, as_of, out, policy, periods, tables)
+        return
+    if out.is_dir():
+        raise click.BadParameter(f"{out} is a folder: name a .csv or .jsonl file (or write long tables with "
+                                 "--tables)", param_hint="--out")
     if out.suffix not in (".csv", ".jsonl"):
         raise click.BadParameter("use a .csv or .jsonl file name", param_hint="--out")
     compiled = _policy_ref(ctx, policy) if policy is not None else None
@@ -1079,6 +1087,29 @@ def generate(ctx: click.Context, count: int, seed: int, as_of: str, out: Path, p
                     fh.write(orjson.dumps(client) + b"\n")
                     shown.update()
     click.echo(f"wrote {count} clients to {out}" + (f" for {compiled.id} {compiled.version}" if compiled else ""),
+               err=True)
+
+
+def _generate_tables(ctx: click.Context, count: int, seed: int, as_of: str, out: Path, policy: str | None,
+                     periods: int, fmt: str) -> None:
+    """``generate --tables``: the long tables of a policy with scopes, one file per table in the folder ``out``."""
+    from .portfolio import synthetic
+    from .progress import progress
+
+    if policy is None:
+        raise click.BadParameter("long tables are drawn from a policy with scopes: name it with -p",
+                                 param_hint="--tables")
+    if out.suffix in (".csv", ".jsonl", ".parquet") or out.is_file():
+        raise click.BadParameter(f"{out} names a file: --tables writes a folder of tables", param_hint="--out")
+    compiled = _policy_ref(ctx, policy)
+    if compiled.scoped is None:
+        raise click.BadParameter(f"{compiled.id} {compiled.version} declares no scopes: its portfolio is one table "
+                                 "(a .csv or .jsonl file, without --tables)", param_hint="--tables")
+    with progress("generating", count, "debtors") as shown:
+        rows = synthetic.write_long_tables(compiled, out, count, seed, as_of, periods, f".{fmt}",
+                                           progress=shown.update)
+    listed = ", ".join(f"{name}.{fmt} {n}" for name, n in rows.items())
+    click.echo(f"wrote the long tables of {count} debtors to {out} for {compiled.id} {compiled.version}: {listed}",
                err=True)
 
 

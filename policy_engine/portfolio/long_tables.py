@@ -16,7 +16,9 @@ orphaned (its debtor or parent element is not in the tables).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -208,13 +210,18 @@ class LongRead:
     counts: dict[str, Count]
 
 
-def read_long_tables(policy: CompiledPolicy, source: Path | Mapping[str, Path], as_of: str | None = None
-                     ) -> LongRead:
-    """Read and check every table; the accepted debtors' long tables, every row accounted for."""
+def read_long_tables(policy: CompiledPolicy, source: Path | Mapping[str, Path], as_of: str | None = None,
+                     timings: dict[str, float] | None = None) -> LongRead:
+    """Read and check every table; the accepted debtors' long tables, every row accounted for.
+
+    ``timings`` (benchmarks): seconds spent reading files, checking cells and building the levels.
+    """
+    clock = _Clock(timings if timings is not None else {})
     files = locate(policy, source)
     specs = layout(policy)
     counts = {t.name: Count() for t in specs if t.name in files}
-    debtors, text = read_frame(files[DEBTORS], specs[0].columns)
+    with clock("read"):
+        debtors, text = read_frame(files[DEBTORS], specs[0].columns)
     n = len(debtors)
     counts[DEBTORS].read = n
     ids = client_id_text(debtors[CLIENT_ID]) if CLIENT_ID in debtors.columns else pd.Series([None] * n, dtype=object)
@@ -223,7 +230,8 @@ def read_long_tables(policy: CompiledPolicy, source: Path | Mapping[str, Path], 
     series_at: dict[str, np.ndarray] = {}  # root -> (debtor row, period) -> row of the series table
     for t in specs:
         if t.series is not None and t.name in files:
-            frame, stext = read_frame(files[t.name], (CLIENT_ID, *t.columns))
+            with clock("read"):
+                frame, stext = read_frame(files[t.name], (CLIENT_ID, *t.columns))
             debtors, series_at[t.name] = _widen(debtors, frame, stext or text, t, first, orphans, counts[t.name])
     prep = prepare(policy, debtors, text, as_of)
     as_of_days = np.zeros(n, np.int64)
@@ -238,7 +246,7 @@ def read_long_tables(policy: CompiledPolicy, source: Path | Mapping[str, Path], 
         if t.scope is None:
             continue
         el = _read_scope(policy, t, files.get(t.name), scopes, first, as_of_days, accepted, problems, orphans,
-                         counts.setdefault(t.name, Count()))
+                         counts.setdefault(t.name, Count()), clock)
         scopes[t.scope] = el
     keep = np.ones(n, bool)
     keep[list(problems)] = False
@@ -249,7 +257,8 @@ def read_long_tables(policy: CompiledPolicy, source: Path | Mapping[str, Path], 
     assert np.array_equal(prep.rows, kept)
     new_index = np.full(n + 1, -1, np.int64)  # debtor table row -> accepted debtor (row -1 -> -1)
     new_index[kept] = np.arange(len(kept))
-    tables, keys = _levels(policy, scopes, new_index, len(kept))
+    with clock("build"):
+        tables, keys = _levels(policy, scopes, new_index, len(kept))
     counts[DEBTORS].decided, counts[DEBTORS].rejected = len(kept), n - len(kept)
     for t in specs:
         if t.scope is not None and t.name in counts:
@@ -262,10 +271,33 @@ def read_long_tables(policy: CompiledPolicy, source: Path | Mapping[str, Path], 
             rows = series_at[t.name]
             c.decided = int(((rows >= 0) & keep[:, None]).sum())
             c.rejected = c.read - c.decided - c.orphaned
+    clock.close()
     for name, c in counts.items():
         if not c.balanced():  # the accounting is a contract, not a hope
             raise AssertionError(f"accounting broken for {name}: {c}")
     return LongRead(policy, prep, tables, keys, rejects, orphans, counts)
+
+
+class _Clock:
+    """Seconds per stage, added up; the time between stages counts as checking."""
+
+    def __init__(self, into: dict[str, float]):
+        self.into = into
+        self.start = time.perf_counter()
+        self.outside = 0.0
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            spent = time.perf_counter() - t
+            self.into[stage] = self.into.get(stage, 0.0) + spent
+
+    def close(self) -> None:
+        other = sum(v for k, v in self.into.items() if k in ("read", "build"))
+        self.into["check"] = time.perf_counter() - self.start - other
 
 
 def _first_rows(ids: pd.Series) -> pd.Index:
@@ -339,13 +371,14 @@ def _debtor_problem(p: Any, series_at: Mapping[str, np.ndarray]) -> dict[str, An
 
 def _read_scope(policy: CompiledPolicy, t: TableSpec, path: Path | None, scopes: Mapping[str, Elements], first: Any,
                 as_of_days: np.ndarray, accepted: np.ndarray, problems: dict[int, list[dict[str, Any]]],
-                orphans: list[dict[str, Any]], count: Count) -> Elements:
+                orphans: list[dict[str, Any]], count: Count, clock: _Clock) -> Elements:
     """One scope's table: joined to its parents, checked cell by cell; its problems reject its debtors."""
     part = policy.scoped
     assert part is not None and t.scope is not None
     s = part.scope(t.scope)
     wanted = (*t.parent_keys, *((t.key,) if t.key else ()), *t.columns)
-    frame, text = read_frame(path, wanted) if path is not None else (pd.DataFrame(), False)
+    with clock("read"):
+        frame, text = read_frame(path, wanted) if path is not None else (pd.DataFrame(), False)
     m = len(frame)
     count.read = m
     debtor, cids = _lookup(first, frame.get(CLIENT_ID), m)
@@ -541,18 +574,16 @@ def decide_long(read: LongRead) -> ScopedRun:
 def run_long_batch(policy: CompiledPolicy, source: Path | Mapping[str, Path], as_of: str | None = None
                    ) -> LongBatch:
     """Read, check and decide a portfolio of long tables; every row of every table accounted for."""
-    import time
-
-    t0 = time.perf_counter()
-    read = read_long_tables(policy, source, as_of)
-    t1 = time.perf_counter()
+    timings: dict[str, float] = {}
+    read = read_long_tables(policy, source, as_of, timings)
+    t = time.perf_counter()
     run = decide_long(read)
-    t2 = time.perf_counter()
+    timings["evaluate"] = time.perf_counter() - t
+    t = time.perf_counter()
     decisions = debtor_frame(read, run)
     exposures = exposure_frame(read, run)
-    t3 = time.perf_counter()
-    return LongBatch(policy, decisions, exposures, read.rejects, read.orphans, read.counts,
-                     {"read_check_build": t1 - t0, "evaluate": t2 - t1, "frames": t3 - t2})
+    timings["frames"] = time.perf_counter() - t
+    return LongBatch(policy, decisions, exposures, read.rejects, read.orphans, read.counts, timings)
 
 
 def debtor_frame(read: LongRead, run: ScopedRun) -> pd.DataFrame:
@@ -635,3 +666,21 @@ def exposure_frame(read: LongRead, run: ScopedRun) -> pd.DataFrame:
         else:
             out[f"metric.{metric.name}"] = np.where(c.valid, c.data, None)
     return pd.DataFrame(out)
+
+
+def write_decisions(result: LongBatch, decisions: Path, exposures: Path | None = None,
+                    rejects: Path | None = None) -> None:
+    """The debtor and exposure decision tables (Parquet, CSV or JSON Lines by extension); rejects and orphans
+    as JSON Lines (or CSV), one line per rejected debtor or orphaned row."""
+    from .batch import write_decisions as write_frame
+    from .batch import write_rejects
+
+    write_frame(result.decisions, decisions)
+    if exposures is not None:
+        write_frame(result.exposures, exposures)
+    if rejects is not None:
+        orphans = [{"table": o["table"], "row": o["row"], "client_id": o["client_id"],
+                    "problems": [{"table": o["table"], "row": o["row"], "field": next(
+                        (k for k in o if k not in ("table", "row", "client_id", "code", "message")), "client_id"),
+                        "code": o["code"], "message": o["message"]}], "orphaned": True} for o in result.orphans]
+        write_rejects([*result.rejects, *orphans], rejects)
