@@ -471,7 +471,7 @@ def _check_keys(chk: _Checker, s: ScopeSpec, keys: np.ndarray, parent: np.ndarra
     repeated = ok & frame.duplicated(keep="first").to_numpy()
     if repeated.any():
         first = frame.reset_index().groupby(["p", "k"], sort=False)["index"].transform("min").to_numpy()
-        chk._flag_mask(repeated, path, lambda i: f"{s.key} '{keys[i]}' is also {s.name} at row {first[i] + 1}",
+        chk._flag_mask(repeated, path, lambda i: f"{s.key} '{keys[i]}' is also {s.name} at row {int(first[i]) + 1}",
                        "duplicate-key")
     return keys
 

@@ -1,0 +1,190 @@
+"""Long tables with bad rows: every row of every table is decided, rejected with its reason, or orphaned.
+
+A bad cell rejects its debtor, the reason naming the table, the row (1-based, after the header)
+and the column, with the message ``decide`` gives for the same field of a nested record; a row
+whose debtor (or parent exposure) is not in the tables is orphaned with its reason; the summary
+counts each table's rows, and every count adds up.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from policy_engine.decide.evaluate import Decider
+from policy_engine.diagnostics import InputError, UsageError
+from policy_engine.policy.registry import load_policy
+from policy_engine.portfolio import synthetic
+from policy_engine.portfolio.long_tables import run_long_batch, write_decisions
+
+from ..conftest import DATA, ROOT
+
+MULTI = load_policy(DATA / "scopes" / "policy-multi-exposure.yaml")
+REFERENCE = load_policy(ROOT / "policies" / "loss-client-management" / "policy-2.0.0.yaml")
+
+DEBTORS = """client_id,as_of,industry
+D1,2025-09-30,manufacturing
+D2,2025-09-30,manufacturing
+D3,2025-09-30,
+D4,2025-09-30,manufacturing
+D5,2025-09-30,manufacturing
+D1,2025-09-30,trade
+D6,2025-09-30,manufacturing
+D7,2025-09-30,manufacturing
+D8,2025-09-30,manufacturing
+"""
+EXPOSURES = """client_id,exposure_id,balance,days_past_due
+D1,E1,100,0
+D1,E2,50,95
+D2,E1,ten,0
+D4,E1,1,0
+D4,E1,2,0
+D5,E1,1,0
+D5,E2,1,0
+D5,E3,1,0
+D5,E4,1,0
+D5,E5,1,0
+D5,E6,1,0
+X9,E1,1,0
+,E1,1,0
+D8,,5,0
+"""
+PAYMENTS = """client_id,exposure_id,due_date,paid_date
+D1,E2,2025-01-31,2025-03-15
+D1,E2,2024-12-31,
+D1,E9,2025-01-31,
+X9,E1,2025-01-31,
+D2,E1,2025-01-31,
+D1,,2025-01-31,
+"""
+EVENTS = """client_id,kind,date
+D6,seizure,2025-01-01
+D1,litigation,2025-02-01
+"""
+
+
+def _write(folder: Path, **tables: str) -> Path:
+    folder.mkdir()
+    for name, text in tables.items():
+        (folder / f"{name}.csv").write_text(text, encoding="utf-8")
+    return folder
+
+
+def _problems(result: Any) -> dict[str, list[tuple[str, int, str, str]]]:
+    return {r["client_id"]: [(p["table"], p["row"], p["field"], p["code"]) for p in r["problems"]]
+            for r in result.rejects}
+
+
+def test_every_row_of_every_table_is_decided_rejected_or_orphaned(tmp_path: Path) -> None:
+    folder = _write(tmp_path / "t", debtors=DEBTORS, exposures=EXPOSURES, payments=PAYMENTS, events=EVENTS)
+    result = run_long_batch(MULTI, folder)
+    assert result.summary() == {
+        "debtors": {"read": 9, "decided": 2, "rejected": 7, "orphaned": 0},
+        "exposures": {"read": 14, "decided": 2, "rejected": 10, "orphaned": 2},
+        "payments": {"read": 6, "decided": 2, "rejected": 1, "orphaned": 3},
+        "events": {"read": 2, "decided": 1, "rejected": 1, "orphaned": 0},
+    }
+    assert result.decisions["client_id"].tolist() == ["D1", "D7"]
+    assert result.decisions["exposures"].tolist() == [2, 0]
+    got = _problems(result)
+    assert got["D2"] == [("exposures", 3, "balance", "bad-field")]
+    assert got["D3"] == [("debtors", 3, "industry", "missing-field")]
+    assert got["D4"] == [("exposures", 5, "exposure_id", "duplicate-key")]
+    assert got["D5"] == [("exposures", 11, "exposures", "too-large")]
+    assert got["D6"] == [("events", 1, "kind", "bad-field")]
+    # as decide: the policy's required input exposure_id, and the scope's key
+    assert got["D8"] == [("exposures", 14, "exposure_id", "missing-field")] * 2
+    assert [r["row"] for r in result.rejects if r["client_id"] == "D1"] == [6]  # the repeated id, not the first
+    assert _problems(result)["D1"] == [("debtors", 6, "client_id", "duplicate-id")]
+    messages = {(r["client_id"], p["field"]): p["message"] for r in result.rejects for p in r["problems"]}
+    assert messages[("D2", "balance")] == "expected a number, found string 'ten'"
+    assert messages[("D4", "exposure_id")] == "exposure_id 'E1' is also exposure at row 4"
+    assert messages[("D5", "exposures")] == "6 elements in scope exposure; the policy allows at most 5"
+    orphans = {(o["table"], o["row"]): o["message"] for o in result.orphans}
+    assert orphans == {
+        ("exposures", 12): "no debtor 'X9' in the debtors table",
+        ("exposures", 13): "client_id is missing: the row names no debtor",
+        ("payments", 3): "no exposure 'E9' of debtor 'D1' in the exposures table",
+        ("payments", 4): "no debtor 'X9' in the debtors table",
+        ("payments", 6): "exposure_id is missing: the row names no exposure",
+    }
+    d1 = result.exposures[result.exposures["client_id"] == "D1"]
+    assert d1["exposure_id"].tolist() == ["E1", "E2"]
+    assert d1["grade"].tolist() == ["substandard", "substandard"]  # E2 over 90 days; the 10% rule takes E1
+    assert d1["metric.late_payments"].tolist() == [0.0, 2.0]  # both payments of E2 joined, in due-date order
+
+
+def test_rejects_and_orphans_are_written_one_line_each(tmp_path: Path) -> None:
+    folder = _write(tmp_path / "t", debtors=DEBTORS, exposures=EXPOSURES, payments=PAYMENTS, events=EVENTS)
+    result = run_long_batch(MULTI, folder)
+    out = tmp_path / "out"
+    out.mkdir()
+    write_decisions(result, out / "d.parquet", out / "e.parquet", out / "rejects.jsonl")
+    lines = [json.loads(x) for x in (out / "rejects.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(lines) == len(result.rejects) + len(result.orphans) == 12
+    assert sum(1 for x in lines if x.get("orphaned")) == 5
+    assert pd.read_parquet(out / "e.parquet")["exposure_id"].tolist() == ["E1", "E2"]
+
+
+@pytest.mark.parametrize(("table", "column", "value"), [
+    ("exposures", "balance", -5.0),
+    ("exposures", "days_past_due", 1.5),
+    ("payments", "paid_date", "2027-01-01"),
+    ("modifications", "measure", "haircut"),
+    ("statements", "revenue", -1.0),
+])
+def test_a_bad_parquet_cell_rejects_its_debtor_with_the_message_decide_gives(tmp_path: Path, table: str,
+                                                                             column: str, value: Any) -> None:
+    folder = tmp_path / "tables"
+    synthetic.write_long_tables(REFERENCE, folder, 30, seed=4, as_of="2026-09-30")
+    frame = pd.read_parquet(folder / f"{table}.parquet")
+    victim = frame["client_id"].iloc[3]
+    mine = frame.index[frame["client_id"] == victim]
+    row = int(mine[-1])
+    if column == "paid_date":
+        frame[column] = frame[column].astype(object)
+        frame.loc[row, column] = pd.Timestamp(value).date()
+        frame[column] = pd.to_datetime(frame[column]).dt.date
+    else:
+        frame[column] = frame[column].astype(object if isinstance(value, str) else float)
+        frame.loc[row, column] = value
+    frame.to_parquet(folder / f"{table}.parquet", index=False)
+    result = run_long_batch(REFERENCE, folder)
+    (reject,) = result.rejects
+    assert reject["client_id"] == victim
+    (problem,) = reject["problems"]
+    assert (problem["table"], problem["row"], problem["field"]) == (table, row + 1, column)
+    record = next(r for r in synthetic.policy_clients(REFERENCE, 30, 4, "2026-09-30") if r["client_id"] == victim)
+    _corrupt(record, table, int(len(mine) - 1), column, value)
+    with pytest.raises(InputError) as refused:
+        Decider(REFERENCE).decide(record)
+    assert [d.message for d in refused.value.diagnostics] == [problem["message"]]
+    assert result.decided == 29 and not result.orphans
+    assert all(c["read"] == c["decided"] + c["rejected"] for c in result.summary().values())
+
+
+def _corrupt(record: dict[str, Any], table: str, k: int, column: str, value: Any) -> None:
+    """The same bad value at the same place of the nested record (the debtor's k-th row of ``table``),
+    a whole number written as JSON writes it."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if table in ("exposures", "statements"):
+        record[table][k][column] = value
+        return
+    field = {"payments": "schedule", "modifications": "modifications"}[table]
+    rows = [e for x in record["exposures"] for e in x.get(field, [])]
+    rows[k][column] = value
+
+
+def test_a_portfolio_without_a_debtors_table_or_with_a_ragged_child_table_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(UsageError) as missing:
+        run_long_batch(MULTI, _write(tmp_path / "a", exposures=EXPOSURES))
+    assert "no debtors table" in missing.value.diagnostics[0].message
+    with pytest.raises(InputError) as ragged:
+        run_long_batch(MULTI, _write(tmp_path / "b", debtors=DEBTORS, exposures=EXPOSURES + "D1,E7,1\n"))
+    assert ragged.value.diagnostics[0].code == "ragged-row"
+    assert "line 16" in ragged.value.diagnostics[0].message
