@@ -238,6 +238,11 @@ def f_date(ev: Evaluator, cols: list[Col], args: Args) -> Col:
 
 def f_grade_rank(ev: Evaluator, cols: list[Col], args: Args) -> Col:
     g = cols[0]
+    if g.codes is not None and g.data.ndim == 1:  # a grade column read with its codes: each distinct value once
+        codes, distinct = g.codes
+        index = {gid: float(i) for i, gid in enumerate(ev.grades)}
+        ranks = np.array([index.get(d, np.nan) for d in distinct] + [np.nan])[codes]
+        return Col(ranks, g.valid & ~np.isnan(ranks))
     ranks = np.full(ev.n, np.nan)
     for i, gid in enumerate(ev.grades):
         ranks[g.data == gid] = float(i)

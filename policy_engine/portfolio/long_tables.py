@@ -413,7 +413,8 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, path: Path | None, scopes:
         if spec.not_after_as_of:
             _flag_after_as_of(chk, spec, data[:, None], valid[:, None], as_of_days[np.maximum(debtor, 0)],
                               known)
-        env[spec.name] = Col(data, valid)
+        codes = chk.codes.get(spec.source)  # text read through its distinct values: compared by code
+        env[spec.name] = Col(data, valid, codes=None if codes is None else (np.where(valid, codes[0], -1), codes[1]))
         if s.order_by is not None and spec.source == s.order_by and order is None:
             order = np.where(valid, data, 0)
     keys = None
@@ -524,19 +525,41 @@ def _levels(policy: CompiledPolicy, scopes: Mapping[str, Elements], debtor_index
         take = debtor_index[el.debtor] >= 0 if m else np.zeros(0, bool)
         rows = np.flatnonzero(take)
         parent = debtor_index[el.debtor[rows]] if s.parent is None else index[s.parent][el.parent[rows]]
-        sort_keys = [rows] + ([el.order[rows]] if el.order is not None else []) + [parent]
-        order = np.lexsort(sort_keys)
-        rows, parent = rows[order], parent[order]
-        pos = pd.Series(parent).groupby(parent).cumcount().to_numpy(dtype=np.int64) if len(parent) else \
-            np.zeros(0, np.int64)
+        keys = [parent] if el.order is None else [el.order[rows], parent]
+        if not _in_order(keys):  # lexsort is stable: ties keep the table's order
+            order = np.lexsort(keys)
+            rows, parent = rows[order], parent[order]
+        starts = np.searchsorted(parent, np.arange(parent.max() + 1 if len(parent) else 0))
+        pos = np.arange(len(parent), dtype=np.int64) - starts[parent] if len(parent) else np.zeros(0, np.int64)
         at = np.full(m, -1, np.int64)
         at[rows] = np.arange(len(rows))
         index[s.name] = at
-        env = {k: Col(c.data[rows], c.valid[rows]) for k, c in el.env.items()}
-        levels[s.name] = Level(s.name, s.parent, parent.astype(np.int64), pos, env, [])
+        env = {k: Col(c.data[rows], c.valid[rows], codes=None if c.codes is None else (c.codes[0][rows], c.codes[1]))
+               for k, c in el.env.items()}
+        levels[s.name] = Level(s.name, s.parent, parent.astype(np.int64), pos, env, [], _positions(pos))
         if s.name == part.graded and el.keys is not None:
             graded_keys = el.keys[rows]
     return LongTables(policy, n, levels), graded_keys
+
+
+def _in_order(keys: list[np.ndarray]) -> bool:
+    """Rows already sorted by the last key, then the one before (a table written parent by parent is)."""
+    if len(keys[-1]) < 2:
+        return True
+    step = np.diff(keys[-1])
+    if (step < 0).any():
+        return False
+    return len(keys) == 1 or bool(((step > 0) | (np.diff(keys[0]) >= 0)).all())
+
+
+def _positions(pos: np.ndarray) -> list[np.ndarray]:
+    """The elements at each position (what ``scoped_vector`` walks per aggregation), by a radix sort of small ints."""
+    if not len(pos):
+        return []
+    small = pos.astype(np.int16) if pos.max() < 2**15 else pos
+    order = np.argsort(small, kind="stable")
+    bounds = np.searchsorted(small[order], np.arange(int(pos.max()) + 2))
+    return [order[bounds[k]:bounds[k + 1]] for k in range(len(bounds) - 1)]
 
 
 # ------------------------------------------------------------------ deciding
@@ -640,8 +663,8 @@ def exposure_frame(read: LongRead, run: ScopedRun) -> pd.DataFrame:
     names = [*(f.id for f in part.floors), *(f.id for f in policy.floors)]
     out: dict[str, Any] = {
         "row": read.prep.rows[parent] + 1,
-        "client_id": read.prep.client_ids[parent],
-        "exposure_id": read.keys,
+        "client_id": _texts(read.prep.client_ids, parent),
+        "exposure_id": _texts(read.keys),
         "grade": pd.Categorical.from_codes(t.rank.astype(np.int8), categories=grades),
         "own_grade": pd.Categorical.from_codes(t.own_rank.astype(np.int8), categories=grades),
         "decided_by": pd.Categorical(_exposure_decided_by(policy, run)),
@@ -660,12 +683,27 @@ def exposure_frame(read: LongRead, run: ScopedRun) -> pd.DataFrame:
             col[~c.valid] = pd.NA
             out[f"metric.{metric.name}"] = col
         elif kind == "date":
-            text = np.asarray(c.data).astype("datetime64[D]").astype(str).astype(object)
-            text[~c.valid] = None
-            out[f"metric.{metric.name}"] = text
+            out[f"metric.{metric.name}"] = _date_texts(np.asarray(c.data), np.asarray(c.valid, bool))
         else:
             out[f"metric.{metric.name}"] = np.where(c.valid, c.data, None)
     return pd.DataFrame(out)
+
+
+def _texts(values: np.ndarray, take: np.ndarray | None = None) -> Any:
+    """Text cells as a pandas text column built by Arrow (a million Python strings cost more)."""
+    import pyarrow as pa
+
+    arr = pa.array(values, pa.string())
+    return pd.array(arr if take is None else arr.take(take), dtype="str")
+
+
+def _date_texts(days: np.ndarray, valid: np.ndarray) -> Any:
+    """Dates as ISO text (null where not valid), formatted by Arrow: the cells ``batch`` writes for a date metric."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    dates = pa.array(np.where(valid, days, 0).astype(np.int32), type=pa.date32(), mask=~valid)
+    return pd.array(pc.cast(dates, pa.string()), dtype="str")
 
 
 def write_decisions(result: LongBatch, decisions: Path, exposures: Path | None = None,

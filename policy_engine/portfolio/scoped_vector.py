@@ -48,6 +48,7 @@ class Level:
     pos: np.ndarray  # per element, its position under its parent (0, 1, ...)
     env: dict[str, Col]
     elements: list[dict[str, Any]]  # the row reader's dicts (the record builder writes results into them)
+    positions: list[np.ndarray] | None = None  # the elements at each position, once computed (_by_position)
 
     @property
     def n(self) -> int:
@@ -152,11 +153,15 @@ class LongTables:
 # parent's values are thus met in its own order, as the row helpers meet them.
 
 def _by_position(level: Level) -> list[np.ndarray]:
+    """The elements at position 0, 1, ... of their parents; every aggregation over the level walks them."""
+    if level.positions is not None:
+        return level.positions
     if not level.n:
         return []
     order = np.argsort(level.pos, kind="stable")
     bounds = np.searchsorted(level.pos[order], np.arange(int(level.pos.max()) + 2))
-    return [order[bounds[k]:bounds[k + 1]] for k in range(len(bounds) - 1)]
+    level.positions = [order[bounds[k]:bounds[k + 1]] for k in range(len(bounds) - 1)]
+    return level.positions
 
 
 def _any_per(level: Level, n: int, mask: np.ndarray) -> np.ndarray:

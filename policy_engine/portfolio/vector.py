@@ -185,6 +185,10 @@ class VectorEval:
                 values = [e.value for e in right_node.elts]  # type: ignore[attr-defined]
                 if not values:  # nothing is in an empty list
                     hit = np.zeros(self.n, bool)
+                elif left.codes is not None and left.data.ndim == 1:  # text read with its codes: test each value once
+                    codes, distinct = left.codes
+                    wanted = set(values)
+                    hit = np.array([d in wanted for d in distinct] + [False])[codes]
                 elif left.data.dtype == object:
                     hit = np.isin(left.data, np.array(values, dtype=object))
                 else:
