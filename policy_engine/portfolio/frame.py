@@ -266,13 +266,22 @@ class _Checker:
     def _strings(self, spec: InputSpec, raw: np.ndarray, ok: np.ndarray, missing: np.ndarray,
                  path: str) -> Checked:
         allowed = self.grades if spec.type == "grade" else spec.enum
-        lengths = np.fromiter((len(v) if isinstance(v, str) else 0 for v in raw), np.int64, self.n) \
-            if raw.dtype == object and not allowed else np.zeros(self.n, np.int64)
+        coded = self.codes.get(path)
+        if coded is not None and not allowed:  # judge each distinct value once (ids repeat in long tables)
+            distinct = coded[1]
+            lengths = np.array([len(v) if isinstance(v, str) else 0 for v in distinct] + [0], np.int64)[coded[0]]
+            forbidden = np.array([isinstance(v, str) and has_forbidden(v) for v in distinct] + [False])[coded[0]]
+        elif raw.dtype == object and not allowed:
+            lengths = np.fromiter((len(v) if isinstance(v, str) else 0 for v in raw), np.int64, self.n)
+            forbidden = np.fromiter((isinstance(v, str) and has_forbidden(v) for v in raw), bool, self.n)
+        else:
+            lengths = np.zeros(self.n, np.int64)
+            forbidden = np.zeros(self.n, bool)
         too_long = ok & (lengths > MAX_STRING)
         self._flag_mask(too_long, path, f"string longer than {MAX_STRING} characters")
         ok = ok & ~too_long
         if not allowed:  # an enum refuses any other text already
-            hazard = ok & np.fromiter((isinstance(v, str) and has_forbidden(v) for v in raw), bool, self.n)
+            hazard = ok & forbidden
             self._flag_mask(hazard, path, lambda i: f"{text_problem(raw[i])} (text holds no control characters)")
             ok = ok & ~hazard
         if allowed:

@@ -138,8 +138,12 @@ def locate(policy: CompiledPolicy, source: Path | Mapping[str, Path]) -> dict[st
     return found
 
 
-def read_frame(path: Path, columns: tuple[str, ...]) -> tuple[pd.DataFrame, bool]:
-    """One table's columns the layout reads (others are not read): (frame, cells are text)."""
+def read_frame(path: Path, columns: tuple[str, ...], ids: tuple[str, ...] = ()) -> tuple[pd.DataFrame, bool]:
+    """One table's columns the layout reads (others are not read): (frame, cells are text).
+
+    ``ids`` (the id columns of a child table, repeated on every row) are read from Parquet as
+    categoricals: Arrow's dictionary pages become codes without a string per row.
+    """
     from .batch import check_header, read_table
 
     if path.suffix.lower() == ".csv":
@@ -158,7 +162,8 @@ def read_frame(path: Path, columns: tuple[str, ...]) -> tuple[pd.DataFrame, bool
     try:
         names = pq.read_schema(path).names
         check_header(names, path)
-        arrow = pq.read_table(path, columns=[c for c in names if c in columns])
+        arrow = pq.read_table(path, columns=[c for c in names if c in columns],
+                              read_dictionary=[c for c in names if c in ids])
     except (OSError, ValueError) as exc:
         raise InputError([Diagnostic("unreadable", f"cannot read the Parquet file: {exc}", file=str(path))]) from None
     import pyarrow as pa
@@ -311,11 +316,24 @@ def _lookup(first: Any, col: pd.Series | None, m: int) -> tuple[np.ndarray, np.n
     """Each row's debtor row (-1 when none) and its client id codes' texts, through distinct values."""
     if col is None:
         return np.full(m, -1, np.int64), np.full(m, None, dtype=object)
-    codes, uniques = pd.factorize(client_id_text(col), use_na_sentinel=True)
-    distinct = np.asarray(uniques, dtype=object)
+    codes, distinct = _codes(col)
     at = first.reindex(distinct).to_numpy(dtype=float, na_value=np.nan) if len(distinct) else np.zeros(0)
     rows = np.append(np.where(np.isnan(at), -1, at).astype(np.int64), -1)
     return rows[codes], np.append(distinct, None)[codes]
+
+
+def _codes(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """An id column's codes (-1: none) and distinct texts; a categorical (dictionary) column is coded already."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        text = client_id_text(pd.Series(np.asarray(col.cat.categories, dtype=object), dtype=object))
+        distinct = text.to_numpy(dtype=object, na_value=None)
+        codes = col.cat.codes.to_numpy().astype(np.int64)
+        if any(d is None for d in distinct):  # an empty id is no id
+            empty = np.flatnonzero(np.equal(distinct, None))
+            codes = np.where(np.isin(codes, empty), -1, codes)
+        return codes, distinct
+    codes, uniques = pd.factorize(client_id_text(col), use_na_sentinel=True)
+    return codes, np.asarray(uniques, dtype=object)
 
 
 def _orphan(orphans: list[dict[str, Any]], table: str, rows: np.ndarray, ids: np.ndarray, why: Callable[[int], str],
@@ -378,7 +396,8 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, path: Path | None, scopes:
     s = part.scope(t.scope)
     wanted = (*t.parent_keys, *((t.key,) if t.key else ()), *t.columns)
     with clock("read"):
-        frame, text = read_frame(path, wanted) if path is not None else (pd.DataFrame(), False)
+        frame, text = read_frame(path, wanted, wanted[:len(t.parent_keys) + bool(t.key)]) if path is not None \
+            else (pd.DataFrame(), False)
     m = len(frame)
     count.read = m
     debtor, cids = _lookup(first, frame.get(CLIENT_ID), m)
@@ -433,8 +452,8 @@ def _key_text(col: pd.Series | None, m: int) -> np.ndarray:
     """A key column's values as text (None where empty), through its distinct values."""
     if col is None:
         return np.full(m, None, dtype=object)
-    codes, uniques = pd.factorize(client_id_text(col), use_na_sentinel=True)
-    return np.append(np.asarray(uniques, dtype=object), None)[codes]
+    codes, distinct = _codes(col)
+    return np.append(distinct, None)[codes]
 
 
 def _join(up: Elements, debtor: np.ndarray, theirs: np.ndarray) -> np.ndarray:
@@ -534,8 +553,11 @@ def _levels(policy: CompiledPolicy, scopes: Mapping[str, Elements], debtor_index
         at = np.full(m, -1, np.int64)
         at[rows] = np.arange(len(rows))
         index[s.name] = at
-        env = {k: Col(c.data[rows], c.valid[rows], codes=None if c.codes is None else (c.codes[0][rows], c.codes[1]))
-               for k, c in el.env.items()}
+        if len(rows) == m and (not m or (rows[0] == 0 and bool((np.diff(rows) == 1).all()))):
+            env = dict(el.env)  # every row decided, in the table's order: the checked columns as they are
+        else:
+            env = {k: Col(c.data[rows], c.valid[rows], codes=None if c.codes is None else
+                          (c.codes[0][rows], c.codes[1])) for k, c in el.env.items()}
         levels[s.name] = Level(s.name, s.parent, parent.astype(np.int64), pos, env, [], _positions(pos))
         if s.name == part.graded and el.keys is not None:
             graded_keys = el.keys[rows]
