@@ -26,11 +26,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..decide.inputs import describe
 from ..decide.scoped import MAX_KEY
 from ..diagnostics import Diagnostic, InputError, UsageError
 from ..policy.compiler import CompiledPolicy
 from ..policy.scopes import ScopeSpec
-from ..safetext import FORBIDDEN_PATTERN
+from ..safetext import has_forbidden, text_problem
 from .frame import Prepared, _Checker, _flag_after_as_of, _rows, client_id_text, prepare
 from .scoped_vector import Level, LongTables, ScopedRun
 from .vector import Col, evaluate_columns
@@ -200,6 +201,7 @@ class Elements:
     keys: np.ndarray | None  # keyed scope: its keys (object)
     order: np.ndarray | None  # order_by values (float or days)
     bad: np.ndarray
+    key_codes: tuple[np.ndarray, np.ndarray] | None = None  # keyed scope: each row's key code, the distinct keys
 
 
 @dataclass
@@ -396,8 +398,7 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, path: Path | None, scopes:
     s = part.scope(t.scope)
     wanted = (*t.parent_keys, *((t.key,) if t.key else ()), *t.columns)
     with clock("read"):
-        frame, text = read_frame(path, wanted, wanted[:len(t.parent_keys) + bool(t.key)]) if path is not None \
-            else (pd.DataFrame(), False)
+        frame, text = read_frame(path, wanted, t.parent_keys) if path is not None else (pd.DataFrame(), False)
     m = len(frame)
     count.read = m
     debtor, cids = _lookup(first, frame.get(CLIENT_ID), m)
@@ -409,8 +410,8 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, path: Path | None, scopes:
     else:
         up = scopes[s.parent]
         pkey = t.parent_keys[-1]
-        theirs = _key_text(frame.get(pkey), m)
-        parent = _join(up, debtor, theirs)
+        theirs, their_codes, their_distinct = _key_text(frame.get(pkey), m)
+        parent = _join(up, debtor, their_codes, their_distinct)
         lost = np.flatnonzero(parent < 0)
         what = part.scope(s.parent).name
         _orphan(orphans, t.name, lost, cids, lambda r: (
@@ -438,32 +439,38 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, path: Path | None, scopes:
             order = np.where(valid, data, 0)
     keys = None
     if s.key is not None:
-        keys = _check_keys(chk, s, _key_text(frame.get(s.key), m), parent)
+        keys = _key_text(frame.get(s.key), m)
+        _check_keys(chk, s, keys, parent)
     _too_many(chk, s, parent, debtor)
     bad = chk.bad & (debtor >= 0)
     for p in chk.problems:
         if debtor[p.row] >= 0:
             problems.setdefault(int(debtor[p.row]), []).append(
                 {"table": t.name, "row": p.row + 1, "field": p.path, "code": p.code, "message": p.message})
-    return Elements(t, parent, debtor, env, keys, order, bad)
+    return Elements(t, parent, debtor, env, None if keys is None else keys[0], order, bad,
+                    None if keys is None else keys[1:])
 
 
-def _key_text(col: pd.Series | None, m: int) -> np.ndarray:
-    """A key column's values as text (None where empty), through its distinct values."""
+def _key_text(col: pd.Series | None, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A key column's values as text (None where empty), their codes (-1: none) and the distinct texts."""
     if col is None:
-        return np.full(m, None, dtype=object)
+        return np.full(m, None, dtype=object), np.full(m, -1, np.int64), np.zeros(0, dtype=object)
     codes, distinct = _codes(col)
-    return np.append(distinct, None)[codes]
+    return np.append(distinct, None)[codes], codes, distinct
 
 
-def _join(up: Elements, debtor: np.ndarray, theirs: np.ndarray) -> np.ndarray:
-    """Each row's parent element (its row in the parent's table; -1 when none): by debtor and the parent's key."""
-    assert up.keys is not None
-    m = len(theirs)
-    keys = np.concatenate([up.keys, theirs])
-    codes, uniques = pd.factorize(pd.Series(keys, dtype=object), use_na_sentinel=True)
-    width = len(uniques) + 1
-    pc, cc = codes[:len(up.keys)], codes[len(up.keys):]
+def _join(up: Elements, debtor: np.ndarray, their_codes: np.ndarray, their_distinct: np.ndarray) -> np.ndarray:
+    """Each row's parent element (its row in the parent's table; -1 when none): by debtor and the parent's key.
+
+    Keys are compared by code: the child's distinct keys are looked up among the parent's once.
+    """
+    assert up.key_codes is not None
+    m = len(their_codes)
+    pc, distinct = up.key_codes
+    width = len(distinct) + 1
+    to_parent = np.append(pd.Index(distinct).get_indexer(pd.Index(their_distinct)) if len(distinct) and
+                          len(their_distinct) else np.full(len(their_distinct), -1), -1)
+    cc = to_parent[their_codes]
     parent_code = np.where((up.debtor >= 0) & (pc >= 0), up.debtor * width + pc, -1)
     child_code = np.where((debtor >= 0) & (cc >= 0), debtor * width + cc, -2)
     order = np.argsort(parent_code, kind="stable")  # the first of a repeated key wins (its debtor is rejected)
@@ -474,26 +481,27 @@ def _join(up: Elements, debtor: np.ndarray, theirs: np.ndarray) -> np.ndarray:
     return np.where(hit, order[at] if len(order) else 0, -1).astype(np.int64)
 
 
-def _check_keys(chk: _Checker, s: ScopeSpec, keys: np.ndarray, parent: np.ndarray) -> np.ndarray:
-    """A keyed element names itself: a short text without control characters, unique under its parent."""
+def _check_keys(chk: _Checker, s: ScopeSpec, keys: tuple[np.ndarray, np.ndarray, np.ndarray],
+                parent: np.ndarray) -> None:
+    """A keyed element names itself: a short text without control characters, unique under its parent
+    (each distinct key judged once, as ``decide`` words it)."""
     assert s.key is not None
     path = s.key
-    missing = np.equal(keys, None)
+    texts, codes, distinct = keys
+    missing = codes < 0
     chk._flag_mask(missing, path, f"required key '{path}' is missing", "missing-field")
-    text = pd.Series(keys, dtype=object)
-    long = ~missing & (text.str.len() > MAX_KEY).fillna(False).to_numpy(dtype=bool)
+    long = np.array([len(k) > MAX_KEY for k in distinct] + [False])[codes]
     chk._flag_mask(long, path, lambda i: f"{s.key} must be a non-empty string of at most {MAX_KEY} characters, "
-                   f"found a string of {len(keys[i])} characters")
-    hazard = ~missing & ~long & text.str.contains(FORBIDDEN_PATTERN, regex=True).fillna(False).to_numpy(dtype=bool)
-    chk._flag_mask(hazard, path, f"{s.key} holds control characters (text holds no control characters)")
+                   f"found {describe(texts[i])}")
+    hazard = ~long & np.array([has_forbidden(k) for k in distinct] + [False])[codes]
+    chk._flag_mask(hazard, path, lambda i: f"{text_problem(texts[i])} (text holds no control characters)")
     ok = ~missing & ~long & ~hazard & (parent >= 0)
-    frame = pd.DataFrame({"p": parent, "k": keys})
-    repeated = ok & frame.duplicated(keep="first").to_numpy()
+    pair = pd.Series(np.where(ok, parent * (len(distinct) + 1) + codes, -1 - np.arange(len(codes))))
+    repeated = ok & pair.duplicated(keep="first").to_numpy()
     if repeated.any():
-        first = frame.reset_index().groupby(["p", "k"], sort=False)["index"].transform("min").to_numpy()
-        chk._flag_mask(repeated, path, lambda i: f"{s.key} '{keys[i]}' is also {s.name} at row {int(first[i]) + 1}",
+        first = pd.Series(np.arange(len(codes))).groupby(pair.to_numpy()).transform("min").to_numpy()
+        chk._flag_mask(repeated, path, lambda i: f"{s.key} '{texts[i]}' is also {s.name} at row {int(first[i]) + 1}",
                        "duplicate-key")
-    return keys
 
 
 def _too_many(chk: _Checker, s: ScopeSpec, parent: np.ndarray, debtor: np.ndarray) -> None:
