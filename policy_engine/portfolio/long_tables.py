@@ -327,11 +327,11 @@ def _lookup(first: Any, col: pd.Series | None, m: int) -> tuple[np.ndarray, np.n
 def _codes(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """An id column's codes (-1: none) and distinct texts; a categorical (dictionary) column is coded already."""
     if isinstance(col.dtype, pd.CategoricalDtype):
-        text = client_id_text(pd.Series(np.asarray(col.cat.categories, dtype=object), dtype=object))
+        text = client_id_text(pd.Series(col.cat.categories))
         distinct = text.to_numpy(dtype=object, na_value=None)
         codes = col.cat.codes.to_numpy().astype(np.int64)
-        if any(d is None for d in distinct):  # an empty id is no id
-            empty = np.flatnonzero(np.equal(distinct, None))
+        empty = np.flatnonzero(text.isna().to_numpy())
+        if len(empty):  # an empty id is no id
             codes = np.where(np.isin(codes, empty), -1, codes)
         return codes, distinct
     codes, uniques = pd.factorize(client_id_text(col), use_na_sentinel=True)

@@ -188,3 +188,28 @@ def test_a_portfolio_without_a_debtors_table_or_with_a_ragged_child_table_is_ref
         run_long_batch(MULTI, _write(tmp_path / "b", debtors=DEBTORS, exposures=EXPOSURES + "D1,E7,1\n"))
     assert ragged.value.diagnostics[0].code == "ragged-row"
     assert "line 16" in ragged.value.diagnostics[0].message
+
+
+def test_parquet_ids_read_as_dictionaries_join_and_orphan_as_text_ids_do(tmp_path: Path) -> None:
+    folder = tmp_path / "p"
+    folder.mkdir()
+    pd.DataFrame({"client_id": ["D1", "D2"], "as_of": ["2025-09-30"] * 2, "industry": ["trade"] * 2}).to_parquet(
+        folder / "debtors.parquet", index=False)
+    pd.DataFrame({"client_id": ["D1", "D2", "", "X9"], "exposure_id": ["E1", "E1", "E1", "E1"],
+                  "balance": [1.0, 2.0, 3.0, 4.0], "days_past_due": [0, 120, 0, 0]}).to_parquet(
+        folder / "exposures.parquet", index=False)
+    pd.DataFrame({"client_id": ["D2", "D2", "D1", None], "exposure_id": ["E1", "", "E2", "E1"],
+                  "due_date": pd.to_datetime(["2025-01-31", "2025-02-28", "2025-01-31", "2025-01-31"]).date,
+                  "paid_date": [None, None, None, None]}).to_parquet(folder / "payments.parquet", index=False)
+    result = run_long_batch(MULTI, folder)
+    assert result.summary()["exposures"] == {"read": 4, "decided": 2, "rejected": 0, "orphaned": 2}
+    assert result.summary()["payments"] == {"read": 4, "decided": 1, "rejected": 0, "orphaned": 3}
+    assert {(o["table"], o["row"]): o["message"] for o in result.orphans} == {
+        ("exposures", 3): "client_id is missing: the row names no debtor",
+        ("exposures", 4): "no debtor 'X9' in the debtors table",
+        ("payments", 2): "exposure_id is missing: the row names no exposure",
+        ("payments", 3): "no exposure 'E2' of debtor 'D1' in the exposures table",
+        ("payments", 4): "client_id is missing: the row names no debtor",
+    }
+    assert result.exposures["grade"].tolist() == ["normal", "substandard"]
+    assert result.exposures["metric.late_payments"].tolist() == [0.0, 1.0]
