@@ -566,7 +566,7 @@ def _levels(policy: CompiledPolicy, scopes: Mapping[str, Elements], debtor_index
         else:
             env = {k: Col(c.data[rows], c.valid[rows], codes=None if c.codes is None else
                           (c.codes[0][rows], c.codes[1])) for k, c in el.env.items()}
-        levels[s.name] = Level(s.name, s.parent, parent.astype(np.int64), pos, env, [], _positions(pos))
+        levels[s.name] = Level(s.name, s.parent, parent.astype(np.int64), pos, env, [])
         if s.name == part.graded and el.keys is not None:
             graded_keys = el.keys[rows]
     return LongTables(policy, n, levels), graded_keys
@@ -580,16 +580,6 @@ def _in_order(keys: list[np.ndarray]) -> bool:
     if (step < 0).any():
         return False
     return len(keys) == 1 or bool(((step > 0) | (np.diff(keys[0]) >= 0)).all())
-
-
-def _positions(pos: np.ndarray) -> list[np.ndarray]:
-    """The elements at each position (what ``scoped_vector`` walks per aggregation), by a radix sort of small ints."""
-    if not len(pos):
-        return []
-    small = pos.astype(np.int16) if pos.max() < 2**15 else pos
-    order = np.argsort(small, kind="stable")
-    bounds = np.searchsorted(small[order], np.arange(int(pos.max()) + 2))
-    return [order[bounds[k]:bounds[k + 1]] for k in range(len(bounds) - 1)]
 
 
 # ------------------------------------------------------------------ deciding
@@ -624,19 +614,68 @@ def decide_long(read: LongRead) -> ScopedRun:
     return ScopedRun(res, read.tables)
 
 
-def run_long_batch(policy: CompiledPolicy, source: Path | Mapping[str, Path], as_of: str | None = None
-                   ) -> LongBatch:
-    """Read, check and decide a portfolio of long tables; every row of every table accounted for."""
+def run_long_batch(policy: CompiledPolicy, source: Path | Mapping[str, Path], as_of: str | None = None,
+                   workers: int = 2) -> LongBatch:
+    """Read, check and decide a portfolio of long tables; every row of every table accounted for.
+
+    The accepted debtors are decided in chunks of ``CHUNK_DEBTORS`` (the chunks of ``batch`` over
+    JSON Lines, so the two give the same tables) on ``workers`` threads: numpy, pandas and Arrow
+    release the GIL for most of the work.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .scoped_batch import CHUNK_DEBTORS
+
     timings: dict[str, float] = {}
     read = read_long_tables(policy, source, as_of, timings)
     t = time.perf_counter()
-    run = decide_long(read)
-    timings["evaluate"] = time.perf_counter() - t
-    t = time.perf_counter()
-    decisions = debtor_frame(read, run)
-    exposures = exposure_frame(read, run)
-    timings["frames"] = time.perf_counter() - t
+    n = len(read.prep.rows)
+    starts = list(range(0, n, CHUNK_DEBTORS)) or [0]
+
+    def work(start: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        part = chunk(read, start, min(start + CHUNK_DEBTORS, n))
+        run = decide_long(part)
+        return debtor_frame(part, run), exposure_frame(part, run)
+
+    if workers <= 1 or len(starts) == 1:
+        frames = [work(s) for s in starts]
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            frames = list(pool.map(work, starts))
+    decisions = pd.concat([f[0] for f in frames], ignore_index=True) if len(frames) > 1 else frames[0][0]
+    exposures = pd.concat([f[1] for f in frames], ignore_index=True) if len(frames) > 1 else frames[0][1]
+    timings["evaluate"] = time.perf_counter() - t  # and the frames, chunk by chunk
     return LongBatch(policy, decisions, exposures, read.rejects, read.orphans, read.counts, timings)
+
+
+def chunk(read: LongRead, a: int, b: int) -> LongRead:
+    """Debtors ``a`` to ``b`` (accepted debtors) and their elements: each level is sorted by parent, so
+    a chunk's elements are one slice of it."""
+    prep = read.prep
+    sl = slice(a, b)
+    inputs = {k: Col(c.data[sl], c.valid[sl], None if c.present is None else c.present[sl],
+                     None if c.codes is None else (c.codes[0][sl], c.codes[1])) for k, c in prep.inputs.items()}
+    segments = None if prep.segments is None else prep.segments[sl]
+    for k, c in prep.inputs.items():
+        if prep.segments is not None and c.data is prep.segments:
+            segments = inputs[k].data
+    part = Prepared(prep.rows[sl], prep.client_ids[sl], prep.as_of_days[sl], inputs, segments)
+    bounds: dict[str | None, tuple[int, int]] = {None: (a, b)}
+    levels: dict[str, Level] = {}
+    keys = read.keys
+    scoped = read.policy.scoped
+    assert scoped is not None
+    for s in _parents_first(scoped.scopes):
+        level = read.tables.levels[s.name]
+        base, top = bounds[s.parent]
+        lo, hi = (int(x) for x in np.searchsorted(level.parent, [base, top]))
+        bounds[s.name] = (lo, hi)
+        levels[s.name] = Level(s.name, s.parent, level.parent[lo:hi] - base, level.pos[lo:hi],
+                               {k: Col(c.data[lo:hi], c.valid[lo:hi], codes=None if c.codes is None else
+                                       (c.codes[0][lo:hi], c.codes[1])) for k, c in level.env.items()}, [])
+        if s.name == scoped.graded:
+            keys = read.keys[lo:hi]
+    return LongRead(read.policy, part, LongTables(read.policy, b - a, levels), keys, [], [], {})
 
 
 def debtor_frame(read: LongRead, run: ScopedRun) -> pd.DataFrame:
