@@ -130,6 +130,11 @@ def locate(policy: CompiledPolicy, source: Path | Mapping[str, Path]) -> dict[st
     if DEBTORS not in found:
         raise UsageError([Diagnostic("file-missing", "no debtors table (debtors.parquet or debtors.csv)",
                                      file=str(source) if isinstance(source, Path) else None)])
+    kinds = sorted({path.suffix.lower() for path in found.values()})
+    if len(kinds) > 1:  # a CSV cell is text, a Parquet cell typed: one portfolio is read one way
+        raise UsageError([Diagnostic("mixed-formats", f"the tables are {' and '.join(kinds)} files: write every "
+                                     "table of a portfolio in one format",
+                                     file=str(source) if isinstance(source, Path) else None)])
     for name, path in found.items():
         if path.suffix.lower() not in FORMATS:
             raise UsageError([Diagnostic("unknown-format", f"cannot read '{path.suffix}' files as the {name} table",
@@ -226,7 +231,7 @@ def read_long_tables(policy: CompiledPolicy, source: Path | Mapping[str, Path], 
     clock = _Clock(timings if timings is not None else {})
     files = locate(policy, source)
     specs = layout(policy)
-    counts = {t.name: Count() for t in specs if t.name in files}
+    counts = {t.name: Count() for t in specs}  # an absent table: no rows
     with clock("read"):
         debtors, text = read_frame(files[DEBTORS], specs[0].columns)
     n = len(debtors)
@@ -273,7 +278,7 @@ def read_long_tables(policy: CompiledPolicy, source: Path | Mapping[str, Path], 
             c = counts[t.name]
             c.decided = int((new_index[el.debtor] >= 0).sum())
             c.rejected = c.read - c.decided - c.orphaned
-        elif t.series is not None and t.name in counts:
+        elif t.series is not None and t.name in series_at:
             c = counts[t.name]
             rows = series_at[t.name]
             c.decided = int(((rows >= 0) & keep[:, None]).sum())

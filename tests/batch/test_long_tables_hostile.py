@@ -213,3 +213,32 @@ def test_parquet_ids_read_as_dictionaries_join_and_orphan_as_text_ids_do(tmp_pat
     }
     assert result.exposures["grade"].tolist() == ["normal", "substandard"]
     assert result.exposures["metric.late_payments"].tolist() == [0.0, 1.0]
+
+
+@pytest.mark.parametrize(("files", "code"), [
+    ({"debtors.csv": DEBTORS, "debtors.parquet": None}, "ambiguous-table"),
+    ({"debtors.csv": DEBTORS, "exposures.parquet": None}, "mixed-formats"),
+])
+def test_a_folder_whose_tables_cannot_be_read_one_way_is_refused(tmp_path: Path, files: dict[str, Any],
+                                                                  code: str) -> None:
+    for name, text in files.items():
+        path = tmp_path / name
+        if text is None:
+            pd.DataFrame({"client_id": ["D1"]}).to_parquet(path, index=False)
+        else:
+            path.write_text(text, encoding="utf-8")
+    with pytest.raises(UsageError) as refused:
+        run_long_batch(MULTI, tmp_path)
+    assert refused.value.diagnostics[0].code == code
+
+
+def test_tables_named_one_by_one_and_an_unknown_name_is_refused(tmp_path: Path) -> None:
+    folder = _write(tmp_path / "t", debtors=DEBTORS, exposures=EXPOSURES)
+    result = run_long_batch(MULTI, {"debtors": folder / "debtors.csv", "exposures": folder / "exposures.csv"})
+    summary = result.summary()
+    assert list(summary) == ["debtors", "exposures", "events", "payments"]
+    assert summary["events"] == summary["payments"] == {"read": 0, "decided": 0, "rejected": 0, "orphaned": 0}
+    with pytest.raises(UsageError) as refused:
+        run_long_batch(MULTI, {"debtors": folder / "debtors.csv", "loans": folder / "exposures.csv"})
+    assert refused.value.diagnostics[0].code == "unknown-table"
+    assert "exposures" in (refused.value.diagnostics[0].hint or "")
