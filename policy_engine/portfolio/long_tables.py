@@ -402,8 +402,10 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, path: Path | None, scopes:
     assert part is not None and t.scope is not None
     s = part.scope(t.scope)
     wanted = (*t.parent_keys, *((t.key,) if t.key else ()), *t.columns)
+    coded = (*t.parent_keys, *(spec.source for spec in part.inputs[s.name] if spec.type == "grade" or (
+                                spec.type == "string" and spec.enum)))
     with clock("read"):
-        frame, text = read_frame(path, wanted, t.parent_keys) if path is not None else (pd.DataFrame(), False)
+        frame, text = read_frame(path, wanted, coded) if path is not None else (pd.DataFrame(), False)
     m = len(frame)
     count.read = m
     debtor, cids = _lookup(first, frame.get(CLIENT_ID), m)
@@ -432,7 +434,11 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, path: Path | None, scopes:
     order = None
     known = (debtor >= 0) & accepted[np.maximum(debtor, 0)]
     for spec in part.inputs[s.name]:
-        data, valid, missing = chk.values(spec, frame.get(spec.source), spec.source)
+        col = frame.get(spec.source)
+        if col is not None and isinstance(col.dtype, pd.CategoricalDtype):
+            data, valid, missing = _coded_values(chk, spec, col)
+        else:
+            data, valid, missing = chk.values(spec, col, spec.source)
         if spec.required:
             chk._flag_mask(missing, spec.source, f"required field '{spec.source}' is missing", "missing-field")
         if spec.not_after_as_of:
@@ -454,6 +460,24 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, path: Path | None, scopes:
                 {"table": t.name, "row": p.row + 1, "field": p.path, "code": p.code, "message": p.message})
     return Elements(t, parent, debtor, env, None if keys is None else keys[0], order, bad,
                     None if keys is None else keys[1:])
+
+
+def _coded_values(chk: _Checker, spec: Any, col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A dictionary (categorical) column of text: each distinct value checked once, as a column of its own;
+    a bad value flags every row holding it with the message the cell would get."""
+    cats = pd.Series(col.cat.categories)
+    codes = col.cat.codes.to_numpy().astype(np.int64)
+    sub = _Checker(len(cats), chk.text, chk.grades)
+    data, valid, missing = sub.values(spec, cats, spec.source)
+    for p in sub.problems:
+        chk._flag_mask(codes == p.row, p.path, p.message, p.code)
+    absent = codes < 0
+    full_data = np.append(data, None)[codes]
+    full_valid = np.append(valid, False)[codes]
+    full_missing = np.append(missing, True)[codes] | absent
+    distinct = cats.tolist()
+    chk.codes[spec.source] = (codes, distinct)
+    return full_data, full_valid, full_missing
 
 
 def _key_text(col: pd.Series | None, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
