@@ -38,6 +38,7 @@ from .inputs import (
     parse_date,
     unwritable_integers,
 )
+from .record_kind import accepted_of_another_kind, graded_list, refusal
 from .scoped import GRADE_RULE, missing_inside, read_scopes
 
 MAX_CLIENT_ID = 100
@@ -300,6 +301,7 @@ class Decider:
         self._evidence = [tuple(dict.fromkeys((*w.expr.refs, *w.evidence))) for w in policy.warnings]
         self._warning_ids = tuple(w.id for w in policy.warnings)
         self._dated = _dated_names(policy)
+        self._graded_list = graded_list(policy)  # a record without it may be of another kind (record_kind)
 
     # ---------------------------------------------------------------- inputs
     def read(self, record: Any, as_of: str | _dt.date | None = None,
@@ -342,7 +344,7 @@ class Decider:
             if late:
                 problems += [Diagnostic(d.code, d.message, file=file, path=d.path, hint=d.hint) for d in late]
         if problems:
-            raise InputError(problems)
+            raise InputError(refusal(self.policy, record, problems, as_of, file))
         assert values is not None and day is not None and isinstance(cid, str)
         return cid, day, values
 
@@ -692,10 +694,14 @@ class ScopedDecider(Decider):
         try:
             cid, day, inputs = self.read(record, as_of, file)
         except InputError as e:
-            raise InputError([*e.diagnostics, *read_scopes(self.policy, record, file)[1]]) from None
+            problems = [*e.diagnostics, *read_scopes(self.policy, record, file)[1]]
+            raise InputError(refusal(self.policy, record, problems, as_of, file)) from None
         elements, problems = read_scopes(self.policy, record, file, day)
         if problems:
-            raise InputError(problems)
+            raise InputError(refusal(self.policy, record, problems, as_of, file))
+        other = accepted_of_another_kind(self.policy, record, self._graded_list, as_of, file)
+        if other is not None:
+            raise InputError([other])
         try:
             input_hash = hashlib.sha256(canonical_json(record)).hexdigest()
         except (orjson.JSONEncodeError, TypeError) as exc:

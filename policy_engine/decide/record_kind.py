@@ -1,0 +1,270 @@
+"""A client record of another kind: one diagnostic naming the cause, not every field it lacks.
+
+When a policy's record layout changes (client record 1.x, one ``loan``; client record 2.0, a debtor
+with ``exposures``), a record of the old layout decided under the new version (because the new one
+is in force on its day) would otherwise be refused with thirty missing fields. The cause is one:
+the record is of another kind. It is recognised from the record's *shape*, the top-level lists and
+objects it holds, against the shape the policy reads (its scopes' lists and the objects and lists
+its inputs read), so it works for any policy: the record lacks a list or object the policy cannot
+decide without (or holds it as the other of the two) and carries lists or objects the policy does
+not read at all. A misspelt name (``loans`` for ``loan``) is not another kind: the field-by-field
+problems name it. The versions of the same policy beside it name the kind the record is and how to
+decide it (``--policy-version``, ``--as-of``, ``policy-engine convert``).
+
+Only the refusal path runs this: an accepted record costs nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import difflib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..diagnostics import Diagnostic, PolicyEngineError
+from ..frozen import Frozen
+from ..policy.compiler import CompiledPolicy
+
+CODE = "wrong-record-kind"
+LIST, OBJECT = "list", "object"
+_SHOWN = 3  # fields named in the message; more are counted
+
+
+class RecordShape(Frozen):
+    """The top-level containers a policy reads: field -> ``list`` or ``object``; those it needs; every name."""
+
+    containers: Mapping[str, str]
+    needed: frozenset[str]  # a required input is inside, or the graded scope's list
+    fields: frozenset[str]  # every top-level field the policy reads, containers or values
+
+    def signature(self) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+        return tuple(sorted(self.containers.items())), tuple(sorted(self.needed))
+
+
+def shape_of(policy: CompiledPolicy) -> RecordShape:
+    """The record shape ``policy`` reads, from its inputs and scopes."""
+    containers: dict[str, str] = {}
+    needed: set[str] = set()
+    fields = {"client_id", "as_of"}
+    for spec in policy.inputs:
+        top = spec.root[0]
+        fields.add(top)
+        if spec.series or len(spec.root) > 1:
+            containers[top] = LIST if spec.series and len(spec.root) == 1 else OBJECT
+            if spec.required:
+                needed.add(top)
+    scoped = policy.scoped
+    if scoped is not None:
+        for s in scoped.children(None):
+            containers[s.list_field] = LIST
+            fields.add(s.list_field)
+            if s.name == scoped.graded:
+                needed.add(s.list_field)
+    return RecordShape(containers, frozenset(needed), frozenset(fields))
+
+
+def _kind(value: Any) -> str | None:
+    return LIST if isinstance(value, list) else OBJECT if isinstance(value, dict) else None
+
+
+class Mismatch(Frozen):
+    """How a record differs from a shape: containers it lacks, holds as the other kind, and holds unread."""
+
+    missing: tuple[str, ...]
+    clash: tuple[tuple[str, str], ...]  # (field, the kind the policy reads)
+    foreign: tuple[str, ...]
+
+    @property
+    def other_kind(self) -> bool:
+        return bool((self.missing or self.clash) and self.foreign)
+
+    @property
+    def fits(self) -> bool:
+        return not (self.missing or self.clash)
+
+
+def compare(shape: RecordShape, record: Mapping[str, Any]) -> Mismatch:
+    """The record's top level against ``shape``; a misspelt container (same kind, a close name) is neither
+    missing nor foreign (``exposure``, an object, is not a misspelt ``exposures``, a list)."""
+    missing = [c for c in sorted(shape.needed) if record.get(c) is None]
+    clash = tuple((c, k) for c, k in sorted(shape.containers.items())
+                  if record.get(c) is not None and _kind(record[c]) != k)
+    foreign = [k for k, v in record.items() if _kind(v) is not None and k not in shape.fields]
+    for name in list(missing):
+        alike = [f for f in foreign if _kind(record[f]) == shape.containers[name]]
+        near = difflib.get_close_matches(name, alike, n=1, cutoff=0.8)
+        if near:  # 'loans' for 'loan', both objects: a typo, which the field-by-field problems name
+            missing.remove(name)
+            foreign.remove(near[0])
+    return Mismatch(tuple(missing), clash, tuple(foreign))
+
+
+# ------------------------------------------------------------------ the versions beside a policy
+
+class _Version(Frozen):
+    version: str
+    status: str
+    effective_from: str
+    effective_to: str | None
+    shape: RecordShape
+
+
+_BESIDE: dict[tuple[str, str], tuple[_Version, ...]] = {}
+
+
+def versions_beside(policy: CompiledPolicy) -> tuple[_Version, ...]:
+    """The other versions of ``policy``'s id in its folder (versions side by side), with their shapes.
+
+    Read once per policy, and only when a record is refused: a version that cannot be read is left
+    out (``validate`` reports it), never an error of this record.
+    """
+    key = (policy.file, policy.sha256)
+    if key not in _BESIDE:
+        from ..policy.registry import is_policy_file, load_policy, read_header
+
+        found: list[_Version] = []
+        try:
+            files = sorted(f for f in Path(policy.file).parent.iterdir() if f.is_file() and is_policy_file(f))
+        except OSError:  # a policy replayed from the store, or made from text: nothing beside it
+            files = []
+        for f in files:
+            header = read_header(f)
+            if header is None or header.id != policy.id or header.version == policy.version:
+                continue
+            try:
+                other = load_policy(f)
+            except PolicyEngineError:
+                continue
+            found.append(_Version(other.version, other.status, other.effective_from, other.effective_to,
+                                  shape_of(other)))
+        _BESIDE[key] = tuple(sorted(found, key=lambda v: _semver(v.version)))
+    return _BESIDE[key]
+
+
+def _semver(version: str) -> tuple[int, ...]:
+    head = version.split("-")[0].split("+")[0]
+    return tuple(int(x) if x.isdigit() else 0 for x in head.split("."))
+
+
+def record_label(versions: Sequence[str]) -> str:
+    """The kind of record some versions read: ``client record 2.0``, ``client record 1.x``, or the versions."""
+    parts = {tuple(v.split(".")[:2]) for v in versions}
+    if len(parts) == 1:
+        return "client record " + ".".join(next(iter(parts)))
+    if len({p[0] for p in parts}) == 1:
+        return f"client record {next(iter(parts))[0]}.x"
+    return "the client record of versions " + ", ".join(versions)
+
+
+def _names(fields: Sequence[str]) -> str:
+    shown = ", ".join(f"`{f}`" for f in fields[:_SHOWN])
+    return shown + (f" and {len(fields) - _SHOWN} more" if len(fields) > _SHOWN else "")
+
+
+def _period(v: _Version) -> str:
+    if v.effective_to is None:
+        return f"--as-of {v.effective_from} or later ({v.version} is in force from {v.effective_from})"
+    return (f"--as-of a day from {v.effective_from} to {v.effective_to} "
+            f"({v.version} is in force then)")
+
+
+def _reads(mismatch: Mismatch) -> str:
+    """What the policy reads and the record lacks: ``with `exposures`, `events` as a list``."""
+    return "with " + ", ".join([f"`{c}`" for c in mismatch.missing] +
+                               [f"`{c}` as {_a(k)}" for c, k in mismatch.clash])
+
+
+def _a(kind: str) -> str:
+    return "a list" if kind == LIST else "an object"
+
+
+def _has(mismatch: Mismatch, first: frozenset[str]) -> str:
+    """What the record holds and lacks: ``it has `loan`, `financials`, no `exposures`, `events` as an object``."""
+    foreign = sorted(mismatch.foreign, key=lambda f: f not in first)  # stable: the record's order otherwise
+    parts = [f"it has {_names(foreign)}"]
+    if mismatch.missing:
+        parts.append(f"no {_names(mismatch.missing)}")
+    parts += [f"`{c}` as {_a(OBJECT if k == LIST else LIST)}" for c, k in mismatch.clash]
+    return ", ".join(parts)
+
+
+def wrong_kind(policy: CompiledPolicy, record: Any, day: str, file: str | None = None,
+               named_only: bool = False) -> Diagnostic | None:
+    """The diagnostic for a record of another kind than ``policy`` reads, or None when it is of its kind.
+
+    ``named_only``: only when another version of the policy reads the record (the record was accepted,
+    and only that evidence overrules it).
+    """
+    if not isinstance(record, dict):
+        return None
+    shape = shape_of(policy)
+    mismatch = compare(shape, record)
+    if not mismatch.other_kind:
+        return None
+    others = versions_beside(policy)
+    fitting = [v for v in others if compare(v.shape, record).fits]
+    if named_only and not fitting:
+        return None
+    same = [v.version for v in others if v.shape.signature() == shape.signature()]
+    own = record_label(sorted({policy.version, *same}, key=_semver))
+    in_force = policy.status == "active" and policy.applies_on(day)
+    version = f"version {policy.version}" + (f", in force on {day}," if in_force else "")
+    has = _has(mismatch, fitting[-1].shape.needed if fitting else frozenset())
+    if not fitting:
+        return Diagnostic(CODE, f"this is not a record {policy.id} {policy.version} reads ({has}); {version} reads "
+                          f"{own} ({_reads(mismatch)})", file=file, path="(record)",
+                          hint=f"check the record is meant for {policy.id}: `policy-engine schema client -p "
+                               f"{policy.id}@{policy.version}` prints the record it reads")
+    best = fitting[-1]
+    label = record_label([v.version for v in fitting])
+    ways = [f"--policy-version {best.version}"]
+    if best.status == "active":
+        ways.append(_period(best))
+    if _semver(best.version) < _semver(policy.version):
+        ways.append(f"restate it as {own} with `policy-engine convert`")
+    return Diagnostic(CODE, f"this is a {label} ({has}); {version} reads {own} ({_reads(mismatch)})",
+                      file=file, path="(record)", hint="decide it with " + "; or ".join(ways))
+
+
+def decision_day(as_of: str | _dt.date | None, record: Any) -> str:
+    """The day a decision is for, as the message names it (the option, the record's as_of, else today)."""
+    if isinstance(as_of, _dt.date):
+        return as_of.isoformat()
+    if as_of is not None:
+        return str(as_of)
+    given = record.get("as_of") if isinstance(record, dict) else None
+    return given if isinstance(given, str) else _dt.date.today().isoformat()
+
+
+def graded_list(policy: CompiledPolicy) -> str | None:
+    """The record's list of the graded scope (``exposures``), when it is a child of the debtor."""
+    scoped = policy.scoped
+    if scoped is None or scoped.graded is None:
+        return None
+    spec = scoped.scope(scoped.graded)
+    return spec.list_field if spec.parent is None else None
+
+
+def accepted_of_another_kind(policy: CompiledPolicy, record: dict[str, Any], graded: str | None,
+                             as_of: str | _dt.date | None = None, file: str | None = None) -> Diagnostic | None:
+    """A record the checks accepted, without the graded scope's list, that another version reads.
+
+    A list absent is "none" to a scoped policy, so a client record 1.x whose debtor fields happen to
+    be there would be decided as a debtor with no exposures: a silently wrong decision. One dict
+    look-up when the list is there, which is every record of the policy's own kind.
+    """
+    if graded is None or record.get(graded) is not None:
+        return None
+    return wrong_kind(policy, record, decision_day(as_of, record), file, named_only=True)
+
+
+def refusal(policy: CompiledPolicy, record: Any, problems: list[Diagnostic], as_of: str | _dt.date | None = None,
+            file: str | None = None) -> list[Diagnostic]:
+    """The problems to refuse ``record`` with: one ``wrong-record-kind`` when it is of another kind."""
+    found = wrong_kind(policy, record, decision_day(as_of, record), file)
+    return problems if found is None else [found]
+
+
+__all__ = ["CODE", "RecordShape", "accepted_of_another_kind", "compare", "graded_list", "record_label", "refusal",
+           "shape_of", "versions_beside", "wrong_kind"]
