@@ -18,6 +18,7 @@ from policy_engine.policy.schemas import load_schema
 from ..conftest import DATA, POLICIES, REFERENCE, ROOT, SAMPLES
 
 SAMPLE = str(SAMPLES[1])  # the manufacturer case study
+DEBTORS = sorted((REFERENCE / "samples" / "debtors").glob("*.json"))  # client record 2.0, decided by 2.0.0
 CURRENT = str(REFERENCE / "policy-1.1.0.yaml")
 
 
@@ -231,8 +232,8 @@ def test_demo_decides_records_verifies_and_replays_the_samples() -> None:
     p = subprocess.run([sys.executable, "-m", "policy_engine.demo"], cwd=ROOT, capture_output=True, text=True,
                        env=ENV, timeout=120)
     assert p.returncode == 0, p.stderr
-    assert f"{len(SAMPLES)} clients decided and recorded" in p.stdout
-    assert "intact" in p.stdout and f"{len(SAMPLES)} identical, 0 different" in p.stdout
+    assert f"{len(SAMPLES)} clients and {len(DEBTORS)} debtors decided and recorded" in p.stdout
+    assert "intact" in p.stdout and f"{len(SAMPLES) + len(DEBTORS)} identical, 0 different" in p.stdout
     assert "by grade: pass=4, special_mention=6, substandard=5, doubtful=3, loss=3" in p.stdout
 
 
@@ -242,7 +243,8 @@ def test_demo_with_a_store_that_is_not_ours_says_so_without_a_traceback(tmp_path
     p = subprocess.run([sys.executable, "-m", "policy_engine.demo"], cwd=ROOT, capture_output=True, text=True,
                        env={**ENV, "POLICY_ENGINE_AUDIT_DB": str(foreign)}, timeout=120)
     assert p.returncode == 6 and "Traceback" not in p.stderr
-    assert f"{len(SAMPLES)} clients decided; not recorded:" in p.stderr and "not a decision store" in p.stderr
+    assert f"{len(SAMPLES)} clients and {len(DEBTORS)} debtors decided; not recorded:" in p.stderr
+    assert "not a decision store" in p.stderr
 
 
 def test_test_command_on_a_missing_path_is_a_usage_error(tmp_path: Path) -> None:
