@@ -6,12 +6,14 @@ is in force on its day) would otherwise be refused with thirty missing fields. T
 the record is of another kind. It is recognised from the record's *shape*, the top-level lists and
 objects it holds, against the shape the policy reads (its scopes' lists and the objects and lists
 its inputs read), so it works for any policy: the record lacks a list or object the policy cannot
-decide without (or holds it as the other of the two) and carries lists or objects the policy does
-not read at all. A misspelt name (``loans`` for ``loan``) is not another kind: the field-by-field
-problems name it. The versions of the same policy beside it name the kind the record is and how to
-decide it (``--policy-version``, ``--as-of``, ``policy-engine convert``).
+decide without (or holds it as the other of the two), carries lists or objects the policy does not
+read, and another version of the same policy beside it reads it. That version names the kind the
+record is and how to decide it (``--policy-version``, ``--as-of``, ``policy-engine convert``). A
+misspelt name (``loans`` for ``loan``) or a mangled record is not another kind: the field-by-field
+problems name what is wrong, as ``batch`` does.
 
-Only the refusal path runs this: an accepted record costs nothing.
+Only the refusal path runs this, and a scoped record without its graded list: an accepted record
+costs one dict look-up.
 """
 
 from __future__ import annotations
@@ -189,12 +191,12 @@ def _has(mismatch: Mismatch, first: frozenset[str]) -> str:
     return ", ".join(parts)
 
 
-def wrong_kind(policy: CompiledPolicy, record: Any, day: str, file: str | None = None,
-               named_only: bool = False) -> Diagnostic | None:
-    """The diagnostic for a record of another kind than ``policy`` reads, or None when it is of its kind.
+def wrong_kind(policy: CompiledPolicy, record: Any, day: str, file: str | None = None) -> Diagnostic | None:
+    """The diagnostic for a record of the kind another version of ``policy`` reads, or None.
 
-    ``named_only``: only when another version of the policy reads the record (the record was accepted,
-    and only that evidence overrules it).
+    Only a version beside it that reads the record names it another kind: a record that merely lacks
+    a container and carries an unread one (a mangled record, another system's export) keeps its
+    field-by-field problems, which ``batch`` gives too.
     """
     if not isinstance(record, dict):
         return None
@@ -204,26 +206,20 @@ def wrong_kind(policy: CompiledPolicy, record: Any, day: str, file: str | None =
         return None
     others = versions_beside(policy)
     fitting = [v for v in others if compare(v.shape, record).fits]
-    if named_only and not fitting:
+    if not fitting:
         return None
+    best = fitting[-1]
     same = [v.version for v in others if v.shape.signature() == shape.signature()]
     own = record_label(sorted({policy.version, *same}, key=_semver))
     in_force = policy.status == "active" and policy.applies_on(day)
     version = f"version {policy.version}" + (f", in force on {day}," if in_force else "")
-    has = _has(mismatch, fitting[-1].shape.needed if fitting else frozenset())
-    if not fitting:
-        return Diagnostic(CODE, f"this is not a record {policy.id} {policy.version} reads ({has}); {version} reads "
-                          f"{own} ({_reads(mismatch)})", file=file, path="(record)",
-                          hint=f"check the record is meant for {policy.id}: `policy-engine schema client -p "
-                               f"{policy.id}@{policy.version}` prints the record it reads")
-    best = fitting[-1]
-    label = record_label([v.version for v in fitting])
     ways = [f"--policy-version {best.version}"]
     if best.status == "active":
         ways.append(_period(best))
     if _semver(best.version) < _semver(policy.version):
         ways.append(f"restate it as {own} with `policy-engine convert`")
-    return Diagnostic(CODE, f"this is a {label} ({has}); {version} reads {own} ({_reads(mismatch)})",
+    return Diagnostic(CODE, f"this is a {record_label([v.version for v in fitting])} "
+                      f"({_has(mismatch, best.shape.needed)}); {version} reads {own} ({_reads(mismatch)})",
                       file=file, path="(record)", hint="decide it with " + "; or ".join(ways))
 
 
@@ -256,7 +252,7 @@ def accepted_of_another_kind(policy: CompiledPolicy, record: dict[str, Any], gra
     """
     if graded is None or record.get(graded) is not None:
         return None
-    return wrong_kind(policy, record, decision_day(as_of, record), file, named_only=True)
+    return wrong_kind(policy, record, decision_day(as_of, record), file)
 
 
 def refusal(policy: CompiledPolicy, record: Any, problems: list[Diagnostic], as_of: str | _dt.date | None = None,

@@ -150,13 +150,19 @@ def test_any_policy_with_versions_of_two_record_kinds_names_both(tmp_path: Path,
     assert (d.code, d.message, d.hint) == (CODE, message, hint)
 
 
-def test_a_policy_without_versions_beside_it_still_names_the_shape(tmp_path: Path) -> None:
+def test_a_policy_without_versions_beside_it_keeps_the_field_problems(tmp_path: Path) -> None:
+    """Without a version that reads the record, nothing names its kind: its problems are listed as they are."""
     (tmp_path / "policy.yaml").write_text((DATA / "mini-policy.yaml").read_text(encoding="utf-8"), encoding="utf-8")
     with pytest.raises(InputError) as err:
         Decider(load_policy(tmp_path / "policy.yaml")).decide(MINI_2X, as_of="2025-01-01")
-    [d] = err.value.diagnostics
-    assert (d.code, d.message) == (CODE, "this is not a record mini 1.0.0 reads (it has `exposures`, `events`, no "
-                                         "`loan`); version 1.0.0, in force on 2025-01-01, reads client record 1.0 "
-                                         "(with `loan`)")
-    assert d.hint == "check the record is meant for mini: `policy-engine schema client -p mini@1.0.0` prints the " \
-                     "record it reads"
+    assert [(d.code, d.path) for d in err.value.diagnostics] == [("missing-field", "loan.days_past_due")]
+
+
+def test_a_scoped_record_without_its_list_is_decided_when_no_version_reads_it_otherwise(tmp_path: Path) -> None:
+    """A debtor with no exposures is "none" to a scoped policy alone; beside a 1.x version it is a 1.x record."""
+    _two_versions(tmp_path)
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    (tmp_path / "policy-2.0.0.yaml").rename(lone / "policy-2.0.0.yaml")
+    decision = Decider(load_policy(lone / "policy-2.0.0.yaml")).decide(MINI_1X, as_of="2025-06-01")
+    assert decision["exposures"] == []
