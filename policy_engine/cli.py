@@ -1125,8 +1125,9 @@ def _generate_tables(ctx: click.Context, count: int, seed: int, as_of: str, out:
 def schema(ctx: click.Context, name: str, policy: str | None) -> None:
     """Print a JSON Schema (policy, module, client, decision, policy-tests, scenario).
 
-    ``client -p POLICY`` is that policy's data contract; without -p, the shipped client schema
-    (generated from the reference policy in force).
+    ``client -p POLICY`` is that policy's data contract (``-p ID``: the version in force today);
+    without -p, the shipped client schema, client record 1.x (generated from the reference policy
+    1.1.0; client record 2.0 is ``-p loss-client-management@2.0.0``).
     """
     if policy is not None:
         if name != "client":

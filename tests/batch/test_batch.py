@@ -326,7 +326,7 @@ def _stream_cmd() -> list[str]:
 
 def test_stream_answers_every_line_and_survives_bad_ones() -> None:
     lines = [SAMPLES[0].read_text(encoding="utf-8").replace("\n", " "), "not json", "",
-             json.dumps({"client_id": "Q", "industry": "mining"}),
+             json.dumps({"client_id": "Q", "as_of": "2025-06-30", "industry": "mining"}),  # a 1.x record
              SAMPLES[1].read_text(encoding="utf-8").replace("\n", "")]
     p = subprocess.run(_stream_cmd(), input="\n".join(lines) + "\n", capture_output=True, text=True, cwd=ROOT,
                        timeout=60, env={**os.environ})

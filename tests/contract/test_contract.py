@@ -31,11 +31,12 @@ def _run(*args: str) -> Any:
     return CliRunner().invoke(main, ["--policies", str(POLICIES), *args], catch_exceptions=False)
 
 
-def test_the_shipped_client_schema_is_the_reference_policys_generated_contract() -> None:
-    result = _run("schema", "client", "-p", "loss-client-management")
+def test_the_shipped_client_schema_is_the_generated_contract_of_client_record_1x() -> None:
+    """schemas/client.schema.json is the record 1.1.0 reads (client record 1.x); 2.0.0's is client-2.0."""
+    result = _run("schema", "client", "-p", "loss-client-management@1.1.0")
     assert result.exit_code == 0
     assert result.output == SHIPPED.read_text(encoding="utf-8"), \
-        "regenerate: policy-engine schema client -p loss-client-management > schemas/client.schema.json"
+        "regenerate: policy-engine schema client -p loss-client-management@1.1.0 > schemas/client.schema.json"
     assert _run("schema", "client").output == result.output  # without -p: the shipped file
 
 

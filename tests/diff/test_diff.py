@@ -138,8 +138,8 @@ def test_json_carries_old_and_new_values_not_python_text() -> None:
     assert c["when"] == {"old": "consecutive_loss_quarters >= 2", "new": "consecutive_loss_quarters >= 3"}
     r = _cli("diff", "loss-client-management@1.0.0", "loss-client-management@1.1.0", "--format", "json")
     by_rule = {c["rule"]: c for c in json.loads(r.stdout)["changes"]}
-    assert (by_rule["effective_to"]["old"], by_rule["effective_to"]["new"]) == ("2024-12-31", None)
-    assert by_rule["effective_to"]["detail"] == "2024-12-31 -> none"
+    assert (by_rule["effective_to"]["old"], by_rule["effective_to"]["new"]) == ("2024-12-31", "2026-06-30")
+    assert by_rule["effective_to"]["detail"] == "2024-12-31 -> 2026-06-30"
     assert (by_rule["current_ratio_floor[manufacturing]"]["old"],
             by_rule["current_ratio_floor[manufacturing]"]["new"]) == (1.2, 1.15)
 
