@@ -697,7 +697,7 @@ def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Pa
     A policy id decides each client under the version in force on its day (or on --as-of).
     --total METRIC adds the metric's sum and mean unshocked and shocked, overall and by segment.
     """
-    from .review.scenario import load_scenario
+    from .review.scenario import checked_version, load_scenario
     from .review.scenario import simulate as run_scenario
     from .run import read_portfolio
 
@@ -705,9 +705,9 @@ def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Pa
     _check_as_of(as_of)
     total = _totals(total, gates)
     ref = _side_ref(ctx, policy)
-    scenario = load_scenario(scenario_file, ref.pinned or ref.for_day(as_of))
-    result, changed = run_scenario(ref, read_portfolio(portfolio, encoding=encoding), scenario, as_of,
-                                   progress=_progress("deciding"), total=total)
+    table = read_portfolio(portfolio, encoding=encoding)
+    scenario = load_scenario(scenario_file, checked_version(ref, table, as_of))
+    result, changed = run_scenario(ref, table, scenario, as_of, progress=_progress("deciding"), total=total)
     for i, n in enumerate(changed):
         if n == 0:  # the portfolio has no such column, or no client of the segment: say so
             click.echo(f"{scenario_file}: warning: shock {i + 1} ({scenario.shocks[i].field}) changed no cell of "

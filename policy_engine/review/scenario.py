@@ -190,7 +190,7 @@ def simulate(policy: CompiledPolicy | PolicyRef, table: Table, scenario: Scenari
     from .impact import analyse
 
     ref = policy if isinstance(policy, PolicyRef) else PolicyRef(policy)
-    checked = ref.pinned or ref.for_day(as_of)
+    checked = checked_version(ref, table, as_of)
     refuse_scoped(checked)
     segment = next((i.source for i in checked.inputs if i.name == checked.segment_by), None)
     shocked, changed = apply(scenario, table, segment)
@@ -199,3 +199,30 @@ def simulate(policy: CompiledPolicy | PolicyRef, table: Table, scenario: Scenari
         {k: v for k, v in s.__dict__.items() if k != "whole"} | {"cells_changed": n}
         for s, n in zip(scenario.shocks, changed, strict=True)]}
     return result, changed
+
+
+def checked_version(ref: PolicyRef, table: Table, as_of: str | None = None) -> CompiledPolicy:
+    """The version a scenario is checked against: pinned, else the one in force on most rows' days.
+
+    A policy id decides each row under the version in force on its day (``--as-of``, else its
+    ``as_of``, else today), so a portfolio dated 2025 is checked against the version of 2025, not
+    today's; a portfolio with no row is checked against the version of ``as_of`` (or today).
+    """
+    from ..diagnostics import UsageError
+    from ..portfolio.tables import row_days
+
+    if ref.pinned is not None:
+        return ref.pinned
+    from collections import Counter
+
+    counts: dict[str, tuple[int, CompiledPolicy]] = {}
+    for day, rows in Counter(row_days(table.frame, as_of).tolist()).items():
+        try:
+            version = ref.for_day(day)
+        except UsageError:  # those rows are rejected (no version in force): they decide nothing
+            continue
+        n, _ = counts.get(version.key, (0, version))
+        counts[version.key] = (n + rows, version)
+    if not counts:
+        return ref.for_day(as_of)
+    return max(counts.values(), key=lambda c: (c[0], c[1].effective_from))[1]

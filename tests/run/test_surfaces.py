@@ -187,7 +187,9 @@ def test_an_empty_csv_is_invalid_client_data_and_a_header_alone_is_an_empty_port
     empty, header = tmp_path / "empty.csv", tmp_path / "header.csv"
     empty.write_text("", encoding="utf-8")
     header.write_text("client_id,as_of,industry\n", encoding="utf-8")
-    head = ["batch", "-p", ID] if command == "batch" else ["impact", f"{ID}@1.0.0", f"{ID}@1.1.0", "--portfolio"]
+    # No row has a day: the version is that of --as-of (2025: 1.1.0; today it would be 2.0.0, a debtor policy)
+    head = ["batch", "-p", ID, "--as-of", "2025-06-30"] if command == "batch" else \
+        ["impact", f"{ID}@1.0.0", f"{ID}@1.1.0", "--portfolio"]
     r = _cli("--no-audit", *head, str(empty), "--format", "json")
     assert r.exit_code == 3 and json.loads(r.stderr)["errors"][0]["code"] == "empty-table", r.output
     r = _cli("--no-audit", *head, str(header), "--format", "json")
