@@ -70,19 +70,24 @@ def test_every_sample_debtor_follows_client_record_2_and_is_decided_per_exposure
     assert [e["exposure_id"] for e in record["exposures"]] == [e["exposure_id"] for e in client["exposures"]]
 
 
-def test_a_1x_record_is_refused_by_2_0_0_naming_the_missing_facts(policy2: Any) -> None:
+def test_a_1x_record_is_refused_by_2_0_0_naming_its_kind_not_every_missing_fact(policy2: Any) -> None:
     old = json.loads(next((REFERENCE / "samples" / "clients").glob("01-*.json")).read_text(encoding="utf-8"))
     result = CliRunner().invoke(main, ["--policies", str(POLICIES), "--no-audit", "decide", "-p",
-                                       "loss-client-management", "--policy-version", "2.0.0", "-c", "-"],
-                                input=json.dumps(old), catch_exceptions=False)
+                                       "loss-client-management", "--policy-version", "2.0.0", "-c", "-",
+                                       "--format", "json"], input=json.dumps(old), catch_exceptions=False)
     assert result.exit_code == 3
-    assert "debtor_id" in result.output and "size_class" in result.output
+    [error] = json.loads(result.stderr)["errors"]
+    assert error["code"] == "wrong-record-kind" and "this is a client record 1.x" in error["message"]
+    assert "reads client record 2.0 (with `exposures`" in error["message"]
+    assert "--policy-version 1.1.0" in error["hint"] and "policy-engine convert" in error["hint"]
 
 
-def test_2_0_0_is_a_draft_so_the_date_still_chooses_1_1_0() -> None:
+def test_2_0_0_is_in_force_from_2026_07_01_and_1_1_0_until_the_day_before() -> None:
     registry = Registry(POLICIES)
-    assert registry.select("loss-client-management", as_of="2027-01-01").version == "1.1.0"
-    assert registry.select("loss-client-management", version="2.0.0").status == "draft"
+    assert registry.select("loss-client-management", as_of="2026-06-30").version == "1.1.0"
+    assert registry.select("loss-client-management", as_of="2026-07-01").version == "2.0.0"
+    assert registry.select("loss-client-management", as_of="2027-01-01").version == "2.0.0"
+    assert registry.select("loss-client-management", version="2.0.0").status == "active"
 
 
 def test_the_policy_tests_of_2_0_0_pass_with_every_rule_pinned_both_ways() -> None:
