@@ -1023,15 +1023,15 @@ def audit_replay(ctx: click.Context, ref: str | None, replay_all: bool, client: 
 # ------------------------------------------------------------------ generate
 
 
-def _policy_ref(ctx: click.Context, ref: str) -> Any:
-    """ID (the version in force today), ID@VERSION, or a policy file: one compiled policy."""
+def _policy_ref(ctx: click.Context, ref: str, day: str | None = None) -> Any:
+    """ID (the version in force on ``day``, default today), ID@VERSION, or a policy file: one compiled policy."""
     path = Path(ref)
     if "@" in ref and not path.is_file():
         pid, _, version = ref.partition("@")
         if not pid or not version:
             raise click.BadParameter(f"{ref!r}: write ID@VERSION, e.g. my-policy@1.0.0", param_hint="--policy")
         return _ref(ctx, pid, version).for_day(None)
-    return _ref(ctx, ref, None).for_day(None)
+    return _ref(ctx, ref, None).for_day(day)
 
 
 @main.command()
@@ -1041,8 +1041,8 @@ def _policy_ref(ctx: click.Context, ref: str) -> Any:
 @click.option("--out", "out", type=click.Path(path_type=Path), required=True,
               help="Output file: .csv (flat columns) or .jsonl (one client record per line); with --tables, a folder.")
 @click.option("--policy", "-p", default=None,
-              help="Draw the clients from this policy's inputs (ID, ID@VERSION or a file); without it, the tuned "
-                   "portfolio of the reference client record.")
+              help="Draw the clients from this policy's inputs (ID: the version in force on --as-of, ID@VERSION or "
+                   "a file); without it, the tuned portfolio of the reference client record.")
 @click.option("--periods", type=click.IntRange(min=1, max=400), default=4, show_default=True,
               help="With --policy: periods of each series (some clients get fewer).")
 @click.option("--tables", "tables", type=click.Choice(["parquet", "csv"]), default=None,
@@ -1067,7 +1067,8 @@ def generate(ctx: click.Context, count: int, seed: int, as_of: str, out: Path, p
                                  "--tables)", param_hint="--out")
     if out.suffix not in (".csv", ".jsonl"):
         raise click.BadParameter("use a .csv or .jsonl file name", param_hint="--out")
-    compiled = _policy_ref(ctx, policy) if policy is not None else None
+    # An id: the version in force on the portfolio's day, the one `decide -p ID` will choose for its records.
+    compiled = _policy_ref(ctx, policy, as_of) if policy is not None else None
     if compiled is not None and compiled.scoped is not None and out.suffix == ".csv":
         raise click.BadParameter(f"{compiled.id} {compiled.version} declares scopes (a debtor with several exposures): "
                                  "its records are nested, one per line: use a .jsonl file name", param_hint="--out")
