@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..decide.evaluate import Decider, ScopedDecider
+from ..decide.record_kind import CODE as WRONG_KIND
 from ..decide.ref import PolicyRef, selection_day
 from ..diagnostics import Diagnostic, InputError, UsageError
 from ..policy.compiler import CompiledPolicy
@@ -160,7 +161,8 @@ def _read(policy: CompiledPolicy, path: Path, as_of: str | None, only: Collectio
             try:
                 client_id, day, inputs, elements, digest = decider.read_record(record, as_of)
             except InputError as exc:
-                reject(n, cid, [_entry(*_problem(d)) for d in exc.diagnostics] + _legacy(policy, record, exc))
+                reject(n, cid, [_kind_entry(d) if d.code == WRONG_KIND else _entry(*_problem(d))
+                                for d in exc.diagnostics] + _legacy(policy, record, exc))
                 continue
             yield Debtor(n, at, client_id, day, inputs, elements, digest)
     count.append(read)
@@ -170,11 +172,17 @@ def _entry(where: str, code: str, message: str) -> dict[str, str]:
     return {"field": where, "code": code, "message": message}
 
 
+def _kind_entry(d: Diagnostic) -> dict[str, str]:
+    """A record of the kind another version reads: decide's diagnostic, with the ways to decide it."""
+    return {**_entry(*_problem(d)), **({"hint": d.hint} if d.hint else {})}
+
+
 def _legacy(policy: CompiledPolicy, record: Any, exc: InputError) -> list[dict[str, str]]:
-    """The problem that names a record written for a policy without scopes (one client, one loan)."""
+    """The problem that names a record written for a policy without scopes (one client, one loan), when no
+    version beside the policy reads it (one that does names it itself: ``wrong-record-kind``)."""
     part = policy.scoped
     assert part is not None
-    if part.graded is None or not isinstance(record, dict):
+    if part.graded is None or not isinstance(record, dict) or any(d.code == WRONG_KIND for d in exc.diagnostics):
         return []
     field_name = part.scope(part.graded).list_field
     if field_name in record or not any(d.code == "missing-field" for d in exc.diagnostics):

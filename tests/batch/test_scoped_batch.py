@@ -137,6 +137,23 @@ def test_a_record_of_a_policy_without_scopes_is_named_as_such(tmp_path: Path) ->
     r = run("batch", str(src), "-p", str(POLICY_2), "--no-audit", "--rejects", str(rejects))
     assert r.exit_code == 0, r.stderr
     problems = json.loads(rejects.read_text("utf-8"))["problems"]
+    # 1.1.0 beside 2.0.0 reads it: decide's one diagnostic names its kind (not its 30 missing fields)
+    [named] = problems
+    assert (named["code"], named["field"]) == ("wrong-record-kind", "(record)")
+    assert named["message"].startswith("this is a client record 1.x (it has ")
+    assert "--policy-version 1.1.0" in named["hint"] and "policy-engine convert" in named["hint"]
+
+
+def test_a_record_of_a_policy_without_scopes_and_no_version_reading_it_is_named_too(tmp_path: Path) -> None:
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    (lone / "policy-2.0.0.yaml").write_text(POLICY_2.read_text("utf-8").replace("tests: tests-2.0.0\n", ""), "utf-8")
+    old = json.loads((REFERENCE / "samples" / "clients" / "01-pass-healthy-manufacturer.json").read_text("utf-8"))
+    src = write_lines(tmp_path / "old.jsonl", [{**old, "as_of": "2026-09-30"}])
+    rejects = tmp_path / "rejects.jsonl"
+    r = run("batch", str(src), "-p", str(lone / "policy-2.0.0.yaml"), "--no-audit", "--rejects", str(rejects))
+    assert r.exit_code == 0, r.stderr
+    problems = json.loads(rejects.read_text("utf-8"))["problems"]
     named = [p for p in problems if p["code"] == "record-version"]
     assert len(named) == 1 and named[0]["field"] == "exposures"
     assert "looks like a record of a policy without scopes" in named[0]["message"]

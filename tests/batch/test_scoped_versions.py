@@ -92,7 +92,8 @@ def test_each_line_is_decided_under_the_version_in_force_on_its_day(registry: Pa
         [{k: v for k, v in w.items() if k not in VOLATILE} for w in want]
     by_line = {x["line"]: x for x in map(json.loads, rej.read_text("utf-8").splitlines())}
     assert sorted(by_line) == [9, 10, 11]
-    assert "record-version" in {p["code"] for p in by_line[9]["problems"]}
+    assert [p["code"] for p in by_line[9]["problems"]] == ["wrong-record-kind"]  # 1.1.0 beside it reads it
+    assert "--policy-version 1.1.0" in by_line[9]["problems"][0]["hint"]
     assert by_line[10]["problems"][0]["code"] == "no-version-in-force"
     assert by_line[11]["problems"][0]["code"] == "duplicate-id"
     assert "(first at row 2)" in by_line[11]["problems"][0]["message"]
