@@ -1,0 +1,590 @@
+"""Client record 1.x -> 2.0: one loan and the caller's conclusions, restated as facts where they allow.
+
+A 1.x record carries one loan and conclusions the caller drew (``restructuring.restructured``,
+``observation_start``, ``periods_repaid``, the shares at this bank and at all institutions, the
+upgrade counts). Record 2.0 carries the facts a policy draws them from: a debtor with exposures,
+modification events, a repayment schedule with its payment history, bureau amounts, dated events.
+
+The converter restates what the 1.x record says and never invents a fact silently. Every record
+comes with its **notes**, each with a stable ``code``, the 2.0 ``field`` it concerns, the
+``value`` put there and the ``reason``, of three kinds:
+
+* ``assumed``: 2.0 needs a value 1.x does not hold and a safe one exists (the facility's currency
+  is CNY, as every 1.x amount is; a restructuring's modification took effect the day before its
+  first repayment date);
+* ``unknown``: 2.0 reads a fact 1.x does not hold and no safe value exists: the field stays empty,
+  and the 2.0 decision says what it could not determine (credit-impaired, EBIT, CFADS, ...);
+* ``not_carried``: a 1.x fact with no place in 2.0 (the share of non-performing claims at this
+  bank is computed by 2.0 from the grades of the exposures the record holds; 1.x held one loan).
+
+A value that is not a 1.x record is refused with every problem and its field path (``problems``),
+so a portfolio's every row is converted or rejected with its reason.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+FORMATS = ("2.0",)
+INDUSTRIES = ("manufacturing", "trade", "technology", "construction", "energy", "other")
+GRADES = ("pass", "special_mention", "substandard", "doubtful", "loss")
+FREQUENCIES = (1, 3, 6, 12)  # instalment periods, in months, the converter may assume (monthly first)
+# 1.x event flags with a 2.0 event kind of the same meaning.
+EVENT_KINDS = ("litigation", "key_person_missing", "assets_seized", "major_customer_lost")
+# Statement fields of both records (2.0 statements allow the others 1.x has; 2.0.0 ignores them).
+STATEMENT_FIELDS = ("period_end", "revenue", "cost_of_sales", "net_income", "operating_cash_flow", "ebitda",
+                    "interest_expense", "debt_service", "current_assets", "current_liabilities", "inventory",
+                    "receivables", "total_assets", "total_liabilities", "equity")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+# What a 1.x record holds, field by field: (path, kind, required). Kinds: str, int, num, bool, date,
+# grade, industry, object, list. Only these are read; any other field is ignored, as 1.x policies do.
+SHAPE: tuple[tuple[str, str, bool], ...] = (
+    ("client_id", "str", True), ("as_of", "date", False), ("industry", "industry", True),
+    ("internal_rating", "int", True), ("key_client", "bool", False), ("exporter", "bool", False),
+    ("tech_startup", "bool", False), ("financials", "list", False), ("loan", "object", True),
+    ("loan.balance", "num", True), ("loan.days_past_due", "int", True), ("loan.technical_overdue", "bool", False),
+    ("loan.rate", "num", False), ("loan.fair_rate", "num", False), ("loan.maturity_date", "date", False),
+    ("loan.collateral_value", "num", False), ("loan.collateral_value_at_origination", "num", False),
+    ("loan.refinanced_old_with_new", "bool", False), ("loan.purpose_changed_unapproved", "bool", False),
+    ("exposure", "object", False), ("exposure.nonperforming_share_at_bank", "num", False),
+    ("exposure.overdue_90_share_all_banks", "num", False), ("exposure.nonperforming_elsewhere", "bool", False),
+    ("restructuring", "object", False), ("restructuring.restructured", "bool", False),
+    ("restructuring.observation_start", "date", False), ("restructuring.periods_repaid", "int", False),
+    ("restructuring.nonperforming_before", "bool", False),
+    ("restructuring.restructured_again_after_nonpayment", "bool", False),
+    ("history", "object", False), ("history.previous_grade", "grade", False),
+    ("history.arrears_repaid", "bool", False), ("history.consecutive_normal_payments", "int", False),
+    ("history.months_normal_payment", "int", False), ("events", "object", False),
+    *((f"events.{k}", "bool", False) for k in (*EVENT_KINDS, "repayment_willingness_declining",
+                                              "government_support_available")),
+)
+
+
+@dataclass(frozen=True)
+class Note:
+    """One thing a reader of the 2.0 record must know: what was assumed, left empty, or not carried."""
+
+    kind: str  # assumed | unknown | not_carried
+    code: str
+    field: str
+    value: Any
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "code": self.code, "field": self.field, "value": self.value,
+                "reason": self.reason}
+
+
+@dataclass
+class Conversion:
+    """A converted record and its notes, or (``record`` None) the problems that refused it."""
+
+    record: dict[str, Any] | None
+    notes: list[Note] = field(default_factory=list)
+    problems: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.record is not None
+
+
+class _Refused(Exception):
+    def __init__(self, problems: list[dict[str, str]]) -> None:
+        super().__init__(problems[0]["message"] if problems else "refused")
+        self.problems = problems
+
+
+def convert_record(record: Any, as_of: str | None = None) -> Conversion:
+    """A 1.x client record as a 2.0 record with its notes; a value that is not one is refused.
+
+    ``as_of`` is the decision date when the record has none: the dated facts of 2.0 (events, the
+    modification, the schedule) are placed relative to it. ``as_of`` in the record wins.
+    """
+    try:
+        return _Converter(record, as_of).run()
+    except _Refused as exc:
+        return Conversion(None, [], exc.problems)
+
+
+def check_v1(record: Any) -> list[dict[str, str]]:
+    """Every problem that keeps ``record`` from being read as a 1.x record, with its field path."""
+    if not isinstance(record, dict):
+        return [_problem("(record)", "not-a-record", f"expected a JSON object, found {_kind(record)}")]
+    if "exposures" in record or "debtor_id" in record:
+        return [_problem("exposures" if "exposures" in record else "debtor_id", "already-v2",
+                         "this is a client record 2.0 (a debtor with exposures), not a 1.x record")]
+    problems = []
+    for path, kind, required in SHAPE:
+        parent, _, name = path.rpartition(".")
+        holder = _get(record, parent) if parent else record
+        if not isinstance(holder, dict):
+            continue  # the parent's own problem is reported (or it is absent and optional)
+        value = holder.get(name)
+        if value is None:
+            if required:
+                problems.append(_problem(path, "missing-field", "a 1.x record has this field; it is missing"))
+            continue
+        message = _type_problem(value, kind)
+        if message:
+            problems.append(_problem(path, "bad-type", message))
+    problems.extend(_financials_problems(record.get("financials")))
+    return problems
+
+
+def _financials_problems(periods: Any) -> list[dict[str, str]]:
+    if not isinstance(periods, list):
+        return []
+    out = []
+    for i, p in enumerate(periods):
+        if not isinstance(p, dict):
+            out.append(_problem(f"financials[{i}]", "bad-type", f"expected an object, found {_kind(p)}"))
+            continue
+        for name in STATEMENT_FIELDS:
+            v = p.get(name)
+            message = None if v is None else _type_problem(v, "date" if name == "period_end" else "num")
+            if message:
+                out.append(_problem(f"financials[{i}].{name}", "bad-type", message))
+    return out
+
+
+def _type_problem(value: Any, kind: str) -> str | None:
+    """What is wrong with ``value`` for a field of ``kind`` (None: nothing)."""
+    ok = {
+        "str": lambda v: isinstance(v, str) and v != "",
+        "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "num": lambda v: isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v),
+        "bool": lambda v: isinstance(v, bool),
+        "date": lambda v: isinstance(v, str) and _date(v) is not None,
+        "grade": lambda v: v in GRADES,
+        "industry": lambda v: v in INDUSTRIES,
+        "object": lambda v: isinstance(v, dict),
+        "list": lambda v: isinstance(v, list),
+    }[kind]
+    if ok(value):
+        return None
+    wanted = {"str": "non-empty text", "int": "a whole number", "num": "a number", "bool": "true or false",
+              "date": "a date YYYY-MM-DD", "grade": f"one of {', '.join(GRADES)}",
+              "industry": f"one of {', '.join(INDUSTRIES)}", "object": "an object", "list": "a list"}[kind]
+    return f"expected {wanted}, found {_kind(value)} {_short(value)}".rstrip()
+
+
+def _kind(v: Any) -> str:
+    if v is None:
+        return "null"
+    return {bool: "boolean", int: "number", float: "number", str: "text", list: "a list", dict: "an object"}.get(
+        type(v), type(v).__name__)
+
+
+def _short(v: Any) -> str:
+    if isinstance(v, dict | list):
+        return ""
+    text = repr(v) if isinstance(v, str) else str(v).lower() if isinstance(v, bool) else str(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _problem(path: str, code: str, message: str) -> dict[str, str]:
+    return {"field": path, "code": code, "message": message}
+
+
+def _get(record: dict[str, Any], path: str) -> Any:
+    cur: Any = record
+    for part in path.split("."):
+        if not isinstance(cur, dict):
+            return None
+        cur = cur.get(part)
+    return cur
+
+
+def _date(text: Any) -> dt.date | None:
+    if not isinstance(text, str) or not _DATE.match(text):
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """``day`` plus calendar months, clamped to the month's end (as the policy language's add_months)."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    return dt.date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
+
+
+def frequency(anchor: dt.date, count: int, as_of: dt.date) -> int | None:
+    """The instalment period (months) under which exactly ``count`` due dates fall after ``anchor`` and
+    before ``as_of``; the shortest that fits, None when none does."""
+    for f in FREQUENCIES:
+        if sum(1 for _ in _due_dates(anchor, f, as_of)) == count:
+            return f
+    return None
+
+
+def _due_dates(anchor: dt.date, months: int, before: dt.date) -> Iterable[dt.date]:
+    j = 1
+    while (d := add_months(anchor, j * months)) < before:
+        yield d
+        j += 1
+
+
+class _Converter:
+    """One record's conversion; the notes are gathered as each 2.0 field is filled."""
+
+    def __init__(self, record: Any, as_of: str | None) -> None:
+        problems = check_v1(record)
+        if problems:
+            raise _Refused(problems)
+        self.src: dict[str, Any] = record
+        self.notes: list[Note] = []
+        self.loan: dict[str, Any] = record["loan"]
+        self.restr: dict[str, Any] = record.get("restructuring") or {}
+        self.hist: dict[str, Any] = record.get("history") or {}
+        self.exp: dict[str, Any] = record.get("exposure") or {}
+        self.events: dict[str, Any] = record.get("events") or {}
+        day = record.get("as_of") or as_of
+        if day is not None and _date(day) is None:
+            raise _Refused([_problem("as_of", "bad-date", f"{day!r} is not a date YYYY-MM-DD")])
+        if day is None:
+            raise _Refused([_problem("as_of", "no-as-of", "the record has no as_of: record 2.0 dates every fact "
+                                     "(events, modifications, the schedule) relative to it; give --as-of")])
+        self.as_of_text: str = day
+        self.as_of: dt.date = _date(day)  # type: ignore[assignment]
+        self.e = "exposures[0]"
+
+    def note(self, kind: str, code: str, path: str, value: Any, reason: str) -> None:
+        self.notes.append(Note(kind, code, path, value, reason))
+
+    def run(self) -> Conversion:
+        src = self.src
+        out: dict[str, Any] = {"client_id": src["client_id"]}
+        if "name" in src:
+            out["name"] = src["name"]
+        out["as_of"] = self.as_of_text
+        if src.get("as_of") is None:
+            self.note("assumed", "as-of-given", "as_of", self.as_of_text,
+                      "the 1.x record has no as_of: the date given to the converter (--as-of)")
+        out["debtor_id"] = src["client_id"]
+        self.note("assumed", "debtor-id-is-client-id", "debtor_id", src["client_id"],
+                  "a 1.x record is one client: its client_id stands for the debtor's customer number")
+        out["industry"] = src["industry"]
+        out["size_class"] = "large"
+        self.note("assumed", "size-class", "size_class", "large",
+                  "no size class in 1.x: assumed large, so the small-enterprise renewal exception of Art. 9(3) "
+                  "does not apply (1.x never applied it)")
+        out["internal_rating"] = src["internal_rating"]
+        out["external_rating"] = None
+        self.note("unknown", "no-external-rating", "external_rating", None,
+                  "no external rating in 1.x: the sharp-downgrade rule (Art. 10(3)) cannot fire")
+        out["group"] = None
+        self.note("unknown", "no-group", "group", None,
+                  "no group facts in 1.x: the group contagion warning cannot fire")
+        out["difficulty"] = self.difficulty()
+        out["bureau"] = self.bureau()
+        out["statements"] = self.statements()
+        out["events"] = self.dated_events()
+        out["exposures"] = [self.exposure()]
+        self.not_carried()
+        return Conversion(out, self.notes)
+
+    # ---- the debtor ----------------------------------------------------------------------------------
+
+    def difficulty(self) -> dict[str, Any]:
+        if self.restr.get("restructured"):
+            self.note("unknown", "difficulty-resolution-unknown", "difficulty.resolved_date", None,
+                      "1.x does not say whether the credit officer found the financial difficulty resolved "
+                      "(Art. 20 exit): left empty, so the observation period does not end")
+        return {"assessed": None, "resolved_date": None}
+
+    def bureau(self) -> dict[str, Any]:
+        """Bureau amounts that give the 1.x share of debt overdue over 90 days at all institutions."""
+        share = self.exp.get("overdue_90_share_all_banks")
+        out: dict[str, Any] = {"report_date": None, "total_debt": None, "overdue_90_amount": None,
+                               "any_nonperforming": self.bureau_nonperforming()}
+        if share is None:
+            self.note("unknown", "cross-bank-share-unknown", "bureau.overdue_90_amount", None,
+                      "1.x gives no share overdue over 90 days at all institutions: the 20% rule reads only "
+                      "this bank's exposure")
+            return out
+        own = float(self.loan["balance"])
+        own_90 = own if self.loan["days_past_due"] > 90 else 0.0
+        amounts = bureau_amounts(float(share), own, own_90)
+        if amounts is None:
+            self.note("unknown", "cross-bank-share-inconsistent", "bureau.overdue_90_amount", None,
+                      f"the 1.x share {share} cannot hold beside this loan's own days past due and balance: "
+                      "left empty, the 20% rule reads only this bank's exposure")
+            return out
+        out["total_debt"], out["overdue_90_amount"] = amounts
+        self.note("assumed", "bureau-amounts-from-share", "bureau.total_debt", amounts[0],
+                  f"1.x gives only the share overdue over 90 days at all institutions ({share}): debt elsewhere "
+                  f"{amounts[0]:g} and overdue over 90 days {amounts[1]:g} reproduce that share with this loan; "
+                  "the amounts are not facts, the share is")
+        return out
+
+    def bureau_nonperforming(self) -> bool | None:
+        elsewhere = self.exp.get("nonperforming_elsewhere")
+        if elsewhere is None or elsewhere is False:
+            return elsewhere
+        at_bank = self.exp.get("nonperforming_share_at_bank") or 0
+        if at_bank == 0 and self.loan["days_past_due"] <= 90:
+            return True  # nothing at this bank is non-performing: the 1.x flag speaks of another institution
+        self.note("unknown", "nonperforming-where-unknown", "bureau.any_nonperforming", None,
+                  "1.x says debt is non-performing at this bank or at another institution, and this bank holds "
+                  "non-performing debt too: whether another institution does is not known")
+        return None
+
+    def statements(self) -> list[dict[str, Any]] | None:
+        periods = self.src.get("financials")
+        if periods is None:
+            return None
+        out = [{k: p.get(k) for k in STATEMENT_FIELDS if k in p} for p in periods]
+        if out:
+            for name, code, why in (
+                    ("ebit", "no-ebit", "1.x has EBITDA, not EBIT (EBITDA overstates it): interest coverage on "
+                                        "EBIT cannot be computed"),
+                    ("cfads", "no-cfads", "no cash flow available for debt service in 1.x: the DSCR cannot be "
+                                          "computed")):
+                for p in out:
+                    p[name] = None
+                self.note("unknown", code, f"statements[*].{name}", None, why)
+        return out
+
+    def dated_events(self) -> list[dict[str, Any]]:
+        out = []
+        for kind in EVENT_KINDS:
+            if self.events.get(kind):
+                out.append({"kind": kind, "date": self.as_of_text})
+                self.note("assumed", "event-dated-as-of", f"events[{len(out) - 1}].date", self.as_of_text,
+                          f"1.x says only that {kind.replace('_', ' ')} is known on the as-of date: dated that day")
+        return out
+
+    def not_carried(self) -> None:
+        share = self.exp.get("nonperforming_share_at_bank")
+        if share:
+            self.note("not_carried", "bank-share-not-carried", "exposure.nonperforming_share_at_bank", share,
+                      "2.0 computes the share of non-performing claims at this bank from its exposures' own grades; "
+                      "the 1.x record holds one loan, so the debtor's other claims at this bank are not known")
+        for path in ("key_client", "exporter", "tech_startup", "events.repayment_willingness_declining",
+                     "events.government_support_available"):
+            if _get(self.src, path) is True:
+                self.note("not_carried", "no-place-in-2.0", path, True, "record 2.0 has no such fact")
+
+    # ---- the exposure --------------------------------------------------------------------------------
+
+    def exposure(self) -> dict[str, Any]:
+        loan, e = self.loan, self.e
+        dpd = loan["days_past_due"]
+        mods, schedule = self.history()
+        out: dict[str, Any] = {"exposure_id": "L1", "product": "working_capital", "currency": "CNY",
+                               "balance": loan["balance"], "accrued_interest": None}
+        self.note("assumed", "exposure-id", f"{e}.exposure_id", "L1", "1.x has one loan without a contract number")
+        self.note("assumed", "product", f"{e}.product", "working_capital",
+                  "no product in 1.x: a loan (working capital), not a bond, so Art. 9(3) applies as in 1.x")
+        self.note("assumed", "currency", f"{e}.currency", "CNY", "1.x amounts are in CNY")
+        self.note("unknown", "no-accrued-interest", f"{e}.accrued_interest", None,
+                  "no accrued interest in 1.x: the claim amount is the balance alone")
+        earliest = min([self.as_of, *(_date(m["date"]) for m in mods), *(_date(p["due_date"]) for p in schedule)])
+        out["origination_date"] = earliest.isoformat()
+        self.note("assumed", "origination-date", f"{e}.origination_date", out["origination_date"],
+                  "no drawdown date in 1.x: the earliest date the record implies (no 2.0.0 rule reads it)")
+        maturity = loan.get("maturity_date")
+        if maturity is None:
+            last = max([self.as_of, *(_date(p["due_date"]) for p in schedule)])
+            maturity = last.isoformat()
+            self.note("assumed", "maturity-date", f"{e}.maturity_date", maturity,
+                      "no maturity in 1.x: the latest date the record implies (no 2.0.0 rule reads it)")
+        out["maturity_date"] = maturity
+        out["rate"], out["fair_rate"] = loan.get("rate"), loan.get("fair_rate")
+        out["days_past_due"] = dpd
+        out["past_due_amount"] = 0 if dpd == 0 else None
+        if dpd:
+            self.note("unknown", "past-due-amount", f"{e}.past_due_amount", None, "1.x has days past due, no amount")
+        technical = loan.get("technical_overdue")
+        out["past_due_reason"] = None if dpd == 0 or technical is None else "technical" if technical else "financial"
+        out["collateral"] = {"type": None, "value": loan.get("collateral_value"),
+                             "value_at_origination": loan.get("collateral_value_at_origination")}
+        out["accounting"] = {"credit_impaired": None, "stage": None, "ecl": None}
+        self.note("unknown", "no-accounting", f"{e}.accounting.credit_impaired", None,
+                  "credit-impaired, stage and ECL are the finance department's facts, not in 1.x: the "
+                  "credit-impaired floors (Art. 10(2), 11(3)) are undetermined")
+        out["funds_misused"] = loan.get("purpose_changed_unapproved")
+        out["repaid_by_new_loan"] = loan.get("refinanced_old_with_new")
+        out["qualifying_renewal"] = None
+        out["previous_grade"] = self.hist.get("previous_grade")
+        out["modifications"] = mods
+        out["schedule"] = schedule
+        return out
+
+    def history(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Modification events and the schedule with its payments, from the 1.x conclusions."""
+        restructured = self.restr.get("restructured")
+        if restructured is None and self.restr:
+            self.note("unknown", "restructured-unknown", f"{self.e}.modifications", [],
+                      "1.x leaves open whether the loan was restructured: no modification is recorded")
+        if restructured:
+            return self.restructuring()
+        schedule = self.upgrade_history()
+        if schedule is None:
+            self.note("unknown", "no-payment-history", f"{self.e}.schedule", [],
+                      "no payment history in 1.x: the upgrade conditions (Art. 13) find no period paid")
+            schedule = []
+        return [], schedule
+
+    def instalment(self, months: int | None) -> float:
+        """The instalment amount assumed: the latest quarter's debt service over the period (0 when 1.x has none)."""
+        periods = [p for p in self.src.get("financials") or [] if isinstance(p, dict)]
+        service = next((p["debt_service"] for p in reversed(periods) if p.get("debt_service") is not None), None)
+        if service is None:
+            return 0.0
+        return round(float(service) * (months or 3) / 3, 2)
+
+    def restructuring(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        e, restr = self.e, self.restr
+        start = _date(restr.get("observation_start"))
+        before = self.grade_before()
+        mod_date = min(start - dt.timedelta(days=1), self.as_of) if start else self.as_of
+        self.note("assumed", "modification-date", f"{e}.modifications[-1].date", mod_date.isoformat(),
+                  "1.x gives the observation start, the first repayment date after the change: the change is "
+                  "assumed to take effect the day before it" if start else
+                  "1.x gives no observation start: the change is assumed on the as-of date")
+        self.note("assumed", "modification-measure", f"{e}.modifications[-1].measure", "other_concession",
+                  "1.x says restructured, a concession, not which measure")
+        self.note("assumed", "restructured-means-difficulty", f"{e}.modifications[-1].difficulty_assessed", True,
+                  "1.x restructured means a concession to a debtor in financial difficulty (Art. 17)")
+        if start is None:
+            self.note("unknown", "no-payment-history", f"{e}.schedule", [],
+                      "no observation start in 1.x: no repayment date, so the observation period cannot end")
+            return [_modification(mod_date, 0, before)], []
+        repaid = restr.get("periods_repaid")
+        months = frequency(start, repaid or 0, self.as_of) if start < self.as_of else 3
+        amount = self.instalment(months)
+        schedule = [_paid(start, amount) if start < self.as_of else _due(start, amount)]
+        if months is None:
+            self.note("unknown", "schedule-frequency", f"{e}.schedule", None,
+                      f"no instalment period (1, 3, 6 or 12 months) puts {repaid} repaid periods between "
+                      f"{start} and {self.as_of}: only the first repayment date is recorded")
+        else:
+            schedule += [_paid(d, amount) for d in _due_dates(start, months, self.as_of)]
+            while sum(1 for p in schedule if _date(p["due_date"]) > start) < 2:  # the period's end is known
+                schedule.append(_due(add_months(_date(schedule[-1]["due_date"]), months), amount))
+            self.note("assumed", "schedule-from-counts", f"{e}.schedule", f"every {months} month(s), {amount:g}",
+                      f"1.x gives {repaid or 0} period(s) repaid since {start}: instalments every {months} month(s) "
+                      f"from {start}, each paid in full on its due date (the latest quarter's debt service over "
+                      "the period)")
+        mods = [_modification(mod_date, 0, before)]
+        if restr.get("restructured_again_after_nonpayment"):
+            mods, schedule = self.again(mods, schedule, months or 3, amount, before)
+        if restr.get("nonperforming_before") is None:
+            self.note("assumed", "nonperforming-before-unknown", f"{e}.modifications[-1].grade_before", before,
+                      "1.x leaves open whether the loan was non-performing before the restructuring: assumed it "
+                      "was (the prudent reading; Art. 20 forbids an upgrade in observation)")
+        return mods, schedule
+
+    def again(self, mods: list[dict[str, Any]], schedule: list[dict[str, Any]], months: int, amount: float,
+              before: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Restructured again after a missed payment: a first restructuring, the missed instalment, the second."""
+        second = _date(mods[0]["date"])
+        missed_due = add_months(_date(schedule[0]["due_date"]), -months)
+        first = missed_due - dt.timedelta(days=1)
+        cleared = self.hist.get("arrears_repaid") is True
+        missed = {"due_date": missed_due.isoformat(), "due_amount": amount,
+                  "paid_date": second.isoformat() if cleared else None, "paid_amount": amount if cleared else 0}
+        self.note("assumed", "restructured-again", f"{self.e}.modifications[0]", first.isoformat(),
+                  f"1.x says restructured again after a missed payment: a first restructuring on {first}, its "
+                  f"instalment due {missed_due} missed" + (f" (paid late on {second})" if cleared else "")
+                  + f", and the second on {second}")
+        return ([_modification(first, 0, before), _modification(second, max((second - missed_due).days, 0), before)],
+                [missed, *schedule])
+
+    def grade_before(self) -> str:
+        nonperforming = self.restr.get("nonperforming_before")
+        previous = self.hist.get("previous_grade")
+        if nonperforming is False:
+            return previous if previous in GRADES[:2] else "special_mention"
+        return previous if previous in GRADES[2:] else "substandard"
+
+    def upgrade_history(self) -> list[dict[str, Any]] | None:
+        """For a loan graded non-performing before: the payments the 1.x upgrade counts stand for."""
+        previous = self.hist.get("previous_grade")
+        if previous not in GRADES[2:] or self.hist.get("arrears_repaid") is not True:
+            return None
+        months_normal = self.hist.get("months_normal_payment")
+        if months_normal is None:
+            return None
+        cleared = add_months(self.as_of, -months_normal)
+        count = self.hist.get("consecutive_normal_payments") or 0
+        months = frequency(cleared, count, self.as_of)
+        amount = self.instalment(months)
+        late_due = cleared - dt.timedelta(days=1)
+        schedule = [{"due_date": late_due.isoformat(), "due_amount": amount, "paid_date": cleared.isoformat(),
+                     "paid_amount": amount}]
+        if months is not None:
+            schedule += [_paid(d, amount) for d in _due_dates(cleared, months, self.as_of)]
+        self.note("assumed", "upgrade-history-from-counts", f"{self.e}.schedule",
+                  None if months is None else f"every {months} month(s), {amount:g}",
+                  f"1.x says the arrears were repaid, then {months_normal} month(s) and {count} period(s) of normal "
+                  f"payment: arrears cleared on {cleared}" + (
+                      f", then instalments every {months} month(s) each paid in full on its due date" if months
+                      else "; no instalment period fits the count, so no later period is recorded"))
+        return schedule
+
+
+def bureau_amounts(share: float, own: float, own_90: float) -> tuple[float, float] | None:
+    """Debt at other institutions and its part overdue over 90 days such that, with this loan, the share
+    of all debt overdue over 90 days is ``share`` as the policy computes it; None when no amounts can.
+
+    Debt elsewhere is taken equal to this loan's balance where that fits, else the least that does.
+    """
+    if not 0 <= share <= 1:
+        return None
+    if share == 0:
+        return (0.0, 0.0) if own_90 == 0 else None
+    lower = [own, own_90 / share - own]
+    if share < 1:
+        lower.append((share * own - own_90) / (1 - share))
+    elif own_90 != own:
+        return None
+    total = max(max(lower), 1.0)
+    overdue = share * (total + own) - own_90
+    for _ in range(8):  # float rounding: the share the policy computes must be the 1.x share, exactly
+        got = (overdue + own_90) / (total + own)
+        if got == share:
+            break
+        overdue = math.nextafter(overdue, math.inf if got < share else -math.inf)
+    overdue = min(max(overdue, 0.0), total)
+    return (total, overdue) if (overdue + own_90) / (total + own) == share else None
+
+
+def _modification(day: dt.date, dpd: int, before: str) -> dict[str, Any]:
+    return {"date": day.isoformat(), "measure": "other_concession", "days_past_due": dpd,
+            "grade_before": before, "difficulty_assessed": True}
+
+
+def _paid(day: dt.date, amount: float) -> dict[str, Any]:
+    return {"due_date": day.isoformat(), "due_amount": amount, "paid_date": day.isoformat(), "paid_amount": amount}
+
+
+def _due(day: dt.date, amount: float) -> dict[str, Any]:
+    return {"due_date": day.isoformat(), "due_amount": amount, "paid_date": None, "paid_amount": None}
+
+
+def tally(conversions: Iterable[Sequence[Note]]) -> dict[str, dict[str, Any]]:
+    """Records per note code, with its kind and reason (the first seen): what a comparison rests on."""
+    counts: Counter[str] = Counter()
+    first: dict[str, Note] = {}
+    for notes in conversions:
+        for code in dict.fromkeys(n.code for n in notes):
+            counts[code] += 1
+        for n in notes:
+            first.setdefault(n.code, n)
+    order = {"assumed": 0, "unknown": 1, "not_carried": 2}
+    return {code: {"kind": first[code].kind, "field": first[code].field, "records": counts[code],
+                   "reason": first[code].reason}
+            for code in sorted(counts, key=lambda c: (order[first[c].kind], -counts[c], c))}
