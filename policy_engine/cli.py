@@ -632,6 +632,91 @@ def impact(ctx: click.Context, old: str, new: str, portfolio: Path, as_of: str |
     _emit_migration(result, fmt, html_out, gates, "Portfolio impact", rejects_out, lang)
 
 
+@main.command()
+@click.argument("source")
+@click.option("--to", "target", type=click.Choice(["2.0"]), required=True, help="The record version to write.")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the converted records here (.json for one record, .jsonl); default stdout.")
+@click.option("--assumptions", "assumptions_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write each record's notes (assumed, unknown, not carried), one JSON line per record.")
+@click.option("--as-of", default=None, help="Decision date for records that have no as_of.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default=None,
+              help="Form of the summary (stdout with --out, else stderr).")
+@_rejects_option
+@_encoding_option
+@handle_errors
+def convert(source: str, target: str, out: Path | None, assumptions_out: Path | None, as_of: str | None,
+            fmt: str | None, rejects_out: Path | None, encoding: str) -> None:
+    """Convert 1.x client records (SOURCE: a .json record, JSON Lines, a CSV/Parquet portfolio, or - for stdin)
+    to client record 2.0, with every fact the conversion had to assume listed.
+
+    A record that is not a 1.x record is a reject with its reasons (exit 3 for a single record).
+    """
+    import json
+
+    from .diagnostics import Diagnostic, InputError
+    from .portfolio.batch import write_rejects
+    from .review.convert import convert_all
+
+    _check_as_of(as_of)
+    items, single = _convert_items(source, encoding)
+    result = convert_all(items, as_of)
+    if single and result.rejects:
+        raise InputError([Diagnostic(p["code"], p["message"], file=source, path=p["field"])
+                          for p in result.rejects[0]["problems"]])
+    records = [c.record for _, c in result.conversions]
+    text = json.dumps(records[0], ensure_ascii=False, indent=2) + "\n" if single else "".join(
+        json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+    if assumptions_out is not None:
+        with assumptions_out.open("w", encoding="utf-8") as fh:
+            for row, c in result.conversions:
+                assert c.record is not None
+                fh.write(json.dumps({"row": row, "client_id": c.record["client_id"],
+                                     "notes": [n.to_dict() for n in c.notes]}, ensure_ascii=False) + "\n")
+    if rejects_out is not None:
+        write_rejects(result.rejects, rejects_out)
+    _convert_summary(result.summary(), fmt or ("json" if out is not None and not sys.stdout.isatty() else "text"),
+                     to_stdout=out is not None)
+
+
+def _convert_items(source: str, encoding: str) -> tuple[list[Any], bool]:
+    """The records to convert (row, record, read problems) and whether SOURCE is one JSON record."""
+    from .diagnostics import Diagnostic, UsageError
+    from .review.convert import json_items, table_items
+    from .run import read_portfolio
+
+    if source == "-":
+        data = sys.stdin.buffer.read()
+        whole = json_items(data, lines=False)
+        if not whole[0][2] and isinstance(whole[0][1], dict):
+            return whole, True
+        return json_items(data, lines=True), False
+    path = Path(source)
+    if not path.is_file():
+        raise UsageError([Diagnostic("file-missing", f"no such file: {source}", file=source)])
+    if path.suffix.lower() == ".json":
+        return json_items(path.read_bytes(), lines=False), True
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        return json_items(path.read_bytes(), lines=True), False
+    return table_items(read_portfolio(path, encoding=encoding)), False
+
+
+def _convert_summary(summary: dict[str, Any], fmt: str, to_stdout: bool) -> None:
+    import json
+
+    if fmt == "json":
+        click.echo(json.dumps(summary, ensure_ascii=False, indent=2), err=not to_stdout)
+        return
+    lines = [f"{summary['rows_read']:,} read: {summary['converted']:,} converted, {summary['rejected']:,} rejected"]
+    for code, a in summary["assumptions"].items():
+        lines.append(f"  {a['records']:>7,}  {a['kind']:<11} {code}: {a['reason']}")
+    click.echo("\n".join(lines), err=not to_stdout)
+
+
 def _side_ref(ctx: click.Context, ref: str) -> Any:
     """A policy named for impact or simulate: pinned (file, ID@VERSION, REV:path) or an id resolved per client."""
     from .review.diffing import resolve

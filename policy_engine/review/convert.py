@@ -35,7 +35,7 @@ from typing import Any
 FORMATS = ("2.0",)
 INDUSTRIES = ("manufacturing", "trade", "technology", "construction", "energy", "other")
 GRADES = ("pass", "special_mention", "substandard", "doubtful", "loss")
-FREQUENCIES = (1, 3, 6, 12)  # instalment periods, in months, the converter may assume (monthly first)
+FREQUENCIES = (1, 2, 3, 6, 12)  # instalment periods, in months, the converter may assume (monthly first)
 # 1.x event flags with a 2.0 event kind of the same meaning.
 EVENT_KINDS = ("litigation", "key_person_missing", "assets_seized", "major_customer_lost")
 # Statement fields of both records (2.0 statements allow the others 1.x has; 2.0.0 ignores them).
@@ -315,6 +315,9 @@ class _Converter:
             return out
         own = float(self.loan["balance"])
         own_90 = own if self.loan["days_past_due"] > 90 else 0.0
+        if share == 0 and own_90 == 0:  # nothing overdue over 90 days anywhere: a fact; the debt elsewhere is not
+            out["overdue_90_amount"] = 0
+            return out
         amounts = bureau_amounts(float(share), own, own_90)
         if amounts is None:
             self.note("unknown", "cross-bank-share-inconsistent", "bureau.overdue_90_amount", None,
@@ -468,7 +471,7 @@ class _Converter:
         schedule = [_paid(start, amount) if start < self.as_of else _due(start, amount)]
         if months is None:
             self.note("unknown", "schedule-frequency", f"{e}.schedule", None,
-                      f"no instalment period (1, 3, 6 or 12 months) puts {repaid} repaid periods between "
+                      f"no instalment period (1, 2, 3, 6 or 12 months) puts {repaid} repaid periods between "
                       f"{start} and {self.as_of}: only the first repayment date is recorded")
         else:
             schedule += [_paid(d, amount) for d in _due_dates(start, months, self.as_of)]
@@ -545,7 +548,7 @@ def bureau_amounts(share: float, own: float, own_90: float) -> tuple[float, floa
     if not 0 <= share <= 1:
         return None
     if share == 0:
-        return (0.0, 0.0) if own_90 == 0 else None
+        return None  # this loan is overdue over 90 days: no amounts elsewhere make the share 0
     lower = [own, own_90 / share - own]
     if share < 1:
         lower.append((share * own - own_90) / (1 - share))
@@ -575,6 +578,25 @@ def _due(day: dt.date, amount: float) -> dict[str, Any]:
     return {"due_date": day.isoformat(), "due_amount": amount, "paid_date": None, "paid_amount": None}
 
 
+# The reason a report gives for a note's code, over many records (a record's own note names its values).
+REASONS = {
+    "bureau-amounts-from-share": "1.x gives only the share of debt overdue over 90 days at all institutions: bureau "
+                                 "amounts chosen to reproduce that share with the loan; the amounts are not facts",
+    "cross-bank-share-inconsistent": "the 1.x share overdue over 90 days at all institutions cannot hold beside the "
+                                     "loan's own days past due: bureau amounts left empty",
+    "event-dated-as-of": "1.x says only that the event is known on the as-of date: dated that day",
+    "modification-date": "the restructuring's modification assumed the day before the 1.x observation start (its "
+                         "first repayment date), or on the as-of date without one",
+    "schedule-from-counts": "instalments rebuilt from the 1.x count of periods repaid since the observation start: "
+                            "the shortest period (1, 2, 3, 6, 12 months) that fits, each paid in full on its due date",
+    "schedule-frequency": "no instalment period fits the 1.x count of periods repaid: only the first repayment date",
+    "restructured-again": "1.x restructured again after non-payment: a first restructuring, a missed instalment "
+                          "and the second restructuring, dated from the observation start",
+    "upgrade-history-from-counts": "the payment history rebuilt from the 1.x upgrade counts: arrears cleared "
+                                   "months_normal_payment months ago, then the periods paid on time",
+}
+
+
 def tally(conversions: Iterable[Sequence[Note]]) -> dict[str, dict[str, Any]]:
     """Records per note code, with its kind and reason (the first seen): what a comparison rests on."""
     counts: Counter[str] = Counter()
@@ -586,5 +608,89 @@ def tally(conversions: Iterable[Sequence[Note]]) -> dict[str, dict[str, Any]]:
             first.setdefault(n.code, n)
     order = {"assumed": 0, "unknown": 1, "not_carried": 2}
     return {code: {"kind": first[code].kind, "field": first[code].field, "records": counts[code],
-                   "reason": first[code].reason}
+                   "reason": REASONS.get(code, first[code].reason)}
             for code in sorted(counts, key=lambda c: (order[first[c].kind], -counts[c], c))}
+
+
+# ------------------------------------------------------------------ many records
+
+
+@dataclass
+class Converted:
+    """Every record of a source: converted (``conversions``) or rejected, each under its 1-based row."""
+
+    rows_read: int
+    conversions: list[tuple[int, Conversion]]  # (row, conversion) of the converted records
+    rejects: list[dict[str, Any]]
+
+    @property
+    def converted(self) -> int:
+        return len(self.conversions)
+
+    def assumptions(self) -> dict[str, dict[str, Any]]:
+        return tally(c.notes for _, c in self.conversions)
+
+    def summary(self) -> dict[str, Any]:
+        return {"rows_read": self.rows_read, "converted": self.converted, "rejected": len(self.rejects),
+                "assumptions": self.assumptions()}
+
+
+def convert_all(items: Iterable[tuple[int, Any, list[dict[str, str]]]], as_of: str | None = None) -> Converted:
+    """Convert ``(row, record, read problems)`` items; a row with problems, or not a 1.x record, is a reject."""
+    done: list[tuple[int, Conversion]] = []
+    rejects: list[dict[str, Any]] = []
+    n = 0
+    seen: dict[str, int] = {}
+    for n, (row, record, problems) in enumerate(items, 1):
+        cid = record.get("client_id") if isinstance(record, dict) else None
+        cid = cid if isinstance(cid, str) and cid else None
+        if not problems:
+            conversion = convert_record(record, as_of)
+            problems = conversion.problems
+        if not problems and cid in seen:
+            problems = [_problem("client_id", "duplicate-id", f"duplicate client_id '{cid}' (first at row {seen[cid]})")]
+        if problems:
+            rejects.append({"row": row, "client_id": cid, "problems": problems})
+            continue
+        seen[str(cid)] = row
+        done.append((row, conversion))
+    if len(done) + len(rejects) != n:  # every row is converted or rejected: a contract, not a hope
+        raise AssertionError(f"accounting broken: {n} read, {len(done)} converted, {len(rejects)} rejected")
+    return Converted(n, done, rejects)
+
+
+def json_items(data: bytes, lines: bool) -> list[tuple[int, Any, list[dict[str, str]]]]:
+    """The records of a JSON document (one record) or of JSON Lines, each with its read problems."""
+    from ..policy.loader import JSONInputError, parse_json_text
+
+    chunks = data.splitlines() if lines else [data]
+    out: list[tuple[int, Any, list[dict[str, str]]]] = []
+    for row, raw in enumerate(chunks, 1):
+        if lines and not raw.strip():
+            out.append((row, None, [_problem("(line)", "bad-json", "empty line")]))
+            continue
+        try:
+            out.append((row, parse_json_text(raw), []))
+        except JSONInputError as exc:
+            out.append((row, None, [_problem(p or "(line)", code, msg) for code, p, msg in exc.problems]))
+    return out
+
+
+def table_items(table: Any, policy: Any = None) -> list[tuple[int, Any, list[dict[str, str]]]]:
+    """The 1.x records of a portfolio table (CSV, Parquet, Excel or JSON Lines), under their input rows;
+    rows the table could not read are items with their problems."""
+    from ..portfolio.batch import row_records
+
+    frame = table.frame
+    rows = (table.positions + 1).tolist() if table.positions is not None else list(range(1, len(frame) + 1))
+    if table.offsets is not None and table.source is not None:  # JSON Lines: each record as its line holds it
+        data = table.source.read_bytes()
+        records = []
+        for o in table.offsets.tolist():
+            end = data.find(b"\n", int(o))
+            records.append(json_items(data[int(o):end if end >= 0 else len(data)], lines=False)[0][1])
+    else:
+        records = list(row_records(policy, frame, table.text, lists=("financials",)))
+    items = [(r, rec, []) for r, rec in zip(rows, records, strict=True)]
+    items += [(p.row + 1, None, [_problem(p.path or "(row)", p.code, p.message)]) for p in table.problems]
+    return sorted(items, key=lambda i: i[0])
