@@ -14,6 +14,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -87,8 +88,17 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
     total = list(dict.fromkeys(total))
     # A pinned version is known before any client is decided: a misspelt metric costs no run.
     check_totals(total, [[r.pinned] for r in (ref_a, ref_b) if r.pinned is not None])
-    a = decide_table(ref_a, table, as_of, progress=progress)
-    b = decide_table(ref_b, new_table if new_table is not None else table, as_of, progress=progress)
+    scoped = _scoped_refs(ref_a, ref_b)
+    conversion: dict[str, Any] | None = None
+    if scoped == "both":
+        a: Any = scoped_side(_pinned(ref_a), table, as_of, progress)
+        b: Any = scoped_side(_pinned(ref_b), table, as_of, progress)
+    else:
+        a = decide_table(ref_a, table, as_of, progress=progress)
+        if scoped == "new":
+            b, conversion = converted_side(a, _pinned(ref_b), table, as_of, progress)
+        else:
+            b = decide_table(ref_b, new_table if new_table is not None else table, as_of, progress=progress)
     policies = a.policies + b.policies
     if not policies:
         raise UsageError([Diagnostic("no-version-in-force", f"no client of the portfolio has a version of {ref_a.name} "
@@ -120,7 +130,8 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
     any_change = changed_grade | changed_warn | changed_act
     groups = list(dict.fromkeys(s for p in a.policies or policies for s in p.segments))
     seg = _segment_names(da["segment"], bool(groups))
-    scored = any(p.score_bands for p in policies)  # without a scorecard there is no score to compare
+    # without a scorecard there is no score to compare: a side without one shows none (not a made-up 0)
+    scored = (any(p.score_bands for p in a.policies or policies), any(p.score_bands for p in b.policies or policies))
     listed = _listed(da, db, np.flatnonzero(any_change)[:max_listed], seg, scored)
     share = (lambda k: round(float(k) / n, 6)) if n else (lambda k: 0.0)
     rejected_rows = {r["row"] for r in a.rejects} | {r["row"] for r in b.rejects}
@@ -151,7 +162,111 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
     if total:
         order = [*(groups or [ALL]), *([NO_SEGMENT] if groups and NO_SEGMENT in seg else [])]
         report["totals"] = totals(total, da, db, seg, order, new_p)
+    if conversion is not None:
+        report["conversion"] = conversion
     return Impact(old_p, new_p, report, (a, b))
+
+
+def _scoped_refs(ref_a: PolicyRef, ref_b: PolicyRef) -> str | None:
+    """Which side decides debtors with several exposures: None, 'new' (1.x records converted) or 'both'."""
+    a = ref_a.pinned is not None and ref_a.pinned.scoped is not None
+    b = ref_b.pinned is not None and ref_b.pinned.scoped is not None
+    if a and not b:
+        raise UsageError([Diagnostic("scoped-old-side", f"{ref_a.pinned.key} decides debtors with several exposures "
+                                     "and the new side does not: a 2.0 record cannot be converted back to 1.x",
+                                     hint="compare a 1.x version (OLD) with a 2.0 version (NEW)")])
+    return "both" if a and b else "new" if b else None
+
+
+def _pinned(ref: PolicyRef) -> CompiledPolicy:
+    assert ref.pinned is not None
+    return ref.pinned
+
+
+@dataclass
+class ScopedSide:
+    """One side of an impact decided by the scoped vector path: what ``analyse`` reads of a table run."""
+
+    policy: CompiledPolicy
+    decisions: pd.DataFrame
+    rejects: list[dict[str, Any]]
+    rows_read: int
+
+    @property
+    def parts(self) -> list[Any]:
+        return [self]
+
+    @property
+    def policies(self) -> list[CompiledPolicy]:
+        return [self.policy]
+
+    @property
+    def rejected(self) -> int:
+        return len(self.rejects)
+
+    @property
+    def decided(self) -> int:
+        return len(self.decisions)
+
+
+def _scoped_run(policy: CompiledPolicy, path: Path, rows: Sequence[int], as_of: str | None,
+                progress: Callable[[int, int], None] | None, total: int) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Decide the debtor records of a JSON Lines file; line k stands for input row ``rows[k - 1]``."""
+    from ..portfolio.scoped_batch import run_scoped_batch
+
+    done = [0]
+
+    def step(n: int) -> None:
+        done[0] += n
+        if progress is not None:
+            progress(done[0], total)
+
+    result = run_scoped_batch(policy, path, as_of, progress=step)
+    lookup = np.asarray(rows, dtype=np.int64)
+    decisions = result.decisions.copy()
+    if len(decisions):
+        decisions["row"] = lookup[decisions["row"].to_numpy(dtype=np.int64) - 1]
+    rejects = [{**r, "row": int(lookup[r["row"] - 1]), "line": int(lookup[r["row"] - 1])} for r in result.rejects]
+    return decisions, rejects
+
+
+def scoped_side(policy: CompiledPolicy, table: Table, as_of: str | None,
+                progress: Callable[[int, int], None] | None = None) -> ScopedSide:
+    """A side decided from a JSON Lines file of debtor records (both versions scoped): each line as it is."""
+    if table.source is None or table.offsets is None:
+        raise UsageError([Diagnostic("scoped-portfolio-format", "two multi-exposure policies compare a JSON Lines "
+                                     "file of debtor records", hint="give --portfolio debtors.jsonl")])
+    decisions, rejects = _scoped_run(policy, table.source, range(1, table.rows_read + 1), as_of, progress,
+                                     table.rows_read)
+    return ScopedSide(policy, decisions, rejects, table.rows_read)
+
+
+def converted_side(old: Any, policy: CompiledPolicy, table: Table, as_of: str | None,
+                   progress: Callable[[int, int], None] | None = None) -> tuple[ScopedSide, dict[str, Any]]:
+    """The new side of ``impact 1.x 2.0``: each 1.x row converted to a 2.0 record, then decided as a debtor.
+
+    A row that cannot be converted is a reject of this side with its reasons; the report's
+    ``conversion`` block counts the rows converted and each assumption they rest on.
+    """
+    import json
+    import tempfile
+
+    from .convert import convert_all, table_items
+
+    reader = old.policies[0] if old.policies else None
+    converted = convert_all(table_items(table, reader), as_of)
+    rows = [row for row, _ in converted.conversions]
+    with tempfile.TemporaryDirectory(prefix="policy-engine-impact-") as tmp:
+        path = Path(tmp) / "converted.jsonl"
+        with path.open("w", encoding="utf-8") as fh:
+            for _, c in converted.conversions:
+                fh.write(json.dumps(c.record, ensure_ascii=False) + "\n")
+        decisions, rejects = _scoped_run(policy, path, rows, as_of, progress, len(rows))
+    rejects = sorted([*({**r, "reason": "not converted"} for r in converted.rejects), *rejects],
+                     key=lambda r: r["row"])
+    summary = {"converted": converted.converted, "not_converted": len(converted.rejects),
+               "assumed_facts": converted.assumptions()}
+    return ScopedSide(policy, decisions, rejects, max(table.rows_read, converted.rows_read)), summary
 
 
 def _balances(table: Table, rows: pd.Index) -> np.ndarray:
@@ -178,7 +293,7 @@ def _by_segment(seg: np.ndarray, ra: np.ndarray, rb: np.ndarray) -> dict[str, di
 
 
 def _listed(da: pd.DataFrame, db: pd.DataFrame, shown: np.ndarray, seg: np.ndarray,
-            scored: bool = True) -> list[dict[str, Any]]:
+            scored: tuple[bool, bool] = (True, True)) -> list[dict[str, Any]]:
     """The changed clients the report lists: both sides' grade, deciding rule, score (null when
     neither version has a scorecard: a made-up 0 -> 0 would read as a score), and what moved."""
     rows = da.index
@@ -188,7 +303,8 @@ def _listed(da: pd.DataFrame, db: pd.DataFrame, shown: np.ndarray, seg: np.ndarr
     return [{
         "row": int(rows[i]), "client_id": str(da["client_id"].iloc[i]), "segment": str(seg[i]),
         "grade": [ga[i], gb[i]], "decided_by": [str(da["decided_by"].iloc[i]), str(db["decided_by"].iloc[i])],
-        "score": [float(da["score"].iloc[i]), float(db["score"].iloc[i])] if scored else None,
+        "score": [float(da["score"].iloc[i]) if scored[0] else None,
+                  float(db["score"].iloc[i]) if scored[1] else None] if any(scored) else None,
         "warnings_added": sorted(set(wb[k]) - set(wa[k])), "warnings_removed": sorted(set(wa[k]) - set(wb[k])),
         "actions_added": sorted(set(ab[k]) - set(aa[k])), "actions_removed": sorted(set(aa[k]) - set(ab[k])),
     } for k, i in enumerate(shown)]
@@ -307,6 +423,10 @@ WORDS: dict[str, dict[str, str]] = {
         "total": "Total", "figure": "figure", "change_pct": "change %", "sum": "sum", "mean": "mean",
         "with_value": "with value", "without_value": "no value", "all_clients": "all clients",
         "no_segment": "no segment", "compared": "{n:,} clients compared",
+        "assumed_facts": "Assumed facts (1.x records converted to record 2.0)", "note_code": "note",
+        "note_kind": "kind", "records": "records", "reason": "reason",
+        "converted": "{converted:,} records converted, {not_converted:,} not converted; the new side rests on these",
+        "assumed": "assumed", "unknown": "unknown (left empty)", "not_carried": "not carried",
     },
     "zh": {
         "clients": "户", "clients_col": "户数", "change_grade": "户分类变化", "down": "户下调", "up": "户上调",
@@ -327,6 +447,10 @@ WORDS: dict[str, dict[str, str]] = {
         "total": "合计", "figure": "指标", "change_pct": "变化率", "sum": "总和", "mean": "平均",
         "with_value": "有值户数", "without_value": "无值户数", "all_clients": "全部客户",
         "no_segment": "无细分", "compared": "比较 {n:,} 户",
+        "assumed_facts": "假设的事实（1.x 记录转换为 2.0 记录）", "note_code": "说明", "note_kind": "类别",
+        "records": "记录数", "reason": "原因",
+        "converted": "转换 {converted:,} 条，未能转换 {not_converted:,} 条；变更后一侧的结论以此为前提",
+        "assumed": "假设", "unknown": "未知（留空）", "not_carried": "未带入",
     },
 }
 
@@ -469,6 +593,13 @@ def sections(report: dict[str, Any], lang: str = "en") -> list[Section]:
                         for k, v in report["by_segment"].items()], (1, 2, 3, 4)))
     out.append(_changed_section(report, lang, by_name))
     out.extend(_total_sections(report, lang, by_name))
+    conversion = report.get("conversion")
+    if conversion:
+        out.append(Section("assumed_facts", w["assumed_facts"],
+                           [w["note_code"], w["note_kind"], w["records"], w["reason"]],
+                           [[code, w.get(a["kind"], a["kind"]), _int(a["records"]), printable(str(a["reason"]))]
+                            for code, a in conversion["assumed_facts"].items()], (2,),
+                           note=w["converted"].format(**conversion)))
     scenario = report.get("scenario")
     if scenario:
         out.append(Section("scenario", f"{w['scenario']}: {scenario['name']}",
