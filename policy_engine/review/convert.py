@@ -641,14 +641,17 @@ def convert_all(items: Iterable[tuple[int, Any, list[dict[str, str]]]], as_of: s
     rejects: list[dict[str, Any]] = []
     n = 0
     seen: dict[str, int] = {}
-    for n, (row, record, problems) in enumerate(items, 1):
+    for row, record, read_problems in items:
+        n += 1
+        problems = read_problems
         cid = record.get("client_id") if isinstance(record, dict) else None
         cid = cid if isinstance(cid, str) and cid else None
         if not problems:
             conversion = convert_record(record, as_of)
             problems = conversion.problems
         if not problems and cid in seen:
-            problems = [_problem("client_id", "duplicate-id", f"duplicate client_id '{cid}' (first at row {seen[cid]})")]
+            problems = [_problem("client_id", "duplicate-id",
+                                 f"duplicate client_id '{cid}' (first at row {seen[cid]})")]
         if problems:
             rejects.append({"row": row, "client_id": cid, "problems": problems})
             continue
