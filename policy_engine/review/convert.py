@@ -42,6 +42,7 @@ EVENT_KINDS = ("litigation", "key_person_missing", "assets_seized", "major_custo
 STATEMENT_FIELDS = ("period_end", "revenue", "cost_of_sales", "net_income", "operating_cash_flow", "ebitda",
                     "interest_expense", "debt_service", "current_assets", "current_liabilities", "inventory",
                     "receivables", "total_assets", "total_liabilities", "equity")
+MAX_DEBT = 1e18  # CNY: bureau amounts beyond this are no debtor's
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 # What a 1.x record holds, field by field: (path, kind, required). Kinds: str, int, num, bool, date,
@@ -321,8 +322,8 @@ class _Converter:
         amounts = bureau_amounts(float(share), own, own_90)
         if amounts is None:
             self.note("unknown", "cross-bank-share-inconsistent", "bureau.overdue_90_amount", None,
-                      f"the 1.x share {share} cannot hold beside this loan's own days past due and balance: "
-                      "left empty, the 20% rule reads only this bank's exposure")
+                      f"no bureau amounts give the 1.x share {share} beside this loan's own days past due and "
+                      "balance: left empty, the 20% rule reads only this bank's exposure")
             return out
         out["total_debt"], out["overdue_90_amount"] = amounts
         self.note("assumed", "bureau-amounts-from-share", "bureau.total_debt", amounts[0],
@@ -541,7 +542,8 @@ class _Converter:
 
 def bureau_amounts(share: float, own: float, own_90: float) -> tuple[float, float] | None:
     """Debt at other institutions and its part overdue over 90 days such that, with this loan, the share
-    of all debt overdue over 90 days is ``share`` as the policy computes it; None when no amounts can.
+    of all debt overdue over 90 days is ``share`` as the policy computes it; None when no amounts can, and
+    for a share of 0 (nothing overdue anywhere needs no amount elsewhere; beside an overdue loan none can).
 
     Debt elsewhere is taken equal to this loan's balance where that fits, else the least that does.
     """
@@ -549,20 +551,37 @@ def bureau_amounts(share: float, own: float, own_90: float) -> tuple[float, floa
         return None
     if share == 0:
         return None  # this loan is overdue over 90 days: no amounts elsewhere make the share 0
-    lower = [own, own_90 / share - own]
+    bounds = [own_90 / share - own]  # the overdue amount elsewhere is not negative ...
     if share < 1:
-        lower.append((share * own - own_90) / (1 - share))
+        bounds.append((share * own - own_90) / (1 - share))  # ... and not more than the debt elsewhere
     elif own_90 != own:
         return None
-    total = max(max(lower), 1.0)
+    bound = max(bounds)
+    # Debt elsewhere equal to this loan's balance where that leaves room, else the least whole amount that does.
+    total = own if own > bound * (1 + 1e-9) + 1e-9 else math.ceil(max(bound, 0.0) * (1 + 1e-9)) + 1.0
+    if total > MAX_DEBT:
+        return None  # only debt beyond any debtor's would dilute this overdue loan to the share
+    # Float rounding: the share the policy computes must be the 1.x share, exactly. Near some totals the
+    # quotients step over it; a larger total (any is consistent) moves the amounts to denser floats.
+    for scale in (1.0, 1.125, 1.25, 1.375, 1.5, 1.625, 1.75, 1.875, 2.0):
+        base = total if scale == 1.0 else float(math.ceil(total * scale))
+        for step in range(16):
+            candidate = base + step if base + step != base else math.nextafter(base, math.inf)
+            overdue = _overdue_for(share, candidate, own, own_90)
+            if overdue is not None:
+                return candidate, overdue
+    return None
+
+
+def _overdue_for(share: float, total: float, own: float, own_90: float) -> float | None:
+    """The amount overdue elsewhere that makes the policy's quotient exactly ``share`` (None: none nearby)."""
     overdue = share * (total + own) - own_90
-    for _ in range(8):  # float rounding: the share the policy computes must be the 1.x share, exactly
+    for _ in range(16):
         got = (overdue + own_90) / (total + own)
-        if got == share:
-            break
+        if got == share and 0 <= overdue <= total:
+            return overdue
         overdue = math.nextafter(overdue, math.inf if got < share else -math.inf)
-    overdue = min(max(overdue, 0.0), total)
-    return (total, overdue) if (overdue + own_90) / (total + own) == share else None
+    return None
 
 
 def _modification(day: dt.date, dpd: int, before: str) -> dict[str, Any]:
@@ -582,8 +601,8 @@ def _due(day: dt.date, amount: float) -> dict[str, Any]:
 REASONS = {
     "bureau-amounts-from-share": "1.x gives only the share of debt overdue over 90 days at all institutions: bureau "
                                  "amounts chosen to reproduce that share with the loan; the amounts are not facts",
-    "cross-bank-share-inconsistent": "the 1.x share overdue over 90 days at all institutions cannot hold beside the "
-                                     "loan's own days past due: bureau amounts left empty",
+    "cross-bank-share-inconsistent": "no bureau amounts give the 1.x share overdue over 90 days at all institutions "
+                                     "beside the loan's own days past due: bureau amounts left empty",
     "event-dated-as-of": "1.x says only that the event is known on the as-of date: dated that day",
     "modification-date": "the restructuring's modification assumed the day before the 1.x observation start (its "
                          "first repayment date), or on the as-of date without one",
