@@ -566,7 +566,7 @@ def bureau_amounts(share: float, own: float, own_90: float) -> tuple[float, floa
     for scale in (1.0, 1.125, 1.25, 1.375, 1.5, 1.625, 1.75, 1.875, 2.0):
         base = total if scale == 1.0 else float(math.ceil(total * scale))
         for step in range(16):
-            candidate = base + step if step == 0 or base + step != base else math.nextafter(base + step - 1, math.inf)
+            candidate = base + step  # whole amounts: the next totals up
             overdue = _overdue_for(share, candidate, own, own_90)
             if overdue is not None:
                 return candidate, overdue
