@@ -557,10 +557,10 @@ def bureau_amounts(share: float, own: float, own_90: float) -> tuple[float, floa
     elif own_90 != own:
         return None
     bound = max(bounds)
+    if bound > MAX_DEBT:
+        return None  # only debt beyond any debtor's would dilute this overdue loan to the share
     # Debt elsewhere equal to this loan's balance where that leaves room, else the least whole amount that does.
     total = own if own > bound * (1 + 1e-9) + 1e-9 else math.ceil(max(bound, 0.0) * (1 + 1e-9)) + 1.0
-    if total > MAX_DEBT:
-        return None  # only debt beyond any debtor's would dilute this overdue loan to the share
     # Float rounding: the share the policy computes must be the 1.x share, exactly. Near some totals the
     # quotients step over it; a larger total (any is consistent) moves the amounts to denser floats.
     for scale in (1.0, 1.125, 1.25, 1.375, 1.5, 1.625, 1.75, 1.875, 2.0):
