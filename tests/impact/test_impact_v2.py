@@ -1,0 +1,155 @@
+"""impact 1.x -> 2.0: each 1.x row converted to a 2.0 record and decided as a debtor (scoped vector path);
+the figures equal deciding each side row by row, the report counts what the conversion assumed, and
+every row is compared or rejected with its reason. Two scoped versions compare a debtors JSON Lines file."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from policy_engine.cli import main
+from policy_engine.decide.evaluate import Decider
+from policy_engine.policy.registry import load_policy
+from policy_engine.review.convert import convert_record
+
+from ..conftest import POLICIES, REFERENCE
+
+OLD = str(REFERENCE / "policy-1.1.0.yaml")
+NEW = "loss-client-management@2.0.0"
+PORTFOLIO = REFERENCE / "samples" / "portfolio.jsonl"
+DEBTORS = sorted((REFERENCE / "samples" / "debtors").glob("*.json"))
+
+
+def _cli(*args: str) -> Any:
+    return CliRunner().invoke(main, ["--policies", str(POLICIES), *args], catch_exceptions=False)
+
+
+def _impact(*args: str, portfolio: Path = PORTFOLIO, old: str = OLD, new: str = NEW) -> Any:
+    return _cli("impact", old, new, "--portfolio", str(portfolio), *args)
+
+
+@pytest.fixture(scope="module")
+def report() -> dict[str, Any]:
+    r = _impact("--format", "json")
+    assert r.exit_code == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_figures_equal_deciding_each_side_row_by_row(report: dict[str, Any]) -> None:
+    """The vector path on converted rows gives what decide gives on each 1.x record and its conversion."""
+    old, new = Decider(load_policy(REFERENCE / "policy-1.1.0.yaml")), Decider(load_policy(REFERENCE /
+                                                                                            "policy-2.0.0.yaml"))
+    grades = report["migration"]["grades"]
+    counts = [[0] * len(grades) for _ in grades]
+    changed = set()
+    for line in PORTFOLIO.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        converted = convert_record(record)
+        assert converted.record is not None
+        a = old.decide(record)["classification"]["grade"]
+        b = new.decide(converted.record)["classification"]["grade"]  # the debtor's: the worst exposure grade
+        counts[grades.index(a)][grades.index(b)] += 1
+        if a != b:
+            changed.add(record["client_id"])
+    assert report["migration"]["counts"] == counts
+    assert report["clients"] == sum(map(sum, counts)) == report["rejected"]["rows_read"]
+    assert {c["client_id"] for c in report["changed_clients"] if c["grade"][0] != c["grade"][1]} == changed
+    assert report["old"]["version"] == "1.1.0" and report["new"]["version"] == "2.0.0"
+
+
+def test_the_report_counts_every_assumption(report: dict[str, Any]) -> None:
+    conv = report["conversion"]
+    assert conv["converted"] == report["clients"] and conv["not_converted"] == 0
+    facts = conv["assumed_facts"]
+    expected: Counter[str] = Counter()
+    for line in PORTFOLIO.read_text(encoding="utf-8").splitlines():
+        expected.update({n.code for n in convert_record(json.loads(line)).notes})
+    assert {code: f["records"] for code, f in facts.items()} == dict(expected)
+    assert facts["size-class"]["kind"] == "assumed" and facts["no-accounting"]["kind"] == "unknown"
+    assert facts["bank-share-not-carried"]["kind"] == "not_carried"
+    # a side without a scorecard shows no score, never a made-up 0
+    assert all(c["score"][1] is None for c in report["changed_clients"])
+
+
+@pytest.mark.parametrize("fmt, marker", [("text", "Assumed facts"), ("markdown", "Assumed facts"),
+                                         ("json", '"assumed_facts"')])
+def test_every_format_has_the_assumed_facts(fmt: str, marker: str) -> None:
+    r = _impact("--format", fmt)
+    assert r.exit_code == 0, r.stderr
+    assert marker in r.stdout and "size-class" in r.stdout
+
+
+def test_html_and_chinese_headings(tmp_path: Path) -> None:
+    page = tmp_path / "impact.html"
+    r = _impact("--format", "text", "--lang", "zh", "--html", str(page))
+    assert r.exit_code == 0, r.stderr
+    assert "假设的事实" in r.stdout
+    html = page.read_text(encoding="utf-8")
+    assert 'id="assumed_facts"' in html and "<script" not in html
+
+
+def test_fail_if_gates_the_comparison(report: dict[str, Any]) -> None:
+    assert report["summary"]["upgrades"] > 0
+    r = _impact("--format", "json", "--fail-if", "upgrades > 0", "--fail-if", "rejected > 0")
+    assert r.exit_code == 1
+    assert "gate failed: upgrades" in r.stderr and "rejected" not in r.stderr.replace("gate failed: upgrades", "")
+
+
+def test_a_row_that_cannot_be_converted_is_rejected_and_counted(tmp_path: Path) -> None:
+    lines = PORTFOLIO.read_text(encoding="utf-8").splitlines()
+    undated = json.loads(lines[1])
+    del undated["as_of"]  # 1.x decides it (today), 2.0 cannot date its facts
+    lines[1] = json.dumps(undated)
+    src = tmp_path / "p.jsonl"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rejects = tmp_path / "rejects.jsonl"
+    r = _impact("--format", "json", "--rejects", str(rejects), "--fail-if", "rejected > 0", portfolio=src)
+    assert r.exit_code == 1
+    rep = json.loads(r.stdout)
+    assert rep["rejected"]["rows_read"] == len(lines) == rep["clients"] + rep["rejected"]["rows"]
+    assert rep["conversion"]["not_converted"] == 1 and rep["rejected"]["new"] == 1
+    (rej,) = [json.loads(x) for x in rejects.read_text(encoding="utf-8").splitlines()]
+    assert rej["row"] == 2 and rej["side"] == "new" and rej["problems"][0]["code"] == "no-as-of"
+
+
+def test_a_scoped_old_side_is_a_usage_error() -> None:
+    r = _impact("--format", "json", old=NEW, new="loss-client-management@1.1.0")
+    assert r.exit_code == 2
+    assert "scoped-old-side" in r.stderr
+
+
+def test_two_scoped_versions_compare_debtors(tmp_path: Path) -> None:
+    debtors = tmp_path / "debtors.jsonl"
+    debtors.write_text("".join(json.dumps(json.loads(f.read_text(encoding="utf-8"))) + "\n" for f in DEBTORS),
+                       encoding="utf-8")
+    text = (REFERENCE / "policy-2.0.0.yaml").read_text(encoding="utf-8")
+    draft = tmp_path / "policy-2.0.1.yaml"
+    stricter = text.replace("version: 2.0.0\n", "version: 2.0.1\n", 1).replace(
+        "  contagion_share:\n    value: 0.10", "  contagion_share:\n    value: 0.01", 1)
+    assert stricter != text
+    draft.write_text(stricter, encoding="utf-8")
+    same = _impact("--format", "json", portfolio=debtors, new=NEW, old=NEW)
+    assert same.exit_code == 0, same.stderr
+    rep = json.loads(same.stdout)
+    assert rep["clients"] == len(DEBTORS) and rep["summary"]["grade_changed"] == 0 and "conversion" not in rep
+    moved = _impact("--format", "json", portfolio=debtors, old=NEW, new=str(draft))
+    assert moved.exit_code == 0, moved.stderr
+    rep = json.loads(moved.stdout)
+    assert rep["clients"] == len(DEBTORS)
+    assert rep["summary"]["upgrades"] == 0  # a lower contagion threshold only moves debtors down
+    new = Decider(load_policy(draft))
+    old = Decider(load_policy(REFERENCE / "policy-2.0.0.yaml"))
+    down = sum(new.decide(r)["classification"]["grade"] != old.decide(r)["classification"]["grade"]
+               for r in (json.loads(f.read_text(encoding="utf-8")) for f in DEBTORS))
+    assert rep["summary"]["downgrades"] == down
+
+
+def test_two_scoped_versions_need_json_lines(tmp_path: Path) -> None:
+    r = _impact("--format", "json", old=NEW, portfolio=REFERENCE / "samples" / "portfolio.csv")
+    assert r.exit_code == 2
+    assert "scoped-portfolio-format" in r.stderr
