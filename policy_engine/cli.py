@@ -679,7 +679,7 @@ def convert(source: str, target: str, out: Path | None, assumptions_out: Path | 
                                      "notes": [n.to_dict() for n in c.notes]}, ensure_ascii=False) + "\n")
     if rejects_out is not None:
         write_rejects(result.rejects, rejects_out)
-    _convert_summary(result.summary(), fmt or ("json" if out is not None and not sys.stdout.isatty() else "text"),
+    _convert_summary(result.summary(), fmt or (_default_format() if out is not None else "text"),
                      to_stdout=out is not None)
 
 

@@ -81,24 +81,13 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
     metrics whose sums and means the report gives per version (``totals``).
     """
     from ..decide.ref import PolicyRef
-    from ..portfolio.tables import decide_table
 
     ref_a = old if isinstance(old, PolicyRef) else PolicyRef(old)
     ref_b = new if isinstance(new, PolicyRef) else PolicyRef(new)
     total = list(dict.fromkeys(total))
     # A pinned version is known before any client is decided: a misspelt metric costs no run.
     check_totals(total, [[r.pinned] for r in (ref_a, ref_b) if r.pinned is not None])
-    scoped = _scoped_refs(ref_a, ref_b)
-    conversion: dict[str, Any] | None = None
-    if scoped == "both":
-        a: Any = scoped_side(_pinned(ref_a), table, as_of, progress)
-        b: Any = scoped_side(_pinned(ref_b), table, as_of, progress)
-    else:
-        a = decide_table(ref_a, table, as_of, progress=progress)
-        if scoped == "new":
-            b, conversion = converted_side(a, _pinned(ref_b), table, as_of, progress)
-        else:
-            b = decide_table(ref_b, new_table if new_table is not None else table, as_of, progress=progress)
+    a, b, conversion = _decide_sides(ref_a, ref_b, table, new_table, as_of, progress)
     policies = a.policies + b.policies
     if not policies:
         raise UsageError([Diagnostic("no-version-in-force", f"no client of the portfolio has a version of {ref_a.name} "
@@ -130,10 +119,7 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
     any_change = changed_grade | changed_warn | changed_act
     groups = list(dict.fromkeys(s for p in a.policies or policies for s in p.segments))
     seg = _segment_names(da["segment"], bool(groups))
-    # without a scorecard there is no score to compare: a side without one shows none (not a made-up 0)
-    scored = (any(p.score_bands for p in a.policies or policies), any(p.score_bands for p in b.policies or policies))
-    listed = _listed(da, db, np.flatnonzero(any_change)[:max_listed], seg, scored)
-    share = (lambda k: round(float(k) / n, 6)) if n else (lambda k: 0.0)
+    listed = _listed(da, db, np.flatnonzero(any_change)[:max_listed], seg, _scored(a, b, policies))
     rejected_rows = {r["row"] for r in a.rejects} | {r["row"] for r in b.rejects}
     rows_read = a.rows_read
     report = {
@@ -141,15 +127,9 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
         "clients": n,
         "rejected": {"old": a.rejected, "new": b.rejected, "rows": len(rejected_rows), "rows_read": rows_read,
                      "compared": n},
-        "summary": {
-            "grade_changed": int(changed_grade.sum()), "grade_changed_share": share(changed_grade.sum()),
-            "downgrades": int((rb > ra).sum()), "downgrade_share": share((rb > ra).sum()),
-            "upgrades": int((rb < ra).sum()), "upgrade_share": share((rb < ra).sum()),
-            "warnings_changed": int(changed_warn.sum()), "warnings_changed_share": share(changed_warn.sum()),
-            "actions_changed": int(changed_act.sum()), "actions_changed_share": share(changed_act.sum()),
-            "rejected": len(rejected_rows),
-            "rejected_share": round(len(rejected_rows) / rows_read, 6) if rows_read else 0.0,
-        },
+        "summary": _summary(n, {"grade_changed": changed_grade, "downgrades": rb > ra, "upgrades": rb < ra,
+                                "warnings_changed": changed_warn, "actions_changed": changed_act},
+                            len(rejected_rows), rows_read),
         "migration": {"grades": grades, "counts": counts.to_numpy().astype(int).tolist(),
                       "balance": np.round(weighted.to_numpy(), 2).tolist()},
         "grade_distribution": {"old": {g: int((ga == g).sum()) for g in grades},
@@ -165,6 +145,40 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
     if conversion is not None:
         report["conversion"] = conversion
     return Impact(old_p, new_p, report, (a, b))
+
+
+def _scored(a: Any, b: Any, policies: list[CompiledPolicy]) -> tuple[bool, bool]:
+    """Whether each side has a score to compare: without a scorecard a side shows none (not a made-up 0)."""
+    return (any(p.score_bands for p in a.policies or policies), any(p.score_bands for p in b.policies or policies))
+
+
+def _summary(n: int, changed: dict[str, np.ndarray], rejected: int, rows_read: int) -> dict[str, Any]:
+    """Counts and shares of the compared clients that changed (``grade_changed``, ``downgrades``, ...)."""
+    out: dict[str, Any] = {}
+    for name, mask in changed.items():
+        k = int(mask.sum())
+        out[name] = k
+        out[name.replace("downgrades", "downgrade").replace("upgrades", "upgrade") + "_share"] = \
+            round(float(k) / n, 6) if n else 0.0
+    out["rejected"] = rejected
+    out["rejected_share"] = round(rejected / rows_read, 6) if rows_read else 0.0
+    return out
+
+
+def _decide_sides(ref_a: PolicyRef, ref_b: PolicyRef, table: Table, new_table: Table | None, as_of: str | None,
+                  progress: Callable[[int, int], None] | None) -> tuple[Any, Any, dict[str, Any] | None]:
+    """Each side's run, and the conversion summary when the new side decides 1.x rows converted to 2.0."""
+    from ..portfolio.tables import decide_table
+
+    scoped = _scoped_refs(ref_a, ref_b)
+    if scoped == "both":
+        return (scoped_side(_pinned(ref_a), table, as_of, progress),
+                scoped_side(_pinned(ref_b), table, as_of, progress), None)
+    a = decide_table(ref_a, table, as_of, progress=progress)
+    if scoped == "new":
+        b, conversion = converted_side(a, _pinned(ref_b), table, as_of, progress)
+        return a, b, conversion
+    return a, decide_table(ref_b, new_table if new_table is not None else table, as_of, progress=progress), None
 
 
 def _scoped_refs(ref_a: PolicyRef, ref_b: PolicyRef) -> str | None:
