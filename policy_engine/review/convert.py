@@ -378,7 +378,9 @@ class _Converter:
         for path in ("key_client", "exporter", "tech_startup", "events.repayment_willingness_declining",
                      "events.government_support_available"):
             if _get(self.src, path) is True:
-                self.note("not_carried", "no-place-in-2.0", path, True, "record 2.0 has no such fact")
+                name = path.rpartition(".")[2]
+                self.note("not_carried", f"{name.replace('_', '-')}-not-carried", path, True,
+                          f"record 2.0 has no place for {name.replace('_', ' ')}: the 2.0 decision does not see it")
 
     # ---- the exposure --------------------------------------------------------------------------------
 
