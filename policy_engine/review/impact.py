@@ -283,17 +283,27 @@ def converted_side(old: Any, policy: CompiledPolicy, table: Table, as_of: str | 
     return ScopedSide(policy, decisions, rejects, max(table.rows_read, converted.rows_read)), summary
 
 
+_EXPOSURE_BALANCE = re.compile(r"^exposures\[\d+\]\.balance$")
+
+
 def _balances(table: Table, rows: pd.Index) -> np.ndarray:
-    """Each compared client's loan balance (0 where it has none; 1 each when the table has no balance)."""
+    """Each compared client's balance: its loan's (record 1.x) or the sum of its exposures' (record 2.0);
+    0 where it has none; 1 each when the table has no balance."""
     frame = table.frame
-    if "loan.balance" not in frame.columns:
-        return np.ones(len(rows))
-    raw = pd.to_numeric(frame["loan.balance"], errors="coerce").to_numpy(dtype=float)
+    if "loan.balance" in frame.columns:
+        raw = pd.to_numeric(frame["loan.balance"], errors="coerce").to_numpy(dtype=float)
+    else:
+        columns = [c for c in frame.columns if _EXPOSURE_BALANCE.match(str(c))]
+        if not columns:
+            return np.ones(len(rows))
+        raw = np.nansum([pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=float) for c in columns], axis=0)
     positions = rows.to_numpy() - 1  # decision 'row' is 1-based in the input
-    if table.positions is not None:
+    if table.positions is not None:  # a row the flat reader could not read has no balance here (a debtor line)
         lookup = {int(p): i for i, p in enumerate(table.positions)}
-        positions = np.array([lookup[int(p)] for p in positions], dtype=int)
-    return np.nan_to_num(raw[positions], nan=0.0)
+        positions = np.array([lookup.get(int(p), -1) for p in positions], dtype=int)
+    found = positions >= 0
+    return np.where(found, np.nan_to_num(raw[np.where(found, positions, 0)], nan=0.0), 0.0) if len(raw) else \
+        np.zeros(len(positions))
 
 
 def _by_segment(seg: np.ndarray, ra: np.ndarray, rb: np.ndarray) -> dict[str, dict[str, int]]:

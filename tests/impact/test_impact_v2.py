@@ -137,6 +137,9 @@ def test_two_scoped_versions_compare_debtors(tmp_path: Path) -> None:
     assert same.exit_code == 0, same.stderr
     rep = json.loads(same.stdout)
     assert rep["clients"] == len(DEBTORS) and rep["summary"]["grade_changed"] == 0 and "conversion" not in rep
+    # the balance-weighted migration weighs each debtor by the sum of its exposures' balances
+    balance = sum(e["balance"] for f in DEBTORS for e in json.loads(f.read_text(encoding="utf-8"))["exposures"])
+    assert sum(map(sum, rep["migration"]["balance"])) == pytest.approx(balance)
     moved = _impact("--format", "json", portfolio=debtors, old=NEW, new=str(draft))
     assert moved.exit_code == 0, moved.stderr
     rep = json.loads(moved.stdout)
