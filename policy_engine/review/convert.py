@@ -43,27 +43,30 @@ STATEMENT_FIELDS = ("period_end", "revenue", "cost_of_sales", "net_income", "ope
                     "interest_expense", "debt_service", "current_assets", "current_liabilities", "inventory",
                     "receivables", "total_assets", "total_liabilities", "equity")
 MAX_DEBT = 1e18  # CNY: bureau amounts beyond this are no debtor's
+# Statement fields that cannot be negative in either record (a loss, a cash outflow, negative equity can be).
+NON_NEGATIVE = {"revenue", "cost_of_sales", "interest_expense", "debt_service", "current_assets",
+                "current_liabilities", "inventory", "receivables", "total_assets", "total_liabilities"}
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 # What a 1.x record holds, field by field: (path, kind, required). Kinds: str, int, num, bool, date,
 # grade, industry, object, list. Only these are read; any other field is ignored, as 1.x policies do.
 SHAPE: tuple[tuple[str, str, bool], ...] = (
-    ("client_id", "str", True), ("as_of", "date", False), ("industry", "industry", True),
-    ("internal_rating", "int", True), ("key_client", "bool", False), ("exporter", "bool", False),
+    ("client_id", "id", True), ("as_of", "date", False), ("industry", "industry", True),
+    ("internal_rating", "rating", True), ("key_client", "bool", False), ("exporter", "bool", False),
     ("tech_startup", "bool", False), ("financials", "list", False), ("loan", "object", True),
-    ("loan.balance", "num", True), ("loan.days_past_due", "int", True), ("loan.technical_overdue", "bool", False),
-    ("loan.rate", "num", False), ("loan.fair_rate", "num", False), ("loan.maturity_date", "date", False),
-    ("loan.collateral_value", "num", False), ("loan.collateral_value_at_origination", "num", False),
+    ("loan.balance", "amount", True), ("loan.days_past_due", "count", True), ("loan.technical_overdue", "bool", False),
+    ("loan.rate", "rate", False), ("loan.fair_rate", "rate", False), ("loan.maturity_date", "date", False),
+    ("loan.collateral_value", "amount", False), ("loan.collateral_value_at_origination", "amount", False),
     ("loan.refinanced_old_with_new", "bool", False), ("loan.purpose_changed_unapproved", "bool", False),
-    ("exposure", "object", False), ("exposure.nonperforming_share_at_bank", "num", False),
-    ("exposure.overdue_90_share_all_banks", "num", False), ("exposure.nonperforming_elsewhere", "bool", False),
+    ("exposure", "object", False), ("exposure.nonperforming_share_at_bank", "share", False),
+    ("exposure.overdue_90_share_all_banks", "share", False), ("exposure.nonperforming_elsewhere", "bool", False),
     ("restructuring", "object", False), ("restructuring.restructured", "bool", False),
-    ("restructuring.observation_start", "date", False), ("restructuring.periods_repaid", "int", False),
+    ("restructuring.observation_start", "date", False), ("restructuring.periods_repaid", "count", False),
     ("restructuring.nonperforming_before", "bool", False),
     ("restructuring.restructured_again_after_nonpayment", "bool", False),
     ("history", "object", False), ("history.previous_grade", "grade", False),
-    ("history.arrears_repaid", "bool", False), ("history.consecutive_normal_payments", "int", False),
-    ("history.months_normal_payment", "int", False), ("events", "object", False),
+    ("history.arrears_repaid", "bool", False), ("history.consecutive_normal_payments", "count", False),
+    ("history.months_normal_payment", "count", False), ("events", "object", False),
     *((f"events.{k}", "bool", False) for k in (*EVENT_KINDS, "repayment_willingness_declining",
                                               "government_support_available")),
 )
@@ -150,7 +153,8 @@ def _financials_problems(periods: Any) -> list[dict[str, str]]:
             continue
         for name in STATEMENT_FIELDS:
             v = p.get(name)
-            message = None if v is None else _type_problem(v, "date" if name == "period_end" else "num")
+            kind = "date" if name == "period_end" else "amount" if name in NON_NEGATIVE else "num"
+            message = None if v is None else _type_problem(v, kind)
             if message:
                 out.append(_problem(f"financials[{i}].{name}", "bad-type", message))
     return out
@@ -159,9 +163,13 @@ def _financials_problems(periods: Any) -> list[dict[str, str]]:
 def _type_problem(value: Any, kind: str) -> str | None:
     """What is wrong with ``value`` for a field of ``kind`` (None: nothing)."""
     ok = {
-        "str": lambda v: isinstance(v, str) and v != "",
-        "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
-        "num": lambda v: isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v),
+        "id": lambda v: isinstance(v, str) and 0 < len(v) <= 100,
+        "count": lambda v: _is_int(v) and v >= 0,
+        "rating": lambda v: _is_int(v) and 1 <= v <= 10,
+        "num": _is_num,
+        "amount": lambda v: _is_num(v) and v >= 0,
+        "share": lambda v: _is_num(v) and 0 <= v <= 1,
+        "rate": lambda v: _is_num(v) and 0 <= v <= 1,
         "bool": lambda v: isinstance(v, bool),
         "date": lambda v: isinstance(v, str) and _date(v) is not None,
         "grade": lambda v: v in GRADES,
@@ -171,10 +179,21 @@ def _type_problem(value: Any, kind: str) -> str | None:
     }[kind]
     if ok(value):
         return None
-    wanted = {"str": "non-empty text", "int": "a whole number", "num": "a number", "bool": "true or false",
+    wanted = {"id": "text of 1 to 100 characters", "count": "a whole number, 0 or more",
+              "rating": "a whole number from 1 to 10", "num": "a number", "amount": "a number, 0 or more",
+              "share": "a number from 0 to 1", "rate": "a rate as a fraction from 0 to 1 (0.045 = 4.5%)",
+              "bool": "true or false",
               "date": "a date YYYY-MM-DD", "grade": f"one of {', '.join(GRADES)}",
               "industry": f"one of {', '.join(INDUSTRIES)}", "object": "an object", "list": "a list"}[kind]
     return f"expected {wanted}, found {_kind(value)} {_short(value)}".rstrip()
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _kind(v: Any) -> str:
