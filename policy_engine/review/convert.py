@@ -28,7 +28,7 @@ import datetime as dt
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -160,40 +160,38 @@ def _financials_problems(periods: Any) -> list[dict[str, str]]:
     return out
 
 
-def _type_problem(value: Any, kind: str) -> str | None:
-    """What is wrong with ``value`` for a field of ``kind`` (None: nothing)."""
-    ok = {
-        "id": lambda v: isinstance(v, str) and 0 < len(v) <= 100,
-        "count": lambda v: _is_int(v) and v >= 0,
-        "rating": lambda v: _is_int(v) and 1 <= v <= 10,
-        "num": _is_num,
-        "amount": lambda v: _is_num(v) and v >= 0,
-        "share": lambda v: _is_num(v) and 0 <= v <= 1,
-        "rate": lambda v: _is_num(v) and 0 <= v <= 1,
-        "bool": lambda v: isinstance(v, bool),
-        "date": lambda v: isinstance(v, str) and _date(v) is not None,
-        "grade": lambda v: v in GRADES,
-        "industry": lambda v: v in INDUSTRIES,
-        "object": lambda v: isinstance(v, dict),
-        "list": lambda v: isinstance(v, list),
-    }[kind]
-    if ok(value):
-        return None
-    wanted = {"id": "text of 1 to 100 characters", "count": "a whole number, 0 or more",
-              "rating": "a whole number from 1 to 10", "num": "a number", "amount": "a number, 0 or more",
-              "share": "a number from 0 to 1", "rate": "a rate as a fraction from 0 to 1 (0.045 = 4.5%)",
-              "bool": "true or false",
-              "date": "a date YYYY-MM-DD", "grade": f"one of {', '.join(GRADES)}",
-              "industry": f"one of {', '.join(INDUSTRIES)}", "object": "an object", "list": "a list"}[kind]
-    return f"expected {wanted}, found {_kind(value)} {_short(value)}".rstrip()
-
-
 def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+    return type(v) is int
 
 
 def _is_num(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    return type(v) is int or (type(v) is float and math.isfinite(v))
+
+
+# Each kind of 1.x field: the check its value passes, and what the message says was expected.
+_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "id": (lambda v: isinstance(v, str) and 0 < len(v) <= 100, "text of 1 to 100 characters"),
+    "count": (lambda v: _is_int(v) and v >= 0, "a whole number, 0 or more"),
+    "rating": (lambda v: _is_int(v) and 1 <= v <= 10, "a whole number from 1 to 10"),
+    "num": (_is_num, "a number"),
+    "amount": (lambda v: _is_num(v) and v >= 0, "a number, 0 or more"),
+    "share": (lambda v: _is_num(v) and 0 <= v <= 1, "a number from 0 to 1"),
+    "rate": (lambda v: _is_num(v) and 0 <= v <= 1, "a rate as a fraction from 0 to 1 (0.045 = 4.5%)"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "date": (lambda v: _date(v) is not None, "a date YYYY-MM-DD"),
+    "grade": (lambda v: v in GRADES, f"one of {', '.join(GRADES)}"),
+    "industry": (lambda v: v in INDUSTRIES, f"one of {', '.join(INDUSTRIES)}"),
+    "object": (lambda v: isinstance(v, dict), "an object"),
+    "list": (lambda v: isinstance(v, list), "a list"),
+}
+
+
+def _type_problem(value: Any, kind: str) -> str | None:
+    """What is wrong with ``value`` for a field of ``kind`` (None: nothing)."""
+    check, wanted = _CHECKS[kind]
+    if check(value):
+        return None
+    return f"expected {wanted}, found {_kind(value)} {_short(value)}".rstrip()
 
 
 def _kind(v: Any) -> str:
