@@ -114,8 +114,9 @@ def test_bureau_amounts_reproduce_the_share_exactly(share: float, own: float, ov
     got = bureau_amounts(share, own, own_90)
     if got is None:  # a share 0 needs no amounts (or none can: the loan is overdue); 1 beside a current loan;
         # or only debt beyond any debtor's gives the share
-        beyond = own / share - own > MAX_DEBT if overdue else share < 1 and share * own / (1 - share) > MAX_DEBT
-        assert share == 0 or (share == 1 and not overdue) or beyond
+        if share == 0 or (share == 1 and not overdue):
+            return
+        assert (own / share - own if overdue else share * own / (1 - share)) > MAX_DEBT
         return
     total, amount = got
     assert 0 <= amount <= total
