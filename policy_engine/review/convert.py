@@ -278,6 +278,8 @@ class _Converter:
         self.e = "exposures[0]"
 
     def note(self, kind: str, code: str, path: str, value: Any, reason: str) -> None:
+        if CODES.get(code) != kind:  # the vocabulary is a contract: a new code is declared (and documented)
+            raise AssertionError(f"note code {code!r} ({kind}) is not declared in CODES")
         self.notes.append(Note(kind, code, path, value, reason))
 
     def run(self) -> Conversion:
@@ -392,8 +394,7 @@ class _Converter:
             self.note("not_carried", "bank-share-not-carried", "exposure.nonperforming_share_at_bank", share,
                       "2.0 computes the share of non-performing claims at this bank from its exposures' own grades; "
                       "the 1.x record holds one loan, so the debtor's other claims at this bank are not known")
-        for path in ("key_client", "exporter", "tech_startup", "events.repayment_willingness_declining",
-                     "events.government_support_available"):
+        for path in NOT_CARRIED_FLAGS:
             if _get(self.src, path) is True:
                 name = path.rpartition(".")[2]
                 self.note("not_carried", f"{name.replace('_', '-')}-not-carried", path, True,
@@ -615,6 +616,25 @@ def _paid(day: dt.date, amount: float) -> dict[str, Any]:
 def _due(day: dt.date, amount: float) -> dict[str, Any]:
     return {"due_date": day.isoformat(), "due_amount": amount, "paid_date": None, "paid_amount": None}
 
+
+# 1.x flags record 2.0 has no place for: noted as not carried when true.
+NOT_CARRIED_FLAGS = ("key_client", "exporter", "tech_startup", "events.repayment_willingness_declining",
+                     "events.government_support_available")
+# Every note code and its kind: the stable vocabulary of a conversion (docs/convert.md lists each).
+CODES: dict[str, str] = {
+    **dict.fromkeys(("as-of-given", "debtor-id-is-client-id", "size-class", "bureau-amounts-from-share",
+                     "event-dated-as-of", "exposure-id", "product", "currency", "origination-date", "maturity-date",
+                     "modification-date", "modification-measure", "restructured-means-difficulty",
+                     "schedule-from-counts", "restructured-again", "nonperforming-before-unknown",
+                     "upgrade-history-from-counts"), "assumed"),
+    **dict.fromkeys(("no-external-rating", "no-group", "difficulty-resolution-unknown", "cross-bank-share-unknown",
+                     "cross-bank-share-inconsistent", "nonperforming-where-unknown", "no-ebit", "no-cfads",
+                     "no-accrued-interest", "past-due-amount", "no-accounting", "restructured-unknown",
+                     "no-payment-history", "schedule-frequency"), "unknown"),
+    **dict.fromkeys(("bank-share-not-carried",
+                     *(f"{p.rpartition('.')[2].replace('_', '-')}-not-carried" for p in NOT_CARRIED_FLAGS)),
+                    "not_carried"),
+}
 
 # The reason a report gives for a note's code, over many records (a record's own note names its values).
 REASONS = {

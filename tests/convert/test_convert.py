@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from policy_engine.cli import main
 from policy_engine.decide.evaluate import Decider
 from policy_engine.policy.registry import load_policy
-from policy_engine.review.convert import MAX_DEBT, add_months, bureau_amounts, convert_record, frequency, tally
+from policy_engine.review.convert import CODES, MAX_DEBT, add_months, bureau_amounts, convert_record, frequency, tally
 
 from ..conftest import DATA, POLICIES, REFERENCE, ROOT, SAMPLES
 
@@ -198,3 +198,10 @@ def test_a_single_record_that_is_not_1x_is_exit_3() -> None:
 def test_a_missing_file_is_exit_2(tmp_path: Path) -> None:
     r = _cli("convert", str(tmp_path / "nope.json"), "--to", "2.0")
     assert r.exit_code == 2
+
+
+def test_every_note_code_is_documented_and_every_documented_code_exists() -> None:
+    page = (ROOT / "docs" / "convert.md").read_text(encoding="utf-8")
+    table = dict(re.findall(r"^\| `([a-z0-9-]+)` \| (assumed|unknown|not_carried) \|", page, re.M))
+    assert table == CODES
+    assert "../shared" not in page
