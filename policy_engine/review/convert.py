@@ -485,6 +485,11 @@ class _Converter:
         if start is None:
             self.note("unknown", "no-payment-history", f"{e}.schedule", [],
                       "no observation start in 1.x: no repayment date, so the observation period cannot end")
+            if restr.get("restructured_again_after_nonpayment"):
+                self.note("unknown", "restructured-again-undated", f"{e}.modifications", None,
+                          "1.x says restructured again after a missed payment but gives no observation start to "
+                          "date either restructuring: one restructuring is recorded, the re-restructuring rule "
+                          "does not fire")
             return [_modification(mod_date, 0, before)], []
         repaid = restr.get("periods_repaid")
         months = frequency(start, repaid or 0, self.as_of) if start < self.as_of else 3
@@ -630,7 +635,7 @@ CODES: dict[str, str] = {
     **dict.fromkeys(("no-external-rating", "no-group", "difficulty-resolution-unknown", "cross-bank-share-unknown",
                      "cross-bank-share-inconsistent", "nonperforming-where-unknown", "no-ebit", "no-cfads",
                      "no-accrued-interest", "past-due-amount", "no-accounting", "restructured-unknown",
-                     "no-payment-history", "schedule-frequency"), "unknown"),
+                     "no-payment-history", "schedule-frequency", "restructured-again-undated"), "unknown"),
     **dict.fromkeys(("bank-share-not-carried",
                      *(f"{p.rpartition('.')[2].replace('_', '-')}-not-carried" for p in NOT_CARRIED_FLAGS)),
                     "not_carried"),
