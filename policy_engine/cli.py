@@ -619,6 +619,11 @@ def impact(ctx: click.Context, old: str, new: str, portfolio: Path, as_of: str |
     version in force on its day). A row rejected on either side is not compared: the count is on
     stderr and in the report. --total METRIC adds the metric's sum and mean under each version, for
     all compared clients and by segment (a gate on total.METRIC.FIELD adds it too).
+
+    NEW may decide debtors with several exposures (client record 2.0) while OLD reads 1.x records:
+    each row is then converted (as `convert` does) before NEW decides it, the debtor's grade is
+    compared with the 1.x grade, and the report lists the facts the conversion assumed. Two such
+    versions compare a JSON Lines file of debtor records.
     """
     from .review.impact import analyse
     from .run import read_portfolio
@@ -636,7 +641,8 @@ def impact(ctx: click.Context, old: str, new: str, portfolio: Path, as_of: str |
 @click.argument("source")
 @click.option("--to", "target", type=click.Choice(["2.0"]), required=True, help="The record version to write.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the converted records here (.json for one record, .jsonl); default stdout.")
+              help="Write the converted records here (one JSON record for a .json input, else JSON Lines); "
+                   "default stdout.")
 @click.option("--assumptions", "assumptions_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write each record's notes (assumed, unknown, not carried), one JSON line per record.")
 @click.option("--as-of", default=None, help="Decision date for records that have no as_of.")
