@@ -235,7 +235,7 @@ def _scoped_run(policy: CompiledPolicy, path: Path, rows: Sequence[int], as_of: 
         if progress is not None:
             progress(done[0], total)
 
-    result = run_scoped_batch(policy, path, as_of, progress=step)
+    result = run_scoped_batch(policy, path, as_of, progress=step, sink=lambda chunk: None)  # tables only
     lookup = np.asarray(rows, dtype=np.int64)
     decisions = result.decisions.copy()
     if len(decisions):
