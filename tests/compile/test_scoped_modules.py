@@ -153,3 +153,17 @@ def test_the_module_thresholds_are_parameters_that_decide(tmp_path: Path) -> Non
     assert [x["metrics"]["modifications_not_restructuring"] for x in e1] == [0, 1]
     assert [(x["grade"], x["decided_by"]) for x in e1] == [("special_mention", "restructured_in_observation"),
                                                            ("pass", "default")]
+
+
+def test_lint_sees_an_imported_exposure_metric_read_or_reported(tmp_path: Path) -> None:
+    """import-unused reads both levels: an exposure metric only reported (informational) is used, an unread one not."""
+    module = LOANS + "  paid_count: {scope: exposure, expr: \"count_where(payment, not is_null(paid_on))\", " \
+        "informational: true}\n  unpaid_count: {scope: exposure, expr: \"count_where(payment, is_null(paid_on))\"}\n"
+    names = "[due_date, paid_on, grace_days, late_payments, paid_count, unpaid_count]"
+    root = _registry(tmp_path, {
+        "loans/module-1.0.0.yaml": module,
+        "pol/policy-1.0.0.yaml": HEADER + f"imports:\n  - {{module: loans, version: 1.0.0, names: {names}}}\n"
+        "inputs:\n  industry: {from: industry, type: string}\n" + RULES})
+    (result,) = check_paths([root / "pol" / "policy-1.0.0.yaml"])
+    assert [(d.code, d.severity) for d in result.diagnostics] == [("import-unused", "warning")]
+    assert "'unpaid_count'" in result.diagnostics[0].message
