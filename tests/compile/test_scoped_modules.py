@@ -167,3 +167,23 @@ def test_lint_sees_an_imported_exposure_metric_read_or_reported(tmp_path: Path) 
     (result,) = check_paths([root / "pol" / "policy-1.0.0.yaml"])
     assert [(d.code, d.severity) for d in result.diagnostics] == [("import-unused", "warning")]
     assert "'unpaid_count'" in result.diagnostics[0].message
+
+
+def test_a_2_0_0_decision_replays_from_the_stored_module_text_after_the_module_changes(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from policy_engine.cli import main
+
+    shutil.copytree(POLICIES, tmp_path / "policies")
+    base = ["--policies", str(tmp_path / "policies"), "--audit-db", str(tmp_path / "a.db")]
+    debtor = tmp_path / "policies" / "loss-client-management" / "samples" / "debtors" / \
+        "23-case-manufacturer-raw-material-squeeze.json"
+    r = CliRunner().invoke(main, [*base, "decide", "-p", "loss-client-management", "--policy-version", "2.0.0",
+                                  "-c", str(debtor),
+                                  "--format", "json"])
+    assert r.exit_code == 0, r.stderr
+    module = tmp_path / "policies" / "financial-difficulty" / "module-1.0.0.yaml"
+    module.write_text(module.read_text(encoding="utf-8").replace(
+        "  difficulty_overdue_days:\n    value: 0\n", "  difficulty_overdue_days:\n    value: 30\n"), encoding="utf-8")
+    r = CliRunner().invoke(main, [*base, "audit", "replay", "1"])
+    assert r.exit_code == 0 and '"status": "identical"' in r.stdout, (r.stdout, r.stderr)
