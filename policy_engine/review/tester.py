@@ -20,6 +20,7 @@ from ..decide.evaluate import Decider
 from ..diagnostics import Diagnostic, DiagnosticSink, InputError, PolicyError, did_you_mean
 from ..policy.compiler import CompiledPolicy
 from ..policy.loader import Document, format_path, load_yaml_file, load_yaml_text, parse_json_text
+from ..policy.modules import is_module_file
 from ..policy.registry import is_policy_file, load_policy, policy_files, read_header
 from ..policy.validate import schema_errors
 
@@ -72,7 +73,7 @@ class SuiteResult:
 
 
 # Diagnostics that mean "nothing was selected to run" (exit 2), not "a file is invalid" (exit 4).
-USAGE_CODES = frozenset({"no-tests", "no-match"})
+USAGE_CODES = frozenset({"no-tests", "no-match", "module-not-policy"})  # what was asked for, not what a file holds
 
 
 _PATCH_PART = re.compile(r"^([a-z_][a-z0-9_]*)((?:\[-?\d+\])*)$")
@@ -423,10 +424,10 @@ def _load_client(ref: Any, base: Path) -> Any:
 
 
 def find_test_files(path: Path) -> list[Path]:
-    """Test files under a policy directory: YAML files in it that are not policies."""
+    """Test files under a policy directory: YAML files in it that are neither policies nor modules."""
     if path.is_file():
-        return [] if is_policy_file(path) else [path]
-    return sorted(f for f in path.rglob("*.y*ml") if f.is_file() and not is_policy_file(f))
+        return [] if is_policy_file(path) or is_module_file(path) else [path]
+    return sorted(f for f in path.rglob("*.y*ml") if f.is_file() and not is_policy_file(f) and not is_module_file(f))
 
 
 def run_tests(paths: Iterable[str | Path], only: str | None = None) -> SuiteResult:
@@ -443,6 +444,11 @@ def run_tests(paths: Iterable[str | Path], only: str | None = None) -> SuiteResu
         path = Path(p)
         if not path.exists():
             run.diagnostics.append(Diagnostic("file-missing", f"no such file or directory: {path}", file=str(path)))
+            continue
+        if path.is_file() and is_module_file(path):
+            run.diagnostics.append(Diagnostic(
+                "module-not-policy", f"{path} is a module: it has no policy tests of its own", file=str(path),
+                hint="test the policies that import it; their cases pin its definitions"))
             continue
         root = path if path.is_dir() else path.parent
         if path.is_file() and not is_policy_file(path) and not any(policy_files([root])):
