@@ -752,7 +752,7 @@ def _scope_orders(c: _Compiler) -> None:
             c.err("missing-import", f"scope '{s.name}', imported from {origin.origin}, is ordered by "
                   f"'{s.order_by}', which no input of this file reads", c.scope_imports[s.name],
                   f"import the input of scope {s.name} that reads '{s.order_by}' from {origin.origin}")
-        elif not readers:
+        elif not readers and not c.open_scopes:  # a failed import may have been to bring it: reported there
             c.err("bad-scope", f"scope '{s.name}' is ordered by '{s.order_by}', which no input of scope {s.name} "
                   "reads", ("scopes", s.name, "order_by"),
                   f"declare it: {{scope: {s.name}, from: {s.order_by}, type: date, required: true}}")

@@ -77,6 +77,7 @@ def test_option_then_environment_then_file_then_default(project: Path) -> None:
 
 def test_commands_use_the_configured_policies_folder(project: Path) -> None:
     shutil.copytree(REFERENCE, project / "rules" / "loss-client-management")
+    shutil.copytree(REFERENCE.parent / "financial-difficulty", project / "rules" / "financial-difficulty")
     (project / "policy-engine.toml").write_text('policies = "rules"\n')
     r = _run("validate", "--format", "json")
     # loss-client-management 1.0.0, 1.1.0, 2.0.0 and the module financial-difficulty 1.0.0
@@ -87,6 +88,7 @@ def test_commands_use_the_configured_policies_folder(project: Path) -> None:
 
 def test_default_formats_general_and_per_command(project: Path) -> None:
     shutil.copytree(REFERENCE, project / "policies" / "loss-client-management")
+    shutil.copytree(REFERENCE.parent / "financial-difficulty", project / "policies" / "financial-difficulty")
     (project / "policy-engine.toml").write_text('format = "text"\n[formats]\ndiff = "markdown"\n'
                                                 '"audit list" = "json"\n')
     old, new = "loss-client-management@1.0.0", "loss-client-management@1.1.0"
