@@ -747,12 +747,14 @@ def _scope_orders(c: _Compiler) -> None:
         if s.order_by is None:
             continue
         readers = [v for k, v in inputs.items() if c.owner.get(k) == s.name and v["from"] == s.order_by]
+        if not readers and c.open_scopes:
+            continue  # a failed import may have been to bring it: reported there, once
         if not readers and s.name in c.scope_imports:
             origin = c.origins[("scopes", s.name)]
             c.err("missing-import", f"scope '{s.name}', imported from {origin.origin}, is ordered by "
                   f"'{s.order_by}', which no input of this file reads", c.scope_imports[s.name],
                   f"import the input of scope {s.name} that reads '{s.order_by}' from {origin.origin}")
-        elif not readers and not c.open_scopes:  # a failed import may have been to bring it: reported there
+        elif not readers:
             c.err("bad-scope", f"scope '{s.name}' is ordered by '{s.order_by}', which no input of scope {s.name} "
                   "reads", ("scopes", s.name, "order_by"),
                   f"declare it: {{scope: {s.name}, from: {s.order_by}, type: date, required: true}}")
