@@ -430,6 +430,20 @@ def find_test_files(path: Path) -> list[Path]:
     return sorted(f for f in path.rglob("*.y*ml") if f.is_file() and not is_policy_file(f) and not is_module_file(f))
 
 
+def _not_modules(paths: Iterable[str | Path], run: SuiteResult) -> list[Path]:
+    """The paths to test; a module file named is a usage problem (its importers' cases pin it)."""
+    out = []
+    for p in paths:
+        path = Path(p)
+        if path.is_file() and is_module_file(path):
+            run.diagnostics.append(Diagnostic(
+                "module-not-policy", f"{path} is a module: it has no policy tests of its own", file=str(path),
+                hint="test the policies that import it; their cases pin its definitions"))
+        else:
+            out.append(path)
+    return out
+
+
 def run_tests(paths: Iterable[str | Path], only: str | None = None) -> SuiteResult:
     """Run every test file found under ``paths`` against the policies found there.
 
@@ -440,15 +454,9 @@ def run_tests(paths: Iterable[str | Path], only: str | None = None) -> SuiteResu
     policies: list[CompiledPolicy] = []
     test_files: list[Path] = []
     known: dict[str, set[str]] = {}  # policy id -> every version in the directories searched
-    for p in paths:
-        path = Path(p)
+    for path in _not_modules(paths, run):
         if not path.exists():
             run.diagnostics.append(Diagnostic("file-missing", f"no such file or directory: {path}", file=str(path)))
-            continue
-        if path.is_file() and is_module_file(path):
-            run.diagnostics.append(Diagnostic(
-                "module-not-policy", f"{path} is a module: it has no policy tests of its own", file=str(path),
-                hint="test the policies that import it; their cases pin its definitions"))
             continue
         root = path if path.is_dir() else path.parent
         if path.is_file() and not is_policy_file(path) and not any(policy_files([root])):
