@@ -870,6 +870,12 @@ def _check_first_date(c: Checker, fn: Function, node: ast.Call, args: Args) -> t
     return DATE, True  # no element may match
 
 
+def _check_last_of(c: Checker, fn: Function, node: ast.Call, args: Args) -> tuple[str, bool]:
+    _agg_want(c, fn, node, args, 1, NUMBER, DATE, STRING)
+    _agg_want(c, fn, node, args, 2, BOOL)
+    return args[1][0], True  # no element may match
+
+
 def _check_worst_grade(c: Checker, fn: Function, node: ast.Call, args: Args) -> tuple[str, bool]:
     if not c.scope.child_graded(node.args[0].id):  # type: ignore[attr-defined]
         raise c.fail("type-mismatch", f"worst_grade() reads the grades of the graded scope; "
@@ -934,6 +940,19 @@ def _agg_first_date(pairs: list[tuple[Any, Any]]) -> Any:
             return None
         if cond:
             return d
+    return None
+
+
+def _agg_last_of(pairs: list[tuple[Any, Any]]) -> Any:
+    """x of the last element (in the scope's order) whose condition holds: first_date read backwards.
+
+    A later element whose condition is null makes the answer unknown: it might have been last.
+    """
+    for x, cond in reversed(pairs):
+        if cond is None:
+            return None
+        if cond:
+            return x
     return None
 
 
@@ -1013,6 +1032,10 @@ AGGREGATIONS: dict[str, Function] = {f.name: f for f in [
     _aggregation("first_date", 3, "first_date(scope, d, cond) -> date",
                  "d of the first element (in the scope's order_by) meeting cond; null when none does or an "
                  "earlier cond is null", _check_first_date, "_agg_first_date", _agg_first_date),
+    _aggregation("last_of", 3, "last_of(scope, x, cond) -> number, date or text",
+                 "x of the last element (in the scope's order_by) meeting cond, e.g. the measure of the latest "
+                 "restructuring; null when none does or a later cond is null", _check_last_of, "_agg_last_of",
+                 _agg_last_of),
     Function("worst_grade", 1, 1, "worst_grade(scope) -> grade",
              "the worst grade of the graded scope's elements (each exposure's own grade in debtor metrics and "
              "floors, its final grade after classification); null when there is none", _check_worst_grade, "",

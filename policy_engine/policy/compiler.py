@@ -48,7 +48,16 @@ from .catalogue import (
     policy_catalogue,
 )
 from .loader import Document, PathKey, format_path
-from .modules import Definition, ModuleResult, ModuleSource, ModuleText, bundle_text, imports_pass, local_definitions
+from .modules import (
+    Definition,
+    ModuleResult,
+    ModuleSource,
+    ModuleText,
+    bundle_text,
+    imports_pass,
+    local_definitions,
+    module_scopes,
+)
 from .table_parameters import build_table, show_key
 from .validate import SchemaValidPart, schema_errors
 
@@ -337,6 +346,8 @@ class _Compiler:
         self.owner: dict[str, str] = {}
         self.graded: str | None = None
         self.scope_specs: list[sc.ScopeSpec] = []
+        self.scope_imports: dict[str, PathKey] = {}  # a scope brought in by an import -> that import's place
+        self.open_scopes = False  # an import failed: the scopes it would bring are unknown, and not reported
 
     # helpers ----------------------------------------------------------------
     def err(self, code: str, message: str, path: PathKey, hint: str | None = None, rule: str | None = None,
@@ -441,6 +452,8 @@ class _Compiler:
         if name == sc.DEBTOR:
             return name
         if not self.scoped or name not in self.scope_parents:
+            if self.open_scopes and name not in self.scope_parents:
+                return None
             self.err("unknown-scope", f"unknown scope '{name}'", (*path, "scope"),
                      did_you_mean(name, list(self.scope_parents)) or "declare it under scopes: (or leave 'scope' out "
                      "for the debtor)")
@@ -734,7 +747,14 @@ def _scope_orders(c: _Compiler) -> None:
         if s.order_by is None:
             continue
         readers = [v for k, v in inputs.items() if c.owner.get(k) == s.name and v["from"] == s.order_by]
-        if not readers:
+        if not readers and c.open_scopes:
+            continue  # a failed import may have been to bring it: reported there, once
+        if not readers and s.name in c.scope_imports:
+            origin = c.origins[("scopes", s.name)]
+            c.err("missing-import", f"scope '{s.name}', imported from {origin.origin}, is ordered by "
+                  f"'{s.order_by}', which no input of this file reads", c.scope_imports[s.name],
+                  f"import the input of scope {s.name} that reads '{s.order_by}' from {origin.origin}")
+        elif not readers:
             c.err("bad-scope", f"scope '{s.name}' is ordered by '{s.order_by}', which no input of scope {s.name} "
                   "reads", ("scopes", s.name, "order_by"),
                   f"declare it: {{scope: {s.name}, from: {s.order_by}, type: date, required: true}}")
@@ -1574,7 +1594,7 @@ def check_document(doc: Document, modules: ModuleSource | None = None
         warnings=tuple(parts["warnings"]), actions=tuple(parts["actions"]), tests_path=d.get("tests"),
         row_function=fn, row_module=module, key_figures=tuple(d.get("key_figures") or ()),
         action_types=c.action_types, warning_categories=c.warning_categories, modules=tuple(c.reached), scoped=scoped,
-        imported={name: d.origin for (_, name), d in c.origins.items()}, tables=c.tables,
+        imported={name: d.origin for (_, name), d in c.origins.items() if d.section != "scopes"}, tables=c.tables,
     )
     return sort_diagnostics(c.sink.items), policy
 
@@ -1616,8 +1636,8 @@ def _finalizer(part: sc.ScopedPart, grades: tuple[str, ...]) -> Callable[..., in
     return finalize
 
 
-# A module defines inputs, parameters and metrics: the passes that read those sections, in the same order.
-MODULE_PASSES = tuple((n, p) for n, p in PASSES if n in ("imports", "inputs", "parameters", "metrics"))
+# A module defines scopes, inputs, parameters and metrics: the passes that read those sections, in the same order.
+MODULE_PASSES = tuple((n, p) for n, p in PASSES if n in ("imports", "scopes", "inputs", "parameters", "metrics"))
 
 
 def check_module_document(doc: Document, modules: ModuleSource | None = None,
@@ -1645,8 +1665,10 @@ def check_module_document(doc: Document, modules: ModuleSource | None = None,
                   (key,), f"a module lives at <registry>/{data['id']}/module-{data['version']}.yaml")
     for _, run_pass in MODULE_PASSES:
         run_pass(c)
-    imported = {name: d for (_, name), d in c.origins.items()}
-    return sort_diagnostics(c.sink.items), local_definitions(doc, module, imported), tuple(c.reached)
+    imported = {name: d for (_, name), d in c.origins.items() if d.section != "scopes"}
+    scopes = module_scopes(doc, module, c.entries("scopes"),
+                           {name: d for (section, name), d in c.origins.items() if section == "scopes"})
+    return sort_diagnostics(c.sink.items), local_definitions(doc, module, imported, scopes), tuple(c.reached)
 
 
 def compile_document(doc: Document, modules: ModuleSource | None = None) -> CompiledPolicy:

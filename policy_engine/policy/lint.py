@@ -152,8 +152,9 @@ def import_unused(s: _Subject) -> Iterator[Diagnostic]:
     Imported definitions are checked and evaluated as the policy's own, so the other checks see through
     imports; this one is about the import list itself, where the author named what comes in.
     """
-    read = s.read | {r for m in s.policy.metrics for r in m.expr.refs}
-    informational = {m.name for m in s.policy.metrics if m.informational}  # reported in every decision: used
+    metrics = (*s.policy.metrics, *(s.policy.scoped.metrics if s.policy.scoped else ()))  # both levels
+    read = s.read | {r for m in metrics for r in m.expr.refs}
+    informational = {m.name for m in metrics if m.informational}  # reported in every decision: used
     for i, entry in enumerate(s.data.get("imports") or []):
         for j, name in enumerate(entry.get("names") or []):
             if name not in read and name not in informational:

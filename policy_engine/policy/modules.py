@@ -187,6 +187,19 @@ def compile_text(text: str, file: str) -> CompiledPolicy:
 # ------------------------------------------------------------------ the imports pass
 
 SECTIONS = ("inputs", "parameters", "metrics")  # what a module defines and an import brings
+# What makes two declarations of one scope the same scope: the list read, its parent, its key and its
+# order (first_date reads it). ``max`` is not: it bounds the importer's records, and a module's
+# definitions read every element whatever the bound.
+SCOPE_IDENTITY = ("from", "parent", "key", "order_by")
+
+
+def scope_identity(spec: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(spec.get(k) for k in SCOPE_IDENTITY)
+
+
+def show_scope(spec: Mapping[str, Any]) -> str:
+    """A scope declaration as its identity reads, for messages: {from: ..., parent: ...}."""
+    return "{" + ", ".join(f"{k}: {spec[k]}" for k in SCOPE_IDENTITY if spec.get(k) is not None) + "}"
 
 
 class Definition(Frozen, eq=False):
@@ -198,6 +211,9 @@ class Definition(Frozen, eq=False):
     doc: Document
     module: ModuleText
     reads: Mapping[str, tuple[str, str, str]]  # name read -> the identity of the definition it was checked with
+    # The scopes it is declared in or aggregates over, with their ancestors, as its module declared
+    # them (a scope is itself a Definition of section "scopes"): the importer declares the same or gets these.
+    scopes: Mapping[str, Definition]
 
     @property
     def identity(self) -> tuple[str, str, str]:
@@ -239,9 +255,12 @@ def check_module(module: ModuleText, source: ModuleSource, stack: tuple[tuple[st
     return ModuleResult(module, diags, defs, reached, "module")
 
 
-def local_definitions(doc: Document, module: ModuleText, imported: Mapping[str, Definition]
-                      ) -> dict[str, Definition]:
-    """The names a module offers: those it imports (re-exported as they are), then its own."""
+def local_definitions(doc: Document, module: ModuleText, imported: Mapping[str, Definition],
+                      scopes: Mapping[str, Definition]) -> dict[str, Definition]:
+    """The names a module offers: those it imports (re-exported as they are), then its own.
+
+    ``scopes`` are the scopes the module declares or imported; each definition carries those it needs.
+    """
     from ..language.expressions import metric_references
 
     sections = {s: _mapping(doc.data, s) for s in SECTIONS}
@@ -252,10 +271,38 @@ def local_definitions(doc: Document, module: ModuleText, imported: Mapping[str, 
         for name, spec in sections[section].items():
             if not isinstance(spec, dict):
                 continue  # refused by the schema: the module is invalid, and no importer reads it
-            reads = metric_references(str(spec.get("expr", "")), set(identity) - {name}) \
-                if section == "metrics" else set()
-            out[name] = Definition(name, section, spec, doc, module, {r: identity[r] for r in sorted(reads)})
+            expr = str(spec.get("expr", "")) if section == "metrics" else ""
+            reads = metric_references(expr, set(identity) - {name}) if expr else set()
+            needed = metric_references(expr, set(scopes)) if expr else set()
+            if isinstance(spec.get("scope"), str):
+                needed.add(spec["scope"])
+            out[name] = Definition(name, section, spec, doc, module, {r: identity[r] for r in sorted(reads)},
+                                   _with_ancestors(needed, scopes))
     return out
+
+
+def module_scopes(doc: Document, module: ModuleText, declared: Iterable[tuple[str, Any]],
+                  imported: Mapping[str, Definition]) -> dict[str, Definition]:
+    """A module's scope table: those it imported (as their modules declared them), then its own."""
+    out = dict(imported)
+    for name, spec in declared:
+        if isinstance(spec, dict):
+            out[name] = Definition(name, "scopes", spec, doc, module, {}, {})
+    return out
+
+
+def _with_ancestors(names: Iterable[str], scopes: Mapping[str, Definition]) -> dict[str, Definition]:
+    out: dict[str, Definition] = {}
+    todo = [n for n in names if n in scopes]
+    while todo:
+        n = todo.pop()
+        if n in out:
+            continue  # also stops a cycle of parents (reported in the module itself)
+        out[n] = scopes[n]
+        parent = scopes[n].spec.get("parent")
+        if isinstance(parent, str) and parent in scopes:
+            todo.append(parent)
+    return dict(sorted(out.items()))
 
 
 def _mapping(data: Any, section: str) -> Mapping[str, Any]:
@@ -283,6 +330,7 @@ def imports_pass(c: Any) -> None:
         result = _resolve(c, source, i, entry)
         if result is None:
             unusable.update(entry["names"])
+            c.open_scopes = True  # the scopes it would bring are unknown: a rule naming one is no second error
             continue
         for m in (result.module, *result.reached):
             if all(r.key != m.key for r in c.reached):
@@ -294,6 +342,7 @@ def imports_pass(c: Any) -> None:
         unusable.add(name)
         del imported[name]
     _merge(c, imported)
+    _merge_scopes(c, imported)
     local = {n for section in SECTIONS for n in _mapping(c.doc.data, section)}
     for name in unusable - set(imported) - local:
         # Typed unknown, as a schema-invalid definition is: a use of the name is not another error,
@@ -416,3 +465,50 @@ def _merge(c: Any, imported: Mapping[str, tuple[Definition, PathKey]]) -> None:
             if d.section == section:
                 c.origins[(section, n)] = d
     c.data = data
+
+
+def _merge_scopes(c: Any, imported: Mapping[str, tuple[Definition, PathKey]]) -> None:
+    """The scopes imported definitions need: declared the same by the file, or brought in with their names.
+
+    A module's scoped input reads a path inside each element of its scope and its aggregations
+    read the elements in the scope's order, so the importer must read the same list, under the
+    same parent, keyed and ordered the same: a different declaration is ``scope-conflict``, at the
+    file's own declaration (or at the second import that needs another one). A scope the file
+    does not declare comes in as the module declared it, errors located in the module.
+    """
+    needed: dict[str, tuple[Definition, PathKey]] = {}
+    for d, place in imported.values():
+        for name, sd in d.scopes.items():
+            prev = needed.get(name)
+            if prev is None:
+                needed[name] = (sd, place)
+            elif scope_identity(prev[0].spec) != scope_identity(sd.spec):
+                line, _ = c.doc.locate(prev[1])
+                c.err("scope-conflict", f"scope '{name}' is declared {show_scope(sd.spec)} by {sd.origin} "
+                      f"({sd.doc.file}), but the definitions imported at {c.doc.file}:{line} need it as "
+                      f"{show_scope(prev[0].spec)} ({prev[0].origin})", place,
+                      "import from modules that declare the scope alike, or declare the definitions here")
+    if not needed:
+        return
+    data = dict(c.data)
+    raw = data.get("scopes")
+    local = raw if isinstance(raw, dict) else {}
+    merged = dict(local)
+    for name, (sd, place) in needed.items():
+        own = local.get(name)
+        if name in local:
+            if isinstance(own, dict) and scope_identity(own) != scope_identity(sd.spec):
+                line, _ = sd.doc.locate(("scopes", name))
+                c.err("scope-conflict", f"scope '{name}' is declared here as {show_scope(own)}, but "
+                      f"{sd.origin} declares it as {show_scope(sd.spec)} ({sd.doc.file}:{line}), and the "
+                      f"definitions imported at {format_path(place[:2])} read it so", ("scopes", name),
+                      f"declare it as the module does: {name}: {show_scope(sd.spec)} (max may differ)")
+            continue
+        merged[name] = sd.spec
+        c.origins[("scopes", name)] = sd
+        c.scope_imports[name] = place
+    if raw is not None and not isinstance(raw, dict):
+        return  # the wrong shape: the schema said so, and the section is left out of the checks
+    data["scopes"] = merged
+    c.data = data
+    c.scoped = True

@@ -84,7 +84,8 @@ def view(symbols: Mapping[str, ex.Symbol], owner: Mapping[str, str], parents: Ma
     for n, sym in symbols.items():
         where = owner.get(n, DEBTOR)
         if where in readable:
-            if where == DEBTOR and sym.kind == "metric" and not from_debtor:
+            # A stand-in for a name that failed (typed unknown) is readable anywhere: its failure was reported.
+            if where == DEBTOR and sym.kind == "metric" and not from_debtor and sym.type != ex.UNKNOWN:
                 elsewhere[n] = ("name-not-available",
                                 f"debtor metric '{n}' is computed after the {scope} floors: a {scope} expression "
                                 "cannot read it", f"compute it in scope {scope}, or write the rule at the debtor")

@@ -264,6 +264,26 @@ def _first_date(level: Level, n: int, cols: list[Col]) -> Col:
     return Col(out, valid)
 
 
+def _last_of(level: Level, n: int, cols: list[Col]) -> Col:
+    """``_first_date`` read backwards, for any value (a number, a date as days, a text)."""
+    x, cond = cols
+    true, null = _bool(cond)
+    data = np.asarray(x.data)
+    out = np.zeros(n, dtype=data.dtype) if data.dtype.kind in "if" else np.full(n, None, dtype=object)
+    valid = np.zeros(n, bool)
+    open_ = np.ones(n, bool)  # parents still looking, from their last element back
+    for idx in reversed(_by_position(level)):
+        p = level.parent[idx]
+        live = open_[p]
+        idx, p = idx[live], p[live]
+        stop_null = null[idx]
+        hit = true[idx] & ~stop_null
+        out[p[hit]] = data[idx[hit]]
+        valid[p[hit]] = np.asarray(x.valid, bool)[idx[hit]]
+        open_[p[hit | stop_null]] = False
+    return Col(out, valid)
+
+
 def _worst(level: Level, n: int, current: np.ndarray | None, grades: Sequence[str]) -> Col:
     assert current is not None
     worst = np.full(n, -1, np.int64)
@@ -275,6 +295,7 @@ def _worst(level: Level, n: int, current: np.ndarray | None, grades: Sequence[st
 REDUCERS = {
     "count_where": _count_where, "sum_where": _sum_where, "sum_of": _sum_where, "share_where": _share_where,
     "any_of": _any_of, "all_of": _all_of, "min_of": _min_of, "max_of": _max_of, "first_date": _first_date,
+    "last_of": _last_of,
 }
 
 

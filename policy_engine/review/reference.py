@@ -66,6 +66,7 @@ AGGREGATION_EXAMPLES: Mapping[str, str] = {
     "min_of": "min_of(exposure, opened)",
     "max_of": "max_of(exposure, balance)",
     "first_date": "first_date(exposure, opened, dpd > 0)",
+    "last_of": "last_of(exposure, balance, dpd > 0)",
     "worst_grade": "worst_grade(exposure)",
 }
 AGGREGATION_EXPOSURES: tuple[Mapping[str, Any], ...] = (

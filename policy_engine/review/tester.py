@@ -20,6 +20,7 @@ from ..decide.evaluate import Decider
 from ..diagnostics import Diagnostic, DiagnosticSink, InputError, PolicyError, did_you_mean
 from ..policy.compiler import CompiledPolicy
 from ..policy.loader import Document, format_path, load_yaml_file, load_yaml_text, parse_json_text
+from ..policy.modules import is_module_file
 from ..policy.registry import is_policy_file, load_policy, policy_files, read_header
 from ..policy.validate import schema_errors
 
@@ -72,7 +73,7 @@ class SuiteResult:
 
 
 # Diagnostics that mean "nothing was selected to run" (exit 2), not "a file is invalid" (exit 4).
-USAGE_CODES = frozenset({"no-tests", "no-match"})
+USAGE_CODES = frozenset({"no-tests", "no-match", "module-not-policy"})  # what was asked for, not what a file holds
 
 
 _PATCH_PART = re.compile(r"^([a-z_][a-z0-9_]*)((?:\[-?\d+\])*)$")
@@ -423,10 +424,24 @@ def _load_client(ref: Any, base: Path) -> Any:
 
 
 def find_test_files(path: Path) -> list[Path]:
-    """Test files under a policy directory: YAML files in it that are not policies."""
+    """Test files under a policy directory: YAML files in it that are neither policies nor modules."""
     if path.is_file():
-        return [] if is_policy_file(path) else [path]
-    return sorted(f for f in path.rglob("*.y*ml") if f.is_file() and not is_policy_file(f))
+        return [] if is_policy_file(path) or is_module_file(path) else [path]
+    return sorted(f for f in path.rglob("*.y*ml") if f.is_file() and not is_policy_file(f) and not is_module_file(f))
+
+
+def _not_modules(paths: Iterable[str | Path], run: SuiteResult) -> list[Path]:
+    """The paths to test; a module file named is a usage problem (its importers' cases pin it)."""
+    out = []
+    for p in paths:
+        path = Path(p)
+        if path.is_file() and is_module_file(path):
+            run.diagnostics.append(Diagnostic(
+                "module-not-policy", f"{path} is a module: it has no policy tests of its own", file=str(path),
+                hint="test the policies that import it; their cases pin its definitions"))
+        else:
+            out.append(path)
+    return out
 
 
 def run_tests(paths: Iterable[str | Path], only: str | None = None) -> SuiteResult:
@@ -439,8 +454,7 @@ def run_tests(paths: Iterable[str | Path], only: str | None = None) -> SuiteResu
     policies: list[CompiledPolicy] = []
     test_files: list[Path] = []
     known: dict[str, set[str]] = {}  # policy id -> every version in the directories searched
-    for p in paths:
-        path = Path(p)
+    for path in _not_modules(paths, run):
         if not path.exists():
             run.diagnostics.append(Diagnostic("file-missing", f"no such file or directory: {path}", file=str(path)))
             continue

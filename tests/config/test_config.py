@@ -77,15 +77,18 @@ def test_option_then_environment_then_file_then_default(project: Path) -> None:
 
 def test_commands_use_the_configured_policies_folder(project: Path) -> None:
     shutil.copytree(REFERENCE, project / "rules" / "loss-client-management")
+    shutil.copytree(REFERENCE.parent / "financial-difficulty", project / "rules" / "financial-difficulty")
     (project / "policy-engine.toml").write_text('policies = "rules"\n')
     r = _run("validate", "--format", "json")
-    assert r.exit_code == 0 and len(json.loads(r.stdout)["files"]) == 3  # loss-client-management 1.0.0, 1.1.0, 2.0.0
+    # loss-client-management 1.0.0, 1.1.0, 2.0.0 and the module financial-difficulty 1.0.0
+    assert r.exit_code == 0 and len(json.loads(r.stdout)["files"]) == 4
     r = _run("test", "--format", "json")
     assert r.exit_code == 0 and json.loads(r.stdout)["failed"] == 0
 
 
 def test_default_formats_general_and_per_command(project: Path) -> None:
     shutil.copytree(REFERENCE, project / "policies" / "loss-client-management")
+    shutil.copytree(REFERENCE.parent / "financial-difficulty", project / "policies" / "financial-difficulty")
     (project / "policy-engine.toml").write_text('format = "text"\n[formats]\ndiff = "markdown"\n'
                                                 '"audit list" = "json"\n')
     old, new = "loss-client-management@1.0.0", "loss-client-management@1.1.0"

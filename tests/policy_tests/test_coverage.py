@@ -98,6 +98,7 @@ def test_json_and_junit_carry_coverage_with_the_rules_lines(tmp_path: Path) -> N
 def test_an_untested_warning_drops_the_reference_coverage_and_is_named_with_its_line(tmp_path: Path) -> None:
     copy = tmp_path / "loss-client-management"
     shutil.copytree(REFERENCE, copy)
+    shutil.copytree(REFERENCE.parent / "financial-difficulty", tmp_path / "financial-difficulty")  # 2.0.0 imports it
     policy_file = copy / "policy-1.1.0.yaml"
     lines = policy_file.read_text(encoding="utf-8").splitlines(keepends=True)
     at = lines.index("actions:\n")

@@ -113,3 +113,13 @@ def test_a_rate_cut_for_a_healthy_debtor_is_no_restructuring_where_1_1_0_trusted
     assert record["classification"]["grade"] == "pass"
     assert record["exposures"][0]["metrics"]["restructuring_count"] == 0
     assert [w["id"] for w in record["warnings"]] == ["modification_not_restructuring"]
+
+
+def test_the_rule_table_of_the_reference_page_names_every_floor_and_derived_state(policy2: Any) -> None:
+    """docs/reference-policy-2.md maps each rule of the Measures to its test: a floor left out is a rule unmapped."""
+    page = (ROOT / "docs" / "reference-policy-2.md").read_text(encoding="utf-8")
+    assert policy2.scoped is not None
+    floors = [r.id for r in (*policy2.floors, *policy2.scoped.floors)]
+    derived = [m.name for m in policy2.scoped.metrics if policy2.imported.get(m.name) == "financial-difficulty 1.0.0"]
+    assert len(floors) >= 17 and len(derived) == 8
+    assert [n for n in (*floors, *derived) if f"`{n}`" not in page] == []
