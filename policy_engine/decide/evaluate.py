@@ -39,7 +39,7 @@ from .inputs import (
     unwritable_integers,
 )
 from .record_kind import accepted_of_another_kind, graded_list, refusal
-from .scoped import GRADE_RULE, missing_inside, read_scopes
+from .scoped import GRADE_RULE, build_fast_reader, missing_inside, read_scopes
 
 MAX_CLIENT_ID = 100
 
@@ -682,6 +682,20 @@ _PLAIN_TYPES = ("number", "bool", "string", "grade")  # expression types whose v
 class ScopedDecider(Decider):
     """A :class:`Decider` for a policy with scopes (``Decider(policy)`` builds one for such a policy)."""
 
+    def __init__(self, policy: CompiledPolicy):
+        super().__init__(policy)
+        part = policy.scoped
+        assert part is not None
+        grades = policy.grade_ids
+        # A fired floor's entry in an exposure's record (copied per record) and the rank it floors at.
+        self._exposure_floor_entries = [({"id": f.id, "floor": f.floor, "source": f.source, "scope": f.scope},
+                                         grades.index(f.floor)) for f in part.floors]
+        self._debtor_floor_entries = [({"id": f.id, "floor": f.floor, "source": f.source, "scope": "debtor"},
+                                       grades.index(f.floor)) for f in policy.floors]
+        self._exposure_metric_names = tuple(m.name for m in part.metrics)
+        self._exposure_dated = tuple(m.name for m in part.metrics if m.expr.type not in _PLAIN_TYPES)
+        self._fast_elements: Callable[[Any, _dt.date | None], dict[str, Any] | None] | None = None
+
     def decide(self, record: Any, as_of: str | _dt.date | None = None, trace: bool = False,
                file: str | None = None) -> dict[str, Any]:
         cid, day, inputs, elements, input_hash = self.read_record(record, as_of, file)
@@ -696,7 +710,7 @@ class ScopedDecider(Decider):
         except InputError as e:
             problems = [*e.diagnostics, *read_scopes(self.policy, record, file)[1]]
             raise InputError(refusal(self.policy, record, problems, as_of, file)) from None
-        elements, problems = read_scopes(self.policy, record, file, day)
+        elements, problems = self.read_elements(record, day, file)
         if problems:
             raise InputError(refusal(self.policy, record, problems, as_of, file))
         other = accepted_of_another_kind(self.policy, record, self._graded_list, as_of, file)
@@ -708,6 +722,21 @@ class ScopedDecider(Decider):
             raise InputError(unwritable_integers(record, file) or [
                 Diagnostic("bad-field", f"the record cannot be written as JSON: {exc}", file=file)]) from None
         return cid, day, inputs, elements, input_hash
+
+    def read_elements(self, record: Any, day: _dt.date, file: str | None = None
+                      ) -> tuple[dict[str, Any], list[Diagnostic]]:
+        """Every element of every scope of the record, checked (see :func:`.scoped.read_scopes`).
+
+        The generated reader takes a record it finds nothing wrong with; otherwise the checked path
+        reads it again and names every problem.
+        """
+        fast = self._fast_elements
+        if fast is None:  # built on first use: a process that only validates never needs it
+            fast = self._fast_elements = build_fast_reader(self.policy)
+        elements = fast(record, day)
+        if elements is not None:
+            return elements, []
+        return read_scopes(self.policy, record, file, day)
 
     def decide_values(self, cid: str, day: _dt.date, inputs: tuple[Any, ...], input_hash: str,
                       trace: bool = False) -> dict[str, Any]:
@@ -781,18 +810,25 @@ class ScopedDecider(Decider):
     def _decide_elements(self, cid: str, day: _dt.date, inputs: tuple[Any, ...], elements: dict[str, Any],
                          input_hash: str, trace: bool = False) -> dict[str, Any]:
         p = self.policy
-        part = p.scoped
-        assert part is not None
         segment = inputs[self._segment_index] if self._segment_index is not None else None
         params = p.params_for(segment)
+        self.grade_exposures(inputs, params, day, elements)
+        results = p.row_function(inputs, params, day, elements)
+        return self._assemble(cid, day, inputs, elements, results, input_hash, trace)
+
+    def grade_exposures(self, inputs: tuple[Any, ...], params: tuple[Any, ...], day: _dt.date,
+                        elements: dict[str, Any]) -> None:
+        """The exposure stage: each element of the graded scope gets its metrics, its floors' results
+        (``@floors``) and its own grade (``@own_rank``, ``@rank``, ``@grade``), before the debtor's code."""
+        p = self.policy
+        part = p.scoped
+        assert part is not None
         graded = elements.get(part.graded, []) if part.graded else []
         for e in graded:
             assert part.own is not None
             hits = part.own(inputs, params, day, elements, e)
             rank = max((f.rank for f, hit in zip(part.floors, hits, strict=True) if hit is True), default=0)
             e["@own_rank"], e["@rank"], e["@grade"], e["@floors"] = rank, rank, p.scale[rank].id, hits
-        results = p.row_function(inputs, params, day, elements)
-        return self._assemble(cid, day, inputs, elements, results, input_hash, trace)
 
     def assemble(self, cid: str, day: _dt.date, inputs: tuple[Any, ...], elements: dict[str, Any],
                  results: tuple[Any, ...], input_hash: str, trace: bool = False) -> dict[str, Any]:
@@ -810,12 +846,19 @@ class ScopedDecider(Decider):
         part = p.scoped
         assert part is not None
         graded = elements.get(part.graded, []) if part.graded else []
-        params = p.params_for(inputs[self._segment_index] if self._segment_index is not None else None)
         record = self.build_record(cid, day, inputs, results, input_hash, trace)
         floor_rank = elements.get("@floor_rank", 0)
-        debtor_floors = list(zip(p.floors, results[5], strict=True))
-        env = dict(zip(self._names, (*inputs, *params, *results[0]), strict=True))
-        exposures = [self._exposure(part, e, debtor_floors, floor_rank, env, record["undetermined"]) for e in graded]
+        debtor_fired = [floor for floor, hit in zip(self._debtor_floor_entries, results[5], strict=True) if hit is True]
+        env: dict[str, Any] = {}
+
+        def environment() -> dict[str, Any]:
+            """The debtor's names, for an exposure floor without a value (built only then)."""
+            if not env:
+                params = p.params_for(inputs[self._segment_index] if self._segment_index is not None else None)
+                env.update(zip(self._names, (*inputs, *params, *results[0]), strict=True))
+            return env
+
+        exposures = [self._exposure(part, e, debtor_fired, environment, record["undetermined"]) for e in graded]
         cls = record["classification"]
         cls["grade_of"] = GRADE_RULE
         g_rank = results[6]
@@ -826,31 +869,36 @@ class ScopedDecider(Decider):
         record["exposures"] = exposures
         return record
 
-    def _exposure(self, part: ScopedPart, e: dict[str, Any], debtor_floors: list[tuple[Any, Any]], floor_rank: int,
-                  env: Mapping[str, Any], undetermined: list[dict[str, Any]]) -> dict[str, Any]:
+    def _exposure(self, part: ScopedPart, e: dict[str, Any], debtor_fired: list[tuple[dict[str, Any], int]],
+                  environment: Callable[[], dict[str, Any]], undetermined: list[dict[str, Any]]) -> dict[str, Any]:
         """One exposure's entry: its final grade, the rule that decided it, its floors and metrics."""
         p = self.policy
         rank = e["@rank"]
-        fired = [{"id": f.id, "floor": f.floor, "source": f.source, "scope": f.scope}
-                 for f, hit in zip(part.floors, e["@floors"], strict=True) if hit is True]
-        fired += [{"id": f.id, "floor": f.floor, "source": f.source, "scope": "debtor"}
-                  for f, hit in debtor_floors if hit is True]
-        if rank == 0 and not any(f["floor"] == p.scale[0].id for f in fired):
+        hits = e["@floors"]
+        fired = [(dict(entry), r) for (entry, r), hit in zip(self._exposure_floor_entries, hits, strict=True)
+                 if hit is True]
+        # the debtor's entries are copied once per exposure: each exposure's record owns its lists
+        fired += [(dict(entry), r) for entry, r in debtor_fired]
+        if rank == 0 and not any(r == 0 for _, r in fired):
             decided_by = p.base_decider
         else:
-            decided_by = next(f["id"] for f in fired if p.grade_ids.index(f["floor"]) == rank)
-        local = {**env, **{k: v for k, v in e.items() if not k.startswith("@")}}
-        for f, hit in zip(part.floors, e["@floors"], strict=True):
-            if hit is None:
-                entry = self._undetermined("classification", f.id, [n for n in f.expr.refs if n in local], local)
-                entry["exposure"] = e["@key"]
-                self._inside_exposure(part, entry, f.expr, e)
-                undetermined.append(entry)
+            decided_by = next(entry["id"] for entry, r in fired if r == rank)
+        if None in hits:
+            local = {**environment(), **{k: v for k, v in e.items() if not k.startswith("@")}}
+            for f, hit in zip(part.floors, hits, strict=True):
+                if hit is None:
+                    entry = self._undetermined("classification", f.id, [n for n in f.expr.refs if n in local], local)
+                    entry["exposure"] = e["@key"]
+                    self._inside_exposure(part, entry, f.expr, e)
+                    undetermined.append(entry)
         grade = p.scale[rank]
+        metrics = {n: e.get(n) for n in self._exposure_metric_names}
+        for n in self._exposure_dated:
+            metrics[n] = _jsonable(metrics[n])
         return {
             "exposure_id": e["@key"], "grade": grade.id, "label": self._labels[rank], "decided_by": decided_by,
-            "own_grade": p.scale[e["@own_rank"]].id, "nonperforming": grade.nonperforming, "floors": fired,
-            "metrics": {m.name: _jsonable(e.get(m.name)) for m in part.metrics},
+            "own_grade": p.scale[e["@own_rank"]].id, "nonperforming": grade.nonperforming,
+            "floors": [entry for entry, _ in fired], "metrics": metrics,
         }
 
 
