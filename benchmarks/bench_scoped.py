@@ -21,8 +21,9 @@ noisy machine hits both sides alike (wall clock here drifts 30-50% between runs;
     the element loops in the generated code) from cProfile.
 
 ``--n N`` only decides N times each (no timing loop, no table): under callgrind the instruction
-counts of two such runs (``--n 0`` for start-up and policy compilation alone) give a figure that
-machine noise does not move: (I(n=N, 2.0.0) - I(0)) / (I(n=N, 1.1.0) - I(0)) with ``--only``.
+counts of such runs (``--n 0`` for start-up and policy compilation alone) give figures that machine
+noise does not move: the ratio (I(--n N --only 2.0.0) - I(--n 0)) / (I(--n N --only 1.1.0) - I(--n 0)),
+and with ``--stage`` one stage's instructions per call ((I(--n N --stage S) - I(--n 0)) / N).
 """
 
 from __future__ import annotations
@@ -118,8 +119,8 @@ def per_call(fn: Callable[[], Any], seconds: float) -> float:
             return elapsed / n
 
 
-def stages(d2: Any, record: dict[str, Any], seconds: float) -> list[tuple[str, float]]:
-    """Seconds per call of each stage of the scoped decision, over the same debtor."""
+def stage_calls(d2: Any, record: dict[str, Any]) -> dict[str, tuple[str, Callable[[], Any]]]:
+    """Each stage of the scoped decision as a call over the same debtor (its inputs prepared once)."""
     import hashlib
 
     from policy_engine.decide.evaluate import canonical_json, dumps
@@ -130,19 +131,26 @@ def stages(d2: Any, record: dict[str, Any], seconds: float) -> list[tuple[str, f
     d2.grade_exposures(inputs, params, day, elements)
     results = p.row_function(inputs, params, day, elements)
     out = d2.assemble(cid, day, inputs, elements, results, input_hash)
-    return [
-        ("read the debtor's inputs", per_call(lambda: d2.read(record), seconds)),
-        ("read the elements (3 exposures, 36 payments, 2 modifications, 2 events)",
-         per_call(lambda: d2.read_elements(record, day), seconds)),
-        ("input hash (canonical JSON, sha256)",
-         per_call(lambda: hashlib.sha256(canonical_json(record)).hexdigest(), seconds)),
-        ("exposure stage (each exposure's metrics and floors)",
-         per_call(lambda: d2.grade_exposures(inputs, params, day, elements), seconds)),
-        ("debtor stage (aggregations, debtor floors applied back, warnings, actions)",
-         per_call(lambda: p.row_function(inputs, params, day, elements), seconds)),
-        ("record assembly", per_call(lambda: d2.assemble(cid, day, inputs, elements, results, input_hash), seconds)),
-        ("JSON dump of the record", per_call(lambda: dumps(out), seconds)),
-    ]
+    return {
+        "inputs": ("read the debtor's inputs", lambda: d2.read(record)),
+        "elements": ("read the elements (3 exposures, 36 payments, 2 modifications, 2 events)",
+                     lambda: d2.read_elements(record, day)),
+        "hash": ("input hash (canonical JSON, sha256)", lambda: hashlib.sha256(canonical_json(record)).hexdigest()),
+        "exposures": ("exposure stage (each exposure's metrics and floors)",
+                      lambda: d2.grade_exposures(inputs, params, day, elements)),
+        "debtor": ("debtor stage (aggregations, debtor floors applied back, warnings, actions)",
+                   lambda: p.row_function(inputs, params, day, elements)),
+        "record": ("record assembly", lambda: d2.assemble(cid, day, inputs, elements, results, input_hash)),
+        "dump": ("JSON dump of the record", lambda: dumps(out)),
+    }
+
+
+STAGES = ("inputs", "elements", "hash", "exposures", "debtor", "record", "dump")
+
+
+def stages(d2: Any, record: dict[str, Any], seconds: float) -> list[tuple[str, float]]:
+    """Seconds per call of each stage of the scoped decision, over the same debtor."""
+    return [(name, per_call(fn, seconds)) for name, fn in stage_calls(d2, record).values()]
 
 
 def aggregation_share(d2: Any, record: dict[str, Any], n: int = 400) -> tuple[float, float]:
@@ -179,9 +187,15 @@ def main() -> None:
     ap.add_argument("--profile", action="store_true", help="also the share of the aggregations (cProfile)")
     ap.add_argument("--n", type=int, default=None, help="decide N times each and stop (for callgrind)")
     ap.add_argument("--only", choices=("1.1.0", "2.0.0"), help="with --n: decide only this version's record")
+    ap.add_argument("--stage", choices=STAGES, help="with --n: run only this stage of the 2.0.0 decision N times")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))  # a checkout works without installing
     d1, d2, one, mix, record = _load()
+    if args.n is not None and args.stage is not None:
+        _, call = stage_calls(d2, record)[args.stage]
+        for _ in range(args.n):
+            call()
+        return
     if args.n is not None:
         for _ in range(args.n):
             if args.only != "2.0.0":

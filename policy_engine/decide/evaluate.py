@@ -14,6 +14,7 @@ import contextvars
 import datetime as _dt
 import hashlib
 import itertools
+import operator
 import os
 import re
 import string
@@ -79,7 +80,27 @@ _CANON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 _DIGITS = frozenset(b"0123456789")
 
 
+_DOT_ZERO = re.compile(rb"\.0(?<=[0-9]\.0)(?=[,}\]])")  # the '.0' of an integral float token
+_LONG_INTEGRAL = re.compile(rb"\.0(?<=[0-9]{16}\.0)[,}\]]")  # one of 16 digits or more: maybe beyond 2**53
+_NEGATIVE_ZERO = re.compile(rb"-0\.0[,}\]]")
+_QUOTE = itertools.repeat(b'"')
+_ONE = itertools.repeat(1)
+
+
 def _integers_for_integral_floats(raw: bytes) -> bytes:
+    """``raw`` with every integral float token below 2**53 written as an integer (``-0.0`` as ``0``).
+
+    Usually one substitution drops every ``.0``: when no ``.0`` lies inside a string (every one has
+    an even number of quotes before it; counted in C over the pieces between them), no token has 16
+    digits or more and none is ``-0.0``. Otherwise the tokens are rewritten one by one.
+    """
+    if (_LONG_INTEGRAL.search(raw) is None and _NEGATIVE_ZERO.search(raw) is None
+            and not any(map(operator.and_, itertools.accumulate(map(bytes.count, raw.split(b".0"), _QUOTE)), _ONE))):
+        return _DOT_ZERO.sub(b"", raw)
+    return _integral_tokens(raw)
+
+
+def _integral_tokens(raw: bytes) -> bytes:
     """``raw`` with every integral float token below 2**53 written as an integer (``-0.0`` as ``0``).
 
     Tokens are found from their ``.0`` end and walked back over their digits (a regular
@@ -119,13 +140,48 @@ def canonical_json(value: Any) -> bytes:
     CSV or Parquet has one hash.
     """
     raw = orjson.dumps(value, option=_CANON_OPTIONS)
-    if b"null" in raw or b"{}" in raw or raw.endswith(b".0"):
+    if b"null" in raw:
+        if b"\\" in raw:  # an escape: quotes cannot be told apart by counting them
+            return orjson.dumps(_canonical(value), option=_CANON_OPTIONS)
+        raw = _without_null_members(raw)  # a record with several exposures has a few null facts
+    if b"{}" in raw or raw.endswith(b".0"):
         return orjson.dumps(_canonical(value), option=_CANON_OPTIONS)
     if _INTEGRAL_FLOAT.search(raw) is None:
         return raw
     if b"\\" in raw:  # an escape: quotes cannot be told apart by counting them
         return orjson.dumps(_canonical(value), option=_CANON_OPTIONS)
     return _integers_for_integral_floats(raw)
+
+
+def _without_null_members(raw: bytes) -> bytes:
+    """``raw`` without its ``"key":null`` members, as the walk drops them (nulls in lists stay).
+
+    The caller ruled out backslashes, so every quote delimits a string: a ``":null`` whose quote has
+    an odd number of quotes before it closes a key (inside a string, or opening one, it has an even
+    number), and the key opens at the quote before. A member goes with the comma before it, or, the
+    first of its object (or after one removed with its comma), with the comma after it. An object
+    left empty shows as ``{}``, which the caller gives to the walk.
+    """
+    out = []
+    done = pos = counted = quotes = 0
+    while (q := raw.find(b'":null', pos)) >= 0:
+        pos = q + 6
+        quotes += raw.count(b'"', counted, q)
+        counted = q
+        if not quotes & 1:
+            continue  # the quote opens a string that starts with ':null'
+        key = raw.rfind(b'"', 0, q)
+        end = q + 6
+        if raw[key - 1] == 44 and key - 1 >= done:  # ','
+            start = key - 1
+        else:
+            start = key
+            if raw[end:end + 1] == b",":
+                end += 1
+        out.append(raw[done:start])
+        done = end
+    out.append(raw[done:])
+    return b"".join(out)
 
 
 def _jsonable(v: Any) -> Any:
