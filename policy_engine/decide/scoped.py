@@ -22,7 +22,7 @@ from ..frozen import Frozen
 from ..policy.compiler import CompiledPolicy, InputSpec
 from ..policy.scopes import ScopedPart, ScopeSpec
 from ..safetext import has_forbidden, text_problem
-from .inputs import AS_OF_HINT, MAX_STRING, _bounds, _check_value, _dig, after_as_of, describe, parse_date
+from .inputs import AS_OF_HINT, MAX_STRING, _bounds, _check_value, _dig, after_as_of, describe
 
 MAX_KEY = 64  # characters of an element key (an exposure id)
 MAX_NAMED = 20  # values without a value an undetermined rule names, at most (then how many more)
@@ -156,21 +156,38 @@ def build_fast_reader(policy: CompiledPolicy) -> ElementReader:
               "        return None",
               "    try:",
               f"        return {{{roots}}}",
-              "    except (_Refused, KeyError, TypeError, AttributeError):",
+              "    except (_Refused, KeyError, TypeError, AttributeError, ValueError):",
               "        return None"]
     ns: dict[str, Any] = {
         "__builtins__": {}, "type": type, "len": len, "float": float, "int": int, "str": str, "bool": bool,
         "dict": dict, "set": set, "list": list, "enumerate": enumerate, "all": all, "KeyError": KeyError,
-        "TypeError": TypeError,
-        "AttributeError": AttributeError, "_Refused": _Refused, "_parse_date": parse_date,
-        "_has_forbidden": has_forbidden, **consts,
+        "TypeError": TypeError, "AttributeError": AttributeError, "ValueError": ValueError, "_Refused": _Refused,
+        "_date": _dt.date.fromisoformat, "_has_forbidden": has_forbidden, **consts,
     }
     exec(compile("\n".join(lines), "<scopes reader>", "exec"), ns)  # built from the compiled scopes only
     return ns["read"]  # type: ignore[no-any-return]
 
 
 def _scope_reader(part: ScopedPart, s: ScopeSpec, grades: tuple[str, ...], consts: dict[str, Any]) -> list[str]:
-    """``read_<scope>(raw, where, day)``: the checked elements of one list, or :class:`_Refused`."""
+    """``read_<scope>(raw, where, day)``: the checked elements of one list, or :class:`_Refused`.
+
+    Each field is checked into a local, and the element built by one dict display (the checked
+    path's keys, in its order: the inputs, ``@at``, ``@key``, each child scope's list).
+    """
+    body: list[str] = []
+    parents: dict[tuple[str, ...], str] = {}  # a path to an object several fields are read from -> its local
+    for k, spec in enumerate(part.inputs[s.name]):
+        body += _field_reader(spec, f"f{k}", grades, consts, parents)
+    items = [f"{spec.name!r}: f{k}" for k, spec in enumerate(part.inputs[s.name])]
+    items.append("'@at': at")
+    if s.key is not None:
+        body += [f"k = item.get({s.key!r})",
+                 f"if type(k) is not str or not k or len(k) > {MAX_KEY!r} or _has_forbidden(k) or k in keys:",
+                 "    raise _Refused",
+                 "keys.add(k)"]
+        items.append("'@key': k")
+    items += [f"{'@' + c.name!r}: read_{c.name}(item.get({c.list_field!r}), f'{{at}}.{c.list_field}', day)"
+              for c in part.children(s.name)]
     out = [f"def read_{s.name}(raw, where, day):",
            "    if raw is None:",
            "        return []",
@@ -181,21 +198,9 @@ def _scope_reader(part: ScopedPart, s: ScopeSpec, grades: tuple[str, ...], const
            "    for i, item in enumerate(raw):",
            "        if type(item) is not dict:",
            "            raise _Refused",
-           "        at = where + '[' + str(i) + ']'",
-           "        e = {}"]
-    for spec in part.inputs[s.name]:
-        out += [f"        {line}" for line in _field_reader(spec, grades, consts)]
-    out.append("        e['@at'] = at")
-    if s.key is not None:
-        out += [f"        k = item.get({s.key!r})",
-                f"        if type(k) is not str or not k or len(k) > {MAX_KEY!r} or _has_forbidden(k) or k in keys:",
-                "            raise _Refused",
-                "        keys.add(k)",
-                "        e['@key'] = k"]
-    for child in part.children(s.name):
-        out.append(f"        e[{'@' + child.name!r}] = read_{child.name}(item.get({child.list_field!r}), "
-                   f"at + {'.' + child.list_field!r}, day)")
-    out.append("        out.append(e)")
+           "        at = f'{where}[{i}]'",
+           *(f"        {line}" for line in body),
+           f"        out.append({{{', '.join(items)}}})"]
     if s.order_by is not None:
         order = next((spec.name for spec in part.inputs[s.name] if spec.source == s.order_by), None)
         if order is not None:
@@ -205,39 +210,51 @@ def _scope_reader(part: ScopedPart, s: ScopeSpec, grades: tuple[str, ...], const
     return out
 
 
-def _field_reader(spec: InputSpec, grades: tuple[str, ...], consts: dict[str, Any]) -> list[str]:
-    """Lines that set ``e[name]`` from ``item`` as :func:`_read_element` would, or raise :class:`_Refused`."""
-    out = ["v = item"]
-    for k, key in enumerate(spec.root):
-        if k:  # a parent that is null holds nothing; one that is not an object is a problem
-            out += ["if v is not None:", "    if type(v) is not dict:", "        raise _Refused",
-                    f"    v = v.get({key!r})"]
-        else:
-            out.append(f"v = v.get({key!r})")
-    name = repr(spec.name)
-    missing = ["if v is None:", "    raise _Refused"] if spec.required else ["if v is None:", f"    e[{name}] = None"]
+def _parent(path: tuple[str, ...], parents: dict[tuple[str, ...], str], lines: list[str]) -> str:
+    """The local holding the object at ``path`` under ``item`` (None when a step is absent or null),
+    defined on first use; a step that is neither an object nor null is refused, as ``_dig`` reports it."""
+    if not path:
+        return "item"
+    if path not in parents:
+        above = _parent(path[:-1], parents, lines)
+        local = parents[path] = f"o{len(parents)}"
+        get = f"{above}.get({path[-1]!r})"
+        lines += [f"{local} = {get}" if above == "item" else f"{local} = None if {above} is None else {get}",
+                  f"if {local} is not None and type({local}) is not dict:", "    raise _Refused"]
+    return parents[path]
+
+
+def _field_reader(spec: InputSpec, local: str, grades: tuple[str, ...], consts: dict[str, Any],
+                  parents: dict[tuple[str, ...], str]) -> list[str]:
+    """Lines that set ``local`` from ``item`` as :func:`_read_element` reads the field, or raise :class:`_Refused`."""
+    lines: list[str] = []
+    above = _parent(spec.root[:-1], parents, lines)
+    get = f"{above}.get({spec.root[-1]!r})"
+    lines.append(f"v = {get}" if above == "item" else f"v = None if {above} is None else {get}")
     t = spec.type
     if t in ("number", "integer"):
         lo, hi = _bounds(spec)
         kind = "type(v) is int" if t == "integer" else "(type(v) is float or type(v) is int)"
-        check = [f"if not ({kind} and {lo!r} <= v <= {hi!r}):", "    raise _Refused", f"e[{name}] = float(v) + 0.0"]
+        # v + 0.0: the float of the number, and -0.0 read as 0, as the checked path reads it
+        check = [f"if not ({kind} and {lo!r} <= v <= {hi!r}):", "    raise _Refused", f"{local} = v + 0.0"]
     elif t == "boolean":
-        check = ["if type(v) is not bool:", "    raise _Refused", f"e[{name}] = v"]
+        check = ["if type(v) is not bool:", "    raise _Refused", f"{local} = v"]
     elif t in ("string", "grade"):
         allowed = grades if t == "grade" else spec.enum
         if allowed:  # the values the checked path accepts: listed, and text it takes
             c = f"_c{len(consts)}"
             consts[c] = frozenset(a for a in allowed if len(a) <= MAX_STRING and not has_forbidden(a))
-            check = [f"if type(v) is not str or v not in {c}:", "    raise _Refused", f"e[{name}] = v"]
+            check = [f"if type(v) is not str or v not in {c}:", "    raise _Refused", f"{local} = v"]
         else:
             check = [f"if type(v) is not str or len(v) > {MAX_STRING!r} or _has_forbidden(v):", "    raise _Refused",
-                     f"e[{name}] = v"]
-    else:  # date
-        check = ["v = _parse_date(v)", "if v is None:", "    raise _Refused"]
+                     f"{local} = v"]
+    else:  # date: parse_date's test, inline; a text it lets through that is no date raises ValueError
+        check = ["if type(v) is not str or len(v) != 10 or v[4] != '-' or v[7] != '-':", "    raise _Refused",
+                 f"{local} = _date(v)"]
         if spec.not_after_as_of:
-            check += ["if day is not None and v > day:", "    raise _Refused"]
-        check.append(f"e[{name}] = v")
-    return [*out, *missing, "else:", *(f"    {line}" for line in check)]
+            check += [f"if day is not None and {local} > day:", "    raise _Refused"]
+    missing = ["    raise _Refused"] if spec.required else [f"    {local} = None"]
+    return [*lines, "if v is None:", *missing, "else:", *(f"    {line}" for line in check)]
 
 
 def missing_inside(part: ScopedPart, names: tuple[str, ...], elements: Mapping[str, Any],
