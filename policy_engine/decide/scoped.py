@@ -13,6 +13,7 @@ exposures' final grades (and of the debtor floors, when it has no exposure).
 from __future__ import annotations
 
 import datetime as _dt
+import operator
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -176,8 +177,11 @@ def _scope_reader(part: ScopedPart, s: ScopeSpec, grades: tuple[str, ...], const
     """
     body: list[str] = []
     parents: dict[tuple[str, ...], str] = {}  # a path to an object several fields are read from -> its local
+    order = next((k for k, spec in enumerate(part.inputs[s.name]) if spec.source == s.order_by), None)
     for k, spec in enumerate(part.inputs[s.name]):
         body += _field_reader(spec, f"f{k}", grades, consts, parents)
+        if k == order:  # the list is sorted by it when every element has one
+            body += [f"if f{k} is None:", "    ordered = False"]
     items = [f"{spec.name!r}: f{k}" for k, spec in enumerate(part.inputs[s.name])]
     items.append("'@at': at")
     if s.key is not None:
@@ -194,6 +198,7 @@ def _scope_reader(part: ScopedPart, s: ScopeSpec, grades: tuple[str, ...], const
            f"    if type(raw) is not list or len(raw) > {s.max!r}:",
            "        raise _Refused",
            "    out = []",
+           "    ordered = True",
            "    keys = set()" if s.key is not None else "    pass",
            "    for i, item in enumerate(raw):",
            "        if type(item) is not dict:",
@@ -201,11 +206,10 @@ def _scope_reader(part: ScopedPart, s: ScopeSpec, grades: tuple[str, ...], const
            "        at = f'{where}[{i}]'",
            *(f"        {line}" for line in body),
            f"        out.append({{{', '.join(items)}}})"]
-    if s.order_by is not None:
-        order = next((spec.name for spec in part.inputs[s.name] if spec.source == s.order_by), None)
-        if order is not None:
-            out += [f"    if all(e[{order!r}] is not None for e in out):",
-                    f"        out.sort(key=lambda e: e[{order!r}])"]
+    if order is not None:
+        c = f"_c{len(consts)}"
+        consts[c] = operator.itemgetter(part.inputs[s.name][order].name)
+        out += ["    if ordered:", f"        out.sort(key={c})"]
     out.append("    return out")
     return out
 
