@@ -17,8 +17,9 @@ noisy machine hits both sides alike (wall clock here drifts 30-50% between runs;
     the debtor's inputs read and checked, the elements (exposures, payments, modifications, events)
     read and checked, the input hash, the exposure stage (each exposure's metrics and floors), the
     debtor stage (debtor metrics, debtor floors applied back, warnings, actions), the record
-    assembly and the JSON dump; with ``--profile``, the share of the aggregations (the helpers and
-    the element loops in the generated code) from cProfile.
+    assembly and the JSON dump (the aggregations run inside the exposure stage, over payments and
+    modifications, and the debtor stage, over exposures and events); with ``--profile``, the
+    functions a decision spends its time in (cProfile).
 
 ``--n N`` only decides N times each (no timing loop, no table): under callgrind the instruction
 counts of such runs (``--n 0`` for start-up and policy compilation alone) give figures that machine
@@ -153,11 +154,12 @@ def stages(d2: Any, record: dict[str, Any], seconds: float) -> list[tuple[str, f
     return [(name, per_call(fn, seconds)) for name, fn in stage_calls(d2, record).values()]
 
 
-def aggregation_share(d2: Any, record: dict[str, Any], n: int = 400) -> tuple[float, float]:
-    """(share of a decision spent in aggregations, share in the exposure stage), from cProfile.
+def profile(d2: Any, record: dict[str, Any], n: int = 300, top: int = 15) -> list[tuple[str, str]]:
+    """The functions a 2.0.0 decision spends its time in (cProfile, own time), most first.
 
-    Aggregations are the helpers (``_agg_*``) and the list comprehensions over elements in the
-    generated code (files ``<policy>`` and ``<policy scopes>``), with what they call.
+    The aggregations run inside the generated code: over payments and modifications in the
+    exposure stage (``graded_own``), over exposures and events in the debtor stage (``decide_row``);
+    their helpers are the ``_agg_*`` functions (the generated loops all count as ``<listcomp>``).
     """
     import cProfile
     import pstats
@@ -169,22 +171,16 @@ def aggregation_share(d2: Any, record: dict[str, Any], n: int = 400) -> tuple[fl
     prof.disable()
     st = pstats.Stats(prof)
     total = st.total_tt  # type: ignore[attr-defined]
-    agg = exposure = 0.0
-    for (file, _, name), (_, _, _, ct, callers) in st.stats.items():  # type: ignore[attr-defined]
-        if name.startswith("_agg_") and not any(c[2].startswith("<listcomp>") for c in callers):
-            agg += ct
-        if name == "<listcomp>" and file.startswith("<policy"):
-            agg += ct
-        if name == "graded_own":
-            exposure += ct
-    return agg / total, exposure / total
+    rows = sorted(st.stats.items(), key=lambda kv: -kv[1][2])[:top]  # type: ignore[attr-defined]
+    return [(f"  cProfile: {Path(file).name}:{name}", f"{tt / total:4.0%} own time ({calls / n:g} calls)")
+            for (file, _, name), (_, calls, tt, _, _) in rows]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=1.0, help="duration of one throughput measurement")
     ap.add_argument("--repeats", type=int, default=7, help="alternating measurements (median reported)")
-    ap.add_argument("--profile", action="store_true", help="also the share of the aggregations (cProfile)")
+    ap.add_argument("--profile", action="store_true", help="also where a decision spends its time (cProfile)")
     ap.add_argument("--n", type=int, default=None, help="decide N times each and stop (for callgrind)")
     ap.add_argument("--only", choices=("1.1.0", "2.0.0"), help="with --n: decide only this version's record")
     ap.add_argument("--stage", choices=STAGES, help="with --n: run only this stage of the 2.0.0 decision N times")
@@ -236,9 +232,7 @@ def main() -> None:
     for name, sec in parts:
         rows.append((f"  2.0.0 stage: {name}", f"{sec * 1e6:7.1f} us  ({sec / whole:4.0%})"))
     if args.profile:
-        agg, exposure = aggregation_share(d2, record)
-        rows.append(("  cProfile: aggregations (helpers and element loops)", f"{agg:.0%} of a decision"))
-        rows.append(("  cProfile: exposure stage (generated code)", f"{exposure:.0%} of a decision"))
+        rows += profile(d2, record)
     width = max(len(r[0]) for r in rows)
     print(f"policy_engine scoped benchmark  (python {sys.version.split()[0]}, {os.cpu_count()} cpus, "
           f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC)")

@@ -935,7 +935,7 @@ class ScopedDecider(Decider):
                  if hit is True]
         # the debtor's entries are copied once per exposure: each exposure's record owns its lists
         fired += [(dict(entry), r) for entry, r in debtor_fired]
-        if rank == 0 and not any(r == 0 for _, r in fired):
+        if rank == 0 and 0 not in [r for _, r in fired]:
             decided_by = p.base_decider
         else:
             decided_by = next(entry["id"] for entry, r in fired if r == rank)
@@ -948,9 +948,12 @@ class ScopedDecider(Decider):
                     self._inside_exposure(part, entry, f.expr, e)
                     undetermined.append(entry)
         grade = p.scale[rank]
-        metrics = {n: e.get(n) for n in self._exposure_metric_names}
+        names = self._exposure_metric_names
+        metrics = dict(zip(names, map(e.get, names), strict=True))
         for n in self._exposure_dated:
-            metrics[n] = _jsonable(metrics[n])
+            v = metrics[n]
+            if v is not None:
+                metrics[n] = _jsonable(v)
         return {
             "exposure_id": e["@key"], "grade": grade.id, "label": self._labels[rank], "decided_by": decided_by,
             "own_grade": p.scale[e["@own_rank"]].id, "nonperforming": grade.nonperforming,
