@@ -14,6 +14,7 @@ import contextvars
 import datetime as _dt
 import hashlib
 import itertools
+import operator
 import os
 import re
 import string
@@ -39,7 +40,7 @@ from .inputs import (
     unwritable_integers,
 )
 from .record_kind import accepted_of_another_kind, graded_list, refusal
-from .scoped import GRADE_RULE, missing_inside, read_scopes
+from .scoped import GRADE_RULE, build_fast_reader, missing_inside, read_scopes
 
 MAX_CLIENT_ID = 100
 
@@ -79,7 +80,27 @@ _CANON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 _DIGITS = frozenset(b"0123456789")
 
 
+_DOT_ZERO = re.compile(rb"\.0(?<=[0-9]\.0)(?=[,}\]])")  # the '.0' of an integral float token
+_LONG_INTEGRAL = re.compile(rb"\.0(?<=[0-9]{16}\.0)[,}\]]")  # one of 16 digits or more: maybe beyond 2**53
+_NEGATIVE_ZERO = re.compile(rb"-0\.0[,}\]]")
+_QUOTE = itertools.repeat(b'"')
+_ONE = itertools.repeat(1)
+
+
 def _integers_for_integral_floats(raw: bytes) -> bytes:
+    """``raw`` with every integral float token below 2**53 written as an integer (``-0.0`` as ``0``).
+
+    Usually one substitution drops every ``.0``: when no ``.0`` lies inside a string (every one has
+    an even number of quotes before it; counted in C over the pieces between them), no token has 16
+    digits or more and none is ``-0.0``. Otherwise the tokens are rewritten one by one.
+    """
+    if (_LONG_INTEGRAL.search(raw) is None and _NEGATIVE_ZERO.search(raw) is None
+            and not any(map(operator.and_, itertools.accumulate(map(bytes.count, raw.split(b".0"), _QUOTE)), _ONE))):
+        return _DOT_ZERO.sub(b"", raw)
+    return _integral_tokens(raw)
+
+
+def _integral_tokens(raw: bytes) -> bytes:
     """``raw`` with every integral float token below 2**53 written as an integer (``-0.0`` as ``0``).
 
     Tokens are found from their ``.0`` end and walked back over their digits (a regular
@@ -119,13 +140,48 @@ def canonical_json(value: Any) -> bytes:
     CSV or Parquet has one hash.
     """
     raw = orjson.dumps(value, option=_CANON_OPTIONS)
-    if b"null" in raw or b"{}" in raw or raw.endswith(b".0"):
+    if b"null" in raw:
+        if b"\\" in raw:  # an escape: quotes cannot be told apart by counting them
+            return orjson.dumps(_canonical(value), option=_CANON_OPTIONS)
+        raw = _without_null_members(raw)  # a record with several exposures has a few null facts
+    if b"{}" in raw or raw.endswith(b".0"):
         return orjson.dumps(_canonical(value), option=_CANON_OPTIONS)
     if _INTEGRAL_FLOAT.search(raw) is None:
         return raw
     if b"\\" in raw:  # an escape: quotes cannot be told apart by counting them
         return orjson.dumps(_canonical(value), option=_CANON_OPTIONS)
     return _integers_for_integral_floats(raw)
+
+
+def _without_null_members(raw: bytes) -> bytes:
+    """``raw`` without its ``"key":null`` members, as the walk drops them (nulls in lists stay).
+
+    The caller ruled out backslashes, so every quote delimits a string: a ``":null`` whose quote has
+    an odd number of quotes before it closes a key (inside a string, or opening one, it has an even
+    number), and the key opens at the quote before. A member goes with the comma before it, or, the
+    first of its object (or after one removed with its comma), with the comma after it. An object
+    left empty shows as ``{}``, which the caller gives to the walk.
+    """
+    out = []
+    done = pos = counted = quotes = 0
+    while (q := raw.find(b'":null', pos)) >= 0:
+        pos = q + 6
+        quotes += raw.count(b'"', counted, q)
+        counted = q
+        if not quotes & 1:
+            continue  # the quote opens a string that starts with ':null'
+        key = raw.rfind(b'"', 0, q)
+        end = q + 6
+        if raw[key - 1] == 44 and key - 1 >= done:  # ','
+            start = key - 1
+        else:
+            start = key
+            if raw[end:end + 1] == b",":
+                end += 1
+        out.append(raw[done:start])
+        done = end
+    out.append(raw[done:])
+    return b"".join(out)
 
 
 def _jsonable(v: Any) -> Any:
@@ -682,6 +738,20 @@ _PLAIN_TYPES = ("number", "bool", "string", "grade")  # expression types whose v
 class ScopedDecider(Decider):
     """A :class:`Decider` for a policy with scopes (``Decider(policy)`` builds one for such a policy)."""
 
+    def __init__(self, policy: CompiledPolicy):
+        super().__init__(policy)
+        part = policy.scoped
+        assert part is not None
+        grades = policy.grade_ids
+        # A fired floor's entry in an exposure's record (copied per record) and the rank it floors at.
+        self._exposure_floor_entries = [({"id": f.id, "floor": f.floor, "source": f.source, "scope": f.scope},
+                                         grades.index(f.floor)) for f in part.floors]
+        self._debtor_floor_entries = [({"id": f.id, "floor": f.floor, "source": f.source, "scope": "debtor"},
+                                       grades.index(f.floor)) for f in policy.floors]
+        self._exposure_metric_names = tuple(m.name for m in part.metrics)
+        self._exposure_dated = tuple(m.name for m in part.metrics if m.expr.type not in _PLAIN_TYPES)
+        self._fast_elements: Callable[[Any, _dt.date | None], dict[str, Any] | None] | None = None
+
     def decide(self, record: Any, as_of: str | _dt.date | None = None, trace: bool = False,
                file: str | None = None) -> dict[str, Any]:
         cid, day, inputs, elements, input_hash = self.read_record(record, as_of, file)
@@ -696,7 +766,7 @@ class ScopedDecider(Decider):
         except InputError as e:
             problems = [*e.diagnostics, *read_scopes(self.policy, record, file)[1]]
             raise InputError(refusal(self.policy, record, problems, as_of, file)) from None
-        elements, problems = read_scopes(self.policy, record, file, day)
+        elements, problems = self.read_elements(record, day, file)
         if problems:
             raise InputError(refusal(self.policy, record, problems, as_of, file))
         other = accepted_of_another_kind(self.policy, record, self._graded_list, as_of, file)
@@ -708,6 +778,21 @@ class ScopedDecider(Decider):
             raise InputError(unwritable_integers(record, file) or [
                 Diagnostic("bad-field", f"the record cannot be written as JSON: {exc}", file=file)]) from None
         return cid, day, inputs, elements, input_hash
+
+    def read_elements(self, record: Any, day: _dt.date, file: str | None = None
+                      ) -> tuple[dict[str, Any], list[Diagnostic]]:
+        """Every element of every scope of the record, checked (see :func:`.scoped.read_scopes`).
+
+        The generated reader takes a record it finds nothing wrong with; otherwise the checked path
+        reads it again and names every problem.
+        """
+        fast = self._fast_elements
+        if fast is None:  # built on first use: a process that only validates never needs it
+            fast = self._fast_elements = build_fast_reader(self.policy)
+        elements = fast(record, day)
+        if elements is not None:
+            return elements, []
+        return read_scopes(self.policy, record, file, day)
 
     def decide_values(self, cid: str, day: _dt.date, inputs: tuple[Any, ...], input_hash: str,
                       trace: bool = False) -> dict[str, Any]:
@@ -781,18 +866,25 @@ class ScopedDecider(Decider):
     def _decide_elements(self, cid: str, day: _dt.date, inputs: tuple[Any, ...], elements: dict[str, Any],
                          input_hash: str, trace: bool = False) -> dict[str, Any]:
         p = self.policy
-        part = p.scoped
-        assert part is not None
         segment = inputs[self._segment_index] if self._segment_index is not None else None
         params = p.params_for(segment)
+        self.grade_exposures(inputs, params, day, elements)
+        results = p.row_function(inputs, params, day, elements)
+        return self._assemble(cid, day, inputs, elements, results, input_hash, trace)
+
+    def grade_exposures(self, inputs: tuple[Any, ...], params: tuple[Any, ...], day: _dt.date,
+                        elements: dict[str, Any]) -> None:
+        """The exposure stage: each element of the graded scope gets its metrics, its floors' results
+        (``@floors``) and its own grade (``@own_rank``, ``@rank``, ``@grade``), before the debtor's code."""
+        p = self.policy
+        part = p.scoped
+        assert part is not None
         graded = elements.get(part.graded, []) if part.graded else []
         for e in graded:
             assert part.own is not None
             hits = part.own(inputs, params, day, elements, e)
             rank = max((f.rank for f, hit in zip(part.floors, hits, strict=True) if hit is True), default=0)
             e["@own_rank"], e["@rank"], e["@grade"], e["@floors"] = rank, rank, p.scale[rank].id, hits
-        results = p.row_function(inputs, params, day, elements)
-        return self._assemble(cid, day, inputs, elements, results, input_hash, trace)
 
     def assemble(self, cid: str, day: _dt.date, inputs: tuple[Any, ...], elements: dict[str, Any],
                  results: tuple[Any, ...], input_hash: str, trace: bool = False) -> dict[str, Any]:
@@ -810,12 +902,19 @@ class ScopedDecider(Decider):
         part = p.scoped
         assert part is not None
         graded = elements.get(part.graded, []) if part.graded else []
-        params = p.params_for(inputs[self._segment_index] if self._segment_index is not None else None)
         record = self.build_record(cid, day, inputs, results, input_hash, trace)
         floor_rank = elements.get("@floor_rank", 0)
-        debtor_floors = list(zip(p.floors, results[5], strict=True))
-        env = dict(zip(self._names, (*inputs, *params, *results[0]), strict=True))
-        exposures = [self._exposure(part, e, debtor_floors, floor_rank, env, record["undetermined"]) for e in graded]
+        debtor_fired = [floor for floor, hit in zip(self._debtor_floor_entries, results[5], strict=True) if hit is True]
+        env: dict[str, Any] = {}
+
+        def environment() -> dict[str, Any]:
+            """The debtor's names, for an exposure floor without a value (built only then)."""
+            if not env:
+                params = p.params_for(inputs[self._segment_index] if self._segment_index is not None else None)
+                env.update(zip(self._names, (*inputs, *params, *results[0]), strict=True))
+            return env
+
+        exposures = [self._exposure(part, e, debtor_fired, environment, record["undetermined"]) for e in graded]
         cls = record["classification"]
         cls["grade_of"] = GRADE_RULE
         g_rank = results[6]
@@ -826,31 +925,39 @@ class ScopedDecider(Decider):
         record["exposures"] = exposures
         return record
 
-    def _exposure(self, part: ScopedPart, e: dict[str, Any], debtor_floors: list[tuple[Any, Any]], floor_rank: int,
-                  env: Mapping[str, Any], undetermined: list[dict[str, Any]]) -> dict[str, Any]:
+    def _exposure(self, part: ScopedPart, e: dict[str, Any], debtor_fired: list[tuple[dict[str, Any], int]],
+                  environment: Callable[[], dict[str, Any]], undetermined: list[dict[str, Any]]) -> dict[str, Any]:
         """One exposure's entry: its final grade, the rule that decided it, its floors and metrics."""
         p = self.policy
         rank = e["@rank"]
-        fired = [{"id": f.id, "floor": f.floor, "source": f.source, "scope": f.scope}
-                 for f, hit in zip(part.floors, e["@floors"], strict=True) if hit is True]
-        fired += [{"id": f.id, "floor": f.floor, "source": f.source, "scope": "debtor"}
-                  for f, hit in debtor_floors if hit is True]
-        if rank == 0 and not any(f["floor"] == p.scale[0].id for f in fired):
+        hits = e["@floors"]
+        fired = [(dict(entry), r) for (entry, r), hit in zip(self._exposure_floor_entries, hits, strict=True)
+                 if hit is True]
+        # the debtor's entries are copied once per exposure: each exposure's record owns its lists
+        fired += [(dict(entry), r) for entry, r in debtor_fired]
+        if rank == 0 and 0 not in [r for _, r in fired]:
             decided_by = p.base_decider
         else:
-            decided_by = next(f["id"] for f in fired if p.grade_ids.index(f["floor"]) == rank)
-        local = {**env, **{k: v for k, v in e.items() if not k.startswith("@")}}
-        for f, hit in zip(part.floors, e["@floors"], strict=True):
-            if hit is None:
-                entry = self._undetermined("classification", f.id, [n for n in f.expr.refs if n in local], local)
-                entry["exposure"] = e["@key"]
-                self._inside_exposure(part, entry, f.expr, e)
-                undetermined.append(entry)
+            decided_by = next(entry["id"] for entry, r in fired if r == rank)
+        if None in hits:
+            local = {**environment(), **{k: v for k, v in e.items() if not k.startswith("@")}}
+            for f, hit in zip(part.floors, hits, strict=True):
+                if hit is None:
+                    entry = self._undetermined("classification", f.id, [n for n in f.expr.refs if n in local], local)
+                    entry["exposure"] = e["@key"]
+                    self._inside_exposure(part, entry, f.expr, e)
+                    undetermined.append(entry)
         grade = p.scale[rank]
+        names = self._exposure_metric_names
+        metrics = dict(zip(names, map(e.get, names), strict=True))
+        for n in self._exposure_dated:
+            v = metrics[n]
+            if v is not None:
+                metrics[n] = _jsonable(v)
         return {
             "exposure_id": e["@key"], "grade": grade.id, "label": self._labels[rank], "decided_by": decided_by,
-            "own_grade": p.scale[e["@own_rank"]].id, "nonperforming": grade.nonperforming, "floors": fired,
-            "metrics": {m.name: _jsonable(e.get(m.name)) for m in part.metrics},
+            "own_grade": p.scale[e["@own_rank"]].id, "nonperforming": grade.nonperforming,
+            "floors": [entry for entry, _ in fired], "metrics": metrics,
         }
 
 

@@ -13,14 +13,17 @@ exposures' final grades (and of the debtor floors, when it has no exposure).
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Mapping
+import operator
+import weakref
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..diagnostics import Diagnostic
-from ..policy.compiler import CompiledPolicy
+from ..frozen import Frozen
+from ..policy.compiler import CompiledPolicy, InputSpec
 from ..policy.scopes import ScopedPart, ScopeSpec
 from ..safetext import has_forbidden, text_problem
-from .inputs import AS_OF_HINT, _check_value, _dig, after_as_of, describe
+from .inputs import AS_OF_HINT, MAX_STRING, _bounds, _check_value, _dig, after_as_of, describe
 
 MAX_KEY = 64  # characters of an element key (an exposure id)
 MAX_NAMED = 20  # values without a value an undetermined rule names, at most (then how many more)
@@ -123,6 +126,141 @@ def _check_key(s: ScopeSpec, item: Mapping[str, Any], at: str, keys: dict[str, i
     e["@key"] = key if type(key) is str else None
 
 
+# ----------------------------------------------------------- generated fast path
+
+ElementReader = Callable[[Any, "_dt.date | None"], "dict[str, Any] | None"]
+
+
+class _Refused(Exception):
+    """Raised by the generated reader at the first surprise: the checked path then names every problem."""
+
+
+def build_fast_reader(policy: CompiledPolicy) -> ElementReader:
+    """Generate ``read(record, day)``: the elements :func:`read_scopes` returns for a record it
+    accepts, or None when anything is off (then :func:`read_scopes` words every problem).
+
+    One function per scope, written as Python source from the compiled scopes (only ``repr()`` of
+    field names, numbers and paths goes into the text), like the debtor's fast input path. The
+    element dicts are the checked path's, key for key and in the same order (a property test holds
+    the two to that), since the generated rule code, the record and the evidence read them.
+    """
+    part = policy.scoped
+    assert part is not None
+    consts: dict[str, Any] = {}
+    lines: list[str] = []
+    for s in part.scopes:
+        lines += _scope_reader(part, s, policy.grade_ids, consts)
+    roots = ", ".join(f"{s.name!r}: read_{s.name}(record.get({s.list_field!r}), {s.list_field!r}, day)"
+                      for s in part.children(None))
+    lines += ["def read(record, day):",
+              "    if type(record) is not dict:",
+              "        return None",
+              "    try:",
+              f"        return {{{roots}}}",
+              "    except (_Refused, KeyError, TypeError, AttributeError, ValueError):",
+              "        return None"]
+    ns: dict[str, Any] = {
+        "__builtins__": {}, "type": type, "len": len, "float": float, "int": int, "str": str, "bool": bool,
+        "dict": dict, "set": set, "list": list, "enumerate": enumerate, "all": all, "KeyError": KeyError,
+        "TypeError": TypeError, "AttributeError": AttributeError, "ValueError": ValueError, "_Refused": _Refused,
+        "_date": _dt.date.fromisoformat, "_has_forbidden": has_forbidden, **consts,
+    }
+    exec(compile("\n".join(lines), "<scopes reader>", "exec"), ns)  # built from the compiled scopes only
+    return ns["read"]  # type: ignore[no-any-return]
+
+
+def _scope_reader(part: ScopedPart, s: ScopeSpec, grades: tuple[str, ...], consts: dict[str, Any]) -> list[str]:
+    """``read_<scope>(raw, where, day)``: the checked elements of one list, or :class:`_Refused`.
+
+    Each field is checked into a local, and the element built by one dict display (the checked
+    path's keys, in its order: the inputs, ``@at``, ``@key``, each child scope's list).
+    """
+    body: list[str] = []
+    parents: dict[tuple[str, ...], str] = {}  # a path to an object several fields are read from -> its local
+    order = next((k for k, spec in enumerate(part.inputs[s.name]) if spec.source == s.order_by), None)
+    for k, spec in enumerate(part.inputs[s.name]):
+        body += _field_reader(spec, f"f{k}", grades, consts, parents)
+        if k == order:  # the list is sorted by it when every element has one
+            body += [f"if f{k} is None:", "    ordered = False"]
+    items = [f"{spec.name!r}: f{k}" for k, spec in enumerate(part.inputs[s.name])]
+    items.append("'@at': at")
+    if s.key is not None:
+        body += [f"k = item.get({s.key!r})",
+                 f"if type(k) is not str or not k or len(k) > {MAX_KEY!r} or _has_forbidden(k) or k in keys:",
+                 "    raise _Refused",
+                 "keys.add(k)"]
+        items.append("'@key': k")
+    items += [f"{'@' + c.name!r}: read_{c.name}(item.get({c.list_field!r}), f'{{at}}.{c.list_field}', day)"
+              for c in part.children(s.name)]
+    out = [f"def read_{s.name}(raw, where, day):",
+           "    if raw is None:",
+           "        return []",
+           f"    if type(raw) is not list or len(raw) > {s.max!r}:",
+           "        raise _Refused",
+           "    out = []",
+           "    ordered = True",
+           "    keys = set()" if s.key is not None else "    pass",
+           "    for i, item in enumerate(raw):",
+           "        if type(item) is not dict:",
+           "            raise _Refused",
+           "        at = f'{where}[{i}]'",
+           *(f"        {line}" for line in body),
+           f"        out.append({{{', '.join(items)}}})"]
+    if order is not None:
+        c = f"_c{len(consts)}"
+        consts[c] = operator.itemgetter(part.inputs[s.name][order].name)
+        out += ["    if ordered:", f"        out.sort(key={c})"]
+    out.append("    return out")
+    return out
+
+
+def _parent(path: tuple[str, ...], parents: dict[tuple[str, ...], str], lines: list[str]) -> str:
+    """The local holding the object at ``path`` under ``item`` (None when a step is absent or null),
+    defined on first use; a step that is neither an object nor null is refused, as ``_dig`` reports it."""
+    if not path:
+        return "item"
+    if path not in parents:
+        above = _parent(path[:-1], parents, lines)
+        local = parents[path] = f"o{len(parents)}"
+        get = f"{above}.get({path[-1]!r})"
+        lines += [f"{local} = {get}" if above == "item" else f"{local} = None if {above} is None else {get}",
+                  f"if {local} is not None and type({local}) is not dict:", "    raise _Refused"]
+    return parents[path]
+
+
+def _field_reader(spec: InputSpec, local: str, grades: tuple[str, ...], consts: dict[str, Any],
+                  parents: dict[tuple[str, ...], str]) -> list[str]:
+    """Lines that set ``local`` from ``item`` as :func:`_read_element` reads the field, or raise :class:`_Refused`."""
+    lines: list[str] = []
+    above = _parent(spec.root[:-1], parents, lines)
+    get = f"{above}.get({spec.root[-1]!r})"
+    lines.append(f"v = {get}" if above == "item" else f"v = None if {above} is None else {get}")
+    t = spec.type
+    if t in ("number", "integer"):
+        lo, hi = _bounds(spec)
+        kind = "type(v) is int" if t == "integer" else "(type(v) is float or type(v) is int)"
+        # v + 0.0: the float of the number, and -0.0 read as 0, as the checked path reads it
+        check = [f"if not ({kind} and {lo!r} <= v <= {hi!r}):", "    raise _Refused", f"{local} = v + 0.0"]
+    elif t == "boolean":
+        check = ["if type(v) is not bool:", "    raise _Refused", f"{local} = v"]
+    elif t in ("string", "grade"):
+        allowed = grades if t == "grade" else spec.enum
+        if allowed:  # the values the checked path accepts: listed, and text it takes
+            c = f"_c{len(consts)}"
+            consts[c] = frozenset(a for a in allowed if len(a) <= MAX_STRING and not has_forbidden(a))
+            check = [f"if type(v) is not str or v not in {c}:", "    raise _Refused", f"{local} = v"]
+        else:
+            check = [f"if type(v) is not str or len(v) > {MAX_STRING!r} or _has_forbidden(v):", "    raise _Refused",
+                     f"{local} = v"]
+    else:  # date: parse_date's test, inline; a text it lets through that is no date raises ValueError
+        check = ["if type(v) is not str or len(v) != 10 or v[4] != '-' or v[7] != '-':", "    raise _Refused",
+                 f"{local} = _date(v)"]
+        if spec.not_after_as_of:
+            check += [f"if day is not None and {local} > day:", "    raise _Refused"]
+    missing = ["    raise _Refused"] if spec.required else [f"    {local} = None"]
+    return [*lines, "if v is None:", *missing, "else:", *(f"    {line}" for line in check)]
+
+
 def missing_inside(part: ScopedPart, names: tuple[str, ...], elements: Mapping[str, Any],
                    scope: str | None = None) -> dict[str, str]:
     """What an aggregation read without a value, per element: ``{"exposure E2: dpd": "missing input at
@@ -144,18 +282,58 @@ def missing_inside(part: ScopedPart, names: tuple[str, ...], elements: Mapping[s
     return found
 
 
+class _Reach(Frozen):
+    """Per scope: its own inputs by name, its children, and the names an element of it or of a scope
+    below it can lack (so a walk skips the scopes that cannot name any of the names asked for)."""
+
+    metrics: Mapping[str, Any]
+    own: Mapping[str, Mapping[str, InputSpec]]
+    children: Mapping[str | None, tuple[ScopeSpec, ...]]
+    below: Mapping[str, frozenset[str]]
+
+
+_REACH: weakref.WeakKeyDictionary[ScopedPart, _Reach] = weakref.WeakKeyDictionary()
+
+
+def _reach(part: ScopedPart) -> _Reach:
+    found = _REACH.get(part)
+    if found is None:
+        metrics = {m.name: m for m in part.metrics}
+        own = {s.name: {spec.name: spec for spec in part.inputs[s.name]} for s in part.scopes}
+        children = {None: part.children(None), **{s.name: part.children(s.name) for s in part.scopes}}
+        below: dict[str, frozenset[str]] = {}
+
+        def names_below(scope: str) -> frozenset[str]:
+            if scope not in below:
+                below[scope] = frozenset(own[scope]) | (frozenset(metrics) if scope == part.graded else frozenset())
+                below[scope] = below[scope].union(*(names_below(c.name) for c in children[scope]))
+            return below[scope]
+
+        for s in part.scopes:
+            names_below(s.name)
+        found = _REACH[part] = _Reach(metrics, own, children, below)
+    return found
+
+
 def _walk(part: ScopedPart, names: set[str], elements: Mapping[str, Any], scope: str | None,
           prefix: str) -> Any:
-    metrics = {m.name: m for m in part.metrics}
-    for child in part.children(scope):
-        own = {spec.name: spec for spec in part.inputs[child.name]}
+    reach = _reach(part)
+    metrics = reach.metrics
+    for child in reach.children[scope]:
+        if names.isdisjoint(reach.below[child.name]):
+            continue  # no element of this scope, nor below it, can lack one of these names
+        own = reach.own[child.name]
+        graded = child.name == part.graded
+        here = sorted(n for n in names if n in own or (graded and n in metrics))
+        deeper = any(not names.isdisjoint(reach.below[c.name]) for c in reach.children[child.name])
         for i, e in enumerate(elements.get(child.name if scope is None else "@" + child.name) or ()):
             who = f"{prefix}{child.name} {e.get('@key') or i + 1}"
-            for n in sorted(names):
+            for n in here:
                 if n in own and e.get(n) is None:
                     yield f"{who}: {n}", f"missing input at {e.get('@at', '?')}.{own[n].source}"
-                elif child.name == part.graded and n in metrics and n in e and e[n] is None:
+                elif graded and n in metrics and n in e and e[n] is None:
                     inner = missing_inside(part, metrics[n].expr.inner_refs, e, child.name)
                     yield f"{who}: {n}", ("no value: " + "; ".join(f"{k} ({v})" for k, v in inner.items())
                                            if inner else "no value")
-            yield from _walk(part, names, e, child.name, who + ", ")
+            if deeper:
+                yield from _walk(part, names, e, child.name, who + ", ")

@@ -913,6 +913,8 @@ class RowCodegen:
         self._tmp = 0
         self.ann: Mapping[int, tuple[str, bool]] = {}
         self.tables: dict[str, Table] = {}  # looked-up tables: the caller binds each as a global (table_globals)
+        # (element variable, name) -> the local already holding that element's value (its metrics, once computed)
+        self.element_locals: dict[tuple[str, str], str] = {}
 
     def tmp(self) -> str:
         self._tmp += 1
@@ -987,7 +989,9 @@ class RowCodegen:
             return self.const(None)
         owner = self.layout.owner.get(node.id) if self.layout is not None else None
         if owner is not None:
-            return self._element_field(self._element(owner), node.id)
+            var = self._element(owner)
+            local = self.element_locals.get((var, node.id))
+            return self.load(local) if local is not None else self._element_field(var, node.id)
         if node.id == "grade" and self.stack:
             return self._element_field(self.stack[-1][1], "@grade")
         return self.load(self.names[node.id])

@@ -132,13 +132,21 @@ def generate_graded(part: ScopedPart, names: Mapping[str, str], input_count: int
                 targets = ast.Tuple(elts=[ast.Name(id=f"{prefix}_{k}", ctx=ast.Store()) for k in range(n)],
                                     ctx=ast.Store())
                 body.append(ast.Assign(targets=[targets], value=ast.Name(id=src, ctx=ast.Load())))
-        for m in metrics:
+        for k, m in enumerate(metrics):
             value = gen.expression(m.expr)
             if m.expr.type == ex.NUMBER:
                 value = gen.call("_fin", [value])
-            body.append(ast.Assign(targets=[ast.Subscript(value=gen.load("e"), slice=gen.const(m.name),
-                                                          ctx=ast.Store())], value=value))
-        body.append(ast.Return(value=ast.Tuple(elts=[gen.expression(r.expr) for r in floors], ctx=ast.Load())))
+            # A metric is a local from here on (the later metrics and the floors read it many times,
+            # inside the loops over payments too); the element gets them all at the end.
+            body.append(ast.Assign(targets=[ast.Name(id=f"em_{k}", ctx=ast.Store())], value=value))
+            gen.element_locals[("e", m.name)] = f"em_{k}"
+        result = ast.Tuple(elts=[gen.expression(r.expr) for r in floors], ctx=ast.Load())
+        if metrics:
+            values = ast.Dict(keys=[gen.const(m.name) for m in metrics],
+                              values=[gen.load(f"em_{k}") for k in range(len(metrics))])
+            body.append(ast.Expr(value=ast.Call(func=ast.Attribute(value=gen.load("e"), attr="update",
+                                                                   ctx=ast.Load()), args=[values], keywords=[])))
+        body.append(ast.Return(value=result))
         args = ast.arguments(posonlyargs=[], args=[ast.arg(arg=a) for a in ("inp", "prm", "b_as_of", "sc", "e")],
                              kwonlyargs=[], kw_defaults=[], defaults=[])
         extra: dict[str, Any] = {"type_params": []} if sys.version_info >= (3, 12) else {}
