@@ -9,6 +9,7 @@ already computed, so asking for them never changes a result.
 
 from __future__ import annotations
 
+import ast
 import bisect
 import contextvars
 import datetime as _dt
@@ -25,7 +26,7 @@ from typing import Any
 import orjson
 
 from ..diagnostics import Diagnostic, InputError
-from ..language.expressions import Table
+from ..language.expressions import AGGREGATIONS, Table
 from ..policy.catalogue import allowed_values, param_problem
 from ..policy.compiler import CompiledPolicy
 from ..policy.scopes import ScopedPart
@@ -212,11 +213,17 @@ def _fmt(v: Any, spec: str, lang: str) -> str:
         return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.2f}"
     if v is None:
         return "无数据" if lang == "zh" else "n/a"
+    if t is Bilingual:
+        return v[lang]  # type: ignore[no-any-return]
     if t is bool:
         return ("是" if v else "否") if lang == "zh" else ("yes" if v else "no")
     if isinstance(v, _dt.date):
         return v.isoformat()
     return str(v)
+
+
+class Bilingual(dict):  # type: ignore[type-arg]
+    """Text the engine writes in both languages into a template (an action's ``{triggers}``)."""
 
 
 Template = tuple[tuple[str, str | None, str], ...]
@@ -606,17 +613,49 @@ class Decider:
         if a.expr.fired_refs:
             because["warnings"] = [w for w in a.expr.fired_refs if warning_fired.get(w) is True]
         because["values"] = {n: _jsonable(e.get(n)) for n in a.expr.refs if n != "grade"}
+        concerned = self._concerned(a)
+        triggers = self._triggers(a, e, warning_fired, concerned)
         item: dict[str, Any] = {
             "id": a.id, "action": a.action, "params": values, "priority": a.priority,
             "approval": a.approval,
-            "reason": self._reasons[a.id](e.get),
+            "reason": self._reasons[a.id](lambda n: triggers if n == "triggers" and n not in e else e.get(n)),
             "because": because,
         }
+        if concerned is not None:
+            item["exposures"] = [key for key, _ in concerned]
         if a.restructuring is not None:
             item["restructuring"] = _restructuring_entry(a.restructuring, restructuring)
             if restructuring is None:
                 undetermined.append(self._undetermined("restructuring", a.id, a.restructuring.expr.refs, e))
         return item
+
+    def _concerned(self, a: Any) -> list[tuple[str, int]] | None:
+        """The exposures an action names (key, grade rank), or None for an action of the debtor."""
+        return None
+
+    def _triggers(self, a: Any, e: Mapping[str, Any], warning_fired: Mapping[str, Any],
+                  concerned: Sequence[tuple[str, int]] | None) -> Bilingual:
+        """What fired an action, in words (its reason's ``{triggers}``): the grade when it reaches a grade its
+        condition names, each warning it names that fired (its message), and the exposures it concerns."""
+        p = self.policy
+        parts: dict[str, list[str]] = {"zh": [], "en": []}
+        rank = p.grade_ids.index(e["grade"])
+        named = _grades_named(a.expr.tree)
+        if named and rank >= min(p.grade_ids.index(g) for g in named if g in p.grade_ids):
+            label = self._labels[rank]
+            parts["zh"].append(f"分类为{label['zh']}")
+            parts["en"].append(f"graded {label['en'].lower()}")
+        messages = {w.id: msg for w, msg in zip(p.warnings, self._messages, strict=True)}
+        for wid in a.expr.fired_refs:
+            if warning_fired.get(wid) is True and wid in messages:
+                text = messages[wid](e.get)
+                parts["zh"].append(text["zh"])
+                parts["en"].append(text["en"])
+        if concerned:
+            parts["zh"].append("涉及债项" + "、".join(f"{k}（{self._labels[r]['zh']}）" for k, r in concerned))
+            parts["en"].append("concerning exposure" + ("s " if len(concerned) > 1 else " ")
+                               + ", ".join(f"{k} ({self._labels[r]['en'].lower()})" for k, r in concerned))
+        return Bilingual(zh="；".join(parts["zh"]), en="; ".join(parts["en"]))
 
     # ------------------------------------------------------------- evidence
     def _cells(self, env: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -794,6 +833,14 @@ class ScopedDecider(Decider):
             return elements, []
         return read_scopes(self.policy, record, file, day)
 
+    def _concerned(self, a: Any) -> list[tuple[str, int]] | None:
+        """The exposures whose ``for_exposures`` condition held (key, final grade rank), in the record's order."""
+        elements = _ELEMENTS.get()
+        part = self.policy.scoped
+        if a.for_exposures is None or elements is None or part is None or part.graded is None:
+            return None
+        return [(e["@key"], e["@rank"]) for e in elements.get(part.graded, ()) if e.get(a.selector) is True]
+
     def decide_values(self, cid: str, day: _dt.date, inputs: tuple[Any, ...], input_hash: str,
                       trace: bool = False) -> dict[str, Any]:
         raise TypeError("a policy with scopes is decided from the whole record: ScopedDecider.decide")
@@ -959,6 +1006,24 @@ class ScopedDecider(Decider):
             "own_grade": p.scale[e["@own_rank"]].id, "nonperforming": grade.nonperforming,
             "floors": [entry for entry, _ in fired], "metrics": metrics,
         }
+
+
+def _grades_named(tree: Any) -> list[str]:
+    """The grades ``grade_at_least('x')`` names in a debtor condition (not inside an aggregation, where
+    the grade is an exposure's)."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            if node.func.id in AGGREGATIONS:
+                return
+            if node.func.id == "grade_at_least" and node.args and isinstance(node.args[0], ast.Constant):
+                found.append(str(node.args[0].value))
+        for child in ast.iter_child_nodes(node):
+            walk(child)
+
+    walk(tree)
+    return found
 
 
 def _integer_params(policy: CompiledPolicy) -> dict[str, set[str]]:

@@ -7,6 +7,7 @@ and regulatory consequence, and what could not be determined.
 
 from __future__ import annotations
 
+import datetime as _dt
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -57,6 +58,9 @@ _T = {
                               "en": "    ? Whether this is a restructuring cannot be determined (missing data); "
                                     "decide manually"},
     "suppressed": {"zh": "  （{id} 因与 {by} 冲突未采纳）", "en": "  ({id} not recommended: conflicts with {by})"},
+    "suppressed_catalogue": {"zh": "  （{id} 因与 {by} 冲突未采纳：{why}）",
+                             "en": "  ({id} not recommended beside {by}: {why})"},
+    "concerns": {"zh": "     涉及债项：{ids}", "en": "     Exposures: {ids}"},
     "undetermined": {"zh": "无法判断的规则（数据缺失，未触发）：",
                      "en": "Undetermined rules (missing data, not fired):"},
     "undetermined_item": {"zh": "  - {kind} {rule}：缺少 {missing}", "en": "  - {kind} {rule}: missing {missing}"},
@@ -292,8 +296,12 @@ def _actions(page: _Page) -> list[str]:
 
 
 def _action(page: _Page, number: int, action: Mapping[str, Any]) -> list[str]:
-    """One recommended action: its type, parameters and approver, its reason, its regulatory consequence."""
-    lines = [_action_head(page, number, action), f"     {action['reason'][page.lang]}"]
+    """One recommended action: its type, parameters and approver, the exposures it concerns, its reason,
+    its regulatory consequence."""
+    lines = [_action_head(page, number, action)]
+    if "exposures" in action:
+        lines.append(page.words["concerns"].format(ids=("、" if page.lang == "zh" else ", ").join(action["exposures"])))
+    lines.append(f"     {action['reason'][page.lang]}")
     restructuring = action.get("restructuring")
     if restructuring is not None:
         lines.append(_restructuring(page, restructuring))
@@ -304,13 +312,18 @@ _PLAIN = Param("string")  # a parameter shown as name=value
 
 
 def _action_head(page: _Page, number: int, action: Mapping[str, Any]) -> str:
-    """``  2. Add collateral [add_collateral] (target_ltv=0.65) — approval: relationship manager``."""
+    """``  2. Reprice [rate_relief]: cut the rate by 50 bp — approval: branch credit committee``.
+
+    Each parameter as the catalogue words it for its type (labels, percentages, the date a number of days
+    ends on); a parameter of a policy's own type without words is ``name=value``."""
     action_type = page.policy.action_types.get(action["action"])  # the engine's types and the policy's own
     specs = action_type.params if action_type is not None else {}
-    params = ", ".join(specs.get(k, _PLAIN).show(k, v, page.lang) for k, v in action["params"].items())
+    as_of = _dt.date.fromisoformat(page.record["as_of"])
+    params = ("，" if page.lang == "zh" else ", ").join(
+        specs.get(k, _PLAIN).show(k, v, page.lang, as_of) for k, v in action["params"].items())
     approver = _APPROVAL[page.lang].get(action["approval"] or "", action["approval"] or "")
     name = f"{getattr(action_type, page.lang)} [{action['id']}]" if action_type is not None else action["id"]
-    head = f"  {number}. {name}" + (f" ({params})" if params else "")
+    head = f"  {number}. {name}" + ((f"：{params}" if page.lang == "zh" else f": {params}") if params else "")
     if approver:
         head += " — " + page.words["approval"].format(who=approver)
     return head
@@ -327,8 +340,14 @@ def _restructuring(page: _Page, restructuring: Mapping[str, Any]) -> str:
 
 
 def _suppressed_actions(page: _Page) -> list[str]:
-    return [page.words["suppressed"].format(id=s["id"], by=s["excluded_by"])
-            for s in page.record.get("suppressed_actions", [])]
+    """Each action an exclusion kept out; one the catalogue excludes says why (early repayment beside grace)."""
+    specs = {a.id: a for a in page.policy.actions}
+    lines = []
+    for s in page.record.get("suppressed_actions", []):
+        why = specs[s["id"]].implied.get(s["excluded_by"]) if s["id"] in specs else None
+        key = "suppressed_catalogue" if why else "suppressed"
+        lines.append(page.words[key].format(id=s["id"], by=s["excluded_by"], why=why[page.lang] if why else ""))
+    return lines
 
 
 def _undetermined(page: _Page) -> list[str]:

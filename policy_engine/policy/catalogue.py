@@ -11,6 +11,7 @@ then declare the consequence, so the decision never presents them as neutral.
 
 from __future__ import annotations
 
+import datetime as _dt
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -23,13 +24,63 @@ class Param(Frozen):
     enum: tuple[str, ...] | None = None
     min: float | None = None
     max: float | None = None
-    # How an explanation words the value, per language ('{value}' is replaced); None: name=value.
+    # How an explanation words the value, per language: a template with {value} (the number, or the
+    # labels of the values), {pct} (a fraction as a percentage), {abs} (the size of a number) and
+    # {date} (as-of plus that many days). None: the labels alone, or name=value.
     shown: Mapping[str, str] | None = None
+    shown_negative: Mapping[str, str] | None = None  # the template for a value below zero (a rate cut)
+    labels: Mapping[str, Mapping[str, str]] | None = None  # an allowed value -> its words in zh and en
 
-    def show(self, name: str, value: object, lang: str) -> str:
-        """The parameter as an explanation prints it: 'within 14 days' rather than 'within_days=14'."""
-        text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
-        return self.shown[lang].replace("{value}", text) if self.shown and lang in self.shown else f"{name}={text}"
+    def show(self, name: str, value: object, lang: str, as_of: _dt.date | None = None) -> str:
+        """The parameter as a banker writes it: '下调50个基点', 'cut the rate by 50 bp', '依法诉讼、资产保全'.
+
+        Data, not code per action type: the template and labels come from the catalogue entry. A
+        parameter without either is shown as ``name=value``, as a policy's own type declares it.
+        """
+        text = self._words(value, lang)
+        negative = isinstance(value, int | float) and not isinstance(value, bool) and value < 0
+        template = (self.shown_negative if negative and self.shown_negative else self.shown) or {}
+        if lang not in template:
+            return text if self.labels else f"{name}={text}"
+        fields = {"value": text, "pct": "", "abs": "", "date": ""}
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            fields.update(pct=_number(value * 100) + "%", abs=_number(abs(value)))
+            if as_of is not None and self.type == "integer":
+                fields["date"] = (as_of + _dt.timedelta(days=int(value))).isoformat()
+        return template[lang].format_map(fields)
+
+    def _words(self, value: object, lang: str) -> str:
+        """The value itself: a number as written, an allowed value by its label, a list joined."""
+        def one(v: object) -> str:
+            if self.labels and isinstance(v, str) and v in self.labels:
+                return self.labels[v].get(lang, v)
+            return _number(v) if isinstance(v, int | float) and not isinstance(v, bool) else str(v)
+
+        if isinstance(value, list):
+            return ("、" if lang == "zh" and self.labels else ", ").join(one(v) for v in value)
+        return one(value)
+
+
+def _number(v: float) -> str:
+    """50.0 -> '50', 0.125 -> '0.125': a figure in a sentence has no trailing zeros."""
+    return f"{v:,.0f}" if float(v).is_integer() and abs(v) >= 10000 else f"{v:g}"
+
+
+def _zh_en(zh: str, en: str) -> dict[str, str]:
+    return {"zh": zh, "en": en}
+
+
+class Conflict(Frozen):
+    """An action type no policy may recommend beside this one for the same debtor.
+
+    ``when_param``: only an action of that type whose parameter is above zero (a restructuring
+    with a grace period); None: any action of that type. The compiler adds the exclusion both
+    ways to every pair of a policy's actions it concerns, so the more urgent one is kept.
+    """
+
+    action: str
+    when_param: str | None
+    why: Mapping[str, str]
 
 
 class ActionType(Frozen):
@@ -40,38 +91,131 @@ class ActionType(Frozen):
     may_restructure: bool = False
     never_restructure: bool = False
     origin: str = "engine"  # engine | policy (declared under the policy's action_types)
+    conflicts: tuple[Conflict, ...] = ()
 
 
-SERVICES = ("financial_advisory", "market_analysis", "supply_chain_finance", "fx_hedging",
-            "cross_border_settlement", "investment_loan_linkage", "government_support_coordination")
-EMERGENCY_MEASURES = ("legal_action", "asset_preservation", "government_coordination", "seek_acquirer",
-                      "creditor_committee")
+# The words of each allowed value (an explanation shows labels, never ids). Every enum value has one.
+SERVICE_LABELS = {
+    "financial_advisory": _zh_en("财务顾问", "financial advisory"),
+    "market_analysis": _zh_en("市场分析", "market analysis"),
+    "supply_chain_finance": _zh_en("供应链金融", "supply-chain finance"),
+    "fx_hedging": _zh_en("汇率避险", "FX hedging"),
+    "cross_border_settlement": _zh_en("跨境结算", "cross-border settlement"),
+    "investment_loan_linkage": _zh_en("投贷联动", "investment-loan linkage"),
+    "government_support_coordination": _zh_en("对接政府纾困支持", "access to government support"),
+}
+SERVICES = tuple(SERVICE_LABELS)
+EMERGENCY_LABELS = {
+    "legal_action": _zh_en("依法诉讼", "legal action"),
+    "asset_preservation": _zh_en("资产保全", "asset preservation"),
+    "government_coordination": _zh_en("协调地方政府", "coordination with the local government"),
+    "seek_acquirer": _zh_en("寻找并购方", "finding an acquirer"),
+    "creditor_committee": _zh_en("参与债权人委员会", "the creditors' committee"),
+}
+EMERGENCY_MEASURES = tuple(EMERGENCY_LABELS)
+LEGAL_LABELS = {
+    "lawsuit": _zh_en("提起诉讼", "a lawsuit"),
+    "arbitration": _zh_en("申请仲裁", "arbitration"),
+    "asset_preservation": _zh_en("申请财产保全", "a preservation order on assets"),
+    "enforcement": _zh_en("申请强制执行", "enforcement of the judgment or notarised deed"),
+    "bankruptcy_claim": _zh_en("申报破产债权", "a claim in the bankruptcy"),
+}
+ENFORCEMENT_LABELS = {
+    "auction": _zh_en("司法拍卖", "judicial auction"),
+    "negotiated_sale": _zh_en("协议转让", "negotiated sale"),
+    "set_off": _zh_en("存单或保证金抵销", "set-off against deposits"),
+    "guarantor_claim": _zh_en("向保证人追偿", "a claim on the guarantor"),
+}
+DISPOSAL_LABELS = {
+    "transfer": _zh_en("单户转让给资产管理公司", "transfer to an asset management company"),
+    "batch_transfer": _zh_en("批量转让", "batch transfer"),
+    "write_off": _zh_en("核销", "write-off"),
+}
+STATEMENT_LABELS = {
+    "annual_audited": _zh_en("经审计的年度财务报表", "audited annual statements"),
+    "quarterly": _zh_en("最新季度财务报表", "the latest quarterly statements"),
+    "management_accounts": _zh_en("管理报表", "management accounts"),
+    "cash_flow_forecast": _zh_en("现金流预测", "a cash-flow forecast"),
+}
+CADENCE_LABELS = {"monthly": _zh_en("按月", "monthly"), "quarterly": _zh_en("按季", "quarterly"),
+                  "semiannual": _zh_en("每半年", "half-yearly")}
+OWNER_LABELS = {
+    "relationship_manager": _zh_en("客户经理", "relationship manager"),
+    "risk_officer": _zh_en("风险经理", "risk officer"),
+    "special_assets": _zh_en("资产保全部门", "special assets unit"),
+}
+FREQUENCY_LABELS = {"weekly": _zh_en("每周", "weekly"), "monthly": _zh_en("每月", "monthly"),
+                    "quarterly": _zh_en("每季", "quarterly")}
+
+
+_NO_EARLY_DEMAND = _zh_en("给予宽限期的同时要求提前还款自相矛盾",
+                          "demanding early repayment while granting a grace period contradicts itself")
+_NO_EARLY_DEMAND_TERM = _zh_en("展期的同时要求提前还款自相矛盾",
+                               "demanding early repayment while extending the term contradicts itself")
 
 CATALOGUE: dict[str, ActionType] = {a.name: a for a in [
     ActionType("extend_term", "展期", "Extend the term",
-               {"months": Param("integer", True, min=1, max=120)}, may_restructure=True),
+               {"months": Param("integer", True, min=1, max=120,
+                                shown=_zh_en("展期{value}个月", "by {value} months"))},
+               may_restructure=True),
     ActionType("reprice", "调整利率", "Reprice",
-               {"rate_change_bp": Param("number", True, min=-2000, max=2000)}, may_restructure=True),
+               {"rate_change_bp": Param("number", True, min=-2000, max=2000,
+                                        shown=_zh_en("上调{value}个基点", "raise the rate by {value} bp"),
+                                        shown_negative=_zh_en("下调{abs}个基点", "cut the rate by {abs} bp"))},
+               may_restructure=True),
     ActionType("add_collateral", "追加担保物", "Add collateral",
-               {"target_ltv": Param("number", min=0, max=2)}, never_restructure=True),
+               {"target_ltv": Param("number", min=0, max=2,
+                                    shown=_zh_en("抵押率降至{pct}以内", "to an LTV of {pct} or less"))},
+               never_restructure=True),
     ActionType("replace_guarantor", "更换保证人", "Replace the guarantor", {}),
     ActionType("restructure", "分期重组", "Restructure into instalments",
-               {"instalments": Param("integer", True, min=2, max=120),
-                "grace_months": Param("integer", min=0, max=24)}, may_restructure=True),
+               {"instalments": Param("integer", True, min=2, max=120,
+                                     shown=_zh_en("分{value}期偿还", "in {value} instalments")),
+                "grace_months": Param("integer", min=0, max=24,
+                                      shown=_zh_en("宽限期{value}个月", "{value} months' grace"))},
+               may_restructure=True),
     ActionType("early_repayment", "要求提前还款", "Demand early repayment",
-               {"share": Param("number", min=0, max=1), "deadline_days": Param("integer", min=1, max=365)}),
+               {"share": Param("number", min=0, max=1, shown=_zh_en("提前偿还{pct}", "repay {pct} early")),
+                "deadline_days": Param("integer", min=1, max=365,
+                                       shown=_zh_en("{value}天内（{date}前）", "within {value} days (by {date})"))},
+               conflicts=(Conflict("restructure", "grace_months", _NO_EARLY_DEMAND),
+                          Conflict("extend_term", None, _NO_EARLY_DEMAND_TERM))),
     ActionType("offer_services", "增值服务", "Offer value-added services",
-               {"services": Param("list", True, enum=SERVICES)}),
+               {"services": Param("list", True, enum=SERVICES, labels=SERVICE_LABELS)}),
     ActionType("review_meeting", "贷后检视会议", "Review meeting",
-               {"cadence": Param("string", True, enum=("monthly", "quarterly", "semiannual")),
+               {"cadence": Param("string", True, enum=tuple(CADENCE_LABELS), labels=CADENCE_LABELS,
+                                 shown=_zh_en("{value}召开", "{value}")),
                 "within_days": Param("integer", min=1, max=365,
-                                     shown={"zh": "{value}天内召开", "en": "within {value} days"})}),
+                                     shown=_zh_en("{date}前召开（{value}天内）",
+                                                  "first by {date} (within {value} days)")),
+                "owner": Param("string", enum=tuple(OWNER_LABELS), labels=OWNER_LABELS,
+                               shown=_zh_en("由{value}牵头", "led by the {value}"))}),
     ActionType("emergency_plan", "启动应急预案", "Start the emergency plan",
-               {"measures": Param("list", True, enum=EMERGENCY_MEASURES)}),
+               {"measures": Param("list", True, enum=EMERGENCY_MEASURES, labels=EMERGENCY_LABELS)}),
     ActionType("reduce_exposure", "压降敞口", "Reduce exposure",
-               {"share": Param("number", True, min=0, max=1)}),
+               {"share": Param("number", True, min=0, max=1, shown=_zh_en("压降{pct}", "by {pct}"))}),
     ActionType("monitor", "加强监控", "Intensify monitoring",
-               {"frequency": Param("string", True, enum=("weekly", "monthly", "quarterly"))}),
+               {"frequency": Param("string", True, enum=tuple(FREQUENCY_LABELS), labels=FREQUENCY_LABELS)}),
+    # Recovery of a non-performing exposure (REGULATIONS section 2: doubtful and loss mean a loss is
+    # certain or near certain): the bank collects, it does not advise.
+    ActionType("enforce_collateral", "处置押品", "Enforce the collateral",
+               {"method": Param("string", True, enum=tuple(ENFORCEMENT_LABELS), labels=ENFORCEMENT_LABELS,
+                                shown=_zh_en("方式：{value}", "by {value}"))},
+               never_restructure=True),
+    ActionType("legal_action", "依法清收", "Take legal action",
+               {"measures": Param("list", True, enum=tuple(LEGAL_LABELS), labels=LEGAL_LABELS)},
+               never_restructure=True),
+    ActionType("write_off_or_transfer", "核销或转让方案", "Propose a transfer or write-off",
+               {"route": Param("string", True, enum=tuple(DISPOSAL_LABELS), labels=DISPOSAL_LABELS),
+                "provision_coverage": Param("number", True, min=0, max=1,
+                                            shown=_zh_en("拨备计提至债权的{pct}",
+                                                         "with provisions of {pct} of the claim"))},
+               never_restructure=True),
+    ActionType("request_statements", "索取财务报表", "Request updated statements",
+               {"statements": Param("list", True, enum=tuple(STATEMENT_LABELS), labels=STATEMENT_LABELS),
+                "within_days": Param("integer", min=1, max=90,
+                                     shown=_zh_en("{value}天内提供（{date}前）", "within {value} days (by {date})"))},
+               never_restructure=True),
 ]}
 
 

@@ -28,7 +28,7 @@ import keyword
 import re
 import string
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..diagnostics import Diagnostic, DiagnosticSink, PolicyError, did_you_mean, sort_diagnostics
@@ -85,6 +85,12 @@ def reserved_names() -> dict[str, str]:
 
 
 RESERVED_NAMES = reserved_names()
+
+# Placeholders an action's reason may use besides the policy's names: filled by the engine.
+ACTION_PLACEHOLDERS: Mapping[str, str] = {
+    "triggers": "what fired the action: the grade its condition names, each warning it names that fired, with its "
+                "message, and the exposures it concerns",
+}
 
 _INPUT_TYPES = {"number": ex.NUMBER, "integer": ex.NUMBER, "boolean": ex.BOOL, "string": ex.STRING,
                 "date": ex.DATE, "grade": ex.GRADE}
@@ -188,6 +194,9 @@ class RestructuringSpec(Frozen, eq=False):
     note: Mapping[str, str]
 
 
+SELECTOR_PREFIX = "@for:"  # not a name a policy can write: the element keys of action selectors
+
+
 class ActionSpec(Frozen, eq=False):
     id: str
     action: str
@@ -201,6 +210,15 @@ class ActionSpec(Frozen, eq=False):
     restructuring: RestructuringSpec | None
     evidence: tuple[str, ...]
     kind: ActionType | None = None  # its catalogue entry (the engine's or the policy's own)
+    # The exposures it concerns: a condition of the graded scope (``for_exposures``); None: the debtor.
+    for_exposures: ex.CheckedExpression | None = None
+    # Exclusions the catalogue adds (early repayment beside a grace period): excluded id -> why, zh/en.
+    implied: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    @property
+    def selector(self) -> str:
+        """The key under which each exposure holds whether this action concerns it."""
+        return SELECTOR_PREFIX + self.id
 
 
 class Grade(Frozen):
@@ -554,7 +572,9 @@ class _Compiler:
             self.err("bad-value", f"parameter '{name}' must be one of {', '.join(spec.enum or ())}", ppath,
                      did_you_mean(str(v), spec.enum or ()))
 
-    def _templates(self, texts: Mapping[str, str], path: PathKey, rule: str) -> None:
+    def _templates(self, texts: Mapping[str, str], path: PathKey, rule: str,
+                   extra: Mapping[str, str] | None = None) -> None:
+        extra = extra or {}
         for lang, text in texts.items():
             try:
                 fields = list(string.Formatter().parse(text))
@@ -567,6 +587,10 @@ class _Compiler:
                     continue
                 if conv or not name.isidentifier() or name.startswith("_"):
                     self.err("bad-template", f"placeholder '{{{name}}}' must be a plain name", (*path, lang), rule=rule)
+                elif name in extra and name not in self.symbols:
+                    if spec:
+                        self.err("bad-template", f"placeholder '{{{name}}}' is text ({extra[name]}): it takes no "
+                                 "format", (*path, lang), rule=rule)
                 elif name not in self.symbols and self.open_names:
                     continue  # it may be a name of a section left out for a schema error
                 elif name not in self.symbols or (self.symbols[name].kind == "builtin" and name == "as_of"):
@@ -1190,6 +1214,7 @@ def _actions(c: _Compiler) -> None:
         c._action_params(a, path)
         _restructuring_declared(c, a, path)
         _action(c, a, path)
+    _implied_exclusions(c)
 
 
 def _restructuring_declared(c: _Compiler, a: Mapping[str, Any], path: PathKey) -> None:
@@ -1212,7 +1237,12 @@ def _action(c: _Compiler, a: Mapping[str, Any], path: PathKey) -> None:
     """One action's condition, computed parameters and restructuring condition, checked and compiled."""
     check = functools.partial(c.check_expr, stage="action", warnings=c.warning_nullable, rule=a["id"])
     ce = check(a["when"], (*path, "when"), want=ex.BOOL)
-    c._templates(a["reason"], (*path, "reason"), a["id"])
+    selector = _for_exposures(c, a, path) if "for_exposures" in a else None
+    if ce is not None and selector is not None:
+        # The action fires when its condition holds and it concerns some exposure: one condition,
+        # so every evaluator (row, vector, batch) decides it as it decides any aggregation.
+        ce = check(f"({a['when']}) and any_of({c.graded}, {a['for_exposures']})", (*path, "when"), want=ex.BOOL)
+    c._templates(a["reason"], (*path, "reason"), a["id"], extra=ACTION_PLACEHOLDERS)
     literal: dict[str, Any] = {}
     computed: dict[str, ex.CheckedExpression] = {}
     for pname, pv in (a.get("params") or {}).items():
@@ -1238,7 +1268,54 @@ def _action(c: _Compiler, a: Mapping[str, Any], path: PathKey) -> None:
     if ce:
         c.parts["actions"].append(ActionSpec(
             a["id"], a["action"], ce, literal, computed, a["priority"], tuple(a.get("excludes") or ()),
-            a.get("approval"), a["reason"], rs, (), c.action_types.get(a["action"])))
+            a.get("approval"), a["reason"], rs, (), c.action_types.get(a["action"]), selector))
+
+
+def conflicting_actions(actions: Sequence[ActionSpec]) -> list[tuple[ActionSpec, ActionSpec, Mapping[str, str]]]:
+    """Each pair of actions whose types the catalogue says conflict, that no ``excludes`` of theirs separates."""
+    out = []
+    for a in actions:
+        for rule in (a.kind.conflicts if a.kind else ()):
+            for b in actions:
+                if b.action != rule.action or b is a or b.id in a.excludes or a.id in b.excludes:
+                    continue
+                value = b.params.get(rule.when_param) if rule.when_param else None
+                if rule.when_param and rule.when_param not in b.param_exprs and not (
+                        isinstance(value, int | float) and value > 0):
+                    continue  # a restructuring without a grace period
+                out.append((a, b, rule.why))
+    return out
+
+
+def _for_exposures(c: _Compiler, a: Mapping[str, Any], path: PathKey) -> ex.CheckedExpression | None:
+    """``for_exposures``: a condition of the graded scope, read once the exposures' final grades are known."""
+    where = (*path, "for_exposures")
+    if not c.scoped or c.graded is None:
+        c.err("bad-scope", "for_exposures names the exposures an action concerns: the policy needs a graded scope",
+              where, "declare scopes: with a keyed scope (exposure: {from: \"exposures[*]\", key: exposure_id}), "
+              "or remove for_exposures", rule=a["id"])
+        return None
+    return c.check_expr(a["for_exposures"], where, "graded", ex.BOOL, rule=a["id"], in_scope=c.graded)
+
+
+def _implied_exclusions(c: _Compiler) -> None:
+    """The catalogue's conflicts between action types become exclusions, both ways (the more urgent is kept).
+
+    Early repayment beside a restructuring with a grace period: a restructuring whose grace is
+    computed may give one, so it conflicts too. An exclusion the policy wrote itself is kept as written.
+    Only in a policy with scopes (the 2.0 language): a 1.x policy keeps its published decisions, and
+    lint reports the pair (``actions-conflict``) instead.
+    """
+    if not c.scoped:
+        return
+    actions = c.parts["actions"]
+    implied: dict[str, dict[str, Mapping[str, str]]] = {a.id: {} for a in actions}
+    for a, b, why in conflicting_actions(actions):
+        implied[a.id][b.id] = implied[b.id][a.id] = why
+    actions[:] = [ActionSpec(a.id, a.action, a.expr, a.params, a.param_exprs, a.priority,
+                             (*a.excludes, *(x for x in implied[a.id] if x not in a.excludes)), a.approval, a.reason,
+                             a.restructuring, a.evidence, a.kind, a.for_exposures, implied[a.id])
+                  if implied[a.id] else a for a in actions]
 
 
 def _computed_param_bounds(c: _Compiler, a: Mapping[str, Any], pname: str, spec: Param,
@@ -1609,12 +1686,17 @@ def _scoped_part(c: _Compiler, inputs: tuple[InputSpec, ...], param_names: tuple
     scope_inputs = {s.name: tuple(_input_spec(k, v) for k, v in c.data["inputs"].items() if c.owner.get(k) == s.name)
                     for s in c.scope_specs}
     layout = ex.ScopeLayout(owner=dict(c.owner), parent=dict(c.scope_parents))
-    part = sc.ScopedPart(tuple(c.scope_specs), graded, scope_inputs, tuple(metrics), tuple(floors), layout)
+    # Whether each exposure is one an action concerns: computed with the metrics after classification.
+    selectors = tuple(MetricSpec(a.selector, a.for_exposures, None, None, "classification")
+                      for a in c.parts["actions"] if a.for_exposures is not None)
+    part = sc.ScopedPart(tuple(c.scope_specs), graded, scope_inputs, tuple(metrics), tuple(floors), layout,
+                         selectors=selectors)
     if graded is None:
         return part
     names = sc.local_names([s.name for s in inputs], param_names)
     own, after, _ = sc.generate_graded(part, names, len(inputs), len(param_names), c.grades)
-    return sc.ScopedPart(part.scopes, part.graded, part.inputs, part.metrics, part.floors, layout, own, after)
+    return sc.ScopedPart(part.scopes, part.graded, part.inputs, part.metrics, part.floors, layout, own, after,
+                         selectors=selectors)
 
 
 def _finalizer(part: sc.ScopedPart, grades: tuple[str, ...]) -> Callable[..., int]:

@@ -50,6 +50,9 @@ class ScopedPart(Frozen, eq=False):
     layout: ex.ScopeLayout
     own: Callable[..., tuple[Any, ...]] | None = field(default=None, repr=False, compare=False)
     after: Callable[..., None] | None = field(default=None, repr=False, compare=False)
+    # Per action with ``for_exposures``: a boolean of the graded scope, computed after classification
+    # under a key no policy name can take (``@for:<action id>``); not a metric of the record.
+    selectors: tuple[Any, ...] = ()
 
     def scope(self, name: str) -> ScopeSpec:
         return next(s for s in self.scopes if s.name == name)
@@ -160,7 +163,8 @@ def generate_graded(part: ScopedPart, names: Mapping[str, str], input_count: int
         return namespace[fname]  # type: ignore[no-any-return]
 
     return (build("graded_own", [m for m in part.metrics if m.after is None], list(part.floors), names),
-            build("graded_after", [m for m in part.metrics if m.after is not None], [], names), modules)
+            build("graded_after", [*(m for m in part.metrics if m.after is not None), *part.selectors], [], names),
+            modules)
 
 
 def local_names(input_names: Sequence[str], param_names: Sequence[str]) -> dict[str, str]:

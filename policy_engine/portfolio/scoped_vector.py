@@ -134,7 +134,7 @@ class LongTables:
         return worst.astype(g_rank.dtype)
 
     def _metrics(self, debtor: VectorEval, after: str | None) -> None:
-        for m in self.part.metrics:
+        for m in (*self.part.metrics, *self.part.selectors):  # an action's exposures, as a boolean metric
             if m.after != after:
                 continue
             ve = self.evaluator(self.part.graded or "", debtor)
@@ -358,7 +358,7 @@ def fill_elements(run: ScopedRun, elements: Sequence[dict[str, Any]]) -> None:
     if part.graded is None:
         return
     g = t.levels[part.graded]
-    types = {m.name: m.expr.type for m in part.metrics}
+    types = {m.name: m.expr.type for m in (*part.metrics, *part.selectors)}
     for j, e in enumerate(g.elements):
         e["@own_rank"], e["@rank"] = int(t.own_rank[j]), int(t.rank[j])
         e["@grade"] = grades[e["@rank"]]

@@ -142,8 +142,12 @@ def test_explain_in_chinese_and_english() -> None:
     assert "\n分类：关注" in zh.stdout and "监管后果" in zh.stdout and "展期" in zh.stdout
     en = run("explain", "-p", "loss-client-management", "-c", SAMPLE)
     assert "Grade: Special mention" in en.stdout and "Regulatory consequence" in en.stdout
-    # actions by their catalogue name in the reader's language, the policy's id beside it
-    assert "1. 展期 [extend_term] (months=12)" in zh.stdout and "1. Extend the term [extend_term]" in en.stdout
+    # actions by their catalogue name in the reader's language, the policy's id beside it, and their
+    # parameters as a banker writes them (the catalogue's words, never name=value)
+    assert "1. 展期 [extend_term]：展期12个月" in zh.stdout
+    assert "1. Extend the term [extend_term]: by 12 months" in en.stdout
+    assert "[reprice_down]：下调50个基点" in zh.stdout and "[reprice_down]: cut the rate by 50 bp" in en.stdout
+    assert "rate_change_bp" not in zh.stdout + en.stdout and "months=" not in zh.stdout + en.stdout
 
 
 def test_explain_in_chinese_says_why_a_metric_has_no_value_in_chinese() -> None:

@@ -7,6 +7,7 @@ declaration or a use is a located error (table: tests/data/action_params/type_ca
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -51,8 +52,9 @@ def test_a_declared_type_is_decided_and_explained_in_both_languages() -> None:
     record = Decider(policy).decide(client({}))
     [case] = [a for a in record["actions"] if a["id"] == "case"]
     assert (case["action"], case["params"]) == ("site_visit", {"within_days": 14, "team": "risk"})
-    assert "  3. Site visit [case] (within_days=14, team=risk)" in explain(record, policy, "en")
-    assert "  3. 实地走访 [case] (within_days=14, team=risk)" in explain(record, policy, "zh")
+    # a policy's own type declares no words for its parameters: name=value
+    assert "  3. Site visit [case]: within_days=14, team=risk" in explain(record, policy, "en")
+    assert "  3. 实地走访 [case]：within_days=14，team=risk" in explain(record, policy, "zh")
     assert policy.action_types["site_visit"].origin == "policy" and "site_visit" not in CATALOGUE
 
 
@@ -64,8 +66,10 @@ def test_review_meeting_within_days_is_a_whole_number_shown_in_zh_and_en() -> No
     [case] = [a for a in record["actions"] if a["id"] == "case"]
     assert case["params"] == {"cadence": "monthly", "within_days": 14}
     assert isinstance(case["params"]["within_days"], int)
-    assert "Review meeting [case] (cadence=monthly, within 14 days)" in explain(record, policy, "en")
-    assert "贷后检视会议 [case] (cadence=monthly, 14天内召开)" in explain(record, policy, "zh")
+    # the date the meeting is due by: as-of plus within_days (the client's as-of date is 2025-06-30)
+    day = (dt.date.fromisoformat(record["as_of"]) + dt.timedelta(days=14)).isoformat()
+    assert f"Review meeting [case]: monthly, first by {day} (within 14 days)" in explain(record, policy, "en")
+    assert f"贷后检视会议 [case]：按月召开，{day}前召开（14天内）" in explain(record, policy, "zh")
     spec = CATALOGUE["review_meeting"].params["within_days"]
     assert (spec.type, spec.min, spec.max, spec.required) == ("integer", 1, 365, False)
 
