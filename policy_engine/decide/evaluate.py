@@ -614,12 +614,12 @@ class Decider:
             because["warnings"] = [w for w in a.expr.fired_refs if warning_fired.get(w) is True]
         because["values"] = {n: _jsonable(e.get(n)) for n in a.expr.refs if n != "grade"}
         concerned = self._concerned(a)
-        triggers = self._triggers(a, e, warning_fired, concerned)
+        triggers = self._triggers(a, e, warning_fired)
+        reason = self._reasons[a.id](lambda n: triggers if n == "triggers" and n not in e else e.get(n))
+        reason["en"] = reason["en"][:1].upper() + reason["en"][1:]  # a reason is a sentence, whatever opens it
         item: dict[str, Any] = {
             "id": a.id, "action": a.action, "params": values, "priority": a.priority,
-            "approval": a.approval,
-            "reason": self._reasons[a.id](lambda n: triggers if n == "triggers" and n not in e else e.get(n)),
-            "because": because,
+            "approval": a.approval, "reason": reason, "because": because,
         }
         if concerned is not None:
             item["exposures"] = [key for key, _ in concerned]
@@ -633,10 +633,10 @@ class Decider:
         """The exposures an action names (key, grade rank), or None for an action of the debtor."""
         return None
 
-    def _triggers(self, a: Any, e: Mapping[str, Any], warning_fired: Mapping[str, Any],
-                  concerned: Sequence[tuple[str, int]] | None) -> Bilingual:
+    def _triggers(self, a: Any, e: Mapping[str, Any], warning_fired: Mapping[str, Any]) -> Bilingual:
         """What fired an action, in words (its reason's ``{triggers}``): the grade when it reaches a grade its
-        condition names, each warning it names that fired (its message), and the exposures it concerns."""
+        condition names, and each warning it names that fired, with its message (the exposures an action
+        concerns are listed beside it, under ``exposures``)."""
         p = self.policy
         parts: dict[str, list[str]] = {"zh": [], "en": []}
         rank = p.grade_ids.index(e["grade"])
@@ -651,10 +651,6 @@ class Decider:
                 text = messages[wid](e.get)
                 parts["zh"].append(text["zh"])
                 parts["en"].append(text["en"])
-        if concerned:
-            parts["zh"].append("涉及债项" + "、".join(f"{k}（{self._labels[r]['zh']}）" for k, r in concerned))
-            parts["en"].append("concerning exposure" + ("s " if len(concerned) > 1 else " ")
-                               + ", ".join(f"{k} ({self._labels[r]['en'].lower()})" for k, r in concerned))
         return Bilingual(zh="；".join(parts["zh"]), en="; ".join(parts["en"]))
 
     # ------------------------------------------------------------- evidence

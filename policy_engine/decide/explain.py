@@ -300,7 +300,10 @@ def _action(page: _Page, number: int, action: Mapping[str, Any]) -> list[str]:
     its regulatory consequence."""
     lines = [_action_head(page, number, action)]
     if "exposures" in action:
-        lines.append(page.words["concerns"].format(ids=("、" if page.lang == "zh" else ", ").join(action["exposures"])))
+        grades = {x["exposure_id"]: x["label"][page.lang] for x in page.record.get("exposures") or ()}
+        shown = [f"{eid}（{grades[eid]}）" if page.lang == "zh" else f"{eid} ({grades[eid]})"
+                 for eid in action["exposures"] if eid in grades]
+        lines.append(page.words["concerns"].format(ids=("、" if page.lang == "zh" else ", ").join(shown)))
     lines.append(f"     {action['reason'][page.lang]}")
     restructuring = action.get("restructuring")
     if restructuring is not None:
