@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..policy.catalogue import Param
-from ..policy.compiler import CompiledPolicy
+from ..policy.compiler import CompiledPolicy, conflicting_actions
 from ..safetext import printable
 
 _T = {
@@ -60,6 +60,8 @@ _T = {
     "suppressed": {"zh": "  （{id} 因与 {by} 冲突未采纳）", "en": "  ({id} not recommended: conflicts with {by})"},
     "suppressed_catalogue": {"zh": "  （{id} 因与 {by} 冲突未采纳：{why}）",
                              "en": "  ({id} not recommended beside {by}: {why})"},
+    "conflict": {"zh": "  ⚠ {a} 与 {b} 同时建议：{why}，须由审批人择一",
+                 "en": "  ! {a} and {b} are both recommended: {why}; the approver must choose one"},
     "concerns": {"zh": "     涉及债项：{ids}", "en": "     Exposures: {ids}"},
     "undetermined": {"zh": "无法判断的规则（数据缺失，未触发）：",
                      "en": "Undetermined rules (missing data, not fired):"},
@@ -342,6 +344,17 @@ def _restructuring(page: _Page, restructuring: Mapping[str, Any]) -> str:
     return page.words["restructuring_unknown"]
 
 
+def _conflicts(page: _Page) -> list[str]:
+    """Two recommended actions the catalogue says conflict (a 1.x policy, where the engine does not exclude
+    them, so its published decisions stay as they were): the reader is told, with why."""
+    if page.policy.scoped is not None:
+        return []
+    recommended = {a["id"] for a in page.record["actions"]}
+    return [page.words["conflict"].format(a=a.id, b=b.id, why=why[page.lang])
+            for a, b, why in conflicting_actions(page.policy.actions)
+            if a.id in recommended and b.id in recommended]
+
+
 def _suppressed_actions(page: _Page) -> list[str]:
     """Each action an exclusion kept out; one the catalogue excludes says why (early repayment beside grace)."""
     specs = {a.id: a for a in page.policy.actions}
@@ -390,7 +403,7 @@ _SECTIONS: tuple[Callable[[_Page], list[str]], ...] = (
     _grade, _floors, _exposures, _blank,
     _figures,
     _warnings, _blank,
-    _actions, _suppressed_actions,
+    _actions, _conflicts, _suppressed_actions,
     _undetermined,
     _trace,
 )

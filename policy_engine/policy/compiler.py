@@ -1303,8 +1303,8 @@ def _implied_exclusions(c: _Compiler) -> None:
 
     Early repayment beside a restructuring with a grace period: a restructuring whose grace is
     computed may give one, so it conflicts too. An exclusion the policy wrote itself is kept as written.
-    Only in a policy with scopes (the 2.0 language): a 1.x policy keeps its published decisions, and
-    lint reports the pair (``actions-conflict``) instead.
+    Only in a policy with scopes (the 2.0 language): a 1.x policy keeps its published decisions (its
+    tests and stored records pin them), and its explanation flags the pair where both are recommended.
     """
     if not c.scoped:
         return

@@ -8,9 +8,6 @@ with a severity (warning or info: the policy is still valid) and the rule's line
 * ``condition-never-true`` / ``condition-always-true`` -- a comparison of an input with a constant
   that the input's declared range (min, max, enum) decides on its own, making a warning, action or
   floor dead or unconditional;
-* ``actions-conflict`` -- two actions the catalogue says conflict (early repayment beside extend_term
-  or a restructure with a grace period) that no ``excludes`` separates (a policy with scopes gets
-  the exclusion from the engine instead);
 * ``floor-shadowed`` -- a floor whose condition implies another floor's of the same or a worse grade
   (``dpd > 120 -> substandard`` under ``dpd > 90 -> substandard``), so it can never decide a grade.
 
@@ -27,7 +24,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..diagnostics import Diagnostic
-from .compiler import CompiledPolicy, conflicting_actions
+from .compiler import CompiledPolicy
 from .loader import Document
 
 _FLIP = {ast.Lt: ast.Gt, ast.LtE: ast.GtE, ast.Gt: ast.Lt, ast.GtE: ast.LtE, ast.Eq: ast.Eq, ast.NotEq: ast.NotEq}
@@ -204,18 +201,6 @@ def floor_shadowed(s: _Subject) -> Iterator[Diagnostic]:
                 break
 
 
-def actions_conflict(s: _Subject) -> Iterator[Diagnostic]:
-    """Two actions the catalogue says conflict (early repayment beside a grace period) that may both be
-    recommended: a policy with scopes has the exclusion added by the engine; any other gets this finding."""
-    if s.policy.scoped is not None:
-        return
-    index = {a.id: i for i, a in enumerate(s.policy.actions)}
-    for a, b, why in conflicting_actions(s.policy.actions):
-        yield s.finding("actions-conflict", f"'{a.id}' ({a.action}) and '{b.id}' ({b.action}) may both be "
-                        f"recommended: {why['en']}", ("actions", index[a.id]), a.id,
-                        f"add excludes: [{b.id}] to '{a.id}' (the one with the lower priority number is kept)")
-
-
 # The lint checks, in reporting order: a new finding is one function here and one planted policy
 # in tests/data/lint_policies.
 CHECKS: tuple[Callable[[_Subject], Iterator[Diagnostic]], ...] = (
@@ -224,7 +209,6 @@ CHECKS: tuple[Callable[[_Subject], Iterator[Diagnostic]], ...] = (
     import_unused,
     condition_decided_by_ranges,
     floor_shadowed,
-    actions_conflict,
 )
 
 
