@@ -1060,6 +1060,7 @@ def _classification(c: _Compiler) -> None:
         if warns:
             # fired('id') in an action reads the floor's result: as nullable as its condition.
             c.warning_nullable[r["id"]] = ce.nullable if ce else True
+            _null_placeholders(c, r["message"], (*path, "message"), r["id"], ce)
         if ce and r["floor"] in c.grades:
             evidence = tuple(r.get("evidence") or ())
             spec = FloorSpec(r["id"], ce, r["floor"], c.grades.index(r["floor"]), r["source"], r.get("description"),
@@ -1121,6 +1122,63 @@ def _category(c: _Compiler, category: str, path: PathKey, rule: str) -> None:
           f"{', '.join(WARNING_CATEGORIES)}, or declare it under warning_categories", rule=rule)
 
 
+def _null_placeholders(c: _Compiler, texts: Mapping[str, str], path: PathKey, rule: str,
+                       ce: ex.CheckedExpression | None) -> None:
+    """A placeholder that may have no value when its rule fires is an error in a policy with scopes.
+
+    It would print '无数据' / 'n/a' into a sentence ('无数据发生危机事件'). A name is safe when it
+    always has a value (a parameter, a required input, a metric that is never null), or when the
+    condition proves it: ``when`` is true only if the name has a value (see :func:`proven_values`).
+    A 1.x policy keeps the placeholder, so its stored decisions replay word for word.
+    """
+    if not c.scoped or ce is None:
+        return
+    proven = proven_values(ce.tree)
+    for lang, text in texts.items():
+        try:
+            names = [n for _, n, _, _ in string.Formatter().parse(text) if n]
+        except ValueError:
+            continue  # reported by the template check
+        for name in dict.fromkeys(names):
+            sym = c.symbols.get(name)
+            if sym is None or not sym.nullable or name in proven or sym.type == ex.UNKNOWN:
+                continue
+            c.err("template-may-be-null", f"placeholder '{{{name}}}' may have no value when '{rule}' fires: the "
+                  f"sentence would read '{'无数据' if lang == 'zh' else 'n/a'}' in its place", (*path, lang),
+                  f"make the condition prove it (a comparison that reads {name}, or not is_null({name})), list it "
+                  "under evidence instead, or show a metric that always has a value", rule=rule)
+
+
+def proven_values(tree: ast.AST) -> set[str]:
+    """The names that have a value whenever ``tree`` is true (null semantics: a comparison, arithmetic
+    or a boolean name with a null is never true; ``and`` proves what either side does, ``or`` what both do,
+    ``not is_null(x)`` proves x). Aggregations prove nothing about the debtor's names."""
+    if isinstance(tree, ast.BoolOp):
+        sets = [proven_values(v) for v in tree.values]
+        return set().union(*sets) if isinstance(tree.op, ast.And) else set.intersection(*sets)
+    if isinstance(tree, ast.UnaryOp) and isinstance(tree.op, ast.Not):
+        inner = tree.operand
+        if isinstance(inner, ast.Call) and getattr(inner.func, "id", None) == "is_null" and len(inner.args) == 1:
+            return _arithmetic_names(inner.args[0])
+        return set()
+    if isinstance(tree, ast.Compare):
+        if any(isinstance(op, ast.In | ast.NotIn) for op in tree.ops):
+            return _arithmetic_names(tree.left)
+        return set().union(*(_arithmetic_names(x) for x in (tree.left, *tree.comparators)))
+    return _arithmetic_names(tree)
+
+
+def _arithmetic_names(node: ast.AST) -> set[str]:
+    """The names a value depends on such that a null one makes it null: a name, or +, -, *, / of such."""
+    if isinstance(node, ast.Name):
+        return {node.id}
+    if isinstance(node, ast.BinOp):
+        return _arithmetic_names(node.left) | _arithmetic_names(node.right)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        return _arithmetic_names(node.operand)
+    return set()
+
+
 def _warnings(c: _Compiler) -> None:
     """Warnings: condition, evidence names and message templates; records each one's nullability."""
     warnings = c.entries("warnings")
@@ -1141,6 +1199,7 @@ def _warnings(c: _Compiler) -> None:
                 c.err("type-mismatch", f"evidence names table '{e}'; a decision shows the cells it looked up",
                       ("warnings", i, "evidence", j), "name the metric that reads the cell")
         c._templates(w["message"], ("warnings", i, "message"), w["id"])
+        _null_placeholders(c, w["message"], ("warnings", i, "message"), w["id"], ce)
         _category(c, w["category"], ("warnings", i, "category"), w["id"])
         # fired('w') in an action is as nullable as w's condition; a broken one counts as nullable.
         c.warning_nullable[w["id"]] = ce.nullable if ce else True
@@ -1243,6 +1302,7 @@ def _action(c: _Compiler, a: Mapping[str, Any], path: PathKey) -> None:
         # so every evaluator (row, vector, batch) decides it as it decides any aggregation.
         ce = check(f"({a['when']}) and any_of({c.graded}, {a['for_exposures']})", (*path, "when"), want=ex.BOOL)
     c._templates(a["reason"], (*path, "reason"), a["id"], extra=ACTION_PLACEHOLDERS)
+    _null_placeholders(c, a["reason"], (*path, "reason"), a["id"], ce)
     literal: dict[str, Any] = {}
     computed: dict[str, ex.CheckedExpression] = {}
     for pname, pv in (a.get("params") or {}).items():
