@@ -1,0 +1,68 @@
+"""A null in a message template never makes a broken sentence.
+
+In a policy with scopes, a placeholder that may have no value when its warning, rule or action fires
+is the located error ``template-may-be-null``: the condition must prove the value (a comparison or
+arithmetic that reads it, ``not is_null(x)``; ``and`` proves what either side does, ``or`` what both
+do), or the value is always there (a parameter, a required input, a metric never null). A 1.x policy
+keeps rendering '无数据' / 'n/a' in its place, so its stored decisions replay word for word.
+Cases: tests/data/null_templates/cases.yaml.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from policy_engine.decide.evaluate import compile_message
+from policy_engine.policy.compiler import check_document
+from policy_engine.policy.loader import load_yaml_text
+
+from ..conftest import DATA
+
+CASES: list[dict[str, Any]] = yaml.safe_load((DATA / "null_templates" / "cases.yaml").read_text(encoding="utf-8"))
+BASE = (DATA / "scopes" / "policy-multi-exposure.yaml").read_text(encoding="utf-8")
+MINI = (DATA / "mini-policy.yaml").read_text(encoding="utf-8")
+
+
+def _with(case: dict[str, Any]) -> str:
+    message = case["message"].replace('"', '\\"')
+    if case.get("action"):
+        return BASE + (f"  - id: case\n    action: monitor\n    when: \"{case['when']}\"\n"
+                       f"    params: {{frequency: weekly}}\n    priority: 2\n"
+                       f"    reason: {{zh: \"{message}\", en: \"{message}\"}}\n")
+    head, _, tail = BASE.partition("actions:\n")
+    return head + (f"  - id: case\n    when: \"{case['when']}\"\n    severity: low\n    category: data\n"
+                   f"    message: {{zh: \"{message}\", en: \"{message}\"}}\n") + "actions:\n" + tail
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_null_placeholder_case(case: dict[str, Any]) -> None:
+    assert ("ok" in case) != ("error" in case), "a case says ok or names the placeholder in error"
+    diags, policy = check_document(load_yaml_text(_with(case), "nulls.yaml"))
+    found = [d for d in diags if d.code == "template-may-be-null"]
+    if "ok" in case:
+        assert policy is not None and found == [], [d.message for d in diags]
+        return
+    assert policy is None
+    assert {d.path.rsplit(".", 1)[-1] for d in found} == {"zh", "en"}  # both languages, each located
+    assert all(f"'{{{case['error']}}}'" in d.message and d.line is not None for d in found)
+    assert len(found) == 2, [d.message for d in found]
+
+
+def test_a_policy_without_scopes_keeps_its_placeholder_and_says_so_in_words() -> None:
+    # The 1.x behaviour, unchanged: no error, and the null reads as 'n/a' / '无数据', never 'None'.
+    text = MINI.replace("when: ratio_al < floor\n", "when: ratio_al < floor or dpd > 90\n", 1)
+    diags, policy = check_document(load_yaml_text(text, "mini.yaml"))
+    assert policy is not None and not [d for d in diags if d.code == "template-may-be-null"]
+    render = compile_message({"zh": "比率{x:.2f}", "en": "ratio {x:.2f}"})
+    assert render(lambda _: None) == {"zh": "比率无数据", "en": "ratio n/a"}
+
+
+def test_the_reference_policy_2_has_no_placeholder_that_may_be_null() -> None:
+    from ..conftest import ROOT
+
+    text = (ROOT / "policies" / "loss-client-management" / "policy-2.0.0.yaml").read_text(encoding="utf-8")
+    diags, policy = check_document(load_yaml_text(text, "policy-2.0.0.yaml"))
+    assert policy is not None and not [d for d in diags if d.severity == "error"]
