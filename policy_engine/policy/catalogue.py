@@ -12,6 +12,7 @@ then declare the consequence, so the decision never presents them as neutral.
 from __future__ import annotations
 
 import datetime as _dt
+import string
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -219,6 +220,30 @@ CATALOGUE: dict[str, ActionType] = {a.name: a for a in [
 ]}
 
 
+# The fields a parameter's words may use ({value} for every type; the others for numbers).
+SHOWN_FIELDS = {"value": "the value, or its label", "pct": "a fraction as a percentage (numbers)",
+                "abs": "the size of a number (numbers)", "date": "as-of plus that many days (whole numbers)"}
+
+
+def words_problem(p: Param) -> str | None:
+    """Why a parameter's words cannot be shown (a template field it cannot fill, a label of no value)."""
+    for lang, text in (p.shown or {}).items():
+        try:
+            fields = [f for _, f, _, _ in string.Formatter().parse(text) if f is not None]
+        except ValueError as e:
+            return f"shown.{lang}: {e} (write {{{{ and }}}} for literal braces)"
+        for f in fields:
+            numeric = {"value"} | ({"pct", "abs"} if p.type in ("integer", "number") else set()) \
+                | ({"date"} if p.type == "integer" else set())
+            if f not in numeric:
+                allowed = ", ".join("{" + n + "}" for n in SHOWN_FIELDS if n in numeric)
+                return f"shown.{lang}: '{{{f}}}' is not a field a {p.type} parameter fills (it takes {allowed})"
+    for value in p.labels or {}:
+        if not p.enum or value not in p.enum:
+            return f"labels: '{value}' is not an allowed value (enum)"
+    return None
+
+
 def param_problem(spec: Param, value: object) -> str | None:
     """Why a computed parameter value cannot be given to the action, or None when it can.
 
@@ -270,8 +295,12 @@ def describe(catalogue: Mapping[str, ActionType] | None = None) -> list[dict[str
     """
     return [{"action": a.name, "en": a.en, "zh": a.zh, "origin": a.origin, "may_restructure": a.may_restructure,
              "never_restructure": a.never_restructure,
+             "conflicts": [c.action + (f" (with {c.when_param} above zero)" if c.when_param else "")
+                           for c in a.conflicts],
              "params": {n: {"type": p.type, "required": p.required, "min": p.min, "max": p.max,
-                            "enum": list(p.enum) if p.enum else None, "allowed": allowed_values(p)}
+                            "enum": list(p.enum) if p.enum else None, "allowed": allowed_values(p),
+                            "shown": dict(p.shown) if p.shown else None,
+                            "labels": {k: dict(v) for k, v in p.labels.items()} if p.labels else None}
                         for n, p in a.params.items()}} for a in (catalogue or CATALOGUE).values()]
 
 
@@ -280,7 +309,8 @@ def declared_type(entry: Mapping[str, Any]) -> ActionType:
     params = {n: Param(p["type"], bool(p.get("required", False)),
                        tuple(p["enum"]) if p.get("enum") else None,
                        p.get("min"),
-                       p.get("max"))
+                       p.get("max"),
+                       p.get("shown"), None, p.get("labels"))
               for n, p in (entry.get("params") or {}).items()}
     return ActionType(entry["id"], entry["zh"], entry["en"], params,
                       may_restructure=bool(entry.get("may_restructure", False)), origin="policy")

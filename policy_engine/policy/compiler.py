@@ -46,6 +46,7 @@ from .catalogue import (
     param_problem,
     params_check,
     policy_catalogue,
+    words_problem,
 )
 from .loader import Document, PathKey, format_path
 from .modules import (
@@ -1236,6 +1237,13 @@ def _action_types(c: _Compiler) -> None:
             if numeric and "min" in p and "max" in p and p["min"] > p["max"]:
                 c.err("bad-action-type", f"parameter '{name}': min {p['min']:g} is above max {p['max']:g}",
                       (*ppath, "min"))
+            words = words_problem(Param(p["type"], enum=tuple(p.get("enum") or ()) or None, shown=p.get("shown"),
+                                        labels=p.get("labels")))
+            if words is not None:
+                where = "shown" if words.startswith("shown") else "labels"
+                c.err("bad-action-type", f"parameter '{name}': {words}", (*ppath, where),
+                      "an explanation fills {value} for every type; {pct} and {abs} for numbers; {date} for whole "
+                      "numbers of days")
     # A declaration already reported is used without its range, so its uses do not repeat the error.
     usable = [{**t, "params": {n: {k: v for k, v in p.items() if k not in ("min", "max")}
                                if "min" in p and "max" in p and p["min"] > p["max"] else p

@@ -22,7 +22,8 @@ def test_catalogue_json_has_every_action_with_parameter_ranges() -> None:
     assert list(entries) == list(CATALOGUE)
     months = entries["extend_term"]["params"]["months"]
     assert months == {"type": "integer", "required": True, "min": 1, "max": 120, "enum": None,
-                      "allowed": "whole numbers in [1, 120]"}
+                      "allowed": "whole numbers in [1, 120]", "labels": None,
+                      "shown": {"zh": "展期{value}个月", "en": "by {value} months"}}
     assert entries["extend_term"]["may_restructure"] is True and entries["add_collateral"]["never_restructure"]
     cadence = entries["review_meeting"]["params"]["cadence"]
     assert cadence["enum"] == ["monthly", "quarterly", "semiannual"] and cadence["min"] is None

@@ -58,6 +58,22 @@ def test_a_declared_type_is_decided_and_explained_in_both_languages() -> None:
     assert policy.action_types["site_visit"].origin == "policy" and "site_visit" not in CATALOGUE
 
 
+def test_a_declared_type_may_give_its_parameters_words_as_the_catalogue_does() -> None:
+    text = text_of({"action": "site_visit", "params": "{within_days: 14, team: risk}"}).replace(
+        "within_days: {type: integer, required: true, min: 1, max: 30}",
+        "within_days: {type: integer, required: true, min: 1, max: 30, "
+        "shown: {zh: \"{date}前（{value}天内）\", en: \"by {date}\"}}").replace(
+        "team: {type: string, enum: [credit, risk]}",
+        "team: {type: string, enum: [credit, risk], labels: {credit: {zh: 授信部, en: credit}, "
+        "risk: {zh: 风险部, en: the risk department}}}")
+    policy = compile_document(load_yaml_text(text, "types.yaml"))
+    record = Decider(policy).decide(client({}))
+    day = (dt.date.fromisoformat(record["as_of"]) + dt.timedelta(days=14)).isoformat()
+    assert f"  3. Site visit [case]: by {day}, the risk department" in explain(record, policy, "en")
+    assert f"  3. 实地走访 [case]：{day}前（14天内），风险部" in explain(record, policy, "zh")
+    assert record["actions"][-1]["params"] == {"within_days": 14, "team": "risk"}  # ids in the decision
+
+
 def test_review_meeting_within_days_is_a_whole_number_shown_in_zh_and_en() -> None:
     policy = compile_document(load_yaml_text(text_of(
         {"action": "review_meeting", "params": "{cadence: monthly, within_days: {expr: \"min(days, 14)\"}}"}),
@@ -98,7 +114,10 @@ def test_catalogue_p_lists_the_engine_types_and_the_policys_own(tmp_path: Path) 
     own = entries[-1]
     assert (own["origin"], own["en"], own["zh"]) == ("policy", "Site visit", "实地走访")
     assert own["params"]["within_days"] == {"type": "integer", "required": True, "min": 1, "max": 30, "enum": None,
-                                            "allowed": "whole numbers in [1, 30]"}
+                                            "allowed": "whole numbers in [1, 30]", "shown": None, "labels": None}
+    [early] = [e for e in entries if e["action"] == "early_repayment"]
+    assert early["conflicts"] == ["restructure (with grace_months above zero)", "extend_term"]
+    assert early["params"]["share"]["shown"] == {"zh": "提前偿还{pct}", "en": "repay {pct} early"}
     assert {e["origin"] for e in entries[:-1]} == {"engine"}
     text = _catalogue("-p", str(path))
     assert "site_visit         Site visit / 实地走访  [declared by the policy]" in text
