@@ -7,6 +7,11 @@ plus its own). ``may_restructure`` marks actions that, granted to
 a debtor in financial difficulty, are a restructuring under the 2023 Measures
 for the risk classification of financial assets (arts. 17-19): a policy must
 then declare the consequence, so the decision never presents them as neutral.
+
+Each parameter carries its words (``shown`` templates and ``labels`` per allowed value, zh and en),
+so an explanation reads '下调50个基点' rather than ``rate_change_bp=-50.0``; the decision keeps ids and
+numbers. ``conflicts`` name the types no debtor may be recommended beside this one (early repayment
+beside a grace period): the compiler turns them into exclusions in a policy with scopes.
 """
 
 from __future__ import annotations
