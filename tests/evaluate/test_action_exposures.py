@@ -10,6 +10,8 @@ action is kept and the explanation says why the other was not.
 
 from __future__ import annotations
 
+import copy
+import json
 import random
 from pathlib import Path
 from typing import Any
@@ -123,3 +125,28 @@ def test_triggers_is_text_and_takes_no_format() -> None:
     text = text.replace("reason: {zh: 开会, en: Meet}", "reason: {zh: \"{triggers:.2f}\", en: Meet}")
     diags, policy = check_document(load_yaml_text(text, "p.yaml"))
     assert policy is None and [d.code for d in diags if d.severity == "error"] == ["bad-template"]
+
+
+def test_the_reference_policy_2_actions_agree_row_and_vector_on_every_sample_and_its_variants(tmp_path: Path) -> None:
+    from policy_engine.policy.registry import load_policy
+
+    from ..conftest import REFERENCE
+
+    policy = load_policy(REFERENCE / "policy-2.0.0.yaml")
+    folder = REFERENCE / "samples" / "debtors"
+    debtors = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))]
+    doubtful = next(d for d in debtors if d["client_id"].startswith("07-"))
+    substandard = next(d for d in debtors if d["client_id"].startswith("06-"))
+    variants = [copy.deepcopy(doubtful), copy.deepcopy(substandard), copy.deepcopy(doubtful)]
+    variants[0]["exposures"][0]["collateral"]["type"] = "guarantee"  # call the guarantee
+    variants[1]["statements"][4]["cfads"] = -5_000_000  # restructure, and the early repayment it excludes
+    variants[1]["exposures"][1]["collateral"].update(value_at_origination=100_000_000, value=50_000_000)
+    variants[2]["events"] = [{"kind": "bankruptcy_filing", "date": "2026-08-01"}]  # the claim, not the lawsuit
+    for k, v in enumerate(variants):
+        v["client_id"] = f"variant-{k}"
+    records = [Decider(policy).decide(copy.deepcopy(d)) for d in variants]
+    assert [[a["id"] for a in r["actions"]][:2] for r in records] == [
+        ["claim_guarantor", "legal_recovery"], ["reduce_exposure", "restructure_instalments"],
+        ["bankruptcy_claim", "emergency_plan"]]
+    assert [s["id"] for s in records[1]["suppressed_actions"]] == ["early_repayment"]
+    _agree(policy, [*debtors, *variants], tmp_path)
