@@ -1150,6 +1150,33 @@ def _null_placeholders(c: _Compiler, texts: Mapping[str, str], path: PathKey, ru
                   "under evidence instead, or show a metric that always has a value", rule=rule)
 
 
+def _triggers_named(c: _Compiler, a: Mapping[str, Any], path: PathKey, ce: ex.CheckedExpression | None) -> None:
+    """``{triggers}`` must always have words: whenever the condition is true, a grade it names is reached or a
+    warning it names with fired() fired (else the reason would open on an empty phrase)."""
+    if ce is None or "triggers" in c.symbols:
+        return
+    for lang, text in a["reason"].items():
+        try:
+            used = any(n == "triggers" for _, n, _, _ in string.Formatter().parse(text))
+        except ValueError:
+            continue
+        if used and not _always_triggered(ce.tree):
+            c.err("triggers-may-be-empty", f"'{{triggers}}' may be empty when '{a['id']}' fires: its condition can be "
+                  "true without a grade it names (grade_at_least) being reached or a warning it names (fired) firing",
+                  (*path, "reason", lang), "write the condition from grade_at_least(...) and fired(...), joined by "
+                  "and/or (other terms may be and-ed to them), or write the reason without {triggers}", rule=a["id"])
+
+
+def _always_triggered(tree: ast.AST) -> bool:
+    """Whether ``tree`` is true only when one of its own grade_at_least() or fired() calls is (not under not)."""
+    if isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name):
+        return tree.func.id in ("grade_at_least", "fired")
+    if isinstance(tree, ast.BoolOp):
+        test = any if isinstance(tree.op, ast.And) else all
+        return test(_always_triggered(v) for v in tree.values)
+    return False
+
+
 def proven_values(tree: ast.AST) -> set[str]:
     """The names that have a value whenever ``tree`` is true (null semantics: a comparison, arithmetic
     or a boolean name with a null is never true; ``and`` proves what either side does, ``or`` what both do,
@@ -1311,6 +1338,7 @@ def _action(c: _Compiler, a: Mapping[str, Any], path: PathKey) -> None:
         ce = check(f"({a['when']}) and any_of({c.graded}, {a['for_exposures']})", (*path, "when"), want=ex.BOOL)
     c._templates(a["reason"], (*path, "reason"), a["id"], extra=ACTION_PLACEHOLDERS)
     _null_placeholders(c, a["reason"], (*path, "reason"), a["id"], ce)
+    _triggers_named(c, a, path, ce)
     literal: dict[str, Any] = {}
     computed: dict[str, ex.CheckedExpression] = {}
     for pname, pv in (a.get("params") or {}).items():

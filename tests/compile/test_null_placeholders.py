@@ -4,8 +4,9 @@ In a policy with scopes, a placeholder that may have no value when its warning, 
 is the located error ``template-may-be-null``: the condition must prove the value (a comparison or
 arithmetic that reads it, ``not is_null(x)``; ``and`` proves what either side does, ``or`` what both
 do), or the value is always there (a parameter, a required input, a metric never null). A 1.x policy
-keeps rendering '无数据' / 'n/a' in its place, so its stored decisions replay word for word.
-Cases: tests/data/null_templates/cases.yaml.
+keeps rendering '无数据' / 'n/a' in its place, so its stored decisions replay word for word. An
+action's ``{triggers}`` must never be empty: its condition is made of grade_at_least() and fired()
+(``triggers-may-be-empty`` otherwise, in every policy). Cases: tests/data/null_templates/cases.yaml.
 """
 
 from __future__ import annotations
@@ -39,8 +40,13 @@ def _with(case: dict[str, Any]) -> str:
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_null_placeholder_case(case: dict[str, Any]) -> None:
-    assert ("ok" in case) != ("error" in case), "a case says ok or names the placeholder in error"
+    assert sum(k in case for k in ("ok", "error", "triggers_error")) == 1, "a case says ok or what is in error"
     diags, policy = check_document(load_yaml_text(_with(case), "nulls.yaml"))
+    if "triggers_error" in case:  # {triggers} that may be empty is an error in every policy
+        assert policy is None
+        assert {(d.code, d.path.rsplit(".", 1)[-1]) for d in diags if d.severity == "error"} == {
+            ("triggers-may-be-empty", "zh"), ("triggers-may-be-empty", "en")}
+        return
     found = [d for d in diags if d.code == "template-may-be-null"]
     if "ok" in case:
         assert policy is not None and found == [], [d.message for d in diags]
