@@ -145,8 +145,9 @@ def test_the_reference_policy_2_actions_agree_row_and_vector_on_every_sample_and
     for k, v in enumerate(variants):
         v["client_id"] = f"variant-{k}"
     records = [Decider(policy).decide(copy.deepcopy(d)) for d in variants]
-    assert [[a["id"] for a in r["actions"]][:2] for r in records] == [
-        ["claim_guarantor", "legal_recovery"], ["reduce_exposure", "restructure_instalments"],
-        ["bankruptcy_claim", "emergency_plan"]]
+    assert [[a["id"] for a in r["actions"]][:2] for r in records[:2]] == [
+        ["claim_guarantor", "legal_recovery"], ["reduce_exposure", "restructure_instalments"]]
     assert [s["id"] for s in records[1]["suppressed_actions"]] == ["early_repayment"]
+    assert {"emergency_plan", "lodge_claims"} <= {a["id"] for a in records[2]["actions"]}
+    assert [s["id"] for s in records[2]["suppressed_actions"]] == ["legal_recovery"]
     _agree(policy, [*debtors, *variants], tmp_path)
