@@ -9,6 +9,7 @@ hand-made ones. Version per line, recording and the Dask engine have their own f
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +149,8 @@ def test_a_record_of_a_policy_without_scopes_and_no_version_reading_it_is_named_
     lone = tmp_path / "lone"
     lone.mkdir()
     (lone / "policy-2.0.0.yaml").write_text(POLICY_2.read_text("utf-8").replace("tests: tests-2.0.0\n", ""), "utf-8")
+    module = REFERENCE.parent / "financial-difficulty"  # 2.0.0 imports it from the folder beside its own
+    shutil.copytree(module, tmp_path / module.name)
     old = json.loads((REFERENCE / "samples" / "clients" / "01-pass-healthy-manufacturer.json").read_text("utf-8"))
     src = write_lines(tmp_path / "old.jsonl", [{**old, "as_of": "2026-09-30"}])
     rejects = tmp_path / "rejects.jsonl"

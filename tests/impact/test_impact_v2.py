@@ -5,6 +5,7 @@ every row is compared or rejected with its reason. Two scoped versions compare a
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -128,7 +129,10 @@ def test_two_scoped_versions_compare_debtors(tmp_path: Path) -> None:
     debtors.write_text("".join(json.dumps(json.loads(f.read_text(encoding="utf-8"))) + "\n" for f in DEBTORS),
                        encoding="utf-8")
     text = (REFERENCE / "policy-2.0.0.yaml").read_text(encoding="utf-8")
-    draft = tmp_path / "policy-2.0.1.yaml"
+    draft = tmp_path / "loss-client-management" / "policy-2.0.1.yaml"
+    draft.parent.mkdir()
+    module = REFERENCE.parent / "financial-difficulty"  # 2.0.x imports it from the folder beside its own
+    shutil.copytree(module, tmp_path / module.name)
     stricter = text.replace("version: 2.0.0\n", "version: 2.0.1\n", 1).replace(
         "  contagion_share:\n    value: 0.10", "  contagion_share:\n    value: 0.01", 1)
     assert stricter != text
