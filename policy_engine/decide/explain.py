@@ -42,6 +42,7 @@ _T = {
     "exposure_default": {"zh": "  - {eid}：{label}（{gid}），未触发任何分类底线",
                          "en": "  - {eid}: {label} ({gid}), no floor fired"},
     "exposure_floors": {"zh": "      触发：{rules}", "en": "      fired: {rules}"},
+    "exposure_figures": {"zh": "      关键事实：{figures}", "en": "      key facts: {figures}"},
     "debtor_floor": {"zh": "{rule}（债务人规则）", "en": "{rule} (debtor rule)"},
     "floor": {"zh": "  - {rule}：至少{floor}。依据：{source}", "en": "  - {rule}: at least {floor}. Source: {source}"},
     "figures": {"zh": "关键指标：", "en": "Key figures:"},
@@ -174,7 +175,9 @@ class _Page:
 
     @classmethod
     def of(cls, record: Mapping[str, Any], policy: CompiledPolicy, lang: str) -> _Page:
-        return cls(record, policy, lang, _words(lang), _grade_labels(policy, lang), {m.name: m for m in policy.metrics})
+        scoped = policy.scoped.metrics if policy.scoped is not None else ()
+        return cls(record, policy, lang, _words(lang), _grade_labels(policy, lang),
+                   {m.name: m for m in (*policy.metrics, *scoped)})
 
 
 def _words(lang: str) -> dict[str, str]:
@@ -231,7 +234,26 @@ def _exposures(page: _Page) -> list[str]:
             rules = [words["debtor_floor"].format(rule=f["id"]) if f.get("scope") == "debtor" else f["id"]
                      for f in x["floors"]]
             out.append(words["exposure_floors"].format(rules=", ".join(rules)))
+        figures = _exposure_figures(page, x.get("metrics") or {})
+        if figures:
+            out.append(words["exposure_figures"].format(figures=figures))
     return out
+
+
+def _exposure_figures(page: _Page, values: Mapping[str, Any]) -> str:
+    """The exposure's key figures that have a value: the derived states (restructured on which date by which
+    measure, observation from when to when) a reviewer checks the grade against. A null or false says only that
+    the state does not apply, so it is left out rather than printed for every exposure."""
+    shown = []
+    for name in page.policy.key_figures:
+        if values.get(name) is None or values[name] is False or name not in page.metrics:
+            continue
+        metric, v = page.metrics[name], values[name]
+        label = (metric.label or {}).get(page.lang, name)
+        text = (("是" if v else "否") if page.lang == "zh" else ("yes" if v else "no")) if isinstance(v, bool) \
+            else _value(v, metric.format)
+        shown.append(f"{label} {text}")
+    return ("；" if page.lang == "zh" else "; ").join(shown)
 
 
 def _key_figures(page: _Page) -> list[str]:

@@ -1,0 +1,57 @@
+"""An exposure's derived states in the explanation: the key figures of the exposure scope, under each exposure."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from policy_engine.decide.evaluate import Decider
+from policy_engine.decide.explain import explain
+from policy_engine.policy.registry import load_policy
+
+REFERENCE = Path("policies/loss-client-management")
+RESTARTED = REFERENCE / "samples" / "debtors" / "13-observation-restarted.json"
+
+
+@pytest.fixture(scope="module")
+def page() -> tuple[object, dict]:
+    policy = load_policy(REFERENCE / "policy-2.0.0.yaml")
+    return policy, Decider(policy).decide(json.loads(RESTARTED.read_text(encoding="utf-8")))
+
+
+@pytest.mark.parametrize(("lang", "line"), [
+    ("en", "      key facts: Latest restructuring date 2025-09-30; Measure of the latest restructuring grace_period; "
+           "Observation period start 2026-03-20; Latest missed payment in observation 2026-03-20; "
+           "Observation period end 2027-03-20; In the restructuring observation period yes"),
+    ("zh", "      关键事实：最近重组日 2025-09-30；最近重组措施 grace_period；观察期起算日 2026-03-20；"
+           "观察期内最近一次未履约 2026-03-20；观察期届满日 2027-03-20；重组观察期内 是"),
+])
+def test_a_restructured_exposure_shows_its_clock(page: tuple[object, dict], lang: str, line: str) -> None:
+    policy, record = page
+    lines = explain(record, policy, lang).splitlines()
+    e1 = next(i for i, t in enumerate(lines) if t.startswith("  - E1"))
+    e2 = next(i for i, t in enumerate(lines) if t.startswith("  - E2"))
+    assert line in lines[e1:e2]
+    # E2 was never restructured: its states are null or false, and nothing is printed for it
+    assert not any("key facts" in t or "关键事实" in t for t in lines[e2:e2 + 3])
+
+
+def test_the_figures_follow_the_record(page: tuple[object, dict]) -> None:
+    """The line is the record's values: move the clock in the record and the explanation moves with it."""
+    policy, record = page
+    moved = json.loads(json.dumps(record))
+    moved["exposures"][0]["metrics"]["observation_end"] = "2027-04-20"
+    moved["exposures"][1]["metrics"]["in_observation"] = True
+    text = explain(moved, policy, "en")
+    assert "Observation period end 2027-04-20" in text
+    assert "      key facts: In the restructuring observation period yes" in text
+
+
+def test_a_debtor_key_figure_is_not_repeated_under_exposures(page: tuple[object, dict]) -> None:
+    policy, record = page
+    label = next(m.label["en"] for m in policy.metrics if m.name == "total_exposure")
+    text = explain(record, policy, "en")
+    assert text.count(f"  {label}: ") == 1  # under Key figures, once
+    assert all(label not in t for t in text.splitlines() if t.startswith("      key facts"))
