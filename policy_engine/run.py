@@ -211,6 +211,7 @@ def _run_folder(ref: PolicyRef, folder: Path, as_of: str | None, fin_path: Path 
         raise UsageError([Diagnostic("bad-option", "--financials: a folder of long tables holds the debtors' "
                                                    "statements as its own table (statements.parquet or .csv)",
                                      path="--financials")])
+    policy = _folder_policy(ref, folder, as_of)
     if records is not None:
         raise UsageError([Diagnostic("records-unavailable", "--records: the decision records of long tables are "
                                      "not built (no nested record per debtor is rebuilt from the tables)",
@@ -221,7 +222,6 @@ def _run_folder(ref: PolicyRef, folder: Path, as_of: str | None, fin_path: Path 
                                      "decision store, and batch records every decision it makes",
                                      file=str(folder), hint="add --no-audit to decide the folder without recording, "
                                      "or give the debtors as JSON Lines (nested records), which are recorded")])
-    policy = _folder_policy(ref, folder, as_of)
     result = run_long_batch(policy, folder, as_of, workers=workers, screen=_version_screen(ref, policy, as_of))
     if out_path is not None:
         write_decisions(result.decisions, out_path)
@@ -261,8 +261,8 @@ def _folder_policy(ref: PolicyRef, folder: Path, as_of: str | None) -> CompiledP
         raise UsageError([Diagnostic("scoped-policy-required", f"policy {policy.id} {policy.version} declares no "
                                      "scopes: a folder of long tables (debtors, exposures, ...) is decided under a "
                                      "policy with scopes", file=str(folder),
-                                     hint="pin a version with scopes (--policy-version), or give a client table "
-                                     "(batch FILE) for this version")])
+                                     hint="pin a version with scopes (--policy-version); for this version give a "
+                                     "client table (batch FILE), or a folder of its partitions with --engine dask")])
     return policy
 
 

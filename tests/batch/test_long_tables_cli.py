@@ -132,6 +132,7 @@ SMALL = {"debtors": "client_id,as_of,industry\nD1,2025-09-30,trade\n",
     ("ok", ["--no-audit", "--records", "{tmp}/records.jsonl"], "records-unavailable", "--records: the decision"),
     ("ok", ["--no-audit", "--financials", "{tmp}/f.csv"], "bad-option", "holds the debtors' statements"),
     ("ok", ["--no-audit", "-p", str(OLD)], "scoped-policy-required", "1.1.0 declares no scopes"),
+    ("ok", ["-p", str(OLD)], "scoped-policy-required", "1.1.0 declares no scopes"),  # before the store's refusal
     ("ok", ["--no-audit", "--out", "{tmp}"], "bad-option", "is a directory"),
 ])
 def test_what_a_folder_cannot_be_given_is_refused_with_its_reason(tmp_path: Path, case: str, args: list[str],
@@ -223,3 +224,33 @@ def test_an_id_without_a_version_with_scopes_in_force_is_refused(tmp_path: Path)
     r = run("--policies", str(POLICIES), "--no-audit", "batch", str(folder), "-p", ID, "--as-of", "2025-12-31")
     assert r.exit_code == 2, r.output
     assert "error: scoped-policy-required: policy loss-client-management 1.1.0 declares no scopes" in r.output
+
+
+def test_of_several_versions_with_scopes_the_one_most_debtors_select_decides_the_folder(
+        registry: Path, tmp_path: Path) -> None:
+    """2.0.0 ends 2026-09-30 and a 2.1.0 (the same rules) starts the next day: the folder, four debtors in
+    2.1.0's time and two in 2.0.0's, is decided under 2.1.0, its two others rejected, naming 2.0.0."""
+    root = tmp_path / "policies"
+    shutil.copytree(registry, root)
+    two = root / ID / "policy-2.0.0.yaml"
+    text = two.read_text("utf-8")
+    two.write_text(re.sub(r"(?m)^effective_to: null", f"effective_to: {AS_OF}", text), "utf-8")
+    later = re.sub(r"(?m)^effective_from: 2026-07-01", "effective_from: 2026-10-01",
+                   re.sub(r"(?m)^version: 2.0.0", "version: 2.1.0", text))
+    (root / ID / "policy-2.1.0.yaml").write_text(later, "utf-8")
+    folder = _dated_folder(tmp_path)
+    path = folder / "debtors.csv"
+    debtors = pd.read_csv(path, dtype=str, keep_default_na=False)
+    debtors["as_of"] = ["2026-11-30", AS_OF, "2026-11-30", "2026-11-30", AS_OF, "2026-11-30"]
+    debtors.to_csv(path, index=False)
+    rejects = tmp_path / "rejects.jsonl"
+    r = run("--policies", str(root), "--no-audit", "batch", str(folder), "-p", ID, "--format", "json",
+            "--rejects", str(rejects))
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout)
+    assert s["policy"]["version"] == "2.1.0"
+    assert s["accounting"] == {"rows_read": 6, "decided": 4, "rejected": 2, "orphaned": 0}
+    got = [(x["row"], p["code"], p["message"]) for x in map(json.loads, rejects.read_text("utf-8").splitlines())
+           for p in x["problems"]]
+    assert got == [(r, "other-version", f"on {AS_OF} loss-client-management 2.0.0 is in force, not 2.1.0, which "
+                                        "decides this folder") for r in (2, 5)]
