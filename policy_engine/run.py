@@ -184,7 +184,7 @@ def run_batch(policy: str | Path | CompiledPolicy | PolicyRef, input_file: str |
                                                        "(.parquet, .csv or .jsonl)", file=str(given))])
     if input_path.is_dir():
         return _run_folder(ref, input_path, as_of, fin_path, out_path, rejects, records, exposures, audit_db,
-                           workers)
+                           audit_inputs, workers)
     if _debtor_input(ref, input_path, fin_path):
         return _run_debtors(ref, input_path, as_of, out_path, rejects, records, exposures, audit_db, audit_inputs,
                             workers, progress)
@@ -197,12 +197,11 @@ def run_batch(policy: str | Path | CompiledPolicy | PolicyRef, input_file: str |
 
 def _run_folder(ref: PolicyRef, folder: Path, as_of: str | None, fin_path: Path | None, out_path: Path | None,
                 rejects: str | Path | None, records: str | Path | None, exposures: str | Path | None,
-                audit_db: str | Path | bool | None, workers: int) -> BatchRun:
+                audit_db: str | Path | bool | None, audit_inputs: str, workers: int) -> BatchRun:
     """``batch`` over a folder of long tables (debtors, exposures, payments, ...) under one version with scopes.
 
-    The decisions of long tables are not recorded: no nested record per debtor is rebuilt from the
-    tables, so neither the store nor ``--records`` could hold what ``decide`` would. Both are refused
-    (exit 2) rather than left silently empty.
+    Decided column-wise from the tables; recorded (the store, ``--records``) as ``decide`` records
+    each debtor, from the nested record the tables hold for it (:func:`_record_folder`).
     """
     from .portfolio.batch import write_decisions, write_rejects
     from .portfolio.long_tables import run_long_batch
@@ -212,16 +211,6 @@ def _run_folder(ref: PolicyRef, folder: Path, as_of: str | None, fin_path: Path 
                                                    "statements as its own table (statements.parquet or .csv)",
                                      path="--financials")])
     policy = _folder_policy(ref, folder, as_of)
-    if records is not None:
-        raise UsageError([Diagnostic("records-unavailable", "--records: the decision records of long tables are "
-                                     "not built (no nested record per debtor is rebuilt from the tables)",
-                                     path="--records", hint="give the debtors as JSON Lines (one nested record a "
-                                     "line) for their full records")])
-    if audit_db is not False:
-        raise UsageError([Diagnostic("audit-unavailable", "the decisions of long tables cannot be recorded in the "
-                                     "decision store, and batch records every decision it makes",
-                                     file=str(folder), hint="add --no-audit to decide the folder without recording, "
-                                     "or give the debtors as JSON Lines (nested records), which are recorded")])
     result = run_long_batch(policy, folder, as_of, workers=workers, screen=_version_screen(ref, policy, as_of))
     if out_path is not None:
         write_decisions(result.decisions, out_path)
@@ -229,7 +218,43 @@ def _run_folder(ref: PolicyRef, folder: Path, as_of: str | None, fin_path: Path 
         write_decisions(result.exposures, Path(exposures))
     if rejects is not None:
         write_rejects(result.reject_lines(), Path(rejects))
-    return BatchRun(_FolderRun(result), result.batch_summary())
+    outcome = BatchRun(_FolderRun(result), result.batch_summary())
+    if result.decided and (records is not None or audit_db is not False):
+        outcome.recorded, outcome.already_recorded = _record_folder(policy, folder, result, as_of, records,
+                                                                    audit_db, audit_inputs, workers)
+    elif records is not None:
+        Path(records).write_text("", encoding="utf-8")
+    return outcome
+
+
+def _record_folder(policy: CompiledPolicy, folder: Path, result: Any, as_of: str | None, records: str | Path | None,
+                   audit_db: str | Path | bool | None, audit_inputs: str, workers: int) -> tuple[int, int]:
+    """Record a folder's decided debtors as ``decide`` records them: each debtor's nested record is rebuilt
+    from the tables (its input hash is that record's), the records decided again as JSON Lines are
+    (the store, ``--records``), and the grades checked equal to the tables' decisions.
+
+    Returns (recorded now, already recorded by an earlier run of the same folder: the rebuilt lines
+    are the batch's input, so the same tables are the same batch).
+    """
+    import tempfile
+
+    import orjson
+
+    from .portfolio.long_tables import nested_records
+
+    ids = result.decisions["client_id"].astype(str).tolist()
+    with tempfile.TemporaryDirectory(prefix="policy-engine-") as tmp:
+        lines = Path(tmp) / f"{folder.name or 'tables'}.jsonl"
+        with lines.open("wb") as fh:
+            for record in nested_records(policy, folder, ids):
+                fh.write(orjson.dumps(record) + b"\n")
+        again = _run_debtors(as_ref(policy), lines, as_of, None, None, records, None, audit_db, audit_inputs,
+                             workers, None)
+    d = again.decisions
+    if d["client_id"].astype(str).tolist() != ids or \
+            d["grade"].astype(str).tolist() != result.decisions["grade"].astype(str).tolist():
+        raise AssertionError("the records rebuilt from the tables were not decided as the tables were")
+    return again.recorded, again.already_recorded
 
 
 class _FolderRun:

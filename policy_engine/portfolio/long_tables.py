@@ -856,3 +856,90 @@ def write_decisions(result: LongBatch, decisions: Path, exposures: Path | None =
         write_frame(result.exposures, exposures)
     if rejects is not None:
         write_rejects(result.reject_lines(), rejects)
+
+
+# ------------------------------------------------------------------ nested records
+
+
+def nested_records(policy: CompiledPolicy, source: Path | Mapping[str, Path], ids: list[str]
+                   ) -> Iterator[dict[str, Any]]:
+    """The nested record of each debtor of ``ids`` (decided debtors, in this order) as the tables hold it: the
+    record ``decide`` would be sent for it, so that its decision can be recorded as ``decide`` records it.
+
+    Cells become the JSON values they stand for as in a 1.x table's records (a CSV cell the policy
+    reads as a string stays text; an empty cell is no field); a debtor series is the list of its
+    rows; each scope's elements are a list in its parent (empty when the table has none), in the
+    table's order.
+    """
+    from .batch import row_records, text_columns
+
+    files = locate(policy, source)
+    specs = layout(policy)
+    part = policy.scoped
+    assert part is not None
+    debtors, text = read_frame(files[DEBTORS], specs[0].columns)
+    first = _first_rows(client_id_text(debtors[CLIENT_ID]))
+    wanted = first.reindex(pd.Index(ids, dtype=object)).to_numpy(dtype=np.int64)  # decided: each id is there
+    for t in specs:
+        if t.series is not None and t.name in files:
+            frame, stext = read_frame(files[t.name], (CLIENT_ID, *t.columns))
+            debtors, _ = _widen(debtors, frame, stext or text, t, first, [], Count())
+    debtors = debtors.iloc[wanted].reset_index(drop=True)
+    records = list(row_records(policy, debtors, text, text_columns(policy, [str(c) for c in debtors.columns])))
+    owners: dict[str | None, dict[tuple[str, ...], dict[str, Any]]] = {None: {(r[CLIENT_ID],): r for r in records}}
+    for t in specs:
+        if t.scope is None:
+            continue
+        s = part.scope(t.scope)
+        owners[s.name] = _attach(s, t, files.get(t.name), owners[s.parent], part.inputs[s.name])
+    yield from records
+
+
+def _attach(s: ScopeSpec, t: TableSpec, path: Path | None, parents: Mapping[tuple[str, ...], dict[str, Any]],
+            inputs: tuple[Any, ...]) -> dict[tuple[str, ...], dict[str, Any]]:
+    """One scope's rows as elements of their parents' lists (every parent gets its list); returns the
+    elements by their key path, for a child scope's rows to find."""
+    from .batch import row_records
+
+    for parent in parents.values():
+        _put_list(parent, s.list_field)
+    mine: dict[tuple[str, ...], dict[str, Any]] = {}
+    if path is None:
+        return mine
+    frame, text = read_frame(path, (*t.parent_keys, *((t.key,) if t.key else ()), *t.columns))
+
+    def texts(name: str | None) -> np.ndarray:
+        if name is None or name not in frame.columns:
+            return np.full(len(frame), None, dtype=object)
+        return client_id_text(frame[name]).to_numpy(dtype=object, na_value=None)
+
+    keys = [texts(k) for k in t.parent_keys]
+    own = texts(t.key)
+    at = [parents.get(tuple(k[i] for k in keys)) for i in range(len(frame))]
+    owned = np.array([a is not None for a in at], dtype=bool)
+    cells = frame.drop(columns=[k for k in t.parent_keys if k != t.key and k in frame.columns])
+    cells = cells[owned].reset_index(drop=True)
+    keep = {spec.source for spec in inputs if spec.type in ("string", "grade")} | ({t.key} if t.key else set())
+    rows = np.flatnonzero(owned)
+    for i, element in zip(rows, row_records(None, cells, text, keep), strict=True):
+        parent = at[i]
+        assert parent is not None
+        _get_list(parent, s.list_field).append(element)
+        if t.key is not None:
+            mine[(*(k[i] for k in keys), own[i])] = element
+    return mine
+
+
+def _put_list(record: dict[str, Any], dotted: str) -> None:
+    cur = record
+    parts = dotted.split(".")
+    for p in parts[:-1]:
+        cur = cur.setdefault(p, {})
+    cur.setdefault(parts[-1], [])
+
+
+def _get_list(record: dict[str, Any], dotted: str) -> list[dict[str, Any]]:
+    cur: Any = record
+    for p in dotted.split("."):
+        cur = cur[p]
+    return cur  # type: ignore[no-any-return]

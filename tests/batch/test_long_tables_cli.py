@@ -3,8 +3,9 @@
 The command on the tables `generate --tables` writes gives the same debtor and exposure tables, and
 the same summary, as `batch` on the JSON Lines file `generate` writes for the same seed; a folder's
 rejects file holds its rejected debtors and its orphaned rows, and its summary every table's
-accounting; what the command cannot do for a folder (record its decisions, a 1.x policy) is refused
-with exit 2 and the reason, never done silently.
+accounting; what the command cannot do for a folder (a 1.x policy, --financials) is refused
+with exit 2 and the reason. Each decided debtor is recorded as `decide` records the nested record the
+tables hold for it: `--records` and the store hold `decide`'s records of the same debtors.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from policy_engine.cli import main
+from policy_engine.policy.registry import load_policy
+from policy_engine.portfolio import synthetic
+from policy_engine.run import decide_and_record
 
 from ..conftest import DATA, POLICIES, ROOT
 from .test_long_tables_hostile import DEBTORS, EVENTS, EXPOSURES, PAYMENTS
@@ -128,8 +132,6 @@ SMALL = {"debtors": "client_id,as_of,industry\nD1,2025-09-30,trade\n",
     ("no-debtors", ["--no-audit"], "file-missing", "no debtors table (debtors.parquet or debtors.csv)"),
     ("mixed", ["--no-audit"], "mixed-formats", "the tables are .csv and .parquet files"),
     ("ambiguous", ["--no-audit"], "ambiguous-table", "both debtors.parquet and debtors.csv"),
-    ("ok", [], "audit-unavailable", "cannot be recorded in the decision store"),
-    ("ok", ["--no-audit", "--records", "{tmp}/records.jsonl"], "records-unavailable", "--records: the decision"),
     ("ok", ["--no-audit", "--financials", "{tmp}/f.csv"], "bad-option", "holds the debtors' statements"),
     ("ok", ["--no-audit", "-p", str(OLD)], "scoped-policy-required", "1.1.0 declares no scopes"),
     ("ok", ["-p", str(OLD)], "scoped-policy-required", "1.1.0 declares no scopes"),  # before the store's refusal
@@ -152,7 +154,6 @@ def test_what_a_folder_cannot_be_given_is_refused_with_its_reason(tmp_path: Path
     assert r.exit_code == 2, r.output
     assert f"error: {code}: " in r.output and says in r.output, r.output
     assert "Traceback" not in r.output
-    assert not (tmp_path / "records.jsonl").exists()
 
 
 @pytest.fixture(scope="module")
@@ -254,3 +255,51 @@ def test_of_several_versions_with_scopes_the_one_most_debtors_select_decides_the
            for p in x["problems"]]
     assert got == [(r, "other-version", f"on {AS_OF} loss-client-management 2.0.0 is in force, not 2.1.0, which "
                                         "decides this folder") for r in (2, 5)]
+
+
+VOLATILE = ("decision_id", "evaluated_at")
+
+
+def _without_nulls(x: Any) -> Any:
+    """A record as a table can hold it: a null field, and an object of nulls only, are no field."""
+    if isinstance(x, dict):
+        kept = {k: _without_nulls(v) for k, v in x.items() if v is not None}
+        return {k: v for k, v in kept.items() if v != {}}
+    return [_without_nulls(v) for v in x] if isinstance(x, list) else x
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_each_decided_debtor_is_recorded_as_decide_records_its_nested_record(tmp_path: Path, fmt: str) -> None:
+    policy = load_policy(REFERENCE)
+    assert run("generate", "-p", str(REFERENCE), "--n", "40", "--seed", "8", "--as-of", AS_OF,
+               "--out", str(tmp_path / "t"), "--tables", fmt).exit_code == 0
+    db, records = tmp_path / "audit.db", tmp_path / "records.jsonl"
+    r = run("--audit-db", str(db), "batch", str(tmp_path / "t"), "-p", str(REFERENCE), "--format", "json",
+            "--records", str(records))
+    assert r.exit_code == 0, r.output
+    got = [json.loads(x) for x in records.read_text("utf-8").splitlines()]
+    nested = [_without_nulls(c) for c in synthetic.policy_clients(policy, 40, 8, AS_OF)]
+    assert [g["client_id"] for g in got] == [c["client_id"] for c in nested]
+    for record, client in zip(got, nested, strict=True):
+        want = decide_and_record(policy, client, audit_db=False)
+        assert {k: v for k, v in record.items() if k not in VOLATILE} == \
+            {k: v for k, v in want.items() if k not in VOLATILE}
+    verify = run("--audit-db", str(db), "audit", "verify")
+    assert verify.exit_code == 0 and json.loads(verify.stdout)["records"] == 40, verify.output
+    again = run("--audit-db", str(db), "batch", str(tmp_path / "t"), "-p", str(REFERENCE), "--format", "json")
+    assert again.exit_code == 0, again.output
+    assert "40 client(s) of this batch were already recorded; 0 recorded now" in again.stderr
+
+
+def test_only_the_decided_debtors_of_a_folder_are_recorded(tmp_path: Path) -> None:
+    folder = _write(tmp_path / "t", debtors=DEBTORS, exposures=EXPOSURES, payments=PAYMENTS, events=EVENTS)
+    db, records = tmp_path / "audit.db", tmp_path / "records.jsonl"
+    r = run("--audit-db", str(db), "batch", str(folder), "-p", str(MULTI), "--format", "json", "--records",
+            str(records))
+    assert r.exit_code == 0, r.output
+    got = [json.loads(x) for x in records.read_text("utf-8").splitlines()]
+    assert [g["client_id"] for g in got] == ["D1", "D7"]
+    assert [e["exposure_id"] for e in got[0]["exposures"]] == ["E1", "E2"]
+    assert [e["grade"] for e in got[0]["exposures"]] == ["substandard", "substandard"]
+    listed = run("--audit-db", str(db), "audit", "verify")
+    assert json.loads(listed.stdout)["records"] == 2, listed.output
