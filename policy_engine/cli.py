@@ -852,7 +852,7 @@ def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str
     A policy with scopes decides JSON Lines of debtor records (one debtor a line, its exposures
     nested): one decisions row per debtor, one --exposures-out row per exposure. It also decides a
     folder of long tables (debtors, exposures, payments, ... as Parquet or CSV, joined by ids; see
-    docs/scopes.md), under one version, with --no-audit (their decisions are not recorded).
+    docs/scopes.md) under one version: each debtor recorded from the nested record the tables hold.
     """
     from .portfolio.batch import render_summary
 

@@ -171,8 +171,9 @@ def run_batch(policy: str | Path | CompiledPolicy | PolicyRef, input_file: str |
     ``$POLICY_ENGINE_AUDIT_DB`` or ``./audit.db``; False: not recorded).
 
     A JSON Lines file under a policy with scopes (pinned, or some active version of the id) is read
-    as debtor records (:func:`~policy_engine.portfolio.scoped_batch.decide_debtor_file`); any other
-    input as a client table.
+    as debtor records (:func:`~policy_engine.portfolio.scoped_batch.decide_debtor_file`); a folder as
+    long tables under one version with scopes (:func:`_run_folder`); any other input as a client
+    table.
     """
     ref = as_ref(policy, version, registry)
     check_day(as_of)
