@@ -830,7 +830,7 @@ def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Pa
                    "rule, floors, metrics): .parquet, .csv or .jsonl.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default=None,
               help="Summary on stdout: text (default on a terminal) or json.")
-@click.option("--fail-on-rejects", is_flag=True, help="Exit 3 when any row was rejected.")
+@click.option("--fail-on-rejects", is_flag=True, help="Exit 3 when any row was rejected (or orphaned).")
 @click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
               help="dask: INPUT is a directory of Parquet files, decided partition by partition on a cluster.")
 @click.option("--scheduler", default=None, help="Dask scheduler address (default: a LocalCluster on this machine).")
@@ -850,7 +850,9 @@ def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str
     action and segment. Output row order follows the input. Each row is decided under the version
     in force on its day, and every decision is recorded in the decision store (unless --no-audit).
     A policy with scopes decides JSON Lines of debtor records (one debtor a line, its exposures
-    nested): one decisions row per debtor, one --exposures-out row per exposure.
+    nested): one decisions row per debtor, one --exposures-out row per exposure. It also decides a
+    folder of long tables (debtors, exposures, payments, ... as Parquet or CSV, joined by ids; see
+    docs/scopes.md) under one version: each debtor recorded from the nested record the tables hold.
     """
     from .portfolio.batch import render_summary
 
@@ -884,8 +886,10 @@ def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str
         click.echo(f"{outcome.already_recorded} client(s) of this batch were already recorded; {outcome.recorded} "
                    "recorded now", err=True)
     rejected, period_rejects = outcome.rejected, len(outcome.period_rejects)
+    orphaned = len(getattr(outcome.run, "orphans", ()))  # a folder of long tables: rows naming no debtor or parent
     if rejected or period_rejects:
-        what = " and ".join(t for t in (f"{rejected} row(s)" if rejected else "",
+        what = " and ".join(t for t in (f"{rejected - orphaned} row(s)" if rejected - orphaned else "",
+                                        f"{orphaned} orphaned row(s)" if orphaned else "",
                                         f"{period_rejects} row(s) of {financials}" if period_rejects else "") if t)
         click.echo(f"{what} rejected" + (f"; see {rejects_out}" if rejects_out else
                                          " (write them with --rejects FILE)"), err=True)

@@ -171,20 +171,21 @@ def run_batch(policy: str | Path | CompiledPolicy | PolicyRef, input_file: str |
     ``$POLICY_ENGINE_AUDIT_DB`` or ``./audit.db``; False: not recorded).
 
     A JSON Lines file under a policy with scopes (pinned, or some active version of the id) is read
-    as debtor records (:func:`~policy_engine.portfolio.scoped_batch.decide_debtor_file`); any other
-    input as a client table.
+    as debtor records (:func:`~policy_engine.portfolio.scoped_batch.decide_debtor_file`); a folder as
+    long tables under one version with scopes (:func:`_run_folder`); any other input as a client
+    table.
     """
     ref = as_ref(policy, version, registry)
     check_day(as_of)
     input_path, fin_path = Path(input_file), Path(financials) if financials is not None else None
-    if input_path.is_dir():
-        raise UsageError([Diagnostic("bad-option", f"{input_path} is a directory; give a file, or use "
-                                                   "--engine dask for a dataset", file=str(input_path))])
     out_path = Path(out) if out is not None else None
     for option, given in (("--out", out_path), ("--exposures-out", exposures)):
         if given is not None and Path(given).is_dir():
             raise UsageError([Diagnostic("bad-option", f"{option} {given} is a directory; give a file name "
                                                        "(.parquet, .csv or .jsonl)", file=str(given))])
+    if input_path.is_dir():
+        return _run_folder(ref, input_path, as_of, fin_path, out_path, rejects, records, exposures, audit_db,
+                           audit_inputs, workers)
     if _debtor_input(ref, input_path, fin_path):
         return _run_debtors(ref, input_path, as_of, out_path, rejects, records, exposures, audit_db, audit_inputs,
                             workers, progress)
@@ -193,6 +194,177 @@ def run_batch(policy: str | Path | CompiledPolicy | PolicyRef, input_file: str |
                                                    "(it declares no scopes)", path="--exposures-out")])
     return _run_table(ref, input_path, fin_path, as_of, encoding, out_path, rejects, records, exposures, audit_db,
                       audit_inputs, workers, progress)
+
+
+def _run_folder(ref: PolicyRef, folder: Path, as_of: str | None, fin_path: Path | None, out_path: Path | None,
+                rejects: str | Path | None, records: str | Path | None, exposures: str | Path | None,
+                audit_db: str | Path | bool | None, audit_inputs: str, workers: int) -> BatchRun:
+    """``batch`` over a folder of long tables (debtors, exposures, payments, ...) under one version with scopes.
+
+    Decided column-wise from the tables; recorded (the store, ``--records``) as ``decide`` records
+    each debtor, from the nested record the tables hold for it (:func:`_record_folder`).
+    """
+    from .portfolio.batch import write_decisions, write_rejects
+    from .portfolio.long_tables import run_long_batch
+
+    if fin_path is not None:
+        raise UsageError([Diagnostic("bad-option", "--financials: a folder of long tables holds the debtors' "
+                                                   "statements as its own table (statements.parquet or .csv)",
+                                     path="--financials")])
+    policy = _folder_policy(ref, folder, as_of)
+    result = run_long_batch(policy, folder, as_of, workers=workers, screen=_version_screen(ref, policy, as_of))
+    if out_path is not None:
+        write_decisions(result.decisions, out_path)
+    if exposures is not None:
+        write_decisions(result.exposures, Path(exposures))
+    if rejects is not None:
+        write_rejects(result.reject_lines(), Path(rejects))
+    outcome = BatchRun(_FolderRun(result), result.batch_summary())
+    if result.decided and (records is not None or audit_db is not False):
+        outcome.recorded, outcome.already_recorded = _record_folder(policy, folder, result, as_of, records,
+                                                                    audit_db, audit_inputs, workers)
+    elif records is not None:
+        Path(records).write_text("", encoding="utf-8")
+    return outcome
+
+
+def _record_folder(policy: CompiledPolicy, folder: Path, result: Any, as_of: str | None, records: str | Path | None,
+                   audit_db: str | Path | bool | None, audit_inputs: str, workers: int) -> tuple[int, int]:
+    """Record a folder's decided debtors as ``decide`` records them: each debtor's nested record is rebuilt
+    from the tables (its input hash is that record's), the records decided again as JSON Lines are
+    (the store, ``--records``), and the grades checked equal to the tables' decisions.
+
+    Returns (recorded now, already recorded by an earlier run of the same folder: the rebuilt lines
+    are the batch's input, so the same tables are the same batch).
+    """
+    import tempfile
+
+    import orjson
+
+    from .portfolio.long_tables import nested_records
+
+    ids = result.decisions["client_id"].astype(str).tolist()
+    with tempfile.TemporaryDirectory(prefix="policy-engine-") as tmp:
+        lines = Path(tmp) / f"{folder.name or 'tables'}.jsonl"
+        with lines.open("wb") as fh:
+            for record in nested_records(policy, folder, ids):
+                fh.write(orjson.dumps(record) + b"\n")
+        again = _run_debtors(as_ref(policy), lines, as_of, None, None, records, None, audit_db, audit_inputs,
+                             workers, None)
+    d = again.decisions
+    if d["client_id"].astype(str).tolist() != ids or \
+            d["grade"].astype(str).tolist() != result.decisions["grade"].astype(str).tolist():
+        raise AssertionError("the records rebuilt from the tables were not decided as the tables were")
+    return again.recorded, again.already_recorded
+
+
+class _FolderRun:
+    """A folder's run as ``batch`` reports it: its rejects are the rejected debtors and the orphaned rows."""
+
+    def __init__(self, result: Any) -> None:
+        self.result = result
+        self.decisions = result.decisions
+        self.exposures = result.exposures
+        self.rejects = result.reject_lines()
+        self.orphans = result.orphans
+        self.period_rejects: list[dict[str, Any]] = []
+
+
+def _folder_policy(ref: PolicyRef, folder: Path, as_of: str | None) -> CompiledPolicy:
+    """The version a folder is decided under: the pinned one; with an id, the one in force on ``as_of``, else
+    the version with scopes most debtors' days select (the others' debtors are rejected by the screen)."""
+    from .portfolio.scoped_batch import scoped_versions
+
+    if ref.pinned is not None or as_of is not None:
+        policy = ref.for_day(as_of)
+    else:
+        candidates = scoped_versions(ref)
+        if len(candidates) > 1:
+            policy = _most_selected(ref, folder, candidates)
+        else:
+            policy = candidates[0] if candidates else ref.for_day(None)
+    if policy.scoped is None:
+        raise UsageError([Diagnostic("scoped-policy-required", f"policy {policy.id} {policy.version} declares no "
+                                     "scopes: a folder of long tables (debtors, exposures, ...) is decided under a "
+                                     "policy with scopes", file=str(folder),
+                                     hint="pin a version with scopes (--policy-version); for this version give a "
+                                     "client table (batch FILE), or a folder of its partitions with --engine dask")])
+    return policy
+
+
+def _most_selected(ref: PolicyRef, folder: Path, candidates: list[CompiledPolicy]) -> CompiledPolicy:
+    """Of several versions with scopes, the one the most debtors' days select (ties: the later version)."""
+    from .portfolio.long_tables import DEBTORS, FORMATS, read_frame
+
+    found = [folder / f"{DEBTORS}{ext}" for ext in FORMATS if (folder / f"{DEBTORS}{ext}").is_file()]
+    if len(found) != 1:
+        return candidates[-1]  # reading the folder names what is wrong with it
+    days = _day_texts(read_frame(found[0], ("as_of",))[0].get("as_of"))
+    votes = {id(p): 0 for p in candidates}
+    for day, n in collections.Counter(days).items():
+        with contextlib.suppress(UsageError):
+            chosen = ref.for_day(day)
+            if id(chosen) in votes:
+                votes[id(chosen)] += n
+    return max(reversed(candidates), key=lambda p: votes[id(p)])
+
+
+def _day_texts(column: Any) -> list[str | None]:
+    """Each debtor's day as ``decide`` chooses its version: its valid ``as_of`` (ISO text), else None (today)."""
+    import pandas as pd
+
+    from .decide.inputs import parse_date
+
+    if column is None:
+        return []
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):
+        return [None if pd.isna(v) else str(v) for v in column.dt.strftime("%Y-%m-%d")]
+    days: dict[Any, str | None] = {}
+    out: list[str | None] = []
+    for v in column.to_numpy(dtype=object):
+        key = v if isinstance(v, str) else repr(v)
+        if key not in days:
+            text = v.isoformat() if hasattr(v, "isoformat") else v
+            days[key] = str(text) if parse_date(text) is not None else None
+        out.append(days[key])
+    return out
+
+
+def _version_screen(ref: PolicyRef, policy: CompiledPolicy, as_of: str | None) -> Any:
+    """With an id and no ``--as-of``: each debtor whose day selects another version (or none) is rejected with
+    that reason, never decided under the folder's version."""
+    if ref.pinned is not None or as_of is not None:
+        return None
+
+    def screen(debtors: Any) -> dict[int, dict[str, Any]]:
+        out: dict[int, dict[str, Any]] = {}
+        chosen: dict[str | None, CompiledPolicy | UsageError] = {}
+        for row, day in enumerate(_day_texts(debtors.get("as_of"))):
+            if day not in chosen:
+                try:
+                    chosen[day] = ref.for_day(day)
+                except UsageError as e:
+                    chosen[day] = e
+            got = chosen[day]
+            if got is not policy:
+                out[row] = _other_version(row, day, got, policy)
+        return out
+
+    return screen
+
+
+def _other_version(row: int, day: str | None, got: CompiledPolicy | UsageError, policy: CompiledPolicy
+                   ) -> dict[str, Any]:
+    """The problem of a debtor whose day selects another version than the folder's, or none."""
+    entry: dict[str, Any] = {"table": "debtors", "row": row + 1, "field": "as_of"}
+    if isinstance(got, UsageError):
+        d = got.diagnostics[0]
+        return {**entry, "code": d.code, "message": d.message, **({"hint": d.hint} if d.hint else {})}
+    return {**entry, "code": "other-version",
+            "message": f"on {day or 'today'} {got.id} {got.version} is in force, not {policy.version}, which "
+                       "decides this folder",
+            "hint": f"decide it under {got.version} (--policy-version {got.version}, a folder of its own), or give "
+                    "--as-of"}
 
 
 def _debtor_input(ref: PolicyRef, input_path: Path, fin_path: Path | None) -> bool:

@@ -978,6 +978,8 @@ def render_summary(s: dict[str, Any]) -> str:
     acc = s["accounting"]
     lines = [f"policy {s['policy']['id']} {s['policy']['version']}",
              f"rows read {acc['rows_read']:,} = decided {acc['decided']:,} + rejected {acc['rejected']:,}"]
+    if "orphaned" in acc:  # long tables: the rows above are the debtors'
+        lines.append(f"orphaned rows {acc['orphaned']:,} (their debtor or parent element is not in the tables)")
     if "financials" in acc:
         fin = acc["financials"]
         lines.append(f"financials rows read {fin['rows_read']:,} = joined {fin['joined']:,} + rejected "
@@ -994,6 +996,10 @@ def render_summary(s: dict[str, Any]) -> str:
         lines.append(f"exposures {s['exposures']['count']:,}, by grade:")
         for g, v in s["exposures"]["by_grade"].items():
             lines.append(f"  {g:<18} {v['count']:>10,}  {v['share'] * 100:6.2f}%")
+    if "tables" in s:  # long tables: every row of every table decided, rejected or orphaned
+        lines.append("tables (rows read = decided + rejected + orphaned):")
+        for name, c in s["tables"].items():
+            lines.append(f"  {name:<18} {c['read']:>10,} = {c['decided']:,} + {c['rejected']:,} + {c['orphaned']:,}")
     by = s.get("segment_by") or "segment"  # headed by the policy's own segment input (e.g. sector)
     for title, key in (("by warning:", "by_warning"), ("by action:", "by_action"), (f"by {by}:", "by_segment")):
         if s[key]:

@@ -222,11 +222,17 @@ class LongRead:
     counts: dict[str, Count]
 
 
+Screen = Callable[[pd.DataFrame], Mapping[int, dict[str, Any]]]
+
+
 def read_long_tables(policy: CompiledPolicy, source: Path | Mapping[str, Path], as_of: str | None = None,
-                     timings: dict[str, float] | None = None) -> LongRead:
+                     timings: dict[str, float] | None = None, screen: Screen | None = None) -> LongRead:
     """Read and check every table; the accepted debtors' long tables, every row accounted for.
 
     ``timings`` (benchmarks): seconds spent reading files, checking cells and building the levels.
+    ``screen`` (the debtors table -> a problem per debtor row, 0-based) rejects debtors for a reason
+    of the run's (``batch -p ID``: a debtor whose day selects another version), before their rows
+    are checked; their rows count as rejected.
     """
     clock = _Clock(timings if timings is not None else {})
     files = locate(policy, source)
@@ -253,6 +259,9 @@ def read_long_tables(policy: CompiledPolicy, source: Path | Mapping[str, Path], 
     problems: dict[int, list[dict[str, Any]]] = {}
     for p in prep.problems:
         problems.setdefault(p.row, []).append(_debtor_problem(p, series_at))
+    for r, entry in (screen(debtors) if screen is not None else {}).items():
+        problems.setdefault(r, []).append(entry)
+        accepted[r] = False
     scopes: dict[str, Elements] = {}
     for t in specs:
         if t.scope is None:
@@ -625,6 +634,7 @@ class LongBatch:
     orphans: list[dict[str, Any]]
     counts: dict[str, Count]
     timings: dict[str, float] = field(default_factory=dict)
+    refused_params: dict[str, int] = field(default_factory=dict)  # action id -> computed parameters refused
 
     @property
     def decided(self) -> int:
@@ -633,6 +643,32 @@ class LongBatch:
     def summary(self) -> dict[str, dict[str, int]]:
         return {name: {"read": c.read, "decided": c.decided, "rejected": c.rejected, "orphaned": c.orphaned}
                 for name, c in self.counts.items()}
+
+    def reject_lines(self) -> list[dict[str, Any]]:
+        """The lines of ``--rejects``: each rejected debtor, then each orphaned row (``"orphaned": true``),
+        in the shape of a rejected debtor (its table, row and the problem)."""
+        orphans = [{"table": o["table"], "row": o["row"], "client_id": o["client_id"],
+                    "problems": [{"table": o["table"], "row": o["row"], "field": next(
+                        (k for k in o if k not in ("table", "row", "client_id", "code", "message")), "client_id"),
+                        "code": o["code"], "message": o["message"]}], "orphaned": True} for o in self.orphans]
+        return [*self.rejects, *orphans]
+
+    def batch_summary(self) -> dict[str, Any]:
+        """``batch``'s summary, as for JSON Lines of debtors (accounting of the debtors, counts by grade,
+        warning, action and segment, exposures by grade), with the orphans and every table's accounting."""
+        from .batch import BatchResult, summary
+
+        s = summary(BatchResult(self.policy, self.decisions, self.rejects, self.counts[DEBTORS].read,
+                                refused_params=self.refused_params))
+        s["accounting"]["orphaned"] = len(self.orphans)
+        s["versions"] = [{"version": self.policy.version, "sha256": self.policy.sha256, "decided": self.decided}]
+        e = self.exposures
+        m = max(len(e), 1)
+        s["exposures"] = {"count": len(e), "by_grade": {
+            g: {"count": int((e["grade"] == g).sum()), "share": round(int((e["grade"] == g).sum()) / m, 6)}
+            for g in self.policy.grade_ids} if len(e) else {}}
+        s["tables"] = self.summary()
+        return s
 
 
 def decide_long(read: LongRead) -> ScopedRun:
@@ -644,7 +680,7 @@ def decide_long(read: LongRead) -> ScopedRun:
 
 
 def run_long_batch(policy: CompiledPolicy, source: Path | Mapping[str, Path], as_of: str | None = None,
-                   workers: int = 2) -> LongBatch:
+                   workers: int = 2, screen: Screen | None = None) -> LongBatch:
     """Read, check and decide a portfolio of long tables; every row of every table accounted for.
 
     The accepted debtors are decided in chunks of ``CHUNK_DEBTORS`` (the chunks of ``batch`` over
@@ -656,15 +692,15 @@ def run_long_batch(policy: CompiledPolicy, source: Path | Mapping[str, Path], as
     from .scoped_batch import CHUNK_DEBTORS
 
     timings: dict[str, float] = {}
-    read = read_long_tables(policy, source, as_of, timings)
+    read = read_long_tables(policy, source, as_of, timings, screen)
     t = time.perf_counter()
     n = len(read.prep.rows)
     starts = list(range(0, n, CHUNK_DEBTORS)) or [0]
 
-    def work(start: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def work(start: int) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
         part = chunk(read, start, min(start + CHUNK_DEBTORS, n))
         run = decide_long(part)
-        return debtor_frame(part, run), exposure_frame(part, run)
+        return debtor_frame(part, run), exposure_frame(part, run), run.debtors.refused_params
 
     if workers <= 1 or len(starts) == 1:
         frames = [work(s) for s in starts]
@@ -674,7 +710,11 @@ def run_long_batch(policy: CompiledPolicy, source: Path | Mapping[str, Path], as
     decisions = pd.concat([f[0] for f in frames], ignore_index=True) if len(frames) > 1 else frames[0][0]
     exposures = pd.concat([f[1] for f in frames], ignore_index=True) if len(frames) > 1 else frames[0][1]
     timings["evaluate"] = time.perf_counter() - t  # and the frames, chunk by chunk
-    return LongBatch(policy, decisions, exposures, read.rejects, read.orphans, read.counts, timings)
+    refused: dict[str, int] = {}
+    for f in frames:
+        for aid, count in f[2].items():
+            refused[aid] = refused.get(aid, 0) + count
+    return LongBatch(policy, decisions, exposures, read.rejects, read.orphans, read.counts, timings, refused)
 
 
 def chunk(read: LongRead, a: int, b: int) -> LongRead:
@@ -815,8 +855,91 @@ def write_decisions(result: LongBatch, decisions: Path, exposures: Path | None =
     if exposures is not None:
         write_frame(result.exposures, exposures)
     if rejects is not None:
-        orphans = [{"table": o["table"], "row": o["row"], "client_id": o["client_id"],
-                    "problems": [{"table": o["table"], "row": o["row"], "field": next(
-                        (k for k in o if k not in ("table", "row", "client_id", "code", "message")), "client_id"),
-                        "code": o["code"], "message": o["message"]}], "orphaned": True} for o in result.orphans]
-        write_rejects([*result.rejects, *orphans], rejects)
+        write_rejects(result.reject_lines(), rejects)
+
+
+# ------------------------------------------------------------------ nested records
+
+
+def nested_records(policy: CompiledPolicy, source: Path | Mapping[str, Path], ids: list[str]
+                   ) -> Iterator[dict[str, Any]]:
+    """The nested record of each debtor of ``ids`` (decided debtors, in this order) as the tables hold it: the
+    record ``decide`` would be sent for it, so that its decision can be recorded as ``decide`` records it.
+
+    Cells become the JSON values they stand for as in a 1.x table's records (a CSV cell the policy
+    reads as a string stays text; an empty cell is no field); a debtor series is the list of its
+    rows; each scope's elements are a list in its parent (empty when the table has none), in the
+    table's order.
+    """
+    from .batch import row_records, text_columns
+
+    files = locate(policy, source)
+    specs = layout(policy)
+    part = policy.scoped
+    assert part is not None
+    debtors, text = read_frame(files[DEBTORS], specs[0].columns)
+    first = _first_rows(client_id_text(debtors[CLIENT_ID]))
+    wanted = first.reindex(pd.Index(ids, dtype=object)).to_numpy(dtype=np.int64)  # decided: each id is there
+    for t in specs:
+        if t.series is not None and t.name in files:
+            frame, stext = read_frame(files[t.name], (CLIENT_ID, *t.columns))
+            debtors, _ = _widen(debtors, frame, stext or text, t, first, [], Count())
+    debtors = debtors.iloc[wanted].reset_index(drop=True)
+    records = list(row_records(policy, debtors, text, text_columns(policy, [str(c) for c in debtors.columns])))
+    owners: dict[str | None, dict[tuple[str, ...], dict[str, Any]]] = {None: {(r[CLIENT_ID],): r for r in records}}
+    for t in specs:
+        if t.scope is None:
+            continue
+        s = part.scope(t.scope)
+        owners[s.name] = _attach(s, t, files.get(t.name), owners[s.parent], part.inputs[s.name])
+    yield from records
+
+
+def _attach(s: ScopeSpec, t: TableSpec, path: Path | None, parents: Mapping[tuple[str, ...], dict[str, Any]],
+            inputs: tuple[Any, ...]) -> dict[tuple[str, ...], dict[str, Any]]:
+    """One scope's rows as elements of their parents' lists (every parent gets its list); returns the
+    elements by their key path, for a child scope's rows to find."""
+    from .batch import row_records
+
+    for parent in parents.values():
+        _put_list(parent, s.list_field)
+    mine: dict[tuple[str, ...], dict[str, Any]] = {}
+    if path is None:
+        return mine
+    frame, text = read_frame(path, (*t.parent_keys, *((t.key,) if t.key else ()), *t.columns))
+
+    def texts(name: str | None) -> np.ndarray:
+        if name is None or name not in frame.columns:
+            return np.full(len(frame), None, dtype=object)
+        return client_id_text(frame[name]).to_numpy(dtype=object, na_value=None)
+
+    keys = [texts(k) for k in t.parent_keys]
+    own = texts(t.key)
+    at = [parents.get(tuple(k[i] for k in keys)) for i in range(len(frame))]
+    owned = np.array([a is not None for a in at], dtype=bool)
+    cells = frame.drop(columns=[k for k in t.parent_keys if k != t.key and k in frame.columns])
+    cells = cells[owned].reset_index(drop=True)
+    keep = {spec.source for spec in inputs if spec.type in ("string", "grade")} | ({t.key} if t.key else set())
+    rows = np.flatnonzero(owned)
+    for i, element in zip(rows, row_records(None, cells, text, keep), strict=True):
+        parent = at[i]
+        assert parent is not None
+        _get_list(parent, s.list_field).append(element)
+        if t.key is not None:
+            mine[(*(k[i] for k in keys), own[i])] = element
+    return mine
+
+
+def _put_list(record: dict[str, Any], dotted: str) -> None:
+    cur = record
+    parts = dotted.split(".")
+    for p in parts[:-1]:
+        cur = cur.setdefault(p, {})
+    cur.setdefault(parts[-1], [])
+
+
+def _get_list(record: dict[str, Any], dotted: str) -> list[dict[str, Any]]:
+    cur: Any = record
+    for p in dotted.split("."):
+        cur = cur[p]
+    return cur  # type: ignore[no-any-return]

@@ -22,7 +22,7 @@ from policy_engine.cli import main
 from policy_engine.decide.evaluate import Decider
 from policy_engine.policy.registry import load_policy
 
-from ..conftest import DATA, REFERENCE
+from ..conftest import DATA, POLICIES, REFERENCE
 
 POLICY_2 = REFERENCE / "policy-2.0.0.yaml"
 DEBTORS = sorted((REFERENCE / "samples" / "debtors").glob("*.json"))
@@ -149,8 +149,7 @@ def test_a_record_of_a_policy_without_scopes_and_no_version_reading_it_is_named_
     lone = tmp_path / "lone"
     lone.mkdir()
     (lone / "policy-2.0.0.yaml").write_text(POLICY_2.read_text("utf-8").replace("tests: tests-2.0.0\n", ""), "utf-8")
-    module = REFERENCE.parent / "financial-difficulty"  # 2.0.0 imports it from the folder beside its own
-    shutil.copytree(module, tmp_path / module.name)
+    shutil.copytree(POLICIES / "financial-difficulty", tmp_path / "financial-difficulty")  # the module it imports
     old = json.loads((REFERENCE / "samples" / "clients" / "01-pass-healthy-manufacturer.json").read_text("utf-8"))
     src = write_lines(tmp_path / "old.jsonl", [{**old, "as_of": "2026-09-30"}])
     rejects = tmp_path / "rejects.jsonl"
@@ -165,7 +164,8 @@ def test_a_record_of_a_policy_without_scopes_and_no_version_reading_it_is_named_
 
 BAD_INPUT = [  # (what, how the input is made, extra options, exit code, text the error holds)
     ("empty file", lambda t: (t / "e.jsonl").write_bytes(b"") or t / "e.jsonl", [], 3, "empty-table"),
-    ("a directory", lambda t: (t / "d.jsonl").mkdir() or t / "d.jsonl", [], 2, "is a directory"),
+    ("a directory", lambda t: (t / "d.jsonl").mkdir() or t / "d.jsonl", [], 2,  # read as long tables
+     "no debtors table (debtors.parquet or debtors.csv)"),
     ("a CSV", lambda t: (t / "d.csv").write_text("client_id,industry\nD1,x\n") or t / "d.csv", [], 2,
      "scoped-policy-in-table"),
     ("a missing file", lambda t: t / "none.jsonl", [], 2, "no such file"),

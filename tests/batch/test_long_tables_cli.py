@@ -1,0 +1,305 @@
+"""`batch DIR`: a folder of long tables decided by the command, as the library decides it.
+
+The command on the tables `generate --tables` writes gives the same debtor and exposure tables, and
+the same summary, as `batch` on the JSON Lines file `generate` writes for the same seed; a folder's
+rejects file holds its rejected debtors and its orphaned rows, and its summary every table's
+accounting; what the command cannot do for a folder (a 1.x policy, --financials) is refused
+with exit 2 and the reason. Each decided debtor is recorded as `decide` records the nested record the
+tables hold for it: `--records` and the store hold `decide`'s records of the same debtors.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner, Result
+
+from policy_engine.cli import main
+from policy_engine.policy.registry import load_policy
+from policy_engine.portfolio import synthetic
+from policy_engine.run import decide_and_record
+
+from ..conftest import DATA, POLICIES, ROOT
+from .test_long_tables_hostile import DEBTORS, EVENTS, EXPOSURES, PAYMENTS
+
+MULTI = DATA / "scopes" / "policy-multi-exposure.yaml"
+REFERENCE = ROOT / "policies" / "loss-client-management" / "policy-2.0.0.yaml"
+OLD = ROOT / "policies" / "loss-client-management" / "policy-1.1.0.yaml"
+ID = "loss-client-management"
+AS_OF = "2026-09-30"
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def _write(folder: Path, **tables: str) -> Path:
+    folder.mkdir()
+    for name, text in tables.items():
+        (folder / f"{name}.csv").write_text(text, encoding="utf-8")
+    return folder
+
+
+def _summary(r: Result) -> dict[str, Any]:
+    s = json.loads(r.stdout)
+    s.pop("generated_at")
+    return s
+
+
+@pytest.mark.parametrize(("policy", "fmt", "n"), [(REFERENCE, "parquet", 150), (REFERENCE, "csv", 60),
+                                                   (MULTI, "csv", 80)])
+def test_a_generated_folder_gets_the_decisions_of_the_same_debtors_as_json_lines(
+        tmp_path: Path, policy: Path, fmt: str, n: int) -> None:
+    common = ["generate", "-p", str(policy), "--n", str(n), "--seed", "5", "--as-of", AS_OF]
+    assert run(*common, "--out", str(tmp_path / "t"), "--tables", fmt).exit_code == 0
+    assert run(*common, "--out", str(tmp_path / "debtors.jsonl")).exit_code == 0
+    outs = {}
+    for name, source in (("long", tmp_path / "t"), ("nested", tmp_path / "debtors.jsonl")):
+        r = run("--no-audit", "batch", str(source), "-p", str(policy), "--format", "json",
+                "--out", str(tmp_path / f"{name}.parquet"), "--exposures-out", str(tmp_path / f"{name}-e.parquet"),
+                "--rejects", str(tmp_path / f"{name}-rejects.jsonl"), "--fail-on-rejects")
+        assert r.exit_code == 0, r.output
+        outs[name] = _summary(r)
+    long, nested = outs["long"], outs["nested"]
+    tables = long.pop("tables")
+    assert long["accounting"].pop("orphaned") == 0
+    assert long == nested  # accounting, grades, warnings, actions, segments, versions, exposures by grade
+    assert tables["debtors"] == {"read": n, "decided": n, "rejected": 0, "orphaned": 0}
+    assert all(c["read"] == c["decided"] for c in tables.values()) and tables["exposures"]["read"] >= n
+    for suffix in ("", "-e"):
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / f"long{suffix}.parquet"),
+                                      pd.read_parquet(tmp_path / f"nested{suffix}.parquet"))
+    assert (tmp_path / "long-rejects.jsonl").read_text("utf-8") == ""
+    assert len(set(pd.read_parquet(tmp_path / "long-e.parquet")["grade"])) >= 2  # not a comparison of defaults
+
+
+def test_the_text_summary_accounts_for_every_table(tmp_path: Path) -> None:
+    folder = _write(tmp_path / "t", debtors=DEBTORS, exposures=EXPOSURES, payments=PAYMENTS, events=EVENTS)
+    r = run("--no-audit", "batch", str(folder), "-p", str(MULTI), "--format", "text")
+    assert r.exit_code == 0, r.output
+    assert "rows read 9 = decided 2 + rejected 7\n" in r.stdout
+    assert "orphaned rows 5 " in r.stdout
+    lines = r.stdout[r.stdout.index("tables (rows read = decided + rejected + orphaned):"):].splitlines()
+    assert [re.sub(r"\s+", " ", x.strip()) for x in lines[1:5]] == [
+        "debtors 9 = 2 + 7 + 0", "exposures 14 = 2 + 10 + 2", "events 2 = 1 + 1 + 0", "payments 6 = 2 + 1 + 3"]
+    assert "7 row(s) and 5 orphaned row(s) rejected (write them with --rejects FILE)" in r.stderr
+
+
+def test_rejected_debtors_and_orphans_go_to_the_rejects_file_and_fail_on_rejects(tmp_path: Path) -> None:
+    folder = _write(tmp_path / "t", debtors=DEBTORS, exposures=EXPOSURES, payments=PAYMENTS, events=EVENTS)
+    rejects = tmp_path / "rejects.jsonl"
+    r = run("--no-audit", "batch", str(folder), "-p", str(MULTI), "--format", "json", "--out",
+            str(tmp_path / "d.csv"), "--exposures-out", str(tmp_path / "e.csv"), "--rejects", str(rejects),
+            "--fail-on-rejects")
+    assert r.exit_code == 3, r.output
+    s = json.loads(r.stdout)
+    assert s["accounting"] == {"rows_read": 9, "decided": 2, "rejected": 7, "orphaned": 5}
+    assert s["tables"]["payments"] == {"read": 6, "decided": 2, "rejected": 1, "orphaned": 3}
+    lines = [json.loads(x) for x in rejects.read_text("utf-8").splitlines()]
+    assert len(lines) == 12
+    bad = next(x for x in lines if x["client_id"] == "D2")
+    assert bad["problems"] == [{"table": "exposures", "row": 3, "field": "balance", "code": "bad-field",
+                                "message": "expected a number, found string 'ten'"}]
+    orphans = {(x["table"], x["row"]): x["problems"][0]["message"] for x in lines if x.get("orphaned")}
+    assert orphans[("payments", 3)] == "no exposure 'E9' of debtor 'D1' in the exposures table"
+    assert orphans[("exposures", 12)] == "no debtor 'X9' in the debtors table"
+    assert pd.read_csv(tmp_path / "d.csv")["client_id"].tolist() == ["D1", "D7"]
+    assert pd.read_csv(tmp_path / "e.csv")["exposure_id"].tolist() == ["E1", "E2"]
+
+
+def test_orphans_alone_fail_on_rejects(tmp_path: Path) -> None:
+    folder = _write(tmp_path / "t", debtors="client_id,as_of,industry\nD1,2025-09-30,trade\n",
+                    exposures="client_id,exposure_id,balance,days_past_due\nD1,E1,10,0\nX9,E1,1,0\n")
+    r = run("--no-audit", "batch", str(folder), "-p", str(MULTI), "--format", "json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["accounting"] == {"rows_read": 1, "decided": 1, "rejected": 0, "orphaned": 1}
+    assert "1 orphaned row(s) rejected" in r.stderr
+    r = run("--no-audit", "batch", str(folder), "-p", str(MULTI), "--format", "json", "--fail-on-rejects")
+    assert r.exit_code == 3, r.output
+
+
+SMALL = {"debtors": "client_id,as_of,industry\nD1,2025-09-30,trade\n",
+         "exposures": "client_id,exposure_id,balance,days_past_due\nD1,E1,10,0\n"}
+
+
+@pytest.mark.parametrize(("case", "args", "code", "says"), [
+    ("no-debtors", ["--no-audit"], "file-missing", "no debtors table (debtors.parquet or debtors.csv)"),
+    ("mixed", ["--no-audit"], "mixed-formats", "the tables are .csv and .parquet files"),
+    ("ambiguous", ["--no-audit"], "ambiguous-table", "both debtors.parquet and debtors.csv"),
+    ("ok", ["--no-audit", "--financials", "{tmp}/f.csv"], "bad-option", "holds the debtors' statements"),
+    ("ok", ["--no-audit", "-p", str(OLD)], "scoped-policy-required", "1.1.0 declares no scopes"),
+    ("ok", ["-p", str(OLD)], "scoped-policy-required", "1.1.0 declares no scopes"),  # before the store's refusal
+    ("ok", ["--no-audit", "--out", "{tmp}"], "bad-option", "is a directory"),
+])
+def test_what_a_folder_cannot_be_given_is_refused_with_its_reason(tmp_path: Path, case: str, args: list[str],
+                                                                  code: str, says: str) -> None:
+    folder = _write(tmp_path / "t", **({} if case == "no-debtors" else {"debtors": SMALL["debtors"]}),
+                    exposures=SMALL["exposures"])
+    if case in ("mixed", "ambiguous"):
+        frame = pd.read_csv(folder / ("exposures.csv" if case == "mixed" else "debtors.csv"), dtype=str)
+        frame.to_parquet(folder / ("exposures.parquet" if case == "mixed" else "debtors.parquet"), index=False)
+        if case == "mixed":
+            (folder / "exposures.csv").unlink()
+    full = [a.format(tmp=tmp_path) for a in args]
+    if "-p" not in full:
+        full += ["-p", str(MULTI)]
+    r = CliRunner().invoke(main, [full[0], "batch", str(folder), *full[1:]] if full[0] == "--no-audit"
+                           else ["batch", str(folder), *full])
+    assert r.exit_code == 2, r.output
+    assert f"error: {code}: " in r.output and says in r.output, r.output
+    assert "Traceback" not in r.output
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: Any) -> Path:
+    """2.0.0 active from 2026-07-01, 1.1.0 ending the day before (whether or not the repository has done so)."""
+    root = tmp_path_factory.mktemp("registry") / "policies"
+    shutil.copytree(POLICIES, root)
+    two = root / ID / "policy-2.0.0.yaml"
+    two.write_text(re.sub(r"(?m)^status: draft", "status: active", two.read_text("utf-8")), "utf-8")
+    one = root / ID / "policy-1.1.0.yaml"
+    one.write_text(re.sub(r"(?m)^effective_to: null", "effective_to: 2026-06-30", one.read_text("utf-8")), "utf-8")
+    return root
+
+
+def _dated_folder(tmp_path: Path) -> Path:
+    """A folder generated as of 2025-12-31 (1.1.0's time) whose debtors are dated in 2.0.0's, but debtor 2
+    (left in 1.1.0's) and debtor 4 (before any version; its facts are then after its day too)."""
+    assert run("generate", "-p", str(REFERENCE), "--n", "6", "--seed", "2", "--as-of", "2025-12-31",
+               "--out", str(tmp_path / "t"), "--tables", "csv").exit_code == 0
+    path = tmp_path / "t" / "debtors.csv"
+    debtors = pd.read_csv(path, dtype=str, keep_default_na=False)
+    debtors["as_of"] = AS_OF
+    debtors.loc[1, "as_of"] = "2025-12-31"
+    debtors.loc[3, "as_of"] = "2023-06-30"
+    debtors.to_csv(path, index=False)
+    return tmp_path / "t"
+
+
+def test_with_an_id_a_debtor_whose_day_selects_another_version_is_rejected_with_that_reason(
+        registry: Path, tmp_path: Path) -> None:
+    folder = _dated_folder(tmp_path)
+    ids = pd.read_csv(folder / "debtors.csv", dtype=str)["client_id"].tolist()
+    rejects = tmp_path / "rejects.jsonl"
+    r = run("--policies", str(registry), "--no-audit", "batch", str(folder), "-p", ID, "--format", "json",
+            "--rejects", str(rejects), "--out", str(tmp_path / "d.parquet"))
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout)
+    assert s["policy"]["version"] == "2.0.0"
+    assert s["accounting"] == {"rows_read": 6, "decided": 4, "rejected": 2, "orphaned": 0}
+    assert pd.read_parquet(tmp_path / "d.parquet")["client_id"].tolist() == [ids[0], ids[2], ids[4], ids[5]]
+    got = {x["client_id"]: x["problems"] for x in map(json.loads, rejects.read_text("utf-8").splitlines())}
+    assert [(p["table"], p["row"], p["field"], p["code"]) for p in got[ids[1]]] == \
+        [("debtors", 2, "as_of", "other-version")]
+    assert got[ids[1]][0]["message"] == ("on 2025-12-31 loss-client-management 1.1.0 is in force, not 2.0.0, "
+                                         "which decides this folder")
+    assert ("debtors", 4, "as_of", "no-version-in-force") in \
+        [(p["table"], p["row"], p["field"], p["code"]) for p in got[ids[3]]]
+    assert s["tables"]["exposures"]["rejected"] > 0  # the rejected debtors' rows count as rejected
+    assert all(c["read"] == c["decided"] + c["rejected"] + c["orphaned"] for c in s["tables"].values())
+
+
+@pytest.mark.parametrize(("args", "decided"), [(["--policy-version", "2.0.0"], 5), (["--as-of", AS_OF], 6)])
+def test_a_pinned_version_or_a_day_for_the_run_decides_every_debtor(registry: Path, tmp_path: Path,
+                                                                    args: list[str], decided: int) -> None:
+    folder = _dated_folder(tmp_path)
+    rejects = tmp_path / "rejects.jsonl"
+    r = run("--policies", str(registry), "--no-audit", "batch", str(folder), "-p", ID, *args, "--format", "json",
+            "--rejects", str(rejects))
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout)
+    assert s["policy"]["version"] == "2.0.0"
+    assert s["accounting"] == {"rows_read": 6, "decided": decided, "rejected": 6 - decided, "orphaned": 0}
+    codes = {p["code"] for x in map(json.loads, rejects.read_text("utf-8").splitlines()) for p in x["problems"]}
+    assert codes <= {"bad-field"}  # pinned: debtor 4 only for its facts after its day, never for its version
+
+
+def test_an_id_without_a_version_with_scopes_in_force_is_refused(tmp_path: Path) -> None:
+    folder = _dated_folder(tmp_path)
+    r = run("--policies", str(POLICIES), "--no-audit", "batch", str(folder), "-p", ID, "--as-of", "2025-12-31")
+    assert r.exit_code == 2, r.output
+    assert "error: scoped-policy-required: policy loss-client-management 1.1.0 declares no scopes" in r.output
+
+
+def test_of_several_versions_with_scopes_the_one_most_debtors_select_decides_the_folder(
+        registry: Path, tmp_path: Path) -> None:
+    """2.0.0 ends 2026-09-30 and a 2.1.0 (the same rules) starts the next day: the folder, four debtors in
+    2.1.0's time and two in 2.0.0's, is decided under 2.1.0, its two others rejected, naming 2.0.0."""
+    root = tmp_path / "policies"
+    shutil.copytree(registry, root)
+    two = root / ID / "policy-2.0.0.yaml"
+    text = two.read_text("utf-8")
+    two.write_text(re.sub(r"(?m)^effective_to: null", f"effective_to: {AS_OF}", text), "utf-8")
+    later = re.sub(r"(?m)^effective_from: 2026-07-01", "effective_from: 2026-10-01",
+                   re.sub(r"(?m)^version: 2.0.0", "version: 2.1.0", text))
+    (root / ID / "policy-2.1.0.yaml").write_text(later, "utf-8")
+    folder = _dated_folder(tmp_path)
+    path = folder / "debtors.csv"
+    debtors = pd.read_csv(path, dtype=str, keep_default_na=False)
+    debtors["as_of"] = ["2026-11-30", AS_OF, "2026-11-30", "2026-11-30", AS_OF, "2026-11-30"]
+    debtors.to_csv(path, index=False)
+    rejects = tmp_path / "rejects.jsonl"
+    r = run("--policies", str(root), "--no-audit", "batch", str(folder), "-p", ID, "--format", "json",
+            "--rejects", str(rejects))
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout)
+    assert s["policy"]["version"] == "2.1.0"
+    assert s["accounting"] == {"rows_read": 6, "decided": 4, "rejected": 2, "orphaned": 0}
+    got = [(x["row"], p["code"], p["message"]) for x in map(json.loads, rejects.read_text("utf-8").splitlines())
+           for p in x["problems"]]
+    assert got == [(r, "other-version", f"on {AS_OF} loss-client-management 2.0.0 is in force, not 2.1.0, which "
+                                        "decides this folder") for r in (2, 5)]
+
+
+VOLATILE = ("decision_id", "evaluated_at")
+
+
+def _without_nulls(x: Any) -> Any:
+    """A record as a table can hold it: a null field, and an object of nulls only, are no field."""
+    if isinstance(x, dict):
+        kept = {k: _without_nulls(v) for k, v in x.items() if v is not None}
+        return {k: v for k, v in kept.items() if v != {}}
+    return [_without_nulls(v) for v in x] if isinstance(x, list) else x
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_each_decided_debtor_is_recorded_as_decide_records_its_nested_record(tmp_path: Path, fmt: str) -> None:
+    policy = load_policy(REFERENCE)
+    assert run("generate", "-p", str(REFERENCE), "--n", "40", "--seed", "8", "--as-of", AS_OF,
+               "--out", str(tmp_path / "t"), "--tables", fmt).exit_code == 0
+    db, records = tmp_path / "audit.db", tmp_path / "records.jsonl"
+    r = run("--audit-db", str(db), "batch", str(tmp_path / "t"), "-p", str(REFERENCE), "--format", "json",
+            "--records", str(records))
+    assert r.exit_code == 0, r.output
+    got = [json.loads(x) for x in records.read_text("utf-8").splitlines()]
+    nested = [_without_nulls(c) for c in synthetic.policy_clients(policy, 40, 8, AS_OF)]
+    assert [g["client_id"] for g in got] == [c["client_id"] for c in nested]
+    for record, client in zip(got, nested, strict=True):
+        want = decide_and_record(policy, client, audit_db=False)
+        assert {k: v for k, v in record.items() if k not in VOLATILE} == \
+            {k: v for k, v in want.items() if k not in VOLATILE}
+    verify = run("--audit-db", str(db), "audit", "verify")
+    assert verify.exit_code == 0 and json.loads(verify.stdout)["records"] == 40, verify.output
+    again = run("--audit-db", str(db), "batch", str(tmp_path / "t"), "-p", str(REFERENCE), "--format", "json")
+    assert again.exit_code == 0, again.output
+    assert "40 client(s) of this batch were already recorded; 0 recorded now" in again.stderr
+
+
+def test_only_the_decided_debtors_of_a_folder_are_recorded(tmp_path: Path) -> None:
+    folder = _write(tmp_path / "t", debtors=DEBTORS, exposures=EXPOSURES, payments=PAYMENTS, events=EVENTS)
+    db, records = tmp_path / "audit.db", tmp_path / "records.jsonl"
+    r = run("--audit-db", str(db), "batch", str(folder), "-p", str(MULTI), "--format", "json", "--records",
+            str(records))
+    assert r.exit_code == 0, r.output
+    got = [json.loads(x) for x in records.read_text("utf-8").splitlines()]
+    assert [g["client_id"] for g in got] == ["D1", "D7"]
+    assert [e["exposure_id"] for e in got[0]["exposures"]] == ["E1", "E2"]
+    assert [e["grade"] for e in got[0]["exposures"]] == ["substandard", "substandard"]
+    listed = run("--audit-db", str(db), "audit", "verify")
+    assert json.loads(listed.stdout)["records"] == 2, listed.output
