@@ -245,43 +245,36 @@ def _max_of(level: Level, n: int, cols: list[Col]) -> Col:
     return _extreme(level, n, cols, np.greater)
 
 
-def _first_date(level: Level, n: int, cols: list[Col]) -> Col:
-    d, cond = cols
+def _scan(level: Level, x: Col, cond: Col, positions: Sequence[np.ndarray], out: np.ndarray) -> Col:
+    """``x`` of each parent's first element, in the order of ``positions``, whose condition holds; a null
+    condition met before it stops that parent's search with no value, as the row form's loop stops."""
     true, null = _bool(cond)
-    data = np.asarray(d.data)
-    out = np.zeros(n, dtype=np.int64)
-    valid = np.zeros(n, bool)
-    open_ = np.ones(n, bool)  # parents still looking
-    for idx in _by_position(level):
+    data, x_valid = np.asarray(x.data), np.asarray(x.valid, bool)
+    valid = np.zeros(len(out), bool)
+    open_ = np.ones(len(out), bool)  # parents still looking
+    for idx in positions:
         p = level.parent[idx]
         live = open_[p]
         idx, p = idx[live], p[live]
         stop_null = null[idx]
         hit = true[idx] & ~stop_null
         out[p[hit]] = data[idx[hit]]
-        valid[p[hit]] = np.asarray(d.valid, bool)[idx[hit]]
+        valid[p[hit]] = x_valid[idx[hit]]
         open_[p[hit | stop_null]] = False
     return Col(out, valid)
+
+
+def _first_date(level: Level, n: int, cols: list[Col]) -> Col:
+    d, cond = cols
+    return _scan(level, d, cond, _by_position(level), np.zeros(n, dtype=np.int64))
 
 
 def _last_of(level: Level, n: int, cols: list[Col]) -> Col:
     """``_first_date`` read backwards, for any value (a number, a date as days, a text)."""
     x, cond = cols
-    true, null = _bool(cond)
     data = np.asarray(x.data)
     out = np.zeros(n, dtype=data.dtype) if data.dtype.kind in "if" else np.full(n, None, dtype=object)
-    valid = np.zeros(n, bool)
-    open_ = np.ones(n, bool)  # parents still looking, from their last element back
-    for idx in reversed(_by_position(level)):
-        p = level.parent[idx]
-        live = open_[p]
-        idx, p = idx[live], p[live]
-        stop_null = null[idx]
-        hit = true[idx] & ~stop_null
-        out[p[hit]] = data[idx[hit]]
-        valid[p[hit]] = np.asarray(x.valid, bool)[idx[hit]]
-        open_[p[hit | stop_null]] = False
-    return Col(out, valid)
+    return _scan(level, x, cond, list(reversed(_by_position(level))), out)
 
 
 def _worst(level: Level, n: int, current: np.ndarray | None, grades: Sequence[str]) -> Col:
