@@ -338,19 +338,7 @@ def _parents_first(scopes: tuple[Any, ...]) -> list[Any]:
 def _elements(policy: CompiledPolicy, s: Any, m: int, seed: list[int], day: dt.date,
               edges: Mapping[str, list[float]]) -> list[dict[str, Any]]:
     """``m`` elements of scope ``s``: each input's place drawn within its contract (the key is set later)."""
-    import numpy as np
-
-    assert policy.scoped is not None
-    places: dict[str, _Place] = {}
-    for spec in policy.scoped.inputs[s.name]:
-        if spec.source == s.key:
-            continue
-        if spec.source in places:
-            places[spec.source].specs.append(spec)
-        else:
-            places[spec.source] = _Place(spec)
-    cols = {path: _draw(place, m, np.random.default_rng([*seed, *f"{s.name}.{path}".encode()]), day,
-                        policy.grade_ids, True, edges) for path, place in places.items()}
+    cols = _element_columns(policy, s, m, seed, day, edges)
     out = []
     for i in range(m):
         e: dict[str, Any] = {}
@@ -580,7 +568,8 @@ def _series_rows(cols: Mapping[str, Any], root: str, items: tuple[str, ...], sl:
 
 def _element_columns(policy: CompiledPolicy, s: Any, m: int, seed: list[int], day: dt.date,
                      edges: Mapping[str, list[float]]) -> dict[str, Any]:
-    """:func:`_elements`' draws as columns (by field path)."""
+    """``m`` elements of scope ``s`` as columns by field path: the draws of the nested generator and of the long
+    tables are one, so a seed gives the same debtors in both forms."""
     import numpy as np
 
     assert policy.scoped is not None
