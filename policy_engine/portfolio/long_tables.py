@@ -783,48 +783,17 @@ def debtor_frame(read: LongRead, run: ScopedRun) -> pd.DataFrame:
 
 def exposure_frame(read: LongRead, run: ScopedRun) -> pd.DataFrame:
     """One row per exposure: its debtor, final and own grade, deciding rule, fired floors and metrics."""
-    from .batch import _list_column
-    from .scoped_batch import _exposure_decided_by
+    from .scoped_batch import exposure_columns
 
     policy = read.policy
     part = policy.scoped
     assert part is not None
-    t = run.tables
     if part.graded is None:
         return pd.DataFrame({"row": [], "client_id": [], "exposure_id": []})
-    level = t.levels[part.graded]
-    parent, m = level.parent, level.n
-    grades = list(policy.grade_ids)
-    own = [c.data & c.valid for c in t.floors]
-    debtor = [(c.data & c.valid)[parent] for c in run.debtors.floors]
-    fired = np.column_stack([*own, *debtor]) if own or debtor else np.zeros((m, 0), bool)
-    names = [*(f.id for f in part.floors), *(f.id for f in policy.floors)]
-    out: dict[str, Any] = {
-        "row": read.prep.rows[parent] + 1,
-        "client_id": _texts(read.prep.client_ids, parent),
-        "exposure_id": _texts(read.keys),
-        "grade": pd.Categorical.from_codes(t.rank.astype(np.int8), categories=grades),
-        "own_grade": pd.Categorical.from_codes(t.own_rank.astype(np.int8), categories=grades),
-        "decided_by": pd.Categorical(_exposure_decided_by(policy, run)),
-        "nonperforming": np.array([g.nonperforming for g in policy.scale])[t.rank],
-        "floors": _list_column(fired, names),
-        "undetermined": _list_column(np.column_stack([~c.valid for c in t.floors]) if t.floors
-                                     else np.zeros((m, 0), bool), [f.id for f in part.floors]),
-    }
-    for metric in part.metrics:
-        c = t.metrics[metric.name]
-        kind = metric.expr.type
-        if kind == "number":
-            out[f"metric.{metric.name}"] = np.where(c.valid, np.asarray(c.data, float), np.nan)
-        elif kind == "bool":
-            col = pd.array(np.where(c.valid, c.data, False), dtype="boolean")
-            col[~c.valid] = pd.NA
-            out[f"metric.{metric.name}"] = col
-        elif kind == "date":
-            out[f"metric.{metric.name}"] = _date_texts(np.asarray(c.data), np.asarray(c.valid, bool))
-        else:
-            out[f"metric.{metric.name}"] = np.where(c.valid, c.data, None)
-    return pd.DataFrame(out)
+    parent = run.tables.levels[part.graded].parent
+    head = {"row": read.prep.rows[parent] + 1, "client_id": _texts(read.prep.client_ids, parent),
+            "exposure_id": _texts(read.keys)}
+    return exposure_columns(policy, run, head, _date_texts)
 
 
 def _texts(values: np.ndarray, take: np.ndarray | None = None) -> Any:

@@ -323,29 +323,44 @@ def _deciding_exposure(policy: CompiledPolicy, run: ScopedRun) -> tuple[np.ndarr
 
 def exposure_frame(policy: CompiledPolicy, chunk: list[Debtor], run: ScopedRun | None) -> pd.DataFrame:
     """One row per exposure: its debtor, final and own grade, deciding rule, fired floors and metrics."""
-    from .batch import _list_column
-
     part = policy.scoped
     assert part is not None
     if run is None:
         run = evaluate_debtors(policy, [], [], [])
-    t = run.tables
-    grades = list(policy.grade_ids)
     if part.graded is None:
         return pd.DataFrame({"row": [], "client_id": [], "exposure_id": []})
-    level = t.levels[part.graded]
-    parent = level.parent
-    m = level.n
+    level = run.tables.levels[part.graded]
+    parent, m = level.parent, level.n
     rows = np.array([d.line for d in chunk], dtype=np.int64)
     ids = np.array([d.client_id for d in chunk], dtype=object)
+    head = {"row": rows[parent] if m else np.zeros(0, np.int64), "client_id": ids[parent] if m else np.zeros(0, object),
+            "exposure_id": np.array([e["@key"] for e in level.elements], dtype=object)}
+    return exposure_columns(policy, run, head, _object_date_texts)
+
+
+def _object_date_texts(days: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    text = days.astype("datetime64[D]").astype(str).astype(object)
+    text[~valid] = None
+    return text
+
+
+def exposure_columns(policy: CompiledPolicy, run: ScopedRun, head: dict[str, Any],
+                     date_texts: Callable[[np.ndarray, np.ndarray], Any]) -> pd.DataFrame:
+    """An exposure table from its identifying columns (``head``: row, client id, exposure id, as each input form
+    knows them) and the run: the grades, deciding rule, floors and metrics, the same for every input form."""
+    from .batch import _list_column
+
+    part = policy.scoped
+    assert part is not None and part.graded is not None
+    t = run.tables
+    parent, m = t.levels[part.graded].parent, t.levels[part.graded].n
+    grades = list(policy.grade_ids)
     own = [c.data & c.valid for c in t.floors]
     debtor = [(c.data & c.valid)[parent] for c in run.debtors.floors]
     fired = np.column_stack([*own, *debtor]) if own or debtor else np.zeros((m, 0), bool)
     names = [*(f.id for f in part.floors), *(f.id for f in policy.floors)]
     out: dict[str, Any] = {
-        "row": rows[parent] if m else np.zeros(0, np.int64),
-        "client_id": ids[parent] if m else np.zeros(0, object),
-        "exposure_id": np.array([e["@key"] for e in level.elements], dtype=object),
+        **head,
         "grade": pd.Categorical.from_codes(t.rank.astype(np.int8), categories=grades),
         "own_grade": pd.Categorical.from_codes(t.own_rank.astype(np.int8), categories=grades),
         "decided_by": pd.Categorical(_exposure_decided_by(policy, run)),
@@ -364,9 +379,7 @@ def exposure_frame(policy: CompiledPolicy, chunk: list[Debtor], run: ScopedRun |
             col[~c.valid] = pd.NA
             out[f"metric.{metric.name}"] = col
         elif kind == "date":
-            text = np.asarray(c.data).astype("datetime64[D]").astype(str).astype(object)
-            text[~c.valid] = None
-            out[f"metric.{metric.name}"] = text
+            out[f"metric.{metric.name}"] = date_texts(np.asarray(c.data), np.asarray(c.valid, bool))
         else:
             out[f"metric.{metric.name}"] = np.where(c.valid, c.data, None)
     return pd.DataFrame(out)
