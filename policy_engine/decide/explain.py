@@ -241,8 +241,8 @@ def _exposures(page: _Page) -> list[str]:
 
 
 def _exposure_figures(page: _Page, values: Mapping[str, Any]) -> str:
-    """The exposure's key figures that have a value: the derived states (restructured on which date by which
-    measure, observation from when to when) a reviewer checks the grade against. A null or false says only that
+    """The exposure's key figures that have a value: the derived states (a restructuring's date and measure,
+    the observation clock from when to when) a reviewer checks the grade against. A null or false says only that
     the state does not apply, so it is left out rather than printed for every exposure."""
     shown = []
     for name in page.policy.key_figures:
