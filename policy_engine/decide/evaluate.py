@@ -958,6 +958,8 @@ class ScopedDecider(Decider):
             return env
 
         exposures = [self._exposure(part, e, debtor_fired, environment, record["undetermined"]) for e in graded]
+        if trace:
+            self._trace_exposures(part, graded, environment, record["trace"])
         cls = record["classification"]
         cls["grade_of"] = GRADE_RULE
         g_rank = results[6]
@@ -967,6 +969,21 @@ class ScopedDecider(Decider):
             cls["decided_by_exposure"] = worst["exposure_id"]
         record["exposures"] = exposures
         return record
+
+    @staticmethod
+    def _trace_exposures(part: ScopedPart, graded: list[dict[str, Any]], environment: Callable[[], dict[str, Any]],
+                         trace: list[dict[str, Any]]) -> None:
+        """Each exposure's own floors, with the facts they read (its days past due, its dates), placed before the
+        debtor's rules as they are evaluated: the trace shows what decided an exposure, not only the debtor."""
+        steps = []
+        for e in graded:
+            local = {**environment(), **{k: v for k, v in e.items() if not k.startswith("@")}}
+            for f, hit in zip(part.floors, e["@floors"], strict=True):
+                steps.append({"stage": "classification", "rule": f.id, "exposure": e["@key"], "expr": f.expr.source,
+                              "reads": {n: _jsonable(local[n]) for n in f.expr.refs if n in local},
+                              "result": hit, "floor": f.floor})
+        at = next((i for i, step in enumerate(trace) if step["stage"] == "classification"), len(trace))
+        trace[at:at] = steps
 
     def _exposure(self, part: ScopedPart, e: dict[str, Any], debtor_fired: list[tuple[dict[str, Any], int]],
                   environment: Callable[[], dict[str, Any]], undetermined: list[dict[str, Any]]) -> dict[str, Any]:

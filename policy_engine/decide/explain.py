@@ -470,7 +470,8 @@ def _trace_lines(trace: Any, lang: str, imported: Mapping[str, str] | None = Non
         stage = _STAGE[lang].get(step.get("stage"), step.get("stage", "?"))
         reads = ", ".join(f"{k}={_trace_value(v)}" for k, v in (step.get("reads") or {}).items())
         expr = " ".join(str(step.get("expr", "")).split())  # a folded YAML expression on one line
-        line = f"  {stage} {step.get('rule')} = {_trace_value(step.get('result'))} <- {expr}"
+        where = f" @{step['exposure']}" if "exposure" in step else ""  # an exposure's own floor
+        line = f"  {stage} {step.get('rule')}{where} = {_trace_value(step.get('result'))} <- {expr}"
         origin = (imported or {}).get(step.get("rule")) if step.get("stage") == "metric" else None
         lines.append(line + (f"  [{reads}]" if reads else "") + (f"  (from {origin})" if origin else ""))
     return lines
