@@ -353,6 +353,7 @@ class Decider:
         self._input_kind = {s.name: "input" for s in policy.inputs}
         self._series_source = {s.name: s.source for s in policy.inputs if s.series}
         self._integer_params = _integer_params(policy)
+        self._named_grades: dict[str, list[str]] = {}  # per action id: the grades its condition names ({triggers})
         self._action_order, self._conflicts = _action_order(policy)
         self._date_metrics = [i for i, m in enumerate(policy.metrics) if m.expr.type == "date"]
         self._factor_tables = _factor_tables(policy)
@@ -614,8 +615,9 @@ class Decider:
             because["warnings"] = [w for w in a.expr.fired_refs if warning_fired.get(w) is True]
         because["values"] = {n: _jsonable(e.get(n)) for n in a.expr.refs if n != "grade"}
         concerned = self._concerned(a)
-        triggers = self._triggers(a, e, warning_fired)
-        reason = self._reasons[a.id](lambda n: triggers if n == "triggers" and n not in e else e.get(n))
+        # ``{triggers}`` is worded only for a reason that has it (the AST walk and messages cost every decision else)
+        reason = self._reasons[a.id](lambda n: self._triggers(a, e, warning_fired) if n == "triggers" and n not in e
+                                     else e.get(n))
         reason["en"] = reason["en"][:1].upper() + reason["en"][1:]  # a reason is a sentence, whatever opens it
         item: dict[str, Any] = {
             "id": a.id, "action": a.action, "params": values, "priority": a.priority,
@@ -640,7 +642,9 @@ class Decider:
         p = self.policy
         parts: dict[str, list[str]] = {"zh": [], "en": []}
         rank = p.grade_ids.index(e["grade"])
-        named = _grades_named(a.expr.tree)
+        named = self._named_grades.get(a.id)
+        if named is None:
+            named = self._named_grades[a.id] = _grades_named(a.expr.tree)
         if named and rank >= min(p.grade_ids.index(g) for g in named if g in p.grade_ids):
             label = self._labels[rank]
             parts["zh"].append(f"分类为{label['zh']}")
