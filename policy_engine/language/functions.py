@@ -18,7 +18,7 @@ import ast
 import bisect
 import calendar
 import datetime as _dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from ..diagnostics import did_you_mean
@@ -914,12 +914,26 @@ def _agg_share_where(pairs: list[tuple[Any, Any]]) -> Any:
     return part / total if total > 0 else None
 
 
-def _agg_any_of(conds: list[Any]) -> Any:
-    return True if True in conds else None if None in conds else False
+def _agg_any_of(conds: Iterable[Any]) -> Any:
+    """Stops at the first True: nothing after it can change the answer (a null before it neither)."""
+    unknown = False
+    for cond in conds:
+        if cond is None:
+            unknown = True
+        elif cond:
+            return True
+    return None if unknown else False
 
 
-def _agg_all_of(conds: list[Any]) -> Any:
-    return False if False in conds else None if None in conds else True
+def _agg_all_of(conds: Iterable[Any]) -> Any:
+    """Stops at the first False: nothing after it can change the answer (a null before it neither)."""
+    unknown = False
+    for cond in conds:
+        if cond is None:
+            unknown = True
+        elif not cond:
+            return False
+    return None if unknown else True
 
 
 def _agg_min_of(values: list[Any]) -> Any:
@@ -930,10 +944,11 @@ def _agg_max_of(values: list[Any]) -> Any:
     return None if not values or None in values else max(values)
 
 
-def _agg_first_date(pairs: list[tuple[Any, Any]]) -> Any:
+def _agg_first_date(pairs: Iterable[tuple[Any, Any]]) -> Any:
     """The date of the first element (in the scope's order) whose condition holds.
 
     An earlier element whose condition is null makes the answer unknown: it might have been first.
+    ``pairs`` is a generator: the elements after the answer are never evaluated.
     """
     for d, cond in pairs:
         if cond is None:
@@ -943,12 +958,14 @@ def _agg_first_date(pairs: list[tuple[Any, Any]]) -> Any:
     return None
 
 
-def _agg_last_of(pairs: list[tuple[Any, Any]]) -> Any:
+def _agg_last_of(pairs_backwards: Iterable[tuple[Any, Any]]) -> Any:
     """x of the last element (in the scope's order) whose condition holds: first_date read backwards.
 
     A later element whose condition is null makes the answer unknown: it might have been last.
+    The generated code passes the pairs last element first (a generator over the reversed
+    elements), so the elements before the answer are never evaluated.
     """
-    for x, cond in reversed(pairs):
+    for x, cond in pairs_backwards:
         if cond is None:
             return None
         if cond:
@@ -956,20 +973,31 @@ def _agg_last_of(pairs: list[tuple[Any, Any]]) -> Any:
     return None
 
 
+# Aggregations whose answer can be settled before the last element: their row code passes a
+# generator, so the helper's early return skips the remaining elements' expressions (a list would
+# evaluate them all). The others read every element anyway and take a list (built faster).
+_EARLY_EXIT = frozenset({"_agg_any_of", "_agg_all_of", "_agg_first_date", "_agg_last_of"})
+_BACKWARDS = frozenset({"_agg_last_of"})  # read last element first, over ``_agg_reversed(elements)``
+
+
 def _row_aggregation(helper: str) -> RowCodeHook:
-    """``helper([<args> for e in <child elements>])``: the other arguments built in the child scope."""
+    """``helper([<args> for e in <child elements>])``: the other arguments built in the child scope
+    (a generator instead of the list for the aggregations of ``_EARLY_EXIT``)."""
 
     def build(g: RowGen, node: ast.Call) -> ast.expr:
         scope = node.args[0].id  # type: ignore[attr-defined]
         elements = g.scope_elements(scope)
+        if helper in _BACKWARDS:
+            elements = g.call("_agg_reversed", [elements])
         var = g.enter_scope(scope)
         try:
             parts = [g.gen(a) for a in node.args[1:]]
         finally:
             g.leave_scope()
         elt = parts[0] if len(parts) == 1 else ast.Tuple(elts=parts, ctx=ast.Load())
-        comp = ast.ListComp(elt=elt, generators=[ast.comprehension(
-            target=ast.Name(id=var, ctx=ast.Store()), iter=elements, ifs=[], is_async=0)])
+        gens = [ast.comprehension(target=ast.Name(id=var, ctx=ast.Store()), iter=elements, ifs=[], is_async=0)]
+        comp = ast.GeneratorExp(elt=elt, generators=gens) if helper in _EARLY_EXIT else ast.ListComp(
+            elt=elt, generators=gens)
         return g.call(helper, [comp])
 
     return build
@@ -997,8 +1025,9 @@ def _worst_grade_helper(grades: Sequence[str]) -> Mapping[str, Any]:
 
 def _aggregation(name: str, n: int, signature: str, doc: str, check: CheckHook, helper: str,
                  row: Callable[..., Any]) -> Function:
+    helpers = {helper: row, "_agg_reversed": reversed} if helper in _BACKWARDS else {helper: row}
     return Function(name, n, n, signature, doc, check, "", row=row, row_code=_row_aggregation(helper),
-                    row_helpers=lambda _: {helper: row}, vector_args=False, aggregates=True,
+                    row_helpers=lambda _: helpers, vector_args=False, aggregates=True,
                     whole=always_whole if name == "count_where" else None)
 
 
