@@ -842,8 +842,9 @@ def describe_text(fn: Function) -> str:
 # An aggregation reads a child scope of the expression's scope (the exposures of a debtor, the
 # payments of an exposure). Its first argument names the scope; the checker types the other
 # arguments *in that scope* (they read its names and its ancestors'), so a condition over payments
-# is written in the same checked language as any other. Row code is a list built over the child
-# elements in generated code (policy text never holds a comprehension) and reduced by a helper.
+# is written in the same checked language as any other. Row code is a list (or, for an aggregation
+# an element can settle, a generator: see _EARLY_EXIT) built over the child elements in generated
+# code (policy text never holds a comprehension) and reduced by a helper.
 # Null rules are three-valued, like ``and`` / ``or``: a null condition makes the result null unless
 # another element settles it (a True for any_of, a False for all_of); a count or a sum is null when
 # any condition it depends on is null, never a smaller count.
