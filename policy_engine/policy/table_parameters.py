@@ -186,6 +186,12 @@ def _interpolated(name: str, key: _Key, values: Mapping[str, Any], vpath: tuple[
     xs = tuple(sorted(points))
     ys = tuple(float(points[x][0]) for x in xs)
     slopes = tuple((ys[j + 1] - ys[j]) / (xs[j + 1] - xs[j]) for j in range(len(xs) - 1))
+    for j, slope in enumerate(slopes):
+        if not math.isfinite(slope):  # two keys a few ulps apart: every value between them would be inf or NaN
+            report("table-points-too-close", f"table '{name}' cannot interpolate between {show_key(xs[j])} and "
+                   f"{show_key(xs[j + 1])}: they are so close that the slope between them overflows",
+                   points[xs[j + 1]][1], "remove one of the two points, or move them apart")
+            return None
     return ex.Table(name, (key.name,), ex.NUMBER, {x: y for x, y in zip(xs, ys, strict=True)}, True, xs, ys, slopes)
 
 
