@@ -342,33 +342,14 @@ def _run_tasks(plan: _Plan, out_dir: Path, as_of: str | None, scheduler: str | N
                audit_inputs: str | None, skips: list[list[str]],
                progress: Callable[[int, int], None] | None) -> list[dict[str, Any]]:
     """One task per partition on the cluster (a LocalCluster unless a scheduler is given); their accounting."""
-    from distributed import Client, LocalCluster, as_completed
-
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.glob("part-*"):
         old.unlink()  # a rerun replaces the result, never mixes two
     n = len(plan.files)
     targets = [str(out_dir / f"part-{i:05d}.parquet") for i in range(n)]
-    # The dashboard on any free port: two clusters on one machine never clash over 8787.
-    cluster = None if scheduler is not None else \
-        LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
-    client = Client(scheduler or cluster)
-    try:
-        first = next(iter(plan.policies.values()), None)
-        texts = {sha: (p.bundle, p.file) for sha, p in plan.policies.items()} if plan.choices is not None else None
-        futures = client.map(decide_partition, [first.bundle if first else ""] * n, [first.file if first else ""] * n,
-                             [str(f) for f in plan.files], targets, plan.offsets, plan.duplicates, [as_of] * n,
-                             [audit_inputs] * n, skips, [texts] * n, [plan.choices] * n, pure=False)
-        if progress is not None:
-            done, total = 0, int(sum(plan.counts))
-            for future in as_completed(futures):
-                done += int(plan.counts[futures.index(future)])
-                progress(done, total)
-        parts: list[dict[str, Any]] = client.gather(futures)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    parts = _on_cluster(plan, scheduler, workers, progress, lambda client, bundle, file, texts: client.map(
+        decide_partition, [bundle] * n, [file] * n, [str(f) for f in plan.files], targets, plan.offsets,
+        plan.duplicates, [as_of] * n, [audit_inputs] * n, skips, [texts] * n, [plan.choices] * n, pure=False))
     failed = [Diagnostic("unreadable", f"cannot read the partition: {p['unreadable']}", file=p["source"])
               for p in parts if "unreadable" in p]
     if failed:
@@ -563,8 +544,6 @@ def _run_debtor_tasks(plan: _Plan, out_dir: Path, exposures_dir: Path | None, as
                       scheduler: str | None, workers: int, audit_inputs: str | None, recorded: list[str],
                       progress: Callable[[int, int], None] | None) -> list[dict[str, Any]]:
     """One task per JSON Lines partition on the cluster; their accounting."""
-    from distributed import Client, LocalCluster, as_completed
-
     for d in (out_dir, exposures_dir):
         if d is not None:
             d.mkdir(parents=True, exist_ok=True)
@@ -574,16 +553,26 @@ def _run_debtor_tasks(plan: _Plan, out_dir: Path, exposures_dir: Path | None, as
     targets = [str(out_dir / f"part-{i:05d}.parquet") for i in range(n)]
     exposure_targets = [str(exposures_dir / f"part-{i:05d}.parquet") if exposures_dir is not None else None
                         for i in range(n)]
+    return _on_cluster(plan, scheduler, workers, progress, lambda client, bundle, file, texts: client.map(
+        decide_debtor_partition, [bundle] * n, [file] * n, [str(f) for f in plan.files], targets, exposure_targets,
+        plan.offsets, plan.duplicates, [as_of] * n, [audit_inputs] * n, [recorded] * n, [texts] * n,
+        [plan.choices] * n, pure=False))
+
+
+def _on_cluster(plan: Any, scheduler: str | None, workers: int, progress: Callable[[int, int], None] | None,
+                submit: Callable[[Any, str, str, Any], list[Any]]) -> list[dict[str, Any]]:
+    """Start a local cluster (or join ``scheduler``), ``submit`` one task per partition with the policy texts the
+    workers need, report progress in rows as partitions finish, and gather the parts in partition order."""
+    from distributed import Client, LocalCluster, as_completed
+
+    # The dashboard on any free port: two clusters on one machine never clash over 8787.
     cluster = None if scheduler is not None else \
         LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
     client = Client(scheduler or cluster)
     try:
         first = next(iter(plan.policies.values()), None)
         texts = {sha: (p.bundle, p.file) for sha, p in plan.policies.items()} if plan.choices is not None else None
-        futures = client.map(decide_debtor_partition, [first.bundle if first else ""] * n,
-                             [first.file if first else ""] * n, [str(f) for f in plan.files], targets,
-                             exposure_targets, plan.offsets, plan.duplicates, [as_of] * n, [audit_inputs] * n,
-                             [recorded] * n, [texts] * n, [plan.choices] * n, pure=False)
+        futures = submit(client, first.bundle if first else "", first.file if first else "", texts)
         if progress is not None:
             done, total = 0, int(sum(plan.counts))
             for future in as_completed(futures):
