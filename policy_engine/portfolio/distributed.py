@@ -315,9 +315,16 @@ def _plan(ref: PolicyRef, dataset: Path, as_of: str | None) -> _Plan:
         per_part[k].append((problem.row - offsets[k], problem.message))
     if pinned is not None:
         return _Plan(files, counts, offsets, per_part, {pinned.sha256: pinned}, None, keys)
+    policies, choices = _choices(ref, dict.fromkeys(row_days(keys, as_of).tolist()))
+    return _Plan(files, counts, offsets, per_part, policies, choices, keys)
+
+
+def _choices(ref: Any, days: Any) -> tuple[dict[str, CompiledPolicy], dict[str | None, Any]]:
+    """The version each day selects (its sha256), or why none does (code, message, hint): the workers decide each
+    row under its day's version, or reject it with that reason, without a registry of their own."""
     policies: dict[str, CompiledPolicy] = {}
     choices: dict[str | None, Any] = {}
-    for day in dict.fromkeys(row_days(keys, as_of).tolist()):
+    for day in days:
         try:
             chosen = ref.for_day(day)
             policies[chosen.sha256] = chosen
@@ -325,7 +332,7 @@ def _plan(ref: PolicyRef, dataset: Path, as_of: str | None) -> _Plan:
         except UsageError as e:
             d = e.diagnostics[0]
             choices[day] = (d.code, d.message, d.hint)
-    return _Plan(files, counts, offsets, per_part, policies, choices, keys)
+    return policies, choices
 
 
 def _recorded(plan: _Plan, store: Any, batch_keys: dict[str, str]) -> list[list[str]]:
@@ -476,16 +483,7 @@ def _debtor_plan(ref: PolicyRef, dataset: Path, as_of: str | None) -> _Plan:
     pinned = ref.pinned
     if pinned is not None:
         return _Plan(files, counts, offsets, per_part, {pinned.sha256: pinned}, None, keys)
-    policies: dict[str, CompiledPolicy] = {}
-    choices: dict[str | None, Any] = {}
-    for day in days or {as_of: None}:
-        try:
-            chosen = ref.for_day(day)
-            policies[chosen.sha256] = chosen
-            choices[day] = chosen.sha256
-        except UsageError as e:
-            d = e.diagnostics[0]
-            choices[day] = (d.code, d.message, d.hint)
+    policies, choices = _choices(ref, days or {as_of: None})
     return _Plan(files, counts, offsets, per_part, policies, choices, keys)
 
 

@@ -131,8 +131,7 @@ def _read(policy: CompiledPolicy, path: Path, as_of: str | None, only: Collectio
     offset = 0
 
     def reject(line: int, cid: Any, problems: list[dict[str, str]]) -> None:
-        rejects.append({"row": line, "line": line, "client_id": cid if type(cid) is str and cid else None,
-                        "problems": problems})
+        rejects.append(_reject(line, cid, problems))
 
     with path.open("rb") as fh:
         for n, raw in enumerate(fh, 1):
@@ -192,6 +191,11 @@ def _legacy(policy: CompiledPolicy, record: Any, exc: InputError) -> list[dict[s
                         f"without scopes (one client, one loan); {policy.id} {policy.version} decides a debtor with "
                         f"its {part.graded} elements",
              "hint": LEGACY_HINT}]
+
+
+def _reject(line: int, cid: Any, problems: list[dict[str, str]]) -> dict[str, Any]:
+    """A rejected line as the rejects file holds it (a line's client id only when it is non-empty text)."""
+    return {"row": line, "line": line, "client_id": cid if type(cid) is str and cid else None, "problems": problems}
 
 
 def _problem(d: Diagnostic) -> tuple[str, str, str]:
@@ -575,8 +579,7 @@ def _split(ref: PolicyRef, path: Path, as_of: str | None, duplicates: Mapping[in
     n = 0
 
     def reject(line: int, cid: Any, problems: list[dict[str, str]]) -> None:
-        rejected.append({"row": line, "line": line, "client_id": cid if type(cid) is str and cid else None,
-                         "problems": problems})
+        rejected.append(_reject(line, cid, problems))
 
     with path.open("rb") as fh:
         for n, raw in enumerate(fh, 1):
