@@ -43,7 +43,7 @@ _EXPORTS = {
     "PolicyError": "diagnostics",
     "UsageError": "diagnostics",
     "Decider": "decide.evaluate",
-    "canonical_json": "decide.evaluate",
+    "canonical_json": "decide.canonical",
     "decide": "decide.evaluate",
     "dumps": "decide.evaluate",
     "explain": "decide.explain",
@@ -83,7 +83,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .decide.evaluate import Decider, canonical_json, decide, dumps
+    from .decide.canonical import canonical_json
+    from .decide.evaluate import Decider, decide, dumps
     from .decide.explain import explain
     from .diagnostics import Diagnostic, InputError, PolicyEngineError, PolicyError, UsageError
     from .policy.compiler import CompiledPolicy, check_document, compile_document

@@ -15,9 +15,7 @@ import contextvars
 import datetime as _dt
 import hashlib
 import itertools
-import operator
 import os
-import re
 import string
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -32,6 +30,7 @@ from ..policy.compiler import CompiledPolicy
 from ..policy.scopes import ScopedPart
 from ..safetext import has_forbidden, text_problem
 from ..version import __version__ as ENGINE_VERSION
+from .canonical import canonical_json
 from .inputs import (
     as_of_bounded,
     build_fast_extractor,
@@ -40,149 +39,11 @@ from .inputs import (
     parse_date,
     unwritable_integers,
 )
+from .missing import missing_inside
 from .record_kind import accepted_of_another_kind, graded_list, refusal
-from .scoped import GRADE_RULE, build_fast_reader, missing_inside, read_scopes
+from .scoped import GRADE_RULE, build_fast_reader, read_scopes
 
 MAX_CLIENT_ID = 100
-
-
-def _canonical(v: Any) -> Any:
-    t = type(v)
-    if t is dict:
-        out = {}
-        for k, x in v.items():  # scalars handled inline: a client record is mostly flat numbers
-            tx = type(x)
-            if x is None:
-                continue
-            if tx is float:
-                if x.is_integer() and -(2**53) < x < 2**53:
-                    x = int(x)
-            elif tx is dict or tx is list:
-                x = _canonical(x)
-            out[k] = x
-        return out
-    if t is list:
-        out_list = [_canonical(x) for x in v]
-        while out_list and out_list[-1] == {}:  # a trailing period with no values does not exist
-            out_list.pop()
-        return out_list
-    if t is float and v.is_integer() and -(2**53) < v < 2**53:
-        return int(v)
-    return v
-
-
-# Only a null, an empty object (a trailing empty period) or an integral float (orjson prints those
-# below 1e16 as 'N.0'; larger ones stay floats anyway) can normalise differently. Nulls and empty
-# objects take the walk; integral floats (most records have a few, such as 0.0 shares) are
-# rewritten in the bytes, which is a fifth of the walk's cost. False positives (inside strings)
-# only cost the walk or are left as they are.
-_INTEGRAL_FLOAT = re.compile(rb"\.0[,}\]]")
-_CANON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
-_DIGITS = frozenset(b"0123456789")
-
-
-_DOT_ZERO = re.compile(rb"\.0(?<=[0-9]\.0)(?=[,}\]])")  # the '.0' of an integral float token
-_LONG_INTEGRAL = re.compile(rb"\.0(?<=[0-9]{16}\.0)[,}\]]")  # one of 16 digits or more: maybe beyond 2**53
-_NEGATIVE_ZERO = re.compile(rb"-0\.0[,}\]]")
-_QUOTE = itertools.repeat(b'"')
-_ONE = itertools.repeat(1)
-
-
-def _integers_for_integral_floats(raw: bytes) -> bytes:
-    """``raw`` with every integral float token below 2**53 written as an integer (``-0.0`` as ``0``).
-
-    Usually one substitution drops every ``.0``: when no ``.0`` lies inside a string (every one has
-    an even number of quotes before it; counted in C over the pieces between them), no token has 16
-    digits or more and none is ``-0.0``. Otherwise the tokens are rewritten one by one.
-    """
-    if (_LONG_INTEGRAL.search(raw) is None and _NEGATIVE_ZERO.search(raw) is None
-            and not any(map(operator.and_, itertools.accumulate(map(bytes.count, raw.split(b".0"), _QUOTE)), _ONE))):
-        return _DOT_ZERO.sub(b"", raw)
-    return _integral_tokens(raw)
-
-
-def _integral_tokens(raw: bytes) -> bytes:
-    """``raw`` with every integral float token below 2**53 written as an integer (``-0.0`` as ``0``).
-
-    Tokens are found from their ``.0`` end and walked back over their digits (a regular
-    expression anchored on the digits backtracks over every long number). A match inside a
-    string is left alone: it has an odd number of quotes before it (the caller ruled out
-    backslashes, so no quote is escaped).
-    """
-    out = []
-    done = 0
-    counted = quotes = 0  # quotes before ``counted``, counted on from match to match
-    for m in _INTEGRAL_FLOAT.finditer(raw):
-        dot = m.start()
-        start = dot
-        while start and raw[start - 1] in _DIGITS:
-            start -= 1
-        if start and raw[start - 1] == 45:  # '-'
-            start -= 1
-        if start == dot or not start or raw[start - 1] not in b":[,":
-            continue
-        quotes += raw.count(b'"', counted, start)
-        counted = start
-        if quotes & 1:
-            continue
-        n = int(raw[start:dot])
-        if -(2**53) < n < 2**53:
-            out += (raw[done:start], b"%d" % n)
-            done = dot + 2
-    out.append(raw[done:])
-    return b"".join(out)
-
-
-def canonical_json(value: Any) -> bytes:
-    """The bytes hashed for ``input_sha256``: UTF-8 JSON, keys sorted, no spaces.
-
-    A null field and an absent one mean the same, a trailing period with no values is no period,
-    and 52000000.0 is the number 52000000, so all are normalised: the same client read from JSON,
-    CSV or Parquet has one hash.
-    """
-    raw = orjson.dumps(value, option=_CANON_OPTIONS)
-    if b"null" in raw:
-        if b"\\" in raw:  # an escape: quotes cannot be told apart by counting them
-            return orjson.dumps(_canonical(value), option=_CANON_OPTIONS)
-        raw = _without_null_members(raw)  # a record with several exposures has a few null facts
-    if b"{}" in raw or raw.endswith(b".0"):
-        return orjson.dumps(_canonical(value), option=_CANON_OPTIONS)
-    if _INTEGRAL_FLOAT.search(raw) is None:
-        return raw
-    if b"\\" in raw:  # an escape: quotes cannot be told apart by counting them
-        return orjson.dumps(_canonical(value), option=_CANON_OPTIONS)
-    return _integers_for_integral_floats(raw)
-
-
-def _without_null_members(raw: bytes) -> bytes:
-    """``raw`` without its ``"key":null`` members, as the walk drops them (nulls in lists stay).
-
-    The caller ruled out backslashes, so every quote delimits a string: a ``":null`` whose quote has
-    an odd number of quotes before it closes a key (inside a string, or opening one, it has an even
-    number), and the key opens at the quote before. A member goes with the comma before it, or, the
-    first of its object (or after one removed with its comma), with the comma after it. An object
-    left empty shows as ``{}``, which the caller gives to the walk.
-    """
-    out = []
-    done = pos = counted = quotes = 0
-    while (q := raw.find(b'":null', pos)) >= 0:
-        pos = q + 6
-        quotes += raw.count(b'"', counted, q)
-        counted = q
-        if not quotes & 1:
-            continue  # the quote opens a string that starts with ':null'
-        key = raw.rfind(b'"', 0, q)
-        end = q + 6
-        if raw[key - 1] == 44 and key - 1 >= done:  # ','
-            start = key - 1
-        else:
-            start = key
-            if raw[end:end + 1] == b",":
-                end += 1
-        out.append(raw[done:start])
-        done = end
-    out.append(raw[done:])
-    return b"".join(out)
 
 
 def _jsonable(v: Any) -> Any:

@@ -26,7 +26,8 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from ..decide.evaluate import Decider, canonical_json
+from ..decide.canonical import canonical_json
+from ..decide.evaluate import Decider
 from ..decide.inputs import INT_RANGE, unwritable_integers
 from ..decide.records import _clean, _nan_as_none, _record_builder, column_path, flatten
 from ..diagnostics import Diagnostic, InputError, UsageError

@@ -509,7 +509,7 @@ class AuditStore:
     def append(self, policy: Any, items: Iterable[tuple[Mapping[str, Any], Any]], inputs: str = "full",
                batch_key: str | None = None) -> int:
         """Record (full decision, input record) pairs in chunked transactions; returns how many were written."""
-        from ..decide.evaluate import canonical_json
+        from ..decide.canonical import canonical_json
 
         def rows() -> Iterator[StoredRow]:
             for decision, record in items:
@@ -743,7 +743,8 @@ class AuditStore:
         if seg is None:
             record = orjson.loads(row["input_json"]) if row["input_json"] is not None else None
             return orjson.loads(row["decision_json"]), record
-        from ..decide.evaluate import SUMMARY, canonical_json
+        from ..decide.canonical import canonical_json
+        from ..decide.evaluate import SUMMARY
         from .segments import segment_input
 
         facts, inputs, meta = self._segment(seg)

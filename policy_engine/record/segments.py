@@ -75,7 +75,7 @@ def segment_input(inputs: pd.DataFrame, i: int, text: bool, keep_text: Iterable[
     A JSON Lines record was stored whole (``record``); a table row is rebuilt from its cells as
     :func:`~policy_engine.portfolio.batch.row_records` built it (``keep_text``: the columns kept as text).
     """
-    from ..decide.evaluate import _canonical
+    from ..decide.canonical import _canonical
 
     if len(inputs.columns) == 0:
         return None

@@ -14,7 +14,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policy_engine.decide.evaluate import _canonical, canonical_json
+from policy_engine.decide.canonical import _canonical, canonical_json
 
 NULLISH = st.text(alphabet='":nul,{}[]a1', max_size=8) | st.sampled_from(['":null', ':null', '":null,"', "null", ""])
 VALUES = st.recursive(

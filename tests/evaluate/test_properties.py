@@ -74,6 +74,6 @@ JSON_VALUES = st.recursive(
 def test_canonical_json_fast_path_equals_the_normalising_walk(value: Any) -> None:
     import orjson
 
-    from policy_engine.decide.evaluate import _canonical, canonical_json
+    from policy_engine.decide.canonical import _canonical, canonical_json
 
     assert canonical_json(value) == orjson.dumps(_canonical(value), option=orjson.OPT_SORT_KEYS)

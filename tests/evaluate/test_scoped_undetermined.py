@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 
 from policy_engine.decide.evaluate import Decider
-from policy_engine.decide.scoped import MAX_NAMED
+from policy_engine.decide.missing import MAX_NAMED
 from policy_engine.policy.compiler import compile_document
 from policy_engine.policy.loader import load_yaml_text
 from policy_engine.policy.registry import load_policy
