@@ -178,6 +178,10 @@ def _decide_sides(ref_a: PolicyRef, ref_b: PolicyRef, table: Table, new_table: T
     if scoped == "new":
         b, conversion = converted_side(a, _pinned(ref_b), table, as_of, progress)
         return a, b, conversion
+    if new_table is None and ref_b.pinned is None:
+        by_row = _scoped_days(ref_b, table, as_of)
+        if by_row:  # NEW by day: some rows fall on days a version with scopes is in force
+            return (a, *_mixed_side(a, ref_b, table, by_row, as_of, progress))
     return a, decide_table(ref_b, new_table if new_table is not None else table, as_of, progress=progress), None
 
 
@@ -185,6 +189,10 @@ def _scoped_refs(ref_a: PolicyRef, ref_b: PolicyRef) -> str | None:
     """Which side decides debtors with several exposures: None, 'new' (1.x records converted) or 'both'."""
     a = ref_a.pinned is not None and ref_a.pinned.scoped is not None
     b = ref_b.pinned is not None and ref_b.pinned.scoped is not None
+    if a and ref_b.pinned is None:
+        raise UsageError([Diagnostic("scoped-new-unpinned", f"{ref_a.pinned.key} decides debtors with several "
+                                     f"exposures: NEW ({ref_b.name}) must then be pinned, so that every debtor "
+                                     "is compared with one version", hint=f"name the version: {ref_b.name}@VERSION")])
     if a and not b:
         raise UsageError([Diagnostic("scoped-old-side", f"{ref_a.pinned.key} decides debtors with several exposures "
                                      "and the new side does not: a 2.0 record cannot be converted back to 1.x",
@@ -262,25 +270,133 @@ def converted_side(old: Any, policy: CompiledPolicy, table: Table, as_of: str | 
     A row that cannot be converted is a reject of this side with its reasons; the report's
     ``conversion`` block counts the rows converted and each assumption they rest on.
     """
-    import json
-    import tempfile
-
     from .convert import convert_all, table_items
 
     reader = old.policies[0] if old.policies else None
     converted = convert_all(table_items(table, reader), as_of)
-    rows = [row for row, _ in converted.conversions]
+    decisions, rejects = _decide_converted(policy, converted.conversions, as_of, progress)
+    rejects = sorted([*_not_converted(converted), *rejects], key=lambda r: r["row"])
+    return ScopedSide(policy, decisions, rejects, max(table.rows_read, converted.rows_read)), _conversion(converted)
+
+
+def _decide_converted(policy: CompiledPolicy, conversions: Sequence[tuple[int, Any]], as_of: str | None,
+                      progress: Callable[[int, int], None] | None) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Converted records (input row, conversion) decided as debtors under ``policy``."""
+    import json
+    import tempfile
+
+    rows = [row for row, _ in conversions]
     with tempfile.TemporaryDirectory(prefix="policy-engine-impact-") as tmp:
         path = Path(tmp) / "converted.jsonl"
         with path.open("w", encoding="utf-8") as fh:
-            for _, c in converted.conversions:
+            for _, c in conversions:
                 fh.write(json.dumps(c.record, ensure_ascii=False) + "\n")
-        decisions, rejects = _scoped_run(policy, path, rows, as_of, progress, len(rows))
-    rejects = sorted([*({**r, "reason": "not converted"} for r in converted.rejects), *rejects],
-                     key=lambda r: r["row"])
-    summary = {"converted": converted.converted, "not_converted": len(converted.rejects),
-               "assumed_facts": converted.assumptions()}
-    return ScopedSide(policy, decisions, rejects, max(table.rows_read, converted.rows_read)), summary
+        return _scoped_run(policy, path, rows, as_of, progress, len(rows))
+
+
+def _not_converted(converted: Any) -> list[dict[str, Any]]:
+    return [{**r, "reason": "not converted"} for r in converted.rejects]
+
+
+def _conversion(converted: Any) -> dict[str, Any]:
+    """The report's ``conversion`` block: rows converted, rows not, and each assumption they rest on."""
+    return {"converted": converted.converted, "not_converted": len(converted.rejects),
+            "assumed_facts": converted.assumptions()}
+
+
+def _scoped_days(ref: PolicyRef, table: Table, as_of: str | None) -> dict[int, CompiledPolicy]:
+    """Frame row -> the version with scopes in force on its day, for NEW named by id (empty: none is)."""
+    from ..decide.ref import NO_VERSION
+    from ..portfolio.tables import row_days
+
+    days = row_days(table.frame, as_of)
+    chosen: dict[str | None, CompiledPolicy | None] = {}
+    for day in dict.fromkeys(days.tolist()):
+        try:
+            chosen[day] = ref.for_day(day)
+        except UsageError as e:
+            if not all(d.code == NO_VERSION for d in e.diagnostics):
+                raise
+            chosen[day] = None  # decided under no version: the flat run rejects the row with its reason
+    return {i: c for i, day in enumerate(days.tolist()) if (c := chosen[day]) is not None and c.scoped is not None}
+
+
+@dataclass
+class MixedSide:
+    """NEW named by id over rows of several days: rows under a 1.x version decided as they are, rows under
+    a version with scopes converted to 2.0 records and decided as debtors (one part per version used)."""
+
+    parts: list[Any]  # BatchResult of the flat versions, ScopedSide of each version with scopes
+    decisions: pd.DataFrame
+    rejects: list[dict[str, Any]]
+    rows_read: int
+
+    @property
+    def policies(self) -> list[CompiledPolicy]:
+        return [p.policy for p in self.parts]
+
+    @property
+    def rejected(self) -> int:
+        return len(self.rejects)
+
+    @property
+    def decided(self) -> int:
+        return len(self.decisions)
+
+
+def _mixed_side(old: Any, ref: PolicyRef, table: Table, scoped: dict[int, CompiledPolicy], as_of: str | None,
+                progress: Callable[[int, int], None] | None) -> tuple[MixedSide, dict[str, Any]]:
+    """The new side of ``impact ID@1.x ID``: each row under the version in force on its day, converted
+    first when that version decides debtors (as a pinned 2.0 NEW does); the ``conversion`` block
+    counts the converted rows only. Rows the table could not read go with the flat rows when there are
+    some (their run reports them), else with the converted ones (each a reject with its problems)."""
+    from ..portfolio.tables import decide_table
+    from .convert import convert_all, table_items
+
+    flat = [i for i in range(len(table.frame)) if i not in scoped]
+    parts: list[Any] = []
+    rejects: list[dict[str, Any]] = []
+    frames: list[pd.DataFrame] = []
+    if flat:
+        run = decide_table(ref, _subtable(table, flat, problems=True), as_of, progress=progress)
+        parts += run.parts
+        rejects += run.rejects
+        frames += [run.decisions] if run.parts else []
+    reader = old.policies[0] if old.policies else None
+    converted = convert_all(table_items(_subtable(table, sorted(scoped), problems=not flat), reader), as_of)
+    rejects += _not_converted(converted)
+    positions = table.positions if table.positions is not None else np.arange(len(table.frame), dtype=np.int64)
+    version_of = {int(positions[i]) + 1: policy for i, policy in scoped.items()}  # input row -> version
+    groups: dict[int, tuple[CompiledPolicy, list[tuple[int, Any]]]] = {}
+    for row, c in converted.conversions:
+        groups.setdefault(id(version_of[row]), (version_of[row], []))[1].append((row, c))
+    for policy, conversions in groups.values():
+        decisions, failed = _decide_converted(policy, conversions, as_of, progress)
+        parts.append(ScopedSide(policy, decisions, failed, len(conversions)))
+        rejects += failed
+        frames.append(decisions)
+    side = MixedSide(parts, _merged(frames), sorted(rejects, key=lambda r: r["row"]), table.rows_read)
+    if side.decided + side.rejected != side.rows_read:  # the accounting is a contract, not a hope
+        raise AssertionError(f"accounting broken: {side.rows_read} read, {side.decided} decided, "
+                             f"{side.rejected} rejected")
+    return side, _conversion(converted)
+
+
+def _subtable(table: Table, rows: list[int], problems: bool) -> Table:
+    """The frame rows ``rows`` of ``table`` (with its unreadable rows when ``problems``), as a table of their own."""
+    positions = table.positions if table.positions is not None else np.arange(len(table.frame), dtype=np.int64)
+    idx = np.asarray(rows, dtype=np.int64)
+    return Table(table.frame.iloc[idx], table.text, problems=table.problems if problems else [],
+                 positions=positions[idx], rows_read=len(idx) + (len(table.problems) if problems else 0),
+                 source=table.source, offsets=table.offsets[idx] if table.offsets is not None else None)
+
+
+def _merged(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Decision tables of several runs as one, in input row order (categories as text: each run has its own)."""
+    if not frames:
+        return _no_decisions().reset_index()
+    plain = [f.astype({c: object for c in f.columns if isinstance(f[c].dtype, pd.CategoricalDtype)}) for f in frames]
+    return pd.concat(plain, ignore_index=True).sort_values("row", kind="stable").reset_index(drop=True)
 
 
 _EXPOSURE_BALANCE = re.compile(r"^exposures\[\d+\]\.balance$")
