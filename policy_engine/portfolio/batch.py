@@ -977,9 +977,12 @@ def _flatten_lists(series: pd.Series) -> np.ndarray:
 
 def render_summary(s: dict[str, Any]) -> str:
     acc = s["accounting"]
+    # Long tables: the accounting counts debtors (a row of the debtors table with all its elements' rows),
+    # the ``tables`` lines each table's rows; elsewhere a row (a line of JSON Lines) is one client or debtor.
+    counted = "debtors" if "tables" in s else "rows"
     lines = [f"policy {s['policy']['id']} {s['policy']['version']}",
-             f"rows read {acc['rows_read']:,} = decided {acc['decided']:,} + rejected {acc['rejected']:,}"]
-    if "orphaned" in acc:  # long tables: the rows above are the debtors'
+             f"{counted} read {acc['rows_read']:,} = decided {acc['decided']:,} + rejected {acc['rejected']:,}"]
+    if "orphaned" in acc:  # long tables: rows no debtor holds, counted apart from the debtors above
         lines.append(f"orphaned rows {acc['orphaned']:,} (their debtor or parent element is not in the tables)")
     if "financials" in acc:
         fin = acc["financials"]

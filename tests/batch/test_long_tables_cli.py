@@ -83,7 +83,7 @@ def test_the_text_summary_accounts_for_every_table(tmp_path: Path) -> None:
     folder = _write(tmp_path / "t", debtors=DEBTORS, exposures=EXPOSURES, payments=PAYMENTS, events=EVENTS)
     r = run("--no-audit", "batch", str(folder), "-p", str(MULTI), "--format", "text")
     assert r.exit_code == 0, r.output
-    assert "rows read 9 = decided 2 + rejected 7\n" in r.stdout
+    assert "debtors read 9 = decided 2 + rejected 7\n" in r.stdout
     assert "orphaned rows 5 " in r.stdout
     lines = r.stdout[r.stdout.index("tables (rows read = decided + rejected + orphaned):"):].splitlines()
     assert [re.sub(r"\s+", " ", x.strip()) for x in lines[1:5]] == [
