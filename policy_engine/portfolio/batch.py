@@ -437,6 +437,27 @@ def _segment_column(policy: CompiledPolicy, prep: Prepared, segment: np.ndarray)
     return pd.Categorical.from_codes(lookup[codes], categories=categories)
 
 
+def kept_actions(policy: CompiledPolicy, res: VectorResults) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """The actions most urgent first (indexes into ``policy.actions``) and, per client and action in that
+    order, whether it is recommended and whether an exclusion suppressed it (one that conflicts with an
+    action already kept); the decisions table and the exposure table read the same answer."""
+    n = res.n
+    order = sorted(range(len(policy.actions)), key=lambda j: (policy.actions[j].priority, policy.actions[j].id))
+    kept = np.zeros((n, len(order)), bool)
+    suppressed = np.zeros((n, len(order)), bool)
+    for k, j in enumerate(order):
+        a = policy.actions[j]
+        fired = res.actions[j].data & res.actions[j].valid
+        clash = np.zeros(n, bool)
+        for earlier, i in enumerate(order[:k]):
+            o = policy.actions[i]
+            if a.id in o.excludes or o.id in a.excludes:
+                clash |= kept[:, earlier]
+        kept[:, k] = fired & ~clash
+        suppressed[:, k] = fired & clash
+    return order, kept, suppressed
+
+
 def decisions_frame(policy: CompiledPolicy, prep: Prepared, res: VectorResults,
                     row_numbers: np.ndarray) -> pd.DataFrame:
     """The decisions table: one row per decided client, the same facts as the decision records."""
@@ -448,22 +469,8 @@ def decisions_frame(policy: CompiledPolicy, prep: Prepared, res: VectorResults,
         decided_by[hit] = r.id
     floors_mask = np.column_stack([c.data & c.valid for c in res.floors]) if res.floors else np.zeros((n, 0), bool)
     warn_mask = np.column_stack([c.data & c.valid for c in res.warnings]) if res.warnings else np.zeros((n, 0), bool)
-    # Actions: most urgent first; one that conflicts with an action already kept is suppressed.
-    order = sorted(range(len(policy.actions)), key=lambda j: (policy.actions[j].priority, policy.actions[j].id))
-    kept = np.zeros((n, len(order)), bool)
-    suppressed = np.zeros((n, len(order)), bool)
+    order, kept, suppressed = kept_actions(policy, res)
     ids_in_order = [policy.actions[j].id for j in order]
-    pos = {aid: k for k, aid in enumerate(ids_in_order)}
-    for k, j in enumerate(order):
-        a = policy.actions[j]
-        fired = res.actions[j].data & res.actions[j].valid
-        clash = np.zeros(n, bool)
-        for other in ids_in_order[:k]:
-            o = policy.actions[order[pos[other]]]
-            if a.id in o.excludes or o.id in a.excludes:
-                clash |= kept[:, pos[other]]
-        kept[:, k] = fired & ~clash
-        suppressed[:, k] = fired & clash
     und_masks, und_names = [], []
     for r, c in zip(policy.floors, res.floors, strict=True):
         und_masks.append(~c.valid)
