@@ -372,6 +372,7 @@ def exposure_columns(policy: CompiledPolicy, run: ScopedRun, head: dict[str, Any
         "floors": _list_column(fired, names),
         "undetermined": _list_column(np.column_stack([~c.valid for c in t.floors]) if t.floors
                                      else np.zeros((m, 0), bool), [f.id for f in part.floors]),
+        "actions": _naming_actions(policy, run, parent, m),
     }
     for metric in part.metrics:
         c = t.metrics[metric.name]
@@ -387,6 +388,24 @@ def exposure_columns(policy: CompiledPolicy, run: ScopedRun, head: dict[str, Any
         else:
             out[f"metric.{metric.name}"] = np.where(c.valid, c.data, None)
     return pd.DataFrame(out)
+
+
+def _naming_actions(policy: CompiledPolicy, run: ScopedRun, parent: np.ndarray, m: int) -> pd.Series:
+    """Per exposure, the recommended actions that name it (``for_exposures``), most urgent first as the debtor's
+    ``actions``: the record's ``actions[].exposures`` read the other way round. An action of the debtor as a
+    whole names no exposure, so it is only in the debtor table."""
+    from .batch import _list_column, kept_actions
+
+    order, kept, _ = kept_actions(policy, run.debtors)
+    masks, ids = [], []
+    for k, j in enumerate(order):
+        a = policy.actions[j]
+        if a.for_exposures is None:
+            continue
+        named = run.tables.metrics[a.selector]
+        masks.append(np.asarray(named.data, bool) & np.asarray(named.valid, bool) & kept[parent, k])
+        ids.append(a.id)
+    return _list_column(np.column_stack(masks) if masks else np.zeros((m, 0), bool), ids)
 
 
 # ------------------------------------------------------------ a file of debtors, version per line
