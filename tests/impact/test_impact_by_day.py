@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -94,6 +95,20 @@ def test_rows_under_2_0_match_a_pinned_new(tmp_path: Path) -> None:
     by_day, pinned = (_impact(late, "--format", "json", new=new) for new in (BY_DAY, "loss-client-management@2.0.0"))
     assert by_day.exit_code == pinned.exit_code == 0, by_day.stderr + pinned.stderr
     assert json.loads(by_day.stdout) == json.loads(pinned.stdout)
+
+
+def test_a_csv_portfolio_splits_by_day_as_json_lines_do(tmp_path: Path, report: dict[str, Any]) -> None:
+    """The same clients as a CSV table (text cells, read by the table reader) give the same report."""
+    frame = pd.read_csv(PORTFOLIO.with_suffix(".csv"), dtype=str, keep_default_na=False)
+    assert frame["client_id"].tolist() == [r["client_id"] for r in _records()]
+    frame.loc[frame.index % 2 == 1, "as_of"] = LATE
+    src = tmp_path / "mixed.csv"
+    frame.to_csv(src, index=False)
+    r = _impact(src, "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    got = json.loads(r.stdout)
+    for key in ("migration", "summary", "new", "conversion", "warnings", "actions"):
+        assert got[key] == report[key], key
 
 
 def test_a_row_rejected_on_its_side_is_counted(tmp_path: Path) -> None:
