@@ -622,8 +622,9 @@ def impact(ctx: click.Context, old: str, new: str, portfolio: Path, as_of: str |
 
     NEW may decide debtors with several exposures (client record 2.0) while OLD reads 1.x records:
     each row is then converted (as `convert` does) before NEW decides it, the debtor's grade is
-    compared with the 1.x grade, and the report lists the facts the conversion assumed. Two such
-    versions compare a JSON Lines file of debtor records.
+    compared with the 1.x grade, and the report lists the facts the conversion assumed. NEW as a bare
+    id takes each row's version by its day (1.x rows stay 1.x, later rows are converted); when OLD
+    decides debtors, NEW must be pinned. Two such versions compare a JSON Lines file of debtor records.
     """
     from .review.impact import analyse
     from .run import read_portfolio
@@ -886,9 +887,11 @@ def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str
         click.echo(f"{outcome.already_recorded} client(s) of this batch were already recorded; {outcome.recorded} "
                    "recorded now", err=True)
     rejected, period_rejects = outcome.rejected, len(outcome.period_rejects)
-    orphaned = len(getattr(outcome.run, "orphans", ()))  # a folder of long tables: rows naming no debtor or parent
+    tables = hasattr(outcome.run, "orphans")  # a folder of long tables: rejects count debtors, orphans rows
+    orphaned = len(getattr(outcome.run, "orphans", ()))
     if rejected or period_rejects:
-        what = " and ".join(t for t in (f"{rejected - orphaned} row(s)" if rejected - orphaned else "",
+        unit = "debtor(s)" if tables else "row(s)"
+        what = " and ".join(t for t in (f"{rejected - orphaned} {unit}" if rejected - orphaned else "",
                                         f"{orphaned} orphaned row(s)" if orphaned else "",
                                         f"{period_rejects} row(s) of {financials}" if period_rejects else "") if t)
         click.echo(f"{what} rejected" + (f"; see {rejects_out}" if rejects_out else

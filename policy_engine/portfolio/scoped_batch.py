@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..decide.evaluate import Decider, ScopedDecider
 from ..decide.record_kind import CODE as WRONG_KIND
-from ..decide.ref import PolicyRef, selection_day
+from ..decide.ref import NO_VERSION, PolicyRef, selection_day
 from ..diagnostics import Diagnostic, InputError, UsageError
 from ..policy.compiler import CompiledPolicy
 from ..policy.loader import JSONInputError, parse_json_text
@@ -620,6 +620,8 @@ def _split(ref: PolicyRef, path: Path, as_of: str | None, duplicates: Mapping[in
             try:
                 policy = ref.for_day(selection_day(record, as_of))
             except UsageError as e:
+                if not all(x.code == NO_VERSION for x in e.diagnostics):
+                    raise  # an unknown id, a bad registry: the run stops (exit 2)
                 d = e.diagnostics[0]
                 reject(n, cid, [{**_entry("as_of", d.code, d.message), **({"hint": d.hint} if d.hint else {})}])
                 continue

@@ -88,7 +88,7 @@ def test_the_text_summary_accounts_for_every_table(tmp_path: Path) -> None:
     lines = r.stdout[r.stdout.index("tables (rows read = decided + rejected + orphaned):"):].splitlines()
     assert [re.sub(r"\s+", " ", x.strip()) for x in lines[1:5]] == [
         "debtors 9 = 2 + 7 + 0", "exposures 14 = 2 + 10 + 2", "events 2 = 1 + 1 + 0", "payments 6 = 2 + 1 + 3"]
-    assert "7 row(s) and 5 orphaned row(s) rejected (write them with --rejects FILE)" in r.stderr
+    assert "7 debtor(s) and 5 orphaned row(s) rejected (write them with --rejects FILE)" in r.stderr
 
 
 def test_rejected_debtors_and_orphans_go_to_the_rejects_file_and_fail_on_rejects(tmp_path: Path) -> None:
