@@ -45,6 +45,6 @@ def test_json_lines_of_debtors_and_client_tables_count_rows(tmp_path: Path) -> N
     scoped = run("batch", str(debtors), "-p", str(REFERENCE), "--format", "text")
     assert scoped.exit_code == 0, scoped.output
     assert _accounting_line(scoped.stdout) == "rows read 4 = decided 4 + rejected 0"
-    flat = run("batch", str(CLIENTS), "-p", "loss-client-management@1.1.0", "--format", "text")
+    flat = run("batch", str(CLIENTS), "-p", "loss-client-management", "--policy-version", "1.1.0", "--format", "text")
     assert flat.exit_code == 0, flat.output
     assert _accounting_line(flat.stdout).startswith("rows read ")
