@@ -14,6 +14,13 @@ is the one a local batch would write; a rerun of the same dataset records only w
 recorded. ``--records`` and ``--financials`` are refused: the records are in the store (``audit
 export``), and periods come as wide ``financials[k].x`` columns of the partitions.
 
+A policy with scopes reads JSON Lines partitions of debtor records, or partitions of long tables: each
+a folder (``part-00000/debtors.parquet``, ``exposures.parquet``, ...) holding every row of its debtors,
+decided by the local long-table batch (:mod:`.long_tables`) in one task. The client chooses the
+version over the union of the partitions, rejects a debtor whose id an earlier partition holds, and
+numbers rejects and orphans as rows of the union; the records are the ones a local batch of the union
+writes, under its batch key (the nested records rebuilt from the tables, hashed in partition order).
+
 Local default: a ``dask.distributed.LocalCluster`` with one single-threaded worker per core. Any
 running scheduler works: ``--scheduler tcp://host:8786`` (workers need this package installed).
 """
@@ -640,6 +647,7 @@ def _long_plan(ref: PolicyRef, dataset: Path, as_of: str | None) -> _LongPlan:
     """The version (as a local batch of the union of the partitions chooses it), each partition's tables located
     (a partition without a debtors table, or of mixed formats, is refused as a local run refuses the folder) and
     its screen."""
+    from ..run import _version_screen
     from .frame import client_id_text
     from .long_tables import CLIENT_ID, DEBTORS, FORMATS, locate, read_frame
 
@@ -656,7 +664,7 @@ def _long_plan(ref: PolicyRef, dataset: Path, as_of: str | None) -> _LongPlan:
     screens: list[dict[int, dict[str, Any]]] = []
     first: dict[str, int] = {}
     row = 0
-    screen = _union_screen(ref, policy, as_of)
+    screen = _version_screen(ref, policy, as_of)  # the local run's: a debtor on another version's day is rejected
     for frame in debtors:
         mine = screen(frame) if screen is not None else {}
         ids = client_id_text(frame[CLIENT_ID]) if CLIENT_ID in frame.columns else pd.Series([None] * len(frame))
@@ -695,33 +703,24 @@ def _union_policy(ref: PolicyRef, debtors: list[pd.DataFrame], as_of: str | None
     from ..run import _day_texts
     from .scoped_batch import scoped_versions
 
-    if ref.pinned is not None or as_of is not None:
-        policy = ref.for_day(as_of)
+    candidates = scoped_versions(ref) if ref.pinned is None and as_of is None else []
+    if len(candidates) > 1:
+        votes = {id(p): 0 for p in candidates}
+        days = [d for frame in debtors for d in _day_texts(frame.get("as_of"))]
+        for day, n in collections.Counter(days).items():
+            with contextlib.suppress(UsageError):
+                chosen = ref.for_day(day)
+                if id(chosen) in votes:
+                    votes[id(chosen)] += n
+        policy = max(reversed(candidates), key=lambda p: votes[id(p)])
     else:
-        candidates = scoped_versions(ref)
-        policy = candidates[0] if len(candidates) == 1 else ref.for_day(None) if not candidates else candidates[-1]
-        if len(candidates) > 1:
-            votes = {id(p): 0 for p in candidates}
-            days = [d for frame in debtors for d in _day_texts(frame.get("as_of"))]
-            for day, n in collections.Counter(days).items():
-                with contextlib.suppress(UsageError):
-                    chosen = ref.for_day(day)
-                    if id(chosen) in votes:
-                        votes[id(chosen)] += n
-            policy = max(reversed(candidates), key=lambda p: votes[id(p)])
+        policy = candidates[0] if candidates else ref.for_day(as_of)
     if policy.scoped is None:
         raise UsageError([Diagnostic("scoped-policy-required", f"policy {policy.id} {policy.version} declares no "
                                      "scopes: a dataset of long tables (debtors, exposures, ...) is decided under a "
                                      "policy with scopes", file=str(dataset),
                                      hint="pin a version with scopes (--policy-version)")])
     return policy
-
-
-def _union_screen(ref: PolicyRef, policy: CompiledPolicy, as_of: str | None) -> Any:
-    """The local run's version screen (a debtor whose day selects another version, or none, is rejected)."""
-    from ..run import _version_screen
-
-    return _version_screen(ref, policy, as_of)
 
 
 def decide_long_partition(policy_text: str, policy_file: str, source: str, target: str,

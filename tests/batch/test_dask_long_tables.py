@@ -220,3 +220,30 @@ def test_generate_partitions_writes_the_debtors_of_one_folder(tmp_path: Path) ->
     for args in (["--partitions", "2"], ["--tables", "parquet", "--partitions", "21"]):
         refused = run("generate", "-p", str(POLICY), "--n", "20", "--out", str(tmp_path / "x.jsonl"), *args)
         assert refused.exit_code == 2 and "--partitions" in refused.stderr
+
+
+def test_with_a_policy_id_each_debtor_on_another_versions_day_is_rejected_as_locally(tmp_path: Path,
+                                                                                      scheduler: str) -> None:
+    import re
+
+    from ..conftest import POLICIES
+
+    registry = tmp_path / "policies"
+    shutil.copytree(POLICIES, registry)
+    two = registry / "loss-client-management" / "policy-2.0.0.yaml"
+    two.write_text(re.sub(r"(?m)^status: draft", "status: active", two.read_text("utf-8")), "utf-8")
+    one = registry / "loss-client-management" / "policy-1.1.0.yaml"
+    one.write_text(re.sub(r"(?m)^effective_to: null", "effective_to: 2026-06-30", one.read_text("utf-8")), "utf-8")
+    dataset = _dataset(tmp_path, n=9)
+    for p in sorted(dataset.iterdir())[1:]:  # one debtor of each later partition on a day 1.1.0 is in force
+        _edit(p / "debtors.parquet", lambda f: f.assign(as_of=[pd.Timestamp("2025-06-30").date(), *f["as_of"][1:]]))
+    union = tmp_path / "union"
+    _union(dataset, union)
+    local = run_batch("loss-client-management", union, registry=registry, audit_db=False)
+    dask = run_dataset("loss-client-management", dataset, tmp_path / "out", registry=registry, scheduler=scheduler,
+                       audit_db=False)
+    assert dask.rejects == local.rejects
+    # (its dates after its day are problems too; the version is the last reason)
+    assert [(r["row"], r["problems"][-1]["code"]) for r in dask.rejects] == [(4, "other-version"), (7, "other-version")]
+    assert dask.summary["policy"]["version"] == "2.0.0"
+    assert dask.summary["tables"] == local.summary["tables"]
