@@ -27,6 +27,7 @@ running scheduler works: ``--scheduler tcp://host:8786`` (workers need this pack
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -200,6 +201,24 @@ def _exposures(parts: list[dict[str, Any]]) -> dict[str, Any]:
                                          for g, c in total.items()}}
 
 
+def _checked_options(dataset: Path, out: str | Path | None, financials: str | Path | None,
+                     records: str | Path | None) -> Path:
+    """The options ``--engine dask`` cannot honour, refused before anything is read."""
+    if financials is not None:
+        raise UsageError([Diagnostic("bad-option", "--financials is not supported with --engine dask",
+                                     hint="give the periods as wide financials[k].x columns of the partitions")])
+    if records is not None:
+        raise UsageError([Diagnostic("bad-option", "--records is not supported with --engine dask",
+                                     hint="the full records are in the decision store: `policy-engine audit export "
+                                          "--out records.jsonl`")])
+    if not dataset.is_dir():
+        raise UsageError([Diagnostic("bad-option", f"--engine dask reads a directory of partitions; {dataset} "
+                                                   "is not a directory", file=str(dataset))])
+    if out is None:
+        raise UsageError([Diagnostic("bad-option", "--engine dask needs --out DIRECTORY for the partitioned result")])
+    return dataset
+
+
 def run_dataset(policy: str | Path | CompiledPolicy | PolicyRef, dataset: str | Path, out: str | Path | None, *,
                 version: str | None = None, registry: str | Path | Registry | None = None, as_of: str | None = None,
                 financials: str | Path | None = None, records: str | Path | None = None,
@@ -212,19 +231,7 @@ def run_dataset(policy: str | Path | CompiledPolicy | PolicyRef, dataset: str | 
     from .batch import write_rejects
     from .tables import BatchRun
 
-    if financials is not None:
-        raise UsageError([Diagnostic("bad-option", "--financials is not supported with --engine dask",
-                                     hint="give the periods as wide financials[k].x columns of the partitions")])
-    if records is not None:
-        raise UsageError([Diagnostic("bad-option", "--records is not supported with --engine dask",
-                                     hint="the full records are in the decision store: `policy-engine audit export "
-                                          "--out records.jsonl`")])
-    dataset = Path(dataset)
-    if not dataset.is_dir():
-        raise UsageError([Diagnostic("bad-option", f"--engine dask reads a directory of Parquet files; {dataset} "
-                                                   "is not a directory", file=str(dataset))])
-    if out is None:
-        raise UsageError([Diagnostic("bad-option", "--engine dask needs --out DIRECTORY for the partitioned result")])
+    dataset = _checked_options(Path(dataset), out, financials, records)
     check_day(as_of)
     ref = as_ref(policy, version, registry)
     from .scoped_batch import scoped_versions
@@ -243,6 +250,12 @@ def run_dataset(policy: str | Path | CompiledPolicy | PolicyRef, dataset: str | 
         if rejects is not None:
             write_rejects(long.rejects, Path(rejects))
         return BatchRun(long, long.summary(), long.recorded, long.already_recorded)
+    if not scoped and _long_dataset(dataset, False):  # as the local run refuses a folder of long tables
+        raise UsageError([Diagnostic("scoped-policy-required", f"policy {pinned.key if pinned else ref.name} declares "
+                                     "no scopes: a dataset of long tables (debtors, exposures, ...) is decided under "
+                                     "a policy with scopes", file=str(dataset),
+                                     hint="for a policy without scopes give a directory of Parquet files, one client "
+                                          "a row")])
     if scoped and pinned is not None:
         raise UsageError([Diagnostic(
             "scoped-policy-in-table", f"no .jsonl partition under {dataset}: policy {ref.pinned.key} declares scopes, "
@@ -801,8 +814,8 @@ class LongDaskRun(DaskRun):
     debtor_rejects: list[dict[str, Any]] = field(default_factory=list)
     orphans: list[dict[str, Any]] = field(default_factory=list)
 
-    @property
-    def rejects(self) -> list[dict[str, Any]]:
+    @functools.cached_property
+    def rejects(self) -> list[dict[str, Any]]:  # type: ignore[override]
         """``--rejects``' lines: each rejected debtor, then each orphaned row (as the local run writes them)."""
         from .long_tables import LongBatch
 

@@ -247,3 +247,13 @@ def test_with_a_policy_id_each_debtor_on_another_versions_day_is_rejected_as_loc
     assert [(r["row"], r["problems"][-1]["code"]) for r in dask.rejects] == [(4, "other-version"), (7, "other-version")]
     assert dask.summary["policy"]["version"] == "2.0.0"
     assert dask.summary["tables"] == local.summary["tables"]
+
+
+def test_a_dataset_of_long_tables_under_a_policy_without_scopes_is_refused_as_locally(tmp_path: Path) -> None:
+    dataset = _dataset(tmp_path, n=4, k=2)
+    old = str(ROOT / "policies" / "loss-client-management" / "policy-1.1.0.yaml")
+    local = run("batch", str(dataset / "part-00000"), "-p", old, "--no-audit", "--format", "json")
+    dask = run("batch", str(dataset), "-p", old, "--no-audit", "--format", "json", "--engine", "dask",
+               "--out", str(tmp_path / "out"))
+    assert dask.exit_code == local.exit_code == 2
+    assert _error(dask)["code"] == _error(local)["code"] == "scoped-policy-required"
