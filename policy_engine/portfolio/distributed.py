@@ -660,7 +660,7 @@ def _long_plan(ref: PolicyRef, dataset: Path, as_of: str | None) -> _LongPlan:
     """The version (as a local batch of the union of the partitions chooses it), each partition's tables located
     (a partition without a debtors table, or of mixed formats, is refused as a local run refuses the folder) and
     its screen."""
-    from ..run import _version_screen
+    from .folder_version import day_texts, folder_policy, version_screen
     from .frame import client_id_text
     from .long_tables import CLIENT_ID, DEBTORS, FORMATS, locate, read_frame
 
@@ -671,13 +671,13 @@ def _long_plan(ref: PolicyRef, dataset: Path, as_of: str | None) -> _LongPlan:
         if len(found) != 1:
             locate(_any_scoped(ref), folder)  # names what is wrong: no debtors table, or two
         debtors.append(read_frame(found[0], (CLIENT_ID, "as_of"))[0])
-    policy = _union_policy(ref, debtors, as_of, dataset)
+    policy = folder_policy(ref, [d for frame in debtors for d in day_texts(frame.get("as_of"))], as_of, str(dataset))
     for folder in folders:
         locate(policy, folder)
     screens: list[dict[int, dict[str, Any]]] = []
     first: dict[str, int] = {}
     row = 0
-    screen = _version_screen(ref, policy, as_of)  # the local run's: a debtor on another version's day is rejected
+    screen = version_screen(ref, policy, as_of)  # the local run's: a debtor on another version's day is rejected
     for frame in debtors:
         mine = screen(frame) if screen is not None else {}
         ids = client_id_text(frame[CLIENT_ID]) if CLIENT_ID in frame.columns else pd.Series([None] * len(frame))
@@ -704,36 +704,6 @@ def _any_scoped(ref: PolicyRef) -> CompiledPolicy:
 
     pinned = ref.pinned
     return pinned if pinned is not None else scoped_versions(ref)[-1]
-
-
-def _union_policy(ref: PolicyRef, debtors: list[pd.DataFrame], as_of: str | None, dataset: Path) -> CompiledPolicy:
-    """The version a local batch of the union of the partitions is decided under (``run._folder_policy``'s rules):
-    the pinned one; with an id, the one in force on ``as_of``, else the version with scopes most debtors' days
-    select (ties: the later version)."""
-    import collections
-    import contextlib
-
-    from ..run import _day_texts
-    from .scoped_batch import scoped_versions
-
-    candidates = scoped_versions(ref) if ref.pinned is None and as_of is None else []
-    if len(candidates) > 1:
-        votes = {id(p): 0 for p in candidates}
-        days = [d for frame in debtors for d in _day_texts(frame.get("as_of"))]
-        for day, n in collections.Counter(days).items():
-            with contextlib.suppress(UsageError):
-                chosen = ref.for_day(day)
-                if id(chosen) in votes:
-                    votes[id(chosen)] += n
-        policy = max(reversed(candidates), key=lambda p: votes[id(p)])
-    else:
-        policy = candidates[0] if candidates else ref.for_day(as_of)
-    if policy.scoped is None:
-        raise UsageError([Diagnostic("scoped-policy-required", f"policy {policy.id} {policy.version} declares no "
-                                     "scopes: a dataset of long tables (debtors, exposures, ...) is decided under a "
-                                     "policy with scopes", file=str(dataset),
-                                     hint="pin a version with scopes (--policy-version)")])
-    return policy
 
 
 def decide_long_partition(policy_text: str, policy_file: str, source: str, target: str,
