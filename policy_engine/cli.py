@@ -833,7 +833,8 @@ def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Pa
               help="Summary on stdout: text (default on a terminal) or json.")
 @click.option("--fail-on-rejects", is_flag=True, help="Exit 3 when any row was rejected (or orphaned).")
 @click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
-              help="dask: INPUT is a directory of Parquet files, decided partition by partition on a cluster.")
+              help="dask: INPUT is a directory of partitions (Parquet files; JSON Lines of debtors; folders of long "
+                   "tables), decided partition by partition on a cluster.")
 @click.option("--scheduler", default=None, help="Dask scheduler address (default: a LocalCluster on this machine).")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
               help="Threads (local) or LocalCluster worker processes (dask).")
@@ -1146,10 +1147,13 @@ def _policy_ref(ctx: click.Context, ref: str, day: str | None = None) -> Any:
 @click.option("--tables", "tables", type=click.Choice(["parquet", "csv"]), default=None,
               help="With a policy with scopes: write the long tables (debtors, exposures, payments, ...) of this "
                    "format into the folder --out, chunk by chunk.")
+@click.option("--partitions", type=click.IntRange(min=1), default=None,
+              help="With --tables: a dataset for batch --engine dask, K folders part-NNNNN of consecutive debtors "
+                   "(the same debtors as without it).")
 @click.pass_context
 @handle_errors
 def generate(ctx: click.Context, count: int, seed: int, as_of: str, out: Path, policy: str | None,
-             periods: int, tables: str | None) -> None:
+             periods: int, tables: str | None, partitions: int | None) -> None:
     """Write a seeded synthetic portfolio: for any policy from its declared inputs (-p), or the reference one."""
     from .decide.inputs import parse_date
     from .portfolio import synthetic
@@ -1157,8 +1161,13 @@ def generate(ctx: click.Context, count: int, seed: int, as_of: str, out: Path, p
 
     if parse_date(as_of) is None:
         raise click.BadParameter(f"{as_of!r} is not a date YYYY-MM-DD", param_hint="--as-of")
+    if partitions is not None and tables is None:
+        raise click.BadParameter("partitions of long tables: give --tables parquet (or csv)", param_hint="--partitions")
+    if partitions is not None and partitions > count:
+        raise click.BadParameter(f"{partitions} partitions of {count} debtors: a partition would hold none",
+                                 param_hint="--partitions")
     if tables is not None:
-        _generate_tables(ctx, count, seed, as_of, out, policy, periods, tables)
+        _generate_tables(ctx, count, seed, as_of, out, policy, periods, tables, partitions or 0)
         return
     if out.is_dir():
         raise click.BadParameter(f"{out} is a folder: name a .csv or .jsonl file (or write long tables with "
@@ -1190,7 +1199,7 @@ def generate(ctx: click.Context, count: int, seed: int, as_of: str, out: Path, p
 
 
 def _generate_tables(ctx: click.Context, count: int, seed: int, as_of: str, out: Path, policy: str | None,
-                     periods: int, fmt: str) -> None:
+                     periods: int, fmt: str, partitions: int = 0) -> None:
     """``generate --tables``: the long tables of a policy with scopes, one file per table in the folder ``out``."""
     from .portfolio import synthetic
     from .progress import progress
@@ -1206,9 +1215,10 @@ def _generate_tables(ctx: click.Context, count: int, seed: int, as_of: str, out:
                                  "(a .csv or .jsonl file, without --tables)", param_hint="--tables")
     with progress("generating", count, "debtors") as shown:
         rows = synthetic.write_long_tables(compiled, out, count, seed, as_of, periods, f".{fmt}",
-                                           progress=shown.update)
+                                           progress=shown.update, partitions=partitions)
     listed = ", ".join(f"{name}.{fmt} {n}" for name, n in rows.items())
-    click.echo(f"wrote the long tables of {count} debtors to {out} for {compiled.id} {compiled.version}: {listed}",
+    where = f"{out} ({partitions} partitions)" if partitions else str(out)
+    click.echo(f"wrote the long tables of {count} debtors to {where} for {compiled.id} {compiled.version}: {listed}",
                err=True)
 
 

@@ -14,14 +14,23 @@ is the one a local batch would write; a rerun of the same dataset records only w
 recorded. ``--records`` and ``--financials`` are refused: the records are in the store (``audit
 export``), and periods come as wide ``financials[k].x`` columns of the partitions.
 
+A policy with scopes reads JSON Lines partitions of debtor records, or partitions of long tables: each
+a folder (``part-00000/debtors.parquet``, ``exposures.parquet``, ...) holding every row of its debtors,
+decided by the local long-table batch (:mod:`.long_tables`) in one task. The client chooses the
+version over the union of the partitions, rejects a debtor whose id an earlier partition holds, and
+numbers rejects and orphans as rows of the union; the records are the ones a local batch of the union
+writes, under its batch key (the nested records rebuilt from the tables, hashed in partition order).
+
 Local default: a ``dask.distributed.LocalCluster`` with one single-threaded worker per core. Any
 running scheduler works: ``--scheduler tcp://host:8786`` (workers need this package installed).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import functools
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -192,6 +201,24 @@ def _exposures(parts: list[dict[str, Any]]) -> dict[str, Any]:
                                          for g, c in total.items()}}
 
 
+def _checked_options(dataset: Path, out: str | Path | None, financials: str | Path | None,
+                     records: str | Path | None) -> Path:
+    """The options ``--engine dask`` cannot honour, refused before anything is read."""
+    if financials is not None:
+        raise UsageError([Diagnostic("bad-option", "--financials is not supported with --engine dask",
+                                     hint="give the periods as wide financials[k].x columns of the partitions")])
+    if records is not None:
+        raise UsageError([Diagnostic("bad-option", "--records is not supported with --engine dask",
+                                     hint="the full records are in the decision store: `policy-engine audit export "
+                                          "--out records.jsonl`")])
+    if not dataset.is_dir():
+        raise UsageError([Diagnostic("bad-option", f"--engine dask reads a directory of partitions; {dataset} "
+                                                   "is not a directory", file=str(dataset))])
+    if out is None:
+        raise UsageError([Diagnostic("bad-option", "--engine dask needs --out DIRECTORY for the partitioned result")])
+    return dataset
+
+
 def run_dataset(policy: str | Path | CompiledPolicy | PolicyRef, dataset: str | Path, out: str | Path | None, *,
                 version: str | None = None, registry: str | Path | Registry | None = None, as_of: str | None = None,
                 financials: str | Path | None = None, records: str | Path | None = None,
@@ -204,19 +231,7 @@ def run_dataset(policy: str | Path | CompiledPolicy | PolicyRef, dataset: str | 
     from .batch import write_rejects
     from .tables import BatchRun
 
-    if financials is not None:
-        raise UsageError([Diagnostic("bad-option", "--financials is not supported with --engine dask",
-                                     hint="give the periods as wide financials[k].x columns of the partitions")])
-    if records is not None:
-        raise UsageError([Diagnostic("bad-option", "--records is not supported with --engine dask",
-                                     hint="the full records are in the decision store: `policy-engine audit export "
-                                          "--out records.jsonl`")])
-    dataset = Path(dataset)
-    if not dataset.is_dir():
-        raise UsageError([Diagnostic("bad-option", f"--engine dask reads a directory of Parquet files; {dataset} "
-                                                   "is not a directory", file=str(dataset))])
-    if out is None:
-        raise UsageError([Diagnostic("bad-option", "--engine dask needs --out DIRECTORY for the partitioned result")])
+    dataset = _checked_options(Path(dataset), out, financials, records)
     check_day(as_of)
     ref = as_ref(policy, version, registry)
     from .scoped_batch import scoped_versions
@@ -228,7 +243,20 @@ def run_dataset(policy: str | Path | CompiledPolicy | PolicyRef, dataset: str | 
         if rejects is not None:
             write_rejects(run.rejects, Path(rejects))
         return BatchRun(run, run.summary(), run.recorded, run.already_recorded)
-    if scoped and ref.pinned is not None:
+    pinned = ref.pinned
+    if scoped and _long_dataset(dataset, pinned is not None and pinned.scoped is not None):
+        long = run_dask_long(ref, dataset, Path(out), Path(exposures) if exposures is not None else None, as_of,
+                             scheduler, workers, audit_db=audit_db, audit_inputs=audit_inputs, progress=progress)
+        if rejects is not None:
+            write_rejects(long.rejects, Path(rejects))
+        return BatchRun(long, long.summary(), long.recorded, long.already_recorded)
+    if not scoped and _long_dataset(dataset, False):  # as the local run refuses a folder of long tables
+        raise UsageError([Diagnostic("scoped-policy-required", f"policy {pinned.key if pinned else ref.name} declares "
+                                     "no scopes: a dataset of long tables (debtors, exposures, ...) is decided under "
+                                     "a policy with scopes", file=str(dataset),
+                                     hint="for a policy without scopes give a directory of Parquet files, one client "
+                                          "a row")])
+    if scoped and pinned is not None:
         raise UsageError([Diagnostic(
             "scoped-policy-in-table", f"no .jsonl partition under {dataset}: policy {ref.pinned.key} declares scopes, "
             "and a Parquet row cannot hold a debtor with several exposures", file=str(dataset),
@@ -582,3 +610,318 @@ def _on_cluster(plan: Any, scheduler: str | None, workers: int, progress: Callab
         if cluster is not None:
             cluster.close()
     return parts
+
+
+# ------------------------------------------------------- long tables: one folder per partition
+
+
+def long_partitions(dataset: Path) -> list[Path]:
+    """The partitions of a dataset of long tables: its sub-folders in name order, each one complete set of tables.
+
+    Hidden entries and ``_``-names (``_SUCCESS`` of a Spark or Hive writer) are not partitions; any other file is
+    refused: a partition is a folder of tables, and a stray file beside them is a mistake to name, not to skip.
+    """
+    entries = sorted(p for p in dataset.iterdir() if not p.name.startswith((".", "_")))
+    files = [p for p in entries if not p.is_dir()]
+    if files:
+        raise UsageError([Diagnostic("partition-not-a-folder", f"{files[0].name} is a file: each partition of a "
+                                     "dataset of long tables is a folder holding its tables (debtors.parquet, "
+                                     "exposures.parquet, ...)", file=str(files[0]),
+                                     hint="move the tables into a folder of their own (part-00000/)")])
+    return entries
+
+
+def _long_dataset(dataset: Path, pinned_scoped: bool) -> bool:
+    """Whether ``dataset`` is partitions of long tables: a sub-folder holds a debtors table (or, under a pinned
+    version with scopes, there are sub-folders at all: what is wrong with them is then said partition by
+    partition)."""
+    from .long_tables import DEBTORS, FORMATS
+
+    folders = [p for p in dataset.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))]
+    return bool(folders) and (pinned_scoped or any((f / f"{DEBTORS}{ext}").is_file()
+                                                   for f in folders for ext in FORMATS))
+
+
+@dataclass
+class _LongPlan:
+    """What the client reads before any task runs: partitions, each one's debtors, and the problems that
+    reject a debtor for a reason its partition alone cannot see (another version's day, an id an earlier
+    partition holds), by its row in the partition."""
+
+    files: list[Path]  # the partition folders
+    counts: list[int]  # debtors per partition
+    offsets: list[int]  # rows of the debtors tables before each partition
+    screens: list[dict[int, dict[str, Any]]]
+    policies: dict[str, CompiledPolicy]  # the one version the dataset is decided under
+    choices: None = None  # for _on_cluster: one policy, sent as its text
+
+
+def _long_plan(ref: PolicyRef, dataset: Path, as_of: str | None) -> _LongPlan:
+    """The version (as a local batch of the union of the partitions chooses it), each partition's tables located
+    (a partition without a debtors table, or of mixed formats, is refused as a local run refuses the folder) and
+    its screen."""
+    from .folder_version import day_texts, folder_policy, version_screen
+    from .frame import client_id_text
+    from .long_tables import CLIENT_ID, DEBTORS, FORMATS, locate, read_frame
+
+    folders = long_partitions(dataset)
+    debtors: list[pd.DataFrame] = []
+    for folder in folders:
+        found = [folder / f"{DEBTORS}{ext}" for ext in FORMATS if (folder / f"{DEBTORS}{ext}").is_file()]
+        if len(found) != 1:
+            locate(_any_scoped(ref), folder)  # names what is wrong: no debtors table, or two
+        debtors.append(read_frame(found[0], (CLIENT_ID, "as_of"))[0])
+    policy = folder_policy(ref, [d for frame in debtors for d in day_texts(frame.get("as_of"))], as_of, str(dataset))
+    for folder in folders:
+        locate(policy, folder)
+    screens: list[dict[int, dict[str, Any]]] = []
+    first: dict[str, int] = {}
+    row = 0
+    screen = version_screen(ref, policy, as_of)  # the local run's: a debtor on another version's day is rejected
+    for frame in debtors:
+        mine = screen(frame) if screen is not None else {}
+        ids = client_id_text(frame[CLIENT_ID]) if CLIENT_ID in frame.columns else pd.Series([None] * len(frame))
+        seen: dict[str, int] = {}
+        for r, cid in enumerate(ids.tolist()):
+            if not isinstance(cid, str):
+                continue
+            if cid in first:  # an earlier partition holds it: this debtor is rejected, as the 1.x Dask run does
+                mine[r] = {"table": DEBTORS, "row": r + 1, "field": CLIENT_ID, "code": "duplicate-id",
+                           "message": f"duplicate client_id '{cid}' (first at row {first[cid] + 1})"}
+            else:
+                seen.setdefault(cid, row + r)
+        first.update(seen)
+        screens.append(mine)
+        row += len(frame)
+    counts = [len(f) for f in debtors]
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist() if counts else []
+    return _LongPlan(folders, counts, offsets, screens, {policy.sha256: policy})
+
+
+def _any_scoped(ref: PolicyRef) -> CompiledPolicy:
+    """A version with scopes, for its table names only (to say what is wrong with a partition's tables)."""
+    from .scoped_batch import scoped_versions
+
+    pinned = ref.pinned
+    return pinned if pinned is not None else scoped_versions(ref)[-1]
+
+
+def decide_long_partition(policy_text: str, policy_file: str, source: str, target: str,
+                          exposures_target: str | None, row_offset: int, screen: dict[int, dict[str, Any]],
+                          as_of: str | None, record: bool) -> dict[str, Any]:
+    """One Dask task: the local long-table batch of one partition folder; its decisions (and exposures) file,
+    and, when ``record``, its decided debtors' nested records decided again as ``decide`` records them (the
+    records file, whose bytes make the batch key, and the [decision, record] pairs the client appends).
+
+    Problems are returned, not raised: a worker's exception does not come back as the error it was.
+    """
+    from ..diagnostics import PolicyEngineError
+    from .batch import write_decisions
+    from .long_tables import run_long_batch
+
+    policy = _policy_from_text(policy_text, policy_file)
+    try:
+        result = run_long_batch(policy, Path(source), as_of, workers=1,
+                                screen=(lambda _: screen) if screen else None)
+        decisions = result.decisions.copy()
+        decisions["row"] = decisions["row"] + row_offset  # rows of the union of the debtors tables
+        write_decisions(decisions, Path(target))
+        if exposures_target is not None and len(result.exposures):  # no exposures, no part (as for debtor lines)
+            exposures = result.exposures.copy()
+            exposures["row"] = exposures["row"] + row_offset
+            write_decisions(exposures, Path(exposures_target))
+        files = _record_long_partition(policy, Path(source), result, as_of, target) \
+            if record and result.decided else None
+    except PolicyEngineError as e:
+        return {"source": source, "error": (type(e), list(e.diagnostics))}
+    s = result.batch_summary()
+    return {"source": source, "target": target, "rows_read": result.counts["debtors"].read,
+            "decided": result.decided, "rejects": result.rejects, "orphans": result.orphans,
+            "by_grade": s["by_grade"], "by_warning": s["by_warning"], "by_action": s["by_action"],
+            "by_segment": s["by_segment"], "versions": s["versions"], "exposures": s["exposures"],
+            "tables": s["tables"], "records": files,
+            "refused_params": {k: v["count"] for k, v in s["refused_action_params"]["by_action"].items()}}
+
+
+def _record_long_partition(policy: CompiledPolicy, folder: Path, result: Any, as_of: str | None,
+                           target: str) -> tuple[str, str]:
+    """As ``run._record_folder`` records a folder: each decided debtor's nested record rebuilt from the tables,
+    decided again as JSON Lines are, its grade checked equal to the tables' decision. Returns the files
+    (records: the lines, as the local run writes them; pairs: [decision, record] a line)."""
+    import orjson
+
+    from ..decide.ref import as_ref
+    from .long_tables import nested_records
+    from .scoped_batch import decide_debtor_file
+
+    ids = result.decisions["client_id"].astype(str).tolist()
+    lines, pairs = f"{target}.records.jsonl", f"{target}.pairs.jsonl"
+    with open(lines, "wb") as fh:
+        for record in nested_records(policy, folder, ids):
+            fh.write(orjson.dumps(record) + b"\n")
+    with open(pairs, "wb") as out:
+
+        def sink_for(_: CompiledPolicy) -> Callable[[Any], None]:
+            def sink(chunk: Any) -> None:
+                for d, r in zip(chunk.records(), chunk.inputs(), strict=True):
+                    out.write(orjson.dumps([d, r]) + b"\n")
+
+            return sink
+
+        again = decide_debtor_file(as_ref(policy), Path(lines), as_of, workers=1, sink_for=sink_for)
+    d = again.decisions
+    if d["client_id"].astype(str).tolist() != ids or \
+            d["grade"].astype(str).tolist() != result.decisions["grade"].astype(str).tolist():
+        raise AssertionError("the records rebuilt from the tables were not decided as the tables were")
+    return lines, pairs
+
+
+@dataclass
+class LongDaskRun(DaskRun):
+    """Partitions of long tables decided on Dask: as ``batch`` reports a folder, over the union of the partitions
+    (rejects and orphans numbered as rows of the union of each table)."""
+
+    debtor_rejects: list[dict[str, Any]] = field(default_factory=list)
+    orphans: list[dict[str, Any]] = field(default_factory=list)
+
+    @functools.cached_property
+    def rejects(self) -> list[dict[str, Any]]:  # type: ignore[override]
+        """``--rejects``' lines: each rejected debtor, then each orphaned row (as the local run writes them)."""
+        from .long_tables import LongBatch
+
+        return LongBatch(self.policy, pd.DataFrame(), pd.DataFrame(), self.debtor_rejects, self.orphans,
+                         {}).reject_lines()
+
+    def summary(self) -> dict[str, Any]:
+        s = super().summary()
+        s["accounting"]["rejected"] = len(self.debtor_rejects)
+        s["accounting"]["orphaned"] = len(self.orphans)
+        tables: dict[str, dict[str, int]] = {}
+        for p in self.parts:
+            for name, c in p["tables"].items():
+                into = tables.setdefault(name, dict.fromkeys(c, 0))
+                for k, v in c.items():
+                    into[k] += v
+        s["tables"] = tables
+        return s
+
+
+def run_dask_long(ref: PolicyRef, dataset: Path, out_dir: Path, exposures_dir: Path | None,
+                  as_of: str | None = None, scheduler: str | None = None, workers: int = 2, *,
+                  audit_db: str | Path | bool | None = False, audit_inputs: str = "full",
+                  progress: Callable[[int, int], None] | None = None) -> LongDaskRun:
+    """``batch --engine dask`` over partitions of long tables: what a local batch of the union of the partitions
+    gives (decisions, exposures, rejects, orphans, every table's accounting, the same records in the store under
+    the same batch key), one task per partition."""
+    from ..record.audit import open_store
+
+    plan = _long_plan(ref, dataset, as_of)
+    policy = next(iter(plan.policies.values()))
+    store = None if audit_db is False else open_store(None if audit_db is None or audit_db is True else Path(audit_db))
+    parts: list[dict[str, Any]] = []
+    try:
+        parts = _run_long_tasks(plan, out_dir, exposures_dir, as_of, scheduler, workers, store is not None, progress)
+        run = _gathered(policy, plan, parts)
+        if store is not None:
+            run.recorded, run.already_recorded = _append_long(store, policy, parts, as_of, audit_inputs)
+    finally:
+        if store is not None:
+            store.close()
+        for p in parts:  # the rebuilt records are the store's input, not a result
+            for path in p.get("records") or ():
+                Path(path).unlink(missing_ok=True)
+    return run
+
+
+def _run_long_tasks(plan: _LongPlan, out_dir: Path, exposures_dir: Path | None, as_of: str | None,
+                    scheduler: str | None, workers: int, record: bool,
+                    progress: Callable[[int, int], None] | None) -> list[dict[str, Any]]:
+    """One task per partition folder on the cluster; their accounting (a partition's problem raised as it was)."""
+    for d in (out_dir, exposures_dir):
+        if d is not None:
+            d.mkdir(parents=True, exist_ok=True)
+            for old in d.glob("part-*"):
+                old.unlink()  # a rerun replaces the result, never mixes two
+    n = len(plan.files)
+    targets = [str(out_dir / f"part-{i:05d}.parquet") for i in range(n)]
+    exposure_targets = [str(exposures_dir / f"part-{i:05d}.parquet") if exposures_dir is not None else None
+                        for i in range(n)]
+    parts = _on_cluster(plan, scheduler, workers, progress, lambda client, bundle, file, _: client.map(
+        decide_long_partition, [bundle] * n, [file] * n, [str(f) for f in plan.files], targets, exposure_targets,
+        plan.offsets, plan.screens, [as_of] * n, [record] * n, pure=False))
+    failed = [p for p in parts if "error" in p]
+    if failed:
+        for p in parts:  # nothing half-recorded is left behind
+            for path in p.get("records") or ():
+                Path(path).unlink(missing_ok=True)
+        kind = failed[0]["error"][0]
+        raise kind([d for p in failed if p["error"][0] is kind for d in p["error"][1]])
+    return parts
+
+
+def _gathered(policy: CompiledPolicy, plan: _LongPlan, parts: list[dict[str, Any]]) -> LongDaskRun:
+    """The partitions' rejects and orphans renumbered as rows of the union of each table (orphans table by
+    table, as a local run lists them), the accounting checked."""
+    from .long_tables import layout
+
+    order = {t.name: k for k, t in enumerate(layout(policy))}
+    before: dict[str, int] = dict.fromkeys(order, 0)  # rows of each table in the partitions before this one
+    rejects: list[dict[str, Any]] = []
+    orphans: list[dict[str, Any]] = []
+    for p, screen in zip(parts, plan.screens, strict=True):
+        given = list(screen.values())  # the client's own entries: their messages name rows of the union already
+        for r in p["rejects"]:
+            rejects.append({**r, "row": r["row"] + before[r["table"]],
+                            "problems": [_renumbered(q, before, q in given) for q in r["problems"]]})
+        orphans += [{**o, "row": o["row"] + before[o["table"]]} for o in p["orphans"]]
+        for name, c in p["tables"].items():
+            before[name] = before.get(name, 0) + c["read"]
+    orphans.sort(key=lambda o: (order.get(o["table"], len(order)), o["row"]))
+    run = LongDaskRun(policy, parts, debtor_rejects=rejects, orphans=orphans)
+    for name, c in run.summary()["tables"].items():
+        if c["read"] != c["decided"] + c["rejected"] + c["orphaned"]:
+            raise AssertionError(f"accounting broken across partitions for {name}: {c}")
+    if run.decided + len(rejects) != run.rows_read:
+        raise AssertionError("accounting broken across partitions")
+    return run
+
+
+_ROW_IN_MESSAGE = {"duplicate-id": re.compile(r"\(first at row (\d+)\)$"),
+                   "duplicate-key": re.compile(r" at row (\d+)$")}
+
+
+def _renumbered(problem: dict[str, Any], before: Mapping[str, int], own: bool) -> dict[str, Any]:
+    """A partition's problem with its row (and the earlier row its message names) as rows of the union."""
+    shift = before.get(problem["table"], 0)
+    moved = {**problem, "row": problem["row"] + shift}
+    pattern = _ROW_IN_MESSAGE.get(problem["code"])
+    if pattern is not None and not own and shift:
+        moved["message"] = pattern.sub(lambda m: m.group(0).replace(m.group(1), str(int(m.group(1)) + shift)),
+                                       problem["message"])
+    return moved
+
+
+def _append_long(store: Any, policy: CompiledPolicy, parts: list[dict[str, Any]], as_of: str | None,
+                 audit_inputs: str) -> tuple[int, int]:
+    """Record the partitions' decisions by one writer, in partition order, under the batch key a local batch of
+    the union gives (the rebuilt lines of the partitions, hashed in order, are the union's): a rerun, local or
+    on Dask, records nothing new. Returns (recorded now, already recorded)."""
+    import orjson
+
+    from .tables import batch_key
+
+    files = [p["records"] for p in parts if p.get("records")]
+    if not files:
+        return 0, 0
+    key = batch_key(policy, [Path(lines) for lines, _ in files], as_of)
+    skip = store.recorded_clients(key)
+
+    def pairs() -> Any:
+        for _, path in files:
+            with open(path, "rb") as fh:
+                for line in fh:
+                    decision, record = orjson.loads(line)
+                    if decision["client_id"] not in skip:
+                        yield decision, record
+
+    return store.append(policy, pairs(), inputs=audit_inputs, batch_key=key), len(skip)

@@ -595,26 +595,43 @@ def _sortable(values: Any) -> Any:
 
 
 def write_long_tables(policy: CompiledPolicy, out: Path, n: int, seed: int = 7, as_of: str = "2025-06-30",
-                      periods: int = 4, fmt: str = ".parquet", progress: Callable[[int], None] | None = None
-                      ) -> dict[str, int]:
+                      periods: int = 4, fmt: str = ".parquet", progress: Callable[[int], None] | None = None,
+                      partitions: int = 0) -> dict[str, int]:
     """Write the long tables of ``n`` debtors to the folder ``out`` (``fmt`` .parquet or .csv), chunk by chunk:
-    memory bounded by a chunk's elements (and the debtor columns). Returns the rows written per table."""
-    from .long_tables import layout
+    memory bounded by a chunk's elements (and the debtor columns). Returns the rows written per table.
 
+    With ``partitions`` K, ``out`` is a dataset (``batch --engine dask``): K folders ``part-NNNNN`` of
+    consecutive debtors, each a complete set of tables holding every row of its debtors; the same
+    debtors, in the same order, as without it (the union of the partitions is the one folder).
+    """
+    import numpy as np
+    import pandas as pd
+
+    from .long_tables import CLIENT_ID, DEBTORS, layout
+
+    if partitions > n:
+        raise ValueError(f"{partitions} partitions of {n} debtors: a partition would hold none")
     out.mkdir(parents=True, exist_ok=True)
     types = _column_types(policy)
-    writers: dict[str, Any] = {}
+    writers: dict[Path, Any] = {}
     rows: dict[str, int] = {t.name: 0 for t in layout(policy)}
+    start = 0
     try:
         for size, chunk in scoped_table_chunks(policy, n, seed, as_of, periods):
+            ids = chunk[DEBTORS][CLIENT_ID]
             for name, columns in chunk.items():
-                path = out / f"{name}{fmt}"
-                if fmt == ".parquet":
-                    _append_parquet(writers, name, path, columns, types.get(name, {}))
-                else:
-                    _append_csv(path, columns, name not in writers)
-                    writers.setdefault(name, None)
+                if not partitions:
+                    _append_table(writers, out / f"{name}{fmt}", columns, types.get(name, {}))
+                else:  # each row to its debtor's partition: debtor i of n goes to i * K // n
+                    at = np.arange(size) if name == DEBTORS else \
+                        pd.Index(ids, dtype=object).get_indexer(np.asarray(columns[CLIENT_ID], dtype=object))
+                    part = (start + at) * partitions // n
+                    for k in range(start * partitions // n, (start + size - 1) * partitions // n + 1):
+                        keep = part == k
+                        _append_table(writers, out / f"part-{k:05d}" / f"{name}{fmt}",
+                                      {c: np.asarray(v)[keep] for c, v in columns.items()}, types.get(name, {}))
                 rows[name] += len(next(iter(columns.values()))) if columns else 0
+            start += size
             if progress is not None:
                 progress(size)
     finally:
@@ -622,6 +639,16 @@ def write_long_tables(policy: CompiledPolicy, out: Path, n: int, seed: int = 7, 
             if w is not None:
                 w.close()
     return rows
+
+
+def _append_table(writers: dict[Path, Any], path: Path, columns: Mapping[str, Any], types: Mapping[str, str]) -> None:
+    """One chunk's rows of one table file (Parquet: a row group; CSV: lines, the header first)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".parquet":
+        _append_parquet(writers, path, columns, types)
+    else:
+        _append_csv(path, columns, path not in writers)
+        writers.setdefault(path, None)
 
 
 def _column_types(policy: CompiledPolicy) -> dict[str, dict[str, str]]:
@@ -647,7 +674,7 @@ _ARROW = {"number": "float64", "integer": "float64", "boolean": "bool", "date": 
           "grade": "string"}
 
 
-def _append_parquet(writers: dict[str, Any], name: str, path: Path, columns: Mapping[str, Any],
+def _append_parquet(writers: dict[Path, Any], path: Path, columns: Mapping[str, Any],
                     types: Mapping[str, str]) -> None:
     import numpy as np
     import pyarrow as pa
@@ -666,9 +693,9 @@ def _append_parquet(writers: dict[str, Any], name: str, path: Path, columns: Map
         arrays.append(arr)
         fields.append(pa.field(c, arr.type))
     table = pa.Table.from_arrays(arrays, schema=pa.schema(fields))
-    if name not in writers:
-        writers[name] = pq.ParquetWriter(path, table.schema)
-    writers[name].write_table(table)
+    if path not in writers:
+        writers[path] = pq.ParquetWriter(path, table.schema)
+    writers[path].write_table(table)
 
 
 def _append_csv(path: Path, columns: Mapping[str, Any], header: bool) -> None:
