@@ -90,6 +90,11 @@ class PolicyEngineError(Exception):
         more = len(self.diagnostics) - 1
         super().__init__(first + (f" (and {more} more)" if more > 0 else ""))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from its diagnostics, not from the message: an error a Dask worker raises reaches the
+        # client whole (its problems, its class and so its exit code).
+        return (type(self), (self.diagnostics,))
+
 
 class PolicyError(PolicyEngineError):
     """The policy (or a policy test file) is invalid: exit code 4."""

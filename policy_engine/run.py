@@ -205,6 +205,7 @@ def _run_folder(ref: PolicyRef, folder: Path, as_of: str | None, fin_path: Path 
     each debtor, from the nested record the tables hold for it (:func:`_record_folder`).
     """
     from .portfolio.batch import write_decisions, write_rejects
+    from .portfolio.folder_version import version_screen
     from .portfolio.long_tables import run_long_batch
 
     if fin_path is not None:
@@ -212,7 +213,7 @@ def _run_folder(ref: PolicyRef, folder: Path, as_of: str | None, fin_path: Path 
                                                    "statements as its own table (statements.parquet or .csv)",
                                      path="--financials")])
     policy = _folder_policy(ref, folder, as_of)
-    result = run_long_batch(policy, folder, as_of, workers=workers, screen=_version_screen(ref, policy, as_of))
+    result = run_long_batch(policy, folder, as_of, workers=workers, screen=version_screen(ref, policy, as_of))
     if out_path is not None:
         write_decisions(result.decisions, out_path)
     if exposures is not None:
@@ -271,100 +272,24 @@ class _FolderRun:
 
 
 def _folder_policy(ref: PolicyRef, folder: Path, as_of: str | None) -> CompiledPolicy:
-    """The version a folder is decided under: the pinned one; with an id, the one in force on ``as_of``, else
-    the version with scopes most debtors' days select (the others' debtors are rejected by the screen)."""
-    from .portfolio.scoped_batch import scoped_versions
+    """The version a folder is decided under (:func:`.portfolio.folder_version.folder_policy`): its debtors'
+    days are read only when several versions with scopes compete for them."""
+    from .portfolio.folder_version import folder_policy
 
-    if ref.pinned is not None or as_of is not None:
-        policy = ref.for_day(as_of)
-    else:
-        candidates = scoped_versions(ref)
-        if len(candidates) > 1:
-            policy = _most_selected(ref, folder, candidates)
-        else:
-            policy = candidates[0] if candidates else ref.for_day(None)
-    if policy.scoped is None:
-        raise UsageError([Diagnostic("scoped-policy-required", f"policy {policy.id} {policy.version} declares no "
-                                     "scopes: a folder of long tables (debtors, exposures, ...) is decided under a "
-                                     "policy with scopes", file=str(folder),
-                                     hint="pin a version with scopes (--policy-version); for this version give a "
-                                     "client table (batch FILE), or a folder of its partitions with --engine dask")])
-    return policy
+    return folder_policy(ref, _folder_days(folder), as_of, str(folder),
+                         hint="pin a version with scopes (--policy-version); for this version give a client table "
+                              "(batch FILE), or a folder of its partitions with --engine dask")
 
 
-def _most_selected(ref: PolicyRef, folder: Path, candidates: list[CompiledPolicy]) -> CompiledPolicy:
-    """Of several versions with scopes, the one the most debtors' days select (ties: the later version)."""
+def _folder_days(folder: Path) -> Iterator[str | None]:
+    """Each debtor's day in the folder's debtors table (none when the table is missing or ambiguous: reading
+    the folder then names what is wrong with it)."""
+    from .portfolio.folder_version import day_texts
     from .portfolio.long_tables import DEBTORS, FORMATS, read_frame
 
     found = [folder / f"{DEBTORS}{ext}" for ext in FORMATS if (folder / f"{DEBTORS}{ext}").is_file()]
-    if len(found) != 1:
-        return candidates[-1]  # reading the folder names what is wrong with it
-    days = _day_texts(read_frame(found[0], ("as_of",))[0].get("as_of"))
-    votes = {id(p): 0 for p in candidates}
-    for day, n in collections.Counter(days).items():
-        with contextlib.suppress(UsageError):
-            chosen = ref.for_day(day)
-            if id(chosen) in votes:
-                votes[id(chosen)] += n
-    return max(reversed(candidates), key=lambda p: votes[id(p)])
-
-
-def _day_texts(column: Any) -> list[str | None]:
-    """Each debtor's day as ``decide`` chooses its version: its valid ``as_of`` (ISO text), else None (today)."""
-    import pandas as pd
-
-    from .decide.inputs import parse_date
-
-    if column is None:
-        return []
-    if pd.api.types.is_datetime64_any_dtype(column.dtype):
-        return [None if pd.isna(v) else str(v) for v in column.dt.strftime("%Y-%m-%d")]
-    days: dict[Any, str | None] = {}
-    out: list[str | None] = []
-    for v in column.to_numpy(dtype=object):
-        key = v if isinstance(v, str) else repr(v)
-        if key not in days:
-            text = v.isoformat() if hasattr(v, "isoformat") else v
-            days[key] = str(text) if parse_date(text) is not None else None
-        out.append(days[key])
-    return out
-
-
-def _version_screen(ref: PolicyRef, policy: CompiledPolicy, as_of: str | None) -> Any:
-    """With an id and no ``--as-of``: each debtor whose day selects another version (or none) is rejected with
-    that reason, never decided under the folder's version."""
-    if ref.pinned is not None or as_of is not None:
-        return None
-
-    def screen(debtors: Any) -> dict[int, dict[str, Any]]:
-        out: dict[int, dict[str, Any]] = {}
-        chosen: dict[str | None, CompiledPolicy | UsageError] = {}
-        for row, day in enumerate(_day_texts(debtors.get("as_of"))):
-            if day not in chosen:
-                try:
-                    chosen[day] = ref.for_day(day)
-                except UsageError as e:
-                    chosen[day] = e
-            got = chosen[day]
-            if got is not policy:
-                out[row] = _other_version(row, day, got, policy)
-        return out
-
-    return screen
-
-
-def _other_version(row: int, day: str | None, got: CompiledPolicy | UsageError, policy: CompiledPolicy
-                   ) -> dict[str, Any]:
-    """The problem of a debtor whose day selects another version than the folder's, or none."""
-    entry: dict[str, Any] = {"table": "debtors", "row": row + 1, "field": "as_of"}
-    if isinstance(got, UsageError):
-        d = got.diagnostics[0]
-        return {**entry, "code": d.code, "message": d.message, **({"hint": d.hint} if d.hint else {})}
-    return {**entry, "code": "other-version",
-            "message": f"on {day or 'today'} {got.id} {got.version} is in force, not {policy.version}, which "
-                       "decides this folder",
-            "hint": f"decide it under {got.version} (--policy-version {got.version}, a folder of its own), or give "
-                    "--as-of"}
+    if len(found) == 1:
+        yield from day_texts(read_frame(found[0], ("as_of",))[0].get("as_of"))
 
 
 def _debtor_input(ref: PolicyRef, input_path: Path, fin_path: Path | None) -> bool:

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 Screen = Callable[[Any], dict[int, dict[str, Any]]]
 
 
-def folder_policy(ref: PolicyRef, days: Iterable[str | None], as_of: str | None, where: str) -> CompiledPolicy:
+def folder_policy(ref: PolicyRef, days: Iterable[str | None], as_of: str | None, where: str,
+                  hint: str = "pin a version with scopes (--policy-version)") -> CompiledPolicy:
     """The version the debtors of ``days`` (each one's :func:`day_texts`) are decided under; a version without
     scopes is refused (``scoped-policy-required``, naming ``where``)."""
     from .scoped_batch import scoped_versions
@@ -45,7 +46,7 @@ def folder_policy(ref: PolicyRef, days: Iterable[str | None], as_of: str | None,
     if policy.scoped is None:
         raise UsageError([Diagnostic("scoped-policy-required", f"policy {policy.id} {policy.version} declares no "
                                      "scopes: long tables (debtors, exposures, ...) are decided under a policy with "
-                                     "scopes", file=where, hint="pin a version with scopes (--policy-version)")])
+                                     "scopes", file=where, hint=hint)])
     return policy
 
 
