@@ -57,6 +57,25 @@ def parse_date(v: Any) -> _dt.date | None:
         return None
 
 
+# The dates the generated readers have parsed, by their text: a portfolio repeats the same few
+# thousand days (due dates, quarter ends), and one dict lookup costs less than testing and parsing
+# the text again. Only a text ``parse_date`` took goes in; bounded, so a long run cannot grow it.
+_DATES: dict[str, _dt.date] = {}
+_DATES_MAX = 1 << 14
+known_date = _DATES.get  # the generated readers' lookup: the date of a text already parsed, else None
+
+
+def new_date(v: str) -> _dt.date:
+    """The date of ``v`` (an exact ``str``, not yet in the cache), remembered; ValueError when
+    ``parse_date`` refuses it (the generated readers then leave the record to the checked path)."""
+    d = parse_date(v)
+    if d is None:
+        raise ValueError(v)
+    if len(_DATES) < _DATES_MAX:
+        _DATES[v] = d
+    return d
+
+
 def _check_value(spec: InputSpec, v: Any, grades: tuple[str, ...]) -> tuple[Any, str | None, str | None]:
     """Return (value, problem, hint) for one non-null value."""
     t = spec.type

@@ -21,7 +21,7 @@ from ..diagnostics import Diagnostic
 from ..policy.compiler import CompiledPolicy, InputSpec
 from ..policy.scopes import ScopedPart, ScopeSpec
 from ..safetext import has_forbidden, text_problem
-from .inputs import AS_OF_HINT, MAX_STRING, _bounds, _check_value, _dig, after_as_of, describe
+from .inputs import AS_OF_HINT, MAX_STRING, _bounds, _check_value, _dig, after_as_of, describe, known_date, new_date
 
 MAX_KEY = 64  # characters of an element key (an exposure id)
 GRADE_RULE = "worst of the exposures' final grades (each at least the debtor's floors)"
@@ -152,18 +152,24 @@ def build_fast_reader(policy: CompiledPolicy) -> ElementReader:
     lines += ["def read(record, day):",
               "    if type(record) is not dict:",
               "        return None",
+              "    if day is None:  # no decision day: no date is after it",
+              "        day = _NO_DAY",
               "    try:",
               f"        return {{{roots}}}",
-              "    except (_Refused, KeyError, TypeError, AttributeError, ValueError):",
+              "    except (_Refused, KeyError, TypeError, AttributeError, ValueError, OverflowError):",
               "        return None"]
     ns: dict[str, Any] = {
         "__builtins__": {}, "type": type, "len": len, "float": float, "int": int, "str": str, "bool": bool,
         "dict": dict, "set": set, "list": list, "enumerate": enumerate, "all": all, "KeyError": KeyError,
-        "TypeError": TypeError, "AttributeError": AttributeError, "ValueError": ValueError, "_Refused": _Refused,
-        "_date": _dt.date.fromisoformat, "_has_forbidden": has_forbidden, **consts,
+        "TypeError": TypeError, "AttributeError": AttributeError, "ValueError": ValueError,
+        "OverflowError": OverflowError, "_Refused": _Refused, "_known_date": known_date, "_new_date": new_date,
+        "_NO_DAY": _dt.date.max, "_has_forbidden": has_forbidden, **consts,
     }
     exec(compile("\n".join(lines), "<scopes reader>", "exec"), ns)  # built from the compiled scopes only
     return ns["read"]  # type: ignore[no-any-return]
+
+
+AT_TABLE = 1000  # the '[i]' texts of an element's place are made once, up to this many elements of a list
 
 
 def _scope_reader(part: ScopedPart, s: ScopeSpec, grades: tuple[str, ...], consts: dict[str, Any]) -> list[str]:
@@ -174,39 +180,48 @@ def _scope_reader(part: ScopedPart, s: ScopeSpec, grades: tuple[str, ...], const
     """
     body: list[str] = []
     parents: dict[tuple[str, ...], str] = {}  # a path to an object several fields are read from -> its local
-    order = next((k for k, spec in enumerate(part.inputs[s.name]) if spec.source == s.order_by), None)
-    for k, spec in enumerate(part.inputs[s.name]):
+    specs = part.inputs[s.name]
+    order = next((k for k, spec in enumerate(specs) if spec.source == s.order_by), None)
+    flag = order is not None and not specs[order].required  # an element may lack it: kept in a flag
+    for k, spec in enumerate(specs):
         body += _field_reader(spec, f"f{k}", grades, consts, parents)
-        if k == order:  # the list is sorted by it when every element has one
+        if k == order and flag:  # the list is sorted by it when every element has one
             body += [f"if f{k} is None:", "    ordered = False"]
-    items = [f"{spec.name!r}: f{k}" for k, spec in enumerate(part.inputs[s.name])]
+    items = [f"{spec.name!r}: f{k}" for k, spec in enumerate(specs)]
     items.append("'@at': at")
     if s.key is not None:
-        body += [f"k = item.get({s.key!r})",
-                 f"if type(k) is not str or not k or len(k) > {MAX_KEY!r} or _has_forbidden(k) or k in keys:",
+        # the key read as an input already (its text checked): the local holds it
+        same = next((f"f{k}" for k, spec in enumerate(specs) if spec.root == (s.key,) and spec.type == "string"
+                     and not spec.enum), None)
+        body += [f"k = {same}" if same else f"k = item.get({s.key!r})",
+                 f"if type(k) is not str or not k or len(k) > {MAX_KEY!r} or k in keys"
+                 + ("" if same else " or _has_forbidden(k)") + ":",
                  "    raise _Refused",
                  "keys.add(k)"]
         items.append("'@key': k")
-    items += [f"{'@' + c.name!r}: read_{c.name}(item.get({c.list_field!r}), f'{{at}}.{c.list_field}', day)"
+    items += [f"{'@' + c.name!r}: read_{c.name}(item.get({c.list_field!r}), at + {'.' + c.list_field!r}, day)"
               for c in part.children(s.name)]
+    places = f"_c{len(consts)}"  # '[0]', '[1]', ...: an element's place is its list's path and one of these
+    consts[places] = tuple(f"[{i}]" for i in range(min(s.max, AT_TABLE)))
+    at = f"at = where + {places}[i]" + ("" if s.max <= AT_TABLE else f" if i < {AT_TABLE!r} else f'{{where}}[{{i}}]'")
     out = [f"def read_{s.name}(raw, where, day):",
            "    if raw is None:",
            "        return []",
            f"    if type(raw) is not list or len(raw) > {s.max!r}:",
            "        raise _Refused",
            "    out = []",
-           "    ordered = True",
-           "    keys = set()" if s.key is not None else "    pass",
+           *(["    ordered = True"] if flag else []),
+           *(["    keys = set()"] if s.key is not None else []),
            "    for i, item in enumerate(raw):",
            "        if type(item) is not dict:",
            "            raise _Refused",
-           "        at = f'{where}[{i}]'",
+           f"        {at}",
            *(f"        {line}" for line in body),
            f"        out.append({{{', '.join(items)}}})"]
     if order is not None:
         c = f"_c{len(consts)}"
-        consts[c] = operator.itemgetter(part.inputs[s.name][order].name)
-        out += ["    if ordered:", f"        out.sort(key={c})"]
+        consts[c] = operator.itemgetter(specs[order].name)
+        out += ["    if ordered:", f"        out.sort(key={c})"] if flag else [f"    out.sort(key={c})"]
     out.append("    return out")
     return out
 
@@ -227,32 +242,52 @@ def _parent(path: tuple[str, ...], parents: dict[tuple[str, ...], str], lines: l
 
 def _field_reader(spec: InputSpec, local: str, grades: tuple[str, ...], consts: dict[str, Any],
                   parents: dict[tuple[str, ...], str]) -> list[str]:
-    """Lines that set ``local`` from ``item`` as :func:`_read_element` reads the field, or raise :class:`_Refused`."""
+    """Lines that set ``local`` from ``item`` as :func:`_read_element` reads the field, or raise :class:`_Refused`.
+
+    A required field is read by subscript: absent, KeyError (and its parent null, TypeError); null,
+    refused by the type test. Most tests come first in the form they take for a good value.
+    """
     lines: list[str] = []
     above = _parent(spec.root[:-1], parents, lines)
-    get = f"{above}.get({spec.root[-1]!r})"
-    lines.append(f"v = {get}" if above == "item" else f"v = None if {above} is None else {get}")
+    name = spec.root[-1]
+    if spec.required:
+        lines.append(f"v = {above}[{name!r}]")
+    else:
+        get = f"{above}.get({name!r})"
+        lines.append(f"v = {get}" if above == "item" else f"v = None if {above} is None else {get}")
+    check = _value_check(spec, local, grades, consts)
+    if spec.required:
+        return [*lines, *check]
+    if spec.type == "boolean":  # null, true and false are all it takes: one test
+        return [*lines, "if v is not True and v is not False and v is not None:", "    raise _Refused",
+                f"{local} = v"]
+    return [*lines, "if v is None:", f"    {local} = None", "else:", *(f"    {line}" for line in check)]
+
+
+def _value_check(spec: InputSpec, local: str, grades: tuple[str, ...], consts: dict[str, Any]) -> list[str]:
+    """Lines that set ``local`` from ``v`` (null refused), as ``_check_value`` reads it, or raise :class:`_Refused`."""
     t = spec.type
     if t in ("number", "integer"):
-        lo, hi = _bounds(spec)
-        kind = "type(v) is int" if t == "integer" else "(type(v) is float or type(v) is int)"
-        # v + 0.0: the float of the number, and -0.0 read as 0, as the checked path reads it
-        check = [f"if not ({kind} and {lo!r} <= v <= {hi!r}):", "    raise _Refused", f"{local} = v + 0.0"]
-    elif t == "boolean":
-        check = ["if type(v) is not bool:", "    raise _Refused", f"{local} = v"]
-    elif t in ("string", "grade"):
+        # v + 0.0 first: the float of the number (-0.0 read as 0, as the checked path reads it), then
+        # the range tested float against float. The same test: the bounds are within 1e15, where every
+        # whole number is a float, and a larger int stays above them (far beyond, OverflowError).
+        lo, hi = (float(b) for b in _bounds(spec))
+        kind = "type(v) is not int" if t == "integer" else "type(v) is not float and type(v) is not int"
+        return [f"if {kind}:", "    raise _Refused", f"{local} = v + 0.0", f"if not ({lo!r} <= {local} <= {hi!r}):",
+                "    raise _Refused"]
+    if t == "boolean":
+        return ["if v is not True and v is not False:", "    raise _Refused", f"{local} = v"]
+    if t in ("string", "grade"):
         allowed = grades if t == "grade" else spec.enum
         if allowed:  # the values the checked path accepts: listed, and text it takes
             c = f"_c{len(consts)}"
             consts[c] = frozenset(a for a in allowed if len(a) <= MAX_STRING and not has_forbidden(a))
-            check = [f"if type(v) is not str or v not in {c}:", "    raise _Refused", f"{local} = v"]
-        else:
-            check = [f"if type(v) is not str or len(v) > {MAX_STRING!r} or _has_forbidden(v):", "    raise _Refused",
-                     f"{local} = v"]
-    else:  # date: parse_date's test, inline; a text it lets through that is no date raises ValueError
-        check = ["if type(v) is not str or len(v) != 10 or v[4] != '-' or v[7] != '-':", "    raise _Refused",
-                 f"{local} = _date(v)"]
-        if spec.not_after_as_of:
-            check += [f"if day is not None and {local} > day:", "    raise _Refused"]
-    missing = ["    raise _Refused"] if spec.required else [f"    {local} = None"]
-    return [*lines, "if v is None:", *missing, "else:", *(f"    {line}" for line in check)]
+            return [f"if type(v) is not str or v not in {c}:", "    raise _Refused", f"{local} = v"]
+        return [f"if type(v) is not str or len(v) > {MAX_STRING!r} or _has_forbidden(v):", "    raise _Refused",
+                f"{local} = v"]
+    # date: a text parsed before is looked up (only texts parse_date took are kept); a new one is
+    # parsed, and one parse_date refuses raises ValueError
+    check = ["if type(v) is not str:", "    raise _Refused", f"{local} = _known_date(v) or _new_date(v)"]
+    if spec.not_after_as_of:
+        check += [f"if {local} > day:", "    raise _Refused"]
+    return check
