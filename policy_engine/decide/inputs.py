@@ -430,6 +430,7 @@ def build_fast_extractor(policy: CompiledPolicy) -> Callable[[Any], tuple[Any, .
     lines: list[str] = []
     results: list[str] = []
     consts: dict[str, Any] = {}
+    parents: dict[tuple[str, ...], str] = {}  # a path to an object fields are read from -> its local
 
     def const_name(value: Any) -> str:
         name = f"_c{len(consts)}"
@@ -447,45 +448,73 @@ def build_fast_extractor(policy: CompiledPolicy) -> Callable[[Any], tuple[Any, .
                 cur = f"{cur}.get({part!r}, _EMPTY)"
         return cur
 
-    def bail_unless(test: str) -> None:
-        lines.append(f"        if not ({test}):")
-        lines.append("            return None")
+    def parent(path: tuple[str, ...]) -> str:
+        """The local holding the object at ``path`` (None when a step is absent or null), read once
+        for all the fields under it; a step that is neither an object nor null: the checked path's."""
+        if not path:
+            return "rec"
+        if path not in parents:
+            above = parent(path[:-1])
+            local = parents[path] = f"o{len(parents)}"
+            get = f"{above}.get({path[-1]!r})"
+            lines.append(f"        {local} = {get}" if above == "rec" else
+                         f"        {local} = None if {above} is None else {get}")
+            bail_unless(f"{local} is None or type({local}) is dict")
+        return parents[path]
+
+    def bail_unless(test: str, indent: str = "        ") -> None:
+        lines.append(f"{indent}if not ({test}):")
+        lines.append(f"{indent}    return None")
+
+    def read_scalar(i: int, spec: InputSpec) -> None:
+        """``v<i>``, checked and converted, from the record (absent or null: None, refused when required)."""
+        v = f"v{i}"
+        above, name = parent(spec.root[:-1]), spec.root[-1]
+        if spec.required:  # absent: KeyError, a null parent: TypeError; null: refused by the type test
+            lines.append(f"        {v} = {above}[{name!r}]")
+        else:
+            get = f"{above}.get({name!r})"
+            lines.append(f"        {v} = {get if above == 'rec' else f'None if {above} is None else {get}'}")
+        check = value_check(spec, v, "return None")
+        if spec.required:
+            lines.extend(f"        {line}" for line in check)
+        elif spec.type == "boolean":
+            bail_unless(f"{v} is True or {v} is False or {v} is None")
+        else:
+            lines.append(f"        if {v} is not None:")
+            lines.extend(f"            {line}" for line in check)
+        results.append(v)
+
+    def value_check(spec: InputSpec, v: str, refuse: str) -> list[str]:
+        """Lines that test a non-null ``v`` as ``_check_value`` does and convert it in place, or ``refuse``."""
+        t = spec.type
+        if t in ("number", "integer"):
+            # v + 0.0 first: the float of the number (-0.0 read as 0, as the checked path reads it),
+            # then the range tested float against float. The same test: the bounds are within 1e15,
+            # where every whole number is a float, and a larger int stays above them (far beyond,
+            # OverflowError).
+            lo, hi = (float(b) for b in _bounds(spec))
+            kind = f"type({v}) is not int" if t == "integer" else f"type({v}) is not float and type({v}) is not int"
+            return [f"if {kind}:", f"    {refuse}", f"{v} = {v} + 0.0", f"if not ({lo!r} <= {v} <= {hi!r}):",
+                    f"    {refuse}"]
+        if t == "boolean":
+            return [f"if {v} is not True and {v} is not False:", f"    {refuse}"]
+        if t in ("string", "grade"):
+            allowed = grades if t == "grade" else spec.enum
+            if allowed:
+                return [f"if type({v}) is not str or {v} not in {const_name(frozenset(allowed))}:", f"    {refuse}"]
+            return [f"if type({v}) is not str or len({v}) > {MAX_STRING!r} or _has_forbidden({v}):", f"    {refuse}"]
+        # date: a text parsed before is looked up (only texts parse_date took are kept); a new one is
+        # parsed, and one parse_date refuses raises ValueError
+        return [f"if type({v}) is not str:", f"    {refuse}", f"{v} = _known_date({v}) or _new_date({v})"]
 
     grades = policy.grade_ids
     lists: dict[tuple[str, ...], str] = {}  # series root -> the variable holding its checked list
     for i, spec in enumerate(policy.inputs):
-        v = f"v{i}"
-        if spec.series:
-            results.append(v)
-        lo, hi = _bounds(spec)
         if not spec.series:
-            lines.append(f"        {v} = {lookup('rec', spec.root, spec.required)}")
-            if spec.type in ("number", "integer"):
-                kind = f"type({v}) is int" if spec.type == "integer" else f"(type({v}) is float or type({v}) is int)"
-                test = f"{kind} and {lo!r} <= {v} <= {hi!r}"
-            elif spec.type == "boolean":
-                test = f"type({v}) is bool"
-            elif spec.type in ("string", "grade"):
-                allowed = grades if spec.type == "grade" else spec.enum
-                if allowed:
-                    test = f"type({v}) is str and {v} in {const_name(frozenset(allowed))}"
-                else:
-                    test = f"type({v}) is str and len({v}) <= {MAX_STRING!r} and not _has_forbidden({v})"
-            else:  # date
-                lines.append(f"        {v}d = _parse_date({v})")
-                test = f"{v}d is not None"
-                bail_unless(test if spec.required else f"{v} is None or {test}")
-                results.append(f"{v}d")
-                continue
-            bail_unless(test if spec.required else f"{v} is None or ({test})")
-            if spec.type in ("number", "integer"):
-                # Every number in the engine is a double (row and vector paths agree exactly).
-                # + 0.0: -0.0 is read as 0, as the checked path reads it
-                results.append(f"(float({v}) + 0.0)" if spec.required else
-                               f"(None if {v} is None else float({v}) + 0.0)")
-            else:
-                results.append(v)
+            read_scalar(i, spec)
             continue
+        results.append(f"v{i}")
         # series: every input read from one list of periods is filled in one pass over the periods
         if spec.root in lists:
             continue
@@ -504,38 +533,31 @@ def build_fast_extractor(policy: CompiledPolicy) -> Callable[[Any], tuple[Any, .
             if g.ascending:
                 lines.append(f"        last{j} = None")
         lines.append(f"        for q in {r}:")
-        # An empty period (to be dropped at the end, or a gap) is the checked path's to handle.
-        lines.append("            if (not q or None in q.values()) and not _filled(q):")
-        lines.append("                return None")
-        for j, g in group:
+        bail_unless("type(q) is dict", "            ")
+        for n, (j, g) in enumerate(group):
             lines.append(f"            x = {lookup('q', g.item, False)}")
+            if n == 0:
+                # A period with a value is filled; one without (to be dropped at the end, or a gap)
+                # is the checked path's to handle.
+                lines.append("            if x is None and not _filled(q):")
+                lines.append("                return None")
             lines.append("            if x is not None:")
-            if g.type == "date":
-                lines.append("                x = _parse_date(x)")
-                lines.append("                if x is None:")
-                lines.append("                    return None")
-            else:
-                glo, ghi = _bounds(g)
-                kind = "type(x) is int" if g.type == "integer" else "(type(x) is float or type(x) is int)"
-                lines.append(f"                if not ({kind} and {glo!r} <= x <= {ghi!r}):")
-                lines.append("                    return None")
-                lines.append("                x = float(x) + 0.0")
+            lines.extend(f"                {line}" for line in value_check(g, "x", "return None"))
             if g.ascending:  # out of order: the checked path words it
                 lines.append(f"                if last{j} is not None and x <= last{j}:")
                 lines.append("                    return None")
                 lines.append(f"                last{j} = x")
             lines.append(f"            a{j}(x)")
     body = "\n".join(lines)
-    # Any lookup failure (missing key, non-object parent) means: take the checked path.
+    # Any lookup failure (missing key, non-object parent) or value a test cannot take: the checked path.
     values = ", ".join(results) + ("," if len(results) == 1 else "")
     source = (f"def extract(rec):\n    try:\n{body}\n        return ({values})\n"
-              "    except (KeyError, TypeError, AttributeError):\n        return None\n")
+              "    except (KeyError, TypeError, AttributeError, ValueError, OverflowError):\n        return None\n")
     ns: dict[str, Any] = {
         "__builtins__": {}, "type": type, "len": len, "int": int, "float": float, "bool": bool, "str": str,
-        "list": list, "KeyError": KeyError, "TypeError": TypeError, "AttributeError": AttributeError,
-        "_EMPTY": _EMPTY, "_parse_date": parse_date, "_has_forbidden": has_forbidden,
-        "_filled": _filled, **consts,
+        "list": list, "dict": dict, "KeyError": KeyError, "TypeError": TypeError, "AttributeError": AttributeError,
+        "ValueError": ValueError, "OverflowError": OverflowError, "_EMPTY": _EMPTY, "_known_date": known_date,
+        "_new_date": new_date, "_has_forbidden": has_forbidden, "_filled": _filled, **consts,
     }
     exec(compile(source, "<inputs>", "exec"), ns)
     return ns["extract"]  # type: ignore[no-any-return]
-
