@@ -529,7 +529,6 @@ def build_fast_extractor(policy: CompiledPolicy) -> Callable[[Any], tuple[Any, .
         bail_unless(f"type({r}) is list and len({r}) <= {MAX_PERIODS!r}")
         for j, g in group:
             lines.append(f"        v{j} = []")
-            lines.append(f"        a{j} = v{j}.append")
             if g.ascending:
                 lines.append(f"        last{j} = None")
         lines.append(f"        for q in {r}:")
@@ -547,7 +546,7 @@ def build_fast_extractor(policy: CompiledPolicy) -> Callable[[Any], tuple[Any, .
                 lines.append(f"                if last{j} is not None and x <= last{j}:")
                 lines.append("                    return None")
                 lines.append(f"                last{j} = x")
-            lines.append(f"            a{j}(x)")
+            lines.append(f"            v{j}.append(x)")  # a method call CPython turns into an append in place
     body = "\n".join(lines)
     # Any lookup failure (missing key, non-object parent) or value a test cannot take: the checked path.
     values = ", ".join(results) + ("," if len(results) == 1 else "")
