@@ -3,8 +3,10 @@
 The fast reader takes a record it finds nothing wrong with and hands back the same element dicts
 the checked path builds (same keys, same order, same values and types); on anything else it gives
 up (None) and the checked path names every problem. Drawn from the sample debtors of the reference
-policy and of the test policy with scopes, with fields replaced by junk, deleted or added, elements
-repeated, reordered or dropped, and decision days before some of the dates.
+policy and of the test policy with scopes, with fields replaced by junk or by values at the edges of
+a test (numbers as ints, floats, -0.0, beyond 1e15 or 64 bits; dates in the other forms
+``date.fromisoformat`` takes), deleted or added, elements repeated, reordered or dropped, and
+decision days before some of the dates.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ DEBTORS = sorted((REFERENCE / "samples" / "debtors").glob("*.json"))
 POLICIES = {"reference": REFERENCE / "policy-2.0.0.yaml", "test": DATA / "scopes" / "policy-multi-exposure.yaml"}
 BASES = {"reference": [json.loads(p.read_text("utf-8")) for p in DEBTORS],
          "test": [json.loads((DATA / "scopes" / "clients" / "three-exposures.json").read_text("utf-8"))]}
+ODD = st.sampled_from([0, 1, 3, -0.0, 0.5, 1e15, 1e15 + 1, 10**15 + 1, 2**53 + 1, 2**64, 10**400, -1, True, False,
+                       "2026-01-20", "20260120", "2026-W03-2", "2026-01-2x", "2026-02-30", "2026-01-20T00:00", "E1",
+                       "", {}, [], None])
 DAYS = st.sampled_from([None, dt.date(2025, 1, 1), dt.date(2026, 3, 31), dt.date(2026, 9, 30), dt.date(2030, 1, 1)])
 
 
@@ -66,9 +71,11 @@ def mutated_debtors(draw: Any) -> tuple[str, dict[str, Any]]:
         parent = debtor
         for k in path[:-1]:
             parent = parent[k]
-        action = draw(st.sampled_from(["replace", "replace", "delete", "add", "repeat", "reverse"]))
+        action = draw(st.sampled_from(["replace", "odd", "odd", "delete", "add", "repeat", "reverse"]))
         if action == "replace":
             parent[path[-1]] = draw(JUNK)
+        elif action == "odd":
+            parent[path[-1]] = draw(ODD)
         elif action == "delete":
             del parent[path[-1]]
         elif action == "add" and type(parent) is dict:
