@@ -244,8 +244,8 @@ def _field_reader(spec: InputSpec, local: str, grades: tuple[str, ...], consts: 
                   parents: dict[tuple[str, ...], str]) -> list[str]:
     """Lines that set ``local`` from ``item`` as :func:`_read_element` reads the field, or raise :class:`_Refused`.
 
-    A required field is read by subscript: absent, KeyError (and its parent null, TypeError); null,
-    refused by the type test. Most tests come first in the form they take for a good value.
+    A required field is read by subscript (absent: KeyError; its parent null: TypeError; both end in
+    None) and a null value is refused by the type test, so a good value passes one test less.
     """
     lines: list[str] = []
     above = _parent(spec.root[:-1], parents, lines)
