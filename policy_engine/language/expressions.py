@@ -915,6 +915,10 @@ class RowCodegen:
         self.tables: dict[str, Table] = {}  # looked-up tables: the caller binds each as a global (table_globals)
         # (element variable, name) -> the local already holding that element's value (its metrics, once computed)
         self.element_locals: dict[tuple[str, str], str] = {}
+        # The statement list the code being generated stands in, if any: an aggregation writes its loop
+        # there (functions._LOOPS) and reads as a local. None: expressions only (a comprehension's).
+        self.sink: list[ast.stmt] | None = None
+        self.loop_fields: dict[str, dict[str, list[ast.Subscript]]] = {}  # an open loop's element -> its reads
 
     def tmp(self) -> str:
         self._tmp += 1
@@ -934,6 +938,21 @@ class RowCodegen:
 
     def gen(self, node: ast.AST) -> ast.expr:
         return getattr(self, "gen_" + type(node).__name__)(node)
+
+    def lazy(self, node: ast.AST) -> ast.expr:
+        """Code for ``node`` where it may not be evaluated (after a short-circuit, in a branch): its
+        aggregations stay expressions (no ``sink``), so what was not needed is still not computed."""
+        sink, self.sink = self.sink, None
+        try:
+            return self.gen(node)
+        finally:
+            self.sink = sink
+
+    def gen_parts(self, nodes: Sequence[ast.AST], flags: Sequence[bool]) -> list[ast.expr]:
+        """Code for the operands of a null-guarded operation (``null_guard``): the first nullable one
+        is always evaluated, the others only when it is not null (with none nullable: all are)."""
+        first = next((k for k, n in enumerate(flags) if n), None)
+        return [self.gen(o) if first is None or k == first else self.lazy(o) for k, o in enumerate(nodes)]
 
     # helpers to build ast
     @staticmethod
@@ -1001,7 +1020,11 @@ class RowCodegen:
         return next(var for s, var in reversed(self.stack) if s == scope)
 
     def _element_field(self, var: str, key: str) -> ast.expr:
-        return ast.Subscript(value=self.load(var), slice=self.const(key), ctx=ast.Load())
+        read = ast.Subscript(value=self.load(var), slice=self.const(key), ctx=ast.Load())
+        fields = self.loop_fields.get(var)
+        if fields is not None:  # the element of a loop: see leave_scope
+            fields.setdefault(key, []).append(read)
+        return read
 
     def rank_expr(self) -> ast.expr:
         """The grade rank ``grade_at_least`` compares: the policy's, or the current element's."""
@@ -1017,20 +1040,45 @@ class RowCodegen:
             return self._element_field("sc", scope)
         return self._element_field(self._element(parent), "@" + scope)
 
-    def enter_scope(self, scope: str) -> str:
+    def enter_scope(self, scope: str, loop: bool = False) -> str:
+        """The local of the current element of ``scope``; with ``loop``, the element of a ``for``
+        statement (an aggregation's loop), whose fields are read into locals (see ``leave_scope``)."""
         var = f"_e{len(self.stack)}_{scope}"
         self.stack.append((scope, var))
+        if loop:
+            self.loop_fields[var] = {}
         return var
 
-    def leave_scope(self) -> None:
-        self.stack.pop()
+    def leave_scope(self) -> dict[str, list[ast.Subscript]]:
+        """The reads of the element's fields generated since ``enter_scope(loop=True)``, by key."""
+        _, var = self.stack.pop()
+        return self.loop_fields.pop(var, {})
+
+    def read_once(self, var: str, fields: Mapping[str, list[ast.Subscript]]) -> list[ast.stmt]:
+        """A field read more than once in a loop body (a condition over payments reads the due date
+        up to five times) is read once, into a local, at the top of the body: the statements that do
+        it; each of its reads becomes a read of the local, in place (they are already in the tree).
+        Every element holds every field of its scope (the reader builds them so): reading one first
+        is safe. A field read once stays where it is (it may not be reached)."""
+        out: list[ast.stmt] = []
+        for key, reads in fields.items():
+            if len(reads) < 2:
+                continue
+            local = self.tmp()
+            out.append(ast.Assign(targets=[ast.Name(id=local, ctx=ast.Store())],
+                                  value=ast.Subscript(value=self.load(var), slice=self.const(key), ctx=ast.Load())))
+            for node in reads:
+                node.__class__ = ast.Name  # type: ignore[assignment]
+                del node.value, node.slice
+                node.id, node.ctx = local, ast.Load()  # type: ignore[attr-defined]
+        return out
 
     def gen_BinOp(self, node: ast.BinOp) -> ast.expr:
-        left, right = self.gen(node.left), self.gen(node.right)
         ln, rn = self.nullable(node.left), self.nullable(node.right)
         helper = {ast.Div: "_div", ast.FloorDiv: "_floordiv", ast.Mod: "_mod", ast.Pow: "_pow"}.get(type(node.op))
         if helper:
-            return self.call(helper, [left, right])
+            return self.call(helper, [self.gen(node.left), self.gen(node.right)])
+        left, right = self.gen_parts([node.left, node.right], [ln, rn])
         op = node.op
         return self.null_guard([left, right], [ln, rn], lambda p: ast.BinOp(left=p[0], op=op, right=p[1]))
 
@@ -1041,7 +1089,7 @@ class RowCodegen:
                                lambda p: ast.UnaryOp(op=op, operand=p[0]))
 
     def gen_BoolOp(self, node: ast.BoolOp) -> ast.expr:
-        values = [self.gen(v) for v in node.values]
+        values = [self.gen(node.values[0]), *(self.lazy(v) for v in node.values[1:])]  # short-circuit
         flags = [self.nullable(v) for v in node.values]
         if not any(flags):
             return ast.BoolOp(op=node.op, values=values)
@@ -1063,15 +1111,17 @@ class RowCodegen:
 
     def gen_Compare(self, node: ast.Compare) -> ast.expr:
         operands = [node.left, *node.comparators]
+        literal = [i > 0 and isinstance(node.ops[i - 1], ast.In | ast.NotIn) for i in range(len(operands))]
+        flags = [not lit and self.nullable(o) for o, lit in zip(operands, literal, strict=True)]
+        first = next((k for k, n in enumerate(flags) if n), None)
         parts: list[ast.expr] = []
-        flags: list[bool] = []
         for i, o in enumerate(operands):
-            if i > 0 and isinstance(node.ops[i - 1], ast.In | ast.NotIn):
+            if literal[i]:
                 parts.append(ast.Tuple(elts=[self.const(e.value) for e in o.elts], ctx=ast.Load()))  # type: ignore[attr-defined]
-                flags.append(False)
-            else:
+            elif i == first or (first is None and i < 2):  # evaluated whatever the other operands are
                 parts.append(self.gen(o))
-                flags.append(self.nullable(o))
+            else:
+                parts.append(self.lazy(o))
         ops = list(node.ops)
         if not any(flags):
             return ast.Compare(left=parts[0], ops=ops, comparators=parts[1:])
@@ -1080,7 +1130,7 @@ class RowCodegen:
 
     def gen_IfExp(self, node: ast.IfExp) -> ast.expr:
         test = self.gen(node.test)
-        body, orelse = self.gen(node.body), self.gen(node.orelse)
+        body, orelse = self.lazy(node.body), self.lazy(node.orelse)
         if not self.nullable(node.test):
             return ast.IfExp(test=test, body=body, orelse=orelse)
         b, ref = self.bind(test)

@@ -1554,17 +1554,19 @@ def _band_lookup(x: ast.expr, bands: tuple[Band, ...], values: list[Any]) -> ast
     return result
 
 
-def _metric_assignments(gen: ex.RowCodegen, metrics: list[MetricSpec], after: str | None) -> list[ast.stmt]:
-    """``m_i = ...`` for the metrics of one stage (``after``), in dependency order; overflow becomes null."""
-    out: list[ast.stmt] = []
+def _metric_assignments(gen: ex.RowCodegen, metrics: list[MetricSpec], after: str | None,
+                        body: list[ast.stmt]) -> None:
+    """``m_i = ...`` for the metrics of one stage (``after``), in dependency order; overflow becomes null.
+
+    Appended to ``body`` one by one: the loops of a metric's aggregations go into it just before
+    the metric's assignment (``gen.sink``), after the metrics they read."""
     for i, m in enumerate(metrics):
         if m.after != after:
             continue
         value = gen.expression(m.expr)
         if m.expr.type == ex.NUMBER:
             value = gen.call("_fin", [value])
-        out.append(ast.Assign(targets=[ast.Name(id=f"m_{i}", ctx=ast.Store())], value=value))
-    return out
+        body.append(ast.Assign(targets=[ast.Name(id=f"m_{i}", ctx=ast.Store())], value=value))
 
 
 def _generate_row_function(policy_inputs: tuple[InputSpec, ...], param_names: tuple[str, ...],
@@ -1588,6 +1590,9 @@ def _generate_row_function(policy_inputs: tuple[InputSpec, ...], param_names: tu
     warning_locals = {w.id: f"w_{i}" for i, w in enumerate(parts["warnings"])}
     gen = ex.RowCodegen(names, "g_rank", warning_locals, grades, layout=layout)
     body: list[ast.stmt] = []
+    # Each expression is generated just before the statement that holds it is appended to ``body``:
+    # the loops of its aggregations go there first (functions._LOOPS).
+    gen.sink = body
 
     def assign(target: str, value: ast.expr) -> None:
         body.append(ast.Assign(targets=[ast.Name(id=target, ctx=ast.Store())], value=value))
@@ -1605,7 +1610,7 @@ def _generate_row_function(policy_inputs: tuple[InputSpec, ...], param_names: tu
     const = ex.RowCodegen.const
     unpack("i", len(policy_inputs), "inp")
     unpack("p", len(param_names), "prm")
-    body += _metric_assignments(gen, parts["metrics"], after=None)
+    _metric_assignments(gen, parts["metrics"], None, body)
 
     score_terms: list[ast.expr] = [const(score_base)]
     consts: dict[str, Any] = {}
@@ -1641,7 +1646,7 @@ def _generate_row_function(policy_inputs: tuple[InputSpec, ...], param_names: tu
                                                                                        "g_rank")], keywords=[]))
         consts["_FINALIZE"] = finalize
     assign("b_grade", ast.Subscript(value=load("_GRADES"), slice=load("g_rank"), ctx=ast.Load()))
-    body += _metric_assignments(gen, parts["metrics"], after="classification")  # they may read the final grade
+    _metric_assignments(gen, parts["metrics"], "classification", body)  # they may read the final grade
     floor_local = {r.id: f"r_{i}" for i, r in enumerate(parts["floors"])}
     for i, w in enumerate(parts["warnings"]):
         # A classification rule's warning is the floor's own result: one condition, evaluated once.

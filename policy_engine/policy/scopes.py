@@ -130,6 +130,7 @@ def generate_graded(part: ScopedPart, names: Mapping[str, str], input_count: int
     def build(fname: str, metrics: list[Any], floors: list[Any], local_names: Mapping[str, str]) -> Callable[..., Any]:
         gen = ex.RowCodegen(local_names, "g_rank", {}, grades, layout=part.layout, stack=[(part.graded, "e")])
         body: list[ast.stmt] = []
+        gen.sink = body  # aggregations are loops written ahead of the metric or floor that reads them
         for prefix, n, src in (("i", input_count, "inp"), ("p", param_count, "prm")):
             if n:
                 targets = ast.Tuple(elts=[ast.Name(id=f"{prefix}_{k}", ctx=ast.Store()) for k in range(n)],
