@@ -966,7 +966,10 @@ class RowCodegen:
     def call(self, fn: str, args: list[ast.expr]) -> ast.Call:
         return ast.Call(func=self.load(fn), args=args, keywords=[])
 
-    def bind(self, value: ast.expr) -> tuple[ast.NamedExpr, ast.Name]:
+    def bind(self, value: ast.expr) -> tuple[ast.expr, ast.Name]:
+        """``(t := value)`` and a read of ``t``; a local is read again instead (no temporary)."""
+        if isinstance(value, ast.Name):
+            return value, self.load(value.id)
         t = self.tmp()
         return ast.NamedExpr(target=ast.Name(id=t, ctx=ast.Store()), value=value), self.load(t)
 
@@ -1096,13 +1099,18 @@ class RowCodegen:
         # Kleene logic: for 'and', any False -> False; else any null -> null; else True.
         decisive = isinstance(node.op, ast.Or)  # the value that settles the result
         bound_refs = []
-        tests = []
-        for v in values:
+        tests: list[ast.expr] = []
+        for v, nullable in zip(values, flags, strict=True):
+            if not nullable:
+                # A bool the checker proved never null is only tested (``v`` / ``not v``): no
+                # temporary, and the null test below need not read it.
+                tests.append(v if decisive else ast.UnaryOp(op=ast.Not(), operand=v))
+                continue
             b, ref = self.bind(v)
             bound_refs.append(ref)
             tests.append(self.is_const(b, decisive))
-        # All operands are bound (evaluated) by the first test chain: 'or' short-circuits
-        # on the first decisive value, which is also the correct result.
+        # The first test chain evaluates the operands in order: 'or' short-circuits on the
+        # first decisive value, which is also the correct result.
         any_decisive = ast.BoolOp(op=ast.Or(), values=tests)
         any_null = ast.BoolOp(op=ast.Or(), values=[self.is_none(r) for r in bound_refs]) \
             if len(bound_refs) > 1 else self.is_none(bound_refs[0])

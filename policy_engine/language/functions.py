@@ -709,6 +709,10 @@ def _row_coalesce(g: RowGen, node: ast.Call) -> ast.expr:
         if not g.nullable(arg):
             out = value
             continue
+        if isinstance(value, ast.Name):  # a local is read twice, not bound to a temporary
+            test = ast.Compare(left=value, ops=[ast.IsNot()], comparators=[g.const(None)])
+            out = ast.IfExp(test=test, body=g.load(value.id), orelse=out)
+            continue
         t = g.tmp()
         test = ast.Compare(left=ast.NamedExpr(target=ast.Name(id=t, ctx=ast.Store()), value=value),
                            ops=[ast.IsNot()], comparators=[g.const(None)])

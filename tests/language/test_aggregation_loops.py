@@ -145,3 +145,19 @@ def test_the_loops_stop_where_the_helpers_stop() -> None:
     assert loop_fn({"item": [hit, {}]}, None) == dt.date(2024, 1, 31)
     (loop_fn, _), _ = COMPILED["any_of(item, k)"]
     assert loop_fn({"item": [hit, {}]}, None) is True
+
+
+@pytest.mark.parametrize("op", ["and", "or"])
+def test_kleene_logic_with_operands_never_null(op: str) -> None:
+    """An operand the checker proved never null is tested without a temporary: same truth table."""
+    symbols = {n: SYMBOLS[n] for n in ("c", "k", "s")}
+    fn = ex.compile_standalone(ex.check_expression(f"c {op} k {op} s", ex.Scope(symbols, "metric", GRADES)))
+    for c in (True, False, None):
+        for k in (True, False):
+            for s in (True, False, None):
+                vals = [c, k, s]
+                if op == "and":
+                    want = False if False in vals else None if None in vals else True
+                else:
+                    want = True if True in vals else None if None in vals else False
+                assert fn({"c": c, "k": k, "s": s}) is want, (c, k, s)
