@@ -919,6 +919,7 @@ class RowCodegen:
         # there (functions._LOOPS) and reads as a local. None: expressions only (a comprehension's).
         self.sink: list[ast.stmt] | None = None
         self.loop_fields: dict[str, dict[str, list[ast.Subscript]]] = {}  # an open loop's element -> its reads
+        self.constants: dict[Any, str] = {}  # a value code cannot spell (a date) -> the global holding it
 
     def tmp(self) -> str:
         self._tmp += 1
@@ -929,9 +930,16 @@ class RowCodegen:
         self.tables.update(expr.tables)
         return self.gen(expr.tree)
 
-    def table_globals(self) -> dict[str, Table]:
-        """The globals generated code reads for the tables it looked up."""
-        return {table_global(n): t for n, t in self.tables.items()}
+    def table_globals(self) -> dict[str, Any]:
+        """The globals generated code reads for the tables it looked up and its constants."""
+        out: dict[str, Any] = {table_global(n): t for n, t in self.tables.items()}
+        out.update((name, v) for v, name in self.constants.items())
+        return out
+
+    def constant(self, value: Any) -> ast.Name:
+        """A global holding ``value`` (a literal date: built once at compile time, not at each use)."""
+        name = self.constants.setdefault(value, f"_const_{len(self.constants)}")
+        return self.load(name)
 
     def nullable(self, node: ast.AST) -> bool:
         return self.ann[id(node)][1]

@@ -96,6 +96,8 @@ class RowGen(Protocol):
 
     def lazy(self, node: ast.AST) -> ast.expr: ...
 
+    def constant(self, value: Any) -> ast.Name: ...
+
     # Where an aggregation may put the statements of its loop (the function body, or the body of
     # the loop it stands in); None: only an expression can be generated here (a comprehension).
     sink: list[ast.stmt] | None
@@ -654,7 +656,9 @@ def _row_lookup(g: RowGen, node: ast.Call) -> ast.expr:
 
 
 def _row_date(g: RowGen, node: ast.Call) -> ast.expr:
-    return g.call("_date", [g.const(node.args[0].value)])  # type: ignore[attr-defined]
+    # A literal (checked): the date is made once, when the code is generated, not at each call (once per
+    # payment in an aggregation's loop).
+    return g.constant(_dt.date.fromisoformat(node.args[0].value))  # type: ignore[attr-defined]
 
 
 def _row_grade_at_least(g: RowGen, node: ast.Call) -> ast.expr:

@@ -147,6 +147,15 @@ def test_the_loops_stop_where_the_helpers_stop() -> None:
     assert loop_fn({"item": [hit, {}]}, None) is True
 
 
+def test_a_literal_date_is_made_once() -> None:
+    """date('...') is a global built when the code is generated, not parsed at each element."""
+    (loop_fn, loops), _ = COMPILED["max_of(item, d if c else date('1900-01-01'))"]
+    calls = {n.func.id for n in ast.walk(loops) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    assert "_date" not in calls
+    item = {"c": False, "k": True, "x": None, "n": 0.0, "d": None, "@sub": []}
+    assert loop_fn({"item": [item]}, None) == dt.date(1900, 1, 1)
+
+
 @pytest.mark.parametrize("op", ["and", "or"])
 def test_kleene_logic_with_operands_never_null(op: str) -> None:
     """An operand the checker proved never null is tested without a temporary: same truth table."""
