@@ -918,6 +918,7 @@ class RowCodegen:
         # The statement list the code being generated stands in, if any: an aggregation writes its loop
         # there (functions._LOOPS) and reads as a local. None: expressions only (a comprehension's).
         self.sink: list[ast.stmt] | None = None
+        self.read: set[str] = set()  # the locals of ``names`` the generated code reads (see ``unpack``)
         self.loop_fields: dict[str, dict[str, list[ast.Subscript]]] = {}  # an open loop's element -> its reads
         self.constants: dict[Any, str] = {}  # a value code cannot spell (a date) -> the global holding it
 
@@ -935,6 +936,21 @@ class RowCodegen:
         out: dict[str, Any] = {table_global(n): t for n, t in self.tables.items()}
         out.update((name, v) for v, name in self.constants.items())
         return out
+
+    def unpack(self, prefix: str, n: int, source: str) -> list[ast.stmt]:
+        """``prefix_0, ..., prefix_n-1 = source``, or only the ones the code reads, one subscript each,
+        when that is fewer operations (an exposure's code reads 2 of a debtor's 28 inputs); call it
+        once the code is generated."""
+        used = [k for k in range(n) if f"{prefix}_{k}" in self.read]
+        if not used:
+            return []
+        if 4 * len(used) > n + 1:  # a subscript is about four operations; unpacking, one per name
+            targets = ast.Tuple(elts=[ast.Name(id=f"{prefix}_{k}", ctx=ast.Store()) for k in range(n)],
+                                ctx=ast.Store())
+            return [ast.Assign(targets=[targets], value=self.load(source))]
+        return [ast.Assign(targets=[ast.Name(id=f"{prefix}_{k}", ctx=ast.Store())],
+                           value=ast.Subscript(value=self.load(source), slice=self.const(k), ctx=ast.Load()))
+                for k in used]
 
     def constant(self, value: Any) -> ast.Name:
         """A global holding ``value`` (a literal date: built once at compile time, not at each use)."""
@@ -1024,7 +1040,9 @@ class RowCodegen:
             return self.load(local) if local is not None else self._element_field(var, node.id)
         if node.id == "grade" and self.stack:
             return self._element_field(self.stack[-1][1], "@grade")
-        return self.load(self.names[node.id])
+        local = self.names[node.id]
+        self.read.add(local)
+        return self.load(local)
 
     # scopes ----------------------------------------------------------------------
     def _element(self, scope: str) -> str:

@@ -1597,19 +1597,11 @@ def _generate_row_function(policy_inputs: tuple[InputSpec, ...], param_names: tu
     def assign(target: str, value: ast.expr) -> None:
         body.append(ast.Assign(targets=[ast.Name(id=target, ctx=ast.Store())], value=value))
 
-    def unpack(prefix: str, n: int, source: str) -> None:
-        if n == 0:
-            return
-        targets = ast.Tuple(elts=[ast.Name(id=f"{prefix}_{i}", ctx=ast.Store()) for i in range(n)], ctx=ast.Store())
-        body.append(ast.Assign(targets=[targets], value=ast.Name(id=source, ctx=ast.Load())))
-
     def tup(items: list[ast.expr]) -> ast.Tuple:
         return ast.Tuple(elts=items, ctx=ast.Load())
 
     load = ex.RowCodegen.load
     const = ex.RowCodegen.const
-    unpack("i", len(policy_inputs), "inp")
-    unpack("p", len(param_names), "prm")
     _metric_assignments(gen, parts["metrics"], None, body)
 
     score_terms: list[ast.expr] = [const(score_base)]
@@ -1685,6 +1677,7 @@ def _generate_row_function(policy_inputs: tuple[InputSpec, ...], param_names: tu
         tup(action_values), tup(param_values), tup(restructuring_values),
     ])
     body.append(ast.Return(value=result))
+    body[:0] = [*gen.unpack("i", len(policy_inputs), "inp"), *gen.unpack("p", len(param_names), "prm")]
     arg_names = ("inp", "prm", "b_as_of", "sc") if layout is not None else ("inp", "prm", "b_as_of")
     args = ast.arguments(posonlyargs=[], args=[ast.arg(arg=a) for a in arg_names],
                          kwonlyargs=[], kw_defaults=[], defaults=[])

@@ -131,11 +131,6 @@ def generate_graded(part: ScopedPart, names: Mapping[str, str], input_count: int
         gen = ex.RowCodegen(local_names, "g_rank", {}, grades, layout=part.layout, stack=[(part.graded, "e")])
         body: list[ast.stmt] = []
         gen.sink = body  # aggregations are loops written ahead of the metric or floor that reads them
-        for prefix, n, src in (("i", input_count, "inp"), ("p", param_count, "prm")):
-            if n:
-                targets = ast.Tuple(elts=[ast.Name(id=f"{prefix}_{k}", ctx=ast.Store()) for k in range(n)],
-                                    ctx=ast.Store())
-                body.append(ast.Assign(targets=[targets], value=ast.Name(id=src, ctx=ast.Load())))
         for k, m in enumerate(metrics):
             value = gen.expression(m.expr)
             if m.expr.type == ex.NUMBER:
@@ -151,6 +146,8 @@ def generate_graded(part: ScopedPart, names: Mapping[str, str], input_count: int
             body.append(ast.Expr(value=ast.Call(func=ast.Attribute(value=gen.load("e"), attr="update",
                                                                    ctx=ast.Load()), args=[values], keywords=[])))
         body.append(ast.Return(value=result))
+        # The debtor's inputs and parameters the code reads (an exposure's metrics read few of them).
+        body[:0] = [*gen.unpack("i", input_count, "inp"), *gen.unpack("p", param_count, "prm")]
         args = ast.arguments(posonlyargs=[], args=[ast.arg(arg=a) for a in ("inp", "prm", "b_as_of", "sc", "e")],
                              kwonlyargs=[], kw_defaults=[], defaults=[])
         extra: dict[str, Any] = {"type_params": []} if sys.version_info >= (3, 12) else {}
