@@ -176,6 +176,21 @@ def _fin(x: Any) -> Any:
     return x
 
 
+def proven_finite(node: ast.AST) -> bool:
+    """The value is finite or null whatever the inputs, so ``_fin`` need not check it: a count
+    (``count_where``: an exposure's code has four), a finite literal, and ``coalesce`` or a
+    conditional of such values."""
+    if isinstance(node, ast.Constant):
+        return type(node.value) in (int, float) and math.isfinite(node.value)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        if node.func.id == "count_where":
+            return True
+        return node.func.id == "coalesce" and all(proven_finite(a) for a in node.args)
+    if isinstance(node, ast.IfExp):
+        return proven_finite(node.body) and proven_finite(node.orelse)
+    return False
+
+
 def _div(a: Any, b: Any) -> Any:
     if a is None or b is None or b == 0:
         return None

@@ -1564,7 +1564,7 @@ def _metric_assignments(gen: ex.RowCodegen, metrics: list[MetricSpec], after: st
         if m.after != after:
             continue
         value = gen.expression(m.expr)
-        if m.expr.type == ex.NUMBER:
+        if m.expr.type == ex.NUMBER and not ex.proven_finite(m.expr.tree):
             value = gen.call("_fin", [value])
         body.append(ast.Assign(targets=[ast.Name(id=f"m_{i}", ctx=ast.Store())], value=value))
 

@@ -133,7 +133,7 @@ def generate_graded(part: ScopedPart, names: Mapping[str, str], input_count: int
         gen.sink = body  # aggregations are loops written ahead of the metric or floor that reads them
         for k, m in enumerate(metrics):
             value = gen.expression(m.expr)
-            if m.expr.type == ex.NUMBER:
+            if m.expr.type == ex.NUMBER and not ex.proven_finite(m.expr.tree):
                 value = gen.call("_fin", [value])
             # A metric is a local from here on (the later metrics and the floors read it many times,
             # inside the loops over payments too); the element gets them all at the end.
