@@ -150,6 +150,50 @@ def read_frame(path: Path, columns: tuple[str, ...], ids: tuple[str, ...] = ()) 
     ``ids`` (the id columns of a child table, repeated on every row) are read from Parquet as
     categoricals: Arrow's dictionary pages become codes without a string per row.
     """
+    cols = read_columns(path, columns, ids)
+    if cols.frame is not None:
+        return cols.frame, cols.text
+    assert cols.table is not None
+    return cols.table.to_pandas(date_as_object=False, self_destruct=True, types_mapper=_mapper), False
+
+
+def _mapper(kind: Any) -> Any:
+    """Dates as datetime64 and booleans with nulls as nullable booleans: both checked column-wise."""
+    import pyarrow as pa
+
+    return pd.BooleanDtype() if kind == pa.bool_() else None
+
+
+
+class Columns:
+    """One table's columns as read: a frame (CSV), or Arrow columns (Parquet) that the checks read as
+    they are when their type already says what the checks would, and as pandas columns one at a time
+    otherwise (17M rows as one pandas frame cost more than checking them)."""
+
+    def __init__(self, frame: pd.DataFrame | None, table: Any, text: bool):
+        self.frame = frame
+        self.table = table
+        self.text = text
+        self.n = len(frame) if frame is not None else table.num_rows if table is not None else 0
+        self.names: list[str] = [str(c) for c in frame.columns] if frame is not None else \
+            list(table.column_names) if table is not None else []
+
+    def arrow(self, name: str) -> Any:
+        """The Arrow column (None: not in the table, or a CSV table)."""
+        return self.table.column(name) if self.table is not None and name in self.names else None
+
+    def get(self, name: str) -> pd.Series | None:
+        """The column as pandas reads it (as the whole table's ``to_pandas`` gives it)."""
+        if self.frame is not None:
+            return self.frame[name] if name in self.frame.columns else None
+        if self.table is None or name not in self.names:
+            return None
+        one = self.table.select([name]).to_pandas(date_as_object=False, types_mapper=_mapper)
+        return one[name]
+
+
+def read_columns(path: Path, columns: tuple[str, ...], ids: tuple[str, ...] = ()) -> Columns:
+    """One table's columns the layout reads (others are not read), CSV as a text frame, Parquet as Arrow."""
     from .batch import check_header, read_table
 
     if path.suffix.lower() == ".csv":
@@ -162,7 +206,7 @@ def read_frame(path: Path, columns: tuple[str, ...], ids: tuple[str, ...] = ()) 
                                          f"the header (line {where}): their table cannot be joined",
                                          file=str(path))])
         frame = table.frame
-        return frame[[c for c in frame.columns if c in columns]], True
+        return Columns(frame[[c for c in frame.columns if c in columns]], None, True)
     import pyarrow.parquet as pq
 
     try:
@@ -172,11 +216,7 @@ def read_frame(path: Path, columns: tuple[str, ...], ids: tuple[str, ...] = ()) 
                               read_dictionary=[c for c in names if c in ids])
     except (OSError, ValueError) as exc:
         raise InputError([Diagnostic("unreadable", f"cannot read the Parquet file: {exc}", file=str(path))]) from None
-    import pyarrow as pa
-
-    # Dates as datetime64 and booleans with nulls as nullable booleans: both checked column-wise.
-    mapper = {pa.bool_(): pd.BooleanDtype()}.get
-    return arrow.to_pandas(date_as_object=False, self_destruct=True, types_mapper=mapper), False
+    return Columns(None, arrow, False)
 
 
 # ------------------------------------------------------------------ reading
@@ -417,10 +457,10 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, path: Path | None, scopes:
     coded = (*t.parent_keys, *(spec.source for spec in part.inputs[s.name] if spec.type == "grade" or (
                                 spec.type == "string" and spec.enum)))
     with clock("read"):
-        frame, text = read_frame(path, wanted, coded) if path is not None else (pd.DataFrame(), False)
-    m = len(frame)
+        cols = read_columns(path, wanted, coded) if path is not None else Columns(pd.DataFrame(), None, False)
+    m = cols.n
     count.read = m
-    debtor, cids = _lookup(first, frame.get(CLIENT_ID), m)
+    debtor, cids = _lookup(first, cols.get(CLIENT_ID), m)
     parent = debtor.copy()
     if s.parent is None:
         lost = np.flatnonzero(debtor < 0)
@@ -429,7 +469,7 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, path: Path | None, scopes:
     else:
         up = scopes[s.parent]
         pkey = t.parent_keys[-1]
-        theirs, their_codes, their_distinct = _key_text(frame.get(pkey), m)
+        theirs, their_codes, their_distinct = _key_text(cols.get(pkey), m)
         parent = _join(up, debtor, their_codes, their_distinct)
         lost = np.flatnonzero(parent < 0)
         what = part.scope(s.parent).name
@@ -441,16 +481,12 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, path: Path | None, scopes:
             (pkey, theirs))
         debtor = np.where(parent >= 0, debtor, -1)
     count.orphaned = len(lost)
-    chk = _Checker(m, text, policy.grade_ids)
+    chk = _Checker(m, cols.text, policy.grade_ids)
     env: dict[str, Col] = {}
     order = None
     known = (debtor >= 0) & accepted[np.maximum(debtor, 0)]
     for spec in part.inputs[s.name]:
-        col = frame.get(spec.source)
-        if col is not None and isinstance(col.dtype, pd.CategoricalDtype):
-            data, valid, missing = _coded_values(chk, spec, col)
-        else:
-            data, valid, missing = chk.values(spec, col, spec.source)
+        data, valid, missing = _values(chk, spec, cols)
         if spec.required:
             chk._flag_mask(missing, spec.source, f"required field '{spec.source}' is missing", "missing-field")
         if spec.not_after_as_of:
@@ -462,7 +498,7 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, path: Path | None, scopes:
             order = np.where(valid, data, 0)
     keys = None
     if s.key is not None:
-        keys = _key_text(frame.get(s.key), m)
+        keys = _key_text(cols.get(s.key), m)
         _check_keys(chk, s, keys, parent)
     _too_many(chk, s, parent, debtor)
     bad = chk.bad & (debtor >= 0)
@@ -472,6 +508,19 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, path: Path | None, scopes:
                 {"table": t.name, "row": p.row + 1, "field": p.path, "code": p.code, "message": p.message})
     return Elements(t, parent, debtor, env, None if keys is None else keys[0], order, bad,
                     None if keys is None else keys[1:])
+
+
+def _values(chk: _Checker, spec: Any, cols: Columns) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One input's column checked: from Arrow when its type says enough, else as a pandas column."""
+    arr = cols.arrow(spec.source)
+    if arr is not None:
+        got = chk.arrow_values(spec, arr, spec.source)
+        if got is not None:
+            return got
+    col = cols.get(spec.source)
+    if col is not None and isinstance(col.dtype, pd.CategoricalDtype):
+        return _coded_values(chk, spec, col)
+    return chk.values(spec, col, spec.source)
 
 
 def _coded_values(chk: _Checker, spec: Any, col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
