@@ -182,6 +182,28 @@ class Columns:
         """The Arrow column (None: not in the table, or a CSV table)."""
         return self.table.column(name) if self.table is not None and name in self.names else None
 
+    def codes(self, name: str, dictionaries_only: bool = False) -> tuple[np.ndarray, pd.Series] | None:
+        """An Arrow text column as codes (-1: null) into its distinct values (a pandas text column), as a
+        categorical column gives them, without the categorical; None when it is not Arrow text (or, with
+        ``dictionaries_only``, not read as a dictionary)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        arr = self.arrow(name)
+        if arr is None:
+            return None
+        if not pa.types.is_dictionary(arr.type):
+            if dictionaries_only or not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+                return None
+            arr = pc.dictionary_encode(arr)
+        if not (pa.types.is_string(arr.type.value_type) or pa.types.is_large_string(arr.type.value_type)):
+            return None
+        arr = pa.table({name: arr}).unify_dictionaries().column(0)
+        if arr.num_chunks == 0:
+            return np.zeros(0, np.int64), pd.Series(pa.array([], arr.type.value_type).to_pandas())
+        codes = [np.asarray(c.indices.fill_null(-1).to_numpy(zero_copy_only=False), np.int64) for c in arr.chunks]
+        return np.concatenate(codes), pd.Series(arr.chunk(0).dictionary.to_pandas())
+
     def get(self, name: str) -> pd.Series | None:
         """The column as pandas reads it (as the whole table's ``to_pandas`` gives it)."""
         if self.frame is not None:
@@ -274,9 +296,17 @@ def read_long_tables(policy: CompiledPolicy, source: Path | Mapping[str, Path], 
     of the run's (``batch -p ID``: a debtor whose day selects another version), before their rows
     are checked; their rows count as rejected.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     clock = _Clock(timings if timings is not None else {})
     files = locate(policy, source)
     specs = layout(policy)
+    with ThreadPoolExecutor(1) as pool:
+        return _read_long_tables(policy, files, specs, as_of, clock, screen, _Ahead(pool, policy, specs, files))
+
+
+def _read_long_tables(policy: CompiledPolicy, files: Mapping[str, Path], specs: list[TableSpec], as_of: str | None,
+                      clock: _Clock, screen: Screen | None, ahead: _Ahead) -> LongRead:
     counts = {t.name: Count() for t in specs}  # an absent table: no rows
     with clock("read"):
         debtors, text = read_frame(files[DEBTORS], specs[0].columns)
@@ -306,8 +336,10 @@ def read_long_tables(policy: CompiledPolicy, source: Path | Mapping[str, Path], 
     for t in specs:
         if t.scope is None:
             continue
-        el = _read_scope(policy, t, files.get(t.name), scopes, first, as_of_days, accepted, problems, orphans,
-                         counts.setdefault(t.name, Count()), clock)
+        with clock("read"):
+            cols = ahead.take(t)
+        el = _read_scope(policy, t, cols, scopes, first, as_of_days, accepted, problems, orphans,
+                         counts.setdefault(t.name, Count()))
         scopes[t.scope] = el
     keep = np.ones(n, bool)
     keep[list(problems)] = False
@@ -371,28 +403,36 @@ def _first_rows(ids: pd.Series) -> pd.Index:
     return pd.Series(text.index.to_numpy(dtype=np.int64), index=pd.Index(text.to_numpy(dtype=object)))
 
 
-def _lookup(first: Any, col: pd.Series | None, m: int) -> tuple[np.ndarray, np.ndarray]:
+def _lookup(first: Any, cols: Columns, name: str, m: int) -> tuple[np.ndarray, np.ndarray]:
     """Each row's debtor row (-1 when none) and its client id codes' texts, through distinct values."""
-    if col is None:
+    coded = _codes(cols, name)
+    if coded is None:
         return np.full(m, -1, np.int64), np.full(m, None, dtype=object)
-    codes, distinct = _codes(col)
+    codes, distinct = coded
     at = first.reindex(distinct).to_numpy(dtype=float, na_value=np.nan) if len(distinct) else np.zeros(0)
     rows = np.append(np.where(np.isnan(at), -1, at).astype(np.int64), -1)
     return rows[codes], np.append(distinct, None)[codes]
 
 
-def _codes(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """An id column's codes (-1: none) and distinct texts; a categorical (dictionary) column is coded already."""
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        text = client_id_text(pd.Series(col.cat.categories))
-        distinct = text.to_numpy(dtype=object, na_value=None)
-        codes = col.cat.codes.to_numpy().astype(np.int64)
-        empty = np.flatnonzero(text.isna().to_numpy())
-        if len(empty):  # an empty id is no id
-            codes = np.where(np.isin(codes, empty), -1, codes)
-        return codes, distinct
-    codes, uniques = pd.factorize(client_id_text(col), use_na_sentinel=True)
-    return codes, np.asarray(uniques, dtype=object)
+def _codes(cols: Columns, name: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """An id column's codes (-1: none) and distinct texts (None: not in the table); a dictionary or
+    categorical column is coded already, an Arrow text column is coded by Arrow."""
+    coded = cols.codes(name)
+    if coded is None:
+        col = cols.get(name)
+        if col is None:
+            return None
+        if not isinstance(col.dtype, pd.CategoricalDtype):
+            codes, uniques = pd.factorize(client_id_text(col), use_na_sentinel=True)
+            return codes, np.asarray(uniques, dtype=object)
+        coded = col.cat.codes.to_numpy().astype(np.int64), pd.Series(col.cat.categories)
+    codes, categories = coded
+    text = client_id_text(categories)
+    distinct = text.to_numpy(dtype=object, na_value=None)
+    empty = np.flatnonzero(text.isna().to_numpy())
+    if len(empty):  # an empty id is no id
+        codes = np.where(np.isin(codes, empty), -1, codes)
+    return codes, distinct
 
 
 def _orphan(orphans: list[dict[str, Any]], table: str, rows: np.ndarray, ids: np.ndarray, why: Callable[[int], str],
@@ -409,7 +449,7 @@ def _widen(debtors: pd.DataFrame, frame: pd.DataFrame, text: bool, t: TableSpec,
     """A debtor series table as the wide columns ``root[k].item`` of the debtors table (the 1.x reader's form)."""
     m, n = len(frame), len(debtors)
     count.read = m
-    debtor, cids = _lookup(first, frame.get(CLIENT_ID), m)
+    debtor, cids = _lookup(first, Columns(frame, None, text), CLIENT_ID, m)
     lost = np.flatnonzero(debtor < 0)
     count.orphaned = len(lost)
     _orphan(orphans, t.name, lost, cids, lambda r: f"no debtor '{cids[r]}' in the debtors table" if cids[r]
@@ -446,21 +486,50 @@ def _debtor_problem(p: Any, series_at: Mapping[str, np.ndarray]) -> dict[str, An
     return {"table": DEBTORS, "row": p.row + 1, "field": p.path, "code": p.code, "message": p.message}
 
 
-def _read_scope(policy: CompiledPolicy, t: TableSpec, path: Path | None, scopes: Mapping[str, Elements], first: Any,
+class _Ahead:
+    """The scope tables read one ahead on a thread: Arrow reads Parquet without the GIL, so the next
+    table is read while this one is checked (at most two tables held at once)."""
+
+    def __init__(self, pool: Any, policy: CompiledPolicy, tables: list[TableSpec], files: Mapping[str, Path]):
+        self.pool = pool
+        self.policy = policy
+        self.tables = [t for t in tables if t.scope is not None]
+        self.files = files
+        self.pending: dict[str, Any] = {}
+        self._submit(0)
+
+    def _submit(self, i: int) -> None:
+        if i < len(self.tables) and self.tables[i].name in self.files:
+            t = self.tables[i]
+            self.pending[t.name] = self.pool.submit(read_columns, self.files[t.name], *_scope_columns(self.policy, t))
+
+    def take(self, t: TableSpec) -> Columns:
+        """The table's columns (an absent table has none); the next table starts reading."""
+        self._submit(self.tables.index(t) + 1)
+        future = self.pending.pop(t.name, None)
+        return future.result() if future is not None else Columns(pd.DataFrame(), None, False)
+
+
+def _scope_columns(policy: CompiledPolicy, t: TableSpec) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A scope table's columns to read, and those read as dictionaries (ids, grades and enums repeat)."""
+    part = policy.scoped
+    assert part is not None and t.scope is not None
+    wanted = (*t.parent_keys, *((t.key,) if t.key else ()), *t.columns)
+    coded = (*t.parent_keys, *(spec.source for spec in part.inputs[t.scope] if spec.type == "grade" or (
+                                spec.type == "string" and spec.enum)))
+    return wanted, coded
+
+
+def _read_scope(policy: CompiledPolicy, t: TableSpec, cols: Columns, scopes: Mapping[str, Elements], first: Any,
                 as_of_days: np.ndarray, accepted: np.ndarray, problems: dict[int, list[dict[str, Any]]],
-                orphans: list[dict[str, Any]], count: Count, clock: _Clock) -> Elements:
+                orphans: list[dict[str, Any]], count: Count) -> Elements:
     """One scope's table: joined to its parents, checked cell by cell; its problems reject its debtors."""
     part = policy.scoped
     assert part is not None and t.scope is not None
     s = part.scope(t.scope)
-    wanted = (*t.parent_keys, *((t.key,) if t.key else ()), *t.columns)
-    coded = (*t.parent_keys, *(spec.source for spec in part.inputs[s.name] if spec.type == "grade" or (
-                                spec.type == "string" and spec.enum)))
-    with clock("read"):
-        cols = read_columns(path, wanted, coded) if path is not None else Columns(pd.DataFrame(), None, False)
     m = cols.n
     count.read = m
-    debtor, cids = _lookup(first, cols.get(CLIENT_ID), m)
+    debtor, cids = _lookup(first, cols, CLIENT_ID, m)
     parent = debtor.copy()
     if s.parent is None:
         lost = np.flatnonzero(debtor < 0)
@@ -469,7 +538,7 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, path: Path | None, scopes:
     else:
         up = scopes[s.parent]
         pkey = t.parent_keys[-1]
-        theirs, their_codes, their_distinct = _key_text(cols.get(pkey), m)
+        theirs, their_codes, their_distinct = _key_text(cols, pkey, m)
         parent = _join(up, debtor, their_codes, their_distinct)
         lost = np.flatnonzero(parent < 0)
         what = part.scope(s.parent).name
@@ -498,7 +567,7 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, path: Path | None, scopes:
             order = np.where(valid, data, 0)
     keys = None
     if s.key is not None:
-        keys = _key_text(cols.get(s.key), m)
+        keys = _key_text(cols, s.key, m)
         _check_keys(chk, s, keys, parent)
     _too_many(chk, s, parent, debtor)
     bad = chk.bad & (debtor >= 0)
@@ -517,17 +586,19 @@ def _values(chk: _Checker, spec: Any, cols: Columns) -> tuple[np.ndarray, np.nda
         got = chk.arrow_values(spec, arr, spec.source)
         if got is not None:
             return got
+    coded = cols.codes(spec.source, dictionaries_only=True)
+    if coded is not None:
+        return _coded_values(chk, spec, *coded)
     col = cols.get(spec.source)
     if col is not None and isinstance(col.dtype, pd.CategoricalDtype):
-        return _coded_values(chk, spec, col)
+        return _coded_values(chk, spec, col.cat.codes.to_numpy().astype(np.int64), pd.Series(col.cat.categories))
     return chk.values(spec, col, spec.source)
 
 
-def _coded_values(chk: _Checker, spec: Any, col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _coded_values(chk: _Checker, spec: Any, codes: np.ndarray, cats: pd.Series
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A dictionary (categorical) column of text: each distinct value checked once, as a column of its own;
     a bad value flags every row holding it with the message the cell would get."""
-    cats = pd.Series(col.cat.categories)
-    codes = col.cat.codes.to_numpy().astype(np.int64)
     sub = _Checker(len(cats), chk.text, chk.grades)
     data, valid, missing = sub.values(spec, cats, spec.source)
     for p in sub.problems:
@@ -541,11 +612,12 @@ def _coded_values(chk: _Checker, spec: Any, col: pd.Series) -> tuple[np.ndarray,
     return full_data, full_valid, full_missing
 
 
-def _key_text(col: pd.Series | None, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _key_text(cols: Columns, name: str, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A key column's values as text (None where empty), their codes (-1: none) and the distinct texts."""
-    if col is None:
+    coded = _codes(cols, name)
+    if coded is None:
         return np.full(m, None, dtype=object), np.full(m, -1, np.int64), np.zeros(0, dtype=object)
-    codes, distinct = _codes(col)
+    codes, distinct = coded
     return np.append(distinct, None)[codes], codes, distinct
 
 
@@ -596,10 +668,12 @@ def _check_keys(chk: _Checker, s: ScopeSpec, keys: tuple[np.ndarray, np.ndarray,
 
 def _too_many(chk: _Checker, s: ScopeSpec, parent: np.ndarray, debtor: np.ndarray) -> None:
     """More elements under one parent than the scope's ``max``: the rows past the max are named."""
-    ok = np.flatnonzero(parent >= 0)
-    if not len(ok):
+    if not len(parent):
         return
-    per = np.bincount(parent[ok])
+    per = np.bincount(parent + 1)[1:]  # an orphan's -1 counts in the first bin, dropped
+    if not len(per) or per.max() <= s.max:  # the common case: no parent has too many
+        return
+    ok = np.flatnonzero(parent >= 0)
     over = ok[per[parent[ok]] > s.max]
     if not len(over):
         return
