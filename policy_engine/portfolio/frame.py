@@ -396,14 +396,14 @@ class _Checker:
     def _in_range(spec: InputSpec, data: np.ndarray, ok: np.ndarray) -> bool:
         """No valid cell breaks a rule of :meth:`_check_numbers` (whole, magnitude, min, max)."""
         with np.errstate(invalid="ignore"):
-            values = data[ok] if not ok.all() else data
-            if not len(values):
+            low = float(np.min(data, where=ok, initial=np.inf))
+            high = float(np.max(data, where=ok, initial=-np.inf))
+            if low > high:  # no valid cell
                 return True
-            low, high = float(values.min()), float(values.max())
             if max(-low, high) > MAX_ABS_NUMBER or (spec.min is not None and low < spec.min) or \
                     (spec.max is not None and high > spec.max):
                 return False
-            return spec.type != "integer" or bool((np.floor(values) == values).all())
+            return spec.type != "integer" or bool(np.all(np.floor(data) == data, where=ok))
 
 # The declared type's family: an integer is checked as a number (then for being whole), a grade as a string.
 _FAMILY = {"number": "number", "integer": "number", "boolean": "boolean", "date": "date", "string": "string",

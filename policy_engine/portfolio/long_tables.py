@@ -201,7 +201,8 @@ class Columns:
         arr = pa.table({name: arr}).unify_dictionaries().column(0)
         if arr.num_chunks == 0:
             return np.zeros(0, np.int64), pd.Series(pa.array([], arr.type.value_type).to_pandas())
-        codes = [np.asarray(c.indices.fill_null(-1).to_numpy(zero_copy_only=False), np.int64) for c in arr.chunks]
+        codes = [np.asarray((c.indices.fill_null(-1) if c.null_count else c.indices).to_numpy(zero_copy_only=False),
+                            np.int64) for c in arr.chunks]
         return np.concatenate(codes), pd.Series(arr.chunk(0).dictionary.to_pandas())
 
     def get(self, name: str) -> pd.Series | None:
@@ -403,15 +404,28 @@ def _first_rows(ids: pd.Series) -> pd.Index:
     return pd.Series(text.index.to_numpy(dtype=np.int64), index=pd.Index(text.to_numpy(dtype=object)))
 
 
-def _lookup(first: Any, cols: Columns, name: str, m: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's debtor row (-1 when none) and its client id codes' texts, through distinct values."""
+class _Texts:
+    """Each row's text through its code (None: no text), read row by row: only the few rows a message
+    names need one (a column of millions of Python references costs more than the join)."""
+
+    def __init__(self, codes: np.ndarray, distinct: np.ndarray):
+        self.codes = codes
+        self.distinct = distinct
+
+    def __getitem__(self, row: int) -> Any:
+        code = int(self.codes[row])
+        return None if code < 0 else self.distinct[code]
+
+
+def _lookup(first: Any, cols: Columns, name: str, m: int) -> tuple[np.ndarray, _Texts]:
+    """Each row's debtor row (-1 when none) and its client id texts, through distinct values."""
     coded = _codes(cols, name)
     if coded is None:
-        return np.full(m, -1, np.int64), np.full(m, None, dtype=object)
+        return np.full(m, -1, np.int64), _Texts(np.full(m, -1, np.int64), np.zeros(0, dtype=object))
     codes, distinct = coded
     at = first.reindex(distinct).to_numpy(dtype=float, na_value=np.nan) if len(distinct) else np.zeros(0)
     rows = np.append(np.where(np.isnan(at), -1, at).astype(np.int64), -1)
-    return rows[codes], np.append(distinct, None)[codes]
+    return rows[codes], _Texts(codes, distinct)
 
 
 def _codes(cols: Columns, name: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -435,8 +449,8 @@ def _codes(cols: Columns, name: str) -> tuple[np.ndarray, np.ndarray] | None:
     return codes, distinct
 
 
-def _orphan(orphans: list[dict[str, Any]], table: str, rows: np.ndarray, ids: np.ndarray, why: Callable[[int], str],
-            parent_key: tuple[str, np.ndarray] | None = None) -> None:
+def _orphan(orphans: list[dict[str, Any]], table: str, rows: np.ndarray, ids: _Texts, why: Callable[[int], str],
+            parent_key: tuple[str, _Texts] | None = None) -> None:
     for r in rows:
         entry = {"table": table, "row": int(r) + 1, "client_id": ids[r], "code": "orphan", "message": why(int(r))}
         if parent_key is not None:
@@ -466,9 +480,11 @@ def _widen(debtors: pd.DataFrame, frame: pd.DataFrame, text: bool, t: TableSpec,
         col = frame[item]
         for k in range(width):
             rows = at[:, k]
-            has = rows >= 0
-            values = col.iloc[np.where(has, rows, 0)].reset_index(drop=True)
-            extra[f"{t.series}[{k}].{item}"] = values.where(pd.Series(has), "" if text else None)
+            if text or col.dtype == object:  # an empty CSV cell (None in a column of objects) where there is no period
+                values = col.iloc[np.where(rows >= 0, rows, 0)].reset_index(drop=True)
+                extra[f"{t.series}[{k}].{item}"] = values.where(pd.Series(rows >= 0), "" if text else None)
+            else:  # a null of the column's own type (NaN, NaT, NA), filled by the take itself
+                extra[f"{t.series}[{k}].{item}"] = pd.Series(pd.api.extensions.take(col.array, rows, allow_fill=True))
     widened = pd.concat([debtors.reset_index(drop=True), pd.DataFrame(extra)], axis=1) if extra else debtors
     return widened, at
 
@@ -538,7 +554,8 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, cols: Columns, scopes: Map
     else:
         up = scopes[s.parent]
         pkey = t.parent_keys[-1]
-        theirs, their_codes, their_distinct = _key_text(cols, pkey, m)
+        their_codes, their_distinct = _key_codes(cols, pkey, m)
+        theirs = _Texts(their_codes, their_distinct)
         parent = _join(up, debtor, their_codes, their_distinct)
         lost = np.flatnonzero(parent < 0)
         what = part.scope(s.parent).name
@@ -612,19 +629,25 @@ def _coded_values(chk: _Checker, spec: Any, codes: np.ndarray, cats: pd.Series
     return full_data, full_valid, full_missing
 
 
-def _key_text(cols: Columns, name: str, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A key column's values as text (None where empty), their codes (-1: none) and the distinct texts."""
+def _key_codes(cols: Columns, name: str, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """A key column's codes (-1: none, or empty) and distinct texts."""
     coded = _codes(cols, name)
     if coded is None:
-        return np.full(m, None, dtype=object), np.full(m, -1, np.int64), np.zeros(0, dtype=object)
-    codes, distinct = coded
+        return np.full(m, -1, np.int64), np.zeros(0, dtype=object)
+    return coded
+
+
+def _key_text(cols: Columns, name: str, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A key column's values as text (None where empty), their codes (-1: none) and the distinct texts."""
+    codes, distinct = _key_codes(cols, name, m)
     return np.append(distinct, None)[codes], codes, distinct
 
 
 def _join(up: Elements, debtor: np.ndarray, their_codes: np.ndarray, their_distinct: np.ndarray) -> np.ndarray:
     """Each row's parent element (its row in the parent's table; -1 when none): by debtor and the parent's key.
 
-    Keys are compared by code: the child's distinct keys are looked up among the parent's once.
+    Keys are compared by code: the child's distinct keys are looked up among the parent's once, and
+    each run of rows naming one parent (a table written parent by parent is runs) is searched once.
     """
     assert up.key_codes is not None
     m = len(their_codes)
@@ -635,12 +658,15 @@ def _join(up: Elements, debtor: np.ndarray, their_codes: np.ndarray, their_disti
     cc = to_parent[their_codes]
     parent_code = np.where((up.debtor >= 0) & (pc >= 0), up.debtor * width + pc, -1)
     child_code = np.where((debtor >= 0) & (cc >= 0), debtor * width + cc, -2)
+    if not m or not len(parent_code):
+        return np.full(m, -1, np.int64)
+    heads = np.flatnonzero(np.diff(child_code, prepend=child_code[0] - 1))  # each run's first row
     order = np.argsort(parent_code, kind="stable")  # the first of a repeated key wins (its debtor is rejected)
     sorted_codes = parent_code[order]
-    at = np.searchsorted(sorted_codes, child_code)
-    at = np.minimum(at, max(len(sorted_codes) - 1, 0))
-    hit = (len(sorted_codes) > 0) & (sorted_codes[at] == child_code) if len(sorted_codes) else np.zeros(m, bool)
-    return np.where(hit, order[at] if len(order) else 0, -1).astype(np.int64)
+    wanted = child_code[heads]
+    at = np.minimum(np.searchsorted(sorted_codes, wanted), len(sorted_codes) - 1)
+    found = np.where(sorted_codes[at] == wanted, order[at], -1).astype(np.int64)
+    return found if len(heads) == m else np.repeat(found, np.diff(heads, append=m))
 
 
 def _check_keys(chk: _Checker, s: ScopeSpec, keys: tuple[np.ndarray, np.ndarray, np.ndarray],
@@ -714,18 +740,21 @@ def _levels(policy: CompiledPolicy, scopes: Mapping[str, Elements], debtor_index
         el = scopes[s.name]
         m = len(el.parent)
         take = debtor_index[el.debtor] >= 0 if m else np.zeros(0, bool)
-        rows = np.flatnonzero(take)
-        parent = debtor_index[el.debtor[rows]] if s.parent is None else index[s.parent][el.parent[rows]]
-        keys = [parent] if el.order is None else [el.order[rows], parent]
+        every = bool(take.all())  # no row rejected nor orphaned: the table's columns need no gather
+        rows = np.arange(m) if every else np.flatnonzero(take)
+        up = debtor_index[el.debtor] if s.parent is None else index[s.parent][el.parent]
+        parent = up if every else up[rows]
+        keys = [parent] if el.order is None else [el.order if every else el.order[rows], parent]
         if not _in_order(keys):  # lexsort is stable: ties keep the table's order
             order = np.lexsort(keys)
             rows, parent = rows[order], parent[order]
+            every = False
         starts = np.searchsorted(parent, np.arange(parent.max() + 1 if len(parent) else 0))
         pos = np.arange(len(parent), dtype=np.int64) - starts[parent] if len(parent) else np.zeros(0, np.int64)
         at = np.full(m, -1, np.int64)
         at[rows] = np.arange(len(rows))
         index[s.name] = at
-        if len(rows) == m and (not m or (rows[0] == 0 and bool((np.diff(rows) == 1).all()))):
+        if every or (len(rows) == m and (not m or (rows[0] == 0 and bool((np.diff(rows) == 1).all())))):
             env = dict(el.env)  # every row decided, in the table's order: the checked columns as they are
         else:
             env = {k: Col(c.data[rows], c.valid[rows], codes=None if c.codes is None else
