@@ -302,8 +302,9 @@ def read_long_tables(policy: CompiledPolicy, source: Path | Mapping[str, Path], 
     clock = _Clock(timings if timings is not None else {})
     files = locate(policy, source)
     specs = layout(policy)
-    with ThreadPoolExecutor(1) as pool:
-        return _read_long_tables(policy, files, specs, as_of, clock, screen, _Ahead(pool, policy, specs, files))
+    with ThreadPoolExecutor(1) as reads, ThreadPoolExecutor(2) as checks:
+        return _read_long_tables(policy, files, specs, as_of, clock, screen,
+                                 _Ahead(reads, checks, policy, specs, files))
 
 
 def _read_long_tables(policy: CompiledPolicy, files: Mapping[str, Path], specs: list[TableSpec], as_of: str | None,
@@ -334,14 +335,25 @@ def _read_long_tables(policy: CompiledPolicy, files: Mapping[str, Path], specs: 
         problems.setdefault(r, []).append(entry)
         accepted[r] = False
     scopes: dict[str, Elements] = {}
-    for t in specs:
-        if t.scope is None:
-            continue
-        with clock("read"):
-            cols = ahead.take(t)
-        el = _read_scope(policy, t, cols, scopes, first, as_of_days, accepted, problems, orphans,
-                         counts.setdefault(t.name, Count()))
-        scopes[t.scope] = el
+    found: dict[str, tuple[dict[int, list[dict[str, Any]]], list[dict[str, Any]]]] = {}
+
+    def check(t: TableSpec) -> Elements:
+        """One scope table read and checked; its problems and orphans kept apart, merged in table order."""
+        own: tuple[dict[int, list[dict[str, Any]]], list[dict[str, Any]]] = ({}, [])
+        el = _read_scope(policy, t, ahead.take(t), scopes, first, as_of_days, accepted, *own, counts[t.name])
+        found[t.name] = own
+        return el
+
+    first.reindex(pd.Index([""], dtype=object))  # the index's hash table built here, then only read by the threads
+    for wave in _waves(specs):  # tables whose parents are checked, two at a time (numpy and Arrow free the GIL)
+        for t, el in zip(wave, ahead.pool_map(check, wave), strict=True):
+            assert t.scope is not None
+            scopes[t.scope] = el
+    for t in specs:  # each debtor's problems and the orphans in the order of the tables, as one by one
+        if t.name in found:
+            for r, entries in found[t.name][0].items():
+                problems.setdefault(r, []).extend(entries)
+            orphans.extend(found[t.name][1])
     keep = np.ones(n, bool)
     keep[list(problems)] = False
     rejects = [{"table": DEBTORS, "row": r + 1, "client_id": ids.iat[r] if isinstance(ids.iat[r], str) else None,
@@ -503,27 +515,53 @@ def _debtor_problem(p: Any, series_at: Mapping[str, np.ndarray]) -> dict[str, An
 
 
 class _Ahead:
-    """The scope tables read one ahead on a thread: Arrow reads Parquet without the GIL, so the next
-    table is read while this one is checked (at most two tables held at once)."""
+    """The scope tables read ahead on a thread (Arrow reads Parquet without the GIL: the next table is
+    read while others are checked; a table is read when one before it is taken), and checked on two."""
 
-    def __init__(self, pool: Any, policy: CompiledPolicy, tables: list[TableSpec], files: Mapping[str, Path]):
-        self.pool = pool
+    def __init__(self, reads: Any, checks: Any, policy: CompiledPolicy, tables: list[TableSpec],
+                 files: Mapping[str, Path]):
+        import threading
+
+        self.reads = reads
+        self.checks = checks
         self.policy = policy
         self.tables = [t for t in tables if t.scope is not None]
         self.files = files
         self.pending: dict[str, Any] = {}
-        self._submit(0)
+        self.submitted = 0
+        self.lock = threading.Lock()
+        self._submit_next()
 
-    def _submit(self, i: int) -> None:
-        if i < len(self.tables) and self.tables[i].name in self.files:
-            t = self.tables[i]
-            self.pending[t.name] = self.pool.submit(read_columns, self.files[t.name], *_scope_columns(self.policy, t))
+    def _submit_next(self) -> None:
+        while self.submitted < len(self.tables):
+            t = self.tables[self.submitted]
+            self.submitted += 1
+            if t.name in self.files:
+                self.pending[t.name] = self.reads.submit(read_columns, self.files[t.name],
+                                                         *_scope_columns(self.policy, t))
+                return
 
     def take(self, t: TableSpec) -> Columns:
-        """The table's columns (an absent table has none); the next table starts reading."""
-        self._submit(self.tables.index(t) + 1)
-        future = self.pending.pop(t.name, None)
+        """The table's columns (an absent table has none); one more table starts reading."""
+        with self.lock:
+            if t.name in self.files and t.name not in self.pending:  # taken before its turn came
+                self.pending[t.name] = self.reads.submit(read_columns, self.files[t.name],
+                                                         *_scope_columns(self.policy, t))
+                self.submitted = max(self.submitted, self.tables.index(t) + 1)
+            self._submit_next()
+            future = self.pending.pop(t.name, None)
         return future.result() if future is not None else Columns(pd.DataFrame(), None, False)
+
+    def pool_map(self, work: Callable[[TableSpec], Elements], tables: list[TableSpec]) -> list[Elements]:
+        """``work`` over the tables of one wave, two at a time."""
+        return list(self.checks.map(work, tables)) if len(tables) > 1 else [work(t) for t in tables]
+
+
+def _waves(specs: list[TableSpec]) -> list[list[TableSpec]]:
+    """The scope tables in waves: each table after its parent's wave (debtors' children first)."""
+    depth = {len(t.parent_keys): [u for u in specs if u.scope is not None and len(u.parent_keys) == len(t.parent_keys)]
+             for t in specs if t.scope is not None}
+    return [depth[d] for d in sorted(depth)]
 
 
 def _scope_columns(policy: CompiledPolicy, t: TableSpec) -> tuple[tuple[str, ...], tuple[str, ...]]:
