@@ -34,6 +34,9 @@ from ..policy.compiler import CompiledPolicy, InputSpec
 from ..safetext import FORBIDDEN_PATTERN, has_forbidden, text_problem
 from .vector import _EPOCH_ORDINAL, Col, TextCodes
 
+# safetext's forbidden characters for Arrow's (RE2) search: the control characters; Arrow strings are UTF-8,
+# which holds no lone surrogate (a test holds the two equal over every character).
+ARROW_FORBIDDEN = r"[\x00-\x1f\x7f-\x9f]"
 _SERIES_COL = re.compile(r"^(?P<root>[a-z_][a-z0-9_.]*)\[(?P<k>\d+)\](?:$|[.\[])")  # root[k] and below
 @dataclass
 class Problem:
@@ -151,15 +154,21 @@ class _Checker:
         return np.zeros(self.n, dtype), np.zeros(self.n, bool), np.ones(self.n, bool)
 
     def _typed_numbers(self, spec: InputSpec, col: pd.Series, path: str) -> Checked:
-        data = col.to_numpy(dtype=float, na_value=np.nan)
+        return self._number_array(spec, col.to_numpy(dtype=float, na_value=np.nan), col.dtype.kind == "f", path)
+
+    def _number_array(self, spec: InputSpec, data: np.ndarray, floats: bool, path: str) -> Checked:
+        """A typed column's numbers (NaN where null): the checks of a number, whatever held the column."""
+        finite = np.isfinite(data)
+        if finite.all():  # the common case, in one pass: nothing missing, nothing infinite
+            return self._check_numbers(spec, data, finite, np.zeros(len(data), bool), path)
         missing = np.isnan(data)
-        if col.dtype.kind == "f":
+        if floats:
             # In a typed float column a NaN is "no value" (Parquet/pandas null); +-inf is an error.
-            inf = np.isinf(data)
-            self._flag_mask(inf, path, lambda i: f"{data[i]} is not a finite number")
-        else:
-            inf = np.zeros(self.n, bool)
-        return self._check_numbers(spec, data, ~missing & ~inf, missing, path)
+            inf = ~finite & ~missing
+            if inf.any():
+                self._flag_mask(inf, path, lambda i: f"{data[i]} is not a finite number")
+                return self._check_numbers(spec, data, finite, missing, path)
+        return self._check_numbers(spec, data, ~missing, missing, path)
 
     def _typed_booleans(self, spec: InputSpec, col: pd.Series, path: str) -> Checked:
         missing = col.isna().to_numpy()  # a nullable boolean column (Parquet with nulls) has missing cells
@@ -167,10 +176,38 @@ class _Checker:
 
     def _typed_dates(self, spec: InputSpec, col: pd.Series, path: str) -> Checked:
         missing = col.isna().to_numpy()
-        days = col.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
-        whole = (col.to_numpy(dtype="datetime64[ns]") == days.astype("datetime64[ns]")) | missing
+        # In the column's own unit: Parquet dates arrive as datetime64[ms], and 9999-12-31 (an open end)
+        # does not fit nanoseconds (it would wrap to another day).
+        stamps = col.to_numpy()
+        days = stamps.astype("datetime64[D]")
+        whole = (stamps == days.astype(stamps.dtype)) | missing
         self._flag_mask(~whole, path, "expected a date YYYY-MM-DD, found a time stamp")
         return np.where(missing, 0, days.astype(np.int64)), ~missing & whole, missing
+
+    def arrow_values(self, spec: InputSpec, arr: Any, path: str) -> Checked | None:
+        """(data, valid, missing) straight from an Arrow column that already holds the declared type
+        (Parquet numbers, dates, booleans); None when another check must read it (text, time stamps, ...).
+
+        The type guarantees what the pandas path checks cell by cell: a date32 is a whole day, an
+        int or a boolean cannot be NaN or infinite, and a column without nulls has nothing missing.
+        """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        family = _FAMILY[spec.type]
+        kind = arr.type
+        if family == "number" and (pa.types.is_floating(kind) or pa.types.is_integer(kind)):
+            data = np.asarray(arr.to_numpy(), dtype=float) if arr.null_count == 0 else \
+                np.asarray(pc.fill_null(arr.cast(pa.float64(), safe=False), np.nan).to_numpy(), dtype=float)
+            return self._number_array(spec, data, pa.types.is_floating(kind) or arr.null_count > 0, path)
+        if family == "date" and pa.types.is_date32(kind):
+            days = np.asarray(arr.cast(pa.int32()).fill_null(0).to_numpy(), dtype=np.int64)
+        elif family == "boolean" and pa.types.is_boolean(kind):
+            days = np.asarray(arr.fill_null(False).to_numpy(), dtype=bool)
+        else:
+            return None
+        missing = np.zeros(self.n, bool) if arr.null_count == 0 else np.asarray(arr.is_null().to_numpy(), bool)
+        return days, ~missing, missing
 
     def _string_column(self, spec: InputSpec, col: pd.Series, path: str) -> Checked:
         """A text column of a typed format (or CSV text where strings belong)."""
@@ -335,6 +372,8 @@ class _Checker:
     def _check_numbers(self, spec: InputSpec, data: np.ndarray, ok: np.ndarray, missing: np.ndarray,
                        path: str) -> Checked:
         data = data + 0.0  # -0.0 is 0, as decide reads it (the input hash writes both as 0)
+        if self._in_range(spec, data, ok):  # the common case: one pass, no cell to flag
+            return data, ok, missing
         with np.errstate(invalid="ignore"):
             if spec.type == "integer":
                 frac = ok & (np.floor(data) != data)
@@ -356,6 +395,18 @@ class _Checker:
 
 
 
+    @staticmethod
+    def _in_range(spec: InputSpec, data: np.ndarray, ok: np.ndarray) -> bool:
+        """No valid cell breaks a rule of :meth:`_check_numbers` (whole, magnitude, min, max)."""
+        with np.errstate(invalid="ignore"):
+            low = float(np.min(data, where=ok, initial=np.inf))
+            high = float(np.max(data, where=ok, initial=-np.inf))
+            if low > high:  # no valid cell
+                return True
+            if max(-low, high) > MAX_ABS_NUMBER or (spec.min is not None and low < spec.min) or \
+                    (spec.max is not None and high > spec.max):
+                return False
+            return spec.type != "integer" or bool(np.all(np.floor(data) == data, where=ok))
 
 # The declared type's family: an integer is checked as a number (then for being whole), a grade as a string.
 _FAMILY = {"number": "number", "integer": "number", "boolean": "boolean", "date": "date", "string": "string",
@@ -699,9 +750,24 @@ def _check_ids(chk: _Checker, df: pd.DataFrame, records: bool) -> np.ndarray:
     ids_text = ids.to_numpy(dtype=object, na_value=None)
     long_ids = (ids.str.len() > 100).fillna(False).to_numpy(dtype=bool)
     chk._flag_mask(long_ids, "client_id", "client_id is longer than 100 characters")
-    bad_text = ids.str.contains(FORBIDDEN_PATTERN, regex=True).fillna(False).to_numpy(dtype=bool) & ~long_ids
+    bad_text = _forbidden_cells(ids) & ~long_ids
     chk._flag_mask(bad_text, "client_id", lambda i: f"{text_problem(ids_text[i])} (text holds no control characters)")
     return ids_text
+
+
+def _forbidden_cells(texts: pd.Series) -> np.ndarray:
+    """Cells holding a character client text may not hold (False where null).
+
+    Arrow strings are searched by Arrow's own regular expressions, without a Python string per
+    cell: valid UTF-8 cannot hold a lone surrogate, so the control characters are all to look for.
+    """
+    if isinstance(texts.dtype, pd.StringDtype) and texts.dtype.storage == "pyarrow":
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        found = pc.match_substring_regex(pa.array(texts.array), ARROW_FORBIDDEN).fill_null(False)
+        return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
+    return texts.str.contains(FORBIDDEN_PATTERN, regex=True).fillna(False).to_numpy(dtype=bool)
 
 
 def _without_list(df: pd.DataFrame, root: str, periods_present: np.ndarray, records: bool) -> np.ndarray:

@@ -150,6 +150,73 @@ def read_frame(path: Path, columns: tuple[str, ...], ids: tuple[str, ...] = ()) 
     ``ids`` (the id columns of a child table, repeated on every row) are read from Parquet as
     categoricals: Arrow's dictionary pages become codes without a string per row.
     """
+    cols = read_columns(path, columns, ids)
+    if cols.frame is not None:
+        return cols.frame, cols.text
+    assert cols.table is not None
+    return cols.table.to_pandas(date_as_object=False, self_destruct=True, types_mapper=_mapper), False
+
+
+def _mapper(kind: Any) -> Any:
+    """Dates as datetime64 and booleans with nulls as nullable booleans: both checked column-wise."""
+    import pyarrow as pa
+
+    return pd.BooleanDtype() if kind == pa.bool_() else None
+
+
+
+class Columns:
+    """One table's columns as read: a frame (CSV), or Arrow columns (Parquet) that the checks read as
+    they are when their type already says what the checks would, and as pandas columns one at a time
+    otherwise (17M rows as one pandas frame cost more than checking them)."""
+
+    def __init__(self, frame: pd.DataFrame | None, table: Any, text: bool):
+        self.frame = frame
+        self.table = table
+        self.text = text
+        self.n = len(frame) if frame is not None else table.num_rows if table is not None else 0
+        self.names: list[str] = [str(c) for c in frame.columns] if frame is not None else \
+            list(table.column_names) if table is not None else []
+
+    def arrow(self, name: str) -> Any:
+        """The Arrow column (None: not in the table, or a CSV table)."""
+        return self.table.column(name) if self.table is not None and name in self.names else None
+
+    def codes(self, name: str, dictionaries_only: bool = False) -> tuple[np.ndarray, pd.Series] | None:
+        """An Arrow text column as codes (-1: null) into its distinct values (a pandas text column), as a
+        categorical column gives them, without the categorical; None when it is not Arrow text (or, with
+        ``dictionaries_only``, not read as a dictionary)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        arr = self.arrow(name)
+        if arr is None:
+            return None
+        if not pa.types.is_dictionary(arr.type):
+            if dictionaries_only or not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+                return None
+            arr = pc.dictionary_encode(arr)
+        if not (pa.types.is_string(arr.type.value_type) or pa.types.is_large_string(arr.type.value_type)):
+            return None
+        arr = pa.table({name: arr}).unify_dictionaries().column(0)
+        if arr.num_chunks == 0:
+            return np.zeros(0, np.int64), pd.Series(pa.array([], arr.type.value_type).to_pandas())
+        codes = [np.asarray((c.indices.fill_null(-1) if c.null_count else c.indices).to_numpy(zero_copy_only=False),
+                            np.int64) for c in arr.chunks]
+        return np.concatenate(codes), pd.Series(arr.chunk(0).dictionary.to_pandas())
+
+    def get(self, name: str) -> pd.Series | None:
+        """The column as pandas reads it (as the whole table's ``to_pandas`` gives it)."""
+        if self.frame is not None:
+            return self.frame[name] if name in self.frame.columns else None
+        if self.table is None or name not in self.names:
+            return None
+        one = self.table.select([name]).to_pandas(date_as_object=False, types_mapper=_mapper)
+        return one[name]
+
+
+def read_columns(path: Path, columns: tuple[str, ...], ids: tuple[str, ...] = ()) -> Columns:
+    """One table's columns the layout reads (others are not read), CSV as a text frame, Parquet as Arrow."""
     from .batch import check_header, read_table
 
     if path.suffix.lower() == ".csv":
@@ -162,7 +229,7 @@ def read_frame(path: Path, columns: tuple[str, ...], ids: tuple[str, ...] = ()) 
                                          f"the header (line {where}): their table cannot be joined",
                                          file=str(path))])
         frame = table.frame
-        return frame[[c for c in frame.columns if c in columns]], True
+        return Columns(frame[[c for c in frame.columns if c in columns]], None, True)
     import pyarrow.parquet as pq
 
     try:
@@ -172,11 +239,7 @@ def read_frame(path: Path, columns: tuple[str, ...], ids: tuple[str, ...] = ()) 
                               read_dictionary=[c for c in names if c in ids])
     except (OSError, ValueError) as exc:
         raise InputError([Diagnostic("unreadable", f"cannot read the Parquet file: {exc}", file=str(path))]) from None
-    import pyarrow as pa
-
-    # Dates as datetime64 and booleans with nulls as nullable booleans: both checked column-wise.
-    mapper = {pa.bool_(): pd.BooleanDtype()}.get
-    return arrow.to_pandas(date_as_object=False, self_destruct=True, types_mapper=mapper), False
+    return Columns(None, arrow, False)
 
 
 # ------------------------------------------------------------------ reading
@@ -234,9 +297,18 @@ def read_long_tables(policy: CompiledPolicy, source: Path | Mapping[str, Path], 
     of the run's (``batch -p ID``: a debtor whose day selects another version), before their rows
     are checked; their rows count as rejected.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     clock = _Clock(timings if timings is not None else {})
     files = locate(policy, source)
     specs = layout(policy)
+    with ThreadPoolExecutor(1) as reads, ThreadPoolExecutor(2) as checks:
+        return _read_long_tables(policy, files, specs, as_of, clock, screen,
+                                 _Ahead(reads, checks, policy, specs, files))
+
+
+def _read_long_tables(policy: CompiledPolicy, files: Mapping[str, Path], specs: list[TableSpec], as_of: str | None,
+                      clock: _Clock, screen: Screen | None, ahead: _Ahead) -> LongRead:
     counts = {t.name: Count() for t in specs}  # an absent table: no rows
     with clock("read"):
         debtors, text = read_frame(files[DEBTORS], specs[0].columns)
@@ -263,12 +335,25 @@ def read_long_tables(policy: CompiledPolicy, source: Path | Mapping[str, Path], 
         problems.setdefault(r, []).append(entry)
         accepted[r] = False
     scopes: dict[str, Elements] = {}
-    for t in specs:
-        if t.scope is None:
-            continue
-        el = _read_scope(policy, t, files.get(t.name), scopes, first, as_of_days, accepted, problems, orphans,
-                         counts.setdefault(t.name, Count()), clock)
-        scopes[t.scope] = el
+    found: dict[str, tuple[dict[int, list[dict[str, Any]]], list[dict[str, Any]]]] = {}
+
+    def check(t: TableSpec) -> Elements:
+        """One scope table read and checked; its problems and orphans kept apart, merged in table order."""
+        own: tuple[dict[int, list[dict[str, Any]]], list[dict[str, Any]]] = ({}, [])
+        el = _read_scope(policy, t, ahead.take(t), scopes, first, as_of_days, accepted, *own, counts[t.name])
+        found[t.name] = own
+        return el
+
+    first.reindex(pd.Index([""], dtype=object))  # the index's hash table built here, then only read by the threads
+    for wave in _waves(specs):  # tables whose parents are checked, two at a time (numpy and Arrow free the GIL)
+        for t, el in zip(wave, ahead.pool_map(check, wave), strict=True):
+            assert t.scope is not None
+            scopes[t.scope] = el
+    for t in specs:  # each debtor's problems and the orphans in the order of the tables, as one by one
+        if t.name in found:
+            for r, entries in found[t.name][0].items():
+                problems.setdefault(r, []).extend(entries)
+            orphans.extend(found[t.name][1])
     keep = np.ones(n, bool)
     keep[list(problems)] = False
     rejects = [{"table": DEBTORS, "row": r + 1, "client_id": ids.iat[r] if isinstance(ids.iat[r], str) else None,
@@ -300,25 +385,28 @@ def read_long_tables(policy: CompiledPolicy, source: Path | Mapping[str, Path], 
 
 
 class _Clock:
-    """Seconds per stage, added up; the time between stages counts as checking."""
+    """Seconds per stage, added up; the time between stages counts as checking. Beside each stage's
+    wall seconds, its CPU seconds (``cpu_read``, ...: every thread of the process), the figure to
+    read when other work shares the machine."""
 
     def __init__(self, into: dict[str, float]):
         self.into = into
         self.start = time.perf_counter()
-        self.outside = 0.0
+        self.cpu = time.process_time()
 
     @contextlib.contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
-            spent = time.perf_counter() - t
-            self.into[stage] = self.into.get(stage, 0.0) + spent
+            self.into[stage] = self.into.get(stage, 0.0) + time.perf_counter() - t
+            self.into[f"cpu_{stage}"] = self.into.get(f"cpu_{stage}", 0.0) + time.process_time() - c
 
     def close(self) -> None:
-        other = sum(v for k, v in self.into.items() if k in ("read", "build"))
-        self.into["check"] = time.perf_counter() - self.start - other
+        stages = ("read", "build")
+        self.into["check"] = time.perf_counter() - self.start - sum(self.into.get(k, 0.0) for k in stages)
+        self.into["cpu_check"] = time.process_time() - self.cpu - sum(self.into.get(f"cpu_{k}", 0.0) for k in stages)
 
 
 def _first_rows(ids: pd.Series) -> pd.Index:
@@ -328,32 +416,53 @@ def _first_rows(ids: pd.Series) -> pd.Index:
     return pd.Series(text.index.to_numpy(dtype=np.int64), index=pd.Index(text.to_numpy(dtype=object)))
 
 
-def _lookup(first: Any, col: pd.Series | None, m: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's debtor row (-1 when none) and its client id codes' texts, through distinct values."""
-    if col is None:
-        return np.full(m, -1, np.int64), np.full(m, None, dtype=object)
-    codes, distinct = _codes(col)
+class _Texts:
+    """Each row's text through its code (None: no text), read row by row: only the few rows a message
+    names need one (a column of millions of Python references costs more than the join)."""
+
+    def __init__(self, codes: np.ndarray, distinct: np.ndarray):
+        self.codes = codes
+        self.distinct = distinct
+
+    def __getitem__(self, row: int) -> Any:
+        code = int(self.codes[row])
+        return None if code < 0 else self.distinct[code]
+
+
+def _lookup(first: Any, cols: Columns, name: str, m: int) -> tuple[np.ndarray, _Texts]:
+    """Each row's debtor row (-1 when none) and its client id texts, through distinct values."""
+    coded = _codes(cols, name)
+    if coded is None:
+        return np.full(m, -1, np.int64), _Texts(np.full(m, -1, np.int64), np.zeros(0, dtype=object))
+    codes, distinct = coded
     at = first.reindex(distinct).to_numpy(dtype=float, na_value=np.nan) if len(distinct) else np.zeros(0)
     rows = np.append(np.where(np.isnan(at), -1, at).astype(np.int64), -1)
-    return rows[codes], np.append(distinct, None)[codes]
+    return rows[codes], _Texts(codes, distinct)
 
 
-def _codes(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """An id column's codes (-1: none) and distinct texts; a categorical (dictionary) column is coded already."""
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        text = client_id_text(pd.Series(col.cat.categories))
-        distinct = text.to_numpy(dtype=object, na_value=None)
-        codes = col.cat.codes.to_numpy().astype(np.int64)
-        empty = np.flatnonzero(text.isna().to_numpy())
-        if len(empty):  # an empty id is no id
-            codes = np.where(np.isin(codes, empty), -1, codes)
-        return codes, distinct
-    codes, uniques = pd.factorize(client_id_text(col), use_na_sentinel=True)
-    return codes, np.asarray(uniques, dtype=object)
+def _codes(cols: Columns, name: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """An id column's codes (-1: none) and distinct texts (None: not in the table); a dictionary or
+    categorical column is coded already, an Arrow text column is coded by Arrow."""
+    coded = cols.codes(name)
+    if coded is None:
+        col = cols.get(name)
+        if col is None:
+            return None
+        if not isinstance(col.dtype, pd.CategoricalDtype):
+            codes, uniques = pd.factorize(client_id_text(col), use_na_sentinel=True)
+            return codes, np.asarray(uniques, dtype=object)
+        coded = col.cat.codes.to_numpy().astype(np.int64), pd.Series(col.cat.categories)
+    codes, categories = coded
+    text = client_id_text(categories)
+    distinct = text.to_numpy(dtype=object, na_value=None)
+    empty = np.flatnonzero(text.isna().to_numpy())
+    if len(empty):  # an empty id is no id
+        codes = np.where(np.isin(codes, empty), -1, codes)
+    return codes, distinct
 
 
-def _orphan(orphans: list[dict[str, Any]], table: str, rows: np.ndarray, ids: np.ndarray, why: Callable[[int], str],
-            parent_key: tuple[str, np.ndarray] | None = None) -> None:
+def _orphan(orphans: list[dict[str, Any]], table: str, rows: np.ndarray, ids: _Texts, why: Callable[[int], str],
+            parent_key: tuple[str, _Texts] | None = None) -> None:
     for r in rows:
         entry = {"table": table, "row": int(r) + 1, "client_id": ids[r], "code": "orphan", "message": why(int(r))}
         if parent_key is not None:
@@ -366,7 +475,7 @@ def _widen(debtors: pd.DataFrame, frame: pd.DataFrame, text: bool, t: TableSpec,
     """A debtor series table as the wide columns ``root[k].item`` of the debtors table (the 1.x reader's form)."""
     m, n = len(frame), len(debtors)
     count.read = m
-    debtor, cids = _lookup(first, frame.get(CLIENT_ID), m)
+    debtor, cids = _lookup(first, Columns(frame, None, text), CLIENT_ID, m)
     lost = np.flatnonzero(debtor < 0)
     count.orphaned = len(lost)
     _orphan(orphans, t.name, lost, cids, lambda r: f"no debtor '{cids[r]}' in the debtors table" if cids[r]
@@ -383,9 +492,11 @@ def _widen(debtors: pd.DataFrame, frame: pd.DataFrame, text: bool, t: TableSpec,
         col = frame[item]
         for k in range(width):
             rows = at[:, k]
-            has = rows >= 0
-            values = col.iloc[np.where(has, rows, 0)].reset_index(drop=True)
-            extra[f"{t.series}[{k}].{item}"] = values.where(pd.Series(has), "" if text else None)
+            if text or col.dtype == object:  # an empty CSV cell (None in a column of objects) where there is no period
+                values = col.iloc[np.where(rows >= 0, rows, 0)].reset_index(drop=True)
+                extra[f"{t.series}[{k}].{item}"] = values.where(pd.Series(rows >= 0), "" if text else None)
+            else:  # a null of the column's own type (NaN, NaT, NA), filled by the take itself
+                extra[f"{t.series}[{k}].{item}"] = pd.Series(pd.api.extensions.take(col.array, rows, allow_fill=True))
     widened = pd.concat([debtors.reset_index(drop=True), pd.DataFrame(extra)], axis=1) if extra else debtors
     return widened, at
 
@@ -403,21 +514,76 @@ def _debtor_problem(p: Any, series_at: Mapping[str, np.ndarray]) -> dict[str, An
     return {"table": DEBTORS, "row": p.row + 1, "field": p.path, "code": p.code, "message": p.message}
 
 
-def _read_scope(policy: CompiledPolicy, t: TableSpec, path: Path | None, scopes: Mapping[str, Elements], first: Any,
+class _Ahead:
+    """The scope tables read ahead on a thread (Arrow reads Parquet without the GIL: the next table is
+    read while others are checked; a table is read when one before it is taken), and checked on two."""
+
+    def __init__(self, reads: Any, checks: Any, policy: CompiledPolicy, tables: list[TableSpec],
+                 files: Mapping[str, Path]):
+        import threading
+
+        self.reads = reads
+        self.checks = checks
+        self.policy = policy
+        self.tables = [t for t in tables if t.scope is not None]
+        self.files = files
+        self.pending: dict[str, Any] = {}
+        self.submitted = 0
+        self.lock = threading.Lock()
+        self._submit_next()
+
+    def _submit_next(self) -> None:
+        while self.submitted < len(self.tables):
+            t = self.tables[self.submitted]
+            self.submitted += 1
+            if t.name in self.files:
+                self.pending[t.name] = self.reads.submit(read_columns, self.files[t.name],
+                                                         *_scope_columns(self.policy, t))
+                return
+
+    def take(self, t: TableSpec) -> Columns:
+        """The table's columns (an absent table has none); one more table starts reading."""
+        with self.lock:
+            if t.name in self.files and t.name not in self.pending:  # taken before its turn came
+                self.pending[t.name] = self.reads.submit(read_columns, self.files[t.name],
+                                                         *_scope_columns(self.policy, t))
+                self.submitted = max(self.submitted, self.tables.index(t) + 1)
+            self._submit_next()
+            future = self.pending.pop(t.name, None)
+        return future.result() if future is not None else Columns(pd.DataFrame(), None, False)
+
+    def pool_map(self, work: Callable[[TableSpec], Elements], tables: list[TableSpec]) -> list[Elements]:
+        """``work`` over the tables of one wave, two at a time."""
+        return list(self.checks.map(work, tables)) if len(tables) > 1 else [work(t) for t in tables]
+
+
+def _waves(specs: list[TableSpec]) -> list[list[TableSpec]]:
+    """The scope tables in waves: each table after its parent's wave (debtors' children first)."""
+    depth = {len(t.parent_keys): [u for u in specs if u.scope is not None and len(u.parent_keys) == len(t.parent_keys)]
+             for t in specs if t.scope is not None}
+    return [depth[d] for d in sorted(depth)]
+
+
+def _scope_columns(policy: CompiledPolicy, t: TableSpec) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A scope table's columns to read, and those read as dictionaries (ids, grades and enums repeat)."""
+    part = policy.scoped
+    assert part is not None and t.scope is not None
+    wanted = (*t.parent_keys, *((t.key,) if t.key else ()), *t.columns)
+    coded = (*t.parent_keys, *(spec.source for spec in part.inputs[t.scope] if spec.type == "grade" or (
+                                spec.type == "string" and spec.enum)))
+    return wanted, coded
+
+
+def _read_scope(policy: CompiledPolicy, t: TableSpec, cols: Columns, scopes: Mapping[str, Elements], first: Any,
                 as_of_days: np.ndarray, accepted: np.ndarray, problems: dict[int, list[dict[str, Any]]],
-                orphans: list[dict[str, Any]], count: Count, clock: _Clock) -> Elements:
+                orphans: list[dict[str, Any]], count: Count) -> Elements:
     """One scope's table: joined to its parents, checked cell by cell; its problems reject its debtors."""
     part = policy.scoped
     assert part is not None and t.scope is not None
     s = part.scope(t.scope)
-    wanted = (*t.parent_keys, *((t.key,) if t.key else ()), *t.columns)
-    coded = (*t.parent_keys, *(spec.source for spec in part.inputs[s.name] if spec.type == "grade" or (
-                                spec.type == "string" and spec.enum)))
-    with clock("read"):
-        frame, text = read_frame(path, wanted, coded) if path is not None else (pd.DataFrame(), False)
-    m = len(frame)
+    m = cols.n
     count.read = m
-    debtor, cids = _lookup(first, frame.get(CLIENT_ID), m)
+    debtor, cids = _lookup(first, cols, CLIENT_ID, m)
     parent = debtor.copy()
     if s.parent is None:
         lost = np.flatnonzero(debtor < 0)
@@ -426,7 +592,8 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, path: Path | None, scopes:
     else:
         up = scopes[s.parent]
         pkey = t.parent_keys[-1]
-        theirs, their_codes, their_distinct = _key_text(frame.get(pkey), m)
+        their_codes, their_distinct = _key_codes(cols, pkey, m)
+        theirs = _Texts(their_codes, their_distinct)
         parent = _join(up, debtor, their_codes, their_distinct)
         lost = np.flatnonzero(parent < 0)
         what = part.scope(s.parent).name
@@ -438,16 +605,12 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, path: Path | None, scopes:
             (pkey, theirs))
         debtor = np.where(parent >= 0, debtor, -1)
     count.orphaned = len(lost)
-    chk = _Checker(m, text, policy.grade_ids)
+    chk = _Checker(m, cols.text, policy.grade_ids)
     env: dict[str, Col] = {}
     order = None
     known = (debtor >= 0) & accepted[np.maximum(debtor, 0)]
     for spec in part.inputs[s.name]:
-        col = frame.get(spec.source)
-        if col is not None and isinstance(col.dtype, pd.CategoricalDtype):
-            data, valid, missing = _coded_values(chk, spec, col)
-        else:
-            data, valid, missing = chk.values(spec, col, spec.source)
+        data, valid, missing = _values(chk, spec, cols)
         if spec.required:
             chk._flag_mask(missing, spec.source, f"required field '{spec.source}' is missing", "missing-field")
         if spec.not_after_as_of:
@@ -459,7 +622,7 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, path: Path | None, scopes:
             order = np.where(valid, data, 0)
     keys = None
     if s.key is not None:
-        keys = _key_text(frame.get(s.key), m)
+        keys = _key_text(cols, s.key, m)
         _check_keys(chk, s, keys, parent)
     _too_many(chk, s, parent, debtor)
     bad = chk.bad & (debtor >= 0)
@@ -471,11 +634,26 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, path: Path | None, scopes:
                     None if keys is None else keys[1:])
 
 
-def _coded_values(chk: _Checker, spec: Any, col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _values(chk: _Checker, spec: Any, cols: Columns) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One input's column checked: from Arrow when its type says enough, else as a pandas column."""
+    arr = cols.arrow(spec.source)
+    if arr is not None:
+        got = chk.arrow_values(spec, arr, spec.source)
+        if got is not None:
+            return got
+    coded = cols.codes(spec.source, dictionaries_only=True)
+    if coded is not None:
+        return _coded_values(chk, spec, *coded)
+    col = cols.get(spec.source)
+    if col is not None and isinstance(col.dtype, pd.CategoricalDtype):
+        return _coded_values(chk, spec, col.cat.codes.to_numpy().astype(np.int64), pd.Series(col.cat.categories))
+    return chk.values(spec, col, spec.source)
+
+
+def _coded_values(chk: _Checker, spec: Any, codes: np.ndarray, cats: pd.Series
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A dictionary (categorical) column of text: each distinct value checked once, as a column of its own;
     a bad value flags every row holding it with the message the cell would get."""
-    cats = pd.Series(col.cat.categories)
-    codes = col.cat.codes.to_numpy().astype(np.int64)
     sub = _Checker(len(cats), chk.text, chk.grades)
     data, valid, missing = sub.values(spec, cats, spec.source)
     for p in sub.problems:
@@ -489,18 +667,25 @@ def _coded_values(chk: _Checker, spec: Any, col: pd.Series) -> tuple[np.ndarray,
     return full_data, full_valid, full_missing
 
 
-def _key_text(col: pd.Series | None, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _key_codes(cols: Columns, name: str, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """A key column's codes (-1: none, or empty) and distinct texts."""
+    coded = _codes(cols, name)
+    if coded is None:
+        return np.full(m, -1, np.int64), np.zeros(0, dtype=object)
+    return coded
+
+
+def _key_text(cols: Columns, name: str, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A key column's values as text (None where empty), their codes (-1: none) and the distinct texts."""
-    if col is None:
-        return np.full(m, None, dtype=object), np.full(m, -1, np.int64), np.zeros(0, dtype=object)
-    codes, distinct = _codes(col)
+    codes, distinct = _key_codes(cols, name, m)
     return np.append(distinct, None)[codes], codes, distinct
 
 
 def _join(up: Elements, debtor: np.ndarray, their_codes: np.ndarray, their_distinct: np.ndarray) -> np.ndarray:
     """Each row's parent element (its row in the parent's table; -1 when none): by debtor and the parent's key.
 
-    Keys are compared by code: the child's distinct keys are looked up among the parent's once.
+    Keys are compared by code: the child's distinct keys are looked up among the parent's once, and
+    each run of rows naming one parent (a table written parent by parent is runs) is searched once.
     """
     assert up.key_codes is not None
     m = len(their_codes)
@@ -511,12 +696,15 @@ def _join(up: Elements, debtor: np.ndarray, their_codes: np.ndarray, their_disti
     cc = to_parent[their_codes]
     parent_code = np.where((up.debtor >= 0) & (pc >= 0), up.debtor * width + pc, -1)
     child_code = np.where((debtor >= 0) & (cc >= 0), debtor * width + cc, -2)
+    if not m or not len(parent_code):
+        return np.full(m, -1, np.int64)
+    heads = np.flatnonzero(np.diff(child_code, prepend=child_code[0] - 1))  # each run's first row
     order = np.argsort(parent_code, kind="stable")  # the first of a repeated key wins (its debtor is rejected)
     sorted_codes = parent_code[order]
-    at = np.searchsorted(sorted_codes, child_code)
-    at = np.minimum(at, max(len(sorted_codes) - 1, 0))
-    hit = (len(sorted_codes) > 0) & (sorted_codes[at] == child_code) if len(sorted_codes) else np.zeros(m, bool)
-    return np.where(hit, order[at] if len(order) else 0, -1).astype(np.int64)
+    wanted = child_code[heads]
+    at = np.minimum(np.searchsorted(sorted_codes, wanted), len(sorted_codes) - 1)
+    found = np.where(sorted_codes[at] == wanted, order[at], -1).astype(np.int64)
+    return found if len(heads) == m else np.repeat(found, np.diff(heads, append=m))
 
 
 def _check_keys(chk: _Checker, s: ScopeSpec, keys: tuple[np.ndarray, np.ndarray, np.ndarray],
@@ -544,10 +732,12 @@ def _check_keys(chk: _Checker, s: ScopeSpec, keys: tuple[np.ndarray, np.ndarray,
 
 def _too_many(chk: _Checker, s: ScopeSpec, parent: np.ndarray, debtor: np.ndarray) -> None:
     """More elements under one parent than the scope's ``max``: the rows past the max are named."""
-    ok = np.flatnonzero(parent >= 0)
-    if not len(ok):
+    if not len(parent):
         return
-    per = np.bincount(parent[ok])
+    per = np.bincount(parent + 1)[1:]  # an orphan's -1 counts in the first bin, dropped
+    if not len(per) or per.max() <= s.max:  # the common case: no parent has too many
+        return
+    ok = np.flatnonzero(parent >= 0)
     over = ok[per[parent[ok]] > s.max]
     if not len(over):
         return
@@ -588,18 +778,21 @@ def _levels(policy: CompiledPolicy, scopes: Mapping[str, Elements], debtor_index
         el = scopes[s.name]
         m = len(el.parent)
         take = debtor_index[el.debtor] >= 0 if m else np.zeros(0, bool)
-        rows = np.flatnonzero(take)
-        parent = debtor_index[el.debtor[rows]] if s.parent is None else index[s.parent][el.parent[rows]]
-        keys = [parent] if el.order is None else [el.order[rows], parent]
+        every = bool(take.all())  # no row rejected nor orphaned: the table's columns need no gather
+        rows = np.arange(m) if every else np.flatnonzero(take)
+        up = debtor_index[el.debtor] if s.parent is None else index[s.parent][el.parent]
+        parent = up if every else up[rows]
+        keys = [parent] if el.order is None else [el.order if every else el.order[rows], parent]
         if not _in_order(keys):  # lexsort is stable: ties keep the table's order
             order = np.lexsort(keys)
             rows, parent = rows[order], parent[order]
+            every = False
         starts = np.searchsorted(parent, np.arange(parent.max() + 1 if len(parent) else 0))
         pos = np.arange(len(parent), dtype=np.int64) - starts[parent] if len(parent) else np.zeros(0, np.int64)
         at = np.full(m, -1, np.int64)
         at[rows] = np.arange(len(rows))
         index[s.name] = at
-        if len(rows) == m and (not m or (rows[0] == 0 and bool((np.diff(rows) == 1).all()))):
+        if every or (len(rows) == m and (not m or (rows[0] == 0 and bool((np.diff(rows) == 1).all())))):
             env = dict(el.env)  # every row decided, in the table's order: the checked columns as they are
         else:
             env = {k: Col(c.data[rows], c.valid[rows], codes=None if c.codes is None else
@@ -693,7 +886,7 @@ def run_long_batch(policy: CompiledPolicy, source: Path | Mapping[str, Path], as
 
     timings: dict[str, float] = {}
     read = read_long_tables(policy, source, as_of, timings, screen)
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     n = len(read.prep.rows)
     starts = list(range(0, n, CHUNK_DEBTORS)) or [0]
 
@@ -710,6 +903,7 @@ def run_long_batch(policy: CompiledPolicy, source: Path | Mapping[str, Path], as
     decisions = pd.concat([f[0] for f in frames], ignore_index=True) if len(frames) > 1 else frames[0][0]
     exposures = pd.concat([f[1] for f in frames], ignore_index=True) if len(frames) > 1 else frames[0][1]
     timings["evaluate"] = time.perf_counter() - t  # and the frames, chunk by chunk
+    timings["cpu_evaluate"] = time.process_time() - cpu
     refused: dict[str, int] = {}
     for f in frames:
         for aid, count in f[2].items():
