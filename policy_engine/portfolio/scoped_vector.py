@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,6 +76,11 @@ class LongTables:
     floors: list[Col] = field(default_factory=list)  # the graded scope's floors, per element
     metrics: dict[str, Col] = field(default_factory=dict)  # the graded scope's metrics, per element
     current: np.ndarray | None = None  # the graded elements' rank that grade and grade_at_least read now
+    # Per scope, the values of the repeated subtrees (see _Shared) and of the ancestors' names
+    # gathered onto its elements (with the ancestor's column they were gathered from).
+    memo: dict[tuple[str, int], Col] = field(default_factory=dict)
+    gathered: dict[tuple[str, str], tuple[Col, Col]] = field(default_factory=dict)
+    grade_col: tuple[np.ndarray, Col] | None = None  # ``grade`` of the graded elements, for ``current``
 
     @property
     def part(self) -> ScopedPart:
@@ -84,16 +91,23 @@ class LongTables:
     def evaluator(self, scope: str, up: VectorEval) -> VectorEval:
         """An evaluator over ``scope``'s table whose ancestors' names are read through ``up``."""
         level = self.levels[scope]
-        env: dict[str, Col] = {}
+        env = level.env
         if scope == self.part.graded:
-            env.update(self.metrics)
-        ve = VectorEval(level.n, {**level.env, **env}, self.policy.grade_ids, grade_rank=None)
-        if scope == self.part.graded and self.current is not None:
+            env = {**env, **self.metrics}
+            if self.current is not None:
+                env["grade"] = self._grade(self.current)
+        ve = ScopeEval(scope, self, level.n, env, self.policy.grade_ids)
+        if scope == self.part.graded:
             ve.grade_rank = self.current
-            ve.env["grade"] = Col(np.array(self.policy.grade_ids, dtype=object)[self.current],
-                                  np.ones(level.n, bool))
-        ve.scopes, ve.up, ve.up_index = self, up, level.parent
+        ve.up, ve.up_index = up, level.parent
         return ve
+
+    def _grade(self, rank: np.ndarray) -> Col:
+        """The graded elements' ``grade`` for ``rank``, built once per stage (not per evaluator)."""
+        if self.grade_col is None or self.grade_col[0] is not rank:
+            col = Col(np.array(self.policy.grade_ids, dtype=object)[rank], np.ones(len(rank), bool))
+            self.grade_col = (rank, col)
+        return self.grade_col[1]
 
     def aggregate(self, ve: VectorEval, node: ast.Call) -> Col:
         """One aggregation of ``ve``'s scope over a child scope, reduced per parent row."""
@@ -156,6 +170,108 @@ class LongTables:
             self.metrics[m.name] = c
 
 
+class ScopeEval(VectorEval):
+    """The evaluator of one element scope in one :class:`LongTables`: what it computes is kept there.
+
+    A subtree the policy writes more than once (the restructuring test of the financial-difficulty
+    module feeds six metrics) is evaluated once per scope; an ancestor's name is gathered onto the
+    scope's elements once, for as long as the ancestor's column is the same.
+    """
+
+    def __init__(self, scope: str, tables: LongTables, n: int, env: dict[str, Col], grades: Sequence[str]):
+        super().__init__(n, env, grades)
+        self.scope, self.scopes = scope, tables
+        self.shared = _shared(tables.policy)
+
+    def node(self, n: ast.AST) -> Col:
+        key = self.shared.get(id(n))
+        if key is None:
+            return super().node(n)
+        memo = self.scopes.memo
+        got = memo.get((self.scope, key))
+        if got is None:
+            got = memo[(self.scope, key)] = super().node(n)
+        return got
+
+    def v_Name(self, n: ast.Name) -> Col:
+        got = self.env.get(n.id)
+        if got is not None or self.up is None or n.id == "null":
+            return super().v_Name(n)
+        up = self.up.v_Name(n)
+        hit = self.scopes.gathered.get((self.scope, n.id))
+        if hit is not None and hit[0] is up:
+            return hit[1]
+        c = _full_size(up, self.up.n)
+        idx = self.up_index
+        assert idx is not None
+        got = Col(c.data[idx], c.valid[idx], None if c.present is None else c.present[idx])
+        self.scopes.gathered[(self.scope, n.id)] = (up, got)
+        return got
+
+
+# A subtree's value depends only on the names it reads, except through these: the grade and score
+# change between stages, the warnings and tables are the evaluator's, worst_grade reads the grades.
+_STATEFUL_NAMES = frozenset({"grade", "score"})
+_STATEFUL_CALLS = frozenset({"grade_at_least", "fired", "lookup", "worst_grade"})
+_OPERATIONS = (ast.BoolOp, ast.Compare, ast.IfExp, ast.Call, ast.BinOp, ast.UnaryOp)
+_SHARED: weakref.WeakKeyDictionary[CompiledPolicy, dict[int, int]] = weakref.WeakKeyDictionary()
+_SHARED_LOCK = threading.Lock()
+
+
+def _shared(policy: CompiledPolicy) -> dict[int, int]:
+    """Per operation node of the policy's expressions (by id: the policy holds the trees) whose
+    subtree is written more than once and reads nothing stateful, the number of its structure;
+    computed once per policy."""
+    got = _SHARED.get(policy)
+    if got is None:
+        pure: dict[int, int] = {}
+        structures: dict[tuple[Any, ...], int] = {}
+        for tree in _trees(policy):
+            _structure(tree, structures, pure)
+        counts: dict[int, int] = {}
+        for k in pure.values():
+            counts[k] = counts.get(k, 0) + 1
+        got = {i: k for i, k in pure.items() if counts[k] > 1}
+        with _SHARED_LOCK:
+            _SHARED[policy] = got
+    return got
+
+
+def _structure(node: ast.AST, structures: dict[tuple[Any, ...], int], pure: dict[int, int]) -> tuple[int, bool]:
+    """The number of ``node``'s structure (equal subtrees, equal numbers) and whether its value depends
+    only on the names it reads; the pure operations are entered in ``pure``. One pass, bottom-up."""
+    ok = not ((isinstance(node, ast.Name) and node.id in _STATEFUL_NAMES)
+              or (isinstance(node, ast.Call) and getattr(node.func, "id", None) in _STATEFUL_CALLS))
+    parts: list[Any] = [type(node).__name__]
+    for _, value in ast.iter_fields(node):
+        items = value if isinstance(value, list) else [value]
+        sub: list[Any] = []
+        for v in items:
+            if isinstance(v, ast.AST):
+                k, p = _structure(v, structures, pure)
+                sub.append(k)
+                ok = ok and p
+            else:
+                sub.append((type(v).__name__, repr(v)))  # 1, 1.0 and True are equal, not the same
+        parts.append(tuple(sub))
+    key = structures.setdefault(tuple(parts), len(structures))
+    if ok and isinstance(node, _OPERATIONS):
+        pure[id(node)] = key
+    return key, ok
+
+
+def _trees(policy: CompiledPolicy) -> list[ast.AST]:
+    """Every expression tree of the policy, at every level."""
+    specs: list[Any] = [*policy.metrics, *policy.factors, *policy.floors, *policy.warnings]
+    for a in policy.actions:
+        specs += [a, *([a.restructuring] if a.restructuring else [])]
+    if policy.scoped is not None:
+        specs += [*policy.scoped.metrics, *policy.scoped.floors, *policy.scoped.selectors]
+    exprs = [s.expr for s in specs if getattr(s, "expr", None) is not None]
+    exprs += [e for a in policy.actions for e in a.param_exprs.values()]
+    return [e.tree for e in exprs]
+
+
 # ------------------------------------------------------------------ reductions per parent
 #
 # A level's elements are grouped by parent, in each parent's order (the long tables are built
@@ -176,6 +292,7 @@ class Segments:
     starts: np.ndarray  # n + 1 offsets: parent i's elements are starts[i]:starts[i + 1]
     heads: np.ndarray  # the offsets of the parents with elements (``reduceat`` cannot take an empty run)
     has: np.ndarray  # per parent: has elements
+    filled: np.ndarray  # the parents with elements (indices: a random boolean mask indexes slowly)
 
     @classmethod
     def of(cls, parent: np.ndarray, pos: np.ndarray, n: int) -> Segments:
@@ -189,7 +306,8 @@ class Segments:
         starts = np.zeros(n + 1, np.int64)
         np.cumsum(counts, out=starts[1:])
         has = counts > 0
-        return cls(n, order, parent, starts, starts[:-1][has], has)
+        filled = np.flatnonzero(has)
+        return cls(n, order, parent, starts, starts[filled], has, filled)
 
     def arrange(self, c: Col) -> Col:
         """``c`` (one value per element, in the level's order) in run order."""
@@ -210,25 +328,20 @@ class Segments:
         """Per parent, the index of its first (``last``: last) element ``mask`` holds; -1 for none."""
         idx = np.flatnonzero(mask)
         p = self.parent[idx]
-        edge = np.ones(len(idx), bool)
-        if last:
-            edge[:-1] = p[:-1] != p[1:]
-        else:
-            edge[1:] = p[1:] != p[:-1]
         out = np.full(self.n, -1, np.int64)
-        out[p[edge]] = idx[edge]
+        if len(idx):
+            change = np.flatnonzero(p[1:] != p[:-1])  # the element before each change of parent
+            edge = np.append(change, len(idx) - 1) if last else np.insert(change + 1, 0, 0)
+            out[p[edge]] = idx[edge]
         return out
 
     def reduce(self, ufunc: np.ufunc, values: np.ndarray, empty: Any) -> np.ndarray:
         """``ufunc`` over each parent's run; ``empty`` for the parents without elements."""
         out = np.full(self.n, empty, dtype=values.dtype)
         if len(self.heads):
-            out[self.has] = ufunc.reduceat(values, self.heads)
+            out[self.filled] = ufunc.reduceat(values, self.heads)
         return out
 
-    def spread(self, per_parent: np.ndarray) -> np.ndarray:
-        """A value per parent onto each of its elements (in run order)."""
-        return per_parent[self.parent]  # type: ignore[no-any-return]
 
 
 def _bool(c: Col) -> tuple[np.ndarray, np.ndarray]:
@@ -293,7 +406,7 @@ def _extreme(seg: Segments, cols: list[Col], exact: np.ufunc, skip_nan: np.ufunc
     values = np.where(valid, data.astype(float), np.nan)  # a null's run has no value: NaN is skipped
     out = seg.reduce(skip_nan, values, 0.0)
     if len(seg.heads):
-        out[seg.has] = np.where(np.isnan(values[seg.heads]), np.nan, out[seg.has])
+        out[seg.filled] = np.where(np.isnan(values[seg.heads]), np.nan, out[seg.filled])
     zero = seg.has & (out == 0)
     if zero.any():
         out[zero] = values[seg.first(values == 0)[zero]]
@@ -315,7 +428,7 @@ def _match(seg: Segments, x: Col, cond: Col, out: np.ndarray, last: bool) -> Col
     at = seg.first(true | null, last)
     rows = np.flatnonzero(at >= 0)
     idx = at[rows]
-    hit = true[idx]
+    hit = np.flatnonzero(true[idx])
     rows, idx = rows[hit], idx[hit]
     out[rows] = np.asarray(x.data)[idx]
     valid = np.zeros(seg.n, bool)
