@@ -91,7 +91,7 @@ _COMPARISONS = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.gre
 
 
 _CALENDAR_SPAN = 1 << 17  # days (~360 years): a portfolio's dates span far less
-_USUAL_DAYS = (dt.date(1900, 1, 1).toordinal() - _EPOCH_ORDINAL, dt.date(2100, 12, 31).toordinal() - _EPOCH_ORDINAL)
+_CALENDAR_MARGIN = 366  # days a table is built beyond the dates asked, so the next batch likely fits
 
 
 class _Calendar:
@@ -118,19 +118,26 @@ class _Calendar:
         return self.firsts[idx]  # type: ignore[no-any-return]
 
 
-_calendar: _Calendar | None = None  # the usual span (and a batch's wider one), built on first use
+_calendar: _Calendar | None = None  # the days the batches of this process read so far, built on first use
 
 
 def _calendar_for(lo: int, hi: int) -> _Calendar | None:
-    """A calendar that covers days ``lo`` to ``hi``; None when they span too much for a table."""
+    """A calendar that covers days ``lo`` to ``hi``; None when they span too much for a table.
+
+    The process keeps one, widened to what each batch reads (a whole new table: a thread reading
+    the old one keeps it); a span too wide to keep gets a table of its own.
+    """
     global _calendar
     cal = _calendar
     if cal is not None and cal.lo <= lo and hi <= cal.hi:
         return cal
-    lo, hi = min(lo, _USUAL_DAYS[0]), max(hi, _USUAL_DAYS[1])
     if hi - lo >= _CALENDAR_SPAN:
         return None
-    cal = _calendar = _Calendar(lo, hi)  # a whole new table: a thread reading the old one keeps it
+    wide_lo, wide_hi = (lo, hi) if cal is None else (min(lo, cal.lo), max(hi, cal.hi))
+    wide_lo, wide_hi = wide_lo - _CALENDAR_MARGIN, wide_hi + _CALENDAR_MARGIN
+    if wide_hi - wide_lo >= _CALENDAR_SPAN:
+        return _Calendar(lo, hi)
+    cal = _calendar = _Calendar(wide_lo, wide_hi)
     return cal
 
 
