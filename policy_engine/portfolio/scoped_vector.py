@@ -317,8 +317,9 @@ class Segments:
 
     def count(self, mask: np.ndarray) -> np.ndarray:
         """Per parent, how many of its elements ``mask`` holds."""
-        running = np.zeros(len(mask) + 1, np.int64)
-        np.cumsum(mask, out=running[1:])
+        kind = np.int32 if len(mask) < 2**31 else np.int64  # half the memory to stream
+        running = np.zeros(len(mask) + 1, kind)
+        np.cumsum(mask, out=running[1:], dtype=kind)
         return running[self.starts[1:]] - running[self.starts[:-1]]  # type: ignore[no-any-return]
 
     def any(self, mask: np.ndarray) -> np.ndarray:
