@@ -71,7 +71,7 @@ def _filled(c: Col, kind: str) -> np.ndarray:
     dtype = np.int64 if kind == "i" else bool
     if c.data.dtype.kind == kind and bool(np.all(c.valid)):
         return c.data
-    return np.where(c.valid, c.data, fill).astype(dtype)
+    return np.where(c.valid, c.data, fill).astype(dtype, copy=False)
 
 
 def _homogeneous(cols: Sequence[Col]) -> list[np.ndarray]:
@@ -91,25 +91,80 @@ _COMPARISONS = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.gre
 
 
 _CALENDAR_SPAN = 1 << 17  # days (~360 years): a portfolio's dates span far less
+_CALENDAR_MARGIN = 366  # days a table is built beyond the dates asked, so the next batch likely fits
+
+
+class _Calendar:
+    """Month (since 1970-01) and day of month (0-based) of every day of a span, and the first day of
+    each of its months: numpy's calendar conversion costs ~50 ns a value, a lookup a few."""
+
+    def __init__(self, lo: int, hi: int):
+        span = np.arange(lo, hi + 1, dtype=np.int64).astype("datetime64[D]")
+        month = span.astype("datetime64[M]")
+        self.lo, self.hi = lo, hi
+        self.month = month.astype(np.int64)
+        self.day = (span - month).astype(np.int64)
+        self.first_month = int(self.month[0])
+        months = np.arange(self.first_month, int(self.month[-1]) + 2, dtype=np.int64)  # one past: lengths
+        self.firsts = months.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+
+    def first_days(self, months: np.ndarray) -> np.ndarray | None:
+        """The day number of the first day of each month, None when one is past the table."""
+        if not len(months):
+            return months.astype(np.int64)
+        idx = months - self.first_month
+        if int(idx.min()) < 0 or int(idx.max()) >= len(self.firsts):
+            return None
+        return self.firsts[idx]  # type: ignore[no-any-return]
+
+
+_calendar: _Calendar | None = None  # the days the batches of this process read so far, built on first use
+
+
+def _calendar_for(lo: int, hi: int) -> _Calendar | None:
+    """A calendar that covers days ``lo`` to ``hi``; None when they span too much for a table.
+
+    The process keeps one, widened to what each batch reads (a whole new table: a thread reading
+    the old one keeps it); a span too wide to keep gets a table of its own.
+    """
+    global _calendar
+    cal = _calendar
+    if cal is not None and cal.lo <= lo and hi <= cal.hi:
+        return cal
+    if hi - lo >= _CALENDAR_SPAN:
+        return None
+    wide_lo, wide_hi = (lo, hi) if cal is None else (min(lo, cal.lo), max(hi, cal.hi))
+    wide_lo, wide_hi = wide_lo - _CALENDAR_MARGIN, wide_hi + _CALENDAR_MARGIN
+    if wide_hi - wide_lo >= _CALENDAR_SPAN:
+        return _Calendar(lo, hi)
+    cal = _calendar = _Calendar(wide_lo, wide_hi)
+    return cal
 
 
 def _month_and_day(days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Calendar month (months since 1970-01) and day of month (0-based) of day numbers.
 
-    numpy's calendar conversion costs ~50 ns a value; the dates of a portfolio fall in a short
-    span, so the span is converted once and each value looks its date up in that table.
+    The dates of a portfolio fall in a short span: each value looks its date up in a table of the
+    span (built once, see :class:`_Calendar`); days too far apart are converted one by one.
     """
     if not len(days):
         return days.astype(np.int64), days.astype(np.int64)
-    lo, hi = int(days.min()), int(days.max())
-    if hi - lo < _CALENDAR_SPAN:
-        span = np.arange(lo, hi + 1, dtype=np.int64).astype("datetime64[D]")
-        month = span.astype("datetime64[M]")
-        idx = days - lo
-        return month.astype(np.int64)[idx], (span - month).astype(np.int64)[idx]
+    cal = _calendar_for(int(days.min()), int(days.max()))
+    if cal is not None:
+        idx = days - cal.lo
+        return cal.month[idx], cal.day[idx]
     d = days.astype("datetime64[D]")
     m = d.astype("datetime64[M]")
     return m.astype(np.int64), (d - m).astype(np.int64)
+
+
+def _first_days(months: np.ndarray) -> np.ndarray:
+    """The day number of the first day of each month (months since 1970-01)."""
+    cal = _calendar
+    got = None if cal is None else cal.first_days(months)
+    if got is not None:
+        return got
+    return months.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)  # type: ignore[no-any-return]
 
 
 class SeriesFacts:
@@ -326,8 +381,8 @@ def f_add_months(ev: Evaluator, cols: list[Col], args: Args) -> Col:
     ok = np.broadcast_to(d.valid & m.valid, (ev.n,)) & (np.abs(k) <= MAX_MONTHS) & (np.floor(k) == k)
     month, day = _month_and_day(days)
     target = month + np.where(ok, k, 0).astype(np.int64)  # months since 1970-01
-    first = target.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
-    length = (target + 1).astype("datetime64[M]").astype("datetime64[D]").astype(np.int64) - first
+    first = _first_days(target)
+    length = _first_days(target + 1) - first
     year = np.floor_divide(target, 12) + 1970
     ok = ok & (year >= 1) & (year <= 9999)  # Python's calendar, as the row form has
     return Col(first + np.minimum(day, length - 1), ok)

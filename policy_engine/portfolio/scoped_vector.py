@@ -5,9 +5,9 @@ row, the index of its parent's row (a debtor, or an element of the parent scope)
 under that parent (the record's order, or ``order_by``). An expression of a scope is evaluated
 column-wise over that table; a name of an ancestor is gathered through the parent index; an
 aggregation evaluates its arguments over the child table and reduces them per parent with the
-null rules of ``docs/scopes.md``. Sums run position by position (element 0 of every parent, then
-element 1, ...), so every parent adds its values in the order the row evaluator does, and the two
-agree bit for bit. The evaluation order is the row path's: exposure metrics and floors (own
+null rules of ``docs/scopes.md``, one pass over the child table (see :class:`Segments`): every
+parent meets its values in its own order, as the row helpers do, so sums and extremes agree bit
+for bit. The evaluation order is the row path's: exposure metrics and floors (own
 grades), debtor metrics, debtor floors applied to every exposure (final grades), metrics after
 classification, warnings and actions.
 """
@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,11 +50,17 @@ class Level:
     pos: np.ndarray  # per element, its position under its parent (0, 1, ...)
     env: dict[str, Col]
     elements: list[dict[str, Any]]  # the row reader's dicts (the record builder writes results into them)
-    positions: list[np.ndarray] | None = None  # the elements at each position, once computed (_by_position)
+    runs: Segments | None = None  # the elements by parent, once computed (segments)
 
     @property
     def n(self) -> int:
         return len(self.parent)
+
+    def segments(self, parents: int) -> Segments:
+        """The elements as runs per parent (of ``parents``), computed once: each aggregation reads them."""
+        if self.runs is None:
+            self.runs = Segments.of(self.parent, self.pos, parents)
+        return self.runs
 
 
 @dataclass
@@ -68,6 +76,11 @@ class LongTables:
     floors: list[Col] = field(default_factory=list)  # the graded scope's floors, per element
     metrics: dict[str, Col] = field(default_factory=dict)  # the graded scope's metrics, per element
     current: np.ndarray | None = None  # the graded elements' rank that grade and grade_at_least read now
+    # Per scope, the values of the repeated subtrees (see _Shared) and of the ancestors' names
+    # gathered onto its elements (with the ancestor's column they were gathered from).
+    memo: dict[tuple[str, int], Col] = field(default_factory=dict)
+    gathered: dict[tuple[str, str], tuple[Col, Col]] = field(default_factory=dict)
+    grade_col: tuple[np.ndarray, Col] | None = None  # ``grade`` of the graded elements, for ``current``
 
     @property
     def part(self) -> ScopedPart:
@@ -78,28 +91,36 @@ class LongTables:
     def evaluator(self, scope: str, up: VectorEval) -> VectorEval:
         """An evaluator over ``scope``'s table whose ancestors' names are read through ``up``."""
         level = self.levels[scope]
-        env: dict[str, Col] = {}
+        env = level.env
         if scope == self.part.graded:
-            env.update(self.metrics)
-        ve = VectorEval(level.n, {**level.env, **env}, self.policy.grade_ids, grade_rank=None)
-        if scope == self.part.graded and self.current is not None:
+            env = {**env, **self.metrics}
+            if self.current is not None:
+                env["grade"] = self._grade(self.current)
+        ve = ScopeEval(scope, self, level.n, env, self.policy.grade_ids)
+        if scope == self.part.graded:
             ve.grade_rank = self.current
-            ve.env["grade"] = Col(np.array(self.policy.grade_ids, dtype=object)[self.current],
-                                  np.ones(level.n, bool))
-        ve.scopes, ve.up, ve.up_index = self, up, level.parent
+        ve.up, ve.up_index = up, level.parent
         return ve
+
+    def _grade(self, rank: np.ndarray) -> Col:
+        """The graded elements' ``grade`` for ``rank``, built once per stage (not per evaluator)."""
+        if self.grade_col is None or self.grade_col[0] is not rank:
+            col = Col(np.array(self.policy.grade_ids, dtype=object)[rank], np.ones(len(rank), bool))
+            self.grade_col = (rank, col)
+        return self.grade_col[1]
 
     def aggregate(self, ve: VectorEval, node: ast.Call) -> Col:
         """One aggregation of ``ve``'s scope over a child scope, reduced per parent row."""
         name = node.func.id  # type: ignore[attr-defined]
         scope = node.args[0].id  # type: ignore[attr-defined]
         level = self.levels[scope]
+        seg = level.segments(ve.n)
+        if name == "worst_grade":
+            return _worst(seg, self.current, self.policy.grade_ids)
         child = self.evaluator(scope, ve)
         with np.errstate(all="ignore"):
-            if name == "worst_grade":
-                return _worst(level, ve.n, self.current, self.policy.grade_ids)
-            cols = [_full_size(child.node(a), level.n) for a in node.args[1:]]
-        return REDUCERS[name](level, ve.n, cols)
+            cols = [seg.arrange(_full_size(child.node(a), level.n)) for a in node.args[1:]]
+            return REDUCERS[name](seg, cols)
 
     # stages ----------------------------------------------------------------------
     def grade_own(self, debtor: VectorEval) -> None:
@@ -129,7 +150,9 @@ class LongTables:
         g = self.levels[part.graded]
         self.rank = np.maximum(self.own_rank, self.floor_rank[g.parent])
         self.current = self.rank
-        np.maximum.at(worst, g.parent, self.rank)
+        seg = g.segments(self.n)
+        np.maximum(worst, seg.reduce(np.maximum, self.rank if seg.order is None else self.rank[seg.order], 0),
+                   out=worst)
         self._metrics(debtor, after="classification")
         return worst.astype(g_rank.dtype)
 
@@ -147,27 +170,179 @@ class LongTables:
             self.metrics[m.name] = c
 
 
+class ScopeEval(VectorEval):
+    """The evaluator of one element scope in one :class:`LongTables`: what it computes is kept there.
+
+    A subtree the policy writes more than once (the restructuring test of the financial-difficulty
+    module feeds six metrics) is evaluated once per scope; an ancestor's name is gathered onto the
+    scope's elements once, for as long as the ancestor's column is the same.
+    """
+
+    def __init__(self, scope: str, tables: LongTables, n: int, env: dict[str, Col], grades: Sequence[str]):
+        super().__init__(n, env, grades)
+        self.scope, self.scopes = scope, tables
+        self.shared = _shared(tables.policy)
+
+    def node(self, n: ast.AST) -> Col:
+        key = self.shared.get(id(n))
+        if key is None:
+            return super().node(n)
+        memo = self.scopes.memo
+        got = memo.get((self.scope, key))
+        if got is None:
+            got = memo[(self.scope, key)] = super().node(n)
+        return got
+
+    def v_Name(self, n: ast.Name) -> Col:
+        got = self.env.get(n.id)
+        if got is not None or self.up is None or n.id == "null":
+            return super().v_Name(n)
+        up = self.up.v_Name(n)
+        hit = self.scopes.gathered.get((self.scope, n.id))
+        if hit is not None and hit[0] is up:
+            return hit[1]
+        c = _full_size(up, self.up.n)
+        idx = self.up_index
+        assert idx is not None
+        got = Col(c.data[idx], c.valid[idx], None if c.present is None else c.present[idx])
+        self.scopes.gathered[(self.scope, n.id)] = (up, got)
+        return got
+
+
+# A subtree's value depends only on the names it reads, except through these: the grade and score
+# change between stages, the warnings and tables are the evaluator's, worst_grade reads the grades.
+_STATEFUL_NAMES = frozenset({"grade", "score"})
+_STATEFUL_CALLS = frozenset({"grade_at_least", "fired", "lookup", "worst_grade"})
+_OPERATIONS = (ast.BoolOp, ast.Compare, ast.IfExp, ast.Call, ast.BinOp, ast.UnaryOp)
+_SHARED: weakref.WeakKeyDictionary[CompiledPolicy, dict[int, int]] = weakref.WeakKeyDictionary()
+_SHARED_LOCK = threading.Lock()
+
+
+def _shared(policy: CompiledPolicy) -> dict[int, int]:
+    """Per operation node of the policy's expressions (by id: the policy holds the trees) whose
+    subtree is written more than once and reads nothing stateful, the number of its structure;
+    computed once per policy."""
+    got = _SHARED.get(policy)
+    if got is None:
+        pure: dict[int, int] = {}
+        structures: dict[tuple[Any, ...], int] = {}
+        for tree in _trees(policy):
+            _structure(tree, structures, pure)
+        counts: dict[int, int] = {}
+        for k in pure.values():
+            counts[k] = counts.get(k, 0) + 1
+        got = {i: k for i, k in pure.items() if counts[k] > 1}
+        with _SHARED_LOCK:
+            _SHARED[policy] = got
+    return got
+
+
+def _structure(node: ast.AST, structures: dict[tuple[Any, ...], int], pure: dict[int, int]) -> tuple[int, bool]:
+    """The number of ``node``'s structure (equal subtrees, equal numbers) and whether its value depends
+    only on the names it reads; the pure operations are entered in ``pure``. One pass, bottom-up."""
+    ok = not ((isinstance(node, ast.Name) and node.id in _STATEFUL_NAMES)
+              or (isinstance(node, ast.Call) and getattr(node.func, "id", None) in _STATEFUL_CALLS))
+    parts: list[Any] = [type(node).__name__]
+    for _, value in ast.iter_fields(node):
+        items = value if isinstance(value, list) else [value]
+        sub: list[Any] = []
+        for v in items:
+            if isinstance(v, ast.AST):
+                k, p = _structure(v, structures, pure)
+                sub.append(k)
+                ok = ok and p
+            else:
+                sub.append((type(v).__name__, repr(v)))  # 1, 1.0 and True are equal, not the same
+        parts.append(tuple(sub))
+    key = structures.setdefault(tuple(parts), len(structures))
+    if ok and isinstance(node, _OPERATIONS):
+        pure[id(node)] = key
+    return key, ok
+
+
+def _trees(policy: CompiledPolicy) -> list[ast.AST]:
+    """Every expression tree of the policy, at every level."""
+    specs: list[Any] = [*policy.metrics, *policy.factors, *policy.floors, *policy.warnings]
+    for a in policy.actions:
+        specs += [a, *([a.restructuring] if a.restructuring else [])]
+    if policy.scoped is not None:
+        specs += [*policy.scoped.metrics, *policy.scoped.floors, *policy.scoped.selectors]
+    exprs = [s.expr for s in specs if getattr(s, "expr", None) is not None]
+    exprs += [e for a in policy.actions for e in a.param_exprs.values()]
+    return [e.tree for e in exprs]
+
+
 # ------------------------------------------------------------------ reductions per parent
 #
-# Each walks the child elements position by position: position k of every parent at once. A
-# parent's values are thus met in its own order, as the row helpers meet them.
-
-def _by_position(level: Level) -> list[np.ndarray]:
-    """The elements at position 0, 1, ... of their parents; every aggregation over the level walks them."""
-    if level.positions is not None:
-        return level.positions
-    if not level.n:
-        return []
-    order = np.argsort(level.pos, kind="stable")
-    bounds = np.searchsorted(level.pos[order], np.arange(int(level.pos.max()) + 2))
-    level.positions = [order[bounds[k]:bounds[k + 1]] for k in range(len(bounds) - 1)]
-    return level.positions
+# A level's elements are grouped by parent, in each parent's order (the long tables are built
+# that way; another layout is sorted once, see Segments). A reduction is then one pass over the
+# level: counts are differences of a running count, sums are ``bincount``'s adds in element
+# order (each parent's values in its own order, as the row helpers add them), extremes are
+# ``reduceat`` over each parent's run, a first or last match is the first or last candidate of
+# each run.
 
 
-def _any_per(level: Level, n: int, mask: np.ndarray) -> np.ndarray:
-    out = np.zeros(n, bool)
-    out[level.parent[mask]] = True
-    return out
+@dataclass
+class Segments:
+    """A level's elements as runs of one parent each, in the parent's order: what every reduction walks."""
+
+    n: int  # parents
+    order: np.ndarray | None  # the elements in (parent, position) order; None: they are already
+    parent: np.ndarray  # per element (in that order), its parent's row: non-decreasing
+    starts: np.ndarray  # n + 1 offsets: parent i's elements are starts[i]:starts[i + 1]
+    heads: np.ndarray  # the offsets of the parents with elements (``reduceat`` cannot take an empty run)
+    has: np.ndarray  # per parent: has elements
+    filled: np.ndarray  # the parents with elements (indices: a random boolean mask indexes slowly)
+
+    @classmethod
+    def of(cls, parent: np.ndarray, pos: np.ndarray, n: int) -> Segments:
+        order = None
+        if len(parent) > 1:
+            step = np.diff(parent)
+            if not bool(((step > 0) | ((step == 0) & (np.diff(pos) > 0))).all()):
+                order = np.lexsort((pos, parent))
+                parent = parent[order]
+        counts = np.bincount(parent, minlength=n)
+        starts = np.zeros(n + 1, np.int64)
+        np.cumsum(counts, out=starts[1:])
+        has = counts > 0
+        filled = np.flatnonzero(has)
+        return cls(n, order, parent, starts, starts[filled], has, filled)
+
+    def arrange(self, c: Col) -> Col:
+        """``c`` (one value per element, in the level's order) in run order."""
+        if self.order is None:
+            return c
+        return Col(np.asarray(c.data)[self.order], np.asarray(c.valid)[self.order])
+
+    def count(self, mask: np.ndarray) -> np.ndarray:
+        """Per parent, how many of its elements ``mask`` holds."""
+        kind = np.int32 if len(mask) < 2**31 else np.int64  # half the memory to stream
+        running = np.zeros(len(mask) + 1, kind)
+        np.cumsum(mask, out=running[1:], dtype=kind)
+        return running[self.starts[1:]] - running[self.starts[:-1]]  # type: ignore[no-any-return]
+
+    def any(self, mask: np.ndarray) -> np.ndarray:
+        return self.count(mask) > 0
+
+    def first(self, mask: np.ndarray, last: bool = False) -> np.ndarray:
+        """Per parent, the index of its first (``last``: last) element ``mask`` holds; -1 for none."""
+        idx = np.flatnonzero(mask)
+        p = self.parent[idx]
+        out = np.full(self.n, -1, np.int64)
+        if len(idx):
+            change = np.flatnonzero(p[1:] != p[:-1])  # the element before each change of parent
+            edge = np.append(change, len(idx) - 1) if last else np.insert(change + 1, 0, 0)
+            out[p[edge]] = idx[edge]
+        return out
+
+    def reduce(self, ufunc: np.ufunc, values: np.ndarray, empty: Any) -> np.ndarray:
+        """``ufunc`` over each parent's run; ``empty`` for the parents without elements."""
+        out = np.full(self.n, empty, dtype=values.dtype)
+        if len(self.heads):
+            out[self.filled] = ufunc.reduceat(values, self.heads)
+        return out
+
 
 
 def _bool(c: Col) -> tuple[np.ndarray, np.ndarray]:
@@ -176,111 +351,109 @@ def _bool(c: Col) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(c.data, bool) & valid, ~valid
 
 
-def _count_where(level: Level, n: int, cols: list[Col]) -> Col:
+def _count_where(seg: Segments, cols: list[Col]) -> Col:
     true, null = _bool(cols[0])
-    count = np.bincount(level.parent, weights=true.astype(float), minlength=n).astype(float)
-    return Col(count, ~_any_per(level, n, null))
+    return Col(seg.count(true).astype(float), ~seg.any(null))
 
 
-def _sum_where(level: Level, n: int, cols: list[Col]) -> Col:
+def _sum_where(seg: Segments, cols: list[Col]) -> Col:
     x = cols[0]
+    x_valid = np.asarray(x.valid, bool)
     if len(cols) == 1:
-        take, null = np.ones(level.n, bool), ~np.asarray(x.valid, bool)
+        keep, null = x_valid, ~x_valid
     else:
         take, cond_null = _bool(cols[1])
-        null = cond_null | (take & ~np.asarray(x.valid, bool))
-    values = np.where(take & np.asarray(x.valid, bool), np.asarray(x.data, float), 0.0)
-    total = np.zeros(n)
-    for idx in _by_position(level):
-        total[level.parent[idx]] += values[idx]  # parents are distinct within one position
-    return Col(total, ~_any_per(level, n, null))
+        keep, null = take & x_valid, cond_null | (take & ~x_valid)
+    values = np.where(keep, np.asarray(x.data, float), 0.0)
+    return Col(np.bincount(seg.parent, weights=values, minlength=seg.n), ~seg.any(null))
 
 
-def _share_where(level: Level, n: int, cols: list[Col]) -> Col:
+def _share_where(seg: Segments, cols: list[Col]) -> Col:
     w, cond = cols
     true, cond_null = _bool(cond)
-    null = cond_null | ~np.asarray(w.valid, bool)
-    weight = np.where(np.asarray(w.valid, bool), np.asarray(w.data, float), 0.0)
-    total, part = np.zeros(n), np.zeros(n)
-    for idx in _by_position(level):
-        p = level.parent[idx]
-        total[p] += weight[idx]
-        part[p] += np.where(true[idx], weight[idx], 0.0)
+    w_valid = np.asarray(w.valid, bool)
+    weight = np.where(w_valid, np.asarray(w.data, float), 0.0)
+    total = np.bincount(seg.parent, weights=weight, minlength=seg.n)
+    part = np.bincount(seg.parent, weights=np.where(true, weight, 0.0), minlength=seg.n)
     positive = total > 0
-    return Col(part / np.where(positive, total, 1.0), positive & ~_any_per(level, n, null))
+    return Col(part / np.where(positive, total, 1.0), positive & ~seg.any(cond_null | ~w_valid))
 
 
-def _any_of(level: Level, n: int, cols: list[Col]) -> Col:
+def _any_of(seg: Segments, cols: list[Col]) -> Col:
     true, null = _bool(cols[0])
-    some = _any_per(level, n, true)
-    return Col(some, some | ~_any_per(level, n, null))
+    some = seg.any(true)
+    return Col(some, some | ~seg.any(null))
 
 
-def _all_of(level: Level, n: int, cols: list[Col]) -> Col:
+def _all_of(seg: Segments, cols: list[Col]) -> Col:
     true, null = _bool(cols[0])
-    failed = _any_per(level, n, ~true & ~null)
-    return Col(~failed, failed | ~_any_per(level, n, null))
+    failed = seg.any(~true & ~null)
+    return Col(~failed, failed | ~seg.any(null))
 
 
-def _extreme(level: Level, n: int, cols: list[Col], better: Any) -> Col:
-    """Python's ``min``/``max``: the first of equal values is kept (a later one replaces it only if better)."""
+def _extreme(seg: Segments, cols: list[Col], exact: np.ufunc, skip_nan: np.ufunc) -> Col:
+    """Python's ``min``/``max`` per parent: a value replaces the one kept only if it is better.
+
+    Day numbers reduce exactly. Floats: a NaN met first is kept (nothing compares better), a later
+    one never replaces (``fmin``/``fmax`` skip it); of equal values the first is kept, which only
+    shows for zeros (0.0 or -0.0, whichever comes first).
+    """
     x = cols[0]
+    valid = np.asarray(x.valid, bool)
+    ok = seg.has & ~seg.any(~valid)
     data = np.asarray(x.data)
-    out = np.zeros(n, dtype=data.dtype if data.dtype.kind in "if" else float)
-    seen = np.zeros(n, bool)
-    for idx in _by_position(level):
-        p = level.parent[idx]
-        v = data[idx]
-        replace = ~seen[p] | better(v, out[p])
-        out[p[replace]] = v[replace]
-        seen[p] = True
-    return Col(out, seen & ~_any_per(level, n, ~np.asarray(x.valid, bool)))
+    if data.dtype.kind == "i":
+        return Col(seg.reduce(exact, data, 0), ok)
+    values = np.where(valid, data.astype(float), np.nan)  # a null's run has no value: NaN is skipped
+    out = seg.reduce(skip_nan, values, 0.0)
+    if len(seg.heads):
+        out[seg.filled] = np.where(np.isnan(values[seg.heads]), np.nan, out[seg.filled])
+    zero = seg.has & (out == 0)
+    if zero.any():
+        out[zero] = values[seg.first(values == 0)[zero]]
+    return Col(out, ok)
 
 
-def _min_of(level: Level, n: int, cols: list[Col]) -> Col:
-    return _extreme(level, n, cols, np.less)
+def _min_of(seg: Segments, cols: list[Col]) -> Col:
+    return _extreme(seg, cols, np.minimum, np.fmin)
 
 
-def _max_of(level: Level, n: int, cols: list[Col]) -> Col:
-    return _extreme(level, n, cols, np.greater)
+def _max_of(seg: Segments, cols: list[Col]) -> Col:
+    return _extreme(seg, cols, np.maximum, np.fmax)
 
 
-def _scan(level: Level, x: Col, cond: Col, positions: Sequence[np.ndarray], out: np.ndarray) -> Col:
-    """``x`` of each parent's first element, in the order of ``positions``, whose condition holds; a null
-    condition met before it stops that parent's search with no value, as the row form's loop stops."""
+def _match(seg: Segments, x: Col, cond: Col, out: np.ndarray, last: bool) -> Col:
+    """``x`` of each parent's first (``last``: last) element whose condition holds; a null condition
+    met before it (reading in that direction) leaves the parent no value, as the row form's loop stops."""
     true, null = _bool(cond)
-    data, x_valid = np.asarray(x.data), np.asarray(x.valid, bool)
-    valid = np.zeros(len(out), bool)
-    open_ = np.ones(len(out), bool)  # parents still looking
-    for idx in positions:
-        p = level.parent[idx]
-        live = open_[p]
-        idx, p = idx[live], p[live]
-        stop_null = null[idx]
-        hit = true[idx] & ~stop_null
-        out[p[hit]] = data[idx[hit]]
-        valid[p[hit]] = x_valid[idx[hit]]
-        open_[p[hit | stop_null]] = False
+    at = seg.first(true | null, last)
+    rows = np.flatnonzero(at >= 0)
+    idx = at[rows]
+    hit = np.flatnonzero(true[idx])
+    rows, idx = rows[hit], idx[hit]
+    out[rows] = np.asarray(x.data)[idx]
+    valid = np.zeros(seg.n, bool)
+    valid[rows] = np.asarray(x.valid, bool)[idx]
     return Col(out, valid)
 
 
-def _first_date(level: Level, n: int, cols: list[Col]) -> Col:
+def _first_date(seg: Segments, cols: list[Col]) -> Col:
     d, cond = cols
-    return _scan(level, d, cond, _by_position(level), np.zeros(n, dtype=np.int64))
+    return _match(seg, d, cond, np.zeros(seg.n, dtype=np.int64), last=False)
 
 
-def _last_of(level: Level, n: int, cols: list[Col]) -> Col:
+def _last_of(seg: Segments, cols: list[Col]) -> Col:
     """``_first_date`` read backwards, for any value (a number, a date as days, a text)."""
     x, cond = cols
     data = np.asarray(x.data)
-    out = np.zeros(n, dtype=data.dtype) if data.dtype.kind in "if" else np.full(n, None, dtype=object)
-    return _scan(level, x, cond, list(reversed(_by_position(level))), out)
+    out = np.zeros(seg.n, dtype=data.dtype) if data.dtype.kind in "if" else np.full(seg.n, None, dtype=object)
+    return _match(seg, x, cond, out, last=True)
 
 
-def _worst(level: Level, n: int, current: np.ndarray | None, grades: Sequence[str]) -> Col:
+def _worst(seg: Segments, current: np.ndarray | None, grades: Sequence[str]) -> Col:
     assert current is not None
-    worst = np.full(n, -1, np.int64)
-    np.maximum.at(worst, level.parent, current)
+    ranks = current if seg.order is None else current[seg.order]
+    worst = seg.reduce(np.maximum, ranks.astype(np.int64, copy=False), -1)
     has = worst >= 0
     return Col(np.array(grades, dtype=object)[np.where(has, worst, 0)], has)
 

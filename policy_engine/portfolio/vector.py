@@ -162,24 +162,34 @@ class VectorEval:
         return a
 
     def v_BoolOp(self, n: ast.BoolOp) -> Col:
+        """Three-valued: an operand False settles ``and``, True settles ``or``; else null if any is null.
+
+        Accumulated in place into three arrays, whatever the number of operands.
+        """
         cols = [self.node(v) for v in n.values]
-        any_null = np.zeros(self.n, bool)
+        is_and = isinstance(n.op, ast.And)
+        known = np.ones(self.n, bool)  # every operand has a value
+        settled = np.zeros(self.n, bool)  # some operand settles the answer
+        one = np.empty(self.n, bool)
         for c in cols:
-            any_null |= ~c.valid
-        if isinstance(n.op, ast.And):
-            any_false = np.zeros(self.n, bool)
-            for c in cols:
-                any_false |= c.valid & ~c.data.astype(bool, copy=False)
-            return Col(~any_false & ~any_null, any_false | ~any_null)
-        any_true = np.zeros(self.n, bool)
-        for c in cols:
-            any_true |= c.valid & c.data.astype(bool, copy=False)
-        return Col(any_true, any_true | ~any_null)
+            np.logical_and(known, c.valid, out=known)
+            data = c.data.astype(bool, copy=False)
+            if is_and:
+                np.logical_not(data, out=one)
+                np.logical_and(one, c.valid, out=one)
+            else:
+                np.logical_and(data, c.valid, out=one)
+            np.logical_or(settled, one, out=settled)
+        if is_and:  # true: none false and none null
+            np.logical_not(settled, out=one)
+            np.logical_and(one, known, out=one)
+            return Col(one, np.logical_or(settled, known, out=settled))
+        return Col(settled, np.logical_or(settled, known, out=known))
 
     def v_Compare(self, n: ast.Compare) -> Col:
         left = self.node(n.left)
         valid = left.valid
-        result = np.ones(self.n, bool)
+        result: np.ndarray | None = None
         for op, right_node in zip(n.ops, n.comparators, strict=True):
             if isinstance(op, ast.In | ast.NotIn):
                 values = [e.value for e in right_node.elts]  # type: ignore[attr-defined]
@@ -193,17 +203,20 @@ class VectorEval:
                     hit = np.isin(left.data, np.array(values, dtype=object))
                 else:
                     hit = np.isin(left.data, np.array([float(v) for v in values]))
-                result &= hit if isinstance(op, ast.In) else ~hit
+                hit = hit if isinstance(op, ast.In) else ~hit
+                result = hit if result is None else result & hit
                 continue
             right = self.node(right_node)
             valid = valid & right.valid
             if type(op) in (ast.Eq, ast.NotEq) and left.data.dtype == object and left.data.ndim == 1 \
                     and right.data.ndim == 0 and isinstance(right.data.item(), str):
-                result &= self._text_equals(left, right.data.item()) ^ (type(op) is ast.NotEq)
+                hit = self._text_equals(left, right.data.item()) ^ (type(op) is ast.NotEq)
             else:
-                result &= _ordered(_CMP[type(op)], left.data, right.data, valid, self.n)
+                hit = _ordered(_CMP[type(op)], left.data, right.data, valid, self.n)
+            result = hit if result is None else result & hit
             left = right
-        return Col(result & valid, valid)
+        assert result is not None  # a comparison has an operator
+        return Col(np.logical_and(result, valid, out=np.empty(self.n, bool)), valid)
 
     def _text_equals(self, col: Col, text: str) -> np.ndarray:
         """``data == text`` over a text column, by integer codes: the column is factorised once."""
