@@ -420,7 +420,8 @@ def _list_column(mask: np.ndarray, names: list[str]) -> pd.Series:
     counts = np.bincount(rows, minlength=mask.shape[0]) if mask.shape[0] else np.zeros(0, np.int64)
     offsets = np.zeros(mask.shape[0] + 1, np.int32)
     np.cumsum(counts, out=offsets[1:])
-    values = pa.array(np.array(names, dtype=object)[cols] if len(names) else np.zeros(0, object), type=pa.string())
+    # the names once, then taken by position: no object array of one Python string per value
+    values = pa.array(names, type=pa.string()).take(pa.array(cols)) if len(names) else pa.array([], pa.string())
     array = pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), values)
     return pd.Series(pd.arrays.ArrowExtensionArray(array))
 
