@@ -40,10 +40,11 @@ def _canonical(v: Any) -> Any:
 
 
 # Only a null, an empty object (a trailing empty period) or an integral float (orjson prints those
-# below 1e16 as 'N.0'; larger ones stay floats anyway) can normalise differently. Nulls and empty
-# objects take the walk; integral floats (most records have a few, such as 0.0 shares) are
-# rewritten in the bytes, which is a fifth of the walk's cost. False positives (inside strings)
-# only cost the walk or are left as they are.
+# below 1e16 as 'N.0'; larger ones stay floats anyway) can normalise differently. Null members are
+# dropped in the bytes (escapes and empty objects take the walk); integral floats (most records
+# have a few, such as 0.0 shares) are rewritten in the bytes: on a debtor of 3 exposures the whole
+# of canonical_json costs 0.6 of the walk, a third of it the encoder. False positives (inside
+# strings) only cost the walk or the token-by-token rewrite.
 _INTEGRAL_FLOAT = re.compile(rb"\.0[,}\]]")
 _CANON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 _DIGITS = frozenset(b"0123456789")
