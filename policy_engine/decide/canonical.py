@@ -25,6 +25,8 @@ def _canonical(v: Any) -> Any:
             if tx is float:
                 if x.is_integer() and -(2**53) < x < 2**53:
                     x = int(x)
+                elif x - x != 0.0:  # NaN or an infinity: JSON writes null, so the member goes as a null does
+                    continue
             elif tx is dict or tx is list:
                 x = _canonical(x)
             out[k] = x

@@ -98,3 +98,23 @@ def test_the_sample_debtors_take_the_byte_rewrite_and_hash_as_the_walk_normalise
             e["balance"] = float(e.get("balance") or 0)
         assert _UNSAFE_DOT_ZERO.search(orjson.dumps(debtor, option=orjson.OPT_SORT_KEYS)) is None, path.name
         assert canonical_json(debtor) == walked(debtor), path.name
+
+
+NON_FINITE = st.sampled_from([float("nan"), float("inf"), float("-inf")])
+VALUES_NON_FINITE = st.recursive(LEAVES | NON_FINITE,
+                                 lambda children: st.lists(children, max_size=4) | objects(children), max_leaves=20)
+
+
+@settings(max_examples=600, deadline=None)
+@given(VALUES_NON_FINITE)
+def test_nan_and_infinities_hash_as_the_walk_normalises_them(value: Any) -> None:
+    """JSON has no NaN: the encoder writes null, so a NaN (or infinite) member is dropped as a null member is,
+    whichever path the record takes (the walk kept it as "k":null while the bytes dropped it)."""
+    assert canonical_json(value) == walked(value)
+
+
+@pytest.mark.parametrize("x", [float("nan"), float("inf"), float("-inf")])
+def test_a_non_finite_member_is_no_fact(x: float) -> None:
+    assert canonical_json({"a": x, "b": 1.0}) == canonical_json({"b": 1}) == b'{"b":1}'
+    assert canonical_json({"a": x, "b": "\\"}) == canonical_json({"b": "\\"})  # an escape takes the walk
+    assert canonical_json({"a": {"b": x}}) == b'{"a":{}}'
