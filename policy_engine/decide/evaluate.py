@@ -68,7 +68,7 @@ def _jsonable(v: Any) -> Any:
     if t is _dt.date:
         text = _ISO.get(v)
         return text if text is not None else _new_iso(v)
-    if isinstance(v, _dt.date):
+    if isinstance(v, _dt.date):  # a datetime
         return v.isoformat()
     if t is list:
         return [x.isoformat() if isinstance(x, _dt.date) else x for x in v]  # series are flat
@@ -238,7 +238,7 @@ class Decider:
         self._grade_ids = policy.grade_ids  # properties of the policy, computed once, not per decision
         self._base_decider = policy.base_decider
         self._action_order, self._conflicts = _action_order(policy)
-        self._date_metrics = [i for i, m in enumerate(policy.metrics) if m.expr.type == "date"]
+        self._date_metrics = tuple(m.name for m in policy.metrics if m.expr.type == "date")
         self._factor_tables = _factor_tables(policy)
         self._messages = [_Message({"zh": w.message["zh"], "en": w.message["en"]}) for w in policy.warnings]
         self._reasons = {a.id: _Message({"zh": a.reason["zh"], "en": a.reason["en"]}) for a in policy.actions}
@@ -340,9 +340,11 @@ class Decider:
             for name, v in metric_map.items():
                 if v is None:
                     undefined[name] = self._null_reason(name, e)
-        for i in self._date_metrics:
-            name = self._metric_names[i]
-            metric_map[name] = _jsonable(metric_map[name])
+        for name in self._date_metrics:
+            v = metric_map[name]
+            if v is not None:
+                text = _ISO.get(v) if type(v) is _dt.date else None
+                metric_map[name] = text if text is not None else _jsonable(v)
 
         factors = [{"id": fid, "value": value, "band": labels[band], "points": points[band], "weight": weight}
                    for (fid, weight, points, labels), band, value
@@ -363,7 +365,7 @@ class Decider:
         record: dict[str, Any] = {
             "decision_id": _IDS.next(),
             "client_id": cid,
-            "as_of": day.isoformat(),
+            "as_of": _jsonable(day),  # ISO text (a date's is kept)
             "evaluated_at": _CLOCK.now(),
             "engine_version": ENGINE_VERSION,
             "policy": self._policy_ref,
@@ -667,11 +669,12 @@ class _Debtor:
     and what was found missing inside them (a memo of :func:`.missing.missing_inside`: the null metrics
     and rules of one decision often read the same names, and one walk answers them all)."""
 
-    __slots__ = ("elements", "inside")
+    __slots__ = ("elements", "found", "inside")
 
     def __init__(self, elements: dict[str, Any]):
         self.elements = elements
-        self.inside: dict[Any, dict[str, str]] = {}
+        self.found: dict[tuple[str, ...], dict[str, str]] = {}  # by names read, what the elements lack
+        self.inside: dict[Any, dict[str, str]] = {}  # the memo of missing_inside (its nested walks too)
 
 
 # A context variable: a decider may decide on several threads at once.
@@ -709,6 +712,8 @@ class ScopedDecider(Decider):
         self._inner_refs.update({("warning", w.id): w.expr.inner_refs for w in policy.warnings})
         self._inner_refs.update({("action", a.id): a.expr.inner_refs for a in policy.actions})
         self._inner_refs.update({("metric", m.name): m.expr.inner_refs for m in policy.metrics})
+        # The metrics that read names only inside aggregations: their null reason is the elements' alone.
+        self._only_inside = {m.name: m.expr.inner_refs for m in policy.metrics if m.expr.inner_refs and not m.expr.refs}
 
     def decide(self, record: Any, as_of: str | _dt.date | None = None, trace: bool = False,
                file: str | None = None) -> dict[str, Any]:
@@ -771,10 +776,18 @@ class ScopedDecider(Decider):
         debtor = _DEBTOR.get()
         if debtor is None:
             return None
-        return missing_inside(part, names, debtor.elements, memo=debtor.inside)
+        found = debtor.found.get(names)
+        if found is None:
+            found = debtor.found[names] = missing_inside(part, names, debtor.elements, memo=debtor.inside)
+        return found
 
     def _null_reason(self, name: str, env: Mapping[str, Any], depth: int = 0) -> str:
         """A debtor metric null because of an aggregation names the elements' values it lacked."""
+        if name in self._only_inside:  # reads nothing outside its aggregations: what they lacked, or none matched
+            inside = self._missing_inside(self.policy.scoped, self._only_inside[name])  # type: ignore[arg-type]
+            if inside is None:
+                return _NOTHING_READ
+            return "no value for " + ", ".join(inside) if inside else NO_MATCH
         reason = super()._null_reason(name, env, depth)
         names = self._inner_refs.get(("metric", name))
         if names and reason.startswith("undefined for the figures read"):
