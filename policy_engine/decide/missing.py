@@ -26,8 +26,8 @@ def missing_inside(part: ScopedPart, names: tuple[str, ...], elements: Mapping[s
     ``names`` are the names read inside aggregations (an expression's ``inner_refs``), ``elements``
     the children of one element of ``scope`` (None: the debtor's scopes). At most ``MAX_NAMED``
     entries, then one saying how many more. ``memo`` (one per decision, its elements unchanged)
-    keeps each answer: the rules and metrics of a decision often read the same names (four event
-    dates read ``event_date, event_kind``), and one walk answers them all; the answer is shared,
+    keeps each answer: the rules and metrics of a decision often read the same names (several dates of
+    events read the same two fields of each event), and one walk answers them all; the answer is shared,
     so callers do not change it.
     """
     key = (names, scope, id(elements))
