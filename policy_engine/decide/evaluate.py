@@ -15,6 +15,7 @@ import contextvars
 import datetime as _dt
 import hashlib
 import itertools
+import operator
 import os
 import string
 import time
@@ -46,11 +47,28 @@ from .scoped import GRADE_RULE, build_fast_reader, read_scopes
 MAX_CLIENT_ID = 100
 
 
+# A date's ISO text, by date: a decision writes the same few dates many times (an exposure's
+# observation dates, its metrics, the evidence), and ``isoformat`` costs some 4k instructions a call.
+_ISO: dict[_dt.date, str] = {}
+_ISO_MAX = 1 << 14  # dates kept at most (then forgotten at once): a portfolio's dates span a few decades
+
+
+def _new_iso(d: _dt.date) -> str:
+    """A plain date's ISO text, kept for the next time (``_ISO``)."""
+    if len(_ISO) >= _ISO_MAX:
+        _ISO.clear()
+    text = _ISO[d] = d.isoformat()
+    return text
+
+
 def _jsonable(v: Any) -> Any:
     t = type(v)
     if t is float or v is None or t is bool:  # most figures
         return v
-    if isinstance(v, _dt.date):
+    if t is _dt.date:
+        text = _ISO.get(v)
+        return text if text is not None else _new_iso(v)
+    if isinstance(v, _dt.date):  # a datetime
         return v.isoformat()
     if t is list:
         return [x.isoformat() if isinstance(x, _dt.date) else x for x in v]  # series are flat
@@ -214,12 +232,17 @@ class Decider:
         self._input_kind = {s.name: "input" for s in policy.inputs}
         self._series_source = {s.name: s.source for s in policy.inputs if s.series}
         self._integer_params = _integer_params(policy)
-        self._named_grades: dict[str, list[str]] = {}  # per action id: the grades its condition names ({triggers})
+        # Per action id: the rank from which its {triggers} names the grade (the lowest grade its condition
+        # names), None when it names none; worked out when first needed (an AST walk).
+        self._trigger_rank: dict[str, int | None] = {}
+        self._grade_ids = policy.grade_ids  # properties of the policy, computed once, not per decision
+        self._base_decider = policy.base_decider
         self._action_order, self._conflicts = _action_order(policy)
-        self._date_metrics = [i for i, m in enumerate(policy.metrics) if m.expr.type == "date"]
+        self._date_metrics = tuple(m.name for m in policy.metrics if m.expr.type == "date")
         self._factor_tables = _factor_tables(policy)
         self._messages = [_Message({"zh": w.message["zh"], "en": w.message["en"]}) for w in policy.warnings]
         self._reasons = {a.id: _Message({"zh": a.reason["zh"], "en": a.reason["en"]}) for a in policy.actions}
+        self._warning_messages = {w.id: msg for w, msg in zip(policy.warnings, self._messages, strict=True)}
         self._trace_builder: Any = None
         # Cells keyed by the debtor's own names; one keyed by an exposure's input is read once per exposure.
         self._lookups = [(t, rules) for t, rules in _table_readers(policy) if set(t.keys) <= set(self._names)]
@@ -317,9 +340,11 @@ class Decider:
             for name, v in metric_map.items():
                 if v is None:
                     undefined[name] = self._null_reason(name, e)
-        for i in self._date_metrics:
-            name = self._metric_names[i]
-            metric_map[name] = _jsonable(metric_map[name])
+        for name in self._date_metrics:
+            v = metric_map[name]
+            if v is not None:
+                text = _ISO.get(v) if type(v) is _dt.date else None
+                metric_map[name] = text if text is not None else _jsonable(v)
 
         factors = [{"id": fid, "value": value, "band": labels[band], "points": points[band], "weight": weight}
                    for (fid, weight, points, labels), band, value
@@ -328,11 +353,11 @@ class Decider:
         fired_floors = self._floors(floors, environment, undetermined) if True in floors or None in floors else []
         grade = p.scale[g_rank]
         if g_rank == s_rank:
-            decided_by = p.base_decider
+            decided_by = self._base_decider
         else:
             # None only with scopes: an exposure's own floor made the grade (the scoped decider names it).
             decided_by = next((r.id for r, hit in zip(p.floors, floors, strict=True)
-                               if hit is True and r.rank == g_rank), p.base_decider)
+                               if hit is True and r.rank == g_rank), self._base_decider)
         warning_out = self._warnings(warnings, environment, undetermined) if True in warnings or None in warnings \
             else []
         action_out, suppressed = self._actions(actions, action_params, restructurings, warnings, environment,
@@ -340,7 +365,7 @@ class Decider:
         record: dict[str, Any] = {
             "decision_id": _IDS.next(),
             "client_id": cid,
-            "as_of": day.isoformat(),
+            "as_of": _jsonable(day),  # ISO text (a date's is kept)
             "evaluated_at": _CLOCK.now(),
             "engine_version": ENGINE_VERSION,
             "policy": self._policy_ref,
@@ -476,9 +501,18 @@ class Decider:
             because["warnings"] = [w for w in a.expr.fired_refs if warning_fired.get(w) is True]
         because["values"] = {n: _jsonable(e.get(n)) for n in a.expr.refs if n != "grade"}
         concerned = self._concerned(a)
-        # ``{triggers}`` is worded only for a reason that has it (the AST walk and messages cost every decision else)
-        reason = self._reasons[a.id](lambda n: self._triggers(a, e, warning_fired) if n == "triggers" and n not in e
-                                     else e.get(n))
+        # ``{triggers}`` is worded only for a reason that has it (the AST walk and messages cost every decision
+        # else), and once for both languages
+        triggers: list[Bilingual] = []
+
+        def get(n: str) -> Any:
+            if n == "triggers" and n not in e:
+                if not triggers:
+                    triggers.append(self._triggers(a, e, warning_fired))
+                return triggers[0]
+            return e.get(n)
+
+        reason = self._reasons[a.id](get)
         reason["en"] = reason["en"][:1].upper() + reason["en"][1:]  # a reason is a sentence, whatever opens it
         item: dict[str, Any] = {
             "id": a.id, "action": a.action, "params": values, "priority": a.priority,
@@ -500,23 +534,25 @@ class Decider:
         """What fired an action, in words (its reason's ``{triggers}``): the grade when it reaches a grade its
         condition names, and each warning it names that fired, with its message (the exposures an action
         concerns are listed beside it, under ``exposures``)."""
-        p = self.policy
-        parts: dict[str, list[str]] = {"zh": [], "en": []}
-        rank = p.grade_ids.index(e["grade"])
-        named = self._named_grades.get(a.id)
-        if named is None:
-            named = self._named_grades[a.id] = _grades_named(a.expr.tree)
-        if named and rank >= min(p.grade_ids.index(g) for g in named if g in p.grade_ids):
+        ids = self._grade_ids
+        zh: list[str] = []
+        en: list[str] = []
+        rank = ids.index(e["grade"])
+        if a.id not in self._trigger_rank:
+            named = _grades_named(a.expr.tree)
+            self._trigger_rank[a.id] = min(ids.index(g) for g in named if g in ids) if named else None
+        threshold = self._trigger_rank[a.id]
+        if threshold is not None and rank >= threshold:
             label = self._labels[rank]
-            parts["zh"].append(f"分类为{label['zh']}")
-            parts["en"].append(f"graded {label['en'].lower()}")
-        messages = {w.id: msg for w, msg in zip(p.warnings, self._messages, strict=True)}
+            zh.append(f"分类为{label['zh']}")
+            en.append(f"graded {label['en'].lower()}")
+        messages = self._warning_messages
         for wid in a.expr.fired_refs:
             if warning_fired.get(wid) is True and wid in messages:
                 text = messages[wid](e.get)
-                parts["zh"].append(text["zh"])
-                parts["en"].append(text["en"])
-        return Bilingual(zh="；".join(parts["zh"]), en="; ".join(parts["en"]))
+                zh.append(text["zh"])
+                en.append(text["en"])
+        return Bilingual(zh="；".join(zh), en="; ".join(en))
 
     # ------------------------------------------------------------- evidence
     def _cells(self, env: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -540,6 +576,8 @@ class Decider:
     def _null_reason(self, name: str, env: Mapping[str, Any], depth: int = 0) -> str:
         """Why a metric has no value, traced to the missing inputs where there are some."""
         spec = self.policy.metrics[self._metric_index[name]]
+        if not spec.expr.refs:  # reads nothing outside aggregations (the scoped decider looks inside them)
+            return _NOTHING_READ
         missing = [n for n in spec.expr.refs if env.get(n) is None and n in self._input_kind]
         series_empty = [n for n in spec.expr.refs if env.get(n) == [] and n in self._input_kind]
         null_metrics = [n for n in spec.expr.refs if env.get(n) is None and n in self._metric_index]
@@ -552,7 +590,7 @@ class Decider:
         if gaps:
             return "no value for period " + ", ".join(gaps)
         read = ", ".join(f"{n}={_short(env.get(n))}" for n in spec.expr.refs)
-        return f"undefined for the figures read ({read}): zero or non-positive base, or too few periods"
+        return _UNDEFINED.format(read)
 
     def _undetermined(self, kind: str, rule: str, refs: Sequence[str], env: Mapping[str, Any],
                       fired_refs: Sequence[str] = (), warnings: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -626,11 +664,25 @@ def _points(table: Table, x: Any) -> list[list[float]]:
     return [[xs[j], ys[j]], [xs[j + 1], ys[j + 1]]]
 
 
-# The elements of the debtor being decided, for the evidence of a rule null because of an aggregation
-# (a context variable: a decider may decide on several threads at once).
-_ELEMENTS: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("elements", default=None)
+class _Debtor:
+    """The debtor being decided: its elements, for the evidence of a rule null because of an aggregation,
+    and what was found missing inside them (a memo of :func:`.missing.missing_inside`: the null metrics
+    and rules of one decision often read the same names, and one walk answers them all)."""
+
+    __slots__ = ("elements", "found", "inside")
+
+    def __init__(self, elements: dict[str, Any]):
+        self.elements = elements
+        self.found: dict[tuple[str, ...], dict[str, str]] = {}  # by names read, what the elements lack
+        self.inside: dict[Any, dict[str, str]] = {}  # the memo of missing_inside (its nested walks too)
+
+
+# A context variable: a decider may decide on several threads at once.
+_DEBTOR: contextvars.ContextVar[_Debtor | None] = contextvars.ContextVar("debtor", default=None)
 
 _PLAIN = frozenset({float, int, bool, str, type(None)})
+_UNDEFINED = "undefined for the figures read ({}): zero or non-positive base, or too few periods"
+_NOTHING_READ = _UNDEFINED.format("")
 NO_MATCH = "no element met the aggregation's condition, or there is none"
 _PLAIN_TYPES = ("number", "bool", "string", "grade")  # expression types whose values are JSON as they are
 
@@ -649,8 +701,19 @@ class ScopedDecider(Decider):
         self._debtor_floor_entries = [({"id": f.id, "floor": f.floor, "source": f.source, "scope": "debtor"},
                                        grades.index(f.floor)) for f in policy.floors]
         self._exposure_metric_names = tuple(m.name for m in part.metrics)
+        self._exposure_metric_values = _values_of(self._exposure_metric_names)
         self._exposure_dated = tuple(m.name for m in part.metrics if m.expr.type not in _PLAIN_TYPES)
+        # Per final rank: the grade's id, label and whether it is non-performing, as an exposure's entry has them.
+        self._rank_entries = [(g.id, label, g.nonperforming)
+                              for g, label in zip(policy.scale, self._labels, strict=True)]
         self._fast_elements: Callable[[Any, _dt.date | None], dict[str, Any] | None] | None = None
+        # The names each debtor rule and metric reads inside aggregations, by (kind, id).
+        self._inner_refs = {("classification", r.id): r.expr.inner_refs for r in policy.floors}
+        self._inner_refs.update({("warning", w.id): w.expr.inner_refs for w in policy.warnings})
+        self._inner_refs.update({("action", a.id): a.expr.inner_refs for a in policy.actions})
+        self._inner_refs.update({("metric", m.name): m.expr.inner_refs for m in policy.metrics})
+        # The metrics that read names only inside aggregations: their null reason is the elements' alone.
+        self._only_inside = {m.name: m.expr.inner_refs for m in policy.metrics if m.expr.inner_refs and not m.expr.refs}
 
     def decide(self, record: Any, as_of: str | _dt.date | None = None, trace: bool = False,
                file: str | None = None) -> dict[str, Any]:
@@ -696,7 +759,8 @@ class ScopedDecider(Decider):
 
     def _concerned(self, a: Any) -> list[tuple[str, int]] | None:
         """The exposures whose ``for_exposures`` condition held (key, final grade rank), in the record's order."""
-        elements = _ELEMENTS.get()
+        debtor = _DEBTOR.get()
+        elements = debtor.elements if debtor is not None else None
         part = self.policy.scoped
         if a.for_exposures is None or elements is None or part is None or part.graded is None:
             return None
@@ -706,25 +770,30 @@ class ScopedDecider(Decider):
                       trace: bool = False) -> dict[str, Any]:
         raise TypeError("a policy with scopes is decided from the whole record: ScopedDecider.decide")
 
-    def _inner(self) -> dict[tuple[str, str], tuple[str, ...]]:
-        """The names each debtor rule and metric reads inside aggregations, by (kind, id)."""
-        inner = getattr(self, "_inner_refs", None)
-        if inner is None:
-            p = self.policy
-            inner = {("classification", r.id): r.expr.inner_refs for r in p.floors}
-            inner.update({("warning", w.id): w.expr.inner_refs for w in p.warnings})
-            inner.update({("action", a.id): a.expr.inner_refs for a in p.actions})
-            inner.update({("metric", m.name): m.expr.inner_refs for m in p.metrics})
-            self._inner_refs = inner
-        return inner
+    @staticmethod
+    def _missing_inside(part: ScopedPart, names: tuple[str, ...]) -> dict[str, str] | None:
+        """What the debtor's elements lack of ``names`` (None outside a decision); shared, not to be changed."""
+        debtor = _DEBTOR.get()
+        if debtor is None:
+            return None
+        found = debtor.found.get(names)
+        if found is None:
+            found = debtor.found[names] = missing_inside(part, names, debtor.elements, memo=debtor.inside)
+        return found
 
     def _null_reason(self, name: str, env: Mapping[str, Any], depth: int = 0) -> str:
         """A debtor metric null because of an aggregation names the elements' values it lacked."""
+        if name in self._only_inside:  # reads nothing outside its aggregations: what they lacked, or none matched
+            inside = self._missing_inside(self.policy.scoped, self._only_inside[name])  # type: ignore[arg-type]
+            if inside is None:
+                return _NOTHING_READ
+            return "no value for " + ", ".join(inside) if inside else NO_MATCH
         reason = super()._null_reason(name, env, depth)
-        elements = _ELEMENTS.get()
-        names = self._inner().get(("metric", name))
-        if names and elements is not None and reason.startswith("undefined for the figures read"):
-            inside = missing_inside(self.policy.scoped, names, elements)  # type: ignore[arg-type]
+        names = self._inner_refs.get(("metric", name))
+        if names and reason.startswith("undefined for the figures read"):
+            inside = self._missing_inside(self.policy.scoped, names)  # type: ignore[arg-type]
+            if inside is None:
+                return reason
             if inside:
                 return "no value for " + ", ".join(inside)
             if not self.policy.metrics[self._metric_index[name]].expr.refs:
@@ -737,10 +806,9 @@ class ScopedDecider(Decider):
         """A debtor rule null because of an aggregation lists the elements' values it lacked
         (``exposure E2: dpd``), each with its place in the record."""
         entry = super()._undetermined(kind, rule, refs, env, fired_refs, warnings)
-        elements = _ELEMENTS.get()
-        names = self._inner().get((kind, rule))
-        if names and elements is not None:
-            inside = missing_inside(self.policy.scoped, names, elements)  # type: ignore[arg-type]
+        names = self._inner_refs.get((kind, rule))
+        if names:
+            inside = self._missing_inside(self.policy.scoped, names)  # type: ignore[arg-type]
             if inside:
                 entry["reasons"].pop("when", None)
                 entry["missing"] += list(inside)
@@ -751,11 +819,13 @@ class ScopedDecider(Decider):
     def _inside_exposure(part: ScopedPart, entry: dict[str, Any], expr: Any, e: Mapping[str, Any]) -> None:
         """An exposure floor null because of its payments (read by an aggregation, or by an exposure metric
         without a value) names them: ``payment 2: paid_date`` with the field's place."""
-        found = dict(missing_inside(part, expr.inner_refs, e, part.graded))
+        debtor = _DEBTOR.get()
+        memo = debtor.inside if debtor is not None else None
+        found = dict(missing_inside(part, expr.inner_refs, e, part.graded, memo))
         metrics = {m.name: m for m in part.metrics}
         for n in entry["missing"]:
             if n in metrics and n not in entry["reasons"]:
-                inner = missing_inside(part, metrics[n].expr.inner_refs, e, part.graded)
+                inner = missing_inside(part, metrics[n].expr.inner_refs, e, part.graded, memo)
                 entry["reasons"][n] = ("no value: " + "; ".join(f"{k} ({v})" for k, v in inner.items())) if inner \
                     else "no value"
         if found or entry["reasons"].keys() - {"when"}:
@@ -765,11 +835,11 @@ class ScopedDecider(Decider):
 
     def decide_elements(self, cid: str, day: _dt.date, inputs: tuple[Any, ...], elements: dict[str, Any],
                         input_hash: str, trace: bool = False) -> dict[str, Any]:
-        token = _ELEMENTS.set(elements)
+        token = _DEBTOR.set(_Debtor(elements))
         try:
             return self._decide_elements(cid, day, inputs, elements, input_hash, trace)
         finally:
-            _ELEMENTS.reset(token)
+            _DEBTOR.reset(token)
 
     def _decide_elements(self, cid: str, day: _dt.date, inputs: tuple[Any, ...], elements: dict[str, Any],
                          input_hash: str, trace: bool = False) -> dict[str, Any]:
@@ -798,11 +868,11 @@ class ScopedDecider(Decider):
                  results: tuple[Any, ...], input_hash: str, trace: bool = False) -> dict[str, Any]:
         """The record from the debtor's results and its graded elements (``@own_rank``, ``@rank``,
         ``@floors`` and metric values set); the vector evaluator builds its records here too."""
-        token = _ELEMENTS.set(elements)
+        token = _DEBTOR.set(_Debtor(elements))
         try:
             return self._assemble(cid, day, inputs, elements, results, input_hash, trace)
         finally:
-            _ELEMENTS.reset(token)
+            _DEBTOR.reset(token)
 
     def _assemble(self, cid: str, day: _dt.date, inputs: tuple[Any, ...], elements: dict[str, Any],
                   results: tuple[Any, ...], input_hash: str, trace: bool = False) -> dict[str, Any]:
@@ -853,15 +923,15 @@ class ScopedDecider(Decider):
     def _exposure(self, part: ScopedPart, e: dict[str, Any], debtor_fired: list[tuple[dict[str, Any], int]],
                   environment: Callable[[], dict[str, Any]], undetermined: list[dict[str, Any]]) -> dict[str, Any]:
         """One exposure's entry: its final grade, the rule that decided it, its floors and metrics."""
-        p = self.policy
         rank = e["@rank"]
         hits = e["@floors"]
         fired = [(dict(entry), r) for (entry, r), hit in zip(self._exposure_floor_entries, hits, strict=True)
-                 if hit is True]
+                 if hit is True] if True in hits else []
         # the debtor's entries are copied once per exposure: each exposure's record owns its lists
-        fired += [(dict(entry), r) for entry, r in debtor_fired]
+        if debtor_fired:
+            fired += [(dict(entry), r) for entry, r in debtor_fired]
         if rank == 0 and 0 not in [r for _, r in fired]:
-            decided_by = p.base_decider
+            decided_by = self._base_decider
         else:
             decided_by = next(entry["id"] for entry, r in fired if r == rank)
         if None in hits:
@@ -872,18 +942,32 @@ class ScopedDecider(Decider):
                     entry["exposure"] = e["@key"]
                     self._inside_exposure(part, entry, f.expr, e)
                     undetermined.append(entry)
-        grade = p.scale[rank]
-        names = self._exposure_metric_names
-        metrics = dict(zip(names, map(e.get, names), strict=True))
+        try:
+            metrics = dict(zip(self._exposure_metric_names, self._exposure_metric_values(e), strict=True))
+        except KeyError:  # a metric not set (every evaluator sets them all)
+            names = self._exposure_metric_names
+            metrics = dict(zip(names, map(e.get, names), strict=True))
         for n in self._exposure_dated:
             v = metrics[n]
             if v is not None:
-                metrics[n] = _jsonable(v)
+                if type(v) is _dt.date:  # most: their text is known from an exposure before
+                    text = _ISO.get(v)
+                    metrics[n] = text if text is not None else _new_iso(v)
+                else:
+                    metrics[n] = _jsonable(v)
+        grade, label, nonperforming = self._rank_entries[rank]
         return {
-            "exposure_id": e["@key"], "grade": grade.id, "label": self._labels[rank], "decided_by": decided_by,
-            "own_grade": p.scale[e["@own_rank"]].id, "nonperforming": grade.nonperforming,
+            "exposure_id": e["@key"], "grade": grade, "label": label, "decided_by": decided_by,
+            "own_grade": self._rank_entries[e["@own_rank"]][0], "nonperforming": nonperforming,
             "floors": [entry for entry, _ in fired], "metrics": metrics,
         }
+
+
+def _values_of(names: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """``names``' values in a mapping, as a tuple, read in C (``KeyError`` when one is not there)."""
+    if len(names) < 2:  # itemgetter of one name gives the value, of none is refused
+        return lambda m: tuple(m[n] for n in names)
+    return operator.itemgetter(*names)
 
 
 def _grades_named(tree: Any) -> list[str]:

@@ -8,7 +8,7 @@ each element's missing value with its place in the record (``exposure E2: dpd`` 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..frozen import Frozen
@@ -19,35 +19,53 @@ MAX_NAMED = 20  # values without a value an undetermined rule names, at most (th
 
 
 def missing_inside(part: ScopedPart, names: tuple[str, ...], elements: Mapping[str, Any],
-                   scope: str | None = None) -> dict[str, str]:
+                   scope: str | None = None, memo: dict[Any, dict[str, str]] | None = None) -> dict[str, str]:
     """What an aggregation read without a value, per element: ``{"exposure E2: dpd": "missing input at
     exposures[1].dpd"}``; an exposure metric without a value names what it lacked in turn.
 
     ``names`` are the names read inside aggregations (an expression's ``inner_refs``), ``elements``
     the children of one element of ``scope`` (None: the debtor's scopes). At most ``MAX_NAMED``
-    entries, then one saying how many more.
+    entries, then one saying how many more. ``memo`` (one per decision, its elements unchanged)
+    keeps each answer: the rules and metrics of a decision often read the same names (several dates of
+    events read the same two fields of each event), and one walk answers them all; the answer is shared,
+    so callers do not change it.
     """
-    found: dict[str, str] = {}
+    key = (names, scope, id(elements))
+    if memo is not None:
+        found = memo.get(key)
+        if found is not None:
+            return found
+    reach = _reach(part)
+    found = {}
     extra = 0
-    for label, reason in _walk(part, set(names), elements, scope, ""):
+    for label, reason in _walk(reach, part, names, elements, scope, "", memo):
         if len(found) < MAX_NAMED:
             found[label] = reason
         else:
             extra += 1
     if extra:
         found[f"{extra} more"] = f"{extra} more values without a value in the same scopes"
+    if memo is not None:
+        memo[key] = found
     return found
 
 
 class _Reach(Frozen):
     """Per scope: its own inputs by name, its children, and the names an element of it or of a scope
-    below it can lack (so a walk skips the scopes that cannot name any of the names asked for)."""
+    below it can lack (so a walk skips the scopes that cannot name any of the names asked for); and
+    the walks already planned, per set of names and scope (see :func:`_plans`)."""
 
     metrics: Mapping[str, Any]
     own: Mapping[str, Mapping[str, InputSpec]]
     children: Mapping[str | None, tuple[ScopeSpec, ...]]
     below: Mapping[str, frozenset[str]]
+    plans: dict[tuple[tuple[str, ...], str | None], tuple[_Step, ...]]
 
+
+# One scope a walk enters: the key of its list (in the debtor's elements, or in a parent element), its
+# name, the names it checks in each element (sorted: name, input source or None, whether an exposure
+# metric) and whether a scope below it can lack one of the names.
+_Step = tuple[str, str, tuple[tuple[str, str | None, bool], ...], bool]
 
 _REACH: weakref.WeakKeyDictionary[ScopedPart, _Reach] = weakref.WeakKeyDictionary()
 
@@ -68,29 +86,44 @@ def _reach(part: ScopedPart) -> _Reach:
 
         for s in part.scopes:
             names_below(s.name)
-        found = _REACH[part] = _Reach(metrics, own, children, below)
+        found = _REACH[part] = _Reach(metrics, own, children, below, {})
     return found
 
 
-def _walk(part: ScopedPart, names: set[str], elements: Mapping[str, Any], scope: str | None,
-          prefix: str) -> Any:
-    reach = _reach(part)
-    metrics = reach.metrics
-    for child in reach.children[scope]:
-        if names.isdisjoint(reach.below[child.name]):
-            continue  # no element of this scope, nor below it, can lack one of these names
-        own = reach.own[child.name]
-        graded = child.name == part.graded
-        here = sorted(n for n in names if n in own or (graded and n in metrics))
-        deeper = any(not names.isdisjoint(reach.below[c.name]) for c in reach.children[child.name])
-        for i, e in enumerate(elements.get(child.name if scope is None else "@" + child.name) or ()):
-            who = f"{prefix}{child.name} {e.get('@key') or i + 1}"
-            for n in here:
-                if n in own and e.get(n) is None:
-                    yield f"{who}: {n}", f"missing input at {e.get('@at', '?')}.{own[n].source}"
-                elif graded and n in metrics and n in e and e[n] is None:
-                    inner = missing_inside(part, metrics[n].expr.inner_refs, e, child.name)
+def _plans(reach: _Reach, part: ScopedPart, names: tuple[str, ...], scope: str | None) -> tuple[_Step, ...]:
+    """The scopes below ``scope`` a walk for ``names`` enters, worked out once per policy: a walk then
+    only reads elements (it decides every decision of a debtor with a null metric or rule)."""
+    plan = reach.plans.get((names, scope))
+    if plan is None:
+        wanted = set(names)
+        steps = []
+        for child in reach.children[scope]:
+            if wanted.isdisjoint(reach.below[child.name]):
+                continue  # no element of this scope, nor below it, can lack one of these names
+            own = reach.own[child.name]
+            graded = child.name == part.graded
+            here = tuple((n, own[n].source if n in own else None, graded and n in reach.metrics)
+                         for n in sorted(wanted) if n in own or (graded and n in reach.metrics))
+            deeper = any(not wanted.isdisjoint(reach.below[c.name]) for c in reach.children[child.name])
+            steps.append((child.name if scope is None else "@" + child.name, child.name, here, deeper))
+        plan = reach.plans[(names, scope)] = tuple(steps)
+    return plan
+
+
+def _walk(reach: _Reach, part: ScopedPart, names: tuple[str, ...], elements: Mapping[str, Any], scope: str | None,
+          prefix: str, memo: dict[Any, dict[str, str]] | None) -> Iterator[tuple[str, str]]:
+    for key, name, here, deeper in _plans(reach, part, names, scope):
+        for i, e in enumerate(elements.get(key) or ()):
+            who = ""  # the element's label, written only when it names something
+            for n, source, metric in here:
+                if source is not None and e.get(n) is None:
+                    who = who or f"{prefix}{name} {e.get('@key') or i + 1}"
+                    yield f"{who}: {n}", f"missing input at {e.get('@at', '?')}.{source}"
+                elif metric and n in e and e[n] is None:
+                    who = who or f"{prefix}{name} {e.get('@key') or i + 1}"
+                    inner = missing_inside(part, reach.metrics[n].expr.inner_refs, e, name, memo)
                     yield f"{who}: {n}", ("no value: " + "; ".join(f"{k} ({v})" for k, v in inner.items())
-                                           if inner else "no value")
+                                          if inner else "no value")
             if deeper:
-                yield from _walk(part, names, e, child.name, who + ", ")
+                who = who or f"{prefix}{name} {e.get('@key') or i + 1}"
+                yield from _walk(reach, part, names, e, name, who + ", ", memo)
