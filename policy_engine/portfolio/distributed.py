@@ -566,19 +566,25 @@ def _append_entries(store: Any, policy: CompiledPolicy, parts: list[dict[str, An
     return written
 
 
-def _run_debtor_tasks(plan: _Plan, out_dir: Path, exposures_dir: Path | None, as_of: str | None,
-                      scheduler: str | None, workers: int, audit_inputs: str | None, recorded: list[str],
-                      progress: Callable[[int, int], None] | None) -> list[dict[str, Any]]:
-    """One task per JSON Lines partition on the cluster; their accounting."""
+def _part_targets(out_dir: Path, exposures_dir: Path | None, n: int) -> tuple[list[str], list[str | None]]:
+    """The ``part-NNNNN.parquet`` file of each partition in the result folders, emptied of an earlier run's parts
+    (a rerun replaces the result, never mixes two)."""
     for d in (out_dir, exposures_dir):
         if d is not None:
             d.mkdir(parents=True, exist_ok=True)
             for old in d.glob("part-*"):
-                old.unlink()  # a rerun replaces the result, never mixes two
-    n = len(plan.files)
+                old.unlink()
     targets = [str(out_dir / f"part-{i:05d}.parquet") for i in range(n)]
-    exposure_targets = [str(exposures_dir / f"part-{i:05d}.parquet") if exposures_dir is not None else None
-                        for i in range(n)]
+    return targets, [str(exposures_dir / f"part-{i:05d}.parquet") if exposures_dir is not None else None
+                     for i in range(n)]
+
+
+def _run_debtor_tasks(plan: _Plan, out_dir: Path, exposures_dir: Path | None, as_of: str | None,
+                      scheduler: str | None, workers: int, audit_inputs: str | None, recorded: list[str],
+                      progress: Callable[[int, int], None] | None) -> list[dict[str, Any]]:
+    """One task per JSON Lines partition on the cluster; their accounting."""
+    n = len(plan.files)
+    targets, exposure_targets = _part_targets(out_dir, exposures_dir, n)
     return _on_cluster(plan, scheduler, workers, progress, lambda client, bundle, file, texts: client.map(
         decide_debtor_partition, [bundle] * n, [file] * n, [str(f) for f in plan.files], targets, exposure_targets,
         plan.offsets, plan.duplicates, [as_of] * n, [audit_inputs] * n, [recorded] * n, [texts] * n,
@@ -837,15 +843,8 @@ def _run_long_tasks(plan: _LongPlan, out_dir: Path, exposures_dir: Path | None, 
                     scheduler: str | None, workers: int, record: bool,
                     progress: Callable[[int, int], None] | None) -> list[dict[str, Any]]:
     """One task per partition folder on the cluster; their accounting (a partition's problem raised as it was)."""
-    for d in (out_dir, exposures_dir):
-        if d is not None:
-            d.mkdir(parents=True, exist_ok=True)
-            for old in d.glob("part-*"):
-                old.unlink()  # a rerun replaces the result, never mixes two
     n = len(plan.files)
-    targets = [str(out_dir / f"part-{i:05d}.parquet") for i in range(n)]
-    exposure_targets = [str(exposures_dir / f"part-{i:05d}.parquet") if exposures_dir is not None else None
-                        for i in range(n)]
+    targets, exposure_targets = _part_targets(out_dir, exposures_dir, n)
     parts = _on_cluster(plan, scheduler, workers, progress, lambda client, bundle, file, _: client.map(
         decide_long_partition, [bundle] * n, [file] * n, [str(f) for f in plan.files], targets, exposure_targets,
         plan.offsets, plan.screens, [as_of] * n, [record] * n, pure=False))
