@@ -368,14 +368,14 @@ class Decider:
             "as_of": _jsonable(day),  # ISO text (a date's is kept)
             "evaluated_at": _CLOCK.now(),
             "engine_version": ENGINE_VERSION,
-            "policy": self._policy_ref,
+            "policy": dict(self._policy_ref),  # each record owns its objects: a caller may edit one
             "input_sha256": input_hash,
             "segment": segment,
             "metrics": metric_map,
             "undefined_metrics": undefined,
             "score": {"total": score, "grade": p.scale[s_rank].id, "factors": factors},
             "classification": {
-                "grade": grade.id, "label": self._labels[g_rank], "decided_by": decided_by,
+                "grade": grade.id, "label": dict(self._labels[g_rank]), "decided_by": decided_by,
                 "scorecard_grade": p.scale[s_rank].id, "nonperforming": grade.nonperforming,
                 "floors": fired_floors,
             },
@@ -488,7 +488,7 @@ class Decider:
                      e: Mapping[str, Any], undetermined: list[dict[str, Any]]) -> dict[str, Any]:
         """One recommended action: its parameters, reason, what it rests on and its restructuring consequence."""
         a = self.policy.actions[i]
-        values = dict(a.params)
+        values = {k: _owned(v) for k, v in a.params.items()}  # the policy's lists stay the policy's
         integers = self._integer_params[a.id]
         for name, v in zip(a.param_exprs, params, strict=True):
             if type(v) is float and name in integers and v.is_integer():
@@ -957,7 +957,7 @@ class ScopedDecider(Decider):
                     metrics[n] = _jsonable(v)
         grade, label, nonperforming = self._rank_entries[rank]
         return {
-            "exposure_id": e["@key"], "grade": grade, "label": label, "decided_by": decided_by,
+            "exposure_id": e["@key"], "grade": grade, "label": dict(label), "decided_by": decided_by,
             "own_grade": self._rank_entries[e["@own_rank"]][0], "nonperforming": nonperforming,
             "floors": [entry for entry, _ in fired], "metrics": metrics,
         }
@@ -1021,6 +1021,16 @@ def _dated_names(policy: CompiledPolicy) -> tuple[str, ...]:
             *(m.name for m in policy.metrics if m.expr.type not in _PLAIN_TYPES), *params)
 
 
+def _owned(v: Any) -> Any:
+    """A copy of a list or dict the compiled policy holds, for a record (a caller may edit the record)."""
+    t = type(v)
+    if t is list:
+        return [_owned(x) for x in v]
+    if t is dict:
+        return {k: _owned(x) for k, x in v.items()}
+    return v
+
+
 def _restructuring_entry(r: Any, is_restructuring: Any) -> dict[str, Any]:
     """The regulatory consequence of a concession: its floor and observation period, when it is one."""
     return {
@@ -1030,7 +1040,7 @@ def _restructuring_entry(r: Any, is_restructuring: Any) -> dict[str, Any]:
                          "min_months": r.observation_months, "min_periods": r.observation_periods}
                         if is_restructuring else None),
         "source": r.source,
-        "note": r.note,
+        "note": _owned(r.note),
     }
 
 
