@@ -70,6 +70,34 @@ def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return out
 
 
+MUTATIONS = ("replace", "odd", "odd", "delete", "add", "repeat", "reverse")
+
+
+def mutate_at(draw: Any, record: Any, path: tuple[Any, ...], odd: st.SearchStrategy[Any],
+              actions: tuple[str, ...] = MUTATIONS) -> None:
+    """One drawn change at ``path`` in ``record``, in place: the value replaced by junk or an odd value (an
+    edge of a type test), deleted, a sibling field added, a list element repeated, a list reversed, or (with
+    "empty" among ``actions``) an empty or null element inserted."""
+    parent = record
+    for k in path[:-1]:
+        parent = parent[k]
+    action = draw(st.sampled_from(actions))
+    if action == "replace":
+        parent[path[-1]] = draw(JUNK)
+    elif action == "odd":
+        parent[path[-1]] = draw(odd)
+    elif action == "delete":
+        del parent[path[-1]]
+    elif action == "add" and type(parent) is dict:
+        parent[draw(st.sampled_from(["note", "extra"]))] = draw(JUNK)
+    elif action == "repeat" and type(parent) is list:
+        parent.append(copy.deepcopy(parent[path[-1]]))
+    elif action == "reverse" and type(parent) is list:
+        parent.reverse()
+    elif action == "empty" and type(parent) is list:
+        parent.insert(draw(st.integers(0, len(parent))), draw(st.sampled_from([{}, None, {"revenue": None}])))
+
+
 @st.composite
 def structurally_mutated_clients(draw: Any) -> Any:
     """A sample client with one to three structural mutations: a field, object or period missing,

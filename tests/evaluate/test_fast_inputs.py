@@ -26,7 +26,7 @@ from policy_engine.diagnostics import InputError
 from policy_engine.policy.compiler import CompiledPolicy
 from policy_engine.policy.registry import load_policy
 
-from ..strategies import JUNK, _paths
+from ..strategies import MUTATIONS, _paths, mutate_at
 
 REFERENCE = Path(__file__).parents[2] / "policies" / "loss-client-management"
 POLICIES = {"1.1.0": REFERENCE / "policy-1.1.0.yaml", "2.0.0": REFERENCE / "policy-2.0.0.yaml"}
@@ -60,25 +60,7 @@ def mutated_records(draw: Any) -> tuple[str, dict[str, Any]]:
         paths = [p for p in _paths(record) if p and p[0] not in ("exposures", "events", "client_id", "as_of")]
         if not paths:
             break
-        path = draw(st.sampled_from(paths))
-        parent = record
-        for k in path[:-1]:
-            parent = parent[k]
-        action = draw(st.sampled_from(["replace", "odd", "odd", "delete", "add", "repeat", "reverse", "empty"]))
-        if action == "replace":
-            parent[path[-1]] = draw(JUNK)
-        elif action == "odd":
-            parent[path[-1]] = draw(ODD)
-        elif action == "delete":
-            del parent[path[-1]]
-        elif action == "add" and type(parent) is dict:
-            parent[draw(st.sampled_from(["note", "extra"]))] = draw(JUNK)
-        elif action == "repeat" and type(parent) is list:
-            parent.append(copy.deepcopy(parent[path[-1]]))
-        elif action == "reverse" and type(parent) is list:
-            parent.reverse()
-        elif action == "empty" and type(parent) is list:
-            parent.insert(draw(st.integers(0, len(parent))), draw(st.sampled_from([{}, None, {"revenue": None}])))
+        mutate_at(draw, record, draw(st.sampled_from(paths)), ODD, (*MUTATIONS, "empty"))
     return which, record
 
 

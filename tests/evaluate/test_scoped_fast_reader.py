@@ -26,7 +26,7 @@ from policy_engine.policy.compiler import CompiledPolicy
 from policy_engine.policy.registry import load_policy
 
 from ..conftest import DATA
-from ..strategies import JUNK, _paths
+from ..strategies import _paths, mutate_at
 
 REFERENCE = Path(__file__).parents[2] / "policies" / "loss-client-management"
 DEBTORS = sorted((REFERENCE / "samples" / "debtors").glob("*.json"))
@@ -67,23 +67,7 @@ def mutated_debtors(draw: Any) -> tuple[str, dict[str, Any]]:
         paths = [p for p in _paths(debtor) if p and p[0] in ("exposures", "events")]
         if not paths:
             break
-        path = draw(st.sampled_from(paths))
-        parent = debtor
-        for k in path[:-1]:
-            parent = parent[k]
-        action = draw(st.sampled_from(["replace", "odd", "odd", "delete", "add", "repeat", "reverse"]))
-        if action == "replace":
-            parent[path[-1]] = draw(JUNK)
-        elif action == "odd":
-            parent[path[-1]] = draw(ODD)
-        elif action == "delete":
-            del parent[path[-1]]
-        elif action == "add" and type(parent) is dict:
-            parent[draw(st.sampled_from(["note", "extra"]))] = draw(JUNK)
-        elif action == "repeat" and type(parent) is list:
-            parent.append(copy.deepcopy(parent[path[-1]]))
-        elif action == "reverse" and type(parent) is list:
-            parent.reverse()
+        mutate_at(draw, debtor, draw(st.sampled_from(paths)), ODD)
     return which, debtor
 
 
