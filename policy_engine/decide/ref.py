@@ -97,6 +97,18 @@ class PolicyRef:
             raise UsageError(list(chosen.diagnostics))
         return chosen
 
+    def for_day_or_refusal(self, day: str | None) -> CompiledPolicy | UsageError:
+        """:meth:`for_day` for a run over many clients: a day with no version in force is those clients'
+        problem, returned (each is rejected with it, the run goes on); any other error (an unknown id or
+        version, a missing registry) concerns every client and is raised: the run stops (exit 2), no row
+        is "rejected" for it."""
+        try:
+            return self.for_day(day)
+        except UsageError as e:
+            if all(d.code == NO_VERSION for d in e.diagnostics):
+                return e
+            raise
+
     def decider(self, policy: CompiledPolicy) -> Decider:
         from .evaluate import Decider
 

@@ -353,13 +353,13 @@ def _choices(ref: Any, days: Any) -> tuple[dict[str, CompiledPolicy], dict[str |
     policies: dict[str, CompiledPolicy] = {}
     choices: dict[str | None, Any] = {}
     for day in days:
-        try:
-            chosen = ref.for_day(day)
+        chosen = ref.for_day_or_refusal(day)
+        if isinstance(chosen, UsageError):
+            d = chosen.diagnostics[0]
+            choices[day] = (d.code, d.message, d.hint)
+        else:
             policies[chosen.sha256] = chosen
             choices[day] = chosen.sha256
-        except UsageError as e:
-            d = e.diagnostics[0]
-            choices[day] = (d.code, d.message, d.hint)
     return policies, choices
 
 

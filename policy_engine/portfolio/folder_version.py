@@ -13,7 +13,6 @@ the Dask run (which may not import ``run``) applies the same ones to the union o
 from __future__ import annotations
 
 import collections
-import contextlib
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -36,10 +35,9 @@ def folder_policy(ref: PolicyRef, days: Iterable[str | None], as_of: str | None,
     if len(candidates) > 1:
         votes = {id(p): 0 for p in candidates}
         for day, n in collections.Counter(days).items():
-            with contextlib.suppress(UsageError):
-                chosen = ref.for_day(day)
-                if id(chosen) in votes:
-                    votes[id(chosen)] += n
+            chosen = ref.for_day_or_refusal(day)
+            if id(chosen) in votes:
+                votes[id(chosen)] += n
         policy = max(reversed(candidates), key=lambda p: votes[id(p)])
     else:
         policy = candidates[0] if candidates else ref.for_day(as_of)
@@ -82,10 +80,7 @@ def version_screen(ref: PolicyRef, policy: CompiledPolicy, as_of: str | None) ->
         chosen: dict[str | None, CompiledPolicy | UsageError] = {}
         for row, day in enumerate(day_texts(debtors.get("as_of"))):
             if day not in chosen:
-                try:
-                    chosen[day] = ref.for_day(day)
-                except UsageError as e:
-                    chosen[day] = e
+                chosen[day] = ref.for_day_or_refusal(day)
             got = chosen[day]
             if got is not policy:
                 out[row] = other_version(row, day, got, policy)

@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..decide.evaluate import Decider, ScopedDecider
 from ..decide.record_kind import CODE as WRONG_KIND
-from ..decide.ref import NO_VERSION, PolicyRef, selection_day
+from ..decide.ref import PolicyRef, selection_day
 from ..diagnostics import Diagnostic, InputError, UsageError
 from ..policy.compiler import CompiledPolicy
 from ..policy.loader import JSONInputError, parse_json_text
@@ -617,12 +617,9 @@ def _split(ref: PolicyRef, path: Path, as_of: str | None, duplicates: Mapping[in
             if n in duplicates:
                 reject(n, cid, [_entry("client_id", "duplicate-id", duplicates[n])])
                 continue
-            try:
-                policy = ref.for_day(selection_day(record, as_of))
-            except UsageError as e:
-                if not all(x.code == NO_VERSION for x in e.diagnostics):
-                    raise  # an unknown id, a bad registry: the run stops (exit 2)
-                d = e.diagnostics[0]
+            policy = ref.for_day_or_refusal(selection_day(record, as_of))
+            if isinstance(policy, UsageError):
+                d = policy.diagnostics[0]
                 reject(n, cid, [{**_entry("as_of", d.code, d.message), **({"hint": d.hint} if d.hint else {})}])
                 continue
             seen = first.get(cid) if type(cid) is str and cid else None
@@ -645,5 +642,8 @@ def scoped_versions(ref: PolicyRef) -> list[CompiledPolicy]:
     if pinned is not None:
         return [pinned] if pinned.scoped is not None else []
     registry = ref.registry()
-    active = [h for h in registry.headers() if h is not None and h.id == ref.name and h.status == "active"]
+    versions = [h for h in registry.headers() if h is not None and h.id == ref.name]
+    if not versions:
+        registry.select(ref.name)  # an unknown id: its own error (with the ids known) stops the run, exit 2
+    active = [h for h in versions if h.status == "active"]
     return [p for p in (registry.select(ref.name, version=h.version) for h in active) if p.scoped is not None]

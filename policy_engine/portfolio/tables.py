@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..decide.ref import NO_VERSION, PolicyRef, check_day
+from ..decide.ref import PolicyRef, check_day
 from ..diagnostics import UsageError
 
 if TYPE_CHECKING:
@@ -185,12 +185,7 @@ def _decide_table(ref: PolicyRef, table: Table, as_of: str | None, workers: int,
     distinct = list(dict.fromkeys(days.tolist())) or [as_of]  # no rows: the version of the day, as for one
     chosen: dict[str | None, CompiledPolicy | UsageError] = {}
     for day in distinct:
-        try:
-            chosen[day] = ref.for_day(day)
-        except UsageError as e:
-            if not all(d.code == NO_VERSION for d in e.diagnostics):
-                raise  # an unknown id, a bad registry: the run stops (exit 2), no row is "rejected" for it
-            chosen[day] = e
+        chosen[day] = ref.for_day_or_refusal(day)
     if len(distinct) == 1 and not isinstance(chosen[distinct[0]], UsageError):
         only = chosen[distinct[0]]
         assert not isinstance(only, UsageError)

@@ -306,19 +306,13 @@ def _conversion(converted: Any) -> dict[str, Any]:
 
 def _scoped_days(ref: PolicyRef, table: Table, as_of: str | None) -> dict[int, CompiledPolicy]:
     """Frame row -> the version with scopes in force on its day, for NEW named by id (empty: none is)."""
-    from ..decide.ref import NO_VERSION
     from ..portfolio.tables import row_days
 
     days = row_days(table.frame, as_of)
-    chosen: dict[str | None, CompiledPolicy | None] = {}
-    for day in dict.fromkeys(days.tolist()):
-        try:
-            chosen[day] = ref.for_day(day)
-        except UsageError as e:
-            if not all(d.code == NO_VERSION for d in e.diagnostics):
-                raise
-            chosen[day] = None  # decided under no version: the flat run rejects the row with its reason
-    return {i: c for i, day in enumerate(days.tolist()) if (c := chosen[day]) is not None and c.scoped is not None}
+    # a day under no version: the flat run rejects its rows with the reason
+    chosen = {day: ref.for_day_or_refusal(day) for day in dict.fromkeys(days.tolist())}
+    return {i: c for i, day in enumerate(days.tolist())
+            if not isinstance(c := chosen[day], UsageError) and c.scoped is not None}
 
 
 @dataclass

@@ -217,9 +217,8 @@ def checked_version(ref: PolicyRef, table: Table, as_of: str | None = None) -> C
 
     counts: dict[str, tuple[int, CompiledPolicy]] = {}
     for day, rows in Counter(row_days(table.frame, as_of).tolist()).items():
-        try:
-            version = ref.for_day(day)
-        except UsageError:  # those rows are rejected (no version in force): they decide nothing
+        version = ref.for_day_or_refusal(day)
+        if isinstance(version, UsageError):  # those rows are rejected (no version in force): they decide nothing
             continue
         n, _ = counts.get(version.key, (0, version))
         counts[version.key] = (n + rows, version)
