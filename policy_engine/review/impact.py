@@ -205,8 +205,23 @@ def _pinned(ref: PolicyRef) -> CompiledPolicy:
     return ref.pinned
 
 
+class _Counted:
+    """The counts ``analyse`` reads of a side, from its decisions table and rejects."""
+
+    decisions: pd.DataFrame
+    rejects: list[dict[str, Any]]
+
+    @property
+    def rejected(self) -> int:
+        return len(self.rejects)
+
+    @property
+    def decided(self) -> int:
+        return len(self.decisions)
+
+
 @dataclass
-class ScopedSide:
+class ScopedSide(_Counted):
     """One side of an impact decided by the scoped vector path: what ``analyse`` reads of a table run."""
 
     policy: CompiledPolicy
@@ -221,14 +236,6 @@ class ScopedSide:
     @property
     def policies(self) -> list[CompiledPolicy]:
         return [self.policy]
-
-    @property
-    def rejected(self) -> int:
-        return len(self.rejects)
-
-    @property
-    def decided(self) -> int:
-        return len(self.decisions)
 
 
 def _scoped_run(policy: CompiledPolicy, path: Path, rows: Sequence[int], as_of: str | None,
@@ -316,7 +323,7 @@ def _scoped_days(ref: PolicyRef, table: Table, as_of: str | None) -> dict[int, C
 
 
 @dataclass
-class MixedSide:
+class MixedSide(_Counted):
     """NEW named by id over rows of several days: rows under a 1.x version decided as they are, rows under
     a version with scopes converted to 2.0 records and decided as debtors (one part per version used)."""
 
@@ -328,14 +335,6 @@ class MixedSide:
     @property
     def policies(self) -> list[CompiledPolicy]:
         return [p.policy for p in self.parts]
-
-    @property
-    def rejected(self) -> int:
-        return len(self.rejects)
-
-    @property
-    def decided(self) -> int:
-        return len(self.decisions)
 
 
 def _mixed_side(old: Any, ref: PolicyRef, table: Table, scoped: dict[int, CompiledPolicy], as_of: str | None,
