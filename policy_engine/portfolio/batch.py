@@ -586,7 +586,7 @@ def run_batch(policy: CompiledPolicy, table: Table, as_of: str | None = None,
             decisions[c] = decisions[c].astype("category")
     problems = [Problem(p.row + start, p.path, p.message, p.code) for start, prep, _, _ in chunks
                 for p in prep.problems]
-    rejects = _rejects(table, problems, positions, row_offset)
+    rejects = table_rejects(table, problems, positions, row_offset)
     single = chunks[0] if len(chunks) == 1 else None
     result = BatchResult(policy, decisions, rejects, table.rows_read, single[2] if single else None,
                          single[1] if single else None, frame, table.text, periods=table.periods,
@@ -602,7 +602,9 @@ def run_batch(policy: CompiledPolicy, table: Table, as_of: str | None = None,
     return result
 
 
-def _rejects(table: Table, problems: list[Problem], positions: np.ndarray, row_offset: int = 0) -> list[dict[str, Any]]:
+def table_rejects(table: Table, problems: list[Problem], positions: np.ndarray, row_offset: int = 0
+                  ) -> list[dict[str, Any]]:
+    """The reject entries of ``problems`` (frame rows) and of the rows ``table`` could not read, by input row."""
     by_row: dict[int, list[Problem]] = {}
     for p in table.problems:  # rows that could not be parsed at all (already input positions)
         by_row.setdefault(p.row, []).append(p)

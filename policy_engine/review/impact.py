@@ -343,20 +343,32 @@ def _mixed_side(old: Any, ref: PolicyRef, table: Table, scoped: dict[int, Compil
     first when that version decides debtors (as a pinned 2.0 NEW does); the ``conversion`` block
     counts the converted rows only. Rows the table could not read go with the flat rows when there are
     some (their run reports them), else with the converted ones (each a reject with its problems)."""
+    from ..portfolio.batch import table_rejects
+    from ..portfolio.frame import Problem, duplicate_ids
     from ..portfolio.tables import decide_table
     from .convert import convert_all, table_items
 
+    # Over the whole table, as the old side checks it: an id seen on an earlier row is a reject
+    # whichever half (version) either row falls under.
+    dups = {p.row: p for p in duplicate_ids(table.frame)}
     flat = [i for i in range(len(table.frame)) if i not in scoped]
     parts: list[Any] = []
     rejects: list[dict[str, Any]] = []
     frames: list[pd.DataFrame] = []
     if flat:
-        run = decide_table(ref, _subtable(table, flat, problems=True), as_of, progress=progress)
+        flat_dups = [Problem(k, p.path, p.message, p.code) for k, i in enumerate(flat) if (p := dups.get(i))]
+        run = decide_table(ref, _subtable(table, flat, problems=True), as_of, progress=progress, duplicates=flat_dups)
         parts += run.parts
         rejects += run.rejects
         frames += [run.decisions] if run.parts else []
+    twice = sorted(i for i in scoped if i in dups)
+    if twice:
+        sub = _subtable(table, twice, problems=False)
+        rejects += table_rejects(sub, [Problem(k, p.path, p.message, p.code) for k, p in
+                                       enumerate(dups[i] for i in twice)], sub.positions)
     reader = old.policies[0] if old.policies else None
-    converted = convert_all(table_items(_subtable(table, sorted(scoped), problems=not flat), reader), as_of)
+    converted = convert_all(table_items(_subtable(table, sorted(i for i in scoped if i not in dups),
+                                                  problems=not flat), reader), as_of)
     rejects += _not_converted(converted)
     positions = table.positions if table.positions is not None else np.arange(len(table.frame), dtype=np.int64)
     version_of = {int(positions[i]) + 1: policy for i, policy in scoped.items()}  # input row -> version

@@ -134,3 +134,29 @@ def test_a_scoped_old_side_needs_a_pinned_new(tmp_path: Path) -> None:
     assert r.exit_code == 2
     (error,) = json.loads(r.stderr)["errors"]
     assert error["code"] == "scoped-new-unpinned" and "loss-client-management@VERSION" in error["hint"]
+
+
+def test_an_id_repeated_across_the_halves_is_rejected_on_both_sides(tmp_path: Path) -> None:
+    """A client id seen on an earlier row is a duplicate whichever version either row falls under: the new
+    side rejects the rows the old side rejects, with the same words (rows of the whole input)."""
+    records = _records()[:6]
+    records += [dict(records[0], as_of=LATE),  # early id again, late: across the halves
+                dict(records[1]),  # late id again, late
+                dict(records[3], as_of="2025-09-30"),  # late id again, early: across the other way
+                dict(records[4])]  # early id again, early
+    src = tmp_path / "p.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    rejects = tmp_path / "rejects.jsonl"
+    r = _impact(src, "--format", "json", "--rejects", str(rejects))
+    assert r.exit_code == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["rejected"] == {"old": 4, "new": 4, "rows": 4, "rows_read": 10, "compared": 6}
+    got = [json.loads(x) for x in rejects.read_text(encoding="utf-8").splitlines()]
+    assert [(x["row"], x["side"]) for x in got] == [(7, "both"), (8, "both"), (9, "both"), (10, "both")]
+    first = {7: 1, 8: 2, 9: 4, 10: 5}
+    for x in got:
+        (problem,) = x["problems"]
+        assert problem["code"] == "duplicate-id"
+        assert problem["message"] == f"duplicate client_id '{x['client_id']}' (first at row {first[x['row']]})"
+    assert sum(v["decided"] for v in rep["new"]["versions"]) == rep["clients"] == 6
+
