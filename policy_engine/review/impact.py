@@ -572,6 +572,8 @@ WORDS: dict[str, dict[str, str]] = {
         "note_kind": "kind", "records": "records", "reason": "reason",
         "converted": "{converted:,} records converted, {not_converted:,} not converted; the new side rests on these",
         "assumed": "assumed", "unknown": "unknown (left empty)", "not_carried": "not carried",
+        "versions": "Versions in force (clients decided under each)", "side": "side", "version": "version",
+        "decided": "decided",
     },
     "zh": {
         "clients": "户", "clients_col": "户数", "change_grade": "户分类变化", "down": "户下调", "up": "户上调",
@@ -596,6 +598,7 @@ WORDS: dict[str, dict[str, str]] = {
         "records": "记录数", "reason": "原因",
         "converted": "转换 {converted:,} 条，未能转换 {not_converted:,} 条；变更后一侧的结论以此为前提",
         "assumed": "假设", "unknown": "未知（留空）", "not_carried": "未带入",
+        "versions": "生效版本（各版本决策户数）", "side": "一侧", "version": "版本", "decided": "决策户数",
     },
 }
 
@@ -717,6 +720,9 @@ def sections(report: dict[str, Any], lang: str = "en") -> list[Section]:
         rejected = _rejected_section(report["rejected"], lang)
         if rejected is not None:
             out.append(rejected)
+    versions = _versions_section(report, lang)
+    if versions is not None:
+        out.append(versions)
     cols = range(1, len(grades) + 1)
     out.append(Section("migration_counts", w["migration_counts"], [w["before_after"], *names],
                        [[n, *map(_int, row)] for n, row in zip(names, counts, strict=True)], tuple(cols)))
@@ -754,6 +760,16 @@ def sections(report: dict[str, Any], lang: str = "en") -> list[Section]:
                              "" if s.get("add") is None else f"{s['add']:g}", _int(s["cells_changed"])]
                             for s in scenario["shocks"]], (2, 3, 4)))
     return out
+
+
+def _versions_section(report: dict[str, Any], lang: str) -> Section | None:
+    """A side named by a policy id over clients of several days: how many were decided under each version."""
+    w = WORDS[lang]
+    rows = [[w[side], v["version"], _int(v["decided"]), v["sha256"] or ""]
+            for side, key in (("before", "old"), ("after", "new")) for v in report[key].get("versions", ())]
+    if not rows:
+        return None
+    return Section("versions", w["versions"], [w["side"], w["version"], w["decided"], "sha256"], rows, (2,))
 
 
 def _changed_section(report: dict[str, Any], lang: str, by_name: str) -> Section:

@@ -160,3 +160,17 @@ def test_an_id_repeated_across_the_halves_is_rejected_on_both_sides(tmp_path: Pa
         assert problem["message"] == f"duplicate client_id '{x['client_id']}' (first at row {first[x['row']]})"
     assert sum(v["decided"] for v in rep["new"]["versions"]) == rep["clients"] == 6
 
+
+@pytest.mark.parametrize("fmt, lang, title, decided", [
+    ("text", "en", "Versions in force (clients decided under each)", "after  2.0.0"),
+    ("markdown", "zh", "生效版本（各版本决策户数）", "| 变更后 | 2.0.0 |"),
+])
+def test_text_and_markdown_show_the_clients_decided_under_each_version(mixed: Path, report: dict[str, Any], fmt: str,
+                                                                       lang: str, title: str, decided: str) -> None:
+    r = _impact(mixed, "--format", fmt, "--lang", lang)
+    assert r.exit_code == 0, r.stderr
+    assert title in r.stdout
+    for v in report["new"]["versions"]:
+        (line,) = [x for x in r.stdout.splitlines() if v["sha256"] in x]
+        assert v["version"] in line and f"{v['decided']:,}" in line
+    assert decided in r.stdout
