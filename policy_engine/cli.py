@@ -338,9 +338,20 @@ def config_cmd(ctx: click.Context, fmt: str | None) -> None:
 
 
 def _ref(ctx: click.Context, policy: str, version: str | None) -> Any:
-    """The policy named on the command line (id, id + --policy-version, or file), resolved per client."""
+    """The policy named on the command line (id, ID@VERSION, id + --policy-version, or file), resolved per client.
+
+    Every command that takes a policy reads ID@VERSION (impact and generate did, decide did not)."""
     from .run import PolicyRef
 
+    path = Path(policy)
+    if "@" in policy and not path.is_file() and path.suffix not in (".yaml", ".yml"):
+        pid, _, pinned = policy.partition("@")
+        if not pid or not pinned:
+            raise click.BadParameter(f"{policy!r}: write ID@VERSION, e.g. my-policy@1.0.0", param_hint="--policy")
+        if version is not None and version != pinned:
+            raise click.BadParameter(f"{policy!r} pins {pinned}, --policy-version says {version}: give one",
+                                     param_hint="--policy-version")
+        policy, version = pid, pinned
     return PolicyRef(policy, version, ctx.find_root().obj["policies"])
 
 
@@ -395,8 +406,9 @@ _rejects_option = click.option(
 
 _policy_options = [
     click.option("--policy", "-p", required=True,
-                 help="Policy id (the version in force at the as-of date is used) or a policy file path."),
-    click.option("--policy-version", default=None, help="Pin a version of the policy id."),
+                 help="Policy id (the version in force at the as-of date is used), ID@VERSION or a policy file "
+                      "path."),
+    click.option("--policy-version", default=None, help="Pin a version of the policy id (as ID@VERSION does)."),
     click.option("--client", "-c", default="-", show_default=True, help="Client JSON file, or - for stdin."),
     click.option("--as-of", default=None,
                  help="Decision date YYYY-MM-DD (default: the client's as_of, else today)."),
@@ -1124,12 +1136,6 @@ def audit_replay(ctx: click.Context, ref: str | None, replay_all: bool, client: 
 
 def _policy_ref(ctx: click.Context, ref: str, day: str | None = None) -> Any:
     """ID (the version in force on ``day``, default today), ID@VERSION, or a policy file: one compiled policy."""
-    path = Path(ref)
-    if "@" in ref and not path.is_file():
-        pid, _, version = ref.partition("@")
-        if not pid or not version:
-            raise click.BadParameter(f"{ref!r}: write ID@VERSION, e.g. my-policy@1.0.0", param_hint="--policy")
-        return _ref(ctx, pid, version).for_day(None)
     return _ref(ctx, ref, None).for_day(day)
 
 

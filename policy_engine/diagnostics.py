@@ -37,13 +37,16 @@ class Diagnostic(Frozen):
     severity: Severity = "error"
 
     def render(self) -> str:
-        """``file:line:col: code: message (hint)`` -- the form editors and CI parse."""
-        place = self.file or "<input>"
+        """``file:line:col: code: message (hint)`` -- the form editors and CI parse.
+
+        A problem with no place (an unknown policy id on the command line) starts at its severity: a
+        made-up place would send the reader looking for a file that is not there."""
+        place = self.file or ("<input>" if self.line is not None else "")
         if self.line is not None:
             place += f":{self.line}"
             if self.column is not None:
                 place += f":{self.column}"
-        text = f"{place}: {self.severity}: {self.code}: {self.message}"
+        text = f"{place + ': ' if place else ''}{self.severity}: {self.code}: {self.message}"
         if self.path:
             text += f" [at {self.path}]"
         if self.hint:

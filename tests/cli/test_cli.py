@@ -74,6 +74,35 @@ def test_decide_as_of_selects_an_older_version() -> None:
     assert json.loads(r.stdout)["policy"]["version"] == "1.0.0"
 
 
+@pytest.mark.parametrize("command", ["decide", "explain"])
+def test_id_at_version_pins_a_version_as_in_impact(command: str) -> None:
+    """ID@VERSION names a version wherever a policy is named (impact, generate and schema took it; decide did not)."""
+    quiet = ("--no-audit",) if command == "decide" else ()
+    r = run(command, "-p", "loss-client-management@1.0.0", "-c", SAMPLE, "--format", "json", *quiet)
+    assert r.exit_code == 0, r.stderr
+
+    def policy(out: str) -> dict[str, str]:
+        d = json.loads(out)
+        return dict((d["decision"] if command == "explain" else d)["policy"])  # explain: the text and the decision
+
+    assert policy(r.stdout)["version"] == "1.0.0"
+    same = run(command, "-p", "loss-client-management@1.0.0", "--policy-version", "1.0.0", "-c", SAMPLE,
+               "--format", "json", *quiet)
+    assert same.exit_code == 0 and policy(same.stdout) == policy(r.stdout)
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (("-p", "loss-client-management@9.9.9"), "error: unknown-version: loss-client-management has no version 9.9.9"),
+    (("-p", "loss-client-management@1.1.0", "--policy-version", "1.0.0"), "pins 1.1.0, --policy-version says 1.0.0"),
+    (("-p", "@1.1.0"), "write ID@VERSION"),
+    (("-p", "no-such-policy"), "error: unknown-policy: no policy 'no-such-policy'"),
+])
+def test_a_policy_named_wrong_is_a_usage_error_without_a_made_up_place(args: tuple[str, ...], says: str) -> None:
+    r = run("decide", *args, "-c", SAMPLE, "--no-audit")
+    assert r.exit_code == 2 and says in r.stderr, r.stderr
+    assert "<input>" not in r.stderr and "Traceback" not in r.stderr
+
+
 def test_a_statement_after_the_as_of_date_is_refused_on_both_paths(tmp_path: Path) -> None:
     # A decision as of a day can only use what was known then; later quarters would make it unrepeatable.
     r = run("decide", "-p", "loss-client-management", "-c", SAMPLE, "--as-of", "2025-04-15", "--no-audit")
