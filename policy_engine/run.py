@@ -18,7 +18,6 @@ store handling. Heavy modules (pandas, numpy) are imported by the table function
 
 from __future__ import annotations
 
-import collections
 import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -361,6 +360,7 @@ class _Recorder:
 
     def sink_for(self, policy: CompiledPolicy) -> Callable[[Any], None]:
         from .decide.evaluate import dumps
+        from .record.segments import decision_groups
 
         key = batch_key(policy, (self.input_path,), self.as_of) if self.store is not None else ""
         skip = self.store.recorded_clients(key) if self.store is not None else set()
@@ -369,18 +369,14 @@ class _Recorder:
         def sink(chunk: Any) -> None:
             if self.fh is None and (self.store is None or all(d.client_id in skip for d in chunk.debtors)):
                 return  # nothing asks for this chunk's records (or a rerun recorded them all): dropped
-
-            def pairs() -> Iterator[tuple[dict[str, Any], Any]]:  # one record held at a time
-                for decision, record in zip(chunk.records(), chunk.inputs(), strict=True):
-                    if self.fh is not None:
-                        self.fh.write(dumps(decision) + "\n")
-                    if self.store is not None and decision["client_id"] not in skip:
-                        yield decision, record
-
-            if self.store is not None:
-                self.recorded += self.store.append(policy, pairs(), inputs=self.audit_inputs, batch_key=key)
-            else:
-                collections.deque(pairs(), maxlen=0)
+            if self.store is None:
+                for decision in chunk.records():  # one record held at a time
+                    self.fh.write(dumps(decision) + "\n")
+                return
+            fh = self.fh
+            pairs = ((d, r, d["client_id"] not in skip) for d, r in zip(chunk.records(), chunk.inputs(), strict=True))
+            groups = decision_groups(pairs, None if fh is None else lambda d: fh.write(dumps(d) + "\n"))
+            self.recorded += self.store.append_decisions(policy, groups, inputs=self.audit_inputs, batch_key=key)
 
         return sink
 
@@ -390,13 +386,15 @@ def record_debtors(run: Any, store: AuditStore, input_path: Path, as_of: str | N
     """Record every decided line of a debtor run as ``decide`` records it (the full record and the line's
     record), under the batch key of its version; returns (recorded now, already recorded by an earlier
     run of the same batch)."""
+    from .record.segments import decision_groups
+
     written = skipped = 0
     for part in run.scoped:
         key = batch_key(part.policy, (input_path,), as_of)
         skip = store.recorded_clients(key)
         skipped += len(skip)
-        pairs = ((d, r) for d, r in zip(part.records(), part.inputs(), strict=True) if d["client_id"] not in skip)
-        written += store.append(part.policy, pairs, inputs=audit_inputs, batch_key=key)
+        pairs = ((d, r, d["client_id"] not in skip) for d, r in zip(part.records(), part.inputs(), strict=True))
+        written += store.append_decisions(part.policy, decision_groups(pairs), inputs=audit_inputs, batch_key=key)
     if run.table is not None and run.table.parts:
         w, s = record_table(run.table, store, lambda p: batch_key(p, (input_path,), as_of), audit_inputs)
         written, skipped = written + w, skipped + s

@@ -14,6 +14,7 @@ from ..frozen import Frozen
 
 CHUNK = 5000  # decisions per transaction (and per batch segment); POLICY_ENGINE_AUDIT_CHUNK overrides
 CHUNK_VAR = "POLICY_ENGINE_AUDIT_CHUNK"
+DEBTORS_PER_SEGMENT = 1000  # full debtor records per segment (each ~10-20 KB as JSON, held until stored)
 
 
 def chunk_size() -> int:
@@ -45,4 +46,4 @@ class SegmentRecords(Frozen, eq=False):
         return len(self.client_ids)
 
 
-__all__ = ["CHUNK", "CHUNK_VAR", "SegmentRecords", "chunk_size"]
+__all__ = ["CHUNK", "CHUNK_VAR", "DEBTORS_PER_SEGMENT", "SegmentRecords", "chunk_size"]

@@ -550,16 +550,18 @@ def _append_entries(store: Any, policy: CompiledPolicy, parts: list[dict[str, An
     import orjson
 
     from ..decide.segment import SegmentRecords
+    from ..record.segments import decision_groups
 
     written = 0
     for p in parts:
         for seg_sha, path, fields in p["entries"]:
             if seg_sha != sha:
                 continue
-            if fields is None:
+            if fields is None:  # debtors: their full records, stored as a local run stores them
                 with open(path, "rb") as fh:
-                    written += store.append(policy, (tuple(orjson.loads(line)) for line in fh), inputs=audit_inputs,
-                                            batch_key=key)
+                    pairs = ((*orjson.loads(line), True) for line in fh)
+                    written += store.append_decisions(policy, decision_groups(pairs), inputs=audit_inputs,
+                                                      batch_key=key)
             else:
                 written += store.append_segments(policy, [(Path(path).read_bytes(), SegmentRecords(*fields))], key)
             Path(path).unlink()
@@ -907,6 +909,7 @@ def _append_long(store: Any, policy: CompiledPolicy, parts: list[dict[str, Any]]
     on Dask, records nothing new. Returns (recorded now, already recorded)."""
     import orjson
 
+    from ..record.segments import decision_groups
     from .tables import batch_key
 
     files = [p["records"] for p in parts if p.get("records")]
@@ -920,7 +923,6 @@ def _append_long(store: Any, policy: CompiledPolicy, parts: list[dict[str, Any]]
             with open(path, "rb") as fh:
                 for line in fh:
                     decision, record = orjson.loads(line)
-                    if decision["client_id"] not in skip:
-                        yield decision, record
+                    yield decision, record, decision["client_id"] not in skip
 
-    return store.append(policy, pairs(), inputs=audit_inputs, batch_key=key), len(skip)
+    return store.append_decisions(policy, decision_groups(pairs()), inputs=audit_inputs, batch_key=key), len(skip)

@@ -3,9 +3,9 @@
 A SQLite database (one file, WAL mode) holds every decision, its input (or only the input's
 hash, for privacy) and a reference to the exact policy text, stored once by its sha256. A single
 decision is kept as its JSON record, one row each; a batch chunk as one segment: the inputs and
-the decisions' facts column-wise, what its records share, and its records' chain entries (id,
-client, as_of, grade, hashes); the view ``decision_record`` shows every record with all its
-fields. Each record carries the hash of the record before it and its own hash over its content
+the decisions' facts column-wise (a debtor batch's: each full record and input, compressed), what
+its records share, and its records' chain entries (id, client, as_of, grade, hashes); the view
+``decision_record`` shows every record with all its fields. Each record carries the hash of the record before it and its own hash over its content
 (a batch record's covers its segment's sha256): a hash chain. ``verify`` walks the chain and
 names the first broken record and how it broke; ``replay`` re-decides a record from the stored
 policy text and input with today's engine and reports any field (for a batch record, any fact)
@@ -521,6 +521,14 @@ class AuditStore:
 
         return self.append_rows(policy, rows(), batch_key)
 
+    def append_decisions(self, policy: Any, groups: Iterable[list[tuple[dict[str, Any], Any]]], inputs: str = "full",
+                         batch_key: str | None = None) -> int:
+        """Record groups of (full decision, input record) pairs, a segment each (a debtor batch's records:
+        see :func:`.segments.decision_segment`, whose id rule each group follows); returns how many."""
+        from .segments import decision_segment
+
+        return self.append_segments(policy, (decision_segment(g, inputs) for g in groups if g), batch_key)
+
     def append_rows(self, policy: Any, rows: Iterable[StoredRow], batch_key: str | None = None) -> int:
         """Record prepared rows (see :data:`StoredRow`) in transactions of :func:`chunk_size`; returns how many."""
         written = 0
@@ -745,10 +753,12 @@ class AuditStore:
             return orjson.loads(row["decision_json"]), record
         from ..decide.canonical import canonical_json
         from ..decide.evaluate import SUMMARY
-        from .segments import segment_input
+        from .segments import DECISION_SEGMENT_FORMAT, segment_input
 
         facts, inputs, meta = self._segment(seg)
         i = row["segment_row"]
+        if meta.get("format") == DECISION_SEGMENT_FORMAT:  # full records, as a single decision's row holds them
+            return orjson.loads(facts[i]), orjson.loads(inputs[i]) if inputs is not None else None
         record = segment_input(inputs, i, meta.get("text") == "1", orjson.loads(meta.get("text_columns", "[]")),
                                orjson.loads(meta.get("lists", '["financials"]')))
         input_hash = row["input_sha256"]
@@ -762,9 +772,9 @@ class AuditStore:
         }
         return decision, record
 
-    def _segment(self, segment_id: int) -> tuple[list[dict[str, Any]], Any, dict[str, str]]:
+    def _segment(self, segment_id: int) -> tuple[list[Any], Any, dict[str, str]]:
         if self._segment_cache.get("id") != segment_id:
-            from .segments import decision_facts, read_segment
+            from .segments import DECISION_SEGMENT_FORMAT, decision_facts, read_segment
 
             data = self.db.execute("SELECT data FROM segment WHERE id = ?", (segment_id,)).fetchone()
             if data is None:
@@ -777,7 +787,9 @@ class AuditStore:
                                              f"read ({type(exc).__name__}: {exc})", hint="run `audit verify`")]
                                  ) from None
             # Facts of every row at once: export and replay walk a segment row by row.
-            self._segment_cache = {"id": segment_id, "value": (list(decision_facts(facts)), inputs, meta)}
+            if meta.get("format") != DECISION_SEGMENT_FORMAT:
+                facts = list(decision_facts(facts))
+            self._segment_cache = {"id": segment_id, "value": (facts, inputs, meta)}
         return self._segment_cache["value"]
 
     def replay(self, row: Record) -> tuple[str, list[str]]:

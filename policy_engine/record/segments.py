@@ -1,14 +1,18 @@
-"""The decision store's segment codec, read side: a stored segment back to decision facts and client records.
+"""The decision store's segment codec: a stored segment back to decisions and client records.
 
-A batch writes its decisions to the store as segments (Arrow IPC streams; ``batch.audit_segments``
-builds them from a batch's result with the format named here); the store reads them back with
-these functions, so that it needs nothing of the portfolio stage.
+A batch writes its decisions to the store as segments (Arrow IPC streams, zstd). A client table's
+segment holds the decisions table's facts and the input cells column-wise (``batch.audit_segments``
+builds it with the format named here). A debtor batch's segment holds each full decision record
+and each input record as JSON text (:func:`decision_segment`): a debtor's record is nested, and
+its decision names each exposure, so it is kept whole, compressed with its neighbours, instead of
+one store row of JSON each (about 24 KB a debtor). The store reads both back with these functions,
+so that it needs nothing of the portfolio stage.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -18,6 +22,7 @@ import pandas as pd
 from ..decide.records import _clean, _nan_as_none, _record_builder
 
 SEGMENT_FORMAT = "policy_engine.segment/1"  # an Arrow IPC stream, columns decision.* / input.* / json.*
+DECISION_SEGMENT_FORMAT = "policy_engine.decision-segment/1"  # columns decision (JSON) and record (JSON, or none)
 SEGMENT_COMPRESSION = "zstd"  # zstd: a third smaller than LZ4 here, and the store is bound by what it writes
 
 
@@ -52,13 +57,86 @@ def decision_facts(decisions: pd.DataFrame) -> Iterator[dict[str, Any]]:
         }
 
 
-def read_segment(data: bytes) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
-    """(decision facts, input cells as read, metadata) of a stored segment."""
+def decision_segment(group: list[tuple[dict[str, Any], Any]], inputs: str = "full") -> tuple[bytes, Any]:
+    """A segment of full decision records and their input records (``inputs`` "full"; "hash-only": the
+    records' hashes only, in the chain), and its records' own fields.
+
+    The group's decision ids must be one block (``prefix + f"{first + i:012x}"``, as
+    ``_DecisionIds.block`` gives them): a segment record's id is derived from its place, not stored.
+    """
+    import pyarrow as pa
+
+    from ..decide.canonical import canonical_json
+    from ..decide.evaluate import _CLOCK, ENGINE_VERSION
+    from ..decide.segment import SegmentRecords
+
+    ids = [d["decision_id"] for d, _ in group]
+    prefix, first = ids[0][:-12], int(ids[0][-12:], 16)
+    if ids != [f"{prefix}{first + i:012x}" for i in range(len(ids))]:
+        raise ValueError("a decision segment's ids are one block of consecutive ids (_DecisionIds.block)")
+    columns = {"decision": pa.array([orjson.dumps({k: v for k, v in d.items() if k != "trace"}).decode("utf-8")
+                                     for d, _ in group], type=pa.string())}
+    if inputs == "full":
+        columns["record"] = pa.array([canonical_json(r).decode("utf-8") for _, r in group], type=pa.string())
+    table = pa.table(columns).replace_schema_metadata({"format": DECISION_SEGMENT_FORMAT,
+                                                        "engine_version": ENGINE_VERSION})
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression=SEGMENT_COMPRESSION)) \
+            as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes(), SegmentRecords(
+        prefix, first, [d["client_id"] for d, _ in group], [d["as_of"] for d, _ in group],
+        [d["classification"]["grade"] for d, _ in group], [d["input_sha256"] for d, _ in group], _CLOCK.now())
+
+
+def decision_groups(pairs: Iterable[tuple[dict[str, Any], Any, bool]],
+                   write: Callable[[dict[str, Any]], None] | None = None) -> Iterator[list[tuple[dict[str, Any], Any]]]:
+    """The (decision, record) pairs marked to store, in groups of a decision segment each, every group's
+    decision ids stamped as one block (a segment derives its records' ids from their places; ids taken
+    one by one may interleave with another thread's). ``write`` gets every decision, stored or not, in
+    order, under the id it is stored with, before its group is stored."""
+    from ..decide.segment import DEBTORS_PER_SEGMENT, chunk_size
+
+    size = min(chunk_size(), DEBTORS_PER_SEGMENT)
+    held: list[tuple[dict[str, Any], Any, bool]] = []
+    kept = 0
+    for item in pairs:
+        held.append(item)
+        kept += item[2]
+        if kept == size:
+            yield _stamped(held, write)
+            held, kept = [], 0
+    if held and (group := _stamped(held, write)):
+        yield group
+
+
+def _stamped(held: list[tuple[dict[str, Any], Any, bool]], write: Callable[[dict[str, Any]], None] | None
+             ) -> list[tuple[dict[str, Any], Any]]:
+    """The pairs of ``held`` to store, their decision ids one block; each decision of ``held`` to ``write``."""
+    from ..decide.evaluate import _IDS
+
+    group = [(d, r) for d, r, keep in held if keep]
+    if group:
+        prefix, first = _IDS.block(len(group))
+        for i, (d, _) in enumerate(group):
+            d["decision_id"] = f"{prefix}{first + i:012x}"
+    if write is not None:
+        for d, _, _ in held:
+            write(d)
+    return group
+
+
+def read_segment(data: bytes) -> tuple[Any, Any, dict[str, str]]:
+    """(decision facts, input cells as read, metadata) of a stored segment; of a decision segment,
+    (each decision's JSON, each input record's JSON or None, metadata)."""
     import pyarrow as pa
 
     with pa.ipc.open_stream(pa.BufferReader(data)) as reader:
         table = reader.read_all()
     meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+    if meta.get("format") == DECISION_SEGMENT_FORMAT:
+        records = table.column("record").to_pylist() if "record" in table.column_names else None
+        return table.column("decision").to_pylist(), records, meta
     names = table.column_names
     # Facts as Arrow-backed columns (nulls as None, lists as lists); input cells as pandas read them.
     facts = table.select([c for c in names if c.startswith("decision.")]).to_pandas(types_mapper=pd.ArrowDtype)
