@@ -36,7 +36,7 @@ from ..frozen import Frozen
 
 ENV_VAR = "POLICY_ENGINE_AUDIT_DB"
 DEFAULT_PATH = "audit.db"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 APPLICATION_ID = 0x50454144  # 'PEAD': marks the file as a policy_engine decision store
 GENESIS = "0" * 64
 NUL = "\x00"  # stands for a null field in hashed content
@@ -276,6 +276,9 @@ def _id_locator(ids: list[str]) -> tuple[str, int] | None:
 
 
 _MIGRATIONS[3] = _migrate_3
+# Schema 4: a segment may be a decision segment (a debtor batch's full records, ``segments.DECISION_SEGMENT_FORMAT``).
+# Nothing moves; the number tells an older engine, which would misread such a segment, that the store is newer.
+_MIGRATIONS[4] = ""
 
 
 def _client_list(client_ids: Iterable[str]) -> str:
