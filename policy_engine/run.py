@@ -222,40 +222,44 @@ def _run_folder(ref: PolicyRef, folder: Path, as_of: str | None, fin_path: Path 
     outcome = BatchRun(_FolderRun(result), result.batch_summary())
     if result.decided and (records is not None or audit_db is not False):
         outcome.recorded, outcome.already_recorded = _record_folder(policy, folder, result, as_of, records,
-                                                                    audit_db, audit_inputs, workers)
+                                                                    audit_db, audit_inputs)
     elif records is not None:
         Path(records).write_text("", encoding="utf-8")
     return outcome
 
 
 def _record_folder(policy: CompiledPolicy, folder: Path, result: Any, as_of: str | None, records: str | Path | None,
-                   audit_db: str | Path | bool | None, audit_inputs: str, workers: int) -> tuple[int, int]:
-    """Record a folder's decided debtors as ``decide`` records them: each debtor's nested record is rebuilt
-    from the tables (its input hash is that record's), the records decided again as JSON Lines are
-    (the store, ``--records``), and the grades checked equal to the tables' decisions.
+                   audit_db: str | Path | bool | None, audit_inputs: str) -> tuple[int, int]:
+    """Record a folder's decided debtors as ``decide`` records them (:mod:`.portfolio.long_records`): each
+    debtor's nested record rebuilt from the tables and decided by ``decide``'s decider (the store,
+    ``--records``), under the batch key of the rebuilt lines, so the same tables are the same batch.
 
-    Returns (recorded now, already recorded by an earlier run of the same folder: the rebuilt lines
-    are the batch's input, so the same tables are the same batch).
+    Returns (recorded now, already recorded by an earlier run of the same folder).
     """
     import tempfile
 
-    import orjson
+    from .decide.evaluate import dumps
+    from .portfolio.long_records import decided_lines, write_lines
+    from .portfolio.tables import batch_key
+    from .record.segments import decision_groups
 
-    from .portfolio.long_tables import nested_records
-
-    ids = result.decisions["client_id"].astype(str).tolist()
-    with tempfile.TemporaryDirectory(prefix="policy-engine-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="policy-engine-") as tmp, contextlib.ExitStack() as stack:
         lines = Path(tmp) / f"{folder.name or 'tables'}.jsonl"
-        with lines.open("wb") as fh:
-            for record in nested_records(policy, folder, ids):
-                fh.write(orjson.dumps(record) + b"\n")
-        again = _run_debtors(as_ref(policy), lines, as_of, None, None, records, None, audit_db, audit_inputs,
-                             workers, None)
-    d = again.decisions
-    if d["client_id"].astype(str).tolist() != ids or \
-            d["grade"].astype(str).tolist() != result.decisions["grade"].astype(str).tolist():
-        raise AssertionError("the records rebuilt from the tables were not decided as the tables were")
-    return again.recorded, again.already_recorded
+        write_lines(policy, folder, result.decisions, lines)
+        store = stack.enter_context(_store(audit_db)) if audit_db is not False else None
+        fh = stack.enter_context(Path(records).open("w", encoding="utf-8")) if records is not None else None
+        key = batch_key(policy, (lines,), as_of) if store is not None else ""
+        skip = store.recorded_clients(key) if store is not None else set()
+        if fh is None and skip.issuperset(result.decisions["client_id"].astype(str)):
+            return 0, len(skip)  # a rerun of a batch recorded whole: nothing to decide again
+        pairs = decided_lines(policy, lines, result.decisions, as_of)
+        write = None if fh is None else (lambda d: fh.write(dumps(d) + "\n"))
+        if store is None:
+            for decision, _ in pairs:
+                fh.write(dumps(decision) + "\n")
+            return 0, 0
+        groups = decision_groups(((d, r, d["client_id"] not in skip) for d, r in pairs), write)
+        return store.append_decisions(policy, groups, inputs=audit_inputs, batch_key=key), len(skip)
 
 
 class _FolderRun:

@@ -753,34 +753,18 @@ def decide_long_partition(policy_text: str, policy_file: str, source: str, targe
 
 def _record_long_partition(policy: CompiledPolicy, folder: Path, result: Any, as_of: str | None,
                            target: str) -> tuple[str, str]:
-    """As ``run._record_folder`` records a folder: each decided debtor's nested record rebuilt from the tables,
-    decided again as JSON Lines are, its grade checked equal to the tables' decision. Returns the files
-    (records: the lines, as the local run writes them; pairs: [decision, record] a line)."""
+    """As ``run._record_folder`` records a folder (:mod:`.long_records`): each decided debtor's nested record
+    rebuilt from the tables and decided by ``decide``'s decider. Returns the files (records: the lines, as
+    the local run writes them; pairs: [decision, record] a line)."""
     import orjson
 
-    from ..decide.ref import as_ref
-    from .long_tables import nested_records
-    from .scoped_batch import decide_debtor_file
+    from .long_records import decided_lines, write_lines
 
-    ids = result.decisions["client_id"].astype(str).tolist()
     lines, pairs = f"{target}.records.jsonl", f"{target}.pairs.jsonl"
-    with open(lines, "wb") as fh:
-        for record in nested_records(policy, folder, ids):
-            fh.write(orjson.dumps(record) + b"\n")
+    write_lines(policy, folder, result.decisions, Path(lines))
     with open(pairs, "wb") as out:
-
-        def sink_for(_: CompiledPolicy) -> Callable[[Any], None]:
-            def sink(chunk: Any) -> None:
-                for d, r in zip(chunk.records(), chunk.inputs(), strict=True):
-                    out.write(orjson.dumps([d, r]) + b"\n")
-
-            return sink
-
-        again = decide_debtor_file(as_ref(policy), Path(lines), as_of, workers=1, sink_for=sink_for)
-    d = again.decisions
-    if d["client_id"].astype(str).tolist() != ids or \
-            d["grade"].astype(str).tolist() != result.decisions["grade"].astype(str).tolist():
-        raise AssertionError("the records rebuilt from the tables were not decided as the tables were")
+        for decision, record in decided_lines(policy, Path(lines), result.decisions, as_of):
+            out.write(orjson.dumps([decision, record]) + b"\n")
     return lines, pairs
 
 

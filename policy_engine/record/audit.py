@@ -5,8 +5,9 @@ hash, for privacy) and a reference to the exact policy text, stored once by its 
 decision is kept as its JSON record, one row each; a batch chunk as one segment: the inputs and
 the decisions' facts column-wise (a debtor batch's: each full record and input, compressed), what
 its records share, and its records' chain entries (id, client, as_of, grade, hashes); the view
-``decision_record`` shows every record with all its fields. Each record carries the hash of the record before it and its own hash over its content
-(a batch record's covers its segment's sha256): a hash chain. ``verify`` walks the chain and
+``decision_record`` shows every record with all its fields. Each record carries the hash of the
+record before it and its own hash over its content (a batch record's covers its segment's sha256):
+a hash chain. ``verify`` walks the chain and
 names the first broken record and how it broke; ``replay`` re-decides a record from the stored
 policy text and input with today's engine and reports any field (for a batch record, any fact)
 that differs.

@@ -1,0 +1,77 @@
+"""A folder of long tables is recorded as ``decide`` records each debtor: the record rebuilt from the tables,
+decided by ``decide``'s decider, stored in decision segments; a rerun of a folder recorded whole decides
+nothing again."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from policy_engine.cli import main
+from policy_engine.portfolio import long_records
+from policy_engine.record.audit import AuditStore
+
+from ..conftest import POLICIES, REFERENCE
+
+POLICY = str(REFERENCE / "policy-2.0.0.yaml")
+AS_OF = "2026-09-30"
+
+
+def run(*args: str) -> Any:
+    return CliRunner().invoke(main, ["--policies", str(POLICIES), *args], catch_exceptions=False)
+
+
+@pytest.fixture()
+def folder(tmp_path: Path) -> Path:
+    r = run("generate", "-p", POLICY, "--n", "30", "--seed", "5", "--as-of", AS_OF, "--out", str(tmp_path / "t"),
+            "--tables", "parquet")
+    assert r.exit_code == 0, r.output
+    return tmp_path / "t"
+
+
+def test_a_folder_is_recorded_as_decide_records_its_debtors(folder: Path, tmp_path: Path) -> None:
+    db, records = tmp_path / "a.db", tmp_path / "records.jsonl"
+    r = run("--audit-db", str(db), "batch", str(folder), "-p", POLICY, "--format", "json", "--records", str(records))
+    assert r.exit_code == 0, r.output
+    written = [json.loads(x) for x in records.read_text("utf-8").splitlines()]
+    with AuditStore(db) as store:
+        assert store.verify()[1] is None
+        rows = list(store.query())
+        assert store.db.execute("SELECT count(*) FROM decision").fetchone()[0] == 0  # segments, not rows
+        assert [store.full_decision(row)[0] for row in rows] == written
+        assert {store.replay(row)[0] for row in rows} == {"identical"}
+
+
+def test_a_rerun_of_a_folder_recorded_whole_decides_nothing_again(folder: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "a.db"
+    assert run("--audit-db", str(db), "batch", str(folder), "-p", POLICY, "--format", "json").exit_code == 0
+
+    def refuse(*_: Any, **__: Any) -> Any:
+        raise AssertionError("a rerun decided the recorded debtors again")
+
+    monkeypatch.setattr(long_records, "decided_lines", refuse)
+    again = run("--audit-db", str(db), "batch", str(folder), "-p", POLICY, "--format", "json")
+    assert again.exit_code == 0, again.output
+    assert "30 client(s) of this batch were already recorded; 0 recorded now" in again.stderr
+
+
+def test_a_rebuilt_record_decided_otherwise_than_the_tables_is_an_engine_fault(folder: Path, tmp_path: Path) -> None:
+    import pandas as pd
+
+    from policy_engine.policy.registry import load_policy
+    from policy_engine.portfolio.long_tables import run_long_batch
+
+    policy = load_policy(POLICY)
+    result = run_long_batch(policy, folder, AS_OF)
+    lines = tmp_path / "lines.jsonl"
+    long_records.write_lines(policy, folder, result.decisions, lines)
+    assert len(list(long_records.decided_lines(policy, lines, result.decisions, AS_OF))) == 30
+    forged = result.decisions.copy()
+    forged["grade"] = pd.Series(["loss" if g != "loss" else "pass" for g in forged["grade"].astype(str)])
+    with pytest.raises(AssertionError, match="was not decided as the tables were"):
+        next(long_records.decided_lines(policy, lines, forged, AS_OF))
