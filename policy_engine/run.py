@@ -19,7 +19,7 @@ store handling. Heavy modules (pandas, numpy) are imported by the table function
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -341,14 +341,13 @@ def _run_debtors(ref: PolicyRef, input_path: Path, as_of: str | None, out_path: 
             write_decisions(run.exposures, Path(exposures))
         if rejects is not None:
             write_rejects(run.rejects, Path(rejects))
-        if not run.streamed:  # several versions: their records merged into input order, then recorded
-            if fh is not None:
-                from .decide.evaluate import dumps
-
-                for decision in run.records():
-                    fh.write(dumps(decision) + "\n")
+        if not run.streamed:  # several versions: recorded, then their records merged into input order
+            ids: dict[str, tuple[str, str]] = {}
             if store is not None and run.decided:
-                recorder.recorded, recorder.skipped = record_debtors(run, store, input_path, as_of, audit_inputs)
+                recorder.recorded, recorder.skipped = record_debtors(run, store, input_path, as_of, audit_inputs,
+                                                                     ids if fh is not None else None)
+            if fh is not None:
+                _write_records(fh, run.records(), ids)
     outcome = BatchRun(run, run.summary())
     outcome.recorded, outcome.already_recorded = recorder.recorded, recorder.skipped
     return outcome
@@ -385,12 +384,16 @@ class _Recorder:
         return sink
 
 
-def record_debtors(run: Any, store: AuditStore, input_path: Path, as_of: str | None,
-                   audit_inputs: str = "full") -> tuple[int, int]:
+def record_debtors(run: Any, store: AuditStore, input_path: Path, as_of: str | None, audit_inputs: str = "full",
+                   ids: dict[str, tuple[str, str]] | None = None) -> tuple[int, int]:
     """Record every decided line of a debtor run as ``decide`` records it (the full record and the line's
     record), under the batch key of its version; returns (recorded now, already recorded by an earlier
-    run of the same batch)."""
+    run of the same batch). ``ids`` gets the decision id and time each client is stored under."""
     from .record.segments import decision_groups
+
+    def note(d: dict[str, Any]) -> None:
+        if ids is not None:
+            ids[d["client_id"]] = (d["decision_id"], d["evaluated_at"])
 
     written = skipped = 0
     for part in run.scoped:
@@ -398,11 +401,26 @@ def record_debtors(run: Any, store: AuditStore, input_path: Path, as_of: str | N
         skip = store.recorded_clients(key)
         skipped += len(skip)
         pairs = ((d, r, d["client_id"] not in skip) for d, r in zip(part.records(), part.inputs(), strict=True))
-        written += store.append_decisions(part.policy, decision_groups(pairs), inputs=audit_inputs, batch_key=key)
+        written += store.append_decisions(part.policy, decision_groups(pairs, note), inputs=audit_inputs,
+                                          batch_key=key)
     if run.table is not None and run.table.parts:
-        w, s = record_table(run.table, store, lambda p: batch_key(p, (input_path,), as_of), audit_inputs)
+        w, s = record_table(run.table, store, lambda p: batch_key(p, (input_path,), as_of), audit_inputs, ids)
         written, skipped = written + w, skipped + s
     return written, skipped
+
+
+def _write_records(target: Path | Any, decisions: Iterable[dict[str, Any]], ids: Mapping[str, tuple[str, str]]) -> None:
+    """``--records``: each full decision record, under the id and time the store keeps it by (``ids``: a
+    client recorded now), so that ``audit show`` finds a record by the id the file gives it."""
+    from .decide.evaluate import dumps
+
+    with contextlib.ExitStack() as stack:
+        fh = stack.enter_context(target.open("w", encoding="utf-8")) if isinstance(target, Path) else target
+        for decision in decisions:
+            stored = ids.get(decision["client_id"])
+            if stored is not None:
+                decision["decision_id"], decision["evaluated_at"] = stored
+            fh.write(dumps(decision) + "\n")
 
 
 def _run_table(ref: PolicyRef, input_path: Path, fin_path: Path | None, as_of: str | None, encoding: str,
@@ -439,17 +457,14 @@ def _run_table(ref: PolicyRef, input_path: Path, fin_path: Path | None, as_of: s
             if out_path is not None and run.parts else None
         if rejects is not None:
             write_rejects(run.rejects + run.period_rejects, Path(rejects))
-        if records is not None:
-            from .decide.evaluate import dumps
-
-            with Path(records).open("w", encoding="utf-8") as fh:
-                for decision in run.records():
-                    fh.write(dumps(decision) + "\n")
         outcome = BatchRun(run, table_summary(run), misspelt=misspelt)
+        ids: dict[str, tuple[str, str]] = {}
         if audit and run.parts:
             with _store(audit_db) as store:
                 outcome.recorded, outcome.already_recorded = record_table(
-                    run, store, lambda p: key_of(p).result(), audit_inputs)
+                    run, store, lambda p: key_of(p).result(), audit_inputs, ids if records is not None else None)
+        if records is not None:
+            _write_records(Path(records), run.records(), ids)
         if out_path is not None and not run.parts:
             write_decisions(_empty_decisions(), out_path)
         if exposures is not None:  # an id whose rows all fell under versions without scopes: none

@@ -282,17 +282,27 @@ def batch_key(policy: CompiledPolicy, files: Iterable[Path | None], as_of: str |
 
 
 def record_table(run: TableRun, store: AuditStore, keys: Mapping[str, str] | Callable[[CompiledPolicy], str],
-                 audit_inputs: str = "full") -> tuple[int, int]:
+                 audit_inputs: str = "full", ids: dict[str, tuple[str, str]] | None = None) -> tuple[int, int]:
     """Record every decided client of ``run`` (one segment series per version, its own batch key);
-    returns (recorded now, already recorded by an earlier run of the same batch)."""
+    returns (recorded now, already recorded by an earlier run of the same batch). ``ids`` gets the
+    decision id and time each client is stored under (``--records`` writes them, so a record's id is
+    the one ``audit show`` finds)."""
     from .batch import audit_segments, prefetched
+
+    def noted(segments: Iterator[tuple[bytes, Any]]) -> Iterator[tuple[bytes, Any]]:
+        for data, records in segments:
+            if ids is not None:
+                ids.update((cid, (f"{records.id_prefix}{records.id_first + i:012x}", records.recorded_at))
+                           for i, cid in enumerate(records.client_ids))
+            yield data, records
 
     written = skipped = 0
     for part in run.parts:
         key = keys(part.policy) if callable(keys) else keys[part.policy.sha256]
         skip = store.recorded_clients(key)
         skipped += len(skip)
-        written += store.append_segments(part.policy, prefetched(audit_segments(part, audit_inputs, skip)), key)
+        written += store.append_segments(part.policy, noted(prefetched(audit_segments(part, audit_inputs, skip))),
+                                         key)
     return written, skipped
 
 
