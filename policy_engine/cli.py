@@ -1028,25 +1028,30 @@ def audit_export(ctx: click.Context, client: str | None, policy_id: str | None, 
         if out.suffix == ".jsonl":
             with out.open("w", encoding="utf-8") as fh:
                 for r in rows:
-                    fh.write(_decision_json(store, r) + "\n")
+                    fh.write(_stored_json(store, r)[0] + "\n")
                     n += 1
         else:  # .parquet, checked above
             import pandas as pd
 
-            frame = pd.DataFrame([{**dict(r), "decision_json": _decision_json(store, r)} for r in rows])
+            frame = pd.DataFrame([{**dict(r), **dict(zip(("decision_json", "input_json"), _stored_json(store, r),
+                                                         strict=True))} for r in rows])
             frame = frame.drop(columns=["segment_id", "segment_sha256", "segment_row"], errors="ignore")
             n = len(frame)
             frame.to_parquet(out, index=False)
     click.echo(f"exported {n} decision(s) to {out}", err=True)
 
 
-def _decision_json(store: Any, row: Any) -> str:
-    """A record's decision as JSON: as stored, or read back from its batch segment."""
+def _stored_json(store: Any, row: Any) -> tuple[str, str | None]:
+    """A record's decision and input (canonical, None when only its hash was kept) as JSON: as stored, or
+    read back from its batch segment (the view has no text for a segment record)."""
     if row["decision_json"] is not None:
-        return str(row["decision_json"])
+        return str(row["decision_json"]), row["input_json"]
     import orjson
 
-    return orjson.dumps(store.stored(row)[0]).decode("utf-8")
+    from .decide.canonical import canonical_json
+
+    decision, record = store.stored(row)
+    return orjson.dumps(decision).decode("utf-8"), None if record is None else canonical_json(record).decode("utf-8")
 
 
 @audit.command("verify")
