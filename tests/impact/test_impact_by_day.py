@@ -111,16 +111,21 @@ def test_a_csv_portfolio_splits_by_day_as_json_lines_do(tmp_path: Path, report: 
         assert got[key] == report[key], key
 
 
-def test_a_row_rejected_on_its_side_is_counted(tmp_path: Path) -> None:
-    records = _records()
-    records[1]["internal_rating"] = 99  # a late row out of range: rejected on both sides
-    records[2]["as_of"] = "2026-06-30"  # the last day of 1.1.0: decided as it is
+def _impact_with_rejects(tmp_path: Path, records: list[dict[str, Any]]) -> tuple[dict[str, Any], Path]:
+    """The JSON report of impact by day over ``records``, and its rejects file."""
     src = tmp_path / "p.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     rejects = tmp_path / "rejects.jsonl"
     r = _impact(src, "--format", "json", "--rejects", str(rejects))
     assert r.exit_code == 0, r.stderr
-    rep = json.loads(r.stdout)
+    return json.loads(r.stdout), rejects
+
+
+def test_a_row_rejected_on_its_side_is_counted(tmp_path: Path) -> None:
+    records = _records()
+    records[1]["internal_rating"] = 99  # a late row out of range: rejected on both sides
+    records[2]["as_of"] = "2026-06-30"  # the last day of 1.1.0: decided as it is
+    rep, rejects = _impact_with_rejects(tmp_path, records)
     assert rep["rejected"]["rows_read"] == len(records) == rep["clients"] + rep["rejected"]["rows"]
     assert [json.loads(x)["row"] for x in rejects.read_text(encoding="utf-8").splitlines()] == [2]
     assert sum(v["decided"] for v in rep["new"]["versions"]) == rep["clients"]
@@ -144,12 +149,7 @@ def test_an_id_repeated_across_the_halves_is_rejected_on_both_sides(tmp_path: Pa
                 dict(records[1]),  # late id again, late
                 dict(records[3], as_of="2025-09-30"),  # late id again, early: across the other way
                 dict(records[4])]  # early id again, early
-    src = tmp_path / "p.jsonl"
-    src.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    rejects = tmp_path / "rejects.jsonl"
-    r = _impact(src, "--format", "json", "--rejects", str(rejects))
-    assert r.exit_code == 0, r.stderr
-    rep = json.loads(r.stdout)
+    rep, rejects = _impact_with_rejects(tmp_path, records)
     assert rep["rejected"] == {"old": 4, "new": 4, "rows": 4, "rows_read": 10, "compared": 6}
     got = [json.loads(x) for x in rejects.read_text(encoding="utf-8").splitlines()]
     assert [(x["row"], x["side"]) for x in got] == [(7, "both"), (8, "both"), (9, "both"), (10, "both")]
