@@ -68,6 +68,8 @@ _T = {
                      "en": "Undetermined rules (missing data, not fired):"},
     "undetermined_item": {"zh": "  - {kind} {rule}：缺少 {missing}", "en": "  - {kind} {rule}: missing {missing}"},
     "undefined": {"zh": "无法计算的指标：", "en": "Metrics without a value:"},
+    "none_found": {"zh": "记录中没有（无满足条件的元素）：{names}",
+                   "en": "None in the record (no element meets the condition): {names}"},
     "lookups": {"zh": "查表取值（表、键值、取得的值、使用它的规则）：",
                 "en": "Table cells read (table, key values, the value, the rules that read it):"},
     "between": {"zh": "在 {points} 之间插值", "en": "interpolated between {points}"},
@@ -272,14 +274,24 @@ def _key_figures(page: _Page) -> list[str]:
 
 
 def _undefined_metrics(page: _Page) -> list[str]:
+    """The metrics without a value and why; those of an aggregation no element met (the date of the first
+    event of a kind the debtor never had) are not a gap in the data but an answer: one line of their own."""
+    from .evaluate import NO_MATCH
+
     undefined = page.record["undefined_metrics"]
-    if not undefined:
-        return []
-    lines = [page.words["undefined"]]
-    for name, why in undefined.items():
-        label = (page.metrics[name].label or {}).get(page.lang) if name in page.metrics else None
-        lines.append(f"  - {label + ' ' + name if label else name}: {_reason(why, page.lang)}")
+    gaps = {name: why for name, why in undefined.items() if why != NO_MATCH}
+    lines = [page.words["undefined"]] if gaps else []
+    for name, why in gaps.items():
+        lines.append(f"  - {_metric_label(page, name)}: {_reason(why, page.lang)}")
+    none = [_metric_label(page, name) for name, why in undefined.items() if why == NO_MATCH]
+    if none:
+        lines.append(page.words["none_found"].format(names=("、" if page.lang == "zh" else "; ").join(none)))
     return lines
+
+
+def _metric_label(page: _Page, name: str) -> str:
+    label = (page.metrics[name].label or {}).get(page.lang) if name in page.metrics else None
+    return label + " " + name if label else name
 
 
 def _lookups(page: _Page) -> list[str]:

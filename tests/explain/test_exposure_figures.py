@@ -55,3 +55,22 @@ def test_a_debtor_key_figure_is_not_repeated_under_exposures(page: tuple[object,
     text = explain(record, policy, "en")
     assert text.count(f"  {label}: ") == 1  # under Key figures, once
     assert all(label not in t for t in text.splitlines() if t.startswith("      key facts"))
+
+
+@pytest.mark.parametrize(("lang", "gaps", "none"), [
+    ("en", "Metrics without a value:", "None in the record (no element meets the condition): "),
+    ("zh", "无法计算的指标：", "记录中没有（无满足条件的元素）："),
+])
+def test_an_event_the_debtor_never_had_is_an_answer_not_a_gap(page: tuple[object, dict], lang: str, gaps: str,
+                                                              none: str) -> None:
+    """A date of the first event of a kind (no element met the aggregation) is listed on one line as none in
+    the record, not among the metrics without a value (those are gaps in the data)."""
+    from policy_engine.decide.evaluate import NO_MATCH
+
+    policy, record = page
+    nothing = [n for n, why in record["undefined_metrics"].items() if why == NO_MATCH]
+    assert nothing and "key_person_missing_date" in nothing
+    text = explain(record, policy, lang)
+    (line,) = [t for t in text.splitlines() if t.startswith(none)]
+    assert all(name in line for name in nothing)
+    assert gaps not in text  # every metric without a value here is an aggregation that met nothing
