@@ -6,7 +6,9 @@
   * one `policy-engine decide` process with and without the store (medians of --runs launches, and
     the median of the differences within each back-to-back pair, which drift on a shared machine
     moves least);
-  * `audit verify` over the store the batch wrote, in records per second.
+  * `audit verify` over the store the batch wrote, in records per second;
+  * a folder of long tables of --debtors synthetic debtors of policy 2.0.0 (Parquet) with and without
+    the store, a rerun over the store (it records and decides nothing again), the store's bytes a debtor.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 EXE = str(Path(sys.executable).with_name("policy-engine"))
 POLICY = ROOT / "policies" / "loss-client-management" / "policy-1.1.0.yaml"
+POLICY_2 = ROOT / "policies" / "loss-client-management" / "policy-2.0.0.yaml"
 SAMPLES = ROOT / "policies" / "loss-client-management" / "samples" / "clients"
 CLIENT = SAMPLES / "02-case-manufacturer-raw-material-squeeze.json"
 
@@ -43,6 +46,7 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=100_000)
     ap.add_argument("--runs", type=int, default=21)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--debtors", type=int, default=20_000, help="debtors of the long-table folder (0: skip it)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="pe-audit-bench-") as tmp:
         work = Path(tmp)
@@ -76,6 +80,7 @@ def main() -> None:
             verify.append((time.perf_counter() - start, json.loads(out)["records"]))
         vsecs = statistics.median(v[0] for v in verify)
         records = verify[0][1]
+        debtors = _debtor_folder(work, args.debtors, args.repeats) if args.debtors else None
     print(f"audit benchmarks ({args.clients:,} clients; python {sys.version.split()[0]}, {os.cpu_count()} cpus; "
           "medians)")
     print(f"batch without store                 {without:8.2f} s")
@@ -85,6 +90,28 @@ def main() -> None:
           f"(paired: +{paired * 1e3:.1f} ms)")
     print(f"audit verify ({records:,} records)      {vsecs:8.2f} s   {records / vsecs:,.0f} records/s "
           "(process start included)")
+    if debtors is not None:
+        plain_d, stored_d, rerun_d, size = debtors
+        print(f"long tables, {args.debtors:,} debtors, without store {plain_d:8.2f} s")
+        print(f"long tables, with store                {stored_d:8.2f} s   ratio {stored_d / plain_d:.2f}x, "
+              f"{size / args.debtors / 1024:.1f} KB a debtor")
+        print(f"long tables, rerun over the store      {rerun_d:8.2f} s   (nothing recorded or decided again)")
+
+
+def _debtor_folder(work: Path, n: int, repeats: int) -> tuple[float, float, float, int]:
+    """(without store, with store, rerun over the last store) seconds, medians, and the store's bytes."""
+    folder = work / "tables"
+    subprocess.run([EXE, "generate", "-p", str(POLICY_2), "--n", str(n), "--seed", "3", "--as-of", "2026-09-30",
+                    "--tables", "parquet", "--out", str(folder)], cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    batch = ["batch", str(folder), "-p", str(POLICY_2), "--out", str(work / "debtors.parquet"), "--format", "json"]
+    plain, stored = [], []
+    for k in range(repeats):  # alternating, as above
+        plain.append(timed([EXE, *batch, "--no-audit"]))
+        stored.append(timed([EXE, "--audit-db", str(work / f"d{k}.db"), *batch]))
+    last = work / f"d{repeats - 1}.db"
+    rerun = timed([EXE, "--audit-db", str(last), *batch])
+    return statistics.median(plain), statistics.median(stored), rerun, last.stat().st_size
 
 
 if __name__ == "__main__":
