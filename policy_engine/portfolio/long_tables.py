@@ -323,6 +323,7 @@ def _read_long_tables(policy: CompiledPolicy, files: Mapping[str, Path], specs: 
             with clock("read"):
                 frame, stext = read_frame(files[t.name], (CLIENT_ID, *t.columns))
             debtors, series_at[t.name] = _widen(debtors, frame, stext or text, t, first, orphans, counts[t.name])
+            del frame  # widened into the debtors frame
     prep = prepare(policy, debtors, text, as_of)
     as_of_days = np.zeros(n, np.int64)
     as_of_days[prep.rows] = prep.as_of_days
@@ -334,6 +335,7 @@ def _read_long_tables(policy: CompiledPolicy, files: Mapping[str, Path], specs: 
     for r, entry in (screen(debtors) if screen is not None else {}).items():
         problems.setdefault(r, []).append(entry)
         accepted[r] = False
+    del debtors  # the widened frame (hundreds of MB): its memory serves the scope tables' checks
     scopes: dict[str, Elements] = {}
     found: dict[str, tuple[dict[int, list[dict[str, Any]]], list[dict[str, Any]]]] = {}
 
