@@ -186,6 +186,15 @@ class Columns:
         """An Arrow text column as codes (-1: null) into its distinct values (a pandas text column), as a
         categorical column gives them, without the categorical; None when it is not Arrow text (or, with
         ``dictionaries_only``, not read as a dictionary)."""
+        coded = self.arrow_codes(name, dictionaries_only)
+        if coded is None:
+            return None
+        codes, dictionary = coded
+        return codes, pd.Series(dictionary.to_pandas())
+
+    def arrow_codes(self, name: str, dictionaries_only: bool = False) -> tuple[np.ndarray, Any] | None:
+        """As :meth:`codes`, the distinct values left an Arrow array (a column of ids has hundreds of
+        thousands: looked up by Arrow, they need no Python string each)."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -200,10 +209,10 @@ class Columns:
             return None
         arr = pa.table({name: arr}).unify_dictionaries().column(0)
         if arr.num_chunks == 0:
-            return np.zeros(0, np.int64), pd.Series(pa.array([], arr.type.value_type).to_pandas())
+            return np.zeros(0, np.int64), pa.array([], arr.type.value_type)
         codes = [np.asarray((c.indices.fill_null(-1) if c.null_count else c.indices).to_numpy(zero_copy_only=False),
                             np.int64) for c in arr.chunks]
-        return np.concatenate(codes), pd.Series(arr.chunk(0).dictionary.to_pandas())
+        return np.concatenate(codes), arr.chunk(0).dictionary
 
     def get(self, name: str) -> pd.Series | None:
         """The column as pandas reads it (as the whole table's ``to_pandas`` gives it)."""
@@ -315,7 +324,7 @@ def _read_long_tables(policy: CompiledPolicy, files: Mapping[str, Path], specs: 
     n = len(debtors)
     counts[DEBTORS].read = n
     ids = client_id_text(debtors[CLIENT_ID]) if CLIENT_ID in debtors.columns else pd.Series([None] * n, dtype=object)
-    first = _first_rows(ids)
+    first = _FirstRows(ids, arrow=not text)
     orphans: list[dict[str, Any]] = []
     series_at: dict[str, np.ndarray] = {}  # root -> (debtor row, period) -> row of the series table
     for t in specs:
@@ -346,7 +355,6 @@ def _read_long_tables(policy: CompiledPolicy, files: Mapping[str, Path], specs: 
         found[t.name] = own
         return el
 
-    first.reindex(pd.Index([""], dtype=object))  # the index's hash table built here, then only read by the threads
     for wave in _waves(specs):  # tables whose parents are checked, two at a time (numpy and Arrow free the GIL)
         for t, el in zip(wave, ahead.pool_map(check, wave), strict=True):
             assert t.scope is not None
@@ -411,11 +419,44 @@ class _Clock:
         self.into["cpu_check"] = time.process_time() - self.cpu - sum(self.into.get(f"cpu_{k}", 0.0) for k in stages)
 
 
-def _first_rows(ids: pd.Series) -> pd.Index:
+def _first_rows(ids: pd.Series) -> pd.Series:
     """Debtor id -> its first row in the debtors table (a repeated id is rejected as duplicate-id)."""
     text = ids.dropna()
     text = text[~text.duplicated(keep="first")]
     return pd.Series(text.index.to_numpy(dtype=np.int64), index=pd.Index(text.to_numpy(dtype=object)))
+
+
+class _FirstRows:
+    """Debtor id -> its first row in the debtors table, for the joins of the child tables: by pandas
+    for ids read as Python text, by Arrow's hashing for the ids of Parquet tables (a million Python
+    strings hashed per table cost more than the rest of the join)."""
+
+    def __init__(self, ids: pd.Series, arrow: bool):
+        self.series = _first_rows(ids)
+        self.series.reindex(pd.Index([""], dtype=object))  # the hash table built here, then only read by threads
+        self.rows = np.append(self.series.to_numpy(dtype=np.int64), -1)  # value set position -> row (-1: none)
+        self.value_set: Any = None
+        if arrow:
+            import pyarrow as pa
+
+            self.value_set = pa.array(self.series.index.to_numpy(dtype=object), pa.string())
+
+    def of(self, distinct: np.ndarray) -> np.ndarray:
+        """Each distinct id's row (-1: none), ids as Python text (None: no id)."""
+        if not len(distinct):
+            return np.zeros(0, np.int64)
+        at = self.series.reindex(distinct).to_numpy(dtype=float, na_value=np.nan)
+        return np.where(np.isnan(at), -1, at).astype(np.int64)
+
+    def of_arrow(self, dictionary: Any) -> np.ndarray:
+        """Each value's row (-1: none, null or empty) of an Arrow text array."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if dictionary.type != pa.string():  # large_string: compared as the value set's type
+            dictionary = dictionary.cast(pa.string())
+        at = pc.index_in(dictionary, value_set=self.value_set).fill_null(-1)
+        return self.rows[np.asarray(at.to_numpy(zero_copy_only=False), np.int64)]
 
 
 class _Texts:
@@ -431,14 +472,33 @@ class _Texts:
         return None if code < 0 else self.distinct[code]
 
 
-def _lookup(first: Any, cols: Columns, name: str, m: int) -> tuple[np.ndarray, _Texts]:
+class _ArrowTexts(_Texts):
+    """:class:`_Texts` through the distinct values of an Arrow text array."""
+
+    def __getitem__(self, row: int) -> Any:
+        code = int(self.codes[row])
+        return None if code < 0 else self.distinct[code].as_py()
+
+
+def _lookup(first: _FirstRows, cols: Columns, name: str, m: int) -> tuple[np.ndarray, _Texts]:
     """Each row's debtor row (-1 when none) and its client id texts, through distinct values."""
+    if first.value_set is not None:
+        coded = cols.arrow_codes(name)
+        if coded is not None:  # a Parquet text column: its ids judged and looked up by Arrow
+            import pyarrow.compute as pc
+
+            codes, dictionary = coded
+            empty = np.flatnonzero(np.asarray(pc.equal(dictionary, "").fill_null(True).to_numpy(
+                zero_copy_only=False), bool))
+            if len(empty):  # an empty id is no id (as client_id_text reads it)
+                codes = np.where(np.isin(codes, empty), -1, codes)
+            rows = np.append(first.of_arrow(dictionary), -1)
+            return rows[codes], _ArrowTexts(codes, dictionary)
     coded = _codes(cols, name)
     if coded is None:
         return np.full(m, -1, np.int64), _Texts(np.full(m, -1, np.int64), np.zeros(0, dtype=object))
     codes, distinct = coded
-    at = first.reindex(distinct).to_numpy(dtype=float, na_value=np.nan) if len(distinct) else np.zeros(0)
-    rows = np.append(np.where(np.isnan(at), -1, at).astype(np.int64), -1)
+    rows = np.append(first.of(distinct), -1)
     return rows[codes], _Texts(codes, distinct)
 
 
@@ -472,7 +532,7 @@ def _orphan(orphans: list[dict[str, Any]], table: str, rows: np.ndarray, ids: _T
         orphans.append(entry)
 
 
-def _widen(debtors: pd.DataFrame, frame: pd.DataFrame, text: bool, t: TableSpec, first: Any,
+def _widen(debtors: pd.DataFrame, frame: pd.DataFrame, text: bool, t: TableSpec, first: _FirstRows,
            orphans: list[dict[str, Any]], count: Count) -> tuple[pd.DataFrame, np.ndarray]:
     """A debtor series table as the wide columns ``root[k].item`` of the debtors table (the 1.x reader's form)."""
     m, n = len(frame), len(debtors)
@@ -576,9 +636,9 @@ def _scope_columns(policy: CompiledPolicy, t: TableSpec) -> tuple[tuple[str, ...
     return wanted, coded
 
 
-def _read_scope(policy: CompiledPolicy, t: TableSpec, cols: Columns, scopes: Mapping[str, Elements], first: Any,
-                as_of_days: np.ndarray, accepted: np.ndarray, problems: dict[int, list[dict[str, Any]]],
-                orphans: list[dict[str, Any]], count: Count) -> Elements:
+def _read_scope(policy: CompiledPolicy, t: TableSpec, cols: Columns, scopes: Mapping[str, Elements],
+                first: _FirstRows, as_of_days: np.ndarray, accepted: np.ndarray,
+                problems: dict[int, list[dict[str, Any]]], orphans: list[dict[str, Any]], count: Count) -> Elements:
     """One scope's table: joined to its parents, checked cell by cell; its problems reject its debtors."""
     part = policy.scoped
     assert part is not None and t.scope is not None
@@ -1043,8 +1103,8 @@ def nested_records(policy: CompiledPolicy, source: Path | Mapping[str, Path], id
     part = policy.scoped
     assert part is not None
     debtors, text = read_frame(files[DEBTORS], specs[0].columns)
-    first = _first_rows(client_id_text(debtors[CLIENT_ID]))
-    wanted = first.reindex(pd.Index(ids, dtype=object)).to_numpy(dtype=np.int64)  # decided: each id is there
+    first = _FirstRows(client_id_text(debtors[CLIENT_ID]), arrow=False)
+    wanted = first.series.reindex(pd.Index(ids, dtype=object)).to_numpy(dtype=np.int64)  # decided: each id is there
     for t in specs:
         if t.series is not None and t.name in files:
             frame, stext = read_frame(files[t.name], (CLIENT_ID, *t.columns))
