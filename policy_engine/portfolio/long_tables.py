@@ -679,9 +679,10 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, cols: Columns, scopes: Map
             _flag_after_as_of(chk, spec, data[:, None], valid[:, None], as_of_days[np.maximum(debtor, 0)],
                               known)
         codes = chk.codes.get(spec.source)  # text read through its distinct values: compared by code
-        env[spec.name] = Col(data, valid, codes=None if codes is None else (np.where(valid, codes[0], -1), codes[1]))
+        env[spec.name] = Col(data, valid, codes=None if codes is None else
+                             (_where_valid(valid, codes[0], -1), codes[1]))
         if s.order_by is not None and spec.source == s.order_by and order is None:
-            order = np.where(valid, data, 0)
+            order = _where_valid(valid, data, 0)
     keys = None
     if s.key is not None:
         keys = _key_text(cols, s.key, m)
@@ -694,6 +695,12 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, cols: Columns, scopes: Map
                 {"table": t.name, "row": p.row + 1, "field": p.path, "code": p.code, "message": p.message})
     return Elements(t, parent, debtor, env, None if keys is None else keys[0], order, bad,
                     None if keys is None else keys[1:])
+
+
+def _where_valid(valid: np.ndarray, values: np.ndarray, fill: int) -> np.ndarray:
+    """``values`` where valid, else ``fill``: the array itself when every cell is valid (a column of
+    millions of rows kept twice is memory this machine pays for in page faults). Never written to."""
+    return values if valid.all() else np.where(valid, values, fill)
 
 
 def _values(chk: _Checker, spec: Any, cols: Columns) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
