@@ -210,9 +210,13 @@ class Columns:
         arr = pa.table({name: arr}).unify_dictionaries().column(0)
         if arr.num_chunks == 0:
             return np.zeros(0, np.int64), pa.array([], arr.type.value_type)
-        codes = [np.asarray((c.indices.fill_null(-1) if c.null_count else c.indices).to_numpy(zero_copy_only=False),
-                            np.int64) for c in arr.chunks]
-        return np.concatenate(codes), arr.chunk(0).dictionary
+        codes = np.empty(len(arr), np.int64)  # each chunk's indices widened straight into place
+        at = 0
+        for c in arr.chunks:
+            indices = c.indices.fill_null(-1) if c.null_count else c.indices
+            codes[at:at + len(c)] = indices.to_numpy(zero_copy_only=False)
+            at += len(c)
+        return codes, arr.chunk(0).dictionary
 
     def get(self, name: str) -> pd.Series | None:
         """The column as pandas reads it (as the whole table's ``to_pandas`` gives it)."""
