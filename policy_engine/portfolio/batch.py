@@ -416,7 +416,8 @@ def _list_column(mask: np.ndarray, names: list[str]) -> pd.Series:
     """
     import pyarrow as pa
 
-    rows, cols = np.nonzero(mask)  # row-major: each row's names come out in column order
+    # Row-major positions: each row's names come out in column order (flatnonzero is ~10x np.nonzero's speed).
+    rows, cols = np.divmod(np.flatnonzero(mask), max(mask.shape[1], 1))
     counts = np.bincount(rows, minlength=mask.shape[0]) if mask.shape[0] else np.zeros(0, np.int64)
     offsets = np.zeros(mask.shape[0] + 1, np.int32)
     np.cumsum(counts, out=offsets[1:])
@@ -424,6 +425,17 @@ def _list_column(mask: np.ndarray, names: list[str]) -> pd.Series:
     values = pa.array(names, type=pa.string()).take(pa.array(cols)) if len(names) else pa.array([], pa.string())
     array = pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), values)
     return pd.Series(pd.arrays.ArrowExtensionArray(array))
+
+
+def day_texts(days: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Days as ISO text (None where not valid), each distinct day formatted once: a date metric of many
+    clients holds few days, and numpy formats one day a fifth of a microsecond at a time."""
+    text = np.full(len(days), None, dtype=object)
+    valid = np.asarray(valid, bool)
+    if valid.any():
+        distinct, at = np.unique(np.asarray(days).astype("datetime64[D]")[valid], return_inverse=True)
+        text[valid] = np.array(distinct.astype(str), dtype=object)[at.reshape(-1)]
+    return text
 
 
 def _segment_column(policy: CompiledPolicy, prep: Prepared, segment: np.ndarray) -> pd.Categorical:
@@ -522,9 +534,7 @@ def decisions_frame(policy: CompiledPolicy, prep: Prepared, res: VectorResults,
             out[f"metric.{m.name}"] = pd.array(np.where(c.valid, c.data, False), dtype="boolean")
             out[f"metric.{m.name}"][~c.valid] = pd.NA
         elif m.expr.type == "date":
-            text = c.data.astype("datetime64[D]").astype(str).astype(object)
-            text[~c.valid] = None
-            out[f"metric.{m.name}"] = text
+            out[f"metric.{m.name}"] = day_texts(c.data, c.valid)
         else:
             out[f"metric.{m.name}"] = np.where(c.valid, c.data, None)
     return pd.DataFrame(out)

@@ -285,11 +285,13 @@ def _graded_parent(policy: CompiledPolicy, run: ScopedRun) -> np.ndarray:
 
 def _exposure_decided_by(policy: CompiledPolicy, run: ScopedRun) -> np.ndarray:
     """Per exposure, the rule that set its final grade: its own floor first, then the debtor's; else default."""
+    if run.exposure_decided_by is not None:
+        return run.exposure_decided_by
     part = policy.scoped
     assert part is not None
     t = run.tables
     m = len(t.rank)
-    out = np.full(m, policy.base_decider, dtype=object)
+    out = run.exposure_decided_by = np.full(m, policy.base_decider, dtype=object)
     settled = np.zeros(m, bool)
     if not m:
         return out
@@ -327,6 +329,8 @@ def _deciding_exposure(policy: CompiledPolicy, run: ScopedRun) -> tuple[np.ndarr
 
 def exposure_frame(policy: CompiledPolicy, chunk: list[Debtor], run: ScopedRun | None) -> pd.DataFrame:
     """One row per exposure: its debtor, final and own grade, deciding rule, fired floors and metrics."""
+    from .batch import day_texts
+
     part = policy.scoped
     assert part is not None
     if run is None:
@@ -339,13 +343,9 @@ def exposure_frame(policy: CompiledPolicy, chunk: list[Debtor], run: ScopedRun |
     ids = np.array([d.client_id for d in chunk], dtype=object)
     head = {"row": rows[parent] if m else np.zeros(0, np.int64), "client_id": ids[parent] if m else np.zeros(0, object),
             "exposure_id": np.array([e["@key"] for e in level.elements], dtype=object)}
-    return exposure_columns(policy, run, head, _object_date_texts)
+    return exposure_columns(policy, run, head, day_texts)
 
 
-def _object_date_texts(days: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    text = days.astype("datetime64[D]").astype(str).astype(object)
-    text[~valid] = None
-    return text
 
 
 def exposure_columns(policy: CompiledPolicy, run: ScopedRun, head: dict[str, Any],

@@ -500,6 +500,8 @@ class ScopedRun:
 
     debtors: VectorResults
     tables: LongTables
+    # The rule that set each exposure's final grade, once computed: the debtor and the exposure table read it.
+    exposure_decided_by: np.ndarray | None = None
 
 
 def evaluate_debtors(policy: CompiledPolicy, inputs: Sequence[tuple[Any, ...]], days: Sequence[dt.date],
