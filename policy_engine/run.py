@@ -255,8 +255,9 @@ def _record_folder(policy: CompiledPolicy, folder: Path, result: Any, as_of: str
         pairs = decided_lines(policy, lines, result.decisions, as_of)
         write = None if fh is None else (lambda d: fh.write(dumps(d) + "\n"))
         if store is None:
+            assert write is not None  # recording was asked for: a store, --records, or both
             for decision, _ in pairs:
-                fh.write(dumps(decision) + "\n")
+                write(decision)
             return 0, 0
         groups = decision_groups(((d, r, d["client_id"] not in skip) for d, r in pairs), write)
         return store.append_decisions(policy, groups, inputs=audit_inputs, batch_key=key), len(skip)

@@ -103,8 +103,10 @@ def decision_groups(pairs: Iterable[tuple[dict[str, Any], Any, bool]],
     for item in pairs:
         held.append(item)
         kept += item[2]
-        if kept == size:
-            yield _stamped(held, write)
+        # A full group, or many held that a rerun skips: memory stays bounded whatever was recorded before.
+        if kept == size or len(held) >= 4 * size:
+            if group := _stamped(held, write):
+                yield group
             held, kept = [], 0
     if held and (group := _stamped(held, write)):
         yield group

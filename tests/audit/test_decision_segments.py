@@ -131,3 +131,19 @@ def test_a_segment_of_ids_that_are_not_one_block_is_refused() -> None:
     group[1][0]["decision_id"] = _IDS.next()
     with pytest.raises(ValueError, match="one block"):
         decision_segment(group)
+
+
+def test_decisions_a_rerun_skips_are_written_as_they_come_not_held_to_the_end(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POLICY_ENGINE_AUDIT_CHUNK", "2")  # groups of 2, at most 8 decisions held
+    pulled: list[int] = []
+    written_at: list[int] = []
+
+    def pairs() -> Any:
+        for k, item in enumerate(_pairs(20, stored={19})):  # recorded before, all but the last
+            pulled.append(k)
+            yield item
+
+    (group,) = list(decision_groups(pairs(), lambda d: written_at.append(len(pulled))))
+    assert [d["client_id"] for d, _ in group] == ["D19"]
+    assert written_at[:8] == [8] * 8 and len(written_at) == 20  # the first 8 written once 8 were read
