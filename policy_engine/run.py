@@ -203,7 +203,7 @@ def _run_folder(ref: PolicyRef, folder: Path, as_of: str | None, fin_path: Path 
     Decided column-wise from the tables; recorded (the store, ``--records``) as ``decide`` records
     each debtor, from the nested record the tables hold for it (:func:`_record_folder`).
     """
-    from .portfolio.batch import write_decisions, write_rejects
+    from .portfolio.batch import write_rejects, write_tables
     from .portfolio.folder_version import version_screen
     from .portfolio.long_tables import run_long_batch
 
@@ -213,10 +213,8 @@ def _run_folder(ref: PolicyRef, folder: Path, as_of: str | None, fin_path: Path 
                                      path="--financials")])
     policy = _folder_policy(ref, folder, as_of)
     result = run_long_batch(policy, folder, as_of, workers=workers, screen=version_screen(ref, policy, as_of))
-    if out_path is not None:
-        write_decisions(result.decisions, out_path)
-    if exposures is not None:
-        write_decisions(result.exposures, Path(exposures))
+    write_tables([*([] if out_path is None else [(result.decisions, out_path)]),
+                  *([] if exposures is None else [(result.exposures, Path(exposures))])])
     if rejects is not None:
         write_rejects(result.reject_lines(), Path(rejects))
     outcome = BatchRun(_FolderRun(result), result.batch_summary())
@@ -322,7 +320,7 @@ def _run_debtors(ref: PolicyRef, input_path: Path, as_of: str | None, out_path: 
                  audit_db: str | Path | bool | None, audit_inputs: str, workers: int,
                  progress: Callable[[int, int], None] | None) -> BatchRun:
     """``batch`` over a JSON Lines file of debtor records: decide, write, record (as decide records each)."""
-    from .portfolio.batch import write_decisions, write_rejects
+    from .portfolio.batch import write_rejects, write_tables
     from .portfolio.scoped_batch import decide_debtor_file
 
     if not input_path.exists():
@@ -336,10 +334,8 @@ def _run_debtors(ref: PolicyRef, input_path: Path, as_of: str | None, out_path: 
         recorder = _Recorder(store, fh, input_path, as_of, audit_inputs)
         run = decide_debtor_file(ref, input_path, as_of, workers=workers, progress=progress,
                                  sink_for=recorder.sink_for)
-        if out_path is not None:
-            write_decisions(run.decisions, out_path)
-        if exposures is not None:
-            write_decisions(run.exposures, Path(exposures))
+        write_tables([*([] if out_path is None else [(run.decisions, out_path)]),
+                      *([] if exposures is None else [(run.exposures, Path(exposures))])])
         if rejects is not None:
             write_rejects(run.rejects, Path(rejects))
         if not run.streamed:  # several versions: recorded, then their records merged into input order

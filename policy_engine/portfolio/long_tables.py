@@ -1084,12 +1084,9 @@ def write_decisions(result: LongBatch, decisions: Path, exposures: Path | None =
                     rejects: Path | None = None) -> None:
     """The debtor and exposure decision tables (Parquet, CSV or JSON Lines by extension); rejects and orphans
     as JSON Lines (or CSV), one line per rejected debtor or orphaned row."""
-    from .batch import write_decisions as write_frame
-    from .batch import write_rejects
+    from .batch import write_rejects, write_tables
 
-    write_frame(result.decisions, decisions)
-    if exposures is not None:
-        write_frame(result.exposures, exposures)
+    write_tables([(result.decisions, decisions), *([] if exposures is None else [(result.exposures, exposures)])])
     if rejects is not None:
         write_rejects(result.reject_lines(), rejects)
 

@@ -19,7 +19,16 @@ from hypothesis import strategies as st
 
 from policy_engine.cli import main
 from policy_engine.decide.evaluate import Decider
-from policy_engine.portfolio.batch import flatten, iter_records, read_table, run_batch, summary, write_decisions
+from policy_engine.diagnostics import UsageError
+from policy_engine.portfolio.batch import (
+    flatten,
+    iter_records,
+    read_table,
+    run_batch,
+    summary,
+    write_decisions,
+    write_tables,
+)
 from policy_engine.portfolio.synthetic import csv_cell
 
 from ..conftest import POLICIES, REFERENCE, ROOT, SAMPLES
@@ -285,6 +294,25 @@ def test_outputs_are_written_and_reruns_are_byte_identical(policy: Any, tmp_path
         assert back["grade"].tolist()[:2] == ["pass", "special_mention"]
         assert list(back["actions"][1]) == ["extend_term", "government_support", "reprice_down",
                                             "supply_chain_and_advisory", "review_monthly"]
+
+
+def test_tables_written_together_are_the_tables_written_one_by_one(policy: Any, tmp_path: Path) -> None:
+    frame = run_batch(policy, read_table(PORTFOLIO_CSV)).decisions
+    alone, together = tmp_path / "alone", tmp_path / "together"
+    alone.mkdir(), together.mkdir()
+    for suffix in (".parquet", ".csv"):
+        write_decisions(frame, alone / f"d{suffix}")
+        write_decisions(frame.iloc[::2], alone / f"e{suffix}")
+        write_tables([(frame, together / f"d{suffix}"), (frame.iloc[::2], together / f"e{suffix}")])
+        for name in ("d", "e"):
+            assert (together / f"{name}{suffix}").read_bytes() == (alone / f"{name}{suffix}").read_bytes()
+
+
+def test_an_unknown_output_format_writes_no_table(policy: Any, tmp_path: Path) -> None:
+    frame = run_batch(policy, read_table(PORTFOLIO_CSV)).decisions
+    with pytest.raises(UsageError, match=r"cannot write '\.xlsx' files"):
+        write_tables([(frame, tmp_path / "d.parquet"), (frame, tmp_path / "e.xlsx")])
+    assert list(tmp_path.iterdir()) == []
 
 
 def _cli(*args: str) -> Any:
