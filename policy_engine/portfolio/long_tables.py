@@ -850,27 +850,38 @@ def _levels(policy: CompiledPolicy, scopes: Mapping[str, Elements], debtor_index
     for s in _parents_first(part.scopes):
         el = scopes[s.name]
         m = len(el.parent)
-        take = debtor_index[el.debtor] >= 0 if m else np.zeros(0, bool)
-        every = bool(take.all())  # no row rejected nor orphaned: the table's columns need no gather
-        rows = np.arange(m) if every else np.flatnonzero(take)
-        up = debtor_index[el.debtor] if s.parent is None else index[s.parent][el.parent]
+        # Arrays here are a row of every element (millions): each temporary costs its first touch of
+        # memory, so each is made once and reused where it can be.
+        debtor = debtor_index[el.debtor]
+        every = bool((debtor >= 0).all()) if m else True  # none rejected nor orphaned: no gather
+        rows = np.arange(m) if every else np.flatnonzero(debtor >= 0)
+        up = debtor if s.parent is None else index[s.parent][el.parent]
+        del debtor
         parent = up if every else up[rows]
         keys = [parent] if el.order is None else [el.order if every else el.order[rows], parent]
         if not _in_order(keys):  # lexsort is stable: ties keep the table's order
             order = np.lexsort(keys)
             rows, parent = rows[order], parent[order]
             every = False
-        starts = np.searchsorted(parent, np.arange(parent.max() + 1 if len(parent) else 0))
-        pos = np.arange(len(parent), dtype=np.int64) - starts[parent] if len(parent) else np.zeros(0, np.int64)
-        at = np.full(m, -1, np.int64)
-        at[rows] = np.arange(len(rows))
+        parent = parent.astype(np.int64, copy=False)
+        if len(parent):
+            starts = np.searchsorted(parent, np.arange(parent[-1] + 1))
+            pos = np.arange(len(parent), dtype=np.int64)
+            pos -= starts[parent]
+        else:
+            pos = np.zeros(0, np.int64)
+        if every:
+            at = rows  # row i of the table is row i of its level
+        else:
+            at = np.full(m, -1, np.int64)
+            at[rows] = np.arange(len(rows))
         index[s.name] = at
-        if every or (len(rows) == m and (not m or (rows[0] == 0 and bool((np.diff(rows) == 1).all())))):
+        if every or (len(rows) == m and (not m or (rows[0] == 0 and bool((rows[1:] > rows[:-1]).all())))):
             env = dict(el.env)  # every row decided, in the table's order: the checked columns as they are
         else:
             env = {k: Col(c.data[rows], c.valid[rows], codes=None if c.codes is None else
                           (c.codes[0][rows], c.codes[1])) for k, c in el.env.items()}
-        levels[s.name] = Level(s.name, s.parent, parent.astype(np.int64), pos, env, [])
+        levels[s.name] = Level(s.name, s.parent, parent, pos, env, [])
         if s.name == part.graded and el.keys is not None:
             graded_keys = el.keys[rows]
     return LongTables(policy, n, levels), graded_keys
@@ -878,12 +889,18 @@ def _levels(policy: CompiledPolicy, scopes: Mapping[str, Elements], debtor_index
 
 def _in_order(keys: list[np.ndarray]) -> bool:
     """Rows already sorted by the last key, then the one before (a table written parent by parent is)."""
-    if len(keys[-1]) < 2:
+    last = keys[-1]
+    if len(last) < 2:
         return True
-    step = np.diff(keys[-1])
-    if (step < 0).any():
+    # booleans of the neighbours compared, not differences: an eighth of the memory of np.diff's
+    rising = last[1:] > last[:-1]
+    if not bool((rising | (last[1:] == last[:-1])).all()):
         return False
-    return len(keys) == 1 or bool(((step > 0) | (np.diff(keys[0]) >= 0)).all())
+    if len(keys) == 1:
+        return True
+    first = keys[0]
+    rising |= first[1:] >= first[:-1]
+    return bool(rising.all())
 
 
 # ------------------------------------------------------------------ deciding
