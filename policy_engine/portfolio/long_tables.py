@@ -650,7 +650,7 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, cols: Columns, scopes: Map
     m = cols.n
     count.read = m
     debtor, cids = _lookup(first, cols, CLIENT_ID, m)
-    parent = debtor.copy()
+    parent = debtor  # a root scope's parent is its debtor (neither array is written to)
     if s.parent is None:
         lost = np.flatnonzero(debtor < 0)
         _orphan(orphans, t.name, lost, cids, lambda r: f"no debtor '{cids[r]}' in the debtors table" if cids[r]
@@ -674,19 +674,23 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, cols: Columns, scopes: Map
     chk = _Checker(m, cols.text, policy.grade_ids)
     env: dict[str, Col] = {}
     order = None
-    known = (debtor >= 0) & accepted[np.maximum(debtor, 0)]
+    at = np.maximum(debtor, 0)  # each row's debtor, any debtor for an orphan (masked by ``known``)
+    known = accepted[at]
+    known &= debtor >= 0
+    row_as_of = None
     for spec in part.inputs[s.name]:
         data, valid, missing = _values(chk, spec, cols)
         if spec.required:
             chk._flag_mask(missing, spec.source, f"required field '{spec.source}' is missing", "missing-field")
         if spec.not_after_as_of:
-            _flag_after_as_of(chk, spec, data[:, None], valid[:, None], as_of_days[np.maximum(debtor, 0)],
-                              known)
+            row_as_of = as_of_days[at] if row_as_of is None else row_as_of
+            _flag_after_as_of(chk, spec, data[:, None], valid[:, None], row_as_of, known)
         codes = chk.codes.get(spec.source)  # text read through its distinct values: compared by code
         env[spec.name] = Col(data, valid, codes=None if codes is None else
                              (_where_valid(valid, codes[0], -1), codes[1]))
         if s.order_by is not None and spec.source == s.order_by and order is None:
             order = _where_valid(valid, data, 0)
+    del at, row_as_of
     keys = None
     if s.key is not None:
         keys = _key_text(cols, s.key, m)
@@ -768,10 +772,19 @@ def _join(up: Elements, debtor: np.ndarray, their_codes: np.ndarray, their_disti
                           len(their_distinct) else np.full(len(their_distinct), -1), -1)
     cc = to_parent[their_codes]
     parent_code = np.where((up.debtor >= 0) & (pc >= 0), up.debtor * width + pc, -1)
-    child_code = np.where((debtor >= 0) & (cc >= 0), debtor * width + cc, -2)
+    # in place: a child table has millions of rows, and each temporary is memory first touched
+    child_code = debtor.astype(np.int64)  # a copy, whatever the width of the codes
+    child_code *= width
+    child_code += cc
+    child_code[(debtor < 0) | (cc < 0)] = -2
+    del cc
     if not m or not len(parent_code):
         return np.full(m, -1, np.int64)
-    heads = np.flatnonzero(np.diff(child_code, prepend=child_code[0] - 1))  # each run's first row
+    change = np.empty(m, bool)
+    change[0] = True
+    np.not_equal(child_code[1:], child_code[:-1], out=change[1:])
+    heads = np.flatnonzero(change)  # each run's first row
+    del change
     order = np.argsort(parent_code, kind="stable")  # the first of a repeated key wins (its debtor is rejected)
     sorted_codes = parent_code[order]
     wanted = child_code[heads]
