@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..policy.catalogue import Param
-from ..policy.compiler import CompiledPolicy, conflicting_actions
+from ..policy.compiler import CompiledPolicy, MetricSpec, conflicting_actions
 from ..safetext import printable
 
 _T = {
@@ -253,7 +253,7 @@ def _exposure_figures(page: _Page, values: Mapping[str, Any]) -> str:
         metric, v = page.metrics[name], values[name]
         label = (metric.label or {}).get(page.lang, name)
         text = (("是" if v else "否") if page.lang == "zh" else ("yes" if v else "no")) if isinstance(v, bool) \
-            else _value(v, metric.format)
+            else _metric_value(metric, v, page.lang)
         shown.append(f"{label} {text}")
     return ("；" if page.lang == "zh" else "; ").join(shown)
 
@@ -269,8 +269,17 @@ def _key_figures(page: _Page) -> list[str]:
         metric = page.metrics[name]
         label = (metric.label or {}).get(page.lang, name)
         origin = page.policy.imported.get(name)  # an imported metric names the module that defines it
-        lines.append(f"  {label}: {_value(values[name], metric.format)}" + (f"  [{origin}]" if origin else ""))
+        lines.append(f"  {label}: {_metric_value(metric, values[name], page.lang)}"
+                     + (f"  [{origin}]" if origin else ""))
     return lines
+
+
+def _metric_value(metric: MetricSpec, v: Any, lang: str) -> str:
+    """A metric's value as the explanation prints it: a text value by its label when the policy gives one
+    (a measure reads 展期, not extension), a number by its format."""
+    if metric.labels and isinstance(v, str) and v in metric.labels:
+        return metric.labels[v].get(lang, v)
+    return _value(v, metric.format)
 
 
 def _undefined_metrics(page: _Page) -> list[str]:

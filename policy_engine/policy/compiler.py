@@ -133,6 +133,7 @@ class MetricSpec(Frozen, eq=False):
     format: str | None
     after: str | None = None  # "classification": computed once the final grade is known, and may read it
     informational: bool = False  # only reported: read by no rule, and not meant to be
+    labels: Mapping[str, Mapping[str, str]] | None = None  # a text value -> its words in zh and en
 
 
 class Band(Frozen):
@@ -1013,8 +1014,11 @@ def _metric(c: _Compiler, name: str, m: Mapping[str, Any]) -> None:
               "use last(...), sum_last(..., 4), ...")
     c.symbols[name] = ex.Symbol(name, "metric", ce.type if ce.type != ex.NULL else ex.NUMBER,
                                 ce.nullable or ce.type == ex.NUMBER, first_stage=stage)
+    if m.get("labels") and ce.type not in (ex.STRING, ex.UNKNOWN):
+        c.err("type-mismatch", f"labels word the values of a text metric; '{name}' is a {ce.type}",
+              ("metrics", name, "labels"), "a number takes format:, a yes/no or a date is worded by the engine")
     c.parts["metrics"].append(MetricSpec(name, ce, m.get("label"), m.get("format"), m.get("after"),
-                                         bool(m.get("informational", False))))
+                                         bool(m.get("informational", False)), m.get("labels")))
 
 
 def _scorecard(c: _Compiler) -> None:
