@@ -235,7 +235,7 @@ def test_of_several_versions_with_scopes_the_one_most_debtors_select_decides_the
     shutil.copytree(registry, root)
     two = root / ID / "policy-2.0.0.yaml"
     text = two.read_text("utf-8")
-    two.write_text(re.sub(r"(?m)^effective_to: null", f"effective_to: {AS_OF}", text), "utf-8")
+    two.write_text(re.sub(r"(?m)^effective_to: .*$", f"effective_to: {AS_OF}", text), "utf-8")
     later = re.sub(r"(?m)^effective_from: 2026-07-01", "effective_from: 2026-10-01",
                    re.sub(r"(?m)^version: 2.0.0", "version: 2.1.0", text))
     (root / ID / "policy-2.1.0.yaml").write_text(later, "utf-8")

@@ -31,8 +31,8 @@ def test_validate_clean_registry_exits_0() -> None:
     r = run("validate", "--format", "json")
     assert r.exit_code == 0
     out = json.loads(r.stdout)
-    # loss-client-management 1.0.0, 1.1.0, 2.0.0 and the module financial-difficulty 1.0.0
-    assert out["ok"] is True and len(out["files"]) == 4
+    # loss-client-management 1.0.0, 1.1.0, 2.0.0, 2.0.1 and the module financial-difficulty 1.0.0, 1.1.0
+    assert out["ok"] is True and len(out["files"]) == 6
 
 
 def test_validate_reports_every_broken_file_and_exits_4() -> None:

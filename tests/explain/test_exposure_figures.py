@@ -38,6 +38,23 @@ def test_a_restructured_exposure_shows_its_clock(page: tuple[object, dict], lang
     assert not any("key facts" in t or "关键事实" in t for t in lines[e2:e2 + 3])
 
 
+@pytest.mark.parametrize(("lang", "measure"), [("en", "Measure of the latest restructuring grace period;"),
+                                               ("zh", "最近重组措施 宽限期；")])
+def test_from_2_0_1_the_measure_is_named_in_words(lang: str, measure: str) -> None:
+    """2.0.1 labels the measure (financial-difficulty 1.1.0); the decision itself is 2.0.0's."""
+    policy = load_policy(REFERENCE / "policy-2.0.1.yaml")
+    record = Decider(policy).decide(json.loads(RESTARTED.read_text(encoding="utf-8")))
+    assert record["exposures"][0]["metrics"]["restructuring_measure"] == "grace_period"  # the record keeps the id
+    assert measure in explain(record, policy, lang)
+
+
+def test_a_value_without_a_label_is_shown_as_it_is() -> None:
+    policy = load_policy(REFERENCE / "policy-2.0.1.yaml")
+    record = Decider(policy).decide(json.loads(RESTARTED.read_text(encoding="utf-8")))
+    record["exposures"][0]["metrics"]["restructuring_measure"] = "collateral_added"  # never a concession: no label
+    assert "Measure of the latest restructuring collateral_added;" in explain(record, policy, "en")
+
+
 def test_the_figures_follow_the_record(page: tuple[object, dict]) -> None:
     """The line is the record's values: move the clock in the record and the explanation moves with it."""
     policy, record = page

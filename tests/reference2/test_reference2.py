@@ -86,8 +86,40 @@ def test_2_0_0_is_in_force_from_2026_07_01_and_1_1_0_until_the_day_before() -> N
     registry = Registry(POLICIES)
     assert registry.select("loss-client-management", as_of="2026-06-30").version == "1.1.0"
     assert registry.select("loss-client-management", as_of="2026-07-01").version == "2.0.0"
-    assert registry.select("loss-client-management", as_of="2027-01-01").version == "2.0.0"
+    assert registry.select("loss-client-management", as_of="2026-12-31").version == "2.0.0"
+    assert registry.select("loss-client-management", as_of="2027-01-01").version == "2.0.1"
     assert registry.select("loss-client-management", version="2.0.0").status == "active"
+
+
+POLICY_2_0_1 = REFERENCE / "policy-2.0.1.yaml"
+_OWN = ("decision_id", "evaluated_at", "policy")  # what names the version that decided
+
+
+@pytest.mark.parametrize("path", DEBTORS, ids=lambda p: p.stem)
+def test_2_0_1_decides_every_sample_debtor_as_2_0_0_does(path: Path, policy2: Any) -> None:
+    """2.0.1 only words the restructuring measure: grades, floors, states, warnings and actions are 2.0.0's."""
+    client = json.loads(path.read_text(encoding="utf-8"))
+    a, b = decide(policy2, client), decide(load_policy(POLICY_2_0_1), client)
+    assert {k: v for k, v in a.items() if k not in _OWN} == {k: v for k, v in b.items() if k not in _OWN}
+    assert (a["policy"]["version"], b["policy"]["version"]) == ("2.0.0", "2.0.1")
+
+
+def test_2_0_1_words_every_concession_the_restructuring_test_counts() -> None:
+    """Each measure the module's test counts as a concession has words in both languages, and no label names a
+    measure the input does not allow (a misspelt label would never be shown)."""
+    import yaml
+
+    module = yaml.safe_load((POLICIES / "financial-difficulty" / "module-1.1.0.yaml").read_text(encoding="utf-8"))
+    metric = module["metrics"]["restructuring_measure"]
+    concessions = set(re.findall(r"'(\w+)'", metric["expr"]))
+    assert set(metric["labels"]) == concessions and concessions <= set(module["inputs"]["measure"]["enum"])
+    assert all(words["zh"] and words["en"] for words in metric["labels"].values())
+
+
+def test_the_policy_tests_of_2_0_1_pass_with_every_rule_pinned_both_ways() -> None:
+    run = run_tests([POLICY_2_0_1])
+    assert run.diagnostics == [] and run.failed == 0 and run.passed >= 60
+    assert coverage(run)["loss-client-management@2.0.1"].percent == 100.0
 
 
 def test_the_policy_tests_of_2_0_0_pass_with_every_rule_pinned_both_ways() -> None:
