@@ -208,7 +208,9 @@ def wrong_kind(policy: CompiledPolicy, record: Any, day: str, file: str | None =
     fitting = [v for v in others if compare(v.shape, record).fits]
     if not fitting:
         return None
-    best = fitting[-1]
+    # the version that reads it on its day, else the latest that reads it
+    best = next((v for v in reversed(fitting) if v.status == "active" and v.effective_from <= day
+                 and (v.effective_to is None or day <= v.effective_to)), fitting[-1])
     same = [v.version for v in others if v.shape.signature() == shape.signature()]
     own = record_label(sorted({policy.version, *same}, key=_semver))
     in_force = policy.status == "active" and policy.applies_on(day)
