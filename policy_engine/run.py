@@ -247,11 +247,12 @@ def _record_folder(policy: CompiledPolicy, folder: Path, result: Any, as_of: str
         store = stack.enter_context(_store(audit_db)) if audit_db is not False else None
         fh = stack.enter_context(Path(records).open("w", encoding="utf-8")) if records is not None else None
         key = batch_key(policy, (lines,), as_of) if store is not None else ""
-        skip = store.recorded_clients(key) if store is not None else set()
+        stored = _stored_ids(store, key, fh is not None)
+        skip = set(stored) if stored is not None else store.recorded_clients(key) if store is not None else set()
         if fh is None and skip.issuperset(result.decisions["client_id"].astype(str)):
             return 0, len(skip)  # a rerun of a batch recorded whole: nothing to decide again
         pairs = decided_lines(policy, lines, result.decisions, as_of)
-        write = None if fh is None else (lambda d: fh.write(dumps(d) + "\n"))
+        write = None if fh is None else _restamped(stored, lambda d: fh.write(dumps(d) + "\n"))
         if store is None:
             assert write is not None  # recording was asked for: a store, --records, or both
             for decision, _ in pairs:
@@ -363,7 +364,9 @@ class _Recorder:
         from .record.segments import decision_groups
 
         key = batch_key(policy, (self.input_path,), self.as_of) if self.store is not None else ""
-        skip = self.store.recorded_clients(key) if self.store is not None else set()
+        stored = _stored_ids(self.store, key, self.fh is not None)
+        skip = set(stored) if stored is not None else self.store.recorded_clients(key) if self.store is not None \
+            else set()
         self.skipped += len(skip)
 
         def sink(chunk: Any) -> None:
@@ -375,7 +378,8 @@ class _Recorder:
                 return
             fh = self.fh
             pairs = ((d, r, d["client_id"] not in skip) for d, r in zip(chunk.records(), chunk.inputs(), strict=True))
-            groups = decision_groups(pairs, None if fh is None else lambda d: fh.write(dumps(d) + "\n"))
+            groups = decision_groups(pairs, None if fh is None else _restamped(stored, lambda d: fh.write(
+                dumps(d) + "\n")))
             self.recorded += self.store.append_decisions(policy, groups, inputs=self.audit_inputs, batch_key=key)
 
         return sink
@@ -388,14 +392,17 @@ def record_debtors(run: Any, store: AuditStore, input_path: Path, as_of: str | N
     run of the same batch). ``ids`` gets the decision id and time each client is stored under."""
     from .record.segments import decision_groups
 
-    def note(d: dict[str, Any]) -> None:
+    def note(d: dict[str, Any]) -> None:  # every decision, stored now or skipped (stored before: ids has it)
         if ids is not None:
-            ids[d["client_id"]] = (d["decision_id"], d["evaluated_at"])
+            ids.setdefault(d["client_id"], (d["decision_id"], d["evaluated_at"]))
 
     written = skipped = 0
     for part in run.scoped:
         key = batch_key(part.policy, (input_path,), as_of)
-        skip = store.recorded_clients(key)
+        stored = _stored_ids(store, key, ids is not None)
+        skip = store.recorded_clients(key) if stored is None else set(stored)
+        if stored is not None and ids is not None:
+            ids.update(stored)  # a client an earlier run recorded: its line carries the stored id
         skipped += len(skip)
         pairs = ((d, r, d["client_id"] not in skip) for d, r in zip(part.records(), part.inputs(), strict=True))
         written += store.append_decisions(part.policy, decision_groups(pairs, note), inputs=audit_inputs,
@@ -404,6 +411,24 @@ def record_debtors(run: Any, store: AuditStore, input_path: Path, as_of: str | N
         w, s = record_table(run.table, store, lambda p: batch_key(p, (input_path,), as_of), audit_inputs, ids)
         written, skipped = written + w, skipped + s
     return written, skipped
+
+
+def _stored_ids(store: AuditStore | None, key: str, wanted: bool) -> dict[str, tuple[str, str]] | None:
+    """The id and time of each client an earlier run of the batch recorded, when ``--records`` will name them."""
+    return store.recorded_ids(key) if store is not None and wanted else None
+
+
+def _restamped(stored: Mapping[str, tuple[str, str]] | None, write: Callable[[dict[str, Any]], Any]
+               ) -> Callable[[dict[str, Any]], None]:
+    """``write`` of a ``--records`` line; a client an earlier run recorded (a rerun skips it) under the stored
+    id and time, so ``audit show`` of the line's id is that line's record."""
+    def restamp(d: dict[str, Any]) -> None:
+        found = stored.get(d["client_id"]) if stored else None
+        if found is not None:
+            d["decision_id"], d["evaluated_at"] = found
+        write(d)
+
+    return restamp
 
 
 def _write_records(target: Path | Any, decisions: Iterable[dict[str, Any]], ids: Mapping[str, tuple[str, str]]) -> None:

@@ -299,7 +299,12 @@ def record_table(run: TableRun, store: AuditStore, keys: Mapping[str, str] | Cal
     written = skipped = 0
     for part in run.parts:
         key = keys(part.policy) if callable(keys) else keys[part.policy.sha256]
-        skip = store.recorded_clients(key)
+        if ids is not None:  # --records: a client an earlier run recorded keeps the stored id and time
+            stored = store.recorded_ids(key)
+            ids.update(stored)
+            skip = set(stored)
+        else:
+            skip = store.recorded_clients(key)
         skipped += len(skip)
         written += store.append_segments(part.policy, noted(prefetched(audit_segments(part, audit_inputs, skip))),
                                          key)

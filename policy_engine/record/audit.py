@@ -633,6 +633,26 @@ class AuditStore:
             raise
         return len(chunk)
 
+    def recorded_ids(self, batch_key: str) -> dict[str, tuple[str, str]]:
+        """Each client recorded under ``batch_key`` -> (decision id, time), as ``audit show`` gives its record.
+
+        A rerun's ``--records`` lines carry them for the clients it skips: the stored record is the one a
+        line stands for. Reads every segment of the batch (a decision segment's times are in its records).
+        """
+        from .segments import DECISION_SEGMENT_FORMAT
+
+        found = {cid: (did, at) for did, cid, at in self.db.execute(
+            "SELECT decision_id, client_id, recorded_at FROM decision WHERE batch_key = ?", (batch_key,))}
+        metas = self.db.execute(f"SELECT {_SEGMENT_META} FROM segment WHERE batch_key = ? ORDER BY id",
+                                (batch_key,)).fetchall()
+        for meta in metas:
+            chain = _chain(meta, self.path)
+            facts, _, seg = self._segment(meta["id"])
+            times = [orjson.loads(f)["evaluated_at"] for f in facts] \
+                if seg.get("format") == DECISION_SEGMENT_FORMAT else [meta["recorded_at"]] * len(chain)
+            found.update((entry[1], (entry[0], at)) for entry, at in zip(chain, times, strict=True))
+        return found
+
     def recorded_clients(self, batch_key: str) -> set[str]:
         clients = {r[0] for r in self.db.execute("SELECT client_id FROM decision WHERE batch_key = ?", (batch_key,))}
         for meta in self.db.execute(f"SELECT {_SEGMENT_META} FROM segment WHERE batch_key = ?", (batch_key,)):

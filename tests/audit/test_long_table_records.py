@@ -60,6 +60,20 @@ def test_a_rerun_of_a_folder_recorded_whole_decides_nothing_again(folder: Path, 
     assert "30 client(s) of this batch were already recorded; 0 recorded now" in again.stderr
 
 
+def test_a_rerun_with_records_names_the_stored_records(folder: Path, tmp_path: Path) -> None:
+    """The debtors a rerun skips are written to --records under the ids and times the store keeps."""
+    db = tmp_path / "a.db"
+    lines = []
+    for name in ("first.jsonl", "again.jsonl"):
+        r = run("--audit-db", str(db), "batch", str(folder), "-p", POLICY, "--format", "json", "--records",
+                str(tmp_path / name))
+        assert r.exit_code == 0, r.output
+        lines.append([json.loads(x) for x in (tmp_path / name).read_text("utf-8").splitlines()])
+    assert lines[1] == lines[0] and len(lines[0]) == 30
+    with AuditStore(db) as store:
+        assert [store.full_decision(store.get(x["decision_id"]))[0] for x in lines[1]] == lines[1]
+
+
 def test_a_rebuilt_record_decided_otherwise_than_the_tables_is_an_engine_fault(folder: Path, tmp_path: Path) -> None:
     import pandas as pd
 

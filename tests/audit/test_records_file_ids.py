@@ -48,3 +48,24 @@ def test_each_record_is_found_in_the_store_by_the_id_the_file_gives_it(tmp_path:
             row = store.get(line["decision_id"])
             assert row["client_id"] == line["client_id"]
             assert store.full_decision(row)[0] == line
+
+
+@pytest.mark.parametrize("kind", ["table", "debtors", "mixed"])
+def test_a_rerun_names_the_records_an_earlier_run_stored(tmp_path: Path, kind: str) -> None:
+    """A rerun records nothing again; its --records lines carry the ids and times the store keeps (they were
+    fresh ids before, which ``audit show`` did not find)."""
+    source, policy = _inputs(tmp_path, kind)
+    db = tmp_path / "a.db"
+    runs = []
+    for name in ("first.jsonl", "again.jsonl"):
+        r = CliRunner().invoke(main, ["--policies", str(POLICIES), "--audit-db", str(db), "batch", str(source), "-p",
+                                      policy, "--records", str(tmp_path / name), "--format", "json"],
+                               catch_exceptions=False)
+        assert r.exit_code == 0, r.stderr
+        runs.append([json.loads(x) for x in (tmp_path / name).read_text(encoding="utf-8").splitlines()])
+    first, again = runs
+    assert again == first  # the same records: nothing decided differs, and each keeps its stored id and time
+    with AuditStore(db) as store:
+        assert store.head()[0] == len(first)  # the rerun stored nothing
+        for line in again:
+            assert store.full_decision(store.get(line["decision_id"]))[0] == line
