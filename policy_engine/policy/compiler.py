@@ -1017,8 +1017,24 @@ def _metric(c: _Compiler, name: str, m: Mapping[str, Any]) -> None:
     if m.get("labels") and ce.type not in (ex.STRING, ex.UNKNOWN):
         c.err("type-mismatch", f"labels word the values of a text metric; '{name}' is a {ce.type}",
               ("metrics", name, "labels"), "a number takes format:, a yes/no or a date is worded by the engine")
+    elif m.get("labels") and (values := _text_values(c, ce.tree)) is not None:
+        for value in m["labels"]:
+            if value not in values:  # a misspelt label would never be shown
+                c.err("bad-value", f"labels of '{name}': '{value}' is not a value it takes (one of "
+                      f"{', '.join(values)})", ("metrics", name, "labels", value),
+                      "spell the value as the enum of the input it reads")
     c.parts["metrics"].append(MetricSpec(name, ce, m.get("label"), m.get("format"), m.get("after"),
                                          bool(m.get("informational", False)), m.get("labels")))
+
+
+def _text_values(c: _Compiler, tree: ast.expr) -> tuple[str, ...] | None:
+    """The values a text metric takes, when its expression names them: an enum input, read as it is or
+    picked by ``last_of(scope, input, cond)``; None when the expression computes its text otherwise."""
+    read = tree.args[1] if isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name) and \
+        tree.func.id == "last_of" and len(tree.args) == 3 else tree
+    declared = c.section("inputs").get(read.id) if isinstance(read, ast.Name) else None
+    enum = declared.get("enum") if isinstance(declared, Mapping) else None
+    return tuple(map(str, enum)) if isinstance(enum, list) and enum else None
 
 
 def _scorecard(c: _Compiler) -> None:
