@@ -965,7 +965,10 @@ def _key_figures(c: _Compiler, metrics: Mapping[str, Any]) -> None:
         if name in metrics or name in left_out:
             continue
         kind = c.symbols[name].kind if name in c.symbols else None
-        hint = (f"'{name}' is an {kind}; key figures are metrics: add one with expr: {name}" if kind
+        if kind == "metric":  # imported from a module that is invalid (reported at the import): no cascade
+            continue
+        article = "an" if kind and kind[0] in "aeiou" else "a"
+        hint = (f"'{name}' is {article} {kind}; key figures are metrics: add one with expr: {name}" if kind
                 else did_you_mean(name, metrics))
         c.err("unknown-name", f"key figure '{name}' is not a metric of this policy", ("key_figures", i), hint)
 
