@@ -209,8 +209,10 @@ class Columns:
             return None
         arr = pa.table({name: arr}).unify_dictionaries().column(0)
         if arr.num_chunks == 0:
-            return np.zeros(0, np.int64), pa.array([], arr.type.value_type)
-        codes = np.empty(len(arr), np.int64)  # each chunk's indices widened straight into place
+            return np.zeros(0, np.int32), pa.array([], arr.type.value_type)
+        # each chunk's indices copied straight into place; int32 (a dictionary's indices are): a column of
+        # millions of rows held at half the memory of int64, every use of a code reads either
+        codes = np.empty(len(arr), np.int32)
         at = 0
         for c in arr.chunks:
             indices = c.indices.fill_null(-1) if c.null_count else c.indices
