@@ -127,6 +127,7 @@ def locate(policy: CompiledPolicy, source: Path | Mapping[str, Path]) -> dict[st
                                              f"the {name} table?", file=str(source))])
             if hits:
                 found[name] = hits[0]
+        _refuse_strays(policy, source, names)
     if DEBTORS not in found:
         raise UsageError([Diagnostic("file-missing", "no debtors table (debtors.parquet or debtors.csv)",
                                      file=str(source) if isinstance(source, Path) else None)])
@@ -142,6 +143,29 @@ def locate(policy: CompiledPolicy, source: Path | Mapping[str, Path]) -> dict[st
         if not path.is_file():
             raise UsageError([Diagnostic("file-missing", f"no such file: {path}", file=str(path))])
     return found
+
+
+def _refuse_strays(policy: CompiledPolicy, folder: Path, names: list[str]) -> None:
+    """Refuse a table file in the folder that is not one of the layout's: a misspelt or miscased name
+    (``payment.csv``, ``Modifications.csv``) would otherwise read as an absent table, and its debtors
+    be decided without those rows. Names starting with '.' or '_' (``.DS_Store``-like and ``_SUCCESS``-like
+    files of other tools) are not tables."""
+    import difflib
+
+    expected = {f"{name}{ext}" for name in names for ext in FORMATS}
+    strays = sorted(p for p in folder.iterdir() if p.suffix.lower() in FORMATS and p.name not in expected
+                    and not p.name.startswith((".", "_")) and p.is_file())
+    if not strays:
+        return
+    problems = []
+    for path in strays:
+        close = difflib.get_close_matches(path.stem.lower(), names, n=1, cutoff=0.6)
+        what = f"is it the {close[0]} table? name it {close[0]}{path.suffix.lower()}" if close else \
+            "move files that are not tables out of the folder"
+        problems.append(Diagnostic("unknown-table", f"{path.name} is not a table of {policy.id} {policy.version}: "
+                                   "its rows would not be read", file=str(path),
+                                   hint=f"{what} (tables: {', '.join(names)})"))
+    raise UsageError(problems)
 
 
 def read_frame(path: Path, columns: tuple[str, ...], ids: tuple[str, ...] = ()) -> tuple[pd.DataFrame, bool]:

@@ -132,6 +132,7 @@ SMALL = {"debtors": "client_id,as_of,industry\nD1,2025-09-30,trade\n",
     ("no-debtors", ["--no-audit"], "file-missing", "no debtors table (debtors.parquet or debtors.csv)"),
     ("mixed", ["--no-audit"], "mixed-formats", "the tables are .csv and .parquet files"),
     ("ambiguous", ["--no-audit"], "ambiguous-table", "both debtors.parquet and debtors.csv"),
+    ("miscased", ["--no-audit"], "unknown-table", "Exposures.csv is not a table of"),
     ("ok", ["--no-audit", "--financials", "{tmp}/f.csv"], "bad-option", "holds the debtors' statements"),
     ("ok", ["--no-audit", "-p", str(OLD)], "scoped-policy-required", "1.1.0 declares no scopes"),
     ("ok", ["-p", str(OLD)], "scoped-policy-required", "1.1.0 declares no scopes"),  # before the store's refusal
@@ -146,6 +147,8 @@ def test_what_a_folder_cannot_be_given_is_refused_with_its_reason(tmp_path: Path
         frame.to_parquet(folder / ("exposures.parquet" if case == "mixed" else "debtors.parquet"), index=False)
         if case == "mixed":
             (folder / "exposures.csv").unlink()
+    if case == "miscased":  # read as no exposures, its debtors would be decided without them
+        (folder / "exposures.csv").rename(folder / "Exposures.csv")
     full = [a.format(tmp=tmp_path) for a in args]
     if "-p" not in full:
         full += ["-p", str(MULTI)]

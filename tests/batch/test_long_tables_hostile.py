@@ -232,6 +232,31 @@ def test_a_folder_whose_tables_cannot_be_read_one_way_is_refused(tmp_path: Path,
     assert refused.value.diagnostics[0].code == code
 
 
+@pytest.mark.parametrize(("stray", "says"), [
+    ("Payments.csv", "is it the payments table? name it payments.csv"),  # miscased: read as no payments
+    ("payment.csv", "is it the payments table? name it payments.csv"),  # misspelt
+    ("exposures.CSV", "is it the exposures table? name it exposures.csv"),
+    ("decisions.csv", "move files that are not tables out of the folder"),  # an earlier run's output
+])
+def test_a_table_file_the_layout_does_not_name_is_refused_not_ignored(tmp_path: Path, stray: str, says: str) -> None:
+    folder = _write(tmp_path / "t", debtors=DEBTORS)
+    (folder / stray).write_text("client_id,exposure_id,due_date,paid_date\nD1,E2,2025-01-31,\n", encoding="utf-8")
+    with pytest.raises(UsageError) as refused:
+        run_long_batch(MULTI, folder)
+    d = refused.value.diagnostics[0]
+    assert (d.code, d.file) == ("unknown-table", str(folder / stray))
+    assert d.message == f"{stray} is not a table of {MULTI.id} {MULTI.version}: its rows would not be read"
+    assert says in (d.hint or "") and "tables: debtors, exposures, events, payments" in (d.hint or "")
+
+
+def test_files_of_other_tools_beside_the_tables_are_not_tables(tmp_path: Path) -> None:
+    folder = _write(tmp_path / "t", debtors=DEBTORS, exposures=EXPOSURES)
+    for name in ("_SUCCESS.csv", ".payments.csv", "notes.txt", "rejects.jsonl"):
+        (folder / name).write_text("x\n", encoding="utf-8")
+    (folder / "archive.csv").mkdir()  # a folder is not a table file
+    assert run_long_batch(MULTI, folder).summary()["payments"]["read"] == 0
+
+
 def test_tables_named_one_by_one_and_an_unknown_name_is_refused(tmp_path: Path) -> None:
     folder = _write(tmp_path / "t", debtors=DEBTORS, exposures=EXPOSURES)
     result = run_long_batch(MULTI, {"debtors": folder / "debtors.csv", "exposures": folder / "exposures.csv"})
