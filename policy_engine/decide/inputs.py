@@ -364,7 +364,8 @@ def misspelt_fields(policy: CompiledPolicy, given: Iterable[str]) -> list[tuple[
     An optional field under a misspelt name is simply absent to the engine, so its rules quietly
     see null. Extra fields are normal (exports carry names, branches, notes); only near misses of a
     field the policy reads, and that is missing, are named. ``given`` are dotted paths, periods as
-    ``financials[3].revenue``; a miss repeated in several periods is named once, as ``financials[*].x``.
+    ``financials[3].revenue``, elements of a scope as ``exposures[0].schedule[2].paid_date``; a miss
+    repeated in several periods or elements is named once, as ``financials[*].x``.
     """
     given = set(given)
     reads = {"client_id", "as_of"}
@@ -379,6 +380,16 @@ def misspelt_fields(policy: CompiledPolicy, given: Iterable[str]) -> list[tuple[
             reads |= {f"{root}[{k}].{item}" for k in periods.get(root, ())}
         else:
             reads.add(spec.source)
+    if policy.scoped is not None:
+        reads |= _element_reads(policy, given)
+    return near_misses(given, reads)
+
+
+def near_misses(given: Iterable[str], reads: Iterable[str]) -> list[tuple[str, str]]:
+    """(given, meant) for each given dotted path not read that is close to a read one that is not given
+    under the same parent, case aside; indices collapse to ``[*]``, so a miss repeated in every element is
+    one."""
+    given, reads = set(given), set(reads)
     absent: dict[str, list[str]] = {}  # by parent: a typo keeps its place in the record
     for r in sorted(reads - given):
         absent.setdefault(r.rpartition(".")[0], []).append(r)
@@ -388,10 +399,26 @@ def misspelt_fields(policy: CompiledPolicy, given: Iterable[str]) -> list[tuple[
         if candidates:
             import difflib  # only here: most records have no near miss, and a decide process stays light
 
-            near = difflib.get_close_matches(g, candidates, n=1, cutoff=0.85)
+            lowered = {c.lower(): c for c in candidates}  # 'Paid_Date' is as near as 'paid_dte'
+            near = difflib.get_close_matches(g.lower(), list(lowered), n=1, cutoff=0.85)
             if near:
-                found.setdefault((_INDEX.sub("[*]", g), _INDEX.sub("[*]", near[0])), []).append((g, near[0]))
+                meant = lowered[near[0]]
+                found.setdefault((_INDEX.sub("[*]", g), _INDEX.sub("[*]", meant)), []).append((g, meant))
     return [each[0] if len(each) == 1 else pair for pair, each in sorted(found.items())]
+
+
+def _element_reads(policy: CompiledPolicy, given: Iterable[str]) -> set[str]:
+    """The paths the policy reads in each element of a scope the record holds (``exposures[0].balance``, ...)."""
+    part = policy.scoped
+    assert part is not None
+    inside = {s.source: [spec.source for spec in part.inputs[s.name]] + ([s.key] if s.key else [])
+              for s in part.scopes}
+    out: set[str] = set()
+    for element in {g[:g.rindex("]") + 1] for g in given if "]" in g}:
+        fields = inside.get(_INDEX.sub("[*]", element))
+        if fields:
+            out |= {f"{element}.{f}" for f in fields}
+    return out
 
 
 _PERIOD = re.compile(r"^(?P<root>[^\[\]]+)\[(?P<k>\d+)\]\.")

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -316,6 +317,29 @@ def test_a_misspelt_optional_field_is_named_not_silently_read_as_missing() -> No
             "did you mean 'loan.collateral_value_at_origination'?") in r.stderr  # ... and the user is told why
 
 
+def _rename(item: dict[str, Any], old: str, new: str) -> None:
+    item[new] = item.pop(old)
+
+
+@pytest.mark.parametrize(("typo", "given", "meant", "code"), [
+    (lambda d: [_rename(p, "paid_date", "paid_dte") for e in d["exposures"] for p in e["schedule"] if "paid_date" in p],
+     "exposures[*].schedule[*].paid_dte", "exposures[*].schedule[*].paid_date", 0),  # every payment: named once
+    (lambda d: _rename(d["exposures"][1]["collateral"], "value_at_origination", "value_at_orgination"),
+     "exposures[1].collateral.value_at_orgination", "exposures[1].collateral.value_at_origination", 0),
+    (lambda d: _rename(d["exposures"][0]["modifications"][0], "difficulty_assessed", "dificulty_assessed"),
+     "exposures[0].modifications[0].dificulty_assessed", "exposures[0].modifications[0].difficulty_assessed",
+     3),  # required: refused as missing, and the warning says why
+])
+def test_a_misspelt_field_of_an_exposure_or_payment_is_named(typo: Any, given: str, meant: str, code: int) -> None:
+    debtor = json.loads(next(p for p in DEBTORS if p.name.startswith("13-")).read_text(encoding="utf-8"))
+    typo(debtor)
+    r = run("decide", "-p", "loss-client-management", "-c", "-", "--no-audit", stdin=json.dumps(debtor))
+    assert r.exit_code == code, r.output  # an optional field: decided, its rules see null ...
+    assert r.stderr.count("warning:") == 1, r.stderr
+    assert (f"warning: field '{given}' is not read by policy loss-client-management; did you mean '{meant}'? "
+            f"(as given, '{meant}' is missing)") in r.stderr  # ... and the user is told why
+
+
 def test_no_sample_has_a_field_that_looks_misspelt() -> None:
     from policy_engine.decide.inputs import misspelt_fields, record_fields
     from policy_engine.policy.registry import load_policy
@@ -324,4 +348,7 @@ def test_no_sample_has_a_field_that_looks_misspelt() -> None:
 
     policy = load_policy(CURRENT)
     assert [f for p in SAMPLES for f in misspelt_fields(policy, record_fields(
+        json.loads(p.read_text(encoding="utf-8"))))] == []
+    scoped = load_policy(REFERENCE / "policy-2.0.0.yaml")
+    assert [f for p in DEBTORS for f in misspelt_fields(scoped, record_fields(
         json.loads(p.read_text(encoding="utf-8"))))] == []
