@@ -886,8 +886,9 @@ def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str
         outcome = run_batch(ref, input_file, financials=financials, encoding=encoding, **options)
     from .safetext import printable
 
+    what = "field" if Path(input_file).suffix.lower() in (".jsonl", ".ndjson") else "column"  # a debtor line's
     for pid, given, meant in outcome.misspelt:  # column names are the client's text: shown escaped
-        click.echo(printable(f"{input_file}: warning: column '{given}' is not read by policy {pid}; did you mean "
+        click.echo(printable(f"{input_file}: warning: {what} '{given}' is not read by policy {pid}; did you mean "
                              f"'{meant}'? (as given, '{meant}' is missing)"), err=True)
     s = {**outcome.summary, "misspelt_columns": [{"given": g, "did_you_mean": m} for _, g, m in outcome.misspelt]}
     if fmt == "json":

@@ -205,7 +205,7 @@ def _run_folder(ref: PolicyRef, folder: Path, as_of: str | None, fin_path: Path 
     """
     from .portfolio.batch import write_rejects, write_tables
     from .portfolio.folder_version import version_screen
-    from .portfolio.long_tables import run_long_batch
+    from .portfolio.long_tables import misspelt_columns, run_long_batch
 
     if fin_path is not None:
         raise UsageError([Diagnostic("bad-option", "--financials: a folder of long tables holds the debtors' "
@@ -217,7 +217,8 @@ def _run_folder(ref: PolicyRef, folder: Path, as_of: str | None, fin_path: Path 
                   *([] if exposures is None else [(result.exposures, Path(exposures))])])
     if rejects is not None:
         write_rejects(result.reject_lines(), Path(rejects))
-    outcome = BatchRun(_FolderRun(result), result.batch_summary())
+    outcome = BatchRun(_FolderRun(result), result.batch_summary(),
+                       misspelt=[(policy.id, given, meant) for given, meant in misspelt_columns(policy, folder)])
     if result.decided and (records is not None or audit_db is not False):
         outcome.recorded, outcome.already_recorded = _record_folder(policy, folder, result, as_of, records,
                                                                     audit_db, audit_inputs)
@@ -346,9 +347,35 @@ def _run_debtors(ref: PolicyRef, input_path: Path, as_of: str | None, out_path: 
                                                                      ids if fh is not None else None)
             if fh is not None:
                 _write_records(fh, run.records(), ids)
-    outcome = BatchRun(run, run.summary())
+    outcome = BatchRun(run, run.summary(), misspelt=_misspelt_in_lines(ref, input_path, as_of))
     outcome.recorded, outcome.already_recorded = recorder.recorded, recorder.skipped
     return outcome
+
+
+MISSPELT_SAMPLE = 200  # debtor lines looked at for misspelt fields: an export misspells a field in every line
+
+
+def _misspelt_in_lines(ref: PolicyRef, path: Path, as_of: str | None) -> list[tuple[str, str, str]]:
+    """(policy id, field given, field meant) for fields of the first debtor lines that look like a field
+    their version reads and lacks (as ``decide`` names them), each pair once, indices as ``[*]``."""
+    import re
+
+    import orjson
+
+    from .decide.inputs import misspelt_fields, record_fields
+
+    index = re.compile(r"\[\d+\]")
+    found: dict[tuple[str, str, str], None] = {}
+    with path.open("rb") as fh:
+        for _, line in zip(range(MISSPELT_SAMPLE), fh, strict=False):
+            try:
+                record = orjson.loads(line)
+                policy = ref.for_day(selection_day(record, as_of))
+            except (orjson.JSONDecodeError, PolicyEngineError):
+                continue  # the run names what is wrong with it
+            for given, meant in misspelt_fields(policy, record_fields(record)):
+                found[(policy.id, index.sub("[*]", given), index.sub("[*]", meant))] = None
+    return list(found)
 
 
 class _Recorder:

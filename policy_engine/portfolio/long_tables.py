@@ -168,6 +168,38 @@ def _refuse_strays(policy: CompiledPolicy, folder: Path, names: list[str]) -> No
     raise UsageError(problems)
 
 
+def misspelt_columns(policy: CompiledPolicy, source: Path | Mapping[str, Path]) -> list[tuple[str, str]]:
+    """(``table.column`` given, ``table.column`` meant): a column the layout does not read that looks like one
+    it reads and that table lacks. Columns the policy does not read are not read, so an optional column under a
+    misspelt name (``payments.paid_dte``) would read as null in every row; it is named, as a client table's is."""
+    from ..decide.inputs import near_misses
+
+    files = locate(policy, source)
+    out: list[tuple[str, str]] = []
+    for t in layout(policy):
+        path = files.get(t.name)
+        header = _header(path) if path is not None else []
+        reads = {*t.columns, *t.parent_keys, *([t.key] if t.key else [])}
+        out += [(f"{t.name}.{given}", f"{t.name}.{meant}") for given, meant in near_misses(header, reads)]
+    return out
+
+
+def _header(path: Path) -> list[str]:
+    """A table's column names (its first line, its Parquet schema); none when it cannot be read (reading it
+    says why)."""
+    import csv
+
+    import pyarrow.parquet as pq
+
+    try:
+        if path.suffix.lower() == ".csv":
+            with path.open(encoding="utf-8-sig", errors="replace", newline="") as fh:
+                return next(csv.reader(fh), [])
+        return list(pq.read_schema(path).names)
+    except (OSError, ValueError, csv.Error):
+        return []
+
+
 def read_frame(path: Path, columns: tuple[str, ...], ids: tuple[str, ...] = ()) -> tuple[pd.DataFrame, bool]:
     """One table's columns the layout reads (others are not read): (frame, cells are text).
 

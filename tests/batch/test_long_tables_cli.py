@@ -306,3 +306,30 @@ def test_only_the_decided_debtors_of_a_folder_are_recorded(tmp_path: Path) -> No
     assert [e["grade"] for e in got[0]["exposures"]] == ["substandard", "substandard"]
     listed = run("--audit-db", str(db), "audit", "verify")
     assert json.loads(listed.stdout)["records"] == 2, listed.output
+
+
+@pytest.mark.parametrize(("table", "header", "given", "meant"), [
+    ("payments", "client_id,exposure_id,due_date,Paid_Date", "payments.Paid_Date", "payments.paid_date"),
+    ("payments", "client_id,exposure_id,due_date,paid_dte", "payments.paid_dte", "payments.paid_date"),
+    ("exposures", "client_id,exposure_id,balance,days_past_du", "exposures.days_past_du", "exposures.days_past_due"),
+])
+def test_a_misspelt_column_of_a_long_table_is_named_not_read_as_null(tmp_path: Path, table: str, header: str,
+                                                                     given: str, meant: str) -> None:
+    tables = {"debtors": SMALL["debtors"], "exposures": SMALL["exposures"],
+              "payments": "client_id,exposure_id,due_date,paid_date\nD1,E1,2025-01-31,2025-01-31\n"}
+    tables[table] = header + "\n" + tables[table].split("\n", 1)[1]
+    folder = _write(tmp_path / "t", **tables)
+    r = run("--no-audit", "batch", str(folder), "-p", str(MULTI), "--format", "json")
+    assert r.exit_code in (0, 3) and "Traceback" not in r.output, r.output
+    assert r.stderr.count("warning: column") == 1, r.stderr
+    assert (f"warning: column '{given}' is not read by policy multi-exposure; did you mean '{meant}'? "
+            f"(as given, '{meant}' is missing)") in r.stderr
+    assert json.loads(r.stdout)["misspelt_columns"] == [{"given": given, "did_you_mean": meant}]
+
+
+def test_a_generated_folder_has_no_column_that_looks_misspelt(tmp_path: Path) -> None:
+    from policy_engine.portfolio.long_tables import misspelt_columns
+
+    policy = load_policy(ROOT / "policies" / "loss-client-management" / "policy-2.0.0.yaml")
+    synthetic.write_long_tables(policy, tmp_path / "t", 20, seed=3, as_of="2026-09-30", fmt=".csv")
+    assert misspelt_columns(policy, tmp_path / "t") == []

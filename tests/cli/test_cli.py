@@ -340,6 +340,25 @@ def test_a_misspelt_field_of_an_exposure_or_payment_is_named(typo: Any, given: s
             f"(as given, '{meant}' is missing)") in r.stderr  # ... and the user is told why
 
 
+def test_a_field_misspelt_in_debtor_lines_is_named_once_by_batch(tmp_path: Path) -> None:
+    lines = []
+    for path in DEBTORS[:3]:
+        debtor = json.loads(path.read_text(encoding="utf-8"))
+        for e in debtor["exposures"]:
+            for payment in e.get("schedule", []):
+                if "paid_date" in payment:
+                    _rename(payment, "paid_date", "paid_dte")
+        lines.append(json.dumps(debtor, ensure_ascii=False))
+    (tmp_path / "d.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    r = run("--no-audit", "batch", str(tmp_path / "d.jsonl"), "-p", "loss-client-management", "--format", "json")
+    assert r.exit_code == 0, r.output
+    given, meant = "exposures[*].schedule[*].paid_dte", "exposures[*].schedule[*].paid_date"
+    assert r.stderr.count("warning:") == 1, r.stderr
+    assert f"d.jsonl: warning: field '{given}' is not read by policy loss-client-management; did you mean " \
+        f"'{meant}'?" in r.stderr
+    assert json.loads(r.stdout)["misspelt_columns"] == [{"given": given, "did_you_mean": meant}]
+
+
 def test_no_sample_has_a_field_that_looks_misspelt() -> None:
     from policy_engine.decide.inputs import misspelt_fields, record_fields
     from policy_engine.policy.registry import load_policy
