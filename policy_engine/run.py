@@ -323,7 +323,7 @@ def _run_debtors(ref: PolicyRef, input_path: Path, as_of: str | None, out_path: 
                  progress: Callable[[int, int], None] | None) -> BatchRun:
     """``batch`` over a JSON Lines file of debtor records: decide, write, record (as decide records each)."""
     from .portfolio.batch import write_rejects, write_tables
-    from .portfolio.scoped_batch import decide_debtor_file
+    from .portfolio.scoped_batch import decide_debtor_file, misspelt_in_lines
 
     if not input_path.exists():
         raise UsageError([Diagnostic("file-missing", f"no such file: {input_path}", file=str(input_path))])
@@ -347,35 +347,9 @@ def _run_debtors(ref: PolicyRef, input_path: Path, as_of: str | None, out_path: 
                                                                      ids if fh is not None else None)
             if fh is not None:
                 _write_records(fh, run.records(), ids)
-    outcome = BatchRun(run, run.summary(), misspelt=_misspelt_in_lines(ref, input_path, as_of))
+    outcome = BatchRun(run, run.summary(), misspelt=misspelt_in_lines(ref, [input_path], as_of))
     outcome.recorded, outcome.already_recorded = recorder.recorded, recorder.skipped
     return outcome
-
-
-MISSPELT_SAMPLE = 200  # debtor lines looked at for misspelt fields: an export misspells a field in every line
-
-
-def _misspelt_in_lines(ref: PolicyRef, path: Path, as_of: str | None) -> list[tuple[str, str, str]]:
-    """(policy id, field given, field meant) for fields of the first debtor lines that look like a field
-    their version reads and lacks (as ``decide`` names them), each pair once, indices as ``[*]``."""
-    import re
-
-    import orjson
-
-    from .decide.inputs import misspelt_fields, record_fields
-
-    index = re.compile(r"\[\d+\]")
-    found: dict[tuple[str, str, str], None] = {}
-    with path.open("rb") as fh:
-        for _, line in zip(range(MISSPELT_SAMPLE), fh, strict=False):
-            try:
-                record = orjson.loads(line)
-                policy = ref.for_day(selection_day(record, as_of))
-            except (orjson.JSONDecodeError, PolicyEngineError):
-                continue  # the run names what is wrong with it
-            for given, meant in misspelt_fields(policy, record_fields(record)):
-                found[(policy.id, index.sub("[*]", given), index.sub("[*]", meant))] = None
-    return list(found)
 
 
 class _Recorder:

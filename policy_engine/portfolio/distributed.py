@@ -229,12 +229,12 @@ def run_dataset(policy: str | Path | CompiledPolicy | PolicyRef, dataset: str | 
     dataset (options it cannot honour are refused, never ignored)."""
     from ..decide.ref import as_ref, check_day
     from .batch import write_rejects
+    from .scoped_batch import misspelt_in_lines, scoped_versions
     from .tables import BatchRun
 
     dataset = _checked_options(Path(dataset), out, financials, records)
     check_day(as_of)
     ref = as_ref(policy, version, registry)
-    from .scoped_batch import scoped_versions
 
     scoped = scoped_versions(ref)
     if scoped and debtor_partitions(dataset):
@@ -242,14 +242,16 @@ def run_dataset(policy: str | Path | CompiledPolicy | PolicyRef, dataset: str | 
                                scheduler, workers, audit_db=audit_db, audit_inputs=audit_inputs, progress=progress)
         if rejects is not None:
             write_rejects(run.rejects, Path(rejects))
-        return BatchRun(run, run.summary(), run.recorded, run.already_recorded)
+        return BatchRun(run, run.summary(), run.recorded, run.already_recorded,
+                        misspelt=misspelt_in_lines(ref, debtor_partitions(dataset), as_of))
     pinned = ref.pinned
     if scoped and _long_dataset(dataset, pinned is not None and pinned.scoped is not None):
         long = run_dask_long(ref, dataset, Path(out), Path(exposures) if exposures is not None else None, as_of,
                              scheduler, workers, audit_db=audit_db, audit_inputs=audit_inputs, progress=progress)
         if rejects is not None:
             write_rejects(long.rejects, Path(rejects))
-        return BatchRun(long, long.summary(), long.recorded, long.already_recorded)
+        return BatchRun(long, long.summary(), long.recorded, long.already_recorded,
+                        misspelt=_misspelt_partitions(long.policy, long_partitions(dataset)))
     if not scoped and _long_dataset(dataset, False):  # as the local run refuses a folder of long tables
         raise UsageError([Diagnostic("scoped-policy-required", f"policy {pinned.key if pinned else ref.name} declares "
                                      "no scopes: a dataset of long tables (debtors, exposures, ...) is decided under "
@@ -268,7 +270,22 @@ def run_dataset(policy: str | Path | CompiledPolicy | PolicyRef, dataset: str | 
                    progress=progress)
     if rejects is not None:
         write_rejects(run.rejects, Path(rejects))
-    return BatchRun(run, run.summary(), run.recorded, run.already_recorded)
+    return BatchRun(run, run.summary(), run.recorded, run.already_recorded,
+                    misspelt=_misspelt_table(run.policy, dataset))
+
+
+def _misspelt_table(policy: CompiledPolicy, dataset: Path) -> list[tuple[str, str, str]]:
+    """The misspelt columns of a dataset of client rows (its first partition's schema), as a local run names a
+    table's."""
+    import pyarrow.parquet as pq
+
+    from ..decide.inputs import misspelt_fields
+
+    try:
+        names = pq.read_schema(partitions(dataset)[0]).names
+    except (OSError, ValueError):
+        return []
+    return [(policy.id, given, meant) for given, meant in misspelt_fields(policy, names)]
 
 
 @dataclass
@@ -621,6 +638,14 @@ def _on_cluster(plan: Any, scheduler: str | None, workers: int, progress: Callab
 
 
 # ------------------------------------------------------- long tables: one folder per partition
+
+
+def _misspelt_partitions(policy: CompiledPolicy, folders: list[Path]) -> list[tuple[str, str, str]]:
+    """The misspelt columns of the partitions' tables (as a local run names a folder's), each once."""
+    from .long_tables import misspelt_columns
+
+    found = {(policy.id, given, meant): None for folder in folders for given, meant in misspelt_columns(policy, folder)}
+    return list(found)
 
 
 def long_partitions(dataset: Path) -> list[Path]:

@@ -647,3 +647,34 @@ def scoped_versions(ref: PolicyRef) -> list[CompiledPolicy]:
         registry.select(ref.name)  # an unknown id: its own error (with the ids known) stops the run, exit 2
     active = [h for h in versions if h.status == "active"]
     return [p for p in (registry.select(ref.name, version=h.version) for h in active) if p.scoped is not None]
+
+
+MISSPELT_SAMPLE = 200  # debtor lines looked at for misspelt fields: an export misspells a field in every line
+
+
+def misspelt_in_lines(ref: PolicyRef, paths: list[Path], as_of: str | None) -> list[tuple[str, str, str]]:
+    """(policy id, field given, field meant) for fields of the first debtor lines (of the first file that has
+    lines) that look like a field their version reads and lacks (as ``decide`` names them), each pair once,
+    indices as ``[*]``."""
+    import re
+
+    import orjson
+
+    from ..decide.inputs import misspelt_fields, record_fields
+    from ..diagnostics import PolicyEngineError
+
+    index = re.compile(r"\[\d+\]")
+    found: dict[tuple[str, str, str], None] = {}
+    path = next((p for p in paths if p.stat().st_size), None)
+    if path is None:
+        return []
+    with path.open("rb") as fh:
+        for _, line in zip(range(MISSPELT_SAMPLE), fh, strict=False):
+            try:
+                record = orjson.loads(line)
+                policy = ref.for_day(selection_day(record, as_of))
+            except (orjson.JSONDecodeError, PolicyEngineError):
+                continue  # the run names what is wrong with it
+            for given, meant in misspelt_fields(policy, record_fields(record)):
+                found[(policy.id, index.sub("[*]", given), index.sub("[*]", meant))] = None
+    return list(found)

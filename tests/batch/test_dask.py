@@ -72,6 +72,25 @@ def test_dask_cli(dataset: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
     assert r.exit_code == 2 and "--out DIRECTORY" in r.stderr
 
 
+def test_a_misspelt_column_of_the_partitions_is_named_as_the_local_run_names_it(tmp_path: Path) -> None:
+    whole = pd.DataFrame.from_records([flatten(json.loads(p.read_text(encoding="utf-8"))) for p in SAMPLES])
+    whole = whole.rename(columns={"loan.collateral_value_at_origination": "loan.collateral_value_at_orgination"})
+    root = tmp_path / "dataset"
+    root.mkdir()
+    for i, start in enumerate(range(0, len(whole), 10)):
+        whole.iloc[start:start + 10].to_parquet(root / f"part-{i}.parquet", index=False)
+    whole.to_parquet(tmp_path / "whole.parquet", index=False)
+    common = ["--policies", str(POLICIES), "--no-audit", "batch", "-p", "loss-client-management", "--format", "json"]
+    local = CliRunner().invoke(main, [*common, str(tmp_path / "whole.parquet")], catch_exceptions=False)
+    dask = CliRunner().invoke(main, [*common, str(root), "--engine", "dask", "--out", str(tmp_path / "out")],
+                              catch_exceptions=False)
+    named = [{"given": "loan.collateral_value_at_orgination", "did_you_mean": "loan.collateral_value_at_origination"}]
+    for r in (local, dask):
+        assert r.exit_code == 0, r.output
+        assert json.loads(r.stdout)["misspelt_columns"] == named
+        assert r.stderr.count("warning: column 'loan.collateral_value_at_orgination'") == 1, r.stderr
+
+
 def test_a_partition_that_is_not_parquet_is_named_and_nothing_is_decided(
         dataset: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
     root = tmp_path / "ds"

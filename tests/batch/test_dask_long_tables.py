@@ -161,22 +161,41 @@ def _error(result: Result) -> dict[str, Any]:
     return json.loads(result.stderr)["errors"][0]  # type: ignore[no-any-return]
 
 
-@pytest.mark.parametrize("damage", ["no-debtors", "mixed-formats"])
+@pytest.mark.parametrize("damage", ["no-debtors", "mixed-formats", "miscased"])
 def test_a_partition_the_local_run_refuses_is_refused_with_its_reason_and_exit_code(tmp_path: Path,
                                                                                     damage: str) -> None:
     dataset = _dataset(tmp_path)
     bad = sorted(dataset.iterdir())[1]
     if damage == "no-debtors":
         (bad / "debtors.parquet").unlink()
+    elif damage == "miscased":  # read as no payments, were it not refused
+        (bad / "payments.parquet").rename(bad / "Payments.parquet")
     else:
         pd.read_parquet(bad / "payments.parquet").to_csv(bad / "payments.csv", index=False)
         (bad / "payments.parquet").unlink()
     local, dask = _local_and_dask(tmp_path, dataset, bad)
     assert dask.exit_code == local.exit_code == 2
-    code = {"no-debtors": "file-missing", "mixed-formats": "mixed-formats"}[damage]
+    code = {"no-debtors": "file-missing", "mixed-formats": "mixed-formats", "miscased": "unknown-table"}[damage]
     assert _error(dask)["code"] == _error(local)["code"] == code
-    assert _error(dask)["file"] == str(bad)  # the partition is named
+    assert _error(dask)["file"] == str(bad / "Payments.parquet" if damage == "miscased" else bad)  # the partition
     assert not (tmp_path / "out").exists()  # refused before any task ran
+
+
+def test_a_misspelt_column_of_a_partition_is_named_as_the_local_run_names_it(tmp_path: Path) -> None:
+    dataset = _dataset(tmp_path, n=6, k=2)
+    for part in sorted(dataset.iterdir()):  # every partition: named once
+        table = pq.read_table(part / "payments.parquet")
+        pq.write_table(table.rename_columns([{"paid_date": "Paid_Date"}.get(c, c) for c in table.column_names]),
+                       part / "payments.parquet")
+    union = tmp_path / "union"
+    _union(dataset, union)
+    local, dask = _local_and_dask(tmp_path, dataset, union)
+    assert dask.exit_code == local.exit_code == 0, dask.output
+    for r in (local, dask):
+        assert r.stderr.count("warning: column 'payments.Paid_Date' is not read by policy loss-client-management; "
+                              "did you mean 'payments.paid_date'?") == 1, r.stderr
+        assert json.loads(r.stdout)["misspelt_columns"] == [{"given": "payments.Paid_Date",
+                                                             "did_you_mean": "payments.paid_date"}]
 
 
 def test_a_partition_that_is_a_file_is_refused(tmp_path: Path) -> None:

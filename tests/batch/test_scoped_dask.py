@@ -92,3 +92,18 @@ def test_a_parquet_dataset_for_a_pinned_policy_with_scopes_is_refused(tmp_path: 
         run_dataset(REFERENCE / "policy-2.0.0.yaml", dataset, tmp_path / "out", audit_db=False)
     assert refused.value.diagnostics[0].code == "scoped-policy-in-table"
     assert "JSON Lines" in (refused.value.diagnostics[0].hint or "")
+
+
+def test_a_field_misspelt_in_debtor_partitions_is_named_as_the_local_run_names_it(registry: Path,
+                                                                                    tmp_path: Path) -> None:
+    typo = [line.replace(b'"paid_date"', b'"paid_dte"') for line in lines() if b'"exposures"' in line]
+    whole = tmp_path / "whole.jsonl"
+    whole.write_bytes(b"\n".join(typo) + b"\n")
+    dataset = tmp_path / "dataset"
+    dataset.mkdir()
+    for k in range(2):
+        (dataset / f"p{k}.jsonl").write_bytes(b"\n".join(typo[k::2]) + b"\n")
+    local = run_batch(ID, whole, registry=registry, audit_db=False)
+    dask = run_dataset(ID, dataset, tmp_path / "out", registry=registry, workers=1, audit_db=False)
+    named = (ID, "exposures[*].schedule[*].paid_dte", "exposures[*].schedule[*].paid_date")
+    assert local.misspelt == dask.misspelt == [named]
