@@ -79,6 +79,14 @@ USAGE_CODES = frozenset({"no-tests", "no-match", "module-not-policy"})  # what w
 _PATCH_PART = re.compile(r"^([a-z_][a-z0-9_]*)((?:\[-?\d+\])*)$")
 
 
+class PatchError(ValueError):
+    """A patch path the client cannot take (an index past the end, a step into a number); ``path`` is the key."""
+
+    def __init__(self, path: str, message: str):
+        super().__init__(f"patch '{path}': {message}")
+        self.path = path
+
+
 def apply_patch(record: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
     """A deep copy of ``record`` with ``{'loan.overdue_days': 91, 'financials[-1].net_income': -5}`` set."""
     out = copy.deepcopy(record)
@@ -88,14 +96,31 @@ def apply_patch(record: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, A
         for part in path.split("."):
             m = _PATCH_PART.match(part)
             if not m:
-                raise ValueError(f"bad patch path '{path}'")
+                raise PatchError(path, "a step is not a field name with optional [index]")
             steps.append(m.group(1))
             steps.extend(int(i) for i in re.findall(r"-?\d+", m.group(2)))
-        for step in steps[:-1]:
-            cur = cur[step] if isinstance(step, int) else cur.setdefault(step, {})
-        last = steps[-1]
-        cur[last] = copy.deepcopy(value)
+        done = ""
+        for k, step in enumerate(steps):
+            last = k == len(steps) - 1
+            if isinstance(step, int):
+                if not isinstance(cur, list):
+                    raise PatchError(path, f"{done} is {_what(cur)}, not a list: [{step}] cannot be set")
+                if not -len(cur) <= step < len(cur):
+                    raise PatchError(path, f"{done} has {len(cur)} element(s): [{step}] is not one of them")
+                done += f"[{step}]"
+            else:
+                if not isinstance(cur, dict):
+                    raise PatchError(path, f"{done} is {_what(cur)}, not an object: '{step}' cannot be set")
+                done += f".{step}" if done else step
+            if last:
+                cur[step] = copy.deepcopy(value)
+            else:
+                cur = cur[step] if isinstance(step, int) else cur.setdefault(step, {})
     return out
+
+
+def _what(value: Any) -> str:
+    return "null" if value is None else f"{type(value).__name__.replace('str', 'text')} {value!r:.40}"
 
 
 def _set_eq(label: str, want: Iterable[str], got: Iterable[str]) -> list[str]:
@@ -711,6 +736,9 @@ def _run_case(tf: Path, doc: Document, i: int, case: Mapping[str, Any], policy: 
         client = _load_client(case["client"], tf.parent)
         if case.get("patch"):
             client = apply_patch(client, case["patch"])
+    except PatchError as exc:
+        result.failures.append(f"cannot build the client: {exc} [at {format_path(('cases', i, 'patch', exc.path))}]")
+        return result
     except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
         result.failures.append(f"cannot build the client: {exc} [at {format_path(('cases', i, 'client'))}]")
         return result

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from policy_engine.review.tester import apply_patch, check_expectations, run_tests
+from policy_engine.review.tester import PatchError, apply_patch, check_expectations, run_tests
 
 from ..conftest import DATA, REFERENCE
 
@@ -122,9 +122,31 @@ def test_patches_set_nested_values_without_touching_the_original(patch: dict, ch
     assert original == {"loan": {"days_past_due": 0}, "financials": [{"net_income": 3}]}
 
 
-def test_bad_patch_path_is_reported() -> None:
-    with pytest.raises(ValueError):
-        apply_patch({}, {"a..b": 1})
+@pytest.mark.parametrize(("record", "patch", "says"), [
+    ({}, {"a..b": 1}, "patch 'a..b': a step is not a field name with optional [index]"),
+    ({"exposures": [{}]}, {"exposures[7].days_past_due": 1},
+     "patch 'exposures[7].days_past_due': exposures has 1 element(s): [7] is not one of them"),
+    ({"f": [1, 2]}, {"f[-3]": 0}, "patch 'f[-3]': f has 2 element(s): [-3] is not one of them"),
+    ({"exposures": [{}]}, {"exposures.x": 1}, "patch 'exposures.x': exposures is list [{}], not an object: 'x' cannot "
+                                              "be set"),
+    ({"a": 5}, {"a.b": 1}, "patch 'a.b': a is int 5, not an object: 'b' cannot be set"),
+    ({"exposures": [{}]}, {"exposures.x.y": 1},  # was an AttributeError: an internal error
+     "patch 'exposures.x.y': exposures is list [{}], not an object: 'x' cannot be set"),
+    ({"a": "xyz"}, {"a[0]": 1}, "patch 'a[0]': a is text 'xyz', not a list: [0] cannot be set"),
+])
+def test_a_patch_the_client_cannot_take_says_where_and_why(record: dict, patch: dict, says: str) -> None:
+    with pytest.raises(PatchError) as refused:
+        apply_patch(record, patch)
+    assert str(refused.value) == says
+    assert refused.value.path == next(iter(patch))
+
+
+def test_a_case_whose_patch_misses_is_located_at_the_patch(tmp_path: Path) -> None:
+    suite = _write_suite(tmp_path, f"  - name: past the end\n    client: {CLIENT}\n"
+                                   "    patch: {\"financials[3].net_income\": 1}\n    expect: {grade: good}\n")
+    result = run_tests([suite]).results[0]
+    assert result.failures == ["cannot build the client: patch 'financials[3].net_income': financials has 1 "
+                               "element(s): [3] is not one of them [at cases[0].patch.financials[3].net_income]"]
 
 
 def test_expectations_compare_sets_and_numbers() -> None:
