@@ -290,6 +290,10 @@ def read_columns(path: Path, columns: tuple[str, ...], ids: tuple[str, ...] = ()
     """One table's columns the layout reads (others are not read), CSV as a text frame, Parquet as Arrow."""
     from .batch import check_header, read_table
 
+    if path.stat().st_size == 0:  # a table with no rows is a header line, or no file at all
+        hint = f"the first line names the columns ({', '.join(columns)}); or leave out a table with no rows"
+        raise InputError([Diagnostic("empty-table", "the file is empty: a table needs at least its header row",
+                                     file=str(path), hint=hint)])
     if path.suffix.lower() == ".csv":
         table = read_table(path)
         if table.problems:  # a row that cannot be read cannot be joined: refuse the table, naming its lines

@@ -249,6 +249,18 @@ def test_a_table_file_the_layout_does_not_name_is_refused_not_ignored(tmp_path: 
     assert says in (d.hint or "") and "tables: debtors, exposures, events, payments" in (d.hint or "")
 
 
+@pytest.mark.parametrize("name", ["payments.csv", "debtors.csv"])
+def test_an_empty_table_file_is_named_as_empty(tmp_path: Path, name: str) -> None:
+    folder = _write(tmp_path / "t", debtors=DEBTORS, exposures=EXPOSURES)
+    (folder / name).write_bytes(b"")  # a header-only file is a table with no rows; no bytes at all is a mistake
+    with pytest.raises(InputError) as refused:
+        run_long_batch(MULTI, folder)
+    d = refused.value.diagnostics[0]
+    assert (d.code, d.file, d.message) == ("empty-table", str(folder / name),
+                                           "the file is empty: a table needs at least its header row")
+    assert (d.hint or "").startswith("the first line names the columns (client_id, ")
+
+
 def test_files_of_other_tools_beside_the_tables_are_not_tables(tmp_path: Path) -> None:
     folder = _write(tmp_path / "t", debtors=DEBTORS, exposures=EXPOSURES)
     for name in ("_SUCCESS.csv", ".payments.csv", "notes.txt", "rejects.jsonl"):
