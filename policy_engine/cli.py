@@ -890,6 +890,9 @@ def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str
     for pid, given, meant in outcome.misspelt:  # column names are the client's text: shown escaped
         click.echo(printable(f"{input_file}: warning: {what} '{given}' is not read by policy {pid}; did you mean "
                              f"'{meant}'? (as given, '{meant}' is missing)"), err=True)
+    for absent in outcome.summary.get("missing_columns", []):
+        click.echo(printable(f"{input_file}: warning: table {absent['table']} has no column '{absent['column']}', "
+                             "which every row needs: each of its rows is rejected (or orphaned) for it"), err=True)
     s = {**outcome.summary, "misspelt_columns": [{"given": g, "did_you_mean": m} for _, g, m in outcome.misspelt]}
     if fmt == "json":
         import json

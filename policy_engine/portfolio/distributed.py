@@ -229,6 +229,7 @@ def run_dataset(policy: str | Path | CompiledPolicy | PolicyRef, dataset: str | 
     dataset (options it cannot honour are refused, never ignored)."""
     from ..decide.ref import as_ref, check_day
     from .batch import write_rejects
+    from .long_tables import absent_columns, with_absent_columns
     from .scoped_batch import misspelt_in_lines, scoped_versions
     from .tables import BatchRun
 
@@ -250,8 +251,11 @@ def run_dataset(policy: str | Path | CompiledPolicy | PolicyRef, dataset: str | 
                              scheduler, workers, audit_db=audit_db, audit_inputs=audit_inputs, progress=progress)
         if rejects is not None:
             write_rejects(long.rejects, Path(rejects))
-        return BatchRun(long, long.summary(), long.recorded, long.already_recorded,
-                        misspelt=_misspelt_partitions(long.policy, long_partitions(dataset)))
+        outcome = BatchRun(long, long.summary(), long.recorded, long.already_recorded,
+                           misspelt=_misspelt_partitions(long.policy, long_partitions(dataset)))
+        with_absent_columns(outcome.summary, list(dict.fromkeys(
+            pair for folder in long_partitions(dataset) for pair in absent_columns(long.policy, folder))))
+        return outcome
     if not scoped and _long_dataset(dataset, False):  # as the local run refuses a folder of long tables
         raise UsageError([Diagnostic("scoped-policy-required", f"policy {pinned.key if pinned else ref.name} declares "
                                      "no scopes: a dataset of long tables (debtors, exposures, ...) is decided under "

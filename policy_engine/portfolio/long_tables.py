@@ -184,6 +184,33 @@ def misspelt_columns(policy: CompiledPolicy, source: Path | Mapping[str, Path]) 
     return out
 
 
+def absent_columns(policy: CompiledPolicy, source: Path | Mapping[str, Path]) -> list[tuple[str, str]]:
+    """(table, column): a column a table has rows for but not in its header, though every row needs it (an id
+    joining it, or a field the policy requires). Each row is then rejected for it, as it should be; this names
+    the one cause of them all."""
+    part = policy.scoped
+    assert part is not None
+    required = {DEBTORS: {".".join(s.root) for s in policy.inputs if s.required and not s.series}}
+    required |= {table_name(s): {spec.source for spec in part.inputs[s.name] if spec.required} for s in part.scopes}
+    files = locate(policy, source)
+    out: list[tuple[str, str]] = []
+    for t in layout(policy):
+        path = files.get(t.name)
+        if path is None or not path.stat().st_size:
+            continue
+        header = set(_header(path))
+        needed = dict.fromkeys([*t.parent_keys, *([t.key] if t.key else []),
+                                *(c for c in t.columns if c in required.get(t.name, ()))])
+        out += [(t.name, c) for c in needed if c not in header]
+    return out
+
+
+def with_absent_columns(summary: dict[str, Any], absent: list[tuple[str, str]]) -> None:
+    """``missing_columns`` in a batch summary, when a table lacks a column each of its rows needs."""
+    if absent:
+        summary["missing_columns"] = [{"table": table, "column": column} for table, column in absent]
+
+
 def _header(path: Path) -> list[str]:
     """A table's column names (its first line, its Parquet schema); none when it cannot be read (reading it
     says why)."""

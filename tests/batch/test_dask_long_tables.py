@@ -198,6 +198,20 @@ def test_a_misspelt_column_of_a_partition_is_named_as_the_local_run_names_it(tmp
                                                              "did_you_mean": "payments.paid_date"}]
 
 
+def test_a_required_column_missing_from_a_partition_is_named_as_the_local_run_names_it(tmp_path: Path) -> None:
+    dataset = _dataset(tmp_path, n=6, k=2)
+    part = sorted(dataset.iterdir())[1]
+    table = pq.read_table(part / "exposures.parquet")
+    pq.write_table(table.drop_columns(["balance"]), part / "exposures.parquet")
+    local = run("batch", str(part), "-p", str(POLICY), "--no-audit", "--format", "json")
+    dask = run("batch", str(dataset), "-p", str(POLICY), "--no-audit", "--format", "json", "--engine", "dask",
+               "--out", str(tmp_path / "out"))
+    for r in (local, dask):
+        assert r.exit_code == 0, r.output
+        assert json.loads(r.stdout)["missing_columns"] == [{"table": "exposures", "column": "balance"}]
+        assert r.stderr.count("warning: table exposures has no column 'balance'") == 1, r.stderr
+
+
 def test_a_partition_that_is_a_file_is_refused(tmp_path: Path) -> None:
     dataset = _dataset(tmp_path)
     shutil.copy(dataset / "part-00000" / "debtors.parquet", dataset / "part-00003.parquet")

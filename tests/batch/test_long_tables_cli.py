@@ -333,3 +333,24 @@ def test_a_generated_folder_has_no_column_that_looks_misspelt(tmp_path: Path) ->
     policy = load_policy(ROOT / "policies" / "loss-client-management" / "policy-2.0.0.yaml")
     synthetic.write_long_tables(policy, tmp_path / "t", 20, seed=3, as_of="2026-09-30", fmt=".csv")
     assert misspelt_columns(policy, tmp_path / "t") == []
+
+
+@pytest.mark.parametrize(("table", "drop", "named"), [
+    ("exposures", "balance", [{"table": "exposures", "column": "balance"}]),  # a field the policy requires
+    ("payments", "exposure_id", [{"table": "payments", "column": "exposure_id"}]),  # the id joining a row
+    ("payments", "paid_date", []),  # optional: a table may leave it out
+])
+def test_a_column_every_row_needs_missing_from_a_table_is_named_once(tmp_path: Path, table: str, drop: str,
+                                                                     named: list[dict[str, str]]) -> None:
+    tables = {"debtors": SMALL["debtors"], "exposures": SMALL["exposures"],
+              "payments": "client_id,exposure_id,due_date,paid_date\nD1,E1,2025-01-31,2025-01-31\n"}
+    frame = [line.split(",") for line in tables[table].strip().split("\n")]
+    k = frame[0].index(drop)
+    tables[table] = "\n".join(",".join(cells[:k] + cells[k + 1:]) for cells in frame) + "\n"
+    r = run("--no-audit", "batch", str(_write(tmp_path / "t", **tables)), "-p", str(MULTI), "--format", "json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout).get("missing_columns", []) == named
+    assert r.stderr.count("which every row needs") == len(named), r.stderr
+    if named:
+        assert f"warning: table {table} has no column '{drop}', which every row needs: each of its rows is " \
+               "rejected (or orphaned) for it" in r.stderr
