@@ -427,15 +427,36 @@ def _list_column(mask: np.ndarray, names: list[str]) -> pd.Series:
     return pd.Series(pd.arrays.ArrowExtensionArray(array))
 
 
-def day_texts(days: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Days as ISO text (None where not valid), each distinct day formatted once: a date metric of many
+def concat_chunks(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The tables of a run's chunks as one: a categorical column stays categorical when the chunks hold
+    different categories (say as_of days), its categories their sorted union. pandas would turn it into
+    text, hashing every cell again, and the table's column type would depend on how the run was chunked."""
+    if len(frames) == 1:
+        return frames[0]
+    for c in frames[0].columns:
+        dtypes = [f[c].dtype for f in frames]
+        if all(isinstance(d, pd.CategoricalDtype) for d in dtypes) and any(d != dtypes[0] for d in dtypes):
+            union = sorted(set().union(*(d.categories for d in dtypes)), key=str)
+            for f in frames:
+                f[c] = f[c].cat.set_categories(union)
+    return pd.concat(frames, ignore_index=True)
+
+
+def day_texts(days: np.ndarray, valid: np.ndarray) -> Any:
+    """Days as ISO text (null where not valid), each distinct day formatted once: a date metric of many
     clients holds few days, and numpy formats one day a fifth of a microsecond at a time."""
     text = np.full(len(days), None, dtype=object)
     valid = np.asarray(valid, bool)
     if valid.any():
         distinct, at = np.unique(np.asarray(days).astype("datetime64[D]")[valid], return_inverse=True)
         text[valid] = np.array(distinct.astype(str), dtype=object)[at.reshape(-1)]
-    return text
+    return text_column(text)
+
+
+def text_column(values: np.ndarray) -> Any:
+    """Text cells (None: null) as a text column, also when every cell is null: a chunk without a value
+    must not make its column untyped (object), or the run's column type would depend on the chunks."""
+    return pd.array(values, dtype="str")
 
 
 def _segment_column(policy: CompiledPolicy, prep: Prepared, segment: np.ndarray) -> pd.Categorical:
@@ -476,10 +497,11 @@ def decisions_frame(policy: CompiledPolicy, prep: Prepared, res: VectorResults,
     """The decisions table: one row per decided client, the same facts as the decision records."""
     n = res.n
     grades = np.array(policy.grade_ids, dtype=object)
-    decided_by = np.full(n, policy.base_decider, dtype=object)
+    decided_names = list(dict.fromkeys([policy.base_decider, *[r.id for r in policy.floors]]))
+    decided_by = np.zeros(n, np.int16)  # codes into decided_names: 0, the base decider
     for r, c in reversed(list(zip(policy.floors, res.floors, strict=True))):
         hit = c.data & c.valid & (res.g_rank == r.rank) & (res.g_rank != res.s_rank)
-        decided_by[hit] = r.id
+        decided_by[hit] = decided_names.index(r.id)
     floors_mask = np.column_stack([c.data & c.valid for c in res.floors]) if res.floors else np.zeros((n, 0), bool)
     warn_mask = np.column_stack([c.data & c.valid for c in res.warnings]) if res.warnings else np.zeros((n, 0), bool)
     order, kept, suppressed = kept_actions(policy, res)
@@ -503,8 +525,7 @@ def decisions_frame(policy: CompiledPolicy, prep: Prepared, res: VectorResults,
     und = np.column_stack(und_masks) if und_masks else np.zeros((n, 0), bool)
     segment = prep.segments if prep.segments is not None else np.full(n, None, dtype=object)
     days, day_codes = np.unique(prep.as_of_days, return_inverse=True)
-    decided_names = [policy.base_decider, *[r.id for r in policy.floors]]
-    decided_codes = pd.Categorical(decided_by, categories=list(dict.fromkeys(decided_names)))
+    decided_codes = pd.Categorical.from_codes(decided_by, categories=decided_names)
     constant = np.zeros(n, np.int8)
     out: dict[str, Any] = {
         "row": row_numbers + 1,
@@ -535,6 +556,8 @@ def decisions_frame(policy: CompiledPolicy, prep: Prepared, res: VectorResults,
             out[f"metric.{m.name}"][~c.valid] = pd.NA
         elif m.expr.type == "date":
             out[f"metric.{m.name}"] = day_texts(c.data, c.valid)
+        elif m.expr.type in ("string", "grade"):
+            out[f"metric.{m.name}"] = text_column(np.where(c.valid, c.data, None))
         else:
             out[f"metric.{m.name}"] = np.where(c.valid, c.data, None)
     return pd.DataFrame(out)

@@ -1069,11 +1069,12 @@ def run_long_batch(policy: CompiledPolicy, source: Path | Mapping[str, Path], as
     """Read, check and decide a portfolio of long tables; every row of every table accounted for.
 
     The accepted debtors are decided in chunks of ``CHUNK_DEBTORS`` (the chunks of ``batch`` over
-    JSON Lines, so the two give the same tables) on ``workers`` threads: numpy, pandas and Arrow
-    release the GIL for most of the work.
+    JSON Lines) on ``workers`` threads: numpy, pandas and Arrow release the GIL for most of the work.
+    The tables do not depend on the chunks.
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    from .batch import concat_chunks
     from .scoped_batch import CHUNK_DEBTORS
 
     timings: dict[str, float] = {}
@@ -1092,8 +1093,8 @@ def run_long_batch(policy: CompiledPolicy, source: Path | Mapping[str, Path], as
     else:
         with ThreadPoolExecutor(workers) as pool:
             frames = list(pool.map(work, starts))
-    decisions = pd.concat([f[0] for f in frames], ignore_index=True) if len(frames) > 1 else frames[0][0]
-    exposures = pd.concat([f[1] for f in frames], ignore_index=True) if len(frames) > 1 else frames[0][1]
+    decisions = concat_chunks([f[0] for f in frames])
+    exposures = concat_chunks([f[1] for f in frames])
     timings["evaluate"] = time.perf_counter() - t  # and the frames, chunk by chunk
     timings["cpu_evaluate"] = time.process_time() - cpu
     refused: dict[str, int] = {}
@@ -1136,35 +1137,10 @@ def chunk(read: LongRead, a: int, b: int) -> LongRead:
 def debtor_frame(read: LongRead, run: ScopedRun) -> pd.DataFrame:
     """One row per debtor, as ``batch`` gives it for JSON Lines of nested debtors (``row``: the debtors table's)."""
     from .batch import decisions_frame
-    from .scoped_batch import _exposure_decided_by
+    from .scoped_batch import with_exposures
 
-    policy = read.policy
-    frame = decisions_frame(policy, read.prep, run.debtors, read.prep.rows)
-    n = run.debtors.n
-    exposure = np.full(n, None, dtype=object)
-    decided_by = np.full(n, None, dtype=object)
-    part = policy.scoped
-    assert part is not None
-    counts = np.zeros(n, np.int64)
-    if part.graded is not None and len(run.tables.rank):
-        level = run.tables.levels[part.graded]
-        by = _exposure_decided_by(policy, run)
-        g_rank = run.debtors.g_rank.astype(np.int64)
-        made = (g_rank > run.tables.floor_rank)[level.parent] & (run.tables.rank == g_rank[level.parent])
-        idx = np.flatnonzero(made)[::-1]  # the first such exposure of each debtor is written last
-        exposure[level.parent[idx]] = read.keys[idx]
-        decided_by[level.parent[idx]] = by[idx]
-        counts = np.bincount(level.parent, minlength=n).astype(np.int64)
-    names = list(frame["decided_by"].cat.categories)
-    made_d = np.not_equal(exposure, None)
-    extra = [x for x in dict.fromkeys(decided_by[made_d]) if x not in names]
-    column = frame["decided_by"].cat.add_categories(extra) if extra else frame["decided_by"]
-    column = column.to_numpy(dtype=object)
-    column[made_d] = decided_by[made_d]
-    frame["decided_by"] = pd.Categorical(column, categories=[*names, *extra])
-    frame.insert(frame.columns.get_loc("decided_by") + 1, "decided_by_exposure", exposure)
-    frame.insert(frame.columns.get_loc("decided_by_exposure") + 1, "exposures", counts)
-    return frame
+    frame = decisions_frame(read.policy, read.prep, run.debtors, read.prep.rows)
+    return with_exposures(read.policy, frame, run, read.keys)
 
 
 def exposure_frame(read: LongRead, run: ScopedRun) -> pd.DataFrame:

@@ -27,6 +27,7 @@ from ..decide.ref import PolicyRef, selection_day
 from ..diagnostics import Diagnostic, InputError, UsageError
 from ..policy.compiler import CompiledPolicy
 from ..policy.loader import JSONInputError, parse_json_text
+from .batch import concat_chunks, text_column
 from .frame import Prepared
 from .scoped_vector import ScopedRun, evaluate_debtors, fill_elements
 from .tables import TableRun
@@ -234,8 +235,8 @@ def run_scoped_batch(policy: CompiledPolicy, path: Path, as_of: str | None = Non
         start += len(chunk)
         if progress:
             progress(len(chunk))
-    decisions = pd.concat(frames, ignore_index=True) if frames else debtor_frame(policy, [], None)
-    exposures = pd.concat(exposure_frames, ignore_index=True) if exposure_frames else exposure_frame(policy, [], None)
+    decisions = concat_chunks(frames) if frames else debtor_frame(policy, [], None)
+    exposures = concat_chunks(exposure_frames) if exposure_frames else exposure_frame(policy, [], None)
     rejects.sort(key=lambda r: r["row"])
     result = ScopedBatch(policy, decisions, exposures, rejects, count[0], debtors, runs, path, kept=sink is None)
     if result.decided + result.rejected != result.rows_read:  # the accounting is a contract, not a hope
@@ -261,17 +262,35 @@ def debtor_frame(policy: CompiledPolicy, chunk: list[Debtor], run: ScopedRun | N
         run = evaluate_debtors(policy, [], [], [])
     prep = _prepared(policy, chunk, run)
     frame = decisions_frame(policy, prep, run.debtors, np.array([d.line - 1 for d in chunk], dtype=np.int64))
-    exposure, decided_by = _deciding_exposure(policy, run)
-    names = list(frame["decided_by"].cat.categories)
-    made = np.not_equal(exposure, None)  # the debtors whose grade an exposure's own floor made
-    extra = [x for x in dict.fromkeys(decided_by[made]) if x not in names]
-    column = frame["decided_by"].cat.add_categories(extra) if extra else frame["decided_by"]
-    column = column.to_numpy(dtype=object)
-    column[made] = decided_by[made]
-    frame["decided_by"] = pd.Categorical(column, categories=[*names, *extra])
-    frame.insert(frame.columns.get_loc("decided_by") + 1, "decided_by_exposure", exposure)
+    part = policy.scoped
+    assert part is not None
+    keys = np.array([e["@key"] for e in run.tables.levels[part.graded].elements], dtype=object) \
+        if part.graded is not None else np.zeros(0, dtype=object)
+    return with_exposures(policy, frame, run, keys)
+
+
+def decider_names(policy: CompiledPolicy) -> list[str]:
+    """Every rule that can decide a grade, as the categories of a ``decided_by`` column: the same for
+    every chunk of a run, so chunks concatenate as categories (dictionary-encoded in Parquet) whatever
+    rules each chunk happened to fire."""
+    part = policy.scoped
+    exposure_floors = [f.id for f in part.floors] if part is not None else []
+    return list(dict.fromkeys([policy.base_decider, *(r.id for r in policy.floors), *exposure_floors]))
+
+
+def with_exposures(policy: CompiledPolicy, frame: pd.DataFrame, run: ScopedRun, keys: np.ndarray) -> pd.DataFrame:
+    """The decisions table of debtors: a debtor whose grade an exposure's own floor made is decided by that
+    rule (``decided_by_exposure`` names the exposure); ``exposures`` counts each debtor's exposures.
+    ``keys``: the graded exposures' ids, in the order of their level."""
+    exposure, decided_by = _deciding_exposure(policy, run, keys)
+    made = decided_by >= 0
+    # the debtor's deciders are the first of decider_names, in order: its codes are theirs
+    codes = frame["decided_by"].cat.codes.to_numpy().astype(np.int16)
+    codes[made] = decided_by[made]
+    frame["decided_by"] = pd.Categorical.from_codes(codes, categories=decider_names(policy))
+    frame.insert(frame.columns.get_loc("decided_by") + 1, "decided_by_exposure", text_column(exposure))
     frame.insert(frame.columns.get_loc("decided_by_exposure") + 1, "exposures",
-                 np.bincount(_graded_parent(policy, run), minlength=len(chunk)).astype(np.int64))
+                 np.bincount(_graded_parent(policy, run), minlength=run.debtors.n).astype(np.int64))
     return frame
 
 
@@ -284,14 +303,16 @@ def _graded_parent(policy: CompiledPolicy, run: ScopedRun) -> np.ndarray:
 
 
 def _exposure_decided_by(policy: CompiledPolicy, run: ScopedRun) -> np.ndarray:
-    """Per exposure, the rule that set its final grade: its own floor first, then the debtor's; else default."""
+    """Per exposure, the rule that set its final grade: its own floor first, then the debtor's; else the
+    base decider. As codes into :func:`decider_names` (a million exposures name a few rules)."""
     if run.exposure_decided_by is not None:
         return run.exposure_decided_by
     part = policy.scoped
     assert part is not None
     t = run.tables
     m = len(t.rank)
-    out = run.exposure_decided_by = np.full(m, policy.base_decider, dtype=object)
+    names = {name: code for code, name in enumerate(decider_names(policy))}
+    out = run.exposure_decided_by = np.zeros(m, np.int16)  # 0: the base decider
     settled = np.zeros(m, bool)
     if not m:
         return out
@@ -302,22 +323,22 @@ def _exposure_decided_by(policy: CompiledPolicy, run: ScopedRun) -> np.ndarray:
               for f, c in zip(policy.floors, run.debtors.floors, strict=True)]
     for rid, rank, fired in rules:
         hit = fired & (t.rank == rank) & ~settled
-        out[hit] = rid
+        out[hit] = names[rid]
         settled |= hit
     return out
 
 
-def _deciding_exposure(policy: CompiledPolicy, run: ScopedRun) -> tuple[np.ndarray, np.ndarray]:
-    """Per debtor, the exposure whose own floor made its grade (None when the debtor floors did) and its rule."""
+def _deciding_exposure(policy: CompiledPolicy, run: ScopedRun, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per debtor, the exposure whose own floor made its grade (None when the debtor floors did) and its
+    rule (a code into :func:`decider_names`; -1 when none)."""
     n = run.debtors.n
     exposure = np.full(n, None, dtype=object)
-    decided_by = np.full(n, None, dtype=object)
+    decided_by = np.full(n, -1, np.int16)
     part = policy.scoped
     assert part is not None
     if part.graded is None or not len(run.tables.rank):
         return exposure, decided_by
     level = run.tables.levels[part.graded]
-    keys = np.array([e["@key"] for e in level.elements], dtype=object)
     by = _exposure_decided_by(policy, run)
     g_rank = run.debtors.g_rank.astype(np.int64)
     made = (g_rank > run.tables.floor_rank)[level.parent] & (run.tables.rank == g_rank[level.parent])
@@ -367,7 +388,7 @@ def exposure_columns(policy: CompiledPolicy, run: ScopedRun, head: dict[str, Any
         **head,
         "grade": pd.Categorical.from_codes(t.rank.astype(np.int8), categories=grades),
         "own_grade": pd.Categorical.from_codes(t.own_rank.astype(np.int8), categories=grades),
-        "decided_by": pd.Categorical(_exposure_decided_by(policy, run)),
+        "decided_by": pd.Categorical.from_codes(_exposure_decided_by(policy, run), categories=decider_names(policy)),
         "nonperforming": np.array([g.nonperforming for g in policy.scale])[t.rank],
         "floors": _list_column(fired, names),
         "undetermined": _list_column(np.column_stack([~c.valid for c in t.floors]) if t.floors
@@ -385,6 +406,8 @@ def exposure_columns(policy: CompiledPolicy, run: ScopedRun, head: dict[str, Any
             out[f"metric.{metric.name}"] = col
         elif kind == "date":
             out[f"metric.{metric.name}"] = date_texts(np.asarray(c.data), np.asarray(c.valid, bool))
+        elif kind in ("string", "grade"):
+            out[f"metric.{metric.name}"] = text_column(np.where(c.valid, c.data, None))
         else:
             out[f"metric.{metric.name}"] = np.where(c.valid, c.data, None)
     return pd.DataFrame(out)

@@ -76,8 +76,8 @@ def _both(name: str, n: int, fmt: str, tmp: Path) -> tuple[Any, Any]:
 
 def _equal(nested: Any, long: Any) -> None:
     assert nested.rejected == 0 and not long.rejects and not long.orphans
-    pd.testing.assert_frame_equal(nested.decisions, long.decisions, check_categorical=False)
-    pd.testing.assert_frame_equal(nested.exposures, long.exposures, check_categorical=False)
+    pd.testing.assert_frame_equal(nested.decisions, long.decisions)
+    pd.testing.assert_frame_equal(nested.exposures, long.exposures)
 
 
 @pytest.mark.parametrize("name", sorted(POLICIES))

@@ -226,3 +226,27 @@ def test_a_file_decided_chunk_by_chunk_is_recorded_and_written_as_decide_gives_i
         assert [steady(store.stored(r)[0]) for r in rows] == want
     again = run_batch(POLICY_2, src, audit_db=db)
     assert (again.recorded, again.already_recorded) == (0, len(debtors))
+
+
+def test_the_tables_do_not_depend_on_how_the_file_is_chunked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks fire different rules and hold different days: the column types stay those of one chunk
+    (``decided_by`` categories are every rule that can decide, ``as_of`` the days of the run), so a
+    Parquet file's schema does not depend on where the chunks were cut."""
+    from policy_engine.portfolio import scoped_batch
+    from policy_engine.portfolio.scoped_batch import decider_names, run_scoped_batch
+
+    debtors = sample_debtors()
+    for i, d in enumerate(debtors):  # the days of the run differ from chunk to chunk
+        d["as_of"] = max(d["as_of"], ["2026-09-30", "2026-10-31", "2026-12-31"][i % 7 % 3])
+    src = write_lines(tmp_path / "debtors.jsonl", debtors)
+    policy = load_policy(POLICY_2)
+    whole = run_scoped_batch(policy, src)
+    monkeypatch.setattr(scoped_batch, "CHUNK_DEBTORS", 3)
+    chunked = run_scoped_batch(policy, src)
+    assert whole.decided == chunked.decided == len(debtors)
+    pd.testing.assert_frame_equal(whole.decisions, chunked.decisions)
+    pd.testing.assert_frame_equal(whole.exposures, chunked.exposures)
+    for frame in (chunked.decisions, chunked.exposures):
+        assert list(frame["decided_by"].cat.categories) == decider_names(policy)
+    assert list(chunked.decisions["as_of"].cat.categories) == ["2026-09-30", "2026-10-31", "2026-12-31"]
+    assert len(set(chunked.decisions["decided_by"])) >= 3  # several rules decide: the comparison is not of defaults
