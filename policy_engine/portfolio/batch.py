@@ -433,13 +433,23 @@ def concat_chunks(frames: list[pd.DataFrame]) -> pd.DataFrame:
     text, hashing every cell again, and the table's column type would depend on how the run was chunked."""
     if len(frames) == 1:
         return frames[0]
+    unions: dict[str, list[Any]] = {}
     for c in frames[0].columns:
         dtypes = [f[c].dtype for f in frames]
         if all(isinstance(d, pd.CategoricalDtype) for d in dtypes) and any(d != dtypes[0] for d in dtypes):
-            union = sorted(set().union(*(d.categories for d in dtypes)), key=str)
-            for f in frames:
-                f[c] = f[c].cat.set_categories(union)
+            unions[c] = sorted(set().union(*(d.categories for d in dtypes)), key=str)
+    if unions:  # the chunks' own frames are left as they are (a sink may hold them)
+        frames = [f.assign(**{c: f[c].cat.set_categories(u) for c, u in unions.items()}) for f in frames]
     return pd.concat(frames, ignore_index=True)
+
+
+def decider_names(policy: CompiledPolicy) -> list[str]:
+    """Every rule that can decide a grade (the base decider, the floors, an exposure's own floors), as the
+    categories of a ``decided_by`` column: the same for every chunk of a run, so chunks concatenate as
+    categories (dictionary-encoded in Parquet) whatever rules each chunk happened to fire."""
+    part = policy.scoped
+    exposure_floors = [f.id for f in part.floors] if part is not None else []
+    return list(dict.fromkeys([policy.base_decider, *(r.id for r in policy.floors), *exposure_floors]))
 
 
 def day_texts(days: np.ndarray, valid: np.ndarray) -> Any:
@@ -497,7 +507,7 @@ def decisions_frame(policy: CompiledPolicy, prep: Prepared, res: VectorResults,
     """The decisions table: one row per decided client, the same facts as the decision records."""
     n = res.n
     grades = np.array(policy.grade_ids, dtype=object)
-    decided_names = list(dict.fromkeys([policy.base_decider, *[r.id for r in policy.floors]]))
+    decided_names = decider_names(policy)
     decided_by = np.zeros(n, np.int16)  # codes into decided_names: 0, the base decider
     for r, c in reversed(list(zip(policy.floors, res.floors, strict=True))):
         hit = c.data & c.valid & (res.g_rank == r.rank) & (res.g_rank != res.s_rank)
@@ -613,10 +623,7 @@ def run_batch(policy: CompiledPolicy, table: Table, as_of: str | None = None,
             chunks = list(pool.map(work, starts))
     else:
         chunks = [work(s) for s in starts]
-    decisions = pd.concat([c[3] for c in chunks], ignore_index=True)
-    for c in ("as_of", "segment", "decided_by"):
-        if c in decisions.columns and not isinstance(decisions[c].dtype, pd.CategoricalDtype):
-            decisions[c] = decisions[c].astype("category")
+    decisions = concat_chunks([c[3] for c in chunks])
     problems = [Problem(p.row + start, p.path, p.message, p.code) for start, prep, _, _ in chunks
                 for p in prep.problems]
     rejects = table_rejects(table, problems, positions, row_offset)

@@ -27,7 +27,7 @@ from ..decide.ref import PolicyRef, selection_day
 from ..diagnostics import Diagnostic, InputError, UsageError
 from ..policy.compiler import CompiledPolicy
 from ..policy.loader import JSONInputError, parse_json_text
-from .batch import concat_chunks, text_column
+from .batch import concat_chunks, decider_names, text_column
 from .frame import Prepared
 from .scoped_vector import ScopedRun, evaluate_debtors, fill_elements
 from .tables import TableRun
@@ -269,23 +269,13 @@ def debtor_frame(policy: CompiledPolicy, chunk: list[Debtor], run: ScopedRun | N
     return with_exposures(policy, frame, run, keys)
 
 
-def decider_names(policy: CompiledPolicy) -> list[str]:
-    """Every rule that can decide a grade, as the categories of a ``decided_by`` column: the same for
-    every chunk of a run, so chunks concatenate as categories (dictionary-encoded in Parquet) whatever
-    rules each chunk happened to fire."""
-    part = policy.scoped
-    exposure_floors = [f.id for f in part.floors] if part is not None else []
-    return list(dict.fromkeys([policy.base_decider, *(r.id for r in policy.floors), *exposure_floors]))
-
-
 def with_exposures(policy: CompiledPolicy, frame: pd.DataFrame, run: ScopedRun, keys: np.ndarray) -> pd.DataFrame:
     """The decisions table of debtors: a debtor whose grade an exposure's own floor made is decided by that
     rule (``decided_by_exposure`` names the exposure); ``exposures`` counts each debtor's exposures.
     ``keys``: the graded exposures' ids, in the order of their level."""
     exposure, decided_by = _deciding_exposure(policy, run, keys)
     made = decided_by >= 0
-    # the debtor's deciders are the first of decider_names, in order: its codes are theirs
-    codes = frame["decided_by"].cat.codes.to_numpy().astype(np.int16)
+    codes = frame["decided_by"].cat.codes.to_numpy().astype(np.int16)  # already codes into decider_names
     codes[made] = decided_by[made]
     frame["decided_by"] = pd.Categorical.from_codes(codes, categories=decider_names(policy))
     frame.insert(frame.columns.get_loc("decided_by") + 1, "decided_by_exposure", text_column(exposure))
