@@ -51,9 +51,14 @@ def missing_inside(part: ScopedPart, names: tuple[str, ...], elements: Mapping[s
 
 
 class _Reach(Frozen):
-    """Per scope: its own inputs by name, its children, and the names an element of it or of a scope
-    below it can lack (so a walk skips the scopes that cannot name any of the names asked for); and
-    the walks already planned, per set of names and scope (see :func:`_plans`)."""
+    """Per scope: its own optional inputs by name, its children, and the names an element of it or of
+    a scope below it can lack (so a walk skips the scopes that cannot name any of the names asked for);
+    and the walks already planned, per set of names and scope (see :func:`_plans`).
+
+    A required input is never without a value in an element decided (the readers refuse the record),
+    so it is not among the names an element can lack: dates of events that matched no event read only
+    the events' required kind and date, and their walk enters no scope at all.
+    """
 
     metrics: Mapping[str, Any]
     own: Mapping[str, Mapping[str, InputSpec]]
@@ -74,7 +79,7 @@ def _reach(part: ScopedPart) -> _Reach:
     found = _REACH.get(part)
     if found is None:
         metrics = {m.name: m for m in part.metrics}
-        own = {s.name: {spec.name: spec for spec in part.inputs[s.name]} for s in part.scopes}
+        own = {s.name: {spec.name: spec for spec in part.inputs[s.name] if not spec.required} for s in part.scopes}
         children = {None: part.children(None), **{s.name: part.children(s.name) for s in part.scopes}}
         below: dict[str, frozenset[str]] = {}
 

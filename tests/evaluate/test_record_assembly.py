@@ -105,3 +105,24 @@ def test_a_date_is_written_as_its_iso_text_even_once_the_kept_ones_are_forgotten
     moment = dt.datetime(2020, 1, 1, 12, 30)  # a datetime is a date too, written with its time, never kept
     assert evaluate._jsonable(moment) == moment.isoformat() and moment not in evaluate._ISO
     assert evaluate._jsonable([days[0], None]) == [days[0].isoformat(), None]
+
+
+def test_a_walk_enters_no_scope_for_names_no_element_can_lack(decider_2: Decider) -> None:
+    """The event dates read the events' kind and date, both required: a record lacking one is refused, so the walk
+    for them plans no scope; an optional name (an exposure's accrued interest) is still looked for."""
+    from policy_engine.decide.missing import _plans, _reach
+
+    part = decider_2.policy.scoped
+    assert part is not None
+    reach = _reach(part)
+    assert _plans(reach, part, ("event_date", "event_kind"), None) == ()
+    debtor = json.loads(DEBTORS[0].read_text("utf-8"))
+    _, _, _, elements, _ = decider_2.read_record(copy.deepcopy(debtor))
+    assert missing_inside(part, ("event_date", "event_kind"), elements) == {}
+    steps = _plans(reach, part, ("accrued_interest",), None)
+    assert [(key, here) for key, _, here, _ in steps] == [("exposure", (("accrued_interest", "accrued_interest",
+                                                                         False),))]
+    del debtor["exposures"][0]["accrued_interest"]
+    _, _, _, elements, _ = decider_2.read_record(debtor)
+    assert list(missing_inside(part, ("accrued_interest",), elements)) == [
+        f"exposure {debtor['exposures'][0]['exposure_id']}: accrued_interest"]
