@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ast
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..frozen import Frozen, field
@@ -78,30 +78,72 @@ def chain(parents: Mapping[str, str | None], scope: str) -> list[str]:
 def view(symbols: Mapping[str, ex.Symbol], owner: Mapping[str, str], parents: Mapping[str, str | None],
          graded: str | None, scope: str, stage: str, grades: tuple[str, ...], warnings: Mapping[str, bool],
          from_debtor: bool | None = None, grade_known: bool = False, open_names: bool = False) -> ex.Scope:
-    """The names an expression of ``scope`` reads, and the child scopes it may aggregate."""
+    """The names an expression of ``scope`` reads, and the child scopes it may aggregate.
+
+    Built for every expression a policy checks, used at once (the compiler's names grow between
+    expressions): the views of the child scopes are built when an aggregation first reads one, and
+    why a name of another scope cannot be read is worded when an expression reads it. Built eagerly,
+    both were a third of loading a policy with four scopes; an expression reads few of either.
+    """
     if from_debtor is None:
         from_debtor = scope == DEBTOR
     readable = set(chain(parents, scope))
     seen: dict[str, ex.Symbol] = {}
-    elsewhere: dict[str, tuple[str, str, str | None]] = {}
+    elsewhere: dict[str, str | None] = {}  # a name this view may not read -> its scope (None: a later debtor metric)
     for n, sym in symbols.items():
         where = owner.get(n, DEBTOR)
         if where in readable:
             # A stand-in for a name that failed (typed unknown) is readable anywhere: its failure was reported.
             if where == DEBTOR and sym.kind == "metric" and not from_debtor and sym.type != ex.UNKNOWN:
-                elsewhere[n] = ("name-not-available",
-                                f"debtor metric '{n}' is computed after the {scope} floors: a {scope} expression "
-                                "cannot read it", f"compute it in scope {scope}, or write the rule at the debtor")
+                elsewhere[n] = None
                 continue
             seen[n] = sym
         else:
-            elsewhere[n] = _elsewhere(n, where, scope, parents)
-    children = {s: view(symbols, owner, parents, graded, s, stage, grades, warnings, from_debtor,
-                        grade_known=from_debtor and s == graded, open_names=open_names)
-                for s, p in parents.items() if (p or DEBTOR) == scope and s != scope}
+            elsewhere[n] = where
+
+    def child(s: str) -> ex.Scope:
+        return view(symbols, owner, parents, graded, s, stage, grades, warnings, from_debtor,
+                    grade_known=from_debtor and s == graded, open_names=open_names)
+
+    children = _Lazy(tuple(s for s, p in parents.items() if (p or DEBTOR) == scope and s != scope), child)
     return ex.Scope(symbols=seen, stage=stage, grades=grades, warnings=warnings, name=scope, children=children,
-                    all_scopes=dict(parents), elsewhere=elsewhere, grade_known=grade_known,
-                    graded=scope == graded, open_names=open_names)
+                    all_scopes=dict(parents), elsewhere=_Lazy(tuple(elsewhere), lambda n: _why_not(
+                        n, elsewhere[n], scope, parents)),
+                    grade_known=grade_known, graded=scope == graded, open_names=open_names)
+
+
+class _Lazy(Mapping[str, Any]):
+    """A mapping of known keys whose values are made on first use (and kept)."""
+
+    def __init__(self, keys: tuple[str, ...], make: Callable[[str], Any]):
+        self._keys, self._make = frozenset(keys), make
+        self._order = keys
+        self._made: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._keys:
+            raise KeyError(key)
+        got = self._made.get(key)
+        if got is None:
+            got = self._made[key] = self._make(key)
+        return got
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._order)
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+
+def _why_not(name: str, where: str | None, scope: str, parents: Mapping[str, str | None]
+             ) -> tuple[str, str, str | None]:
+    if where is None:
+        return ("name-not-available", f"debtor metric '{name}' is computed after the {scope} floors: a {scope} "
+                "expression cannot read it", f"compute it in scope {scope}, or write the rule at the debtor")
+    return _elsewhere(name, where, scope, parents)
 
 
 def _elsewhere(name: str, where: str, scope: str, parents: Mapping[str, str | None]) -> tuple[str, str, str | None]:
