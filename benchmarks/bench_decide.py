@@ -8,7 +8,8 @@ Measures, in one run so ratios hold on a noisy machine:
     warnings and actions with their bilingual messages);
   * the parts of one decision (input checks, the generated row function, the record);
   * policy load + validate + compile, cold (first time in a process) and warm;
-  * wall time of one `policy-engine decide` process and of `policy-engine --help`,
+  * wall time of one `policy-engine decide` process (a 1.x client, and a debtor under 2.0.0, whose
+    policy imports a module and declares scopes) and of `policy-engine --help`,
     beside `python -c "import yaml, click"` for the ratio (launches alternate); with
     --instructions also their instruction counts (valgrind), which machine noise does not move.
 Figures are medians.
@@ -31,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 POLICY = ROOT / "policies" / "loss-client-management" / "policy-1.1.0.yaml"
 SAMPLES = sorted((ROOT / "policies" / "loss-client-management" / "samples" / "clients").glob("*.json"))
+DEBTOR = ROOT / "policies" / "loss-client-management" / "samples" / "debtors" / "05-contagion-three-exposures.json"
 
 
 def rate(fn, clients, seconds: float) -> float:
@@ -128,12 +130,17 @@ def main() -> None:
     exe = str(Path(sys.executable).with_name("policy-engine"))
     base_cmd = [sys.executable, "-c", "import yaml, click"]
     decide_cmd = [exe, "decide", "-p", "loss-client-management", "-c", str(SAMPLES[1]), "--no-audit"]
+    debtor_cmd = [exe, "decide", "-p", "loss-client-management", "-c", str(DEBTOR), "--no-audit"]
     help_cmd = [exe, "--help"]
-    subprocess.run(decide_cmd, cwd=ROOT, stdout=subprocess.DEVNULL, check=True, env=ENV)  # warm the validation cache
-    py, base, one, helps = walls([[sys.executable, "-c", "pass"], base_cmd, decide_cmd, help_cmd], args.runs)
+    for cmd in (decide_cmd, debtor_cmd):  # warm the validation cache
+        subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, check=True, env=ENV)
+    py, base, one, debtor, helps = walls([[sys.executable, "-c", "pass"], base_cmd, decide_cmd, debtor_cmd, help_cmd],
+                                         args.runs)
     rows.append(('python -c "pass"', f"{py * 1e3:.0f} ms"))
     rows.append(('python -c "import yaml, click"', f"{base * 1e3:.0f} ms"))
     rows.append(("policy-engine decide (one process)", f"{one * 1e3:.0f} ms  ({one / base:.2f}x yaml+click)"))
+    rows.append(("policy-engine decide, a 2.0.0 debtor of 3 exposures (one process)",
+                 f"{debtor * 1e3:.0f} ms  ({debtor / base:.2f}x yaml+click, {debtor / one:.2f}x the 1.x client)"))
     rows.append(("policy-engine --help", f"{helps * 1e3:.0f} ms  ({helps / base:.2f}x yaml+click)"))
     if args.instructions:
         counted = {name: instructions(cmd) for name, cmd in

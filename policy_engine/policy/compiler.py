@@ -1854,10 +1854,13 @@ def check_module_document(doc: Document, modules: ModuleSource | None = None,
     stack = stack or ((module.id, module.version),)
     c = _Compiler(doc, modules, stack, memo)
     c.data = {**data, "inputs": data.get("inputs") or {}}  # a module may define no inputs; a policy must
-    blamed = schema_errors(doc, "module", c.sink)
-    if not c.sink.ok:
-        # As for a policy: the entries the schema refused are left out, every other one is checked.
-        c.valid = SchemaValidPart.of(c.data, blamed)
+    if not known_schema_valid(doc.text, "module"):
+        blamed = schema_errors(doc, "module", c.sink)
+        if c.sink.ok:
+            remember_schema_valid(doc.text, "module")
+        else:
+            # As for a policy: the entries the schema refused are left out, every other one is checked.
+            c.valid = SchemaValidPart.of(c.data, blamed)
     for key, wanted in zip(("id", "version"), expect or (), strict=False):
         if isinstance(data.get(key), str) and data[key] != wanted:
             c.err("module-mismatch", f"the module file declares {key} {data[key]}, but it was found as {wanted}",

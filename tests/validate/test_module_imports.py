@@ -106,3 +106,30 @@ def test_a_chain_of_imports_deeper_than_the_limit_is_located(tmp_path: Path) -> 
 def test_schema_module_prints_the_module_schema() -> None:
     r = CliRunner().invoke(main, ["schema", "module"])
     assert r.exit_code == 0 and '"const": "module"' in r.stdout
+
+
+def test_a_module_valid_against_its_schema_is_memoised_and_a_broken_one_never(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Loading a policy with imports checks each module against the module schema once per text: a later
+    ``decide`` neither imports jsonschema nor runs it for them. A module the schema refuses is refused each time."""
+    from policy_engine.policy import compiler
+    from policy_engine.policy.registry import load_policy
+
+    monkeypatch.setenv("POLICY_ENGINE_CACHE_DIR", str(tmp_path / "cache"))
+    calls: list[str] = []
+    real = compiler.schema_errors
+    monkeypatch.setattr(compiler, "schema_errors", lambda doc, name, sink: calls.append(name) or real(doc, name, sink))
+    registry = tmp_path / "registry"
+    for f in MODULES.rglob("*.yaml"):
+        _write(registry, {f.relative_to(MODULES).as_posix(): f.read_text(encoding="utf-8")})
+    policy_file = registry / "mini-imports" / "policy-1.0.0.yaml"
+    for _ in range(2):
+        load_policy(policy_file)
+    assert calls == ["policy", "module", "module"]  # the policy and its two modules, the first time only
+    module = registry / "debt-library" / "module-1.0.0.yaml"
+    module.write_text(module.read_text(encoding="utf-8") + "surprise: 1\n", encoding="utf-8")
+    calls.clear()
+    for _ in range(2):
+        (result,) = check_paths([policy_file])
+        assert any(d.code == "unknown-key" and d.file == str(module) for d in result.diagnostics), result.diagnostics
+    assert calls == ["module", "module"]  # the broken module each time; the rest from the memo
