@@ -80,36 +80,80 @@ def view(symbols: Mapping[str, ex.Symbol], owner: Mapping[str, str], parents: Ma
          from_debtor: bool | None = None, grade_known: bool = False, open_names: bool = False) -> ex.Scope:
     """The names an expression of ``scope`` reads, and the child scopes it may aggregate.
 
-    Built for every expression a policy checks, used at once (the compiler's names grow between
-    expressions): the views of the child scopes are built when an aggregation first reads one, and
-    why a name of another scope cannot be read is worded when an expression reads it. Built eagerly,
-    both were a third of loading a policy with four scopes; an expression reads few of either.
+    Built for every expression a policy checks and used at once (the compiler's names do not change while
+    one expression is checked): which names it may read is decided at each look-up, the views of the child
+    scopes are built when an aggregation first reads one, and why a name of another scope cannot be read is
+    worded when an expression reads it. Built eagerly, over every name of the policy, they were a third of
+    loading a policy with four scopes; an expression reads a handful of names.
     """
     if from_debtor is None:
         from_debtor = scope == DEBTOR
-    readable = set(chain(parents, scope))
-    seen: dict[str, ex.Symbol] = {}
-    elsewhere: dict[str, str | None] = {}  # a name this view may not read -> its scope (None: a later debtor metric)
-    for n, sym in symbols.items():
-        where = owner.get(n, DEBTOR)
-        if where in readable:
-            # A stand-in for a name that failed (typed unknown) is readable anywhere: its failure was reported.
-            if where == DEBTOR and sym.kind == "metric" and not from_debtor and sym.type != ex.UNKNOWN:
-                elsewhere[n] = None
-                continue
-            seen[n] = sym
-        else:
-            elsewhere[n] = where
+    names = _Readable(symbols, owner, frozenset(chain(parents, scope)), from_debtor)
 
     def child(s: str) -> ex.Scope:
         return view(symbols, owner, parents, graded, s, stage, grades, warnings, from_debtor,
                     grade_known=from_debtor and s == graded, open_names=open_names)
 
     children = _Lazy(tuple(s for s, p in parents.items() if (p or DEBTOR) == scope and s != scope), child)
-    return ex.Scope(symbols=seen, stage=stage, grades=grades, warnings=warnings, name=scope, children=children,
-                    all_scopes=dict(parents), elsewhere=_Lazy(tuple(elsewhere), lambda n: _why_not(
-                        n, elsewhere[n], scope, parents)),
+    return ex.Scope(symbols=names, stage=stage, grades=grades, warnings=warnings, name=scope, children=children,
+                    all_scopes=dict(parents), elsewhere=_Unreadable(names, scope, parents),
                     grade_known=grade_known, graded=scope == graded, open_names=open_names)
+
+
+class _Readable(Mapping[str, ex.Symbol]):
+    """The compiler's names an expression of one scope may read: its own scope's and its ancestors'."""
+
+    def __init__(self, symbols: Mapping[str, ex.Symbol], owner: Mapping[str, str], readable: frozenset[str],
+                 from_debtor: bool):
+        self.symbols, self.owner, self.readable, self.from_debtor = symbols, owner, readable, from_debtor
+
+    def barrier(self, name: str) -> str | bool | None:
+        """False when ``name`` is readable here; else the scope it belongs to (None: a debtor metric, computed
+        after the floors of the scope asking). ``KeyError`` for a name the policy does not have."""
+        sym = self.symbols[name]
+        where = self.owner.get(name, DEBTOR)
+        if where not in self.readable:
+            return where
+        # A stand-in for a name that failed (typed unknown) is readable anywhere: its failure was reported.
+        if where == DEBTOR and sym.kind == "metric" and not self.from_debtor and sym.type != ex.UNKNOWN:
+            return None
+        return False
+
+    def __getitem__(self, name: str) -> ex.Symbol:
+        if self.barrier(name) is not False:
+            raise KeyError(name)
+        return self.symbols[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return (n for n in self.symbols if self.barrier(n) is False)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+class _Unreadable(Mapping[str, tuple[str, str, str | None]]):
+    """The policy's names an expression of one scope may not read, each with why (code, message, hint)."""
+
+    def __init__(self, names: _Readable, scope: str, parents: Mapping[str, str | None]):
+        self.names, self.scope, self.parents = names, scope, parents
+
+    def __contains__(self, name: object) -> bool:
+        try:
+            return isinstance(name, str) and self.names.barrier(name) is not False
+        except KeyError:
+            return False
+
+    def __getitem__(self, name: str) -> tuple[str, str, str | None]:
+        where = self.names.barrier(name)
+        if where is False:
+            raise KeyError(name)
+        return _why_not(name, where, self.scope, self.parents)  # type: ignore[arg-type]
+
+    def __iter__(self) -> Iterator[str]:
+        return (n for n in self.names.symbols if self.names.barrier(n) is not False)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 class _Lazy(Mapping[str, Any]):
