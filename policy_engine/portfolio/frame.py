@@ -371,7 +371,10 @@ class _Checker:
 
     def _check_numbers(self, spec: InputSpec, data: np.ndarray, ok: np.ndarray, missing: np.ndarray,
                        path: str) -> Checked:
-        data = data + 0.0  # -0.0 is 0, as decide reads it (the input hash writes both as 0)
+        # -0.0 is 0, as decide reads it (the input hash writes both as 0). Only a column with a sign bit set
+        # can hold one: a pass of booleans, not a copy of every number (a column of amounts has no negative).
+        if np.signbit(data).any():
+            data = data + 0.0
         if self._in_range(spec, data, ok):  # the common case: one pass, no cell to flag
             return data, ok, missing
         with np.errstate(invalid="ignore"):
