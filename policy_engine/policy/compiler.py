@@ -1731,6 +1731,21 @@ def _input_spec(name: str, v: Mapping[str, Any]) -> InputSpec:
                      bool(v.get("ascending", False)), bool(v.get("not_after_as_of", False)), v.get("description"))
 
 
+def _schema_stage(c: _Compiler, doc: Document, schema: str, data: Any) -> None:
+    """Check ``doc`` against ``schema`` (policy, module) unless its text passed before (see :mod:`.cache`).
+
+    Semantic checks assume the schema's shape: they skip what the errors touch (``c.valid``) and check
+    every other entry of ``data``, so one typo does not hide the rest of the file's problems.
+    """
+    if known_schema_valid(doc.text, schema):
+        return
+    blamed = schema_errors(doc, schema, c.sink)
+    if c.sink.ok:
+        remember_schema_valid(doc.text, schema)
+    else:
+        c.valid = SchemaValidPart.of(data, blamed)
+
+
 def check_document(doc: Document, modules: ModuleSource | None = None
                    ) -> tuple[list[Diagnostic], CompiledPolicy | None]:
     """Run the schema check and every pass; return all diagnostics and, when there is no error, the compiled policy.
@@ -1747,14 +1762,7 @@ def check_document(doc: Document, modules: ModuleSource | None = None
               "compiled on their own", ("kind",), "import its names from a policy: imports: [{module: "
               f"{doc.data.get('id')}, version: {doc.data.get('version')}, names: [...]}}]")
         return sort_diagnostics(c.sink.items), None
-    if not known_schema_valid(doc.text):
-        blamed = schema_errors(doc, "policy", c.sink)
-        if c.sink.ok:
-            remember_schema_valid(doc.text)
-        else:
-            # Semantic checks assume the schema's shape: they skip what the errors touch, and
-            # check every other entry, so one typo does not hide the rest of the policy's problems.
-            c.valid = SchemaValidPart.of(doc.data, blamed)
+    _schema_stage(c, doc, "policy", doc.data)
     for _, run_pass in PASSES:
         run_pass(c)
     parts = c.parts
@@ -1854,13 +1862,7 @@ def check_module_document(doc: Document, modules: ModuleSource | None = None,
     stack = stack or ((module.id, module.version),)
     c = _Compiler(doc, modules, stack, memo)
     c.data = {**data, "inputs": data.get("inputs") or {}}  # a module may define no inputs; a policy must
-    if not known_schema_valid(doc.text, "module"):
-        blamed = schema_errors(doc, "module", c.sink)
-        if c.sink.ok:
-            remember_schema_valid(doc.text, "module")
-        else:
-            # As for a policy: the entries the schema refused are left out, every other one is checked.
-            c.valid = SchemaValidPart.of(c.data, blamed)
+    _schema_stage(c, doc, "module", c.data)
     for key, wanted in zip(("id", "version"), expect or (), strict=False):
         if isinstance(data.get(key), str) and data[key] != wanted:
             c.err("module-mismatch", f"the module file declares {key} {data[key]}, but it was found as {wanted}",
