@@ -499,7 +499,13 @@ def _add_months(d: Any, n: Any) -> Any:
     year, month = divmod(d.year * 12 + d.month - 1 + int(n), 12)
     if not 1 <= year <= 9999:
         return None
-    return _dt.date(year, month + 1, min(d.day, calendar.monthrange(year, month + 1)[1]))
+    day = d.day
+    if day > 28:  # every month has the first 28 days (calendar.monthrange also works out a weekday)
+        day = min(day, 29 if month == 1 and calendar.isleap(year) else _MONTH_DAYS[month])
+    return _dt.date(year, month + 1, day)
+
+
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
 def _interpolate(table: Table, x: float) -> float:
