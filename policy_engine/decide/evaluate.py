@@ -696,6 +696,7 @@ class ScopedDecider(Decider):
         assert part is not None
         grades = policy.grade_ids
         # A fired floor's entry in an exposure's record (copied per record) and the rank it floors at.
+        self._exposure_floor_ranks = tuple(f.rank for f in part.floors)
         self._exposure_floor_entries = [({"id": f.id, "floor": f.floor, "source": f.source, "scope": f.scope},
                                          grades.index(f.floor)) for f in part.floors]
         self._debtor_floor_entries = [({"id": f.id, "floor": f.floor, "source": f.source, "scope": "debtor"},
@@ -858,11 +859,14 @@ class ScopedDecider(Decider):
         part = p.scoped
         assert part is not None
         graded = elements.get(part.graded, []) if part.graded else []
+        own = part.own
+        assert own is not None
+        ranks, grade_ids = self._exposure_floor_ranks, self._grade_ids
         for e in graded:
-            assert part.own is not None
-            hits = part.own(inputs, params, day, elements, e)
-            rank = max((f.rank for f, hit in zip(part.floors, hits, strict=True) if hit is True), default=0)
-            e["@own_rank"], e["@rank"], e["@grade"], e["@floors"] = rank, rank, p.scale[rank].id, hits
+            hits = own(inputs, params, day, elements, e)
+            # most exposures fire no floor of their own: no walk over the floors then
+            rank = max([r for r, hit in zip(ranks, hits, strict=True) if hit is True]) if True in hits else 0
+            e["@own_rank"], e["@rank"], e["@grade"], e["@floors"] = rank, rank, grade_ids[rank], hits
 
     def assemble(self, cid: str, day: _dt.date, inputs: tuple[Any, ...], elements: dict[str, Any],
                  results: tuple[Any, ...], input_hash: str, trace: bool = False) -> dict[str, Any]:

@@ -226,11 +226,10 @@ def generate_graded(part: ScopedPart, names: Mapping[str, str], input_count: int
             body.append(ast.Assign(targets=[ast.Name(id=f"em_{k}", ctx=ast.Store())], value=value))
             gen.element_locals[("e", m.name)] = f"em_{k}"
         result = ast.Tuple(elts=[gen.expression(r.expr) for r in floors], ctx=ast.Load())
-        if metrics:
-            values = ast.Dict(keys=[gen.const(m.name) for m in metrics],
-                              values=[gen.load(f"em_{k}") for k in range(len(metrics))])
-            body.append(ast.Expr(value=ast.Call(func=ast.Attribute(value=gen.load("e"), attr="update",
-                                                                   ctx=ast.Load()), args=[values], keywords=[])))
+        # One store per metric: e.update() of a dict display builds a second dict first (2.3 times the
+        # cost with the 27 metrics of an exposure under policy 2.0.0).
+        body += [ast.Assign(targets=[ast.Subscript(value=gen.load("e"), slice=gen.const(m.name), ctx=ast.Store())],
+                            value=gen.load(f"em_{k}")) for k, m in enumerate(metrics)]
         body.append(ast.Return(value=result))
         # The debtor's inputs and parameters the code reads (an exposure's metrics read few of them).
         body[:0] = [*gen.unpack("i", input_count, "inp"), *gen.unpack("p", param_count, "prm")]
