@@ -15,7 +15,6 @@ import contextvars
 import datetime as _dt
 import hashlib
 import itertools
-import operator
 import os
 import string
 import time
@@ -702,7 +701,6 @@ class ScopedDecider(Decider):
         self._debtor_floor_entries = [({"id": f.id, "floor": f.floor, "source": f.source, "scope": "debtor"},
                                        grades.index(f.floor)) for f in policy.floors]
         self._exposure_metric_names = tuple(m.name for m in part.metrics)
-        self._exposure_metric_values = _values_of(self._exposure_metric_names)
         self._exposure_dated = tuple(m.name for m in part.metrics if m.expr.type not in _PLAIN_TYPES)
         # Per final rank: the grade's id, label and whether it is non-performing, as an exposure's entry has them.
         self._rank_entries = [(g.id, label, g.nonperforming)
@@ -946,11 +944,11 @@ class ScopedDecider(Decider):
                     entry["exposure"] = e["@key"]
                     self._inside_exposure(part, entry, f.expr, e)
                     undetermined.append(entry)
-        try:
-            metrics = dict(zip(self._exposure_metric_names, self._exposure_metric_values(e), strict=True))
+        names = self._exposure_metric_names
+        try:  # a comprehension: a fifth cheaper than a dict of the names zipped with an itemgetter's tuple
+            metrics = {n: e[n] for n in names}
         except KeyError:  # a metric not set (every evaluator sets them all)
-            names = self._exposure_metric_names
-            metrics = dict(zip(names, map(e.get, names), strict=True))
+            metrics = {n: e.get(n) for n in names}
         for n in self._exposure_dated:
             v = metrics[n]
             if v is not None:
@@ -965,13 +963,6 @@ class ScopedDecider(Decider):
             "own_grade": self._rank_entries[e["@own_rank"]][0], "nonperforming": nonperforming,
             "floors": [entry for entry, _ in fired], "metrics": metrics,
         }
-
-
-def _values_of(names: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
-    """``names``' values in a mapping, as a tuple, read in C (``KeyError`` when one is not there)."""
-    if len(names) < 2:  # itemgetter of one name gives the value, of none is refused
-        return lambda m: tuple(m[n] for n in names)
-    return operator.itemgetter(*names)
 
 
 def _grades_named(tree: Any) -> list[str]:
