@@ -153,15 +153,29 @@ def _reason(text: str, lang: str) -> str:
     return text
 
 
-def _decided_by(t: Mapping[str, str], policy: CompiledPolicy, decided_by: str, sgrade: str, score: str) -> str:
-    """What decided the grade; a score is quoted only when the policy has a scorecard."""
+def _decided_by(t: Mapping[str, str], policy: CompiledPolicy, decided_by: str, sgrade: str, score: str,
+                lang: str) -> str:
+    """What decided the grade; a score is quoted only when the policy has a scorecard. A floor is named by
+    its id, and on the next line by its description where the policy gives one (a reader who does not know
+    the ids reads what the rule says)."""
     if not policy.score_bands:
         if decided_by == "default":
             return t["by_default"].format(sgrade=sgrade)
-        return t["by_floor_only"].format(rule=decided_by)
-    if decided_by == "scorecard":
+        line = t["by_floor_only"].format(rule=decided_by)
+    elif decided_by == "scorecard":
         return t["by_score"].format(score=score, sgrade=sgrade)
-    return t["by_floor"].format(rule=decided_by, sgrade=sgrade, score=score)
+    else:
+        line = t["by_floor"].format(rule=decided_by, sgrade=sgrade, score=score)
+    described = _rule_description(policy, decided_by, lang)
+    return line if described is None else f"{line}\n  {described}"
+
+
+def _rule_description(policy: CompiledPolicy, rule: str, lang: str) -> str | None:
+    """A classification rule's description in ``lang`` (the debtor's rules or an exposure's), None without one."""
+    scoped = policy.scoped.floors if policy.scoped is not None else ()
+    spec = next((r for r in (*policy.floors, *scoped) if r.id == rule), None)
+    description = spec.description if spec is not None else None
+    return description.get(lang) if description else None
 
 
 @dataclass(frozen=True)
@@ -205,7 +219,7 @@ def _grade(page: _Page) -> list[str]:
     classification, score = page.record["classification"], page.record["score"]
     return [page.words["grade"].format(label=classification["label"][page.lang], gid=classification["grade"]),
             _decided_by(page.words, page.policy, classification["decided_by"],
-                        page.grade_labels.get(score["grade"], "?"), f"{score['total']:g}")]
+                        page.grade_labels.get(score["grade"], "?"), f"{score['total']:g}", page.lang)]
 
 
 def _floors(page: _Page) -> list[str]:
@@ -507,7 +521,7 @@ def explain_summary(summary: Mapping[str, Any], policy: CompiledPolicy, lang: st
     out = [t["title"].format(cid=summary["client_id"], as_of=summary["as_of"], pid=summary["policy"]["id"],
                              ver=summary["policy"]["version"]), t["summary_facts"], ""]
     out.append(t["grade"].format(label=labels.get(cls["grade"], cls["grade"]), gid=cls["grade"]))
-    out.append(_decided_by(t, policy, cls["decided_by"], labels.get(cls["scorecard_grade"], "?"), total))
+    out.append(_decided_by(t, policy, cls["decided_by"], labels.get(cls["scorecard_grade"], "?"), total, lang))
     none = t["none"].strip()
     out.append(t["summary_floors"].format(ids=", ".join(cls["floors"]) or none))
     out.append(t["summary_warnings"].format(ids=", ".join(summary["warnings"]) or none))

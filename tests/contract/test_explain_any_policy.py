@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,9 @@ def test_a_floor_decides_without_a_scorecard_and_is_not_called_regulatory(lang: 
     record = Decider(policy).decide(_client([-1.0, -2.0, -3.0], litigation=True, rating=6))
     assert record["classification"]["decided_by"] == "litigation"
     text = explain(record, policy, lang)
-    assert ("Decided by the floor litigation\n" if lang == "en" else "由分类底线规则 litigation 决定\n") in text
+    head = "Decided by the floor litigation\n" if lang == "en" else "由分类底线规则 litigation 决定\n"
+    # the rule has no description: the next line is the next section's, not an indented description
+    assert head in text and not text.split(head, 1)[1].startswith("  ")
     assert "scorecard" not in text and "评分卡" not in text and "监管" not in text
     summary_text = explain_summary(summarize(record), policy, lang)
     assert "scorecard" not in summary_text and "评分卡" not in summary_text
@@ -82,3 +85,27 @@ def test_decide_format_text_of_a_policy_without_scorecard(tmp_path: Path) -> Non
     assert result.exit_code == 0
     assert "Decided by the floor cash_burn\n" in result.output
     assert "Quarters of negative cash flow: 3" in result.output and "scorecard" not in result.output
+
+
+REFERENCE = Path(__file__).resolve().parents[2] / "policies" / "loss-client-management"
+
+
+@pytest.mark.parametrize(("version", "record", "rule", "words"), [
+    ("1.1.0", "samples/clients/13-restructured-in-observation.json", "restructured_in_observation",
+     {"en": "Restructured, in the observation period -> at least special mention", "zh": "重组观察期内，至少关注类"}),
+    ("2.0.0", "samples/debtors/25-case-trader-crisis.json", "impaired_ecl_50pct",  # an exposure's rule
+     {"en": "Credit-impaired with ECL at least 50% of the carrying amount -> at least doubtful",
+      "zh": "信用减值且减值准备覆盖率不低于50%，至少可疑类"}),
+])
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_deciding_rule_is_named_with_its_description(version: str, record: str, rule: str,
+                                                        words: dict[str, str], lang: str) -> None:
+    policy = load_policy(REFERENCE / f"policy-{version}.yaml")
+    decided = Decider(policy).decide(json.loads((REFERENCE / record).read_text(encoding="utf-8")))
+    assert decided["classification"]["decided_by"] == rule
+    lines = explain(decided, policy, lang).splitlines()
+    at = next(i for i, line in enumerate(lines) if rule in line and ("Decided by" in line or "决定" in line))
+    assert lines[at + 1] == f"  {words[lang]}"
+    summary = explain_summary(summarize(decided), policy, lang).splitlines()
+    at = next(i for i, line in enumerate(summary) if rule in line)
+    assert summary[at + 1] == f"  {words[lang]}"
