@@ -126,3 +126,23 @@ def test_a_walk_enters_no_scope_for_names_no_element_can_lack(decider_2: Decider
     _, _, _, elements, _ = decider_2.read_record(debtor)
     assert list(missing_inside(part, ("accrued_interest",), elements)) == [
         f"exposure {debtor['exposures'][0]['exposure_id']}: accrued_interest"]
+
+
+@pytest.mark.parametrize(("ns", "text"), [
+    (1_700_000_000_000_000_000, "2023-11-14T22:13:20.000Z"),
+    (1_700_000_000_999_999_999, "2023-11-14T22:13:20.999Z"),  # the millisecond is cut, not rounded
+    (1_700_000_001_000_000_000, "2023-11-14T22:13:21.000Z"),  # the next second: its text formatted anew
+    (1_700_000_001_007_000_000, "2023-11-14T22:13:21.007Z"),
+    (1_704_067_199_999_000_000, "2023-12-31T23:59:59.999Z"),
+    (1_704_067_200_000_000_000, "2024-01-01T00:00:00.000Z"),
+])
+def test_the_time_stamp_is_utc_to_the_millisecond_whatever_came_before(monkeypatch: pytest.MonkeyPatch, ns: int,
+                                                                        text: str) -> None:
+    clock = evaluate._Clock()
+    for before in (None, ns - 1_000_000, ns - 1_000_000_000, ns + 86_400_000_000_000):  # the second's text kept
+        if before is not None:
+            monkeypatch.setattr(evaluate.time, "time_ns", lambda b=before: b)
+            clock.now()
+        monkeypatch.setattr(evaluate.time, "time_ns", lambda: ns)
+        assert clock.now() == text
+        assert clock.now() == text  # the same millisecond again
