@@ -723,6 +723,9 @@ class ScopedDecider(Decider):
         self._inner_refs.update({("metric", m.name): m.expr.inner_refs for m in policy.metrics})
         # The metrics that read names only inside aggregations: their null reason is the elements' alone.
         self._only_inside = {m.name: m.expr.inner_refs for m in policy.metrics if m.expr.inner_refs and not m.expr.refs}
+        # The metrics that read no name at all, only elements (worst_grade(exposure)): null when there are none.
+        self._only_elements = {m.name for m in policy.metrics
+                               if not m.expr.refs and not m.expr.inner_refs and _aggregates(m.expr.tree)}
 
     def decide(self, record: Any, as_of: str | _dt.date | None = None, trace: bool = False,
                file: str | None = None) -> dict[str, Any]:
@@ -797,6 +800,8 @@ class ScopedDecider(Decider):
             if inside is None:
                 return _NOTHING_READ
             return "no value for " + ", ".join(inside) if inside else NO_MATCH
+        if name in self._only_elements:
+            return NO_MATCH
         reason = super()._null_reason(name, env, depth)
         names = self._inner_refs.get(("metric", name))
         if names and reason.startswith("undefined for the figures read"):
@@ -973,6 +978,12 @@ class ScopedDecider(Decider):
             "own_grade": self._rank_entries[e["@own_rank"]][0], "nonperforming": nonperforming,
             "floors": [entry for entry, _ in fired], "metrics": metrics,
         }
+
+
+def _aggregates(tree: ast.AST) -> bool:
+    """Whether an expression aggregates over a scope somewhere."""
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in AGGREGATIONS
+               for n in ast.walk(tree))
 
 
 def _grades_named(tree: Any) -> list[str]:

@@ -98,3 +98,41 @@ def test_many_missing_values_are_named_up_to_a_bound_then_counted() -> None:
     entry = _entry(decider.decide(client), "any_overdue")
     assert entry["missing"][:2] == ["exposure E0: dpd", "exposure E1: dpd"]
     assert len(entry["missing"]) == MAX_NAMED + 1 and entry["missing"][-1] == "3 more"
+
+
+REFERENCE = ROOT / "policies" / "loss-client-management"
+
+
+@pytest.mark.parametrize("drop", ["empty list", "no key"])
+def test_a_debtor_without_exposures_says_no_element_was_there_on_both_paths(tmp_path: Any, drop: str) -> None:
+    """worst_grade(exposure) reads no name, only the elements: with none, its reason is that there were none,
+    never "undefined for the figures read ()" (in the record, on the row and the vector path alike)."""
+    import orjson
+
+    from policy_engine.decide.evaluate import NO_MATCH
+    from policy_engine.portfolio.scoped_batch import run_scoped_batch
+
+    policy = load_policy(REFERENCE / "policy-2.0.0.yaml")
+    record = json.loads((REFERENCE / "samples" / "debtors" / "23-case-manufacturer-raw-material-squeeze.json")
+                        .read_text(encoding="utf-8"))
+    if drop == "no key":
+        del record["exposures"]
+    else:
+        record["exposures"] = []
+    row = Decider(policy).decide(copy.deepcopy(record))
+    path = tmp_path / "debtors.jsonl"
+    path.write_bytes(orjson.dumps(record) + b"\n")
+    result = run_scoped_batch(policy, path)
+    assert result.rejected == 0
+    (vector,) = list(result.records())
+    for decided in (row, vector):
+        assert decided["exposures"] == []
+        assert decided["undefined_metrics"]["worst_own_grade"] == NO_MATCH
+        entry = _entry(decided, "nonperforming_any_bank")
+        assert entry["reasons"] == {"worst_own_grade": NO_MATCH}
+        reasons = [*decided["undefined_metrics"].values(),
+                   *(why for u in decided["undetermined"] for why in u["reasons"].values())]
+        assert not [why for why in reasons if "()" in why]
+        jsonschema.validate(decided, DECISION_SCHEMA)
+    assert {k: v for k, v in row.items() if k not in ("decision_id", "evaluated_at")} == \
+        {k: v for k, v in vector.items() if k not in ("decision_id", "evaluated_at")}
