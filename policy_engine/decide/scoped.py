@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..diagnostics import Diagnostic
@@ -65,10 +65,11 @@ def _read_list(part: ScopedPart, s: ScopeSpec, container: Mapping[str, Any], whe
         if not isinstance(item, dict):
             problems.append(Diagnostic("wrong-type", f"expected an object, found {describe(item)}", path=at))
             continue
+        before = len(problems)
         e = _read_element(part, s, item, at, grades, problems, day)
         e["@at"] = at  # its place in the record, to name a value it lacks
         if s.key is not None:
-            _check_key(s, item, at, keys, i, problems, e)
+            _check_key(s, item, at, keys, i, problems, e, problems[before:])
         for child in part.children(s.name):
             e["@" + child.name] = _read_list(part, child, item, f"{at}.{child.list_field}", grades, problems, day)
         out.append(e)
@@ -102,11 +103,15 @@ def _read_element(part: ScopedPart, s: ScopeSpec, item: Mapping[str, Any], at: s
 
 
 def _check_key(s: ScopeSpec, item: Mapping[str, Any], at: str, keys: dict[str, int], i: int,
-               problems: list[Diagnostic], e: dict[str, Any]) -> None:
-    """A keyed element names itself: a short text, unique under its parent."""
+               problems: list[Diagnostic], e: dict[str, Any], of_element: Sequence[Diagnostic] = ()) -> None:
+    """A keyed element names itself: a short text, unique under its parent. A key the element's inputs
+    read too (an input of type string) and found wrong or missing is not reported a second time."""
     assert s.key is not None
     key = item.get(s.key)
     path = f"{at}.{s.key}"
+    e["@key"] = key if type(key) is str else None
+    if any(p.path == path for p in of_element):
+        return
     if key is None:
         problems.append(Diagnostic("missing-field", f"required key '{path}' is missing", path=path,
                                    hint=f"every {s.name} names itself with a unique {s.key}"))
@@ -120,7 +125,6 @@ def _check_key(s: ScopeSpec, item: Mapping[str, Any], at: str, keys: dict[str, i
                                    hint=f"each {s.name} of a record has its own {s.key}"))
     else:
         keys[key] = i
-    e["@key"] = key if type(key) is str else None
 
 
 # ----------------------------------------------------------- generated fast path
