@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -340,8 +340,33 @@ def _warnings(page: _Page) -> list[str]:
     lines = [page.words["warnings"].format(n=len(warnings))]
     if not warnings:
         lines.append(page.words["none"])
-    lines += [f"  [{severity[w['severity']]}] {w['message'][page.lang]}" for w in warnings]
+    # the evidence a warning declares, less what its message already quotes
+    declared = {w.id: [n for n in w.evidence if n not in _PLACEHOLDER.findall(w.message[page.lang])]
+                for w in page.policy.warnings}
+    for w in warnings:
+        line = f"  [{severity[w['severity']]}] {w['message'][page.lang]}"
+        beside = _beside(page, declared.get(w["id"], ()), w.get("evidence") or {})
+        lines.append(line + (f"（{beside}）" if page.lang == "zh" else f" ({beside})") if beside else line)
     return lines
+
+
+_PLACEHOLDER = re.compile(r"\{(\w+)")  # the names a message template quotes ({net_margin:pct})
+
+
+def _beside(page: _Page, names: Sequence[str], evidence: Mapping[str, Any]) -> str:
+    """The figures a warning declares as evidence, beside its message: the policy names there what may have no
+    value when the warning fires (a date another exposure's clock leaves unknown, a group not recorded),
+    so it is shown with the message, by its label, '—' when it has none."""
+    shown = []
+    for name in names:
+        if name not in evidence:
+            continue
+        metric = page.metrics.get(name)
+        value = _metric_value(metric, evidence[name], page.lang) if metric is not None \
+            else _value(evidence[name], None)
+        label = (metric.label or {}).get(page.lang, name) if metric is not None else name
+        shown.append(f"{label}：{value}" if page.lang == "zh" else f"{label}: {value}")
+    return ("；" if page.lang == "zh" else "; ").join(shown)
 
 
 def _actions(page: _Page) -> list[str]:

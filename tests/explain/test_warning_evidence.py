@@ -1,0 +1,40 @@
+"""A warning's declared evidence beside its message: what the policy names there (a date another exposure's
+clock may leave unknown, the ratios that could not be computed) is shown by its label, '—' without a value;
+a figure the message already quotes is not repeated."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from policy_engine.decide.evaluate import Decider
+from policy_engine.decide.explain import explain
+from policy_engine.policy.registry import load_policy
+
+REFERENCE = Path("policies/loss-client-management")
+
+CASES = [
+    ("2.0.0", "debtors/13-observation-restarted.json", "en",
+     "  [HIGH] A payment in the restructuring observation period was missed; the observation period restarts from "
+     "the due date of the missed payment (Observation period restarted from: 2026-03-20)"),
+    ("2.0.0", "debtors/13-observation-restarted.json", "zh",
+     "  [高] 重组观察期内出现未按时足额还款，观察期自该次未履约的还款日重新起算（观察期重新起算日：2026-03-20）"),
+    ("1.1.0", "clients/19-missing-financials.json", "zh",
+     "  [中] 关键财务指标无法计算（数据缺失或分母为零），评分按缺失处理"
+     "（净利率：—；流动比率：—；资产负债率：—；偿债覆盖率：—）"),
+    ("1.1.0", "clients/19-missing-financials.json", "en",
+     "  [MEDIUM] Key financial ratios cannot be computed (missing data or zero base); scored as missing "
+     "(Net margin: —; Current ratio: —; Debt ratio: —; Debt service coverage ratio: —)"),
+    # evidence: [net_margin], which the message quotes: nothing beside it
+    ("1.1.0", "clients/02-case-manufacturer-raw-material-squeeze.json", "en",
+     "  [HIGH] Net loss for 3 consecutive quarters; trailing net margin -2.0%"),
+]
+
+
+@pytest.mark.parametrize(("version", "sample", "lang", "line"), CASES)
+def test_declared_evidence_is_shown_beside_the_message(version: str, sample: str, lang: str, line: str) -> None:
+    policy = load_policy(REFERENCE / f"policy-{version}.yaml")
+    record = Decider(policy).decide(json.loads((REFERENCE / "samples" / sample).read_text(encoding="utf-8")))
+    assert line in explain(record, policy, lang).splitlines()
