@@ -409,7 +409,9 @@ _policy_options = [
                  help="Policy id (the version in force at the as-of date is used), ID@VERSION or a policy file "
                       "path."),
     click.option("--policy-version", default=None, help="Pin a version of the policy id (as ID@VERSION does)."),
-    click.option("--client", "-c", default="-", show_default=True, help="Client JSON file, or - for stdin."),
+    click.option("--client", "-c", default="-", show_default=True,
+                 help="Client record JSON file (a debtor with its exposures under a policy with scopes), or - for "
+                      "stdin."),
     click.option("--as-of", default=None,
                  help="Decision date YYYY-MM-DD (default: the client's as_of, else today)."),
 ]
@@ -437,7 +439,8 @@ def _with_policy_options(fn: F) -> F:
 def decide(ctx: click.Context, policy: str, policy_version: str | None, client: str, as_of: str | None,
            trace: bool, fmt: str | None, lang: str, pretty: bool | None, stream: bool, no_audit: bool,
            command_audit_db: Path | None, audit_inputs: str) -> None:
-    """Decide one client: grade, warnings, actions, with their evidence, as JSON.
+    """Decide one client (or debtor, with a grade per exposure): grade, warnings, actions, with their evidence,
+    as JSON.
 
     With --stream, a calling system keeps one process open: each input line gets exactly one
     output line, a decision or {"line": N, "error": ...}; a bad line never ends the stream.
@@ -467,14 +470,15 @@ def decide(ctx: click.Context, policy: str, policy_version: str | None, client: 
 
 @main.command()
 @_with_policy_options
-@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
+              help="Language of the explanation: en (English) or zh (中文).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="text, or json: {\"text\": ..., \"decision\": ...}.")
 @click.pass_context
 @handle_errors
 def explain(ctx: click.Context, policy: str, policy_version: str | None, client: str, as_of: str | None,
             lang: str, fmt: str) -> None:
-    """Explain one client's decision in Chinese or English."""
+    """Explain one client's (or debtor's) decision in Chinese or English."""
     from .decide.explain import explain as render
 
     compiled, decision = _decide(ctx, policy, policy_version, client, as_of, False)
@@ -982,7 +986,8 @@ def audit_list(ctx: click.Context, client: str | None, policy_id: str | None, po
 
 @audit.command("show")
 @click.argument("ref")
-@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
+              help="Language of the explanation: en (English) or zh (中文).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default=None)
 @click.pass_context
 @handle_errors
