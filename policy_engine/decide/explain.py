@@ -265,7 +265,7 @@ def _exposure_figures(page: _Page, values: Mapping[str, Any]) -> str:
         if values.get(name) is None or values[name] is False or name not in page.metrics:
             continue
         metric, v = page.metrics[name], values[name]
-        label = (metric.label or {}).get(page.lang, name)
+        label = _label(metric, name, page.lang)
         text = (("是" if v else "否") if page.lang == "zh" else ("yes" if v else "no")) if isinstance(v, bool) \
             else _metric_value(metric, v, page.lang)
         shown.append(f"{label} {text}")
@@ -281,11 +281,16 @@ def _key_figures(page: _Page) -> list[str]:
     lines = [page.words["figures"]]
     for name in shown:
         metric = page.metrics[name]
-        label = (metric.label or {}).get(page.lang, name)
+        label = _label(metric, name, page.lang)
         origin = page.policy.imported.get(name)  # an imported metric names the module that defines it
         lines.append(f"  {label}: {_metric_value(metric, values[name], page.lang)}"
                      + (f"  [{origin}]" if origin else ""))
     return lines
+
+
+def _label(metric: MetricSpec, name: str, lang: str) -> str:
+    """A metric's label in ``lang``, its name when the policy gives none."""
+    return (metric.label or {}).get(lang, name)
 
 
 def _metric_value(metric: MetricSpec, v: Any, lang: str) -> str:
@@ -340,17 +345,16 @@ def _warnings(page: _Page) -> list[str]:
     lines = [page.words["warnings"].format(n=len(warnings))]
     if not warnings:
         lines.append(page.words["none"])
+    from .evaluate import parse_template
+
     # the evidence a warning declares, less what its message already quotes
-    declared = {w.id: [n for n in w.evidence if n not in _PLACEHOLDER.findall(w.message[page.lang])]
+    declared = {w.id: [n for n in w.evidence if n not in {name for _, name, _ in parse_template(w.message[page.lang])}]
                 for w in page.policy.warnings}
     for w in warnings:
         line = f"  [{severity[w['severity']]}] {w['message'][page.lang]}"
         beside = _beside(page, declared.get(w["id"], ()), w.get("evidence") or {})
         lines.append(line + (f"（{beside}）" if page.lang == "zh" else f" ({beside})") if beside else line)
     return lines
-
-
-_PLACEHOLDER = re.compile(r"\{(\w+)")  # the names a message template quotes ({net_margin:pct})
 
 
 def _beside(page: _Page, names: Sequence[str], evidence: Mapping[str, Any]) -> str:
@@ -364,7 +368,7 @@ def _beside(page: _Page, names: Sequence[str], evidence: Mapping[str, Any]) -> s
         metric = page.metrics.get(name)
         value = _metric_value(metric, evidence[name], page.lang) if metric is not None \
             else _value(evidence[name], None)
-        label = (metric.label or {}).get(page.lang, name) if metric is not None else name
+        label = _label(metric, name, page.lang) if metric is not None else name
         shown.append(f"{label}：{value}" if page.lang == "zh" else f"{label}: {value}")
     return ("；" if page.lang == "zh" else "; ").join(shown)
 
