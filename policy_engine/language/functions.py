@@ -907,6 +907,12 @@ def _check_min_max_of(c: Checker, fn: Function, node: ast.Call, args: Args) -> t
     return args[1][0], True  # an empty scope has no smallest value
 
 
+def _check_min_max_where(c: Checker, fn: Function, node: ast.Call, args: Args) -> tuple[str, bool]:
+    _agg_want(c, fn, node, args, 1, NUMBER, DATE)
+    _agg_want(c, fn, node, args, 2, BOOL)
+    return args[1][0], True  # no element may meet the condition
+
+
 def _check_first_date(c: Checker, fn: Function, node: ast.Call, args: Args) -> tuple[str, bool]:
     _agg_want(c, fn, node, args, 1, DATE)
     _agg_want(c, fn, node, args, 2, BOOL)
@@ -987,6 +993,38 @@ def _agg_max_of(values: list[Any]) -> Any:
     return None if not values or None in values else max(values)
 
 
+def _agg_min_where(pairs: list[tuple[Any, Any]]) -> Any:
+    """The smallest x of the elements whose condition holds: ``min_of`` over them (the first of equals kept).
+
+    A null condition makes the answer unknown (that element might have been the smallest), as does
+    a null x of an element that meets it; no element meeting it has no answer either.
+    """
+    best = None
+    for x, cond in pairs:
+        if cond is None:
+            return None
+        if cond:
+            if x is None:
+                return None
+            if best is None or x < best:
+                best = x
+    return best
+
+
+def _agg_max_where(pairs: list[tuple[Any, Any]]) -> Any:
+    """``_agg_min_where`` for the largest x."""
+    best = None
+    for x, cond in pairs:
+        if cond is None:
+            return None
+        if cond:
+            if x is None:
+                return None
+            if best is None or x > best:
+                best = x
+    return best
+
+
 def _agg_first_date(pairs: Iterable[tuple[Any, Any]]) -> Any:
     """The date of the first element (in the scope's order) whose condition holds.
 
@@ -1041,6 +1079,7 @@ _LOOP_ROLES: dict[str, tuple[tuple[str, ...], str | None]] = {
     "_agg_share_where": (("XV", "COND"), None), "_agg_any_of": (("COND",), "COND"),
     "_agg_all_of": (("COND",), "COND"), "_agg_min_of": (("XV",), "XV"), "_agg_max_of": (("XV",), "XV"),
     "_agg_first_date": (("XV", "COND"), "COND"), "_agg_last_of": (("XV", "COND"), "COND"),
+    "_agg_min_where": (("XV", "COND"), "COND"), "_agg_max_where": (("XV", "COND"), "COND"),
 }
 _FIRST = ("""
 ACC = None
@@ -1077,6 +1116,33 @@ for V in ELEMS:
     X = XV
     if ACC is None or X OP ACC:
         ACC = X
+"""
+_EXTREME_WHERE = """
+ACC = None
+for V in ELEMS:
+    BODY
+    C = COND
+    if C is None:
+        ACC = None
+        break
+    if C:
+        X = XV
+        if X is None:
+            ACC = None
+            break
+        if ACC is None or X OP ACC:
+            ACC = X
+""", """
+ACC = None
+for V in ELEMS:
+    BODY
+    if COND:
+        X = XV
+        if X is None:
+            ACC = None
+            break
+        if ACC is None or X OP ACC:
+            ACC = X
 """
 _ANY = """
 ACC = False
@@ -1166,10 +1232,13 @@ ACC = None if T is None or not T > 0 else P / T
     "_agg_all_of": _ALL,  # a False settles it
     "_agg_min_of": (_EXTREME[0].replace("OP", "<"), _EXTREME[1].replace("OP", "<")),
     "_agg_max_of": (_EXTREME[0].replace("OP", ">"), _EXTREME[1].replace("OP", ">")),
+    "_agg_min_where": (_EXTREME_WHERE[0].replace("OP", "<"), _EXTREME_WHERE[1].replace("OP", "<")),
+    "_agg_max_where": (_EXTREME_WHERE[0].replace("OP", ">"), _EXTREME_WHERE[1].replace("OP", ">")),
     "_agg_first_date": _FIRST,
     "_agg_last_of": _FIRST,  # over the reversed elements
 }
-_AT_HIT = frozenset({"_agg_first_date", "_agg_last_of"})
+# The aggregations whose loop reads the value only where the condition holds (see _FIRST, _EXTREME_WHERE).
+_AT_HIT = frozenset({"_agg_first_date", "_agg_last_of", "_agg_min_where", "_agg_max_where"})
 _TEMPORARIES = frozenset({"ACC", "C", "X", "T", "P"})
 
 
@@ -1235,7 +1304,7 @@ def _row_aggregation(helper: str) -> RowCodeHook:
         g.sink = body if lowered else None  # inside a comprehension, a nested aggregation is one too
         var = g.enter_scope(scope, loop=lowered)
         try:
-            # In a loop, the value of first_date and last_of is read only at the hit (see _FIRST).
+            # In a loop, the value of the aggregations of _AT_HIT is read only where the condition holds.
             parts = [g.lazy(a) if lowered and k == 0 and helper in _AT_HIT else g.gen(a)
                      for k, a in enumerate(node.args[1:])]
         finally:
@@ -1307,6 +1376,13 @@ AGGREGATIONS: dict[str, Function] = {f.name: f for f in [
     _aggregation("max_of", 2, "max_of(scope, x) -> number or date",
                  "largest x over the scope; null when empty or any is null", _check_min_max_of, "_agg_max_of",
                  _agg_max_of),
+    _aggregation("min_where", 3, "min_where(scope, x, cond) -> number or date",
+                 "smallest x over the elements meeting cond; null when none does, a cond is null or an x taken "
+                 "is null", _check_min_max_where, "_agg_min_where", _agg_min_where),
+    _aggregation("max_where", 3, "max_where(scope, x, cond) -> number or date",
+                 "largest x over the elements meeting cond, e.g. the latest date a late payment was made; null "
+                 "when none does, a cond is null or an x taken is null", _check_min_max_where, "_agg_max_where",
+                 _agg_max_where),
     _aggregation("first_date", 3, "first_date(scope, d, cond) -> date",
                  "d of the first element (in the scope's order_by) meeting cond; null when none does or an "
                  "earlier cond is null", _check_first_date, "_agg_first_date", _agg_first_date),

@@ -422,6 +422,24 @@ def _max_of(seg: Segments, cols: list[Col]) -> Col:
     return _extreme(seg, cols, np.maximum, np.fmax)
 
 
+def _extreme_where(seg: Segments, cols: list[Col], exact: np.ufunc, skip_nan: np.ufunc) -> Col:
+    """``_extreme`` over the elements whose condition holds; a null condition leaves the parent no value."""
+    x, cond = cols
+    true, null = _bool(cond)
+    taken = np.flatnonzero(true)
+    within = Segments.of(seg.parent[taken], np.arange(len(taken)), seg.n)  # still in run order
+    best = _extreme(within, [Col(np.asarray(x.data)[taken], np.asarray(x.valid, bool)[taken])], exact, skip_nan)
+    return Col(best.data, np.asarray(best.valid, bool) & ~seg.any(null))
+
+
+def _min_where(seg: Segments, cols: list[Col]) -> Col:
+    return _extreme_where(seg, cols, np.minimum, np.fmin)
+
+
+def _max_where(seg: Segments, cols: list[Col]) -> Col:
+    return _extreme_where(seg, cols, np.maximum, np.fmax)
+
+
 def _match(seg: Segments, x: Col, cond: Col, out: np.ndarray, last: bool) -> Col:
     """``x`` of each parent's first (``last``: last) element whose condition holds; a null condition
     met before it (reading in that direction) leaves the parent no value, as the row form's loop stops."""
@@ -461,7 +479,7 @@ def _worst(seg: Segments, current: np.ndarray | None, grades: Sequence[str]) -> 
 REDUCERS = {
     "count_where": _count_where, "sum_where": _sum_where, "sum_of": _sum_where, "share_where": _share_where,
     "any_of": _any_of, "all_of": _all_of, "min_of": _min_of, "max_of": _max_of, "first_date": _first_date,
-    "last_of": _last_of,
+    "last_of": _last_of, "min_where": _min_where, "max_where": _max_where,
 }
 
 

@@ -65,6 +65,8 @@ AGGREGATION_EXAMPLES: Mapping[str, str] = {
     "all_of": "all_of(exposure, dpd == 0)",
     "min_of": "min_of(exposure, opened)",
     "max_of": "max_of(exposure, balance)",
+    "min_where": "min_where(exposure, balance, dpd > 0)",
+    "max_where": "max_where(exposure, opened, dpd > 0)",
     "first_date": "first_date(exposure, opened, dpd > 0)",
     "last_of": "last_of(exposure, balance, dpd > 0)",
     "worst_grade": "worst_grade(exposure)",

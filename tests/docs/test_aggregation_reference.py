@@ -21,7 +21,7 @@ LISTED = {a["name"]: a for a in aggregations()}
 BY_HAND = {
     "count_where": "1", "sum_where": "150", "sum_of": "1000", "share_where": "0.15", "any_of": "True",
     "all_of": "False", "min_of": "2021-03-01", "max_of": "800", "first_date": "2022-01-10",
-    "worst_grade": "substandard",
+    "worst_grade": "substandard", "min_where": "50", "max_where": "2023-06-15",
     "last_of": "150",  # in order of opening: E1, E3, E2; the last overdue is E2
 }
 

@@ -89,10 +89,12 @@ ROW: dict[str, Any] = {
     "max_of": lambda xs, cs: fn._agg_max_of(xs),
     "first_date": lambda xs, cs: fn._agg_first_date(zip(xs, cs, strict=True)),
     "last_of": lambda xs, cs: fn._agg_last_of(reversed(list(zip(xs, cs, strict=True)))),
+    "min_where": lambda xs, cs: fn._agg_min_where(list(zip(xs, cs, strict=True))),
+    "max_where": lambda xs, cs: fn._agg_max_where(list(zip(xs, cs, strict=True))),
 }
 ARGS = {  # which columns each reduction takes: the value, the condition, or both
     "count_where": "c", "sum_where": "xc", "sum_of": "x", "share_where": "xc", "any_of": "c", "all_of": "c",
-    "min_of": "x", "max_of": "x", "first_date": "xc", "last_of": "xc",
+    "min_of": "x", "max_of": "x", "first_date": "xc", "last_of": "xc", "min_where": "xc", "max_where": "xc",
 }
 
 
@@ -115,7 +117,8 @@ def test_reductions_of_numbers_equal_the_row_helpers(name: str, table: tuple[int
 
 
 @settings(max_examples=100, deadline=None)
-@given(name=st.sampled_from(["min_of", "max_of", "first_date", "last_of"]), table=tables(DAYS))
+@given(name=st.sampled_from(["min_of", "max_of", "min_where", "max_where", "first_date", "last_of"]),
+       table=tables(DAYS))
 def test_reductions_of_day_numbers_equal_the_row_helpers(name: str, table: tuple[int, list[Any], bool]) -> None:
     n, elements, _ = table
     _agree(name, "day", n, elements)
@@ -143,3 +146,6 @@ def test_the_first_of_equal_zeros_is_kept_in_a_long_run() -> None:
         elements = [(0, first, None)] + [(0, rest, None)] * 99 + [(1, rest, None)] * 50 + [(1, first, None)]
         for name in ("max_of", "min_of"):
             _agree(name, "number", 2, elements)
+        taken = [(p, v, True) for p, v, _ in elements]
+        for name in ("max_where", "min_where"):
+            _agree(name, "number", 2, taken)
