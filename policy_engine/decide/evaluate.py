@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from ..diagnostics import Diagnostic, InputError
-from ..language.expressions import AGGREGATIONS, Table
+from ..language.expressions import AGGREGATIONS, Table, compile_element_arguments
 from ..policy.catalogue import allowed_values, param_problem
 from ..policy.compiler import CompiledPolicy
 from ..policy.scopes import ScopedPart
@@ -39,7 +39,7 @@ from .inputs import (
     parse_date,
     unwritable_integers,
 )
-from .missing import missing_inside
+from .missing import aggregation_missing, missing_inside, names_read
 from .record_kind import accepted_of_another_kind, graded_list, refusal
 from .scoped import GRADE_RULE, build_fast_reader, read_scopes
 
@@ -726,6 +726,8 @@ class ScopedDecider(Decider):
         # The metrics that read no name at all, only elements (worst_grade(exposure)): null when there are none.
         self._only_elements = {m.name for m in policy.metrics
                                if not m.expr.refs and not m.expr.inner_refs and _aggregates(m.expr.tree)}
+        # Per debtor metric that is one aggregation: its elements' arguments (built when it is first null).
+        self._arguments: dict[str, Callable[..., list[tuple[Any, ...]]] | None] = {}
 
     def decide(self, record: Any, as_of: str | _dt.date | None = None, trace: bool = False,
                file: str | None = None) -> dict[str, Any]:
@@ -793,8 +795,35 @@ class ScopedDecider(Decider):
             found = debtor.found[names] = missing_inside(part, names, debtor.elements, memo=debtor.inside)
         return found
 
+    def _aggregation_reason(self, name: str, env: Mapping[str, Any]) -> str | None:
+        """A metric that is one aggregation names what the elements that made it null lacked (a
+        condition without a value; a value without one where the condition held), not every element
+        lacking a name it reads: max_where(exposure, restart_date, restarted) is not null because an
+        exposure that never restarted has no restart date. None: not such a metric."""
+        debtor, part = _DEBTOR.get(), self.policy.scoped
+        if debtor is None or part is None:
+            return None
+        expr = self.policy.metrics[self._metric_index[name]].expr
+        if name not in self._arguments:
+            self._arguments[name] = compile_element_arguments(expr, part.layout, self.policy.grade_ids)
+        arguments = self._arguments[name]
+        if arguments is None:
+            return None
+        rows = arguments(env, debtor.elements)
+        found = aggregation_missing(part, expr, rows, debtor.elements, debtor.inside)
+        if found is None:
+            return None
+        if found:
+            return "no value for " + ", ".join(found)
+        if rows and expr.tree.func.id == "share_where":  # type: ignore[attr-defined]  # weights, none positive
+            return _UNDEFINED.format(", ".join(names_read(expr.tree.args[1])))  # type: ignore[attr-defined]
+        return NO_MATCH
+
     def _null_reason(self, name: str, env: Mapping[str, Any], depth: int = 0) -> str:
         """A debtor metric null because of an aggregation names the elements' values it lacked."""
+        reason = self._aggregation_reason(name, env)
+        if reason is not None:
+            return reason
         if name in self._only_inside:  # reads nothing outside its aggregations: what they lacked, or none matched
             inside = self._missing_inside(self.policy.scoped, self._only_inside[name])  # type: ignore[arg-type]
             if inside is None:

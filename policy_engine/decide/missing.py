@@ -7,6 +7,7 @@ each element's missing value with its place in the record (``exposure E2: dpd`` 
 
 from __future__ import annotations
 
+import ast
 import weakref
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -19,7 +20,8 @@ MAX_NAMED = 20  # values without a value an undetermined rule names, at most (th
 
 
 def missing_inside(part: ScopedPart, names: tuple[str, ...], elements: Mapping[str, Any],
-                   scope: str | None = None, memo: dict[Any, dict[str, str]] | None = None) -> dict[str, str]:
+                   scope: str | None = None, memo: dict[Any, dict[str, str]] | None = None,
+                   only: tuple[str, frozenset[int]] | None = None) -> dict[str, str]:
     """What an aggregation read without a value, per element: ``{"exposure E2: dpd": "missing input at
     exposures[1].dpd"}``; an exposure metric without a value names what it lacked in turn.
 
@@ -28,9 +30,10 @@ def missing_inside(part: ScopedPart, names: tuple[str, ...], elements: Mapping[s
     entries, then one saying how many more. ``memo`` (one per decision, its elements unchanged)
     keeps each answer: the rules and metrics of a decision often read the same names (several dates of
     events read the same two fields of each event), and one walk answers them all; the answer is shared,
-    so callers do not change it.
+    so callers do not change it. ``only``: a child scope and the positions of its elements to look
+    at (those that made an aggregation null); the other elements of that scope are passed over.
     """
-    key = (names, scope, id(elements))
+    key = (names, scope, id(elements), only)
     if memo is not None:
         found = memo.get(key)
         if found is not None:
@@ -38,7 +41,7 @@ def missing_inside(part: ScopedPart, names: tuple[str, ...], elements: Mapping[s
     reach = _reach(part)
     found = {}
     extra = 0
-    for label, reason in _walk(reach, part, names, elements, scope, "", memo):
+    for label, reason in _walk(reach, part, names, elements, scope, "", memo, only):
         if len(found) < MAX_NAMED:
             found[label] = reason
         else:
@@ -116,9 +119,13 @@ def _plans(reach: _Reach, part: ScopedPart, names: tuple[str, ...], scope: str |
 
 
 def _walk(reach: _Reach, part: ScopedPart, names: tuple[str, ...], elements: Mapping[str, Any], scope: str | None,
-          prefix: str, memo: dict[Any, dict[str, str]] | None) -> Iterator[tuple[str, str]]:
+          prefix: str, memo: dict[Any, dict[str, str]] | None,
+          only: tuple[str, frozenset[int]] | None = None) -> Iterator[tuple[str, str]]:
     for key, name, here, deeper in _plans(reach, part, names, scope):
+        picked = only[1] if only is not None and only[0] == name else None
         for i, e in enumerate(elements.get(key) or ()):
+            if picked is not None and i not in picked:
+                continue
             who = ""  # the element's label, written only when it names something
             for n, source, metric in here:
                 if source is not None and e.get(n) is None:
@@ -132,3 +139,62 @@ def _walk(reach: _Reach, part: ScopedPart, names: tuple[str, ...], elements: Map
             if deeper:
                 who = who or f"{prefix}{name} {e.get('@key') or i + 1}"
                 yield from _walk(reach, part, names, e, name, who + ", ", memo)
+
+
+# The aggregations an element counts in only where its condition holds (its value read there alone);
+# first_date and last_of also stop at the first (last_of: the last) hit or null condition. The others
+# count every element: share_where each weight and condition, the rest their one argument.
+_WHERE_HELD = frozenset({"sum_where", "min_where", "max_where"})
+_AT_HIT = {"first_date": False, "last_of": True}  # whether it reads the elements last first
+
+
+def aggregation_missing(part: ScopedPart, expr: Any, arguments: list[tuple[Any, ...]], elements: Mapping[str, Any],
+                        memo: dict[Any, dict[str, str]] | None = None) -> dict[str, str] | None:
+    """Why an expression that is one aggregation has no value, from each element's ``arguments`` as the
+    decision computed them (see ``expressions.compile_element_arguments``): what the elements that made
+    it null lack (a null condition, a null value where the condition held); ``{}`` when no element did
+    (none met the condition, or there is none; for share_where: the total weight was not positive); None
+    when the expression is not one aggregation over a scope."""
+    tree = expr.tree
+    name, scope = tree.func.id, tree.args[0].id
+    null_value: set[int] = set()
+    null_cond: set[int] = set()
+    if name in _AT_HIT:
+        order = range(len(arguments) - 1, -1, -1) if _AT_HIT[name] else range(len(arguments))
+        for i in order:
+            value, cond = arguments[i]
+            if cond is None or (cond and value is None):
+                (null_cond if cond is None else null_value).add(i)
+                break
+            if cond:
+                break
+    elif name in _WHERE_HELD:
+        for i, (value, cond) in enumerate(arguments):
+            if cond is None:
+                null_cond.add(i)
+            elif cond and value is None:
+                null_value.add(i)
+    elif name == "share_where":
+        for i, (value, cond) in enumerate(arguments):
+            if value is None:
+                null_value.add(i)
+            if cond is None:
+                null_cond.add(i)
+    elif len(tree.args) == 2:
+        null_value = {i for i, (value,) in enumerate(arguments) if value is None}
+    else:
+        return None
+    found: dict[str, str] = {}
+    for i, picked in ((-1, null_cond), (1, null_value)):
+        if picked:
+            found.update(missing_inside(part, names_read(tree.args[i]), elements, memo=memo,
+                                        only=(scope, frozenset(picked))))
+    if (null_cond or null_value) and not found:
+        return None  # computed without a value from values it had (a zero base): the generic reason says so
+    return found
+
+
+def names_read(node: ast.AST) -> tuple[str, ...]:
+    """The names an expression's code reads (not the functions it calls), sorted."""
+    called = {id(n.func) for n in ast.walk(node) if isinstance(n, ast.Call)}
+    return tuple(sorted({n.id for n in ast.walk(node) if isinstance(n, ast.Name) and id(n) not in called}))

@@ -1204,6 +1204,55 @@ def runtime_namespace(grades: Sequence[str]) -> dict[str, Any]:
     return ns
 
 
+class _Locals(dict[str, str]):
+    """The locals of the names generated code reads outside the elements, made as it reads them."""
+
+    def __missing__(self, name: str) -> str:
+        local = self[name] = f"v_{len(self)}"
+        return local
+
+
+def compile_element_arguments(expr: CheckedExpression, layout: ScopeLayout, grades: Sequence[str] = ()
+                              ) -> Callable[[Mapping[str, Any], Mapping[str, Any]], list[tuple[Any, ...]]] | None:
+    """For an expression that is one aggregation (``max_where(exposure, x, cond)``): ``f(env, elements)``
+    giving each element's arguments after the scope, in the elements' order, as the decision computed them.
+
+    Why the aggregation has no value is then read off the elements that made it so (a null condition,
+    a null value where the condition held), not off every element lacking a name it reads. The code is
+    the aggregation's own (its helper form), with the helper left out; ``env`` holds the names read
+    outside the elements (the debtor's), ``elements`` the debtor's elements by scope. None for any other
+    expression.
+    """
+    tree = expr.tree
+    if not (isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name) and tree.func.id in AGGREGATIONS
+            and len(tree.args) > 1):
+        return None
+    names = _Locals()
+    gen = RowCodegen(names, "g_rank", {}, grades, layout=layout)
+    call = gen.expression(expr)  # no sink: the helper form, helper(<list or generator of the arguments>)
+    if not (isinstance(call, ast.Call) and len(call.args) == 1
+            and isinstance(call.args[0], ast.ListComp | ast.GeneratorExp)):
+        return None
+    comp = call.args[0]
+    listed = ast.ListComp(elt=comp.elt if len(tree.args) > 2 else ast.Tuple(elts=[comp.elt], ctx=ast.Load()),
+                          generators=comp.generators)
+    body: list[ast.stmt] = [ast.Assign(targets=[ast.Name(id=local, ctx=ast.Store())], value=ast.Call(
+        func=ast.Attribute(value=ast.Name(id="env", ctx=ast.Load()), attr="get", ctx=ast.Load()),
+        args=[ast.Constant(name)], keywords=[])) for name, local in names.items()]
+    body.append(ast.Return(value=listed))
+    args = ast.arguments(posonlyargs=[], args=[ast.arg(arg="env"), ast.arg(arg="sc")], kwonlyargs=[],
+                         kw_defaults=[], defaults=[])
+    extra: dict[str, Any] = {"type_params": []} if sys.version_info >= (3, 12) else {}
+    fn = ast.FunctionDef(name="arguments", args=args, body=body, decorator_list=[], returns=None, **extra)
+    module = ast.Module(body=[fn], type_ignores=[])
+    locate(module)
+    ns = runtime_namespace(grades)
+    ns.update(gen.table_globals())
+    ns["_agg_reversed"] = lambda xs: xs  # last_of reads its elements backwards: here, in their order
+    exec(compile(module, "<element arguments>", "exec"), ns)
+    return ns["arguments"]  # type: ignore[no-any-return]
+
+
 def locate(tree: ast.AST) -> ast.AST:
     """Give every generated node a source position so ``compile`` accepts the tree.
 
