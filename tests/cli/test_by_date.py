@@ -67,4 +67,5 @@ def test_validate_and_test_every_policy_pass_at_full_asserted_coverage() -> None
     assert r.exit_code == 0, r.output
     coverage = json.loads(r.stdout)["coverage"]
     assert {k: v["percent"] for k, v in coverage.items() if k.startswith(ID)} == {
-        f"{ID}@1.0.0": 100.0, f"{ID}@1.1.0": 100.0, f"{ID}@2.0.0": 100.0, f"{ID}@2.0.1": 100.0}
+        f"{ID}@1.0.0": 100.0, f"{ID}@1.1.0": 100.0, f"{ID}@2.0.0": 100.0, f"{ID}@2.0.1": 100.0,
+        f"{ID}@2.0.2": 100.0}
