@@ -728,6 +728,8 @@ class ScopedDecider(Decider):
                                if not m.expr.refs and not m.expr.inner_refs and _aggregates(m.expr.tree)}
         # Per debtor metric that is one aggregation: its elements' arguments (built when it is first null).
         self._arguments: dict[str, Callable[..., list[tuple[Any, ...]]] | None] = {}
+        self._shares = {m.name for m in policy.metrics
+                        if isinstance(m.expr.tree, ast.Call) and getattr(m.expr.tree.func, "id", "") == "share_where"}
 
     def decide(self, record: Any, as_of: str | _dt.date | None = None, trace: bool = False,
                file: str | None = None) -> dict[str, Any]:
@@ -821,13 +823,16 @@ class ScopedDecider(Decider):
 
     def _null_reason(self, name: str, env: Mapping[str, Any], depth: int = 0) -> str:
         """A debtor metric null because of an aggregation names the elements' values it lacked."""
-        reason = self._aggregation_reason(name, env)
-        if reason is not None:
-            return reason
         if name in self._only_inside:  # reads nothing outside its aggregations: what they lacked, or none matched
             inside = self._missing_inside(self.policy.scoped, self._only_inside[name])  # type: ignore[arg-type]
             if inside is None:
                 return _NOTHING_READ
+            # No element lacks a name it reads (the usual case, one walk shared by the metrics reading
+            # the same names): none matched. Else only the elements that made it null are its reason.
+            if inside or name in self._shares:
+                reason = self._aggregation_reason(name, env)
+                if reason is not None:
+                    return reason
             return "no value for " + ", ".join(inside) if inside else NO_MATCH
         if name in self._only_elements:
             return NO_MATCH
