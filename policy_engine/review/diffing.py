@@ -183,7 +183,8 @@ def expression_delta(old: Any, new: Any, field: str = "when") -> Delta | None:
         if len(pairs) == 1:
             return Delta(detail, "threshold", pairs[0][0], pairs[0][1], {"old": a, "new": b})
         return Delta(detail, "thresholds", [x for x, _ in pairs], [y for _, y in pairs], {"old": a, "new": b})
-    return Delta(f"condition `{a}` -> `{b}`", field, a, b)
+    word = "expression" if field == "expr" else "condition"  # a metric computes a value; a rule tests
+    return Delta(f"{word} `{a}` -> `{b}`", field, a, b)
 
 
 # What an added or removed rule is shown with, in policy terms: one describer per section.

@@ -52,7 +52,7 @@ def test_a_git_revision_reads_its_modules_at_that_revision(tmp_path: Path, monke
     new = resolve("policies/mini-imports/policy-1.0.0.yaml", repo / "policies")
     assert [c.text() for c in diff_policies(old, new)] == [
         "import ratio-library: 1.0.0: the module text differs under the same version",
-        "metric thin: condition `ratio_al < min_ratio` -> `ratio_al <= min_ratio`"]
+        "metric thin: expression `ratio_al < min_ratio` -> `ratio_al <= min_ratio`"]
     assert old.modules[0].file == "HEAD:policies/ratio-library/module-1.0.0.yaml"
 
 
