@@ -39,7 +39,7 @@ from .inputs import (
     parse_date,
     unwritable_integers,
 )
-from .missing import aggregation_missing, missing_inside, names_read
+from .missing import aggregation_missing, lackable, missing_inside, names_read
 from .record_kind import accepted_of_another_kind, graded_list, refusal
 from .scoped import GRADE_RULE, build_fast_reader, read_scopes
 
@@ -730,6 +730,11 @@ class ScopedDecider(Decider):
         self._arguments: dict[str, Callable[..., list[tuple[Any, ...]]] | None] = {}
         self._shares = {m.name for m in policy.metrics
                         if isinstance(m.expr.tree, ast.Call) and getattr(m.expr.tree.func, "id", "") == "share_where"}
+        # Those of them whose elements can lack none of the names read (an event's required kind and date):
+        # null only because none matched, known without a walk (most debtors have no crisis event).
+        can_lack = lackable(part)
+        self._none_matched = {n for n, refs in self._only_inside.items()
+                              if can_lack.isdisjoint(refs) and n not in self._shares}
 
     def decide(self, record: Any, as_of: str | _dt.date | None = None, trace: bool = False,
                file: str | None = None) -> dict[str, Any]:
@@ -823,6 +828,8 @@ class ScopedDecider(Decider):
 
     def _null_reason(self, name: str, env: Mapping[str, Any], depth: int = 0) -> str:
         """A debtor metric null because of an aggregation names the elements' values it lacked."""
+        if name in self._none_matched:
+            return NO_MATCH
         if name in self._only_inside:  # reads nothing outside its aggregations: what they lacked, or none matched
             inside = self._missing_inside(self.policy.scoped, self._only_inside[name])  # type: ignore[arg-type]
             if inside is None:

@@ -78,6 +78,12 @@ _Step = tuple[str, str, tuple[tuple[str, str | None, bool], ...], bool]
 _REACH: weakref.WeakKeyDictionary[ScopedPart, _Reach] = weakref.WeakKeyDictionary()
 
 
+def lackable(part: ScopedPart) -> frozenset[str]:
+    """The names an element of some scope can be without: its optional inputs, the graded scope's metrics.
+    An aggregation reading none of them lacks nothing in any decision."""
+    return frozenset().union(*_reach(part).below.values())
+
+
 def _reach(part: ScopedPart) -> _Reach:
     found = _REACH.get(part)
     if found is None:
