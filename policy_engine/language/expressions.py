@@ -1240,17 +1240,24 @@ def compile_element_arguments(expr: CheckedExpression, layout: ScopeLayout, grad
         func=ast.Attribute(value=ast.Name(id="env", ctx=ast.Load()), attr="get", ctx=ast.Load()),
         args=[ast.Constant(name)], keywords=[])) for name, local in names.items()]
     body.append(ast.Return(value=listed))
-    args = ast.arguments(posonlyargs=[], args=[ast.arg(arg="env"), ast.arg(arg="sc")], kwonlyargs=[],
-                         kw_defaults=[], defaults=[])
+    # last_of reads its elements backwards: here, in their order
+    return _function("arguments", ("env", "sc"), body, gen, grades, {"_agg_reversed": lambda xs: xs})
+
+
+def _function(name: str, params: Sequence[str], body: list[ast.stmt], gen: RowCodegen, grades: Sequence[str],
+              extra_globals: Mapping[str, Any] | None = None) -> Callable[..., Any]:
+    """Generated statements compiled as the function ``name(*params)`` in the runtime namespace."""
+    args = ast.arguments(posonlyargs=[], args=[ast.arg(arg=p) for p in params], kwonlyargs=[], kw_defaults=[],
+                         defaults=[])
     extra: dict[str, Any] = {"type_params": []} if sys.version_info >= (3, 12) else {}
-    fn = ast.FunctionDef(name="arguments", args=args, body=body, decorator_list=[], returns=None, **extra)
+    fn = ast.FunctionDef(name=name, args=args, body=body, decorator_list=[], returns=None, **extra)
     module = ast.Module(body=[fn], type_ignores=[])
     locate(module)
     ns = runtime_namespace(grades)
     ns.update(gen.table_globals())
-    ns["_agg_reversed"] = lambda xs: xs  # last_of reads its elements backwards: here, in their order
-    exec(compile(module, "<element arguments>", "exec"), ns)
-    return ns["arguments"]  # type: ignore[no-any-return]
+    ns.update(extra_globals or {})
+    exec(compile(module, f"<{name}>", "exec"), ns)
+    return ns[name]  # type: ignore[no-any-return]
 
 
 def locate(tree: ast.AST) -> ast.AST:
@@ -1293,12 +1300,4 @@ def compile_standalone(expr: CheckedExpression, grades: Sequence[str] = ()) -> C
                                value=ast.Subscript(value=ast.Name(id="env", ctx=ast.Load()),
                                                    slice=ast.Constant(n), ctx=ast.Load())))
     body.append(ast.Return(value=gen.expression(expr)))
-    args = ast.arguments(posonlyargs=[], args=[ast.arg(arg="env")], kwonlyargs=[], kw_defaults=[], defaults=[])
-    extra: dict[str, Any] = {"type_params": []} if sys.version_info >= (3, 12) else {}
-    fn = ast.FunctionDef(name="expression", args=args, body=body, decorator_list=[], returns=None, **extra)
-    module = ast.Module(body=[fn], type_ignores=[])
-    locate(module)
-    ns = runtime_namespace(grades)
-    ns.update(gen.table_globals())
-    exec(compile(module, "<expression>", "exec"), ns)
-    return ns["expression"]  # type: ignore[no-any-return]
+    return _function("expression", ("env",), body, gen, grades)
