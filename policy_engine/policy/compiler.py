@@ -134,6 +134,8 @@ class MetricSpec(Frozen, eq=False):
     after: str | None = None  # "classification": computed once the final grade is known, and may read it
     informational: bool = False  # only reported: read by no rule, and not meant to be
     labels: Mapping[str, Mapping[str, str]] | None = None  # a text value -> its words in zh and en
+    unit: str | None = None  # for people (the diff shows a change): no rule reads it
+    description: str | None = None
 
 
 class Band(Frozen):
@@ -1027,7 +1029,8 @@ def _metric(c: _Compiler, name: str, m: Mapping[str, Any]) -> None:
                       f"{', '.join(values)})", ("metrics", name, "labels", value),
                       "spell the value as the enum of the input it reads")
     c.parts["metrics"].append(MetricSpec(name, ce, m.get("label"), m.get("format"), m.get("after"),
-                                         bool(m.get("informational", False)), m.get("labels")))
+                                         bool(m.get("informational", False)), m.get("labels"), m.get("unit"),
+                                         m.get("description")))
 
 
 def _text_values(c: _Compiler, tree: ast.expr) -> tuple[str, ...] | None:

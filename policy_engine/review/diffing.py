@@ -327,6 +327,29 @@ def _texts(name: str, a: Mapping[str, str], b: Mapping[str, str]) -> list[Delta]
     return [Delta(f"{name} changed: ({lang}) \"{a.get(lang, '')}\" -> \"{b.get(lang, '')}\"", name, dict(a), dict(b))]
 
 
+def _text(name: str, a: str | None, b: str | None) -> list[Delta]:
+    """A changed one-language text (a description): old and new in full."""
+    if (a or None) == (b or None):
+        return []
+    return [Delta(f"{name} changed: \"{a or ''}\" -> \"{b or ''}\"", name, a, b)]
+
+
+def _value_labels(a: Mapping[str, Mapping[str, str]] | None, b: Mapping[str, Mapping[str, str]] | None
+                  ) -> list[Delta]:
+    """A text metric's words per value: each value whose words changed, was added or removed."""
+    old, new = a or {}, b or {}
+    out = []
+    for value in dict.fromkeys([*old, *new]):
+        name = f"labels[{value}]"
+        if value not in new:
+            out.append(Delta(f"{name} removed (was \"{old[value].get('en', '')}\")", name, dict(old[value]), None))
+        elif value not in old:
+            out.append(Delta(f"{name} added: \"{new[value].get('en', '')}\"", name, None, dict(new[value])))
+        else:
+            out += _texts(name, old[value], new[value])
+    return out
+
+
 def _when(a: Any, b: Any, field: str = "when") -> list[Delta]:
     return [d for d in [expression_delta(a, b, field)] if d]
 
@@ -335,11 +358,15 @@ def _when(a: Any, b: Any, field: str = "when") -> list[Delta]:
 
 
 def _input_deltas(a: InputSpec, b: InputSpec) -> list[Delta]:
-    return _fields(a, b, ("source", "type", "required", "min", "max", "enum", "ascending", "not_after_as_of"))
+    return (_fields(a, b, ("source", "type", "required", "min", "max", "enum", "unit", "ascending", "not_after_as_of"))
+            + _text("description", a.description, b.description))
 
 
 def _metric_deltas(a: MetricSpec, b: MetricSpec) -> list[Delta]:
-    return _when(a.expr, b.expr, "expr") + _fields(a, b, ("after",))
+    """What it computes first; then how people read it (an explanation prints its label, words and format)."""
+    return (_when(a.expr, b.expr, "expr") + _fields(a, b, ("after", "informational", "format", "unit"))
+            + _texts("label", a.label or {}, b.label or {}) + _value_labels(a.labels, b.labels)
+            + _text("description", a.description, b.description))
 
 
 def _factor_deltas(a: FactorSpec, b: FactorSpec) -> list[Delta]:
@@ -358,9 +385,11 @@ def _band_deltas(old: tuple[Band, ...], new: tuple[Band, ...]) -> list[Delta]:
 
 
 def _floor_deltas(a: FloorSpec, b: FloorSpec) -> list[Delta]:
-    """The condition, grade and source; for a rule that warns, its warning's severity, category and message."""
+    """The condition, grade and source; for a rule that warns, its warning's severity, category and message;
+    then its description (``explain`` prints it beside the rule that decided a grade)."""
     return (_when(a.expr, b.expr) + _fields(a, b, ("floor", "source", "severity", "category", "scope"))
-            + _texts("message", a.message or {}, b.message or {}))
+            + _texts("message", a.message or {}, b.message or {})
+            + _texts("description", a.description or {}, b.description or {}))
 
 
 def _warning_deltas(a: WarningSpec, b: WarningSpec) -> list[Delta]:

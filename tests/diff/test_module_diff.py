@@ -79,3 +79,23 @@ def test_lint_names_an_import_nothing_reads(tmp_path: Path) -> None:
     assert found == [("import-unused", 11, line.index("thin,") + 1, "thin")], found
     r = CliRunner().invoke(main, ["validate", str(policy_file), "--format", "text"])
     assert r.exit_code == 0 and "import-unused" in r.stderr
+
+
+def test_a_text_metrics_words_changed_in_a_module_show_per_value(tmp_path: Path) -> None:
+    # An explanation prints a text metric's words, never its value: a change to them is a change to review.
+    root = tmp_path / "policies"
+    shutil.copytree(DATA.parents[1] / "policies", root)
+    module = root / "financial-difficulty" / "module-1.1.0.yaml"
+    text = module.read_text(encoding="utf-8")
+    edited = text.replace("grace_period: {zh: 宽限期, en: grace period}",
+                          "grace_period: {zh: 宽限期, en: grace period granted}")
+    edited = edited.replace("      debt_swap: {zh: 债务置换, en: debt swap}\n", "")
+    assert edited.count("\n") == text.count("\n") - 1
+    policy = root / "loss-client-management" / "policy-2.0.2.yaml"
+    old = load_policy(policy)
+    module.write_text(edited, encoding="utf-8")
+    lines = [c.text() for c in diff_policies(old, load_policy(policy))]
+    assert lines == [
+        "import financial-difficulty: 1.1.0: the module text differs under the same version",
+        'metric restructuring_measure: labels[grace_period] changed: (en) "grace period" -> "grace period granted"',
+        'metric restructuring_measure: labels[debt_swap] removed (was "debt swap")'], lines
