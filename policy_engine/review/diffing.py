@@ -329,9 +329,14 @@ def _texts(name: str, a: Mapping[str, str], b: Mapping[str, str]) -> list[Delta]
 
 def _text(name: str, a: str | None, b: str | None) -> list[Delta]:
     """A changed one-language text (a description): old and new in full."""
-    if (a or None) == (b or None):
+    a, b = a or None, b or None
+    if a == b:
         return []
-    return [Delta(f"{name} changed: \"{a or ''}\" -> \"{b or ''}\"", name, a, b)]
+    if a is None:
+        return [Delta(f"{name} added: \"{b}\"", name, a, b)]
+    if b is None:
+        return [Delta(f"{name} removed (was \"{a}\")", name, a, b)]
+    return [Delta(f"{name} changed: \"{a}\" -> \"{b}\"", name, a, b)]
 
 
 def _value_labels(a: Mapping[str, Mapping[str, str]] | None, b: Mapping[str, Mapping[str, str]] | None
