@@ -277,6 +277,8 @@ class CompiledPolicy(Frozen, eq=False):
                                                                 compare=False)
     # Table parameters, read only by lookup(): not per segment, so not in the parameter tuples.
     tables: Mapping[str, ex.Table] = field(default_factory=dict, compare=False)
+    # Per parameter (tables too), its unit and description as written: read by people (the diff), no rule.
+    parameter_notes: Mapping[str, Mapping[str, str]] = field(default_factory=dict, compare=False)
 
     @property
     def key(self) -> str:
@@ -1800,6 +1802,8 @@ def check_document(doc: Document, modules: ModuleSource | None = None
         row_function=fn, row_module=module, key_figures=tuple(d.get("key_figures") or ()),
         action_types=c.action_types, warning_categories=c.warning_categories, modules=tuple(c.reached), scoped=scoped,
         imported={name: d.origin for (_, name), d in c.origins.items() if d.section != "scopes"}, tables=c.tables,
+        parameter_notes={n: {k: p[k] for k in ("unit", "description") if isinstance(p.get(k), str)}
+                         for n, p in (d.get("parameters") or {}).items() if isinstance(p, dict)},
     )
     return sort_diagnostics(c.sink.items), policy
 

@@ -492,7 +492,18 @@ def _parameter_changes(old: CompiledPolicy, new: CompiledPolicy) -> list[Change]
             out.append(_parameter_added_or_removed(name, None, b))
         elif a is not None and b is not None:
             out += _segment_changes(name, a, b)
+        if (a is not None or ta is not None) and (b is not None or tb is not None):
+            out += _parameter_note_changes(name, old.parameter_notes.get(name, {}), new.parameter_notes.get(name, {}))
     return out
+
+
+def _parameter_note_changes(name: str, a: Mapping[str, str], b: Mapping[str, str]) -> list[Change]:
+    """A parameter's unit and description (its legal source is often written there)."""
+    deltas = _text("description", a.get("description"), b.get("description"))
+    if a.get("unit") != b.get("unit"):
+        deltas.insert(0, Delta(f"unit {show(a.get('unit'))} -> {show(b.get('unit'))}", "unit", a.get("unit"),
+                               b.get("unit")))
+    return [Change("parameter", name, "changed", d.detail, d.field, d.old, d.new) for d in deltas]
 
 
 def _cell(v: Any) -> str:
