@@ -509,8 +509,11 @@ class _Compiler:
         for i, entry in items:
             x = entry["id"]
             if x in seen:
-                self.err("duplicate-id", f"duplicate {what} id '{x}' (also item {seen[x]})", (*path, i, "id")
-                         if path[-1] != "scale" else (*path, i))
+                first = (*path, seen[x], "id") if path[-1] != "scale" else (*path, seen[x])
+                line, _ = self._doc_for(first).locate(first)
+                where = f"first defined at line {line}" if line is not None else f"also item {seen[x] + 1}"
+                self.err("duplicate-id", f"duplicate {what} id '{x}' ({where})", (*path, i, "id")
+                         if path[-1] != "scale" else (*path, i), f"give each {what} its own id")
             else:
                 seen[x] = i
 
