@@ -609,6 +609,16 @@ def _target_policies(doc: Document, file: str, policies: list[CompiledPolicy], k
             run.diagnostics.append(_unknown_version(doc, file, pid, v, ("versions", j), known))
     targets = [p for p in policies if p.id == pid and (not data.get("versions") or p.version in data["versions"])]
     if not targets:
+        loaded = sorted(p.version for p in policies if p.id == pid)
+        if loaded:  # the policy is there, in versions the file does not list (a new version, say)
+            line, col = doc.locate(("versions",))
+            listed = ", ".join(data["versions"])
+            run.diagnostics.append(Diagnostic(
+                "unknown-policy", f"this file tests '{pid}' versions {listed}; the run loaded {', '.join(loaded)}",
+                file=file, line=line, column=col, path="versions",
+                hint=f"to run its cases against {' and '.join(loaded)}, add {' and '.join(map(repr, loaded))} "
+                     "to versions: (cases whose expectations differ in a version get their own versions:)"))
+            return targets
         line, col = doc.locate(("policy",))
         versions = f"versions {', '.join(data['versions'])} " if data.get("versions") else ""
         run.diagnostics.append(Diagnostic("unknown-policy", f"no policy '{pid}' {versions}"

@@ -263,3 +263,19 @@ def test_a_test_file_in_the_policy_tests_folder_finds_its_policy_one_level_up() 
     run = run_tests([REFERENCE / "tests" / "versions.yaml"])
     assert run.diagnostics == [] and run.failed == 0
     assert {r.policy for r in run.results} == {"loss-client-management@1.0.0", "loss-client-management@1.1.0"}
+
+
+def test_a_new_version_not_listed_in_versions_says_to_add_it(tmp_path: Path) -> None:
+    # Testing a new version against a file that lists the older ones: the file is named, and what to add.
+    suite = _write_suite(tmp_path, f"  - name: x\n    client: {CLIENT}\n    expect: {{grade: good}}\n")
+    (suite / "tests.yaml").write_text((suite / "tests.yaml").read_text().replace(
+        "policy: mini\n", "policy: mini\nversions: ['1.0.0']\n"))
+    text = (suite / "policy-1.0.0.yaml").read_text(encoding="utf-8")
+    assert text.count("\nversion: 1.0.0\n") == 1
+    newer = text.replace("\nversion: 1.0.0\n", "\nversion: 1.1.0\ntests: tests.yaml\n")
+    (suite / "policy-1.1.0.yaml").write_text(newer, encoding="utf-8")
+    run = run_tests([suite / "policy-1.1.0.yaml"])  # as `policy-engine test policy-1.1.0.yaml` runs it
+    [d] = run.diagnostics
+    assert (d.code, d.line, d.path) == ("unknown-policy", 2, "versions"), d
+    assert d.message == "this file tests 'mini' versions 1.0.0; the run loaded 1.1.0"
+    assert d.hint is not None and d.hint.startswith("to run its cases against 1.1.0, add '1.1.0' to versions:")
