@@ -320,11 +320,13 @@ def _fields(a: Any, b: Any, names: tuple[str, ...]) -> list[Delta]:
 
 
 def _texts(name: str, a: Mapping[str, str], b: Mapping[str, str]) -> list[Delta]:
-    """A changed bilingual text, shown in the language that changed (English first)."""
+    """A changed bilingual text, in each language that changed (English first): a reviewer approves what
+    the readers of both languages will see."""
     if dict(a) == dict(b):
         return []
-    lang = next((k for k in ("en", "zh", *sorted(set(a) | set(b))) if a.get(k) != b.get(k)), "en")
-    return [Delta(f"{name} changed: ({lang}) \"{a.get(lang, '')}\" -> \"{b.get(lang, '')}\"", name, dict(a), dict(b))]
+    langs = [k for k in dict.fromkeys(("en", "zh", *sorted(set(a) | set(b)))) if a.get(k) != b.get(k)]
+    shown = "; ".join(f"({lang}) \"{a.get(lang, '')}\" -> \"{b.get(lang, '')}\"" for lang in langs)
+    return [Delta(f"{name} changed: {shown}", name, dict(a), dict(b))]
 
 
 def _text(name: str, a: str | None, b: str | None) -> list[Delta]:
