@@ -98,6 +98,18 @@ _INPUT_TYPES = {"number": ex.NUMBER, "integer": ex.NUMBER, "boolean": ex.BOOL, "
 
 
 _NUMBER_TEXT = re.compile(r"^[-+]?(\d[\d_]*(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
+_DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d+$")  # '1,25': a decimal comma (YAML reads it as text)
+
+
+def _number_hint(text: str) -> str:
+    """What to write for a number given as text: a quoted number, or one with a decimal comma."""
+    if _DECIMAL_COMMA.match(text):
+        whole, decimals = text.split(",")
+        hint = f"write it as a number with a decimal point: {_as_number(whole + '.' + decimals)}"
+        if len(decimals) == 3:  # '1,250' may be a thousands separator
+            hint += f" (or {_as_number(whole + decimals)} if the comma separates thousands)"
+        return hint
+    return f"write it as a number, without quotes or leading zeros: {_as_number(text)}"
 
 
 def _as_number(text: str) -> str:
@@ -898,11 +910,12 @@ def _parameter_symbol(c: _Compiler, name: str, p: Mapping[str, Any]) -> ex.Symbo
     # quoted number, which would compare as text or fail far from here; name each at its place.
     places = [((*path, "value"), p["value"])] if "value" in p else \
         [((*path, "by_segment", k), v) for k, v in p["by_segment"].items()]
-    quoted = [(at, v) for at, v in places if isinstance(v, str) and _NUMBER_TEXT.match(v.strip())]
+    quoted = [(at, v) for at, v in places
+              if isinstance(v, str) and (_NUMBER_TEXT.match(v.strip()) or _DECIMAL_COMMA.match(v.strip()))]
     if quoted and kinds <= {"int", "float", "str"} and len(quoted) == sum(isinstance(v, str) for v in values):
         for at, v in quoted:
             c.err("number-as-text", f"parameter '{name}' value '{v}' is text that reads as a number", at,
-                  f"write it as a number, without quotes or leading zeros: {_as_number(v)}")
+                  _number_hint(v.strip()))
         kinds = {"float"}
     if len(kinds) > 1 and kinds != {"int", "float"}:
         c.err("type-mismatch", f"parameter '{name}' mixes value types", path)
