@@ -518,14 +518,17 @@ class _Compiler:
     def _dupes(self, items: list[tuple[Any, Any]], path: PathKey, what: str) -> None:
         """Two entries (index, entry) of one list with the same id: the second is reported."""
         seen: dict[str, int] = {}
+
+        def at(k: int) -> PathKey:  # a grade of the scale is located at its entry, a rule at its id
+            return (*path, k) if path[-1] == "scale" else (*path, k, "id")
+
         for i, entry in items:
             x = entry["id"]
             if x in seen:
-                first = (*path, seen[x], "id") if path[-1] != "scale" else (*path, seen[x])
+                first = at(seen[x])
                 line, _ = self._doc_for(first).locate(first)
                 where = f"first defined at line {line}" if line is not None else f"also item {seen[x] + 1}"
-                self.err("duplicate-id", f"duplicate {what} id '{x}' ({where})", (*path, i, "id")
-                         if path[-1] != "scale" else (*path, i), f"give each {what} its own id")
+                self.err("duplicate-id", f"duplicate {what} id '{x}' ({where})", at(i), f"give each {what} its own id")
             else:
                 seen[x] = i
 

@@ -501,10 +501,9 @@ def _parameter_changes(old: CompiledPolicy, new: CompiledPolicy) -> list[Change]
 
 def _parameter_note_changes(name: str, a: Mapping[str, str], b: Mapping[str, str]) -> list[Change]:
     """A parameter's unit and description (its legal source is often written there)."""
-    deltas = _text("description", a.get("description"), b.get("description"))
-    if a.get("unit") != b.get("unit"):
-        deltas.insert(0, Delta(f"unit {show(a.get('unit'))} -> {show(b.get('unit'))}", "unit", a.get("unit"),
-                               b.get("unit")))
+    unit_a, unit_b = a.get("unit"), b.get("unit")
+    deltas = [Delta(f"unit {show(unit_a)} -> {show(unit_b)}", "unit", unit_a, unit_b)] if unit_a != unit_b else []
+    deltas += _text("description", a.get("description"), b.get("description"))
     return [Change("parameter", name, "changed", d.detail, d.field, d.old, d.new) for d in deltas]
 
 
