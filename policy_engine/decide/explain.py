@@ -310,7 +310,7 @@ def _undefined_metrics(page: _Page) -> list[str]:
     gaps = {name: why for name, why in undefined.items() if why != NO_MATCH}
     lines = [page.words["undefined"]] if gaps else []
     for name, why in gaps.items():
-        lines.append(f"  - {_metric_label(page, name)}: {_reason(why, page.lang)}")
+        lines.append(f"  - {_metric_label(page, name)}{'：' if page.lang == 'zh' else ': '}{_reason(why, page.lang)}")
     none = [_metric_label(page, name) for name, why in undefined.items() if why == NO_MATCH]
     if none:
         lines.append(page.words["none_found"].format(names=("、" if page.lang == "zh" else "; ").join(none)))
@@ -318,8 +318,13 @@ def _undefined_metrics(page: _Page) -> list[str]:
 
 
 def _metric_label(page: _Page, name: str) -> str:
+    """A metric's label with its id in brackets (the id finds it in the JSON record); the id alone without a label.
+
+    Label and id run together read as one phrase ("Key person missing since key_person_missing_date")."""
     label = (page.metrics[name].label or {}).get(page.lang) if name in page.metrics else None
-    return label + " " + name if label else name
+    if not label:
+        return name
+    return f"{label}（{name}）" if page.lang == "zh" else f"{label} ({name})"
 
 
 def _lookups(page: _Page) -> list[str]:

@@ -86,9 +86,9 @@ def test_explain_zh_gives_the_reason_a_metric_has_no_value_in_chinese() -> None:
     r = cli("explain", "-p", WATCH.id, "-c", str(sample), "--lang", "zh")
     assert r.exit_code == 0, r.stderr
     block = r.stdout[r.stdout.index("无法计算的指标："):].split("\n")[1]
-    assert block.endswith("negative_ocf_quarters: 以下期间无数值：quarters[2].operating_cash_flow"), block
+    assert block.endswith("（negative_ocf_quarters）：以下期间无数值：quarters[2].operating_cash_flow"), block
     r = cli("explain", "-p", WATCH.id, "-c", str(sample), "--lang", "en")
-    assert "negative_ocf_quarters: no value for period quarters[2].operating_cash_flow" in r.stdout
+    assert " (negative_ocf_quarters): no value for period quarters[2].operating_cash_flow" in r.stdout
 
 
 # Every form of reason the decider writes (evaluate.Decider._null_reason and ._undetermined), and its Chinese.

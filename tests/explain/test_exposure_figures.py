@@ -90,4 +90,7 @@ def test_an_event_the_debtor_never_had_is_an_answer_not_a_gap(page: tuple[object
     text = explain(record, policy, lang)
     (line,) = [t for t in text.splitlines() if t.startswith(none)]
     assert all(name in line for name in nothing)
+    # each by its label, its id in brackets: run together they read as one phrase
+    label = next(m.label[lang] for m in policy.metrics if m.name == "key_person_missing_date")
+    assert (f"{label}（key_person_missing_date）" if lang == "zh" else f"{label} (key_person_missing_date)") in line
     assert gaps not in text  # every metric without a value here is an aggregation that met nothing
