@@ -464,7 +464,12 @@ def decide(ctx: click.Context, policy: str, policy_version: str | None, client: 
         click.echo(render(decision, compiled, lang), nl=False)
         return
     from .decide.evaluate import dumps
+    from .decide.explain import not_in_force
+    from .safetext import printable
 
+    for line in not_in_force(decision, compiled, "en"):  # the JSON keeps its contract: the note goes to stderr
+        name = "<stdin>" if client == "-" else client
+        click.echo(printable(f"{name}: warning: {line.removeprefix('! ')}"), err=True)
     click.echo(dumps(decision, pretty=sys.stdout.isatty() if pretty is None else pretty))
 
 

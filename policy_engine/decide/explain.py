@@ -20,6 +20,9 @@ from ..safetext import printable
 _T = {
     "title": {"zh": "客户 {cid} · 基准日 {as_of} · 政策 {pid} {ver}",
               "en": "Client {cid} · as of {as_of} · policy {pid} {ver}"},
+    "not_in_force": {"zh": "⚠ 政策 {pid} {ver} 在基准日 {as_of} 未生效（生效期：{span}）：本决策按指定的版本作出",
+                     "en": "! Policy {pid} {ver} is not in force on {as_of} (in force {span}): "
+                           "this decision was made under it as pinned"},
     # neutral words: a policy's scale may be a risk classification, a watch level or a covenant status
     "grade": {"zh": "分类：{label}（{gid}）", "en": "Grade: {label} ({gid})"},
     "by_score": {"zh": "由评分卡决定：得分 {score}，对应 {sgrade}",
@@ -207,7 +210,23 @@ def _grade_labels(policy: CompiledPolicy, lang: str) -> dict[str, str]:
 def _title(page: _Page) -> list[str]:
     record = page.record
     return [page.words["title"].format(cid=record["client_id"], as_of=record["as_of"], pid=record["policy"]["id"],
-                                       ver=record["policy"]["version"])]
+                                       ver=record["policy"]["version"]),
+            *not_in_force(record, page.policy, page.lang)]
+
+
+def not_in_force(record: Mapping[str, Any], policy: CompiledPolicy, lang: str) -> list[str]:
+    """A line when the decision's version was not in force on its day (pinned to preview a version, or to
+    decide under one that has ended): a printout must not pass for a decision under the policy then in force."""
+    day = record.get("as_of")
+    ref = record.get("policy") or {}
+    if not isinstance(day, str) or ref.get("version") != policy.version or policy.applies_on(day):
+        return []
+    if policy.effective_to is None:
+        span = f"自 {policy.effective_from} 起" if lang == "zh" else f"from {policy.effective_from}"
+    else:
+        span = f"{policy.effective_from} 至 {policy.effective_to}" if lang == "zh" else \
+            f"from {policy.effective_from} to {policy.effective_to}"
+    return [_T["not_in_force"][lang].format(pid=policy.id, ver=policy.version, as_of=day, span=span)]
 
 
 def _blank(page: _Page) -> list[str]:
@@ -553,7 +572,8 @@ def explain_summary(summary: Mapping[str, Any], policy: CompiledPolicy, lang: st
     cls = summary["classification"]
     total = f"{summary['score']['total']:g}"
     out = [t["title"].format(cid=summary["client_id"], as_of=summary["as_of"], pid=summary["policy"]["id"],
-                             ver=summary["policy"]["version"]), t["summary_facts"], ""]
+                             ver=summary["policy"]["version"]), *not_in_force(summary, policy, lang),
+           t["summary_facts"], ""]
     out.append(t["grade"].format(label=labels.get(cls["grade"], cls["grade"]), gid=cls["grade"]))
     out.append(_decided_by(t, policy, cls["decided_by"], labels.get(cls["scorecard_grade"], "?"), total, lang))
     none = t["none"].strip()

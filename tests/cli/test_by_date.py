@@ -69,3 +69,30 @@ def test_validate_and_test_every_policy_pass_at_full_asserted_coverage() -> None
     assert {k: v["percent"] for k, v in coverage.items() if k.startswith(ID)} == {
         f"{ID}@1.0.0": 100.0, f"{ID}@1.1.0": 100.0, f"{ID}@2.0.0": 100.0, f"{ID}@2.0.1": 100.0,
         f"{ID}@2.0.2": 100.0}
+
+
+RESTARTED = REFERENCE / "samples" / "debtors" / "13-observation-restarted.json"  # as of 2026-09-30
+
+
+@pytest.mark.parametrize(("pinned", "as_of", "note"), [
+    ("2.0.0", None, None),  # in force on its day: nothing to say
+    ("2.0.2", None, "is not in force on 2026-09-30 (in force from 2027-04-01)"),  # a preview of a later version
+    ("2.0.0", "2027-05-01", "is not in force on 2027-05-01 (in force from 2026-07-01 to 2026-12-31)"),  # ended
+])
+def test_a_pinned_version_not_in_force_on_the_day_is_said(pinned: str, as_of: str | None, note: str | None) -> None:
+    """A version pinned to preview it (or one that has ended) still decides, as asked; the explanation says so
+    in its second line, and decide (JSON unchanged) on stderr: a printout must not pass for the policy in force."""
+    day = ["--as-of", as_of] if as_of else []
+    text = _cli("explain", "-p", f"{ID}@{pinned}", "-c", str(RESTARTED), *day)
+    zh = _cli("explain", "-p", f"{ID}@{pinned}", "-c", str(RESTARTED), "--lang", "zh", *day)
+    decided = _cli("decide", "-p", f"{ID}@{pinned}", "-c", str(RESTARTED), "--format", "json", *day)
+    assert text.exit_code == zh.exit_code == decided.exit_code == 0, text.output
+    assert json.loads(decided.stdout)["policy"]["version"] == pinned
+    second = text.stdout.splitlines()[1]
+    if note is None:
+        assert second == "" and "warning" not in decided.stderr and "未生效" not in zh.stdout
+        return
+    assert second == f"! Policy {ID} {pinned} {note}: this decision was made under it as pinned"
+    assert "未生效" in zh.stdout.splitlines()[1]
+    assert decided.stderr.strip() == f"{RESTARTED}: warning: Policy {ID} {pinned} {note}: this decision was made " \
+                                     "under it as pinned"
