@@ -227,6 +227,16 @@ def _progress(label: str) -> Callable[[int, int], None] | None:
 # ------------------------------------------------------------------ validate
 
 
+def _registry_folder(ctx: click.Context) -> Path:
+    """The policy directory a command reads when given no path; a usage error saying how to name one when it is
+    missing (run from inside a policy's folder, 'policies' is not there)."""
+    folder: Path = ctx.find_root().obj["policies"]
+    if not folder.is_dir():
+        raise click.UsageError(f"policy directory '{folder}' does not exist (read when no path is given): "
+                               "name policy files or folders, or pass --policies DIR (or set POLICY_ENGINE_POLICIES)")
+    return folder
+
+
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "junit", "github"]), default=None,
@@ -246,7 +256,7 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, max_e
     from .review.filekinds import check_other, load_kind
 
     fmt = fmt or _default_format()
-    targets = list(paths) or [ctx.obj["policies"]]
+    targets = list(paths) or [_registry_folder(ctx)]
     for p in targets:
         if not p.exists():
             raise click.UsageError(f"no such file or directory: {p}")
@@ -525,7 +535,7 @@ def test_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, only:
     for p in paths:
         if not p.exists():
             raise click.UsageError(f"no such file or directory: {p}")
-    run = run_tests(list(paths) or [ctx.obj["policies"]], only=only)
+    run = run_tests(list(paths) or [_registry_folder(ctx)], only=only)
     cov = coverage(run)
     if fmt == "junit":
         from .review.reporting import junit_tests

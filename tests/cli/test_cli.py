@@ -56,6 +56,16 @@ def test_validate_missing_path_is_a_usage_error() -> None:
     assert r.exit_code == 2
 
 
+@pytest.mark.parametrize("command", ["validate", "test"])
+def test_no_path_and_no_policy_directory_says_how_to_name_one(command: str, tmp_path: Path) -> None:
+    """Run from inside a policy's own folder, the default 'policies' is not there: the error names the
+    directory it looked for and the two ways out (paths, or --policies)."""
+    r = CliRunner().invoke(main, ["--policies", str(tmp_path / "policies"), command], catch_exceptions=False)
+    assert r.exit_code == 2
+    assert f"policy directory '{tmp_path / 'policies'}' does not exist" in r.stderr
+    assert "name policy files or folders, or pass --policies DIR" in r.stderr
+
+
 def test_decide_by_id_picks_the_version_in_force_and_validates_against_the_schema() -> None:
     r = run("decide", "-p", "loss-client-management", "-c", SAMPLE, "--trace")
     assert r.exit_code == 0, r.stderr
