@@ -130,6 +130,16 @@ def _expressions(policy: CompiledPolicy) -> Iterator[tuple[str, Any]]:
             yield f"action {a.id}", a.restructuring.expr
 
 
+def readers(policy: CompiledPolicy, name: str) -> list[str]:
+    """The rules whose expressions read ``name`` (a parameter, a table, a metric), as ``metric x``, ``floor y``,
+    in the policy's order: what a change to it can move (``diff`` lists them beside a changed threshold)."""
+    found: dict[str, None] = {}
+    for label, expr in _expressions(policy):
+        if name in expr.refs or name in expr.inner_refs or name in expr.tables:
+            found[label] = None
+    return list(found)
+
+
 def metric_unused(s: _Subject) -> Iterator[Diagnostic]:
     """A metric no rule reads is dead weight, unless it is marked as reported only."""
     for name, m in (s.data.get("metrics") or {}).items():

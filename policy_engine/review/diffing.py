@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import subprocess
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from ..policy.compiler import (
     WarningSpec,
     compile_document,
 )
+from ..policy.lint import readers
 from ..policy.loader import decode_policy_bytes, load_yaml_file, load_yaml_text
 from ..policy.modules import MODULE_FILE, ModuleSource, ModuleText
 from ..policy.table_parameters import show_key
@@ -50,16 +51,20 @@ class Change:
     old: Any = None
     new: Any = None
     when: dict[str, str] | None = None  # a threshold change: the old and new condition in full
+    read_by: tuple[str, ...] | None = None  # a parameter's value: the rules that read it (``metric x``, ``floor y``)
 
     def to_dict(self) -> dict[str, Any]:
         out = {"section": self.section, "rule": self.rule, "kind": self.kind, "detail": self.detail,
                "field": self.field, "old": _plain(self.old), "new": _plain(self.new)}
         if self.when is not None:
             out["when"] = self.when
+        if self.read_by is not None:
+            out["read_by"] = list(self.read_by)
         return out
 
     def text(self) -> str:
-        return f"{self.section} {self.rule}: {self.detail}" if self.rule else f"{self.section}: {self.detail}"
+        text = f"{self.section} {self.rule}: {self.detail}" if self.rule else f"{self.section}: {self.detail}"
+        return f"{text} (read by {', '.join(self.read_by)})" if self.read_by else text
 
 
 @dataclass(frozen=True)
@@ -474,7 +479,8 @@ def _import_changes(old: CompiledPolicy, new: CompiledPolicy) -> list[Change]:
 def _parameter_changes(old: CompiledPolicy, new: CompiledPolicy) -> list[Change]:
     """Parameters by name (sorted); a parameter in both is compared segment by segment, 'default' first.
 
-    A table parameter is compared cell by cell (``pd_by_rating[3]: 0.004 -> 0.005``), after its keys.
+    A table parameter is compared cell by cell (``pd_by_rating[3]: 0.004 -> 0.005``), after its keys. A
+    changed value names the rules of the new policy that read it: what a reviewer checks next.
     """
     out: list[Change] = []
     names = set(old.parameters) | set(new.parameters) | set(old.tables) | set(new.tables)
@@ -482,18 +488,20 @@ def _parameter_changes(old: CompiledPolicy, new: CompiledPolicy) -> list[Change]
         a, b = old.parameters.get(name), new.parameters.get(name)
         ta, tb = old.tables.get(name), new.tables.get(name)
         if ta is not None and tb is not None:
-            out += _table_changes(name, ta, tb)
-            continue
-        if a is None and ta is not None:
-            out.append(_table_added_or_removed(ta, "removed"))
-        elif a is not None and b is None:
-            out.append(_parameter_added_or_removed(name, a, None))
-        if b is None and tb is not None:
-            out.append(_table_added_or_removed(tb, "added"))
-        elif b is not None and a is None:
-            out.append(_parameter_added_or_removed(name, None, b))
+            values = _table_changes(name, ta, tb)
         elif a is not None and b is not None:
-            out += _segment_changes(name, a, b)
+            values = _segment_changes(name, a, b)
+        else:  # added, removed, or a value turned into a table (or back)
+            values = []
+            if a is not None or ta is not None:
+                out.append(_parameter_added_or_removed(name, a, None) if a is not None
+                           else _table_added_or_removed(ta, "removed"))  # type: ignore[arg-type]
+            if b is not None or tb is not None:
+                out.append(_parameter_added_or_removed(name, None, b) if b is not None
+                           else _table_added_or_removed(tb, "added"))  # type: ignore[arg-type]
+        if values:
+            read_by = tuple(readers(new, name))
+            out += [replace(c, read_by=read_by) for c in values]
         if (a is not None or ta is not None) and (b is not None or tb is not None):
             out += _parameter_note_changes(name, old.parameter_notes.get(name, {}), new.parameter_notes.get(name, {}))
     return out
@@ -661,5 +669,7 @@ def render_markdown(old: CompiledPolicy, new: CompiledPolicy, changes: list[Chan
         detail = _md_cell(c.detail)
         if c.kind in ("added", "removed"):
             detail = f"**{c.kind}**{detail[len(c.kind):]}"
+        if c.read_by:
+            detail += " (read by " + ", ".join(f"`{r}`" for r in c.read_by) + ")"
         lines.append(f"| {c.section} | `{c.rule}` | {detail} |" if c.rule else f"| {c.section} | | {detail} |")
     return "\n".join([*lines, ""])

@@ -42,7 +42,7 @@ def test_a_change_to_the_input_contract_is_named() -> None:
 
 def test_a_changed_parameter_names_its_segment() -> None:
     changed = TEXT.replace("dscr_floor:\n    value: 1.2", "dscr_floor:\n    value: 1.0")
-    assert _diff(changed) == ["parameter dscr_floor[default]: 1.2 -> 1.0"]
+    assert _diff(changed) == ["parameter dscr_floor[default]: 1.2 -> 1.0 (read by warning dscr_low)"]
 
 
 def test_an_action_that_gained_a_condition_shows_both() -> None:
@@ -76,7 +76,13 @@ def test_cli_between_registry_versions_as_json_and_markdown() -> None:
     assert ("parameter", "current_ratio_floor[manufacturing]", "1.2 -> 1.15") in changes
     assert ("parameter", "statement_stale_days[default]", "120 -> 135") in changes
     md = _cli("diff", "loss-client-management@1.0.0", "loss-client-management@1.1.0", "--format", "markdown")
-    assert "| parameter | `current_ratio_floor[manufacturing]` | 1.2 -> 1.15 |" in md.stdout
+    # a changed value names the rules that read it: what a reviewer checks next
+    assert "| parameter | `current_ratio_floor[manufacturing]` | 1.2 -> 1.15 (read by " \
+           "`metric current_ratio_vs_floor`, `metric financial_difficulty`, `metric temporary_liquidity_gap`, " \
+           "`warning liquidity_below_floor`) |" in md.stdout
+    read_by = {c["rule"]: c.get("read_by") for c in json.loads(r.stdout)["changes"]}
+    assert read_by["statement_stale_days[default]"] == ["warning financial_statements_stale"]
+    assert read_by["version"] is None  # only a parameter's value has readers
 
 
 def test_cli_reads_a_git_revision() -> None:

@@ -28,7 +28,7 @@ def test_a_changed_pin_shows_the_pin_and_the_definitions_it_changes() -> None:
     lines = _lines(REGISTRY / "mini-imports" / "policy-1.0.0.yaml", REGISTRY / "mini-imports" / "policy-1.1.0.yaml")
     assert lines == ["metadata version: 1.0.0 -> 1.1.0", "metadata status: active -> draft",
                      "import debt-library: 1.0.0 -> 1.1.0", "import ratio-library: 1.0.0 -> 1.1.0",
-                     "parameter min_ratio[default]: 1.0 -> 1.1",
+                     "parameter min_ratio[default]: 1.0 -> 1.1 (read by metric thin)",
                      'parameter min_ratio: description removed (was "Assets over liabilities below this is thin.")']
 
 
