@@ -339,7 +339,7 @@ def _undefined_metrics(page: _Page) -> list[str]:
 def _metric_label(page: _Page, name: str) -> str:
     """A metric's label with its id in brackets (the id finds it in the JSON record); the id alone without a label.
 
-    Label and id run together read as one phrase ("Key person missing since key_person_missing_date")."""
+    Label and id run together read as one phrase (a label "Restructured on" before the id "restructured_on")."""
     label = (page.metrics[name].label or {}).get(page.lang) if name in page.metrics else None
     if not label:
         return name
