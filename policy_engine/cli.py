@@ -896,7 +896,13 @@ def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str
                "audit_db": _audit_db(ctx, no_audit, command_audit_db), "audit_inputs": audit_inputs,
                "workers": workers, "progress": _progress("deciding"), "exposures": exposures_out}
     if engine == "dask":
+        import codecs
+
         from .portfolio.distributed import run_dataset
+
+        if codecs.lookup(encoding).name != "utf-8":  # the workers read UTF-8 only: never read other text silently
+            raise click.BadParameter(f"--engine dask reads CSV as UTF-8 only, not {encoding}: save the files as "
+                                     "'CSV UTF-8', or decide them without --engine dask", param_hint="--encoding")
 
         outcome = run_dataset(ref, input_file, financials=financials, scheduler=scheduler, **options)
     else:

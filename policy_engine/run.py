@@ -183,7 +183,7 @@ def run_batch(policy: str | Path | CompiledPolicy | PolicyRef, input_file: str |
             raise UsageError([Diagnostic("bad-option", f"{option} {given} is a directory; give a file name "
                                                        "(.parquet, .csv or .jsonl)", file=str(given))])
     if input_path.is_dir():
-        return _run_folder(ref, input_path, as_of, fin_path, out_path, rejects, records, exposures, audit_db,
+        return _run_folder(ref, input_path, as_of, fin_path, encoding, out_path, rejects, records, exposures, audit_db,
                            audit_inputs, workers)
     if _debtor_input(ref, input_path, fin_path):
         return _run_debtors(ref, input_path, as_of, out_path, rejects, records, exposures, audit_db, audit_inputs,
@@ -195,7 +195,8 @@ def run_batch(policy: str | Path | CompiledPolicy | PolicyRef, input_file: str |
                       audit_inputs, workers, progress)
 
 
-def _run_folder(ref: PolicyRef, folder: Path, as_of: str | None, fin_path: Path | None, out_path: Path | None,
+def _run_folder(ref: PolicyRef, folder: Path, as_of: str | None, fin_path: Path | None, encoding: str,
+                out_path: Path | None,
                 rejects: str | Path | None, records: str | Path | None, exposures: str | Path | None,
                 audit_db: str | Path | bool | None, audit_inputs: str, workers: int) -> BatchRun:
     """``batch`` over a folder of long tables (debtors, exposures, payments, ...) under one version with scopes.
@@ -211,8 +212,9 @@ def _run_folder(ref: PolicyRef, folder: Path, as_of: str | None, fin_path: Path 
         raise UsageError([Diagnostic("bad-option", "--financials: a folder of long tables holds the debtors' "
                                                    "statements as its own table (statements.parquet or .csv)",
                                      path="--financials")])
-    policy = _folder_policy(ref, folder, as_of)
-    result = run_long_batch(policy, folder, as_of, workers=workers, screen=version_screen(ref, policy, as_of))
+    policy = _folder_policy(ref, folder, as_of, encoding)
+    result = run_long_batch(policy, folder, as_of, workers=workers, screen=version_screen(ref, policy, as_of),
+                            encoding=encoding)
     write_tables([*([] if out_path is None else [(result.decisions, out_path)]),
                   *([] if exposures is None else [(result.exposures, Path(exposures))])])
     if rejects is not None:
@@ -221,14 +223,15 @@ def _run_folder(ref: PolicyRef, folder: Path, as_of: str | None, fin_path: Path 
                        misspelt=[(policy.id, given, meant) for given, meant in misspelt_columns(policy, folder)])
     with_absent_columns(outcome.summary, absent_columns(policy, folder))
     if result.decided and (records is not None or audit_db is not False):
-        outcome.recorded, outcome.already_recorded = _record_folder(policy, folder, result, as_of, records,
+        outcome.recorded, outcome.already_recorded = _record_folder(policy, folder, result, as_of, encoding, records,
                                                                     audit_db, audit_inputs)
     elif records is not None:
         Path(records).write_text("", encoding="utf-8")
     return outcome
 
 
-def _record_folder(policy: CompiledPolicy, folder: Path, result: Any, as_of: str | None, records: str | Path | None,
+def _record_folder(policy: CompiledPolicy, folder: Path, result: Any, as_of: str | None, encoding: str,
+                   records: str | Path | None,
                    audit_db: str | Path | bool | None, audit_inputs: str) -> tuple[int, int]:
     """Record a folder's decided debtors as ``decide`` records them (:mod:`.portfolio.long_records`): each
     debtor's nested record rebuilt from the tables and decided by ``decide``'s decider (the store,
@@ -245,7 +248,7 @@ def _record_folder(policy: CompiledPolicy, folder: Path, result: Any, as_of: str
 
     with tempfile.TemporaryDirectory(prefix="policy-engine-") as tmp, contextlib.ExitStack() as stack:
         lines = Path(tmp) / f"{folder.name or 'tables'}.jsonl"
-        write_lines(policy, folder, result.decisions, lines)
+        write_lines(policy, folder, result.decisions, lines, encoding)
         store = stack.enter_context(_store(audit_db)) if audit_db is not False else None
         fh = stack.enter_context(Path(records).open("w", encoding="utf-8")) if records is not None else None
         key = batch_key(policy, (lines,), as_of) if store is not None else ""
@@ -276,17 +279,17 @@ class _FolderRun:
         self.period_rejects: list[dict[str, Any]] = []
 
 
-def _folder_policy(ref: PolicyRef, folder: Path, as_of: str | None) -> CompiledPolicy:
+def _folder_policy(ref: PolicyRef, folder: Path, as_of: str | None, encoding: str = "utf-8") -> CompiledPolicy:
     """The version a folder is decided under (:func:`.portfolio.folder_version.folder_policy`): its debtors'
     days are read only when several versions with scopes compete for them."""
     from .portfolio.folder_version import folder_policy
 
-    return folder_policy(ref, _folder_days(folder), as_of, str(folder),
+    return folder_policy(ref, _folder_days(folder, encoding), as_of, str(folder),
                          hint="pin a version with scopes (--policy-version); for this version give a client table "
                               "(batch FILE), or a folder of its partitions with --engine dask")
 
 
-def _folder_days(folder: Path) -> Iterator[str | None]:
+def _folder_days(folder: Path, encoding: str = "utf-8") -> Iterator[str | None]:
     """Each debtor's day in the folder's debtors table (none when the table is missing or ambiguous: reading
     the folder then names what is wrong with it)."""
     from .portfolio.folder_version import day_texts
@@ -294,7 +297,7 @@ def _folder_days(folder: Path) -> Iterator[str | None]:
 
     found = [folder / f"{DEBTORS}{ext}" for ext in FORMATS if (folder / f"{DEBTORS}{ext}").is_file()]
     if len(found) == 1:
-        yield from day_texts(read_frame(found[0], ("as_of",))[0].get("as_of"))
+        yield from day_texts(read_frame(found[0], ("as_of",), encoding=encoding)[0].get("as_of"))
 
 
 def _debtor_input(ref: PolicyRef, input_path: Path, fin_path: Path | None) -> bool:

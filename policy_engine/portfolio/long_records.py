@@ -22,12 +22,13 @@ if TYPE_CHECKING:
     from ..policy.compiler import CompiledPolicy
 
 
-def write_lines(policy: CompiledPolicy, folder: Path, decisions: pd.DataFrame, path: Path) -> None:
+def write_lines(policy: CompiledPolicy, folder: Path, decisions: pd.DataFrame, path: Path, encoding: str = "utf-8"
+                ) -> None:
     """The nested record of each debtor of ``decisions`` (the tables' decisions), a line each, in their order."""
     from .long_tables import nested_records
 
     with path.open("wb") as fh:
-        for record in nested_records(policy, folder, decisions["client_id"].astype(str).tolist()):
+        for record in nested_records(policy, folder, decisions["client_id"].astype(str).tolist(), encoding):
             fh.write(orjson.dumps(record) + b"\n")
 
 

@@ -231,13 +231,14 @@ def _header(path: Path) -> list[str]:
         return []
 
 
-def read_frame(path: Path, columns: tuple[str, ...], ids: tuple[str, ...] = ()) -> tuple[pd.DataFrame, bool]:
+def read_frame(path: Path, columns: tuple[str, ...], ids: tuple[str, ...] = (), encoding: str = "utf-8"
+               ) -> tuple[pd.DataFrame, bool]:
     """One table's columns the layout reads (others are not read): (frame, cells are text).
 
     ``ids`` (the id columns of a child table, repeated on every row) are read from Parquet as
     categoricals: Arrow's dictionary pages become codes without a string per row.
     """
-    cols = read_columns(path, columns, ids)
+    cols = read_columns(path, columns, ids, encoding)
     if cols.frame is not None:
         return cols.frame, cols.text
     assert cols.table is not None
@@ -317,8 +318,9 @@ class Columns:
         return one[name]
 
 
-def read_columns(path: Path, columns: tuple[str, ...], ids: tuple[str, ...] = ()) -> Columns:
-    """One table's columns the layout reads (others are not read), CSV as a text frame, Parquet as Arrow."""
+def read_columns(path: Path, columns: tuple[str, ...], ids: tuple[str, ...] = (), encoding: str = "utf-8") -> Columns:
+    """One table's columns the layout reads (others are not read), CSV (of ``encoding``) as a text frame, Parquet
+    as Arrow."""
     from .batch import check_header, read_table
 
     if path.stat().st_size == 0:  # a table with no rows is a header line, or no file at all
@@ -326,7 +328,7 @@ def read_columns(path: Path, columns: tuple[str, ...], ids: tuple[str, ...] = ()
         raise InputError([Diagnostic("empty-table", "the file is empty: a table needs at least its header row",
                                      file=str(path), hint=hint)])
     if path.suffix.lower() == ".csv":
-        table = read_table(path)
+        table = read_table(path, encoding=encoding)
         if table.problems:  # a row that cannot be read cannot be joined: refuse the table, naming its lines
             lines = table.lines
             where = ", ".join(str(int(lines[p.row]) if lines is not None and p.row < len(lines) else p.row + 2)
@@ -395,7 +397,8 @@ Screen = Callable[[pd.DataFrame], Mapping[int, dict[str, Any]]]
 
 
 def read_long_tables(policy: CompiledPolicy, source: Path | Mapping[str, Path], as_of: str | None = None,
-                     timings: dict[str, float] | None = None, screen: Screen | None = None) -> LongRead:
+                     timings: dict[str, float] | None = None, screen: Screen | None = None,
+                     encoding: str = "utf-8") -> LongRead:
     """Read and check every table; the accepted debtors' long tables, every row accounted for.
 
     ``timings`` (benchmarks): seconds spent reading files, checking cells and building the levels.
@@ -410,14 +413,14 @@ def read_long_tables(policy: CompiledPolicy, source: Path | Mapping[str, Path], 
     specs = layout(policy)
     with ThreadPoolExecutor(1) as reads, ThreadPoolExecutor(2) as checks:
         return _read_long_tables(policy, files, specs, as_of, clock, screen,
-                                 _Ahead(reads, checks, policy, specs, files))
+                                 _Ahead(reads, checks, policy, specs, files, encoding), encoding)
 
 
 def _read_long_tables(policy: CompiledPolicy, files: Mapping[str, Path], specs: list[TableSpec], as_of: str | None,
-                      clock: _Clock, screen: Screen | None, ahead: _Ahead) -> LongRead:
+                      clock: _Clock, screen: Screen | None, ahead: _Ahead, encoding: str) -> LongRead:
     counts = {t.name: Count() for t in specs}  # an absent table: no rows
     with clock("read"):
-        debtors, text = read_frame(files[DEBTORS], specs[0].columns)
+        debtors, text = read_frame(files[DEBTORS], specs[0].columns, encoding=encoding)
     n = len(debtors)
     counts[DEBTORS].read = n
     ids = client_id_text(debtors[CLIENT_ID]) if CLIENT_ID in debtors.columns else pd.Series([None] * n, dtype=object)
@@ -427,7 +430,7 @@ def _read_long_tables(policy: CompiledPolicy, files: Mapping[str, Path], specs: 
     for t in specs:
         if t.series is not None and t.name in files:
             with clock("read"):
-                frame, stext = read_frame(files[t.name], (CLIENT_ID, *t.columns))
+                frame, stext = read_frame(files[t.name], (CLIENT_ID, *t.columns), encoding=encoding)
             debtors, series_at[t.name] = _widen(debtors, frame, stext or text, t, first, orphans, counts[t.name])
             del frame  # widened into the debtors frame
     prep = prepare(policy, debtors, text, as_of)
@@ -678,7 +681,7 @@ class _Ahead:
     read while others are checked; a table is read when one before it is taken), and checked on two."""
 
     def __init__(self, reads: Any, checks: Any, policy: CompiledPolicy, tables: list[TableSpec],
-                 files: Mapping[str, Path]):
+                 files: Mapping[str, Path], encoding: str = "utf-8"):
         import threading
 
         self.reads = reads
@@ -686,6 +689,7 @@ class _Ahead:
         self.policy = policy
         self.tables = [t for t in tables if t.scope is not None]
         self.files = files
+        self.encoding = encoding
         self.pending: dict[str, Any] = {}
         self.submitted = 0
         self.lock = threading.Lock()
@@ -697,7 +701,7 @@ class _Ahead:
             self.submitted += 1
             if t.name in self.files:
                 self.pending[t.name] = self.reads.submit(read_columns, self.files[t.name],
-                                                         *_scope_columns(self.policy, t))
+                                                         *_scope_columns(self.policy, t), self.encoding)
                 return
 
     def take(self, t: TableSpec) -> Columns:
@@ -705,7 +709,7 @@ class _Ahead:
         with self.lock:
             if t.name in self.files and t.name not in self.pending:  # taken before its turn came
                 self.pending[t.name] = self.reads.submit(read_columns, self.files[t.name],
-                                                         *_scope_columns(self.policy, t))
+                                                         *_scope_columns(self.policy, t), self.encoding)
                 self.submitted = max(self.submitted, self.tables.index(t) + 1)
             self._submit_next()
             future = self.pending.pop(t.name, None)
@@ -1069,7 +1073,7 @@ def decide_long(read: LongRead) -> ScopedRun:
 
 
 def run_long_batch(policy: CompiledPolicy, source: Path | Mapping[str, Path], as_of: str | None = None,
-                   workers: int = 2, screen: Screen | None = None) -> LongBatch:
+                   workers: int = 2, screen: Screen | None = None, encoding: str = "utf-8") -> LongBatch:
     """Read, check and decide a portfolio of long tables; every row of every table accounted for.
 
     The accepted debtors are decided in chunks of ``CHUNK_DEBTORS`` on ``workers`` threads: numpy,
@@ -1080,7 +1084,7 @@ def run_long_batch(policy: CompiledPolicy, source: Path | Mapping[str, Path], as
     from .batch import concat_chunks
 
     timings: dict[str, float] = {}
-    read = read_long_tables(policy, source, as_of, timings, screen)
+    read = read_long_tables(policy, source, as_of, timings, screen, encoding)
     t, cpu = time.perf_counter(), time.process_time()
     n = len(read.prep.rows)
     starts = list(range(0, n, CHUNK_DEBTORS)) or [0]
@@ -1191,7 +1195,7 @@ def write_decisions(result: LongBatch, decisions: Path, exposures: Path | None =
 # ------------------------------------------------------------------ nested records
 
 
-def nested_records(policy: CompiledPolicy, source: Path | Mapping[str, Path], ids: list[str]
+def nested_records(policy: CompiledPolicy, source: Path | Mapping[str, Path], ids: list[str], encoding: str = "utf-8"
                    ) -> Iterator[dict[str, Any]]:
     """The nested record of each debtor of ``ids`` (decided debtors, in this order) as the tables hold it: the
     record ``decide`` would be sent for it, so that its decision can be recorded as ``decide`` records it.
@@ -1207,12 +1211,12 @@ def nested_records(policy: CompiledPolicy, source: Path | Mapping[str, Path], id
     specs = layout(policy)
     part = policy.scoped
     assert part is not None
-    debtors, text = read_frame(files[DEBTORS], specs[0].columns)
+    debtors, text = read_frame(files[DEBTORS], specs[0].columns, encoding=encoding)
     first = _FirstRows(client_id_text(debtors[CLIENT_ID]), arrow=False)
     wanted = first.series.reindex(pd.Index(ids, dtype=object)).to_numpy(dtype=np.int64)  # decided: each id is there
     for t in specs:
         if t.series is not None and t.name in files:
-            frame, stext = read_frame(files[t.name], (CLIENT_ID, *t.columns))
+            frame, stext = read_frame(files[t.name], (CLIENT_ID, *t.columns), encoding=encoding)
             debtors, _ = _widen(debtors, frame, stext or text, t, first, [], Count())
     debtors = debtors.iloc[wanted].reset_index(drop=True)
     records = list(row_records(policy, debtors, text, text_columns(policy, [str(c) for c in debtors.columns])))
@@ -1221,12 +1225,12 @@ def nested_records(policy: CompiledPolicy, source: Path | Mapping[str, Path], id
         if t.scope is None:
             continue
         s = part.scope(t.scope)
-        owners[s.name] = _attach(s, t, files.get(t.name), owners[s.parent], part.inputs[s.name])
+        owners[s.name] = _attach(s, t, files.get(t.name), owners[s.parent], part.inputs[s.name], encoding)
     yield from records
 
 
 def _attach(s: ScopeSpec, t: TableSpec, path: Path | None, parents: Mapping[tuple[str, ...], dict[str, Any]],
-            inputs: tuple[Any, ...]) -> dict[tuple[str, ...], dict[str, Any]]:
+            inputs: tuple[Any, ...], encoding: str = "utf-8") -> dict[tuple[str, ...], dict[str, Any]]:
     """One scope's rows as elements of their parents' lists (every parent gets its list); returns the
     elements by their key path, for a child scope's rows to find."""
     from .batch import row_records
@@ -1236,7 +1240,7 @@ def _attach(s: ScopeSpec, t: TableSpec, path: Path | None, parents: Mapping[tupl
     mine: dict[tuple[str, ...], dict[str, Any]] = {}
     if path is None:
         return mine
-    frame, text = read_frame(path, (*t.parent_keys, *((t.key,) if t.key else ()), *t.columns))
+    frame, text = read_frame(path, (*t.parent_keys, *((t.key,) if t.key else ()), *t.columns), encoding=encoding)
 
     def texts(name: str | None) -> np.ndarray:
         if name is None or name not in frame.columns:

@@ -354,3 +354,31 @@ def test_a_column_every_row_needs_missing_from_a_table_is_named_once(tmp_path: P
     if named:
         assert f"warning: table {table} has no column '{drop}', which every row needs: each of its rows is " \
                "rejected (or orphaned) for it" in r.stderr
+
+
+def test_a_folder_saved_by_excel_as_gbk_is_read_with_its_encoding(tmp_path: Path) -> None:
+    """--encoding applies to every CSV table of a folder (it was read as UTF-8 whatever the option said, so the
+    error's own hint, 'pass --encoding gb18030', led nowhere); the records are those of the UTF-8 folder."""
+    utf8 = tmp_path / "utf8"
+    assert run("generate", "-p", str(REFERENCE), "--n", "6", "--seed", "5", "--as-of", AS_OF, "--tables", "csv",
+               "--out", str(utf8)).exit_code == 0
+    first = pd.read_csv(utf8 / "debtors.csv", dtype=str)["client_id"][0]
+    gbk = tmp_path / "gbk"
+    gbk.mkdir()
+    for table in utf8.glob("*.csv"):  # a Chinese client id in every table that names it
+        text = table.read_text(encoding="utf-8").replace(first, "华东精密机械")
+        (utf8 / table.name).write_text(text, encoding="utf-8")
+        (gbk / table.name).write_text(text, encoding="gbk")
+    common = ["batch", "-p", str(REFERENCE), "--no-audit", "--format", "json"]
+    r = run(*common, str(gbk), "--out", str(tmp_path / "x.csv"))
+    assert r.exit_code == 3 and "cannot decode the file as utf-8" in r.stderr and "--encoding gb18030" in r.stderr
+    records = {}
+    for folder, extra in ((utf8, []), (gbk, ["--encoding", "gb18030"])):
+        out = tmp_path / f"{folder.name}.records.jsonl"
+        r = run(*common, str(folder), "--records", str(out), *extra)
+        assert r.exit_code == 0, r.stderr
+        records[folder.name] = [(d["client_id"], d["input_sha256"], d["classification"]["grade"])
+                                for d in map(json.loads, out.read_text(encoding="utf-8").splitlines())]
+    assert records["gbk"] == records["utf8"] and records["gbk"][0][0] == "华东精密机械" and len(records["gbk"]) == 6
+    r = run(*common, str(gbk), "--encoding", "gb18030", "--engine", "dask", "--out", str(tmp_path / "d"))
+    assert r.exit_code == 2 and "--engine dask reads CSV as UTF-8 only" in r.stderr
