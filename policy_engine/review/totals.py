@@ -35,6 +35,12 @@ def check_totals(names: Sequence[str], sides: Sequence[Sequence[CompiledPolicy]]
     for name in names:
         for p in versions:
             metric = next((m for m in p.metrics if m.name == name), None)
+            if metric is None and p.scoped is not None and any(m.name == name for m in p.scoped.metrics):
+                problems.append(Diagnostic(
+                    "exposure-metric", f"--total '{name}': '{name}' is a metric of each exposure under {p.id} "
+                    f"{p.version}, and --total adds up a metric of each debtor",
+                    hint="each exposure's value is a column of batch --exposures-out; " + _known(common)))
+                break
             if metric is None:
                 problems.append(Diagnostic(
                     "unknown-metric", f"--total '{name}': {p.id} {p.version} has no metric '{name}'",

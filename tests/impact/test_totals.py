@@ -231,3 +231,18 @@ def test_a_bad_gate_is_refused_before_the_portfolio_is_read(tmp_path: Path) -> N
     r = _cli("simulate", OLD, "--portfolio", str(missing), "--scenario", str(SCENARIOS / "collateral-crash.yaml"),
              "--fail-if", "total.expected_loss > 0")
     assert r.exit_code == 2 and "is not 'NAME OP NUMBER'" in r.stderr
+
+
+def test_an_exposure_metric_is_named_as_such_not_as_missing(tmp_path: Path) -> None:
+    """A metric of each exposure (2.0.x) exists, so 'has no metric' would be false: the error says what it is
+    and where its values are."""
+    portfolio = tmp_path / "d.jsonl"
+    r = CliRunner().invoke(main, ["--policies", str(POLICIES), "generate", "-p", "loss-client-management", "--n", "3",
+                                  "--as-of", "2026-09-30", "--out", str(portfolio)], catch_exceptions=False)
+    assert r.exit_code == 0, r.stderr
+    r = _impact("loss-client-management@2.0.1", "loss-client-management@2.0.2", portfolio,
+                "--total", "last_missed_in_observation")
+    assert r.exit_code == 2
+    assert ("'last_missed_in_observation' is a metric of each exposure under loss-client-management 2.0.1, "
+            "and --total adds up a metric of each debtor") in r.stderr
+    assert "batch --exposures-out" in r.stderr and "has no metric" not in r.stderr
