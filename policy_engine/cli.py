@@ -480,6 +480,10 @@ def decide(ctx: click.Context, policy: str, policy_version: str | None, client: 
     for line in not_in_force(decision, compiled, "en"):  # the JSON keeps its contract: the note goes to stderr
         name = "<stdin>" if client == "-" else client
         click.echo(printable(f"{name}: warning: {line.removeprefix('! ')}"), err=True)
+    if decision.get("exposures") == []:  # a debtor graded "worst of none"
+        name = "<stdin>" if client == "-" else client
+        click.echo(printable(f"{name}: warning: the record holds no exposure: its grade comes from the debtor's "
+                             "rules alone; check that its exposures were not left out"), err=True)
     click.echo(dumps(decision, pretty=sys.stdout.isatty() if pretty is None else pretty))
 
 
@@ -918,6 +922,15 @@ def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str
     for absent in outcome.summary.get("missing_columns", []):
         click.echo(printable(f"{input_file}: warning: table {absent['table']} has no column '{absent['column']}', "
                              "which every row needs: each of its rows is rejected (or orphaned) for it"), err=True)
+    for empty in outcome.summary.get("empty_tables", []):  # nothing rejected, every decision concerned
+        click.echo(printable(f"{input_file}: warning: table {empty['table']} has no row, though {empty['parent']} "
+                             f"has decided rows: each was decided without any (check that the file is complete)"),
+                   err=True)
+    if outcome.summary.get("graded_table"):
+        n = outcome.summary["decided_without_elements"]
+        click.echo(printable(f"{input_file}: warning: {n} debtor(s) decided without any row of "
+                             f"{outcome.summary['graded_table']}: graded by the debtor's rules alone (check the ids "
+                             "joining the tables; their rows, if any, are orphaned)"), err=True)
     s = {**outcome.summary, "misspelt_columns": [{"given": g, "did_you_mean": m} for _, g, m in outcome.misspelt]}
     if fmt == "json":
         import json

@@ -206,7 +206,13 @@ def _run_folder(ref: PolicyRef, folder: Path, as_of: str | None, fin_path: Path 
     """
     from .portfolio.batch import write_rejects, write_tables
     from .portfolio.folder_version import version_screen
-    from .portfolio.long_tables import absent_columns, misspelt_columns, run_long_batch, with_absent_columns
+    from .portfolio.long_tables import (
+        absent_columns,
+        misspelt_columns,
+        run_long_batch,
+        with_absent_columns,
+        with_data_gaps,
+    )
 
     if fin_path is not None:
         raise UsageError([Diagnostic("bad-option", "--financials: a folder of long tables holds the debtors' "
@@ -222,6 +228,7 @@ def _run_folder(ref: PolicyRef, folder: Path, as_of: str | None, fin_path: Path 
     outcome = BatchRun(_FolderRun(result), result.batch_summary(),
                        misspelt=[(policy.id, given, meant) for given, meant in misspelt_columns(policy, folder)])
     with_absent_columns(outcome.summary, absent_columns(policy, folder))
+    with_data_gaps(outcome.summary, policy)
     if result.decided and (records is not None or audit_db is not False):
         outcome.recorded, outcome.already_recorded = _record_folder(policy, folder, result, as_of, encoding, records,
                                                                     audit_db, audit_inputs)

@@ -40,6 +40,9 @@ _T = {
     "worst_of_debtor": {"zh": "债务人等级取其各笔债项最终等级中最差者",
                         "en": "The debtor's grade is the worst of its exposures' final grades"},
     "exposures": {"zh": "各笔债项（{n}）：", "en": "Exposures ({n}):"},
+    "no_exposures": {"zh": "  ⚠ 记录中没有债项：本分类仅由债务人层面的规则得出，须核实债项数据是否完整",
+                     "en": "  ! The record holds no exposure: this grade comes from the debtor's rules alone; "
+                           "check that its exposures were not left out"},
     "exposure": {"zh": "  - {eid}：{label}（{gid}），由 {rule} 决定；自身规则给出 {own}",
                  "en": "  - {eid}: {label} ({gid}), decided by {rule}; its own floors gave {own}"},
     "exposure_default": {"zh": "  - {eid}：{label}（{gid}），未触发任何分类底线",
@@ -258,6 +261,8 @@ def _exposures(page: _Page) -> list[str]:
     head = words["worst_of"].format(eid=cls["decided_by_exposure"], rule=cls["decided_by"]) \
         if "decided_by_exposure" in cls else words["worst_of_debtor"]
     out = [head, words["exposures"].format(n=len(exposures))]
+    if not exposures:  # "worst of none": a made-up pass unless someone checks the data
+        out.append(words["no_exposures"])
     for x in exposures:
         label = x["label"][page.lang]
         if x["decided_by"] == "default":

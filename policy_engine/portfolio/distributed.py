@@ -229,7 +229,7 @@ def run_dataset(policy: str | Path | CompiledPolicy | PolicyRef, dataset: str | 
     dataset (options it cannot honour are refused, never ignored)."""
     from ..decide.ref import as_ref, check_day
     from .batch import write_rejects
-    from .long_tables import absent_columns, with_absent_columns
+    from .long_tables import absent_columns, with_absent_columns, with_data_gaps
     from .scoped_batch import misspelt_in_lines, scoped_versions
     from .tables import BatchRun
 
@@ -255,6 +255,7 @@ def run_dataset(policy: str | Path | CompiledPolicy | PolicyRef, dataset: str | 
                            misspelt=_misspelt_partitions(long.policy, long_partitions(dataset)))
         with_absent_columns(outcome.summary, list(dict.fromkeys(
             pair for folder in long_partitions(dataset) for pair in absent_columns(long.policy, folder))))
+        with_data_gaps(outcome.summary, long.policy)
         return outcome
     if not scoped and _long_dataset(dataset, False):  # as the local run refuses a folder of long tables
         raise UsageError([Diagnostic("scoped-policy-required", f"policy {pinned.key if pinned else ref.name} declares "
@@ -777,6 +778,7 @@ def decide_long_partition(policy_text: str, policy_file: str, source: str, targe
             "by_grade": s["by_grade"], "by_warning": s["by_warning"], "by_action": s["by_action"],
             "by_segment": s["by_segment"], "versions": s["versions"], "exposures": s["exposures"],
             "tables": s["tables"], "records": files,
+            "decided_without_elements": s.get("decided_without_elements", 0),
             "refused_params": {k: v["count"] for k, v in s["refused_action_params"]["by_action"].items()}}
 
 
@@ -817,6 +819,8 @@ class LongDaskRun(DaskRun):
         s = super().summary()
         s["accounting"]["rejected"] = len(self.debtor_rejects)
         s["accounting"]["orphaned"] = len(self.orphans)
+        if without := sum(p.get("decided_without_elements", 0) for p in self.parts):
+            s["decided_without_elements"] = without
         tables: dict[str, dict[str, int]] = {}
         for p in self.parts:
             for name, c in p["tables"].items():

@@ -215,6 +215,26 @@ def with_absent_columns(summary: dict[str, Any], absent: list[tuple[str, str]]) 
         summary["missing_columns"] = [{"table": table, "column": column} for table, column in absent]
 
 
+def with_data_gaps(summary: dict[str, Any], policy: CompiledPolicy) -> None:
+    """Gaps no row is rejected for, yet every decision depends on, named in a batch summary (and by ``batch`` on
+    stderr): ``empty_tables``, a scope's table with no row (absent, or a header only) while its parent's table
+    has decided rows (every exposure decided without a payment history looks healthier than its history), and
+    ``decided_without_elements``, debtors decided with no element of the graded scope (their
+    exposures' rows all missing, or joined to nobody by a mistyped id: a grade from the debtor's rules alone)."""
+    part = policy.scoped
+    tables = summary.get("tables") or {}
+    if part is None:
+        return
+    parents = {t.name: (table_name(part.scope(part.scope(t.scope).parent)) if part.scope(t.scope).parent  # type: ignore[arg-type]
+                        else DEBTORS) for t in layout(policy) if t.scope is not None}
+    empty = [{"table": name, "parent": parent} for name, parent in parents.items()
+             if name in tables and tables[name].get("read", 0) == 0 and tables.get(parent, {}).get("decided", 0) > 0]
+    if empty:
+        summary["empty_tables"] = empty
+    if part.graded is not None and summary.get("decided_without_elements"):
+        summary["graded_table"] = table_name(part.scope(part.graded))
+
+
 def _header(path: Path) -> list[str]:
     """A table's column names (its first line, its Parquet schema); none when it cannot be read (reading it
     says why)."""
@@ -1054,6 +1074,8 @@ class LongBatch:
         s = summary(BatchResult(self.policy, self.decisions, self.rejects, self.counts[DEBTORS].read,
                                 refused_params=self.refused_params))
         s["accounting"]["orphaned"] = len(self.orphans)
+        if "exposures" in self.decisions.columns and (self.decisions["exposures"] == 0).any():
+            s["decided_without_elements"] = int((self.decisions["exposures"] == 0).sum())  # named only when some
         s["versions"] = [{"version": self.policy.version, "sha256": self.policy.sha256, "decided": self.decided}]
         e = self.exposures
         m = max(len(e), 1)

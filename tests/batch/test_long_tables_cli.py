@@ -382,3 +382,37 @@ def test_a_folder_saved_by_excel_as_gbk_is_read_with_its_encoding(tmp_path: Path
     assert records["gbk"] == records["utf8"] and records["gbk"][0][0] == "华东精密机械" and len(records["gbk"]) == 6
     r = run(*common, str(gbk), "--encoding", "gb18030", "--engine", "dask", "--out", str(tmp_path / "d"))
     assert r.exit_code == 2 and "--engine dask reads CSV as UTF-8 only" in r.stderr
+
+
+@pytest.mark.parametrize(("damage", "summary", "warning"), [
+    ("payments header only", {"empty_tables": [{"table": "payments", "parent": "exposures"}]},
+     "warning: table payments has no row, though exposures has decided rows"),
+    ("payments absent", {"empty_tables": [{"table": "payments", "parent": "exposures"}]},
+     "warning: table payments has no row, though exposures has decided rows"),
+    ("exposure ids mistyped", {"graded_table": "exposures"},
+     "warning: 4 debtor(s) decided without any row of exposures: graded by the debtor's rules alone"),
+])
+def test_a_gap_no_row_is_rejected_for_is_named(tmp_path: Path, damage: str, summary: dict[str, Any],
+                                               warning: str) -> None:
+    """Rows missing wholesale reject nothing (a payment history absent, exposures joined to nobody), yet every
+    decision depends on them: the summary names the gap and batch warns on stderr."""
+    folder = tmp_path / "t"
+    assert run("generate", "-p", str(REFERENCE), "--n", "4", "--seed", "5", "--as-of", AS_OF, "--tables", "csv",
+               "--out", str(folder)).exit_code == 0
+    whole = run("batch", str(folder), "-p", str(REFERENCE), "--no-audit", "--format", "json",
+                "--out", str(tmp_path / "w.csv"))
+    assert "warning" not in whole.stderr and "empty_tables" not in json.loads(whole.stdout)
+    payments, exposures = folder / "payments.csv", folder / "exposures.csv"
+    if damage == "payments header only":
+        payments.write_text(payments.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    elif damage == "payments absent":
+        payments.unlink()
+    else:
+        lines = exposures.read_text(encoding="utf-8").splitlines()
+        exposures.write_text("\n".join([lines[0], *("x" + line for line in lines[1:])]) + "\n", encoding="utf-8")
+    r = run("batch", str(folder), "-p", str(REFERENCE), "--no-audit", "--format", "json",
+            "--out", str(tmp_path / "d.csv"))
+    assert r.exit_code == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert {k: s[k] for k in summary} == summary and warning in r.stderr
+    assert s.get("decided_without_elements", 0) == (4 if damage == "exposure ids mistyped" else 0)

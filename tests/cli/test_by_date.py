@@ -96,3 +96,21 @@ def test_a_pinned_version_not_in_force_on_the_day_is_said(pinned: str, as_of: st
     assert "未生效" in zh.stdout.splitlines()[1]
     assert decided.stderr.strip() == f"{RESTARTED}: warning: Policy {ID} {pinned} {note}: this decision was made " \
                                      "under it as pinned"
+
+
+def test_a_debtor_without_exposures_is_decided_and_flagged(tmp_path: Path) -> None:
+    """A debtor record with no exposure is graded from the debtor's rules alone ("worst of none" is the best
+    grade): the explanation and decide's stderr say so, so a record whose exposures were left out is not
+    taken for a healthy debtor. The decision itself is unchanged (released versions decide it so)."""
+    record = json.loads((REFERENCE / "samples" / "debtors" / "01-pass-single-loan.json").read_text(encoding="utf-8"))
+    record["exposures"] = []
+    path = tmp_path / "none.json"
+    path.write_text(json.dumps(record), encoding="utf-8")
+    decided = _cli("decide", "-p", ID, "-c", str(path), "--format", "json")
+    assert decided.exit_code == 0 and json.loads(decided.stdout)["exposures"] == []
+    assert "warning: the record holds no exposure: its grade comes from the debtor's rules alone" in decided.stderr
+    for lang, line in (("en", "  ! The record holds no exposure"), ("zh", "  ⚠ 记录中没有债项")):
+        text = _cli("explain", "-p", ID, "-c", str(path), "--lang", lang).stdout
+        assert any(t.startswith(line) for t in text.splitlines()), text
+    sample = _cli("decide", "-p", ID, "-c", str(RESTARTED), "--format", "json")
+    assert "warning" not in sample.stderr
