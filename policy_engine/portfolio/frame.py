@@ -96,6 +96,11 @@ def _objects(col: pd.Series) -> tuple[np.ndarray, TextCodes | None]:
     return col.to_numpy(dtype=object, na_value=None), None
 
 
+# A typed format (JSON Lines, Parquet, Excel) holding a number as text: in JSON the quotes, elsewhere the column type.
+_TEXT_NOT_NUMBER = (" (a number stored as text: write it without quotes in JSON, as a numeric column in Parquet "
+                    "or Excel)")
+
+
 class _Cells:
     """Cells of a column, each read when asked for: a whole column as Python objects costs more
     than the checks that rarely need one."""
@@ -224,7 +229,7 @@ class _Checker:
             return self._text_values(spec, col, path)
         # A typed format with a text column where numbers or booleans belong.
         expected = "a number" if family == "number" else "true or false"
-        hint = " (send numbers without quotes)" if family == "number" else ""
+        hint = _TEXT_NOT_NUMBER if family == "number" else ""
         self._flag_mask(~missing, path, lambda i: f"expected {expected}, found string '{raw[i][:30]}'{hint}")
         empty = np.full(self.n, np.nan) if family == "number" else np.zeros(self.n, bool)
         return empty, np.zeros(self.n, bool), missing
@@ -246,8 +251,7 @@ class _Checker:
             except ValueError:
                 return f"expected a number, found string '{cell[:30]}'"
         elif isinstance(v, bool | np.bool_) or not isinstance(v, int | float | np.integer | np.floating):
-            return f"expected a number, found {_describe(v)}" + (
-                " (send numbers without quotes)" if isinstance(v, str) else "")
+            return f"expected a number, found {_describe(v)}" + (_TEXT_NOT_NUMBER if isinstance(v, str) else "")
         number = float(v)
         return number if math.isfinite(number) else f"{cell} is not a finite number"
 

@@ -193,7 +193,8 @@ def test_typed_formats_refuse_numbers_sent_as_text(policy: Any, tmp_path: Path) 
     path.write_text(json.dumps(record) + "\n", encoding="utf-8")
     result = run_batch(policy, read_table(path))
     assert result.rejected == 1
-    assert "send numbers without quotes" in result.rejects[0]["problems"][0]["message"]
+    assert "a number stored as text: write it without quotes in JSON, as a numeric column in Parquet" \
+        in result.rejects[0]["problems"][0]["message"]
 
 
 def test_long_financials_table_equals_wide_columns(policy: Any, tmp_path: Path) -> None:
