@@ -477,11 +477,10 @@ def decide(ctx: click.Context, policy: str, policy_version: str | None, client: 
     from .decide.explain import not_in_force
     from .safetext import printable
 
+    name = "<stdin>" if client == "-" else client
     for line in not_in_force(decision, compiled, "en"):  # the JSON keeps its contract: the note goes to stderr
-        name = "<stdin>" if client == "-" else client
         click.echo(printable(f"{name}: warning: {line.removeprefix('! ')}"), err=True)
     if decision.get("exposures") == []:  # a debtor graded "worst of none"
-        name = "<stdin>" if client == "-" else client
         click.echo(printable(f"{name}: warning: the record holds no exposure: its grade comes from the debtor's "
                              "rules alone; check that its exposures were not left out"), err=True)
     click.echo(dumps(decision, pretty=sys.stdout.isatty() if pretty is None else pretty))

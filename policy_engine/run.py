@@ -334,6 +334,7 @@ def _run_debtors(ref: PolicyRef, input_path: Path, as_of: str | None, out_path: 
                  progress: Callable[[int, int], None] | None) -> BatchRun:
     """``batch`` over a JSON Lines file of debtor records: decide, write, record (as decide records each)."""
     from .portfolio.batch import write_rejects, write_tables
+    from .portfolio.long_tables import with_data_gaps
     from .portfolio.scoped_batch import decide_debtor_file, misspelt_in_lines
 
     if not input_path.exists():
@@ -359,6 +360,8 @@ def _run_debtors(ref: PolicyRef, input_path: Path, as_of: str | None, out_path: 
             if fh is not None:
                 _write_records(fh, run.records(), ids)
     outcome = BatchRun(run, run.summary(), misspelt=misspelt_in_lines(ref, [input_path], as_of))
+    for policy in run.policies[:1]:  # names the graded scope's table for the warning, as for a folder
+        with_data_gaps(outcome.summary, policy)
     outcome.recorded, outcome.already_recorded = recorder.recorded, recorder.skipped
     return outcome
 

@@ -222,13 +222,14 @@ def with_data_gaps(summary: dict[str, Any], policy: CompiledPolicy) -> None:
     ``decided_without_elements``, debtors decided with no element of the graded scope (their
     exposures' rows all missing, or joined to nobody by a mistyped id: a grade from the debtor's rules alone)."""
     part = policy.scoped
-    tables = summary.get("tables") or {}
     if part is None:
         return
-    parents = {t.name: (table_name(part.scope(part.scope(t.scope).parent)) if part.scope(t.scope).parent  # type: ignore[arg-type]
-                        else DEBTORS) for t in layout(policy) if t.scope is not None}
-    empty = [{"table": name, "parent": parent} for name, parent in parents.items()
-             if name in tables and tables[name].get("read", 0) == 0 and tables.get(parent, {}).get("decided", 0) > 0]
+    tables = summary.get("tables") or {}  # none for JSON Lines of debtors: only the debtors count there
+    empty = []
+    for s in part.scopes:
+        name, parent = table_name(s), DEBTORS if s.parent is None else table_name(part.scope(s.parent))
+        if name in tables and tables[name].get("read", 0) == 0 and tables.get(parent, {}).get("decided", 0) > 0:
+            empty.append({"table": name, "parent": parent})
     if empty:
         summary["empty_tables"] = empty
     if part.graded is not None and summary.get("decided_without_elements"):
@@ -1070,12 +1071,12 @@ class LongBatch:
         """``batch``'s summary, as for JSON Lines of debtors (accounting of the debtors, counts by grade,
         warning, action and segment, exposures by grade), with the orphans and every table's accounting."""
         from .batch import BatchResult, summary
+        from .scoped_batch import with_decided_without_elements
 
         s = summary(BatchResult(self.policy, self.decisions, self.rejects, self.counts[DEBTORS].read,
                                 refused_params=self.refused_params))
         s["accounting"]["orphaned"] = len(self.orphans)
-        if "exposures" in self.decisions.columns and (self.decisions["exposures"] == 0).any():
-            s["decided_without_elements"] = int((self.decisions["exposures"] == 0).sum())  # named only when some
+        with_decided_without_elements(s, self.decisions)
         s["versions"] = [{"version": self.policy.version, "sha256": self.policy.sha256, "decided": self.decided}]
         e = self.exposures
         m = max(len(e), 1)

@@ -269,6 +269,13 @@ def debtor_frame(policy: CompiledPolicy, chunk: list[Debtor], run: ScopedRun | N
     return with_exposures(policy, frame, run, keys)
 
 
+def with_decided_without_elements(summary: dict[str, Any], decisions: pd.DataFrame) -> None:
+    """``decided_without_elements`` in a batch summary, when some debtors were decided with no element of the graded
+    scope (the ``exposures`` count :func:`with_exposures` writes): a grade from the debtor's rules alone."""
+    if "exposures" in decisions.columns and (n := int((decisions["exposures"] == 0).sum())):
+        summary["decided_without_elements"] = n
+
+
 def with_exposures(policy: CompiledPolicy, frame: pd.DataFrame, run: ScopedRun, keys: np.ndarray) -> pd.DataFrame:
     """The decisions table of debtors: a debtor whose grade an exposure's own floor made is decided by that
     rule (``decided_by_exposure`` names the exposure); ``exposures`` counts each debtor's exposures.
@@ -541,6 +548,7 @@ class DebtorRun:
         s["exposures"] = {"count": len(e), "by_grade": {
             g: {"count": int((e["grade"] == g).sum()), "share": round(int((e["grade"] == g).sum()) / m, 6)}
             for g in dict.fromkeys(g for b in self.scoped for g in b.policy.grade_ids)} if len(e) else {}}
+        with_decided_without_elements(s, d)
         return s
 
 

@@ -114,3 +114,16 @@ def test_a_debtor_without_exposures_is_decided_and_flagged(tmp_path: Path) -> No
         assert any(t.startswith(line) for t in text.splitlines()), text
     sample = _cli("decide", "-p", ID, "-c", str(RESTARTED), "--format", "json")
     assert "warning" not in sample.stderr
+
+
+def test_a_debtor_line_without_exposures_is_counted_in_a_batch_of_json_lines(tmp_path: Path) -> None:
+    """batch of JSON Lines of debtors names decided_without_elements as a folder of tables does."""
+    record = json.loads((REFERENCE / "samples" / "debtors" / "01-pass-single-loan.json").read_text(encoding="utf-8"))
+    empty = {**record, "client_id": "NONE", "exposures": []}
+    lines = tmp_path / "d.jsonl"
+    lines.write_text(json.dumps(record) + "\n" + json.dumps(empty) + "\n", encoding="utf-8")
+    r = _cli("batch", str(lines), "-p", ID, "--out", str(tmp_path / "d.csv"), "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["decided_without_elements"] == 1 and s["accounting"]["decided"] == 2
+    assert "warning: 1 debtor(s) decided without any row of exposures" in r.stderr
