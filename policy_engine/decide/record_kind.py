@@ -27,6 +27,7 @@ from typing import Any
 from ..diagnostics import Diagnostic, PolicyEngineError
 from ..frozen import Frozen
 from ..policy.compiler import CompiledPolicy
+from ..policy.registry import version_key
 
 CODE = "wrong-record-kind"
 LIST, OBJECT = "list", "object"
@@ -140,13 +141,8 @@ def versions_beside(policy: CompiledPolicy) -> tuple[_Version, ...]:
                 continue
             found.append(_Version(other.version, other.status, other.effective_from, other.effective_to,
                                   shape_of(other)))
-        _BESIDE[key] = tuple(sorted(found, key=lambda v: _semver(v.version)))
+        _BESIDE[key] = tuple(sorted(found, key=lambda v: version_key(v.version)))
     return _BESIDE[key]
-
-
-def _semver(version: str) -> tuple[int, ...]:
-    head = version.split("-")[0].split("+")[0]
-    return tuple(int(x) if x.isdigit() else 0 for x in head.split("."))
 
 
 def record_label(versions: Sequence[str]) -> str:
@@ -212,13 +208,13 @@ def wrong_kind(policy: CompiledPolicy, record: Any, day: str, file: str | None =
     best = next((v for v in reversed(fitting) if v.status == "active" and v.effective_from <= day
                  and (v.effective_to is None or day <= v.effective_to)), fitting[-1])
     same = [v.version for v in others if v.shape.signature() == shape.signature()]
-    own = record_label(sorted({policy.version, *same}, key=_semver))
+    own = record_label(sorted({policy.version, *same}, key=version_key))
     in_force = policy.status == "active" and policy.applies_on(day)
     version = f"version {policy.version}" + (f", in force on {day}," if in_force else "")
     ways = [f"--policy-version {best.version}"]
     if best.status == "active":
         ways.append(_period(best))
-    if _semver(best.version) < _semver(policy.version):
+    if version_key(best.version) < version_key(policy.version):
         ways.append(f"restate it as {own} with `policy-engine convert`")
     return Diagnostic(CODE, f"this is a {record_label([v.version for v in fitting])} "
                       f"({_has(mismatch, best.shape.needed)}); {version} reads {own} ({_reads(mismatch)})",

@@ -21,7 +21,7 @@ from ..diagnostics import Diagnostic, DiagnosticSink, InputError, PolicyError, d
 from ..policy.compiler import CompiledPolicy
 from ..policy.loader import Document, format_path, load_yaml_file, load_yaml_text, parse_json_text
 from ..policy.modules import is_module_file
-from ..policy.registry import is_policy_file, load_policy, policy_files, read_header
+from ..policy.registry import is_policy_file, load_policy, policy_files, read_header, version_key
 from ..policy.validate import schema_errors
 
 
@@ -610,6 +610,11 @@ def _target_policies(doc: Document, file: str, policies: list[CompiledPolicy], k
     targets = [p for p in policies if p.id == pid and (not data.get("versions") or p.version in data["versions"])]
     if not targets:
         loaded = sorted(p.version for p in policies if p.id == pid)
+        listed = data.get("versions") or []
+        later = bool(loaded and listed) and all(v in known.get(pid, ()) for v in listed) and (
+            min(map(version_key, listed)) > max(map(version_key, loaded)))
+        if later:  # a file for a later version in a folder the versions share: not this run's to test
+            return targets
         if loaded:  # the policy is there, in versions the file does not list (a new version, say)
             line, col = doc.locate(("versions",))
             listed = ", ".join(data["versions"])

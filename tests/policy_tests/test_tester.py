@@ -279,3 +279,27 @@ def test_a_new_version_not_listed_in_versions_says_to_add_it(tmp_path: Path) -> 
     assert (d.code, d.line, d.path) == ("unknown-policy", 2, "versions"), d
     assert d.message == "this file tests 'mini' versions 1.0.0; the run loaded 1.1.0"
     assert d.hint is not None and d.hint.startswith("to run its cases against 1.1.0, add '1.1.0' to versions:")
+
+
+def test_a_file_for_a_later_version_in_a_shared_folder_is_not_run_against_an_earlier_one(tmp_path: Path) -> None:
+    # Versions sharing a tests folder: a file that lists only the later version is that version's,
+    # so testing the earlier one alone skips it (the newer file is no error), and testing both runs it.
+    suite = _write_suite(tmp_path, f"  - name: x\n    client: {CLIENT}\n    expect: {{grade: good}}\n")
+    (suite / "tests").mkdir()
+    shared = (suite / "tests.yaml").read_text(encoding="utf-8")
+    (suite / "tests.yaml").unlink()
+    (suite / "tests" / "both.yaml").write_text(shared, encoding="utf-8")
+    (suite / "tests" / "later.yaml").write_text(shared.replace("policy: mini\n", "policy: mini\nversions: ['1.1.0']\n"),
+                                                encoding="utf-8")
+    text = (suite / "policy-1.0.0.yaml").read_text(encoding="utf-8")
+    assert text.count("\nversion: 1.0.0\n") == 1 and "\ntests:" not in text
+    for version in ("1.0.0", "1.1.0"):
+        (suite / f"policy-{version}.yaml").write_text(
+            text.replace("\nversion: 1.0.0\n", f"\nversion: {version}\ntests: tests\n"), encoding="utf-8")
+    earlier = run_tests([suite / "policy-1.0.0.yaml"])
+    assert earlier.diagnostics == []
+    assert {(Path(r.file).name, r.policy) for r in earlier.results} == {("both.yaml", "mini@1.0.0")}
+    both = run_tests([suite])
+    assert both.diagnostics == []
+    assert {(Path(r.file).name, r.policy) for r in both.results} == {
+        ("both.yaml", "mini@1.0.0"), ("both.yaml", "mini@1.1.0"), ("later.yaml", "mini@1.1.0")}
