@@ -134,8 +134,7 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
                       "balance": np.round(weighted.to_numpy(), 2).tolist()},
         "grade_distribution": {"old": {g: int((ga == g).sum()) for g in grades},
                                "new": {g: int((gb == g).sum()) for g in grades}},
-        "warnings": _before_after(_flatten_lists(da["warnings"]), _flatten_lists(db["warnings"])),
-        "actions": _before_after(_flatten_lists(da["actions"]), _flatten_lists(db["actions"])),
+        **_rule_counts(da, db, policies),
         "segment_by": old_p.segment_by, "by_segment": _by_segment(seg, ra, rb),
         "changed_clients": listed, "changed_clients_total": int(any_change.sum()),
     }
@@ -477,10 +476,38 @@ def _no_decisions() -> pd.DataFrame:
         "row", "client_id", "segment", "grade", "decided_by", "score", "warnings", "actions")}).set_index("row")
 
 
-def _before_after(before: Any, after: Any) -> dict[str, dict[str, int]]:
+def _before_after(before: Any, after: Any, und_before: Counter[str] | None = None,
+                  und_after: Counter[str] | None = None) -> dict[str, dict[str, int]]:
+    """Clients each rule fired for on each side; with the clients it was undetermined for, when any was
+    (``old_undetermined``, ``new_undetermined``): a count that fell because the facts are missing on the
+    new side (a converted record has no cash flow for debt service) is not read as an improvement."""
     b, a = Counter(map(str, before)), Counter(map(str, after))
-    return {k: {"old": b.get(k, 0), "new": a.get(k, 0), "change": a.get(k, 0) - b.get(k, 0)}
-            for k in sorted(set(b) | set(a))}
+    ub, ua = und_before or Counter(), und_after or Counter()
+    out: dict[str, dict[str, int]] = {}
+    for k in sorted(set(b) | set(a) | set(ub) | set(ua)):
+        out[k] = {"old": b.get(k, 0), "new": a.get(k, 0), "change": a.get(k, 0) - b.get(k, 0)}
+        if ub or ua:
+            out[k] |= {"old_undetermined": ub.get(k, 0), "new_undetermined": ua.get(k, 0)}
+    return out
+
+
+def _rule_counts(da: pd.DataFrame, db: pd.DataFrame, policies: list[CompiledPolicy]) -> dict[str, Any]:
+    """``warnings`` and ``actions``: per rule, the compared clients it fired (and was undetermined) for."""
+    return {
+        "warnings": _before_after(_flatten_lists(da["warnings"]), _flatten_lists(db["warnings"]),
+                                  *_undetermined(da, db, {w.id for p in policies for w in p.warnings})),
+        "actions": _before_after(_flatten_lists(da["actions"]), _flatten_lists(db["actions"]),
+                                 *_undetermined(da, db, {x.id for p in policies for x in p.actions})),
+    }
+
+
+def _undetermined(da: pd.DataFrame, db: pd.DataFrame, ids: set[str]) -> tuple[Counter[str], Counter[str]]:
+    """Per rule of ``ids``, the compared clients it was undetermined for on each side."""
+    def count(d: pd.DataFrame) -> Counter[str]:
+        if "undetermined" not in d.columns:
+            return Counter()
+        return Counter(k for k in map(str, _flatten_lists(d["undetermined"])) if k in ids)
+    return count(da), count(db)
 
 
 @dataclass(frozen=True)
@@ -574,6 +601,9 @@ WORDS: dict[str, dict[str, str]] = {
         "assumed": "assumed", "unknown": "unknown (left empty)", "not_carried": "not carried",
         "versions": "Versions in force (clients decided under each)", "side": "side", "version": "version",
         "decided": "decided",
+        "undetermined": "undetermined (before → after)",
+        "undetermined_note": "undetermined: clients a rule could not be decided for (a fact it reads is missing), "
+                             "counted in neither before nor after",
     },
     "zh": {
         "clients": "户", "clients_col": "户数", "change_grade": "户分类变化", "down": "户下调", "up": "户上调",
@@ -599,6 +629,8 @@ WORDS: dict[str, dict[str, str]] = {
         "converted": "转换 {converted:,} 条，未能转换 {not_converted:,} 条；变更后一侧的结论以此为前提",
         "assumed": "假设", "unknown": "未知（留空）", "not_carried": "未带入",
         "versions": "生效版本（各版本决策户数）", "side": "一侧", "version": "版本", "decided": "决策户数",
+        "undetermined": "无法判定（变更前 → 变更后）",
+        "undetermined_note": "无法判定：因规则所读事实缺失而无法得出结论的客户，不计入变更前或变更后的户数",
     },
 }
 
@@ -733,9 +765,14 @@ def sections(report: dict[str, Any], lang: str = "en") -> list[Section]:
                        [[n, _int(dist["old"][g]), _int(dist["new"][g]), _signed(dist["new"][g] - dist["old"][g])]
                         for g, n in zip(grades, names, strict=True)], (1, 2, 3)))
     for key, what in (("warnings", "warning"), ("actions", "action")):
-        out.append(Section(key, w[key], [w[what], w["before"], w["after"], w["change"]],
-                           [[k, _int(v["old"]), _int(v["new"]), _signed(v["change"])]
-                            for k, v in report[key].items()], (1, 2, 3)))
+        # Undetermined counts only where a side has any: most comparisons have none.
+        und = any("new_undetermined" in v for v in report[key].values())
+        out.append(Section(key, w[key], [w[what], w["before"], w["after"], w["change"],
+                                         *([w["undetermined"]] if und else [])],
+                           [[k, _int(v["old"]), _int(v["new"]), _signed(v["change"]),
+                             *([f"{v['old_undetermined']:,} → {v['new_undetermined']:,}"] if und else [])]
+                            for k, v in report[key].items()], (1, 2, 3, 4) if und else (1, 2, 3),
+                           note=w["undetermined_note"] if und else ""))
     by_name = segment_name(report, lang)
     out.append(Section("by_segment", w["by_segment"].format(by=by_name),
                        [by_name, w["clients_col"], w["grade_changed"], w["downgrades"],

@@ -160,3 +160,35 @@ def test_two_scoped_versions_need_json_lines(tmp_path: Path) -> None:
     r = _impact("--format", "json", old=NEW, portfolio=REFERENCE / "samples" / "portfolio.csv")
     assert r.exit_code == 2
     assert "scoped-portfolio-format" in r.stderr
+
+
+def test_undetermined_counts_say_why_a_warning_fell(report: dict[str, Any]) -> None:
+    """A converted record has no cash flow for debt service: dscr_low is undetermined for it on the new
+    side, not passed. The report counts, per rule and side, the clients it was undetermined for, as
+    deciding each record gives them; a fall in a warning's count is then not read as an improvement."""
+    old, new = Decider(load_policy(REFERENCE / "policy-1.1.0.yaml")), Decider(load_policy(REFERENCE /
+                                                                                            "policy-2.0.0.yaml"))
+    expected: dict[str, Counter[str]] = {"old": Counter(), "new": Counter()}
+    for line in PORTFOLIO.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        converted = convert_record(record).record
+        for side, decision in (("old", old.decide(record)), ("new", new.decide(converted))):
+            expected[side].update({u["rule"] for u in decision["undetermined"] if u["kind"] == "warning"})
+    for side in ("old", "new"):
+        got = {k: v[f"{side}_undetermined"] for k, v in report["warnings"].items() if v[f"{side}_undetermined"]}
+        assert got == dict(expected[side])
+    assert report["warnings"]["dscr_low"]["new_undetermined"] == report["clients"]
+    text = _impact("--format", "text").stdout
+    assert "undetermined (before → after)" in text
+    assert "undetermined (before → after)" in _impact("--format", "markdown").stdout
+
+
+def test_counts_without_undetermined_rules_carry_no_undetermined_keys() -> None:
+    """Most comparisons decide every rule: their counts stay old / new / change, and the tables no column."""
+    from policy_engine.review.impact import _before_after
+
+    assert _before_after(["a", "a", "b"], ["a"]) == {"a": {"old": 2, "new": 1, "change": -1},
+                                                      "b": {"old": 1, "new": 0, "change": -1}}
+    assert _before_after(["a"], [], Counter(), Counter({"c": 3})) == {
+        "a": {"old": 1, "new": 0, "change": -1, "old_undetermined": 0, "new_undetermined": 0},
+        "c": {"old": 0, "new": 0, "change": 0, "old_undetermined": 0, "new_undetermined": 3}}

@@ -94,7 +94,10 @@ def _expected(rep: dict[str, Any], lang: str, balance_as_moves: bool) -> list[li
     rows += [[name[g], f"{dist['old'][g]:,}", f"{dist['new'][g]:,}", f"{dist['new'][g] - dist['old'][g]:+,}"]
              for g in grades]
     for section in ("warnings", "actions"):
-        rows += [[k, f"{v['old']:,}", f"{v['new']:,}", f"{v['change']:+,}"] for k, v in rep[section].items()]
+        # the clients a rule was undetermined for, before and after, when a side has any
+        rows += [[k, f"{v['old']:,}", f"{v['new']:,}", f"{v['change']:+,}",
+                  *([f"{v['old_undetermined']:,} → {v['new_undetermined']:,}"] if "new_undetermined" in v else [])]
+                 for k, v in rep[section].items()]
     rows += [[k, f"{v['clients']:,}", f"{v['grade_changed']:,}", f"{v['downgrades']:,}", f"{v['upgrades']:,}"]
              for k, v in rep["by_segment"].items()]
     for c in rep["changed_clients"]:
