@@ -68,7 +68,7 @@ def test_validate_and_test_every_policy_pass_at_full_asserted_coverage() -> None
     coverage = json.loads(r.stdout)["coverage"]
     assert {k: v["percent"] for k, v in coverage.items() if k.startswith(ID)} == {
         f"{ID}@1.0.0": 100.0, f"{ID}@1.1.0": 100.0, f"{ID}@2.0.0": 100.0, f"{ID}@2.0.1": 100.0,
-        f"{ID}@2.0.2": 100.0}
+        f"{ID}@2.0.2": 100.0, f"{ID}@2.1.0": 100.0}
 
 
 RESTARTED = REFERENCE / "samples" / "debtors" / "13-observation-restarted.json"  # as of 2026-09-30
@@ -76,7 +76,7 @@ RESTARTED = REFERENCE / "samples" / "debtors" / "13-observation-restarted.json" 
 
 @pytest.mark.parametrize(("pinned", "as_of", "note"), [
     ("2.0.0", None, None),  # in force on its day: nothing to say
-    ("2.0.2", None, "is not in force on 2026-09-30 (in force from 2027-04-01)"),  # a preview of a later version
+    ("2.0.2", None, "is not in force on 2026-09-30 (in force from 2027-04-01 to 2027-06-30)"),  # a preview
     ("2.0.0", "2027-05-01", "is not in force on 2027-05-01 (in force from 2026-07-01 to 2026-12-31)"),  # ended
 ])
 def test_a_pinned_version_not_in_force_on_the_day_is_said(pinned: str, as_of: str | None, note: str | None) -> None:

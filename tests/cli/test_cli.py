@@ -32,8 +32,8 @@ def test_validate_clean_registry_exits_0() -> None:
     r = run("validate", "--format", "json")
     assert r.exit_code == 0
     out = json.loads(r.stdout)
-    # loss-client-management 1.0.0, 1.1.0, 2.0.0, 2.0.1, 2.0.2 and the module financial-difficulty 1.0.0, 1.1.0
-    assert out["ok"] is True and len(out["files"]) == 7
+    # loss-client-management 1.0.0, 1.1.0, 2.0.0, 2.0.1, 2.0.2, 2.1.0 and the module financial-difficulty 1.0.0, 1.1.0
+    assert out["ok"] is True and len(out["files"]) == 8
 
 
 def test_validate_reports_every_broken_file_and_exits_4() -> None:

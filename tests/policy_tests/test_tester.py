@@ -18,7 +18,7 @@ def test_reference_policy_passes_all_its_cases() -> None:
     assert len({(r.file, r.name) for r in run.results}) >= 40
     assert {r.policy for r in run.results} == {"loss-client-management@1.0.0", "loss-client-management@1.1.0",
                                                "loss-client-management@2.0.0", "loss-client-management@2.0.1",
-                                               "loss-client-management@2.0.2"}
+                                               "loss-client-management@2.0.2", "loss-client-management@2.1.0"}
 
 
 def _write_suite(tmp_path: Path, cases: str) -> Path:
@@ -167,7 +167,7 @@ def test_reference_policy_has_full_rule_coverage() -> None:
     report = coverage(run_tests([REFERENCE]))
     assert set(report) == {"loss-client-management@1.0.0", "loss-client-management@1.1.0",
                            "loss-client-management@2.0.0", "loss-client-management@2.0.1",
-                           "loss-client-management@2.0.2"}
+                           "loss-client-management@2.0.2", "loss-client-management@2.1.0"}
     for key, rules in report.items():
         assert [(r.kind, r.rule) for r in rules if not r.covered] == []
         kinds = {r.kind for r in rules}

@@ -78,7 +78,7 @@ def test_a_1x_record_is_refused_by_2_0_0_naming_its_kind_not_every_missing_fact(
     assert result.exit_code == 3
     [error] = json.loads(result.stderr)["errors"]
     assert error["code"] == "wrong-record-kind" and "this is a client record 1.x" in error["message"]
-    assert "reads client record 2.0 (with `exposures`" in error["message"]
+    assert "reads client record 2.x (with `exposures`" in error["message"]
     assert "--policy-version 1.1.0" in error["hint"] and "policy-engine convert" in error["hint"]
 
 

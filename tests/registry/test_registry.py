@@ -18,7 +18,7 @@ ID = "loss-client-management"
 @pytest.mark.parametrize(("as_of", "version"), [
     ("2024-01-01", "1.0.0"), ("2024-12-31", "1.0.0"), ("2025-01-01", "1.1.0"), ("2026-06-30", "1.1.0"),
     ("2026-07-01", "2.0.0"), ("2026-12-31", "2.0.0"), ("2027-01-01", "2.0.1"), ("2027-03-31", "2.0.1"),
-    ("2027-04-01", "2.0.2"), ("2030-06-30", "2.0.2")])
+    ("2027-04-01", "2.0.2"), ("2027-06-30", "2.0.2"), ("2027-07-01", "2.1.0"), ("2030-06-30", "2.1.0")])
 def test_version_in_force_is_chosen_by_date(as_of: str, version: str) -> None:
     assert Registry(POLICIES).select(ID, as_of=as_of).version == version
 
@@ -27,8 +27,8 @@ def test_without_a_date_the_version_in_force_today_is_chosen() -> None:
     import datetime as dt
 
     today = dt.date.today().isoformat()
-    in_force = ("2.0.2" if today >= "2027-04-01" else "2.0.1" if today >= "2027-01-01"
-                else "2.0.0" if today >= "2026-07-01" else "1.1.0")
+    in_force = ("2.1.0" if today >= "2027-07-01" else "2.0.2" if today >= "2027-04-01"
+                else "2.0.1" if today >= "2027-01-01" else "2.0.0" if today >= "2026-07-01" else "1.1.0")
     assert Registry(POLICIES).select(ID).version == in_force
 
 
@@ -39,7 +39,7 @@ def test_the_shipped_versions_follow_each_other_without_a_gap_or_an_overlap() ->
     reg = Registry(POLICIES)
     versions = sorted((p for p in reg.policies() if p.id == ID and p.status == "active"),
                       key=lambda p: p.effective_from)
-    assert [p.version for p in versions] == ["1.0.0", "1.1.0", "2.0.0", "2.0.1", "2.0.2"]
+    assert [p.version for p in versions] == ["1.0.0", "1.1.0", "2.0.0", "2.0.1", "2.0.2", "2.1.0"]
     for before, after in pairwise(versions):
         assert before.effective_to is not None and _next_day(before.effective_to) == after.effective_from
     assert versions[-1].effective_to is None and version_conflicts(versions) == []

@@ -1,0 +1,127 @@
+"""Reference policy 2.1.0: 2.0.2's grades with the early warnings and the actions for a performing debtor.
+
+2.0.0 kept only the rule book's warnings and actions; 2.1.0 brings back, from the facts of record
+2.0, what 1.1.0 warned of and did for a debtor still performing. Nothing it adds may change a grade:
+every grade, floor, decided-by and derived state stays 2.0.2's, 2.0.2's warnings all still fire, and
+2.0.2's actions are kept or named as suppressed by one of the new ones.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from policy_engine.cli import main
+from policy_engine.decide.evaluate import decide
+from policy_engine.policy.registry import Registry, load_policy
+from policy_engine.portfolio.synthetic import scoped_clients
+from policy_engine.review.tester import coverage, run_tests
+
+from ..conftest import POLICIES, REFERENCE
+
+DEBTORS = sorted((REFERENCE / "samples" / "debtors").glob("*.json"))
+OLD = load_policy(REFERENCE / "policy-2.0.2.yaml")
+NEW = load_policy(REFERENCE / "policy-2.1.0.yaml")
+ADDED_WARNINGS = {"overdue", "collateral_impaired", "liquidity_below_floor", "negative_operating_cash_flow",
+                  "litigation", "major_customer_lost"}
+ADDED_ACTIONS = {"add_collateral", "extend_term", "reprice_down", "supply_chain_and_advisory", "review_quarterly"}
+
+
+OLD_METRICS = {m.name for m in OLD.metrics}
+
+
+def _grading(record: dict[str, Any]) -> dict[str, Any]:
+    """What grades a debtor: the grade and its rule, its figures (2.0.2's metrics), each exposure's entry."""
+    return {"classification": record["classification"], "exposures": record["exposures"],
+            "metrics": {k: v for k, v in record["metrics"].items() if k in OLD_METRICS}}
+
+
+def _same_grades_more_warnings(client: dict[str, Any]) -> dict[str, Any]:
+    a, b = decide(OLD, client), decide(NEW, client)
+    assert _grading(a) == _grading(b)
+    warned_a = {w["id"] for w in a["warnings"]}
+    warned_b = {w["id"] for w in b["warnings"]}
+    assert warned_a <= warned_b and warned_b - warned_a <= ADDED_WARNINGS
+    acted_a = {x["id"] for x in a["actions"]}
+    acted_b = {x["id"] for x in b["actions"]}
+    suppressed_b = {x["id"]: x for x in b.get("suppressed_actions", [])}
+    assert acted_b - acted_a <= ADDED_ACTIONS
+    for gone in acted_a - acted_b:  # only ever set aside for one of the new actions
+        assert gone in suppressed_b, gone
+    return b
+
+
+@pytest.mark.parametrize("path", DEBTORS, ids=lambda p: p.stem)
+def test_2_1_0_grades_every_sample_debtor_as_2_0_2(path: Path) -> None:
+    _same_grades_more_warnings(json.loads(path.read_text(encoding="utf-8")))
+
+
+def test_2_1_0_grades_a_generated_portfolio_as_2_0_2_and_warns_from_its_facts() -> None:
+    clients = list(scoped_clients(NEW, 300, seed=5, as_of="2027-09-30", periods=5))
+    decided = [_same_grades_more_warnings(c) for c in clients]
+    warned = {w["id"] for r in decided for w in r["warnings"]}
+    acted = {x["id"] for r in decided for x in r["actions"]}
+    # the portfolio reaches the new rules: each fires for some debtor
+    assert {"overdue", "liquidity_below_floor", "negative_operating_cash_flow", "litigation"} <= warned
+    assert {"add_collateral", "review_quarterly"} & acted
+
+
+def test_2_1_0_is_in_force_from_2027_07_01_and_2_0_2_until_the_day_before() -> None:
+    registry = Registry(POLICIES)
+    assert registry.select("loss-client-management", as_of="2027-06-30").version == "2.0.2"
+    assert registry.select("loss-client-management", as_of="2027-07-01").version == "2.1.0"
+
+
+def test_the_policy_tests_of_2_1_0_pass_with_every_rule_pinned_both_ways() -> None:
+    run = run_tests([REFERENCE / "policy-2.1.0.yaml"])
+    assert run.diagnostics == [] and run.failed == 0 and run.passed >= 60
+    assert coverage(run)["loss-client-management@2.1.0"].percent == 100.0
+
+
+def test_a_warning_with_a_missing_fact_is_undetermined_never_passed() -> None:
+    """Statements without current assets: the liquidity warning cannot be decided, and the record says why."""
+    client = json.loads(DEBTORS[0].read_text(encoding="utf-8"))
+    record = decide(NEW, client)
+    (entry,) = [u for u in record["undetermined"] if u["rule"] == "liquidity_below_floor"]
+    assert entry["kind"] == "warning" and "current_ratio" in entry["missing"]
+
+
+def test_explain_words_the_new_warnings_and_actions() -> None:
+    client = json.loads(next(p for p in DEBTORS if p.name.startswith("04-")).read_text(encoding="utf-8"))
+    client["exposures"][0]["collateral"].update(value_at_origination=100_000_000, value=75_000_000)
+    out = {}
+    for lang in ("en", "zh"):
+        result = CliRunner().invoke(main, ["--policies", str(POLICIES), "--no-audit", "explain", "-p",
+                                           "loss-client-management@2.1.0", "-c", "-", "--lang", lang],
+                                    input=json.dumps(client), catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        out[lang] = result.output
+    assert "1 exposure(s) overdue, the longest for 5 days" in out["en"]
+    assert "1个债项逾期，最长逾期5天" in out["zh"]
+    assert "The collateral of 1 exposure(s) changed in value by -20.0% or more since origination" in out["en"]
+    assert "require additional collateral to restore the cover approved at origination" in out["en"]
+
+
+def test_row_and_vector_agree_on_every_field_under_2_1_0(tmp_path: Path) -> None:
+    """The new aggregations (count_where, max_of, min_of over exposures, the latest event of a kind) and the
+    statement ratios decide alike row by row and over long tables: samples, variants firing each new rule,
+    and generated debtors."""
+    from ..vector.test_scoped_agreement import _agree
+
+    samples = [json.loads(p.read_text(encoding="utf-8")) for p in DEBTORS]
+    base = next(d for d in samples if d["client_id"].startswith("04-"))
+    variant = json.loads(json.dumps(base))
+    variant["client_id"] = "variant-gap"
+    variant["statements"][4].update(current_assets=90_000_000, current_liabilities=100_000_000, inventory=10_000_000,
+                                    operating_cash_flow=-1_000_000, ebit=500_000)
+    variant["exposures"][0]["collateral"].update(value_at_origination=100_000_000, value=75_000_000)
+    variant["events"] = [{"kind": "major_customer_lost", "date": "2026-06-30"},
+                         {"kind": "litigation", "date": "2026-07-01"}]
+    record = decide(NEW, variant)
+    assert {"extend_term", "add_collateral", "supply_chain_and_advisory"} <= {a["id"] for a in record["actions"]}
+    generated = list(scoped_clients(NEW, 150, seed=3, as_of="2027-09-30", periods=5))
+    _agree(NEW, [*samples, variant, *generated], tmp_path)
