@@ -617,6 +617,9 @@ def diff(ctx: click.Context, old: str, new: str, fmt: str | None) -> None:
 _total_option = click.option(
     "--total", "total", multiple=True, metavar="METRIC",
     help="Sum and mean of this number metric under each version, overall and by segment (repeatable).")
+_list_option = click.option(
+    "--list", "max_listed", type=click.IntRange(min=0), default=200, show_default=True, metavar="N",
+    help="List at most N of the clients that changed, in portfolio order (0: none; every count covers them all).")
 
 
 def _totals(total: tuple[str, ...], gates: tuple[str, ...]) -> tuple[str, ...]:
@@ -639,14 +642,15 @@ def _totals(total: tuple[str, ...], gates: tuple[str, ...]) -> tuple[str, ...]:
               help="Exit 1 when this holds, e.g. 'grade_changed_share > 0.05', 'rejected > 0' or "
                    "'total.expected_loss.change_share > 0.05' (repeatable).")
 @_total_option
+@_list_option
 @_rejects_option
 @_encoding_option
 @_lang_option
 @click.pass_context
 @handle_errors
 def impact(ctx: click.Context, old: str, new: str, portfolio: Path, as_of: str | None, fmt: str | None,
-           html_out: Path | None, gates: tuple[str, ...], total: tuple[str, ...], rejects_out: Path | None,
-           encoding: str, lang: str) -> None:
+           html_out: Path | None, gates: tuple[str, ...], total: tuple[str, ...], max_listed: int,
+           rejects_out: Path | None, encoding: str, lang: str) -> None:
     """Champion / challenger: decide a portfolio under two policy versions and report what moves.
 
     OLD and NEW are files, ID@VERSION, REV:path in git, or a bare policy ID (each client under the
@@ -668,7 +672,7 @@ def impact(ctx: click.Context, old: str, new: str, portfolio: Path, as_of: str |
     total = _totals(total, gates)
     table = read_portfolio(portfolio, encoding=encoding)
     result = analyse(_side_ref(ctx, old), _side_ref(ctx, new), table, as_of, progress=_progress("deciding"),
-                     total=total)
+                     total=total, max_listed=max_listed)
     _emit_migration(result, fmt, html_out, gates, "Portfolio impact", rejects_out, lang)
 
 
@@ -810,6 +814,7 @@ def _emit_migration(result: Any, fmt: str, html_out: Path | None, gates: tuple[s
               help="As for impact, e.g. 'downgrade_share > 0.1', 'rejected > 0' or "
                    "'total.expected_loss.change_share > 0.2'.")
 @_total_option
+@_list_option
 @_rejects_option
 @_encoding_option
 @_lang_option
@@ -817,7 +822,7 @@ def _emit_migration(result: Any, fmt: str, html_out: Path | None, gates: tuple[s
 @handle_errors
 def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Path, as_of: str | None,
              fmt: str | None, html_out: Path | None, gates: tuple[str, ...], total: tuple[str, ...],
-             rejects_out: Path | None, encoding: str, lang: str) -> None:
+             max_listed: int, rejects_out: Path | None, encoding: str, lang: str) -> None:
     """Stress test: apply a scenario's shocks and report the migration against the unshocked portfolio.
 
     A policy id decides each client under the version in force on its day (or on --as-of).
@@ -833,7 +838,8 @@ def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Pa
     ref = _side_ref(ctx, policy)
     table = read_portfolio(portfolio, encoding=encoding)
     scenario = load_scenario(scenario_file, checked_version(ref, table, as_of))
-    result, changed = run_scenario(ref, table, scenario, as_of, progress=_progress("deciding"), total=total)
+    result, changed = run_scenario(ref, table, scenario, as_of, progress=_progress("deciding"), total=total,
+                                   max_listed=max_listed)
     for i, n in enumerate(changed):
         if n == 0:  # the portfolio has no such column, or no client of the segment: say so
             click.echo(f"{scenario_file}: warning: shock {i + 1} ({scenario.shocks[i].field}) changed no cell of "

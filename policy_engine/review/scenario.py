@@ -178,7 +178,7 @@ def apply(scenario: Scenario, table: Table, segment_column: str | None = "indust
 
 def simulate(policy: CompiledPolicy | PolicyRef, table: Table, scenario: Scenario, as_of: str | None = None,
              progress: Callable[[int, int], None] | None = None,
-             total: Sequence[str] = ()) -> tuple[Impact, list[int]]:
+             total: Sequence[str] = (), max_listed: int = 200) -> tuple[Impact, list[int]]:
     """The scenario's migration report (``impact``'s form) and the cells each shock changed.
 
     The unshocked and the shocked portfolio are two runs of the run layer under the same policy
@@ -194,7 +194,8 @@ def simulate(policy: CompiledPolicy | PolicyRef, table: Table, scenario: Scenari
     refuse_scoped(checked)
     segment = next((i.source for i in checked.inputs if i.name == checked.segment_by), None)
     shocked, changed = apply(scenario, table, segment)
-    result = analyse(ref, ref, table, as_of, new_table=shocked, progress=progress, total=total)
+    result = analyse(ref, ref, table, as_of, new_table=shocked, progress=progress, total=total,
+                     max_listed=max_listed)
     result.report["scenario"] = {"name": scenario.name, "shocks": [
         {k: v for k, v in s.__dict__.items() if k != "whole"} | {"cells_changed": n}
         for s, n in zip(scenario.shocks, changed, strict=True)]}

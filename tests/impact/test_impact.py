@@ -274,3 +274,28 @@ def test_shipped_scenarios_follow_the_schema_and_name_it_for_editors(path: Path)
     text = path.read_text(encoding="utf-8")
     assert text.startswith("# yaml-language-server: $schema=../schemas/scenario.schema.json\n")
     assert list(validator("scenario").iter_errors(yaml.safe_load(text))) == []
+
+
+@pytest.mark.parametrize("n", [0, 3, 100_000])
+def test_list_sets_how_many_changed_clients_are_listed_and_counts_cover_them_all(portfolio: Path, n: int) -> None:
+    full = json.loads(_cli("impact", OLD, NEW, "--portfolio", str(portfolio), "--format", "json").stdout)
+    r = _cli("impact", OLD, NEW, "--portfolio", str(portfolio), "--format", "json", "--list", str(n))
+    assert r.exit_code == 0, r.stderr
+    rep = json.loads(r.stdout)
+    total = full["changed_clients_total"]
+    assert total > 3 and rep["changed_clients_total"] == total and rep["summary"] == full["summary"]
+    listed = rep["changed_clients"]
+    assert len(listed) == min(n, total)
+    assert [c["client_id"] for c in listed] == [c["client_id"] for c in _all_listed(portfolio)][:n]
+    text = _cli("impact", OLD, NEW, "--portfolio", str(portfolio), "--format", "text", "--list", str(n)).stdout
+    assert f"{total:,} changed; {min(n, total):,} listed" in text
+
+
+def _all_listed(portfolio: Path) -> list[dict[str, Any]]:
+    r = _cli("impact", OLD, NEW, "--portfolio", str(portfolio), "--format", "json", "--list", "100000")
+    return list(json.loads(r.stdout)["changed_clients"])
+
+
+def test_a_negative_list_is_a_usage_error(portfolio: Path) -> None:
+    r = _cli("impact", OLD, NEW, "--portfolio", str(portfolio), "--list", "-1")
+    assert r.exit_code == 2 and "--list" in r.stderr
