@@ -444,13 +444,19 @@ def _listed(da: pd.DataFrame, db: pd.DataFrame, shown: np.ndarray, seg: np.ndarr
     ga, gb = da["grade"].astype(str).to_numpy(), db["grade"].astype(str).to_numpy()
     wa, wb = _lists(da["warnings"].iloc[shown]), _lists(db["warnings"].iloc[shown])
     aa, ab = _lists(da["actions"].iloc[shown]), _lists(db["actions"].iloc[shown])
+    # what fired before and is undetermined after is not removed: a missing fact is no improvement
+    ub = _lists(db["undetermined"].iloc[shown]) if "undetermined" in db.columns else [[] for _ in shown]
     return [{
         "row": int(rows[i]), "client_id": str(da["client_id"].iloc[i]), "segment": str(seg[i]),
         "grade": [ga[i], gb[i]], "decided_by": [str(da["decided_by"].iloc[i]), str(db["decided_by"].iloc[i])],
         "score": [float(da["score"].iloc[i]) if scored[0] else None,
                   float(db["score"].iloc[i]) if scored[1] else None] if any(scored) else None,
-        "warnings_added": sorted(set(wb[k]) - set(wa[k])), "warnings_removed": sorted(set(wa[k]) - set(wb[k])),
-        "actions_added": sorted(set(ab[k]) - set(aa[k])), "actions_removed": sorted(set(aa[k]) - set(ab[k])),
+        "warnings_added": sorted(set(wb[k]) - set(wa[k])),
+        "warnings_removed": sorted(set(wa[k]) - set(wb[k]) - set(ub[k])),
+        "warnings_undetermined": sorted((set(wa[k]) - set(wb[k])) & set(ub[k])),
+        "actions_added": sorted(set(ab[k]) - set(aa[k])),
+        "actions_removed": sorted(set(aa[k]) - set(ab[k]) - set(ub[k])),
+        "actions_undetermined": sorted((set(aa[k]) - set(ab[k])) & set(ub[k])),
     } for k, i in enumerate(shown)]
 
 
@@ -602,6 +608,8 @@ WORDS: dict[str, dict[str, str]] = {
         "versions": "Versions in force (clients decided under each)", "side": "side", "version": "version",
         "decided": "decided",
         "undetermined": "undetermined (before → after)",
+        "one_scorecard": "; scores not compared: only the {side} version has a scorecard",
+        "marked_undetermined": "; ?rule: fired before, undetermined after",
         "undetermined_note": "undetermined: clients a rule could not be decided for (a fact it reads is missing), "
                              "counted in neither before nor after",
     },
@@ -630,6 +638,8 @@ WORDS: dict[str, dict[str, str]] = {
         "assumed": "假设", "unknown": "未知（留空）", "not_carried": "未带入",
         "versions": "生效版本（各版本决策户数）", "side": "一侧", "version": "版本", "decided": "决策户数",
         "undetermined": "无法判定（变更前 → 变更后）",
+        "one_scorecard": "；评分不作比较：只有{side}版本有评分卡",
+        "marked_undetermined": "；?规则：变更前触发，变更后无法判定",
         "undetermined_note": "无法判定：因规则所读事实缺失而无法得出结论的客户，不计入变更前或变更后的户数",
     },
 }
@@ -685,8 +695,9 @@ def _score(v: Any) -> str:
     return "-" if v is None or v != v else f"{float(v):g}"  # v != v: NaN, a score that could not be computed
 
 
-def _moved(added: list[str], removed: list[str]) -> str:
-    return " ".join([*("+" + x for x in added), *("-" + x for x in removed)])
+def _moved(added: list[str], removed: list[str], undetermined: Sequence[str] = ()) -> str:
+    """+ fired after only, - before only, ? before and undetermined after."""
+    return " ".join([*("+" + x for x in added), *("-" + x for x in removed), *("?" + x for x in undetermined)])
 
 
 def heading_of(report: dict[str, Any], heading: str, lang: str = "en") -> str:
@@ -810,10 +821,12 @@ def _versions_section(report: dict[str, Any], lang: str) -> Section | None:
 
 
 def _changed_section(report: dict[str, Any], lang: str, by_name: str) -> Section:
-    """The changed clients; the score column only when a version has a scorecard (a listed score not null)."""
+    """The changed clients; the score column only when both versions have a scorecard: a score against
+    none ('91 -> -' on every line of a 1.x -> 2.0 comparison) compares nothing (JSON keeps the one score)."""
     w = WORDS[lang]
     listed = report["changed_clients"]
-    scored = any(c.get("score") is not None for c in listed)
+    sides = [any((c.get("score") or (None, None))[k] is not None for c in listed) for k in (0, 1)]
+    scored = all(sides)
     rows = []
     for c in listed:
         row = [printable(str(c["client_id"])), printable(str(c["segment"])),
@@ -821,12 +834,16 @@ def _changed_section(report: dict[str, Any], lang: str, by_name: str) -> Section
                f"{c['decided_by'][0]} → {c['decided_by'][1]}"]
         if scored:
             row.append(f"{_score(c['score'][0])} → {_score(c['score'][1])}")
-        rows.append([*row, _moved(c["warnings_added"], c["warnings_removed"]),
-                     _moved(c["actions_added"], c["actions_removed"])])
+        rows.append([*row, _moved(c["warnings_added"], c["warnings_removed"], c.get("warnings_undetermined", ())),
+                     _moved(c["actions_added"], c["actions_removed"], c.get("actions_undetermined", ()))])
     columns = [w["client"], by_name, w["grade"], w["decided_by"], *([w["score"]] if scored else []), w["warnings"],
                w["actions"]]
-    return Section("changed_clients", w["changed_clients"], columns, rows,
-                   note=w["listed"].format(total=report["changed_clients_total"], shown=len(listed)))
+    note = w["listed"].format(total=report["changed_clients_total"], shown=len(listed))
+    if any(sides) and not scored:
+        note += w["one_scorecard"].format(side=w["before"] if sides[0] else w["after"])
+    if any(c.get("warnings_undetermined") or c.get("actions_undetermined") for c in listed):
+        note += w["marked_undetermined"]
+    return Section("changed_clients", w["changed_clients"], columns, rows, note=note)
 
 
 def _figure(v: float | None, signed: bool = False) -> str:

@@ -192,3 +192,25 @@ def test_counts_without_undetermined_rules_carry_no_undetermined_keys() -> None:
     assert _before_after(["a"], [], Counter(), Counter({"c": 3})) == {
         "a": {"old": 1, "new": 0, "change": -1, "old_undetermined": 0, "new_undetermined": 0},
         "c": {"old": 0, "new": 0, "change": 0, "old_undetermined": 0, "new_undetermined": 3}}
+
+
+def test_a_listed_client_names_what_fired_before_and_is_undetermined_after(report: dict[str, Any]) -> None:
+    """dscr_low fired for a 1.x client and cannot be decided on its converted record: '?dscr_low', not
+    '-dscr_low' (which would read as the warning gone), as deciding the two records gives it."""
+    old, new = Decider(load_policy(REFERENCE / "policy-1.1.0.yaml")), Decider(load_policy(REFERENCE /
+                                                                                            "policy-2.0.0.yaml"))
+    records = {json.loads(line)["client_id"]: json.loads(line)
+               for line in PORTFOLIO.read_text(encoding="utf-8").splitlines()}
+    marked = 0
+    for c in report["changed_clients"]:
+        record = records[c["client_id"]]
+        a, b = old.decide(record), new.decide(convert_record(record).record)
+        before = {w["id"] for w in a["warnings"]}
+        after = {w["id"] for w in b["warnings"]}
+        undetermined = {u["rule"] for u in b["undetermined"] if u["kind"] == "warning"}
+        assert c["warnings_undetermined"] == sorted((before - after) & undetermined)
+        assert c["warnings_removed"] == sorted(before - after - undetermined)
+        marked += len(c["warnings_undetermined"])
+    assert marked > 0
+    text = _impact("--format", "text").stdout
+    assert "?dscr_low" in text and "?rule: fired before, undetermined after" in text

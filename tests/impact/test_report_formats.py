@@ -101,7 +101,8 @@ def _expected(rep: dict[str, Any], lang: str, balance_as_moves: bool) -> list[li
     rows += [[k, f"{v['clients']:,}", f"{v['grade_changed']:,}", f"{v['downgrades']:,}", f"{v['upgrades']:,}"]
              for k, v in rep["by_segment"].items()]
     for c in rep["changed_clients"]:
-        moved = [" ".join([*("+" + x for x in c[f"{k}_added"]), *("-" + x for x in c[f"{k}_removed"])])
+        moved = [" ".join([*("+" + x for x in c[f"{k}_added"]), *("-" + x for x in c[f"{k}_removed"]),
+                           *("?" + x for x in c[f"{k}_undetermined"])])  # fired before, undetermined after
                  for k in ("warnings", "actions")]
         row = [c["client_id"], c["segment"], f"{name[c['grade'][0]]} → {name[c['grade'][1]]}",
                f"{c['decided_by'][0]} → {c['decided_by'][1]}"]
