@@ -554,14 +554,24 @@ class _Converter:
         late_due = cleared - dt.timedelta(days=1)
         schedule = [{"due_date": late_due.isoformat(), "due_amount": amount, "paid_date": cleared.isoformat(),
                      "paid_amount": amount}]
+        span = (self.as_of - cleared).days
         if months is not None:
             schedule += [_paid(d, amount) for d in _due_dates(cleared, months, self.as_of)]
-        self.note("assumed", "upgrade-history-from-counts", f"{self.e}.schedule",
-                  None if months is None else f"every {months} month(s), {amount:g}",
+            value, then = (f"every {months} month(s), {amount:g}",
+                           f", then instalments every {months} month(s) each paid in full on its due date")
+        elif 0 < count < span:
+            # No regular period puts the count in the months (8 periods in 19 months): the periods spread
+            # evenly, so that 2.0 counts what 1.x counted (the periods and the months since the arrears).
+            schedule += [_paid(cleared + dt.timedelta(days=round(j * span / (count + 1))), amount)
+                         for j in range(1, count + 1)]
+            value, then = (f"{count} instalment(s) spread evenly, {amount:g}",
+                           f"; no regular period (1, 2, 3, 6 or 12 months) fits, so the {count} instalments are "
+                           "spread evenly over the months, each paid in full on its due date")
+        else:
+            value, then = None, "; no instalment period fits the count, so no later period is recorded"
+        self.note("assumed", "upgrade-history-from-counts", f"{self.e}.schedule", value,
                   f"1.x says the arrears were repaid, then {months_normal} month(s) and {count} period(s) of normal "
-                  f"payment: arrears cleared on {cleared}" + (
-                      f", then instalments every {months} month(s) each paid in full on its due date" if months
-                      else "; no instalment period fits the count, so no later period is recorded"))
+                  f"payment: arrears cleared on {cleared}" + then)
         return schedule
 
 
