@@ -12,7 +12,7 @@ from __future__ import annotations
 import operator
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -695,6 +695,12 @@ def _score(v: Any) -> str:
     return "-" if v is None or v != v else f"{float(v):g}"  # v != v: NaN, a score that could not be computed
 
 
+def _undetermined_cell(v: Mapping[str, int]) -> str:
+    """'7 → 500', or nothing for a rule decided for every client on both sides."""
+    a, b = v["old_undetermined"], v["new_undetermined"]
+    return f"{a:,} → {b:,}" if a or b else ""
+
+
 def _moved(added: list[str], removed: list[str], undetermined: Sequence[str] = ()) -> str:
     """+ fired after only, - before only, ? before and undetermined after."""
     return " ".join([*("+" + x for x in added), *("-" + x for x in removed), *("?" + x for x in undetermined)])
@@ -781,7 +787,7 @@ def sections(report: dict[str, Any], lang: str = "en") -> list[Section]:
         out.append(Section(key, w[key], [w[what], w["before"], w["after"], w["change"],
                                          *([w["undetermined"]] if und else [])],
                            [[k, _int(v["old"]), _int(v["new"]), _signed(v["change"]),
-                             *([f"{v['old_undetermined']:,} → {v['new_undetermined']:,}"] if und else [])]
+                             *([_undetermined_cell(v)] if und else [])]
                             for k, v in report[key].items()], (1, 2, 3, 4) if und else (1, 2, 3),
                            note=w["undetermined_note"] if und else ""))
     by_name = segment_name(report, lang)
