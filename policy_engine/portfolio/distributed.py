@@ -186,6 +186,8 @@ class DaskRun:
             "refused_action_params": refused_summary(refused, self.decided),
             "partitions": len(self.parts),
             **({"exposures": _exposures(self.parts)} if any("exposures" in p for p in self.parts) else {}),
+            **({"decided_without_elements": without}
+               if (without := sum(p.get("decided_without_elements", 0) for p in self.parts)) else {}),
             "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
 
@@ -243,8 +245,10 @@ def run_dataset(policy: str | Path | CompiledPolicy | PolicyRef, dataset: str | 
                                scheduler, workers, audit_db=audit_db, audit_inputs=audit_inputs, progress=progress)
         if rejects is not None:
             write_rejects(run.rejects, Path(rejects))
-        return BatchRun(run, run.summary(), run.recorded, run.already_recorded,
-                        misspelt=misspelt_in_lines(ref, debtor_partitions(dataset), as_of))
+        outcome = BatchRun(run, run.summary(), run.recorded, run.already_recorded,
+                           misspelt=misspelt_in_lines(ref, debtor_partitions(dataset), as_of))
+        with_data_gaps(outcome.summary, scoped[0])  # names the graded scope's table, as the local run does
+        return outcome
     pinned = ref.pinned
     if scoped and _long_dataset(dataset, pinned is not None and pinned.scoped is not None):
         long = run_dask_long(ref, dataset, Path(out), Path(exposures) if exposures is not None else None, as_of,
@@ -491,6 +495,7 @@ def decide_debtor_partition(policy_text: str, policy_file: str, source: str, tar
             "by_warning": s["by_warning"], "by_action": s["by_action"],
             "segment_by": s["segment_by"], "by_segment": s["by_segment"], "versions": s["versions"],
             "segments": [], "entries": entries, "exposures": s["exposures"],
+            "decided_without_elements": s.get("decided_without_elements", 0),
             "refused_params": {k: v["count"] for k, v in s["refused_action_params"]["by_action"].items()}}
 
 
@@ -819,8 +824,6 @@ class LongDaskRun(DaskRun):
         s = super().summary()
         s["accounting"]["rejected"] = len(self.debtor_rejects)
         s["accounting"]["orphaned"] = len(self.orphans)
-        if without := sum(p.get("decided_without_elements", 0) for p in self.parts):
-            s["decided_without_elements"] = without
         tables: dict[str, dict[str, int]] = {}
         for p in self.parts:
             for name, c in p["tables"].items():

@@ -107,3 +107,22 @@ def test_a_field_misspelt_in_debtor_partitions_is_named_as_the_local_run_names_i
     dask = run_dataset(ID, dataset, tmp_path / "out", registry=registry, workers=1, audit_db=False)
     named = (ID, "exposures[*].schedule[*].paid_dte", "exposures[*].schedule[*].paid_date")
     assert local.misspelt == dask.misspelt == [named]
+
+
+def test_dask_counts_debtors_decided_without_exposures_as_the_local_batch_does(registry: Path,
+                                                                              tmp_path: Path) -> None:
+    """A debtor line with no exposure is graded by the debtor's rules alone: both engines name it."""
+    record = json.loads((REFERENCE / "samples" / "debtors" / "01-pass-single-loan.json").read_text("utf-8"))
+    empty = [orjson.dumps({**record, "client_id": f"NONE-{k}", "exposures": []}) for k in range(3)]
+    every = [orjson.dumps(record), empty[0], empty[1], orjson.dumps({**record, "client_id": "B"}), empty[2]]
+    whole = tmp_path / "whole.jsonl"
+    whole.write_bytes(b"\n".join(every) + b"\n")
+    dataset = tmp_path / "dataset"
+    dataset.mkdir()
+    for k, cut in enumerate(((0, 2), (2, 5))):
+        (dataset / f"p{k}.jsonl").write_bytes(b"\n".join(every[slice(*cut)]) + b"\n")
+    local = run_batch(ID, whole, registry=registry, audit_db=False)
+    dask = run_dataset(ID, dataset, tmp_path / "out", registry=registry, workers=1, audit_db=False)
+    for outcome in (local, dask):
+        assert outcome.summary["decided_without_elements"] == 3
+        assert outcome.summary["graded_table"] == "exposures"
