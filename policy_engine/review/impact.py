@@ -608,6 +608,7 @@ WORDS: dict[str, dict[str, str]] = {
         "versions": "Versions in force (clients decided under each)", "side": "side", "version": "version",
         "decided": "decided",
         "undetermined": "undetermined (before → after)",
+        "rows_rejected": "rows rejected on either side", "rows_read": "rows read", "clients_compared": "compared",
         "one_scorecard": "; scores not compared: only the {side} version has a scorecard",
         "marked_undetermined": "; ?rule: fired before, undetermined after",
         "undetermined_note": "undetermined: clients a rule could not be decided for (a fact it reads is missing), "
@@ -638,6 +639,7 @@ WORDS: dict[str, dict[str, str]] = {
         "assumed": "假设", "unknown": "未知（留空）", "not_carried": "未带入",
         "versions": "生效版本（各版本决策户数）", "side": "一侧", "version": "版本", "decided": "决策户数",
         "undetermined": "无法判定（变更前 → 变更后）",
+        "rows_rejected": "任一侧被拒绝的行", "rows_read": "读取行数", "clients_compared": "比较户数",
         "one_scorecard": "；评分不作比较：只有{side}版本有评分卡",
         "marked_undetermined": "；?规则：变更前触发，变更后无法判定",
         "undetermined_note": "无法判定：因规则所读事实缺失而无法得出结论的客户，不计入变更前或变更后的户数",
@@ -734,8 +736,10 @@ def _rejected_section(rejected: Any, lang: str) -> Section | None:
     if not isinstance(rejected, dict):
         return None
     rows: list[list[str]] = []
-    names = {"old": w["before"], "new": w["after"]}
-    for k, v in ((names.get(k, k), v) for k, v in rejected.items()):
+    names = {"old": w["before"], "new": w["after"], "rows": w["rows_rejected"], "rows_read": w["rows_read"],
+             "compared": w["clients_compared"]}
+    # counts are named in words; a list of rejected rows keeps its key before each row's place
+    for k, v in ((k if isinstance(v, list | dict) else names.get(k, k), v) for k, v in rejected.items()):
         if isinstance(v, bool) or v is None:
             rows.append([str(k), str(v)])
         elif isinstance(v, int | float):

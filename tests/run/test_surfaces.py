@@ -61,18 +61,18 @@ def test_impact_and_simulate_state_their_rejects_in_every_format(bad_portfolio: 
     assert [x["row"] for x in lines] == list(range(1, 13))
     assert all(p["field"] == "loan.days_past_due" for x in lines for p in x["problems"])
     # the rejected block, rendered by every format from the same figures
-    assert "<tr><td>rows</td><td>12</td></tr><tr><td>rows_read</td><td>20</td></tr><tr><td>compared</td><td>8</td>" \
-        in page.read_text(encoding="utf-8")
+    assert ("<tr><td>rows rejected on either side</td><td>12</td></tr><tr><td>rows read</td><td>20</td></tr>"
+            "<tr><td>compared</td><td>8</td>") in page.read_text(encoding="utf-8")
     if fmt == "json":
         report = json.loads(r.stdout)
         assert report["clients"] == 8
         assert report["rejected"] == {"old": 12, "new": 12, "rows": 12, "rows_read": 20, "compared": 8}
         assert report["summary"]["rejected"] == 12 and report["summary"]["rejected_share"] == 0.6
     elif fmt == "markdown":
-        assert "| rows | 12 |\n| rows_read | 20 |\n| compared | 8 |" in r.stdout
+        assert "| rows rejected on either side | 12 |\n| rows read | 20 |\n| compared | 8 |" in r.stdout
     else:
         assert [line.split() for line in r.stdout.splitlines() if line.split()[:1] in (["rows"], ["compared"])] \
-            == [["rows", "12"], ["compared", "8"]]
+            == [["rows", "rejected", "on", "either", "side", "12"], ["rows", "read", "20"], ["compared", "8"]]
     gated = _cli(*head, "--portfolio", str(bad_portfolio), "--as-of", "2025-06-30", "--format", fmt,
                  "--fail-if", "rejected > 0")
     assert gated.exit_code == 1 and "gate failed: rejected = 12 > 0" in gated.stderr, gated.output
