@@ -20,14 +20,14 @@ from .compiler import CompiledPolicy, check_document, check_module_document
 from .loader import Document, load_yaml_file
 from .modules import MODULE_FILE, is_module_file
 
+ENV_VAR = "POLICY_ENGINE_POLICIES"
+DEFAULT_DIR = "policies"
+
 
 def version_key(version: str) -> tuple[int, ...]:
     """A semantic version as numbers, so that 2.10.0 sorts after 2.9.0 (pre-release and build parts dropped)."""
     head = version.split("-")[0].split("+")[0]
     return tuple(int(x) if x.isdigit() else 0 for x in head.split("."))
-
-ENV_VAR = "POLICY_ENGINE_POLICIES"
-DEFAULT_DIR = "policies"
 
 
 def default_root() -> Path:

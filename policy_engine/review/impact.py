@@ -444,20 +444,23 @@ def _listed(da: pd.DataFrame, db: pd.DataFrame, shown: np.ndarray, seg: np.ndarr
     ga, gb = da["grade"].astype(str).to_numpy(), db["grade"].astype(str).to_numpy()
     wa, wb = _lists(da["warnings"].iloc[shown]), _lists(db["warnings"].iloc[shown])
     aa, ab = _lists(da["actions"].iloc[shown]), _lists(db["actions"].iloc[shown])
-    # what fired before and is undetermined after is not removed: a missing fact is no improvement
     ub = _lists(db["undetermined"].iloc[shown]) if "undetermined" in db.columns else [[] for _ in shown]
     return [{
         "row": int(rows[i]), "client_id": str(da["client_id"].iloc[i]), "segment": str(seg[i]),
         "grade": [ga[i], gb[i]], "decided_by": [str(da["decided_by"].iloc[i]), str(db["decided_by"].iloc[i])],
         "score": [float(da["score"].iloc[i]) if scored[0] else None,
                   float(db["score"].iloc[i]) if scored[1] else None] if any(scored) else None,
-        "warnings_added": sorted(set(wb[k]) - set(wa[k])),
-        "warnings_removed": sorted(set(wa[k]) - set(wb[k]) - set(ub[k])),
-        "warnings_undetermined": sorted((set(wa[k]) - set(wb[k])) & set(ub[k])),
-        "actions_added": sorted(set(ab[k]) - set(aa[k])),
-        "actions_removed": sorted(set(aa[k]) - set(ab[k]) - set(ub[k])),
-        "actions_undetermined": sorted((set(aa[k]) - set(ab[k])) & set(ub[k])),
+        **_moves("warnings", wa[k], wb[k], ub[k]), **_moves("actions", aa[k], ab[k], ub[k]),
     } for k, i in enumerate(shown)]
+
+
+def _moves(kind: str, before: list[str], after: list[str], undetermined_after: list[str]) -> dict[str, list[str]]:
+    """What a client gained and lost of one kind of rule; what fired before and is undetermined after is
+    not lost (a missing fact is no improvement): ``<kind>_undetermined``."""
+    gone = set(before) - set(after)
+    return {f"{kind}_added": sorted(set(after) - set(before)),
+            f"{kind}_removed": sorted(gone - set(undetermined_after)),
+            f"{kind}_undetermined": sorted(gone & set(undetermined_after))}
 
 
 def _segment_names(segment: pd.Series, segmented: bool) -> np.ndarray:
@@ -499,21 +502,15 @@ def _before_after(before: Any, after: Any, und_before: Counter[str] | None = Non
 
 def _rule_counts(da: pd.DataFrame, db: pd.DataFrame, policies: list[CompiledPolicy]) -> dict[str, Any]:
     """``warnings`` and ``actions``: per rule, the compared clients it fired (and was undetermined) for."""
-    return {
-        "warnings": _before_after(_flatten_lists(da["warnings"]), _flatten_lists(db["warnings"]),
-                                  *_undetermined(da, db, {w.id for p in policies for w in p.warnings})),
-        "actions": _before_after(_flatten_lists(da["actions"]), _flatten_lists(db["actions"]),
-                                 *_undetermined(da, db, {x.id for p in policies for x in p.actions})),
-    }
-
-
-def _undetermined(da: pd.DataFrame, db: pd.DataFrame, ids: set[str]) -> tuple[Counter[str], Counter[str]]:
-    """Per rule of ``ids``, the compared clients it was undetermined for on each side."""
-    def count(d: pd.DataFrame) -> Counter[str]:
-        if "undetermined" not in d.columns:
-            return Counter()
-        return Counter(k for k in map(str, _flatten_lists(d["undetermined"])) if k in ids)
-    return count(da), count(db)
+    # each side's undetermined lists read once (a portfolio may hold a million rows), then split by kind
+    und = [Counter(map(str, _flatten_lists(d["undetermined"]))) if "undetermined" in d.columns else Counter()
+           for d in (da, db)]
+    out: dict[str, Any] = {}
+    for key, ids in (("warnings", {w.id for p in policies for w in p.warnings}),
+                     ("actions", {x.id for p in policies for x in p.actions})):
+        ua, ub = (Counter({k: n for k, n in c.items() if k in ids}) for c in und)
+        out[key] = _before_after(_flatten_lists(da[key]), _flatten_lists(db[key]), ua, ub)
+    return out
 
 
 @dataclass(frozen=True)
