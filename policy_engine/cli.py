@@ -460,8 +460,14 @@ def decide(ctx: click.Context, policy: str, policy_version: str | None, client: 
 
         _check_as_of(as_of)
         out = sys.stdout.buffer
+        from .safetext import printable
+
+        def warn(number: int, line: str) -> None:
+            click.echo(printable(f"<stdin>:{number}: warning: {line}"), err=True)
+
         for answer in answers(_ref(ctx, policy, policy_version), sys.stdin.buffer, as_of=as_of, trace=trace,
-                              audit_db=_audit_db(ctx, no_audit, command_audit_db), audit_inputs=audit_inputs):
+                              audit_db=_audit_db(ctx, no_audit, command_audit_db), audit_inputs=audit_inputs,
+                              warn=warn):
             out.write(answer)  # UTF-8 bytes as orjson wrote them: no decoding and encoding again
             out.flush()
         return
@@ -474,15 +480,12 @@ def decide(ctx: click.Context, policy: str, policy_version: str | None, client: 
         click.echo(render(decision, compiled, lang), nl=False)
         return
     from .decide.evaluate import dumps
-    from .decide.explain import not_in_force
+    from .decide.explain import decision_warnings
     from .safetext import printable
 
     name = "<stdin>" if client == "-" else client
-    for line in not_in_force(decision, compiled, "en"):  # the JSON keeps its contract: the note goes to stderr
-        click.echo(printable(f"{name}: warning: {line.removeprefix('! ')}"), err=True)
-    if decision.get("exposures") == []:  # a debtor graded "worst of none"
-        click.echo(printable(f"{name}: warning: the record holds no exposure: its grade comes from the debtor's "
-                             "rules alone; check that its exposures were not left out"), err=True)
+    for line in decision_warnings(decision, compiled):  # the JSON keeps its contract: the notes go to stderr
+        click.echo(printable(f"{name}: warning: {line}"), err=True)
     click.echo(dumps(decision, pretty=sys.stdout.isatty() if pretty is None else pretty))
 
 

@@ -109,25 +109,29 @@ def read_client(source: str | Path, stdin: Any = None) -> tuple[Any, str]:
 
 
 def stream(ref: PolicyRef, lines: Iterable[bytes], *, as_of: str | None = None, trace: bool = False,
-           audit_db: str | Path | bool | None = None, audit_inputs: str = "full") -> Iterator[bytes]:
+           audit_db: str | Path | bool | None = None, audit_inputs: str = "full",
+           warn: Callable[[int, str], None] | None = None) -> Iterator[bytes]:
     """One answer line per input line: a decision record, or ``{"line": N, "client_id": ..., "error": ...}``.
 
     A bad line never ends the stream; its answer names the client when its id could be read. Each
     decision is recorded (``audit_db`` as for :func:`decide_and_record`) before it is answered.
+    ``warn(line number, text)`` hears what ``decide`` prints as a warning beside its JSON (a debtor
+    without exposures, a version not in force on the day): the answer lines keep their contract.
     """
     check_day(as_of)
     store = None if audit_db is False else _store(audit_db)
     try:
-        yield from _answers(ref, lines, as_of, trace, store, audit_inputs)
+        yield from _answers(ref, lines, as_of, trace, store, audit_inputs, warn)
     finally:
         if store is not None:
             store.close()
 
 
 def _answers(ref: PolicyRef, lines: Iterable[bytes], as_of: str | None, trace: bool, store: AuditStore | None,
-             audit_inputs: str) -> Iterator[bytes]:
+             audit_inputs: str, warn: Callable[[int, str], None] | None) -> Iterator[bytes]:
     import orjson
 
+    from .decide.explain import decision_warnings
     from .policy.loader import JSONInputError, parse_json_text
 
     for number, line in enumerate(lines, 1):
@@ -139,9 +143,12 @@ def _answers(ref: PolicyRef, lines: Iterable[bytes], as_of: str | None, trace: b
                 record = parse_json_text(line)
             except JSONInputError as e:
                 raise InputError(e.diagnostics()) from None
-            decision = decide_client(ref, record, as_of=as_of, trace=trace, store=store,
-                                     audit_inputs=audit_inputs)[1]
+            policy, decision = decide_client(ref, record, as_of=as_of, trace=trace, store=store,
+                                             audit_inputs=audit_inputs)
             answer = orjson.dumps(decision, option=orjson.OPT_APPEND_NEWLINE)
+            if warn is not None:
+                for note in decision_warnings(decision, policy):
+                    warn(number, note)
         except PolicyEngineError as e:
             error: dict[str, Any] = {"line": number}
             cid = record.get("client_id") if isinstance(record, dict) else None

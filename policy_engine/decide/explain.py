@@ -232,6 +232,19 @@ def not_in_force(record: Mapping[str, Any], policy: CompiledPolicy, lang: str) -
     return [_T["not_in_force"][lang].format(pid=policy.id, ver=policy.version, as_of=day, span=span)]
 
 
+NO_EXPOSURE_WARNING = ("the record holds no exposure: its grade comes from the debtor's rules alone; check that its "
+                       "exposures were not left out")
+
+
+def decision_warnings(record: Mapping[str, Any], policy: CompiledPolicy) -> list[str]:
+    """What a caller reading only the JSON should be told on stderr: the version was not in force on the
+    decision's day, or a debtor was graded "worst of none" (its exposures maybe left out upstream)."""
+    notes = [line.removeprefix("! ") for line in not_in_force(record, policy, "en")]
+    if record.get("exposures") == []:
+        notes.append(NO_EXPOSURE_WARNING)
+    return notes
+
+
 def _blank(page: _Page) -> list[str]:
     return [""]
 

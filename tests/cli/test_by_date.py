@@ -116,6 +116,20 @@ def test_a_debtor_without_exposures_is_decided_and_flagged(tmp_path: Path) -> No
     assert "warning" not in sample.stderr
 
 
+def test_a_stream_line_without_exposures_is_answered_and_flagged_on_stderr() -> None:
+    """decide --stream warns as decide does, naming the line; the answer line keeps its contract."""
+    good = json.loads(RESTARTED.read_text(encoding="utf-8"))
+    empty = {**good, "client_id": "no-exposures", "exposures": []}
+    lines = "".join(json.dumps(r) + "\n" for r in (good, empty, good))
+    result = _cli("decide", "-p", ID, "--stream", "--no-audit", stdin=lines)
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    assert result.exit_code == 0 and [a["client_id"] for a in answers] == [good["client_id"], "no-exposures",
+                                                                         good["client_id"]]
+    assert answers[1]["exposures"] == [] and "warning" not in answers[1]
+    assert result.stderr.splitlines() == ["<stdin>:2: warning: the record holds no exposure: its grade comes from the "
+                                          "debtor's rules alone; check that its exposures were not left out"]
+
+
 def test_a_debtor_line_without_exposures_is_counted_in_a_batch_of_json_lines(tmp_path: Path) -> None:
     """batch of JSON Lines of debtors names decided_without_elements as a folder of tables does."""
     record = json.loads((REFERENCE / "samples" / "debtors" / "01-pass-single-loan.json").read_text(encoding="utf-8"))
