@@ -47,6 +47,7 @@ _EXPORTS = {
     "decide": "decide.evaluate",
     "dumps": "decide.evaluate",
     "explain": "decide.explain",
+    "decision_warnings": "decide.explain",
     "load_yaml_file": "policy.loader",
     "load_yaml_text": "policy.loader",
     "parse_json_text": "policy.loader",
@@ -64,8 +65,8 @@ _EXPORTS = {
 __all__ = [
     "BatchRun", "CompiledPolicy", "Decider", "Diagnostic", "InputError", "PolicyEngineError", "PolicyError",
     "PolicyRef", "Registry", "UsageError", "__version__", "canonical_json", "check_document", "check_paths",
-    "compile_document", "decide", "decide_and_record", "dumps", "explain", "load_policy", "load_yaml_file",
-    "load_yaml_text", "parse_json_text", "run_batch", "run_dataset", "run_tests",
+    "compile_document", "decide", "decide_and_record", "decision_warnings", "dumps", "explain", "load_policy",
+    "load_yaml_file", "load_yaml_text", "parse_json_text", "run_batch", "run_dataset", "run_tests",
 ]
 
 
@@ -85,7 +86,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover
     from .decide.canonical import canonical_json
     from .decide.evaluate import Decider, decide, dumps
-    from .decide.explain import explain
+    from .decide.explain import decision_warnings, explain
     from .diagnostics import Diagnostic, InputError, PolicyEngineError, PolicyError, UsageError
     from .policy.compiler import CompiledPolicy, check_document, compile_document
     from .policy.loader import load_yaml_file, load_yaml_text, parse_json_text

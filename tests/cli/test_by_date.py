@@ -141,3 +141,15 @@ def test_a_debtor_line_without_exposures_is_counted_in_a_batch_of_json_lines(tmp
     s = json.loads(r.stdout)
     assert s["decided_without_elements"] == 1 and s["accounting"]["decided"] == 2
     assert "warning: 1 debtor(s) decided without any row of exposures" in r.stderr
+
+
+def test_the_python_api_gives_decides_warnings_for_a_decision_record() -> None:
+    import policy_engine as pe
+
+    record = json.loads(RESTARTED.read_text(encoding="utf-8"))
+    policy = pe.Registry(str(POLICIES)).select(ID, as_of=record["as_of"])
+    decider = pe.Decider(policy)
+    assert pe.decision_warnings(decider.decide(record), policy) == []
+    assert pe.decision_warnings(decider.decide({**record, "exposures": []}), policy) == [
+        "the record holds no exposure: its grade comes from the debtor's rules alone; check that its exposures "
+        "were not left out"]
