@@ -1036,9 +1036,13 @@ def _bars(title: str, data: dict[str, dict[str, int]], lang: str = "en", width: 
 _BEFORE, _AFTER = (138, 161, 193), (210, 105, 30)
 
 
-def _compact(v: float) -> str:
-    """A cell-sized amount (1.2M); the exact figure is in the cell's tooltip and the table below."""
-    for div, unit in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+# A Chinese reader counts amounts in 万 (1e4) and 亿 (1e8), not in thousands, millions and billions.
+_UNITS = {"en": ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")), "zh": ((1e12, "万亿"), (1e8, "亿"), (1e4, "万"))}
+
+
+def _compact(v: float, lang: str = "en") -> str:
+    """A cell-sized amount (1.2M; 8.8亿 in Chinese); the exact figure is in the cell's tooltip and the table below."""
+    for div, unit in _UNITS[lang]:
         if abs(v) >= div:
             return f"{v / div:.1f}{unit}"
     return f"{v:,.0f}"
@@ -1054,7 +1058,7 @@ def _heatmap(report: dict[str, Any], lang: str = "en", by: str = "counts") -> st
     grades = report["migration"]["grades"]
     values = report["migration"][by]
     names = [_grade(report, g, lang) for g in grades]
-    shown = [[f"{v:,}" if by == "counts" else _compact(v) for v in row] for row in values]
+    shown = [[f"{v:,}" if by == "counts" else _compact(v, lang) for v in row] for row in values]
     cell_w = max([64.0, *(_text_px(n) + 14 for n in names), *(_text_px(t, 11) + 14 for r in shown for t in r)])
     cell_h = 40
     left = max(_text_px(n) for n in names) + 14

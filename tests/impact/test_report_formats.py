@@ -188,3 +188,24 @@ def test_a_rejected_block_is_rendered_in_every_format(reports: dict[str, Any]) -
         found = rows(render(rep))
         assert ["count", "2"] in found
         assert ["rows 7 C7", "loan.balance: expected a number, found string 'abc'"] in found, render.__name__
+
+
+@pytest.mark.parametrize(("amount", "lang", "shown"), [
+    (880_000_000.0, "en", "880.0M"), (8_800_000_000.0, "en", "8.8B"), (12_500.0, "en", "12.5K"), (950.0, "en", "950"),
+    (880_000_000.0, "zh", "8.8亿"), (8_800_000_000.0, "zh", "88.0亿"), (3_200_000.0, "zh", "320.0万"),
+    (9_500.0, "zh", "9,500"), (-45_000_000.0, "zh", "-4500.0万"), (2.5e12, "zh", "2.5万亿"),
+])
+def test_a_heatmap_cell_counts_amounts_in_the_readers_units(amount: float, lang: str, shown: str) -> None:
+    """A Chinese committee reads 8.8亿 where an English one reads 880.0M: 亿 and 万, not B and M."""
+    from policy_engine.review.impact import _compact
+
+    assert _compact(amount, lang) == shown
+
+
+def test_the_chinese_balance_heatmap_has_no_english_units(reports: dict[str, Any]) -> None:
+    from policy_engine.review.impact import render_html
+
+    page = render_html(reports["generated"], lang="zh")
+    shown = re.findall(r'class="cell[^"]*"[^>]*>.*?</rect><text[^>]*>([^<]*)</text>', page)
+    assert not any(re.fullmatch(r"-?[\d.]+[KMBT]", t) for t in shown), shown[:5]
+    assert any(t.endswith(("亿", "万")) for t in shown), shown[:5]
