@@ -291,6 +291,9 @@ class CompiledPolicy(Frozen, eq=False):
     tables: Mapping[str, ex.Table] = field(default_factory=dict, compare=False)
     # Per parameter (tables too), its unit and description as written: read by people (the diff), no rule.
     parameter_notes: Mapping[str, Mapping[str, str]] = field(default_factory=dict, compare=False)
+    # What the segments are ({zh, en}) and a label per segment value: read by people (reports), no rule.
+    segment_label: Mapping[str, str] | None = field(default=None, compare=False)
+    segment_value_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict, compare=False)
 
     @property
     def key(self) -> str:
@@ -679,6 +682,10 @@ def _scale_and_segments(c: _Compiler) -> None:
         c.open_segments = True
     elif seg:
         c.segments = tuple(seg["values"])
+        for value in seg.get("value_labels") or {}:
+            if value not in c.segments:
+                c.err("unknown-segment", f"segments.value_labels labels '{value}', which is not a segment",
+                      ("segments", "value_labels", value), did_you_mean(value, c.segments))
 
 
 def _scopes(c: _Compiler) -> None:
@@ -1823,6 +1830,7 @@ def check_document(doc: Document, modules: ModuleSource | None = None
         imported={name: d.origin for (_, name), d in c.origins.items() if d.section != "scopes"}, tables=c.tables,
         parameter_notes={n: {k: p[k] for k in ("unit", "description") if isinstance(p.get(k), str)}
                          for n, p in (d.get("parameters") or {}).items() if isinstance(p, dict)},
+        segment_label=seg.get("label"), segment_value_labels=dict(seg.get("value_labels") or {}),
     )
     return sort_diagnostics(c.sink.items), policy
 

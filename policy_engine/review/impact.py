@@ -653,13 +653,25 @@ def with_labels(report: dict[str, Any], policy: CompiledPolicy) -> dict[str, Any
     """The report with ``grade_labels`` (and the segment dimension) of ``policy``, for every renderer."""
     report["grade_labels"] = grade_labels(policy)
     report.setdefault("segment_by", policy.segment_by)
+    if report["segment_by"] is not None and report["segment_by"] == policy.segment_by:
+        report.setdefault("segment_label", dict(policy.segment_label) if policy.segment_label else None)
+        report.setdefault("segment_labels", {k: dict(v) for k, v in policy.segment_value_labels.items()})
     return report
 
 
 def segment_name(report: dict[str, Any], lang: str) -> str:
-    """What the per-segment tables are headed by: the policy's segment input (an input has no label
-    to translate, so its name in every language), or 'segment' for a policy without segments."""
+    """What the per-segment tables are headed by: the policy's segment label (行业 / Industry), else its
+    segment input's name, or 'segment' for a policy without segments."""
+    label = report.get("segment_label")
+    if label:
+        return str(label[lang])
     return str(report.get("segment_by") or WORDS[lang]["segment"])
+
+
+def segment_shown(report: dict[str, Any], value: str, lang: str) -> str:
+    """A segment value as reports show it: the policy's label for it (制造业), else the value itself."""
+    label = (report.get("segment_labels") or {}).get(value)
+    return str(label[lang]) if label else value
 
 
 @dataclass
@@ -795,7 +807,8 @@ def sections(report: dict[str, Any], lang: str = "en") -> list[Section]:
     out.append(Section("by_segment", w["by_segment"].format(by=by_name),
                        [by_name, w["clients_col"], w["grade_changed"], w["downgrades"],
                         w["upgrades"]],
-                       [[k, _int(v["clients"]), _int(v["grade_changed"]), _int(v["downgrades"]), _int(v["upgrades"])]
+                       [[printable(segment_shown(report, k, lang)), _int(v["clients"]), _int(v["grade_changed"]),
+                         _int(v["downgrades"]), _int(v["upgrades"])]
                         for k, v in report["by_segment"].items()], (1, 2, 3, 4)))
     out.append(_changed_section(report, lang, by_name))
     out.extend(_total_sections(report, lang, by_name))
@@ -810,7 +823,7 @@ def sections(report: dict[str, Any], lang: str = "en") -> list[Section]:
     if scenario:
         out.append(Section("scenario", f"{w['scenario']}: {scenario['name']}",
                            [w["shock"], w["segment"], w["multiply"], w["add"], w["cells_changed"]],
-                           [[s["field"], s.get("segment") or "",
+                           [[s["field"], segment_shown(report, s["segment"], lang) if s.get("segment") else "",
                              "" if s.get("multiply") is None else f"{s['multiply']:g}",
                              "" if s.get("add") is None else f"{s['add']:g}", _int(s["cells_changed"])]
                             for s in scenario["shocks"]], (2, 3, 4)))
@@ -836,7 +849,7 @@ def _changed_section(report: dict[str, Any], lang: str, by_name: str) -> Section
     scored = all(sides)
     rows = []
     for c in listed:
-        row = [printable(str(c["client_id"])), printable(str(c["segment"])),
+        row = [printable(str(c["client_id"])), printable(segment_shown(report, str(c["segment"]), lang)),
                f"{_grade(report, c['grade'][0], lang)} → {_grade(report, c['grade'][1], lang)}",
                f"{c['decided_by'][0]} → {c['decided_by'][1]}"]
         if scored:
@@ -873,10 +886,12 @@ def _total_sections(report: dict[str, Any], lang: str, by_name: str) -> list[Sec
     for name, entry in report.get("totals", {}).items():
         label = (entry.get("label") or {}).get(lang)
         rows = []
-        groups = [(k, v) for k, v in entry["by_segment"].items() if k != ALL]  # no segments: 'all' once
+        # no segments: 'all' once; a segment without a client is left out (the JSON keeps it for a gate)
+        groups = [(k, v) for k, v in entry["by_segment"].items() if k != ALL and v["clients"]]
         for group, g in [(ALL, entry[ALL]), *groups]:
             old, new = g["old"], g["new"]
-            shown = w["all_clients"] if group == ALL else w["no_segment"] if group == NO_SEGMENT else group
+            shown = w["all_clients"] if group == ALL else w["no_segment"] if group == NO_SEGMENT \
+                else segment_shown(report, group, lang)
             rows += [[printable(shown), w["sum"], _figure(old["sum"]), _figure(new["sum"]),
                       _figure(g["change"], True), _percent(g["change_share"])],
                      ["", w["mean"], _figure(old["mean"]), _figure(new["mean"]), _figure(g["mean_change"], True),

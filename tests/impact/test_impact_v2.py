@@ -5,6 +5,7 @@ every row is compared or rejected with its reason. Two scoped versions compare a
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -214,3 +215,30 @@ def test_a_listed_client_names_what_fired_before_and_is_undetermined_after(repor
     assert marked > 0
     text = _impact("--format", "text").stdout
     assert "?dscr_low" in text and "?rule: fired before, undetermined after" in text
+
+
+def test_a_policy_with_segment_labels_names_its_industries_in_words(tmp_path: Path) -> None:
+    """2.1.0 labels its segments: a Chinese report reads 按行业 and 制造业, not 按industry and manufacturing;
+    the JSON keeps the ids as keys (gates and machines read them) and carries the labels beside them. A segment
+    without a client is left out of the totals table, as it is of the per-segment table."""
+    debtors = tmp_path / "debtors.jsonl"
+    debtors.write_text("".join(json.dumps(json.loads(f.read_text(encoding="utf-8"))) + "\n" for f in DEBTORS),
+                       encoding="utf-8")
+    old, new = "loss-client-management@2.0.2", "loss-client-management@2.1.0"
+    args = ("--total", "total_exposure", "--as-of", "2027-07-01")
+    rep = json.loads(_impact("--format", "json", *args, portfolio=debtors, old=old, new=new).stdout)
+    assert rep["segment_by"] == "industry" and rep["segment_label"] == {"zh": "行业", "en": "Industry"}
+    assert rep["segment_labels"]["manufacturing"] == {"zh": "制造业", "en": "Manufacturing"}
+    assert set(rep["by_segment"]) == {"manufacturing", "trade"}
+    assert rep["totals"]["total_exposure"]["by_segment"]["energy"]["clients"] == 0  # kept for a gate
+    for lang, heading, segment, absent in (("zh", "按行业", "制造业", "manufacturing"),
+                                           ("en", "By Industry", "Manufacturing", "manufacturing")):
+        for fmt in ("text", "markdown"):
+            out = _impact("--format", fmt, "--lang", lang, *args, portfolio=debtors, old=old, new=new).stdout
+            assert heading in out and segment in out and absent not in out, (lang, fmt)
+            assert "energy" not in out and ("能源" if lang == "zh" else "Energy") not in out
+    zh = _impact("--format", "text", "--lang", "zh", *args, portfolio=debtors, old=old, new=new).stdout
+    assert re.search(r"^  24-case-trader-funding-chain-broken\s+商贸\s", zh, re.M), zh
+    gated = _impact("--format", "json", *args, "--fail-if", "total.total_exposure[energy].new_count > 0",
+                    portfolio=debtors, old=old, new=new)
+    assert gated.exit_code == 0 and json.loads(gated.stdout)["failed_gates"] == []
