@@ -53,8 +53,10 @@ from .functions import STRING as STRING
 from .functions import TABLE as TABLE
 from .functions import UNKNOWN as UNKNOWN
 from .functions import Function as Function
+from .functions import GradeScale as GradeScale
 from .functions import Table as Table
 from .functions import aggregation_helpers, check_call, row_helpers, row_runtime, table_global
+from .functions import unknown_grade_hint as unknown_grade_hint
 
 # Limits (simpleeval's for power and strings; ours for the rest). A policy that
 # needs more than these is almost certainly a mistake or an attack.
@@ -114,6 +116,7 @@ class Symbol(Frozen):
 
 
 _STAGE_INDEX = {s: i for i, s in enumerate(STAGES)}
+
 
 
 class Scope(Frozen):
@@ -291,6 +294,24 @@ OPERATOR_REFERENCE: tuple[tuple[str, str], ...] = (
 )
 
 
+# What a Chinese keyboard types for the operators and quotes of an expression.
+_HALF_WIDTH = {"＞": ">", "＜": "<", "＝": "=", "！": "!", "（": "(", "）": ")", "，": ",", "＋": "+", "－": "-",
+               "＊": "*", "／": "/", "％": "%", "：": ":", "．": ".", "‘": "'", "’": "'", "“": '"', "”": '"',
+               "【": "[", "】": "]", "［": "[", "］": "]", "。": "."}
+
+
+def _full_width_hint(text: str) -> str | None:
+    """A hint naming the first full-width operator or quote of an expression that does not parse."""
+    found = [(text.index(ch), ch) for ch in _HALF_WIDTH if ch in text]
+    if not found:
+        return None
+    _, ch = min(found)
+    ascii_ = _HALF_WIDTH[ch]
+    instead = f"a straight quote {ascii_}" if ascii_ in "'\"" else f"'{ascii_}'"
+    return (f"'{ch}' (U+{ord(ch):04X}) is a full-width character from a Chinese keyboard; write {instead} "
+            "(expressions use ASCII operators and quotes; Chinese text goes inside quotes)")
+
+
 def _one_line(source: str) -> tuple[str, int]:
     """The text ``ast`` parses, and how many leading characters were dropped from ``source``.
 
@@ -353,7 +374,8 @@ def _parse(source: str) -> tuple[ast.Expression, str, int]:
     except SyntaxError as exc:
         raise ExpressionError("expression-syntax", f"invalid expression: {exc.msg}",
                               column=None if exc.offset is None else lead + max(exc.offset, 1),
-                              hint="expressions use Python syntax: and/or/not, ==, <=, x if c else y") from None
+                              hint=_full_width_hint(text)
+                              or "expressions use Python syntax: and/or/not, ==, <=, x if c else y") from None
     except (RecursionError, MemoryError, ValueError):
         raise ExpressionError("expression-too-deep", "expression nests too deeply") from None
     return tree, text, lead

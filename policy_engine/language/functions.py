@@ -203,11 +203,35 @@ def window(c: Checker, fn: Function, node: ast.Call, i: int) -> Exception | None
     return None
 
 
+class GradeScale(tuple[str, ...]):
+    """The scale's grade ids, and each grade's labels (关注, Special mention) to the id: a writer who names a
+    grade by its label is told the id, not only that the text is no grade."""
+
+    labels: Mapping[str, str]
+
+    def __new__(cls, ids: Iterable[str], labels: Mapping[str, str]) -> GradeScale:
+        scale = super().__new__(cls, ids)
+        scale.labels = {k.casefold(): v for k, v in labels.items()}
+        return scale
+
+    def __getnewargs__(self) -> tuple[tuple[str, ...], Mapping[str, str]]:  # type: ignore[override]
+        return tuple(self), self.labels
+
+
+def unknown_grade_hint(grades: tuple[str, ...], name: str) -> str | None:
+    """What to write instead of ``name``, which is no grade id: the id of the grade it labels, or a near id."""
+    labels: Mapping[str, str] = getattr(grades, "labels", {})
+    grade = labels.get(name.strip().casefold())
+    if grade is not None:
+        return f"grades are named by their ids: write '{grade}' for the grade labelled '{name}'"
+    return did_you_mean(name, grades)
+
+
 def grade_literal(c: Checker, node: ast.AST) -> None:
     v = getattr(node, "value", None)
     if v not in c.scope.grades:
         raise c.fail("unknown-grade", f"'{v}' is not a grade on the scale ({', '.join(c.scope.grades)})",
-                     node, did_you_mean(str(v), c.scope.grades))
+                     node, unknown_grade_hint(c.scope.grades, str(v)))
 
 
 def grade_valued(c: Checker, node: ast.AST) -> None:

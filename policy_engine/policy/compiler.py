@@ -538,7 +538,7 @@ class _Compiler:
     def _grade_ref(self, g: str, path: PathKey) -> None:
         if g not in self.grades and not self.open_grades:
             self.err("unknown-grade", f"'{g}' is not a grade on the scale ({', '.join(self.grades)})", path,
-                     did_you_mean(g, self.grades))
+                     ex.unknown_grade_hint(self.grades, g))
 
     def _bands(self, bands: list[dict[str, Any]], path: PathKey) -> None:
         """Bands are half-open [min, max), ascending, contiguous, covering every value."""
@@ -674,7 +674,8 @@ def _scale_and_segments(c: _Compiler) -> None:
     """The grade scale and the segment list: later passes check grade and segment references."""
     scale = c.entries("classification", "scale")
     # A scale grade left out for a schema error keeps its place: floors may name it.
-    c.grades = tuple(c.valid.declared(c.data, ("classification", "scale")))
+    c.grades = ex.GradeScale(c.valid.declared(c.data, ("classification", "scale")),
+                             {g[lang]: g["id"] for _, g in scale for lang in ("zh", "en")})
     c.open_grades = c.valid.unnamed(c.data, ("classification", "scale"))
     c._dupes(scale, ("classification", "scale"), "grade")
     seg = c.data.get("segments")

@@ -336,6 +336,24 @@ def load_yaml_text(text: str, file: str = "<string>") -> Document:
     return Document(file=file, data=data, text=text, positions=positions)
 
 
+# A key written with a Chinese keyboard's colon ('zh：text'): YAML reads the line as text, and the error
+# comes a line later ("mapping values are not allowed") without naming the character.
+_FULL_WIDTH_KEY = re.compile(r"^\s*(?:-\s+)?([A-Za-z_][\w-]*)\s*([：﹕])")
+
+
+def full_width_hint(text: str, line: int | None) -> str | None:
+    """A hint naming a full-width colon after a key on ``line`` or the line before (1-based), if there is one."""
+    if line is None:
+        return None
+    lines = text.splitlines()
+    for n in (line, line - 1):
+        if 1 <= n <= len(lines) and (m := _FULL_WIDTH_KEY.match(lines[n - 1])):
+            key, colon = m.group(1), m.group(2)
+            return (f"line {n}: '{key}{colon}' has a full-width colon (U+{ord(colon):04X}), which YAML reads as "
+                    f"text; write '{key}: ' with the ASCII colon and a space")
+    return None
+
+
 _UNREADABLE = re.compile(r"[\ud800-\udfff]")
 _CHARACTER_HINT = ("remove it; a NUL byte usually means a UTF-16 or binary file: save the file as UTF-8 text")
 
@@ -360,6 +378,7 @@ def _parse(text: str, file: str) -> tuple[Any, dict[PathKey, tuple[int, int]], l
         hint = "check indentation and quoting on this line and the one before"
         if "flow" in msg:
             hint = "inside { } and [ ], quote text that contains , [ ] { } or ': '"
+        hint = full_width_hint(text, mark.line + 1 if mark else None) or hint
         return None, {}, [Diagnostic("yaml-syntax", msg or "invalid YAML", file=file,
                                      line=mark.line + 1 if mark else None,
                                      column=mark.column + 1 if mark else None, hint=hint)]

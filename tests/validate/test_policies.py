@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from policy_engine.diagnostics import PolicyError
+from policy_engine.diagnostics import Diagnostic, PolicyError
 from policy_engine.policy.compiler import check_document
 from policy_engine.policy.loader import load_yaml_file, load_yaml_text
 from policy_engine.policy.registry import check_paths
@@ -19,12 +19,19 @@ BROKEN = sorted((DATA / "broken_policies").glob("*.yaml"))
 _EXPECT = re.compile(r"^# expect: (?P<code>[a-z-]+) line (?P<line>\d+)$")
 
 
-def _diagnostics(path: Path) -> list[tuple[str, int | None]]:
+_HINT = re.compile(r"^# hint: (?P<hint>.+)$")
+
+
+def _found(path: Path) -> list[Diagnostic]:
     try:
         diags, _ = check_document(load_yaml_file(path))
     except PolicyError as e:
         diags = e.diagnostics
-    return [(d.code, d.line) for d in diags]
+    return list(diags)
+
+
+def _diagnostics(path: Path) -> list[tuple[str, int | None]]:
+    return [(d.code, d.line) for d in _found(path)]
 
 
 def test_the_broken_corpus_is_large_enough() -> None:
@@ -38,6 +45,10 @@ def test_broken_policy_gives_its_diagnostic_at_its_line(path: Path) -> None:
     assert m, f"{path.name}: first line must be '# expect: CODE line N'"
     found = _diagnostics(path)
     assert (m["code"], int(m["line"])) in found, found
+    hint = _HINT.match(path.read_text(encoding="utf-8").splitlines()[1])
+    if hint:  # '# hint: TEXT' on the second line: the diagnostic's hint says it
+        hints = [d.hint or "" for d in _found(path) if (d.code, d.line) == (m["code"], int(m["line"]))]
+        assert any(hint["hint"] in h for h in hints), hints
 
 
 def test_shipped_policies_are_clean() -> None:
