@@ -644,6 +644,16 @@ WORDS: dict[str, dict[str, str]] = {
 }
 
 
+# A stress test compares a baseline with the shocked portfolio: nothing was changed, so its Chinese report says
+# 基准 / 压力后, not 变更前 / 变更后 (a policy change); English 'before' / 'after' reads right for both.
+_STRESS_ZH = {k: v.replace("变更前", "基准").replace("变更后", "压力后") for k, v in WORDS["zh"].items()}
+
+
+def words(report: dict[str, Any], lang: str) -> dict[str, str]:
+    """The words of a report in ``lang``: a scenario's (``simulate``) or a policy change's (``impact``)."""
+    return _STRESS_ZH if lang == "zh" and report.get("scenario") else WORDS[lang]
+
+
 def grade_labels(policy: CompiledPolicy) -> dict[str, dict[str, str]]:
     """Grade id -> {zh, en}: reports label grades as a committee names them, not by id."""
     return {g.id: {"zh": g.zh, "en": g.en} for g in policy.scale}
@@ -719,7 +729,10 @@ def _moved(added: list[str], removed: list[str], undetermined: Sequence[str] = (
 
 def heading_of(report: dict[str, Any], heading: str, lang: str = "en") -> str:
     """The report's title with the versions compared (the command's own heading, in the chosen language)."""
-    if lang == "zh":
+    title = (report.get("scenario") or {}).get("title")
+    if title:  # a scenario titled in both languages heads with its own words
+        heading = ("压力情景 " if lang == "zh" else "Scenario ") + title[lang]
+    elif lang == "zh":
         heading = "组合影响" if heading == "Portfolio impact" else re.sub(r"^Scenario ", "压力情景 ", heading)
     old, new = report["old"], report["new"]
     if old.get("id") == new.get("id") and old.get("version") == new.get("version"):
@@ -728,7 +741,7 @@ def heading_of(report: dict[str, Any], heading: str, lang: str = "en") -> str:
 
 
 def summary_line(report: dict[str, Any], lang: str = "en") -> str:
-    s, w = report["summary"], WORDS[lang]
+    s, w = report["summary"], words(report, lang)
     if lang == "zh":
         return (f"{report['clients']:,} 户：{s['grade_changed']:,} {w['change_grade']}"
                 f"（{s['grade_changed_share']:.2%}；"
@@ -739,9 +752,8 @@ def summary_line(report: dict[str, Any], lang: str = "en") -> str:
             f"{s['actions_changed']:,} change actions.")
 
 
-def _rejected_section(rejected: Any, lang: str) -> Section | None:
+def _rejected_section(rejected: Any, w: dict[str, str]) -> Section | None:
     """Whatever the analysis reports as rejected: counts per side, or a count with its detail."""
-    w = WORDS[lang]
     if not isinstance(rejected, dict):
         return None
     rows: list[list[str]] = []
@@ -773,13 +785,13 @@ def _rejected_section(rejected: Any, lang: str) -> Section | None:
 
 def sections(report: dict[str, Any], lang: str = "en") -> list[Section]:
     """The report as titled tables, in the order a committee reads them."""
-    w = WORDS[lang]
+    w = words(report, lang)
     grades = report["migration"]["grades"]
     names = [_grade(report, g, lang) for g in grades]
     counts, balance = report["migration"]["counts"], report["migration"]["balance"]
     out: list[Section] = []
     if "rejected" in report:
-        rejected = _rejected_section(report["rejected"], lang)
+        rejected = _rejected_section(report["rejected"], words(report, lang))
         if rejected is not None:
             out.append(rejected)
     versions = _versions_section(report, lang)
@@ -832,7 +844,7 @@ def sections(report: dict[str, Any], lang: str = "en") -> list[Section]:
 
 def _versions_section(report: dict[str, Any], lang: str) -> Section | None:
     """A side named by a policy id over clients of several days: how many were decided under each version."""
-    w = WORDS[lang]
+    w = words(report, lang)
     rows = [[w[side], v["version"], _int(v["decided"]), v["sha256"] or ""]
             for side, key in (("before", "old"), ("after", "new")) for v in report[key].get("versions", ())]
     if not rows:
@@ -843,7 +855,7 @@ def _versions_section(report: dict[str, Any], lang: str) -> Section | None:
 def _changed_section(report: dict[str, Any], lang: str, by_name: str) -> Section:
     """The changed clients; the score column only when both versions have a scorecard: a score against
     none ('91 -> -' on every line of a 1.x -> 2.0 comparison) compares nothing (JSON keeps the one score)."""
-    w = WORDS[lang]
+    w = words(report, lang)
     listed = report["changed_clients"]
     sides = [any((c.get("score") or (None, None))[k] is not None for c in listed) for k in (0, 1)]
     scored = all(sides)
@@ -881,7 +893,7 @@ def _percent(v: float | None) -> str:
 def _total_sections(report: dict[str, Any], lang: str, by_name: str) -> list[Section]:
     """One table per metric of ``--total``: each group's sum and mean before and after, and the
     clients with and without a value (a null is counted, never added as 0)."""
-    w = WORDS[lang]
+    w = words(report, lang)
     out = []
     for name, entry in report.get("totals", {}).items():
         label = (entry.get("label") or {}).get(lang)
@@ -938,7 +950,7 @@ def render_text(report: dict[str, Any], heading: str = "Portfolio impact", lang:
     The balance matrix becomes a list of moves (five money columns do not fit), and each changed
     client's warning and action changes go on the lines under it.
     """
-    w = WORDS[lang]
+    w = words(report, lang)
     lines = [*_wrap(heading_of(report, heading, lang)), *_wrap(summary_line(report, lang))]
     for sec in sections(report, lang):
         below: list[list[str]] = []
@@ -978,7 +990,7 @@ def render_markdown(report: dict[str, Any], heading: str = "Portfolio impact", l
         if folded:
             lines += [f"<details><summary>{html_text(sec.note)}</summary>", ""]
         if not sec.rows:
-            lines.append(f"_{WORDS[lang]['none']}_")
+            lines.append(f"_{words(report, lang)['none']}_")
             continue
         lines.append("| " + " | ".join(_md(c) for c in sec.columns) + " |")
         lines.append("|" + "".join(" ---: |" if i in sec.numeric else " --- |" for i in range(len(sec.columns))))
@@ -1020,9 +1032,8 @@ def _legend(x: float, y: float, items: list[tuple[str, str]]) -> tuple[str, floa
     return "".join(parts), x
 
 
-def _bars(title: str, data: dict[str, dict[str, int]], lang: str = "en", width: int = 640) -> str:
+def _bars(title: str, data: dict[str, dict[str, int]], w: dict[str, str], width: int = 640) -> str:
     """Horizontal grouped bars (before / after) as inline SVG, with a legend."""
-    w = WORDS[lang]
     keys = list(data)
     peak = max([1, *(max(v["old"], v["new"]) for v in data.values())])
     row_h = 26
@@ -1069,7 +1080,7 @@ def _heatmap(report: dict[str, Any], lang: str = "en", by: str = "counts") -> st
     Each kind is shaded against its own peak (square root), so five upgrades among two thousand
     unchanged clients still read as blue rather than vanishing next to the diagonal.
     """
-    w = WORDS[lang]
+    w = words(report, lang)
     grades = report["migration"]["grades"]
     values = report["migration"][by]
     names = [_grade(report, g, lang) for g in grades]
@@ -1121,15 +1132,15 @@ def _html_table(sec: Section) -> str:
 
 def render_html(report: dict[str, Any], heading: str = "Portfolio impact", lang: str = "en") -> str:
     """One self-contained page: no script, no external resource, readable offline and in CI artefacts."""
-    w = WORDS[lang]
+    w = words(report, lang)
     grades = report["migration"]["grades"]
     dist = {_grade(report, g, lang): {"old": report["grade_distribution"]["old"][g],
                                       "new": report["grade_distribution"]["new"][g]} for g in grades}
     charts = {"migration_counts": _heatmap(report, lang, "counts"),
               "migration_balance": _heatmap(report, lang, "balance"),
-              "distribution": _bars(w["distribution"], dist, lang),
-              "warnings": _bars(w["warnings"], report["warnings"], lang),
-              "actions": _bars(w["actions"], report["actions"], lang)}
+              "distribution": _bars(w["distribution"], dist, w),
+              "warnings": _bars(w["warnings"], report["warnings"], w),
+              "actions": _bars(w["actions"], report["actions"], w)}
     body = []
     for sec in sections(report, lang):
         body.append(f"<h2>{html_text(sec.title)}</h2>")

@@ -15,7 +15,7 @@ whole (the shocked value is rounded to the nearest whole number).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +48,7 @@ class Shock:
 class Scenario:
     name: str
     shocks: tuple[Shock, ...]
+    title: Mapping[str, str] | None = None  # {zh, en}: what reports head with, in either language
 
 
 def refuse_scoped(policy: CompiledPolicy | None) -> None:
@@ -76,18 +77,24 @@ def load_scenario(path: str | Path, policy: CompiledPolicy | None = None) -> Sce
     data = doc.data
     if not isinstance(data, dict) or set(data) - _KEYS:
         extra = sorted(set(data) - _KEYS) if isinstance(data, dict) else []
-        err(f"a scenario has name, description and shocks{'; unknown: ' + ', '.join(extra) if extra else ''}", ())
+        unknown = f"; unknown: {', '.join(extra)}" if extra else ""
+        err(f"a scenario has name, title, description and shocks{unknown}", ())
         raise PolicyError(sink.items)
     shocks = [shock for i, s in enumerate(data.get("shocks") or [])
               if (shock := _shock(s, ("shocks", i), policy, err)) is not None]
     if not shocks and sink.ok:
         err("a scenario needs at least one shock", ("shocks",))
+    title = data.get("title")
+    if title is not None and not (isinstance(title, dict) and set(title) == {"zh", "en"}
+                                  and all(isinstance(t, str) and t.strip() for t in title.values())):
+        err("a scenario's title is {zh: ..., en: ...}, both non-empty texts", ("title",),
+            "title: {zh: 制造业下行, en: Manufacturing downturn}")
     if not sink.ok:
         raise PolicyError(sink.items)
-    return Scenario(str(data.get("name") or Path(path).stem), tuple(shocks))
+    return Scenario(str(data.get("name") or Path(path).stem), tuple(shocks), title)
 
 
-_KEYS = {"name", "description", "shocks"}
+_KEYS = {"name", "title", "description", "shocks"}
 _Err = Callable[..., None]  # err(message, at, hint=None): one located diagnostic
 
 
@@ -196,7 +203,8 @@ def simulate(policy: CompiledPolicy | PolicyRef, table: Table, scenario: Scenari
     shocked, changed = apply(scenario, table, segment)
     result = analyse(ref, ref, table, as_of, new_table=shocked, progress=progress, total=total,
                      max_listed=max_listed)
-    result.report["scenario"] = {"name": scenario.name, "shocks": [
+    result.report["scenario"] = {"name": scenario.name, **({"title": dict(scenario.title)} if scenario.title else {}),
+                                 "shocks": [
         {k: v for k, v in s.__dict__.items() if k != "whole"} | {"cells_changed": n}
         for s, n in zip(scenario.shocks, changed, strict=True)]}
     return result, changed

@@ -173,6 +173,25 @@ def test_shipped_scenarios_move_the_portfolio_the_way_they_should(portfolio: Pat
     assert crash["scenario"]["name"] == "Collateral crash"
 
 
+def test_a_chinese_stress_report_reads_baseline_and_stressed_under_the_scenarios_title(portfolio: Path) -> None:
+    """A stress test changes no policy: its Chinese report compares 基准 with 压力后, not 变更前 with 变更后, and
+    heads with the scenario's own Chinese title; the English report keeps before / after and the English title."""
+    scenario = str(SCENARIOS / "manufacturing-downturn.yaml")
+    zh = _cli("simulate", "loss-client-management", "--portfolio", str(portfolio), "--scenario", scenario,
+              "--format", "markdown", "--lang", "zh").stdout
+    assert zh.startswith("### 压力情景 制造业下行: loss-client-management ")
+    assert "变更前" not in zh and "变更后" not in zh and "基准" in zh and "压力后" in zh
+    en = _cli("simulate", "loss-client-management", "--portfolio", str(portfolio), "--scenario", scenario,
+              "--format", "json").stdout
+    assert json.loads(en)["scenario"]["title"] == {"zh": "制造业下行", "en": "Manufacturing downturn"}
+    text = _cli("simulate", "loss-client-management", "--portfolio", str(portfolio), "--scenario", scenario,
+                "--format", "text").stdout
+    assert text.startswith("Scenario Manufacturing downturn: ") and "before" in text
+    impact = _cli("impact", "loss-client-management@1.0.0", "loss-client-management@1.1.0", "--portfolio",
+                  str(portfolio), "--format", "text", "--lang", "zh").stdout
+    assert "变更前" in impact and "压力后" not in impact
+
+
 def test_a_bad_scenario_is_a_located_error(portfolio: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nshocks:\n  - {field: loan.balance, multiply: 0.5, add: 3}\n"
@@ -249,6 +268,7 @@ def test_a_shock_that_changed_nothing_is_said_on_stderr(portfolio: Path, tmp_pat
     "[{field: loan.balance, add: 1, when: x}]",  # unknown key
     "[{field: 'Loan Balance', add: 1}]",  # not a field path
     "[]",  # nothing to apply
+    "[{field: loan.balance, add: 1}]\ntitle: {zh: 下行}",  # a title in one language
 ])
 def test_the_scenario_schema_refuses_what_load_scenario_refuses(tmp_path: Path, shocks: str) -> None:
     # Editors show these as the engine would: the schema and the loader agree on the shape of a scenario.
