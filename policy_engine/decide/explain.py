@@ -73,6 +73,11 @@ _T = {
     "undetermined": {"zh": "无法判断的规则（数据缺失，未触发）：",
                      "en": "Undetermined rules (missing data, not fired):"},
     "undetermined_item": {"zh": "  - {kind} {rule}：缺少 {missing}", "en": "  - {kind} {rule}: missing {missing}"},
+    "refused": {"zh": "未建议的措施（计算出的参数不在措施允许的范围内）：",
+                "en": "Actions not recommended (a computed parameter the action does not allow):"},
+    "refused_item": {"zh": "  - 措施 {rule}：参数 {param} 的值 {problem}",
+                     "en": "  - action {rule}: {param} {problem}"},
+    "undetermined_warning": {"zh": "预警 {id}（无法判断）", "en": "warning {id} (undetermined)"},
     "undefined": {"zh": "无法计算的指标：", "en": "Metrics without a value:"},
     "none_found": {"zh": "记录中没有（无满足条件的元素）：{names}",
                    "en": "None in the record (no element meets the condition): {names}"},
@@ -494,19 +499,57 @@ def _suppressed_actions(page: _Page) -> list[str]:
     return lines
 
 
+_FIRED = re.compile(r"^fired\('(\w+)'\)$")
+_LIST_SEP = {"zh": "、", "en": ", "}
+
+
 def _undetermined(page: _Page) -> list[str]:
-    """Rules that could not fire for missing data, each with what it lacked; a block only when there are some."""
-    undetermined = page.record["undetermined"]
-    if not undetermined:
-        return []
-    lines = ["", page.words["undetermined"]]
-    for u in undetermined:
-        # a computed parameter the catalogue refused: its reason says more than its name
-        missing = [f"{m}: {u['reasons'][m]}" if m.startswith("params.") and m in u["reasons"] else m
-                   for m in u["missing"]]
-        lines.append(page.words["undetermined_item"].format(kind=_KIND[page.lang][u["kind"]], rule=u["rule"],
-                                                            missing=", ".join(missing) or "?"))
+    """Rules that could not fire for missing data, each with what it lacked, and apart from them the actions whose
+    computed parameter the catalogue refused (no fact is missing there: the figure is one the action cannot take);
+    a block only when there are some."""
+    gaps = [u for u in page.record["undetermined"] if u.get("code") != "action-param-refused"]
+    refused = [u for u in page.record["undetermined"] if u.get("code") == "action-param-refused"]
+    lines = []
+    if gaps:
+        lines += ["", page.words["undetermined"]]
+        for u in gaps:
+            missing = [page.words["undetermined_warning"].format(id=m[1]) if (m := _FIRED.match(name)) else name
+                       for name in u["missing"]]
+            lines.append(page.words["undetermined_item"].format(kind=_KIND[page.lang][u["kind"]], rule=u["rule"],
+                                                                missing=_LIST_SEP[page.lang].join(missing) or "?"))
+    if refused:
+        lines += ["", page.words["refused"]]
+        for u in refused:
+            lines += [page.words["refused_item"].format(rule=u["rule"], param=name.removeprefix("params."),
+                                                        problem=_param_problem(u["reasons"].get(name, "?"), page.lang))
+                      for name in u["missing"] if name.startswith("params.")]
     return lines
+
+
+# How the catalogue words a refused parameter (catalogue.param_problem, allowed_values), in Chinese.
+_PARAM_PROBLEM_ZH = (
+    (re.compile(r"^has no value"), lambda m: "无数值"),
+    (re.compile(r"^(\S+) is not a whole number"), lambda m: f"{m[1]} 不是整数"),
+    (re.compile(r"^(\S+) is outside (\[.*?\])"), lambda m: f"{m[1]} 超出 {m[2]}"),
+    (re.compile(r"^(.+?) is not a number"), lambda m: f"{m[1]} 不是数值"),
+    (re.compile(r"^(.+?) is not one of ([^(]*)"), lambda m: f"{m[1]} 不在 {m[2].strip()} 之中"),
+)
+_TAKES_ZH = re.compile(r"\((\w+) takes (whole numbers|numbers)(?: in (\[.*?\]))?\)$")
+
+
+def _param_problem(text: str, lang: str) -> str:
+    """A refused parameter's reason (``10.3 is not a whole number (extend_term takes whole numbers in [1, 120])``)
+    in the reader's language; a form not known here is shown as the record words it."""
+    if lang != "zh":
+        return text
+    head = next((words(m) for pattern, words in _PARAM_PROBLEM_ZH if (m := pattern.match(text))), None)
+    takes = _TAKES_ZH.search(text)
+    if head is None:
+        return text
+    if takes is None:
+        return head
+    what = "整数" if takes[2] == "whole numbers" else "数值"
+    return f"{head}（该措施取{takes[3] + ' 内的' if takes[3] else ''}{what}）".replace("取[", "取 [")
 
 
 def _trace(page: _Page) -> list[str]:

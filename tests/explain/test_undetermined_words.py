@@ -1,0 +1,68 @@
+"""The undetermined block of an explanation says what was lacking in the reader's words: a warning a rule
+depends on as that warning (not ``fired('x')``), and an action whose computed parameter the catalogue refused
+apart, as a refusal (no fact is missing there), with the catalogue's reason in Chinese under --lang zh."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from policy_engine.decide.evaluate import Decider
+from policy_engine.decide.explain import _param_problem, explain
+from policy_engine.policy.compiler import compile_document
+from policy_engine.policy.loader import load_yaml_text
+from policy_engine.policy.registry import load_policy
+
+from ..conftest import REFERENCE
+
+CLIENT_02 = REFERENCE / "samples" / "clients" / "02-case-manufacturer-raw-material-squeeze.json"
+DEBTOR_20 = REFERENCE / "samples" / "debtors" / "20-crisis-group-stale.json"
+
+
+@pytest.mark.parametrize(("reason", "zh"), [
+    ("10.3077 is not a whole number (extend_term takes whole numbers in [1, 120])",
+     "10.3077 不是整数（该措施取 [1, 120] 内的整数）"),
+    ("981 is outside [1, 120] (extend_term takes whole numbers in [1, 120])",
+     "981 超出 [1, 120]（该措施取 [1, 120] 内的整数）"),
+    ("1.5 is outside [0, 1] (early_repayment takes numbers in [0, 1])", "1.5 超出 [0, 1]（该措施取 [0, 1] 内的数值）"),
+    ("has no value (reprice takes numbers)", "无数值（该措施取数值）"),
+    ("'weekly' is not one of monthly, quarterly (review_meeting takes one of monthly, quarterly)",
+     "'weekly' 不在 monthly, quarterly 之中"),
+    ("a form the catalogue does not have", "a form the catalogue does not have"),
+])
+def test_a_refused_parameters_reason_in_chinese(reason: str, zh: str) -> None:
+    assert _param_problem(reason, "zh") == zh
+    assert _param_problem(reason, "en") == reason
+
+
+def _record(policy_text: str, client: Path) -> tuple[Any, dict[str, Any]]:
+    policy = compile_document(load_yaml_text(policy_text, "refused.yaml"))
+    return policy, Decider(policy).decide(json.loads(client.read_text(encoding="utf-8")))
+
+
+def test_a_refused_parameter_is_a_refusal_not_missing_data() -> None:
+    text = (REFERENCE / "policy-1.1.0.yaml").read_text(encoding="utf-8")
+    refused = text.replace("months: {expr: extension_months}", 'months: {expr: "extension_months * dscr"}', 1)
+    assert refused != text
+    policy, record = _record(refused, CLIENT_02)
+    assert any(u.get("code") == "action-param-refused" for u in record["undetermined"])
+    zh = explain(record, policy, lang="zh").splitlines()
+    en = explain(record, policy, lang="en").splitlines()
+    at = zh.index("未建议的措施（计算出的参数不在措施允许的范围内）：")
+    assert zh[at + 1].startswith("  - 措施 extend_term：参数 months 的值 ")
+    assert zh[at + 1].endswith("不是整数（该措施取 [1, 120] 内的整数）")
+    assert not any("缺少 params." in line for line in zh)
+    at = en.index("Actions not recommended (a computed parameter the action does not allow):")
+    assert en[at + 1].startswith("  - action extend_term: months ") and "is not a whole number" in en[at + 1]
+
+
+def test_a_warning_a_rule_depends_on_is_named_as_a_warning() -> None:
+    policy = load_policy(REFERENCE / "policy-2.1.0.yaml")
+    record = Decider(policy).decide(json.loads(DEBTOR_20.read_text(encoding="utf-8")))
+    zh, en = explain(record, policy, lang="zh"), explain(record, policy, lang="en")
+    assert "  - 措施 extend_term：缺少 预警 liquidity_below_floor（无法判断）、temporary_liquidity_gap" in zh
+    assert "  - action extend_term: missing warning liquidity_below_floor (undetermined), temporary_liquidity_gap" in en
+    assert "fired(" not in zh and "fired(" not in en
