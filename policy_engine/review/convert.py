@@ -670,6 +670,57 @@ REASONS = {
 }
 
 
+# The same reasons in Chinese, one per code (a record's own English note names its values; a committee reading a
+# Chinese report reads what each assumption means for the 2.0 decision).
+REASONS_ZH = {
+    "as-of-given": "1.x 记录没有 as_of：采用转换时给定的日期（--as-of）",
+    "debtor-id-is-client-id": "1.x 记录只有一个客户：以其 client_id 作为债务人客户号",
+    "size-class": "1.x 没有企业规模：假设为大型企业，因此不适用第九条第三款小微企业续贷例外（1.x 也从未适用）",
+    "bureau-amounts-from-share": "1.x 只给出在所有机构逾期90天以上债务的占比：征信金额按该占比与本笔贷款倒推，"
+                                 "金额并非事实，占比才是",
+    "event-dated-as-of": "1.x 只说明该事件在评估日已知：日期记为评估日",
+    "exposure-id": "1.x 只有一笔贷款，没有合同编号",
+    "product": "1.x 没有产品类型：按贷款（流动资金贷款）处理，非债券，第九条第三款如 1.x 一样适用",
+    "currency": "1.x 金额以人民币计",
+    "origination-date": "1.x 没有发放日：取记录所隐含的最早日期（2.0.0 无规则读取）",
+    "maturity-date": "1.x 没有到期日：取记录所隐含的最晚日期（2.0.0 无规则读取）",
+    "modification-date": "重组的合同调整日假设为 1.x 观察期起始日（调整后首个还款日）的前一天；无起始日时取评估日",
+    "modification-measure": "1.x 只说明已重组（一项让步），未说明具体措施",
+    "restructured-means-difficulty": "1.x 的“已重组”即对处于财务困难的债务人作出让步（第十七条）",
+    "schedule-from-counts": "按 1.x 观察期以来已还期数重建还款计划：取能容纳这些期数的最短周期（1、2、3、6、"
+                            "12个月），每期按时足额归还",
+    "restructured-again": "1.x 说明还款违约后再次重组：记录首次重组、一期未还款项与第二次重组，日期自观察期起始日推算",
+    "nonperforming-before-unknown": "1.x 未说明重组前是否为不良：按审慎原则假设为不良（第二十条：观察期内不得上调）",
+    "upgrade-history-from-counts": "按 1.x 的上调计数重建还款记录：欠款于正常还款月数之前结清，其后各期按时归还",
+    "no-external-rating": "1.x 没有外部评级：外部评级大幅下调规则（第十条第三款）无法触发",
+    "no-group": "1.x 没有集团信息：集团风险传染预警无法触发",
+    "difficulty-resolution-unknown": "1.x 未说明信贷人员是否认定财务困难已解除（第二十条退出）：留空，观察期不结束",
+    "cross-bank-share-unknown": "1.x 未给出在所有机构逾期90天以上的占比：20%规则只读取本行债权",
+    "cross-bank-share-inconsistent": "按本笔贷款自身的逾期天数与余额，无法得出与 1.x 占比一致的征信金额：留空，"
+                                     "20%规则只读取本行债权",
+    "nonperforming-where-unknown": "1.x 说明在本行或他行有不良，且本行亦有不良：他行是否有不良无法得知",
+    "no-ebit": "1.x 只有 EBITDA 没有 EBIT（EBITDA 会高估）：无法计算基于 EBIT 的利息保障倍数",
+    "no-cfads": "1.x 没有可用于偿债的现金流：无法计算偿债覆盖率（DSCR）",
+    "no-accrued-interest": "1.x 没有应计利息：债权金额仅为本金余额",
+    "past-due-amount": "1.x 只有逾期天数，没有逾期金额",
+    "no-accounting": "信用减值、阶段与预期信用损失由财务部门认定，1.x 没有：信用减值相关底线（第十条第二款、"
+                     "第十一条第三款）无法判断",
+    "restructured-unknown": "1.x 未说明贷款是否重组：不记录合同调整",
+    "no-payment-history": "1.x 没有还款记录（或没有观察期起始日）：上调条件（第十三条）找不到已还款期次，"
+                          "观察期无法结束",
+    "schedule-frequency": "没有任何还款周期（1、2、3、6、12个月）能容纳 1.x 的已还期数：只记录首个还款日",
+    "restructured-again-undated": "1.x 说明违约后再次重组，但没有观察期起始日可确定任一次重组的日期：只记录一次重组，"
+                                  "再次重组规则不触发",
+    "bank-share-not-carried": "2.0 根据各债项自身的分类计算本行不良债权占比；1.x 只有一笔贷款，"
+                              "债务人在本行的其他债权未知",
+    "key-client-not-carried": "2.0 记录中没有“重点客户”标记：2.0 决策看不到它",
+    "exporter-not-carried": "2.0 记录中没有“出口企业”标记：2.0 决策看不到它",
+    "tech-startup-not-carried": "2.0 记录中没有“科技初创企业”标记：2.0 决策看不到它",
+    "repayment-willingness-declining-not-carried": "2.0 记录中没有“还款意愿下降”事件：2.0 决策看不到它",
+    "government-support-available-not-carried": "2.0 记录中没有“可获政府支持”事件：2.0 决策看不到它",
+}
+
+
 def tally(conversions: Iterable[Sequence[Note]]) -> dict[str, dict[str, Any]]:
     """Records per note code, with its kind and reason (the first seen): what a comparison rests on."""
     counts: Counter[str] = Counter()
@@ -681,7 +732,7 @@ def tally(conversions: Iterable[Sequence[Note]]) -> dict[str, dict[str, Any]]:
             first.setdefault(n.code, n)
     order = {"assumed": 0, "unknown": 1, "not_carried": 2}
     return {code: {"kind": first[code].kind, "field": first[code].field, "records": counts[code],
-                   "reason": REASONS.get(code, first[code].reason)}
+                   "reason": REASONS.get(code, first[code].reason), "reason_zh": REASONS_ZH[code]}
             for code in sorted(counts, key=lambda c: (order[first[c].kind], -counts[c], c))}
 
 

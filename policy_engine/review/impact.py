@@ -828,7 +828,8 @@ def sections(report: dict[str, Any], lang: str = "en") -> list[Section]:
     if conversion:
         out.append(Section("assumed_facts", w["assumed_facts"],
                            [w["note_code"], w["note_kind"], w["records"], w["reason"]],
-                           [[code, w.get(a["kind"], a["kind"]), _int(a["records"]), printable(str(a["reason"]))]
+                           [[code, w.get(a["kind"], a["kind"]), _int(a["records"]),
+                             printable(_assumption_reason(a, lang))]
                             for code, a in conversion["assumed_facts"].items()], (2,),
                            note=w["converted"].format(**conversion)))
     scenario = report.get("scenario")
@@ -840,6 +841,11 @@ def sections(report: dict[str, Any], lang: str = "en") -> list[Section]:
                              "" if s.get("add") is None else f"{s['add']:g}", _int(s["cells_changed"])]
                             for s in scenario["shocks"]], (2, 3, 4)))
     return out
+
+
+def _assumption_reason(assumed: dict[str, Any], lang: str) -> str:
+    """An assumed fact's reason in the report's language (a report of an older engine has only the English)."""
+    return str(assumed.get("reason_zh") if lang == "zh" and assumed.get("reason_zh") else assumed["reason"])
 
 
 def _versions_section(report: dict[str, Any], lang: str) -> Section | None:

@@ -200,6 +200,16 @@ def test_a_missing_file_is_exit_2(tmp_path: Path) -> None:
     assert r.exit_code == 2
 
 
+def test_every_note_code_has_its_reason_in_chinese() -> None:
+    """A Chinese impact report states each assumption in Chinese: no code falls back to English."""
+    from policy_engine.review.convert import REASONS_ZH
+
+    assert set(REASONS_ZH) == set(CODES)
+    assert all(re.search(r"[\u4e00-\u9fff]", r) for r in REASONS_ZH.values())
+    t = tally([convert_record(_sample(p)).notes for p in ("13", "14", "01")])
+    assert t["currency"]["reason_zh"] == REASONS_ZH["currency"] and t["currency"]["reason"] == "1.x amounts are in CNY"
+
+
 def test_every_note_code_is_documented_and_every_documented_code_exists() -> None:
     page = (ROOT / "docs" / "convert.md").read_text(encoding="utf-8")
     table = dict(re.findall(r"^\| `([a-z0-9-]+)` \| (assumed|unknown|not_carried) \|", page, re.M))

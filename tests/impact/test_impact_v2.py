@@ -86,6 +86,13 @@ def test_every_format_has_the_assumed_facts(fmt: str, marker: str) -> None:
     assert marker in r.stdout and "size-class" in r.stdout
 
 
+def test_a_chinese_report_states_each_assumption_in_chinese() -> None:
+    out = _impact("--format", "markdown", "--lang", "zh").stdout
+    rows = [line for line in out.splitlines() if line.startswith("| `currency`") or line.startswith("| currency")]
+    assert rows and rows[0].rstrip(" |").endswith("1.x 金额以人民币计"), rows
+    assert "1.x amounts are in CNY" not in out
+
+
 def test_html_and_chinese_headings(tmp_path: Path) -> None:
     page = tmp_path / "impact.html"
     r = _impact("--format", "text", "--lang", "zh", "--html", str(page))
