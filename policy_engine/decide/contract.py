@@ -147,6 +147,8 @@ def _value_schema(spec: InputSpec, grades: tuple[str, ...], in_list: bool) -> di
     if spec.description:
         words.append(f"Policy input '{spec.name}'.")
     s["description"] = " ".join(words)
+    if spec.label:  # an editor shows it as the field's title
+        s["title"] = f"{spec.label['zh']} / {spec.label['en']}"
     return _nullable(s, spec.required and not in_list)
 
 

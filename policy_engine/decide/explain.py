@@ -415,7 +415,11 @@ def _beside(page: _Page, names: Sequence[str], evidence: Mapping[str, Any]) -> s
         metric = page.metrics.get(name)
         value = _metric_value(metric, evidence[name], page.lang) if metric is not None \
             else _value(evidence[name], None)
-        label = _label(metric, name, page.lang) if metric is not None else name
+        if metric is not None:
+            label = _label(metric, name, page.lang)
+        else:  # an input quoted as it is: its own label, if the policy gives one
+            spec = next((i for i in page.policy.inputs if i.name == name), None)
+            label = spec.label[page.lang] if spec is not None and spec.label else name
         shown.append(f"{label}：{value}" if page.lang == "zh" else f"{label}: {value}")
     return ("；" if page.lang == "zh" else "; ").join(shown)
 

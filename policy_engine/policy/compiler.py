@@ -136,6 +136,7 @@ class InputSpec(Frozen):
     ascending: bool = False  # series only: values strictly increase from period to period
     not_after_as_of: bool = False  # dates only: no value after the decision's as-of date
     description: str | None = field(default=None, compare=False)  # for the data contract (schema client -p)
+    label: Mapping[str, str] | None = field(default=None, compare=False)  # {zh, en}: read by people, no rule
 
 
 class MetricSpec(Frozen, eq=False):
@@ -1760,7 +1761,8 @@ def _input_spec(name: str, v: Mapping[str, Any]) -> InputSpec:
         root, item, series = tuple(src.split(".")), (), False
     return InputSpec(name, src, root, item, series, v["type"], bool(v.get("required", False)),
                      v.get("min"), v.get("max"), tuple(v["enum"]) if v.get("enum") else None, v.get("unit"),
-                     bool(v.get("ascending", False)), bool(v.get("not_after_as_of", False)), v.get("description"))
+                     bool(v.get("ascending", False)), bool(v.get("not_after_as_of", False)), v.get("description"),
+                     v.get("label"))
 
 
 def _schema_stage(c: _Compiler, doc: Document, schema: str, data: Any) -> None:
