@@ -79,8 +79,8 @@ _T = {
                      "en": "  - action {rule}: {param} {problem}"},
     "undetermined_warning": {"zh": "预警 {id}（无法判断）", "en": "warning {id} (undetermined)"},
     "undefined": {"zh": "无法计算的指标：", "en": "Metrics without a value:"},
-    "none_found": {"zh": "记录中没有（无满足条件的元素）：{names}",
-                   "en": "None in the record (no element meets the condition): {names}"},
+    "none_found": {"zh": "记录中无此类情形（故无值，并非数据缺失）：{names}",
+                   "en": "None in the record (so no value; not missing data): {names}"},
     "lookups": {"zh": "查表取值（表、键值、取得的值、使用它的规则）：",
                 "en": "Table cells read (table, key values, the value, the rules that read it):"},
     "between": {"zh": "在 {points} 之间插值", "en": "interpolated between {points}"},
@@ -154,7 +154,32 @@ def _element_reason(part: str) -> str:
     return f"{m[1]}（{_reason(m[2], 'zh')}）" if m else part
 
 
+_PATH_LIST = re.compile(r"[\w.]+\[\d+\][\w.]*(?:, [\w.]+\[\d+\][\w.]*)+")
+_INDEXED = re.compile(r"^(.*?)\[(\d+)\](.*)$")
+
+
+def _runs(paths: str) -> str:
+    """``statements[0].x, statements[1].x, statements[2].x`` as ``statements[0–2].x``: a record lacking a field
+    in every period reads as one item, not fifteen."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for path in paths.split(", "):
+        m = _INDEXED.match(path)
+        assert m is not None  # the pattern matched every item
+        groups.setdefault((m[1], m[3]), []).append(int(m[2]))
+    out = []
+    for (head, tail), found in groups.items():
+        spans: list[list[int]] = []
+        for i in sorted(set(found)):
+            if spans and i == spans[-1][1] + 1:
+                spans[-1][1] = i
+            else:
+                spans.append([i, i])
+        out += [f"{head}[{a}]{tail}" if a == b else f"{head}[{a}–{b}]{tail}" for a, b in spans]
+    return ", ".join(out)
+
+
 def _reason(text: str, lang: str) -> str:
+    text = _PATH_LIST.sub(lambda m: _runs(m[0]), text)
     if lang != "zh":
         return text
     for pattern, words in _REASONS_ZH:

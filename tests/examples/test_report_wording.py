@@ -95,8 +95,8 @@ def test_explain_zh_gives_the_reason_a_metric_has_no_value_in_chinese() -> None:
 REASONS = [
     ("missing input", "缺少输入"),
     ("missing input: revenue_q, cash_q", "缺少输入：revenue_q, cash_q"),
-    ("no value for period quarters[2].revenue, quarters[3].revenue",
-     "以下期间无数值：quarters[2].revenue, quarters[3].revenue"),
+    ("no value for period quarters[1].revenue, quarters[3].revenue",
+     "以下期间无数值：quarters[1].revenue, quarters[3].revenue"),
     ("warning cash_burn was undetermined", "预警 cash_burn 无法判断"),
     ("no value for exposure E2: dpd, exposure E3: dpd", "以下各项无数值：exposure E2: dpd, exposure E3: dpd"),
     ("no value", "无数值"),
@@ -110,6 +110,19 @@ REASONS = [
     ("the condition has no value for the figures read (x=[2 periods]): a zero or non-positive base, "
      "or too few periods", "按所读数值条件无法判断（x=[2期]）：分母为零或非正，或期数不足"),
 ]
+
+
+@pytest.mark.parametrize(("record", "en", "zh"), [
+    ("no value for period statements[0].inventory, statements[1].inventory, statements[2].inventory",
+     "no value for period statements[0–2].inventory", "以下期间无数值：statements[0–2].inventory"),
+    ("no value for period q[0].a, q[1].a, q[3].a, q[0].b, q[1].b", "no value for period q[0–1].a, q[3].a, q[0–1].b",
+     "以下期间无数值：q[0–1].a, q[3].a, q[0–1].b"),
+    ("depends on dscr (no value for period q[1].ebitda, q[2].ebitda)", "depends on dscr (no value for period "
+     "q[1–2].ebitda)", "依赖 dscr（以下期间无数值：q[1–2].ebitda）"),
+])
+def test_a_field_missing_in_consecutive_periods_reads_as_one_run(record: str, en: str, zh: str) -> None:
+    """The record keeps every path; an explanation names a field lacking in five periods once, not five times."""
+    assert (_reason(record, "en"), _reason(record, "zh")) == (en, zh)
 
 
 @pytest.mark.parametrize(("english", "chinese"), REASONS, ids=[e[:30] for e, _ in REASONS])

@@ -75,8 +75,8 @@ def test_a_debtor_key_figure_is_not_repeated_under_exposures(page: tuple[object,
 
 
 @pytest.mark.parametrize(("lang", "gaps", "none"), [
-    ("en", "Metrics without a value:", "None in the record (no element meets the condition): "),
-    ("zh", "无法计算的指标：", "记录中没有（无满足条件的元素）："),
+    ("en", "Metrics without a value:", "None in the record (so no value; not missing data): "),
+    ("zh", "无法计算的指标：", "记录中无此类情形（故无值，并非数据缺失）："),
 ])
 def test_an_event_the_debtor_never_had_is_an_answer_not_a_gap(page: tuple[object, dict], lang: str, gaps: str,
                                                               none: str) -> None:
