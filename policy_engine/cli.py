@@ -783,7 +783,7 @@ def _emit_migration(result: Any, fmt: str, html_out: Path | None, gates: tuple[s
     from .portfolio.batch import write_rejects
     from .review.impact import gate_failures, render_html, render_markdown, render_text, with_labels
 
-    report = with_labels(result.report, result.new)
+    report = with_labels(result.report, result.new, result.old)
     failed = gate_failures(report, gates)
     rejects = result.rejects
     if rejects_out is not None:

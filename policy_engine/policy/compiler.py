@@ -200,6 +200,7 @@ class WarningSpec(Frozen, eq=False):
     # with the same id does (the floor's result, not a second evaluation), and the rule stands for it
     # in the trace, the undetermined list, coverage and diff.
     from_rule: bool = False
+    label: Mapping[str, str] | None = field(default=None, compare=False)  # {zh, en}: read by people (reports)
 
 
 class RestructuringSpec(Frozen, eq=False):
@@ -231,6 +232,7 @@ class ActionSpec(Frozen, eq=False):
     for_exposures: ex.CheckedExpression | None = None
     # Exclusions the catalogue adds (early repayment beside a grace period): excluded id -> why, zh/en.
     implied: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    label: Mapping[str, str] | None = field(default=None, compare=False)  # {zh, en}: read by people (reports)
 
     @property
     def selector(self) -> str:
@@ -1288,7 +1290,8 @@ def _warnings(c: _Compiler) -> None:
         # fired('w') in an action is as nullable as w's condition; a broken one counts as nullable.
         c.warning_nullable[w["id"]] = ce.nullable if ce else True
         if ce:
-            c.parts["warnings"].append(WarningSpec(w["id"], ce, w["severity"], w["category"], w["message"], evidence))
+            c.parts["warnings"].append(WarningSpec(w["id"], ce, w["severity"], w["category"], w["message"], evidence,
+                                                   label=w.get("label")))
     # A warning (or a classification rule, which may warn) left out for a schema error may still be
     # named by fired(): unknown, so maybe null.
     for section in (("warnings",), ("classification", "rules")):
@@ -1420,7 +1423,7 @@ def _action(c: _Compiler, a: Mapping[str, Any], path: PathKey) -> None:
     if ce:
         c.parts["actions"].append(ActionSpec(
             a["id"], a["action"], ce, literal, computed, a["priority"], tuple(a.get("excludes") or ()),
-            a.get("approval"), a["reason"], rs, (), c.action_types.get(a["action"]), selector))
+            a.get("approval"), a["reason"], rs, (), c.action_types.get(a["action"]), selector, label=a.get("label")))
 
 
 def conflicting_actions(actions: Sequence[ActionSpec]) -> list[tuple[ActionSpec, ActionSpec, Mapping[str, str]]]:
@@ -1466,7 +1469,7 @@ def _implied_exclusions(c: _Compiler) -> None:
         implied[a.id][b.id] = implied[b.id][a.id] = why
     actions[:] = [ActionSpec(a.id, a.action, a.expr, a.params, a.param_exprs, a.priority,
                              (*a.excludes, *(x for x in implied[a.id] if x not in a.excludes)), a.approval, a.reason,
-                             a.restructuring, a.evidence, a.kind, a.for_exposures, implied[a.id])
+                             a.restructuring, a.evidence, a.kind, a.for_exposures, implied[a.id], label=a.label)
                   if implied[a.id] else a for a in actions]
 
 

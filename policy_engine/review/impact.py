@@ -659,9 +659,29 @@ def grade_labels(policy: CompiledPolicy) -> dict[str, dict[str, str]]:
     return {g.id: {"zh": g.zh, "en": g.en} for g in policy.scale}
 
 
-def with_labels(report: dict[str, Any], policy: CompiledPolicy) -> dict[str, Any]:
-    """The report with ``grade_labels`` (and the segment dimension) of ``policy``, for every renderer."""
+def rule_labels(policies: Sequence[CompiledPolicy]) -> dict[str, dict[str, dict[str, str]]]:
+    """Warning and action id -> {zh, en}: a warning's own label, an action's own or its action type's name (the
+    later policy's where both have one), so a committee reads 逾期（overdue）, not only the id."""
+    out: dict[str, dict[str, dict[str, str]]] = {"warnings": {}, "actions": {}}
+    for p in policies:
+        out["warnings"].update({w.id: dict(w.label) for w in p.warnings if w.label})
+        out["actions"].update({a.id: dict(a.label) if a.label else {"zh": a.kind.zh, "en": a.kind.en}
+                               for a in p.actions if a.label or a.kind})
+    return out
+
+
+def rule_shown(report: dict[str, Any], kind: str, rule: str, lang: str) -> str:
+    """A warning or action as a report lists it: in Chinese its label and id (逾期（overdue）); in English the id,
+    which is English words already (a label beside it only repeats it: 'Overdue (overdue)')."""
+    label = (report.get("rule_labels") or {}).get(kind, {}).get(rule)
+    return f"{label['zh']}（{rule}）" if label and lang == "zh" else rule
+
+
+def with_labels(report: dict[str, Any], policy: CompiledPolicy, old: CompiledPolicy | None = None) -> dict[str, Any]:
+    """The report with ``grade_labels``, the warnings' and actions' labels (of ``old`` too, for a rule only it
+    has) and the segment dimension of ``policy``, for every renderer."""
     report["grade_labels"] = grade_labels(policy)
+    report["rule_labels"] = rule_labels([p for p in (old, policy) if p is not None])
     report.setdefault("segment_by", policy.segment_by)
     if report["segment_by"] is not None and report["segment_by"] == policy.segment_by:
         report.setdefault("segment_label", dict(policy.segment_label) if policy.segment_label else None)
@@ -811,8 +831,8 @@ def sections(report: dict[str, Any], lang: str = "en") -> list[Section]:
         und = any("new_undetermined" in v for v in report[key].values())
         out.append(Section(key, w[key], [w[what], w["before"], w["after"], w["change"],
                                          *([w["undetermined"]] if und else [])],
-                           [[k, _int(v["old"]), _int(v["new"]), _signed(v["change"]),
-                             *([_undetermined_cell(v)] if und else [])]
+                           [[printable(rule_shown(report, key, k, lang)), _int(v["old"]), _int(v["new"]),
+                             _signed(v["change"]), *([_undetermined_cell(v)] if und else [])]
                             for k, v in report[key].items()], (1, 2, 3, 4) if und else (1, 2, 3),
                            note=w["undetermined_note"] if und else ""))
     by_name = segment_name(report, lang)
@@ -1043,7 +1063,7 @@ def _bars(title: str, data: dict[str, dict[str, int]], w: dict[str, str], width:
     keys = list(data)
     peak = max([1, *(max(v["old"], v["new"]) for v in data.values())])
     row_h = 26
-    label_w = max([80.0, *(_text_px(k) for k in keys)]) + 12
+    label_w = max([80.0, *(_text_px(k) for k in keys)]) + 14  # 2 of them to the left: a CJK glyph may overhang
     values = {k: f"{data[k]['old']:,} → {data[k]['new']:,}" for k in keys}
     value_w = max([40.0, *(_text_px(v, 11) for v in values.values())]) + 8
     bar_w = max(width - label_w - value_w, 160)
@@ -1055,7 +1075,7 @@ def _bars(title: str, data: dict[str, dict[str, int]], w: dict[str, str], width:
     scale = bar_w / peak
     for i, k in enumerate(keys):
         y = 28 + i * row_h
-        parts.append(f'<text x="0" y="{y + 14}" class="label">{html_text(k)}</text>')
+        parts.append(f'<text x="2" y="{y + 14}" class="label">{html_text(k)}</text>')
         for j, (side, cls) in enumerate((("old", "before"), ("new", "after"))):
             v = data[k][side]
             parts.append(f'<rect class="{cls}" x="{label_w:.1f}" y="{y + j * 11}" width="{max(v * scale, 0.5):.1f}" '
@@ -1145,8 +1165,10 @@ def render_html(report: dict[str, Any], heading: str = "Portfolio impact", lang:
     charts = {"migration_counts": _heatmap(report, lang, "counts"),
               "migration_balance": _heatmap(report, lang, "balance"),
               "distribution": _bars(w["distribution"], dist, w),
-              "warnings": _bars(w["warnings"], report["warnings"], w),
-              "actions": _bars(w["actions"], report["actions"], w)}
+              "warnings": _bars(w["warnings"], {rule_shown(report, "warnings", k, lang): v
+                                                for k, v in report["warnings"].items()}, w),
+              "actions": _bars(w["actions"], {rule_shown(report, "actions", k, lang): v
+                                              for k, v in report["actions"].items()}, w)}
     body = []
     for sec in sections(report, lang):
         body.append(f"<h2>{html_text(sec.title)}</h2>")

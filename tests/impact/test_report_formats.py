@@ -101,7 +101,9 @@ def _expected(rep: dict[str, Any], lang: str, balance_as_moves: bool) -> list[li
              for g in grades]
     for section in ("warnings", "actions"):
         # the clients a rule was undetermined for, before and after, when a side has any
-        rows += [[k, f"{v['old']:,}", f"{v['new']:,}", f"{v['change']:+,}",
+        labels = rep["rule_labels"][section]  # in Chinese a rule is listed by its label and id: 展期（extend_term）
+        rows += [[f"{labels[k]['zh']}（{k}）" if lang == "zh" and k in labels else k, f"{v['old']:,}", f"{v['new']:,}",
+                  f"{v['change']:+,}",
                   *([f"{v['old_undetermined']:,} → {v['new_undetermined']:,}" if v["old_undetermined"]
                      or v["new_undetermined"] else ""] if "new_undetermined" in v else [])]
                  for k, v in rep[section].items()]
