@@ -350,7 +350,7 @@ def _key_figures(page: _Page) -> list[str]:
         metric = page.metrics[name]
         label = _label(metric, name, page.lang)
         origin = page.policy.imported.get(name)  # an imported metric names the module that defines it
-        lines.append(f"  {label}: {_metric_value(metric, values[name], page.lang)}"
+        lines.append(f"  {label}{'：' if page.lang == 'zh' else ': '}{_metric_value(metric, values[name], page.lang)}"
                      + (f"  [{origin}]" if origin else ""))
     return lines
 

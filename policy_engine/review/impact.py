@@ -661,7 +661,7 @@ def grade_labels(policy: CompiledPolicy) -> dict[str, dict[str, str]]:
 
 def rule_labels(policies: Sequence[CompiledPolicy]) -> dict[str, dict[str, dict[str, str]]]:
     """Warning and action id -> {zh, en}: a warning's own label, an action's own or its action type's name (the
-    later policy's where both have one), so a committee reads 逾期（overdue）, not only the id."""
+    later policy's where both have one), so a committee reads 现金流紧张（cash_strain）, not only the id."""
     out: dict[str, dict[str, dict[str, str]]] = {"warnings": {}, "actions": {}}
     for p in policies:
         out["warnings"].update({w.id: dict(w.label) for w in p.warnings if w.label})
@@ -671,8 +671,8 @@ def rule_labels(policies: Sequence[CompiledPolicy]) -> dict[str, dict[str, dict[
 
 
 def rule_shown(report: dict[str, Any], kind: str, rule: str, lang: str) -> str:
-    """A warning or action as a report lists it: in Chinese its label and id (逾期（overdue）); in English the id,
-    which is English words already (a label beside it only repeats it: 'Overdue (overdue)')."""
+    """A warning or action as a report lists it: in Chinese its label and id (现金流紧张（cash_strain）); in English
+    the id, which is English words already (a label beside it only repeats it: 'Cash strain (cash_strain)')."""
     label = (report.get("rule_labels") or {}).get(kind, {}).get(rule)
     return f"{label['zh']}（{rule}）" if label and lang == "zh" else rule
 

@@ -124,7 +124,7 @@ def test_every_sample_decides_and_explains_in_the_policys_own_words(example: Exa
         assert not FOREIGN_WORDS.search(text), (lang, FOREIGN_WORDS.search(text))
         heading = "Key figures:" if lang == "en" else "关键指标："
         block = text[text.index(heading):].split("\n")[1:1 + len(doc["key_figures"])]
-        assert [line.split(":")[0].strip() for line in block] == [labels[n][lang] for n in doc["key_figures"]]
+        assert [re.split("[:：]", line)[0].strip() for line in block] == [labels[n][lang] for n in doc["key_figures"]]
 
 
 @pytest.mark.parametrize("example", ALL, ids=IDS)
