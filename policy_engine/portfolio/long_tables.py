@@ -645,9 +645,12 @@ def _codes(cols: Columns, name: str) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def _orphan(orphans: list[dict[str, Any]], table: str, rows: np.ndarray, ids: _Texts, why: Callable[[int], str],
-            parent_key: tuple[str, _Texts] | None = None) -> None:
+            parent_key: tuple[str, _Texts] | None = None, field: Callable[[int], str] = lambda r: CLIENT_ID) -> None:
+    """Each orphaned row: its reason, the column that names no row of the parent table (``field``) and, for a
+    child element, the parent key it gives (an exposure_id the exposures table lacks)."""
     for r in rows:
-        entry = {"table": table, "row": int(r) + 1, "client_id": ids[r], "code": "orphan", "message": why(int(r))}
+        entry = {"table": table, "row": int(r) + 1, "client_id": ids[r], "code": "orphan", "message": why(int(r)),
+                 "field": field(int(r))}
         if parent_key is not None:
             entry[parent_key[0]] = parent_key[1][r]
         orphans.append(entry)
@@ -786,7 +789,7 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, cols: Columns, scopes: Map
             f"no debtor '{cids[r]}' in the debtors table" if debtor[r] < 0 else
             f"{pkey} is missing: the row names no {what}" if theirs[r] is None else
             f"no {what} '{theirs[r]}' of debtor '{cids[r]}' in the {table_name(part.scope(s.parent))} table"),
-            (pkey, theirs))
+            (pkey, theirs), lambda r: CLIENT_ID if cids[r] is None or debtor[r] < 0 else pkey)
         debtor = np.where(parent >= 0, debtor, -1)
     count.orphaned = len(lost)
     chk = _Checker(m, cols.text, policy.grade_ids)
@@ -986,7 +989,12 @@ def _levels(policy: CompiledPolicy, scopes: Mapping[str, Elements], debtor_index
         debtor = debtor_index[el.debtor]
         every = bool((debtor >= 0).all()) if m else True  # none rejected nor orphaned: no gather
         rows = np.arange(m) if every else np.flatnonzero(debtor >= 0)
-        up = debtor if s.parent is None else index[s.parent][el.parent]
+        if s.parent is None:
+            up = debtor
+        elif len(index[s.parent]):  # an orphan's -1 reads some row: its debtor is -1, so ``rows`` drops it
+            up = index[s.parent][el.parent]
+        else:  # no parent row at all (an empty exposures table): every row here is an orphan
+            up = np.full(m, -1, np.int64)
         del debtor
         parent = up if every else up[rows]
         keys = [parent] if el.order is None else [el.order if every else el.order[rows], parent]
@@ -1061,10 +1069,12 @@ class LongBatch:
     def reject_lines(self) -> list[dict[str, Any]]:
         """The lines of ``--rejects``: each rejected debtor, then each orphaned row (``"orphaned": true``),
         in the shape of a rejected debtor (its table, row and the problem)."""
+        fixed = ("table", "row", "client_id", "code", "message", "field")
         orphans = [{"table": o["table"], "row": o["row"], "client_id": o["client_id"],
-                    "problems": [{"table": o["table"], "row": o["row"], "field": next(
-                        (k for k in o if k not in ("table", "row", "client_id", "code", "message")), "client_id"),
-                        "code": o["code"], "message": o["message"]}], "orphaned": True} for o in self.orphans]
+                    **{k: v for k, v in o.items() if k not in fixed},  # the parent key the row gives
+                    "problems": [{"table": o["table"], "row": o["row"], "field": o.get("field", CLIENT_ID),
+                                  "code": o["code"], "message": o["message"]}], "orphaned": True}
+                   for o in self.orphans]
         return [*self.rejects, *orphans]
 
     def batch_summary(self) -> dict[str, Any]:

@@ -279,3 +279,25 @@ def test_tables_named_one_by_one_and_an_unknown_name_is_refused(tmp_path: Path) 
         run_long_batch(MULTI, {"debtors": folder / "debtors.csv", "loans": folder / "exposures.csv"})
     assert refused.value.diagnostics[0].code == "unknown-table"
     assert "exposures" in (refused.value.diagnostics[0].hint or "")
+
+
+def test_an_orphans_reject_line_names_the_column_that_finds_no_parent_and_the_key_it_gives(tmp_path: Path) -> None:
+    folder = _write(tmp_path / "t", debtors=DEBTORS, exposures=EXPOSURES, payments=PAYMENTS, events=EVENTS)
+    lines = {(x["table"], x["row"]): x for x in run_long_batch(MULTI, folder).reject_lines() if x.get("orphaned")}
+    field = {k: x["problems"][0]["field"] for k, x in lines.items()}
+    assert field == {("exposures", 12): "client_id", ("exposures", 13): "client_id", ("payments", 3): "exposure_id",
+                     ("payments", 4): "client_id", ("payments", 6): "exposure_id"}
+    assert lines[("payments", 3)]["exposure_id"] == "E9"  # the exposure it names and the exposures table lacks
+
+
+@pytest.mark.parametrize("exposures", ["client_id,exposure_id,balance,days_past_due\n", None])
+def test_payments_without_any_exposure_row_are_orphans_not_an_internal_error(tmp_path: Path,
+                                                                             exposures: str | None) -> None:
+    """An exposures table with a header only, or none at all: each debtor is decided without exposures (and warned
+    of), each payment is an orphan; every row is accounted for."""
+    tables = {"debtors": DEBTORS, "payments": PAYMENTS, **({"exposures": exposures} if exposures else {})}
+    result = run_long_batch(MULTI, _write(tmp_path / "t", **tables))
+    counts = result.summary()
+    assert counts["payments"] == {"read": 6, "decided": 0, "rejected": 0, "orphaned": 6}
+    assert all(c["read"] == c["decided"] + c["rejected"] + c["orphaned"] for c in counts.values())
+    assert result.decisions["exposures"].tolist() == [0] * len(result.decisions)
