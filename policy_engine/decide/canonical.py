@@ -1,9 +1,10 @@
 """The bytes ``input_sha256`` hashes: a record's canonical JSON.
 
-The same client read from JSON, CSV or Parquet, with or without its null facts, must have one hash, so
-the record is normalised (nulls dropped, integral floats written as integers, trailing empty periods
-dropped) before it is hashed. The walk that does this in Python is the definition; the byte-level
-fast paths reach the same bytes at a fraction of its cost, and property tests hold them to it.
+The same client read from JSON, CSV, Parquet or long tables, with or without its null facts, must have
+one hash, so the record is normalised (nulls dropped, objects left without a member dropped, integral
+floats written as integers, trailing empty periods dropped) before it is hashed. The walk that does this
+in Python is the definition; the byte-level fast paths reach the same bytes at a fraction of its cost,
+and property tests hold them to it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import orjson
 
 
-def _canonical(v: Any) -> Any:
+def _canonical(v: Any, drop_empty: bool = True) -> Any:
     t = type(v)
     if t is dict:
         out = {}
@@ -27,12 +28,16 @@ def _canonical(v: Any) -> Any:
                     x = int(x)
                 elif x - x != 0.0:  # NaN or an infinity: JSON writes null, so the member goes as a null does
                     continue
-            elif tx is dict or tx is list:
-                x = _canonical(x)
+            elif tx is dict:
+                x = _canonical(x, drop_empty)
+                if not x and drop_empty:  # an object of nulls only ({"group_id": null}) says no more than none
+                    continue
+            elif tx is list:
+                x = _canonical(x, drop_empty)
             out[k] = x
         return out
     if t is list:
-        out_list = [_canonical(x) for x in v]
+        out_list = [_canonical(x, drop_empty) for x in v]
         while out_list and out_list[-1] == {}:  # a trailing period with no values does not exist
             out_list.pop()
         return out_list
@@ -107,9 +112,9 @@ def _integral_tokens(raw: bytes) -> bytes:
 def canonical_json(value: Any) -> bytes:
     """The bytes hashed for ``input_sha256``: UTF-8 JSON, keys sorted, no spaces.
 
-    A null field and an absent one mean the same, a trailing period with no values is no period,
-    and 52000000.0 is the number 52000000, so all are normalised: the same client read from JSON,
-    CSV or Parquet has one hash.
+    A null field and an absent one mean the same (so does an object whose fields are all null), a trailing
+    period with no values is no period, and 52000000.0 is the number 52000000, so all are normalised: the
+    same client read from JSON, CSV, Parquet or long tables has one hash.
     """
     try:  # string keys (a record's): the encoder sorts them faster without OPT_NON_STR_KEYS, same bytes
         raw = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
@@ -128,6 +133,13 @@ def canonical_json(value: Any) -> bytes:
     if _UNSAFE_DOT_ZERO.search(raw) is None:
         return _dropped_dot_zeros(raw)
     return _integral_tokens(raw)
+
+
+def legacy_canonical_json(value: Any) -> bytes:
+    """The bytes engine 0.1.0 hashed up to 2026-12-05: a member whose object held only nulls stayed as ``{}``
+    (the same debtor read from long tables, where the object is absent, had another hash). ``audit replay`` of
+    a decision recorded then accepts its stored hash when it is this one."""
+    return orjson.dumps(_canonical(value, drop_empty=False), option=_CANON_OPTIONS)
 
 
 def _without_null_members(raw: bytes) -> bytes:

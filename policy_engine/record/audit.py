@@ -389,6 +389,17 @@ def record_hash(prev_hash: str, row: Mapping[str, Any]) -> str:
 _VOLATILE = ("decision_id", "evaluated_at", "engine_version")
 
 
+def _recorded_hash(stored: Mapping[str, Any], fresh: dict[str, Any], record: Any) -> None:
+    """A decision recorded before an object of nulls only was hashed as no object has the input hash of its
+    day (the same facts, hashed by the earlier rule): that hash is the fresh one's too, not a difference."""
+    from ..decide.canonical import legacy_canonical_json
+
+    then = stored.get("input_sha256")
+    if then is not None and then != fresh.get("input_sha256") and \
+            then == hashlib.sha256(legacy_canonical_json(record)).hexdigest():
+        fresh["input_sha256"] = then
+
+
 def _diff(path: str, a: Any, b: Any, out: list[str]) -> None:
     """Field-by-field differences, as 'path: stored -> replayed'."""
     if isinstance(a, dict) and isinstance(b, dict):
@@ -830,6 +841,7 @@ class AuditStore:
             fresh = self._decider(row["policy_sha256"]).decide(record, as_of=row["as_of"])
         except InputError as exc:  # accepted when recorded, refused now: that is a difference
             return "different", [f"the stored input is now refused: {d.path}: {d.message}" for d in exc.diagnostics]
+        _recorded_hash(stored, fresh, record)
         if stored.get("record") == SUMMARY:
             fresh = summarize(fresh)
         diffs: list[str] = []
@@ -852,6 +864,7 @@ class AuditStore:
             return stored, ("recorded as a summary with only the input's hash: the facts are shown; messages "
                             "and evidence cannot be re-derived")
         fresh = self._decider(row["policy_sha256"]).decide(record, as_of=row["as_of"])
+        _recorded_hash(stored, fresh, record)
         diffs: list[str] = []
         _diff("", {k: v for k, v in stored.items() if k not in _VOLATILE},
               {k: v for k, v in summarize(fresh).items() if k not in _VOLATILE}, diffs)

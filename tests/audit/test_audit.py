@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -263,6 +264,36 @@ def test_replay_uses_the_stored_policy_text_after_the_file_changes(tmp_path: Pat
     (pol_dir / "policy-1.1.0.yaml").write_text(current.replace("value: 1.2\n", "value: 0.5\n"), encoding="utf-8")
     r = runner.invoke(main, [*base, "audit", "replay", "1", "--format", "json"])
     assert r.exit_code == 0 and json.loads(r.stdout)["status"] == "identical"
+
+
+def test_a_decision_hashed_by_the_earlier_rule_for_an_object_of_nulls_replays_identical(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Until 2026-12-05 an object whose fields were all null ("group": {"group_id": null}) was hashed as {}; now as
+    no object, as long tables (where it is absent) always did. A decision recorded then keeps its hash, and replay
+    finds it identical: the facts are the same. Another hash is still a difference."""
+    from policy_engine.decide import canonical, evaluate
+
+    record = json.loads((REFERENCE / "samples" / "debtors" / "01-pass-single-loan.json").read_text(encoding="utf-8"))
+    record["group"] = {"group_id": None, "member_nonperforming": None}
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps(record), encoding="utf-8")
+    db = tmp_path / "a.db"
+    with monkeypatch.context() as m:  # the engine of that day
+        m.setattr(evaluate, "canonical_json", canonical.legacy_canonical_json)
+        m.setattr(canonical, "canonical_json", canonical.legacy_canonical_json)  # the stored input too
+        assert cli(db, "decide", "-p", "loss-client-management", "-c", str(path)).exit_code == 0
+    then = hashlib.sha256(canonical.legacy_canonical_json(record)).hexdigest()
+    without = {k: v for k, v in record.items() if k != "group"}
+    assert canonical.canonical_json(record) == canonical.canonical_json(without) != \
+        canonical.legacy_canonical_json(record)
+    with _raw(db) as raw:
+        assert then in raw.execute("SELECT decision_json FROM decision WHERE seq = 1").fetchone()[0]
+    r = cli(db, "audit", "replay", "1", "--format", "json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["status"] == "identical", r.stdout
+    with _raw(db) as raw:  # a stored hash that neither rule gives is a difference
+        raw.execute("UPDATE decision SET decision_json = replace(decision_json, ?, ?) WHERE seq = 1",
+                    (then, "0" * 64))
+    assert cli(db, "audit", "replay", "1", "--format", "json").exit_code == 6
 
 
 def test_replay_reports_field_differences(tmp_path: Path) -> None:
