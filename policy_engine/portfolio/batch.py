@@ -40,6 +40,7 @@ from .frame import (
     client_id_text,
     duplicate_ids,
     leaf_types,
+    mark_stored_nans_in_frame,
     path_text,
     prepare,
 )
@@ -111,7 +112,7 @@ def read_table(path: Path, financials: Path | None = None, encoding: str = "utf-
             import pyarrow.parquet as pq
 
             check_header(pq.read_schema(path).names, path)
-            frame = pd.read_parquet(path)
+            frame = mark_stored_nans_in_frame(pd.read_parquet(path), path)
             table = Table(frame, text=False, rows_read=len(frame))
         elif fmt == "xlsx":
             # Cells as Excel holds them: a column of TRUE/FALSE with blanks must not turn into 0.0/1.0.

@@ -39,7 +39,7 @@ import pandas as pd
 
 from ..diagnostics import Diagnostic, InputError, UsageError
 from ..policy.compiler import CompiledPolicy
-from .frame import Problem, duplicate_ids
+from .frame import Problem, duplicate_ids, mark_stored_nans_in_frame
 
 if TYPE_CHECKING:
     from ..decide.ref import PolicyRef
@@ -103,7 +103,7 @@ def decide_partition(policy_text: str, policy_file: str, source: str, target: st
 
     ref = _worker_ref(policy_text, policy_file, versions, choices)
     try:
-        frame = pd.read_parquet(source)
+        frame = mark_stored_nans_in_frame(pd.read_parquet(source), source)
     except Exception as exc:  # any reader's complaint: this partition is not a readable table
         return {"source": source, "unreadable": f"{type(exc).__name__}: {exc}"}
     dups = [Problem(row, "client_id", message, "duplicate-id") for row, message in duplicates]
@@ -423,7 +423,8 @@ def _columns(path: Path, wanted: list[str], rows: int) -> pd.DataFrame:
 
     names = pq.read_schema(path).names
     present = [c for c in wanted if c in names]
-    frame = pd.read_parquet(path, columns=present) if present else pd.DataFrame(index=range(rows))
+    frame = mark_stored_nans_in_frame(pd.read_parquet(path, columns=present), path) if present \
+        else pd.DataFrame(index=range(rows))
     for c in wanted:
         if c not in frame.columns:
             frame[c] = None

@@ -37,6 +37,49 @@ from .vector import _EPOCH_ORDINAL, Col, TextCodes
 # safetext's forbidden characters for Arrow's (RE2) search: the control characters; Arrow strings are UTF-8,
 # which holds no lone surrogate (a test holds the two equal over every character).
 ARROW_FORBIDDEN = r"[\x00-\x1f\x7f-\x9f]"
+
+# A NaN a Parquet file stores as a value (Spark writes them; pandas writes a missing float as a null) is no
+# number, as 'NaN' in CSV or JSON is not. Reading marks it with its own bits (still a NaN to every
+# computation), so the number check below refuses it while a null read as NaN stays no value.
+_STORED_NAN_BITS = 0x7FF8DEAD00000000
+STORED_NAN = float(np.array([_STORED_NAN_BITS], np.uint64).view(np.float64)[0])
+STORED_NAN_MESSAGE = "NaN is not a finite number (a missing value is a null)"
+
+
+def mark_stored_nans(table: Any) -> Any:
+    """An Arrow table with each NaN stored as a value in a float column marked (see ``STORED_NAN``)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for i, f in enumerate(table.schema):
+        if not pa.types.is_floating(f.type):
+            continue
+        col = table.column(i)
+        nan = pc.is_nan(col).fill_null(False)
+        if not pc.any(nan).as_py():
+            continue
+        col = col.cast(pa.float64())
+        table = table.set_column(i, f.name, pc.if_else(nan, pa.scalar(STORED_NAN, pa.float64()), col))
+    return table
+
+
+def mark_stored_nans_in_frame(frame: pd.DataFrame, path: Any) -> pd.DataFrame:
+    """``frame`` as pandas read it from the Parquet file ``path``, each NaN the file stores as a value marked:
+    only the float columns with a NaN are read again, and only to find where."""
+    floats = [c for c in frame.columns if frame[c].dtype.kind == "f" and bool(frame[c].isna().any())]
+    if not floats:
+        return frame
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    stored = pq.read_table(path, columns=floats)
+    for name in floats:
+        nan = np.asarray(pc.is_nan(stored.column(name)).fill_null(False).to_numpy(), bool)
+        if nan.any():
+            values = frame[name].to_numpy(dtype=np.float64, copy=True)
+            values[nan] = STORED_NAN
+            frame[name] = values
+    return frame
 _SERIES_COL = re.compile(r"^(?P<root>[a-z_][a-z0-9_.]*)\[(?P<k>\d+)\](?:$|[.\[])")  # root[k] and below
 @dataclass
 class Problem:
@@ -168,7 +211,11 @@ class _Checker:
             return self._check_numbers(spec, data, finite, np.zeros(len(data), bool), path)
         missing = np.isnan(data)
         if floats:
-            # In a typed float column a NaN is "no value" (Parquet/pandas null); +-inf is an error.
+            # In a typed float column a NaN is "no value" (Parquet/pandas null), unless the file stored it as a
+            # value (marked at reading); +-inf is an error.
+            stored = missing & (data.view(np.uint64) == _STORED_NAN_BITS) if data.dtype == np.float64 else None
+            if stored is not None and stored.any():
+                self._flag_mask(stored, path, STORED_NAN_MESSAGE)
             inf = ~finite & ~missing
             if inf.any():
                 self._flag_mask(inf, path, lambda i: f"{data[i]} is not a finite number")

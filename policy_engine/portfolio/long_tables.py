@@ -32,7 +32,7 @@ from ..diagnostics import Diagnostic, InputError, UsageError
 from ..policy.compiler import CompiledPolicy
 from ..policy.scopes import ScopeSpec
 from ..safetext import has_forbidden, text_problem
-from .frame import Prepared, _Checker, _flag_after_as_of, _rows, client_id_text, prepare
+from .frame import Prepared, _Checker, _flag_after_as_of, _rows, client_id_text, mark_stored_nans, prepare
 from .scoped_vector import Level, LongTables, ScopedRun
 from .vector import Col, evaluate_columns
 
@@ -364,8 +364,8 @@ def read_columns(path: Path, columns: tuple[str, ...], ids: tuple[str, ...] = ()
     try:
         names = pq.read_schema(path).names
         check_header(names, path)
-        arrow = pq.read_table(path, columns=[c for c in names if c in columns],
-                              read_dictionary=[c for c in names if c in ids])
+        arrow = mark_stored_nans(pq.read_table(path, columns=[c for c in names if c in columns],
+                                               read_dictionary=[c for c in names if c in ids]))
     except (OSError, ValueError) as exc:
         raise InputError([Diagnostic("unreadable", f"cannot read the Parquet file: {exc}", file=str(path))]) from None
     return Columns(None, arrow, False)

@@ -672,3 +672,23 @@ def test_batch_over_json_lines_decides_or_rejects_each_client_as_decide_does(
                             [a["id"] for a in r["actions"]], r["input_sha256"]) for r in iter_records(result, decider)}
     got.update({r["client_id"]: ("rejected", sorted({p["field"] for p in r["problems"]})) for r in result.rejects})
     assert got == expected
+
+
+def test_a_parquet_nan_stored_as_a_value_is_refused_while_a_null_is_no_value(policy: Any, tmp_path: Path) -> None:
+    """A client table in Parquet: a NaN stored as a value (as Spark writes it) rejects its row, as 'NaN' in CSV
+    does; a null in the same optional column is no value, as an empty CSV cell is."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    frame = _typed_frame()
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    values = table.column("loan.collateral_value").to_pylist()
+    values[2], values[5] = float("nan"), None
+    column = pa.array(values, type=pa.float64(), from_pandas=False)
+    path = tmp_path / "nan.parquet"
+    pq.write_table(table.set_column(table.schema.get_field_index("loan.collateral_value"), "loan.collateral_value",
+                                    column), path)
+    result = run_batch(policy, read_table(path))
+    assert [(r["row"], [p["field"] for p in r["problems"]]) for r in result.rejects] == [(3, ["loan.collateral_value"])]
+    assert result.rejects[0]["problems"][0]["message"] == "NaN is not a finite number (a missing value is a null)"
+    assert result.decided == len(SAMPLES) - 1 and frame["client_id"][5] in result.decisions["client_id"].tolist()

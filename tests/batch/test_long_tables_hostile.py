@@ -301,3 +301,29 @@ def test_payments_without_any_exposure_row_are_orphans_not_an_internal_error(tmp
     assert counts["payments"] == {"read": 6, "decided": 0, "rejected": 0, "orphaned": 6}
     assert all(c["read"] == c["decided"] + c["rejected"] + c["orphaned"] for c in counts.values())
     assert result.decisions["exposures"].tolist() == [0] * len(result.decisions)
+
+
+def test_a_parquet_nan_is_refused_as_csv_and_json_refuse_it_while_a_null_is_no_value(tmp_path: Path) -> None:
+    """Pandas writes a missing float as a null; a NaN stored as a value (as Spark writes it) is no number, as the
+    cell 'NaN' of a CSV table or NaN in JSON is not: it rejects its debtor instead of passing for a missing value."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "tables"
+    synthetic.write_long_tables(REFERENCE, folder, 30, seed=4, as_of="2026-09-30")
+    table = pq.read_table(folder / "statements.parquet")
+    ids = table.column("client_id").to_pylist()
+    revenue = table.column("revenue").to_pylist()
+    nan_row, null_row = ids.index(ids[3]), ids.index(ids[40])
+    revenue[nan_row], revenue[null_row] = float("nan"), None
+    column = pa.array(revenue, type=pa.float64(), from_pandas=False)  # the NaN stays a value, the None a null
+    assert pa.compute.is_nan(column).fill_null(False).to_pylist().count(True) == 1
+    pq.write_table(table.set_column(table.schema.get_field_index("revenue"), "revenue", column),
+                   folder / "statements.parquet")
+    result = run_long_batch(REFERENCE, folder)
+    (reject,) = result.rejects
+    assert reject["client_id"] == ids[nan_row]
+    assert [(p["table"], p["row"], p["field"], p["message"]) for p in reject["problems"]] == [
+        ("statements", nan_row + 1, "revenue", "NaN is not a finite number (a missing value is a null)")]
+    assert ids[null_row] in result.decisions["client_id"].tolist()
+    assert result.decided == 29 and all(c["read"] == c["decided"] + c["rejected"] for c in result.summary().values())
