@@ -331,25 +331,46 @@ def extract_checked(policy: CompiledPolicy, rec: Any, file: str | None = None,
 INT_RANGE = (-(2**63), 2**64 - 1)
 
 
-def unwritable_integers(record: Any, file: str | None = None) -> list[Diagnostic]:
-    """A problem for each integer of ``record`` beyond 64 bits, which canonical JSON cannot write."""
-    out: list[Diagnostic] = []
+# Objects nest at most this deep in a record canonical JSON can write (the encoder's own limit).
+MAX_WRITABLE_DEPTH = 254
+_JSON_SCALARS = (str, int, float, bool, type(None))
 
-    def walk(v: Any, path: str) -> None:
-        if type(v) is int and not INT_RANGE[0] <= v <= INT_RANGE[1]:
+
+def unwritable_integers(record: Any, file: str | None = None) -> list[Diagnostic]:
+    """A problem for each part of ``record`` canonical JSON cannot write, so that no input hash can be computed:
+    an integer beyond 64 bits, a value of no JSON type (a numpy number, a date object, a set), a record that
+    contains itself or nests too deep. Walked without recursion: a caller's object may nest without end."""
+    out: list[Diagnostic] = []
+    stack: list[tuple[Any, str, int, tuple[int, ...]]] = [(record, "", 0, ())]
+    while stack and len(out) < 20:
+        v, path, depth, above = stack.pop()
+        at = path or "(record)"
+        t = type(v)
+        if t is int and not INT_RANGE[0] <= v <= INT_RANGE[1]:
             text = str(v)
             out.append(Diagnostic("bad-field", f"integer {text[:24]}{'...' if len(text) > 24 else ''} "
                                   "has more than 64 bits: the input hash cannot be computed",
-                                  file=file, path=path or "(record)",
+                                  file=file, path=at,
                                   hint="send a smaller number, or the figure as text when the policy does not read it"))
-        elif type(v) is dict:
-            for k, x in v.items():
-                walk(x, f"{path}.{k}" if path else str(k))
-        elif type(v) is list:
-            for i, x in enumerate(v):
-                walk(x, f"{path}[{i}]")
-
-    walk(record, "")
+        elif isinstance(v, dict | list):
+            if id(v) in above:
+                out.append(Diagnostic("bad-field", "the record contains itself here: it cannot be written as JSON",
+                                      file=file, path=at))
+            elif depth >= MAX_WRITABLE_DEPTH:
+                out.append(Diagnostic("bad-field", f"the record nests deeper than {MAX_WRITABLE_DEPTH} levels here: "
+                                      "it cannot be written as JSON", file=file,
+                                      path=at if len(at) <= 80 else f"{at[:60]}... ({depth} levels down)"))
+            else:
+                inner = (*above, id(v))
+                named = isinstance(v, dict)
+                items = v.items() if isinstance(v, dict) else enumerate(v)
+                stack.extend((x, f"{path}.{k}" if path and named else str(k) if named else f"{path}[{k}]",
+                              depth + 1, inner) for k, x in reversed(list(items)))
+        elif t not in _JSON_SCALARS and not (isinstance(v, str | int) and t.__module__ != "numpy"):
+            out.append(Diagnostic("bad-field", f"a {t.__module__}.{t.__qualname__} is not a JSON value: the input "
+                                  "hash cannot be computed", file=file, path=at,
+                                  hint="give objects, lists, text, numbers, true/false or null (a numpy number as "
+                                       "float(x) or int(x), a date as its YYYY-MM-DD text)"))
     return out
 
 

@@ -220,3 +220,51 @@ def test_printable_keeps_ordinary_text_and_escapes_the_rest() -> None:
     assert printable("a\x1b[2Jb\x00c\u202ed\r") == "a\\x1b[2Jb\\x00c\\u202ed\\x0d"
     assert printable("line 1\nline 2\t!", keep_newlines=True) == "line 1\nline 2\\x09!"
     assert printable("\ud800") == "\\ud800"
+
+
+def _nested(levels: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+def _self_containing(record: dict[str, Any]) -> dict[str, Any]:
+    record["self"] = record
+    return record
+
+
+# A Python caller's object that no JSON text can carry: refused as bad input (exit 3) with its place, never an
+# internal error (a RecursionError escaped the API) nor a problem without a path.
+API_OBJECTS = [
+    ("nests without end", lambda r: {**r, "junk": _nested(100_000)}, "junk[0]",
+     "the record nests deeper than 254 levels here"),
+    ("contains itself", _self_containing, "self", "the record contains itself here"),
+    ("a numpy number", lambda r: {**r, "loan": {**r["loan"], "balance": __import__("numpy").float64(5)}},
+     "loan.balance", "a numpy.float64 is not a JSON value"),
+    ("a set", lambda r: {**r, "tags": {"a"}}, "tags", "a builtins.set is not a JSON value"),
+]
+
+
+@pytest.mark.parametrize(("what", "change", "path", "message"), API_OBJECTS, ids=[c[0] for c in API_OBJECTS])
+def test_the_python_api_refuses_an_object_json_cannot_carry_with_its_place(what: str, change: Any, path: str,
+                                                                         message: str) -> None:
+    from policy_engine.policy.registry import load_policy
+
+    decider = Decider(load_policy(REFERENCE / "policy-1.1.0.yaml"))
+    with pytest.raises(InputError) as refused:
+        decider.decide(change(json.loads(BASE)))
+    (d,) = refused.value.diagnostics
+    assert (d.path or "").startswith(path) and d.message.startswith(message), (d.path, d.message)
+    assert refused.value.exit_code == 3
+
+
+def test_a_debtor_that_contains_itself_is_refused_by_the_scoped_decider_too() -> None:
+    from policy_engine.policy.registry import load_policy
+
+    debtor = json.loads((REFERENCE / "samples" / "debtors" / "01-pass-single-loan.json").read_text(encoding="utf-8"))
+    debtor["exposures"][0]["note"] = debtor
+    with pytest.raises(InputError) as refused:
+        Decider(load_policy(REFERENCE / "policy-2.0.0.yaml")).decide(debtor)
+    assert [(d.path, d.message) for d in refused.value.diagnostics] == [
+        ("exposures[0].note", "the record contains itself here: it cannot be written as JSON")]
