@@ -55,7 +55,7 @@ def handle_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from .diagnostics import PolicyEngineError
+        from .diagnostics import Diagnostic, PolicyEngineError
 
         try:
             return fn(*args, **kwargs)
@@ -70,15 +70,17 @@ def handle_errors(fn: F) -> F:
             os.dup2(devnull, sys.stdout.fileno())
             sys.exit(EXIT_OK)
         except RecursionError:
-            click.echo("error: input nests too deeply", err=True)
+            _emit_diagnostics([Diagnostic("too-deep", "input nests too deeply")], kwargs.get("fmt") or "text")
             sys.exit(EXIT_INPUT)
         except OSError as e:  # a path that cannot be read or written: the caller's to fix, not a bug
             where = e.filename or "a file"
-            click.echo(f"error: cannot use {where}: {e.strerror or e}", err=True)
+            _emit_diagnostics([Diagnostic("unusable-file", f"cannot use {where}: {e.strerror or e}",
+                                          file=str(e.filename) if e.filename else None)], kwargs.get("fmt") or "text")
             sys.exit(EXIT_USAGE)
         except Exception as e:  # a bug: say so plainly, with enough to report it
-            click.echo(f"internal error: {type(e).__name__}: {e}\n"
-                       "This is a bug in policy_engine; please report it with the command you ran.", err=True)
+            _emit_diagnostics([Diagnostic("internal-error", f"{type(e).__name__}: {e}", hint="this is a bug in "
+                                          "policy_engine; please report it with the command you ran")],
+                              kwargs.get("fmt") or "text")
             sys.exit(EXIT_INTERNAL)
 
     return wrapper  # type: ignore[return-value]
@@ -113,7 +115,31 @@ def _command_names(group: click.Group, prefix: str = "") -> list[str]:
     return names
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Main(click.Group):
+    """The command group: a usage error click finds itself (a bad option value, an unknown option) goes to
+    stderr as JSON when the command line asks for ``--format json``, as every other error does."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["argv"] = list(args)
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as e:
+            argv = ctx.meta.get("argv", [])
+            asked = any(a == "--format=json" or (a == "--format" and b == "json")
+                        for a, b in zip(argv, [*argv[1:], ""], strict=True))
+            if not asked:
+                raise
+            from .diagnostics import Diagnostic
+
+            where = e.ctx.command_path if e.ctx is not None else "policy-engine"
+            _emit_diagnostics([Diagnostic("usage", e.format_message(), hint=f"{where} --help")], "json")
+            ctx.exit(EXIT_USAGE)
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="policy-engine", prog_name="policy-engine")
 @click.option("--policies", "policies_dir", envvar="POLICY_ENGINE_POLICIES", default="policies",
               show_default=True, type=click.Path(file_okay=False, path_type=Path),

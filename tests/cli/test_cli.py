@@ -381,3 +381,33 @@ def test_no_sample_has_a_field_that_looks_misspelt() -> None:
     scoped = load_policy(REFERENCE / "policy-2.0.0.yaml")
     assert [f for p in DEBTORS for f in misspelt_fields(scoped, record_fields(
         json.loads(p.read_text(encoding="utf-8"))))] == []
+
+
+@pytest.mark.parametrize(("args", "code", "exit_code"), [
+    (["decide", "-p", "loss-client-management", "-c", SAMPLE, "--as-of", "2026-02-30"], "usage", 2),
+    (["decide", "-p", "loss-client-management", "-c", SAMPLE, "--no-such-option"], "usage", 2),
+    (["batch", str(REFERENCE / "samples" / "portfolio.csv"), "-p", "loss-client-management", "--no-audit",
+      "--out", "/no/such/folder/out.parquet"], "unusable-file", 2),
+])
+def test_with_format_json_every_error_is_json_on_stderr(args: list[str], code: str, exit_code: int) -> None:
+    """A calling system that asked for JSON reads its errors as JSON too: click's own usage errors (a bad option
+    value, an unknown option) and a file that cannot be written, as every engine error."""
+    r: Any = run(*args, "--format", "json")
+    assert r.exit_code == exit_code
+    errors = json.loads(r.stderr)["errors"]
+    assert [e["code"] for e in errors] == [code] and errors[0]["message"]
+    text: Any = run(*args)
+    assert text.exit_code == exit_code and not text.stderr.lstrip().startswith("{")
+
+
+def test_an_internal_error_is_json_under_format_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    from policy_engine import run as run_layer
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(run_layer, "decide_client", broken)
+    r: Any = run("decide", "-p", "loss-client-management", "-c", SAMPLE, "--format", "json")
+    assert r.exit_code == 5
+    (error,) = json.loads(r.stderr)["errors"]
+    assert error["code"] == "internal-error" and error["message"] == "ValueError: a bug" and "report" in error["hint"]
