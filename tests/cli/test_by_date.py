@@ -140,7 +140,9 @@ def test_a_debtor_line_without_exposures_is_counted_in_a_batch_of_json_lines(tmp
     assert r.exit_code == 0, r.stderr
     s = json.loads(r.stdout)
     assert s["decided_without_elements"] == 1 and s["accounting"]["decided"] == 2
-    assert "warning: 1 debtor(s) decided without any row of exposures" in r.stderr
+    # debtor records join no tables: the warning speaks of the records, not of rows and ids
+    assert "warning: 1 debtor(s) decided without any element of exposures: graded by the debtor's rules alone " \
+           "(check that their records were not cut short)" in r.stderr and "joining" not in r.stderr
 
 
 def test_the_python_api_gives_decides_warnings_for_a_decision_record() -> None:
@@ -153,3 +155,19 @@ def test_the_python_api_gives_decides_warnings_for_a_decision_record() -> None:
     assert pe.decision_warnings(decider.decide({**record, "exposures": []}), policy) == [
         "the record holds no exposure: its grade comes from the debtor's rules alone; check that its exposures "
         "were not left out"]
+
+
+def test_a_batch_under_a_pinned_version_says_how_many_rows_it_was_not_in_force_for(tmp_path: Path) -> None:
+    """decide says a pinned version was not in force on the client's day; a batch counts such rows (summary
+    not_in_force) and says so once on stderr. Under the policy id each row takes its day's version: nothing."""
+    lines = tmp_path / "debtors.jsonl"
+    lines.write_text("".join(json.dumps(json.loads(p.read_text(encoding="utf-8"))) + "\n" for p in DEBTORS),
+                     encoding="utf-8")
+    pinned = _cli("batch", str(lines), "-p", f"{ID}@2.1.0", "--format", "json")
+    assert pinned.exit_code == 0
+    assert json.loads(pinned.stdout)["not_in_force"] == {"decided": len(DEBTORS), "version": "2.1.0",
+                                                         "effective_from": "2027-07-01", "effective_to": None}
+    assert f"warning: {len(DEBTORS)} decision(s) made under {ID} 2.1.0 as pinned, not in force on their day " \
+           "(it applies from 2027-07-01)" in pinned.stderr
+    by_day = _cli("batch", str(lines), "-p", ID, "--format", "json")
+    assert by_day.exit_code == 0 and "not_in_force" not in json.loads(by_day.stdout) and "in force" not in by_day.stderr
