@@ -27,6 +27,12 @@ MAX_PERIODS = 400
 _EMPTY: Mapping[str, Any] = {}
 
 
+def quoted(text: str, limit: int = 60) -> str:
+    """A client's text as a message quotes it: whole when short, cut with '...' past ``limit`` characters (a
+    reject line must not carry a 2 MB value back)."""
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def describe(v: Any) -> str:
     """A JSON value as messages quote it: ``string 'abc'``, ``number 7``, ``an object``."""
     if v is None:
@@ -113,7 +119,8 @@ def _check_value(spec: InputSpec, v: Any, grades: tuple[str, ...]) -> tuple[Any,
             return None, f"{text_problem(v)} (text holds no control characters)", None
         allowed = grades if t == "grade" else spec.enum
         if allowed and v not in allowed:
-            return None, f"unknown value '{v}' (expected one of: {', '.join(allowed)})", did_you_mean(v, allowed)
+            return None, f"unknown value '{quoted(v)}' (expected one of: {', '.join(allowed)})", \
+                did_you_mean(v, allowed)
         return v, None, None
     if t == "date":
         d = parse_date(v)

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..decide.inputs import MAX_ABS_NUMBER, MAX_STRING, after_as_of, describe, gap_message, order_problem
+from ..decide.inputs import MAX_ABS_NUMBER, MAX_STRING, after_as_of, describe, gap_message, order_problem, quoted
 from ..decide.records import column_path, date_of
 from ..policy.compiler import CompiledPolicy, InputSpec
 from ..safetext import FORBIDDEN_PATTERN, has_forbidden, text_problem
@@ -380,7 +380,7 @@ class _Checker:
             else:
                 unknown = ok & ~np.isin(raw, np.array(allowed, dtype=object))
             self._flag_mask(unknown, path,
-                            lambda i: f"unknown value '{raw[i]}' (expected one of: {', '.join(allowed)})")
+                            lambda i: f"unknown value '{quoted(raw[i])}' (expected one of: {', '.join(allowed)})")
             ok = ok & ~unknown
         data = raw.copy()
         data[~ok] = None

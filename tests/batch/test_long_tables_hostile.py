@@ -327,3 +327,17 @@ def test_a_parquet_nan_is_refused_as_csv_and_json_refuse_it_while_a_null_is_no_v
         ("statements", nan_row + 1, "revenue", "NaN is not a finite number (a missing value is a null)")]
     assert ids[null_row] in result.decisions["client_id"].tolist()
     assert result.decided == 29 and all(c["read"] == c["decided"] + c["rejected"] for c in result.summary().values())
+
+
+def test_a_huge_unknown_value_is_quoted_cut_short_in_its_reject(tmp_path: Path) -> None:
+    """A 2 MB text where the policy expects one of a few values: the reject quotes its start, not all of it."""
+    folder = tmp_path / "tables"
+    synthetic.write_long_tables(REFERENCE, folder, 10, seed=3, as_of="2026-09-30")
+    frame = pd.read_parquet(folder / "exposures.parquet")
+    frame["product"] = frame["product"].astype(object)
+    frame.loc[0, "product"] = "x" * 2_000_000
+    frame.to_parquet(folder / "exposures.parquet", index=False)
+    (reject,) = run_long_batch(REFERENCE, folder).rejects
+    (problem,) = reject["problems"]
+    assert problem["message"].startswith("unknown value '" + "x" * 57 + "...' (expected one of: working_capital")
+    assert len(problem["message"]) < 300
