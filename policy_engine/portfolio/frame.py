@@ -228,6 +228,9 @@ class _Checker:
 
     def _typed_dates(self, spec: InputSpec, col: pd.Series, path: str) -> Checked:
         missing = col.isna().to_numpy()
+        if isinstance(col.dtype, pd.DatetimeTZDtype):  # an instant somewhere, not a calendar day
+            self._flag_mask(~missing, path, "expected a date YYYY-MM-DD, found a time stamp with a time zone")
+            return np.zeros(self.n, np.int64), np.zeros(self.n, bool), missing
         # In the column's own unit: Parquet dates arrive as datetime64[ms], and 9999-12-31 (an open end)
         # does not fit nanoseconds (it would wrap to another day).
         stamps = col.to_numpy()

@@ -341,3 +341,18 @@ def test_a_huge_unknown_value_is_quoted_cut_short_in_its_reject(tmp_path: Path) 
     (problem,) = reject["problems"]
     assert problem["message"].startswith("unknown value '" + "x" * 57 + "...' (expected one of: working_capital")
     assert len(problem["message"]) < 300
+
+
+def test_a_parquet_time_stamp_with_a_time_zone_is_refused_quietly_where_a_date_belongs(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """An instant with a time zone is not a calendar day: each such cell rejects its debtor, and no library warning
+    reaches the caller's stderr."""
+    folder = tmp_path / "tables"
+    synthetic.write_long_tables(REFERENCE, folder, 10, seed=3, as_of="2026-09-30")
+    frame = pd.read_parquet(folder / "payments.parquet")
+    frame["due_date"] = pd.to_datetime(frame["due_date"]).dt.tz_localize("Asia/Shanghai")
+    frame.to_parquet(folder / "payments.parquet", index=False)
+    result = run_long_batch(REFERENCE, folder)
+    messages = {p["message"] for r in result.rejects for p in r["problems"] if p["field"] == "due_date"}
+    assert messages == {"expected a date YYYY-MM-DD, found a time stamp with a time zone"}
+    assert "Warning" not in capfd.readouterr().err
