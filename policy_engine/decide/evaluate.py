@@ -960,6 +960,10 @@ class ScopedDecider(Decider):
             worst = next(x for x, e in zip(exposures, graded, strict=True) if e["@rank"] == g_rank)
             cls["decided_by"] = worst["decided_by"]
             cls["decided_by_exposure"] = worst["exposure_id"]
+        elif part.tie_to_exposure and g_rank and (
+                worst := next((x for x, e in zip(exposures, graded, strict=True) if e["@own_rank"] == g_rank), None)):
+            cls["decided_by"] = worst["decided_by"]  # its own floor, which a debtor floor only matched
+            cls["decided_by_exposure"] = worst["exposure_id"]
         record["exposures"] = exposures
         return record
 

@@ -1854,14 +1854,15 @@ def _scoped_part(c: _Compiler, inputs: tuple[InputSpec, ...], param_names: tuple
     # Whether each exposure is one an action concerns: computed with the metrics after classification.
     selectors = tuple(MetricSpec(a.selector, a.for_exposures, None, None, "classification")
                       for a in c.parts["actions"] if a.for_exposures is not None)
+    tie = (c.data.get("classification") or {}).get("decided_by_tie") == "exposure"
     part = sc.ScopedPart(tuple(c.scope_specs), graded, scope_inputs, tuple(metrics), tuple(floors), layout,
-                         selectors=selectors)
+                         selectors=selectors, tie_to_exposure=tie)
     if graded is None:
         return part
     names = sc.local_names([s.name for s in inputs], param_names)
     own, after, _ = sc.generate_graded(part, names, len(inputs), len(param_names), c.grades)
     return sc.ScopedPart(part.scopes, part.graded, part.inputs, part.metrics, part.floors, layout, own, after,
-                         selectors=selectors)
+                         selectors=selectors, tie_to_exposure=tie)
 
 
 def _finalizer(part: sc.ScopedPart, grades: tuple[str, ...]) -> Callable[..., int]:

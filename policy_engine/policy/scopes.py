@@ -53,6 +53,9 @@ class ScopedPart(Frozen, eq=False):
     # Per action with ``for_exposures``: a boolean of the graded scope, computed after classification
     # under a key no policy name can take (``@for:<action id>``); not a metric of the record.
     selectors: tuple[Any, ...] = ()
+    # classification.decided_by_tie: an exposure's own floor reaching the debtor's grade names it even when a
+    # debtor floor reaches it too (False: the debtor floor is named, as policies before the option decided).
+    tie_to_exposure: bool = False
 
     def scope(self, name: str) -> ScopeSpec:
         return next(s for s in self.scopes if s.name == name)

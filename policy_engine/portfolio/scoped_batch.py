@@ -339,6 +339,8 @@ def _deciding_exposure(policy: CompiledPolicy, run: ScopedRun, keys: np.ndarray)
     by = _exposure_decided_by(policy, run)
     g_rank = run.debtors.g_rank.astype(np.int64)
     made = (g_rank > run.tables.floor_rank)[level.parent] & (run.tables.rank == g_rank[level.parent])
+    if part.tie_to_exposure:  # classification.decided_by_tie: exposure: a debtor floor's equal names it too
+        made |= (g_rank[level.parent] > 0) & (run.tables.own_rank == g_rank[level.parent])
     idx = np.flatnonzero(made)[::-1]  # the first such exposure of each debtor is written last
     exposure[level.parent[idx]] = keys[idx]
     decided_by[level.parent[idx]] = by[idx]

@@ -34,15 +34,32 @@ ADDED_ACTIONS = {"add_collateral", "extend_term", "reprice_down", "supply_chain_
 OLD_METRICS = {m.name for m in OLD.metrics}
 
 
+_NAMING = ("decided_by", "decided_by_exposure")
+
+
 def _grading(record: dict[str, Any]) -> dict[str, Any]:
-    """What grades a debtor: the grade and its rule, its figures (2.0.2's metrics), each exposure's entry."""
-    return {"classification": record["classification"], "exposures": record["exposures"],
+    """What grades a debtor: the grade, its floors, its figures (2.0.2's metrics), each exposure's entry; the
+    rule the debtor's grade is named after apart (2.1.0 names an exposure floor a debtor floor only matches)."""
+    return {"classification": {k: v for k, v in record["classification"].items() if k not in _NAMING},
+            "exposures": record["exposures"],
             "metrics": {k: v for k, v in record["metrics"].items() if k in OLD_METRICS}}
+
+
+def _named(old: dict[str, Any], new: dict[str, Any]) -> None:
+    """The same name, or 2.1.0's classification.decided_by_tie: a debtor floor 2.0.2 named at the debtor's grade
+    gives way to the first exposure whose own floor reaches that grade, named as that exposure is."""
+    a, b = old["classification"], new["classification"]
+    if {k: a.get(k) for k in _NAMING} == {k: b.get(k) for k in _NAMING}:
+        return
+    assert "decided_by_exposure" not in a and a["decided_by"] in {f["id"] for f in a["floors"]}
+    first = next(e for e in new["exposures"] if e["own_grade"] == b["grade"])
+    assert (b["decided_by_exposure"], b["decided_by"]) == (first["exposure_id"], first["decided_by"])
 
 
 def _same_grades_more_warnings(client: dict[str, Any]) -> dict[str, Any]:
     a, b = decide(OLD, client), decide(NEW, client)
     assert _grading(a) == _grading(b)
+    _named(a, b)
     warned_a = {w["id"] for w in a["warnings"]}
     warned_b = {w["id"] for w in b["warnings"]}
     assert warned_a <= warned_b and warned_b - warned_a <= ADDED_WARNINGS
