@@ -603,7 +603,7 @@ WORDS: dict[str, dict[str, str]] = {
         "converted": "{converted:,} records converted, {not_converted:,} not converted; the new side rests on these",
         "assumed": "assumed", "unknown": "unknown (left empty)", "not_carried": "not carried",
         "versions": "Versions in force (clients decided under each)", "side": "side", "version": "version",
-        "decided": "decided",
+        "decided": "decided", "by_scorecard": "scorecard", "by_default": "no floor (best grade)",
         "undetermined": "undetermined (before → after)",
         "rows_rejected": "rows rejected on either side", "rows_read": "rows read", "clients_compared": "compared",
         "one_scorecard": "; scores not compared: only the {side} version has a scorecard",
@@ -635,6 +635,7 @@ WORDS: dict[str, dict[str, str]] = {
         "converted": "转换 {converted:,} 条，未能转换 {not_converted:,} 条；变更后一侧的结论以此为前提",
         "assumed": "假设", "unknown": "未知（留空）", "not_carried": "未带入",
         "versions": "生效版本（各版本决策户数）", "side": "一侧", "version": "版本", "decided": "决策户数",
+        "by_scorecard": "评分卡", "by_default": "未触发底线（基准等级）",
         "undetermined": "无法判定（变更前 → 变更后）",
         "rows_rejected": "任一侧被拒绝的行", "rows_read": "读取行数", "clients_compared": "比较户数",
         "one_scorecard": "；评分不作比较：只有{side}版本有评分卡",
@@ -868,6 +869,12 @@ def _assumption_reason(assumed: dict[str, Any], lang: str) -> str:
     return str(assumed.get("reason_zh") if lang == "zh" and assumed.get("reason_zh") else assumed["reason"])
 
 
+def _decider(rule: str, w: dict[str, str]) -> str:
+    """What decided a grade, as the changed-client list shows it: a floor by its id; no floor at all (the ids
+    'scorecard' and 'default', which no rule may take) in words."""
+    return w["by_scorecard"] if rule == "scorecard" else w["by_default"] if rule == "default" else rule
+
+
 def _versions_section(report: dict[str, Any], lang: str) -> Section | None:
     """A side named by a policy id over clients of several days: how many were decided under each version."""
     w = words(report, lang)
@@ -889,7 +896,7 @@ def _changed_section(report: dict[str, Any], lang: str, by_name: str) -> Section
     for c in listed:
         row = [printable(str(c["client_id"])), printable(segment_shown(report, str(c["segment"]), lang)),
                f"{_grade(report, c['grade'][0], lang)} → {_grade(report, c['grade'][1], lang)}",
-               f"{c['decided_by'][0]} → {c['decided_by'][1]}"]
+               f"{_decider(c['decided_by'][0], w)} → {_decider(c['decided_by'][1], w)}"]
         if scored:
             row.append(f"{_score(c['score'][0])} → {_score(c['score'][1])}")
         rows.append([*row, _moved(c["warnings_added"], c["warnings_removed"], c.get("warnings_undetermined", ())),

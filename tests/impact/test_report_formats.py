@@ -113,8 +113,10 @@ def _expected(rep: dict[str, Any], lang: str, balance_as_moves: bool) -> list[li
         moved = [" ".join([*("+" + x for x in c[f"{k}_added"]), *("-" + x for x in c[f"{k}_removed"]),
                            *("?" + x for x in c[f"{k}_undetermined"])])  # fired before, undetermined after
                  for k in ("warnings", "actions")]
-        row = [c["client_id"], c["segment"], f"{name[c['grade'][0]]} → {name[c['grade'][1]]}",
-               f"{c['decided_by'][0]} → {c['decided_by'][1]}"]
+        words = {"en": {"scorecard": "scorecard", "default": "no floor (best grade)"},
+                 "zh": {"scorecard": "评分卡", "default": "未触发底线（基准等级）"}}[lang]  # no floor, in words
+        by = [words.get(r, r) for r in c["decided_by"]]
+        row = [c["client_id"], c["segment"], f"{name[c['grade'][0]]} → {name[c['grade'][1]]}", f"{by[0]} → {by[1]}"]
         score = f"{c['score'][0]:g} → {c['score'][1]:g}"
         if balance_as_moves:  # text: score, warning and action changes on the lines under the client
             what = ("score", "Warnings", "Actions") if lang == "en" else ("评分", "预警", "措施")
