@@ -86,29 +86,6 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _not_in_force(outcome: Any, ref: Any, name: str) -> None:
-    """A batch under a pinned version counts the rows dated outside its span (``not_in_force`` in the summary)
-    and says so on stderr, as ``decide`` does for one client: such decisions must not pass for the policy then
-    in force. A policy id chooses each row's version by its day, so it never has any."""
-    import pandas as pd
-
-    from .safetext import printable
-
-    pinned = ref.pinned
-    decisions = getattr(outcome.run, "decisions", None)
-    if pinned is None or not isinstance(decisions, pd.DataFrame) or "as_of" not in decisions.columns:
-        return
-    days = decisions["as_of"].astype(str).value_counts()
-    n = int(sum(count for day, count in days.items() if not pinned.applies_on(day)))
-    if not n:
-        return
-    span = f"from {pinned.effective_from}" + (f" to {pinned.effective_to}" if pinned.effective_to else "")
-    outcome.summary["not_in_force"] = {"decided": n, "version": pinned.version, "effective_from":
-                                       pinned.effective_from, "effective_to": pinned.effective_to}
-    click.echo(printable(f"{name}: warning: {n} decision(s) made under {pinned.id} {pinned.version} as pinned, "
-                         f"not in force on their day (it applies {span})"), err=True)
-
-
 def _default_format() -> str:
     """--format when not given: the project configuration's for this command, else text on a terminal, json."""
     return _configured_format() or ("text" if sys.stdout.isatty() else "json")
@@ -993,7 +970,11 @@ def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str
             click.echo(printable(f"{input_file}: warning: {n} debtor(s) decided without any element of "
                                  f"{outcome.summary['graded_table']}: graded by the debtor's rules alone (check that "
                                  "their records were not cut short)"), err=True)
-    _not_in_force(outcome, ref, str(input_file))
+    late = outcome.summary.get("not_in_force")
+    if late:  # as decide says it for one client
+        span = f"from {late['effective_from']}" + (f" to {late['effective_to']}" if late["effective_to"] else "")
+        click.echo(printable(f"{input_file}: warning: {late['decided']} decision(s) made under {late['id']} "
+                             f"{late['version']} as pinned, not in force on their day (it applies {span})"), err=True)
     s = {**outcome.summary, "misspelt_columns": [{"given": g, "did_you_mean": m} for _, g, m in outcome.misspelt]}
     if fmt == "json":
         import json

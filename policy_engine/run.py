@@ -190,16 +190,37 @@ def run_batch(policy: str | Path | CompiledPolicy | PolicyRef, input_file: str |
             raise UsageError([Diagnostic("bad-option", f"{option} {given} is a directory; give a file name "
                                                        "(.parquet, .csv or .jsonl)", file=str(given))])
     if input_path.is_dir():
-        return _run_folder(ref, input_path, as_of, fin_path, encoding, out_path, rejects, records, exposures, audit_db,
-                           audit_inputs, workers)
-    if _debtor_input(ref, input_path, fin_path):
-        return _run_debtors(ref, input_path, as_of, out_path, rejects, records, exposures, audit_db, audit_inputs,
-                            workers, progress)
-    if exposures is not None and ref.pinned is not None:
-        raise UsageError([Diagnostic("bad-option", f"--exposures-out: policy {ref.pinned.key} has no exposures "
-                                                   "(it declares no scopes)", path="--exposures-out")])
-    return _run_table(ref, input_path, fin_path, as_of, encoding, out_path, rejects, records, exposures, audit_db,
-                      audit_inputs, workers, progress)
+        outcome = _run_folder(ref, input_path, as_of, fin_path, encoding, out_path, rejects, records, exposures,
+                              audit_db, audit_inputs, workers)
+    elif _debtor_input(ref, input_path, fin_path):
+        outcome = _run_debtors(ref, input_path, as_of, out_path, rejects, records, exposures, audit_db, audit_inputs,
+                               workers, progress)
+    else:
+        if exposures is not None and ref.pinned is not None:
+            raise UsageError([Diagnostic("bad-option", f"--exposures-out: policy {ref.pinned.key} has no exposures "
+                                                       "(it declares no scopes)", path="--exposures-out")])
+        outcome = _run_table(ref, input_path, fin_path, as_of, encoding, out_path, rejects, records, exposures,
+                             audit_db, audit_inputs, workers, progress)
+    with_not_in_force(outcome, ref)
+    return outcome
+
+
+def with_not_in_force(outcome: BatchRun, ref: PolicyRef) -> None:
+    """A batch under a pinned version counts the decisions dated outside its span (``not_in_force`` in the
+    summary), as ``decide`` notes it for one client: such decisions must not pass for the policy then in
+    force. A policy id chooses each row's version by its day, so it never has any."""
+    import pandas as pd
+
+    pinned = ref.pinned
+    decisions = getattr(outcome.run, "decisions", None)
+    if pinned is None or not isinstance(decisions, pd.DataFrame) or "as_of" not in decisions.columns:
+        return
+    days = decisions["as_of"].astype(str).value_counts()
+    n = int(sum(count for day, count in days.items() if not pinned.applies_on(day)))
+    if n:
+        outcome.summary["not_in_force"] = {"decided": n, "version": pinned.version, "id": pinned.id,
+                                           "effective_from": pinned.effective_from,
+                                           "effective_to": pinned.effective_to}
 
 
 def _run_folder(ref: PolicyRef, folder: Path, as_of: str | None, fin_path: Path | None, encoding: str,

@@ -578,7 +578,7 @@ def _param_problem(text: str, lang: str) -> str:
     if takes is None:
         return head
     what = "整数" if takes[2] == "whole numbers" else "数值"
-    return f"{head}（该措施取{takes[3] + ' 内的' if takes[3] else ''}{what}）".replace("取[", "取 [")
+    return f"{head}（该措施取{' ' + takes[3] + ' 内的' if takes[3] else ''}{what}）"
 
 
 def _trace(page: _Page) -> list[str]:

@@ -80,6 +80,8 @@ def mark_stored_nans_in_frame(frame: pd.DataFrame, path: Any) -> pd.DataFrame:
             values[nan] = STORED_NAN
             frame[name] = values
     return frame
+
+
 _SERIES_COL = re.compile(r"^(?P<root>[a-z_][a-z0-9_.]*)\[(?P<k>\d+)\](?:$|[.\[])")  # root[k] and below
 @dataclass
 class Problem:

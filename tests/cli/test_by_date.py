@@ -165,8 +165,13 @@ def test_a_batch_under_a_pinned_version_says_how_many_rows_it_was_not_in_force_f
                      encoding="utf-8")
     pinned = _cli("batch", str(lines), "-p", f"{ID}@2.1.0", "--format", "json")
     assert pinned.exit_code == 0
-    assert json.loads(pinned.stdout)["not_in_force"] == {"decided": len(DEBTORS), "version": "2.1.0",
-                                                         "effective_from": "2027-07-01", "effective_to": None}
+    late = {"decided": len(DEBTORS), "version": "2.1.0", "id": ID, "effective_from": "2027-07-01",
+            "effective_to": None}
+    assert json.loads(pinned.stdout)["not_in_force"] == late
+    import policy_engine as pe  # the run layer under the command accounts alike
+
+    api = pe.run_batch(ID, lines, version="2.1.0", registry=str(POLICIES), audit_db=False)
+    assert api.summary["not_in_force"] == late
     assert f"warning: {len(DEBTORS)} decision(s) made under {ID} 2.1.0 as pinned, not in force on their day " \
            "(it applies from 2027-07-01)" in pinned.stderr
     by_day = _cli("batch", str(lines), "-p", ID, "--format", "json")
