@@ -71,6 +71,19 @@ _DATES_MAX = 1 << 14
 known_date = _DATES.get  # the generated readers' lookup: the date of a text already parsed, else None
 
 
+def unknown_value(v: str, allowed: Iterable[str]) -> str:
+    return f"unknown value '{quoted(v)}' (expected one of: {', '.join(allowed)})"
+
+
+def named_value(v: str, spec: InputSpec) -> str | None:
+    """The hint for a record that sends a value's words (制造业, Substandard) where the value belongs."""
+    folded = v.strip().casefold()
+    for value, words in (spec.value_labels or {}).items():
+        if any(isinstance(w, str) and w.strip().casefold() == folded for w in words.values()):
+            return f"'{quoted(v)}' is how '{value}' reads to people; the record carries the value '{value}'"
+    return None
+
+
 def new_date(v: str) -> _dt.date:
     """The date of ``v`` (an exact ``str``, not yet in the cache), remembered; ValueError when
     ``parse_date`` refuses it (the generated readers then leave the record to the checked path)."""
@@ -119,8 +132,7 @@ def _check_value(spec: InputSpec, v: Any, grades: tuple[str, ...]) -> tuple[Any,
             return None, f"{text_problem(v)} (text holds no control characters)", None
         allowed = grades if t == "grade" else spec.enum
         if allowed and v not in allowed:
-            return None, f"unknown value '{quoted(v)}' (expected one of: {', '.join(allowed)})", \
-                did_you_mean(v, allowed)
+            return None, unknown_value(v, allowed), named_value(v, spec) or did_you_mean(v, allowed)
         return v, None, None
     if t == "date":
         d = parse_date(v)

@@ -137,6 +137,9 @@ class InputSpec(Frozen):
     not_after_as_of: bool = False  # dates only: no value after the decision's as-of date
     description: str | None = field(default=None, compare=False)  # for the data contract (schema client -p)
     label: Mapping[str, str] | None = field(default=None, compare=False)  # {zh, en}: read by people, no rule
+    # value -> its {zh, en} words (a segment's value_labels, a grade's names): a record that sends
+    # the words instead of the value is told which value they name
+    value_labels: Mapping[str, Mapping[str, str]] | None = field(default=None, compare=False)
 
 
 class MetricSpec(Frozen, eq=False):
@@ -1753,7 +1756,8 @@ def _generate_row_function(policy_inputs: tuple[InputSpec, ...], param_names: tu
     return namespace["decide_row"], module
 
 
-def _input_spec(name: str, v: Mapping[str, Any]) -> InputSpec:
+def _input_spec(name: str, v: Mapping[str, Any],
+                value_labels: Mapping[str, Mapping[str, Mapping[str, str]]] | None = None) -> InputSpec:
     src = v["from"]
     if "[*]" in src:
         root_text, _, item_text = src.partition("[*]")
@@ -1765,7 +1769,17 @@ def _input_spec(name: str, v: Mapping[str, Any]) -> InputSpec:
     return InputSpec(name, src, root, item, series, v["type"], bool(v.get("required", False)),
                      v.get("min"), v.get("max"), tuple(v["enum"]) if v.get("enum") else None, v.get("unit"),
                      bool(v.get("ascending", False)), bool(v.get("not_after_as_of", False)), v.get("description"),
-                     v.get("label"))
+                     v.get("label"), (value_labels or {}).get("grade" if v["type"] == "grade" else name))
+
+
+def _input_value_labels(d: Mapping[str, Any]) -> dict[str, Mapping[str, Mapping[str, str]]]:
+    """The words of each input's values, by input name (``grade`` for every grade input)."""
+    out: dict[str, Mapping[str, Mapping[str, str]]] = {
+        "grade": {g["id"]: {"zh": g["zh"], "en": g["en"]} for g in d["classification"]["scale"]}}
+    seg = d.get("segments") or {}
+    if seg.get("value_labels") and seg.get("by"):
+        out[seg["by"]] = dict(seg["value_labels"])
+    return out
 
 
 def _schema_stage(c: _Compiler, doc: Document, schema: str, data: Any) -> None:
@@ -1807,7 +1821,8 @@ def check_document(doc: Document, modules: ModuleSource | None = None
     grades = c.grades
     if not c.sink.ok:
         return sort_diagnostics(c.sink.items), None
-    inputs = tuple(_input_spec(k, v) for k, v in d["inputs"].items() if k not in c.owner)
+    words = _input_value_labels(d)
+    inputs = tuple(_input_spec(k, v, words) for k, v in d["inputs"].items() if k not in c.owner)
     param_names, table, tuples = _parameter_table(c)
     card = d.get("scorecard") or {}
     score_bands = tuple(Band(b.get("min"), b.get("max"), b["grade"]) for b in card.get("grades", []))
@@ -1848,7 +1863,9 @@ def _scoped_part(c: _Compiler, inputs: tuple[InputSpec, ...], param_names: tuple
     floors = [r for r in c.parts["floors"] if r.scope != sc.DEBTOR]
     c.parts["metrics"] = [m for m in c.parts["metrics"] if c.owner.get(m.name) != graded]
     c.parts["floors"] = [r for r in c.parts["floors"] if r.scope == sc.DEBTOR]
-    scope_inputs = {s.name: tuple(_input_spec(k, v) for k, v in c.data["inputs"].items() if c.owner.get(k) == s.name)
+    words = _input_value_labels(c.data)
+    scope_inputs = {s.name: tuple(_input_spec(k, v, words) for k, v in c.data["inputs"].items()
+                                  if c.owner.get(k) == s.name)
                     for s in c.scope_specs}
     layout = ex.ScopeLayout(owner=dict(c.owner), parent=dict(c.scope_parents))
     # Whether each exposure is one an action concerns: computed with the metrics after classification.

@@ -28,7 +28,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..decide.inputs import MAX_ABS_NUMBER, MAX_STRING, after_as_of, describe, gap_message, order_problem, quoted
+from ..decide.inputs import (
+    MAX_ABS_NUMBER,
+    MAX_STRING,
+    after_as_of,
+    describe,
+    gap_message,
+    named_value,
+    order_problem,
+    unknown_value,
+)
 from ..decide.records import column_path, date_of
 from ..policy.compiler import CompiledPolicy, InputSpec
 from ..safetext import FORBIDDEN_PATTERN, has_forbidden, text_problem
@@ -384,8 +393,7 @@ class _Checker:
                 unknown = ok & ~np.array([u in known for u in codes[1]] + [False])[codes[0]]
             else:
                 unknown = ok & ~np.isin(raw, np.array(allowed, dtype=object))
-            self._flag_mask(unknown, path,
-                            lambda i: f"unknown value '{quoted(raw[i])}' (expected one of: {', '.join(allowed)})")
+            self._flag_mask(unknown, path, lambda i: _unknown_value(raw[i], allowed, spec))
             ok = ok & ~unknown
         data = raw.copy()
         data[~ok] = None
@@ -485,6 +493,12 @@ _OBJECT_READERS: dict[str, Callable[[_Checker, InputSpec, np.ndarray, np.ndarray
     "string": _Checker._object_strings,
     "date": _Checker._object_dates,
 }
+
+
+def _unknown_value(v: str, allowed: Sequence[str], spec: InputSpec) -> str:
+    """A reject line has no hint of its own: a value sent as its words says which value they name."""
+    named = named_value(v, spec)
+    return f"{unknown_value(v, allowed)}; {named}" if named else unknown_value(v, allowed)
 
 
 def _dtype_shape(col: pd.Series) -> str:
