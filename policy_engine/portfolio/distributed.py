@@ -248,7 +248,7 @@ def run_dataset(policy: str | Path | CompiledPolicy | PolicyRef, dataset: str | 
         outcome = BatchRun(run, run.summary(), run.recorded, run.already_recorded,
                            misspelt=misspelt_in_lines(ref, debtor_partitions(dataset), as_of))
         with_data_gaps(outcome.summary, scoped[0])  # names the graded scope's table, as the local run does
-        return outcome
+        return _with_not_in_force(outcome, ref, Path(out))
     pinned = ref.pinned
     if scoped and _long_dataset(dataset, pinned is not None and pinned.scoped is not None):
         long = run_dask_long(ref, dataset, Path(out), Path(exposures) if exposures is not None else None, as_of,
@@ -260,7 +260,7 @@ def run_dataset(policy: str | Path | CompiledPolicy | PolicyRef, dataset: str | 
         with_absent_columns(outcome.summary, list(dict.fromkeys(
             pair for folder in long_partitions(dataset) for pair in absent_columns(long.policy, folder))))
         with_data_gaps(outcome.summary, long.policy)
-        return outcome
+        return _with_not_in_force(outcome, ref, Path(out))
     if not scoped and _long_dataset(dataset, False):  # as the local run refuses a folder of long tables
         raise UsageError([Diagnostic("scoped-policy-required", f"policy {pinned.key if pinned else ref.name} declares "
                                      "no scopes: a dataset of long tables (debtors, exposures, ...) is decided under "
@@ -279,9 +279,24 @@ def run_dataset(policy: str | Path | CompiledPolicy | PolicyRef, dataset: str | 
                    progress=progress)
     if rejects is not None:
         write_rejects(run.rejects, Path(rejects))
-    return BatchRun(run, run.summary(), run.recorded, run.already_recorded,
-                    misspelt=_misspelt_table(run.policy, dataset))
+    return _with_not_in_force(BatchRun(run, run.summary(), run.recorded, run.already_recorded,
+                                       misspelt=_misspelt_table(run.policy, dataset)), ref, Path(out))
 
+
+
+def _with_not_in_force(outcome: BatchRun, ref: PolicyRef, out_dir: Path) -> BatchRun:
+    """The pinned-version count a local batch gives (``not_in_force``), from the as-of column of the parts
+    written: the decisions themselves stay on disk."""
+    if ref.pinned is None:
+        return outcome
+    import pyarrow.parquet as pq
+
+    from ..run import with_not_in_force
+
+    days = [d for part in sorted(out_dir.glob("part-*.parquet"))
+            for d in pq.read_table(part, columns=["as_of"]).column("as_of").to_pylist()]
+    with_not_in_force(outcome, ref, days)
+    return outcome
 
 def _misspelt_table(policy: CompiledPolicy, dataset: Path) -> list[tuple[str, str, str]]:
     """The misspelt columns of a dataset of client rows (its first partition's schema), as a local run names a

@@ -126,3 +126,19 @@ def test_dask_counts_debtors_decided_without_exposures_as_the_local_batch_does(r
     for outcome in (local, dask):
         assert outcome.summary["decided_without_elements"] == 3
         assert outcome.summary["graded_table"] == "exposures"
+
+
+def test_dask_under_a_pinned_version_counts_the_decisions_it_was_not_in_force_for(tmp_path: Path) -> None:
+    """The summary's not_in_force, read back from the parts written, equals the local batch's."""
+    debtors = [orjson.dumps(json.loads(f.read_text("utf-8")))
+               for f in sorted((REFERENCE / "samples" / "debtors").glob("*.json"))][:6]
+    whole = tmp_path / "whole.jsonl"
+    whole.write_bytes(b"\n".join(debtors) + b"\n")
+    dataset = tmp_path / "dataset"
+    dataset.mkdir()
+    for k in range(2):
+        (dataset / f"p{k}.jsonl").write_bytes(b"\n".join(debtors[3 * k:3 * k + 3]) + b"\n")
+    local = run_batch(ID, whole, version="2.1.0", registry=POLICIES, audit_db=False)
+    dask = run_dataset(ID, dataset, tmp_path / "out", version="2.1.0", registry=POLICIES, workers=1, audit_db=False)
+    assert dask.summary["not_in_force"] == local.summary["not_in_force"] == {
+        "decided": 6, "version": "2.1.0", "id": ID, "effective_from": "2027-07-01", "effective_to": None}
