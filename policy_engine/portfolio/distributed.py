@@ -291,7 +291,7 @@ def _with_not_in_force(outcome: BatchRun, ref: PolicyRef, out_dir: Path) -> Batc
         return outcome
     import pyarrow.parquet as pq
 
-    from ..run import with_not_in_force
+    from .tables import with_not_in_force
 
     days = [d for part in sorted(out_dir.glob("part-*.parquet"))
             for d in pq.read_table(part, columns=["as_of"]).column("as_of").to_pylist()]

@@ -357,3 +357,26 @@ def table_summary(run: TableRun) -> dict[str, Any]:
             "segment_by": None, "by_segment": {},  # no version in force: no segment input known
             "refused_action_params": {"total": 0, "by_action": {}},
             "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+
+
+def with_not_in_force(outcome: BatchRun, ref: PolicyRef, days: Any = None) -> None:
+    """A batch under a pinned version counts the decisions dated outside its span (``not_in_force`` in the
+    summary), as ``decide`` notes it for one client: such decisions must not pass for the policy then in
+    force. A policy id chooses each row's version by its day, so it never has any. ``days``: the decisions'
+    as-of column when they are not held in memory (a Dask run reads it back from its output)."""
+    import pandas as pd
+
+    pinned = ref.pinned
+    if pinned is None:
+        return
+    if days is None:
+        decisions = getattr(outcome.run, "decisions", None)
+        if not isinstance(decisions, pd.DataFrame) or "as_of" not in decisions.columns:
+            return
+        days = decisions["as_of"]
+    counts = pd.Series(days).astype(str).value_counts()
+    n = int(sum(count for day, count in counts.items() if not pinned.applies_on(day)))
+    if n:
+        outcome.summary["not_in_force"] = {"decided": n, "version": pinned.version, "id": pinned.id,
+                                           "effective_from": pinned.effective_from,
+                                           "effective_to": pinned.effective_to}

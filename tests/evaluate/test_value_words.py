@@ -63,7 +63,8 @@ def test_a_portfolio_row_rejected_for_a_grade_in_words_says_which_grade(tmp_path
     result = run_batch(V11, read_table(path))
     ((problem,),) = [r["problems"] for r in result.rejects]
     assert problem["field"] == "history.previous_grade"
-    assert problem["message"].endswith("; '可疑' is how 'doubtful' reads to people; the record carries the value 'doubtful'")
+    assert problem["message"].endswith(
+        "; '可疑' is how 'doubtful' reads to people; the record carries the value 'doubtful'")
 
 
 def test_a_long_table_debtor_with_its_industry_in_words_is_rejected_with_the_value_named(tmp_path: Path) -> None:
