@@ -21,7 +21,14 @@ from ..diagnostics import Diagnostic, DiagnosticSink, InputError, PolicyError, d
 from ..policy.compiler import CompiledPolicy
 from ..policy.loader import Document, format_path, load_yaml_file, load_yaml_text, parse_json_text
 from ..policy.modules import is_module_file
-from ..policy.registry import is_policy_file, load_policy, policy_files, read_header, version_key
+from ..policy.registry import (
+    is_policy_file,
+    load_policy,
+    policy_files,
+    read_header,
+    version_conflicts,
+    version_key,
+)
 from ..policy.validate import schema_errors
 
 
@@ -49,6 +56,10 @@ class SuiteResult:
     results: list[CaseResult] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     policies: dict[str, CompiledPolicy] = field(default_factory=dict, repr=False)  # key -> the version tested
+    # The versions some test file targets, its cases run or not, and whether a file could not be read at all:
+    # a version no file targets is untested (unless an unreadable file might have).
+    targeted: set[str] = field(default_factory=set, repr=False)
+    unreadable_tests: bool = field(default=False, repr=False)
 
     @property
     def passed(self) -> int:
@@ -495,6 +506,7 @@ def run_tests(paths: Iterable[str | Path], only: str | None = None) -> SuiteResu
     policies: list[CompiledPolicy] = []
     test_files: list[Path] = []
     known: dict[str, set[str]] = {}  # policy id -> every version in the directories searched
+    suites: set[str] = set()  # the policy files given whole (a folder, or the file): each version must be tested
     for path in _not_modules(paths, run):
         if not path.exists():
             run.diagnostics.append(Diagnostic("file-missing", f"no such file or directory: {path}", file=str(path)))
@@ -511,6 +523,10 @@ def run_tests(paths: Iterable[str | Path], only: str | None = None) -> SuiteResu
                 known.setdefault(header.id, set()).add(header.version)
         for f in policy_files([root] if path.is_dir() else
                               ([path] if is_policy_file(path) else list(policy_files([root])))):
+            if path.is_dir() or is_policy_file(path):
+                suites.add(str(f.resolve()))
+            if any(Path(p.file).resolve() == f.resolve() for p in policies if p.file):
+                continue  # a folder and a file in it, or one path given twice: one policy
             try:
                 policies.append(load_policy(f))
             except PolicyError as e:
@@ -525,6 +541,9 @@ def run_tests(paths: Iterable[str | Path], only: str | None = None) -> SuiteResu
                 test_files += find_test_files(path.parent / pol.tests_path)
     for pol in policies:
         known.setdefault(pol.id, set()).add(pol.version)
+    # Two files of one version: which one was tested? (Overlapping dates are validate's: each version is
+    # tested by its own key.)
+    run.diagnostics.extend(d for d in version_conflicts(policies) if d.code == "duplicate-version")
     seen: set[Path] = set()
     deciders: dict[str, Decider] = {}
     selected = 0
@@ -539,7 +558,25 @@ def run_tests(paths: Iterable[str | Path], only: str | None = None) -> SuiteResu
     elif only is not None and selected == 0:
         run.diagnostics.append(Diagnostic("no-match", f"no case name contains {only!r} (-k)",
                                           hint="`policy-engine test -v` lists every case name"))
+    elif only is None and test_files and not run.unreadable_tests:
+        run.diagnostics.extend(_untested(policies, suites, run))
     return run
+
+
+def _untested(policies: list[CompiledPolicy], suites: set[str], run: SuiteResult) -> list[Diagnostic]:
+    """A version no test file targets: a new version whose test files do not list it would ship untested
+    with every count green."""
+    out = []
+    for p in policies:
+        if p.key in run.targeted or not p.file or str(Path(p.file).resolve()) not in suites:
+            continue
+        line = next((i for i, text in enumerate(p.text.splitlines(), 1) if text.startswith("version:")), None)
+        where = f" ({Path(p.file).parent / p.tests_path})" if p.tests_path else ""
+        out.append(Diagnostic(
+            "untested-version", f"no test case runs against {p.id} {p.version}", file=p.file, line=line,
+            path="version", hint=f"add '{p.version}' to the versions: of the test files that apply to it{where}, "
+                                 "or give it test files of its own"))
+    return out
 
 
 def _case_errors(diags: list[Diagnostic]) -> tuple[dict[int, list[Diagnostic]], list[Diagnostic]]:
@@ -560,9 +597,11 @@ def _run_file(tf: Path, policies: list[CompiledPolicy], known: Mapping[str, set[
     """Run one test file's valid cases into ``run``; return how many cases ``only`` selected."""
     read = _read_test_file(tf, run)
     if read is None:
+        run.unreadable_tests = True
         return 0
     doc, per_case = read
     targets = _target_policies(doc, str(tf), policies, known, run)
+    run.targeted.update(p.key for p in targets)
     if not targets:
         return 0
     broken = _broken_cases(doc, str(tf), per_case, targets, known, run)
@@ -616,6 +655,7 @@ def _target_policies(doc: Document, file: str, policies: list[CompiledPolicy], k
         if later:  # a file for a later version in a folder the versions share: not this run's to test
             return targets
         if loaded:  # the policy is there, in versions the file does not list (a new version, say)
+            run.targeted.update(p.key for p in policies if p.id == pid)  # said here: no untested-version too
             line, col = doc.locate(("versions",))
             listed = ", ".join(data["versions"])
             run.diagnostics.append(Diagnostic(
@@ -663,30 +703,34 @@ def _unknown_names(doc: Document, cases: Mapping[int, Mapping[str, Any]], target
     """Expectations naming a warning, action, rule, metric or grade the policy does not have.
 
     ``warnings_exclude: [overdu]`` would pass for ever, and ``warnings: [overdu]`` fail with a
-    puzzling message; both are errors of the test file, located, with did-you-mean.
+    puzzling message; both are errors of the test file, located, with did-you-mean. A name is
+    checked against each version the case runs against: one a later version removed would
+    otherwise pass there for ever.
     """
-    names: dict[str, set[str]] = {k: set() for k in ("warning", "action", "floor", "metric", "grade")}
-    for p in targets:
-        names["warning"] |= {w.id for w in p.warnings}
-        names["action"] |= {a.id for a in p.actions}
-        names["floor"] |= {r.id for r in p.floors}
-        names["metric"] |= {m.name for m in p.metrics}
-        if p.scoped is not None:  # the debtor's grade may be decided by an exposure's own floor
-            names["floor"] |= {r.id for r in p.scoped.floors}
-        names["grade"] |= set(p.grade_ids)
-    names["rule"] = names["warning"] | names["action"] | names["floor"]
+    per_version = {p.version: _names(p) for p in targets}
     bases = sorted({p.base_decider for p in targets})  # 'scorecard', or 'default' for a policy without one
-    names["decider"] = names["floor"] | set(bases)
     out = []
 
-    def check(kind: str, value: Any, at: tuple[Any, ...]) -> None:
-        if not isinstance(value, str) or value in names[kind]:
+    def check(kind: str, value: Any, at: tuple[Any, ...], versions: list[str]) -> None:
+        if not isinstance(value, str):
+            return
+        lacking = [v for v in versions if value not in per_version[v][kind]]
+        if not lacking:
             return
         line, col = doc.locate(at)
         deciders = " / ".join(f"'{b}'" for b in bases)
         what = {"rule": "rule", "decider": f"floor rule (or {deciders})"}.get(kind, kind)
+        if len(lacking) < len(versions):  # some versions have it: the case outlived a change
+            out.append(Diagnostic(
+                "unknown-name", f"the policy has no {what} '{value}' in version {', '.join(lacking)} (the case "
+                f"runs against {', '.join(versions)})", file=file, line=line, column=col, path=format_path(at),
+                hint=f"pin the case to the versions that have it (versions: "
+                     f"[{', '.join(v for v in versions if v not in lacking)}]), or give {', '.join(lacking)} "
+                     "a case of its own"))
+            return
+        known = sorted(set().union(*(per_version[v][kind] for v in versions)))
         out.append(Diagnostic("unknown-name", f"the policy has no {what} '{value}'", file=file, line=line,
-                              column=col, path=format_path(at), hint=did_you_mean(value, sorted(names[kind]))))
+                              column=col, path=format_path(at), hint=did_you_mean(value, known)))
 
     reads = {"as_of", "client_id"} | {i.source for p in targets for i in p.inputs}
     for i, case in cases.items():
@@ -698,12 +742,27 @@ def _unknown_names(doc: Document, cases: Mapping[int, Mapping[str, Any]], target
                                   "the client's: the patch would change nothing", file=file, line=line, column=col,
                                   path=format_path(("cases", i, "patch", path)),
                                   hint=did_you_mean(_series_path(path), sorted(reads))))
+        runs_on = [p.version for p in targets if not case.get("versions") or p.version in case["versions"]]
+        if not runs_on:
+            continue
         expect = case.get("expect") or {}
         for key, kind in EXPECTATIONS.items():
             if kind.names is not None and key in expect:
                 for value, at in _named(expect[key]):
-                    check(kind.names, value, ("cases", i, "expect", key, *at))
+                    check(kind.names, value, ("cases", i, "expect", key, *at), runs_on)
     return out
+
+
+def _names(p: CompiledPolicy) -> dict[str, set[str]]:
+    """What an expectation may name in one version, by kind."""
+    names: dict[str, set[str]] = {
+        "warning": {w.id for w in p.warnings}, "action": {a.id for a in p.actions},
+        "floor": {r.id for r in p.floors}, "metric": {m.name for m in p.metrics}, "grade": set(p.grade_ids)}
+    if p.scoped is not None:  # the debtor's grade may be decided by an exposure's own floor
+        names["floor"] |= {r.id for r in p.scoped.floors}
+    names["rule"] = names["warning"] | names["action"] | names["floor"]
+    names["decider"] = names["floor"] | {p.base_decider}
+    return names
 
 
 def _named(want: Any) -> Iterator[tuple[Any, tuple[Any, ...]]]:

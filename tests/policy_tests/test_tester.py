@@ -98,7 +98,7 @@ def test_a_case_for_an_unknown_policy_is_an_error(tmp_path: Path) -> None:
     suite = _write_suite(tmp_path, f"  - name: x\n    client: {CLIENT}\n    expect: {{grade: good}}\n")
     (suite / "tests.yaml").write_text((suite / "tests.yaml").read_text().replace("policy: mini", "policy: other"))
     run = run_tests([suite])
-    assert [d.code for d in run.diagnostics] == ["unknown-policy"]
+    assert [d.code for d in run.diagnostics] == ["unknown-policy", "untested-version"]  # mini: no file tests it
 
 
 def test_invalid_input_expectation(tmp_path: Path) -> None:
@@ -303,3 +303,58 @@ def test_a_file_for_a_later_version_in_a_shared_folder_is_not_run_against_an_ear
     assert both.diagnostics == []
     assert {(Path(r.file).name, r.policy) for r in both.results} == {
         ("both.yaml", "mini@1.0.0"), ("both.yaml", "mini@1.1.0"), ("later.yaml", "mini@1.1.0")}
+
+
+def _second_version(suite: Path, edit: tuple[str, str] | None = None) -> Path:
+    """mini 1.1.0 beside 1.0.0 (1.0.0 ends the day before), optionally with one text replaced."""
+    text = (suite / "policy-1.0.0.yaml").read_text(encoding="utf-8")
+    (suite / "policy-1.0.0.yaml").write_text(text.replace("effective_from: 2024-01-01",
+                                                          "effective_from: 2024-01-01\neffective_to: 2024-12-31"))
+    text = text.replace("version: 1.0.0", "version: 1.1.0").replace("effective_from: 2024-01-01",
+                                                                     "effective_from: 2025-01-01")
+    if edit is not None:
+        assert edit[0] in text
+        text = text.replace(*edit)
+    (suite / "policy-1.1.0.yaml").write_text(text, encoding="utf-8")
+    return suite / "policy-1.1.0.yaml"
+
+
+def test_a_version_no_case_runs_against_is_an_error_at_its_version_line(tmp_path: Path) -> None:
+    """A new version whose test files do not list it would otherwise ship untested with every count green."""
+    suite = _write_suite(tmp_path, f"  - name: x\n    client: {CLIENT}\n    expect: {{grade: good}}\n")
+    (suite / "tests.yaml").write_text((suite / "tests.yaml").read_text().replace(
+        "policy: mini\n", "policy: mini\nversions: ['1.0.0']\n"))
+    new = _second_version(suite)
+    for given in ([suite], [suite, new]):  # the folder (and the new file in it: one policy)
+        run = run_tests(given)
+        assert [(d.code, d.file, d.line, d.message) for d in run.diagnostics] == [
+            ("untested-version", str(new), 3, "no test case runs against mini 1.1.0")]
+        assert run.diagnostics[0].hint == ("add '1.1.0' to the versions: of the test files that apply to it, or "
+                                           "give it test files of its own")
+    assert run_tests([suite / "tests.yaml"]).diagnostics == []  # one test file: its own versions only
+    assert run_tests([suite], only="x").diagnostics == []  # -k runs a selection: nothing to say of the rest
+
+
+def test_two_files_of_one_version_are_an_error_as_in_validate(tmp_path: Path) -> None:
+    suite = _write_suite(tmp_path, f"  - name: x\n    client: {CLIENT}\n    expect: {{grade: good}}\n")
+    (suite / "policy-1.0.1.yaml").write_text((suite / "policy-1.0.0.yaml").read_text())
+    assert [d.code for d in run_tests([suite]).diagnostics] == ["duplicate-version"]
+    assert run_tests([suite, suite / "policy-1.0.0.yaml"]).diagnostics[0].code == "duplicate-version"
+    (suite / "policy-1.0.1.yaml").unlink()
+    assert run_tests([suite, suite / "policy-1.0.0.yaml"]).diagnostics == []  # one file given twice: one policy
+
+
+def test_a_name_one_tested_version_lacks_is_an_error_naming_that_version(tmp_path: Path) -> None:
+    """warnings_exclude: [low_ratio] passes for ever against a version without the warning."""
+    suite = _write_suite(tmp_path, f"  - name: x\n    client: {CLIENT}\n    expect: {{warnings_exclude: [low_ratio]}}\n"
+                                   f"  - name: y\n    versions: ['1.0.0']\n    client: {CLIENT}\n"
+                                   "    expect: {warnings_exclude: [low_ratio]}\n")
+    _second_version(suite, ("  - id: low_ratio", "  - id: thin_ratio"))
+    (suite / "policy-1.1.0.yaml").write_text((suite / "policy-1.1.0.yaml").read_text().replace(
+        "fired('low_ratio')", "fired('thin_ratio')"))
+    run = run_tests([suite])
+    [d] = run.diagnostics
+    assert (d.code, d.line, d.path) == ("unknown-name", 5, "cases[0].expect.warnings_exclude[0]")
+    assert d.message == "the policy has no warning 'low_ratio' in version 1.1.0 (the case runs against 1.0.0, 1.1.0)"
+    assert d.hint == "pin the case to the versions that have it (versions: [1.0.0]), or give 1.1.0 a case of its own"
+    assert [(r.name, r.policy) for r in run.results] == [("y", "mini@1.0.0")]  # case y is pinned to 1.0.0: fine
