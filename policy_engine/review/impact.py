@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from ..portfolio.tables import TableRun
 
 GATES = ("grade_changed", "grade_changed_share", "downgrades", "downgrade_share", "upgrades", "upgrade_share",
-         "warnings_changed_share", "actions_changed_share", "rejected", "rejected_share")
+         "warnings_changed", "warnings_changed_share", "actions_changed", "actions_changed_share", "rejected",
+         "rejected_share")
 # NAME OP NUMBER; NAME a figure of the summary, or total.METRIC.FIELD / total.METRIC[SEGMENT].FIELD.
 _GATE = re.compile(r"^\s*(?P<name>total\.(?P<metric>[A-Za-z_][A-Za-z0-9_]*)(?:\[(?P<segment>[^\]]+)\])?"
                    r"\.(?P<field>[a-z_]+)|[a-z_]+)\s*(?P<op>>=|<=|>|<|==)\s*"
@@ -119,7 +120,9 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
     any_change = changed_grade | changed_warn | changed_act
     groups = list(dict.fromkeys(s for p in a.policies or policies for s in p.segments))
     seg = _segment_names(da["segment"], bool(groups))
-    listed = _listed(da, db, np.flatnonzero(any_change)[:max_listed], seg, _scored(a, b, policies))
+    # Grade changes first: a capped list in portfolio order hid the one downgrade behind warning-only changes.
+    shown = np.concatenate([np.flatnonzero(changed_grade), np.flatnonzero(any_change & ~changed_grade)])
+    listed = _listed(da, db, shown[:max_listed], seg, _scored(a, b, policies))
     rejected_rows = {r["row"] for r in a.rejects} | {r["row"] for r in b.rejects}
     rows_read = a.rows_read
     report = {
@@ -550,10 +553,15 @@ def gate_failures(report: dict[str, Any], gates: Sequence[str]) -> list[str]:
     """The --fail-if conditions that hold, e.g. 'grade_changed_share > 0.05'.
 
     A total's figure with no value (a relative change of a sum that was 0) fails its gate: nothing
-    shows the condition is false, and the message says why.
+    shows the condition is false, and the message says why. So does every gate of a run that compared
+    no client (an empty portfolio, or every row rejected): its counts and shares are 0 of nothing.
     """
     failed = []
     for gate in map(parse_gate, gates):
+        if not report.get("clients") and not (gate.name.startswith("rejected") and report["summary"]["rejected"]):
+            failed.append(f"no client was compared ({_nothing_compared(report)}), so '{gate.name} {gate.op} "
+                          f"{gate.limit}' cannot be shown false")
+            continue
         if gate.metric is None:
             value = report["summary"][gate.name]
         elif gate.metric not in report.get("totals", {}):
@@ -570,6 +578,14 @@ def gate_failures(report: dict[str, Any], gates: Sequence[str]) -> list[str]:
             failed.append(f"{gate.name} = {shown} {gate.op} {gate.limit}")
     return failed
 
+
+
+def _nothing_compared(report: dict[str, Any]) -> str:
+    rejected = report.get("rejected")
+    read = rejected.get("rows_read") if isinstance(rejected, dict) else None
+    if not read:
+        return "the portfolio has no row"
+    return f"each of its {read:,} rows was rejected"
 
 
 # ------------------------------------------------------------------ rendering

@@ -71,6 +71,33 @@ def test_fail_if_gates(portfolio: Path) -> None:
     assert r.exit_code == 2 and "NAME OP NUMBER" in r.stderr
 
 
+@pytest.mark.parametrize(("rows", "why"), [(0, "the portfolio has no row"), (4, "each of its 4 rows was rejected")])
+def test_a_gate_of_a_run_that_compared_no_client_fails(portfolio: Path, tmp_path: Path, rows: int, why: str) -> None:
+    """0 of 0 is no evidence: 'downgrade_share > 0.01' over an empty or wholly rejected portfolio fails."""
+    frame = pd.read_csv(portfolio, dtype=str, keep_default_na=False).head(rows)
+    frame["industry"] = "mining"
+    small = tmp_path / "p.csv"
+    frame.to_csv(small, index=False)
+    r = _cli("impact", OLD, NEW, "--portfolio", str(small), "--format", "json", "--fail-if", "downgrade_share > 0.01",
+             "--fail-if", "warnings_changed > 0", "--fail-if", "rejected > 10")
+    assert r.exit_code == 1
+    assert json.loads(r.stdout)["failed_gates"] == [
+        f"no client was compared ({why}), so 'downgrade_share > 0.01' cannot be shown false",
+        f"no client was compared ({why}), so 'warnings_changed > 0' cannot be shown false",
+        *([] if rows else ["no client was compared (the portfolio has no row), so 'rejected > 10' cannot be shown "
+                           "false"])]  # 4 rejected rows are a figure: 4 > 10 is false
+
+
+def test_the_changed_list_shows_grade_changes_before_warning_only_changes(portfolio: Path) -> None:
+    rep = json.loads(_cli("impact", OLD, NEW, "--portfolio", str(portfolio), "--format", "json").stdout)
+    moved = [c["grade"][0] != c["grade"][1] for c in rep["changed_clients"]]
+    assert moved == sorted(moved, reverse=True) and sum(moved) == rep["summary"]["grade_changed"]
+    assert rep["changed_clients_total"] > rep["summary"]["grade_changed"]  # warning-only changes, listed after
+    rows = [c["row"] for c in rep["changed_clients"]]
+    k = sum(moved)
+    assert rows[:k] == sorted(rows[:k]) and rows[k:] == sorted(rows[k:])
+
+
 def test_markdown_for_pull_requests(portfolio: Path) -> None:
     md = _cli("impact", OLD, NEW, "--portfolio", str(portfolio), "--format", "markdown").stdout
     assert md.startswith("### Portfolio impact: loss-client-management 1.0.0 → 1.1.0")
