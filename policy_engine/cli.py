@@ -576,12 +576,15 @@ def test_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, only:
     elif fmt == "github":
         from .review.reporting import github_tests
 
-        click.echo(github_tests(run, cov), nl=False)
+        click.echo(github_tests(run, cov, min_coverage, show_coverage), nl=False)
     elif fmt == "json":
         import json
 
+        gate = {} if min_coverage is None else {"min_coverage": {
+            "required": min_coverage, "met": not any(c.percent < min_coverage for c in cov.values()),
+            "below": [key for key, c in cov.items() if c.percent < min_coverage]}}
         click.echo(json.dumps({**run.to_dict(with_coverage=False),
-                               "coverage": {key: c.to_dict() for key, c in cov.items()}},
+                               "coverage": {key: c.to_dict() for key, c in cov.items()}, **gate},
                               ensure_ascii=False, indent=2))
     else:
         for r in run.results:

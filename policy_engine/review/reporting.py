@@ -43,9 +43,7 @@ def junit_tests(run: Any, coverage: Mapping[str, Any] | None = None, min_coverag
     pins both ways is ``skipped`` with what is missing (a ``failure`` when the version is below
     ``min_coverage``), and the suite's properties give the figures a CI dashboard plots.
     """
-    failed = [r for r in run.results if not r.passed]
-    suites = ET.Element("testsuites", name="policy-engine test", tests=str(len(run.results)),
-                        failures=str(len(failed)), errors=str(len(run.diagnostics)))
+    suites = ET.Element("testsuites", name="policy-engine test")
     by_file: dict[str, list[Any]] = {}
     for r in run.results:
         by_file.setdefault(r.file, []).append(r)
@@ -66,6 +64,8 @@ def junit_tests(run: Any, coverage: Mapping[str, Any] | None = None, min_coverag
             ET.SubElement(case, "error", message=f"{d.code}: {d.message}", type=d.code).text = d.render()
     for policy, cov in (coverage or {}).items():
         _junit_coverage(suites, policy, cov, min_coverage)
+    for key in ("tests", "failures", "errors", "skipped"):  # the totals are those of every suite below
+        suites.set(key, str(sum(int(suite.get(key, "0")) for suite in suites)))
     return _xml(suites)
 
 
@@ -112,8 +112,13 @@ def github_diagnostics(diags: Iterable[Diagnostic]) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-def github_tests(run: Any, coverage: Mapping[str, Any] | None = None) -> str:
-    """Failures as error annotations on the case's line, then the counts and each version's rule coverage."""
+def github_tests(run: Any, coverage: Mapping[str, Any] | None = None, min_coverage: float | None = None,
+                 show_rules: bool = False) -> str:
+    """Failures as error annotations on the case's line, then the counts and each version's rule coverage.
+
+    A version below ``min_coverage`` is an error, and each rule it leaves unpinned is annotated on the
+    policy's line (a warning with ``show_rules`` alone): the pull request shows which rule lacks a case.
+    """
     lines = [github_diagnostics(run.diagnostics).rstrip("\n")] if run.diagnostics else []
     for r in run.results:
         if not r.passed:
@@ -121,6 +126,16 @@ def github_tests(run: Any, coverage: Mapping[str, Any] | None = None) -> str:
             lines.append(f"::error {props}::{_escape(f'[{r.policy}] {r.name}: ' + '; '.join(r.failures))}")
     lines.append(f"::notice title=policy tests::{run.passed} passed, {run.failed} failed")
     for policy, cov in (coverage or {}).items():
-        lines.append(f"::notice title=rule coverage::{_escape(policy)}: {cov.covered}/{len(cov.rules)} rules pinned "
-                     f"both ways ({cov.percent:.1f}%)")
+        below = min_coverage is not None and cov.percent < min_coverage
+        figure = f"{_escape(policy)}: {cov.covered}/{len(cov.rules)} rules pinned both ways ({cov.percent:.1f}%)"
+        if below:
+            lines.append(f"::error title=rule coverage::{figure}, below --min-coverage {min_coverage:g}%")
+        else:
+            lines.append(f"::notice title=rule coverage::{figure}")
+        if below or show_rules:
+            for r in cov.rules:
+                if not r.covered:
+                    props = f"file={_escape(r.file or '', True)}" + (f",line={r.line}" if r.line else "")
+                    lines.append(f"::{'error' if below else 'warning'} {props},title={_escape('rule coverage', True)}"
+                                 f"::{_escape(f'[{policy}] {r.status} {r.name}: {r.missing}')}")
     return "\n".join(lines) + "\n"

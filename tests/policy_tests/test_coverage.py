@@ -114,6 +114,30 @@ def test_an_untested_warning_drops_the_reference_coverage_and_is_named_with_its_
     assert f"{policy_file}:{at + 1}: uncovered warning untested_warning: never fired" in r.stderr
 
 
+
+def test_a_coverage_gate_that_fails_says_so_to_machines(tmp_path: Path) -> None:
+    """JSON carries the gate (required, met, the versions below), GitHub annotates each unpinned rule on its
+    line as an error, and the JUnit totals are those of every suite, coverage suites included."""
+    suite = _suite(tmp_path, [(LOW, "{score: -5}"), (HEALTHY, "{floors: []}")])
+    warning_line = 1 + (DATA / "mini-policy.yaml").read_text(encoding="utf-8").splitlines().index("  - id: low_ratio")
+    r = CliRunner().invoke(main, ["test", str(suite), "--format", "json", "--min-coverage", "90"],
+                           catch_exceptions=False)
+    assert r.exit_code == 1
+    assert json.loads(r.stdout)["min_coverage"] == {"required": 90.0, "met": False, "below": ["mini@1.0.0"]}
+    r = CliRunner().invoke(main, ["test", str(suite), "--format", "github", "--min-coverage", "90"],
+                           catch_exceptions=False)
+    assert "::error title=rule coverage::mini@1.0.0: " in r.stdout and "below --min-coverage 90%" in r.stdout
+    assert (f"::error file={suite / 'policy-1.0.0.yaml'},line={warning_line},title=rule coverage::[mini@1.0.0] "
+            "incidental warning low_ratio: no case expects it to fire; no case expects it not to fire") in r.stdout
+    r = CliRunner().invoke(main, ["test", str(suite), "--format", "github", "--coverage"], catch_exceptions=False)
+    assert "::notice title=rule coverage::mini@1.0.0" in r.stdout  # no gate: a notice, and warnings per rule
+    assert f"::warning file={suite / 'policy-1.0.0.yaml'},line={warning_line}," in r.stdout
+    r = CliRunner().invoke(main, ["test", str(suite), "--format", "junit"], catch_exceptions=False)
+    root = ET.fromstring(r.stdout)
+    assert int(root.get("tests")) == len(root.findall(".//testcase"))  # type: ignore[arg-type]
+    assert int(root.get("skipped")) == sum(1 for c in root.iter("testcase") if c.find("skipped") is not None)  # type: ignore[arg-type]
+
+
 RULE_WARNS = ("      source: test\n      severity: high\n"
               "      message: {zh: \"逾期{dpd}天\", en: \"{dpd} days overdue\"}\n")
 
