@@ -569,6 +569,30 @@ def test_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, only:
             raise click.UsageError(f"no such file or directory: {p}")
     run = run_tests(list(paths) or [_registry_folder(ctx)], only=only)
     cov = coverage(run)
+    _emit_test_report(run, cov, fmt, verbose, min_coverage, show_coverage)
+    below = min_coverage is not None and any(c.percent < min_coverage for c in cov.values())
+    if show_coverage or min_coverage is not None:
+        for policy_key, c in cov.items():
+            click.echo(f"coverage {policy_key}: {c.covered}/{len(c.rules)} rules pinned both ways by an "
+                       f"expectation ({c.percent:.1f}%)", err=True)
+            if show_coverage:
+                for r in c.rules:
+                    if not r.covered:
+                        click.echo(f"  {r.place}: {r.status} {r.name}: {r.missing}", err=True)
+    if run.diagnostics and not run.usage_only:
+        sys.exit(EXIT_POLICY)
+    if run.diagnostics:  # nothing was selected to run (no test files, -k matched nothing)
+        sys.exit(EXIT_USAGE)
+    if below and not run.failed:
+        click.echo(f"rule coverage is below --min-coverage {min_coverage:g}%", err=True)
+        sys.exit(EXIT_TESTS_FAILED)
+    if run.failed:
+        sys.exit(EXIT_TESTS_FAILED)
+
+
+def _emit_test_report(run: Any, cov: dict[str, Any], fmt: str, verbose: bool, min_coverage: float | None,
+                      show_coverage: bool) -> None:
+    """The test run on stdout in the chosen format (text: failures, the diagnostics on stderr, the counts)."""
     if fmt == "junit":
         from .review.reporting import junit_tests
 
@@ -597,24 +621,6 @@ def test_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, only:
         if run.diagnostics:
             _emit_diagnostics(run.diagnostics, "text")
         click.echo(f"{run.passed} passed, {run.failed} failed")
-    below = min_coverage is not None and any(c.percent < min_coverage for c in cov.values())
-    if show_coverage or min_coverage is not None:
-        for policy_key, c in cov.items():
-            click.echo(f"coverage {policy_key}: {c.covered}/{len(c.rules)} rules pinned both ways by an "
-                       f"expectation ({c.percent:.1f}%)", err=True)
-            if show_coverage:
-                for r in c.rules:
-                    if not r.covered:
-                        click.echo(f"  {r.place}: {r.status} {r.name}: {r.missing}", err=True)
-    if run.diagnostics and not run.usage_only:
-        sys.exit(EXIT_POLICY)
-    if run.diagnostics:  # nothing was selected to run (no test files, -k matched nothing)
-        sys.exit(EXIT_USAGE)
-    if below and not run.failed:
-        click.echo(f"rule coverage is below --min-coverage {min_coverage:g}%", err=True)
-        sys.exit(EXIT_TESTS_FAILED)
-    if run.failed:
-        sys.exit(EXIT_TESTS_FAILED)
 
 
 # ---------------------------------------------------------------------- diff

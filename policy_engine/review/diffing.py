@@ -9,6 +9,7 @@ registry, or ``REV:path`` from git.
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -650,7 +651,13 @@ def diff_policies(old: CompiledPolicy, new: CompiledPolicy) -> list[Change]:
 def render_text(old: CompiledPolicy, new: CompiledPolicy, changes: list[Change]) -> str:
     """One line per change, under the versions compared."""
     lines = [f"{old.id} {old.version} -> {new.id} {new.version}: {len(changes)} change(s)"]
-    return "\n".join([*lines, *(f"  {c.text()}" for c in changes)]) + "\n"
+    # One change, one line: a folded expression (YAML '>') keeps its line breaks in the text, and a grep
+    # over a CI log would see half of it.
+    return "\n".join([*lines, *(f"  {_one_line(c.text())}" for c in changes)]) + "\n"
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s*\n\s*", " ", text)
 
 
 def _md_cell(text: str) -> str:

@@ -496,6 +496,55 @@ def _not_modules(paths: Iterable[str | Path], run: SuiteResult) -> list[Path]:
     return out
 
 
+@dataclass
+class _Gathered:
+    """What the paths given to ``test`` hold: the policies, the test files, every version known by id, and
+    the policy files given whole (a folder, or the file itself), each of whose versions must be tested."""
+
+    policies: list[CompiledPolicy] = field(default_factory=list)
+    test_files: list[Path] = field(default_factory=list)
+    known: dict[str, set[str]] = field(default_factory=dict)
+    suites: set[str] = field(default_factory=set)
+
+
+def _policy_root(path: Path) -> Path:
+    """The folder whose policies a path is tested against."""
+    root = path if path.is_dir() else path.parent
+    if path.is_file() and not is_policy_file(path) and not any(policy_files([root])):
+        return root.parent  # a file of a policy's tests/ folder: its policies are one level up
+    if path.is_dir() and not any(policy_files([root])) and any(
+            is_policy_file(f) for f in root.parent.iterdir() if f.is_file()):
+        return root.parent  # a policy's tests/ folder: its policies are one level up
+    return root
+
+
+def _gather(path: Path, found: _Gathered, run: SuiteResult) -> None:
+    root = _policy_root(path)
+    for f in policy_files([root]):
+        header = read_header(f)
+        if header is not None:
+            found.known.setdefault(header.id, set()).add(header.version)
+    whole = path.is_dir() or is_policy_file(path)
+    files = [root] if path.is_dir() else [path] if is_policy_file(path) else list(policy_files([root]))
+    for f in policy_files(files):
+        if whole:
+            found.suites.add(str(f.resolve()))
+        if any(Path(p.file).resolve() == f.resolve() for p in found.policies if p.file):
+            continue  # a folder and a file in it, or one path given twice: one policy
+        try:
+            found.policies.append(load_policy(f))
+        except PolicyError as e:
+            run.diagnostics.extend(e.diagnostics)
+    if path.is_dir():
+        found.test_files += find_test_files(path)
+    elif not is_policy_file(path):
+        found.test_files.append(path)
+    else:
+        pol = found.policies[-1] if found.policies else None
+        if pol is not None and pol.tests_path:
+            found.test_files += find_test_files(path.parent / pol.tests_path)
+
+
 def run_tests(paths: Iterable[str | Path], only: str | None = None) -> SuiteResult:
     """Run every test file found under ``paths`` against the policies found there.
 
@@ -503,42 +552,13 @@ def run_tests(paths: Iterable[str | Path], only: str | None = None) -> SuiteResu
     run; the file's other cases still run. ``only`` matching no case is a ``no-match`` diagnostic.
     """
     run = SuiteResult()
-    policies: list[CompiledPolicy] = []
-    test_files: list[Path] = []
-    known: dict[str, set[str]] = {}  # policy id -> every version in the directories searched
-    suites: set[str] = set()  # the policy files given whole (a folder, or the file): each version must be tested
+    found = _Gathered()
     for path in _not_modules(paths, run):
         if not path.exists():
             run.diagnostics.append(Diagnostic("file-missing", f"no such file or directory: {path}", file=str(path)))
             continue
-        root = path if path.is_dir() else path.parent
-        if path.is_file() and not is_policy_file(path) and not any(policy_files([root])):
-            root = root.parent  # a file of a policy's tests/ folder: its policies are one level up
-        elif path.is_dir() and not any(policy_files([root])) and any(
-                is_policy_file(f) for f in root.parent.iterdir() if f.is_file()):
-            root = root.parent  # a policy's tests/ folder: its policies are one level up
-        for f in policy_files([root]):
-            header = read_header(f)
-            if header is not None:
-                known.setdefault(header.id, set()).add(header.version)
-        for f in policy_files([root] if path.is_dir() else
-                              ([path] if is_policy_file(path) else list(policy_files([root])))):
-            if path.is_dir() or is_policy_file(path):
-                suites.add(str(f.resolve()))
-            if any(Path(p.file).resolve() == f.resolve() for p in policies if p.file):
-                continue  # a folder and a file in it, or one path given twice: one policy
-            try:
-                policies.append(load_policy(f))
-            except PolicyError as e:
-                run.diagnostics.extend(e.diagnostics)
-        if path.is_dir():
-            test_files += find_test_files(path)
-        elif not is_policy_file(path):
-            test_files.append(path)
-        else:
-            pol = policies[-1] if policies else None
-            if pol is not None and pol.tests_path:
-                test_files += find_test_files(path.parent / pol.tests_path)
+        _gather(path, found, run)
+    policies, test_files, known = found.policies, found.test_files, found.known
     for pol in policies:
         known.setdefault(pol.id, set()).add(pol.version)
     # Two files of one version: which one was tested? (Overlapping dates are validate's: each version is
@@ -559,7 +579,7 @@ def run_tests(paths: Iterable[str | Path], only: str | None = None) -> SuiteResu
         run.diagnostics.append(Diagnostic("no-match", f"no case name contains {only!r} (-k)",
                                           hint="`policy-engine test -v` lists every case name"))
     elif only is None and test_files and not run.unreadable_tests:
-        run.diagnostics.extend(_untested(policies, suites, run))
+        run.diagnostics.extend(_untested(policies, found.suites, run))
     return run
 
 
