@@ -164,3 +164,14 @@ def test_markdown_marks_added_rules_for_a_pull_request(tmp_path: Any) -> None:
     md = _cli("diff", str(CURRENT), str(new), "--format", "markdown").stdout
     assert "1 change(s): 1 added." in md
     assert "| warning | `overdue_long` | **added**: when `days_past_due > 180`; severity high;" in md
+
+
+def test_text_keeps_each_change_on_one_line() -> None:
+    """A folded (YAML '>') expression keeps its line breaks; a CI log grepped for a rule sees it whole."""
+    r = CliRunner().invoke(main, ["--policies", str(POLICIES), "diff", "loss-client-management@2.0.2",
+                                  "loss-client-management@2.1.0", "--format", "text"], catch_exceptions=False)
+    lines = r.stdout.splitlines()
+    assert all(line.startswith("  ") for line in lines[1:])
+    assert len(lines) == 1 + int(lines[0].rsplit(": ", 1)[1].split()[0])
+    [line] = [x for x in lines if "metric impaired_collateral_exposures" in x]
+    assert line.endswith("!= 'none' and collateral_change <= -collateral_warning_drop, False))`")
