@@ -634,13 +634,23 @@ def _emit_test_report(run: Any, cov: dict[str, Any], fmt: str, verbose: bool, mi
 @click.pass_context
 @handle_errors
 def diff(ctx: click.Context, old: str, new: str, fmt: str | None) -> None:
-    """What changed between two policies, rule by rule (files, ID@VERSION, or REV:path in git)."""
+    """What changed between two policies, rule by rule (files, ID@VERSION, or REV:path in git).
+
+    Two versions of a module (module files, MODULE-ID@VERSION, REV:path): for each policy of the registry
+    that imports the old version, what moving its pin to the new one changes.
+    """
     import json
 
     from .review.diffing import diff_policies, render_markdown, render_text, resolve
+    from .review.module_diff import module_ref
 
     fmt = fmt or _default_format()
-    a, b = resolve(old, ctx.obj["policies"]), resolve(new, ctx.obj["policies"])
+    root = ctx.obj["policies"]
+    ma, mb = module_ref(old, root), module_ref(new, root)
+    if ma is not None or mb is not None:
+        _diff_modules(old, new, ma, mb, root, fmt)
+        return
+    a, b = resolve(old, root), resolve(new, root)
     changes = diff_policies(a, b)
     if fmt == "json":
         click.echo(json.dumps({"old": {"id": a.id, "version": a.version, "sha256": a.sha256},
@@ -650,6 +660,35 @@ def diff(ctx: click.Context, old: str, new: str, fmt: str | None) -> None:
         click.echo(render_markdown(a, b, changes), nl=False)
     else:
         click.echo(render_text(a, b, changes), nl=False)
+
+
+def _diff_modules(old: str, new: str, ma: Any, mb: Any, root: Path, fmt: str) -> None:
+    import json
+
+    from .diagnostics import Diagnostic, UsageError
+    from .review import module_diff
+
+    missing = new if ma is not None else old
+    mid, at, version = missing.partition("@")
+    if ma is None or mb is None:
+        from .policy.modules import FolderModules
+
+        known = FolderModules(root).versions(mid) if at and ":" not in missing else []
+        if known:
+            raise UsageError([Diagnostic("unknown-version", f"module {mid} has no version '{version}'",
+                                         hint=f"versions: {', '.join(known)}")])
+        raise UsageError([Diagnostic("module-and-policy", f"'{new if ma is not None else old}' is not a module, "
+                                     f"'{old if ma is not None else new}' is: diff compares two policies or two "
+                                     "versions of one module")])
+    found = module_diff.diff_module(ma, mb, root)
+    if fmt == "json":
+        click.echo(json.dumps({"module": {"id": ma.id, "old": ma.version, "new": mb.version,
+                                          "old_sha256": ma.sha256, "new_sha256": mb.sha256},
+                               "importers": [f.to_dict() for f in found]}, ensure_ascii=False, indent=2))
+    elif fmt == "markdown":
+        click.echo(module_diff.render_markdown(ma, mb, found), nl=False)
+    else:
+        click.echo(module_diff.render_text(ma, mb, found), nl=False)
 
 
 _total_option = click.option(
