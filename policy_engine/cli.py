@@ -279,7 +279,7 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, max_e
     Exits 4 when any file is invalid.
     """
     from .policy.registry import CheckResult, check_paths
-    from .review.filekinds import check_other, load_kind
+    from .review.filekinds import check_other, folder_files, load_kind, unnamed_policy
 
     fmt = fmt or _default_format()
     targets = list(paths) or [_registry_folder(ctx)]
@@ -293,7 +293,15 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, max_e
         if kind == "policy" or doc is None:
             policy_targets.append(p)
         else:
-            others.append(CheckResult(str(p), check_other(p, doc, kind), None))
+            others.append(CheckResult(str(p), check_other(p, doc, kind), None, kind=kind))
+        if p.is_dir():  # its test files and scenarios too, as `test` and `simulate` will read them
+            for f, kind, doc, problems in folder_files(p):
+                if doc is None:
+                    others.append(CheckResult(str(f), problems, None, kind="policy-tests"))
+                elif kind == "policy":
+                    others.append(CheckResult(str(f), [unnamed_policy(f)], None, kind="policy"))
+                else:
+                    others.append(CheckResult(str(f), check_other(f, doc, kind, named=False), None, kind=kind))
     results = [*(check_paths(policy_targets) if policy_targets else []), *others]
     if not results:
         raise click.UsageError(f"no policy files (policy*.yaml) under {', '.join(map(str, targets))}")
@@ -312,9 +320,8 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, max_e
 
         click.echo(json.dumps({
             "ok": not bad,
-            "files": [{"file": r.file, "ok": r not in bad,
-                       "policy": r.policy.key if r.policy else None,
-                       **({"module": r.module} if r.module else {}),
+            "files": [{"file": r.file, "kind": r.what, "ok": r not in bad,
+                       "policy": r.policy.key if r.policy else None, "module": r.module,
                        "diagnostics": [d.to_dict() for d in r.diagnostics]} for r in results],
         }, ensure_ascii=False, indent=2))
     else:
@@ -322,7 +329,7 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, max_e
             if r.diagnostics:
                 _emit_diagnostics(r.diagnostics, "text", max_errors)
             else:
-                what = r.policy.key if r.policy else f"module {r.module}" if r.module else ""
+                what = r.policy.key if r.policy else f"module {r.module}" if r.module else r.what
                 click.echo(f"ok  {r.file}  ({what})", err=True)
         click.echo(f"{len(results) - len(bad)} valid, {len(bad)} invalid", err=True)
     if bad:

@@ -85,6 +85,11 @@ class CheckResult(Frozen, frozen=False):
     diagnostics: list[Diagnostic]
     policy: CompiledPolicy | None
     module: str | None = None  # "id@version" when the file is a module checked on its own
+    kind: str | None = None  # policy, module, policy-tests or scenario (None: a policy, or unreadable)
+
+    @property
+    def what(self) -> str:
+        return "module" if self.module else self.kind or "policy"
 
 
 def check_paths(paths: Iterable[str | Path]) -> list[CheckResult]:

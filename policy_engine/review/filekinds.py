@@ -32,11 +32,14 @@ def kind_of(doc: Document) -> Kind:
     return "policy"
 
 
-def check_other(path: Path, doc: Document, kind: Kind) -> list[Diagnostic]:
-    """A test file or a scenario checked on its own, and the command that checks the rest."""
+def check_other(path: Path, doc: Document, kind: Kind, named: bool = True) -> list[Diagnostic]:
+    """A test file or a scenario checked on its own, and (``named``: the file was given by name) the command
+    that checks the rest."""
     sink = DiagnosticSink(file=str(path))
     if kind == "policy-tests":
         schema_errors(doc, "policy-tests", sink)
+        if not named:
+            return sink.items
         sink.items.append(Diagnostic(
             "policy-test-file", "this is a policy test file: its shape was checked here", file=str(path),
             severity="info", hint=f"`policy-engine test {path}` runs its cases against the policy and checks the "
@@ -48,6 +51,8 @@ def check_other(path: Path, doc: Document, kind: Kind) -> list[Diagnostic]:
         load_scenario(path)
     except PolicyError as e:
         sink.items.extend(e.diagnostics)
+    if not named:
+        return sink.items
     sink.items.append(Diagnostic(
         "scenario-file", "this is a stress scenario: its shape was checked here", file=str(path), severity="info",
         hint=f"`policy-engine simulate POLICY --portfolio FILE --scenario {path}` checks its fields against the "
@@ -62,3 +67,29 @@ def load_kind(path: Path) -> tuple[Kind, Document | None, list[Diagnostic]]:
     except PolicyError as e:
         return "policy", None, e.diagnostics
     return kind_of(doc), doc, []
+
+
+def folder_files(folder: Path) -> list[tuple[Path, Kind, Document | None, list[Diagnostic]]]:
+    """The YAML files of a policies folder that are neither policies nor modules (test files, scenarios), each
+    with its kind: ``validate`` of the folder checks them as ``test`` will read them. A file shaped like a
+    policy but not named as one is neither loaded nor run: it is said."""
+    from ..policy.modules import is_module_file
+    from ..policy.registry import is_policy_file
+
+    out = []
+    for f in sorted(f for f in folder.rglob("*.y*ml") if f.is_file()):
+        if is_policy_file(f) or is_module_file(f):
+            continue
+        kind, doc, problems = load_kind(f)
+        if doc is not None and kind == "policy" and _MODELINE.search(doc.text.split("\n", 1)[0] or "") is None \
+                and not (isinstance(doc.data, dict) and {"id", "version"} <= doc.data.keys()):
+            kind = "policy-tests"  # no modeline, not a policy's shape: `test` reads it as a test file
+        out.append((f, kind, doc, problems))
+    return out
+
+
+def unnamed_policy(path: Path) -> Diagnostic:
+    return Diagnostic("policy-not-loaded", f"{path.name} reads as a policy, but only files named policy-*.yaml are "
+                      "loaded as policies: this one is neither validated nor decided", file=str(path),
+                      severity="warning", hint="rename it policy-X.Y.Z.yaml (its version), or move it out of the "
+                                               "policies folder")

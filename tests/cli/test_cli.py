@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,8 +33,28 @@ def test_validate_clean_registry_exits_0() -> None:
     r = run("validate", "--format", "json")
     assert r.exit_code == 0
     out = json.loads(r.stdout)
-    # loss-client-management 1.0.0, 1.1.0, 2.0.0, 2.0.1, 2.0.2, 2.1.0 and the module financial-difficulty 1.0.0, 1.1.0
-    assert out["ok"] is True and len(out["files"]) == 8
+    # loss-client-management 1.0.0, 1.1.0, 2.0.0, 2.0.1, 2.0.2, 2.1.0, the module financial-difficulty 1.0.0,
+    # 1.1.0, and the test files, each entry of one shape
+    kinds = [f["kind"] for f in out["files"]]
+    assert out["ok"] is True and kinds.count("policy") == 6 and kinds.count("module") == 2
+    assert kinds.count("policy-tests") == len([f for f in (POLICIES / "loss-client-management").rglob("*.yaml")
+                                               if not f.name.startswith("policy")])
+    assert {tuple(f) for f in out["files"]} == {("file", "kind", "ok", "policy", "module", "diagnostics")}
+
+
+def test_validate_of_a_folder_checks_its_test_files_as_test_reads_them(tmp_path: Path) -> None:
+    """A misspelt key in a test file failed only at `test`; a pre-commit hook running validate let it through."""
+    root = tmp_path / "policies"
+    shutil.copytree(POLICIES, root)
+    cases = root / "loss-client-management" / "tests-2.0.0" / "overdue.yaml"
+    text = cases.read_text(encoding="utf-8")
+    cases.write_text(text.replace("    expect:", "    expekt:", 1), encoding="utf-8")
+    (root / "loss-client-management" / "draft.yaml").write_text("id: x\nversion: 1.0.0\n", encoding="utf-8")
+    r = run("--policies", str(root), "validate", "--format", "text")
+    assert r.exit_code == 4
+    assert f"{cases}:" in r.stderr and "unknown-key: unknown key 'expekt'" in r.stderr
+    assert "warning: policy-not-loaded: draft.yaml reads as a policy, but only files named policy-*.yaml" in r.stderr
+    assert "policy-test-file" not in r.stderr  # the note for a file named alone is not repeated per file
 
 
 def test_validate_reports_every_broken_file_and_exits_4() -> None:

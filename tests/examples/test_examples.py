@@ -77,7 +77,9 @@ def test_validate_finds_nothing(example: Example) -> None:
     r = cli("validate", "--format", "json", str(example.folder))
     assert r.exit_code == 0, r.stdout + r.stderr
     files = json.loads(r.stdout)["files"]
-    assert [f["policy"] for f in files] == [f"{example.id}@{example.active}", f"{example.id}@{example.draft}"]
+    assert [f["policy"] for f in files if f["kind"] == "policy"] == [f"{example.id}@{example.active}",
+                                                                     f"{example.id}@{example.draft}"]
+    assert {f["kind"] for f in files if f["kind"] != "policy"} == {"policy-tests"}  # checked as test reads them
     assert [d for f in files for d in f["diagnostics"]] == []  # no lint finding either
 
 

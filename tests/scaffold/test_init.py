@@ -39,8 +39,9 @@ def test_init_then_validate_then_test_passes_from_an_empty_folder(empty: Path) -
         "schemas/policy-tests.schema.json", "schemas/policy.schema.json"]
     v = _run("validate", "--format", "json")
     assert v.exit_code == 0, v.stdout
-    [checked] = json.loads(v.stdout)["files"]
+    checked, tests = json.loads(v.stdout)["files"]
     assert checked["policy"] == "sme-working-capital@1.0.0" and checked["diagnostics"] == []  # no lint finding
+    assert (tests["kind"], tests["ok"], tests["diagnostics"]) == ("policy-tests", True, [])  # its test file too
     t = _run("test", "--format", "json")
     assert t.exit_code == 0, t.stdout
     assert (json.loads(t.stdout)["passed"], json.loads(t.stdout)["failed"]) == (1, 0)
