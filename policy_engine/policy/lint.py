@@ -211,6 +211,18 @@ def floor_shadowed(s: _Subject) -> Iterator[Diagnostic]:
                 break
 
 
+def changelog_lacks_version(s: _Subject) -> Iterator[Diagnostic]:
+    """A version whose changelog does not say what it changed: the first thing a reviewer of a release reads
+    (``diff`` shows what moved, the changelog why). A copied file keeps its predecessor's entries only."""
+    entries = s.data.get("changelog") or []
+    if any(isinstance(e, dict) and str(e.get("version")) == s.policy.version for e in entries):
+        return
+    latest = next((str(e.get("version")) for e in entries if isinstance(e, dict)), None)
+    yield s.finding("changelog-lacks-version", f"the changelog has no entry for version {s.policy.version}"
+                    + (f" (its newest is {latest})" if latest else ""), ("changelog",), None,
+                    f"add '- {{version: {s.policy.version}, date: ..., changes: [...]}}' first: what changed and why")
+
+
 # The lint checks, in reporting order: a new finding is one function here and one planted policy
 # in tests/data/lint_policies.
 CHECKS: tuple[Callable[[_Subject], Iterator[Diagnostic]], ...] = (
@@ -219,6 +231,7 @@ CHECKS: tuple[Callable[[_Subject], Iterator[Diagnostic]], ...] = (
     import_unused,
     condition_decided_by_ranges,
     floor_shadowed,
+    changelog_lacks_version,
 )
 
 
