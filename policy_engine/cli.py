@@ -638,9 +638,11 @@ def _emit_test_report(run: Any, cov: dict[str, Any], fmt: str, verbose: bool, mi
 @click.argument("new")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default=None,
               help="text (default on a terminal), json, or markdown (for a pull-request comment).")
+@click.option("--exit-code", "exit_code", is_flag=True,
+              help="Exit 1 when there is a change (as git diff --exit-code), 0 when none.")
 @click.pass_context
 @handle_errors
-def diff(ctx: click.Context, old: str, new: str, fmt: str | None) -> None:
+def diff(ctx: click.Context, old: str, new: str, fmt: str | None, exit_code: bool) -> None:
     """What changed between two policies, rule by rule (files, ID@VERSION, or REV:path in git).
 
     Two versions of a module (module files, MODULE-ID@VERSION, REV:path): for each policy of the registry
@@ -655,7 +657,9 @@ def diff(ctx: click.Context, old: str, new: str, fmt: str | None) -> None:
     root = ctx.obj["policies"]
     ma, mb = module_ref(old, root), module_ref(new, root)
     if ma is not None or mb is not None:
-        _diff_modules(old, new, ma, mb, root, fmt)
+        changed = _diff_modules(old, new, ma, mb, root, fmt)
+        if exit_code and changed:
+            sys.exit(EXIT_TESTS_FAILED)
         return
     a, b = resolve(old, root), resolve(new, root)
     changes = diff_policies(a, b)
@@ -667,9 +671,12 @@ def diff(ctx: click.Context, old: str, new: str, fmt: str | None) -> None:
         click.echo(render_markdown(a, b, changes), nl=False)
     else:
         click.echo(render_text(a, b, changes), nl=False)
+    if exit_code and changes:
+        sys.exit(EXIT_TESTS_FAILED)
 
 
-def _diff_modules(old: str, new: str, ma: Any, mb: Any, root: Path, fmt: str) -> None:
+def _diff_modules(old: str, new: str, ma: Any, mb: Any, root: Path, fmt: str) -> bool:
+    """Render a module diff; whether any importer would change (or not compile)."""
     import json
 
     from .diagnostics import Diagnostic, UsageError
@@ -696,6 +703,7 @@ def _diff_modules(old: str, new: str, ma: Any, mb: Any, root: Path, fmt: str) ->
         click.echo(module_diff.render_markdown(ma, mb, found), nl=False)
     else:
         click.echo(module_diff.render_text(ma, mb, found), nl=False)
+    return any(f.changes or f.problems for f in found)
 
 
 _total_option = click.option(

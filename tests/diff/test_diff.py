@@ -175,3 +175,15 @@ def test_text_keeps_each_change_on_one_line() -> None:
     assert len(lines) == 1 + int(lines[0].rsplit(": ", 1)[1].split()[0])
     [line] = [x for x in lines if "metric impaired_collateral_exposures" in x]
     assert line.endswith("!= 'none' and collateral_change <= -collateral_warning_drop, False))`")
+
+
+def test_exit_code_says_whether_anything_changed() -> None:
+    def code(old: str, new: str, *extra: str) -> int:
+        return CliRunner().invoke(main, ["--policies", str(POLICIES), "diff", old, new, "--format", "json", *extra],
+                                  catch_exceptions=False).exit_code
+
+    same = ("loss-client-management@2.1.0",) * 2
+    changed = ("loss-client-management@2.0.2", "loss-client-management@2.1.0")
+    assert (code(*same, "--exit-code"), code(*changed, "--exit-code"), code(*changed)) == (0, 1, 0)
+    assert code("financial-difficulty@1.0.0", "financial-difficulty@1.1.0", "--exit-code") == 1
+    assert code("financial-difficulty@1.1.0", "financial-difficulty@1.1.0", "--exit-code") == 0
