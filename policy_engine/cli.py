@@ -278,6 +278,7 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, max_e
     A policy test file or a scenario file given by name is recognised and checked as what it is.
     Exits 4 when any file is invalid.
     """
+    from .diagnostics import Diagnostic, UsageError
     from .policy.registry import CheckResult, check_paths
     from .review.filekinds import check_other, folder_files, load_kind, unnamed_policy
 
@@ -285,7 +286,7 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, max_e
     targets = list(paths) or [_registry_folder(ctx)]
     for p in targets:
         if not p.exists():
-            raise click.UsageError(f"no such file or directory: {p}")
+            raise UsageError([Diagnostic("file-missing", f"no such file or directory: {p}", file=str(p))])
     others: list[Any] = []
     policy_targets = []
     for p in targets:
@@ -568,12 +569,13 @@ def test_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, only:
     Exits 1 when a case fails, 4 when a policy or test file (or one of its cases) is invalid, 2 when
     nothing was selected (no test files, -k matching no case).
     """
+    from .diagnostics import Diagnostic, UsageError
     from .review.tester import coverage, run_tests
 
     fmt = fmt or _default_format()
     for p in paths:
         if not p.exists():
-            raise click.UsageError(f"no such file or directory: {p}")
+            raise UsageError([Diagnostic("file-missing", f"no such file or directory: {p}", file=str(p))])
     run = run_tests(list(paths) or [_registry_folder(ctx)], only=only)
     cov = coverage(run)
     _emit_test_report(run, cov, fmt, verbose, min_coverage, show_coverage)

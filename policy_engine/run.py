@@ -97,6 +97,8 @@ def read_client(source: str | Path, stdin: Any = None) -> tuple[Any, str]:
     name = "<stdin>" if str(source) == "-" else str(source)
     try:
         data = stdin.read() if str(source) == "-" else Path(source).read_bytes()
+    except FileNotFoundError:
+        raise UsageError([Diagnostic("file-missing", f"no such file: {name}", file=name)]) from None
     except OSError as e:
         raise UsageError([Diagnostic("file-unreadable", f"cannot read client file: {e.strerror}", file=name)]) \
             from None

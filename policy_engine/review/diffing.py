@@ -121,6 +121,8 @@ def resolve(ref: str, registry_root: Path) -> CompiledPolicy:
         # Its imports are read at the same revision: the policy as it was, with the modules as they were.
         return compile_document(load_yaml_text(decode_policy_bytes(raw, ref), ref),
                                 modules=GitModules(rev, Path(file).parent.parent))
+    if path.suffix in (".yaml", ".yml") or "/" in ref:  # meant as a file: say that it is not there
+        raise UsageError([Diagnostic("file-missing", f"no such file: {ref}", file=ref)])
     raise UsageError([Diagnostic("unknown-policy-ref", f"'{ref}' is not a file, id@version or REV:path",
                                  hint="e.g. policies/x/policy-1.1.0.yaml, loss-client-management@1.0.0, "
                                       "HEAD~1:policies/x/policy.yaml")])

@@ -421,6 +421,22 @@ def test_with_format_json_every_error_is_json_on_stderr(args: list[str], code: s
     assert text.exit_code == exit_code and not text.stderr.lstrip().startswith("{")
 
 
+@pytest.mark.parametrize("args", [
+    ["decide", "-p", "loss-client-management", "-c", "/no/such/client.json"],
+    ["test", "/no/such/folder"],
+    ["validate", "/no/such/policy-1.0.0.yaml"],
+    ["diff", "/no/such/policy-1.0.0.yaml", "loss-client-management@2.1.0"],
+    ["impact", "loss-client-management@1.0.0", "loss-client-management@1.1.0", "--portfolio", "/no/such/p.csv"],
+    ["batch", "/no/such/p.csv", "-p", "loss-client-management", "--no-audit"],
+    ["convert", "/no/such/client.json", "--to", "2.0"],
+], ids=lambda a: a[0])
+def test_a_missing_file_is_one_code_for_every_command(args: list[str]) -> None:
+    r: Any = run(*args, "--format", "json")
+    assert r.exit_code == 2
+    [error] = json.loads(r.stderr)["errors"]
+    assert error["code"] == "file-missing" and error["file"].startswith("/no/such/")
+
+
 def test_an_internal_error_is_json_under_format_json(monkeypatch: pytest.MonkeyPatch) -> None:
     from policy_engine import run as run_layer
 
