@@ -97,11 +97,22 @@ def _escape(text: str, prop: bool = False) -> str:
     return out
 
 
+def _workspace_path(file: str | None) -> str:
+    """A path as GitHub attaches an annotation: relative to the checkout (the working folder) when the file lies
+    in it; an absolute path (``--policies $PWD/policies``) annotates nothing."""
+    import os
+
+    if not file or not os.path.isabs(file):
+        return file or ""
+    rel = os.path.relpath(file)
+    return file if rel.startswith("..") else rel
+
+
 def github_diagnostics(diags: Iterable[Diagnostic]) -> str:
     lines = []
     for d in diags:
         level = {"error": "error", "warning": "warning", "info": "notice"}[d.severity]
-        props = [f"file={_escape(d.file or '', True)}"]
+        props = [f"file={_escape(_workspace_path(d.file), True)}"]
         if d.line is not None:
             props.append(f"line={d.line}")
         if d.column is not None:
@@ -122,7 +133,8 @@ def github_tests(run: Any, coverage: Mapping[str, Any] | None = None, min_covera
     lines = [github_diagnostics(run.diagnostics).rstrip("\n")] if run.diagnostics else []
     for r in run.results:
         if not r.passed:
-            props = f"file={_escape(r.file, True)},line={r.line or 1},title={_escape('policy test failed', True)}"
+            props = (f"file={_escape(_workspace_path(r.file), True)},line={r.line or 1},"
+                     f"title={_escape('policy test failed', True)}")
             lines.append(f"::error {props}::{_escape(f'[{r.policy}] {r.name}: ' + '; '.join(r.failures))}")
     lines.append(f"::notice title=policy tests::{run.passed} passed, {run.failed} failed")
     for policy, cov in (coverage or {}).items():
@@ -135,7 +147,7 @@ def github_tests(run: Any, coverage: Mapping[str, Any] | None = None, min_covera
         if below or show_rules:
             for r in cov.rules:
                 if not r.covered:
-                    props = f"file={_escape(r.file or '', True)}" + (f",line={r.line}" if r.line else "")
+                    props = f"file={_escape(_workspace_path(r.file), True)}" + (f",line={r.line}" if r.line else "")
                     lines.append(f"::{'error' if below else 'warning'} {props},title={_escape('rule coverage', True)}"
                                  f"::{_escape(f'[{policy}] {r.status} {r.name}: {r.missing}')}")
     return "\n".join(lines) + "\n"

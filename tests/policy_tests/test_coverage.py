@@ -115,7 +115,7 @@ def test_an_untested_warning_drops_the_reference_coverage_and_is_named_with_its_
 
 
 
-def test_a_coverage_gate_that_fails_says_so_to_machines(tmp_path: Path) -> None:
+def test_a_coverage_gate_that_fails_says_so_to_machines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """JSON carries the gate (required, met, the versions below), GitHub annotates each unpinned rule on its
     line as an error, and the JUnit totals are those of every suite, coverage suites included."""
     suite = _suite(tmp_path, [(LOW, "{score: -5}"), (HEALTHY, "{floors: []}")])
@@ -132,6 +132,10 @@ def test_a_coverage_gate_that_fails_says_so_to_machines(tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["test", str(suite), "--format", "github", "--coverage"], catch_exceptions=False)
     assert "::notice title=rule coverage::mini@1.0.0" in r.stdout  # no gate: a notice, and warnings per rule
     assert f"::warning file={suite / 'policy-1.0.0.yaml'},line={warning_line}," in r.stdout
+    monkeypatch.chdir(tmp_path)  # an absolute path inside the checkout is annotated relative to it
+    r = CliRunner().invoke(main, ["test", str(suite), "--format", "github", "--min-coverage", "90"],
+                           catch_exceptions=False)
+    assert f"::error file=policy-1.0.0.yaml,line={warning_line}," in r.stdout
     r = CliRunner().invoke(main, ["test", str(suite), "--format", "junit"], catch_exceptions=False)
     root = ET.fromstring(r.stdout)
     assert int(root.get("tests")) == len(root.findall(".//testcase"))  # type: ignore[arg-type]
