@@ -280,7 +280,7 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, max_e
     """
     from .diagnostics import Diagnostic, UsageError
     from .policy.registry import CheckResult, check_paths
-    from .review.filekinds import check_other, folder_files, load_kind, unnamed_policy
+    from .review.filekinds import check_folder_files, check_other, load_kind
 
     fmt = fmt or _default_format()
     targets = list(paths) or [_registry_folder(ctx)]
@@ -296,13 +296,7 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, max_e
         else:
             others.append(CheckResult(str(p), check_other(p, doc, kind), None, kind=kind))
         if p.is_dir():  # its test files and scenarios too, as `test` and `simulate` will read them
-            for f, kind, doc, problems in folder_files(p):
-                if doc is None:
-                    others.append(CheckResult(str(f), problems, None, kind="policy-tests"))
-                elif kind == "policy":
-                    others.append(CheckResult(str(f), [unnamed_policy(f)], None, kind="policy"))
-                else:
-                    others.append(CheckResult(str(f), check_other(f, doc, kind, named=False), None, kind=kind))
+            others += check_folder_files(p)
     results = [*(check_paths(policy_targets) if policy_targets else []), *others]
     if not results:
         raise click.UsageError(f"no policy files (policy*.yaml) under {', '.join(map(str, targets))}")

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ..diagnostics import Diagnostic, DiagnosticSink, PolicyError
 from ..policy.loader import Document, load_yaml_file
 from ..policy.validate import schema_errors
+
+if TYPE_CHECKING:
+    from ..policy.registry import CheckResult
 
 Kind = Literal["policy", "policy-tests", "scenario"]
 _MODELINE = re.compile(r"\$schema=\S*?([a-z-]+)\.schema\.json")
@@ -93,3 +96,18 @@ def unnamed_policy(path: Path) -> Diagnostic:
                       "loaded as policies: this one is neither validated nor decided", file=str(path),
                       severity="warning", hint="rename it policy-X.Y.Z.yaml (its version), or move it out of the "
                                                "policies folder")
+
+
+def check_folder_files(folder: Path) -> list[CheckResult]:
+    """Each test file and scenario of a policies folder checked as what it is (``validate`` of the folder)."""
+    from ..policy.registry import CheckResult
+
+    out = []
+    for f, kind, doc, problems in folder_files(folder):
+        if doc is None:
+            out.append(CheckResult(str(f), problems, None, kind="policy-tests"))
+        elif kind == "policy":
+            out.append(CheckResult(str(f), [unnamed_policy(f)], None, kind="policy"))
+        else:
+            out.append(CheckResult(str(f), check_other(f, doc, kind, named=False), None, kind=kind))
+    return out
