@@ -333,17 +333,20 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, max_e
 
 @main.command()
 @click.argument("name")
+@click.option("--debtor", is_flag=True,
+              help="A policy with scopes: a debtor with several exposures and their repayment schedules, "
+                   "exposure floors, a debtor aggregation and the 10% contagion rule.")
 @click.pass_context
 @handle_errors
-def init(ctx: click.Context, name: str) -> None:
-    """Start a new policy NAME: the policy, a test folder with one passing case, and a sample client.
+def init(ctx: click.Context, name: str, debtor: bool) -> None:
+    """Start a new policy NAME: the policy, a test folder with passing cases, and a sample client.
 
     Written under the policies folder; `validate` and `test` pass on it straight away.
     """
     from .scaffold import init as scaffold
 
     root = ctx.obj["policies"]
-    for f in scaffold(name, root):
+    for f in scaffold(name, root, debtor=debtor):
         click.echo(f"wrote {f}", err=True)
     click.echo(f"next: policy-engine validate {root / name} && policy-engine test {root / name}", err=True)
 
@@ -1285,6 +1288,29 @@ def audit_replay(ctx: click.Context, ref: str | None, replay_all: bool, client: 
 # ------------------------------------------------------------------ generate
 
 
+_GENERATE_DAY = "2025-06-30"
+
+
+def _generate_day(ctx: click.Context, policy: str | None) -> str:
+    """generate's day when --as-of is not given: 2025-06-30, or today for a policy none of whose versions
+    applies then (a new one): the portfolio is one its version decides."""
+    import datetime as dt
+
+    from .diagnostics import UsageError
+
+    if policy is None:
+        return _GENERATE_DAY
+    ref = _ref(ctx, policy, None)
+    for day in (_GENERATE_DAY, dt.date.today().isoformat()):
+        try:
+            chosen = ref.for_day(day)
+        except UsageError:
+            continue
+        if ref.pinned is None or chosen.applies_on(day):
+            return day
+    return _GENERATE_DAY  # the version chosen then says why it cannot be
+
+
 def _policy_ref(ctx: click.Context, ref: str, day: str | None = None) -> Any:
     """ID (the version in force on ``day``, default today), ID@VERSION, or a policy file: one compiled policy."""
     return _ref(ctx, ref, None).for_day(day)
@@ -1293,7 +1319,9 @@ def _policy_ref(ctx: click.Context, ref: str, day: str | None = None) -> Any:
 @main.command()
 @click.option("--n", "count", type=click.IntRange(min=1), default=1000, show_default=True, help="Number of clients.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Same seed, same portfolio.")
-@click.option("--as-of", default="2025-06-30", show_default=True, help="Date the portfolio describes.")
+@click.option("--as-of", default=None,
+              help="Date the portfolio describes (default 2025-06-30; with -p, today when the policy has no version "
+                   "in force on 2025-06-30, such as one just made by init).")
 @click.option("--out", "out", type=click.Path(path_type=Path), required=True,
               help="Output file: .csv (flat columns) or .jsonl (one client record per line); with --tables, a folder.")
 @click.option("--policy", "-p", default=None,
@@ -1309,13 +1337,14 @@ def _policy_ref(ctx: click.Context, ref: str, day: str | None = None) -> Any:
                    "(the same debtors as without it).")
 @click.pass_context
 @handle_errors
-def generate(ctx: click.Context, count: int, seed: int, as_of: str, out: Path, policy: str | None,
+def generate(ctx: click.Context, count: int, seed: int, as_of: str | None, out: Path, policy: str | None,
              periods: int, tables: str | None, partitions: int | None) -> None:
     """Write a seeded synthetic portfolio: for any policy from its declared inputs (-p), or the reference one."""
     from .decide.inputs import parse_date
     from .portfolio import synthetic
     from .progress import progress
 
+    as_of = as_of or _generate_day(ctx, policy)
     if parse_date(as_of) is None:
         raise click.BadParameter(f"{as_of!r} is not a date YYYY-MM-DD", param_hint="--as-of")
     if partitions is not None and tables is None:

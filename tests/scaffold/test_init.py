@@ -103,3 +103,28 @@ def test_the_new_policy_gets_its_own_client_schema(empty: Path) -> None:
     client = json.loads((empty / "policies/abc/samples/clients/example.json").read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator(schema).validate(client)
     assert set(schema["properties"]) >= {"loan", "financials"} and "restructuring" not in schema["properties"]
+
+
+def test_init_debtor_starts_a_policy_with_scopes_that_passes_at_full_coverage(empty: Path) -> None:
+    """A policy for debtors with several exposures: exposure floors, payments, a debtor aggregation and the
+    10% contagion rule, four cases pinning each rule both ways, a sample debtor; generate draws for it."""
+    r = _run("init", "sme-renewal", "--debtor")
+    assert r.exit_code == 0, r.output
+    folder = empty / "policies" / "sme-renewal"
+    v = _run("validate", "--format", "json")
+    assert v.exit_code == 0 and all(f["diagnostics"] == [] for f in json.loads(v.stdout)["files"])
+    t = _run("test", "--coverage", "--min-coverage", "100", "--format", "json")
+    assert t.exit_code == 0, t.stdout
+    report = json.loads(t.stdout)
+    assert (report["passed"], report["failed"]) == (4, 0)
+    assert report["coverage"]["sme-renewal@1.0.0"]["percent"] == 100.0
+    d = _run("decide", "-p", "sme-renewal", "-c", str(folder / "samples/clients/example.json"), "--no-audit",
+             "--format", "json")
+    record = json.loads(d.stdout)
+    assert d.exit_code == 0 and record["classification"]["grade"] == "pass"
+    assert [e["exposure_id"] for e in record["exposures"]] == ["E1", "E2"]
+    # generate picks a day the new policy decides (its version starts today, after generate's usual day)
+    g = _run("generate", "-p", "sme-renewal", "--n", "30", "--out", "d.jsonl")
+    assert g.exit_code == 0, g.output
+    b = _run("batch", "d.jsonl", "-p", "sme-renewal", "--no-audit", "--format", "json")
+    assert b.exit_code == 0 and json.loads(b.stdout)["accounting"] == {"rows_read": 30, "decided": 30, "rejected": 0}
