@@ -769,7 +769,7 @@ class _Checker:
         fn = FUNCTIONS.get(name) or AGGREGATIONS.get(name)
         if fn is None:
             raise self.fail("unknown-function", f"unknown function '{name}'", node.func,
-                            did_you_mean(name, list(FUNCTIONS)) or "see `policy-engine functions`")
+                            did_you_mean(name, [*FUNCTIONS, *AGGREGATIONS]) or "see `policy-engine functions`")
         if node.keywords:
             raise self.fail("disallowed-syntax", f"{name}() takes no keyword arguments", node)
         for a in node.args:
