@@ -557,10 +557,22 @@ class _FirstRows:
         self.series.reindex(pd.Index([""], dtype=object))  # the hash table built here, then only read by threads
         self.rows = np.append(self.series.to_numpy(dtype=np.int64), -1)  # value set position -> row (-1: none)
         self.value_set: Any = None
+        self._stripped: dict[str, str] | None = None
         if arrow:
             import pyarrow as pa
 
             self.value_set = pa.array(self.series.index.to_numpy(dtype=object), pa.string())
+
+    def no_debtor(self, cid: str) -> str:
+        """Why a row finds no debtor: no such id, or (a CSV cell's stray space) one that differs only by spaces."""
+        if self._stripped is None:  # built once, on the first orphan: most runs have none
+            self._stripped = {}
+            for known in self.series.index:
+                if isinstance(known, str):
+                    self._stripped.setdefault(known.strip(), known)
+        near = self._stripped.get(cid.strip())
+        spaced = f" (it has '{near}': the two ids differ only by spaces)" if near is not None and near != cid else ""
+        return f"no debtor '{cid}' in the debtors table{spaced}"
 
     def of(self, distinct: np.ndarray) -> np.ndarray:
         """Each distinct id's row (-1: none), ids as Python text (None: no id)."""
@@ -664,7 +676,7 @@ def _widen(debtors: pd.DataFrame, frame: pd.DataFrame, text: bool, t: TableSpec,
     debtor, cids = _lookup(first, Columns(frame, None, text), CLIENT_ID, m)
     lost = np.flatnonzero(debtor < 0)
     count.orphaned = len(lost)
-    _orphan(orphans, t.name, lost, cids, lambda r: f"no debtor '{cids[r]}' in the debtors table" if cids[r]
+    _orphan(orphans, t.name, lost, cids, lambda r: first.no_debtor(cids[r]) if cids[r]
             else "client_id is missing: the row names no debtor")
     ok = np.flatnonzero(debtor >= 0)
     pos = pd.Series(debtor[ok]).groupby(debtor[ok]).cumcount().to_numpy()
@@ -774,7 +786,7 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, cols: Columns, scopes: Map
     parent = debtor  # a root scope's parent is its debtor (neither array is written to)
     if s.parent is None:
         lost = np.flatnonzero(debtor < 0)
-        _orphan(orphans, t.name, lost, cids, lambda r: f"no debtor '{cids[r]}' in the debtors table" if cids[r]
+        _orphan(orphans, t.name, lost, cids, lambda r: first.no_debtor(cids[r]) if cids[r]
                 else "client_id is missing: the row names no debtor")
     else:
         up = scopes[s.parent]
@@ -786,7 +798,7 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, cols: Columns, scopes: Map
         what = part.scope(s.parent).name
         _orphan(orphans, t.name, lost, cids, lambda r: (
             "client_id is missing: the row names no debtor" if cids[r] is None else
-            f"no debtor '{cids[r]}' in the debtors table" if debtor[r] < 0 else
+            first.no_debtor(cids[r]) if debtor[r] < 0 else
             f"{pkey} is missing: the row names no {what}" if theirs[r] is None else
             f"no {what} '{theirs[r]}' of debtor '{cids[r]}' in the {table_name(part.scope(s.parent))} table"),
             (pkey, theirs), lambda r: CLIENT_ID if cids[r] is None or debtor[r] < 0 else pkey)

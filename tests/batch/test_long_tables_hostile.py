@@ -356,3 +356,13 @@ def test_a_parquet_time_stamp_with_a_time_zone_is_refused_quietly_where_a_date_b
     messages = {p["message"] for r in result.rejects for p in r["problems"] if p["field"] == "due_date"}
     assert messages == {"expected a date YYYY-MM-DD, found a time stamp with a time zone"}
     assert "Warning" not in capfd.readouterr().err
+
+
+def test_an_orphan_whose_id_differs_only_by_spaces_says_so(tmp_path: Path) -> None:
+    """A CSV cell with a stray space names no debtor; the reason names the id it was surely meant to be."""
+    folder = _write(tmp_path / "t", debtors="client_id,as_of,industry\nD1,2025-09-30,manufacturing\n",
+                    exposures="client_id,exposure_id,balance,days_past_due\nD1,E1,100,0\nD1 ,E2,50,0\n D9,E3,5,0\n")
+    result = run_long_batch(MULTI, folder)
+    assert [(o["row"], o["message"]) for o in result.orphans] == [
+        (2, "no debtor 'D1 ' in the debtors table (it has 'D1': the two ids differ only by spaces)"),
+        (3, "no debtor ' D9' in the debtors table")]
