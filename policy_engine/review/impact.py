@@ -123,6 +123,7 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
     # Grade changes first: a capped list in portfolio order hid the one downgrade behind warning-only changes.
     shown = np.concatenate([np.flatnonzero(changed_grade), np.flatnonzero(any_change & ~changed_grade)])
     listed = _listed(da, db, shown[:max_listed], seg, _scored(a, b, policies))
+    _with_exposure_changes(listed, getattr(a, "exposures", None), getattr(b, "exposures", None))
     rejected_rows = {r["row"] for r in a.rejects} | {r["row"] for r in b.rejects}
     rows_read = a.rows_read
     report = {
@@ -230,6 +231,7 @@ class ScopedSide(_Counted):
     decisions: pd.DataFrame
     rejects: list[dict[str, Any]]
     rows_read: int
+    exposures: pd.DataFrame | None = None  # each exposure's row, id, grade and deciding rule
 
     @property
     def parts(self) -> list[Any]:
@@ -240,9 +242,14 @@ class ScopedSide(_Counted):
         return [self.policy]
 
 
+_EXPOSURE_COLUMNS = ("row", "exposure_id", "grade", "decided_by")
+
+
 def _scoped_run(policy: CompiledPolicy, path: Path, rows: Sequence[int], as_of: str | None,
-                progress: Callable[[int, int], None] | None, total: int) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """Decide the debtor records of a JSON Lines file; line k stands for input row ``rows[k - 1]``."""
+                progress: Callable[[int, int], None] | None, total: int
+                ) -> tuple[pd.DataFrame, list[dict[str, Any]], pd.DataFrame]:
+    """Decide the debtor records of a JSON Lines file; line k stands for input row ``rows[k - 1]``: the
+    debtors' decisions, the rejects, and each exposure's grade and deciding rule."""
     from ..portfolio.scoped_batch import run_scoped_batch
 
     done = [0]
@@ -258,7 +265,10 @@ def _scoped_run(policy: CompiledPolicy, path: Path, rows: Sequence[int], as_of: 
     if len(decisions):
         decisions["row"] = lookup[decisions["row"].to_numpy(dtype=np.int64) - 1]
     rejects = [{**r, "row": int(lookup[r["row"] - 1]), "line": int(lookup[r["row"] - 1])} for r in result.rejects]
-    return decisions, rejects
+    exposures = result.exposures[[c for c in _EXPOSURE_COLUMNS if c in result.exposures.columns]].copy()
+    if len(exposures):
+        exposures["row"] = lookup[exposures["row"].to_numpy(dtype=np.int64) - 1]
+    return decisions, rejects, exposures
 
 
 def scoped_side(policy: CompiledPolicy, table: Table, as_of: str | None,
@@ -267,9 +277,9 @@ def scoped_side(policy: CompiledPolicy, table: Table, as_of: str | None,
     if table.source is None or table.offsets is None:
         raise UsageError([Diagnostic("scoped-portfolio-format", "two multi-exposure policies compare a JSON Lines "
                                      "file of debtor records", hint="give --portfolio debtors.jsonl")])
-    decisions, rejects = _scoped_run(policy, table.source, range(1, table.rows_read + 1), as_of, progress,
-                                     table.rows_read)
-    return ScopedSide(policy, decisions, rejects, table.rows_read)
+    decisions, rejects, exposures = _scoped_run(policy, table.source, range(1, table.rows_read + 1), as_of,
+                                                progress, table.rows_read)
+    return ScopedSide(policy, decisions, rejects, table.rows_read, exposures)
 
 
 def converted_side(old: Any, policy: CompiledPolicy, table: Table, as_of: str | None,
@@ -283,13 +293,14 @@ def converted_side(old: Any, policy: CompiledPolicy, table: Table, as_of: str | 
 
     reader = old.policies[0] if old.policies else None
     converted = convert_all(table_items(table, reader), as_of)
-    decisions, rejects = _decide_converted(policy, converted.conversions, as_of, progress)
+    decisions, rejects, _ = _decide_converted(policy, converted.conversions, as_of, progress)
     rejects = sorted([*_not_converted(converted), *rejects], key=lambda r: r["row"])
     return ScopedSide(policy, decisions, rejects, max(table.rows_read, converted.rows_read)), _conversion(converted)
 
 
 def _decide_converted(policy: CompiledPolicy, conversions: Sequence[tuple[int, Any]], as_of: str | None,
-                      progress: Callable[[int, int], None] | None) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+                      progress: Callable[[int, int], None] | None
+                      ) -> tuple[pd.DataFrame, list[dict[str, Any]], pd.DataFrame]:
     """Converted records (input row, conversion) decided as debtors under ``policy``."""
     import json
     import tempfile
@@ -378,7 +389,7 @@ def _mixed_side(old: Any, ref: PolicyRef, table: Table, scoped: dict[int, Compil
     for row, c in converted.conversions:
         groups.setdefault(id(version_of[row]), (version_of[row], []))[1].append((row, c))
     for policy, conversions in groups.values():
-        decisions, failed = _decide_converted(policy, conversions, as_of, progress)
+        decisions, failed, _ = _decide_converted(policy, conversions, as_of, progress)
         parts.append(ScopedSide(policy, decisions, failed, len(conversions)))
         rejects += failed
         frames.append(decisions)
@@ -455,6 +466,31 @@ def _listed(da: pd.DataFrame, db: pd.DataFrame, shown: np.ndarray, seg: np.ndarr
                   float(db["score"].iloc[i]) if scored[1] else None] if any(scored) else None,
         **_moves("warnings", wa[k], wb[k], ub[k]), **_moves("actions", aa[k], ab[k], ub[k]),
     } for k, i in enumerate(shown)]
+
+
+def _with_exposure_changes(listed: list[dict[str, Any]], ea: pd.DataFrame | None, eb: pd.DataFrame | None) -> None:
+    """Both versions grading exposures: each listed debtor's exposures whose grade or deciding rule moved
+    (``exposures_changed``), the why a debtor-level line cannot show (which loan, which floor)."""
+    if ea is None or eb is None or not listed:
+        return
+    wanted = {c["row"] for c in listed}
+    before = ea[ea["row"].isin(wanted)].assign(_at=lambda f: np.arange(len(f)))
+    after = eb[eb["row"].isin(wanted)].assign(_at_new=lambda f: np.arange(len(f)))
+    both = before.merge(after, on=["row", "exposure_id"], how="outer", suffixes=("_old", "_new"))
+    both = both.sort_values(["_at", "_at_new"], na_position="last", kind="stable")  # the record's order
+    moved: dict[int, list[dict[str, Any]]] = {}
+    for r in both.itertuples(index=False):
+        pair = [_text_or_none(r.grade_old), _text_or_none(r.grade_new)]
+        rules = [_text_or_none(r.decided_by_old), _text_or_none(r.decided_by_new)]
+        if pair[0] != pair[1] or rules[0] != rules[1]:
+            moved.setdefault(int(r.row), []).append({"exposure_id": str(r.exposure_id), "grade": pair,
+                                                    "decided_by": rules})
+    for c in listed:
+        c["exposures_changed"] = moved.get(c["row"], [])
+
+
+def _text_or_none(v: Any) -> str | None:
+    return None if v is None or (isinstance(v, float) and v != v) else str(v)
 
 
 def _moves(kind: str, before: list[str], after: list[str], undetermined_after: list[str]) -> dict[str, list[str]]:
@@ -910,9 +946,18 @@ def _changed_section(report: dict[str, Any], lang: str, by_name: str) -> Section
     scored = all(sides)
     rows = []
     for c in listed:
+        why = f"{_decider(c['decided_by'][0], w)} → {_decider(c['decided_by'][1], w)}"
+        moved = c.get("exposures_changed", ())
+        if len(moved) == 1 and moved[0]["grade"] == c["grade"] and moved[0]["decided_by"] == c["decided_by"]:
+            moved = ()  # one loan that moved as the debtor did: the line says it already (JSON names it)
+        for e in moved[:3]:  # which loan moved, and by which floor
+            why += (f"; {printable(e['exposure_id'])}: {_grade(report, e['grade'][0] or '-', lang)} → "
+                    f"{_grade(report, e['grade'][1] or '-', lang)} ({e['decided_by'][0] or '-'} → "
+                    f"{e['decided_by'][1] or '-'})")
+        if len(moved) > 3:
+            why += f"; +{len(moved) - 3}"
         row = [printable(str(c["client_id"])), printable(segment_shown(report, str(c["segment"]), lang)),
-               f"{_grade(report, c['grade'][0], lang)} → {_grade(report, c['grade'][1], lang)}",
-               f"{_decider(c['decided_by'][0], w)} → {_decider(c['decided_by'][1], w)}"]
+               f"{_grade(report, c['grade'][0], lang)} → {_grade(report, c['grade'][1], lang)}", why]
         if scored:
             row.append(f"{_score(c['score'][0])} → {_score(c['score'][1])}")
         rows.append([*row, _moved(c["warnings_added"], c["warnings_removed"], c.get("warnings_undetermined", ())),

@@ -142,8 +142,9 @@ def test_two_scoped_versions_compare_debtors(tmp_path: Path) -> None:
     module = REFERENCE.parent / "financial-difficulty"  # 2.0.x imports it from the folder beside its own
     shutil.copytree(module, tmp_path / module.name)
     stricter = text.replace("version: 2.0.0\n", "version: 2.0.1\n", 1).replace(
-        "  contagion_share:\n    value: 0.10", "  contagion_share:\n    value: 0.01", 1)
-    assert stricter != text
+        "  contagion_share:\n    value: 0.10", "  contagion_share:\n    value: 0.01", 1).replace(
+        "      when: days_past_due > 90\n", "      when: days_past_due > 30\n", 1)  # 35 and 40 days move
+    assert stricter.count("0.01") > text.count("0.01") and "days_past_due > 30\n" in stricter
     draft.write_text(stricter, encoding="utf-8")
     same = _impact("--format", "json", portfolio=debtors, new=NEW, old=NEW)
     assert same.exit_code == 0, same.stderr
@@ -161,7 +162,18 @@ def test_two_scoped_versions_compare_debtors(tmp_path: Path) -> None:
     old = Decider(load_policy(REFERENCE / "policy-2.0.0.yaml"))
     down = sum(new.decide(r)["classification"]["grade"] != old.decide(r)["classification"]["grade"]
                for r in (json.loads(f.read_text(encoding="utf-8")) for f in DEBTORS))
-    assert rep["summary"]["downgrades"] == down
+    assert rep["summary"]["downgrades"] == down > 0
+    # each changed debtor names the exposures that moved, with both grades and deciding rules, as decide does
+    records = {r["client_id"]: r for r in (json.loads(f.read_text(encoding="utf-8")) for f in DEBTORS)}
+    for c in rep["changed_clients"]:
+        record = records[c["client_id"]]
+        before, after = old.decide(record)["exposures"], new.decide(record)["exposures"]
+        assert c["exposures_changed"] == [
+            {"exposure_id": x["exposure_id"], "grade": [x["grade"], y["grade"]],
+             "decided_by": [x["decided_by"], y["decided_by"]]}
+            for x, y in zip(before, after, strict=True)
+            if (x["grade"], x["decided_by"]) != (y["grade"], y["decided_by"])]
+    assert any(c["exposures_changed"] for c in rep["changed_clients"])
 
 
 def test_two_scoped_versions_need_json_lines(tmp_path: Path) -> None:
