@@ -113,19 +113,24 @@ def resolve(ref: str, registry_root: Path) -> CompiledPolicy:
         return Registry(registry_root).select(pid, version=version)
     if ":" in ref:
         rev, _, file = ref.partition(":")
-        try:
-            raw = subprocess.run(["git", "show", f"{rev}:{file}"], capture_output=True, check=True).stdout
-        except (OSError, subprocess.CalledProcessError) as exc:
-            detail = getattr(exc, "stderr", b"").decode("utf-8", "replace") or str(exc)
-            raise UsageError([Diagnostic("git-show", f"cannot read {ref} from git: {detail.strip()}")]) from None
         # Its imports are read at the same revision: the policy as it was, with the modules as they were.
-        return compile_document(load_yaml_text(decode_policy_bytes(raw, ref), ref),
-                                modules=GitModules(rev, Path(file).parent.parent))
+        return compile_document(load_yaml_text(git_text(ref), ref), modules=GitModules(rev, Path(file).parent.parent))
     if path.suffix in (".yaml", ".yml") or "/" in ref:  # meant as a file: say that it is not there
         raise UsageError([Diagnostic("file-missing", f"no such file: {ref}", file=ref)])
     raise UsageError([Diagnostic("unknown-policy-ref", f"'{ref}' is not a file, id@version or REV:path",
                                  hint="e.g. policies/x/policy-1.1.0.yaml, loss-client-management@1.0.0, "
                                       "HEAD~1:policies/x/policy.yaml")])
+
+
+def git_text(ref: str) -> str:
+    """The text of ``REV:path`` as committed, or a usage error saying why git could not give it."""
+    rev, _, file = ref.partition(":")
+    try:
+        raw = subprocess.run(["git", "show", f"{rev}:{file}"], capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        detail = getattr(exc, "stderr", b"").decode("utf-8", "replace") or str(exc)
+        raise UsageError([Diagnostic("git-show", f"cannot read {ref} from git: {detail.strip()}")]) from None
+    return decode_policy_bytes(raw, ref)
 
 
 class GitModules(ModuleSource):

@@ -10,16 +10,15 @@ compile with the new version (a name it imports is gone, a definition no longer 
 from __future__ import annotations
 
 import copy
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..diagnostics import Diagnostic, PolicyError, UsageError
 from ..policy.compiler import CompiledPolicy, check_document
-from ..policy.loader import Document, decode_policy_bytes, load_yaml_file, load_yaml_text
+from ..policy.loader import Document, load_yaml_file, load_yaml_text
 from ..policy.modules import MODULE_FILE, ModuleSource, ModuleText, is_module_file, source_for
 from ..policy.registry import policy_files
-from .diffing import Change, diff_policies
+from .diffing import Change, diff_policies, git_text
 
 
 @dataclass
@@ -72,13 +71,7 @@ def module_ref(ref: str, root: Path) -> ModuleText | None:
                 return _module_text(doc.data, str(f), doc.text)
         return None
     if ":" in ref and MODULE_FILE.match(Path(ref.partition(":")[2]).name):
-        rev, _, file = ref.partition(":")
-        try:
-            raw = subprocess.run(["git", "show", f"{rev}:{file}"], capture_output=True, check=True).stdout
-        except (OSError, subprocess.CalledProcessError) as exc:
-            detail = getattr(exc, "stderr", b"").decode("utf-8", "replace") or str(exc)
-            raise UsageError([Diagnostic("git-show", f"cannot read {ref} from git: {detail.strip()}")]) from None
-        text = decode_policy_bytes(raw, ref)
+        text = git_text(ref)
         return _module_text(load_yaml_text(text, ref).data, ref, text)
     return None
 
