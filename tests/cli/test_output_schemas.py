@@ -1,0 +1,108 @@
+"""Every JSON a command writes for machines follows the schema `policy-engine schema NAME` prints: the contract
+a CI pipeline or a calling system codes against. Each report is produced here in its variants (success, failure,
+modules, totals, conversion, a scenario, gates) and checked; a key added to a report without its schema fails."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from jsonschema import Draft202012Validator
+
+from policy_engine.cli import main
+from policy_engine.policy.schemas import REPORT_SCHEMAS, load_schema
+from policy_engine.portfolio.synthetic import write_csv
+
+from ..conftest import DATA, POLICIES, REFERENCE, ROOT
+
+ID = "loss-client-management"
+
+
+@pytest.fixture(scope="module")
+def portfolio(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("schemas") / "p.csv"
+    write_csv(path, 120, seed=5)
+    return path
+
+
+def _run(*args: str) -> Any:
+    return CliRunner().invoke(main, ["--policies", str(POLICIES), *args], catch_exceptions=False)
+
+
+def _check(name: str, text: str) -> dict[str, Any]:
+    document = json.loads(text)
+    errors = [f"{list(e.absolute_path)}: {e.message[:200]}"
+              for e in Draft202012Validator(load_schema(name)).iter_errors(document)]
+    assert errors == []
+    return document
+
+
+def test_every_report_schema_is_a_valid_schema_and_printed_by_the_schema_command() -> None:
+    for name in REPORT_SCHEMAS:
+        Draft202012Validator.check_schema(load_schema(name))
+        r = _run("schema", name)
+        assert r.exit_code == 0 and json.loads(r.stdout)["$id"].endswith(f"/{name}.schema.json")
+
+
+@pytest.mark.parametrize("args", [
+    [],  # the registry: policies, modules, test files
+    [str(DATA / "broken_policies" / "unknown-name.yaml")],
+    [str(REFERENCE / "tests" / "classification.yaml"), str(ROOT / "scenarios" / "collateral-crash.yaml")],
+], ids=["registry", "broken", "test-file-and-scenario"])
+def test_validate_report(args: list[str]) -> None:
+    r = _run("validate", "--format", "json", *args)
+    report = _check("validate-report", r.stdout)
+    assert report["ok"] is (r.exit_code == 0)
+
+
+@pytest.mark.parametrize("args", [
+    ["-k", "technical"],
+    ["-k", "technical", "--min-coverage", "100"],
+    [str(REFERENCE / "policy-2.1.0.yaml"), "--coverage"],
+], ids=["selection", "coverage-gate", "one-version"])
+def test_test_report(args: list[str]) -> None:
+    r = _run("test", "--format", "json", *args)
+    report = _check("test-report", r.stdout)
+    assert report["failed"] == 0 and r.exit_code in (0, 1)
+
+
+@pytest.mark.parametrize(("old", "new"), [
+    (f"{ID}@1.0.0", f"{ID}@1.1.0"),
+    (f"{ID}@2.0.2", f"{ID}@2.1.0"),
+    ("financial-difficulty@1.0.0", "financial-difficulty@1.1.0"),
+], ids=["1.x", "2.x", "module"])
+def test_diff_report(old: str, new: str) -> None:
+    r = _run("diff", old, new, "--format", "json")
+    assert r.exit_code == 0
+    _check("diff-report", r.stdout)
+
+
+@pytest.mark.parametrize("args", [
+    ["impact", f"{ID}@1.0.0", f"{ID}@1.1.0", "--total", "revenue_ttm", "--fail-if", "downgrades > 100"],
+    ["impact", f"{ID}@1.1.0", f"{ID}@2.1.0", "--list", "3"],
+    ["simulate", f"{ID}@1.1.0", "--scenario", str(ROOT / "scenarios" / "collateral-crash.yaml")],
+], ids=["totals-and-gate", "converted", "scenario"])
+def test_impact_report(portfolio: Path, args: list[str]) -> None:
+    r = _run(*args, "--portfolio", str(portfolio), "--format", "json")
+    assert r.exit_code in (0, 1), r.stderr
+    _check("impact-report", r.stdout)
+
+
+@pytest.mark.parametrize("args", [
+    ["decide", "-p", ID, "-c", "/no/such/client.json"],
+    ["validate", str(DATA / "broken_policies" / "unknown-name.yaml")],
+    ["decide", "-p", ID, "-c", str(REFERENCE / "samples" / "clients" / "06-overdue-30-days.json"), "--as-of", "x"],
+    ["test", "-k", "no case has this name"],
+], ids=["missing-file", "invalid-policy", "usage", "no-match"])
+def test_errors_on_stderr(args: list[str]) -> None:
+    r = _run(*args, "--format", "json")
+    assert r.exit_code != 0
+    if args[0] == "validate":  # the report is the answer, on stdout, with the errors inside it
+        assert _check("validate-report", r.stdout)["ok"] is False
+    elif args[0] == "test":
+        assert [e["code"] for e in _check("test-report", r.stdout)["errors"]] == ["no-match"]
+    else:
+        _check("errors", r.stderr)
