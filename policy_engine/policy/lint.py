@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import re
 import string
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -223,6 +224,53 @@ def changelog_lacks_version(s: _Subject) -> Iterator[Diagnostic]:
                     f"add '- {{version: {s.policy.version}, date: ..., changes: [...]}}' first: what changed and why")
 
 
+_ID_NUMBER = re.compile(r"(?<![0-9])[0-9]{2,}(?![0-9])")  # 90 in overdue_over_90; not the 3 of review_level_3
+
+
+def rule_id_number(s: _Subject) -> Iterator[Diagnostic]:
+    """A rule whose id names a number its condition no longer compares with: ``overdue_over_90`` edited to
+    ``days_past_due > 60`` still reads "over 90" in every decision, test and report. The condition's numbers
+    are its literals, the values of the parameters it reads and, through the metrics it reads, theirs; a
+    share written as a percentage in the id (``contagion_10pct`` for 0.1) counts."""
+    p = s.policy
+    metrics = {m.name: m.expr for m in (*p.metrics, *(p.scoped.metrics if p.scoped else ()))}
+    params = {n: [float(v) for v in values.values() if isinstance(v, int | float) and not isinstance(v, bool)]
+              for n, values in p.parameters.items()}
+
+    def numbers(expr: Any, seen: set[str]) -> set[float]:
+        out: set[float] = set()
+        for node in ast.walk(expr.tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, int | float) \
+                    and not isinstance(node.value, bool):
+                out.add(float(node.value))
+            elif isinstance(node, ast.Name) and node.id in params:
+                out.update(params[node.id])
+            elif isinstance(node, ast.Name) and node.id in metrics and node.id not in seen:
+                seen.add(node.id)
+                out |= numbers(metrics[node.id], seen)
+        return out
+
+    compiled = {r.id: r.expr for r in (*p.floors, *(p.scoped.floors if p.scoped else ()))}
+    compiled.update({w.id: w.expr for w in p.warnings if not w.from_rule})
+    compiled.update({a.id: a.expr for a in p.actions})
+    rules = (s.data.get("classification") or {}).get("rules") or []
+    places = [(("classification", "rules", i), r) for i, r in enumerate(rules)]
+    places += [((section, i), r) for section in ("warnings", "actions")
+               for i, r in enumerate(s.data.get(section) or [])]
+    for at, raw in places:
+        rid = raw.get("id") if isinstance(raw, dict) else None
+        named = [int(x) for x in _ID_NUMBER.findall(rid)] if isinstance(rid, str) else []
+        if not named or rid not in compiled:
+            continue
+        found = numbers(compiled[rid], set())
+        if not found or any(abs(n - v) < 1e-9 or abs(n - v * 100) < 1e-6 for n in named for v in found):
+            continue
+        shown = ", ".join(f"{v:g}" for v in sorted(found)[:6])
+        yield s.finding("rule-id-number", f"'{rid}' names {' and '.join(map(str, named))}, but its condition "
+                        f"compares with {shown}", (*at, "when"), rid,
+                        "check the threshold, or rename the rule (its id is its name in every decision and test)")
+
+
 # The lint checks, in reporting order: a new finding is one function here and one planted policy
 # in tests/data/lint_policies.
 CHECKS: tuple[Callable[[_Subject], Iterator[Diagnostic]], ...] = (
@@ -231,6 +279,7 @@ CHECKS: tuple[Callable[[_Subject], Iterator[Diagnostic]], ...] = (
     import_unused,
     condition_decided_by_ranges,
     floor_shadowed,
+    rule_id_number,
     changelog_lacks_version,
 )
 
