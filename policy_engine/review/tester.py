@@ -585,11 +585,16 @@ def run_tests(paths: Iterable[str | Path], only: str | None = None) -> SuiteResu
 
 def _untested(policies: list[CompiledPolicy], suites: set[str], run: SuiteResult) -> list[Diagnostic]:
     """A version no test file targets: a new version whose test files do not list it would ship untested
-    with every count green."""
+    with every count green. A version that has ended (effective_to before today) is left alone."""
+    import datetime as dt
+
+    today = dt.date.today().isoformat()
     out = []
     for p in policies:
         if p.key in run.targeted or not p.file or str(Path(p.file).resolve()) not in suites:
             continue
+        if p.effective_to is not None and p.effective_to < today:
+            continue  # a version that has ended decides no new client: its tests may have been retired with it
         line = next((i for i, text in enumerate(p.text.splitlines(), 1) if text.startswith("version:")), None)
         where = f" ({Path(p.file).parent / p.tests_path})" if p.tests_path else ""
         out.append(Diagnostic(

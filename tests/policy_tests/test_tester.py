@@ -358,3 +358,13 @@ def test_a_name_one_tested_version_lacks_is_an_error_naming_that_version(tmp_pat
     assert d.message == "the policy has no warning 'low_ratio' in version 1.1.0 (the case runs against 1.0.0, 1.1.0)"
     assert d.hint == "pin the case to the versions that have it (versions: [1.0.0]), or give 1.1.0 a case of its own"
     assert [(r.name, r.policy) for r in run.results] == [("y", "mini@1.0.0")]  # case y is pinned to 1.0.0: fine
+
+
+def test_a_version_that_has_ended_may_have_no_test_left(tmp_path: Path) -> None:
+    """Its decisions are history (audit replay re-decides them from the stored text): only a version that can
+    still decide a new client must be tested."""
+    suite = _write_suite(tmp_path, f"  - name: x\n    client: {CLIENT}\n    expect: {{grade: good}}\n")
+    (suite / "tests.yaml").write_text((suite / "tests.yaml").read_text().replace(
+        "policy: mini\n", "policy: mini\nversions: ['1.1.0']\n"))
+    _second_version(suite)  # 1.0.0 ends 2024-12-31; the test file now tests 1.1.0 only
+    assert run_tests([suite]).diagnostics == []
