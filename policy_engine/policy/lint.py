@@ -229,7 +229,7 @@ _ID_NUMBER = re.compile(r"(?<![0-9])[0-9]{2,}(?![0-9])")  # 90 in overdue_over_9
 
 def rule_id_number(s: _Subject) -> Iterator[Diagnostic]:
     """A rule whose id names a number its condition no longer compares with: ``overdue_over_90`` edited to
-    ``days_past_due > 60`` still reads "over 90" in every decision, test and report. The condition's numbers
+    ``dpd > 60`` still reads "over 90" in every decision, test and report. The condition's numbers
     are its literals, the values of the parameters it reads and, through the metrics it reads, theirs; a
     share written as a percentage in the id (``contagion_10pct`` for 0.1) counts."""
     p = s.policy
