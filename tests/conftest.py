@@ -41,3 +41,14 @@ def policy() -> Any:
 @pytest.fixture(scope="session")
 def decider(policy: Any) -> Decider:
     return Decider(policy)
+
+
+@pytest.fixture(scope="session")
+def tuned_portfolio(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tuned reference portfolio (3,000 clients of record 1.x, seed 12) as CSV, written once per run and
+    only read by the tests that share it."""
+    from policy_engine.portfolio.synthetic import write_csv
+
+    path = tmp_path_factory.mktemp("tuned") / "portfolio.csv"
+    write_csv(path, 3000, seed=12)
+    return path

@@ -14,18 +14,12 @@ from jsonschema import Draft202012Validator
 
 from policy_engine.cli import main
 from policy_engine.policy.schemas import REPORT_SCHEMAS, load_schema
-from policy_engine.portfolio.synthetic import write_csv
 
 from ..conftest import DATA, POLICIES, REFERENCE, ROOT
 
 ID = "loss-client-management"
 
 
-@pytest.fixture(scope="module")
-def portfolio(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("schemas") / "p.csv"
-    write_csv(path, 120, seed=5)
-    return path
 
 
 def _run(*args: str) -> Any:
@@ -85,8 +79,8 @@ def test_diff_report(old: str, new: str) -> None:
     ["impact", f"{ID}@1.1.0", f"{ID}@2.1.0", "--list", "3"],
     ["simulate", f"{ID}@1.1.0", "--scenario", str(ROOT / "scenarios" / "collateral-crash.yaml")],
 ], ids=["totals-and-gate", "converted", "scenario"])
-def test_impact_report(portfolio: Path, args: list[str]) -> None:
-    r = _run(*args, "--portfolio", str(portfolio), "--format", "json")
+def test_impact_report(tuned_portfolio: Path, args: list[str]) -> None:
+    r = _run(*args, "--portfolio", str(tuned_portfolio), "--format", "json")
     assert r.exit_code in (0, 1), r.stderr
     _check("impact-report", r.stdout)
 

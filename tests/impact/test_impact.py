@@ -15,7 +15,6 @@ import pytest
 from click.testing import CliRunner
 
 from policy_engine.cli import main
-from policy_engine.portfolio.synthetic import write_csv
 
 from ..conftest import POLICIES
 
@@ -23,10 +22,8 @@ OLD, NEW = "loss-client-management@1.0.0", "loss-client-management@1.1.0"
 
 
 @pytest.fixture(scope="module")
-def portfolio(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("impact") / "p.csv"
-    write_csv(path, 3000, seed=12)
-    return path
+def portfolio(tuned_portfolio: Path) -> Path:
+    return tuned_portfolio
 
 
 def _cli(*args: str) -> Any:
