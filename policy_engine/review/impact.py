@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 GATES = ("grade_changed", "grade_changed_share", "downgrades", "downgrade_share", "upgrades", "upgrade_share",
          "warnings_changed", "warnings_changed_share", "actions_changed", "actions_changed_share", "rejected",
-         "rejected_share")
+         "rejected_share", "compared")
 # NAME OP NUMBER; NAME a figure of the summary, or total.METRIC.FIELD / total.METRIC[SEGMENT].FIELD.
 _GATE = re.compile(r"^\s*(?P<name>total\.(?P<metric>[A-Za-z_][A-Za-z0-9_]*)(?:\[(?P<segment>[^\]]+)\])?"
                    r"\.(?P<field>[a-z_]+)|[a-z_]+)\s*(?P<op>>=|<=|>|<|==)\s*"
@@ -594,11 +594,14 @@ def gate_failures(report: dict[str, Any], gates: Sequence[str]) -> list[str]:
     """
     failed = []
     for gate in map(parse_gate, gates):
-        if not report.get("clients") and not (gate.name.startswith("rejected") and report["summary"]["rejected"]):
+        counted = gate.name == "compared" or (gate.name.startswith("rejected") and report["summary"]["rejected"])
+        if not report.get("clients") and not counted:
             failed.append(f"no client was compared ({_nothing_compared(report)}), so '{gate.name} {gate.op} "
                           f"{gate.limit}' cannot be shown false")
             continue
-        if gate.metric is None:
+        if gate.name == "compared":  # how many clients the report rests on: 'compared < 1000' guards a thin run
+            value = report["clients"]
+        elif gate.metric is None:
             value = report["summary"][gate.name]
         elif gate.metric not in report.get("totals", {}):
             raise UsageError([Diagnostic("bad-gate", f"--fail-if: the report has no totals of '{gate.metric}'",

@@ -76,13 +76,14 @@ def test_a_gate_of_a_run_that_compared_no_client_fails(portfolio: Path, tmp_path
     small = tmp_path / "p.csv"
     frame.to_csv(small, index=False)
     r = _cli("impact", OLD, NEW, "--portfolio", str(small), "--format", "json", "--fail-if", "downgrade_share > 0.01",
-             "--fail-if", "warnings_changed > 0", "--fail-if", "rejected > 10")
+             "--fail-if", "warnings_changed > 0", "--fail-if", "rejected > 10", "--fail-if", "compared < 1")
     assert r.exit_code == 1
     assert json.loads(r.stdout)["failed_gates"] == [
         f"no client was compared ({why}), so 'downgrade_share > 0.01' cannot be shown false",
         f"no client was compared ({why}), so 'warnings_changed > 0' cannot be shown false",
         *([] if rows else ["no client was compared (the portfolio has no row), so 'rejected > 10' cannot be shown "
-                           "false"])]  # 4 rejected rows are a figure: 4 > 10 is false
+                           "false"]),  # 4 rejected rows are a figure: 4 > 10 is false
+        "compared = 0 < 1"]  # the count of compared clients is a figure too
 
 
 def test_the_changed_list_shows_grade_changes_before_warning_only_changes(portfolio: Path) -> None:
