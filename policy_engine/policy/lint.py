@@ -5,9 +5,11 @@ with a severity (warning or info: the policy is still valid) and the rule's line
 
 * ``metric-unused`` -- a metric no rule reads (mark it ``informational: true`` if it is only reported);
 * ``parameter-unused`` -- a parameter no expression reads;
-* ``condition-never-true`` / ``condition-always-true`` -- a comparison of an input with a constant
-  that the input's declared range (min, max, enum) decides on its own, making a warning, action or
-  floor dead or unconditional;
+* ``condition-never-true`` / ``condition-always-true`` -- a comparison with a number (or a
+  parameter's every value) that the declared ranges decide on their own: an input's min/max, a
+  count's 0, a share's 0 to 1 (a share parameter written as 10 for 10%). The whole condition makes a
+  floor, warning or action dead or unconditional; a part of one (an ``or`` branch, an aggregation's
+  condition, a metric's) is dead weight;
 * ``floor-shadowed`` -- a floor whose condition implies another floor's of the same or a worse grade
   (``dpd > 120 -> substandard`` under ``dpd > 90 -> substandard``), so it can never decide a grade.
 
@@ -175,23 +177,142 @@ def import_unused(s: _Subject) -> Iterator[Diagnostic]:
 
 
 def condition_decided_by_ranges(s: _Subject) -> Iterator[Diagnostic]:
-    """A floor, warning or action whose condition the inputs' declared ranges decide on their own."""
+    """A floor, warning or action whose condition the declared ranges decide on their own, or a comparison
+    inside a condition or metric that they decide (a dead ``or`` branch, a count compared with -1).
+
+    The ranges are the inputs' min/max (the debtor's and every scope's), the bounds an aggregation cannot
+    leave (a count is at least 0, a share between 0 and 1; a min or max of an input stays in its range),
+    and a parameter is compared by each of its values (every segment's), so ``share > contagion_share``
+    with a share parameter of 20 (meant as 20%) is found.
+    """
     p = s.policy
-    ranges = {i.name: (i.min, i.max) for i in p.inputs if i.type in ("number", "integer") and not i.series}
-    rules = [(("classification", "rules", i, "when"), r.id, r.expr.tree) for i, r in enumerate(p.floors)]
-    # A classification rule's warning is its rule, checked above; the warnings section holds the others.
-    rules += [(("warnings", i, "when"), w.id, w.expr.tree) for i, w in enumerate(w for w in p.warnings
-                                                                                  if not w.from_rule)]
-    rules += [(("actions", i, "when"), a.id, a.expr.tree) for i, a in enumerate(p.actions)]
-    hint = "the condition compares an input with a value outside its min/max"
-    for path, rid, tree in rules:
-        verdict = _condition_verdict(tree, ranges)
+    ranges = _ranges(p)
+    consts = {n: tuple(float(v) for v in values.values()) for n, values in p.parameters.items()
+              if values and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values.values())}
+    hint = "the condition compares a value with a number outside the range it can take"
+    whole: set[int] = set()
+    for path, rid, tree in _rule_conditions(s):
+        whole.add(id(tree))
+        verdict = _condition_verdict(tree, ranges, consts)
         if verdict is True:
-            yield s.finding("condition-always-true", f"'{rid}' fires for every client the inputs' declared ranges "
-                            "allow", path, rid, hint)
-        elif verdict is False:
-            yield s.finding("condition-never-true", f"'{rid}' can never fire under the inputs' declared ranges",
-                            path, rid, hint)
+            yield s.finding("condition-always-true", f"'{rid}' fires for every client the declared ranges "
+                            "allow", path, rid, _why(tree, ranges, consts) or hint)
+            continue
+        if verdict is False:
+            yield s.finding("condition-never-true", f"'{rid}' can never fire under the declared ranges",
+                            path, rid, _why(tree, ranges, consts) or hint)
+            continue
+        yield from _decided_parts(s, path, rid, tree, ranges, consts)
+    for name, m in _metric_places(s):
+        yield from _decided_parts(s, ("metrics", name, "expr"), name, m.expr.tree, ranges, consts)
+
+
+def _rule_conditions(s: _Subject) -> Iterator[tuple[tuple[Any, ...], str, ast.AST]]:
+    """Each floor (of either level), warning and action condition, at its place in the document."""
+    p = s.policy
+    compiled: dict[tuple[str, str], ast.AST] = {("rules", r.id): r.expr.tree
+                                                 for r in (*p.floors, *(p.scoped.floors if p.scoped else ()))}
+    # A classification rule's warning is its rule; the warnings section holds the others.
+    compiled.update({("warnings", w.id): w.expr.tree for w in p.warnings if not w.from_rule})
+    compiled.update({("actions", a.id): a.expr.tree for a in p.actions})
+    rules = (s.data.get("classification") or {}).get("rules") or []
+    places = [(("classification", "rules", i, "when"), "rules", r) for i, r in enumerate(rules)]
+    places += [((section, i, "when"), section, r) for section in ("warnings", "actions")
+               for i, r in enumerate(s.data.get(section) or [])]
+    for path, section, raw in places:
+        rid = raw.get("id") if isinstance(raw, dict) else None
+        if isinstance(rid, str) and (section, rid) in compiled:
+            yield path, rid, compiled[(section, rid)]
+
+
+def _metric_places(s: _Subject) -> Iterator[tuple[str, Any]]:
+    p = s.policy
+    declared = s.data.get("metrics") or {}
+    for m in (*p.metrics, *(p.scoped.metrics if p.scoped else ())):
+        if m.name in declared:  # an imported metric is its module's to lint
+            yield m.name, m
+
+
+_BOUNDED = {"count_where": (0.0, None), "share_where": (0.0, 1.0)}
+_EXTREMES = ("min_of", "max_of", "min_where", "max_where")
+
+
+def _ranges(p: CompiledPolicy) -> dict[str, tuple[float | None, float | None]]:
+    """The range each numeric name can take: declared for inputs, implied for an aggregation metric."""
+    inputs = [*p.inputs, *(i for specs in (p.scoped.inputs.values() if p.scoped else ()) for i in specs)]
+    ranges: dict[str, tuple[float | None, float | None]] = {
+        i.name: (i.min, i.max) for i in inputs if i.type in ("number", "integer") and not i.series}
+    for m in (*p.metrics, *(p.scoped.metrics if p.scoped else ())):
+        t = m.expr.tree
+        if not (isinstance(t, ast.Call) and isinstance(t.func, ast.Name)):
+            continue
+        if t.func.id in _BOUNDED:
+            ranges[m.name] = _BOUNDED[t.func.id]
+        elif t.func.id in _EXTREMES and len(t.args) > 1 and isinstance(t.args[1], ast.Name) \
+                and t.args[1].id in ranges:
+            ranges[m.name] = ranges[t.args[1].id]
+    return ranges
+
+
+def _comparisons(node: ast.AST, ranges: dict[str, tuple[float | None, float | None]],
+                 consts: dict[str, tuple[float, ...]]) -> Iterator[tuple[str, type, tuple[float, ...]]]:
+    """``node`` as (name, op, the numbers compared with) when it compares a ranged name with numbers."""
+    if not isinstance(node, ast.Compare) or len(node.ops) != 1 or type(node.ops[0]) not in _FLIP:
+        return
+    op = type(node.ops[0])
+    for name, other, o in ((node.left, node.comparators[0], op), (node.comparators[0], node.left, _FLIP[op])):
+        if not (isinstance(name, ast.Name) and name.id in ranges):
+            continue
+        if isinstance(other, ast.Constant) and isinstance(other.value, int | float) \
+                and not isinstance(other.value, bool):
+            yield name.id, o, (float(other.value),)
+        elif isinstance(other, ast.UnaryOp) and isinstance(other.op, ast.USub) and isinstance(other.operand,
+                                                                                            ast.Constant) \
+                and isinstance(other.operand.value, int | float) and not isinstance(other.operand.value, bool):
+            yield name.id, o, (-float(other.operand.value),)
+        elif isinstance(other, ast.Name) and other.id in consts and other.id not in ranges:
+            yield name.id, o, consts[other.id]
+
+
+def _atom_verdict(node: ast.AST, ranges: dict[str, tuple[float | None, float | None]],
+                  consts: dict[str, tuple[float, ...]]) -> bool | None:
+    for name, op, values in _comparisons(node, ranges, consts):
+        lo, hi = ranges[name]
+        verdicts = {_decided(op, c, lo, hi) for c in values}
+        if len(verdicts) == 1:
+            return verdicts.pop()
+    return None
+
+
+def _why(node: ast.AST, ranges: dict[str, tuple[float | None, float | None]],
+         consts: dict[str, tuple[float, ...]]) -> str | None:
+    """The range that decides a comparison, in words: what the author must see to fix it."""
+    for n in ast.walk(node):
+        for name, _, values in _comparisons(n, ranges, consts):
+            lo, hi = ranges[name]
+            if _atom_verdict(n, ranges, consts) is None:
+                continue
+            span = f"at least {lo:g}" if hi is None else f"at most {hi:g}" if lo is None else f"{lo:g} to {hi:g}"
+            shown = ", ".join(f"{v:g}" for v in values)
+            share = " (a share: 0.2 is 20%)" if (lo, hi) == (0.0, 1.0) else ""
+            return f"'{name}' is {span}{share}; the condition compares it with {shown}"
+    return None
+
+
+def _decided_parts(s: _Subject, path: tuple[Any, ...], rid: str, tree: ast.AST,
+                   ranges: dict[str, tuple[float | None, float | None]],
+                   consts: dict[str, tuple[float, ...]]) -> Iterator[Diagnostic]:
+    """A comparison the ranges decide, inside a condition they do not decide as a whole."""
+    for node in ast.walk(tree):
+        if node is tree:
+            continue
+        verdict = _atom_verdict(node, ranges, consts)
+        if verdict is None:
+            continue
+        code = "condition-always-true" if verdict else "condition-never-true"
+        yield s.finding(code, f"'{ast.unparse(node)}' in '{rid}' is {'always' if verdict else 'never'} true "
+                        "under the declared ranges", path, rid,
+                        (_why(node, ranges, consts) or "") + ": drop it, or fix the number")
 
 
 def floor_shadowed(s: _Subject) -> Iterator[Diagnostic]:
@@ -230,45 +351,47 @@ _ID_NUMBER = re.compile(r"(?<![0-9])[0-9]{2,}(?![0-9])")  # 90 in overdue_over_9
 def rule_id_number(s: _Subject) -> Iterator[Diagnostic]:
     """A rule whose id names a number its condition no longer compares with: ``overdue_over_90`` edited to
     ``dpd > 60`` still reads "over 90" in every decision, test and report. The condition's numbers
-    are its literals, the values of the parameters it reads and, through the metrics it reads, theirs; a
-    share written as a percentage in the id (``contagion_10pct`` for 0.1) counts."""
+    are its literals, the values of the parameters it reads, the numbers in the names it reads
+    (``overdue_90_share``) and, through the metrics it reads, theirs; a share written as a percentage in
+    the id (``contagion_10pct`` for 0.1) counts. Every number the id names must hold: ``overdue_90_to_180``
+    edited to compare with 90 and 360 is reported for its 180."""
     p = s.policy
-    metrics = {m.name: m.expr for m in (*p.metrics, *(p.scoped.metrics if p.scoped else ()))}
+    metrics = {m.name: m.expr.tree for m in (*p.metrics, *(p.scoped.metrics if p.scoped else ()))}
     params = {n: [float(v) for v in values.values() if isinstance(v, int | float) and not isinstance(v, bool)]
               for n, values in p.parameters.items()}
-
-    def numbers(expr: Any, seen: set[str]) -> set[float]:
-        out: set[float] = set()
-        for node in ast.walk(expr.tree):
-            if isinstance(node, ast.Constant) and isinstance(node.value, int | float) \
-                    and not isinstance(node.value, bool):
-                out.add(float(node.value))
-            elif isinstance(node, ast.Name) and node.id in params:
-                out.update(params[node.id])
-            elif isinstance(node, ast.Name) and node.id in metrics and node.id not in seen:
-                seen.add(node.id)
-                out |= numbers(metrics[node.id], seen)
-        return out
-
-    compiled = {r.id: r.expr for r in (*p.floors, *(p.scoped.floors if p.scoped else ()))}
-    compiled.update({w.id: w.expr for w in p.warnings if not w.from_rule})
-    compiled.update({a.id: a.expr for a in p.actions})
-    rules = (s.data.get("classification") or {}).get("rules") or []
-    places = [(("classification", "rules", i), r) for i, r in enumerate(rules)]
-    places += [((section, i), r) for section in ("warnings", "actions")
-               for i, r in enumerate(s.data.get(section) or [])]
-    for at, raw in places:
-        rid = raw.get("id") if isinstance(raw, dict) else None
-        named = [int(x) for x in _ID_NUMBER.findall(rid)] if isinstance(rid, str) else []
-        if not named or rid not in compiled:
+    for path, rid, tree in _rule_conditions(s):
+        named = [int(x) for x in _ID_NUMBER.findall(rid)]
+        if not named:
             continue
-        found = numbers(compiled[rid], set())
-        if not found or any(abs(n - v) < 1e-9 or abs(n - v * 100) < 1e-6 for n in named for v in found):
+        echoed: set[float] = set()
+        found = _numbers(tree, metrics, params, set(), echoed)
+        # each number the id names must still be one: overdue_90_to_180 edited to 90..360 is found too
+        lost = [n for n in named if n not in echoed
+                and not any(abs(n - v) < 1e-9 or abs(n - v * 100) < 1e-6 for v in found)]
+        if not found or not lost:
             continue
         shown = ", ".join(f"{v:g}" for v in sorted(found)[:6])
-        yield s.finding("rule-id-number", f"'{rid}' names {' and '.join(map(str, named))}, but its condition "
-                        f"compares with {shown}", (*at, "when"), rid,
+        yield s.finding("rule-id-number", f"'{rid}' names {' and '.join(map(str, lost))}, but its condition "
+                        f"compares with {shown}", path, rid,
                         "check the threshold, or rename the rule (its id is its name in every decision and test)")
+
+
+def _numbers(tree: ast.AST, metrics: dict[str, ast.AST], params: dict[str, list[float]], seen: set[str],
+             echoed: set[float]) -> set[float]:
+    """The numbers a condition compares with, through the metrics it reads; ``echoed`` gets the numbers in
+    the names it reads (a number in ``overdue_90_share`` is the id echoing that name, not a threshold)."""
+    out: set[float] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
+            out.add(float(node.value))
+        elif isinstance(node, ast.Name):
+            echoed.update(float(x) for x in _ID_NUMBER.findall(node.id))
+            if node.id in params:
+                out.update(params[node.id])
+            elif node.id in metrics and node.id not in seen:
+                seen.add(node.id)
+                out |= _numbers(metrics[node.id], metrics, params, seen, echoed)
+    return out
 
 
 # The lint checks, in reporting order: a new finding is one function here and one planted policy
@@ -290,16 +413,11 @@ def lint(policy: CompiledPolicy, doc: Document) -> list[Diagnostic]:
     return [d for check in CHECKS for d in check(subject)]
 
 
-def _condition_verdict(tree: ast.AST, ranges: dict[str, tuple[float | None, float | None]]) -> bool | None:
-    atom = _atom(tree)
-    if atom is not None:
-        if atom[0] not in ranges:
-            return None
-        lo, hi = ranges[atom[0]]
-        return _decided(atom[1], atom[2], lo, hi)
+def _condition_verdict(tree: ast.AST, ranges: dict[str, tuple[float | None, float | None]],
+                       consts: dict[str, tuple[float, ...]]) -> bool | None:
     if isinstance(tree, ast.BoolOp):
-        verdicts = [_condition_verdict(v, ranges) for v in tree.values]
+        verdicts = [_condition_verdict(v, ranges, consts) for v in tree.values]
         if isinstance(tree.op, ast.And):
             return False if False in verdicts else (True if all(v is True for v in verdicts) else None)
         return True if True in verdicts else (False if all(v is False for v in verdicts) else None)
-    return None
+    return _atom_verdict(tree, ranges, consts)
