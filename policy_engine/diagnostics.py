@@ -17,12 +17,18 @@ Severity = Literal["error", "warning", "info"]
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 
-def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
-    """The hint for a misspelt name: the closest candidate, if one is close enough."""
+def closest(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate a misspelt name most likely means, if one is close enough."""
     import difflib  # only when something is misspelt: not on every start
 
     match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return f"did you mean '{match[0]}'?" if match else None
+    return match[0] if match else None
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    """The hint for a misspelt name: the closest candidate, if one is close enough."""
+    match = closest(name, candidates)
+    return f"did you mean '{match}'?" if match else None
 
 
 class Diagnostic(Frozen):

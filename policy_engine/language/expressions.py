@@ -28,7 +28,7 @@ from typing import Any
 
 import simpleeval
 
-from ..diagnostics import did_you_mean
+from ..diagnostics import closest, did_you_mean
 from ..frozen import Frozen, field
 from .functions import AGGREGATIONS as AGGREGATIONS
 
@@ -57,6 +57,10 @@ from .functions import GradeScale as GradeScale
 from .functions import Table as Table
 from .functions import aggregation_helpers, check_call, row_helpers, row_runtime, table_global
 from .functions import unknown_grade_hint as unknown_grade_hint
+
+# Names an author brings from a spreadsheet or SQL, and ours for them.
+_SPREADSHEET = {"count_if": "count_where", "countif": "count_where", "sum_if": "sum_where", "sumif": "sum_where",
+                "any": "any_of", "exists": "any_of", "all": "all_of", "every": "all_of"}
 
 # Limits (simpleeval's for power and strings; ours for the rest). A policy that
 # needs more than these is almost certainly a mistake or an attack.
@@ -760,6 +764,17 @@ class _Checker:
         return t, cn or an or bn
 
     # calls -------------------------------------------------------------------
+    def _function_hint(self, name: str, node: ast.Call) -> str:
+        """The function meant: over a scope (its first argument names one), an aggregation; a spreadsheet's
+        name (COUNTIF, SUMIF) as ours."""
+        first = node.args[0] if node.args else None
+        over_scope = isinstance(first, ast.Name) and first.id in self.scope.children
+        if over_scope or name.lower() in _SPREADSHEET:
+            meant = _SPREADSHEET.get(name.lower()) or closest(name, AGGREGATIONS)
+            if meant:
+                return f"did you mean '{meant}'? (aggregations: {', '.join(AGGREGATIONS)})"
+        return did_you_mean(name, [*FUNCTIONS, *AGGREGATIONS]) or "see `policy-engine functions`"
+
     def visit_Call(self, node: ast.Call, depth: int) -> tuple[str, bool]:
         if not isinstance(node.func, ast.Name):
             raise self.fail("disallowed-syntax", "only catalogue functions can be called, by name", node.func)
@@ -769,7 +784,7 @@ class _Checker:
         fn = FUNCTIONS.get(name) or AGGREGATIONS.get(name)
         if fn is None:
             raise self.fail("unknown-function", f"unknown function '{name}'", node.func,
-                            did_you_mean(name, [*FUNCTIONS, *AGGREGATIONS]) or "see `policy-engine functions`")
+                            self._function_hint(name, node))
         if node.keywords:
             raise self.fail("disallowed-syntax", f"{name}() takes no keyword arguments", node)
         for a in node.args:

@@ -188,8 +188,9 @@ class _Lazy(Mapping[str, Any]):
 def _why_not(name: str, where: str | None, scope: str, parents: Mapping[str, str | None]
              ) -> tuple[str, str, str | None]:
     if where is None:
-        return ("name-not-available", f"debtor metric '{name}' is computed after the {scope} floors: a {scope} "
-                "expression cannot read it", f"compute it in scope {scope}, or write the rule at the debtor")
+        return ("name-not-available", f"debtor metric '{name}' is computed after the {scope} floors: an "
+                f"expression of scope {scope} cannot read it",
+                f"compute it in scope {scope}, or write the rule at the debtor")
     return _elsewhere(name, where, scope, parents)
 
 
