@@ -591,12 +591,17 @@ class _Checker:
         rt, rn = self.check(node.right, depth)
         if allowed is None:
             return UNKNOWN, True  # '&' may have meant 'and': what it takes and gives is not known
+        if lt == rt == DATE and isinstance(node.op, ast.Sub):  # one mistake, one error: the days between
+            raise self.fail("type-mismatch", "dates do not subtract", node,
+                            f"days_between({ast.unparse(node.right)}, {ast.unparse(node.left)}) is the days from "
+                            "one to the other (months_between the whole months)")
         failed = False
         for t, side in ((lt, node.left), (rt, node.right)):  # each operand is its own error
             if t not in (NUMBER, NULL, UNKNOWN):
                 failed = True
                 self.report(self.fail("type-mismatch", f"arithmetic needs numbers, found {t}", side,
-                                      "dates: use days_between/months_between; series: use last/sum/avg"))
+                                      "dates: add_months(d, n) moves a date, days_between/months_between measure "
+                                      "between two; series: use last/sum/avg"))
         if isinstance(node.op, ast.Pow) and not failed:
             self._bounded_power(node)
         nullable = ln or rn or isinstance(node.op, ast.Div | ast.FloorDiv | ast.Mod | ast.Pow)
@@ -672,7 +677,9 @@ class _Checker:
         ga = STRING if a == GRADE else a
         gb = STRING if b == GRADE else b
         if ga != gb:
-            raise self.fail("type-mismatch", f"cannot compare {a} with {b}", node)
+            hint = ("a date compares with a date; an age compares as a number: days_between(d, as_of) > 90 "
+                    "(months_between for months)") if {a, b} == {DATE, NUMBER} else None
+            raise self.fail("type-mismatch", f"cannot compare {a} with {b}", node, hint)
         if a.startswith("series") or b.startswith("series"):
             raise self.fail("type-mismatch", "cannot compare a whole series", node,
                             "use last(s), avg(s), streak(s, '<', 0) ...")

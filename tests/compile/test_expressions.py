@@ -99,3 +99,14 @@ def test_function_catalogue_is_consistent_with_the_runtime() -> None:
         if name in ("date", "grade_rank", "grade_at_least", "fired", "is_null", "lookup"):  # inline row code
             continue
         assert name in ex.RUNTIME, name
+
+
+@pytest.mark.parametrize(("text", "message", "hint"), [
+    ("as_of - d1 > 90", "dates do not subtract", "days_between(d1, as_of) is the days"),
+    ("d1 > 90", "cannot compare date with number", "days_between(d, as_of) > 90"),
+    ("d1 + 30 > as_of", "arithmetic needs numbers, found date", "add_months(d, n) moves a date"),
+])
+def test_a_date_used_as_a_number_gets_the_date_functions_in_its_hint(text: str, message: str, hint: str) -> None:
+    with pytest.raises(ex.ExpressionError) as err:
+        ex.check_expression(text, SCOPE)
+    assert err.value.message == message and hint in (err.value.hint or "")
