@@ -253,6 +253,11 @@ def _progress(label: str) -> Callable[[int, int], None] | None:
 # ------------------------------------------------------------------ validate
 
 
+def _under(file: Path, folder: Path) -> bool:
+    """Whether ``file`` lies in ``folder`` (or below it)."""
+    return file.resolve().is_relative_to(folder.resolve())
+
+
 def _registry_folder(ctx: click.Context) -> Path:
     """The policy directory a command reads when given no path; a usage error saying how to name one when it is
     missing (run from inside a policy's folder, 'policies' is not there)."""
@@ -295,9 +300,14 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, max_e
             policy_targets.append(p)
         else:
             others.append(CheckResult(str(p), check_other(p, doc, kind), None, kind=kind))
+    checked = check_paths(policy_targets) if policy_targets else []
+    for p in targets:
         if p.is_dir():  # its test files and scenarios too, as `test` and `simulate` will read them
-            others += check_folder_files(p)
-    results = [*(check_paths(policy_targets) if policy_targets else []), *others]
+            inside = [r for r in checked if _under(Path(r.file), p)]
+            # a policy that failed is not there to check names against: its own errors say enough
+            complete = all(r.policy is not None for r in inside if r.what == "policy")
+            others += check_folder_files(p, [r.policy for r in inside if r.policy is not None] if complete else [])
+    results = [*checked, *others]
     if not results:
         raise click.UsageError(f"no policy files (policy*.yaml) under {', '.join(map(str, targets))}")
     bad = [r for r in results if any(d.severity == "error" for d in r.diagnostics)]

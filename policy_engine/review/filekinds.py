@@ -8,6 +8,7 @@ schema modeline when it has one, else from its top-level keys; each kind is chec
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -16,6 +17,7 @@ from ..policy.loader import Document, load_yaml_file
 from ..policy.validate import schema_errors
 
 if TYPE_CHECKING:
+    from ..policy.compiler import CompiledPolicy
     from ..policy.registry import CheckResult
 
 Kind = Literal["policy", "policy-tests", "scenario"]
@@ -98,8 +100,9 @@ def unnamed_policy(path: Path) -> Diagnostic:
                                                "policies folder")
 
 
-def check_folder_files(folder: Path) -> list[CheckResult]:
-    """Each test file and scenario of a policies folder checked as what it is (``validate`` of the folder)."""
+def check_folder_files(folder: Path, policies: Sequence[CompiledPolicy] = ()) -> list[CheckResult]:
+    """Each test file and scenario of a policies folder checked as what it is (``validate`` of the folder); a
+    test file's expectations also against the folder's valid ``policies``, as ``test`` checks them."""
     from ..policy.registry import CheckResult
 
     out = []
@@ -109,5 +112,10 @@ def check_folder_files(folder: Path) -> list[CheckResult]:
         elif kind == "policy":
             out.append(CheckResult(str(f), [unnamed_policy(f)], None, kind="policy"))
         else:
-            out.append(CheckResult(str(f), check_other(f, doc, kind, named=False), None, kind=kind))
+            found = check_other(f, doc, kind, named=False)
+            if kind == "policy-tests" and policies and not found:
+                from .tester import expectation_problems
+
+                found = expectation_problems(doc, str(f), list(policies))
+            out.append(CheckResult(str(f), found, None, kind=kind))
     return out

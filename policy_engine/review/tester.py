@@ -714,6 +714,26 @@ def _broken_cases(doc: Document, file: str, per_case: Mapping[int, list[Diagnost
     return broken
 
 
+def expectation_problems(doc: Document, file: str, policies: list[CompiledPolicy]) -> list[Diagnostic]:
+    """What ``test`` refuses in a test file before it runs a case (a policy or version it does not find,
+    a name the policy lacks), checked against ``policies``: ``validate`` of a folder reads its test files
+    as ``test`` will, so a misspelt expectation does not wait for the test run to be found. The file's
+    shape errors are left out (``validate`` reports them on their own)."""
+    sink = DiagnosticSink(file=file)
+    schema_errors(doc, "policy-tests", sink)
+    per_case, whole = _case_errors(sink.items)
+    if whole:
+        return []
+    run = SuiteResult()
+    known: dict[str, set[str]] = {}
+    for pol in policies:
+        known.setdefault(pol.id, set()).add(pol.version)
+    targets = _target_policies(doc, file, policies, known, run)
+    if targets:
+        _broken_cases(doc, file, per_case, targets, known, run)
+    return run.diagnostics
+
+
 def _unknown_version(doc: Document, file: str, pid: str, version: str, at: tuple[Any, ...],
                      known: Mapping[str, set[str]]) -> Diagnostic:
     line, col = doc.locate(at)
@@ -734,6 +754,7 @@ def _unknown_names(doc: Document, cases: Mapping[int, Mapping[str, Any]], target
     """
     per_version = {p.version: _names(p) for p in targets}
     bases = sorted({p.base_decider for p in targets})  # 'scorecard', or 'default' for a policy without one
+    labels = {text.lower(): g.id for p in targets for g in p.scale for text in (g.zh, g.en)}  # 关注, Pass
     out = []
 
     def check(kind: str, value: Any, at: tuple[Any, ...], versions: list[str]) -> None:
@@ -754,8 +775,11 @@ def _unknown_names(doc: Document, cases: Mapping[int, Mapping[str, Any]], target
                      "a case of its own"))
             return
         known = sorted(set().union(*(per_version[v][kind] for v in versions)))
+        hint = did_you_mean(value, known)
+        if kind == "grade" and value.strip().lower() in labels:  # the grade's words, not its id
+            hint = f"'{value}' is the label of grade {labels[value.strip().lower()]}: expectations name the id"
         out.append(Diagnostic("unknown-name", f"the policy has no {what} '{value}'", file=file, line=line,
-                              column=col, path=format_path(at), hint=did_you_mean(value, known)))
+                              column=col, path=format_path(at), hint=hint))
 
     reads = {"as_of", "client_id"} | {i.source for p in targets for i in p.inputs}
     for i, case in cases.items():

@@ -72,3 +72,40 @@ def test_a_file_name_version_that_disagrees_is_a_warning(tmp_path: Path) -> None
     plain = tmp_path / "policy.yaml"
     shutil.copy(CURRENT, plain)
     assert json.loads(_validate(plain).stdout)["files"][0]["diagnostics"] == []
+
+
+def _scaffold(tmp_path: Path) -> Path:
+    """A policies folder made by `init --debtor`: a policy and a test file that pass."""
+    r = CliRunner().invoke(main, ["--policies", str(tmp_path / "policies"), "init", "--debtor", "dd-policy"],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    return tmp_path / "policies"
+
+
+def test_validate_of_a_folder_checks_its_test_files_names_as_test_does(tmp_path: Path) -> None:
+    folder = _scaffold(tmp_path)
+    cases = folder / "dd-policy" / "tests" / "basic.yaml"
+    text = cases.read_text(encoding="utf-8")
+    assert "      grade: pass\n" in text and "warnings: [late_payments]" in text
+    cases.write_text(text.replace("      grade: pass\n", "      grade: 关注\n", 1)
+                     .replace("warnings: [late_payments]", "warnings: [late_payment]"), encoding="utf-8")
+    r = _validate(folder)
+    assert r.exit_code == 4, r.stdout
+    diags = {d["path"]: d for f in json.loads(r.stdout)["files"] for d in f["diagnostics"]}
+    assert diags["cases[0].expect.grade"]["code"] == "unknown-name"
+    assert diags["cases[0].expect.grade"]["hint"] == "'关注' is the label of grade special_mention: expectations " \
+                                                     "name the id"
+    assert diags["cases[2].expect.warnings[0]"]["hint"] == "did you mean 'late_payments'?"
+    tested = CliRunner().invoke(main, ["test", str(folder), "--format", "json"], catch_exceptions=False)
+    assert {d["path"] for d in json.loads(tested.stdout)["errors"]} == set(diags)  # the same as `test` finds
+
+
+def test_a_test_file_of_an_invalid_policy_gets_no_follow_on_error(tmp_path: Path) -> None:
+    folder = _scaffold(tmp_path)
+    policy = folder / "dd-policy" / "policy-1.0.0.yaml"
+    policy.write_text(policy.read_text(encoding="utf-8").replace("when: days_past_due > 90", "when: days_past_due >"),
+                      encoding="utf-8")
+    r = _validate(folder)
+    assert r.exit_code == 4
+    assert [(name, code) for name, sev, code in _codes(r) if sev == "error"] == [("policy-1.0.0.yaml",
+                                                                                  "expression-syntax")]
