@@ -201,8 +201,13 @@ def _expect_grade(want: Any, record: Mapping[str, Any]) -> list[str]:
     cls = record["classification"]
     if want == cls["grade"]:
         return []
-    return [f"grade: expected '{want}', got '{cls['grade']}' (decided by {cls['decided_by']}, "
-            f"score {record['score']['total']:g})"]
+    why = [f"decided by {cls['decided_by']}" + (f" of exposure {cls['decided_by_exposure']}"
+                                                 if cls.get("decided_by_exposure") else "")]
+    if cls["decided_by"] == "default":
+        why = ["no floor fired"]
+    if record["score"]["factors"]:  # a policy with a scorecard: the score is part of why
+        why.append(f"score {record['score']['total']:g}")
+    return [f"grade: expected '{want}', got '{cls['grade']}' ({', '.join(why)})"]
 
 
 def _expect_decided_by(want: Any, record: Mapping[str, Any]) -> list[str]:

@@ -40,6 +40,25 @@ def test_a_failing_case_shows_expected_and_actual(tmp_path: Path) -> None:
     assert run.results[0].line == 3
 
 
+def test_a_failing_grade_without_a_scorecard_says_which_rule_and_exposure_decided(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from policy_engine.cli import main
+
+    folder = tmp_path / "policies"
+    assert CliRunner().invoke(main, ["--policies", str(folder), "init", "--debtor", "dd"]).exit_code == 0
+    cases = folder / "dd" / "tests" / "basic.yaml"
+    text = cases.read_text(encoding="utf-8")
+    text = text.replace("      grade: pass\n", "      grade: substandard\n", 1)
+    text = text.replace("      grade: substandard\n      decided_by: contagion", "      grade: doubtful\n      "
+                        "decided_by: contagion", 1)
+    cases.write_text(text, encoding="utf-8")
+    run = run_tests([folder])
+    assert [r.failures for r in run.results if not r.passed] == [
+        ["grade: expected 'substandard', got 'pass' (no floor fired)"],  # no 'score 0' of a scorecard it lacks
+        ["grade: expected 'doubtful', got 'substandard' (decided by contagion)"]]
+
+
 def test_a_case_without_expectations_is_an_error_not_a_pass(tmp_path: Path) -> None:
     suite = _write_suite(tmp_path, f"  - name: empty\n    client: {CLIENT}\n    expect: {{}}\n")
     run = run_tests([suite])
