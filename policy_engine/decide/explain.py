@@ -73,6 +73,7 @@ _T = {
     "undetermined": {"zh": "无法判断的规则（数据缺失，未触发）：",
                      "en": "Undetermined rules (missing data, not fired):"},
     "undetermined_item": {"zh": "  - {kind} {rule}：缺少 {missing}", "en": "  - {kind} {rule}: missing {missing}"},
+    "of_exposure": {"zh": "{rule}（债项 {id}）", "en": "{rule} (exposure {id})"},
     "refused": {"zh": "未建议的措施（计算出的参数不在措施允许的范围内）：",
                 "en": "Actions not recommended (a computed parameter the action does not allow):"},
     "refused_item": {"zh": "  - 措施 {rule}：参数 {param} 的值 {problem}",
@@ -544,7 +545,9 @@ def _undetermined(page: _Page) -> list[str]:
         for u in gaps:
             missing = [page.words["undetermined_warning"].format(id=m[1]) if (m := _FIRED.match(name)) else name
                        for name in u["missing"]]
-            lines.append(page.words["undetermined_item"].format(kind=_KIND[page.lang][u["kind"]], rule=u["rule"],
+            rule = u["rule"] if u.get("exposure") is None else \
+                page.words["of_exposure"].format(rule=u["rule"], id=u["exposure"])  # which of the debtor's
+            lines.append(page.words["undetermined_item"].format(kind=_KIND[page.lang][u["kind"]], rule=rule,
                                                                 missing=_LIST_SEP[page.lang].join(missing) or "?"))
     if refused:
         lines += ["", page.words["refused"]]

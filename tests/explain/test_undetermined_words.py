@@ -69,3 +69,15 @@ def test_a_warning_a_rule_depends_on_is_named_as_a_warning() -> None:
     assert "  - 措施 extend_term：缺少 预警 liquidity_below_floor（无法判断）、temporary_liquidity_gap" in zh
     assert "  - action extend_term: missing warning liquidity_below_floor (undetermined), temporary_liquidity_gap" in en
     assert "fired(" not in zh and "fired(" not in en
+
+
+def test_an_undetermined_exposure_rule_names_its_exposure() -> None:
+    policy = load_policy(REFERENCE / "policy-2.1.0.yaml")
+    client = json.loads(DEBTOR_20.read_text(encoding="utf-8"))
+    del client["exposures"][0]["funds_misused"]  # E1's: a debtor of several exposures says which one lacks it
+    record = Decider(policy).decide(client)
+    assert [(u["rule"], u["exposure"]) for u in record["undetermined"] if u.get("exposure")] == [
+        ("funds_misused", client["exposures"][0]["exposure_id"])]
+    eid = client["exposures"][0]["exposure_id"]
+    assert f"funds_misused (exposure {eid}): missing funds_misused" in explain(record, policy, lang="en")
+    assert f"funds_misused（债项 {eid}）：缺少 funds_misused" in explain(record, policy, lang="zh")
