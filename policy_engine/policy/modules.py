@@ -34,7 +34,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..diagnostics import Diagnostic, PolicyError, did_you_mean, has_errors
+from ..diagnostics import Diagnostic, PolicyError, closest, did_you_mean, has_errors
 from ..frozen import Frozen
 from ..language import expressions as ex
 from .loader import Document, PathKey, format_path
@@ -326,6 +326,7 @@ def imports_pass(c: Any) -> None:
     source: ModuleSource = c.modules or source_for(c.doc.file)
     imported: dict[str, tuple[Definition, PathKey]] = {}
     unusable: set[str] = set()  # names listed that cannot come in: stand-ins keep later passes from cascading
+    meant: set[str] = set()  # the names a misspelt one stands for ('mesure' for 'measure'): their errors follow
     for i, entry in entries:
         result = _resolve(c, source, i, entry)
         if result is None:
@@ -336,9 +337,10 @@ def imports_pass(c: Any) -> None:
             if all(r.key != m.key for r in c.reached):
                 c.reached.append(m)
         for j, name in enumerate(entry["names"]):
-            if not _bring(c, result, name, ("imports", i, "names", j), imported):
+            if not _bring(c, result, name, ("imports", i, "names", j), imported, meant):
                 unusable.add(name)
-    for name in _closed(c, imported):
+    unusable |= meant - set(imported)  # a use of 'measure' is no second error: the typo is reported once
+    for name in _closed(c, imported, meant):
         unusable.add(name)
         del imported[name]
     _merge(c, imported)
@@ -396,19 +398,31 @@ def _unknown(c: Any, source: ModuleSource, mid: str, version: str, i: int) -> No
               f"versions: {', '.join(versions)} (a pin names one exactly; there are no ranges)")
         return
     ids = source.ids()
-    where = f" in {source.root}" if isinstance(source, FolderModules) else ""
-    c.err("unknown-module", f"no module '{mid}'{where}", ("imports", i, "module"),
-          did_you_mean(mid, ids) or (f"modules: {', '.join(ids)}" if ids else
-                                     f"a module lives at <registry>/{mid}/module-{version}.yaml"))
+    if not isinstance(source, FolderModules):
+        c.err("unknown-module", f"no module '{mid}'", ("imports", i, "module"),
+              did_you_mean(mid, ids) or (f"modules: {', '.join(ids)}" if ids else None))
+        return
+    # Imports are looked up in the registry the policy sits in: the folder above the policy's own folder.
+    looked = source.root / mid / f"module-{version}.yaml"
+    c.err("unknown-module", f"no module '{mid}': {looked} does not exist (a policy's imports are looked up in "
+          "the folder above its own folder)", ("imports", i, "module"),
+          did_you_mean(mid, ids) or (f"modules there: {', '.join(ids)}" if ids else
+                                     "a policy outside a registry (a draft in a folder of its own) finds no module: "
+                                     "keep it at <registry>/<policy-id>/policy-X.Y.Z.yaml, beside "
+                                     f"<registry>/{mid}/"))
 
 
 def _bring(c: Any, result: ModuleResult, name: str, place: PathKey,
-           imported: dict[str, tuple[Definition, PathKey]]) -> bool:
-    """Bring one name in; False when the module does not define it."""
+           imported: dict[str, tuple[Definition, PathKey]], meant: set[str]) -> bool:
+    """Bring one name in; False when the module does not define it (a name it does define that is close
+    goes into ``meant``)."""
     d = result.defs.get(name)
     if d is None:
+        close = closest(name, result.defs)
+        if close is not None:
+            meant.add(close)
         c.err("unknown-name", f"module {result.module.id} {result.module.version} defines no '{name}'", place,
-              did_you_mean(name, result.defs) or f"it offers: {', '.join(result.defs) or 'nothing'}")
+              f"did you mean '{close}'?" if close else f"it offers: {', '.join(result.defs) or 'nothing'}")
         return False
     prev = imported.get(name)
     if prev is None:
@@ -421,16 +435,19 @@ def _bring(c: Any, result: ModuleResult, name: str, place: PathKey,
     return True
 
 
-def _closed(c: Any, imported: Mapping[str, tuple[Definition, PathKey]]) -> list[str]:
+def _closed(c: Any, imported: Mapping[str, tuple[Definition, PathKey]], meant: set[str]) -> list[str]:
     """Every name an imported metric reads is imported too, as the module had it: nothing comes in unnamed.
 
-    Returns the metrics that fail it (they are not brought in).
+    Returns the metrics that fail it (they are not brought in). A name missing because it was misspelt
+    in ``names`` (in ``meant``) is reported there, once, not at each metric that reads it.
     """
     failing = []
     for name, (d, place) in imported.items():
         if any(r not in imported or imported[r][0].identity != wanted for r, wanted in d.reads.items()):
             failing.append(name)
         for r, wanted in d.reads.items():
+            if r in meant and r not in imported:
+                continue
             if r not in imported:
                 c.err("missing-import", f"imported metric '{name}' ({d.origin}) reads '{r}', which this file "
                       "does not import", place, f"add '{r}' to names of {format_path(place[:2])}; a definition "
