@@ -341,16 +341,17 @@ def load_yaml_text(text: str, file: str = "<string>") -> Document:
 _FULL_WIDTH_KEY = re.compile(r"^\s*(?:-\s+)?([A-Za-z_][\w-]*)\s*([：﹕])")
 
 
-def full_width_hint(text: str, line: int | None) -> str | None:
-    """A hint naming a full-width colon after a key on ``line`` or the line before (1-based), if there is one."""
+def full_width_colon(text: str, line: int | None) -> tuple[int, int, str] | None:
+    """A full-width colon after a key on ``line`` or the line before (1-based), if there is one: its line and
+    column (the parser stops a line later, where the author does not look) and the hint that names it."""
     if line is None:
         return None
     lines = text.splitlines()
     for n in (line, line - 1):
         if 1 <= n <= len(lines) and (m := _FULL_WIDTH_KEY.match(lines[n - 1])):
             key, colon = m.group(1), m.group(2)
-            return (f"line {n}: '{key}{colon}' has a full-width colon (U+{ord(colon):04X}), which YAML reads as "
-                    f"text; write '{key}: ' with the ASCII colon and a space")
+            return n, m.start(2) + 1, (f"'{key}{colon}' has a full-width colon (U+{ord(colon):04X}), which YAML "
+                                       f"reads as text; write '{key}: ' with the ASCII colon and a space")
     return None
 
 
@@ -378,10 +379,12 @@ def _parse(text: str, file: str) -> tuple[Any, dict[PathKey, tuple[int, int]], l
         hint = "check indentation and quoting on this line and the one before"
         if "flow" in msg:
             hint = "inside { } and [ ], quote text that contains , [ ] { } or ': '"
-        hint = full_width_hint(text, mark.line + 1 if mark else None) or hint
-        return None, {}, [Diagnostic("yaml-syntax", msg or "invalid YAML", file=file,
-                                     line=mark.line + 1 if mark else None,
-                                     column=mark.column + 1 if mark else None, hint=hint)]
+        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        colon = full_width_colon(text, line)
+        if colon is not None:
+            line, column, hint = colon
+        return None, {}, [Diagnostic("yaml-syntax", msg or "invalid YAML", file=file, line=line, column=column,
+                                     hint=hint)]
     except yaml.reader.ReaderError as exc:
         # libyaml counts bytes of the UTF-8 text, the pure-Python reader characters
         pos = exc.position

@@ -59,7 +59,12 @@ def _report(doc: Document, err: Any, sink: DiagnosticSink) -> list[PathKey]:
         extra = [k for k in err.instance if k not in known]
         for key in extra:
             line, col = doc.locate((*path, key))
-            if any(ch in key for ch in "()'\"<>=+*/"):
+            wide = next((ch for ch in key if ch in "：﹕"), None)
+            if wide is not None:  # flow style: 'scope：exposure' is one key to YAML
+                name, _, value = key.partition(wide)
+                hint = (f"'{key}' has a full-width colon (U+{ord(wide):04X}), which YAML reads as text; write "
+                        f"'{name.strip()}: {value.strip()}' with the ASCII colon and a space")
+            elif any(ch in key for ch in "()'\"<>=+*/"):
                 hint = "this looks like the rest of an expression cut at a comma: quote the whole expression"
             else:
                 hint = did_you_mean(key, known) or f"allowed keys: {', '.join(known)}"
@@ -78,6 +83,9 @@ def _report(doc: Document, err: Any, sink: DiagnosticSink) -> list[PathKey]:
     where = format_path(path)
     if kw == "required":
         missing = err.message.split("'")[1] if "'" in err.message else err.message
+        if isinstance(err.instance, dict) and any(isinstance(k, str) and k.startswith((f"{missing}：", f"{missing}﹕"))
+                                                  for k in err.instance):
+            return [path]  # written with a full-width colon: the unknown key says so, at its place
         sink.add("missing-key", f"'{missing}' is required in {where}", line=line, column=col, path=where,
                  hint=err.schema.get("properties", {}).get(missing, {}).get("description"))
         return [path]
