@@ -284,14 +284,27 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, max_e
     Exits 4 when any file is invalid.
     """
     from .diagnostics import Diagnostic, UsageError
-    from .policy.registry import CheckResult, check_paths
-    from .review.filekinds import check_folder_files, check_other, load_kind
 
     fmt = fmt or _default_format()
     targets = list(paths) or [_registry_folder(ctx)]
     for p in targets:
         if not p.exists():
             raise UsageError([Diagnostic("file-missing", f"no such file or directory: {p}", file=str(p))])
+    results = _validated(targets)
+    if not results:
+        raise click.UsageError(f"no policy files (policy*.yaml) under {', '.join(map(str, targets))}")
+    bad = [r for r in results if any(d.severity == "error" for d in r.diagnostics)]
+    _validate_report(results, bad, fmt, max_errors)
+    if bad:
+        sys.exit(EXIT_POLICY)
+
+
+def _validated(targets: list[Path]) -> list[Any]:
+    """Each policy and module under ``targets`` checked, then each other file as what it is: a test file or a
+    scenario given by name, and those in a folder (a test file's names against the folder's policies)."""
+    from .policy.registry import CheckResult, check_paths
+    from .review.filekinds import check_folder_files, check_other, load_kind
+
     others: list[Any] = []
     policy_targets = []
     for p in targets:
@@ -307,10 +320,10 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, max_e
             # a policy that failed is not there to check names against: its own errors say enough
             complete = all(r.policy is not None for r in inside if r.what == "policy")
             others += check_folder_files(p, [r.policy for r in inside if r.policy is not None] if complete else [])
-    results = [*checked, *others]
-    if not results:
-        raise click.UsageError(f"no policy files (policy*.yaml) under {', '.join(map(str, targets))}")
-    bad = [r for r in results if any(d.severity == "error" for d in r.diagnostics)]
+    return [*checked, *others]
+
+
+def _validate_report(results: list[Any], bad: list[Any], fmt: str, max_errors: int) -> None:
     if fmt == "junit":
         from .review.reporting import junit_validate
 
@@ -337,8 +350,6 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, max_e
                 what = r.policy.key if r.policy else f"module {r.module}" if r.module else r.what
                 click.echo(f"ok  {r.file}  ({what})", err=True)
         click.echo(f"{len(results) - len(bad)} valid, {len(bad)} invalid", err=True)
-    if bad:
-        sys.exit(EXIT_POLICY)
 
 
 @main.command()

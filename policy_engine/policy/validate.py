@@ -39,6 +39,19 @@ def _describe(value: Any) -> str:
     return "a mapping"
 
 
+def _unknown_key_hint(key: str, known: list[str]) -> str:
+    """What an unknown key most likely is: a key and value joined by a full-width colon, the rest of an
+    expression cut at a comma, or a misspelt key."""
+    wide = next((ch for ch in key if ch in "：﹕"), None)
+    if wide is not None:  # flow style: 'scope：exposure' is one key to YAML
+        name, _, value = key.partition(wide)
+        return (f"'{key}' has a full-width colon (U+{ord(wide):04X}), which YAML reads as text; write "
+                f"'{name.strip()}: {value.strip()}' with the ASCII colon and a space")
+    if any(ch in key for ch in "()'\"<>=+*/"):
+        return "this looks like the rest of an expression cut at a comma: quote the whole expression"
+    return did_you_mean(key, known) or f"allowed keys: {', '.join(known)}"
+
+
 def schema_errors(doc: Document, schema_name: str, sink: DiagnosticSink) -> list[PathKey]:
     """Add one diagnostic per schema violation in ``doc`` to ``sink``; return the place each one blames.
 
@@ -59,15 +72,7 @@ def _report(doc: Document, err: Any, sink: DiagnosticSink) -> list[PathKey]:
         extra = [k for k in err.instance if k not in known]
         for key in extra:
             line, col = doc.locate((*path, key))
-            wide = next((ch for ch in key if ch in "：﹕"), None)
-            if wide is not None:  # flow style: 'scope：exposure' is one key to YAML
-                name, _, value = key.partition(wide)
-                hint = (f"'{key}' has a full-width colon (U+{ord(wide):04X}), which YAML reads as text; write "
-                        f"'{name.strip()}: {value.strip()}' with the ASCII colon and a space")
-            elif any(ch in key for ch in "()'\"<>=+*/"):
-                hint = "this looks like the rest of an expression cut at a comma: quote the whole expression"
-            else:
-                hint = did_you_mean(key, known) or f"allowed keys: {', '.join(known)}"
+            hint = _unknown_key_hint(key, known)
             sink.add("unknown-key", f"unknown key '{key}' in {format_path(path)}",
                      line=line, column=col, path=format_path((*path, key)), hint=hint)
         return [(*path, key) for key in extra]
