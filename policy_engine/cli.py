@@ -33,7 +33,38 @@ EXIT_OK, EXIT_TESTS_FAILED, EXIT_USAGE, EXIT_INPUT, EXIT_POLICY, EXIT_INTERNAL, 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _note(fmt: str, where: str, code: str, message: str) -> None:
+    """A warning beside a command's result: a text line on stderr, or with --format json an entry of the one
+    JSON document stderr gets (``{"ok": true, "warnings": [...]}``, or among the errors of a failure), so a
+    caller that parses stderr as JSON never meets a text line."""
+    if fmt != "json":
+        from .safetext import printable
+
+        click.echo(printable(f"{where}: warning: {message}"), err=True)
+        return
+    from .diagnostics import Diagnostic
+
+    ctx = click.get_current_context().find_root()
+    ctx.obj.setdefault("notes", []).append(Diagnostic(code, message, file=where, severity="warning"))
+
+
+def _taken_notes() -> list[Any]:
+    ctx = click.get_current_context(silent=True)
+    return ctx.find_root().obj.pop("notes", []) if ctx is not None and ctx.find_root().obj else []
+
+
+def _emit_notes() -> None:
+    """The warnings :func:`_note` kept under --format json, as one JSON document on stderr."""
+    notes = _taken_notes()
+    if notes:
+        import json
+
+        click.echo(json.dumps({"ok": True, "warnings": [d.to_dict() for d in notes]}, ensure_ascii=False, indent=2),
+                   err=True)
+
+
 def _emit_diagnostics(diags: Sequence[Any], fmt: str, max_errors: int | None = None) -> None:
+    diags = [*diags, *_taken_notes()]  # the warnings given before the failure, after its errors
     shown = list(diags)[: max_errors or None]
     if fmt == "json":
         import json
@@ -418,7 +449,8 @@ def _ref(ctx: click.Context, policy: str, version: str | None) -> Any:
 
 
 def _decide(ctx: click.Context, policy: str, version: str | None, client: str, as_of: str | None,
-            trace: bool, audit_db: Path | bool = False, audit_inputs: str = "full") -> tuple[Any, dict[str, Any]]:
+            trace: bool, audit_db: Path | bool = False, audit_inputs: str = "full", fmt: str = "text"
+            ) -> tuple[Any, dict[str, Any]]:
     from .decide.inputs import record_fields
     from .run import decide_and_record, read_client, selection_day
 
@@ -426,21 +458,20 @@ def _decide(ctx: click.Context, policy: str, version: str | None, client: str, a
     record, name = read_client(client, sys.stdin.buffer)
     ref = _ref(ctx, policy, version)
     compiled = ref.for_day(selection_day(record, as_of))
-    _warn_misspelt(compiled, record_fields(record), name, "field")
+    _warn_misspelt(compiled, record_fields(record), name, "field", fmt)
     decision = decide_and_record(ref, record, as_of=as_of, trace=trace, audit_db=audit_db,
                                  audit_inputs=audit_inputs, file=name)
     return compiled, decision
 
 
-def _warn_misspelt(policy: Any, given: Any, where: str, what: str) -> list[dict[str, str]]:
+def _warn_misspelt(policy: Any, given: Any, where: str, what: str, fmt: str = "text") -> list[dict[str, str]]:
     """Name, on stderr, given fields that look like a field the policy reads and lacks (typos read as null)."""
     from .decide.inputs import misspelt_fields
-    from .safetext import printable
 
     found = misspelt_fields(policy, given)
     for field, meant in found:
-        click.echo(printable(f"{where}: warning: {what} '{field}' is not read by policy {policy.id}; did you mean "
-                             f"'{meant}'? (as given, '{meant}' is missing)"), err=True)
+        _note(fmt, where, "misspelt-field", f"{what} '{field}' is not read by policy {policy.id}; did you mean "
+                                            f"'{meant}'? (as given, '{meant}' is missing)")
     return [{"given": field, "did_you_mean": meant} for field, meant in found]
 
 
@@ -523,22 +554,23 @@ def decide(ctx: click.Context, policy: str, policy_version: str | None, client: 
             out.write(answer)  # UTF-8 bytes as orjson wrote them: no decoding and encoding again
             out.flush()
         return
+    notes = fmt or "text"  # warnings as JSON when --format json was asked, as the errors are (handle_errors)
     fmt = fmt or _default_format()
     compiled, decision = _decide(ctx, policy, policy_version, client, as_of, trace,
-                                 _audit_db(ctx, no_audit, command_audit_db), audit_inputs)
+                                 _audit_db(ctx, no_audit, command_audit_db), audit_inputs, notes)
     if fmt == "text":
         from .decide.explain import explain as render
 
         click.echo(render(decision, compiled, lang), nl=False)
         return
     from .decide.evaluate import dumps
-    from .decide.explain import decision_warnings
-    from .safetext import printable
+    from .decide.explain import decision_notes
 
     name = "<stdin>" if client == "-" else client
-    for line in decision_warnings(decision, compiled):  # the JSON keeps its contract: the notes go to stderr
-        click.echo(printable(f"{name}: warning: {line}"), err=True)
+    for code, line in decision_notes(decision, compiled):  # the JSON keeps its contract: the notes go to stderr
+        _note(notes, name, code, line)
     click.echo(dumps(decision, pretty=sys.stdout.isatty() if pretty is None else pretty))
+    _emit_notes()
 
 
 @main.command()

@@ -270,9 +270,14 @@ NO_EXPOSURE_WARNING = ("the record holds no exposure: its grade comes from the d
 def decision_warnings(record: Mapping[str, Any], policy: CompiledPolicy) -> list[str]:
     """What a caller reading only the JSON should be told on stderr: the version was not in force on the
     decision's day, or a debtor was graded "worst of none" (its exposures maybe left out upstream)."""
-    notes = [line.removeprefix("! ") for line in not_in_force(record, policy, "en")]
+    return [message for _, message in decision_notes(record, policy)]
+
+
+def decision_notes(record: Mapping[str, Any], policy: CompiledPolicy) -> list[tuple[str, str]]:
+    """:func:`decision_warnings` each with its code (``not-in-force``, ``no-exposures``), for JSON on stderr."""
+    notes = [("not-in-force", line.removeprefix("! ")) for line in not_in_force(record, policy, "en")]
     if record.get("exposures") == []:
-        notes.append(NO_EXPOSURE_WARNING)
+        notes.append(("no-exposures", NO_EXPOSURE_WARNING))
     return notes
 
 

@@ -94,8 +94,12 @@ def test_a_pinned_version_not_in_force_on_the_day_is_said(pinned: str, as_of: st
         return
     assert second == f"! Policy {ID} {pinned} {note}: this decision was made under it as pinned"
     assert "未生效" in zh.stdout.splitlines()[1]
-    assert decided.stderr.strip() == f"{RESTARTED}: warning: Policy {ID} {pinned} {note}: this decision was made " \
-                                     "under it as pinned"
+    assert json.loads(decided.stderr) == {"ok": True, "warnings": [{  # --format json: stderr is JSON too
+        "code": "not-in-force", "message": f"Policy {ID} {pinned} {note}: this decision was made under it as pinned",
+        "file": str(RESTARTED), "severity": "warning"}]}
+    piped = _cli("decide", "-p", f"{ID}@{pinned}", "-c", str(RESTARTED), *day)  # JSON, --format not asked for
+    assert piped.stderr.strip() == f"{RESTARTED}: warning: Policy {ID} {pinned} {note}: this decision was made " \
+                                   "under it as pinned"
 
 
 def test_a_debtor_without_exposures_is_decided_and_flagged(tmp_path: Path) -> None:
@@ -108,7 +112,9 @@ def test_a_debtor_without_exposures_is_decided_and_flagged(tmp_path: Path) -> No
     path.write_text(json.dumps(record), encoding="utf-8")
     decided = _cli("decide", "-p", ID, "-c", str(path), "--format", "json")
     assert decided.exit_code == 0 and json.loads(decided.stdout)["exposures"] == []
-    assert "warning: the record holds no exposure: its grade comes from the debtor's rules alone" in decided.stderr
+    (note,) = json.loads(decided.stderr)["warnings"]
+    assert note["code"] == "no-exposures"
+    assert note["message"].startswith("the record holds no exposure: its grade comes from the debtor's rules alone")
     for lang, line in (("en", "  ! The record holds no exposure"), ("zh", "  ⚠ 记录中没有债项")):
         text = _cli("explain", "-p", ID, "-c", str(path), "--lang", lang).stdout
         assert any(t.startswith(line) for t in text.splitlines()), text

@@ -100,3 +100,23 @@ def test_errors_on_stderr(args: list[str]) -> None:
         assert [e["code"] for e in _check("test-report", r.stdout)["errors"]] == ["no-match"]
     else:
         _check("errors", r.stderr)
+
+
+def test_warnings_under_json_are_one_json_document_on_stderr(tmp_path: Path) -> None:
+    """A caller that parses stderr as JSON never meets a text line: warnings beside a decision are
+    {"ok": true, "warnings": [...]}, and those given before a failure follow its errors."""
+    record = json.loads((REFERENCE / "samples" / "debtors" / "05-contagion-three-exposures.json").read_text("utf-8"))
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({**record, "exposures": []}), encoding="utf-8")
+    misspelt = tmp_path / "misspelt.json"
+    record["exposures"][0]["Balance"] = record["exposures"][0].pop("balance")
+    misspelt.write_text(json.dumps(record), encoding="utf-8")
+    r = _run("--no-audit", "decide", "-p", ID, "-c", str(empty), "--format", "json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["exposures"] == []
+    assert [w["code"] for w in _check("errors", r.stderr)["warnings"]] == ["no-exposures"]
+    r = _run("--no-audit", "decide", "-p", ID, "-c", str(misspelt), "--format", "json")
+    assert r.exit_code == 3
+    assert [(e["code"], e["severity"]) for e in _check("errors", r.stderr)["errors"]] == [
+        ("missing-field", "error"), ("misspelt-field", "warning")]
+    piped = _run("--no-audit", "decide", "-p", ID, "-c", str(empty))  # JSON by default, but not asked for:
+    assert piped.stderr.startswith(f"{empty}: warning: the record holds no exposure")  # a line, as errors are
