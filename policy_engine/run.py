@@ -145,6 +145,8 @@ def _answers(ref: PolicyRef, lines: Iterable[bytes], as_of: str | None, trace: b
                     raise JSONInputError("empty line")
                 record = parse_json_text(line)
             except JSONInputError as e:
+                if e.at is not None:  # the stream's line, not line 1 of the one-line text
+                    e.at = (number, e.at[1])
                 raise InputError(e.diagnostics()) from None
             policy, decision = decide_client(ref, record, as_of=as_of, trace=trace, store=store,
                                              audit_inputs=audit_inputs)

@@ -437,6 +437,21 @@ MAX_JSON_DEPTH = 32
 MAX_JSON_INT_DIGITS = 100  # far beyond any amount; Python itself refuses 4300 digits, with no place
 
 
+def _json_place(text: str, exc: json.JSONDecodeError) -> tuple[str, tuple[int, int]]:
+    """Where a JSON syntax error is, in words and as (line, column): one line of JSON Lines (its newline
+    read with it) is placed by column, and an error past the last character (an object left open) at the
+    end, not on a line after it that the file does not have."""
+    content = text.rstrip()
+    pos = min(exc.pos, len(content))
+    line = content.count("\n", 0, pos) + 1
+    column = pos - (content.rfind("\n", 0, pos) + 1) + 1
+    if "\n" not in content:
+        return ("at the end of the line" if exc.pos >= len(content) else f"at column {column}"), (line, column)
+    if exc.pos >= len(content):
+        return f"at the end of the text (line {line})", (line, column)
+    return f"at line {line} column {column}", (line, column)
+
+
 class JSONInputError(ValueError):
     """A JSON document a caller sent is unusable: every problem with its code and field path.
 
@@ -446,14 +461,17 @@ class JSONInputError(ValueError):
     """
 
     def __init__(self, message: str = "", path: str | None = None, *, code: str = "bad-json",
-                 problems: Sequence[tuple[str, str | None, str]] | None = None) -> None:
+                 problems: Sequence[tuple[str, str | None, str]] | None = None,
+                 at: tuple[int, int] | None = None) -> None:
         self.problems = list(problems) if problems else [(code, path, message)]
+        self.at = at  # (line, column) in the text, of a syntax error
         super().__init__("; ".join(m + (f" [at {p}]" if p else "") for _, p, m in self.problems))
 
     def diagnostics(self, file: str | None = None, hint: str | None = None) -> list[Diagnostic]:
         """One diagnostic per problem, for :class:`InputError` (exit 3)."""
-        return [Diagnostic(code, message, file=file, path=path, hint=_TEXT_HINT if code == "bad-text" else
-                           hint if path is None else None)
+        line, column = self.at or (None, None)
+        return [Diagnostic(code, message, file=file, line=line, column=column, path=path,
+                           hint=_TEXT_HINT if code == "bad-text" else hint if path is None else None)
                 for code, path, message in self.problems]
 
 
@@ -676,11 +694,11 @@ def _loads(text: str) -> Any:
         value = json.loads(text, object_pairs_hook=pairs, parse_constant=constant,
                            parse_int=integer if _LONG_DIGITS.search(text) else None)
     except json.JSONDecodeError as exc:
+        where, at = _json_place(text, exc)
         if exc.msg.startswith("Invalid control character"):  # raw, inside a string: client text holds none
-            raise JSONInputError(f"{describe_character(text[exc.pos])} at line {exc.lineno} column {exc.colno}",
-                                 _path_at(text, exc.pos), code="bad-text") from None
-        raise JSONInputError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
-                             _path_at(text, exc.pos)) from None
+            raise JSONInputError(f"{describe_character(text[exc.pos])} {where}", _path_at(text, exc.pos),
+                                 code="bad-text", at=at) from None
+        raise JSONInputError(f"invalid JSON {where}: {exc.msg}", _path_at(text, exc.pos), at=at) from None
     except RecursionError:  # bounded above; a caller of _loads alone gets the same answer
         raise JSONInputError(f"nesting deeper than {MAX_JSON_DEPTH}") from None
     if marked or _SUSPECT_TEXT.search(text) or _SURROGATE.search(text):  # escaped, or in a str handed in

@@ -268,3 +268,18 @@ def test_a_debtor_that_contains_itself_is_refused_by_the_scoped_decider_too() ->
         Decider(load_policy(REFERENCE / "policy-2.0.0.yaml")).decide(debtor)
     assert [(d.path, d.message) for d in refused.value.diagnostics] == [
         ("exposures[0].note", "the record contains itself here: it cannot be written as JSON")]
+
+
+@pytest.mark.parametrize(("text", "message", "at"), [
+    (b'{"a": 1\n', "invalid JSON at the end of the line: Expecting ',' delimiter", (1, 8)),  # a JSON Lines row
+    (b'{"a": 1,, "b": 2}\n', "invalid JSON at column 9: Expecting property name", (1, 9)),
+    (b'{\n "a": 1,\n "b": }\n', "invalid JSON at line 3 column 7: Expecting value", (3, 7)),
+    (b'{\n "a": 1\n\n', "invalid JSON at the end of the text (line 2): Expecting ',' delimiter", (2, 8)),
+])
+def test_a_syntax_error_is_placed_where_the_text_is(text: bytes, message: str, at: tuple[int, int]) -> None:
+    """Not on 'line 2 column 1' of a one-line row (its newline) nor on a line after the last one."""
+    with pytest.raises(JSONInputError) as err:
+        parse_json_text(text)
+    assert str(err.value).startswith(message) and err.value.at == at
+    (d,) = err.value.diagnostics(file="x.json")
+    assert (d.line, d.column) == at
