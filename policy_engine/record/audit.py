@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import itertools
+import json
 import operator
 import os
 import sqlite3
@@ -401,7 +402,8 @@ def _recorded_hash(stored: Mapping[str, Any], fresh: dict[str, Any], record: Any
 
 
 def _diff(path: str, a: Any, b: Any, out: list[str]) -> None:
-    """Field-by-field differences, as 'path: stored -> replayed'."""
+    """Field-by-field differences, as 'path: stored -> replayed', each value as JSON writes it (a caller reads
+    ``true`` and ``null``, not Python's ``True`` and ``None``)."""
     if isinstance(a, dict) and isinstance(b, dict):
         for k in sorted(set(a) | set(b)):
             _diff(f"{path}.{k}" if path else k, a.get(k, "<absent>"), b.get(k, "<absent>"), out)
@@ -409,7 +411,11 @@ def _diff(path: str, a: Any, b: Any, out: list[str]) -> None:
         for i, (x, y) in enumerate(zip(a, b, strict=True)):
             _diff(f"{path}[{i}]", x, y, out)
     elif a != b:
-        out.append(f"{path}: {a!r} -> {b!r}")
+        out.append(f"{path}: {_shown(a)} -> {_shown(b)}")
+
+
+def _shown(v: Any) -> str:
+    return "<absent>" if v == "<absent>" else json.dumps(v, ensure_ascii=False, default=str)
 
 
 Record = dict[str, Any]  # one record with every field of the view decision_record

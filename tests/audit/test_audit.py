@@ -305,7 +305,7 @@ def test_replay_reports_field_differences(tmp_path: Path) -> None:
     r = cli(db, "audit", "replay", "1", "--format", "json")
     assert r.exit_code == 6
     diffs = json.loads(r.stdout)["differences"]
-    assert any(d.startswith("classification.grade: 'pass' -> 'special_mention'") for d in diffs)
+    assert any(d.startswith('classification.grade: "pass" -> "special_mention"') for d in diffs)
 
 
 def _rewrite_segment(db: Path, change: Any) -> None:
@@ -352,7 +352,7 @@ def test_tamper_segment_edited_is_caught_and_replay_names_the_field(store_with_s
     assert out["break"]["seq"] == 1 and out["break"]["kind"] == "edited" and "segment" in out["break"]["detail"]
     r = cli(store_with_samples, "audit", "replay", "2", "--format", "json")
     assert r.exit_code == 6
-    assert "classification.grade: 'pass' -> 'special_mention'" in json.loads(r.stdout)["differences"]
+    assert 'classification.grade: "pass" -> "special_mention"' in json.loads(r.stdout)["differences"]
 
 
 def test_tamper_a_segment_record_given_a_field_of_its_own(store_with_samples: Path) -> None:
