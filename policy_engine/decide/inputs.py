@@ -435,16 +435,29 @@ def near_misses(given: Iterable[str], reads: Iterable[str]) -> list[tuple[str, s
         absent.setdefault(r.rpartition(".")[0], []).append(r)
     found: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for g in sorted(given - reads):
-        candidates = absent.get(g.rpartition(".")[0])
+        parent, _, leaf = g.rpartition(".")
+        candidates = absent.get(parent)
         if candidates:
-            import difflib  # only here: most records have no near miss, and a decide process stays light
-
-            lowered = {c.lower(): c for c in candidates}  # 'Paid_Date' is as near as 'paid_dte'
-            near = difflib.get_close_matches(g.lower(), list(lowered), n=1, cutoff=0.85)
-            if near:
-                meant = lowered[near[0]]
+            meant = _near(g, candidates)
+            if meant is not None:
                 found.setdefault((_INDEX.sub("[*]", g), _INDEX.sub("[*]", meant)), []).append((g, meant))
+        elif parent and parent not in absent:  # the object misspelt ('colateral'): named once, as the object
+            meant_parent = _near(parent, [a for a in absent if f"{a}.{leaf}" in absent[a] and
+                                          a.rpartition(".")[0] == parent.rpartition(".")[0]])
+            if meant_parent is not None:
+                pair = (_INDEX.sub("[*]", parent), _INDEX.sub("[*]", meant_parent))
+                if (parent, meant_parent) not in found.get(pair, []):
+                    found.setdefault(pair, []).append((parent, meant_parent))
     return [each[0] if len(each) == 1 else pair for pair, each in sorted(found.items())]
+
+
+def _near(given: str, candidates: Iterable[str]) -> str | None:
+    """The candidate ``given`` misspells, case aside ('Paid_Date' is as near as 'paid_dte'), if one is close."""
+    import difflib  # only here: most records have no near miss, and a decide process stays light
+
+    lowered = {c.lower(): c for c in candidates}
+    near = difflib.get_close_matches(given.lower(), list(lowered), n=1, cutoff=0.85)
+    return lowered[near[0]] if near else None
 
 
 def _element_reads(policy: CompiledPolicy, given: Iterable[str]) -> set[str]:

@@ -358,6 +358,8 @@ def _rename(item: dict[str, Any], old: str, new: str) -> None:
      "exposures[*].schedule[*].paid_dte", "exposures[*].schedule[*].paid_date", 0),  # every payment: named once
     (lambda d: _rename(d["exposures"][1]["collateral"], "value_at_origination", "value_at_orgination"),
      "exposures[1].collateral.value_at_orgination", "exposures[1].collateral.value_at_origination", 0),
+    (lambda d: _rename(d["exposures"][1], "collateral", "colateral"),  # the object misspelt: named once
+     "exposures[1].colateral", "exposures[1].collateral", 0),
     (lambda d: _rename(d["exposures"][0]["modifications"][0], "difficulty_assessed", "dificulty_assessed"),
      "exposures[0].modifications[0].dificulty_assessed", "exposures[0].modifications[0].difficulty_assessed",
      3),  # required: refused as missing, and the warning says why
