@@ -878,11 +878,16 @@ class ScopedDecider(Decider):
         memo = debtor.inside if debtor is not None else None
         found = dict(missing_inside(part, expr.inner_refs, e, part.graded, memo))
         metrics = {m.name: m for m in part.metrics}
+        sources = {spec.name: spec.source for spec in part.inputs.get(part.graded or "", ())}
         for n in entry["missing"]:
+            if n in sources and n not in entry["reasons"]:  # the exposure's own fact, not given
+                entry["reasons"][n] = f"missing input: {e['@at']}.{sources[n]}"
             if n in metrics and n not in entry["reasons"]:
                 inner = missing_inside(part, metrics[n].expr.inner_refs, e, part.graded, memo)
+                lacking = [f"{e['@at']}.{sources[r]}" for r in metrics[n].expr.refs
+                           if r in sources and e.get(r) is None]
                 entry["reasons"][n] = ("no value: " + "; ".join(f"{k} ({v})" for k, v in inner.items())) if inner \
-                    else "no value"
+                    else f"no value: missing input {', '.join(lacking)}" if lacking else "no value"
         if found or entry["reasons"].keys() - {"when"}:
             entry["reasons"].pop("when", None)
         entry["missing"] += [k for k in found if k not in entry["missing"]]

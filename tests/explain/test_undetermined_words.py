@@ -81,3 +81,16 @@ def test_an_undetermined_exposure_rule_names_its_exposure() -> None:
     eid = client["exposures"][0]["exposure_id"]
     assert f"funds_misused (exposure {eid}): missing funds_misused" in explain(record, policy, lang="en")
     assert f"funds_misused（债项 {eid}）：缺少 funds_misused" in explain(record, policy, lang="zh")
+
+
+def test_an_exposure_fact_not_given_is_the_reason_with_its_place() -> None:
+    """Not "the condition has no value for the figures read (credit_impaired=None): a zero base ...": the fact
+    was not sent, and the record says where it goes, for the exposure rule and for the metric that reads it."""
+    policy = load_policy(REFERENCE / "policy-2.1.0.yaml")
+    client = json.loads(DEBTOR_20.read_text(encoding="utf-8"))
+    del client["exposures"][0]["accounting"]
+    record = Decider(policy).decide(client)
+    reasons = {u["rule"]: u["reasons"] for u in record["undetermined"] if u.get("exposure")}
+    assert reasons["credit_impaired"] == {"credit_impaired": "missing input: exposures[0].accounting.credit_impaired"}
+    assert reasons["impaired_ecl_50pct"]["ecl_coverage"] == "no value: missing input exposures[0].accounting.ecl"
+    assert not any("when" in r for r in reasons.values())
