@@ -535,6 +535,27 @@ def _suppressed_actions(page: _Page) -> list[str]:
 
 
 _FIRED = re.compile(r"^fired\('(\w+)'\)$")
+_ELEMENT_NAME = re.compile(r"^(\w+) (.+): (\w+)$")  # 'exposure GT-1: collateral_change', from an aggregation
+
+
+def _lacking(page: _Page, name: str) -> str:
+    """A name an undetermined rule lacked, in the reader's words: a warning as a warning, a metric by its label
+    (the id after it), an element's value with the element (债项 GT-1 的 ... in Chinese)."""
+    if m := _FIRED.match(name):
+        return page.words["undetermined_warning"].format(id=m[1])
+    if (m := _ELEMENT_NAME.match(name)) is not None:
+        scope, key, inner = m.groups()
+        if page.lang == "zh":
+            graded = page.policy.scoped.graded if page.policy.scoped is not None else None
+            return f"{'债项' if scope == graded else scope} {key} 的 {_labelled(page, inner)}"
+        return f"{scope} {key}: {_labelled(page, inner)}"
+    return _labelled(page, name)
+
+
+def _labelled(page: _Page, name: str) -> str:
+    metric = page.metrics.get(name)
+    label = metric.label.get(page.lang) if metric is not None and metric.label else None
+    return f"{label} ({name})" if label else name
 _LIST_SEP = {"zh": "、", "en": ", "}
 
 
@@ -548,8 +569,7 @@ def _undetermined(page: _Page) -> list[str]:
     if gaps:
         lines += ["", page.words["undetermined"]]
         for u in gaps:
-            missing = [page.words["undetermined_warning"].format(id=m[1]) if (m := _FIRED.match(name)) else name
-                       for name in u["missing"]]
+            missing = [_lacking(page, name) for name in u["missing"]]
             rule = u["rule"] if u.get("exposure") is None else \
                 page.words["of_exposure"].format(rule=u["rule"], id=u["exposure"])  # which of the debtor's
             lines.append(page.words["undetermined_item"].format(kind=_KIND[page.lang][u["kind"]], rule=rule,

@@ -20,6 +20,7 @@ from ..conftest import REFERENCE
 
 CLIENT_02 = REFERENCE / "samples" / "clients" / "02-case-manufacturer-raw-material-squeeze.json"
 DEBTOR_20 = REFERENCE / "samples" / "debtors" / "20-crisis-group-stale.json"
+CASE_24 = REFERENCE / "samples" / "debtors" / "24-case-trader-funding-chain-broken.json"
 
 
 @pytest.mark.parametrize(("reason", "zh"), [
@@ -66,8 +67,10 @@ def test_a_warning_a_rule_depends_on_is_named_as_a_warning() -> None:
         del statement["current_assets"]
     record = Decider(policy).decide(client)
     zh, en = explain(record, policy, lang="zh"), explain(record, policy, lang="en")
-    assert "  - 措施 extend_term：缺少 预警 liquidity_below_floor（无法判断）、temporary_liquidity_gap" in zh
-    assert "  - action extend_term: missing warning liquidity_below_floor (undetermined), temporary_liquidity_gap" in en
+    assert "  - 措施 extend_term：缺少 预警 liquidity_below_floor（无法判断）、暂时性流动性缺口 " \
+           "(temporary_liquidity_gap)" in zh
+    assert "  - action extend_term: missing warning liquidity_below_floor (undetermined), Temporary liquidity gap " \
+           "(temporary_liquidity_gap)" in en
     assert "fired(" not in zh and "fired(" not in en
 
 
@@ -81,6 +84,9 @@ def test_an_undetermined_exposure_rule_names_its_exposure() -> None:
     eid = client["exposures"][0]["exposure_id"]
     assert f"funds_misused (exposure {eid}): missing funds_misused" in explain(record, policy, lang="en")
     assert f"funds_misused（债项 {eid}）：缺少 funds_misused" in explain(record, policy, lang="zh")
+    client = json.loads(CASE_24.read_text(encoding="utf-8"))  # a value an aggregation lacked, with its element
+    record = Decider(policy).decide(client)
+    assert "缺少 债项 GT-1 的 押品价值变动 (collateral_change)" in explain(record, policy, lang="zh")
 
 
 def test_an_exposure_fact_not_given_is_the_reason_with_its_place() -> None:
