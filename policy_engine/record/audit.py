@@ -470,6 +470,11 @@ class AuditStore:
         if not create and not self.path.exists():
             raise AuditError([Diagnostic("no-audit-store", f"no decision store at {self.path}",
                                          hint=f"decisions are recorded by decide and batch; or set {ENV_VAR}")])
+        folder = self.path.parent
+        if create and not self.path.exists() and not folder.is_dir():  # sqlite says only 'unable to open'
+            raise AuditError([Diagnostic("no-audit-store", f"cannot create a decision store at {self.path}: folder "
+                                         f"{folder} does not exist", file=str(self.path),
+                                         hint="create the folder, or point --audit-db at a file in one that exists")])
         try:
             self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
             self.db.row_factory = sqlite3.Row

@@ -699,3 +699,16 @@ def test_a_rerun_under_another_csv_encoding_is_another_batch(tmp_path: Path) -> 
     with AuditStore(db) as store:
         assert store.db.execute("SELECT count(*) FROM decision_record").fetchone()[0] == 2 * len(frame)
         assert store.verify()[1] is None
+
+
+def test_a_store_in_a_folder_that_does_not_exist_is_named_as_such(tmp_path: Path) -> None:
+    """Not 'is not a decision store (unable to open database file)': the folder is what is missing."""
+    db = tmp_path / "no-such-folder" / "audit.db"
+    r = cli(db, "decide", "-p", "loss-client-management", "-c", str(SAMPLES[0]), "--format", "json")
+    assert r.exit_code == 6
+    (error,) = json.loads(r.stderr)["errors"]
+    assert error["code"] == "no-audit-store" and f"folder {db.parent} does not exist" in error["message"]
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database at all" * 100)
+    r = cli(garbage, "decide", "-p", "loss-client-management", "-c", str(SAMPLES[0]), "--format", "json")
+    assert r.exit_code == 6 and json.loads(r.stderr)["errors"][0]["code"] == "not-an-audit-store"
