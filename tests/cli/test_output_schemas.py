@@ -120,3 +120,44 @@ def test_warnings_under_json_are_one_json_document_on_stderr(tmp_path: Path) -> 
         ("missing-field", "error"), ("misspelt-field", "warning")]
     piped = _run("--no-audit", "decide", "-p", ID, "-c", str(empty))  # JSON by default, but not asked for:
     assert piped.stderr.startswith(f"{empty}: warning: the record holds no exposure")  # a line, as errors are
+
+
+def _debtors_jsonl(path: Path) -> Path:
+    with path.open("w", encoding="utf-8") as fh:
+        for f in sorted((REFERENCE / "samples" / "debtors").glob("*.json")):
+            fh.write(json.dumps(json.loads(f.read_text(encoding="utf-8"))) + "\n")
+    return path
+
+
+def test_batch_summary_in_every_input_form(tmp_path: Path) -> None:
+    """A table of 1.x clients, JSON Lines of debtors, a file mixing both (two versions), and long tables with
+    a misspelt column, a table left empty and a debtor without exposures: one schema."""
+    debtors = _debtors_jsonl(tmp_path / "debtors.jsonl")
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text((REFERENCE / "samples" / "portfolio.jsonl").read_text(encoding="utf-8")
+                     + debtors.read_text(encoding="utf-8"), encoding="utf-8")
+    policy_2 = str(REFERENCE / "policy-2.0.0.yaml")
+    tables = tmp_path / "tables"
+    assert _run("generate", "-p", policy_2, "--n", "30", "--as-of", "2026-09-30", "--tables", "csv", "--out",
+                str(tables)).exit_code == 0
+    events = tables / "events.csv"
+    events.write_text(events.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")  # no row
+    payments = tables / "payments.csv"
+    head, rest = payments.read_text(encoding="utf-8").split("\n", 1)
+    payments.write_text(head.replace("paid_date", "Paid_Date") + "\n" + rest, encoding="utf-8")
+    exposures = tables / "exposures.csv"
+    rows = exposures.read_text(encoding="utf-8").splitlines()
+    first = rows[1].split(",")[0]  # the first debtor keeps no exposure
+    exposures.write_text("\n".join([rows[0], *(r for r in rows[1:] if r.split(",")[0] != first)]) + "\n",
+                         encoding="utf-8")
+    runs = [(REFERENCE / "samples" / "portfolio.csv", ID), (debtors, ID), (mixed, ID), (tables, policy_2)]
+    summaries = []
+    for source, policy in runs:
+        r = _run("--no-audit", "batch", str(source), "-p", policy, "--out", str(tmp_path / "out.parquet"),
+                 "--format", "json")
+        assert r.exit_code == 0, r.stderr
+        summaries.append(_check("batch-summary", r.stdout))
+    assert [len(s["versions"]) for s in summaries] == [1, 1, 2, 1]
+    last = summaries[-1]
+    assert {"tables", "empty_tables", "decided_without_elements", "graded_table"} <= last.keys()
+    assert last["misspelt_columns"] == [{"given": "payments.Paid_Date", "did_you_mean": "payments.paid_date"}]
