@@ -255,10 +255,9 @@ def _read_jsonl(path: Path, only: Collection[int] | None = None) -> Table:
             at, offset = offset, offset + len(line)
             if only is not None and n not in only:
                 continue
-            read += 1
-            if not line.strip():
-                problems.append(Problem(n - 1, "(line)", "empty line", "bad-json"))
+            if not line.strip():  # a blank line (an editor's after the last record, say) is no row
                 continue
+            read += 1
             try:
                 record = parse_json_text(line)
             except JSONInputError as exc:
@@ -276,7 +275,7 @@ def _read_jsonl(path: Path, only: Collection[int] | None = None) -> Table:
     # Typed format: keep Python objects exactly as parsed (no inference that would turn 1 into 1.0).
     frame = frame.astype(object) if len(frame.columns) else frame
     return Table(frame, text=False, problems=problems, positions=np.array(positions, dtype=np.int64),
-                 rows_read=n if only is None else read, source=path, offsets=np.array(offsets, dtype=np.int64),
+                 rows_read=read, source=path, offsets=np.array(offsets, dtype=np.int64),
                  late=late)
 
 

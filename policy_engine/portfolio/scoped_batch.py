@@ -139,10 +139,9 @@ def _read(policy: CompiledPolicy, path: Path, as_of: str | None, only: Collectio
             at, offset = offset, offset + len(raw)
             if only is not None and n not in only:
                 continue
-            read += 1
-            if not raw.strip():
-                reject(n, None, [_entry("(line)", "bad-json", "empty line")])
+            if not raw.strip():  # a blank line (an editor's after the last record, say) is no row
                 continue
+            read += 1
             try:
                 record = parse_json_text(raw)
             except JSONInputError as exc:
@@ -618,15 +617,15 @@ def _split(ref: PolicyRef, path: Path, as_of: str | None, duplicates: Mapping[in
     table: list[int] = []
     rejected: list[dict[str, Any]] = []
     first: dict[str, tuple[int, int]] = {}  # client id -> (line, its version's id())
-    n = 0
+    n = blank = 0
 
     def reject(line: int, cid: Any, problems: list[dict[str, str]]) -> None:
         rejected.append(_reject(line, cid, problems))
 
     with path.open("rb") as fh:
         for n, raw in enumerate(fh, 1):
-            if not raw.strip():
-                reject(n, None, [_entry("(line)", "bad-json", "empty line")])
+            if not raw.strip():  # no row: not counted
+                blank += 1
                 continue
             try:
                 record = parse_json_text(raw)
@@ -656,7 +655,7 @@ def _split(ref: PolicyRef, path: Path, as_of: str | None, duplicates: Mapping[in
                 groups.setdefault(id(policy), (policy, []))[1].append(n)
             else:
                 table.append(n)
-    return groups, table, rejected, n
+    return groups, table, rejected, n - blank
 
 
 def scoped_versions(ref: PolicyRef) -> list[CompiledPolicy]:
