@@ -95,6 +95,13 @@ def new_date(v: str) -> _dt.date:
     return d
 
 
+def non_finite(v: float) -> str:
+    """What is wrong with a NaN or an infinity, the same words on every path (decide, batch columns)."""
+    if v == v:  # an infinity: in JSON a number beyond the float range (1e400) is read as one
+        return f"{v} is not a finite number (a number beyond ±1.8e308, such as 1e400, reads as infinity)"
+    return f"{v} is not a finite number"
+
+
 def _check_value(spec: InputSpec, v: Any, grades: tuple[str, ...]) -> tuple[Any, str | None, str | None]:
     """Return (value, problem, hint) for one non-null value."""
     t = spec.type
@@ -106,7 +113,7 @@ def _check_value(spec: InputSpec, v: Any, grades: tuple[str, ...]) -> tuple[Any,
         if not isinstance(v, int | float):
             return None, f"expected a number, found {describe(v)}", None
         if isinstance(v, float) and not math.isfinite(v):
-            return None, f"{v} is not a finite number", "send null for an unknown value"
+            return None, non_finite(v), "send null for an unknown value"
         if t == "integer" and not (isinstance(v, int) or v.is_integer()):
             # 3.0 is a whole number (JSON Schema's "integer" too, and a table column with a gap holds floats)
             return None, f"expected a whole number, found {v}", None

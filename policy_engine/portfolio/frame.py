@@ -35,6 +35,7 @@ from ..decide.inputs import (
     describe,
     gap_message,
     named_value,
+    non_finite,
     order_problem,
     unknown_value,
 )
@@ -229,7 +230,7 @@ class _Checker:
                 self._flag_mask(stored, path, STORED_NAN_MESSAGE)
             inf = ~finite & ~missing
             if inf.any():
-                self._flag_mask(inf, path, lambda i: f"{data[i]} is not a finite number")
+                self._flag_mask(inf, path, lambda i: non_finite(float(data[i])))
                 return self._check_numbers(spec, data, finite, missing, path)
         return self._check_numbers(spec, data, ~missing, missing, path)
 
@@ -314,7 +315,7 @@ class _Checker:
         elif isinstance(v, bool | np.bool_) or not isinstance(v, int | float | np.integer | np.floating):
             return f"expected a number, found {_describe(v)}" + (_TEXT_NOT_NUMBER if isinstance(v, str) else "")
         number = float(v)
-        return number if math.isfinite(number) else f"{cell} is not a finite number"
+        return number if math.isfinite(number) else non_finite(number)
 
     def _object_numbers(self, spec: InputSpec, raw: np.ndarray, missing: np.ndarray, path: str) -> Checked:
         present = ~missing

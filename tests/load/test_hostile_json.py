@@ -283,3 +283,21 @@ def test_a_syntax_error_is_placed_where_the_text_is(text: bytes, message: str, a
     assert str(err.value).startswith(message) and err.value.at == at
     (d,) = err.value.diagnostics(file="x.json")
     assert (d.line, d.column) == at
+
+
+def test_a_number_beyond_the_float_range_is_named_as_such_by_decide_and_batch(tmp_path: Path) -> None:
+    """1e400 is read as infinity: 'inf is not a finite number' left the caller to guess where inf came from."""
+    line = '{"client_id": "X", "as_of": "2025-06-30", "industry": "trade", "loan": {"balance": 1e400}}'
+    path = tmp_path / "big.jsonl"
+    path.write_text(line + "\n", encoding="utf-8")
+    args = ["--no-audit", "--policies", str(Path(__file__).resolve().parents[2] / "policies")]
+    r = CliRunner().invoke(main, [*args, "decide", "-p", "loss-client-management@1.1.0", "-c", "-", "--format",
+                                  "json"], input=line, catch_exceptions=False)
+    assert r.exit_code == 3
+    said = [e["message"] for e in json.loads(r.stderr)["errors"] if e.get("path") == "loan.balance"]
+    assert said == ["inf is not a finite number (a number beyond ±1.8e308, such as 1e400, reads as infinity)"]
+    rejects = tmp_path / "rejects.jsonl"
+    r = CliRunner().invoke(main, [*args, "batch", str(path), "-p", "loss-client-management@1.1.0", "--out",
+                                  str(tmp_path / "o.parquet"), "--rejects", str(rejects)], catch_exceptions=False)
+    problems = json.loads(rejects.read_text(encoding="utf-8").splitlines()[0])["problems"]
+    assert [p["message"] for p in problems if p["field"] == "loan.balance"] == said
