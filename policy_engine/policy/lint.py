@@ -263,15 +263,21 @@ def _comparisons(node: ast.AST, ranges: dict[str, tuple[float | None, float | No
     for name, other, o in ((node.left, node.comparators[0], op), (node.comparators[0], node.left, _FLIP[op])):
         if not (isinstance(name, ast.Name) and name.id in ranges):
             continue
-        if isinstance(other, ast.Constant) and isinstance(other.value, int | float) \
-                and not isinstance(other.value, bool):
-            yield name.id, o, (float(other.value),)
-        elif isinstance(other, ast.UnaryOp) and isinstance(other.op, ast.USub) and isinstance(other.operand,
-                                                                                            ast.Constant) \
-                and isinstance(other.operand.value, int | float) and not isinstance(other.operand.value, bool):
-            yield name.id, o, (-float(other.operand.value),)
+        number = _literal(other)
+        if number is not None:
+            yield name.id, o, (number,)
         elif isinstance(other, ast.Name) and other.id in consts and other.id not in ranges:
             yield name.id, o, consts[other.id]
+
+
+def _literal(node: ast.AST) -> float | None:
+    """A number written in the expression (``90``, ``-0.3``), else None."""
+    sign = 1.0
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        sign, node = -1.0, node.operand
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
+        return sign * float(node.value)
+    return None
 
 
 def _atom_verdict(node: ast.AST, ranges: dict[str, tuple[float | None, float | None]],

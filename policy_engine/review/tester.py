@@ -609,6 +609,14 @@ def _untested(policies: list[CompiledPolicy], suites: set[str], run: SuiteResult
     return out
 
 
+def _shape_problems(doc: Document, file: str
+                    ) -> tuple[list[Diagnostic], dict[int, list[Diagnostic]], list[Diagnostic]]:
+    """A test file checked against its schema: every problem, those of each case, those of the file as a whole."""
+    sink = DiagnosticSink(file=file)
+    schema_errors(doc, "policy-tests", sink)
+    return (sink.items, *_case_errors(sink.items))
+
+
 def _case_errors(diags: list[Diagnostic]) -> tuple[dict[int, list[Diagnostic]], list[Diagnostic]]:
     """Schema problems split into those of one case (by index) and those of the file as a whole."""
     per_case: dict[int, list[Diagnostic]] = {}
@@ -658,11 +666,9 @@ def _read_test_file(tf: Path, run: SuiteResult) -> tuple[Document, dict[int, lis
     except PolicyError as e:
         run.diagnostics.extend(e.diagnostics)
         return None
-    sink = DiagnosticSink(file=str(tf))
-    schema_errors(doc, "policy-tests", sink)
-    per_case, whole = _case_errors(sink.items)
+    items, per_case, whole = _shape_problems(doc, str(tf))
     if whole:  # the file's own keys are wrong: no case can be trusted to belong to this policy
-        run.diagnostics.extend(sink.items)
+        run.diagnostics.extend(items)
         return None
     run.diagnostics.extend(d for ds in per_case.values() for d in ds)
     return doc, per_case
@@ -724,9 +730,7 @@ def expectation_problems(doc: Document, file: str, policies: list[CompiledPolicy
     a name the policy lacks), checked against ``policies``: ``validate`` of a folder reads its test files
     as ``test`` will, so a misspelt expectation does not wait for the test run to be found. The file's
     shape errors are left out (``validate`` reports them on their own)."""
-    sink = DiagnosticSink(file=file)
-    schema_errors(doc, "policy-tests", sink)
-    per_case, whole = _case_errors(sink.items)
+    _, per_case, whole = _shape_problems(doc, file)
     if whole:
         return []
     run = SuiteResult()
