@@ -787,14 +787,16 @@ def convert_all(items: Iterable[tuple[int, Any, list[dict[str, str]]]], as_of: s
 
 
 def json_items(data: bytes, lines: bool) -> list[tuple[int, Any, list[dict[str, str]]]]:
-    """The records of a JSON document (one record) or of JSON Lines, each with its read problems."""
+    """The records of a JSON document (one record) or of JSON Lines, each with its read problems and line.
+
+    A blank line of JSON Lines (an editor's after the last record, say) is no row, as batch reads it;
+    the other rows keep their line numbers."""
     from ..policy.loader import JSONInputError, parse_json_text
 
     chunks = data.splitlines() if lines else [data]
     out: list[tuple[int, Any, list[dict[str, str]]]] = []
     for row, raw in enumerate(chunks, 1):
         if lines and not raw.strip():
-            out.append((row, None, [_problem("(line)", "bad-json", "empty line")]))
             continue
         try:
             out.append((row, parse_json_text(raw), []))
