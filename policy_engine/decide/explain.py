@@ -11,6 +11,7 @@ import datetime as _dt
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from ..policy.catalogue import Param
@@ -78,7 +79,7 @@ _T = {
                 "en": "Actions not recommended (a computed parameter the action does not allow):"},
     "refused_item": {"zh": "  - 措施 {rule}：参数 {param} 的值 {problem}",
                      "en": "  - action {rule}: {param} {problem}"},
-    "undetermined_warning": {"zh": "预警 {id}（无法判断）", "en": "warning {id} (undetermined)"},
+    "undetermined_warning": {"zh": "无法判断的预警 {id}", "en": "undetermined warning {id}"},
     "undefined": {"zh": "无法计算的指标：", "en": "Metrics without a value:"},
     "none_found": {"zh": "记录中无此类情形（故无值，并非数据缺失）：{names}",
                    "en": "None in the record (so no value; not missing data): {names}"},
@@ -116,13 +117,23 @@ def _value(v: Any, fmt: str | None) -> str:
         return str(v).lower()
     if isinstance(v, int | float):
         if fmt == "percent":
-            return f"{v * 100:.1f}%"
+            return f"{_half_up(v, 1, 100):.1f}%"
         if fmt in ("integer", "days"):
-            return f"{v:.0f}"
+            return f"{_half_up(v, 0):.0f}"
         if fmt == "amount":
-            return f"{v:,.0f}"
-        return f"{v:.2f}"
+            return f"{_half_up(v, 0):,.0f}"
+        return f"{_half_up(v, 2):.2f}"
     return str(v)
+
+
+def _half_up(v: float, places: int, scale: int = 1) -> Decimal | float:
+    """``v`` (times ``scale``) rounded half away from zero at ``places``, as a banker rounds (四舍五入): an
+    interest coverage of 3.125 reads 3.13, where the float format's half-to-even gave 3.12. The decimal of the
+    shortest repr is rounded, so 2.675 (stored as 2.67499...) reads 2.68 as written."""
+    if v - v != 0:  # inf or nan (a record holds none; a hand-made one may): as the float format writes it
+        return v
+    d = (Decimal(repr(v)) * scale).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    return d if d else abs(d)  # -0.004 reads 0.00, not -0.00
 
 
 # Why a metric has no value or a rule is undetermined, as the record words it (evaluate.Decider._null_reason,
@@ -317,8 +328,11 @@ def _exposures(page: _Page) -> list[str]:
         if x["decided_by"] == "default":
             out.append(words["exposure_default"].format(eid=x["exposure_id"], label=label, gid=x["grade"]))
         else:
+            described = _rule_description(page.policy, x["decided_by"], page.lang)
+            rule = x["decided_by"] if not described else \
+                f"{x['decided_by']}（{described}）" if page.lang == "zh" else f"{x['decided_by']} ({described})"
             out.append(words["exposure"].format(eid=x["exposure_id"], label=label, gid=x["grade"],
-                                                rule=x["decided_by"], own=page.grade_labels[x["own_grade"]]))
+                                                rule=rule, own=page.grade_labels[x["own_grade"]]))
         if x["floors"]:
             rules = [words["debtor_floor"].format(rule=f["id"]) if f.get("scope") == "debtor" else f["id"]
                      for f in x["floors"]]
@@ -341,7 +355,7 @@ def _exposure_figures(page: _Page, values: Mapping[str, Any]) -> str:
         label = _label(metric, name, page.lang)
         text = (("是" if v else "否") if page.lang == "zh" else ("yes" if v else "no")) if isinstance(v, bool) \
             else _metric_value(metric, v, page.lang)
-        shown.append(f"{label} {text}")
+        shown.append(f"{label}：{text}" if page.lang == "zh" else f"{label}: {text}")
     return ("；" if page.lang == "zh" else "; ").join(shown)
 
 
@@ -428,11 +442,26 @@ def _warnings(page: _Page) -> list[str]:
     # the evidence a warning declares, less what its message already quotes
     declared = {w.id: [n for n in w.evidence if n not in {name for _, name, _ in parse_template(w.message[page.lang])}]
                 for w in page.policy.warnings}
-    for w in warnings:
-        line = f"  [{severity[w['severity']]}] {w['message'][page.lang]}"
+    # the most severe first (the record keeps the policy's order): a reader stops at the first lines
+    for w in sorted(warnings, key=lambda w: -_SEVERITY_RANK.get(w["severity"], 0)):
+        message = w["message"][page.lang]
         beside = _beside(page, declared.get(w["id"], ()), w.get("evidence") or {})
-        lines.append(line + (f"（{beside}）" if page.lang == "zh" else f" ({beside})") if beside else line)
+        lines.append(f"  [{severity[w['severity']]}] {_with_figures(message, beside, page.lang)}")
     return lines
+
+
+_SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3, "critical": 4}
+
+
+def _with_figures(message: str, beside: str, lang: str) -> str:
+    """A warning's message with its evidence figures in brackets; a message that ends in a bracket of its
+    own takes them inside it (…（下限1.15；流动比率：0.84）, not …（下限1.15）（流动比率：0.84）)."""
+    if not beside:
+        return message
+    sep, close = ("；", "）") if lang == "zh" else ("; ", ")")
+    if message.endswith(close):
+        return f"{message[:-1]}{sep}{beside}{close}"
+    return f"{message}（{beside}）" if lang == "zh" else f"{message} ({beside})"
 
 
 def _beside(page: _Page, names: Sequence[str], evidence: Mapping[str, Any]) -> str:
@@ -530,8 +559,31 @@ def _suppressed_actions(page: _Page) -> list[str]:
     for s in page.record.get("suppressed_actions", []):
         why = specs[s["id"]].implied.get(s["excluded_by"]) if s["id"] in specs else None
         key = "suppressed_catalogue" if why else "suppressed"
-        lines.append(page.words[key].format(id=s["id"], by=s["excluded_by"], why=why[page.lang] if why else ""))
+        lines.append(page.words[key].format(id=_action_name(page, s["id"]), by=_action_name(page, s["excluded_by"]),
+                                            why=why[page.lang] if why else ""))
     return lines
+
+
+def _action_name(page: _Page, action_id: str) -> str:
+    """An action by its words with its id after them (下调利率（rate_relief）): its label, else its type's
+    name; the id alone for one the policy does not hold."""
+    spec = next((a for a in page.policy.actions if a.id == action_id), None)
+    if spec is None:
+        return action_id
+    kind = page.policy.action_types.get(spec.action)
+    words = (spec.label or {}).get(page.lang) or (getattr(kind, page.lang) if kind is not None else None)
+    if not words:
+        return action_id
+    return f"{words}（{action_id}）" if page.lang == "zh" else f"{words} ({action_id})"
+
+
+def _warning_name(page: _Page, warning_id: str) -> str:
+    """A warning by its label with its id after it; the id alone without a label."""
+    spec = next((w for w in page.policy.warnings if w.id == warning_id), None)
+    words = (spec.label or {}).get(page.lang) if spec is not None else None
+    if not words:
+        return warning_id
+    return f"{words}（{warning_id}）" if page.lang == "zh" else f"{words} ({warning_id})"
 
 
 _FIRED = re.compile(r"^fired\('(\w+)'\)$")
@@ -542,7 +594,7 @@ def _lacking(page: _Page, name: str) -> str:
     """A name an undetermined rule lacked, in the reader's words: a warning as a warning, a metric by its label
     (the id after it), an element's value with the element (债项 GT-1 的 ... in Chinese)."""
     if m := _FIRED.match(name):
-        return page.words["undetermined_warning"].format(id=m[1])
+        return page.words["undetermined_warning"].format(id=_warning_name(page, m[1]))
     if (m := _ELEMENT_NAME.match(name)) is not None:
         scope, key, inner = m.groups()
         if page.lang == "zh":
@@ -555,7 +607,9 @@ def _lacking(page: _Page, name: str) -> str:
 def _labelled(page: _Page, name: str) -> str:
     metric = page.metrics.get(name)
     label = metric.label.get(page.lang) if metric is not None and metric.label else None
-    return f"{label} ({name})" if label else name
+    if not label:
+        return name
+    return f"{label}（{name}）" if page.lang == "zh" else f"{label} ({name})"
 _LIST_SEP = {"zh": "、", "en": ", "}
 
 
@@ -570,14 +624,17 @@ def _undetermined(page: _Page) -> list[str]:
         lines += ["", page.words["undetermined"]]
         for u in gaps:
             missing = [_lacking(page, name) for name in u["missing"]]
-            rule = u["rule"] if u.get("exposure") is None else \
-                page.words["of_exposure"].format(rule=u["rule"], id=u["exposure"])  # which of the debtor's
+            name = _action_name(page, u["rule"]) if u["kind"] == "action" else \
+                _warning_name(page, u["rule"]) if u["kind"] == "warning" else u["rule"]
+            rule = name if u.get("exposure") is None else \
+                page.words["of_exposure"].format(rule=name, id=u["exposure"])  # which of the debtor's
             lines.append(page.words["undetermined_item"].format(kind=_KIND[page.lang][u["kind"]], rule=rule,
                                                                 missing=_LIST_SEP[page.lang].join(missing) or "?"))
     if refused:
         lines += ["", page.words["refused"]]
         for u in refused:
-            lines += [page.words["refused_item"].format(rule=u["rule"], param=name.removeprefix("params."),
+            action = _action_name(page, u["rule"])
+            lines += [page.words["refused_item"].format(rule=action, param=name.removeprefix("params."),
                                                         problem=_param_problem(u["reasons"].get(name, "?"), page.lang))
                       for name in u["missing"] if name.startswith("params.")]
     return lines

@@ -79,8 +79,8 @@ def test_early_repayment_is_never_recommended_beside_a_grace_period_in_a_policy_
     assert {"id": "demand", "action": "early_repayment", "excluded_by": "grace"} in record["suppressed_actions"]
     assert "demand" in POLICY.actions[[a.id for a in POLICY.actions].index("grace")].excludes  # both paths read it
     text = explain(record, POLICY, "en")
-    assert "(demand not recommended beside grace: demanding early repayment while granting a grace period " \
-           "contradicts itself)" in text
+    assert "(Demand early repayment (demand) not recommended beside Restructure into instalments (grace): " \
+           "demanding early repayment while granting a grace period contradicts itself)" in text  # by their names
     assert "给予宽限期的同时要求提前还款自相矛盾" in explain(record, POLICY, "zh")
     _agree(POLICY, [debtor], tmp_path)
 

@@ -22,11 +22,11 @@ def page() -> tuple[object, dict]:
 
 
 @pytest.mark.parametrize(("lang", "line"), [
-    ("en", "      key facts: Latest restructuring date 2025-09-30; Measure of the latest restructuring grace_period; "
-           "Observation period start 2026-03-20; Latest missed payment in observation 2026-03-20; "
-           "Observation period end 2027-03-20; In the restructuring observation period yes"),
-    ("zh", "      关键事实：最近重组日 2025-09-30；最近重组措施 grace_period；观察期起算日 2026-03-20；"
-           "观察期内最近一次未履约 2026-03-20；观察期届满日 2027-03-20；重组观察期内 是"),
+    ("en", "      key facts: Latest restructuring date: 2025-09-30; Measure of the latest restructuring: grace_period; "
+           "Observation period start: 2026-03-20; Latest missed payment in observation: 2026-03-20; "
+           "Observation period end: 2027-03-20; In the restructuring observation period: yes"),
+    ("zh", "      关键事实：最近重组日：2025-09-30；最近重组措施：grace_period；观察期起算日：2026-03-20；"
+           "观察期内最近一次未履约：2026-03-20；观察期届满日：2027-03-20；重组观察期内：是"),
 ])
 def test_a_restructured_exposure_shows_its_clock(page: tuple[object, dict], lang: str, line: str) -> None:
     policy, record = page
@@ -38,8 +38,8 @@ def test_a_restructured_exposure_shows_its_clock(page: tuple[object, dict], lang
     assert not any("key facts" in t or "关键事实" in t for t in lines[e2:e2 + 3])
 
 
-@pytest.mark.parametrize(("lang", "measure"), [("en", "Measure of the latest restructuring grace period;"),
-                                               ("zh", "最近重组措施 宽限期；")])
+@pytest.mark.parametrize(("lang", "measure"), [("en", "Measure of the latest restructuring: grace period;"),
+                                               ("zh", "最近重组措施：宽限期；")])
 def test_from_2_0_1_the_measure_is_named_in_words(lang: str, measure: str) -> None:
     """2.0.1 labels the measure (financial-difficulty 1.1.0); the decision itself is 2.0.0's."""
     policy = load_policy(REFERENCE / "policy-2.0.1.yaml")
@@ -52,7 +52,7 @@ def test_a_value_without_a_label_is_shown_as_it_is() -> None:
     policy = load_policy(REFERENCE / "policy-2.0.1.yaml")
     record = Decider(policy).decide(json.loads(RESTARTED.read_text(encoding="utf-8")))
     record["exposures"][0]["metrics"]["restructuring_measure"] = "collateral_added"  # never a concession: no label
-    assert "Measure of the latest restructuring collateral_added;" in explain(record, policy, "en")
+    assert "Measure of the latest restructuring: collateral_added;" in explain(record, policy, "en")
 
 
 def test_the_figures_follow_the_record(page: tuple[object, dict]) -> None:
@@ -62,8 +62,8 @@ def test_the_figures_follow_the_record(page: tuple[object, dict]) -> None:
     moved["exposures"][0]["metrics"]["observation_end"] = "2027-04-20"
     moved["exposures"][1]["metrics"]["in_observation"] = True
     text = explain(moved, policy, "en")
-    assert "Observation period end 2027-04-20" in text
-    assert "      key facts: In the restructuring observation period yes" in text
+    assert "Observation period end: 2027-04-20" in text
+    assert "      key facts: In the restructuring observation period: yes" in text
 
 
 def test_a_debtor_key_figure_is_not_repeated_under_exposures(page: tuple[object, dict]) -> None:

@@ -53,11 +53,12 @@ def test_a_refused_parameter_is_a_refusal_not_missing_data() -> None:
     zh = explain(record, policy, lang="zh").splitlines()
     en = explain(record, policy, lang="en").splitlines()
     at = zh.index("未建议的措施（计算出的参数不在措施允许的范围内）：")
-    assert zh[at + 1].startswith("  - 措施 extend_term：参数 months 的值 ")
+    assert zh[at + 1].startswith("  - 措施 展期（extend_term）：参数 months 的值 ")
     assert zh[at + 1].endswith("不是整数（该措施取 [1, 120] 内的整数）")
     assert not any("缺少 params." in line for line in zh)
     at = en.index("Actions not recommended (a computed parameter the action does not allow):")
-    assert en[at + 1].startswith("  - action extend_term: months ") and "is not a whole number" in en[at + 1]
+    assert en[at + 1].startswith("  - action Extend the term (extend_term): months ")
+    assert "is not a whole number" in en[at + 1]
 
 
 def test_a_warning_a_rule_depends_on_is_named_as_a_warning() -> None:
@@ -67,10 +68,10 @@ def test_a_warning_a_rule_depends_on_is_named_as_a_warning() -> None:
         del statement["current_assets"]
     record = Decider(policy).decide(client)
     zh, en = explain(record, policy, lang="zh"), explain(record, policy, lang="en")
-    assert "  - 措施 extend_term：缺少 预警 liquidity_below_floor（无法判断）、暂时性流动性缺口 " \
-           "(temporary_liquidity_gap)" in zh
-    assert "  - action extend_term: missing warning liquidity_below_floor (undetermined), Temporary liquidity gap " \
-           "(temporary_liquidity_gap)" in en
+    assert "  - 措施 展期（extend_term）：缺少 无法判断的预警 流动性低于下限（liquidity_below_floor）、" \
+           "暂时性流动性缺口（temporary_liquidity_gap）" in zh
+    assert "  - action Extend the term (extend_term): missing undetermined warning Liquidity below floor " \
+           "(liquidity_below_floor), Temporary liquidity gap (temporary_liquidity_gap)" in en
     assert "fired(" not in zh and "fired(" not in en
 
 
@@ -86,7 +87,7 @@ def test_an_undetermined_exposure_rule_names_its_exposure() -> None:
     assert f"funds_misused（债项 {eid}）：缺少 funds_misused" in explain(record, policy, lang="zh")
     client = json.loads(CASE_24.read_text(encoding="utf-8"))  # a value an aggregation lacked, with its element
     record = Decider(policy).decide(client)
-    assert "缺少 债项 GT-1 的 押品价值变动 (collateral_change)" in explain(record, policy, lang="zh")
+    assert "缺少 债项 GT-1 的 押品价值变动（collateral_change）" in explain(record, policy, lang="zh")
 
 
 def test_an_exposure_fact_not_given_is_the_reason_with_its_place() -> None:

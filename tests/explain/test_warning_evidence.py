@@ -29,10 +29,10 @@ CASES = [
      "(Net margin: —; Current ratio: —; Debt ratio: —; Debt service coverage ratio: —)"),
     # evidence: [group_id], an input: quoted by its own label where the policy gives one (2.1.0), else by its name
     ("2.1.0", "debtors/20-crisis-group-stale.json", "zh",
-     "  [中] 所属集团有成员出现不良，应及时启动对本债务人的评估程序（第七条）（所属集团编号：G-777）"),
+     "  [中] 所属集团有成员出现不良，应及时启动对本债务人的评估程序（第七条；所属集团编号：G-777）"),
     ("2.1.0", "debtors/20-crisis-group-stale.json", "en",
-     "  [MEDIUM] A member of the debtor's group is non-performing; start the assessment of this debtor (Art. 7) "
-     "(Group: G-777)"),
+     "  [MEDIUM] A member of the debtor's group is non-performing; start the assessment of this debtor (Art. 7; "
+     "Group: G-777)"),
     ("2.0.2", "debtors/20-crisis-group-stale.json", "zh",
      "  [中] 所属集团有成员出现不良，应及时启动对本债务人的评估程序（group_id：G-777）"),
     # evidence: [net_margin], which the message quotes: nothing beside it

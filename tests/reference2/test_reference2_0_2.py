@@ -99,6 +99,6 @@ def test_explain_under_2_0_2_prints_no_missed_payment_for_a_clock_that_did_not_r
                                     input=json.dumps(client), catch_exceptions=False)
         assert result.exit_code == 0, result.output
         out[version] = result.output
-    assert "Latest missed payment in observation 2025-10-20" in out["2.0.1"]
-    assert "Latest missed payment in observation 2025-10-20" not in out["2.0.2"]
-    assert "Observation period start 2025-10-20" in out["2.0.2"]
+    assert "Latest missed payment in observation: 2025-10-20" in out["2.0.1"]
+    assert "Latest missed payment in observation: 2025-10-20" not in out["2.0.2"]
+    assert "Observation period start: 2025-10-20" in out["2.0.2"]
