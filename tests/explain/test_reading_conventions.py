@@ -1,0 +1,49 @@
+"""How an explanation writes figures and orders what it lists, for the people who sign the decision: half away
+from zero (四舍五入), the most severe warning first. The decision record keeps exact figures and the policy's order."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from policy_engine.decide.evaluate import Decider
+from policy_engine.decide.explain import _value, explain
+from policy_engine.policy.registry import load_policy
+
+REFERENCE = Path("policies/loss-client-management")
+
+
+@pytest.mark.parametrize(("value", "fmt", "shown"), [
+    (3.125, None, "3.13"),  # exactly half: a float format rounds to even (3.12)
+    (-1.125, None, "-1.13"),  # away from zero below it too
+    (2.675, None, "2.68"),  # as written, though stored as 2.67499...
+    (-0.004, None, "0.00"),  # no negative zero
+    (0.12345, "percent", "12.3%"),
+    (0.00125, "percent", "0.1%"),
+    (1_234_567.5, "amount", "1,234,568"),
+    (2.5, "days", "3"),
+    (12, "integer", "12"),
+    (None, "amount", "—"),
+])
+def test_figures_are_rounded_half_away_from_zero(value: float | None, fmt: str | None, shown: str) -> None:
+    assert _value(value, fmt) == shown
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_warnings_are_listed_most_severe_first(lang: str) -> None:
+    policy = load_policy(REFERENCE / "policy-2.1.0.yaml")
+    record = Decider(policy).decide(json.loads((REFERENCE / "samples/debtors/20-crisis-group-stale.json")
+                                               .read_text(encoding="utf-8")))
+    severities = [w["severity"] for w in record["warnings"]]
+    rank = {"low": 1, "medium": 2, "high": 3, "critical": 4}
+    assert severities != sorted(severities, key=lambda s: -rank[s])  # the record keeps the policy's order
+    lines = explain(record, policy, lang).splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith(("Warnings (", "预警（")))
+    shown = lines[head + 1:head + 1 + len(severities)]
+    words = {"en": ["[CRITICAL]", "[HIGH]", "[MEDIUM]", "[LOW]"], "zh": ["[严重]", "[高]", "[中]", "[低]"]}[lang]
+    order = [next(k for k, w in enumerate(words) if line.strip().startswith(w)) for line in shown]
+    assert order == sorted(order) and len(shown) == len(severities)
+    for w in record["warnings"]:  # each once, its message whole (the evidence may follow it)
+        assert sum(line.split("] ", 1)[1].startswith(w["message"][lang].rstrip("）)")) for line in shown) == 1
