@@ -567,7 +567,10 @@ def _fast_loads(raw: bytes) -> Any:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return _STRICT
-    written = orjson.dumps(value)
+    try:
+        written = orjson.dumps(value)
+    except orjson.JSONEncodeError:  # nested beyond what it writes (254 deep; it reads 1024): the strict reader
+        return _STRICT             # refuses the depth with its path
     if raw.count(b":") != written.count(b":") or b"e+" in written:
         return _STRICT
     return value
