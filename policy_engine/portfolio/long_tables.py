@@ -668,6 +668,22 @@ def _orphan(orphans: list[dict[str, Any]], table: str, rows: np.ndarray, ids: _T
         orphans.append(entry)
 
 
+def _incomplete(problems: dict[int, list[dict[str, Any]]], table: str, pkey: str, what: str, rows: np.ndarray,
+                debtor: np.ndarray, theirs: _Texts, why: Callable[[int], str]) -> None:
+    """Rows of a debtor of the table that join none of its elements (an id with a trailing space, an id column
+    of numbers with a null read as 1.0) reject the debtor: its facts are incomplete. One problem per element
+    id they name, at its first row, with how many rows name it (a lost exposure's whole payment history)."""
+    named: dict[tuple[int, str | None], list[int]] = {}
+    for r in rows.tolist():
+        named.setdefault((int(debtor[r]), theirs[r]), []).append(r)
+    for (d, _), found in named.items():
+        rows_of = f" (named by {len(found)} rows, the first here)" if len(found) > 1 else ""
+        problems.setdefault(d, []).append(
+            {"table": table, "row": found[0] + 1, "field": pkey, "code": "orphan",
+             "message": f"{why(found[0])}{rows_of}: rows of this debtor that join none of its {what}s, so its "
+                        "facts are incomplete"})
+
+
 def _widen(debtors: pd.DataFrame, frame: pd.DataFrame, text: bool, t: TableSpec, first: _FirstRows,
            orphans: list[dict[str, Any]], count: Count) -> tuple[pd.DataFrame, np.ndarray]:
     """A debtor series table as the wide columns ``root[k].item`` of the debtors table (the 1.x reader's form)."""
@@ -796,12 +812,16 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, cols: Columns, scopes: Map
         parent = _join(up, debtor, their_codes, their_distinct)
         lost = np.flatnonzero(parent < 0)
         what = part.scope(s.parent).name
-        _orphan(orphans, t.name, lost, cids, lambda r: (
-            "client_id is missing: the row names no debtor" if cids[r] is None else
-            first.no_debtor(cids[r]) if debtor[r] < 0 else
-            f"{pkey} is missing: the row names no {what}" if theirs[r] is None else
-            f"no {what} '{theirs[r]}' of debtor '{cids[r]}' in the {table_name(part.scope(s.parent))} table"),
-            (pkey, theirs), lambda r: CLIENT_ID if cids[r] is None or debtor[r] < 0 else pkey)
+
+        def why(r: int) -> str:
+            return ("client_id is missing: the row names no debtor" if cids[r] is None else
+                    first.no_debtor(cids[r]) if debtor[r] < 0 else
+                    f"{pkey} is missing: the row names no {what}" if theirs[r] is None else
+                    f"no {what} '{theirs[r]}' of debtor '{cids[r]}' in the {table_name(part.scope(s.parent))} table")
+
+        _orphan(orphans, t.name, lost, cids, why, (pkey, theirs),
+                lambda r: CLIENT_ID if cids[r] is None or debtor[r] < 0 else pkey)
+        _incomplete(problems, t.name, pkey, what, lost[debtor[lost] >= 0], debtor, theirs, why)
         debtor = np.where(parent >= 0, debtor, -1)
     count.orphaned = len(lost)
     chk = _Checker(m, cols.text, policy.grade_ids)

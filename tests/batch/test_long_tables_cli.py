@@ -83,12 +83,12 @@ def test_the_text_summary_accounts_for_every_table(tmp_path: Path) -> None:
     folder = _write(tmp_path / "t", debtors=DEBTORS, exposures=EXPOSURES, payments=PAYMENTS, events=EVENTS)
     r = run("--no-audit", "batch", str(folder), "-p", str(MULTI), "--format", "text")
     assert r.exit_code == 0, r.output
-    assert "debtors read 9 = decided 2 + rejected 7\n" in r.stdout
+    assert "debtors read 9 = decided 1 + rejected 8\n" in r.stdout
     assert "orphaned rows 5 " in r.stdout
     lines = r.stdout[r.stdout.index("tables (rows read = decided + rejected + orphaned):"):].splitlines()
     assert [re.sub(r"\s+", " ", x.strip()) for x in lines[1:5]] == [
-        "debtors 9 = 2 + 7 + 0", "exposures 14 = 2 + 10 + 2", "events 2 = 1 + 1 + 0", "payments 6 = 2 + 1 + 3"]
-    assert "7 debtor(s) and 5 orphaned row(s) rejected (write them with --rejects FILE)" in r.stderr
+        "debtors 9 = 1 + 8 + 0", "exposures 14 = 2 + 10 + 2", "events 2 = 1 + 1 + 0", "payments 6 = 2 + 1 + 3"]
+    assert "8 debtor(s) and 5 orphaned row(s) rejected (write them with --rejects FILE)" in r.stderr
 
 
 def test_rejected_debtors_and_orphans_go_to_the_rejects_file_and_fail_on_rejects(tmp_path: Path) -> None:
@@ -99,17 +99,20 @@ def test_rejected_debtors_and_orphans_go_to_the_rejects_file_and_fail_on_rejects
             "--fail-on-rejects")
     assert r.exit_code == 3, r.output
     s = json.loads(r.stdout)
-    assert s["accounting"] == {"rows_read": 9, "decided": 2, "rejected": 7, "orphaned": 5}
+    assert s["accounting"] == {"rows_read": 9, "decided": 1, "rejected": 8, "orphaned": 5}
     assert s["tables"]["payments"] == {"read": 6, "decided": 2, "rejected": 1, "orphaned": 3}
     lines = [json.loads(x) for x in rejects.read_text("utf-8").splitlines()]
-    assert len(lines) == 12
+    assert len(lines) == 13
     bad = next(x for x in lines if x["client_id"] == "D2")
     assert bad["problems"] == [{"table": "exposures", "row": 3, "field": "balance", "code": "bad-field",
                                 "message": "expected a number, found string 'ten'"}]
     orphans = {(x["table"], x["row"]): x["problems"][0]["message"] for x in lines if x.get("orphaned")}
-    assert orphans[("payments", 3)] == "no exposure 'E9' of debtor 'D1' in the exposures table"
+    assert orphans[("payments", 3)] == "no exposure 'E9' of debtor 'D7' in the exposures table"
+    d7 = next(x for x in lines if x["client_id"] == "D7" and not x.get("orphaned"))  # its payments lost: not decided
+    assert d7["problems"][0]["message"] == ("no exposure 'E9' of debtor 'D7' in the exposures table: rows of this "
+                                            "debtor that join none of its exposures, so its facts are incomplete")
     assert orphans[("exposures", 12)] == "no debtor 'X9' in the debtors table"
-    assert pd.read_csv(tmp_path / "d.csv")["client_id"].tolist() == ["D1", "D7"]
+    assert pd.read_csv(tmp_path / "d.csv")["client_id"].tolist() == ["D1"]
     assert pd.read_csv(tmp_path / "e.csv")["exposure_id"].tolist() == ["E1", "E2"]
 
 
@@ -301,11 +304,11 @@ def test_only_the_decided_debtors_of_a_folder_are_recorded(tmp_path: Path) -> No
             str(records))
     assert r.exit_code == 0, r.output
     got = [json.loads(x) for x in records.read_text("utf-8").splitlines()]
-    assert [g["client_id"] for g in got] == ["D1", "D7"]
+    assert [g["client_id"] for g in got] == ["D1"]
     assert [e["exposure_id"] for e in got[0]["exposures"]] == ["E1", "E2"]
     assert [e["grade"] for e in got[0]["exposures"]] == ["substandard", "substandard"]
     listed = run("--audit-db", str(db), "audit", "verify")
-    assert json.loads(listed.stdout)["records"] == 2, listed.output
+    assert json.loads(listed.stdout)["records"] == 1, listed.output
 
 
 @pytest.mark.parametrize(("table", "header", "given", "meant"), [
@@ -389,8 +392,11 @@ def test_a_folder_saved_by_excel_as_gbk_is_read_with_its_encoding(tmp_path: Path
      "warning: table payments has no row, though exposures has decided rows"),
     ("payments absent", {"empty_tables": [{"table": "payments", "parent": "exposures"}]},
      "warning: table payments has no row, though exposures has decided rows"),
-    ("exposure ids mistyped", {"graded_table": "exposures"},
+    ("client ids mistyped below debtors", {"graded_table": "exposures"},
      "warning: 4 debtor(s) decided without any row of exposures: graded by the debtor's rules alone"),
+    # their payments and modifications still name them: their facts are known to be incomplete
+    ("exposure client ids mistyped", {"accounting": {"rows_read": 4, "decided": 0, "rejected": 4, "orphaned": 183}},
+     "4 debtor(s) and 183 orphaned row(s) rejected"),
 ])
 def test_a_gap_no_row_is_rejected_for_is_named(tmp_path: Path, damage: str, summary: dict[str, Any],
                                                warning: str) -> None:
@@ -407,15 +413,17 @@ def test_a_gap_no_row_is_rejected_for_is_named(tmp_path: Path, damage: str, summ
         payments.write_text(payments.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
     elif damage == "payments absent":
         payments.unlink()
-    else:
-        lines = exposures.read_text(encoding="utf-8").splitlines()
-        exposures.write_text("\n".join([lines[0], *("x" + line for line in lines[1:])]) + "\n", encoding="utf-8")
+    else:  # every row of the tables named no debtor: its client id mistyped ('xG005-...')
+        for table in ((exposures,) if damage == "exposure client ids mistyped" else
+                      (exposures, payments, folder / "modifications.csv")):
+            lines = table.read_text(encoding="utf-8").splitlines()
+            table.write_text("\n".join([lines[0], *("x" + line for line in lines[1:])]) + "\n", encoding="utf-8")
     r = run("batch", str(folder), "-p", str(REFERENCE), "--no-audit", "--format", "json",
             "--out", str(tmp_path / "d.csv"))
     assert r.exit_code == 0, r.stderr
     s = json.loads(r.stdout)
     assert {k: s[k] for k in summary} == summary and warning in r.stderr
-    assert s.get("decided_without_elements", 0) == (4 if damage == "exposure ids mistyped" else 0)
+    assert s.get("decided_without_elements", 0) == (4 if damage == "client ids mistyped below debtors" else 0)
 
 
 def test_a_debtor_has_one_input_hash_as_json_lines_and_as_long_tables(tmp_path: Path) -> None:

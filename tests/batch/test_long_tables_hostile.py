@@ -56,10 +56,10 @@ D8,,5,0
 PAYMENTS = """client_id,exposure_id,due_date,paid_date
 D1,E2,2025-01-31,2025-03-15
 D1,E2,2024-12-31,
-D1,E9,2025-01-31,
+D7,E9,2025-01-31,
 X9,E1,2025-01-31,
 D2,E1,2025-01-31,
-D1,,2025-01-31,
+D7,,2025-01-31,
 """
 EVENTS = """client_id,kind,date
 D6,seizure,2025-01-01
@@ -83,13 +83,13 @@ def test_every_row_of_every_table_is_decided_rejected_or_orphaned(tmp_path: Path
     folder = _write(tmp_path / "t", debtors=DEBTORS, exposures=EXPOSURES, payments=PAYMENTS, events=EVENTS)
     result = run_long_batch(MULTI, folder)
     assert result.summary() == {
-        "debtors": {"read": 9, "decided": 2, "rejected": 7, "orphaned": 0},
+        "debtors": {"read": 9, "decided": 1, "rejected": 8, "orphaned": 0},
         "exposures": {"read": 14, "decided": 2, "rejected": 10, "orphaned": 2},
         "payments": {"read": 6, "decided": 2, "rejected": 1, "orphaned": 3},
         "events": {"read": 2, "decided": 1, "rejected": 1, "orphaned": 0},
     }
-    assert result.decisions["client_id"].tolist() == ["D1", "D7"]
-    assert result.decisions["exposures"].tolist() == [2, 0]
+    assert result.decisions["client_id"].tolist() == ["D1"]
+    assert result.decisions["exposures"].tolist() == [2]
     got = _problems(result)
     assert got["D2"] == [("exposures", 3, "balance", "bad-field")]
     assert got["D3"] == [("debtors", 3, "industry", "missing-field")]
@@ -98,6 +98,8 @@ def test_every_row_of_every_table_is_decided_rejected_or_orphaned(tmp_path: Path
     assert got["D6"] == [("events", 1, "kind", "bad-field")]
     # as decide: the policy's required input exposure_id, and the scope's key
     assert got["D8"] == [("exposures", 14, "exposure_id", "missing-field")] * 2
+    # payments of D7 that join none of its exposures: its facts are incomplete, so it is not decided
+    assert got["D7"] == [("payments", 3, "exposure_id", "orphan"), ("payments", 6, "exposure_id", "orphan")]
     assert [r["row"] for r in result.rejects if r["client_id"] == "D1"] == [6]  # the repeated id, not the first
     assert _problems(result)["D1"] == [("debtors", 6, "client_id", "duplicate-id")]
     messages = {(r["client_id"], p["field"]): p["message"] for r in result.rejects for p in r["problems"]}
@@ -108,7 +110,7 @@ def test_every_row_of_every_table_is_decided_rejected_or_orphaned(tmp_path: Path
     assert orphans == {
         ("exposures", 12): "no debtor 'X9' in the debtors table",
         ("exposures", 13): "client_id is missing: the row names no debtor",
-        ("payments", 3): "no exposure 'E9' of debtor 'D1' in the exposures table",
+        ("payments", 3): "no exposure 'E9' of debtor 'D7' in the exposures table",
         ("payments", 4): "no debtor 'X9' in the debtors table",
         ("payments", 6): "exposure_id is missing: the row names no exposure",
     }
@@ -125,7 +127,7 @@ def test_rejects_and_orphans_are_written_one_line_each(tmp_path: Path) -> None:
     out.mkdir()
     write_decisions(result, out / "d.parquet", out / "e.parquet", out / "rejects.jsonl")
     lines = [json.loads(x) for x in (out / "rejects.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert len(lines) == len(result.rejects) + len(result.orphans) == 12
+    assert len(lines) == len(result.rejects) + len(result.orphans) == 13
     assert sum(1 for x in lines if x.get("orphaned")) == 5
     assert pd.read_parquet(out / "e.parquet")["exposure_id"].tolist() == ["E1", "E2"]
 
@@ -193,22 +195,24 @@ def test_a_portfolio_without_a_debtors_table_or_with_a_ragged_child_table_is_ref
 def test_parquet_ids_read_as_dictionaries_join_and_orphan_as_text_ids_do(tmp_path: Path) -> None:
     folder = tmp_path / "p"
     folder.mkdir()
-    pd.DataFrame({"client_id": ["D1", "D2"], "as_of": ["2025-09-30"] * 2, "industry": ["trade"] * 2}).to_parquet(
+    pd.DataFrame({"client_id": ["D1", "D2", "D3"], "as_of": ["2025-09-30"] * 3, "industry": ["trade"] * 3}).to_parquet(
         folder / "debtors.parquet", index=False)
-    pd.DataFrame({"client_id": ["D1", "D2", "", "X9"], "exposure_id": ["E1", "E1", "E1", "E1"],
-                  "balance": [1.0, 2.0, 3.0, 4.0], "days_past_due": [0, 120, 0, 0]}).to_parquet(
+    pd.DataFrame({"client_id": ["D1", "D2", "", "X9", "D3"], "exposure_id": ["E1", "E1", "E1", "E1", "E1"],
+                  "balance": [1.0, 2.0, 3.0, 4.0, 5.0], "days_past_due": [0, 120, 0, 0, 0]}).to_parquet(
         folder / "exposures.parquet", index=False)
-    pd.DataFrame({"client_id": ["D2", "D2", "D1", None], "exposure_id": ["E1", "", "E2", "E1"],
+    pd.DataFrame({"client_id": ["D2", "D3", "D3", None], "exposure_id": ["E1", "", "E2", "E1"],
                   "due_date": pd.to_datetime(["2025-01-31", "2025-02-28", "2025-01-31", "2025-01-31"]).date,
                   "paid_date": [None, None, None, None]}).to_parquet(folder / "payments.parquet", index=False)
     result = run_long_batch(MULTI, folder)
-    assert result.summary()["exposures"] == {"read": 4, "decided": 2, "rejected": 0, "orphaned": 2}
+    assert result.summary()["exposures"] == {"read": 5, "decided": 2, "rejected": 1, "orphaned": 2}
     assert result.summary()["payments"] == {"read": 4, "decided": 1, "rejected": 0, "orphaned": 3}
+    # D3's payments join none of its exposures: it is not decided on incomplete facts
+    assert [(r["client_id"], [p["code"] for p in r["problems"]]) for r in result.rejects] == [("D3", ["orphan"] * 2)]
     assert {(o["table"], o["row"]): o["message"] for o in result.orphans} == {
         ("exposures", 3): "client_id is missing: the row names no debtor",
         ("exposures", 4): "no debtor 'X9' in the debtors table",
         ("payments", 2): "exposure_id is missing: the row names no exposure",
-        ("payments", 3): "no exposure 'E2' of debtor 'D1' in the exposures table",
+        ("payments", 3): "no exposure 'E2' of debtor 'D3' in the exposures table",
         ("payments", 4): "client_id is missing: the row names no debtor",
     }
     assert result.exposures["grade"].tolist() == ["normal", "substandard"]
@@ -293,14 +297,17 @@ def test_an_orphans_reject_line_names_the_column_that_finds_no_parent_and_the_ke
 @pytest.mark.parametrize("exposures", ["client_id,exposure_id,balance,days_past_due\n", None])
 def test_payments_without_any_exposure_row_are_orphans_not_an_internal_error(tmp_path: Path,
                                                                              exposures: str | None) -> None:
-    """An exposures table with a header only, or none at all: each debtor is decided without exposures (and warned
-    of), each payment is an orphan; every row is accounted for."""
+    """An exposures table with a header only, or none at all: each payment is an orphan, a debtor its payments name
+    is rejected (its facts are incomplete), the others are decided without exposures (and warned of); every row is
+    accounted for."""
     tables = {"debtors": DEBTORS, "payments": PAYMENTS, **({"exposures": exposures} if exposures else {})}
     result = run_long_batch(MULTI, _write(tmp_path / "t", **tables))
     counts = result.summary()
     assert counts["payments"] == {"read": 6, "decided": 0, "rejected": 0, "orphaned": 6}
     assert all(c["read"] == c["decided"] + c["rejected"] + c["orphaned"] for c in counts.values())
     assert result.decisions["exposures"].tolist() == [0] * len(result.decisions)
+    named = {r["client_id"] for r in result.rejects if any(p["code"] == "orphan" for p in r["problems"])}
+    assert named == {"D1", "D2", "D7"} and not named & set(result.decisions["client_id"])  # X9 is no debtor
 
 
 def test_a_parquet_nan_is_refused_as_csv_and_json_refuse_it_while_a_null_is_no_value(tmp_path: Path) -> None:
@@ -366,3 +373,4 @@ def test_an_orphan_whose_id_differs_only_by_spaces_says_so(tmp_path: Path) -> No
     assert [(o["row"], o["message"]) for o in result.orphans] == [
         (2, "no debtor 'D1 ' in the debtors table (it has 'D1': the two ids differ only by spaces)"),
         (3, "no debtor ' D9' in the debtors table")]
+
