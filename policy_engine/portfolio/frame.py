@@ -786,8 +786,16 @@ def client_id_text(ids: pd.Series) -> pd.Series:
     if pd.api.types.infer_dtype(ids, skipna=True) in ("string", "empty"):
         keep = (ids.notna() & (ids != "")).to_numpy(dtype=bool)
         return ids.astype(object).where(keep, None)
-    if ids.dtype.kind in "iu":
+    if ids.dtype.kind in "iu" and not ids.hasnans:
         return ids.astype(str).astype(object)
+    if ids.dtype.kind in "iuf":  # a number column with a null: integers read as floats (1.0) are ids 1, as without it
+        numbers = ids.to_numpy(dtype=float, na_value=np.nan)
+        out = np.full(len(ids), None, dtype=object)
+        whole = np.isfinite(numbers) & (numbers == np.trunc(numbers)) & (np.abs(numbers) < 2**53)
+        out[whole] = numbers[whole].astype(np.int64).astype(str)
+        other = np.flatnonzero(~whole & ~np.isnan(numbers))
+        out[other] = [str(v) for v in numbers[other]]
+        return pd.Series(out, index=ids.index, dtype=object)
     return ids.astype(object).where(ids.notna(), None).map(lambda v: None if v is None or v == "" else str(v))
 
 

@@ -374,3 +374,40 @@ def test_an_orphan_whose_id_differs_only_by_spaces_says_so(tmp_path: Path) -> No
         (2, "no debtor 'D1 ' in the debtors table (it has 'D1': the two ids differ only by spaces)"),
         (3, "no debtor ' D9' in the debtors table")]
 
+
+def test_a_parquet_id_column_of_integers_with_a_null_joins_as_it_does_without_one(tmp_path: Path) -> None:
+    """Pandas and Arrow read integers with a null as floats (1.0): the ids are 1 all the same, not '1.0' (every
+    payment orphaned and the debtors decided without their histories); the row without an id rejects its debtor."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "p"
+    folder.mkdir()
+    pd.DataFrame({"client_id": ["D1", "D2"], "as_of": ["2025-09-30"] * 2, "industry": ["trade"] * 2}).to_parquet(
+        folder / "debtors.parquet", index=False)
+    pd.DataFrame({"client_id": ["D1", "D2"], "exposure_id": ["1", "1"], "balance": [1.0, 2.0],
+                  "days_past_due": [0, 0]}).to_parquet(folder / "exposures.parquet", index=False)
+    pq.write_table(pa.table({"client_id": ["D1", "D1", "D2"], "exposure_id": pa.array([1, 1, None], pa.int64()),
+                             "due_date": pa.array([pd.Timestamp("2025-01-31").date(), pd.Timestamp("2025-02-28").date(),
+                                                   pd.Timestamp("2025-01-31").date()]),
+                             "paid_date": pa.array([None, None, None], pa.date32())}), folder / "payments.parquet")
+    result = run_long_batch(MULTI, folder)
+    assert result.summary()["payments"] == {"read": 3, "decided": 2, "rejected": 0, "orphaned": 1}
+    assert result.decisions["client_id"].tolist() == ["D1"]
+    assert result.exposures["metric.late_payments"].tolist() == [2.0]  # both of D1's payments joined
+    [d2] = result.rejects
+    assert (d2["client_id"], [(p["table"], p["row"], p["code"]) for p in d2["problems"]]) == (
+        "D2", [("payments", 3, "orphan")])
+
+
+@pytest.mark.parametrize(("values", "dtype", "texts"), [
+    ([1.0, None, 2.5], "float64", ["1", None, "2.5"]),
+    ([1, None], "Int64", ["1", None]),  # a nullable integer column: no '<NA>' id
+    ([1, 2], "int64", ["1", "2"]),
+    ([-0.0, 3e20], "float64", ["0", "3e+20"]),
+    (["D1", "", None], "object", ["D1", None, None]),
+])
+def test_an_id_column_reads_as_text_ids(values: list[Any], dtype: str, texts: list[str | None]) -> None:
+    from policy_engine.portfolio.frame import client_id_text
+
+    assert client_id_text(pd.Series(values, dtype=dtype)).tolist() == texts
