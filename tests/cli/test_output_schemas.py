@@ -147,8 +147,10 @@ def test_batch_summary_in_every_input_form(tmp_path: Path) -> None:
     payments.write_text(head.replace("paid_date", "Paid_Date") + "\n" + rest, encoding="utf-8")
     exposures = tables / "exposures.csv"
     rows = exposures.read_text(encoding="utf-8").splitlines()
-    first = rows[1].split(",")[0]  # the first debtor keeps no exposure
-    exposures.write_text("\n".join([rows[0], *(r for r in rows[1:] if r.split(",")[0] != first)]) + "\n",
+    first = rows[1].split(",")[0]  # the first debtor keeps no exposure (nor the rows below them: not rejected)
+    for table in (exposures, payments, tables / "modifications.csv"):
+        rows = table.read_text(encoding="utf-8").splitlines()
+        table.write_text("\n".join([rows[0], *(r for r in rows[1:] if r.split(",")[0] != first)]) + "\n",
                          encoding="utf-8")
     runs = [(REFERENCE / "samples" / "portfolio.csv", ID), (debtors, ID), (mixed, ID), (tables, policy_2)]
     summaries = []
