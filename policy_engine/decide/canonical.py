@@ -2,7 +2,8 @@
 
 The same client read from JSON, CSV, Parquet or long tables, with or without its null facts, must have
 one hash, so the record is normalised (nulls dropped, objects left without a member dropped, integral
-floats written as integers, trailing empty periods dropped) before it is hashed. The walk that does this
+floats written as integers, trailing empty periods dropped; in a debtor record, where an absent list is
+empty, empty lists dropped) before it is hashed. The walk that does this
 in Python is the definition; the byte-level fast paths reach the same bytes at a fraction of its cost,
 and property tests hold them to it.
 """
@@ -15,7 +16,7 @@ from typing import Any
 import orjson
 
 
-def _canonical(v: Any, drop_empty: bool = True) -> Any:
+def _canonical(v: Any, drop_empty: bool = True, drop_empty_lists: bool = False) -> Any:
     t = type(v)
     if t is dict:
         out = {}
@@ -29,15 +30,17 @@ def _canonical(v: Any, drop_empty: bool = True) -> Any:
                 elif x - x != 0.0:  # NaN or an infinity: JSON writes null, so the member goes as a null does
                     continue
             elif tx is dict:
-                x = _canonical(x, drop_empty)
+                x = _canonical(x, drop_empty, drop_empty_lists)
                 if not x and drop_empty:  # an object of nulls only ({"group_id": null}) says no more than none
                     continue
             elif tx is list:
-                x = _canonical(x, drop_empty)
+                x = _canonical(x, drop_empty, drop_empty_lists)
+                if not x and drop_empty_lists:  # an absent list is empty: "events": [] says no more than none
+                    continue
             out[k] = x
         return out
     if t is list:
-        out_list = [_canonical(x, drop_empty) for x in v]
+        out_list = [_canonical(x, drop_empty, drop_empty_lists) for x in v]
         while out_list and out_list[-1] == {}:  # a trailing period with no values does not exist
             out_list.pop()
         return out_list
@@ -109,13 +112,21 @@ def _integral_tokens(raw: bytes) -> bytes:
     return b"".join(out)
 
 
-def canonical_json(value: Any) -> bytes:
+def canonical_json(value: Any, lists_optional: bool = False) -> bytes:
     """The bytes hashed for ``input_sha256``: UTF-8 JSON, keys sorted, no spaces.
 
     A null field and an absent one mean the same (so does an object whose fields are all null), a trailing
     period with no values is no period, and 52000000.0 is the number 52000000, so all are normalised: the
-    same client read from JSON, CSV, Parquet or long tables has one hash.
+    same client read from JSON, CSV, Parquet or long tables has one hash. With ``lists_optional`` (a debtor
+    record, decided under a policy with scopes: an absent list is empty) an empty list goes as a null does,
+    so a debtor without events has one hash with ``"events": []``, without it, and from long tables. A 1.x
+    record keeps it: there ``financials`` is required, and its stored input must decide again.
     """
+    return _lists_dropped(value) if lists_optional else _usual(value)
+
+
+def _usual(value: Any) -> bytes:
+    """``canonical_json`` of a record whose empty lists stay (a 1.x record's form)."""
     try:  # string keys (a record's): the encoder sorts them faster without OPT_NON_STR_KEYS, same bytes
         raw = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     except orjson.JSONEncodeError:
@@ -123,7 +134,7 @@ def canonical_json(value: Any) -> bytes:
     if b"null" in raw:
         if b"\\" in raw:  # an escape: quotes cannot be told apart by counting them
             return orjson.dumps(_canonical(value), option=_CANON_OPTIONS)
-        raw = _without_null_members(raw)  # a record with several exposures has a few null facts
+        raw = _without_members(raw, b'":null')  # a record with several exposures has a few null facts
     if raw.endswith(b".0") or _EMPTY_OBJECT.search(raw) is not None:
         return orjson.dumps(_canonical(value), option=_CANON_OPTIONS)
     if _INTEGRAL_FLOAT.search(raw) is None:
@@ -135,15 +146,35 @@ def canonical_json(value: Any) -> bytes:
     return _integral_tokens(raw)
 
 
-def legacy_canonical_json(value: Any) -> bytes:
-    """The bytes engine 0.1.0 hashed up to 2026-12-05: a member whose object held only nulls stayed as ``{}``
-    (the same debtor read from long tables, where the object is absent, had another hash). ``audit replay`` of
-    a decision recorded then accepts its stored hash when it is this one."""
-    return orjson.dumps(_canonical(value, drop_empty=False), option=_CANON_OPTIONS)
+def _lists_dropped(value: Any) -> bytes:
+    """``canonical_json`` of a record whose empty lists go as nulls do: the bytes of the usual form without their
+    ``"key":[]`` members (an object they leave empty, or a backslash, takes the walk)."""
+    raw = _usual(value)
+    if b'":[]' not in raw:
+        return raw
+    if b"\\" in raw:
+        return orjson.dumps(_canonical(value, drop_empty_lists=True), option=_CANON_OPTIONS)
+    raw = _without_members(raw, b'":[]')
+    if _EMPTY_OBJECT.search(raw) is not None:
+        return orjson.dumps(_canonical(value, drop_empty_lists=True), option=_CANON_OPTIONS)
+    return raw
 
 
-def _without_null_members(raw: bytes) -> bytes:
-    """``raw`` without its ``"key":null`` members, as the walk drops them (nulls in lists stay).
+def legacy_canonical_jsons(value: Any) -> tuple[bytes, ...]:
+    """The bytes earlier engines hashed for a record, newest first. ``audit replay`` of a decision recorded then
+    accepts its stored hash when it is one of these:
+
+    * up to the second change of 2026-12-05 a debtor record's empty list stayed (``"events":[]``), so a debtor
+      without events had one hash with the list and another without it (as long tables give it): the usual
+      form, which a 1.x record keeps;
+    * up to the first change of 2026-12-05 a member whose object held only nulls stayed as ``{}`` too.
+    """
+    return (_usual(value), orjson.dumps(_canonical(value, drop_empty=False), option=_CANON_OPTIONS))
+
+
+def _without_members(raw: bytes, token: bytes) -> bytes:
+    """``raw`` without its ``"key":null`` (or ``"key":[]``, as ``token`` says) members, as the walk drops them
+    (nulls and empty lists inside lists stay).
 
     The caller ruled out backslashes, so every quote delimits a string: a ``":null`` whose quote has
     an odd number of quotes before it closes a key (inside a string, or opening one, it has an even
@@ -152,15 +183,16 @@ def _without_null_members(raw: bytes) -> bytes:
     left empty shows as ``{}``, which the caller gives to the walk.
     """
     out = []
+    size = len(token)
     done = pos = counted = quotes = 0
-    while (q := raw.find(b'":null', pos)) >= 0:
-        pos = q + 6
+    while (q := raw.find(token, pos)) >= 0:
+        pos = q + size
         quotes += raw.count(b'"', counted, q)
         counted = q
         if not quotes & 1:
             continue  # the quote opens a string that starts with ':null'
         key = raw.rfind(b'"', 0, q)
-        end = q + 6
+        end = q + size
         if raw[key - 1] == 44 and key - 1 >= done:  # ','
             start = key - 1
         else:

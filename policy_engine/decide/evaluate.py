@@ -756,8 +756,8 @@ class ScopedDecider(Decider):
         other = accepted_of_another_kind(self.policy, record, self._graded_list, as_of, file)
         if other is not None:
             raise InputError([other])
-        try:
-            input_hash = hashlib.sha256(canonical_json(record)).hexdigest()
+        try:  # an absent list is empty in a debtor record: "events": [] hashes as no events
+            input_hash = hashlib.sha256(canonical_json(record, lists_optional=True)).hexdigest()
         except (orjson.JSONEncodeError, TypeError) as exc:
             raise InputError(unwritable_integers(record, file) or [
                 Diagnostic("bad-field", f"the record cannot be written as JSON: {exc}", file=file)]) from None

@@ -391,13 +391,14 @@ _VOLATILE = ("decision_id", "evaluated_at", "engine_version")
 
 
 def _recorded_hash(stored: Mapping[str, Any], fresh: dict[str, Any], record: Any) -> None:
-    """A decision recorded before an object of nulls only was hashed as no object has the input hash of its
-    day (the same facts, hashed by the earlier rule): that hash is the fresh one's too, not a difference."""
-    from ..decide.canonical import legacy_canonical_json
+    """A decision recorded before an empty list, or an object of nulls only, was hashed as none has the input
+    hash of its day (the same facts, hashed by an earlier rule): that hash is the fresh one's too, not a
+    difference."""
+    from ..decide.canonical import legacy_canonical_jsons
 
     then = stored.get("input_sha256")
     if then is not None and then != fresh.get("input_sha256") and \
-            then == hashlib.sha256(legacy_canonical_json(record)).hexdigest():
+            any(then == hashlib.sha256(form).hexdigest() for form in legacy_canonical_jsons(record)):
         fresh["input_sha256"] = then
 
 
@@ -537,12 +538,14 @@ class AuditStore:
         """Record (full decision, input record) pairs in chunked transactions; returns how many were written."""
         from ..decide.canonical import canonical_json
 
+        lists_optional = getattr(policy, "scoped", None) is not None  # the form its decider hashed
+
         def rows() -> Iterator[StoredRow]:
             for decision, record in items:
                 stored = {k: v for k, v in decision.items() if k != "trace"}
                 yield (decision["decision_id"], decision["client_id"], decision["as_of"],
                        decision["classification"]["grade"], decision["input_sha256"],
-                       canonical_json(record) if inputs == "full" else None, orjson.dumps(stored),
+                       canonical_json(record, lists_optional) if inputs == "full" else None, orjson.dumps(stored),
                        decision["evaluated_at"])
 
         return self.append_rows(policy, rows(), batch_key)
@@ -553,7 +556,9 @@ class AuditStore:
         see :func:`.segments.decision_segment`, whose id rule each group follows); returns how many."""
         from .segments import decision_segment
 
-        return self.append_segments(policy, (decision_segment(g, inputs) for g in groups if g), batch_key)
+        lists_optional = getattr(policy, "scoped", None) is not None  # the form its decider hashed
+        return self.append_segments(policy, (decision_segment(g, inputs, lists_optional) for g in groups if g),
+                                    batch_key)
 
     def append_rows(self, policy: Any, rows: Iterable[StoredRow], batch_key: str | None = None) -> int:
         """Record prepared rows (see :data:`StoredRow`) in transactions of :func:`chunk_size`; returns how many."""

@@ -266,31 +266,48 @@ def test_replay_uses_the_stored_policy_text_after_the_file_changes(tmp_path: Pat
     assert r.exit_code == 0 and json.loads(r.stdout)["status"] == "identical"
 
 
-def test_a_decision_hashed_by_the_earlier_rule_for_an_object_of_nulls_replays_identical(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Until 2026-12-05 an object whose fields were all null ("group": {"group_id": null}) was hashed as {}; now as
-    no object, as long tables (where it is absent) always did. A decision recorded then keeps its hash, and replay
-    finds it identical: the facts are the same. Another hash is still a difference."""
+def _without_events(record: dict[str, Any]) -> None:
+    record["events"] = []
+
+
+def _group_of_nulls(record: dict[str, Any]) -> None:
+    record["group"] = {"group_id": None, "member_nonperforming": None}
+
+
+@pytest.mark.parametrize(("form", "change", "member"), [
+    (0, _without_events, "events"),  # until the second change of 2026-12-05: "events": [] was hashed as a list
+    (1, _group_of_nulls, "group"),  # until its first change: an object of nulls was hashed as {}
+])
+def test_a_decision_hashed_by_an_earlier_rule_replays_identical(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, form: int, change: Any, member: str) -> None:
+    """An empty list ("events": []) and an object whose fields are all null ("group": {"group_id": null}) are
+    hashed as no member, as long tables (where they are absent) give them; earlier engines hashed them as they
+    were written. A decision recorded then keeps its hash, and replay finds it identical: the facts are the same.
+    Another hash is still a difference."""
     from policy_engine.decide import canonical, evaluate
 
     record = json.loads((REFERENCE / "samples" / "debtors" / "01-pass-single-loan.json").read_text(encoding="utf-8"))
-    record["group"] = {"group_id": None, "member_nonperforming": None}
+    change(record)
     path = tmp_path / "d.json"
     path.write_text(json.dumps(record), encoding="utf-8")
     db = tmp_path / "a.db"
+
+    def earlier(value: Any, lists_optional: bool = False) -> bytes:
+        return canonical.legacy_canonical_jsons(value)[form]
+
     with monkeypatch.context() as m:  # the engine of that day
-        m.setattr(evaluate, "canonical_json", canonical.legacy_canonical_json)
-        m.setattr(canonical, "canonical_json", canonical.legacy_canonical_json)  # the stored input too
+        m.setattr(evaluate, "canonical_json", earlier)
+        m.setattr(canonical, "canonical_json", earlier)  # the stored input too
         assert cli(db, "decide", "-p", "loss-client-management", "-c", str(path)).exit_code == 0
-    then = hashlib.sha256(canonical.legacy_canonical_json(record)).hexdigest()
-    without = {k: v for k, v in record.items() if k != "group"}
-    assert canonical.canonical_json(record) == canonical.canonical_json(without) != \
-        canonical.legacy_canonical_json(record)
+    then = hashlib.sha256(earlier(record)).hexdigest()
+    without = {k: v for k, v in record.items() if k != member}
+    now = canonical.canonical_json(record, lists_optional=True)  # a debtor record's form
+    assert now == canonical.canonical_json(without, lists_optional=True) != earlier(record)
     with _raw(db) as raw:
         assert then in raw.execute("SELECT decision_json FROM decision WHERE seq = 1").fetchone()[0]
     r = cli(db, "audit", "replay", "1", "--format", "json")
     assert r.exit_code == 0 and json.loads(r.stdout)["status"] == "identical", r.stdout
-    with _raw(db) as raw:  # a stored hash that neither rule gives is a difference
+    with _raw(db) as raw:  # a stored hash that no rule gives is a difference
         raw.execute("UPDATE decision SET decision_json = replace(decision_json, ?, ?) WHERE seq = 1",
                     (then, "0" * 64))
     assert cli(db, "audit", "replay", "1", "--format", "json").exit_code == 6
