@@ -261,7 +261,7 @@ def test_a_policy_with_segment_labels_names_its_industries_in_words(tmp_path: Pa
     # Chinese lists each warning and action by its label and id (an action without one by its type's name)
     assert re.search(r"^  逾期（overdue）\s+0\s+8\s+\+8$", zh, re.M), zh
     assert re.search(r"^  按月贷后检视（review_monthly）\s", zh, re.M)
-    assert re.search(r"^  增值服务（supply_chain_and_advisory）\s", zh, re.M)  # no label: its type's name
+    assert re.search(r"^  启动应急预案（emergency_plan）\s", zh, re.M)  # no label: its type's name
     en = _impact("--format", "text", *args, portfolio=debtors, old=old, new=new).stdout
     assert re.search(r"^  overdue\s+0\s+8\s+\+8$", en, re.M) and "Overdue (overdue)" not in en
     gated = _impact("--format", "json", *args, "--fail-if", "total.total_exposure[energy].new_count > 0",

@@ -142,6 +142,10 @@ def test_row_and_vector_agree_on_every_field_under_2_1_0(tmp_path: Path) -> None
     variant["events"] = [{"kind": "major_customer_lost", "date": "2026-06-30"},
                          {"kind": "litigation", "date": "2026-07-01"}]
     record = decide(NEW, variant)
-    assert {"extend_term", "add_collateral", "supply_chain_and_advisory"} <= {a["id"] for a in record["actions"]}
+    assert {"extend_term", "add_collateral"} <= {a["id"] for a in record["actions"]}
+    services = json.loads(json.dumps(next(d for d in samples if d["client_id"].startswith("21-"))))
+    services["client_id"] = "variant-services"  # special mention, servicing its debt, a major customer lost
+    services["events"] = [{"kind": "major_customer_lost", "date": "2026-06-30"}]
+    assert "supply_chain_and_advisory" in {a["id"] for a in decide(NEW, services)["actions"]}
     generated = list(scoped_clients(NEW, 150, seed=3, as_of="2027-09-30", periods=5))
-    _agree(NEW, [*samples, variant, *generated], tmp_path)
+    _agree(NEW, [*samples, variant, services, *generated], tmp_path)
