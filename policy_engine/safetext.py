@@ -6,6 +6,11 @@ Two rules, one module, so the JSON reader, the table checks and every renderer a
   (U+0000-U+001F, U+007F-U+009F: NUL, escape sequences, carriage returns that overwrite a line)
   and no lone surrogate (which cannot be stored as UTF-8). :func:`text_problem` says what is
   wrong and where in the value.
+* **An id** (a client id, an element's key such as an exposure id) is compared, so it holds no
+  invisible character either (a zero-width space, a bidirectional control, a soft hyphen: ``E1``
+  and ``E1`` followed by U+200B look the same and are two exposures) and is written in Unicode
+  normal form C (``É`` composed or as ``E`` and an accent are one letter written two ways):
+  :func:`id_problem`.
 * **At output**, text that reaches a terminal or a browser shows what is there and cannot act:
   control characters, bidirectional embeddings, overrides and isolates (the "Trojan Source"
   characters that make text read in another order than it is stored), line and paragraph
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
 
 # What client text may not hold (checked at input).
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -55,7 +61,8 @@ def describe_character(ch: str) -> str:
     code = ord(ch)
     if 0xD800 <= code <= 0xDFFF:
         return f"lone surrogate U+{code:04X} (not a character: half of a UTF-16 pair)"
-    name = _NAMES.get(code)
+    name = _NAMES.get(code) or (unicodedata.name(ch, "").lower() or None if unicodedata.category(ch) == "Cf"
+                                or code == 0xAD else None)
     kind = "control character" if code < 0x20 or 0x7F <= code <= 0x9F else "character"
     return f"{kind} U+{code:04X}" + (f" ({name})" if name else "")
 
@@ -66,6 +73,35 @@ def text_problem(text: str) -> str | None:
     if m is None:
         return None
     return f"{describe_character(m.group())} at character {m.start() + 1}"
+
+
+# What an id may not hold besides: characters that show nothing (format characters, the soft hyphen).
+_INVISIBLE = "\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff"
+_FORBIDDEN_IN_ID = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f\\ud800-\\udfff{_INVISIBLE}]")
+ID_FORBIDDEN_PATTERN = _FORBIDDEN_IN_ID.pattern  # for pandas' and Arrow's vectorised searches (no surrogates there)
+ARROW_ID_FORBIDDEN = f"[\\x00-\\x1f\\x7f-\\x9f{_INVISIBLE}]"
+
+
+def id_problem(text: str) -> str | None:
+    """Why ``text`` is not an acceptable id (a client id, an exposure id), or None: a control or invisible
+    character (where), or a form other than NFC."""
+    control = text_problem(text)
+    if control is not None:  # as any client text words it
+        return f"{control} (text holds no control characters)"
+    m = _FORBIDDEN_IN_ID.search(text)
+    if m is not None:
+        return (f"{describe_character(m.group())} at character {m.start() + 1} (an id holds no invisible characters: "
+                "two ids that look the same must be the same)")
+    if not text.isascii() and not unicodedata.is_normalized("NFC", text):
+        return ("written in a decomposed Unicode form (not NFC): the same id can be written two ways, which compare "
+                f"as different ids; send it as NFC ({unicodedata.normalize('NFC', text)!r})")
+    return None
+
+
+def has_id_problem(text: str) -> bool:
+    """Cheap test for :func:`id_problem`."""
+    return _FORBIDDEN_IN_ID.search(text) is not None or (not text.isascii()
+                                                         and not unicodedata.is_normalized("NFC", text))
 
 
 def has_forbidden(text: str) -> bool:

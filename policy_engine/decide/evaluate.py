@@ -28,7 +28,7 @@ from ..language.expressions import AGGREGATIONS, Table, compile_element_argument
 from ..policy.catalogue import allowed_values, param_problem
 from ..policy.compiler import CompiledPolicy
 from ..policy.scopes import ScopedPart
-from ..safetext import has_forbidden, text_problem
+from ..safetext import has_id_problem, id_problem
 from ..version import __version__ as ENGINE_VERSION
 from .canonical import canonical_json
 from .inputs import (
@@ -275,8 +275,8 @@ class Decider:
         elif type(cid) is not str or not cid or len(cid) > MAX_CLIENT_ID:
             problems.append(Diagnostic("bad-field", f"client_id must be a non-empty string of at most {MAX_CLIENT_ID} "
                                        "characters", file=file, path="client_id"))
-        elif has_forbidden(cid):
-            problems.append(Diagnostic("bad-field", f"{text_problem(cid)} (text holds no control characters)",
+        elif has_id_problem(cid):
+            problems.append(Diagnostic("bad-field", str(id_problem(cid)),
                                        file=file, path="client_id"))
         day: _dt.date | None
         if as_of is not None:

@@ -20,7 +20,7 @@ from typing import Any
 from ..diagnostics import Diagnostic
 from ..policy.compiler import CompiledPolicy, InputSpec
 from ..policy.scopes import ScopedPart, ScopeSpec
-from ..safetext import has_forbidden, text_problem
+from ..safetext import has_forbidden, has_id_problem, id_problem
 from .inputs import AS_OF_HINT, MAX_STRING, _bounds, _check_value, _dig, after_as_of, describe, known_date, new_date
 
 MAX_KEY = 64  # characters of an element key (an exposure id)
@@ -118,8 +118,8 @@ def _check_key(s: ScopeSpec, item: Mapping[str, Any], at: str, keys: dict[str, i
     elif type(key) is not str or not key or len(key) > MAX_KEY:
         problems.append(Diagnostic("bad-field", f"{s.key} must be a non-empty string of at most {MAX_KEY} "
                                    f"characters, found {describe(key)}", path=path))
-    elif has_forbidden(key):
-        problems.append(Diagnostic("bad-field", f"{text_problem(key)} (text holds no control characters)", path=path))
+    elif has_id_problem(key):
+        problems.append(Diagnostic("bad-field", str(id_problem(key)), path=path))
     elif key in keys:
         problems.append(Diagnostic("duplicate-key", f"{s.key} '{key}' is also {s.name} {keys[key]}", path=path,
                                    hint=f"each {s.name} of a record has its own {s.key}"))
@@ -167,7 +167,7 @@ def build_fast_reader(policy: CompiledPolicy) -> ElementReader:
         "dict": dict, "set": set, "list": list, "enumerate": enumerate, "all": all, "KeyError": KeyError,
         "TypeError": TypeError, "AttributeError": AttributeError, "ValueError": ValueError,
         "OverflowError": OverflowError, "_Refused": _Refused, "_known_date": known_date, "_new_date": new_date,
-        "_NO_DAY": _dt.date.max, "_has_forbidden": has_forbidden, **consts,
+        "_NO_DAY": _dt.date.max, "_has_forbidden": has_forbidden, "_has_id_problem": has_id_problem, **consts,
     }
     exec(compile("\n".join(lines), "<scopes reader>", "exec"), ns)  # built from the compiled scopes only
     return ns["read"]  # type: ignore[no-any-return]
@@ -198,8 +198,7 @@ def _scope_reader(part: ScopedPart, s: ScopeSpec, grades: tuple[str, ...], const
         same = next((f"f{k}" for k, spec in enumerate(specs) if spec.root == (s.key,) and spec.type == "string"
                      and not spec.enum), None)
         body += [f"k = {same}" if same else f"k = item.get({s.key!r})",
-                 f"if type(k) is not str or not k or len(k) > {MAX_KEY!r} or k in keys"
-                 + ("" if same else " or _has_forbidden(k)") + ":",
+                 f"if type(k) is not str or not k or len(k) > {MAX_KEY!r} or k in keys or _has_id_problem(k):",
                  "    raise _Refused",
                  "keys.add(k)"]
         items.append("'@key': k")

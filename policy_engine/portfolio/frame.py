@@ -41,12 +41,14 @@ from ..decide.inputs import (
 )
 from ..decide.records import column_path, date_of
 from ..policy.compiler import CompiledPolicy, InputSpec
-from ..safetext import FORBIDDEN_PATTERN, has_forbidden, text_problem
+from ..safetext import (
+    ARROW_ID_FORBIDDEN,
+    ID_FORBIDDEN_PATTERN,
+    has_forbidden,
+    id_problem,
+    text_problem,
+)
 from .vector import _EPOCH_ORDINAL, Col, TextCodes
-
-# safetext's forbidden characters for Arrow's (RE2) search: the control characters; Arrow strings are UTF-8,
-# which holds no lone surrogate (a test holds the two equal over every character).
-ARROW_FORBIDDEN = r"[\x00-\x1f\x7f-\x9f]"
 
 # A NaN a Parquet file stores as a value (Spark writes them; pandas writes a missing float as a null) is no
 # number, as 'NaN' in CSV or JSON is not. Reading marks it with its own bits (still a NaN to every
@@ -832,24 +834,30 @@ def _check_ids(chk: _Checker, df: pd.DataFrame, records: bool) -> np.ndarray:
     ids_text = ids.to_numpy(dtype=object, na_value=None)
     long_ids = (ids.str.len() > 100).fillna(False).to_numpy(dtype=bool)
     chk._flag_mask(long_ids, "client_id", "client_id is longer than 100 characters")
-    bad_text = _forbidden_cells(ids) & ~long_ids
-    chk._flag_mask(bad_text, "client_id", lambda i: f"{text_problem(ids_text[i])} (text holds no control characters)")
+    bad_text = _id_problem_cells(ids) & ~long_ids
+    chk._flag_mask(bad_text, "client_id", lambda i: str(id_problem(ids_text[i])))
     return ids_text
 
 
-def _forbidden_cells(texts: pd.Series) -> np.ndarray:
-    """Cells holding a character client text may not hold (False where null).
-
-    Arrow strings are searched by Arrow's own regular expressions, without a Python string per
-    cell: valid UTF-8 cannot hold a lone surrogate, so the control characters are all to look for.
-    """
-    if isinstance(texts.dtype, pd.StringDtype) and texts.dtype.storage == "pyarrow":
+def _id_problem_cells(ids: pd.Series) -> np.ndarray:
+    """Ids holding a character an id may not hold, or not in NFC (False where null): :func:`.safetext.id_problem`
+    cell by cell, searched column-wise (Arrow strings by Arrow), the form checked on the ids that are not ASCII."""
+    if isinstance(ids.dtype, pd.StringDtype) and ids.dtype.storage == "pyarrow":
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        found = pc.match_substring_regex(pa.array(texts.array), ARROW_FORBIDDEN).fill_null(False)
+        arr = pa.array(ids.array)
+        found = pc.match_substring_regex(arr, ARROW_ID_FORBIDDEN).fill_null(False)
+        found = pc.or_(found, pc.and_(pc.invert(pc.string_is_ascii(arr)),
+                                      pc.not_equal(pc.utf8_normalize(arr, form="NFC"), arr))).fill_null(False)
         return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
-    return texts.str.contains(FORBIDDEN_PATTERN, regex=True).fillna(False).to_numpy(dtype=bool)
+    bad = ids.str.contains(ID_FORBIDDEN_PATTERN, regex=True).fillna(False).to_numpy(dtype=bool)
+    texts = ids.to_numpy(dtype=object, na_value=None)
+    for i in np.flatnonzero(~bad):
+        t = texts[i]
+        if t is not None and not t.isascii() and id_problem(t) is not None:
+            bad[i] = True
+    return bad
 
 
 def _without_list(df: pd.DataFrame, root: str, periods_present: np.ndarray, records: bool) -> np.ndarray:

@@ -31,7 +31,7 @@ from ..decide.scoped import MAX_KEY
 from ..diagnostics import Diagnostic, InputError, UsageError
 from ..policy.compiler import CompiledPolicy
 from ..policy.scopes import ScopeSpec
-from ..safetext import has_forbidden, text_problem
+from ..safetext import has_id_problem, id_problem
 from .frame import Prepared, _Checker, _flag_after_as_of, _rows, client_id_text, mark_stored_nans, prepare
 from .scoped_vector import Level, LongTables, ScopedRun
 from .vector import Col, evaluate_columns
@@ -958,8 +958,8 @@ def _check_keys(chk: _Checker, s: ScopeSpec, keys: tuple[np.ndarray, np.ndarray,
     long = np.array([len(k) > MAX_KEY for k in distinct] + [False])[codes]
     chk._flag_mask(long, path, lambda i: f"{s.key} must be a non-empty string of at most {MAX_KEY} characters, "
                    f"found {describe(texts[i])}")
-    hazard = ~long & np.array([has_forbidden(k) for k in distinct] + [False])[codes]
-    chk._flag_mask(hazard, path, lambda i: f"{text_problem(texts[i])} (text holds no control characters)")
+    hazard = ~long & np.array([has_id_problem(k) for k in distinct] + [False])[codes]
+    chk._flag_mask(hazard, path, lambda i: str(id_problem(texts[i])))
     ok = ~missing & ~long & ~hazard & (parent >= 0)
     pair = pd.Series(np.where(ok, parent * (len(distinct) + 1) + codes, -1 - np.arange(len(codes))))
     repeated = ok & pair.duplicated(keep="first").to_numpy()

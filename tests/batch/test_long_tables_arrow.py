@@ -18,9 +18,9 @@ import pyarrow as pa
 import pytest
 
 from policy_engine.policy.compiler import InputSpec
-from policy_engine.portfolio.frame import _Checker, _forbidden_cells
+from policy_engine.portfolio.frame import _Checker, _id_problem_cells
 from policy_engine.portfolio.long_tables import _mapper
-from policy_engine.safetext import has_forbidden
+from policy_engine.safetext import has_id_problem
 
 
 def _spec(kind: str, lo: float | None = None, hi: float | None = None) -> InputSpec:
@@ -98,13 +98,16 @@ def test_a_column_of_another_type_is_left_to_the_pandas_checks(kind: str, arr: p
     assert _Checker(1, False, ()).arrow_values(_spec(kind), pa.chunked_array([arr]), "x") is None
 
 
-def test_arrow_text_is_searched_for_the_characters_safetext_forbids() -> None:
-    chars = [chr(c) for c in range(0x3000)] + ["\U0001f600"]
+def test_arrow_ids_are_searched_for_what_safetext_refuses_in_an_id() -> None:
+    """Control and invisible characters, and a form other than NFC (an accent after its letter, a CJK
+    compatibility ideograph): Arrow's search and normalisation give what safetext gives id by id."""
+    chars = [chr(c) for c in range(0x3000)] + ["\U0001f600", "\ufeff", "\uf900", "\u2060", "\u206f"]
     texts = pd.Series(["a" + c + "b" for c in chars] + [None, ""], dtype="str")
     assert texts.dtype.storage == "pyarrow"
-    want = [has_forbidden(t) for t in texts[:-2]] + [False, False]
-    assert _forbidden_cells(texts).tolist() == want
-    assert _forbidden_cells(texts.astype("string[python]")).tolist() == want
+    want = [has_id_problem(t) for t in texts[:-2]] + [False, False]
+    assert sum(want) > 150  # controls, invisibles and combining marks among them
+    assert _id_problem_cells(texts).tolist() == want
+    assert _id_problem_cells(texts.astype("string[python]")).tolist() == want
 
 
 @pytest.mark.parametrize("cells", [[-0.0, 1.0, 2.0], [-0.0, None, 3.0], [0.0, -0.0], [5.0, -0.0, -1.0], [1.0, 2.0],

@@ -22,7 +22,7 @@ from policy_engine.cli import main
 from policy_engine.decide.evaluate import Decider
 from policy_engine.diagnostics import InputError
 from policy_engine.policy.loader import MAX_JSON_BYTES, JSONInputError, parse_json_text
-from policy_engine.safetext import html_text, printable, text_problem
+from policy_engine.safetext import html_text, id_problem, printable, text_problem
 
 from ..conftest import DATA, POLICIES, REFERENCE, SAMPLES
 
@@ -165,20 +165,31 @@ def test_any_text_is_read_or_refused_with_a_json_input_error(text: str, as_bytes
 
 @pytest.mark.parametrize("case", TEXTS, ids=[c["name"] for c in TEXTS])
 def test_client_text_is_accepted_and_rendered_escaped(case: dict[str, Any], tmp_path: Path) -> None:
-    assert text_problem(case["id"]) is None  # not refused: a renderer's job
+    """An id with a character a renderer must escape: decided and shown escaped when an id may hold it (a line
+    separator, markup); refused at input when it may not (a bidirectional control: two ids that look the same
+    must be the same), its character named, not printed. A record stored with such an id (by an engine before
+    ids were checked) is still shown escaped by the store's commands."""
+    assert text_problem(case["id"]) is None  # client text may hold it: a renderer's job
     record = json.loads(BASE)
     record["client_id"] = case["id"]
     path = tmp_path / "client.json"
     path.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
     audit_db = str(tmp_path / "audit.db")
-    outputs = [
-        _cli("decide", "-p", "loss-client-management", "-c", str(path), "--format", "text", "--no-audit").stdout,
-        _cli("explain", "-p", "loss-client-management", "-c", str(path), "--lang", "zh").stdout,
-    ]
-    r = CliRunner().invoke(main, ["--policies", str(POLICIES), "--audit-db", audit_db, "decide", "-p",
-                                  "loss-client-management", "-c", str(path), "--format", "json"],
-                           catch_exceptions=False)
-    assert r.exit_code == 0 and json.loads(r.stdout)["client_id"] == case["id"]  # machine output: as given
+    outputs = []
+    if id_problem(case["id"]) is None:
+        outputs += [
+            _cli("decide", "-p", "loss-client-management", "-c", str(path), "--format", "text", "--no-audit").stdout,
+            _cli("explain", "-p", "loss-client-management", "-c", str(path), "--lang", "zh").stdout,
+        ]
+        r = CliRunner().invoke(main, ["--policies", str(POLICIES), "--audit-db", audit_db, "decide", "-p",
+                                      "loss-client-management", "-c", str(path), "--format", "json"],
+                               catch_exceptions=False)
+        assert r.exit_code == 0 and json.loads(r.stdout)["client_id"] == case["id"]  # machine output: as given
+    else:
+        r = _cli("decide", "-p", "loss-client-management", "-c", str(path), "--format", "text", "--no-audit")
+        assert r.exit_code == 3 and "an id holds no invisible characters" in r.stderr
+        assert not any(ch in r.stderr for ch in case["raw"]), r.stderr
+        _store_as_recorded_before(audit_db, record)
     outputs.append(CliRunner().invoke(main, ["--audit-db", audit_db, "audit", "list", "--format", "text"],
                                       catch_exceptions=False).stdout)
     outputs.append(CliRunner().invoke(main, ["--policies", str(POLICIES), "--audit-db", audit_db, "audit", "show",
@@ -186,6 +197,18 @@ def test_client_text_is_accepted_and_rendered_escaped(case: dict[str, Any], tmp_
     for out in outputs:
         assert case["shown"] in out, out[:300]
         assert not any(ch in out for ch in case["raw"]), out[:300]
+
+
+def _store_as_recorded_before(audit_db: str, record: dict[str, Any]) -> None:
+    """``record`` decided under a clean id and stored under its own: what an earlier engine recorded."""
+    from policy_engine.policy.registry import Registry
+    from policy_engine.record.audit import AuditStore
+
+    policy = Registry(POLICIES).select("loss-client-management", as_of=record["as_of"])
+    decision = Decider(policy).decide({**record, "client_id": "C-clean"})
+    decision["client_id"] = record["client_id"]
+    with AuditStore(audit_db) as store:
+        store.append(policy, [(decision, record)])
 
 
 @pytest.fixture(scope="module")
