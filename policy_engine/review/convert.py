@@ -32,6 +32,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..safetext import id_problem
+
 FORMATS = ("2.0",)
 INDUSTRIES = ("manufacturing", "trade", "technology", "construction", "energy", "other")
 GRADES = ("pass", "special_mention", "substandard", "doubtful", "loss")
@@ -43,6 +45,7 @@ STATEMENT_FIELDS = ("period_end", "revenue", "cost_of_sales", "net_income", "ope
                     "interest_expense", "debt_service", "current_assets", "current_liabilities", "inventory",
                     "receivables", "total_assets", "total_liabilities", "equity")
 MAX_DEBT = 1e18  # CNY: bureau amounts beyond this are no debtor's
+MAX_NUMBER = 1e15  # what decide reads of a number (decide.inputs.MAX_ABS_NUMBER): beyond it a record is refused
 # Statement fields that cannot be negative in either record (a loss, a cash outflow, negative equity can be).
 NON_NEGATIVE = {"revenue", "cost_of_sales", "interest_expense", "debt_service", "current_assets",
                 "current_liabilities", "inventory", "receivables", "total_assets", "total_liabilities"}
@@ -144,13 +147,23 @@ def check_v1(record: Any) -> list[dict[str, str]]:
 
 
 def _financials_problems(periods: Any) -> list[dict[str, str]]:
+    """Each period's fields, and their order: oldest first, as 1.x policies read them (newest first is refused
+    by decide, so it is by convert, which would date the statements wrongly)."""
     if not isinstance(periods, list):
         return []
     out = []
+    before: tuple[int, dt.date] | None = None
     for i, p in enumerate(periods):
         if not isinstance(p, dict):
             out.append(_problem(f"financials[{i}]", "bad-type", f"expected an object, found {_kind(p)}"))
             continue
+        end = _date(p.get("period_end"))
+        if end is not None and before is not None and end <= before[1]:
+            out.append(_problem(f"financials[{i}].period_end", "bad-order",
+                                f"{end} is not after financials[{before[0]}].period_end ({before[1]}): periods go "
+                                "oldest first, each after the one before"))
+        if end is not None:
+            before = (i, end)
         for name in STATEMENT_FIELDS:
             v = p.get(name)
             kind = "date" if name == "period_end" else "amount" if name in NON_NEGATIVE else "num"
@@ -169,12 +182,14 @@ def _is_num(v: Any) -> bool:
 
 
 # Each kind of 1.x field: the check its value passes, and what the message says was expected.
+# A bound is decide's: what converts, decide reads (a balance of 1e308 converted, then refused).
 _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "id": (lambda v: isinstance(v, str) and 0 < len(v) <= 100, "text of 1 to 100 characters"),
-    "count": (lambda v: _is_int(v) and v >= 0, "a whole number, 0 or more"),
+    "id": (lambda v: isinstance(v, str) and 0 < len(v) <= 100 and id_problem(v) is None,
+           "text of 1 to 100 characters, without control or invisible characters, in Unicode NFC"),
+    "count": (lambda v: _is_int(v) and 0 <= v <= MAX_NUMBER, "a whole number from 0 to 1e15"),
     "rating": (lambda v: _is_int(v) and 1 <= v <= 10, "a whole number from 1 to 10"),
-    "num": (_is_num, "a number"),
-    "amount": (lambda v: _is_num(v) and v >= 0, "a number, 0 or more"),
+    "num": (lambda v: _is_num(v) and abs(v) <= MAX_NUMBER, "a number from -1e15 to 1e15"),
+    "amount": (lambda v: _is_num(v) and 0 <= v <= MAX_NUMBER, "a number from 0 to 1e15"),
     "share": (lambda v: _is_num(v) and 0 <= v <= 1, "a number from 0 to 1"),
     "rate": (lambda v: _is_num(v) and 0 <= v <= 1, "a rate as a fraction from 0 to 1 (0.045 = 4.5%)"),
     "bool": (lambda v: isinstance(v, bool), "true or false"),
