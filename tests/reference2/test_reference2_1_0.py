@@ -119,7 +119,7 @@ def test_explain_words_the_new_warnings_and_actions() -> None:
                                     input=json.dumps(client), catch_exceptions=False)
         assert result.exit_code == 0, result.output
         out[lang] = result.output
-    assert "1 exposure(s) overdue, the longest for 5 days" in out["en"]
+    assert "Exposures overdue: 1, the longest for 5 days" in out["en"]
     assert "1个债项逾期，最长逾期5天" in out["zh"]
     assert "Collateral lost 20.0% or more of its value since origination" in out["en"]
     assert "押品价值较发放时下降20.0%及以上" in out["zh"]
