@@ -27,11 +27,12 @@ DEBTORS = sorted((REFERENCE / "samples" / "debtors").glob("*.json"))
 OLD = load_policy(REFERENCE / "policy-2.0.2.yaml")
 NEW = load_policy(REFERENCE / "policy-2.1.0.yaml")
 ADDED_WARNINGS = {"overdue", "collateral_impaired", "liquidity_below_floor", "negative_operating_cash_flow",
-                  "litigation", "major_customer_lost"}
+                  "litigation", "major_customer_lost", "days_past_due_off_schedule"}
 ADDED_ACTIONS = {"add_collateral", "extend_term", "reprice_down", "supply_chain_and_advisory", "review_quarterly"}
 
 
 OLD_METRICS = {m.name for m in OLD.metrics}
+OLD_EXPOSURE_METRICS = {m.name for m in OLD.scoped.metrics} if OLD.scoped is not None else set()
 
 
 _NAMING = ("decided_by", "decided_by_exposure")
@@ -41,7 +42,8 @@ def _grading(record: dict[str, Any]) -> dict[str, Any]:
     """What grades a debtor: the grade, its floors, its figures (2.0.2's metrics), each exposure's entry; the
     rule the debtor's grade is named after apart (2.1.0 names an exposure floor a debtor floor only matches)."""
     return {"classification": {k: v for k, v in record["classification"].items() if k not in _NAMING},
-            "exposures": record["exposures"],
+            "exposures": [{**e, "metrics": {k: v for k, v in e["metrics"].items() if k in OLD_EXPOSURE_METRICS}}
+                          for e in record["exposures"]],
             "metrics": {k: v for k, v in record["metrics"].items() if k in OLD_METRICS}}
 
 
