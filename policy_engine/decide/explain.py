@@ -397,11 +397,59 @@ def _undefined_metrics(page: _Page) -> list[str]:
     gaps = {name: why for name, why in undefined.items() if why != NO_MATCH}
     lines = [page.words["undefined"]] if gaps else []
     for name, why in gaps.items():
-        lines.append(f"  - {_metric_label(page, name)}{'：' if page.lang == 'zh' else ': '}{_reason(why, page.lang)}")
+        short = _too_few_periods(page, name, why)
+        lines.append(f"  - {_metric_label(page, name)}{'：' if page.lang == 'zh' else ': '}"
+                     + (short if short is not None else _reason(why, page.lang)))
     none = [_metric_label(page, name) for name, why in undefined.items() if why == NO_MATCH]
     if none:
         lines.append(page.words["none_found"].format(names=("、" if page.lang == "zh" else "; ").join(none)))
     return lines
+
+
+_SERIES_READ = re.compile(r"(\w+)=\[(\d+) periods\]")
+_TOO_FEW = {"zh": "期数不足：{items}", "en": "too few periods: {items}"}
+_TOO_FEW_ITEM = {"zh": "{series} 仅有{have}期，{fn} 需要{need}期", "en": "{series} has {have}, {fn} needs {need}"}
+
+
+def _too_few_periods(page: _Page, name: str, why: str) -> str | None:
+    """A metric without a value because a window is longer than its series (``sum_last(x, 4)`` over 3
+    quarters) said so, where the record's reason gives only "zero or non-positive base, or too few periods";
+    None when no window of the metric is longer than the series it reads."""
+    import ast
+
+    from ..language.functions import FUNCTIONS
+
+    if not why.startswith("undefined for the figures read") or name not in page.metrics:
+        return None
+    have = {m[1]: int(m[2]) for m in _SERIES_READ.finditer(why)}
+    items = []
+    for node in ast.walk(page.metrics[name].expr.tree):
+        fn = FUNCTIONS.get(node.func.id) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) else None
+        if fn is None or fn.window_arg is None or len(node.args) <= fn.window_arg:
+            continue
+        series = node.args[0].id if isinstance(node.args[0], ast.Name) else None
+        need = _periods_needed(fn, node) if series in have else None
+        if series is not None and need is not None and have[series] < need:
+            items.append(_TOO_FEW_ITEM[page.lang].format(series=series, have=have[series], fn=fn.name, need=need))
+    return _TOO_FEW[page.lang].format(items=_LIST_SEP[page.lang].join(items)) if items else None
+
+
+def _periods_needed(fn: Any, node: Any) -> int | None:
+    """The fewest periods a windowed call has a value for (sum_last(x, 4): 4; lag(x, 4): 5), found by calling the
+    function on series of 1.0 of growing length: its own rule, not a copy of it. None: an argument not literal."""
+    import ast
+
+    rest = node.args[1:]
+    if not all(isinstance(a, ast.Constant) for a in rest) or fn.row is None:
+        return None
+    args = [a.value for a in rest]
+    for k in range(1, 402):
+        try:
+            if fn.row([1.0] * k, *args) is not None:
+                return k
+        except (TypeError, ValueError, ArithmeticError):
+            return None
+    return None
 
 
 def _metric_label(page: _Page, name: str) -> str:

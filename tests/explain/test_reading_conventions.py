@@ -47,3 +47,20 @@ def test_warnings_are_listed_most_severe_first(lang: str) -> None:
     assert order == sorted(order) and len(shown) == len(severities)
     for w in record["warnings"]:  # each once, its message whole (the evidence may follow it)
         assert sum(line.split("] ", 1)[1].startswith(w["message"][lang].rstrip("）)")) for line in shown) == 1
+
+
+@pytest.mark.parametrize(("lang", "lines"), [
+    ("en", ["  - Revenue (trailing 4 quarters) (revenue_ttm): too few periods: revenue_q has 3, sum_last needs 4",
+            "  - Average equity (average_equity): too few periods: equity_q has 3, lag needs 5"]),
+    ("zh", ["  - 近四季营业收入（revenue_ttm）：期数不足：revenue_q 仅有3期，sum_last 需要4期",
+            "  - 平均净资产（average_equity）：期数不足：equity_q 仅有3期，lag 需要5期"]),
+])
+def test_a_window_longer_than_the_series_is_named_with_the_periods_it_needs(lang: str, lines: list[str]) -> None:
+    """The record says "zero or non-positive base, or too few periods"; the explanation says which, from the
+    metric's window (lag(equity_q, 4) needs 5 periods: the latest and the one 4 before it)."""
+    policy = load_policy(REFERENCE / "policy-2.1.0.yaml")
+    record = Decider(policy).decide(json.loads((REFERENCE / "samples/debtors/20-crisis-group-stale.json")
+                                               .read_text(encoding="utf-8")))
+    assert record["undefined_metrics"]["revenue_ttm"].endswith("zero or non-positive base, or too few periods")
+    text = explain(record, policy, lang).splitlines()
+    assert all(line in text for line in lines), text
