@@ -1,6 +1,6 @@
 """Hostile text: what client data may hold, and how any text is shown on a terminal or a page.
 
-Two rules, one module, so the JSON reader, the table checks and every renderer agree:
+Three rules, one module, so the JSON reader, the table checks and every renderer agree:
 
 * **At input**, a text value (or a field name) of client data holds no control character
   (U+0000-U+001F, U+007F-U+009F: NUL, escape sequences, carriage returns that overwrite a line)

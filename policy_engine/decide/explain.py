@@ -329,8 +329,7 @@ def _exposures(page: _Page) -> list[str]:
             out.append(words["exposure_default"].format(eid=x["exposure_id"], label=label, gid=x["grade"]))
         else:
             described = _rule_description(page.policy, x["decided_by"], page.lang)
-            rule = x["decided_by"] if not described else \
-                f"{x['decided_by']}（{described}）" if page.lang == "zh" else f"{x['decided_by']} ({described})"
+            rule = _bracketed(x["decided_by"], described, page.lang) if described else x["decided_by"]
             out.append(words["exposure"].format(eid=x["exposure_id"], label=label, gid=x["grade"],
                                                 rule=rule, own=page.grade_labels[x["own_grade"]]))
         if x["floors"]:
@@ -459,7 +458,12 @@ def _metric_label(page: _Page, name: str) -> str:
     label = (page.metrics[name].label or {}).get(page.lang) if name in page.metrics else None
     if not label:
         return name
-    return f"{label}（{name}）" if page.lang == "zh" else f"{label} ({name})"
+    return _bracketed(label, name, page.lang)
+
+
+def _bracketed(text: str, inside: str, lang: str) -> str:
+    """``text（inside）`` in Chinese, ``text (inside)`` in English: a label with its id, an id with its words."""
+    return f"{text}（{inside}）" if lang == "zh" else f"{text} ({inside})"
 
 
 def _lookups(page: _Page) -> list[str]:
@@ -509,7 +513,7 @@ def _with_figures(message: str, beside: str, lang: str) -> str:
     sep, close = ("；", "）") if lang == "zh" else ("; ", ")")
     if message.endswith(close):
         return f"{message[:-1]}{sep}{beside}{close}"
-    return f"{message}（{beside}）" if lang == "zh" else f"{message} ({beside})"
+    return _bracketed(message, beside, lang)
 
 
 def _beside(page: _Page, names: Sequence[str], evidence: Mapping[str, Any]) -> str:
@@ -548,7 +552,7 @@ def _action(page: _Page, number: int, action: Mapping[str, Any]) -> list[str]:
     lines = [_action_head(page, number, action)]
     if "exposures" in action:
         grades = {x["exposure_id"]: x["label"][page.lang] for x in page.record.get("exposures") or ()}
-        shown = [f"{eid}（{grades[eid]}）" if page.lang == "zh" else f"{eid} ({grades[eid]})"
+        shown = [_bracketed(eid, grades[eid], page.lang)
                  for eid in action["exposures"] if eid in grades]
         lines.append(page.words["concerns"].format(ids=("、" if page.lang == "zh" else ", ").join(shown)))
     lines.append(f"     {action['reason'][page.lang]}")
@@ -622,7 +626,7 @@ def _action_name(page: _Page, action_id: str) -> str:
     words = (spec.label or {}).get(page.lang) or (getattr(kind, page.lang) if kind is not None else None)
     if not words:
         return action_id
-    return f"{words}（{action_id}）" if page.lang == "zh" else f"{words} ({action_id})"
+    return _bracketed(words, action_id, page.lang)
 
 
 def _warning_name(page: _Page, warning_id: str) -> str:
@@ -631,7 +635,7 @@ def _warning_name(page: _Page, warning_id: str) -> str:
     words = (spec.label or {}).get(page.lang) if spec is not None else None
     if not words:
         return warning_id
-    return f"{words}（{warning_id}）" if page.lang == "zh" else f"{words} ({warning_id})"
+    return _bracketed(words, warning_id, page.lang)
 
 
 _FIRED = re.compile(r"^fired\('(\w+)'\)$")
@@ -647,17 +651,11 @@ def _lacking(page: _Page, name: str) -> str:
         scope, key, inner = m.groups()
         if page.lang == "zh":
             graded = page.policy.scoped.graded if page.policy.scoped is not None else None
-            return f"{'债项' if scope == graded else scope} {key} 的 {_labelled(page, inner)}"
-        return f"{scope} {key}: {_labelled(page, inner)}"
-    return _labelled(page, name)
+            return f"{'债项' if scope == graded else scope} {key} 的 {_metric_label(page, inner)}"
+        return f"{scope} {key}: {_metric_label(page, inner)}"
+    return _metric_label(page, name)
 
 
-def _labelled(page: _Page, name: str) -> str:
-    metric = page.metrics.get(name)
-    label = metric.label.get(page.lang) if metric is not None and metric.label else None
-    if not label:
-        return name
-    return f"{label}（{name}）" if page.lang == "zh" else f"{label} ({name})"
 _LIST_SEP = {"zh": "、", "en": ", "}
 
 
