@@ -390,6 +390,12 @@ def record_hash(prev_hash: str, row: Mapping[str, Any]) -> str:
 _VOLATILE = ("decision_id", "evaluated_at", "engine_version")
 
 
+def _lists_optional(policy: Any) -> bool:
+    """Whether ``policy``'s decider hashes a record with its empty lists dropped (a policy with scopes): the form
+    its inputs are stored in, so a stored input hashes to its decision's input hash."""
+    return getattr(policy, "scoped", None) is not None
+
+
 def _recorded_hash(stored: Mapping[str, Any], fresh: dict[str, Any], record: Any) -> None:
     """A decision recorded before an empty list, or an object of nulls only, was hashed as none has the input
     hash of its day (the same facts, hashed by an earlier rule): that hash is the fresh one's too, not a
@@ -538,7 +544,7 @@ class AuditStore:
         """Record (full decision, input record) pairs in chunked transactions; returns how many were written."""
         from ..decide.canonical import canonical_json
 
-        lists_optional = getattr(policy, "scoped", None) is not None  # the form its decider hashed
+        lists_optional = _lists_optional(policy)
 
         def rows() -> Iterator[StoredRow]:
             for decision, record in items:
@@ -556,7 +562,7 @@ class AuditStore:
         see :func:`.segments.decision_segment`, whose id rule each group follows); returns how many."""
         from .segments import decision_segment
 
-        lists_optional = getattr(policy, "scoped", None) is not None  # the form its decider hashed
+        lists_optional = _lists_optional(policy)
         return self.append_segments(policy, (decision_segment(g, inputs, lists_optional) for g in groups if g),
                                     batch_key)
 

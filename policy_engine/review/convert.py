@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..decide.inputs import MAX_ABS_NUMBER as MAX_NUMBER  # what decide reads of a number: beyond, refused
 from ..safetext import id_problem
 
 FORMATS = ("2.0",)
@@ -45,7 +46,6 @@ STATEMENT_FIELDS = ("period_end", "revenue", "cost_of_sales", "net_income", "ope
                     "interest_expense", "debt_service", "current_assets", "current_liabilities", "inventory",
                     "receivables", "total_assets", "total_liabilities", "equity")
 MAX_DEBT = 1e18  # CNY: bureau amounts beyond this are no debtor's
-MAX_NUMBER = 1e15  # what decide reads of a number (decide.inputs.MAX_ABS_NUMBER): beyond it a record is refused
 # Statement fields that cannot be negative in either record (a loss, a cash outflow, negative equity can be).
 NON_NEGATIVE = {"revenue", "cost_of_sales", "interest_expense", "debt_service", "current_assets",
                 "current_liabilities", "inventory", "receivables", "total_assets", "total_liabilities"}
