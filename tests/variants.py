@@ -5,11 +5,13 @@ it gives, a weight from ``grade_rank`` and ``grade_at_least``), a warning and a 
 ``one_rule_text``: the floor ``overdue_any`` carries the message of the warning ``overdue``, which is
 removed: the same condition, written once. Both are edits of the shipped 1.1.0 text, each checked to
 apply exactly once, so a change of the reference policy fails here and not silently.
+``unique_scopes_text``: the test policy with scopes, its payments unique by due date and its events by
+kind and date.
 """
 
 from __future__ import annotations
 
-from .conftest import CURRENT
+from .conftest import CURRENT, DATA
 
 PROVISION = {"pass": 0.01, "special_mention": 0.02, "substandard": 0.25, "doubtful": 0.5, "loss": 1.0}
 
@@ -87,4 +89,16 @@ def one_rule_text() -> str:
     return _edit(reference_text(), [
         (_OVERDUE_FLOOR, _OVERDUE_FLOOR + _OVERDUE_RULE_WARNING),
         (_OVERDUE_WARNING, ""),
+    ])
+
+
+_PAYMENTS = '  payment: {from: "exposures[*].schedule[*]", parent: exposure, order_by: due_date, max: 24}\n'
+_EVENTS = '  event: {from: "events[*]", order_by: date, max: 10}\n'
+
+
+def unique_scopes_text() -> str:
+    """tests/data/scopes/policy-multi-exposure.yaml with ``unique: [due_date]`` payments, ``[kind, date]`` events."""
+    return _edit((DATA / "scopes" / "policy-multi-exposure.yaml").read_text("utf-8"), [
+        (_PAYMENTS, _PAYMENTS.replace("max: 24", "unique: [due_date], max: 24")),
+        (_EVENTS, _EVENTS.replace("max: 10", "unique: [kind, date], max: 10")),
     ])

@@ -200,6 +200,8 @@ def _scope_schema(node: _Node, grades: tuple[str, ...]) -> dict[str, Any]:
         words.append(f"Each is identified by its {s.key}, unique in the list.")
     if s.order_by is not None:
         words.append(f"Read in order of {s.order_by} (the record's order does not matter).")
+    if s.unique:
+        words.append(f"No two share their {' and '.join(s.unique)} (a repeat is refused).")
     return {"type": ["array", "null"], "maxItems": s.max, "description": " ".join(words), "items": item}
 
 

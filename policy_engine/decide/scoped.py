@@ -73,6 +73,8 @@ def _read_list(part: ScopedPart, s: ScopeSpec, container: Mapping[str, Any], whe
         for child in part.children(s.name):
             e["@" + child.name] = _read_list(part, child, item, f"{at}.{child.list_field}", grades, problems, day)
         out.append(e)
+    if s.unique:
+        _check_unique(part, s, out, problems)
     if s.order_by is not None:
         order = next((spec.name for spec in part.inputs[s.name] if spec.source == s.order_by), None)
         if order is not None and all(e.get(order) is not None for e in out):
@@ -100,6 +102,40 @@ def _read_element(part: ScopedPart, s: ScopeSpec, item: Mapping[str, Any], at: s
             problems.append(Diagnostic("bad-field", late[1], path=field, hint=AS_OF_HINT))
         e[spec.name] = value
     return e
+
+
+def _check_unique(part: ScopedPart, s: ScopeSpec, elements: Sequence[dict[str, Any]],
+                  problems: list[Diagnostic]) -> None:
+    """No two elements under one parent share all of the scope's ``unique`` fields: a payment listed twice
+    would be counted twice by every aggregation over the schedule. An element lacking one (already reported
+    as missing or wrong) is not compared."""
+    names = [next(spec.name for spec in part.inputs[s.name] if spec.source == f) for f in s.unique]
+    seen: dict[tuple[Any, ...], str] = {}
+    for e in elements:
+        values = tuple(e[n] for n in names)
+        if any(v is None for v in values):
+            continue
+        if values not in seen:
+            seen[values] = e["@at"]
+            continue
+        message, hint = repeated_element(s, e["@at"], seen[values], values)
+        problems.append(Diagnostic("duplicate-key", message, path=f"{e['@at']}.{s.unique[0]}", hint=hint))
+
+
+def repeated_element(s: ScopeSpec, here: str, first: str, values: Sequence[Any]) -> tuple[str, str]:
+    """The words for an element repeating another's ``unique`` fields (``here`` and ``first`` name both places),
+    and the hint; the long tables say it in their rows."""
+    shown = ", ".join(f"{f} {_shown(v)}" for f, v in zip(s.unique, values, strict=True))
+    under = "the debtor" if s.parent is None else f"one {s.parent}"
+    return (f"{s.name} {here} repeats {first} ({shown}): it would be counted twice",
+            f"each {s.name} under {under} has its own {' and '.join(s.unique)} (scopes.{s.name}.unique of the "
+            "policy); remove the repeated one")
+
+
+def _shown(v: Any) -> str:
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    return v.isoformat() if isinstance(v, _dt.date) else str(v)
 
 
 def _check_key(s: ScopeSpec, item: Mapping[str, Any], at: str, keys: dict[str, int], i: int,
@@ -202,6 +238,9 @@ def _scope_reader(part: ScopedPart, s: ScopeSpec, grades: tuple[str, ...], const
                  "    raise _Refused",
                  "keys.add(k)"]
         items.append("'@key': k")
+    if s.unique:  # a repeat refused here is worded by the checked path
+        names = [next(f"f{k}" for k, spec in enumerate(specs) if spec.source == f) for f in s.unique]
+        body += [f"u = ({', '.join(names)},)", "if u in seen:", "    raise _Refused", "seen.add(u)"]
     items += [f"{'@' + c.name!r}: read_{c.name}(item.get({c.list_field!r}), at + {'.' + c.list_field!r}, day)"
               for c in part.children(s.name)]
     places = f"_c{len(consts)}"  # '[0]', '[1]', ...: an element's place is its list's path and one of these
@@ -215,6 +254,7 @@ def _scope_reader(part: ScopedPart, s: ScopeSpec, grades: tuple[str, ...], const
            "    out = []",
            *(["    ordered = True"] if flag else []),
            *(["    keys = set()"] if s.key is not None else []),
+           *(["    seen = set()"] if s.unique else []),
            "    for i, item in enumerate(raw):",
            "        if type(item) is not dict:",
            "            raise _Refused",

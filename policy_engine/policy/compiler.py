@@ -781,7 +781,8 @@ def _scope_path(c: _Compiler, name: str, v: Mapping[str, Any], declared: Mapping
                   f"it with one list, found {src!r}", path, f"write from: \"{parent_src}.<list>[*]\"")
             return
     c.scope_specs.append(sc.ScopeSpec(name, src, parent, parts[-1].removesuffix("[*]"), v.get("key"),
-                                      v.get("order_by"), int(v.get("max", sc.DEFAULT_MAX))))
+                                      v.get("order_by"), int(v.get("max", sc.DEFAULT_MAX)),
+                                      tuple(v.get("unique") or ())))
 
 
 def _inputs(c: _Compiler) -> None:
@@ -803,26 +804,35 @@ def _inputs(c: _Compiler) -> None:
 
 
 def _scope_orders(c: _Compiler) -> None:
-    """A scope's ``order_by`` is a field every element has: a required date or number input of the scope."""
+    """A scope's ``order_by`` and ``unique`` fields are fields every element has: read by a required input of the
+    scope (a date or number for the order)."""
     inputs = c.section("inputs")
     for s in c.scope_specs:
-        if s.order_by is None:
-            continue
-        readers = [v for k, v in inputs.items() if c.owner.get(k) == s.name and v["from"] == s.order_by]
-        if not readers and c.open_scopes:
-            continue  # a failed import may have been to bring it: reported there, once
-        if not readers and s.name in c.scope_imports:
-            origin = c.origins[("scopes", s.name)]
-            c.err("missing-import", f"scope '{s.name}', imported from {origin.origin}, is ordered by "
-                  f"'{s.order_by}', which no input of this file reads", c.scope_imports[s.name],
-                  f"import the input of scope {s.name} that reads '{s.order_by}' from {origin.origin}")
-        elif not readers:
-            c.err("bad-scope", f"scope '{s.name}' is ordered by '{s.order_by}', which no input of scope {s.name} "
-                  "reads", ("scopes", s.name, "order_by"),
-                  f"declare it: {{scope: {s.name}, from: {s.order_by}, type: date, required: true}}")
-        elif not any(v.get("required") and v["type"] in ("date", "number", "integer") for v in readers):
-            c.err("bad-scope", f"scope '{s.name}' is ordered by '{s.order_by}': its input must be a required date "
-                  "or number", ("scopes", s.name, "order_by"), "an element without it has no place in the order")
+        fields: list[tuple[str, str, tuple[Any, ...]]] = [("unique", f, ("scopes", s.name, "unique", i))
+                                                          for i, f in enumerate(s.unique)]
+        if s.order_by is not None:
+            fields.insert(0, ("order_by", s.order_by, ("scopes", s.name, "order_by")))
+        for what, name, where in fields:
+            readers = [v for k, v in inputs.items() if c.owner.get(k) == s.name and v["from"] == name]
+            role = "ordered by" if what == "order_by" else "unique by"
+            if not readers and c.open_scopes:
+                continue  # a failed import may have been to bring it: reported there, once
+            if not readers and s.name in c.scope_imports:
+                origin = c.origins[("scopes", s.name)]
+                c.err("missing-import", f"scope '{s.name}', imported from {origin.origin}, is {role} "
+                      f"'{name}', which no input of this file reads", c.scope_imports[s.name],
+                      f"import the input of scope {s.name} that reads '{name}' from {origin.origin}")
+            elif not readers:
+                kind = "date" if what == "order_by" else "<its type>"
+                c.err("bad-scope", f"scope '{s.name}' is {role} '{name}', which no input of scope {s.name} reads",
+                      where, f"declare it: {{scope: {s.name}, from: {name}, type: {kind}, required: true}}")
+            elif what == "order_by" and not any(v.get("required") and v["type"] in ("date", "number", "integer")
+                                                for v in readers):
+                c.err("bad-scope", f"scope '{s.name}' is ordered by '{name}': its input must be a required date "
+                      "or number", where, "an element without it has no place in the order")
+            elif what == "unique" and not any(v.get("required") for v in readers):
+                c.err("bad-scope", f"scope '{s.name}' is unique by '{name}': its input must be required", where,
+                      "an element without it cannot be told from another; write required: true")
 
 
 def _input_places(c: _Compiler) -> None:

@@ -37,6 +37,7 @@ class ScopeSpec(Frozen):
     key: str | None
     order_by: str | None
     max: int
+    unique: tuple[str, ...] = ()  # fields no two elements under one parent share all of (a duplicate row)
 
 
 class ScopedPart(Frozen, eq=False):

@@ -27,12 +27,12 @@ import numpy as np
 import pandas as pd
 
 from ..decide.inputs import describe
-from ..decide.scoped import MAX_KEY
+from ..decide.scoped import MAX_KEY, repeated_element
 from ..diagnostics import Diagnostic, InputError, UsageError
 from ..policy.compiler import CompiledPolicy
 from ..policy.scopes import ScopeSpec
 from ..safetext import has_id_problem, id_problem
-from .frame import Prepared, _Checker, _flag_after_as_of, _rows, client_id_text, mark_stored_nans, prepare
+from .frame import Prepared, _Checker, _day, _flag_after_as_of, _rows, client_id_text, mark_stored_nans, prepare
 from .scoped_vector import Level, LongTables, ScopedRun
 from .vector import Col, evaluate_columns
 
@@ -848,6 +848,9 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, cols: Columns, scopes: Map
     if s.key is not None:
         keys = _key_text(cols, s.key, m)
         _check_keys(chk, s, keys, parent)
+    if s.unique:
+        _check_unique(chk, s, [next(spec for spec in part.inputs[s.name] if spec.source == f) for f in s.unique],
+                      env, parent)
     _too_many(chk, s, parent, debtor)
     bad = chk.bad & (debtor >= 0)
     for p in chk.problems:
@@ -967,6 +970,51 @@ def _check_keys(chk: _Checker, s: ScopeSpec, keys: tuple[np.ndarray, np.ndarray,
         first = pd.Series(np.arange(len(codes))).groupby(pair.to_numpy()).transform("min").to_numpy()
         chk._flag_mask(repeated, path, lambda i: f"{s.key} '{texts[i]}' is also {s.name} at row {int(first[i]) + 1}",
                        "duplicate-key")
+
+
+def _check_unique(chk: _Checker, s: ScopeSpec, specs: list[Any], env: Mapping[str, Col], parent: np.ndarray) -> None:
+    """No two rows under one parent share all of the scope's ``unique`` fields (a payment listed twice), as
+    ``decide`` words it, each repeat at its row. A date field and the parent are one integer: a table written
+    parent by parent in the scope's order (as ``generate`` writes it) is checked by one comparison of
+    neighbours, any other by one hash of those integers; several fields are hashed as rows."""
+    cols = [env[spec.name] for spec in specs]
+    ok = parent >= 0
+    for c in cols:
+        ok &= c.valid
+    every = bool(ok.all())
+    rows = np.arange(len(ok)) if every else np.flatnonzero(ok)
+    if len(rows) < 2:
+        return
+    values = [c.data if every else c.data[rows] for c in cols]
+    parents = parent if every else parent[rows]
+    if len(values) == 1 and values[0].dtype.kind in "iu":  # dates as days
+        low = int(values[0].min())
+        key = parents.astype(np.int64) * (int(values[0].max()) - low + 1)
+        key += values[0]
+        key -= low
+        if bool((key[1:] > key[:-1]).all()):
+            return
+        repeated = pd.Series(key).duplicated(keep="first").to_numpy()
+        if not repeated.any():
+            return
+        first_of = pd.Series(rows[~repeated], index=key[~repeated])
+        first = first_of.loc[key[repeated]].to_numpy()
+    else:
+        frame = pd.DataFrame({"parent": parents, **{f"v{i}": v for i, v in enumerate(values)}})
+        repeated = frame.duplicated(keep="first").to_numpy()
+        if not repeated.any():
+            return
+        first = frame.assign(row=rows).groupby(list(frame.columns), sort=False)["row"].transform("min").to_numpy()
+        first = first[repeated]
+    at = dict(zip(rows[repeated].tolist(), first.tolist(), strict=True))
+
+    def message(r: int) -> str:
+        shown = [_day(c.data[r]) if spec.type == "date" else c.data[r] for spec, c in zip(specs, cols, strict=True)]
+        return repeated_element(s, f"at row {r + 1}", f"row {at[r] + 1}", shown)[0]
+
+    mask = np.zeros(chk.n, bool)
+    mask[rows[repeated]] = True
+    chk._flag_mask(mask, s.unique[0], message, "duplicate-key")
 
 
 def _too_many(chk: _Checker, s: ScopeSpec, parent: np.ndarray, debtor: np.ndarray) -> None:

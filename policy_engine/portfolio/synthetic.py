@@ -13,7 +13,8 @@ a boundary occur in a modest sample.
 A policy that declares scopes (a debtor with several exposures) gets nested records only (JSON
 Lines): each debtor 1 to ``MAX_GRADED`` exposures (at most the scope's ``max``), each other
 scope's elements 0 to ``MAX_CHILDREN`` under their parent, keys unique under the parent, the
-elements of a scope with ``order_by`` in that order, every field within its declared range or
+elements of a scope with ``order_by`` in that order, no element repeating an earlier one's ``unique``
+fields (it is not drawn: its parent has one element fewer), every field within its declared range or
 enum (see :func:`scoped_clients`).
 
 The flat (CSV) form uses the column conventions of ``policy-engine batch``: nested
@@ -315,6 +316,8 @@ def scoped_clients(policy: CompiledPolicy, n: int, seed: int = 7, as_of: str = "
                 at += int(count)
                 if s.order_by is not None:
                     mine.sort(key=lambda e, path=s.order_by: _get(e, path))
+                if s.unique:  # a repeat of an earlier element's unique fields is not drawn
+                    mine = _first_of_each(mine, s.unique)
                 if s.key is not None:  # E1, E2, ... under each parent: the key first, as a reader expects it
                     mine = [_keyed(s.key, f"{s.name[:1].upper()}{j + 1}", e) for j, e in enumerate(mine)]
                 _put(parent, s.list_field, mine)
@@ -345,6 +348,17 @@ def _elements(policy: CompiledPolicy, s: Any, m: int, seed: list[int], day: dt.d
         for path, col in cols.items():
             _put(e, path, _py(col[i]))
         out.append(e)
+    return out
+
+
+def _first_of_each(elements: list[dict[str, Any]], fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    seen: set[tuple[Any, ...]] = set()
+    out = []
+    for e in elements:
+        values = tuple(_get(e, f) for f in fields)
+        if values not in seen:
+            seen.add(values)
+            out.append(e)
     return out
 
 
@@ -522,6 +536,14 @@ def scoped_table_chunks(policy: CompiledPolicy, n: int, seed: int = 7, as_of: st
             order = np.arange(m)
             if s.order_by is not None:
                 order = np.lexsort((_sortable(columns[s.order_by]), parent))
+            if s.unique:  # as the nested records: a repeat of an earlier element's unique fields is not drawn
+                import pandas as pd
+
+                first = ~pd.DataFrame({"parent": parent[order], **{f: columns[f][order] for f in s.unique}}
+                                      ).duplicated(keep="first").to_numpy()
+                order = order[first]
+                counts = np.bincount(parent[order], minlength=len(p_ids))
+                m = len(order)
             columns = {k: v[order] for k, v in columns.items()}
             parent = parent[order]
             starts = np.cumsum(counts) - counts

@@ -624,11 +624,12 @@ def _scopes(p: CompiledPolicy) -> dict[str, Any]:
     return {s.name: s for s in p.scoped.scopes} if p.scoped is not None else {}
 
 
-_SCOPE_FIELDS = ("source", "parent", "key", "order_by", "max")
+_SCOPE_FIELDS = ("source", "parent", "key", "order_by", "unique", "max")
 
 
 def _describe_scope(spec: Any) -> dict[str, Any]:
-    return {k: getattr(spec, k) for k in _SCOPE_FIELDS if getattr(spec, k) is not None}
+    described = {k: getattr(spec, k) for k in _SCOPE_FIELDS}
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in described.items() if v not in (None, ())}
 
 
 # The diff, section by section in the order a reviewer reads a policy. A new section kind is one entry here.

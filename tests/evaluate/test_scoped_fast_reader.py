@@ -5,8 +5,8 @@ the checked path builds (same keys, same order, same values and types); on anyth
 up (None) and the checked path names every problem. Drawn from the sample debtors of the reference
 policy and of the test policy with scopes, with fields replaced by junk or by values at the edges of
 a test (numbers as ints, floats, -0.0, beyond 1e15 or 64 bits; dates in the other forms
-``date.fromisoformat`` takes), deleted or added, elements repeated, reordered or dropped, and
-decision days before some of the dates.
+``date.fromisoformat`` takes), deleted or added, elements repeated (a repeated payment under a policy
+declaring its payments ``unique``), reordered or dropped, and decision days before some of the dates.
 """
 
 from __future__ import annotations
@@ -30,8 +30,11 @@ from ..strategies import _paths, mutate_at
 
 REFERENCE = Path(__file__).parents[2] / "policies" / "loss-client-management"
 DEBTORS = sorted((REFERENCE / "samples" / "debtors").glob("*.json"))
-POLICIES = {"reference": REFERENCE / "policy-2.0.0.yaml", "test": DATA / "scopes" / "policy-multi-exposure.yaml"}
+# 2.1.0 declares its payments unique by due date: a repeated payment is refused by both readers
+POLICIES = {"reference": REFERENCE / "policy-2.0.0.yaml", "reference-2.1": REFERENCE / "policy-2.1.0.yaml",
+            "test": DATA / "scopes" / "policy-multi-exposure.yaml"}
 BASES = {"reference": [json.loads(p.read_text("utf-8")) for p in DEBTORS],
+         "reference-2.1": [json.loads(p.read_text("utf-8")) for p in DEBTORS],
          "test": [json.loads((DATA / "scopes" / "clients" / "three-exposures.json").read_text("utf-8"))]}
 ODD = st.sampled_from([0, 1, 3, -0.0, 0.5, 1e15, 1e15 + 1, 10**15 + 1, 2**53 + 1, 2**64, 10**400, -1, True, False,
                        "2026-01-20", "20260120", "2026-W03-2", "2026-01-2x", "2026-02-30", "2026-01-20T00:00", "E1",
