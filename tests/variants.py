@@ -6,7 +6,8 @@ it gives, a weight from ``grade_rank`` and ``grade_at_least``), a warning and a 
 removed: the same condition, written once. Both are edits of the shipped 1.1.0 text, each checked to
 apply exactly once, so a change of the reference policy fails here and not silently.
 ``unique_scopes_text``: the test policy with scopes, its payments unique by due date and its events by
-kind and date.
+kind and date. ``dated_scopes_text``: the same with the exposures' dates ``opened`` and ``matures`` (not
+before ``opened``), and each payment's ``paid_date`` not before its exposure's ``opened``.
 """
 
 from __future__ import annotations
@@ -101,4 +102,16 @@ def unique_scopes_text() -> str:
     return _edit((DATA / "scopes" / "policy-multi-exposure.yaml").read_text("utf-8"), [
         (_PAYMENTS, _PAYMENTS.replace("max: 24", "unique: [due_date], max: 24")),
         (_EVENTS, _EVENTS.replace("max: 10", "unique: [kind, date], max: 10")),
+    ])
+
+
+_PAID = "  paid_date: {scope: payment, from: paid_date, type: date}\n"
+
+
+def dated_scopes_text() -> str:
+    """``unique_scopes_text`` with dates that may not precede another (``not_before``)."""
+    return _edit(unique_scopes_text(), [
+        (_PAID, "  paid_date: {scope: payment, from: paid_date, type: date, not_before: opened}\n"
+                "  opened: {scope: exposure, from: opened, type: date}\n"
+                "  matures: {scope: exposure, from: maturity, type: date, not_before: opened}\n"),
     ])

@@ -144,6 +144,9 @@ def _value_schema(spec: InputSpec, grades: tuple[str, ...], in_list: bool) -> di
         words.append(f"Unit: {spec.unit}.")
     if spec.not_after_as_of:
         words.append("Not after the record's as-of date (a later value was not known on that day).")
+    if spec.not_before:
+        words.append(f"Not before '{spec.not_before}' (of this element or the one it belongs to); null, not a stand-in "
+                     "date such as 0001-01-01, when there is none.")
     if spec.description:
         words.append(f"Policy input '{spec.name}'.")
     s["description"] = " ".join(words)

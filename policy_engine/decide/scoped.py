@@ -33,7 +33,8 @@ def read_scopes(policy: CompiledPolicy, record: Any, file: str | None = None, da
 
     With the decision's ``day``, an element's date declared ``not_after_as_of`` (a payment made, an
     event dated, after the decision day) is refused, as the debtor's own dates are: a decision as of a
-    day can only use what was known then.
+    day can only use what was known then. A date declared ``not_before`` another (a payment's and its
+    exposure's origination) is refused when it precedes it.
     """
     part = policy.scoped
     assert part is not None
@@ -41,12 +42,14 @@ def read_scopes(policy: CompiledPolicy, record: Any, file: str | None = None, da
     elements: dict[str, Any] = {}
     if isinstance(record, dict):
         for s in part.children(None):
-            elements[s.name] = _read_list(part, s, record, s.list_field, policy.grade_ids, problems, day)
+            elements[s.name] = _read_list(part, s, record, s.list_field, policy.grade_ids, problems, day, {})
     return elements, [Diagnostic(p.code, p.message, file=file, path=p.path, hint=p.hint) for p in problems]
 
 
-def _read_list(part: ScopedPart, s: ScopeSpec, container: Mapping[str, Any], where: str,
-               grades: tuple[str, ...], problems: list[Diagnostic], day: _dt.date | None) -> list[dict[str, Any]]:
+def _read_list(part: ScopedPart, s: ScopeSpec, container: Mapping[str, Any], where: str, grades: tuple[str, ...],
+               problems: list[Diagnostic], day: _dt.date | None, up: Mapping[str, tuple[Any, str]]
+               ) -> list[dict[str, Any]]:
+    """``up``: the dates of the ancestor elements a ``not_before`` names, by input, with their places."""
     raw = container.get(s.list_field)
     if raw is None:
         return []
@@ -70,8 +73,14 @@ def _read_list(part: ScopedPart, s: ScopeSpec, container: Mapping[str, Any], whe
         e["@at"] = at  # its place in the record, to name a value it lacks
         if s.key is not None:
             _check_key(s, item, at, keys, i, problems, e, problems[before:])
+        mine = {spec.name: (e[spec.name], f"{at}.{spec.source}") for spec in part.inputs[s.name]
+                if spec.name in part.date_bounds}
+        if any(spec.not_before for spec in part.inputs[s.name]):
+            _check_date_orders(part, s, e, {**up, **mine}, problems)
+        below = {**up, **mine} if mine else up
         for child in part.children(s.name):
-            e["@" + child.name] = _read_list(part, child, item, f"{at}.{child.list_field}", grades, problems, day)
+            e["@" + child.name] = _read_list(part, child, item, f"{at}.{child.list_field}", grades, problems, day,
+                                             below)
         out.append(e)
     if s.unique:
         _check_unique(part, s, out, problems)
@@ -102,6 +111,25 @@ def _read_element(part: ScopedPart, s: ScopeSpec, item: Mapping[str, Any], at: s
             problems.append(Diagnostic("bad-field", late[1], path=field, hint=AS_OF_HINT))
         e[spec.name] = value
     return e
+
+
+def _check_date_orders(part: ScopedPart, s: ScopeSpec, e: Mapping[str, Any], dates: Mapping[str, tuple[Any, str]],
+                       problems: list[Diagnostic]) -> None:
+    """An element's date declared ``not_before`` another of it or of an ancestor element does not precede it."""
+    for spec in part.inputs[s.name]:
+        if spec.not_before is None or (v := e[spec.name]) is None:
+            continue
+        bound, place = dates[spec.not_before]
+        if bound is not None and v < bound:
+            message, hint = date_before(spec, v, place, bound)
+            problems.append(Diagnostic("bad-field", message, path=f"{e['@at']}.{spec.source}", hint=hint))
+
+
+def date_before(spec: InputSpec, value: _dt.date, place: str, bound: _dt.date) -> tuple[str, str]:
+    """The words for a date before the date it may not precede (``place`` names that one), and the hint."""
+    return (f"{spec.source} {value.isoformat()} is before {bound.isoformat()} ({place})",
+            f"{spec.name} may not precede {spec.not_before} (inputs.{spec.name}.not_before of the policy); a core "
+            "system's stand-in for none (0001-01-01, 1900-01-01) is written as null")
 
 
 def _check_unique(part: ScopedPart, s: ScopeSpec, elements: Sequence[dict[str, Any]],
@@ -187,7 +215,7 @@ def build_fast_reader(policy: CompiledPolicy) -> ElementReader:
     lines: list[str] = []
     for s in part.scopes:
         lines += _scope_reader(part, s, policy.grade_ids, consts)
-    roots = ", ".join(f"{s.name!r}: read_{s.name}(record.get({s.list_field!r}), {s.list_field!r}, day)"
+    roots = ", ".join(f"{s.name!r}: read_{s.name}(record.get({s.list_field!r}), {s.list_field!r}, day, _NONE_ABOVE)"
                       for s in part.children(None))
     lines += ["def read(record, day):",
               "    if type(record) is not dict:",
@@ -203,7 +231,8 @@ def build_fast_reader(policy: CompiledPolicy) -> ElementReader:
         "dict": dict, "set": set, "list": list, "enumerate": enumerate, "all": all, "KeyError": KeyError,
         "TypeError": TypeError, "AttributeError": AttributeError, "ValueError": ValueError,
         "OverflowError": OverflowError, "_Refused": _Refused, "_known_date": known_date, "_new_date": new_date,
-        "_NO_DAY": _dt.date.max, "_has_forbidden": has_forbidden, "_has_id_problem": has_id_problem, **consts,
+        "_NO_DAY": _dt.date.max, "_NONE_ABOVE": {}, "_has_forbidden": has_forbidden,
+        "_has_id_problem": has_id_problem, **consts,
     }
     exec(compile("\n".join(lines), "<scopes reader>", "exec"), ns)  # built from the compiled scopes only
     return ns["read"]  # type: ignore[no-any-return]
@@ -213,10 +242,11 @@ AT_TABLE = 1000  # the '[i]' texts of an element's place are made once, up to th
 
 
 def _scope_reader(part: ScopedPart, s: ScopeSpec, grades: tuple[str, ...], consts: dict[str, Any]) -> list[str]:
-    """``read_<scope>(raw, where, day)``: the checked elements of one list, or :class:`_Refused`.
+    """``read_<scope>(raw, where, day, up)``: the checked elements of one list, or :class:`_Refused`.
 
     Each field is checked into a local, and the element built by one dict display (the checked
-    path's keys, in its order: the inputs, ``@at``, ``@key``, each child scope's list).
+    path's keys, in its order: the inputs, ``@at``, ``@key``, each child scope's list). ``up`` holds the
+    ancestor elements' dates a ``not_before`` names.
     """
     body: list[str] = []
     parents: dict[tuple[str, ...], str] = {}  # a path to an object several fields are read from -> its local
@@ -230,23 +260,16 @@ def _scope_reader(part: ScopedPart, s: ScopeSpec, grades: tuple[str, ...], const
     items = [f"{spec.name!r}: f{k}" for k, spec in enumerate(specs)]
     items.append("'@at': at")
     if s.key is not None:
-        # the key read as an input already (its text checked): the local holds it
-        same = next((f"f{k}" for k, spec in enumerate(specs) if spec.root == (s.key,) and spec.type == "string"
-                     and not spec.enum), None)
-        body += [f"k = {same}" if same else f"k = item.get({s.key!r})",
-                 f"if type(k) is not str or not k or len(k) > {MAX_KEY!r} or k in keys or _has_id_problem(k):",
-                 "    raise _Refused",
-                 "keys.add(k)"]
+        body += _key_check(s, specs)
         items.append("'@key': k")
-    if s.unique:  # a repeat refused here is worded by the checked path
-        names = [next(f"f{k}" for k, spec in enumerate(specs) if spec.source == f) for f in s.unique]
-        body += [f"u = ({', '.join(names)},)", "if u in seen:", "    raise _Refused", "seen.add(u)"]
-    items += [f"{'@' + c.name!r}: read_{c.name}(item.get({c.list_field!r}), at + {'.' + c.list_field!r}, day)"
-              for c in part.children(s.name)]
+    body += _element_checks(part, s, specs)
+    below = "below" if any(spec.name in part.date_bounds for spec in specs) and part.children(s.name) else "up"
+    items += [f"{'@' + c.name!r}: read_{c.name}(item.get({c.list_field!r}), at + {'.' + c.list_field!r}, day, "
+              f"{below})" for c in part.children(s.name)]
     places = f"_c{len(consts)}"  # '[0]', '[1]', ...: an element's place is its list's path and one of these
     consts[places] = tuple(f"[{i}]" for i in range(min(s.max, AT_TABLE)))
     at = f"at = where + {places}[i]" + ("" if s.max <= AT_TABLE else f" if i < {AT_TABLE!r} else f'{{where}}[{{i}}]'")
-    out = [f"def read_{s.name}(raw, where, day):",
+    out = [f"def read_{s.name}(raw, where, day, up):",
            "    if raw is None:",
            "        return []",
            f"    if type(raw) is not list or len(raw) > {s.max!r}:",
@@ -267,6 +290,35 @@ def _scope_reader(part: ScopedPart, s: ScopeSpec, grades: tuple[str, ...], const
         out += ["    if ordered:", f"        out.sort(key={c})"] if flag else [f"    out.sort(key={c})"]
     out.append("    return out")
     return out
+
+
+def _key_check(s: ScopeSpec, specs: Sequence[InputSpec]) -> list[str]:
+    """Lines that set ``k`` to the element's key, or raise :class:`_Refused` (bad, or taken under this parent)."""
+    # the key read as an input already (its text checked): the local holds it
+    same = next((f"f{k}" for k, spec in enumerate(specs) if spec.root == (s.key,) and spec.type == "string"
+                 and not spec.enum), None)
+    return [f"k = {same}" if same else f"k = item.get({s.key!r})",
+            f"if type(k) is not str or not k or len(k) > {MAX_KEY!r} or k in keys or _has_id_problem(k):",
+            "    raise _Refused",
+            "keys.add(k)"]
+
+
+def _element_checks(part: ScopedPart, s: ScopeSpec, specs: Sequence[InputSpec]) -> list[str]:
+    """Lines that refuse an element with a date before its ``not_before`` or repeating an earlier one's ``unique``
+    fields (the checked path words either), and set ``below``: ``up`` with the dates its children's bounds read."""
+    lines: list[str] = []
+    local = {spec.name: f"f{k}" for k, spec in enumerate(specs)}
+    for k, spec in enumerate(specs):
+        if spec.not_before is not None:
+            bound = local.get(spec.not_before) or f"up[{spec.not_before!r}]"
+            lines += [f"if f{k} is not None and {bound} is not None and f{k} < {bound}:", "    raise _Refused"]
+    mine = [f"{spec.name!r}: f{k}" for k, spec in enumerate(specs) if spec.name in part.date_bounds]
+    if mine and part.children(s.name):
+        lines.append(f"below = {{**up, {', '.join(mine)}}}")
+    if s.unique:
+        names = [next(f"f{k}" for k, spec in enumerate(specs) if spec.source == f) for f in s.unique]
+        lines += [f"u = ({', '.join(names)},)", "if u in seen:", "    raise _Refused", "seen.add(u)"]
+    return lines
 
 
 def _parent(path: tuple[str, ...], parents: dict[tuple[str, ...], str], lines: list[str]) -> str:

@@ -135,6 +135,7 @@ class InputSpec(Frozen):
     unit: str | None
     ascending: bool = False  # series only: values strictly increase from period to period
     not_after_as_of: bool = False  # dates only: no value after the decision's as-of date
+    not_before: str | None = None  # an element's date: not before this date input of its scope or an ancestor's
     description: str | None = field(default=None, compare=False)  # for the data contract (schema client -p)
     label: Mapping[str, str] | None = field(default=None, compare=False)  # {zh, en}: read by people, no rule
     # value -> its {zh, en} words (a segment's value_labels, a grade's names): a record that sends
@@ -801,6 +802,7 @@ def _inputs(c: _Compiler) -> None:
     c.declare_skipped("inputs", "input")
     _input_places(c)
     _scope_orders(c)
+    _date_orders(c)
 
 
 def _scope_orders(c: _Compiler) -> None:
@@ -833,6 +835,36 @@ def _scope_orders(c: _Compiler) -> None:
             elif what == "unique" and not any(v.get("required") for v in readers):
                 c.err("bad-scope", f"scope '{s.name}' is unique by '{name}': its input must be required", where,
                       "an element without it cannot be told from another; write required: true")
+
+
+def _date_orders(c: _Compiler) -> None:
+    """``not_before`` relates two dates of one element, or of an element and its ancestor (a payment and the
+    exposure it repays): the other date is a date input of the same scope or an ancestor scope."""
+    inputs = c.section("inputs")
+    for name, v in inputs.items():
+        other = v.get("not_before")
+        if other is None:
+            continue
+        path = ("inputs", name, "not_before")
+        scope = c.owner.get(name)
+        if v["type"] != "date" or scope is None:
+            c.err("bad-input", "'not_before' is for date inputs" if v["type"] != "date" else
+                  "'not_before' is for the dates of a scope's elements (an exposure's, a payment's)", path)
+            continue
+        allowed = [x for x in sc.chain(c.scope_parents, scope) if x != sc.DEBTOR]
+        dates = [k for k, w in inputs.items() if w["type"] == "date" and c.owner.get(k) in allowed and k != name]
+        if other in dates or (other not in inputs and c.open_scopes):
+            continue  # (a failed import may have been to bring it: reported there, once)
+        if other == name:
+            why = "is this input itself"
+        elif other not in inputs:
+            why = "names no input"
+        elif inputs[other]["type"] != "date":
+            why = "is not a date input"
+        else:
+            why = f"is of scope {c.owner.get(other) or sc.DEBTOR}, neither {scope} nor an ancestor of it but the debtor"
+        c.err("bad-input", f"input '{name}' may not precede '{other}', which {why}", path,
+              f"name a date input of scope {scope} or its ancestors: {', '.join(dates) or 'none is declared'}")
 
 
 def _input_places(c: _Compiler) -> None:
@@ -1778,7 +1810,8 @@ def _input_spec(name: str, v: Mapping[str, Any],
         root, item, series = tuple(src.split(".")), (), False
     return InputSpec(name, src, root, item, series, v["type"], bool(v.get("required", False)),
                      v.get("min"), v.get("max"), tuple(v["enum"]) if v.get("enum") else None, v.get("unit"),
-                     bool(v.get("ascending", False)), bool(v.get("not_after_as_of", False)), v.get("description"),
+                     bool(v.get("ascending", False)), bool(v.get("not_after_as_of", False)), v.get("not_before"),
+                     v.get("description"),
                      v.get("label"), (value_labels or {}).get("grade" if v["type"] == "grade" else name))
 
 
@@ -1882,14 +1915,15 @@ def _scoped_part(c: _Compiler, inputs: tuple[InputSpec, ...], param_names: tuple
     selectors = tuple(MetricSpec(a.selector, a.for_exposures, None, None, "classification")
                       for a in c.parts["actions"] if a.for_exposures is not None)
     tie = (c.data.get("classification") or {}).get("decided_by_tie") == "exposure"
+    bounds = frozenset(spec.not_before for specs in scope_inputs.values() for spec in specs if spec.not_before)
     part = sc.ScopedPart(tuple(c.scope_specs), graded, scope_inputs, tuple(metrics), tuple(floors), layout,
-                         selectors=selectors, tie_to_exposure=tie)
+                         selectors=selectors, tie_to_exposure=tie, date_bounds=bounds)
     if graded is None:
         return part
     names = sc.local_names([s.name for s in inputs], param_names)
     own, after, _ = sc.generate_graded(part, names, len(inputs), len(param_names), c.grades)
     return sc.ScopedPart(part.scopes, part.graded, part.inputs, part.metrics, part.floors, layout, own, after,
-                         selectors=selectors, tie_to_exposure=tie)
+                         selectors=selectors, tie_to_exposure=tie, date_bounds=bounds)
 
 
 def _finalizer(part: sc.ScopedPart, grades: tuple[str, ...]) -> Callable[..., int]:

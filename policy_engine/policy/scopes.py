@@ -57,6 +57,8 @@ class ScopedPart(Frozen, eq=False):
     # classification.decided_by_tie: an exposure's own floor reaching the debtor's grade names it even when a
     # debtor floor reaches it too (False: the debtor floor is named, as policies before the option decided).
     tie_to_exposure: bool = False
+    # the date inputs a ``not_before`` of some scope's input names (read from the elements above it)
+    date_bounds: frozenset[str] = frozenset()
 
     def scope(self, name: str) -> ScopeSpec:
         return next(s for s in self.scopes if s.name == name)

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..decide.inputs import describe
-from ..decide.scoped import MAX_KEY, repeated_element
+from ..decide.scoped import MAX_KEY, date_before, repeated_element
 from ..diagnostics import Diagnostic, InputError, UsageError
 from ..policy.compiler import CompiledPolicy
 from ..policy.scopes import ScopeSpec
@@ -851,6 +851,9 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, cols: Columns, scopes: Map
     if s.unique:
         _check_unique(chk, s, [next(spec for spec in part.inputs[s.name] if spec.source == f) for f in s.unique],
                       env, parent)
+    for spec in part.inputs[s.name]:
+        if spec.not_before is not None:
+            _check_date_order(chk, spec, env, *_bound(policy, s, spec.not_before, env, scopes, parent))
     _too_many(chk, s, parent, debtor)
     bad = chk.bad & (debtor >= 0)
     for p in chk.problems:
@@ -1015,6 +1018,42 @@ def _check_unique(chk: _Checker, s: ScopeSpec, specs: list[Any], env: Mapping[st
     mask = np.zeros(chk.n, bool)
     mask[rows[repeated]] = True
     chk._flag_mask(mask, s.unique[0], message, "duplicate-key")
+
+
+def _bound(policy: CompiledPolicy, s: ScopeSpec, name: str, env: Mapping[str, Col], scopes: Mapping[str, Elements],
+           parent: np.ndarray) -> tuple[Col, str, str, np.ndarray | None]:
+    """The date input ``name`` for each row: of the row itself, or of its parent (grandparent, ...) element; with
+    its column, that element's table and each row's row in it (None: the row itself)."""
+    part = policy.scoped
+    assert part is not None
+    source = next(spec.source for specs in part.inputs.values() for spec in specs if spec.name == name)
+    if name in env:
+        return env[name], source, "", None
+    rows, scope = parent, s.parent
+    while scope is not None:
+        up = scopes[scope]
+        at = np.maximum(rows, 0)
+        if name in up.env:
+            c = up.env[name]
+            return Col(c.data[at], c.valid[at] & (rows >= 0)), source, up.spec.name, rows
+        rows, scope = np.where(rows >= 0, up.parent[at], -1), part.scope(scope).parent
+    raise AssertionError(f"compile checked that {name} is a date of {s.name} or an ancestor")
+
+
+def _check_date_order(chk: _Checker, spec: Any, env: Mapping[str, Col], bound: Col, source: str, table: str,
+                      rows: np.ndarray | None) -> None:
+    """A date declared ``not_before`` another (of the row, or of its parent's row) does not precede it."""
+    mine = env[spec.name]
+    early = mine.valid & bound.valid
+    early &= mine.data < bound.data
+    if not early.any():
+        return
+
+    def message(r: int) -> str:
+        place = source if rows is None else f"{source} of {table} row {int(rows[r]) + 1}"
+        return date_before(spec, _day(mine.data[r]), place, _day(bound.data[r]))[0]
+
+    chk._flag_mask(early, spec.source, message)
 
 
 def _too_many(chk: _Checker, s: ScopeSpec, parent: np.ndarray, debtor: np.ndarray) -> None:

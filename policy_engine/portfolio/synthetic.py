@@ -302,6 +302,7 @@ def scoped_clients(policy: CompiledPolicy, n: int, seed: int = 7, as_of: str = "
         size = min(CHUNK, n - start)
         chunk = [next(debtors) for _ in range(size)]
         owners: dict[str | None, list[dict[str, Any]]] = {None: chunk}
+        above: dict[int, tuple[str, dict[str, Any]]] = {}  # an element -> (its scope, its parent element)
         for s in _parents_first(part.scopes):
             parents = owners[s.parent]
             rng = np.random.default_rng([seed, start, *s.name.encode("utf-8")])
@@ -309,6 +310,7 @@ def scoped_clients(policy: CompiledPolicy, n: int, seed: int = 7, as_of: str = "
             most = max(least, min(s.max, MAX_GRADED if s.name == part.graded else MAX_CHILDREN))
             counts = rng.integers(least, most + 1, len(parents))
             elements = _elements(policy, s, int(counts.sum()), [seed, start], day, edges)
+            _dates_in_order(policy, s, elements, np.repeat(np.arange(len(parents)), counts), parents, above, day)
             owners[s.name] = []  # in the order they are attached: a child scope is drawn under these
             at = 0
             for parent, count in zip(parents, counts, strict=True):
@@ -322,6 +324,7 @@ def scoped_clients(policy: CompiledPolicy, n: int, seed: int = 7, as_of: str = "
                     mine = [_keyed(s.key, f"{s.name[:1].upper()}{j + 1}", e) for j, e in enumerate(mine)]
                 _put(parent, s.list_field, mine)
                 owners[s.name] += mine
+                above.update((id(e), (s.parent, parent)) for e in mine)
         yield from chunk
 
 
@@ -348,6 +351,60 @@ def _elements(policy: CompiledPolicy, s: Any, m: int, seed: list[int], day: dt.d
         for path, col in cols.items():
             _put(e, path, _py(col[i]))
         out.append(e)
+    return out
+
+
+def _bound_source(policy: CompiledPolicy, name: str) -> tuple[str, str]:
+    """The scope and the path in its elements of the date input ``name`` a ``not_before`` names."""
+    assert policy.scoped is not None
+    return next((scope, spec.source) for scope, specs in policy.scoped.inputs.items() for spec in specs
+                if spec.name == name)
+
+
+def _dates_in_order(policy: CompiledPolicy, s: Any, elements: list[dict[str, Any]], parent: Any,
+                    parents: list[dict[str, Any]], above: Mapping[int, tuple[str, dict[str, Any]]],
+                    day: dt.date) -> None:
+    """Each date drawn before the date its input may not precede (``not_before``) is set after it, in place,
+    as :func:`_later_dates` sets the long tables' (``parent``: each element's parent among ``parents``)."""
+    assert policy.scoped is not None
+    for spec in policy.scoped.inputs[s.name]:
+        if spec.not_before is None or not elements:
+            continue
+        scope, source = _bound_source(policy, spec.not_before)
+        bounds = []
+        for e, p in zip(elements, parent, strict=True):
+            holder: dict[str, Any] | None = e if scope == s.name else parents[p]
+            if holder is not e and s.parent != scope:  # further up: from the parent element, ancestor by ancestor
+                here = s.parent
+                while holder is not None and here != scope:
+                    here, holder = above.get(id(holder), (None, None))
+            bounds.append(None if holder is None else _get(holder, source))
+        values = _later_dates(_column([_get(e, spec.source) for e in elements]), _column(bounds), day)
+        for e, v in zip(elements, values, strict=True):
+            if _get(e, spec.source) is not None:
+                _put(e, spec.source, v)
+
+
+def _column(values: list[Any]) -> Any:
+    import numpy as np
+
+    return np.array(values, dtype=object)
+
+
+def _later_dates(values: Any, bounds: Any, day: dt.date) -> Any:
+    """ISO dates (None: none) before their bound reflected over it (``2 * bound - value``: the spread kept),
+    at most ``day`` unless the bound is later."""
+    import numpy as np
+
+    v = np.array(values, dtype="datetime64[D]")
+    b = np.array(bounds, dtype="datetime64[D]")
+    early = ~np.isnat(v) & ~np.isnat(b) & (v < b)
+    if not early.any():
+        return values
+    out = values.copy()
+    mirrored = b[early] + (b[early] - v[early])
+    fixed = np.maximum(b[early], np.minimum(mirrored, np.datetime64(day.isoformat(), "D")))
+    out[early] = fixed.astype(str).astype(object)
     return out
 
 
@@ -524,6 +581,7 @@ def scoped_table_chunks(policy: CompiledPolicy, n: int, seed: int = 7, as_of: st
         ids = cols[CLIENT_ID][sl]
         # scope -> (its elements' debtor ids, their keys) in the order a child scope is drawn under them
         owners: dict[str | None, tuple[Any, Any]] = {None: (ids, None)}
+        drawn: dict[str, tuple[dict[str, Any], Any]] = {}  # scope -> its columns, each row's parent row
         for s in _parents_first(part.scopes):
             p_ids, p_keys = owners[s.parent]
             rng = np.random.default_rng([seed, start, *s.name.encode("utf-8")])
@@ -533,6 +591,14 @@ def scoped_table_chunks(policy: CompiledPolicy, n: int, seed: int = 7, as_of: st
             m = int(counts.sum())
             columns = _element_columns(policy, s, m, [seed, start], day, edges)
             parent = np.repeat(np.arange(len(p_ids)), counts)
+            for spec in part.inputs[s.name]:  # as the nested records: a date before its bound set after it
+                if spec.not_before is not None and spec.source in columns:
+                    scope, source = _bound_source(policy, spec.not_before)
+                    rows, here = parent, s.parent
+                    while here != scope and scope != s.name:
+                        rows, here = drawn[here][1][rows], part.scope(here).parent
+                    bounds = columns[source] if scope == s.name else drawn[scope][0][source][rows]
+                    columns[spec.source] = _later_dates(columns[spec.source], bounds, day)
             order = np.arange(m)
             if s.order_by is not None:
                 order = np.lexsort((_sortable(columns[s.order_by]), parent))
@@ -559,6 +625,7 @@ def scoped_table_chunks(policy: CompiledPolicy, n: int, seed: int = 7, as_of: st
             table.update(columns)
             out[next(t.name for t in specs if t.scope == s.name)] = table
             owners[s.name] = (p_ids[parent], keys)
+            drawn[s.name] = (columns, parent)
         yield size, out
 
 

@@ -378,7 +378,8 @@ def _when(a: Any, b: Any, field: str = "when") -> list[Delta]:
 
 
 def _input_deltas(a: InputSpec, b: InputSpec) -> list[Delta]:
-    return (_fields(a, b, ("source", "type", "required", "min", "max", "enum", "unit", "ascending", "not_after_as_of"))
+    return (_fields(a, b, ("source", "type", "required", "min", "max", "enum", "unit", "ascending", "not_after_as_of",
+                                 "not_before"))
             + _text("description", a.description, b.description))
 
 

@@ -6,7 +6,8 @@ up (None) and the checked path names every problem. Drawn from the sample debtor
 policy and of the test policy with scopes, with fields replaced by junk or by values at the edges of
 a test (numbers as ints, floats, -0.0, beyond 1e15 or 64 bits; dates in the other forms
 ``date.fromisoformat`` takes), deleted or added, elements repeated (a repeated payment under a policy
-declaring its payments ``unique``), reordered or dropped, and decision days before some of the dates.
+declaring its payments ``unique``), reordered or dropped, dates before the dates they may not precede
+(2.1.0: a payment before its exposure's origination), and decision days before some of the dates.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ BASES = {"reference": [json.loads(p.read_text("utf-8")) for p in DEBTORS],
          "reference-2.1": [json.loads(p.read_text("utf-8")) for p in DEBTORS],
          "test": [json.loads((DATA / "scopes" / "clients" / "three-exposures.json").read_text("utf-8"))]}
 ODD = st.sampled_from([0, 1, 3, -0.0, 0.5, 1e15, 1e15 + 1, 10**15 + 1, 2**53 + 1, 2**64, 10**400, -1, True, False,
-                       "2026-01-20", "20260120", "2026-W03-2", "2026-01-2x", "2026-02-30", "2026-01-20T00:00", "E1",
+                       "2026-01-20", "0001-01-01", "1900-01-01", "20260120", "2026-W03-2", "2026-01-2x", "2026-02-30",
+                       "2026-01-20T00:00", "E1",
                        "", {}, [], None])
 DAYS = st.sampled_from([None, dt.date(2025, 1, 1), dt.date(2026, 3, 31), dt.date(2026, 9, 30), dt.date(2030, 1, 1)])
 

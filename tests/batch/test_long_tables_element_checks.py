@@ -1,8 +1,10 @@
-"""A scope's ``unique`` fields in a batch: a repeated row rejects its debtor, as ``decide`` refuses the record.
+"""A scope's ``unique`` fields and a date's ``not_before`` in a batch: a repeated row, or a date before its
+bound, rejects its debtor, as ``decide`` refuses the record.
 
 The long tables check a table written parent by parent in order with one comparison of neighbours and
 hash any other; both find the same repeats, at their rows, in ``decide``'s words. ``generate`` draws no
-repeat, so a generated portfolio of such a policy is decided whole, alike from JSON Lines and tables.
+repeat and no date before its bound, so a generated portfolio of such a policy is decided whole, alike
+from JSON Lines and tables.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from policy_engine.portfolio.long_tables import run_long_batch
 from policy_engine.portfolio.scoped_batch import run_scoped_batch
 
 from ..conftest import DATA, ROOT
-from ..variants import unique_scopes_text
+from ..variants import dated_scopes_text, unique_scopes_text
 
 REFERENCE_21 = ROOT / "policies" / "loss-client-management" / "policy-2.1.0.yaml"
 
@@ -94,13 +96,19 @@ def test_a_repeat_in_json_lines_is_rejected_with_decides_place_and_words(policy:
                                   "(due_date 2025-03-31): it would be counted twice")
 
 
-def test_a_generated_portfolio_of_a_policy_with_unique_payments_is_decided_whole_alike(tmp_path: Path) -> None:
+def test_a_generated_portfolio_with_unique_payments_and_ordered_dates_is_decided_whole_alike(tmp_path: Path) -> None:
     policy = load_policy(REFERENCE_21)
     as_of = "2027-09-30"
     folder = tmp_path / "tables"
     synthetic.write_long_tables(policy, folder, 300, seed=3, as_of=as_of, fmt=".parquet")
     payments = pd.read_parquet(folder / "payments.parquet")
     assert not payments.duplicated(["client_id", "exposure_id", "due_date"]).any()
+    exposures = pd.read_parquet(folder / "exposures.parquet")
+    opened = pd.to_datetime(exposures["origination_date"])
+    assert (pd.to_datetime(exposures["maturity_date"]) >= opened).all()  # maturity_date not_before origination
+    paid = payments.merge(exposures[["client_id", "exposure_id", "origination_date"]], on=["client_id", "exposure_id"])
+    paid = paid[paid["paid_date"].notna()]
+    assert len(paid) > 1000 and (pd.to_datetime(paid["paid_date"]) >= pd.to_datetime(paid["origination_date"])).all()
     shuffled = payments.sample(frac=1.0, random_state=1)  # out of order: the hashed check
     shuffled.to_parquet(folder / "payments.parquet", index=False)
     lines = tmp_path / "debtors.jsonl"
@@ -110,3 +118,37 @@ def test_a_generated_portfolio_of_a_policy_with_unique_payments_is_decided_whole
     pd.testing.assert_frame_equal(nested.decisions, long.decisions)
     pd.testing.assert_frame_equal(nested.exposures, long.exposures)
     assert long.summary()["payments"]["decided"] == len(payments) > 1000
+
+
+DATED_DEBTORS = """client_id,as_of,industry
+D1,2025-09-30,manufacturing
+D2,2025-09-30,manufacturing
+"""
+DATED_EXPOSURES = """client_id,exposure_id,balance,days_past_due,opened,maturity
+D1,E1,100,0,2024-06-30,2027-06-30
+D1,E2,100,0,2024-06-30,2024-01-01
+D2,E1,100,0,2024-06-30,2027-06-30
+"""
+DATED_PAYMENTS = """client_id,exposure_id,due_date,paid_date
+D1,E1,2025-01-31,2025-01-31
+D2,E1,2025-01-31,2024-06-30
+D2,E1,2025-02-28,0001-01-01
+"""
+
+
+def test_a_date_before_its_bound_rejects_the_debtor_at_the_row_in_decides_words(tmp_path: Path) -> None:
+    (tmp_path / "dated.yaml").write_text(dated_scopes_text(), "utf-8")
+    folder = tmp_path / "t"
+    folder.mkdir()
+    for name, text in (("debtors", DATED_DEBTORS), ("exposures", DATED_EXPOSURES), ("payments", DATED_PAYMENTS)):
+        (folder / f"{name}.csv").write_text(text, encoding="utf-8")
+    result = run_long_batch(load_policy(tmp_path / "dated.yaml"), folder)
+    got = {r["client_id"]: [(p["table"], p["row"], p["field"], p["code"], p["message"]) for p in r["problems"]]
+           for r in result.rejects}
+    assert got == {
+        "D1": [("exposures", 2, "maturity", "bad-field", "maturity 2024-01-01 is before 2024-06-30 (opened)")],
+        "D2": [("payments", 3, "paid_date", "bad-field",
+                "paid_date 0001-01-01 is before 2024-06-30 (opened of exposures row 3)")],
+    }
+    summary = result.summary()
+    assert all(c["read"] == c["decided"] + c["rejected"] + c["orphaned"] for c in summary.values())
