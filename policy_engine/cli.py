@@ -1289,13 +1289,17 @@ def audit_verify(ctx: click.Context, fmt: str | None) -> None:
 @click.option("--all", "replay_all", is_flag=True,
               help="Replay every recorded decision (with filters: every one they match).")
 @_with_filters
+@click.option("--strict", is_flag=True,
+              help="Exit 6 also when a record cannot be replayed (its input stored as a hash only): a CI check "
+                   "that replayed nothing has not passed.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default=None)
 @click.pass_context
 @handle_errors
 def audit_replay(ctx: click.Context, ref: str | None, replay_all: bool, client: str | None, policy_id: str | None,
                  policy_version: str | None, grade: str | None, date_from: str | None, date_to: str | None,
-                 fmt: str | None) -> None:
-    """Re-decide from the stored policy text and input with today's engine; exit 6 on any difference.
+                 strict: bool, fmt: str | None) -> None:
+    """Re-decide from the stored policy text and input with today's engine; exit 6 on any difference
+    (with --strict, on a record that cannot be replayed too).
 
     Give one decision (ID or record number), --all, or the filters of `audit list` to replay what they match.
     """
@@ -1334,7 +1338,7 @@ def audit_replay(ctx: click.Context, ref: str | None, replay_all: bool, client: 
                         click.echo(f"    {d}")
     click.echo(f"{counts['identical']} identical, {counts['different']} different, "
                f"{counts['not-replayable']} not replayable", err=True)
-    if counts["different"]:
+    if counts["different"] or (strict and counts["not-replayable"]):
         sys.exit(EXIT_AUDIT)
 
 

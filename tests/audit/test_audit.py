@@ -245,8 +245,8 @@ def test_tamper_inserted_at_either_end(store_of_kind: tuple[str, Path], where: s
 
 
 def test_replay_of_every_sample_decision_is_identical(store_with_samples: Path) -> None:
-    r = cli(store_with_samples, "audit", "replay", "--all", "--format", "json")
-    assert r.exit_code == 0, r.stderr
+    r = cli(store_with_samples, "audit", "replay", "--all", "--strict", "--format", "json")
+    assert r.exit_code == 0, r.stderr  # every record replayed, none different: --strict passes
     statuses = [json.loads(x)["status"] for x in r.stdout.splitlines()]
     assert statuses == ["identical"] * len(SAMPLES)
 
@@ -524,6 +524,10 @@ def test_hash_only_inputs_cannot_be_replayed(tmp_path: Path) -> None:
     cli(db, "decide", "-p", "loss-client-management", "-c", str(SAMPLES[0]), "--audit-inputs", "hash-only")
     r = cli(db, "audit", "replay", "1", "--format", "json")
     assert r.exit_code == 0 and json.loads(r.stdout)["status"] == "not-replayable"
+    # a CI check that replayed nothing has not passed: --strict says so
+    strict = cli(db, "audit", "replay", "--all", "--strict", "--format", "json")
+    assert strict.exit_code == 6 and json.loads(strict.stdout)["status"] == "not-replayable"
+    assert "0 identical, 0 different, 1 not replayable" in strict.stderr
 
 
 def test_a_file_that_is_not_a_store_is_a_clear_error(tmp_path: Path) -> None:
