@@ -805,22 +805,39 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, cols: Columns, scopes: Map
         _orphan(orphans, t.name, lost, cids, lambda r: first.no_debtor(cids[r]) if cids[r]
                 else "client_id is missing: the row names no debtor")
     else:
-        up = scopes[s.parent]
-        pkey = t.parent_keys[-1]
-        their_codes, their_distinct = _key_codes(cols, pkey, m)
-        theirs = _Texts(their_codes, their_distinct)
-        parent = _join(up, debtor, their_codes, their_distinct)
+        # joined ancestor by ancestor, from the debtor down: an element is named by its parent and its own key
+        # (tranche T1 of exposure E2 is not tranche T1 of E1), so each step needs the row of the one above
+        steps: list[tuple[str, str, _Texts, np.ndarray]] = []  # (scope, key column, its texts, rows found)
+        found = debtor
+        for name, pkey in zip(_ancestors(part, s), t.parent_keys[1:], strict=True):
+            their_codes, their_distinct = _key_codes(cols, pkey, m)
+            found = _join(scopes[name], found, their_codes, their_distinct)
+            steps.append((name, pkey, _Texts(their_codes, their_distinct), found))
+        parent = found
         lost = np.flatnonzero(parent < 0)
+        pkey, theirs = steps[-1][1], steps[-1][2]
         what = part.scope(s.parent).name
 
+        def failed(r: int) -> tuple[str, str, _Texts, np.ndarray, int]:
+            """The first step where row ``r`` found no element, and the step before it (-1: the debtor)."""
+            k = next(k for k, step in enumerate(steps) if step[3][r] < 0)
+            return (*steps[k], k)
+
         def why(r: int) -> str:
-            return ("client_id is missing: the row names no debtor" if cids[r] is None else
-                    first.no_debtor(cids[r]) if debtor[r] < 0 else
-                    f"{pkey} is missing: the row names no {what}" if theirs[r] is None else
-                    f"no {what} '{theirs[r]}' of debtor '{cids[r]}' in the {table_name(part.scope(s.parent))} table")
+            if cids[r] is None:
+                return "client_id is missing: the row names no debtor"
+            if debtor[r] < 0:
+                return first.no_debtor(cids[r])
+            name, key, texts, _, k = failed(r)
+            if texts[r] is None:
+                return f"{key} is missing: the row names no {name}"
+            under = f"debtor '{cids[r]}'"
+            if k:
+                under = f"{steps[k - 1][0]} '{steps[k - 1][2][r]}' of {under}"
+            return f"no {name} '{texts[r]}' of {under} in the {table_name(part.scope(name))} table"
 
         _orphan(orphans, t.name, lost, cids, why, (pkey, theirs),
-                lambda r: CLIENT_ID if cids[r] is None or debtor[r] < 0 else pkey)
+                lambda r: CLIENT_ID if cids[r] is None or debtor[r] < 0 else failed(r)[1])
         _incomplete(problems, t.name, pkey, what, lost[debtor[lost] >= 0], debtor, theirs, why)
         debtor = np.where(parent >= 0, debtor, -1)
     count.orphaned = len(lost)
@@ -917,8 +934,20 @@ def _key_text(cols: Columns, name: str, m: int) -> tuple[np.ndarray, np.ndarray,
     return np.append(distinct, None)[codes], codes, distinct
 
 
-def _join(up: Elements, debtor: np.ndarray, their_codes: np.ndarray, their_distinct: np.ndarray) -> np.ndarray:
-    """Each row's parent element (its row in the parent's table; -1 when none): by debtor and the parent's key.
+def _ancestors(part: Any, s: ScopeSpec) -> list[str]:
+    """The scopes above ``s`` (the debtor aside), outermost first: the order of its table's parent key columns."""
+    out: list[str] = []
+    name = s.parent
+    while name is not None:
+        out.insert(0, name)
+        name = part.scope(name).parent
+    return out
+
+
+def _join(up: Elements, above: np.ndarray, their_codes: np.ndarray, their_distinct: np.ndarray) -> np.ndarray:
+    """Each row's element of scope ``up`` (its row in that table; -1 when none): by the row it names one level
+    above (``above``: the debtor's row for an element of a child of the debtor, else the element's row in its
+    parent's table, found by the step before) and that element's key.
 
     Keys are compared by code: the child's distinct keys are looked up among the parent's once, and
     each run of rows naming one parent (a table written parent by parent is runs) is searched once.
@@ -930,12 +959,12 @@ def _join(up: Elements, debtor: np.ndarray, their_codes: np.ndarray, their_disti
     to_parent = np.append(pd.Index(distinct).get_indexer(pd.Index(their_distinct)) if len(distinct) and
                           len(their_distinct) else np.full(len(their_distinct), -1), -1)
     cc = to_parent[their_codes]
-    parent_code = np.where((up.debtor >= 0) & (pc >= 0), up.debtor * width + pc, -1)
+    parent_code = np.where((up.parent >= 0) & (pc >= 0), up.parent * width + pc, -1)
     # in place: a child table has millions of rows, and each temporary is memory first touched
-    child_code = debtor.astype(np.int64)  # a copy, whatever the width of the codes
+    child_code = above.astype(np.int64)  # a copy, whatever the width of the codes
     child_code *= width
     child_code += cc
-    child_code[(debtor < 0) | (cc < 0)] = -2
+    child_code[(above < 0) | (cc < 0)] = -2
     del cc
     if not m or not len(parent_code):
         return np.full(m, -1, np.int64)

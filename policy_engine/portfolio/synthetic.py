@@ -367,8 +367,8 @@ def _dates_in_order(policy: CompiledPolicy, s: Any, elements: list[dict[str, Any
     """Each date drawn before the date its input may not precede (``not_before``) is set after it, in place,
     as :func:`_later_dates` sets the long tables' (``parent``: each element's parent among ``parents``)."""
     assert policy.scoped is not None
-    for spec in policy.scoped.inputs[s.name]:
-        if spec.not_before is None or not elements:
+    for spec in _bounded_in_order(policy.scoped.inputs[s.name]):
+        if not elements:
             continue
         scope, source = _bound_source(policy, spec.not_before)
         bounds = []
@@ -379,10 +379,26 @@ def _dates_in_order(policy: CompiledPolicy, s: Any, elements: list[dict[str, Any
                 while holder is not None and here != scope:
                     here, holder = above.get(id(holder), (None, None))
             bounds.append(None if holder is None else _get(holder, source))
-        values = _later_dates(_column([_get(e, spec.source) for e in elements]), _column(bounds), day)
+        values = _later_dates(_column([_get(e, spec.source) for e in elements]), _column(bounds), day,
+                              spec.not_after_as_of)
         for e, v in zip(elements, values, strict=True):
             if _get(e, spec.source) is not None:
                 _put(e, spec.source, v)
+
+
+def _bounded_in_order(specs: tuple[Any, ...]) -> list[Any]:
+    """The inputs of one scope with a ``not_before``, each after the one its bound is (a bound set later could
+    move past a date already set after it); compile refuses a cycle."""
+    todo = [spec for spec in specs if spec.not_before is not None]
+    out: list[Any] = []
+    while todo:
+        waiting = {spec.name for spec in todo}
+        ready = [spec for spec in todo if spec.not_before not in waiting]
+        if not ready:  # a cycle: not compiled
+            return out + todo
+        out += ready
+        todo = [spec for spec in todo if spec not in ready]
+    return out
 
 
 def _column(values: list[Any]) -> Any:
@@ -391,9 +407,10 @@ def _column(values: list[Any]) -> Any:
     return np.array(values, dtype=object)
 
 
-def _later_dates(values: Any, bounds: Any, day: dt.date) -> Any:
-    """ISO dates (None: none) before their bound reflected over it (``2 * bound - value``: the spread kept),
-    at most ``day`` unless the bound is later."""
+def _later_dates(values: Any, bounds: Any, day: dt.date, until_day: bool) -> Any:
+    """ISO dates (None: none) before their bound moved after it, spread as they were drawn: reflected over it
+    (``2 * bound - value``), or, for a date not after ``day`` (``until_day``), wrapped into bound..day (a
+    reflection capped at the day would pile a quarter of the dates on it)."""
     import numpy as np
 
     v = np.array(values, dtype="datetime64[D]")
@@ -402,8 +419,12 @@ def _later_dates(values: Any, bounds: Any, day: dt.date) -> Any:
     if not early.any():
         return values
     out = values.copy()
-    mirrored = b[early] + (b[early] - v[early])
-    fixed = np.maximum(b[early], np.minimum(mirrored, np.datetime64(day.isoformat(), "D")))
+    lo, gap = b[early], (b[early] - v[early]).astype(np.int64)
+    if until_day:
+        room = np.maximum((np.datetime64(day.isoformat(), "D") - lo).astype(np.int64), 0) + 1
+        fixed = lo + (gap % room).astype("timedelta64[D]")
+    else:
+        fixed = lo + gap.astype("timedelta64[D]")
     out[early] = fixed.astype(str).astype(object)
     return out
 
@@ -579,8 +600,9 @@ def scoped_table_chunks(policy: CompiledPolicy, n: int, seed: int = 7, as_of: st
             if t.series is not None:
                 out[t.name] = _series_rows(cols, t.series, t.columns, sl, periods)
         ids = cols[CLIENT_ID][sl]
-        # scope -> (its elements' debtor ids, their keys) in the order a child scope is drawn under them
-        owners: dict[str | None, tuple[Any, Any]] = {None: (ids, None)}
+        # scope -> (its elements' debtor ids, their keys and their ancestors' by key column) in the order a child
+        # scope is drawn under them: a row names its parent by every key from the debtor down
+        owners: dict[str | None, tuple[Any, dict[str, Any]]] = {None: (ids, {})}
         drawn: dict[str, tuple[dict[str, Any], Any]] = {}  # scope -> its columns, each row's parent row
         for s in _parents_first(part.scopes):
             p_ids, p_keys = owners[s.parent]
@@ -591,14 +613,14 @@ def scoped_table_chunks(policy: CompiledPolicy, n: int, seed: int = 7, as_of: st
             m = int(counts.sum())
             columns = _element_columns(policy, s, m, [seed, start], day, edges)
             parent = np.repeat(np.arange(len(p_ids)), counts)
-            for spec in part.inputs[s.name]:  # as the nested records: a date before its bound set after it
-                if spec.not_before is not None and spec.source in columns:
+            for spec in _bounded_in_order(part.inputs[s.name]):  # as the nested records: set after its bound
+                if spec.source in columns:
                     scope, source = _bound_source(policy, spec.not_before)
                     rows, here = parent, s.parent
                     while here != scope and scope != s.name:
                         rows, here = drawn[here][1][rows], part.scope(here).parent
                     bounds = columns[source] if scope == s.name else drawn[scope][0][source][rows]
-                    columns[spec.source] = _later_dates(columns[spec.source], bounds, day)
+                    columns[spec.source] = _later_dates(columns[spec.source], bounds, day, spec.not_after_as_of)
             order = np.arange(m)
             if s.order_by is not None:
                 order = np.lexsort((_sortable(columns[s.order_by]), parent))
@@ -615,13 +637,12 @@ def scoped_table_chunks(policy: CompiledPolicy, n: int, seed: int = 7, as_of: st
             starts = np.cumsum(counts) - counts
             pos = np.arange(m) - starts[parent]
             table: dict[str, Any] = {CLIENT_ID: p_ids[parent]}
-            if s.parent is not None:
-                table[part.scope(s.parent).key or ""] = p_keys[parent]
-            keys = None
+            for column, values in p_keys.items():
+                table[column] = values[parent]
+            keys = {column: values[parent] for column, values in p_keys.items()}
             if s.key is not None:
                 prefix = s.name[:1].upper()
-                keys = np.array([f"{prefix}{k + 1}" for k in pos], dtype=object)
-                table[s.key] = keys
+                keys[s.key] = table[s.key] = np.array([f"{prefix}{k + 1}" for k in pos], dtype=object)
             table.update(columns)
             out[next(t.name for t in specs if t.scope == s.name)] = table
             owners[s.name] = (p_ids[parent], keys)

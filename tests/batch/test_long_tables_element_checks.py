@@ -109,6 +109,9 @@ def test_a_generated_portfolio_with_unique_payments_and_ordered_dates_is_decided
     paid = payments.merge(exposures[["client_id", "exposure_id", "origination_date"]], on=["client_id", "exposure_id"])
     paid = paid[paid["paid_date"].notna()]
     assert len(paid) > 1000 and (pd.to_datetime(paid["paid_date"]) >= pd.to_datetime(paid["origination_date"])).all()
+    # a date moved after its bound keeps its spread: no pile on the as-of day (a capped reflection put 23% there)
+    assert (pd.to_datetime(paid["paid_date"]) == pd.Timestamp(as_of)).mean() < 0.02
+    assert (pd.to_datetime(exposures["maturity_date"]) == pd.Timestamp(as_of)).mean() < 0.02
     shuffled = payments.sample(frac=1.0, random_state=1)  # out of order: the hashed check
     shuffled.to_parquet(folder / "payments.parquet", index=False)
     lines = tmp_path / "debtors.jsonl"
