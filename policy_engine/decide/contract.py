@@ -54,10 +54,13 @@ def _scoped_inputs(policy: CompiledPolicy) -> list[InputSpec]:
     if policy.scoped is None:
         return []
     out = []
+    places = {spec.name: f"{s.source}.{spec.source}" for s in policy.scoped.scopes
+              for spec in policy.scoped.inputs[s.name]}
     for s in policy.scoped.scopes:
         for spec in policy.scoped.inputs[s.name]:
             values = {f: getattr(spec, f) for f in spec._fields}
-            out.append(InputSpec(**{**values, "source": f"{s.source}.{spec.source}"}))
+            bound = places.get(spec.not_before) if spec.not_before else None  # its field, not its input's name
+            out.append(InputSpec(**{**values, "source": places[spec.name], "not_before": bound}))
     return out
 
 
@@ -145,8 +148,8 @@ def _value_schema(spec: InputSpec, grades: tuple[str, ...], in_list: bool) -> di
     if spec.not_after_as_of:
         words.append("Not after the record's as-of date (a later value was not known on that day).")
     if spec.not_before:
-        words.append(f"Not before '{spec.not_before}' (of this element or the one it belongs to); null, not a stand-in "
-                     "date such as 0001-01-01, when there is none.")
+        words.append(f"Not before {spec.not_before} (of this element, or of the one it belongs to)" +
+                     ("." if spec.required else "; null when there is none, not a stand-in such as 0001-01-01."))
     if spec.description:
         words.append(f"Policy input '{spec.name}'.")
     s["description"] = " ".join(words)

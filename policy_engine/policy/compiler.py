@@ -393,6 +393,7 @@ class _Compiler:
         self.graded: str | None = None
         self.scope_specs: list[sc.ScopeSpec] = []
         self.scope_imports: dict[str, PathKey] = {}  # a scope brought in by an import -> that import's place
+        self.name_imports: dict[tuple[str, str], PathKey] = {}  # (section, name) imported -> that import's place
         self.open_scopes = False  # an import failed: the scopes it would bring are unknown, and not reported
 
     # helpers ----------------------------------------------------------------
@@ -855,16 +856,41 @@ def _date_orders(c: _Compiler) -> None:
         dates = [k for k, w in inputs.items() if w["type"] == "date" and c.owner.get(k) in allowed and k != name]
         if other in dates or (other not in inputs and c.open_scopes):
             continue  # (a failed import may have been to bring it: reported there, once)
+        if other not in inputs and ("inputs", name) in c.name_imports:
+            origin = c.origins[("inputs", name)].origin
+            c.err("missing-import", f"input '{name}', imported from {origin}, may not precede '{other}', which no "
+                  "input of this file reads", c.name_imports[("inputs", name)],
+                  f"import '{other}' from {origin} too")
+            continue
         if other == name:
             why = "is this input itself"
         elif other not in inputs:
             why = "names no input"
         elif inputs[other]["type"] != "date":
             why = "is not a date input"
+        elif c.owner.get(other) is None:
+            why = "is the debtor's (an element's date is bounded by its own element's or an ancestor element's)"
         else:
-            why = f"is of scope {c.owner.get(other) or sc.DEBTOR}, neither {scope} nor an ancestor of it but the debtor"
+            why = f"is of scope {c.owner[other]}, neither {scope} nor one of its ancestors"
         c.err("bad-input", f"input '{name}' may not precede '{other}', which {why}", path,
               f"name a date input of scope {scope} or its ancestors: {', '.join(dates) or 'none is declared'}")
+    _date_order_cycles(c, {k: v["not_before"] for k, v in inputs.items() if v.get("not_before") in inputs})
+
+
+def _date_order_cycles(c: _Compiler, bound: Mapping[str, str]) -> None:
+    """Dates each not before the next, back to the first, could only all be equal: a slip, reported once."""
+    seen: set[str] = set()
+    for start in bound:
+        chain: list[str] = []
+        name: str | None = start
+        while name is not None and name not in seen and name not in chain:
+            chain.append(name)
+            name = bound.get(name)
+        seen.update(chain)
+        if name is not None and name in chain:
+            loop = chain[chain.index(name):]
+            c.err("bad-input", f"not_before makes a cycle: {' -> '.join([*loop, name])}", ("inputs", loop[0],
+                  "not_before"), "each date is bounded by an earlier one: drop one of the bounds")
 
 
 def _input_places(c: _Compiler) -> None:

@@ -167,6 +167,13 @@ def import_unused(s: _Subject) -> Iterator[Diagnostic]:
     """
     metrics = (*s.policy.metrics, *(s.policy.scoped.metrics if s.policy.scoped else ()))  # both levels
     read = s.read | {r for m in metrics for r in m.expr.refs}
+    part = s.policy.scoped
+    if part is not None:  # read by a scope's order, its unique fields or another date's bound: used
+        for scope, specs in part.inputs.items():
+            declared = part.scope(scope)
+            fields = {declared.order_by, *declared.unique}
+            read |= {spec.name for spec in specs if spec.source in fields}
+            read |= {spec.not_before for spec in specs if spec.not_before}
     informational = {m.name for m in metrics if m.informational}  # reported in every decision: used
     for i, entry in enumerate(s.data.get("imports") or []):
         for j, name in enumerate(entry.get("names") or []):

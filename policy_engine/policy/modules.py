@@ -187,10 +187,10 @@ def compile_text(text: str, file: str) -> CompiledPolicy:
 # ------------------------------------------------------------------ the imports pass
 
 SECTIONS = ("inputs", "parameters", "metrics")  # what a module defines and an import brings
-# What makes two declarations of one scope the same scope: the list read, its parent, its key and its
-# order (first_date reads it). ``max`` is not: it bounds the importer's records, and a module's
-# definitions read every element whatever the bound.
-SCOPE_IDENTITY = ("from", "parent", "key", "order_by")
+# What makes two declarations of one scope the same scope: the list read, its parent, its key, its
+# order (first_date reads it) and its unique fields (a module's counts rely on no element repeating). ``max``
+# is not: it bounds the importer's records, and a module's definitions read every element whatever the bound.
+SCOPE_IDENTITY = ("from", "parent", "key", "order_by", "unique")
 
 
 def scope_identity(spec: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -199,7 +199,10 @@ def scope_identity(spec: Mapping[str, Any]) -> tuple[Any, ...]:
 
 def show_scope(spec: Mapping[str, Any]) -> str:
     """A scope declaration as its identity reads, for messages: {from: ..., parent: ...}."""
-    return "{" + ", ".join(f"{k}: {spec[k]}" for k in SCOPE_IDENTITY if spec.get(k) is not None) + "}"
+    def shown(v: Any) -> str:
+        return "[" + ", ".join(map(str, v)) + "]" if isinstance(v, list) else str(v)
+
+    return "{" + ", ".join(f"{k}: {shown(spec[k])}" for k in SCOPE_IDENTITY if spec.get(k) is not None) + "}"
 
 
 class Definition(Frozen, eq=False):
@@ -478,9 +481,10 @@ def _merge(c: Any, imported: Mapping[str, tuple[Definition, PathKey]]) -> None:
         merged.update(local)
         if merged:
             data[section] = merged
-        for n, (d, _) in imported.items():
+        for n, (d, place) in imported.items():
             if d.section == section:
                 c.origins[(section, n)] = d
+                c.name_imports[(section, n)] = place
     c.data = data
 
 

@@ -169,6 +169,23 @@ def test_lint_sees_an_imported_exposure_metric_read_or_reported(tmp_path: Path) 
     assert "'unpaid_count'" in result.diagnostics[0].message
 
 
+def test_lint_counts_a_date_read_only_as_an_order_a_unique_field_or_a_bound_as_used(tmp_path: Path) -> None:
+    """``opened`` is read by no expression, only as ``paid_on``'s bound; ``due_date`` only as the payments' order
+    and unique field: dropping either from the import is an error, so neither is unused."""
+    module = LOANS.replace("order_by: due_date}", "order_by: due_date, unique: [due_date]}").replace(
+        "  paid_on: {scope: payment, from: paid_date, type: date}\n",
+        "  opened: {scope: exposure, from: opened, type: date}\n"
+        "  paid_on: {scope: payment, from: paid_date, type: date, not_before: opened}\n")
+    module = module.replace("is_null(paid_on) or days_between(due_date, paid_on) > grace_days",
+                            "is_null(paid_on) or paid_on > as_of")
+    root = _registry(tmp_path, {
+        "loans/module-1.0.0.yaml": module,
+        "pol/policy-1.0.0.yaml": HEADER + "imports:\n  - {module: loans, version: 1.0.0, names: "
+        "[opened, due_date, paid_on, late_payments]}\ninputs:\n  industry: {from: industry, type: string}\n" + RULES})
+    (result,) = check_paths([root / "pol" / "policy-1.0.0.yaml"])
+    assert result.diagnostics == [], [d.render() for d in result.diagnostics]
+
+
 def test_a_2_0_0_decision_replays_from_the_stored_module_text_after_the_module_changes(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
