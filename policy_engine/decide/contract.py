@@ -212,10 +212,11 @@ def _scope_schema(node: _Node, grades: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _readers(node: _Node) -> list[str]:
+    """The inputs reading a place under ``node``; a child scope's list is left out (its elements name their own)."""
     found = [v.name for v in node.values]
     for child in node.properties.values():
         found += _readers(child)
-    if node.items is not None:
+    if node.items is not None and node.scope is None:
         found += _readers(node.items)
     return found
 

@@ -136,6 +136,7 @@ class InputSpec(Frozen):
     ascending: bool = False  # series only: values strictly increase from period to period
     not_after_as_of: bool = False  # dates only: no value after the decision's as-of date
     not_before: str | None = None  # an element's date: not before this date input of its scope or an ancestor's
+    scope: str | None = None  # the scope whose elements it reads a field of; None: the debtor (a record's field)
     description: str | None = field(default=None, compare=False)  # for the data contract (schema client -p)
     label: Mapping[str, str] | None = field(default=None, compare=False)  # {zh, en}: read by people, no rule
     # value -> its {zh, en} words (a segment's value_labels, a grade's names): a record that sends
@@ -1837,7 +1838,7 @@ def _input_spec(name: str, v: Mapping[str, Any],
     return InputSpec(name, src, root, item, series, v["type"], bool(v.get("required", False)),
                      v.get("min"), v.get("max"), tuple(v["enum"]) if v.get("enum") else None, v.get("unit"),
                      bool(v.get("ascending", False)), bool(v.get("not_after_as_of", False)), v.get("not_before"),
-                     v.get("description"),
+                     v.get("scope") if v.get("scope") != "debtor" else None, v.get("description"),
                      v.get("label"), (value_labels or {}).get("grade" if v["type"] == "grade" else name))
 
 

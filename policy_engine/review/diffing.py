@@ -204,7 +204,7 @@ def expression_delta(old: Any, new: Any, field: str = "when") -> Delta | None:
 
 
 def _describe_input(spec: InputSpec) -> dict[str, Any]:
-    return {k: _plain(getattr(spec, k)) for k in ("source", "type", "required", "min", "max", "enum", "unit")
+    return {k: _plain(getattr(spec, k)) for k in ("scope", "source", "type", "required", "min", "max", "enum", "unit")
             if getattr(spec, k) not in (None, False)}
 
 
@@ -258,8 +258,8 @@ def _band_points(bands: tuple[Band, ...]) -> dict[str, Any]:
 
 
 # The fields of a described rule that a one-line summary shows, in this order (``when `dpd > 90`; floor x``).
-_SUMMARY_FIELDS = ("source", "type", "expr", "when", "action", "floor", "severity", "category", "weight", "priority",
-                   "approval")
+_SUMMARY_FIELDS = ("scope", "source", "type", "expr", "when", "action", "floor", "severity", "category", "weight",
+                   "priority", "approval")
 _QUOTED_FIELDS = ("when", "expr", "source")  # expressions and paths, shown as code (a floor's source is a citation)
 
 
@@ -378,8 +378,11 @@ def _when(a: Any, b: Any, field: str = "when") -> list[Delta]:
 
 
 def _input_deltas(a: InputSpec, b: InputSpec) -> list[Delta]:
-    return (_fields(a, b, ("source", "type", "required", "min", "max", "enum", "unit", "ascending", "not_after_as_of",
-                                 "not_before"))
+    """Where it reads first (an input moved from the exposures to the payments reads another field), then what."""
+    scope = [] if a.scope == b.scope else [Delta(f"scope {a.scope or 'debtor'} -> {b.scope or 'debtor'}", "scope",
+                                                 a.scope or "debtor", b.scope or "debtor")]
+    return (scope + _fields(a, b, ("source", "type", "required", "min", "max", "enum", "unit", "ascending",
+                                   "not_after_as_of", "not_before"))
             + _text("description", a.description, b.description))
 
 

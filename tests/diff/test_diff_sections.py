@@ -19,7 +19,8 @@ from ..conftest import CURRENT, DATA
 CASES: list[dict[str, Any]] = yaml.safe_load((DATA / "diff_cases.yaml").read_text(encoding="utf-8"))["cases"]
 BASES = {"reference": CURRENT.read_text(encoding="utf-8"),
          "mini": (DATA / "mini-policy.yaml").read_text(encoding="utf-8"),
-         "tables": (DATA / "table-policy.yaml").read_text(encoding="utf-8")}
+         "tables": (DATA / "table-policy.yaml").read_text(encoding="utf-8"),
+         "scoped": (DATA / "scopes" / "policy-multi-exposure.yaml").read_text(encoding="utf-8")}
 READING_ORDER = ("metadata", "input", "parameter", "metric", "factor", "score-band", "scale", "floor", "warning",
                  "action")
 
@@ -53,7 +54,7 @@ def test_each_section_names_its_changes(case: dict[str, Any]) -> None:
 
 def test_every_section_of_the_case_file_is_covered() -> None:
     sections = {line.split(" ")[0].rstrip(":") for case in CASES for line in case["changes"]}
-    assert sections == set(READING_ORDER)
+    assert sections == {*READING_ORDER, "scope"}  # scopes: of the scoped base only (the reference 1.1.0 has none)
 
 
 def test_changes_in_every_rule_section_read_in_the_policys_order() -> None:
@@ -86,3 +87,16 @@ def test_the_diff_backwards_is_the_same_changes_undone(case: dict[str, Any]) -> 
     # the wording reads in the other direction ("added: ..." for "removed: ..."); the values must not
     assert [{k: v for k, v in c.items() if k != "detail"} for c in undone] == \
         [{k: v for k, v in c.items() if k != "detail"} for c in forward]
+
+
+def test_an_input_moved_to_another_scope_is_a_change() -> None:
+    """The same name and field, read from each payment instead of each exposure (or from the debtor): another
+    fact, so a change a reviewer must see (diff said '0 change(s)', and --exit-code passed)."""
+    base = BASES["scoped"].replace("  event_date: {scope: event, from: date, type: date, required: true}\n",
+                                   "  event_date: {scope: event, from: date, type: date, required: true}\n"
+                                   "  opened: {scope: exposure, from: opened, type: date}\n")
+    moved = {"payment": base.replace("opened: {scope: exposure,", "opened: {scope: payment,"),
+             "debtor": base.replace("opened: {scope: exposure, from:", "opened: {from:")}
+    for scope, text in moved.items():
+        changes = diff_policies(_compile(base, "a.yaml"), _compile(text, "b.yaml"))
+        assert [c.text() for c in changes] == [f"input opened: scope exposure -> {scope}"]

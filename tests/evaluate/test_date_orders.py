@@ -86,7 +86,10 @@ def test_a_date_on_or_after_its_bound_or_without_one_is_read(dated: Decider, nam
 def test_the_client_schema_names_the_field_a_date_may_not_precede(dated: Decider) -> None:
     from policy_engine.decide.contract import record_schema
 
-    exposure = record_schema(dated.policy)["properties"]["exposures"]["items"]["properties"]
+    items = record_schema(dated.policy)["properties"]["exposures"]["items"]
+    # an exposure's fields are its own: the payments' are described under schedule
+    assert "'balance'" in items["description"] and "'paid_date'" not in items["description"]
+    exposure = items["properties"]
     paid = exposure["schedule"]["items"]["properties"]["paid_date"]["description"]
     assert "Not before exposures[*].opened (of this element, or of the one it belongs to); null when there is " \
            "none, not a stand-in such as 0001-01-01." in paid
