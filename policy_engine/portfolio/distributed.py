@@ -731,13 +731,14 @@ def _long_plan(ref: PolicyRef, dataset: Path, as_of: str | None) -> _LongPlan:
             locate(_any_scoped(ref), folder)  # names what is wrong: no debtors table, or two
         debtors.append(read_frame(found[0], (CLIENT_ID, "as_of"))[0])
     policy = folder_policy(ref, [d for frame in debtors for d in day_texts(frame.get("as_of"))], as_of, str(dataset))
-    for folder in folders:
-        locate(policy, folder)
+    tables = [locate(policy, folder) for folder in folders]
     screens: list[dict[int, dict[str, Any]]] = []
     first: dict[str, int] = {}
+    home: dict[str, tuple[int, int]] = {}  # a debtor -> its (first) partition and its row there
+    held: list[set[str]] = []  # each partition's debtor ids
     row = 0
     screen = version_screen(ref, policy, as_of)  # the local run's: a debtor on another version's day is rejected
-    for frame in debtors:
+    for k, frame in enumerate(debtors):
         mine = screen(frame) if screen is not None else {}
         ids = client_id_text(frame[CLIENT_ID]) if CLIENT_ID in frame.columns else pd.Series([None] * len(frame))
         seen: dict[str, int] = {}
@@ -749,12 +750,47 @@ def _long_plan(ref: PolicyRef, dataset: Path, as_of: str | None) -> _LongPlan:
                            "message": f"duplicate client_id '{cid}' (first at row {first[cid] + 1})"}
             else:
                 seen.setdefault(cid, row + r)
+                home.setdefault(cid, (k, r))
         first.update(seen)
         screens.append(mine)
+        held.append({cid for cid in ids.tolist() if isinstance(cid, str)})
         row += len(frame)
+    _screen_split_debtors(folders, tables, home, held, screens)
     counts = [len(f) for f in debtors]
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist() if counts else []
     return _LongPlan(folders, counts, offsets, screens, {policy.sha256: policy})
+
+
+def _screen_split_debtors(folders: list[Path], tables: list[dict[str, Path]], home: Mapping[str, tuple[int, int]],
+                          held: list[set[str]], screens: list[dict[int, dict[str, Any]]]) -> None:
+    """A debtor with rows in another partition's tables (its payments exported with another debtor batch) is
+    rejected in its own partition: each task sees its folder alone, and would decide it without those rows,
+    where the local run of the union of the partitions joins them. Only the client id columns are read."""
+    from .frame import client_id_text
+    from .long_tables import CLIENT_ID, DEBTORS, read_frame
+
+    for k, (folder, found) in enumerate(zip(folders, tables, strict=True)):
+        for name, path in found.items():
+            if name == DEBTORS:
+                continue
+            frame = read_frame(path, (CLIENT_ID,))[0]
+            if CLIENT_ID not in frame.columns:
+                continue
+            ids = client_id_text(frame[CLIENT_ID])
+            for r, cid in zip(*_first_rows_of(ids), strict=True):
+                at = home.get(cid)
+                if at is None or cid in held[k] or at[1] in screens[at[0]]:
+                    continue  # no such debtor (an orphan), one of this partition's own, or already rejected
+                screens[at[0]][at[1]] = {
+                    "table": DEBTORS, "row": at[1] + 1, "field": CLIENT_ID, "code": "split-partition",
+                    "message": f"rows of debtor '{cid}' are in another partition too ({folder.name}/{path.name} row "
+                               f"{r + 1}): its partition alone holds an incomplete debtor"}
+
+
+def _first_rows_of(ids: pd.Series) -> tuple[list[int], list[str]]:
+    """Each distinct text id of ``ids`` and the row it first occurs at."""
+    firsts = ids[ids.notna() & ~ids.duplicated(keep="first")]
+    return firsts.index.tolist(), firsts.tolist()
 
 
 def _any_scoped(ref: PolicyRef) -> CompiledPolicy:

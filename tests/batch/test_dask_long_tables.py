@@ -151,6 +151,28 @@ def test_a_client_id_an_earlier_partition_holds_is_rejected_with_its_children(tm
     assert first in _parts(tmp_path / "out")["client_id"].tolist()  # decided once: in partition 0
 
 
+def test_a_debtor_with_rows_in_another_partition_is_rejected_not_decided_without_them(tmp_path: Path,
+                                                                                      scheduler: str) -> None:
+    """Each task sees its folder alone: a debtor whose payment was exported with the next partition would be
+    decided without it (the local run of the union joins it). It is rejected in its partition, naming the row."""
+    dataset = _dataset(tmp_path)
+    p0, p1, _ = sorted(dataset.iterdir())
+    moved = pd.read_parquet(p0 / "payments.parquet").iloc[[0]]
+    _edit(p0 / "payments.parquet", lambda f: f.iloc[1:])
+    _edit(p1 / "payments.parquet", lambda f: pd.concat([f, moved]))
+    cid = moved["client_id"].iloc[0]
+    row = len(pd.read_parquet(p1 / "payments.parquet"))
+    dask = run_dataset(POLICY, dataset, tmp_path / "out", scheduler=scheduler, audit_db=False)
+    [rejected] = [r for r in dask.rejects if not r.get("orphaned")]
+    assert rejected["client_id"] == cid and rejected["problems"] == [
+        {"table": "debtors", "row": rejected["row"], "field": "client_id", "code": "split-partition",
+         "message": f"rows of debtor '{cid}' are in another partition too ({p1.name}/payments.parquet row {row}): "
+                    "its partition alone holds an incomplete debtor"}]
+    assert cid not in _parts(tmp_path / "out")["client_id"].tolist()  # not decided on incomplete facts
+    assert [r["table"] for r in dask.rejects if r.get("orphaned")] == ["payments"]  # the row, in its partition
+    assert all(c["read"] == c["decided"] + c["rejected"] + c["orphaned"] for c in dask.summary["tables"].values())
+
+
 def _local_and_dask(tmp_path: Path, dataset: Path, bad: Path) -> tuple[Result, Result]:
     common = ["-p", str(POLICY), "--no-audit", "--format", "json"]
     return (run("batch", str(bad), *common),
