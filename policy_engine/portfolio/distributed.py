@@ -713,6 +713,7 @@ class _LongPlan:
     screens: list[dict[int, dict[str, Any]]]
     policies: dict[str, CompiledPolicy]  # the one version the dataset is decided under
     choices: None = None  # for _on_cluster: one policy, sent as its text
+    split: dict[str, str] = field(default_factory=dict)  # a debtor with rows in another partition -> its partition
 
 
 def _long_plan(ref: PolicyRef, dataset: Path, as_of: str | None) -> _LongPlan:
@@ -755,19 +756,22 @@ def _long_plan(ref: PolicyRef, dataset: Path, as_of: str | None) -> _LongPlan:
         screens.append(mine)
         held.append({cid for cid in ids.tolist() if isinstance(cid, str)})
         row += len(frame)
-    _screen_split_debtors(folders, tables, home, held, screens)
+    split = _screen_split_debtors(folders, tables, home, held, screens)
     counts = [len(f) for f in debtors]
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist() if counts else []
-    return _LongPlan(folders, counts, offsets, screens, {policy.sha256: policy})
+    return _LongPlan(folders, counts, offsets, screens, {policy.sha256: policy}, split=split)
 
 
 def _screen_split_debtors(folders: list[Path], tables: list[dict[str, Path]], home: Mapping[str, tuple[int, int]],
-                          held: list[set[str]], screens: list[dict[int, dict[str, Any]]]) -> None:
+                          held: list[set[str]], screens: list[dict[int, dict[str, Any]]]) -> dict[str, str]:
     """A debtor with rows in another partition's tables (its payments exported with another debtor batch) is
     rejected in its own partition: each task sees its folder alone, and would decide it without those rows,
-    where the local run of the union of the partitions joins them. Only the client id columns are read."""
+    where the local run of the union of the partitions joins them. Only the client id columns are read.
+    Returns each such debtor's partition (its rows elsewhere are orphans there)."""
     from .frame import client_id_text
     from .long_tables import CLIENT_ID, DEBTORS, read_frame
+
+    split: dict[str, str] = {}
 
     for k, (folder, found) in enumerate(zip(folders, tables, strict=True)):
         for name, path in found.items():
@@ -781,10 +785,12 @@ def _screen_split_debtors(folders: list[Path], tables: list[dict[str, Path]], ho
                 at = home.get(cid)
                 if at is None or cid in held[k] or at[1] in screens[at[0]]:
                     continue  # no such debtor (an orphan), one of this partition's own, or already rejected
+                split[cid] = folders[at[0]].name
                 screens[at[0]][at[1]] = {
                     "table": DEBTORS, "row": at[1] + 1, "field": CLIENT_ID, "code": "split-partition",
                     "message": f"rows of debtor '{cid}' are in another partition too ({folder.name}/{path.name} row "
                                f"{r + 1}): its partition alone holds an incomplete debtor"}
+    return split
 
 
 def _first_rows_of(ids: pd.Series) -> tuple[list[int], list[str]]:
@@ -946,7 +952,7 @@ def _gathered(policy: CompiledPolicy, plan: _LongPlan, parts: list[dict[str, Any
         for r in p["rejects"]:
             rejects.append({**r, "row": r["row"] + before[r["table"]],
                             "problems": [_renumbered(q, before, q in given) for q in r["problems"]]})
-        orphans += [{**o, "row": o["row"] + before[o["table"]]} for o in p["orphans"]]
+        orphans += [{**o, "row": o["row"] + before[o["table"]], **_split_orphan(o, plan.split)} for o in p["orphans"]]
         for name, c in p["tables"].items():
             before[name] = before.get(name, 0) + c["read"]
     orphans.sort(key=lambda o: (order.get(o["table"], len(order)), o["row"]))
@@ -957,6 +963,15 @@ def _gathered(policy: CompiledPolicy, plan: _LongPlan, parts: list[dict[str, Any
     if run.decided + len(rejects) != run.rows_read:
         raise AssertionError("accounting broken across partitions")
     return run
+
+
+def _split_orphan(orphan: Mapping[str, Any], split: Mapping[str, str]) -> dict[str, str]:
+    """An orphan whose debtor is in another partition says so (its partition alone has no such debtor)."""
+    cid = orphan.get("client_id")
+    if cid not in split or orphan.get("field") != "client_id":
+        return {}
+    return {"message": f"debtor '{cid}' is in partition {split[cid]}, not in this row's: a debtor's rows must all "
+                       "be in its partition (the debtor is rejected)"}
 
 
 _ROW_IN_MESSAGE = {"duplicate-id": re.compile(r"\(first at row (\d+)\)$"),
