@@ -384,7 +384,17 @@ def _metric_value(metric: MetricSpec, v: Any, lang: str) -> str:
     (a measure reads 展期, not extension), a number by its format."""
     if metric.labels and isinstance(v, str) and v in metric.labels:
         return metric.labels[v].get(lang, v)
-    return _value(v, metric.format)
+    text = _value(v, metric.format)
+    if metric.unit and metric.format == "amount" and type(v) in (int, float):
+        return _in_currency(text, metric.unit, lang)
+    return text
+
+
+def _in_currency(amount: str, unit: str, lang: str) -> str:
+    """An amount with its currency as a credit file writes it: 100,400,000元, CNY 100,400,000."""
+    if lang == "zh":
+        return f"{amount}元" if unit == "CNY" else f"{amount} {unit}"
+    return f"{unit} {amount}"
 
 
 def _undefined_metrics(page: _Page) -> list[str]:

@@ -1,5 +1,6 @@
 """How an explanation writes figures and orders what it lists, for the people who sign the decision: half away
-from zero (四舍五入), the most severe warning first. The decision record keeps exact figures and the policy's order."""
+from zero (四舍五入), an amount with its currency when the policy gives one (100,400,000元, CNY 100,400,000), the
+most severe warning first. The decision record keeps exact figures and the policy's order."""
 
 from __future__ import annotations
 
@@ -64,3 +65,16 @@ def test_a_window_longer_than_the_series_is_named_with_the_periods_it_needs(lang
     assert record["undefined_metrics"]["revenue_ttm"].endswith("zero or non-positive base, or too few periods")
     text = explain(record, policy, lang).splitlines()
     assert all(line in text for line in lines), text
+
+
+@pytest.mark.parametrize(("version", "lang", "line"), [
+    ("2.1.0", "zh", "  本行债权合计：100,400,000元"),
+    ("2.1.0", "en", "  Claims at this bank: CNY 100,400,000"),
+    ("2.0.0", "zh", "  本行债权合计：100,400,000"),  # 2.0.0 gives its metrics no unit: the figure alone
+])
+def test_an_amount_reads_with_its_currency_when_the_policy_gives_one(version: str, lang: str, line: str) -> None:
+    policy = load_policy(REFERENCE / f"policy-{version}.yaml")
+    record = Decider(policy).decide(json.loads((REFERENCE / "samples/debtors/05-contagion-three-exposures.json")
+                                               .read_text(encoding="utf-8")))
+    assert record["metrics"]["total_exposure"] == 100_400_000  # the record keeps the number
+    assert line in explain(record, policy, lang).splitlines()
