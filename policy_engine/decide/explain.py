@@ -386,12 +386,12 @@ def _metric_value(metric: MetricSpec, v: Any, lang: str) -> str:
         return metric.labels[v].get(lang, v)
     text = _value(v, metric.format)
     if metric.unit and metric.format == "amount" and type(v) in (int, float):
-        return _in_currency(text, metric.unit, lang)
+        return _with_money_unit(text, metric.unit, lang)
     return text
 
 
-def _in_currency(amount: str, unit: str, lang: str) -> str:
-    """An amount with its currency as a credit file writes it: 100,400,000元, CNY 100,400,000."""
+def _with_money_unit(amount: str, unit: str, lang: str) -> str:
+    """An amount with its unit of money as a credit file writes it: 100,400,000元, CNY 100,400,000."""
     if lang == "zh":
         return f"{amount}元" if unit == "CNY" else f"{amount} {unit}"
     return f"{unit} {amount}"
