@@ -657,31 +657,34 @@ def _codes(cols: Columns, name: str) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def _orphan(orphans: list[dict[str, Any]], table: str, rows: np.ndarray, ids: _Texts, why: Callable[[int], str],
-            parent_key: tuple[str, _Texts] | None = None, field: Callable[[int], str] = lambda r: CLIENT_ID) -> None:
+            parent_keys: tuple[tuple[str, _Texts], ...] = (), field: Callable[[int], str] = lambda r: CLIENT_ID
+            ) -> None:
     """Each orphaned row: its reason, the column that names no row of the parent table (``field``) and, for a
-    child element, the parent key it gives (an exposure_id the exposures table lacks)."""
+    child element, the keys it gives of each element above it (an exposure_id the exposures table lacks)."""
     for r in rows:
         entry = {"table": table, "row": int(r) + 1, "client_id": ids[r], "code": "orphan", "message": why(int(r)),
                  "field": field(int(r))}
-        if parent_key is not None:
-            entry[parent_key[0]] = parent_key[1][r]
+        for name, texts in parent_keys:
+            entry[name] = texts[r]
         orphans.append(entry)
 
 
-def _incomplete(problems: dict[int, list[dict[str, Any]]], table: str, pkey: str, what: str, rows: np.ndarray,
-                debtor: np.ndarray, theirs: _Texts, why: Callable[[int], str]) -> None:
+def _incomplete(problems: dict[int, list[dict[str, Any]]], table: str, rows: np.ndarray, debtor: np.ndarray,
+                level: Callable[[int], tuple[str, str, str | None]], why: Callable[[int], str]) -> None:
     """Rows of a debtor of the table that join none of its elements (an id with a trailing space, an id column
     of numbers with a null read as 1.0) reject the debtor: its facts are incomplete. One problem per element
-    id they name, at its first row, with how many rows name it (a lost exposure's whole payment history)."""
-    named: dict[tuple[int, str | None], list[int]] = {}
+    id they name, at its first row, with how many rows name it (a lost exposure's whole payment history).
+    ``level``: for a row, the key column it failed at, that scope's name and the key it gives."""
+    named: dict[tuple[int, str, str | None], list[int]] = {}
     for r in rows.tolist():
-        named.setdefault((int(debtor[r]), theirs[r]), []).append(r)
-    for (d, _), found in named.items():
+        key, _, text = level(r)
+        named.setdefault((int(debtor[r]), key, text), []).append(r)
+    for (d, key, _), found in named.items():
         rows_of = f" (named by {len(found)} rows, the first here)" if len(found) > 1 else ""
         problems.setdefault(d, []).append(
-            {"table": table, "row": found[0] + 1, "field": pkey, "code": "orphan",
-             "message": f"{why(found[0])}{rows_of}: rows of this debtor that join none of its {what}s, so its "
-                        "facts are incomplete"})
+            {"table": table, "row": found[0] + 1, "field": key, "code": "orphan",
+             "message": f"{why(found[0])}{rows_of}: rows of this debtor that join none of its {level(found[0])[1]}s, "
+                        "so its facts are incomplete"})
 
 
 def _widen(debtors: pd.DataFrame, frame: pd.DataFrame, text: bool, t: TableSpec, first: _FirstRows,
@@ -815,8 +818,6 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, cols: Columns, scopes: Map
             steps.append((name, pkey, _Texts(their_codes, their_distinct), found))
         parent = found
         lost = np.flatnonzero(parent < 0)
-        pkey, theirs = steps[-1][1], steps[-1][2]
-        what = part.scope(s.parent).name
 
         def failed(r: int) -> tuple[str, str, _Texts, np.ndarray, int]:
             """The first step where row ``r`` found no element, and the step before it (-1: the debtor)."""
@@ -836,9 +837,10 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, cols: Columns, scopes: Map
                 under = f"{steps[k - 1][0]} '{steps[k - 1][2][r]}' of {under}"
             return f"no {name} '{texts[r]}' of {under} in the {table_name(part.scope(name))} table"
 
-        _orphan(orphans, t.name, lost, cids, why, (pkey, theirs),
+        _orphan(orphans, t.name, lost, cids, why, tuple((key, texts) for _, key, texts, _ in steps),
                 lambda r: CLIENT_ID if cids[r] is None or debtor[r] < 0 else failed(r)[1])
-        _incomplete(problems, t.name, pkey, what, lost[debtor[lost] >= 0], debtor, theirs, why)
+        _incomplete(problems, t.name, lost[debtor[lost] >= 0], debtor,
+                    lambda r: (failed(r)[1], failed(r)[0], failed(r)[2][r]), why)
         debtor = np.where(parent >= 0, debtor, -1)
     count.orphaned = len(lost)
     chk = _Checker(m, cols.text, policy.grade_ids)
@@ -1061,11 +1063,14 @@ def _bound(policy: CompiledPolicy, s: ScopeSpec, name: str, env: Mapping[str, Co
     rows, scope = parent, s.parent
     while scope is not None:
         up = scopes[scope]
-        at = np.maximum(rows, 0)
         if name in up.env:
             c = up.env[name]
+            if not len(c.data):  # a table without rows: no row has an element there (each is an orphan)
+                return Col(np.zeros(len(rows), np.int64), np.zeros(len(rows), bool)), source, up.spec.name, rows
+            at = np.maximum(rows, 0)
             return Col(c.data[at], c.valid[at] & (rows >= 0)), source, up.spec.name, rows
-        rows, scope = np.where(rows >= 0, up.parent[at], -1), part.scope(scope).parent
+        rows = np.where(rows >= 0, up.parent[np.maximum(rows, 0)], -1) if len(up.parent) else np.full(len(rows), -1)
+        scope = part.scope(scope).parent
     raise AssertionError(f"compile checked that {name} is a date of {s.name} or an ancestor")
 
 

@@ -97,8 +97,9 @@ def test_a_row_joining_no_element_at_some_level_names_that_level(tmp_path: Path,
                                                       f"D1,E1,T1,2025-01-31,1,2025-01-31\n{row}\n"))
     [orphan] = result.orphans
     assert (orphan["table"], orphan["row"], orphan["field"], orphan["message"]) == ("payments", 2, field, says)
-    [reject] = result.rejects  # the debtor's facts are incomplete
-    assert reject["problems"][0]["message"].startswith(says)
+    assert {"exposure_id", "tranche_id"} <= set(orphan)  # the keys it gives at every level
+    [reject] = result.rejects  # the debtor's facts are incomplete, named at the level the row failed at
+    assert reject["problems"][0]["message"].startswith(says) and reject["problems"][0]["field"] == field
     assert all(c["read"] == c["decided"] + c["rejected"] + c["orphaned"] for c in result.summary().values())
 
 
@@ -126,3 +127,17 @@ def test_generated_tables_decide_as_the_nested_records_whatever_the_row_order(tm
     pd.testing.assert_frame_equal(nested.decisions, long.decisions)
     pd.testing.assert_frame_equal(nested.exposures, long.exposures)
     assert long.summary()["payments"]["decided"] == len(payments) > 1000
+
+
+@pytest.mark.parametrize("emptied", ["tranches", "exposures"])
+def test_a_table_above_without_rows_orphans_the_rows_below(tmp_path: Path, emptied: str) -> None:
+    """A bound read two levels up (a payment's due date, its exposure's origination) through a table with no rows:
+    every payment is an orphan and its debtor rejected, never an internal error."""
+    folder = _folder(tmp_path, "client_id,exposure_id,tranche_id,due_date,seq,paid_date\nD1,E1,T1,2025-01-31,1,\n")
+    path = folder / f"{emptied}.csv"
+    path.write_text(path.read_text("utf-8").splitlines()[0] + "\n", encoding="utf-8")  # the header alone
+    result = run_long_batch(POLICY, folder)
+    above = ["tranches", "tranches"] if emptied == "exposures" else []  # the tranches lose their exposures too
+    assert [o["table"] for o in result.orphans] == [*above, "payments"]
+    assert [r["client_id"] for r in result.rejects] == ["D1"]
+    assert all(c["read"] == c["decided"] + c["rejected"] + c["orphaned"] for c in result.summary().values())
