@@ -736,7 +736,6 @@ def _long_plan(ref: PolicyRef, dataset: Path, as_of: str | None) -> _LongPlan:
     screens: list[dict[int, dict[str, Any]]] = []
     first: dict[str, int] = {}
     home: dict[str, tuple[int, int]] = {}  # a debtor -> its (first) partition and its row there
-    held: list[set[str]] = []  # each partition's debtor ids
     row = 0
     screen = version_screen(ref, policy, as_of)  # the local run's: a debtor on another version's day is rejected
     for k, frame in enumerate(debtors):
@@ -754,16 +753,15 @@ def _long_plan(ref: PolicyRef, dataset: Path, as_of: str | None) -> _LongPlan:
                 home.setdefault(cid, (k, r))
         first.update(seen)
         screens.append(mine)
-        held.append({cid for cid in ids.tolist() if isinstance(cid, str)})
         row += len(frame)
-    split = _screen_split_debtors(folders, tables, home, held, screens)
+    split = _screen_split_debtors(folders, tables, home, screens)
     counts = [len(f) for f in debtors]
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist() if counts else []
     return _LongPlan(folders, counts, offsets, screens, {policy.sha256: policy}, split=split)
 
 
 def _screen_split_debtors(folders: list[Path], tables: list[dict[str, Path]], home: Mapping[str, tuple[int, int]],
-                          held: list[set[str]], screens: list[dict[int, dict[str, Any]]]) -> dict[str, str]:
+                          screens: list[dict[int, dict[str, Any]]]) -> dict[str, str]:
     """A debtor with rows in another partition's tables (its payments exported with another debtor batch) is
     rejected in its own partition: each task sees its folder alone, and would decide it without those rows,
     where the local run of the union of the partitions joins them. Only the client id columns are read.
@@ -783,8 +781,9 @@ def _screen_split_debtors(folders: list[Path], tables: list[dict[str, Path]], ho
             ids = client_id_text(frame[CLIENT_ID])
             for r, cid in zip(*_first_rows_of(ids), strict=True):
                 at = home.get(cid)
-                if at is None or cid in held[k] or at[1] in screens[at[0]]:
-                    continue  # no such debtor (an orphan), one of this partition's own, or already rejected
+                if at is None or at[0] == k or at[1] in screens[at[0]]:
+                    continue  # no such debtor (an orphan), its own partition, or already rejected
+                # (rows under a later repeat of its id count too: the local run of the union joins them to it)
                 split[cid] = folders[at[0]].name
                 screens[at[0]][at[1]] = {
                     "table": DEBTORS, "row": at[1] + 1, "field": CLIENT_ID, "code": "split-partition",

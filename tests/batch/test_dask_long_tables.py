@@ -1,7 +1,8 @@
 """`batch DATASET --engine dask` over partitions of long tables (one folder of tables per partition) equals a local
 `batch` of the union of the partitions: decisions, exposures, rejects and orphans (numbered as rows of the union),
 the summary with every table's accounting, and the same records in the store under the same batch key (a rerun,
-on either engine, records nothing new). A client id an earlier partition holds is rejected; a partition the local
+on either engine, records nothing new). A client id an earlier partition holds is rejected, and so is a debtor with
+rows in another partition (split-partition: never decided without them); a partition the local
 run would refuse is refused with the local run's reason and exit code; `generate --partitions` writes the same
 debtors as one folder."""
 
@@ -132,6 +133,8 @@ def test_dask_over_partitions_of_long_tables_equals_a_local_batch_of_their_union
 
 def test_a_client_id_an_earlier_partition_holds_is_rejected_with_its_children(tmp_path: Path,
                                                                                scheduler: str) -> None:
+    """The repeat is duplicate-id; its rows name the id too, which the local run of the union would join to the
+    first copy: that copy is rejected as split (its facts are in two partitions), not decided without them."""
     dataset = _dataset(tmp_path)
     p0, _, p2 = sorted(dataset.iterdir())
     first = pd.read_parquet(p0 / "debtors.parquet")["client_id"].iloc[1]
@@ -140,15 +143,17 @@ def test_a_client_id_an_earlier_partition_holds_is_rejected_with_its_children(tm
         _edit(p2 / f"{name}.parquet", lambda f: f.assign(client_id=f["client_id"].replace(taken, first)))
     dask = run_dataset(POLICY, dataset, tmp_path / "out", scheduler=scheduler, audit_db=False)
     before = sum(pq.read_metadata(p / "debtors.parquet").num_rows for p in sorted(dataset.iterdir())[:2])
-    assert [(r["row"], r["client_id"], r["problems"]) for r in dask.rejects] == [
-        (before + 1, first, [{"table": "debtors", "row": before + 1, "field": "client_id", "code": "duplicate-id",
-                              "message": f"duplicate client_id '{first}' (first at row 2)"}])]
+    assert [(r["row"], r["client_id"], [p["code"] for p in r["problems"]]) for r in dask.rejects] == [
+        (2, first, ["split-partition"]), (before + 1, first, ["duplicate-id"])]
+    assert dask.rejects[1]["problems"][0]["message"] == f"duplicate client_id '{first}' (first at row 2)"
+    assert dask.rejects[0]["problems"][0]["message"].startswith(
+        f"rows of debtor '{first}' are in another partition too ({p2.name}/")
     tables = dask.summary["tables"]
-    assert tables["debtors"] == {"read": 18, "decided": 17, "rejected": 1, "orphaned": 0}
-    exposures = pd.read_parquet(p2 / "exposures.parquet")
+    assert tables["debtors"] == {"read": 18, "decided": 16, "rejected": 2, "orphaned": 0}
+    exposures = pd.concat([pd.read_parquet(p / "exposures.parquet") for p in (p0, p2)])
     assert tables["exposures"]["rejected"] == int((exposures["client_id"] == first).sum()) > 0
     assert all(c["read"] == c["decided"] + c["rejected"] + c["orphaned"] for c in tables.values())
-    assert first in _parts(tmp_path / "out")["client_id"].tolist()  # decided once: in partition 0
+    assert first not in _parts(tmp_path / "out")["client_id"].tolist()  # decided on neither copy's facts
 
 
 def test_a_debtor_with_rows_in_another_partition_is_rejected_not_decided_without_them(tmp_path: Path,
