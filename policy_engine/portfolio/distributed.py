@@ -775,11 +775,12 @@ def _screen_split_debtors(folders: list[Path], tables: list[dict[str, Path]], ho
         for name, path in found.items():
             if name == DEBTORS:
                 continue
-            frame = read_frame(path, (CLIENT_ID,))[0]
+            frame = read_frame(path, (CLIENT_ID,), (CLIENT_ID,))[0]  # Parquet ids as categories: a code a row
             if CLIENT_ID not in frame.columns:
                 continue
-            ids = client_id_text(frame[CLIENT_ID])
-            for r, cid in zip(*_first_rows_of(ids), strict=True):
+            raw = frame[CLIENT_ID]
+            distinct = raw[~raw.duplicated(keep="first")]  # each id's first row (millions of rows, few ids)
+            for r, cid in zip(*_first_rows_of(client_id_text(distinct.astype(object))), strict=True):
                 at = home.get(cid)
                 if at is None or at[0] == k or at[1] in screens[at[0]]:
                     continue  # no such debtor (an orphan), its own partition, or already rejected
