@@ -63,6 +63,8 @@ def _read_list(part: ScopedPart, s: ScopeSpec, container: Mapping[str, Any], whe
         return []
     out: list[dict[str, Any]] = []
     keys: dict[str, int] = {}
+    bounds = [spec for spec in part.inputs[s.name] if spec.name in part.date_bounds]  # dates another one reads
+    bounded = any(spec.not_before for spec in part.inputs[s.name])
     for i, item in enumerate(raw):
         at = f"{where}[{i}]"
         if not isinstance(item, dict):
@@ -73,9 +75,8 @@ def _read_list(part: ScopedPart, s: ScopeSpec, container: Mapping[str, Any], whe
         e["@at"] = at  # its place in the record, to name a value it lacks
         if s.key is not None:
             _check_key(s, item, at, keys, i, problems, e, problems[before:])
-        mine = {spec.name: (e[spec.name], f"{at}.{spec.source}") for spec in part.inputs[s.name]
-                if spec.name in part.date_bounds}
-        if any(spec.not_before for spec in part.inputs[s.name]):
+        mine = {spec.name: (e[spec.name], f"{at}.{spec.source}") for spec in bounds}
+        if bounded:
             _check_date_orders(part, s, e, {**up, **mine}, problems)
         below = {**up, **mine} if mine else up
         for child in part.children(s.name):
@@ -137,7 +138,7 @@ def _check_unique(part: ScopedPart, s: ScopeSpec, elements: Sequence[dict[str, A
     """No two elements under one parent share all of the scope's ``unique`` fields: a payment listed twice
     would be counted twice by every aggregation over the schedule. An element lacking one (already reported
     as missing or wrong) is not compared."""
-    names = [next(spec.name for spec in part.inputs[s.name] if spec.source == f) for f in s.unique]
+    names = [part.reader(s.name, f).name for f in s.unique]
     seen: dict[tuple[Any, ...], str] = {}
     for e in elements:
         values = tuple(e[n] for n in names)
@@ -316,7 +317,7 @@ def _element_checks(part: ScopedPart, s: ScopeSpec, specs: Sequence[InputSpec]) 
     if mine and part.children(s.name):
         lines.append(f"below = {{**up, {', '.join(mine)}}}")
     if s.unique:
-        names = [next(f"f{k}" for k, spec in enumerate(specs) if spec.source == f) for f in s.unique]
+        names = [local[part.reader(s.name, f).name] for f in s.unique]
         lines += [f"u = ({', '.join(names)},)", "if u in seen:", "    raise _Refused", "seen.add(u)"]
     return lines
 

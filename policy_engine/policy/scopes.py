@@ -66,6 +66,18 @@ class ScopedPart(Frozen, eq=False):
     def children(self, parent: str | None) -> tuple[ScopeSpec, ...]:
         return tuple(s for s in self.scopes if s.parent == parent)
 
+    def ancestors(self, name: str) -> list[str]:
+        """The scopes above ``name`` (the debtor aside), outermost first: the order of its long table's keys."""
+        return [x for x in reversed(chain(self.layout.parent, name)[1:]) if x != DEBTOR]
+
+    def reader(self, scope: str, field: str) -> Any:
+        """The (first) input of ``scope`` that reads ``field`` of each element: a ``unique`` field's, an order's."""
+        return next(spec for spec in self.inputs[scope] if spec.source == field)
+
+    def input_named(self, name: str) -> tuple[str, Any]:
+        """The scope of the element input ``name`` and its spec (the date a ``not_before`` names)."""
+        return next((scope, spec) for scope, specs in self.inputs.items() for spec in specs if spec.name == name)
+
 
 def chain(parents: Mapping[str, str | None], scope: str) -> list[str]:
     """``scope`` and its ancestors, innermost first (the debtor last)."""

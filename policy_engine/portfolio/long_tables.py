@@ -812,7 +812,7 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, cols: Columns, scopes: Map
         # (tranche T1 of exposure E2 is not tranche T1 of E1), so each step needs the row of the one above
         steps: list[tuple[str, str, _Texts, np.ndarray]] = []  # (scope, key column, its texts, rows found)
         found = debtor
-        for name, pkey in zip(_ancestors(part, s), t.parent_keys[1:], strict=True):
+        for name, pkey in zip(part.ancestors(s.name), t.parent_keys[1:], strict=True):
             their_codes, their_distinct = _key_codes(cols, pkey, m)
             found = _join(scopes[name], found, their_codes, their_distinct)
             steps.append((name, pkey, _Texts(their_codes, their_distinct), found))
@@ -868,8 +868,7 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, cols: Columns, scopes: Map
         keys = _key_text(cols, s.key, m)
         _check_keys(chk, s, keys, parent)
     if s.unique:
-        _check_unique(chk, s, [next(spec for spec in part.inputs[s.name] if spec.source == f) for f in s.unique],
-                      env, parent)
+        _check_unique(chk, s, [part.reader(s.name, f) for f in s.unique], env, parent)
     for spec in part.inputs[s.name]:
         if spec.not_before is not None:
             _check_date_order(chk, spec, env, *_bound(policy, s, spec.not_before, env, scopes, parent))
@@ -934,16 +933,6 @@ def _key_text(cols: Columns, name: str, m: int) -> tuple[np.ndarray, np.ndarray,
     """A key column's values as text (None where empty), their codes (-1: none) and the distinct texts."""
     codes, distinct = _key_codes(cols, name, m)
     return np.append(distinct, None)[codes], codes, distinct
-
-
-def _ancestors(part: Any, s: ScopeSpec) -> list[str]:
-    """The scopes above ``s`` (the debtor aside), outermost first: the order of its table's parent key columns."""
-    out: list[str] = []
-    name = s.parent
-    while name is not None:
-        out.insert(0, name)
-        name = part.scope(name).parent
-    return out
 
 
 def _join(up: Elements, above: np.ndarray, their_codes: np.ndarray, their_distinct: np.ndarray) -> np.ndarray:
@@ -1057,7 +1046,7 @@ def _bound(policy: CompiledPolicy, s: ScopeSpec, name: str, env: Mapping[str, Co
     its column, that element's table and each row's row in it (None: the row itself)."""
     part = policy.scoped
     assert part is not None
-    source = next(spec.source for specs in part.inputs.values() for spec in specs if spec.name == name)
+    source = part.input_named(name)[1].source
     if name in env:
         return env[name], source, "", None
     rows, scope = parent, s.parent

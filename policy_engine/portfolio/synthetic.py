@@ -354,13 +354,6 @@ def _elements(policy: CompiledPolicy, s: Any, m: int, seed: list[int], day: dt.d
     return out
 
 
-def _bound_source(policy: CompiledPolicy, name: str) -> tuple[str, str]:
-    """The scope and the path in its elements of the date input ``name`` a ``not_before`` names."""
-    assert policy.scoped is not None
-    return next((scope, spec.source) for scope, specs in policy.scoped.inputs.items() for spec in specs
-                if spec.name == name)
-
-
 def _dates_in_order(policy: CompiledPolicy, s: Any, elements: list[dict[str, Any]], parent: Any,
                     parents: list[dict[str, Any]], above: Mapping[int, tuple[str, dict[str, Any]]],
                     day: dt.date) -> None:
@@ -370,7 +363,8 @@ def _dates_in_order(policy: CompiledPolicy, s: Any, elements: list[dict[str, Any
     for spec in _bounded_in_order(policy.scoped.inputs[s.name]):
         if not elements:
             continue
-        scope, source = _bound_source(policy, spec.not_before)
+        scope, bound = policy.scoped.input_named(spec.not_before)
+        source = bound.source
         bounds = []
         for e, p in zip(elements, parent, strict=True):
             holder: dict[str, Any] | None = e if scope == s.name else parents[p]
@@ -615,7 +609,8 @@ def scoped_table_chunks(policy: CompiledPolicy, n: int, seed: int = 7, as_of: st
             parent = np.repeat(np.arange(len(p_ids)), counts)
             for spec in _bounded_in_order(part.inputs[s.name]):  # as the nested records: set after its bound
                 if spec.source in columns:
-                    scope, source = _bound_source(policy, spec.not_before)
+                    scope, bound = part.input_named(spec.not_before)
+                    source = bound.source
                     rows, here = parent, s.parent
                     while here != scope and scope != s.name:
                         rows, here = drawn[here][1][rows], part.scope(here).parent
