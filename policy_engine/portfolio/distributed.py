@@ -722,7 +722,7 @@ def _long_plan(ref: PolicyRef, dataset: Path, as_of: str | None) -> _LongPlan:
     its screen."""
     from .folder_version import day_texts, folder_policy, version_screen
     from .frame import client_id_text
-    from .long_tables import CLIENT_ID, DEBTORS, FORMATS, locate, read_frame
+    from .long_tables import CLIENT_ID, DEBTORS, FORMATS, locate, read_frame, repeated_first_copy
 
     folders = long_partitions(dataset)
     debtors: list[pd.DataFrame] = []
@@ -736,6 +736,7 @@ def _long_plan(ref: PolicyRef, dataset: Path, as_of: str | None) -> _LongPlan:
     screens: list[dict[int, dict[str, Any]]] = []
     first: dict[str, int] = {}
     home: dict[str, tuple[int, int]] = {}  # a debtor -> its (first) partition and its row there
+    repeat_at: dict[str, int] = {}  # a repeated debtor id -> its first repeat (a row of the union)
     row = 0
     screen = version_screen(ref, policy, as_of)  # the local run's: a debtor on another version's day is rejected
     for k, frame in enumerate(debtors):
@@ -748,12 +749,18 @@ def _long_plan(ref: PolicyRef, dataset: Path, as_of: str | None) -> _LongPlan:
             if cid in first:  # an earlier partition holds it: this debtor is rejected, as the 1.x Dask run does
                 mine[r] = {"table": DEBTORS, "row": r + 1, "field": CLIENT_ID, "code": "duplicate-id",
                            "message": f"duplicate client_id '{cid}' (first at row {first[cid] + 1})"}
+                repeat_at.setdefault(cid, row + r)
+            elif cid in seen:  # repeated within the partition: its task rejects the repeat
+                repeat_at.setdefault(cid, row + r)
             else:
-                seen.setdefault(cid, row + r)
-                home.setdefault(cid, (k, r))
+                seen[cid] = row + r
+                home[cid] = (k, r)
         first.update(seen)
         screens.append(mine)
         row += len(frame)
+    for cid, again in repeat_at.items():  # the first copy too, as the local run of the union rejects it
+        k, r = home[cid]
+        screens[k].setdefault(r, {**repeated_first_copy(cid, first[cid], again), "row": r + 1})
     split = _screen_split_debtors(folders, tables, home, screens)
     counts = [len(f) for f in debtors]
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist() if counts else []
@@ -974,7 +981,7 @@ def _split_orphan(orphan: Mapping[str, Any], split: Mapping[str, str]) -> dict[s
                        "be in its partition (the debtor is rejected)"}
 
 
-_ROW_IN_MESSAGE = {"duplicate-id": re.compile(r"\(first at row (\d+)\)$"),
+_ROW_IN_MESSAGE = {"duplicate-id": re.compile(r"\((?:first|repeated) at row (\d+)\)$"),
                    "duplicate-key": re.compile(r" at row (\d+)$")}
 
 

@@ -462,8 +462,14 @@ def _read_long_tables(policy: CompiledPolicy, files: Mapping[str, Path], specs: 
     problems: dict[int, list[dict[str, Any]]] = {}
     for p in prep.problems:
         problems.setdefault(p.row, []).append(_debtor_problem(p, series_at))
-    for r, entry in (screen(debtors) if screen is not None else {}).items():
-        problems.setdefault(r, []).append(entry)
+    screened = screen(debtors) if screen is not None else {}
+    alone: set[int] = set()  # a repeated id's first copy: its problem stands alone, as its repeat's does
+    for r, entry in [*screened.items(), *((r, e) for r, e in repeated_debtors(ids).items() if r not in screened)]:
+        if entry["code"] == "duplicate-id":  # (the rows below may be the other debtor's: no word on them)
+            problems[r] = [entry]
+            alone.add(r)
+        else:
+            problems.setdefault(r, []).append(entry)
         accepted[r] = False
     del debtors  # the widened frame (hundreds of MB): its memory serves the scope tables' checks
     scopes: dict[str, Elements] = {}
@@ -483,7 +489,8 @@ def _read_long_tables(policy: CompiledPolicy, files: Mapping[str, Path], specs: 
     for t in specs:  # each debtor's problems and the orphans in the order of the tables, as one by one
         if t.name in found:
             for r, entries in found[t.name][0].items():
-                problems.setdefault(r, []).extend(entries)
+                if r not in alone:
+                    problems.setdefault(r, []).extend(entries)
             orphans.extend(found[t.name][1])
     keep = np.ones(n, bool)
     keep[list(problems)] = False
@@ -545,6 +552,29 @@ def _first_rows(ids: pd.Series) -> pd.Series:
     text = ids.dropna()
     text = text[~text.duplicated(keep="first")]
     return pd.Series(text.index.to_numpy(dtype=np.int64), index=pd.Index(text.to_numpy(dtype=object)))
+
+
+def repeated_debtors(ids: pd.Series) -> dict[int, dict[str, Any]]:
+    """The first copy of each debtor id the debtors table repeats -> its problem (rows 0-based).
+
+    The repeat is ``duplicate-id`` as in every batch. Its first copy is rejected too: the rows of the
+    tables below name a debtor by its id alone, so they join the first copy whichever debtor they were
+    exported for, and it would be decided on facts that may be another debtor's.
+    """
+    repeats = ids.notna() & ids.duplicated(keep="first")
+    if not repeats.any():
+        return {}
+    again = pd.Series(np.flatnonzero(repeats.to_numpy()), index=pd.Index(ids[repeats].to_numpy(dtype=object)))
+    again = again[~again.index.duplicated(keep="first")]  # each id's first repeat
+    first = _first_rows(ids)
+    return {int(first[cid]): repeated_first_copy(cid, int(first[cid]), int(row)) for cid, row in again.items()}
+
+
+def repeated_first_copy(cid: str, row: int, repeat: int) -> dict[str, Any]:
+    """The problem of the first copy (``row``) of a debtor id repeated at ``repeat`` (0-based, debtors table)."""
+    return {"table": DEBTORS, "row": row + 1, "field": CLIENT_ID, "code": "duplicate-id",
+            "message": f"client_id '{cid}' names two debtors: the rows of the other tables name a debtor by its id "
+                       f"alone, so neither is decided (repeated at row {repeat + 1})"}
 
 
 class _FirstRows:

@@ -108,13 +108,15 @@ def test_dask_over_partitions_of_long_tables_equals_a_local_batch_of_their_union
     pd.testing.assert_frame_equal(_parts(tmp_path / "exp"), _plain(pd.read_parquet(tmp_path / "local-exp.parquet")))
     assert dask.rejects == local.rejects
     assert [(r["table"], r["problems"][0]["code"]) for r in dask.rejects] == [
-        ("debtors", "bad-field"), ("debtors", "duplicate-id"), ("debtors", "duplicate-key"), ("payments", "orphan")]
-    # A row a message names is a row of the union too.
+        ("debtors", "bad-field"), ("debtors", "duplicate-id"), ("debtors", "duplicate-id"),
+        ("debtors", "duplicate-key"), ("payments", "orphan")]
+    # A row a message names is a row of the union too; a repeated id rejects its first copy as well.
     n0, n1 = (pq.read_metadata(p / "debtors.parquet").num_rows for p in (p0, p1))
     e0, e1 = (pq.read_metadata(p / "exposures.parquet").num_rows for p in (p0, p1))
-    assert dask.rejects[1]["row"] == n0 + n1
-    assert dask.rejects[1]["problems"][0]["message"].endswith(f"(first at row {n0 + 1})")
-    assert dask.rejects[2]["problems"][0]["message"].endswith(f"at row {e0 + e1 + 1}")
+    assert [r["row"] for r in dask.rejects[1:3]] == [n0 + 1, n0 + n1]
+    assert dask.rejects[1]["problems"][0]["message"].endswith(f"(repeated at row {n0 + n1})")
+    assert dask.rejects[2]["problems"][0]["message"].endswith(f"(first at row {n0 + 1})")
+    assert dask.rejects[3]["problems"][0]["message"].endswith(f"at row {e0 + e1 + 1}")
     assert [json.loads(line) for line in (tmp_path / "rejects.jsonl").read_text("utf-8").splitlines()] == local.rejects
     want = {k: v for k, v in local.summary.items() if k != "generated_at"}
     got = {k: v for k, v in dask.summary.items() if k not in ("generated_at", "partitions")}
@@ -134,7 +136,8 @@ def test_dask_over_partitions_of_long_tables_equals_a_local_batch_of_their_union
 def test_a_client_id_an_earlier_partition_holds_is_rejected_with_its_children(tmp_path: Path,
                                                                                scheduler: str) -> None:
     """The repeat is duplicate-id; its rows name the id too, which the local run of the union would join to the
-    first copy: that copy is rejected as split (its facts are in two partitions), not decided without them."""
+    first copy: that copy is rejected as the local run rejects it (duplicate-id), not decided on both copies'
+    rows nor on its own partition's alone."""
     dataset = _dataset(tmp_path)
     p0, _, p2 = sorted(dataset.iterdir())
     first = pd.read_parquet(p0 / "debtors.parquet")["client_id"].iloc[1]
@@ -144,10 +147,15 @@ def test_a_client_id_an_earlier_partition_holds_is_rejected_with_its_children(tm
     dask = run_dataset(POLICY, dataset, tmp_path / "out", scheduler=scheduler, audit_db=False)
     before = sum(pq.read_metadata(p / "debtors.parquet").num_rows for p in sorted(dataset.iterdir())[:2])
     assert [(r["row"], r["client_id"], [p["code"] for p in r["problems"]]) for r in dask.rejects] == [
-        (2, first, ["split-partition"]), (before + 1, first, ["duplicate-id"])]
+        (2, first, ["duplicate-id"]), (before + 1, first, ["duplicate-id"])]
     assert dask.rejects[1]["problems"][0]["message"] == f"duplicate client_id '{first}' (first at row 2)"
-    assert dask.rejects[0]["problems"][0]["message"].startswith(
-        f"rows of debtor '{first}' are in another partition too ({p2.name}/")
+    assert dask.rejects[0]["problems"][0]["message"] == (
+        f"client_id '{first}' names two debtors: the rows of the other tables name a debtor by its id alone, so "
+        f"neither is decided (repeated at row {before + 1})")
+    union = tmp_path / "union"
+    _union(dataset, union)
+    local = run_batch(POLICY, union, out=tmp_path / "local.parquet", audit_db=False)
+    assert dask.rejects == local.rejects
     tables = dask.summary["tables"]
     assert tables["debtors"] == {"read": 18, "decided": 16, "rejected": 2, "orphaned": 0}
     exposures = pd.concat([pd.read_parquet(p / "exposures.parquet") for p in (p0, p2)])

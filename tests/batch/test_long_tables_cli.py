@@ -83,12 +83,12 @@ def test_the_text_summary_accounts_for_every_table(tmp_path: Path) -> None:
     folder = _write(tmp_path / "t", debtors=DEBTORS, exposures=EXPOSURES, payments=PAYMENTS, events=EVENTS)
     r = run("--no-audit", "batch", str(folder), "-p", str(MULTI), "--format", "text")
     assert r.exit_code == 0, r.output
-    assert "debtors read 9 = decided 1 + rejected 8\n" in r.stdout
+    assert "debtors read 10 = decided 1 + rejected 9\n" in r.stdout
     assert "orphaned rows 5 " in r.stdout
     lines = r.stdout[r.stdout.index("tables (rows read = decided + rejected + orphaned):"):].splitlines()
     assert [re.sub(r"\s+", " ", x.strip()) for x in lines[1:5]] == [
-        "debtors 9 = 1 + 8 + 0", "exposures 14 = 2 + 10 + 2", "events 2 = 1 + 1 + 0", "payments 6 = 2 + 1 + 3"]
-    assert "8 debtor(s) and 5 orphaned row(s) rejected (write them with --rejects FILE)" in r.stderr
+        "debtors 10 = 1 + 9 + 0", "exposures 15 = 2 + 11 + 2", "events 2 = 1 + 1 + 0", "payments 6 = 2 + 1 + 3"]
+    assert "9 debtor(s) and 5 orphaned row(s) rejected (write them with --rejects FILE)" in r.stderr
 
 
 def test_rejected_debtors_and_orphans_go_to_the_rejects_file_and_fail_on_rejects(tmp_path: Path) -> None:
@@ -99,10 +99,10 @@ def test_rejected_debtors_and_orphans_go_to_the_rejects_file_and_fail_on_rejects
             "--fail-on-rejects")
     assert r.exit_code == 3, r.output
     s = json.loads(r.stdout)
-    assert s["accounting"] == {"rows_read": 9, "decided": 1, "rejected": 8, "orphaned": 5}
+    assert s["accounting"] == {"rows_read": 10, "decided": 1, "rejected": 9, "orphaned": 5}
     assert s["tables"]["payments"] == {"read": 6, "decided": 2, "rejected": 1, "orphaned": 3}
     lines = [json.loads(x) for x in rejects.read_text("utf-8").splitlines()]
-    assert len(lines) == 13
+    assert len(lines) == 14
     bad = next(x for x in lines if x["client_id"] == "D2")
     assert bad["problems"] == [{"table": "exposures", "row": 3, "field": "balance", "code": "bad-field",
                                 "message": "expected a number, found string 'ten'"}]

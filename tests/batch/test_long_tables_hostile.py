@@ -32,10 +32,11 @@ D2,2025-09-30,manufacturing
 D3,2025-09-30,
 D4,2025-09-30,manufacturing
 D5,2025-09-30,manufacturing
-D1,2025-09-30,trade
+D9,2025-09-30,manufacturing
 D6,2025-09-30,manufacturing
 D7,2025-09-30,manufacturing
 D8,2025-09-30,manufacturing
+D9,2025-09-30,trade
 """
 EXPOSURES = """client_id,exposure_id,balance,days_past_due
 D1,E1,100,0
@@ -52,6 +53,7 @@ D5,E6,1,0
 X9,E1,1,0
 ,E1,1,0
 D8,,5,0
+D9,E1,1,0
 """
 PAYMENTS = """client_id,exposure_id,due_date,paid_date
 D1,E2,2025-01-31,2025-03-15
@@ -83,8 +85,8 @@ def test_every_row_of_every_table_is_decided_rejected_or_orphaned(tmp_path: Path
     folder = _write(tmp_path / "t", debtors=DEBTORS, exposures=EXPOSURES, payments=PAYMENTS, events=EVENTS)
     result = run_long_batch(MULTI, folder)
     assert result.summary() == {
-        "debtors": {"read": 9, "decided": 1, "rejected": 8, "orphaned": 0},
-        "exposures": {"read": 14, "decided": 2, "rejected": 10, "orphaned": 2},
+        "debtors": {"read": 10, "decided": 1, "rejected": 9, "orphaned": 0},
+        "exposures": {"read": 15, "decided": 2, "rejected": 11, "orphaned": 2},
         "payments": {"read": 6, "decided": 2, "rejected": 1, "orphaned": 3},
         "events": {"read": 2, "decided": 1, "rejected": 1, "orphaned": 0},
     }
@@ -100,8 +102,13 @@ def test_every_row_of_every_table_is_decided_rejected_or_orphaned(tmp_path: Path
     assert got["D8"] == [("exposures", 14, "exposure_id", "missing-field")] * 2
     # payments of D7 that join none of its exposures: its facts are incomplete, so it is not decided
     assert got["D7"] == [("payments", 3, "exposure_id", "orphan"), ("payments", 6, "exposure_id", "orphan")]
-    assert [r["row"] for r in result.rejects if r["client_id"] == "D1"] == [6]  # the repeated id, not the first
-    assert _problems(result)["D1"] == [("debtors", 6, "client_id", "duplicate-id")]
+    # a repeated id: both copies, since the exposure row joins the first whichever debtor it was exported for
+    assert [(r["row"], r["problems"]) for r in result.rejects if r["client_id"] == "D9"] == [
+        (6, [{"table": "debtors", "row": 6, "field": "client_id", "code": "duplicate-id",
+              "message": "client_id 'D9' names two debtors: the rows of the other tables name a debtor by its id "
+                         "alone, so neither is decided (repeated at row 10)"}]),
+        (10, [{"table": "debtors", "row": 10, "field": "client_id", "code": "duplicate-id",
+               "message": "duplicate client_id 'D9' (first at row 6)"}])]
     messages = {(r["client_id"], p["field"]): p["message"] for r in result.rejects for p in r["problems"]}
     assert messages[("D2", "balance")] == "expected a number, found string 'ten'"
     assert messages[("D4", "exposure_id")] == "exposure_id 'E1' is also exposure at row 4"
@@ -127,7 +134,7 @@ def test_rejects_and_orphans_are_written_one_line_each(tmp_path: Path) -> None:
     out.mkdir()
     write_decisions(result, out / "d.parquet", out / "e.parquet", out / "rejects.jsonl")
     lines = [json.loads(x) for x in (out / "rejects.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert len(lines) == len(result.rejects) + len(result.orphans) == 13
+    assert len(lines) == len(result.rejects) + len(result.orphans) == 14
     assert sum(1 for x in lines if x.get("orphaned")) == 5
     assert pd.read_parquet(out / "e.parquet")["exposure_id"].tolist() == ["E1", "E2"]
 
@@ -189,7 +196,7 @@ def test_a_portfolio_without_a_debtors_table_or_with_a_ragged_child_table_is_ref
     with pytest.raises(InputError) as ragged:
         run_long_batch(MULTI, _write(tmp_path / "b", debtors=DEBTORS, exposures=EXPOSURES + "D1,E7,1\n"))
     assert ragged.value.diagnostics[0].code == "ragged-row"
-    assert "line 16" in ragged.value.diagnostics[0].message
+    assert "line 17" in ragged.value.diagnostics[0].message
 
 
 def test_parquet_ids_read_as_dictionaries_join_and_orphan_as_text_ids_do(tmp_path: Path) -> None:
