@@ -245,11 +245,12 @@ class ScopedSide(_Counted):
 _EXPOSURE_COLUMNS = ("row", "exposure_id", "grade", "decided_by")
 
 
-def _scoped_run(policy: CompiledPolicy, path: Path, rows: Sequence[int], as_of: str | None,
+def _scoped_run(policy: CompiledPolicy, path: Path, rows: Sequence[int] | None, as_of: str | None,
                 progress: Callable[[int, int], None] | None, total: int
                 ) -> tuple[pd.DataFrame, list[dict[str, Any]], pd.DataFrame]:
-    """Decide the debtor records of a JSON Lines file; line k stands for input row ``rows[k - 1]``: the
-    debtors' decisions, the rejects, and each exposure's grade and deciding rule."""
+    """Decide the debtor records of a JSON Lines file; line k stands for input row ``rows[k - 1]`` (without
+    ``rows``, for row k: the file is the portfolio, blank lines and all): the debtors' decisions, the rejects,
+    and each exposure's grade and deciding rule."""
     from ..portfolio.scoped_batch import run_scoped_batch
 
     done = [0]
@@ -260,6 +261,9 @@ def _scoped_run(policy: CompiledPolicy, path: Path, rows: Sequence[int], as_of: 
             progress(done[0], total)
 
     result = run_scoped_batch(policy, path, as_of, progress=step, sink=lambda chunk: None)  # tables only
+    if rows is None:
+        return result.decisions, result.rejects, result.exposures[
+            [c for c in _EXPOSURE_COLUMNS if c in result.exposures.columns]].copy()
     lookup = np.asarray(rows, dtype=np.int64)
     decisions = result.decisions.copy()
     if len(decisions):
@@ -277,8 +281,7 @@ def scoped_side(policy: CompiledPolicy, table: Table, as_of: str | None,
     if table.source is None or table.offsets is None:
         raise UsageError([Diagnostic("scoped-portfolio-format", "two multi-exposure policies compare a JSON Lines "
                                      "file of debtor records", hint="give --portfolio debtors.jsonl")])
-    decisions, rejects, exposures = _scoped_run(policy, table.source, range(1, table.rows_read + 1), as_of,
-                                                progress, table.rows_read)
+    decisions, rejects, exposures = _scoped_run(policy, table.source, None, as_of, progress, table.rows_read)
     return ScopedSide(policy, decisions, rejects, table.rows_read, exposures)
 
 

@@ -176,6 +176,21 @@ def test_two_scoped_versions_compare_debtors(tmp_path: Path) -> None:
     assert any(c["exposures_changed"] for c in rep["changed_clients"])
 
 
+def test_blank_lines_between_debtors_are_no_rows_and_rows_keep_their_line(tmp_path: Path) -> None:
+    """A blank line is no row (as in batch): the debtors after it are compared, a reject names its own line."""
+    lines = [json.dumps(json.loads(f.read_text(encoding="utf-8"))) for f in DEBTORS[:3]]
+    debtors = tmp_path / "debtors.jsonl"
+    debtors.write_text(f"{lines[0]}\n\n{{}}\n{lines[1]}\n\n{lines[2]}\n", encoding="utf-8")
+    rejects = tmp_path / "rejects.jsonl"
+    r = _impact("--format", "json", "--rejects", str(rejects), portfolio=debtors, old=NEW,
+                new="loss-client-management@2.0.1")
+    assert r.exit_code == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["clients"] == 3
+    assert rep["rejected"] == {"old": 1, "new": 1, "rows": 1, "rows_read": 4, "compared": 3}
+    assert [json.loads(x)["row"] for x in rejects.read_text("utf-8").splitlines()] == [3]
+
+
 def test_two_scoped_versions_need_json_lines(tmp_path: Path) -> None:
     r = _impact("--format", "json", old=NEW, portfolio=REFERENCE / "samples" / "portfolio.csv")
     assert r.exit_code == 2
