@@ -945,8 +945,28 @@ class AuditStore:
                                    "records were removed at the end" + self._lost_segment(last + 1, head_seq))
         # At the same record a broken link says more (a record missing, inserted or moved inside a
         # segment also breaks the content of the records behind it, whose place is hashed).
-        breaks = [b for b in (link_break, first_edit) if b is not None]
+        breaks = [b for b in (link_break, first_edit, self._edited_snapshot()) if b is not None]
         return count, (min(breaks, key=lambda b: b.seq) if breaks else None)
+
+    def _edited_snapshot(self) -> Break | None:
+        """The first record decided under a stored policy text that no longer hashes to its sha256.
+
+        The records' hashes cover the policy's sha256, not its text: a rule edited in the snapshot left the
+        chain intact, and only a replay (which re-reads the text) would have shown it.
+        """
+        edited: Break | None = None
+        for sha, policy_id, version, text in self.db.execute(
+                "SELECT sha256, policy_id, version, text FROM policy_snapshot"):
+            if hashlib.sha256(str(text).encode("utf-8")).hexdigest() == sha:
+                continue
+            first = self.db.execute("SELECT seq, decision_id FROM decision_record WHERE policy_sha256 = ? "
+                                    "ORDER BY seq LIMIT 1", (sha,)).fetchone()
+            seq, did = (int(first[0]), first[1]) if first is not None else (0, None)
+            found = Break(seq, did, "edited", f"the stored text of policy {policy_id} {version} no longer matches its "
+                          f"sha256 ({sha[:12]}): the decisions recorded under it cannot be shown to come from it")
+            if edited is None or found.seq < edited.seq:
+                edited = found
+        return edited
 
     def _link_break(self, i: int, entry: Entry, before: Entry | None) -> Break:
         """How the chain broke where record ``entry`` (the i-th) no longer follows the one before it."""

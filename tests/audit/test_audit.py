@@ -135,6 +135,22 @@ def test_tamper_edited(store_of_kind: tuple[str, Path]) -> None:
     assert out["ok"] is False and out["break"]["seq"] == 3 and out["break"]["kind"] == "edited"
 
 
+def test_tamper_policy_snapshot_text_is_caught(store_of_kind: tuple[str, Path]) -> None:
+    """The records hash the policy's sha256, not its text: a rule edited in the stored snapshot is named by verify
+    at the first record decided under it, not left to a replay."""
+    _, db = store_of_kind
+    with _raw(db) as raw:
+        sha, text = raw.execute("SELECT sha256, text FROM policy_snapshot").fetchone()
+        assert "days_past_due > 90" in text
+        raw.execute("UPDATE policy_snapshot SET text = ?", (text.replace("days_past_due > 90", "days_past_due > 900"),))
+    out = _verify(db)
+    assert out["ok"] is False and out["break"]["seq"] == 1 and out["break"]["kind"] == "edited"
+    assert out["break"]["decision_id"] == _record(db, 1)["decision_id"]
+    assert out["break"]["detail"] == (
+        f"the stored text of policy loss-client-management 1.1.0 no longer matches its sha256 ({sha[:12]}): "
+        "the decisions recorded under it cannot be shown to come from it")
+
+
 def test_tamper_edited_and_rehashed(store_of_kind: tuple[str, Path]) -> None:
     kind, db = store_of_kind
     row = _record(db, 5)  # all fields hashed
