@@ -486,7 +486,7 @@ class AuditStore:
             self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
             self.db.row_factory = sqlite3.Row
             self.db.execute("PRAGMA busy_timeout = 30000")
-            self._check_and_migrate()
+            self._check_and_migrate(create)
             self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.DatabaseError as exc:
@@ -504,13 +504,17 @@ class AuditStore:
         self.close()
 
     # schema ------------------------------------------------------------------
-    def _check_and_migrate(self) -> None:
+    def _check_and_migrate(self, create: bool = True) -> None:
         app_id = self.db.execute("PRAGMA application_id").fetchone()[0]
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if app_id == 0 and version == 0 and tables:
             raise AuditError([Diagnostic("not-an-audit-store", f"{self.path} is a SQLite database but not a "
                                          "decision store", file=str(self.path))])
+        if app_id == 0 and version == 0 and not create:  # an empty file: reading it must not make it a store
+            raise AuditError([Diagnostic("not-an-audit-store", f"{self.path} is empty: no decision store, no "
+                                         "decision recorded", file=str(self.path),
+                                         hint="point --audit-db at a decision store that decide or batch wrote")])
         if app_id not in (0, APPLICATION_ID):
             raise AuditError([Diagnostic("not-an-audit-store", f"{self.path} belongs to another application",
                                          file=str(self.path))])

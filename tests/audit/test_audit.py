@@ -749,3 +749,19 @@ def test_a_store_in_a_folder_that_does_not_exist_is_named_as_such(tmp_path: Path
     garbage.write_bytes(b"not a database at all" * 100)
     r = cli(garbage, "decide", "-p", "loss-client-management", "-c", str(SAMPLES[0]), "--format", "json")
     assert r.exit_code == 6 and json.loads(r.stderr)["errors"][0]["code"] == "not-an-audit-store"
+
+
+@pytest.mark.parametrize("command", [("audit", "verify"), ("audit", "list"), ("audit", "replay", "--all")])
+def test_reading_an_empty_file_leaves_it_empty_and_says_it_holds_no_store(tmp_path: Path,
+                                                                          command: tuple[str, ...]) -> None:
+    """verify answered 'ok' on a 0-byte file, after making it a store; a store is made only by recording."""
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    r = cli(empty, *command, "--format", "json")
+    assert r.exit_code == 6, r.output
+    (error,) = json.loads(r.stderr)["errors"]
+    assert error["code"] == "not-an-audit-store" and error["message"].endswith("is empty: no decision store, "
+                                                                               "no decision recorded")
+    assert empty.read_bytes() == b""
+    r = cli(empty, "decide", "-p", "loss-client-management", "-c", str(SAMPLES[0]), "--format", "json")
+    assert r.exit_code == 0 and _verify(empty)["records"] == 1  # recording into it makes it one
