@@ -719,6 +719,17 @@ def _broken_cases(doc: Document, file: str, per_case: Mapping[int, list[Diagnost
             if pid in known and v not in known[pid]:  # pinned to a version that is gone: it would never run again
                 run.diagnostics.append(_unknown_version(doc, file, pid, v, ("cases", i, "versions", j), known))
                 broken.add(i)
+    for i, case in valid.items():
+        expect = case.get("expect") or {}
+        others = [k for k in expect if k != "invalid_input"]
+        if "invalid_input" in expect and others:  # a rejected client has no decision: they would pass unchecked
+            line, col = doc.locate(("cases", i, "expect", others[0]))
+            run.diagnostics.append(Diagnostic(
+                "contradictory-expectation", f"the case expects invalid input, so there is no decision to show "
+                f"{', '.join(others)}", file=file, line=line, column=col,
+                path=format_path(("cases", i, "expect", others[0])),
+                hint="expect invalid_input alone, or drop it and expect what the decision shows"))
+            broken.add(i)
     unknown = _unknown_names(doc, valid, targets, file)
     run.diagnostics.extend(unknown)
     broken |= {int(m.group(1)) for d in unknown if (m := re.match(r"^cases\[(\d+)\]", d.path or ""))}
@@ -774,7 +785,8 @@ def _unknown_names(doc: Document, cases: Mapping[int, Mapping[str, Any]], target
             return
         line, col = doc.locate(at)
         deciders = " / ".join(f"'{b}'" for b in bases)
-        what = {"rule": "rule", "decider": f"floor rule (or {deciders})"}.get(kind, kind)
+        what = {"rule": "rule", "decider": f"floor rule (or {deciders})",
+                "exposure decider": "floor rule (or 'default')"}.get(kind, kind)
         if len(lacking) < len(versions):  # some versions have it: the case outlived a change
             out.append(Diagnostic(
                 "unknown-name", f"the policy has no {what} '{value}' in version {', '.join(lacking)} (the case "
@@ -808,7 +820,17 @@ def _unknown_names(doc: Document, cases: Mapping[int, Mapping[str, Any]], target
             if kind.names is not None and key in expect:
                 for value, at in _named(expect[key]):
                     check(kind.names, value, ("cases", i, "expect", key, *at), runs_on)
+        for eid, exp in (expect.get("exposures") or {}).items():
+            for key, kind_of in _EXPOSURE_NAMES.items():
+                if isinstance(exp, dict) and key in exp:
+                    for value, at in _named(exp[key]):
+                        check(kind_of, value, ("cases", i, "expect", "exposures", eid, key, *at), runs_on)
     return out
+
+
+# What an expectation of one exposure names, by kind (``decided_by``: its own floors, the debtor's, or the default).
+_EXPOSURE_NAMES = {"grade": "grade", "own_grade": "grade", "decided_by": "exposure decider", "floors": "floor",
+                   "floors_include": "floor", "metrics": "exposure metric"}
 
 
 def _names(p: CompiledPolicy) -> dict[str, set[str]]:
@@ -816,10 +838,13 @@ def _names(p: CompiledPolicy) -> dict[str, set[str]]:
     names: dict[str, set[str]] = {
         "warning": {w.id for w in p.warnings}, "action": {a.id for a in p.actions},
         "floor": {r.id for r in p.floors}, "metric": {m.name for m in p.metrics}, "grade": set(p.grade_ids)}
+    names["exposure metric"] = set()
     if p.scoped is not None:  # the debtor's grade may be decided by an exposure's own floor
         names["floor"] |= {r.id for r in p.scoped.floors}
+        names["exposure metric"] = {m.name for m in p.scoped.metrics}
     names["rule"] = names["warning"] | names["action"] | names["floor"]
     names["decider"] = names["floor"] | {p.base_decider}
+    names["exposure decider"] = names["decider"] | {"default"}
     return names
 
 

@@ -120,6 +120,65 @@ def test_a_case_for_an_unknown_policy_is_an_error(tmp_path: Path) -> None:
     assert [d.code for d in run.diagnostics] == ["unknown-policy", "untested-version"]  # mini: no file tests it
 
 
+# The same checks inside an exposure's expectations (a policy with scopes): each would fail with a puzzling
+# message, or pass for ever, as at the top level.
+EXPOSURE_NAMES = [
+    ("{grade: 次级}", "grade", "no grade '次级'", "'次级' is the label of grade substandard: expectations name the id"),
+    ("{own_grade: substandrd}", "own_grade", "no grade 'substandrd'", "did you mean 'substandard'?"),
+    ("{decided_by: contagion_10pct}", "decided_by", "no floor rule (or 'default') 'contagion_10pct'",
+     "did you mean 'contagion'?"),
+    ("{floors: [overdue_90]}", "floors[0]", "no floor 'overdue_90'", "did you mean 'overdue_over_90'?"),
+    ("{floors_include: [nope]}", "floors_include[0]", "no floor 'nope'", None),
+    ("{metrics: {late_payment: 1}}", "metrics.late_payment", "no exposure metric 'late_payment'",
+     "did you mean 'late_payments'?"),
+    ("{metrics: {nonperforming_share: 0}}", "metrics.nonperforming_share",  # the debtor's, not the exposure's
+     "no exposure metric 'nonperforming_share'", None),
+]
+
+
+def _debtor_suite(tmp_path: Path, expect: str) -> Path:
+    from click.testing import CliRunner
+
+    from policy_engine.cli import main
+
+    folder = tmp_path / "policies"
+    assert CliRunner().invoke(main, ["--policies", str(folder), "init", "--debtor", "dd"]).exit_code == 0
+    (folder / "dd" / "tests" / "basic.yaml").write_text(
+        "policy: dd\ncases:\n  - name: named\n    client: ../samples/clients/example.json\n"
+        f"    expect: {expect}\n  - name: fine\n    client: ../samples/clients/example.json\n"
+        "    expect: {grade: pass}\n", encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize(("exposure", "path", "message", "hint"), EXPOSURE_NAMES, ids=[c[2] for c in EXPOSURE_NAMES])
+def test_an_exposure_expectation_naming_what_the_policy_lacks_is_an_error(tmp_path: Path, exposure: str, path: str,
+                                                                          message: str, hint: str | None) -> None:
+    run = run_tests([_debtor_suite(tmp_path, f"{{exposures: {{E1: {exposure}}}}}")])
+    [d] = run.diagnostics
+    assert (d.code, d.path, d.line, d.hint) == ("unknown-name", f"cases[0].expect.exposures.E1.{path}", 5, hint)
+    assert message in d.message
+    assert [r.name for r in run.results] == ["fine"]
+
+
+def test_an_exposures_expectation_without_an_exposure_is_an_error(tmp_path: Path) -> None:
+    run = run_tests([_debtor_suite(tmp_path, "{exposures: {}}")])
+    assert [(d.code, d.path) for d in run.diagnostics] == [("schema", "cases[0].expect.exposures")]
+    assert [r.name for r in run.results] == ["fine"]
+
+
+def test_invalid_input_beside_another_expectation_is_an_error_not_a_pass(tmp_path: Path) -> None:
+    """A rejected client has no decision: the grade beside invalid_input was never checked, and the case passed."""
+    bad = CLIENT.replace("days_past_due: 0", "days_past_due: -1")
+    suite = _write_suite(tmp_path, f"  - name: both\n    client: {bad}\n"
+                                   "    expect: {invalid_input: [loan.days_past_due], grade: bad}\n"
+                                   f"  - name: fine\n    client: {CLIENT}\n    expect: {{grade: good}}\n")
+    run = run_tests([suite])
+    [d] = run.diagnostics
+    assert (d.code, d.path, d.line) == ("contradictory-expectation", "cases[0].expect.grade", 5)
+    assert d.message == "the case expects invalid input, so there is no decision to show grade"
+    assert [r.name for r in run.results] == ["fine"]
+
+
 def test_invalid_input_expectation(tmp_path: Path) -> None:
     bad = CLIENT.replace("days_past_due: 0", "days_past_due: -1")
     suite = _write_suite(tmp_path, f"  - name: rejected\n    client: {bad}\n"
