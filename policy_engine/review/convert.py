@@ -173,6 +173,26 @@ def _financials_problems(periods: Any) -> list[dict[str, str]]:
     return out
 
 
+def _after_as_of(record: dict[str, Any], as_of: dt.date) -> list[dict[str, str]]:
+    """What decide refuses in the 1.x record and in its conversion alike: a statement dated after the as-of day,
+    and periods repaid since an observation start that has not come yet (the schedule would be paid in the
+    future)."""
+    out = []
+    for i, period in enumerate(record.get("financials") or []):
+        end = _date(period.get("period_end"))
+        if end is not None and end > as_of:
+            out.append(_problem(f"financials[{i}].period_end", "bad-field",
+                                f"{end} is after the as-of date {as_of}: a decision as of that day can only use "
+                                "what was known then"))
+    restr = record.get("restructuring") or {}
+    start, repaid = _date(restr.get("observation_start")), restr.get("periods_repaid")
+    if start is not None and start >= as_of and repaid:
+        out.append(_problem("restructuring.periods_repaid", "bad-value",
+                            f"{repaid} period(s) repaid since the observation start {start}, which is not before the "
+                            f"as-of date {as_of}: no period can have been repaid yet"))
+    return out
+
+
 def _is_int(v: Any) -> bool:
     return type(v) is int
 
@@ -291,6 +311,9 @@ class _Converter:
         self.as_of_text: str = day
         self.as_of: dt.date = _date(day)  # type: ignore[assignment]
         self.e = "exposures[0]"
+        late = _after_as_of(record, self.as_of)
+        if late:
+            raise _Refused(late)
 
     def note(self, kind: str, code: str, path: str, value: Any, reason: str) -> None:
         if CODES.get(code) != kind:  # the vocabulary is a contract: a new code is declared (and documented)
@@ -490,9 +513,11 @@ class _Converter:
         before = self.grade_before()
         mod_date = min(start - dt.timedelta(days=1), self.as_of) if start else self.as_of
         self.note("assumed", "modification-date", f"{e}.modifications[-1].date", mod_date.isoformat(),
+                  "1.x gives no observation start: the change is assumed on the as-of date" if not start else
                   "1.x gives the observation start, the first repayment date after the change: the change is "
-                  "assumed to take effect the day before it" if start else
-                  "1.x gives no observation start: the change is assumed on the as-of date")
+                  "assumed to take effect the day before it" if mod_date == start - dt.timedelta(days=1) else
+                  f"1.x gives an observation start after the as-of date ({start}): the change, known on the "
+                  "as-of date, is assumed on it")
         self.note("assumed", "modification-measure", f"{e}.modifications[-1].measure", "other_concession",
                   "1.x says restructured, a concession, not which measure")
         self.note("assumed", "restructured-means-difficulty", f"{e}.modifications[-1].difficulty_assessed", True,
@@ -510,7 +535,12 @@ class _Converter:
         months = frequency(start, repaid or 0, self.as_of) if start < self.as_of else 3
         amount = self.instalment(months)
         schedule = [_paid(start, amount) if start < self.as_of else _due(start, amount)]
-        if months is None:
+        if start >= self.as_of:  # nothing due yet (periods repaid before it are refused): the first two, unpaid
+            schedule.append(_due(add_months(start, months or 3), amount))
+            self.note("assumed", "schedule-not-yet-due", f"{e}.schedule", f"every 3 month(s), {amount:g}",
+                      f"the observation starts on {start}, not before the as-of date: its first two instalments, "
+                      "3 months apart, are recorded due and not yet paid")
+        elif months is None:
             self.note("unknown", "schedule-frequency", f"{e}.schedule", None,
                       f"no instalment period (1, 2, 3, 6 or 12 months) puts {repaid} repaid periods between "
                       f"{start} and {self.as_of}: only the first repayment date is recorded")
@@ -655,7 +685,8 @@ CODES: dict[str, str] = {
     **dict.fromkeys(("as-of-given", "debtor-id-is-client-id", "size-class", "bureau-amounts-from-share",
                      "event-dated-as-of", "exposure-id", "product", "currency", "origination-date", "maturity-date",
                      "modification-date", "modification-measure", "restructured-means-difficulty",
-                     "schedule-from-counts", "restructured-again", "nonperforming-before-unknown",
+                     "schedule-from-counts", "schedule-not-yet-due", "restructured-again",
+                     "nonperforming-before-unknown",
                      "upgrade-history-from-counts"), "assumed"),
     **dict.fromkeys(("no-external-rating", "no-group", "difficulty-resolution-unknown", "cross-bank-share-unknown",
                      "cross-bank-share-inconsistent", "nonperforming-where-unknown", "no-ebit", "no-cfads",
@@ -674,10 +705,12 @@ REASONS = {
                                      "beside the loan's own days past due: bureau amounts left empty",
     "event-dated-as-of": "1.x says only that the event is known on the as-of date: dated that day",
     "modification-date": "the restructuring's modification assumed the day before the 1.x observation start (its "
-                         "first repayment date), or on the as-of date without one",
+                         "first repayment date), or on the as-of date without one (or with one after it)",
     "schedule-from-counts": "instalments rebuilt from the 1.x count of periods repaid since the observation start: "
                             "the shortest period (1, 2, 3, 6, 12 months) that fits, each paid in full on its due date",
     "schedule-frequency": "no instalment period fits the 1.x count of periods repaid: only the first repayment date",
+    "schedule-not-yet-due": "the 1.x observation starts on or after the as-of date: its first two instalments, "
+                            "3 months apart, recorded due and not yet paid",
     "restructured-again": "1.x restructured again after non-payment: a first restructuring, a missed instalment "
                           "and the second restructuring, dated from the observation start",
     "upgrade-history-from-counts": "the payment history rebuilt from the 1.x upgrade counts: arrears cleared "
@@ -699,7 +732,8 @@ REASONS_ZH = {
     "currency": "1.x 金额以人民币计",
     "origination-date": "1.x 没有发放日：取记录所隐含的最早日期（2.0.0 无规则读取）",
     "maturity-date": "1.x 没有到期日：取记录所隐含的最晚日期（2.0.0 无规则读取）",
-    "modification-date": "重组的合同调整日假设为 1.x 观察期起始日（调整后首个还款日）的前一天；无起始日时取评估日",
+    "modification-date": "重组的合同调整日假设为 1.x 观察期起始日（调整后首个还款日）的前一天；"
+                         "无起始日或起始日晚于评估日时取评估日",
     "modification-measure": "1.x 只说明已重组（一项让步），未说明具体措施",
     "restructured-means-difficulty": "1.x 的“已重组”即对处于财务困难的债务人作出让步（第十七条）",
     "schedule-from-counts": "按 1.x 观察期以来已还期数重建还款计划：取能容纳这些期数的最短周期（1、2、3、6、"
@@ -724,6 +758,7 @@ REASONS_ZH = {
     "no-payment-history": "1.x 没有还款记录（或没有观察期起始日）：上调条件（第十三条）找不到已还款期次，"
                           "观察期无法结束",
     "schedule-frequency": "没有任何还款周期（1、2、3、6、12个月）能容纳 1.x 的已还期数：只记录首个还款日",
+    "schedule-not-yet-due": "1.x 观察期起始日不早于评估日：记录其首两期还款（相隔3个月），均尚未偿还",
     "restructured-again-undated": "1.x 说明违约后再次重组，但没有观察期起始日可确定任一次重组的日期：只记录一次重组，"
                                   "再次重组规则不触发",
     "bank-share-not-carried": "2.0 根据各债项自身的分类计算本行不良债权占比；1.x 只有一笔贷款，"
