@@ -78,8 +78,13 @@ def text_problem(text: str) -> str | None:
 # What an id may not hold besides: characters that show nothing (format characters, the soft hyphen).
 _INVISIBLE = "\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff"
 _FORBIDDEN_IN_ID = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f\\ud800-\\udfff{_INVISIBLE}]")
-ID_FORBIDDEN_PATTERN = _FORBIDDEN_IN_ID.pattern  # for pandas' and Arrow's vectorised searches (no surrogates there)
-ARROW_ID_FORBIDDEN = f"[\\x00-\\x1f\\x7f-\\x9f{_INVISIBLE}]"
+# Spaces (control characters such as tabs are refused already): an id of spaces alone names nothing, and two keys
+# that differ only by spaces at either end look the same (a fixed-width export pads one and not the other).
+SPACE_CHARS = " \u00a0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+_SPACE_SET = frozenset(SPACE_CHARS)
+_BLANK = re.compile(f"[{SPACE_CHARS}]+")
+ID_FORBIDDEN_PATTERN = f"{_FORBIDDEN_IN_ID.pattern}|^[{SPACE_CHARS}]+$"  # pandas' vectorised search
+ARROW_ID_FORBIDDEN = f"[\\x00-\\x1f\\x7f-\\x9f{_INVISIBLE}]|^[{SPACE_CHARS}]+$"  # Arrow's (no surrogates there)
 
 
 def id_problem(text: str) -> str | None:
@@ -92,6 +97,8 @@ def id_problem(text: str) -> str | None:
     if m is not None:
         return (f"{describe_character(m.group())} at character {m.start() + 1} (an id holds no invisible characters: "
                 "two ids that look the same must be the same)")
+    if _BLANK.fullmatch(text) is not None:
+        return "only spaces: an id of spaces names nothing"
     if not text.isascii() and not unicodedata.is_normalized("NFC", text):
         return ("written in a decomposed Unicode form (not NFC): the same id can be written two ways, which compare "
                 f"as different ids; send it as NFC ({unicodedata.normalize('NFC', text)!r})")
@@ -100,8 +107,19 @@ def id_problem(text: str) -> str | None:
 
 def has_id_problem(text: str) -> bool:
     """Cheap test for :func:`id_problem`."""
-    return _FORBIDDEN_IN_ID.search(text) is not None or (not text.isascii()
-                                                         and not unicodedata.is_normalized("NFC", text))
+    return (_FORBIDDEN_IN_ID.search(text) is not None
+            or (text[:1] in _SPACE_SET and _BLANK.fullmatch(text) is not None)
+            or (not text.isascii() and not unicodedata.is_normalized("NFC", text)))
+
+
+def id_key(text: str) -> str:
+    """The form two keys under one parent are compared in: without spaces at either end ('E1 ' is 'E1')."""
+    return text.strip(SPACE_CHARS)
+
+
+def spaced_apart(text: str, first: str) -> str:
+    """`` ('E1': the two differ only by spaces)`` when ``text`` repeats ``first`` only by its spaces, else ''."""
+    return f" ('{first}': the two differ only by spaces)" if text != first else ""
 
 
 def has_forbidden(text: str) -> bool:

@@ -20,7 +20,7 @@ from typing import Any
 from ..diagnostics import Diagnostic
 from ..policy.compiler import CompiledPolicy, InputSpec
 from ..policy.scopes import ScopedPart, ScopeSpec
-from ..safetext import has_forbidden, has_id_problem, id_problem
+from ..safetext import SPACE_CHARS, has_forbidden, has_id_problem, id_key, id_problem, spaced_apart
 from .inputs import AS_OF_HINT, MAX_STRING, _bounds, _check_value, _dig, after_as_of, describe, known_date, new_date
 
 MAX_KEY = 64  # characters of an element key (an exposure id)
@@ -62,7 +62,7 @@ def _read_list(part: ScopedPart, s: ScopeSpec, container: Mapping[str, Any], whe
                                    f"{s.max}", path=where, hint=f"scopes.{s.name}.max of the policy"))
         return []
     out: list[dict[str, Any]] = []
-    keys: dict[str, int] = {}
+    keys: dict[str, tuple[int, str]] = {}  # a key as compared -> the element that has it, and its key as written
     bounds = [spec for spec in part.inputs[s.name] if spec.name in part.date_bounds]  # dates another one reads
     bounded = any(spec.not_before for spec in part.inputs[s.name])
     for i, item in enumerate(raw):
@@ -167,7 +167,7 @@ def _shown(v: Any) -> str:
     return v.isoformat() if isinstance(v, _dt.date) else str(v)
 
 
-def _check_key(s: ScopeSpec, item: Mapping[str, Any], at: str, keys: dict[str, int], i: int,
+def _check_key(s: ScopeSpec, item: Mapping[str, Any], at: str, keys: dict[str, tuple[int, str]], i: int,
                problems: list[Diagnostic], e: dict[str, Any], of_element: Sequence[Diagnostic] = ()) -> None:
     """A keyed element names itself: a short text, unique under its parent. A key the element's inputs
     read too (an input of type string) and found wrong or missing is not reported a second time."""
@@ -185,11 +185,13 @@ def _check_key(s: ScopeSpec, item: Mapping[str, Any], at: str, keys: dict[str, i
                                    f"characters, found {describe(key)}", path=path))
     elif has_id_problem(key):
         problems.append(Diagnostic("bad-field", str(id_problem(key)), path=path))
-    elif key in keys:
-        problems.append(Diagnostic("duplicate-key", f"{s.key} '{key}' is also {s.name} {keys[key]}", path=path,
+    elif (same := id_key(key)) in keys:
+        first, written = keys[same]
+        problems.append(Diagnostic("duplicate-key", f"{s.key} '{key}' is also {s.name} {first}"
+                                   f"{spaced_apart(key, written)}", path=path,
                                    hint=f"each {s.name} of a record has its own {s.key}"))
     else:
-        keys[key] = i
+        keys[same] = (i, key)
 
 
 # ----------------------------------------------------------- generated fast path
@@ -233,7 +235,7 @@ def build_fast_reader(policy: CompiledPolicy) -> ElementReader:
         "TypeError": TypeError, "AttributeError": AttributeError, "ValueError": ValueError,
         "OverflowError": OverflowError, "_Refused": _Refused, "_known_date": known_date, "_new_date": new_date,
         "_NO_DAY": _dt.date.max, "_NONE_ABOVE": {}, "_has_forbidden": has_forbidden,
-        "_has_id_problem": has_id_problem, **consts,
+        "_has_id_problem": has_id_problem, "_SPACES": SPACE_CHARS, **consts,
     }
     exec(compile("\n".join(lines), "<scopes reader>", "exec"), ns)  # built from the compiled scopes only
     return ns["read"]  # type: ignore[no-any-return]
@@ -299,9 +301,12 @@ def _key_check(s: ScopeSpec, specs: Sequence[InputSpec]) -> list[str]:
     same = next((f"f{k}" for k, spec in enumerate(specs) if spec.root == (s.key,) and spec.type == "string"
                  and not spec.enum), None)
     return [f"k = {same}" if same else f"k = item.get({s.key!r})",
-            f"if type(k) is not str or not k or len(k) > {MAX_KEY!r} or k in keys or _has_id_problem(k):",
+            f"if type(k) is not str or not k or len(k) > {MAX_KEY!r} or _has_id_problem(k):",
             "    raise _Refused",
-            "keys.add(k)"]
+            "kk = k.strip(_SPACES)  # 'E1 ' is 'E1'",
+            "if kk in keys:",
+            "    raise _Refused",
+            "keys.add(kk)"]
 
 
 def _element_checks(part: ScopedPart, s: ScopeSpec, specs: Sequence[InputSpec]) -> list[str]:

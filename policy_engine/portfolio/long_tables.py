@@ -31,7 +31,7 @@ from ..decide.scoped import MAX_KEY, date_before, repeated_element
 from ..diagnostics import Diagnostic, InputError, UsageError
 from ..policy.compiler import CompiledPolicy
 from ..policy.scopes import ScopeSpec
-from ..safetext import has_id_problem, id_problem
+from ..safetext import has_id_problem, id_key, id_problem, spaced_apart
 from .frame import Prepared, _Checker, _day, _flag_after_as_of, _rows, client_id_text, mark_stored_nans, prepare
 from .scoped_vector import Level, LongTables, ScopedRun
 from .vector import Col, evaluate_columns
@@ -1017,12 +1017,17 @@ def _check_keys(chk: _Checker, s: ScopeSpec, keys: tuple[np.ndarray, np.ndarray,
     hazard = ~long & np.array([has_id_problem(k) for k in distinct] + [False])[codes]
     chk._flag_mask(hazard, path, lambda i: str(id_problem(texts[i])))
     ok = ~missing & ~long & ~hazard & (parent >= 0)
+    compared = [id_key(k) if isinstance(k, str) else k for k in distinct]  # 'E1 ' is 'E1', as decide compares them
+    if compared != list(distinct):
+        same, uniques = pd.factorize(pd.Series(compared, dtype=object))
+        codes = np.append(same, -1)[codes]
+        distinct = uniques.to_numpy()
     pair = pd.Series(np.where(ok, parent * (len(distinct) + 1) + codes, -1 - np.arange(len(codes))))
     repeated = ok & pair.duplicated(keep="first").to_numpy()
     if repeated.any():
         first = pd.Series(np.arange(len(codes))).groupby(pair.to_numpy()).transform("min").to_numpy()
-        chk._flag_mask(repeated, path, lambda i: f"{s.key} '{texts[i]}' is also {s.name} at row {int(first[i]) + 1}",
-                       "duplicate-key")
+        chk._flag_mask(repeated, path, lambda i: f"{s.key} '{texts[i]}' is also {s.name} at row {int(first[i]) + 1}"
+                       f"{spaced_apart(texts[i], texts[int(first[i])])}", "duplicate-key")
 
 
 def _check_unique(chk: _Checker, s: ScopeSpec, specs: list[Any], env: Mapping[str, Col], parent: np.ndarray) -> None:

@@ -33,6 +33,9 @@ CASES = [
     ("right-to-left override in the client id", "client_id", "D\u202e1", "U+202E"),
     ("zero-width joiner in the client id", "client_id", "D\u200d1", "U+200D"),
     ("an accent after its letter (NFD) in the client id", "client_id", "Cafe\u0301", "not NFC"),
+    ("an exposure id of spaces only", "exposures[1].exposure_id", "   ", "only spaces"),
+    ("a client id of spaces only (it was recorded with an empty client column)", "client_id", "   ", "only spaces"),
+    ("a client id of an ideographic space", "client_id", "\u3000", "only spaces"),
 ]
 
 
@@ -59,6 +62,23 @@ def test_ids_in_any_script_written_in_nfc_are_ids(text: str) -> None:
     assert id_problem(text) is None
     record = _with("exposures[1].exposure_id", text)
     assert [x["exposure_id"] for x in Decider(POLICY_2).decide(record)["exposures"]][1] == text
+
+
+@pytest.mark.parametrize("written", ["PF-1 ", " PF-1", "PF-1\u3000", "\u00a0PF-1"])
+def test_two_exposure_ids_that_differ_only_by_spaces_are_one_repeated(written: str) -> None:
+    """'PF-1' and 'PF-1 ' were two exposures of one debtor (a fixed-width export pads one), its claims counted
+    twice. A padded id alone is an id (an export may pad them all); two under one debtor are one, repeated."""
+    record = _with("exposures[1].exposure_id", written)
+    with pytest.raises(InputError) as refused:
+        Decider(POLICY_2).decide(record)
+    [d] = refused.value.diagnostics
+    assert (d.code, d.path) == ("duplicate-key", "exposures[1].exposure_id")
+    assert d.message == f"exposure_id '{written}' is also exposure 0 ('PF-1': the two differ only by spaces)"
+    padded = json.loads(json.dumps(BASE))
+    for e in padded["exposures"]:
+        e["exposure_id"] += "  "
+    assert [x["exposure_id"] for x in Decider(POLICY_2).decide(padded)["exposures"]] == [
+        e["exposure_id"] for e in padded["exposures"]]
 
 
 def test_batch_rejects_the_same_ids_as_json_lines_and_as_long_tables(tmp_path: Path) -> None:
@@ -111,3 +131,24 @@ def _get(record: dict[str, Any], dotted: str) -> Any:
             return None
         record = record.get(part)  # type: ignore[assignment]
     return record
+
+
+def test_long_tables_and_json_lines_refuse_ids_that_differ_only_by_spaces(tmp_path: Path) -> None:
+    records = [{**_with("exposures[1].exposure_id", "PF-1 "), "client_id": "D1", "debtor_id": "D1"},
+               {**BASE, "client_id": "OK", "debtor_id": "OK"}]
+    lines = tmp_path / "debtors.jsonl"
+    lines.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    folder = tmp_path / "tables"
+    folder.mkdir()
+    _tables(records, folder)
+    for name, source, place in (("lines", lines, "exposure 0"), ("tables", folder, "exposure at row 1")):
+        rejects = tmp_path / f"{name}.rejects.jsonl"
+        r = CliRunner().invoke(main, ["--policies", str(POLICIES), "--no-audit", "batch", str(source), "-p",
+                                      "loss-client-management@2.0.0", "--format", "json", "--out",
+                                      str(tmp_path / f"{name}.csv"), "--rejects", str(rejects)],
+                               catch_exceptions=False)
+        assert r.exit_code == 0, r.stderr
+        [reject] = map(json.loads, rejects.read_text("utf-8").splitlines())
+        [problem] = reject["problems"]
+        assert (reject["client_id"], problem["code"], problem["message"]) == (
+            "D1", "duplicate-key", f"exposure_id 'PF-1 ' is also {place} ('PF-1': the two differ only by spaces)")
