@@ -698,6 +698,10 @@ def _loads(text: str) -> Any:
                            parse_int=integer if _LONG_DIGITS.search(text) else None)
     except json.JSONDecodeError as exc:
         where, at = _json_place(text, exc)
+        if exc.msg.startswith("Invalid control character") and not text[exc.pos:].strip():
+            # the line ends inside a string ('{"bad json'): not a control character the client sent
+            raise JSONInputError(f"invalid JSON {where}: unterminated string (the text ends inside it)",
+                                 _path_at(text, exc.pos), at=at) from None
         if exc.msg.startswith("Invalid control character"):  # raw, inside a string: client text holds none
             raise JSONInputError(f"{describe_character(text[exc.pos])} {where}", _path_at(text, exc.pos),
                                  code="bad-text", at=at) from None

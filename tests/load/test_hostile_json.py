@@ -138,6 +138,19 @@ def test_a_lone_surrogate_in_text_handed_in_is_refused_by_path() -> None:
     assert [(code, path) for code, path, _ in err.value.problems] == [("bad-text", "a[1].b")]
 
 
+@pytest.mark.parametrize(("text", "code", "words"), [
+    ('{"bad json\n', "bad-json", "unterminated string (the text ends inside it)"),  # a JSON Lines line cut short
+    ('{"a": "cut\r\n  ', "bad-json", "unterminated string (the text ends inside it)"),
+    ('{"a": "x\ny"}', "bad-text", "control character U+000A (line feed)"),  # a raw line feed the client sent
+])
+def test_a_string_cut_off_by_the_end_of_the_text_is_unterminated_not_a_control_character(text: str, code: str,
+                                                                                          words: str) -> None:
+    with pytest.raises(JSONInputError) as err:
+        parse_json_text(text)
+    [(got, _, message)] = err.value.problems
+    assert got == code and words in message, message
+
+
 def test_a_document_over_the_limit_names_the_limit() -> None:
     with pytest.raises(JSONInputError) as err:
         parse_json_text(b'{"a": "' + b"x" * MAX_JSON_BYTES + b'"}')
