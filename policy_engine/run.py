@@ -536,6 +536,9 @@ def read_portfolio(path: str | Path, financials: str | Path | None = None, encod
 
     for p in (path, financials):
         if p is not None and Path(p).is_file() and Path(p).stat().st_size == 0:
+            if Path(p).suffix.lower() in (".jsonl", ".ndjson"):  # no header there: a record a line
+                raise InputError([Diagnostic("empty-table", "the file is empty: give one client record a line",
+                                             file=str(p))])
             raise InputError([Diagnostic("empty-table", "the file is empty: a table needs at least its header row",
                                          file=str(p), hint="the first line names the columns: client_id, as_of, ...")])
     return read_table(Path(path), Path(financials) if financials is not None else None, encoding)

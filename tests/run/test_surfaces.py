@@ -181,6 +181,19 @@ def test_a_stream_error_line_names_the_client_when_its_id_could_be_read(tmp_path
     assert answers[3]["client_id"] == good["client_id"] and "decision_id" in answers[3]
 
 
+@pytest.mark.parametrize("old", [f"{ID}@1.0.0", f"{ID}@2.0.0"])
+def test_an_empty_json_lines_file_says_what_a_line_holds_not_a_header(tmp_path: Path, old: str) -> None:
+    """JSON Lines has no header row: impact of two 1.x versions said 'a table needs at least its header row'."""
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    new = old.replace("1.0.0", "1.1.0").replace("2.0.0", "2.0.1")
+    r = _cli("--no-audit", "impact", old, new, "--portfolio", str(empty), "--format", "json")
+    assert r.exit_code == 3, r.output
+    [error] = json.loads(r.stderr)["errors"]
+    assert error["code"] == "empty-table" and "header" not in error["message"] + str(error.get("hint"))
+    assert "record a line" in error["message"]
+
+
 @pytest.mark.parametrize("command", ["batch", "impact"])
 def test_an_empty_csv_is_invalid_client_data_and_a_header_alone_is_an_empty_portfolio(tmp_path: Path,
                                                                                       command: str) -> None:
