@@ -874,12 +874,15 @@ def convert(source: str, target: str, out: Path | None, assumptions_out: Path | 
 
 def _convert_items(source: str, encoding: str) -> tuple[list[Any], bool]:
     """The records to convert (row, record, read problems) and whether SOURCE is one JSON record."""
-    from .diagnostics import Diagnostic, UsageError
+    from .diagnostics import Diagnostic, InputError, UsageError
     from .review.convert import json_items, table_items
     from .run import read_portfolio
 
     if source == "-":
         data = sys.stdin.buffer.read()
+        if not data.strip():  # as decide -c - answers nothing sent
+            raise UsageError([Diagnostic("no-client-data", "no client data in <stdin>", file="<stdin>",
+                                         hint="pipe a 1.x client record, or JSON Lines of them, to convert -")])
         whole = json_items(data, lines=False)
         if not whole[0][2] and isinstance(whole[0][1], dict):
             return whole, True
@@ -890,6 +893,9 @@ def _convert_items(source: str, encoding: str) -> tuple[list[Any], bool]:
     if path.suffix.lower() == ".json":
         return json_items(path.read_bytes(), lines=False), True
     if path.suffix.lower() in (".jsonl", ".ndjson"):
+        if path.stat().st_size == 0:  # as batch names it
+            raise InputError([Diagnostic("empty-table", "the file is empty: give one client record a line",
+                                         file=source)])
         return json_items(path.read_bytes(), lines=True), False
     return table_items(read_portfolio(path, encoding=encoding)), False
 

@@ -215,3 +215,14 @@ def test_every_note_code_is_documented_and_every_documented_code_exists() -> Non
     table = dict(re.findall(r"^\| `([a-z0-9-]+)` \| (assumed|unknown|not_carried) \|", page, re.M))
     assert table == CODES
     assert "../shared" not in page
+
+
+def test_nothing_to_convert_is_named_as_decide_and_batch_name_it(tmp_path: Path) -> None:
+    """Nothing on stdin is a usage error (exit 2) as for decide -c -; an empty JSON Lines file is an empty
+    portfolio (exit 3) as for batch. Both said '0 read: 0 converted', exit 0."""
+    r = _cli("convert", "-", "--to", "2.0", input="")
+    assert r.exit_code == 2 and "no-client-data" in r.stderr, r.output
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    r = _cli("convert", str(empty), "--to", "2.0")
+    assert r.exit_code == 3 and "empty-table" in r.stderr and "record a line" in r.stderr, r.output
