@@ -586,7 +586,8 @@ def _action_head(page: _Page, number: int, action: Mapping[str, Any]) -> str:
     params = ("，" if page.lang == "zh" else ", ").join(
         specs.get(k, _PLAIN).show(k, v, page.lang, as_of) for k, v in action["params"].items())
     approver = _APPROVAL[page.lang].get(action["approval"] or "", action["approval"] or "")
-    name = f"{getattr(action_type, page.lang)} [{action['id']}]" if action_type is not None else action["id"]
+    words = _action_words(page, action["id"])
+    name = f"{words} [{action['id']}]" if words else action["id"]
     head = f"  {number}. {name}" + ((f"：{params}" if page.lang == "zh" else f": {params}") if params else "")
     if approver:
         head += " — " + page.words["approval"].format(who=approver)
@@ -626,17 +627,19 @@ def _suppressed_actions(page: _Page) -> list[str]:
     return lines
 
 
-def _action_name(page: _Page, action_id: str) -> str:
-    """An action by its words with its id after them (下调利率（rate_relief）): its label, else its type's
-    name; the id alone for one the policy does not hold."""
+def _action_words(page: _Page, action_id: str) -> str | None:
+    """An action's words: its label (存款抵销), else its type's name (处置押品); None for one the policy lacks."""
     spec = next((a for a in page.policy.actions if a.id == action_id), None)
     if spec is None:
-        return action_id
+        return None
     kind = page.policy.action_types.get(spec.action)
-    words = (spec.label or {}).get(page.lang) or (getattr(kind, page.lang) if kind is not None else None)
-    if not words:
-        return action_id
-    return _bracketed(words, action_id, page.lang)
+    return (spec.label or {}).get(page.lang) or (getattr(kind, page.lang) if kind is not None else None)
+
+
+def _action_name(page: _Page, action_id: str) -> str:
+    """An action by its words with its id after them (下调利率（rate_relief）); the id alone without words."""
+    words = _action_words(page, action_id)
+    return _bracketed(words, action_id, page.lang) if words else action_id
 
 
 def _warning_name(page: _Page, warning_id: str) -> str:

@@ -76,6 +76,18 @@ def test_recovery_reads_as_a_committee_paper_in_chinese() -> None:
     assert record["actions"][0]["params"] == {"method": "auction"}  # ids in the JSON decision
 
 
+@pytest.mark.parametrize(("lang", "head"), [("zh", "  3. 存款抵销 [set_off_deposit]："),
+                                             ("en", "  3. Set off deposits [set_off_deposit]: ")])
+def test_an_action_is_headed_by_its_own_label_before_its_type_name(lang: str, head: str) -> None:
+    """2.1.0 labels set_off_deposit 存款抵销; its head read 处置押品 (the type's name), the label only in lists."""
+    policy = load_policy(REFERENCE / "policy-2.1.0.yaml")
+    record = Decider(policy).decide(json.loads((REFERENCE / "samples" / "debtors" /
+                                                "25-case-trader-crisis.json").read_text(encoding="utf-8")))
+    text = explain(record, policy, lang)
+    assert head in text
+    assert ("处置押品 [set_off_deposit]" if lang == "zh" else "Enforce the collateral [set_off_deposit]") not in text
+
+
 def test_the_emergency_plan_names_the_event_that_happened_and_its_date() -> None:
     record = Decider(POLICY_2).decide(json.loads((REFERENCE / "samples" / "debtors" /
                                                   "20-crisis-group-stale.json").read_text(encoding="utf-8")))
