@@ -1381,7 +1381,8 @@ def _policy_ref(ctx: click.Context, ref: str, day: str | None = None) -> Any:
 
 @main.command()
 @click.option("--n", "count", type=click.IntRange(min=1), default=1000, show_default=True, help="Number of clients.")
-@click.option("--seed", type=int, default=7, show_default=True, help="Same seed, same portfolio.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=7, show_default=True,
+              help="Same seed, same portfolio (0 or more).")
 @click.option("--as-of", default=None,
               help="Date the portfolio describes (default 2025-06-30; with -p, today when the policy has no version "
                    "in force on 2025-06-30, such as one just made by init).")

@@ -451,3 +451,11 @@ def test_an_internal_error_is_json_under_format_json(monkeypatch: pytest.MonkeyP
     assert r.exit_code == 5
     (error,) = json.loads(r.stderr)["errors"]
     assert error["code"] == "internal-error" and error["message"] == "ValueError: a bug" and "report" in error["hint"]
+
+
+@pytest.mark.parametrize("policy", [[], ["-p", "loss-client-management@2.0.0", "--as-of", "2026-09-30"]])
+def test_a_negative_seed_is_a_usage_error_not_an_internal_one(tmp_path: Path, policy: list[str]) -> None:
+    """numpy refuses a negative seed: it ended in exit 5 (internal-error), now the option's range says so."""
+    r = CliRunner().invoke(main, ["generate", "--n", "5", "--seed", "-1", *policy, "--out",
+                                  str(tmp_path / "g.jsonl")])
+    assert r.exit_code == 2 and "--seed" in r.output and "0<=x" in r.output, r.output
