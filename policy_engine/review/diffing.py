@@ -591,10 +591,28 @@ def _score_band_changes(old: CompiledPolicy, new: CompiledPolicy) -> list[Change
 
 
 def _scale_changes(old: CompiledPolicy, new: CompiledPolicy) -> list[Change]:
-    if old.grade_ids == new.grade_ids:
-        return []
-    return [Change("scale", "", "changed", f"{list(old.grade_ids)} -> {list(new.grade_ids)}", "grades",
-                   list(old.grade_ids), list(new.grade_ids))]
+    """The grades, each grade's non-performing flag and words, and which rule a tie credits: each changes
+    decisions (a record's nonperforming, its labels, its decided_by) as a moved threshold does."""
+    out = []
+    if old.grade_ids != new.grade_ids:
+        out.append(Change("scale", "", "changed", f"{list(old.grade_ids)} -> {list(new.grade_ids)}", "grades",
+                          list(old.grade_ids), list(new.grade_ids)))
+    before = {g.id: g for g in old.scale}
+    for g in new.scale:
+        a = before.get(g.id)
+        if a is None:
+            continue
+        for name in ("nonperforming", "zh", "en"):
+            x, y = getattr(a, name), getattr(g, name)
+            if x != y:
+                out.append(Change("scale", g.id, "changed", f"{name} {show(x)} -> {show(y)}", name, x, y))
+    tie = (old.scoped.tie_to_exposure if old.scoped is not None else None,
+           new.scoped.tie_to_exposure if new.scoped is not None else None)
+    if None not in tie and tie[0] != tie[1]:
+        words = {True: "exposure", False: "debtor"}
+        out.append(Change("scale", "", "changed", f"decided_by_tie {words[tie[0]]} -> {words[tie[1]]}",
+                          "decided_by_tie", words[tie[0]], words[tie[1]]))
+    return out
 
 
 @dataclass(frozen=True)
