@@ -86,6 +86,7 @@ def test_an_undetermined_exposure_rule_names_its_exposure() -> None:
     assert f"funds_misused (exposure {eid}): missing funds_misused" in explain(record, policy, lang="en")
     assert f"funds_misused（债项 {eid}）：缺少 funds_misused" in explain(record, policy, lang="zh")
     client = json.loads(CASE_24.read_text(encoding="utf-8"))  # a value an aggregation lacked, with its element
+    policy = load_policy(REFERENCE / "policy-2.0.2.yaml")  # 2.1.0 reads no unsecured exposure's collateral change
     record = Decider(policy).decide(client)
     assert "缺少 债项 GT-1 的 押品价值变动（collateral_change）" in explain(record, policy, lang="zh")
 

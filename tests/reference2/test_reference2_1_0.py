@@ -32,6 +32,11 @@ ADDED_ACTIONS = {"add_collateral", "extend_term", "reprice_down", "supply_chain_
                  "set_off_deposit"}  # 2.1.0 sets a deposit off for a substandard exposure too
 
 
+# Actions 2.1.0 takes for fewer exposures: no suit on a guarantee the bank issued (no claim before it pays out),
+# no early-repayment demand on an exposure recorded unsecured.
+NARROWED = {"legal_recovery", "early_repayment"}
+
+
 OLD_METRICS = {m.name for m in OLD.metrics}
 OLD_EXPOSURE_METRICS = {m.name for m in OLD.scoped.metrics} if OLD.scoped is not None else set()
 
@@ -70,8 +75,8 @@ def _same_grades_more_warnings(client: dict[str, Any]) -> dict[str, Any]:
     acted_b = {x["id"] for x in b["actions"]}
     suppressed_b = {x["id"]: x for x in b.get("suppressed_actions", [])}
     assert acted_b - acted_a <= ADDED_ACTIONS
-    for gone in acted_a - acted_b:  # only ever set aside for one of the new actions
-        assert gone in suppressed_b, gone
+    for gone in acted_a - acted_b:  # set aside for one of the new actions, or no longer concerning any exposure
+        assert gone in suppressed_b or gone in NARROWED, gone
     return b
 
 
@@ -152,3 +157,16 @@ def test_row_and_vector_agree_on_every_field_under_2_1_0(tmp_path: Path) -> None
     assert "supply_chain_and_advisory" in {a["id"] for a in decide(NEW, services)["actions"]}
     generated = list(scoped_clients(NEW, 150, seed=3, as_of="2027-09-30", periods=5))
     _agree(NEW, [*samples, variant, services, *generated], tmp_path)
+
+
+def test_an_unsecured_exposure_leaves_no_early_repayment_undetermined_and_reviews_are_signed_by_the_branch() -> None:
+    """Banker review: 'early repayment: missing GT-1's collateral change' for a guarantee recorded unsecured (no
+    collateral to lose value), and a review led by the risk officer for an NPL debtor approved by the relationship
+    manager. Neither under 2.1.0; 2.0.2 keeps its decisions."""
+    record = json.loads((REFERENCE / "samples" / "debtors" / "24-case-trader-funding-chain-broken.json")
+                        .read_text(encoding="utf-8"))
+    new, old = decide(NEW, record), decide(OLD, record)
+    assert not [u for u in new["undetermined"] if u.get("rule") == "early_repayment"]
+    assert [u["rule"] for u in old["undetermined"] if u.get("rule") == "early_repayment"] == ["early_repayment"]
+    review = next(a for a in new["actions"] if a["id"] == "review_monthly")
+    assert review["approval"] == "branch_credit_committee"
