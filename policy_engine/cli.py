@@ -1463,6 +1463,11 @@ def _generate_tables(ctx: click.Context, count: int, seed: int, as_of: str, out:
     if compiled.scoped is None:
         raise click.BadParameter(f"{compiled.id} {compiled.version} declares no scopes: its portfolio is one table "
                                  "(a .csv or .jsonl file, without --tables)", param_hint="--tables")
+    stale = synthetic.stale_entries(compiled, out, f".{fmt}", partitions)
+    if stale:  # a batch of the folder would read them with what this run writes
+        raise click.BadParameter(f"{out} holds {', '.join(stale[:3])}{' ...' if len(stale) > 3 else ''}, which this "
+                                 "run would not overwrite: a batch of the folder would read them too; give an empty "
+                                 "or new folder", param_hint="--out")
     with progress("generating", count, "debtors") as shown:
         rows = synthetic.write_long_tables(compiled, out, count, seed, as_of, periods, f".{fmt}",
                                            progress=shown.update, partitions=partitions)

@@ -746,6 +746,22 @@ def write_long_tables(policy: CompiledPolicy, out: Path, n: int, seed: int = 7, 
     return rows
 
 
+def stale_entries(policy: CompiledPolicy, out: Path, fmt: str, partitions: int) -> list[str]:
+    """What the folder ``out`` holds that :func:`write_long_tables` would not overwrite (a partition of an earlier,
+    larger run, tables of the other format, a table beside partitions): each would be read with the new tables."""
+    from .long_tables import layout
+
+    if not out.is_dir():
+        return []
+    tables = {f"{t.name}{fmt}" for t in layout(policy)}
+    written = {f"part-{k:05d}" for k in range(partitions)} if partitions else tables
+    stale = sorted(e.name for e in out.iterdir() if e.name not in written)
+    for part in sorted(written - tables) if partitions else ():
+        if (out / part).is_dir():
+            stale += sorted(f"{part}/{e.name}" for e in (out / part).iterdir() if e.name not in tables)
+    return stale
+
+
 def _append_table(writers: dict[Path, Any], path: Path, columns: Mapping[str, Any], types: Mapping[str, str]) -> None:
     """One chunk's rows of one table file (Parquet: a row group; CSV: lines, the header first)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -459,3 +459,24 @@ def test_a_negative_seed_is_a_usage_error_not_an_internal_one(tmp_path: Path, po
     r = CliRunner().invoke(main, ["generate", "--n", "5", "--seed", "-1", *policy, "--out",
                                   str(tmp_path / "g.jsonl")])
     assert r.exit_code == 2 and "--seed" in r.output and "0<=x" in r.output, r.output
+
+
+def test_generate_tables_refuses_a_folder_holding_what_it_would_not_overwrite(tmp_path: Path) -> None:
+    """A second run with fewer partitions left part-00002 of the first, which batch --engine dask then read with
+    the new ones (9 debtors where 6 were written). A rerun of the same layout overwrites every file."""
+    out = tmp_path / "ds"
+
+    def gen(n: str, k: str, fmt: str = "csv") -> Any:
+        return CliRunner().invoke(main, ["--policies", str(Path(__file__).parents[2] / "policies"), "generate", "-p",
+                                         "loss-client-management@2.0.0", "--n", n, "--as-of", "2026-09-30",
+                                         "--tables", fmt, "--partitions", k, "--out", str(out)])
+
+    assert gen("9", "3").exit_code == 0
+    again = gen("9", "3")
+    assert again.exit_code == 0, again.output
+    assert sum(len(p.read_text("utf-8").splitlines()) - 1 for p in out.glob("part-*/debtors.csv")) == 9
+    fewer = gen("6", "2")
+    assert fewer.exit_code == 2 and "holds part-00002" in fewer.output, fewer.output
+    other = gen("9", "3", "parquet")
+    assert other.exit_code == 2 and "part-00000/debtors.csv" in other.output, other.output
+    assert len(list(out.glob("part-*"))) == 3 and not list(out.glob("part-*/*.parquet"))
