@@ -874,9 +874,9 @@ def convert(source: str, target: str, out: Path | None, assumptions_out: Path | 
 
 def _convert_items(source: str, encoding: str) -> tuple[list[Any], bool]:
     """The records to convert (row, record, read problems) and whether SOURCE is one JSON record."""
-    from .diagnostics import Diagnostic, InputError, UsageError
+    from .diagnostics import Diagnostic, UsageError
     from .review.convert import json_items, table_items
-    from .run import read_portfolio
+    from .run import read_portfolio, refuse_empty
 
     if source == "-":
         data = sys.stdin.buffer.read()
@@ -893,9 +893,7 @@ def _convert_items(source: str, encoding: str) -> tuple[list[Any], bool]:
     if path.suffix.lower() == ".json":
         return json_items(path.read_bytes(), lines=False), True
     if path.suffix.lower() in (".jsonl", ".ndjson"):
-        if path.stat().st_size == 0:  # as batch names it
-            raise InputError([Diagnostic("empty-table", "the file is empty: give one client record a line",
-                                         file=source)])
+        refuse_empty(path)  # as batch names it
         return json_items(path.read_bytes(), lines=True), False
     return table_items(read_portfolio(path, encoding=encoding)), False
 

@@ -354,9 +354,7 @@ def _run_debtors(ref: PolicyRef, input_path: Path, as_of: str | None, out_path: 
 
     if not input_path.exists():
         raise UsageError([Diagnostic("file-missing", f"no such file: {input_path}", file=str(input_path))])
-    if input_path.stat().st_size == 0:
-        raise InputError([Diagnostic("empty-table", "the file is empty: give one debtor record a line",
-                                     file=str(input_path))])
+    refuse_empty(input_path, "debtor", lines=True)
     with contextlib.ExitStack() as stack:
         store = stack.enter_context(_store(audit_db)) if audit_db is not False else None
         fh = stack.enter_context(Path(records).open("w", encoding="utf-8")) if records is not None else None
@@ -530,17 +528,25 @@ def _run_table(ref: PolicyRef, input_path: Path, fin_path: Path | None, as_of: s
     return outcome
 
 
+def refuse_empty(path: Path, records: str = "client", lines: bool | None = None) -> None:
+    """An empty portfolio file is named as such (exit 3), in its format's words: JSON Lines (``lines``, else by
+    its suffix) has no header row."""
+    if not path.is_file() or path.stat().st_size:
+        return
+    if lines or (lines is None and path.suffix.lower() in (".jsonl", ".ndjson")):
+        raise InputError([Diagnostic("empty-table", f"the file is empty: give one {records} record a line",
+                                     file=str(path))])
+    raise InputError([Diagnostic("empty-table", "the file is empty: a table needs at least its header row",
+                                 file=str(path), hint="the first line names the columns: client_id, as_of, ...")])
+
+
 def read_portfolio(path: str | Path, financials: str | Path | None = None, encoding: str = "utf-8") -> Table:
     """A portfolio table (``batch.read_table``); an empty file is named as such (exit 3), not as a bad table."""
     from .portfolio.batch import read_table
 
     for p in (path, financials):
-        if p is not None and Path(p).is_file() and Path(p).stat().st_size == 0:
-            if Path(p).suffix.lower() in (".jsonl", ".ndjson"):  # no header there: a record a line
-                raise InputError([Diagnostic("empty-table", "the file is empty: give one client record a line",
-                                             file=str(p))])
-            raise InputError([Diagnostic("empty-table", "the file is empty: a table needs at least its header row",
-                                         file=str(p), hint="the first line names the columns: client_id, as_of, ...")])
+        if p is not None:
+            refuse_empty(Path(p))
     return read_table(Path(path), Path(financials) if financials is not None else None, encoding)
 
 

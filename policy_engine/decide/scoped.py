@@ -20,7 +20,7 @@ from typing import Any
 from ..diagnostics import Diagnostic
 from ..policy.compiler import CompiledPolicy, InputSpec
 from ..policy.scopes import ScopedPart, ScopeSpec
-from ..safetext import SPACE_CHARS, has_forbidden, has_id_problem, id_key, id_problem, spaced_apart
+from ..safetext import has_forbidden, has_id_problem, id_key, id_problem, spaced_apart
 from .inputs import AS_OF_HINT, MAX_STRING, _bounds, _check_value, _dig, after_as_of, describe, known_date, new_date
 
 MAX_KEY = 64  # characters of an element key (an exposure id)
@@ -235,7 +235,7 @@ def build_fast_reader(policy: CompiledPolicy) -> ElementReader:
         "TypeError": TypeError, "AttributeError": AttributeError, "ValueError": ValueError,
         "OverflowError": OverflowError, "_Refused": _Refused, "_known_date": known_date, "_new_date": new_date,
         "_NO_DAY": _dt.date.max, "_NONE_ABOVE": {}, "_has_forbidden": has_forbidden,
-        "_has_id_problem": has_id_problem, "_SPACES": SPACE_CHARS, **consts,
+        "_has_id_problem": has_id_problem, "_id_key": id_key, **consts,
     }
     exec(compile("\n".join(lines), "<scopes reader>", "exec"), ns)  # built from the compiled scopes only
     return ns["read"]  # type: ignore[no-any-return]
@@ -303,7 +303,7 @@ def _key_check(s: ScopeSpec, specs: Sequence[InputSpec]) -> list[str]:
     return [f"k = {same}" if same else f"k = item.get({s.key!r})",
             f"if type(k) is not str or not k or len(k) > {MAX_KEY!r} or _has_id_problem(k):",
             "    raise _Refused",
-            "kk = k.strip(_SPACES)  # 'E1 ' is 'E1'",
+            "kk = _id_key(k)  # 'E1 ' is 'E1', as the checked path compares them",
             "if kk in keys:",
             "    raise _Refused",
             "keys.add(kk)"]

@@ -94,16 +94,20 @@ def test_batch_rejects_the_same_ids_as_json_lines_and_as_long_tables(tmp_path: P
     _tables(records, folder)
     found = {}
     for name, source in (("lines", lines), ("tables", folder)):
-        rejects = tmp_path / f"{name}.rejects.jsonl"
-        r = CliRunner().invoke(main, ["--policies", str(POLICIES), "--no-audit", "batch", str(source), "-p",
-                                      "loss-client-management@2.0.0", "--format", "json", "--out",
-                                      str(tmp_path / f"{name}.csv"), "--rejects", str(rejects)],
-                               catch_exceptions=False)
-        assert r.exit_code == 0, r.stderr
-        assert json.loads(r.stdout)["accounting"]["decided"] == 1  # OK only
-        found[name] = sorted(p["message"] for x in map(json.loads, rejects.read_text("utf-8").splitlines())
-                             for p in x["problems"] if not x.get("orphaned"))
+        summary, rejects = _batch(source, tmp_path, name)
+        assert summary["accounting"]["decided"] == 1  # OK only
+        found[name] = sorted(p["message"] for x in rejects for p in x["problems"] if not x.get("orphaned"))
     assert found["lines"] == found["tables"] and len(found["lines"]) == len(CASES)
+
+
+def _batch(source: Path, tmp_path: Path, name: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """``batch`` of JSON Lines or long tables under 2.0.0: its summary and its rejects."""
+    rejects = tmp_path / f"{name}.rejects.jsonl"
+    r = CliRunner().invoke(main, ["--policies", str(POLICIES), "--no-audit", "batch", str(source), "-p",
+                                  "loss-client-management@2.0.0", "--format", "json", "--out",
+                                  str(tmp_path / f"{name}.csv"), "--rejects", str(rejects)], catch_exceptions=False)
+    assert r.exit_code == 0, r.stderr
+    return json.loads(r.stdout), [json.loads(x) for x in rejects.read_text("utf-8").splitlines()]
 
 
 def _tables(records: list[dict[str, Any]], folder: Path) -> None:
@@ -142,13 +146,7 @@ def test_long_tables_and_json_lines_refuse_ids_that_differ_only_by_spaces(tmp_pa
     folder.mkdir()
     _tables(records, folder)
     for name, source, place in (("lines", lines, "exposure 0"), ("tables", folder, "exposure at row 1")):
-        rejects = tmp_path / f"{name}.rejects.jsonl"
-        r = CliRunner().invoke(main, ["--policies", str(POLICIES), "--no-audit", "batch", str(source), "-p",
-                                      "loss-client-management@2.0.0", "--format", "json", "--out",
-                                      str(tmp_path / f"{name}.csv"), "--rejects", str(rejects)],
-                               catch_exceptions=False)
-        assert r.exit_code == 0, r.stderr
-        [reject] = map(json.loads, rejects.read_text("utf-8").splitlines())
+        [reject] = _batch(source, tmp_path, name)[1]
         [problem] = reject["problems"]
         assert (reject["client_id"], problem["code"], problem["message"]) == (
             "D1", "duplicate-key", f"exposure_id 'PF-1 ' is also {place} ('PF-1': the two differ only by spaces)")
