@@ -316,6 +316,7 @@ def join_financials(clients: Table, periods: Table) -> tuple[pd.DataFrame, Perio
     frame = periods.frame
     if "client_id" not in frame.columns:
         raise UsageError([Diagnostic("missing-column", "the financials table needs a client_id column")])
+    _refuse_wide_periods(clients)
     if periods.text != clients.text:  # one table CSV, the other typed: read the periods as the clients are read
         frame = frame.apply(lambda col: col if col.name == "client_id" else col.map(
             _as_text if clients.text else (lambda v: _clean(v, text=True)))) if len(frame) else frame
@@ -352,6 +353,24 @@ def join_financials(clients: Table, periods: Table) -> tuple[pd.DataFrame, Perio
     if accounting.joined + len(rejects) != accounting.rows_read:  # the accounting is a contract, not a hope
         raise AssertionError(f"period accounting broken: {accounting}")
     return out, accounting
+
+
+def _refuse_wide_periods(clients: Table) -> None:
+    """Periods given twice (wide ``financials[k].x`` cells and a ``--financials`` table) are refused: the join
+    would replace the cells, and a client would be decided on periods other than those its row holds.
+    Columns without a value (a template's) replace nothing and pass."""
+    wide = [c for c in clients.frame.columns if str(c).startswith("financials[")]
+    if not wide:
+        return
+    cells = clients.frame[wide]
+    held = cells.notna() & (cells != "") if clients.text else cells.notna()
+    filled = [c for c, any_value in zip(wide, held.any(axis=0).tolist(), strict=True) if any_value]
+    if filled:
+        rows = int(held.any(axis=1).sum())
+        raise UsageError([Diagnostic(
+            "periods-given-twice", f"the client table holds periods in {len(filled)} financials[k] column(s) "
+            f"({', '.join(filled[:3])}{', ...' if len(filled) > 3 else ''}; {rows} row(s)), and --financials "
+            "gives periods too", hint="give the periods one way: drop the financials[k].x columns or --financials")])
 
 
 def _is_in(values: pd.Series, known: pd.Series) -> np.ndarray:

@@ -271,6 +271,28 @@ def test_period_rows_that_join_no_client_are_rejected_and_counted(policy: Any, t
     assert "2 row(s) of" in r.stderr
 
 
+@pytest.mark.parametrize("clients_fmt", [".csv", ".parquet"])
+def test_periods_in_both_the_client_table_and_financials_are_refused(policy: Any, tmp_path: Path,
+                                                                    clients_fmt: str) -> None:
+    # The join would replace the row's own periods: a client decided on figures its row does not hold.
+    clients, periods = _clients_and_periods()
+    wide = pd.read_csv(PORTFOLIO_CSV, dtype=str, keep_default_na=False)
+    fin_cols = [c for c in wide.columns if c.startswith("financials[")]
+    both = _write(clients.assign(**{fin_cols[0]: ["1000"] + [None] * (len(clients) - 1)}),
+                  tmp_path / f"c{clients_fmt}")
+    fin = _write(periods, tmp_path / "f.csv")
+    with pytest.raises(UsageError) as e:
+        read_table(both, fin)
+    [d] = e.value.diagnostics
+    assert d.code == "periods-given-twice" and f"({fin_cols[0]}; 1 row(s))" in d.message
+    r = _cli("batch", str(both), "--financials", str(fin), "-p", "loss-client-management", "--no-audit")
+    assert r.exit_code == 2 and "periods-given-twice" in r.stderr
+    # Columns without a value (an export template's) hold no period: the long table gives them.
+    blank = _write(clients.assign(**{c: None for c in fin_cols[:3]}), tmp_path / f"blank{clients_fmt}")
+    result = run_batch(policy, read_table(blank, fin))
+    assert result.rejects == [] and result.decided == len(clients)
+
+
 def test_a_period_line_that_is_not_json_is_a_reject_of_the_financials_table(policy: Any, tmp_path: Path) -> None:
     clients, periods = _clients_and_periods()
     path = _write(periods, tmp_path / "f.jsonl")
