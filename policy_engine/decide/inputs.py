@@ -419,8 +419,8 @@ def misspelt_fields(policy: CompiledPolicy, given: Iterable[str]) -> list[tuple[
     periods: dict[str, set[str]] = {}  # series root -> the period indices given
     for g in given:
         m = _PERIOD.match(g)
-        if m:
-            periods.setdefault(m["root"], set()).add(m["k"])
+        if m:  # the index as the reader writes it: 'financials[03].x' is not read, and is named as period 3's
+            periods.setdefault(m["root"], set()).add(str(int(m["k"])))
     for spec in policy.inputs:
         if spec.series:
             root, item = ".".join(spec.root), ".".join(spec.item)
@@ -438,11 +438,23 @@ def near_misses(given: Iterable[str], reads: Iterable[str]) -> list[tuple[str, s
     one."""
     given, reads = set(given), set(reads)
     absent: dict[str, list[str]] = {}  # by parent: a typo keeps its place in the record
+    loose: dict[str, str] = {}  # an absent path by its loose spelling
     for r in sorted(reads - given):
         absent.setdefault(r.rpartition(".")[0], []).append(r)
+        loose.setdefault(_loose(r), r)
     found: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    given_parents = {g.rpartition(".")[0] for g in given}
     for g in sorted(given - reads):
         parent, _, leaf = g.rpartition(".")
+        meant = loose.get(_loose(g))
+        if meant is not None:  # the same path but for case, spaces, a doubled dot or a padded index
+            meant_parent, _, meant_leaf = meant.rpartition(".")
+            if leaf == meant_leaf and parent != meant_parent and ".." not in g and meant_parent not in given_parents:
+                g, meant = parent, meant_parent  # the object written another way ('Loan'): named once, as the object
+            pair = (_INDEX.sub("[*]", g), _INDEX.sub("[*]", meant))
+            if (g, meant) not in found.get(pair, []):
+                found.setdefault(pair, []).append((g, meant))
+            continue
         candidates = absent.get(parent)
         if candidates:
             meant = _near(g, candidates)
@@ -455,7 +467,18 @@ def near_misses(given: Iterable[str], reads: Iterable[str]) -> list[tuple[str, s
                 pair = (_INDEX.sub("[*]", parent), _INDEX.sub("[*]", meant_parent))
                 if (parent, meant_parent) not in found.get(pair, []):
                     found.setdefault(pair, []).append((parent, meant_parent))
-    return [each[0] if len(each) == 1 else pair for pair, each in sorted(found.items())]
+    # a miss repeated in several periods or elements is named once; a padded index ('[03]' for '[3]') by its first
+    return [each[0] if len(each) == 1 or pair[0] == pair[1] else pair for pair, each in sorted(found.items())]
+
+
+_LOOSE_INDEX = re.compile(r"\[\s*0*(\d+)\s*\]")
+_DOTS = re.compile(r"\s*\.[\s.]*")
+
+
+def _loose(path: str) -> str:
+    """``path`` as a reader that forgave case, spaces, doubled dots and padded indices would read it: two
+    paths of one loose spelling are one field written two ways (the reader reads only the exact one)."""
+    return _DOTS.sub(".", _LOOSE_INDEX.sub(r"[\1]", path.strip().lower())).strip(".")
 
 
 def _near(given: str, candidates: Iterable[str]) -> str | None:
