@@ -14,6 +14,7 @@ whole (the shocked value is rounded to the nearest whole number).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..decide.inputs import MAX_ABS_NUMBER
 from ..diagnostics import Diagnostic, DiagnosticSink, PolicyError, UsageError, did_you_mean
 from ..policy.compiler import CompiledPolicy
 from ..policy.loader import format_path, load_yaml_file
@@ -111,6 +113,9 @@ def _shock(s: Any, at: tuple[Any, ...], policy: CompiledPolicy | None, err: _Err
     if len(ops) != 1 or isinstance(s[ops[0]], bool) or not isinstance(s[ops[0]], int | float):
         err("give exactly one of multiply or add, a number", at)
         return None
+    if not math.isfinite(s[ops[0]]) or abs(s[ops[0]]) > MAX_ABS_NUMBER:  # YAML reads .nan and .inf as numbers
+        err(f"{ops[0]} must be a finite number within ±{MAX_ABS_NUMBER:g}, found {s[ops[0]]!r}", (*at, ops[0]))
+        return None
     whole = False
     if policy is not None:
         checked = _against_policy(s, field, at, policy, err)
@@ -168,10 +173,11 @@ def apply(scenario: Scenario, table: Table, segment_column: str | None = "indust
         rows = np.ones(len(frame), bool) if shock.segment is None or industry is None else industry == shock.segment
         for c in columns:
             numbers = pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=float)
-            hit = rows & ~np.isnan(numbers)
-            moved = numbers * shock.multiply if shock.multiply is not None else numbers + (shock.add or 0.0)
+            with np.errstate(over="ignore", invalid="ignore"):  # beyond a float: inf, which the batch refuses
+                moved = numbers * shock.multiply if shock.multiply is not None else numbers + (shock.add or 0.0)
             if shock.whole:
                 moved = np.rint(moved)
+            hit = rows & ~np.isnan(numbers) & (moved != numbers)  # a cell the shock left as it was is not changed
             count += int(hit.sum())
             column = frame[c].astype(object).to_numpy(copy=True)
             if table.text:  # CSV cells stay text; whole numbers stay whole

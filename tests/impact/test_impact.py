@@ -269,10 +269,33 @@ def test_a_shock_reports_the_cells_it_changed_and_whole_numbers_stay_whole(portf
     out = json.loads(r.stdout)
     # 31 days x 1.5 is 46.5: rounded, not rejected as fractional
     assert out["rejected"] == {"old": 0, "new": 0, "rows": 0, "rows_read": 3000, "compared": 3000}
-    industries = pd.read_csv(portfolio, usecols=["industry"])["industry"]
+    frame = pd.read_csv(portfolio, usecols=["industry", "loan.days_past_due", "loan.balance"])
+    industries, dpd, balance = frame["industry"], frame["loan.days_past_due"], frame["loan.balance"]
     changed = [s["cells_changed"] for s in out["scenario"]["shocks"]]
-    assert changed[:2] == [3000, int((industries == "energy").sum())]
+    # a cell counts when its value moved: 0 days past due times 1.5 is still 0
+    assert changed[:2] == [int(((dpd * 1.5).round() != dpd).sum()),
+                           int(((industries == "energy") & (balance != 0)).sum())]
+    assert 0 < changed[0] < 3000
     assert changed[2] == int((industries == "other").sum())
+
+
+def test_a_shock_that_leaves_every_value_as_it_was_changes_no_cell(portfolio: Path, tmp_path: Path) -> None:
+    f = tmp_path / "s.yaml"
+    f.write_text("name: x\nshocks:\n  - {field: loan.balance, multiply: 1.0}\n", encoding="utf-8")
+    r = _cli("simulate", "loss-client-management", "--portfolio", str(portfolio), "--scenario", str(f),
+             "--format", "json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["scenario"]["shocks"][0]["cells_changed"] == 0
+    assert "changed no cell" in r.stderr
+
+
+@pytest.mark.parametrize("shock", ["multiply: 1e300", "add: -2e15"])
+def test_a_shock_beyond_any_amount_is_a_located_error(portfolio: Path, tmp_path: Path, shock: str) -> None:
+    # 1e300 times a balance overflows a float (numpy warned on stderr) and no amount is near it anyway
+    f = tmp_path / "s.yaml"
+    f.write_text(f"name: x\nshocks:\n  - {{field: loan.balance, {shock}}}\n", encoding="utf-8")
+    r = _cli("simulate", "loss-client-management", "--portfolio", str(portfolio), "--scenario", str(f))
+    assert r.exit_code == 4 and "must be a finite number within ±1e+15" in r.stderr
+    assert "RuntimeWarning" not in r.stderr
 
 
 def test_a_shock_that_changed_nothing_is_said_on_stderr(portfolio: Path, tmp_path: Path) -> None:
