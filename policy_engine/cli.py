@@ -492,8 +492,19 @@ _encoding_option = click.option(
 
 _lang_option = click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
                             help="Language of the report's headings and grade labels (text, markdown, html).")
+REJECTS_SUFFIXES = (".jsonl", ".ndjson", ".csv")
+
+
+def _rejects_path(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """A rejects file is JSON Lines or CSV: another suffix (r.parquet) was written as JSON Lines under its name."""
+    if value is not None and value.suffix.lower() not in REJECTS_SUFFIXES:
+        raise click.BadParameter(f"cannot write rejects as '{value.suffix or value.name}': use .jsonl or .csv",
+                                 param_hint="--rejects")
+    return value
+
+
 _rejects_option = click.option(
-    "--rejects", "rejects_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    "--rejects", "rejects_out", type=click.Path(dir_okay=False, path_type=Path), default=None, callback=_rejects_path,
     help="Write the rejected rows, one line each with every problem: .jsonl or .csv.")
 
 
@@ -1011,7 +1022,7 @@ def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Pa
 @click.option("--out", "out", type=click.Path(path_type=Path), default=None,
               help="Decisions table: .parquet, .csv or .jsonl (with --engine dask: a directory).")
 @click.option("--rejects", "rejects_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="One line per rejected row with every problem: .jsonl or .csv.")
+              callback=_rejects_path, help="One line per rejected row with every problem: .jsonl or .csv.")
 @click.option("--records", "records_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the full decision records (as `decide` prints them), one JSON per line.")
 @click.option("--exposures-out", "exposures_out", type=click.Path(path_type=Path), default=None,

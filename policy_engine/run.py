@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .decide.ref import PolicyRef, as_ref, check_day, selection_day
+from .decide.ref import PolicyRef, as_ref, check_day, selection_day, unreadable_day
 from .diagnostics import Diagnostic, InputError, PolicyEngineError, UsageError
 from .portfolio.tables import (
     BatchRun,
@@ -59,6 +59,8 @@ def decide_client(ref: PolicyRef, record: Any, *, as_of: str | None = None, trac
     version is in force on the client's day.
     """
     check_day(as_of)
+    if ref.pinned is None and (bad_day := unreadable_day(record, as_of, file)) is not None:
+        raise InputError([bad_day])
     policy = ref.for_day(selection_day(record, as_of))
     decision = ref.decider(policy).decide(record, as_of=as_of, trace=trace, file=file)
     if store is not None:  # recorded before it is answered: nothing answered is unrecorded

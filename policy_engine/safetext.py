@@ -122,6 +122,11 @@ def spaced_apart(text: str, first: str) -> str:
     return f" ('{first}': the two differ only by spaces)" if text != first else ""
 
 
+def repeated_id(text: str, first: str, row: int | str) -> str:
+    """The message for a client id given again (compared by :func:`id_key`), naming its first row."""
+    return f"duplicate client_id '{text}' (first at row {row}){spaced_apart(text, first)}"
+
+
 def has_forbidden(text: str) -> bool:
     """Cheap test for :func:`text_problem` (one regular-expression search)."""
     return _FORBIDDEN.search(text) is not None

@@ -204,9 +204,11 @@ def wrong_kind(policy: CompiledPolicy, record: Any, day: str, file: str | None =
     fitting = [v for v in others if compare(v.shape, record).fits]
     if not fitting:
         return None
-    # the version that reads it on its day, else the latest that reads it
-    best = next((v for v in reversed(fitting) if v.status == "active" and v.effective_from <= day
-                 and (v.effective_to is None or day <= v.effective_to)), fitting[-1])
+    # the version that reads it on its day, else the one in force today (not one that is yet to come into force),
+    # else the latest that reads it
+    today = _dt.date.today().isoformat()
+    best = next((v for d in (day, today) for v in reversed(fitting) if v.status == "active" and v.effective_from <= d
+                 and (v.effective_to is None or d <= v.effective_to)), fitting[-1])
     same = [v.version for v in others if v.shape.signature() == shape.signature()]
     own = record_label(sorted({policy.version, *same}, key=version_key))
     in_force = policy.status == "active" and policy.applies_on(day)

@@ -131,6 +131,24 @@ def check_day(as_of: str | None, option: str = "--as-of") -> None:
         raise UsageError([Diagnostic("bad-date", f"{as_of!r} is not a date YYYY-MM-DD", path=option)])
 
 
+def day_problem(value: Any, file: str | None = None) -> Diagnostic:
+    """Why a client's ``as_of`` that is no date is refused before any version reads the client: under a policy
+    id the version is chosen by that day, so no version's checks (nor the kind of record it reads) apply."""
+    return Diagnostic("bad-field", f"expected a date YYYY-MM-DD, found {value!r}", file=file, path="as_of",
+                      hint="the version in force on the client's as_of decides it: correct the date, or give the "
+                           "day with --as-of")
+
+
+def unreadable_day(record: Any, as_of: str | None, file: str | None = None) -> Diagnostic | None:
+    """:func:`day_problem` of a record whose own ``as_of`` is given but is no date (no ``as_of`` of the run)."""
+    from .inputs import parse_date
+
+    if as_of is None and isinstance(record, dict) and record.get("as_of") is not None \
+            and parse_date(record["as_of"]) is None:
+        return day_problem(record["as_of"], file)
+    return None
+
+
 def selection_day(record: Any, as_of: str | None) -> str | None:
     """The day a client's version is chosen for: the run's ``as_of``, else the client's valid ``as_of``
     (a bad one is the decision's own problem, reported as such), else None (today)."""

@@ -621,7 +621,7 @@ def run_batch(policy: CompiledPolicy, table: Table, as_of: str | None = None,
     refuse_scoped(policy)
     frame = table.frame
     positions = table.positions if table.positions is not None else np.arange(len(frame), dtype=np.int64)
-    dups = duplicate_ids(frame) if duplicates is None else duplicates
+    dups = duplicate_ids(frame, positions) if duplicates is None else duplicates
     late = table.late + (unwritable_cells(frame, leaf_types(policy, list(frame.columns))) if table.text else [])
     starts = list(range(0, len(frame), CHUNK_ROWS)) or [0]
 
@@ -646,6 +646,8 @@ def run_batch(policy: CompiledPolicy, table: Table, as_of: str | None = None,
     problems = [Problem(p.row + start, p.path, p.message, p.code) for start, prep, _, _ in chunks
                 for p in prep.problems]
     rejects = table_rejects(table, problems, positions, row_offset)
+    if table.records and rejects:
+        _name_other_kinds(policy, table, problems, positions, rejects, as_of, row_offset)
     single = chunks[0] if len(chunks) == 1 else None
     result = BatchResult(policy, decisions, rejects, table.rows_read, single[2] if single else None,
                          single[1] if single else None, frame, table.text, periods=table.periods,
@@ -659,6 +661,31 @@ def run_batch(policy: CompiledPolicy, table: Table, as_of: str | None = None,
         raise AssertionError(f"accounting broken: {result.rows_read} read, {result.decided} decided, "
                              f"{result.rejected} rejected")
     return result
+
+
+def _name_other_kinds(policy: CompiledPolicy, table: Table, problems: list[Problem], positions: np.ndarray,
+                      rejects: list[dict[str, Any]], as_of: str | None, row_offset: int) -> None:
+    """A rejected JSON Lines record of the kind another version reads (a debtor record 2.x on a 1.x day) is
+    refused as ``decide`` refuses it: one ``wrong-record-kind`` naming the version that reads it, not the
+    missing fields of this one. Only rejected lines are read again."""
+    from ..decide.record_kind import decision_day, wrong_kind
+
+    assert table.source is not None and table.offsets is not None
+    frame_row = {int(positions[p.row]): p.row for p in problems}
+    with table.source.open("rb") as fh:
+        for r in rejects:
+            at = frame_row.get(r["row"] - 1 - row_offset)
+            if at is None:
+                continue
+            fh.seek(int(table.offsets[at]))
+            try:
+                record = parse_json_text(fh.readline())
+            except JSONInputError:
+                continue
+            found = wrong_kind(policy, record, decision_day(as_of, record))
+            if found is not None:
+                r["problems"] = [{"field": found.path, "code": found.code, "message": found.message,
+                                  **({"hint": found.hint} if found.hint else {})}]
 
 
 def table_rejects(table: Table, problems: list[Problem], positions: np.ndarray, row_offset: int = 0

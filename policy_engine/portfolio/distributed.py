@@ -39,6 +39,7 @@ import pandas as pd
 
 from ..diagnostics import Diagnostic, InputError, UsageError
 from ..policy.compiler import CompiledPolicy
+from ..safetext import id_key, repeated_id
 from .frame import Problem, duplicate_ids, mark_stored_nans_in_frame
 
 if TYPE_CHECKING:
@@ -525,7 +526,7 @@ def _debtor_plan(ref: PolicyRef, dataset: Path, as_of: str | None) -> _Plan:
     files = debtor_partitions(dataset)
     counts: list[int] = []
     per_part: list[dict[int, str]] = []
-    first: dict[str, int] = {}
+    first: dict[str, tuple[str, int]] = {}  # client id (id_key) -> (id as written, row)
     days: dict[str | None, None] = {}
     row = 0
     for f in files:
@@ -541,11 +542,12 @@ def _debtor_plan(ref: PolicyRef, dataset: Path, as_of: str | None) -> _Plan:
                     continue
                 days[selection_day(record, as_of)] = None
                 cid = record.get("client_id")
-                if type(cid) is str and cid:
-                    if cid in first:
-                        dups[n] = f"duplicate client_id '{cid}' (first at row {first[cid]})"
+                key = id_key(cid) if type(cid) is str else None
+                if key:
+                    if key in first:
+                        dups[n] = repeated_id(cid, *first[key])
                     else:
-                        first[cid] = row + n
+                        first[key] = (cid, row + n)
         counts.append(n)
         per_part.append(dups)
         row += n

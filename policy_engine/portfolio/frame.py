@@ -44,8 +44,10 @@ from ..policy.compiler import CompiledPolicy, InputSpec
 from ..safetext import (
     ARROW_ID_FORBIDDEN,
     ID_FORBIDDEN_PATTERN,
+    SPACE_CHARS,
     has_forbidden,
     id_problem,
+    repeated_id,
     text_problem,
 )
 from .vector import _EPOCH_ORDINAL, Col, TextCodes
@@ -801,18 +803,24 @@ def client_id_text(ids: pd.Series) -> pd.Series:
     return ids.astype(object).where(ids.notna(), None).map(lambda v: None if v is None or v == "" else str(v))
 
 
-def duplicate_ids(df: pd.DataFrame) -> list[Problem]:
-    """Rows whose client_id appeared on an earlier row (checked over the whole table, before chunking)."""
+def duplicate_ids(df: pd.DataFrame, positions: np.ndarray | None = None) -> list[Problem]:
+    """Rows whose client_id appeared on an earlier row (checked over the whole table, before chunking).
+
+    The first row is named by its input row: ``positions`` when some rows could not be read (a JSON
+    Lines line that is not JSON is a row the frame lacks)."""
     if "client_id" not in df.columns or not len(df):
         return []
     text = client_id_text(df["client_id"])
-    dup = (text.duplicated(keep="first") & text.notna()).to_numpy()
+    key = text.astype(object).str.strip(SPACE_CHARS)  # 'C001 ' is 'C001', as decide compares keys
+    key = key.where((text.notna() & key.notna() & (key != "")).to_numpy(dtype=bool), None)
+    dup = (key.duplicated(keep="first") & key.notna()).to_numpy()
     if not dup.any():
         return []
-    first = pd.Series(np.arange(len(df))).groupby(text.fillna("\0").to_numpy()).transform("min").to_numpy()
+    first = pd.Series(np.arange(len(df))).groupby(key.fillna("\0").to_numpy()).transform("min").to_numpy()
     values = text.to_numpy(dtype=object)
-    return [Problem(int(i), "client_id", f"duplicate client_id '{values[i]}' (first at row {first[i] + 1})",
-                    "duplicate-id") for i in np.flatnonzero(dup)]
+    rows = positions[first] if positions is not None else first
+    return [Problem(int(i), "client_id", repeated_id(values[i], values[first[i]], int(rows[i]) + 1), "duplicate-id")
+            for i in np.flatnonzero(dup)]
 
 
 def _check_ids(chk: _Checker, df: pd.DataFrame, records: bool) -> np.ndarray:

@@ -23,10 +23,11 @@ import pandas as pd
 
 from ..decide.evaluate import Decider, ScopedDecider
 from ..decide.record_kind import CODE as WRONG_KIND
-from ..decide.ref import PolicyRef, selection_day
+from ..decide.ref import PolicyRef, selection_day, unreadable_day
 from ..diagnostics import Diagnostic, InputError, UsageError
 from ..policy.compiler import CompiledPolicy
 from ..policy.loader import JSONInputError, parse_json_text
+from ..safetext import id_key, repeated_id
 from .batch import concat_chunks, decider_names, text_column
 from .frame import Prepared
 from .scoped_vector import ScopedRun, evaluate_debtors, fill_elements
@@ -127,7 +128,7 @@ def _read(policy: CompiledPolicy, path: Path, as_of: str | None, only: Collectio
     read, to ``count``)."""
     decider = Decider(policy)
     assert isinstance(decider, ScopedDecider)
-    first: dict[str, int] = {}
+    first: dict[str, tuple[str, int]] = {}  # client id (id_key) -> (id as written, line)
     n = read = 0
     offset = 0
 
@@ -151,12 +152,12 @@ def _read(policy: CompiledPolicy, path: Path, as_of: str | None, only: Collectio
             if duplicates and n in duplicates:
                 reject(n, cid, [_entry("client_id", "duplicate-id", duplicates[n])])
                 continue
-            if type(cid) is str and cid in first:
-                reject(n, cid, [_entry("client_id", "duplicate-id",
-                                       f"duplicate client_id '{cid}' (first at row {first[cid]})")])
+            key = id_key(cid) if type(cid) is str else None
+            if key and key in first:
+                reject(n, cid, [_entry("client_id", "duplicate-id", repeated_id(cid, *first[key]))])
                 continue
-            if type(cid) is str and cid:
-                first[cid] = n
+            if key:
+                first[key] = (cid, n)
             try:
                 client_id, day, inputs, elements, digest = decider.read_record(record, as_of)
             except InputError as exc:
@@ -616,7 +617,7 @@ def _split(ref: PolicyRef, path: Path, as_of: str | None, duplicates: Mapping[in
     groups: dict[int, tuple[CompiledPolicy, list[int]]] = {}
     table: list[int] = []
     rejected: list[dict[str, Any]] = []
-    first: dict[str, tuple[int, int]] = {}  # client id -> (line, its version's id())
+    first: dict[str, tuple[int, int, str]] = {}  # client id (id_key) -> (line, its version's id(), id as written)
     n = blank = 0
 
     def reject(line: int, cid: Any, problems: list[dict[str, str]]) -> None:
@@ -639,18 +640,22 @@ def _split(ref: PolicyRef, path: Path, as_of: str | None, duplicates: Mapping[in
             if n in duplicates:
                 reject(n, cid, [_entry("client_id", "duplicate-id", duplicates[n])])
                 continue
+            bad_day = unreadable_day(record, as_of)
+            if bad_day is not None:  # the day would choose the version: no version's checks apply
+                reject(n, cid, [{**_entry("as_of", bad_day.code, bad_day.message), "hint": bad_day.hint or ""}])
+                continue
             policy = ref.for_day_or_refusal(selection_day(record, as_of))
             if isinstance(policy, UsageError):
                 d = policy.diagnostics[0]
                 reject(n, cid, [{**_entry("as_of", d.code, d.message), **({"hint": d.hint} if d.hint else {})}])
                 continue
-            seen = first.get(cid) if type(cid) is str and cid else None
+            key = id_key(cid) if type(cid) is str else None
+            seen = first.get(key) if key else None
             if seen is not None and seen[1] != id(policy):  # the same version's part finds its own repeats
-                reject(n, cid, [_entry("client_id", "duplicate-id",
-                                       f"duplicate client_id '{cid}' (first at row {seen[0]})")])
+                reject(n, cid, [_entry("client_id", "duplicate-id", repeated_id(cid, seen[2], seen[0]))])
                 continue
-            if seen is None and type(cid) is str and cid:
-                first[cid] = (n, id(policy))
+            if seen is None and key:
+                first[key] = (n, id(policy), cid)
             if policy.scoped is not None:
                 groups.setdefault(id(policy), (policy, []))[1].append(n)
             else:

@@ -171,7 +171,7 @@ def _decide_table(ref: PolicyRef, table: Table, as_of: str | None, workers: int,
                   progress: Callable[[int], None] | None, duplicates: list[Any] | None, row_offset: int) -> TableRun:
     import numpy as np
 
-    from .batch import Table, run_batch
+    from .batch import run_batch
     from .frame import Problem, duplicate_ids
 
     check_day(as_of)
@@ -186,7 +186,9 @@ def _decide_table(ref: PolicyRef, table: Table, as_of: str | None, workers: int,
     chosen: dict[str | None, CompiledPolicy | UsageError] = {}
     for day in distinct:
         chosen[day] = ref.for_day_or_refusal(day)
-    if len(distinct) == 1 and not isinstance(chosen[distinct[0]], UsageError):
+    if len(distinct) == 1 and not isinstance(chosen[distinct[0]], UsageError) and not (
+            chosen[distinct[0]].scoped is not None  # type: ignore[union-attr]
+            and _unreadable_days(frame, days) is not None):  # a day that is no date: rejected, not refused
         only = chosen[distinct[0]]
         assert not isinstance(only, UsageError)
         result = run_batch(only, table, as_of, progress=progress, workers=workers, duplicates=duplicates,
@@ -194,36 +196,19 @@ def _decide_table(ref: PolicyRef, table: Table, as_of: str | None, workers: int,
         return TableRun([result], [], table.rows_read, table.periods)
     positions = table.positions if table.positions is not None else np.arange(len(frame), dtype=np.int64)
     # Over the whole table: a duplicate may be decided under another version than its first occurrence.
-    dups = duplicate_ids(frame) if duplicates is None else duplicates
-    groups: dict[int, tuple[CompiledPolicy, list[int]]] = {}
-    unversioned: list[dict[str, Any]] = []
-    ids = _id_texts(frame)
-    nested: CompiledPolicy | None = None  # a version with scopes some row falls under
-    for i, day in enumerate(days.tolist()):
-        c = chosen[day]
-        if isinstance(c, UsageError) or c.scoped is not None:
-            d = c.diagnostics[0] if isinstance(c, UsageError) else _nested_row(c, day)
-            nested = c if not isinstance(c, UsageError) else nested
-            unversioned.append({"row": int(positions[i]) + 1 + row_offset, "client_id": ids[i], "problems": [
-                {"field": "as_of", "code": d.code, "message": d.message, **({"hint": d.hint} if d.hint else {})}]})
-        else:
-            groups.setdefault(id(c), (c, []))[1].append(i)
+    dups = duplicate_ids(frame, positions) if duplicates is None else duplicates
+    groups, unversioned, nested = _rows_by_version(table, days, chosen, _unreadable_days(frame, days), positions,
+                                                   row_offset)
     if not groups and nested is not None:  # no row the table can hold: the whole input is of the wrong form
         from .batch import refuse_scoped
 
         refuse_scoped(nested, f"a table row (decided on {days[0] or 'today'} under {nested.key})")
     parts = []
-    first = True
-    for policy, rows in sorted(groups.values(), key=lambda g: g[1][0]):
-        idx = np.asarray(rows, dtype=np.int64)
-        where = {int(r): k for k, r in enumerate(rows)}
+    for k, (policy, rows) in enumerate(sorted(groups.values(), key=lambda g: g[1][0])):
+        where = {int(r): j for j, r in enumerate(rows)}
         local = [Problem(where[p.row], p.path, p.message, p.code) for p in dups if p.row in where]
-        # Rows that could not be parsed at all belong to no version: the first part reports them.
-        sub = Table(frame.iloc[idx], table.text, problems=table.problems if first else [], positions=positions[idx],
-                    rows_read=len(idx) + (len(table.problems) if first else 0), periods=None)
-        parts.append(run_batch(policy, sub, as_of, progress=progress, workers=workers, duplicates=local,
-                               row_offset=row_offset))
-        first = False
+        parts.append(run_batch(policy, _part_table(table, rows, where, positions, first=k == 0), as_of,
+                               progress=progress, workers=workers, duplicates=local, row_offset=row_offset))
     if not parts:  # no row of the table has a version in force: the table's own problems still count
         unversioned = sorted(unversioned + _unparsed(table, row_offset), key=lambda r: r["row"])
         return TableRun([], unversioned, table.rows_read, table.periods, ref.name)
@@ -231,6 +216,73 @@ def _decide_table(ref: PolicyRef, table: Table, as_of: str | None, workers: int,
     if run.decided + run.rejected != run.rows_read:  # the accounting is a contract, not a hope
         raise AssertionError(f"accounting broken: {run.rows_read} read, {run.decided} decided, {run.rejected} rejected")
     return run
+
+
+def _rows_by_version(table: Table, days: Any, chosen: Mapping[str | None, CompiledPolicy | UsageError],
+                     unreadable: Mapping[int, Any] | None, positions: Any, row_offset: int) -> tuple[
+                         dict[int, tuple[CompiledPolicy, list[int]]], list[dict[str, Any]], CompiledPolicy | None]:
+    """The rows of each version a table row can hold (by its id()), the rows decided under none (no version in
+    force on the day, a version with scopes, a day that is no date) with why, and a version with scopes some
+    row fell under."""
+    groups: dict[int, tuple[CompiledPolicy, list[int]]] = {}
+    unversioned: list[dict[str, Any]] = []
+    ids = _id_texts(table.frame)
+    nested: CompiledPolicy | None = None
+    for i, day in enumerate(days.tolist()):
+        c = chosen[day]
+        if not isinstance(c, UsageError) and c.scoped is None:
+            groups.setdefault(id(c), (c, []))[1].append(i)
+            continue
+        if unreadable is not None and i in unreadable:  # no day to choose a version for: the day is the problem
+            d = unreadable[i]
+        else:
+            d = c.diagnostics[0] if isinstance(c, UsageError) else _nested_row(c, day)
+            nested = c if not isinstance(c, UsageError) else nested
+        pos = int(positions[i])
+        unversioned.append({"row": pos + 1 + row_offset, **_line(table, pos), "client_id": ids[i], "problems": [
+            {"field": "as_of", "code": d.code, "message": d.message, **({"hint": d.hint} if d.hint else {})}]})
+    return groups, unversioned, nested
+
+
+def _part_table(table: Table, rows: list[int], where: Mapping[int, int], positions: Any, first: bool) -> Table:
+    """The rows of one version as a table of their own. Rows that could not be parsed at all belong to no
+    version: the first part reports them. JSON Lines records are still held to decide's reading, and hashed
+    from their lines."""
+    import numpy as np
+
+    from .batch import Table
+    from .frame import Problem
+
+    idx = np.asarray(rows, dtype=np.int64)
+    return Table(table.frame.iloc[idx], table.text, problems=table.problems if first else [], positions=positions[idx],
+                 rows_read=len(idx) + (len(table.problems) if first else 0), periods=None, lines=table.lines,
+                 source=table.source, offsets=table.offsets[idx] if table.offsets is not None else None,
+                 late=[Problem(where[p.row], p.path, p.message, p.code) for p in table.late if p.row in where])
+
+
+def _unreadable_days(frame: pd.DataFrame, days: Any) -> dict[int, Any] | None:
+    """The rows whose ``as_of`` cell holds a value that is no date (their selection day is None, as for a row
+    without one), each with its problem; None when there is none. Such a row is decided under no version: the
+    day that would choose it is the problem (as ``decide`` names it)."""
+    from ..decide.records import date_of
+    from ..decide.ref import day_problem
+
+    if "as_of" not in frame.columns:
+        return None
+    cells = frame["as_of"].to_numpy(dtype=object, na_value=None)
+    found = {}
+    for i in (i for i, day in enumerate(days.tolist()) if day is None):
+        v = cells[i]
+        if v is None or v == "" or (isinstance(v, float) and v != v):
+            continue
+        if date_of(v) is None or (isinstance(v, str) and len(v) != 10):
+            found[i] = day_problem(v)
+    return found or None
+
+
+def _line(table: Any, pos: int) -> dict[str, int]:
+    """The line a text editor shows for input row ``pos`` (CSV), beside its row number."""
+    return {"line": int(table.lines[pos])} if table.lines is not None else {}
 
 
 def _nested_row(policy: CompiledPolicy, day: str | None) -> Any:

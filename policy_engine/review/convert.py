@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..decide.inputs import MAX_ABS_NUMBER as MAX_NUMBER  # what decide reads of a number: beyond, refused
-from ..safetext import id_problem
+from ..safetext import id_key, id_problem, repeated_id
 
 FORMATS = ("2.0",)
 INDUSTRIES = ("manufacturing", "trade", "technology", "construction", "energy", "other")
@@ -814,7 +814,7 @@ def convert_all(items: Iterable[tuple[int, Any, list[dict[str, str]]]], as_of: s
     done: list[tuple[int, Conversion]] = []
     rejects: list[dict[str, Any]] = []
     n = 0
-    seen: dict[str, int] = {}
+    seen: dict[str, tuple[str, int]] = {}  # client id (id_key) -> (id as written, row)
     for row, record, read_problems in items:
         n += 1
         problems = read_problems
@@ -823,13 +823,14 @@ def convert_all(items: Iterable[tuple[int, Any, list[dict[str, str]]]], as_of: s
         if not problems:
             conversion = convert_record(record, as_of)
             problems = conversion.problems
-        if not problems and cid in seen:
-            problems = [_problem("client_id", "duplicate-id",
-                                 f"duplicate client_id '{cid}' (first at row {seen[cid]})")]
+        key = id_key(cid) if cid is not None else None
+        if not problems and key and key in seen:
+            problems = [_problem("client_id", "duplicate-id", repeated_id(str(cid), *seen[key]))]
         if problems:
             rejects.append({"row": row, "client_id": cid, "problems": problems})
             continue
-        seen[str(cid)] = row
+        if key:
+            seen[key] = (str(cid), row)
         done.append((row, conversion))
     if len(done) + len(rejects) != n:  # every row is converted or rejected: a contract, not a hope
         raise AssertionError(f"accounting broken: {n} read, {len(done)} converted, {len(rejects)} rejected")

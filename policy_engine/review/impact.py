@@ -366,7 +366,7 @@ def _mixed_side(old: Any, ref: PolicyRef, table: Table, scoped: dict[int, Compil
 
     # Over the whole table, as the old side checks it: an id seen on an earlier row is a reject
     # whichever half (version) either row falls under.
-    dups = {p.row: p for p in duplicate_ids(table.frame)}
+    dups = {p.row: p for p in duplicate_ids(table.frame, table.positions)}
     flat = [i for i in range(len(table.frame)) if i not in scoped]
     parts: list[Any] = []
     rejects: list[dict[str, Any]] = []

@@ -293,6 +293,22 @@ def test_periods_in_both_the_client_table_and_financials_are_refused(policy: Any
     assert result.rejects == [] and result.decided == len(clients)
 
 
+@pytest.mark.parametrize("pinned", [True, False])
+def test_a_repeated_id_names_its_first_line_after_lines_that_are_not_records(tmp_path: Path, pinned: bool) -> None:
+    """Lines that are not JSON objects are rows the frame lacks: the first copy was named by its frame row."""
+    lines = PORTFOLIO_JSONL.read_text(encoding="utf-8").splitlines()
+    path = tmp_path / "p.jsonl"
+    path.write_text("\n".join(["{bad json", "[1, 2]", lines[0], lines[1], lines[0]]) + "\n", encoding="utf-8")
+    r = _cli("batch", str(path), "-p", "loss-client-management" + ("@1.1.0" if pinned else ""), "--no-audit",
+             "--rejects", str(tmp_path / "r.jsonl"), "--format", "json")
+    assert json.loads(r.stdout)["accounting"] == {"rows_read": 5, "decided": 2, "rejected": 3}, r.output
+    rejects = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(x["row"], x["problems"][0]["code"]) for x in rejects] == [(1, "bad-json"), (2, "wrong-type"),
+                                                                       (5, "duplicate-id")]
+    cid = json.loads(lines[0])["client_id"]
+    assert rejects[2]["problems"][0]["message"] == f"duplicate client_id '{cid}' (first at row 3)"
+
+
 def test_a_period_line_that_is_not_json_is_a_reject_of_the_financials_table(policy: Any, tmp_path: Path) -> None:
     clients, periods = _clients_and_periods()
     path = _write(periods, tmp_path / "f.jsonl")

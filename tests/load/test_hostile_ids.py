@@ -150,3 +150,40 @@ def test_long_tables_and_json_lines_refuse_ids_that_differ_only_by_spaces(tmp_pa
         [problem] = reject["problems"]
         assert (reject["client_id"], problem["code"], problem["message"]) == (
             "D1", "duplicate-key", f"exposure_id 'PF-1 ' is also {place} ('PF-1': the two differ only by spaces)")
+
+
+CLIENTS_JSONL = REFERENCE / "samples" / "portfolio.jsonl"
+CLIENTS_CSV = REFERENCE / "samples" / "portfolio.csv"
+
+
+@pytest.mark.parametrize(("source", "policy"), [
+    ("csv", "loss-client-management@1.1.0"), ("jsonl", "loss-client-management@1.1.0"),
+    ("jsonl", "loss-client-management"), ("debtors", "loss-client-management@2.0.0"),
+    ("debtors", "loss-client-management"), ("convert", None)])
+def test_a_client_id_given_again_with_spaces_around_it_is_a_duplicate(tmp_path: Path, source: str,
+                                                                       policy: str | None) -> None:
+    """'C001' and 'C001 ' in one batch were two clients, both decided and recorded."""
+    if source == "csv":
+        lines = CLIENTS_CSV.read_text(encoding="utf-8").splitlines()
+        first = lines[1].split(",")[0]
+        path = tmp_path / "p.csv"
+        path.write_text("\n".join([*lines[:3], lines[1].replace(first, f" {first}", 1)]) + "\n", encoding="utf-8")
+        written, row = f" {first}", 3
+    else:
+        records = ([json.loads(x) for x in CLIENTS_JSONL.read_text(encoding="utf-8").splitlines()[:2]]
+                   if source != "debtors" else [BASE, {**BASE, "client_id": "other"}])
+        first = records[0]["client_id"]
+        written, row = f"{first}\u3000", 3
+        path = tmp_path / "p.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in [*records, {**records[0], "client_id": written}]),
+                        encoding="utf-8")
+    rejects = tmp_path / "r.jsonl"
+    args = (["convert", str(path), "--to", "2.0", "--out", str(tmp_path / "c.jsonl")] if source == "convert" else
+            ["--no-audit", "batch", str(path), "-p", str(policy), "--format", "json"])
+    r = CliRunner().invoke(main, ["--policies", str(POLICIES), *args, "--rejects", str(rejects)])
+    assert r.exit_code == 0, r.output
+    [reject] = [json.loads(x) for x in rejects.read_text(encoding="utf-8").splitlines()]
+    assert (reject["row"], reject["client_id"]) == (row, written)
+    assert reject["problems"] == [{"field": "client_id", "code": "duplicate-id", "message":
+                                   f"duplicate client_id '{written}' (first at row 1) ('{first}': the two differ "
+                                   "only by spaces)"}]

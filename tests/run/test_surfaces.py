@@ -20,6 +20,8 @@ from policy_engine.record.audit import AuditStore
 from ..conftest import POLICIES, SAMPLES
 
 ID = "loss-client-management"
+SAMPLES_CSV = POLICIES / ID / "samples" / "portfolio.csv"
+SAMPLES_JSONL = POLICIES / ID / "samples" / "portfolio.jsonl"
 
 
 def _cli(*args: str, input: str | None = None) -> Any:
@@ -246,3 +248,72 @@ def test_impact_against_a_bare_id_decides_each_client_under_its_days_version(tmp
     new = result.runs[1].decisions
     assert dict(zip(new["client_id"].astype(str), new["policy_version"].astype(str), strict=True)) == {
         c["client_id"]: "1.0.0" if c["as_of"] < "2025" else "1.1.0" for c in clients}
+
+
+DAY_HINT = "the version in force on the client's as_of decides it: correct the date, or give the day with --as-of"
+DEBTORS = sorted((POLICIES / ID / "samples" / "debtors").glob("*.json"))
+
+
+def _record(kind: str, as_of: str) -> dict[str, Any]:
+    path = SAMPLES[12] if kind == "client" else DEBTORS[12]
+    return {**json.loads(path.read_text(encoding="utf-8")), "as_of": as_of}
+
+
+# A table row holds no debtor: a CSV is given for client records only.
+@pytest.mark.parametrize(("kind", "surface"), [(k, s) for k in ("client", "debtor")
+                                               for s in ("decide", "stream", "batch .jsonl", "batch .csv")
+                                               if (k, s) != ("debtor", "batch .csv")])
+def test_an_as_of_that_is_no_date_is_the_one_problem_under_a_policy_id(tmp_path: Path, kind: str,
+                                                                       surface: str) -> None:
+    """The day chooses the version: judged under today's, a 1.x client was 'the wrong kind of record'."""
+    record = _record(kind, "2025-02-30")
+    problem = {"field": "as_of", "code": "bad-field", "message": "expected a date YYYY-MM-DD, found '2025-02-30'",
+               "hint": DAY_HINT}
+    if surface in ("decide", "stream"):
+        r = _cli("--no-audit", "decide", "-p", ID, "--format", "json",
+                 *(["--stream"] if surface == "stream" else []), input=json.dumps(record) + "\n")
+        [found] = (json.loads(r.stdout)["error"]["problems"] if surface == "stream" else
+                   json.loads(r.stderr)["errors"])
+        assert (found["path"], found["code"], found["message"], found["hint"]) == tuple(
+            problem[k] for k in ("field", "code", "message", "hint"))
+        return
+    if surface == "batch .csv":
+        path = tmp_path / "p.csv"
+        path.write_text(SAMPLES_CSV.read_text(encoding="utf-8").replace(",2025-06-30,", ",2025-02-30,", 1),
+                        encoding="utf-8")
+    else:
+        path = tmp_path / "p.jsonl"
+        path.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    r = _cli("--no-audit", "batch", str(path), "-p", ID, "--rejects", str(tmp_path / "r.jsonl"), "--format", "json")
+    assert r.exit_code == 0, r.output
+    reject = json.loads((tmp_path / "r.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    assert reject["problems"] == [problem] and reject["line"] == (2 if surface == "batch .csv" else 1)
+
+
+def test_a_debtor_line_on_a_1x_day_is_the_wrong_kind_in_batch_as_in_decide(tmp_path: Path) -> None:
+    """batch listed the 1.x fields it lacked (11 missing-field problems); decide names the version that reads it."""
+    record = _record("debtor", "2025-06-30")
+    [refusal] = json.loads(_cli("--no-audit", "decide", "-p", ID, "--format", "json",
+                                         input=json.dumps(record)).stderr)["errors"]
+    assert refusal["code"] == "wrong-record-kind" and "--policy-version 2." in refusal["hint"]
+    path = tmp_path / "d.jsonl"
+    path.write_text(SAMPLES_JSONL.read_text(encoding="utf-8") + json.dumps(record) + "\n", encoding="utf-8")
+    for ref in (ID, f"{ID}@1.1.0"):  # the line falls to 1.1.0 by its day, or by the pin
+        r = _cli("--no-audit", "batch", str(path), "-p", ref, "--rejects", str(tmp_path / "r.jsonl"),
+                 "--format", "json")
+        assert json.loads(r.stdout)["accounting"] == {"rows_read": 22, "decided": 21, "rejected": 1}, r.output
+        [reject] = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text(encoding="utf-8").splitlines()]
+        assert reject["problems"] == [{"field": "(record)", "code": "wrong-record-kind", "message": refusal["message"],
+                                       "hint": refusal["hint"]}]
+
+
+@pytest.mark.parametrize("command", ["batch", "impact", "simulate"])
+def test_a_rejects_file_of_another_format_is_refused_before_the_run(tmp_path: Path, command: str) -> None:
+    """--rejects r.parquet wrote JSON Lines under a Parquet name, which a Parquet reader then failed on."""
+    head = {"batch": ["batch", str(SAMPLES_CSV), "-p", f"{ID}@1.1.0"],
+            "impact": ["impact", f"{ID}@1.0.0", f"{ID}@1.1.0", "--portfolio", str(SAMPLES_CSV)],
+            "simulate": ["simulate", f"{ID}@1.1.0", "--portfolio", str(SAMPLES_CSV), "--scenario",
+                         str(POLICIES.parent / "scenarios" / "collateral-crash.yaml")]}[command]
+    r = _cli("--no-audit", *head, "--rejects", str(tmp_path / "r.parquet"), "--format", "json")
+    assert r.exit_code == 2 and "cannot write rejects as '.parquet': use .jsonl or .csv" in r.stderr
+    assert not (tmp_path / "r.parquet").exists()
