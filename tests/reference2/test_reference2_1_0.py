@@ -33,8 +33,8 @@ ADDED_ACTIONS = {"add_collateral", "extend_term", "reprice_down", "supply_chain_
 
 
 # Actions 2.1.0 takes for fewer exposures: no suit on a guarantee the bank issued (no claim before it pays out),
-# no early-repayment demand on an exposure recorded unsecured.
-NARROWED = {"legal_recovery", "early_repayment"}
+# no early-repayment demand on an exposure recorded unsecured, no cut of a restructured exposure paying as rescheduled.
+NARROWED = {"legal_recovery", "early_repayment", "reduce_exposure"}
 
 
 OLD_METRICS = {m.name for m in OLD.metrics}
