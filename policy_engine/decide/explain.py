@@ -11,7 +11,7 @@ import datetime as _dt
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from ..policy.catalogue import Param
@@ -132,7 +132,10 @@ def _half_up(v: float, places: int, scale: int = 1) -> Decimal | float:
     shortest repr is rounded, so 2.675 (stored as 2.67499...) reads 2.68 as written."""
     if v - v != 0:  # inf or nan (a record holds none; a hand-made one may): as the float format writes it
         return v
-    d = (Decimal(repr(v)) * scale).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    try:
+        d = (Decimal(repr(v)) * scale).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    except InvalidOperation:  # more digits than the context holds (a ratio over a near-zero base): no half to round
+        return v * scale
     return d if d else abs(d)  # -0.004 reads 0.00, not -0.00
 
 

@@ -52,7 +52,10 @@ class Param(Frozen):
         if isinstance(value, int | float) and not isinstance(value, bool):
             fields.update(pct=_number(value * 100) + "%", abs=_number(abs(value)))
             if as_of is not None and self.type == "integer":
-                fields["date"] = (as_of + _dt.timedelta(days=int(value))).isoformat()
+                try:
+                    fields["date"] = (as_of + _dt.timedelta(days=int(value))).isoformat()
+                except OverflowError:  # beyond 9999-12-31 (a day a record may carry): no such date to name
+                    fields["date"] = "—"
         return template[lang].format_map(fields)
 
     def _words(self, value: object, lang: str) -> str:

@@ -27,9 +27,29 @@ REFERENCE = Path("policies/loss-client-management")
     (2.5, "days", "3"),
     (12, "integer", "12"),
     (None, "amount", "—"),
+    (1e28, "percent", "1000000000000000019884624838656.0%"),  # more digits than a decimal context: not rounded
+    (-3e40, None, f"{-3e40:.2f}"),
 ])
 def test_figures_are_rounded_half_away_from_zero(value: float | None, fmt: str | None, shown: str) -> None:
     assert _value(value, fmt) == shown
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize(("patch", "seen"), [
+    ({"as_of": "9999-12-31"}, {"en": "(by —)", "zh": "（—前）"}),  # an action's date beyond the last day there is
+    ({"statements[-1].total_assets": 1e-20}, {"en": "Debt ratio: 1", "zh": "资产负债率：1"}),  # 1e30 percent
+])
+def test_an_explanation_of_extreme_figures_is_written_not_an_internal_error(lang: str, patch: dict[str, object],
+                                                                            seen: dict[str, str]) -> None:
+    policy = load_policy(REFERENCE / "policy-2.0.0.yaml")
+    record = json.loads((REFERENCE / "samples/debtors/05-contagion-three-exposures.json").read_text(encoding="utf-8"))
+    for path, value in patch.items():
+        if path.startswith("statements"):
+            record["statements"][-1]["total_assets"] = value
+        else:
+            record[path] = value
+    text = explain(Decider(policy).decide(record), policy, lang)
+    assert seen[lang] in text
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
