@@ -501,6 +501,8 @@ _TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[{}\[\],:]|[^\s{}\[\],:"]+')
 _SUSPECT_TEXT = re.compile(r"\\u[dD][89a-fA-F]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _LONG_DIGITS = re.compile(rf"\d{{{MAX_JSON_INT_DIGITS + 1}}}")
+# A number that may be beyond a float (an exponent of three digits or more, or 309 digits): read one by one.
+_HUGE_NUMBER = re.compile(r"[eE][+-]?\d{3}|\d{309}")
 
 
 def _brackets_only(text: str) -> str:
@@ -693,9 +695,17 @@ def _loads(text: str) -> Any:
             return _Bad(f"an integer of {n} digits; the limit is {MAX_JSON_INT_DIGITS}")
         return int(digits)
 
+    def real(digits: str) -> float | _Bad:
+        v = float(digits)
+        if v - v != 0:  # 1e400 reads as an infinity, which no number of a record is: refused as Infinity is
+            marked.append(True)
+            return _Bad(f"{digits[:30]} is beyond the largest number, about ±1.8e308 (it would read as infinity)")
+        return v
+
     try:
         value = json.loads(text, object_pairs_hook=pairs, parse_constant=constant,
-                           parse_int=integer if _LONG_DIGITS.search(text) else None)
+                           parse_int=integer if _LONG_DIGITS.search(text) else None,
+                           parse_float=real if _HUGE_NUMBER.search(text) else None)
     except json.JSONDecodeError as exc:
         where, at = _json_place(text, exc)
         if exc.msg.startswith("Invalid control character") and not text[exc.pos:].strip():
