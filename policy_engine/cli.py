@@ -466,12 +466,11 @@ def _decide(ctx: click.Context, policy: str, version: str | None, client: str, a
 
 def _warn_misspelt(policy: Any, given: Any, where: str, what: str, fmt: str = "text") -> list[dict[str, str]]:
     """Name, on stderr, given fields that look like a field the policy reads and lacks (typos read as null)."""
-    from .decide.inputs import misspelt_fields
+    from .decide.inputs import misspelt_fields, misspelt_message
 
     found = misspelt_fields(policy, given)
     for field, meant in found:
-        _note(fmt, where, "misspelt-field", f"{what} '{field}' is not read by policy {policy.id}; did you mean "
-                                            f"'{meant}'? (as given, '{meant}' is missing)")
+        _note(fmt, where, "misspelt-field", misspelt_message(policy, field, meant, what))
     return [{"given": field, "did_you_mean": meant} for field, meant in found]
 
 

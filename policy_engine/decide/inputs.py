@@ -429,7 +429,41 @@ def misspelt_fields(policy: CompiledPolicy, given: Iterable[str]) -> list[tuple[
             reads.add(spec.source)
     if policy.scoped is not None:
         reads |= _element_reads(policy, given)
-    return near_misses(given, reads)
+    lists = [".".join(spec.root) for spec in policy.inputs if spec.series]
+    if policy.scoped is not None:
+        lists += [s.source[:-3] for s in policy.scoped.scopes]  # 'exposures[*].modifications[*]' -> its list
+    return sorted(near_misses(given, reads) + _lists_missed(given, lists))
+
+
+def _lists_missed(given: set[str], lists: Iterable[str]) -> list[tuple[str, str]]:
+    """(list given, list meant): a list the record holds under a name near that of a list the policy reads, which
+    it lacks under the same parent ('modifcations', 'Exposures', 'evnets'): every element of it would go unread,
+    its facts silently absent. Templates (``exposures[*].modifications``) are matched against the lists given."""
+    held: dict[str, set[str]] = {}  # parent element ('' the record) -> the lists given under it
+    for g in given:
+        for m in _LIST_IN_PATH.finditer(g):
+            parent, _, name = g[:m.start()].rpartition(".")
+            held.setdefault(parent, set()).add(name)
+    found: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for template in lists:
+        parent_t, _, name = template.rpartition(".")
+        for parent, names in held.items():
+            if name in names or _INDEX.sub("[*]", parent) != parent_t:
+                continue
+            meant = next((n for n in sorted(names) if _loose(n) == _loose(name)), None) or _near(name, names)
+            if meant is not None:  # _near found the given name nearest to the one read: the roles swap back
+                g, m = (f"{parent}.{meant}" if parent else meant), (f"{parent}.{name}" if parent else name)
+                found.setdefault((_INDEX.sub("[*]", g), _INDEX.sub("[*]", m)), []).append((g, m))
+    return [each[0] if len(each) == 1 else pair for pair, each in found.items()]
+
+
+_LIST_IN_PATH = re.compile(r"\[\d+\]")
+
+
+def misspelt_message(policy: CompiledPolicy, given: str, meant: str, what: str = "field") -> str:
+    """The warning for a field (or column) given under a name near one the policy reads."""
+    return (f"{what} '{given}' is not read by policy {policy.id}; did you mean '{meant}'? "
+            f"(as given, '{meant}' is missing)")
 
 
 def near_misses(given: Iterable[str], reads: Iterable[str]) -> list[tuple[str, str]]:
@@ -456,14 +490,16 @@ def near_misses(given: Iterable[str], reads: Iterable[str]) -> list[tuple[str, s
                 found.setdefault(pair, []).append((g, meant))
             continue
         candidates = absent.get(parent)
-        if candidates:
-            meant = _near(g, candidates)
-            if meant is not None:
-                found.setdefault((_INDEX.sub("[*]", g), _INDEX.sub("[*]", meant)), []).append((g, meant))
+        meant = _near(g, candidates) if candidates else None
+        if meant is None:  # the field one level too high or too low ('exposures[0].credit_impaired' for the one
+            meant = _moved(g, absent)  # in 'exposures[0].accounting')
+        if meant is not None:
+            found.setdefault((_INDEX.sub("[*]", g), _INDEX.sub("[*]", meant)), []).append((g, meant))
         elif parent and parent not in absent:  # the object misspelt ('colateral'): named once, as the object
             meant_parent = _near(parent, [a for a in absent if f"{a}.{leaf}" in absent[a] and
                                           a.rpartition(".")[0] == parent.rpartition(".")[0]])
-            if meant_parent is not None:
+            if meant_parent is not None and _LAST_INDEX.sub("", parent) != meant_parent:  # 'accounting[0]': the
+                # object sent as a list, refused as such (wrong-type), not another name
                 pair = (_INDEX.sub("[*]", parent), _INDEX.sub("[*]", meant_parent))
                 if (parent, meant_parent) not in found.get(pair, []):
                     found.setdefault(pair, []).append((parent, meant_parent))
@@ -471,6 +507,17 @@ def near_misses(given: Iterable[str], reads: Iterable[str]) -> list[tuple[str, s
     return [each[0] if len(each) == 1 or pair[0] == pair[1] else pair for pair, each in sorted(found.items())]
 
 
+def _moved(given: str, absent: Mapping[str, list[str]]) -> str | None:
+    """The one absent read path with ``given``'s name in an object one level below its parent, or in its
+    grandparent: the field written at the wrong level."""
+    parent, _, leaf = given.rpartition(".")
+    grand = parent.rpartition(".")[0] if parent else None
+    found = [r for p, rs in absent.items() if p != parent and ((p and p.rpartition(".")[0] == parent) or p == grand)
+             for r in rs if r.rpartition(".")[2] == leaf]
+    return found[0] if len(found) == 1 else None
+
+
+_LAST_INDEX = re.compile(r"\[\d+\]$")
 _LOOSE_INDEX = re.compile(r"\[\s*0*(\d+)\s*\]")
 _DOTS = re.compile(r"\s*\.[\s.]*")
 
@@ -487,7 +534,19 @@ def _near(given: str, candidates: Iterable[str]) -> str | None:
 
     lowered = {c.lower(): c for c in candidates}
     near = difflib.get_close_matches(given.lower(), list(lowered), n=1, cutoff=0.85)
-    return lowered[near[0]] if near else None
+    if near:
+        return lowered[near[0]]
+    # two letters swapped ('evnets'): difflib scores it low, a typist makes it often
+    swapped = [c for c in lowered if len(c) >= 5 and _swapped(given.lower(), c)]
+    return lowered[swapped[0]] if len(swapped) == 1 else None
+
+
+def _swapped(a: str, b: str) -> bool:
+    """``a`` is ``b`` with two adjacent letters swapped."""
+    if len(a) != len(b) or a == b:
+        return False
+    diff = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+    return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
 
 
 def _element_reads(policy: CompiledPolicy, given: Iterable[str]) -> set[str]:

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import csv
+import json
+import re
 from typing import Any
 
 import pytest
 import yaml
 
-from policy_engine.decide.inputs import misspelt_fields
+from policy_engine.decide.inputs import misspelt_fields, record_fields
+from policy_engine.policy.registry import load_policy
 
 from ..conftest import DATA, REFERENCE
 
 CASES = yaml.safe_load((DATA / "misspelt_fields.yaml").read_text(encoding="utf-8"))
 with (REFERENCE / "samples" / "portfolio.csv").open(encoding="utf-8") as f:
     HEADER = next(csv.reader(f))
+POLICY_2 = load_policy(REFERENCE / "policy-2.0.0.yaml")
 
 
 def _columns(case: dict[str, Any]) -> list[str]:
@@ -28,6 +32,37 @@ def _columns(case: dict[str, Any]) -> list[str]:
     return columns + case.get("add", [])
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
-def test_misspelt_fields(policy: Any, case: dict[str, Any]) -> None:
+@pytest.mark.parametrize("case", CASES["clients"], ids=[c["name"] for c in CASES["clients"]])
+def test_a_client_column_written_another_way(policy: Any, case: dict[str, Any]) -> None:
     assert misspelt_fields(policy, _columns(case)) == [tuple(pair) for pair in case["expect"]]
+
+
+def _parent(record: Any, dotted: str) -> tuple[Any, str]:
+    """The object holding the last key of ``dotted`` (``exposures[0].accounting``), and that key."""
+    *steps, last = re.findall(r"[^.\[\]]+|\[\d+\]", dotted)
+    for step in steps:
+        record = record[int(step[1:-1])] if step.startswith("[") else record[step]
+    return record, last
+
+
+def _debtor(case: dict[str, Any]) -> dict[str, Any]:
+    record = json.loads((REFERENCE / "samples" / "debtors" / f"{case['sample']}.json").read_text(encoding="utf-8"))
+    for path, new in case.get("rename", {}).items():
+        holder, key = _parent(record, path)
+        holder[new] = holder.pop(key)
+    if "move" in case:
+        holder, key = _parent(record, case["move"]["from"])
+        value = holder.pop(key)
+        target, new = _parent(record, case["move"]["to"])
+        target[new] = value
+    if "as_list" in case:
+        holder, key = _parent(record, case["as_list"])
+        holder[key] = [holder[key]]
+    record.update(case.get("add", {}))
+    return record
+
+
+@pytest.mark.parametrize("case", CASES["debtors"], ids=[c["name"] for c in CASES["debtors"]])
+def test_a_debtor_field_or_list_written_another_way(case: dict[str, Any]) -> None:
+    found = misspelt_fields(POLICY_2, record_fields(_debtor(case)))
+    assert found == [tuple(pair) for pair in case["expect"]]

@@ -317,3 +317,17 @@ def test_a_rejects_file_of_another_format_is_refused_before_the_run(tmp_path: Pa
     r = _cli("--no-audit", *head, "--rejects", str(tmp_path / "r.parquet"), "--format", "json")
     assert r.exit_code == 2 and "cannot write rejects as '.parquet': use .jsonl or .csv" in r.stderr
     assert not (tmp_path / "r.parquet").exists()
+
+
+def test_stream_names_a_misspelt_field_as_decide_does() -> None:
+    """decide -c and batch named 'creditImpaired'; --stream decided the line as if it held no such fact, silently."""
+    record = json.loads(DEBTORS[8].read_text(encoding="utf-8"))
+    accounting = record["exposures"][0]["accounting"]
+    accounting["creditImpaired"] = accounting.pop("credit_impaired")
+    said = ("field 'exposures[0].accounting.creditImpaired' is not read by policy loss-client-management; did you "
+            "mean 'exposures[0].accounting.credit_impaired'? (as given, 'exposures[0].accounting.credit_impaired' "
+            "is missing)")
+    r = _cli("--no-audit", "decide", "-p", f"{ID}@2.0.0", "--stream", input=json.dumps(record) + "\n")
+    assert f"<stdin>:1: warning: {said}" in r.stderr and "decision_id" in r.stdout
+    r = _cli("--no-audit", "decide", "-p", f"{ID}@2.0.0", "--format", "text", input=json.dumps(record))
+    assert f"warning: {said}" in r.stderr
