@@ -80,7 +80,7 @@ def test_commands_use_the_configured_policies_folder(project: Path) -> None:
     shutil.copytree(REFERENCE.parent / "financial-difficulty", project / "rules" / "financial-difficulty")
     (project / "policy-engine.toml").write_text('policies = "rules"\n')
     r = _run("validate", "--format", "json")
-    # loss-client-management 1.0.0, 1.1.0, 2.0.0, 2.0.1, 2.0.2, 2.1.0 and the module financial-difficulty 1.0.0, 1.1.0
+    # loss-client-management 1.0.0, 1.1.0, 2.0.0, 2.0.1, 2.0.2, 2.1.0 and the module financial-difficulty 1.0.0-1.2.0
     assert r.exit_code == 0 and [f["kind"] for f in json.loads(r.stdout)["files"]].count("policy") == 6
     r = _run("test", "--format", "json")
     assert r.exit_code == 0 and json.loads(r.stdout)["failed"] == 0

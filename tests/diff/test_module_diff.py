@@ -109,13 +109,14 @@ POLICIES_ROOT = DATA.parent.parent / "policies"
 
 
 def _module_registry(tmp_path: Path, edit: tuple[str, str]) -> tuple[Path, Path]:
-    """The repository's policies, with module financial-difficulty 1.2.0 = 1.1.0 and one edit."""
+    """The repository's policies, with module financial-difficulty 1.9.0 = 1.1.0 and one edit (1.2.0, which 2.1.0
+    imports, is another version)."""
     root = tmp_path / "policies"
     shutil.copytree(POLICIES_ROOT, root)
     folder = root / "financial-difficulty"
     text = (folder / "module-1.1.0.yaml").read_text(encoding="utf-8")
     assert edit[0] in text
-    (folder / "module-1.2.0.yaml").write_text(text.replace("version: 1.1.0", "version: 1.2.0", 1).replace(*edit),
+    (folder / "module-1.9.0.yaml").write_text(text.replace("version: 1.1.0", "version: 1.9.0", 1).replace(*edit),
                                               encoding="utf-8")
     return root, folder
 
@@ -128,47 +129,47 @@ def _module_diff(root: Path, old: str, new: str, fmt: str = "json") -> object:
 def test_a_module_change_shows_what_it_changes_in_each_policy_pinning_the_old_version(tmp_path: Path) -> None:
     root, folder = _module_registry(tmp_path, ("  difficulty_overdue_days:\n    value: 0",
                                                "  difficulty_overdue_days:\n    value: 30"))
-    r = _module_diff(root, "financial-difficulty@1.1.0", str(folder / "module-1.2.0.yaml"))
+    r = _module_diff(root, "financial-difficulty@1.1.0", str(folder / "module-1.9.0.yaml"))
     assert r.exit_code == 0, r.output
     report = json.loads(r.stdout)
     assert report["module"] | {"old_sha256": None, "new_sha256": None} == {
-        "id": "financial-difficulty", "old": "1.1.0", "new": "1.2.0", "old_sha256": None, "new_sha256": None}
+        "id": "financial-difficulty", "old": "1.1.0", "new": "1.9.0", "old_sha256": None, "new_sha256": None}
     pinned = [(i["policy"]["id"], i["policy"]["version"]) for i in report["importers"]]
-    assert pinned == [("loss-client-management", v) for v in ("2.0.1", "2.0.2", "2.1.0")]
+    assert pinned == [("loss-client-management", v) for v in ("2.0.1", "2.0.2")]
     for importer in report["importers"]:
         assert [(c["section"], c["rule"], c["detail"]) for c in importer["changes"]] == [
-            ("import", "financial-difficulty", "1.1.0 -> 1.2.0"),
+            ("import", "financial-difficulty", "1.1.0 -> 1.9.0"),
             ("parameter", "difficulty_overdue_days[default]", "0 -> 30")]
         assert importer["changes"][1]["read_by"] and importer["problems"] == []
-    text = _module_diff(root, "financial-difficulty@1.1.0", "financial-difficulty@1.2.0", "text").stdout
+    text = _module_diff(root, "financial-difficulty@1.1.0", "financial-difficulty@1.9.0", "text").stdout
     assert text.splitlines()[:4] == [
-        "module financial-difficulty 1.1.0 -> 1.2.0: imported by 3 policy version(s)",
-        "loss-client-management 2.0.1 with financial-difficulty 1.2.0: 2 change(s)",
-        "  import financial-difficulty: 1.1.0 -> 1.2.0",
+        "module financial-difficulty 1.1.0 -> 1.9.0: imported by 2 policy version(s)",
+        "loss-client-management 2.0.1 with financial-difficulty 1.9.0: 2 change(s)",
+        "  import financial-difficulty: 1.1.0 -> 1.9.0",
         text.splitlines()[3]]
     assert text.splitlines()[3].startswith("  parameter difficulty_overdue_days[default]: 0 -> 30")
-    md = _module_diff(root, "financial-difficulty@1.1.0", "financial-difficulty@1.2.0", "markdown").stdout
-    assert md.startswith("### Module change: `financial-difficulty` 1.1.0 → 1.2.0")
+    md = _module_diff(root, "financial-difficulty@1.1.0", "financial-difficulty@1.9.0", "markdown").stdout
+    assert md.startswith("### Module change: `financial-difficulty` 1.1.0 → 1.9.0")
 
 
 def test_a_name_the_new_version_drops_is_a_located_problem_of_each_importer(tmp_path: Path) -> None:
     root, folder = _module_registry(tmp_path, ("kind: module", "kind: module"))
-    renamed = (folder / "module-1.2.0.yaml").read_text(encoding="utf-8").replace("nonperforming_rank", "npl_rank")
-    (folder / "module-1.2.0.yaml").write_text(renamed, encoding="utf-8")
-    r = _module_diff(root, "financial-difficulty@1.1.0", "financial-difficulty@1.2.0")
+    renamed = (folder / "module-1.9.0.yaml").read_text(encoding="utf-8").replace("nonperforming_rank", "npl_rank")
+    (folder / "module-1.9.0.yaml").write_text(renamed, encoding="utf-8")
+    r = _module_diff(root, "financial-difficulty@1.1.0", "financial-difficulty@1.9.0")
     assert r.exit_code == 0, r.output
     for importer in json.loads(r.stdout)["importers"]:
         assert importer["changes"] == []
         first = importer["problems"][0]
         assert Path(first["file"]).name == f"policy-{importer['policy']['version']}.yaml"
         assert (first["code"], first["message"]) == (
-            "unknown-name", "module financial-difficulty 1.2.0 defines no 'nonperforming_rank'")
+            "unknown-name", "module financial-difficulty 1.9.0 defines no 'nonperforming_rank'")
 
 
 def test_a_module_no_policy_imports_says_so_and_a_module_beside_a_policy_is_a_usage_error(tmp_path: Path) -> None:
     root, _folder = _module_registry(tmp_path, ("value: 0", "value: 0"))
-    text = _module_diff(root, "financial-difficulty@1.2.0", "financial-difficulty@1.1.0", "text").stdout
-    assert "no policy of the registry imports financial-difficulty 1.2.0" in text
+    text = _module_diff(root, "financial-difficulty@1.9.0", "financial-difficulty@1.1.0", "text").stdout
+    assert "no policy of the registry imports financial-difficulty 1.9.0" in text
     r = _module_diff(root, "financial-difficulty@1.1.0", "loss-client-management@2.1.0")
     assert r.exit_code == 2
     assert "'loss-client-management@2.1.0' is not a module, 'financial-difficulty@1.1.0' is" in r.stderr
