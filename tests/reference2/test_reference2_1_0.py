@@ -29,7 +29,7 @@ NEW = load_policy(REFERENCE / "policy-2.1.0.yaml")
 ADDED_WARNINGS = {"overdue", "collateral_impaired", "liquidity_below_floor", "negative_operating_cash_flow",
                   "litigation", "major_customer_lost", "days_past_due_off_schedule", "delisting_risk"}
 ADDED_ACTIONS = {"add_collateral", "extend_term", "reprice_down", "supply_chain_and_advisory", "review_quarterly",
-                 "set_off_deposit"}  # 2.1.0 sets a deposit off for a substandard exposure too
+                 "set_off_deposit", "collect_arrears"}  # 2.1.0 sets a deposit off for a substandard exposure too
 
 
 # Actions 2.1.0 takes for fewer exposures: no suit on a guarantee the bank issued (no claim before it pays out),
