@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..decide.inputs import describe
+from ..decide.inputs import MAX_PERIODS, describe
 from ..decide.scoped import MAX_KEY, date_before, repeated_element
 from ..diagnostics import Diagnostic, InputError, UsageError
 from ..policy.compiler import CompiledPolicy
@@ -125,6 +125,12 @@ def locate(policy: CompiledPolicy, source: Path | Mapping[str, Path]) -> dict[st
             raise UsageError([Diagnostic("file-missing", f"no such folder: {source}", file=str(source))])
         found = {}
         for name in names:
+            folders = [source / f"{name}{ext}" for ext in FORMATS if (source / f"{name}{ext}").is_dir()]
+            if folders:  # Spark and Dask write a table as a folder of part files: its rows would not be read
+                raise UsageError([Diagnostic(
+                    "table-is-a-folder", f"{folders[0].name} is a folder, not a table file: its rows would not be "
+                    "read", file=str(folders[0]), hint=f"write the {name} table as one file (Spark: coalesce(1) and "
+                    "rename the part file), or give the portfolio as partitions to --engine dask")])
             hits = [source / f"{name}{ext}" for ext in FORMATS if (source / f"{name}{ext}").is_file()]
             if len(hits) > 1:
                 raise UsageError([Diagnostic("ambiguous-table", f"both {hits[0].name} and {hits[1].name}: which is "
@@ -448,12 +454,16 @@ def _read_long_tables(policy: CompiledPolicy, files: Mapping[str, Path], specs: 
     first = _FirstRows(ids, arrow=not text)
     orphans: list[dict[str, Any]] = []
     series_at: dict[str, np.ndarray] = {}  # root -> (debtor row, period) -> row of the series table
+    overlong: dict[int, list[dict[str, Any]]] = {}  # a debtor with more periods than a record holds -> why
     for t in specs:
         if t.series is not None and t.name in files:
             with clock("read"):
                 frame, stext = read_frame(files[t.name], (CLIENT_ID, *t.columns), encoding=encoding)
-            debtors, series_at[t.name] = _widen(debtors, frame, stext or text, t, first, orphans, counts[t.name])
+            debtors, series_at[t.name], too_long = _widen(debtors, frame, stext or text, t, first, orphans,
+                                                          counts[t.name])
             del frame  # widened into the debtors frame
+            for r, entry in too_long.items():
+                overlong.setdefault(r, []).append(entry)
     prep = prepare(policy, debtors, text, as_of)
     as_of_days = np.zeros(n, np.int64)
     as_of_days[prep.rows] = prep.as_of_days
@@ -462,6 +472,9 @@ def _read_long_tables(policy: CompiledPolicy, files: Mapping[str, Path], specs: 
     problems: dict[int, list[dict[str, Any]]] = {}
     for p in prep.problems:
         problems.setdefault(p.row, []).append(_debtor_problem(p, series_at))
+    for r, entries in overlong.items():  # refused as decide refuses the record: its periods were not widened
+        problems.setdefault(r, []).extend(entries)
+        accepted[r] = False
     screened = screen(debtors) if screen is not None else {}
     alone: set[int] = set()  # a repeated id's first copy: its problem stands alone, as its repeat's does
     for r, entry in [*screened.items(), *((r, e) for r, e in repeated_debtors(ids).items() if r not in screened)]:
@@ -718,8 +731,11 @@ def _incomplete(problems: dict[int, list[dict[str, Any]]], table: str, rows: np.
 
 
 def _widen(debtors: pd.DataFrame, frame: pd.DataFrame, text: bool, t: TableSpec, first: _FirstRows,
-           orphans: list[dict[str, Any]], count: Count) -> tuple[pd.DataFrame, np.ndarray]:
-    """A debtor series table as the wide columns ``root[k].item`` of the debtors table (the 1.x reader's form)."""
+           orphans: list[dict[str, Any]], count: Count
+           ) -> tuple[pd.DataFrame, np.ndarray, dict[int, dict[str, Any]]]:
+    """A debtor series table as the wide columns ``root[k].item`` of the debtors table (the 1.x reader's form),
+    and the debtors with more periods than a record may hold (``too-large``, as decide refuses them; their rows
+    are not widened, so one such debtor does not widen them all)."""
     m, n = len(frame), len(debtors)
     count.read = m
     debtor, cids = _lookup(first, Columns(frame, None, text), CLIENT_ID, m)
@@ -729,6 +745,15 @@ def _widen(debtors: pd.DataFrame, frame: pd.DataFrame, text: bool, t: TableSpec,
             else "client_id is missing: the row names no debtor")
     ok = np.flatnonzero(debtor >= 0)
     pos = pd.Series(debtor[ok]).groupby(debtor[ok]).cumcount().to_numpy()
+    too_long: dict[int, dict[str, Any]] = {}
+    if len(pos) and pos.max() >= MAX_PERIODS:
+        per = np.bincount(debtor[ok], minlength=n)
+        for r in np.flatnonzero(pos == MAX_PERIODS):  # each such debtor's first row past the limit
+            too_long[int(debtor[ok[r]])] = {"table": t.name, "row": int(ok[r]) + 1, "field": t.series,
+                                            "code": "too-large",
+                                            "message": f"{int(per[debtor[ok[r]]])} periods; at most {MAX_PERIODS}"}
+        fits = per[debtor[ok]] <= MAX_PERIODS
+        ok, pos = ok[fits], pos[fits]
     width = int(pos.max()) + 1 if len(pos) else 0
     at = np.full((n, width), -1, np.int64)
     at[debtor[ok], pos] = ok
@@ -745,7 +770,7 @@ def _widen(debtors: pd.DataFrame, frame: pd.DataFrame, text: bool, t: TableSpec,
             else:  # a null of the column's own type (NaN, NaT, NA), filled by the take itself
                 extra[f"{t.series}[{k}].{item}"] = pd.Series(pd.api.extensions.take(col.array, rows, allow_fill=True))
     widened = pd.concat([debtors.reset_index(drop=True), pd.DataFrame(extra)], axis=1) if extra else debtors
-    return widened, at
+    return widened, at, too_long
 
 
 def _debtor_problem(p: Any, series_at: Mapping[str, np.ndarray]) -> dict[str, Any]:
@@ -876,9 +901,10 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, cols: Columns, scopes: Map
     chk = _Checker(m, cols.text, policy.grade_ids)
     env: dict[str, Col] = {}
     order = None
-    at = np.maximum(debtor, 0)  # each row's debtor, any debtor for an orphan (masked by ``known``)
-    known = accepted[at]
-    known &= debtor >= 0
+    # each row's debtor; an orphan's points one past the last (a debtors table may hold none: a header only)
+    at = np.where(debtor >= 0, debtor, len(accepted))
+    known = np.append(accepted, False)[at]
+    as_of_days = np.append(as_of_days, 0)
     row_as_of = None
     for spec in part.inputs[s.name]:
         data, valid, missing = _values(chk, spec, cols)
@@ -1427,7 +1453,7 @@ def nested_records(policy: CompiledPolicy, source: Path | Mapping[str, Path], id
     for t in specs:
         if t.series is not None and t.name in files:
             frame, stext = read_frame(files[t.name], (CLIENT_ID, *t.columns), encoding=encoding)
-            debtors, _ = _widen(debtors, frame, stext or text, t, first, [], Count())
+            debtors, _, _ = _widen(debtors, frame, stext or text, t, first, [], Count())
     debtors = debtors.iloc[wanted].reset_index(drop=True)
     records = list(row_records(policy, debtors, text, text_columns(policy, [str(c) for c in debtors.columns])))
     owners: dict[str | None, dict[tuple[str, ...], dict[str, Any]]] = {None: {(r[CLIENT_ID],): r for r in records}}

@@ -317,6 +317,54 @@ def test_payments_without_any_exposure_row_are_orphans_not_an_internal_error(tmp
     assert named == {"D1", "D2", "D7"} and not named & set(result.decisions["client_id"])  # X9 is no debtor
 
 
+def test_a_debtors_table_with_a_header_only_leaves_every_row_below_an_orphan(tmp_path: Path) -> None:
+    """No debtor at all beside child rows was an internal error (exit 5): each row is an orphan, accounted for."""
+    folder = _write(tmp_path / "t", debtors="client_id,as_of,industry\n", exposures=EXPOSURES, payments=PAYMENTS,
+                    events=EVENTS)
+    result = run_long_batch(MULTI, folder)
+    counts = result.summary()
+    assert result.decided == 0 and counts["debtors"]["read"] == 0
+    assert all(c["read"] == c["orphaned"] > 0 for name, c in counts.items() if name != "debtors")
+
+
+def test_a_debtor_with_more_periods_than_a_record_holds_is_refused_as_decide_refuses_it(tmp_path: Path) -> None:
+    """401 statements of one debtor: decided from the tables where decide refuses the record (too-large), and with
+    --records an internal error when the record rebuilt for it was refused; every debtor was widened to 401."""
+    folder = tmp_path / "tables"
+    synthetic.write_long_tables(REFERENCE, folder, 4, seed=2, as_of="2026-09-30", fmt=".csv")
+    statements = pd.read_csv(folder / "statements.csv", dtype=str, keep_default_na=False)
+    one = statements["client_id"].iat[0]
+    row = statements.iloc[[0]]
+    days = pd.date_range(end="2026-06-30", periods=401, freq="D").strftime("%Y-%m-%d")
+    long = pd.concat([row.assign(period_end=d) for d in days], ignore_index=True)
+    rest = statements[statements["client_id"] != one]
+    pd.concat([long, rest], ignore_index=True).to_csv(folder / "statements.csv", index=False)
+    result = run_long_batch(REFERENCE, folder)
+    [reject] = result.rejects
+    assert reject["client_id"] == one and reject["problems"] == [
+        {"table": "statements", "row": 401, "field": "statements", "code": "too-large",
+         "message": "401 periods; at most 400"}]
+    assert result.decided == 3 and all(c["read"] == c["decided"] + c["rejected"] + c["orphaned"]
+                                       for c in result.summary().values())
+    with pytest.raises(InputError) as refused:  # decide's own words for such a record
+        Decider(REFERENCE).decide({"client_id": one, "as_of": "2026-09-30", "statements": [{}] * 401})
+    assert any(d.code == "too-large" and d.message == "401 periods; at most 400" for d in refused.value.diagnostics)
+
+
+def test_a_table_written_as_a_folder_of_part_files_is_refused_not_read_as_absent(tmp_path: Path) -> None:
+    """Spark writes payments.parquet/part-00000.parquet and _SUCCESS: it read as a table with no rows, exit 0."""
+    folder = tmp_path / "tables"
+    synthetic.write_long_tables(REFERENCE, folder, 3, seed=2, as_of="2026-09-30")
+    (folder / "payments.parquet").rename(tmp_path / "part-00000.parquet")
+    (folder / "payments.parquet").mkdir()
+    (tmp_path / "part-00000.parquet").rename(folder / "payments.parquet" / "part-00000.parquet")
+    (folder / "payments.parquet" / "_SUCCESS").touch()
+    with pytest.raises(UsageError) as refused:
+        run_long_batch(REFERENCE, folder)
+    [d] = refused.value.diagnostics
+    assert d.code == "table-is-a-folder" and d.message.startswith("payments.parquet is a folder")
+
+
 def test_a_parquet_nan_is_refused_as_csv_and_json_refuse_it_while_a_null_is_no_value(tmp_path: Path) -> None:
     """Pandas writes a missing float as a null; a NaN stored as a value (as Spark writes it) is no number, as the
     cell 'NaN' of a CSV table or NaN in JSON is not: it rejects its debtor instead of passing for a missing value."""
