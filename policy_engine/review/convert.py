@@ -46,6 +46,9 @@ STATEMENT_FIELDS = ("period_end", "revenue", "cost_of_sales", "net_income", "ope
                     "interest_expense", "debt_service", "current_assets", "current_liabilities", "inventory",
                     "receivables", "total_assets", "total_liabilities", "equity")
 MAX_DEBT = 1e18  # CNY: bureau amounts beyond this are no debtor's
+# What a record 2.0 holds per exposure (client-2.0.schema.json, from the scopes' max of 2.0.0): decide refuses more.
+MAX_SCHEDULE = 240
+MAX_MODIFICATIONS = 24
 # Statement fields that cannot be negative in either record (a loss, a cash outflow, negative equity can be).
 NON_NEGATIVE = {"revenue", "cost_of_sales", "interest_expense", "debt_service", "current_assets",
                 "current_liabilities", "inventory", "receivables", "total_assets", "total_liabilities"}
@@ -480,6 +483,11 @@ class _Converter:
         out["repaid_by_new_loan"] = loan.get("refinanced_old_with_new")
         out["qualifying_renewal"] = None
         out["previous_grade"] = self.hist.get("previous_grade")
+        if len(schedule) > MAX_SCHEDULE or len(mods) > MAX_MODIFICATIONS:  # decide would refuse the record
+            raise _Refused([_problem(f"{e}.schedule" if len(schedule) > MAX_SCHEDULE else f"{e}.modifications",
+                                     "too-large", f"the history rebuilt from the 1.x counts holds {len(schedule)} "
+                                     f"instalments and {len(mods)} modifications; a record 2.0 holds at most "
+                                     f"{MAX_SCHEDULE} and {MAX_MODIFICATIONS} per exposure")])
         out["modifications"] = mods
         out["schedule"] = schedule
         return out
@@ -593,7 +601,8 @@ class _Converter:
         if months_normal is None:
             return None
         cleared = add_months(self.as_of, -months_normal)
-        count = self.hist.get("consecutive_normal_payments") or 0
+        given = self.hist.get("consecutive_normal_payments") or 0
+        count = min(given, MAX_SCHEDULE - 1)  # with the late instalment, a schedule a record 2.0 can hold
         months = frequency(cleared, count, self.as_of)
         amount = self.instalment(months)
         late_due = cleared - dt.timedelta(days=1)
@@ -614,9 +623,11 @@ class _Converter:
                            "spread evenly over the months, each paid in full on its due date")
         else:
             value, then = None, "; no instalment period fits the count, so no later period is recorded"
+        capped = (f"; the {given} periods are capped at {count}: a record 2.0 holds at most {MAX_SCHEDULE} instalments "
+                  "per exposure, and the upgrade conditions (Art. 13) need far fewer") if count < given else ""
         self.note("assumed", "upgrade-history-from-counts", f"{self.e}.schedule", value,
-                  f"1.x says the arrears were repaid, then {months_normal} month(s) and {count} period(s) of normal "
-                  f"payment: arrears cleared on {cleared}" + then)
+                  f"1.x says the arrears were repaid, then {months_normal} month(s) and {given} period(s) of normal "
+                  f"payment: arrears cleared on {cleared}" + then + capped)
         return schedule
 
 
