@@ -736,7 +736,8 @@ def _long_plan(ref: PolicyRef, dataset: Path, as_of: str | None) -> _LongPlan:
     policy = folder_policy(ref, [d for frame in debtors for d in day_texts(frame.get("as_of"))], as_of, str(dataset))
     tables = [locate(policy, folder) for folder in folders]
     screens: list[dict[int, dict[str, Any]]] = []
-    first: dict[str, int] = {}
+    first: dict[str, int] = {}  # by a debtor id's key (id_key)
+    written: dict[str, str] = {}  # its first copy's id as written
     home: dict[str, tuple[int, int]] = {}  # a debtor -> its (first) partition and its row there
     repeat_at: dict[str, int] = {}  # a repeated debtor id -> its first repeat (a row of the union)
     row = 0
@@ -746,23 +747,24 @@ def _long_plan(ref: PolicyRef, dataset: Path, as_of: str | None) -> _LongPlan:
         ids = client_id_text(frame[CLIENT_ID]) if CLIENT_ID in frame.columns else pd.Series([None] * len(frame))
         seen: dict[str, int] = {}
         for r, cid in enumerate(ids.tolist()):
-            if not isinstance(cid, str):
-                continue
-            if cid in first:  # an earlier partition holds it: this debtor is rejected, as the 1.x Dask run does
+            if not isinstance(cid, str) or not (key := id_key(cid)):
+                continue  # ids compared without spaces at either end ('D1 ' repeats 'D1'), as the local run does
+            if key in first:  # an earlier partition holds it: this debtor is rejected, as the 1.x Dask run does
                 mine[r] = {"table": DEBTORS, "row": r + 1, "field": CLIENT_ID, "code": "duplicate-id",
-                           "message": f"duplicate client_id '{cid}' (first at row {first[cid] + 1})"}
-                repeat_at.setdefault(cid, row + r)
-            elif cid in seen:  # repeated within the partition: its task rejects the repeat
-                repeat_at.setdefault(cid, row + r)
+                           "message": repeated_id(cid, written[key], first[key] + 1)}
+                repeat_at.setdefault(key, row + r)
+            elif key in seen:  # repeated within the partition: its task rejects the repeat
+                repeat_at.setdefault(key, row + r)
             else:
-                seen[cid] = row + r
-                home[cid] = (k, r)
+                seen[key] = row + r
+                written[key] = cid
+                home[key] = (k, r)
         first.update(seen)
         screens.append(mine)
         row += len(frame)
-    for cid, again in repeat_at.items():  # the first copy too, as the local run of the union rejects it
-        k, r = home[cid]
-        screens[k].setdefault(r, {**repeated_first_copy(cid, first[cid], again), "row": r + 1})
+    for key, again in repeat_at.items():  # the first copy too, as the local run of the union rejects it
+        k, r = home[key]
+        screens[k].setdefault(r, {**repeated_first_copy(written[key], first[key], again), "row": r + 1})
     split = _screen_split_debtors(folders, tables, home, screens)
     counts = [len(f) for f in debtors]
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist() if counts else []
@@ -790,7 +792,7 @@ def _screen_split_debtors(folders: list[Path], tables: list[dict[str, Path]], ho
             raw = frame[CLIENT_ID]
             distinct = raw[~raw.duplicated(keep="first")]  # each id's first row (millions of rows, few ids)
             for r, cid in zip(*_first_rows_of(client_id_text(distinct.astype(object))), strict=True):
-                at = home.get(cid)
+                at = home.get(id_key(cid)) if isinstance(cid, str) else None
                 if at is None or at[0] == k or at[1] in screens[at[0]]:
                     continue  # no such debtor (an orphan), its own partition, or already rejected
                 # (rows under a later repeat of its id count too: the local run of the union joins them to it)

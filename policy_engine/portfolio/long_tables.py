@@ -31,7 +31,7 @@ from ..decide.scoped import MAX_KEY, date_before, repeated_element
 from ..diagnostics import Diagnostic, InputError, UsageError
 from ..policy.compiler import CompiledPolicy
 from ..policy.scopes import ScopeSpec
-from ..safetext import has_id_problem, id_key, id_problem, spaced_apart
+from ..safetext import SPACE_CHARS, has_id_problem, id_key, id_problem, spaced_apart
 from .frame import Prepared, _Checker, _day, _flag_after_as_of, _rows, client_id_text, mark_stored_nans, prepare
 from .scoped_vector import Level, LongTables, ScopedRun
 from .vector import Col, evaluate_columns
@@ -453,17 +453,7 @@ def _read_long_tables(policy: CompiledPolicy, files: Mapping[str, Path], specs: 
     ids = client_id_text(debtors[CLIENT_ID]) if CLIENT_ID in debtors.columns else pd.Series([None] * n, dtype=object)
     first = _FirstRows(ids, arrow=not text)
     orphans: list[dict[str, Any]] = []
-    series_at: dict[str, np.ndarray] = {}  # root -> (debtor row, period) -> row of the series table
-    overlong: dict[int, list[dict[str, Any]]] = {}  # a debtor with more periods than a record holds -> why
-    for t in specs:
-        if t.series is not None and t.name in files:
-            with clock("read"):
-                frame, stext = read_frame(files[t.name], (CLIENT_ID, *t.columns), encoding=encoding)
-            debtors, series_at[t.name], too_long = _widen(debtors, frame, stext or text, t, first, orphans,
-                                                          counts[t.name])
-            del frame  # widened into the debtors frame
-            for r, entry in too_long.items():
-                overlong.setdefault(r, []).append(entry)
+    debtors, series_at, overlong = _widen_series(debtors, text, files, specs, first, orphans, counts, clock, encoding)
     prep = prepare(policy, debtors, text, as_of)
     as_of_days = np.zeros(n, np.int64)
     as_of_days[prep.rows] = prep.as_of_days
@@ -574,13 +564,16 @@ def repeated_debtors(ids: pd.Series) -> dict[int, dict[str, Any]]:
     tables below name a debtor by its id alone, so they join the first copy whichever debtor they were
     exported for, and it would be decided on facts that may be another debtor's.
     """
-    repeats = ids.notna() & ids.duplicated(keep="first")
+    # 'D1 ' repeats 'D1', as every batch compares ids (as Python text: 70 ms on 350k ids, less than Arrow's strip)
+    keys = ids.astype(object).str.strip(SPACE_CHARS)
+    repeats = ids.notna() & keys.notna() & (keys != "") & keys.duplicated(keep="first")
     if not repeats.any():
         return {}
-    again = pd.Series(np.flatnonzero(repeats.to_numpy()), index=pd.Index(ids[repeats].to_numpy(dtype=object)))
+    again = pd.Series(np.flatnonzero(repeats.to_numpy()), index=pd.Index(keys[repeats].to_numpy(dtype=object)))
     again = again[~again.index.duplicated(keep="first")]  # each id's first repeat
-    first = _first_rows(ids)
-    return {int(first[cid]): repeated_first_copy(cid, int(first[cid]), int(row)) for cid, row in again.items()}
+    first = _first_rows(keys)
+    return {int(first[k]): repeated_first_copy(ids.iat[int(first[k])], int(first[k]), int(row))
+            for k, row in again.items()}
 
 
 def repeated_first_copy(cid: str, row: int, repeat: int) -> dict[str, Any]:
@@ -606,16 +599,28 @@ class _FirstRows:
 
             self.value_set = pa.array(self.series.index.to_numpy(dtype=object), pa.string())
 
-    def no_debtor(self, cid: str) -> str:
-        """Why a row finds no debtor: no such id, or (a CSV cell's stray space) one that differs only by spaces."""
-        if self._stripped is None:  # built once, on the first orphan: most runs have none
-            self._stripped = {}
+    def _spaced(self, cid: str) -> str | None:
+        """The debtor id that differs from ``cid`` only by spaces at either end (a CSV cell's stray space), if any."""
+        stripped = self._stripped
+        if stripped is None:  # built once, on the first orphan (most runs have none); whole before it is shared
+            stripped = {}
             for known in self.series.index:
                 if isinstance(known, str):
-                    self._stripped.setdefault(known.strip(), known)
-        near = self._stripped.get(cid.strip())
-        spaced = f" (it has '{near}': the two ids differ only by spaces)" if near is not None and near != cid else ""
+                    stripped.setdefault(id_key(known), known)
+            self._stripped = stripped
+        near = stripped.get(id_key(cid))
+        return near if near is not None and near != cid else None
+
+    def no_debtor(self, cid: str) -> str:
+        """Why a row finds no debtor: no such id, or one that differs only by spaces."""
+        near = self._spaced(cid)
+        spaced = f" (it has '{near}': the two ids differ only by spaces)" if near is not None else ""
         return f"no debtor '{cid}' in the debtors table{spaced}"
+
+    def spaced_row(self, cid: Any) -> int | None:
+        """The row of the debtor ``cid`` names with other spaces at either end ('D1 ' for 'D1'), if any."""
+        near = self._spaced(cid) if isinstance(cid, str) else None
+        return None if near is None else int(self.series[near])
 
     def of(self, distinct: np.ndarray) -> np.ndarray:
         """Each distinct id's row (-1: none), ids as Python text (None: no id)."""
@@ -712,6 +717,24 @@ def _orphan(orphans: list[dict[str, Any]], table: str, rows: np.ndarray, ids: _T
         orphans.append(entry)
 
 
+def _spaced_debtors(problems: dict[int, list[dict[str, Any]]], table: str, rows: np.ndarray, cids: _Texts,
+                    first: _FirstRows) -> None:
+    """Rows that name a debtor by its id with other spaces at either end ('D1 ' for 'D1') find no debtor, as ids
+    join by their text; they are that debtor's rows all the same ('C001 ' repeats 'C001' in every batch), so they
+    reject it (its facts are incomplete) rather than leave it decided without them."""
+    named: dict[int, list[int]] = {}
+    for r in rows.tolist():
+        d = first.spaced_row(cids[r])
+        if d is not None:
+            named.setdefault(d, []).append(r)
+    for d, found in named.items():
+        rows_of = f" (and {len(found) - 1} more rows)" if len(found) > 1 else ""
+        problems.setdefault(d, []).append(
+            {"table": table, "row": found[0] + 1, "field": CLIENT_ID, "code": "orphan",
+             "message": f"{first.no_debtor(cids[found[0]])}{rows_of}: rows of this debtor whose id has other "
+                        "spaces join no debtor, so its facts are incomplete"})
+
+
 def _incomplete(problems: dict[int, list[dict[str, Any]]], table: str, rows: np.ndarray, debtor: np.ndarray,
                 level: Callable[[int], tuple[str, str, str | None]], why: Callable[[int], str]) -> None:
     """Rows of a debtor of the table that join none of its elements (an id with a trailing space, an id column
@@ -730,12 +753,30 @@ def _incomplete(problems: dict[int, list[dict[str, Any]]], table: str, rows: np.
                         "so its facts are incomplete"})
 
 
+def _widen_series(debtors: pd.DataFrame, text: bool, files: Mapping[str, Path], specs: list[TableSpec],
+                  first: _FirstRows, orphans: list[dict[str, Any]], counts: Mapping[str, Count], clock: _Clock,
+                  encoding: str) -> tuple[pd.DataFrame, dict[str, np.ndarray], dict[int, list[dict[str, Any]]]]:
+    """Every debtor series table widened into the debtors frame: the frame, each series' (debtor row, period) ->
+    row of its table, and the debtors a series table refuses (too many periods, rows under a spaced id)."""
+    series_at: dict[str, np.ndarray] = {}
+    refused: dict[int, list[dict[str, Any]]] = {}
+    for t in specs:
+        if t.series is not None and t.name in files:
+            with clock("read"):
+                frame, stext = read_frame(files[t.name], (CLIENT_ID, *t.columns), encoding=encoding)
+            debtors, series_at[t.name], why = _widen(debtors, frame, stext or text, t, first, orphans, counts[t.name])
+            del frame  # widened into the debtors frame
+            for r, entries in why.items():
+                refused.setdefault(r, []).extend(entries)
+    return debtors, series_at, refused
+
+
 def _widen(debtors: pd.DataFrame, frame: pd.DataFrame, text: bool, t: TableSpec, first: _FirstRows,
            orphans: list[dict[str, Any]], count: Count
-           ) -> tuple[pd.DataFrame, np.ndarray, dict[int, dict[str, Any]]]:
+           ) -> tuple[pd.DataFrame, np.ndarray, dict[int, list[dict[str, Any]]]]:
     """A debtor series table as the wide columns ``root[k].item`` of the debtors table (the 1.x reader's form),
-    and the debtors with more periods than a record may hold (``too-large``, as decide refuses them; their rows
-    are not widened, so one such debtor does not widen them all)."""
+    and the debtors it refuses: with more periods than a record may hold (``too-large``, as decide refuses them;
+    their rows are not widened, so one such debtor does not widen them all), or named by rows with other spaces."""
     m, n = len(frame), len(debtors)
     count.read = m
     debtor, cids = _lookup(first, Columns(frame, None, text), CLIENT_ID, m)
@@ -745,13 +786,14 @@ def _widen(debtors: pd.DataFrame, frame: pd.DataFrame, text: bool, t: TableSpec,
             else "client_id is missing: the row names no debtor")
     ok = np.flatnonzero(debtor >= 0)
     pos = pd.Series(debtor[ok]).groupby(debtor[ok]).cumcount().to_numpy()
-    too_long: dict[int, dict[str, Any]] = {}
+    refused: dict[int, list[dict[str, Any]]] = {}
+    _spaced_debtors(refused, t.name, lost, cids, first)
     if len(pos) and pos.max() >= MAX_PERIODS:
         per = np.bincount(debtor[ok], minlength=n)
         for r in np.flatnonzero(pos == MAX_PERIODS):  # each such debtor's first row past the limit
-            too_long[int(debtor[ok[r]])] = {"table": t.name, "row": int(ok[r]) + 1, "field": t.series,
-                                            "code": "too-large",
-                                            "message": f"{int(per[debtor[ok[r]]])} periods; at most {MAX_PERIODS}"}
+            refused.setdefault(int(debtor[ok[r]]), []).append(
+                {"table": t.name, "row": int(ok[r]) + 1, "field": t.series, "code": "too-large",
+                 "message": f"{int(per[debtor[ok[r]]])} periods; at most {MAX_PERIODS}"})
         fits = per[debtor[ok]] <= MAX_PERIODS
         ok, pos = ok[fits], pos[fits]
     width = int(pos.max()) + 1 if len(pos) else 0
@@ -770,7 +812,7 @@ def _widen(debtors: pd.DataFrame, frame: pd.DataFrame, text: bool, t: TableSpec,
             else:  # a null of the column's own type (NaN, NaT, NA), filled by the take itself
                 extra[f"{t.series}[{k}].{item}"] = pd.Series(pd.api.extensions.take(col.array, rows, allow_fill=True))
     widened = pd.concat([debtors.reset_index(drop=True), pd.DataFrame(extra)], axis=1) if extra else debtors
-    return widened, at, too_long
+    return widened, at, refused
 
 
 def _debtor_problem(p: Any, series_at: Mapping[str, np.ndarray]) -> dict[str, Any]:
@@ -862,6 +904,7 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, cols: Columns, scopes: Map
         lost = np.flatnonzero(debtor < 0)
         _orphan(orphans, t.name, lost, cids, lambda r: first.no_debtor(cids[r]) if cids[r]
                 else "client_id is missing: the row names no debtor")
+        _spaced_debtors(problems, t.name, lost, cids, first)
     else:
         # joined ancestor by ancestor, from the debtor down: an element is named by its parent and its own key
         # (tranche T1 of exposure E2 is not tranche T1 of E1), so each step needs the row of the one above
@@ -896,6 +939,7 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, cols: Columns, scopes: Map
                 lambda r: CLIENT_ID if cids[r] is None or debtor[r] < 0 else failed(r)[1])
         _incomplete(problems, t.name, lost[debtor[lost] >= 0], debtor,
                     lambda r: (failed(r)[1], failed(r)[0], failed(r)[2][r]), why)
+        _spaced_debtors(problems, t.name, lost[debtor[lost] < 0], cids, first)
         debtor = np.where(parent >= 0, debtor, -1)
     count.orphaned = len(lost)
     chk = _Checker(m, cols.text, policy.grade_ids)

@@ -164,6 +164,26 @@ def test_a_client_id_an_earlier_partition_holds_is_rejected_with_its_children(tm
     assert first not in _parts(tmp_path / "out")["client_id"].tolist()  # decided on neither copy's facts
 
 
+def test_a_client_id_repeated_in_another_partition_with_a_stray_space_is_rejected_as_locally(
+        tmp_path: Path, scheduler: str) -> None:
+    """'G1 ' in a later partition repeats 'G1' (every batch compares ids without spaces at either end): the local run
+    of the union rejected both copies, Dask compared the ids exactly and decided both."""
+    dataset = _dataset(tmp_path)
+    p0, _, p2 = sorted(dataset.iterdir())
+    first = pd.read_parquet(p0 / "debtors.parquet")["client_id"].iloc[1]
+    taken = pd.read_parquet(p2 / "debtors.parquet")["client_id"].iloc[0]
+    for name in TABLES:
+        _edit(p2 / f"{name}.parquet", lambda f: f.assign(client_id=f["client_id"].replace(taken, first + " ")))
+    dask = run_dataset(POLICY, dataset, tmp_path / "out", scheduler=scheduler, audit_db=False)
+    union = tmp_path / "union"
+    _union(dataset, union)
+    local = run_batch(POLICY, union, out=tmp_path / "local.parquet", audit_db=False)
+    assert dask.rejects == local.rejects
+    assert [(r["client_id"], r["problems"][0]["code"]) for r in dask.rejects] == [
+        (first, "duplicate-id"), (first + " ", "duplicate-id")]
+    assert dask.rejects[1]["problems"][0]["message"].endswith(f"('{first}': the two differ only by spaces)")
+
+
 def test_a_debtor_with_rows_in_another_partition_is_rejected_not_decided_without_them(tmp_path: Path,
                                                                                       scheduler: str) -> None:
     """Each task sees its folder alone: a debtor whose payment was exported with the next partition would be

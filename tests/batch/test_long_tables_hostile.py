@@ -365,6 +365,33 @@ def test_a_table_written_as_a_folder_of_part_files_is_refused_not_read_as_absent
     assert d.code == "table-is-a-folder" and d.message.startswith("payments.parquet is a folder")
 
 
+@pytest.mark.parametrize("table", ["exposures", "payments", "events"])
+def test_rows_naming_their_debtor_with_a_stray_space_reject_it_not_leave_it_decided_without_them(
+        tmp_path: Path, table: str) -> None:
+    """'D1 ' finds no debtor, as ids join by their text: the rows were orphans and D1 was decided without them (a
+    warning lost), where 'E1 ' for an exposure rejected its debtor as incomplete."""
+    tables = {"debtors": DEBTORS, "exposures": EXPOSURES, "payments": PAYMENTS, "events": EVENTS}
+    lines = tables[table].splitlines()
+    at = next(k for k, line in enumerate(lines) if line.startswith("D1,"))
+    lines[at] = "D1 ," + lines[at][3:]
+    tables[table] = "\n".join(lines) + "\n"
+    result = run_long_batch(MULTI, _write(tmp_path / "t", **tables))
+    [reject] = [r for r in result.rejects if r["client_id"] == "D1"]
+    [problem] = [p for p in reject["problems"] if p["table"] == table]
+    assert (problem["row"], problem["field"], problem["code"]) == (at, "client_id", "orphan")
+    assert problem["message"].startswith("no debtor 'D1 ' in the debtors table (it has 'D1': the two ids differ "
+                                         "only by spaces)")
+    assert "D1" not in result.decisions["client_id"].tolist()
+    assert all(c["read"] == c["decided"] + c["rejected"] + c["orphaned"] for c in result.summary().values())
+
+
+def test_a_debtor_id_repeated_with_a_stray_space_rejects_both_copies_as_an_exact_repeat_does(tmp_path: Path) -> None:
+    """The repeat was rejected (duplicate-id) and its first copy decided, which an exact repeat rejects too."""
+    result = run_long_batch(MULTI, _write(tmp_path / "t", debtors=DEBTORS.replace("\nD9,", "\nD9 ,", 1)))
+    assert [(r["client_id"], r["problems"][0]["code"]) for r in result.rejects if r["client_id"].strip() == "D9"] == [
+        ("D9 ", "duplicate-id"), ("D9", "duplicate-id")]
+
+
 def test_a_parquet_nan_is_refused_as_csv_and_json_refuse_it_while_a_null_is_no_value(tmp_path: Path) -> None:
     """Pandas writes a missing float as a null; a NaN stored as a value (as Spark writes it) is no number, as the
     cell 'NaN' of a CSV table or NaN in JSON is not: it rejects its debtor instead of passing for a missing value."""
