@@ -507,9 +507,10 @@ class _Checker:
         if isinstance(v, bool):
             return BOOL, False
         if isinstance(v, int | float):
-            if not math.isfinite(v) or abs(v) > MAX_LITERAL:
+            if abs(v) > MAX_LITERAL or not math.isfinite(v):  # an int beyond a float is compared, not converted
+                shown = repr(v) if len(repr(v)) <= 40 else f"of {len(repr(v))} digits"
                 raise self.fail("literal-too-large",
-                                f"number literal {v!r} is out of range (|x| <= {MAX_LITERAL:g})", node)
+                                f"number literal {shown} is out of range (|x| <= {MAX_LITERAL:g})", node)
             return NUMBER, False
         if isinstance(v, str):
             if len(v) > MAX_STRING_LITERAL:

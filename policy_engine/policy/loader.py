@@ -14,6 +14,7 @@ import datetime as _dt
 import json
 import math
 import re
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -191,6 +192,12 @@ class _Builder:
                  "policies use finite numbers; leave a bound out to make it open")
             )
             return None
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _LARGEST_FLOAT:
+            # every number of a policy is compared and computed as a float: beyond one, it is none
+            self.errors.append(("yaml-non-finite", f"'{printable(text[:40])}{'...' if len(text) > 40 else ''}' is "
+                                "beyond the largest number (about 1.8e308)", _pos(node),
+                                "policies use finite numbers; leave a bound out to make it open"))
+            return None
         if isinstance(value, _dt.datetime):
             self.errors.append(
                 ("yaml-ambiguous", f"'{text}' is a timestamp; only dates (YYYY-MM-DD) are used",
@@ -244,6 +251,7 @@ class _Builder:
 
 _STR = "tag:yaml.org,2002:str"
 _NUMBER_START = frozenset("0123456789+-.")
+_LARGEST_FLOAT = int(sys.float_info.max)
 _YAML12_EXPONENT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)[eE][-+]?[0-9]+$")
 _ZERO_PADDED = re.compile(r"^[-+]?0[0-9_]")
 
