@@ -160,9 +160,18 @@ def test_an_exposure_expectation_naming_what_the_policy_lacks_is_an_error(tmp_pa
     assert [r.name for r in run.results] == ["fine"]
 
 
-def test_an_exposures_expectation_without_an_exposure_is_an_error(tmp_path: Path) -> None:
-    run = run_tests([_debtor_suite(tmp_path, "{exposures: {}}")])
-    assert [(d.code, d.path) for d in run.diagnostics] == [("schema", "cases[0].expect.exposures")]
+@pytest.mark.parametrize(("expect", "path"), [
+    ("{exposures: {}}", "exposures"),
+    # each checked nothing, and the case passed (a case with no expectation is an error, never a pass)
+    ("{metrics: {}}", "metrics"), ("{warnings_include: []}", "warnings_include"),
+    ("{floors_include: []}", "floors_include"), ("{actions_exclude: []}", "actions_exclude"),
+    ("{undetermined_include: []}", "undetermined_include"), ("{action_params: {}}", "action_params"),
+    ("{restructuring: {}}", "restructuring"), ("{action_exposures: {}}", "action_exposures"),
+    ("{exposures: {E1: {metrics: {}}}}", "exposures.E1.metrics"),
+])
+def test_an_expectation_that_checks_nothing_is_an_error(tmp_path: Path, expect: str, path: str) -> None:
+    run = run_tests([_debtor_suite(tmp_path, expect)])
+    assert [(d.code, d.path) for d in run.diagnostics] == [("schema", f"cases[0].expect.{path}")]
     assert [r.name for r in run.results] == ["fine"]
 
 
