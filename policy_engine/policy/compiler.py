@@ -488,11 +488,18 @@ class _Compiler:
             scope = ex.Scope(symbols=self.symbols, stage=stage, grades=grades,
                              warnings={} if warnings is None else warnings, open_names=self.open_names)
         try:
-            return ex.check_expression(text if isinstance(text, str) else str(text), scope, want)
+            checked = ex.check_expression(text if isinstance(text, str) else str(text), scope, want)
         except ex.ExpressionError as errors:
             for e in ex.every_error(errors):
                 self.err(e.code, e.message, path, e.hint, rule=rule, column_offset=e.column)
             return None
+        if "score" in checked.refs and "scorecard" not in self.data:  # it would read 0 for every client
+            at = re.search(r"\bscore\b", str(text))
+            self.err("name-not-available", "'score' is the scorecard's points, and this policy has no scorecard",
+                     path, "grade from the classification rules, or declare a scorecard", rule=rule,
+                     column_offset=at.start() if at else None)
+            return None
+        return checked
 
     def scope_of(self, item: Mapping[str, Any], path: PathKey, allowed: tuple[str, ...] | None = None) -> str | None:
         """The scope an input, metric or rule declares (default the debtor); None when it names none."""
@@ -629,9 +636,17 @@ class _Compiler:
                                  "format", (*path, lang), rule=rule)
                 elif name not in self.symbols and self.open_names:
                     continue  # it may be a name of a section left out for a schema error
-                elif name not in self.symbols or (self.symbols[name].kind == "builtin" and name == "as_of"):
+                elif name == "as_of" and name in self.symbols:  # its hint was "did you mean 'as_of'?"
+                    self.err("unknown-name", "placeholder '{as_of}' names nothing", (*path, lang),
+                             "a message does not repeat the decision date: the record and the explanation give it",
+                             rule=rule)
+                elif name not in self.symbols:
                     self.err("unknown-name", f"placeholder '{{{name}}}' names nothing", (*path, lang),
                              did_you_mean(name, self.symbols), rule=rule)
+                elif name == "score" and "scorecard" not in self.data:
+                    self.err("name-not-available", "'score' is the scorecard's points, and this policy has no "
+                             "scorecard", (*path, lang), "a message of a policy without a scorecard shows no score",
+                             rule=rule)
                 elif self.symbols[name].table is not None:
                     self.err("bad-template", f"placeholder '{{{name}}}' is a table; show a cell through a metric "
                              f"(expr: lookup({name}, ...))", (*path, lang), rule=rule)
