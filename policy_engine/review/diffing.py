@@ -44,7 +44,8 @@ class Change:
     ``new`` or ``old``; a moved threshold its old and new numbers, with the conditions in ``when``.
     """
 
-    section: str  # metadata, import, input, parameter, metric, factor, score-band, scale, floor, warning, action
+    section: str  # metadata, import, input, parameter, metric, factor, score-band, scale, floor, warning,
+    # action-type, action
     rule: str
     kind: str  # added, removed, changed
     detail: str
@@ -417,7 +418,10 @@ def _floor_deltas(a: FloorSpec, b: FloorSpec) -> list[Delta]:
 
 
 def _warning_deltas(a: WarningSpec, b: WarningSpec) -> list[Delta]:
-    return _when(a.expr, b.expr) + _fields(a, b, ("severity", "category")) + _texts("message", a.message, b.message)
+    """The condition, severity and category, the message, the evidence a decision records beside it, and the label
+    reports read it by."""
+    return (_when(a.expr, b.expr) + _fields(a, b, ("severity", "category", "evidence"))
+            + _texts("message", a.message, b.message) + _texts("label", a.label or {}, b.label or {}))
 
 
 def _action_deltas(a: ActionSpec, b: ActionSpec) -> list[Delta]:
@@ -615,6 +619,65 @@ def _scale_changes(old: CompiledPolicy, new: CompiledPolicy) -> list[Change]:
     return out
 
 
+def _floor_order_changes(old: CompiledPolicy, new: CompiledPolicy) -> list[Change]:
+    """Floors of one grade in another order: when several fire, the first names the grade (decided_by), so a
+    reorder changes decisions as an edited condition does."""
+    out = []
+    for scope, a, b in (("exposure", old.scoped.floors if old.scoped else (), new.scoped.floors if new.scoped else ()),
+                        ("debtor", old.floors, new.floors)):
+        common = {f.id for f in a} & {f.id for f in b}
+        for grade in dict.fromkeys(f.floor for f in b):
+            before = [f.id for f in a if f.id in common and f.floor == grade]
+            after = [f.id for f in b if f.id in common and f.floor == grade]
+            if before != after and sorted(before) == sorted(after):
+                out.append(Change("floor", "", "changed", f"order of the {grade} floors ({scope}): "
+                                  f"{', '.join(before)} -> {', '.join(after)} (the first that fires names the grade)",
+                                  "order", before, after))
+    return out
+
+
+def _key_figure_changes(old: CompiledPolicy, new: CompiledPolicy) -> list[Change]:
+    """The metrics an explanation shows as key figures, in their order."""
+    if old.key_figures == new.key_figures:
+        return []
+    return [Change("metric", "", "changed", f"key_figures {list(old.key_figures)} -> {list(new.key_figures)}",
+                   "key_figures", list(old.key_figures), list(new.key_figures))]
+
+
+def _action_type_changes(old: CompiledPolicy, new: CompiledPolicy) -> list[Change]:
+    """The action types a policy declares: a parameter's range, values, words or requirement decides whether an
+    action's computed parameter is allowed, and how an explanation words it."""
+    a = {k: t for k, t in old.action_types.items() if t.origin == "policy"}
+    b = {k: t for k, t in new.action_types.items() if t.origin == "policy"}
+    out = [Change("action-type", k, "removed", "removed", old=k) for k in a if k not in b]
+    out += [Change("action-type", k, "added", f"added: {b[k].en} ({', '.join(b[k].params) or 'no parameters'})",
+                   new=k) for k in b if k not in a]
+    for k in (k for k in b if k in a):
+        x, y = a[k], b[k]
+        for name in ("zh", "en"):
+            if getattr(x, name) != getattr(y, name):
+                out.append(Change("action-type", k, "changed", f"{name} {show(getattr(x, name))} -> "
+                                  f"{show(getattr(y, name))}", name, getattr(x, name), getattr(y, name)))
+        for param in dict.fromkeys([*x.params, *y.params]):
+            px, py = _param_fields(x.params.get(param)), _param_fields(y.params.get(param))
+            if px != py:
+                shown = "; ".join(f"{f} {show(px.get(f))} -> {show(py.get(f))}" for f in dict.fromkeys([*px, *py])
+                                  if px.get(f) != py.get(f)) if px and py else "added" if py else "removed"
+                out.append(Change("action-type", k, "changed", f"parameter {param}: {shown}", f"params.{param}",
+                                  px or None, py or None))
+    return out
+
+
+def _param_fields(p: Any) -> dict[str, Any]:
+    """A declared parameter's spec as plain values (none: {})."""
+    if p is None:
+        return {}
+    fields = {"type": p.type, "required": p.required or None, "min": p.min, "max": p.max,
+              "enum": list(p.enum) if p.enum else None, "shown": dict(p.shown) if p.shown else None,
+              "labels": {k: dict(v) for k, v in p.labels.items()} if p.labels else None}
+    return {k: v for k, v in fields.items() if v is not None}
+
+
 @dataclass(frozen=True)
 class _RuleSection:
     """A section whose rules have ids: how to list them, describe one, and say how one changed."""
@@ -662,13 +725,16 @@ _SECTIONS: tuple[Callable[[CompiledPolicy, CompiledPolicy], list[Change]], ...] 
     _RuleSection("input", _inputs, _describe_input, _input_deltas),
     _parameter_changes,
     _RuleSection("metric", _metrics, _describe_metric, _metric_deltas),
+    _key_figure_changes,
     _RuleSection("factor", lambda p: {f.id: f for f in p.factors}, _describe_factor, _factor_deltas),
     _score_band_changes,
     _scale_changes,
     _RuleSection("floor", _floors, _describe_floor, _floor_deltas),
+    _floor_order_changes,
     # a classification rule's own warning is reported with its rule, above
     _RuleSection("warning", lambda p: {w.id: w for w in p.warnings if not w.from_rule}, _describe_warning,
                  _warning_deltas),
+    _action_type_changes,
     _RuleSection("action", lambda p: {a.id: a for a in p.actions}, _describe_action, _action_deltas),
 )
 

@@ -21,8 +21,16 @@ BASES = {"reference": CURRENT.read_text(encoding="utf-8"),
          "mini": (DATA / "mini-policy.yaml").read_text(encoding="utf-8"),
          "tables": (DATA / "table-policy.yaml").read_text(encoding="utf-8"),
          "scoped": (DATA / "scopes" / "policy-multi-exposure.yaml").read_text(encoding="utf-8")}
+# mini with an action type of its own and a second floor of one grade (the order of floors decides decided_by)
+BASES["types"] = BASES["mini"].replace("actions:\n", (
+    "action_types:\n  - id: site_visit\n    zh: 实地走访\n    en: Site visit\n    params:\n"
+    "      within_days: {type: integer, required: true, min: 1, max: 30}\n"
+    "actions:\n  - id: visit\n    action: site_visit\n    when: grade_at_least('bad')\n"
+    "    params: {within_days: 14}\n    priority: 2\n    reason: {zh: 走访, en: Visit}\n"), 1).replace(
+    "      source: test\n", "      source: test\n    - id: very_late\n      when: dpd > 180\n      floor: bad\n"
+    "      source: test\n", 1)
 READING_ORDER = ("metadata", "input", "parameter", "metric", "factor", "score-band", "scale", "floor", "warning",
-                 "action")
+                 "action-type", "action")
 
 
 def _compile(text: str, name: str) -> CompiledPolicy:
@@ -64,7 +72,7 @@ def test_changes_in_every_rule_section_read_in_the_policys_order() -> None:
     changes = diff_policies(_compile(BASES["reference"], "old.yaml"), _compile(new, "new.yaml"))
     order = [READING_ORDER.index(c.section) for c in changes]
     assert order == sorted(order)
-    assert {c.section for c in changes} == set(READING_ORDER) - {"score-band", "scale"}  # those two are mini's
+    assert {c.section for c in changes} == set(READING_ORDER) - {"score-band", "scale", "action-type"}  # mini's
 
 
 _OPPOSITE = {"added": "removed", "removed": "added", "changed": "changed"}
