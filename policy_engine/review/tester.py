@@ -802,7 +802,7 @@ def _unknown_names(doc: Document, cases: Mapping[int, Mapping[str, Any]], target
         out.append(Diagnostic("unknown-name", f"the policy has no {what} '{value}'", file=file, line=line,
                               column=col, path=format_path(at), hint=hint))
 
-    reads = {"as_of", "client_id"} | {i.source for p in targets for i in p.inputs}
+    reads = {"as_of", "client_id"} | {i.source for p in targets for i in p.inputs} | _element_reads(targets)
     for i, case in cases.items():
         for path in case.get("patch") or {}:
             if not isinstance(path, str) or _patch_reaches(path, reads, case.get("client"), Path(file).parent):
@@ -856,6 +856,20 @@ def _named(want: Any) -> Iterator[tuple[Any, tuple[Any, ...]]]:
         yield from ((k, (k,)) for k in want)
     else:
         yield want, ()
+
+
+def _element_reads(policies: Iterable[CompiledPolicy]) -> set[str]:
+    """Each field the policies read in the elements of a scope, as a patch path names it with any index
+    (``exposures[*].past_due_reason``), and each element's key."""
+    out: set[str] = set()
+    for p in policies:
+        if p.scoped is None:
+            continue
+        for s in p.scoped.scopes:
+            out |= {f"{s.source}.{spec.source}" for spec in p.scoped.inputs[s.name]}
+            if s.key:
+                out.add(f"{s.source}.{s.key}")
+    return out
 
 
 def _series_path(path: str) -> str:

@@ -455,3 +455,23 @@ def test_a_version_that_has_ended_may_have_no_test_left(tmp_path: Path) -> None:
         "policy: mini\n", "policy: mini\nversions: ['1.1.0']\n"))
     _second_version(suite)  # 1.0.0 ends 2024-12-31; the test file now tests 1.1.0 only
     assert run_tests([suite]).diagnostics == []
+
+
+@pytest.mark.parametrize(("path", "reaches"), [
+    ("exposures[0].past_due_reason", True),  # read in each exposure; the sample debtor has none
+    ("exposures[*].days_past_due", True),
+    ("exposures[1].schedule[0].paid_amount", True),
+    ("exposures[0].past_due_raeson", False),
+])
+def test_a_patch_of_a_field_read_inside_the_elements_reaches_the_decision(path: str, reaches: bool) -> None:
+    """A patch of an optional exposure field the sample lacks was refused as 'neither a field the policy reads nor
+    one of the client's', so a valid case (a technical overdue) could not be written."""
+    from policy_engine.policy.registry import load_policy
+    from policy_engine.review.tester import _element_reads, _patch_reaches
+
+    from ..conftest import REFERENCE
+
+    policy = load_policy(REFERENCE / "policy-2.0.0.yaml")
+    reads = {i.source for i in policy.inputs} | _element_reads([policy])
+    debtor = "../samples/debtors/01-pass-single-loan.json"
+    assert _patch_reaches(path, reads, debtor, REFERENCE / "tests-2.0.0") is reaches
