@@ -730,10 +730,29 @@ def _broken_cases(doc: Document, file: str, per_case: Mapping[int, list[Diagnost
                 path=format_path(("cases", i, "expect", others[0])),
                 hint="expect invalid_input alone, or drop it and expect what the decision shows"))
             broken.add(i)
-    unknown = _unknown_names(doc, valid, targets, file)
+    unknown = _unknown_names(doc, valid, targets, file) + _missing_clients(doc, valid, file)
     run.diagnostics.extend(unknown)
     broken |= {int(m.group(1)) for d in unknown if (m := re.match(r"^cases\[(\d+)\]", d.path or ""))}
     return broken
+
+
+def _missing_clients(doc: Document, cases: Mapping[int, Mapping[str, Any]], file: str) -> list[Diagnostic]:
+    """A case's client file that is not there (a misspelt name): an error of the test file, located, with the
+    file it most likely means; it failed as a case ('cannot build the client'), after validate passed."""
+    out = []
+    base = Path(file).parent
+    for i, case in cases.items():
+        ref = case.get("client")
+        if not isinstance(ref, str) or (base / ref).is_file():
+            continue
+        folder = (base / ref).parent
+        there = sorted(f.name for f in folder.iterdir() if f.is_file()) if folder.is_dir() else []
+        line, col = doc.locate(("cases", i, "client"))
+        meant = did_you_mean(Path(ref).name, there)
+        out.append(Diagnostic("file-missing", f"client file '{ref}' does not exist", file=file, line=line,
+                              column=col, path=format_path(("cases", i, "client")),
+                              hint=meant or (f"no such folder: {folder}" if not folder.is_dir() else None)))
+    return out
 
 
 def expectation_problems(doc: Document, file: str, policies: list[CompiledPolicy]) -> list[Diagnostic]:

@@ -475,3 +475,16 @@ def test_a_patch_of_a_field_read_inside_the_elements_reaches_the_decision(path: 
     reads = {i.source for i in policy.inputs} | _element_reads([policy])
     debtor = "../samples/debtors/01-pass-single-loan.json"
     assert _patch_reaches(path, reads, debtor, REFERENCE / "tests-2.0.0") is reaches
+
+
+def test_a_client_file_that_is_not_there_is_an_error_of_the_test_file(tmp_path: Path) -> None:
+    """A misspelt client file passed validate and failed as a case, with no line and no hint."""
+    suite = _write_suite(tmp_path, "  - name: p\n    client: clients/healthy-clinet.json\n    expect: {grade: good}\n"
+                                   f"  - name: fine\n    client: {CLIENT}\n    expect: {{grade: good}}\n")
+    (suite / "clients").mkdir()
+    (suite / "clients" / "healthy-client.json").write_text('{"client_id": "A"}', encoding="utf-8")
+    run = run_tests([suite])
+    [d] = run.diagnostics
+    assert (d.code, d.path, d.line, d.hint) == ("file-missing", "cases[0].client", 4,
+                                                "did you mean 'healthy-client.json'?")
+    assert [r.name for r in run.results] == ["fine"]
