@@ -221,6 +221,11 @@ class _Builder:
         if not node.style and text[:1] in _NUMBER_START:
             if _ZERO_PADDED.match(text):
                 return self.padded(node, text)
+            if _YAML12_RADIX.match(text):  # 0o17: text to YAML 1.1, a number to YAML 1.2 (the editors)
+                self.errors.append(("yaml-ambiguous", f"'{text}' is a number in YAML 1.2 (as an editor reads it) and "
+                                    "text in YAML 1.1 (as the engine reads it)", _pos(node),
+                                    f"write a plain decimal number, or quote it if it is text: '{text}'"))
+                return text
             if _YAML12_EXPONENT.match(text):
                 # YAML 1.2 (JSON, the editors' language server) reads 1e-3 and 1.5e10 as numbers; YAML
                 # 1.1 needs a dot and a signed exponent. Read numbers, as the editor validated them.
@@ -251,6 +256,7 @@ class _Builder:
 
 _STR = "tag:yaml.org,2002:str"
 _NUMBER_START = frozenset("0123456789+-.")
+_YAML12_RADIX = re.compile(r"^[-+]?0[oObB][0-9_]+$")
 _LARGEST_FLOAT = int(sys.float_info.max)
 _YAML12_EXPONENT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)[eE][-+]?[0-9]+$")
 _ZERO_PADDED = re.compile(r"^[-+]?0[0-9_]")
