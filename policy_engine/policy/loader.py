@@ -186,17 +186,7 @@ class _Builder:
                                 f"{_tag_name(tag)}: {printable(str(exc))}", _pos(node),
                                 "remove the tag, or write a valid value (quote it if it is text)"))
             return None
-        if isinstance(value, float) and not math.isfinite(value):
-            self.errors.append(
-                ("yaml-non-finite", f"'{text}' is not a finite number", _pos(node),
-                 "policies use finite numbers; leave a bound out to make it open")
-            )
-            return None
-        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _LARGEST_FLOAT:
-            # every number of a policy is compared and computed as a float: beyond one, it is none
-            self.errors.append(("yaml-non-finite", f"'{printable(text[:40])}{'...' if len(text) > 40 else ''}' is "
-                                "beyond the largest number (about 1.8e308)", _pos(node),
-                                "policies use finite numbers; leave a bound out to make it open"))
+        if isinstance(value, int | float) and not isinstance(value, bool) and not self.finite(node, text, value):
             return None
         if isinstance(value, _dt.datetime):
             self.errors.append(
@@ -216,6 +206,20 @@ class _Builder:
                                 "remove the tag; policies use plain YAML values"))
             return None
         return value
+
+    def finite(self, node: yaml.Node, text: str, value: float) -> bool:
+        """Whether a number is one a policy can compute with: finite, and within a float (every number of a
+        policy is compared and computed as one; an integer beyond it crashed the checks)."""
+        if isinstance(value, float) and not math.isfinite(value):
+            self.errors.append(("yaml-non-finite", f"'{text}' is not a finite number", _pos(node),
+                                "policies use finite numbers; leave a bound out to make it open"))
+            return False
+        if isinstance(value, int) and abs(value) > _LARGEST_FLOAT:
+            self.errors.append(("yaml-non-finite", f"'{printable(text[:40])}{'...' if len(text) > 40 else ''}' is "
+                                "beyond the largest number (about 1.8e308)", _pos(node),
+                                "policies use finite numbers; leave a bound out to make it open"))
+            return False
+        return True
 
     def text(self, node: yaml.Node, text: str) -> Any:
         if not node.style and text[:1] in _NUMBER_START:

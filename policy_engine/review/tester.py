@@ -879,7 +879,7 @@ def _named(want: Any) -> Iterator[tuple[Any, tuple[Any, ...]]]:
 
 def _element_reads(policies: Iterable[CompiledPolicy]) -> set[str]:
     """Each field the policies read in the elements of a scope, as a patch path names it with any index
-    (``exposures[*].past_due_reason``), and each element's key."""
+    (``<list>[*].<field>``, as ``[*]`` stands for any index), and each element's key."""
     out: set[str] = set()
     for p in policies:
         if p.scoped is None:
