@@ -137,7 +137,7 @@ def _answers(ref: PolicyRef, lines: Iterable[bytes], as_of: str | None, trace: b
     import orjson
 
     from .decide.explain import decision_warnings
-    from .decide.inputs import misspelt_fields, misspelt_message, record_fields
+    from .decide.inputs import MISSPELT_SAMPLE, misspelt_fields, misspelt_message, record_fields
     from .policy.loader import JSONInputError, parse_json_text
 
     for number, line in enumerate(lines, 1):
@@ -155,8 +155,9 @@ def _answers(ref: PolicyRef, lines: Iterable[bytes], as_of: str | None, trace: b
                                              audit_inputs=audit_inputs)
             answer = orjson.dumps(decision, option=orjson.OPT_APPEND_NEWLINE)
             if warn is not None:  # what decide prints beside its JSON: a field near one the policy reads, unread
-                for given, meant in misspelt_fields(policy, record_fields(record)):
-                    warn(number, misspelt_message(policy, given, meant))
+                if number <= MISSPELT_SAMPLE:  # (as batch looks: the check costs more than the decision)
+                    for given, meant in misspelt_fields(policy, record_fields(record)):
+                        warn(number, misspelt_message(policy, given, meant))
                 for note in decision_warnings(decision, policy):
                     warn(number, note)
         except PolicyEngineError as e:

@@ -403,6 +403,9 @@ def unwritable_integers(record: Any, file: str | None = None) -> list[Diagnostic
 # ------------------------------------------------------------- misspelt fields
 
 _INDEX = re.compile(r"\[\d+\]")
+# Records looked at for misspelt fields in a run of many (batch, decide --stream): a source misspells a field in
+# every record, and the check costs several times a decision of a debtor.
+MISSPELT_SAMPLE = 200
 
 
 def misspelt_fields(policy: CompiledPolicy, given: Iterable[str]) -> list[tuple[str, str]]:
@@ -439,9 +442,12 @@ def _lists_missed(given: set[str], lists: Iterable[str]) -> list[tuple[str, str]
     """(list given, list meant): a list the record holds under a name near that of a list the policy reads, which
     it lacks under the same parent ('modifcations', 'Exposures', 'evnets'): every element of it would go unread,
     its facts silently absent. Templates (``exposures[*].modifications``) are matched against the lists given."""
+    expected = {template.rpartition(".")[2] for template in lists}
+    if {piece.rpartition(".")[2] for g in given for piece in g.split("[")[:-1]} <= expected:
+        return []  # every list given is one the policy reads (the usual record)
     held: dict[str, set[str]] = {}  # parent element ('' the record) -> the lists given under it
     for g in given:
-        for m in _LIST_IN_PATH.finditer(g):
+        for m in _INDEX.finditer(g):
             parent, _, name = g[:m.start()].rpartition(".")
             held.setdefault(parent, set()).add(name)
     found: dict[tuple[str, str], list[tuple[str, str]]] = {}
@@ -457,7 +463,6 @@ def _lists_missed(given: set[str], lists: Iterable[str]) -> list[tuple[str, str]
     return [each[0] if len(each) == 1 else pair for pair, each in found.items()]
 
 
-_LIST_IN_PATH = re.compile(r"\[\d+\]")
 
 
 def misspelt_message(policy: CompiledPolicy, given: str, meant: str, what: str = "field") -> str:
@@ -473,9 +478,11 @@ def near_misses(given: Iterable[str], reads: Iterable[str]) -> list[tuple[str, s
     given, reads = set(given), set(reads)
     absent: dict[str, list[str]] = {}  # by parent: a typo keeps its place in the record
     loose: dict[str, str] = {}  # an absent path by its loose spelling
+    by_leaf: dict[str, list[str]] = {}  # absent paths by their last name
     for r in sorted(reads - given):
         absent.setdefault(r.rpartition(".")[0], []).append(r)
         loose.setdefault(_loose(r), r)
+        by_leaf.setdefault(r.rpartition(".")[2], []).append(r)
     found: dict[tuple[str, str], list[tuple[str, str]]] = {}
     given_parents = {g.rpartition(".")[0] for g in given}
     for g in sorted(given - reads):
@@ -492,7 +499,7 @@ def near_misses(given: Iterable[str], reads: Iterable[str]) -> list[tuple[str, s
         candidates = absent.get(parent)
         meant = _near(g, candidates) if candidates else None
         if meant is None:  # the field one level too high or too low ('exposures[0].credit_impaired' for the one
-            meant = _moved(g, absent)  # in 'exposures[0].accounting')
+            meant = _moved(g, by_leaf.get(leaf, ()))  # in 'exposures[0].accounting')
         if meant is not None:
             found.setdefault((_INDEX.sub("[*]", g), _INDEX.sub("[*]", meant)), []).append((g, meant))
         elif parent and parent not in absent:  # the object misspelt ('colateral'): named once, as the object
@@ -507,13 +514,13 @@ def near_misses(given: Iterable[str], reads: Iterable[str]) -> list[tuple[str, s
     return [each[0] if len(each) == 1 or pair[0] == pair[1] else pair for pair, each in sorted(found.items())]
 
 
-def _moved(given: str, absent: Mapping[str, list[str]]) -> str | None:
-    """The one absent read path with ``given``'s name in an object one level below its parent, or in its
-    grandparent: the field written at the wrong level."""
-    parent, _, leaf = given.rpartition(".")
+def _moved(given: str, same_name: Iterable[str]) -> str | None:
+    """The one absent read path of ``same_name`` (those with ``given``'s name) in an object one level below
+    ``given``'s parent, or in its grandparent: the field written at the wrong level."""
+    parent = given.rpartition(".")[0]
     grand = parent.rpartition(".")[0] if parent else None
-    found = [r for p, rs in absent.items() if p != parent and ((p and p.rpartition(".")[0] == parent) or p == grand)
-             for r in rs if r.rpartition(".")[2] == leaf]
+    found = [r for r in same_name if (p := r.rpartition(".")[0]) != parent
+             and ((p and p.rpartition(".")[0] == parent) or p == grand)]
     return found[0] if len(found) == 1 else None
 
 
@@ -549,12 +556,17 @@ def _swapped(a: str, b: str) -> bool:
     return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
 
 
+def element_fields(policy: CompiledPolicy) -> dict[str, list[str]]:
+    """Per scope's element path (``exposures[*]``), the fields the policy reads in each element, its key too."""
+    part = policy.scoped
+    if part is None:
+        return {}
+    return {s.source: [spec.source for spec in part.inputs[s.name]] + ([s.key] if s.key else []) for s in part.scopes}
+
+
 def _element_reads(policy: CompiledPolicy, given: Iterable[str]) -> set[str]:
     """The paths the policy reads in each element of a scope the record holds (``exposures[0].balance``, ...)."""
-    part = policy.scoped
-    assert part is not None
-    inside = {s.source: [spec.source for spec in part.inputs[s.name]] + ([s.key] if s.key else [])
-              for s in part.scopes}
+    inside = element_fields(policy)
     out: set[str] = set()
     for element in {g[:g.rindex("]") + 1] for g in given if "]" in g}:
         fields = inside.get(_INDEX.sub("[*]", element))

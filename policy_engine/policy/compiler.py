@@ -62,6 +62,8 @@ from .modules import (
 from .table_parameters import build_table, show_key
 from .validate import SchemaValidPart, schema_errors
 
+_NO_SCORECARD = "'score' is the scorecard's points, and this policy has no scorecard"  # it would read 0
+
 BUILTIN_SYMBOLS = {
     "as_of": ex.Symbol("as_of", "builtin", ex.DATE, False),
     "score": ex.Symbol("score", "builtin", ex.NUMBER, False),
@@ -495,8 +497,8 @@ class _Compiler:
             return None
         if "score" in checked.refs and "scorecard" not in self.data:  # it would read 0 for every client
             at = re.search(r"\bscore\b", str(text))
-            self.err("name-not-available", "'score' is the scorecard's points, and this policy has no scorecard",
-                     path, "grade from the classification rules, or declare a scorecard", rule=rule,
+            self.err("name-not-available", _NO_SCORECARD, path, "grade from the classification rules, or declare a "
+                     "scorecard", rule=rule,
                      column_offset=at.start() if at else None)
             return None
         return checked
@@ -644,9 +646,8 @@ class _Compiler:
                     self.err("unknown-name", f"placeholder '{{{name}}}' names nothing", (*path, lang),
                              did_you_mean(name, self.symbols), rule=rule)
                 elif name == "score" and "scorecard" not in self.data:
-                    self.err("name-not-available", "'score' is the scorecard's points, and this policy has no "
-                             "scorecard", (*path, lang), "a message of a policy without a scorecard shows no score",
-                             rule=rule)
+                    self.err("name-not-available", _NO_SCORECARD, (*path, lang),
+                             "a message of a policy without a scorecard shows no score", rule=rule)
                 elif self.symbols[name].table is not None:
                     self.err("bad-template", f"placeholder '{{{name}}}' is a table; show a cell through a metric "
                              f"(expr: lookup({name}, ...))", (*path, lang), rule=rule)

@@ -688,6 +688,13 @@ def _name_other_kinds(policy: CompiledPolicy, table: Table, problems: list[Probl
                                   **({"hint": found.hint} if found.hint else {})}]
 
 
+def reject_line(table: Table, pos: int) -> dict[str, int]:
+    """Beside a reject's record number (input row ``pos``, 0-based), the line a text editor shows."""
+    if table.lines is not None:
+        return {"line": int(table.lines[pos])}
+    return {"line": pos + 1} if table.source is not None else {}  # JSON Lines: one record a line
+
+
 def table_rejects(table: Table, problems: list[Problem], positions: np.ndarray, row_offset: int = 0
                   ) -> list[dict[str, Any]]:
     """The reject entries of ``problems`` (frame rows) and of the rows ``table`` could not read, by input row."""
@@ -702,12 +709,7 @@ def table_rejects(table: Table, problems: list[Problem], positions: np.ndarray, 
         by_row.setdefault(pos, []).append(p)
         v = ids[p.row]
         row_id[pos] = None if v is None or (isinstance(v, float) and math.isnan(v)) or v == "" else str(v)
-    def line(pos: int) -> dict[str, int]:  # beside the record number, the line a text editor shows
-        if table.lines is not None:
-            return {"line": int(table.lines[pos])}
-        return {"line": pos + 1} if table.source is not None else {}  # JSON Lines: one record a line
-
-    return [{"row": pos + 1 + row_offset, **line(pos), "client_id": row_id.get(pos),
+    return [{"row": pos + 1 + row_offset, **reject_line(table, pos), "client_id": row_id.get(pos),
              "problems": [{"field": p.path, "code": p.code, "message": p.message} for p in problems]}
             for pos, problems in sorted(by_row.items())]
 

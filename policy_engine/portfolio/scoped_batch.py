@@ -676,9 +676,6 @@ def scoped_versions(ref: PolicyRef) -> list[CompiledPolicy]:
     return [p for p in (registry.select(ref.name, version=h.version) for h in active) if p.scoped is not None]
 
 
-MISSPELT_SAMPLE = 200  # debtor lines looked at for misspelt fields: an export misspells a field in every line
-
-
 def misspelt_in_lines(ref: PolicyRef, paths: list[Path], as_of: str | None) -> list[tuple[str, str, str]]:
     """(policy id, field given, field meant) for fields of the first debtor lines (of the first file that has
     lines) that look like a field their version reads and lacks (as ``decide`` names them), each pair once,
@@ -687,7 +684,7 @@ def misspelt_in_lines(ref: PolicyRef, paths: list[Path], as_of: str | None) -> l
 
     import orjson
 
-    from ..decide.inputs import misspelt_fields, record_fields
+    from ..decide.inputs import MISSPELT_SAMPLE, misspelt_fields, record_fields
     from ..diagnostics import PolicyEngineError
 
     index = re.compile(r"\[\d+\]")

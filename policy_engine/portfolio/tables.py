@@ -171,7 +171,7 @@ def _decide_table(ref: PolicyRef, table: Table, as_of: str | None, workers: int,
                   progress: Callable[[int], None] | None, duplicates: list[Any] | None, row_offset: int) -> TableRun:
     import numpy as np
 
-    from .batch import run_batch
+    from .batch import run_batch, table_rejects
     from .frame import Problem, duplicate_ids
 
     check_day(as_of)
@@ -186,9 +186,10 @@ def _decide_table(ref: PolicyRef, table: Table, as_of: str | None, workers: int,
     chosen: dict[str | None, CompiledPolicy | UsageError] = {}
     for day in distinct:
         chosen[day] = ref.for_day_or_refusal(day)
+    # a row whose as_of is no date has no day (None): rejected for it, never refused with the table
+    unreadable = _unreadable_days(frame, days) if None in distinct else None
     if len(distinct) == 1 and not isinstance(chosen[distinct[0]], UsageError) and not (
-            chosen[distinct[0]].scoped is not None  # type: ignore[union-attr]
-            and _unreadable_days(frame, days) is not None):  # a day that is no date: rejected, not refused
+            chosen[distinct[0]].scoped is not None and unreadable is not None):  # type: ignore[union-attr]
         only = chosen[distinct[0]]
         assert not isinstance(only, UsageError)
         result = run_batch(only, table, as_of, progress=progress, workers=workers, duplicates=duplicates,
@@ -197,8 +198,7 @@ def _decide_table(ref: PolicyRef, table: Table, as_of: str | None, workers: int,
     positions = table.positions if table.positions is not None else np.arange(len(frame), dtype=np.int64)
     # Over the whole table: a duplicate may be decided under another version than its first occurrence.
     dups = duplicate_ids(frame, positions) if duplicates is None else duplicates
-    groups, unversioned, nested = _rows_by_version(table, days, chosen, _unreadable_days(frame, days), positions,
-                                                   row_offset)
+    groups, unversioned, nested = _rows_by_version(table, days, chosen, unreadable, positions, row_offset)
     if not groups and nested is not None:  # no row the table can hold: the whole input is of the wrong form
         from .batch import refuse_scoped
 
@@ -210,7 +210,7 @@ def _decide_table(ref: PolicyRef, table: Table, as_of: str | None, workers: int,
         parts.append(run_batch(policy, _part_table(table, rows, where, positions, first=k == 0), as_of,
                                progress=progress, workers=workers, duplicates=local, row_offset=row_offset))
     if not parts:  # no row of the table has a version in force: the table's own problems still count
-        unversioned = sorted(unversioned + _unparsed(table, row_offset), key=lambda r: r["row"])
+        unversioned = sorted(unversioned + table_rejects(table, [], positions, row_offset), key=lambda r: r["row"])
         return TableRun([], unversioned, table.rows_read, table.periods, ref.name)
     run = TableRun(parts, unversioned, table.rows_read, table.periods)
     if run.decided + run.rejected != run.rows_read:  # the accounting is a contract, not a hope
@@ -224,6 +224,8 @@ def _rows_by_version(table: Table, days: Any, chosen: Mapping[str | None, Compil
     """The rows of each version a table row can hold (by its id()), the rows decided under none (no version in
     force on the day, a version with scopes, a day that is no date) with why, and a version with scopes some
     row fell under."""
+    from .batch import reject_line
+
     groups: dict[int, tuple[CompiledPolicy, list[int]]] = {}
     unversioned: list[dict[str, Any]] = []
     ids = _id_texts(table.frame)
@@ -239,7 +241,7 @@ def _rows_by_version(table: Table, days: Any, chosen: Mapping[str | None, Compil
             d = c.diagnostics[0] if isinstance(c, UsageError) else _nested_row(c, day)
             nested = c if not isinstance(c, UsageError) else nested
         pos = int(positions[i])
-        unversioned.append({"row": pos + 1 + row_offset, **_line(table, pos), "client_id": ids[i], "problems": [
+        unversioned.append({"row": pos + 1 + row_offset, **reject_line(table, pos), "client_id": ids[i], "problems": [
             {"field": "as_of", "code": d.code, "message": d.message, **({"hint": d.hint} if d.hint else {})}]})
     return groups, unversioned, nested
 
@@ -280,11 +282,6 @@ def _unreadable_days(frame: pd.DataFrame, days: Any) -> dict[int, Any] | None:
     return found or None
 
 
-def _line(table: Any, pos: int) -> dict[str, int]:
-    """The line a text editor shows for input row ``pos`` (CSV), beside its row number."""
-    return {"line": int(table.lines[pos])} if table.lines is not None else {}
-
-
 def _nested_row(policy: CompiledPolicy, day: str | None) -> Any:
     """Why a table row decided under a version with scopes is rejected (the row cannot hold a debtor's exposures)."""
     from ..diagnostics import Diagnostic
@@ -301,15 +298,6 @@ def _id_texts(frame: pd.DataFrame) -> list[str | None]:
         return [None] * len(frame)
     return [None if v is None or v == "" else str(v)
             for v in client_id_text(frame["client_id"]).to_numpy(dtype=object, na_value=None).tolist()]
-
-
-def _unparsed(table: Table, row_offset: int) -> list[dict[str, Any]]:
-    by_row: dict[int, list[Any]] = {}
-    for p in table.problems:
-        by_row.setdefault(p.row, []).append(p)
-    return [{"row": row + 1 + row_offset, "client_id": None,
-             "problems": [{"field": p.path, "code": p.code, "message": p.message} for p in ps]}
-            for row, ps in sorted(by_row.items())]
 
 
 def batch_key(policy: CompiledPolicy, files: Iterable[Path | None], as_of: str | None,

@@ -880,15 +880,9 @@ def _named(want: Any) -> Iterator[tuple[Any, tuple[Any, ...]]]:
 def _element_reads(policies: Iterable[CompiledPolicy]) -> set[str]:
     """Each field the policies read in the elements of a scope, as a patch path names it with any index
     (``<list>[*].<field>``, as ``[*]`` stands for any index), and each element's key."""
-    out: set[str] = set()
-    for p in policies:
-        if p.scoped is None:
-            continue
-        for s in p.scoped.scopes:
-            out |= {f"{s.source}.{spec.source}" for spec in p.scoped.inputs[s.name]}
-            if s.key:
-                out.add(f"{s.source}.{s.key}")
-    return out
+    from ..decide.inputs import element_fields
+
+    return {f"{element}.{f}" for p in policies for element, fields in element_fields(p).items() for f in fields}
 
 
 def _series_path(path: str) -> str:
