@@ -43,6 +43,7 @@ from .frame import (
     mark_stored_nans_in_frame,
     path_text,
     prepare,
+    refuse_inexact_ids,
 )
 from .vector import Col, VectorResults, days_to_date, evaluate_columns
 
@@ -113,6 +114,8 @@ def read_table(path: Path, financials: Path | None = None, encoding: str = "utf-
 
             check_header(pq.read_schema(path).names, path)
             frame = mark_stored_nans_in_frame(pd.read_parquet(path), path)
+            if "client_id" in frame.columns:
+                refuse_inexact_ids(frame["client_id"], "client_id", path)
             table = Table(frame, text=False, rows_read=len(frame))
         elif fmt == "xlsx":
             # Cells as Excel holds them: a column of TRUE/FALSE with blanks must not turn into 0.0/1.0.

@@ -40,7 +40,7 @@ import pandas as pd
 from ..diagnostics import Diagnostic, InputError, UsageError
 from ..policy.compiler import CompiledPolicy
 from ..safetext import id_key, repeated_id
-from .frame import Problem, duplicate_ids, mark_stored_nans_in_frame
+from .frame import Problem, duplicate_ids, mark_stored_nans_in_frame, refuse_inexact_ids
 
 if TYPE_CHECKING:
     from ..decide.ref import PolicyRef
@@ -441,6 +441,8 @@ def _columns(path: Path, wanted: list[str], rows: int) -> pd.DataFrame:
     present = [c for c in wanted if c in names]
     frame = mark_stored_nans_in_frame(pd.read_parquet(path, columns=present), path) if present \
         else pd.DataFrame(index=range(rows))
+    if "client_id" in frame.columns:
+        refuse_inexact_ids(frame["client_id"], "client_id", path)
     for c in wanted:
         if c not in frame.columns:
             frame[c] = None
@@ -733,6 +735,8 @@ def _long_plan(ref: PolicyRef, dataset: Path, as_of: str | None) -> _LongPlan:
         if len(found) != 1:
             locate(_any_scoped(ref), folder)  # names what is wrong: no debtors table, or two
         debtors.append(read_frame(found[0], (CLIENT_ID, "as_of"))[0])
+        if CLIENT_ID in debtors[-1].columns:
+            refuse_inexact_ids(debtors[-1][CLIENT_ID], CLIENT_ID, found[0])
     policy = folder_policy(ref, [d for frame in debtors for d in day_texts(frame.get("as_of"))], as_of, str(dataset))
     tables = [locate(policy, folder) for folder in folders]
     screens: list[dict[int, dict[str, Any]]] = []
@@ -790,6 +794,7 @@ def _screen_split_debtors(folders: list[Path], tables: list[dict[str, Path]], ho
             if CLIENT_ID not in frame.columns:
                 continue
             raw = frame[CLIENT_ID]
+            refuse_inexact_ids(raw, CLIENT_ID, path)
             distinct = raw[~raw.duplicated(keep="first")]  # each id's first row (millions of rows, few ids)
             for r, cid in zip(*_first_rows_of(client_id_text(distinct.astype(object))), strict=True):
                 at = home.get(id_key(cid)) if isinstance(cid, str) else None

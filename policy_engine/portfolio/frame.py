@@ -40,6 +40,7 @@ from ..decide.inputs import (
     unknown_value,
 )
 from ..decide.records import column_path, date_of
+from ..diagnostics import Diagnostic, InputError
 from ..policy.compiler import CompiledPolicy, InputSpec
 from ..safetext import (
     ARROW_ID_FORBIDDEN,
@@ -801,6 +802,42 @@ def client_id_text(ids: pd.Series) -> pd.Series:
         out[other] = [str(v) for v in numbers[other]]
         return pd.Series(out, index=ids.index, dtype=object)
     return ids.astype(object).where(ids.notna(), None).map(lambda v: None if v is None or v == "" else str(v))
+
+
+def refuse_inexact_ids(ids: pd.Series, column: str, path: Any) -> None:
+    """Refuse a column of ids stored as floating-point numbers that holds one no id can be read from exactly.
+
+    Whole numbers below 2**53 are the integers they hold (an integer column with a null is stored as floats).
+    Beyond that the file may already have lost digits (123456789012345678 stored as 1.2345678901234568e+17),
+    so two debtors could share one id and one be decided with the other's exposures; a fraction (1.5) names
+    no id either. One such value makes the whole column suspect: the table is refused, not its rows.
+    """
+    if isinstance(ids.dtype, pd.CategoricalDtype):  # a Parquet column read as a dictionary: its distinct values
+        values = ids.cat.categories.to_numpy()
+        if values.dtype.kind != "f":
+            return
+        codes = ids.cat.codes.to_numpy()
+        bad = np.flatnonzero(np.isin(codes, np.flatnonzero(~_exact_ids(values))))
+        values = np.where(codes >= 0, values[np.maximum(codes, 0)], np.nan)
+    elif ids.dtype.kind == "f":
+        values = ids.to_numpy(dtype=float, na_value=np.nan)
+        bad = np.flatnonzero(~_exact_ids(values))
+    else:
+        return
+    if not len(bad):
+        return
+    first = float(values[bad[0]])
+    raise InputError([Diagnostic(
+        "inexact-id", f"column {column} stores ids as floating-point numbers, and {len(bad)} of them cannot be an "
+        f"id exactly (row {int(bad[0]) + 1}: {first!r}): beyond 2^53 the file may have lost digits, and a "
+        "fraction names no id", file=str(path),
+        hint="write the ids as text (or as integers) in the Parquet file; pandas turns an integer column "
+             "with a null into floats: write it as the nullable Int64 or as strings")])
+
+
+def _exact_ids(values: np.ndarray) -> np.ndarray:
+    """Where a float is no value or a whole number an id can be read from exactly."""
+    return np.isnan(values) | ((values == np.trunc(values)) & (np.abs(values) < 2**53))
 
 
 def duplicate_ids(df: pd.DataFrame, positions: np.ndarray | None = None) -> list[Problem]:

@@ -32,7 +32,17 @@ from ..diagnostics import Diagnostic, InputError, UsageError
 from ..policy.compiler import CompiledPolicy
 from ..policy.scopes import ScopeSpec
 from ..safetext import SPACE_CHARS, has_id_problem, id_key, id_problem, spaced_apart
-from .frame import Prepared, _Checker, _day, _flag_after_as_of, _rows, client_id_text, mark_stored_nans, prepare
+from .frame import (
+    Prepared,
+    _Checker,
+    _day,
+    _flag_after_as_of,
+    _rows,
+    client_id_text,
+    mark_stored_nans,
+    prepare,
+    refuse_inexact_ids,
+)
 from .scoped_vector import Level, LongTables, ScopedRun
 from .vector import Col, evaluate_columns
 
@@ -285,7 +295,8 @@ class Columns:
     they are when their type already says what the checks would, and as pandas columns one at a time
     otherwise (17M rows as one pandas frame cost more than checking them)."""
 
-    def __init__(self, frame: pd.DataFrame | None, table: Any, text: bool):
+    def __init__(self, frame: pd.DataFrame | None, table: Any, text: bool, path: Path | None = None):
+        self.path = path
         self.frame = frame
         self.table = table
         self.text = text
@@ -374,7 +385,7 @@ def read_columns(path: Path, columns: tuple[str, ...], ids: tuple[str, ...] = ()
                                                read_dictionary=[c for c in names if c in ids]))
     except (OSError, ValueError) as exc:
         raise InputError([Diagnostic("unreadable", f"cannot read the Parquet file: {exc}", file=str(path))]) from None
-    return Columns(None, arrow, False)
+    return Columns(None, arrow, False, path)
 
 
 # ------------------------------------------------------------------ reading
@@ -450,6 +461,8 @@ def _read_long_tables(policy: CompiledPolicy, files: Mapping[str, Path], specs: 
         debtors, text = read_frame(files[DEBTORS], specs[0].columns, encoding=encoding)
     n = len(debtors)
     counts[DEBTORS].read = n
+    if CLIENT_ID in debtors.columns:
+        refuse_inexact_ids(debtors[CLIENT_ID], CLIENT_ID, files[DEBTORS])
     ids = client_id_text(debtors[CLIENT_ID]) if CLIENT_ID in debtors.columns else pd.Series([None] * n, dtype=object)
     first = _FirstRows(ids, arrow=not text)
     orphans: list[dict[str, Any]] = []
@@ -691,6 +704,7 @@ def _codes(cols: Columns, name: str) -> tuple[np.ndarray, np.ndarray] | None:
         col = cols.get(name)
         if col is None:
             return None
+        refuse_inexact_ids(col, name, cols.path)
         if not isinstance(col.dtype, pd.CategoricalDtype):
             codes, uniques = pd.factorize(client_id_text(col), use_na_sentinel=True)
             return codes, np.asarray(uniques, dtype=object)
