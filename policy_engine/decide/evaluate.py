@@ -41,6 +41,7 @@ from .inputs import (
 )
 from .missing import aggregation_missing, lackable, missing_inside, names_read
 from .record_kind import accepted_of_another_kind, graded_list, refusal
+from .rounding import half_up
 from .scoped import GRADE_RULE, build_fast_reader, read_scopes
 
 MAX_CLIENT_ID = 100
@@ -74,9 +75,23 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
+# Fixed-point formats, rounded as the explanation rounds its key figures (rounding.half_up): places, scale,
+# the format of the rounded decimal, what follows it.
+_FIXED = {".0f": (0, 1, ".0f", ""), ".1f": (1, 1, ".1f", ""), ".2f": (2, 1, ".2f", ""),
+          ",.0f": (0, 1, ",.0f", ""), ",.2f": (2, 1, ",.2f", ""),
+          ".0%": (0, 100, ".0f", "%"), ".1%": (1, 100, ".1f", "%"), ".2%": (2, 100, ".2f", "%")}
+
+
+# Set by ``audit replay`` to render messages as engines before 2026-12-06 did (the float format's half to even on
+# the binary value), so a decision recorded then with a figure exactly at a half still replays identical.
+HALF_EVEN_MESSAGES: contextvars.ContextVar[bool] = contextvars.ContextVar("half_even_messages", default=False)
+
+
 def _fmt(v: Any, spec: str, lang: str) -> str:
     """A figure as people read it; the common case (a float) is tested first."""
     t = type(v)
+    if (t is float or t is int) and HALF_EVEN_MESSAGES.get():
+        return _fmt_half_even(v, spec)
     if t is float or t is int:
         if spec == "d":
             # Whole numbers only (checked at validate); every number is a float at run time.
@@ -84,11 +99,17 @@ def _fmt(v: Any, spec: str, lang: str) -> str:
                 return format(int(v), "d")
             spec = ""
         if spec:
-            return f"{v * 100:.1f}%" if spec == "pct" else format(v, spec)
+            if spec == "pct":
+                return f"{half_up(v, 1, 100):.1f}%"
+            fixed = _FIXED.get(spec)
+            if fixed is None:
+                return format(v, spec)
+            places, scale, shape, suffix = fixed
+            return format(half_up(v, places, scale), shape) + suffix
         if t is int or (v.is_integer() and abs(v) < 1e15):
             iv = int(v)
             return f"{iv:,}" if abs(iv) >= 10000 else str(iv)
-        return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.2f}"
+        return f"{half_up(v, 0):,.0f}" if abs(v) >= 1000 else f"{half_up(v, 2):.2f}"
     if v is None:
         return "无数据" if lang == "zh" else "n/a"
     if t is Bilingual:
@@ -98,6 +119,18 @@ def _fmt(v: Any, spec: str, lang: str) -> str:
     if isinstance(v, _dt.date):
         return v.isoformat()
     return str(v)
+
+
+def _fmt_half_even(v: float, spec: str) -> str:
+    """A number as messages wrote it before they rounded half away from zero."""
+    if spec == "d" and (type(v) is int or (v.is_integer() and abs(v) < 1e300)):
+        return format(int(v), "d")
+    if spec and spec != "d":
+        return f"{v * 100:.1f}%" if spec == "pct" else format(v, spec)
+    if type(v) is int or (v.is_integer() and abs(v) < 1e15):
+        iv = int(v)
+        return f"{iv:,}" if abs(iv) >= 10000 else str(iv)
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.2f}"
 
 
 class Bilingual(dict):  # type: ignore[type-arg]

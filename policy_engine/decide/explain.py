@@ -11,12 +11,12 @@ import datetime as _dt
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from ..policy.catalogue import Param
 from ..policy.compiler import CompiledPolicy, MetricSpec, conflicting_actions
 from ..safetext import printable
+from .rounding import half_up as _half_up
 
 _T = {
     "title": {"zh": "客户 {cid} · 基准日 {as_of} · 政策 {pid} {ver}",
@@ -124,19 +124,6 @@ def _value(v: Any, fmt: str | None) -> str:
             return f"{_half_up(v, 0):,.0f}"
         return f"{_half_up(v, 2):.2f}"
     return str(v)
-
-
-def _half_up(v: float, places: int, scale: int = 1) -> Decimal | float:
-    """``v`` (times ``scale``) rounded half away from zero at ``places``, as a banker rounds (四舍五入): an
-    interest coverage of 3.125 reads 3.13, where the float format's half-to-even gave 3.12. The decimal of the
-    shortest repr is rounded, so 2.675 (stored as 2.67499...) reads 2.68 as written."""
-    if v - v != 0:  # inf or nan (a record holds none; a hand-made one may): as the float format writes it
-        return v
-    try:
-        d = (Decimal(repr(v)) * scale).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-    except InvalidOperation:  # more digits than the context holds (a ratio over a near-zero base): no half to round
-        return v * scale
-    return d if d else abs(d)  # -0.004 reads 0.00, not -0.00
 
 
 # Why a metric has no value or a rule is undetermined, as the record words it (evaluate.Decider._null_reason,

@@ -232,7 +232,9 @@ def markdown(functions: Mapping[str, Any], operators: tuple[tuple[str, str], ...
     out += ["", "### Operators", "", "| syntax | rule |", "| --- | --- |"]
     out += [f"| `{_cell(syntax)}` | {_cell(doc)} |" for syntax, doc in operators]
     out += ["", "### Message formats", "",
-            "Placeholders in warning messages and action reasons: `{name}` or `{name:format}`.", "",
+            "Placeholders in warning messages and action reasons: `{name}` or `{name:format}`. A number is "
+            "rounded half away from zero (四舍五入) on its decimal as written, as the explanation rounds its key "
+            "figures: 3.125 with `.2f` shows `3.13`, 0.0125 with `pct` shows `1.3%`.", "",
             "| placeholder | value | shows | meaning |", "| --- | --- | --- | --- |"]
     out += [f"| `{f['placeholder']}` | {show(f['value'])} | `{f['shows']}` | {_cell(f['doc'])} |"
             for f in ref["message_formats"]]

@@ -329,6 +329,37 @@ def test_a_decision_hashed_by_an_earlier_rule_replays_identical(
     assert cli(db, "audit", "replay", "1", "--format", "json").exit_code == 6
 
 
+def test_a_decision_whose_message_rounded_half_to_even_then_replays_identical(tmp_path: Path) -> None:
+    """Messages round half away from zero since 2026-12-06, as the key figures beside them do (an LTV of 81.25%
+    reads 81.3%, where the float format wrote 81.2%). A decision recorded before keeps its message, and replay
+    finds it identical; anything else that differs is still a difference."""
+    from policy_engine.decide.evaluate import HALF_EVEN_MESSAGES
+
+    client = json.loads((REFERENCE / "samples" / "clients" / "03-case-trader-funding-chain-broken.json").read_text(
+        encoding="utf-8"))
+    client["loan"].update(balance=52_000_000, collateral_value=64_000_000)  # LTV 0.8125: exactly at a half
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(client), encoding="utf-8")
+    db = tmp_path / "a.db"
+    token = HALF_EVEN_MESSAGES.set(True)  # the engine of that day
+    try:
+        assert cli(db, "decide", "-p", "loss-client-management", "-c", str(path)).exit_code == 0
+    finally:
+        HALF_EVEN_MESSAGES.reset(token)
+    assert cli(db, "decide", "-p", "loss-client-management", "-c", str(path)).exit_code == 0  # today's
+    with _raw(db) as raw:
+        then, now = (row[0] for row in raw.execute("SELECT decision_json FROM decision ORDER BY seq"))
+    assert "LTV 81.2%" in then and "LTV 81.3%" in now
+    for seq in ("1", "2"):
+        r = cli(db, "audit", "replay", seq, "--format", "json")
+        assert r.exit_code == 0 and json.loads(r.stdout)["status"] == "identical", r.stdout
+    with _raw(db) as raw:
+        raw.execute("UPDATE decision SET decision_json = replace(decision_json, 'LTV 81.2%', 'LTV 81.4%') "
+                    "WHERE seq = 1")
+    r = cli(db, "audit", "replay", "1", "--format", "json")
+    assert r.exit_code == 6 and any("LTV 81.4%" in d and "LTV 81.3%" in d for d in json.loads(r.stdout)["differences"])
+
+
 def test_replay_reports_field_differences(tmp_path: Path) -> None:
     db = tmp_path / "d.db"
     assert cli(db, "decide", "-p", "loss-client-management", "-c", str(SAMPLES[1])).exit_code == 0

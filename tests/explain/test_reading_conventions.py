@@ -34,6 +34,31 @@ def test_figures_are_rounded_half_away_from_zero(value: float | None, fmt: str |
     assert _value(value, fmt) == shown
 
 
+@pytest.mark.parametrize(("value", "spec", "shown"), [
+    (3.125, ".2f", "3.13"),  # the float format gave 3.12 beside a key figure of 3.13
+    (2.675, ".2f", "2.68"),
+    (2.5, ".0f", "3"),
+    (-2.5, ".0f", "-3"),
+    (0.0125, "pct", "1.3%"),
+    (0.125, ".0%", "13%"),
+    (0.00125, ".2%", "0.13%"),
+    (1234.5, ",.0f", "1,235"),
+    (1234.565, ",.2f", "1,234.57"),
+    (-0.004, ".2f", "0.00"),  # no negative zero
+    (0.45, ".1f", "0.5"),
+    (1234.565, "", "1,235"),  # no format: two decimals below 1,000, none with separators above
+    (0.125, "", "0.13"),
+    (7.0, "d", "7"),
+])
+def test_a_message_rounds_a_figure_as_the_key_figures_beside_it_do(value: float, spec: str, shown: str) -> None:
+    from policy_engine.decide.evaluate import _fmt
+
+    assert _fmt(value, spec, "en") == shown
+    explained = {".2f": None, "": None, "pct": "percent", ".0f": "days"}.get(spec, False)
+    if explained is not False and abs(value) < 1000:
+        assert _value(value, explained) == shown
+
+
 @pytest.mark.parametrize("lang", ["en", "zh"])
 @pytest.mark.parametrize(("patch", "seen"), [
     ({"as_of": "9999-12-31"}, {"en": "(by —)", "zh": "（—前）"}),  # an action's date beyond the last day there is
