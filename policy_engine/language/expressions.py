@@ -128,6 +128,7 @@ class Scope(Frozen):
     stage: str
     grades: tuple[str, ...]
     warnings: Mapping[str, bool] = field(default_factory=dict)  # id -> nullable
+    rules: Mapping[str, str] = field(default_factory=dict)  # classification rule id -> the grade it floors to
     # A section that declares names was left out (a schema error): a name not in ``symbols`` may be
     # one of its names, so it is of unknown type, not an unknown name.
     open_names: bool = False
@@ -669,7 +670,9 @@ class _Checker:
             nullable = nullable or n
         return (UNKNOWN, True) if failed else (BOOL, nullable)
 
-    def _comparable(self, a: str, b: str, node: ast.AST, ordering: bool) -> None:
+    def _comparable(self, a: str, b: str, node: ast.AST, ordering: bool,
+                    link: tuple[ast.AST, ast.cmpop] | None = None) -> None:
+        """``a`` and ``b`` can be compared (``link``: the left operand and the operator, for the hint)."""
         if UNKNOWN in (a, b):
             return
         if NULL in (a, b):
@@ -687,8 +690,12 @@ class _Checker:
         if ordering and (BOOL in (a, b)):
             raise self.fail("type-mismatch", "booleans have no order", node)
         if ordering and GRADE in (a, b):
-            raise self.fail("type-mismatch", "grades are compared by rank", node,
-                            "use grade_rank(g) >= grade_rank('substandard')")
+            hint = "use grade_rank(g) >= grade_rank('substandard')"
+            if link is not None:  # the comparison written, by rank: grade_rank(previous_grade) > grade_rank('pass')
+                symbol = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}.get(type(link[1]))
+                if symbol is not None:
+                    hint = f"use grade_rank({ast.unparse(link[0])}) {symbol} grade_rank({ast.unparse(node)})"
+            raise self.fail("type-mismatch", "grades are compared by rank", node, hint)
 
     def _check_enum_literal(self, left: ast.AST, right: ast.AST, values: Sequence[Any] | None = None) -> None:
         """``sector == 'manufactring'`` is a typo, not a rule that never fires."""
@@ -713,20 +720,24 @@ class _Checker:
 
     def visit_Compare(self, node: ast.Compare, depth: int) -> tuple[str, bool]:
         operands = [node.left, *node.comparators]
-        for i, op in enumerate(node.ops):
-            self.operator(op, COMPARISON_OPERATORS, operands[i], operands[i + 1])
+        refused = [self.operator(op, COMPARISON_OPERATORS, operands[i], operands[i + 1]) is None
+                   for i, op in enumerate(node.ops)]
         lt, ln = self.check(node.left, depth)
         nullable = failed = False
         left = node.left
-        for op, right in zip(node.ops, node.comparators, strict=True):
+        for op, right, off in zip(node.ops, node.comparators, refused, strict=True):
             # Each link of a chain is checked on its own: 'a < b < c' can hold two independent errors.
             membership = isinstance(op, ast.In | ast.NotIn)
             rt, rn = (lt, False) if membership else self.check(right, depth)
+            if off:  # 'x is True': the operator is the error; its operands are not compared as if it were '<'
+                failed = True
+                left, lt = right, UNKNOWN
+                continue
             try:
                 if membership:
                     self._membership(left, lt, right)
                 else:
-                    self._comparable(lt, rt, right, ordering=not isinstance(op, ast.Eq | ast.NotEq))
+                    self._comparable(lt, rt, right, ordering=not isinstance(op, ast.Eq | ast.NotEq), link=(left, op))
                     self._check_enum_literal(left, right)
                     self._check_enum_literal(right, left)
             except ExpressionError as e:

@@ -187,8 +187,14 @@ def want(c: Checker, fn: Function, node: ast.Call, i: int, got: str, *types: str
     """
     if got in types or got == NULL:
         return True
+    hint = f"signature: {fn.signature}"
+    arg = node.args[i]
+    if DATE in types and got == STRING and isinstance(arg, ast.Name) and getattr(
+            c.scope.symbols.get(arg.id), "kind", None) == "param":  # cutoff: 2024-06-30 in parameters
+        hint = (f"parameter '{arg.id}' holds text (a parameter cannot hold a date): write the date in the "
+                f"expression, date('YYYY-MM-DD') ({hint})")
     c.report(c.fail("type-mismatch", f"argument {i + 1} of {fn.name}() must be {' or '.join(types)}, found {got}",
-                    node.args[i], f"signature: {fn.signature}"))
+                    arg, hint))
     return False
 
 
@@ -220,10 +226,15 @@ class GradeScale(tuple[str, ...]):
 
 def unknown_grade_hint(grades: tuple[str, ...], name: str) -> str | None:
     """What to write instead of ``name``, which is no grade id: the id of the grade it labels, or a near id."""
+    written = name.strip()
+    same = next((g for g in grades if g.casefold() == written.casefold()), None)
+    if same is not None:  # the id itself, with spaces at its ends or in another case: not a label
+        return f"write '{same}'" + (", without the spaces at its ends" if written != name else "") + (
+            " (grade ids are case-sensitive)" if same != written else "")
     labels: Mapping[str, str] = getattr(grades, "labels", {})
-    grade = labels.get(name.strip().casefold())
+    grade = labels.get(written.casefold())
     if grade is not None:
-        return f"grades are named by their ids: write '{grade}' for the grade labelled '{name}'"
+        return f"grades are named by their ids: write '{grade}' for the grade labelled '{written}'"
     return did_you_mean(name, grades)
 
 
@@ -605,6 +616,11 @@ def _check_grade_at_least(c: Checker, fn: Function, node: ast.Call, args: Args) 
 def _check_fired(c: Checker, fn: Function, node: ast.Call, args: Args) -> tuple[str, bool]:
     wid = node.args[0].value  # type: ignore[attr-defined]
     if wid not in c.scope.warnings:
+        floor = c.scope.rules.get(wid)
+        if floor is not None:  # a floor without a message raises no warning; the warning of a like name is another
+            raise c.fail("unknown-warning", f"'{wid}' is a classification rule that raises no warning: fired() "
+                         "reads warnings", node.args[0], f"test the grade it sets, grade_at_least('{floor}'), or "
+                         f"give rule '{wid}' a message: it then warns, and fired('{wid}') reads it")
         raise c.fail("unknown-warning", f"unknown warning '{wid}'", node.args[0],
                      did_you_mean(str(wid), list(c.scope.warnings)))
     c.fired.setdefault(wid, None)

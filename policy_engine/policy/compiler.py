@@ -384,6 +384,7 @@ class _Compiler:
         # What the passes compile, section by section, in the policy's order (metrics: dependency order).
         self.parts: dict[str, list[Any]] = {"metrics": [], "factors": [], "floors": [], "warnings": [], "actions": []}
         self.warning_nullable: dict[str, bool] = {}  # warning id -> whether its condition can be null
+        self.rule_floors: dict[str, str] = {}  # classification rule id -> its floor (for fired()'s hint)
         self.action_types: dict[str, ActionType] = dict(CATALOGUE)  # plus the policy's own (action types pass)
         # the engine's warning categories plus the policy's own (warning categories pass)
         self.warning_categories: dict[str, dict[str, str]] = dict(WARNING_CATEGORIES)
@@ -485,9 +486,9 @@ class _Compiler:
         grades = _EveryGrade(self.grades) if self.open_grades else self.grades
         if self.scoped:
             scope = sc.view(self.symbols, self.owner, self.scope_parents, self.graded, in_scope, stage, grades,
-                            {} if warnings is None else warnings, open_names=self.open_names)
+                            {} if warnings is None else warnings, open_names=self.open_names, rules=self.rule_floors)
         else:
-            scope = ex.Scope(symbols=self.symbols, stage=stage, grades=grades,
+            scope = ex.Scope(symbols=self.symbols, stage=stage, grades=grades, rules=self.rule_floors,
                              warnings={} if warnings is None else warnings, open_names=self.open_names)
         try:
             checked = ex.check_expression(text if isinstance(text, str) else str(text), scope, want)
@@ -1200,6 +1201,8 @@ def _classification(c: _Compiler) -> None:
         scope = c.scope_of(r, path, (sc.DEBTOR, c.graded) if c.graded else (sc.DEBTOR,)) or sc.DEBTOR
         ce = c.check_expr(r["when"], (*path, "when"), "floor", ex.BOOL, rule=r["id"], in_scope=scope)
         warns = _rule_warning_declared(c, r, path)
+        if isinstance(r.get("floor"), str):
+            c.rule_floors[r["id"]] = r["floor"]
         if warns and scope != sc.DEBTOR:
             c.err("bad-scope", f"rule '{r['id']}' of scope {scope} warns: warnings are the debtor's", path,
                   "write the warning at the debtor, e.g. any_of(exposure, ...)", rule=r["id"])
