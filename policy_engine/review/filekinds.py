@@ -119,3 +119,21 @@ def check_folder_files(folder: Path, policies: Sequence[CompiledPolicy] = ()) ->
                 found = expectation_problems(doc, str(f), list(policies))
             out.append(CheckResult(str(f), found, None, kind=kind))
     return out
+
+
+def refuse_other_kind(ref: str, command: str) -> None:
+    """Refuse a test file or a scenario given where ``command`` wants a policy: checked as a policy it gives a
+    dozen errors about keys a policy needs, none of them the real answer."""
+    from ..diagnostics import UsageError
+
+    path = Path(ref)
+    if path.suffix.lower() not in (".yaml", ".yml") or not path.is_file():
+        return
+    kind, doc, _ = load_kind(path)
+    if doc is None or kind == "policy":
+        return
+    what, run = (("a policy test file", f"`policy-engine test {ref}` runs its cases") if kind == "policy-tests"
+                 else ("a stress scenario", f"`policy-engine simulate POLICY --scenario {ref} --portfolio FILE` "
+                                            "applies it"))
+    raise UsageError([Diagnostic("not-a-policy", f"{ref} is {what}, not a policy: {command} reads a policy here",
+                                 file=ref, hint=run)])

@@ -6,6 +6,7 @@ import json
 import subprocess
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from policy_engine.cli import main
@@ -187,3 +188,27 @@ def test_exit_code_says_whether_anything_changed() -> None:
     assert (code(*same, "--exit-code"), code(*changed, "--exit-code"), code(*changed)) == (0, 1, 0)
     assert code("financial-difficulty@1.0.0", "financial-difficulty@1.1.0", "--exit-code") == 1
     assert code("financial-difficulty@1.1.0", "financial-difficulty@1.1.0", "--exit-code") == 0
+
+
+@pytest.mark.parametrize(("given", "says", "hint"), [
+    ("policies/loss-client-management/tests-2.0.0/actions.yaml", "is a policy test file, not a policy",
+     "`policy-engine test policies/loss-client-management/tests-2.0.0/actions.yaml` runs its cases"),
+    ("scenarios/collateral-crash.yaml", "is a stress scenario, not a policy", "--scenario scenarios/collateral-crash"),
+])
+def test_a_test_file_or_a_scenario_is_named_as_what_it_is_not_checked_as_a_policy(
+        given: str, says: str, hint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checked as a policy, a test file gave a dozen missing-key errors (changelog, classification, ...) and exit 4."""
+    monkeypatch.chdir(ROOT)
+    for args in ([given, str(CURRENT)], [str(CURRENT), given]):
+        r = _cli("diff", *args)
+        assert r.exit_code == 2 and says in r.stderr and hint in r.stderr and "missing-key" not in r.stderr, r.stderr
+
+
+def test_impact_and_simulate_name_a_test_file_given_as_a_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    given = "policies/loss-client-management/tests-2.0.0/actions.yaml"
+    portfolio = "policies/loss-client-management/samples/portfolio.csv"
+    for args in (["impact", given, str(CURRENT), "--portfolio", portfolio],
+                 ["simulate", given, "--scenario", "scenarios/collateral-crash.yaml", "--portfolio", portfolio]):
+        r = _cli("--no-audit", *args)
+        assert r.exit_code == 2 and f"not a policy: {args[0]} reads a policy here" in r.stderr, r.stderr
