@@ -39,6 +39,7 @@ from .frame import (
     Problem,
     client_id_text,
     duplicate_ids,
+    exact_integer_ids,
     leaf_types,
     mark_stored_nans_in_frame,
     path_text,
@@ -113,7 +114,7 @@ def read_table(path: Path, financials: Path | None = None, encoding: str = "utf-
             import pyarrow.parquet as pq
 
             check_header(pq.read_schema(path).names, path)
-            frame = mark_stored_nans_in_frame(pd.read_parquet(path), path)
+            frame = exact_integer_ids(mark_stored_nans_in_frame(pd.read_parquet(path), path), path, ("client_id",))
             if "client_id" in frame.columns:
                 refuse_inexact_ids(frame["client_id"], "client_id", path)
             table = Table(frame, text=False, rows_read=len(frame))
@@ -124,6 +125,8 @@ def read_table(path: Path, financials: Path | None = None, encoding: str = "utf-
                 header = [str(h) for h in frame.iloc[0].tolist()]
                 check_header(header, path, line=1)
                 frame = frame.iloc[1:].reset_index(drop=True).set_axis(header, axis=1)
+                if "client_id" in frame.columns:
+                    refuse_inexact_ids(frame["client_id"], "client_id", path, doubles=True)
             table = Table(frame, text=False, rows_read=len(frame))
         else:
             table = _read_jsonl(path)

@@ -793,6 +793,8 @@ def client_id_text(ids: pd.Series) -> pd.Series:
         return ids.astype(object).where(keep, None)
     if ids.dtype.kind in "iu" and not ids.hasnans:
         return ids.astype(str).astype(object)
+    if ids.dtype.kind in "iu":  # a nullable integer column (Int64) with a null: its digits, never through a float
+        return ids.astype("string").astype(object).where(ids.notna(), None)
     if ids.dtype.kind in "iuf":  # a number column with a null: integers read as floats (1.0) are ids 1, as without it
         numbers = ids.to_numpy(dtype=float, na_value=np.nan)
         out = np.full(len(ids), None, dtype=object)
@@ -801,43 +803,91 @@ def client_id_text(ids: pd.Series) -> pd.Series:
         other = np.flatnonzero(~whole & ~np.isnan(numbers))
         out[other] = [str(v) for v in numbers[other]]
         return pd.Series(out, index=ids.index, dtype=object)
-    return ids.astype(object).where(ids.notna(), None).map(lambda v: None if v is None or v == "" else str(v))
+    return ids.astype(object).where(ids.notna(), None).map(_id_text)
 
 
-def refuse_inexact_ids(ids: pd.Series, column: str, path: Any) -> None:
+def _id_text(v: Any) -> str | None:
+    """One id cell of a mixed column (a spreadsheet's): a whole float is the integer it holds, as in a float
+    column (1001.0 is 1001; refuse_inexact_ids refused the others)."""
+    if v is None or v == "":
+        return None
+    if type(v) is float and v.is_integer() and abs(v) < 2**53:
+        return str(int(v))
+    return str(v)
+
+
+def refuse_inexact_ids(ids: pd.Series, column: str, path: Any, doubles: bool = False) -> None:
     """Refuse a column of ids stored as floating-point numbers that holds one no id can be read from exactly.
 
-    Whole numbers below 2**53 are the integers they hold (an integer column with a null is stored as floats).
-    Beyond that the file may already have lost digits (123456789012345678 stored as 1.2345678901234568e+17),
+    Whole numbers within the float's precision (2**53 for a double, 2**24 for a float32) are the integers they
+    hold. Beyond it the file may already have lost digits (123456789012345678 stored as 1.2345678901234568e+17),
     so two debtors could share one id and one be decided with the other's exposures; a fraction (1.5) names
-    no id either. One such value makes the whole column suspect: the table is refused, not its rows.
+    no id either. One such value makes the whole column suspect: the table is refused, not its rows. A
+    spreadsheet's column (objects) is checked cell by cell; with ``doubles`` (Excel stores every number as a
+    double, and its reader gives whole ones as integers: 123456789012345678 comes back 123456789012345696) its
+    integers too.
     """
-    if isinstance(ids.dtype, pd.CategoricalDtype):  # a Parquet column read as a dictionary: its distinct values
-        values = ids.cat.categories.to_numpy()
-        if values.dtype.kind != "f":
-            return
-        codes = ids.cat.codes.to_numpy()
-        bad = np.flatnonzero(np.isin(codes, np.flatnonzero(~_exact_ids(values))))
-        values = np.where(codes >= 0, values[np.maximum(codes, 0)], np.nan)
-    elif ids.dtype.kind == "f":
-        values = ids.to_numpy(dtype=float, na_value=np.nan)
-        bad = np.flatnonzero(~_exact_ids(values))
-    else:
+    found = _float_ids(ids, doubles)
+    if found is None:
         return
+    values, limit = found
+    bad = np.flatnonzero(~(np.isnan(values) | ((values == np.trunc(values)) & (np.abs(values) < limit))))
     if not len(bad):
         return
-    first = float(values[bad[0]])
     raise InputError([Diagnostic(
         "inexact-id", f"column {column} stores ids as floating-point numbers, and {len(bad)} of them cannot be an "
-        f"id exactly (row {int(bad[0]) + 1}: {first!r}): beyond 2^53 the file may have lost digits, and a "
-        "fraction names no id", file=str(path),
-        hint="write the ids as text (or as integers) in the Parquet file; pandas turns an integer column "
-             "with a null into floats: write it as the nullable Int64 or as strings")])
+        f"id exactly (row {int(bad[0]) + 1}: {float(values[bad[0]])!r}): beyond 2^{int(np.log2(limit))} the file "
+        "may have lost digits, and a fraction names no id", file=str(path),
+        hint="write the ids as text (or as integers) in the file; in a spreadsheet, format the id column as text")])
 
 
-def _exact_ids(values: np.ndarray) -> np.ndarray:
-    """Where a float is no value or a whole number an id can be read from exactly."""
-    return np.isnan(values) | ((values == np.trunc(values)) & (np.abs(values) < 2**53))
+def _float_ids(ids: pd.Series, doubles: bool = False) -> tuple[np.ndarray, float] | None:
+    """Each row's id as a float (NaN: none, or not a float) and the precision of the floats stored; None when the
+    column holds no floats."""
+    if isinstance(ids.dtype, pd.CategoricalDtype):  # a Parquet column read as a dictionary: its distinct values
+        categories = ids.cat.categories.to_numpy()
+        if categories.dtype.kind != "f" or not len(categories):
+            return None
+        codes = ids.cat.codes.to_numpy()
+        return np.where(codes >= 0, categories.astype(float)[np.maximum(codes, 0)], np.nan), _precision(
+            categories.dtype)
+    if ids.dtype.kind == "f":
+        return ids.to_numpy(dtype=float, na_value=np.nan), _precision(ids.dtype)
+    if ids.dtype == object:
+        cells = ids.to_numpy()
+        kinds = (float, int) if doubles else (float,)
+        floats = np.fromiter((type(v) in kinds for v in cells), bool, len(cells))
+        if not floats.any():
+            return None
+        values = np.full(len(cells), np.nan)
+        values[floats] = [float(v) if abs(v) < 2**1000 else np.inf for v in cells[floats]]
+        return values, 2.0**53
+    return None
+
+
+def _precision(dtype: Any) -> float:
+    """The bound below which a float of ``dtype`` holds every whole number exactly (2**53 for a double)."""
+    return 2.0 ** (np.finfo(np.dtype(dtype)).nmant + 1)
+
+
+def exact_integer_ids(frame: pd.DataFrame, path: Any, names: Sequence[str]) -> pd.DataFrame:
+    """``frame`` (pandas' reading of the Parquet file ``path``) with each integer id column that pandas read as
+    floats (an int64 column with a null, as Spark or pyarrow write it) read again as the exact text of its
+    integers: as floats, 123456789012345678 and 123456789012345679 were one id."""
+    floats = [n for n in names if n in frame.columns and frame[n].dtype.kind == "f"]
+    if not floats:
+        return frame
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(path)
+    integers = [n for n in floats if pa.types.is_integer(schema.field(n).type)]
+    if integers:
+        table = pq.read_table(path, columns=integers)
+        for n in integers:
+            frame[n] = pc.cast(table.column(n), pa.string()).to_pandas().to_numpy(dtype=object)
+    return frame
 
 
 def duplicate_ids(df: pd.DataFrame, positions: np.ndarray | None = None) -> list[Problem]:

@@ -268,18 +268,36 @@ def _header(path: Path) -> list[str]:
         return []
 
 
-def read_frame(path: Path, columns: tuple[str, ...], ids: tuple[str, ...] = (), encoding: str = "utf-8"
-               ) -> tuple[pd.DataFrame, bool]:
+def read_frame(path: Path, columns: tuple[str, ...], ids: tuple[str, ...] = (), encoding: str = "utf-8",
+               keys: tuple[str | None, ...] = ()) -> tuple[pd.DataFrame, bool]:
     """One table's columns the layout reads (others are not read): (frame, cells are text).
 
     ``ids`` (the id columns of a child table, repeated on every row) are read from Parquet as
-    categoricals: Arrow's dictionary pages become codes without a string per row.
+    categoricals: Arrow's dictionary pages become codes without a string per row. An integer column of
+    ids (``client_id``, ``ids``, ``keys``) is read as the text of its integers: pandas reads one with a
+    null as floats, where 123456789012345678 and 123456789012345679 are one number.
     """
     cols = read_columns(path, columns, ids, encoding)
     if cols.frame is not None:
         return cols.frame, cols.text
     assert cols.table is not None
-    return cols.table.to_pandas(date_as_object=False, self_destruct=True, types_mapper=_mapper), False
+    table = _integer_ids_as_text(cols.table, {CLIENT_ID, *ids, *(k for k in keys if k)})
+    return table.to_pandas(date_as_object=False, self_destruct=True, types_mapper=_mapper), False
+
+
+def _integer_ids_as_text(table: Any, names: set[str]) -> Any:
+    """``table`` with each integer column of ``names`` (a dictionary of integers too) as text."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for i, f in enumerate(table.schema):
+        kind = f.type.value_type if pa.types.is_dictionary(f.type) else f.type
+        if f.name in names and pa.types.is_integer(kind):
+            column = table.column(i)
+            if pa.types.is_dictionary(f.type):
+                column = pc.cast(column, kind)
+            table = table.set_column(i, f.name, pc.cast(column, pa.string()))
+    return table
 
 
 def _mapper(kind: Any) -> Any:
@@ -308,25 +326,30 @@ class Columns:
         """The Arrow column (None: not in the table, or a CSV table)."""
         return self.table.column(name) if self.table is not None and name in self.names else None
 
-    def codes(self, name: str, dictionaries_only: bool = False) -> tuple[np.ndarray, pd.Series] | None:
+    def codes(self, name: str, dictionaries_only: bool = False, integers: bool = False
+              ) -> tuple[np.ndarray, pd.Series] | None:
         """An Arrow text column as codes (-1: null) into its distinct values (a pandas text column), as a
         categorical column gives them, without the categorical; None when it is not Arrow text (or, with
         ``dictionaries_only``, not read as a dictionary)."""
-        coded = self.arrow_codes(name, dictionaries_only)
+        coded = self.arrow_codes(name, dictionaries_only, integers)
         if coded is None:
             return None
         codes, dictionary = coded
         return codes, pd.Series(dictionary.to_pandas())
 
-    def arrow_codes(self, name: str, dictionaries_only: bool = False) -> tuple[np.ndarray, Any] | None:
+    def arrow_codes(self, name: str, dictionaries_only: bool = False, integers: bool = False
+                    ) -> tuple[np.ndarray, Any] | None:
         """As :meth:`codes`, the distinct values left an Arrow array (a column of ids has hundreds of
-        thousands: looked up by Arrow, they need no Python string each)."""
+        thousands: looked up by Arrow, they need no Python string each). With ``integers``, an integer column
+        is coded by the text of its integers (ids: pandas would read one with a null as floats)."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
         arr = self.arrow(name)
         if arr is None:
             return None
+        if integers and pa.types.is_integer(arr.type):
+            arr = pc.cast(arr, pa.string())
         if not pa.types.is_dictionary(arr.type):
             if dictionaries_only or not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
                 return None
@@ -677,7 +700,7 @@ class _ArrowTexts(_Texts):
 def _lookup(first: _FirstRows, cols: Columns, name: str, m: int) -> tuple[np.ndarray, _Texts]:
     """Each row's debtor row (-1 when none) and its client id texts, through distinct values."""
     if first.value_set is not None:
-        coded = cols.arrow_codes(name)
+        coded = cols.arrow_codes(name, integers=True)
         if coded is not None:  # a Parquet text column: its ids judged and looked up by Arrow
             import pyarrow.compute as pc
 
@@ -699,7 +722,7 @@ def _lookup(first: _FirstRows, cols: Columns, name: str, m: int) -> tuple[np.nda
 def _codes(cols: Columns, name: str) -> tuple[np.ndarray, np.ndarray] | None:
     """An id column's codes (-1: none) and distinct texts (None: not in the table); a dictionary or
     categorical column is coded already, an Arrow text column is coded by Arrow."""
-    coded = cols.codes(name)
+    coded = cols.codes(name, integers=True)
     if coded is None:
         col = cols.get(name)
         if col is None:
@@ -1534,7 +1557,8 @@ def _attach(s: ScopeSpec, t: TableSpec, path: Path | None, parents: Mapping[tupl
     mine: dict[tuple[str, ...], dict[str, Any]] = {}
     if path is None:
         return mine
-    frame, text = read_frame(path, (*t.parent_keys, *((t.key,) if t.key else ()), *t.columns), encoding=encoding)
+    frame, text = read_frame(path, (*t.parent_keys, *((t.key,) if t.key else ()), *t.columns), encoding=encoding,
+                             keys=(*t.parent_keys, t.key))
 
     def texts(name: str | None) -> np.ndarray:
         if name is None or name not in frame.columns:
