@@ -128,7 +128,8 @@ class Scope(Frozen):
     stage: str
     grades: tuple[str, ...]
     warnings: Mapping[str, bool] = field(default_factory=dict)  # id -> nullable
-    rules: Mapping[str, str] = field(default_factory=dict)  # classification rule id -> the grade it floors to
+    # classification rule id -> the grade it floors to and the scope it is written in (for fired()'s hint)
+    rules: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     # A section that declares names was left out (a schema error): a name not in ``symbols`` may be
     # one of its names, so it is of unknown type, not an unknown name.
     open_names: bool = False
@@ -683,6 +684,11 @@ class _Checker:
         if ga != gb:
             hint = ("a date compares with a date; an age compares as a number: days_between(d, as_of) > 90 "
                     "(months_between for months)") if {a, b} == {DATE, NUMBER} else None
+            param = next((n.id for n in ((link[0], node) if link else ()) if isinstance(n, ast.Name) and getattr(
+                self.scope.symbols.get(n.id), "kind", None) == "param"), None)
+            if {a, b} == {DATE, STRING} and param is not None:  # cutoff: 2024-06-30 in parameters
+                hint = (f"parameter '{param}' holds text (a parameter cannot hold a date): write the date in the "
+                        "expression, date('YYYY-MM-DD')")
             raise self.fail("type-mismatch", f"cannot compare {a} with {b}", node, hint)
         if a.startswith("series") or b.startswith("series"):
             raise self.fail("type-mismatch", "cannot compare a whole series", node,
@@ -693,7 +699,12 @@ class _Checker:
             hint = "use grade_rank(g) >= grade_rank('substandard')"
             if link is not None:  # the comparison written, by rank: grade_rank(previous_grade) > grade_rank('pass')
                 symbol = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}.get(type(link[1]))
-                if symbol is not None:
+                literals = [n.value for n in (link[0], node) if isinstance(n, ast.Constant)]
+                unknown = [v for v in literals if v not in self.scope.grades]
+                if unknown:  # the comparison rewritten would hold the same mistake
+                    hint = (f"compare ranks, grade_rank(g) {symbol or '>='} grade_rank('...'), of grades on the scale "
+                            f"({', '.join(self.scope.grades)}): '{unknown[0]}' is none")
+                elif symbol is not None:
                     hint = f"use grade_rank({ast.unparse(link[0])}) {symbol} grade_rank({ast.unparse(node)})"
             raise self.fail("type-mismatch", "grades are compared by rank", node, hint)
 
@@ -731,7 +742,7 @@ class _Checker:
             rt, rn = (lt, False) if membership else self.check(right, depth)
             if off:  # 'x is True': the operator is the error; its operands are not compared as if it were '<'
                 failed = True
-                left, lt = right, UNKNOWN
+                left, lt = right, rt  # the next link of a chain is checked on its own
                 continue
             try:
                 if membership:

@@ -616,11 +616,15 @@ def _check_grade_at_least(c: Checker, fn: Function, node: ast.Call, args: Args) 
 def _check_fired(c: Checker, fn: Function, node: ast.Call, args: Args) -> tuple[str, bool]:
     wid = node.args[0].value  # type: ignore[attr-defined]
     if wid not in c.scope.warnings:
-        floor = c.scope.rules.get(wid)
-        if floor is not None:  # a floor without a message raises no warning; the warning of a like name is another
+        rule = c.scope.rules.get(wid)
+        if rule is not None:  # a floor without a message raises no warning; the warning of a like name is another
+            floor, scope = rule
+            other = (f"give rule '{wid}' a message and a severity: it then warns, and fired('{wid}') reads it"
+                     if scope == "debtor" else f"write a debtor warning over the {scope} elements, when: "
+                     f"any_of({scope}, ...) with the rule's condition (a rule of scope {scope} cannot warn)")
             raise c.fail("unknown-warning", f"'{wid}' is a classification rule that raises no warning: fired() "
                          "reads warnings", node.args[0], f"test the grade it sets, grade_at_least('{floor}'), or "
-                         f"give rule '{wid}' a message: it then warns, and fired('{wid}') reads it")
+                         + other)
         raise c.fail("unknown-warning", f"unknown warning '{wid}'", node.args[0],
                      did_you_mean(str(wid), list(c.scope.warnings)))
     c.fired.setdefault(wid, None)

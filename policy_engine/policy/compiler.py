@@ -384,7 +384,7 @@ class _Compiler:
         # What the passes compile, section by section, in the policy's order (metrics: dependency order).
         self.parts: dict[str, list[Any]] = {"metrics": [], "factors": [], "floors": [], "warnings": [], "actions": []}
         self.warning_nullable: dict[str, bool] = {}  # warning id -> whether its condition can be null
-        self.rule_floors: dict[str, str] = {}  # classification rule id -> its floor (for fired()'s hint)
+        self.rule_floors: dict[str, tuple[str, str]] = {}  # classification rule id -> its floor, scope (fired() hint)
         self.action_types: dict[str, ActionType] = dict(CATALOGUE)  # plus the policy's own (action types pass)
         # the engine's warning categories plus the policy's own (warning categories pass)
         self.warning_categories: dict[str, dict[str, str]] = dict(WARNING_CATEGORIES)
@@ -1202,7 +1202,7 @@ def _classification(c: _Compiler) -> None:
         ce = c.check_expr(r["when"], (*path, "when"), "floor", ex.BOOL, rule=r["id"], in_scope=scope)
         warns = _rule_warning_declared(c, r, path)
         if isinstance(r.get("floor"), str):
-            c.rule_floors[r["id"]] = r["floor"]
+            c.rule_floors[r["id"]] = (r["floor"], scope)
         if warns and scope != sc.DEBTOR:
             c.err("bad-scope", f"rule '{r['id']}' of scope {scope} warns: warnings are the debtor's", path,
                   "write the warning at the debtor, e.g. any_of(exposure, ...)", rule=r["id"])

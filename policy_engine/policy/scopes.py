@@ -96,7 +96,7 @@ def chain(parents: Mapping[str, str | None], scope: str) -> list[str]:
 def view(symbols: Mapping[str, ex.Symbol], owner: Mapping[str, str], parents: Mapping[str, str | None],
          graded: str | None, scope: str, stage: str, grades: tuple[str, ...], warnings: Mapping[str, bool],
          from_debtor: bool | None = None, grade_known: bool = False, open_names: bool = False,
-         rules: Mapping[str, str] | None = None) -> ex.Scope:
+         rules: Mapping[str, tuple[str, str]] | None = None) -> ex.Scope:
     """The names an expression of ``scope`` reads, and the child scopes it may aggregate.
 
     Built for every expression a policy checks and used at once (the compiler's names do not change while
