@@ -713,7 +713,6 @@ def diff(ctx: click.Context, old: str, new: str, fmt: str | None, exit_code: boo
     import json
 
     from .review.diffing import diff_policies, render_markdown, render_text, resolve
-    from .review.filekinds import refuse_other_kind
     from .review.module_diff import module_ref
 
     fmt = fmt or _default_format()
@@ -724,8 +723,6 @@ def diff(ctx: click.Context, old: str, new: str, fmt: str | None, exit_code: boo
         if exit_code and changed:
             sys.exit(EXIT_TESTS_FAILED)
         return
-    for ref in (old, new):
-        refuse_other_kind(ref, "diff")
     a, b = resolve(old, root), resolve(new, root)
     changes = diff_policies(a, b)
     if fmt == "json":
@@ -926,11 +923,9 @@ def _convert_summary(summary: dict[str, Any], fmt: str, to_stdout: bool) -> None
 def _side_ref(ctx: click.Context, ref: str) -> Any:
     """A policy named for impact or simulate: pinned (file, ID@VERSION, REV:path) or an id resolved per client."""
     from .review.diffing import resolve
-    from .review.filekinds import refuse_other_kind
     from .run import PolicyRef
 
     if "@" in ref or ":" in ref or Path(ref).suffix in (".yaml", ".yml") or Path(ref).is_file():
-        refuse_other_kind(ref, ctx.info_name or "impact")
         return PolicyRef(resolve(ref, ctx.obj["policies"]))
     return _ref(ctx, ref, None)
 

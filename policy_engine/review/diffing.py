@@ -104,9 +104,13 @@ def _plain(value: Any) -> Any:
 
 def resolve(ref: str, registry_root: Path) -> CompiledPolicy:
     """A policy from a file path, ``id@version`` in the registry, or ``REV:path`` in git."""
+    from .filekinds import refuse_other_kind
+
     path = Path(ref)
     if path.is_file():
-        return compile_document(load_yaml_file(path))  # size and encoding checked, as for validate
+        doc = load_yaml_file(path)  # size and encoding checked, as for validate
+        refuse_other_kind(doc, ref)
+        return compile_document(doc)
     if "@" in ref and ":" not in ref:
         from ..policy.registry import Registry
 
@@ -115,7 +119,9 @@ def resolve(ref: str, registry_root: Path) -> CompiledPolicy:
     if ":" in ref:
         rev, _, file = ref.partition(":")
         # Its imports are read at the same revision: the policy as it was, with the modules as they were.
-        return compile_document(load_yaml_text(git_text(ref), ref), modules=GitModules(rev, Path(file).parent.parent))
+        doc = load_yaml_text(git_text(ref), ref)
+        refuse_other_kind(doc, ref)
+        return compile_document(doc, modules=GitModules(rev, Path(file).parent.parent))
     if path.suffix in (".yaml", ".yml") or "/" in ref:  # meant as a file: say that it is not there
         raise UsageError([Diagnostic("file-missing", f"no such file: {ref}", file=ref)])
     raise UsageError([Diagnostic("unknown-policy-ref", f"'{ref}' is not a file, id@version or REV:path",

@@ -121,19 +121,16 @@ def check_folder_files(folder: Path, policies: Sequence[CompiledPolicy] = ()) ->
     return out
 
 
-def refuse_other_kind(ref: str, command: str) -> None:
-    """Refuse a test file or a scenario given where ``command`` wants a policy: checked as a policy it gives a
-    dozen errors about keys a policy needs, none of them the real answer."""
+def refuse_other_kind(doc: Document, ref: str) -> None:
+    """Refuse a test file or a scenario read where a policy belongs (diff, impact, simulate): checked as a policy
+    it gives a dozen errors about keys a policy needs, none of them the real answer."""
     from ..diagnostics import UsageError
 
-    path = Path(ref)
-    if path.suffix.lower() not in (".yaml", ".yml") or not path.is_file():
+    kind = kind_of(doc)
+    if kind == "policy":
         return
-    kind, doc, _ = load_kind(path)
-    if doc is None or kind == "policy":
-        return
-    what, run = (("a policy test file", f"`policy-engine test {ref}` runs its cases") if kind == "policy-tests"
-                 else ("a stress scenario", f"`policy-engine simulate POLICY --scenario {ref} --portfolio FILE` "
+    file = ref if Path(ref).exists() or ":" not in ref else ref.partition(":")[2]  # REV:path: the working file
+    what, run = (("a policy test file", f"`policy-engine test {file}` runs its cases") if kind == "policy-tests"
+                 else ("a stress scenario", f"`policy-engine simulate POLICY --scenario {file} --portfolio FILE` "
                                             "applies it"))
-    raise UsageError([Diagnostic("not-a-policy", f"{ref} is {what}, not a policy: {command} reads a policy here",
-                                 file=ref, hint=run)])
+    raise UsageError([Diagnostic("not-a-policy", f"{ref} is {what}, not a policy", file=ref, hint=run)])
