@@ -388,6 +388,9 @@ def record_hash(prev_hash: str, row: Mapping[str, Any]) -> str:
 
 
 _VOLATILE = ("decision_id", "evaluated_at", "engine_version")
+# The first day messages rounded half away from zero (evaluate._fmt): a decision recorded before wrote a figure
+# exactly at a half as the float format does (81.25% as 81.2%).
+_HALF_UP_SINCE = "2026-12-07"
 
 
 def _lists_optional(policy: Any) -> bool:
@@ -814,8 +817,17 @@ class AuditStore:
         """(the decision as recorded, the input record or None): from the row, or from its segment.
 
         A segment row's decision is its facts (``evaluate.summarize``'s shape) read back from the
-        segment, with the input hash derived from the stored input when only the input was kept.
+        segment, with the input hash derived from the stored input when only the input was kept. Text that
+        is no longer JSON (a store edited behind its back) is a store error naming the record.
         """
+        try:
+            return self._stored(row)
+        except orjson.JSONDecodeError as exc:
+            raise AuditError([Diagnostic("unreadable-record", f"record {row['seq']} of {self.path} holds text that "
+                                         f"is not JSON ({exc})", hint="run `audit verify`: the store was changed "
+                                         "behind its back")]) from None
+
+    def _stored(self, row: Record) -> tuple[dict[str, Any], Any]:
         seg = row["segment_id"]
         if seg is None:
             record = orjson.loads(row["input_json"]) if row["input_json"] is not None else None
@@ -879,7 +891,8 @@ class AuditStore:
         if stored.get("record") == SUMMARY:
             fresh = summarize(fresh)
         diffs = _differences(stored, fresh)
-        if diffs and stored.get("record") != SUMMARY:  # maybe a message written by the rounding of its day
+        if diffs and stored.get("record") != SUMMARY and str(stored.get("evaluated_at", ""))[:10] < _HALF_UP_SINCE:
+            # recorded when messages rounded half to even: replayed as that engine wrote them
             from ..decide.evaluate import HALF_EVEN_MESSAGES
 
             token = HALF_EVEN_MESSAGES.set(True)
@@ -888,8 +901,7 @@ class AuditStore:
             finally:
                 HALF_EVEN_MESSAGES.reset(token)
             _recorded_hash(stored, earlier, record)
-            if not _differences(stored, earlier):
-                return "identical", []
+            diffs = min(diffs, _differences(stored, earlier), key=len)  # the messages of its day are no difference
         return ("identical" if not diffs else "different"), diffs
 
     def full_decision(self, row: Record) -> tuple[dict[str, Any], str | None]:

@@ -349,15 +349,28 @@ def test_a_decision_whose_message_rounded_half_to_even_then_replays_identical(tm
     assert cli(db, "decide", "-p", "loss-client-management", "-c", str(path)).exit_code == 0  # today's
     with _raw(db) as raw:
         then, now = (row[0] for row in raw.execute("SELECT decision_json FROM decision ORDER BY seq"))
+
+        def edit(seq: int, change: Any) -> None:
+            record = json.loads(raw.execute("SELECT decision_json FROM decision WHERE seq = ?", (seq,)).fetchone()[0])
+            change(record)
+            raw.execute("UPDATE decision SET decision_json = ? WHERE seq = ?", (json.dumps(record), seq))
+
+        def dated(seq: int, day: str) -> None:  # the day the decision was recorded, as that engine stamped it
+            edit(seq, lambda record: record.update(evaluated_at=f"{day}T10:00:00.000Z"))
+
+        dated(1, "2026-12-05")
     assert "LTV 81.2%" in then and "LTV 81.3%" in now
     for seq in ("1", "2"):
         r = cli(db, "audit", "replay", seq, "--format", "json")
         assert r.exit_code == 0 and json.loads(r.stdout)["status"] == "identical", r.stdout
-    with _raw(db) as raw:
-        raw.execute("UPDATE decision SET decision_json = replace(decision_json, 'LTV 81.2%', 'LTV 81.4%') "
-                    "WHERE seq = 1")
+        edit(1, lambda record: record["score"].update(total=99.0))  # the score changed too: the one difference
     r = cli(db, "audit", "replay", "1", "--format", "json")
-    assert r.exit_code == 6 and any("LTV 81.4%" in d and "LTV 81.3%" in d for d in json.loads(r.stdout)["differences"])
+    assert r.exit_code == 6 and [d.split(":")[0] for d in json.loads(r.stdout)["differences"]] == ["score.total"], (
+        r.stdout)
+    with _raw(db) as raw:  # recorded after the change, a message rounded half to even is a difference
+        dated(1, "2026-12-08")
+    r = cli(db, "audit", "replay", "1", "--format", "json")
+    assert r.exit_code == 6 and any("LTV 81.2%" in d and "LTV 81.3%" in d for d in json.loads(r.stdout)["differences"])
 
 
 def test_replay_reports_field_differences(tmp_path: Path) -> None:
@@ -796,3 +809,14 @@ def test_reading_an_empty_file_leaves_it_empty_and_says_it_holds_no_store(tmp_pa
     assert empty.read_bytes() == b""
     r = cli(empty, "decide", "-p", "loss-client-management", "-c", str(SAMPLES[0]), "--format", "json")
     assert r.exit_code == 0 and _verify(empty)["records"] == 1  # recording into it makes it one
+
+
+def test_a_record_whose_stored_text_is_no_longer_json_is_a_store_error_not_an_internal_one(tmp_path: Path) -> None:
+    db = tmp_path / "d.db"
+    assert cli(db, "decide", "-p", "loss-client-management", "-c", str(SAMPLES[1])).exit_code == 0
+    with _raw(db) as raw:
+        raw.execute("UPDATE decision SET decision_json = replace(decision_json, '\"score\":', '\"score\":1') "
+                    "WHERE seq = 1")
+    for command in (["replay", "1"], ["show", "1"]):
+        r = cli(db, "audit", *command, "--format", "json")
+        assert r.exit_code == 6 and "unreadable-record" in r.stdout + r.stderr and "record 1 of" in r.stdout + r.stderr
