@@ -529,7 +529,10 @@ def _gather(path: Path, found: _Gathered, run: SuiteResult) -> None:
         header = read_header(f)
         if header is not None:
             found.known.setdefault(header.id, set()).add(header.version)
-    whole = path.is_dir() or is_policy_file(path)
+    # A policy folder or file is tested whole: each of its versions needs a case. A folder of test files (a
+    # policy's tests/) runs those cases alone, as one test file does: versions it does not list are another
+    # folder's to test.
+    whole = (path.is_dir() and root == path) or is_policy_file(path)
     files = [root] if path.is_dir() else [path] if is_policy_file(path) else list(policy_files([root]))
     for f in policy_files(files):
         if whole:

@@ -420,6 +420,11 @@ def test_a_version_no_case_runs_against_is_an_error_at_its_version_line(tmp_path
                                            "give it test files of its own")
     assert run_tests([suite / "tests.yaml"]).diagnostics == []  # one test file: its own versions only
     assert run_tests([suite], only="x").diagnostics == []  # -k runs a selection: nothing to say of the rest
+    tests = suite / "tests"  # a folder of test files: its cases alone, as one test file (the README's test DIR/tests)
+    tests.mkdir()
+    (suite / "tests.yaml").rename(tests / "tests.yaml")  # the client is inline: nothing to find one level up
+    run = run_tests([tests])
+    assert run.diagnostics == [] and run.passed == 1, [d.render() for d in run.diagnostics]
 
 
 def test_two_files_of_one_version_are_an_error_as_in_validate(tmp_path: Path) -> None:
