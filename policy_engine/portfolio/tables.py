@@ -192,6 +192,8 @@ def _decide_table(ref: PolicyRef, table: Table, as_of: str | None, workers: int,
             chosen[distinct[0]].scoped is not None and unreadable is not None):  # type: ignore[union-attr]
         only = chosen[distinct[0]]
         assert not isinstance(only, UsageError)
+        if only.scoped is not None and as_of is None and "as_of" not in frame.columns:
+            _refuse_undated(only, [str(c) for c in frame.columns])
         result = run_batch(only, table, as_of, progress=progress, workers=workers, duplicates=duplicates,
                            row_offset=row_offset)
         return TableRun([result], [], table.rows_read, table.periods)
@@ -280,6 +282,21 @@ def _unreadable_days(frame: pd.DataFrame, days: Any) -> dict[int, Any] | None:
         if date_of(v) is None or (isinstance(v, str) and len(v) != 10):
             found[i] = day_problem(v)
     return found or None
+
+
+def _refuse_undated(policy: CompiledPolicy, columns: list[str]) -> None:
+    """A table without an as_of column, under a policy id: every row falls on today, under a version with scopes
+    that a table row cannot feed. Say that the day came from nowhere (a misspelt 'asof' column, most often)."""
+    from ..diagnostics import Diagnostic, UsageError, closest
+    from .batch import SCOPED_INPUT_HINT
+
+    near = closest("as_of", columns)
+    why = f"column '{near}' is not read as as_of" if near else "no column names the day of each row"
+    raise UsageError([Diagnostic(
+        "scoped-policy-in-table", f"the table has no as_of column ({why}), so every row is dated today, when "
+        f"{policy.key} is in force; it decides a debtor with several exposures, which a table row cannot hold",
+        hint=(f"rename column '{near}' to as_of, or give --as-of" if near else "give each row its as_of, or --as-of")
+        + f"; for {policy.key}, {SCOPED_INPUT_HINT}")])
 
 
 def _nested_row(policy: CompiledPolicy, day: str | None) -> Any:

@@ -128,6 +128,22 @@ def test_a_table_row_that_falls_under_a_version_with_scopes_is_a_reject(registry
     assert every.exit_code == 2 and "scoped-policy-in-table" in every.stderr
 
 
+@pytest.mark.parametrize(("header", "says"), [
+    ("asof", "the table has no as_of column (column 'asof' is not read as as_of), so every row is dated today"),
+    ("day", "the table has no as_of column (no column names the day of each row)"),
+])
+def test_a_table_without_an_as_of_column_says_its_rows_were_dated_today(tmp_path: Path, header: str,
+                                                                       says: str) -> None:
+    """A misspelt as_of dates every row today, when 2.0.x is in force: the refusal names the column, not only the
+    form (a table row cannot hold a debtor), which sent a reader after the wrong mistake."""
+    rows = pd.read_csv(REFERENCE / "samples" / "portfolio.csv", dtype=str, keep_default_na=False).head(2)
+    src = tmp_path / "clients.csv"
+    rows.rename(columns={"as_of": header}).to_csv(src, index=False)
+    r = run("--policies", str(POLICIES), "batch", str(src), "-p", ID, "--no-audit", "--out", str(tmp_path / "d.csv"))
+    assert r.exit_code == 2 and "scoped-policy-in-table" in r.stderr and says in r.stderr, r.stderr
+    assert ("rename column 'asof' to as_of, or give --as-of" in r.stderr) == (header == "asof")
+
+
 def test_recorded_as_decide_records_each_and_a_rerun_records_nothing_new(registry: Path, tmp_path: Path) -> None:
     src, records = mixed(tmp_path)
     db = str(tmp_path / "audit.db")
