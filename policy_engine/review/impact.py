@@ -108,8 +108,8 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
     gb = db["grade"].astype(str).to_numpy()
     balance = _balances(table, rows)
     counts = pd.crosstab(pd.Categorical(ga, grades), pd.Categorical(gb, grades), dropna=False)
-    weighted = pd.crosstab(pd.Categorical(ga, grades), pd.Categorical(gb, grades), values=balance,
-                           aggfunc="sum", dropna=False).fillna(0.0)
+    weighted = None if balance is None else pd.crosstab(
+        pd.Categorical(ga, grades), pd.Categorical(gb, grades), values=balance, aggfunc="sum", dropna=False).fillna(0.0)
     ra = np.array([rank[g] for g in ga])
     rb = np.array([rank[g] for g in gb])
     n = len(rows)
@@ -135,7 +135,7 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
                                 "warnings_changed": changed_warn, "actions_changed": changed_act},
                             len(rejected_rows), rows_read),
         "migration": {"grades": grades, "counts": counts.to_numpy().astype(int).tolist(),
-                      "balance": np.round(weighted.to_numpy(), 2).tolist()},
+                      "balance": None if weighted is None else np.round(weighted.to_numpy(), 2).tolist()},
         "grade_distribution": {"old": {g: int((ga == g).sum()) for g in grades},
                                "new": {g: int((gb == g).sum()) for g in grades}},
         **_rule_counts(da, db, policies),
@@ -423,16 +423,17 @@ def _merged(frames: list[pd.DataFrame]) -> pd.DataFrame:
 _EXPOSURE_BALANCE = re.compile(r"^exposures\[\d+\]\.balance$")
 
 
-def _balances(table: Table, rows: pd.Index) -> np.ndarray:
+def _balances(table: Table, rows: pd.Index) -> np.ndarray | None:
     """Each compared client's balance: its loan's (record 1.x) or the sum of its exposures' (record 2.0);
-    0 where it has none; 1 each when the table has no balance."""
+    0 where it has none; None when the table has no balance (a policy that reads none): a matrix of ones
+    would read as balances."""
     frame = table.frame
     if "loan.balance" in frame.columns:
         raw = pd.to_numeric(frame["loan.balance"], errors="coerce").to_numpy(dtype=float)
     else:
         columns = [c for c in frame.columns if _EXPOSURE_BALANCE.match(str(c))]
         if not columns:
-            return np.ones(len(rows))
+            return None
         raw = np.nansum([pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=float) for c in columns], axis=0)
     positions = rows.to_numpy() - 1  # decision 'row' is 1-based in the input
     if table.positions is not None:  # a row the flat reader could not read has no balance here (a debtor line)
@@ -879,8 +880,9 @@ def sections(report: dict[str, Any], lang: str = "en") -> list[Section]:
     cols = range(1, len(grades) + 1)
     out.append(Section("migration_counts", w["migration_counts"], [w["before_after"], *names],
                        [[n, *map(_int, row)] for n, row in zip(names, counts, strict=True)], tuple(cols)))
-    out.append(Section("migration_balance", w["migration_balance"], [w["before_after"], *names],
-                       [[n, *map(_money, row)] for n, row in zip(names, balance, strict=True)], tuple(cols)))
+    if balance is not None:  # a portfolio without balances has the counts alone
+        out.append(Section("migration_balance", w["migration_balance"], [w["before_after"], *names],
+                           [[n, *map(_money, row)] for n, row in zip(names, balance, strict=True)], tuple(cols)))
     dist = report["grade_distribution"]
     out.append(Section("distribution", w["distribution"], [w["grade"], w["before"], w["after"], w["change"]],
                        [[n, _int(dist["old"][g]), _int(dist["new"][g]), _signed(dist["new"][g] - dist["old"][g])]
@@ -1237,7 +1239,7 @@ def render_html(report: dict[str, Any], heading: str = "Portfolio impact", lang:
     dist = {_grade(report, g, lang): {"old": report["grade_distribution"]["old"][g],
                                       "new": report["grade_distribution"]["new"][g]} for g in grades}
     charts = {"migration_counts": _heatmap(report, lang, "counts"),
-              "migration_balance": _heatmap(report, lang, "balance"),
+              "migration_balance": _heatmap(report, lang, "balance") if report["migration"]["balance"] else "",
               "distribution": _bars(w["distribution"], dist, w),
               "warnings": _bars(w["warnings"], {rule_shown(report, "warnings", k, lang): v
                                                 for k, v in report["warnings"].items()}, w),

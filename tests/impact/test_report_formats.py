@@ -213,3 +213,21 @@ def test_the_chinese_balance_heatmap_has_no_english_units(reports: dict[str, Any
     shown = re.findall(r'class="cell[^"]*"[^>]*>.*?</rect><text[^>]*>([^<]*)</text>', page)
     assert not any(re.fullmatch(r"-?[\d.]+[KMBT]", t) for t in shown), shown[:5]
     assert any(t.endswith(("亿", "万")) for t in shown), shown[:5]
+
+
+def test_a_portfolio_without_balances_has_no_balance_matrix(tmp_path: Path) -> None:
+    """The watch-list example reads no balance: the report showed a 'balance' matrix of client counts."""
+    from ..conftest import ROOT
+
+    examples = ROOT / "examples" / "policies"
+    args = ["--no-audit", "--policies", str(examples), "impact", "early-warning-watch-list@1.0.0",
+            "early-warning-watch-list@1.1.0", "--portfolio",
+            str(examples / "early-warning-watch-list" / "samples" / "portfolio.jsonl")]
+    r = CliRunner().invoke(main, [*args, "--format", "json", "--html", str(tmp_path / "r.html")],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["migration"]["balance"] is None and sum(map(sum, report["migration"]["counts"])) == 45
+    md = CliRunner().invoke(main, [*args, "--format", "markdown"], catch_exceptions=False).stdout
+    assert "Grade migration, clients" in md and "balance" not in md.lower().split("grade distribution")[0]
+    assert "Grade migration, balance" not in (tmp_path / "r.html").read_text(encoding="utf-8")
