@@ -69,6 +69,11 @@ def load_scenario(path: str | Path, policy: CompiledPolicy | None = None) -> Sce
     """The scenario in ``path``, every error located; with ``policy``, checked against what it reads
     (a policy with scopes is refused: see :func:`refuse_scoped`)."""
     refuse_scoped(policy)
+    if not Path(path).exists():  # as every other file a command is given (exit 2), not an unreadable one
+        folder = Path(path).parent
+        there = sorted(f.name for f in folder.iterdir() if f.suffix in (".yaml", ".yml")) if folder.is_dir() else []
+        raise UsageError([Diagnostic("file-missing", f"no such file: {path}", file=str(path),
+                                     hint=did_you_mean(Path(path).name, there))])
     doc = load_yaml_file(path)
     sink = DiagnosticSink(file=str(path))
 
@@ -77,6 +82,12 @@ def load_scenario(path: str | Path, policy: CompiledPolicy | None = None) -> Sce
         sink.add("bad-scenario", message, line=line, column=col, path=format_path(at), hint=hint)
 
     data = doc.data
+    from .filekinds import kind_of
+
+    if kind_of(doc) == "policy-tests" or (isinstance(data, dict) and {"id", "version", "classification"} <= set(data)):
+        what = "a policy test file" if kind_of(doc) == "policy-tests" else "a policy"
+        raise UsageError([Diagnostic("not-a-scenario", f"{path} is {what}, not a scenario", file=str(path),
+                                     hint="a scenario has name, title, description and shocks (see scenarios/)")])
     if not isinstance(data, dict) or set(data) - _KEYS:
         extra = sorted(set(data) - _KEYS) if isinstance(data, dict) else []
         unknown = f"; unknown: {', '.join(extra)}" if extra else ""

@@ -48,7 +48,7 @@ BEYOND = float(2**53 + 2)  # exact as a float, yet beyond the whole numbers a fl
 ])
 def test_a_float_id_column_is_refused_only_when_one_of_its_ids_is_inexact(values: list[Any], dtype: str,
                                                                          row: int | None, shown: str | None) -> None:
-    ids = pd.Series(values, dtype=dtype) if dtype != "category" or values else pd.Series(values, dtype=dtype)
+    ids = pd.Series(values, dtype=dtype)
     if row is None:
         refuse_inexact_ids(ids, "client_id", "t.parquet")
         return

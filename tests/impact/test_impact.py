@@ -360,3 +360,20 @@ def _all_listed(portfolio: Path) -> list[dict[str, Any]]:
 def test_a_negative_list_is_a_usage_error(portfolio: Path) -> None:
     r = _cli("impact", OLD, NEW, "--portfolio", str(portfolio), "--list", "-1")
     assert r.exit_code == 2 and "--list" in r.stderr
+
+
+@pytest.mark.parametrize(("scenario", "code", "says"), [
+    ("scenarios/collateral-crsh.yaml", "file-missing", "did you mean 'collateral-crash.yaml'?"),
+    ("policies/loss-client-management/policy-1.1.0.yaml", "not-a-scenario", "is a policy, not a scenario"),
+    ("policies/loss-client-management/tests/actions.yaml", "not-a-scenario", "is a policy test file, not a scenario"),
+])
+def test_a_scenario_that_is_not_there_or_not_a_scenario_is_a_usage_error(
+        scenario: str, code: str, says: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A missing scenario exited 4 (file-unreadable), a policy given as one listed its 17 keys as unknown."""
+    from ..conftest import ROOT
+
+    monkeypatch.chdir(ROOT)
+    r = CliRunner().invoke(main, ["--no-audit", "simulate", "loss-client-management", "--portfolio",
+                                  "policies/loss-client-management/samples/portfolio.csv", "--scenario", scenario],
+                           catch_exceptions=False)
+    assert r.exit_code == 2 and code in r.stderr and says in r.stderr, r.stderr
