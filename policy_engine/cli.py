@@ -157,17 +157,31 @@ class _Main(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except click.UsageError as e:
+        except click.UsageError as caught:
+            e = _misplaced_global_option(caught)
             argv = ctx.meta.get("argv", [])
             asked = any(a == "--format=json" or (a == "--format" and b == "json")
                         for a, b in zip(argv, [*argv[1:], ""], strict=True))
             if not asked:
-                raise
+                raise e from None
             from .diagnostics import Diagnostic
 
             where = e.ctx.command_path if e.ctx is not None else "policy-engine"
             _emit_diagnostics([Diagnostic("usage", e.format_message(), hint=f"{where} --help")], "json")
             ctx.exit(EXIT_USAGE)
+
+
+_GLOBAL_OPTIONS = ("--policies", "--audit-db", "--config")
+
+
+def _misplaced_global_option(e: click.UsageError) -> click.UsageError:
+    """An option of policy-engine itself given after the command: click says the command has no such option
+    and suggests one of its own (--policy for --policies); say where it goes instead."""
+    if not isinstance(e, click.NoSuchOption) or e.option_name not in _GLOBAL_OPTIONS or e.ctx is None:
+        return e
+    command = e.ctx.command_path.split(" ", 1)[1] if " " in e.ctx.command_path else "COMMAND"
+    return click.UsageError(f"{e.option_name} is an option of policy-engine itself: give it before the command, "
+                            f"policy-engine {e.option_name} VALUE {command} ...", e.ctx)
 
 
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -480,3 +480,16 @@ def test_generate_tables_refuses_a_folder_holding_what_it_would_not_overwrite(tm
     other = gen("9", "3", "parquet")
     assert other.exit_code == 2 and "part-00000/debtors.csv" in other.output, other.output
     assert len(list(out.glob("part-*"))) == 3 and not list(out.glob("part-*/*.parquet"))
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["decide", "-p", "x", "-c", "y", "--policies", "policies"],
+     "--policies is an option of policy-engine itself: give it before the command, policy-engine --policies VALUE "
+     "decide ..."),
+    (["audit", "verify", "--audit-db", "x.db"], "policy-engine --audit-db VALUE audit verify ..."),
+    (["audit", "list", "--config", "c.toml", "--format", "json"], "policy-engine --config VALUE audit list ..."),
+])
+def test_a_global_option_after_the_command_says_where_it_goes(args: list[str], says: str) -> None:
+    """click said the command had no such option and suggested --policy for --policies."""
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 2 and says in r.stderr and "Did you mean" not in r.stderr, r.stderr
