@@ -493,3 +493,24 @@ def test_a_global_option_after_the_command_says_where_it_goes(args: list[str], s
     """click said the command had no such option and suggested --policy for --policies."""
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 2 and says in r.stderr and "Did you mean" not in r.stderr, r.stderr
+
+
+def test_the_validate_hook_checks_the_test_files_beside_the_policies(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README says a test file's mistake fails the validate hook: the hook runs validate on the folder (as
+    pre-commit runs it, without file names), which checks test files as what they are."""
+    import shlex
+
+    import yaml
+
+    hooks = {h["id"]: h for h in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))}
+    hook = hooks["policy-engine-validate"]
+    assert hook["pass_filenames"] is False and hook["files"] == "\\.ya?ml$"
+    folder = tmp_path / "policies" / "mini"
+    folder.mkdir(parents=True)
+    (folder / "policy-1.0.0.yaml").write_text((DATA / "mini-policy.yaml").read_text(encoding="utf-8"), "utf-8")
+    (folder / "tests.yaml").write_text("policy: mini\ncases:\n  - name: x\n    client: {client_id: A}\n"
+                                       "    expect: {warnings_include: [no_such_warning]}\n", "utf-8")
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(main, shlex.split(hook["entry"])[1:])
+    assert r.exit_code == 4 and "no_such_warning" in r.stdout + r.stderr, r.stdout + r.stderr
