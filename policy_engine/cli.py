@@ -377,7 +377,7 @@ def _validate_report(results: list[Any], bad: list[Any], fmt: str, max_errors: i
         from .review.reporting import github_diagnostics
 
         click.echo(github_diagnostics([d for r in results for d in r.diagnostics]), nl=False)
-        click.echo(f"{len(results) - len(bad)} valid, {len(bad)} invalid", err=True)
+        click.echo(_tally(results, bad), err=True)
     elif fmt == "json":
         import json
 
@@ -394,7 +394,15 @@ def _validate_report(results: list[Any], bad: list[Any], fmt: str, max_errors: i
             else:
                 what = r.policy.key if r.policy else f"module {r.module}" if r.module else r.what
                 click.echo(f"ok  {r.file}  ({what})", err=True)
-        click.echo(f"{len(results) - len(bad)} valid, {len(bad)} invalid", err=True)
+        click.echo(_tally(results, bad), err=True)
+
+
+def _tally(results: list[Any], bad: list[Any]) -> str:
+    """'5 valid, 0 invalid': a policy-shaped file not named policy-*.yaml is neither (it is not loaded, so it
+    was not checked as a policy; its warning says so), counted apart."""
+    skipped = [r for r in results if r not in bad and any(d.code == "policy-not-loaded" for d in r.diagnostics)]
+    tally = f"{len(results) - len(bad) - len(skipped)} valid, {len(bad)} invalid"
+    return tally + (f", {len(skipped)} not loaded" if skipped else "")
 
 
 @main.command()

@@ -55,6 +55,7 @@ def test_validate_of_a_folder_checks_its_test_files_as_test_reads_them(tmp_path:
     assert f"{cases}:" in r.stderr and "unknown-key: unknown key 'expekt'" in r.stderr
     assert "warning: policy-not-loaded: draft.yaml reads as a policy, but only files named policy-*.yaml" in r.stderr
     assert "policy-test-file" not in r.stderr  # the note for a file named alone is not repeated per file
+    assert r.stderr.rstrip().endswith(", 1 invalid, 1 not loaded")  # the draft is not counted valid
 
 
 def test_validate_reports_every_broken_file_and_exits_4() -> None:
