@@ -203,8 +203,8 @@ def _misplaced_global_option(e: click.UsageError) -> click.UsageError:
 def main(ctx: click.Context, policies_dir: Path, audit_db: Path, no_audit: bool, config_file: Path | None) -> None:
     """Rules-as-configuration policy engine for loss-making corporate clients.
 
-    Exit codes: 0 ok, 1 policy tests failed, 2 usage error, 3 invalid client
-    data, 4 invalid policy, 5 internal error, 6 decision store unusable / chain broken /
+    Exit codes: 0 ok, 1 policy tests failed or a --fail-if gate held, 2 usage error, 3 invalid
+    client data, 4 invalid policy, 5 internal error, 6 decision store unusable / chain broken /
     replay differs.
 
     Settings come from, highest first: the command-line option, the environment variable, the
