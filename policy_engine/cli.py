@@ -1572,6 +1572,15 @@ def functions(fmt: str | None) -> None:
     click.echo(text(ref))
 
 
+def _allowed_text(p: dict[str, Any]) -> str:
+    """A parameter's values as a reader takes them in: an open range in words ('numbers, at least 0'), where the
+    records keep the interval ('[0, ]')."""
+    if p["type"] in ("integer", "number") and (p["min"] is None) != (p["max"] is None):
+        what = "whole numbers" if p["type"] == "integer" else "numbers"
+        return f"{what}, at least {p['min']:g}" if p["max"] is None else f"{what}, at most {p['max']:g}"
+    return str(p["allowed"])
+
+
 @main.command()
 @_list_format
 @click.option("--policy", "-p", default=None,
@@ -1588,9 +1597,12 @@ def catalogue(ctx: click.Context, fmt: str | None, policy: str | None) -> None:
 
         click.echo(json.dumps(entries, ensure_ascii=False, indent=2))
         return
+    width = max((len(a["action"]) for a in entries), default=0)
     for a in entries:
         flag = "  [a restructuring when granted to a debtor in difficulty]" if a["may_restructure"] else ""
         own = "  [declared by the policy]" if a["origin"] == "policy" else ""
-        click.echo(f"{a['action']:<18} {a['en']} / {a['zh']}{flag}{own}")
+        click.echo(f"{a['action']:<{width}}  {a['en']} / {a['zh']}{flag}{own}")
         for name, p in a["params"].items():
-            click.echo(f"    {name}{'' if p['required'] else ' (optional)'}: {p['allowed']}")
+            click.echo(f"    {name}{'' if p['required'] else ' (optional)'}: {_allowed_text(p)}")
+        if a["conflicts"]:  # the decision keeps the higher priority of the two and lists the other as suppressed
+            click.echo(f"    never beside: {', '.join(a['conflicts'])}")

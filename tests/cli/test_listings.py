@@ -38,6 +38,16 @@ def test_catalogue_text_shows_what_each_parameter_takes() -> None:
     assert "    months: whole numbers in [1, 120]" in text
     assert "    target_ltv (optional): numbers in [0, 2]" in text
     assert "    services: one of financial_advisory, market_analysis," in text
+    assert "    never beside: restructure (with grace_months above zero), extend_term" in text  # as JSON's conflicts
+    assert "write_off_or_transfer  Propose a transfer or write-off" in text  # the longest id keeps the columns
+
+
+def test_catalogue_text_words_an_open_range() -> None:
+    from ..conftest import ROOT
+
+    r = CliRunner().invoke(main, ["--policies", str(ROOT / "examples" / "policies"), "catalogue", "-p",
+                                  "pf-covenant-monitor@1.1.0", "--format", "text"])
+    assert r.exit_code == 0 and "amount: numbers, at least 0" in r.stdout and "[0, ]" not in r.stdout
 
 
 def test_functions_json_lists_every_function_with_its_arity() -> None:
