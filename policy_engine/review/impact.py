@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ..diagnostics import Diagnostic, UsageError
+from ..diagnostics import Diagnostic, UsageError, did_you_mean
 from ..policy.compiler import CompiledPolicy
 from ..portfolio.batch import Table, _flatten_lists
 from ..safetext import html_text, printable
@@ -576,11 +576,14 @@ def parse_gate(gate: str) -> Gate:
             f"NAME one of {', '.join(GATES)}, or total.METRIC.FIELD (total.METRIC[SEGMENT].FIELD); "
             "OP one of > >= < <= =="))])
     if m["metric"] is None and m["name"] not in GATES:
+        meant = did_you_mean(m["name"], GATES)
         raise UsageError([Diagnostic("bad-gate", f"--fail-if '{gate}': no figure '{m['name']}' in the report",
-                                     hint=f"NAME one of {', '.join(GATES)}, or total.METRIC.FIELD")])
+                                     hint=(f"{meant} " if meant else "")
+                                     + f"NAME one of {', '.join(GATES)}, or total.METRIC.FIELD")])
     if m["metric"] is not None and m["field"] not in FIELDS:
+        meant = did_you_mean(m["field"], FIELDS)
         raise UsageError([Diagnostic("bad-gate", f"--fail-if '{gate}': a total has no figure '{m['field']}'",
-                                     hint=f"FIELD one of {', '.join(FIELDS)}")])
+                                     hint=(f"{meant} " if meant else "") + f"FIELD one of {', '.join(FIELDS)}")])
     return Gate(m["name"], m["op"], m["limit"], m["metric"], m["segment"], m["field"])
 
 

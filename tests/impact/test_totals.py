@@ -132,6 +132,8 @@ GATES = [
     ("total.expected_loss.mean_change < -1e3", 0, ""),
     ("total.expected_loss.change>=+10.5", 0, ""),
     ("total.expected_loss.chnage > 0", 2, "a total has no figure 'chnage'"),
+    ("total.expected_loss.chnage_share > 0", 2, "did you mean 'change_share'?"),
+    ("downgrade > 1", 2, "did you mean 'downgrades'?"),
     ("total.expected_loss[retail].change > 0", 2, "no segment 'retail' in the totals of 'expected_loss'"),
     ("total.expected_los.change > 0", 2, "did you mean 'expected_loss'?"),
     ("total.late.change > 0", 2, "only number metrics add up"),
