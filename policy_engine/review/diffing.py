@@ -752,10 +752,19 @@ def diff_policies(old: CompiledPolicy, new: CompiledPolicy) -> list[Change]:
 
 def render_text(old: CompiledPolicy, new: CompiledPolicy, changes: list[Change]) -> str:
     """One line per change, under the versions compared."""
-    lines = [f"{old.id} {old.version} -> {new.id} {new.version}: {len(changes)} change(s)"]
+    a, b = _versions_shown(old, new)
+    lines = [f"{old.id} {a} -> {new.id} {b}: {len(changes)} change(s)"]
     # One change, one line: a folded expression (YAML '>') keeps its line breaks in the text, and a grep
     # over a CI log would see half of it.
     return "\n".join([*lines, *(f"  {_one_line(c.text())}" for c in changes)]) + "\n"
+
+
+def _versions_shown(old: CompiledPolicy, new: CompiledPolicy) -> tuple[str, str]:
+    """The two versions as a heading names them: with their sha256 when they are one version of two texts (the
+    registry's 2.1.0 against an edited file of it), which '2.1.0 -> 2.1.0' could not tell apart."""
+    if old.id == new.id and old.version == new.version and old.sha256 != new.sha256:
+        return f"{old.version} (sha256 {old.sha256[:12]})", f"{new.version} (sha256 {new.sha256[:12]})"
+    return old.version, new.version
 
 
 def _one_line(text: str) -> str:
@@ -768,7 +777,8 @@ def _md_cell(text: str) -> str:
 
 def render_markdown(old: CompiledPolicy, new: CompiledPolicy, changes: list[Change]) -> str:
     """A pull-request comment: what was added, removed and changed, one table row per change."""
-    lines = [f"### Policy change: `{old.id}` {old.version} → `{new.id}` {new.version}", ""]
+    a, b = _versions_shown(old, new)
+    lines = [f"### Policy change: `{old.id}` {a} → `{new.id}` {b}", ""]
     if not changes:
         return "\n".join([*lines, "No change in policy terms.", ""])
     kinds = {k: sum(c.kind == k for c in changes) for k in ("added", "removed", "changed")}

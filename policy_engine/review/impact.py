@@ -819,6 +819,9 @@ def heading_of(report: dict[str, Any], heading: str, lang: str = "en") -> str:
         heading = "组合影响" if heading == "Portfolio impact" else re.sub(r"^Scenario ", "压力情景 ", heading)
     old, new = report["old"], report["new"]
     if old.get("id") == new.get("id") and old.get("version") == new.get("version"):
+        if old.get("sha256") and new.get("sha256") and old["sha256"] != new["sha256"]:  # one version, two texts
+            return (f"{heading}: {old['id']} {old['version']} (sha256 {old['sha256'][:12]}) → {new['version']} "
+                    f"(sha256 {new['sha256'][:12]})")
         return f"{heading}: {old['id']} {old['version']}"
     return f"{heading}: {old['id']} {old['version']} → {new['version']}"
 

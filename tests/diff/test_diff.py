@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +14,7 @@ from click.testing import CliRunner
 from policy_engine.cli import main
 from policy_engine.policy.compiler import compile_document
 from policy_engine.policy.loader import load_yaml_text
-from policy_engine.review.diffing import diff_policies
+from policy_engine.review.diffing import diff_policies, resolve
 
 from ..conftest import CURRENT, POLICIES, ROOT
 
@@ -212,3 +214,23 @@ def test_impact_and_simulate_name_a_test_file_given_as_a_policy(monkeypatch: pyt
                  ["simulate", given, "--scenario", "scenarios/collateral-crash.yaml", "--portfolio", portfolio]):
         r = _cli("--no-audit", *args)
         assert r.exit_code == 2 and "is a policy test file, not a policy" in r.stderr, r.stderr
+
+
+def test_one_version_of_two_texts_is_told_apart_by_its_sha256(tmp_path: Path) -> None:
+    """The registry's 2.1.0 against an edited copy of it read '2.1.0 -> 2.1.0' in diff and impact."""
+    from policy_engine.review.impact import heading_of
+
+    root = tmp_path / "policies"
+    shutil.copytree(POLICIES, root)
+    edited = root / "loss-client-management" / "policy-2.1.0.yaml"
+    edited.write_text(edited.read_text(encoding="utf-8").replace("value: 0.10\n", "value: 0.12\n", 1), "utf-8")
+    a, b = resolve("loss-client-management@2.1.0", POLICIES), resolve(str(edited), root)
+    text = _cli("diff", "loss-client-management@2.1.0", str(edited), "--format", "text").stdout
+    assert text.startswith(f"loss-client-management 2.1.0 (sha256 {a.sha256[:12]}) -> loss-client-management 2.1.0 "
+                           f"(sha256 {b.sha256[:12]}): 1 change(s)"), text
+    report = {"old": {"id": a.id, "version": a.version, "sha256": a.sha256},
+              "new": {"id": b.id, "version": b.version, "sha256": b.sha256}}
+    assert heading_of(report, "Portfolio impact") == (f"Portfolio impact: loss-client-management 2.1.0 (sha256 "
+                                                      f"{a.sha256[:12]}) → 2.1.0 (sha256 {b.sha256[:12]})")
+    report["new"] = report["old"]  # simulate: one policy on both sides
+    assert heading_of(report, "Scenario x") == "Scenario x: loss-client-management 2.1.0"
