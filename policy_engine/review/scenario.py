@@ -82,10 +82,10 @@ def load_scenario(path: str | Path, policy: CompiledPolicy | None = None) -> Sce
         sink.add("bad-scenario", message, line=line, column=col, path=format_path(at), hint=hint)
 
     data = doc.data
-    from .filekinds import kind_of
-
-    if kind_of(doc) == "policy-tests" or (isinstance(data, dict) and {"id", "version", "classification"} <= set(data)):
-        what = "a policy test file" if kind_of(doc) == "policy-tests" else "a policy"
+    # filekinds reads scenarios (validate): its kind_of is not imported here, the shapes are told apart by their keys
+    tests = isinstance(data, dict) and "cases" in data and "shocks" not in data
+    if tests or (isinstance(data, dict) and {"id", "version", "classification"} <= set(data)):
+        what = "a policy test file" if tests else "a policy"
         raise UsageError([Diagnostic("not-a-scenario", f"{path} is {what}, not a scenario", file=str(path),
                                      hint="a scenario has name, title, description and shocks (see scenarios/)")])
     if not isinstance(data, dict) or set(data) - _KEYS:

@@ -120,7 +120,7 @@ def test_catalogue_p_lists_the_engine_types_and_the_policys_own(tmp_path: Path) 
     assert early["params"]["share"]["shown"] == {"zh": "提前偿还{pct}", "en": "repay {pct} early"}
     assert {e["origin"] for e in entries[:-1]} == {"engine"}
     text = _catalogue("-p", str(path))
-    assert "site_visit         Site visit / 实地走访  [declared by the policy]" in text
+    assert "site_visit             Site visit / 实地走访  [declared by the policy]" in text  # by the longest id
     assert "    within_days (optional): whole numbers in [1, 365]" in text  # review_meeting's
     assert "site_visit" not in _catalogue()
 
