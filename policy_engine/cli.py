@@ -48,6 +48,18 @@ def _note(fmt: str, where: str, code: str, message: str) -> None:
     ctx.obj.setdefault("notes", []).append(Diagnostic(code, message, file=where, severity="warning"))
 
 
+def _say(fmt: str, code: str, message: str) -> None:
+    """A line a report's reader should see beside it (a failed gate, rows rejected, the coverage): as it is on
+    stderr, or with --format json an entry of the one JSON document there, its message the same words."""
+    if fmt != "json":
+        click.echo(message, err=True)
+        return
+    from .diagnostics import Diagnostic
+
+    click.get_current_context().find_root().obj.setdefault("notes", []).append(
+        Diagnostic(code, message, severity="warning"))
+
+
 def _taken_notes() -> list[Any]:
     ctx = click.get_current_context(silent=True)
     return ctx.find_root().obj.pop("notes", []) if ctx is not None and ctx.find_root().obj else []
@@ -618,12 +630,13 @@ def explain(ctx: click.Context, policy: str, policy_version: str | None, client:
     """Explain one client's (or debtor's) decision in Chinese or English."""
     from .decide.explain import explain as render
 
-    compiled, decision = _decide(ctx, policy, policy_version, client, as_of, False)
+    compiled, decision = _decide(ctx, policy, policy_version, client, as_of, False, fmt=fmt)
     text = render(decision, compiled, lang)
     if fmt == "json":
         from .decide.evaluate import dumps
 
         click.echo(dumps({"text": text, "decision": decision}, pretty=True))
+        _emit_notes()  # a misspelt field, as decide gives it: one JSON document on stderr
     else:
         click.echo(text, nl=False)
 
@@ -664,20 +677,21 @@ def test_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, only:
     below = min_coverage is not None and any(c.percent < min_coverage for c in cov.values())
     if show_coverage or min_coverage is not None:
         for policy_key, c in cov.items():
-            click.echo(f"coverage {policy_key}: {c.covered}/{len(c.rules)} rules pinned both ways by an "
-                       f"expectation ({c.percent:.1f}%)", err=True)
-            if show_coverage:
+            _say(fmt, "coverage", f"coverage {policy_key}: {c.covered}/{len(c.rules)} rules pinned both ways by an "
+                 f"expectation ({c.percent:.1f}%)")
+            if show_coverage and fmt != "json":  # the JSON report lists each rule
                 for r in c.rules:
                     if not r.covered:
                         click.echo(f"  {r.place}: {r.status} {r.name}: {r.missing}", err=True)
+    if below and not run.failed and not run.diagnostics:
+        _say(fmt, "coverage-below", f"rule coverage is below --min-coverage {min_coverage:g}%")
+    if fmt == "json":
+        _emit_notes()
     if run.diagnostics and not run.usage_only:
         sys.exit(EXIT_POLICY)
     if run.diagnostics:  # nothing was selected to run (no test files, -k matched nothing)
         sys.exit(EXIT_USAGE)
-    if below and not run.failed:
-        click.echo(f"rule coverage is below --min-coverage {min_coverage:g}%", err=True)
-        sys.exit(EXIT_TESTS_FAILED)
-    if run.failed:
+    if below or run.failed:
         sys.exit(EXIT_TESTS_FAILED)
 
 
@@ -974,10 +988,12 @@ def _emit_migration(result: Any, fmt: str, html_out: Path | None, gates: tuple[s
     else:
         click.echo(render_text(report, heading, lang), nl=False)
     if rejects:
-        click.echo(f"{len(rejects)} row(s) rejected and not compared" + (
-            f"; see {rejects_out}" if rejects_out else " (write them with --rejects FILE)"), err=True)
+        _say(fmt, "rows-rejected", f"{len(rejects)} row(s) rejected and not compared" + (
+            f"; see {rejects_out}" if rejects_out else " (write them with --rejects FILE)"))
     for f in failed:
-        click.echo(f"gate failed: {f}", err=True)
+        _say(fmt, "gate-failed", f"gate failed: {f}")
+    if fmt == "json":
+        _emit_notes()
     if failed:
         sys.exit(EXIT_TESTS_FAILED)
 
@@ -1022,8 +1038,8 @@ def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Pa
                                    max_listed=max_listed)
     for i, n in enumerate(changed):
         if n == 0:  # the portfolio has no such column, or no client of the segment: say so
-            click.echo(f"{scenario_file}: warning: shock {i + 1} ({scenario.shocks[i].field}) changed no cell of "
-                       f"{portfolio}", err=True)
+            _note(fmt, str(scenario_file), "shock-changed-nothing", f"shock {i + 1} ({scenario.shocks[i].field}) "
+                  f"changed no cell of {portfolio}")
     _emit_migration(result, fmt, html_out, gates, f"Scenario {scenario.name}", rejects_out, lang)
 
 
@@ -1098,55 +1114,62 @@ def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str
         from .run import run_batch
 
         outcome = run_batch(ref, input_file, financials=financials, encoding=encoding, **options)
-    from .safetext import printable
 
     what = "field" if Path(input_file).suffix.lower() in (".jsonl", ".ndjson") else "column"  # a debtor line's
+    where = str(input_file)  # the warnings: text lines, or with --format json one JSON document on stderr
     for pid, given, meant in outcome.misspelt:  # column names are the client's text: shown escaped
-        click.echo(printable(f"{input_file}: warning: {what} '{given}' is not read by policy {pid}; did you mean "
-                             f"'{meant}'? (as given, '{meant}' is missing)"), err=True)
+        _note(fmt, where, "misspelt-column", f"{what} '{given}' is not read by policy {pid}; did you mean "
+              f"'{meant}'? (as given, '{meant}' is missing)")
     for absent in outcome.summary.get("missing_columns", []):
-        click.echo(printable(f"{input_file}: warning: table {absent['table']} has no column '{absent['column']}', "
-                             "which every row needs: each of its rows is rejected (or orphaned) for it"), err=True)
+        _note(fmt, where, "missing-column", f"table {absent['table']} has no column '{absent['column']}', which every "
+              "row needs: each of its rows is rejected (or orphaned) for it")
     for empty in outcome.summary.get("empty_tables", []):  # nothing rejected, every decision concerned
-        click.echo(printable(f"{input_file}: warning: table {empty['table']} has no row, though {empty['parent']} "
-                             f"has decided rows: each was decided without any (check that the file is complete)"),
-                   err=True)
+        _note(fmt, where, "empty-table", f"table {empty['table']} has no row, though {empty['parent']} has decided "
+              "rows: each was decided without any (check that the file is complete)")
     if outcome.summary.get("graded_table"):
         n = outcome.summary["decided_without_elements"]
         if Path(input_file).is_dir():
-            click.echo(printable(f"{input_file}: warning: {n} debtor(s) decided without any row of "
-                                 f"{outcome.summary['graded_table']}: graded by the debtor's rules alone (check the "
-                                 "ids joining the tables; their rows, if any, are orphaned)"), err=True)
+            _note(fmt, where, "decided-without-elements", f"{n} debtor(s) decided without any row of "
+                  f"{outcome.summary['graded_table']}: graded by the debtor's rules alone (check the ids joining the "
+                  "tables; their rows, if any, are orphaned)")
         else:  # debtor records (JSON Lines): no table joins them, an empty or missing list does
-            click.echo(printable(f"{input_file}: warning: {n} debtor(s) decided without any element of "
-                                 f"{outcome.summary['graded_table']}: graded by the debtor's rules alone (check that "
-                                 "their records were not cut short)"), err=True)
+            _note(fmt, where, "decided-without-elements", f"{n} debtor(s) decided without any element of "
+                  f"{outcome.summary['graded_table']}: graded by the debtor's rules alone (check that their records "
+                  "were not cut short)")
     late = outcome.summary.get("not_in_force")
     if late:  # as decide says it for one client
         span = f"from {late['effective_from']}" + (f" to {late['effective_to']}" if late["effective_to"] else "")
-        click.echo(printable(f"{input_file}: warning: {late['decided']} decision(s) made under {late['id']} "
-                             f"{late['version']} as pinned, not in force on their day (it applies {span})"), err=True)
+        _note(fmt, where, "version-not-in-force", f"{late['decided']} decision(s) made under {late['id']} "
+              f"{late['version']} as pinned, not in force on their day (it applies {span})")
     s = {**outcome.summary, "misspelt_columns": [{"given": g, "did_you_mean": m} for _, g, m in outcome.misspelt]}
+    if outcome.already_recorded:
+        _note(fmt, where, "already-recorded", f"{outcome.already_recorded} client(s) of this batch were already "
+              f"recorded; {outcome.recorded} recorded now")
+    rejected, period_rejects = outcome.rejected, len(outcome.period_rejects)
+    tables = hasattr(outcome.run, "orphans")  # a folder of long tables: rejects count debtors, orphans rows
+    orphaned = len(getattr(outcome.run, "orphans", ()))
     if fmt == "json":
         import json
 
         click.echo(json.dumps(s, ensure_ascii=False, indent=2))
     else:
         click.echo(render_summary(s), nl=False)
-    if outcome.already_recorded:
-        click.echo(f"{outcome.already_recorded} client(s) of this batch were already recorded; {outcome.recorded} "
-                   "recorded now", err=True)
-    rejected, period_rejects = outcome.rejected, len(outcome.period_rejects)
-    tables = hasattr(outcome.run, "orphans")  # a folder of long tables: rejects count debtors, orphans rows
-    orphaned = len(getattr(outcome.run, "orphans", ()))
+    failing = fail_on_rejects and bool(rejected or period_rejects)
     if rejected or period_rejects:
         unit = "debtor(s)" if tables else "row(s)"
         what = " and ".join(t for t in (f"{rejected - orphaned} {unit}" if rejected - orphaned else "",
                                         f"{orphaned} orphaned row(s)" if orphaned else "",
                                         f"{period_rejects} row(s) of {financials}" if period_rejects else "") if t)
-        click.echo(f"{what} rejected" + (f"; see {rejects_out}" if rejects_out else
-                                         " (write them with --rejects FILE)"), err=True)
-    if fail_on_rejects and (rejected or period_rejects):
+        message = f"{what} rejected" + (f"; see {rejects_out}" if rejects_out else " (write them with --rejects FILE)")
+        if failing and fmt == "json":  # the run fails (exit 3): stderr's document is a failure's, the warnings after
+            from .diagnostics import Diagnostic
+
+            _emit_diagnostics([Diagnostic("rows-rejected", message, hint="--fail-on-rejects")], "json")
+        else:
+            _say(fmt, "rows-rejected", message)
+    if fmt == "json" and not failing:
+        _emit_notes()
+    if failing:
         sys.exit(EXIT_INPUT)
 
 
@@ -1372,8 +1395,10 @@ def audit_replay(ctx: click.Context, ref: str | None, replay_all: bool, client: 
                     click.echo(f"record {r['seq']} ({r['decision_id']}): {status}")
                     for d in diffs:
                         click.echo(f"    {d}")
-    click.echo(f"{counts['identical']} identical, {counts['different']} different, "
-               f"{counts['not-replayable']} not replayable", err=True)
+    _say(fmt, "replayed", f"{counts['identical']} identical, {counts['different']} different, "
+         f"{counts['not-replayable']} not replayable")
+    if fmt == "json":
+        _emit_notes()
     if counts["different"] or (strict and counts["not-replayable"]):
         sys.exit(EXIT_AUDIT)
 

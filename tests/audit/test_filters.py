@@ -71,7 +71,9 @@ def test_replay_takes_the_filters_of_list(store: Path) -> None:
               .splitlines()]
     assert [x["seq"] for x in replayed] == [x["seq"] for x in listed] and len(listed) == 3
     assert {x["status"] for x in replayed} == {"identical"}
-    assert "3 identical, 0 different" in r.stderr
+    [said] = json.loads(r.stderr)["warnings"]  # with --format json the counts are a JSON document, not a text line
+    assert (said["code"], said["message"]) == ("replayed", "3 identical, 0 different, 0 not replayable")
+    assert "3 identical, 0 different" in cli(store, "audit", "replay", "--grade", "loss", "--format", "text").stderr
 
 
 @pytest.mark.parametrize("args", [[], ["1", "--grade", "loss"], ["1", "--all"]])

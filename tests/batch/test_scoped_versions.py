@@ -157,7 +157,7 @@ def test_recorded_as_decide_records_each_and_a_rerun_records_nothing_new(registr
     assert {x["policy_version"] for x in listed} == {"1.1.0", "2.0.0"}
     verify = run("--audit-db", db, "audit", "verify")
     assert verify.exit_code == 0 and json.loads(verify.stdout)["ok"] is True
-    replay = run("--audit-db", db, "audit", "replay", "--all")
+    replay = run("--audit-db", db, "audit", "replay", "--all", "--format", "text")
     assert replay.exit_code == 0, replay.stderr
     assert "8 identical, 0 different" in replay.stderr
     # A debtor recorded by the batch shows the record decide gives it, exposures and all.

@@ -147,8 +147,10 @@ def test_a_debtor_line_without_exposures_is_counted_in_a_batch_of_json_lines(tmp
     s = json.loads(r.stdout)
     assert s["decided_without_elements"] == 1 and s["accounting"]["decided"] == 2
     # debtor records join no tables: the warning speaks of the records, not of rows and ids
-    assert "warning: 1 debtor(s) decided without any element of exposures: graded by the debtor's rules alone " \
-           "(check that their records were not cut short)" in r.stderr and "joining" not in r.stderr
+    [note] = json.loads(r.stderr)["warnings"]  # --format json: one JSON document on stderr
+    assert (note["code"], note["message"]) == ("decided-without-elements", "1 debtor(s) decided without any element "
+                                               "of exposures: graded by the debtor's rules alone (check that their "
+                                               "records were not cut short)")
 
 
 def test_the_python_api_gives_decides_warnings_for_a_decision_record() -> None:
@@ -178,7 +180,8 @@ def test_a_batch_under_a_pinned_version_says_how_many_rows_it_was_not_in_force_f
 
     api = pe.run_batch(ID, lines, version="2.1.0", registry=str(POLICIES), audit_db=False)
     assert api.summary["not_in_force"] == late
-    assert f"warning: {len(DEBTORS)} decision(s) made under {ID} 2.1.0 as pinned, not in force on their day " \
-           "(it applies from 2027-07-01)" in pinned.stderr
+    assert [n["message"] for n in json.loads(pinned.stderr)["warnings"]] == [
+        f"{len(DEBTORS)} decision(s) made under {ID} 2.1.0 as pinned, not in force on their day (it applies from "
+        "2027-07-01)"]
     by_day = _cli("batch", str(lines), "-p", ID, "--format", "json")
     assert by_day.exit_code == 0 and "not_in_force" not in json.loads(by_day.stdout) and "in force" not in by_day.stderr

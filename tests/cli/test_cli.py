@@ -388,9 +388,9 @@ def test_a_field_misspelt_in_debtor_lines_is_named_once_by_batch(tmp_path: Path)
     r = run("--no-audit", "batch", str(tmp_path / "d.jsonl"), "-p", "loss-client-management", "--format", "json")
     assert r.exit_code == 0, r.output
     given, meant = "exposures[*].schedule[*].paid_dte", "exposures[*].schedule[*].paid_date"
-    assert r.stderr.count("warning:") == 1, r.stderr
-    assert f"d.jsonl: warning: field '{given}' is not read by policy loss-client-management; did you mean " \
-        f"'{meant}'?" in r.stderr
+    [note] = json.loads(r.stderr)["warnings"]  # --format json: one JSON document on stderr
+    assert note["file"].endswith("d.jsonl") and note["message"].startswith(
+        f"field '{given}' is not read by policy loss-client-management; did you mean '{meant}'?")
     assert json.loads(r.stdout)["misspelt_columns"] == [{"given": given, "did_you_mean": meant}]
 
 

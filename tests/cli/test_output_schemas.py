@@ -163,3 +163,38 @@ def test_batch_summary_in_every_input_form(tmp_path: Path) -> None:
     last = summaries[-1]
     assert {"tables", "empty_tables", "decided_without_elements", "graded_table"} <= last.keys()
     assert last["misspelt_columns"] == [{"given": "payments.Paid_Date", "did_you_mean": "payments.paid_date"}]
+
+
+def _stderr_cases(tmp: Path) -> list[tuple[str, list[str], list[str]]]:
+    """(name, arguments, the warning codes stderr's one document holds) for the runs that wrote text lines there."""
+    clients = REFERENCE / "samples" / "portfolio.csv"
+    misspelt = tmp / "misspelt.csv"
+    misspelt.write_text(clients.read_text(encoding="utf-8").replace("loan.collateral_value,", "loan.colateral_value,",
+                                                                   1), encoding="utf-8")
+    client = json.loads(sorted((REFERENCE / "samples" / "clients").glob("*.json"))[2].read_text(encoding="utf-8"))
+    client["loan"]["colateral_value"] = client["loan"].pop("collateral_value")
+    (tmp / "c.json").write_text(json.dumps(client), encoding="utf-8")
+    (tmp / "nothing.yaml").write_text("name: n\nshocks:\n  - {field: loan.balance, multiply: 1.0}\n", encoding="utf-8")
+    v1 = f"{ID}@1.1.0"
+    return [
+        ("test coverage", ["test", str(REFERENCE / "policy-1.1.0.yaml"), "--coverage", "--min-coverage", "100"],
+         ["coverage"]),
+        ("batch misspelt column", ["--no-audit", "batch", str(misspelt), "-p", v1, "--out", str(tmp / "o.csv")],
+         ["misspelt-column"]),
+        ("explain misspelt field", ["explain", "-p", v1, "-c", str(tmp / "c.json")], ["misspelt-field"]),
+        ("impact gate failed", ["--no-audit", "impact", f"{ID}@1.0.0", v1, "--portfolio", str(clients), "--fail-if",
+                                "compared > 1"], ["gate-failed"]),
+        ("simulate shock changed nothing", ["--no-audit", "simulate", v1, "--portfolio", str(clients), "--scenario",
+                                            str(tmp / "nothing.yaml")], ["shock-changed-nothing"]),
+    ]
+
+
+@pytest.mark.parametrize("case", range(5))
+def test_stderr_under_format_json_is_one_document_or_nothing(tmp_path: Path, case: int) -> None:
+    """A CI job parses stderr as JSON with --format json: coverage lines, 'gate failed', a misspelt column or a
+    shock that changed nothing were text lines there."""
+    name, args, codes = _stderr_cases(tmp_path)[case]
+    r = _run(*args, "--format", "json")
+    assert r.exit_code in (0, 1), (name, r.stderr)
+    json.loads(r.stdout)  # the result
+    assert [w["code"] for w in _check("errors", r.stderr)["warnings"]] == codes, name

@@ -300,7 +300,11 @@ def test_a_shock_that_changed_nothing_is_said_on_stderr(portfolio: Path, tmp_pat
     r = _cli("simulate", "loss-client-management", "--portfolio", str(traders), "--scenario", str(f),
              "--format", "json")
     assert r.exit_code == 0 and json.loads(r.stdout)["scenario"]["shocks"][0]["cells_changed"] == 0
-    assert "warning: shock 1 (loan.balance) changed no cell" in r.stderr
+    [warning] = json.loads(r.stderr)["warnings"]  # with --format json, one JSON document on stderr
+    assert warning["code"] == "shock-changed-nothing" and "shock 1 (loan.balance) changed no cell" in warning["message"]
+    text = _cli("simulate", "loss-client-management", "--portfolio", str(traders), "--scenario", str(f),
+                "--format", "text")
+    assert "warning: shock 1 (loan.balance) changed no cell" in text.stderr
 
 
 @pytest.mark.parametrize("shocks", [
