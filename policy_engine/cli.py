@@ -164,23 +164,36 @@ class _Main(click.Group):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         ctx.meta["argv"] = list(args)
-        return super().parse_args(ctx, args)
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as e:  # an option of its own unknown (policy-engine --bogus validate)
+            self._usage(ctx, e)
+            raise
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except click.UsageError as caught:
-            e = _misplaced_global_option(caught)
-            argv = ctx.meta.get("argv", [])
-            asked = any(a == "--format=json" or (a == "--format" and b == "json")
-                        for a, b in zip(argv, [*argv[1:], ""], strict=True))
-            if not asked:
-                raise e from None
-            from .diagnostics import Diagnostic
+            self._usage(ctx, _misplaced_global_option(caught))
+            raise _misplaced_global_option(caught) from None
 
-            where = e.ctx.command_path if e.ctx is not None else "policy-engine"
-            _emit_diagnostics([Diagnostic("usage", e.format_message(), hint=f"{where} --help")], "json")
-            ctx.exit(EXIT_USAGE)
+    @staticmethod
+    def _usage(ctx: click.Context, e: click.UsageError) -> None:
+        """With --format json on the command line, the usage error as JSON on stderr (exit 2)."""
+        if not asked_json(ctx):
+            return
+        from .diagnostics import Diagnostic
+
+        where = e.ctx.command_path if e.ctx is not None else "policy-engine"
+        _emit_diagnostics([Diagnostic("usage", e.format_message(), hint=f"{where} --help")], "json")
+        ctx.exit(EXIT_USAGE)
+
+
+def asked_json(ctx: click.Context) -> bool:
+    """Whether the command line asks for --format json (read before its options are parsed)."""
+    argv = ctx.find_root().meta.get("argv", [])
+    return any(a == "--format=json" or (a == "--format" and b == "json")
+               for a, b in zip(argv, [*argv[1:], ""], strict=True))
 
 
 _GLOBAL_OPTIONS = ("--policies", "--audit-db", "--config")
@@ -229,7 +242,7 @@ def main(ctx: click.Context, policies_dir: Path, audit_db: Path, no_audit: bool,
         config = load(config_file)
         check_commands(config, _command_names(main))
     except PolicyEngineError as e:
-        _emit_diagnostics(e.diagnostics, "text")
+        _emit_diagnostics(e.diagnostics, "json" if asked_json(ctx) else "text")
         sys.exit(EXIT_USAGE)
     sources = {}
     for name, env, configured in (("policies_dir", "POLICY_ENGINE_POLICIES", config.policies),

@@ -198,3 +198,11 @@ def test_stderr_under_format_json_is_one_document_or_nothing(tmp_path: Path, cas
     assert r.exit_code in (0, 1), (name, r.stderr)
     json.loads(r.stdout)  # the result
     assert [w["code"] for w in _check("errors", r.stderr)["warnings"]] == codes, name
+
+
+@pytest.mark.parametrize("args", [["--bogus", "validate"], ["--config", "/no/such.toml", "validate"]],
+                         ids=["unknown-global-option", "config-missing"])
+def test_an_error_before_the_command_is_json_when_json_is_asked(args: list[str]) -> None:
+    r = CliRunner().invoke(main, [*args, "--format", "json"])
+    assert r.exit_code == 2 and r.stdout == ""
+    assert _check("errors", r.stderr)["ok"] is False
