@@ -103,7 +103,7 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except PolicyEngineError as e:
-            _emit_diagnostics(e.diagnostics, kwargs.get("fmt") or "text")
+            _emit_diagnostics(e.diagnostics, _error_format(kwargs))
             sys.exit(e.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort, SystemExit):
             raise
@@ -113,20 +113,31 @@ def handle_errors(fn: F) -> F:
             os.dup2(devnull, sys.stdout.fileno())
             sys.exit(EXIT_OK)
         except RecursionError:
-            _emit_diagnostics([Diagnostic("too-deep", "input nests too deeply")], kwargs.get("fmt") or "text")
+            _emit_diagnostics([Diagnostic("too-deep", "input nests too deeply")], _error_format(kwargs))
             sys.exit(EXIT_INPUT)
         except OSError as e:  # a path that cannot be read or written: the caller's to fix, not a bug
             where = e.filename or "a file"
             _emit_diagnostics([Diagnostic("unusable-file", f"cannot use {where}: {e.strerror or e}",
-                                          file=str(e.filename) if e.filename else None)], kwargs.get("fmt") or "text")
+                                          file=str(e.filename) if e.filename else None)], _error_format(kwargs))
             sys.exit(EXIT_USAGE)
         except Exception as e:  # a bug: say so plainly, with enough to report it
             _emit_diagnostics([Diagnostic("internal-error", f"{type(e).__name__}: {e}", hint="this is a bug in "
                                           "policy_engine; please report it with the command you ran")],
-                              kwargs.get("fmt") or "text")
+                              _error_format(kwargs))
             sys.exit(EXIT_INTERNAL)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _error_format(kwargs: dict[str, Any]) -> str:
+    """How a failing command words its errors: as its --format asks, else as the configuration file sets the
+    command's format (a project that set format = "json" parses stderr too), else as text for people."""
+    if kwargs.get("fmt"):
+        return str(kwargs["fmt"])
+    try:
+        return "json" if _configured_format() == "json" else "text"
+    except Exception:  # the configuration's own problem was said when it loaded
+        return "text"
 
 
 def _default_format() -> str:

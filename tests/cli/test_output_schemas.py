@@ -206,3 +206,11 @@ def test_an_error_before_the_command_is_json_when_json_is_asked(args: list[str])
     r = CliRunner().invoke(main, [*args, "--format", "json"])
     assert r.exit_code == 2 and r.stdout == ""
     assert _check("errors", r.stderr)["ok"] is False
+
+
+def test_errors_follow_a_format_the_configuration_sets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A project that sets format = "json" parses stderr as JSON: its errors were text unless --format was given."""
+    (tmp_path / "pyproject.toml").write_text('[tool.policy-engine]\nformat = "json"\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(main, ["--policies", str(POLICIES), "decide", "-p", ID, "-c", "nowhere.json"])
+    assert r.exit_code == 2 and [e["code"] for e in _check("errors", r.stderr)["errors"]] == ["file-missing"]
