@@ -192,6 +192,8 @@ def _decide_table(ref: PolicyRef, table: Table, as_of: str | None, workers: int,
             chosen[distinct[0]].scoped is not None and unreadable is not None):  # type: ignore[union-attr]
         only = chosen[distinct[0]]
         assert not isinstance(only, UsageError)
+        if only.scoped is not None and not len(frame):  # no row: nothing a table row could not hold, whatever the day
+            return TableRun([], [], table.rows_read, table.periods, ref.name)
         if only.scoped is not None and as_of is None and "as_of" not in frame.columns:
             _refuse_undated(only, [str(c) for c in frame.columns])
         result = run_batch(only, table, as_of, progress=progress, workers=workers, duplicates=duplicates,

@@ -168,3 +168,17 @@ def test_recorded_as_decide_records_each_and_a_rerun_records_nothing_new(registr
     assert shown["exposures"] == want["exposures"]
     assert {k: v for k, v in shown.items() if k not in VOLATILE} == {k: v for k, v in want.items()
                                                                      if k not in VOLATILE}
+
+
+def test_a_table_with_its_header_only_is_a_portfolio_of_no_client_whatever_the_day(tmp_path: Path) -> None:
+    """Dated today, a header-only table fell under 2.x and was refused as a table row that cannot hold a debtor
+    (exit 2): a nightly job on an empty extract changed its result when 2.0.0 came into force."""
+    src = tmp_path / "empty.csv"
+    src.write_text((REFERENCE / "samples" / "portfolio.csv").read_text(encoding="utf-8").splitlines()[0] + "\n",
+                   encoding="utf-8")
+    r = run("--policies", str(POLICIES), "--no-audit", "batch", str(src), "-p", ID, "--format", "json",
+            "--out", str(tmp_path / "d.csv"))
+    assert r.exit_code == 0 and json.loads(r.stdout)["accounting"] == {"rows_read": 0, "decided": 0, "rejected": 0}
+    impact = run("--policies", str(POLICIES), "--no-audit", "impact", f"{ID}@1.0.0", ID, "--portfolio", str(src),
+                 "--format", "json")
+    assert impact.exit_code == 0 and json.loads(impact.stdout)["clients"] == 0, impact.stderr
