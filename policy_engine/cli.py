@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -1070,6 +1070,31 @@ def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Pa
 # --------------------------------------------------------------------- batch
 
 
+def _check_outputs(source: Path, financials: Path | None, outputs: Mapping[str, Path | None], folders: bool) -> None:
+    """Each file a batch writes, checked before anything is decided or recorded: a folder that is not there
+    failed the run after every decision was recorded; an output that is the input (or another output)
+    replaced it without a word. ``folders``: the outputs are folders (``--engine dask``) and may not exist."""
+    from .diagnostics import Diagnostic, UsageError
+
+    inputs = {source.resolve(): "the input", **({financials.resolve(): "--financials"} if financials else {})}
+    seen: dict[Path, str] = {}
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        at = path.resolve()
+        if at in inputs or any(i in at.parents for i in inputs if i.is_dir()):  # a folder of tables: inside it
+            raise UsageError([Diagnostic("output-is-input", f"{option} {path} is {inputs.get(at, 'inside the input')}: "
+                                         "writing it would replace what is being decided", file=str(path),
+                                         hint=f"give {option} another file")])
+        if at in seen:
+            raise UsageError([Diagnostic("output-twice", f"{option} {path} is also {seen[at]}: one would overwrite "
+                                         "the other", file=str(path), hint=f"give {option} another file")])
+        seen[at] = option
+        if not folders and not at.parent.is_dir():
+            raise UsageError([Diagnostic("file-missing", f"{option} {path}: no such folder {path.parent}",
+                                         file=str(path), hint="create the folder first; nothing was decided")])
+
+
 @main.command()
 @click.argument("input_file", type=click.Path(path_type=Path))
 @click.option("--policy", "-p", required=True,
@@ -1120,6 +1145,8 @@ def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str
 
     fmt = fmt or _default_format()
     _check_as_of(as_of)
+    _check_outputs(input_file, financials, {"--out": out, "--rejects": rejects_out, "--records": records_out,
+                                            "--exposures-out": exposures_out}, engine == "dask")
     ref = _ref(ctx, policy, policy_version)
     options = {"as_of": as_of, "out": out, "rejects": rejects_out, "records": records_out,
                "audit_db": _audit_db(ctx, no_audit, command_audit_db), "audit_inputs": audit_inputs,

@@ -501,7 +501,7 @@ def test_a_gbk_csv_from_excel_is_read_with_its_encoding_and_named_without_it(tmp
 def test_unwritable_outputs_are_usage_errors(tmp_path: Path) -> None:
     r = _cli("batch", str(PORTFOLIO_CSV), "-p", "loss-client-management", "--no-audit",
              "--out", str(tmp_path / "no" / "such" / "dir" / "d.parquet"))
-    assert r.exit_code == 2 and "cannot use" in r.stderr and "internal error" not in r.stderr
+    assert r.exit_code == 2 and "no such folder" in r.stderr and "nothing was decided" in r.stderr
     r = _cli("generate", "--n", "3", "--out", str(tmp_path / "missing" / "x.csv"))
     assert r.exit_code == 2
 
@@ -730,3 +730,21 @@ def test_a_parquet_nan_stored_as_a_value_is_refused_while_a_null_is_no_value(pol
     assert [(r["row"], [p["field"] for p in r["problems"]]) for r in result.rejects] == [(3, ["loan.collateral_value"])]
     assert result.rejects[0]["problems"][0]["message"] == "NaN is not a finite number (a missing value is a null)"
     assert result.decided == len(SAMPLES) - 1 and frame["client_id"][5] in result.decisions["client_id"].tolist()
+
+
+@pytest.mark.parametrize(("options", "code"), [
+    (["--out", "{input}"], "output-is-input"),  # the portfolio replaced by its decisions
+    (["--out", "{tmp}/d.csv", "--rejects", "{tmp}/d.csv"], "output-twice"),
+    (["--out", "{tmp}/no/such/d.csv"], "file-missing"),
+])
+def test_outputs_are_checked_before_anything_is_decided_or_recorded(tmp_path: Path, options: list[str],
+                                                                    code: str) -> None:
+    """A missing output folder failed the run after every decision was recorded; an output naming the input
+    replaced it without a word."""
+    source = tmp_path / "p.csv"
+    source.write_bytes(PORTFOLIO_CSV.read_bytes())
+    db = tmp_path / "a.db"
+    args = [o.format(input=source, tmp=tmp_path) for o in options]
+    r = _cli("--audit-db", str(db), "batch", str(source), "-p", "loss-client-management@1.1.0", *args)
+    assert r.exit_code == 2 and code in r.stderr, r.stderr
+    assert source.read_bytes() == PORTFOLIO_CSV.read_bytes() and not db.exists()

@@ -412,7 +412,7 @@ def test_no_sample_has_a_field_that_looks_misspelt() -> None:
     (["decide", "-p", "loss-client-management", "-c", SAMPLE, "--as-of", "2026-02-30"], "usage", 2),
     (["decide", "-p", "loss-client-management", "-c", SAMPLE, "--no-such-option"], "usage", 2),
     (["batch", str(REFERENCE / "samples" / "portfolio.csv"), "-p", "loss-client-management", "--no-audit",
-      "--out", "/no/such/folder/out.parquet"], "unusable-file", 2),
+      "--out", "/no/such/folder/out.parquet"], "file-missing", 2),  # checked before anything is decided
 ])
 def test_with_format_json_every_error_is_json_on_stderr(args: list[str], code: str, exit_code: int) -> None:
     """A calling system that asked for JSON reads its errors as JSON too: click's own usage errors (a bad option
