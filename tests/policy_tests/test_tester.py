@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 from policy_engine.review.tester import PatchError, apply_patch, check_expectations, run_tests
 
-from ..conftest import DATA, REFERENCE
+from ..conftest import DATA, POLICIES, REFERENCE
 
 
 def test_reference_policy_passes_all_its_cases() -> None:
@@ -493,3 +494,16 @@ def test_a_client_file_that_is_not_there_is_an_error_of_the_test_file(tmp_path: 
     assert (d.code, d.path, d.line, d.hint) == ("file-missing", "cases[0].client", 4,
                                                 "did you mean 'healthy-client.json'?")
     assert [r.name for r in run.results] == ["fine"]
+
+
+def test_a_version_that_does_not_load_is_one_error_not_one_per_test_file_naming_it(tmp_path: Path) -> None:
+    """A YAML error in policy-1.1.0.yaml read its version as '[1.1.0' from the header: every test file listing
+    1.1.0 got an unknown-version error on top, hinting "did you mean '[1.1.0'?"."""
+    root = tmp_path / "policies"
+    shutil.copytree(POLICIES, root)
+    broken = root / "loss-client-management" / "policy-1.1.0.yaml"
+    broken.write_text(broken.read_text(encoding="utf-8").replace("\nversion: 1.1.0\n", "\nversion: [1.1.0\n", 1),
+                      encoding="utf-8")
+    run = run_tests([root / "loss-client-management"])
+    assert [(d.code, Path(d.file or "").name) for d in run.diagnostics] == [("yaml-syntax", "policy-1.1.0.yaml")]
+    assert run.passed > 0 and run.failed == 0
