@@ -584,6 +584,14 @@ def _with_policy_options(fn: F) -> F:
     return fn
 
 
+def _one_line(answer: bytes) -> bytes:
+    """An answer line with U+2028 and U+2029 escaped: JSON allows them raw, but a reader that splits lines as
+    Python's splitlines or an older JavaScript parser does would cut one answer in two."""
+    if b"\xe2\x80" not in answer:
+        return answer
+    return answer.replace("\u2028".encode(), b"\\u2028").replace("\u2029".encode(), b"\\u2029")
+
+
 @main.command()
 @_with_policy_options
 @click.option("--trace", is_flag=True, help="Include every rule evaluated, with the values it read.")
@@ -613,13 +621,26 @@ def decide(ctx: click.Context, policy: str, policy_version: str | None, client: 
         out = sys.stdout.buffer
         from .safetext import printable
 
+        if client != "-":  # the lines come on stdin: a file named with -c would be left unread without a word
+            raise click.BadParameter("--stream reads its lines from stdin: give them there, e.g. "
+                                     f"policy-engine decide ... --stream < {client}", param_hint="-c")
+
         def warn(number: int, line: str) -> None:
+            if fmt == "json":  # one JSON object a line: the stream's stderr, as its stdout, is read line by line
+                import orjson
+
+                sys.stderr.buffer.write(_one_line(orjson.dumps({"line": number, "warning": line},
+                                                               option=orjson.OPT_APPEND_NEWLINE)))
+                sys.stderr.flush()
+                return
             click.echo(printable(f"<stdin>:{number}: warning: {line}"), err=True)
 
-        for answer in answers(_ref(ctx, policy, policy_version), sys.stdin.buffer, as_of=as_of, trace=trace,
+        ref = _ref(ctx, policy, policy_version)
+        ref.check()  # an unknown id or version ends the stream before its first line, with exit 2
+        for answer in answers(ref, sys.stdin.buffer, as_of=as_of, trace=trace,
                               audit_db=_audit_db(ctx, no_audit, command_audit_db), audit_inputs=audit_inputs,
                               warn=warn):
-            out.write(answer)  # UTF-8 bytes as orjson wrote them: no decoding and encoding again
+            out.write(_one_line(answer))  # UTF-8 bytes as orjson wrote them: no decoding and encoding again
             out.flush()
         return
     notes = fmt or "text"  # warnings as JSON when --format json was asked, as the errors are (handle_errors)

@@ -77,6 +77,15 @@ class PolicyRef:
             self._registry = arg if isinstance(arg, Registry) else Registry(arg)
         return self._registry
 
+    def check(self) -> None:
+        """Raise now what would refuse every client (an unknown id or version, a missing registry): a process
+        that decides for a long time (``decide --stream``) says so when it starts, not once per line."""
+        if self._choose is not None or self.pinned is not None:
+            return
+        headers = self.registry().headers()
+        if not any(h is not None and h.id == self.name for h in headers):
+            self.registry().select(self.name)  # its error names the id, and the one meant
+
     def for_day(self, day: str | None) -> CompiledPolicy:
         """The policy a client decided on ``day`` (None: today) is decided under; raises
         :class:`UsageError` (``no-version-in-force``) when no version is in force that day."""

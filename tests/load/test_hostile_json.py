@@ -338,3 +338,30 @@ def test_a_number_beyond_the_float_range_is_named_as_such_by_decide_and_batch(tm
                                   str(tmp_path / "o.parquet"), "--rejects", str(rejects)], catch_exceptions=False)
     problems = json.loads(rejects.read_text(encoding="utf-8").splitlines()[0])["problems"]
     assert [p["message"] for p in problems if p["field"] == "loan.balance"] == said
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["-p", "no-such-policy"], "unknown-policy"),  # every line would have been answered with it, exit 0
+    (["-p", "loss-client-management@9.9.9"], "unknown-version"),
+    (["-p", "loss-client-management", "-c", "clients.jsonl"], "--stream reads its lines from stdin"),  # -c unread
+])
+def test_a_stream_that_could_decide_no_line_ends_before_it_reads_one(args: list[str], says: str) -> None:
+    r = CliRunner().invoke(main, ["--policies", str(POLICIES), "decide", *args, "--stream", "--no-audit"],
+                           input=b"{}\n{}\n", catch_exceptions=False)
+    assert r.exit_code == 2 and r.stdout == "" and says in r.stderr, r.output
+
+
+def test_stream_answers_are_one_line_each_and_json_warnings_too() -> None:
+    """U+2028 in a value is valid JSON, but a reader splitting lines as splitlines() does cut the answer in two;
+    with --format json the warnings beside the answers are JSON lines too."""
+    debtor = json.loads(sorted((REFERENCE / "samples" / "debtors").glob("*.json"))[0].read_text(encoding="utf-8"))
+    debtor["exposures"] = []  # decided, with the no-exposures warning
+    weird = {"client_id": "C\u2028X"}
+    stdin = json.dumps(debtor, ensure_ascii=False) + "\n" + json.dumps(weird, ensure_ascii=False) + "\n"
+    r = CliRunner().invoke(main, ["--policies", str(POLICIES), "decide", "-p", "loss-client-management", "--stream",
+                                  "--no-audit", "--format", "json"], input=stdin.encode(), catch_exceptions=False)
+    assert r.exit_code == 0
+    answers = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(answers) == 2 and answers[1]["client_id"] == "C\u2028X" and "\u2028" not in r.stdout
+    warnings = [json.loads(line) for line in r.stderr.splitlines()]
+    assert warnings and {w["line"] for w in warnings} == {1} and all(isinstance(w["warning"], str) for w in warnings)
