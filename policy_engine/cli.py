@@ -1187,8 +1187,32 @@ def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str
 
         outcome = run_batch(ref, input_file, financials=financials, encoding=encoding, **options)
 
-    what = "field" if Path(input_file).suffix.lower() in (".jsonl", ".ndjson") else "column"  # a debtor line's
     where = str(input_file)  # the warnings: text lines, or with --format json one JSON document on stderr
+    _batch_notes(fmt, where, Path(input_file), outcome)
+    s = {**outcome.summary, "misspelt_columns": [{"given": g, "did_you_mean": m} for _, g, m in outcome.misspelt]}
+    if outcome.already_recorded:
+        _note(fmt, where, "already-recorded", f"{outcome.already_recorded} client(s) of this batch were already "
+              f"recorded; {outcome.recorded} recorded now")
+    rejected, period_rejects = outcome.rejected, len(outcome.period_rejects)
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps(s, ensure_ascii=False, indent=2))
+    else:
+        click.echo(render_summary(s), nl=False)
+    failing = fail_on_rejects and bool(rejected or period_rejects)
+    if rejected or period_rejects:
+        _batch_rejects(fmt, outcome, financials, rejects_out, failing)
+    if fmt == "json" and not failing:
+        _emit_notes()
+    if failing:
+        sys.exit(EXIT_INPUT)
+
+
+def _batch_notes(fmt: str, where: str, source: Path, outcome: Any) -> None:
+    """What a batch says beside its summary: columns misspelt or missing, tables empty, debtors decided without
+    their elements, a pinned version not in force."""
+    what = "field" if source.suffix.lower() in (".jsonl", ".ndjson") else "column"  # a debtor line's
     for pid, given, meant in outcome.misspelt:  # column names are the client's text: shown escaped
         _note(fmt, where, "misspelt-column", f"{what} '{given}' is not read by policy {pid}; did you mean "
               f"'{meant}'? (as given, '{meant}' is missing)")
@@ -1200,7 +1224,7 @@ def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str
               "rows: each was decided without any (check that the file is complete)")
     if outcome.summary.get("graded_table"):
         n = outcome.summary["decided_without_elements"]
-        if Path(input_file).is_dir():
+        if source.is_dir():
             _note(fmt, where, "decided-without-elements", f"{n} debtor(s) decided without any row of "
                   f"{outcome.summary['graded_table']}: graded by the debtor's rules alone (check the ids joining the "
                   "tables; their rows, if any, are orphaned)")
@@ -1213,36 +1237,24 @@ def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str
         span = f"from {late['effective_from']}" + (f" to {late['effective_to']}" if late["effective_to"] else "")
         _note(fmt, where, "version-not-in-force", f"{late['decided']} decision(s) made under {late['id']} "
               f"{late['version']} as pinned, not in force on their day (it applies {span})")
-    s = {**outcome.summary, "misspelt_columns": [{"given": g, "did_you_mean": m} for _, g, m in outcome.misspelt]}
-    if outcome.already_recorded:
-        _note(fmt, where, "already-recorded", f"{outcome.already_recorded} client(s) of this batch were already "
-              f"recorded; {outcome.recorded} recorded now")
+
+
+def _batch_rejects(fmt: str, outcome: Any, financials: Path | None, rejects_out: Path | None, failing: bool) -> None:
+    """The rows rejected, beside the summary; with --fail-on-rejects and --format json, the failure's document."""
     rejected, period_rejects = outcome.rejected, len(outcome.period_rejects)
     tables = hasattr(outcome.run, "orphans")  # a folder of long tables: rejects count debtors, orphans rows
     orphaned = len(getattr(outcome.run, "orphans", ()))
-    if fmt == "json":
-        import json
+    unit = "debtor(s)" if tables else "row(s)"
+    what = " and ".join(t for t in (f"{rejected - orphaned} {unit}" if rejected - orphaned else "",
+                                    f"{orphaned} orphaned row(s)" if orphaned else "",
+                                    f"{period_rejects} row(s) of {financials}" if period_rejects else "") if t)
+    message = f"{what} rejected" + (f"; see {rejects_out}" if rejects_out else " (write them with --rejects FILE)")
+    if failing and fmt == "json":  # the run fails (exit 3): stderr's document is a failure's, the warnings after
+        from .diagnostics import Diagnostic
 
-        click.echo(json.dumps(s, ensure_ascii=False, indent=2))
+        _emit_diagnostics([Diagnostic("rows-rejected", message, hint="--fail-on-rejects")], "json")
     else:
-        click.echo(render_summary(s), nl=False)
-    failing = fail_on_rejects and bool(rejected or period_rejects)
-    if rejected or period_rejects:
-        unit = "debtor(s)" if tables else "row(s)"
-        what = " and ".join(t for t in (f"{rejected - orphaned} {unit}" if rejected - orphaned else "",
-                                        f"{orphaned} orphaned row(s)" if orphaned else "",
-                                        f"{period_rejects} row(s) of {financials}" if period_rejects else "") if t)
-        message = f"{what} rejected" + (f"; see {rejects_out}" if rejects_out else " (write them with --rejects FILE)")
-        if failing and fmt == "json":  # the run fails (exit 3): stderr's document is a failure's, the warnings after
-            from .diagnostics import Diagnostic
-
-            _emit_diagnostics([Diagnostic("rows-rejected", message, hint="--fail-on-rejects")], "json")
-        else:
-            _say(fmt, "rows-rejected", message)
-    if fmt == "json" and not failing:
-        _emit_notes()
-    if failing:
-        sys.exit(EXIT_INPUT)
+        _say(fmt, "rows-rejected", message)
 
 
 # --------------------------------------------------------------------- audit
