@@ -373,12 +373,17 @@ def test_a_decision_whose_message_rounded_half_to_even_then_replays_identical(tm
     assert r.exit_code == 6 and any("LTV 81.2%" in d and "LTV 81.3%" in d for d in json.loads(r.stdout)["differences"])
 
 
-def test_replay_reports_field_differences(tmp_path: Path) -> None:
+def _one_decision_edited(tmp_path: Path, text: str, instead: str) -> Path:
+    """A store holding one decision whose stored text was edited behind its back (``text`` -> ``instead``)."""
     db = tmp_path / "d.db"
     assert cli(db, "decide", "-p", "loss-client-management", "-c", str(SAMPLES[1])).exit_code == 0
     with _raw(db) as raw:
-        raw.execute("UPDATE decision SET decision_json = replace(decision_json, '\"grade\":\"special_mention\"', "
-                    "'\"grade\":\"pass\"') WHERE seq = 1")
+        raw.execute("UPDATE decision SET decision_json = replace(decision_json, ?, ?) WHERE seq = 1", (text, instead))
+    return db
+
+
+def test_replay_reports_field_differences(tmp_path: Path) -> None:
+    db = _one_decision_edited(tmp_path, '"grade":"special_mention"', '"grade":"pass"')
     r = cli(db, "audit", "replay", "1", "--format", "json")
     assert r.exit_code == 6
     diffs = json.loads(r.stdout)["differences"]
@@ -812,11 +817,7 @@ def test_reading_an_empty_file_leaves_it_empty_and_says_it_holds_no_store(tmp_pa
 
 
 def test_a_record_whose_stored_text_is_no_longer_json_is_a_store_error_not_an_internal_one(tmp_path: Path) -> None:
-    db = tmp_path / "d.db"
-    assert cli(db, "decide", "-p", "loss-client-management", "-c", str(SAMPLES[1])).exit_code == 0
-    with _raw(db) as raw:
-        raw.execute("UPDATE decision SET decision_json = replace(decision_json, '\"score\":', '\"score\":1') "
-                    "WHERE seq = 1")
+    db = _one_decision_edited(tmp_path, '"score":', '"score":1')
     for command in (["replay", "1"], ["show", "1"]):
         r = cli(db, "audit", *command, "--format", "json")
         assert r.exit_code == 6 and "unreadable-record" in r.stdout + r.stderr and "record 1 of" in r.stdout + r.stderr
