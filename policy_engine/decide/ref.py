@@ -84,7 +84,11 @@ class PolicyRef:
             return
         headers = self.registry().headers()
         if not any(h is not None and h.id == self.name for h in headers):
-            self.registry().select(self.name)  # its error names the id, and the one meant
+            try:
+                self.registry().select(self.name)  # its error names the id, and the one meant
+            except UsageError as e:
+                if not all(d.code == NO_VERSION for d in e.diagnostics):
+                    raise  # (none in force today: the lines' own days decide, as for_day_or_refusal has it)
 
     def for_day(self, day: str | None) -> CompiledPolicy:
         """The policy a client decided on ``day`` (None: today) is decided under; raises

@@ -388,9 +388,6 @@ def record_hash(prev_hash: str, row: Mapping[str, Any]) -> str:
 
 
 _VOLATILE = ("decision_id", "evaluated_at", "engine_version")
-# The first day messages rounded half away from zero (evaluate._fmt): a decision recorded before wrote a figure
-# exactly at a half as the float format does (81.25% as 81.2%).
-_HALF_UP_SINCE = "2026-12-07"
 
 
 def _lists_optional(policy: Any) -> bool:
@@ -891,8 +888,9 @@ class AuditStore:
         if stored.get("record") == SUMMARY:
             fresh = summarize(fresh)
         diffs = _differences(stored, fresh)
-        if diffs and stored.get("record") != SUMMARY and str(stored.get("evaluated_at", ""))[:10] < _HALF_UP_SINCE:
-            # recorded when messages rounded half to even: replayed as that engine wrote them
+        if diffs and stored.get("record") != SUMMARY:
+            # maybe recorded by an engine whose messages rounded half to even (before 2026-12-06, or an
+            # installation upgraded later): replayed as that engine wrote them; a real difference stays
             from ..decide.evaluate import HALF_EVEN_MESSAGES
 
             token = HALF_EVEN_MESSAGES.set(True)

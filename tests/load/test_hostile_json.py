@@ -365,3 +365,18 @@ def test_stream_answers_are_one_line_each_and_json_warnings_too() -> None:
     assert len(answers) == 2 and answers[1]["client_id"] == "C\u2028X" and "\u2028" not in r.stdout
     warnings = [json.loads(line) for line in r.stderr.splitlines()]
     assert warnings and {w["line"] for w in warnings} == {1} and all(isinstance(w["warning"], str) for w in warnings)
+
+
+def test_a_stream_whose_policy_has_no_version_in_force_today_still_decides_its_lines(tmp_path: Path) -> None:
+    """The start-up check refuses an unknown id, not a registry whose header scan cannot read a valid policy and
+    whose versions are in force on the lines' days only (review)."""
+    folder = tmp_path / "policies" / "loss-client-management"
+    folder.mkdir(parents=True)
+    text = (REFERENCE / "policy-1.1.0.yaml").read_text(encoding="utf-8")
+    (folder / "policy-1.1.0.yaml").write_text(text.replace("\neffective_from: ", "\neffective_from:\n  ", 1),
+                                              encoding="utf-8")  # valid YAML the line scan does not read
+    line = SAMPLES[0].read_text(encoding="utf-8").replace("\n", " ") + "\n"
+    r = CliRunner().invoke(main, ["--policies", str(tmp_path / "policies"), "decide", "-p", "loss-client-management",
+                                  "--stream", "--no-audit", "--as-of", "2025-06-30"], input=line.encode(),
+                           catch_exceptions=False)
+    assert r.exit_code == 0 and json.loads(r.stdout)["policy"]["version"] == "1.1.0", r.output
