@@ -33,11 +33,25 @@ EXIT_OK, EXIT_TESTS_FAILED, EXIT_USAGE, EXIT_INPUT, EXIT_POLICY, EXIT_INTERNAL, 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _json_notes(fmt: str | None) -> bool:
+    """Whether stderr's warnings and report lines are JSON: when --format json is asked on the command line or
+    the configuration sets json, not merely because stdout is piped (a person reads stderr then)."""
+    if fmt != "json":
+        return False
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and asked_json(ctx):
+        return True
+    try:
+        return _configured_format() == "json"
+    except Exception:  # the configuration's own problem was said when it loaded
+        return False
+
+
 def _note(fmt: str, where: str, code: str, message: str) -> None:
     """A warning beside a command's result: a text line on stderr, or with --format json an entry of the one
     JSON document stderr gets (``{"ok": true, "warnings": [...]}``, or among the errors of a failure), so a
     caller that parses stderr as JSON never meets a text line."""
-    if fmt != "json":
+    if not _json_notes(fmt):
         from .safetext import printable
 
         click.echo(printable(f"{where}: warning: {message}"), err=True)
@@ -51,7 +65,7 @@ def _note(fmt: str, where: str, code: str, message: str) -> None:
 def _say(fmt: str, code: str, message: str) -> None:
     """A line a report's reader should see beside it (a failed gate, rows rejected, the coverage): as it is on
     stderr, or with --format json an entry of the one JSON document there, its message the same words."""
-    if fmt != "json":
+    if not _json_notes(fmt):
         click.echo(message, err=True)
         return
     from .diagnostics import Diagnostic
@@ -63,6 +77,20 @@ def _say(fmt: str, code: str, message: str) -> None:
 def _taken_notes() -> list[Any]:
     ctx = click.get_current_context(silent=True)
     return ctx.find_root().obj.pop("notes", []) if ctx is not None and ctx.find_root().obj else []
+
+
+def _finish(fmt: str, failures: Sequence[Any]) -> None:
+    """The end of a report's stderr with --format json: the failures that set a failing exit code (a gate held,
+    coverage short, a replay that differs) as errors (``ok: false``), the warnings after them; else the
+    warnings alone. In text the failures are lines, as they were."""
+    if not _json_notes(fmt):
+        for d in failures:
+            click.echo(d.message, err=True)
+        return
+    if failures:
+        _emit_diagnostics(failures, "json")
+    else:
+        _emit_notes()
 
 
 def _emit_notes() -> None:
@@ -626,7 +654,7 @@ def decide(ctx: click.Context, policy: str, policy_version: str | None, client: 
                                      f"policy-engine decide ... --stream < {client}", param_hint="-c")
 
         def warn(number: int, line: str) -> None:
-            if fmt == "json":  # one JSON object a line: the stream's stderr, as its stdout, is read line by line
+            if _json_notes(fmt or _error_format({})):  # one JSON object a line, as the stream's stdout is read
                 import orjson
 
                 sys.stderr.buffer.write(_one_line(orjson.dumps({"line": number, "warning": line},
@@ -643,7 +671,7 @@ def decide(ctx: click.Context, policy: str, policy_version: str | None, client: 
             out.write(_one_line(answer))  # UTF-8 bytes as orjson wrote them: no decoding and encoding again
             out.flush()
         return
-    notes = fmt or "text"  # warnings as JSON when --format json was asked, as the errors are (handle_errors)
+    notes = fmt or _error_format({})  # warnings as JSON when asked or configured, as the errors are (handle_errors)
     fmt = fmt or _default_format()
     compiled, decision = _decide(ctx, policy, policy_version, client, as_of, trace,
                                  _audit_db(ctx, no_audit, command_audit_db), audit_inputs, notes)
@@ -728,10 +756,11 @@ def test_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, only:
                 for r in c.rules:
                     if not r.covered:
                         click.echo(f"  {r.place}: {r.status} {r.name}: {r.missing}", err=True)
-    if below and not run.failed and not run.diagnostics:
-        _say(fmt, "coverage-below", f"rule coverage is below --min-coverage {min_coverage:g}%")
-    if fmt == "json":
-        _emit_notes()
+    from .diagnostics import Diagnostic
+
+    short = below and not run.failed and not run.diagnostics
+    _finish(fmt, [Diagnostic("coverage-below", f"rule coverage is below --min-coverage {min_coverage:g}%")]
+            if short else [])
     if run.diagnostics and not run.usage_only:
         sys.exit(EXIT_POLICY)
     if run.diagnostics:  # nothing was selected to run (no test files, -k matched nothing)
@@ -1035,10 +1064,9 @@ def _emit_migration(result: Any, fmt: str, html_out: Path | None, gates: tuple[s
     if rejects:
         _say(fmt, "rows-rejected", f"{len(rejects)} row(s) rejected and not compared" + (
             f"; see {rejects_out}" if rejects_out else " (write them with --rejects FILE)"))
-    for f in failed:
-        _say(fmt, "gate-failed", f"gate failed: {f}")
-    if fmt == "json":
-        _emit_notes()
+    from .diagnostics import Diagnostic
+
+    _finish(fmt, [Diagnostic("gate-failed", f"gate failed: {f}") for f in failed])
     if failed:
         sys.exit(EXIT_TESTS_FAILED)
 
@@ -1203,7 +1231,7 @@ def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str
     failing = fail_on_rejects and bool(rejected or period_rejects)
     if rejected or period_rejects:
         _batch_rejects(fmt, outcome, financials, rejects_out, failing)
-    if fmt == "json" and not failing:
+    if not failing:
         _emit_notes()
     if failing:
         sys.exit(EXIT_INPUT)
@@ -1249,7 +1277,7 @@ def _batch_rejects(fmt: str, outcome: Any, financials: Path | None, rejects_out:
                                     f"{orphaned} orphaned row(s)" if orphaned else "",
                                     f"{period_rejects} row(s) of {financials}" if period_rejects else "") if t)
     message = f"{what} rejected" + (f"; see {rejects_out}" if rejects_out else " (write them with --rejects FILE)")
-    if failing and fmt == "json":  # the run fails (exit 3): stderr's document is a failure's, the warnings after
+    if failing and _json_notes(fmt):  # the run fails (exit 3): stderr's document is a failure's, the warnings after
         from .diagnostics import Diagnostic
 
         _emit_diagnostics([Diagnostic("rows-rejected", message, hint="--fail-on-rejects")], "json")
@@ -1479,11 +1507,15 @@ def audit_replay(ctx: click.Context, ref: str | None, replay_all: bool, client: 
                     click.echo(f"record {r['seq']} ({r['decision_id']}): {status}")
                     for d in diffs:
                         click.echo(f"    {d}")
-    _say(fmt, "replayed", f"{counts['identical']} identical, {counts['different']} different, "
-         f"{counts['not-replayable']} not replayable")
-    if fmt == "json":
-        _emit_notes()
-    if counts["different"] or (strict and counts["not-replayable"]):
+    from .diagnostics import Diagnostic
+
+    said = (f"{counts['identical']} identical, {counts['different']} different, "
+            f"{counts['not-replayable']} not replayable")
+    failed = counts["different"] or (strict and counts["not-replayable"])
+    if not failed:
+        _say(fmt, "replayed", said)
+    _finish(fmt, [Diagnostic("replay-different", said)] if failed else [])
+    if failed:
         sys.exit(EXIT_AUDIT)
 
 
