@@ -435,7 +435,7 @@ def _balances(table: Table, rows: pd.Index) -> np.ndarray | None:
         if not columns:
             return None
         raw = np.nansum([pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=float) for c in columns], axis=0)
-    positions = rows.to_numpy() - 1  # decision 'row' is 1-based in the input
+    positions = rows.to_numpy(dtype=np.int64) - 1  # decision 'row' is 1-based in the input (no row: still integers)
     if table.positions is not None:  # a row the flat reader could not read has no balance here (a debtor line)
         lookup = {int(p): i for i, p in enumerate(table.positions)}
         positions = np.array([lookup.get(int(p), -1) for p in positions], dtype=int)

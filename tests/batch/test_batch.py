@@ -748,3 +748,14 @@ def test_outputs_are_checked_before_anything_is_decided_or_recorded(tmp_path: Pa
     r = _cli("--audit-db", str(db), "batch", str(source), "-p", "loss-client-management@1.1.0", *args)
     assert r.exit_code == 2 and code in r.stderr, r.stderr
     assert source.read_bytes() == PORTFOLIO_CSV.read_bytes() and not db.exists()
+
+
+def test_impact_and_simulate_check_their_outputs_too(tmp_path: Path) -> None:
+    source = tmp_path / "p.csv"
+    source.write_bytes(PORTFOLIO_CSV.read_bytes())
+    for args in (["impact", "loss-client-management@1.0.0", "loss-client-management@1.1.0"],
+                 ["simulate", "loss-client-management@1.1.0", "--scenario",
+                  str(POLICIES.parent / "scenarios" / "collateral-crash.yaml")]):
+        r = _cli("--no-audit", *args, "--portfolio", str(source), "--rejects", str(source))
+        assert r.exit_code == 2 and "output-is-input" in r.stderr, r.stderr
+        assert source.read_bytes() == PORTFOLIO_CSV.read_bytes()

@@ -453,3 +453,16 @@ def test_a_debtor_has_one_input_hash_as_json_lines_and_as_long_tables(tmp_path: 
         assert r.exit_code == 0, r.stderr
         records[name] = {d["client_id"]: d["input_sha256"] for d in map(json.loads, out.read_text().splitlines())}
     assert records["d.jsonl"] == records["t"] and len(records["t"]) == 400
+
+
+def test_an_output_beside_the_tables_is_refused_and_one_in_a_subfolder_is_not(tmp_path: Path) -> None:
+    folder = tmp_path / "t"
+    assert run("generate", "-p", str(REFERENCE), "--n", "3", "--seed", "5", "--as-of", AS_OF, "--tables", "csv",
+               "--out", str(folder)).exit_code == 0
+    beside = run("batch", str(folder), "-p", str(REFERENCE), "--no-audit", "--out", str(folder / "decisions.csv"))
+    assert beside.exit_code == 2 and "the next run would read it as a table" in beside.stderr, beside.stderr
+    (folder / "results").mkdir()
+    inside = run("batch", str(folder), "-p", str(REFERENCE), "--no-audit", "--out", str(folder / "results" / "d.csv"))
+    assert inside.exit_code == 0, inside.stderr
+    again = run("batch", str(folder), "-p", str(REFERENCE), "--no-audit", "--out", str(tmp_path / "d.csv"))
+    assert again.exit_code == 0, again.stderr  # a subfolder is not read as a table

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from policy_engine.cli import main
 
-from ..conftest import POLICIES
+from ..conftest import POLICIES, REFERENCE
 
 OLD, NEW = "loss-client-management@1.0.0", "loss-client-management@1.1.0"
 
@@ -381,3 +381,17 @@ def test_a_scenario_that_is_not_there_or_not_a_scenario_is_a_usage_error(
                                   "policies/loss-client-management/samples/portfolio.csv", "--scenario", scenario],
                            catch_exceptions=False)
     assert r.exit_code == 2 and code in r.stderr and says in r.stderr, r.stderr
+
+
+def test_a_portfolio_without_as_of_whose_new_side_decides_no_row_is_a_report_not_an_internal_error(
+        tmp_path: Path) -> None:
+    """Dated today, every row fell under 2.x on the new side: no decision there, and the balances of no row
+    were indexed with an object array (IndexError, exit 5)."""
+    frame = pd.read_csv(REFERENCE / "samples" / "portfolio.csv", dtype=str, keep_default_na=False)
+    src = tmp_path / "noasof.csv"
+    frame.drop(columns=["as_of"]).to_csv(src, index=False)
+    r = _cli("--no-audit", "impact", "loss-client-management@1.1.0", "loss-client-management", "--portfolio",
+             str(src), "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["clients"] == 0 and report["rejected"]["new"] == len(frame)
