@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from policy_engine.decide.evaluate import Decider
 from policy_engine.decide.explain import _value, explain
@@ -123,3 +125,17 @@ def test_an_amount_reads_with_its_currency_when_the_policy_gives_one(version: st
                                                .read_text(encoding="utf-8")))
     assert record["metrics"]["total_exposure"] == 100_400_000  # the record keeps the number
     assert line in explain(record, policy, lang).splitlines()
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.one_of(st.floats(allow_nan=False, allow_infinity=False, min_value=-1e18, max_value=1e18),
+                 st.integers(-10**7, 10**7).map(lambda k: (k + 0.5) / 1000),  # halves at the third place
+                 st.integers(-10**7, 10**7).map(lambda k: k / 8)),
+       st.sampled_from([0, 1, 2]), st.sampled_from([1, 100]))
+def test_the_fast_rounding_gives_the_decimal_s_digits(value: float, places: int, scale: int) -> None:
+    """half_up tells most figures off the half by arithmetic and returns the float for the format to write:
+    the digits must be those the decimal of the shortest repr gives, for every float."""
+    from policy_engine.decide.rounding import _decimal, half_up
+
+    assert format(half_up(value, places, scale), f".{places}f") == format(_decimal(value, places, scale),
+                                                                          f".{places}f")
