@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -933,7 +933,9 @@ def impact(ctx: click.Context, old: str, new: str, portfolio: Path, as_of: str |
 
     fmt = fmt or _default_format()
     _check_as_of(as_of)
-    _check_outputs(portfolio, None, {"--html": html_out, "--rejects": rejects_out})
+    from .portfolio.batch import check_outputs
+
+    check_outputs(portfolio, None, {"--html": html_out, "--rejects": rejects_out})
     total = _totals(total, gates)
     table = read_portfolio(portfolio, encoding=encoding)
     result = analyse(_side_ref(ctx, old), _side_ref(ctx, new), table, as_of, progress=_progress("deciding"),
@@ -1104,7 +1106,9 @@ def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Pa
 
     fmt = fmt or _default_format()
     _check_as_of(as_of)
-    _check_outputs(portfolio, scenario_file, {"--html": html_out, "--rejects": rejects_out})
+    from .portfolio.batch import check_outputs
+
+    check_outputs(portfolio, scenario_file, {"--html": html_out, "--rejects": rejects_out})
     total = _totals(total, gates)
     ref = _side_ref(ctx, policy)
     table = read_portfolio(portfolio, encoding=encoding)
@@ -1119,37 +1123,6 @@ def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Pa
 
 
 # --------------------------------------------------------------------- batch
-
-
-def _check_outputs(source: Path, beside: Path | None, outputs: Mapping[str, Path | None],
-                   folders: Sequence[str] = ()) -> None:
-    """Each file a run writes, checked before anything is decided or recorded: a folder that is not there
-    failed the run after every decision was recorded; an output that is an input (``source``, ``beside``: a
-    financials table, a scenario) or another output replaced it without a word. ``folders``: the options whose
-    output is a folder a run creates (``--engine dask``)."""
-    from .diagnostics import Diagnostic, UsageError
-
-    inputs = {source.resolve(): "the input", **({beside.resolve(): "an input"} if beside else {})}
-    seen: dict[Path, str] = {}
-    for option, path in outputs.items():
-        if path is None:
-            continue
-        at = path.resolve()
-        if at in inputs:
-            raise UsageError([Diagnostic("output-is-input", f"{option} {path} is {inputs[at]}: writing it would "
-                                         "replace what is being decided", file=str(path),
-                                         hint=f"give {option} another file")])
-        if any(at.parent == i for i in inputs if i.is_dir()):  # beside the tables of a folder: read as one next time
-            raise UsageError([Diagnostic("output-is-input", f"{option} {path} is in the folder of tables being "
-                                         "decided: the next run would read it as a table of the portfolio",
-                                         file=str(path), hint=f"write {option} outside {path.parent}")])
-        if at in seen:
-            raise UsageError([Diagnostic("output-twice", f"{option} {path} is also {seen[at]}: one would overwrite "
-                                         "the other", file=str(path), hint=f"give {option} another file")])
-        seen[at] = option
-        if option not in folders and not at.parent.is_dir():
-            raise UsageError([Diagnostic("file-missing", f"{option} {path}: no such folder {path.parent}",
-                                         file=str(path), hint="create the folder first; nothing was decided")])
 
 
 @main.command()
@@ -1202,9 +1175,6 @@ def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str
 
     fmt = fmt or _default_format()
     _check_as_of(as_of)
-    _check_outputs(input_file, financials, {"--out": out, "--rejects": rejects_out, "--records": records_out,
-                                            "--exposures-out": exposures_out},
-                   ("--out", "--exposures-out") if engine == "dask" else ())
     ref = _ref(ctx, policy, policy_version)
     options = {"as_of": as_of, "out": out, "rejects": rejects_out, "records": records_out,
                "audit_db": _audit_db(ctx, no_audit, command_audit_db), "audit_inputs": audit_inputs,

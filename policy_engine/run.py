@@ -176,6 +176,10 @@ def _answers(ref: PolicyRef, lines: Iterable[bytes], as_of: str | None, trace: b
 # ------------------------------------------------------------------ batches
 
 
+def _path(given: str | Path | None) -> Path | None:
+    return Path(given) if given is not None else None
+
+
 def run_batch(policy: str | Path | CompiledPolicy | PolicyRef, input_file: str | Path, *,
               version: str | None = None, registry: str | Path | Registry | None = None,
               as_of: str | None = None, financials: str | Path | None = None, encoding: str = "utf-8",
@@ -194,8 +198,12 @@ def run_batch(policy: str | Path | CompiledPolicy | PolicyRef, input_file: str |
     """
     ref = as_ref(policy, version, registry)
     check_day(as_of)
+    from .portfolio.batch import check_outputs
+
     input_path, fin_path = Path(input_file), Path(financials) if financials is not None else None
     out_path = Path(out) if out is not None else None
+    check_outputs(input_path, fin_path, {"--out": out_path, "--rejects": _path(rejects), "--records": _path(records),
+                                         "--exposures-out": _path(exposures)})
     for option, given in (("--out", out_path), ("--exposures-out", exposures)):
         if given is not None and Path(given).is_dir():
             raise UsageError([Diagnostic("bad-option", f"{option} {given} is a directory; give a file name "

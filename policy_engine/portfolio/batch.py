@@ -17,7 +17,7 @@ import itertools
 import json
 import math
 import re
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -86,6 +86,35 @@ class Table:
     def records(self) -> bool:
         """The rows are JSON records (JSON Lines): each is held to ``decide``'s reading of a record."""
         return self.offsets is not None
+
+
+def check_outputs(source: Path, beside: Path | None, outputs: Mapping[str, Path | None],
+                   folders: Sequence[str] = ()) -> None:
+    """Each file a run writes, checked before anything is decided or recorded: a folder that is not there
+    failed the run after every decision was recorded; an output that is an input (``source``, ``beside``: a
+    financials table, a scenario) or another output replaced it without a word. ``folders``: the options whose
+    output is a folder a run creates (``--engine dask``)."""
+    inputs = {source.resolve(): "the input", **({beside.resolve(): "an input"} if beside else {})}
+    seen: dict[Path, str] = {}
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        at = path.resolve()
+        if at in inputs:
+            raise UsageError([Diagnostic("output-is-input", f"{option} {path} is {inputs[at]}: writing it would "
+                                         "replace what is being decided", file=str(path),
+                                         hint=f"give {option} another file")])
+        if any(at.parent == i for i in inputs if i.is_dir()):  # beside the tables of a folder: read as one next time
+            raise UsageError([Diagnostic("output-is-input", f"{option} {path} is in the folder of tables being "
+                                         "decided: the next run would read it as a table of the portfolio",
+                                         file=str(path), hint=f"write {option} outside {path.parent}")])
+        if at in seen:
+            raise UsageError([Diagnostic("output-twice", f"{option} {path} is also {seen[at]}: one would overwrite "
+                                         "the other", file=str(path), hint=f"give {option} another file")])
+        seen[at] = option
+        if option not in folders and not at.parent.is_dir():
+            raise UsageError([Diagnostic("file-missing", f"{option} {path}: no such folder {path.parent}",
+                                         file=str(path), hint="create the folder first; nothing was decided")])
 
 
 def read_table(path: Path, financials: Path | None = None, encoding: str = "utf-8") -> Table:

@@ -222,6 +222,10 @@ def _checked_options(dataset: Path, out: str | Path | None, financials: str | Pa
     return dataset
 
 
+def _path(given: str | Path | None) -> Path | None:
+    return Path(given) if given is not None else None
+
+
 def run_dataset(policy: str | Path | CompiledPolicy | PolicyRef, dataset: str | Path, out: str | Path | None, *,
                 version: str | None = None, registry: str | Path | Registry | None = None, as_of: str | None = None,
                 financials: str | Path | None = None, records: str | Path | None = None,
@@ -231,12 +235,14 @@ def run_dataset(policy: str | Path | CompiledPolicy | PolicyRef, dataset: str | 
     """``batch --engine dask``: what :func:`policy_engine.run.run_batch` does for a file, for a partitioned
     dataset (options it cannot honour are refused, never ignored)."""
     from ..decide.ref import as_ref, check_day
-    from .batch import write_rejects
+    from .batch import check_outputs, write_rejects
     from .long_tables import absent_columns, with_absent_columns, with_data_gaps
     from .scoped_batch import misspelt_in_lines, scoped_versions
     from .tables import BatchRun
 
     dataset = _checked_options(Path(dataset), out, financials, records)
+    check_outputs(dataset, None, {"--out": _path(out), "--rejects": _path(rejects),
+                                  "--exposures-out": _path(exposures)}, folders=("--out", "--exposures-out"))
     check_day(as_of)
     ref = as_ref(policy, version, registry)
 

@@ -759,3 +759,16 @@ def test_impact_and_simulate_check_their_outputs_too(tmp_path: Path) -> None:
         r = _cli("--no-audit", *args, "--portfolio", str(source), "--rejects", str(source))
         assert r.exit_code == 2 and "output-is-input" in r.stderr, r.stderr
         assert source.read_bytes() == PORTFOLIO_CSV.read_bytes()
+
+
+def test_the_python_api_checks_the_outputs_as_the_command_does(tmp_path: Path) -> None:
+    import policy_engine as pe
+    from policy_engine.diagnostics import UsageError
+
+    source = tmp_path / "p.csv"
+    source.write_bytes(PORTFOLIO_CSV.read_bytes())
+    with pytest.raises(UsageError) as e:
+        pe.run_batch("loss-client-management", source, version="1.1.0", registry=str(POLICIES), out=source,
+                     audit_db=False)
+    assert [d.code for d in e.value.diagnostics] == ["output-is-input"]
+    assert source.read_bytes() == PORTFOLIO_CSV.read_bytes()
