@@ -878,16 +878,30 @@ def exact_integer_ids(frame: pd.DataFrame, path: Any, names: Sequence[str]) -> p
     if not floats:
         return frame
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    schema = pq.read_schema(path)
-    integers = [n for n in floats if pa.types.is_integer(schema.field(n).type)]
-    if integers:
-        table = pq.read_table(path, columns=integers)
-        for n in integers:
-            frame[n] = pc.cast(table.column(n), pa.string()).to_pandas().to_numpy(dtype=object)
+    table = integer_ids_as_text(pq.read_table(path, columns=floats), set(floats))
+    for n in floats:
+        column = table.column(n)
+        if pa.types.is_string(column.type):  # an integer column, now its text (a float column stays as read)
+            frame[n] = column.to_pandas().to_numpy(dtype=object)
     return frame
+
+
+def integer_ids_as_text(table: Any, names: set[str]) -> Any:
+    """An Arrow ``table`` with each integer column of ``names`` (a dictionary of integers too) as the text of its
+    integers, which no float holds beyond 2**53."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for i, f in enumerate(table.schema):
+        kind = f.type.value_type if pa.types.is_dictionary(f.type) else f.type
+        if f.name in names and pa.types.is_integer(kind):
+            column = table.column(i)
+            if pa.types.is_dictionary(f.type):
+                column = pc.cast(column, kind)
+            table = table.set_column(i, f.name, pc.cast(column, pa.string()))
+    return table
 
 
 def duplicate_ids(df: pd.DataFrame, positions: np.ndarray | None = None) -> list[Problem]:

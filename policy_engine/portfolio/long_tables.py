@@ -39,6 +39,7 @@ from .frame import (
     _flag_after_as_of,
     _rows,
     client_id_text,
+    integer_ids_as_text,
     mark_stored_nans,
     prepare,
     refuse_inexact_ids,
@@ -281,23 +282,8 @@ def read_frame(path: Path, columns: tuple[str, ...], ids: tuple[str, ...] = (), 
     if cols.frame is not None:
         return cols.frame, cols.text
     assert cols.table is not None
-    table = _integer_ids_as_text(cols.table, {CLIENT_ID, *ids, *(k for k in keys if k)})
+    table = integer_ids_as_text(cols.table, {CLIENT_ID, *ids, *(k for k in keys if k)})
     return table.to_pandas(date_as_object=False, self_destruct=True, types_mapper=_mapper), False
-
-
-def _integer_ids_as_text(table: Any, names: set[str]) -> Any:
-    """``table`` with each integer column of ``names`` (a dictionary of integers too) as text."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    for i, f in enumerate(table.schema):
-        kind = f.type.value_type if pa.types.is_dictionary(f.type) else f.type
-        if f.name in names and pa.types.is_integer(kind):
-            column = table.column(i)
-            if pa.types.is_dictionary(f.type):
-                column = pc.cast(column, kind)
-            table = table.set_column(i, f.name, pc.cast(column, pa.string()))
-    return table
 
 
 def _mapper(kind: Any) -> Any:
