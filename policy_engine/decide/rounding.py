@@ -7,9 +7,10 @@ binary value gives 3.12 and 1.2%. A message and the key figures beside it never 
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
-_QUANTUM = {places: Decimal(1).scaleb(-places) for places in range(4)}
+if TYPE_CHECKING:
+    from decimal import Decimal
 
 
 def half_up(v: float, places: int, scale: int = 1) -> Decimal | float:
@@ -69,9 +70,12 @@ def _times_100(text: str) -> str:
 
 
 def _decimal(v: float, places: int, scale: int) -> Decimal | float:
+    """The rounding by the decimal of the repr (imported here: most figures never need it, and decide's
+    start-up does not pay for the module)."""
+    from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
     try:
-        d = (Decimal(repr(v)) * scale).quantize(_QUANTUM.get(places) or Decimal(1).scaleb(-places),
-                                                 rounding=ROUND_HALF_UP)
+        d = (Decimal(repr(v)) * scale).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
     except InvalidOperation:  # more digits than the context holds (a ratio over a near-zero base): no half to round
         return v * scale
     return d if d else abs(d)
