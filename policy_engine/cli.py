@@ -1364,12 +1364,16 @@ def audit_show(ctx: click.Context, ref: str, lang: str, fmt: str | None) -> None
 @_with_filters
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help=".jsonl (full decision records) or .parquet (one row per record, decision as JSON).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default=None,
+              help="Format of the lines on stderr (json: one JSON document, errors included); the export is the file.")
 @click.pass_context
 @handle_errors
 def audit_export(ctx: click.Context, client: str | None, policy_id: str | None, policy_version: str | None,
-                 grade: str | None, date_from: str | None, date_to: str | None, out: Path) -> None:
+                 grade: str | None, date_from: str | None, date_to: str | None, out: Path, fmt: str | None) -> None:
     """Export recorded decisions."""
     from .record.audit import check_filters
+
+    fmt = fmt or _default_format()
 
     if out.suffix not in (".jsonl", ".parquet"):
         raise click.BadParameter("use a .jsonl or .parquet file name", param_hint="--out")
@@ -1378,32 +1382,26 @@ def audit_export(ctx: click.Context, client: str | None, policy_id: str | None, 
         check_filters(store, policy_id, policy_version, grade, date_from, date_to)
         rows = store.query(client, policy_id, policy_version, grade, date_from, date_to)
         if out.suffix == ".jsonl":
-            with out.open("w", encoding="utf-8") as fh:
-                for r in rows:
-                    fh.write(_stored_json(store, r)[0] + "\n")
-                    n += 1
+            # Written beside, then moved: an export stopped by a record the store cannot read leaves no half file.
+            partial = out.with_name(out.name + ".partial")
+            try:
+                with partial.open("w", encoding="utf-8") as fh:
+                    for r in rows:
+                        fh.write(store.stored_texts(r)[0] + "\n")
+                        n += 1
+                partial.replace(out)
+            finally:
+                partial.unlink(missing_ok=True)
         else:  # .parquet, checked above
             import pandas as pd
 
-            frame = pd.DataFrame([{**dict(r), **dict(zip(("decision_json", "input_json"), _stored_json(store, r),
+            frame = pd.DataFrame([{**dict(r), **dict(zip(("decision_json", "input_json"), store.stored_texts(r),
                                                          strict=True))} for r in rows])
             frame = frame.drop(columns=["segment_id", "segment_sha256", "segment_row"], errors="ignore")
             n = len(frame)
             frame.to_parquet(out, index=False)
-    click.echo(f"exported {n} decision(s) to {out}", err=True)
-
-
-def _stored_json(store: Any, row: Any) -> tuple[str, str | None]:
-    """A record's decision and input (canonical, None when only its hash was kept) as JSON: as stored, or
-    read back from its batch segment (the view has no text for a segment record)."""
-    if row["decision_json"] is not None:
-        return str(row["decision_json"]), row["input_json"]
-    import orjson
-
-    from .decide.canonical import canonical_json
-
-    decision, record = store.stored(row)
-    return orjson.dumps(decision).decode("utf-8"), None if record is None else canonical_json(record).decode("utf-8")
+    _say(fmt, "exported", f"exported {n} decision(s) to {out}")
+    _finish(fmt, [])
 
 
 @audit.command("verify")
@@ -1440,8 +1438,8 @@ def audit_verify(ctx: click.Context, fmt: str | None) -> None:
               help="Replay every recorded decision (with filters: every one they match).")
 @_with_filters
 @click.option("--strict", is_flag=True,
-              help="Exit 6 also when a record cannot be replayed (its input stored as a hash only): a CI check "
-                   "that replayed nothing has not passed.")
+              help="Exit 6 also when a record cannot be replayed (its input stored as a hash only) or when nothing "
+                   "matched: a CI check that replayed nothing has not passed.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default=None)
 @click.pass_context
 @handle_errors
@@ -1449,7 +1447,7 @@ def audit_replay(ctx: click.Context, ref: str | None, replay_all: bool, client: 
                  policy_version: str | None, grade: str | None, date_from: str | None, date_to: str | None,
                  strict: bool, fmt: str | None) -> None:
     """Re-decide from the stored policy text and input with today's engine; exit 6 on any difference
-    (with --strict, on a record that cannot be replayed too).
+    (with --strict, on a record that cannot be replayed or on filters that match nothing too).
 
     Give one decision (ID or record number), --all, or the filters of `audit list` to replay what they match.
     """
@@ -1490,10 +1488,20 @@ def audit_replay(ctx: click.Context, ref: str | None, replay_all: bool, client: 
 
     said = (f"{counts['identical']} identical, {counts['different']} different, "
             f"{counts['not-replayable']} not replayable")
-    failed = counts["different"] or (strict and counts["not-replayable"])
-    if not failed:
+    failures = []
+    if not any(counts.values()):  # filters of records that exist, none of them together (or a store of none)
+        nothing = Diagnostic("nothing-replayed", "no recorded decision matches: nothing was replayed",
+                             hint="`audit list` with the same filters shows what is recorded")
+        if strict:
+            failures.append(nothing)
+        else:
+            _note(fmt, str(store.path), nothing.code, nothing.message)
+    if counts["different"] or (strict and counts["not-replayable"]):
+        failures.append(Diagnostic("replay-different", said))
+    if not failures:
         _say(fmt, "replayed", said)
-    _finish(fmt, [Diagnostic("replay-different", said)] if failed else [])
+    _finish(fmt, failures)
+    failed = bool(failures)
     if failed:
         sys.exit(EXIT_AUDIT)
 

@@ -824,6 +824,24 @@ class AuditStore:
                                          f"is not JSON ({exc})", hint="run `audit verify`: the store was changed "
                                          "behind its back")]) from None
 
+    def stored_texts(self, row: Record) -> tuple[str, str | None]:
+        """(the decision, the input or None when only its hash was kept) as JSON text, for an export: as
+        stored, or written from the batch segment. Stored text that is no longer JSON is the error
+        :meth:`stored` raises, so an export never carries a line its reader cannot parse."""
+        if row["segment_id"] is not None:
+            from ..decide.canonical import canonical_json
+
+            decision, record = self.stored(row)
+            return (orjson.dumps(decision).decode("utf-8"),
+                    None if record is None else canonical_json(record).decode("utf-8"))
+        try:
+            for text in (row["decision_json"], row["input_json"]):
+                if text is not None:
+                    orjson.loads(text)
+        except orjson.JSONDecodeError:
+            self.stored(row)  # raises the store error naming the record
+        return str(row["decision_json"]), row["input_json"]
+
     def _stored(self, row: Record) -> tuple[dict[str, Any], Any]:
         seg = row["segment_id"]
         if seg is None:

@@ -822,3 +822,16 @@ def test_a_record_whose_stored_text_is_no_longer_json_is_a_store_error_not_an_in
     for command in (["replay", "1"], ["show", "1"]):
         r = cli(db, "audit", *command, "--format", "json")
         assert r.exit_code == 6 and "unreadable-record" in r.stdout + r.stderr and "record 1 of" in r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_an_export_never_carries_a_record_that_is_not_json(tmp_path: Path, suffix: str) -> None:
+    """export copied a corrupted record's text as it was: a .jsonl line its reader could not parse. It now
+    stops with the store error naming the record and leaves no file (not half a file) behind."""
+    db = _one_decision_edited(tmp_path, '"score":', '"score":1')
+    out = tmp_path / f"decisions{suffix}"
+    r = cli(db, "audit", "export", "--out", str(out), "--format", "json")
+    assert r.exit_code == 6, r.output
+    (error,) = json.loads(r.stderr)["errors"]
+    assert error["code"] == "unreadable-record" and "record 1 of" in error["message"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("decisions")) == []

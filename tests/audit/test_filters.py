@@ -76,6 +76,21 @@ def test_replay_takes_the_filters_of_list(store: Path) -> None:
     assert "3 identical, 0 different" in cli(store, "audit", "replay", "--grade", "loss", "--format", "text").stderr
 
 
+def test_a_replay_that_matched_nothing_says_so_and_fails_under_strict(store: Path) -> None:
+    """Filters of recorded values that match nothing together replayed nothing and printed only zero counts, exit 0:
+    a CI gate passed having checked nothing. It is now a warning, and with --strict a failure (exit 6)."""
+    args = ("audit", "replay", "--client", "NOBODY", "--grade", "loss")
+    r = cli(store, *args, "--format", "json")
+    assert r.exit_code == 0 and r.stdout == ""
+    codes = [w["code"] for w in json.loads(r.stderr)["warnings"]]
+    assert codes == ["nothing-replayed", "replayed"]
+    strict = cli(store, *args, "--strict", "--format", "json")
+    assert strict.exit_code == 6
+    failure = json.loads(strict.stderr)
+    assert failure["ok"] is False and failure["errors"][0]["code"] == "nothing-replayed"
+    assert "nothing was replayed" in cli(store, *args, "--format", "text").stderr
+
+
 @pytest.mark.parametrize("args", [[], ["1", "--grade", "loss"], ["1", "--all"]])
 def test_replay_needs_one_selection(store: Path, args: list[str]) -> None:
     assert cli(store, "audit", "replay", *args).exit_code == 2
