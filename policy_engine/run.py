@@ -513,7 +513,11 @@ def _run_table(ref: PolicyRef, input_path: Path, fin_path: Path | None, as_of: s
             with contextlib.suppress(UsageError):
                 key_of(ref.for_day(as_of))
         table = read_portfolio(input_path, fin_path, encoding)
-        run = decide_table(ref, table, as_of, workers=workers, progress=progress)
+        try:
+            run = decide_table(ref, table, as_of, workers=workers, progress=progress)
+        except UsageError as e:  # a refusal of the whole table (no as_of column under 2.x) names the file
+            raise UsageError([d if d.file else Diagnostic(**{**d.as_dict(), "file": str(input_path)})
+                               for d in e.diagnostics]) from None
         columns = [str(c) for c in table.frame.columns]
         misspelt = [(p.id, given, meant) for p in {id(p): p for p in run.policies}.values()
                     for given, meant in misspelt_fields(p, columns)]

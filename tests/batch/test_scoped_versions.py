@@ -141,6 +141,7 @@ def test_a_table_without_an_as_of_column_says_its_rows_were_dated_today(tmp_path
     rows.rename(columns={"as_of": header}).to_csv(src, index=False)
     r = run("--policies", str(POLICIES), "batch", str(src), "-p", ID, "--no-audit", "--out", str(tmp_path / "d.csv"))
     assert r.exit_code == 2 and "scoped-policy-in-table" in r.stderr and says in r.stderr, r.stderr
+    assert r.stderr.startswith(f"{src}: error: scoped-policy-in-table")  # the table refused is named
     assert ("rename column 'asof' to as_of, or give --as-of" in r.stderr) == (header == "asof")
 
 
