@@ -13,7 +13,8 @@ from typing import Any
 
 SCHEMA_NAMES = ("policy", "module", "client", "decision", "policy-tests", "scenario")
 # What the commands write for machines: a CI pipeline's contract, kept by tests that check every output.
-REPORT_SCHEMAS = ("validate-report", "test-report", "diff-report", "impact-report", "batch-summary", "errors")
+REPORT_SCHEMAS = ("validate-report", "test-report", "diff-report", "impact-report", "batch-summary", "errors",
+                  "stream-line")
 
 
 def schema_dir() -> Path:

@@ -13,23 +13,32 @@ from click.testing import CliRunner
 from jsonschema import Draft202012Validator
 
 from policy_engine.cli import main
-from policy_engine.policy.schemas import REPORT_SCHEMAS, load_schema
+from policy_engine.policy.schemas import REPORT_SCHEMAS, SCHEMA_NAMES, load_schema
 
 from ..conftest import DATA, POLICIES, REFERENCE, ROOT
 
 ID = "loss-client-management"
 
 
+def _run(*args: str, stdin: str | None = None) -> Any:
+    return CliRunner().invoke(main, ["--policies", str(POLICIES), *args], input=stdin, catch_exceptions=False)
 
 
-def _run(*args: str) -> Any:
-    return CliRunner().invoke(main, ["--policies", str(POLICIES), *args], catch_exceptions=False)
+def _validator(name: str, part: str | None = None) -> Draft202012Validator:
+    """The schema's validator (``part``: one of its ``$defs``), with the shipped schemas it refers to by name."""
+    from referencing import Registry, Resource
+
+    shipped = [load_schema(n) for n in (*SCHEMA_NAMES, *REPORT_SCHEMAS)]
+    registry = Registry().with_resources((s["$id"], Resource.from_contents(s)) for s in shipped)
+    schema = load_schema(name)
+    if part is not None:
+        schema = {"$id": schema["$id"], "$ref": f"#/$defs/{part}", "$defs": schema["$defs"]}
+    return Draft202012Validator(schema, registry=registry)
 
 
-def _check(name: str, text: str) -> dict[str, Any]:
+def _check(name: str, text: str, part: str | None = None) -> dict[str, Any]:
     document = json.loads(text)
-    errors = [f"{list(e.absolute_path)}: {e.message[:200]}"
-              for e in Draft202012Validator(load_schema(name)).iter_errors(document)]
+    errors = [f"{list(e.absolute_path)}: {e.message[:200]}" for e in _validator(name, part).iter_errors(document)]
     assert errors == []
     return document
 
@@ -120,6 +129,26 @@ def test_warnings_under_json_are_one_json_document_on_stderr(tmp_path: Path) -> 
         ("missing-field", "error"), ("misspelt-field", "warning")]
     piped = _run("--no-audit", "decide", "-p", ID, "-c", str(empty))  # JSON by default, but not asked for:
     assert piped.stderr.startswith(f"{empty}: warning: the record holds no exposure")  # a line, as errors are
+
+
+def test_every_line_of_decide_stream_follows_the_stream_line_schema(tmp_path: Path) -> None:
+    """A calling system reading --stream codes against `schema stream-line`: decisions of 1.x clients and 2.0
+    debtors, and the error lines of a blank line, text that is not JSON, a record missing fields and a day no
+    version covers; with --format json each warning on stderr is a JSON object of its own."""
+    debtors = _debtors_jsonl(tmp_path / "debtors.jsonl").read_text(encoding="utf-8").splitlines()
+    client = json.loads((REFERENCE / "samples" / "clients" / "01-pass-healthy-manufacturer.json").read_text("utf-8"))
+    empty = {**json.loads(debtors[0]), "exposures": []}
+    lines = [*debtors[:3], json.dumps(client), "", "{not json", json.dumps({"client_id": "D-X"}),
+             json.dumps({**json.loads(debtors[1]), "as_of": "1999-12-31"}), json.dumps(empty)]
+    r = _run("--no-audit", "decide", "-p", ID, "--stream", "--format", "json", stdin="\n".join(lines) + "\n")
+    assert r.exit_code == 0
+    answers = [_check("stream-line", line) for line in r.stdout.splitlines()]
+    assert len(answers) == len(lines)
+    errors = {a["line"]: a["error"]["exit_code"] for a in answers if "error" in a}
+    assert errors == {5: 3, 6: 3, 7: 3, 8: 2}
+    assert answers[6]["client_id"] == "D-X" and answers[3]["policy"]["version"] == "1.1.0"
+    warnings = [_check("stream-line", line, "warning_line") for line in r.stderr.splitlines()]
+    assert [w["line"] for w in warnings] == [9] and "holds no exposure" in warnings[0]["warning"]
 
 
 def _debtors_jsonl(path: Path) -> Path:
