@@ -387,6 +387,23 @@ def _with_money_unit(amount: str, unit: str, lang: str) -> str:
     return f"{unit} {amount}"
 
 
+_FIGURE_READ = re.compile(r"(?<=[(, ])(\w+)=([^,)\[]+)(?=[,)])")
+
+
+def _figures_shown(page: _Page, why: str) -> str:
+    """The figures a metric without a value read (``net_income_ttm=-1.6e+07``, six digits in the record's words)
+    as the key figures show them (-16,000,000), for each that is a metric of the record."""
+    metrics = page.record.get("metrics") or {}
+
+    def shown(m: re.Match[str]) -> str:
+        name = m[1]
+        if name not in page.metrics or metrics.get(name) is None:
+            return m[0]
+        return f"{name}={_value(metrics[name], page.metrics[name].format)}"
+
+    return _FIGURE_READ.sub(shown, why) if why.startswith("undefined for the figures read") else why
+
+
 def _undefined_metrics(page: _Page) -> list[str]:
     """The metrics without a value and why; those of an aggregation no element met (the date of the first
     event of a kind the debtor never had) are not a gap in the data but an answer: one line of their own."""
@@ -398,7 +415,7 @@ def _undefined_metrics(page: _Page) -> list[str]:
     for name, why in gaps.items():
         short = _too_few_periods(page, name, why)
         lines.append(f"  - {_metric_label(page, name)}{'：' if page.lang == 'zh' else ': '}"
-                     + (short if short is not None else _reason(why, page.lang)))
+                     + (short if short is not None else _reason(_figures_shown(page, why), page.lang)))
     none = [_metric_label(page, name) for name, why in undefined.items() if why == NO_MATCH]
     if none:
         lines.append(page.words["none_found"].format(names=("、" if page.lang == "zh" else "; ").join(none)))

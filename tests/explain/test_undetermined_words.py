@@ -102,3 +102,19 @@ def test_an_exposure_fact_not_given_is_the_reason_with_its_place() -> None:
     assert reasons["credit_impaired"] == {"credit_impaired": "missing input: exposures[0].accounting.credit_impaired"}
     assert reasons["impaired_ecl_50pct"]["ecl_coverage"] == "no value: missing input exposures[0].accounting.ecl"
     assert not any("when" in r for r in reasons.values())
+
+
+@pytest.mark.parametrize(("lang", "said"), [
+    ("zh", "按所读数值无法计算（net_income_ttm=-16,000,000, equity_q=[4期]）"),
+    ("en", "undefined for the figures read (net_income_ttm=-16,000,000, equity_q=[4 periods])"),
+])
+def test_the_figures_a_metric_without_a_value_read_are_shown_as_the_key_figures_show_them(lang: str,
+                                                                                           said: str) -> None:
+    """The record words them in six digits (net_income_ttm=-1.6e+07); the explanation showed that to a banker. A
+    figure that is a metric of the record is shown in its format; the record's own words stay (replay)."""
+    policy = load_policy(REFERENCE / "policy-1.1.0.yaml")
+    client = json.loads((REFERENCE / "samples" / "clients" / "21-loss-by-scorecard.json").read_text("utf-8"))
+    record = Decider(policy).decide(client)
+    assert "net_income_ttm=-1.6e+07" in record["undefined_metrics"]["roe"]
+    text = explain(record, policy, lang)
+    assert said in text and "e+07" not in text
