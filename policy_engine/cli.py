@@ -538,6 +538,7 @@ def _decide(ctx: click.Context, policy: str, version: str | None, client: str, a
             trace: bool, audit_db: Path | bool = False, audit_inputs: str = "full", fmt: str = "text"
             ) -> tuple[Any, dict[str, Any]]:
     from .decide.inputs import record_fields
+    from .decide.ref import dated_before
     from .run import decide_and_record, read_client, selection_day
 
     _check_as_of(as_of)
@@ -545,6 +546,9 @@ def _decide(ctx: click.Context, policy: str, version: str | None, client: str, a
     ref = _ref(ctx, policy, version)
     compiled = ref.for_day(selection_day(record, as_of))
     _warn_misspelt(compiled, record_fields(record), name, "field", fmt)
+    stale = dated_before(record, as_of)
+    if stale is not None:
+        _note(fmt, name, "as-of-after-record", stale)
     decision = decide_and_record(ref, record, as_of=as_of, trace=trace, audit_db=audit_db,
                                  audit_inputs=audit_inputs, file=name)
     return compiled, decision

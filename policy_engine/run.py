@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .decide.ref import PolicyRef, as_ref, check_day, selection_day, unreadable_day
+from .decide.ref import PolicyRef, as_ref, check_day, dated_before, selection_day, unreadable_day
 from .diagnostics import Diagnostic, InputError, PolicyEngineError, UsageError
 from .portfolio.tables import (
     BatchRun,
@@ -158,6 +158,9 @@ def _answers(ref: PolicyRef, lines: Iterable[bytes], as_of: str | None, trace: b
                 if number <= MISSPELT_SAMPLE:  # (as batch looks: the check costs more than the decision)
                     for given, meant in misspelt_fields(policy, record_fields(record)):
                         warn(number, misspelt_message(policy, given, meant))
+                stale = dated_before(record, as_of)
+                if stale is not None:
+                    warn(number, stale)
                 for note in decision_warnings(decision, policy):
                     warn(number, note)
         except PolicyEngineError as e:

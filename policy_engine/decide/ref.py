@@ -172,3 +172,20 @@ def selection_day(record: Any, as_of: str | None) -> str | None:
     if isinstance(record, dict) and parse_date(record.get("as_of")) is not None:
         return str(record["as_of"])
     return None
+
+
+def dated_before(record: Any, as_of: str | None) -> str | None:
+    """The warning for a record decided as of a day after its own ``as_of``: its facts (days past due, balances,
+    the payments made) stood on its date, and are read as if they stood on the later one (an instalment due in
+    between reads as unpaid). A day before it is refused elsewhere (facts from the future); None otherwise."""
+    from .inputs import parse_date
+
+    if as_of is None or not isinstance(record, dict):
+        return None
+    own, day = parse_date(record.get("as_of")), parse_date(as_of)
+    if own is None or day is None or own >= day:
+        return None
+    return (f"the record is dated {own.isoformat()} and decided as of {day.isoformat()}, {(day - own).days} days "
+            f"later: its facts (days past due, balances, the payments made) are read as if they stood on "
+            f"{day.isoformat()}, so an instalment due in between reads as unpaid; decide it as of its own date, "
+            f"or give its facts as of {day.isoformat()}")

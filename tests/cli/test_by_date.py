@@ -94,12 +94,32 @@ def test_a_pinned_version_not_in_force_on_the_day_is_said(pinned: str, as_of: st
         return
     assert second == f"! Policy {ID} {pinned} {note}: this decision was made under it as pinned"
     assert "未生效" in zh.stdout.splitlines()[1]
-    assert json.loads(decided.stderr) == {"ok": True, "warnings": [{  # --format json: stderr is JSON too
-        "code": "not-in-force", "message": f"Policy {ID} {pinned} {note}: this decision was made under it as pinned",
-        "file": str(RESTARTED), "severity": "warning"}]}
+    later = ["as-of-after-record"] if as_of else []  # decided after the record's own date: said too (below)
+    warnings = json.loads(decided.stderr)["warnings"]  # --format json: stderr is JSON too
+    assert [w["code"] for w in warnings] == [*later, "not-in-force"]
+    assert warnings[-1] == {"code": "not-in-force", "file": str(RESTARTED), "severity": "warning",
+                            "message": f"Policy {ID} {pinned} {note}: this decision was made under it as pinned"}
     piped = _cli("decide", "-p", f"{ID}@{pinned}", "-c", str(RESTARTED), *day)  # JSON, --format not asked for
-    assert piped.stderr.strip() == f"{RESTARTED}: warning: Policy {ID} {pinned} {note}: this decision was made " \
-                                   "under it as pinned"
+    assert piped.stderr.strip().splitlines()[-1] == f"{RESTARTED}: warning: Policy {ID} {pinned} {note}: this " \
+                                                    "decision was made under it as pinned"
+
+
+@pytest.mark.parametrize(("as_of", "said"), [(None, False), ("2026-09-30", False), ("2027-08-01", True)])
+def test_a_record_decided_as_of_a_day_after_its_own_date_is_said(as_of: str | None, said: bool) -> None:
+    """A banker's review: --as-of 2027-08-01 on a record dated 2026-09-30 read its days past due as current and
+    every instalment due in between as missed (a pass debtor graded special mention), without a word. decide,
+    explain and each line of --stream now say so; the decision is the one asked for."""
+    day = ["--as-of", as_of] if as_of else []
+    message = ("the record is dated 2026-09-30 and decided as of 2027-08-01, 305 days later: its facts (days past "
+               "due, balances, the payments made) are read as if they stood on 2027-08-01")
+    decided = _cli("decide", "-p", ID, "-c", str(RESTARTED), "--format", "json", *day)
+    codes = [w["code"] for w in json.loads(decided.stderr)["warnings"]] if decided.stderr else []
+    assert decided.exit_code == 0 and ("as-of-after-record" in codes) is said
+    explained = _cli("explain", "-p", ID, "-c", str(RESTARTED), "--lang", "zh", *day)
+    assert explained.exit_code == 0 and (message in explained.stderr) is said
+    streamed = _cli("decide", "-p", ID, "--stream", "--no-audit", *day, stdin=RESTARTED.read_text("utf-8")
+                    .replace("\n", " ") + "\n")
+    assert streamed.exit_code == 0 and (f"<stdin>:1: warning: {message}" in streamed.stderr) is said
 
 
 def test_a_debtor_without_exposures_is_decided_and_flagged(tmp_path: Path) -> None:
