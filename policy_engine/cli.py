@@ -546,11 +546,11 @@ def _decide(ctx: click.Context, policy: str, version: str | None, client: str, a
     ref = _ref(ctx, policy, version)
     compiled = ref.for_day(selection_day(record, as_of))
     _warn_misspelt(compiled, record_fields(record), name, "field", fmt)
-    stale = dated_before(record, as_of)
-    if stale is not None:
-        _note(fmt, name, "as-of-after-record", stale)
     decision = decide_and_record(ref, record, as_of=as_of, trace=trace, audit_db=audit_db,
                                  audit_inputs=audit_inputs, file=name)
+    stale = dated_before(record, as_of)  # beside a decision only: a refused record has its own error
+    if stale is not None:
+        _note(fmt, name, "as-of-after-record", stale)
     return compiled, decision
 
 

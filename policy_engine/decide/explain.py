@@ -391,8 +391,8 @@ _FIGURE_READ = re.compile(r"(?<=[(, ])(\w+)=([^,)\[]+)(?=[,)])")
 
 
 def _figures_shown(page: _Page, why: str) -> str:
-    """The figures a metric without a value read (``net_income_ttm=-1.6e+07``, six digits in the record's words)
-    as the key figures show them (-16,000,000), for each that is a metric of the record."""
+    """The figures a metric without a value read (``income=-1.6e+07``, six digits in the record's words) as the
+    key figures show them (-16,000,000), for each that is a metric of the record."""
     metrics = page.record.get("metrics") or {}
 
     def shown(m: re.Match[str]) -> str:
