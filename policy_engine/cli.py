@@ -548,9 +548,9 @@ def _decide(ctx: click.Context, policy: str, version: str | None, client: str, a
     _warn_misspelt(compiled, record_fields(record), name, "field", fmt)
     decision = decide_and_record(ref, record, as_of=as_of, trace=trace, audit_db=audit_db,
                                  audit_inputs=audit_inputs, file=name)
-    stale = dated_before(record, as_of)  # beside a decision only: a refused record has its own error
-    if stale is not None:
-        _note(fmt, name, "as-of-after-record", stale)
+    other_day = dated_before(record, as_of)  # beside a decision only: a refused record has its own error
+    if other_day is not None:
+        _note(fmt, name, *other_day)
     return compiled, decision
 
 

@@ -158,9 +158,9 @@ def _answers(ref: PolicyRef, lines: Iterable[bytes], as_of: str | None, trace: b
                 if number <= MISSPELT_SAMPLE:  # (as batch looks: the check costs more than the decision)
                     for given, meant in misspelt_fields(policy, record_fields(record)):
                         warn(number, misspelt_message(policy, given, meant))
-                stale = dated_before(record, as_of)
-                if stale is not None:
-                    warn(number, stale)
+                other_day = dated_before(record, as_of)
+                if other_day is not None:
+                    warn(number, other_day[1])
                 for note in decision_warnings(decision, policy):
                     warn(number, note)
         except PolicyEngineError as e:

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from ..diagnostics import Diagnostic, UsageError
 
 if TYPE_CHECKING:
+    import datetime
+
     from ..policy.compiler import CompiledPolicy
     from ..policy.registry import Registry
     from .evaluate import Decider
@@ -174,18 +176,34 @@ def selection_day(record: Any, as_of: str | None) -> str | None:
     return None
 
 
-def dated_before(record: Any, as_of: str | None) -> str | None:
-    """The warning for a record decided as of a day after its own ``as_of``: its facts (days past due, balances,
-    the payments made) stood on its date, and are read as if they stood on the later one (an instalment due in
-    between reads as unpaid). A day before it is refused elsewhere (facts from the future); None otherwise."""
+def dated_before(record: Any, as_of: str | None) -> tuple[str, str] | None:
+    """(code, words) of the warning for a record decided as of another day than its own ``as_of``: its facts (days
+    past due, balances, the payments made) stood on its date. Later, they are read as if they stood on the decision
+    day (an instalment due in between reads as unpaid); earlier, they were not known yet. A record whose own
+    ``as_of`` is no date is said too (``--as-of`` decided it without a check of when its facts stood). None when
+    the record is decided as of its own date or the run gives none."""
     from .inputs import parse_date
 
-    if as_of is None or not isinstance(record, dict):
+    day = parse_date(as_of)
+    if day is None or not isinstance(record, dict) or "as_of" not in record:
         return None
-    own, day = parse_date(record.get("as_of")), parse_date(as_of)
-    if own is None or day is None or own >= day:
+    given, own = record["as_of"], parse_date(record["as_of"])
+    if own is None:
+        shown = given if isinstance(given, str) and len(given) <= 40 else type(given).__name__
+        return ("record-as-of-unread", f"the record's own as_of {shown!r} is no date YYYY-MM-DD: it was decided as of "
+                f"{day.isoformat()} with no check of the day its facts stood on; write its as_of as YYYY-MM-DD")
+    if own == day:
         return None
-    return (f"the record is dated {own.isoformat()} and decided as of {day.isoformat()}, {(day - own).days} days "
-            f"later: its facts (days past due, balances, the payments made) are read as if they stood on "
-            f"{day.isoformat()}, so an instalment due in between reads as unpaid; decide it as of its own date, "
-            f"or give its facts as of {day.isoformat()}")
+    if own < day:
+        return ("as-of-after-record", f"the record is dated {own.isoformat()} and decided as of {day.isoformat()}, "
+                f"{_days(day - own)} later: its facts (days past due, balances, the payments made) are read as if "
+                f"they stood on {day.isoformat()}, so an instalment due in between reads as unpaid; decide it as of "
+                f"its own date, or give its facts as of {day.isoformat()}")
+    return ("as-of-before-record", f"the record is dated {own.isoformat()} and decided as of {day.isoformat()}, "
+            f"{_days(own - day)} before: its facts (days past due, balances, the payments made) stood on "
+            f"{own.isoformat()} and were not known on {day.isoformat()}; decide it as of its own date, or give its "
+            f"facts as of {day.isoformat()}")
+
+
+def _days(span: datetime.timedelta) -> str:
+    return f"{span.days} day" if span.days == 1 else f"{span.days} days"

@@ -104,22 +104,36 @@ def test_a_pinned_version_not_in_force_on_the_day_is_said(pinned: str, as_of: st
                                                     "decision was made under it as pinned"
 
 
-@pytest.mark.parametrize(("as_of", "said"), [(None, False), ("2026-09-30", False), ("2027-08-01", True)])
-def test_a_record_decided_as_of_a_day_after_its_own_date_is_said(as_of: str | None, said: bool) -> None:
+@pytest.mark.parametrize(("own", "as_of", "code", "message"), [
+    ("2026-09-30", None, None, None),
+    ("2026-09-30", "2026-09-30", None, None),
+    ("2026-09-30", "2027-08-01", "as-of-after-record", "the record is dated 2026-09-30 and decided as of 2027-08-01, "
+     "305 days later: its facts (days past due, balances, the payments made) are read as if they stood on 2027-08-01"),
+    ("2026-09-30", "2026-09-29", "as-of-before-record", "the record is dated 2026-09-30 and decided as of 2026-09-29, "
+     "1 day before: its facts (days past due, balances, the payments made) stood on 2026-09-30 and were not known"),
+    ("2026-09-30T00:00:00", "2026-12-20", "record-as-of-unread", "the record's own as_of '2026-09-30T00:00:00' is no "
+     "date YYYY-MM-DD: it was decided as of 2026-12-20 with no check of the day its facts stood on"),
+])
+def test_a_record_decided_as_of_another_day_than_its_own_is_said(tmp_path: Path, own: str, as_of: str | None,
+                                                                 code: str | None, message: str | None) -> None:
     """A banker's review: --as-of 2027-08-01 on a record dated 2026-09-30 read its days past due as current and
-    every instalment due in between as missed (a pass debtor graded special mention), without a word. decide,
-    explain and each line of --stream now say so; the decision is the one asked for."""
+    every instalment due in between as missed (a pass debtor graded special mention), without a word; a day
+    before it, or an own as_of that is no date, passed without a word too. decide, explain and each line of
+    --stream now say so; the decision is the one asked for."""
+    record = json.loads(RESTARTED.read_text("utf-8"))
+    record["as_of"] = own
+    path = tmp_path / "debtor.json"
+    path.write_text(json.dumps(record), encoding="utf-8")
     day = ["--as-of", as_of] if as_of else []
-    message = ("the record is dated 2026-09-30 and decided as of 2027-08-01, 305 days later: its facts (days past "
-               "due, balances, the payments made) are read as if they stood on 2027-08-01")
-    decided = _cli("decide", "-p", ID, "-c", str(RESTARTED), "--format", "json", *day)
-    codes = [w["code"] for w in json.loads(decided.stderr)["warnings"]] if decided.stderr else []
-    assert decided.exit_code == 0 and ("as-of-after-record" in codes) is said
-    explained = _cli("explain", "-p", ID, "-c", str(RESTARTED), "--lang", "zh", *day)
-    assert explained.exit_code == 0 and (message in explained.stderr) is said
-    streamed = _cli("decide", "-p", ID, "--stream", "--no-audit", *day, stdin=RESTARTED.read_text("utf-8")
-                    .replace("\n", " ") + "\n")
-    assert streamed.exit_code == 0 and (f"<stdin>:1: warning: {message}" in streamed.stderr) is said
+    decided = _cli("decide", "-p", ID, "-c", str(path), "--format", "json", *day)
+    warnings = json.loads(decided.stderr)["warnings"] if decided.stderr else []
+    assert decided.exit_code == 0, decided.output
+    assert [(w["code"], w["message"].startswith(message or "")) for w in warnings] == ([(code, True)] if code else [])
+    explained = _cli("explain", "-p", ID, "-c", str(path), "--lang", "zh", *day)
+    assert explained.exit_code == 0 and (message is not None and message in explained.stderr) is (code is not None)
+    streamed = _cli("decide", "-p", ID, "--stream", "--no-audit", *day, stdin=json.dumps(record) + "\n")
+    said = message is not None and f"<stdin>:1: warning: {message}" in streamed.stderr
+    assert streamed.exit_code == 0 and said is (code is not None)
 
 
 def test_a_debtor_without_exposures_is_decided_and_flagged(tmp_path: Path) -> None:
