@@ -17,6 +17,21 @@ REPORT_SCHEMAS = ("validate-report", "test-report", "diff-report", "impact-repor
                   "stream-line")
 
 
+# A schema that refers to others by file name holds their text (under its $defs, each with its $id, where such a
+# reference resolves): whole on its own, as `schema NAME` prints it. tools/embed_schemas.py writes the copies.
+EMBEDS: dict[str, tuple[str, ...]] = {"stream-line": ("decision", "errors")}
+
+
+def with_embedded(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` holding the current text of each schema it embeds (what its file must hold)."""
+    if name not in EMBEDS:
+        return schema
+    defs = dict(schema.get("$defs", {}))
+    for other in EMBEDS[name]:
+        defs[other] = {k: v for k, v in load_schema(other).items() if k != "$schema"}
+    return {**schema, "$defs": defs}
+
+
 def schema_dir() -> Path:
     package = Path(__file__).resolve().parent.parent  # this module is policy_engine/policy/schemas.py
     for candidate in (package / "_schemas", package.parent / "schemas"):
