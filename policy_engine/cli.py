@@ -1375,35 +1375,17 @@ def audit_show(ctx: click.Context, ref: str, lang: str, fmt: str | None) -> None
 def audit_export(ctx: click.Context, client: str | None, policy_id: str | None, policy_version: str | None,
                  grade: str | None, date_from: str | None, date_to: str | None, out: Path, fmt: str | None) -> None:
     """Export recorded decisions."""
-    from .record.audit import check_filters
+    from .portfolio.batch import check_outputs
+    from .record.audit import check_filters, export_records
 
     fmt = fmt or _default_format()
 
     if out.suffix not in (".jsonl", ".parquet"):
         raise click.BadParameter("use a .jsonl or .parquet file name", param_hint="--out")
-    n = 0
     with _store(ctx) as store:
+        check_outputs(store.path, None, {"--out": out})  # not the store itself, nor a folder that is not there
         check_filters(store, policy_id, policy_version, grade, date_from, date_to)
-        rows = store.query(client, policy_id, policy_version, grade, date_from, date_to)
-        if out.suffix == ".jsonl":
-            # Written beside, then moved: an export stopped by a record the store cannot read leaves no half file.
-            partial = out.with_name(out.name + ".partial")
-            try:
-                with partial.open("w", encoding="utf-8") as fh:
-                    for r in rows:
-                        fh.write(store.stored_texts(r)[0] + "\n")
-                        n += 1
-                partial.replace(out)
-            finally:
-                partial.unlink(missing_ok=True)
-        else:  # .parquet, checked above
-            import pandas as pd
-
-            frame = pd.DataFrame([{**dict(r), **dict(zip(("decision_json", "input_json"), store.stored_texts(r),
-                                                         strict=True))} for r in rows])
-            frame = frame.drop(columns=["segment_id", "segment_sha256", "segment_row"], errors="ignore")
-            n = len(frame)
-            frame.to_parquet(out, index=False)
+        n = export_records(store, store.query(client, policy_id, policy_version, grade, date_from, date_to), out)
     _say(fmt, "exported", f"exported {n} decision(s) to {out}")
     _finish(fmt, [])
 

@@ -1187,5 +1187,51 @@ def _snapshot_grades(text: str) -> list[str]:
     return [str(g["id"]) for g in scale if isinstance(g, dict) and "id" in g]
 
 
+# export ---------------------------------------------------------------------------
+EXPORT_COLUMNS = ("seq", "decision_id", "client_id", "as_of", "policy_id", "policy_version", "policy_sha256", "grade",
+                  "input_sha256", "input_json", "decision_json", "batch_key", "recorded_at", "prev_hash", "hash")
+
+
+def export_records(store: AuditStore, rows: Iterable[Record], out: Path) -> int:
+    """Write ``rows`` to ``out``: .jsonl, each decision on one line; .parquet, one row a record (EXPORT_COLUMNS, an
+    empty export too). Whole or not at all: written beside, under a name of its own, then moved over ``out``, so a
+    record the store cannot read (:meth:`AuditStore.stored_texts`) leaves ``out`` as it was. Returns the count."""
+    import tempfile
+
+    fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
+    partial = Path(name)
+    try:
+        if out.suffix == ".jsonl":
+            n = 0
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                for r in rows:
+                    fh.write(_one_line(store.stored_texts(r)[0]) + "\n")
+                    n += 1
+        else:
+            import pandas as pd
+
+            os.close(fd)
+            frame = pd.DataFrame([{**{c: r[c] for c in EXPORT_COLUMNS}, **dict(zip(
+                ("decision_json", "input_json"), store.stored_texts(r), strict=True))} for r in rows],
+                columns=list(EXPORT_COLUMNS))
+            n = len(frame)
+            frame.to_parquet(partial, index=False)
+        partial.replace(out)
+    finally:
+        partial.unlink(missing_ok=True)
+    return n
+
+
+def _one_line(text: str) -> str:
+    """A stored decision as one line of JSON Lines: the engine stores compact JSON, but text edited behind the store's
+    back may span lines (written again compactly), and U+2028/U+2029, raw in JSON, split a line for readers that
+    split as Python's splitlines does (escaped, as decide --stream writes them)."""
+    if "\n" in text or "\r" in text:
+        text = orjson.dumps(orjson.loads(text)).decode("utf-8")
+    if "\u2028" in text or "\u2029" in text:
+        text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return text
+
+
 def open_store(path: str | Path | None) -> AuditStore:
     return AuditStore(path)

@@ -834,4 +834,42 @@ def test_an_export_never_carries_a_record_that_is_not_json(tmp_path: Path, suffi
     assert r.exit_code == 6, r.output
     (error,) = json.loads(r.stderr)["errors"]
     assert error["code"] == "unreadable-record" and "record 1 of" in error["message"]
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("decisions")) == []
+    assert sorted(p.name for p in tmp_path.iterdir() if "decisions" in p.name) == []
+    out.write_text("the last export\n", encoding="utf-8")  # an export that fails leaves the file it would replace
+    assert cli(db, "audit", "export", "--out", str(out)).exit_code == 6
+    assert out.read_text(encoding="utf-8") == "the last export\n"
+    assert sorted(p.name for p in tmp_path.iterdir() if "decisions" in p.name) == [out.name]
+
+
+def test_an_export_line_is_one_line_whatever_the_store_holds(tmp_path: Path) -> None:
+    """Stored text edited into several lines (still JSON) or holding U+2028 (JSON allows it raw; Python's splitlines
+    splits on it) gave an export whose lines were not one record each; each record is now one line, the same JSON."""
+    db = tmp_path / "d.db"
+    record = json.loads(SAMPLES[1].read_text(encoding="utf-8"))
+    record["client_id"] = "C\u2028X"
+    client = tmp_path / "c.json"
+    client.write_text(json.dumps(record), encoding="utf-8")
+    assert cli(db, "decide", "-p", "loss-client-management", "-c", str(client)).exit_code == 0
+    assert cli(db, "decide", "-p", "loss-client-management", "-c", str(SAMPLES[2])).exit_code == 0
+    with _raw(db) as raw:
+        text = raw.execute("SELECT decision_json FROM decision WHERE seq = 2").fetchone()[0]
+        raw.execute("UPDATE decision SET decision_json = ? WHERE seq = 2", (json.dumps(json.loads(text), indent=1),))
+    out = tmp_path / "decisions.jsonl"
+    assert cli(db, "audit", "export", "--out", str(out)).exit_code == 0
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 2 and "\\u2028" in lines[0]
+    assert json.loads(lines[0])["client_id"] == "C\u2028X" and json.loads(lines[1]) == json.loads(text)
+
+
+def test_an_export_checks_its_output_and_an_empty_parquet_export_has_its_columns(tmp_path: Path) -> None:
+    db = _one_decision_edited(tmp_path, "nothing", "nothing")
+    r = cli(db, "audit", "export", "--out", str(tmp_path / "no" / "x.jsonl"), "--format", "json")
+    assert r.exit_code == 2  # said before anything is read, naming --out, not a file of its own making
+    (error,) = json.loads(r.stderr)["errors"]
+    assert error["code"] == "file-missing" and error["message"].startswith("--out ") and "partial" not in r.stderr
+    empty = tmp_path / "none.parquet"
+    assert cli(db, "audit", "export", "--client", "NOBODY", "--out", str(empty)).exit_code == 0
+    import pandas as pd
+
+    frame = pd.read_parquet(empty)
+    assert len(frame) == 0 and {"decision_json", "input_json", "client_id", "hash"} <= set(frame.columns)
