@@ -401,7 +401,7 @@ def _figures_shown(page: _Page, why: str) -> str:
             return m[0]
         return f"{name}={_value(metrics[name], page.metrics[name].format)}"
 
-    return _FIGURE_READ.sub(shown, why) if why.startswith("undefined for the figures read") else why
+    return _FIGURE_READ.sub(shown, why) if "for the figures read (" in why else why  # nested in 'depends on' too
 
 
 def _undefined_metrics(page: _Page) -> list[str]:

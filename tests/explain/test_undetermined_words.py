@@ -118,3 +118,14 @@ def test_the_figures_a_metric_without_a_value_read_are_shown_as_the_key_figures_
     assert "net_income_ttm=-1.6e+07" in record["undefined_metrics"]["roe"]
     text = explain(record, policy, lang)
     assert said in text and "e+07" not in text
+
+
+def test_the_figures_read_are_shown_formatted_inside_a_depends_on_reason_too() -> None:
+    from policy_engine.decide.explain import _figures_shown, _Page
+
+    policy = load_policy(REFERENCE / "policy-1.1.0.yaml")
+    page = _Page.of({"metrics": {"net_income_ttm": -16_000_000.0}}, policy, "en")
+    why = "depends on roe (undefined for the figures read (net_income_ttm=-1.6e+07, equity_q=[4 periods]): zero or " \
+          "non-positive base, or too few periods)"
+    assert _figures_shown(page, why) == why.replace("-1.6e+07", "-16,000,000")
+    assert _figures_shown(page, "missing input: net_income_ttm=3") == "missing input: net_income_ttm=3"  # other forms
