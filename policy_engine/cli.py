@@ -657,11 +657,11 @@ def decide(ctx: click.Context, policy: str, policy_version: str | None, client: 
             raise click.BadParameter("--stream reads its lines from stdin: give them there, e.g. "
                                      f"policy-engine decide ... --stream < {client}", param_hint="-c")
 
-        def warn(number: int, line: str) -> None:
+        def warn(number: int, code: str, line: str) -> None:
             if _json_notes(fmt or _error_format({})):  # one JSON object a line, as the stream's stdout is read
                 import orjson
 
-                sys.stderr.buffer.write(_one_line(orjson.dumps({"line": number, "warning": line},
+                sys.stderr.buffer.write(_one_line(orjson.dumps({"line": number, "code": code, "warning": line},
                                                                option=orjson.OPT_APPEND_NEWLINE)))
                 sys.stderr.flush()
                 return
@@ -671,7 +671,7 @@ def decide(ctx: click.Context, policy: str, policy_version: str | None, client: 
         ref.check()  # an unknown id or version ends the stream before its first line, with exit 2
         for answer in answers(ref, sys.stdin.buffer, as_of=as_of, trace=trace,
                               audit_db=_audit_db(ctx, no_audit, command_audit_db), audit_inputs=audit_inputs,
-                              warn=warn):
+                              notes=warn):
             out.write(_one_line(answer))  # UTF-8 bytes as orjson wrote them: no decoding and encoding again
             out.flush()
         return

@@ -115,28 +115,43 @@ def read_client(source: str | Path, stdin: Any = None) -> tuple[Any, str]:
 
 def stream(ref: PolicyRef, lines: Iterable[bytes], *, as_of: str | None = None, trace: bool = False,
            audit_db: str | Path | bool | None = None, audit_inputs: str = "full",
-           warn: Callable[[int, str], None] | None = None) -> Iterator[bytes]:
+           warn: Callable[[int, str], None] | None = None,
+           notes: Callable[[int, str, str], None] | None = None) -> Iterator[bytes]:
     """One answer line per input line: a decision record, or ``{"line": N, "client_id": ..., "error": ...}``.
 
     A bad line never ends the stream; its answer names the client when its id could be read. Each
     decision is recorded (``audit_db`` as for :func:`decide_and_record`) before it is answered.
     ``warn(line number, text)`` hears what ``decide`` prints as a warning beside its JSON (a debtor
-    without exposures, a version not in force on the day): the answer lines keep their contract.
+    without exposures, a version not in force on the day): the answer lines keep their contract;
+    ``notes(line number, code, text)`` hears the same with each warning's code (``misspelt-field``, ...).
     """
     check_day(as_of)
     store = None if audit_db is False else _store(audit_db)
     try:
-        yield from _answers(ref, lines, as_of, trace, store, audit_inputs, warn)
+        yield from _answers(ref, lines, as_of, trace, store, audit_inputs, _heard(warn, notes))
     finally:
         if store is not None:
             store.close()
 
 
+def _heard(warn: Callable[[int, str], None] | None,
+           notes: Callable[[int, str, str], None] | None) -> Callable[[int, str, str], None] | None:
+    """One callback for both ways of hearing a stream's warnings: with their codes, or the text alone."""
+    if warn is None or notes is None:
+        return notes if warn is None else (lambda n, code, text: warn(n, text))
+
+    def both(n: int, code: str, text: str) -> None:
+        warn(n, text)
+        notes(n, code, text)
+
+    return both
+
+
 def _answers(ref: PolicyRef, lines: Iterable[bytes], as_of: str | None, trace: bool, store: AuditStore | None,
-             audit_inputs: str, warn: Callable[[int, str], None] | None) -> Iterator[bytes]:
+             audit_inputs: str, warn: Callable[[int, str, str], None] | None) -> Iterator[bytes]:
     import orjson
 
-    from .decide.explain import decision_warnings
+    from .decide.explain import decision_notes
     from .decide.inputs import MISSPELT_SAMPLE, misspelt_fields, misspelt_message, record_fields
     from .policy.loader import JSONInputError, parse_json_text
 
@@ -157,12 +172,12 @@ def _answers(ref: PolicyRef, lines: Iterable[bytes], as_of: str | None, trace: b
             if warn is not None:  # what decide prints beside its JSON: a field near one the policy reads, unread
                 if number <= MISSPELT_SAMPLE:  # (as batch looks: the check costs more than the decision)
                     for given, meant in misspelt_fields(policy, record_fields(record)):
-                        warn(number, misspelt_message(policy, given, meant))
+                        warn(number, "misspelt-field", misspelt_message(policy, given, meant))
                 other_day = dated_before(record, as_of)
                 if other_day is not None:
-                    warn(number, other_day[1])
-                for note in decision_warnings(decision, policy):
-                    warn(number, note)
+                    warn(number, *other_day)
+                for code, note in decision_notes(decision, policy):
+                    warn(number, code, note)
         except PolicyEngineError as e:
             error: dict[str, Any] = {"line": number}
             cid = record.get("client_id") if isinstance(record, dict) else None

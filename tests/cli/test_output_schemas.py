@@ -156,7 +156,8 @@ def test_every_line_of_decide_stream_follows_the_stream_line_schema(tmp_path: Pa
     assert errors == {5: 3, 6: 3, 7: 3, 8: 2}
     assert answers[6]["client_id"] == "D-X" and answers[3]["policy"]["version"] == "1.1.0"
     warnings = [_check("stream-line", line, "warning_line") for line in r.stderr.splitlines()]
-    assert [w["line"] for w in warnings] == [9] and "holds no exposure" in warnings[0]["warning"]
+    assert [(w["line"], w["code"]) for w in warnings] == [(9, "no-exposures")]
+    assert "holds no exposure" in warnings[0]["warning"]
 
 
 def _debtors_jsonl(path: Path) -> Path:

@@ -331,3 +331,22 @@ def test_stream_names_a_misspelt_field_as_decide_does() -> None:
     assert f"<stdin>:1: warning: {said}" in r.stderr and "decision_id" in r.stdout
     r = _cli("--no-audit", "decide", "-p", f"{ID}@2.0.0", "--format", "text", input=json.dumps(record))
     assert f"warning: {said}" in r.stderr
+
+
+def test_the_python_stream_tells_its_warnings_with_or_without_their_codes() -> None:
+    """``run.stream``: ``warn`` hears (line, text), as it always did; ``notes`` hears (line, code, text), the code the
+    command's JSON warning lines carry; given both, each hears every warning once."""
+    from policy_engine.run import stream
+
+    record = json.loads((POLICIES / "loss-client-management" / "samples" / "debtors" / "01-pass-single-loan.json")
+                        .read_text(encoding="utf-8"))
+    lines = [json.dumps({**record, "exposures": []}).encode(), json.dumps(record).encode()]
+    ref = pe.PolicyRef("loss-client-management", registry=POLICIES)
+    warned: list[tuple[int, str]] = []
+    noted: list[tuple[int, str, str]] = []
+    answers = list(stream(ref, lines, audit_db=False, as_of="2026-10-31", warn=lambda n, t: warned.append((n, t)),
+                          notes=lambda n, c, t: noted.append((n, c, t))))
+    assert len(answers) == 2
+    assert [(n, c) for n, c, _ in noted] == [(1, "as-of-after-record"), (1, "no-exposures"),
+                                            (2, "as-of-after-record")]
+    assert warned == [(n, t) for n, _, t in noted]
