@@ -149,6 +149,13 @@ def handle_errors(fn: F) -> F:
                                           file=str(e.filename) if e.filename else None)], _error_format(kwargs))
             sys.exit(EXIT_USAGE)
         except Exception as e:  # a bug: say so plainly, with enough to report it
+            store = sys.modules.get("sqlite3")  # loaded if the store raised: not imported here for that
+            if store is not None and isinstance(e, store.Error):  # a store another program changed, a full disk
+                _emit_diagnostics([Diagnostic("store-failed", f"the decision store failed: {type(e).__name__}: {e}",
+                                              hint="run `audit verify`; a store changed by another program (a "
+                                              "trigger, a constraint) or a full disk refuses a write")],
+                                  _error_format(kwargs))
+                sys.exit(EXIT_AUDIT)
             _emit_diagnostics([Diagnostic("internal-error", f"{type(e).__name__}: {e}", hint="this is a bug in "
                                           "policy_engine; please report it with the command you ran")],
                               _error_format(kwargs))

@@ -873,3 +873,20 @@ def test_an_export_checks_its_output_and_an_empty_parquet_export_has_its_columns
 
     frame = pd.read_parquet(empty)
     assert len(frame) == 0 and {"decision_json", "input_json", "client_id", "hash"} <= set(frame.columns)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_write_the_store_refuses_is_a_store_error_not_an_internal_one(tmp_path: Path, stream: bool) -> None:
+    """A store another program changed (here a trigger refusing every insert; a full disk does the same) ended
+    decide and decide --stream with exit 5, "a bug in policy_engine"; it is the store's failure, exit 6."""
+    db = tmp_path / "d.db"
+    assert cli(db, "decide", "-p", "loss-client-management", "-c", str(SAMPLES[0])).exit_code == 0
+    with _raw(db) as raw:
+        raw.execute("CREATE TRIGGER refuse BEFORE INSERT ON decision BEGIN SELECT RAISE(ABORT, 'refused'); END")
+    args = ["--stream"] if stream else ["-c", str(SAMPLES[1])]
+    line = json.dumps(json.loads(SAMPLES[1].read_text(encoding="utf-8"))) + "\n"
+    r = cli(db, "decide", "-p", "loss-client-management", *args, "--format", "json", stdin=line if stream else None)
+    assert r.exit_code == 6, r.output
+    (error,) = json.loads(r.stderr)["errors"]
+    assert error["code"] == "store-failed" and "refused" in error["message"]
+
