@@ -1196,21 +1196,21 @@ def export_records(store: AuditStore, rows: Iterable[Record], out: Path) -> int:
     """Write ``rows`` to ``out``: .jsonl, each decision on one line; .parquet, one row a record (EXPORT_COLUMNS, an
     empty export too). Whole or not at all: written beside, under a name of its own, then moved over ``out``, so a
     record the store cannot read (:meth:`AuditStore.stored_texts`) leaves ``out`` as it was. Returns the count."""
-    import tempfile
+    import secrets
 
-    fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
-    partial = Path(name)
+    # A name no other file has, created here (mode "x"), with the permissions any file the user writes gets
+    # (tempfile's are the owner's alone, and the export would keep them).
+    partial = out.with_name(f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")
     try:
         if out.suffix == ".jsonl":
             n = 0
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            with partial.open("x", encoding="utf-8") as fh:
                 for r in rows:
                     fh.write(_one_line(store.stored_texts(r)[0]) + "\n")
                     n += 1
         else:
             import pandas as pd
 
-            os.close(fd)
             frame = pd.DataFrame([{**{c: r[c] for c in EXPORT_COLUMNS}, **dict(zip(
                 ("decision_json", "input_json"), store.stored_texts(r), strict=True))} for r in rows],
                 columns=list(EXPORT_COLUMNS))

@@ -856,6 +856,9 @@ def test_an_export_line_is_one_line_whatever_the_store_holds(tmp_path: Path) -> 
         raw.execute("UPDATE decision SET decision_json = ? WHERE seq = 2", (json.dumps(json.loads(text), indent=1),))
     out = tmp_path / "decisions.jsonl"
     assert cli(db, "audit", "export", "--out", str(out)).exit_code == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # as any file the user writes, not the owner's alone
     lines = out.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 2 and "\\u2028" in lines[0]
     assert json.loads(lines[0])["client_id"] == "C\u2028X" and json.loads(lines[1]) == json.loads(text)
