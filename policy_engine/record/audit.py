@@ -482,6 +482,9 @@ class AuditStore:
         self.path = Path(path) if path is not None else default_path()
         self._compiled: dict[str, Any] = {}
         self._segment_cache: dict[str, Any] = {}
+        # The policy bundles this connection has seen committed: the store is append-only, so each is written
+        # once per process (INSERT OR IGNORE of a bundle's text cost a recorded decision a third of its time).
+        self._snapshots: set[str] = set()
         if not create and not self.path.exists():
             raise AuditError([Diagnostic("no-audit-store", f"no decision store at {self.path}",
                                          hint=f"decisions are recorded by decide and batch; or set {ENV_VAR}")])
@@ -653,7 +656,8 @@ class AuditStore:
         sha256 = hashlib.sha256
         self.db.execute("BEGIN IMMEDIATE")  # the write lock first: the head cannot move under us
         try:
-            _save_snapshot(self.db, policy, chunk[0][7])
+            if policy.sha256 not in self._snapshots:
+                _save_snapshot(self.db, policy, chunk[0][7])
             seq, prev = self.db.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
             params = []
             for did, cid, as_of, grade, input_hash, input_json, decision_json, at in chunk:
@@ -676,6 +680,7 @@ class AuditStore:
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+        self._snapshots.add(policy.sha256)  # committed with the records: known from here on, never before
         return len(chunk)
 
     def recorded_ids(self, batch_key: str) -> dict[str, tuple[str, str]]:

@@ -893,3 +893,32 @@ def test_a_write_the_store_refuses_is_a_store_error_not_an_internal_one(tmp_path
     (error,) = json.loads(r.stderr)["errors"]
     assert error["code"] == "store-failed" and "refused" in error["message"]
 
+
+
+def test_the_policy_snapshot_is_written_once_a_process_and_never_taken_as_written_after_a_rollback(
+        tmp_path: Path) -> None:
+    """The snapshot of the policy was written (INSERT OR IGNORE of its whole bundle) with every recorded decision:
+    a third of a recorded decision's time. The store now knows the bundles it has committed; one whose transaction
+    rolled back is written again with the next record, so no record ever names a snapshot the store lacks."""
+    from policy_engine.decide.evaluate import Decider
+    from policy_engine.policy.registry import load_policy
+    from policy_engine.record.audit import AuditStore
+
+    policy = load_policy(REFERENCE / "policy-1.1.0.yaml")
+    record = json.loads(SAMPLES[0].read_text(encoding="utf-8"))
+    db = tmp_path / "d.db"
+    with AuditStore(db) as store:
+        store.db.execute("CREATE TRIGGER refuse BEFORE INSERT ON decision BEGIN SELECT RAISE(ABORT, 'no'); END")
+        with pytest.raises(sqlite3.IntegrityError):
+            store.append(policy, [(Decider(policy).decide(record), record)])
+        store.db.execute("DROP TRIGGER refuse")
+        for _ in range(3):
+            store.append(policy, [(Decider(policy).decide(record), record)])
+        statements: list[str] = []
+        store.db.set_trace_callback(statements.append)
+        store.append(policy, [(Decider(policy).decide(record), record)])
+        store.db.set_trace_callback(None)
+    assert not any("policy_snapshot" in s for s in statements)  # known committed: not written again
+    assert _verify(db)["records"] == 4
+    r = cli(db, "audit", "replay", "--all", "--strict", "--format", "json")
+    assert r.exit_code == 0 and {json.loads(x)["status"] for x in r.stdout.splitlines()} == {"identical"}
