@@ -408,8 +408,24 @@ _INDEX = re.compile(r"\[\d+\]")
 MISSPELT_SAMPLE = 200
 
 
+_MISSPELT_MEMO = 64  # record shapes remembered per policy: a stream's or a file's records mostly share a few
+
+
 def misspelt_fields(policy: CompiledPolicy, given: Iterable[str]) -> list[tuple[str, str]]:
     """(field given, field meant): a field the policy does not read that looks like one it reads and lacks.
+    Remembered by the exact set of paths given (the check costs a dozen decisions; records of one shape repeat)."""
+    shape = frozenset(given)
+    memo = policy.runtime.setdefault("misspelt", {})
+    found = memo.get(shape)
+    if found is None:
+        if len(memo) >= _MISSPELT_MEMO:
+            memo.clear()
+        found = memo[shape] = tuple(_misspelt_fields(policy, shape))
+    return list(found)
+
+
+def _misspelt_fields(policy: CompiledPolicy, given: Iterable[str]) -> list[tuple[str, str]]:
+    """:func:`misspelt_fields` worked out.
 
     An optional field under a misspelt name is simply absent to the engine, so its rules quietly
     see null. Extra fields are normal (exports carry names, branches, notes); only near misses of a

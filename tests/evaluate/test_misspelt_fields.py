@@ -66,3 +66,17 @@ def _debtor(case: dict[str, Any]) -> dict[str, Any]:
 def test_a_debtor_field_or_list_written_another_way(case: dict[str, Any]) -> None:
     found = misspelt_fields(POLICY_2, record_fields(_debtor(case)))
     assert found == [tuple(pair) for pair in case["expect"]]
+
+
+def test_the_check_is_remembered_by_the_exact_shape_and_gives_a_fresh_list_each_time() -> None:
+    """The check costs a dozen decisions and a stream's records mostly share a shape: it is remembered by the exact
+    set of paths given. The same shape gives the same answer, another shape its own; a caller editing the list it
+    got changes nothing remembered."""
+    record = json.loads((REFERENCE / "samples" / "debtors" / "01-pass-single-loan.json").read_text("utf-8"))
+    record["exposures"][0]["Balance"] = record["exposures"][0].pop("balance")
+    first = misspelt_fields(POLICY_2, record_fields(record))
+    assert first == [("exposures[0].Balance", "exposures[0].balance")]
+    first.clear()
+    assert misspelt_fields(POLICY_2, list(record_fields(record))) == [("exposures[0].Balance", "exposures[0].balance")]
+    record["exposures"][0]["balance"] = record["exposures"][0].pop("Balance")
+    assert misspelt_fields(POLICY_2, record_fields(record)) == []
