@@ -596,9 +596,10 @@ def _fast_loads(raw: bytes) -> Any:
     return value
 
 
-def parse_json_text(text: str | bytes) -> Any:
+def parse_json_text(text: str | bytes, depth_checked: bool = False) -> Any:
     """Strict JSON: no NaN/Infinity, no duplicate keys, bounded size, depth and integer digits, no lone
-    surrogates (text that cannot be stored); every refusal names its field path.
+    surrogates (text that cannot be stored); every refusal names its field path. ``depth_checked``: these bytes
+    were read here before (a batch reading a line again to store it), so their depth is not measured again.
 
     Control characters in text are refused by the input checks of the fields a policy reads
     (:func:`safetext.text_problem`), with every other problem of the record.
@@ -611,7 +612,7 @@ def parse_json_text(text: str | bytes) -> Any:
             value = _fast_loads(text)  # orjson refuses a byte-order mark: that takes the strict way
             # Few brackets in all cannot nest deeply; a record with many lists (a debtor's exposures and
             # payments) has its depth measured on the value, not sent to the strict reader for it.
-            if value is not _STRICT and (text.count(b"[") + text.count(b"{") <= MAX_JSON_DEPTH
+            if value is not _STRICT and (depth_checked or text.count(b"[") + text.count(b"{") <= MAX_JSON_DEPTH
                                          or _depth(text) <= MAX_JSON_DEPTH):
                 return value
         skip = 3 if text.startswith(b"\xef\xbb\xbf") else 0

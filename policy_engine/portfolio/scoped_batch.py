@@ -85,12 +85,13 @@ class ScopedBatch:
                 yield decider.assemble(d.client_id, d.day, d.inputs, d.elements, run.debtors.row(i), d.input_hash)
 
     def inputs(self) -> Iterator[Any]:
-        """Each decided debtor's record as its line holds it (what the store keeps), in input order."""
+        """Each decided debtor's record as its line holds it (what the store keeps), in input order (the line was
+        read whole when it was decided: its depth is not measured again)."""
         assert self.source is not None
         with self.source.open("rb") as fh:
             for d in self.debtors:
                 fh.seek(d.offset)
-                yield parse_json_text(fh.readline())
+                yield parse_json_text(fh.readline(), depth_checked=True)
 
     @property
     def refused_params(self) -> dict[str, int]:
@@ -123,9 +124,11 @@ def read_debtors(policy: CompiledPolicy, path: Path, as_of: str | None = None, o
 
 
 def _read(policy: CompiledPolicy, path: Path, as_of: str | None, only: Collection[int] | None,
-          duplicates: Mapping[int, str] | None, rejects: list[dict[str, Any]], count: list[int]) -> Iterator[Debtor]:
+          duplicates: Mapping[int, str] | None, rejects: list[dict[str, Any]], count: list[int],
+          split: bool = False) -> Iterator[Debtor]:
     """The accepted debtors, one at a time (rejects appended to ``rejects``; the lines read, once all are
-    read, to ``count``)."""
+    read, to ``count``). ``split``: the lines were read whole before, to choose their versions (their depth is
+    not measured again)."""
     decider = Decider(policy)
     assert isinstance(decider, ScopedDecider)
     first: dict[str, tuple[str, int]] = {}  # client id (id_key) -> (id as written, line)
@@ -144,7 +147,7 @@ def _read(policy: CompiledPolicy, path: Path, as_of: str | None, only: Collectio
                 continue
             read += 1
             try:
-                record = parse_json_text(raw)
+                record = parse_json_text(raw, depth_checked=split)
             except JSONInputError as exc:
                 reject(n, None, [_entry(p or "(line)", code, msg) for code, p, msg in exc.problems])
                 continue
@@ -206,9 +209,9 @@ def _problem(d: Diagnostic) -> tuple[str, str, str]:
 def run_scoped_batch(policy: CompiledPolicy, path: Path, as_of: str | None = None,
                      progress: Callable[[int], None] | None = None, only: Collection[int] | None = None,
                      duplicates: Mapping[int, str] | None = None,
-                     sink: Callable[[ScopedBatch], None] | None = None) -> ScopedBatch:
+                     sink: Callable[[ScopedBatch], None] | None = None, split: bool = False) -> ScopedBatch:
     """Read, check and decide every line of a JSON Lines file of debtor records (or the line numbers in
-    ``only``); nothing is lost.
+    ``only``; ``split``: lines a split into versions read whole before); nothing is lost.
 
     Debtors are read and decided a chunk at a time. With ``sink``, each decided chunk is handed to
     it (a :class:`ScopedBatch` of that chunk: its records, its lines' records) and then dropped, so
@@ -216,7 +219,7 @@ def run_scoped_batch(policy: CompiledPolicy, path: Path, as_of: str | None = Non
     """
     rejects: list[dict[str, Any]] = []
     count: list[int] = []
-    stream = _read(policy, path, as_of, only, duplicates, rejects, count)
+    stream = _read(policy, path, as_of, only, duplicates, rejects, count, split)
     frames: list[pd.DataFrame] = []
     exposure_frames: list[pd.DataFrame] = []
     debtors: list[Debtor] = []
@@ -581,7 +584,7 @@ def decide_debtor_file(ref: PolicyRef, path: Path, as_of: str | None = None, *, 
         groups, table_lines, rejected, read = _split(ref, path, as_of, duplicates or {})
         one = sink_for is not None and len(groups) == 1 and not table_lines  # one version: streamed
         parts = [run_scoped_batch(policy, path, as_of, tick, only=set(lines),
-                                  sink=sink_for(policy) if one and sink_for is not None else None)
+                                  sink=sink_for(policy) if one and sink_for is not None else None, split=True)
                  for policy, lines in groups.values()]
         table = None
         if table_lines:

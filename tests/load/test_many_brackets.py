@@ -4,6 +4,7 @@ strict reader's answers: the same value, the same refusals (nesting, duplicate k
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import orjson
 import pytest
@@ -44,3 +45,33 @@ def test_a_duplicate_key_in_a_record_with_many_lists_is_still_refused() -> None:
     raw = orjson.dumps(DEBTOR)[:-1] + b',"client_id":"X"}'
     with pytest.raises(JSONInputError, match="client_id"):
         parse_json_text(raw)
+
+
+def test_bytes_read_before_are_not_measured_again_and_everything_else_still_is(monkeypatch: pytest.MonkeyPatch,
+                                                                               tmp_path: Any) -> None:
+    """``depth_checked``: a batch reads a line again (the split into versions, then the decision, then the store)
+    and measured its depth each time, a third of a parse; the same value comes back without the walk. A line too
+    deep is still refused in a batch, under a policy id (the split reads it first) and a pinned version."""
+    from click.testing import CliRunner
+
+    from policy_engine.cli import main
+
+    from ..conftest import POLICIES, REFERENCE
+
+    raw = orjson.dumps(DEBTOR)
+    walked: list[bytes] = []
+    depth = loader._depth
+    monkeypatch.setattr(loader, "_depth", lambda b: walked.append(b) or depth(b))
+    assert parse_json_text(raw, depth_checked=True) == json.loads(raw) and walked == []
+    assert parse_json_text(raw) == json.loads(raw) and walked == [raw]
+    monkeypatch.undo()
+    record = json.loads((REFERENCE / "samples" / "debtors" / "01-pass-single-loan.json").read_text("utf-8"))
+    lines = tmp_path / "d.jsonl"
+    lines.write_text(json.dumps(record) + "\n" + json.dumps({**record, "client_id": "DEEP", "deep": json.loads(
+        "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH)}) + "\n", encoding="utf-8")
+    for policy in ("loss-client-management", "loss-client-management@2.0.0"):
+        r = CliRunner().invoke(main, ["--policies", str(POLICIES), "--no-audit", "batch", str(lines), "-p", policy,
+                                      "--format", "json", "--rejects", str(tmp_path / "r.jsonl")])
+        assert json.loads(r.stdout)["accounting"] == {"rows_read": 2, "decided": 1, "rejected": 1}, r.output
+        (reject,) = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text("utf-8").splitlines()]
+        assert "nesting deeper than" in reject["problems"][0]["message"]
