@@ -62,9 +62,11 @@ def decide_client(ref: PolicyRef, record: Any, *, as_of: str | None = None, trac
     if ref.pinned is None and (bad_day := unreadable_day(record, as_of, file)) is not None:
         raise InputError([bad_day])
     policy = ref.for_day(selection_day(record, as_of))
-    decision = ref.decider(policy).decide(record, as_of=as_of, trace=trace, file=file)
-    if store is not None:  # recorded before it is answered: nothing answered is unrecorded
-        store.append(policy, [(decision, record)], inputs=audit_inputs)
+    if store is None:
+        return policy, ref.decider(policy).decide(record, as_of=as_of, trace=trace, file=file)
+    # recorded before it is answered (nothing answered is unrecorded), its input as the hash was taken of it
+    decision, written = ref.decider(policy).decide_with_input(record, as_of=as_of, trace=trace, file=file)
+    store.append(policy, [(decision, record, written)], inputs=audit_inputs)
     return policy, decision
 
 

@@ -342,13 +342,19 @@ class Decider:
     def decide(self, record: Any, as_of: str | _dt.date | None = None, trace: bool = False,
                file: str | None = None) -> dict[str, Any]:
         """The decision record for one client (DESIGN section 5)."""
+        return self.decide_with_input(record, as_of, trace, file)[0]
+
+    def decide_with_input(self, record: Any, as_of: str | _dt.date | None = None, trace: bool = False,
+                          file: str | None = None) -> tuple[dict[str, Any], bytes]:
+        """The decision record and the canonical JSON its ``input_sha256`` hashes: what a decision store keeps of
+        the input, so recording it does not write the record again."""
         cid, day, inputs = self.read(record, as_of, file)
         try:
-            input_hash = hashlib.sha256(canonical_json(record)).hexdigest()
+            raw = canonical_json(record)
         except (orjson.JSONEncodeError, TypeError) as exc:
             raise InputError(unwritable_integers(record, file) or [
                 Diagnostic("bad-field", f"the record cannot be written as JSON: {exc}", file=file)]) from None
-        return self.decide_values(cid, day, inputs, input_hash, trace)
+        return self.decide_values(cid, day, inputs, hashlib.sha256(raw).hexdigest(), trace), raw
 
     def decide_values(self, cid: str, day: _dt.date, inputs: tuple[Any, ...], input_hash: str,
                       trace: bool = False) -> dict[str, Any]:
@@ -771,13 +777,22 @@ class ScopedDecider(Decider):
 
     def decide(self, record: Any, as_of: str | _dt.date | None = None, trace: bool = False,
                file: str | None = None) -> dict[str, Any]:
-        cid, day, inputs, elements, input_hash = self.read_record(record, as_of, file)
-        return self.decide_elements(cid, day, inputs, elements, input_hash, trace)
+        return self.decide_with_input(record, as_of, trace, file)[0]
+
+    def decide_with_input(self, record: Any, as_of: str | _dt.date | None = None, trace: bool = False,
+                          file: str | None = None) -> tuple[dict[str, Any], bytes]:
+        cid, day, inputs, elements, input_hash, raw = self._read_record(record, as_of, file)
+        return self.decide_elements(cid, day, inputs, elements, input_hash, trace), raw
 
     def read_record(self, record: Any, as_of: str | _dt.date | None = None, file: str | None = None
                     ) -> tuple[str, _dt.date, tuple[Any, ...], dict[str, Any], str]:
         """Client id, day, the debtor's inputs, its elements by scope and the input hash, or
         :class:`InputError` naming every bad field (the batch reads each line through it too)."""
+        return self._read_record(record, as_of, file)[:5]  # type: ignore[return-value]
+
+    def _read_record(self, record: Any, as_of: str | _dt.date | None = None, file: str | None = None
+                     ) -> tuple[str, _dt.date, tuple[Any, ...], dict[str, Any], str, bytes]:
+        """:meth:`read_record`, with the canonical JSON the input hash is of."""
         try:
             cid, day, inputs = self.read(record, as_of, file)
         except InputError as e:
@@ -790,11 +805,11 @@ class ScopedDecider(Decider):
         if other is not None:
             raise InputError([other])
         try:  # an absent list is empty in a debtor record: "events": [] hashes as no events
-            input_hash = hashlib.sha256(canonical_json(record, lists_optional=True)).hexdigest()
+            raw = canonical_json(record, lists_optional=True)
         except (orjson.JSONEncodeError, TypeError) as exc:
             raise InputError(unwritable_integers(record, file) or [
                 Diagnostic("bad-field", f"the record cannot be written as JSON: {exc}", file=file)]) from None
-        return cid, day, inputs, elements, input_hash
+        return cid, day, inputs, elements, hashlib.sha256(raw).hexdigest(), raw
 
     def read_elements(self, record: Any, day: _dt.date, file: str | None = None
                       ) -> tuple[dict[str, Any], list[Diagnostic]]:

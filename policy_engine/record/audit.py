@@ -554,19 +554,22 @@ class AuditStore:
             raise
 
     # writing -------------------------------------------------------------------
-    def append(self, policy: Any, items: Iterable[tuple[Mapping[str, Any], Any]], inputs: str = "full",
+    def append(self, policy: Any, items: Iterable[tuple[Any, ...]], inputs: str = "full",
                batch_key: str | None = None) -> int:
-        """Record (full decision, input record) pairs in chunked transactions; returns how many were written."""
+        """Record (full decision, input record) pairs in chunked transactions; returns how many were written. An
+        item may carry a third member, the record's canonical JSON as the decider wrote it for the input hash
+        (:meth:`.Decider.decide_with_input`), which is stored as it is rather than written again."""
         from ..decide.canonical import canonical_json
 
         lists_optional = _lists_optional(policy)
 
         def rows() -> Iterator[StoredRow]:
-            for decision, record in items:
+            for decision, record, *written in items:
                 stored = {k: v for k, v in decision.items() if k != "trace"}
+                text = (written[0] if written else canonical_json(record, lists_optional)) if inputs == "full" \
+                    else None
                 yield (decision["decision_id"], decision["client_id"], decision["as_of"],
-                       decision["classification"]["grade"], decision["input_sha256"],
-                       canonical_json(record, lists_optional) if inputs == "full" else None, orjson.dumps(stored),
+                       decision["classification"]["grade"], decision["input_sha256"], text, orjson.dumps(stored),
                        decision["evaluated_at"])
 
         return self.append_rows(policy, rows(), batch_key)

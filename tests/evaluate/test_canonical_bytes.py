@@ -118,3 +118,22 @@ def test_a_non_finite_member_is_no_fact(x: float) -> None:
     assert canonical_json({"a": x, "b": 1.0}) == canonical_json({"b": 1}) == b'{"b":1}'
     assert canonical_json({"a": x, "b": "\\"}) == canonical_json({"b": "\\"})  # an escape takes the walk
     assert canonical_json({"a": {"b": x}}) == b'{}'  # an object left without a fact is no fact either
+
+
+@pytest.mark.parametrize(("version", "sample"), [("1.1.0", "clients/13-restructured-in-observation.json"),
+                                                 ("2.0.0", "debtors/13-observation-restarted.json")])
+def test_the_input_a_decider_gives_with_its_decision_is_what_its_hash_is_of(version: str, sample: str) -> None:
+    """decide and --stream record the input the decider wrote for its hash (it was written twice a recorded
+    decision): the bytes are the canonical form a store keeps, and the hash the decision carries is theirs."""
+    import hashlib
+
+    from policy_engine.decide.evaluate import Decider
+    from policy_engine.policy.registry import load_policy
+
+    policy = load_policy(ROOT / "policies" / "loss-client-management" / f"policy-{version}.yaml")
+    record = json.loads((ROOT / "policies" / "loss-client-management" / "samples" / sample).read_text("utf-8"))
+    decision, written = Decider(policy).decide_with_input(record)
+    assert written == canonical_json(record, lists_optional=policy.scoped is not None)
+    assert hashlib.sha256(written).hexdigest() == decision["input_sha256"]
+    assert {**Decider(policy).decide(record), "decision_id": None, "evaluated_at": None} == \
+           {**decision, "decision_id": None, "evaluated_at": None}
