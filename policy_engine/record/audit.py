@@ -308,8 +308,12 @@ def _segment_chain(prev: str, records: SegmentRecords, policy: Any, batch_key: s
 
 
 def _save_snapshot(db: sqlite3.Connection, policy: Any, now: str) -> None:
-    """The policy's bundle (its text, and the text of every module it imports), stored once by its sha256."""
-    db.execute("INSERT OR IGNORE INTO policy_snapshot (sha256, policy_id, version, text, first_used_at) "
+    """The policy's bundle (its text, and the text of every module it imports), stored once by its sha256. Looked
+    up by its key first, in the transaction that records: an INSERT OR IGNORE binds the whole bundle's text each
+    time (a third of a recorded decision), and a snapshot another program deleted is written again."""
+    if db.execute("SELECT 1 FROM policy_snapshot WHERE sha256 = ?", (policy.sha256,)).fetchone() is not None:
+        return
+    db.execute("INSERT INTO policy_snapshot (sha256, policy_id, version, text, first_used_at) "
                "VALUES (?, ?, ?, ?, ?)", (policy.sha256, policy.id, policy.version, policy.bundle, now))
 
 
@@ -482,9 +486,6 @@ class AuditStore:
         self.path = Path(path) if path is not None else default_path()
         self._compiled: dict[str, Any] = {}
         self._segment_cache: dict[str, Any] = {}
-        # The policy bundles this connection has seen committed: the store is append-only, so each is written
-        # once per process (INSERT OR IGNORE of a bundle's text cost a recorded decision a third of its time).
-        self._snapshots: set[str] = set()
         if not create and not self.path.exists():
             raise AuditError([Diagnostic("no-audit-store", f"no decision store at {self.path}",
                                          hint=f"decisions are recorded by decide and batch; or set {ENV_VAR}")])
@@ -659,8 +660,7 @@ class AuditStore:
         sha256 = hashlib.sha256
         self.db.execute("BEGIN IMMEDIATE")  # the write lock first: the head cannot move under us
         try:
-            if policy.sha256 not in self._snapshots:
-                _save_snapshot(self.db, policy, chunk[0][7])
+            _save_snapshot(self.db, policy, chunk[0][7])
             seq, prev = self.db.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
             params = []
             for did, cid, as_of, grade, input_hash, input_json, decision_json, at in chunk:
@@ -683,7 +683,6 @@ class AuditStore:
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
-        self._snapshots.add(policy.sha256)  # committed with the records: known from here on, never before
         return len(chunk)
 
     def recorded_ids(self, batch_key: str) -> dict[str, tuple[str, str]]:

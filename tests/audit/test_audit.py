@@ -895,11 +895,12 @@ def test_a_write_the_store_refuses_is_a_store_error_not_an_internal_one(tmp_path
 
 
 
-def test_the_policy_snapshot_is_written_once_a_process_and_never_taken_as_written_after_a_rollback(
+def test_the_policy_snapshot_is_looked_up_not_written_with_every_decision_and_written_again_when_missing(
         tmp_path: Path) -> None:
     """The snapshot of the policy was written (INSERT OR IGNORE of its whole bundle) with every recorded decision:
-    a third of a recorded decision's time. The store now knows the bundles it has committed; one whose transaction
-    rolled back is written again with the next record, so no record ever names a snapshot the store lacks."""
+    a third of a recorded decision's time. It is now looked up by its key and written only when the store lacks it:
+    after a transaction that rolled back, and after another program deleted it, so no record names a snapshot
+    the store lacks."""
     from policy_engine.decide.evaluate import Decider
     from policy_engine.policy.registry import load_policy
     from policy_engine.record.audit import AuditStore
@@ -912,13 +913,16 @@ def test_the_policy_snapshot_is_written_once_a_process_and_never_taken_as_writte
         with pytest.raises(sqlite3.IntegrityError):
             store.append(policy, [(Decider(policy).decide(record), record)])
         store.db.execute("DROP TRIGGER refuse")
-        for _ in range(3):
+        for _ in range(2):
             store.append(policy, [(Decider(policy).decide(record), record)])
         statements: list[str] = []
         store.db.set_trace_callback(statements.append)
         store.append(policy, [(Decider(policy).decide(record), record)])
         store.db.set_trace_callback(None)
-    assert not any("policy_snapshot" in s for s in statements)  # known committed: not written again
+        assert not any(s.startswith("INSERT INTO policy_snapshot") for s in statements)  # there: not written again
+        with _raw(db) as other:  # another program deletes it: the next record writes it again
+            other.execute("DELETE FROM policy_snapshot")
+        store.append(policy, [(Decider(policy).decide(record), record)])
     assert _verify(db)["records"] == 4
     r = cli(db, "audit", "replay", "--all", "--strict", "--format", "json")
     assert r.exit_code == 0 and {json.loads(x)["status"] for x in r.stdout.splitlines()} == {"identical"}
