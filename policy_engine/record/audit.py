@@ -1200,41 +1200,69 @@ EXPORT_COLUMNS = ("seq", "decision_id", "client_id", "as_of", "policy_id", "poli
 
 
 def export_records(store: AuditStore, rows: Iterable[Record], out: Path) -> int:
-    """Write ``rows`` to ``out``: .jsonl, each decision on one line; .parquet, one row a record (EXPORT_COLUMNS, an
-    empty export too). Whole or not at all: written beside, under a name of its own, then moved over ``out``, so a
-    record the store cannot read (:meth:`AuditStore.stored_texts`) leaves ``out`` as it was. Returns the count."""
-    import secrets
+    """Write ``rows`` to ``out``: .jsonl, each decision on one line; .parquet, one row a record (EXPORT_COLUMNS, typed
+    the same in an empty export). Whole or not at all: written beside the file ``out`` names (through a symbolic
+    link), as ``NAME.PID.partial``, then moved over it with its permissions, so a record the store cannot read
+    (:meth:`AuditStore.stored_texts`) or a stop (SIGTERM included) leaves ``out`` as it was. Returns the count."""
+    import signal
+    import stat
 
-    # A name no other file has, created here (mode "x"), with the permissions any file the user writes gets
-    # (tempfile's are the owner's alone, and the export would keep them).
-    partial = out.with_name(f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")
+    target = Path(os.path.realpath(out))
+    if not os.access(target.parent, os.W_OK) and os.access(target, os.W_OK):  # a file of its own in a folder
+        return _write_export(store, rows, target, out.suffix)  # the user may not add to: written in place
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+    previous = signal.signal(signal.SIGTERM, _stopped) if _main_thread() else None
     try:
-        if out.suffix == ".jsonl":
-            n = 0
-            with partial.open("x", encoding="utf-8") as fh:
-                for r in rows:
-                    fh.write(_one_line(store.stored_texts(r)[0]) + "\n")
-                    n += 1
-        else:
-            import pandas as pd
-
-            frame = pd.DataFrame([{**{c: r[c] for c in EXPORT_COLUMNS}, **dict(zip(
-                ("decision_json", "input_json"), store.stored_texts(r), strict=True))} for r in rows],
-                columns=list(EXPORT_COLUMNS))
-            n = len(frame)
-            frame.to_parquet(partial, index=False)
-        partial.replace(out)
+        n = _write_export(store, rows, partial, out.suffix)
+        if target.exists():  # the file replaced keeps its permissions (a 600 export stays the owner's)
+            os.chmod(partial, stat.S_IMODE(target.stat().st_mode))
+        partial.replace(target)
+    except OSError as e:  # named as given, not by the partial file's name
+        raise OSError(e.errno, e.strerror or str(e), str(out)) from None
     finally:
         partial.unlink(missing_ok=True)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return n
+
+
+def _write_export(store: AuditStore, rows: Iterable[Record], path: Path, suffix: str) -> int:
+    if suffix == ".jsonl":
+        n = 0
+        with path.open("w", encoding="utf-8") as fh:
+            for r in rows:
+                fh.write(_one_line(store.stored_texts(r)[0]) + "\n")
+                n += 1
+        return n
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns: dict[str, list[Any]] = {c: [] for c in EXPORT_COLUMNS}
+    for r in rows:
+        decision, record = store.stored_texts(r)
+        for c in EXPORT_COLUMNS:
+            columns[c].append(decision if c == "decision_json" else record if c == "input_json" else r[c])
+    schema = pa.schema([(c, pa.int64() if c == "seq" else pa.string()) for c in EXPORT_COLUMNS])
+    pq.write_table(pa.table(columns, schema=schema), path)
+    return len(columns["seq"])
+
+
+def _stopped(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)  # the export's clean-up runs (a killed export leaves no partial file)
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 def _one_line(text: str) -> str:
     """A stored decision as one line of JSON Lines: the engine stores compact JSON, but text edited behind the store's
     back may span lines (written again compactly), and U+2028/U+2029, raw in JSON, split a line for readers that
     split as Python's splitlines does (escaped, as decide --stream writes them)."""
-    if "\n" in text or "\r" in text:
-        text = orjson.dumps(orjson.loads(text)).decode("utf-8")
+    if "\n" in text or "\r" in text:  # json keeps an integer beyond 64 bits as it is (orjson would not)
+        text = json.dumps(json.loads(text), ensure_ascii=False, separators=(",", ":"))
     if "\u2028" in text or "\u2029" in text:
         text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
     return text

@@ -876,6 +876,45 @@ def test_an_export_checks_its_output_and_an_empty_parquet_export_has_its_columns
 
     frame = pd.read_parquet(empty)
     assert len(frame) == 0 and {"decision_json", "input_json", "client_id", "hash"} <= set(frame.columns)
+    import pyarrow.parquet as pq
+
+    full = tmp_path / "all.parquet"
+    assert cli(db, "audit", "export", "--out", str(full)).exit_code == 0
+    assert pq.read_schema(empty) == pq.read_schema(full)  # typed alike: the two read as one dataset
+    assert str(pq.read_schema(full).field("seq").type) == "int64"
+
+
+def test_an_export_writes_through_a_link_keeps_the_files_permissions_and_leaves_nothing_when_stopped(
+        tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    db = _one_decision_edited(tmp_path, "nothing", "nothing")
+    real = tmp_path / "real.jsonl"
+    real.write_text("old\n", encoding="utf-8")
+    real.chmod(0o600)
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(real)
+    assert cli(db, "audit", "export", "--out", str(link)).exit_code == 0
+    assert link.is_symlink() and json.loads(real.read_text(encoding="utf-8"))["client_id"]
+    assert real.stat().st_mode & 0o777 == 0o600  # client data stays the owner's
+    many = tmp_path / "many.db"  # an export stopped by SIGTERM midway leaves no partial file
+    assert cli(many, "batch", str(PORTFOLIO), "-p", "loss-client-management").exit_code == 0
+    code = ("import os, signal, sys\n"
+            "from policy_engine.record import audit\n"
+            "texts = audit.AuditStore.stored_texts\n"
+            "def stop(self, row):\n"
+            "    if row['seq'] == 3: os.kill(os.getpid(), signal.SIGTERM)\n"
+            "    return texts(self, row)\n"
+            "audit.AuditStore.stored_texts = stop\n"
+            "from policy_engine.cli import main\n"
+            f"sys.argv = ['policy-engine', '--audit-db', {str(many)!r}, 'audit', 'export', '--out', "
+            f"{str(tmp_path / 'stopped.jsonl')!r}]\n"
+            "main()\n")
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 128 + signal.SIGTERM, p.stderr
+    assert sorted(x.name for x in tmp_path.iterdir() if "stopped" in x.name) == []
 
 
 @pytest.mark.parametrize("stream", [False, True])
