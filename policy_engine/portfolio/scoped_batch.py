@@ -63,6 +63,7 @@ class ScopedBatch:
     runs: list[tuple[int, ScopedRun]] = field(default_factory=list)  # (first debtor, its chunk's results)
     source: Path | None = None  # the file the debtors' lines are read again from (for the store)
     kept: bool = True  # False: each chunk went to a sink as it was decided; only the tables are kept
+    stamp: tuple[int, int] | None = None  # the source's size and time when it was read (read again only as it was)
 
     @property
     def decided(self) -> int:
@@ -89,6 +90,8 @@ class ScopedBatch:
         read whole when it was decided: its depth is not measured again)."""
         assert self.source is not None
         with self.source.open("rb") as fh:
+            if self.stamp is not None:
+                unchanged(self.source, self.stamp)
             for d in self.debtors:
                 fh.seek(d.offset)
                 yield parse_json_text(fh.readline(), depth_checked=True)
@@ -100,6 +103,21 @@ class ScopedBatch:
             for aid, count in run.debtors.refused_params.items():
                 out[aid] = out.get(aid, 0) + count
         return out
+
+
+def file_stamp(path: Path) -> tuple[int, int]:
+    """A file's size and modification time: what tells a file read again from one changed in between."""
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+def unchanged(path: Path, stamp: tuple[int, int], now: tuple[int, int] | None = None) -> None:
+    """Refuse a file changed since it was read (``stamp``): its lines are read again by number and offset (to
+    decide them, to store them), and another text at those places would be decided or stored unchecked."""
+    if (now or file_stamp(path)) != stamp:
+        raise UsageError([Diagnostic("file-changed", f"{path} changed while it was being decided: its lines are "
+                                     "read again by their places, which now hold other text", file=str(path),
+                                     hint="decide a file nothing writes to meanwhile (a copy of it)")])
 
 
 LEGACY_HINT = ("decide it under the version its record was written for (--policy-version), or convert it to "
@@ -125,10 +143,10 @@ def read_debtors(policy: CompiledPolicy, path: Path, as_of: str | None = None, o
 
 def _read(policy: CompiledPolicy, path: Path, as_of: str | None, only: Collection[int] | None,
           duplicates: Mapping[int, str] | None, rejects: list[dict[str, Any]], count: list[int],
-          split: bool = False) -> Iterator[Debtor]:
+          split: tuple[int, int] | None = None, stamps: list[tuple[int, int]] | None = None) -> Iterator[Debtor]:
     """The accepted debtors, one at a time (rejects appended to ``rejects``; the lines read, once all are
-    read, to ``count``). ``split``: the lines were read whole before, to choose their versions (their depth is
-    not measured again)."""
+    read, to ``count``; the file's stamp when opened, to ``stamps``). ``split``: the file's stamp when a split into
+    versions read its lines whole (their depth is not measured again; a file changed since is refused)."""
     decider = Decider(policy)
     assert isinstance(decider, ScopedDecider)
     first: dict[str, tuple[str, int]] = {}  # client id (id_key) -> (id as written, line)
@@ -139,6 +157,11 @@ def _read(policy: CompiledPolicy, path: Path, as_of: str | None, only: Collectio
         rejects.append(_reject(line, cid, problems))
 
     with path.open("rb") as fh:
+        stamp = file_stamp(path)
+        if split is not None:
+            unchanged(path, split, stamp)
+        if stamps is not None:
+            stamps.append(stamp)
         for n, raw in enumerate(fh, 1):
             at, offset = offset, offset + len(raw)
             if only is not None and n not in only:
@@ -147,7 +170,7 @@ def _read(policy: CompiledPolicy, path: Path, as_of: str | None, only: Collectio
                 continue
             read += 1
             try:
-                record = parse_json_text(raw, depth_checked=split)
+                record = parse_json_text(raw, depth_checked=split is not None)
             except JSONInputError as exc:
                 reject(n, None, [_entry(p or "(line)", code, msg) for code, p, msg in exc.problems])
                 continue
@@ -209,9 +232,10 @@ def _problem(d: Diagnostic) -> tuple[str, str, str]:
 def run_scoped_batch(policy: CompiledPolicy, path: Path, as_of: str | None = None,
                      progress: Callable[[int], None] | None = None, only: Collection[int] | None = None,
                      duplicates: Mapping[int, str] | None = None,
-                     sink: Callable[[ScopedBatch], None] | None = None, split: bool = False) -> ScopedBatch:
+                     sink: Callable[[ScopedBatch], None] | None = None,
+                     split: tuple[int, int] | None = None) -> ScopedBatch:
     """Read, check and decide every line of a JSON Lines file of debtor records (or the line numbers in
-    ``only``; ``split``: lines a split into versions read whole before); nothing is lost.
+    ``only``; ``split``: the file's stamp when a split into versions read the lines whole); nothing is lost.
 
     Debtors are read and decided a chunk at a time. With ``sink``, each decided chunk is handed to
     it (a :class:`ScopedBatch` of that chunk: its records, its lines' records) and then dropped, so
@@ -219,7 +243,8 @@ def run_scoped_batch(policy: CompiledPolicy, path: Path, as_of: str | None = Non
     """
     rejects: list[dict[str, Any]] = []
     count: list[int] = []
-    stream = _read(policy, path, as_of, only, duplicates, rejects, count, split)
+    stamps: list[tuple[int, int]] = []
+    stream = _read(policy, path, as_of, only, duplicates, rejects, count, split, stamps)
     frames: list[pd.DataFrame] = []
     exposure_frames: list[pd.DataFrame] = []
     debtors: list[Debtor] = []
@@ -231,7 +256,8 @@ def run_scoped_batch(policy: CompiledPolicy, path: Path, as_of: str | None = Non
         frames.append(debtor_frame(policy, chunk, run))
         exposure_frames.append(exposure_frame(policy, chunk, run))
         if sink is not None:
-            sink(ScopedBatch(policy, frames[-1], exposure_frames[-1], [], len(chunk), chunk, [(0, run)], path))
+            sink(ScopedBatch(policy, frames[-1], exposure_frames[-1], [], len(chunk), chunk, [(0, run)], path,
+                             stamp=stamps[0]))
         else:
             debtors += chunk
             runs.append((start, run))
@@ -241,7 +267,8 @@ def run_scoped_batch(policy: CompiledPolicy, path: Path, as_of: str | None = Non
     decisions = concat_chunks(frames) if frames else debtor_frame(policy, [], None)
     exposures = concat_chunks(exposure_frames) if exposure_frames else exposure_frame(policy, [], None)
     rejects.sort(key=lambda r: r["row"])
-    result = ScopedBatch(policy, decisions, exposures, rejects, count[0], debtors, runs, path, kept=sink is None)
+    result = ScopedBatch(policy, decisions, exposures, rejects, count[0], debtors, runs, path, kept=sink is None,
+                         stamp=stamps[0] if stamps else None)
     if result.decided + result.rejected != result.rows_read:  # the accounting is a contract, not a hope
         raise AssertionError(f"accounting broken: {count[0]} read, {result.decided} decided, "
                              f"{result.rejected} rejected")
@@ -581,10 +608,11 @@ def decide_debtor_file(ref: PolicyRef, path: Path, as_of: str | None = None, *, 
         batch = run_scoped_batch(pinned, path, as_of, tick, duplicates=duplicates, sink=sink)
         run = DebtorRun([batch], None, [], batch.rows_read, pinned.id, streamed=sink is not None)
     else:
+        stamp = file_stamp(path)
         groups, table_lines, rejected, read = _split(ref, path, as_of, duplicates or {})
         one = sink_for is not None and len(groups) == 1 and not table_lines  # one version: streamed
         parts = [run_scoped_batch(policy, path, as_of, tick, only=set(lines),
-                                  sink=sink_for(policy) if one and sink_for is not None else None, split=True)
+                                  sink=sink_for(policy) if one and sink_for is not None else None, split=stamp)
                  for policy, lines in groups.values()]
         table = None
         if table_lines:

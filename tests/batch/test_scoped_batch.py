@@ -249,3 +249,36 @@ def test_the_tables_do_not_depend_on_how_the_file_is_chunked(tmp_path: Path, mon
         assert list(frame["decided_by"].cat.categories) == decider_names(policy)
     assert list(chunked.decisions["as_of"].cat.categories) == ["2026-09-30", "2026-10-31", "2026-12-31"]
     assert len(set(chunked.decisions["decided_by"])) >= 3  # several rules decide: the comparison is not of defaults
+
+
+def test_a_file_changed_while_it_is_decided_is_refused_not_read_again_unchecked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch reads a line again by its number or offset (the split into versions, then the decision, then the
+    store) and trusts it as read before (its depth is not measured again). A file rewritten in between held other
+    text at those places, decided or stored unchecked (found by review); it is refused (file-changed, exit 2)."""
+    import os
+
+    from policy_engine.decide.ref import PolicyRef
+    from policy_engine.diagnostics import UsageError
+    from policy_engine.portfolio import scoped_batch
+
+    path = tmp_path / "debtors.jsonl"
+    path.write_text("".join(json.dumps(json.loads(f.read_text("utf-8"))) + "\n" for f in DEBTORS[:3]), "utf-8")
+    split = scoped_batch._split
+
+    def split_then_rewrite(*args: Any, **kwargs: Any) -> Any:
+        found = split(*args, **kwargs)
+        path.write_text(path.read_text("utf-8") + "\n", encoding="utf-8")  # another writer, between the reads
+        return found
+
+    monkeypatch.setattr(scoped_batch, "_split", split_then_rewrite)
+    with pytest.raises(UsageError) as refused:
+        scoped_batch.decide_debtor_file(PolicyRef("loss-client-management", registry=POLICIES), path)
+    assert refused.value.diagnostics[0].code == "file-changed"
+    monkeypatch.undo()
+    batch = scoped_batch.run_scoped_batch(load_policy(POLICY_2), path)
+    assert len(list(batch.inputs())) == 3  # unchanged: read again
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    with pytest.raises(UsageError, match="changed while it was being decided"):
+        list(batch.inputs())
