@@ -165,6 +165,7 @@ def stages(d2: Any, record: dict[str, Any], seconds: float) -> list[tuple[str, f
     beside them, their sum shows what is left outside any stage (the calls between them)."""
     import hashlib
 
+    from policy_engine.decide import evaluate
     from policy_engine.decide.evaluate import canonical_json
     from policy_engine.decide.record_kind import accepted_of_another_kind
 
@@ -184,9 +185,11 @@ def stages(d2: Any, record: dict[str, Any], seconds: float) -> list[tuple[str, f
         input_hash = hashlib.sha256(canonical_json(record, lists_optional=True)).hexdigest()
         t4 = clock()
         params = p.params_for(inputs[d2._segment_index] if d2._segment_index is not None else None)
+        token = evaluate._DEBTOR.set(evaluate._Debtor(elements))  # as decide_elements sets it around both
         d2.grade_exposures(inputs, params, day, elements)
         t5 = clock()
         results = p.row_function(inputs, params, day, elements)
+        evaluate._DEBTOR.reset(token)
         t6 = clock()
         d2.assemble(cid, day, inputs, elements, results, input_hash)
         t7 = clock()

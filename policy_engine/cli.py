@@ -150,7 +150,9 @@ def handle_errors(fn: F) -> F:
             sys.exit(EXIT_USAGE)
         except Exception as e:  # a bug: say so plainly, with enough to report it
             store = sys.modules.get("sqlite3")  # loaded if the store raised: not imported here for that
-            if store is not None and isinstance(e, store.Error):  # a store another program changed, a full disk
+            # a store another program changed, a full disk, a corrupt file (a misuse of the connection is a bug)
+            if store is not None and isinstance(e, store.DatabaseError) and not isinstance(
+                    e, store.ProgrammingError | store.InternalError | store.NotSupportedError):
                 _emit_diagnostics([Diagnostic("store-failed", f"the decision store failed: {type(e).__name__}: {e}",
                                               hint="run `audit verify`; a store changed by another program (a "
                                               "trigger, a constraint) or a full disk refuses a write")],

@@ -569,6 +569,9 @@ class AuditStore:
                 stored = {k: v for k, v in decision.items() if k != "trace"}
                 text = (written[0] if written else canonical_json(record, lists_optional)) if inputs == "full" \
                     else None
+                if written and hashlib.sha256(written[0]).hexdigest() != decision["input_sha256"]:
+                    raise ValueError(f"the input given for decision {decision['decision_id']} is not the one its "
+                                     "input_sha256 is of")  # a caller's mix-up: never stored
                 yield (decision["decision_id"], decision["client_id"], decision["as_of"],
                        decision["classification"]["grade"], decision["input_sha256"], text, orjson.dumps(stored),
                        decision["evaluated_at"])

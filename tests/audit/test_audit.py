@@ -965,3 +965,22 @@ def test_the_policy_snapshot_is_looked_up_not_written_with_every_decision_and_wr
     assert _verify(db)["records"] == 4
     r = cli(db, "audit", "replay", "--all", "--strict", "--format", "json")
     assert r.exit_code == 0 and {json.loads(x)["status"] for x in r.stdout.splitlines()} == {"identical"}
+
+
+def test_an_input_given_beside_its_decision_is_held_to_the_decisions_hash(tmp_path: Path) -> None:
+    """append() stores the input a decider wrote for the hash as it is given: one given beside the wrong decision
+    is refused before anything is stored, never kept as that decision's input."""
+    from policy_engine.decide.evaluate import Decider
+    from policy_engine.policy.registry import load_policy
+    from policy_engine.record.audit import AuditStore
+
+    policy = load_policy(REFERENCE / "policy-1.1.0.yaml")
+    one, two = (json.loads(p.read_text(encoding="utf-8")) for p in SAMPLES[:2])
+    decision, written = Decider(policy).decide_with_input(one)
+    _, other = Decider(policy).decide_with_input(two)
+    db = tmp_path / "d.db"
+    with AuditStore(db) as store:
+        with pytest.raises(ValueError, match="is not the one its input_sha256 is of"):
+            store.append(policy, [(decision, one, other)])
+        assert store.append(policy, [(decision, one, written)]) == 1
+    assert _verify(db)["records"] == 1
