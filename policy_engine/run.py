@@ -439,7 +439,8 @@ class _Recorder:
                     self.fh.write(dumps(decision) + "\n")
                 return
             fh = self.fh
-            pairs = ((d, r, d["client_id"] not in skip) for d, r in zip(chunk.records(), chunk.inputs(), strict=True))
+            pairs = ((d, r, d["client_id"] not in skip)
+                     for d, r in zip(chunk.records(), chunk.stored_inputs(), strict=True))
             groups = decision_groups(pairs, None if fh is None else _restamped(stored, lambda d: fh.write(
                 dumps(d) + "\n")))
             self.recorded += self.store.append_decisions(policy, groups, inputs=self.audit_inputs, batch_key=key)

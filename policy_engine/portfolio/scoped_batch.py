@@ -48,6 +48,7 @@ class Debtor:
     inputs: tuple[Any, ...]
     elements: dict[str, Any]
     input_hash: str
+    written: bytes | None = None  # its canonical JSON, as hashed: kept for a store while its chunk is held
 
 
 @dataclass
@@ -84,6 +85,14 @@ class ScopedBatch:
             fill_elements(run, [d.elements for d in chunk])
             for i, d in enumerate(chunk):
                 yield decider.assemble(d.client_id, d.day, d.inputs, d.elements, run.debtors.row(i), d.input_hash)
+
+    def stored_inputs(self) -> Iterator[Any]:
+        """What a store keeps of each decided debtor's input, in input order: the canonical JSON kept when it was
+        read (a chunk handed to a sink), else its record read again (:meth:`inputs`)."""
+        if self.debtors and all(d.written is not None for d in self.debtors):
+            yield from (d.written for d in self.debtors)
+        else:
+            yield from self.inputs()
 
     def inputs(self) -> Iterator[Any]:
         """Each decided debtor's record as its line holds it (what the store keeps), in input order (the line was
@@ -143,10 +152,12 @@ def read_debtors(policy: CompiledPolicy, path: Path, as_of: str | None = None, o
 
 def _read(policy: CompiledPolicy, path: Path, as_of: str | None, only: Collection[int] | None,
           duplicates: Mapping[int, str] | None, rejects: list[dict[str, Any]], count: list[int],
-          split: tuple[int, int] | None = None, stamps: list[tuple[int, int]] | None = None) -> Iterator[Debtor]:
+          split: tuple[int, int] | None = None, stamps: list[tuple[int, int]] | None = None,
+          keep_written: bool = False) -> Iterator[Debtor]:
     """The accepted debtors, one at a time (rejects appended to ``rejects``; the lines read, once all are
     read, to ``count``; the file's stamp when opened, to ``stamps``). ``split``: the file's stamp when a split into
-    versions read its lines whole (their depth is not measured again; a file changed since is refused)."""
+    versions read its lines whole (their depth is not measured again; a file changed since is refused).
+    ``keep_written``: each debtor keeps the canonical JSON its hash was taken of (a store keeps that text)."""
     decider = Decider(policy)
     assert isinstance(decider, ScopedDecider)
     first: dict[str, tuple[str, int]] = {}  # client id (id_key) -> (id as written, line)
@@ -185,12 +196,12 @@ def _read(policy: CompiledPolicy, path: Path, as_of: str | None, only: Collectio
             if key:
                 first[key] = (cid, n)
             try:
-                client_id, day, inputs, elements, digest = decider.read_record(record, as_of)
+                client_id, day, inputs, elements, digest, written = decider._read_record(record, as_of)
             except InputError as exc:
                 reject(n, cid, [_kind_entry(d) if d.code == WRONG_KIND else _entry(*_problem(d))
                                 for d in exc.diagnostics] + _legacy(policy, record, exc))
                 continue
-            yield Debtor(n, at, client_id, day, inputs, elements, digest)
+            yield Debtor(n, at, client_id, day, inputs, elements, digest, written if keep_written else None)
     count.append(read)
 
 
@@ -244,7 +255,8 @@ def run_scoped_batch(policy: CompiledPolicy, path: Path, as_of: str | None = Non
     rejects: list[dict[str, Any]] = []
     count: list[int] = []
     stamps: list[tuple[int, int]] = []
-    stream = _read(policy, path, as_of, only, duplicates, rejects, count, split, stamps)
+    # a chunk handed to a sink may be stored: its debtors keep their canonical JSON (one chunk held at a time)
+    stream = _read(policy, path, as_of, only, duplicates, rejects, count, split, stamps, keep_written=sink is not None)
     frames: list[pd.DataFrame] = []
     exposure_frames: list[pd.DataFrame] = []
     debtors: list[Debtor] = []

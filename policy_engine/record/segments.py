@@ -61,7 +61,8 @@ def decision_segment(group: list[tuple[dict[str, Any], Any]], inputs: str = "ful
                      ) -> tuple[bytes, Any]:
     """A segment of full decision records and their input records (``inputs`` "full"; "hash-only": the
     records' hashes only, in the chain), and its records' own fields. Each input is stored in the canonical form
-    its hash is of (``lists_optional``: a debtor record's, see :func:`.canonical.canonical_json`).
+    its hash is of (``lists_optional``: a debtor record's, see :func:`.canonical.canonical_json`); an input given
+    as bytes is that form already, as the decider wrote it for the hash.
 
     The group's decision ids must be one block (``prefix + f"{first + i:012x}"``, as
     ``_DecisionIds.block`` gives them): a segment record's id is derived from its place, not stored.
@@ -79,8 +80,8 @@ def decision_segment(group: list[tuple[dict[str, Any], Any]], inputs: str = "ful
     columns = {"decision": pa.array([orjson.dumps({k: v for k, v in d.items() if k != "trace"}).decode("utf-8")
                                      for d, _ in group], type=pa.string())}
     if inputs == "full":
-        columns["record"] = pa.array([canonical_json(r, lists_optional).decode("utf-8") for _, r in group],
-                                     type=pa.string())
+        columns["record"] = pa.array([(r if type(r) is bytes else canonical_json(r, lists_optional)).decode("utf-8")
+                                      for _, r in group], type=pa.string())
     table = pa.table(columns).replace_schema_metadata({"format": DECISION_SEGMENT_FORMAT,
                                                         "engine_version": ENGINE_VERSION})
     sink = pa.BufferOutputStream()

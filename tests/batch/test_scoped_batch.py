@@ -282,3 +282,23 @@ def test_a_file_changed_while_it_is_decided_is_refused_not_read_again_unchecked(
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
     with pytest.raises(UsageError, match="changed while it was being decided"):
         list(batch.inputs())
+
+
+def test_a_recorded_batch_stores_the_input_its_hash_was_taken_of_without_reading_the_line_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chunk handed to the store keeps each debtor's canonical JSON from the read that hashed it: the line was
+    read a third time and written again for the store. The stored inputs replay identical."""
+    from policy_engine.portfolio import scoped_batch
+
+    path = tmp_path / "debtors.jsonl"
+    path.write_text("".join(json.dumps(json.loads(f.read_text("utf-8"))) + "\n" for f in DEBTORS), "utf-8")
+    monkeypatch.setattr(scoped_batch.ScopedBatch, "inputs", lambda self: pytest.fail("a line read again"))
+    db = tmp_path / "audit.db"
+    r = CliRunner().invoke(main, ["--policies", str(POLICIES), "--audit-db", str(db), "batch", str(path), "-p",
+                                  "loss-client-management@2.0.0", "--format", "json"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    monkeypatch.undo()
+    replay = CliRunner().invoke(main, ["--audit-db", str(db), "audit", "replay", "--all", "--strict", "--format",
+                                       "json"], catch_exceptions=False)
+    assert replay.exit_code == 0 and len(replay.stdout.splitlines()) == len(DEBTORS)
+    assert {json.loads(x)["status"] for x in replay.stdout.splitlines()} == {"identical"}
