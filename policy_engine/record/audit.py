@@ -1243,8 +1243,11 @@ def _write_export(store: AuditStore, rows: Iterable[Record], path: Path, suffix:
     columns: dict[str, list[Any]] = {c: [] for c in EXPORT_COLUMNS}
     for r in rows:
         decision, record = store.stored_texts(r)
+        row = dict(r)
+        if row["input_sha256"] is None and record is not None:  # a segment keeping inputs derives their hashes
+            row["input_sha256"] = hashlib.sha256(record.encode("utf-8")).hexdigest()
         for c in EXPORT_COLUMNS:
-            columns[c].append(decision if c == "decision_json" else record if c == "input_json" else r[c])
+            columns[c].append(decision if c == "decision_json" else record if c == "input_json" else row[c])
     schema = pa.schema([(c, pa.int64() if c == "seq" else pa.string()) for c in EXPORT_COLUMNS])
     pq.write_table(pa.table(columns, schema=schema), path)
     return len(columns["seq"])

@@ -36,5 +36,7 @@ def test_an_exported_batch_record_carries_the_input_its_hash_is_of(tmp_path: Pat
     cli(db, "audit", "export", "--out", str(tmp_path / "e.parquet"))
     frame = pd.read_parquet(tmp_path / "e.parquet")
     assert len(frame) > 1 and frame["input_json"].notna().all()
-    for text, decision in zip(frame["input_json"], frame["decision_json"], strict=True):
+    for text, decision, column in zip(frame["input_json"], frame["decision_json"], frame["input_sha256"],
+                                      strict=True):
         assert hashlib.sha256(text.encode("utf-8")).hexdigest() == json.loads(decision)["input_sha256"]
+        assert column == json.loads(decision)["input_sha256"]  # the column too: it was null for a table's rows
