@@ -625,14 +625,6 @@ def _with_policy_options(fn: F) -> F:
     return fn
 
 
-def _one_line(answer: bytes) -> bytes:
-    """An answer line with U+2028 and U+2029 escaped: JSON allows them raw, but a reader that splits lines as
-    Python's splitlines or an older JavaScript parser does would cut one answer in two."""
-    if b"\xe2\x80" not in answer:
-        return answer
-    return answer.replace("\u2028".encode(), b"\\u2028").replace("\u2029".encode(), b"\\u2029")
-
-
 @main.command()
 @_with_policy_options
 @click.option("--trace", is_flag=True, help="Include every rule evaluated, with the values it read.")
@@ -660,7 +652,7 @@ def decide(ctx: click.Context, policy: str, policy_version: str | None, client: 
 
         _check_as_of(as_of)
         out = sys.stdout.buffer
-        from .safetext import printable
+        from .safetext import json_line, printable
 
         if client != "-":  # the lines come on stdin: a file named with -c would be left unread without a word
             raise click.BadParameter("--stream reads its lines from stdin: give them there, e.g. "
@@ -670,7 +662,7 @@ def decide(ctx: click.Context, policy: str, policy_version: str | None, client: 
             if _json_notes(fmt or _error_format({})):  # one JSON object a line, as the stream's stdout is read
                 import orjson
 
-                sys.stderr.buffer.write(_one_line(orjson.dumps({"line": number, "code": code, "warning": line},
+                sys.stderr.buffer.write(json_line(orjson.dumps({"line": number, "code": code, "warning": line},
                                                                option=orjson.OPT_APPEND_NEWLINE)))
                 sys.stderr.flush()
                 return
@@ -681,7 +673,7 @@ def decide(ctx: click.Context, policy: str, policy_version: str | None, client: 
         for answer in answers(ref, sys.stdin.buffer, as_of=as_of, trace=trace,
                               audit_db=_audit_db(ctx, no_audit, command_audit_db), audit_inputs=audit_inputs,
                               notes=warn):
-            out.write(_one_line(answer))  # UTF-8 bytes as orjson wrote them: no decoding and encoding again
+            out.write(json_line(answer))  # UTF-8 bytes as orjson wrote them: no decoding and encoding again
             out.flush()
         return
     notes = fmt or _error_format({})  # warnings as JSON when asked or configured, as the errors are (handle_errors)

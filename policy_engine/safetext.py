@@ -133,3 +133,13 @@ def has_forbidden(text: str) -> bool:
 
 
 FORBIDDEN_PATTERN = _FORBIDDEN.pattern  # for pandas' vectorised ``str.contains``
+
+
+def json_line(line: bytes) -> bytes:
+    """A JSON Lines line with U+2028 and U+2029 escaped: JSON allows them raw, but a reader that splits lines as
+    Python's splitlines or an older JavaScript parser does would cut one line in two (decide --stream's answers,
+    audit export's records)."""
+    if b"\xe2\x80" not in line:
+        return line
+    return line.replace("\u2028".encode(), b"\\u2028").replace("\u2029".encode(), b"\\u2029")
+

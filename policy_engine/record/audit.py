@@ -834,23 +834,24 @@ class AuditStore:
                                          f"is not JSON ({exc})", hint="run `audit verify`: the store was changed "
                                          "behind its back")]) from None
 
-    def stored_texts(self, row: Record) -> tuple[str, str | None]:
-        """(the decision, the input or None when only its hash was kept) as JSON text, for an export: as
-        stored, or written from the batch segment. Stored text that is no longer JSON is the error
-        :meth:`stored` raises, so an export never carries a line its reader cannot parse."""
+    def stored_texts(self, row: Record) -> tuple[str, str | None, str | None]:
+        """(the decision, the input or None when only its hash was kept, the input hash) as JSON text, for an
+        export: as stored, or written from the batch segment (whose record derives its hash from the stored input
+        when the chain keeps none). Stored text that is no longer JSON is the error :meth:`stored` raises, so an
+        export never carries a line its reader cannot parse."""
         if row["segment_id"] is not None:
             from ..decide.canonical import canonical_json
 
             decision, record = self.stored(row)
             return (orjson.dumps(decision).decode("utf-8"),
-                    None if record is None else canonical_json(record).decode("utf-8"))
+                    None if record is None else canonical_json(record).decode("utf-8"), decision["input_sha256"])
         try:
             for text in (row["decision_json"], row["input_json"]):
                 if text is not None:
                     orjson.loads(text)
         except orjson.JSONDecodeError:
             self.stored(row)  # raises the store error naming the record
-        return str(row["decision_json"]), row["input_json"]
+        return str(row["decision_json"]), row["input_json"], row["input_sha256"]
 
     def _stored(self, row: Record) -> tuple[dict[str, Any], Any]:
         seg = row["segment_id"]
@@ -1231,10 +1232,12 @@ def export_records(store: AuditStore, rows: Iterable[Record], out: Path) -> int:
 
 def _write_export(store: AuditStore, rows: Iterable[Record], path: Path, suffix: str) -> int:
     if suffix == ".jsonl":
+        from ..safetext import json_line
+
         n = 0
-        with path.open("w", encoding="utf-8") as fh:
+        with path.open("wb") as fh:
             for r in rows:
-                fh.write(_one_line(store.stored_texts(r)[0]) + "\n")
+                fh.write(json_line(_compact(store.stored_texts(r)[0]).encode("utf-8")) + b"\n")
                 n += 1
         return n
     import pyarrow as pa
@@ -1242,12 +1245,9 @@ def _write_export(store: AuditStore, rows: Iterable[Record], path: Path, suffix:
 
     columns: dict[str, list[Any]] = {c: [] for c in EXPORT_COLUMNS}
     for r in rows:
-        decision, record = store.stored_texts(r)
-        row = dict(r)
-        if row["input_sha256"] is None and record is not None:  # a segment keeping inputs derives their hashes
-            row["input_sha256"] = hashlib.sha256(record.encode("utf-8")).hexdigest()
+        texts = dict(zip(("decision_json", "input_json", "input_sha256"), store.stored_texts(r), strict=True))
         for c in EXPORT_COLUMNS:
-            columns[c].append(decision if c == "decision_json" else record if c == "input_json" else row[c])
+            columns[c].append(texts[c] if c in texts else r[c])
     schema = pa.schema([(c, pa.int64() if c == "seq" else pa.string()) for c in EXPORT_COLUMNS])
     pq.write_table(pa.table(columns, schema=schema), path)
     return len(columns["seq"])
@@ -1263,14 +1263,11 @@ def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def _one_line(text: str) -> str:
-    """A stored decision as one line of JSON Lines: the engine stores compact JSON, but text edited behind the store's
-    back may span lines (written again compactly), and U+2028/U+2029, raw in JSON, split a line for readers that
-    split as Python's splitlines does (escaped, as decide --stream writes them)."""
-    if "\n" in text or "\r" in text:  # json keeps an integer beyond 64 bits as it is (orjson would not)
-        text = json.dumps(json.loads(text), ensure_ascii=False, separators=(",", ":"))
-    if "\u2028" in text or "\u2029" in text:
-        text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+def _compact(text: str) -> str:
+    """A stored decision on one line: the engine stores compact JSON, but text edited behind the store's back may
+    span lines (written again compactly; json keeps an integer beyond 64 bits as it is, orjson would not)."""
+    if "\n" in text or "\r" in text:
+        return json.dumps(json.loads(text), ensure_ascii=False, separators=(",", ":"))
     return text
 
 
