@@ -131,13 +131,14 @@ def _usual(value: Any, lists_optional: bool = False) -> bytes:
         raw = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     except orjson.JSONEncodeError:
         raw = orjson.dumps(value, option=_CANON_OPTIONS)
-    # Null members, and a debtor record's empty lists, dropped in one pass over the members found (each search
-    # of the bytes costs 2-5 us on a debtor of 3 exposures; most records have a null early on, so the test for one
-    # stops there).
-    if b"null" in raw or (lists_optional and b'":[]' in raw):
+    # Null members, and a debtor record's empty lists, found in one search of the bytes and dropped in one pass
+    # (a search for several tokens with ``bytes.find`` scans the bytes once per token and once more past each
+    # one found: 8 us on a debtor of 3 exposures, the one regular expression 5 us).
+    members = [m.span() for m in (_NULL_OR_EMPTY_LIST if lists_optional else _NULL).finditer(raw)]
+    if members:
         if b"\\" in raw:  # an escape: quotes cannot be told apart by counting them
             return orjson.dumps(_canonical(value, drop_empty_lists=lists_optional), option=_CANON_OPTIONS)
-        raw = _without_members(raw, _NULL_OR_EMPTY_LIST if lists_optional else _NULL)
+        raw = _without_members(raw, members)
     if raw.endswith(b".0") or _EMPTY_OBJECT.search(raw) is not None:
         return orjson.dumps(_canonical(value, drop_empty_lists=lists_optional), option=_CANON_OPTIONS)
     if _INTEGRAL_FLOAT.search(raw) is None:
@@ -149,8 +150,8 @@ def _usual(value: Any, lists_optional: bool = False) -> bytes:
     return _integral_tokens(raw)
 
 
-_NULL = (b'":null',)
-_NULL_OR_EMPTY_LIST = (b'":null', b'":[]')
+_NULL = re.compile(rb'":null')
+_NULL_OR_EMPTY_LIST = re.compile(rb'":(?:null|\[\])')
 
 
 def legacy_canonical_jsons(value: Any) -> tuple[bytes, ...]:
@@ -165,23 +166,9 @@ def legacy_canonical_jsons(value: Any) -> tuple[bytes, ...]:
     return (_usual(value), orjson.dumps(_canonical(value, drop_empty=False), option=_CANON_OPTIONS))
 
 
-def _found(raw: bytes, tokens: tuple[bytes, ...]) -> list[tuple[int, int]]:
-    """Where each of ``tokens`` occurs in ``raw`` (start, end), in order: ``bytes.find`` per token (a regular
-    expression scanning for them costs several times as much: it stops at every quote and colon)."""
-    found = []
-    for token in tokens:
-        pos = 0
-        while (q := raw.find(token, pos)) >= 0:
-            pos = q + len(token)
-            found.append((q, pos))
-    if len(tokens) > 1:
-        found.sort()
-    return found
-
-
-def _without_members(raw: bytes, tokens: tuple[bytes, ...]) -> bytes:
-    """``raw`` without its ``"key":null`` (and ``"key":[]``, as ``tokens`` say) members, as the walk drops
-    them (nulls and empty lists inside lists stay).
+def _without_members(raw: bytes, members: list[tuple[int, int]]) -> bytes:
+    """``raw`` without its ``"key":null`` (and ``"key":[]``) members found at ``members`` (start, end, in order),
+    as the walk drops them (nulls and empty lists inside lists stay).
 
     The caller ruled out backslashes, so every quote delimits a string: a ``":null`` whose quote has
     an odd number of quotes before it closes a key (inside a string, or opening one, it has an even
@@ -191,7 +178,7 @@ def _without_members(raw: bytes, tokens: tuple[bytes, ...]) -> bytes:
     """
     out = []
     done = counted = quotes = 0
-    for q, end in _found(raw, tokens):
+    for q, end in members:
         quotes += raw.count(b'"', counted, q)
         counted = q
         if not quotes & 1:
