@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .decide.ref import PolicyRef, as_ref, check_day, dated_before, selection_day, unreadable_day
+from .decide.ref import PolicyRef, as_ref, check_day, selection_day, unreadable_day
 from .diagnostics import Diagnostic, InputError, PolicyEngineError, UsageError
 from .portfolio.tables import (
     BatchRun,
@@ -175,10 +175,7 @@ def _answers(ref: PolicyRef, lines: Iterable[bytes], as_of: str | None, trace: b
                 if number <= MISSPELT_SAMPLE:  # (as batch looks: the check costs more than the decision)
                     for given, meant in misspelt_fields(policy, record_fields(record)):
                         warn(number, "misspelt-field", misspelt_message(policy, given, meant))
-                other_day = dated_before(record, as_of)
-                if other_day is not None:
-                    warn(number, *other_day)
-                for code, note in decision_notes(decision, policy):
+                for code, note in decision_notes(decision, policy, record):
                     warn(number, code, note)
         except PolicyEngineError as e:
             error: dict[str, Any] = {"line": number}

@@ -16,6 +16,7 @@ from typing import Any
 from ..policy.catalogue import Param
 from ..policy.compiler import CompiledPolicy, MetricSpec, conflicting_actions
 from ..safetext import printable
+from .ref import dated_before
 from .rounding import half_up as _half_up
 
 _T = {
@@ -268,15 +269,22 @@ NO_EXPOSURE_WARNING = ("the record holds no exposure: its grade comes from the d
                        "exposures were not left out")
 
 
-def decision_warnings(record: Mapping[str, Any], policy: CompiledPolicy) -> list[str]:
+def decision_warnings(record: Mapping[str, Any], policy: CompiledPolicy, client: Any = None) -> list[str]:
     """What a caller reading only the JSON should be told on stderr: the version was not in force on the
-    decision's day, or a debtor was graded "worst of none" (its exposures maybe left out upstream)."""
-    return [message for _, message in decision_notes(record, policy)]
+    decision's day, or a debtor was graded "worst of none" (its exposures maybe left out upstream); with the
+    ``client`` record decided, also that it was decided as of another day than its own ``as_of``."""
+    return [message for _, message in decision_notes(record, policy, client)]
 
 
-def decision_notes(record: Mapping[str, Any], policy: CompiledPolicy) -> list[tuple[str, str]]:
-    """:func:`decision_warnings` each with its code (``not-in-force``, ``no-exposures``), for JSON on stderr."""
-    notes = [("not-in-force", line.removeprefix("! ")) for line in not_in_force(record, policy, "en")]
+def decision_notes(record: Mapping[str, Any], policy: CompiledPolicy, client: Any = None) -> list[tuple[str, str]]:
+    """:func:`decision_warnings` each with its code (``as-of-after-record``, ``as-of-before-record``,
+    ``record-as-of-unread``, ``not-in-force``, ``no-exposures``), for JSON on stderr."""
+    notes = []
+    if client is not None:  # the decision keeps its day, not the record's: only the record tells them apart
+        other_day = dated_before(client, record.get("as_of"))
+        if other_day is not None:
+            notes.append(other_day)
+    notes += [("not-in-force", line.removeprefix("! ")) for line in not_in_force(record, policy, "en")]
     if record.get("exposures") == []:
         notes.append(("no-exposures", NO_EXPOSURE_WARNING))
     return notes

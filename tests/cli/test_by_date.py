@@ -197,6 +197,12 @@ def test_the_python_api_gives_decides_warnings_for_a_decision_record() -> None:
     assert pe.decision_warnings(decider.decide({**record, "exposures": []}), policy) == [
         "the record holds no exposure: its grade comes from the debtor's rules alone; check that its exposures "
         "were not left out"]
+    # given the record decided, the warning of a record decided as of another day than its own, as decide gives it
+    later = decider.decide(record, as_of="2026-12-31")
+    [words] = pe.decision_warnings(later, policy, record)
+    assert words.startswith(f"the record is dated {record['as_of']} and decided as of 2026-12-31, 92 days later: ")
+    assert pe.decision_warnings(later, policy) == [] and pe.decision_warnings(decider.decide(record), policy,
+                                                                              record) == []
 
 
 def test_a_batch_under_a_pinned_version_says_how_many_rows_it_was_not_in_force_for(tmp_path: Path) -> None:
