@@ -303,11 +303,29 @@ def _grade(page: _Page) -> list[str]:
 
 
 def _floors(page: _Page) -> list[str]:
+    """The floors that fired, each with its source. A debtor's list holds its exposures' own floors too (which
+    usually decide its grade), each naming the exposures it fired on, then its debtor rules; the most severe
+    first."""
+    words = page.words
     floors = page.record["classification"]["floors"]
-    if not floors:
+    exposures = page.record.get("exposures")
+    if exposures is None:
+        entries = [(f, f["id"]) for f in floors]
+    else:
+        fired_on: dict[str, tuple[Mapping[str, Any], list[str]]] = {}
+        for x in exposures:
+            for f in x["floors"]:
+                if f.get("scope") == "exposure":
+                    fired_on.setdefault(f["id"], (f, []))[1].append(str(x["exposure_id"]))
+        sep = "、" if page.lang == "zh" else ", "
+        entries = [(f, words["of_exposure"].format(rule=rule, id=sep.join(ids))) for rule, (f, ids) in fired_on.items()]
+        entries += [(f, words["debtor_floor"].format(rule=f["id"])) for f in floors]
+        rank = {g.id: k for k, g in enumerate(page.policy.scale)}
+        entries.sort(key=lambda e: -rank.get(e[0]["floor"], 0))
+    if not entries:
         return []
-    return [page.words["floors"], *(page.words["floor"].format(rule=f["id"], floor=page.grade_labels[f["floor"]],
-                                                                source=f["source"]) for f in floors)]
+    return [words["floors"], *(words["floor"].format(rule=rule, floor=page.grade_labels[f["floor"]],
+                                                     source=f["source"]) for f, rule in entries)]
 
 
 def _exposures(page: _Page) -> list[str]:
