@@ -280,6 +280,7 @@ class Decider:
         self._grade_ids = policy.grade_ids  # properties of the policy, computed once, not per decision
         self._base_decider = policy.base_decider
         self._action_order, self._conflicts = _action_order(policy)
+        self._order_at = {i: k for k, i in enumerate(self._action_order)}
         self._date_metrics = tuple(m.name for m in policy.metrics if m.expr.type == "date")
         self._factor_tables = _factor_tables(policy)
         self._messages = [_Message({"zh": w.message["zh"], "en": w.message["en"]}) for w in policy.warnings]
@@ -478,9 +479,9 @@ class Decider:
         if True not in fired and None not in fired:
             return [], []
         warning_fired = dict(zip(self._warning_ids, warnings, strict=True))
-        if None in fired:
-            undetermined += self._undetermined_actions(fired, params, environment(), warning_fired)
         kept, suppressed = self._kept(fired)
+        if None in fired:
+            undetermined += self._undetermined_actions(fired, params, environment(), warning_fired, kept)
         if not kept:
             return [], suppressed
         e = environment()
@@ -488,14 +489,25 @@ class Decider:
         return out, suppressed
 
     def _undetermined_actions(self, fired: Sequence[Any], params: Sequence[tuple[Any, ...]],
-                              env: Mapping[str, Any], warning_fired: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """An entry per action whose condition, or a computed parameter the catalogue refuses, has no value."""
+                              env: Mapping[str, Any], warning_fired: Mapping[str, Any], kept: Sequence[int]
+                              ) -> list[dict[str, Any]]:
+        """An entry per action whose condition, or a computed parameter the catalogue refuses, has no value.
+
+        One that an action recommended ahead of it excludes would not be recommended whatever the missing facts
+        say: its entry names that action (``excluded_by``), so no reader waits on those facts for it."""
         out = []
-        for a, hit, values in zip(self.policy.actions, fired, params, strict=True):
+        actions = self.policy.actions
+        for i, (a, hit, values) in enumerate(zip(actions, fired, params, strict=True)):
             if hit is None:
                 entry = self._undetermined("action", a.id, a.expr.refs, env, a.expr.fired_refs, warning_fired)
                 if a.param_exprs:  # its condition held, but the catalogue refuses a computed parameter
                     self._refused_params(a, values, entry)
+                conflicts = self._conflicts[i]
+                if conflicts and "code" not in entry:
+                    at = self._order_at[i]
+                    by = next((j for j in kept if j in conflicts and self._order_at[j] < at), None)
+                    if by is not None:
+                        entry["excluded_by"] = actions[by].id
                 out.append(entry)
         return out
 

@@ -75,6 +75,8 @@ _T = {
     "undetermined": {"zh": "无法判断的规则（数据缺失，未触发）：",
                      "en": "Undetermined rules (missing data, not fired):"},
     "undetermined_item": {"zh": "  - {kind} {rule}：缺少 {missing}", "en": "  - {kind} {rule}: missing {missing}"},
+    "excluded_anyway": {"zh": "（即使条件成立也不会建议：已建议的 {by} 与之互斥）",
+                        "en": " (not to be recommended in any case: {by}, recommended, excludes it)"},
     "of_exposure": {"zh": "{rule}（债项 {id}）", "en": "{rule} (exposure {id})"},
     "refused": {"zh": "未建议的措施（计算出的参数不在措施允许的范围内）：",
                 "en": "Actions not recommended (a computed parameter the action does not allow):"},
@@ -720,8 +722,11 @@ def _undetermined(page: _Page) -> list[str]:
                 _warning_name(page, u["rule"]) if u["kind"] == "warning" else u["rule"]
             rule = name if u.get("exposure") is None else \
                 page.words["of_exposure"].format(rule=name, id=u["exposure"])  # which of the debtor's
-            lines.append(page.words["undetermined_item"].format(kind=_KIND[page.lang][u["kind"]], rule=rule,
-                                                                missing=_LIST_SEP[page.lang].join(missing) or "?"))
+            line = page.words["undetermined_item"].format(kind=_KIND[page.lang][u["kind"]], rule=rule,
+                                                          missing=_LIST_SEP[page.lang].join(missing) or "?")
+            if u.get("excluded_by"):
+                line += page.words["excluded_anyway"].format(by=_action_name(page, u["excluded_by"]))
+            lines.append(line)
     if refused:
         lines += ["", page.words["refused"]]
         for u in refused:

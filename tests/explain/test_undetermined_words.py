@@ -16,7 +16,7 @@ from policy_engine.policy.compiler import compile_document
 from policy_engine.policy.loader import load_yaml_text
 from policy_engine.policy.registry import load_policy
 
-from ..conftest import REFERENCE
+from ..conftest import DATA, REFERENCE
 
 CLIENT_02 = REFERENCE / "samples" / "clients" / "02-case-manufacturer-raw-material-squeeze.json"
 DEBTOR_20 = REFERENCE / "samples" / "debtors" / "20-crisis-group-stale.json"
@@ -129,3 +129,44 @@ def test_the_figures_read_are_shown_formatted_inside_a_depends_on_reason_too() -
           "non-positive base, or too few periods)"
     assert _figures_shown(page, why) == why.replace("-1.6e+07", "-16,000,000")
     assert _figures_shown(page, "missing input: net_income_ttm=3") == "missing input: net_income_ttm=3"  # other forms
+
+
+def _excluding_policy(cut_priority: int) -> Any:
+    """The mini policy with an emergency plan (priority 2) excluding a closer watch that reads a fact often lacking."""
+    text = (DATA / "mini-policy.yaml").read_text(encoding="utf-8") + f"""
+  - id: plan
+    action: emergency_plan
+    when: dpd > 0
+    params: {{measures: [legal_action]}}
+    priority: 2
+    excludes: [cut]
+    reason: {{zh: 应急, en: Emergency}}
+  - id: cut
+    action: monitor
+    when: ratio_al > 1
+    params: {{frequency: weekly}}
+    priority: {cut_priority}
+    reason: {{zh: 盯紧, en: Watch}}
+"""
+    return compile_document(load_yaml_text(text, "mini.yaml"))
+
+
+CLIENT_LACKING_ASSETS = {"client_id": "X", "as_of": "2025-06-30", "industry": "trade", "loan": {"days_past_due": 10},
+                         "liabilities": 5.0}
+
+
+@pytest.mark.parametrize(("cut_priority", "excluded_by"), [
+    (3, "plan"),  # after the plan: the plan, recommended, excludes it whatever the missing facts say
+    (1, None),  # before it: had its condition held, the cut would be kept and the plan excluded
+])
+def test_an_undetermined_action_an_earlier_recommended_one_excludes_says_so(cut_priority: int,
+                                                                          excluded_by: str | None) -> None:
+    policy = _excluding_policy(cut_priority)
+    record = Decider(policy).decide(CLIENT_LACKING_ASSETS)
+    assert "plan" in [a["id"] for a in record["actions"]]
+    [entry] = [u for u in record["undetermined"] if u["rule"] == "cut"]
+    assert entry.get("excluded_by") == excluded_by
+    en, zh = explain(record, policy, lang="en"), explain(record, policy, lang="zh")
+    said_en = "(not to be recommended in any case: Start the emergency plan (plan), recommended, excludes it)"
+    said_zh = "（即使条件成立也不会建议：已建议的 启动应急预案（plan） 与之互斥）"
+    assert (said_en in en, said_zh in zh) == (excluded_by is not None,) * 2
