@@ -25,6 +25,9 @@ _T = {
     "not_in_force": {"zh": "⚠ 政策 {pid} {ver} 在基准日 {as_of} 未生效（生效期：{span}）：本决策按指定的版本作出",
                      "en": "! Policy {pid} {ver} is not in force on {as_of} (in force {span}): "
                            "this decision was made under it as pinned"},
+    "segment": {"zh": "{name}：{value}（适用该{name}的参数）",
+                "en": "{name}: {value} (the parameters of this {lower} apply)"},
+    "segment_name": {"zh": "分组", "en": "Segment"},
     # neutral words: a policy's scale may be a risk classification, a watch level or a covenant status
     "grade": {"zh": "分类：{label}（{gid}）", "en": "Grade: {label} ({gid})"},
     "by_score": {"zh": "由评分卡决定：得分 {score}，对应 {sgrade}",
@@ -250,6 +253,17 @@ def _title(page: _Page) -> list[str]:
     return [page.words["title"].format(cid=record["client_id"], as_of=record["as_of"], pid=record["policy"]["id"],
                                        ver=record["policy"]["version"]),
             *not_in_force(record, page.policy, page.lang)]
+
+
+def _segment(page: _Page) -> list[str]:
+    """The segment whose parameters applied (an industry's thresholds): a reader checks a floor against its own."""
+    value = page.record.get("segment")
+    policy = page.policy
+    if value is None or not policy.segment_by:
+        return []
+    name = (policy.segment_label or {}).get(page.lang) or page.words["segment_name"]
+    shown = (policy.segment_value_labels.get(str(value)) or {}).get(page.lang) or str(value)
+    return [page.words["segment"].format(name=name, value=shown, lower=name.lower())]
 
 
 def not_in_force(record: Mapping[str, Any], policy: CompiledPolicy, lang: str) -> list[str]:
@@ -781,7 +795,7 @@ def _figures(page: _Page) -> list[str]:
 
 
 _SECTIONS: tuple[Callable[[_Page], list[str]], ...] = (
-    _title, _blank,
+    _title, _segment, _blank,
     _grade, _floors, _exposures, _blank,
     _figures,
     _warnings, _blank,

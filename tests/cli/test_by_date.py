@@ -90,7 +90,8 @@ def test_a_pinned_version_not_in_force_on_the_day_is_said(pinned: str, as_of: st
     assert json.loads(decided.stdout)["policy"]["version"] == pinned
     second = text.stdout.splitlines()[1]
     if note is None:
-        assert second == "" and "warning" not in decided.stderr and "未生效" not in zh.stdout
+        assert second == "Segment: manufacturing (the parameters of this segment apply)"  # no note before it
+        assert "warning" not in decided.stderr and "未生效" not in zh.stdout
         return
     assert second == f"! Policy {ID} {pinned} {note}: this decision was made under it as pinned"
     assert "未生效" in zh.stdout.splitlines()[1]
