@@ -45,7 +45,7 @@ EVENT_KINDS = ("litigation", "key_person_missing", "assets_seized", "major_custo
 STATEMENT_FIELDS = ("period_end", "revenue", "cost_of_sales", "net_income", "operating_cash_flow", "ebitda",
                     "interest_expense", "debt_service", "current_assets", "current_liabilities", "inventory",
                     "receivables", "total_assets", "total_liabilities", "equity")
-MAX_DEBT = 1e18  # CNY: bureau amounts beyond this are no debtor's
+MAX_DEBT = MAX_NUMBER  # bureau amounts beyond what decide reads of a number would make a record it refuses
 # What a record 2.0 holds per exposure (client-2.0.schema.json, from the scopes' max of 2.0.0): decide refuses more.
 MAX_SCHEDULE = 240
 MAX_MODIFICATIONS = 24
@@ -382,8 +382,9 @@ class _Converter:
         amounts = bureau_amounts(float(share), own, own_90)
         if amounts is None:
             self.note("unknown", "cross-bank-share-inconsistent", "bureau.overdue_90_amount", None,
-                      f"no bureau amounts give the 1.x share {share} beside this loan's own days past due and "
-                      "balance: left empty, the 20% rule reads only this bank's exposure")
+                      f"no bureau amounts (up to 1e15, what a record 2.0 holds) give the 1.x share {share} beside "
+                      "this loan's own days past due and balance: left empty, the 20% rule reads only this bank's "
+                      "exposure")
             return out
         out["total_debt"], out["overdue_90_amount"] = amounts
         self.note("assumed", "bureau-amounts-from-share", "bureau.total_debt", amounts[0],
@@ -499,8 +500,16 @@ class _Converter:
             self.note("unknown", "restructured-unknown", f"{self.e}.modifications", [],
                       "1.x leaves open whether the loan was restructured: no modification is recorded")
         if restructured:
-            return self.restructuring()
-        schedule = self.upgrade_history()
+            try:
+                return self.restructuring()
+            except (OverflowError, ValueError) as exc:
+                raise _off_calendar(exc, "restructuring.observation_start", self.restr.get("observation_start"),
+                                    self.as_of) from None
+        try:
+            schedule = self.upgrade_history()
+        except (OverflowError, ValueError) as exc:
+            raise _off_calendar(exc, "history.months_normal_payment", self.hist.get("months_normal_payment"),
+                                self.as_of) from None
         if schedule is None:
             self.note("unknown", "no-payment-history", f"{self.e}.schedule", [],
                       "no payment history in 1.x: the upgrade conditions (Art. 13) find no period paid")
@@ -631,6 +640,17 @@ class _Converter:
         return schedule
 
 
+def _off_calendar(exc: Exception, field: str, value: Any, as_of: dt.date) -> Exception:
+    """The refusal of a record whose facts put a date the conversion derives (a modification, an instalment)
+    before year 1 or after 9999: no record 2.0 can hold it. Any other error is a bug, and stays one."""
+    if not isinstance(exc, OverflowError) and "out of range" not in str(exc):
+        return exc
+    return _Refused([_problem(field, "date-out-of-range",
+                              f"the dates the conversion derives from {field} ({_short(value) or 'none'}) and the "
+                              f"as-of date ({as_of}) fall outside the calendar (years 1 to 9999): a record 2.0 "
+                              "cannot hold them")])
+
+
 def bureau_amounts(share: float, own: float, own_90: float) -> tuple[float, float] | None:
     """Debt at other institutions and its part overdue over 90 days such that, with this loan, the share
     of all debt overdue over 90 days is ``share`` as the policy computes it; None when no amounts can, and
@@ -649,7 +669,7 @@ def bureau_amounts(share: float, own: float, own_90: float) -> tuple[float, floa
         return None
     bound = max(bounds)
     if bound > MAX_DEBT:
-        return None  # only debt beyond any debtor's would dilute this overdue loan to the share
+        return None  # only debt beyond what a record holds would dilute this overdue loan to the share
     # Debt elsewhere equal to this loan's balance where that leaves room, else the least whole amount that does.
     total = own if own > bound * (1 + 1e-9) + 1e-9 else math.ceil(max(bound, 0.0) * (1 + 1e-9)) + 1.0
     # Float rounding: the share the policy computes must be the 1.x share, exactly. Near some totals the
@@ -660,7 +680,7 @@ def bureau_amounts(share: float, own: float, own_90: float) -> tuple[float, floa
             candidate = base + step  # whole amounts: the next totals up
             overdue = _overdue_for(share, candidate, own, own_90)
             if overdue is not None:
-                return candidate, overdue
+                return (candidate, overdue) if candidate <= MAX_DEBT else None
     return None
 
 
@@ -712,8 +732,9 @@ CODES: dict[str, str] = {
 REASONS = {
     "bureau-amounts-from-share": "1.x gives only the share of debt overdue over 90 days at all institutions: bureau "
                                  "amounts chosen to reproduce that share with the loan; the amounts are not facts",
-    "cross-bank-share-inconsistent": "no bureau amounts give the 1.x share overdue over 90 days at all institutions "
-                                     "beside the loan's own days past due: bureau amounts left empty",
+    "cross-bank-share-inconsistent": "no bureau amounts (up to 1e15, what a record 2.0 holds) give the 1.x share "
+                                     "overdue over 90 days at all institutions beside the loan's own days past due "
+                                     "and balance: bureau amounts left empty",
     "event-dated-as-of": "1.x says only that the event is known on the as-of date: dated that day",
     "modification-date": "the restructuring's modification assumed the day before the 1.x observation start (its "
                          "first repayment date), or on the as-of date without one (or with one after it)",
@@ -756,7 +777,8 @@ REASONS_ZH = {
     "no-group": "1.x 没有集团信息：集团风险传染预警无法触发",
     "difficulty-resolution-unknown": "1.x 未说明信贷人员是否认定财务困难已解除（第二十条退出）：留空，观察期不结束",
     "cross-bank-share-unknown": "1.x 未给出在所有机构逾期90天以上的占比：20%规则只读取本行债权",
-    "cross-bank-share-inconsistent": "按本笔贷款自身的逾期天数与余额，无法得出与 1.x 占比一致的征信金额：留空，"
+    "cross-bank-share-inconsistent": "按本笔贷款自身的逾期天数与余额，无法得出与 1.x 占比一致的征信金额"
+                                     "（不超过2.0记录可容纳的1e15）：留空，"
                                      "20%规则只读取本行债权",
     "nonperforming-where-unknown": "1.x 说明在本行或他行有不良，且本行亦有不良：他行是否有不良无法得知",
     "no-ebit": "1.x 只有 EBITDA 没有 EBIT（EBITDA 会高估）：无法计算基于 EBIT 的利息保障倍数",
