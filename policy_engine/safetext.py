@@ -61,8 +61,7 @@ def describe_character(ch: str) -> str:
     code = ord(ch)
     if 0xD800 <= code <= 0xDFFF:
         return f"lone surrogate U+{code:04X} (not a character: half of a UTF-16 pair)"
-    name = _NAMES.get(code) or (unicodedata.name(ch, "").lower() or None if unicodedata.category(ch) == "Cf"
-                                or code == 0xAD else None)
+    name = _NAMES.get(code) or (unicodedata.name(ch, "").lower() or None if code > 0x9F else None)
     kind = "control character" if code < 0x20 or 0x7F <= code <= 0x9F else "character"
     return f"{kind} U+{code:04X}" + (f" ({name})" if name else "")
 
@@ -75,8 +74,15 @@ def text_problem(text: str) -> str | None:
     return f"{describe_character(m.group())} at character {m.start() + 1}"
 
 
-# What an id may not hold besides: characters that show nothing (format characters, the soft hyphen).
-_INVISIBLE = "\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff"
+# What an id may not hold besides: characters that show nothing. The format characters that show nothing (the soft
+# hyphen, zero-width and bidirectional controls, the byte-order mark, interlinear annotation, musical and
+# hieroglyph format controls, tags) and the characters of other categories a renderer draws as nothing or a blank:
+# the combining grapheme joiner, variation selectors (Mongolian and general), the Hangul fillers, the Khmer
+# inherent vowels and the blank braille pattern. ``E1`` and ``E1`` with U+FE0F after it are two exposures.
+_INVISIBLE = ("\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+              "\u2060-\u2064\u2066-\u206f\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb"
+              "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e007f"
+              "\U000e0100-\U000e01ef")
 _FORBIDDEN_IN_ID = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f\\ud800-\\udfff{_INVISIBLE}]")
 # Spaces (control characters such as tabs are refused already): an id of spaces alone names nothing, and two keys
 # that differ only by spaces at either end look the same (a fixed-width export pads one and not the other).

@@ -33,6 +33,18 @@ CASES = [
     ("right-to-left override in the client id", "client_id", "D\u202e1", "U+202E"),
     ("zero-width joiner in the client id", "client_id", "D\u200d1", "U+200D"),
     ("an accent after its letter (NFD) in the client id", "client_id", "Cafe\u0301", "not NFC"),
+    # characters of other categories than format that show nothing (found by a hostile-input review: a look-alike
+    # copy of a non-performing exposure doubled the non-performing share and fired the 10% rule)
+    ("variation selector-16 after an exposure id", "exposures[1].exposure_id", "PF-1\ufe0f",
+     "U+FE0F (variation selector-16)"),
+    ("combining grapheme joiner in an exposure id", "exposures[1].exposure_id", "PF\u034f-1",
+     "U+034F (combining grapheme joiner)"),
+    ("a tag character after an exposure id", "exposures[1].exposure_id", "PF-1\U000e0041", "U+E0041"),
+    ("a Hangul filler in an exposure id", "exposures[1].exposure_id", "PF-1\u3164", "U+3164 (hangul filler)"),
+    ("a halfwidth Hangul filler in the client id", "client_id", "D\uffa01", "U+FFA0"),
+    ("a blank braille pattern in the client id", "client_id", "D1\u2800", "U+2800 (braille pattern blank)"),
+    ("a variation selector of the supplement in the client id", "client_id", "D1\U000e0100", "U+E0100"),
+    ("a Mongolian free variation selector in an exposure id", "exposures[1].exposure_id", "PF-1\u180b", "U+180B"),
     ("an exposure id of spaces only", "exposures[1].exposure_id", "   ", "only spaces"),
     ("a client id of spaces only (it was recorded with an empty client column)", "client_id", "   ", "only spaces"),
     ("a client id of an ideographic space", "client_id", "\u3000", "only spaces"),
