@@ -729,6 +729,7 @@ def misspelt_in_lines(ref: PolicyRef, paths: list[Path], as_of: str | None) -> l
 
     from ..decide.inputs import MISSPELT_SAMPLE, misspelt_fields, record_fields
     from ..diagnostics import PolicyEngineError
+    from ..policy.loader import MAX_JSON_BYTES
 
     index = re.compile(r"\[\d+\]")
     found: dict[tuple[str, str, str], None] = {}
@@ -737,6 +738,8 @@ def misspelt_in_lines(ref: PolicyRef, paths: list[Path], as_of: str | None) -> l
         return []
     with path.open("rb") as fh:
         for _, line in zip(range(MISSPELT_SAMPLE), fh, strict=False):
+            if len(line) > MAX_JSON_BYTES:
+                continue  # rejected by the run for its size: not parsed here to look for a misspelling
             try:
                 record = orjson.loads(line)
                 policy = ref.for_day(selection_day(record, as_of))

@@ -302,3 +302,21 @@ def test_a_recorded_batch_stores_the_input_its_hash_was_taken_of_without_reading
                                        "json"], catch_exceptions=False)
     assert replay.exit_code == 0 and len(replay.stdout.splitlines()) == len(DEBTORS)
     assert {json.loads(x)["status"] for x in replay.stdout.splitlines()} == {"identical"}
+
+
+def test_a_line_too_long_to_decide_is_not_parsed_for_misspelt_fields(tmp_path: Path) -> None:
+    """A 12 MB line took 19 s and 1.2 GB to be looked through for a misspelling before the run rejected it for its
+    size: the look skips it (the reject says why), and still names a misspelling on the lines after it."""
+    from policy_engine.decide.ref import PolicyRef
+    from policy_engine.policy.loader import MAX_JSON_BYTES
+    from policy_engine.portfolio.scoped_batch import misspelt_in_lines
+
+    debtor = json.loads((REFERENCE / "samples" / "debtors" / "02-pass-three-facilities.json").read_text("utf-8"))
+    debtor["exposures"][0]["days_pastdue"] = debtor["exposures"][0].pop("days_past_due")
+    huge = {**debtor, "exposures": [{**e, "days_Past_due": 0} for e in debtor["exposures"]],
+            "notes": "x" * MAX_JSON_BYTES}
+    path = tmp_path / "debtors.jsonl"
+    path.write_bytes(orjson.dumps(huge) + b"\n" + orjson.dumps(debtor) + b"\n")
+    found = misspelt_in_lines(PolicyRef("loss-client-management", None, POLICIES), [path], None)
+    assert [(given, meant) for _, given, meant in found] == [("exposures[*].days_pastdue",
+                                                              "exposures[*].days_past_due")]
