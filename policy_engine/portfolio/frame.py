@@ -816,6 +816,26 @@ def _id_text(v: Any) -> str | None:
     return str(v)
 
 
+def _binary_ids(column: str, path: Any) -> Diagnostic:
+    """A column of ids stored as bytes: as text, each would read as Python writes bytes (``b'G003'``), an id that
+    joins nothing, and bytes are no text until their encoding is known (a file may hold one that is no UTF-8)."""
+    return Diagnostic("binary-id", f"column {column} stores ids as bytes (a binary column without a text type, as "
+                      "older Hive and Impala writers store strings): an id is text", file=None if path is None
+                      else str(path), hint="write the column as a string (UTF-8) column; in Spark, cast it to "
+                      "string before writing")
+
+
+def refuse_binary_ids(ids: pd.Series, column: str, path: Any) -> None:
+    """Refuse a column of ids that holds bytes (read from a binary Parquet column)."""
+    if ids.dtype == object:
+        kind = pd.api.types.infer_dtype(ids, skipna=True)  # one pass in C: "string" for a column of text
+        if kind == "bytes" or (kind.startswith("mixed") and any(type(v) is bytes for v in ids.to_numpy())):
+            raise InputError([_binary_ids(column, path)])
+    elif isinstance(ids.dtype, pd.CategoricalDtype) and ids.cat.categories.dtype == object and any(
+            type(v) is bytes for v in ids.cat.categories):
+        raise InputError([_binary_ids(column, path)])
+
+
 def refuse_inexact_ids(ids: pd.Series, column: str, path: Any, doubles: bool = False) -> None:
     """Refuse a column of ids stored as floating-point numbers that holds one no id can be read from exactly.
 
@@ -827,6 +847,7 @@ def refuse_inexact_ids(ids: pd.Series, column: str, path: Any, doubles: bool = F
     double, and its reader gives whole ones as integers: 123456789012345678 comes back 123456789012345696) its
     integers too.
     """
+    refuse_binary_ids(ids, column, path)
     found = _float_ids(ids, doubles)
     if found is None:
         return
@@ -888,14 +909,17 @@ def exact_integer_ids(frame: pd.DataFrame, path: Any, names: Sequence[str]) -> p
     return frame
 
 
-def integer_ids_as_text(table: Any, names: set[str]) -> Any:
+def integer_ids_as_text(table: Any, names: set[str], path: Any = None) -> Any:
     """An Arrow ``table`` with each integer column of ``names`` (a dictionary of integers too) as the text of its
-    integers, which no float holds beyond 2**53."""
+    integers, which no float holds beyond 2**53; one of bytes is refused (:func:`refuse_binary_ids`)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     for i, f in enumerate(table.schema):
         kind = f.type.value_type if pa.types.is_dictionary(f.type) else f.type
+        if f.name in names and (pa.types.is_binary(kind) or pa.types.is_large_binary(kind)
+                                or pa.types.is_fixed_size_binary(kind)):
+            raise InputError([_binary_ids(f.name, path)])
         if f.name in names and pa.types.is_integer(kind):
             column = table.column(i)
             if pa.types.is_dictionary(f.type):

@@ -282,7 +282,7 @@ def read_frame(path: Path, columns: tuple[str, ...], ids: tuple[str, ...] = (), 
     if cols.frame is not None:
         return cols.frame, cols.text
     assert cols.table is not None
-    table = integer_ids_as_text(cols.table, {CLIENT_ID, *ids, *(k for k in keys if k)})
+    table = integer_ids_as_text(cols.table, {CLIENT_ID, *ids, *(k for k in keys if k)}, path)
     return table.to_pandas(date_as_object=False, self_destruct=True, types_mapper=_mapper), False
 
 

@@ -188,3 +188,66 @@ def test_dask_refuses_a_partition_whose_debtor_ids_are_inexact_floats(tmp_path: 
     with pytest.raises(InputError) as e:
         run_dataset(POLICY_2, dataset, tmp_path / "out", scheduler="synchronous")
     assert [(d.code, Path(d.file or "").parent.name) for d in e.value.diagnostics] == [("inexact-id", first.name)]
+
+
+def _binary_ids(path: Path, column: str) -> None:
+    """Rewrite ``column`` of a Parquet file as bytes (a binary column, as older Hive and Impala writers store text)."""
+    table = pq.read_table(path)
+    at = table.schema.get_field_index(column)
+    values = [None if v is None else str(v).encode() for v in table.column(at).to_pylist()]
+    # no pandas metadata (a Hive writer's file has none; pandas decodes a binary column it says was text)
+    pq.write_table(table.set_column(at, column, pa.array(values, pa.binary())).replace_schema_metadata(None), path)
+
+
+def test_a_clients_table_of_binary_ids_is_refused_not_read_as_bytes_text(tmp_path: Path) -> None:
+    """Ids read as ``b'C001'`` joined nothing and were what the audit trail stored (found by a hostile-input review)."""
+    frame = pd.DataFrame.from_records([flatten(json.loads(p.read_text(encoding="utf-8"))) for p in SAMPLES[:3]])
+    frame.to_parquet(tmp_path / "p.parquet", index=False)
+    _binary_ids(tmp_path / "p.parquet", "client_id")
+    r = CliRunner().invoke(main, ["--no-audit", "--policies", str(POLICIES), "batch", str(tmp_path / "p.parquet"),
+                                  "-p", "loss-client-management", "--out", str(tmp_path / "d.csv")],
+                           catch_exceptions=False)
+    assert r.exit_code == 3 and "binary-id" in r.stderr and "b'" not in r.stdout, r.stderr
+
+
+@pytest.mark.parametrize(("table", "column"), [("debtors", "client_id"), ("exposures", "client_id"),
+                                               ("payments", "exposure_id")])
+def test_long_tables_with_binary_ids_are_refused_naming_the_table(tmp_path: Path, table: str, column: str) -> None:
+    """With the debtors' ids as bytes, every debtor was decided without its exposures (each orphaned)."""
+    folder = tmp_path / "p"
+    synthetic.write_long_tables(POLICY_2, folder, 6, 11, AS_OF)
+    _binary_ids(folder / f"{table}.parquet", column)
+    with pytest.raises(InputError) as e:
+        run_long_batch(POLICY_2, folder, as_of=AS_OF)
+    [d] = e.value.diagnostics
+    assert (d.code, Path(d.file or "").name) == ("binary-id", f"{table}.parquet")
+    assert d.message.startswith(f"column {column} stores ids as bytes")
+
+
+def test_dask_refuses_a_partition_whose_debtor_ids_are_bytes(tmp_path: Path) -> None:
+    dataset = tmp_path / "dataset"
+    synthetic.write_long_tables(POLICY_2, dataset, 8, 11, AS_OF, partitions=2)
+    first = sorted(dataset.iterdir())[1]
+    _binary_ids(first / "debtors.parquet", "client_id")
+    with pytest.raises(InputError) as e:
+        run_dataset(POLICY_2, dataset, tmp_path / "out", scheduler="synchronous")
+    assert [d.code for d in e.value.diagnostics] == ["binary-id"]
+
+
+@pytest.mark.parametrize(("values", "dtype", "refused"), [
+    ([b"C001", b"C002"], "object", True),
+    (["C001", b"C002", None], "object", True),  # mixed: a cell of bytes among text
+    (["C001", "C002", None], "object", False),
+    ([b"C001", b"C001"], "category", True),
+    ([1001, 1002], "int64", False),
+])
+def test_a_column_of_ids_holding_bytes_is_refused(values: list[Any], dtype: str, refused: bool) -> None:
+    from policy_engine.portfolio.frame import refuse_binary_ids
+
+    ids = pd.Series(values, dtype=dtype)
+    if not refused:
+        refuse_binary_ids(ids, "client_id", "t.parquet")
+        return
+    with pytest.raises(InputError) as e:
+        refuse_binary_ids(ids, "client_id", "t.parquet")
+    assert [(d.code, d.file) for d in e.value.diagnostics] == [("binary-id", "t.parquet")]
