@@ -629,7 +629,8 @@ def _with_policy_options(fn: F) -> F:
 @_with_policy_options
 @click.option("--trace", is_flag=True, help="Include every rule evaluated, with the values it read.")
 @click.option("--format", "fmt", type=click.Choice(["json", "text"]), default=None,
-              help="json (default when piped) or a readable text explanation (default on a terminal).")
+              help="json (default when piped) or a readable text explanation (default on a terminal). With "
+                   "--stream the answers are JSON lines always; this sets the warnings' form on stderr.")
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
               help="Language of the text format.")
 @click.option("--pretty/--compact", default=None, help="Indent the JSON (default: on a terminal).")
