@@ -231,7 +231,15 @@ def csv_layout(data: bytes, encoding: str) -> CsvLayout:
 
 
 def check_header(names: list[Any], path: Path, line: int | None = None) -> None:
-    """Refuse a header naming a column twice, by name: a reader would rename one (``x.1``) and read it as a field."""
+    """Refuse a header naming a column twice, by name: a reader would rename one (``x.1``) and read it as a field.
+
+    A header name holding a carriage return is a file whose lines end with one alone (an old Mac export): the
+    whole file reads as its header, so it is said once, not as hundreds of repeated "columns"."""
+    if any("\r" in str(name) for name in names):
+        raise InputError([Diagnostic("unreadable", "the header holds carriage returns: the lines of the file end "
+                                     "with a carriage return alone, so the whole file reads as one line",
+                                     file=str(path), line=line,
+                                     hint="save the file with line feeds (LF or CRLF) at the ends of its lines")])
     seen: dict[str, int] = {}
     twice = []
     for k, name in enumerate(map(str, names), 1):
