@@ -455,13 +455,28 @@ def _undefined_metrics(page: _Page) -> list[str]:
     gaps = {name: why for name, why in undefined.items() if why != NO_MATCH}
     lines = [page.words["undefined"]] if gaps else []
     for name, why in gaps.items():
-        short = _too_few_periods(page, name, why)
-        lines.append(f"  - {_metric_label(page, name)}{'：' if page.lang == 'zh' else ': '}"
-                     + (short if short is not None else _reason(_figures_shown(page, why), page.lang)))
+        lines.append(f"  - {_metric_label(page, name)}{'：' if page.lang == 'zh' else ': '}" + _why(page, name, why))
     none = [_metric_label(page, name) for name, why in undefined.items() if why == NO_MATCH]
     if none:
         lines.append(page.words["none_found"].format(names=("、" if page.lang == "zh" else "; ").join(none)))
     return lines
+
+
+_DEPENDS_ON = re.compile(r"^depends on (\w+) \((.*)\)$", re.S)
+
+
+def _why(page: _Page, name: str, why: str) -> str:
+    """Why metric ``name`` has no value, in the reader's words; along a chain of metrics (roe depends on
+    net_income_ttm, which lacks a quarter), the too-few-periods reason of the one at its end, as that one's own
+    line words it, not the record's "zero or non-positive base, or too few periods"."""
+    short = _too_few_periods(page, name, why)
+    if short is not None:
+        return short
+    m = _DEPENDS_ON.match(why)
+    if m is not None and m[1] in page.metrics:
+        inner = _why(page, m[1], m[2])
+        return f"依赖 {m[1]}（{inner}）" if page.lang == "zh" else f"depends on {m[1]} ({inner})"
+    return _reason(_figures_shown(page, why), page.lang)
 
 
 _SERIES_READ = re.compile(r"(\w+)=\[(\d+) periods\]")

@@ -170,3 +170,17 @@ def test_an_undetermined_action_an_earlier_recommended_one_excludes_says_so(cut_
     said_en = "(not to be recommended in any case: Start the emergency plan (plan), recommended, excludes it)"
     said_zh = "（即使条件成立也不会建议：已建议的 启动应急预案（plan） 与之互斥）"
     assert (said_en in en, said_zh in zh) == (excluded_by is not None,) * 2
+
+
+@pytest.mark.parametrize(("lang", "line"), [
+    ("en", "  - Return on equity (roe): depends on net_income_ttm (too few periods: net_income_q has 3, sum_last "
+           "needs 4)"),
+    ("zh", "  - 净资产收益率（roe）：依赖 net_income_ttm（期数不足：net_income_q 仅有3期，sum_last 需要4期）"),
+])
+def test_a_metric_that_depends_on_one_lacking_periods_gives_that_reason(lang: str, line: str) -> None:
+    """Not "depends on net_income_ttm (undefined for the figures read (net_income_q=[3 periods]): a zero or
+    non-positive base, or too few periods)" when the record holds three quarters (found by a banker's review)."""
+    policy = load_policy(REFERENCE / "policy-2.1.0.yaml")
+    record = Decider(policy).decide(json.loads(DEBTOR_20.read_text(encoding="utf-8")))
+    assert record["undefined_metrics"]["roe"].startswith("depends on net_income_ttm (undefined for the figures read")
+    assert line in explain(record, policy, lang).splitlines()
