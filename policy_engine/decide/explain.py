@@ -48,7 +48,7 @@ _T = {
     "no_exposures": {"zh": "  ⚠ 记录中没有债项：本分类仅由债务人层面的规则得出，须核实债项数据是否完整",
                      "en": "  ! The record holds no exposure: this grade comes from the debtor's rules alone; "
                            "check that its exposures were not left out"},
-    "exposure": {"zh": "  - {eid}：{label}（{gid}），由 {rule} 决定；自身规则给出 {own}",
+    "exposure": {"zh": "  - {eid}：{label}（{gid}），由 {rule} 决定；自身规则给出{own}",
                  "en": "  - {eid}: {label} ({gid}), decided by {rule}; its own floors gave {own}"},
     "exposure_default": {"zh": "  - {eid}：{label}（{gid}），未触发任何分类底线",
                          "en": "  - {eid}: {label} ({gid}), no floor fired"},
@@ -362,12 +362,13 @@ def _exposures(page: _Page) -> list[str]:
         else:
             described = _rule_description(page.policy, x["decided_by"], page.lang)
             rule = _bracketed(x["decided_by"], described, page.lang) if described else x["decided_by"]
-            out.append(words["exposure"].format(eid=x["exposure_id"], label=label, gid=x["grade"],
-                                                rule=rule, own=page.grade_labels[x["own_grade"]]))
+            line = words["exposure"].format(eid=x["exposure_id"], label=label, gid=x["grade"], rule=rule,
+                                            own=page.grade_labels[x["own_grade"]])
+            out.append(line.replace("） 决定", "）决定"))  # no space after a full-width bracket
         if x["floors"]:
             rules = [words["debtor_floor"].format(rule=f["id"]) if f.get("scope") == "debtor" else f["id"]
                      for f in x["floors"]]
-            out.append(words["exposure_floors"].format(rules=", ".join(rules)))
+            out.append(words["exposure_floors"].format(rules=_LIST_SEP[page.lang].join(rules)))
         figures = _exposure_figures(page, x.get("metrics") or {})
         if figures:
             out.append(words["exposure_figures"].format(figures=figures))

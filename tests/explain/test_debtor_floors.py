@@ -51,3 +51,12 @@ def test_a_floor_fired_on_several_exposures_names_each() -> None:
         assert sum(line.startswith(f"  - {rule} (exposure {', '.join(ids)}): ") for line in lines) == 1
     assert len(lines) == len(fired) + len(record["classification"]["floors"])
     assert "  - overdue_any (exposure WC-1, TF-1): at least Special mention. Source: " in [line[:73] for line in lines]
+
+
+def test_a_chinese_exposure_line_lists_its_floors_with_the_chinese_comma_and_no_stray_spaces() -> None:
+    policy = load_policy(REFERENCE / "policy-2.1.0.yaml")
+    record = Decider(policy).decide(json.loads((DEBTORS / "05-contagion-three-exposures.json").read_text("utf-8")))
+    lines = explain(record, policy, "zh").splitlines()
+    assert "  - E2：次级（substandard），由 overdue_over_90（逾期超过90天，至少次级类）决定；自身规则给出次级" in lines
+    assert ("      触发：overdue_any、overdue_over_90、nonperforming_any_bank（债务人规则）、"
+            "contagion_10pct（债务人规则）") in lines
