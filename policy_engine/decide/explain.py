@@ -256,7 +256,7 @@ def _title(page: _Page) -> list[str]:
 
 
 def _segment(page: _Page) -> list[str]:
-    """The segment whose parameters applied (an industry's thresholds): a reader checks a floor against its own."""
+    """The segment whose parameters applied (its own thresholds): a reader checks a floor against the right ones."""
     value = page.record.get("segment")
     policy = page.policy
     if value is None or not policy.segment_by:
@@ -467,8 +467,8 @@ _DEPENDS_ON = re.compile(r"^depends on (\w+) \((.*)\)$", re.S)
 
 
 def _why(page: _Page, name: str, why: str) -> str:
-    """Why metric ``name`` has no value, in the reader's words; along a chain of metrics (roe depends on
-    net_income_ttm, which lacks a quarter), the too-few-periods reason of the one at its end, as that one's own
+    """Why metric ``name`` has no value, in the reader's words; along a chain of metrics (a return that depends on a
+    sum over four quarters, which lacks one), the too-few-periods reason of the one at its end, as that one's own
     line words it, not the record's "zero or non-positive base, or too few periods"."""
     short = _too_few_periods(page, name, why)
     if short is not None:
