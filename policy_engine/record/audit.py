@@ -420,11 +420,19 @@ def _differences(stored: Mapping[str, Any], fresh: Mapping[str, Any]) -> list[st
     return diffs
 
 
+# Fields an engine added to a record after decisions were recorded without them: they say more about the same
+# outcome, so their absence from a stored record is no difference (an undetermined action's ``excluded_by``,
+# 2026-12-06). One the stored record has is compared as any other.
+_ADDED_LATER = frozenset({"excluded_by"})
+
+
 def _diff(path: str, a: Any, b: Any, out: list[str]) -> None:
     """Field-by-field differences, as 'path: stored -> replayed', each value as JSON writes it (a caller reads
     ``true`` and ``null``, not Python's ``True`` and ``None``)."""
     if isinstance(a, dict) and isinstance(b, dict):
         for k in sorted(set(a) | set(b)):
+            if k in _ADDED_LATER and k not in a:
+                continue
             _diff(f"{path}.{k}" if path else k, a.get(k, "<absent>"), b.get(k, "<absent>"), out)
     elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
         for i, (x, y) in enumerate(zip(a, b, strict=True)):

@@ -374,6 +374,28 @@ def test_a_decision_whose_message_rounded_half_to_even_then_replays_identical(tm
         r.stdout)
 
 
+def test_a_decision_recorded_before_excluded_by_existed_replays_identical(tmp_path: Path) -> None:
+    """An undetermined action an earlier recommended one excludes names it (``excluded_by``) since 2026-12-06: a
+    decision recorded without the field is the same outcome and replays identical; a different one is reported."""
+    db = tmp_path / "a.db"
+    debtor = REFERENCE / "samples" / "debtors" / "20-crisis-group-stale.json"
+    assert cli(db, "decide", "-p", "loss-client-management@2.1.0", "-c", str(debtor)).exit_code == 0
+
+    def stored_entries(change: Any) -> None:
+        with _raw(db) as raw:
+            record = json.loads(raw.execute("SELECT decision_json FROM decision WHERE seq = 1").fetchone()[0])
+            [entry] = [u for u in record["undetermined"] if u["rule"] == "reprice_down"]
+            change(entry)
+            raw.execute("UPDATE decision SET decision_json = ? WHERE seq = 1", (json.dumps(record),))
+
+    stored_entries(lambda entry: entry.pop("excluded_by"))  # as recorded by an engine of before 2026-12-06
+    r = cli(db, "audit", "replay", "1", "--format", "json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["status"] == "identical", r.stdout
+    stored_entries(lambda entry: entry.update(excluded_by="another_action"))
+    r = cli(db, "audit", "replay", "1", "--format", "json")
+    assert r.exit_code == 6 and any(".excluded_by" in d for d in json.loads(r.stdout)["differences"]), r.stdout
+
+
 def _one_decision_edited(tmp_path: Path, text: str, instead: str) -> Path:
     """A store holding one decision whose stored text was edited behind its back (``text`` -> ``instead``)."""
     db = tmp_path / "d.db"
