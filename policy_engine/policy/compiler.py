@@ -619,7 +619,9 @@ class _Compiler:
                      did_you_mean(str(v), spec.enum or ()))
 
     def _templates(self, texts: Mapping[str, str], path: PathKey, rule: str,
-                   extra: Mapping[str, str] | None = None) -> None:
+                   extra: Mapping[str, str] | None = None, debtor: bool = True) -> None:
+        """A message's placeholders: each a name of the debtor's (``debtor``: the message is one, as every warning's
+        and action's is) in a format its values take."""
         extra = extra or {}
         for lang, text in texts.items():
             try:
@@ -646,6 +648,9 @@ class _Compiler:
                 elif name not in self.symbols:
                     self.err("unknown-name", f"placeholder '{{{name}}}' names nothing", (*path, lang),
                              did_you_mean(name, self.symbols), rule=rule)
+                elif debtor and (elsewhere := sc.debtor_reads(name, self.owner, self.scope_parents)) is not None:
+                    code, message, hint = elsewhere
+                    self.err(code, f"placeholder {message}", (*path, lang), hint, rule=rule)
                 elif name == "score" and "scorecard" not in self.data:
                     self.err("name-not-available", _NO_SCORECARD, (*path, lang),
                              "a message of a policy without a scorecard shows no score", rule=rule)
@@ -1200,7 +1205,7 @@ def _classification(c: _Compiler) -> None:
                   (*path, "id"), f"choose another id, e.g. '{r['id']}_floor'")
         scope = c.scope_of(r, path, (sc.DEBTOR, c.graded) if c.graded else (sc.DEBTOR,)) or sc.DEBTOR
         ce = c.check_expr(r["when"], (*path, "when"), "floor", ex.BOOL, rule=r["id"], in_scope=scope)
-        warns = _rule_warning_declared(c, r, path)
+        warns = _rule_warning_declared(c, r, path, scope == sc.DEBTOR)
         if isinstance(r.get("floor"), str):
             c.rule_floors[r["id"]] = (r["floor"], scope)
         if warns and scope != sc.DEBTOR:
@@ -1226,7 +1231,7 @@ _RULE_CATEGORY = "classification"  # a classification rule's warning without a c
 _RULE_WARNING_KEYS = ("severity", "category", "message", "evidence")
 
 
-def _rule_warning_declared(c: _Compiler, r: Mapping[str, Any], path: PathKey) -> bool:
+def _rule_warning_declared(c: _Compiler, r: Mapping[str, Any], path: PathKey, debtor: bool = True) -> bool:
     """Whether a classification rule also warns: a message and a severity, both or neither (then no
     category or evidence). Its message templates and evidence names are checked like a warning's."""
     given = [k for k in _RULE_WARNING_KEYS if k in r]
@@ -1243,10 +1248,20 @@ def _rule_warning_declared(c: _Compiler, r: Mapping[str, Any], path: PathKey) ->
         if e not in c.symbols and not c.open_names:
             c.err("unknown-name", f"evidence names unknown '{e}'", (*path, "evidence", j), did_you_mean(e, c.symbols),
                   rule=r["id"])
-    c._templates(r["message"], (*path, "message"), r["id"])
+        elif debtor:  # a rule of an element's scope cannot warn: said once, by the classification pass
+            _evidence_scope(c, e, (*path, "evidence", j), r["id"])
+    c._templates(r["message"], (*path, "message"), r["id"], debtor=debtor)
     if "category" in r:
         _category(c, r["category"], (*path, "category"), r["id"])
     return True
+
+
+def _evidence_scope(c: _Compiler, name: str, path: PathKey, rule: str) -> None:
+    """Evidence is the debtor's: a name of an element's scope has no one value to show (it showed '—')."""
+    elsewhere = sc.debtor_reads(name, c.owner, c.scope_parents)
+    if elsewhere is not None:
+        code, message, hint = elsewhere
+        c.err(code, f"evidence {message}", path, hint, rule=rule)
 
 
 def _warning_categories(c: _Compiler) -> None:
@@ -1293,6 +1308,8 @@ def _null_placeholders(c: _Compiler, texts: Mapping[str, str], path: PathKey, ru
             sym = c.symbols.get(name)
             if sym is None or not sym.nullable or name in proven or sym.type == ex.UNKNOWN:
                 continue
+            if sc.debtor_reads(name, c.owner, c.scope_parents) is not None:
+                continue  # a name of an element's scope: the template check said so, and that is the fix
             c.err("template-may-be-null", f"placeholder '{{{name}}}' may have no value when '{rule}' fires: the "
                   f"sentence would read '{'无数据' if lang == 'zh' else 'n/a'}' in its place", (*path, lang),
                   f"make the condition prove it (a comparison that reads {name}, or not is_null({name})), list it "
@@ -1375,6 +1392,8 @@ def _warnings(c: _Compiler) -> None:
             elif c.symbols[e].table is not None:
                 c.err("type-mismatch", f"evidence names table '{e}'; a decision shows the cells it looked up",
                       ("warnings", i, "evidence", j), "name the metric that reads the cell")
+            else:
+                _evidence_scope(c, e, ("warnings", i, "evidence", j), w["id"])
         c._templates(w["message"], ("warnings", i, "message"), w["id"])
         _null_placeholders(c, w["message"], ("warnings", i, "message"), w["id"], ce)
         _category(c, w["category"], ("warnings", i, "category"), w["id"])

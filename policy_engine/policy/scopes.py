@@ -211,6 +211,16 @@ def _why_not(name: str, where: str | None, scope: str, parents: Mapping[str, str
     return _elsewhere(name, where, scope, parents)
 
 
+def debtor_reads(name: str, owner: Mapping[str, str], parents: Mapping[str, str | None]
+                 ) -> tuple[str, str, str | None] | None:
+    """Why a message or an evidence list of the debtor (a warning's, an action's) cannot name ``name``, or None
+    when it can: a name of an element's scope has a value per element, none for the debtor."""
+    where = owner.get(name)
+    if where is None or where == DEBTOR:
+        return None
+    return _elsewhere(name, where, DEBTOR, parents)
+
+
 def _elsewhere(name: str, where: str, scope: str, parents: Mapping[str, str | None]) -> tuple[str, str, str | None]:
     """Why an expression of ``scope`` cannot read ``name`` of scope ``where``, and what to write instead."""
     path = chain(parents, where)

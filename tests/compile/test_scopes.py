@@ -95,3 +95,9 @@ def test_a_schema_invalid_scope_is_one_error_not_a_cascade_or_a_crash(changes: d
     errors = [d for d in diags if d.severity == "error"]
     assert errors and all(d.path is not None and d.path.startswith("scopes.") for d in errors), \
         [d.render() for d in errors]
+
+
+def test_an_exposure_name_in_a_debtor_message_is_one_error_not_two() -> None:
+    """The scope is the fix: no template-may-be-null beside it, whose hints led to an evidence list that showed '—'."""
+    diags, _ = check_document(load_yaml_text(_variant({"warnings.0.message.en": "{late_payments:.0f} late"}), "s.yaml"))
+    assert [d.code for d in diags if d.path == "warnings[0].message.en"] == ["scope-name"]
