@@ -510,6 +510,9 @@ class _Gathered:
     test_files: list[Path] = field(default_factory=list)
     known: dict[str, set[str]] = field(default_factory=dict)
     suites: set[str] = field(default_factory=set)
+    # A tests folder run alone: the policy folder's other test files, whose versions count as tested (they are
+    # that folder's to run), so a version no test file of the policy targets is still an untested version.
+    other_tests: list[Path] = field(default_factory=list)
 
 
 def _policy_root(path: Path) -> Path:
@@ -540,9 +543,13 @@ def _gather(path: Path, found: _Gathered, run: SuiteResult) -> None:
     # policy's tests/) runs those cases alone, as one test file does: versions it does not list are another
     # folder's to test.
     whole = (path.is_dir() and root == path) or is_policy_file(path)
+    folder = path.is_dir() and root != path  # a policy's tests folder, run alone
+    if folder:
+        inside = path.resolve()
+        found.other_tests += [f for f in find_test_files(root) if inside not in f.resolve().parents]
     files = [root] if path.is_dir() else [path] if is_policy_file(path) else list(policy_files([root]))
     for f in policy_files(files):
-        if whole:
+        if whole or folder:
             found.suites.add(str(f.resolve()))
         if any(Path(p.file).resolve() == f.resolve() for p in found.policies if p.file):
             continue  # a folder and a file in it, or one path given twice: one policy
@@ -594,8 +601,26 @@ def run_tests(paths: Iterable[str | Path], only: str | None = None) -> SuiteResu
         run.diagnostics.append(Diagnostic("no-match", f"no case name contains {only!r} (-k)",
                                           hint="`policy-engine test -v` lists every case name"))
     elif only is None and test_files and not run.unreadable_tests:
+        run.targeted.update(_targeted_by(found.other_tests, policies))
         run.diagnostics.extend(_untested(policies, found.suites, run))
     return run
+
+
+def _targeted_by(files: Iterable[Path], policies: list[CompiledPolicy]) -> set[str]:
+    """The versions test files target, read without running them (a file that does not read is no target: its own
+    folder's run reports it)."""
+    out: set[str] = set()
+    for tf in files:
+        try:
+            data = load_yaml_file(tf).data
+        except PolicyError:
+            continue
+        if not isinstance(data, dict) or not isinstance(data.get("policy"), str):
+            continue
+        versions = data.get("versions")
+        listed = set(map(str, versions)) if isinstance(versions, list) else None
+        out.update(p.key for p in policies if p.id == data["policy"] and (listed is None or p.version in listed))
+    return out
 
 
 def _untested(policies: list[CompiledPolicy], suites: set[str], run: SuiteResult) -> list[Diagnostic]:

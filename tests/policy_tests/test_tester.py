@@ -421,9 +421,14 @@ def test_a_version_no_case_runs_against_is_an_error_at_its_version_line(tmp_path
                                            "give it test files of its own")
     assert run_tests([suite / "tests.yaml"]).diagnostics == []  # one test file: its own versions only
     assert run_tests([suite], only="x").diagnostics == []  # -k runs a selection: nothing to say of the rest
-    tests = suite / "tests"  # a folder of test files: its cases alone, as one test file (the README's test DIR/tests)
+    tests = suite / "tests"  # a folder of test files: its cases alone (the README's test DIR/tests) ...
     tests.mkdir()
     (suite / "tests.yaml").rename(tests / "tests.yaml")  # the client is inline: nothing to find one level up
+    run = run_tests([tests])  # ... yet a version no test file of the policy targets is untested all the same
+    assert run.passed == 1 and [(d.code, d.file) for d in run.diagnostics] == [("untested-version", str(new))]
+    later = suite / "tests-1.1.0"  # the new version's own folder: it is that folder's to run, not this one's
+    later.mkdir()
+    (later / "tests.yaml").write_text((tests / "tests.yaml").read_text().replace("['1.0.0']", "['1.1.0']"))
     run = run_tests([tests])
     assert run.diagnostics == [] and run.passed == 1, [d.render() for d in run.diagnostics]
 
