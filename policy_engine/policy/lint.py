@@ -7,7 +7,8 @@ with a severity (warning or info: the policy is still valid) and the rule's line
 * ``parameter-unused`` -- a parameter no expression reads;
 * ``condition-never-true`` / ``condition-always-true`` -- a comparison with a number (or a
   parameter's every value) that the declared ranges decide on their own: an input's min/max, a
-  count's 0, a share's 0 to 1 (a share parameter written as 10 for 10%). The whole condition makes a
+  count's 0, a share's 0 to 1 (``share_where``, or a part over its whole: :class:`_Shares`; a share
+  parameter written as 10 for 10%). The whole condition makes a
   floor, warning or action dead or unconditional; a part of one (an ``or`` branch, an aggregation's
   condition, a metric's) is dead weight;
 * ``floor-shadowed`` -- a floor whose condition implies another floor's of the same or a worse grade
@@ -245,11 +246,14 @@ _EXTREMES = ("min_of", "max_of", "min_where", "max_where")
 
 
 def _ranges(p: CompiledPolicy) -> dict[str, tuple[float | None, float | None]]:
-    """The range each numeric name can take: declared for inputs, implied for an aggregation metric."""
+    """The range each numeric name can take: declared for inputs, implied for an aggregation metric, and 0 to 1
+    for a share written as the quotient of a part and its whole (:class:`_Shares`)."""
     inputs = [*p.inputs, *(i for specs in (p.scoped.inputs.values() if p.scoped else ()) for i in specs)]
     ranges: dict[str, tuple[float | None, float | None]] = {
         i.name: (i.min, i.max) for i in inputs if i.type in ("number", "integer") and not i.series}
-    for m in (*p.metrics, *(p.scoped.metrics if p.scoped else ())):
+    metrics = (*p.metrics, *(p.scoped.metrics if p.scoped else ()))
+    shares = _Shares({m.name: m.expr.tree for m in metrics}, ranges)
+    for m in metrics:
         t = m.expr.tree
         if not (isinstance(t, ast.Call) and isinstance(t.func, ast.Name)):
             continue
@@ -258,7 +262,68 @@ def _ranges(p: CompiledPolicy) -> dict[str, tuple[float | None, float | None]]:
         elif t.func.id in _EXTREMES and len(t.args) > 1 and isinstance(t.args[1], ast.Name) \
                 and t.args[1].id in ranges:
             ranges[m.name] = ranges[t.args[1].id]
+        elif t.func.id == "ratio" and len(t.args) == 2 and shares.part_of(t.args[0], t.args[1]):
+            ranges[m.name] = (0.0, 1.0)
     return ranges
+
+
+class _Shares:
+    """Proves a quotient is a share: its numerator a part of its denominator, both not negative.
+
+    ``ratio(round(a * 100), round(b * 100))`` with ``a = sum_where(S, x, cond)`` and ``b = sum_of(S, x)``, x never
+    negative, lies in 0 to 1: a sum over some elements is at most the sum over all of them, and rounding or
+    scaling both by one positive number keeps the order. Sound and small: what it cannot prove stays unknown (a
+    bureau's overdue amount is not declared at most its total, so a share of it is not proven one)."""
+
+    def __init__(self, metrics: dict[str, ast.AST], ranges: dict[str, tuple[float | None, float | None]]) -> None:
+        self.metrics, self.ranges = metrics, ranges
+
+    def _open(self, node: ast.AST, seen: frozenset[str]) -> tuple[ast.AST, frozenset[str]]:
+        """A metric's name as its expression; ``round(x)``, ``round(x, n)`` and ``coalesce(x, 0)`` as x (monotone,
+        and a null part or whole gives no share)."""
+        while True:
+            if isinstance(node, ast.Name) and node.id in self.metrics and node.id not in seen:
+                seen = seen | {node.id}
+                node = self.metrics[node.id]
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args and (
+                    node.func.id == "round" or (node.func.id == "coalesce" and len(node.args) == 2
+                                                and _literal(node.args[1]) == 0.0)):
+                node = node.args[0]
+            else:
+                return node, seen
+
+    def part_of(self, part: ast.AST, whole: ast.AST, seen: frozenset[str] = frozenset()) -> bool:
+        part, seen_p = self._open(part, seen)
+        whole, seen_w = self._open(whole, seen)
+        if isinstance(part, ast.BinOp) and isinstance(whole, ast.BinOp) and isinstance(part.op, ast.Mult) \
+                and isinstance(whole.op, ast.Mult):
+            k1, k2 = _literal(part.right), _literal(whole.right)
+            return k1 is not None and k1 == k2 and k1 > 0 and self.part_of(part.left, whole.left, seen_p | seen_w)
+        if not (isinstance(part, ast.Call) and isinstance(whole, ast.Call) and isinstance(part.func, ast.Name)
+                and isinstance(whole.func, ast.Name)):
+            return False
+        if part.func.id != "sum_where" or whole.func.id != "sum_of" or len(part.args) != 3 or len(whole.args) != 2:
+            return False
+        same = ast.dump(part.args[0]) == ast.dump(whole.args[0]) and ast.dump(part.args[1]) == ast.dump(whole.args[1])
+        return same and self.not_negative(part.args[1], seen_p | seen_w)
+
+    def not_negative(self, node: ast.AST, seen: frozenset[str]) -> bool:
+        """Whether every value of ``node`` is at least 0: a name declared so, a sum or product of such, a
+        coalesce with such a default, a rounding of one."""
+        if isinstance(node, ast.Name):
+            if node.id in self.metrics and node.id not in seen:
+                return self.not_negative(self.metrics[node.id], seen | {node.id})
+            low = self.ranges.get(node.id, (None, None))[0]
+            return low is not None and low >= 0
+        value = _literal(node)
+        if value is not None:
+            return value >= 0
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Mult):
+            return self.not_negative(node.left, seen) and self.not_negative(node.right, seen)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("coalesce", "round"):
+            parts = node.args if node.func.id == "coalesce" else node.args[:1]
+            return bool(parts) and all(self.not_negative(a, seen) for a in parts)
+        return False
 
 
 def _comparisons(node: ast.AST, ranges: dict[str, tuple[float | None, float | None]],

@@ -167,3 +167,20 @@ def test_lint_sees_a_rules_own_warning(tmp_path: Path) -> None:
     assert result.policy is not None and [w.id for w in result.policy.warnings] == ["late", "low_ratio"]
     line = 1 + text.splitlines().index("    when: dpd >= 0 or ratio_al < floor")
     assert [(d.code, d.line, d.rule) for d in result.diagnostics] == [("condition-always-true", line, "low_ratio")]
+
+
+@pytest.mark.parametrize(("part", "whole"), [
+    ("sum_where(exposure, balance - 1, grade_at_least('substandard'))", "sum_of(exposure, balance - 1)"),  # may be < 0
+    ("sum_where(exposure, balance, grade_at_least('substandard'))", "sum_of(exposure, days_past_due)"),  # another sum
+    ("sum_of(exposure, balance)", "sum_where(exposure, balance, grade_at_least('substandard'))"),  # upside down
+])
+def test_a_quotient_not_proven_a_part_of_its_whole_is_no_share(tmp_path: Path, part: str, whole: str) -> None:
+    """Sound: what the analysis cannot prove between 0 and 1 is compared with nothing (no finding)."""
+    text = (DATA / "lint_policies" / "never-true-share-in-fen.yaml").read_text(encoding="utf-8")
+    text = text.replace("sum_where(exposure, balance, grade_at_least('substandard'))", "PART", 1)
+    text = text.replace("sum_of(exposure, balance)", "WHOLE", 1).replace("PART", part).replace("WHOLE", whole)
+    path = tmp_path / "policy.yaml"
+    path.write_text(text, encoding="utf-8")
+    (result,) = check_paths([path])
+    assert result.policy is not None, [d.render() for d in result.diagnostics]
+    assert [d.code for d in result.diagnostics] == []
