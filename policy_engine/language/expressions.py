@@ -957,7 +957,7 @@ def is_whole(node: ast.AST, whole_name: Callable[[str], bool]) -> bool:
     if isinstance(node, ast.IfExp):
         return is_whole(node.body, whole_name) and is_whole(node.orelse, whole_name)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-        fn = FUNCTIONS.get(node.func.id)  # each function's own rule (the table's ``whole``)
+        fn = FUNCTIONS.get(node.func.id) or AGGREGATIONS.get(node.func.id)  # each one's own rule (``whole``)
         return fn is not None and fn.whole is not None and fn.whole(node, lambda a: is_whole(a, whole_name))
     return False
 

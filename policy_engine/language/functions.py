@@ -331,6 +331,15 @@ def whole_if_first(node: ast.Call, whole: Callable[[ast.AST], bool]) -> bool:
     return whole(node.args[0])
 
 
+def _whole_if_value(node: ast.Call, whole: Callable[[ast.AST], bool]) -> bool:
+    """An aggregation of an element's value (its second argument): whole when the value is (a sum of counts)."""
+    return len(node.args) > 1 and whole(node.args[1])
+
+
+# The aggregations whose value is one of their elements' values, or a sum of them: whole when those are.
+_OF_VALUES = frozenset({"sum_where", "sum_of", "min_of", "max_of", "min_where", "max_where", "last_of"})
+
+
 # ------------------------------------------------------------------ row implementations
 
 
@@ -1390,7 +1399,7 @@ def _aggregation(name: str, n: int, signature: str, doc: str, check: CheckHook, 
     helpers = {helper: row, "_agg_reversed": reversed} if helper in _BACKWARDS else {helper: row}
     return Function(name, n, n, signature, doc, check, "", row=row, row_code=_row_aggregation(helper),
                     row_helpers=lambda _: helpers, vector_args=False, aggregates=True,
-                    whole=always_whole if name == "count_where" else None)
+                    whole=always_whole if name == "count_where" else _whole_if_value if name in _OF_VALUES else None)
 
 
 # The aggregations: a second part of the function table, read by the checker and the row code

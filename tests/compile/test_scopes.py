@@ -101,3 +101,22 @@ def test_an_exposure_name_in_a_debtor_message_is_one_error_not_two() -> None:
     """The scope is the fix: no template-may-be-null beside it, whose hints led to an evidence list that showed '—'."""
     diags, _ = check_document(load_yaml_text(_variant({"warnings.0.message.en": "{late_payments:.0f} late"}), "s.yaml"))
     assert [d.code for d in diags if d.path == "warnings[0].message.en"] == ["scope-name"]
+
+
+@pytest.mark.parametrize(("expr", "whole"), [
+    ("count_where(exposure, late_payments >= 2)", True),  # a count is a whole number: {n:d} prints it
+    ("coalesce(count_where(exposure, late_payments >= 2), 0)", True),
+    ("max_of(exposure, late_payments)", True),  # the largest of counts
+    ("sum_of(exposure, late_payments)", True),
+    ("sum_of(exposure, balance)", False),  # amounts may have a fraction
+    ("share_where(exposure, balance, late_payments >= 2)", False),
+])
+def test_a_d_format_takes_an_aggregation_of_whole_numbers(expr: str, whole: bool) -> None:
+    """{n:d} refused a count ('may have a fraction') though the language reference offers it for one (found by a
+    policy author's review; the reference policy wrote .0f everywhere)."""
+    variant = _variant({"metrics.n": {"expr": expr, "label": {"zh": "数", "en": "n"}},
+                        "warnings.0.when": "n >= 1", "warnings.0.message.en": "{n:d} exposures"})
+    diags, policy = check_document(load_yaml_text(variant, "s.yaml"))
+    refused = [d for d in diags if d.code == "bad-template"]
+    assert (policy is not None and not refused) if whole else (policy is None and "may have a fraction" in
+                                                                refused[0].message), [d.render() for d in diags]
