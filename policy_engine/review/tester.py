@@ -9,6 +9,7 @@ A malformed case or one with no expectation is an error, never a silent pass.
 from __future__ import annotations
 
 import copy
+import json
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -224,7 +225,7 @@ def _expect_scorecard_grade(want: Any, record: Mapping[str, Any]) -> list[str]:
 
 def _expect_score(want: Any, record: Mapping[str, Any]) -> list[str]:
     got = record["score"]["total"]
-    return [] if _num_eq(want, got) else [f"score: expected {want}, got {got}"]
+    return [] if _num_eq(want, got) else [f"score: expected {_shown(want)}, got {_shown(got)}"]
 
 
 def _exact(key: str, ids: Callable[[Mapping[str, Any]], list[str]]) -> Callable[[Any, Mapping[str, Any]], list[str]]:
@@ -250,13 +251,21 @@ def _excludes(key: str, ids: Callable[[Mapping[str, Any]], list[str]]) -> Callab
     return check
 
 
+def _shown(v: Any) -> str:
+    """A value in a failure as the case file writes it: text quoted (an expectation "0" is not the number 0), a whole
+    number without '.0' (a count the decision holds as 1.0 reads 1), null and booleans as YAML and JSON write them."""
+    if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
+        return str(int(v))
+    return json.dumps(v, ensure_ascii=False, default=str)
+
+
 def _expect_metrics(want: Any, record: Mapping[str, Any]) -> list[str]:
     f = []
     for name, value in (want or {}).items():
         if name not in record["metrics"]:
             f.append(f"metrics.{name}: no such metric")
         elif not _num_eq(value, record["metrics"][name]):
-            f.append(f"metrics.{name}: expected {value}, got {record['metrics'][name]}")
+            f.append(f"metrics.{name}: expected {_shown(value)}, got {_shown(record['metrics'][name])}")
     return f
 
 
@@ -286,7 +295,7 @@ def _expect_action_params(want: Any, record: Mapping[str, Any]) -> list[str]:
             got = a["params"].get(k)
             same = got == v if isinstance(v, list | str) else _num_eq(v, got)
             if k not in a["params"] or not same:
-                f.append(f"action_params.{aid}.{k}: expected {v}, got {a['params'].get(k)}")
+                f.append(f"action_params.{aid}.{k}: expected {_shown(v)}, got {_shown(a['params'].get(k))}")
     return f
 
 
@@ -333,7 +342,8 @@ def _expect_exposures(want: Any, record: Mapping[str, Any]) -> list[str]:
             if name not in got["metrics"]:
                 f.append(f"exposures.{eid}.metrics.{name}: no such exposure metric")
             elif not _num_eq(value, got["metrics"][name]):
-                f.append(f"exposures.{eid}.metrics.{name}: expected {value}, got {got['metrics'][name]}")
+                f.append(f"exposures.{eid}.metrics.{name}: expected {_shown(value)}, "
+                         f"got {_shown(got['metrics'][name])}")
     return f
 
 

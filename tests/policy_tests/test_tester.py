@@ -244,7 +244,11 @@ def test_expectations_compare_sets_and_numbers() -> None:
               "suppressed_actions": [], "undetermined": [], "metrics": {"m": 0.30000000000000004}}
     assert check_expectations({"warnings": ["a"], "metrics": {"m": 0.3}, "score": 10}, record) == []
     assert check_expectations({"metrics": {"m": {"approx": 0.31, "tol": 0.001}}}, record) == [
-        "metrics.m: expected {'approx': 0.31, 'tol': 0.001}, got 0.30000000000000004"]
+        'metrics.m: expected {"approx": 0.31, "tol": 0.001}, got 0.30000000000000004']
+    # a count held as 1.0 reads 1; an expectation written as text reads as text (it was "expected 0, got 0.0")
+    counted = {**record, "metrics": {"n": 1.0, "z": 0.0}}
+    assert check_expectations({"metrics": {"n": 0, "z": "0"}}, counted) == [
+        "metrics.n: expected 0, got 1", 'metrics.z: expected "0", got 0']
     assert check_expectations({"warnings": []}, record) == [
         "warnings: expected [], got ['a'] (unexpected ['a'])"]
 
