@@ -398,6 +398,11 @@ def _parse(text: str, file: str) -> tuple[Any, dict[PathKey, tuple[int, int]], l
         if "flow" in msg:
             hint = "inside { } and [ ], quote text that contains , [ ] { } or ': '"
         line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        lines = text.splitlines()
+        if mark is not None and mark.line < len(lines) and "\t" in lines[mark.line][:mark.column + 1]:
+            # libyaml says "found character that cannot start any token": an author sees no character there
+            msg = f"a tab: YAML indents with spaces only ({msg})"
+            hint = "replace the tab with spaces (set the editor to insert spaces for the Tab key)"
         colon = full_width_colon(text, line)
         if colon is not None:
             line, column, hint = colon
