@@ -112,9 +112,24 @@ def check_outputs(source: Path, beside: Path | None, outputs: Mapping[str, Path 
             raise UsageError([Diagnostic("output-twice", f"{option} {path} is also {seen[at]}: one would overwrite "
                                          "the other", file=str(path), hint=f"give {option} another file")])
         seen[at] = option
+        if at.exists() and not (at.is_dir() if option in folders else at.is_file()):
+            raise UsageError([Diagnostic("output-not-a-file", f"{option} {path} is {_kind_of(at)}, not a "
+                                         f"{'folder' if option in folders else 'file'}: a run writes its output "
+                                         "beside it and renames it over it, which would replace it",
+                                         file=str(path),
+                                         hint=f"give {option} the path of a regular file; nothing was written")])
         if option not in folders and not at.parent.is_dir():
             raise UsageError([Diagnostic("file-missing", f"{option} {path}: no such folder {path.parent}",
                                          file=str(path), hint="create the folder first; nothing was decided")])
+
+
+def _kind_of(path: Path) -> str:
+    """What a path that is no regular file is, in words: a named pipe, a device, a socket, a folder."""
+    import stat
+
+    mode = path.stat().st_mode
+    return ("a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "a folder" if stat.S_ISDIR(mode) else "no regular file")
 
 
 def read_table(path: Path, financials: Path | None = None, encoding: str = "utf-8") -> Table:

@@ -750,6 +750,26 @@ def test_outputs_are_checked_before_anything_is_decided_or_recorded(tmp_path: Pa
     assert source.read_bytes() == PORTFOLIO_CSV.read_bytes() and not db.exists()
 
 
+def test_a_named_pipe_as_an_output_is_refused_not_replaced_by_a_file(tmp_path: Path) -> None:
+    """An output is written beside its path and renamed over it: a FIFO given as --out was replaced by a regular
+    file (its reader waited for ever), and as root a device node (/dev/full) was (found by a hostile review)."""
+    import os
+    import stat
+
+    source = tmp_path / "p.csv"
+    source.write_bytes(PORTFOLIO_CSV.read_bytes())
+    db = tmp_path / "a.db"
+    pipe = tmp_path / "out.jsonl"
+    os.mkfifo(pipe)
+    r = _cli("--audit-db", str(db), "batch", str(source), "-p", "loss-client-management@1.1.0", "--out", str(pipe))
+    assert r.exit_code == 2 and "output-not-a-file" in r.stderr and "named pipe" in r.stderr, r.stderr
+    assert stat.S_ISFIFO(pipe.stat().st_mode) and not db.exists()
+    assert _cli("--audit-db", str(db), "decide", "-p", "loss-client-management", "-c", str(SAMPLES[0])).exit_code == 0
+    r = _cli("--audit-db", str(db), "audit", "export", "--out", str(pipe))
+    assert r.exit_code == 2 and "output-not-a-file" in r.stderr, r.stderr
+    assert stat.S_ISFIFO(pipe.stat().st_mode)
+
+
 def test_impact_and_simulate_check_their_outputs_too(tmp_path: Path) -> None:
     source = tmp_path / "p.csv"
     source.write_bytes(PORTFOLIO_CSV.read_bytes())
