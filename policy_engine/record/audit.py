@@ -26,6 +26,7 @@ import json
 import operator
 import os
 import sqlite3
+import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -487,6 +488,12 @@ class Break(Frozen):
         return self.as_dict()
 
 
+def _read_only(path: Path, why: str) -> Diagnostic:
+    return Diagnostic("store-failed", f"{path} is read-only: no decision can be recorded in it ({why})", file=str(path),
+                      hint="record into a writable store (--audit-db), or decide with --no-audit; audit commands "
+                           "read it as it is")
+
+
 class AuditStore:
     """One decision store file; open it, append decisions, verify, query."""
 
@@ -502,17 +509,35 @@ class AuditStore:
             raise AuditError([Diagnostic("no-audit-store", f"cannot create a decision store at {self.path}: folder "
                                          f"{folder} does not exist", file=str(self.path),
                                          hint="create the folder, or point --audit-db at a file in one that exists")])
+        # A store only read (verify, list, show, replay, export) may be an archive copy nobody may write, not even
+        # SQLite's lock files beside it: opened read-only, as it is (it cannot change under an archive's reader).
+        self.read_only = self.path.is_file() and not (
+            os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK))
+        if create and self.read_only:
+            raise AuditError([_read_only(self.path, "no one may write the file or its folder")])
         try:
-            self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            self.db = self._connect(isolation_level=None)
             self.db.row_factory = sqlite3.Row
             self.db.execute("PRAGMA busy_timeout = 30000")
             self._check_and_migrate(create)
-            self.db.execute("PRAGMA journal_mode = WAL")
-            self.db.execute("PRAGMA synchronous = NORMAL")
+            if not self.read_only:
+                self.db.execute("PRAGMA journal_mode = WAL")
+                self.db.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.DatabaseError as exc:
+            if "readonly" in str(exc):  # a store (or its folder) nobody may write: it is one, it takes no decision
+                raise AuditError([_read_only(self.path, str(exc))]) from None
             raise AuditError([Diagnostic("not-an-audit-store", f"{self.path} is not a decision store ({exc})",
                                          file=str(self.path), hint="point --audit-db at a decision store, "
                                          "or at a new file name")]) from None
+
+    def _connect(self, **options: Any) -> sqlite3.Connection:
+        """A connection to the store's file, read-only when the store is (see ``read_only``)."""
+        if not self.read_only:
+            return sqlite3.connect(self.path, timeout=30.0, **options)
+        where = urllib.parse.quote(str(self.path.resolve()))
+        lock_files = os.access(self.path.parent, os.W_OK)  # else no -shm beside it: read as it is, unlocked
+        return sqlite3.connect(f"file:{where}?mode=ro" + ("" if lock_files else "&immutable=1"), uri=True,
+                               timeout=30.0, **options)
 
     def close(self) -> None:
         self.db.close()
@@ -544,6 +569,11 @@ class AuditStore:
                                          hint="upgrade policy_engine to read it")])
         if version == SCHEMA_VERSION:
             return
+        if self.read_only:
+            raise AuditError([Diagnostic("audit-schema-old", f"{self.path} has store schema {version}, and this "
+                                         f"engine reads {SCHEMA_VERSION}: a read-only store cannot be brought up to it",
+                                         file=str(self.path), hint="read a writable copy of it (the first command "
+                                         "that opens the copy migrates it), or use the engine that wrote it")])
         self.db.execute("BEGIN IMMEDIATE")
         try:
             version = self.db.execute("PRAGMA user_version").fetchone()[0]  # another process may have migrated
@@ -1068,7 +1098,7 @@ class AuditStore:
     def _entries(self, check: bool) -> Iterator[Entry]:
         """Every record as (seq, decision_id, prev_hash, hash, problem) in record order; ``check``
         hashes each record's content (and each segment's data) to fill in ``problem``."""
-        raw = sqlite3.connect(self.path, timeout=30.0)
+        raw = self._connect()
         raw.text_factory = bytes  # a single record's hashed bytes are assembled by SQLite, not decoded and re-encoded
         raw.row_factory = sqlite3.Row
         try:

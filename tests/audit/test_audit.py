@@ -1006,3 +1006,25 @@ def test_an_input_given_beside_its_decision_is_held_to_the_decisions_hash(tmp_pa
             store.append(policy, [(decision, one, other)])
         assert store.append(policy, [(decision, one, written)]) == 1
     assert _verify(db)["records"] == 1
+
+
+def test_a_read_only_store_is_read_as_it_is_and_refuses_a_decision_in_words(store_with_samples: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch,
+                                                                            tmp_path: Path) -> None:
+    """An archived store (its file and folder read-only) could not be verified, listed, replayed or exported:
+    every command tried to write SQLite's lock files and said 'not a decision store' (found by a hostile review).
+    Root may write anyway, so the test takes the rights away where the store looks for them."""
+    db = store_with_samples
+    before = db.read_bytes()
+    real = os.access
+    archived = {db.resolve(), db.parent.resolve()}
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if mode == os.W_OK and Path(p).resolve() in archived
+                        else real(p, mode, **kw))
+    r = cli(db, "audit", "verify", "--format", "json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["ok"] is True, r.output
+    assert cli(db, "audit", "list", "--limit", "1").exit_code == 0
+    assert cli(db, "audit", "replay", "--all", "--format", "json").exit_code == 0
+    assert cli(db, "audit", "export", "--out", str(tmp_path / "x.jsonl")).exit_code == 0
+    r = cli(db, "decide", "-p", "loss-client-management", "-c", str(SAMPLES[0]))
+    assert r.exit_code == 6 and "is read-only: no decision can be recorded" in r.stderr, r.stderr
+    assert db.read_bytes() == before
