@@ -413,6 +413,21 @@ def _recorded_hash(stored: Mapping[str, Any], fresh: dict[str, Any], record: Any
         fresh["input_sha256"] = then
 
 
+def _columns_disagree(row: Mapping[str, Any], stored: Mapping[str, Any]) -> list[str]:
+    """The store's columns (which list, --grade, --client and export read) that say otherwise than the decision they
+    index: a grade column rewritten from loss to pass, its chain rehashed, replayed 'identical' while list dropped
+    the record from the losses."""
+    policy = stored.get("policy") if isinstance(stored.get("policy"), dict) else {}
+    classification = stored.get("classification") if isinstance(stored.get("classification"), dict) else {}
+    told = {"decision_id": stored.get("decision_id"), "client_id": stored.get("client_id"),
+            "as_of": stored.get("as_of"), "grade": classification.get("grade"), "policy_id": policy.get("id"),
+            "policy_version": policy.get("version"), "policy_sha256": policy.get("sha256")}
+    return [f"the store's {column} column says {row[column]!r}, its decision {value!r}: the record was changed "
+            "behind the store's back (see `audit verify`)"
+            for column, value in told.items() if value is not None and row[column] is not None
+            and str(row[column]) != str(value)]
+
+
 def _differences(stored: Mapping[str, Any], fresh: Mapping[str, Any]) -> list[str]:
     """What a replayed decision gives otherwise than the stored one, field by field."""
     diffs: list[str] = []
@@ -945,12 +960,16 @@ class AuditStore:
         from ..decide.evaluate import SUMMARY, summarize
 
         stored, record = self.stored(row)
+        # What list, --grade and export read is not what was decided: a difference whatever the replay gives.
+        disagree = _columns_disagree(row, stored)
         if record is None:
-            return "not-replayable", ["only the input's hash was stored (--audit-inputs hash-only)"]
+            return ("different", disagree) if disagree else (
+                "not-replayable", ["only the input's hash was stored (--audit-inputs hash-only)"])
         try:
             fresh = self._decider(row["policy_sha256"]).decide(record, as_of=row["as_of"])
         except InputError as exc:  # accepted when recorded, refused now: that is a difference
-            return "different", [f"the stored input is now refused: {d.path}: {d.message}" for d in exc.diagnostics]
+            return "different", [*(f"the stored input is now refused: {d.path}: {d.message}" for d in exc.diagnostics),
+                                 *disagree]
         _recorded_hash(stored, fresh, record)
         if stored.get("record") == SUMMARY:
             fresh = summarize(fresh)
@@ -967,6 +986,7 @@ class AuditStore:
                 HALF_EVEN_MESSAGES.reset(token)
             _recorded_hash(stored, earlier, record)
             diffs = min(diffs, _differences(stored, earlier), key=len)  # the messages of its day are no difference
+        diffs = [*diffs, *disagree]
         return ("identical" if not diffs else "different"), diffs
 
     def full_decision(self, row: Record) -> tuple[dict[str, Any], str | None]:

@@ -1028,3 +1028,18 @@ def test_a_read_only_store_is_read_as_it_is_and_refuses_a_decision_in_words(stor
     r = cli(db, "decide", "-p", "loss-client-management", "-c", str(SAMPLES[0]))
     assert r.exit_code == 6 and "is read-only: no decision can be recorded" in r.stderr, r.stderr
     assert db.read_bytes() == before
+
+
+def test_replay_finds_a_grade_column_that_says_otherwise_than_its_decision(tmp_path: Path) -> None:
+    """list --grade, --client and export read the columns; replay compared only the decision's text, so a grade
+    column rewritten from loss to pass (the chain rehashed) replayed 'identical' (found by a hostile review)."""
+    db = tmp_path / "a.db"
+    loss = REFERENCE / "samples" / "debtors" / "08-overdue-400-days.json"
+    assert cli(db, "decide", "-p", "loss-client-management", "-c", str(loss)).exit_code == 0
+    with _raw(db) as raw:
+        [(grade,)] = raw.execute("SELECT grade FROM decision").fetchall()
+        raw.execute("UPDATE decision SET grade = 'pass'")
+    r = cli(db, "audit", "replay", "1", "--format", "json")
+    assert r.exit_code == 6 and json.loads(r.stdout)["differences"] == [
+        f"the store's grade column says 'pass', its decision '{grade}': the record was changed behind the store's "
+        "back (see `audit verify`)"], r.stdout
