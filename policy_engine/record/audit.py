@@ -1063,7 +1063,8 @@ class AuditStore:
                                    "records were removed at the end" + self._lost_segment(last + 1, head_seq))
         # At the same record a broken link says more (a record missing, inserted or moved inside a
         # segment also breaks the content of the records behind it, whose place is hashed).
-        breaks = [b for b in (link_break, first_edit, self._edited_snapshot()) if b is not None]
+        breaks = [b for b in (link_break, first_edit, self._edited_snapshot(), self._missing_snapshot())
+                  if b is not None]
         return count, (min(breaks, key=lambda b: b.seq) if breaks else None)
 
     def _edited_snapshot(self) -> Break | None:
@@ -1085,6 +1086,24 @@ class AuditStore:
             if edited is None or found.seq < edited.seq:
                 edited = found
         return edited
+
+    def _missing_snapshot(self) -> Break | None:
+        """The first record decided under a policy whose stored text is gone: the records' hashes cover the policy's
+        sha256, not the text, so the chain stayed intact while no decision under it could be shown or replayed."""
+        missing = [r[0] for r in self.db.execute(
+            "SELECT sha FROM (SELECT DISTINCT policy_sha256 AS sha FROM decision WHERE policy_sha256 IS NOT NULL "
+            "UNION SELECT DISTINCT policy_sha256 FROM segment) WHERE sha NOT IN (SELECT sha256 FROM policy_snapshot)")]
+        found: Break | None = None
+        for sha in missing:
+            first = self.db.execute("SELECT seq, decision_id, policy_id, policy_version FROM decision_record "
+                                    "WHERE policy_sha256 = ? ORDER BY seq LIMIT 1", (sha,)).fetchone()
+            if first is None:
+                continue
+            at = Break(int(first[0]), first[1], "deleted", f"the stored text of policy {first[2]} {first[3]} "
+                       f"({str(sha)[:12]}) is missing: the decisions recorded under it cannot be shown or replayed")
+            if found is None or at.seq < found.seq:
+                found = at
+        return found
 
     def _link_break(self, i: int, entry: Entry, before: Entry | None) -> Break:
         """How the chain broke where record ``entry`` (the i-th) no longer follows the one before it."""

@@ -1043,3 +1043,14 @@ def test_replay_finds_a_grade_column_that_says_otherwise_than_its_decision(tmp_p
     assert r.exit_code == 6 and json.loads(r.stdout)["differences"] == [
         f"the store's grade column says 'pass', its decision '{grade}': the record was changed behind the store's "
         "back (see `audit verify`)"], r.stdout
+
+
+def test_verify_finds_a_policy_snapshot_deleted(store_with_samples: Path) -> None:
+    """The chain covers a policy's sha256, not its text: with the snapshot deleted it stayed intact, and every
+    decision under that policy could no longer be shown or replayed (found by a hostile review)."""
+    db = store_with_samples
+    with _raw(db) as raw:
+        raw.execute("DELETE FROM policy_snapshot")
+    out = _verify(db)
+    assert out["ok"] is False and out["break"]["seq"] == 1 and out["break"]["kind"] == "deleted"
+    assert "is missing: the decisions recorded under it cannot be shown or replayed" in out["break"]["detail"]
