@@ -325,7 +325,7 @@ def _write_segment(db: sqlite3.Connection, policy: Any, batch_key: str | None, d
     db.execute("BEGIN IMMEDIATE")  # the write lock first: the head cannot move under us
     try:
         _save_snapshot(db, policy, records.recorded_at)
-        seq, head = db.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
+        seq, head = _chain_head(db)
         if head != chain[0][5]:  # another process appended since these hashes were computed
             chain = _segment_chain(head, records, policy, batch_key, seg_sha)
         first_seq = seq + 1
@@ -501,6 +501,25 @@ class Break(Frozen):
 
     def to_dict(self) -> dict[str, Any]:
         return self.as_dict()
+
+
+def _a_decision(value: Any) -> bool:
+    """Whether stored JSON is a decision record at all (valid JSON such as [] or null in its place is not)."""
+    return (isinstance(value, dict) and "client_id" in value and isinstance(value.get("classification"), dict)
+            and isinstance(value.get("policy"), dict))
+
+
+def _chain_head(db: sqlite3.Connection, path: Path | None = None) -> tuple[int, str]:
+    """(record number, hash) of the chain head; a store without one was changed behind its back: nothing can be
+    recorded after an end nobody knows, nor the chain checked against it."""
+    row = db.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
+    if row is None or row[0] is None or row[1] is None:
+        raise AuditError([Diagnostic("store-failed", f"the chain head of the decision store{f' {path}' if path else ''}"
+                                     " is missing (its table chain_head holds no row): the store was changed behind "
+                                     "its back", file=None if path is None else str(path),
+                                     hint="keep the store as it is for an investigation, and record into a new one; "
+                                          "audit list, show and export still read its records")])
+    return int(row[0]), str(row[1])
 
 
 def _read_only(path: Path, why: str) -> Diagnostic:
@@ -691,7 +710,7 @@ class AuditStore:
         writer = threading.Thread(target=write, name="audit-writer", daemon=True)
         writer.start()
         try:
-            prev = self.db.execute("SELECT hash FROM chain_head WHERE id = 1").fetchone()[0]
+            prev = _chain_head(self.db, self.path)[1]
             for data, records in segments:
                 if failure:
                     break
@@ -717,7 +736,7 @@ class AuditStore:
         self.db.execute("BEGIN IMMEDIATE")  # the write lock first: the head cannot move under us
         try:
             _save_snapshot(self.db, policy, chunk[0][7])
-            seq, prev = self.db.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
+            seq, prev = _chain_head(self.db, self.path)
             params = []
             for did, cid, as_of, grade, input_hash, input_json, decision_json, at in chunk:
                 seq += 1
@@ -881,11 +900,16 @@ class AuditStore:
         is no longer JSON (a store edited behind its back) is a store error naming the record.
         """
         try:
-            return self._stored(row)
+            decision, record = self._stored(row)
         except orjson.JSONDecodeError as exc:
             raise AuditError([Diagnostic("unreadable-record", f"record {row['seq']} of {self.path} holds text that "
                                          f"is not JSON ({exc})", hint="run `audit verify`: the store was changed "
                                          "behind its back")]) from None
+        if not _a_decision(decision):
+            raise AuditError([Diagnostic("unreadable-record", f"record {row['seq']} of {self.path} holds JSON that is "
+                                         f"not a decision ({type(decision).__name__} without its client, grade or "
+                                         "policy)", hint="run `audit verify`: the store was changed behind its back")])
+        return decision, record
 
     def stored_texts(self, row: Record) -> tuple[str, str | None, str | None]:
         """(the decision, the input or None when only its hash was kept, the input hash) as JSON text, for an
@@ -899,10 +923,10 @@ class AuditStore:
             return (orjson.dumps(decision).decode("utf-8"),
                     None if record is None else canonical_json(record).decode("utf-8"), decision["input_sha256"])
         try:
-            for text in (row["decision_json"], row["input_json"]):
-                if text is not None:
-                    orjson.loads(text)
+            texts = [None if text is None else orjson.loads(text) for text in (row["decision_json"], row["input_json"])]
         except orjson.JSONDecodeError:
+            texts = []
+        if not texts or not _a_decision(texts[0]):
             self.stored(row)  # raises the store error naming the record
         return str(row["decision_json"]), row["input_json"], row["input_sha256"]
 
@@ -917,6 +941,10 @@ class AuditStore:
 
         facts, inputs, meta = self._segment(seg)
         i = row["segment_row"]
+        if not 0 <= i < len(facts):  # its chain names more records than its data holds
+            raise AuditError([Diagnostic("unreadable-segment", f"record {row['seq']} is row {i} of segment {seg} in "
+                                         f"{self.path}, which holds {len(facts)} row(s)",
+                                         hint="run `audit verify`: the store was changed behind its back")])
         if meta.get("format") == DECISION_SEGMENT_FORMAT:  # full records, as a single decision's row holds them
             return orjson.loads(facts[i]), orjson.loads(inputs[i]) if inputs is not None else None
         record = segment_input(inputs, i, meta.get("text") == "1", orjson.loads(meta.get("text_columns", "[]")),
@@ -1024,8 +1052,7 @@ class AuditStore:
     # verifying -------------------------------------------------------------------
     def head(self) -> tuple[int, str]:
         """(record number, hash) of the chain head: the last record as the store says it is."""
-        seq, h = self.db.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
-        return int(seq), str(h)
+        return _chain_head(self.db, self.path)
 
     def verify(self, progress: Callable[[int], None] | None = None) -> tuple[int, Break | None]:
         """Walk the chain in record order; (records checked, first break or None).

@@ -1054,3 +1054,26 @@ def test_verify_finds_a_policy_snapshot_deleted(store_with_samples: Path) -> Non
     out = _verify(db)
     assert out["ok"] is False and out["break"]["seq"] == 1 and out["break"]["kind"] == "deleted"
     assert "is missing: the decisions recorded under it cannot be shown or replayed" in out["break"]["detail"]
+
+
+@pytest.mark.parametrize(("damage", "commands", "says"), [
+    ("DELETE FROM chain_head", [("audit", "verify"), ("audit", "replay", "--all"),
+                                ("decide", "-p", "loss-client-management", "-c", str(SAMPLES[0]))],
+     "the chain head of the decision store"),
+    ("UPDATE decision SET decision_json = '[]' WHERE seq = 1", [("audit", "show", "1"), ("audit", "replay", "1")],
+     "holds JSON that is not a decision"),
+    ("UPDATE decision SET decision_json = 'null' WHERE seq = 1", [("audit", "export", "--out", "{tmp}/x.jsonl")],
+     "holds JSON that is not a decision"),
+])
+def test_a_damaged_store_is_a_store_error_not_an_internal_one(tmp_path: Path, damage: str,
+                                                              commands: list[tuple[str, ...]], says: str) -> None:
+    """Each was exit 5, internal-error, and export wrote a line 'null' as a decision (found by a hostile review)."""
+    db = tmp_path / "a.db"
+    for sample in SAMPLES[:2]:
+        assert cli(db, "decide", "-p", "loss-client-management", "-c", str(sample)).exit_code == 0
+    with _raw(db) as raw:
+        raw.execute(damage)
+    for command in commands:
+        r = cli(db, *(part.format(tmp=tmp_path) for part in command))
+        assert r.exit_code == 6 and says in r.stderr, (command, r.exit_code, r.stderr)
+    assert not (tmp_path / "x.jsonl").exists()
