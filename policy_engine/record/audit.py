@@ -1061,6 +1061,7 @@ class AuditStore:
         time; only a broken chain takes a second pass (without hashing) to say how it broke.
         ``progress(n)`` is told every few thousand records checked.
         """
+        self._check_file()
         head_seq, head_hash = self.head()
         first_edit: Break | None = None
         link: tuple[int, Entry, Entry | None] | None = None  # where the first link broke, and the record before
@@ -1113,6 +1114,17 @@ class AuditStore:
             if edited is None or found.seq < edited.seq:
                 edited = found
         return edited
+
+    def _check_file(self) -> None:
+        """SQLite's own check of the file (its pages and indexes): a damaged index left the chain intact while list
+        --client and export --client found nothing; the hashes cover the records, not the file around them."""
+        found = [str(r[0]) for r in self.db.execute("PRAGMA quick_check(6)")]
+        if found != ["ok"]:
+            lines = [line for text in found for line in text.splitlines() if line and not line.startswith("***")]
+            said = "; ".join(lines)[:400] or "SQLite's quick_check fails"
+            raise AuditError([Diagnostic("store-failed", f"the SQLite file {self.path} is damaged: {said}",
+                                         file=str(self.path), hint="keep it for an investigation; a copy made with "
+                                         "`sqlite3 FILE .recover` may be verified again")])
 
     def _missing_snapshot(self) -> Break | None:
         """The first record decided under a policy whose stored text is gone: the records' hashes cover the policy's

@@ -1077,3 +1077,20 @@ def test_a_damaged_store_is_a_store_error_not_an_internal_one(tmp_path: Path, da
         r = cli(db, *(part.format(tmp=tmp_path) for part in command))
         assert r.exit_code == 6 and says in r.stderr, (command, r.exit_code, r.stderr)
     assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_verify_finds_a_damaged_sqlite_page(tmp_path: Path) -> None:
+    """An index page zeroed left every record and hash intact: verify said intact while list --client found nothing
+    (found by a hostile review). SQLite's own check of the file comes first."""
+    db = tmp_path / "a.db"
+    for sample in SAMPLES[:3]:
+        assert cli(db, "decide", "-p", "loss-client-management", "-c", str(sample)).exit_code == 0
+    with _raw(db) as raw:
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page = raw.execute("SELECT rootpage FROM sqlite_master WHERE name = 'decision_client'").fetchone()[0]
+        size = raw.execute("PRAGMA page_size").fetchone()[0]
+    with db.open("r+b") as f:
+        f.seek((page - 1) * size)
+        f.write(b"\0" * size)
+    r = cli(db, "audit", "verify", "--format", "json")
+    assert r.exit_code == 6 and "is damaged: Page" in r.stderr, r.stderr
