@@ -1094,3 +1094,20 @@ def test_verify_finds_a_damaged_sqlite_page(tmp_path: Path) -> None:
         f.write(b"\0" * size)
     r = cli(db, "audit", "verify", "--format", "json")
     assert r.exit_code == 6 and "is damaged: Page" in r.stderr, r.stderr
+
+
+def test_replay_and_export_of_every_record_say_so_when_records_are_missing(tmp_path: Path) -> None:
+    """A batch segment deleted took its records out of every listing: replay --all --strict and export carried on,
+    exit 0, over what was left (found by a hostile review). Over every record, the chain's count is the total."""
+    db = tmp_path / "a.db"
+    for sample in SAMPLES[:3]:
+        assert cli(db, "decide", "-p", "loss-client-management", "-c", str(sample)).exit_code == 0
+    with _raw(db) as raw:
+        raw.execute("DELETE FROM decision WHERE seq = 2")
+    r = cli(db, "audit", "replay", "--all", "--strict", "--format", "json")
+    assert r.exit_code == 6 and "replayed 2 of the 3 records the chain counts: 1 are missing" in r.stderr, r.stderr
+    r = cli(db, "audit", "export", "--out", str(tmp_path / "x.jsonl"))
+    assert r.exit_code == 6 and "exported 2 of the 3 records the chain counts" in r.stderr, r.stderr
+    assert len((tmp_path / "x.jsonl").read_text().splitlines()) == 2  # what was there was exported
+    r = cli(db, "audit", "export", "--client", "C001", "--out", str(tmp_path / "y.jsonl"))
+    assert r.exit_code == 0, r.stderr  # filtered: no total to hold it to
