@@ -1093,6 +1093,8 @@ class AuditStore:
         # segment also breaks the content of the records behind it, whose place is hashed).
         breaks = [b for b in (link_break, first_edit, self._edited_snapshot(), self._missing_snapshot())
                   if b is not None]
+        if not breaks:  # a lookup derived from records moved or edited is stale too: the records are the news
+            breaks = [b for b in (self._stale_lookup(),) if b is not None]
         return count, (min(breaks, key=lambda b: b.seq) if breaks else None)
 
     def _edited_snapshot(self) -> Break | None:
@@ -1114,6 +1116,41 @@ class AuditStore:
             if edited is None or found.seq < edited.seq:
                 edited = found
         return edited
+
+    def _stale_lookup(self) -> Break | None:
+        """The first record a lookup the chain does not cover would miss: a batch segment's client index and id range
+        (list and export --client, show ID), a policy snapshot's id and version (--policy-version). Each is derived
+        from hashed data, so it is derived again here and compared."""
+        found: Break | None = None
+
+        def at(seq: int, detail: str) -> None:
+            nonlocal found
+            if found is None or seq < found.seq:
+                found = Break(seq, None, "edited", detail)
+
+        for first_seq, prefix, id_first, chain, clients in self.db.execute(
+                "SELECT s.first_seq, s.id_prefix, s.id_first, s.chain, c.clients FROM segment s "
+                "LEFT JOIN segment_clients c ON c.segment_id = s.id"):
+            try:
+                entries = orjson.loads(chain)
+            except orjson.JSONDecodeError:
+                continue  # the chain walk reports the segment itself
+            span = f"records {first_seq}-{first_seq + len(entries) - 1}"
+            if clients != _client_list(str(e[1]) for e in entries):
+                at(first_seq, f"the client index of the batch segment of {span} does not match its records: `list "
+                   "--client` and `export --client` would miss them")
+            if (prefix, id_first) != (_id_locator([str(e[0]) for e in entries]) or (None, None)):
+                at(first_seq, f"the decision-id range of the batch segment of {span} does not match its records: "
+                   "`show ID` would not find them")
+        for sha, policy_id, version in self.db.execute("SELECT sha256, policy_id, version FROM policy_snapshot"):
+            other = "policy_sha256 = ? AND (policy_id IS NOT ? OR policy_version IS NOT ?)"  # tables, not the view
+            used = self.db.execute(f"SELECT min(s) FROM (SELECT min(seq) AS s FROM decision WHERE {other} UNION ALL "
+                                   f"SELECT min(first_seq) FROM segment WHERE {other})",
+                                   (sha, policy_id, version) * 2).fetchone()[0]
+            if used is not None:
+                at(int(used), f"the stored policy text {str(sha)[:12]} is filed as {policy_id} {version}, and the "
+                   "records decided under it say otherwise: queries by policy version would miss them")
+        return found
 
     def _check_file(self) -> None:
         """SQLite's own check of the file (its pages and indexes): a damaged index left the chain intact while list

@@ -1111,3 +1111,18 @@ def test_replay_and_export_of_every_record_say_so_when_records_are_missing(tmp_p
     assert len((tmp_path / "x.jsonl").read_text().splitlines()) == 2  # what was there was exported
     r = cli(db, "audit", "export", "--client", "C001", "--out", str(tmp_path / "y.jsonl"))
     assert r.exit_code == 0, r.stderr  # filtered: no total to hold it to
+
+
+@pytest.mark.parametrize(("damage", "says"), [
+    ("UPDATE segment_clients SET clients = replace(clients, 'C002', 'CXXX')", "the client index of the batch segment"),
+    ("UPDATE segment SET id_first = id_first + 7", "the decision-id range of the batch segment"),
+    ("UPDATE policy_snapshot SET version = '0.0.9'", "is filed as loss-client-management 0.0.9"),
+])
+def test_verify_finds_a_lookup_the_chain_does_not_cover_edited(store_with_samples: Path, damage: str,
+                                                                says: str) -> None:
+    """Each left the chain intact while list --client, show ID or --policy-version missed records (found by a hostile
+    review): derived from hashed data, each is derived again and compared."""
+    with _raw(store_with_samples) as raw:
+        raw.execute(damage)
+    out = _verify(store_with_samples)
+    assert out["ok"] is False and out["break"]["kind"] == "edited" and says in out["break"]["detail"], out
