@@ -272,8 +272,8 @@ class _Shares:
 
     ``ratio(round(a * 100), round(b * 100))`` with ``a = sum_where(S, x, cond)`` and ``b = sum_of(S, x)``, x never
     negative, lies in 0 to 1: a sum over some elements is at most the sum over all of them, and rounding or
-    scaling both by one positive number keeps the order. Sound and small: what it cannot prove stays unknown (a
-    bureau's overdue amount is not declared at most its total, so a share of it is not proven one)."""
+    scaling both by one positive number keeps the order. Sound and small: what it cannot prove stays unknown (an
+    amount from another source is not declared at most that source's total, so a share of it is not proven one)."""
 
     def __init__(self, metrics: dict[str, ast.AST], ranges: dict[str, tuple[float | None, float | None]]) -> None:
         self.metrics, self.ranges = metrics, ranges

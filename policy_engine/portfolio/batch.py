@@ -112,7 +112,7 @@ def check_outputs(source: Path, beside: Path | None, outputs: Mapping[str, Path 
             raise UsageError([Diagnostic("output-twice", f"{option} {path} is also {seen[at]}: one would overwrite "
                                          "the other", file=str(path), hint=f"give {option} another file")])
         seen[at] = option
-        if at.exists() and not (at.is_dir() if option in folders else at.is_file()):
+        if at.exists() and not at.is_dir() and not at.is_file():  # a folder: the option's own check says why
             raise UsageError([Diagnostic("output-not-a-file", f"{option} {path} is {_kind_of(at)}, not a "
                                          f"{'folder' if option in folders else 'file'}: a run writes its output "
                                          "beside it and renames it over it, which would replace it",
