@@ -1577,6 +1577,7 @@ def generate(ctx: click.Context, count: int, seed: int, as_of: str | None, out: 
     from .portfolio import synthetic
     from .progress import progress
 
+    given = as_of is not None
     as_of = as_of or _generate_day(ctx, policy)
     if parse_date(as_of) is None:
         raise click.BadParameter(f"{as_of!r} is not a date YYYY-MM-DD", param_hint="--as-of")
@@ -1586,7 +1587,7 @@ def generate(ctx: click.Context, count: int, seed: int, as_of: str | None, out: 
         raise click.BadParameter(f"{partitions} partitions of {count} debtors: a partition would hold none",
                                  param_hint="--partitions")
     if tables is not None:
-        _generate_tables(ctx, count, seed, as_of, out, policy, periods, tables, partitions or 0)
+        _generate_tables(ctx, count, seed, as_of, out, policy, periods, tables, partitions or 0, given)
         return
     if out.is_dir():
         raise click.BadParameter(f"{out} is a folder: name a .csv or .jsonl file (or write long tables with "
@@ -1618,8 +1619,14 @@ def generate(ctx: click.Context, count: int, seed: int, as_of: str | None, out: 
 
 
 def _generate_tables(ctx: click.Context, count: int, seed: int, as_of: str, out: Path, policy: str | None,
-                     periods: int, fmt: str, partitions: int = 0) -> None:
-    """``generate --tables``: the long tables of a policy with scopes, one file per table in the folder ``out``."""
+                     periods: int, fmt: str, partitions: int = 0, day_given: bool = True) -> None:
+    """``generate --tables``: the long tables of a policy with scopes, one file per table in the folder ``out``.
+
+    The debtors are drawn for the version in force on their day, the one ``batch`` decides them under: without
+    --as-of, when that of generate's usual day has no scopes, the day is today's (drawn for today's version and
+    dated 2025-06-30, every debtor was refused by the batch of the folder)."""
+    import datetime as dt
+
     from .portfolio import synthetic
     from .progress import progress
 
@@ -1628,7 +1635,10 @@ def _generate_tables(ctx: click.Context, count: int, seed: int, as_of: str, out:
                                  param_hint="--tables")
     if out.suffix in (".csv", ".jsonl", ".parquet") or out.is_file():
         raise click.BadParameter(f"{out} names a file: --tables writes a folder of tables", param_hint="--out")
-    compiled = _policy_ref(ctx, policy)
+    compiled = _policy_ref(ctx, policy, as_of)
+    if compiled.scoped is None and not day_given:
+        as_of = dt.date.today().isoformat()
+        compiled = _policy_ref(ctx, policy, as_of)
     if compiled.scoped is None:
         raise click.BadParameter(f"{compiled.id} {compiled.version} declares no scopes: its portfolio is one table "
                                  "(a .csv or .jsonl file, without --tables)", param_hint="--tables")

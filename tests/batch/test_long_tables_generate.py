@@ -7,6 +7,7 @@ refusals (exit 2), and chunks past the first.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -68,3 +69,23 @@ def test_generate_tables_refuses_what_it_cannot_write(tmp_path: Path, args: list
     assert r.exit_code == 2, r.output
     assert says in r.output
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("day", [[], ["--as-of", "2027-09-30"]])
+def test_tables_generated_for_a_policy_id_are_drawn_for_the_version_the_batch_decides_them_under(
+        tmp_path: Path, day: list[str]) -> None:
+    """Drawn for the version in force today but dated generate's usual day (2025-06-30, when no version with scopes
+    is), or for today's version and dated --as-of, every debtor was refused by the batch of the folder
+    (other-version; found by a hostile review): the version is the one in force on the day the debtors are dated."""
+    policies = str(ROOT / "policies")
+    out = tmp_path / "t"
+    r = CliRunner().invoke(main, ["--policies", policies, "generate", "-p", "loss-client-management", "--n", "12",
+                                  *day, "--out", str(out), "--tables", "csv"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    drawn_for = r.stderr.rstrip().split(" for loss-client-management ")[1].split(":")[0]
+    r = CliRunner().invoke(main, ["--policies", policies, "--no-audit", "batch", "-p", "loss-client-management",
+                                  str(out), "--format", "json"], catch_exceptions=False)
+    summary = json.loads(r.stdout)
+    assert summary["policy"]["version"] == drawn_for and summary["accounting"]["decided"] == 12, r.output
+    if day:
+        assert drawn_for == "2.1.0"
