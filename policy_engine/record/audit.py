@@ -1360,7 +1360,8 @@ def export_records(store: AuditStore, rows: Iterable[Record], out: Path) -> int:
     """Write ``rows`` to ``out``: .jsonl, each decision on one line; .parquet, one row a record (EXPORT_COLUMNS, typed
     the same in an empty export). Whole or not at all: written beside the file ``out`` names (through a symbolic
     link), as ``NAME.PID.partial``, then moved over it with its permissions, so a record the store cannot read
-    (:meth:`AuditStore.stored_texts`) or a stop (SIGTERM included) leaves ``out`` as it was. Returns the count."""
+    (:meth:`AuditStore.stored_texts`) or a stop (SIGTERM and SIGHUP included) leaves ``out`` as it was. Returns the
+    count."""
     import signal
     import stat
 
@@ -1368,7 +1369,10 @@ def export_records(store: AuditStore, rows: Iterable[Record], out: Path) -> int:
     if not os.access(target.parent, os.W_OK) and os.access(target, os.W_OK):  # a file of its own in a folder
         return _write_export(store, rows, target, out.suffix)  # the user may not add to: written in place
     partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
-    previous = signal.signal(signal.SIGTERM, _stopped) if _main_thread() else None
+    # A stop by a scheduler (TERM) or by a closed terminal or session (HUP) cleans up as Ctrl-C does: no partial
+    # file of client data is left behind.
+    stops = (signal.SIGTERM, signal.SIGHUP) if hasattr(signal, "SIGHUP") else (signal.SIGTERM,)
+    previous = {sig: signal.signal(sig, _stopped) for sig in stops} if _main_thread() else {}
     try:
         n = _write_export(store, rows, partial, out.suffix)
         if target.exists():  # the file replaced keeps its permissions (a 600 export stays the owner's)
@@ -1378,8 +1382,8 @@ def export_records(store: AuditStore, rows: Iterable[Record], out: Path) -> int:
         raise OSError(e.errno, e.strerror or str(e), str(out)) from None
     finally:
         partial.unlink(missing_ok=True)
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return n
 
 

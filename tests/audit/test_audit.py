@@ -934,9 +934,11 @@ def test_an_export_writes_through_a_link_keeps_the_files_permissions_and_leaves_
             f"sys.argv = ['policy-engine', '--audit-db', {str(many)!r}, 'audit', 'export', '--out', "
             f"{str(tmp_path / 'stopped.jsonl')!r}]\n"
             "main()\n")
-    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert p.returncode == 128 + signal.SIGTERM, p.stderr
-    assert sorted(x.name for x in tmp_path.iterdir() if "stopped" in x.name) == []
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # a scheduler's stop, a closed terminal's
+        p = subprocess.run([sys.executable, "-c", code.replace("signal.SIGTERM", f"signal.{sig.name}")], cwd=ROOT,
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 128 + sig, p.stderr
+        assert sorted(x.name for x in tmp_path.iterdir() if "stopped" in x.name) == []
 
 
 @pytest.mark.parametrize("stream", [False, True])
