@@ -1196,9 +1196,19 @@ class AuditStore:
                          + self._lost_segment(before[0] + 1 if before is not None else 1, seq - 1))
         p, at, after = found
         if p < i - 1 and after is not None:
+            # Two records claim to follow one: the one the chain goes on from (its head, or a record after it) is
+            # the chain's; the other was put beside it (a forged copy appended at the end is not the genuine one).
+            before_it = at[0] if at is not None else "genesis"
+            if self._continued(after[3]) and not self._continued(entry[3]):
+                return Break(seq, did, "inserted", f"record {seq} is not in the chain: it claims to follow record "
+                             f"{before_it}, which record {after[0]} follows in the chain")
             return Break(after[0], after[1], "inserted", f"record {after[0]} is not in the chain: record {seq} "
-                         f"follows record {at[0] if at is not None else 'genesis'}")
+                         f"follows record {before_it}")
         return Break(seq, did, "reordered", "the record follows a record that comes later")
+
+    def _continued(self, record_hash: str) -> bool:
+        """Whether the chain goes on from the record of ``record_hash``: it is the head, or a record follows it."""
+        return record_hash == self.head()[1] or any(e[2] == record_hash for e in self._entries(check=False))
 
     def _find_hash(self, target: str) -> tuple[int, Entry | None, Entry | None] | None:
         """(position, record, the record after it) of the record whose stored hash is ``target``."""

@@ -1128,3 +1128,16 @@ def test_verify_finds_a_lookup_the_chain_does_not_cover_edited(store_with_sample
         raw.execute(damage)
     out = _verify(store_with_samples)
     assert out["ok"] is False and out["break"]["kind"] == "edited" and says in out["break"]["detail"], out
+
+
+def test_a_forged_record_beside_a_genuine_one_is_the_one_named_inserted(store_of_kind: tuple[str, Path]) -> None:
+    """A correctly hashed copy claiming to follow record 7, appended at the end: verify named the genuine record 8
+    'not in the chain' and never the forgery (found by a hostile review). The chain goes on from record 8, not
+    from the copy: the copy is the one put beside it."""
+    _, db = store_of_kind
+    total = len(SAMPLES)
+    _forge_single(db, total + 1, _record(db, 7))
+    out = _verify(db)
+    assert (out["break"]["seq"], out["break"]["kind"]) == (total + 1, "inserted"), out
+    assert out["break"]["detail"] == (f"record {total + 1} is not in the chain: it claims to follow record 7, which "
+                                      "record 8 follows in the chain")
