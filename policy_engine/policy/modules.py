@@ -445,6 +445,7 @@ def _closed(c: Any, imported: Mapping[str, tuple[Definition, PathKey]], meant: s
     in ``names`` (in ``meant``) is reported there, once, not at each metric that reads it.
     """
     failing = []
+    missing: dict[str, list[tuple[str, Definition, PathKey]]] = {}  # a name not imported -> the metrics reading it
     for name, (d, place) in imported.items():
         if any(r not in imported or imported[r][0].identity != wanted for r, wanted in d.reads.items()):
             failing.append(name)
@@ -452,14 +453,19 @@ def _closed(c: Any, imported: Mapping[str, tuple[Definition, PathKey]], meant: s
             if r in meant and r not in imported:
                 continue
             if r not in imported:
-                c.err("missing-import", f"imported metric '{name}' ({d.origin}) reads '{r}', which this file "
-                      "does not import", place, f"add '{r}' to names of {format_path(place[:2])}; a definition "
-                      "of your own never stands in for a module's")
+                missing.setdefault(r, []).append((name, d, place))
             elif imported[r][0].identity != wanted:
                 got = imported[r][0]
                 c.err("import-version-conflict", f"imported metric '{name}' ({d.origin}) reads '{r}' of "
                       f"{wanted[0]} {wanted[1]}, but this file imports '{r}' from {got.origin}", place,
                       "import both from module versions that agree (one pin per module)")
+    for r, readers in missing.items():  # one error per name left out, at the first metric that reads it
+        _, d, place = readers[0]
+        names = ", ".join(f"'{n}'" for n, _, _ in readers)
+        c.err("missing-import", f"imported metric{'s' if len(readers) > 1 else ''} {names} ({d.origin}) "
+              f"read{'' if len(readers) > 1 else 's'} '{r}', which this file does not import", place,
+              f"add '{r}' to names of {format_path(place[:2])}; a definition of your own never stands in for a "
+              "module's")
     return failing
 
 

@@ -133,3 +133,18 @@ def test_a_module_valid_against_its_schema_is_memoised_and_a_broken_one_never(
         (result,) = check_paths([policy_file])
         assert any(d.code == "unknown-key" and d.file == str(module) for d in result.diagnostics), result.diagnostics
     assert calls == ["module", "module"]  # the broken module each time; the rest from the memo
+
+
+def test_a_name_left_out_of_an_import_is_one_error_naming_every_metric_that_reads_it(tmp_path: Path) -> None:
+    """One name left out gave one error per imported metric reading it (six, each with the same fix; found by a
+    policy author's review): one error, at the first, naming them all."""
+    case = next(c for c in CASES if c["name"] == "an imported metric whose reads are not imported")
+    files = dict(case["files"])
+    files["ratio-library/module-1.0.0.yaml"] += "  debt_share: {expr: \"ratio(liabilities, assets)\"}\n"
+    files["pol/policy.yaml"] = files["pol/policy.yaml"].replace("names: [assets, ratio_al]",
+                                                                "names: [assets, ratio_al, debt_share]")
+    _write(tmp_path, files)
+    (result,) = check_paths([tmp_path / case["check"]])
+    [error] = [d for d in result.diagnostics if d.code == "missing-import"]
+    assert error.message == ("imported metrics 'ratio_al', 'debt_share' (ratio-library 1.0.0) read 'liabilities', "
+                             "which this file does not import"), error.message
