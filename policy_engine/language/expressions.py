@@ -133,6 +133,9 @@ class Scope(Frozen):
     # A section that declares names was left out (a schema error): a name not in ``symbols`` may be
     # one of its names, so it is of unknown type, not an unknown name.
     open_names: bool = False
+    # Names an imported module offers that the policy left out of its import, with the words that say so: an unknown
+    # name among them is told where it is (not "did you mean" a name of the policy's own).
+    unimported: Mapping[str, str] = field(default_factory=dict)
     # Scopes (policies that declare them): the child scopes an aggregation may read from here,
     # each with the view of names inside it; names this view may not read, with why; whether the
     # grade of this scope's elements is known (inside an aggregation over the graded scope).
@@ -541,7 +544,7 @@ class _Checker:
             if self.scope.open_names:
                 return UNKNOWN, True
             raise self.fail("unknown-name", f"unknown name '{name}'", node,
-                            did_you_mean(name, list(self.scope.symbols))
+                            self.scope.unimported.get(name) or did_you_mean(name, list(self.scope.symbols))
                             or "declare it under inputs, parameters or metrics")
         if sym.kind == "builtin" and name in ("score",) and not self.scope.allows("floor"):
             raise self.fail("name-not-available", f"'{name}' is only known after the scorecard", node)

@@ -381,6 +381,7 @@ class _Compiler:
         # Set when a left-out section may declare names, grades or segments no check can see: a
         # reference to one of those is then not reported (it may well exist).
         self.open_names = self.open_grades = self.open_segments = False
+        self.unimported: dict[str, str] = {}  # a name a module offers, left out of the import -> the words saying so
         # What the passes compile, section by section, in the policy's order (metrics: dependency order).
         self.parts: dict[str, list[Any]] = {"metrics": [], "factors": [], "floors": [], "warnings": [], "actions": []}
         self.warning_nullable: dict[str, bool] = {}  # warning id -> whether its condition can be null
@@ -486,10 +487,12 @@ class _Compiler:
         grades = _EveryGrade(self.grades) if self.open_grades else self.grades
         if self.scoped:
             scope = sc.view(self.symbols, self.owner, self.scope_parents, self.graded, in_scope, stage, grades,
-                            {} if warnings is None else warnings, open_names=self.open_names, rules=self.rule_floors)
+                            {} if warnings is None else warnings, open_names=self.open_names, rules=self.rule_floors,
+                            unimported=self.unimported)
         else:
             scope = ex.Scope(symbols=self.symbols, stage=stage, grades=grades, rules=self.rule_floors,
-                             warnings={} if warnings is None else warnings, open_names=self.open_names)
+                             warnings={} if warnings is None else warnings, open_names=self.open_names,
+                             unimported=self.unimported)
         try:
             checked = ex.check_expression(text if isinstance(text, str) else str(text), scope, want)
         except ex.ExpressionError as errors:

@@ -342,6 +342,9 @@ def imports_pass(c: Any) -> None:
         for j, name in enumerate(entry["names"]):
             if not _bring(c, result, name, ("imports", i, "names", j), imported, meant):
                 unusable.add(name)
+        for name, d in result.defs.items():  # what the module offers and this file left out: named in an error
+            c.unimported.setdefault(name, f"'{name}' is {_SECTION_WORDS.get(d.section, 'a name')} of {d.origin}, "
+                                    f"left out of the import: add it to names of {format_path(('imports', i))}")
     unusable |= meant - set(imported)  # a use of 'measure' is no second error: the typo is reported once
     for name in _closed(c, imported, meant):
         unusable.add(name)
@@ -349,10 +352,15 @@ def imports_pass(c: Any) -> None:
     _merge(c, imported)
     _merge_scopes(c, imported)
     local = {n for section in SECTIONS for n in _mapping(c.doc.data, section)}
+    for name in (*imported, *local):
+        c.unimported.pop(name, None)
     for name in unusable - set(imported) - local:
         # Typed unknown, as a schema-invalid definition is: a use of the name is not another error,
         # so a failed import is reported once, at the import.
         c.symbols.setdefault(name, ex.Symbol(name, "metric", ex.UNKNOWN, True))
+
+
+_SECTION_WORDS = {"inputs": "an input", "parameters": "a parameter", "metrics": "a metric", "scopes": "a scope"}
 
 
 def _resolve(c: Any, source: ModuleSource, i: int, entry: Mapping[str, Any]) -> ModuleResult | None:

@@ -148,3 +148,17 @@ def test_a_name_left_out_of_an_import_is_one_error_naming_every_metric_that_read
     [error] = [d for d in result.diagnostics if d.code == "missing-import"]
     assert error.message == ("imported metrics 'ratio_al', 'debt_share' (ratio-library 1.0.0) read 'liabilities', "
                              "which this file does not import"), error.message
+
+
+def test_a_name_the_module_offers_and_the_import_left_out_is_told_where_it_is(tmp_path: Path) -> None:
+    """It was "unknown name 'mod_date'; did you mean 'dpd_at_date'?" (found by a policy author's review)."""
+    case = next(c for c in CASES if c["name"] == "an imported metric whose reads are not imported")
+    files = dict(case["files"])
+    files["pol/policy.yaml"] = files["pol/policy.yaml"].replace("names: [assets, ratio_al]", "names: [assets]").replace(
+        'when: "ratio_al < 1"', 'when: "liabilities > assets"')
+    _write(tmp_path, files)
+    (result,) = check_paths([tmp_path / case["check"]])
+    [error] = [d for d in result.diagnostics if d.severity == "error"]
+    assert (error.code, error.message) == ("unknown-name", "unknown name 'liabilities'"), error.render()
+    assert error.hint == ("'liabilities' is an input of ratio-library 1.0.0, left out of the import: add it to names "
+                          "of imports[0]")
