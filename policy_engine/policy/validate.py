@@ -102,6 +102,10 @@ def _report(doc: Document, err: Any, sink: DiagnosticSink) -> list[PathKey]:
         else:
             exp = expected if isinstance(expected, str) else " or ".join(expected)
             hint = "numbers and booleans are written without quotes" if isinstance(err.instance, str) else None
+            if expected == "string" and isinstance(err.instance, int | float) and not isinstance(err.instance, bool):
+                # YAML reads 1.3 (or 20240101) as a number: the author meant text
+                hint = ("a version is three numbers in quotes, e.g. '1.3.0'" if path and path[-1] == "version"
+                        else f"write it in quotes ('{err.instance}'): YAML reads it as a number")
         sink.add("wrong-type" if kw == "type" else "bad-value",
                  f"expected {exp}, found {_describe(err.instance)}", line=line, column=col, path=where, hint=hint)
         return [path]
