@@ -95,17 +95,7 @@ def _report(doc: Document, err: Any, sink: DiagnosticSink) -> list[PathKey]:
                  hint=err.schema.get("properties", {}).get(missing, {}).get("description"))
         return [path]
     if kw in ("type", "enum", "const"):
-        expected = err.validator_value
-        if kw == "enum":
-            exp = "one of " + ", ".join(map(str, expected))
-            hint = did_you_mean(str(err.instance), [str(e) for e in expected])
-        else:
-            exp = expected if isinstance(expected, str) else " or ".join(expected)
-            hint = "numbers and booleans are written without quotes" if isinstance(err.instance, str) else None
-            if expected == "string" and isinstance(err.instance, int | float) and not isinstance(err.instance, bool):
-                # YAML reads 1.3 (or 20240101) as a number: the author meant text
-                hint = ("a version is three numbers in quotes, e.g. '1.3.0'" if path and path[-1] == "version"
-                        else f"write it in quotes ('{err.instance}'): YAML reads it as a number")
+        exp, hint = _expected(kw, err.validator_value, err.instance, path)
         sink.add("wrong-type" if kw == "type" else "bad-value",
                  f"expected {exp}, found {_describe(err.instance)}", line=line, column=col, path=where, hint=hint)
         return [path]
@@ -122,6 +112,20 @@ def _report(doc: Document, err: Any, sink: DiagnosticSink) -> list[PathKey]:
     sink.add("schema", err.message, line=line, column=col, path=where,
              hint=err.schema.get("description") if isinstance(err.schema, dict) else None)
     return [path]
+
+
+def _expected(kw: str, expected: Any, found: Any, path: PathKey) -> tuple[str, str | None]:
+    """What a type or enum check expected, in words, and the hint for what was found instead."""
+    if kw == "enum":
+        return "one of " + ", ".join(map(str, expected)), did_you_mean(str(found), [str(e) for e in expected])
+    exp = expected if isinstance(expected, str) else " or ".join(expected)
+    if isinstance(found, str):
+        return exp, "numbers and booleans are written without quotes"
+    if expected == "string" and isinstance(found, int | float) and not isinstance(found, bool):
+        # YAML reads 1.3 (or 20240101) as a number: the author meant text
+        return exp, ("a version is three numbers in quotes, e.g. '1.3.0'" if path and path[-1] == "version"
+                     else f"write it in quotes ('{found}'): YAML reads it as a number")
+    return exp, None
 
 
 # The sections whose entries the compiler's passes check one by one (each entry a name or an
