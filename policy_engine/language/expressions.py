@@ -692,6 +692,11 @@ class _Checker:
             if {a, b} == {DATE, STRING} and param is not None:  # cutoff: 2024-06-30 in parameters
                 hint = (f"parameter '{param}' holds text (a parameter cannot hold a date): write the date in the "
                         "expression, date('YYYY-MM-DD')")
+            elif {a, b} == {DATE, STRING}:  # d > '2027-01-01': the quotes make text of a date
+                text = next((n.value for n in ((link[0], node) if link else (node,)) if isinstance(n, ast.Constant)
+                             and isinstance(n.value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", n.value)), None)
+                hint = (f"'{text}' in quotes is text: write a date as date('{text}')" if text else
+                        "a date compares with a date: write one as date('YYYY-MM-DD')")
             raise self.fail("type-mismatch", f"cannot compare {a} with {b}", node, hint)
         if a.startswith("series") or b.startswith("series"):
             raise self.fail("type-mismatch", "cannot compare a whole series", node,
