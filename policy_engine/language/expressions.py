@@ -674,6 +674,23 @@ class _Checker:
             nullable = nullable or n
         return (UNKNOWN, True) if failed else (BOOL, nullable)
 
+    def _mismatch_hint(self, a: str, b: str, operands: Sequence[ast.AST]) -> str | None:
+        """What to write instead of comparing a date with a number or with text."""
+        if {a, b} == {DATE, NUMBER}:
+            return "a date compares with a date; an age compares as a number: days_between(d, as_of) > 90 " \
+                   "(months_between for months)"
+        if {a, b} != {DATE, STRING}:
+            return None
+        param = next((n.id for n in operands if isinstance(n, ast.Name) and getattr(
+            self.scope.symbols.get(n.id), "kind", None) == "param"), None)
+        if param is not None:  # cutoff: 2024-06-30 in parameters
+            return (f"parameter '{param}' holds text (a parameter cannot hold a date): write the date in the "
+                    "expression, date('YYYY-MM-DD')")
+        text = next((n.value for n in operands if isinstance(n, ast.Constant) and isinstance(n.value, str)
+                     and re.fullmatch(r"\d{4}-\d{2}-\d{2}", n.value)), None)  # d > '2027-01-01': quotes make text
+        return (f"'{text}' in quotes is text: write a date as date('{text}')" if text else
+                "a date compares with a date: write one as date('YYYY-MM-DD')")
+
     def _comparable(self, a: str, b: str, node: ast.AST, ordering: bool,
                     link: tuple[ast.AST, ast.cmpop] | None = None) -> None:
         """``a`` and ``b`` can be compared (``link``: the left operand and the operator, for the hint)."""
@@ -685,19 +702,8 @@ class _Checker:
         ga = STRING if a == GRADE else a
         gb = STRING if b == GRADE else b
         if ga != gb:
-            hint = ("a date compares with a date; an age compares as a number: days_between(d, as_of) > 90 "
-                    "(months_between for months)") if {a, b} == {DATE, NUMBER} else None
-            param = next((n.id for n in ((link[0], node) if link else ()) if isinstance(n, ast.Name) and getattr(
-                self.scope.symbols.get(n.id), "kind", None) == "param"), None)
-            if {a, b} == {DATE, STRING} and param is not None:  # cutoff: 2024-06-30 in parameters
-                hint = (f"parameter '{param}' holds text (a parameter cannot hold a date): write the date in the "
-                        "expression, date('YYYY-MM-DD')")
-            elif {a, b} == {DATE, STRING}:  # d > '2027-01-01': the quotes make text of a date
-                text = next((n.value for n in ((link[0], node) if link else (node,)) if isinstance(n, ast.Constant)
-                             and isinstance(n.value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", n.value)), None)
-                hint = (f"'{text}' in quotes is text: write a date as date('{text}')" if text else
-                        "a date compares with a date: write one as date('YYYY-MM-DD')")
-            raise self.fail("type-mismatch", f"cannot compare {a} with {b}", node, hint)
+            raise self.fail("type-mismatch", f"cannot compare {a} with {b}", node,
+                            self._mismatch_hint(a, b, (link[0], node) if link else (node,)))
         if a.startswith("series") or b.startswith("series"):
             raise self.fail("type-mismatch", "cannot compare a whole series", node,
                             "use last(s), avg(s), streak(s, '<', 0) ...")
