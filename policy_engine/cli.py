@@ -1490,6 +1490,7 @@ def audit_replay(ctx: click.Context, ref: str | None, replay_all: bool, client: 
                     click.echo(f"record {r['seq']} ({r['decision_id']}): {status}")
                     for d in diffs:
                         click.echo(f"    {d}")
+        lost = None if ref or filtered else _records_missing(store, sum(counts.values()), "replayed")
     from .diagnostics import Diagnostic
 
     said = (f"{counts['identical']} identical, {counts['different']} different, "
@@ -1504,11 +1505,8 @@ def audit_replay(ctx: click.Context, ref: str | None, replay_all: bool, client: 
             _note(fmt, str(store.path), nothing.code, nothing.message)
     if counts["different"] or (strict and counts["not-replayable"]):
         failures.append(Diagnostic("replay-different", said))
-    if not ref and not filtered:
-        with _store(ctx) as store:
-            lost = _records_missing(store, sum(counts.values()), "replayed")
-        if lost is not None:
-            failures.append(lost)
+    if lost is not None:
+        failures.append(lost)
     if not failures:
         _say(fmt, "replayed", said)
     _finish(fmt, failures)

@@ -1143,14 +1143,20 @@ class AuditStore:
                 at(first_seq, f"the decision-id range of the batch segment of {span} does not match its records: "
                    "`show ID` would not find them")
         for sha, policy_id, version in self.db.execute("SELECT sha256, policy_id, version FROM policy_snapshot"):
-            other = "policy_sha256 = ? AND (policy_id IS NOT ? OR policy_version IS NOT ?)"  # tables, not the view
-            used = self.db.execute(f"SELECT min(s) FROM (SELECT min(seq) AS s FROM decision WHERE {other} UNION ALL "
-                                   f"SELECT min(first_seq) FROM segment WHERE {other})",
-                                   (sha, policy_id, version) * 2).fetchone()[0]
-            if used is not None:
-                at(int(used), f"the stored policy text {str(sha)[:12]} is filed as {policy_id} {version}, and the "
+            first = self._first_under(sha, "AND (policy_id IS NOT ? OR policy_version IS NOT ?)", (policy_id, version))
+            if first is not None:
+                at(first[0], f"the stored policy text {str(sha)[:12]} is filed as {policy_id} {version}, and the "
                    "records decided under it say otherwise: queries by policy version would miss them")
         return found
+
+    def _first_under(self, sha: str, also: str = "", args: tuple[Any, ...] = ()) -> tuple[int, str, str] | None:
+        """(record number, policy id, version) of the first record decided under policy text ``sha`` (and ``also``),
+        from the tables: the view expands every segment's chain."""
+        rows = self.db.execute(
+            f"SELECT seq, policy_id, policy_version FROM decision WHERE policy_sha256 = ? {also} UNION ALL "
+            f"SELECT first_seq, policy_id, policy_version FROM segment WHERE policy_sha256 = ? {also} "
+            "ORDER BY 1 LIMIT 1", (sha, *args, sha, *args)).fetchone()
+        return None if rows is None else (int(rows[0]), str(rows[1]), str(rows[2]))
 
     def _check_file(self) -> None:
         """SQLite's own check of the file (its pages and indexes): a damaged index left the chain intact while list
@@ -1171,11 +1177,10 @@ class AuditStore:
             "UNION SELECT DISTINCT policy_sha256 FROM segment) WHERE sha NOT IN (SELECT sha256 FROM policy_snapshot)")]
         found: Break | None = None
         for sha in missing:
-            first = self.db.execute("SELECT seq, decision_id, policy_id, policy_version FROM decision_record "
-                                    "WHERE policy_sha256 = ? ORDER BY seq LIMIT 1", (sha,)).fetchone()
+            first = self._first_under(sha)
             if first is None:
                 continue
-            at = Break(int(first[0]), first[1], "deleted", f"the stored text of policy {first[2]} {first[3]} "
+            at = Break(first[0], None, "deleted", f"the stored text of policy {first[1]} {first[2]} "
                        f"({str(sha)[:12]}) is missing: the decisions recorded under it cannot be shown or replayed")
             if found is None or at.seq < found.seq:
                 found = at
@@ -1199,16 +1204,23 @@ class AuditStore:
             # Two records claim to follow one: the one the chain goes on from (its head, or a record after it) is
             # the chain's; the other was put beside it (a forged copy appended at the end is not the genuine one).
             before_it = at[0] if at is not None else "genesis"
-            if self._continued(after[3]) and not self._continued(entry[3]):
+            continued = self._continued((after[3], entry[3]))
+            if continued[after[3]] and not continued[entry[3]]:
                 return Break(seq, did, "inserted", f"record {seq} is not in the chain: it claims to follow record "
                              f"{before_it}, which record {after[0]} follows in the chain")
             return Break(after[0], after[1], "inserted", f"record {after[0]} is not in the chain: record {seq} "
                          f"follows record {before_it}")
         return Break(seq, did, "reordered", "the record follows a record that comes later")
 
-    def _continued(self, record_hash: str) -> bool:
-        """Whether the chain goes on from the record of ``record_hash``: it is the head, or a record follows it."""
-        return record_hash == self.head()[1] or any(e[2] == record_hash for e in self._entries(check=False))
+    def _continued(self, hashes: tuple[str, ...]) -> dict[str, bool]:
+        """For each record hash, whether the chain goes on from that record: it is the head, or a record follows it
+        (one pass over the records, for all of them)."""
+        head = self.head()[1]
+        out = {h: h == head for h in hashes}
+        for e in self._entries(check=False):
+            if e[2] in out:
+                out[e[2]] = True
+        return out
 
     def _find_hash(self, target: str) -> tuple[int, Entry | None, Entry | None] | None:
         """(position, record, the record after it) of the record whose stored hash is ``target``."""

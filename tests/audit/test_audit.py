@@ -1116,7 +1116,7 @@ def test_replay_and_export_of_every_record_say_so_when_records_are_missing(tmp_p
 
 
 @pytest.mark.parametrize(("damage", "says"), [
-    ("UPDATE segment_clients SET clients = replace(clients, 'C002', 'CXXX')", "the client index of the batch segment"),
+    ("UPDATE segment_clients SET clients = replace(clients, 'C002', 'C999')", "the client index of the batch segment"),
     ("UPDATE segment SET id_first = id_first + 7", "the decision-id range of the batch segment"),
     ("UPDATE policy_snapshot SET version = '0.0.9'", "is filed as loss-client-management 0.0.9"),
 ])
