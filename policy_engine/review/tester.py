@@ -611,25 +611,25 @@ def run_tests(paths: Iterable[str | Path], only: str | None = None) -> SuiteResu
         run.diagnostics.append(Diagnostic("no-match", f"no case name contains {only!r} (-k)",
                                           hint="`policy-engine test -v` lists every case name"))
     elif only is None and test_files and not run.unreadable_tests:
-        run.targeted.update(_targeted_by(found.other_tests, policies))
+        run.targeted.update(_targeted_by(found.other_tests, policies, known))
         run.diagnostics.extend(_untested(policies, found.suites, run))
     return run
 
 
-def _targeted_by(files: Iterable[Path], policies: list[CompiledPolicy]) -> set[str]:
-    """The versions test files target, read without running them (a file that does not read is no target: its own
-    folder's run reports it)."""
+def _targeted_by(files: Iterable[Path], policies: list[CompiledPolicy], known: Mapping[str, set[str]]) -> set[str]:
+    """The versions test files target, as a run of them would (:func:`_target_policies`), read without running them;
+    what they would report is their own folder's run to say (a file that does not read is no target)."""
     out: set[str] = set()
     for tf in files:
         try:
-            data = load_yaml_file(tf).data
+            doc = load_yaml_file(tf)
         except PolicyError:
             continue
-        if not isinstance(data, dict) or not isinstance(data.get("policy"), str):
+        if _shape_problems(doc, str(tf))[2]:  # the file's own keys are wrong: it names no policy to trust
             continue
-        versions = data.get("versions")
-        listed = set(map(str, versions)) if isinstance(versions, list) else None
-        out.update(p.key for p in policies if p.id == data["policy"] and (listed is None or p.version in listed))
+        elsewhere = SuiteResult()
+        out.update(p.key for p in _target_policies(doc, str(tf), policies, known, elsewhere))
+        out.update(elsewhere.targeted)  # versions it leaves out, said at its own line in its own run
     return out
 
 
