@@ -1503,8 +1503,13 @@ def audit_replay(ctx: click.Context, ref: str | None, replay_all: bool, client: 
             failures.append(nothing)
         else:
             _note(fmt, str(store.path), nothing.code, nothing.message)
-    if counts["different"] or (strict and counts["not-replayable"]):
+    if counts["different"]:
         failures.append(Diagnostic("replay-different", said))
+    if strict and counts["not-replayable"]:  # nothing differs: these were never re-decided
+        n = counts["not-replayable"]
+        failures.append(Diagnostic(
+            "not-replayable", f"{n} record{'s' if n != 1 else ''} cannot be replayed ({said}): only the input's hash "
+            "was stored", hint="decisions recorded with --audit-inputs full (the default) keep their input"))
     if lost is not None:
         failures.append(lost)
     if not failures:
