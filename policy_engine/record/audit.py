@@ -930,11 +930,24 @@ class AuditStore:
             self.stored(row)  # raises the store error naming the record
         return str(row["decision_json"]), row["input_json"], row["input_sha256"]
 
+    def _input_of(self, row: Record, text: str | bytes | None) -> Any:
+        """The stored input, or None when only its hash was kept (no text). Text that holds no record (``null``
+        written over it behind the store's back) is a store error, never taken for an input kept as its hash."""
+        if text is None:
+            return None
+        record = orjson.loads(text)
+        if type(record) is not dict:
+            from ..decide.inputs import describe
+
+            raise AuditError([Diagnostic("unreadable-record", f"record {row['seq']} of {self.path} holds an input "
+                                         f"that is not a record ({describe(record)})",
+                                         hint="run `audit verify`: the store was changed behind its back")])
+        return record
+
     def _stored(self, row: Record) -> tuple[dict[str, Any], Any]:
         seg = row["segment_id"]
         if seg is None:
-            record = orjson.loads(row["input_json"]) if row["input_json"] is not None else None
-            return orjson.loads(row["decision_json"]), record
+            return orjson.loads(row["decision_json"]), self._input_of(row, row["input_json"])
         from ..decide.canonical import canonical_json
         from ..decide.evaluate import SUMMARY
         from .segments import DECISION_SEGMENT_FORMAT, segment_input
@@ -946,7 +959,7 @@ class AuditStore:
                                          f"{self.path}, which holds {len(facts)} row(s)",
                                          hint="run `audit verify`: the store was changed behind its back")])
         if meta.get("format") == DECISION_SEGMENT_FORMAT:  # full records, as a single decision's row holds them
-            return orjson.loads(facts[i]), orjson.loads(inputs[i]) if inputs is not None else None
+            return orjson.loads(facts[i]), self._input_of(row, inputs[i] if inputs is not None else None)
         record = segment_input(inputs, i, meta.get("text") == "1", orjson.loads(meta.get("text_columns", "[]")),
                                orjson.loads(meta.get("lists", '["financials"]')))
         input_hash = row["input_sha256"]

@@ -849,6 +849,23 @@ def test_a_record_whose_stored_text_is_no_longer_json_is_a_store_error_not_an_in
         assert r.exit_code == 6 and "unreadable-record" in r.stdout + r.stderr and "record 1 of" in r.stdout + r.stderr
 
 
+@pytest.mark.parametrize("written", ["null", "7", '"a client"', "[]"])
+def test_an_input_overwritten_with_json_that_is_no_record_is_a_store_error_not_hash_only(tmp_path: Path,
+                                                                                        written: str) -> None:
+    """An input edited to ``null`` was read as none kept: replay said 'only the input's hash was stored'
+    (and passed without --strict). The text is there and holds no record: the store was changed."""
+    db = tmp_path / "d.db"
+    assert cli(db, "decide", "-p", "loss-client-management", "-c", str(SAMPLES[1])).exit_code == 0
+    with _raw(db) as raw:
+        raw.execute("UPDATE decision SET input_json = ? WHERE seq = 1", (written,))
+    for command in (["replay", "1"], ["replay", "--all"], ["show", "1"]):
+        r = cli(db, "audit", *command, "--format", "json")
+        assert r.exit_code == 6, (command, r.output)
+        (error,) = json.loads(r.stderr)["errors"]
+        assert error["code"] == "unreadable-record" and "record 1 of" in error["message"]
+        assert "holds an input that is not a record" in error["message"], error
+
+
 @pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
 def test_an_export_never_carries_a_record_that_is_not_json(tmp_path: Path, suffix: str) -> None:
     """export copied a corrupted record's text as it was: a .jsonl line its reader could not parse. It now
