@@ -12,6 +12,7 @@ errors touch, so the compiler's passes skip exactly those and check everything e
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -105,13 +106,52 @@ def _report(doc: Document, err: Any, sink: DiagnosticSink) -> list[PathKey]:
                  path=where)
         return [path]
     if kw == "pattern":
-        sink.add("bad-value", f"{_describe(err.instance)} does not match the expected form",
-                 line=line, column=col, path=where,
-                 hint=err.schema.get("description") or f"pattern {err.validator_value}")
+        message, hint = _unmatched(doc, err.instance, err.validator_value)
+        sink.add("bad-value", message, line=line, column=col, path=where,
+                 hint=hint or err.schema.get("description") or f"pattern {err.validator_value}")
         return [path]
     sink.add("schema", err.message, line=line, column=col, path=where,
              hint=err.schema.get("description") if isinstance(err.schema, dict) else None)
     return [path]
+
+
+ID_PATTERN = "^[a-z][a-z0-9_]{0,62}$"
+_ID = re.compile(ID_PATTERN)
+
+
+def _unmatched(doc: Document, value: Any, pattern: str) -> tuple[str, str | None]:
+    """A value not of the form its place takes, in words; for an id, the hint names the id it most likely means:
+    a grade written as its label (``floor: 关注``) or any id in capitals."""
+    if pattern != ID_PATTERN or not isinstance(value, str):
+        return f"{_describe(value)} does not match the expected form", None
+    message = (f"{_describe(value)} is not an id: lower-case letters, digits and '_', starting with a letter, "
+               "at most 63 characters")
+    grade, label = _grade_meant(doc.data, value)
+    if grade is not None:
+        return message, f"write '{grade}' for the grade labelled '{label}'" if label else f"write '{grade}'"
+    lowered = _plain(value)
+    return message, (f"write '{lowered}'" if lowered != value and _ID.match(lowered) else None)
+
+
+def _grade_meant(data: Any, value: str) -> tuple[str | None, str | None]:
+    """The scale grade whose id or label ``value`` is, compared without case or spacing, and the label it is."""
+    section = data.get("classification") if isinstance(data, dict) else None
+    scale = section.get("scale") if isinstance(section, dict) else None
+    if not isinstance(scale, list):
+        return None, None
+    wanted = _plain(value)
+    for g in scale:
+        if isinstance(g, dict) and isinstance(g.get("id"), str):
+            if _plain(g["id"]) == wanted:
+                return g["id"], None
+            label = next((n for n in (g.get("zh"), g.get("en")) if isinstance(n, str) and _plain(n) == wanted), None)
+            if label is not None:
+                return g["id"], label
+    return None, None
+
+
+def _plain(name: str) -> str:
+    return name.strip().casefold().replace(" ", "_").replace("-", "_")
 
 
 def _expected(kw: str, expected: Any, found: Any, path: PathKey) -> tuple[str, str | None]:
