@@ -1096,8 +1096,8 @@ def _key_figures(c: _Compiler, metrics: Mapping[str, Any]) -> None:
         if name in metrics or name in left_out:
             continue
         kind = c.symbols[name].kind if name in c.symbols else None
-        if kind == "metric":  # imported from a module that is invalid (reported at the import): no cascade
-            continue
+        if kind == "metric" or (kind is None and c.open_names):
+            continue  # imported from a module that is invalid, or by an import the schema refused: reported there
         article = "an" if kind and kind[0] in "aeiou" else "a"
         hint = (f"'{name}' is {article} {kind}; key figures are metrics: add one with expr: {name}" if kind
                 else did_you_mean(name, metrics))

@@ -322,7 +322,9 @@ def imports_pass(c: Any) -> None:
     inside an imported definition is reported at the module file's line and column.
     """
     if c.valid.unnamed(c.data, ("imports",)):
-        c.open_names = True  # an import the schema refused brings names no check can know: none is unknown
+        # An import the schema refused brings names and scopes no check can know: none is unknown, and the
+        # scopes' order_by and unique fields may be its inputs.
+        c.open_names = c.open_scopes = True
     entries = c.entries("imports")
     if not entries:
         return
