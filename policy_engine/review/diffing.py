@@ -644,10 +644,16 @@ def _floor_order_changes(old: CompiledPolicy, new: CompiledPolicy) -> list[Chang
 
 def _key_figure_changes(old: CompiledPolicy, new: CompiledPolicy) -> list[Change]:
     """The metrics an explanation shows as key figures, in their order."""
-    if old.key_figures == new.key_figures:
+    before, after = list(old.key_figures), list(new.key_figures)
+    if before == after:
         return []
-    return [Change("metric", "", "changed", f"key_figures {list(old.key_figures)} -> {list(new.key_figures)}",
-                   "key_figures", list(old.key_figures), list(new.key_figures))]
+    added = [m for m in after if m not in before]
+    removed = [m for m in before if m not in after]
+    said = [f"{words} {', '.join(names)}" for words, names in (("added", added), ("removed", removed)) if names]
+    kept_before = [m for m in before if m in after]
+    if kept_before != [m for m in after if m in before]:
+        said.append("order changed")
+    return [Change("metric", "", "changed", f"key figures: {'; '.join(said)}", "key_figures", before, after)]
 
 
 def _action_type_changes(old: CompiledPolicy, new: CompiledPolicy) -> list[Change]:
