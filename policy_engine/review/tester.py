@@ -1081,6 +1081,7 @@ class RuleCoverage:
     file: str | None = None
     line: int | None = None
     scope: str = "debtor"  # an exposure's rule (a policy with scopes) is evaluated, and pinned, per exposure
+    boolean: bool = True  # a metric: true/false, or (a nullable number) a value/null
 
     @property
     def name(self) -> str:
@@ -1102,12 +1103,24 @@ class RuleCoverage:
     def missing(self) -> str:
         """What is missing, in words: an outcome no case produced, or one no expectation pins."""
         parts = []
-        for pinned, happened, never, unpinned in (
-                (self.asserted_fired, self.fired, "never fired", "no case expects it to fire"),
-                (self.asserted_not_fired, self.not_fired, "never not fired", "no case expects it not to fire")):
+        for pinned, happened, (never, unpinned) in zip((self.asserted_fired, self.asserted_not_fired),
+                                                       (self.fired, self.not_fired), self._words(), strict=True):
             if not pinned:
                 parts.append(unpinned if happened else never)
         return "; ".join(parts)
+
+    def _words(self) -> tuple[tuple[str, str], tuple[str, str]]:
+        """The two outcomes in words, each as never seen and as never pinned: a metric is true or false (or has a
+        value or is null), a band is chosen or not, a rule fires or not."""
+        if self.kind == "metric" and self.boolean:
+            return ("never true", "no case expects it true"), ("never false", "no case expects it false")
+        if self.kind == "metric":
+            return (("never has a value", "no case expects a value of it"),
+                    ("never null", "no case expects it null"))
+        if self.kind == "band":
+            return ("never chosen", "no case expects it chosen"), ("chosen in every case",
+                                                                    "no case expects another band")
+        return ("never fired", "no case expects it to fire"), ("never not fired", "no case expects it not to fire")
 
     @property
     def place(self) -> str:
@@ -1213,10 +1226,13 @@ def coverage(run: SuiteResult) -> dict[str, PolicyCoverage]:
         places.update(imported_locations(policy) if policy is not None else {})  # a module's metric, in its file
         graded = (policy.scoped.graded if policy is not None and policy.scoped is not None else None) or "exposure"
         pins = pinned.get(key, {})
+        numbers = {m.name for m in (*policy.metrics, *(policy.scoped.metrics if policy.scoped else ()))
+                   if m.expr.type != "bool"} if policy is not None else set()
         out[key] = PolicyCoverage(key, [
             RuleCoverage(kind, rule, True in values, False in values, True in pins.get((kind, rule), ()),
                          False in pins.get((kind, rule), ()),
                          *places.get((kind, rule), (policy.file if policy is not None else None, None)),
-                         scope=graded if (kind, rule) in scoped.get(key, ()) else "debtor")
+                         scope=graded if (kind, rule) in scoped.get(key, ()) else "debtor",
+                         boolean=not (kind == "metric" and rule in numbers))
             for (kind, rule), values in sorted(rules.items())])
     return out

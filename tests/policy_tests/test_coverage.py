@@ -17,6 +17,7 @@ from ..conftest import DATA, REFERENCE
 
 HEALTHY = "{client_id: H, industry: trade, loan: {days_past_due: 0}, assets: 10, liabilities: 5}"
 LOW = "{client_id: L, industry: trade, loan: {days_past_due: 0}, assets: 5, liabilities: 10}"
+NO_RATIO = "{client_id: N, industry: trade, loan: {days_past_due: 0}}"
 LATE = "{client_id: D, industry: trade, loan: {days_past_due: 100}, assets: 10, liabilities: 5}"
 
 
@@ -69,6 +70,27 @@ def test_coverage_counts_what_expectations_pin(tmp_path: Path, cases: list[tuple
     assert run.failed == failing
     rules = {(r.kind, r.rule): r for r in coverage(run)["mini@1.0.0"]}
     assert rules[rule].status == status
+
+
+# (cases, rule, missing): what is missing, in the words of the rule's kind (a metric is not "fired").
+WORDS = [
+    pytest.param([(LOW, "{metrics: {ratio_al: 0.5}}")], ("metric", "ratio_al"), "never null", id="number-never-null"),
+    pytest.param([(LOW, "{grade: bad}"), (NO_RATIO, "{grade: good}")], ("metric", "ratio_al"),
+                 "no case expects a value of it; no case expects it null", id="number-unpinned"),
+    pytest.param([(LOW, "{score: -5}")], ("band", "al [1, +inf)"), "never chosen", id="band-never-chosen"),
+    pytest.param([(LOW, "{score: -5}")], ("band", "al [-inf, 1)"), "chosen in every case", id="band-always-chosen"),
+    pytest.param([(LOW, "{grade: bad}"), (HEALTHY, "{grade: good}")], ("band", "al [-inf, 1)"),
+                 "no case expects it chosen; no case expects another band", id="band-unpinned"),
+    pytest.param([(LOW, "{grade: bad}")], ("floor", "late"), "never fired; no case expects it not to fire",
+                 id="floor"),
+]
+
+
+@pytest.mark.parametrize(("cases", "rule", "missing"), WORDS)
+def test_what_is_missing_is_said_in_the_words_of_the_kind(tmp_path: Path, cases: list[tuple[str, str]],
+                                                           rule: tuple[str, str], missing: str) -> None:
+    rules = {(r.kind, r.rule): r for r in coverage(run_tests([_suite(tmp_path, cases)]))["mini@1.0.0"]}
+    assert rules[rule].missing == missing
 
 
 def test_json_and_junit_carry_coverage_with_the_rules_lines(tmp_path: Path) -> None:
