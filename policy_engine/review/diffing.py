@@ -296,7 +296,9 @@ def _summary_excludes(d: dict[str, Any]) -> list[str]:
 def _summary_message(d: dict[str, Any]) -> list[str]:
     if not d.get("message"):
         return []
-    return [f"message \"{d['message'].get('en') or next(iter(d['message'].values()))}\""]
+    # every language the rule is written in (a reviewer reads the Chinese text the credit officer will), English first
+    texts = sorted(d["message"].items(), key=lambda kv: kv[0] != "en")
+    return ["message " + "; ".join(f"({lang}) \"{text}\"" for lang, text in texts)]
 
 
 def _summary_restructuring(d: dict[str, Any]) -> list[str]:

@@ -128,7 +128,7 @@ def test_an_added_rule_shows_its_condition_severity_and_message() -> None:
     assert c["new"] == {"when": "days_past_due > 180", "severity": "high", "category": "repayment",
                         "message": {"zh": "逾期{days_past_due}天", "en": "Overdue {days_past_due} days"}}
     assert c["detail"] == ('added: when `days_past_due > 180`; severity high; category repayment; '
-                           'message "Overdue {days_past_due} days"')
+                           'message (en) "Overdue {days_past_due} days"; (zh) "逾期{days_past_due}天"')
 
 
 def test_a_removed_floor_shows_what_it_did() -> None:
