@@ -58,6 +58,9 @@ def _debtor(case: dict[str, Any]) -> dict[str, Any]:
     if "as_list" in case:
         holder, key = _parent(record, case["as_list"])
         holder[key] = [holder[key]]
+    for path, value in case.get("set", {}).items():
+        holder, key = _parent(record, path)
+        holder[key] = value
     record.update(case.get("add", {}))
     return record
 
