@@ -541,9 +541,9 @@ def _moved(given: str, same_name: Iterable[str]) -> str | None:
     """The one absent read path of ``same_name`` (those with ``given``'s name) in an object one level below
     ``given``'s parent, or in its grandparent: the field written at the wrong level.
 
-    Only across an object (``accounting``), never across an element of a list: an exposure's ``fair_rate`` and
-    its modifications' ``fair_rate`` are two facts of one name (a record shared by several policies carries
-    both), and a field of the exposure cannot be meant for one of its many modifications, nor the reverse."""
+    Only across an object (``accounting``), never across an element of a list: a field of an exposure and the
+    field of that name in its modifications are two facts (a record shared by several policies carries both),
+    and a field of the exposure cannot be meant for one of its many modifications, nor the reverse."""
     parent, _, _ = given.rpartition(".")
     grand, _, last = parent.rpartition(".") if parent else (None, "", "")
     found = [r for r in same_name if (p := r.rpartition(".")[0]) != parent
