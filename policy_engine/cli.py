@@ -762,17 +762,38 @@ def test_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, only:
                 for r in c.rules:
                     if not r.covered:
                         click.echo(f"  {r.place}: {r.status} {r.name}: {r.missing}", err=True)
-    from .diagnostics import Diagnostic
-
-    short = below and not run.failed and not run.diagnostics
-    _finish(fmt, [Diagnostic("coverage-below", f"rule coverage is below --min-coverage {min_coverage:g}%")]
-            if short else [])
+    _finish(fmt, _test_failures(run, cov, min_coverage, below, fmt))
     if run.diagnostics and not run.usage_only:
         sys.exit(EXIT_POLICY)
     if run.diagnostics:  # nothing was selected to run (no test files, -k matched nothing)
         sys.exit(EXIT_USAGE)
     if below or run.failed:
         sys.exit(EXIT_TESTS_FAILED)
+
+
+def _test_failures(run: Any, cov: dict[str, Any], min_coverage: float | None, below: bool, fmt: str) -> list[Any]:
+    """What sets the test run's failing exit code, as the errors of stderr's JSON document (``ok: false`` whenever
+    the exit code is not 0): invalid files (4), nothing selected (2), failed cases and coverage short (1). In text
+    only coverage short is a line of its own: the report says the rest."""
+    from .diagnostics import Diagnostic
+
+    short = []
+    if below and min_coverage is not None:
+        shown = ", ".join(f"{key} {c.percent:.1f}%" for key, c in cov.items() if c.percent < min_coverage)
+        short.append(Diagnostic("coverage-below", f"rule coverage is below --min-coverage {min_coverage:g}% ({shown})"))
+    if not _json_notes(fmt):
+        return short
+    failures: list[Any] = []
+    if run.diagnostics and not run.usage_only:
+        files = {d.file for d in run.diagnostics if d.severity == "error"}
+        failures.append(Diagnostic("files-invalid", f"{len(files)} policy or test file(s) invalid: the report's "
+                                   "errors name each problem (their rules' coverage is not measured)"))
+    elif run.diagnostics:  # nothing was selected to run
+        failures += run.diagnostics
+    if run.failed:
+        failures.append(Diagnostic("tests-failed", f"{run.failed} of {len(run.results)} case(s) failed: the report "
+                                   "names each expectation that did not hold"))
+    return failures + short
 
 
 def _emit_test_report(run: Any, cov: dict[str, Any], fmt: str, verbose: bool, min_coverage: float | None,
@@ -789,8 +810,10 @@ def _emit_test_report(run: Any, cov: dict[str, Any], fmt: str, verbose: bool, mi
     elif fmt == "json":
         import json
 
+        # an invalid policy or test file leaves its version's coverage unmeasured: the gate is not met
+        invalid = bool(run.diagnostics) and not run.usage_only
         gate = {} if min_coverage is None else {"min_coverage": {
-            "required": min_coverage, "met": not any(c.percent < min_coverage for c in cov.values()),
+            "required": min_coverage, "met": not invalid and not any(c.percent < min_coverage for c in cov.values()),
             "below": [key for key, c in cov.items() if c.percent < min_coverage]}}
         click.echo(json.dumps({**run.to_dict(with_coverage=False),
                                "coverage": {key: c.to_dict() for key, c in cov.items()}, **gate},

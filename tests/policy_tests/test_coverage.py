@@ -137,6 +137,32 @@ def test_an_untested_warning_drops_the_reference_coverage_and_is_named_with_its_
 
 
 
+# (cases, extra arguments, exit code, the codes of stderr's errors): stderr says ok: false whenever the exit code is
+# not 0, with each cause (it said ok: true beside failed cases, and left coverage-below out when a case failed too).
+STDERR = [
+    pytest.param([(LOW, "{grade: good}"), (HEALTHY, "{grade: good}")], [], 1, ["tests-failed"], id="a-case-failed"),
+    pytest.param([(LOW, "{grade: good}")], ["--min-coverage", "90"], 1, ["tests-failed", "coverage-below"],
+                 id="failed-and-coverage-short"),
+    pytest.param([(LOW, "{score: -5}")], ["--min-coverage", "90"], 1, ["coverage-below"], id="coverage-short"),
+    pytest.param([(LOW, "{grade: worst}")], ["--min-coverage", "90"], 4, ["files-invalid"], id="an-invalid-case"),
+    pytest.param([(LOW, "{score: -5}")], ["-k", "no such case"], 2, ["no-match"], id="nothing-selected"),
+    pytest.param([(LOW, "{score: -5}")], [], 0, None, id="passed"),
+]
+
+
+@pytest.mark.parametrize(("cases", "args", "code", "errors"), STDERR)
+def test_stderr_says_what_set_the_exit_code(tmp_path: Path, cases: list[tuple[str, str]], args: list[str], code: int,
+                                            errors: list[str] | None) -> None:
+    r = CliRunner().invoke(main, ["test", str(_suite(tmp_path, cases)), "--format", "json", *args],
+                           catch_exceptions=False)
+    assert r.exit_code == code, r.output
+    said = json.loads(r.stderr) if r.stderr.strip() else {"ok": True}
+    assert said["ok"] is (errors is None)
+    assert [e["code"] for e in said.get("errors", [])][:len(errors or [])] == (errors or [])
+    if "--min-coverage" in args:
+        assert json.loads(r.stdout)["min_coverage"]["met"] is False  # an invalid file leaves coverage unmeasured
+
+
 def test_a_coverage_gate_that_fails_says_so_to_machines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """JSON carries the gate (required, met, the versions below), GitHub annotates each unpinned rule on its
     line as an error, and the JUnit totals are those of every suite, coverage suites included."""
