@@ -1458,6 +1458,13 @@ def audit_verify(ctx: click.Context, fmt: str | None) -> None:
         click.echo(f"chain BROKEN at record {broken.seq} ({broken.decision_id or '-'}): {broken.kind}: "
                    f"{broken.detail}")
     if broken is not None:
+        if _json_notes(fmt):  # the report is on stdout; stderr's document says what set exit 6, as other reports do
+            from .diagnostics import Diagnostic
+
+            _finish(fmt, [Diagnostic("chain-broken", f"the chain breaks at record {broken.seq} "
+                                     f"({broken.decision_id or '-'}): {broken.kind}: {broken.detail}",
+                                     file=str(store.path), hint="`audit show` the record; restore the store from "
+                                     "a copy whose head hash was published")])
         sys.exit(EXIT_AUDIT)
 
 

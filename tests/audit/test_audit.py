@@ -89,8 +89,15 @@ def _raw(db: Path) -> sqlite3.Connection:
 
 def _verify(db: Path) -> dict[str, Any]:
     r = cli(db, "audit", "verify", "--format", "json")
-    assert r.exit_code == (0 if json.loads(r.stdout)["ok"] else 6)
-    return json.loads(r.stdout)
+    out = json.loads(r.stdout)
+    assert r.exit_code == (0 if out["ok"] else 6)
+    # stderr's document agrees with the exit code: a break is an error of its own (it was silent on stderr)
+    said = json.loads(r.stderr) if r.stderr.strip() else {"ok": True}
+    assert said["ok"] is out["ok"]
+    if not out["ok"]:
+        assert [e["code"] for e in said["errors"]] == ["chain-broken"]
+        assert f"record {out['break']['seq']} " in said["errors"][0]["message"]
+    return out
 
 
 @pytest.fixture(params=["batch", "stream"])
