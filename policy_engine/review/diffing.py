@@ -477,6 +477,21 @@ def _metadata_changes(old: CompiledPolicy, new: CompiledPolicy) -> list[Change]:
         a, b = getattr(old, field), getattr(new, field)
         if a != b:
             out.append(Change("metadata", field, "changed", f"{show(a)} -> {show(b)}", field, a, b))
+    return out + _changelog_changes(old, new)
+
+
+def _changelog_changes(old: CompiledPolicy, new: CompiledPolicy) -> list[Change]:
+    """The changelog entries added (what the author says changed and why, beside what the diff finds), edited or
+    removed, by version."""
+    a = {str(e.get("version")): dict(e) for e in old.changelog}
+    b = {str(e.get("version")): dict(e) for e in new.changelog}
+    out = []
+    for version in [v for v in b if v not in a or a[v] != b[v]] + [v for v in a if v not in b]:
+        entry = b.get(version) or a[version]
+        said = "; ".join(str(c) for c in entry.get("changes") or [])
+        kind = "added" if version not in a else "removed" if version not in b else "changed"
+        out.append(Change("metadata", "changelog", kind, f"{kind}: {version} ({show(entry.get('date'))}): {said}",
+                          "changelog", a.get(version), b.get(version)))
     return out
 
 
@@ -497,6 +512,34 @@ def _import_changes(old: CompiledPolicy, new: CompiledPolicy) -> list[Change]:
         elif a[mid] != b[mid]:  # same pins, another text: two checkouts holding different files
             out.append(Change("import", mid, "changed", f"{va}: the module text differs under the same version",
                               "sha256", a[mid], b[mid]))
+    return out + _imported_name_changes(old, new)
+
+
+def _names(policy: CompiledPolicy) -> set[str]:
+    """Every input, parameter and metric name the policy has, its own or imported."""
+    scoped = policy.scoped
+    return {*(s.name for s in policy.inputs), *policy.param_names, *(m.name for m in policy.metrics),
+            *((n for specs in scoped.inputs.values() for n in (s.name for s in specs)) if scoped else ()),
+            *((m.name for m in scoped.metrics) if scoped else ())}
+
+
+def _imported_name_changes(old: CompiledPolicy, new: CompiledPolicy) -> list[Change]:
+    """A name brought in or left out of an import, and one that moved between a module and the policy's own text:
+    a definition that stops being shared (copied into the file) reads otherwise only as an edited expression."""
+    out = []
+    kept_old, kept_new = _names(old), _names(new)
+    for name in sorted(set(old.imported) | set(new.imported)):
+        was, now = old.imported.get(name), new.imported.get(name)
+        if was == now or (was and now):  # the same module, or a pin moved (its own change above)
+            continue
+        if was:
+            detail = (f"was imported from {was}, now defined in this file" if name in kept_new
+                      else f"no longer imported from {was}")
+        else:
+            detail = (f"was defined in this file, now imported from {now}" if name in kept_old
+                      else f"imported from {now}")
+        out.append(Change("import", name, "changed" if name in kept_old and name in kept_new else
+                          "removed" if was else "added", detail, "module", was, now))
     return out
 
 

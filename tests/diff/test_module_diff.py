@@ -28,6 +28,7 @@ def _lines(old: Path, new: Path) -> list[str]:
 def test_a_changed_pin_shows_the_pin_and_the_definitions_it_changes() -> None:
     lines = _lines(REGISTRY / "mini-imports" / "policy-1.0.0.yaml", REGISTRY / "mini-imports" / "policy-1.1.0.yaml")
     assert lines == ["metadata version: 1.0.0 -> 1.1.0", "metadata status: active -> draft",
+                     "metadata changelog: added: 1.1.0 (2024-02-01): ratio library 1.1.0 (min_ratio 1.1)",
                      "import debt-library: 1.0.0 -> 1.1.0", "import ratio-library: 1.0.0 -> 1.1.0",
                      "parameter min_ratio[default]: 1.0 -> 1.1 (read by metric thin)",
                      'parameter min_ratio: description removed (was "Assets over liabilities below this is thin.")']
@@ -35,8 +36,17 @@ def test_a_changed_pin_shows_the_pin_and_the_definitions_it_changes() -> None:
 
 def test_inline_and_imported_definitions_differ_only_by_where_they_come_from() -> None:
     lines = _lines(REGISTRY / "mini-inline" / "policy-1.0.0.yaml", REGISTRY / "mini-imports" / "policy-1.0.0.yaml")
+    # the definitions are the same: only where each is written changes, name by name (a definition copied out of a
+    # module into the file reads the other way round, where it once read only as an edited expression)
+    moved = {"assets": "ratio", "income_q": "ratio", "leverage": "debt", "liabilities": "ratio", "losses": "ratio",
+             "min_ratio": "ratio", "ratio_al": "ratio", "thin": "ratio"}
     assert lines == ["metadata id: mini-inline -> mini-imports", "import debt-library: added: 1.0.0",
-                     "import ratio-library: added: 1.0.0"]
+                     "import ratio-library: added: 1.0.0",
+                     *(f"import {name}: was defined in this file, now imported from {lib}-library 1.0.0"
+                       for name, lib in moved.items())]
+    back = [c.text() for c in diff_policies(load_policy(REGISTRY / "mini-imports" / "policy-1.0.0.yaml"),
+                                            load_policy(REGISTRY / "mini-inline" / "policy-1.0.0.yaml"))]
+    assert "import thin: was imported from ratio-library 1.0.0, now defined in this file" in back
 
 
 def test_a_git_revision_reads_its_modules_at_that_revision(tmp_path: Path, monkeypatch: object) -> None:
