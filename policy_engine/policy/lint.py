@@ -141,6 +141,13 @@ def readers(policy: CompiledPolicy, name: str) -> list[str]:
     for label, expr in _expressions(policy):
         if name in expr.refs or name in expr.inner_refs or name in expr.tables:
             found[label] = None
+    # a message or reason that quotes it ('{collateral_drop:pct}'): a change to it changes the words too
+    worded = [*(("warning", w.id, w.message) for w in policy.warnings if not w.from_rule),
+              *(("floor", r.id, r.message) for r in policy.floors if r.message),
+              *(("action", a.id, a.reason) for a in policy.actions)]
+    for kind, rid, texts in worded:
+        if any(name == n for text in (texts or {}).values() for _, n, _, _ in string.Formatter().parse(text) if n):
+            found.setdefault(f"{kind} {rid}", None)
     return list(found)
 
 

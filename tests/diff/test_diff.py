@@ -82,7 +82,7 @@ def test_cli_between_registry_versions_as_json_and_markdown() -> None:
     # a changed value names the rules that read it: what a reviewer checks next
     assert "| parameter | `current_ratio_floor[manufacturing]` | 1.2 -> 1.15 (read by " \
            "`metric current_ratio_vs_floor`, `metric financial_difficulty`, `metric temporary_liquidity_gap`, " \
-           "`warning liquidity_below_floor`) |" in md.stdout
+           "`warning liquidity_below_floor`, `action extend_term`) |" in md.stdout  # its reason quotes the floor
     read_by = {c["rule"]: c.get("read_by") for c in json.loads(r.stdout)["changes"]}
     assert read_by["statement_stale_days[default]"] == ["warning financial_statements_stale"]
     assert read_by["version"] is None  # only a parameter's value has readers
@@ -234,3 +234,17 @@ def test_one_version_of_two_texts_is_told_apart_by_its_sha256(tmp_path: Path) ->
                                                       f"{a.sha256[:12]}) → 2.1.0 (sha256 {b.sha256[:12]})")
     report["new"] = report["old"]  # simulate: one policy on both sides
     assert heading_of(report, "Scenario x") == "Scenario x: loss-client-management 2.1.0"
+
+
+def test_a_changed_parameter_is_read_by_the_messages_that_quote_it() -> None:
+    """A message quoting a parameter its condition does not read changes its words when the parameter changes:
+    read_by names it (it named only the rules whose expressions read the parameter)."""
+    quoted = TEXT.replace("trailing net margin {net_margin:pct}\n",
+                          "trailing net margin {net_margin:pct} (LTV limit {ltv_limit:pct})\n", 1)
+    assert quoted != TEXT
+    old = compile_document(load_yaml_text(quoted, "old.yaml"))
+    new = compile_document(load_yaml_text(quoted.replace("ltv_limit:\n    by_segment: {default: 0.70,",
+                                                         "ltv_limit:\n    by_segment: {default: 0.75,", 1), "new.yaml"))
+    (change,) = diff_policies(old, new)
+    assert change.read_by is not None and "warning consecutive_losses" in change.read_by
+    assert "warning collateral_impaired" in change.read_by  # its condition reads it, as before
