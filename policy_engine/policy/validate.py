@@ -97,6 +97,8 @@ def _report(doc: Document, err: Any, sink: DiagnosticSink) -> list[PathKey]:
         return [path]
     if kw in ("type", "enum", "const"):
         exp, hint = _expected(kw, err.validator_value, err.instance, path)
+        if path and path[-1] in GRADE_FIELDS and isinstance(err.instance, int | float):
+            hint = _grade_hint(doc)  # 'floor: 2': quoting it makes '2', which is no grade either
         sink.add("wrong-type" if kw == "type" else "bad-value",
                  f"expected {exp}, found {_describe(err.instance)}", line=line, column=col, path=where, hint=hint)
         return [path]
@@ -106,7 +108,7 @@ def _report(doc: Document, err: Any, sink: DiagnosticSink) -> list[PathKey]:
                  path=where)
         return [path]
     if kw == "pattern":
-        message, hint = _unmatched(doc, err.instance, err.validator_value)
+        message, hint = _unmatched(doc, err.instance, err.validator_value, path)
         sink.add("bad-value", message, line=line, column=col, path=where,
                  hint=hint or err.schema.get("description") or f"pattern {err.validator_value}")
         return [path]
@@ -119,7 +121,7 @@ ID_PATTERN = "^[a-z][a-z0-9_]{0,62}$"
 _ID = re.compile(ID_PATTERN)
 
 
-def _unmatched(doc: Document, value: Any, pattern: str) -> tuple[str, str | None]:
+def _unmatched(doc: Document, value: Any, pattern: str, path: PathKey = ()) -> tuple[str, str | None]:
     """A value not of the form its place takes, in words; for an id, the hint names the id it most likely means:
     a grade written as its label (``floor: 关注``) or any id in capitals."""
     if pattern != ID_PATTERN or not isinstance(value, str):
@@ -130,7 +132,24 @@ def _unmatched(doc: Document, value: Any, pattern: str) -> tuple[str, str | None
     if grade is not None:
         return message, f"write '{grade}' for the grade labelled '{label}'" if label else f"write '{grade}'"
     lowered = _plain(value)
-    return message, (f"write '{lowered}'" if lowered != value and _ID.match(lowered) else None)
+    if lowered != value and _ID.match(lowered):
+        return message, f"write '{lowered}'"
+    return message, (_grade_hint(doc) if path and path[-1] in GRADE_FIELDS else None)
+
+
+# The keys whose value is a grade of the scale (a rule's floor; a test's expected grades).
+GRADE_FIELDS = frozenset({"floor", "grade", "own_grade", "scorecard_grade"})
+
+
+def _grade_hint(doc: Document) -> str:
+    """What a grade is written as, with the grades of the document's scale when it has one (a policy's)."""
+    section = doc.data.get("classification") if isinstance(doc.data, dict) else None
+    scale = section.get("scale") if isinstance(section, dict) else None
+    ids = [g["id"] for g in scale if isinstance(g, dict) and isinstance(g.get("id"), str)] if isinstance(
+        scale, list) else []
+    return ("a grade is named by its id in classification.scale: " + ", ".join(ids) if ids else
+            "a grade is named by its id in the policy's classification.scale (a word such as 'substandard'), "
+            "not a number")
 
 
 def _grade_meant(data: Any, value: str) -> tuple[str | None, str | None]:
