@@ -750,7 +750,8 @@ def test_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, only:
     for p in paths:
         if not p.exists():
             raise UsageError([Diagnostic("file-missing", f"no such file or directory: {p}", file=str(p))])
-    run = run_tests(list(paths) or [_registry_folder(ctx)], only=only)
+    registry: Path = ctx.find_root().obj["policies"]
+    run = run_tests(list(paths) or [_registry_folder(ctx)], only=only, registry=registry if registry.is_dir() else None)
     cov = coverage(run)
     _emit_test_report(run, cov, fmt, verbose, min_coverage, show_coverage)
     below = min_coverage is not None and any(c.percent < min_coverage for c in cov.values())

@@ -525,10 +525,17 @@ class _Gathered:
     other_tests: list[Path] = field(default_factory=list)
 
 
-def _policy_root(path: Path) -> Path:
-    """The folder whose policies a path is tested against."""
+def _policy_root(path: Path, registry: Path | None = None) -> Path:
+    """The folder whose policies a path is tested against.
+
+    A test file in no policy's folder (a draft beside the registry) is tested against the registry's folder of the
+    policy it names: the folder above it may hold any number of other policies, drafts and broken copies."""
     root = path if path.is_dir() else path.parent
     if path.is_file() and not is_policy_file(path) and not any(policy_files([root])):
+        if registry is not None and not any(is_policy_file(f) for f in root.parent.iterdir() if f.is_file()):
+            named = _named_policy(path)
+            if named is not None and (registry / named).is_dir():
+                return registry / named
         return root.parent  # a file of a policy's tests/ folder: its policies are one level up
     if path.is_dir() and not any(policy_files([root])) and any(
             is_policy_file(f) for f in root.parent.iterdir() if f.is_file()):
@@ -536,12 +543,22 @@ def _policy_root(path: Path) -> Path:
     return root
 
 
+def _named_policy(path: Path) -> str | None:
+    """The policy id a test file names (``policy: ID``), if it reads as one; its problems are reported when it runs."""
+    try:
+        data = load_yaml_file(path).data
+    except PolicyError:
+        return None
+    named = data.get("policy") if isinstance(data, dict) else None
+    return named if isinstance(named, str) and named and "/" not in named and ".." not in named else None
+
+
 _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 _NAMED_VERSION = re.compile(r"^policy-(\d+\.\d+\.\d+)\.ya?ml$")
 
 
-def _gather(path: Path, found: _Gathered, run: SuiteResult) -> None:
-    root = _policy_root(path)
+def _gather(path: Path, found: _Gathered, run: SuiteResult, registry: Path | None = None) -> None:
+    root = _policy_root(path, registry)
     for f in policy_files([root]):
         header = read_header(f)
         if header is not None:  # a file that does not load (a YAML error) still names its version, by its name:
@@ -577,8 +594,9 @@ def _gather(path: Path, found: _Gathered, run: SuiteResult) -> None:
             found.test_files += find_test_files(path.parent / pol.tests_path)
 
 
-def run_tests(paths: Iterable[str | Path], only: str | None = None) -> SuiteResult:
-    """Run every test file found under ``paths`` against the policies found there.
+def run_tests(paths: Iterable[str | Path], only: str | None = None, registry: Path | None = None) -> SuiteResult:
+    """Run every test file found under ``paths`` against the policies found there (a test file in no policy's
+    folder: against the ``registry``'s folder of the policy it names).
 
     A case that is malformed or names what the policy does not have is reported with its line and not
     run; the file's other cases still run. ``only`` matching no case is a ``no-match`` diagnostic.
@@ -589,7 +607,7 @@ def run_tests(paths: Iterable[str | Path], only: str | None = None) -> SuiteResu
         if not path.exists():
             run.diagnostics.append(Diagnostic("file-missing", f"no such file or directory: {path}", file=str(path)))
             continue
-        _gather(path, found, run)
+        _gather(path, found, run, registry)
     policies, test_files, known = found.policies, found.test_files, found.known
     for pol in policies:
         known.setdefault(pol.id, set()).add(pol.version)

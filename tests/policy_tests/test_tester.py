@@ -516,3 +516,30 @@ def test_a_version_that_does_not_load_is_one_error_not_one_per_test_file_naming_
     run = run_tests([root / "loss-client-management"])
     assert [(d.code, Path(d.file or "").name) for d in run.diagnostics] == [("yaml-syntax", "policy-1.1.0.yaml")]
     assert run.passed > 0 and run.failed == 0
+
+
+def test_a_test_file_in_no_policy_folder_runs_against_the_registry_policy_it_names(tmp_path: Path) -> None:
+    """A draft test file beside the registry (its folder and the one above hold no policy file) was run against
+    every policy under the folder above it: broken drafts and copies elsewhere were reported, and a duplicate
+    version stopped the run. It is run against the registry's folder of the policy it names."""
+    from click.testing import CliRunner
+
+    from policy_engine.cli import main
+
+    mini = (DATA / "mini-policy.yaml").read_text(encoding="utf-8")
+    (tmp_path / "policies" / "mini").mkdir(parents=True)
+    (tmp_path / "policies" / "mini" / "policy-1.0.0.yaml").write_text(mini, encoding="utf-8")
+    (tmp_path / "copies" / "mini").mkdir(parents=True)  # a copy of the same version, and a broken draft
+    (tmp_path / "copies" / "mini" / "policy-1.0.0.yaml").write_text(mini, encoding="utf-8")
+    (tmp_path / "copies" / "mini" / "policy-1.1.0.yaml").write_text("id: mini\nversion: [", encoding="utf-8")
+    (tmp_path / "drafts").mkdir()
+    loose = tmp_path / "drafts" / "tests.yaml"
+    loose.write_text(f"policy: mini\ncases:\n  - name: good\n    client: {CLIENT}\n    expect: {{grade: good}}\n"
+                     f"  - name: a number\n    client: {CLIENT}\n    expect: {{grade: 1}}\n", encoding="utf-8")
+    run = run_tests([loose], registry=tmp_path / "policies")
+    assert [(d.file, d.code) for d in run.diagnostics] == [(str(loose), "wrong-type")]
+    assert "a grade is named by its id" in (run.diagnostics[0].hint or "")
+    assert [r.name for r in run.results if r.passed] == ["good"]
+    r = CliRunner().invoke(main, ["--policies", str(tmp_path / "policies"), "test", str(loose), "--format", "json"],
+                           catch_exceptions=False)
+    assert r.exit_code == 4 and "copies" not in r.output
