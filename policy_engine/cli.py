@@ -1272,7 +1272,7 @@ def _batch_notes(fmt: str, where: str, source: Path, outcome: Any) -> None:
     late = outcome.summary.get("not_in_force")
     if late:  # as decide says it for one client
         span = f"from {late['effective_from']}" + (f" to {late['effective_to']}" if late["effective_to"] else "")
-        _note(fmt, where, "version-not-in-force", f"{late['decided']} decision(s) made under {late['id']} "
+        _note(fmt, where, "not-in-force", f"{late['decided']} decision(s) made under {late['id']} "
               f"{late['version']} as pinned, not in force on their day (it applies {span})")
 
 

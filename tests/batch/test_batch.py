@@ -792,3 +792,12 @@ def test_the_python_api_checks_the_outputs_as_the_command_does(tmp_path: Path) -
                      audit_db=False)
     assert [d.code for d in e.value.diagnostics] == ["output-is-input"]
     assert source.read_bytes() == PORTFOLIO_CSV.read_bytes()
+
+
+def test_a_batch_under_a_version_not_in_force_warns_with_decides_code(tmp_path: Path) -> None:
+    """decide warns not-in-force; batch said version-not-in-force for the same thing. One concept, one code."""
+    r = _cli("--no-audit", "batch", str(PORTFOLIO_JSONL), "-p", "loss-client-management@1.0.0",
+             "--out", str(tmp_path / "d.jsonl"), "--format", "json")
+    assert r.exit_code == 0, r.output
+    (warning,) = json.loads(r.stderr)["warnings"]
+    assert warning["code"] == "not-in-force" and "as pinned, not in force on their day" in warning["message"]
