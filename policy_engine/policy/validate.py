@@ -48,6 +48,9 @@ def _unknown_key_hint(key: str, known: list[str]) -> str:
         name, _, value = key.partition(wide)
         return (f"'{key}' has a full-width colon (U+{ord(wide):04X}), which YAML reads as text; write "
                 f"'{name.strip()}: {value.strip()}' with the ASCII colon and a space")
+    if known and set(known) <= {"zh", "en"}:  # a text in two languages: a comma in a flow mapping ends it
+        return (f"'{key}' looks like the rest of a text cut at a comma (in {{zh: ..., en: ...}} a comma ends a "
+                "value): quote the whole text, or write it on lines of its own")
     if any(ch in key for ch in "()'\"<>=+*/"):
         return "this looks like the rest of an expression cut at a comma: quote the whole expression"
     return did_you_mean(key, known) or f"allowed keys: {', '.join(known)}"
