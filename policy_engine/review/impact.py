@@ -157,7 +157,7 @@ def _scored(a: Any, b: Any, policies: list[CompiledPolicy]) -> tuple[bool, bool]
 
 def _summary(n: int, changed: dict[str, np.ndarray], rejected: int, rows_read: int) -> dict[str, Any]:
     """Counts and shares of the compared clients that changed (``grade_changed``, ``downgrades``, ...)."""
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"compared": n}  # every figure --fail-if reads, by the name it reads it by
     for name, mask in changed.items():
         k = int(mask.sum())
         out[name] = k
