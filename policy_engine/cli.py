@@ -1696,7 +1696,7 @@ def _generate_tables(ctx: click.Context, count: int, seed: int, as_of: str, out:
 @main.command()
 @click.argument("name", type=click.Choice(["policy", "module", "client", "decision", "policy-tests", "scenario",
                                            "validate-report", "test-report", "diff-report", "impact-report",
-                                           "batch-summary", "errors", "stream-line"]))
+                                           "batch-summary", "errors", "stream-line", "audit-report"]))
 @click.option("--policy", "-p", default=None,
               help="client only: the record this policy reads (ID, ID@VERSION or a file), generated from its inputs.")
 @click.pass_context
@@ -1704,7 +1704,8 @@ def _generate_tables(ctx: click.Context, count: int, seed: int, as_of: str, out:
 def schema(ctx: click.Context, name: str, policy: str | None) -> None:
     """Print a JSON Schema (policy, module, client, decision, policy-tests, scenario), or that of a command's JSON
     output (validate-report, test-report, diff-report, impact-report for impact and simulate, batch-summary,
-    errors: what a command writes to stderr with --format json, stream-line: each line of decide --stream).
+    errors: what a command writes to stderr with --format json, stream-line: each line of decide --stream,
+    audit-report: what audit verify, replay, list and show write).
 
     ``client -p POLICY`` is that policy's data contract (``-p ID``: the version in force today);
     without -p, the shipped client schema, client record 1.x (generated from the reference policy

@@ -14,7 +14,7 @@ from typing import Any
 SCHEMA_NAMES = ("policy", "module", "client", "decision", "policy-tests", "scenario")
 # What the commands write for machines: a CI pipeline's contract, kept by tests that check every output.
 REPORT_SCHEMAS = ("validate-report", "test-report", "diff-report", "impact-report", "batch-summary", "errors",
-                  "stream-line")
+                  "stream-line", "audit-report")
 
 
 # A schema that refers to others by file name holds their text (under its $defs, each with its $id, where such a

@@ -254,3 +254,34 @@ def test_errors_follow_a_format_the_configuration_sets(tmp_path: Path, monkeypat
     monkeypatch.chdir(tmp_path)
     r = CliRunner().invoke(main, ["--policies", str(POLICIES), "decide", "-p", ID, "-c", "nowhere.json"])
     assert r.exit_code == 2 and [e["code"] for e in _check("errors", r.stderr)["errors"]] == ["file-missing"]
+
+
+def test_every_audit_output_follows_its_part_of_the_audit_report_schema(tmp_path: Path) -> None:
+    """verify (intact and broken), replay lines (identical, different, not replayable), list lines, show: the audit
+    commands' JSON had no schema, though a CI gate reads each of them."""
+    import sqlite3
+
+    db = str(tmp_path / "a.db")
+    debtors = _debtors_jsonl(tmp_path / "debtors.jsonl")
+    assert _run("--audit-db", db, "batch", str(debtors), "-p", ID, "--out", str(tmp_path / "d.jsonl"),
+                "--format", "json").exit_code == 0
+    client = str(REFERENCE / "samples" / "clients" / "06-overdue-30-days.json")
+    assert _run("--audit-db", db, "decide", "-p", ID, "-c", client).exit_code == 0
+    assert _run("--audit-db", db, "decide", "-p", ID, "-c", client, "--audit-inputs", "hash-only").exit_code == 0
+    assert _check("audit-report", _run("--audit-db", db, "audit", "verify", "--format", "json").stdout,
+                  "verify")["ok"] is True
+    listed = [_check("audit-report", line, "list-line") for line in
+              _run("--audit-db", db, "audit", "list", "--format", "json").stdout.splitlines()]
+    assert len(listed) >= 2
+    for seq in (1, listed[-1]["seq"]):
+        shown = _check("audit-report", _run("--audit-db", db, "audit", "show", str(seq), "--format", "json").stdout,
+                       "show")
+        _check("decision", json.dumps(shown["decision"]))
+    with sqlite3.connect(db) as raw:  # a grade edited behind the store's back: replay differs, verify breaks
+        raw.execute("UPDATE decision SET decision_json = replace(decision_json, '\"grade\":\"', '\"grade\":\"x') "
+                    "WHERE seq = ?", (listed[-2]["seq"],))
+    lines = [_check("audit-report", line, "replay-line") for line in
+             _run("--audit-db", db, "audit", "replay", "--all", "--format", "json").stdout.splitlines()]
+    assert {"different", "not-replayable"} <= {x["status"] for x in lines}
+    broken = _check("audit-report", _run("--audit-db", db, "audit", "verify", "--format", "json").stdout, "verify")
+    assert broken["ok"] is False and broken["break"]["kind"] == "edited"
