@@ -51,13 +51,13 @@ def test_a_failing_grade_without_a_scorecard_says_which_rule_and_exposure_decide
     cases = folder / "dd" / "tests" / "basic.yaml"
     text = cases.read_text(encoding="utf-8")
     text = text.replace("      grade: pass\n", "      grade: substandard\n", 1)
-    text = text.replace("      grade: substandard\n      decided_by: contagion", "      grade: doubtful\n      "
-                        "decided_by: contagion", 1)
+    text = text.replace("      grade: substandard\n      decided_by: overdue_over_90", "      grade: doubtful\n      "
+                        "decided_by: overdue_over_90", 1)
     cases.write_text(text, encoding="utf-8")
     run = run_tests([folder])
     assert [r.failures for r in run.results if not r.passed] == [
         ["grade: expected 'substandard', got 'pass' (no floor fired)"],  # no 'score 0' of a scorecard it lacks
-        ["grade: expected 'doubtful', got 'substandard' (decided by contagion)"]]
+        ["grade: expected 'doubtful', got 'substandard' (decided by overdue_over_90 of exposure E2)"]]
 
 
 def test_a_case_without_expectations_is_an_error_not_a_pass(tmp_path: Path) -> None:
