@@ -17,6 +17,7 @@ reported by the evaluator as *undetermined*.
 from __future__ import annotations
 
 import ast
+import copy
 import io
 import math
 import re
@@ -145,6 +146,10 @@ class Scope(Frozen):
     elsewhere: Mapping[str, tuple[str, str, str | None]] = field(default_factory=dict)  # name -> code, msg, hint
     grade_known: bool = False
     graded: bool = False  # this scope's elements have grades (the graded scope)
+    # Element metrics: a metric of a scope whose elements are not graded (each modification's 'restructuring'):
+    # name -> (its scope, its checked tree). Read in its scope, its tree stands where its name is written, so
+    # every evaluator computes it as if written there, and the definition is written once.
+    element_metrics: Mapping[str, tuple[str, ast.expr]] = field(default_factory=dict)
 
     def allows(self, first_stage: str) -> bool:
         return _STAGE_INDEX[self.stage] >= _STAGE_INDEX[first_stage]
@@ -422,6 +427,8 @@ class _Checker:
         self.lead = lead
         self.visiting: list[ast.AST] = []  # the nodes being checked, innermost last
         self.errors: list[ExpressionError] = []  # every independent error found, in the order found
+        self.root: ast.Expression | None = None  # the parsed expression: an element metric read alone replaces its body
+        self.expanding: list[str] = []  # the element metrics whose trees are being checked in place
 
     def column(self, byte_offset: int) -> int:
         """1-based character column in the source of a 0-based UTF-8 offset in the parsed text."""
@@ -531,6 +538,8 @@ class _Checker:
             return NULL, True
         if name in ("true", "false"):
             raise self.fail("unknown-name", f"unknown name '{name}'", node, f"write {name.capitalize()}")
+        if name in self.scope.element_metrics:
+            return self._element_metric(node, depth)
         sym = self.scope.symbols.get(name)
         if sym is None and name in self.scope.elsewhere:
             code, message, hint = self.scope.elsewhere[name]
@@ -565,6 +574,34 @@ class _Checker:
                             f"write lookup({name}, {keys})")
         (self.inner_refs if self.scope_depth else self.refs).setdefault(name, None)
         return sym.type, sym.nullable
+
+    def _element_metric(self, node: ast.Name, depth: int) -> tuple[str, bool]:
+        """An element metric read in its scope: a copy of its checked tree takes the name's place in the tree
+        (located at the name), and is checked there. Read anywhere else it is an error naming its scope."""
+        name = node.id
+        scope, body = self.scope.element_metrics[name]
+        if scope != self.scope.name:
+            raise self.fail("scope-name", f"'{name}' is a metric of each {scope} element: an expression of scope "
+                            f"{self.scope.name} reads it only inside an aggregation over {scope}", node,
+                            f"aggregate over {scope}: count_where({scope}, {name}), any_of({scope}, {name}), ...")
+        if name in self.expanding:  # a cycle: the metrics pass reports it
+            raise self.fail("metric-cycle", f"element metric '{name}' reads itself", node)
+        tree = copy.deepcopy(body)
+        for n in ast.walk(tree):
+            if isinstance(n, ast.expr):
+                ast.copy_location(n, node)
+        parent = self.visiting[-2] if len(self.visiting) > 1 else None
+        if parent is None:
+            assert self.root is not None
+            self.root.body = tree
+        else:
+            _replace_child(parent, node, tree)
+        (self.inner_refs if self.scope_depth else self.refs).setdefault(name, None)
+        self.expanding.append(name)
+        try:
+            return self.check(tree, depth)
+        finally:
+            self.expanding.pop()
 
     def visit_List(self, node: ast.List | ast.Tuple, depth: int) -> tuple[str, bool]:
         raise self.fail("disallowed-syntax", "lists are only allowed after 'in'", node,
@@ -903,6 +940,20 @@ class _Checker:
 _NAME_ERRORS = ("unknown-name", "name-not-available", "unknown-function", "unknown-warning")
 
 
+def _replace_child(parent: ast.AST, old: ast.AST, new: ast.AST) -> None:
+    """Put ``new`` where ``parent`` holds ``old`` (a field, or an item of a list field)."""
+    for field_name, value in ast.iter_fields(parent):
+        if value is old:
+            setattr(parent, field_name, new)
+            return
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                if item is old:
+                    value[i] = new
+                    return
+    raise AssertionError("the node is not a child of its parent")
+
+
 def check_expression(source: str, scope: Scope, want: str | None = None) -> CheckedExpression:
     """Parse and check ``source``; ``want`` is the type the place requires (BOOL for conditions).
 
@@ -912,8 +963,9 @@ def check_expression(source: str, scope: Scope, want: str | None = None) -> Chec
     """
     tree, text, lead = _parse(source)
     checker = _Checker(scope, text, lead)
+    checker.root = tree
     try:
-        t, nullable = checker.check(tree.body)
+        t, nullable = checker.check(tree.body)  # an element metric read alone replaces tree.body
     except _TooDeep as e:
         raise ExpressionError(e.code, e.message, e.column) from None
     except RecursionError:

@@ -289,6 +289,9 @@ class CompiledPolicy(Frozen, eq=False):
     key_figures: tuple[str, ...] = ()  # metrics an explanation shows, in the policy's order
     modules: tuple[ModuleText, ...] = ()  # every module the policy reaches, in bundle order (see modules.py)
     imported: Mapping[str, str] = field(default_factory=dict)  # imported name -> "module-id version"
+    # Metrics of each element of a scope that is not graded: read in place (see ex.Scope.element_metrics), kept
+    # for diff, lint and the documentation of the policy; never computed on their own.
+    element_metrics: tuple[MetricSpec, ...] = ()
     # A policy that declares scopes: the graded scope's inputs, metrics and floors (the fields
     # above hold the debtor level), and the code that evaluates its elements. None for 1.x policies.
     scoped: sc.ScopedPart | None = field(default=None, compare=False)
@@ -400,6 +403,10 @@ class _Compiler:
         self.scope_imports: dict[str, PathKey] = {}  # a scope brought in by an import -> that import's place
         self.name_imports: dict[tuple[str, str], PathKey] = {}  # (section, name) imported -> that import's place
         self.open_scopes = False  # an import failed: the scopes it would bring are unknown, and not reported
+        # Metrics of a scope whose elements are not graded (each modification's): name -> (scope, checked tree),
+        # their trees put in place where an expression of the scope reads them (see ex.Scope.element_metrics).
+        self.element_metrics: dict[str, tuple[str, ast.expr]] = {}
+        self.element_specs: list[MetricSpec] = []
 
     # helpers ----------------------------------------------------------------
     def err(self, code: str, message: str, path: PathKey, hint: str | None = None, rule: str | None = None,
@@ -488,7 +495,7 @@ class _Compiler:
         if self.scoped:
             scope = sc.view(self.symbols, self.owner, self.scope_parents, self.graded, in_scope, stage, grades,
                             {} if warnings is None else warnings, open_names=self.open_names, rules=self.rule_floors,
-                            unimported=self.unimported)
+                            unimported=self.unimported, element_metrics=self.element_metrics)
         else:
             scope = ex.Scope(symbols=self.symbols, stage=stage, grades=grades, rules=self.rule_floors,
                              warnings={} if warnings is None else warnings, open_names=self.open_names,
@@ -1093,6 +1100,12 @@ def _key_figures(c: _Compiler, metrics: Mapping[str, Any]) -> None:
         return  # the metrics were left out for a schema error: any name may be one
     left_out = c.valid.skipped_names(c.data, ("metrics",))
     for i, name in c.entries("key_figures"):
+        scope = metrics[name].get("scope", sc.DEBTOR) if name in metrics else c.owner.get(name)
+        if scope is not None and scope not in (sc.DEBTOR, c.graded) and scope in c.scope_parents and c.graded:
+            c.err("bad-scope", f"key figure '{name}' is a metric of each {scope} element, not of the debtor or of "
+                  f"each {c.graded}: a decision does not hold it", ("key_figures", i),
+                  f"show a figure the debtor or each {c.graded} has, such as a count of the elements it holds for")
+            continue
         if name in metrics or name in left_out:
             continue
         kind = c.symbols[name].kind if name in c.symbols else None
@@ -1136,7 +1149,10 @@ def _metric_order(c: _Compiler, metrics: Mapping[str, Any]) -> list[str]:
 
 def _metric(c: _Compiler, name: str, m: Mapping[str, Any]) -> None:
     stage = _metric_stage(m)
-    scope = c.scope_of(m, ("metrics", name), (sc.DEBTOR, c.graded) if c.graded else (sc.DEBTOR,)) or sc.DEBTOR
+    scope = c.scope_of(m, ("metrics", name)) or sc.DEBTOR
+    if scope not in (sc.DEBTOR, c.graded):
+        _element_metric(c, name, m, scope)
+        return
     ce = c.check_expr(m["expr"], ("metrics", name, "expr"), "graded" if stage == "graded" else "metric", None,
                       rule=name, in_scope=scope)
     if ce is None:
@@ -1160,6 +1176,36 @@ def _metric(c: _Compiler, name: str, m: Mapping[str, Any]) -> None:
     c.parts["metrics"].append(MetricSpec(name, ce, m.get("label"), m.get("format"), m.get("after"),
                                          bool(m.get("informational", False)), m.get("labels"), m.get("unit"),
                                          m.get("description")))
+
+
+def _element_metric(c: _Compiler, name: str, m: Mapping[str, Any], scope: str) -> None:
+    """A metric of each element of a scope that is not graded (a modification's 'restructuring'): checked in its
+    scope, then read where an expression of that scope names it (inside an aggregation over the scope, or another
+    metric of it), its tree standing in for its name. Written once, it is computed as if written at each place, by
+    every evaluator; it is not part of the decision, so it is not graded, shown or labelled."""
+    path = ("metrics", name)
+    if c.graded is None:
+        c.err("bad-scope", f"metric '{name}' is in scope '{scope}', and no scope is graded", (*path, "scope"),
+              "metrics are at the debtor or in the graded scope (the keyed one its rules name); a metric of a "
+              "deeper scope is read inside an aggregation from there")
+    elif m.get("after") is not None:
+        c.err("bad-scope", f"metric '{name}' of each {scope} element is read inside aggregations, before "
+              "classification: 'after' applies to metrics of the debtor and of the graded scope", (*path, "after"),
+              "remove 'after'")
+    ce = c.check_expr(m["expr"], (*path, "expr"), "metric", None, rule=name, in_scope=scope)
+    if ce is None:
+        c.symbols[name] = ex.Symbol(name, "metric", ex.UNKNOWN, True)
+        return
+    if ce.type.startswith("series"):
+        c.err("type-mismatch", "a metric must be one value, not a series", (*path, "expr"),
+              "use last(...), sum_last(..., 4), ...")
+        return
+    c.symbols[name] = ex.Symbol(name, "element", ce.type if ce.type != ex.NULL else ex.NUMBER,
+                                ce.nullable or ce.type == ex.NUMBER)
+    c.element_metrics[name] = (scope, ce.tree)
+    c.element_specs.append(MetricSpec(name, ce, m.get("label"), m.get("format"), None,
+                                      bool(m.get("informational", False)), m.get("labels"), m.get("unit"),
+                                      m.get("description")))
 
 
 def _text_values(c: _Compiler, tree: ast.expr) -> tuple[str, ...] | None:
@@ -1960,6 +2006,7 @@ def check_document(doc: Document, modules: ModuleSource | None = None
         row_function=fn, row_module=module, key_figures=tuple(d.get("key_figures") or ()),
         action_types=c.action_types, warning_categories=c.warning_categories, modules=tuple(c.reached), scoped=scoped,
         imported={name: d.origin for (_, name), d in c.origins.items() if d.section != "scopes"}, tables=c.tables,
+        element_metrics=tuple(c.element_specs),
         parameter_notes={n: {k: p[k] for k in ("unit", "description") if isinstance(p.get(k), str)}
                          for n, p in (d.get("parameters") or {}).items() if isinstance(p, dict)},
         segment_label=seg.get("label"), segment_value_labels=dict(seg.get("value_labels") or {}),

@@ -122,6 +122,7 @@ def _expressions(policy: CompiledPolicy) -> Iterator[tuple[str, Any]]:
         yield f"factor {f.id}", f.expr
     for r in policy.floors:
         yield f"floor {r.id}", r.expr
+    yield from ((f"metric {m.name}", m.expr) for m in policy.element_metrics)  # of each element, read in place
     if policy.scoped is not None:  # the graded scope's own metrics and floors
         yield from ((f"metric {m.name}", m.expr) for m in policy.scoped.metrics)
         yield from ((f"floor {r.id}", r.expr) for r in policy.scoped.floors)

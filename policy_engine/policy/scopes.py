@@ -96,8 +96,8 @@ def chain(parents: Mapping[str, str | None], scope: str) -> list[str]:
 def view(symbols: Mapping[str, ex.Symbol], owner: Mapping[str, str], parents: Mapping[str, str | None],
          graded: str | None, scope: str, stage: str, grades: tuple[str, ...], warnings: Mapping[str, bool],
          from_debtor: bool | None = None, grade_known: bool = False, open_names: bool = False,
-         rules: Mapping[str, tuple[str, str]] | None = None, unimported: Mapping[str, str] | None = None
-         ) -> ex.Scope:
+         rules: Mapping[str, tuple[str, str]] | None = None, unimported: Mapping[str, str] | None = None,
+         element_metrics: Mapping[str, tuple[str, ast.expr]] | None = None) -> ex.Scope:
     """The names an expression of ``scope`` reads, and the child scopes it may aggregate.
 
     Built for every expression a policy checks and used at once (the compiler's names do not change while
@@ -113,14 +113,14 @@ def view(symbols: Mapping[str, ex.Symbol], owner: Mapping[str, str], parents: Ma
     def child(s: str) -> ex.Scope:
         return view(symbols, owner, parents, graded, s, stage, grades, warnings, from_debtor,
                     grade_known=from_debtor and s == graded, open_names=open_names, rules=rules,
-                    unimported=unimported)
+                    unimported=unimported, element_metrics=element_metrics)
 
     children = _Lazy(tuple(s for s, p in parents.items() if (p or DEBTOR) == scope and s != scope), child)
     return ex.Scope(symbols=names, stage=stage, grades=grades, warnings=warnings, rules=rules or {}, name=scope,
                     children=children,
                     all_scopes=dict(parents), elsewhere=_Unreadable(names, scope, parents),
                     grade_known=grade_known, graded=scope == graded, open_names=open_names,
-                    unimported=unimported or {})
+                    unimported=unimported or {}, element_metrics=element_metrics or {})
 
 
 class _Readable(Mapping[str, ex.Symbol]):

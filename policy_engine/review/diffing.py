@@ -519,6 +519,7 @@ def _names(policy: CompiledPolicy) -> set[str]:
     """Every input, parameter and metric name the policy has, its own or imported."""
     scoped = policy.scoped
     return {*(s.name for s in policy.inputs), *policy.param_names, *(m.name for m in policy.metrics),
+            *(m.name for m in policy.element_metrics),
             *((n for specs in scoped.inputs.values() for n in (s.name for s in specs)) if scoped else ()),
             *((m.name for m in scoped.metrics) if scoped else ())}
 
@@ -755,7 +756,8 @@ def _inputs(p: CompiledPolicy) -> dict[str, Any]:
 
 
 def _metrics(p: CompiledPolicy) -> dict[str, Any]:
-    return {m.name: m for m in (*(p.scoped.metrics if p.scoped is not None else ()), *p.metrics)}
+    """Every metric: the debtor's, the graded scope's and those of each element (read where they are named)."""
+    return {m.name: m for m in (*p.element_metrics, *(p.scoped.metrics if p.scoped is not None else ()), *p.metrics)}
 
 
 def _floors(p: CompiledPolicy) -> dict[str, Any]:

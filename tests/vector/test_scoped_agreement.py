@@ -171,3 +171,15 @@ def test_hostile_lines_are_rejects_with_the_reasons_decide_gives_and_every_line_
     assert len(HOSTILE) + 2 not in by_line and by_line[len(HOSTILE) + 3]["problems"][0]["code"] == "bad-json"
     assert by_line[len(lines)]["problems"][0]["code"] == "duplicate-id"
     assert result.exposures["client_id"].tolist() == ["OK"]
+
+
+def test_a_metric_of_each_element_decides_as_its_condition_written_out() -> None:
+    """policy-aggregations names two conditions per payment and one per event (metrics of each element) beside
+    the same conditions written out in other metrics: every debtor gets the same figures from both."""
+    decider = Decider(POLICIES["policy-aggregations"])
+    rnd = random.Random(20261206)
+    for i in range(300):
+        record = decider.decide(_debtor(rnd, i))
+        assert record["metrics"]["recent_events"] == record["metrics"]["events_count"]
+        for e in record["exposures"]:
+            assert e["metrics"]["late_by_element"] == e["metrics"]["late"], e["exposure_id"]
