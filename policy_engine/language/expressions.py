@@ -557,6 +557,10 @@ class _Checker:
                             or "declare it under inputs, parameters or metrics")
         if sym.kind == "builtin" and name in ("score",) and not self.scope.allows("floor"):
             raise self.fail("name-not-available", f"'{name}' is only known after the scorecard", node)
+        if sym.kind == "builtin" and name == "grade" and self._ungraded_element():
+            raise self.fail("scope-name", f"'grade' is the grade of the element an expression is evaluated for, and "
+                            f"{_an(self.scope.name)} element has none", node,
+                            f"read it outside the aggregation over {self.scope.name}")
         if sym.kind == "builtin" and name == "grade":
             if not self.scope.allows("graded") and not self.scope.grade_known:
                 raise self.fail("name-not-available", "'grade' is only known after classification", node,
@@ -574,6 +578,10 @@ class _Checker:
                             f"write lookup({name}, {keys})")
         (self.inner_refs if self.scope_depth else self.refs).setdefault(name, None)
         return sym.type, sym.nullable
+
+    def _ungraded_element(self) -> bool:
+        """Whether the expression is evaluated for an element of a scope that has no grades (a payment, an event)."""
+        return bool(self.scope.all_scopes) and self.scope.name != "debtor" and not self.scope.graded
 
     def _element_metric(self, node: ast.Name, depth: int) -> tuple[str, bool]:
         """An element metric read in its scope: a copy of its checked tree takes the name's place in the tree
@@ -881,6 +889,10 @@ class _Checker:
         if not self.scope.allows(fn.first_stage) and not (fn.first_stage == "graded" and self.scope.grade_known):
             raise self.fail("name-not-available",
                             f"{name}() is only available in {STAGE_WORDS[fn.first_stage]} and later stages", node)
+        if fn.first_stage == "graded" and self._ungraded_element():
+            raise self.fail("scope-name", f"{name}() reads the grade of the element it is evaluated for, and "
+                            f"{_an(self.scope.name)} element has none", node,
+                            f"test the grade outside the aggregation over {self.scope.name}")
         for i in fn.literal_args:
             if i < n and not isinstance(node.args[i], ast.Constant):
                 raise self.fail("type-mismatch", f"argument {i + 1} of {name}() must be a literal", node.args[i])
@@ -938,6 +950,10 @@ class _Checker:
 
 
 _NAME_ERRORS = ("unknown-name", "name-not-available", "unknown-function", "unknown-warning")
+
+
+def _an(word: str) -> str:
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
 
 
 def _replace_child(parent: ast.AST, old: ast.AST, new: ast.AST) -> None:
