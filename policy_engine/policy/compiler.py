@@ -1192,6 +1192,11 @@ def _element_metric(c: _Compiler, name: str, m: Mapping[str, Any], scope: str) -
         c.err("bad-scope", f"metric '{name}' of each {scope} element is read inside aggregations, before "
               "classification: 'after' applies to metrics of the debtor and of the graded scope", (*path, "after"),
               "remove 'after'")
+    for key in ("label", "labels", "format", "unit"):
+        if key in m:  # a decision holds no value of an element's metric: the words would never be shown
+            c.err("never-shown", f"'{key}' of metric '{name}' of each {scope} element is never shown: a decision "
+                  f"holds the metrics that aggregate it, not its value per element", (*path, key),
+                  "word the metric that aggregates it; keep what it means in its description", severity="warning")
     ce = c.check_expr(m["expr"], (*path, "expr"), "metric", None, rule=name, in_scope=scope)
     if ce is None:
         c.symbols[name] = ex.Symbol(name, "metric", ex.UNKNOWN, True)

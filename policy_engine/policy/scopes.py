@@ -208,9 +208,10 @@ class _Lazy(Mapping[str, Any]):
 def _why_not(name: str, where: str | None, scope: str, parents: Mapping[str, str | None]
              ) -> tuple[str, str, str | None]:
     if where is None:
-        return ("name-not-available", f"debtor metric '{name}' is computed after the {scope} floors: an "
-                f"expression of scope {scope} cannot read it",
-                f"compute it in scope {scope}, or write the rule at the debtor")
+        return ("name-not-available", f"debtor metric '{name}' is computed after the graded elements' own metrics "
+                f"and floors, which an expression of scope {scope} is part of: it cannot read it",
+                f"compute what it needs in scope {scope} or above it, or test it at the debtor (beside the "
+                f"aggregation over {scope})")
     return _elsewhere(name, where, scope, parents)
 
 

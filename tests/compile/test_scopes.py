@@ -120,3 +120,15 @@ def test_a_d_format_takes_an_aggregation_of_whole_numbers(expr: str, whole: bool
     refused = [d for d in diags if d.code == "bad-template"]
     assert (policy is not None and not refused) if whole else (policy is None and "may have a fraction" in
                                                                 refused[0].message), [d.render() for d in diags]
+
+
+@pytest.mark.parametrize("key", ["label", "labels", "format", "unit"])
+def test_words_of_a_metric_of_each_element_are_never_shown_and_say_so(key: str) -> None:
+    """A decision holds no value per payment: a label or a format on such a metric was accepted and ignored."""
+    words = {"label": {"zh": "逾期", "en": "late"}, "labels": {"x": {"zh": "x", "en": "x"}}, "format": "percent",
+             "unit": "days"}[key]
+    diags, policy = check_document(load_yaml_text(_variant({
+        "metrics.paid_late": {"scope": "payment", "expr": "paid_date > due_date", key: words},
+        "metrics.late_payments.expr": "count_where(payment, paid_late)"}), "scoped.yaml"))
+    assert policy is not None  # a warning: the policy compiles
+    assert [(d.code, d.path, d.severity) for d in diags] == [("never-shown", f"metrics.paid_late.{key}", "warning")]
