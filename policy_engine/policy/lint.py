@@ -24,7 +24,7 @@ import ast
 import functools
 import re
 import string
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from ..diagnostics import Diagnostic
@@ -108,8 +108,7 @@ class _Subject:
         rules = (self.data.get("classification") or {}).get("rules") or []  # a rule's own warning message
         for items in (self.data.get("warnings") or [], self.data.get("actions") or [], rules):
             for item in items:
-                for text in (item.get("message") or item.get("reason") or {}).values():
-                    read.update(n for _, n, _, _ in string.Formatter().parse(text) if n)
+                read.update(_placeholders(item.get("message") or item.get("reason")))
         if self.policy.segment_by:
             read.add(self.policy.segment_by)
         return read
@@ -147,9 +146,14 @@ def readers(policy: CompiledPolicy, name: str) -> list[str]:
               *(("floor", r.id, r.message) for r in policy.floors if r.message),
               *(("action", a.id, a.reason) for a in policy.actions)]
     for kind, rid, texts in worded:
-        if any(name == n for text in (texts or {}).values() for _, n, _, _ in string.Formatter().parse(text) if n):
+        if name in _placeholders(texts):
             found.setdefault(f"{kind} {rid}", None)
     return list(found)
+
+
+def _placeholders(texts: Mapping[str, str] | None) -> set[str]:
+    """The names a message or reason quotes (``{ltv:pct}`` quotes ltv), in every language it is written in."""
+    return {n for text in (texts or {}).values() for _, n, _, _ in string.Formatter().parse(text) if n}
 
 
 def metric_unused(s: _Subject) -> Iterator[Diagnostic]:

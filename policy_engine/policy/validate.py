@@ -144,12 +144,16 @@ def _unmatched(doc: Document, value: Any, pattern: str, path: PathKey = ()) -> t
 GRADE_FIELDS = frozenset({"floor", "grade", "own_grade", "scorecard_grade"})
 
 
+def _scale_of(data: Any) -> list[dict[str, Any]]:
+    """The grades of a document's classification.scale that name an id (none: not a policy, or a broken scale)."""
+    section = data.get("classification") if isinstance(data, dict) else None
+    scale = section.get("scale") if isinstance(section, dict) else None
+    return [g for g in scale if isinstance(g, dict) and isinstance(g.get("id"), str)] if isinstance(scale, list) else []
+
+
 def _grade_hint(doc: Document) -> str:
     """What a grade is written as, with the grades of the document's scale when it has one (a policy's)."""
-    section = doc.data.get("classification") if isinstance(doc.data, dict) else None
-    scale = section.get("scale") if isinstance(section, dict) else None
-    ids = [g["id"] for g in scale if isinstance(g, dict) and isinstance(g.get("id"), str)] if isinstance(
-        scale, list) else []
+    ids = [g["id"] for g in _scale_of(doc.data)]
     return ("a grade is named by its id in classification.scale: " + ", ".join(ids) if ids else
             "a grade is named by its id in the policy's classification.scale (a word such as 'substandard'), "
             "not a number")
@@ -157,18 +161,13 @@ def _grade_hint(doc: Document) -> str:
 
 def _grade_meant(data: Any, value: str) -> tuple[str | None, str | None]:
     """The scale grade whose id or label ``value`` is, compared without case or spacing, and the label it is."""
-    section = data.get("classification") if isinstance(data, dict) else None
-    scale = section.get("scale") if isinstance(section, dict) else None
-    if not isinstance(scale, list):
-        return None, None
     wanted = _plain(value)
-    for g in scale:
-        if isinstance(g, dict) and isinstance(g.get("id"), str):
-            if _plain(g["id"]) == wanted:
-                return g["id"], None
-            label = next((n for n in (g.get("zh"), g.get("en")) if isinstance(n, str) and _plain(n) == wanted), None)
-            if label is not None:
-                return g["id"], label
+    for g in _scale_of(data):
+        if _plain(g["id"]) == wanted:
+            return g["id"], None
+        label = next((n for n in (g.get("zh"), g.get("en")) if isinstance(n, str) and _plain(n) == wanted), None)
+        if label is not None:
+            return g["id"], label
     return None, None
 
 

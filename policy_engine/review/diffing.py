@@ -517,11 +517,7 @@ def _import_changes(old: CompiledPolicy, new: CompiledPolicy) -> list[Change]:
 
 def _names(policy: CompiledPolicy) -> set[str]:
     """Every input, parameter and metric name the policy has, its own or imported."""
-    scoped = policy.scoped
-    return {*(s.name for s in policy.inputs), *policy.param_names, *(m.name for m in policy.metrics),
-            *(m.name for m in policy.element_metrics),
-            *((n for specs in scoped.inputs.values() for n in (s.name for s in specs)) if scoped else ()),
-            *((m.name for m in scoped.metrics) if scoped else ())}
+    return {*_inputs(policy), *policy.param_names, *_metrics(policy)}
 
 
 def _imported_name_changes(old: CompiledPolicy, new: CompiledPolicy) -> list[Change]:
