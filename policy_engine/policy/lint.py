@@ -141,7 +141,7 @@ def readers(policy: CompiledPolicy, name: str) -> list[str]:
     for label, expr in _expressions(policy):
         if name in expr.refs or name in expr.inner_refs or name in expr.tables:
             found[label] = None
-    # a message or reason that quotes it ('{collateral_drop:pct}'): a change to it changes the words too
+    # a message or reason that quotes it ('{limit:pct}'): a change to it changes the words too
     worded = [*(("warning", w.id, w.message) for w in policy.warnings if not w.from_rule),
               *(("floor", r.id, r.message) for r in policy.floors if r.message),
               *(("action", a.id, a.reason) for a in policy.actions)]
@@ -152,7 +152,7 @@ def readers(policy: CompiledPolicy, name: str) -> list[str]:
 
 
 def _placeholders(texts: Mapping[str, str] | None) -> set[str]:
-    """The names a message or reason quotes (``{ltv:pct}`` quotes ltv), in every language it is written in."""
+    """The names a message or reason quotes (``{share:pct}`` quotes share), in every language it is written in."""
     return {n for text in (texts or {}).values() for _, n, _, _ in string.Formatter().parse(text) if n}
 
 
