@@ -82,6 +82,7 @@ def reserved_names() -> dict[str, str]:
     """Every name a policy may not define, with why; one table for checks and documentation."""
     out = {k: "a Python keyword" for k in keyword.kwlist}
     out.update({f: "a function of the expression language" for f in ex.FUNCTIONS})
+    out.update({f: "an aggregation of the expression language" for f in ex.AGGREGATIONS})
     out.update({b: "a built-in name of every policy" for b in BUILTIN_SYMBOLS})
     out.update({w: f"reserved by the expression language: {why}" for w, why in LANGUAGE_WORDS.items()})
     return out
@@ -543,6 +544,10 @@ class _Compiler:
         why = RESERVED_NAMES.get(name)
         if why is not None:
             self.err("reserved-name", f"{kind} name '{name}' is reserved: {why}", path,
+                     f"choose another name, e.g. '{name}_value'")
+            return False
+        if kind != "scope" and name in self.scope_parents:  # count_where(payment, ...) names the scope, never it
+            self.err("reserved-name", f"{kind} name '{name}' is the name of a scope of this policy", path,
                      f"choose another name, e.g. '{name}_value'")
             return False
         return True
