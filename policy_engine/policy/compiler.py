@@ -407,6 +407,8 @@ class _Compiler:
         # Metrics of a scope whose elements are not graded (each modification's): name -> (scope, checked tree),
         # their trees put in place where an expression of the scope reads them (see ex.Scope.element_metrics).
         self.element_metrics: dict[str, tuple[str, ast.expr]] = {}
+        # Metrics caught in a cycle (reported once, by the metrics pass): none is put in place where it is read.
+        self.cyclic: set[str] = set()
         self.element_specs: list[MetricSpec] = []
 
     # helpers ----------------------------------------------------------------
@@ -1138,6 +1140,7 @@ def _metric_order(c: _Compiler, metrics: Mapping[str, Any]) -> list[str]:
             key = frozenset(cycle)
             if key not in reported:
                 reported.add(key)
+                c.cyclic.update(cycle)
                 c.err("metric-cycle", f"metrics depend on each other in a cycle: {' -> '.join(cycle)}",
                       ("metrics", m, "expr"), "a metric cannot depend on itself, even indirectly")
             return
@@ -1203,7 +1206,7 @@ def _element_metric(c: _Compiler, name: str, m: Mapping[str, Any], scope: str) -
                   f"holds the metrics that aggregate it, not its value per element", (*path, key),
                   "word the metric that aggregates it; keep what it means in its description", severity="warning")
     ce = c.check_expr(m["expr"], (*path, "expr"), "metric", None, rule=name, in_scope=scope)
-    if ce is None:
+    if ce is None or name in c.cyclic:  # an unknown type stands in: its readers get no second error
         c.symbols[name] = ex.Symbol(name, "metric", ex.UNKNOWN, True)
         return
     if ce.type.startswith("series"):

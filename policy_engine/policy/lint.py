@@ -96,6 +96,11 @@ class _Subject:
                           severity="warning")
 
     @functools.cached_property
+    def element_metrics(self) -> set[str]:
+        """The metrics of each element of a scope that is not graded (read only inside aggregations, never shown)."""
+        return {m.name for m in self.policy.element_metrics}
+
+    @functools.cached_property
     def read(self) -> set[str]:
         """Every name some expression, evidence list, message template or the segment choice reads."""
         read: set[str] = set()
@@ -160,8 +165,12 @@ def metric_unused(s: _Subject) -> Iterator[Diagnostic]:
     """A metric no rule reads is dead weight, unless it is marked as reported only."""
     for name, m in (s.data.get("metrics") or {}).items():
         if name not in s.read and not m.get("informational", False):
-            yield s.finding("metric-unused", f"metric '{name}' is read by no rule", ("metrics", name), name,
-                            "use it, remove it, or mark it 'informational: true' if it is only reported")
+            scope = m.get("scope")
+            hint = (f"read it inside an aggregation over {scope} (count_where({scope}, {name}), any_of({scope}, "
+                    f"{name})) or remove it: a metric of each {scope} element is never reported"
+                    if name in s.element_metrics else
+                    "use it, remove it, or mark it 'informational: true' if it is only reported")
+            yield s.finding("metric-unused", f"metric '{name}' is read by no rule", ("metrics", name), name, hint)
 
 
 def parameter_unused(s: _Subject) -> Iterator[Diagnostic]:

@@ -132,3 +132,17 @@ def test_words_of_a_metric_of_each_element_are_never_shown_and_say_so(key: str) 
         "metrics.late_payments.expr": "count_where(payment, paid_late)"}), "scoped.yaml"))
     assert policy is not None  # a warning: the policy compiles
     assert [(d.code, d.path, d.severity) for d in diags] == [("never-shown", f"metrics.paid_late.{key}", "warning")]
+
+
+@pytest.mark.parametrize("changes", [
+    {"metrics.paid_late": {"scope": "payment", "expr": "not on_time"},
+     "metrics.on_time": {"scope": "payment", "expr": "not paid_late"},
+     "metrics.late_payments.expr": "count_where(payment, paid_late)"},
+    {"metrics.paid_late": {"scope": "payment", "expr": "paid_late"},
+     "metrics.on_time": {"scope": "payment", "expr": "not paid_late"},
+     "metrics.late_payments.expr": "count_where(payment, not on_time)"},
+])
+def test_a_cycle_of_element_metrics_is_one_error_however_often_it_is_read(changes: dict[str, Any]) -> None:
+    diags, policy = check_document(load_yaml_text(_variant(changes), "scoped.yaml"))
+    assert policy is None
+    assert [d.code for d in diags if d.severity == "error"] == ["metric-cycle"], [d.render() for d in diags]

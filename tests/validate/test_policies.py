@@ -168,6 +168,18 @@ def test_lint_sees_a_rules_own_warning(tmp_path: Path) -> None:
     assert [(d.code, d.line, d.rule) for d in result.diagnostics] == [("condition-always-true", line, "low_ratio")]
 
 
+def test_an_unused_metric_of_each_element_is_told_where_it_is_read(tmp_path: Path) -> None:
+    # Not 'informational: true': a metric of each payment is never reported, only read inside an aggregation.
+    text = (DATA / "scopes" / "policy-multi-exposure.yaml").read_text(encoding="utf-8")
+    text = text.replace("metrics:\n", "metrics:\n  paid_late: {scope: payment, expr: \"paid_date > due_date\"}\n", 1)
+    path = tmp_path / "policy.yaml"
+    path.write_text(text, encoding="utf-8")
+    (result,) = check_paths([path])
+    (d,) = [d for d in result.diagnostics if d.code == "metric-unused"]
+    assert d.rule == "paid_late" and "informational" not in (d.hint or "")
+    assert "count_where(payment, paid_late)" in (d.hint or "")
+
+
 @pytest.mark.parametrize(("part", "whole"), [
     ("sum_where(exposure, balance - 1, grade_at_least('substandard'))", "sum_of(exposure, balance - 1)"),  # may be < 0
     ("sum_where(exposure, balance, grade_at_least('substandard'))", "sum_of(exposure, days_past_due)"),  # another sum
