@@ -428,6 +428,8 @@ class _Checker:
         self.visiting: list[ast.AST] = []  # the nodes being checked, innermost last
         self.errors: list[ExpressionError] = []  # every independent error found, in the order found
         self.root: ast.Expression | None = None  # the parsed expression: an element metric read alone replaces its body
+        # Names taken as present while an operand of 'and'/'or' is checked for its nullability alone.
+        self.present: frozenset[str] | set[str] = frozenset()
         self.expanding: list[str] = []  # the element metrics whose trees are being checked in place
 
     def column(self, byte_offset: int) -> int:
@@ -485,6 +487,8 @@ class _Checker:
         self.visiting.append(node)
         try:
             result = self._visit(node, depth)
+            if self.present and isinstance(node, ast.Name) and node.id in self.present:
+                result = result[0], False
         except _FollowsUnknown:
             result = UNKNOWN, True
         except _TooDeep:
@@ -707,17 +711,43 @@ class _Checker:
         return NUMBER, n
 
     def visit_BoolOp(self, node: ast.BoolOp, depth: int) -> tuple[str, bool]:
+        """Null only when an operand can be null while every operand before it lets the result go on (is false
+        for 'or', true for 'and'): ``is_null(x) or x > 5`` is never null, as x is there when ``x > 5`` counts."""
         self.operator(node.op, BOOLEAN_OPERATORS, node.values[0], node.values[1])
         nullable = failed = False
-        for v in node.values:  # each operand is its own error
-            t, n = self.check(v, depth)
+        going_on = isinstance(node.op, ast.And)  # the value of an operand that lets the next one count
+        present: set[str] = set()  # names the operands before prove present whenever the next one counts
+        for i in range(len(node.values)):  # each operand is its own error
+            t, n = self.check(node.values[i], depth)
+            v = node.values[i]  # an element metric's name now stands replaced by its tree
             if t not in (BOOL, NULL, UNKNOWN):
                 failed = True
                 word = "and" if isinstance(node.op, ast.And) else "or"
                 self.report(self.fail("type-mismatch", f"'{word}' needs conditions, found {t}", v,
                                       "compare the value, e.g. x > 0"))
+            if n and present and t == BOOL:
+                n = self._nullable_given(v, present, depth)
             nullable = nullable or n
+            present |= present_when(v, going_on)
         return (UNKNOWN, True) if failed else (BOOL, nullable)
+
+    def _nullable_given(self, node: ast.AST, present: set[str], depth: int) -> bool:
+        """Whether ``node`` can be null when the names ``present`` are not. Checked again with them taken as
+        present, for its nullability alone: what the first check recorded (the annotations code generation
+        reads, which guard against nulls wherever the operand may meet one) stays as it was."""
+        if not any(isinstance(n, ast.Name) and n.id in present for n in ast.walk(node)):
+            return True
+        saved, errors, before = dict(self.ann), len(self.errors), self.present
+        self.present = before | present
+        try:
+            return self.check(node, depth)[1]
+        except ExpressionError:
+            return True
+        finally:
+            self.present = before
+            del self.errors[errors:]
+            self.ann.clear()
+            self.ann.update(saved)
 
     def _mismatch_hint(self, a: str, b: str, operands: Sequence[ast.AST]) -> str | None:
         """What to write instead of comparing a date with a number or with text."""
@@ -954,6 +984,25 @@ _NAME_ERRORS = ("unknown-name", "name-not-available", "unknown-function", "unkno
 
 def _an(word: str) -> str:
     return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
+
+
+def present_when(node: ast.AST, value: bool) -> set[str]:
+    """The names a condition proves present (not null) when it has ``value`` (True or False, so not null).
+
+    A comparison is null when an operand is: either value proves every name compared. ``is_null(x)`` false
+    proves x. ``not c`` has value v when c has the other. ``a or b`` is false, and ``a and b`` true, only when
+    every operand is.
+    """
+    if isinstance(node, ast.Compare):
+        return {o.id for o in (node.left, *node.comparators) if isinstance(o, ast.Name)}
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        return present_when(node.operand, not value)
+    if (not value and isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "is_null"
+            and len(node.args) == 1 and isinstance(node.args[0], ast.Name)):
+        return {node.args[0].id}
+    if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And) == value:
+        return set().union(*(present_when(v, value) for v in node.values))
+    return set()
 
 
 def _replace_child(parent: ast.AST, old: ast.AST, new: ast.AST) -> None:

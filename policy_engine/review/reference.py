@@ -244,6 +244,13 @@ def markdown(functions: Mapping[str, Any], operators: tuple[tuple[str, str], ...
             f"lists the rule as undetermined with the names that had no value. With {values}:", "",
             "| example | result | rule |", "| --- | --- | --- |"]
     out += [f"| `{r['example']}` | `{r['result']}` | {_cell(r['doc'])} |" for r in ref["null"]["rules"]]
+    out += ["", "`validate` knows which values may be null: coverage asks a test for the null case of those only, "
+            "and a message quotes a value that may be null only where its condition proves it. An operand of "
+            "`or` counts only when the operands before it are false, one of `and` only when they are true, so "
+            "what those prove present "
+            "cannot make it null: `is_null(x) or x > 5` and `not is_null(x) and x > 5` are never null (a "
+            "comparison that is false or true proves its names present too). Test for the null first: "
+            "`x > 5 or is_null(x)` is never null either, but the operands are read in order."]
     out += ["", "### Aggregations", "",
             "In a policy that declares scopes (see [scopes.md](scopes.md)), an expression reads a child scope "
             "through an aggregation: its first argument names the scope, its other arguments are checked in "

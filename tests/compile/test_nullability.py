@@ -1,0 +1,46 @@
+"""Nullability of 'and' / 'or': an operand read only where the operands before it prove its names present."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from policy_engine.language import expressions as ex
+from policy_engine.policy.compiler import BUILTIN_SYMBOLS
+
+CASES = yaml.safe_load((Path(__file__).resolve().parents[1] / "data" / "nullability_cases.yaml").read_text("utf-8"))
+SYMBOLS = {
+    "x": ex.Symbol("x", "input", ex.NUMBER, True),
+    "y": ex.Symbol("y", "input", ex.NUMBER, True),
+    "n": ex.Symbol("n", "input", ex.NUMBER, False),
+    "b": ex.Symbol("b", "input", ex.BOOL, True),
+    "c": ex.Symbol("c", "input", ex.BOOL, True),
+    "s": ex.Symbol("s", "input", ex.STRING, True),
+    **BUILTIN_SYMBOLS,
+}
+DOMAINS: dict[str, tuple[Any, ...]] = {"x": (None, 0, 1, 5, 6), "y": (None, 0, 6), "n": (0, 2, 6),
+                                       "b": (None, True, False), "c": (None, True, False), "s": (None, "a", "b")}
+SCOPE = ex.Scope(SYMBOLS, "metric", ("pass", "loss"))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["expr"] for c in CASES])
+def test_what_the_checker_says_may_be_null(case: dict[str, Any]) -> None:
+    assert set(case) == {"expr", "nullable"}, "malformed case"
+    assert ex.check_expression(case["expr"], SCOPE, ex.BOOL).nullable is case["nullable"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["expr"] for c in CASES])
+def test_a_condition_said_never_null_is_never_null_and_every_value_is_a_boolean(case: dict[str, Any]) -> None:
+    """Sound, and the operands keep their null guards: every combination evaluates (no TypeError on a null)."""
+    checked = ex.check_expression(case["expr"], SCOPE, ex.BOOL)
+    fn = ex.compile_standalone(checked, ("pass", "loss"))
+    names = sorted(n for n in DOMAINS if n in checked.refs)
+    results = {fn(dict(zip(names, values, strict=True)))
+               for values in itertools.product(*(DOMAINS[n] for n in names))}
+    assert results <= {True, False, None}
+    if not checked.nullable:
+        assert None not in results
