@@ -429,7 +429,8 @@ class _Checker:
         self.errors: list[ExpressionError] = []  # every independent error found, in the order found
         self.root: ast.Expression | None = None  # the parsed expression: an element metric read alone replaces its body
         # Names taken as present while an operand of 'and'/'or' is checked for its nullability alone.
-        self.present: frozenset[str] | set[str] = frozenset()
+        self.present: frozenset[str] = frozenset()
+        self.rechecking = False  # inside such a check: annotations are dropped after it
         self.expanding: list[str] = []  # the element metrics whose trees are being checked in place
 
     def column(self, byte_offset: int) -> int:
@@ -718,14 +719,22 @@ class _Checker:
         going_on = isinstance(node.op, ast.And)  # the value of an operand that lets the next one count
         present: set[str] = set()  # names the operands before prove present whenever the next one counts
         for i in range(len(node.values)):  # each operand is its own error
-            t, n = self.check(node.values[i], depth)
+            if self.rechecking:  # its annotations are dropped: check it with the names proven so far, once
+                outer = self.present
+                self.present = outer | present
+                try:
+                    t, n = self.check(node.values[i], depth)
+                finally:
+                    self.present = outer
+            else:
+                t, n = self.check(node.values[i], depth)
             v = node.values[i]  # an element metric's name now stands replaced by its tree
             if t not in (BOOL, NULL, UNKNOWN):
                 failed = True
                 word = "and" if isinstance(node.op, ast.And) else "or"
                 self.report(self.fail("type-mismatch", f"'{word}' needs conditions, found {t}", v,
                                       "compare the value, e.g. x > 0"))
-            if n and present and t == BOOL:
+            if n and present and t == BOOL and not self.rechecking:
                 n = self._nullable_given(v, present, depth)
             nullable = nullable or n
             present |= present_when(v, going_on)
@@ -734,17 +743,19 @@ class _Checker:
     def _nullable_given(self, node: ast.AST, present: set[str], depth: int) -> bool:
         """Whether ``node`` can be null when the names ``present`` are not. Checked again with them taken as
         present, for its nullability alone: what the first check recorded (the annotations code generation
-        reads, which guard against nulls wherever the operand may meet one) stays as it was."""
+        reads, which guard against nulls wherever the operand may meet one) stays as it was. An 'and'/'or' inside
+        it is checked once there, its operands with the names proven so far (checking each again would double
+        the work at every level of nesting)."""
         if not any(isinstance(n, ast.Name) and n.id in present for n in ast.walk(node)):
             return True
-        saved, errors, before = dict(self.ann), len(self.errors), self.present
-        self.present = before | present
+        saved, errors = dict(self.ann), len(self.errors)
+        self.present, self.rechecking = frozenset(present), True
         try:
             return self.check(node, depth)[1]
         except ExpressionError:
             return True
         finally:
-            self.present = before
+            self.present, self.rechecking = frozenset(), False
             del self.errors[errors:]
             self.ann.clear()
             self.ann.update(saved)

@@ -249,8 +249,8 @@ def markdown(functions: Mapping[str, Any], operators: tuple[tuple[str, str], ...
             "`or` counts only when the operands before it are false, one of `and` only when they are true, so "
             "what those prove present "
             "cannot make it null: `is_null(x) or x > 5` and `not is_null(x) and x > 5` are never null (a "
-            "comparison that is false or true proves its names present too). Test for the null first: "
-            "`x > 5 or is_null(x)` is never null either, but the operands are read in order."]
+            "comparison that is false or true proves its names present too). Test for the null first: validate "
+            "reads the operands in order, so it takes `x > 5 or is_null(x)` as possibly null."]
     out += ["", "### Aggregations", "",
             "In a policy that declares scopes (see [scopes.md](scopes.md)), an expression reads a child scope "
             "through an aggregation: its first argument names the scope, its other arguments are checked in "
