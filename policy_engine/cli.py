@@ -1079,17 +1079,18 @@ def _emit_migration(result: Any, fmt: str, html_out: Path | None, gates: tuple[s
     import json
 
     from .portfolio.batch import write_rejects
-    from .review.impact import gate_failures, render_html, render_markdown, render_text, with_labels
+    from .review.impact import gate_results, render_html, render_markdown, render_text, with_labels
 
     report = with_labels(result.report, result.new, result.old)
-    failed = gate_failures(report, gates)
+    checked = gate_results(report, gates)
+    failed = [g["says"] for g in checked if g["failed"]]
     rejects = result.rejects
     if rejects_out is not None:
         write_rejects(rejects, rejects_out)
     if html_out is not None:
         html_out.write_text(render_html(report, heading, lang), encoding="utf-8")
     if fmt == "json":
-        click.echo(json.dumps({**report, "failed_gates": failed}, ensure_ascii=False, indent=2))
+        click.echo(json.dumps({**report, "gates": checked, "failed_gates": failed}, ensure_ascii=False, indent=2))
     elif fmt == "markdown":
         click.echo(render_markdown(report, heading, lang), nl=False)
     else:

@@ -592,19 +592,21 @@ def gate_metrics(gates: Sequence[str]) -> list[str]:
     return [g.metric for g in map(parse_gate, gates) if g.metric is not None]
 
 
-def gate_failures(report: dict[str, Any], gates: Sequence[str]) -> list[str]:
-    """The --fail-if conditions that hold, e.g. 'grade_changed_share > 0.05'.
+def gate_results(report: dict[str, Any], gates: Sequence[str]) -> list[dict[str, Any]]:
+    """Each --fail-if condition as given, with the figure it read and whether it failed: what a CI step
+    shows or charts without parsing words (``failed_gates`` holds the words of those that failed).
 
     A total's figure with no value (a relative change of a sum that was 0) fails its gate: nothing
-    shows the condition is false, and the message says why. So does every gate of a run that compared
+    shows the condition is false, and ``says`` tells why. So does every gate of a run that compared
     no client (an empty portfolio, or every row rejected): its counts and shares are 0 of nothing.
     """
-    failed = []
-    for gate in map(parse_gate, gates):
+    out = []
+    for written, gate in ((g, parse_gate(g)) for g in gates):
+        entry = {"gate": written, "figure": gate.name, "op": gate.op, "limit": float(gate.limit), "value": None}
         counted = gate.name == "compared" or (gate.name.startswith("rejected") and report["summary"]["rejected"])
         if not report.get("clients") and not counted:
-            failed.append(f"no client was compared ({_nothing_compared(report)}), so '{gate.name} {gate.op} "
-                          f"{gate.limit}' cannot be shown false")
+            out.append({**entry, "failed": True, "says": f"no client was compared ({_nothing_compared(report)}), "
+                        f"so '{gate.name} {gate.op} {gate.limit}' cannot be shown false"})
             continue
         if gate.name == "compared":  # how many clients the report rests on: 'compared < 1000' guards a thin run
             value = report["clients"]
@@ -617,13 +619,16 @@ def gate_failures(report: dict[str, Any], gates: Sequence[str]) -> list[str]:
             assert gate.field is not None
             value = gate_value(report, gate.metric, gate.segment, gate.field)
         if value is None:
-            failed.append(f"{gate.name} has no value ({undefined_reason(gate.field or '')}), "
-                          f"so '{gate.name} {gate.op} {gate.limit}' cannot be shown false")
-        elif _OPS[gate.op](value, float(gate.limit)):
-            shown = round(value, 9) if isinstance(value, float) else value  # no float noise (0.19999999999999998)
-            failed.append(f"{gate.name} = {shown} {gate.op} {gate.limit}")
-    return failed
-
+            out.append({**entry, "failed": True, "says": f"{gate.name} has no value "
+                        f"({undefined_reason(gate.field or '')}), so '{gate.name} {gate.op} {gate.limit}' cannot "
+                        "be shown false"})
+            continue
+        shown = round(value, 9) if isinstance(value, float) else value  # no float noise (0.19999999999999998)
+        failed = bool(_OPS[gate.op](value, float(gate.limit)))
+        out.append({**entry, "value": shown, "failed": failed,
+                    "says": f"{gate.name} = {shown} {gate.op} {gate.limit}" if failed else
+                    f"{gate.name} = {shown}: not {gate.op} {gate.limit}"})
+    return out
 
 
 def _nothing_compared(report: dict[str, Any]) -> str:

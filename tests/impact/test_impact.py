@@ -84,6 +84,14 @@ def test_a_gate_of_a_run_that_compared_no_client_fails(portfolio: Path, tmp_path
         *([] if rows else ["no client was compared (the portfolio has no row), so 'rejected > 10' cannot be shown "
                            "false"]),  # 4 rejected rows are a figure: 4 > 10 is false
         "compared = 0 < 1"]  # the count of compared clients is a figure too
+    gates = json.loads(r.stdout)["gates"]  # each gate, failed or not, with the figure read (none when no client)
+    assert [(g["gate"], g["figure"], g["op"], g["limit"], g["value"], g["failed"]) for g in gates] == [
+        ("downgrade_share > 0.01", "downgrade_share", ">", 0.01, None, True),
+        ("warnings_changed > 0", "warnings_changed", ">", 0.0, None, True),
+        ("rejected > 10", "rejected", ">", 10.0, None if not rows else 4, not rows),
+        ("compared < 1", "compared", "<", 1.0, 0, True)]
+    assert [g["says"] for g in gates if g["failed"]] == json.loads(r.stdout)["failed_gates"]
+    assert gates[2]["failed"] or gates[2]["says"] == "rejected = 4: not > 10"
 
 
 def test_the_changed_list_shows_grade_changes_before_warning_only_changes(portfolio: Path) -> None:
