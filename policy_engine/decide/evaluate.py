@@ -463,11 +463,14 @@ class Decider:
         for w, hit, msg, names in zip(self.policy.warnings, warnings, self._messages, self._evidence, strict=True):
             if hit is True:
                 e = environment()
-                out.append({
+                item = {
                     "id": w.id, "severity": w.severity, "category": w.category,
                     "message": msg(e.get),
                     "evidence": {n: _jsonable(e.get(n)) for n in names},
-                })
+                }
+                if w.for_exposures is not None and (concerned := self._concerned(w)) is not None:
+                    item["exposures"] = [key for key, _ in concerned]
+                out.append(item)
             elif hit is None and not w.from_rule:
                 undetermined.append(self._undetermined("warning", w.id, w.expr.refs, environment()))
         return out
@@ -587,7 +590,7 @@ class Decider:
         return item
 
     def _concerned(self, a: Any) -> list[tuple[str, int]] | None:
-        """The exposures an action names (key, grade rank), or None for an action of the debtor."""
+        """The exposures a warning or an action names (key, grade rank), or None for one of the debtor."""
         return None
 
     def _triggers(self, a: Any, e: Mapping[str, Any], warning_fired: Mapping[str, Any]) -> Bilingual:

@@ -574,7 +574,16 @@ def _warnings(page: _Page) -> list[str]:
         message = w["message"][page.lang]
         beside = _beside(page, declared.get(w["id"], ()), w.get("evidence") or {})
         lines.append(f"  [{severity[w['severity']]}] {_with_figures(message, beside, page.lang)}")
+        if "exposures" in w:
+            lines.append(_concerns(page, w["exposures"]))
     return lines
+
+
+def _concerns(page: _Page, ids: Sequence[str]) -> str:
+    """The exposures a warning or an action concerns, each with its grade."""
+    grades = {x["exposure_id"]: x["label"][page.lang] for x in page.record.get("exposures") or ()}
+    shown = [_bracketed(eid, grades[eid], page.lang) for eid in ids if eid in grades]
+    return page.words["concerns"].format(ids=("、" if page.lang == "zh" else ", ").join(shown))
 
 
 _SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3, "critical": 4}
@@ -626,10 +635,7 @@ def _action(page: _Page, number: int, action: Mapping[str, Any]) -> list[str]:
     its regulatory consequence."""
     lines = [_action_head(page, number, action)]
     if "exposures" in action:
-        grades = {x["exposure_id"]: x["label"][page.lang] for x in page.record.get("exposures") or ()}
-        shown = [_bracketed(eid, grades[eid], page.lang)
-                 for eid in action["exposures"] if eid in grades]
-        lines.append(page.words["concerns"].format(ids=("、" if page.lang == "zh" else ", ").join(shown)))
+        lines.append(_concerns(page, action["exposures"]))
     lines.append(f"     {action['reason'][page.lang]}")
     restructuring = action.get("restructuring")
     if restructuring is not None:

@@ -209,6 +209,15 @@ class WarningSpec(Frozen, eq=False):
     # in the trace, the undetermined list, coverage and diff.
     from_rule: bool = False
     label: Mapping[str, str] | None = field(default=None, compare=False)  # {zh, en}: read by people (reports)
+    # The exposures it concerns: a condition of the graded scope (``for_exposures``); None: the debtor.
+    for_exposures: ex.CheckedExpression | None = None
+    # With for_exposures, ``expr`` is 'when and any_of(exposure, for_exposures)'; this is 'when' as written.
+    own_when: ex.CheckedExpression | None = field(default=None, compare=False)
+
+    @property
+    def selector(self) -> str:
+        """The key under which each exposure holds whether this warning concerns it."""
+        return WARNING_SELECTOR_PREFIX + self.id
 
 
 class RestructuringSpec(Frozen, eq=False):
@@ -221,6 +230,7 @@ class RestructuringSpec(Frozen, eq=False):
 
 
 SELECTOR_PREFIX = "@for:"  # not a name a policy can write: the element keys of action selectors
+WARNING_SELECTOR_PREFIX = "@for-warning:"  # and of warning selectors (a warning and an action may share an id)
 
 
 class ActionSpec(Frozen, eq=False):
@@ -241,6 +251,8 @@ class ActionSpec(Frozen, eq=False):
     # Exclusions the catalogue adds (early repayment beside a grace period): excluded id -> why, zh/en.
     implied: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     label: Mapping[str, str] | None = field(default=None, compare=False)  # {zh, en}: read by people (reports)
+    # With for_exposures, ``expr`` is 'when and any_of(exposure, for_exposures)'; this is 'when' as written.
+    own_when: ex.CheckedExpression | None = field(default=None, compare=False)
 
     @property
     def selector(self) -> str:
@@ -1446,6 +1458,11 @@ def _warnings(c: _Compiler) -> None:
                   ("warnings", i, "id"), "a rule with a message emits its warning itself: remove this warning, "
                   "or give it another id", rule=w["id"])
         ce = c.check_expr(w["when"], ("warnings", i, "when"), "warning", ex.BOOL, rule=w["id"])
+        selector = _for_exposures(c, w, ("warnings", i), "warning") if "for_exposures" in w else None
+        written = ce if selector is not None else None
+        if ce is not None and selector is not None:  # as an action's: it fires when it concerns some exposure
+            ce = c.check_expr(f"({w['when']}) and any_of({c.graded}, {w['for_exposures']})", ("warnings", i, "when"),
+                              "warning", ex.BOOL, rule=w["id"])
         evidence = tuple(w.get("evidence") or ())
         for j, e in enumerate(evidence):
             if e not in c.symbols and not c.open_names:
@@ -1463,7 +1480,7 @@ def _warnings(c: _Compiler) -> None:
         c.warning_nullable[w["id"]] = ce.nullable if ce else True
         if ce:
             c.parts["warnings"].append(WarningSpec(w["id"], ce, w["severity"], w["category"], w["message"], evidence,
-                                                   label=w.get("label")))
+                                                   label=w.get("label"), for_exposures=selector, own_when=written))
     # A warning (or a classification rule, which may warn) left out for a schema error may still be
     # named by fired(): unknown, so maybe null.
     for section in (("warnings",), ("classification", "rules")):
@@ -1562,7 +1579,8 @@ def _action(c: _Compiler, a: Mapping[str, Any], path: PathKey) -> None:
     """One action's condition, computed parameters and restructuring condition, checked and compiled."""
     check = functools.partial(c.check_expr, stage="action", warnings=c.warning_nullable, rule=a["id"])
     ce = check(a["when"], (*path, "when"), want=ex.BOOL)
-    selector = _for_exposures(c, a, path) if "for_exposures" in a else None
+    selector = _for_exposures(c, a, path, "action") if "for_exposures" in a else None
+    written = ce if selector is not None else None
     if ce is not None and selector is not None:
         # The action fires when its condition holds and it concerns some exposure: one condition,
         # so every evaluator (row, vector, batch) decides it as it decides any aggregation.
@@ -1595,7 +1613,8 @@ def _action(c: _Compiler, a: Mapping[str, Any], path: PathKey) -> None:
     if ce:
         c.parts["actions"].append(ActionSpec(
             a["id"], a["action"], ce, literal, computed, a["priority"], tuple(a.get("excludes") or ()),
-            a.get("approval"), a["reason"], rs, (), c.action_types.get(a["action"]), selector, label=a.get("label")))
+            a.get("approval"), a["reason"], rs, (), c.action_types.get(a["action"]), selector, label=a.get("label"),
+            own_when=written))
 
 
 def conflicting_actions(actions: Sequence[ActionSpec]) -> list[tuple[ActionSpec, ActionSpec, Mapping[str, str]]]:
@@ -1614,11 +1633,13 @@ def conflicting_actions(actions: Sequence[ActionSpec]) -> list[tuple[ActionSpec,
     return out
 
 
-def _for_exposures(c: _Compiler, a: Mapping[str, Any], path: PathKey) -> ex.CheckedExpression | None:
-    """``for_exposures``: a condition of the graded scope, read once the exposures' final grades are known."""
+def _for_exposures(c: _Compiler, a: Mapping[str, Any], path: PathKey, kind: str) -> ex.CheckedExpression | None:
+    """``for_exposures`` of a warning or an action: a condition of the graded scope, read once the exposures' final
+    grades are known."""
     where = (*path, "for_exposures")
     if not c.scoped or c.graded is None:
-        c.err("bad-scope", "for_exposures names the exposures an action concerns: the policy needs a graded scope",
+        c.err("bad-scope", f"for_exposures names the exposures {'an' if kind == 'action' else 'a'} {kind} concerns: "
+              "the policy needs a graded scope",
               where, "declare scopes: with a keyed scope (exposure: {from: \"exposures[*]\", key: exposure_id}), "
               "or remove for_exposures", rule=a["id"])
         return None
@@ -1641,7 +1662,8 @@ def _implied_exclusions(c: _Compiler) -> None:
         implied[a.id][b.id] = implied[b.id][a.id] = why
     actions[:] = [ActionSpec(a.id, a.action, a.expr, a.params, a.param_exprs, a.priority,
                              (*a.excludes, *(x for x in implied[a.id] if x not in a.excludes)), a.approval, a.reason,
-                             a.restructuring, a.evidence, a.kind, a.for_exposures, implied[a.id], label=a.label)
+                             a.restructuring, a.evidence, a.kind, a.for_exposures, implied[a.id], label=a.label,
+                             own_when=a.own_when)
                   if implied[a.id] else a for a in actions]
 
 
@@ -2039,9 +2061,9 @@ def _scoped_part(c: _Compiler, inputs: tuple[InputSpec, ...], param_names: tuple
                                   if c.owner.get(k) == s.name)
                     for s in c.scope_specs}
     layout = ex.ScopeLayout(owner=dict(c.owner), parent=dict(c.scope_parents))
-    # Whether each exposure is one an action concerns: computed with the metrics after classification.
+    # Whether each exposure is one a warning or an action concerns: computed with the metrics after classification.
     selectors = tuple(MetricSpec(a.selector, a.for_exposures, None, None, "classification")
-                      for a in c.parts["actions"] if a.for_exposures is not None)
+                      for a in (*c.parts["warnings"], *c.parts["actions"]) if a.for_exposures is not None)
     tie = (c.data.get("classification") or {}).get("decided_by_tie") == "exposure"
     bounds = frozenset(spec.not_before for specs in scope_inputs.values() for spec in specs if spec.not_before)
     part = sc.ScopedPart(tuple(c.scope_specs), graded, scope_inputs, tuple(metrics), tuple(floors), layout,

@@ -51,8 +51,8 @@ class ScopedPart(Frozen, eq=False):
     layout: ex.ScopeLayout
     own: Callable[..., tuple[Any, ...]] | None = field(default=None, repr=False, compare=False)
     after: Callable[..., None] | None = field(default=None, repr=False, compare=False)
-    # Per action with ``for_exposures``: a boolean of the graded scope, computed after classification
-    # under a key no policy name can take (``@for:<action id>``); not a metric of the record.
+    # Per warning or action with ``for_exposures``: a boolean of the graded scope, computed after classification
+    # under a key no policy name can take (``@for:<action id>``, ``@for-warning:<warning id>``); not a metric.
     selectors: tuple[Any, ...] = ()
     # classification.decided_by_tie: an exposure's own floor reaching the debtor's grade names it even when a
     # debtor floor reaches it too (False: the debtor floor is named, as policies before the option decided).

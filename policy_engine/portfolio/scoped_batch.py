@@ -434,6 +434,7 @@ def exposure_columns(policy: CompiledPolicy, run: ScopedRun, head: dict[str, Any
         "floors": _list_column(fired, names),
         "undetermined": _list_column(np.column_stack([~c.valid for c in t.floors]) if t.floors
                                      else np.zeros((m, 0), bool), [f.id for f in part.floors]),
+        "warnings": _naming_warnings(policy, run, parent, m),
         "actions": _naming_actions(policy, run, parent, m),
     }
     for metric in part.metrics:
@@ -452,6 +453,22 @@ def exposure_columns(policy: CompiledPolicy, run: ScopedRun, head: dict[str, Any
         else:
             out[f"metric.{metric.name}"] = np.where(c.valid, c.data, None)
     return pd.DataFrame(out)
+
+
+def _naming_warnings(policy: CompiledPolicy, run: ScopedRun, parent: np.ndarray, m: int) -> pd.Series:
+    """Per exposure, the warnings that fired naming it (``for_exposures``), in the policy's order: the record's
+    ``warnings[].exposures`` read the other way round (a warning of the debtor as a whole is in the debtor table
+    only)."""
+    from .batch import _list_column
+
+    masks, ids = [], []
+    for w, res in zip(policy.warnings, run.debtors.warnings, strict=True):
+        if w.for_exposures is None:
+            continue
+        named = run.tables.metrics[w.selector]
+        masks.append(np.asarray(named.data, bool) & np.asarray(named.valid, bool) & (res.data & res.valid)[parent])
+        ids.append(w.id)
+    return _list_column(np.column_stack(masks) if masks else np.zeros((m, 0), bool), ids)
 
 
 def _naming_actions(policy: CompiledPolicy, run: ScopedRun, parent: np.ndarray, m: int) -> pd.Series:

@@ -425,15 +425,32 @@ def _floor_deltas(a: FloorSpec, b: FloorSpec) -> list[Delta]:
             + _texts("description", a.description or {}, b.description or {}))
 
 
+def _conditions(a: WarningSpec | ActionSpec, b: WarningSpec | ActionSpec) -> list[Delta]:
+    """The condition as written, then the exposures it concerns (``for_exposures``), each on its own: the compiled
+    condition joins the two ('when and any_of(exposure, for_exposures)'), which no author wrote."""
+    out = _when(a.own_when or a.expr, b.own_when or b.expr)
+    old, new = a.for_exposures, b.for_exposures
+    if old is None or new is None:
+        if old is not new:
+            out.append(Delta(f"for_exposures {'added `' + new.source.strip() + '`' if new else 'removed'}",
+                             "for_exposures", old.source.strip() if old else None, new.source.strip() if new else None))
+        return out
+    change = expression_delta(old, new, "for_exposures")
+    if change:
+        out.append(Delta(f"exposures concerned (for_exposures): {change.detail}", "for_exposures", change.old,
+                         change.new, change.when))
+    return out
+
+
 def _warning_deltas(a: WarningSpec, b: WarningSpec) -> list[Delta]:
     """The condition, severity and category, the message, the evidence a decision records beside it, and the label
     reports read it by."""
-    return (_when(a.expr, b.expr) + _fields(a, b, ("severity", "category", "evidence"))
+    return (_conditions(a, b) + _fields(a, b, ("severity", "category", "evidence"))
             + _texts("message", a.message, b.message) + _texts("label", a.label or {}, b.label or {}))
 
 
 def _action_deltas(a: ActionSpec, b: ActionSpec) -> list[Delta]:
-    details = _when(a.expr, b.expr) + _fields(a, b, ("action", "priority", "excludes", "approval"))
+    details = _conditions(a, b) + _fields(a, b, ("action", "priority", "excludes", "approval"))
     details += _param_deltas(a, b) + _restructuring_deltas(a.restructuring, b.restructuring)
     return details + _texts("reason", a.reason, b.reason)
 

@@ -299,19 +299,25 @@ def _expect_action_params(want: Any, record: Mapping[str, Any]) -> list[str]:
     return f
 
 
-def _expect_action_exposures(want: Any, record: Mapping[str, Any]) -> list[str]:
-    """Per action, exactly the exposures it names (``for_exposures``), in any order."""
-    f = []
-    by_id = {a["id"]: a for a in record["actions"]}
-    for aid, ids in (want or {}).items():
-        a = by_id.get(aid)
-        if a is None:
-            f.append(f"action_exposures.{aid}: action not recommended")
-        elif "exposures" not in a:
-            f.append(f"action_exposures.{aid}: the action names no exposures (it has no for_exposures)")
-        elif sorted(map(str, ids)) != sorted(a["exposures"]):
-            f.append(f"action_exposures.{aid}: expected {sorted(map(str, ids))}, got {sorted(a['exposures'])}")
-    return f
+def _expect_named_exposures(kind: str) -> Callable[[Any, Mapping[str, Any]], list[str]]:
+    """Per warning or action, exactly the exposures it names (``for_exposures``), in any order."""
+    key, listed = f"{kind}_exposures", f"{kind}s"
+    absent = "warning did not fire" if kind == "warning" else "action not recommended"
+
+    def check(want: Any, record: Mapping[str, Any]) -> list[str]:
+        f = []
+        by_id = {x["id"]: x for x in record[listed]}
+        for xid, ids in (want or {}).items():
+            x = by_id.get(xid)
+            if x is None:
+                f.append(f"{key}.{xid}: {absent}")
+            elif "exposures" not in x:
+                f.append(f"{key}.{xid}: the {kind} names no exposures (it has no for_exposures)")
+            elif sorted(map(str, ids)) != sorted(x["exposures"]):
+                f.append(f"{key}.{xid}: expected {sorted(map(str, ids))}, got {sorted(x['exposures'])}")
+        return f
+
+    return check
 
 
 _EXPOSURE_KEYS = ("grade", "own_grade", "decided_by")
@@ -471,7 +477,8 @@ EXPECTATIONS: dict[str, Expectation] = {
     "metrics": Expectation(_expect_metrics, "metric", _pin_metrics),
     "restructuring": Expectation(_expect_restructuring, "action", _pin_each("action", True)),
     "action_params": Expectation(_expect_action_params, "action", _pin_each("action", True)),
-    "action_exposures": Expectation(_expect_action_exposures, "action", _pin_each("action", True)),
+    "action_exposures": Expectation(_expect_named_exposures("action"), "action", _pin_each("action", True)),
+    "warning_exposures": Expectation(_expect_named_exposures("warning"), "warning", _pin_each("warning", True)),
     "exposures": Expectation(_expect_exposures, None, _pin_exposures),
 }
 # invalid_input is checked where the client is rejected, before there is a decision (see _run_case).

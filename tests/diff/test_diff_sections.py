@@ -29,6 +29,12 @@ BASES["types"] = BASES["mini"].replace("actions:\n", (
     "    params: {within_days: 14}\n    priority: 2\n    reason: {zh: 走访, en: Visit}\n"), 1).replace(
     "      source: test\n", "      source: test\n    - id: very_late\n      when: dpd > 180\n      floor: bad\n"
     "      source: test\n", 1)
+# scoped with a warning and an action that name the exposures they concern
+BASES["scoped-named"] = BASES["scoped"].replace(
+    '    when: "any_of(exposure, late_payments >= 2)"\n',
+    '    when: "any_of(exposure, late_payments >= 2)"\n    for_exposures: late_payments >= 2\n', 1).replace(
+    "    when: grade_at_least('substandard')\n    params: {cadence: monthly}\n",
+    "    when: grade_at_least('substandard')\n    for_exposures: dpd > 90\n    params: {cadence: monthly}\n", 1)
 READING_ORDER = ("metadata", "input", "parameter", "metric", "factor", "score-band", "scale", "floor", "warning",
                  "action-type", "action")
 

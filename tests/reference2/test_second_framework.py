@@ -88,3 +88,15 @@ def test_a_grade_before_the_change_off_the_five_tier_scale_is_refused_by_name(st
         staging.decide(record, as_of=record["as_of"])
     (problem,) = caught.value.diagnostics
     assert problem.path == "exposures[0].modifications[0].grade_before" and "'stage_2'" in problem.message
+
+
+def test_the_stage_warning_names_the_exposures_finance_is_to_review(staging: Decider) -> None:
+    fired = 0
+    for sample in SAMPLES:
+        record = _record(sample)
+        decision = staging.decide(record, as_of=record["as_of"])
+        behind = [e["exposure_id"] for e in decision["exposures"] if e["metrics"]["stage_mismatch"] is True]
+        warning = next((w for w in decision["warnings"] if w["id"] == "reported_stage_behind"), None)
+        assert (warning["exposures"] if warning else []) == behind, sample.stem
+        fired += warning is not None
+    assert fired  # some sample debtor's books are behind the rule stage

@@ -111,6 +111,8 @@ def _agree(policy: CompiledPolicy, records: list[dict[str, Any]], tmp: Path) -> 
             e = exposures.loc[(want["client_id"], x["exposure_id"])]
             assert (e["grade"], e["own_grade"], e["decided_by"]) == (x["grade"], x["own_grade"], x["decided_by"])
             assert list(e["floors"]) == [f["id"] for f in x["floors"]]
+            naming = [w["id"] for w in want["warnings"] if x["exposure_id"] in w.get("exposures", ())]
+            assert list(e["warnings"]) == naming
 
 
 @pytest.mark.parametrize("name", sorted(POLICIES))

@@ -1,0 +1,97 @@
+"""Warnings that name the exposures they concern (``for_exposures``), as actions do.
+
+A warning about "an exposure" says which: the decision lists them under the warning, the explanation
+prints them under its message, batch's exposure table gives each exposure the warnings naming it, and
+policy tests pin them (``warning_exposures``). The row and vector paths agree on all of it.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from policy_engine.decide.evaluate import Decider
+from policy_engine.decide.explain import explain
+from policy_engine.policy.compiler import check_document
+from policy_engine.policy.loader import load_yaml_text
+from policy_engine.review.tester import check_expectations
+
+from ..conftest import DATA
+from ..vector.test_scoped_agreement import POLICIES, _agree, _debtor
+
+POLICY = POLICIES["policy-aggregations"]
+LATE = [{"due_date": "2025-01-31", "paid_date": "2025-02-20"}]
+
+
+def _debtor_of(*exposures: dict[str, Any]) -> dict[str, Any]:
+    return {"client_id": "A", "as_of": "2025-09-30", "industry": "manufacturing", "exposures": list(exposures)}
+
+
+def _warning(record: dict[str, Any], wid: str) -> dict[str, Any] | None:
+    return next((w for w in record["warnings"] if w["id"] == wid), None)
+
+
+def test_a_warning_names_the_exposures_its_condition_holds_for(tmp_path: Path) -> None:
+    debtor = _debtor_of({"exposure_id": "E0", "balance": 100, "days_past_due": 0, "secured": False,
+                         "schedule": LATE * 2},
+                        {"exposure_id": "E1", "balance": 100, "days_past_due": 0, "secured": True, "schedule": LATE},
+                        {"exposure_id": "E2", "balance": 100, "days_past_due": 0, "secured": False, "schedule": LATE},
+                        {"exposure_id": "E3", "balance": 100, "days_past_due": 0, "secured": False})
+    record = Decider(POLICY).decide(debtor)
+    warning = _warning(record, "late_unsecured")
+    assert warning is not None and warning["exposures"] == ["E0", "E2"]
+    debtors_own = _warning(record, "many_late")
+    assert debtors_own is not None and "exposures" not in debtors_own  # a warning of the whole debtor names none
+    en, zh = ({x["exposure_id"]: x["label"][lang] for x in record["exposures"]} for lang in ("en", "zh"))
+    assert f"late and unsecured\n     Exposures: E0 ({en['E0']}), E2 ({en['E2']})" in explain(record, POLICY, "en")
+    assert f"逾期且无担保\n     涉及债项：E0（{zh['E0']}）、E2（{zh['E2']}）" in explain(record, POLICY, "zh")
+    assert check_expectations({"warning_exposures": {"late_unsecured": ["E2", "E0"]}}, record) == []
+    assert check_expectations({"warning_exposures": {"late_unsecured": ["E0"]}}, record) == [
+        "warning_exposures.late_unsecured: expected ['E0'], got ['E0', 'E2']"]
+    assert check_expectations({"warning_exposures": {"many_late": ["E0"]}}, record) == [
+        "warning_exposures.many_late: the warning names no exposures (it has no for_exposures)"]
+    _agree(POLICY, [debtor], tmp_path)
+
+
+def test_a_warning_that_concerns_no_exposure_does_not_fire_and_a_null_leaves_it_undetermined() -> None:
+    secured = Decider(POLICY).decide(_debtor_of(
+        {"exposure_id": "E0", "balance": 100, "days_past_due": 0, "secured": True, "schedule": LATE}))
+    assert _warning(secured, "late_unsecured") is None  # late, but on no unsecured exposure
+    assert "late_unsecured" not in [u["rule"] for u in secured["undetermined"]]
+    assert check_expectations({"warning_exposures": {"late_unsecured": ["E0"]}}, secured) == [
+        "warning_exposures.late_unsecured: warning did not fire"]
+    unknown = Decider(POLICY).decide(_debtor_of(
+        {"exposure_id": "E0", "balance": 100, "days_past_due": 0, "schedule": LATE}))
+    assert _warning(unknown, "late_unsecured") is None
+    [entry] = [u for u in unknown["undetermined"] if u["rule"] == "late_unsecured"]
+    assert "exposure E0: secured" in entry["missing"]
+
+
+def test_drawn_debtors_name_exposures_in_warnings_and_both_paths_agree(tmp_path: Path) -> None:
+    rnd = random.Random(23)
+    debtors = [_debtor(rnd, i) for i in range(300)]
+    records = [Decider(POLICY).decide(d) for d in debtors]
+    named = [len(w["exposures"]) for r in records for w in r["warnings"] if w["id"] == "late_unsecured"]
+    gaps = [u for r in records for u in r["undetermined"] if u["rule"] == "late_unsecured"]
+    assert named and gaps  # the cases the agreement below covers do occur
+    _agree(POLICY, debtors, tmp_path)  # the record and the exposure table's warnings column
+
+
+@pytest.mark.parametrize(("base", "code", "fragment"), [
+    ("mini-policy.yaml", "bad-scope", "a warning concerns: the policy needs a graded scope"),
+    ("scopes/policy-aggregations.yaml", "scope-name", "payment"),  # a payment's name, not an exposure's
+])
+def test_a_warnings_for_exposures_mistake_is_located(base: str, code: str, fragment: str) -> None:
+    text = (DATA / base).read_text(encoding="utf-8")
+    condition = "dpd > 90" if base == "mini-policy.yaml" else "paid_date > due_date"
+    head, tail = text.split("warnings:\n  - id: ", 1)
+    first, rest = tail.split("\n", 1)
+    text = f"{head}warnings:\n  - id: {first}\n    for_exposures: \"{condition}\"\n{rest}"
+    diags, policy = check_document(load_yaml_text(text, "p.yaml"))
+    assert policy is None
+    errors = [d for d in diags if d.severity == "error"]
+    assert errors and all(d.code == code and d.path.endswith("for_exposures") for d in errors), errors
+    assert fragment in errors[0].message + (errors[0].hint or ""), errors[0].render()
