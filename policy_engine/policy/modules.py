@@ -332,6 +332,7 @@ def imports_pass(c: Any) -> None:
     imported: dict[str, tuple[Definition, PathKey]] = {}
     unusable: set[str] = set()  # names listed that cannot come in: stand-ins keep later passes from cascading
     meant: set[str] = set()  # the names a misspelt one stands for ('mesure' for 'measure'): their errors follow
+    offered: dict[tuple[str, str, str], Definition] = {}  # every definition the imported modules offer
     for i, entry in entries:
         result = _resolve(c, source, i, entry)
         if result is None:
@@ -344,11 +345,12 @@ def imports_pass(c: Any) -> None:
         for j, name in enumerate(entry["names"]):
             if not _bring(c, result, name, ("imports", i, "names", j), imported, meant):
                 unusable.add(name)
+        offered.update((d.identity, d) for d in result.defs.values())
         for name, d in result.defs.items():  # what the module offers and this file left out: named in an error
             c.unimported.setdefault(name, f"'{name}' is {_SECTION_WORDS.get(d.section, 'a name')} of {d.origin}, "
                                     f"left out of the import: add it to names of {format_path(('imports', i))}")
     unusable |= meant - set(imported)  # a use of 'measure' is no second error: the typo is reported once
-    for name in _closed(c, imported, meant):
+    for name in _closed(c, imported, meant, offered):
         unusable.add(name)
         del imported[name]
     _merge(c, imported)
@@ -448,11 +450,13 @@ def _bring(c: Any, result: ModuleResult, name: str, place: PathKey,
     return True
 
 
-def _closed(c: Any, imported: Mapping[str, tuple[Definition, PathKey]], meant: set[str]) -> list[str]:
+def _closed(c: Any, imported: Mapping[str, tuple[Definition, PathKey]], meant: set[str],
+            offered: Mapping[tuple[str, str, str], Definition]) -> list[str]:
     """Every name an imported metric reads is imported too, as the module had it: nothing comes in unnamed.
 
     Returns the metrics that fail it (they are not brought in). A name missing because it was misspelt
-    in ``names`` (in ``meant``) is reported there, once, not at each metric that reads it.
+    in ``names`` (in ``meant``) is reported there, once, not at each metric that reads it. The hint names
+    what a missing name reads in turn, so one run lists every name to add.
     """
     failing = []
     missing: dict[str, list[tuple[str, Definition, PathKey]]] = {}  # a name not imported -> the metrics reading it
@@ -472,11 +476,28 @@ def _closed(c: Any, imported: Mapping[str, tuple[Definition, PathKey]], meant: s
     for r, readers in missing.items():  # one error per name left out, at the first metric that reads it
         _, d, place = readers[0]
         names = ", ".join(f"'{n}'" for n, _, _ in readers)
+        further = _read_in_turn(d.reads[r], offered, imported)
+        more = f" (and {', '.join(repr(n) for n in further)}, which it reads in turn)" if further else ""
         c.err("missing-import", f"imported metric{'s' if len(readers) > 1 else ''} {names} ({d.origin}) "
               f"read{'' if len(readers) > 1 else 's'} '{r}', which this file does not import", place,
-              f"add '{r}' to names of {format_path(place[:2])}; a definition of your own never stands in for a "
-              "module's")
+              f"add '{r}'{more} to names of {format_path(place[:2])}; a definition of your own never stands in "
+              "for a module's")
     return failing
+
+
+def _read_in_turn(identity: tuple[str, str, str], offered: Mapping[tuple[str, str, str], Definition],
+                  imported: Mapping[str, tuple[Definition, PathKey]]) -> list[str]:
+    """The names a definition left out of the import reads, directly or through others, that are not imported
+    either, in the order they are reached."""
+    out: list[str] = []
+    todo = [identity]
+    while todo:
+        d = offered.get(todo.pop(0))
+        for n, wanted in (d.reads.items() if d is not None else ()):
+            if n not in imported and n not in out and n != identity[2]:
+                out.append(n)
+                todo.append(wanted)
+    return out
 
 
 def _merge(c: Any, imported: Mapping[str, tuple[Definition, PathKey]]) -> None:
