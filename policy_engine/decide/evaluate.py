@@ -1212,11 +1212,18 @@ def _build_tracer(policy: CompiledPolicy, dated: Sequence[str]) -> Any:
     for i, m in enumerate(policy.metrics):
         if m.after is not None:
             entry("metric", m.name, m.expr.source, m.expr.refs, f"m{i}")
+    def named(spec: Any) -> tuple[str, str]:
+        """A warning's or an action's condition as written and, apart, the exposures it concerns (the compiled
+        condition joins them as 'when and any_of(exposure, for_exposures)', which no author wrote)."""
+        if spec.for_exposures is None:
+            return spec.expr.source, ""
+        return (spec.own_when or spec.expr).source, f", 'for_exposures': {spec.for_exposures.source!r}"
+
     for i, w in enumerate(policy.warnings):
         if not w.from_rule:
-            entry("warning", w.id, w.expr.source, w.expr.refs, f"warnings[{i}]")
+            entry("warning", w.id, named(w)[0], w.expr.refs, f"warnings[{i}]", named(w)[1])
     for i, a in enumerate(policy.actions):
-        entry("action", a.id, a.expr.source, a.expr.refs, f"actions[{i}]")
+        entry("action", a.id, named(a)[0], a.expr.refs, f"actions[{i}]", named(a)[1])
     lines.append("    ]")
     namespace: dict[str, Any] = {}
     exec(compile("\n".join(lines), f"<trace {policy.id} {policy.version}>", "exec"), namespace)

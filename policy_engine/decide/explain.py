@@ -868,6 +868,8 @@ def _trace_lines(trace: Any, lang: str, imported: Mapping[str, str] | None = Non
         expr = " ".join(str(step.get("expr", "")).split())  # a folded YAML expression on one line
         where = f" @{step['exposure']}" if "exposure" in step else ""  # an exposure's own floor
         line = f"  {stage} {step.get('rule')}{where} = {_trace_value(step.get('result'))} <- {expr}"
+        if "for_exposures" in step:  # a warning's or an action's: it holds when it concerns an exposure too
+            line += f"  for_exposures: {' '.join(str(step['for_exposures']).split())}"
         origin = (imported or {}).get(step.get("rule")) if step.get("stage") == "metric" else None
         lines.append(line + (f"  [{reads}]" if reads else "") + (f"  (from {origin})" if origin else ""))
     return lines

@@ -219,19 +219,25 @@ def condition_decided_by_ranges(s: _Subject) -> Iterator[Diagnostic]:
     consts = {n: tuple(float(v) for v in values.values()) for n, values in p.parameters.items()
               if values and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values.values())}
     hint = "the condition compares a value with a number outside the range it can take"
-    whole: set[int] = set()
     for path, rid, tree in _rule_conditions(s):
-        whole.add(id(tree))
         verdict = _condition_verdict(tree, ranges, consts)
+        parts = _written_parts(s, path, tree)
         if verdict is True:
             yield s.finding("condition-always-true", f"'{rid}' fires for every client the declared ranges "
                             "allow", path, rid, _why(tree, ranges, consts) or hint)
             continue
-        if verdict is False:
-            yield s.finding("condition-never-true", f"'{rid}' can never fire under the declared ranges",
-                            path, rid, _why(tree, ranges, consts) or hint)
+        if verdict is False:  # at the part that decides it: the condition, or the exposures it concerns
+            at, part = next(((p, t) for p, t in parts if _condition_verdict(t, ranges, consts) is False), (path, tree))
+            yield s.finding("condition-never-true", f"'{rid}' can never fire under the declared ranges"
+                            + (": it concerns no exposure" if at[-1] == "for_exposures" else ""),
+                            at, rid, _why(part, ranges, consts) or hint)
             continue
-        yield from _decided_parts(s, path, rid, tree, ranges, consts)
+        for at, part in parts:
+            if part is not tree and at[-1] == "for_exposures" and _condition_verdict(part, ranges, consts) is False:
+                yield s.finding("condition-never-true", f"'{rid}' can never fire under the declared ranges: it "
+                                "concerns no exposure", at, rid, _why(part, ranges, consts) or hint)
+                continue
+            yield from _decided_parts(s, at, rid, part, ranges, consts)
     for name, m in _metric_places(s):
         yield from _decided_parts(s, ("metrics", name, "expr"), name, m.expr.tree, ranges, consts)
 
@@ -252,6 +258,18 @@ def _rule_conditions(s: _Subject) -> Iterator[tuple[tuple[Any, ...], str, ast.AS
         rid = raw.get("id") if isinstance(raw, dict) else None
         if isinstance(rid, str) and (section, rid) in compiled:
             yield path, rid, compiled[(section, rid)]
+
+
+def _written_parts(s: _Subject, path: tuple[Any, ...], tree: ast.AST) -> list[tuple[tuple[Any, ...], ast.AST]]:
+    """A condition as its author wrote it: a warning's or an action's with ``for_exposures`` is compiled as
+    '(when) and any_of(exposure, for_exposures)', whose two parts are found at their own keys."""
+    section, i = path[0], path[1]
+    raw = (s.data.get(section) or [])[i] if section in ("warnings", "actions") else None
+    if (isinstance(raw, dict) and "for_exposures" in raw and isinstance(tree, ast.BoolOp)
+            and isinstance(tree.op, ast.And) and len(tree.values) == 2 and isinstance(tree.values[1], ast.Call)
+            and len(tree.values[1].args) == 2):
+        return [(path, tree.values[0]), ((section, i, "for_exposures"), tree.values[1].args[1])]
+    return [(path, tree)]
 
 
 def _metric_places(s: _Subject) -> Iterator[tuple[str, Any]]:

@@ -236,13 +236,20 @@ def _describe_floor(spec: FloorSpec) -> dict[str, Any]:
     return out
 
 
+def _written(spec: WarningSpec | ActionSpec) -> dict[str, Any]:
+    """A warning's or an action's condition as written, and the exposures it concerns (not the compiled join)."""
+    out = {"when": (spec.own_when or spec.expr).source.strip()}
+    if spec.for_exposures is not None:
+        out["for_exposures"] = spec.for_exposures.source.strip()
+    return out
+
+
 def _describe_warning(spec: WarningSpec) -> dict[str, Any]:
-    return {"when": spec.expr.source.strip(), "severity": spec.severity, "category": spec.category,
-            "message": dict(spec.message)}
+    return {**_written(spec), "severity": spec.severity, "category": spec.category, "message": dict(spec.message)}
 
 
 def _describe_action(spec: ActionSpec) -> dict[str, Any]:
-    out = {"when": spec.expr.source.strip(), "action": spec.action,
+    out = {**_written(spec), "action": spec.action,
            "params": {**dict(spec.params), **{k: {"expr": v.source.strip()} for k, v in spec.param_exprs.items()}},
            "priority": spec.priority, "excludes": list(spec.excludes), "approval": spec.approval,
            "reason": dict(spec.reason)}
@@ -265,9 +272,10 @@ def _band_points(bands: tuple[Band, ...]) -> dict[str, Any]:
 
 
 # The fields of a described rule that a one-line summary shows, in this order (``when `dpd > 90`; floor x``).
-_SUMMARY_FIELDS = ("scope", "source", "type", "expr", "when", "action", "floor", "severity", "category", "weight",
-                   "priority", "approval")
-_QUOTED_FIELDS = ("when", "expr", "source")  # expressions and paths, shown as code (a floor's source is a citation)
+_SUMMARY_FIELDS = ("scope", "source", "type", "expr", "when", "for_exposures", "action", "floor", "severity",
+                   "category", "weight", "priority", "approval")
+# expressions and paths, shown as code (a floor's source is a citation)
+_QUOTED_FIELDS = ("when", "for_exposures", "expr", "source")
 
 
 def _summary_text(section: str, d: dict[str, Any]) -> str:
