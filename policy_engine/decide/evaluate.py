@@ -470,6 +470,8 @@ class Decider:
                 }
                 if w.for_exposures is not None and (concerned := self._concerned(w)) is not None:
                     item["exposures"] = [key for key, _ in concerned]
+                    if unknown := self._not_known(w):
+                        item["exposures_not_known"] = unknown
                 out.append(item)
             elif hit is None and not w.from_rule:
                 undetermined.append(self._undetermined("warning", w.id, w.expr.refs, environment()))
@@ -583,6 +585,8 @@ class Decider:
         }
         if concerned is not None:
             item["exposures"] = [key for key, _ in concerned]
+            if unknown := self._not_known(a):
+                item["exposures_not_known"] = unknown
         if a.restructuring is not None:
             item["restructuring"] = _restructuring_entry(a.restructuring, restructuring)
             if restructuring is None:
@@ -592,6 +596,11 @@ class Decider:
     def _concerned(self, a: Any) -> list[tuple[str, int]] | None:
         """The exposures a warning or an action names (key, grade rank), or None for one of the debtor."""
         return None
+
+    def _not_known(self, a: Any) -> list[str]:
+        """The exposures whose ``for_exposures`` condition had no value: it fired for others, and whether it
+        concerns these is not known (said, not left out in silence)."""
+        return []
 
     def _triggers(self, a: Any, e: Mapping[str, Any], warning_fired: Mapping[str, Any]) -> Bilingual:
         """What fired an action, in words (its reason's ``{triggers}``): the grade when it reaches a grade its
@@ -849,6 +858,13 @@ class ScopedDecider(Decider):
         if a.for_exposures is None or elements is None or part is None or part.graded is None:
             return None
         return [(e["@key"], e["@rank"]) for e in elements.get(part.graded, ()) if e.get(a.selector) is True]
+
+    def _not_known(self, a: Any) -> list[str]:
+        debtor = _DEBTOR.get()
+        part = self.policy.scoped
+        if debtor is None or part is None or part.graded is None:
+            return []
+        return [e["@key"] for e in debtor.elements.get(part.graded, ()) if e.get(a.selector, False) is None]
 
     def decide_values(self, cid: str, day: _dt.date, inputs: tuple[Any, ...], input_hash: str,
                       trace: bool = False) -> dict[str, Any]:

@@ -75,6 +75,7 @@ _T = {
     "conflict": {"zh": "  ⚠ {a} 与 {b} 同时建议：{why}，须由审批人择一",
                  "en": "  ! {a} and {b} are both recommended: {why}; the approver must choose one"},
     "concerns": {"zh": "     涉及债项：{ids}", "en": "     Exposures: {ids}"},
+    "concerns_not_known": {"zh": "；因数据缺失无法判断是否涉及：{ids}", "en": "; not known (a fact missing): {ids}"},
     "undetermined": {"zh": "无法判断的规则（数据缺失，未触发）：",
                      "en": "Undetermined rules (missing data, not fired):"},
     "undetermined_item": {"zh": "  - {kind} {rule}：缺少 {missing}", "en": "  - {kind} {rule}: missing {missing}"},
@@ -575,15 +576,20 @@ def _warnings(page: _Page) -> list[str]:
         beside = _beside(page, declared.get(w["id"], ()), w.get("evidence") or {})
         lines.append(f"  [{severity[w['severity']]}] {_with_figures(message, beside, page.lang)}")
         if "exposures" in w:
-            lines.append(_concerns(page, w["exposures"]))
+            lines.append(_concerns(page, w))
     return lines
 
 
-def _concerns(page: _Page, ids: Sequence[str]) -> str:
-    """The exposures a warning or an action concerns, each with its grade."""
+def _concerns(page: _Page, item: Mapping[str, Any]) -> str:
+    """The exposures a warning or an action concerns, each with its grade, and those its condition could not
+    tell about (a fact missing)."""
     grades = {x["exposure_id"]: x["label"][page.lang] for x in page.record.get("exposures") or ()}
-    shown = [_bracketed(eid, grades[eid], page.lang) for eid in ids if eid in grades]
-    return page.words["concerns"].format(ids=("、" if page.lang == "zh" else ", ").join(shown))
+    sep = "、" if page.lang == "zh" else ", "
+    line = page.words["concerns"].format(ids=sep.join(_bracketed(eid, grades[eid], page.lang)
+                                                      for eid in item["exposures"] if eid in grades))
+    if item.get("exposures_not_known"):
+        line += page.words["concerns_not_known"].format(ids=sep.join(item["exposures_not_known"]))
+    return line
 
 
 _SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3, "critical": 4}
@@ -635,7 +641,7 @@ def _action(page: _Page, number: int, action: Mapping[str, Any]) -> list[str]:
     its regulatory consequence."""
     lines = [_action_head(page, number, action)]
     if "exposures" in action:
-        lines.append(_concerns(page, action["exposures"]))
+        lines.append(_concerns(page, action))
     lines.append(f"     {action['reason'][page.lang]}")
     restructuring = action.get("restructuring")
     if restructuring is not None:

@@ -70,13 +70,33 @@ def test_a_warning_that_concerns_no_exposure_does_not_fire_and_a_null_leaves_it_
     assert "exposure E0: secured" in entry["missing"]
 
 
+def test_an_exposure_it_cannot_tell_about_is_said_beside_those_it_names(tmp_path: Path) -> None:
+    """Fired for E0, not known for E1 (whether it is secured is missing): E1 is listed as not known, not left out."""
+    debtor = _debtor_of({"exposure_id": "E0", "balance": 100, "days_past_due": 0, "secured": False, "schedule": LATE},
+                        {"exposure_id": "E1", "balance": 100, "days_past_due": 0, "schedule": LATE},
+                        {"exposure_id": "E2", "balance": 100, "days_past_due": 0, "secured": True, "schedule": LATE})
+    record = Decider(POLICY).decide(debtor)
+    warning = _warning(record, "late_unsecured")
+    assert warning is not None and (warning["exposures"], warning["exposures_not_known"]) == (["E0"], ["E1"])
+    assert "     Exposures: E0 (" in explain(record, POLICY, "en")
+    assert "; not known (a fact missing): E1" in explain(record, POLICY, "en")
+    assert "；因数据缺失无法判断是否涉及：E1" in explain(record, POLICY, "zh")
+    enforce = next(a for a in Decider(POLICY).decide(_debtor_of(
+        {"exposure_id": "E0", "balance": 100, "days_past_due": 95, "secured": True, "collateral_value": 50},
+        {"exposure_id": "E1", "balance": 100, "days_past_due": 95, "secured": True}))["actions"]
+        if a["id"] == "enforce")  # an action's exposures alike: E1's collateral value is missing
+    assert (enforce["exposures"], enforce["exposures_not_known"]) == (["E0"], ["E1"])
+    _agree(POLICY, [debtor], tmp_path)
+
+
 def test_drawn_debtors_name_exposures_in_warnings_and_both_paths_agree(tmp_path: Path) -> None:
     rnd = random.Random(23)
     debtors = [_debtor(rnd, i) for i in range(300)]
     records = [Decider(POLICY).decide(d) for d in debtors]
     named = [len(w["exposures"]) for r in records for w in r["warnings"] if w["id"] == "late_unsecured"]
     gaps = [u for r in records for u in r["undetermined"] if u["rule"] == "late_unsecured"]
-    assert named and gaps  # the cases the agreement below covers do occur
+    unknown = [w["exposures_not_known"] for r in records for w in r["warnings"] if "exposures_not_known" in w]
+    assert named and gaps and unknown  # the cases the agreement below covers do occur
     _agree(POLICY, debtors, tmp_path)  # the record and the exposure table's warnings column
 
 
