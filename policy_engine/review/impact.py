@@ -114,9 +114,7 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
     rb = np.array([rank[g] for g in gb])
     n = len(rows)
     changed_grade = ra != rb
-    # Lists come out in policy order, so joined text compares them without a Python loop per row.
-    changed_warn = _joined(da["warnings"]) != _joined(db["warnings"])
-    changed_act = _joined(da["actions"]) != _joined(db["actions"])
+    changed_warn, changed_act = (_changed_lists(kind, da, db, a, b, rows) for kind in ("warnings", "actions"))
     any_change = changed_grade | changed_warn | changed_act
     groups = list(dict.fromkeys(s for p in a.policies or policies for s in p.segments))
     seg = _segment_names(da["segment"], bool(groups))
@@ -242,7 +240,7 @@ class ScopedSide(_Counted):
         return [self.policy]
 
 
-_EXPOSURE_COLUMNS = ("row", "exposure_id", "grade", "decided_by")
+_EXPOSURE_COLUMNS = ("row", "exposure_id", "grade", "decided_by", "warnings", "actions")
 
 
 def _scoped_run(policy: CompiledPolicy, path: Path, rows: Sequence[int] | None, as_of: str | None,
@@ -470,6 +468,30 @@ def _listed(da: pd.DataFrame, db: pd.DataFrame, shown: np.ndarray, seg: np.ndarr
                   float(db["score"].iloc[i]) if scored[1] else None] if any(scored) else None,
         **_moves("warnings", wa[k], wb[k], ub[k]), **_moves("actions", aa[k], ab[k], ub[k]),
     } for k, i in enumerate(shown)]
+
+
+def _changed_lists(kind: str, da: pd.DataFrame, db: pd.DataFrame, a: Any, b: Any, rows: pd.Index) -> np.ndarray:
+    """Per compared row, whether its warnings (or actions) changed: which fired, or, both sides grading
+    exposures, which exposures they name. Lists come out in policy order, so joined text compares them without
+    a Python loop per row."""
+    changed = _joined(da[kind]) != _joined(db[kind])
+    ea, eb = getattr(a, "exposures", None), getattr(b, "exposures", None)
+    if ea is not None and eb is not None:
+        changed |= _named(ea, kind, rows) != _named(eb, kind, rows)
+    return changed
+
+
+def _named(exposures: pd.DataFrame, kind: str, rows: pd.Index) -> np.ndarray:
+    """Per compared row, which exposures its warnings (or actions) name: each exposure with the ones naming it
+    (``for_exposures``), in the record's order; empty text for a row none names."""
+    if kind not in exposures.columns or not len(exposures):
+        return np.full(len(rows), "", dtype=object)
+    listed = _joined(exposures[kind])
+    keep = listed != ""
+    pairs = pd.Series(exposures["exposure_id"].astype(str).to_numpy()[keep] + "=" + listed[keep].astype(str),
+                      index=exposures["row"].to_numpy()[keep])
+    by_row = pairs.groupby(level=0, sort=False).agg("\x1e".join)
+    return by_row.reindex(rows, fill_value="").to_numpy(dtype=object)
 
 
 def _with_exposure_changes(listed: list[dict[str, Any]], ea: pd.DataFrame | None, eb: pd.DataFrame | None) -> None:

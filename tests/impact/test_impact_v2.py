@@ -282,3 +282,49 @@ def test_a_policy_with_segment_labels_names_its_industries_in_words(tmp_path: Pa
     gated = _impact("--format", "json", *args, "--fail-if", "total.total_exposure[energy].new_count > 0",
                     portfolio=debtors, old=old, new=new)
     assert gated.exit_code == 0 and json.loads(gated.stdout)["failed_gates"] == []
+
+
+def test_a_warning_or_action_naming_other_exposures_is_a_change(tmp_path: Path) -> None:
+    """Only for_exposures differs: the same warnings and actions fire, naming other exposures. That is a change of
+    what the decision says (which loan to review, which collateral to enforce), counted as decide shows it."""
+    import random
+
+    from ..vector.test_scoped_agreement import POLICIES as SCOPED
+    from ..vector.test_scoped_agreement import _debtor
+
+    source = SCOPED["policy-aggregations"].file
+    text = Path(source).read_text(encoding="utf-8")
+    old, new = tmp_path / "old.yaml", tmp_path / "new.yaml"
+    old.write_text(text, encoding="utf-8")
+    unsecured = "for_exposures: late >= 1 and not secured"
+    edited = text.replace(unsecured, f"{unsecured} or late >= 2", 1).replace(
+        "for_exposures: grade_at_least('substandard') and coalesce(secured, False) and collateral > 0",
+        "for_exposures: grade_at_least('substandard') and collateral > 0", 1)
+    assert "or late >= 2" in edited and "coalesce(secured, False) and collateral" not in edited
+    new.write_text(edited, encoding="utf-8")
+    late = [{"due_date": "2025-01-31", "paid_date": "2025-02-20"}]
+
+    def debtor(cid: str, *exposures: dict[str, Any]) -> dict[str, Any]:
+        return {"client_id": cid, "as_of": "2025-09-30", "industry": "manufacturing", "exposures": list(exposures)}
+
+    records = [  # each fires the same warning or action under both, naming more exposures under the new
+        debtor("W", {"exposure_id": "E0", "balance": 100, "days_past_due": 0, "secured": False, "schedule": late},
+               {"exposure_id": "E1", "balance": 100, "days_past_due": 0, "secured": True, "schedule": late * 2}),
+        debtor("A", {"exposure_id": "E0", "balance": 100, "days_past_due": 95, "secured": True, "collateral_value": 50},
+               {"exposure_id": "E1", "balance": 100, "days_past_due": 95, "secured": False, "collateral_value": 50}),
+        *(_debtor(random.Random(5), i) for i in range(100))]
+    portfolio = tmp_path / "debtors.jsonl"
+    portfolio.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    r = _impact("--format", "json", portfolio=portfolio, old=str(old), new=str(new))
+    assert r.exit_code == 0, r.stderr
+    summary = json.loads(r.stdout)["summary"]
+    a, b = Decider(load_policy(old)), Decider(load_policy(new))
+
+    def named(record: dict[str, Any], kind: str) -> list[tuple[str, tuple[str, ...]]]:
+        return [(x["id"], tuple(x.get("exposures", ()))) for x in record[kind]]
+
+    decided = [(a.decide(x), b.decide(x)) for x in records]
+    for kind in ("warnings", "actions"):
+        changed = sum(named(x, kind) != named(y, kind) for x, y in decided)
+        ids_only = sum([i for i, _ in named(x, kind)] != [i for i, _ in named(y, kind)] for x, y in decided)
+        assert summary[f"{kind}_changed"] == changed > ids_only, (kind, changed, ids_only)  # more than ids show
