@@ -115,3 +115,13 @@ def test_a_warnings_for_exposures_mistake_is_located(base: str, code: str, fragm
     errors = [d for d in diags if d.severity == "error"]
     assert errors and all(d.code == code and d.path.endswith("for_exposures") for d in errors), errors
     assert fragment in errors[0].message + (errors[0].hint or ""), errors[0].render()
+
+
+def test_the_trace_shows_the_condition_as_written_and_the_exposures_beside_it() -> None:
+    record = Decider(POLICY).decide(_debtor_of({"exposure_id": "E0", "balance": 100, "days_past_due": 0,
+                                                "secured": False, "schedule": LATE}), trace=True)
+    (step,) = [s for s in record["trace"] if s["rule"] == "late_unsecured"]
+    assert (step["expr"], step["for_exposures"], step["result"]) == (
+        "any_of(exposure, late >= 1)", "late >= 1 and not secured", True)
+    assert ("warning late_unsecured = true <- any_of(exposure, late >= 1)  for_exposures: late >= 1 and not secured"
+            in explain(record, POLICY, "en"))
