@@ -10,21 +10,12 @@ import pytest
 import yaml
 
 from policy_engine.language import expressions as ex
-from policy_engine.policy.compiler import BUILTIN_SYMBOLS
+
+from .test_expressions import GRADES, SCOPE
 
 CASES = yaml.safe_load((Path(__file__).resolve().parents[1] / "data" / "nullability_cases.yaml").read_text("utf-8"))
-SYMBOLS = {
-    "x": ex.Symbol("x", "input", ex.NUMBER, True),
-    "y": ex.Symbol("y", "input", ex.NUMBER, True),
-    "n": ex.Symbol("n", "input", ex.NUMBER, False),
-    "b": ex.Symbol("b", "input", ex.BOOL, True),
-    "c": ex.Symbol("c", "input", ex.BOOL, True),
-    "s": ex.Symbol("s", "input", ex.STRING, True),
-    **BUILTIN_SYMBOLS,
-}
 DOMAINS: dict[str, tuple[Any, ...]] = {"x": (None, 0, 1, 5, 6), "y": (None, 0, 6), "n": (0, 2, 6),
                                        "b": (None, True, False), "c": (None, True, False), "s": (None, "a", "b")}
-SCOPE = ex.Scope(SYMBOLS, "metric", ("pass", "loss"))
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["expr"] for c in CASES])
@@ -37,7 +28,7 @@ def test_what_the_checker_says_may_be_null(case: dict[str, Any]) -> None:
 def test_a_condition_said_never_null_is_never_null_and_every_value_is_a_boolean(case: dict[str, Any]) -> None:
     """Sound, and the operands keep their null guards: every combination evaluates (no TypeError on a null)."""
     checked = ex.check_expression(case["expr"], SCOPE, ex.BOOL)
-    fn = ex.compile_standalone(checked, ("pass", "loss"))
+    fn = ex.compile_standalone(checked, GRADES)
     names = sorted(n for n in DOMAINS if n in checked.refs)
     results = {fn(dict(zip(names, values, strict=True)))
                for values in itertools.product(*(DOMAINS[n] for n in names))}
