@@ -505,14 +505,38 @@ def _with_exposure_changes(listed: list[dict[str, Any]], ea: pd.DataFrame | None
     both = before.merge(after, on=["row", "exposure_id"], how="outer", suffixes=("_old", "_new"))
     both = both.sort_values(["_at", "_at_new"], na_position="last", kind="stable")  # the record's order
     moved: dict[int, list[dict[str, Any]]] = {}
-    for r in both.itertuples(index=False):
-        pair = [_text_or_none(r.grade_old), _text_or_none(r.grade_new)]
-        rules = [_text_or_none(r.decided_by_old), _text_or_none(r.decided_by_new)]
-        if pair[0] != pair[1] or rules[0] != rules[1]:
-            moved.setdefault(int(r.row), []).append({"exposure_id": str(r.exposure_id), "grade": pair,
-                                                    "decided_by": rules})
+    named = [kind for kind in ("warnings", "actions") if {f"{kind}_old", f"{kind}_new"} <= set(both.columns)]
+    for r in both.to_dict("records"):
+        pair = [_text_or_none(r["grade_old"]), _text_or_none(r["grade_new"])]
+        rules = [_text_or_none(r["decided_by_old"]), _text_or_none(r["decided_by_new"])]
+        entry: dict[str, Any] = {"exposure_id": str(r["exposure_id"]), "grade": pair, "decided_by": rules}
+        for kind in named:  # the warnings and actions naming it (for_exposures), when those changed
+            lists = [_ids_or_none(r[f"{kind}_old"]), _ids_or_none(r[f"{kind}_new"])]
+            if lists[0] != lists[1]:
+                entry[kind] = lists
+        if pair[0] != pair[1] or rules[0] != rules[1] or len(entry) > 3:
+            moved.setdefault(int(r["row"]), []).append(entry)
     for c in listed:
         c["exposures_changed"] = moved.get(c["row"], [])
+
+
+def _exposure_move(report: dict[str, Any], e: Mapping[str, Any], lang: str) -> str:
+    """How one exposure of a changed client moved: its grade and deciding floor, and the warnings and actions
+    naming it, each only when it changed."""
+    parts = []
+    if e["grade"][0] != e["grade"][1] or e["decided_by"][0] != e["decided_by"][1]:
+        parts.append(f"{_grade(report, e['grade'][0] or '-', lang)} → {_grade(report, e['grade'][1] or '-', lang)} "
+                     f"({e['decided_by'][0] or '-'} → {e['decided_by'][1] or '-'})")
+    parts += [f"{kind} [{', '.join(e[kind][0] or ())}] → [{', '.join(e[kind][1] or ())}]"
+              for kind in ("warnings", "actions") if kind in e]
+    return ", ".join(parts)
+
+
+def _ids_or_none(v: Any) -> list[str] | None:
+    """A list cell of an exposure table (the ids naming the exposure), None where the side has no such exposure."""
+    if v is None or (isinstance(v, float) and v != v):
+        return None
+    return [str(x) for x in v]
 
 
 def _text_or_none(v: Any) -> str | None:
@@ -989,12 +1013,11 @@ def _changed_section(report: dict[str, Any], lang: str, by_name: str) -> Section
     for c in listed:
         why = f"{_decider(c['decided_by'][0], w)} → {_decider(c['decided_by'][1], w)}"
         moved = c.get("exposures_changed", ())
-        if len(moved) == 1 and moved[0]["grade"] == c["grade"] and moved[0]["decided_by"] == c["decided_by"]:
+        if len(moved) == 1 and moved[0]["grade"] == c["grade"] and moved[0]["decided_by"] == c["decided_by"] \
+                and "warnings" not in moved[0] and "actions" not in moved[0]:
             moved = ()  # one loan that moved as the debtor did: the line says it already (JSON names it)
-        for e in moved[:3]:  # which loan moved, and by which floor
-            why += (f"; {printable(e['exposure_id'])}: {_grade(report, e['grade'][0] or '-', lang)} → "
-                    f"{_grade(report, e['grade'][1] or '-', lang)} ({e['decided_by'][0] or '-'} → "
-                    f"{e['decided_by'][1] or '-'})")
+        for e in moved[:3]:  # which loan moved, and by which floor; or which warnings and actions name it
+            why += f"; {printable(e['exposure_id'])}: {_exposure_move(report, e, lang)}"
         if len(moved) > 3:
             why += f"; +{len(moved) - 3}"
         row = [printable(str(c["client_id"])), printable(segment_shown(report, str(c["segment"]), lang)),

@@ -163,16 +163,27 @@ def test_two_scoped_versions_compare_debtors(tmp_path: Path) -> None:
     down = sum(new.decide(r)["classification"]["grade"] != old.decide(r)["classification"]["grade"]
                for r in (json.loads(f.read_text(encoding="utf-8")) for f in DEBTORS))
     assert rep["summary"]["downgrades"] == down > 0
-    # each changed debtor names the exposures that moved, with both grades and deciding rules, as decide does
+    # each changed debtor names the exposures that moved, with both grades and deciding rules, and the actions
+    # naming them (for_exposures) when those changed, as decide does
     records = {r["client_id"]: r for r in (json.loads(f.read_text(encoding="utf-8")) for f in DEBTORS)}
+
+    def naming(decision: dict[str, Any], kind: str, eid: str) -> list[str]:
+        return [x["id"] for x in decision[kind] if eid in x.get("exposures", ())]
+
     for c in rep["changed_clients"]:
         record = records[c["client_id"]]
-        before, after = old.decide(record)["exposures"], new.decide(record)["exposures"]
-        assert c["exposures_changed"] == [
-            {"exposure_id": x["exposure_id"], "grade": [x["grade"], y["grade"]],
-             "decided_by": [x["decided_by"], y["decided_by"]]}
-            for x, y in zip(before, after, strict=True)
-            if (x["grade"], x["decided_by"]) != (y["grade"], y["decided_by"])]
+        was, now = old.decide(record), new.decide(record)
+        want = []
+        for x, y in zip(was["exposures"], now["exposures"], strict=True):
+            entry: dict[str, Any] = {"exposure_id": x["exposure_id"], "grade": [x["grade"], y["grade"]],
+                                     "decided_by": [x["decided_by"], y["decided_by"]]}
+            for kind in ("warnings", "actions"):
+                pair = [naming(was, kind, x["exposure_id"]), naming(now, kind, x["exposure_id"])]
+                if pair[0] != pair[1]:
+                    entry[kind] = pair
+            if (x["grade"], x["decided_by"]) != (y["grade"], y["decided_by"]) or len(entry) > 3:
+                want.append(entry)
+        assert c["exposures_changed"] == want
     assert any(c["exposures_changed"] for c in rep["changed_clients"])
 
 
@@ -317,8 +328,17 @@ def test_a_warning_or_action_naming_other_exposures_is_a_change(tmp_path: Path) 
     portfolio.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     r = _impact("--format", "json", portfolio=portfolio, old=str(old), new=str(new))
     assert r.exit_code == 0, r.stderr
-    summary = json.loads(r.stdout)["summary"]
+    report = json.loads(r.stdout)
+    summary = report["summary"]
     a, b = Decider(load_policy(old)), Decider(load_policy(new))
+    # the listed entry says why: which exposure the warning or action now names too
+    listed = {c["client_id"]: c for c in report["changed_clients"]}
+    assert [(e["exposure_id"], e.get("warnings"), e.get("actions")) for e in listed["W"]["exposures_changed"]] == [
+        ("E1", [[], ["late_unsecured"]], None)]
+    assert [(e["exposure_id"], e.get("warnings"), e.get("actions")) for e in listed["A"]["exposures_changed"]] == [
+        ("E1", None, [[], ["enforce"]])]
+    text = _impact("--format", "text", portfolio=portfolio, old=str(old), new=str(new)).stdout
+    assert "E1: warnings [] → [late_unsecured]" in text and "E1: actions [] → [enforce]" in text
 
     def named(record: dict[str, Any], kind: str) -> list[tuple[str, tuple[str, ...]]]:
         return [(x["id"], tuple(x.get("exposures", ()))) for x in record[kind]]
