@@ -1000,19 +1000,34 @@ def _an(word: str) -> str:
 def present_when(node: ast.AST, value: bool) -> set[str]:
     """The names a condition proves present (not null) when it has ``value`` (True or False, so not null).
 
-    A comparison is null when an operand is: either value proves every name compared. ``is_null(x)`` false
-    proves x. ``not c`` has value v when c has the other. ``a or b`` is false, and ``a and b`` true, only when
-    every operand is.
+    A comparison, arithmetic or a boolean name is null when a name it reads is: either value proves those names.
+    ``is_null(x)`` false proves x. ``not c`` has value v when c has the other. ``a and b`` true, and ``a or b``
+    false, hold only when every operand does (what any proves); ``a and b`` false, and ``a or b`` true, when one
+    does (what all prove). Aggregations and other functions prove nothing.
     """
-    if isinstance(node, ast.Compare):
-        return {o.id for o in (node.left, *node.comparators) if isinstance(o, ast.Name)}
+    if isinstance(node, ast.BoolOp):
+        proofs = [present_when(v, value) for v in node.values]
+        return set().union(*proofs) if isinstance(node.op, ast.And) == value else set.intersection(*proofs)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
         return present_when(node.operand, not value)
-    if (not value and isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "is_null"
-            and len(node.args) == 1 and isinstance(node.args[0], ast.Name)):
-        return {node.args[0].id}
-    if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And) == value:
-        return set().union(*(present_when(v, value) for v in node.values))
+    if isinstance(node, ast.Call):
+        is_null = getattr(node.func, "id", None) == "is_null" and len(node.args) == 1
+        return _null_with(node.args[0]) if is_null and not value else set()
+    if isinstance(node, ast.Compare):
+        if any(isinstance(op, ast.In | ast.NotIn) for op in node.ops):  # the right side is a literal list
+            return _null_with(node.left)
+        return set().union(*(_null_with(x) for x in (node.left, *node.comparators)))
+    return _null_with(node)
+
+
+def _null_with(node: ast.AST) -> set[str]:
+    """The names a value is null with: a name, or arithmetic over such (any operator gives null on a null)."""
+    if isinstance(node, ast.Name):
+        return set() if node.id == "null" else {node.id}  # the literal null has no value to prove
+    if isinstance(node, ast.BinOp):
+        return _null_with(node.left) | _null_with(node.right)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        return _null_with(node.operand)
     return set()
 
 

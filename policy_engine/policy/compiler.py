@@ -1367,12 +1367,12 @@ def _null_placeholders(c: _Compiler, texts: Mapping[str, str], path: PathKey, ru
 
     It would print '无数据' / 'n/a' into a sentence ('无数据发生危机事件'). A name is safe when it
     always has a value (a parameter, a required input, a metric that is never null), or when the
-    condition proves it: ``when`` is true only if the name has a value (see :func:`proven_values`).
+    condition proves it: ``when`` is true only if the name has a value (see :func:`ex.present_when`).
     A 1.x policy keeps the placeholder, so its stored decisions replay word for word.
     """
     if not c.scoped or ce is None:
         return
-    proven = proven_values(ce.tree)
+    proven = ex.present_when(ce.tree, True)
     for lang, text in texts.items():
         try:
             names = [n for _, n, _, _ in string.Formatter().parse(text) if n]
@@ -1415,36 +1415,6 @@ def _always_triggered(tree: ast.AST) -> bool:
         test = any if isinstance(tree.op, ast.And) else all
         return test(_always_triggered(v) for v in tree.values)
     return False
-
-
-def proven_values(tree: ast.AST) -> set[str]:
-    """The names that have a value whenever ``tree`` is true (null semantics: a comparison, arithmetic
-    or a boolean name with a null is never true; ``and`` proves what either side does, ``or`` what both do,
-    ``not is_null(x)`` proves x). Aggregations prove nothing about the debtor's names."""
-    if isinstance(tree, ast.BoolOp):
-        sets = [proven_values(v) for v in tree.values]
-        return set().union(*sets) if isinstance(tree.op, ast.And) else set.intersection(*sets)
-    if isinstance(tree, ast.UnaryOp) and isinstance(tree.op, ast.Not):
-        inner = tree.operand
-        if isinstance(inner, ast.Call) and getattr(inner.func, "id", None) == "is_null" and len(inner.args) == 1:
-            return _arithmetic_names(inner.args[0])
-        return set()
-    if isinstance(tree, ast.Compare):
-        if any(isinstance(op, ast.In | ast.NotIn) for op in tree.ops):
-            return _arithmetic_names(tree.left)
-        return set().union(*(_arithmetic_names(x) for x in (tree.left, *tree.comparators)))
-    return _arithmetic_names(tree)
-
-
-def _arithmetic_names(node: ast.AST) -> set[str]:
-    """The names a value depends on such that a null one makes it null: a name, or +, -, *, / of such."""
-    if isinstance(node, ast.Name):
-        return {node.id}
-    if isinstance(node, ast.BinOp):
-        return _arithmetic_names(node.left) | _arithmetic_names(node.right)
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
-        return _arithmetic_names(node.operand)
-    return set()
 
 
 def _warnings(c: _Compiler) -> None:
