@@ -468,10 +468,8 @@ class Decider:
                     "message": msg(e.get),
                     "evidence": {n: _jsonable(e.get(n)) for n in names},
                 }
-                if w.for_exposures is not None and (concerned := self._concerned(w)) is not None:
-                    item["exposures"] = [key for key, _ in concerned]
-                    if unknown := self._not_known(w):
-                        item["exposures_not_known"] = unknown
+                if w.for_exposures is not None:
+                    self._name_exposures(w, item)
                 out.append(item)
             elif hit is None and not w.from_rule:
                 undetermined.append(self._undetermined("warning", w.id, w.expr.refs, environment()))
@@ -565,7 +563,6 @@ class Decider:
         if a.expr.fired_refs:
             because["warnings"] = [w for w in a.expr.fired_refs if warning_fired.get(w) is True]
         because["values"] = {n: _jsonable(e.get(n)) for n in a.expr.refs if n != "grade"}
-        concerned = self._concerned(a)
         # ``{triggers}`` is worded only for a reason that has it (the AST walk and messages cost every decision
         # else), and once for both languages
         triggers: list[Bilingual] = []
@@ -583,24 +580,16 @@ class Decider:
             "id": a.id, "action": a.action, "params": values, "priority": a.priority,
             "approval": a.approval, "reason": reason, "because": because,
         }
-        if concerned is not None:
-            item["exposures"] = [key for key, _ in concerned]
-            if unknown := self._not_known(a):
-                item["exposures_not_known"] = unknown
+        if a.for_exposures is not None:
+            self._name_exposures(a, item)
         if a.restructuring is not None:
             item["restructuring"] = _restructuring_entry(a.restructuring, restructuring)
             if restructuring is None:
                 undetermined.append(self._undetermined("restructuring", a.id, a.restructuring.expr.refs, e))
         return item
 
-    def _concerned(self, a: Any) -> list[tuple[str, int]] | None:
-        """The exposures a warning or an action names (key, grade rank), or None for one of the debtor."""
-        return None
-
-    def _not_known(self, a: Any) -> list[str]:
-        """The exposures whose ``for_exposures`` condition had no value: it fired for others, and whether it
-        concerns these is not known (said, not left out in silence)."""
-        return []
+    def _name_exposures(self, a: Any, item: dict[str, Any]) -> None:
+        """A warning or an action with ``for_exposures`` (a policy with scopes only) names its exposures."""
 
     def _triggers(self, a: Any, e: Mapping[str, Any], warning_fired: Mapping[str, Any]) -> Bilingual:
         """What fired an action, in words (its reason's ``{triggers}``): the grade when it reaches a grade its
@@ -850,21 +839,24 @@ class ScopedDecider(Decider):
             return elements, []
         return read_scopes(self.policy, record, file, day)
 
-    def _concerned(self, a: Any) -> list[tuple[str, int]] | None:
-        """The exposures whose ``for_exposures`` condition held (key, final grade rank), in the record's order."""
-        debtor = _DEBTOR.get()
-        elements = debtor.elements if debtor is not None else None
-        part = self.policy.scoped
-        if a.for_exposures is None or elements is None or part is None or part.graded is None:
-            return None
-        return [(e["@key"], e["@rank"]) for e in elements.get(part.graded, ()) if e.get(a.selector) is True]
-
-    def _not_known(self, a: Any) -> list[str]:
+    def _name_exposures(self, a: Any, item: dict[str, Any]) -> None:
+        """``exposures``: those whose ``for_exposures`` condition held, in the record's order; and
+        ``exposures_not_known``, those whose condition had no value (it fired for others, and whether it concerns
+        these is not known: said, not left out in silence)."""
         debtor = _DEBTOR.get()
         part = self.policy.scoped
         if debtor is None or part is None or part.graded is None:
-            return []
-        return [e["@key"] for e in debtor.elements.get(part.graded, ()) if e.get(a.selector, False) is None]
+            return
+        named, unknown = [], []
+        for e in debtor.elements.get(part.graded, ()):
+            held = e.get(a.selector, False)
+            if held is True:
+                named.append(e["@key"])
+            elif held is None:
+                unknown.append(e["@key"])
+        item["exposures"] = named
+        if unknown:
+            item["exposures_not_known"] = unknown
 
     def decide_values(self, cid: str, day: _dt.date, inputs: tuple[Any, ...], input_hash: str,
                       trace: bool = False) -> dict[str, Any]:
@@ -1228,22 +1220,22 @@ def _build_tracer(policy: CompiledPolicy, dated: Sequence[str]) -> Any:
     for i, m in enumerate(policy.metrics):
         if m.after is not None:
             entry("metric", m.name, m.expr.source, m.expr.refs, f"m{i}")
-    def named(spec: Any) -> tuple[str, str]:
-        """A warning's or an action's condition as written and, apart, the exposures it concerns (the compiled
-        condition joins them as 'when and any_of(exposure, for_exposures)', which no author wrote)."""
-        if spec.for_exposures is None:
-            return spec.expr.source, ""
-        return (spec.own_when or spec.expr).source, f", 'for_exposures': {spec.for_exposures.source!r}"
-
+    # A warning's or an action's condition as written, and apart the exposures it concerns (its ``expr`` joins
+    # them as 'when and any_of(exposure, for_exposures)', which no author wrote).
     for i, w in enumerate(policy.warnings):
         if not w.from_rule:
-            entry("warning", w.id, named(w)[0], w.expr.refs, f"warnings[{i}]", named(w)[1])
+            entry("warning", w.id, w.as_written.source, w.expr.refs, f"warnings[{i}]", _exposures_named(w))
     for i, a in enumerate(policy.actions):
-        entry("action", a.id, named(a)[0], a.expr.refs, f"actions[{i}]", named(a)[1])
+        entry("action", a.id, a.as_written.source, a.expr.refs, f"actions[{i}]", _exposures_named(a))
     lines.append("    ]")
     namespace: dict[str, Any] = {}
     exec(compile("\n".join(lines), f"<trace {policy.id} {policy.version}>", "exec"), namespace)
     return namespace["trace"]
+
+
+def _exposures_named(spec: Any) -> str:
+    """A trace step's for_exposures entry, for a warning or an action that names the exposures it concerns."""
+    return "" if spec.for_exposures is None else f", 'for_exposures': {spec.for_exposures.source!r}"
 
 
 SUMMARY = "summary"

@@ -219,6 +219,11 @@ class WarningSpec(Frozen, eq=False):
         """The key under which each exposure holds whether this warning concerns it."""
         return WARNING_SELECTOR_PREFIX + self.id
 
+    @property
+    def as_written(self) -> ex.CheckedExpression:
+        """Its condition as the author wrote it (``expr`` joins for_exposures to it): what diff, trace and lint show."""
+        return self.own_when if self.own_when is not None else self.expr
+
 
 class RestructuringSpec(Frozen, eq=False):
     expr: ex.CheckedExpression
@@ -258,6 +263,11 @@ class ActionSpec(Frozen, eq=False):
     def selector(self) -> str:
         """The key under which each exposure holds whether this action concerns it."""
         return SELECTOR_PREFIX + self.id
+
+    @property
+    def as_written(self) -> ex.CheckedExpression:
+        """Its condition as the author wrote it (``expr`` joins for_exposures to it): what diff, trace and lint show."""
+        return self.own_when if self.own_when is not None else self.expr
 
 
 class Grade(Frozen):
@@ -560,7 +570,7 @@ class _Compiler:
             self.err("reserved-name", f"{kind} name '{name}' is reserved: {why}", path,
                      f"choose another name, e.g. '{name}_value'")
             return False
-        if kind != "scope" and name in self.scope_parents:  # count_where(payment, ...) names the scope, never it
+        if kind != "scope" and name in self.scope_parents:  # count_where(s, ...) names the scope s, never a value
             self.err("reserved-name", f"{kind} name '{name}' is the name of a scope of this policy", path,
                      f"choose another name, e.g. '{name}_value'")
             return False
@@ -1427,12 +1437,8 @@ def _warnings(c: _Compiler) -> None:
             c.err("duplicate-id", f"warning id '{w['id']}' is the id of a classification rule that warns",
                   ("warnings", i, "id"), "a rule with a message emits its warning itself: remove this warning, "
                   "or give it another id", rule=w["id"])
-        ce = c.check_expr(w["when"], ("warnings", i, "when"), "warning", ex.BOOL, rule=w["id"])
-        selector = _for_exposures(c, w, ("warnings", i), "warning") if "for_exposures" in w else None
-        written = ce if selector is not None else None
-        if ce is not None and selector is not None:  # as an action's: it fires when it concerns some exposure
-            ce = c.check_expr(f"({w['when']}) and any_of({c.graded}, {w['for_exposures']})", ("warnings", i, "when"),
-                              "warning", ex.BOOL, rule=w["id"])
+        written, selector, ce = _concerning(c, w, ("warnings", i), "warning", functools.partial(
+            c.check_expr, stage="warning", want=ex.BOOL, rule=w["id"]))
         evidence = tuple(w.get("evidence") or ())
         for j, e in enumerate(evidence):
             if e not in c.symbols and not c.open_names:
@@ -1548,13 +1554,7 @@ def _restructuring_declared(c: _Compiler, a: Mapping[str, Any], path: PathKey) -
 def _action(c: _Compiler, a: Mapping[str, Any], path: PathKey) -> None:
     """One action's condition, computed parameters and restructuring condition, checked and compiled."""
     check = functools.partial(c.check_expr, stage="action", warnings=c.warning_nullable, rule=a["id"])
-    ce = check(a["when"], (*path, "when"), want=ex.BOOL)
-    selector = _for_exposures(c, a, path, "action") if "for_exposures" in a else None
-    written = ce if selector is not None else None
-    if ce is not None and selector is not None:
-        # The action fires when its condition holds and it concerns some exposure: one condition,
-        # so every evaluator (row, vector, batch) decides it as it decides any aggregation.
-        ce = check(f"({a['when']}) and any_of({c.graded}, {a['for_exposures']})", (*path, "when"), want=ex.BOOL)
+    written, selector, ce = _concerning(c, a, path, "action", functools.partial(check, want=ex.BOOL))
     c._templates(a["reason"], (*path, "reason"), a["id"], extra=ACTION_PLACEHOLDERS)
     _null_placeholders(c, a["reason"], (*path, "reason"), a["id"], ce)
     _triggers_named(c, a, path, ce)
@@ -1601,6 +1601,20 @@ def conflicting_actions(actions: Sequence[ActionSpec]) -> list[tuple[ActionSpec,
                     continue  # a restructuring without a grace period
                 out.append((a, b, rule.why))
     return out
+
+
+def _concerning(c: _Compiler, raw: Mapping[str, Any], path: PathKey, kind: str,
+                check: Callable[[str, PathKey], ex.CheckedExpression | None]
+                ) -> tuple[ex.CheckedExpression | None, ex.CheckedExpression | None, ex.CheckedExpression | None]:
+    """A warning's or an action's condition as written, the exposures it concerns, and the condition it is
+    decided by: with for_exposures, 'when and any_of(<graded scope>, for_exposures)', so it fires only when it
+    concerns some exposure, and every evaluator (row, vector, batch) decides it as any aggregation."""
+    written = check(raw["when"], (*path, "when"))
+    selector = _for_exposures(c, raw, path, kind) if "for_exposures" in raw else None
+    if written is None or selector is None:
+        return written, selector, written
+    return written, selector, check(f"({raw['when']}) and any_of({c.graded}, {raw['for_exposures']})",
+                                    (*path, "when"))
 
 
 def _for_exposures(c: _Compiler, a: Mapping[str, Any], path: PathKey, kind: str) -> ex.CheckedExpression | None:

@@ -96,9 +96,10 @@ class _Subject:
                           severity="warning")
 
     @functools.cached_property
-    def element_metrics(self) -> set[str]:
-        """The metrics of each element of a scope that is not graded (read only inside aggregations, never shown)."""
-        return {m.name for m in self.policy.element_metrics}
+    def element_metrics(self) -> dict[str, Any]:
+        """The metrics of each element of a scope that is not graded (read only inside aggregations, never shown),
+        with their checked expressions."""
+        return {m.name: m.expr for m in self.policy.element_metrics}
 
     @functools.cached_property
     def read(self) -> set[str]:
@@ -165,12 +166,20 @@ def metric_unused(s: _Subject) -> Iterator[Diagnostic]:
     """A metric no rule reads is dead weight, unless it is marked as reported only."""
     for name, m in (s.data.get("metrics") or {}).items():
         if name not in s.read and not m.get("informational", False):
-            scope = m.get("scope")
-            hint = (f"read it inside an aggregation over {scope} (count_where({scope}, {name}), any_of({scope}, "
-                    f"{name})) or remove it: a metric of each {scope} element is never reported"
+            hint = (_element_metric_hint(name, m.get("scope"), s.element_metrics[name].type)
                     if name in s.element_metrics else
                     "use it, remove it, or mark it 'informational: true' if it is only reported")
             yield s.finding("metric-unused", f"metric '{name}' is read by no rule", ("metrics", name), name, hint)
+
+
+def _element_metric_hint(name: str, scope: str, kind: str) -> str:
+    """Where a metric of each element is read: inside an aggregation over its scope that takes its type."""
+    use = {"bool": f"count_where({scope}, {name}), any_of({scope}, {name})",
+           "number": f"sum_of({scope}, {name}), max_of({scope}, {name})",
+           "date": f"max_of({scope}, {name}), first_date({scope}, {name}, ...)"}.get(
+        kind, f"last_of({scope}, {name}, ...)")
+    return (f"read it inside an aggregation over {scope} ({use}) or remove it: a metric of each element is never "
+            "reported")
 
 
 def parameter_unused(s: _Subject) -> Iterator[Diagnostic]:
@@ -219,9 +228,13 @@ def condition_decided_by_ranges(s: _Subject) -> Iterator[Diagnostic]:
     consts = {n: tuple(float(v) for v in values.values()) for n, values in p.parameters.items()
               if values and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values.values())}
     hint = "the condition compares a value with a number outside the range it can take"
+    named = {(section, x.id): x for section, specs in (("warnings", p.warnings), ("actions", p.actions))
+             for x in specs if x.for_exposures is not None}
     for path, rid, tree in _rule_conditions(s):
         verdict = _condition_verdict(tree, ranges, consts)
-        parts = _written_parts(s, path, tree)
+        spec = named.get((path[0], rid))
+        parts = [(path, tree)] if spec is None else [  # as written: the condition, and the exposures it concerns
+            (path, spec.as_written.tree), ((*path[:-1], "for_exposures"), spec.for_exposures.tree)]
         if verdict is True:
             yield s.finding("condition-always-true", f"'{rid}' fires for every client the declared ranges "
                             "allow", path, rid, _why(tree, ranges, consts) or hint)
@@ -233,11 +246,12 @@ def condition_decided_by_ranges(s: _Subject) -> Iterator[Diagnostic]:
                             at, rid, _why(part, ranges, consts) or hint)
             continue
         for at, part in parts:
-            if part is not tree and at[-1] == "for_exposures" and _condition_verdict(part, ranges, consts) is False:
+            if at[-1] == "for_exposures" and _condition_verdict(part, ranges, consts) is False:
                 yield s.finding("condition-never-true", f"'{rid}' can never fire under the declared ranges: it "
                                 "concerns no exposure", at, rid, _why(part, ranges, consts) or hint)
                 continue
-            yield from _decided_parts(s, at, rid, part, ranges, consts)
+            # a part's own root too: it is not the whole condition, which the verdicts above judged
+            yield from _decided_parts(s, at, rid, part, ranges, consts, skip_root=spec is None)
     for name, m in _metric_places(s):
         yield from _decided_parts(s, ("metrics", name, "expr"), name, m.expr.tree, ranges, consts)
 
@@ -258,18 +272,6 @@ def _rule_conditions(s: _Subject) -> Iterator[tuple[tuple[Any, ...], str, ast.AS
         rid = raw.get("id") if isinstance(raw, dict) else None
         if isinstance(rid, str) and (section, rid) in compiled:
             yield path, rid, compiled[(section, rid)]
-
-
-def _written_parts(s: _Subject, path: tuple[Any, ...], tree: ast.AST) -> list[tuple[tuple[Any, ...], ast.AST]]:
-    """A condition as its author wrote it: a warning's or an action's with ``for_exposures`` is compiled as
-    '(when) and any_of(exposure, for_exposures)', whose two parts are found at their own keys."""
-    section, i = path[0], path[1]
-    raw = (s.data.get(section) or [])[i] if section in ("warnings", "actions") else None
-    if (isinstance(raw, dict) and "for_exposures" in raw and isinstance(tree, ast.BoolOp)
-            and isinstance(tree.op, ast.And) and len(tree.values) == 2 and isinstance(tree.values[1], ast.Call)
-            and len(tree.values[1].args) == 2):
-        return [(path, tree.values[0]), ((section, i, "for_exposures"), tree.values[1].args[1])]
-    return [(path, tree)]
 
 
 def _metric_places(s: _Subject) -> Iterator[tuple[str, Any]]:
@@ -418,10 +420,11 @@ def _why(node: ast.AST, ranges: dict[str, tuple[float | None, float | None]],
 
 def _decided_parts(s: _Subject, path: tuple[Any, ...], rid: str, tree: ast.AST,
                    ranges: dict[str, tuple[float | None, float | None]],
-                   consts: dict[str, tuple[float, ...]]) -> Iterator[Diagnostic]:
-    """A comparison the ranges decide, inside a condition they do not decide as a whole."""
+                   consts: dict[str, tuple[float, ...]], skip_root: bool = True) -> Iterator[Diagnostic]:
+    """A comparison the ranges decide, inside a condition they do not decide as a whole (its root, judged on its
+    own, unless ``tree`` is a part of the condition: the 'when' or the 'for_exposures' of one that has both)."""
     for node in ast.walk(tree):
-        if node is tree:
+        if node is tree and skip_root:
             continue
         verdict = _atom_verdict(node, ranges, consts)
         if verdict is None:

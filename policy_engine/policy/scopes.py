@@ -222,16 +222,14 @@ def debtor_reads(name: str, owner: Mapping[str, str], parents: Mapping[str, str 
     where = owner.get(name)
     if where is None or where == DEBTOR:
         return None
-    code, message, hint = _elsewhere(name, where, DEBTOR, parents)
-    path = chain(parents, where)
-    via = next((s for s in path if (parents.get(s) or DEBTOR) == DEBTOR), None)
-    if via is not None:  # a message or a list of evidence holds no expression: the aggregation goes in a metric
-        inner = "" if via == where else f", reading its {where} elements inside it: any_of({via}, any_of({where}, ...))"
-        message = (f"'{name}' is a name of scope '{where}', with a value for each {where} element: the debtor's "
-                   "messages and evidence show one value")
-        hint = (f"show a debtor metric that aggregates it instead: add one with expr: count_where({via}, ...), "
-                f"max_of({via}, ...) or any_of({via}, ...){inner}")
-    return code, message, hint
+    # the debtor's child scope on the way to it (a scope in a cycle was given no parent by the scopes pass)
+    via = next((s for s in chain(parents, where) if (parents.get(s) or DEBTOR) == DEBTOR), where)
+    # a message or a list of evidence holds no expression: the aggregation goes in a metric
+    inner = "" if via == where else f", reading its {where} elements inside it: any_of({via}, any_of({where}, ...))"
+    return ("scope-name", f"'{name}' is a name of scope '{where}', with a value for each {where} element: the "
+            "debtor's messages and evidence show one value",
+            f"show a debtor metric that aggregates it instead: add one with expr: count_where({via}, ...), "
+            f"max_of({via}, ...) or any_of({via}, ...){inner}")
 
 
 def _elsewhere(name: str, where: str, scope: str, parents: Mapping[str, str | None]) -> tuple[str, str, str | None]:

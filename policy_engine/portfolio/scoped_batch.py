@@ -459,33 +459,32 @@ def _naming_warnings(policy: CompiledPolicy, run: ScopedRun, parent: np.ndarray,
     """Per exposure, the warnings that fired naming it (``for_exposures``), in the policy's order: the record's
     ``warnings[].exposures`` read the other way round (a warning of the debtor as a whole is in the debtor table
     only)."""
-    from .batch import _list_column
-
-    masks, ids = [], []
-    for w, res in zip(policy.warnings, run.debtors.warnings, strict=True):
-        if w.for_exposures is None:
-            continue
-        named = run.tables.metrics[w.selector]
-        masks.append(np.asarray(named.data, bool) & np.asarray(named.valid, bool) & (res.data & res.valid)[parent])
-        ids.append(w.id)
-    return _list_column(np.column_stack(masks) if masks else np.zeros((m, 0), bool), ids)
+    fired = [(w, res.data & res.valid) for w, res in zip(policy.warnings, run.debtors.warnings, strict=True)]
+    return _naming(run, fired, parent, m)
 
 
 def _naming_actions(policy: CompiledPolicy, run: ScopedRun, parent: np.ndarray, m: int) -> pd.Series:
     """Per exposure, the recommended actions that name it (``for_exposures``), most urgent first as the debtor's
     ``actions``: the record's ``actions[].exposures`` read the other way round. An action of the debtor as a
     whole names no exposure, so it is only in the debtor table."""
-    from .batch import _list_column, kept_actions
+    from .batch import kept_actions
 
     order, kept, _ = kept_actions(policy, run.debtors)
+    return _naming(run, [(policy.actions[j], kept[:, k]) for k, j in enumerate(order)], parent, m)
+
+
+def _naming(run: ScopedRun, fired: list[tuple[Any, np.ndarray]], parent: np.ndarray, m: int) -> pd.Series:
+    """Per exposure, the ids of the warnings or actions (with, per debtor, whether each fired or was kept) whose
+    ``for_exposures`` held for it, in the order given."""
+    from .batch import _list_column
+
     masks, ids = [], []
-    for k, j in enumerate(order):
-        a = policy.actions[j]
-        if a.for_exposures is None:
+    for spec, debtor_mask in fired:
+        if spec.for_exposures is None:
             continue
-        named = run.tables.metrics[a.selector]
-        masks.append(np.asarray(named.data, bool) & np.asarray(named.valid, bool) & kept[parent, k])
-        ids.append(a.id)
+        named = run.tables.metrics[spec.selector]
+        masks.append(np.asarray(named.data, bool) & np.asarray(named.valid, bool) & debtor_mask[parent])
+        ids.append(spec.id)
     return _list_column(np.column_stack(masks) if masks else np.zeros((m, 0), bool), ids)
 
 

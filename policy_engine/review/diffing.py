@@ -238,7 +238,7 @@ def _describe_floor(spec: FloorSpec) -> dict[str, Any]:
 
 def _written(spec: WarningSpec | ActionSpec) -> dict[str, Any]:
     """A warning's or an action's condition as written, and the exposures it concerns (not the compiled join)."""
-    out = {"when": (spec.own_when or spec.expr).source.strip()}
+    out = {"when": spec.as_written.source.strip()}
     if spec.for_exposures is not None:
         out["for_exposures"] = spec.for_exposures.source.strip()
     return out
@@ -436,17 +436,16 @@ def _floor_deltas(a: FloorSpec, b: FloorSpec) -> list[Delta]:
 def _conditions(a: WarningSpec | ActionSpec, b: WarningSpec | ActionSpec) -> list[Delta]:
     """The condition as written, then the exposures it concerns (``for_exposures``), each on its own: the compiled
     condition joins the two ('when and any_of(exposure, for_exposures)'), which no author wrote."""
-    out = _when(a.own_when or a.expr, b.own_when or b.expr)
+    out = _when(a.as_written, b.as_written)
     old, new = a.for_exposures, b.for_exposures
     if old is None or new is None:
         if old is not new:
-            out.append(Delta(f"for_exposures {'added `' + new.source.strip() + '`' if new else 'removed'}",
+            out.append(Delta(f"for_exposures: {'added `' + new.source.strip() + '`' if new else 'removed'}",
                              "for_exposures", old.source.strip() if old else None, new.source.strip() if new else None))
         return out
     change = expression_delta(old, new, "for_exposures")
     if change:
-        out.append(Delta(f"exposures concerned (for_exposures): {change.detail}", "for_exposures", change.old,
-                         change.new, change.when))
+        out.append(Delta(f"for_exposures: {change.detail}", "for_exposures", change.old, change.new, change.when))
     return out
 
 

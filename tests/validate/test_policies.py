@@ -168,16 +168,20 @@ def test_lint_sees_a_rules_own_warning(tmp_path: Path) -> None:
     assert [(d.code, d.line, d.rule) for d in result.diagnostics] == [("condition-always-true", line, "low_ratio")]
 
 
-def test_an_unused_metric_of_each_element_is_told_where_it_is_read(tmp_path: Path) -> None:
-    # Not 'informational: true': a metric of each payment is never reported, only read inside an aggregation.
+@pytest.mark.parametrize(("expr", "read"), [("paid_date > due_date", "count_where(payment, paid_late)"),
+                                            ("days_between(due_date, coalesce(paid_date, as_of))",
+                                             "sum_of(payment, paid_late)")])
+def test_an_unused_metric_of_each_element_is_told_where_it_is_read(tmp_path: Path, expr: str, read: str) -> None:
+    # Not 'informational: true': a metric of each payment is never reported, only read inside an aggregation that
+    # takes its type (a count of a condition, a sum of a number).
     text = (DATA / "scopes" / "policy-multi-exposure.yaml").read_text(encoding="utf-8")
-    text = text.replace("metrics:\n", "metrics:\n  paid_late: {scope: payment, expr: \"paid_date > due_date\"}\n", 1)
+    text = text.replace("metrics:\n", f"metrics:\n  paid_late: {{scope: payment, expr: \"{expr}\"}}\n", 1)
     path = tmp_path / "policy.yaml"
     path.write_text(text, encoding="utf-8")
     (result,) = check_paths([path])
     (d,) = [d for d in result.diagnostics if d.code == "metric-unused"]
     assert d.rule == "paid_late" and "informational" not in (d.hint or "")
-    assert "count_where(payment, paid_late)" in (d.hint or "")
+    assert read in (d.hint or "")
 
 
 @pytest.mark.parametrize(("part", "whole"), [

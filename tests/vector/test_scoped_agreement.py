@@ -111,8 +111,9 @@ def _agree(policy: CompiledPolicy, records: list[dict[str, Any]], tmp: Path) -> 
             e = exposures.loc[(want["client_id"], x["exposure_id"])]
             assert (e["grade"], e["own_grade"], e["decided_by"]) == (x["grade"], x["own_grade"], x["decided_by"])
             assert list(e["floors"]) == [f["id"] for f in x["floors"]]
-            naming = [w["id"] for w in want["warnings"] if x["exposure_id"] in w.get("exposures", ())]
-            assert list(e["warnings"]) == naming
+            for kind in ("warnings", "actions"):  # the record's 'exposures' of each, read the other way round
+                naming = [w["id"] for w in want[kind] if x["exposure_id"] in w.get("exposures", ())]
+                assert list(e[kind]) == naming, kind
 
 
 @pytest.mark.parametrize("name", sorted(POLICIES))
