@@ -260,7 +260,8 @@ def markdown(functions: Mapping[str, Any], operators: tuple[tuple[str, str], ...
             "| --- | --- | --- | --- | --- | --- |"]
     out += [f"| `{a['signature']}` | {a['result']} | {_cell(a['gives'])} | {_cell(a['null_rule'])} | "
             f"`{a['example']}` | `{a['example_result']}` |" for a in ref["aggregations"]]
-    out += ["", "### Built-in names", "", "No policy may define these names.", "",
+    out += ["", "### Built-in names", "", "No policy may define these names, nor name an input, parameter or metric "
+            "after a function, an aggregation or a scope it declares (`reserved-name`).", "",
             "| name | type | meaning | where | example |", "| --- | --- | --- | --- | --- |"]
     out += [f"| `{n['name']}` | {n['type']} | {_cell(n['doc'])} | {n['where']} | `{n['example']}` |"
             for n in ref["builtin_names"]]
