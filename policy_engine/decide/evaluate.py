@@ -1029,6 +1029,7 @@ class ScopedDecider(Decider):
         exposures = [self._exposure(part, e, debtor_fired, environment, record["undetermined"]) for e in graded]
         if trace:
             self._trace_exposures(part, graded, environment, record["trace"])
+            self._trace_named(graded, environment, record["trace"])
         cls = record["classification"]
         cls["grade_of"] = GRADE_RULE
         g_rank = results[6]
@@ -1057,6 +1058,26 @@ class ScopedDecider(Decider):
                               "result": hit, "floor": f.floor})
         at = next((i for i, step in enumerate(trace) if step["stage"] == "classification"), len(trace))
         trace[at:at] = steps
+
+    def _trace_named(self, graded: list[dict[str, Any]], environment: Callable[[], dict[str, Any]],
+                     trace: list[dict[str, Any]]) -> None:
+        """Per warning or action with ``for_exposures``, its condition for each exposure, with the facts it read,
+        after the rule's own step: the trace shows why it names E1 and not E2, not only that it fired."""
+        for kind, specs in (("warning", self.policy.warnings), ("action", self.policy.actions)):
+            for spec in specs:
+                if spec.for_exposures is None:
+                    continue
+                steps = []
+                for e in graded:
+                    local = {**environment(), **{k: v for k, v in e.items() if not k.startswith("@")},
+                             "grade": self._rank_entries[e["@rank"]][0]}
+                    steps.append({"stage": kind, "rule": spec.id, "exposure": e["@key"],
+                                  "expr": spec.for_exposures.source,
+                                  "reads": {n: _jsonable(local[n]) for n in spec.for_exposures.refs if n in local},
+                                  "result": e.get(spec.selector)})
+                at = next((i + 1 for i, step in enumerate(trace) if step["stage"] == kind and step["rule"] == spec.id
+                           and "exposure" not in step), len(trace))
+                trace[at:at] = steps
 
     def _exposure(self, part: ScopedPart, e: dict[str, Any], debtor_fired: list[tuple[dict[str, Any], int]],
                   environment: Callable[[], dict[str, Any]], undetermined: list[dict[str, Any]]) -> dict[str, Any]:

@@ -118,10 +118,16 @@ def test_a_warnings_for_exposures_mistake_is_located(base: str, code: str, fragm
 
 
 def test_the_trace_shows_the_condition_as_written_and_the_exposures_beside_it() -> None:
-    record = Decider(POLICY).decide(_debtor_of({"exposure_id": "E0", "balance": 100, "days_past_due": 0,
-                                                "secured": False, "schedule": LATE}), trace=True)
-    (step,) = [s for s in record["trace"] if s["rule"] == "late_unsecured"]
+    record = Decider(POLICY).decide(_debtor_of(
+        {"exposure_id": "E0", "balance": 100, "days_past_due": 0, "secured": False, "schedule": LATE},
+        {"exposure_id": "E1", "balance": 100, "days_past_due": 0, "secured": True, "schedule": LATE}), trace=True)
+    step, *each = [s for s in record["trace"] if s["rule"] == "late_unsecured"]
     assert (step["expr"], step["for_exposures"], step["result"]) == (
         "any_of(exposure, late >= 1)", "late >= 1 and not secured", True)
-    assert ("warning late_unsecured = true <- any_of(exposure, late >= 1)  for_exposures: late >= 1 and not secured"
-            in explain(record, POLICY, "en"))
+    # then the condition for each exposure, with what it read: why it names E0 and not E1
+    assert [(s["exposure"], s["reads"], s["result"]) for s in each] == [
+        ("E0", {"late": 1, "secured": False}, True), ("E1", {"late": 1, "secured": True}, False)]
+    text = explain(record, POLICY, "en")
+    assert "warning late_unsecured = true <- any_of(exposure, late >= 1)  for_exposures: late >= 1 and not secured" \
+        in text
+    assert "warning late_unsecured @E1 = false <- late >= 1 and not secured  [late=1, secured=true]" in text
