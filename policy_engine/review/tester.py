@@ -269,18 +269,27 @@ def _expect_metrics(want: Any, record: Mapping[str, Any]) -> list[str]:
     return f
 
 
-def _expect_restructuring(want: Any, record: Mapping[str, Any]) -> list[str]:
-    f = []
-    by_id = {a["id"]: a for a in record["actions"]}
-    for aid, is_restructuring in (want or {}).items():
-        a = by_id.get(aid)
-        if a is None:
-            f.append(f"restructuring.{aid}: action not recommended")
-        elif "restructuring" not in a:
-            f.append(f"restructuring.{aid}: action has no restructuring consequence")
-        elif a["restructuring"]["is_restructuring"] != is_restructuring:
-            f.append(f"restructuring.{aid}: expected {is_restructuring}, got {a['restructuring']['is_restructuring']}")
-    return f
+def _per_item(key: str, listed: str, absent: str, judge: Callable[[Mapping[str, Any], Any], str | None]
+              ) -> Callable[[Any, Mapping[str, Any]], list[str]]:
+    """An expectation keyed by warning or action id: ``absent`` when it is not in the record's ``listed``, else
+    what ``judge`` finds wrong with it (None: nothing)."""
+
+    def check(want: Any, record: Mapping[str, Any]) -> list[str]:
+        by_id = {x["id"]: x for x in record[listed]}
+        found = ((xid, absent if xid not in by_id else judge(by_id[xid], w)) for xid, w in (want or {}).items())
+        return [f"{key}.{xid}: {why}" for xid, why in found if why]
+
+    return check
+
+
+def _restructuring_judged(a: Mapping[str, Any], is_restructuring: Any) -> str | None:
+    if "restructuring" not in a:
+        return "action has no restructuring consequence"
+    got = a["restructuring"]["is_restructuring"]
+    return None if got == is_restructuring else f"expected {is_restructuring}, got {got}"
+
+
+_expect_restructuring = _per_item("restructuring", "actions", "action not recommended", _restructuring_judged)
 
 
 def _expect_action_params(want: Any, record: Mapping[str, Any]) -> list[str]:
@@ -301,23 +310,15 @@ def _expect_action_params(want: Any, record: Mapping[str, Any]) -> list[str]:
 
 def _expect_named_exposures(kind: str) -> Callable[[Any, Mapping[str, Any]], list[str]]:
     """Per warning or action, exactly the exposures it names (``for_exposures``), in any order."""
-    key, listed = f"{kind}_exposures", f"{kind}s"
+
+    def judge(x: Mapping[str, Any], ids: Any) -> str | None:
+        if "exposures" not in x:
+            return f"the {kind} names no exposures (it has no for_exposures)"
+        want, got = sorted(map(str, ids)), sorted(x["exposures"])
+        return None if want == got else f"expected {want}, got {got}"
+
     absent = "warning did not fire" if kind == "warning" else "action not recommended"
-
-    def check(want: Any, record: Mapping[str, Any]) -> list[str]:
-        f = []
-        by_id = {x["id"]: x for x in record[listed]}
-        for xid, ids in (want or {}).items():
-            x = by_id.get(xid)
-            if x is None:
-                f.append(f"{key}.{xid}: {absent}")
-            elif "exposures" not in x:
-                f.append(f"{key}.{xid}: the {kind} names no exposures (it has no for_exposures)")
-            elif sorted(map(str, ids)) != sorted(x["exposures"]):
-                f.append(f"{key}.{xid}: expected {sorted(map(str, ids))}, got {sorted(x['exposures'])}")
-        return f
-
-    return check
+    return _per_item(f"{kind}_exposures", f"{kind}s", absent, judge)
 
 
 _EXPOSURE_KEYS = ("grade", "own_grade", "decided_by")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
+
+import pytest
 
 from policy_engine.policy.compiler import compile_document
 from policy_engine.policy.loader import load_yaml_file
-from policy_engine.review.tester import EXPECT_KEYS, EXPECTATIONS, asserted_outcomes
+from policy_engine.review.tester import EXPECT_KEYS, EXPECTATIONS, asserted_outcomes, check_expectations
 
 from ..conftest import CURRENT, ROOT
 
@@ -37,3 +40,25 @@ def test_an_empty_exact_floors_list_pins_every_floor_not_firing() -> None:
     outcomes = {("floor", f): False for f in floors}
     pinned = asserted_outcomes(policy, {"floors": []}, outcomes)
     assert pinned == outcomes and len(pinned) == len(floors) > 0
+
+
+RECORD = {"warnings": [{"id": "late", "exposures": ["E1"]}, {"id": "thin"}],
+          "actions": [{"id": "grace", "restructuring": {"is_restructuring": True}, "exposures": ["E1", "E2"]},
+                      {"id": "meet"}]}
+
+
+@pytest.mark.parametrize(("expect", "says"), [
+    ({"restructuring": {"grace": True}}, []),
+    ({"restructuring": {"grace": False}}, ["restructuring.grace: expected False, got True"]),
+    ({"restructuring": {"meet": True}}, ["restructuring.meet: action has no restructuring consequence"]),
+    ({"restructuring": {"visit": True}}, ["restructuring.visit: action not recommended"]),
+    ({"action_exposures": {"grace": ["E2", "E1"]}}, []),
+    ({"action_exposures": {"grace": ["E1"]}}, ["action_exposures.grace: expected ['E1'], got ['E1', 'E2']"]),
+    ({"action_exposures": {"meet": ["E1"]}},
+     ["action_exposures.meet: the action names no exposures (it has no for_exposures)"]),
+    ({"warning_exposures": {"late": ["E1"], "thin": ["E1"], "gone": []}},
+     ["warning_exposures.thin: the warning names no exposures (it has no for_exposures)",
+      "warning_exposures.gone: warning did not fire"]),
+])
+def test_an_expectation_keyed_by_warning_or_action_says_what_differs(expect: dict[str, Any], says: list[str]) -> None:
+    assert check_expectations(expect, RECORD) == says
