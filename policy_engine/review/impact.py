@@ -486,6 +486,7 @@ def _named(exposures: pd.DataFrame, kind: str, rows: pd.Index) -> np.ndarray:
     (``for_exposures``), in the record's order; empty text for a row none names."""
     if kind not in exposures.columns or not len(exposures):
         return np.full(len(rows), "", dtype=object)
+    exposures = exposures[exposures["row"].isin(rows)]  # the compared rows' only (a rejected side has none)
     listed = _joined(exposures[kind])
     keep = listed != ""
     pairs = pd.Series(exposures["exposure_id"].astype(str).to_numpy()[keep] + "=" + listed[keep].astype(str),
