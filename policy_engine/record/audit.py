@@ -438,8 +438,9 @@ def _differences(stored: Mapping[str, Any], fresh: Mapping[str, Any]) -> list[st
 
 # Fields an engine added to a record after decisions were recorded without them: they say more about the same
 # outcome, so their absence from a stored record is no difference (an undetermined action's ``excluded_by``,
-# 2026-12-06). One the stored record has is compared as any other.
-_ADDED_LATER = frozenset({"excluded_by"})
+# and the exposures an action's for_exposures could not tell about, ``exposures_not_known``, both 2026-12-06).
+# One the stored record has is compared as any other.
+_ADDED_LATER = frozenset({"excluded_by", "exposures_not_known"})
 
 
 def _diff(path: str, a: Any, b: Any, out: list[str]) -> None:

@@ -381,6 +381,34 @@ def test_a_decision_whose_message_rounded_half_to_even_then_replays_identical(tm
         r.stdout)
 
 
+def test_a_decision_recorded_before_exposures_not_known_existed_replays_identical(tmp_path: Path) -> None:
+    """An action that fired for some exposures lists those its for_exposures could not tell about since 2026-12-06:
+    a decision recorded without the field is the same outcome and replays identical; a different one is reported."""
+    from ..conftest import DATA
+
+    db = tmp_path / "a.db"
+    debtor = tmp_path / "debtor.json"
+    debtor.write_text(json.dumps({"client_id": "A", "as_of": "2025-09-30", "industry": "manufacturing", "exposures": [
+        {"exposure_id": "E0", "balance": 100, "days_past_due": 95, "secured": True, "collateral_value": 50},
+        {"exposure_id": "E1", "balance": 100, "days_past_due": 95, "secured": True}]}), encoding="utf-8")
+    r = cli(db, "decide", "-p", str(DATA / "scopes" / "policy-aggregations.yaml"), "-c", str(debtor))
+    assert r.exit_code == 0, r.output
+
+    def stored_action(change: Any) -> None:
+        with _raw(db) as raw:
+            record = json.loads(raw.execute("SELECT decision_json FROM decision WHERE seq = 1").fetchone()[0])
+            [action] = [a for a in record["actions"] if a["id"] == "enforce"]
+            change(action)
+            raw.execute("UPDATE decision SET decision_json = ? WHERE seq = 1", (json.dumps(record),))
+
+    stored_action(lambda a: a.pop("exposures_not_known"))  # as recorded by an engine of before 2026-12-06
+    r = cli(db, "audit", "replay", "1", "--format", "json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["status"] == "identical", r.stdout
+    stored_action(lambda a: a.update(exposures_not_known=["E0"]))
+    r = cli(db, "audit", "replay", "1", "--format", "json")
+    assert r.exit_code == 6 and any(".exposures_not_known" in d for d in json.loads(r.stdout)["differences"]), r.stdout
+
+
 def test_a_decision_recorded_before_excluded_by_existed_replays_identical(tmp_path: Path) -> None:
     """An undetermined action an earlier recommended one excludes names it (``excluded_by``) since 2026-12-06: a
     decision recorded without the field is the same outcome and replays identical; a different one is reported."""
