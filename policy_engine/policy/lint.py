@@ -239,17 +239,16 @@ def condition_decided_by_ranges(s: _Subject) -> Iterator[Diagnostic]:
             yield s.finding("condition-always-true", f"'{rid}' fires for every client the declared ranges "
                             "allow", path, rid, _why(tree, ranges, consts) or hint)
             continue
-        if verdict is False:  # at the part that decides it: the condition, or the exposures it concerns
-            at, part = next(((p, t) for p, t in parts if _condition_verdict(t, ranges, consts) is False), (path, tree))
+        # at the part that never holds: the condition as written, or the exposures it concerns
+        never = next(((at, part) for at, part in parts if (verdict is False or at[-1] == "for_exposures")
+                      and _condition_verdict(part, ranges, consts) is False), None)
+        if verdict is False or never is not None:
+            at, part = never or (path, tree)
             yield s.finding("condition-never-true", f"'{rid}' can never fire under the declared ranges"
                             + (": it concerns no exposure" if at[-1] == "for_exposures" else ""),
                             at, rid, _why(part, ranges, consts) or hint)
             continue
         for at, part in parts:
-            if at[-1] == "for_exposures" and _condition_verdict(part, ranges, consts) is False:
-                yield s.finding("condition-never-true", f"'{rid}' can never fire under the declared ranges: it "
-                                "concerns no exposure", at, rid, _why(part, ranges, consts) or hint)
-                continue
             # a part's own root too: it is not the whole condition, which the verdicts above judged
             yield from _decided_parts(s, at, rid, part, ranges, consts, skip_root=spec is None)
     for name, m in _metric_places(s):
