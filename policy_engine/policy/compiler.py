@@ -197,7 +197,25 @@ class FloorSpec(Frozen, eq=False):
     scope: str = "debtor"  # a policy with scopes: the graded scope's rules give each element its own grade
 
 
-class WarningSpec(Frozen, eq=False):
+class _ConcernsExposures:
+    """What a warning and an action share: they may name the exposures they concern (``for_exposures``), each
+    exposure holding whether it is concerned under a key no policy name can take (``selector_prefix`` + id)."""
+
+    __slots__ = ()
+
+    @property
+    def selector(self) -> str:
+        """The key under which each exposure holds whether this warning or action concerns it."""
+        return self.selector_prefix + self.id  # type: ignore[attr-defined]
+
+    @property
+    def as_written(self) -> ex.CheckedExpression:
+        """Its condition as the author wrote it (``expr`` joins for_exposures to it): what diff, trace and lint show."""
+        own: ex.CheckedExpression | None = self.own_when  # type: ignore[attr-defined]
+        return own if own is not None else self.expr  # type: ignore[attr-defined]
+
+
+class WarningSpec(_ConcernsExposures, Frozen, eq=False):
     id: str
     expr: ex.CheckedExpression
     severity: str
@@ -213,16 +231,7 @@ class WarningSpec(Frozen, eq=False):
     for_exposures: ex.CheckedExpression | None = None
     # With for_exposures, ``expr`` is 'when and any_of(exposure, for_exposures)'; this is 'when' as written.
     own_when: ex.CheckedExpression | None = field(default=None, compare=False)
-
-    @property
-    def selector(self) -> str:
-        """The key under which each exposure holds whether this warning concerns it."""
-        return WARNING_SELECTOR_PREFIX + self.id
-
-    @property
-    def as_written(self) -> ex.CheckedExpression:
-        """Its condition as the author wrote it (``expr`` joins for_exposures to it): what diff, trace and lint show."""
-        return self.own_when if self.own_when is not None else self.expr
+    selector_prefix = "@for-warning:"  # a class constant (no annotation: not a field); ids may be an action's too
 
 
 class RestructuringSpec(Frozen, eq=False):
@@ -234,11 +243,7 @@ class RestructuringSpec(Frozen, eq=False):
     note: Mapping[str, str]
 
 
-SELECTOR_PREFIX = "@for:"  # not a name a policy can write: the element keys of action selectors
-WARNING_SELECTOR_PREFIX = "@for-warning:"  # and of warning selectors (a warning and an action may share an id)
-
-
-class ActionSpec(Frozen, eq=False):
+class ActionSpec(_ConcernsExposures, Frozen, eq=False):
     id: str
     action: str
     expr: ex.CheckedExpression
@@ -258,16 +263,7 @@ class ActionSpec(Frozen, eq=False):
     label: Mapping[str, str] | None = field(default=None, compare=False)  # {zh, en}: read by people (reports)
     # With for_exposures, ``expr`` is 'when and any_of(exposure, for_exposures)'; this is 'when' as written.
     own_when: ex.CheckedExpression | None = field(default=None, compare=False)
-
-    @property
-    def selector(self) -> str:
-        """The key under which each exposure holds whether this action concerns it."""
-        return SELECTOR_PREFIX + self.id
-
-    @property
-    def as_written(self) -> ex.CheckedExpression:
-        """Its condition as the author wrote it (``expr`` joins for_exposures to it): what diff, trace and lint show."""
-        return self.own_when if self.own_when is not None else self.expr
+    selector_prefix = "@for:"  # a class constant (no annotation: not a field)
 
 
 class Grade(Frozen):
