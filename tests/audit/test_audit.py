@@ -381,54 +381,51 @@ def test_a_decision_whose_message_rounded_half_to_even_then_replays_identical(tm
         r.stdout)
 
 
-def test_a_decision_recorded_before_exposures_not_known_existed_replays_identical(tmp_path: Path) -> None:
-    """An action that fired for some exposures lists those its for_exposures could not tell about since 2026-12-06:
-    a decision recorded without the field is the same outcome and replays identical; a different one is reported."""
+def _scoped_debtor(tmp_path: Path) -> list[str]:
+    """decide's arguments for a debtor whose E1 lacks the collateral value an action's for_exposures reads."""
     from ..conftest import DATA
 
-    db = tmp_path / "a.db"
     debtor = tmp_path / "debtor.json"
     debtor.write_text(json.dumps({"client_id": "A", "as_of": "2025-09-30", "industry": "manufacturing", "exposures": [
         {"exposure_id": "E0", "balance": 100, "days_past_due": 95, "secured": True, "collateral_value": 50},
         {"exposure_id": "E1", "balance": 100, "days_past_due": 95, "secured": True}]}), encoding="utf-8")
-    r = cli(db, "decide", "-p", str(DATA / "scopes" / "policy-aggregations.yaml"), "-c", str(debtor))
-    assert r.exit_code == 0, r.output
-
-    def stored_action(change: Any) -> None:
-        with _raw(db) as raw:
-            record = json.loads(raw.execute("SELECT decision_json FROM decision WHERE seq = 1").fetchone()[0])
-            [action] = [a for a in record["actions"] if a["id"] == "enforce"]
-            change(action)
-            raw.execute("UPDATE decision SET decision_json = ? WHERE seq = 1", (json.dumps(record),))
-
-    stored_action(lambda a: a.pop("exposures_not_known"))  # as recorded by an engine of before 2026-12-06
-    r = cli(db, "audit", "replay", "1", "--format", "json")
-    assert r.exit_code == 0 and json.loads(r.stdout)["status"] == "identical", r.stdout
-    stored_action(lambda a: a.update(exposures_not_known=["E0"]))
-    r = cli(db, "audit", "replay", "1", "--format", "json")
-    assert r.exit_code == 6 and any(".exposures_not_known" in d for d in json.loads(r.stdout)["differences"]), r.stdout
+    return ["-p", str(DATA / "scopes" / "policy-aggregations.yaml"), "-c", str(debtor)]
 
 
-def test_a_decision_recorded_before_excluded_by_existed_replays_identical(tmp_path: Path) -> None:
-    """An undetermined action an earlier recommended one excludes names it (``excluded_by``) since 2026-12-06: a
-    decision recorded without the field is the same outcome and replays identical; a different one is reported."""
+# Fields an engine added to a record on a date, for the same outcome: (decide's arguments, the entry of the
+# record that has the field, the field, another value of it).
+_ADDED_LATER_CASES = {
+    # an undetermined action an earlier recommended one excludes names it
+    "excluded_by": (lambda tmp: ["-p", "loss-client-management@2.1.0", "-c",
+                                 str(REFERENCE / "samples" / "debtors" / "20-crisis-group-stale.json")],
+                    lambda record: next(u for u in record["undetermined"] if u["rule"] == "reprice_down"),
+                    "another_action"),
+    # an action that fired for some exposures lists those its for_exposures could not tell about
+    "exposures_not_known": (_scoped_debtor, lambda record: next(a for a in record["actions"] if a["id"] == "enforce"),
+                            ["E0"]),
+}
+
+
+@pytest.mark.parametrize("field", sorted(_ADDED_LATER_CASES))
+def test_a_decision_recorded_before_a_field_existed_replays_identical(tmp_path: Path, field: str) -> None:
+    """A field added 2026-12-06 says more about the same outcome: a decision recorded without it replays
+    identical; one recorded with another value is reported."""
+    decide, entry_of, other = _ADDED_LATER_CASES[field]
     db = tmp_path / "a.db"
-    debtor = REFERENCE / "samples" / "debtors" / "20-crisis-group-stale.json"
-    assert cli(db, "decide", "-p", "loss-client-management@2.1.0", "-c", str(debtor)).exit_code == 0
+    assert cli(db, "decide", *decide(tmp_path)).exit_code == 0
 
-    def stored_entries(change: Any) -> None:
+    def stored_entry(change: Any) -> None:
         with _raw(db) as raw:
             record = json.loads(raw.execute("SELECT decision_json FROM decision WHERE seq = 1").fetchone()[0])
-            [entry] = [u for u in record["undetermined"] if u["rule"] == "reprice_down"]
-            change(entry)
+            change(entry_of(record))
             raw.execute("UPDATE decision SET decision_json = ? WHERE seq = 1", (json.dumps(record),))
 
-    stored_entries(lambda entry: entry.pop("excluded_by"))  # as recorded by an engine of before 2026-12-06
+    stored_entry(lambda entry: entry.pop(field))  # as recorded by an engine of before 2026-12-06
     r = cli(db, "audit", "replay", "1", "--format", "json")
     assert r.exit_code == 0 and json.loads(r.stdout)["status"] == "identical", r.stdout
-    stored_entries(lambda entry: entry.update(excluded_by="another_action"))
+    stored_entry(lambda entry: entry.update({field: other}))
     r = cli(db, "audit", "replay", "1", "--format", "json")
-    assert r.exit_code == 6 and any(".excluded_by" in d for d in json.loads(r.stdout)["differences"]), r.stdout
+    assert r.exit_code == 6 and any(f".{field}" in d for d in json.loads(r.stdout)["differences"]), r.stdout
 
 
 def _one_decision_edited(tmp_path: Path, text: str, instead: str) -> Path:

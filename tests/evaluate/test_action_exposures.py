@@ -94,7 +94,11 @@ def test_drawn_debtors_name_exposures_suppress_conflicts_and_leave_gaps_and_both
     gaps = [u for r in records for u in r["undetermined"] if u["rule"] == "enforce"]
     assert named and suppressed and gaps  # the features the agreement below covers do occur
     assert min(named) >= 1 and max(named) > 1
-    _agree(POLICY, debtors, tmp_path)
+    # a warning naming its exposures (late_unsecured), undetermined, or naming some and not knowing others
+    warned = [w for r in records for w in r["warnings"] if w["id"] == "late_unsecured"]
+    assert warned and any("exposures_not_known" in w for w in warned)
+    assert any(u["rule"] == "late_unsecured" for r in records for u in r["undetermined"])
+    _agree(POLICY, debtors, tmp_path)  # the records, and the exposure table's warnings and actions columns
 
 
 FOR_EXPOSURES_ERRORS = [

@@ -2,12 +2,12 @@
 
 A warning about "an exposure" says which: the decision lists them under the warning, the explanation
 prints them under its message, batch's exposure table gives each exposure the warnings naming it, and
-policy tests pin them (``warning_exposures``). The row and vector paths agree on all of it.
+policy tests pin them (``warning_exposures``). The row and vector paths agree on all of it (drawn debtors:
+test_action_exposures.py, which draws them for warnings and actions alike).
 """
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from policy_engine.policy.loader import load_yaml_text
 from policy_engine.review.tester import check_expectations
 
 from ..conftest import DATA
-from ..vector.test_scoped_agreement import POLICIES, _agree, _debtor
+from ..vector.test_scoped_agreement import POLICIES, _agree
 
 POLICY = POLICIES["policy-aggregations"]
 LATE = [{"due_date": "2025-01-31", "paid_date": "2025-02-20"}]
@@ -87,17 +87,6 @@ def test_an_exposure_it_cannot_tell_about_is_said_beside_those_it_names(tmp_path
         if a["id"] == "enforce")  # an action's exposures alike: E1's collateral value is missing
     assert (enforce["exposures"], enforce["exposures_not_known"]) == (["E0"], ["E1"])
     _agree(POLICY, [debtor], tmp_path)
-
-
-def test_drawn_debtors_name_exposures_in_warnings_and_both_paths_agree(tmp_path: Path) -> None:
-    rnd = random.Random(23)
-    debtors = [_debtor(rnd, i) for i in range(300)]
-    records = [Decider(POLICY).decide(d) for d in debtors]
-    named = [len(w["exposures"]) for r in records for w in r["warnings"] if w["id"] == "late_unsecured"]
-    gaps = [u for r in records for u in r["undetermined"] if u["rule"] == "late_unsecured"]
-    unknown = [w["exposures_not_known"] for r in records for w in r["warnings"] if "exposures_not_known" in w]
-    assert named and gaps and unknown  # the cases the agreement below covers do occur
-    _agree(POLICY, debtors, tmp_path)  # the record and the exposure table's warnings column
 
 
 @pytest.mark.parametrize(("base", "code", "fragment"), [
