@@ -410,6 +410,16 @@ def exposure_frame(policy: CompiledPolicy, chunk: list[Debtor], run: ScopedRun |
 
 
 
+def balance_input(policy: CompiledPolicy) -> str | None:
+    """The graded scope's input read from an exposure's ``balance`` (record 2.0's outstanding principal), if the
+    policy reads it: the exposure table carries it so that balances need no second read of the portfolio."""
+    part = policy.scoped
+    if part is None or part.graded is None:
+        return None
+    return next((s.name for s in part.inputs[part.graded]
+                 if s.source == "balance" and s.type in ("number", "integer")), None)
+
+
 def exposure_columns(policy: CompiledPolicy, run: ScopedRun, head: dict[str, Any],
                      date_texts: Callable[[np.ndarray, np.ndarray], Any]) -> pd.DataFrame:
     """An exposure table from its identifying columns (``head``: row, client id, exposure id, as each input form
@@ -437,6 +447,10 @@ def exposure_columns(policy: CompiledPolicy, run: ScopedRun, head: dict[str, Any
         "warnings": _naming_warnings(policy, run, parent, m),
         "actions": _naming_actions(policy, run, parent, m),
     }
+    balance = balance_input(policy)
+    if balance is not None:  # what impact weighs a migration by, and a reader of the table sums by grade
+        c = t.levels[part.graded].env[balance]
+        out["balance"] = np.where(c.valid, np.asarray(c.data, float), np.nan)
     for metric in part.metrics:
         c = t.metrics[metric.name]
         kind = metric.expr.type
@@ -628,7 +642,7 @@ def decide_debtor_file(ref: PolicyRef, path: Path, as_of: str | None = None, *, 
     """
     from .tables import counting, decide_table
 
-    total = _count_lines(path)
+    total = count_lines(path)
     tick = counting(progress, total)
     pinned = ref.pinned
     if pinned is not None:
@@ -657,7 +671,7 @@ def decide_debtor_file(ref: PolicyRef, path: Path, as_of: str | None = None, *, 
     return run
 
 
-def _count_lines(path: Path) -> int:
+def count_lines(path: Path) -> int:
     n = 0
     last = b"\n"
     with path.open("rb") as fh:

@@ -73,6 +73,8 @@ def test_the_sample_debtors_are_decided_as_decide_decides_them(tmp_path: Path) -
     assert list(zip(rows["client_id"], rows["exposure_id"], rows["grade"], rows["own_grade"], rows["decided_by"],
                     strict=True)) == flat
     assert [list(f) for f in rows["floors"]] == [[f["id"] for f in x["floors"]] for w in want for x in w["exposures"]]
+    # each exposure's balance as read (what impact weighs a migration by)
+    assert rows["balance"].tolist() == [x["balance"] for d in debtors for x in d["exposures"]]
     s = json.loads(r.stdout)
     assert s["accounting"] == {"rows_read": len(debtors), "decided": len(debtors), "rejected": 0}
     assert s["policy"]["version"] == "2.0.0"
