@@ -926,8 +926,9 @@ def _totals(total: tuple[str, ...], gates: tuple[str, ...]) -> tuple[str, ...]:
 @main.command()
 @click.argument("old")
 @click.argument("new")
-@click.option("--portfolio", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Clients to decide under both versions (CSV, JSON Lines, Parquet, Excel).")
+@click.option("--portfolio", type=click.Path(path_type=Path), required=True,
+              help="Clients to decide under both versions (CSV, JSON Lines, Parquet, Excel); for two versions "
+                   "with scopes, debtor records (JSON Lines) or a folder of long tables.")
 @click.option("--as-of", default=None, help="Decision date for every client (default: each row's as_of).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default=None)
 @click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -956,10 +957,11 @@ def impact(ctx: click.Context, old: str, new: str, portfolio: Path, as_of: str |
     each row is then converted (as `convert` does) before NEW decides it, the debtor's grade is
     compared with the 1.x grade, and the report lists the facts the conversion assumed. NEW as a bare
     id takes each row's version by its day (1.x rows stay 1.x, later rows are converted); when OLD
-    decides debtors, NEW must be pinned. Two such versions compare a JSON Lines file of debtor records.
+    decides debtors, NEW must be pinned. Two such versions compare debtors as batch reads them: a
+    JSON Lines file of debtor records or a folder of long tables (orphaned rows are reported).
     """
-    from .review.impact import analyse
-    from .run import read_portfolio
+    from .review.impact import analyse, reads_debtors
+    from .run import read_portfolio, refuse_empty
 
     fmt = fmt or _default_format()
     _check_as_of(as_of)
@@ -967,9 +969,22 @@ def impact(ctx: click.Context, old: str, new: str, portfolio: Path, as_of: str |
 
     check_outputs(portfolio, None, {"--html": html_out, "--rejects": rejects_out})
     total = _totals(total, gates)
-    table = read_portfolio(portfolio, encoding=encoding)
-    result = analyse(_side_ref(ctx, old), _side_ref(ctx, new), table, as_of, progress=_progress("deciding"),
-                     total=total, max_listed=max_listed)
+    refs = _side_ref(ctx, old), _side_ref(ctx, new)
+    if not portfolio.exists():
+        from .diagnostics import Diagnostic, UsageError
+
+        raise UsageError([Diagnostic("file-missing", f"no such file: {portfolio}", file=str(portfolio))])
+    if reads_debtors(*refs):  # decided as batch decides debtors: read once, by each side, and never flattened
+        if portfolio.is_file():
+            refuse_empty(portfolio, "debtor", lines=True)
+        source: Any = portfolio
+    elif portfolio.is_dir():
+        raise click.BadParameter(f"'{portfolio}' is a folder: long tables hold debtors, which only two versions "
+                                 "with scopes compare (pin both, ID@VERSION)", param_hint="'--portfolio'")
+    else:
+        source = read_portfolio(portfolio, encoding=encoding)
+    result = analyse(*refs, source, as_of, progress=_progress("deciding"), total=total, max_listed=max_listed,
+                     encoding=encoding)
     _emit_migration(result, fmt, html_out, gates, "Portfolio impact", rejects_out, lang)
 
 
@@ -1096,8 +1111,12 @@ def _emit_migration(result: Any, fmt: str, html_out: Path | None, gates: tuple[s
     else:
         click.echo(render_text(report, heading, lang), nl=False)
     if rejects:
-        _say(fmt, "rows-rejected", f"{len(rejects)} row(s) rejected and not compared" + (
-            f"; see {rejects_out}" if rejects_out else " (write them with --rejects FILE)"))
+        orphaned = sum(1 for r in rejects if r.get("orphaned"))  # long tables: rows joining no debtor
+        said = " and ".join(t for t in (f"{len(rejects) - orphaned} row(s) rejected and not compared"
+                                        if len(rejects) > orphaned else "",
+                                        f"{orphaned} orphaned row(s) of the tables" if orphaned else "") if t)
+        _say(fmt, "rows-rejected", said + (f"; see {rejects_out}" if rejects_out else
+                                           " (write them with --rejects FILE)"))
     from .diagnostics import Diagnostic
 
     _finish(fmt, [Diagnostic("gate-failed", f"gate failed: {f}") for f in failed])

@@ -150,8 +150,12 @@ def locate(policy: CompiledPolicy, source: Path | Mapping[str, Path]) -> dict[st
                 found[name] = hits[0]
         _refuse_strays(policy, source, names)
     if DEBTORS not in found:
+        parts = isinstance(source, Path) and any(p.is_dir() and any(p.glob(f"{DEBTORS}.*")) for p in
+                                                 source.glob("part-*"))
         raise UsageError([Diagnostic("file-missing", "no debtors table (debtors.parquet or debtors.csv)",
-                                     file=str(source) if isinstance(source, Path) else None)])
+                                     file=str(source) if isinstance(source, Path) else None,
+                                     hint="this is a dataset of partitions (part-NNNNN folders): batch --engine dask "
+                                          "decides it; other commands read one folder of tables" if parts else None)])
     kinds = sorted({path.suffix.lower() for path in found.values()})
     if len(kinds) > 1:  # a CSV cell is text, a Parquet cell typed: one portfolio is read one way
         raise UsageError([Diagnostic("mixed-formats", f"the tables are {' and '.join(kinds)} files: write every "

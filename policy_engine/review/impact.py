@@ -13,7 +13,7 @@ import operator
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,10 +52,16 @@ class Impact:
         """Every row rejected on either side, once, in row order; ``side`` says where (old, new or both)."""
         if self.runs is None:
             return []
-        a = {r["row"]: r for r in self.runs[0].rejects}
-        b = {r["row"]: r for r in self.runs[1].rejects}
-        return [{**(a.get(row) or b[row]), "side": "both" if row in a and row in b else "old" if row in a else "new"}
-                for row in sorted(set(a) | set(b))]
+        a, b = ({_place(r): r for r in [*side.rejects, *getattr(side, "orphans", ())]} for side in self.runs)
+        return [{**(a.get(at) or b[at]), "side": "both" if at in a and at in b else "old" if at in a else "new"}
+                for at in sorted(set(a) | set(b))]
+
+
+def _place(reject: Mapping[str, Any]) -> tuple[bool, str, int]:
+    """Where a rejected row is: the rejected rows (debtors) in row order, then the orphaned rows of long tables
+    by table and row (row numbers are each table's own)."""
+    orphan = bool(reject.get("orphaned"))
+    return orphan, str(reject.get("table", "")) if orphan else "", int(reject["row"])
 
 
 def _lists(series: pd.Series) -> list[list[str]]:
@@ -71,15 +77,18 @@ def _joined(series: pd.Series) -> np.ndarray:
                       dtype=object)
 
 
-def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, table: Table, as_of: str | None = None,
-            max_listed: int = 200, new_table: Table | None = None,
-            progress: Callable[[int, int], None] | None = None, total: Sequence[str] = ()) -> Impact:
+def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, table: Table | Path,
+            as_of: str | None = None, max_listed: int = 200, new_table: Table | None = None,
+            progress: Callable[[int, int], None] | None = None, total: Sequence[str] = (),
+            encoding: str = "utf-8") -> Impact:
     """``old`` on ``table`` against ``new`` on ``new_table`` (the same table unless a scenario shocked it).
 
     Each side is a run of the run layer: a policy id decides each client under the version in force
     on its day, and every row is accounted for. A row rejected on either side is not compared; the
     report's ``rejected`` block counts them (``--fail-if 'rejected > 0'``). ``total`` names number
-    metrics whose sums and means the report gives per version (``totals``).
+    metrics whose sums and means the report gives per version (``totals``). Two versions with scopes
+    read their portfolio as ``batch`` does, from its path (:func:`reads_debtors`): a JSON Lines file of
+    debtor records or a folder of long tables (``encoding``: that of CSV tables); the others read a table.
     """
     from ..decide.ref import PolicyRef
 
@@ -88,7 +97,7 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
     total = list(dict.fromkeys(total))
     # A pinned version is known before any client is decided: a misspelt metric costs no run.
     check_totals(total, [[r.pinned] for r in (ref_a, ref_b) if r.pinned is not None])
-    a, b, conversion = _decide_sides(ref_a, ref_b, table, new_table, as_of, progress)
+    a, b, conversion = _decide_sides(ref_a, ref_b, table, new_table, as_of, progress, encoding)
     policies = a.policies + b.policies
     if not policies:
         raise UsageError([Diagnostic("no-version-in-force", f"no client of the portfolio has a version of {ref_a.name} "
@@ -106,7 +115,7 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
     rank = {g: i for i, g in enumerate(grades)}
     ga = da["grade"].astype(str).to_numpy()
     gb = db["grade"].astype(str).to_numpy()
-    balance = _balances(table, rows)
+    balance = _compared_balances(a, b, table, rows)
     counts = pd.crosstab(pd.Categorical(ga, grades), pd.Categorical(gb, grades), dropna=False)
     weighted = None if balance is None else pd.crosstab(
         pd.Categorical(ga, grades), pd.Categorical(gb, grades), values=balance, aggfunc="sum", dropna=False).fillna(0.0)
@@ -127,8 +136,7 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
     report = {
         "old": _side(a, old_p), "new": _side(b, new_p),
         "clients": n,
-        "rejected": {"old": a.rejected, "new": b.rejected, "rows": len(rejected_rows), "rows_read": rows_read,
-                     "compared": n},
+        "rejected": _rejected(a, b, len(rejected_rows), n),
         "summary": _summary(n, {"grade_changed": changed_grade, "downgrades": rb > ra, "upgrades": rb < ra,
                                 "warnings_changed": changed_warn, "actions_changed": changed_act},
                             len(rejected_rows), rows_read),
@@ -146,6 +154,16 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
     if conversion is not None:
         report["conversion"] = conversion
     return Impact(old_p, new_p, report, (a, b))
+
+
+def _rejected(a: Any, b: Any, rows: int, compared: int) -> dict[str, Any]:
+    """The rows not compared, per side; over long tables also the rows of each side's tables that join no debtor
+    (orphaned: no debtor to compare, each in ``--rejects``)."""
+    out: dict[str, Any] = {"old": a.rejected, "new": b.rejected, "rows": rows, "rows_read": a.rows_read,
+                           "compared": compared}
+    if getattr(a, "tables", None) is not None:
+        out["orphaned"] = {"old": len(a.orphans), "new": len(b.orphans)}
+    return out
 
 
 def _scored(a: Any, b: Any, policies: list[CompiledPolicy]) -> tuple[bool, bool]:
@@ -166,15 +184,20 @@ def _summary(n: int, changed: dict[str, np.ndarray], rejected: int, rows_read: i
     return out
 
 
-def _decide_sides(ref_a: PolicyRef, ref_b: PolicyRef, table: Table, new_table: Table | None, as_of: str | None,
-                  progress: Callable[[int, int], None] | None) -> tuple[Any, Any, dict[str, Any] | None]:
+def _decide_sides(ref_a: PolicyRef, ref_b: PolicyRef, table: Table | Path, new_table: Table | None,
+                  as_of: str | None, progress: Callable[[int, int], None] | None, encoding: str = "utf-8"
+                  ) -> tuple[Any, Any, dict[str, Any] | None]:
     """Each side's run, and the conversion summary when the new side decides 1.x rows converted to 2.0."""
     from ..portfolio.tables import decide_table
 
     scoped = _scoped_refs(ref_a, ref_b)
     if scoped == "both":
-        return (scoped_side(_pinned(ref_a), table, as_of, progress),
-                scoped_side(_pinned(ref_b), table, as_of, progress), None)
+        return (scoped_side(_pinned(ref_a), table, as_of, progress, encoding),
+                scoped_side(_pinned(ref_b), table, as_of, progress, encoding), None)
+    if not isinstance(table, Table):
+        raise UsageError([Diagnostic("scoped-portfolio-format", f"{table}: only two versions with scopes compare a "
+                                     "portfolio read from its path (debtor records or long tables)",
+                                     hint="read the table first (run.read_portfolio)")])
     a = decide_table(ref_a, table, as_of, progress=progress)
     if scoped == "new":
         b, conversion = converted_side(a, _pinned(ref_b), table, as_of, progress)
@@ -184,6 +207,14 @@ def _decide_sides(ref_a: PolicyRef, ref_b: PolicyRef, table: Table, new_table: T
         if by_row:  # NEW by day: some rows fall on days a version with scopes is in force
             return (a, *_mixed_side(a, ref_b, table, by_row, as_of, progress))
     return a, decide_table(ref_b, new_table if new_table is not None else table, as_of, progress=progress), None
+
+
+def reads_debtors(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef) -> bool:
+    """Whether ``analyse`` of these versions reads the portfolio from its path, as ``batch`` reads debtors (both
+    decide debtors with several exposures); a combination that cannot be compared is a usage error here."""
+    from ..decide.ref import PolicyRef
+
+    return _scoped_refs(*(x if isinstance(x, PolicyRef) else PolicyRef(x) for x in (old, new))) == "both"
 
 
 def _scoped_refs(ref_a: PolicyRef, ref_b: PolicyRef) -> str | None:
@@ -229,7 +260,9 @@ class ScopedSide(_Counted):
     decisions: pd.DataFrame
     rejects: list[dict[str, Any]]
     rows_read: int
-    exposures: pd.DataFrame | None = None  # each exposure's row, id, grade and deciding rule
+    exposures: pd.DataFrame | None = None  # each exposure's row, id, grade, deciding rule and balance
+    orphans: list[dict[str, Any]] = field(default_factory=list)  # long tables: rows joining no debtor, as rejects
+    tables: dict[str, dict[str, int]] | None = None  # long tables: each table's rows read, decided, rejected, orphaned
 
     @property
     def parts(self) -> list[Any]:
@@ -240,7 +273,7 @@ class ScopedSide(_Counted):
         return [self.policy]
 
 
-_EXPOSURE_COLUMNS = ("row", "exposure_id", "grade", "decided_by", "warnings", "actions")
+_EXPOSURE_COLUMNS = ("row", "exposure_id", "grade", "decided_by", "warnings", "actions", "balance")
 
 
 def _scoped_run(policy: CompiledPolicy, path: Path, rows: Sequence[int] | None, as_of: str | None,
@@ -273,14 +306,38 @@ def _scoped_run(policy: CompiledPolicy, path: Path, rows: Sequence[int] | None, 
     return decisions, rejects, exposures
 
 
-def scoped_side(policy: CompiledPolicy, table: Table, as_of: str | None,
-                progress: Callable[[int, int], None] | None = None) -> ScopedSide:
-    """A side decided from a JSON Lines file of debtor records (both versions scoped): each line as it is."""
-    if table.source is None or table.offsets is None:
+def scoped_side(policy: CompiledPolicy, table: Table | Path, as_of: str | None,
+                progress: Callable[[int, int], None] | None = None, encoding: str = "utf-8") -> ScopedSide:
+    """A side decided from debtor records (both versions scoped) as ``batch`` decides them: a JSON Lines file,
+    each line as it is, or a folder of long tables, every row of every table accounted for."""
+    from ..portfolio.scoped_batch import count_lines
+
+    path = table if isinstance(table, Path) else table.source if table.offsets is not None else None
+    if path is not None and path.is_dir():
+        return _folder_side(policy, path, as_of, progress, encoding)
+    if path is None or path.suffix.lower() not in (".jsonl", ".ndjson"):
         raise UsageError([Diagnostic("scoped-portfolio-format", "two multi-exposure policies compare a JSON Lines "
-                                     "file of debtor records", hint="give --portfolio debtors.jsonl")])
-    decisions, rejects, exposures = _scoped_run(policy, table.source, None, as_of, progress, table.rows_read)
-    return ScopedSide(policy, decisions, rejects, table.rows_read, exposures)
+                                     "file of debtor records or a folder of long tables",
+                                     hint="give --portfolio debtors.jsonl, or the folder batch reads")])
+    lines = table.rows_read if isinstance(table, Table) else count_lines(path)  # the progress bar's end
+    decisions, rejects, exposures = _scoped_run(policy, path, None, as_of, progress, lines)
+    return ScopedSide(policy, decisions, rejects, len(decisions) + len(rejects), exposures)  # blank lines: no rows
+
+
+def _folder_side(policy: CompiledPolicy, folder: Path, as_of: str | None,
+                 progress: Callable[[int, int], None] | None, encoding: str) -> ScopedSide:
+    """A side decided from a folder of long tables (``batch FOLDER``): the debtors decided or rejected, and the
+    rows of other tables that join no debtor (orphans), kept apart: they are no debtor to compare."""
+    from ..portfolio.long_tables import DEBTORS, run_long_batch
+
+    result = run_long_batch(policy, folder, as_of, encoding=encoding)
+    read = result.counts[DEBTORS].read
+    if progress is not None:
+        progress(read, read)
+    lines = result.reject_lines()
+    exposures = result.exposures[[c for c in _EXPOSURE_COLUMNS if c in result.exposures.columns]].copy()
+    return ScopedSide(policy, result.decisions, lines[:len(result.rejects)], read, exposures,
+                      lines[len(result.rejects):], result.summary())
 
 
 def converted_side(old: Any, policy: CompiledPolicy, table: Table, as_of: str | None,
@@ -440,6 +497,25 @@ def _balances(table: Table, rows: pd.Index) -> np.ndarray | None:
     found = positions >= 0
     return np.where(found, np.nan_to_num(raw[np.where(found, positions, 0)], nan=0.0), 0.0) if len(raw) else \
         np.zeros(len(positions))
+
+
+def _compared_balances(a: Any, b: Any, table: Table | Path, rows: pd.Index) -> np.ndarray | None:
+    """The balance of each compared row: from the debtors' exposures when both sides decided debtors (the
+    portfolio is read by them, never flattened), else from the table."""
+    if isinstance(a, ScopedSide) and isinstance(b, ScopedSide):
+        return _exposure_balances(a, b, rows)
+    assert isinstance(table, Table)
+    return _balances(table, rows)
+
+
+def _exposure_balances(a: ScopedSide, b: ScopedSide, rows: pd.Index) -> np.ndarray | None:
+    """Each compared debtor's balance, the sum of its exposures' (0 where none is known), as the side that reads
+    balances has them (both read the same record); None when neither version reads an exposure's balance."""
+    side = next((s for s in (a, b) if s.exposures is not None and "balance" in s.exposures.columns), None)
+    if side is None or side.exposures is None:
+        return None
+    sums = side.exposures.groupby("row")["balance"].sum(min_count=1)
+    return np.nan_to_num(sums.reindex(rows).to_numpy(dtype=float), nan=0.0)
 
 
 def _by_segment(seg: np.ndarray, ra: np.ndarray, rb: np.ndarray) -> dict[str, dict[str, int]]:
@@ -720,6 +796,7 @@ WORDS: dict[str, dict[str, str]] = {
         "decided": "decided", "by_scorecard": "scorecard", "by_default": "no floor (best grade)",
         "undetermined": "undetermined (before → after)",
         "rows_rejected": "rows rejected on either side", "rows_read": "rows read", "clients_compared": "compared",
+        "orphaned": "orphaned rows of the tables",
         "one_scorecard": "; scores not compared: only the {side} version has a scorecard",
         "marked_undetermined": "; ?rule: fired before, undetermined after",
         "undetermined_note": "undetermined: clients a rule could not be decided for (a fact it reads is missing), "
@@ -752,6 +829,7 @@ WORDS: dict[str, dict[str, str]] = {
         "by_scorecard": "评分卡", "by_default": "未触发底线（基准等级）",
         "undetermined": "无法判定（变更前 → 变更后）",
         "rows_rejected": "任一侧被拒绝的行", "rows_read": "读取行数", "clients_compared": "比较户数",
+        "orphaned": "各表中无所属的行",
         "one_scorecard": "；评分不作比较：只有{side}版本有评分卡",
         "marked_undetermined": "；?规则：变更前触发，变更后无法判定",
         "undetermined_note": "无法判定：因规则所读事实缺失而无法得出结论的客户，不计入变更前或变更后的户数",
@@ -905,8 +983,9 @@ def _rejected_section(rejected: Any, w: dict[str, str]) -> Section | None:
             rows.append([str(k), _int(v) if float(v).is_integer() else f"{v:,}"])
         elif isinstance(v, str):
             rows.append([str(k), v])
-        elif isinstance(v, dict):
-            rows.extend([f"{k}.{kk}", _int(vv) if isinstance(vv, int) else str(vv)] for kk, vv in v.items())
+        elif isinstance(v, dict):  # per side (orphaned rows: before, after), else each key after the block's
+            rows.extend([f"{w['orphaned']}, {names.get(kk, kk)}" if k == "orphaned" else f"{k}.{kk}",
+                         _int(vv) if isinstance(vv, int) else str(vv)] for kk, vv in v.items())
         elif isinstance(v, list):
             for item in v:
                 if isinstance(item, dict):
