@@ -979,13 +979,29 @@ def impact(ctx: click.Context, old: str, new: str, portfolio: Path, as_of: str |
             refuse_empty(portfolio, "debtor", lines=True)
         source: Any = portfolio
     elif portfolio.is_dir():
-        raise click.BadParameter(f"'{portfolio}' is a folder: long tables hold debtors, which only two versions "
-                                 "with scopes compare (pin both, ID@VERSION)", param_hint="'--portfolio'")
+        raise click.BadParameter(f"'{portfolio}' is a folder: long tables hold debtors with several exposures, "
+                                 "which only two versions with scopes compare, each pinned (ID@VERSION)",
+                                 param_hint="'--portfolio'")
     else:
         source = read_portfolio(portfolio, encoding=encoding)
     result = analyse(*refs, source, as_of, progress=_progress("deciding"), total=total, max_listed=max_listed,
                      encoding=encoding)
+    _folder_notes(fmt, portfolio, result)
     _emit_migration(result, fmt, html_out, gates, "Portfolio impact", rejects_out, lang)
+
+
+def _folder_notes(fmt: str, folder: Path, result: Any) -> None:
+    """What batch warns of in a folder of long tables (a column missing or misspelt, a table empty, debtors decided
+    without exposures), for each side whose policy reads the folder differently (once when both read it alike)."""
+    import types
+
+    said: list[Any] = []
+    for side in result.runs or ():
+        gaps = getattr(side, "gaps", None)
+        if gaps is not None and gaps not in said:
+            said.append(gaps)
+            _batch_notes(fmt, str(folder), folder, types.SimpleNamespace(
+                misspelt=[(side.policy.id, given, meant) for given, meant in gaps["misspelt"]], summary=gaps))
 
 
 @main.command()

@@ -1112,15 +1112,23 @@ def write_rejects(rejects: list[dict[str, Any]], path: Path) -> None:
     """One line per rejected row; rows of a ``--financials`` table follow, marked ``"table": "financials"``."""
     if path.suffix.lower() == ".csv":
         rows = [{"row": r["row"], "line": r.get("line"), "client_id": r["client_id"],
-                 "problems": "; ".join(f"{p['field']}: {p['message']}" for p in r["problems"]),
-                 "table": r.get("table", "clients")} for r in rejects]
+                 "problems": "; ".join(_problem_text(r, p) for p in r["problems"]),
+                 "table": r.get("table", "clients"), "orphaned": bool(r.get("orphaned")), "side": r.get("side")}
+                for r in rejects]
         columns = (["row"] + (["line"] if any("line" in r for r in rejects) else []) + ["client_id", "problems"]
-                   + (["table"] if any("table" in r for r in rejects) else []))
+                   + [c for c in ("table", "orphaned", "side") if any(c in r for r in rejects)])
         pd.DataFrame(rows, columns=columns).to_csv(path, index=False, lineterminator="\n")
     else:
         with path.open("w", encoding="utf-8") as fh:
             for r in rejects:
                 fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+
+
+def _problem_text(reject: Mapping[str, Any], p: Mapping[str, Any]) -> str:
+    """One problem in a cell of a CSV rejects file: where it is when that is another row than the reject's (the
+    exposures row of a rejected debtor of long tables), its field and message."""
+    elsewhere = "table" in p and (p["table"], p.get("row")) != (reject.get("table"), reject.get("row"))
+    return (f"{p['table']} row {p.get('row')} " if elsewhere else "") + f"{p['field']}: {p['message']}"
 
 
 def summary(result: BatchResult) -> dict[str, Any]:

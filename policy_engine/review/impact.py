@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 GATES = ("grade_changed", "grade_changed_share", "downgrades", "downgrade_share", "upgrades", "upgrade_share",
          "warnings_changed", "warnings_changed_share", "actions_changed", "actions_changed_share", "rejected",
-         "rejected_share", "compared")
+         "rejected_share", "orphaned", "compared")
 # NAME OP NUMBER; NAME a figure of the summary, or total.METRIC.FIELD / total.METRIC[SEGMENT].FIELD.
 _GATE = re.compile(r"^\s*(?P<name>total\.(?P<metric>[A-Za-z_][A-Za-z0-9_]*)(?:\[(?P<segment>[^\]]+)\])?"
                    r"\.(?P<field>[a-z_]+)|[a-z_]+)\s*(?P<op>>=|<=|>|<|==)\s*"
@@ -53,8 +53,15 @@ class Impact:
         if self.runs is None:
             return []
         a, b = ({_place(r): r for r in [*side.rejects, *getattr(side, "orphans", ())]} for side in self.runs)
-        return [{**(a.get(at) or b[at]), "side": "both" if at in a and at in b else "old" if at in a else "new"}
+        return [_both(a[at], b[at]) if at in a and at in b else {**(a.get(at) or b[at]), "side": "old" if at in a
+                                                                 else "new"}
                 for at in sorted(set(a) | set(b))]
+
+
+def _both(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A row rejected under both versions, with every problem either found (the new version may refuse more)."""
+    problems = [*old.get("problems", ()), *(p for p in new.get("problems", ()) if p not in old.get("problems", ()))]
+    return {**old, "problems": problems, "side": "both"}
 
 
 def _place(reject: Mapping[str, Any]) -> tuple[bool, str, int]:
@@ -139,7 +146,7 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
         "rejected": _rejected(a, b, len(rejected_rows), n),
         "summary": _summary(n, {"grade_changed": changed_grade, "downgrades": rb > ra, "upgrades": rb < ra,
                                 "warnings_changed": changed_warn, "actions_changed": changed_act},
-                            len(rejected_rows), rows_read),
+                            len(rejected_rows), rows_read, _orphaned(a, b)),
         "migration": {"grades": grades, "counts": counts.to_numpy().astype(int).tolist(),
                       "balance": None if weighted is None else np.round(weighted.to_numpy(), 2).tolist()},
         "grade_distribution": {"old": {g: int((ga == g).sum()) for g in grades},
@@ -163,7 +170,13 @@ def _rejected(a: Any, b: Any, rows: int, compared: int) -> dict[str, Any]:
                            "compared": compared}
     if getattr(a, "tables", None) is not None:
         out["orphaned"] = {"old": len(a.orphans), "new": len(b.orphans)}
+        out["tables"] = {"old": a.tables, "new": b.tables}  # read = decided + rejected + orphaned, table by table
     return out
+
+
+def _orphaned(a: Any, b: Any) -> int:
+    """The rows of the tables orphaned on either side, once (0 when the portfolio is no folder of tables)."""
+    return len({_place(r) for r in [*getattr(a, "orphans", ()), *getattr(b, "orphans", ())]})
 
 
 def _scored(a: Any, b: Any, policies: list[CompiledPolicy]) -> tuple[bool, bool]:
@@ -171,7 +184,8 @@ def _scored(a: Any, b: Any, policies: list[CompiledPolicy]) -> tuple[bool, bool]
     return (any(p.score_bands for p in a.policies or policies), any(p.score_bands for p in b.policies or policies))
 
 
-def _summary(n: int, changed: dict[str, np.ndarray], rejected: int, rows_read: int) -> dict[str, Any]:
+def _summary(n: int, changed: dict[str, np.ndarray], rejected: int, rows_read: int, orphaned: int = 0
+             ) -> dict[str, Any]:
     """Counts and shares of the compared clients that changed (``grade_changed``, ``downgrades``, ...)."""
     out: dict[str, Any] = {"compared": n}  # every figure --fail-if reads, by the name it reads it by
     for name, mask in changed.items():
@@ -181,6 +195,7 @@ def _summary(n: int, changed: dict[str, np.ndarray], rejected: int, rows_read: i
             round(float(k) / n, 6) if n else 0.0
     out["rejected"] = rejected
     out["rejected_share"] = round(rejected / rows_read, 6) if rows_read else 0.0
+    out["orphaned"] = orphaned  # a folder's rows joining no debtor: 'rejected' counts debtors only
     return out
 
 
@@ -263,6 +278,7 @@ class ScopedSide(_Counted):
     exposures: pd.DataFrame | None = None  # each exposure's row, id, grade, deciding rule and balance
     orphans: list[dict[str, Any]] = field(default_factory=list)  # long tables: rows joining no debtor, as rejects
     tables: dict[str, dict[str, int]] | None = None  # long tables: each table's rows read, decided, rejected, orphaned
+    gaps: dict[str, Any] | None = None  # long tables: what batch warns of (columns missing or misspelt, tables empty)
 
     @property
     def parts(self) -> list[Any]:
@@ -310,15 +326,20 @@ def scoped_side(policy: CompiledPolicy, table: Table | Path, as_of: str | None,
                 progress: Callable[[int, int], None] | None = None, encoding: str = "utf-8") -> ScopedSide:
     """A side decided from debtor records (both versions scoped) as ``batch`` decides them: a JSON Lines file,
     each line as it is, or a folder of long tables, every row of every table accounted for."""
+    from ..portfolio.long_tables import layout
     from ..portfolio.scoped_batch import count_lines
 
     path = table if isinstance(table, Path) else table.source if table.offsets is not None else None
     if path is not None and path.is_dir():
         return _folder_side(policy, path, as_of, progress, encoding)
     if path is None or path.suffix.lower() not in (".jsonl", ".ndjson"):
+        table = path is not None and path.stem in {t.name for t in layout(policy)}
         raise UsageError([Diagnostic("scoped-portfolio-format", "two multi-exposure policies compare a JSON Lines "
                                      "file of debtor records or a folder of long tables",
-                                     hint="give --portfolio debtors.jsonl, or the folder batch reads")])
+                                     file=None if path is None else str(path),
+                                     hint=f"{path.name} is one of the long tables: give the folder that holds them, "
+                                          f"--portfolio {path.parent}" if table and path is not None else
+                                     "give --portfolio debtors.jsonl, or the folder batch reads")])
     lines = table.rows_read if isinstance(table, Table) else count_lines(path)  # the progress bar's end
     decisions, rejects, exposures = _scoped_run(policy, path, None, as_of, progress, lines)
     return ScopedSide(policy, decisions, rejects, len(decisions) + len(rejects), exposures)  # blank lines: no rows
@@ -328,16 +349,28 @@ def _folder_side(policy: CompiledPolicy, folder: Path, as_of: str | None,
                  progress: Callable[[int, int], None] | None, encoding: str) -> ScopedSide:
     """A side decided from a folder of long tables (``batch FOLDER``): the debtors decided or rejected, and the
     rows of other tables that join no debtor (orphans), kept apart: they are no debtor to compare."""
-    from ..portfolio.long_tables import DEBTORS, run_long_batch
+    from ..portfolio.long_tables import (
+        DEBTORS,
+        absent_columns,
+        misspelt_columns,
+        run_long_batch,
+        with_absent_columns,
+        with_data_gaps,
+    )
+    from ..portfolio.scoped_batch import with_decided_without_elements
 
     result = run_long_batch(policy, folder, as_of, encoding=encoding)
+    gaps: dict[str, Any] = {"tables": result.summary(), "misspelt": misspelt_columns(policy, folder)}
+    with_decided_without_elements(gaps, result.decisions)
+    with_absent_columns(gaps, absent_columns(policy, folder))
+    with_data_gaps(gaps, policy)
     read = result.counts[DEBTORS].read
     if progress is not None:
         progress(read, read)
     lines = result.reject_lines()
     exposures = result.exposures[[c for c in _EXPOSURE_COLUMNS if c in result.exposures.columns]].copy()
     return ScopedSide(policy, result.decisions, lines[:len(result.rejects)], read, exposures,
-                      lines[len(result.rejects):], result.summary())
+                      lines[len(result.rejects):], result.summary(), gaps)
 
 
 def converted_side(old: Any, policy: CompiledPolicy, table: Table, as_of: str | None,
@@ -796,7 +829,8 @@ WORDS: dict[str, dict[str, str]] = {
         "decided": "decided", "by_scorecard": "scorecard", "by_default": "no floor (best grade)",
         "undetermined": "undetermined (before → after)",
         "rows_rejected": "rows rejected on either side", "rows_read": "rows read", "clients_compared": "compared",
-        "orphaned": "orphaned rows of the tables",
+        "orphaned": "orphaned rows of the tables", "tables": "table", "comma": ", ",
+        "table_counts": "read {read} = decided {decided} + rejected {rejected} + orphaned {orphaned}",
         "one_scorecard": "; scores not compared: only the {side} version has a scorecard",
         "marked_undetermined": "; ?rule: fired before, undetermined after",
         "undetermined_note": "undetermined: clients a rule could not be decided for (a fact it reads is missing), "
@@ -829,7 +863,8 @@ WORDS: dict[str, dict[str, str]] = {
         "by_scorecard": "评分卡", "by_default": "未触发底线（基准等级）",
         "undetermined": "无法判定（变更前 → 变更后）",
         "rows_rejected": "任一侧被拒绝的行", "rows_read": "读取行数", "clients_compared": "比较户数",
-        "orphaned": "各表中无所属的行",
+        "orphaned": "各表中无所属的行", "tables": "表", "comma": "，",
+        "table_counts": "读取 {read} = 决策 {decided} + 拒绝 {rejected} + 无所属 {orphaned}",
         "one_scorecard": "；评分不作比较：只有{side}版本有评分卡",
         "marked_undetermined": "；?规则：变更前触发，变更后无法判定",
         "undetermined_note": "无法判定：因规则所读事实缺失而无法得出结论的客户，不计入变更前或变更后的户数",
@@ -983,8 +1018,12 @@ def _rejected_section(rejected: Any, w: dict[str, str]) -> Section | None:
             rows.append([str(k), _int(v) if float(v).is_integer() else f"{v:,}"])
         elif isinstance(v, str):
             rows.append([str(k), v])
+        elif k == "tables" and isinstance(v, dict):  # each side's accounting of each table of a folder
+            rows.extend([f"{w['tables']} {table}{w['comma']}{names.get(side, side)}",
+                         w["table_counts"].format(**{kk: _int(vv) for kk, vv in c.items()})]
+                        for side, by_table in v.items() for table, c in by_table.items())
         elif isinstance(v, dict):  # per side (orphaned rows: before, after), else each key after the block's
-            rows.extend([f"{w['orphaned']}, {names.get(kk, kk)}" if k == "orphaned" else f"{k}.{kk}",
+            rows.extend([f"{w['orphaned']}{w['comma']}{names.get(kk, kk)}" if k == "orphaned" else f"{k}.{kk}",
                          _int(vv) if isinstance(vv, int) else str(vv)] for kk, vv in v.items())
         elif isinstance(v, list):
             for item in v:
