@@ -1166,7 +1166,7 @@ def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Pa
     A policy id decides each client under the version in force on its day (or on --as-of).
     --total METRIC adds the metric's sum and mean unshocked and shocked, overall and by segment.
     """
-    from .review.scenario import checked_version, load_scenario
+    from .review.scenario import checked_version, load_scenario, refuse_table_for_debtors
     from .review.scenario import simulate as run_scenario
     from .run import read_portfolio
 
@@ -1178,7 +1178,9 @@ def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Pa
     total = _totals(total, gates)
     ref = _side_ref(ctx, policy)
     table = read_portfolio(portfolio, encoding=encoding)
-    scenario = load_scenario(scenario_file, checked_version(ref, table, as_of))
+    version = checked_version(ref, table, as_of)
+    refuse_table_for_debtors(version, table)  # before its shocks are checked against what the version reads
+    scenario = load_scenario(scenario_file, version)
     result, changed = run_scenario(ref, table, scenario, as_of, progress=_progress("deciding"), total=total,
                                    max_listed=max_listed)
     for i, n in enumerate(changed):

@@ -85,7 +85,7 @@ def _joined(series: pd.Series) -> np.ndarray:
 
 
 def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, table: Table | Path,
-            as_of: str | None = None, max_listed: int = 200, new_table: Table | None = None,
+            as_of: str | None = None, max_listed: int = 200, new_table: Table | Path | None = None,
             progress: Callable[[int, int], None] | None = None, total: Sequence[str] = (),
             encoding: str = "utf-8") -> Impact:
     """``old`` on ``table`` against ``new`` on ``new_table`` (the same table unless a scenario shocked it).
@@ -199,7 +199,7 @@ def _summary(n: int, changed: dict[str, np.ndarray], rejected: int, rows_read: i
     return out
 
 
-def _decide_sides(ref_a: PolicyRef, ref_b: PolicyRef, table: Table | Path, new_table: Table | None,
+def _decide_sides(ref_a: PolicyRef, ref_b: PolicyRef, table: Table | Path, new_table: Table | Path | None,
                   as_of: str | None, progress: Callable[[int, int], None] | None, encoding: str = "utf-8"
                   ) -> tuple[Any, Any, dict[str, Any] | None]:
     """Each side's run, and the conversion summary when the new side decides 1.x rows converted to 2.0."""
@@ -208,8 +208,8 @@ def _decide_sides(ref_a: PolicyRef, ref_b: PolicyRef, table: Table | Path, new_t
     scoped = _scoped_refs(ref_a, ref_b)
     if scoped == "both":
         return (scoped_side(_pinned(ref_a), table, as_of, progress, encoding),
-                scoped_side(_pinned(ref_b), table, as_of, progress, encoding), None)
-    if not isinstance(table, Table):
+                scoped_side(_pinned(ref_b), table if new_table is None else new_table, as_of, progress, encoding), None)
+    if not isinstance(table, Table) or isinstance(new_table, Path):
         raise UsageError([Diagnostic("scoped-portfolio-format", f"{table}: only two versions with scopes compare a "
                                      "portfolio read from its path (debtor records or long tables)",
                                      hint="read the table first (run.read_portfolio)")])

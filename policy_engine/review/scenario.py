@@ -5,7 +5,8 @@
       - {field: "financials[*].revenue", segment: manufacturing, multiply: 0.8}
       - {field: loan.days_past_due, add: 60}
 
-``field`` is a column of the batch conventions (``financials[*].x`` means every period);
+``field`` is a column of the batch conventions (``financials[*].x`` means every period); under a
+version with scopes, a place in the debtor record (``exposures[*].collateral.value``: every exposure's).
 ``segment`` limits a shock to one industry; each shock either multiplies or adds. Checked against
 the policy, a shock that could not change a decision is an error, not a quiet no-op: the field must
 be a number input the policy reads, the segment one of its segments. A whole-number field stays
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
     from ..decide.ref import PolicyRef
     from .impact import Impact
 
-_FIELD = re.compile(r"^[a-z_][a-z0-9_]*(\[\*\])?(\.[a-z_][a-z0-9_]*)*$")
+_FIELD = re.compile(r"^[a-z_][a-z0-9_]*(\[\*\])?(\.[a-z_][a-z0-9_]*(\[\*\])?)*$")
 
 
 @dataclass(frozen=True)
@@ -53,22 +55,24 @@ class Scenario:
     title: Mapping[str, str] | None = None  # {zh, en}: what reports head with, in either language
 
 
-def refuse_scoped(policy: CompiledPolicy | None) -> None:
-    """A shock addresses a column of a client table; a policy with scopes reads debtors whose exposures
-    and payments are nested lists, which no shock can address yet: a usage error, not a run that
-    would reject every row."""
-    if policy is not None and policy.scoped is not None:
+def refuse_table_for_debtors(policy: CompiledPolicy, table: Table) -> None:
+    """A version with scopes stresses debtor records, each with its exposures nested (a JSON Lines file): a
+    client table given for it is a usage error, not a run that would reject every row."""
+    if policy.scoped is not None and not _debtor_lines(table):
         raise UsageError([Diagnostic(
-            "scoped-policy-in-simulate", f"simulate cannot stress policy {policy.key} yet: it decides debtors "
-            "with nested exposures, and a scenario's shocks address the columns of a client table",
-            file=policy.file, hint="shock the debtor records yourself and compare two `batch` runs of the JSON "
-            "Lines, or simulate under a version without scopes (POLICY as ID@VERSION)")])
+            "scoped-portfolio-format", f"{policy.key} decides debtors with nested exposures: simulate stresses a "
+            "JSON Lines file of debtor records under it", file=str(table.source) if table.source else None,
+            hint="give --portfolio debtors.jsonl (convert writes 1.x clients as debtors), or simulate under a "
+                 "version without scopes (POLICY as ID@VERSION)")])
+
+
+def _debtor_lines(table: Table) -> bool:
+    return table.source is not None and table.offsets is not None and \
+        table.source.suffix.lower() in (".jsonl", ".ndjson")
 
 
 def load_scenario(path: str | Path, policy: CompiledPolicy | None = None) -> Scenario:
-    """The scenario in ``path``, every error located; with ``policy``, checked against what it reads
-    (a policy with scopes is refused: see :func:`refuse_scoped`)."""
-    refuse_scoped(policy)
+    """The scenario in ``path``, every error located; with ``policy``, checked against what it reads."""
     if not Path(path).exists():  # as every other file a command is given (exit 2), not an unreadable one
         folder = Path(path).parent
         there = sorted(f.name for f in folder.iterdir() if f.suffix in (".yaml", ".yml")) if folder.is_dir() else []
@@ -118,7 +122,8 @@ def _shock(s: Any, at: tuple[Any, ...], policy: CompiledPolicy | None, err: _Err
         return None
     field = s.get("field")
     if not isinstance(field, str) or not _FIELD.match(field):
-        err(f"field must be a column path such as loan.days_past_due, found {field!r}", (*at, "field"))
+        example = "exposures[*].days_past_due" if policy is not None and policy.scoped else "loan.days_past_due"
+        err(f"field must be a column path such as {example}, found {field!r}", (*at, "field"))
         return None
     ops = [k for k in ("multiply", "add") if k in s]
     if len(ops) != 1 or isinstance(s[ops[0]], bool) or not isinstance(s[ops[0]], int | float):
@@ -140,10 +145,11 @@ def _shock(s: Any, at: tuple[Any, ...], policy: CompiledPolicy | None, err: _Err
 def _against_policy(s: dict[str, Any], field: str, at: tuple[Any, ...], policy: CompiledPolicy,
                     err: _Err) -> bool | None:
     """Whether the shocked field holds whole numbers; None when the shock could not change a decision."""
-    spec = {i.source: i for i in policy.inputs}.get(field)
+    places = record_places(policy)
+    spec = places.get(field)
     if spec is None:
         err(f"'{field}' is not an input of policy {policy.id}: a shock there cannot change a decision",
-            (*at, "field"), did_you_mean(field, [i.source for i in policy.inputs if i.type in _NUMBER]))
+            (*at, "field"), did_you_mean(field, [p for p, i in places.items() if i.type in _NUMBER]))
         return None
     if spec.type not in _NUMBER:
         err(f"'{field}' holds {spec.type} values; only number fields can be shocked", (*at, "field"))
@@ -162,6 +168,17 @@ def _against_policy(s: dict[str, Any], field: str, at: tuple[Any, ...], policy: 
 
 
 _NUMBER = ("number", "integer")
+
+
+def record_places(policy: CompiledPolicy) -> dict[str, Any]:
+    """Each input's place in the record, as a shock names it: its 'from' path, and under a version with scopes an
+    element's input under its scope's path (``exposures[*].collateral.value``)."""
+    places: dict[str, Any] = {i.source: i for i in policy.inputs}
+    part = policy.scoped
+    if part is not None:
+        for scope in part.scopes:
+            places.update({f"{scope.source}.{spec.source}": spec for spec in part.inputs[scope.name]})
+    return places
 
 
 def apply(scenario: Scenario, table: Table, segment_column: str | None = "industry") -> tuple[Table, list[int]]:
@@ -215,16 +232,105 @@ def simulate(policy: CompiledPolicy | PolicyRef, table: Table, scenario: Scenari
 
     ref = policy if isinstance(policy, PolicyRef) else PolicyRef(policy)
     checked = checked_version(ref, table, as_of)
-    refuse_scoped(checked)
+    refuse_table_for_debtors(checked, table)
     segment = next((i.source for i in checked.inputs if i.name == checked.segment_by), None)
-    shocked, changed = apply(scenario, table, segment)
-    result = analyse(ref, ref, table, as_of, new_table=shocked, progress=progress, total=total,
-                     max_listed=max_listed)
+    if checked.scoped is not None:
+        assert table.source is not None
+        _one_version(ref, checked, table, as_of)
+        with tempfile.TemporaryDirectory(prefix="policy-engine-scenario-") as tmp:
+            lines = Path(tmp) / "shocked.jsonl"
+            changed = shock_lines(scenario, table.source, lines, segment)
+            result = analyse(checked, checked, table.source, as_of, new_table=lines, progress=progress, total=total,
+                             max_listed=max_listed)
+    else:
+        shocked, changed = apply(scenario, table, segment)
+        result = analyse(ref, ref, table, as_of, new_table=shocked, progress=progress, total=total,
+                         max_listed=max_listed)
     result.report["scenario"] = {"name": scenario.name, **({"title": dict(scenario.title)} if scenario.title else {}),
                                  "shocks": [
         {k: v for k, v in s.__dict__.items() if k != "whole"} | {"cells_changed": n}
         for s, n in zip(scenario.shocks, changed, strict=True)]}
     return result, changed
+
+
+def shock_lines(scenario: Scenario, source: Path, out: Path, segment: str | None) -> list[int]:
+    """Write ``source`` (debtor records, one a line) shocked to ``out``, line for line (a blank or unreadable line
+    as it is, so that each debtor keeps its row and a bad line is rejected on both sides alike); how many values
+    each shock changed. ``segment``: the debtor's field a shock's ``segment`` is compared with."""
+    import orjson
+
+    changed = [0] * len(scenario.shocks)
+    paths = [[(p[:-3], True) if p.endswith("[*]") else (p, False) for p in s.field.split(".")]
+             for s in scenario.shocks]
+    with source.open("rb") as fh, out.open("wb") as written:
+        for line in fh:
+            try:
+                record = orjson.loads(line) if line.strip() else None
+            except orjson.JSONDecodeError:
+                record = None
+            if not isinstance(record, dict):
+                written.write(line if line.endswith(b"\n") else line + b"\n")
+                continue
+            of = _at(record, segment) if segment is not None else None
+            for k, (shock, path) in enumerate(zip(scenario.shocks, paths, strict=True)):
+                if shock.segment is None or of == shock.segment:
+                    changed[k] += _shock_in(record, path, shock)
+            written.write(orjson.dumps(record) + b"\n")
+    return changed
+
+
+def _at(record: Mapping[str, Any], path: str) -> Any:
+    node: Any = record
+    for key in path.split("."):
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
+def _shock_in(node: Any, path: Sequence[tuple[str, bool]], shock: Shock) -> int:
+    """Shock the values at ``path`` under ``node`` (a list step, ``[*]``, goes into every element); a value that
+    is no number is left as it is (the run rejects it as it would anyway). The number of values changed."""
+    if not isinstance(node, dict) or not path:
+        return 0
+    (key, each), rest = path[0], path[1:]
+    if key not in node:
+        return 0
+    if each:
+        items = node[key]
+        return sum(_shock_in(x, rest, shock) for x in items) if isinstance(items, list) and rest else 0
+    if rest:
+        return _shock_in(node[key], rest, shock)
+    v = node[key]
+    if type(v) not in (int, float) or not math.isfinite(v):
+        return 0
+    moved: float = v * shock.multiply if shock.multiply is not None else v + (shock.add or 0.0)
+    if shock.whole:
+        moved = round(moved)
+    if moved == v:  # a value the shock left as it was is not changed
+        return 0
+    node[key] = moved
+    return 1
+
+
+def _one_version(ref: PolicyRef, version: CompiledPolicy, table: Table, as_of: str | None) -> None:
+    """Debtor records are stressed under one version with scopes, both sides: with a policy id, every debtor's
+    day must select it (a debtor of another version would otherwise be decided under the wrong one)."""
+    if ref.pinned is not None:
+        return
+    from collections import Counter
+
+    from ..portfolio.tables import row_days
+
+    others: Counter[str] = Counter()
+    for day, rows in Counter(row_days(table.frame, as_of).tolist()).items():
+        got = ref.for_day_or_refusal(day)
+        if got is not version:
+            others[got.key if isinstance(got, CompiledPolicy) else "no version in force"] += rows
+    if others:
+        listed = ", ".join(f"{k}: {n}" for k, n in sorted(others.items()))
+        raise UsageError([Diagnostic(
+            "several-versions", f"the debtors' days select other versions than {version.key} ({listed}): a "
+            "scenario stresses debtor records under one version", file=str(table.source),
+            hint=f"pin it ({version.key}) or give --as-of")])
 
 
 def checked_version(ref: PolicyRef, table: Table, as_of: str | None = None) -> CompiledPolicy:

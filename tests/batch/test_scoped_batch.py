@@ -193,13 +193,6 @@ def test_exposures_out_for_a_policy_without_scopes_is_a_usage_error(tmp_path: Pa
     assert "has no exposures" in r.stderr
 
 
-def test_simulate_refuses_a_policy_with_scopes_and_names_why(tmp_path: Path) -> None:
-    root = Path(__file__).resolve().parents[2]
-    r = run("simulate", str(POLICY_2), "--portfolio", str(REFERENCE / "samples" / "portfolio.csv"),
-            "--scenario", str(root / "scenarios" / "collateral-crash.yaml"))
-    assert r.exit_code == 2
-    assert "scoped-policy-in-simulate" in r.stderr and "nested exposures" in r.stderr
-    assert "Traceback" not in r.stderr
 
 
 def test_a_file_decided_chunk_by_chunk_is_recorded_and_written_as_decide_gives_it(
