@@ -1142,7 +1142,9 @@ def _emit_migration(result: Any, fmt: str, html_out: Path | None, gates: tuple[s
 
 @main.command()
 @click.argument("policy")
-@click.option("--portfolio", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--portfolio", type=click.Path(path_type=Path), required=True,
+              help="Clients to stress (CSV, JSON Lines, Parquet, Excel); under a version with scopes, debtor "
+                   "records (JSON Lines) or a folder of long tables.")
 @click.option("--scenario", "scenario_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Shocks in YAML (see scenarios/).")
 @click.option("--as-of", default=None)
@@ -1166,9 +1168,9 @@ def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Pa
     A policy id decides each client under the version in force on its day (or on --as-of).
     --total METRIC adds the metric's sum and mean unshocked and shocked, overall and by segment.
     """
-    from .review.scenario import checked_version, load_scenario, refuse_table_for_debtors
+    from .review.scenario import checked_version, load_scenario, one_version, refuse_table_for_debtors
     from .review.scenario import simulate as run_scenario
-    from .run import read_portfolio
+    from .run import _folder_days, _folder_policy, read_portfolio
 
     fmt = fmt or _default_format()
     _check_as_of(as_of)
@@ -1177,12 +1179,18 @@ def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Pa
     check_outputs(portfolio, scenario_file, {"--html": html_out, "--rejects": rejects_out})
     total = _totals(total, gates)
     ref = _side_ref(ctx, policy)
-    table = read_portfolio(portfolio, encoding=encoding)
-    version = checked_version(ref, table, as_of)
-    refuse_table_for_debtors(version, table)  # before its shocks are checked against what the version reads
+    if portfolio.is_dir():  # long tables: decided under one version with scopes, as batch decides the folder
+        version = _folder_policy(ref, portfolio, as_of, encoding)
+        one_version(ref, version, [as_of] if as_of else _folder_days(portfolio, encoding), portfolio)
+        source: Any = portfolio
+    else:
+        source = read_portfolio(portfolio, encoding=encoding)
+        version = checked_version(ref, source, as_of)
+        refuse_table_for_debtors(version, source)  # before its shocks are checked against what the version reads
     scenario = load_scenario(scenario_file, version)
-    result, changed = run_scenario(ref, table, scenario, as_of, progress=_progress("deciding"), total=total,
-                                   max_listed=max_listed)
+    result, changed = run_scenario(version if portfolio.is_dir() else ref, source, scenario, as_of,
+                                   progress=_progress("deciding"), total=total, max_listed=max_listed,
+                                   encoding=encoding)
     for i, n in enumerate(changed):
         if n == 0:  # the portfolio has no such column, or no client of the segment: say so
             _note(fmt, str(scenario_file), "shock-changed-nothing", f"shock {i + 1} ({scenario.shocks[i].field}) "

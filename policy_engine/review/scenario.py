@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -200,52 +200,67 @@ def apply(scenario: Scenario, table: Table, segment_column: str | None = "indust
             columns = [shock.field] if shock.field in frame.columns else []
         rows = np.ones(len(frame), bool) if shock.segment is None or industry is None else industry == shock.segment
         for c in columns:
-            numbers = pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=float)
-            with np.errstate(over="ignore", invalid="ignore"):  # beyond a float: inf, which the batch refuses
-                moved = numbers * shock.multiply if shock.multiply is not None else numbers + (shock.add or 0.0)
-            if shock.whole:
-                moved = np.rint(moved)
-            hit = rows & ~np.isnan(numbers) & (moved != numbers)  # a cell the shock left as it was is not changed
-            count += int(hit.sum())
-            column = frame[c].astype(object).to_numpy(copy=True)
-            if table.text:  # CSV cells stay text; whole numbers stay whole
-                column[hit] = [repr(int(v)) if float(v).is_integer() else repr(float(v)) for v in moved[hit]]
-            else:
-                column[hit] = moved[hit]
-            frame[c] = column
+            frame[c], hits = _shocked_cells(frame[c], shock, rows, table.text)
+            count += hits
         changed.append(count)
     return Table(frame, table.text, list(table.problems), table.positions, table.rows_read), changed
 
 
-def simulate(policy: CompiledPolicy | PolicyRef, table: Table, scenario: Scenario, as_of: str | None = None,
+def _shocked_cells(cells: pd.Series, shock: Shock, rows: np.ndarray, text: bool) -> tuple[Any, int]:
+    """A column with ``shock`` applied to the cells of ``rows`` that hold a number, and how many it changed
+    (cells that hold no number are left as they are: the batch rejects them as it would anyway)."""
+    numbers = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=float)
+    with np.errstate(over="ignore", invalid="ignore"):  # beyond a float: inf, which the batch refuses
+        moved = numbers * shock.multiply if shock.multiply is not None else numbers + (shock.add or 0.0)
+    if shock.whole:
+        moved = np.rint(moved)
+    hit = rows & ~np.isnan(numbers) & (moved != numbers)  # a cell the shock left as it was is not changed
+    column = cells.astype(object).to_numpy(copy=True)
+    if text:  # CSV cells stay text; whole numbers stay whole
+        column[hit] = [repr(int(v)) if float(v).is_integer() else repr(float(v)) for v in moved[hit]]
+    else:
+        column[hit] = moved[hit]
+    return column, int(hit.sum())
+
+
+def simulate(policy: CompiledPolicy | PolicyRef, table: Table | Path, scenario: Scenario, as_of: str | None = None,
              progress: Callable[[int, int], None] | None = None,
-             total: Sequence[str] = (), max_listed: int = 200) -> tuple[Impact, list[int]]:
+             total: Sequence[str] = (), max_listed: int = 200, encoding: str = "utf-8") -> tuple[Impact, list[int]]:
     """The scenario's migration report (``impact``'s form) and the cells each shock changed.
 
     The unshocked and the shocked portfolio are two runs of the run layer under the same policy
     reference: a policy id decides each client under the version in force on its day, and rows
     rejected on either side are counted in the report's ``rejected`` block. ``total`` names the
-    number metrics whose sums and means the report gives unshocked and shocked.
+    number metrics whose sums and means the report gives unshocked and shocked. Debtor records (JSON
+    Lines) and a folder of long tables (``table`` its path; ``policy`` then the version that decides it)
+    are stressed under one version with scopes, both sides decided as ``batch`` decides them.
     """
     from ..decide.ref import PolicyRef
+    from ..portfolio.tables import row_days
     from .impact import analyse
 
     ref = policy if isinstance(policy, PolicyRef) else PolicyRef(policy)
-    checked = checked_version(ref, table, as_of)
-    refuse_table_for_debtors(checked, table)
+    checked = ref.pinned if isinstance(table, Path) else checked_version(ref, table, as_of)
+    if checked is None:
+        raise UsageError([Diagnostic("scoped-portfolio-format", f"{table}: a folder of long tables is stressed under "
+                                     "one version", hint="pin the version (ID@VERSION)")])
     segment = next((i.source for i in checked.inputs if i.name == checked.segment_by), None)
-    if checked.scoped is not None:
-        assert table.source is not None
-        _one_version(ref, checked, table, as_of)
-        with tempfile.TemporaryDirectory(prefix="policy-engine-scenario-") as tmp:
-            lines = Path(tmp) / "shocked.jsonl"
-            changed = shock_lines(scenario, table.source, lines, segment)
-            result = analyse(checked, checked, table.source, as_of, new_table=lines, progress=progress, total=total,
-                             max_listed=max_listed)
-    else:
-        shocked, changed = apply(scenario, table, segment)
+    with tempfile.TemporaryDirectory(prefix="policy-engine-scenario-") as tmp:
+        if isinstance(table, Path):  # a folder of long tables
+            shocked: Table | Path = Path(tmp) / "tables"
+            changed = shock_tables(scenario, checked, table, shocked, encoding)
+            ref = PolicyRef(checked)
+        elif checked.scoped is not None:  # debtor records, one a line
+            refuse_table_for_debtors(checked, table)
+            assert table.source is not None
+            one_version(ref, checked, row_days(table.frame, as_of).tolist(), table.source)
+            shocked = Path(tmp) / "shocked.jsonl"
+            changed = shock_lines(scenario, table.source, shocked, segment)
+            ref, table = PolicyRef(checked), table.source
+        else:
+            shocked, changed = apply(scenario, table, segment)
         result = analyse(ref, ref, table, as_of, new_table=shocked, progress=progress, total=total,
-                         max_listed=max_listed)
+                         max_listed=max_listed, encoding=encoding)
     result.report["scenario"] = {"name": scenario.name, **({"title": dict(scenario.title)} if scenario.title else {}),
                                  "shocks": [
         {k: v for k, v in s.__dict__.items() if k != "whole"} | {"cells_changed": n}
@@ -277,6 +292,79 @@ def shock_lines(scenario: Scenario, source: Path, out: Path, segment: str | None
                     changed[k] += _shock_in(record, path, shock)
             written.write(orjson.dumps(record) + b"\n")
     return changed
+
+
+def shock_tables(scenario: Scenario, policy: CompiledPolicy, folder: Path, out: Path, encoding: str = "utf-8"
+                 ) -> list[int]:
+    """Write the long tables of ``folder`` shocked to the folder ``out`` (each table the scenario touches read whole
+    and written in its format and encoding, the others copied); how many cells each shock changed. A shock's
+    ``segment`` is the debtor's: the rows of a child table are matched to their debtor by ``client_id``."""
+    import shutil
+
+    from ..portfolio.long_tables import CLIENT_ID, DEBTORS, locate
+
+    files = locate(policy, folder)
+    places = _table_places(policy)
+    segment = next((i.source for i in policy.inputs if i.name == policy.segment_by), None)
+    frames: dict[str, pd.DataFrame] = {}
+    changed = []
+    for shock in scenario.shocks:
+        table, column = places[shock.field]
+        if table not in files:
+            changed.append(0)
+            continue
+        if table not in frames:
+            frames[table] = _read_table(files[table], encoding)
+        frame = frames[table]
+        if column not in frame.columns:
+            changed.append(0)
+            continue
+        rows = np.ones(len(frame), bool)
+        if shock.segment is not None:
+            debtors = frames.get(DEBTORS)
+            if debtors is None:
+                debtors = frames[DEBTORS] = _read_table(files[DEBTORS], encoding)
+            of = dict(zip(debtors[CLIENT_ID].astype(str), debtors[segment].astype(str), strict=True)) \
+                if segment in debtors.columns else {}
+            rows = frame[CLIENT_ID].astype(str).map(of).to_numpy() == shock.segment
+        frame[column], hits = _shocked_cells(frame[column], shock, rows, files[table].suffix.lower() == ".csv")
+        changed.append(hits)
+    out.mkdir(parents=True, exist_ok=True)
+    for table, path in files.items():
+        if table not in frames:
+            shutil.copyfile(path, out / path.name)
+        elif path.suffix.lower() == ".csv":
+            frames[table].to_csv(out / path.name, index=False, encoding=encoding, lineterminator="\n")
+        else:
+            frame = frames[table]
+            for c in frame.columns:  # a shocked number column back to numbers (Parquet keeps one type a column)
+                if frame[c].dtype == object and any(places[s.field] == (table, c) for s in scenario.shocks):
+                    frame[c] = pd.to_numeric(frame[c])
+            frame.to_parquet(out / path.name, index=False)
+    return changed
+
+
+def _read_table(path: Path, encoding: str) -> pd.DataFrame:
+    """A table as written: every CSV cell its text (an empty cell stays empty), Parquet with its types."""
+    if path.suffix.lower() == ".csv":
+        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding)
+    return pd.read_parquet(path)
+
+
+def _table_places(policy: CompiledPolicy) -> dict[str, tuple[str, str]]:
+    """Each place a shock names (:func:`record_places`) -> the long table and column that hold it."""
+    from ..portfolio.long_tables import DEBTORS, layout
+
+    out: dict[str, tuple[str, str]] = {}
+    for t in layout(policy):
+        for column in t.columns:
+            if t.scope is not None:
+                out[f"{policy.scoped.scope(t.scope).source}.{column}"] = (t.name, column)  # type: ignore[union-attr]
+            elif t.series is not None:
+                out[f"{t.series}[*].{column}"] = (t.name, column)
+            else:
+                out[column] = (DEBTORS, column)
+    return out
 
 
 def _at(record: Mapping[str, Any], path: str) -> Any:
@@ -311,17 +399,15 @@ def _shock_in(node: Any, path: Sequence[tuple[str, bool]], shock: Shock) -> int:
     return 1
 
 
-def _one_version(ref: PolicyRef, version: CompiledPolicy, table: Table, as_of: str | None) -> None:
-    """Debtor records are stressed under one version with scopes, both sides: with a policy id, every debtor's
-    day must select it (a debtor of another version would otherwise be decided under the wrong one)."""
+def one_version(ref: PolicyRef, version: CompiledPolicy, days: Iterable[str | None], source: Path) -> None:
+    """Debtors are stressed under one version with scopes, both sides: with a policy id, every debtor's day must
+    select it (a debtor of another version would otherwise be decided under the wrong one)."""
     if ref.pinned is not None:
         return
     from collections import Counter
 
-    from ..portfolio.tables import row_days
-
     others: Counter[str] = Counter()
-    for day, rows in Counter(row_days(table.frame, as_of).tolist()).items():
+    for day, rows in Counter(days).items():
         got = ref.for_day_or_refusal(day)
         if got is not version:
             others[got.key if isinstance(got, CompiledPolicy) else "no version in force"] += rows
@@ -329,7 +415,7 @@ def _one_version(ref: PolicyRef, version: CompiledPolicy, table: Table, as_of: s
         listed = ", ".join(f"{k}: {n}" for k, n in sorted(others.items()))
         raise UsageError([Diagnostic(
             "several-versions", f"the debtors' days select other versions than {version.key} ({listed}): a "
-            "scenario stresses debtor records under one version", file=str(table.source),
+            "scenario stresses debtors under one version", file=str(source),
             hint=f"pin it ({version.key}) or give --as-of")])
 
 
