@@ -1186,7 +1186,7 @@ def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Pa
     else:
         source = read_portfolio(portfolio, encoding=encoding)
         version = checked_version(ref, source, as_of)
-        refuse_table_for_debtors(version, source)  # before its shocks are checked against what the version reads
+        refuse_table_for_debtors(version, source, portfolio)  # before its shocks are checked against the version
     scenario = load_scenario(scenario_file, version)
     result, changed = run_scenario(version if portfolio.is_dir() else ref, source, scenario, as_of,
                                    progress=_progress("deciding"), total=total, max_listed=max_listed,

@@ -1091,7 +1091,8 @@ def sections(report: dict[str, Any], lang: str = "en") -> list[Section]:
                            note=w["converted"].format(**conversion)))
     scenario = report.get("scenario")
     if scenario:
-        out.append(Section("scenario", f"{w['scenario']}: {scenario['name']}",
+        named = (scenario.get("title") or {}).get(lang) or scenario["name"]  # as the report's heading names it
+        out.append(Section("scenario", f"{w['scenario']}{'：' if lang == 'zh' else ': '}{named}",
                            [w["shock"], w["segment"], w["multiply"], w["add"], w["cells_changed"]],
                            [[s["field"], segment_shown(report, s["segment"], lang) if s.get("segment") else "",
                              "" if s.get("multiply") is None else f"{s['multiply']:g}",

@@ -15,10 +15,13 @@ whole (the shocked value is rounded to the nearest whole number).
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
 import re
+import sys
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,15 +58,21 @@ class Scenario:
     title: Mapping[str, str] | None = None  # {zh, en}: what reports head with, in either language
 
 
-def refuse_table_for_debtors(policy: CompiledPolicy, table: Table) -> None:
-    """A version with scopes stresses debtor records, each with its exposures nested (a JSON Lines file): a
-    client table given for it is a usage error, not a run that would reject every row."""
+def refuse_table_for_debtors(policy: CompiledPolicy, table: Table, path: Path | None = None) -> None:
+    """A version with scopes stresses debtor records (a JSON Lines file, or a folder of long tables): a client
+    table given for it is a usage error, not a run that would reject every row. ``path``: the table's file."""
     if policy.scoped is not None and not _debtor_lines(table):
+        from ..portfolio.long_tables import layout
+
+        one = path is not None and path.stem in {t.name for t in layout(policy)}
         raise UsageError([Diagnostic(
             "scoped-portfolio-format", f"{policy.key} decides debtors with nested exposures: simulate stresses a "
-            "JSON Lines file of debtor records under it", file=str(table.source) if table.source else None,
-            hint="give --portfolio debtors.jsonl (convert writes 1.x clients as debtors), or simulate under a "
-                 "version without scopes (POLICY as ID@VERSION)")])
+            "JSON Lines file of debtor records or a folder of long tables under it",
+            file=str(path or table.source) if path or table.source else None,
+            hint=f"{path.name} is one of the long tables: give the folder that holds them, --portfolio "
+                 f"{path.parent}" if one and path is not None else "give --portfolio debtors.jsonl (convert "
+                 "writes 1.x clients as debtors) or a folder of long tables, or simulate under a version without "
+                 "scopes (POLICY as ID@VERSION)")])
 
 
 def _debtor_lines(table: Table) -> bool:
@@ -148,7 +157,7 @@ def _against_policy(s: dict[str, Any], field: str, at: tuple[Any, ...], policy: 
     places = record_places(policy)
     spec = places.get(field)
     if spec is None:
-        err(f"'{field}' is not an input of policy {policy.id}: a shock there cannot change a decision",
+        err(f"'{field}' is not an input of policy {policy.key}: a shock there cannot change a decision",
             (*at, "field"), did_you_mean(field, [p for p, i in places.items() if i.type in _NUMBER]))
         return None
     if spec.type not in _NUMBER:
@@ -245,16 +254,16 @@ def simulate(policy: CompiledPolicy | PolicyRef, table: Table | Path, scenario: 
         raise UsageError([Diagnostic("scoped-portfolio-format", f"{table}: a folder of long tables is stressed under "
                                      "one version", hint="pin the version (ID@VERSION)")])
     segment = next((i.source for i in checked.inputs if i.name == checked.segment_by), None)
-    with tempfile.TemporaryDirectory(prefix="policy-engine-scenario-") as tmp:
+    with _scratch() as tmp:
         if isinstance(table, Path):  # a folder of long tables
-            shocked: Table | Path = Path(tmp) / "tables"
+            shocked: Table | Path = tmp / "tables"
             changed = shock_tables(scenario, checked, table, shocked, encoding)
             ref = PolicyRef(checked)
         elif checked.scoped is not None:  # debtor records, one a line
             refuse_table_for_debtors(checked, table)
             assert table.source is not None
             one_version(ref, checked, row_days(table.frame, as_of).tolist(), table.source)
-            shocked = Path(tmp) / "shocked.jsonl"
+            shocked = tmp / "shocked.jsonl"
             changed = shock_lines(scenario, table.source, shocked, segment)
             ref, table = PolicyRef(checked), table.source
         else:
@@ -268,20 +277,46 @@ def simulate(policy: CompiledPolicy | PolicyRef, table: Table | Path, scenario: 
     return result, changed
 
 
+@contextlib.contextmanager
+def _scratch() -> Iterator[Path]:
+    """A temporary folder for the shocked copy of a portfolio, removed however the run ends: while it exists a
+    SIGTERM (how CI cancels or times out a job) exits as an interrupt does, so a copy of a bank's debtors is not
+    left behind in the temporary folder."""
+    import signal
+    import threading
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if main else None
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    if main:
+        signal.signal(signal.SIGTERM, stop)
+    try:
+        with tempfile.TemporaryDirectory(prefix="policy-engine-scenario-") as tmp:
+            yield Path(tmp)
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
 def shock_lines(scenario: Scenario, source: Path, out: Path, segment: str | None) -> list[int]:
     """Write ``source`` (debtor records, one a line) shocked to ``out``, line for line (a blank or unreadable line
     as it is, so that each debtor keeps its row and a bad line is rejected on both sides alike); how many values
     each shock changed. ``segment``: the debtor's field a shock's ``segment`` is compared with."""
     import orjson
 
+    from ..policy.loader import JSONInputError, parse_json_text
+
     changed = [0] * len(scenario.shocks)
     paths = [[(p[:-3], True) if p.endswith("[*]") else (p, False) for p in s.field.split(".")]
              for s in scenario.shocks]
     with source.open("rb") as fh, out.open("wb") as written:
         for line in fh:
-            try:
-                record = orjson.loads(line) if line.strip() else None
-            except orjson.JSONDecodeError:
+            try:  # read as batch reads it (a duplicate key, a depth too great: rejected on both sides alike)
+                record = parse_json_text(line) if line.strip() else None
+            except JSONInputError:
                 record = None
             if not isinstance(record, dict):
                 written.write(line if line.endswith(b"\n") else line + b"\n")
@@ -290,7 +325,10 @@ def shock_lines(scenario: Scenario, source: Path, out: Path, segment: str | None
             for k, (shock, path) in enumerate(zip(scenario.shocks, paths, strict=True)):
                 if shock.segment is None or of == shock.segment:
                     changed[k] += _shock_in(record, path, shock)
-            written.write(orjson.dumps(record) + b"\n")
+            try:
+                written.write(orjson.dumps(record) + b"\n")
+            except TypeError:  # an integer beyond 64 bits in a field no rule reads: the standard encoder writes it
+                written.write(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
     return changed
 
 
@@ -306,49 +344,65 @@ def shock_tables(scenario: Scenario, policy: CompiledPolicy, folder: Path, out: 
     files = locate(policy, folder)
     places = _table_places(policy)
     segment = next((i.source for i in policy.inputs if i.name == policy.segment_by), None)
-    frames: dict[str, pd.DataFrame] = {}
+    frames: dict[str, pd.DataFrame | None] = {}
+    numeric: dict[str, dict[str, bool]] = {}  # per table, each shocked column: a Parquet number column
     changed = []
     for shock in scenario.shocks:
         table, column = places[shock.field]
         if table not in files:
             changed.append(0)
             continue
-        if table not in frames:
-            frames[table] = _read_table(files[table], encoding)
-        frame = frames[table]
-        if column not in frame.columns:
-            changed.append(0)
+        frame = _read_once(frames, table, files[table], encoding)
+        debtors = _read_once(frames, DEBTORS, files[DEBTORS], encoding) if shock.segment is not None else None
+        if frame is None or column not in frame.columns or (shock.segment is not None and debtors is None):
+            changed.append(0)  # unreadable: left as it is, and the run says why as batch would
             continue
         rows = np.ones(len(frame), bool)
-        if shock.segment is not None:
-            debtors = frames.get(DEBTORS)
-            if debtors is None:
-                debtors = frames[DEBTORS] = _read_table(files[DEBTORS], encoding)
-            of = dict(zip(debtors[CLIENT_ID].astype(str), debtors[segment].astype(str), strict=True)) \
-                if segment in debtors.columns else {}
-            rows = frame[CLIENT_ID].astype(str).map(of).to_numpy() == shock.segment
-        frame[column], hits = _shocked_cells(frame[column], shock, rows, files[table].suffix.lower() == ".csv")
+        if debtors is not None:
+            of = dict(zip(_ids(debtors[CLIENT_ID]), debtors[segment].astype(str), strict=True)) \
+                if segment in debtors.columns and CLIENT_ID in debtors.columns else {}
+            rows = pd.Series(_ids(frame[CLIENT_ID])).map(of).to_numpy() == shock.segment \
+                if CLIENT_ID in frame.columns else np.zeros(len(frame), bool)
+        kind = numeric.setdefault(table, {})
+        if column not in kind:  # as read, before a shock: a text column stays text (and is refused as such)
+            kind[column] = files[table].suffix.lower() != ".csv" and pd.api.types.is_numeric_dtype(frame[column])
+        frame[column], hits = _shocked_cells(frame[column], shock, rows, not kind[column])
         changed.append(hits)
     out.mkdir(parents=True, exist_ok=True)
     for table, path in files.items():
-        if table not in frames:
+        if frames.get(table) is None:
             shutil.copyfile(path, out / path.name)
         elif path.suffix.lower() == ".csv":
             frames[table].to_csv(out / path.name, index=False, encoding=encoding, lineterminator="\n")
         else:
             frame = frames[table]
-            for c in frame.columns:  # a shocked number column back to numbers (Parquet keeps one type a column)
-                if frame[c].dtype == object and any(places[s.field] == (table, c) for s in scenario.shocks):
+            assert frame is not None
+            for c, number in numeric.get(table, {}).items():  # a shocked number column back to numbers
+                if number:
                     frame[c] = pd.to_numeric(frame[c])
             frame.to_parquet(out / path.name, index=False)
     return changed
 
 
-def _read_table(path: Path, encoding: str) -> pd.DataFrame:
-    """A table as written: every CSV cell its text (an empty cell stays empty), Parquet with its types."""
-    if path.suffix.lower() == ".csv":
-        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding)
-    return pd.read_parquet(path)
+def _read_once(frames: dict[str, pd.DataFrame | None], table: str, path: Path, encoding: str
+               ) -> pd.DataFrame | None:
+    """A table as written, read once: every CSV cell its text (an empty cell stays empty), Parquet with its
+    types; None when it cannot be read (a ragged row, another encoding, a damaged file), which the run that
+    decides the folder names as batch names it."""
+    if table not in frames:
+        try:
+            frames[table] = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding) \
+                if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+        except (OSError, ValueError, UnicodeError, pd.errors.ParserError, ImportError):
+            frames[table] = None  # pyarrow's ArrowInvalid is a ValueError
+    return frames[table]
+
+
+def _ids(column: pd.Series) -> list[str]:
+    """Ids as the join reads them: a Parquet id column of floats holding whole numbers is those numbers' text."""
+    if pd.api.types.is_float_dtype(column):
+        return [str(int(v)) if v == v and float(v).is_integer() else str(v) for v in column]
+    return column.astype(str).tolist()
 
 
 def _table_places(policy: CompiledPolicy) -> dict[str, tuple[str, str]]:
@@ -391,7 +445,9 @@ def _shock_in(node: Any, path: Sequence[tuple[str, bool]], shock: Shock) -> int:
     if type(v) not in (int, float) or not math.isfinite(v):
         return 0
     moved: float = v * shock.multiply if shock.multiply is not None else v + (shock.add or 0.0)
-    if shock.whole:
+    if not math.isfinite(moved):  # JSON has no infinity: the largest float, which the input check refuses as such
+        moved = math.copysign(sys.float_info.max, moved)
+    elif shock.whole and abs(moved) < 2**63:  # beyond 64 bits a whole number stays a float, refused likewise
         moved = round(moved)
     if moved == v:  # a value the shock left as it was is not changed
         return 0

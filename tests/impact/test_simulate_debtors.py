@@ -192,3 +192,84 @@ def test_a_folder_whose_debtors_fall_under_several_versions_is_refused_under_a_p
     assert r.exit_code == 2
     [error] = json.loads(r.stderr)["errors"]
     assert error["code"] == "several-versions" and "loss-client-management@2.1.0: 5" in error["message"]
+
+
+def test_what_the_strict_reader_refuses_is_left_as_it_is_and_an_overflow_stays_a_number(tmp_path: Path) -> None:
+    """Every line is read as batch reads it (a byte-order mark skipped; a duplicate key left as written, so both
+    sides reject it alike; an integer of 30 digits kept), and a shock beyond a float or 64 bits writes a number
+    the input check refuses, never a null that would read as a fact missing."""
+    debtor = {"client_id": "D1", "industry": "trade", "exposures": [{"exposure_id": "E1", "days_past_due": 7,
+                                                                      "collateral": {"value": 1e300}}]}
+    source = tmp_path / "in.jsonl"
+    duplicate = b'{"client_id": "D2", "client_id": "D3", "exposures": [{"days_past_due": 1}]}\n'
+    huge = b'{"client_id": "D4", "note": 123456789012345678901234567890, "exposures": [{"days_past_due": 1}]}\n'
+    source.write_bytes(b"\xef\xbb\xbf" + json.dumps(debtor).encode() + b"\n" + duplicate + huge)
+    out = tmp_path / "out.jsonl"
+    shocks = (Shock("exposures[*].collateral.value", None, 1e300, None),
+              Shock("exposures[*].days_past_due", None, 1e300, None, whole=True))
+    assert shock_lines(Scenario("s", shocks), source, out, "industry") == [1, 2]
+    first, second, third, end = out.read_bytes().split(b"\n")
+    shocked = json.loads(first)["exposures"][0]
+    assert shocked["collateral"]["value"] == 1.7976931348623157e308  # 1e600: beyond a float
+    assert isinstance(shocked["days_past_due"], float) and shocked["days_past_due"] == 7e300
+    assert second == duplicate.rstrip(b"\n") and end == b""
+    assert json.loads(third) == {"client_id": "D4", "note": 123456789012345678901234567890,
+                                 "exposures": [{"days_past_due": 1e300}]}
+
+
+def test_a_folder_is_shocked_where_its_ids_join_as_batch_joins_them(drawn: Path, tmp_path: Path) -> None:
+    """Debtors' ids as integers, the other tables' as floats (a Parquet export of a nullable id column): batch joins
+    them, so a segment shock reaches the same exposures as with text ids."""
+    import pandas as pd
+
+    crash = Path(__file__).resolve().parents[2] / "scenarios" / "debtor-collateral-crash.yaml"
+    folder = tmp_path / "tables"
+    folder.mkdir()
+    number: dict[str, int] = {}
+    for f in (drawn / "tables.parquet").iterdir():
+        frame = pd.read_parquet(f)
+        ids = [number.setdefault(str(c), 1000 + len(number)) for c in frame["client_id"]]
+        frame["client_id"] = pd.array(ids, dtype="int64") if f.stem == "debtors" else [float(i) for i in ids]
+        frame.to_parquet(folder / f.name, index=False)
+
+    def shocked(portfolio: Path) -> list[int]:
+        r = CliRunner().invoke(main, ["--policies", str(POLICIES), "simulate", "loss-client-management@2.1.0",
+                                      "--portfolio", str(portfolio), "--scenario", str(crash), "--as-of",
+                                      "2026-09-30", "--format", "json"], catch_exceptions=False)
+        assert r.exit_code == 0, r.stderr
+        return [s["cells_changed"] for s in json.loads(r.stdout)["scenario"]["shocks"]]
+
+    assert shocked(folder) == shocked(drawn / "tables.parquet")
+
+
+def test_a_table_the_shock_cannot_read_is_named_as_batch_names_it(drawn: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "tables"
+    folder.mkdir()
+    for f in (drawn / "tables.csv").iterdir():
+        (folder / f.name).write_bytes(f.read_bytes())
+    with (folder / "exposures.csv").open("a", encoding="utf-8") as fh:
+        fh.write("a,b\n")  # a ragged row
+    crash = Path(__file__).resolve().parents[2] / "scenarios" / "debtor-collateral-crash.yaml"
+    r = CliRunner().invoke(main, ["--policies", str(POLICIES), "simulate", "loss-client-management@2.1.0",
+                                  "--portfolio", str(folder), "--scenario", str(crash), "--as-of", "2026-09-30",
+                                  "--format", "json"])
+    assert r.exit_code == 3
+    assert [e["code"] for e in json.loads(r.stderr)["errors"]] == ["ragged-row"]
+
+
+def test_a_terminated_run_leaves_no_copy_of_the_debtors(tmp_path: Path) -> None:
+    """SIGTERM (how CI cancels a job) ends the run as an interrupt does: the shocked copy is removed."""
+    import os
+    import signal
+    import time
+
+    from policy_engine.review.scenario import _scratch
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as stopped, _scratch() as scratch:
+        kept = scratch
+        (scratch / "shocked.jsonl").write_text("{}\n", encoding="utf-8")
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler runs first
+    assert stopped.value.code == 128 + signal.SIGTERM and not kept.exists()
+    assert signal.getsignal(signal.SIGTERM) == before
