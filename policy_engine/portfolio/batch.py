@@ -105,9 +105,11 @@ def check_outputs(source: Path, beside: Path | None, outputs: Mapping[str, Path 
                                          "replace what is being decided", file=str(path),
                                          hint=f"give {option} another file")])
         if any(at.parent == i for i in inputs if i.is_dir()):  # beside the tables of a folder: read as one next time
+            why = "the next run would read it as a table of the portfolio" if path.suffix.lower() in (
+                ".csv", ".parquet") else "a run's outputs are kept out of the folder it reads"
             raise UsageError([Diagnostic("output-is-input", f"{option} {path} is in the folder of tables being "
-                                         "decided: the next run would read it as a table of the portfolio",
-                                         file=str(path), hint=f"write {option} outside {path.parent}")])
+                                         f"decided: {why}", file=str(path), hint=f"write {option} outside "
+                                         f"{path.parent} (a subfolder of it is fine)")])
         if at in seen:
             raise UsageError([Diagnostic("output-twice", f"{option} {path} is also {seen[at]}: one would overwrite "
                                          "the other", file=str(path), hint=f"give {option} another file")])

@@ -461,6 +461,8 @@ def test_an_output_beside_the_tables_is_refused_and_one_in_a_subfolder_is_not(tm
                "--out", str(folder)).exit_code == 0
     beside = run("batch", str(folder), "-p", str(REFERENCE), "--no-audit", "--out", str(folder / "decisions.csv"))
     assert beside.exit_code == 2 and "the next run would read it as a table" in beside.stderr, beside.stderr
+    rejects = run("batch", str(folder), "-p", str(REFERENCE), "--no-audit", "--rejects", str(folder / "r.jsonl"))
+    assert rejects.exit_code == 2 and "outputs are kept out of the folder it reads" in rejects.stderr  # not a table
     (folder / "results").mkdir()
     inside = run("batch", str(folder), "-p", str(REFERENCE), "--no-audit", "--out", str(folder / "results" / "d.csv"))
     assert inside.exit_code == 0, inside.stderr
