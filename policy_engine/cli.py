@@ -1114,18 +1114,19 @@ def _emit_migration(result: Any, fmt: str, html_out: Path | None, gates: tuple[s
 
     report = with_labels(result.report, result.new, result.old)
     checked = gate_results(report, gates)
+    readable = {**report, "gates": checked}  # the text, markdown and HTML forms show them too
     failed = [g["says"] for g in checked if g["failed"]]
     rejects = result.rejects
     if rejects_out is not None:
         write_rejects(rejects, rejects_out)
     if html_out is not None:
-        html_out.write_text(render_html(report, heading, lang), encoding="utf-8")
+        html_out.write_text(render_html(readable, heading, lang), encoding="utf-8")
     if fmt == "json":
         click.echo(json.dumps({**report, "gates": checked, "failed_gates": failed}, ensure_ascii=False, indent=2))
     elif fmt == "markdown":
-        click.echo(render_markdown(report, heading, lang), nl=False)
+        click.echo(render_markdown(readable, heading, lang), nl=False)
     else:
-        click.echo(render_text(report, heading, lang), nl=False)
+        click.echo(render_text(readable, heading, lang), nl=False)
     if rejects:
         orphaned = sum(1 for r in rejects if r.get("orphaned"))  # long tables: rows joining no debtor
         said = " and ".join(t for t in (f"{len(rejects) - orphaned} row(s) rejected and not compared"

@@ -830,6 +830,8 @@ WORDS: dict[str, dict[str, str]] = {
         "undetermined": "undetermined (before → after)",
         "rows_rejected": "rows rejected on either side", "rows_read": "rows read", "clients_compared": "compared",
         "orphaned": "orphaned rows of the tables", "tables": "table", "comma": ", ",
+        "gates": "Gates (--fail-if)", "gate": "gate", "result": "result", "gate_failed": "FAILED: ",
+        "gate_held": "passed: ",
         "table_counts": "read {read} = decided {decided} + rejected {rejected} + orphaned {orphaned}",
         "one_scorecard": "; scores not compared: only the {side} version has a scorecard",
         "marked_undetermined": "; ?rule: fired before, undetermined after",
@@ -864,6 +866,8 @@ WORDS: dict[str, dict[str, str]] = {
         "undetermined": "无法判定（变更前 → 变更后）",
         "rows_rejected": "任一侧被拒绝的行", "rows_read": "读取行数", "clients_compared": "比较户数",
         "orphaned": "各表中无所属的行", "tables": "表", "comma": "，",
+        "gates": "门槛（--fail-if）", "gate": "门槛", "result": "结果", "gate_failed": "未通过：",
+        "gate_held": "通过：",
         "table_counts": "读取 {read} = 决策 {decided} + 拒绝 {rejected} + 无所属 {orphaned}",
         "one_scorecard": "；评分不作比较：只有{side}版本有评分卡",
         "marked_undetermined": "；?规则：变更前触发，变更后无法判定",
@@ -1046,6 +1050,10 @@ def sections(report: dict[str, Any], lang: str = "en") -> list[Section]:
     names = [_grade(report, g, lang) for g in grades]
     counts, balance = report["migration"]["counts"], report["migration"]["balance"]
     out: list[Section] = []
+    if report.get("gates"):  # what a CI step failed on, first, in the report it keeps
+        out.append(Section("gates", w["gates"], [w["gate"], w["result"]],
+                           [[printable(g["gate"]), (w["gate_failed"] if g["failed"] else w["gate_held"])
+                             + printable(g["says"])] for g in report["gates"]]))
     if "rejected" in report:
         rejected = _rejected_section(report["rejected"], words(report, lang))
         if rejected is not None:

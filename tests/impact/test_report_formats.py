@@ -231,3 +231,22 @@ def test_a_portfolio_without_balances_has_no_balance_matrix(tmp_path: Path) -> N
     md = CliRunner().invoke(main, [*args, "--format", "markdown"], catch_exceptions=False).stdout
     assert "Grade migration, clients" in md and "balance" not in md.lower().split("grade distribution")[0]
     assert "Grade migration, balance" not in (tmp_path / "r.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("fmt,lang,row", [
+    ("text", "en", r"grade_changed > 0 +FAILED: grade_changed = \d+ > 0"),
+    ("markdown", "en", r"\| rejected > 0 \| passed: rejected = 0: not > 0 \|"),
+    ("text", "zh", r"grade_changed > 0 +未通过：grade_changed = \d+ > 0"),
+])
+def test_the_gates_are_shown_first_in_the_readable_forms(generated: Path, tmp_path: Path, fmt: str, lang: str,
+                                                         row: str) -> None:
+    """A CI job that keeps the text or markdown report as its artefact sees which gate failed, and why."""
+    html = tmp_path / "r.html"
+    r = CliRunner().invoke(main, ["--policies", str(POLICIES), "impact", OLD, NEW, "--portfolio", str(generated),
+                                  "--format", fmt, "--lang", lang, "--html", str(html), "--fail-if",
+                                  "grade_changed > 0", "--fail-if", "rejected > 0"], catch_exceptions=False)
+    assert r.exit_code == 1
+    assert re.search(row, r.stdout), r.stdout[:600]
+    heading = {"en": "Gates (--fail-if)", "zh": "门槛（--fail-if）"}[lang]
+    assert r.stdout.index(heading) < r.stdout.index({"en": "Grade migration", "zh": "分类迁移"}[lang])
+    assert heading in html.read_text(encoding="utf-8")
