@@ -254,7 +254,8 @@ def simulate(policy: CompiledPolicy | PolicyRef, table: Table | Path, scenario: 
         raise UsageError([Diagnostic("scoped-portfolio-format", f"{table}: a folder of long tables is stressed under "
                                      "one version", hint="pin the version (ID@VERSION)")])
     segment = next((i.source for i in checked.inputs if i.name == checked.segment_by), None)
-    with _scratch() as tmp:
+    copied = isinstance(table, Path) or checked.scoped is not None  # a shocked copy of the portfolio's files
+    with _scratch() if copied else contextlib.nullcontext(Path()) as tmp:
         if isinstance(table, Path):  # a folder of long tables
             shocked: Table | Path = tmp / "tables"
             changed = shock_tables(scenario, checked, table, shocked, encoding)
@@ -339,6 +340,7 @@ def shock_tables(scenario: Scenario, policy: CompiledPolicy, folder: Path, out: 
     ``segment`` is the debtor's: the rows of a child table are matched to their debtor by ``client_id``."""
     import shutil
 
+    from ..portfolio.frame import client_id_text
     from ..portfolio.long_tables import CLIENT_ID, DEBTORS, locate
 
     files = locate(policy, folder)
@@ -348,8 +350,8 @@ def shock_tables(scenario: Scenario, policy: CompiledPolicy, folder: Path, out: 
     numeric: dict[str, dict[str, bool]] = {}  # per table, each shocked column: a Parquet number column
     changed = []
     for shock in scenario.shocks:
-        table, column = places[shock.field]
-        if table not in files:
+        table, column = places.get(shock.field, ("", ""))
+        if table not in files:  # a table the folder lacks (no rows), or a place no table holds
             changed.append(0)
             continue
         frame = _read_once(frames, table, files[table], encoding)
@@ -359,9 +361,10 @@ def shock_tables(scenario: Scenario, policy: CompiledPolicy, folder: Path, out: 
             continue
         rows = np.ones(len(frame), bool)
         if debtors is not None:
-            of = dict(zip(_ids(debtors[CLIENT_ID]), debtors[segment].astype(str), strict=True)) \
+            # ids as the join reads them: a Parquet id column of floats holding whole numbers is their text
+            of = dict(zip(client_id_text(debtors[CLIENT_ID]), debtors[segment].astype(str), strict=True)) \
                 if segment in debtors.columns and CLIENT_ID in debtors.columns else {}
-            rows = pd.Series(_ids(frame[CLIENT_ID])).map(of).to_numpy() == shock.segment \
+            rows = client_id_text(frame[CLIENT_ID]).map(of).to_numpy() == shock.segment \
                 if CLIENT_ID in frame.columns else np.zeros(len(frame), bool)
         kind = numeric.setdefault(table, {})
         if column not in kind:  # as read, before a shock: a text column stays text (and is refused as such)
@@ -393,16 +396,9 @@ def _read_once(frames: dict[str, pd.DataFrame | None], table: str, path: Path, e
         try:
             frames[table] = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding) \
                 if path.suffix.lower() == ".csv" else pd.read_parquet(path)
-        except (OSError, ValueError, UnicodeError, pd.errors.ParserError, ImportError):
+        except (OSError, ValueError, UnicodeError, pd.errors.ParserError):
             frames[table] = None  # pyarrow's ArrowInvalid is a ValueError
     return frames[table]
-
-
-def _ids(column: pd.Series) -> list[str]:
-    """Ids as the join reads them: a Parquet id column of floats holding whole numbers is those numbers' text."""
-    if pd.api.types.is_float_dtype(column):
-        return [str(int(v)) if v == v and float(v).is_integer() else str(v) for v in column]
-    return column.astype(str).tolist()
 
 
 def _table_places(policy: CompiledPolicy) -> dict[str, tuple[str, str]]:
