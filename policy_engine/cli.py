@@ -1129,7 +1129,8 @@ def _emit_migration(result: Any, fmt: str, html_out: Path | None, gates: tuple[s
         click.echo(render_text(readable, heading, lang), nl=False)
     if rejects:
         orphaned = sum(1 for r in rejects if r.get("orphaned"))  # long tables: rows joining no debtor
-        said = " and ".join(t for t in (f"{len(rejects) - orphaned} row(s) rejected and not compared"
+        unit = "debtor(s)" if report.get("records") == "debtors" else "row(s)"
+        said = " and ".join(t for t in (f"{len(rejects) - orphaned} {unit} rejected and not compared"
                                         if len(rejects) > orphaned else "",
                                         f"{orphaned} orphaned row(s) of the tables" if orphaned else "") if t)
         _say(fmt, "rows-rejected", said + (f"; see {rejects_out}" if rejects_out else

@@ -143,6 +143,7 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
     report = {
         "old": _side(a, old_p), "new": _side(b, new_p),
         "clients": n,
+        "records": "debtors" if isinstance(a, ScopedSide) and isinstance(b, ScopedSide) else "clients",
         "rejected": _rejected(a, b, len(rejected_rows), n),
         "summary": _summary(n, {"grade_changed": changed_grade, "downgrades": rb > ra, "upgrades": rb < ra,
                                 "warnings_changed": changed_warn, "actions_changed": changed_act},
@@ -630,16 +631,31 @@ def _with_exposure_changes(listed: list[dict[str, Any]], ea: pd.DataFrame | None
         c["exposures_changed"] = moved.get(c["row"], [])
 
 
+def _exposure_moves(report: dict[str, Any], c: Mapping[str, Any], lang: str, shown: int = 3) -> str:
+    """The exposures of a changed debtor that moved, as its line's last cell: which loan, by which floor, and which
+    warnings and actions naming it came (+) or went (-); nothing for one loan that moved as the debtor did."""
+    moved = c.get("exposures_changed", ())
+    if len(moved) == 1 and moved[0]["grade"] == c["grade"] and moved[0]["decided_by"] == c["decided_by"] \
+            and "warnings" not in moved[0] and "actions" not in moved[0]:
+        return ""  # the debtor's line says it already (JSON names the exposure)
+    text = "; ".join(f"{printable(e['exposure_id'])}: {_exposure_move(report, e, lang)}" for e in moved[:shown])
+    return text + (f"; +{len(moved) - shown}" if len(moved) > shown else "")
+
+
 def _exposure_move(report: dict[str, Any], e: Mapping[str, Any], lang: str) -> str:
     """How one exposure of a changed client moved: its grade and deciding floor, and the warnings and actions
     naming it, each only when it changed."""
+    w = words(report, lang)
     parts = []
     if e["grade"][0] != e["grade"][1] or e["decided_by"][0] != e["decided_by"][1]:
         parts.append(f"{_grade(report, e['grade'][0] or '-', lang)} → {_grade(report, e['grade'][1] or '-', lang)} "
                      f"({e['decided_by'][0] or '-'} → {e['decided_by'][1] or '-'})")
-    parts += [f"{kind} [{', '.join(e[kind][0] or ())}] → [{', '.join(e[kind][1] or ())}]"
-              for kind in ("warnings", "actions") if kind in e]
-    return ", ".join(parts)
+    for kind in ("warnings", "actions"):
+        if kind in e:
+            before, after = e[kind][0] or [], e[kind][1] or []
+            parts.append(f"{w[kind].lower()} " + _moved([x for x in after if x not in before],
+                                                [x for x in before if x not in after]))
+    return w["comma"].join(parts)
 
 
 def _ids_or_none(v: Any) -> list[str] | None:
@@ -830,6 +846,7 @@ WORDS: dict[str, dict[str, str]] = {
         "undetermined": "undetermined (before → after)",
         "rows_rejected": "rows rejected on either side", "rows_read": "rows read", "clients_compared": "compared",
         "orphaned": "orphaned rows of the tables", "tables": "table", "comma": ", ",
+        "exposures_changed": "Exposures changed",
         "gates": "Gates (--fail-if)", "gate": "gate", "result": "result", "gate_failed": "FAILED: ",
         "gate_held": "passed: ",
         "table_counts": "read {read} = decided {decided} + rejected {rejected} + orphaned {orphaned}",
@@ -866,6 +883,7 @@ WORDS: dict[str, dict[str, str]] = {
         "undetermined": "无法判定（变更前 → 变更后）",
         "rows_rejected": "任一侧被拒绝的行", "rows_read": "读取行数", "clients_compared": "比较户数",
         "orphaned": "各表中无所属的行", "tables": "表", "comma": "，",
+        "exposures_changed": "变化的债项",
         "gates": "门槛（--fail-if）", "gate": "门槛", "result": "结果", "gate_failed": "未通过：",
         "gate_held": "通过：",
         "table_counts": "读取 {read} = 决策 {decided} + 拒绝 {rejected} + 无所属 {orphaned}",
@@ -881,9 +899,30 @@ WORDS: dict[str, dict[str, str]] = {
 _STRESS_ZH = {k: v.replace("变更前", "基准").replace("变更后", "压力后") for k, v in WORDS["zh"].items()}
 
 
+# A portfolio of debtor records (record 2.0, both versions grading exposures) is counted in debtors: a debtor is
+# a record, a line of JSON Lines or a row of the debtors table, and what the report lists.
+_DEBTOR_WORDS: dict[str, dict[str, str]] = {
+    "en": {"clients": "debtors", "clients_col": "debtors", "changed_clients": "Debtors that changed",
+           "client": "debtor", "migration_counts": "Grade migration, debtors (rows: before, columns: after)",
+           "migration_cells": "Grade migration, debtors and balance", "rejected": "Rejected debtors",
+           "all_clients": "all debtors", "compared": "{n:,} debtors compared",
+           "versions": "Versions in force (debtors decided under each)",
+           "rows_rejected": "debtors rejected on either side", "rows_read": "debtors read",
+           "undetermined_note": "undetermined: debtors a rule could not be decided for (a fact it reads is "
+                                "missing), counted in neither before nor after"},
+    "zh": {"changed_clients": "发生变化的债务人", "client": "债务人", "rejected": "被拒绝的债务人",
+           "all_clients": "全部债务人", "rows_rejected": "任一侧被拒绝的债务人", "rows_read": "读取债务人数",
+           "undetermined_note": "无法判定：因规则所读事实缺失而无法得出结论的债务人，不计入变更前或变更后的户数"},
+}
+_WORDS_OF = {(lang, stress, debtors): {**base, **(_DEBTOR_WORDS[lang] if debtors else {})}
+             for lang in WORDS for stress in (False, True) for debtors in (False, True)
+             for base in [_STRESS_ZH if lang == "zh" and stress else WORDS[lang]]}
+
+
 def words(report: dict[str, Any], lang: str) -> dict[str, str]:
-    """The words of a report in ``lang``: a scenario's (``simulate``) or a policy change's (``impact``)."""
-    return _STRESS_ZH if lang == "zh" and report.get("scenario") else WORDS[lang]
+    """The words of a report in ``lang``: a scenario's (``simulate``) or a policy change's (``impact``), over
+    clients or debtors (``records``)."""
+    return _WORDS_OF[lang, bool(report.get("scenario")), report.get("records") == "debtors"]
 
 
 def grade_labels(policy: CompiledPolicy) -> dict[str, dict[str, str]]:
@@ -1002,7 +1041,8 @@ def summary_line(report: dict[str, Any], lang: str = "en") -> str:
                 f"（{s['grade_changed_share']:.2%}；"
                 f"{s['downgrades']:,} {w['down']}，{s['upgrades']:,} {w['up']}），{s['warnings_changed']:,} "
                 f"{w['change_warnings']}，{s['actions_changed']:,} {w['change_actions']}。")
-    return (f"{report['clients']:,} clients: {s['grade_changed']:,} change grade ({s['grade_changed_share']:.2%}; "
+    return (f"{report['clients']:,} {w['clients']}: {s['grade_changed']:,} change grade "
+            f"({s['grade_changed_share']:.2%}; "
             f"{s['downgrades']:,} down, {s['upgrades']:,} up), {s['warnings_changed']:,} change warnings, "
             f"{s['actions_changed']:,} change actions.")
 
@@ -1137,25 +1177,19 @@ def _changed_section(report: dict[str, Any], lang: str, by_name: str) -> Section
     listed = report["changed_clients"]
     sides = [any((c.get("score") or (None, None))[k] is not None for c in listed) for k in (0, 1)]
     scored = all(sides)
+    moves = [_exposure_moves(report, c, lang) for c in listed]
     rows = []
-    for c in listed:
-        why = f"{_decider(c['decided_by'][0], w)} → {_decider(c['decided_by'][1], w)}"
-        moved = c.get("exposures_changed", ())
-        if len(moved) == 1 and moved[0]["grade"] == c["grade"] and moved[0]["decided_by"] == c["decided_by"] \
-                and "warnings" not in moved[0] and "actions" not in moved[0]:
-            moved = ()  # one loan that moved as the debtor did: the line says it already (JSON names it)
-        for e in moved[:3]:  # which loan moved, and by which floor; or which warnings and actions name it
-            why += f"; {printable(e['exposure_id'])}: {_exposure_move(report, e, lang)}"
-        if len(moved) > 3:
-            why += f"; +{len(moved) - 3}"
+    for c, moved in zip(listed, moves, strict=True):
         row = [printable(str(c["client_id"])), printable(segment_shown(report, str(c["segment"]), lang)),
-               f"{_grade(report, c['grade'][0], lang)} → {_grade(report, c['grade'][1], lang)}", why]
+               f"{_grade(report, c['grade'][0], lang)} → {_grade(report, c['grade'][1], lang)}",
+               f"{_decider(c['decided_by'][0], w)} → {_decider(c['decided_by'][1], w)}"]
         if scored:
             row.append(f"{_score(c['score'][0])} → {_score(c['score'][1])}")
         rows.append([*row, _moved(c["warnings_added"], c["warnings_removed"], c.get("warnings_undetermined", ())),
-                     _moved(c["actions_added"], c["actions_removed"], c.get("actions_undetermined", ()))])
+                     _moved(c["actions_added"], c["actions_removed"], c.get("actions_undetermined", ())),
+                     *([moved] if any(moves) else [])])
     columns = [w["client"], by_name, w["grade"], w["decided_by"], *([w["score"]] if scored else []), w["warnings"],
-               w["actions"]]
+               w["actions"], *([w["exposures_changed"]] if any(moves) else [])]
     note = w["listed"].format(total=report["changed_clients_total"], shown=len(listed))
     if any(sides) and not scored:
         note += w["one_scorecard"].format(side=w["before"] if sides[0] else w["after"])

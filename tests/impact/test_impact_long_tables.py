@@ -91,7 +91,7 @@ def test_orphaned_rows_are_counted_and_written_with_the_rejects(portfolio: tuple
         assert sum(c["orphaned"] for c in report["rejected"]["tables"][side].values()) == len(orphans)
     gated = _impact(folder, "--format", "json", "--fail-if", "orphaned > 0")
     assert gated.exit_code == 1 and json.loads(gated.stdout)["failed_gates"] == [f"orphaned = {len(orphans)} > 0"]
-    assert "2 row(s) rejected and not compared and" in r.stderr and f"{len(orphans)} orphaned row(s)" in r.stderr
+    assert "2 debtor(s) rejected and not compared and" in r.stderr and f"{len(orphans)} orphaned row(s)" in r.stderr
     text = _impact(folder, "--format", "text").stdout
     assert re.search(rf"orphaned rows of the tables, before +{len(orphans)}\n", text)
 

@@ -338,7 +338,7 @@ def test_a_warning_or_action_naming_other_exposures_is_a_change(tmp_path: Path) 
     assert [(e["exposure_id"], e.get("warnings"), e.get("actions")) for e in listed["A"]["exposures_changed"]] == [
         ("E1", None, [[], ["enforce"]])]
     text = _impact("--format", "text", portfolio=portfolio, old=str(old), new=str(new)).stdout
-    assert "E1: warnings [] → [late_unsecured]" in text and "E1: actions [] → [enforce]" in text
+    assert "E1: warnings +late_unsecured" in text and "E1: actions +enforce" in text
 
     def named(record: dict[str, Any], kind: str) -> list[tuple[str, tuple[str, ...]]]:
         return [(x["id"], tuple(x.get("exposures", ()))) for x in record[kind]]
@@ -348,3 +348,32 @@ def test_a_warning_or_action_naming_other_exposures_is_a_change(tmp_path: Path) 
         changed = sum(named(x, kind) != named(y, kind) for x, y in decided)
         ids_only = sum([i for i, _ in named(x, kind)] != [i for i, _ in named(y, kind)] for x, y in decided)
         assert summary[f"{kind}_changed"] == changed > ids_only, (kind, changed, ids_only)  # more than ids show
+
+
+def test_a_report_of_debtors_counts_debtors_and_shows_exposure_moves_in_their_own_column(tmp_path: Path) -> None:
+    """Two versions grading exposures compare debtors: the readable report counts and lists debtors (债务人), not
+    clients or rows, and which exposure moved gets a column of its own (it was packed into 'decided by'); a
+    comparison of 1.x clients keeps its words and has no such column."""
+    debtors = tmp_path / "debtors.jsonl"
+    debtors.write_text("".join(json.dumps(json.loads(f.read_text(encoding="utf-8"))) + "\n" for f in DEBTORS),
+                       encoding="utf-8")
+    debtors.write_text(debtors.read_text(encoding="utf-8") + '{"client_id": "bad"}\n', encoding="utf-8")
+    pair = {"portfolio": debtors, "old": "loss-client-management@2.0.2", "new": "loss-client-management@2.1.0"}
+    args = ("--as-of", "2027-07-01")
+    rep = json.loads(_impact("--format", "json", *args, **pair).stdout)
+    assert rep["records"] == "debtors" and rep["clients"] == len(DEBTORS)
+    md = _impact("--format", "markdown", *args, **pair)
+    assert md.exit_code == 0, md.stderr
+    assert f"{len(DEBTORS)} debtors: " in md.stdout and "**Debtors that changed**" in md.stdout
+    assert "| debtors read | " in md.stdout and " clients" not in md.stdout and "rows read" not in md.stdout
+    header = next(line for line in md.stdout.splitlines() if line.startswith("| debtor | "))
+    assert header.endswith("| decided by | Warnings | Actions | Exposures changed |"), header
+    line = next(line for line in md.stdout.splitlines() if line.startswith("| 04-financial-overdue-5-days |"))
+    assert line.endswith("| overdue_any → overdue_any | +days_past_due_off_schedule +overdue | +collect_arrears "
+                         "| E1: actions +collect_arrears |"), line
+    assert "1 debtor(s) rejected and not compared" in md.stderr
+    zh = _impact("--format", "text", "--lang", "zh", *args, **pair).stdout
+    assert "发生变化的债务人" in zh and "读取债务人数" in zh and "E1: 措施 +collect_arrears" in zh
+    clients = _impact("--format", "markdown")  # 1.1.0 clients converted for 2.0.0: clients they stay
+    assert json.loads(_impact("--format", "json").stdout)["records"] == "clients"
+    assert "**Clients that changed**" in clients.stdout and "Exposures changed" not in clients.stdout
