@@ -833,7 +833,7 @@ WORDS: dict[str, dict[str, str]] = {
         "rejected": "Rejected rows", "item": "item", "value": "value", "scenario": "Scenario shocks",
         "shock": "shock", "multiply": "multiply", "add": "add", "cells_changed": "cells changed",
         "upgrade": "upgrade", "downgrade": "downgrade",
-        "unchanged": "unchanged", "legend": "Legend", "none": "none",
+        "unchanged": "unchanged", "legend": "Legend", "none": "none", "not_listed": "none listed: --list N lists N",
         "total": "Total", "figure": "figure", "change_pct": "change %", "sum": "sum", "mean": "mean",
         "with_value": "with value", "without_value": "no value", "all_clients": "all clients",
         "no_segment": "no segment", "compared": "{n:,} clients compared",
@@ -870,7 +870,7 @@ WORDS: dict[str, dict[str, str]] = {
         "rejected": "被拒绝的行", "item": "项目", "value": "数值", "scenario": "情景冲击",
         "shock": "冲击", "multiply": "乘以", "add": "加上", "cells_changed": "变动单元格",
         "upgrade": "上调", "downgrade": "下调",
-        "unchanged": "不变", "legend": "图例", "none": "无",
+        "unchanged": "不变", "legend": "图例", "none": "无", "not_listed": "未列出：--list N 列出 N 户",
         "total": "合计", "figure": "指标", "change_pct": "变化率", "sum": "总和", "mean": "平均",
         "with_value": "有值户数", "without_value": "无值户数", "all_clients": "全部客户",
         "no_segment": "无细分", "compared": "比较 {n:,} 户",
@@ -1286,7 +1286,7 @@ def render_text(report: dict[str, Any], heading: str = "Portfolio impact", lang:
             sec = Section(sec.key, sec.title, sec.columns[:4], [r[:4] for r in sec.rows], note=sec.note)
         lines += ["", *_wrap(sec.title + (f" ({sec.note})" if sec.note else ""))]
         if not sec.rows:
-            lines.append(f"  ({w['none']})")
+            lines.append(f"  ({_empty(report, sec, w)})")
             continue
         widths = [max(_width(r[i]) for r in [sec.columns, *sec.rows]) for i in range(len(sec.columns))]
         for n, r in enumerate([sec.columns, *sec.rows]):
@@ -1295,6 +1295,11 @@ def render_text(report: dict[str, Any], heading: str = "Portfolio impact", lang:
             if below and n > 0:
                 lines += [x for part in below[n - 1] for x in _wrap(part, indent="      ")]
     return "\n".join(lines) + "\n"
+
+
+def _empty(report: dict[str, Any], sec: Section, w: dict[str, str]) -> str:
+    """What a section without rows says: 'none', but for changed clients left out by ``--list``, which changed."""
+    return w["not_listed"] if sec.key == "changed_clients" and report.get("changed_clients_total") else w["none"]
 
 
 def _md(text: str) -> str:
@@ -1310,7 +1315,7 @@ def render_markdown(report: dict[str, Any], heading: str = "Portfolio impact", l
         if folded:
             lines += [f"<details><summary>{html_text(sec.note)}</summary>", ""]
         if not sec.rows:
-            lines.append(f"_{words(report, lang)['none']}_")
+            lines.append(f"_{_empty(report, sec, words(report, lang))}_")
             continue
         lines.append("| " + " | ".join(_md(c) for c in sec.columns) + " |")
         lines.append("|" + "".join(" ---: |" if i in sec.numeric else " --- |" for i in range(len(sec.columns))))
@@ -1470,7 +1475,7 @@ def render_html(report: dict[str, Any], heading: str = "Portfolio impact", lang:
             body.append(f'<p class="note">{html_text(sec.note)}</p>')
         if sec.key in charts:
             body.append(charts[sec.key])
-        body.append(_html_table(sec) if sec.rows else f"<p>{html_text(w['none'])}</p>")
+        body.append(_html_table(sec) if sec.rows else f"<p>{html_text(_empty(report, sec, w))}</p>")
     title = heading_of(report, heading, lang)
     return f"""<!DOCTYPE html>
 <html lang="{'zh-CN' if lang == 'zh' else 'en'}"><head><meta charset="utf-8"><title>{html_text(title)}</title>

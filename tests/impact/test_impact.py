@@ -362,6 +362,7 @@ def test_list_sets_how_many_changed_clients_are_listed_and_counts_cover_them_all
     assert [c["client_id"] for c in listed] == [c["client_id"] for c in _all_listed(portfolio)][:n]
     text = _cli("impact", OLD, NEW, "--portfolio", str(portfolio), "--format", "text", "--list", str(n)).stdout
     assert f"{total:,} changed; {min(n, total):,} listed" in text
+    assert ("none listed: --list N lists N" in text) == (n == 0) and "(none)" not in text  # not 'none changed'
 
 
 def _all_listed(portfolio: Path) -> list[dict[str, Any]]:
