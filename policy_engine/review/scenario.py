@@ -156,6 +156,11 @@ def _against_policy(s: dict[str, Any], field: str, at: tuple[Any, ...], policy: 
     """Whether the shocked field holds whole numbers; None when the shock could not change a decision."""
     places = record_places(policy)
     spec = places.get(field)
+    if spec is None and "[*]" in field and policy.scoped is None:  # a debtor's place, a version of client records
+        err(f"'{field}' is a place in a debtor record (record 2.0), and {policy.key} decides client records 1.x, "
+            "which have no lists to shock", (*at, "field"),
+            f"name a version that decides debtors ({policy.id}@VERSION), or an --as-of on which one is in force")
+        return None
     if spec is None:
         err(f"'{field}' is not an input of policy {policy.key}: a shock there cannot change a decision",
             (*at, "field"), did_you_mean(field, [p for p, i in places.items() if i.type in _NUMBER]))

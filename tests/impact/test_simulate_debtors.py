@@ -131,6 +131,17 @@ def test_a_policy_id_stresses_the_debtors_under_the_one_version_their_days_selec
     assert json.loads(r.stdout)["new"]["version"] == "2.0.0"
 
 
+def test_a_debtor_shock_under_a_day_of_a_version_of_client_records_says_so(tmp_path: Path) -> None:
+    """--as-of a day of 1.1.0 over debtor records: the shocks are places of a debtor record and 1.1.0 decides
+    clients, said so with the way out, not 'not an input' with did-you-mean 'loan.collateral_value'."""
+    r = _simulate(tmp_path, CRASH, "--as-of", "2026-03-31", policy="loss-client-management")
+    assert r.exit_code == 4, r.stderr
+    assert "scenario.yaml:3:" in r.stderr and "is a place in a debtor record (record 2.0), and " \
+        "loss-client-management@1.1.0 decides client records 1.x" in r.stderr
+    assert "name a version that decides debtors (loss-client-management@VERSION)" in r.stderr
+    assert "did you mean" not in r.stderr
+
+
 def test_a_client_table_under_a_version_with_scopes_is_named_as_such(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]
     r = CliRunner().invoke(main, ["--policies", str(POLICIES), "simulate", PINNED, "--portfolio",
