@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from policy_engine.policy import loader
 from policy_engine.policy.loader import MAX_JSON_DEPTH, JSONInputError, parse_json_text
@@ -75,3 +77,19 @@ def test_bytes_read_before_are_not_measured_again_and_everything_else_still_is(m
         assert json.loads(r.stdout)["accounting"] == {"rows_read": 2, "decided": 1, "rejected": 1}, r.output
         (reject,) = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text("utf-8").splitlines()]
         assert "nesting deeper than" in reject["problems"][0]["message"]
+
+
+_TEXT = st.text(alphabet="ab[]{}:,. 中", max_size=6)
+_JSON = st.recursive(st.none() | st.booleans() | st.integers(-5, 5) | _TEXT,
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4),
+                     max_leaves=40)
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=_JSON, deep=st.integers(0, MAX_JSON_DEPTH + 3))
+def test_the_depth_counted_on_the_brackets_equals_the_walk(value: Any, deep: int) -> None:
+    """The fast count (quotes paired, innermost brackets taken a level a pass) agrees with the walk over the
+    strings dropped, up to one past the limit, strings holding brackets and all."""
+    raw = orjson.dumps([value, json.loads("[" * deep + "]" * deep) if deep else {}])
+    cap = MAX_JSON_DEPTH + 1
+    assert min(loader._depth(raw), cap) == min(loader._walked_depth(raw), cap)
