@@ -11,7 +11,9 @@ builder from the vector results, so they equal ``decide``'s.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import itertools
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +37,26 @@ from .tables import TableRun
 from .vector import dates_to_days
 
 CHUNK_DEBTORS = 5_000  # debtors read and evaluated at a time (about 45 KB each held): bounded memory on any file
+# The collector's first threshold while a chunk is read (CPython's default is 700 allocations).
+FEWER_COLLECTIONS = 100_000
+
+
+@contextlib.contextmanager
+def fewer_collections(first: int = FEWER_COLLECTIONS) -> Iterator[None]:
+    """Collect cyclic garbage less often while a chunk of parsed debtors is held.
+
+    A chunk is millions of objects, trees without cycles that reference counting frees, and at
+    CPython 3.11's thresholds the collector traverses them again and again: a third of a JSON Lines
+    batch (10,000 generated debtors: 5.0-5.5 s in run_scoped_batch, 3.9-4.0 s with the collector off,
+    the same at this threshold; peak memory the same). The collector still runs, less often; the
+    thresholds come back after.
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(max(first, before[0]), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 @dataclass
@@ -252,6 +274,14 @@ def run_scoped_batch(policy: CompiledPolicy, path: Path, as_of: str | None = Non
     it (a :class:`ScopedBatch` of that chunk: its records, its lines' records) and then dropped, so
     memory holds one chunk whatever the file's size; the result then keeps the tables only.
     """
+    with fewer_collections():
+        return _run_scoped_batch(policy, path, as_of, progress, only, duplicates, sink, split)
+
+
+def _run_scoped_batch(policy: CompiledPolicy, path: Path, as_of: str | None,
+                      progress: Callable[[int], None] | None, only: Collection[int] | None,
+                      duplicates: Mapping[int, str] | None, sink: Callable[[ScopedBatch], None] | None,
+                      split: tuple[int, int] | None) -> ScopedBatch:
     rejects: list[dict[str, Any]] = []
     count: list[int] = []
     stamps: list[tuple[int, int]] = []

@@ -315,3 +315,29 @@ def test_a_line_too_long_to_decide_is_not_parsed_for_misspelt_fields(tmp_path: P
     found = misspelt_in_lines(PolicyRef("loss-client-management", None, POLICIES), [path], None)
     assert [(given, meant) for _, given, meant in found] == [("exposures[*].days_pastdue",
                                                               "exposures[*].days_past_due")]
+
+
+def test_the_collector_runs_less_often_while_debtors_are_held(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chunk of parsed debtors is millions of objects without cycles: the collector's first threshold is
+    raised while a chunk is read and decided (a third of a batch went to traversing them), and comes back
+    after, also when the run fails."""
+    import gc
+
+    from policy_engine.portfolio import scoped_batch
+
+    lines = write_lines(tmp_path / "d.jsonl", [json.loads(p.read_text(encoding="utf-8")) for p in DEBTORS[:3]])
+    policy = load_policy(POLICY_2)
+    before = gc.get_threshold()
+    seen: list[tuple[int, int, int]] = []
+    evaluate = scoped_batch.evaluate_debtors
+    monkeypatch.setattr(scoped_batch, "evaluate_debtors", lambda *a: seen.append(gc.get_threshold()) or evaluate(*a))
+    assert scoped_batch.run_scoped_batch(policy, lines).decided == 3
+    assert seen == [(max(scoped_batch.FEWER_COLLECTIONS, before[0]), *before[1:])] and gc.get_threshold() == before
+
+    def fail(*a: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(scoped_batch, "evaluate_debtors", fail)
+    with pytest.raises(KeyboardInterrupt):
+        scoped_batch.run_scoped_batch(policy, lines)
+    assert gc.get_threshold() == before
