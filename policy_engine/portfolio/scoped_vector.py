@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import itertools
+import operator
 import threading
 import weakref
 from collections.abc import Sequence
@@ -492,24 +494,31 @@ def long_tables(policy: CompiledPolicy, debtors: Sequence[dict[str, Any]]) -> Lo
     levels: dict[str, Level] = {}
 
     def walk(scope: str, parent_scope: str | None, owners: Sequence[dict[str, Any]]) -> None:
-        elements: list[dict[str, Any]] = []
-        parent: list[int] = []
-        pos: list[int] = []
+        # Each owner's list, then every element in one chain; parents and positions from the counts, and each
+        # input's values by one C-level map (a Python loop per element and per input cost half again as much).
         key = scope if parent_scope is None else "@" + scope
-        for i, owner in enumerate(owners):
-            for k, e in enumerate(owner.get(key, ())):
-                elements.append(e)
-                parent.append(i)
-                pos.append(k)
-        env = {spec.name: input_column(spec, [e.get(spec.name) for e in elements]) for spec in part.inputs[scope]}
-        levels[scope] = Level(scope, parent_scope, np.array(parent, dtype=np.int64), np.array(pos, dtype=np.int64),
-                              env, elements)
+        lists = [owner.get(key, ()) for owner in owners]
+        counts = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+        elements: list[dict[str, Any]] = list(itertools.chain.from_iterable(lists))
+        parent = np.repeat(np.arange(len(owners), dtype=np.int64), counts)
+        pos = np.arange(len(elements), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+        levels[scope] = Level(scope, parent_scope, parent, pos,
+                              {spec.name: input_column(spec, _values(elements, spec.name))
+                               for spec in part.inputs[scope]}, elements)
         for child in part.children(scope):
             walk(child.name, scope, elements)
 
     for s in part.children(None):
         walk(s.name, None, debtors)
     return LongTables(policy, len(debtors), levels)
+
+
+def _values(elements: list[dict[str, Any]], name: str) -> list[Any]:
+    """Each element's value of one input (the reader puts every input in every element; None: null)."""
+    try:
+        return list(map(operator.itemgetter(name), elements))
+    except KeyError:  # an element built elsewhere, without the input
+        return [e.get(name) for e in elements]
 
 
 @dataclass

@@ -504,15 +504,16 @@ def input_column(spec: Any, values: Sequence[Any]) -> Col:
                     valid[i, off + k] = True
                     data[i, off + k] = (v.toordinal() - _EPOCH_ORDINAL) if spec.type == "date" else v
         return Col(data, valid, present)
+    if spec.type in ("number", "integer"):  # a checked number is finite: NaN is where a value is null
+        data = np.array(values, dtype=float)  # None reads as NaN
+        return Col(data, ~np.isnan(data))
     valid = np.array([v is not None for v in values], dtype=bool)
     if spec.type == "date":
         data = dates_to_days(values)
     elif spec.type == "boolean":
         data = np.array([bool(v) for v in values], dtype=bool)
-    elif spec.type in ("string", "grade"):
+    else:  # string, grade
         data = np.array(values, dtype=object)
-    else:
-        data = np.array([np.nan if v is None else v for v in values], dtype=float)
     return Col(data, valid)
 
 
