@@ -240,10 +240,13 @@ def _elsewhere(name: str, where: str, scope: str, parents: Mapping[str, str | No
         return ("scope-name", f"'{name}' is a name of scope '{where}', which is not below scope '{scope}': an "
                 f"expression of scope {scope} cannot read it",
                 f"read it where {where} is below: aggregate over it at its parent ({parents.get(where) or DEBTOR})")
+    # A rule meant for each element most often lacks its 'scope:' (a floor on an exposure's days past due):
+    # aggregating it instead would make it a rule of the whole debtor.
+    each = f"to test each {where}, give the floor or metric 'scope: {where}'; " if via == where else ""
     return ("scope-name", f"'{name}' is a name of scope '{where}': an expression of scope {scope} reads it only "
             "through an aggregation",
-            f"aggregate over {via}: count_where({via}, ...), sum_of({via}, ...), any_of({via}, ...) "
-            f"(aggregations: {SCOPE_FUNCTIONS})")
+            f"{each}to test the {scope}, aggregate over {via}: count_where({via}, ...), sum_of({via}, ...), "
+            f"any_of({via}, ...) (aggregations: {SCOPE_FUNCTIONS})")
 
 
 def generate_graded(part: ScopedPart, names: Mapping[str, str], input_count: int, param_count: int,
