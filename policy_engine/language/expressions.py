@@ -62,6 +62,10 @@ from .functions import unknown_grade_hint as unknown_grade_hint
 # Names an author brings from a spreadsheet or SQL, and ours for them.
 _SPREADSHEET = {"count_if": "count_where", "countif": "count_where", "sum_if": "sum_where", "sumif": "sum_where",
                 "any": "any_of", "exists": "any_of", "all": "all_of", "every": "all_of"}
+# A function of a series or of values called over a scope ('sum(exposure, balance)'): the aggregation meant.
+_OVER_SCOPE = {"sum": "sum_of({scope}, {value})", "max": "max_of({scope}, {value})",
+               "min": "min_of({scope}, {value})", "count": "count_where({scope}, True)",
+               "avg": "sum_of({scope}, {value}) / count_where({scope}, True)", "last": "last_of({scope}, {value})"}
 
 # Limits (simpleeval's for power and strings; ours for the rest). A policy that
 # needs more than these is almost certainly a mistake or an attack.
@@ -905,6 +909,18 @@ class _Checker:
                 return f"did you mean '{meant}'? (aggregations: {', '.join(AGGREGATIONS)})"
         return did_you_mean(name, [*FUNCTIONS, *AGGREGATIONS]) or "see `policy-engine functions`"
 
+    def _refuse_over_scope(self, name: str, node: ast.Call) -> None:
+        """A function of a series or of values called over a scope ('sum(exposure, balance)') is told the
+        aggregation it meant; its arity error ('sum() takes 1 argument(s)') did not say."""
+        first = node.args[0] if node.args else None
+        if name not in FUNCTIONS or not isinstance(first, ast.Name) or first.id not in self.scope.children:
+            return
+        value = ast.unparse(node.args[1]) if len(node.args) > 1 else "..."
+        meant = _OVER_SCOPE[name].format(scope=first.id, value=value) if name in _OVER_SCOPE else \
+            f"an aggregation: count_where({first.id}, ...), sum_of({first.id}, ...), max_of({first.id}, ...)"
+        raise self.fail("type-mismatch", f"{name}() does not aggregate over a scope: '{first.id}' is a scope of "
+                        "elements, not a series", node, f"write {meant} (aggregations: {', '.join(AGGREGATIONS)})")
+
     def visit_Call(self, node: ast.Call, depth: int) -> tuple[str, bool]:
         if not isinstance(node.func, ast.Name):
             raise self.fail("disallowed-syntax", "only catalogue functions can be called, by name", node.func)
@@ -917,6 +933,7 @@ class _Checker:
                             self._function_hint(name, node))
         if node.keywords:
             raise self.fail("disallowed-syntax", f"{name}() takes no keyword arguments", node)
+        self._refuse_over_scope(name, node)
         for a in node.args:
             if isinstance(a, ast.Starred):
                 raise self.fail("disallowed-syntax", "starred arguments are not allowed", a)
