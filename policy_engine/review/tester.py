@@ -889,6 +889,13 @@ def _unknown_names(doc: Document, cases: Mapping[int, Mapping[str, Any]], target
         hint = did_you_mean(value, known)
         if kind == "grade" and value.strip().lower() in labels:  # the grade's words, not its id
             hint = f"'{value}' is the label of grade {labels[value.strip().lower()]}: expectations name the id"
+        other = {"metric": "exposure metric", "exposure metric": "metric"}.get(kind)
+        if other and any(value in per_version[v][other] for v in versions):  # expected at the other level
+            hint = (f"'{value}' is a metric of each exposure: expect it under the exposure, exposures: "
+                    f"{{E1: {{metrics: {{{value}: ...}}}}}}" if kind == "metric" else
+                    f"'{value}' is a metric of the debtor: expect it under the case's metrics, beside grade")
+        if other and any(value in per_version[v][other] for v in versions):
+            what = "debtor metric" if kind == "metric" else what
         out.append(Diagnostic("unknown-name", f"the policy has no {what} '{value}'", file=file, line=line,
                               column=col, path=format_path(at), hint=hint))
 

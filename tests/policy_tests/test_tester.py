@@ -133,8 +133,20 @@ EXPOSURE_NAMES = [
     ("{metrics: {late_payment: 1}}", "metrics.late_payment", "no exposure metric 'late_payment'",
      "did you mean 'late_payments'?"),
     ("{metrics: {nonperforming_share: 0}}", "metrics.nonperforming_share",  # the debtor's, not the exposure's
-     "no exposure metric 'nonperforming_share'", None),
+     "no exposure metric 'nonperforming_share'",
+     "'nonperforming_share' is a metric of the debtor: expect it under the case's metrics, beside grade"),
 ]
+
+
+def test_a_debtor_expectation_naming_an_exposure_metric_says_where_it_goes(tmp_path: Path) -> None:
+    """'the policy has no metric' read as if the metric did not exist (policy-author review): it is an
+    exposure's, expected under the exposure."""
+    run = run_tests([_debtor_suite(tmp_path, "{metrics: {late_payments: 1}}")])
+    [d] = run.diagnostics
+    assert (d.code, d.path, d.message) == ("unknown-name", "cases[0].expect.metrics.late_payments",
+                                           "the policy has no debtor metric 'late_payments'")
+    assert d.hint == ("'late_payments' is a metric of each exposure: expect it under the exposure, exposures: "
+                      "{E1: {metrics: {late_payments: ...}}}")
 
 
 def _debtor_suite(tmp_path: Path, expect: str) -> Path:
