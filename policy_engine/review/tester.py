@@ -265,8 +265,20 @@ def _expect_metrics(want: Any, record: Mapping[str, Any]) -> list[str]:
         if name not in record["metrics"]:
             f.append(f"metrics.{name}: no such metric")
         elif not _num_eq(value, record["metrics"][name]):
-            f.append(f"metrics.{name}: expected {_shown(value)}, got {_shown(record['metrics'][name])}")
+            f.append(_mismatch(f"metrics.{name}", value, record["metrics"][name]))
     return f
+
+
+def _mismatch(label: str, want: Any, got: Any) -> str:
+    """A figure's failure line; a rounded figure ('0.3077' for 0.30769...) is shown how to write it with a tolerance
+    (the expectation is exact to 1e-9 otherwise)."""
+    line = f"{label}: expected {_shown(want)}, got {_shown(got)}"
+    numbers = all(isinstance(x, int | float) and not isinstance(x, bool) for x in (want, got))
+    if numbers and got != 0 and abs(want - got) <= 0.01 * abs(got):
+        places = len(repr(float(want)).split(".")[1].rstrip("0")) if "e" not in repr(float(want)) else 0
+        line += f" (to {places} places: {{approx: {want}, tol: {10.0 ** -places:g}}})" if places else \
+            f" (within a tolerance: {{approx: {want}, tol: {abs(want - got) * 2:.2g}}})"
+    return line
 
 
 def _per_item(key: str, listed: str, absent: str, judge: Callable[[Mapping[str, Any], Any], str | None]
@@ -349,8 +361,7 @@ def _expect_exposures(want: Any, record: Mapping[str, Any]) -> list[str]:
             if name not in got["metrics"]:
                 f.append(f"exposures.{eid}.metrics.{name}: no such exposure metric")
             elif not _num_eq(value, got["metrics"][name]):
-                f.append(f"exposures.{eid}.metrics.{name}: expected {_shown(value)}, "
-                         f"got {_shown(got['metrics'][name])}")
+                f.append(_mismatch(f"exposures.{eid}.metrics.{name}", value, got["metrics"][name]))
     return f
 
 

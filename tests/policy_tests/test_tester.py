@@ -257,6 +257,12 @@ def test_expectations_compare_sets_and_numbers() -> None:
     assert check_expectations({"warnings": ["a"], "metrics": {"m": 0.3}, "score": 10}, record) == []
     assert check_expectations({"metrics": {"m": {"approx": 0.31, "tol": 0.001}}}, record) == [
         'metrics.m: expected {"approx": 0.31, "tol": 0.001}, got 0.30000000000000004']
+    # a figure written rounded is shown how to write it with a tolerance; one far off is not
+    third = {**record, "metrics": {"m": 0.3076923076923077, "n": 12.004, "far": 0.5}}
+    assert check_expectations({"metrics": {"m": 0.3077, "n": 12, "far": 0.3}}, third) == [
+        "metrics.m: expected 0.3077, got 0.3076923076923077 (to 4 places: {approx: 0.3077, tol: 0.0001})",
+        "metrics.n: expected 12, got 12.004 (within a tolerance: {approx: 12, tol: 0.008})",
+        "metrics.far: expected 0.3, got 0.5"]
     # a count held as 1.0 reads 1; an expectation written as text reads as text (it was "expected 0, got 0.0")
     counted = {**record, "metrics": {"n": 1.0, "z": 0.0}}
     assert check_expectations({"metrics": {"n": 0, "z": "0"}}, counted) == [
