@@ -282,6 +282,8 @@ def allowed_values(spec: Param) -> str:
     if spec.type in ("integer", "number"):
         what = "whole numbers" if spec.type == "integer" else "numbers"
         return f"{what} in {_interval(spec)}" if spec.min is not None or spec.max is not None else what
+    if spec.type == "list":  # measures: [lawsuit, enforcement]
+        return "a list of " + (", ".join(spec.enum) if spec.enum else "values")
     return "one of " + ", ".join(spec.enum) if spec.enum else spec.type
 
 

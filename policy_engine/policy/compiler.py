@@ -637,7 +637,10 @@ class _Compiler:
     def _literal_param(self, name: str, spec: Param, v: Any, ppath: PathKey) -> None:
         if spec.type == "list":
             if not isinstance(v, list):
-                self.err("wrong-type", f"parameter '{name}' is a list", ppath)
+                of = f" of {', '.join(spec.enum)}" if spec.enum else ""
+                self.err("wrong-type", f"parameter '{name}' takes a list{of}, found {v!r}", ppath,
+                         f"{name}: [{v}]" if isinstance(v, str | int | float) and not isinstance(v, bool) else
+                         f"{name}: [{', '.join((spec.enum or ('...',))[:2])}]")
                 return
             for j, item in enumerate(v):
                 if spec.enum and item not in spec.enum:

@@ -37,7 +37,7 @@ def test_catalogue_text_shows_what_each_parameter_takes() -> None:
     text = _run("catalogue")
     assert "    months: whole numbers in [1, 120]" in text
     assert "    target_ltv (optional): numbers in [0, 2]" in text
-    assert "    services: one of financial_advisory, market_analysis," in text
+    assert "    services: a list of financial_advisory, market_analysis," in text
     assert "    never beside: restructure (with grace_months above zero), extend_term" in text  # as JSON's conflicts
     assert "write_off_or_transfer  Propose a transfer or write-off" in text  # the longest id keeps the columns
 
