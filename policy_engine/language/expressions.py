@@ -415,6 +415,20 @@ def _is_power(node: ast.AST) -> bool:
     return isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow)
 
 
+def _unknown_name_hint(name: str, known: list[str]) -> str:
+    """A misspelt name's did-you-mean; a name only like a known one (a new threshold, 'overdue_share_limit', beside
+    the metric it bounds, 'overdue90_share') is told to be declared too: the suggestion alone made a rule compare
+    the metric with itself."""
+    import difflib
+
+    meant = closest(name, known)
+    if meant is None:
+        return "declare it under inputs, parameters or metrics"
+    if difflib.SequenceMatcher(None, name, meant).ratio() >= 0.85:  # a typo
+        return f"did you mean '{meant}'?"
+    return f"did you mean '{meant}'? If '{name}' is new, declare it under parameters, inputs or metrics"
+
+
 class _Checker:
     """Checks one parsed tree: allow-list, names, functions, arity, types."""
 
@@ -562,8 +576,7 @@ class _Checker:
             if self.scope.open_names:
                 return UNKNOWN, True
             raise self.fail("unknown-name", f"unknown name '{name}'", node,
-                            self.scope.unimported.get(name) or did_you_mean(name, list(self.scope.symbols))
-                            or "declare it under inputs, parameters or metrics")
+                            self.scope.unimported.get(name) or _unknown_name_hint(name, list(self.scope.symbols)))
         if sym.kind == "builtin" and name in ("score",) and not self.scope.allows("floor"):
             raise self.fail("name-not-available", f"'{name}' is only known after the scorecard", node)
         if sym.kind == "builtin" and name == "grade" and self._ungraded_element():

@@ -110,3 +110,19 @@ def test_a_date_used_as_a_number_gets_the_date_functions_in_its_hint(text: str, 
     with pytest.raises(ex.ExpressionError) as err:
         ex.check_expression(text, SCOPE)
     assert err.value.message == message and hint in (err.value.hint or "")
+
+
+@pytest.mark.parametrize(("text", "hint"), [
+    ("xx + 1", "did you mean 'x'?"),  # a typo: the name meant
+    ("revenue_limit > 1", "declare it under inputs, parameters or metrics"),  # nothing like it
+    # only like a known name (a new threshold beside the figure it bounds): the suggestion alone made a rule
+    # compare the figure with itself
+    ("overdue90_share > overdue_share_limit",
+     "did you mean 'overdue90_share'? If 'overdue_share_limit' is new, declare it under parameters"),
+])
+def test_an_unknown_name_is_told_the_name_meant_or_to_be_declared(text: str, hint: str) -> None:
+    scope = ex.Scope({**SYMBOLS, "overdue90_share": ex.Symbol("overdue90_share", "metric", ex.NUMBER, True)},
+                     "metric", GRADES)
+    with pytest.raises(ex.ExpressionError) as err:
+        ex.check_expression(text, scope)
+    assert err.value.code == "unknown-name" and (err.value.hint or "").startswith(hint), err.value.hint
