@@ -225,6 +225,14 @@ class _Main(click.Group):
             self._usage(ctx, _misplaced_global_option(caught))
             raise _misplaced_global_option(caught) from None
 
+    def resolve_command(self, ctx: click.Context, args: list[str]
+                        ) -> tuple[str | None, click.Command | None, list[str]]:
+        # A linter's name (the docs speak of static analysis) got click's "Did you mean 'init'?".
+        if args and args[0] in _VALIDATE_ALIASES and self.get_command(ctx, args[0]) is None:
+            raise click.UsageError(f"No such command '{args[0]}': the static analysis runs in validate, as warnings "
+                                   "with their line (policy-engine validate [PATH])", ctx)
+        return super().resolve_command(ctx, args)
+
     @staticmethod
     def _usage(ctx: click.Context, e: click.UsageError) -> None:
         """With --format json on the command line, the usage error as JSON on stderr (exit 2)."""
@@ -245,6 +253,7 @@ def asked_json(ctx: click.Context) -> bool:
 
 
 _GLOBAL_OPTIONS = ("--policies", "--audit-db", "--config")
+_VALIDATE_ALIASES = ("lint", "check", "analyse", "analyze")
 
 
 def _misplaced_global_option(e: click.UsageError) -> click.UsageError:

@@ -496,6 +496,14 @@ def test_a_global_option_after_the_command_says_where_it_goes(args: list[str], s
     assert r.exit_code == 2 and says in r.stderr and "Did you mean" not in r.stderr, r.stderr
 
 
+@pytest.mark.parametrize("name", ["lint", "check"])
+def test_a_linter_s_name_is_pointed_at_validate(name: str) -> None:
+    """The docs speak of static analysis; 'policy-engine lint' got click's "Did you mean 'init'?"."""
+    r = CliRunner().invoke(main, [name])
+    assert r.exit_code == 2 and f"No such command '{name}': the static analysis runs in validate" in r.stderr
+    assert "Did you mean" not in r.stderr
+
+
 def test_the_validate_hook_checks_the_test_files_beside_the_policies(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """The README says a test file's mistake fails the validate hook: the hook runs validate on the folder (as
