@@ -853,7 +853,8 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in [
              _check_grade_rank, "f_grade_rank", row_code=_row_grade_rank, row_helpers=_grade_rank_helper,
              whole=always_whole),
     Function("grade_at_least", 1, 1, "grade_at_least('grade') -> bool",
-             "the decided grade is this grade or worse", _check_grade_at_least, "f_grade_at_least",
+             "the decided grade is this grade or worse (inside an aggregation over the graded exposures, in any "
+             "debtor rule: that exposure's own grade)", _check_grade_at_least, "f_grade_at_least",
              row_code=_row_grade_at_least, vector_args=False, first_stage="graded", literal_args=(0,)),
     Function("fired", 1, 1, "fired('warning_id') -> bool",
              "the warning fired (null when its condition was undetermined)", _check_fired, "f_fired",
