@@ -143,7 +143,7 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
     report = {
         "old": _side(a, old_p), "new": _side(b, new_p),
         "clients": n,
-        "records": "debtors" if isinstance(a, ScopedSide) and isinstance(b, ScopedSide) else "clients",
+        "records": _records(a, b),
         "rejected": _rejected(a, b, len(rejected_rows), n),
         "summary": _summary(n, {"grade_changed": changed_grade, "downgrades": rb > ra, "upgrades": rb < ra,
                                 "warnings_changed": changed_warn, "actions_changed": changed_act},
@@ -162,6 +162,12 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
     if conversion is not None:
         report["conversion"] = conversion
     return Impact(old_p, new_p, report, (a, b))
+
+
+def _records(a: Any, b: Any) -> str:
+    """What a compared record is: a debtor when both versions decide debtor records, else a client (1.x records,
+    converted to 2.0 on the new side or not)."""
+    return "debtors" if isinstance(a, ScopedSide) and isinstance(b, ScopedSide) else "clients"
 
 
 def _rejected(a: Any, b: Any, rows: int, compared: int) -> dict[str, Any]:
