@@ -42,6 +42,8 @@ class CaseResult:
     failures: list[str] = field(default_factory=list)
     outcomes: dict[Outcome, bool] = field(default_factory=dict, repr=False)  # (kind, rule) -> fired
     asserted: dict[Outcome, bool] = field(default_factory=dict, repr=False)  # what an expectation pinned
+    # a failing case pins nothing; what its expectations would pin, so coverage can name the case to fix
+    held_back: dict[Outcome, bool] = field(default_factory=dict, repr=False)
 
     @property
     def passed(self) -> bool:
@@ -1032,8 +1034,12 @@ def _run_case(tf: Path, doc: Document, i: int, case: Mapping[str, Any], policy: 
         return result
     result.failures.extend(check_expectations(expect, record))
     result.outcomes = rule_outcomes(policy, record)
-    if result.passed:  # a failing case pins nothing: which of its expectations held is no evidence
-        result.asserted = asserted_outcomes(policy, expect, result.outcomes)
+    # a failing case pins nothing: which of its expectations held is no evidence
+    pins = asserted_outcomes(policy, expect, result.outcomes)
+    if result.passed:
+        result.asserted = pins
+    else:
+        result.held_back = pins
     return result
 
 
@@ -1126,6 +1132,8 @@ class RuleCoverage:
     line: int | None = None
     scope: str = "debtor"  # an exposure's rule (a policy with scopes) is evaluated, and pinned, per exposure
     boolean: bool = True  # a metric: true/false, or (a nullable number) a value/null
+    # per outcome (fired, not fired), the failing cases whose expectations would pin it ("file:line")
+    held_back: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
 
     @property
     def name(self) -> str:
@@ -1147,10 +1155,13 @@ class RuleCoverage:
     def missing(self) -> str:
         """What is missing, in words: an outcome no case produced, or one no expectation pins."""
         parts = []
-        for pinned, happened, (never, unpinned) in zip((self.asserted_fired, self.asserted_not_fired),
-                                                       (self.fired, self.not_fired), self._words(), strict=True):
+        for pinned, happened, (never, unpinned), failing in zip(
+                (self.asserted_fired, self.asserted_not_fired), (self.fired, self.not_fired), self._words(),
+                self.held_back, strict=True):
             if not pinned:
-                parts.append(unpinned if happened else never)
+                parts.append((unpinned if happened else never) + (
+                    f" but the failing case at {', '.join(failing[:3])}, which counts once it passes" if failing
+                    else ""))
         return "; ".join(parts)
 
     def _words(self) -> tuple[tuple[str, str], tuple[str, str]]:
@@ -1253,7 +1264,13 @@ def coverage(run: SuiteResult) -> dict[str, PolicyCoverage]:
     seen: dict[str, dict[tuple[str, str], set[bool]]] = {}
     pinned: dict[str, dict[tuple[str, str], set[bool]]] = {}
     scoped: dict[str, set[tuple[str, str]]] = {}
+    held_back: dict[str, dict[tuple[str, str, bool], list[str]]] = {}
     for r in run.results:
+        for key, fired in r.held_back.items():
+            place = f"{r.file}:{r.line}" if r.line else r.file
+            cases = held_back.setdefault(r.policy, {}).setdefault((key[0], key[1], fired), [])
+            if place not in cases:
+                cases.append(place)
         per = seen.setdefault(r.policy, {})
         for key, fired in r.outcomes.items():
             per.setdefault((key[0], key[1]), set()).add(fired)
@@ -1277,6 +1294,7 @@ def coverage(run: SuiteResult) -> dict[str, PolicyCoverage]:
                          False in pins.get((kind, rule), ()),
                          *places.get((kind, rule), (policy.file if policy is not None else None, None)),
                          scope=graded if (kind, rule) in scoped.get(key, ()) else "debtor",
-                         boolean=not (kind == "metric" and rule in numbers))
+                         boolean=not (kind == "metric" and rule in numbers),
+                         held_back=tuple(tuple(held_back.get(key, {}).get((kind, rule, f), ())) for f in (True, False)))
             for (kind, rule), values in sorted(rules.items())])
     return out

@@ -83,6 +83,11 @@ WORDS = [
                  "no case expects it chosen; no case expects another band", id="band-unpinned"),
     pytest.param([(LOW, "{grade: bad}")], ("floor", "late"), "never fired; no case expects it not to fire",
                  id="floor"),
+    # A failing case pins nothing, and its place is named where it would pin: "no case expects it" alone sent a
+    # policy author to write a second case for what the failing one already expects.
+    pytest.param([(LOW, "{score: -5, grade: good}"), (HEALTHY, "{score: 5}")], ("band", "al [-inf, 1)"),
+                 "no case expects it chosen but the failing case at tests.yaml:3, which counts once it passes",
+                 id="failing-case-named"),
 ]
 
 
@@ -90,7 +95,7 @@ WORDS = [
 def test_what_is_missing_is_said_in_the_words_of_the_kind(tmp_path: Path, cases: list[tuple[str, str]],
                                                            rule: tuple[str, str], missing: str) -> None:
     rules = {(r.kind, r.rule): r for r in coverage(run_tests([_suite(tmp_path, cases)]))["mini@1.0.0"]}
-    assert rules[rule].missing == missing
+    assert rules[rule].missing.replace(f"{tmp_path}/", "") == missing
 
 
 def test_json_and_junit_carry_coverage_with_the_rules_lines(tmp_path: Path) -> None:
