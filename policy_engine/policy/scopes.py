@@ -210,8 +210,8 @@ def _why_not(name: str, where: str | None, scope: str, parents: Mapping[str, str
     if where is None:
         return ("name-not-available", f"debtor metric '{name}' is computed after the graded elements' own metrics "
                 f"and floors, which an expression of scope {scope} is part of: it cannot read it",
-                f"compute what it needs in scope {scope} or above it, or test it at the debtor (beside the "
-                f"aggregation over {scope})")
+                f"compute what it needs in a metric of scope {scope} (scope: {scope}), or make the rule the "
+                f"debtor's (no scope:), where it reads the metric; a debtor floor applies to every {scope}")
     return _elsewhere(name, where, scope, parents)
 
 

@@ -53,6 +53,9 @@ def _unknown_key_hint(key: str, known: list[str]) -> str:
                 "value): quote the whole text, or write it on lines of its own")
     if any(ch in key for ch in "()'\"<>=+*/"):
         return "this looks like the rest of an expression cut at a comma: quote the whole expression"
+    if key == "scope" and "for_exposures" in known:  # a warning's or an action's: they are the debtor's
+        return ("a warning or an action is the debtor's: test the exposures inside its condition, "
+                "any_of(exposure, ...), and name them with for_exposures: <a condition of each exposure>")
     return did_you_mean(key, known) or f"allowed keys: {', '.join(known)}"
 
 
