@@ -220,7 +220,7 @@ def _read(policy: CompiledPolicy, path: Path, as_of: str | None, only: Collectio
             try:
                 client_id, day, inputs, elements, digest, written = decider._read_record(record, as_of)
             except InputError as exc:
-                reject(n, cid, [_kind_entry(d) if d.code == WRONG_KIND else _entry(*_problem(d))
+                reject(n, cid, [_diagnostic_entry(d)
                                 for d in exc.diagnostics] + _legacy(policy, record, exc))
                 continue
             yield Debtor(n, at, client_id, day, inputs, elements, digest, written if keep_written else None)
@@ -231,8 +231,9 @@ def _entry(where: str, code: str, message: str) -> dict[str, str]:
     return {"field": where, "code": code, "message": message}
 
 
-def _kind_entry(d: Diagnostic) -> dict[str, str]:
-    """A record of the kind another version reads: decide's diagnostic, with the ways to decide it."""
+def _diagnostic_entry(d: Diagnostic) -> dict[str, str]:
+    """A problem as decide's diagnostic words it, its hint kept (send numbers without quotes; a record of the kind
+    another version reads: the ways to decide it)."""
     return {**_entry(*_problem(d)), **({"hint": d.hint} if d.hint else {})}
 
 

@@ -341,3 +341,19 @@ def test_the_collector_runs_less_often_while_debtors_are_held(tmp_path: Path, mo
     with pytest.raises(KeyboardInterrupt):
         scoped_batch.run_scoped_batch(policy, lines)
     assert gc.get_threshold() == before
+
+
+def test_a_reject_keeps_the_hint_decide_gives(tmp_path: Path) -> None:
+    """A calling system reading the rejects got decide's reasons without their hints (hostile review)."""
+    record = json.loads(DEBTORS[0].read_text(encoding="utf-8"))
+    record["exposures"][0]["balance"] = "abc"
+    lines = write_lines(tmp_path / "d.jsonl", [record])
+    r = run("--no-audit", "batch", "-p", str(POLICY_2), str(lines), "--out", str(tmp_path / "o.jsonl"),
+            "--rejects", str(tmp_path / "r.jsonl"))
+    assert r.exit_code == 0, r.output
+    [reject] = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text(encoding="utf-8").splitlines()]
+    decided = run("--no-audit", "decide", "-p", str(POLICY_2), "-c", str(tmp_path / "d.jsonl"), "--format", "json")
+    errors = json.loads(decided.stderr or decided.stdout)["errors"]
+    assert [(p["field"], p["code"], p.get("hint")) for p in reject["problems"]] == \
+        [(e["path"], e["code"], e.get("hint")) for e in errors]
+    assert reject["problems"][0]["hint"] == "send numbers without quotes"
