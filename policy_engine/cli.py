@@ -662,6 +662,7 @@ def decide(ctx: click.Context, policy: str, policy_version: str | None, client: 
 
         _check_as_of(as_of)
         out = sys.stdout.buffer
+        from .policy.loader import bounded_lines
         from .safetext import json_line, printable
 
         if client != "-":  # the lines come on stdin: a file named with -c would be left unread without a word
@@ -680,7 +681,7 @@ def decide(ctx: click.Context, policy: str, policy_version: str | None, client: 
 
         ref = _ref(ctx, policy, policy_version)
         ref.check()  # an unknown id or version ends the stream before its first line, with exit 2
-        for answer in answers(ref, sys.stdin.buffer, as_of=as_of, trace=trace,
+        for answer in answers(ref, bounded_lines(sys.stdin.buffer), as_of=as_of, trace=trace,
                               audit_db=_audit_db(ctx, no_audit, command_audit_db), audit_inputs=audit_inputs,
                               notes=warn):
             out.write(json_line(answer))  # UTF-8 bytes as orjson wrote them: no decoding and encoding again

@@ -96,11 +96,17 @@ def _store(audit_db: str | Path | bool | None) -> AuditStore:
 
 def read_client(source: str | Path, stdin: Any = None) -> tuple[Any, str]:
     """(client record, name) from a JSON file, or from ``stdin`` (bytes) when ``source`` is ``-``."""
-    from .policy.loader import JSONInputError, parse_json_text
+    from .policy.loader import JSONInputError, parse_json_text, read_bounded
 
     name = "<stdin>" if str(source) == "-" else str(source)
     try:
-        data = stdin.read() if str(source) == "-" else Path(source).read_bytes()
+        if str(source) == "-":
+            data = read_bounded(stdin)
+        else:
+            with Path(source).open("rb") as fh:
+                data = read_bounded(fh)
+    except JSONInputError as e:
+        raise InputError(e.diagnostics(file=name, hint="client data is one JSON object")) from None
     except FileNotFoundError:
         raise UsageError([Diagnostic("file-missing", f"no such file: {name}", file=name)]) from None
     except OSError as e:

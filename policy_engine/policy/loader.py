@@ -601,6 +601,54 @@ def _fast_loads(raw: bytes) -> Any:
     return value
 
 
+# What is held of one document's bytes at most: the limit, a byte-order mark and a line's CRLF beside it.
+READ_LIMIT = MAX_JSON_BYTES + 5
+
+
+class CutLine(bytes):
+    """A line longer than any document, as read: its first :data:`READ_LIMIT` bytes; ``size`` is the whole
+    line's (the rest was skipped unheld), or None when it had no end."""
+
+    size: int | None = None
+
+
+def bounded_lines(fh: Any) -> Iterator[bytes]:
+    """The lines of a binary stream, none held beyond :data:`READ_LIMIT` bytes: a longer one comes as a
+    :class:`CutLine` (which :func:`parse_json_text` refuses as too large), so a caller's runaway line costs
+    no more memory than a document (reading it whole, a line of /dev/zero grew to 7 GB)."""
+    while line := fh.readline(READ_LIMIT):
+        if len(line) < READ_LIMIT or line.endswith(b"\n"):
+            yield line
+            continue
+        size, last = len(line), b""
+        while chunk := fh.readline(1 << 20):
+            size, last = size + len(chunk), chunk
+            if chunk.endswith(b"\n"):
+                break
+        cut = CutLine(line)
+        cut.size = size - (len(last) - _size(last, False))  # as the limit counts: without the line's end
+        yield cut
+
+
+def read_bounded(fh: Any) -> bytes:
+    """A whole document from a binary stream, refused once it holds more than :data:`READ_LIMIT` bytes
+    (nothing more is read: a runaway producer, or -c /dev/zero, costs one document's memory)."""
+    data = fh.read(READ_LIMIT)
+    if len(data) == READ_LIMIT and _size(data, data.startswith(b"\xef\xbb\xbf")) > MAX_JSON_BYTES \
+            and fh.read(1):
+        raise _too_large(None)
+    return bytes(data)
+
+
+def _size(text: bytes, bom: bool) -> int:
+    """A document's size as the limit counts it: without a byte-order mark and its line's end (CRLF or LF), so
+    one record is one size in a file, on a JSON Lines line and on the stream."""
+    end = len(text)
+    while end and text[end - 1] in (10, 13):
+        end -= 1
+    return end - (3 if bom else 0)
+
+
 def parse_json_text(text: str | bytes, depth_checked: bool = False) -> Any:
     """Strict JSON: no NaN/Infinity, no duplicate keys, bounded size, depth and integer digits, no lone
     surrogates (text that cannot be stored); every refusal names its field path. ``depth_checked``: these bytes
@@ -612,8 +660,10 @@ def parse_json_text(text: str | bytes, depth_checked: bool = False) -> Any:
     A leading byte-order mark is skipped (RFC 8259 lets a parser ignore it): Windows tools write
     one, and it is not part of the document, as it is not for a CSV file.
     """
+    if isinstance(text, CutLine):
+        raise _too_large(text.size)
     if isinstance(text, bytes):
-        if len(text) <= MAX_JSON_BYTES:
+        if len(text) <= MAX_JSON_BYTES or _size(text, False) <= MAX_JSON_BYTES:
             value = _fast_loads(text)  # orjson refuses a byte-order mark: that takes the strict way
             # Few brackets in all cannot nest deeply; a record with many lists (a debtor's exposures and
             # payments) has its depth measured on the value, not sent to the strict reader for it.
@@ -621,8 +671,8 @@ def parse_json_text(text: str | bytes, depth_checked: bool = False) -> Any:
                                          or _depth(text) <= MAX_JSON_DEPTH):
                 return value
         skip = 3 if text.startswith(b"\xef\xbb\xbf") else 0
-        if len(text) - skip > MAX_JSON_BYTES:
-            raise _too_large(len(text) - skip)
+        if _size(text, bool(skip)) > MAX_JSON_BYTES:
+            raise _too_large(_size(text, bool(skip)))
         try:
             text = (text[skip:] if skip else text).decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -636,8 +686,8 @@ def parse_json_text(text: str | bytes, depth_checked: bool = False) -> Any:
                 f"line {line} column {col})", _path_at(before, len(before))) from None
     elif text.startswith("\ufeff"):
         text = text[1:]
-    if len(text) > MAX_JSON_BYTES:
-        raise _too_large(len(text.encode("utf-8", "surrogatepass")))
+    if len(text) > MAX_JSON_BYTES and len(text.rstrip("\r\n").encode("utf-8", "surrogatepass")) > MAX_JSON_BYTES:
+        raise _too_large(len(text.rstrip("\r\n").encode("utf-8", "surrogatepass")))
     # Bound nesting before the recursive parser sees it. Few brackets in all cannot nest deeply
     # (the common case, counted at C speed); otherwise drop string literals and walk the brackets.
     if text.count("[") + text.count("{") > MAX_JSON_DEPTH:
@@ -694,8 +744,10 @@ def _walked_depth(raw: bytes) -> int:
     return deepest
 
 
-def _too_large(size: int) -> JSONInputError:
-    return JSONInputError(f"the document is {size:,} bytes; the limit for one client record (MAX_JSON_BYTES) is "
+def _too_large(size: int | None) -> JSONInputError:
+    """The limit refused; a size of None: more than this reader holds (the rest was not read)."""
+    what = f"{size:,} bytes" if size is not None else f"more than {READ_LIMIT:,} bytes (the rest not read)"
+    return JSONInputError(f"the document is {what}; the limit for one client record (MAX_JSON_BYTES) is "
                           f"{MAX_JSON_BYTES:,} bytes")
 
 
