@@ -184,13 +184,42 @@ def _answers(ref: PolicyRef, lines: Iterable[bytes], as_of: str | None, trace: b
                 for code, note in decision_notes(decision, policy, record):
                     warn(number, code, note)
         except PolicyEngineError as e:
-            error: dict[str, Any] = {"line": number}
-            cid = record.get("client_id") if isinstance(record, dict) else None
-            if isinstance(cid, str | int) and not isinstance(cid, bool):
-                error["client_id"] = str(cid)
-            error["error"] = {"exit_code": e.exit_code, "problems": [d.to_dict() for d in e.diagnostics]}
-            answer = orjson.dumps(error, option=orjson.OPT_APPEND_NEWLINE)
+            answer = _error_answer(number, record, e)
+        except Exception as e:  # the store refused this line's record (locked past its wait, a full disk)
+            failed = _store_failure(e) if store is not None else None
+            if failed is None:
+                raise
+            answer = _error_answer(number, record, failed)  # no record, no decision: the next line may record
         yield answer
+
+
+def _error_answer(number: int, record: Any, e: PolicyEngineError) -> bytes:
+    """A stream line's error answer: its line, its client when its id could be read, the exit code and problems."""
+    import orjson
+
+    error: dict[str, Any] = {"line": number}
+    cid = record.get("client_id") if isinstance(record, dict) else None
+    if isinstance(cid, str | int) and not isinstance(cid, bool):
+        error["client_id"] = str(cid)
+    error["error"] = {"exit_code": e.exit_code, "problems": [d.to_dict() for d in e.diagnostics]}
+    return orjson.dumps(error, option=orjson.OPT_APPEND_NEWLINE)
+
+
+def _store_failure(e: Exception) -> PolicyEngineError | None:
+    """A failure of the decision store as the error of one stream line (exit 6), or None for anything else: a
+    write refused (the store locked by another program past the wait, a full disk, a trigger) leaves the chain as
+    it was (the write lock is taken first, and a failed write rolls back), so the stream goes on; a misuse of the
+    connection is a bug and ends it."""
+    import sqlite3
+
+    from .record.audit import AuditError
+
+    if not isinstance(e, sqlite3.DatabaseError) or isinstance(
+            e, sqlite3.ProgrammingError | sqlite3.InternalError | sqlite3.NotSupportedError):
+        return None
+    return AuditError([Diagnostic("store-failed", f"the decision store did not record this line: {type(e).__name__}: "
+                                  f"{e}", hint="nothing was decided for it; send it again once the store takes writes "
+                                  "(another program holding it, a full disk): `audit verify` checks the chain")])
 
 
 # ------------------------------------------------------------------ tables

@@ -183,6 +183,42 @@ def test_a_stream_error_line_names_the_client_when_its_id_could_be_read(tmp_path
     assert answers[3]["client_id"] == good["client_id"] and "decision_id" in answers[3]
 
 
+def test_a_store_that_refuses_a_line_s_record_answers_that_line_and_the_stream_goes_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store held by another program past the wait ended the whole stream with exit 6 and the later lines
+    unanswered (hostile review): the line gets its error answer (exit_code 6, nothing decided for it, nothing
+    recorded) and the next lines are decided and recorded, the chain intact."""
+    import sqlite3
+
+    append = AuditStore._append_chunk
+    calls = [0]
+
+    def locked_once(self: AuditStore, *args: Any) -> int:
+        calls[0] += 1
+        if calls[0] == 2:
+            raise sqlite3.OperationalError("database is locked")
+        return append(self, *args)
+
+    monkeypatch.setattr(AuditStore, "_append_chunk", locked_once)
+    good = [json.loads(p.read_text(encoding="utf-8")) for p in SAMPLES[:3]]
+    db = tmp_path / "a.db"
+    r = _cli("--audit-db", str(db), "decide", "-p", ID, "--stream",
+             input="".join(json.dumps(c) + "\n" for c in good))
+    assert r.exit_code == 0, r.output
+    answers = [json.loads(x) for x in r.stdout.splitlines()]
+    assert "decision_id" in answers[0] and "decision_id" in answers[2]
+    assert answers[1]["line"] == 2 and answers[1]["client_id"] == good[1]["client_id"]
+    [problem] = answers[1]["error"]["problems"]
+    assert answers[1]["error"]["exit_code"] == 6 and problem["code"] == "store-failed"
+    assert "database is locked" in problem["message"]
+    monkeypatch.undo()
+    verified = _cli("--audit-db", str(db), "audit", "verify", "--format", "json")
+    assert verified.exit_code == 0 and json.loads(verified.stdout)["records"] == 2, verified.output
+    listed = _cli("--audit-db", str(db), "audit", "list", "--format", "json")
+    assert [json.loads(x)["client_id"] for x in listed.stdout.splitlines()] == \
+        [good[0]["client_id"], good[2]["client_id"]]
+
+
 @pytest.mark.parametrize("old", [f"{ID}@1.0.0", f"{ID}@2.0.0"])
 def test_an_empty_json_lines_file_says_what_a_line_holds_not_a_header(tmp_path: Path, old: str) -> None:
     """JSON Lines has no header row: impact of two 1.x versions said 'a table needs at least its header row'."""
