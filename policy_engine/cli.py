@@ -566,7 +566,9 @@ def _decide(ctx: click.Context, policy: str, version: str | None, client: str, a
     _warn_misspelt(compiled, record_fields(record), name, "field", fmt)
     decision = decide_and_record(ref, record, as_of=as_of, trace=trace, audit_db=audit_db,
                                  audit_inputs=audit_inputs, file=name)
-    other_day = dated_before(record, as_of)  # beside a decision only: a refused record has its own error
+    # beside a decision only (a refused record has its own error), against the day it was decided on, as --stream
+    # says it: a record whose own as_of is no date was decided as of today without a word
+    other_day = dated_before(record, as_of or decision.get("as_of"))
     if other_day is not None:
         _note(fmt, name, *other_day)
     return compiled, decision

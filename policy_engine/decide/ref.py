@@ -176,6 +176,15 @@ def selection_day(record: Any, as_of: str | None) -> str | None:
     return None
 
 
+def _json_kind(value: Any) -> str:
+    """A JSON value as its writer knows it (null, 20260930, true, a list), not by its Python type (NoneType)."""
+    if value is None or isinstance(value, bool):
+        return "null" if value is None else str(value).lower()
+    if isinstance(value, int | float):
+        return repr(value)
+    return {list: "a list", dict: "an object", str: "a long text"}.get(type(value), "a value")
+
+
 def dated_before(record: Any, as_of: str | None) -> tuple[str, str] | None:
     """(code, words) of the warning for a record decided as of another day than its own ``as_of``: its facts (days
     past due, balances, the payments made) stood on its date. Later, they are read as if they stood on the decision
@@ -189,8 +198,8 @@ def dated_before(record: Any, as_of: str | None) -> tuple[str, str] | None:
         return None
     given, own = record["as_of"], parse_date(record["as_of"])
     if own is None:
-        shown = given if isinstance(given, str) and len(given) <= 40 else type(given).__name__
-        return ("record-as-of-unread", f"the record's own as_of {shown!r} is no date YYYY-MM-DD: it was decided as of "
+        shown = repr(given) if isinstance(given, str) and len(given) <= 40 else _json_kind(given)
+        return ("record-as-of-unread", f"the record's own as_of {shown} is no date YYYY-MM-DD: it was decided as of "
                 f"{day.isoformat()} with no check of the day its facts stood on; write its as_of as YYYY-MM-DD")
     if own == day:
         return None

@@ -114,8 +114,11 @@ def test_a_pinned_version_not_in_force_on_the_day_is_said(pinned: str, as_of: st
      "1 day before: its facts (days past due, balances, the payments made) stood on 2026-09-30 and were not known"),
     ("2026-09-30T00:00:00", "2026-12-20", "record-as-of-unread", "the record's own as_of '2026-09-30T00:00:00' is no "
      "date YYYY-MM-DD: it was decided as of 2026-12-20 with no check of the day its facts stood on"),
+    # the value as JSON writes it, not its Python type ('NoneType', 'int'); decided as of today, said by decide too
+    (None, None, "record-as-of-unread", "the record's own as_of null is no date YYYY-MM-DD: it was decided as of "),
+    (20260930, "2026-12-20", "record-as-of-unread", "the record's own as_of 20260930 is no date YYYY-MM-DD"),
 ])
-def test_a_record_decided_as_of_another_day_than_its_own_is_said(tmp_path: Path, own: str, as_of: str | None,
+def test_a_record_decided_as_of_another_day_than_its_own_is_said(tmp_path: Path, own: Any, as_of: str | None,
                                                                  code: str | None, message: str | None) -> None:
     """A banker's review: --as-of 2027-08-01 on a record dated 2026-09-30 read its days past due as current and
     every instalment due in between as missed (a pass debtor graded special mention), without a word; a day
