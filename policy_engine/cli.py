@@ -1702,11 +1702,13 @@ def generate(ctx: click.Context, count: int, seed: int, as_of: str | None, out: 
         else:
             import orjson
 
+            from .safetext import json_line
+
             clients = synthetic.generate_clients(count, seed, as_of) if compiled is None \
                 else synthetic.policy_clients(compiled, count, seed, as_of, periods)
             with out.open("wb") as fh:
                 for client in clients:
-                    fh.write(orjson.dumps(client) + b"\n")
+                    fh.write(json_line(orjson.dumps(client)) + b"\n")
                     shown.update()
     click.echo(f"wrote {count} clients to {out}" + (f" for {compiled.id} {compiled.version}" if compiled else ""),
                err=True)

@@ -329,7 +329,6 @@ def _record_folder(policy: CompiledPolicy, folder: Path, result: Any, as_of: str
     """
     import tempfile
 
-    from .decide.evaluate import dumps
     from .portfolio.long_records import decided_lines, write_lines
     from .portfolio.tables import batch_key
     from .record.segments import decision_groups
@@ -345,7 +344,7 @@ def _record_folder(policy: CompiledPolicy, folder: Path, result: Any, as_of: str
         if fh is None and skip.issuperset(result.decisions["client_id"].astype(str)):
             return 0, len(skip)  # a rerun of a batch recorded whole: nothing to decide again
         pairs = decided_lines(policy, lines, result.decisions, as_of)
-        write = None if fh is None else _restamped(stored, lambda d: fh.write(dumps(d) + "\n"))
+        write = None if fh is None else _restamped(stored, lambda d: fh.write(_line(d)))
         if store is None:
             assert write is not None  # recording was asked for: a store, --records, or both
             for decision, _ in pairs:
@@ -454,7 +453,6 @@ class _Recorder:
         self.recorded = self.skipped = 0
 
     def sink_for(self, policy: CompiledPolicy) -> Callable[[Any], None]:
-        from .decide.evaluate import dumps
         from .record.segments import decision_groups
 
         key = batch_key(policy, (self.input_path,), self.as_of) if self.store is not None else ""
@@ -468,13 +466,12 @@ class _Recorder:
                 return  # nothing asks for this chunk's records (or a rerun recorded them all): dropped
             if self.store is None:
                 for decision in chunk.records():  # one record held at a time
-                    self.fh.write(dumps(decision) + "\n")
+                    self.fh.write(_line(decision))
                 return
             fh = self.fh
             pairs = ((d, r, d["client_id"] not in skip)
                      for d, r in zip(chunk.records(), chunk.stored_inputs(), strict=True))
-            groups = decision_groups(pairs, None if fh is None else _restamped(stored, lambda d: fh.write(
-                dumps(d) + "\n")))
+            groups = decision_groups(pairs, None if fh is None else _restamped(stored, lambda d: fh.write(_line(d))))
             self.recorded += self.store.append_decisions(policy, groups, inputs=self.audit_inputs, batch_key=key)
 
         return sink
@@ -526,10 +523,17 @@ def _restamped(stored: Mapping[str, tuple[str, str]] | None, write: Callable[[di
     return restamp
 
 
+def _line(decision: Mapping[str, Any]) -> str:
+    """A record's line of a JSON Lines file, U+2028 and U+2029 escaped as the stream's answers are."""
+    from .decide.evaluate import dumps
+    from .safetext import json_text
+
+    return json_text(dumps(decision)) + "\n"
+
+
 def _write_records(target: Path | Any, decisions: Iterable[dict[str, Any]], ids: Mapping[str, tuple[str, str]]) -> None:
     """``--records``: each full decision record, under the id and time the store keeps it by (``ids``: a
     client recorded now), so that ``audit show`` finds a record by the id the file gives it."""
-    from .decide.evaluate import dumps
 
     with contextlib.ExitStack() as stack:
         fh = stack.enter_context(target.open("w", encoding="utf-8")) if isinstance(target, Path) else target
@@ -537,7 +541,7 @@ def _write_records(target: Path | Any, decisions: Iterable[dict[str, Any]], ids:
             stored = ids.get(decision["client_id"])
             if stored is not None:
                 decision["decision_id"], decision["evaluated_at"] = stored
-            fh.write(dumps(decision) + "\n")
+            fh.write(_line(decision))
 
 
 def _run_table(ref: PolicyRef, input_path: Path, fin_path: Path | None, as_of: str | None, encoding: str,

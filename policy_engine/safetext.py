@@ -141,6 +141,13 @@ def has_forbidden(text: str) -> bool:
 FORBIDDEN_PATTERN = _FORBIDDEN.pattern  # for pandas' vectorised ``str.contains``
 
 
+def json_text(line: str) -> str:
+    """:func:`json_line` for text written to a file opened as text (records, rejects)."""
+    if "\u2028" not in line and "\u2029" not in line:
+        return line
+    return line.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
 def json_line(line: bytes) -> bytes:
     """A JSON Lines line with U+2028 and U+2029 escaped: JSON allows them raw, but a reader that splits lines as
     Python's splitlines or an older JavaScript parser does would cut one line in two (decide --stream's answers,

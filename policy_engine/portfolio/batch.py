@@ -1094,7 +1094,11 @@ def write_decisions(frame: pd.DataFrame, path: Path) -> None:
         for c in LIST_COLUMNS:
             if c in flat.columns:
                 flat[c] = pd.Series(pa_array(flat[c]).to_pylist(), dtype=object)
-        flat.to_json(path, orient="records", lines=True, force_ascii=False, double_precision=15)
+        from ..safetext import json_text
+
+        # U+2028 and U+2029 escaped, as the stream's answers are: a reader splitting lines as Python does
+        path.write_text(json_text(flat.to_json(orient="records", lines=True, force_ascii=False, double_precision=15)),
+                        encoding="utf-8")
 
 
 LIST_COLUMNS = ("floors", "warnings", "actions", "suppressed_actions", "undetermined")
@@ -1121,9 +1125,11 @@ def write_rejects(rejects: list[dict[str, Any]], path: Path) -> None:
                    + [c for c in ("table", "orphaned", "side") if any(c in r for r in rejects)])
         pd.DataFrame(rows, columns=columns).to_csv(path, index=False, lineterminator="\n")
     else:
+        from ..safetext import json_text
+
         with path.open("w", encoding="utf-8") as fh:
             for r in rejects:
-                fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+                fh.write(json_text(json.dumps(r, ensure_ascii=False)) + "\n")
 
 
 def _problem_text(reject: Mapping[str, Any], p: Mapping[str, Any]) -> str:

@@ -25,11 +25,12 @@ if TYPE_CHECKING:
 def write_lines(policy: CompiledPolicy, folder: Path, decisions: pd.DataFrame, path: Path, encoding: str = "utf-8"
                 ) -> None:
     """The nested record of each debtor of ``decisions`` (the tables' decisions), a line each, in their order."""
+    from ..safetext import json_line
     from .long_tables import nested_records
 
     with path.open("wb") as fh:
         for record in nested_records(policy, folder, decisions["client_id"].astype(str).tolist(), encoding):
-            fh.write(orjson.dumps(record) + b"\n")
+            fh.write(json_line(orjson.dumps(record)) + b"\n")
 
 
 def decided_lines(policy: CompiledPolicy, path: Path, decisions: pd.DataFrame, as_of: str | None
