@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 import click
 
 EXIT_OK, EXIT_TESTS_FAILED, EXIT_USAGE, EXIT_INPUT, EXIT_POLICY, EXIT_INTERNAL, EXIT_AUDIT = 0, 1, 2, 3, 4, 5, 6
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -135,6 +136,10 @@ def handle_errors(fn: F) -> F:
             sys.exit(e.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort, SystemExit):
             raise
+        except KeyboardInterrupt:  # Ctrl-C or SIGINT: click said "Aborted!" and exit 1, the code of failed tests
+            _emit_diagnostics([Diagnostic("interrupted", "interrupted (SIGINT) before the end: the output may be "
+                                          "incomplete", hint="run it again")], _error_format(kwargs))
+            sys.exit(EXIT_INTERRUPTED)
         except BrokenPipeError:
             # The reader went away (`| head`): not an error of ours; say nothing more.
             devnull = os.open(os.devnull, os.O_WRONLY)

@@ -523,3 +523,29 @@ def test_the_validate_hook_checks_the_test_files_beside_the_policies(tmp_path: P
     monkeypatch.chdir(tmp_path)
     r = CliRunner().invoke(main, shlex.split(hook["entry"])[1:])
     assert r.exit_code == 4 and "no_such_warning" in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+def test_an_interrupted_stream_exits_130_with_its_error_in_the_asked_format() -> None:
+    """Ctrl-C on decide --stream printed click's 'Aborted!' and exited 1, the code of failed tests (hostile
+    review): it is 130 (128 + SIGINT), with an 'interrupted' error, as JSON when JSON was asked for."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from ..conftest import POLICIES, ROOT
+
+    sample = next((POLICIES / "loss-client-management" / "samples" / "debtors").glob("*.json"))
+    p = subprocess.Popen([sys.executable, "-m", "policy_engine", "--policies", str(POLICIES), "--no-audit", "decide",
+                          "-p", "loss-client-management@2.0.0", "--stream", "--format", "json"], cwd=ROOT,
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert p.stdin is not None and p.stdout is not None
+    p.stdin.write(json.dumps(json.loads(sample.read_text(encoding="utf-8"))).encode() + b"\n")
+    p.stdin.flush()
+    assert b"decision_id" in p.stdout.readline()  # waiting for the next line now
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    (error,) = json.loads(err)["errors"]
+    assert error["code"] == "interrupted" and "Aborted" not in err.decode()
