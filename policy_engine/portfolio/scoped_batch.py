@@ -245,7 +245,10 @@ def _legacy(policy: CompiledPolicy, record: Any, exc: InputError) -> list[dict[s
     if part.graded is None or not isinstance(record, dict) or any(d.code == WRONG_KIND for d in exc.diagnostics):
         return []
     field_name = part.scope(part.graded).list_field
-    if field_name in record or not any(d.code == "missing-field" for d in exc.diagnostics):
+    # a debtor's own fields missing (not only an element's: a debtor without its list whose events lack a field)
+    # in a record that holds some (a line '{}' is no record of any kind)
+    if field_name in record or not record or not any(d.code == "missing-field" and "[" not in (d.path or "[")
+                                                     for d in exc.diagnostics):
         return []
     return [{"field": field_name, "code": "record-version",
              "message": f"no '{field_name}' list and required fields missing: this looks like a record of a policy "

@@ -161,6 +161,16 @@ def test_a_record_of_a_policy_without_scopes_and_no_version_reading_it_is_named_
     assert len(named) == 1 and named[0]["field"] == "exposures"
     assert "looks like a record of a policy without scopes" in named[0]["message"]
     assert "--policy-version" in named[0]["hint"] and "policy-engine convert" in named[0]["hint"]
+    # not said of a debtor without its list whose only other fault is an element's field, nor of '{}' (hostile
+    # review: decide and --stream never said it of those)
+    debtor = json.loads(DEBTORS[0].read_text(encoding="utf-8"))
+    del debtor["exposures"]
+    debtor["events"] = [{"date": "2026-01-01"}]
+    src = write_lines(tmp_path / "debtor.jsonl", [debtor, {}])
+    r = run("batch", str(src), "-p", str(lone / "policy-2.0.0.yaml"), "--no-audit", "--rejects", str(rejects))
+    assert r.exit_code == 0, r.stderr
+    lines = rejects.read_text("utf-8").splitlines()
+    assert len(lines) == 2 and not any("record-version" in line for line in lines), lines
 
 
 BAD_INPUT = [  # (what, how the input is made, extra options, exit code, text the error holds)
