@@ -610,6 +610,7 @@ class CutLine(bytes):
     line's without its end, as the limit counts (the rest was read past, not held)."""
 
     size: int | None = None
+    length: int = 0  # the bytes it took of the stream, its end included (where the next line starts)
 
 
 def bounded_lines(fh: Any) -> Iterator[bytes]:
@@ -627,6 +628,7 @@ def bounded_lines(fh: Any) -> Iterator[bytes]:
                 break
         cut = CutLine(line)
         cut.size = size - (len(last) - _size(last, False))  # as the limit counts: without the line's end
+        cut.length = size
         yield cut
 
 

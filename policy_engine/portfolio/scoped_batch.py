@@ -28,7 +28,7 @@ from ..decide.record_kind import CODE as WRONG_KIND
 from ..decide.ref import PolicyRef, selection_day, unreadable_day
 from ..diagnostics import Diagnostic, InputError, UsageError
 from ..policy.compiler import CompiledPolicy
-from ..policy.loader import JSONInputError, parse_json_text
+from ..policy.loader import CutLine, JSONInputError, bounded_lines, parse_json_text
 from ..safetext import id_key, repeated_id
 from .batch import concat_chunks, decider_names, text_column
 from .frame import Prepared
@@ -195,8 +195,8 @@ def _read(policy: CompiledPolicy, path: Path, as_of: str | None, only: Collectio
             unchanged(path, split, stamp)
         if stamps is not None:
             stamps.append(stamp)
-        for n, raw in enumerate(fh, 1):
-            at, offset = offset, offset + len(raw)
+        for n, raw in enumerate(bounded_lines(fh), 1):  # a runaway line is refused, not held
+            at, offset = offset, offset + (raw.length if isinstance(raw, CutLine) else len(raw))
             if only is not None and n not in only:
                 continue
             if not raw.strip():  # a blank line (an editor's after the last record, say) is no row
@@ -731,7 +731,7 @@ def _split(ref: PolicyRef, path: Path, as_of: str | None, duplicates: Mapping[in
         rejected.append(_reject(line, cid, problems))
 
     with path.open("rb") as fh:
-        for n, raw in enumerate(fh, 1):
+        for n, raw in enumerate(bounded_lines(fh), 1):
             if not raw.strip():  # no row: not counted
                 blank += 1
                 continue

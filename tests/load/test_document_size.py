@@ -95,3 +95,25 @@ def test_the_stream_answers_a_line_beyond_the_limit_and_goes_on() -> None:
     first, second = (json.loads(x) for x in out.splitlines())
     assert code == 0 and first["line"] == 1 and second["line"] == 2
     assert f"the document is {READ_LIMIT + 10:,} bytes" in first["error"]["problems"][0]["message"]
+
+
+def test_a_batch_line_beyond_the_limit_is_rejected_unheld_and_the_lines_after_it_keep_their_place(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """batch of debtors reads its lines as the stream does: a runaway line is one reject (its size named), and
+    the debtors after it are decided and their records re-read from their own place in the file."""
+    monkeypatch.setattr(loader, "MAX_JSON_BYTES", 20_000)
+    monkeypatch.setattr(loader, "READ_LIMIT", 20_005)
+    samples = sorted((REFERENCE / "samples" / "debtors").glob("*.json"))[:2]
+    first, last = (json.dumps(json.loads(p.read_text("utf-8"))).encode() for p in samples)
+    src = tmp_path / "d.jsonl"
+    big = b'{"client_id": "BIG", "note": "' + b"x" * 50_000 + b'"}'
+    src.write_bytes(first + b"\n" + big + b"\r\n" + last + b"\n")
+    records = tmp_path / "r.jsonl"
+    code, out, err = _cli("batch", "-p", POLICY, str(src), "--out", str(tmp_path / "o.jsonl"), "--records",
+                          str(records), "--rejects", str(tmp_path / "j.jsonl"), "--format", "json")
+    assert code == 0, err[:500]
+    assert json.loads(out)["accounting"] == {"rows_read": 3, "decided": 2, "rejected": 1}
+    [reject] = [json.loads(x) for x in (tmp_path / "j.jsonl").read_text("utf-8").splitlines()]
+    assert reject["line"] == 2 and f"the document is {len(big):,} bytes" in reject["problems"][0]["message"]
+    ids = [json.loads(x)["client_id"] for x in records.read_text("utf-8").splitlines()]
+    assert ids == [json.loads(first)["client_id"], json.loads(last)["client_id"]]
