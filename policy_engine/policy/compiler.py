@@ -1202,9 +1202,17 @@ def _metric(c: _Compiler, name: str, m: Mapping[str, Any]) -> None:
                 c.err("bad-value", f"labels of '{name}': '{value}' is not a value it takes (one of "
                       f"{', '.join(values)})", ("metrics", name, "labels", value),
                       "spell the value as the enum of the input it reads")
-    c.parts["metrics"].append(MetricSpec(name, ce, m.get("label"), m.get("format"), m.get("after"),
+    c.parts["metrics"].append(MetricSpec(name, ce, m.get("label"), _shown_format(c, name, m, ce), m.get("after"),
                                          bool(m.get("informational", False)), m.get("labels"), m.get("unit"),
                                          m.get("description")))
+
+
+def _shown_format(c: _Compiler, name: str, m: Mapping[str, Any], ce: Any) -> str | None:
+    """How an explanation prints the metric: its ``format``; without one, a number the compiler proves whole (a
+    count, days between two dates) as an integer (a count of late payments read 4.00)."""
+    if m.get("format") is not None or ce.type != ex.NUMBER:
+        return m.get("format")
+    return "integer" if c._whole(name, set()) else None
 
 
 def _element_metric(c: _Compiler, name: str, m: Mapping[str, Any], scope: str) -> None:
@@ -1237,7 +1245,7 @@ def _element_metric(c: _Compiler, name: str, m: Mapping[str, Any], scope: str) -
     c.symbols[name] = ex.Symbol(name, "element", ce.type if ce.type != ex.NULL else ex.NUMBER,
                                 ce.nullable or ce.type == ex.NUMBER)
     c.element_metrics[name] = (scope, ce.tree)
-    c.element_specs.append(MetricSpec(name, ce, m.get("label"), m.get("format"), None,
+    c.element_specs.append(MetricSpec(name, ce, m.get("label"), _shown_format(c, name, m, ce), None,
                                       bool(m.get("informational", False)), m.get("labels"), m.get("unit"),
                                       m.get("description")))
 

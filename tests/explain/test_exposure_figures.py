@@ -94,3 +94,21 @@ def test_an_event_the_debtor_never_had_is_an_answer_not_a_gap(page: tuple[object
     label = next(m.label[lang] for m in policy.metrics if m.name == "key_person_missing_date")
     assert (f"{label}（key_person_missing_date）" if lang == "zh" else f"{label} (key_person_missing_date)") in line
     assert gaps not in text  # every metric without a value here is an aggregation that met nothing
+
+
+def test_a_number_the_compiler_proves_whole_prints_as_one_without_a_format() -> None:
+    """A count of late payments without 'format:' read 4.00 in the explanation (policy-author review): a metric the
+    compiler proves whole (a count, days between dates, a sum of whole numbers) prints as an integer; a share, a
+    format given, and text keep theirs."""
+    from policy_engine.policy.compiler import compile_document
+    from policy_engine.policy.loader import load_yaml_text
+
+    text = Path("tests/data/scopes/policy-multi-exposure.yaml").read_text(encoding="utf-8")
+    policy = compile_document(load_yaml_text(text, "scoped.yaml"))
+    formats = {m.name: m.format for m in (*policy.metrics, *policy.scoped.metrics)}
+    assert formats["late_payments"] == "integer" and formats["nonperforming_share"] is None
+    assert formats["worst_own"] is None  # a grade: worded, not formatted
+    given = compile_document(load_yaml_text(text.replace(
+        '    expr: "count_where(payment, coalesce(paid_date, as_of) > due_date)"  # unpaid and due: late',
+        '    expr: "count_where(payment, coalesce(paid_date, as_of) > due_date)"\n    format: number'), "scoped.yaml"))
+    assert {m.name: m.format for m in given.scoped.metrics}["late_payments"] == "number"
