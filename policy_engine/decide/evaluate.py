@@ -1047,11 +1047,15 @@ class ScopedDecider(Decider):
     @staticmethod
     def _trace_exposures(part: ScopedPart, graded: list[dict[str, Any]], environment: Callable[[], dict[str, Any]],
                          trace: list[dict[str, Any]]) -> None:
-        """Each exposure's own floors, with the facts they read (its days past due, its dates), placed before the
-        debtor's rules as they are evaluated: the trace shows what decided an exposure, not only the debtor."""
+        """Each exposure's own metrics and floors, with the facts they read (its days past due, its dates), placed
+        before the debtor's rules as they are evaluated: the trace shows what decided an exposure, not only the
+        debtor (its metrics, a count of late payments, were missing: a policy author could not audit them)."""
         steps = []
         for e in graded:
             local = {**environment(), **{k: v for k, v in e.items() if not k.startswith("@")}}
+            steps += [{"stage": "metric", "rule": m.name, "exposure": e["@key"], "expr": m.expr.source,
+                       "reads": {n: _jsonable(local[n]) for n in m.expr.refs if n in local and n != m.name},
+                       "result": _jsonable(local.get(m.name))} for m in part.metrics if m.after is None]
             for f, hit in zip(part.floors, e["@floors"], strict=True):
                 steps.append({"stage": "classification", "rule": f.id, "exposure": e["@key"], "expr": f.expr.source,
                               "reads": {n: _jsonable(local[n]) for n in f.expr.refs if n in local},

@@ -52,6 +52,25 @@ def test_every_exposure_floor_of_every_exposure_in_rule_order_before_the_debtor_
         assert fired == {f["id"] for f in x["floors"] if f.get("scope") == "exposure"}
 
 
+def test_each_exposure_s_metrics_are_traced_before_its_floors_with_the_values_of_the_decision(
+        decider: Decider) -> None:
+    """A policy author could not audit a count of late payments: the trace had no step for an exposure's metric.
+    Each metric computed before classification is a step of its exposure, its result the one the decision shows."""
+    policy = decider.policy
+    assert policy.scoped is not None
+    record = _decide(decider, "13-observation-restarted.json")
+    early = [m.name for m in policy.scoped.metrics if m.after is None]
+    for x in record["exposures"]:
+        steps = [s for s in record["trace"] if s.get("exposure") == x["exposure_id"]]
+        metrics = [s for s in steps if s["stage"] == "metric"]
+        assert [s["rule"] for s in metrics] == early
+        assert steps[:len(metrics)] == metrics  # before its floors
+        for s in metrics:
+            if s["rule"] in x["metrics"]:  # what the record shows of it, the trace gives alike
+                assert s["result"] == x["metrics"][s["rule"]], s["rule"]
+    jsonschema.validate(record, json.loads(Path("schemas/decision.schema.json").read_text(encoding="utf-8")))
+
+
 def test_without_trace_the_record_is_unchanged(decider: Decider) -> None:
     record = _decide(decider, "07-overdue-280-days.json", trace=False)
     assert "trace" not in record
