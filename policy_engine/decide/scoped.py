@@ -92,6 +92,22 @@ def _read_list(part: ScopedPart, s: ScopeSpec, container: Mapping[str, Any], whe
     return out
 
 
+def _missing_hint(part: ScopedPart, s: ScopeSpec, spec: Any, item: Mapping[str, Any]) -> str:
+    """Who reads a missing field, and the element's fields no input reads, most like it first: an abbreviation
+    ('dpd' for days_past_due) is too far for a did-you-mean, and this is where it shows."""
+    import difflib
+
+    read = {x.source.split(".")[0] for x in part.inputs[s.name]} | {c.list_field for c in part.children(s.name)} \
+        | ({s.key} if isinstance(s.key, str) else set())
+    unread = sorted((k for k in item if isinstance(k, str) and k not in read),
+                    key=lambda k: -difflib.SequenceMatcher(None, k, spec.source).ratio())
+    hint = f"input '{spec.name}' of scope {s.name} reads it"
+    if unread:
+        hint += f"; this {s.name} has fields no input reads: {', '.join(repr(k) for k in unread[:3])}" + (
+            f" and {len(unread) - 3} more" if len(unread) > 3 else "")
+    return hint
+
+
 def _read_element(part: ScopedPart, s: ScopeSpec, item: Mapping[str, Any], at: str, grades: tuple[str, ...],
                   problems: list[Diagnostic], day: _dt.date | None) -> dict[str, Any]:
     e: dict[str, Any] = {}
@@ -102,7 +118,7 @@ def _read_element(part: ScopedPart, s: ScopeSpec, item: Mapping[str, Any], at: s
         if len(problems) > before or not found or v is None:
             if spec.required and len(problems) == before:
                 problems.append(Diagnostic("missing-field", f"required field '{field}' is missing", path=field,
-                                           hint=f"input '{spec.name}' of scope {s.name} reads it"))
+                                           hint=_missing_hint(part, s, spec, item)))
             e[spec.name] = None
             continue
         value, problem, hint = _check_value(spec, v, grades)
