@@ -94,7 +94,7 @@ def _read_list(part: ScopedPart, s: ScopeSpec, container: Mapping[str, Any], whe
 
 def _missing_hint(part: ScopedPart, s: ScopeSpec, spec: Any, item: Mapping[str, Any]) -> str:
     """Who reads a missing field, and the element's fields no input reads, most like it first: an abbreviation
-    ('dpd' for days_past_due) is too far for a did-you-mean, and this is where it shows."""
+    ('amt' for an amount field) is too far from its name for a did-you-mean, and this is where it shows."""
     import difflib
 
     read = {x.source.split(".")[0] for x in part.inputs[s.name]} | {c.list_field for c in part.children(s.name)} \
