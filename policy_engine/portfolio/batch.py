@@ -32,7 +32,7 @@ from ..decide.inputs import INT_RANGE, unwritable_integers
 from ..decide.records import _clean, _nan_as_none, _record_builder, column_path, flatten
 from ..diagnostics import Diagnostic, InputError, UsageError
 from ..policy.compiler import CompiledPolicy
-from ..policy.loader import JSONInputError, parse_json_text
+from ..policy.loader import CutLine, JSONInputError, bounded_lines, parse_json_text
 from ..record.segments import SEGMENT_COMPRESSION, SEGMENT_FORMAT
 from .frame import (
     Prepared,
@@ -311,8 +311,8 @@ def _read_jsonl(path: Path, only: Collection[int] | None = None) -> Table:
     late: list[Problem] = []
     n = offset = read = 0
     with path.open("rb") as fh:
-        for n, line in enumerate(fh, 1):
-            at, offset = offset, offset + len(line)
+        for n, line in enumerate(bounded_lines(fh), 1):  # a runaway line is refused, not held
+            at, offset = offset, offset + (line.length if isinstance(line, CutLine) else len(line))
             if only is not None and n not in only:
                 continue
             if not line.strip():  # a blank line (an editor's after the last record, say) is no row

@@ -117,3 +117,22 @@ def test_a_batch_line_beyond_the_limit_is_rejected_unheld_and_the_lines_after_it
     assert reject["line"] == 2 and f"the document is {len(big):,} bytes" in reject["problems"][0]["message"]
     ids = [json.loads(x)["client_id"] for x in records.read_text("utf-8").splitlines()]
     assert ids == [json.loads(first)["client_id"], json.loads(last)["client_id"]]
+
+
+def test_a_client_line_beyond_the_limit_is_rejected_unheld_in_a_1x_batch_too(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loader, "MAX_JSON_BYTES", 20_000)
+    monkeypatch.setattr(loader, "READ_LIMIT", 20_005)
+    first, last = (REFERENCE / "samples" / "portfolio.jsonl").read_bytes().splitlines()[:2]
+    big = b'{"client_id": "BIG", "note": "' + b"x" * 50_000 + b'"}'
+    src = tmp_path / "c.jsonl"
+    src.write_bytes(first + b"\n" + big + b"\n" + last + b"\n")
+    records = tmp_path / "r.jsonl"
+    code, out, err = _cli("batch", "-p", "loss-client-management@1.1.0", str(src), "--out", str(tmp_path / "o.csv"),
+                          "--records", str(records), "--rejects", str(tmp_path / "j.jsonl"), "--format", "json")
+    assert code == 0, err[:500]
+    assert json.loads(out)["accounting"] == {"rows_read": 3, "decided": 2, "rejected": 1}
+    [reject] = [json.loads(x) for x in (tmp_path / "j.jsonl").read_text("utf-8").splitlines()]
+    assert reject["row"] == 2 and f"the document is {len(big):,} bytes" in json.dumps(reject)
+    ids = [json.loads(x)["client_id"] for x in records.read_text("utf-8").splitlines()]
+    assert ids == [json.loads(first)["client_id"], json.loads(last)["client_id"]]
