@@ -156,8 +156,8 @@ def _against_policy(s: dict[str, Any], field: str, at: tuple[Any, ...], policy: 
     """Whether the shocked field holds whole numbers; None when the shock could not change a decision."""
     places = record_places(policy)
     spec = places.get(field)
-    lists = {source.split("[*]")[0] for source in places if "[*]" in source}  # financials[*]: a 1.x series
-    if spec is None and "[*]" in field and policy.scoped is None and field.split("[*]")[0] not in lists:
+    if spec is None and "[*]" in field and policy.scoped is None and not any(
+            source.startswith(field.split("[*]")[0] + "[*]") for source in places):  # financials[*]: a 1.x series
         # a list of a debtor record (exposures[*]) under a version of client records
         err(f"'{field}' is a place in a debtor record (record 2.0), and {policy.key} decides client records 1.x, "
             "which have no lists to shock", (*at, "field"),
