@@ -150,6 +150,11 @@ def _check_value(spec: InputSpec, v: Any, grades: tuple[str, ...]) -> tuple[Any,
     raise AssertionError(t)  # pragma: no cover
 
 
+def absent(found: bool) -> str:
+    """How a required fact is absent, as a message ends: a null sent is not a field left out."""
+    return "null (a required fact needs a value)" if found else "missing"
+
+
 def _dig(obj: Any, path: tuple[str, ...], where: str, problems: list[Diagnostic]) -> tuple[bool, Any]:
     """Follow ``path``; (found, value). Reports a parent that is not an object."""
     cur = obj
@@ -294,7 +299,7 @@ def extract_checked(policy: CompiledPolicy, rec: Any, file: str | None = None,
         if not spec.series:
             if not found or raw is None:
                 if spec.required:
-                    problems.append(Diagnostic("missing-field", f"required field '{where}' is missing",
+                    problems.append(Diagnostic("missing-field", f"required field '{where}' is {absent(found)}",
                                                path=where, hint=f"input '{spec.name}' of the policy reads it"))
                 values.append(None)
                 continue

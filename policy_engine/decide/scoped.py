@@ -21,7 +21,18 @@ from ..diagnostics import Diagnostic
 from ..policy.compiler import CompiledPolicy, InputSpec
 from ..policy.scopes import ScopedPart, ScopeSpec
 from ..safetext import has_forbidden, has_id_problem, id_key, id_problem, spaced_apart
-from .inputs import AS_OF_HINT, MAX_STRING, _bounds, _check_value, _dig, after_as_of, describe, known_date, new_date
+from .inputs import (
+    AS_OF_HINT,
+    MAX_STRING,
+    _bounds,
+    _check_value,
+    _dig,
+    absent,
+    after_as_of,
+    describe,
+    known_date,
+    new_date,
+)
 
 MAX_KEY = 64  # characters of an element key (an exposure id)
 GRADE_RULE = "worst of the exposures' final grades (each at least the debtor's floors)"
@@ -117,8 +128,8 @@ def _read_element(part: ScopedPart, s: ScopeSpec, item: Mapping[str, Any], at: s
         field = f"{at}.{spec.source}"
         if len(problems) > before or not found or v is None:
             if spec.required and len(problems) == before:
-                problems.append(Diagnostic("missing-field", f"required field '{field}' is missing", path=field,
-                                           hint=_missing_hint(part, s, spec, item)))
+                problems.append(Diagnostic("missing-field", f"required field '{field}' is {absent(found)}",
+                                           path=field, hint=_missing_hint(part, s, spec, item)))
             e[spec.name] = None
             continue
         value, problem, hint = _check_value(spec, v, grades)
