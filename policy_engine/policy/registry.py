@@ -188,6 +188,21 @@ def _day_before(day: str) -> str:
     return (dt.date.fromisoformat(day) - dt.timedelta(days=1)).isoformat()
 
 
+def _duplicate_version(candidates: list[PolicyHeader], version: str | None) -> Diagnostic | None:
+    """Two files of one version (the one pinned, or any when chosen by date): the version names two policies, so a
+    decision recording it could not be replayed from its name. ``validate`` and ``test`` refuse such a registry; a
+    decision must not pick one of the two without a word."""
+    seen: dict[str, PolicyHeader] = {}
+    for p in sorted(candidates, key=lambda p: p.file):
+        first = seen.setdefault(p.version, p)
+        if first is not p and (version is None or version == p.version):
+            return Diagnostic("duplicate-version", f"{p.id} version {p.version} is defined twice: in {first.file} and "
+                              f"in {p.file}", file=p.file, line=p.version_line,
+                              hint="give one of them another version (policy-X.Y.Z.yaml and version: X.Y.Z), or "
+                                   "remove it; `policy-engine validate` lists every such problem")
+    return None
+
+
 class PolicyHeader(Frozen):
     file: str
     id: str
@@ -195,6 +210,8 @@ class PolicyHeader(Frozen):
     status: str
     effective_from: str
     effective_to: str | None
+    version_line: int | None = None  # where an error about the file's version points
+    effective_from_line: int | None = None
 
     def applies_on(self, day: str) -> bool:
         return self.effective_from <= day and (self.effective_to is None or day <= self.effective_to)
@@ -210,20 +227,23 @@ def read_header(path: Path) -> PolicyHeader | None:
     file is then compiled in full and its id and version cross-checked.
     """
     found: dict[str, str | None] = {}
+    lines: dict[str, int] = {}
     try:
         with path.open(encoding="utf-8") as fh:
-            for line in fh:
+            for number, line in enumerate(fh, 1):
                 m = _HEADER_LINE.match(line.rstrip("\n"))
                 if m and m[1] not in found:
                     value = m[2].strip("'\"")
                     found[m[1]] = None if value in ("", "null", "~") else value
+                    lines[m[1]] = number
     except (OSError, UnicodeDecodeError):
         return None
     need = ("id", "version", "status", "effective_from")
     if any(not found.get(k) for k in need):
         return None
     return PolicyHeader(str(path), found["id"] or "", found["version"] or "", found["status"] or "",
-                        found["effective_from"] or "", found.get("effective_to"))
+                        found["effective_from"] or "", found.get("effective_to"), lines.get("version"),
+                        lines.get("effective_from"))
 
 
 class Registry:
@@ -275,7 +295,8 @@ class Registry:
         return policy
 
     def _select_compiled(self, policy_id: str, as_of: str | None, version: str | None) -> CompiledPolicy:
-        chosen = self._choose([PolicyHeader(p.file, p.id, p.version, p.status, p.effective_from, p.effective_to)
+        chosen = self._choose([PolicyHeader(p.file, p.id, p.version, p.status, p.effective_from, p.effective_to,
+                                            _line(p, "version"), _line(p, "effective_from"))
                                for p in self.policies()], policy_id, as_of, version)
         return next(p for p in self.policies() if p.file == chosen.file)
 
@@ -288,6 +309,9 @@ class Registry:
             ids = sorted({p.id for p in headers})
             raise UsageError([Diagnostic("unknown-policy", f"no policy '{policy_id}' in {self.root}",
                                          hint=did_you_mean(policy_id, ids) or f"known: {', '.join(ids) or 'none'}")])
+        twice = _duplicate_version(candidates, version)
+        if twice is not None:
+            raise PolicyError([twice])
         if version is not None:
             for p in candidates:
                 if p.version == version:
@@ -302,7 +326,8 @@ class Registry:
         if len(in_force) > 1:
             raise PolicyError([Diagnostic(
                 "version-overlap", f"{policy_id} versions {', '.join(p.version for p in in_force)} are all in force "
-                f"on {as_of}", file=in_force[1].file, hint="run `policy-engine validate` and end one version earlier")])
+                f"on {as_of}", file=in_force[1].file, line=in_force[1].effective_from_line,
+                hint="run `policy-engine validate` and end one version earlier")])
         if not in_force:
             spans = ", ".join(f"{p.version}: {p.effective_from}..{p.effective_to or 'open'} ({p.status})"
                               for p in sorted(candidates, key=lambda p: p.effective_from))

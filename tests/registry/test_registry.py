@@ -98,3 +98,28 @@ def test_draft_versions_are_never_chosen_by_date(tmp_path: Path) -> None:
     reg = Registry(tmp_path)
     assert reg.select("mini", as_of="2025-01-01").version == "1.0.0"
     assert reg.select("mini", version="2.0.0").version == "2.0.0"
+
+
+@pytest.mark.parametrize("kwargs", [{"version": "1.0.0"}, {"as_of": "2024-06-01"}], ids=["pinned", "by-date"])
+def test_a_version_defined_twice_is_refused_not_picked(tmp_path: Path, kwargs: dict[str, str]) -> None:
+    """A copy left beside its original with the same version (a hotfix not renumbered): which file 'mini 1.0.0'
+    means would depend on how it is asked, and a decision recording 1.0.0 could not be told apart."""
+    text = (DATA / "mini-policy.yaml").read_text(encoding="utf-8")
+    (tmp_path / "policy-1.0.0.yaml").write_text(text, encoding="utf-8")
+    hotfix = text.replace("effective_from: 2024-01-01", "effective_from: 2031-01-01")
+    assert hotfix != text
+    (tmp_path / "policy-1.0.0-hotfix.yaml").write_text(hotfix, encoding="utf-8")
+    with pytest.raises(PolicyError) as err:
+        Registry(tmp_path).select("mini", **kwargs)
+    (d,) = err.value.diagnostics
+    assert d.code == "duplicate-version" and d.line == text.splitlines().index("version: 1.0.0") + 1
+    assert "policy-1.0.0-hotfix.yaml" in d.message and "policy-1.0.0.yaml" in d.message
+
+
+def test_an_overlap_chosen_by_date_points_at_the_line_to_change(tmp_path: Path) -> None:
+    text = (DATA / "mini-policy.yaml").read_text(encoding="utf-8")
+    (tmp_path / "policy-1.0.0.yaml").write_text(text, encoding="utf-8")
+    (tmp_path / "policy-2.0.0.yaml").write_text(text.replace("version: 1.0.0", "version: 2.0.0"), encoding="utf-8")
+    with pytest.raises(PolicyError) as err:
+        Registry(tmp_path).select("mini", as_of="2024-06-01")
+    assert err.value.diagnostics[0].line == text.splitlines().index("effective_from: 2024-01-01") + 1
