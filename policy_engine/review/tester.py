@@ -632,9 +632,10 @@ def run_tests(paths: Iterable[str | Path], only: str | None = None, registry: Pa
     policies, test_files, known = found.policies, found.test_files, found.known
     for pol in policies:
         known.setdefault(pol.id, set()).add(pol.version)
-    # Two files of one version: which one was tested? (Overlapping dates are validate's: each version is
-    # tested by its own key.)
-    run.diagnostics.extend(d for d in version_conflicts(policies) if d.code == "duplicate-version")
+    # Two files of one version: which one was tested? And versions in force on one day: each is tested by its own
+    # key, but no decision by date can be made, so a run that passes them would be green for a registry that
+    # `decide` refuses (as validate does, an error at the later version's effective_from).
+    run.diagnostics.extend(version_conflicts(policies))
     seen: set[Path] = set()
     deciders: dict[str, Decider] = {}
     selected = 0

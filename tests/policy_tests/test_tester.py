@@ -403,9 +403,11 @@ def test_a_file_for_a_later_version_in_a_shared_folder_is_not_run_against_an_ear
                                                 encoding="utf-8")
     text = (suite / "policy-1.0.0.yaml").read_text(encoding="utf-8")
     assert text.count("\nversion: 1.0.0\n") == 1 and "\ntests:" not in text
-    for version in ("1.0.0", "1.1.0"):
+    for version, dates in (("1.0.0", "effective_from: 2024-01-01\neffective_to: 2024-12-31"),
+                           ("1.1.0", "effective_from: 2025-01-01")):  # one after the other: no overlap
         (suite / f"policy-{version}.yaml").write_text(
-            text.replace("\nversion: 1.0.0\n", f"\nversion: {version}\ntests: tests\n"), encoding="utf-8")
+            text.replace("\nversion: 1.0.0\n", f"\nversion: {version}\ntests: tests\n")
+                .replace("effective_from: 2024-01-01", dates), encoding="utf-8")
     earlier = run_tests([suite / "policy-1.0.0.yaml"])
     assert earlier.diagnostics == []
     assert {(Path(r.file).name, r.policy) for r in earlier.results} == {("both.yaml", "mini@1.0.0")}
@@ -458,7 +460,7 @@ def test_a_version_no_case_runs_against_is_an_error_at_its_version_line(tmp_path
 def test_two_files_of_one_version_are_an_error_as_in_validate(tmp_path: Path) -> None:
     suite = _write_suite(tmp_path, f"  - name: x\n    client: {CLIENT}\n    expect: {{grade: good}}\n")
     (suite / "policy-1.0.1.yaml").write_text((suite / "policy-1.0.0.yaml").read_text())
-    assert [d.code for d in run_tests([suite]).diagnostics] == ["duplicate-version"]
+    assert [d.code for d in run_tests([suite]).diagnostics] == ["duplicate-version", "version-overlap"]
     assert run_tests([suite, suite / "policy-1.0.0.yaml"]).diagnostics[0].code == "duplicate-version"
     (suite / "policy-1.0.1.yaml").unlink()
     assert run_tests([suite, suite / "policy-1.0.0.yaml"]).diagnostics == []  # one file given twice: one policy
@@ -561,3 +563,17 @@ def test_a_test_file_in_no_policy_folder_runs_against_the_registry_policy_it_nam
     r = CliRunner().invoke(main, ["--policies", str(tmp_path / "policies"), "test", str(loose), "--format", "json"],
                            catch_exceptions=False)
     assert r.exit_code == 4 and "copies" not in r.output
+
+
+def test_versions_in_force_on_one_day_fail_the_run_as_validate_does(tmp_path: Path) -> None:
+    """Each version passes its own cases, but no decision by date can be made: a green run would let a pipeline
+    that runs only `test` ship a registry that `decide` refuses (version-overlap, at the later effective_from)."""
+    suite = _write_suite(tmp_path, f"  - name: x\n    client: {CLIENT}\n    expect: {{grade: good}}\n")
+    _second_version(suite)
+    assert run_tests([suite]).diagnostics == []
+    text = (suite / "policy-1.0.0.yaml").read_text(encoding="utf-8")
+    (suite / "policy-1.0.0.yaml").write_text(text.replace("effective_to: 2024-12-31", "effective_to: 2025-06-30"))
+    run = run_tests([suite])
+    assert [(d.code, Path(d.file).name, d.line) for d in run.diagnostics] == [
+        ("version-overlap", "policy-1.1.0.yaml", 7)]
+    assert run.failed == 0 and run.passed > 0  # the cases still run: the overlap is the registry's fault
