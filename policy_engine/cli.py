@@ -422,7 +422,7 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, max_e
     for p in targets:
         if not p.exists():
             raise UsageError([Diagnostic("file-missing", f"no such file or directory: {p}", file=str(p))])
-    results = _validated(targets)
+    results = _validated(targets, ctx.find_root().obj["policies"])
     if not results:
         raise click.UsageError(f"no policy files (policy*.yaml) under {', '.join(map(str, targets))}")
     bad = [r for r in results if any(d.severity == "error" for d in r.diagnostics)]
@@ -431,9 +431,10 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, max_e
         sys.exit(EXIT_POLICY)
 
 
-def _validated(targets: list[Path]) -> list[Any]:
+def _validated(targets: list[Path], registry: Path | None = None) -> list[Any]:
     """Each policy and module under ``targets`` checked, then each other file as what it is: a test file or a
-    scenario given by name, and those in a folder (a test file's names against the folder's policies)."""
+    scenario given by name, and those in a folder (a test file's names against the folder's policies, or, in a
+    folder of test files alone, against the ``registry``'s, as `test` runs them)."""
     from .policy.registry import CheckResult, check_paths
     from .review.filekinds import check_folder_files, check_other, load_kind
 
@@ -449,10 +450,28 @@ def _validated(targets: list[Path]) -> list[Any]:
     for p in targets:
         if p.is_dir():  # its test files and scenarios too, as `test` and `simulate` will read them
             inside = [r for r in checked if _under(Path(r.file), p)]
-            # a policy that failed is not there to check names against: its own errors say enough
-            complete = all(r.policy is not None for r in inside if r.what == "policy")
-            others += check_folder_files(p, [r.policy for r in inside if r.policy is not None] if complete else [])
+            if any(r.what == "policy" for r in inside):
+                # a policy that failed is not there to check names against: its own errors say enough
+                complete = all(r.policy is not None for r in inside if r.what == "policy")
+                names = [r.policy for r in inside if r.policy is not None] if complete else None
+            else:  # test files alone: a policy's tests folder, or a policy missing (unknown-policy, as `test` says)
+                names = _registry_policies(registry)
+            others += check_folder_files(p, names)
     return [*checked, *others]
+
+
+def _registry_policies(registry: Path | None) -> list[Any] | None:
+    """Every policy of the registry, to check test files found without one against; None when it does not load
+    (its own validation says why) and an empty list when it holds none."""
+    from .diagnostics import PolicyError, UsageError
+    from .policy.registry import Registry
+
+    if registry is None or not registry.is_dir():
+        return []
+    try:
+        return list(Registry(registry).policies())
+    except (PolicyError, UsageError):
+        return None
 
 
 def _validate_report(results: list[Any], bad: list[Any], fmt: str, max_errors: int) -> None:

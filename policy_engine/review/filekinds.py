@@ -100,9 +100,10 @@ def unnamed_policy(path: Path) -> Diagnostic:
                                                "policies folder")
 
 
-def check_folder_files(folder: Path, policies: Sequence[CompiledPolicy] = ()) -> list[CheckResult]:
+def check_folder_files(folder: Path, policies: Sequence[CompiledPolicy] | None = None) -> list[CheckResult]:
     """Each test file and scenario of a policies folder checked as what it is (``validate`` of the folder); a
-    test file's expectations also against the folder's valid ``policies``, as ``test`` checks them."""
+    test file's expectations also against ``policies`` (None: not checked), as ``test`` checks them: none at all
+    is a test file of no policy loaded (``unknown-policy``)."""
     from ..policy.registry import CheckResult
 
     out = []
@@ -113,7 +114,7 @@ def check_folder_files(folder: Path, policies: Sequence[CompiledPolicy] = ()) ->
             out.append(CheckResult(str(f), [unnamed_policy(f)], None, kind="policy"))
         else:
             found = check_other(f, doc, kind, named=False)
-            if kind == "policy-tests" and policies and not found:
+            if kind == "policy-tests" and policies is not None and not found:
                 from .tester import expectation_problems
 
                 found = expectation_problems(doc, str(f), list(policies))

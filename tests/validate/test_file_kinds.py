@@ -109,3 +109,24 @@ def test_a_test_file_of_an_invalid_policy_gets_no_follow_on_error(tmp_path: Path
     assert r.exit_code == 4
     assert [(name, code) for name, sev, code in _codes(r) if sev == "error"] == [("policy-1.0.0.yaml",
                                                                                   "expression-syntax")]
+
+
+def test_a_folder_of_test_files_without_their_policy_is_invalid_as_test_finds(tmp_path: Path) -> None:
+    """Test files copied without the policy: validate said ok (exit 0) where test refuses every file."""
+    shutil.copytree(REFERENCE / "tests-2.0.0", tmp_path / "loss-client-management" / "tests-2.0.0")
+    r = CliRunner().invoke(main, ["--policies", str(tmp_path), "validate", "--format", "json"],
+                           catch_exceptions=False)
+    assert r.exit_code == 4, r.stdout
+    codes = {(Path(f["file"]).name, d["code"], d["line"]) for f in json.loads(r.stdout)["files"]
+             for d in f["diagnostics"]}
+    assert ("observation.yaml", "unknown-policy", 2) in codes
+    tested = CliRunner().invoke(main, ["--policies", str(tmp_path), "test", "--format", "json"],
+                                catch_exceptions=False)
+    assert tested.exit_code == 4
+    assert {(Path(e["file"]).name, e["code"], e["line"]) for e in json.loads(tested.stdout)["errors"]} == codes
+
+
+def test_a_policy_s_tests_folder_given_alone_is_checked_against_the_registry() -> None:
+    r = _validate(REFERENCE / "tests-2.0.0")
+    assert r.exit_code == 0, r.stdout
+    assert {d["code"] for f in json.loads(r.stdout)["files"] for d in f["diagnostics"]} <= {"policy-test-file"}
