@@ -117,6 +117,7 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
     da = a.decisions.set_index("row") if a.parts else _no_decisions()
     db = b.decisions.set_index("row") if b.parts else _no_decisions()
     rows = da.index.intersection(db.index)
+    _refuse_wrong_kind(a, b, len(rows), table)
     da, db = da.loc[rows], db.loc[rows]
     grades = list(policies[0].grade_ids)
     rank = {g: i for i, g in enumerate(grades)}
@@ -168,6 +169,21 @@ def _records(a: Any, b: Any) -> str:
     """What a compared record is: a debtor when both versions decide debtor records, else a client (1.x records,
     converted to 2.0 on the new side or not)."""
     return "debtors" if isinstance(a, ScopedSide) and isinstance(b, ScopedSide) else "clients"
+
+
+def _refuse_wrong_kind(a: Any, b: Any, compared: int, table: Table | Path) -> None:
+    """A portfolio none of whose records either version reads (1.x clients under two 2.x versions) is the wrong
+    file, not a portfolio that changed nothing: a pipeline read 'exit 0, 0 of 21 change grade' from it. Refused
+    as the same portfolio in CSV is (exit 2), with the reject's words and hint."""
+    if compared or not a.rows_read:
+        return
+    for side in (a, b):
+        kinds = [next((x for x in r["problems"] if x.get("code") == "wrong-record-kind"), None) for r in side.rejects]
+        if len(kinds) < side.rows_read or None in kinds:
+            return
+    first, where = kinds[0], a.rejects[0].get("line", a.rejects[0]["row"])
+    raise UsageError([Diagnostic("wrong-record-kind", f"{table}: no record is of the kind the two versions read, so "
+                                 f"nothing was compared (line {where}: {first['message']})", hint=first.get("hint"))])
 
 
 def _rejected(a: Any, b: Any, rows: int, compared: int) -> dict[str, Any]:

@@ -208,6 +208,22 @@ def test_two_scoped_versions_need_json_lines(tmp_path: Path) -> None:
     assert "scoped-portfolio-format" in r.stderr
 
 
+def test_client_records_under_two_debtor_versions_compare_nothing_and_are_refused(tmp_path: Path) -> None:
+    """The 1.x sample portfolio given to compare two 2.x versions: every row rejected on both sides, so the report
+    said '0 debtors: 0 change grade' with exit 0, where the same file as CSV is refused (exit 2)."""
+    r = _impact("--format", "json", old=NEW, new="loss-client-management@2.0.1")
+    assert r.exit_code == 2
+    (error,) = json.loads(r.stderr)["errors"]
+    assert error["code"] == "wrong-record-kind" and "nothing was compared (line 1: this is a client record 1.x" \
+        in error["message"] and "policy-engine convert" in error["hint"]
+    mixed = tmp_path / "mixed.jsonl"  # one debtor among them: a portfolio with rejects, compared as before
+    mixed.write_text(PORTFOLIO.read_text(encoding="utf-8") + json.dumps(json.loads(DEBTORS[0].read_text("utf-8")))
+                     + "\n", encoding="utf-8")
+    r = _impact("--format", "json", old=NEW, new="loss-client-management@2.0.1", portfolio=mixed)
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["rejected"]["compared"] == 1
+
+
 def test_undetermined_counts_say_why_a_warning_fell(report: dict[str, Any]) -> None:
     """A converted record has no cash flow for debt service: dscr_low is undetermined for it on the new
     side, not passed. The report counts, per rule and side, the clients it was undetermined for, as
