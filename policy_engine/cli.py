@@ -298,8 +298,13 @@ def main(ctx: click.Context, policies_dir: Path, audit_db: Path, no_audit: bool,
     configuration file, the built-in default.
     """
     from .config import check_commands, load
-    from .diagnostics import PolicyEngineError
+    from .diagnostics import Diagnostic, PolicyEngineError
 
+    if sys.stdout is None:  # started with stdout closed (>&-): a report would be lost without a word
+        _emit_diagnostics([Diagnostic("stdout-closed", "standard output is closed: nothing this command writes could "
+                                      "be read", hint="give the command an open stdout (> FILE, or | a reader)")],
+                          "json" if asked_json(ctx) else "text")
+        sys.exit(EXIT_USAGE)
     try:
         config = load(config_file)
         check_commands(config, _command_names(main))

@@ -287,6 +287,17 @@ def test_console_script_reports_bad_input_without_traceback(tmp_path: Path) -> N
     assert "NaN is not a valid number" in p.stderr and "Traceback" not in p.stderr
 
 
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_a_closed_stdout_is_a_usage_error_not_a_lost_report(fmt: str) -> None:
+    """Started with stdout closed (>&- in a pipeline script), validate ended in an internal error, or with
+    --format json exited 0 with its report gone."""
+    p = subprocess.run([sys.executable, "cli.py", "validate", "--format", fmt], cwd=ROOT, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True, env=ENV, timeout=60, preexec_fn=lambda: os.close(1))
+    assert p.returncode == 2, p.stderr
+    said = json.loads(p.stderr)["errors"][0]["code"] if fmt == "json" else p.stderr
+    assert "stdout-closed" in said and "internal-error" not in p.stderr
+
+
 def test_help_lists_the_commands_and_exit_codes() -> None:
     p = subprocess.run([sys.executable, "cli.py", "--help"], cwd=ROOT, capture_output=True, text=True,
                        env=ENV, timeout=60)
