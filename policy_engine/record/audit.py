@@ -544,6 +544,10 @@ class AuditStore:
             raise AuditError([Diagnostic("no-audit-store", f"cannot create a decision store at {self.path}: folder "
                                          f"{folder} does not exist", file=str(self.path),
                                          hint="create the folder, or point --audit-db at a file in one that exists")])
+        if create and not self.path.exists() and not os.access(folder, os.W_OK):  # sqlite: 'unable to open'
+            raise AuditError([Diagnostic("store-failed", f"cannot create a decision store at {self.path}: folder "
+                                         f"{folder} is read-only", file=str(self.path),
+                                         hint="point --audit-db at a writable folder, or decide with --no-audit")])
         # A store only read (verify, list, show, replay, export) may be an archive copy nobody may write, not even
         # SQLite's lock files beside it: opened read-only, as it is (it cannot change under an archive's reader).
         self.read_only = self.path.is_file() and not (

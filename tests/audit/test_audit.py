@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from click.testing import CliRunner
@@ -852,6 +853,14 @@ def test_a_store_in_a_folder_that_does_not_exist_is_named_as_such(tmp_path: Path
     assert r.exit_code == 6
     (error,) = json.loads(r.stderr)["errors"]
     assert error["code"] == "no-audit-store" and f"folder {db.parent} does not exist" in error["message"]
+    locked = tmp_path / "read-only"  # a folder no one may write (as a read-only mount is): nothing can be created
+    locked.mkdir()
+    with mock.patch("policy_engine.record.audit.os.access", lambda p, mode: Path(p) != locked):
+        r = cli(locked / "audit.db", "decide", "-p", "loss-client-management", "-c", str(SAMPLES[0]),
+                "--format", "json")
+    assert r.exit_code == 6
+    (error,) = json.loads(r.stderr)["errors"]
+    assert error["code"] == "store-failed" and f"folder {locked} is read-only" in error["message"]
     garbage = tmp_path / "garbage.db"
     garbage.write_bytes(b"not a database at all" * 100)
     r = cli(garbage, "decide", "-p", "loss-client-management", "-c", str(SAMPLES[0]), "--format", "json")
