@@ -1465,18 +1465,24 @@ def audit_show(ctx: click.Context, ref: str, lang: str, fmt: str | None) -> None
     fmt = fmt or _default_format()
     with _store(ctx) as store:
         row = store.get(ref)
+        edited = store.record_problem(row)
         decision, note = store.full_decision(row)
         policy = compile_text(store.policy_text(row["policy_sha256"]), "<snapshot>")
+    if edited is not None:  # shown all the same (an auditor looks at what is there), never as if it were sound
+        _note(fmt, f"record {row['seq']}", "record-edited", f"record {row['seq']}: {edited}; what follows is not what "
+              "was decided (`audit verify` checks the whole chain)")
     text = (explain_summary if decision.get("record") == SUMMARY else render)(decision, policy, lang)
     if fmt == "json":
         click.echo(json.dumps({"seq": row["seq"], "recorded_at": row["recorded_at"], "hash": row["hash"],
                                "decision": decision, "note": note, "explanation": text}, ensure_ascii=False,
                               indent=2))
     else:
-        click.echo(f"record {row['seq']}  hash {row['hash']}\n")
+        click.echo(f"record {row['seq']}  hash {row['hash']}" + ("  FAILS ITS HASH: edited after it was recorded"
+                                                                 if edited is not None else "") + "\n")
         if note:
             click.echo(f"note: {note}\n")
         click.echo(text, nl=False)
+    _finish(fmt, [])
 
 
 @audit.command("export")

@@ -867,6 +867,23 @@ class AuditStore:
         raise UsageError([Diagnostic("no-such-decision", f"no decision '{ref}' in {self.path}",
                                      hint="give a decision_id or a record number (seq) from `audit list`")])
 
+    def record_problem(self, row: Record) -> str | None:
+        """Why one record (from :meth:`get`) no longer matches its hash, or None: what ``audit verify`` finds of it,
+        without walking the chain (whether its link to the record before holds is verify's to say)."""
+        if row.get("segment_id") is None:
+            return None if record_hash(str(row["prev_hash"]), row) == row["hash"] else \
+                "its content no longer matches its hash, changed after it was recorded"
+        data = self.db.execute("SELECT data FROM segment WHERE id = ?", (row["segment_id"],)).fetchone()
+        if data is None or hashlib.sha256(data[0]).hexdigest() != row["segment_sha256"]:
+            return f"its batch segment {row['segment_id']} (input and facts) was changed after it was recorded"
+        head, tail = _segment_frame(row["policy_id"], row["policy_version"], row["policy_sha256"], row["batch_key"],
+                                    row["recorded_at"], row["segment_sha256"])
+        input_hash = NUL if row["input_sha256"] is None else row["input_sha256"]
+        content = (f"{row['prev_hash']}\n{row['decision_id']}\x1f{row['client_id']}\x1f{row['as_of']}\x1f{head}\x1f"
+                   f"{row['grade']}\x1f{input_hash}{tail}{row['segment_row']}")
+        return None if hashlib.sha256(content.encode()).hexdigest() == row["hash"] else \
+            "its content no longer matches its hash, changed after it was recorded"
+
     def _batch_record_by_id(self, ref: str) -> Record | None:
         # Batch ids are a prefix and consecutive counters: the segment is found by range, the
         # record confirmed by the id its chain entry holds.

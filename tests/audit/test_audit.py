@@ -141,6 +141,22 @@ def test_tamper_edited(store_of_kind: tuple[str, Path]) -> None:
                         "'pass') WHERE seq = 3")
     out = _verify(db)
     assert out["ok"] is False and out["break"]["seq"] == 3 and out["break"]["kind"] == "edited"
+    _show_says_edited(db, 3, intact=(2, 4))
+
+
+def _show_says_edited(db: Path, seq: int, intact: tuple[int, ...]) -> None:
+    """audit show of an edited record shows it (an auditor looks at what is there) with record-edited beside it,
+    and the header says so; the records around it are shown without a word."""
+    r = cli(db, "audit", "show", str(seq), "--format", "json")
+    assert r.exit_code == 0
+    (warning,) = json.loads(r.stderr)["warnings"]
+    assert warning["code"] == "record-edited" and f"record {seq}: " in warning["message"] \
+        and "changed after it was recorded" in warning["message"]
+    text = cli(db, "audit", "show", str(seq), "--format", "text")
+    assert "FAILS ITS HASH" in text.stdout.splitlines()[0]
+    for other in intact:
+        r = cli(db, "audit", "show", str(other), "--format", "json")
+        assert r.exit_code == 0 and r.stderr == "", r.stderr
 
 
 def test_tamper_policy_snapshot_text_is_caught(store_of_kind: tuple[str, Path]) -> None:
@@ -488,6 +504,8 @@ def test_tamper_segment_edited_is_caught_and_replay_names_the_field(store_with_s
     _rewrite_segment(store_with_samples, downgrade_c002)
     out = _verify(store_with_samples)
     assert out["break"]["seq"] == 1 and out["break"]["kind"] == "edited" and "segment" in out["break"]["detail"]
+    r = cli(store_with_samples, "audit", "show", "2", "--format", "json")
+    assert "batch segment" in json.loads(r.stderr)["warnings"][0]["message"]
     r = cli(store_with_samples, "audit", "replay", "2", "--format", "json")
     assert r.exit_code == 6
     assert 'classification.grade: "pass" -> "special_mention"' in json.loads(r.stdout)["differences"]
