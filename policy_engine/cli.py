@@ -307,9 +307,13 @@ def main(ctx: click.Context, policies_dir: Path, audit_db: Path, no_audit: bool,
         sys.exit(EXIT_USAGE)
     try:
         config = load(config_file)
-        check_commands(config, _command_names(main))
     except PolicyEngineError as e:
         _emit_diagnostics(e.diagnostics, "json" if asked_json(ctx) else "text")
+        sys.exit(EXIT_USAGE)
+    try:
+        check_commands(config, _command_names(main))
+    except PolicyEngineError as e:  # the file read: its own format = "json" is asked for as the command line's is
+        _emit_diagnostics(e.diagnostics, "json" if asked_json(ctx) or config.format == "json" else "text")
         sys.exit(EXIT_USAGE)
     sources = {}
     for name, env, configured in (("policies_dir", "POLICY_ENGINE_POLICIES", config.policies),

@@ -115,5 +115,8 @@ def test_a_bad_configuration_is_a_located_usage_error(project: Path) -> None:
     r = _run("validate")
     assert r.exit_code == 2 and ":2: error: config-invalid: [formats] names no command 'dif'" in r.stderr
     assert "did you mean 'diff'?" in r.stderr
+    (project / "policy-engine.toml").write_text('format = "json"\n[formats]\ndif = "json"\n')
+    r = _run("validate")  # the file asks for JSON: a machine parsing stderr gets JSON for the file's own fault too
+    assert r.exit_code == 2 and json.loads(r.stderr)["errors"][0]["path"] == "formats.dif"
     r = _run("--config", str(project / "missing.toml"), "validate")
     assert r.exit_code == 2 and "configuration file" in r.stderr and "does not exist" in r.stderr
