@@ -71,12 +71,14 @@ def _mark_scopes(policy: CompiledPolicy, root: _Node) -> None:
     for s in policy.scoped.scopes:
         node = root
         for key, is_list in steps(s.source):
-            node = node.properties.setdefault(key, _Node())
+            above, node = node, node.properties.setdefault(key, _Node())
             if is_list:
                 if node.items is None:
                     node.items = _Node()
                 if key == s.list_field and node is not None and steps(s.source)[-1][0] == key:
                     node.scope = s
+                    if s.min:  # a list that must hold elements must be there
+                        above.required.add(key)
                 node = node.items
 
 
@@ -198,7 +200,8 @@ def _scope_schema(node: _Node, grades: tuple[str, ...]) -> dict[str, Any]:
     s = node.scope
     assert s is not None and node.items is not None
     item = _schema(node.items, grades, False, True)
-    words = [f"The elements of scope '{s.name}' (at most {s.max}); absent or null: none."]
+    words = [f"The elements of scope '{s.name}' (at most {s.max}); absent or null: none." if not s.min else
+             f"The elements of scope '{s.name}' (at least {s.min}, at most {s.max})."]
     if s.key is not None:
         item.setdefault("properties", {}).setdefault(s.key, {"type": "string"})
         item["properties"][s.key] = {**item["properties"][s.key], "type": "string", "minLength": 1, "maxLength": 64}
@@ -208,6 +211,8 @@ def _scope_schema(node: _Node, grades: tuple[str, ...]) -> dict[str, Any]:
         words.append(f"Read in order of {s.order_by} (the record's order does not matter).")
     if s.unique:
         words.append(f"No two share their {' and '.join(s.unique)} (a repeat is refused).")
+    if s.min:
+        return {"type": "array", "minItems": s.min, "maxItems": s.max, "description": " ".join(words), "items": item}
     return {"type": ["array", "null"], "maxItems": s.max, "description": " ".join(words), "items": item}
 
 

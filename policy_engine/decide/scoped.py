@@ -57,16 +57,32 @@ def read_scopes(policy: CompiledPolicy, record: Any, file: str | None = None, da
     return elements, [Diagnostic(p.code, p.message, file=file, path=p.path, hint=p.hint) for p in problems]
 
 
+def too_small_message(s: ScopeSpec, n: int) -> str:
+    """The words of a list shorter than its scope's ``min`` (one text for a record and for long tables)."""
+    return f"{n} elements in scope {s.name}; the policy needs at least {s.min}"
+
+
+def _too_small(s: ScopeSpec, n: int, where: str) -> Diagnostic:
+    return Diagnostic("too-small", too_small_message(s, n), path=where,
+                      hint=f"scopes.{s.name}.min of the policy" + (f": is the list misspelt, or left out? ('{where}')"
+                                                                   if n == 0 else ""))
+
+
 def _read_list(part: ScopedPart, s: ScopeSpec, container: Mapping[str, Any], where: str, grades: tuple[str, ...],
                problems: list[Diagnostic], day: _dt.date | None, up: Mapping[str, tuple[Any, str]]
                ) -> list[dict[str, Any]]:
     """``up``: the dates of the ancestor elements a ``not_before`` names, by input, with their places."""
     raw = container.get(s.list_field)
     if raw is None:
+        if s.min:
+            problems.append(_too_small(s, 0, where))
         return []
     if not isinstance(raw, list):
         problems.append(Diagnostic("wrong-type", f"expected a list of {s.name} elements, found {describe(raw)}",
                                    path=where))
+        return []
+    if len(raw) < s.min:
+        problems.append(_too_small(s, len(raw), where))
         return []
     if len(raw) > s.max:
         problems.append(Diagnostic("too-large", f"{len(raw)} elements in scope {s.name}; the policy allows at most "
@@ -301,8 +317,8 @@ def _scope_reader(part: ScopedPart, s: ScopeSpec, grades: tuple[str, ...], const
     at = f"at = where + {places}[i]" + ("" if s.max <= AT_TABLE else f" if i < {AT_TABLE!r} else f'{{where}}[{{i}}]'")
     out = [f"def read_{s.name}(raw, where, day, up):",
            "    if raw is None:",
-           "        return []",
-           f"    if type(raw) is not list or len(raw) > {s.max!r}:",
+           "        raise _Refused" if s.min else "        return []",
+           f"    if type(raw) is not list or len(raw) > {s.max!r}" + (f" or len(raw) < {s.min!r}:" if s.min else ":"),
            "        raise _Refused",
            "    out = []",
            *(["    ordered = True"] if flag else []),

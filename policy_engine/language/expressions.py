@@ -150,6 +150,7 @@ class Scope(Frozen):
     elsewhere: Mapping[str, tuple[str, str, str | None]] = field(default_factory=dict)  # name -> code, msg, hint
     grade_known: bool = False
     graded: bool = False  # this scope's elements have grades (the graded scope)
+    least: Mapping[str, int] = field(default_factory=dict)  # scope -> the fewest elements it holds (its min)
     # Element metrics: a metric of a scope whose elements are not graded (each modification's 'restructuring'):
     # name -> (its scope, its checked tree). Read in its scope, its tree stands where its name is written, so
     # every evaluator computes it as if written there, and the definition is written once.
@@ -161,6 +162,11 @@ class Scope(Frozen):
     def child_graded(self, scope: str) -> bool:
         child = self.children.get(scope)
         return child is not None and child.graded
+
+    def never_empty(self, node: ast.AST) -> bool:
+        """Whether the scope an aggregation names (its first argument) holds an element in every record: its
+        ``min`` is at least 1, so a record without one was refused before any expression ran."""
+        return isinstance(node, ast.Name) and self.least.get(node.id, 0) > 0
 
 
 class ScopeLayout(Frozen):

@@ -958,7 +958,8 @@ def _check_any_all(c: Checker, fn: Function, node: ast.Call, args: Args) -> tupl
 
 def _check_min_max_of(c: Checker, fn: Function, node: ast.Call, args: Args) -> tuple[str, bool]:
     _agg_want(c, fn, node, args, 1, NUMBER, DATE)
-    return args[1][0], True  # an empty scope has no smallest value
+    # an empty scope has no smallest value; one that is never empty (its min) has one unless a value is null
+    return args[1][0], args[1][1] or not c.scope.never_empty(node.args[0])
 
 
 def _check_min_max_where(c: Checker, fn: Function, node: ast.Call, args: Args) -> tuple[str, bool]:
@@ -983,7 +984,7 @@ def _check_worst_grade(c: Checker, fn: Function, node: ast.Call, args: Args) -> 
     if not c.scope.child_graded(node.args[0].id):  # type: ignore[attr-defined]
         raise c.fail("type-mismatch", f"worst_grade() reads the grades of the graded scope; "
                      f"'{node.args[0].id}' has no grades", node.args[0])  # type: ignore[attr-defined]
-    return GRADE, True  # no exposure, no grade
+    return GRADE, not c.scope.never_empty(node.args[0])  # no exposure, no grade; every element has one
 
 
 def _agg_count_where(conds: list[Any]) -> Any:

@@ -516,7 +516,8 @@ class _Compiler:
         if self.scoped:
             scope = sc.view(self.symbols, self.owner, self.scope_parents, self.graded, in_scope, stage, grades,
                             {} if warnings is None else warnings, open_names=self.open_names, rules=self.rule_floors,
-                            unimported=self.unimported, element_metrics=self.element_metrics)
+                            unimported=self.unimported, element_metrics=self.element_metrics,
+                            least={spec.name: spec.min for spec in self.scope_specs if spec.min})
         else:
             scope = ex.Scope(symbols=self.symbols, stage=stage, grades=grades, rules=self.rule_floors,
                              warnings={} if warnings is None else warnings, open_names=self.open_names,
@@ -843,9 +844,12 @@ def _scope_path(c: _Compiler, name: str, v: Mapping[str, Any], declared: Mapping
             c.err("bad-scope-path", f"scope '{name}' is a child of '{parent}' ({parent_src}): its path continues "
                   f"it with one list, found {src!r}", path, f"write from: \"{parent_src}.<list>[*]\"")
             return
+    most, least = int(v.get("max", sc.DEFAULT_MAX)), int(v.get("min", 0))
+    if least > most:
+        c.err("bad-scope-min", f"scope '{name}' needs at least {least} elements and allows at most {most}",
+              ("scopes", name, "min"), f"lower min to {most} or raise max to {least}")
     c.scope_specs.append(sc.ScopeSpec(name, src, parent, parts[-1].removesuffix("[*]"), v.get("key"),
-                                      v.get("order_by"), int(v.get("max", sc.DEFAULT_MAX)),
-                                      tuple(v.get("unique") or ())))
+                                      v.get("order_by"), most, tuple(v.get("unique") or ()), least))
 
 
 def _inputs(c: _Compiler) -> None:

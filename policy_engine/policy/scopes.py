@@ -38,6 +38,7 @@ class ScopeSpec(Frozen):
     order_by: str | None
     max: int
     unique: tuple[str, ...] = ()  # fields no two elements under one parent share all of (a duplicate row)
+    min: int = 0  # the fewest elements under one parent (min: 1 - a debtor without exposures is refused)
 
 
 class ScopedPart(Frozen, eq=False):
@@ -97,7 +98,8 @@ def view(symbols: Mapping[str, ex.Symbol], owner: Mapping[str, str], parents: Ma
          graded: str | None, scope: str, stage: str, grades: tuple[str, ...], warnings: Mapping[str, bool],
          from_debtor: bool | None = None, grade_known: bool = False, open_names: bool = False,
          rules: Mapping[str, tuple[str, str]] | None = None, unimported: Mapping[str, str] | None = None,
-         element_metrics: Mapping[str, tuple[str, ast.expr]] | None = None) -> ex.Scope:
+         element_metrics: Mapping[str, tuple[str, ast.expr]] | None = None,
+         least: Mapping[str, int] | None = None) -> ex.Scope:
     """The names an expression of ``scope`` reads, and the child scopes it may aggregate.
 
     Built for every expression a policy checks and used at once (the compiler's names do not change while
@@ -113,14 +115,14 @@ def view(symbols: Mapping[str, ex.Symbol], owner: Mapping[str, str], parents: Ma
     def child(s: str) -> ex.Scope:
         return view(symbols, owner, parents, graded, s, stage, grades, warnings, from_debtor,
                     grade_known=from_debtor and s == graded, open_names=open_names, rules=rules,
-                    unimported=unimported, element_metrics=element_metrics)
+                    unimported=unimported, element_metrics=element_metrics, least=least)
 
     children = _Lazy(tuple(s for s, p in parents.items() if (p or DEBTOR) == scope and s != scope), child)
     return ex.Scope(symbols=names, stage=stage, grades=grades, warnings=warnings, rules=rules or {}, name=scope,
                     children=children,
                     all_scopes=dict(parents), elsewhere=_Unreadable(names, scope, parents),
                     grade_known=grade_known, graded=scope == graded, open_names=open_names,
-                    unimported=unimported or {}, element_metrics=element_metrics or {})
+                    unimported=unimported or {}, element_metrics=element_metrics or {}, least=least or {})
 
 
 class _Readable(Mapping[str, ex.Symbol]):

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..decide.inputs import MAX_PERIODS, describe
-from ..decide.scoped import MAX_KEY, date_before, repeated_element
+from ..decide.scoped import MAX_KEY, date_before, repeated_element, too_small_message
 from ..diagnostics import Diagnostic, InputError, UsageError
 from ..policy.compiler import CompiledPolicy
 from ..policy.scopes import ScopeSpec
@@ -521,6 +521,7 @@ def _read_long_tables(policy: CompiledPolicy, files: Mapping[str, Path], specs: 
                 if r not in alone:
                     problems.setdefault(r, []).extend(entries)
             orphans.extend(found[t.name][1])
+    _too_few(policy, scopes, n, problems)
     keep = np.ones(n, bool)
     keep[list(problems)] = False
     rejects = [{"table": DEBTORS, "row": r + 1, "client_id": ids.iat[r] if isinstance(ids.iat[r], str) else None,
@@ -1227,6 +1228,30 @@ def _too_many(chk: _Checker, s: ScopeSpec, parent: np.ndarray, debtor: np.ndarra
     chk._flag_mask(np.isin(np.arange(chk.n), last), s.list_field,
                    lambda i: f"{int(per[parent[i]])} elements in scope {s.name}; the policy allows at most {s.max}",
                    "too-large")
+
+
+def _too_few(policy: CompiledPolicy, scopes: Mapping[str, Elements], n: int,
+             problems: dict[int, list[dict[str, Any]]]) -> None:
+    """Parents with fewer elements than their scope's ``min`` (a debtor with no row in the exposures table, an
+    exposure with no payment row): the parent's row is named, as a record's list is, and its debtor rejected."""
+    part = policy.scoped
+    assert part is not None
+    for s in part.scopes:
+        if not s.min:
+            continue
+        el = scopes.get(s.name)
+        above = None if s.parent is None else scopes.get(s.parent)
+        if s.parent is not None and above is None:
+            continue  # the parent's table is absent: no parent to count under
+        parents = n if above is None else len(above.parent)
+        owner = np.arange(n) if above is None else above.debtor  # each parent's debtor
+        placed = np.empty(0, np.int64) if el is None else el.parent[el.parent >= 0]
+        per = np.bincount(placed, minlength=parents)
+        for i in np.flatnonzero((per < s.min) & (owner >= 0)):
+            table = DEBTORS if above is None else above.spec.name
+            problems.setdefault(int(owner[i]), []).append(
+                {"table": table, "row": int(i) + 1, "field": s.list_field, "code": "too-small",
+                 "message": too_small_message(s, int(per[i]))})
 
 
 def _subset(prep: Prepared, keep: np.ndarray) -> Prepared:

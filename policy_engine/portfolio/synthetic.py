@@ -306,7 +306,7 @@ def scoped_clients(policy: CompiledPolicy, n: int, seed: int = 7, as_of: str = "
         for s in _parents_first(part.scopes):
             parents = owners[s.parent]
             rng = np.random.default_rng([seed, start, *s.name.encode("utf-8")])
-            least = 1 if s.name == part.graded else 0
+            least = max(s.min, 1 if s.name == part.graded else 0)
             most = max(least, min(s.max, MAX_GRADED if s.name == part.graded else MAX_CHILDREN))
             counts = rng.integers(least, most + 1, len(parents))
             elements = _elements(policy, s, int(counts.sum()), [seed, start], day, edges)
@@ -601,7 +601,7 @@ def scoped_table_chunks(policy: CompiledPolicy, n: int, seed: int = 7, as_of: st
         for s in _parents_first(part.scopes):
             p_ids, p_keys = owners[s.parent]
             rng = np.random.default_rng([seed, start, *s.name.encode("utf-8")])
-            least = 1 if s.name == part.graded else 0
+            least = max(s.min, 1 if s.name == part.graded else 0)
             most = max(least, min(s.max, MAX_GRADED if s.name == part.graded else MAX_CHILDREN))
             counts = rng.integers(least, most + 1, len(p_ids))
             m = int(counts.sum())

@@ -788,7 +788,7 @@ def _scopes(p: CompiledPolicy) -> dict[str, Any]:
     return {s.name: s for s in p.scoped.scopes} if p.scoped is not None else {}
 
 
-_SCOPE_FIELDS = ("source", "parent", "key", "order_by", "unique", "max")
+_SCOPE_FIELDS = ("source", "parent", "key", "order_by", "unique", "min", "max")
 
 
 def _describe_scope(spec: Any) -> dict[str, Any]:

@@ -493,3 +493,44 @@ def test_an_id_column_reads_as_text_ids(values: list[Any], dtype: str, texts: li
     from policy_engine.portfolio.frame import client_id_text
 
     assert client_id_text(pd.Series(values, dtype=dtype)).tolist() == texts
+
+
+def _with_min(tmp_path: Path) -> Any:
+    """The multi-exposure policy whose debtors need an exposure and whose exposures need a payment (scopes' min)."""
+    text = (DATA / "scopes" / "policy-multi-exposure.yaml").read_text(encoding="utf-8")
+    for declared in ("key: exposure_id, max: 5", "order_by: due_date, max: 24"):  # the exposure, the payment
+        assert declared in text
+        text = text.replace(declared, declared + ", min: 1")
+    (tmp_path / "policy-1.0.0.yaml").write_text(text, encoding="utf-8")
+    return load_policy(tmp_path / "policy-1.0.0.yaml")
+
+
+def test_a_parent_with_fewer_elements_than_its_scope_s_min_is_refused_in_tables_as_in_a_record(
+        tmp_path: Path) -> None:
+    """min: 1 - a debtor with no exposure row, an exposure with no payment row: each debtor rejected at the parent's
+    row with too-small, in the words decide gives the same debtor sent as a record; the others decided."""
+    policy = _with_min(tmp_path)
+    folder = _write(tmp_path / "t",
+                    debtors="client_id,as_of,industry\nD1,2025-09-30,manufacturing\nD2,2025-09-30,manufacturing\n"
+                            "D3,2025-09-30,manufacturing\n",
+                    exposures="client_id,exposure_id,balance,days_past_due\nD1,E1,100,0\nD2,E1,100,0\nD2,E2,50,0\n",
+                    payments="client_id,exposure_id,due_date,paid_date\nD1,E1,2025-01-31,2025-01-31\n"
+                             "D2,E1,2025-01-31,2025-01-31\n")
+    result = run_long_batch(policy, folder)
+    assert result.decisions["client_id"].tolist() == ["D1"]
+    assert {r["client_id"]: r["problems"] for r in result.rejects} == {
+        "D2": [{"table": "exposures", "row": 3, "field": "schedule", "code": "too-small",
+                "message": "0 elements in scope payment; the policy needs at least 1"}],
+        "D3": [{"table": "debtors", "row": 3, "field": "exposures", "code": "too-small",
+                "message": "0 elements in scope exposure; the policy needs at least 1"}]}
+    decider = Decider(policy)
+    for record, place in (({"client_id": "D3", "as_of": "2025-09-30", "industry": "manufacturing"}, "exposures"),
+                          ({"client_id": "D2", "as_of": "2025-09-30", "industry": "manufacturing", "exposures": [
+                              {"exposure_id": "E1", "balance": 100, "days_past_due": 0,
+                               "schedule": [{"due_date": "2025-01-31", "paid_date": "2025-01-31"}]},
+                              {"exposure_id": "E2", "balance": 50, "days_past_due": 0, "schedule": []}]},
+                           "exposures[1].schedule")):
+        with pytest.raises(InputError) as refused:
+            decider.decide(record)
+        [d] = refused.value.diagnostics
+        assert (d.code, d.path) == ("too-small", place) and d.message.endswith("the policy needs at least 1")

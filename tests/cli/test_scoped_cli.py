@@ -96,13 +96,30 @@ def test_schema_client_generates_the_nested_record_schema() -> None:
     assert list(Draft202012Validator(schema).iter_errors(bad))  # 6 exposures: more than the policy's max
 
 
+def test_schema_client_of_a_scope_with_a_min_requires_its_list(tmp_path: Path) -> None:
+    text = Path(POLICY).read_text("utf-8").replace("key: exposure_id, max: 5", "key: exposure_id, max: 5, min: 1")
+    (tmp_path / "policy-1.0.0.yaml").write_text(text, "utf-8")
+    r = run("schema", "client", "-p", str(tmp_path / "policy-1.0.0.yaml"))
+    schema = json.loads(r.stdout)
+    exposures = schema["properties"]["exposures"]
+    assert "exposures" in schema["required"] and (exposures["type"], exposures["minItems"]) == ("array", 1)
+    from jsonschema import Draft202012Validator
+
+    good = json.loads(CLIENT.read_text("utf-8"))
+    assert list(Draft202012Validator(schema).iter_errors(good)) == []
+    assert list(Draft202012Validator(schema).iter_errors({**good, "exposures": []}))
+    assert list(Draft202012Validator(schema).iter_errors({k: v for k, v in good.items() if k != "exposures"}))
+
+
 def test_diff_sees_the_exposure_rules_and_the_scopes(tmp_path: Path) -> None:
     text = Path(POLICY).read_text("utf-8").replace("version: 1.0.0", "version: 1.1.0", 1)
     text = text.replace("when: dpd > 90, floor: substandard", "when: dpd > 80, floor: substandard")
     text = text.replace("order_by: due_date, max: 24", "order_by: due_date, max: 36")
+    text = text.replace("key: exposure_id, max: 5", "key: exposure_id, max: 5, min: 1")
     new = tmp_path / "policy-multi-exposure-1.1.0.yaml"
     new.write_text(text, "utf-8")
     r = run("diff", POLICY, str(new), "--format", "text")
     assert r.exit_code == 0, r.stderr
     assert "floor overdue_90: threshold 90 -> 80" in r.stdout
     assert "scope payment: max 24 -> 36" in r.stdout
+    assert "scope exposure: min" in r.stdout and "-> 1" in r.stdout

@@ -146,3 +146,18 @@ def test_a_cycle_of_element_metrics_is_one_error_however_often_it_is_read(change
     diags, policy = check_document(load_yaml_text(_variant(changes), "scoped.yaml"))
     assert policy is None
     assert [d.code for d in diags if d.severity == "error"] == ["metric-cycle"], [d.render() for d in diags]
+
+
+@pytest.mark.parametrize(("least", "nullable"), [(None, True), (0, True), (1, False)])
+def test_an_aggregation_over_a_scope_that_is_never_empty_is_not_null_for_emptiness(least: int | None,
+                                                                                   nullable: bool) -> None:
+    """With the exposures' min: 1 a debtor without one is refused, so the worst grade and the largest balance
+    always have a value: coverage then asks no case to show them null (one could not be written)."""
+    text = _variant({"metrics.largest": {"expr": "max_of(exposure, balance)", "informational": True},
+                     **({"scopes.exposure.min": least} if least is not None else {})})
+    diags, policy = check_document(load_yaml_text(text, "<variant>"))
+    assert policy is not None, diags
+    metrics = {m.name: m for m in policy.metrics}
+    assert metrics["worst_own"].expr.nullable is nullable
+    assert metrics["largest"].expr.nullable is nullable  # balance is required: only emptiness could make it null
+    assert metrics["total_balance"].expr.nullable is False  # 0 over no element, with or without min
