@@ -203,6 +203,14 @@ def _fin(x: Any) -> Any:
     return x
 
 
+def _literal_of_magnitude(node: ast.AST, least: float) -> bool:
+    """A number literal (signed or not) whose magnitude is at least ``least``."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        node = node.operand
+    return isinstance(node, ast.Constant) and type(node.value) in (int, float) and math.isfinite(node.value) \
+        and abs(node.value) >= least
+
+
 def proven_finite(node: ast.AST) -> bool:
     """The value is finite or null whatever the inputs, so ``_fin`` need not check it: a count
     (``count_where``: an exposure's code has four), a finite literal, and ``coalesce`` or a
@@ -683,7 +691,10 @@ class _Checker:
                                       "between two; series: use last/sum/avg"))
         if isinstance(node.op, ast.Pow) and not failed:
             self._bounded_power(node)
-        nullable = ln or rn or isinstance(node.op, ast.Div | ast.FloorDiv | ast.Mod | ast.Pow)
+        # A quotient is null for a zero divisor: not for a literal one of magnitude 1 or more (x / 365), which can
+        # neither be zero nor overflow a finite dividend. A power may overflow whatever its exponent.
+        nullable = ln or rn or isinstance(node.op, ast.Pow) or (
+            isinstance(node.op, ast.Div | ast.FloorDiv | ast.Mod) and not _literal_of_magnitude(node.right, 1))
         return (UNKNOWN, True) if failed else (NUMBER, nullable)
 
     def _bounded_power(self, node: ast.BinOp) -> None:

@@ -1168,15 +1168,18 @@ class RuleCoverage:
     def _words(self) -> tuple[tuple[str, str], tuple[str, str]]:
         """The two outcomes in words, each as never seen and as never pinned: a metric is true or false (or has a
         value or is null), a band is chosen or not, a rule fires or not."""
+        # What the cases showed, not what the policy can do: 'null in no case' for a metric validate cannot prove
+        # has a value (a case may still be unable to make it null: then the metric's expression says too little).
         if self.kind == "metric" and self.boolean:
-            return ("never true", "no case expects it true"), ("never false", "no case expects it false")
+            return ("true in no case", "no case expects it true"), ("false in no case", "no case expects it false")
         if self.kind == "metric":
-            return (("never has a value", "no case expects a value of it"),
-                    ("never null", "no case expects it null"))
+            return (("a value in no case", "no case expects a value of it"),
+                    ("null in no case", "no case expects it null"))
         if self.kind == "band":
-            return ("never chosen", "no case expects it chosen"), ("chosen in every case",
-                                                                    "no case expects another band")
-        return ("never fired", "no case expects it to fire"), ("never not fired", "no case expects it not to fire")
+            return ("chosen in no case", "no case expects it chosen"), ("chosen in every case",
+                                                                         "no case expects another band")
+        return ("fired in no case", "no case expects it to fire"), ("fired in every case",
+                                                                     "no case expects it not to fire")
 
     @property
     def place(self) -> str:

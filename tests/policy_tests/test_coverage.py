@@ -74,14 +74,15 @@ def test_coverage_counts_what_expectations_pin(tmp_path: Path, cases: list[tuple
 
 # (cases, rule, missing): what is missing, in the words of the rule's kind (a metric is not "fired").
 WORDS = [
-    pytest.param([(LOW, "{metrics: {ratio_al: 0.5}}")], ("metric", "ratio_al"), "never null", id="number-never-null"),
+    pytest.param([(LOW, "{metrics: {ratio_al: 0.5}}")], ("metric", "ratio_al"), "null in no case",
+                 id="number-never-null"),
     pytest.param([(LOW, "{grade: bad}"), (NO_RATIO, "{grade: good}")], ("metric", "ratio_al"),
                  "no case expects a value of it; no case expects it null", id="number-unpinned"),
-    pytest.param([(LOW, "{score: -5}")], ("band", "al [1, +inf)"), "never chosen", id="band-never-chosen"),
+    pytest.param([(LOW, "{score: -5}")], ("band", "al [1, +inf)"), "chosen in no case", id="band-never-chosen"),
     pytest.param([(LOW, "{score: -5}")], ("band", "al [-inf, 1)"), "chosen in every case", id="band-always-chosen"),
     pytest.param([(LOW, "{grade: bad}"), (HEALTHY, "{grade: good}")], ("band", "al [-inf, 1)"),
                  "no case expects it chosen; no case expects another band", id="band-unpinned"),
-    pytest.param([(LOW, "{grade: bad}")], ("floor", "late"), "never fired; no case expects it not to fire",
+    pytest.param([(LOW, "{grade: bad}")], ("floor", "late"), "fired in no case; no case expects it not to fire",
                  id="floor"),
     # A failing case pins nothing, and its place is named where it would pin: "no case expects it" alone sent a
     # policy author to write a second case for what the failing one already expects.
@@ -138,7 +139,7 @@ def test_an_untested_warning_drops_the_reference_coverage_and_is_named_with_its_
     assert "0 failed" in r.stdout
     assert "coverage loss-client-management@1.0.0: 109/109" in r.stderr  # streaks can be null (issue 14 class 8)
     assert "coverage loss-client-management@1.1.0: 109/110" in r.stderr
-    assert f"{policy_file}:{at + 1}: uncovered warning untested_warning: never fired" in r.stderr
+    assert f"{policy_file}:{at + 1}: uncovered warning untested_warning: fired in no case" in r.stderr
 
 
 

@@ -293,8 +293,8 @@ def test_coverage_names_what_never_fired_and_min_coverage_fails(tmp_path: Path) 
     suite = _write_suite(tmp_path, f"  - name: one case\n    client: {CLIENT}\n    expect: {{grade: good}}\n")
     r = CliRunner().invoke(main, ["test", str(suite), "--format", "text", "--coverage"], catch_exceptions=False)
     assert r.exit_code == 0
-    assert "uncovered floor late: never fired" in r.stderr
-    assert "uncovered band al [-inf, 1): never chosen" in r.stderr
+    assert "uncovered floor late: fired in no case" in r.stderr
+    assert "uncovered band al [-inf, 1): chosen in no case" in r.stderr
     r = CliRunner().invoke(main, ["test", str(suite), "--format", "text", "--min-coverage", "90"],
                            catch_exceptions=False)
     assert r.exit_code == 1 and "below --min-coverage 90%" in r.stderr
