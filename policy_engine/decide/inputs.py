@@ -569,15 +569,19 @@ def _loose(path: str) -> str:
 
 
 def _near(given: str, candidates: Iterable[str]) -> str | None:
-    """The candidate ``given`` misspells, case aside ('Paid_Date' is as near as 'paid_dte'), if one is close."""
+    """The candidate ``given`` misspells, case aside ('Paid_Date' is as near as 'paid_dte'), if one is close.
+
+    Every caller's candidates sit under ``given``'s parent, so the last names are compared: whole paths share
+    their parent's letters, which made 'exposures[0].accounting.ecl' near 'exposures[0].accounting.stage'."""
     import difflib  # only here: most records have no near miss, and a decide process stays light
 
-    lowered = {c.lower(): c for c in candidates}
-    near = difflib.get_close_matches(given.lower(), list(lowered), n=1, cutoff=0.85)
+    lowered = {c.rpartition(".")[2].lower(): c for c in candidates}
+    leaf = given.rpartition(".")[2].lower()
+    near = difflib.get_close_matches(leaf, list(lowered), n=1, cutoff=0.85)
     if near:
         return lowered[near[0]]
     # two letters swapped ('evnets'): difflib scores it low, a typist makes it often
-    swapped = [c for c in lowered if len(c) >= 5 and _swapped(given.lower(), c)]
+    swapped = [c for c in lowered if len(c) >= 5 and _swapped(leaf, c)]
     return lowered[swapped[0]] if len(swapped) == 1 else None
 
 
