@@ -745,6 +745,7 @@ def _long_plan(ref: PolicyRef, dataset: Path, as_of: str | None) -> _LongPlan:
             refuse_inexact_ids(debtors[-1][CLIENT_ID], CLIENT_ID, found[0])
     policy = folder_policy(ref, [d for frame in debtors for d in day_texts(frame.get("as_of"))], as_of, str(dataset))
     tables = [locate(policy, folder) for folder in folders]
+    _refuse_missing_tables(folders, tables)
     screens: list[dict[int, dict[str, Any]]] = []
     first: dict[str, int] = {}  # by a debtor id's key (id_key)
     written: dict[str, str] = {}  # its first copy's id as written
@@ -779,6 +780,20 @@ def _long_plan(ref: PolicyRef, dataset: Path, as_of: str | None) -> _LongPlan:
     counts = [len(f) for f in debtors]
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist() if counts else []
     return _LongPlan(folders, counts, offsets, screens, {policy.sha256: policy}, split=split)
+
+
+def _refuse_missing_tables(folders: list[Path], tables: list[dict[str, Path]]) -> None:
+    """A table the other partitions have and one lacks: its debtors would be decided without those rows, silently
+    (a local run of the union has them; a local run of the partition alone at least warns of an empty table)."""
+
+    held = {name for found in tables for name in found}
+    problems = [Diagnostic("table-missing", f"partition {folder.name} has no {name} table, which "
+                           f"{sum(name in t for t in tables)} other partition(s) have: its debtors would be decided "
+                           f"without those rows", file=str(folder),
+                           hint=f"write the {name} table into every partition (a header only where it has no row)")
+                for folder, found in zip(folders, tables, strict=True) for name in sorted(held - set(found))]
+    if problems:
+        raise InputError(problems)
 
 
 def _screen_split_debtors(folders: list[Path], tables: list[dict[str, Path]], home: Mapping[str, tuple[int, int]],

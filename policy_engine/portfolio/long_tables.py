@@ -142,6 +142,7 @@ def locate(policy: CompiledPolicy, source: Path | Mapping[str, Path]) -> dict[st
                     "table-is-a-folder", f"{folders[0].name} is a folder, not a table file: its rows would not be "
                     "read", file=str(folders[0]), hint=f"write the {name} table as one file (Spark: coalesce(1) and "
                     "rename the part file), or give the portfolio as partitions to --engine dask")])
+            _refuse_unreadable([source / f"{name}{ext}" for ext in FORMATS])
             hits = [source / f"{name}{ext}" for ext in FORMATS if (source / f"{name}{ext}").is_file()]
             if len(hits) > 1:
                 raise UsageError([Diagnostic("ambiguous-table", f"both {hits[0].name} and {hits[1].name}: which is "
@@ -168,6 +169,18 @@ def locate(policy: CompiledPolicy, source: Path | Mapping[str, Path]) -> dict[st
         if not path.is_file():
             raise UsageError([Diagnostic("file-missing", f"no such file: {path}", file=str(path))])
     return found
+
+
+def _refuse_unreadable(paths: list[Path]) -> None:
+    """A table's name that is neither a file nor a folder (a link to nothing, a named pipe, a device): read as an
+    absent table, its debtors were decided without its rows (exit 0, 'has no row'); it is an unreadable table."""
+    import os
+
+    for path in paths:
+        if os.path.lexists(path) and not path.is_file() and not path.is_dir():
+            what = "a link to nothing" if path.is_symlink() and not path.exists() else "not a regular file"
+            raise InputError([Diagnostic("unreadable", f"cannot read {path.name}: it is {what}", file=str(path),
+                                         hint="give the table as a file (or remove the entry to mean no rows)")])
 
 
 def _refuse_strays(policy: CompiledPolicy, folder: Path, names: list[str]) -> None:

@@ -350,3 +350,23 @@ def test_a_dataset_of_long_tables_under_a_policy_without_scopes_is_refused_as_lo
                "--out", str(tmp_path / "out"))
     assert dask.exit_code == local.exit_code == 2
     assert _error(dask)["code"] == _error(local)["code"] == "scoped-policy-required"
+
+
+@pytest.mark.parametrize("broken", ["absent", "dangling-link"])
+def test_a_table_one_partition_lacks_or_cannot_read_is_refused_not_read_as_no_rows(tmp_path: Path,
+                                                                                   broken: str) -> None:
+    """A partition without the payments table the others have (or with a link to nothing in its place) decided its
+    debtors without their payment history, exit 0 and not a word: the union has those rows."""
+    dataset = _dataset(tmp_path)
+    bad = sorted(dataset.iterdir())[1]
+    (bad / "payments.parquet").unlink()
+    if broken == "dangling-link":
+        (bad / "payments.parquet").symlink_to(tmp_path / "nowhere.parquet")
+    with pytest.raises(InputError) as refused:
+        run_dataset(POLICY, dataset, tmp_path / "out", audit_db=False)
+    (d,) = refused.value.diagnostics
+    if broken == "absent":
+        assert (d.code, d.file) == ("table-missing", str(bad)) and "no payments table" in d.message
+    else:
+        assert (d.code, d.file) == ("unreadable", str(bad / "payments.parquet")) and "a link to nothing" in d.message
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())

@@ -534,3 +534,22 @@ def test_a_parent_with_fewer_elements_than_its_scope_s_min_is_refused_in_tables_
             decider.decide(record)
         [d] = refused.value.diagnostics
         assert (d.code, d.path) == ("too-small", place) and d.message.endswith("the policy needs at least 1")
+
+
+@pytest.mark.parametrize("entry", ["dangling-link", "named-pipe"])
+def test_a_table_name_that_is_no_readable_file_is_an_input_error_not_an_absent_table(tmp_path: Path,
+                                                                                     entry: str) -> None:
+    """events.csv a link to nothing (or a named pipe): read as no events table, every debtor was decided without
+    its events, exit 0 with 'table events has no row'."""
+    import os
+
+    folder = _write(tmp_path / "t", debtors=DEBTORS, exposures=EXPOSURES, payments=PAYMENTS)
+    events = folder / "events.csv"
+    if entry == "dangling-link":
+        events.symlink_to(tmp_path / "nowhere.csv")
+    else:
+        os.mkfifo(events)
+    with pytest.raises(InputError) as refused:
+        run_long_batch(MULTI, folder)
+    (d,) = refused.value.diagnostics
+    assert (d.code, d.file) == ("unreadable", str(events))
