@@ -61,6 +61,29 @@ STORED_NAN = float(np.array([_STORED_NAN_BITS], np.uint64).view(np.float64)[0])
 STORED_NAN_MESSAGE = "NaN is not a finite number (a missing value is a null)"
 
 
+def decimals_as_floats(table: Any) -> Any:
+    """An Arrow table with its decimal columns (a warehouse's type for money: DECIMAL(18,4)) as float64, the numbers
+    the engine computes with; read as Python Decimals, every row was refused ('found Decimal')."""
+    import pyarrow as pa
+
+    for i, f in enumerate(table.schema):
+        if pa.types.is_decimal(f.type):
+            table = table.set_column(i, f.name, table.column(i).cast(pa.float64(), safe=False))
+    return table
+
+
+def decimals_in_frame(frame: pd.DataFrame, path: Any) -> pd.DataFrame:
+    """``frame`` as pandas read it from the Parquet file ``path``, its decimal columns as floats (see
+    :func:`decimals_as_floats`); the schema says which, so no cell is looked at when there is none."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    decimal = [f.name for f in pq.read_schema(path) if pa.types.is_decimal(f.type) and f.name in frame.columns]
+    for name in decimal:
+        frame[name] = frame[name].astype(float)
+    return frame
+
+
 def mark_stored_nans(table: Any) -> Any:
     """An Arrow table with each NaN stored as a value in a float column marked (see ``STORED_NAN``)."""
     import pyarrow as pa
@@ -80,7 +103,8 @@ def mark_stored_nans(table: Any) -> Any:
 
 def mark_stored_nans_in_frame(frame: pd.DataFrame, path: Any) -> pd.DataFrame:
     """``frame`` as pandas read it from the Parquet file ``path``, each NaN the file stores as a value marked:
-    only the float columns with a NaN are read again, and only to find where."""
+    only the float columns with a NaN are read again, and only to find where (decimal columns become floats)."""
+    frame = decimals_in_frame(frame, path)
     floats = [c for c in frame.columns if frame[c].dtype.kind == "f" and bool(frame[c].isna().any())]
     if not floats:
         return frame

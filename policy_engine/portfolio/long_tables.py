@@ -39,6 +39,7 @@ from .frame import (
     _flag_after_as_of,
     _rows,
     client_id_text,
+    decimals_as_floats,
     integer_ids_as_text,
     mark_stored_nans,
     prepare,
@@ -407,8 +408,8 @@ def read_columns(path: Path, columns: tuple[str, ...], ids: tuple[str, ...] = ()
     try:
         names = pq.read_schema(path).names
         check_header(names, path)
-        arrow = mark_stored_nans(pq.read_table(path, columns=[c for c in names if c in columns],
-                                               read_dictionary=[c for c in names if c in ids]))
+        arrow = mark_stored_nans(decimals_as_floats(pq.read_table(path, columns=[c for c in names if c in columns],
+                                                                  read_dictionary=[c for c in names if c in ids])))
     except (OSError, ValueError) as exc:
         raise InputError([Diagnostic("unreadable", f"cannot read the Parquet file: {exc}", file=str(path))]) from None
     return Columns(None, arrow, False, path)

@@ -65,6 +65,24 @@ def test_every_format_gives_identical_decisions(policy: Any, formats: dict[str, 
         pd.testing.assert_frame_equal(frame, reference, check_dtype=False, obj=name)
 
 
+def test_a_parquet_of_decimal_amounts_is_decided_as_the_same_amounts_in_floats(policy: Any, formats: dict[str, Path],
+                                                                              tmp_path: Path) -> None:
+    """A warehouse writes money as DECIMAL(18,4): every row was refused ('expected a number, found Decimal')."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(formats["parquet"])
+    amounts = [f.name for f in table.schema if pa.types.is_floating(f.type) and f.name.startswith("loan.")]
+    assert amounts
+    for name in amounts:
+        i = table.schema.get_field_index(name)
+        table = table.set_column(i, name, table.column(i).cast(pa.decimal128(24, 4)))
+    pq.write_table(table, tmp_path / "decimal.parquet")
+    decided = run_batch(policy, read_table(tmp_path / "decimal.parquet"))
+    assert decided.rejects == []
+    pd.testing.assert_frame_equal(decided.decisions, run_batch(policy, read_table(formats["parquet"])).decisions)
+
+
 def test_batch_decisions_are_the_decide_decisions(policy: Any, decider: Decider) -> None:
     result = run_batch(policy, read_table(PORTFOLIO_CSV))
     for row, path in zip(result.decisions.itertuples(), SAMPLES, strict=True):

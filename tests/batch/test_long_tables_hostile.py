@@ -553,3 +553,20 @@ def test_a_table_name_that_is_no_readable_file_is_an_input_error_not_an_absent_t
         run_long_batch(MULTI, folder)
     (d,) = refused.value.diagnostics
     assert (d.code, d.file) == ("unreadable", str(events))
+
+
+def test_decimal_amounts_in_parquet_tables_are_decided_as_the_same_amounts_in_floats(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "tables"
+    synthetic.write_long_tables(REFERENCE, folder, 30, seed=4, as_of="2026-09-30", fmt=".parquet")
+    plain = run_long_batch(REFERENCE, folder)
+    exposures = pq.read_table(folder / "exposures.parquet")
+    for name in ("balance", "accrued_interest"):
+        i = exposures.schema.get_field_index(name)
+        exposures = exposures.set_column(i, name, exposures.column(i).cast(pa.decimal128(18, 4)))
+    pq.write_table(exposures, folder / "exposures.parquet")
+    decimal = run_long_batch(REFERENCE, folder)
+    assert decimal.rejects == [] and decimal.decided == plain.decided == 30
+    assert decimal.decisions["grade"].tolist() == plain.decisions["grade"].tolist()
