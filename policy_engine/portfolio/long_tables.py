@@ -383,7 +383,8 @@ class Columns:
         return one[name]
 
 
-def read_columns(path: Path, columns: tuple[str, ...], ids: tuple[str, ...] = (), encoding: str = "utf-8") -> Columns:
+def read_columns(path: Path, columns: tuple[str, ...], ids: tuple[str, ...] = (), encoding: str = "utf-8",
+                 text_ids: tuple[str, ...] = ()) -> Columns:
     """One table's columns the layout reads (others are not read), CSV (of ``encoding``) as a text frame, Parquet
     as Arrow."""
     from .batch import check_header, read_table
@@ -412,6 +413,8 @@ def read_columns(path: Path, columns: tuple[str, ...], ids: tuple[str, ...] = ()
                                                                   read_dictionary=[c for c in names if c in ids])))
     except (OSError, ValueError) as exc:
         raise InputError([Diagnostic("unreadable", f"cannot read the Parquet file: {exc}", file=str(path))]) from None
+    if text_ids:  # an element's key of integers (a warehouse's surrogate key) is its text, as a client_id's is
+        arrow = integer_ids_as_text(arrow, set(text_ids), path)
     return Columns(None, arrow, False, path)
 
 
@@ -894,16 +897,18 @@ class _Ahead:
             t = self.tables[self.submitted]
             self.submitted += 1
             if t.name in self.files:
-                self.pending[t.name] = self.reads.submit(read_columns, self.files[t.name],
-                                                         *_scope_columns(self.policy, t), self.encoding)
+                self.pending[t.name] = self.reads.submit(self._read, t)
                 return
+
+    def _read(self, t: TableSpec) -> Columns:
+        wanted, coded, keys = _scope_columns(self.policy, t)
+        return read_columns(self.files[t.name], wanted, coded, self.encoding, keys)
 
     def take(self, t: TableSpec) -> Columns:
         """The table's columns (an absent table has none); one more table starts reading."""
         with self.lock:
             if t.name in self.files and t.name not in self.pending:  # taken before its turn came
-                self.pending[t.name] = self.reads.submit(read_columns, self.files[t.name],
-                                                         *_scope_columns(self.policy, t), self.encoding)
+                self.pending[t.name] = self.reads.submit(self._read, t)
                 self.submitted = max(self.submitted, self.tables.index(t) + 1)
             self._submit_next()
             future = self.pending.pop(t.name, None)
@@ -921,14 +926,16 @@ def _waves(specs: list[TableSpec]) -> list[list[TableSpec]]:
     return [depth[d] for d in sorted(depth)]
 
 
-def _scope_columns(policy: CompiledPolicy, t: TableSpec) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """A scope table's columns to read, and those read as dictionaries (ids, grades and enums repeat)."""
+def _scope_columns(policy: CompiledPolicy, t: TableSpec) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """A scope table's columns to read, those read as dictionaries (ids, grades and enums repeat), and its id
+    columns, read as text when a warehouse wrote integers."""
     part = policy.scoped
     assert part is not None and t.scope is not None
-    wanted = (*t.parent_keys, *((t.key,) if t.key else ()), *t.columns)
+    keys = (*t.parent_keys, *((t.key,) if t.key else ()))
+    wanted = (*keys, *t.columns)
     coded = (*t.parent_keys, *(spec.source for spec in part.inputs[t.scope] if spec.type == "grade" or (
                                 spec.type == "string" and spec.enum)))
-    return wanted, coded
+    return wanted, coded, keys
 
 
 def _read_scope(policy: CompiledPolicy, t: TableSpec, cols: Columns, scopes: Mapping[str, Elements],

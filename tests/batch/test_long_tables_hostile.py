@@ -570,3 +570,24 @@ def test_decimal_amounts_in_parquet_tables_are_decided_as_the_same_amounts_in_fl
     decimal = run_long_batch(REFERENCE, folder)
     assert decimal.rejects == [] and decimal.decided == plain.decided == 30
     assert decimal.decisions["grade"].tolist() == plain.decisions["grade"].tolist()
+
+
+def test_integer_element_keys_in_parquet_are_the_text_of_their_integers_as_client_ids_are(tmp_path: Path) -> None:
+    """A warehouse's surrogate keys: exposure_id int64 in the exposures, payments and modifications tables. Every
+    debtor was refused ('expected a string, found number 1') where an int64 client_id is read as its digits."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "tables"
+    synthetic.write_long_tables(REFERENCE, folder, 30, seed=4, as_of="2026-09-30", fmt=".parquet")
+    plain = run_long_batch(REFERENCE, folder)
+    for name in ("exposures", "payments", "modifications"):
+        table = pq.read_table(folder / f"{name}.parquet")
+        i = table.schema.get_field_index("exposure_id")
+        digits = pc.utf8_slice_codeunits(pc.cast(table.column(i), pa.string()), 1)  # 'E12' -> 12
+        pq.write_table(table.set_column(i, "exposure_id", pc.cast(digits, pa.int64())), folder / f"{name}.parquet")
+    keyed = run_long_batch(REFERENCE, folder)
+    assert keyed.rejects == [] and keyed.orphans == [] and keyed.decided == plain.decided == 30
+    assert keyed.decisions["grade"].tolist() == plain.decisions["grade"].tolist()
+    assert set(keyed.exposures["exposure_id"]) == {e[1:] for e in plain.exposures["exposure_id"]}
