@@ -140,7 +140,7 @@ _REASONS_ZH = (
     (re.compile(r"^missing input: (.*)$", re.S), lambda m: f"缺少输入：{m[1]}"),
     (re.compile(r"^no value for period (.*)$", re.S), lambda m: f"以下期间无数值：{m[1]}"),
     # a policy with scopes: what an aggregation read without a value, per element (decide.scoped)
-    (re.compile(r"^no value for (.*)$", re.S), lambda m: f"以下各项无数值：{m[1]}"),
+    (re.compile(r"^no value for (.*)$", re.S), lambda m: "以下各项无数值：" + _ELEMENT_ZH.sub(r"债项 \1：", m[1])),
     (re.compile(r"^no value$"), lambda m: "无数值"),
     (re.compile(r"^no value: (.*)$", re.S), lambda m: "无数值：" + "；".join(map(_element_reason, m[1].split("; ")))),
     (re.compile(r"^missing input at (.*)$", re.S), lambda m: f"缺少输入（位置 {m[1]}）"),
@@ -155,6 +155,7 @@ _REASONS_ZH = (
      lambda m: "按所读数值条件无法判断（" + _PERIODS.sub(r"[\1期]", m[1]) + "）：分母为零或非正，或期数不足"),
 )
 _PERIODS = re.compile(r"\[(\d+) periods\]")
+_ELEMENT_ZH = re.compile(r"\bexposure (\S+): ")  # 'exposure GT-1: ecl', as of_exposure words an exposure in Chinese
 
 
 def _element_reason(part: str) -> str:

@@ -98,7 +98,7 @@ REASONS = [
     ("no value for period quarters[1].revenue, quarters[3].revenue",
      "以下期间无数值：quarters[1].revenue, quarters[3].revenue"),
     ("warning cash_burn was undetermined", "预警 cash_burn 无法判断"),
-    ("no value for exposure E2: dpd, exposure E3: dpd", "以下各项无数值：exposure E2: dpd, exposure E3: dpd"),
+    ("no value for exposure E2: dpd, exposure E3: dpd", "以下各项无数值：债项 E2：dpd, 债项 E3：dpd"),
     ("no value", "无数值"),
     ("missing input at exposures[1].loan.dpd", "缺少输入（位置 exposures[1].loan.dpd）"),
     ("no value: exposure E2: dpd (missing input at exposures[1].dpd); exposure E3: lgd (no value)",
