@@ -1350,6 +1350,11 @@ def _batch_notes(fmt: str, where: str, source: Path, outcome: Any) -> None:
         _note(fmt, where, "missing-column", f"table {absent['table']} has no column '{absent['column']}', which every "
               "row needs: each of its rows is rejected (or orphaned) for it")
     for empty in outcome.summary.get("empty_tables", []):  # nothing rejected, every decision concerned
+        if empty.get("orphaned"):
+            _note(fmt, where, "empty-table", f"no row of table {empty['table']} joined a row of {empty['parent']} "
+                  f"({empty['orphaned']:,} orphaned): each of {empty['parent']} was decided without any (check the ids "
+                  "joining the tables: written otherwise in one of them?)")
+            continue
         _note(fmt, where, "empty-table", f"table {empty['table']} has no row, though {empty['parent']} has decided "
               "rows: each was decided without any (check that the file is complete)")
     if outcome.summary.get("graded_table"):

@@ -252,8 +252,9 @@ def with_absent_columns(summary: dict[str, Any], absent: list[tuple[str, str]]) 
 
 def with_data_gaps(summary: dict[str, Any], policy: CompiledPolicy) -> None:
     """Gaps no row is rejected for, yet every decision depends on, named in a batch summary (and by ``batch`` on
-    stderr): ``empty_tables``, a scope's table with no row (absent, or a header only) while its parent's table
-    has decided rows (every exposure decided without a payment history looks healthier than its history), and
+    stderr): ``empty_tables``, a scope's table with no row (absent, or a header only), or none joined (every row
+    orphaned: its ids written otherwise than its parent's), while its parent's table has decided rows (every
+    exposure decided without a payment history looks healthier than its history), and
     ``decided_without_elements``, debtors decided with no element of the graded scope (their
     exposures' rows all missing, or joined to nobody by a mistyped id: a grade from the debtor's rules alone)."""
     part = policy.scoped
@@ -263,8 +264,10 @@ def with_data_gaps(summary: dict[str, Any], policy: CompiledPolicy) -> None:
     empty = []
     for s in part.scopes:
         name, parent = table_name(s), DEBTORS if s.parent is None else table_name(part.scope(s.parent))
-        if name in tables and tables[name].get("read", 0) == 0 and tables.get(parent, {}).get("decided", 0) > 0:
-            empty.append({"table": name, "parent": parent})
+        read = tables.get(name, {}).get("read", 0)
+        if name in tables and tables[name].get("orphaned", 0) == read and tables.get(parent, {}).get("decided", 0) > 0:
+            # no row at all, or none joined (ids written another way in one table): the same gap in every decision
+            empty.append({"table": name, "parent": parent, **({"orphaned": read} if read else {})})
     if empty:
         summary["empty_tables"] = empty
     if part.graded is not None and summary.get("decided_without_elements"):

@@ -19,7 +19,7 @@ from policy_engine.decide.evaluate import Decider
 from policy_engine.diagnostics import InputError, UsageError
 from policy_engine.policy.registry import load_policy
 from policy_engine.portfolio import synthetic
-from policy_engine.portfolio.long_tables import run_long_batch, write_decisions
+from policy_engine.portfolio.long_tables import run_long_batch, with_data_gaps, write_decisions
 
 from ..conftest import DATA, ROOT
 
@@ -591,3 +591,19 @@ def test_integer_element_keys_in_parquet_are_the_text_of_their_integers_as_clien
     assert keyed.rejects == [] and keyed.orphans == [] and keyed.decided == plain.decided == 30
     assert keyed.decisions["grade"].tolist() == plain.decisions["grade"].tolist()
     assert set(keyed.exposures["exposure_id"]) == {e[1:] for e in plain.exposures["exposure_id"]}
+
+
+def test_a_table_none_of_whose_rows_joins_is_named_as_a_gap_of_every_decision(tmp_path: Path) -> None:
+    """Every payment's client_id written otherwise (a prefix lost in one export): each row orphaned, every exposure
+    decided without a payment history, and only a count of orphans said so. The summary names the table as a gap
+    (empty_tables, with how many rows were orphaned), as it names an absent one."""
+    folder = tmp_path / "tables"
+    synthetic.write_long_tables(REFERENCE, folder, 12, seed=4, as_of="2026-09-30", fmt=".csv")
+    payments = pd.read_csv(folder / "payments.csv", dtype=str, keep_default_na=False)
+    payments["client_id"] = "X" + payments["client_id"]
+    payments.to_csv(folder / "payments.csv", index=False)
+    result = run_long_batch(REFERENCE, folder)
+    summary = result.batch_summary()
+    with_data_gaps(summary, REFERENCE)
+    assert {"table": "payments", "parent": "exposures", "orphaned": len(payments)} in summary["empty_tables"]
+    assert result.decided == 12
