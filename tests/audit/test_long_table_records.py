@@ -89,3 +89,22 @@ def test_a_rebuilt_record_decided_otherwise_than_the_tables_is_an_engine_fault(f
     forged["grade"] = pd.Series(["loss" if g != "loss" else "pass" for g in forged["grade"].astype(str)])
     with pytest.raises(AssertionError, match="was not decided as the tables were"):
         next(long_records.decided_lines(policy, lines, forged, AS_OF))
+
+
+def test_the_records_are_built_a_chunk_of_debtors_at_a_time_and_are_the_same(folder: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A portfolio of 200,000 debtors held 8.8 GB of nested records while it was recorded: they are built a chunk
+    at a time now. Chunks of 3 (a debtor's rows in every table found by its place) give the records one chunk does,
+    in the same order, each child element under its own parent."""
+    from policy_engine.policy.registry import load_policy
+    from policy_engine.portfolio import long_tables
+    from policy_engine.portfolio.long_tables import nested_records, run_long_batch
+
+    policy = load_policy(POLICY)
+    ids = run_long_batch(policy, folder).decisions["client_id"].astype(str).tolist()
+    assert len(ids) > 7
+    whole = list(nested_records(policy, folder, ids))
+    monkeypatch.setattr(long_tables, "RECORDS_AT_ONCE", 3)
+    assert list(nested_records(policy, folder, ids)) == whole
+    assert list(nested_records(policy, folder, ids[::-1])) == whole[::-1]  # each id's record, in the order asked
+    assert sum(len(r.get("exposures", [])) for r in whole) > len(ids)  # children were attached
