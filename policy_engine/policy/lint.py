@@ -515,6 +515,23 @@ def _numbers(tree: ast.AST, metrics: dict[str, ast.AST], params: dict[str, list[
 
 # The lint checks, in reporting order: a new finding is one function here and one planted policy
 # in tests/data/lint_policies.
+def param_reads_debtor_grade(s: _Subject) -> Iterator[Diagnostic]:
+    """A computed parameter of an action that lists exposures (``for_exposures``) and reads the grade: the debtor's
+    grade, one value shown beside every exposure listed, whatever each one's own grade ('to_stage=3' beside a stage
+    1 exposure, an IFRS 9 author's review)."""
+    for k, a in enumerate(s.policy.actions):
+        if a.for_exposures is None:
+            continue
+        for name, expr in a.param_exprs.items():
+            if expr.uses_grade:
+                yield s.finding("param-reads-debtor-grade", f"parameter '{name}' of action '{a.id}' reads the debtor's "
+                                "grade: one value for every exposure the action lists (for_exposures), whatever each "
+                                "one's own grade", ("actions", k, "params", name), a.id,
+                                "a parameter has one value for the action: to act on each exposure's own grade, write "
+                                "an action per grade, each listing the exposures of that grade "
+                                "(for_exposures: grade_at_least('...') and not grade_at_least('...'))")
+
+
 CHECKS: tuple[Callable[[_Subject], Iterator[Diagnostic]], ...] = (
     metric_unused,
     parameter_unused,
@@ -523,6 +540,7 @@ CHECKS: tuple[Callable[[_Subject], Iterator[Diagnostic]], ...] = (
     floor_shadowed,
     rule_id_number,
     changelog_lacks_version,
+    param_reads_debtor_grade,
 )
 
 
