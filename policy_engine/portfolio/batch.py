@@ -1162,6 +1162,8 @@ def summary(result: BatchResult) -> dict[str, Any]:
                      for g in result.policy.grade_ids},
         "by_warning": counts(listed(d["warnings"])),
         "by_action": counts(listed(d["actions"])),
+        # rules a missing fact left undetermined (not fired): a grade that could still be worse is counted here
+        "by_undetermined": counts(listed(d["undetermined"])) if "undetermined" in d.columns else {},
         "segment_by": result.policy.segment_by,  # the input the policy segments by (null: no segments)
         "by_segment": counts(d["segment"].value_counts(sort=False).items()) if result.policy.segment_by else {},
         "refused_action_params": refused_summary(result.refused_params, n),
@@ -1212,8 +1214,10 @@ def render_summary(s: dict[str, Any]) -> str:
         for name, c in s["tables"].items():
             lines.append(f"  {name:<18} {c['read']:>10,} = {c['decided']:,} + {c['rejected']:,} + {c['orphaned']:,}")
     by = s.get("segment_by") or "segment"  # headed by the policy's own segment input (e.g. sector)
-    for title, key in (("by warning:", "by_warning"), ("by action:", "by_action"), (f"by {by}:", "by_segment")):
-        if s[key]:
+    for title, key in (("by warning:", "by_warning"), ("by action:", "by_action"),
+                       ("undetermined (a fact was missing: not fired, though with it they might have):",
+                        "by_undetermined"), (f"by {by}:", "by_segment")):
+        if s.get(key):
             lines.append(title)
             for k, v in sorted(s[key].items(), key=lambda kv: -kv[1]["count"]):
                 lines.append(f"  {k:<34} {v['count']:>10,}  {v['share'] * 100:6.2f}%")

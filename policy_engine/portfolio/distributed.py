@@ -122,7 +122,7 @@ def decide_partition(policy_text: str, policy_file: str, source: str, target: st
     s = table_summary(run)
     return {"source": source, "target": target, "rows_read": run.rows_read, "decided": run.decided,
             "rejected": run.rejected, "rejects": run.rejects, "by_grade": s["by_grade"],
-            "by_warning": s["by_warning"], "by_action": s["by_action"],
+            "by_warning": s["by_warning"], "by_action": s["by_action"], "by_undetermined": s["by_undetermined"],
             "segment_by": s["segment_by"], "by_segment": s["by_segment"],
             "versions": s["versions"], "segments": segments,
             "refused_params": {k: v["count"] for k, v in s["refused_action_params"]["by_action"].items()}}
@@ -183,6 +183,7 @@ class DaskRun:
             "accounting": {"rows_read": self.rows_read, "decided": self.decided, "rejected": len(self.rejects)},
             "by_grade": {g: by_grade.get(g, {"count": 0, "share": 0.0}) for g in self.policy.grade_ids},
             "by_warning": merge("by_warning"), "by_action": merge("by_action"),
+            "by_undetermined": merge("by_undetermined"),
             "segment_by": self.policy.segment_by, "by_segment": merge("by_segment"),
             "refused_action_params": refused_summary(refused, self.decided),
             "partitions": len(self.parts),
@@ -517,7 +518,7 @@ def decide_debtor_partition(policy_text: str, policy_file: str, source: str, tar
     rejects = [{**r, "row": r["row"] + row_offset, "file": source} for r in run.rejects]
     return {"source": source, "target": target, "rows_read": run.rows_read, "decided": run.decided,
             "rejected": run.rejected, "rejects": rejects, "by_grade": s["by_grade"],
-            "by_warning": s["by_warning"], "by_action": s["by_action"],
+            "by_warning": s["by_warning"], "by_action": s["by_action"], "by_undetermined": s["by_undetermined"],
             "segment_by": s["segment_by"], "by_segment": s["by_segment"], "versions": s["versions"],
             "segments": [], "entries": entries, "exposures": s["exposures"],
             "decided_without_elements": s.get("decided_without_elements", 0),
@@ -876,6 +877,7 @@ def decide_long_partition(policy_text: str, policy_file: str, source: str, targe
     return {"source": source, "target": target, "rows_read": result.counts["debtors"].read,
             "decided": result.decided, "rejects": result.rejects, "orphans": result.orphans,
             "by_grade": s["by_grade"], "by_warning": s["by_warning"], "by_action": s["by_action"],
+            "by_undetermined": s["by_undetermined"],
             "by_segment": s["by_segment"], "versions": s["versions"], "exposures": s["exposures"],
             "tables": s["tables"], "records": files,
             "decided_without_elements": s.get("decided_without_elements", 0),

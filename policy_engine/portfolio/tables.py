@@ -412,7 +412,7 @@ def table_summary(run: TableRun) -> dict[str, Any]:
             "accounting": {"rows_read": run.rows_read, "decided": 0, "rejected": run.rejected,
                            **({"financials": {"rows_read": run.periods.rows_read, "joined": run.periods.joined,
                                               "rejected": len(run.periods.rejects)}} if run.periods else {})},
-            "by_grade": {}, "by_warning": {}, "by_action": {},
+            "by_grade": {}, "by_warning": {}, "by_action": {}, "by_undetermined": {},
             "segment_by": None, "by_segment": {},  # no version in force: no segment input known
             "refused_action_params": {"total": 0, "by_action": {}},
             "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
