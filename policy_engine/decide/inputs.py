@@ -572,7 +572,7 @@ def _near(given: str, candidates: Iterable[str]) -> str | None:
     """The candidate ``given`` misspells, case aside ('Paid_Date' is as near as 'paid_dte'), if one is close.
 
     Every caller's candidates sit under ``given``'s parent, so the last names are compared: whole paths share
-    their parent's letters, which made 'exposures[0].accounting.ecl' near 'exposures[0].accounting.stage'."""
+    their parent's letters, which made any two fields of one object ('a.b.xyz' and 'a.b.stage') look alike."""
     import difflib  # only here: most records have no near miss, and a decide process stays light
 
     lowered = {c.rpartition(".")[2].lower(): c for c in candidates}
