@@ -53,6 +53,9 @@ _T = {
     "exposure_default": {"zh": "  - {eid}：{label}（{gid}），未触发任何分类底线",
                          "en": "  - {eid}: {label} ({gid}), no floor fired"},
     "exposure_floors": {"zh": "      触发：{rules}", "en": "      fired: {rules}"},
+    "exposure_undetermined": {"zh": "      无法判断（数据缺失，未触发，等级可能偏乐观）：{rules}",
+                              "en": "      undetermined (a fact missing: not fired, so the grade may be too good): "
+                                    "{rules}"},
     "exposure_figures": {"zh": "      关键事实：{figures}", "en": "      key facts: {figures}"},
     "debtor_floor": {"zh": "{rule}（债务人规则）", "en": "{rule} (debtor rule)"},
     "floor": {"zh": "  - {rule}：至少{floor}。依据：{source}", "en": "  - {rule}: at least {floor}. Source: {source}"},
@@ -371,6 +374,11 @@ def _exposures(page: _Page) -> list[str]:
             rules = [words["debtor_floor"].format(rule=f["id"]) if f.get("scope") == "debtor" else f["id"]
                      for f in x["floors"]]
             out.append(words["exposure_floors"].format(rules=_LIST_SEP[page.lang].join(rules)))
+        # a floor of this exposure a missing fact left undetermined: beside 'no floor fired' it read as settled
+        unsure = [u["rule"] for u in page.record.get("undetermined") or ()
+                  if u.get("exposure") == x["exposure_id"] and u.get("kind") == "classification"]
+        if unsure:
+            out.append(words["exposure_undetermined"].format(rules=_LIST_SEP[page.lang].join(unsure)))
         figures = _exposure_figures(page, x.get("metrics") or {})
         if figures:
             out.append(words["exposure_figures"].format(figures=figures))

@@ -91,6 +91,24 @@ def test_an_undetermined_exposure_rule_names_its_exposure() -> None:
     assert "缺少 债项 GT-1 的 押品价值变动（collateral_change）" in explain(record, policy, lang="zh")
 
 
+def test_an_exposure_s_undetermined_floor_is_named_under_it_not_only_at_the_end() -> None:
+    """'E1: Pass, no floor fired' read as settled while E1's floor funds_misused could not be decided: the exposure's
+    lines now say so, beside the grade it may be too good for."""
+    policy = load_policy(REFERENCE / "policy-2.1.0.yaml")
+    client = json.loads(DEBTOR_20.read_text(encoding="utf-8"))
+    del client["exposures"][0]["funds_misused"]
+    record = Decider(policy).decide(client)
+    eid = client["exposures"][0]["exposure_id"]
+    said = {"en": "      undetermined (a fact missing: not fired, so the grade may be too good): funds_misused",
+            "zh": "      无法判断（数据缺失，未触发，等级可能偏乐观）：funds_misused"}
+    for lang, says in said.items():
+        lines = explain(record, policy, lang=lang).splitlines()
+        at = next(i for i, line in enumerate(lines) if line.startswith(f"  - {eid}"))
+        assert says in lines[at + 1:at + 4]
+        others = [line for line in lines if line.startswith("  - ") and eid not in line]
+        assert all(says not in lines[lines.index(o) + 1] for o in others)
+
+
 def test_an_exposure_fact_not_given_is_the_reason_with_its_place() -> None:
     """Not "the condition has no value for the figures read (credit_impaired=None): a zero base ...": the fact
     was not sent, and the record says where it goes, for the exposure rule and for the metric that reads it."""
