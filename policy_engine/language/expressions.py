@@ -730,7 +730,8 @@ class _Checker:
                             f"exponent '{exponent.id}' is unbounded: its {what}{shown} is not within "
                             f"[-{MAX_EXPONENT}, {MAX_EXPONENT}]", node.right,
                             f"declare min and max within [-{MAX_EXPONENT}, {MAX_EXPONENT}] on the input"
-                            if sym.kind == "input" else "use a number literal or a parameter as the exponent")
+                            if sym.kind == "input" else "use a number literal, a parameter or an input with declared "
+                            "min and max as the exponent (a metric's range is not declared)")
 
     def visit_UnaryOp(self, node: ast.UnaryOp, depth: int) -> tuple[str, bool]:
         allowed = self.operator(node.op, UNARY_OPERATORS, node, None)
