@@ -312,8 +312,9 @@ _REFUSED_OPERATORS: dict[type[ast.AST], tuple[str, str]] = {
 OPERATOR_REFERENCE: tuple[tuple[str, str], ...] = (
     ("x + y   x - y   x * y", "arithmetic; null if either side is null"),
     ("x / y   x // y   x % y", "division, floor division, remainder; null when y is 0 or null"),
-    ("x ** e", f"power: e is a number literal, a parameter, or an input with declared min and max, all "
-               f"within [-{MAX_EXPONENT}, {MAX_EXPONENT}]; no chained powers (x ** a ** b, (x ** a) ** b); "
+    ("x ** e", f"power: e is a number literal, a parameter, an input with declared min and max, or a metric "
+               f"its expression bounds (min(max(years, 1), 30)), all within [-{MAX_EXPONENT}, {MAX_EXPONENT}]; "
+               "no chained powers (x ** a ** b, (x ** a) ** b); "
                "null when the result overflows or is not a real number"),
     ("-x   +x", "sign"),
     ("x == y   x != y   x < y   x <= y   x > y   x >= y", "comparisons, chained (0 < x <= 1); null if a side is null"),
@@ -700,9 +701,9 @@ class _Checker:
     def _bounded_power(self, node: ast.BinOp) -> None:
         """Powers are bounded by what the checker can prove, never by luck at run time.
 
-        The exponent is a number literal, a parameter or an input with a declared min and max,
-        within [-MAX_EXPONENT, MAX_EXPONENT]; a power of a power (either side) is refused, since
-        its bound is the product of two exponents.
+        The exponent is a number literal, a parameter, an input with a declared min and max or a metric whose
+        expression proves its range (``min(max(years, 1), 30)``), within [-MAX_EXPONENT, MAX_EXPONENT]; a power
+        of a power (either side) is refused, since its bound is the product of two exponents.
         """
         base, exponent = _unsigned(node.left), _unsigned(node.right)
         if _is_power(base) or _is_power(exponent):
@@ -724,14 +725,15 @@ class _Checker:
                             "write the exponent as a literal (x ** 0.5), a parameter, or an input with min and max")
         low, high = sym.bounds or (-math.inf, math.inf)
         if max(abs(low), abs(high)) > MAX_EXPONENT:
-            what = "declared range" if sym.bounds else "range (min and max are not both declared)"
+            what = ("proven range" if sym.kind == "metric" else "declared range") if sym.bounds \
+                else "range (min and max are not both declared)"
             shown = f" [{low:g}, {high:g}]" if sym.bounds else ""
             raise self.fail("power-unbounded",
                             f"exponent '{exponent.id}' is unbounded: its {what}{shown} is not within "
                             f"[-{MAX_EXPONENT}, {MAX_EXPONENT}]", node.right,
                             f"declare min and max within [-{MAX_EXPONENT}, {MAX_EXPONENT}] on the input"
-                            if sym.kind == "input" else "use a number literal, a parameter or an input with declared "
-                            "min and max as the exponent (a metric's range is not declared)")
+                            if sym.kind == "input" else "use a number literal, a parameter, an input with declared "
+                            "min and max, or a metric whose expression bounds it (min(max(x, 1), 30)) as the exponent")
 
     def visit_UnaryOp(self, node: ast.UnaryOp, depth: int) -> tuple[str, bool]:
         allowed = self.operator(node.op, UNARY_OPERATORS, node, None)

@@ -132,6 +132,18 @@ def _on_ranges(rule: Callable[[list[Interval]], Domain]) -> Callable[[list[Domai
     return lambda parts: None if (ranges := _ranges(parts)) is None else rule(ranges)
 
 
+def _clamping(rule: Callable[[list[Interval]], Domain]) -> Callable[[list[Domain]], Domain]:
+    """``min``/``max`` bound their result by a known argument even when another is unknown (any number): a clamp
+    ``min(max(x, 1), 30)`` of an unknown x lies in [1, 30]. The unknown argument stands for every number for the
+    rule; a side left unbounded makes the result unknown unless an outer clamp bounds it."""
+    def apply(parts: list[Domain]) -> Domain:
+        if any(isinstance(p, frozenset) for p in parts) or all(p is None for p in parts):
+            return None
+        out = rule([p if isinstance(p, Interval) else Interval(-math.inf, math.inf) for p in parts])
+        return out if isinstance(out, Interval) and not (math.isinf(out.low) and math.isinf(out.high)) else None
+    return apply
+
+
 def _min_rule(ranges: list[Interval]) -> Domain:
     return Interval(min(r.low for r in ranges), min(r.high for r in ranges), all(r.whole for r in ranges))
 
@@ -154,7 +166,7 @@ def _round_rule(ranges: list[Interval]) -> Domain:  # the checker makes digits a
 # Range rules by the name a function's table entry gives (policy_engine.language.functions, ``bounds``).
 _RULES: dict[str, Callable[[list[Domain]], Domain]] = {
     "union": _union,  # coalesce: the value of one of its arguments
-    "min": _on_ranges(_min_rule), "max": _on_ranges(_max_rule), "abs": _on_ranges(_abs_rule),
+    "min": _clamping(_min_rule), "max": _clamping(_max_rule), "abs": _on_ranges(_abs_rule),
     "round": _on_ranges(_round_rule),
 }
 

@@ -413,6 +413,8 @@ class _Compiler:
         self.warning_categories: dict[str, dict[str, str]] = dict(WARNING_CATEGORIES)
         self.tables: dict[str, ex.Table] = {}  # the table parameters that checked (parameters pass)
         self._domains: dict[str | None, dict[str, bounds.Domain]] | None = None  # proven values, for parameters
+        # the same, grown metric by metric as they are checked (in dependency order): a metric's proven range
+        self._metric_domains: dict[str | None, dict[str, bounds.Domain]] | None = None
         # Scopes (a policy that declares them): each scope's parent, each scoped name's scope.
         self.scoped = "scopes" in doc.data if isinstance(doc.data, dict) else False
         self.scope_parents: dict[str, str | None] = {}
@@ -1121,6 +1123,20 @@ def _metrics(c: _Compiler) -> None:
     parts[:] = [m for m in parts if m.after is None] + [m for m in parts if m.after is not None]
 
 
+def _metric_range(c: _Compiler, name: str, ce: ex.CheckedExpression) -> tuple[float, float] | None:
+    """The range a number metric's expression proves in every segment (see :mod:`.bounds`), or None: what a power
+    may take as its exponent (``min(max(years, 1), 30)``), as it takes an input's declared min and max."""
+    if c._metric_domains is None:
+        c._metric_domains = bounds.environments(c.section("inputs"), c.section("parameters"), c.segments, [])
+    found = []
+    for env in c._metric_domains.values():
+        env[name] = bounds.domain(ce, env)
+        found.append(env[name])
+    if not found or not all(isinstance(d, bounds.Interval) for d in found):
+        return None
+    return min(d.low for d in found), max(d.high for d in found)  # type: ignore[union-attr]
+
+
 def _metric_stage(m: Mapping[str, Any]) -> str:
     """The stage a metric is computed in, and from which it may be read."""
     return "graded" if m.get("after") == "classification" else "param"
@@ -1196,7 +1212,8 @@ def _metric(c: _Compiler, name: str, m: Mapping[str, Any]) -> None:
         c.err("type-mismatch", "a metric must be one value, not a series", ("metrics", name, "expr"),
               "use last(...), sum_last(..., 4), ...")
     c.symbols[name] = ex.Symbol(name, "metric", ce.type if ce.type != ex.NULL else ex.NUMBER,
-                                ce.nullable or ce.type == ex.NUMBER, first_stage=stage)
+                                ce.nullable or ce.type == ex.NUMBER, first_stage=stage,
+                                bounds=_metric_range(c, name, ce) if ce.type == ex.NUMBER else None)
     if m.get("labels") and ce.type not in (ex.STRING, ex.UNKNOWN):
         c.err("type-mismatch", f"labels word the values of a text metric; '{name}' is a {ce.type}",
               ("metrics", name, "labels"), "a number takes format:, a yes/no or a date is worded by the engine")

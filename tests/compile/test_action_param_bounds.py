@@ -7,6 +7,7 @@ that decision (code action-param-refused), never silently dropped.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -101,3 +102,40 @@ def test_every_value_lies_in_the_proven_range(source: str, a: float, b: float, c
              "coalesce": lambda *xs: next(x for x in xs if x is not None)}
     value = eval(compile(f"({source})", "<case>", "eval"), {"__builtins__": {}}, {**names, "a": a, "b": b, "c": c})
     assert proven.low - 1e-9 <= value <= proven.high + 1e-9, (source, proven, value)
+
+
+# A clamp bounds an argument whose range is unknown (u: any number): its value lies in the proven range.
+_CLAMPS = ["min(max(u, 1), 30)", "max(min(u, b), -3)", "min(max(u / 365, 1), 30) * 2", "max(min(u, 7), a)"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(_CLAMPS), st.floats(-1e9, 1e9), st.floats(-5, 7), st.floats(0.5, 3))
+def test_a_clamp_of_an_unknown_value_lies_in_its_proven_range(source: str, u: float, a: float, b: float) -> None:
+    symbols = {**_SYMBOLS, "u": Symbol("u", "input", "number", False)}
+    checked = check_expression(source, Scope(symbols=symbols, stage="metric", grades=("good",)))
+    env = {n: bounds.Interval(*s.bounds) for n, s in symbols.items() if s.bounds}
+    proven = bounds.domain(checked, env)
+    assert isinstance(proven, bounds.Interval) and not math.isinf(proven.low) and not math.isinf(proven.high)
+    value = eval(compile(f"({source})", "<case>", "eval"), {"__builtins__": {}}, {"min": min, "max": max, "u": u,
+                                                                                  "a": a, "b": b})
+    assert proven.low - 1e-9 <= value <= proven.high + 1e-9, (source, proven, value)
+    assert bounds.domain(check_expression("max(u, 1)", Scope(symbols=symbols, stage="metric", grades=("good",))),
+                         env) == bounds.Interval(1.0, math.inf)  # one side bounded: an outer clamp may bound it
+
+
+def test_a_metric_clamped_to_a_range_may_be_a_power_s_exponent_and_one_open_at_a_side_may_not() -> None:
+    """Lifetime PD, 1 - (1 - pd) ** years with years = min(max(days / 365, 1), 30): refused as unbounded, which
+    left an IFRS 9 author a five-branch conditional of literal powers."""
+    doc = yaml.safe_load((DATA / "scopes" / "policy-multi-exposure.yaml").read_text(encoding="utf-8"))
+    doc["inputs"]["pd"] = {"scope": "exposure", "from": "pd", "type": "number", "min": 0, "max": 1}
+    doc["inputs"]["maturity"] = {"scope": "exposure", "from": "maturity_date", "type": "date"}
+    doc["metrics"].update({
+        "years": {"scope": "exposure", "expr": "min(max(days_between(as_of, maturity) / 365, 1), 30)",
+                  "informational": True},
+        "lifetime_pd": {"scope": "exposure", "expr": "1 - (1 - pd) ** years", "informational": True},
+        "open_years": {"scope": "exposure", "expr": "max(days_between(as_of, maturity) / 365, 1)",
+                       "informational": True},
+        "open_power": {"scope": "exposure", "expr": "(1 - pd) ** open_years", "informational": True}})
+    diags, _ = check_document(load_yaml_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), "p.yaml"))
+    assert [(d.code, d.path) for d in diags] == [("power-unbounded", "metrics.open_power.expr")]
+    assert "its proven range [1, inf]" in diags[0].message
