@@ -72,6 +72,11 @@ class TableSpec:
     columns: tuple[str, ...]  # the field paths the policy reads, one column each
     order_by: str | None = None
 
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """The columns naming a row: its parent's keys, then its own (read as text when written as integers)."""
+        return (*self.parent_keys, *((self.key,) if self.key else ()))
+
 
 def table_name(s: ScopeSpec) -> str:
     """A scope's table: its name in the plural (exposure -> exposures)."""
@@ -934,11 +939,9 @@ def _scope_columns(policy: CompiledPolicy, t: TableSpec) -> tuple[tuple[str, ...
     columns, read as text when a warehouse wrote integers."""
     part = policy.scoped
     assert part is not None and t.scope is not None
-    keys = (*t.parent_keys, *((t.key,) if t.key else ()))
-    wanted = (*keys, *t.columns)
     coded = (*t.parent_keys, *(spec.source for spec in part.inputs[t.scope] if spec.type == "grade" or (
                                 spec.type == "string" and spec.enum)))
-    return wanted, coded, keys
+    return (*t.ids, *t.columns), coded, t.ids
 
 
 def _read_scope(policy: CompiledPolicy, t: TableSpec, cols: Columns, scopes: Mapping[str, Elements],
@@ -1599,8 +1602,7 @@ class _ScopeRows:
     (table order kept within a debtor), the text of its key columns."""
 
     def __init__(self, t: TableSpec, path: Path, place: pd.Index, encoding: str) -> None:
-        self.frame, self.text = read_frame(path, (*t.parent_keys, *((t.key,) if t.key else ()), *t.columns),
-                                           encoding=encoding, keys=(*t.parent_keys, t.key))
+        self.frame, self.text = read_frame(path, (*t.ids, *t.columns), encoding=encoding, keys=t.ids)
         self.keys = [self._texts(k) for k in t.parent_keys]
         self.own = self._texts(t.key)
         at = place.get_indexer(pd.Index(self.keys[0], dtype=object)) if len(self.frame) else np.zeros(0, np.int64)

@@ -399,10 +399,12 @@ def _read_once(frames: dict[str, pd.DataFrame | None], table: str, path: Path, e
     """A table as written, read once: every CSV cell its text (an empty cell stays empty), Parquet with its
     types; None when it cannot be read (a ragged row, another encoding, a damaged file), which the run that
     decides the folder names as batch names it."""
+    from ..portfolio.frame import decimals_in_frame
+
     if table not in frames:
         try:
             frames[table] = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding) \
-                if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+                if path.suffix.lower() == ".csv" else decimals_in_frame(pd.read_parquet(path), path)
         except (OSError, ValueError, UnicodeError, pd.errors.ParserError):
             frames[table] = None  # pyarrow's ArrowInvalid is a ValueError
     return frames[table]
