@@ -386,6 +386,14 @@ def _segment_frame(policy_id: str, version: str, policy_sha256: str, batch_key: 
             f"\x1f{NUL}\x1f{NUL}\x1f{NUL if batch_key is None else batch_key}\x1f{recorded_at}\x1f{segment_sha256}\x1f")
 
 
+def _segment_entry_hash(prev: str, did: str, cid: str, as_of: str, grade: str, input_hash: str | None, head: str,
+                        tail: str, row: int) -> str:
+    """The hash of a batch segment's record ``row``: its chain entry's fields in the frame its segment shares
+    (:func:`_segment_frame`), as :func:`record_hash` lays out a record of its own."""
+    return hashlib.sha256(f"{prev}\n{did}\x1f{cid}\x1f{as_of}\x1f{head}\x1f{grade}\x1f"
+                          f"{NUL if input_hash is None else input_hash}{tail}{row}".encode()).hexdigest()
+
+
 def record_hash(prev_hash: str, row: Mapping[str, Any]) -> str:
     """sha256 over the previous hash and the record's content (every stored column but seq and hash)."""
     ref = _segment_ref(row.get("segment_sha256"), row.get("segment_row"))
@@ -878,11 +886,9 @@ class AuditStore:
             return f"its batch segment {row['segment_id']} (input and facts) was changed after it was recorded"
         head, tail = _segment_frame(row["policy_id"], row["policy_version"], row["policy_sha256"], row["batch_key"],
                                     row["recorded_at"], row["segment_sha256"])
-        input_hash = NUL if row["input_sha256"] is None else row["input_sha256"]
-        content = (f"{row['prev_hash']}\n{row['decision_id']}\x1f{row['client_id']}\x1f{row['as_of']}\x1f{head}\x1f"
-                   f"{row['grade']}\x1f{input_hash}{tail}{row['segment_row']}")
-        return None if hashlib.sha256(content.encode()).hexdigest() == row["hash"] else \
-            "its content no longer matches its hash, changed after it was recorded"
+        fresh = _segment_entry_hash(row["prev_hash"], row["decision_id"], row["client_id"], row["as_of"], row["grade"],
+                                    row["input_sha256"], head, tail, row["segment_row"])
+        return None if fresh == row["hash"] else "its content no longer matches its hash, changed after it was recorded"
 
     def _batch_record_by_id(self, ref: str) -> Record | None:
         # Batch ids are a prefix and consecutive counters: the segment is found by range, the
@@ -1345,8 +1351,7 @@ def _segment_entries(segments: Iterable[Any], path: Path, check: bool) -> Iterat
                       and type(prev) is str and type(stored) is str
                       and (input_hash is None or type(input_hash) is str)):
                 problem = "the record's fields are not what was written"
-            elif sha256(f"{prev}\n{did}\x1f{cid}\x1f{as_of}\x1f{head}\x1f{grade}\x1f"
-                        f"{NUL if input_hash is None else input_hash}{tail}{i}".encode()).hexdigest() != stored:
+            elif _segment_entry_hash(prev, did, cid, as_of, grade, input_hash, head, tail, i) != stored:
                 problem = "the record's content no longer matches its hash"
             elif changed:
                 problem = f"its segment {sid} (input and facts) was changed"

@@ -177,11 +177,11 @@ def _refuse_wrong_kind(a: Any, b: Any, compared: int, table: Table | Path) -> No
     as the same portfolio in CSV is (exit 2), with the reject's words and hint."""
     if compared or not a.rows_read:
         return
-    for side in (a, b):
-        kinds = [next((x for x in r["problems"] if x.get("code") == "wrong-record-kind"), None) for r in side.rejects]
-        if len(kinds) < side.rows_read or None in kinds:
-            return
-    first, where = kinds[0], a.rejects[0].get("line", a.rejects[0]["row"])
+    kinds = [[next((x for x in r["problems"] if x.get("code") == "wrong-record-kind"), None) for r in side.rejects]
+             for side in (a, b)]
+    if any(len(k) < side.rows_read or None in k for k, side in zip(kinds, (a, b), strict=True)):
+        return
+    first, where = kinds[0][0], a.rejects[0].get("line", a.rejects[0]["row"])  # the old side's first, named by it
     raise UsageError([Diagnostic("wrong-record-kind", f"{table}: no record is of the kind the two versions read, so "
                                  f"nothing was compared (line {where}: {first['message']})", hint=first.get("hint"))])
 
