@@ -1498,12 +1498,16 @@ def audit_show(ctx: click.Context, ref: str, lang: str, fmt: str | None) -> None
 @_with_filters
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help=".jsonl (full decision records) or .parquet (one row per record, decision as JSON).")
+@click.option("--full", is_flag=True,
+              help="In .jsonl, each line the whole record, as the Parquet columns: seq, chain hashes, input hash, "
+                   "and the input and decision as objects.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default=None,
               help="Format of the lines on stderr (json: one JSON document, errors included); the export is the file.")
 @click.pass_context
 @handle_errors
 def audit_export(ctx: click.Context, client: str | None, policy_id: str | None, policy_version: str | None,
-                 grade: str | None, date_from: str | None, date_to: str | None, out: Path, fmt: str | None) -> None:
+                 grade: str | None, date_from: str | None, date_to: str | None, out: Path, full: bool,
+                 fmt: str | None) -> None:
     """Export recorded decisions."""
     from .portfolio.batch import check_outputs
     from .record.audit import check_filters, export_records
@@ -1512,10 +1516,14 @@ def audit_export(ctx: click.Context, client: str | None, policy_id: str | None, 
 
     if out.suffix not in (".jsonl", ".parquet"):
         raise click.BadParameter("use a .jsonl or .parquet file name", param_hint="--out")
+    if full and out.suffix != ".jsonl":
+        raise click.BadParameter("--full is for a .jsonl export: a .parquet export has every column already",
+                                 param_hint="--full")
     with _store(ctx) as store:
         check_outputs(store.path, None, {"--out": out})  # not the store itself, nor a folder that is not there
         check_filters(store, policy_id, policy_version, grade, date_from, date_to)
-        n = export_records(store, store.query(client, policy_id, policy_version, grade, date_from, date_to), out)
+        n = export_records(store, store.query(client, policy_id, policy_version, grade, date_from, date_to), out,
+                           full)
         lost = None if any(f is not None for f in (client, policy_id, policy_version, grade, date_from, date_to)) \
             else _records_missing(store, n, "exported")
     if lost is not None:

@@ -1418,9 +1418,10 @@ EXPORT_COLUMNS = ("seq", "decision_id", "client_id", "as_of", "policy_id", "poli
                   "input_sha256", "input_json", "decision_json", "batch_key", "recorded_at", "prev_hash", "hash")
 
 
-def export_records(store: AuditStore, rows: Iterable[Record], out: Path) -> int:
-    """Write ``rows`` to ``out``: .jsonl, each decision on one line; .parquet, one row a record (EXPORT_COLUMNS, typed
-    the same in an empty export). Whole or not at all: written beside the file ``out`` names (through a symbolic
+def export_records(store: AuditStore, rows: Iterable[Record], out: Path, full: bool = False) -> int:
+    """Write ``rows`` to ``out``: .jsonl, each decision on one line (with ``full``, each record: the EXPORT_COLUMNS,
+    the input and decision as objects); .parquet, one row a record (EXPORT_COLUMNS, typed the same in an empty
+    export). Whole or not at all: written beside the file ``out`` names (through a symbolic
     link), as ``NAME.PID.partial``, then moved over it with its permissions, so a record the store cannot read
     (:meth:`AuditStore.stored_texts`) or a stop (SIGTERM and SIGHUP included) leaves ``out`` as it was. Returns the
     count."""
@@ -1429,14 +1430,14 @@ def export_records(store: AuditStore, rows: Iterable[Record], out: Path) -> int:
 
     target = Path(os.path.realpath(out))
     if not os.access(target.parent, os.W_OK) and os.access(target, os.W_OK):  # a file of its own in a folder
-        return _write_export(store, rows, target, out.suffix)  # the user may not add to: written in place
+        return _write_export(store, rows, target, out.suffix, full)  # the user may not add to: written in place
     partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
     # A stop by a scheduler (TERM) or by a closed terminal or session (HUP) cleans up as Ctrl-C does: no partial
     # file of client data is left behind.
     stops = (signal.SIGTERM, signal.SIGHUP) if hasattr(signal, "SIGHUP") else (signal.SIGTERM,)
     previous = {sig: signal.signal(sig, _stopped) for sig in stops} if _main_thread() else {}
     try:
-        n = _write_export(store, rows, partial, out.suffix)
+        n = _write_export(store, rows, partial, out.suffix, full)
         if target.exists():  # the file replaced keeps its permissions (a 600 export stays the owner's)
             os.chmod(partial, stat.S_IMODE(target.stat().st_mode))
         partial.replace(target)
@@ -1449,14 +1450,16 @@ def export_records(store: AuditStore, rows: Iterable[Record], out: Path) -> int:
     return n
 
 
-def _write_export(store: AuditStore, rows: Iterable[Record], path: Path, suffix: str) -> int:
+def _write_export(store: AuditStore, rows: Iterable[Record], path: Path, suffix: str, full: bool = False) -> int:
     if suffix == ".jsonl":
         from ..safetext import json_line
 
         n = 0
         with path.open("wb") as fh:
             for r in rows:
-                fh.write(json_line(_compact(store.stored_texts(r)[0]).encode("utf-8")) + b"\n")
+                texts = store.stored_texts(r)
+                line = _full_line(r, texts) if full else _compact(texts[0])
+                fh.write(json_line(line.encode("utf-8")) + b"\n")
                 n += 1
         return n
     import pyarrow as pa
@@ -1470,6 +1473,23 @@ def _write_export(store: AuditStore, rows: Iterable[Record], path: Path, suffix:
     schema = pa.schema([(c, pa.int64() if c == "seq" else pa.string()) for c in EXPORT_COLUMNS])
     pq.write_table(pa.table(columns, schema=schema), path)
     return len(columns["seq"])
+
+
+def _full_line(row: Record, texts: tuple[str, str | None, str | None]) -> str:
+    """A record as one JSON object: what the Parquet export's columns hold, the input (null when only its hash was
+    kept) and the decision as objects, so a reader of JSON Lines can check the chain and the input hash offline.
+    The stored texts go in as they are (compacted): the input is the canonical JSON its hash is of."""
+    decision, input_text, input_hash = texts
+    parts = []
+    for c in EXPORT_COLUMNS:
+        if c == "decision_json":
+            parts.append('"decision":' + _compact(decision))
+        elif c == "input_json":
+            parts.append('"input":' + ("null" if input_text is None else _compact(input_text)))
+        else:
+            value = input_hash if c == "input_sha256" else row[c]
+            parts.append(f"{json.dumps(c)}:{json.dumps(value, ensure_ascii=False)}")
+    return "{" + ",".join(parts) + "}"
 
 
 def _stopped(signum: int, frame: Any) -> None:
