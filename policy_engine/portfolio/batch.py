@@ -269,6 +269,24 @@ def check_header(names: list[Any], path: Path, line: int | None = None) -> None:
         raise InputError(twice)
 
 
+def _refuse_utf8_as_other(data: bytes, encoding: str, path: Path) -> None:
+    """A UTF-8 file read with ``--encoding gb18030`` (or Latin-1) decodes without an error, as mojibake: 制造业 would
+    be read as 鍒堕€犱笟, an industry no policy knows, and the client decided as 'other'. Text that is valid UTF-8
+    beyond ASCII is UTF-8 (a GB18030 or Latin-1 text of any length almost never is), so it is refused, named."""
+    if data.isascii() or codecs.lookup(encoding).name == "utf-8":
+        return
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return
+    at = next(i for i, ch in enumerate(text) if ord(ch) > 127)
+    word = text[at:at + 8].split(",")[0].split("\n")[0].strip() or text[at]
+    misread = word.encode("utf-8").decode(encoding, errors="replace")
+    raise InputError([Diagnostic("unreadable", f"the file is UTF-8, not {encoding}: read as {encoding}, '{word}' "
+                                 f"would be '{misread}'", file=str(path),
+                                 hint="drop --encoding: UTF-8 is the default (a byte-order mark is skipped)")])
+
+
 def _read_csv(path: Path, encoding: str) -> Table:
     """A CSV file as text cells, each record's line known; a header naming a column twice is refused.
 
@@ -277,6 +295,7 @@ def _read_csv(path: Path, encoding: str) -> Table:
     empty cells).
     """
     data = path.read_bytes()
+    _refuse_utf8_as_other(data, encoding, path)
     layout = csv_layout(data, encoding)
     check_header(layout.header, path, line=1)
     width = len(layout.header)

@@ -512,6 +512,10 @@ def test_a_gbk_csv_from_excel_is_read_with_its_encoding_and_named_without_it(tmp
         records[path.stem] = [(d["client_id"], d["input_sha256"], d["classification"]["grade"])
                               for d in map(json.loads, out.read_text(encoding="utf-8").splitlines())]
     assert records["gbk"] == records["utf8"] and len(records["utf8"]) == len(frame)
+    # The other way round: a UTF-8 file read as GB18030 would decode without an error, as mojibake (制造业 an
+    # industry no policy knows): refused, named.
+    r = _cli("batch", str(utf8), "-p", "loss-client-management", "--no-audit", "--encoding", "gb18030")
+    assert r.exit_code == 3 and "the file is UTF-8, not gb18030" in r.stderr and "drop --encoding" in r.stderr
     r = _cli("batch", str(gbk), "-p", "loss-client-management", "--no-audit", "--encoding", "klingon")
     assert r.exit_code == 2 and "unknown encoding 'klingon'" in r.stderr
 
