@@ -107,7 +107,8 @@ def test_the_new_policy_gets_its_own_client_schema(empty: Path) -> None:
 
 def test_init_debtor_starts_a_policy_with_scopes_that_passes_at_full_coverage(empty: Path) -> None:
     """A policy for debtors with several exposures: exposure floors, payments, a debtor aggregation and the
-    10% contagion rule, four cases pinning each rule both ways, a sample debtor; generate draws for it."""
+    10% contagion rule (not at exactly 10%: the share in fen), five cases pinning each rule both ways, a sample
+    debtor; generate draws for it."""
     r = _run("init", "sme-renewal", "--debtor")
     assert r.exit_code == 0, r.output
     folder = empty / "policies" / "sme-renewal"
@@ -116,8 +117,10 @@ def test_init_debtor_starts_a_policy_with_scopes_that_passes_at_full_coverage(em
     t = _run("test", "--coverage", "--min-coverage", "100", "--format", "json")
     assert t.exit_code == 0, t.stdout
     report = json.loads(t.stdout)
-    assert (report["passed"], report["failed"]) == (4, 0)
+    assert (report["passed"], report["failed"]) == (5, 0)
     assert report["coverage"]["sme-renewal@1.0.0"]["percent"] == 100.0
+    exactly = next(c for c in report["cases"] if c["name"].startswith("exactly 10%"))
+    assert exactly["passed"]
     d = _run("decide", "-p", "sme-renewal", "-c", str(folder / "samples/clients/example.json"), "--no-audit",
              "--format", "json")
     record = json.loads(d.stdout)
