@@ -611,8 +611,10 @@ def _gather(path: Path, found: _Gathered, run: SuiteResult, registry: Path | Non
         found.test_files.append(path)
     else:
         pol = found.policies[-1] if found.policies else None
-        if pol is not None and pol.tests_path:
-            found.test_files += find_test_files(path.parent / pol.tests_path)
+        if pol is not None:  # the folder its `tests:` names, else tests/ beside it (where `init` writes them)
+            folder_of_tests = path.parent / (pol.tests_path or "tests")
+            if pol.tests_path or folder_of_tests.is_dir():
+                found.test_files += find_test_files(folder_of_tests)
 
 
 def run_tests(paths: Iterable[str | Path], only: str | None = None, registry: Path | None = None) -> SuiteResult:
@@ -645,8 +647,8 @@ def run_tests(paths: Iterable[str | Path], only: str | None = None, registry: Pa
         seen.add(tf.resolve())
         selected += _run_file(tf, policies, known, deciders, run, only)
     if not test_files and not run.diagnostics:
-        run.diagnostics.append(Diagnostic("no-tests", "no test files found", hint="test cases are YAML files next to "
-                                          "the policy (see policies/loss-client-management/tests)"))
+        run.diagnostics.append(Diagnostic("no-tests", "no test files found", hint="test cases are YAML files in the "
+                                          "folder a policy's `tests:` names, else in tests/ beside the policy file"))
     elif only is not None and selected == 0:
         run.diagnostics.append(Diagnostic("no-match", f"no case name contains {only!r} (-k)",
                                           hint="`policy-engine test -v` lists every case name"))

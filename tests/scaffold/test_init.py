@@ -121,6 +121,10 @@ def test_init_debtor_starts_a_policy_with_scopes_that_passes_at_full_coverage(em
     assert report["coverage"]["sme-renewal@1.0.0"]["percent"] == 100.0
     exactly = next(c for c in report["cases"] if c["name"].startswith("exactly 10%"))
     assert exactly["passed"]
+    # The policy file alone: its cases are in tests/ beside it (init writes no `tests:` key)
+    t = _run("test", str(folder / "policy-1.0.0.yaml"), "--coverage", "--format", "json")
+    assert t.exit_code == 0, t.stdout
+    assert (json.loads(t.stdout)["passed"], json.loads(t.stdout)["failed"]) == (5, 0)
     d = _run("decide", "-p", "sme-renewal", "-c", str(folder / "samples/clients/example.json"), "--no-audit",
              "--format", "json")
     record = json.loads(d.stdout)

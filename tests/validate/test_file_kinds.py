@@ -95,7 +95,7 @@ def test_validate_of_a_folder_checks_its_test_files_names_as_test_does(tmp_path:
     assert diags["cases[0].expect.grade"]["code"] == "unknown-name"
     assert diags["cases[0].expect.grade"]["hint"] == "'关注' is the label of grade special_mention: expectations " \
                                                      "name the id"
-    assert diags["cases[2].expect.warnings[0]"]["hint"] == "did you mean 'late_payments'?"
+    assert diags["cases[3].expect.warnings[0]"]["hint"] == "did you mean 'late_payments'?"
     tested = CliRunner().invoke(main, ["test", str(folder), "--format", "json"], catch_exceptions=False)
     assert {d["path"] for d in json.loads(tested.stdout)["errors"]} == set(diags)  # the same as `test` finds
 
