@@ -802,6 +802,8 @@ class _Checker:
         if {a, b} == {DATE, NUMBER}:
             return "a date compares with a date; an age compares as a number: days_between(d, as_of) > 90 " \
                    "(months_between for months)"
+        if NUMBER in (a, b) and {a, b} & {STRING, BOOL}:
+            return self._number_hint(a if b == NUMBER else b, operands)
         if {a, b} != {DATE, STRING}:
             return None
         param = next((n.id for n in operands if isinstance(n, ast.Name) and getattr(
@@ -813,6 +815,19 @@ class _Checker:
                      and re.fullmatch(r"\d{4}-\d{2}-\d{2}", n.value)), None)  # d > '2027-01-01': quotes make text
         return (f"'{text}' in quotes is text: write a date as date('{text}')" if text else
                 "a date compares with a date: write one as date('YYYY-MM-DD')")
+
+    def _number_hint(self, other: str, operands: Sequence[ast.AST]) -> str | None:
+        """What to write where a number meets text or a boolean: a parameter written as text ('10%', 'two'), a
+        number in quotes."""
+        param = next((n.id for n in operands if isinstance(n, ast.Name) and getattr(
+            self.scope.symbols.get(n.id), "kind", None) == "param"
+            and self.scope.symbols[n.id].type == other), None)
+        if param is not None:
+            held = "text" if other == STRING else "a boolean"
+            return f"parameter '{param}' holds {held}, not a number: write its value as a number"
+        text = next((n.value for n in operands if isinstance(n, ast.Constant) and isinstance(n.value, str)
+                     and re.fullmatch(r"[-+]?\d+(\.\d+)?", n.value.strip())), None)
+        return f"'{text}' in quotes is text: write the number {text.strip()}" if text is not None else None
 
     def _comparable(self, a: str, b: str, node: ast.AST, ordering: bool,
                     link: tuple[ast.AST, ast.cmpop] | None = None) -> None:

@@ -102,10 +102,14 @@ _INPUT_TYPES = {"number": ex.NUMBER, "integer": ex.NUMBER, "boolean": ex.BOOL, "
 
 _NUMBER_TEXT = re.compile(r"^[-+]?(\d[\d_]*(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
 _DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d+$")  # '1,25': a decimal comma (YAML reads it as text)
+_PERCENT_TEXT = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)\s*%$")  # '10%': YAML reads it as text
 
 
 def _number_hint(text: str) -> str:
-    """What to write for a number given as text: a quoted number, or one with a decimal comma."""
+    """What to write for a number given as text: a quoted number, a percentage, or one with a decimal comma."""
+    if _PERCENT_TEXT.match(text):
+        share = _as_number(repr(float(text.rstrip("% \t")) / 100))
+        return f"a share is written as a number: {text} is {share}"
     if _DECIMAL_COMMA.match(text):
         whole, decimals = text.split(",")
         hint = f"write it as a number with a decimal point: {_as_number(whole + '.' + decimals)}"
@@ -1062,8 +1066,8 @@ def _parameter_symbol(c: _Compiler, name: str, p: Mapping[str, Any]) -> ex.Symbo
     # quoted number, which would compare as text or fail far from here; name each at its place.
     places = [((*path, "value"), p["value"])] if "value" in p else \
         [((*path, "by_segment", k), v) for k, v in p["by_segment"].items()]
-    quoted = [(at, v) for at, v in places
-              if isinstance(v, str) and (_NUMBER_TEXT.match(v.strip()) or _DECIMAL_COMMA.match(v.strip()))]
+    quoted = [(at, v) for at, v in places if isinstance(v, str) and (
+        _NUMBER_TEXT.match(v.strip()) or _DECIMAL_COMMA.match(v.strip()) or _PERCENT_TEXT.match(v.strip()))]
     if quoted and kinds <= {"int", "float", "str"} and len(quoted) == sum(isinstance(v, str) for v in values):
         for at, v in quoted:
             c.err("number-as-text", f"parameter '{name}' value '{v}' is text that reads as a number", at,

@@ -112,6 +112,23 @@ def test_a_date_used_as_a_number_gets_the_date_functions_in_its_hint(text: str, 
     assert err.value.message == message and hint in (err.value.hint or "")
 
 
+@pytest.mark.parametrize(("text", "message", "hint"), [
+    ("x > limit_text", "cannot compare number with string",
+     "parameter 'limit_text' holds text, not a number: write its value as a number"),
+    ("limit_flag <= x", "cannot compare bool with number",
+     "parameter 'limit_flag' holds a boolean, not a number: write its value as a number"),
+    ("x > '90'", "cannot compare number with string", "'90' in quotes is text: write the number 90"),
+    ("x > s", "cannot compare number with string", None),  # an input's text: no guess at what was meant
+])
+def test_a_number_compared_with_text_names_the_parameter_or_quotes(text: str, message: str, hint: str | None
+                                                                   ) -> None:
+    scope = ex.Scope({**SYMBOLS, "limit_text": ex.Symbol("limit_text", "param", ex.STRING, False),
+                      "limit_flag": ex.Symbol("limit_flag", "param", ex.BOOL, False)}, "metric", GRADES)
+    with pytest.raises(ex.ExpressionError) as err:
+        ex.check_expression(text, scope)
+    assert (err.value.message, err.value.hint) == (message, hint)
+
+
 @pytest.mark.parametrize(("text", "hint"), [
     ("xx + 1", "did you mean 'x'?"),  # a typo: the name meant
     ("revenue_limit > 1", "declare it under inputs, parameters or metrics"),  # nothing like it
