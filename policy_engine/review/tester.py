@@ -938,6 +938,47 @@ def _unknown_names(doc: Document, cases: Mapping[int, Mapping[str, Any]], target
                 if isinstance(exp, dict) and key in exp:
                     for value, at in _named(exp[key]):
                         check(kind_of, value, ("cases", i, "expect", "exposures", eid, key, *at), runs_on)
+        runs = [p for p in targets if p.version in runs_on]
+        places = [(expect.get("metrics"), ("cases", i, "expect", "metrics"), False)]
+        places += [(exp.get("metrics"), ("cases", i, "expect", "exposures", eid, "metrics"), True)
+                   for eid, exp in (expect.get("exposures") or {}).items() if isinstance(exp, dict)]
+        for wanted, at, of_exposure in places:
+            if isinstance(wanted, dict):
+                out += _mistyped_metrics(doc, file, wanted, at, runs, of_exposure)
+    return out
+
+
+def _mistyped_metrics(doc: Document, file: str, wanted: Mapping[Any, Any], at: tuple[Any, ...],
+                      policies: list[CompiledPolicy], of_exposure: bool) -> list[Diagnostic]:
+    """Expected values that no value of the metric can equal: ``"0.2"`` or ``20%`` (text) for a number, ``1`` for a
+    yes/no. Such a case fails for ever, with ``expected "0.2", got 0.2``, which reads as a match."""
+    from ..language.functions import BOOL, NUMBER
+
+    types: dict[str, str] = {}
+    for p in policies:
+        metrics = p.scoped.metrics if of_exposure and p.scoped is not None else () if of_exposure else p.metrics
+        types.update({m.name: m.expr.type for m in metrics})
+    out = []
+    for name, value in wanted.items():
+        kind = types.get(name)
+        if value is None or kind not in (NUMBER, BOOL):
+            continue
+        if kind == NUMBER and isinstance(value, dict) and "approx" in value:
+            continue
+        if kind == NUMBER and isinstance(value, int | float) and not isinstance(value, bool):
+            continue
+        if kind == BOOL and isinstance(value, bool):
+            continue
+        line, col = doc.locate((*at, name))
+        what = "a number" if kind == NUMBER else "true or false"
+        hint = "write true or false" if kind == BOOL else "write the number without quotes"
+        if kind == NUMBER and isinstance(value, str):
+            share = re.fullmatch(r"\s*([-+]?\d+(?:\.\d+)?)\s*%\s*", value)
+            if share is not None:
+                hint = f"a share is a number: {value.strip()} is {float(share[1]) / 100!r}"
+        out.append(Diagnostic("wrong-type", f"metric '{name}' is {what}; the case expects {json.dumps(value)}, which "
+                              "no value of it equals", file=file, line=line, column=col,
+                              path=format_path((*at, name)), hint=hint))
     return out
 
 

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from policy_engine.cli import main
@@ -98,6 +99,28 @@ def test_validate_of_a_folder_checks_its_test_files_names_as_test_does(tmp_path:
     assert diags["cases[3].expect.warnings[0]"]["hint"] == "did you mean 'late_payments'?"
     tested = CliRunner().invoke(main, ["test", str(folder), "--format", "json"], catch_exceptions=False)
     assert {d["path"] for d in json.loads(tested.stdout)["errors"]} == set(diags)  # the same as `test` finds
+
+
+@pytest.mark.parametrize(("where", "written", "hint"), [
+    ("metrics: {nonperforming_share: 0.0}", 'metrics: {nonperforming_share: "0.0"}', "write the number without quotes"),
+    ("metrics: {nonperforming_share: 0.0}", "metrics: {nonperforming_share: 20%}", "a share is a number: 20% is 0.2"),
+    ("E2: {floors_include: [overdue_over_90]}", "E2: {floors_include: [overdue_over_90], metrics: {late_payments: "
+     "'0'}}", "write the number without quotes"),
+])
+def test_a_metric_expected_as_text_is_an_error_of_the_test_file(tmp_path: Path, where: str, written: str,
+                                                                 hint: str) -> None:
+    """``nonperforming_share: "0.0"`` could never pass, and the failure read as a match (expected "0.0", got 0.0)."""
+    folder = _scaffold(tmp_path)
+    cases = folder / "dd-policy" / "tests" / "basic.yaml"
+    text = cases.read_text(encoding="utf-8")
+    assert where in text
+    cases.write_text(text.replace(where, written, 1), encoding="utf-8")
+    r = _validate(folder)
+    assert r.exit_code == 4, r.stdout
+    [diag] = [d for f in json.loads(r.stdout)["files"] for d in f["diagnostics"]]
+    assert (diag["code"], diag["hint"]) == ("wrong-type", hint) and "no value of it equals" in diag["message"]
+    tested = CliRunner().invoke(main, ["test", str(folder), "--format", "json"], catch_exceptions=False)
+    assert tested.exit_code == 4 and [e["path"] for e in json.loads(tested.stdout)["errors"]] == [diag["path"]]
 
 
 def test_a_test_file_of_an_invalid_policy_gets_no_follow_on_error(tmp_path: Path) -> None:
