@@ -210,10 +210,12 @@ class _Lazy(Mapping[str, Any]):
 def _why_not(name: str, where: str | None, scope: str, parents: Mapping[str, str | None]
              ) -> tuple[str, str, str | None]:
     if where is None:
+        # the rule's own scope, the debtor's child that `scope` is in (an aggregation inside it may reach deeper)
+        top = next((s for s in chain(parents, scope) if (parents.get(s) or DEBTOR) == DEBTOR), scope)
         return ("name-not-available", f"debtor metric '{name}' is computed after the graded elements' own metrics "
                 f"and floors, which an expression of scope {scope} is part of: it cannot read it",
-                f"compute what it needs in a metric of scope {scope} (scope: {scope}), or make the rule the "
-                f"debtor's (no scope:), where it reads the metric; a debtor floor applies to every {scope}")
+                f"compute what it needs in a metric of scope {top} (scope: {top}), or make the rule the "
+                f"debtor's (no scope:), where it reads the metric; a debtor floor applies to every {top}")
     return _elsewhere(name, where, scope, parents)
 
 
@@ -244,7 +246,9 @@ def _elsewhere(name: str, where: str, scope: str, parents: Mapping[str, str | No
                 f"read it where {where} is below: aggregate over it at its parent ({parents.get(where) or DEBTOR})")
     # A rule meant for each element most often lacks its 'scope:' (a floor on an exposure's days past due):
     # aggregating it instead would make it a rule of the whole debtor.
-    each = f"to test each {where}, give the floor or metric 'scope: {where}'; " if via == where else ""
+    # Only the debtor's child may be a rule's scope: a deeper one is tested inside an aggregation.
+    each = f"to test each {where}, give the floor or metric 'scope: {where}'; " \
+        if via == where and (parents.get(where) or DEBTOR) == DEBTOR else ""
     return ("scope-name", f"'{name}' is a name of scope '{where}': an expression of scope {scope} reads it only "
             "through an aggregation",
             f"{each}to test the {scope}, aggregate over {via}: count_where({via}, ...), sum_of({via}, ...), "
