@@ -59,6 +59,43 @@ def _unknown_key_hint(key: str, known: list[str]) -> str:
     return did_you_mean(key, known) or f"allowed keys: {', '.join(known)}"
 
 
+def _under_a_child(key: str, schema: Mapping[str, Any], instance: Mapping[str, Any]) -> list[str]:
+    """The keys of ``instance`` whose schema has ``key`` as a key of its own (``decided_by_tie`` of
+    ``classification``), in the schema's order."""
+    props = schema.get("properties") or {}
+    return [name for name, sub in props.items()
+            if name in instance and isinstance(sub, dict) and key in (sub.get("properties") or {})]
+
+
+def _indent_hint(doc: Document, key: str, path: PathKey, schema: Mapping[str, Any], instance: Mapping[str, Any]
+                 ) -> str | None:
+    """A known key one level too far left, the commonest slip of indentation in YAML that still parses: it is a key
+    of a mapping written beside it."""
+    owners = _under_a_child(key, schema, instance)
+    if not owners:
+        return None
+    line = doc.locate((*path, owners[0]))[0]
+    return (f"'{key}' is a key of {owners[0]}" + (f" (line {line})" if line else "")
+            + f": indent it under {owners[0]}:")
+
+
+def _entry_key_hint(doc: Document, path: PathKey, schema: Any) -> str | None:
+    """``informational: true`` one level too far left under ``metrics:`` reads as a metric named informational: the
+    name is a key of each entry, so it belongs to the entry above it."""
+    if not path or not isinstance(path[-1], str) or not isinstance(schema, dict) or \
+            path[-1] not in (schema.get("properties") or {}):
+        return None
+    parent: Any = doc.data
+    for part in path[:-1]:
+        parent = parent[part] if isinstance(parent, dict | list) else None
+    names = list(parent) if isinstance(parent, dict) else []
+    before = names[names.index(path[-1]) - 1] if path[-1] in names and names.index(path[-1]) > 0 else None
+    where = format_path(path[:-1])
+    if before is None:
+        return f"'{path[-1]}' is a key of each entry of {where}: indent it under an entry"
+    return f"'{path[-1]}' is a key of each entry of {where}: indent it under '{before}', the entry above it"
+
+
 def schema_errors(doc: Document, schema_name: str, sink: DiagnosticSink) -> list[PathKey]:
     """Add one diagnostic per schema violation in ``doc`` to ``sink``; return the place each one blames.
 
@@ -80,6 +117,8 @@ def _report(doc: Document, err: Any, sink: DiagnosticSink) -> list[PathKey]:
         for key in extra:
             line, col = doc.locate((*path, key))
             hint = _unknown_key_hint(key, known)
+            if hint.startswith("allowed keys") or _under_a_child(key, err.schema, err.instance):
+                hint = _indent_hint(doc, key, path, err.schema, err.instance) or hint
             sink.add("unknown-key", f"unknown key '{key}' in {format_path(path)}",
                      line=line, column=col, path=format_path((*path, key)), hint=hint)
         return [(*path, key) for key in extra]
@@ -105,6 +144,8 @@ def _report(doc: Document, err: Any, sink: DiagnosticSink) -> list[PathKey]:
         exp, hint = _expected(kw, err.validator_value, err.instance, path)
         if path and path[-1] in GRADE_FIELDS and isinstance(err.instance, int | float):
             hint = _grade_hint(doc)  # 'floor: 2': quoting it makes '2', which is no grade either
+        elif kw == "type" and hint is None:
+            hint = _entry_key_hint(doc, path, err.schema)
         sink.add("wrong-type" if kw == "type" else "bad-value",
                  f"expected {exp}, found {_describe(err.instance)}", line=line, column=col, path=where, hint=hint)
         return [path]
