@@ -59,6 +59,20 @@ def _unknown_key_hint(key: str, known: list[str]) -> str:
     return did_you_mean(key, known) or f"allowed keys: {', '.join(known)}"
 
 
+def _report_unknown_keys(doc: Document, err: Any, path: PathKey, sink: DiagnosticSink) -> list[PathKey]:
+    """Each unknown key at its own line, with the key it most likely is, or where it belongs."""
+    known = _known_keys(err.schema)
+    extra = [k for k in err.instance if k not in known]
+    for key in extra:
+        line, col = doc.locate((*path, key))
+        hint = _unknown_key_hint(key, known)
+        if hint.startswith("allowed keys") or _under_a_child(key, err.schema, err.instance):
+            hint = _indent_hint(doc, key, path, err.schema, err.instance) or hint
+        sink.add("unknown-key", f"unknown key '{key}' in {format_path(path)}",
+                 line=line, column=col, path=format_path((*path, key)), hint=hint)
+    return [(*path, key) for key in extra]
+
+
 def _under_a_child(key: str, schema: Mapping[str, Any], instance: Mapping[str, Any]) -> list[str]:
     """The keys of ``instance`` whose schema has ``key`` as a key of its own (``decided_by_tie`` of
     ``classification``), in the schema's order."""
@@ -112,16 +126,7 @@ def _report(doc: Document, err: Any, sink: DiagnosticSink) -> list[PathKey]:
     path = tuple(err.absolute_path)
     kw = err.validator
     if kw == "additionalProperties" and isinstance(err.instance, dict):
-        known = _known_keys(err.schema)
-        extra = [k for k in err.instance if k not in known]
-        for key in extra:
-            line, col = doc.locate((*path, key))
-            hint = _unknown_key_hint(key, known)
-            if hint.startswith("allowed keys") or _under_a_child(key, err.schema, err.instance):
-                hint = _indent_hint(doc, key, path, err.schema, err.instance) or hint
-            sink.add("unknown-key", f"unknown key '{key}' in {format_path(path)}",
-                     line=line, column=col, path=format_path((*path, key)), hint=hint)
-        return [(*path, key) for key in extra]
+        return _report_unknown_keys(doc, err, path, sink)
     if "propertyNames" in err.absolute_schema_path and isinstance(err.instance, str):
         # jsonschema places a bad key at the mapping that holds it; people look for the key.
         key_path = (*path, err.instance)

@@ -938,13 +938,20 @@ def _unknown_names(doc: Document, cases: Mapping[int, Mapping[str, Any]], target
                 if isinstance(exp, dict) and key in exp:
                     for value, at in _named(exp[key]):
                         check(kind_of, value, ("cases", i, "expect", "exposures", eid, key, *at), runs_on)
-        runs = [p for p in targets if p.version in runs_on]
-        places = [(expect.get("metrics"), ("cases", i, "expect", "metrics"), False)]
-        places += [(exp.get("metrics"), ("cases", i, "expect", "exposures", eid, "metrics"), True)
-                   for eid, exp in (expect.get("exposures") or {}).items() if isinstance(exp, dict)]
-        for wanted, at, of_exposure in places:
-            if isinstance(wanted, dict):
-                out += _mistyped_metrics(doc, file, wanted, at, runs, of_exposure)
+        out += _case_metric_types(doc, file, i, expect, [p for p in targets if p.version in runs_on])
+    return out
+
+
+def _case_metric_types(doc: Document, file: str, i: int, expect: Mapping[str, Any], runs: list[CompiledPolicy]
+                       ) -> list[Diagnostic]:
+    """The metric values case ``i`` expects, of the debtor and of each exposure, checked against the metrics' types."""
+    places = [(expect.get("metrics"), ("cases", i, "expect", "metrics"), False)]
+    places += [(exp.get("metrics"), ("cases", i, "expect", "exposures", eid, "metrics"), True)
+               for eid, exp in (expect.get("exposures") or {}).items() if isinstance(exp, dict)]
+    out: list[Diagnostic] = []
+    for wanted, at, of_exposure in places:
+        if isinstance(wanted, dict):
+            out += _mistyped_metrics(doc, file, wanted, at, runs, of_exposure)
     return out
 
 
