@@ -613,6 +613,23 @@ class CutLine(bytes):
     length: int = 0  # the bytes it took of the stream, its end included (where the next line starts)
 
 
+_WIDE_MARKS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe", "UTF-16"),
+               (b"\xfe\xff", "UTF-16"))
+
+
+def wide_text(head: bytes) -> str | None:
+    """How text of 2 or 4 bytes a character announces itself at its start (``head``: a file's first bytes): 'UTF-16
+    text (byte-order mark ff fe)', or without a mark, JSON's first ASCII character beside NUL bytes; else None."""
+    for mark, name in _WIDE_MARKS:
+        if head.startswith(mark):
+            return f"{name} text (byte-order mark {mark.hex(' ')})"
+    if len(head) >= 4 and (head[1:4] == b"\0\0\0" or head[:3] == b"\0\0\0") and head.strip(b"\0"):
+        return "UTF-32 text (no byte-order mark)"
+    if len(head) >= 2 and (head[1] == 0) != (head[0] == 0):
+        return "UTF-16 text (no byte-order mark)"
+    return None
+
+
 def bounded_lines(fh: Any) -> Iterator[bytes]:
     """The lines of a binary stream, none held beyond :data:`READ_LIMIT` bytes: a longer one comes as a
     :class:`CutLine` (which :func:`parse_json_text` refuses as too large), so a caller's runaway line costs
@@ -678,9 +695,10 @@ def parse_json_text(text: str | bytes, depth_checked: bool = False) -> Any:
         try:
             text = (text[skip:] if skip else text).decode("utf-8")
         except UnicodeDecodeError as exc:
-            if text.startswith((b"\xff\xfe", b"\xfe\xff")):  # what PowerShell 5's '>' writes
-                raise JSONInputError(f"UTF-16 text (byte-order mark {text[:2].hex(' ')}); client data is UTF-8: "
-                                     "save it as UTF-8 (PowerShell: Out-File -Encoding utf8)") from None
+            wide = wide_text(text)
+            if wide is not None:  # what PowerShell 5's '>' writes
+                raise JSONInputError(f"{wide}; client data is UTF-8: save it as UTF-8 (PowerShell: Out-File "
+                                     "-Encoding utf8)") from None
             before = text[skip:skip + exc.start].decode("utf-8", "replace")
             line, col = _line_column(before, len(before))
             raise JSONInputError(

@@ -321,8 +321,21 @@ def _read_csv(path: Path, encoding: str) -> Table:
 _LONG_DIGITS = re.compile(rb"\d{19,}")
 
 
+def refuse_wide_lines(path: Path) -> None:
+    """A JSON Lines file of UTF-16 or UTF-32 text (PowerShell 5's '>' writes UTF-16) is refused whole: read line by
+    line, each line was a record 'not UTF-8', and the line ends of wide text made one record two rows."""
+    from ..policy.loader import wide_text
+
+    with path.open("rb") as fh:
+        wide = wide_text(fh.read(4))
+    if wide is not None:
+        raise InputError([Diagnostic("unreadable", f"{wide}; JSON Lines are UTF-8", file=str(path),
+                                     hint="save it as UTF-8 (PowerShell: Out-File -Encoding utf8)")])
+
+
 def _read_jsonl(path: Path, only: Collection[int] | None = None) -> Table:
     """A JSON Lines table (with ``only``: of those line numbers, the rest of the file left to others)."""
+    refuse_wide_lines(path)
     rows: list[dict[str, Any]] = []
     problems: list[Problem] = []
     positions: list[int] = []

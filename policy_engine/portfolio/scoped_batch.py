@@ -30,7 +30,7 @@ from ..diagnostics import Diagnostic, InputError, UsageError
 from ..policy.compiler import CompiledPolicy
 from ..policy.loader import CutLine, JSONInputError, bounded_lines, parse_json_text
 from ..safetext import id_key, repeated_id
-from .batch import concat_chunks, decider_names, text_column
+from .batch import concat_chunks, decider_names, refuse_wide_lines, text_column
 from .frame import Prepared
 from .scoped_vector import ScopedRun, evaluate_debtors, fill_elements
 from .tables import TableRun
@@ -189,6 +189,7 @@ def _read(policy: CompiledPolicy, path: Path, as_of: str | None, only: Collectio
     def reject(line: int, cid: Any, problems: list[dict[str, str]]) -> None:
         rejects.append(_reject(line, cid, problems))
 
+    refuse_wide_lines(path)
     with path.open("rb") as fh:
         stamp = file_stamp(path)
         if split is not None:
@@ -730,6 +731,7 @@ def _split(ref: PolicyRef, path: Path, as_of: str | None, duplicates: Mapping[in
     def reject(line: int, cid: Any, problems: list[dict[str, str]]) -> None:
         rejected.append(_reject(line, cid, problems))
 
+    refuse_wide_lines(path)
     with path.open("rb") as fh:
         for n, raw in enumerate(bounded_lines(fh), 1):
             if not raw.strip():  # no row: not counted

@@ -520,6 +520,27 @@ def test_a_gbk_csv_from_excel_is_read_with_its_encoding_and_named_without_it(tmp
     assert r.exit_code == 2 and "unknown encoding 'klingon'" in r.stderr
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+@pytest.mark.parametrize("source", ["portfolio.jsonl", "debtors"])
+def test_a_json_lines_file_of_wide_text_is_refused_whole(tmp_path: Path, encoding: str, source: str) -> None:
+    """PowerShell 5's '>' writes UTF-16: each line was rejected as 'not UTF-8', and the wide line ends made one
+    record two rows (2 records read as 3 rows, 3 rejects)."""
+    if source == "debtors":
+        text = "".join(json.dumps(json.loads(p.read_text(encoding="utf-8"))) + "\n"
+                       for p in sorted((REFERENCE / "samples" / "debtors").glob("*.json"))[:2])
+    else:
+        text = "".join((REFERENCE / "samples" / source).read_text(encoding="utf-8").splitlines(keepends=True)[:2])
+    path = tmp_path / "wide.jsonl"
+    path.write_bytes(text.encode(encoding))
+    r = _cli("batch", str(path), "-p", "loss-client-management", "--no-audit", "--out", str(tmp_path / "d.jsonl"),
+             "--format", "json")
+    assert r.exit_code == 3, r.output
+    [error] = json.loads(r.stderr)["errors"]
+    name = "UTF-32" if "32" in encoding else "UTF-16"
+    assert error["code"] == "unreadable" and error["message"].startswith(f"{name} text (")
+    assert error["message"].endswith("; JSON Lines are UTF-8") and not (tmp_path / "d.jsonl").exists()
+
+
 def test_unwritable_outputs_are_usage_errors(tmp_path: Path) -> None:
     r = _cli("batch", str(PORTFOLIO_CSV), "-p", "loss-client-management", "--no-audit",
              "--out", str(tmp_path / "no" / "such" / "dir" / "d.parquet"))

@@ -124,6 +124,11 @@ def test_a_utf16_policy_file_is_named_as_such(tmp_path: Path) -> None:
     assert (d.code, d.message) == ("file-encoding", "UTF-16 text; policies are UTF-8") and "UTF-8" in (d.hint or "")
 
 
+def test_utf32_client_data_is_named_utf32() -> None:
+    with pytest.raises(JSONInputError, match=r"UTF-32 text \(byte-order mark ff fe 00 00\).*save it as UTF-8"):
+        parse_json_text('{"a": 1}'.encode("utf-32"))
+
+
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
 def test_utf16_json_is_named_as_such(encoding: str) -> None:
     # PowerShell 5's '>' writes UTF-16 with a byte-order mark: say so, not "invalid start byte".
