@@ -1128,9 +1128,10 @@ def write_decisions(frame: pd.DataFrame, path: Path) -> None:
                 flat[c] = pd.Series(pa_array(flat[c]).to_pylist(), dtype=object)
         from ..safetext import json_text
 
-        # U+2028 and U+2029 escaped, as the stream's answers are: a reader splitting lines as Python does
-        path.write_text(json_text(flat.to_json(orient="records", lines=True, force_ascii=False, double_precision=15)),
-                        encoding="utf-8")
+        # U+2028 and U+2029 escaped, as the stream's answers are: a reader splitting lines as Python does. No row is
+        # no line (pandas writes one line end, a blank line a strict reader refuses).
+        text = flat.to_json(orient="records", lines=True, force_ascii=False, double_precision=15) if len(flat) else ""
+        path.write_text(json_text(text), encoding="utf-8")
 
 
 LIST_COLUMNS = ("floors", "warnings", "actions", "suppressed_actions", "undetermined")
@@ -1149,11 +1150,16 @@ def pa_array(series: pd.Series) -> Any:
 def write_rejects(rejects: list[dict[str, Any]], path: Path) -> None:
     """One line per rejected row; rows of a ``--financials`` table follow, marked ``"table": "financials"``."""
     if path.suffix.lower() == ".csv":
+        # problems in words for a reader, and the same as JSON (field, code, message, hint) for a program: "; " may
+        # stand inside a message, so the words cannot be split back
         rows = [{"row": r["row"], "line": r.get("line"), "client_id": r["client_id"],
+                 "codes": " ".join(dict.fromkeys(str(p.get("code", "")) for p in r["problems"])),
                  "problems": "; ".join(_problem_text(r, p) for p in r["problems"]),
+                 "problems_json": json.dumps(r["problems"], ensure_ascii=False),
                  "table": r.get("table", "clients"), "orphaned": bool(r.get("orphaned")), "side": r.get("side")}
                 for r in rejects]
-        columns = (["row"] + (["line"] if any("line" in r for r in rejects) else []) + ["client_id", "problems"]
+        columns = (["row"] + (["line"] if any("line" in r for r in rejects) else [])
+                   + ["client_id", "codes", "problems", "problems_json"]
                    + [c for c in ("table", "orphaned", "side") if any(c in r for r in rejects)])
         pd.DataFrame(rows, columns=columns).to_csv(path, index=False, lineterminator="\n")
     else:

@@ -541,6 +541,19 @@ def test_a_json_lines_file_of_wide_text_is_refused_whole(tmp_path: Path, encodin
     assert error["message"].endswith("; JSON Lines are UTF-8") and not (tmp_path / "d.jsonl").exists()
 
 
+@pytest.mark.parametrize("policy_id", ["loss-client-management@1.1.0", "loss-client-management@2.1.0"])
+def test_a_json_lines_output_of_no_row_is_empty_not_a_blank_line(tmp_path: Path, policy_id: str) -> None:
+    """pandas wrote one line end for no row: a blank line, which a strict JSON Lines reader refuses."""
+    path = tmp_path / "blank.jsonl"
+    path.write_text("\n\n", encoding="utf-8")
+    outs = ["--out", str(tmp_path / "d.jsonl")]
+    if policy_id.endswith("2.1.0"):
+        outs += ["--exposures-out", str(tmp_path / "e.jsonl")]
+    r = _cli("batch", str(path), "-p", policy_id, "--no-audit", *outs, "--format", "json")
+    assert r.exit_code == 0, r.output
+    assert [p.read_bytes() for p in sorted(tmp_path.glob("[de].jsonl"))] == [b""] * (len(outs) // 2)
+
+
 def test_unwritable_outputs_are_usage_errors(tmp_path: Path) -> None:
     r = _cli("batch", str(PORTFOLIO_CSV), "-p", "loss-client-management", "--no-audit",
              "--out", str(tmp_path / "no" / "such" / "dir" / "d.parquet"))

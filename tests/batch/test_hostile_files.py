@@ -96,5 +96,9 @@ def test_a_csv_rejects_file_has_the_line_beside_the_row(tmp_path: Path) -> None:
                                   "--rejects", str(tmp_path / "rejects.csv")])
     assert r.exit_code == 0, r.output
     rejects = pd.read_csv(tmp_path / "rejects.csv")
-    assert list(rejects.columns[:3]) == ["row", "line", "client_id"]
+    assert list(rejects.columns[:6]) == ["row", "line", "client_id", "codes", "problems", "problems_json"]
     assert rejects[["row", "line", "client_id"]].values.tolist() == [[2, 4, "C2"]]
+    # the codes and each problem whole, for a program ("; " joins the words, and may stand inside a message)
+    [problem] = json.loads(rejects.loc[0, "problems_json"])
+    assert rejects.loc[0, "codes"] == problem["code"] == "bad-field" and problem["field"] == "loan.balance"
+    assert rejects.loc[0, "problems"] == f"loan.balance: {problem['message']}"
