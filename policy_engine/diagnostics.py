@@ -52,11 +52,13 @@ class Diagnostic(Frozen):
             place += f":{self.line}"
             if self.column is not None:
                 place += f":{self.column}"
-        text = f"{place + ': ' if place else ''}{self.severity}: {self.code}: {self.message}"
+        from .safetext import printable  # a line end inside a value quoted by the message is shown, not obeyed
+
+        text = f"{place + ': ' if place else ''}{self.severity}: {self.code}: {printable(self.message)}"
         if self.path:
-            text += f" [at {self.path}]"
+            text += f" [at {printable(self.path)}]"
         if self.hint:
-            text += f"\n    hint: {self.hint}"
+            text += f"\n    hint: {printable(self.hint)}"
         return text
 
     def to_dict(self) -> dict[str, Any]:

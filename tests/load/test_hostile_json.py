@@ -380,3 +380,21 @@ def test_a_stream_whose_policy_has_no_version_in_force_today_still_decides_its_l
                                   "--stream", "--no-audit", "--as-of", "2025-06-30"], input=line.encode(),
                            catch_exceptions=False)
     assert r.exit_code == 0 and json.loads(r.stdout)["policy"]["version"] == "1.1.0", r.output
+
+
+def test_a_line_end_inside_a_bad_value_stays_on_the_diagnostic_s_line(tmp_path: Path) -> None:
+    """'found string '1' and '2' [at ...]' came on two lines in text: one diagnostic read as two."""
+    from click.testing import CliRunner
+
+    from policy_engine.cli import main
+
+    record = json.loads((POLICIES / "loss-client-management" / "samples" / "debtors"
+                         / "05-contagion-three-exposures.json").read_text(encoding="utf-8"))
+    record["exposures"][0]["balance"] = "1\n2"
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps(record), encoding="utf-8")
+    r = CliRunner().invoke(main, ["--policies", str(POLICIES), "decide", "-p", "loss-client-management", "-c",
+                                  str(path), "--no-audit", "--format", "text"])
+    assert r.exit_code == 3
+    [line] = [x for x in r.stderr.splitlines() if "exposures[0].balance" in x]
+    assert "found string '1\\x0a2' [at exposures[0].balance]" in line
