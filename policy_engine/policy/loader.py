@@ -701,9 +701,11 @@ def parse_json_text(text: str | bytes, depth_checked: bool = False) -> Any:
                                      "-Encoding utf8)") from None
             before = text[skip:skip + exc.start].decode("utf-8", "replace")
             line, col = _line_column(before, len(before))
+            # a line of JSON Lines or of a stream is one line: its caller names the line, so its column alone here
+            where = f"line {line} column {col}" if b"\n" in text.rstrip(b"\r\n") else f"column {col}"
             raise JSONInputError(
                 f"not UTF-8 ({exc.reason}: byte 0x{text[skip + exc.start]:02x} at byte {exc.start + skip}, "
-                f"line {line} column {col})", _path_at(before, len(before))) from None
+                f"{where})", _path_at(before, len(before))) from None
     elif text.startswith("\ufeff"):
         text = text[1:]
     if len(text) > MAX_JSON_BYTES and len(text.rstrip("\r\n").encode("utf-8", "surrogatepass")) > MAX_JSON_BYTES:

@@ -201,3 +201,13 @@ def test_client_records_take_the_fast_reader() -> None:
     for path in SAMPLES:
         compact = json.dumps(json.loads(path.read_bytes()), ensure_ascii=False).encode("utf-8")
         assert _fast_loads(path.read_bytes()) is not _STRICT and _fast_loads(compact) is not _STRICT, path.name
+
+
+@pytest.mark.parametrize(("text", "where"), [
+    (b'{"a": "\xff"}', "byte 7, column 8)"),  # a line of a stream or of JSON Lines: its caller names the line
+    (b'{\n  "a": "\xff"}', "byte 10, line 2 column 9)"),  # a document of lines
+])
+def test_bytes_that_are_not_utf8_are_placed_as_the_caller_counts_lines(text: bytes, where: str) -> None:
+    with pytest.raises(JSONInputError) as err:
+        parse_json_text(text)
+    assert err.value.problems[0][2].endswith(where)
