@@ -194,8 +194,11 @@ def dated_before(record: Any, as_of: str | None) -> tuple[str, str] | None:
     from .inputs import parse_date
 
     day = parse_date(as_of)
-    if day is None or not isinstance(record, dict) or "as_of" not in record:
+    if day is None or not isinstance(record, dict):
         return None
+    if "as_of" not in record:  # as a null one: decided by today's date, the same record decides otherwise tomorrow
+        return ("record-as-of-unread", f"the record has no as_of: it was decided as of {day.isoformat()} with no "
+                "check of the day its facts stood on; write its as_of as YYYY-MM-DD")
     given, own = record["as_of"], parse_date(record["as_of"])
     if own is None:
         shown = repr(given) if isinstance(given, str) and len(given) <= 40 else _json_kind(given)

@@ -117,6 +117,10 @@ def test_a_pinned_version_not_in_force_on_the_day_is_said(pinned: str, as_of: st
     # the value as JSON writes it, not its Python type ('NoneType', 'int'); decided as of today, said by decide too
     (None, None, "record-as-of-unread", "the record's own as_of null is no date YYYY-MM-DD: it was decided as of "),
     (20260930, "2026-12-20", "record-as-of-unread", "the record's own as_of 20260930 is no date YYYY-MM-DD"),
+    # no as_of at all: decided as of today as a null one is, and said as it is (it was silent)
+    (..., None, "record-as-of-unread", "the record has no as_of: it was decided as of "),
+    (..., "2026-12-20", "record-as-of-unread", "the record has no as_of: it was decided as of 2026-12-20 with no "
+     "check of the day its facts stood on"),
 ])
 def test_a_record_decided_as_of_another_day_than_its_own_is_said(tmp_path: Path, own: Any, as_of: str | None,
                                                                  code: str | None, message: str | None) -> None:
@@ -126,6 +130,8 @@ def test_a_record_decided_as_of_another_day_than_its_own_is_said(tmp_path: Path,
     --stream now say so; the decision is the one asked for."""
     record = json.loads(RESTARTED.read_text("utf-8"))
     record["as_of"] = own
+    if own is ...:
+        del record["as_of"]
     path = tmp_path / "debtor.json"
     path.write_text(json.dumps(record), encoding="utf-8")
     day = ["--as-of", as_of] if as_of else []
