@@ -506,9 +506,11 @@ def _validate_report(results: list[Any], bad: list[Any], fmt: str, max_errors: i
         for r in results:
             if r.diagnostics:
                 _emit_diagnostics(r.diagnostics, "text", max_errors)
-            else:
-                what = r.policy.key if r.policy else f"module {r.module}" if r.module else r.what
-                click.echo(f"ok  {r.file}  ({what})", err=True)
+            if r in bad or any(d.code == "policy-not-loaded" for d in r.diagnostics):
+                continue
+            what = r.policy.key if r.policy else f"module {r.module}" if r.module else r.what
+            n = len(r.diagnostics)  # a valid file's: warnings (listed above it), counted so it is not taken for none
+            click.echo(f"ok  {r.file}  ({what}" + (f", {n} warning{'s' if n > 1 else ''})" if n else ")"), err=True)
         click.echo(_tally(results, bad), err=True)
 
 

@@ -153,3 +153,18 @@ def test_a_policy_s_tests_folder_given_alone_is_checked_against_the_registry() -
     r = _validate(REFERENCE / "tests-2.0.0")
     assert r.exit_code == 0, r.stdout
     assert {d["code"] for f in json.loads(r.stdout)["files"] for d in f["diagnostics"]} <= {"policy-test-file"}
+
+
+def test_a_valid_file_with_warnings_has_its_ok_line_in_text(tmp_path: Path) -> None:
+    """The text report lists each file: one with warnings only printed them and no line of its own, though it
+    counted among the valid ones."""
+    folder = _scaffold(tmp_path)
+    policy = folder / "dd-policy" / "policy-1.0.0.yaml"
+    text = policy.read_text(encoding="utf-8")
+    assert "    informational: true\n" in text
+    policy.write_text(text.replace("    informational: true\n", "", 1), encoding="utf-8")  # months_on_book unused
+    r = CliRunner().invoke(main, ["--policies", str(folder), "validate", "--format", "text"], catch_exceptions=False)
+    assert r.exit_code == 0, r.stderr
+    lines = r.stderr.splitlines()
+    assert any("warning: metric-unused" in line for line in lines)
+    assert f"ok  {policy}  (dd-policy@1.0.0, 1 warning)" in lines and lines[-1].startswith("2 valid, 0 invalid")
