@@ -86,7 +86,10 @@ def _read_list(part: ScopedPart, s: ScopeSpec, container: Mapping[str, Any], whe
         return []
     if len(raw) > s.max:
         problems.append(Diagnostic("too-large", f"{len(raw)} elements in scope {s.name}; the policy allows at most "
-                                   f"{s.max}", path=where, hint=f"scopes.{s.name}.max of the policy"))
+                                   f"{s.max}", path=where,
+                                   hint=f"scopes.{s.name}.max of the policy; the elements were not read one by one "
+                                        "(a list this long is refused whole), so their own problems, if any, show "
+                                        "once it fits"))
         return []
     out: list[dict[str, Any]] = []
     keys: dict[str, tuple[int, str]] = {}  # a key as compared -> the element that has it, and its key as written

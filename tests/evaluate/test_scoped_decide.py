@@ -133,6 +133,8 @@ def test_a_hostile_record_is_refused_at_the_place(decider: Decider, name: str, s
     assert hits[0].file == "debtor.json"
     # once: a key the element's inputs read too (exposure_id) is not reported again by the key check
     assert len([d for d in info.value.diagnostics if d.path == path]) == 1, [d.render() for d in info.value.diagnostics]
+    if code == "too-large":  # refused whole, unread: its elements' own problems would show only once it fits
+        assert "the elements were not read one by one" in (hits[0].hint or "")
 
 
 def test_debtor_and_exposure_problems_are_reported_together(decider: Decider) -> None:
