@@ -149,13 +149,15 @@ _REASONS_ZH = (
     (re.compile(r"^missing input at (.*)$", re.S), lambda m: f"缺少输入（位置 {m[1]}）"),
     (re.compile(r"^warning (\w+) was undetermined$"), lambda m: f"预警 {m[1]} 无法判断"),
     (re.compile(r"^depends on (\w+) \((.*)\)$", re.S), lambda m: f"依赖 {m[1]}（{_reason(m[2], 'zh')}）"),
-    (re.compile(r"^undefined for the figures read \((.*)\): zero or non-positive base, or too few periods$", re.S),
-     lambda m: "按所读数值无法计算（" + _PERIODS.sub(r"[\1期]", m[1]) + "）：分母为零或非正，或期数不足"),
+    (re.compile(r"^undefined for the figures read \((.*)\): zero or non-positive base(, or too few periods)?$", re.S),
+     lambda m: "按所读数值无法计算（" + _PERIODS.sub(r"[\1期]", m[1]) + "）：分母为零或非正"
+     + ("，或期数不足" if m[2] else "")),
     (re.compile(r"^no element met the aggregation's condition, or there is none$"),
      lambda m: "没有满足聚合条件的元素（或没有元素）"),
-    (re.compile(r"^the condition has no value for the figures read \((.*)\): a zero or non-positive base, "
-                r"or too few periods$", re.S),
-     lambda m: "按所读数值条件无法判断（" + _PERIODS.sub(r"[\1期]", m[1]) + "）：分母为零或非正，或期数不足"),
+    (re.compile(r"^the condition has no value for the figures read \((.*)\): a zero or non-positive base"
+                r"(, or too few periods)?$", re.S),
+     lambda m: "按所读数值条件无法判断（" + _PERIODS.sub(r"[\1期]", m[1]) + "）：分母为零或非正"
+     + ("，或期数不足" if m[2] else "")),
 )
 _PERIODS = re.compile(r"\[(\d+) periods\]")
 _ELEMENT_ZH = re.compile(r"\bexposure (\S+): ")  # 'exposure GT-1: ecl', as of_exposure words an exposure in Chinese
@@ -191,8 +193,15 @@ def _runs(paths: str) -> str:
     return ", ".join(out)
 
 
+# The record says "or too few periods" of any figure without a value; where none of the figures read is a series of
+# periods, the explanation leaves it out (a debtor whose balances are all zero has no periods to lack).
+_PERIODS_TAIL = re.compile(r"(zero or non-positive base), or too few periods$")
+
+
 def _reason(text: str, lang: str) -> str:
     text = _PATH_LIST.sub(lambda m: _runs(m[0]), text)
+    if " periods]" not in text:
+        text = _PERIODS_TAIL.sub(r"\1", text)
     if lang != "zh":
         return text
     for pattern, words in _REASONS_ZH:

@@ -139,3 +139,26 @@ def test_the_fast_rounding_gives_the_decimal_s_digits(value: float, places: int,
 
     assert format(half_up(value, places, scale), f".{places}f") == format(_decimal(value, places, scale),
                                                                           f".{places}f")
+
+
+@pytest.mark.parametrize(("lang", "words", "not_said"), [
+    ("en", "undefined for the figures read (", "too few periods"),
+    ("zh", "按所读数值无法计算（", "期数不足"),
+])
+def test_a_base_of_zero_without_a_series_read_is_not_said_to_lack_periods(lang: str, words: str,
+                                                                          not_said: str) -> None:
+    """A debtor whose balances are all zero: its shares have no base, and no series was read, so "or too few
+    periods" (或期数不足) sent the reader looking for periods the policy never reads."""
+    import copy
+
+    policy = load_policy(REFERENCE / "policy-2.1.0.yaml")
+    debtor = json.loads((REFERENCE / "samples/debtors/05-contagion-three-exposures.json").read_text(encoding="utf-8"))
+    debtor = copy.deepcopy(debtor)
+    for e in debtor["exposures"]:
+        e["balance"] = 0
+        e.pop("accrued_interest", None)
+    record = Decider(policy).decide(debtor)
+    share = record["undefined_metrics"].get("nonperforming_share", "")
+    assert share.endswith("or too few periods") and " periods]" not in share  # the record keeps its words
+    [line] = [x for x in explain(record, policy, lang).splitlines() if "nonperforming_share" in x and words in x]
+    assert not_said not in line
