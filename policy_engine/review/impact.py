@@ -32,7 +32,9 @@ if TYPE_CHECKING:
 
 GATES = ("grade_changed", "grade_changed_share", "downgrades", "downgrade_share", "upgrades", "upgrade_share",
          "warnings_changed", "warnings_changed_share", "actions_changed", "actions_changed_share", "rejected",
-         "rejected_share", "orphaned", "compared")
+         "rejected_share", "orphaned", "compared", *(EXPOSURE_GATES := (
+             "exposure_grade_changed", "exposure_downgrades", "exposure_upgrades", "nonperforming_exposures_change",
+             "nonperforming_balance_change")))
 # NAME OP NUMBER; NAME a figure of the summary, or total.METRIC.FIELD / total.METRIC[SEGMENT].FIELD.
 _GATE = re.compile(r"^\s*(?P<name>total\.(?P<metric>[A-Za-z_][A-Za-z0-9_]*)(?:\[(?P<segment>[^\]]+)\])?"
                    r"\.(?P<field>[a-z_]+)|[a-z_]+)\s*(?P<op>>=|<=|>|<|==)\s*"
@@ -124,6 +126,7 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
     ga = da["grade"].astype(str).to_numpy()
     gb = db["grade"].astype(str).to_numpy()
     balance = _compared_balances(a, b, table, rows)
+    exposures = _exposure_impact(a, b, rows, grades, policies[0])
     counts = pd.crosstab(pd.Categorical(ga, grades), pd.Categorical(gb, grades), dropna=False)
     weighted = None if balance is None else pd.crosstab(
         pd.Categorical(ga, grades), pd.Categorical(gb, grades), values=balance, aggfunc="sum", dropna=False).fillna(0.0)
@@ -141,14 +144,17 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
     _with_exposure_changes(listed, getattr(a, "exposures", None), getattr(b, "exposures", None))
     rejected_rows = {r["row"] for r in a.rejects} | {r["row"] for r in b.rejects}
     rows_read = a.rows_read
+    summary = _summary(n, {"grade_changed": changed_grade, "downgrades": rb > ra, "upgrades": rb < ra,
+                           "warnings_changed": changed_warn, "actions_changed": changed_act},
+                       len(rejected_rows), rows_read, _orphaned(a, b))
+    if exposures is not None:
+        summary.update(exposures.pop("summary"))
     report = {
         "old": _side(a, old_p), "new": _side(b, new_p),
         "clients": n,
         "records": _records(a, b),
         "rejected": _rejected(a, b, len(rejected_rows), n),
-        "summary": _summary(n, {"grade_changed": changed_grade, "downgrades": rb > ra, "upgrades": rb < ra,
-                                "warnings_changed": changed_warn, "actions_changed": changed_act},
-                            len(rejected_rows), rows_read, _orphaned(a, b)),
+        "summary": summary,
         "migration": {"grades": grades, "counts": counts.to_numpy().astype(int).tolist(),
                       "balance": None if weighted is None else np.round(weighted.to_numpy(), 2).tolist()},
         "grade_distribution": {"old": {g: int((ga == g).sum()) for g in grades},
@@ -157,12 +163,56 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
         "segment_by": old_p.segment_by, "by_segment": _by_segment(seg, ra, rb),
         "changed_clients": listed, "changed_clients_total": int(any_change.sum()),
     }
+    if exposures is not None:
+        report["exposures"] = exposures
     if total:
         order = [*(groups or [ALL]), *([NO_SEGMENT] if groups and NO_SEGMENT in seg else [])]
         report["totals"] = totals(total, da, db, seg, order, new_p)
     if conversion is not None:
         report["conversion"] = conversion
     return Impact(old_p, new_p, report, (a, b))
+
+
+def _exposure_impact(a: Any, b: Any, rows: pd.Index, grades: list[str], policy: CompiledPolicy
+                     ) -> dict[str, Any] | None:
+    """Both versions grading exposures: how the compared debtors' exposures moved, counted and weighted by balance,
+    and the non-performing exposures before and after (with the figures --fail-if reads, under ``summary``).
+
+    A debtor's grade is its worst exposure's, so an exposure brought into non-performing beside a worse one (the 10%
+    contagion reaching a performing loan) moves no debtor: the report read '0 change grade' while 60 million moved
+    into non-performing, and no gate could catch it."""
+    ea, eb = getattr(a, "exposures", None), getattr(b, "exposures", None)
+    if ea is None or eb is None:
+        return None
+    wanted = ea["row"].isin(rows), eb["row"].isin(rows)
+    both = ea[wanted[0]].merge(eb[wanted[1]], on=["row", "exposure_id"], suffixes=("_old", "_new"))
+    rank = {g: i for i, g in enumerate(grades)}
+    go, gn = (both[f"grade_{side}"].astype(str).to_numpy() for side in ("old", "new"))
+    ro, rn = (np.array([rank.get(g, -1) for g in x], dtype=int) for x in (go, gn))
+    balance = next((pd.to_numeric(both[c], errors="coerce").fillna(0.0).to_numpy(dtype=float)
+                    for c in ("balance_old", "balance_new", "balance") if c in both.columns), None)
+    cats = pd.Categorical(go, grades), pd.Categorical(gn, grades)
+    counts = pd.crosstab(*cats, dropna=False)
+    weighted = None if balance is None else \
+        pd.crosstab(*cats, values=balance, aggfunc="sum", dropna=False).fillna(0.0)
+    bad = [g.id for g in policy.scale if g.nonperforming]
+    npo, npn = np.isin(go, bad), np.isin(gn, bad)
+
+    def held(mask: np.ndarray) -> dict[str, Any]:
+        return {"exposures": int(mask.sum()),
+                "balance": None if balance is None else round(float(balance[mask].sum()), 2)}
+
+    old, new = held(npo), held(npn)
+    summary: dict[str, Any] = {"exposure_grade_changed": int((ro != rn).sum()),
+                               "exposure_downgrades": int((rn > ro).sum()), "exposure_upgrades": int((rn < ro).sum()),
+                               "nonperforming_exposures_change": new["exposures"] - old["exposures"]}
+    if balance is not None:
+        summary["nonperforming_balance_change"] = round(new["balance"] - old["balance"], 2)
+    return {"compared": len(both), "grade_changed": summary["exposure_grade_changed"],
+            "downgrades": summary["exposure_downgrades"], "upgrades": summary["exposure_upgrades"],
+            "migration": {"grades": grades, "counts": counts.to_numpy().astype(int).tolist(),
+                          "balance": None if weighted is None else np.round(weighted.to_numpy(), 2).tolist()},
+            "nonperforming": {"old": old, "new": new}, "summary": summary}
 
 
 def _records(a: Any, b: Any) -> str:
@@ -804,6 +854,10 @@ def gate_results(report: dict[str, Any], gates: Sequence[str]) -> list[dict[str,
             continue
         if gate.name == "compared":  # how many clients the report rests on: 'compared < 1000' guards a thin run
             value = report["clients"]
+        elif gate.metric is None and gate.name not in report["summary"]:
+            raise UsageError([Diagnostic("bad-gate", f"--fail-if '{written}': the report has no figure '{gate.name}'",
+                                         hint="exposure figures are those of two versions that grade exposures "
+                                              "(debtor records); nonperforming_balance_change needs balances")])
         elif gate.metric is None:
             value = report["summary"][gate.name]
         elif gate.metric not in report.get("totals", {}):
@@ -846,6 +900,9 @@ WORDS: dict[str, dict[str, str]] = {
         "migration_counts": "Grade migration, clients (rows: before, columns: after)",
         "migration_balance": "Grade migration, balance (rows: before, columns: after)",
         "migration_cells": "Grade migration, clients and balance", "move": "before → after",
+        "exposure_migration_counts": "Exposure grade migration, exposures (rows: before, columns: after)",
+        "exposure_migration_balance": "Exposure grade migration, balance (rows: before, columns: after)",
+        "exposure_migration_cells": "Exposure grade migration, exposures and balance", "exposures_col": "exposures",
         "balance": "balance", "before_after": "before \\ after",
         "distribution": "Grade distribution", "grade": "grade", "before": "before", "after": "after",
         "change": "change", "warnings": "Warnings", "warning": "warning", "actions": "Actions", "action": "action",
@@ -883,6 +940,9 @@ WORDS: dict[str, dict[str, str]] = {
         "migration_counts": "分类迁移（户数；行：变更前，列：变更后）",
         "migration_balance": "分类迁移（余额；行：变更前，列：变更后）",
         "migration_cells": "分类迁移：户数与余额", "move": "变更前 → 变更后",
+        "exposure_migration_counts": "债项分类迁移（笔数；行：变更前，列：变更后）",
+        "exposure_migration_balance": "债项分类迁移（余额；行：变更前，列：变更后）",
+        "exposure_migration_cells": "债项分类迁移：笔数与余额", "exposures_col": "笔数",
         "balance": "余额", "before_after": "变更前 \\ 变更后",
         "distribution": "分类分布", "grade": "分类", "before": "变更前", "after": "变更后",
         "change": "变化", "warnings": "预警", "warning": "预警", "actions": "措施", "action": "措施",
@@ -1062,11 +1122,27 @@ def summary_line(report: dict[str, Any], lang: str = "en") -> str:
         return (f"{report['clients']:,} 户：{s['grade_changed']:,} {w['change_grade']}"
                 f"（{s['grade_changed_share']:.2%}；"
                 f"{s['downgrades']:,} {w['down']}，{s['upgrades']:,} {w['up']}），{s['warnings_changed']:,} "
-                f"{w['change_warnings']}，{s['actions_changed']:,} {w['change_actions']}。")
+                f"{w['change_warnings']}，{s['actions_changed']:,} {w['change_actions']}。"
+                + _exposure_line(report, lang))
     return (f"{report['clients']:,} {w['clients']}: {s['grade_changed']:,} change grade "
             f"({s['grade_changed_share']:.2%}; "
             f"{s['downgrades']:,} down, {s['upgrades']:,} up), {s['warnings_changed']:,} change warnings, "
-            f"{s['actions_changed']:,} change actions.")
+            f"{s['actions_changed']:,} change actions.") + _exposure_line(report, lang)
+
+
+def _exposure_line(report: dict[str, Any], lang: str) -> str:
+    """The exposures' moves after the debtors' (an exposure may move where its debtor does not), or nothing."""
+    e = report.get("exposures")
+    if not e:
+        return ""
+    old, new = e["nonperforming"]["old"], e["nonperforming"]["new"]
+    if lang == "zh":
+        money = f"（余额 {_money(old['balance'])} → {_money(new['balance'])}）" if old["balance"] is not None else ""
+        return (f"债项 {e['compared']:,} 笔：{e['grade_changed']:,} 笔分类变化（{e['downgrades']:,} 笔下调，"
+                f"{e['upgrades']:,} 笔上调）；不良债项 {old['exposures']:,} → {new['exposures']:,} 笔{money}。")
+    money = f" (balance {_money(old['balance'])} → {_money(new['balance'])})" if old["balance"] is not None else ""
+    return (f" {e['compared']:,} exposures: {e['grade_changed']:,} change grade ({e['downgrades']:,} down, "
+            f"{e['upgrades']:,} up); non-performing {old['exposures']:,} → {new['exposures']:,}{money}.")
 
 
 def _rejected_section(rejected: Any, w: dict[str, str]) -> Section | None:
@@ -1129,6 +1205,15 @@ def sections(report: dict[str, Any], lang: str = "en") -> list[Section]:
     if balance is not None:  # a portfolio without balances has the counts alone
         out.append(Section("migration_balance", w["migration_balance"], [w["before_after"], *names],
                            [[n, *map(_money, row)] for n, row in zip(names, balance, strict=True)], tuple(cols)))
+    moved = report.get("exposures")
+    if moved:  # the exposures' own moves: one may move into non-performing where its debtor's grade does not
+        ecounts, ebalance = moved["migration"]["counts"], moved["migration"]["balance"]
+        out.append(Section("exposures_migration_counts", w["exposure_migration_counts"], [w["before_after"], *names],
+                           [[n, *map(_int, row)] for n, row in zip(names, ecounts, strict=True)], tuple(cols)))
+        if ebalance is not None:
+            out.append(Section("exposures_migration_balance", w["exposure_migration_balance"],
+                               [w["before_after"], *names],
+                               [[n, *map(_money, row)] for n, row in zip(names, ebalance, strict=True)], tuple(cols)))
     dist = report["grade_distribution"]
     out.append(Section("distribution", w["distribution"], [w["grade"], w["before"], w["after"], w["change"]],
                        [[n, _int(dist["old"][g]), _int(dist["new"][g]), _signed(dist["new"][g] - dist["old"][g])]
@@ -1296,13 +1381,17 @@ def render_text(report: dict[str, Any], heading: str = "Portfolio impact", lang:
     lines = [*_wrap(heading_of(report, heading, lang)), *_wrap(summary_line(report, lang))]
     for sec in sections(report, lang):
         below: list[list[str]] = []
-        if sec.key == "migration_balance":
-            grades = report["migration"]["grades"]
+        if sec.key in ("migration_balance", "exposures_migration_balance"):
+            of_exposures = sec.key.startswith("exposures")
+            m = report["exposures" if of_exposures else "migration"]
+            m = m["migration"] if of_exposures else m
+            grades = m["grades"]
             rows = [[f"{_grade(report, a, lang)} → {_grade(report, b, lang)}", _int(c), _money(v)]
                     for i, a in enumerate(grades) for j, b in enumerate(grades)
-                    for c, v in [(report["migration"]["counts"][i][j], report["migration"]["balance"][i][j])]
-                    if c or v]
-            sec = Section(sec.key, w["migration_cells"], [w["move"], w["clients_col"], w["balance"]], rows, (1, 2))
+                    for c, v in [(m["counts"][i][j], m["balance"][i][j])] if c or v]
+            sec = Section(sec.key, w["exposure_migration_cells" if of_exposures else "migration_cells"],
+                          [w["move"], w["exposures_col" if of_exposures else "clients_col"], w["balance"]], rows,
+                          (1, 2))
         elif sec.key == "changed_clients":
             below = [[f"{sec.columns[k]}: {r[k]}" for k in range(4, len(sec.columns)) if r[k]] for r in sec.rows]
             sec = Section(sec.key, sec.title, sec.columns[:4], [r[:4] for r in sec.rows], note=sec.note)
@@ -1344,7 +1433,7 @@ def render_markdown(report: dict[str, Any], heading: str = "Portfolio impact", l
         for r in sec.rows:
             first, *rest = r
             lines.append(f"| **{_md(first)}** | " + " | ".join(_md(c) for c in rest) + " |"
-                         if sec.key.startswith("migration") else "| " + " | ".join(_md(c) for c in r) + " |")
+                         if "migration" in sec.key else "| " + " | ".join(_md(c) for c in r) + " |")
         if folded:
             lines += ["", "</details>"]
     return "\n".join(lines) + "\n"

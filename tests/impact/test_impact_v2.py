@@ -150,6 +150,7 @@ def test_two_scoped_versions_compare_debtors(tmp_path: Path) -> None:
     assert same.exit_code == 0, same.stderr
     rep = json.loads(same.stdout)
     assert rep["clients"] == len(DEBTORS) and rep["summary"]["grade_changed"] == 0 and "conversion" not in rep
+    assert rep["summary"]["exposure_grade_changed"] == rep["summary"]["nonperforming_balance_change"] == 0
     # the balance-weighted migration weighs each debtor by the sum of its exposures' balances
     balance = sum(e["balance"] for f in DEBTORS for e in json.loads(f.read_text(encoding="utf-8"))["exposures"])
     assert sum(map(sum, rep["migration"]["balance"])) == pytest.approx(balance)
@@ -163,6 +164,28 @@ def test_two_scoped_versions_compare_debtors(tmp_path: Path) -> None:
     down = sum(new.decide(r)["classification"]["grade"] != old.decide(r)["classification"]["grade"]
                for r in (json.loads(f.read_text(encoding="utf-8")) for f in DEBTORS))
     assert rep["summary"]["downgrades"] == down > 0
+    # The exposures' own moves, decided one by one: one may move into non-performing where its debtor (graded by
+    # its worst exposure) does not, and the report read '0 change grade' while millions moved (a review's finding).
+    pairs = [(x, y) for r in (json.loads(f.read_text(encoding="utf-8")) for f in DEBTORS)
+             for x, y in zip(old.decide(r)["exposures"], new.decide(r)["exposures"], strict=True)]
+    balances = [e["balance"] for f in DEBTORS for e in json.loads(f.read_text(encoding="utf-8"))["exposures"]]
+    grades = rep["migration"]["grades"]
+    counts = [[sum((x["grade"], y["grade"]) == (g, h) for x, y in pairs) for h in grades] for g in grades]
+    moved_e = rep["exposures"]
+    assert moved_e["compared"] == len(pairs) and moved_e["migration"]["counts"] == counts
+    assert moved_e["downgrades"] == rep["summary"]["exposure_downgrades"] == sum(
+        grades.index(y["grade"]) > grades.index(x["grade"]) for x, y in pairs) > rep["summary"]["downgrades"]
+    for side, at in (("old", 0), ("new", 1)):
+        bad = [b for (pair, b) in zip(pairs, balances, strict=True) if pair[at]["nonperforming"]]
+        assert moved_e["nonperforming"][side] == {"exposures": len(bad), "balance": pytest.approx(sum(bad))}
+    assert rep["summary"]["nonperforming_balance_change"] == pytest.approx(
+        moved_e["nonperforming"]["new"]["balance"] - moved_e["nonperforming"]["old"]["balance"])
+    gated = _impact("--format", "json", "--fail-if", "exposure_downgrades > 0", portfolio=debtors, old=NEW,
+                    new=str(draft))
+    assert gated.exit_code == 1 and json.loads(gated.stdout)["gates"][0]["value"] == moved_e["downgrades"]
+    text = _impact("--format", "text", portfolio=debtors, old=NEW, new=str(draft)).stdout
+    assert f"{len(pairs)} exposures: {moved_e['grade_changed']} change grade" in text.replace("\n", " ")
+    assert "Exposure grade migration, exposures (rows: before, columns: after)" in text
     # each changed debtor names the exposures that moved, with both grades and deciding rules, and the actions
     # naming them (for_exposures) when those changed, as decide does
     records = {r["client_id"]: r for r in (json.loads(f.read_text(encoding="utf-8")) for f in DEBTORS)}
@@ -185,6 +208,14 @@ def test_two_scoped_versions_compare_debtors(tmp_path: Path) -> None:
                 want.append(entry)
         assert c["exposures_changed"] == want
     assert any(c["exposures_changed"] for c in rep["changed_clients"])
+
+
+def test_an_exposure_gate_over_client_records_is_a_usage_error() -> None:
+    r = _cli("impact", "loss-client-management@1.0.0", "loss-client-management@1.1.0", "--portfolio",
+             str(REFERENCE / "samples" / "portfolio.csv"), "--fail-if", "exposure_downgrades > 0", "--format", "json")
+    assert r.exit_code == 2
+    [error] = json.loads(r.stderr)["errors"]
+    assert error["code"] == "bad-gate" and "no figure 'exposure_downgrades'" in error["message"]
 
 
 def test_blank_lines_between_debtors_are_no_rows_and_rows_keep_their_line(tmp_path: Path) -> None:
