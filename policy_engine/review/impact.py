@@ -127,9 +127,6 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
     gb = db["grade"].astype(str).to_numpy()
     balance = _compared_balances(a, b, table, rows)
     exposures = _exposure_impact(a, b, rows, grades, policies[0])
-    counts = pd.crosstab(pd.Categorical(ga, grades), pd.Categorical(gb, grades), dropna=False)
-    weighted = None if balance is None else pd.crosstab(
-        pd.Categorical(ga, grades), pd.Categorical(gb, grades), values=balance, aggfunc="sum", dropna=False).fillna(0.0)
     ra = np.array([rank[g] for g in ga])
     rb = np.array([rank[g] for g in gb])
     n = len(rows)
@@ -146,17 +143,14 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
     rows_read = a.rows_read
     summary = _summary(n, {"grade_changed": changed_grade, "downgrades": rb > ra, "upgrades": rb < ra,
                            "warnings_changed": changed_warn, "actions_changed": changed_act},
-                       len(rejected_rows), rows_read, _orphaned(a, b))
-    if exposures is not None:
-        summary.update(exposures.pop("summary"))
+                       len(rejected_rows), rows_read, _orphaned(a, b), exposures)
     report = {
         "old": _side(a, old_p), "new": _side(b, new_p),
         "clients": n,
         "records": _records(a, b),
         "rejected": _rejected(a, b, len(rejected_rows), n),
         "summary": summary,
-        "migration": {"grades": grades, "counts": counts.to_numpy().astype(int).tolist(),
-                      "balance": None if weighted is None else np.round(weighted.to_numpy(), 2).tolist()},
+        "migration": _migration(ga, gb, grades, balance),
         "grade_distribution": {"old": {g: int((ga == g).sum()) for g in grades},
                                "new": {g: int((gb == g).sum()) for g in grades}},
         **_rule_counts(da, db, policies),
@@ -171,6 +165,17 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
     if conversion is not None:
         report["conversion"] = conversion
     return Impact(old_p, new_p, report, (a, b))
+
+
+def _migration(before: np.ndarray, after: np.ndarray, grades: list[str], balance: np.ndarray | None
+               ) -> dict[str, Any]:
+    """Grades before (rows) against after (columns), counted and, given balances, weighted by them."""
+    cats = pd.Categorical(before, grades), pd.Categorical(after, grades)
+    counts = pd.crosstab(*cats, dropna=False)
+    weighted = None if balance is None else \
+        pd.crosstab(*cats, values=balance, aggfunc="sum", dropna=False).fillna(0.0)
+    return {"grades": grades, "counts": counts.to_numpy().astype(int).tolist(),
+            "balance": None if weighted is None else np.round(weighted.to_numpy(), 2).tolist()}
 
 
 def _exposure_impact(a: Any, b: Any, rows: pd.Index, grades: list[str], policy: CompiledPolicy
@@ -191,10 +196,6 @@ def _exposure_impact(a: Any, b: Any, rows: pd.Index, grades: list[str], policy: 
     ro, rn = (np.array([rank.get(g, -1) for g in x], dtype=int) for x in (go, gn))
     balance = next((pd.to_numeric(both[c], errors="coerce").fillna(0.0).to_numpy(dtype=float)
                     for c in ("balance_old", "balance_new", "balance") if c in both.columns), None)
-    cats = pd.Categorical(go, grades), pd.Categorical(gn, grades)
-    counts = pd.crosstab(*cats, dropna=False)
-    weighted = None if balance is None else \
-        pd.crosstab(*cats, values=balance, aggfunc="sum", dropna=False).fillna(0.0)
     bad = [g.id for g in policy.scale if g.nonperforming]
     npo, npn = np.isin(go, bad), np.isin(gn, bad)
 
@@ -210,8 +211,7 @@ def _exposure_impact(a: Any, b: Any, rows: pd.Index, grades: list[str], policy: 
         summary["nonperforming_balance_change"] = round(new["balance"] - old["balance"], 2)
     return {"compared": len(both), "grade_changed": summary["exposure_grade_changed"],
             "downgrades": summary["exposure_downgrades"], "upgrades": summary["exposure_upgrades"],
-            "migration": {"grades": grades, "counts": counts.to_numpy().astype(int).tolist(),
-                          "balance": None if weighted is None else np.round(weighted.to_numpy(), 2).tolist()},
+            "migration": _migration(go, gn, grades, balance),
             "nonperforming": {"old": old, "new": new}, "summary": summary}
 
 
@@ -257,9 +257,10 @@ def _scored(a: Any, b: Any, policies: list[CompiledPolicy]) -> tuple[bool, bool]
     return (any(p.score_bands for p in a.policies or policies), any(p.score_bands for p in b.policies or policies))
 
 
-def _summary(n: int, changed: dict[str, np.ndarray], rejected: int, rows_read: int, orphaned: int = 0
-             ) -> dict[str, Any]:
-    """Counts and shares of the compared clients that changed (``grade_changed``, ``downgrades``, ...)."""
+def _summary(n: int, changed: dict[str, np.ndarray], rejected: int, rows_read: int, orphaned: int = 0,
+             exposures: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Counts and shares of the compared clients that changed (``grade_changed``, ``downgrades``, ...), and with
+    ``exposures`` (:func:`_exposure_impact`, its ``summary`` taken out) the exposures' figures."""
     out: dict[str, Any] = {"compared": n}  # every figure --fail-if reads, by the name it reads it by
     for name, mask in changed.items():
         k = int(mask.sum())
@@ -269,6 +270,8 @@ def _summary(n: int, changed: dict[str, np.ndarray], rejected: int, rows_read: i
     out["rejected"] = rejected
     out["rejected_share"] = round(rejected / rows_read, 6) if rows_read else 0.0
     out["orphaned"] = orphaned  # a folder's rows joining no debtor: 'rejected' counts debtors only
+    if exposures is not None:
+        out.update(exposures.pop("summary"))
     return out
 
 
@@ -1205,15 +1208,7 @@ def sections(report: dict[str, Any], lang: str = "en") -> list[Section]:
     if balance is not None:  # a portfolio without balances has the counts alone
         out.append(Section("migration_balance", w["migration_balance"], [w["before_after"], *names],
                            [[n, *map(_money, row)] for n, row in zip(names, balance, strict=True)], tuple(cols)))
-    moved = report.get("exposures")
-    if moved:  # the exposures' own moves: one may move into non-performing where its debtor's grade does not
-        ecounts, ebalance = moved["migration"]["counts"], moved["migration"]["balance"]
-        out.append(Section("exposures_migration_counts", w["exposure_migration_counts"], [w["before_after"], *names],
-                           [[n, *map(_int, row)] for n, row in zip(names, ecounts, strict=True)], tuple(cols)))
-        if ebalance is not None:
-            out.append(Section("exposures_migration_balance", w["exposure_migration_balance"],
-                               [w["before_after"], *names],
-                               [[n, *map(_money, row)] for n, row in zip(names, ebalance, strict=True)], tuple(cols)))
+    out += _exposure_sections(report, w, names)
     dist = report["grade_distribution"]
     out.append(Section("distribution", w["distribution"], [w["grade"], w["before"], w["after"], w["change"]],
                        [[n, _int(dist["old"][g]), _int(dist["new"][g]), _signed(dist["new"][g] - dist["old"][g])]
@@ -1253,6 +1248,21 @@ def sections(report: dict[str, Any], lang: str = "en") -> list[Section]:
                              "" if s.get("multiply") is None else f"{s['multiply']:g}",
                              "" if s.get("add") is None else f"{s['add']:g}", _int(s["cells_changed"])]
                             for s in scenario["shocks"]], (2, 3, 4)))
+    return out
+
+
+def _exposure_sections(report: dict[str, Any], w: dict[str, str], names: list[str]) -> list[Section]:
+    """The exposures' own migration (counts, balance): one may move into non-performing where its debtor does not."""
+    moved = report.get("exposures")
+    if not moved:
+        return []
+    cols = tuple(range(1, len(names) + 1))
+    counts, balance = moved["migration"]["counts"], moved["migration"]["balance"]
+    out = [Section("exposures_migration_counts", w["exposure_migration_counts"], [w["before_after"], *names],
+                   [[n, *map(_int, row)] for n, row in zip(names, counts, strict=True)], cols)]
+    if balance is not None:
+        out.append(Section("exposures_migration_balance", w["exposure_migration_balance"], [w["before_after"], *names],
+                           [[n, *map(_money, row)] for n, row in zip(names, balance, strict=True)], cols))
     return out
 
 
