@@ -1737,7 +1737,23 @@ def _table_param_cells(c: _Compiler, a: Mapping[str, Any], pname: str, spec: Par
 
 
 def _cross_checks(c: _Compiler) -> None:
-    """Checks between sections once every section is read: the segment input exists and fits."""
+    """Checks between sections once every section is read: the dates in force are a period, the segment input
+    exists and fits."""
+    _in_force_period(c)
+    _segment_input(c)
+
+
+def _in_force_period(c: _Compiler) -> None:
+    """``effective_to`` before ``effective_from``: a version never in force, which ``decide @VERSION`` would still
+    describe as in force 'from 2027-07-01 to 2027-06-30' (an overlap's hint, followed for two versions starting the
+    same day, led there)."""
+    start, end = c.data.get("effective_from"), c.data.get("effective_to")
+    if isinstance(start, str) and isinstance(end, str) and end < start:
+        c.err("bad-dates", f"effective_to {end} is before effective_from {start}: the version is never in force",
+              ("effective_to",), f"end it on {start} or later, or leave effective_to out (open)")
+
+
+def _segment_input(c: _Compiler) -> None:
     seg = c.data.get("segments")
     if not seg or c.open_segments:
         return

@@ -112,8 +112,8 @@ def check_paths(paths: Iterable[str | Path]) -> list[CheckResult]:
         except PolicyError as e:
             diags, policy = e.diagnostics, None
         results.append(CheckResult(str(f), diags, policy))
-    overlap = version_conflicts([r.policy for r in results if r.policy is not None])
-    for d in overlap:
+    loaded = [r.policy for r in results if r.policy is not None]
+    for d in [*version_conflicts(loaded), *version_gaps(loaded)]:
         for r in results:
             if r.file == d.file:
                 r.diagnostics.append(d)
@@ -171,7 +171,40 @@ def version_conflicts(policies: list[CompiledPolicy]) -> list[Diagnostic]:
                         f"{pid} {b.version} (from {b.effective_from}) overlaps {a.version} "
                         f"({a.effective_from} to {a.effective_to or 'open'}) in {a.file}",
                         file=b.file, line=_line(b, "effective_from"),
-                        hint=f"end {a.version} the day before: effective_to: {_day_before(b.effective_from)}"))
+                        hint=f"end {a.version} the day before: effective_to: {_day_before(b.effective_from)}"
+                        if a.effective_from < b.effective_from else
+                        f"both start on {a.effective_from}: start {b.version} later (and end {a.version} the day "
+                        "before it), or drop one"))
+    return out
+
+
+def version_gaps(policies: list[CompiledPolicy]) -> list[Diagnostic]:
+    """Days between two versions of one id when neither is in force: every decision or batch row dated then is
+    refused (no-version-in-force), so ``validate`` and ``test`` refuse the registry, as they do an overlap. Selection
+    by date does not: on the other days the registry decides as it should."""
+    import datetime as dt
+    import itertools
+
+    out: list[Diagnostic] = []
+    by_id: dict[str, list[CompiledPolicy]] = {}
+    for p in policies:
+        if p.status != "draft":
+            by_id.setdefault(p.id, []).append(p)
+    for pid, versions in by_id.items():
+        versions.sort(key=lambda p: (p.effective_from, p.version))
+        ends = "0000-00-00"  # the last day some earlier version is in force
+        for a, b in itertools.pairwise(versions):
+            ends = max(ends, a.effective_to or "9999-12-31")
+            if ends == "9999-12-31" or dt.date.fromisoformat(ends) + dt.timedelta(days=1) >= \
+                    dt.date.fromisoformat(b.effective_from):
+                continue
+            first = (dt.date.fromisoformat(ends) + dt.timedelta(days=1)).isoformat()
+            last = _day_before(b.effective_from)
+            out.append(Diagnostic(
+                "version-gap", f"no version of {pid} is in force from {first} to {last}: {a.version} ends on {ends} "
+                f"and {b.version} starts on {b.effective_from}, so a decision dated between is refused",
+                file=b.file, line=_line(b, "effective_from"),
+                hint=f"start {b.version} on {first}, or end {a.version} on {last}"))
     return out
 
 

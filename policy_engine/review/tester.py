@@ -28,6 +28,7 @@ from ..policy.registry import (
     policy_files,
     read_header,
     version_conflicts,
+    version_gaps,
     version_key,
 )
 from ..policy.validate import schema_errors
@@ -638,6 +639,7 @@ def run_tests(paths: Iterable[str | Path], only: str | None = None, registry: Pa
     # key, but no decision by date can be made, so a run that passes them would be green for a registry that
     # `decide` refuses (as validate does, an error at the later version's effective_from).
     run.diagnostics.extend(version_conflicts(policies))
+    run.diagnostics.extend(version_gaps(policies))
     seen: set[Path] = set()
     deciders: dict[str, Decider] = {}
     selected = 0
@@ -801,10 +803,19 @@ def _broken_cases(doc: Document, file: str, per_case: Mapping[int, list[Diagnost
     pid = doc.data["policy"]
     valid = {i: case for i, case in enumerate(doc.data["cases"]) if i not in per_case}
     broken = set(per_case)
+    tested = doc.data.get("versions") or []
     for i, case in valid.items():
         for j, v in enumerate(case.get("versions") or []):
             if pid in known and v not in known[pid]:  # pinned to a version that is gone: it would never run again
                 run.diagnostics.append(_unknown_version(doc, file, pid, v, ("cases", i, "versions", j), known))
+                broken.add(i)
+            elif tested and v not in tested:  # a version the file does not test: the case never runs there
+                line, col = doc.locate(("cases", i, "versions", j))
+                run.diagnostics.append(Diagnostic(
+                    "case-never-runs", f"the case is pinned to version {v}, which this file does not test (its "
+                    f"versions: {', '.join(map(str, tested))}): it never runs against it", file=file, line=line,
+                    column=col, path=format_path(("cases", i, "versions", j)),
+                    hint=f"add {v} to the file's versions:, or move the case to a file that tests {v}"))
                 broken.add(i)
     for i, case in valid.items():
         expect = case.get("expect") or {}

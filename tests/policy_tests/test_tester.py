@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from policy_engine.policy.registry import check_paths
 from policy_engine.review.tester import PatchError, apply_patch, check_expectations, run_tests
 
 from ..conftest import DATA, POLICIES, REFERENCE
@@ -563,6 +564,37 @@ def test_a_test_file_in_no_policy_folder_runs_against_the_registry_policy_it_nam
     r = CliRunner().invoke(main, ["--policies", str(tmp_path / "policies"), "test", str(loose), "--format", "json"],
                            catch_exceptions=False)
     assert r.exit_code == 4 and "copies" not in r.output
+
+
+def test_days_between_two_versions_with_none_in_force_fail_the_run_as_validate_does(tmp_path: Path) -> None:
+    """2.1.0 ending 2027-09-30 and 2.2.0 starting 2027-11-01 passed validate and test; every October decision was
+    then refused (no-version-in-force). Both now refuse the registry at the later effective_from."""
+    suite = _write_suite(tmp_path, f"  - name: x\n    client: {CLIENT}\n    expect: {{grade: good}}\n")
+    later = _second_version(suite, ("effective_from: 2025-01-01", "effective_from: 2025-02-01"))
+    run = run_tests([suite])
+    assert [(d.code, Path(d.file).name, d.line) for d in run.diagnostics] == [("version-gap", later.name, 7)]
+    assert run.diagnostics[0].message == ("no version of mini is in force from 2025-01-01 to 2025-01-31: 1.0.0 ends "
+                                          "on 2024-12-31 and 1.1.0 starts on 2025-02-01, so a decision dated between "
+                                          "is refused")
+    assert run.diagnostics[0].hint == "start 1.1.0 on 2025-01-01, or end 1.0.0 on 2025-01-31"
+    results = check_paths([suite])
+    assert [(d.code, d.line) for r in results for d in r.diagnostics] == [("version-gap", 7)]
+
+
+def test_a_case_pinned_to_a_version_its_file_does_not_test_is_an_error(tmp_path: Path) -> None:
+    """It never ran, silently, and a false expectation in it passed for ever."""
+    suite = _write_suite(tmp_path, f"  - name: never\n    versions: [1.0.0]\n    client: {CLIENT}\n"
+                                   "    expect: {grade: bad}\n"
+                                   f"  - name: runs\n    client: {CLIENT}\n    expect: {{grade: good}}\n")
+    _second_version(suite)
+    tests = suite / "tests.yaml"
+    tests.write_text(tests.read_text(encoding="utf-8").replace("policy: mini\n", "policy: mini\nversions: [1.1.0]\n"),
+                     encoding="utf-8")
+    run = run_tests([suite])
+    [d] = run.diagnostics
+    assert (d.code, d.line, d.path) == ("case-never-runs", 5, "cases[0].versions[0]")
+    assert d.hint == "add 1.0.0 to the file's versions:, or move the case to a file that tests 1.0.0"
+    assert [r.name for r in run.results] == ["runs"]
 
 
 def test_versions_in_force_on_one_day_fail_the_run_as_validate_does(tmp_path: Path) -> None:

@@ -107,6 +107,15 @@ def test_two_active_versions_with_overlapping_periods_are_an_error(tmp_path: Pat
     assert "effective_to: 2024-05-31" in hint
 
 
+def test_two_versions_starting_on_one_day_are_not_told_to_end_the_day_before_they_start(tmp_path: Path) -> None:
+    text = (DATA / "mini-policy.yaml").read_text(encoding="utf-8")
+    (tmp_path / "policy-1.0.0.yaml").write_text(text, encoding="utf-8")
+    (tmp_path / "policy-1.1.0.yaml").write_text(text.replace("version: 1.0.0", "version: 1.1.0"), encoding="utf-8")
+    [d] = [d for r in check_paths([tmp_path]) for d in r.diagnostics]
+    assert d.code == "version-overlap"
+    assert d.hint == "both start on 2024-01-01: start 1.1.0 later (and end 1.0.0 the day before it), or drop one"
+
+
 def test_schema_validation_is_memoised_only_for_valid_texts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from policy_engine.policy import cache, compiler
 
