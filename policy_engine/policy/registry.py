@@ -113,7 +113,10 @@ def check_paths(paths: Iterable[str | Path]) -> list[CheckResult]:
             diags, policy = e.diagnostics, None
         results.append(CheckResult(str(f), diags, policy))
     loaded = [r.policy for r in results if r.policy is not None]
-    for d in [*version_conflicts(loaded), *version_gaps(loaded)]:
+    # a gap where a version that does not load may stand is no finding of its own: it shows once that one loads
+    unloaded = {h.id for r in results if r.policy is None and r.module is None
+                and (h := read_header(Path(r.file))) is not None}
+    for d in [*version_conflicts(loaded), *version_gaps(loaded, unloaded)]:
         for r in results:
             if r.file == d.file:
                 r.diagnostics.append(d)
@@ -178,7 +181,7 @@ def version_conflicts(policies: list[CompiledPolicy]) -> list[Diagnostic]:
     return out
 
 
-def version_gaps(policies: list[CompiledPolicy]) -> list[Diagnostic]:
+def version_gaps(policies: list[CompiledPolicy], unloaded: Iterable[str] = ()) -> list[Diagnostic]:
     """Days between two versions of one id when neither is in force: every decision or batch row dated then is
     refused (no-version-in-force), so ``validate`` and ``test`` refuse the registry, as they do an overlap. Selection
     by date does not: on the other days the registry decides as it should."""
@@ -187,8 +190,9 @@ def version_gaps(policies: list[CompiledPolicy]) -> list[Diagnostic]:
 
     out: list[Diagnostic] = []
     by_id: dict[str, list[CompiledPolicy]] = {}
+    skipped = set(unloaded)  # ids with a version that does not load: its period is not known
     for p in policies:
-        if p.status != "draft":
+        if p.status != "draft" and p.id not in skipped:
             by_id.setdefault(p.id, []).append(p)
     for pid, versions in by_id.items():
         versions.sort(key=lambda p: (p.effective_from, p.version))

@@ -639,7 +639,9 @@ def run_tests(paths: Iterable[str | Path], only: str | None = None, registry: Pa
     # key, but no decision by date can be made, so a run that passes them would be green for a registry that
     # `decide` refuses (as validate does, an error at the later version's effective_from).
     run.diagnostics.extend(version_conflicts(policies))
-    run.diagnostics.extend(version_gaps(policies))
+    loaded = {(p.id, p.version) for p in policies}  # a version that does not load leaves its period unknown
+    run.diagnostics.extend(version_gaps(policies, {i for i, vs in known.items() if any((i, v) not in loaded
+                                                                                       for v in vs)}))
     seen: set[Path] = set()
     deciders: dict[str, Decider] = {}
     selected = 0

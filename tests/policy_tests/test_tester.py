@@ -579,6 +579,11 @@ def test_days_between_two_versions_with_none_in_force_fail_the_run_as_validate_d
     assert run.diagnostics[0].hint == "start 1.1.0 on 2025-01-01, or end 1.0.0 on 2025-01-31"
     results = check_paths([suite])
     assert [(d.code, d.line) for r in results for d in r.diagnostics] == [("version-gap", 7)]
+    # a version that does not load leaves its period unknown: its own error alone, no gap beside it
+    first = suite / "policy-1.0.0.yaml"
+    first.write_text(first.read_text(encoding="utf-8").replace("when: dpd > 90", "when: dpd >"), encoding="utf-8")
+    assert "version-gap" not in [d.code for d in run_tests([suite]).diagnostics]
+    assert "version-gap" not in [d.code for r in check_paths([suite]) for d in r.diagnostics]
 
 
 def test_a_case_pinned_to_a_version_its_file_does_not_test_is_an_error(tmp_path: Path) -> None:
