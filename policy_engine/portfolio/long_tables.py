@@ -159,10 +159,14 @@ def locate(policy: CompiledPolicy, source: Path | Mapping[str, Path]) -> dict[st
     if DEBTORS not in found:
         parts = isinstance(source, Path) and any(p.is_dir() and any(p.glob(f"{DEBTORS}.*")) for p in
                                                  source.glob("part-*"))
+        records = isinstance(source, Path) and not parts and any(source.glob("*.json"))
         raise UsageError([Diagnostic("file-missing", "no debtors table (debtors.parquet or debtors.csv)",
                                      file=str(source) if isinstance(source, Path) else None,
                                      hint="this is a dataset of partitions (part-NNNNN folders): batch --engine dask "
-                                          "decides it; other commands read one folder of tables" if parts else None)])
+                                          "decides it; other commands read one folder of tables" if parts else
+                                          "a folder is read as long tables (debtors, exposures, payments, ...); "
+                                          "debtor records (.json files) go as one JSON Lines file, a record on "
+                                          "each line" if records else None)])
     kinds = sorted({path.suffix.lower() for path in found.values()})
     if len(kinds) > 1:  # a CSV cell is text, a Parquet cell typed: one portfolio is read one way
         raise UsageError([Diagnostic("mixed-formats", f"the tables are {' and '.join(kinds)} files: write every "

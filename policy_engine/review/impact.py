@@ -153,7 +153,7 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
         "migration": _migration(ga, gb, grades, balance),
         "grade_distribution": {"old": {g: int((ga == g).sum()) for g in grades},
                                "new": {g: int((gb == g).sum()) for g in grades}},
-        **_rule_counts(da, db, policies),
+        **_rule_counts(da, db, policies, (a.policies, b.policies)),
         "segment_by": old_p.segment_by, "by_segment": _by_segment(seg, ra, rb),
         "changed_clients": listed, "changed_clients_total": int(any_change.sum()),
     }
@@ -776,30 +776,36 @@ def _no_decisions() -> pd.DataFrame:
 
 
 def _before_after(before: Any, after: Any, und_before: Counter[str] | None = None,
-                  und_after: Counter[str] | None = None) -> dict[str, dict[str, int]]:
+                  und_after: Counter[str] | None = None, shown: set[str] | frozenset[str] = frozenset()
+                  ) -> dict[str, dict[str, int]]:
     """Clients each rule fired for on each side; with the clients it was undetermined for, when any was
     (``old_undetermined``, ``new_undetermined``): a count that fell because the facts are missing on the
     new side (a converted record has no cash flow for debt service) is not read as an improvement."""
     b, a = Counter(map(str, before)), Counter(map(str, after))
     ub, ua = und_before or Counter(), und_after or Counter()
     out: dict[str, dict[str, int]] = {}
-    for k in sorted(set(b) | set(a) | set(ub) | set(ua)):
+    for k in sorted(set(b) | set(a) | set(ub) | set(ua) | set(shown)):
         out[k] = {"old": b.get(k, 0), "new": a.get(k, 0), "change": a.get(k, 0) - b.get(k, 0)}
         if ub or ua:
             out[k] |= {"old_undetermined": ub.get(k, 0), "new_undetermined": ua.get(k, 0)}
     return out
 
 
-def _rule_counts(da: pd.DataFrame, db: pd.DataFrame, policies: list[CompiledPolicy]) -> dict[str, Any]:
-    """``warnings`` and ``actions``: per rule, the compared clients it fired (and was undetermined) for."""
+def _rule_counts(da: pd.DataFrame, db: pd.DataFrame, policies: list[CompiledPolicy],
+                 sides: tuple[list[CompiledPolicy], list[CompiledPolicy]] = ([], [])) -> dict[str, Any]:
+    """``warnings`` and ``actions``: per rule, the compared clients it fired (and was undetermined) for. A rule one
+    side has and the other has not (``sides``: each side's versions) is counted even where it fired for none: a
+    committee reviewing a new warning sees it fired 0 times, not nothing."""
     # each side's undetermined lists read once (a portfolio may hold a million rows), then split by kind
     und = [Counter(map(str, _flatten_lists(d["undetermined"]))) if "undetermined" in d.columns else Counter()
            for d in (da, db)]
     out: dict[str, Any] = {}
-    for key, ids in (("warnings", {w.id for p in policies for w in p.warnings}),
-                     ("actions", {x.id for p in policies for x in p.actions})):
+    for key, kind in (("warnings", "warnings"), ("actions", "actions")):
+        ids = {r.id for p in policies for r in getattr(p, kind)}
+        each = [{r.id for p in side for r in getattr(p, kind)} for side in sides]
         ua, ub = (Counter({k: n for k, n in c.items() if k in ids}) for c in und)
-        out[key] = _before_after(_flatten_lists(da[key]), _flatten_lists(db[key]), ua, ub)
+        out[key] = _before_after(_flatten_lists(da[key]), _flatten_lists(db[key]), ua, ub,
+                                 each[0] ^ each[1] if all(sides) else set())
     return out
 
 

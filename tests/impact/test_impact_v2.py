@@ -210,6 +210,28 @@ def test_two_scoped_versions_compare_debtors(tmp_path: Path) -> None:
     assert any(c["exposures_changed"] for c in rep["changed_clients"])
 
 
+def test_a_rule_one_version_has_alone_is_counted_even_where_it_fired_for_none(tmp_path: Path) -> None:
+    """A new warning that fired for no debtor was left out of the report: the committee could not see it was added
+    and fired 0 times."""
+    debtors = tmp_path / "debtors.jsonl"
+    debtors.write_text("".join(json.dumps(json.loads(f.read_text(encoding="utf-8"))) + "\n" for f in DEBTORS),
+                       encoding="utf-8")
+    text = (REFERENCE / "policy-2.0.0.yaml").read_text(encoding="utf-8")
+    shutil.copytree(REFERENCE.parent / "financial-difficulty", tmp_path / "financial-difficulty")
+    draft = tmp_path / "loss-client-management" / "policy-2.0.1.yaml"
+    draft.parent.mkdir()
+    renamed = text.replace("version: 2.0.0\n", "version: 2.0.1\n", 1).replace(
+        "  - id: receivables_slow\n", "  - id: receivables_slow_v2\n", 1)
+    assert renamed.count("receivables_slow_v2") == 1
+    draft.write_text(renamed, encoding="utf-8")
+    r = _impact("--format", "json", portfolio=debtors, old=NEW, new=str(draft))
+    assert r.exit_code == 0, r.stderr
+    warnings = json.loads(r.stdout)["warnings"]
+    for rule in ("receivables_slow", "receivables_slow_v2"):  # fired for none of the samples, on either side
+        assert {k: warnings[rule][k] for k in ("old", "new", "change")} == {"old": 0, "new": 0, "change": 0}, rule
+    assert "bankruptcy_filing" not in warnings  # both versions have it and it fired for none: nothing to say
+
+
 def test_an_exposure_gate_over_client_records_is_a_usage_error() -> None:
     r = _cli("impact", "loss-client-management@1.0.0", "loss-client-management@1.1.0", "--portfolio",
              str(REFERENCE / "samples" / "portfolio.csv"), "--fail-if", "exposure_downgrades > 0", "--format", "json")
@@ -237,6 +259,11 @@ def test_two_scoped_versions_need_json_lines(tmp_path: Path) -> None:
     r = _impact("--format", "json", old=NEW, portfolio=REFERENCE / "samples" / "portfolio.csv")
     assert r.exit_code == 2
     assert "scoped-portfolio-format" in r.stderr
+    # a folder of debtor records is no folder of long tables: said, with what to write instead
+    r = _impact("--format", "json", old=NEW, portfolio=REFERENCE / "samples" / "debtors")
+    [error] = json.loads(r.stderr)["errors"]
+    assert r.exit_code == 2 and error["code"] == "file-missing"
+    assert "debtor records (.json files) go as one JSON Lines file" in error["hint"]
 
 
 def test_client_records_under_two_debtor_versions_compare_nothing_and_are_refused(tmp_path: Path) -> None:
