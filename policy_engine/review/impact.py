@@ -30,11 +30,12 @@ if TYPE_CHECKING:
     from ..decide.ref import PolicyRef
     from ..portfolio.tables import TableRun
 
+# The exposures' figures, in a report of two versions grading exposures (nonperforming_balance_change: given balances).
+EXPOSURE_GATES = ("exposure_grade_changed", "exposure_downgrades", "exposure_upgrades",
+                  "nonperforming_exposures_change", "nonperforming_balance_change")
 GATES = ("grade_changed", "grade_changed_share", "downgrades", "downgrade_share", "upgrades", "upgrade_share",
          "warnings_changed", "warnings_changed_share", "actions_changed", "actions_changed_share", "rejected",
-         "rejected_share", "orphaned", "compared", *(EXPOSURE_GATES := (
-             "exposure_grade_changed", "exposure_downgrades", "exposure_upgrades", "nonperforming_exposures_change",
-             "nonperforming_balance_change")))
+         "rejected_share", "orphaned", "compared", *EXPOSURE_GATES)
 # NAME OP NUMBER; NAME a figure of the summary, or total.METRIC.FIELD / total.METRIC[SEGMENT].FIELD.
 _GATE = re.compile(r"^\s*(?P<name>total\.(?P<metric>[A-Za-z_][A-Za-z0-9_]*)(?:\[(?P<segment>[^\]]+)\])?"
                    r"\.(?P<field>[a-z_]+)|[a-z_]+)\s*(?P<op>>=|<=|>|<|==)\s*"
@@ -126,7 +127,7 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
     ga = da["grade"].astype(str).to_numpy()
     gb = db["grade"].astype(str).to_numpy()
     balance = _compared_balances(a, b, table, rows)
-    exposures = _exposure_impact(a, b, rows, grades, policies[0])
+    exposures, exposure_figures = _exposure_impact(a, b, rows, grades, policies[0])
     ra = np.array([rank[g] for g in ga])
     rb = np.array([rank[g] for g in gb])
     n = len(rows)
@@ -143,7 +144,7 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
     rows_read = a.rows_read
     summary = _summary(n, {"grade_changed": changed_grade, "downgrades": rb > ra, "upgrades": rb < ra,
                            "warnings_changed": changed_warn, "actions_changed": changed_act},
-                       len(rejected_rows), rows_read, _orphaned(a, b), exposures)
+                       len(rejected_rows), rows_read, _orphaned(a, b), exposure_figures)
     report = {
         "old": _side(a, old_p), "new": _side(b, new_p),
         "clients": n,
@@ -179,16 +180,17 @@ def _migration(before: np.ndarray, after: np.ndarray, grades: list[str], balance
 
 
 def _exposure_impact(a: Any, b: Any, rows: pd.Index, grades: list[str], policy: CompiledPolicy
-                     ) -> dict[str, Any] | None:
+                     ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """Both versions grading exposures: how the compared debtors' exposures moved, counted and weighted by balance,
-    and the non-performing exposures before and after (with the figures --fail-if reads, under ``summary``).
+    and the non-performing exposures before and after; and the figures --fail-if reads (EXPOSURE_GATES). Else
+    (None, {}).
 
     A debtor's grade is its worst exposure's, so an exposure brought into non-performing beside a worse one (the 10%
     contagion reaching a performing loan) moves no debtor: the report read '0 change grade' while 60 million moved
     into non-performing, and no gate could catch it."""
     ea, eb = getattr(a, "exposures", None), getattr(b, "exposures", None)
     if ea is None or eb is None:
-        return None
+        return None, {}
     wanted = ea["row"].isin(rows), eb["row"].isin(rows)
     both = ea[wanted[0]].merge(eb[wanted[1]], on=["row", "exposure_id"], suffixes=("_old", "_new"))
     rank = {g: i for i, g in enumerate(grades)}
@@ -211,8 +213,7 @@ def _exposure_impact(a: Any, b: Any, rows: pd.Index, grades: list[str], policy: 
         summary["nonperforming_balance_change"] = round(new["balance"] - old["balance"], 2)
     return {"compared": len(both), "grade_changed": summary["exposure_grade_changed"],
             "downgrades": summary["exposure_downgrades"], "upgrades": summary["exposure_upgrades"],
-            "migration": _migration(go, gn, grades, balance),
-            "nonperforming": {"old": old, "new": new}, "summary": summary}
+            "migration": _migration(go, gn, grades, balance), "nonperforming": {"old": old, "new": new}}, summary
 
 
 def _records(a: Any, b: Any) -> str:
@@ -258,9 +259,9 @@ def _scored(a: Any, b: Any, policies: list[CompiledPolicy]) -> tuple[bool, bool]
 
 
 def _summary(n: int, changed: dict[str, np.ndarray], rejected: int, rows_read: int, orphaned: int = 0,
-             exposures: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Counts and shares of the compared clients that changed (``grade_changed``, ``downgrades``, ...), and with
-    ``exposures`` (:func:`_exposure_impact`, its ``summary`` taken out) the exposures' figures."""
+             exposures: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Counts and shares of the compared clients that changed (``grade_changed``, ``downgrades``, ...), then the
+    exposures' figures (:func:`_exposure_impact`) when both versions grade exposures."""
     out: dict[str, Any] = {"compared": n}  # every figure --fail-if reads, by the name it reads it by
     for name, mask in changed.items():
         k = int(mask.sum())
@@ -270,8 +271,7 @@ def _summary(n: int, changed: dict[str, np.ndarray], rejected: int, rows_read: i
     out["rejected"] = rejected
     out["rejected_share"] = round(rejected / rows_read, 6) if rows_read else 0.0
     out["orphaned"] = orphaned  # a folder's rows joining no debtor: 'rejected' counts debtors only
-    if exposures is not None:
-        out.update(exposures.pop("summary"))
+    out.update(exposures or {})
     return out
 
 
