@@ -273,7 +273,7 @@ def _refuse_utf8_as_other(data: bytes, encoding: str, path: Path) -> None:
     """A UTF-8 file read with ``--encoding gb18030`` (or Latin-1) decodes without an error, as mojibake: 制造业 would
     be read as 鍒堕€犱笟, a value no policy's list holds, and the client decided as one outside it. Text that is
     valid UTF-8 beyond ASCII is UTF-8 (a GB18030 or Latin-1 text of any length almost never is): refused, named."""
-    if data.isascii() or codecs.lookup(encoding).name == "utf-8":
+    if codecs.lookup(encoding).name == "utf-8" or data.isascii():  # the usual UTF-8 file: no scan of its bytes
         return
     try:
         text = data.decode("utf-8")
