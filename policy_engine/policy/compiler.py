@@ -105,10 +105,17 @@ _DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d+$")  # '1,25': a decimal comma (YAML 
 _PERCENT_TEXT = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)\s*%$")  # '10%': YAML reads it as text
 
 
+def percent_as_share(text: str) -> str | None:
+    """'12.5%' as the number a share is written as ('0.125'); None when the text is no percentage."""
+    if not _PERCENT_TEXT.match(text.strip()):
+        return None
+    return _as_number(repr(float(text.strip().rstrip("% \t")) / 100))
+
+
 def _number_hint(text: str) -> str:
     """What to write for a number given as text: a quoted number, a percentage, or one with a decimal comma."""
-    if _PERCENT_TEXT.match(text):
-        share = _as_number(repr(float(text.rstrip("% \t")) / 100))
+    share = percent_as_share(text)
+    if share is not None:
         return f"a share is written as a number: {text} is {share}"
     if _DECIMAL_COMMA.match(text):
         whole, decimals = text.split(",")

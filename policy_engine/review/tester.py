@@ -973,6 +973,7 @@ def _mistyped_metrics(doc: Document, file: str, wanted: Mapping[Any, Any], at: t
     """Expected values that no value of the metric can equal: ``"0.2"`` or ``20%`` (text) for a number, ``1`` for a
     yes/no. Such a case fails for ever, with ``expected "0.2", got 0.2``, which reads as a match."""
     from ..language.functions import BOOL, NUMBER
+    from ..policy.compiler import percent_as_share
 
     types: dict[str, str] = {}
     for p in policies:
@@ -992,10 +993,9 @@ def _mistyped_metrics(doc: Document, file: str, wanted: Mapping[Any, Any], at: t
         line, col = doc.locate((*at, name))
         what = "a number" if kind == NUMBER else "true or false"
         hint = "write true or false" if kind == BOOL else "write the number without quotes"
-        if kind == NUMBER and isinstance(value, str):
-            share = re.fullmatch(r"\s*([-+]?\d+(?:\.\d+)?)\s*%\s*", value)
-            if share is not None:
-                hint = f"a share is a number: {value.strip()} is {float(share[1]) / 100!r}"
+        share = percent_as_share(value) if kind == NUMBER and isinstance(value, str) else None
+        if share is not None:
+            hint = f"a share is a number: {value.strip()} is {share}"
         out.append(Diagnostic("wrong-type", f"metric '{name}' is {what}; the case expects {json.dumps(value)}, which "
                               "no value of it equals", file=file, line=line, column=col,
                               path=format_path((*at, name)), hint=hint))
