@@ -48,19 +48,20 @@ def _json_notes(fmt: str | None) -> bool:
         return False
 
 
-def _note(fmt: str, where: str, code: str, message: str) -> None:
+def _note(fmt: str, where: str, code: str, message: str, hint: str | None = None) -> None:
     """A warning beside a command's result: a text line on stderr, or with --format json an entry of the one
     JSON document stderr gets (``{"ok": true, "warnings": [...]}``, or among the errors of a failure), so a
     caller that parses stderr as JSON never meets a text line."""
     if not _json_notes(fmt):
         from .safetext import printable
 
-        click.echo(printable(f"{where}: warning: {message}"), err=True)
+        click.echo(printable(f"{where}: warning: {message}") + (f"\n    hint: {printable(hint)}" if hint else ""),
+                   err=True)
         return
     from .diagnostics import Diagnostic
 
     ctx = click.get_current_context().find_root()
-    ctx.obj.setdefault("notes", []).append(Diagnostic(code, message, file=where, severity="warning"))
+    ctx.obj.setdefault("notes", []).append(Diagnostic(code, message, file=where, severity="warning", hint=hint))
 
 
 def _say(fmt: str, code: str, message: str) -> None:
@@ -1563,6 +1564,9 @@ def audit_verify(ctx: click.Context, fmt: str | None) -> None:
         head_seq, head_hash = store.head()
         with progress("verifying", head_seq, "records") as shown:
             checked, broken = store.verify(shown.update)
+        edited = store.edited_versions()
+    for d in edited:  # not a break: every record names the text it was decided under
+        _note(fmt, d.file or "", d.code, d.message, d.hint)
     head = {"seq": head_seq, "hash": head_hash}  # publish it elsewhere to prove the store was not rewritten whole
     if fmt == "json":
         click.echo(json.dumps({"records": checked, "ok": broken is None,
@@ -1581,6 +1585,7 @@ def audit_verify(ctx: click.Context, fmt: str | None) -> None:
                                      file=str(store.path), hint="`audit show` the record; restore the store from "
                                      "a copy whose head hash was published")])
         sys.exit(EXIT_AUDIT)
+    _finish(fmt, [])
 
 
 @audit.command("replay")

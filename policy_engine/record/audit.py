@@ -1158,6 +1158,33 @@ class AuditStore:
                 edited = found
         return edited
 
+    def edited_versions(self) -> list[Diagnostic]:
+        """A ``version-edited`` warning for each policy version that decided under more than one text.
+
+        Every record names the text it was decided under, so the chain stays intact and each decision still
+        replays; but "decided under 2.0.0" no longer says by which rules, and a change slipped in without a new
+        version, a changelog or a diff. Found from the snapshots, which are stored once per text.
+        """
+        found: list[Diagnostic] = []
+        rows = self.db.execute(
+            "SELECT policy_id, version, sha256, first_used_at FROM policy_snapshot WHERE (policy_id, version) IN "
+            "(SELECT policy_id, version FROM policy_snapshot GROUP BY policy_id, version HAVING COUNT(*) > 1) "
+            "ORDER BY policy_id, version, first_used_at, sha256").fetchall()
+        by_version: dict[tuple[str, str], list[str]] = {}
+        for policy_id, version, sha, first_used in rows:
+            first = self._first_under(sha)
+            where = f"record {first[0]}" if first is not None else "no record"
+            by_version.setdefault((policy_id, version), []).append(f"{str(sha)[:12]} (first used {first_used}, "
+                                                                   f"{where})")
+        for (policy_id, version), texts in by_version.items():
+            found.append(Diagnostic(
+                "version-edited", f"policy {policy_id} {version} decided under {len(texts)} different texts: "
+                f"{', '.join(texts)}; its decisions replay, each under its own text, but '{version}' no longer "
+                "names one set of rules", file=str(self.path), severity="warning",
+                hint=f"restore the text {version} was published with and publish the change as a new version "
+                     "(a changelog entry, `policy-engine diff` between them)"))
+        return found
+
     def _stale_lookup(self) -> Break | None:
         """The first record a lookup the chain does not cover would miss: a batch segment's client index and id range
         (list and export --client, show ID), a policy snapshot's id and version (--policy-version). Each is derived

@@ -1226,3 +1226,29 @@ def test_a_forged_record_beside_a_genuine_one_is_the_one_named_inserted(store_of
     assert (out["break"]["seq"], out["break"]["kind"]) == (total + 1, "inserted"), out
     assert out["break"]["detail"] == (f"record {total + 1} is not in the chain: it claims to follow record 7, which "
                                       "record 8 follows in the chain")
+
+
+def test_verify_warns_of_a_version_decided_under_two_texts(tmp_path: Path) -> None:
+    """A version edited after it decided went unnoticed: the store filed the new text under the same id and version,
+    and verify said the chain was intact (found by a policy owner's review). It is intact, each record names its
+    text; verify still says so, and warns that the version no longer names one set of rules."""
+    db = tmp_path / "a.db"
+    policy = tmp_path / "policy-1.1.0.yaml"
+    text = (REFERENCE / "policy-1.1.0.yaml").read_text(encoding="utf-8")
+    policy.write_text(text, encoding="utf-8")
+    assert cli(db, "decide", "-p", str(policy), "-c", str(SAMPLES[0])).exit_code == 0
+    assert cli(db, "audit", "verify").stderr == ""
+    policy.write_text(text + "# one threshold changed in place\n", encoding="utf-8")
+    assert cli(db, "decide", "-p", str(policy), "-c", str(SAMPLES[1])).exit_code == 0
+    out = _verify(db)
+    assert out["ok"] is True and out["records"] == 2
+    said = json.loads(cli(db, "audit", "verify", "--format", "json").stderr)
+    assert said["ok"] is True and [w["code"] for w in said["warnings"]] == ["version-edited"]
+    warning = said["warnings"][0]
+    assert "policy loss-client-management 1.1.0 decided under 2 different texts" in warning["message"]
+    assert "record 1)" in warning["message"] and "record 2)" in warning["message"]
+    assert "publish the change as a new version" in warning["hint"]
+    text_run = cli(db, "audit", "verify", "--format", "text")
+    assert text_run.exit_code == 0 and text_run.stdout.startswith("chain intact: 2 record(s)")
+    assert "warning: policy loss-client-management 1.1.0 decided under 2 different texts" in text_run.stderr
+    assert "\n    hint: restore the text 1.1.0 was published with" in text_run.stderr
