@@ -29,7 +29,6 @@ from ..policy.registry import (
     read_header,
     version_conflicts,
     version_gaps,
-    version_key,
 )
 from ..policy.validate import schema_errors
 
@@ -777,9 +776,9 @@ def _target_policies(doc: Document, file: str, policies: list[CompiledPolicy], k
     if not targets:
         loaded = sorted(p.version for p in policies if p.id == pid)
         listed = data.get("versions") or []
-        later = bool(loaded and listed) and all(v in known.get(pid, ()) for v in listed) and (
-            min(map(version_key, listed)) > max(map(version_key, loaded)))
-        if later:  # a file for a later version in a folder the versions share: not this run's to test
+        if loaded and listed and all(v in known.get(pid, ()) for v in listed):
+            # a file for versions the run did not load (`test policy-2.2.0.yaml` beside 2.1.0's files): not this
+            # run's to test; a loaded version no file runs against is said once, at it (untested-version)
             return targets
         if loaded:  # the policy is there, in versions the file does not list (a new version, say)
             run.targeted.update(p.key for p in policies if p.id == pid)  # said here: no untested-version too

@@ -377,7 +377,8 @@ def test_a_test_file_in_the_policy_tests_folder_finds_its_policy_one_level_up() 
 
 
 def test_a_new_version_not_listed_in_versions_says_to_add_it(tmp_path: Path) -> None:
-    # Testing a new version against a file that lists the older ones: the file is named, and what to add.
+    # Testing a new version against a file that lists the older ones: the version is untested, said once at it
+    # with the file to add it to (it was unknown-policy at each such file, though the policy was there).
     suite = _write_suite(tmp_path, f"  - name: x\n    client: {CLIENT}\n    expect: {{grade: good}}\n")
     (suite / "tests.yaml").write_text((suite / "tests.yaml").read_text().replace(
         "policy: mini\n", "policy: mini\nversions: ['1.0.0']\n"))
@@ -387,9 +388,10 @@ def test_a_new_version_not_listed_in_versions_says_to_add_it(tmp_path: Path) -> 
     (suite / "policy-1.1.0.yaml").write_text(newer, encoding="utf-8")
     run = run_tests([suite / "policy-1.1.0.yaml"])  # as `policy-engine test policy-1.1.0.yaml` runs it
     [d] = run.diagnostics
-    assert (d.code, d.line, d.path) == ("unknown-policy", 2, "versions"), d
-    assert d.message == "this file tests 'mini' versions 1.0.0; the run loaded 1.1.0"
-    assert d.hint is not None and d.hint.startswith("to run its cases against 1.1.0, add '1.1.0' to versions:")
+    assert (d.code, d.file, d.line, d.path) == ("untested-version", str(suite / "policy-1.1.0.yaml"), 3, "version"), d
+    assert d.message == "no test case runs against mini 1.1.0"
+    assert d.hint == f"add '1.1.0' to the versions: of the test files that apply to it ({suite / 'tests.yaml'}), " \
+                     "or give it test files of its own"
 
 
 def test_a_file_for_a_later_version_in_a_shared_folder_is_not_run_against_an_earlier_one(tmp_path: Path) -> None:
