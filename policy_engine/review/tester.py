@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..decide.evaluate import Decider
-from ..diagnostics import Diagnostic, DiagnosticSink, InputError, PolicyError, did_you_mean
+from ..diagnostics import Diagnostic, DiagnosticSink, InputError, PolicyError, closest, did_you_mean
 from ..policy.compiler import CompiledPolicy
 from ..policy.loader import Document, format_path, load_yaml_file, load_yaml_text, parse_json_text
 from ..policy.modules import is_module_file
@@ -906,12 +906,13 @@ def _unknown_names(doc: Document, cases: Mapping[int, Mapping[str, Any]], target
         what = {"rule": "rule", "decider": f"floor rule (or {deciders})",
                 "exposure decider": "floor rule (or 'default')"}.get(kind, kind)
         if len(lacking) < len(versions):  # some versions have it: the case outlived a change
+            renamed = closest(value, sorted(set().union(*(per_version[v][kind] for v in lacking))))
             out.append(Diagnostic(
                 "unknown-name", f"the policy has no {what} '{value}' in version {', '.join(lacking)} (the case "
                 f"runs against {', '.join(versions)})", file=file, line=line, column=col, path=format_path(at),
                 hint=f"pin the case to the versions that have it (versions: "
                      f"[{', '.join(v for v in versions if v not in lacking)}]), or give {', '.join(lacking)} "
-                     "a case of its own"))
+                     "a case of its own" + (f" (renamed? {', '.join(lacking)} has '{renamed}')" if renamed else "")))
             return
         known = sorted(set().union(*(per_version[v][kind] for v in versions)))
         hint = did_you_mean(value, known)
