@@ -184,7 +184,7 @@ def _answers(ref: PolicyRef, lines: Iterable[bytes], as_of: str | None, trace: b
                 for code, note in decision_notes(decision, policy, record):
                     warn(number, code, note)
         except PolicyEngineError as e:
-            answer = _error_answer(number, record, e)
+            answer = _error_answer(number, record if record is not None else line, e)
         except Exception as e:  # the store refused this line's record (locked past its wait, a full disk)
             failed = _store_failure(e) if store is not None else None
             if failed is None:
@@ -194,11 +194,16 @@ def _answers(ref: PolicyRef, lines: Iterable[bytes], as_of: str | None, trace: b
 
 
 def _error_answer(number: int, record: Any, e: PolicyEngineError) -> bytes:
-    """A stream line's error answer: its line, its client when its id could be read, the exit code and problems."""
+    """A stream line's error answer: its line, its client when its id could be read, the exit code and problems.
+    ``record`` is the parsed record, or the line's bytes when it was no JSON."""
     import orjson
 
+    from .policy.loader import readable_client_id
+
     error: dict[str, Any] = {"line": number}
-    cid = record.get("client_id") if isinstance(record, dict) else None
+    # the record, or the line that was no JSON (its id read off it when it can be read for sure)
+    cid = record.get("client_id") if isinstance(record, dict) else \
+        readable_client_id(record) if isinstance(record, bytes) else None
     if isinstance(cid, str | int) and not isinstance(cid, bool):
         error["client_id"] = str(cid)
     error["error"] = {"exit_code": e.exit_code, "problems": [d.to_dict() for d in e.diagnostics]}

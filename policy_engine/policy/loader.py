@@ -23,7 +23,7 @@ import yaml
 
 from ..diagnostics import Diagnostic, PolicyError
 from ..frozen import Frozen, field
-from ..safetext import describe_character, printable
+from ..safetext import describe_character, printable, text_problem
 
 MAX_FILE_BYTES = 1_000_000
 MAX_ALIASES = 16
@@ -666,6 +666,25 @@ def _size(text: bytes, bom: bool) -> int:
     while end and text[end - 1] in (10, 13):
         end -= 1
     return end - (3 if bom else 0)
+
+
+_CLIENT_ID_MEMBER = re.compile(rb'"client_id"\s*:\s*("(?:[^"\\\x00-\x1f]|\\.){1,200}")')
+
+
+def readable_client_id(line: bytes) -> str | None:
+    """The client_id of a line that is no JSON, when it can be read for sure (one ``"client_id": "..."`` member,
+    a valid string): a calling system matches its rejected rows to its clients by that id, and a syntax error
+    elsewhere on the line leaves it readable. None when there are two (a nested one, or a line holding two
+    records) or the string itself is broken."""
+    found = _CLIENT_ID_MEMBER.findall(line)
+    if len(found) != 1 or line.count(b'"client_id"') != 1:
+        return None
+    try:
+        value = json.loads(found[0])
+    except ValueError:  # bytes that are not UTF-8, a bad escape
+        return None
+    # an id a record could not carry either (a lone surrogate, a control character) is not one to repeat
+    return value if isinstance(value, str) and value.strip() and text_problem(value) is None else None
 
 
 def parse_json_text(text: str | bytes, depth_checked: bool = False) -> Any:

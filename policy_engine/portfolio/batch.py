@@ -32,7 +32,7 @@ from ..decide.inputs import INT_RANGE, unwritable_integers
 from ..decide.records import _clean, _nan_as_none, _record_builder, column_path, flatten
 from ..diagnostics import Diagnostic, InputError, UsageError
 from ..policy.compiler import CompiledPolicy
-from ..policy.loader import CutLine, JSONInputError, bounded_lines, parse_json_text
+from ..policy.loader import CutLine, JSONInputError, bounded_lines, parse_json_text, readable_client_id
 from ..record.segments import SEGMENT_COMPRESSION, SEGMENT_FORMAT
 from .frame import (
     Prepared,
@@ -81,6 +81,7 @@ class Table:
     offsets: np.ndarray | None = None  # JSON Lines: byte offset of each frame row's line in ``source``
     late: list[Problem] = field(default_factory=list)  # frame rows whose record has no canonical JSON
     lines: np.ndarray | None = None  # CSV: the line (as an editor numbers it) of each input row
+    unparsed_ids: dict[int, str] = field(default_factory=dict)  # JSON Lines: the client_id read off a line no JSON
 
     @property
     def records(self) -> bool:
@@ -341,6 +342,7 @@ def _read_jsonl(path: Path, only: Collection[int] | None = None) -> Table:
     positions: list[int] = []
     offsets: list[int] = []
     late: list[Problem] = []
+    unparsed_ids: dict[int, str] = {}
     n = offset = read = 0
     with path.open("rb") as fh:
         for n, line in enumerate(bounded_lines(fh), 1):  # a runaway line is refused, not held
@@ -354,6 +356,8 @@ def _read_jsonl(path: Path, only: Collection[int] | None = None) -> Table:
                 record = parse_json_text(line)
             except JSONInputError as exc:
                 problems += [Problem(n - 1, path or "(line)", msg, code) for code, path, msg in exc.problems]
+                if (cid := readable_client_id(line)) is not None:
+                    unparsed_ids[n - 1] = cid
                 continue
             if not isinstance(record, dict):
                 problems.append(Problem(n - 1, "(record)", "a client record is a JSON object", "wrong-type"))
@@ -368,7 +372,7 @@ def _read_jsonl(path: Path, only: Collection[int] | None = None) -> Table:
     frame = frame.astype(object) if len(frame.columns) else frame
     return Table(frame, text=False, problems=problems, positions=np.array(positions, dtype=np.int64),
                  rows_read=read, source=path, offsets=np.array(offsets, dtype=np.int64),
-                 late=late)
+                 late=late, unparsed_ids=unparsed_ids)
 
 
 def read_lines(path: Path, only: Collection[int]) -> Table:
@@ -795,7 +799,7 @@ def table_rejects(table: Table, problems: list[Problem], positions: np.ndarray, 
         by_row.setdefault(p.row, []).append(p)
     ids = table.frame["client_id"].to_numpy(dtype=object, na_value=None) if "client_id" in table.frame.columns \
         else np.full(len(table.frame), None, dtype=object)
-    row_id: dict[int, Any] = {}
+    row_id: dict[int, Any] = dict(table.unparsed_ids)
     for p in problems:
         pos = int(positions[p.row])
         by_row.setdefault(pos, []).append(p)

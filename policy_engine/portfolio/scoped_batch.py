@@ -28,7 +28,7 @@ from ..decide.record_kind import CODE as WRONG_KIND
 from ..decide.ref import PolicyRef, selection_day, unreadable_day
 from ..diagnostics import Diagnostic, InputError, UsageError
 from ..policy.compiler import CompiledPolicy
-from ..policy.loader import CutLine, JSONInputError, bounded_lines, parse_json_text
+from ..policy.loader import CutLine, JSONInputError, bounded_lines, parse_json_text, readable_client_id
 from ..safetext import id_key, repeated_id
 from .batch import concat_chunks, decider_names, refuse_wide_lines, text_column
 from .frame import Prepared
@@ -206,7 +206,7 @@ def _read(policy: CompiledPolicy, path: Path, as_of: str | None, only: Collectio
             try:
                 record = parse_json_text(raw, depth_checked=split is not None)
             except JSONInputError as exc:
-                reject(n, None, [_entry(p or "(line)", code, msg) for code, p, msg in exc.problems])
+                reject(n, readable_client_id(raw), [_entry(p or "(line)", code, msg) for code, p, msg in exc.problems])
                 continue
             cid = record.get("client_id") if isinstance(record, dict) else None
             if duplicates and n in duplicates:
@@ -740,7 +740,7 @@ def _split(ref: PolicyRef, path: Path, as_of: str | None, duplicates: Mapping[in
             try:
                 record = parse_json_text(raw)
             except JSONInputError as exc:
-                reject(n, None, [_entry(p or "(line)", code, msg) for code, p, msg in exc.problems])
+                reject(n, readable_client_id(raw), [_entry(p or "(line)", code, msg) for code, p, msg in exc.problems])
                 continue
             if not isinstance(record, dict):
                 reject(n, None, [_entry("(record)", "wrong-type", "a client record is a JSON object")])
