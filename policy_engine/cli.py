@@ -651,6 +651,10 @@ def _rejects_path(ctx: click.Context, param: click.Parameter, value: Path | None
 _rejects_option = click.option(
     "--rejects", "rejects_out", type=click.Path(dir_okay=False, path_type=Path), default=None, callback=_rejects_path,
     help="Write the rejected rows, one line each with every problem: .jsonl or .csv.")
+_csv_for_excel_option = click.option(
+    "--csv-for-excel", is_flag=True,
+    help="CSV outputs: a text cell Excel would run as a formula (=, +, -, @ first; not a number) is written with a "
+         "leading apostrophe, which Excel shows as text. Programs reading the file see it too.")
 
 
 _policy_options = [
@@ -987,13 +991,14 @@ def _totals(total: tuple[str, ...], gates: tuple[str, ...]) -> tuple[str, ...]:
 @_total_option
 @_list_option
 @_rejects_option
+@_csv_for_excel_option
 @_encoding_option
 @_lang_option
 @click.pass_context
 @handle_errors
 def impact(ctx: click.Context, old: str, new: str, portfolio: Path, as_of: str | None, fmt: str | None,
            html_out: Path | None, gates: tuple[str, ...], total: tuple[str, ...], max_listed: int,
-           rejects_out: Path | None, encoding: str, lang: str) -> None:
+           rejects_out: Path | None, csv_for_excel: bool, encoding: str, lang: str) -> None:
     """Champion / challenger: decide a portfolio under two policy versions and report what moves.
 
     OLD and NEW are files, ID@VERSION, REV:path in git, or a bare policy ID (each client under the
@@ -1035,7 +1040,7 @@ def impact(ctx: click.Context, old: str, new: str, portfolio: Path, as_of: str |
     result = analyse(*refs, source, as_of, progress=_progress("deciding"), total=total, max_listed=max_listed,
                      encoding=encoding)
     _folder_notes(fmt, portfolio, result)
-    _emit_migration(result, fmt, html_out, gates, "Portfolio impact", rejects_out, lang)
+    _emit_migration(result, fmt, html_out, gates, "Portfolio impact", rejects_out, lang, csv_for_excel)
 
 
 def _folder_notes(fmt: str, folder: Path, result: Any) -> None:
@@ -1064,10 +1069,11 @@ def _folder_notes(fmt: str, folder: Path, result: Any) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default=None,
               help="Form of the summary (stdout with --out, else stderr).")
 @_rejects_option
+@_csv_for_excel_option
 @_encoding_option
 @handle_errors
 def convert(source: str, target: str, out: Path | None, assumptions_out: Path | None, as_of: str | None,
-            fmt: str | None, rejects_out: Path | None, encoding: str) -> None:
+            fmt: str | None, rejects_out: Path | None, csv_for_excel: bool, encoding: str) -> None:
     """Convert 1.x client records (SOURCE: a .json record, JSON Lines, a CSV/Parquet portfolio, or - for stdin)
     to client record 2.0, with every fact the conversion had to assume listed.
 
@@ -1098,10 +1104,18 @@ def convert(source: str, target: str, out: Path | None, assumptions_out: Path | 
                 assert c.record is not None
                 fh.write(json.dumps({"row": row, "client_id": c.record["client_id"],
                                      "notes": [n.to_dict() for n in c.notes]}, ensure_ascii=False) + "\n")
+    summary = result.summary()
+    fmt = fmt or (_default_format() if out is not None else "text")
     if rejects_out is not None:
         write_rejects(result.rejects, rejects_out)
-    _convert_summary(result.summary(), fmt or (_default_format() if out is not None else "text"),
-                     to_stdout=out is not None)
+        if csv_for_excel and out is None and fmt == "json":  # the summary is stderr's one JSON document: it says it
+            from .portfolio.spreadsheet import guard_outputs
+
+            summary["formulas_quoted"] = guard_outputs((rejects_out,))
+        elif csv_for_excel:
+            _guard_formulas(fmt, (rejects_out,))
+    _convert_summary(summary, fmt, to_stdout=out is not None)
+    _emit_notes()
 
 
 def _convert_items(source: str, encoding: str) -> tuple[list[Any], bool]:
@@ -1153,7 +1167,7 @@ def _side_ref(ctx: click.Context, ref: str) -> Any:
 
 
 def _emit_migration(result: Any, fmt: str, html_out: Path | None, gates: tuple[str, ...], heading: str,
-                    rejects_out: Path | None, lang: str = "en") -> None:
+                    rejects_out: Path | None, lang: str = "en", csv_for_excel: bool = False) -> None:
     """impact and simulate: the report in the chosen form, the HTML page, the rejects, and the --fail-if gates."""
     import json
 
@@ -1167,6 +1181,8 @@ def _emit_migration(result: Any, fmt: str, html_out: Path | None, gates: tuple[s
     rejects = result.rejects
     if rejects_out is not None:
         write_rejects(rejects, rejects_out)
+        if csv_for_excel:
+            _guard_formulas(fmt, (rejects_out,))
     if html_out is not None:
         html_out.write_text(render_html(readable, heading, lang), encoding="utf-8")
     if fmt == "json":
@@ -1206,13 +1222,14 @@ def _emit_migration(result: Any, fmt: str, html_out: Path | None, gates: tuple[s
 @_total_option
 @_list_option
 @_rejects_option
+@_csv_for_excel_option
 @_encoding_option
 @_lang_option
 @click.pass_context
 @handle_errors
 def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Path, as_of: str | None,
              fmt: str | None, html_out: Path | None, gates: tuple[str, ...], total: tuple[str, ...],
-             max_listed: int, rejects_out: Path | None, encoding: str, lang: str) -> None:
+             max_listed: int, rejects_out: Path | None, csv_for_excel: bool, encoding: str, lang: str) -> None:
     """Stress test: apply a scenario's shocks and report the migration against the unshocked portfolio.
 
     A policy id decides each client under the version in force on its day (or on --as-of).
@@ -1245,7 +1262,7 @@ def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Pa
         if n == 0:  # the portfolio has no such column, or no client of the segment: say so
             _note(fmt, str(scenario_file), "shock-changed-nothing", f"shock {i + 1} ({scenario.shocks[i].field}) "
                   f"changed no cell of {portfolio}")
-    _emit_migration(result, fmt, html_out, gates, f"Scenario {scenario.name}", rejects_out, lang)
+    _emit_migration(result, fmt, html_out, gates, f"Scenario {scenario.name}", rejects_out, lang, csv_for_excel)
 
 
 # --------------------------------------------------------------------- batch
@@ -1273,6 +1290,7 @@ def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Pa
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default=None,
               help="Summary on stdout: text (default on a terminal) or json.")
 @click.option("--fail-on-rejects", is_flag=True, help="Exit 3 when any row was rejected (or orphaned).")
+@_csv_for_excel_option
 @click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
               help="dask: INPUT is a directory of partitions (Parquet files; JSON Lines of debtors; folders of long "
                    "tables), decided partition by partition on a cluster.")
@@ -1285,8 +1303,9 @@ def simulate(ctx: click.Context, policy: str, portfolio: Path, scenario_file: Pa
 @handle_errors
 def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str | None, as_of: str | None,
           financials: Path | None, out: Path | None, rejects_out: Path | None, records_out: Path | None,
-          exposures_out: Path | None, fmt: str | None, fail_on_rejects: bool, engine: str, scheduler: str | None,
-          workers: int, encoding: str, no_audit: bool, command_audit_db: Path | None, audit_inputs: str) -> None:
+          exposures_out: Path | None, fmt: str | None, fail_on_rejects: bool, csv_for_excel: bool, engine: str,
+          scheduler: str | None, workers: int, encoding: str, no_audit: bool, command_audit_db: Path | None,
+          audit_inputs: str) -> None:
     """Decide a portfolio (CSV, JSON Lines, Parquet or Excel) column-wise.
 
     Prints the accounting (rows read = decided + rejected) and counts by grade, warning,
@@ -1322,6 +1341,8 @@ def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str
 
     where = str(input_file)  # the warnings: text lines, or with --format json one JSON document on stderr
     _batch_notes(fmt, where, Path(input_file), outcome)
+    if csv_for_excel:
+        _guard_formulas(fmt, (out, exposures_out, rejects_out))
     s = {**outcome.summary, "misspelt_columns": [{"given": g, "did_you_mean": m} for _, g, m in outcome.misspelt]}
     if outcome.already_recorded:
         _note(fmt, where, "already-recorded", f"{outcome.already_recorded} client(s) of this batch were already "
@@ -1340,6 +1361,17 @@ def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str
         _emit_notes()
     if failing:
         sys.exit(EXIT_INPUT)
+
+
+def _guard_formulas(fmt: str, outputs: Sequence[Path | None]) -> None:
+    """--csv-for-excel: the CSV outputs rewritten with formula cells quoted, and how many, since the data changed."""
+    from .portfolio.spreadsheet import guard_outputs
+
+    changed = guard_outputs(outputs)
+    if changed:
+        names = ", ".join(str(p) for p in outputs if p is not None and (p.is_dir() or p.suffix.lower() == ".csv"))
+        _note(fmt, names, "formulas-quoted", f"{changed} cell(s) that a spreadsheet would run as a formula were "
+              "written with a leading apostrophe (--csv-for-excel)")
 
 
 def _batch_notes(fmt: str, where: str, source: Path, outcome: Any) -> None:
