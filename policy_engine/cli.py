@@ -363,6 +363,35 @@ def _audit_db(ctx: click.Context, no_audit: bool, command_audit_db: Path | None)
     return Path(command_audit_db if command_audit_db is not None else root["audit_db"])
 
 
+def _stored_texts(audit_db: Path | bool) -> set[str] | None:
+    """The policy texts the store holds before a run records into it (None: not recording, or no store to read)."""
+    if audit_db is False or audit_db is True:
+        return None
+    if not audit_db.exists():
+        return set()
+    from .record.audit import AuditStore
+
+    try:
+        with AuditStore(audit_db, create=False) as store:
+            return store.snapshot_texts()
+    except Exception:  # the run says what is wrong with the store; this check only stands aside
+        return None
+
+
+def _warn_new_texts(fmt: str, where: str, audit_db: Path | bool, before: set[str] | None) -> None:
+    """version-edited when the run just stored a text of a policy version the store knew under another text: said
+    when it happens (a version in force edited in place), not only by the next `audit verify`."""
+    if before is None or audit_db is False or audit_db is True:
+        return
+    from .record.audit import AuditStore
+
+    with AuditStore(audit_db, create=False) as store:
+        new = store.snapshot_texts() - before
+        found = store.edited_versions(new) if new else []
+    for d in found:
+        _note(fmt, where, d.code, d.message, d.hint)
+
+
 def _check_as_of(as_of: str | None) -> None:
     from .decide.inputs import parse_date
 
@@ -731,8 +760,10 @@ def decide(ctx: click.Context, policy: str, policy_version: str | None, client: 
         return
     notes = fmt or _error_format({})  # warnings as JSON when asked or configured, as the errors are (handle_errors)
     fmt = fmt or _default_format()
-    compiled, decision = _decide(ctx, policy, policy_version, client, as_of, trace,
-                                 _audit_db(ctx, no_audit, command_audit_db), audit_inputs, notes)
+    audit_db = _audit_db(ctx, no_audit, command_audit_db)
+    before = _stored_texts(audit_db)
+    compiled, decision = _decide(ctx, policy, policy_version, client, as_of, trace, audit_db, audit_inputs, notes)
+    _warn_new_texts(notes, "<stdin>" if client == "-" else client, audit_db, before)
     if fmt == "text":
         from .decide.explain import explain as render
 
@@ -1321,8 +1352,10 @@ def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str
     fmt = fmt or _default_format()
     _check_as_of(as_of)
     ref = _ref(ctx, policy, policy_version)
+    audit_db = _audit_db(ctx, no_audit, command_audit_db)
+    before = _stored_texts(audit_db)
     options = {"as_of": as_of, "out": out, "rejects": rejects_out, "records": records_out,
-               "audit_db": _audit_db(ctx, no_audit, command_audit_db), "audit_inputs": audit_inputs,
+               "audit_db": audit_db, "audit_inputs": audit_inputs,
                "workers": workers, "progress": _progress("deciding"), "exposures": exposures_out}
     if engine == "dask":
         import codecs
@@ -1341,6 +1374,7 @@ def batch(ctx: click.Context, input_file: Path, policy: str, policy_version: str
 
     where = str(input_file)  # the warnings: text lines, or with --format json one JSON document on stderr
     _batch_notes(fmt, where, Path(input_file), outcome)
+    _warn_new_texts(fmt, where, audit_db, before)
     if csv_for_excel:
         _guard_formulas(fmt, (out, exposures_out, rejects_out))
     s = {**outcome.summary, "misspelt_columns": [{"given": g, "did_you_mean": m} for _, g, m in outcome.misspelt]}

@@ -27,7 +27,7 @@ import operator
 import os
 import sqlite3
 import urllib.parse
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -1158,29 +1158,46 @@ class AuditStore:
                 edited = found
         return edited
 
-    def edited_versions(self) -> list[Diagnostic]:
-        """A ``version-edited`` warning for each policy version that decided under more than one text.
+    def version_texts(self) -> dict[tuple[str, str], list[tuple[str, str, int | None]]]:
+        """Each policy version that decided under more than one text: its texts as (sha256, first used, first record),
+        oldest first. Found from the snapshots, which are stored once per text."""
+        found: dict[tuple[str, str], list[tuple[str, str, int | None]]] = {}
+        for policy_id, version, sha, first_used in self.db.execute(
+                "SELECT policy_id, version, sha256, first_used_at FROM policy_snapshot WHERE (policy_id, version) IN "
+                "(SELECT policy_id, version FROM policy_snapshot GROUP BY policy_id, version HAVING COUNT(*) > 1) "
+                "ORDER BY policy_id, version, first_used_at, sha256").fetchall():
+            first = self._first_under(sha)
+            found.setdefault((str(policy_id), str(version)), []).append(
+                (str(sha), str(first_used), first[0] if first is not None else None))
+        return found
+
+    def snapshot_texts(self) -> set[str]:
+        """The sha256 of every policy text decisions were recorded under."""
+        return {str(r[0]) for r in self.db.execute("SELECT sha256 FROM policy_snapshot")}
+
+    def edited_versions(self, new: Collection[str] | None = None) -> list[Diagnostic]:
+        """A ``version-edited`` warning for each policy version that decided under more than one text (with ``new``:
+        each one whose text among ``new``, the texts a run just stored, joined another).
 
         Every record names the text it was decided under, so the chain stays intact and each decision still
         replays; but "decided under 2.0.0" no longer says by which rules, and a change slipped in without a new
-        version, a changelog or a diff. Found from the snapshots, which are stored once per text.
+        version, a changelog or a diff.
         """
         found: list[Diagnostic] = []
-        rows = self.db.execute(
-            "SELECT policy_id, version, sha256, first_used_at FROM policy_snapshot WHERE (policy_id, version) IN "
-            "(SELECT policy_id, version FROM policy_snapshot GROUP BY policy_id, version HAVING COUNT(*) > 1) "
-            "ORDER BY policy_id, version, first_used_at, sha256").fetchall()
-        by_version: dict[tuple[str, str], list[str]] = {}
-        for policy_id, version, sha, first_used in rows:
-            first = self._first_under(sha)
-            where = f"record {first[0]}" if first is not None else "no record"
-            by_version.setdefault((policy_id, version), []).append(f"{str(sha)[:12]} (first used {first_used}, "
-                                                                   f"{where})")
-        for (policy_id, version), texts in by_version.items():
+        for (policy_id, version), texts in self.version_texts().items():
+            shown = ", ".join(f"{sha[:12]} (first used {used}, {f'record {seq}' if seq is not None else 'no record'})"
+                              for sha, used, seq in texts)
+            if new is None:
+                message = f"policy {policy_id} {version} decided under {len(texts)} different texts: {shown}"
+            else:
+                added = [sha for sha, _, _ in texts if sha in new]
+                if not added:
+                    continue
+                message = (f"policy {policy_id} {version} has now decided under {len(texts)} different texts: {shown}; "
+                           f"this run recorded its decisions under {', '.join(sha[:12] for sha in added)}")
             found.append(Diagnostic(
-                "version-edited", f"policy {policy_id} {version} decided under {len(texts)} different texts: "
-                f"{', '.join(texts)}; its decisions replay, each under its own text, but '{version}' no longer "
-                "names one set of rules", file=str(self.path), severity="warning",
+                "version-edited", f"{message}; its decisions replay, each under its own text, but '{version}' no "
+                "longer names one set of rules", file=str(self.path), severity="warning",
                 hint=f"restore the text {version} was published with and publish the change as a new version "
                      "(a changelog entry, `policy-engine diff` between them)"))
         return found

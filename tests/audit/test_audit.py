@@ -1236,19 +1236,36 @@ def test_verify_warns_of_a_version_decided_under_two_texts(tmp_path: Path) -> No
     policy = tmp_path / "policy-1.1.0.yaml"
     text = (REFERENCE / "policy-1.1.0.yaml").read_text(encoding="utf-8")
     policy.write_text(text, encoding="utf-8")
-    assert cli(db, "decide", "-p", str(policy), "-c", str(SAMPLES[0])).exit_code == 0
+    assert cli(db, "decide", "-p", str(policy), "-c", str(SAMPLES[0])).stderr == ""
     assert cli(db, "audit", "verify").stderr == ""
     policy.write_text(text + "# one threshold changed in place\n", encoding="utf-8")
-    assert cli(db, "decide", "-p", str(policy), "-c", str(SAMPLES[1])).exit_code == 0
+    # said when it happens, by the decide that recorded under the new text (and by batch), not only by verify
+    r = cli(db, "decide", "-p", str(policy), "-c", str(SAMPLES[1]), "--format", "json")
+    assert r.exit_code == 0
+    [when] = json.loads(r.stderr)["warnings"]
+    assert when["code"] == "version-edited" and when["file"] == str(SAMPLES[1])
+    assert "policy loss-client-management 1.1.0 has now decided under 2 different texts" in when["message"]
+    assert "this run recorded its decisions under " in when["message"]
+    assert cli(db, "decide", "-p", str(policy), "-c", str(SAMPLES[2]), "--format", "json").stderr == ""  # said once
+    batch = tmp_path / "b.jsonl"
+    batch.write_text(SAMPLES[3].read_text(encoding="utf-8").replace("\n", " ") + "\n", encoding="utf-8")
+    policy.write_text(text + "# and again\n", encoding="utf-8")
+    r = cli(db, "batch", str(batch), "-p", str(policy), "--format", "json")
+    assert r.exit_code == 0
+    assert [w["code"] for w in json.loads(r.stderr)["warnings"]] == ["version-edited"]
+    assert "has now decided under 3 different texts" in json.loads(r.stderr)["warnings"][0]["message"]
+    policy.write_text(text + "# one threshold changed in place\n", encoding="utf-8")  # back to the second text
+    assert cli(db, "decide", "-p", str(policy), "-c", str(SAMPLES[4]), "--format", "json").stderr == ""
     out = _verify(db)
-    assert out["ok"] is True and out["records"] == 2
+    assert out["ok"] is True and out["records"] == 5
     said = json.loads(cli(db, "audit", "verify", "--format", "json").stderr)
     assert said["ok"] is True and [w["code"] for w in said["warnings"]] == ["version-edited"]
     warning = said["warnings"][0]
-    assert "policy loss-client-management 1.1.0 decided under 2 different texts" in warning["message"]
+    assert "policy loss-client-management 1.1.0 decided under 3 different texts" in warning["message"]
     assert "record 1)" in warning["message"] and "record 2)" in warning["message"]
+    assert "record 4)" in warning["message"]
     assert "publish the change as a new version" in warning["hint"]
     text_run = cli(db, "audit", "verify", "--format", "text")
-    assert text_run.exit_code == 0 and text_run.stdout.startswith("chain intact: 2 record(s)")
-    assert "warning: policy loss-client-management 1.1.0 decided under 2 different texts" in text_run.stderr
+    assert text_run.exit_code == 0 and text_run.stdout.startswith("chain intact: 5 record(s)")
+    assert "warning: policy loss-client-management 1.1.0 decided under 3 different texts" in text_run.stderr
     assert "\n    hint: restore the text 1.1.0 was published with" in text_run.stderr
