@@ -216,7 +216,9 @@ def _describe_input(spec: InputSpec) -> dict[str, Any]:
 
 
 def _describe_metric(spec: MetricSpec) -> dict[str, Any]:
-    out: dict[str, Any] = {"expr": spec.expr.source.strip()}
+    out: dict[str, Any] = {**_labelled(spec), "expr": spec.expr.source.strip()}
+    if getattr(spec, "unit", None):
+        out["unit"] = spec.unit
     if spec.after is not None:
         out["after"] = spec.after
     return out
@@ -244,12 +246,19 @@ def _written(spec: WarningSpec | ActionSpec) -> dict[str, Any]:
     return out
 
 
+def _labelled(spec: Any) -> dict[str, Any]:
+    """A rule's words for people ({zh, en}), first in what a reviewer reads of an added one."""
+    label = getattr(spec, "label", None)
+    return {"label": dict(label)} if label else {}
+
+
 def _describe_warning(spec: WarningSpec) -> dict[str, Any]:
-    return {**_written(spec), "severity": spec.severity, "category": spec.category, "message": dict(spec.message)}
+    return {**_labelled(spec), **_written(spec), "severity": spec.severity, "category": spec.category,
+            "message": dict(spec.message)}
 
 
 def _describe_action(spec: ActionSpec) -> dict[str, Any]:
-    out = {**_written(spec), "action": spec.action,
+    out = {**_labelled(spec), **_written(spec), "action": spec.action,
            "params": {**dict(spec.params), **{k: {"expr": v.source.strip()} for k, v in spec.param_exprs.items()}},
            "priority": spec.priority, "excludes": list(spec.excludes), "approval": spec.approval,
            "reason": dict(spec.reason)}
@@ -273,14 +282,15 @@ def _band_points(bands: tuple[Band, ...]) -> dict[str, Any]:
 
 # The fields of a described rule that a one-line summary shows, in this order (``when `dpd > 90`; floor x``).
 _SUMMARY_FIELDS = ("scope", "source", "type", "expr", "when", "for_exposures", "action", "floor", "severity",
-                   "category", "weight", "priority", "approval")
+                   "category", "weight", "priority", "approval", "unit")
 # expressions and paths, shown as code (a floor's source is a citation)
 _QUOTED_FIELDS = ("when", "for_exposures", "expr", "source")
 
 
 def _summary_text(section: str, d: dict[str, Any]) -> str:
     """'when `dpd > 90`; floor substandard' for a people-facing line."""
-    parts = [_summary_field(section, key, d[key]) for key in _SUMMARY_FIELDS if d.get(key) not in (None, "", [])]
+    parts = _summary_label(d)
+    parts += [_summary_field(section, key, d[key]) for key in _SUMMARY_FIELDS if d.get(key) not in (None, "", [])]
     parts += [part for summarize in _SUMMARY_EXTRAS for part in summarize(d)]
     if section == "floor" and d.get("source"):  # a floor's legal source reads last, as a citation
         parts = [p for p in parts if not p.startswith("source")] + [f"source: {d['source']}"]
@@ -289,6 +299,13 @@ def _summary_text(section: str, d: dict[str, Any]) -> str:
 
 def _summary_field(section: str, key: str, value: Any) -> str:
     return f"{key} `{value}`" if key in _QUOTED_FIELDS and section != "floor" else f"{key} {value}"
+
+
+def _summary_label(d: dict[str, Any]) -> list[str]:
+    label = d.get("label")
+    if not isinstance(label, dict) or not label:
+        return []
+    return ["label " + " / ".join(f"\"{text}\"" for _, text in sorted(label.items(), key=lambda kv: kv[0] != "en"))]
 
 
 def _summary_params(d: dict[str, Any]) -> list[str]:
@@ -578,15 +595,15 @@ def _parameter_changes(old: CompiledPolicy, new: CompiledPolicy) -> list[Change]
         if ta is not None and tb is not None:
             values = _table_changes(name, ta, tb)
         elif a is not None and b is not None:
-            values = _segment_changes(name, a, b)
+            values = _segment_changes(name, a, b, new.parameter_notes.get(name, {}).get("unit"))
         else:  # added, removed, or a value turned into a table (or back)
             values = []
             if a is not None or ta is not None:
-                out.append(_parameter_added_or_removed(name, a, None) if a is not None
-                           else _table_added_or_removed(ta, "removed"))  # type: ignore[arg-type]
+                out.append(_parameter_added_or_removed(name, a, None, old.parameter_notes.get(name, {}))
+                           if a is not None else _table_added_or_removed(ta, "removed"))  # type: ignore[arg-type]
             if b is not None or tb is not None:
-                out.append(_parameter_added_or_removed(name, None, b) if b is not None
-                           else _table_added_or_removed(tb, "added"))  # type: ignore[arg-type]
+                out.append(_parameter_added_or_removed(name, None, b, new.parameter_notes.get(name, {}))
+                           if b is not None else _table_added_or_removed(tb, "added"))  # type: ignore[arg-type]
         if values:
             read_by = tuple(readers(new, name))
             out += [replace(c, read_by=read_by) for c in values]
@@ -644,17 +661,22 @@ def _table_changes(name: str, a: Table, b: Table) -> list[Change]:
     return out
 
 
-def _parameter_added_or_removed(name: str, a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> Change:
+def _parameter_added_or_removed(name: str, a: Mapping[str, Any] | None, b: Mapping[str, Any] | None,
+                                notes: Mapping[str, str]) -> Change:
+    """With its unit and description: a reviewer reads 'default=0.2' as a share, a count or an amount by them."""
     values = dict(b if a is None else a)  # type: ignore[arg-type]
     shown = ", ".join(f"{k}={show(v)}" for k, v in values.items())
     kind = "added" if a is None else "removed"
-    return Change("parameter", name, kind, f"{kind}: {shown}", "value", None if a is None else values,
+    said = "".join(f"; {key} {notes[key]}" if key == "unit" else f"; {key} \"{notes[key]}\""
+                   for key in ("unit", "description") if notes.get(key))
+    return Change("parameter", name, kind, f"{kind}: {shown}{said}", "value", None if a is None else values,
                   values if a is None else None)
 
 
-def _segment_changes(name: str, a: Mapping[str, Any], b: Mapping[str, Any]) -> list[Change]:
-    return [Change("parameter", f"{name}[{seg}]", "changed", f"{show(a.get(seg))} -> {show(b.get(seg))}", "value",
-                   a.get(seg), b.get(seg))
+def _segment_changes(name: str, a: Mapping[str, Any], b: Mapping[str, Any], unit: str | None) -> list[Change]:
+    after = f" {unit}" if unit else ""  # 12 -> 11 months
+    return [Change("parameter", f"{name}[{seg}]", "changed", f"{show(a.get(seg))} -> {show(b.get(seg))}{after}",
+                   "value", a.get(seg), b.get(seg))
             for seg in sorted(set(a) | set(b), key=lambda s: (s != "default", s)) if a.get(seg) != b.get(seg)]
 
 

@@ -77,7 +77,7 @@ def test_cli_between_registry_versions_as_json_and_markdown() -> None:
     assert r.exit_code == 0
     changes = [(c["section"], c["rule"], c["detail"]) for c in json.loads(r.stdout)["changes"]]
     assert ("parameter", "current_ratio_floor[manufacturing]", "1.2 -> 1.15") in changes
-    assert ("parameter", "statement_stale_days[default]", "120 -> 135") in changes
+    assert ("parameter", "statement_stale_days[default]", "120 -> 135 days") in changes  # with its unit
     md = _cli("diff", "loss-client-management@1.0.0", "loss-client-management@1.1.0", "--format", "markdown")
     # a changed value names the rules that read it: what a reviewer checks next
     assert "| parameter | `current_ratio_floor[manufacturing]` | 1.2 -> 1.15 (read by " \

@@ -149,7 +149,7 @@ def test_a_module_change_shows_what_it_changes_in_each_policy_pinning_the_old_ve
     for importer in report["importers"]:
         assert [(c["section"], c["rule"], c["detail"]) for c in importer["changes"]] == [
             ("import", "financial-difficulty", "1.1.0 -> 1.9.0"),
-            ("parameter", "difficulty_overdue_days[default]", "0 -> 30")]
+            ("parameter", "difficulty_overdue_days[default]", "0 -> 30 days")]
         assert importer["changes"][1]["read_by"] and importer["problems"] == []
     text = _module_diff(root, "financial-difficulty@1.1.0", "financial-difficulty@1.9.0", "text").stdout
     assert text.splitlines()[:4] == [
