@@ -25,7 +25,7 @@ from .diffing import Change, diff_policies, git_text
 class ImporterDiff:
     """One importing policy version: the changes moving its pin would bring, or why it would not compile."""
 
-    policy: CompiledPolicy
+    policy: CompiledPolicy | _Importer
     changes: list[Change] = field(default_factory=list)
     problems: list[Diagnostic] = field(default_factory=list)
 
@@ -86,12 +86,23 @@ def _module_text(data: object, file: str, text: str) -> ModuleText | None:
     return ModuleText(mid, version, file, text)
 
 
-def importers(root: Path, module: ModuleText) -> list[CompiledPolicy]:
+@dataclass(frozen=True)
+class _Importer:
+    """An importing policy that does not compile as it stands: named, with its text, so its diff shows why."""
+
+    id: str
+    version: str
+    file: str
+    text: str
+
+
+def importers(root: Path, module: ModuleText) -> list[CompiledPolicy | _Importer]:
     """The policy versions of the registry that import ``module``'s version directly (the ones its change
-    reaches), in registry order; a policy that does not compile is left to ``validate``."""
+    reaches), in registry order. One that does not compile is kept, so the diff shows its problems: left out,
+    it read "no policy imports this version", and a broken module's change passed as no change."""
     from ..policy.compiler import compile_document
 
-    out = []
+    out: list[CompiledPolicy | _Importer] = []
     for f in policy_files([root]):
         try:
             doc = load_yaml_file(f)
@@ -104,11 +115,27 @@ def importers(root: Path, module: ModuleText) -> list[CompiledPolicy]:
         try:
             out.append(compile_document(doc))
         except PolicyError:
-            continue
+            data = doc.data
+            out.append(_Importer(str(data.get("id")), str(data.get("version")), str(f), doc.text))
     return out
 
 
-def _with_pin(policy: CompiledPolicy, module: ModuleText) -> tuple[list[Diagnostic], CompiledPolicy | None]:
+def check_modules(root: Path, *modules: ModuleText) -> None:
+    """Each module text checked on its own before its importers are: a module with errors is invalid input (exit 4,
+    located in its file), as a policy given to ``diff`` is; it is no diff to show."""
+    from ..diagnostics import has_errors
+    from ..policy.modules import FolderModules, check_module
+
+    found: list[Diagnostic] = []
+    for module in modules:
+        result = check_module(module, FolderModules(root), (), {})
+        found += [d for d in result.diagnostics if d.severity == "error"] if has_errors(result.diagnostics) else []
+    if found:
+        raise PolicyError(found)
+
+
+def _with_pin(policy: CompiledPolicy | _Importer, module: ModuleText
+              ) -> tuple[list[Diagnostic], CompiledPolicy | None]:
     """``policy`` compiled with its pin of ``module.id`` moved to ``module``'s version (its text unchanged, so
     every location still points into the policy file)."""
     doc = load_yaml_text(policy.text, policy.file or "<policy>")
@@ -125,6 +152,7 @@ def diff_module(old: ModuleText, new: ModuleText, root: Path) -> list[ImporterDi
     if old.id != new.id:
         raise UsageError([Diagnostic("different-modules", f"'{old.id}' and '{new.id}' are different modules",
                                      hint="diff two versions of one module (or two policies)")])
+    check_modules(root, old, new)
     out = []
     for policy in importers(root, old):
         problems, before = _with_pin(policy, old)

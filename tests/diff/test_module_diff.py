@@ -185,3 +185,35 @@ def test_a_module_no_policy_imports_says_so_and_a_module_beside_a_policy_is_a_us
     assert "'loss-client-management@2.1.0' is not a module, 'financial-difficulty@1.1.0' is" in r.stderr
     r = _module_diff(root, "financial-difficulty@9.9.9", "financial-difficulty@1.1.0")
     assert r.exit_code == 2 and "module financial-difficulty has no version '9.9.9'" in r.stderr
+
+
+def test_a_module_with_errors_is_invalid_input_not_a_diff_of_no_importer(tmp_path: Path) -> None:
+    """A typo in the old module made its importers fail to compile, so they were left out: the diff said 'no policy
+    of the registry imports financial-difficulty 1.1.0' and exited 0 with --exit-code (found by a CI review)."""
+    root, folder = _module_registry(tmp_path, ("kind: module", "kind: module"))
+    old = folder / "module-1.1.0.yaml"
+    text = old.read_text(encoding="utf-8")
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if "(modification, (dpd_at_date > " in t)
+    old.write_text(text.replace("(modification, (dpd_at_date > ", "(modification, (dpd_at_datee > ", 1),
+                   encoding="utf-8")
+    for pair in (("financial-difficulty@1.1.0", "financial-difficulty@1.9.0"),
+                 ("financial-difficulty@1.9.0", "financial-difficulty@1.1.0")):
+        r = CliRunner().invoke(main, ["--policies", str(root), "diff", *pair, "--exit-code", "--format", "json"])
+        assert r.exit_code == 4, r.output
+        [error] = json.loads(r.stderr)["errors"]
+        assert (error["code"], Path(error["file"]).name, error["line"]) == ("unknown-name", old.name, line)
+        assert r.stdout == ""
+
+
+def test_an_importer_that_does_not_compile_is_shown_with_its_problems(tmp_path: Path) -> None:
+    root, _folder = _module_registry(tmp_path, ("value: 0", "value: 30"))
+    policy = root / "loss-client-management" / "policy-2.0.1.yaml"
+    text = policy.read_text(encoding="utf-8")
+    assert "scope: exposure\n    expr: days_past_due" in text
+    broken = text.replace("scope: exposure\n    expr: days_past_due", "scope: exposure\n    expr: dayz_past_due", 1)
+    policy.write_text(broken, encoding="utf-8")
+    r = _module_diff(root, "financial-difficulty@1.1.0", "financial-difficulty@1.9.0")
+    importers = {i["policy"]["version"]: i for i in json.loads(r.stdout)["importers"]}
+    assert sorted(importers) == ["2.0.1", "2.0.2"]  # 2.0.1 was left out, as if it imported nothing
+    assert importers["2.0.1"]["changes"] == [] and importers["2.0.1"]["problems"][0]["code"] == "unknown-name"
+    assert importers["2.0.2"]["changes"] and importers["2.0.2"]["problems"] == []
