@@ -233,8 +233,13 @@ def _refuse_wrong_kind(a: Any, b: Any, compared: int, table: Table | Path) -> No
     if any(len(k) < side.rows_read or None in k for k, side in zip(kinds, (a, b), strict=True)):
         return
     first, where = kinds[0][0], a.rejects[0].get("line", a.rejects[0]["row"])  # the old side's first, named by it
-    raise UsageError([Diagnostic("wrong-record-kind", f"{table}: no record is of the kind the two versions read, so "
-                                 f"nothing was compared (line {where}: {first['message']})", hint=first.get("hint"))])
+    name = str(table) if isinstance(table, Path) else str(table.source) if table.source is not None else None
+    # the reject's hint speaks to batch and decide (--policy-version): impact chooses its versions by its arguments
+    hint = re.sub(r"decide it with --policy-version ([\w.+-]+)", r"compare versions that read it (ID@\1)",
+                  first.get("hint") or "") or None
+    raise UsageError([Diagnostic("wrong-record-kind", f"{name or 'the portfolio'}: no record is of the kind the two "
+                                 f"versions read, so nothing was compared (line {where}: {first['message']})",
+                                 file=name, hint=hint)])
 
 
 def _rejected(a: Any, b: Any, rows: int, compared: int) -> dict[str, Any]:

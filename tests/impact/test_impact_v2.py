@@ -451,3 +451,19 @@ def test_a_report_of_debtors_counts_debtors_and_shows_exposure_moves_in_their_ow
     clients = _impact("--format", "markdown")  # 1.1.0 clients converted for 2.0.0: clients they stay
     assert json.loads(_impact("--format", "json").stdout)["records"] == "clients"
     assert "**Clients that changed**" in clients.stdout and "Exposures changed" not in clients.stdout
+
+
+def test_debtor_records_under_two_client_versions_are_refused_naming_the_file(tmp_path: Path) -> None:
+    """The refusal's message began with the repr of the whole table (a pandas frame, 2.8 KB) and its hint said
+    --policy-version, which impact does not take (found by a CI review)."""
+    debtors = tmp_path / "debtors.jsonl"
+    debtors.write_text("".join(json.dumps(json.loads(p.read_text("utf-8"))) + "\n" for p in DEBTORS[:3]),
+                       encoding="utf-8")
+    r = _impact("--format", "json", old="loss-client-management@1.0.0", new="loss-client-management@1.1.0",
+                portfolio=debtors)
+    assert r.exit_code == 2
+    (error,) = json.loads(r.stderr)["errors"]
+    assert error["code"] == "wrong-record-kind" and error["file"] == str(debtors)
+    assert error["message"].startswith(f"{debtors}: no record is of the kind the two versions read")
+    assert "Table(" not in error["message"] and "--policy-version" not in error["hint"]
+    assert error["hint"].startswith("compare versions that read it (ID@2.")
