@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..diagnostics import Diagnostic, UsageError
+from ..diagnostics import Diagnostic, PolicyError, UsageError
 from ..language.expressions import Table
 from ..policy.compiler import (
     ActionSpec,
@@ -518,7 +518,24 @@ def _metadata_changes(old: CompiledPolicy, new: CompiledPolicy) -> list[Change]:
         a, b = getattr(old, field), getattr(new, field)
         if a != b:
             out.append(Change("metadata", field, "changed", f"{show(a)} -> {show(b)}", field, a, b))
+    # what people read of the policy, and which cases run against it: each a change --exit-code must see
+    deltas = _texts("title", old.title, new.title) + _text("description", _described(old), _described(new))
+    out += [Change("metadata", d.field, "changed", d.detail.removeprefix(f"{d.field} "), d.field, d.old, d.new)
+            for d in deltas]
+    if old.tests_path != new.tests_path:
+        out.append(Change("metadata", "tests", "changed", f"{show(old.tests_path)} -> {show(new.tests_path)}", "tests",
+                          old.tests_path, new.tests_path))
     return out + _changelog_changes(old, new)
+
+
+def _described(policy: CompiledPolicy) -> str | None:
+    """The policy's own description (no rule reads it, so the compiled policy does not keep it)."""
+    try:
+        data = load_yaml_text(policy.text, policy.file or "<policy>").data
+    except PolicyError:
+        return None
+    value = data.get("description") if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def _changelog_changes(old: CompiledPolicy, new: CompiledPolicy) -> list[Change]:
