@@ -9,6 +9,7 @@ JSON, markdown, or a self-contained HTML page with SVG charts.
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections import Counter
@@ -842,6 +843,9 @@ def parse_gate(gate: str) -> Gate:
         meant = did_you_mean(m["field"], FIELDS)
         raise UsageError([Diagnostic("bad-gate", f"--fail-if '{gate}': a total has no figure '{m['field']}'",
                                      hint=(f"{meant} " if meant else "") + f"FIELD one of {', '.join(FIELDS)}")])
+    if not math.isfinite(float(m["limit"])):  # 1e400 is inf: the report's JSON would say Infinity, which is no JSON
+        raise UsageError([Diagnostic("bad-gate", f"--fail-if '{gate}': {m['limit']} is beyond any number a figure "
+                                     "can be", hint="write a limit a report figure could reach (below 1e308)")])
     return Gate(m["name"], m["op"], m["limit"], m["metric"], m["segment"], m["field"])
 
 

@@ -140,6 +140,8 @@ GATES = [
     ("total.exposure.change > 0", 2, "el 1.0.0 has no metric 'exposure'"),
     ("grade_changed > 1.2.3", 2, "is not 'NAME OP NUMBER'"),
     ("grade_changes > 1", 2, "no figure 'grade_changes' in the report"),
+    ("downgrades > 1e400", 2, "1e400 is beyond any number a figure can be"),  # the report said "limit": Infinity
+    ("total.expected_loss.change < -1e309", 2, "-1e309 is beyond any number"),
 ]
 
 
