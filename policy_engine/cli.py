@@ -212,6 +212,19 @@ def _command_names(group: click.Group, prefix: str = "") -> list[str]:
     return names
 
 
+def _format_names(group: click.Group) -> tuple[str, ...]:
+    """Every format some command offers (--format's choices): what the configuration's ``format`` may say."""
+    found: dict[str, None] = {}
+    for command in group.commands.values():
+        if isinstance(command, click.Group):
+            found.update(dict.fromkeys(_format_names(command)))
+            continue
+        for param in command.params:
+            if param.name == "fmt":
+                found.update(dict.fromkeys(getattr(param.type, "choices", ())))
+    return tuple(found)
+
+
 class _Main(click.Group):
     """The command group: a usage error click finds itself (a bad option value, an unknown option) goes to
     stderr as JSON when the command line asks for ``--format json``, as every other error does."""
@@ -241,14 +254,31 @@ class _Main(click.Group):
 
     @staticmethod
     def _usage(ctx: click.Context, e: click.UsageError) -> None:
-        """With --format json on the command line, the usage error as JSON on stderr (exit 2)."""
-        if not asked_json(ctx):
+        """With --format json on the command line (or format = "json" configured), the usage error as JSON on
+        stderr (exit 2)."""
+        if not asked_json(ctx) and not _configured_json(ctx, e):
             return
         from .diagnostics import Diagnostic
 
         where = e.ctx.command_path if e.ctx is not None else "policy-engine"
         _emit_diagnostics([Diagnostic("usage", e.format_message(), hint=f"{where} --help")], "json")
         ctx.exit(EXIT_USAGE)
+
+
+def _configured_json(ctx: click.Context, e: click.UsageError) -> bool:
+    """Whether the configuration sets json for the command a usage error is of (or for every command): a pipeline
+    that sets it once reads stderr as JSON, also when its command line is wrong. The file is read here when the
+    error came before the group ran (an option of its own unknown); a file that cannot be read says nothing."""
+    config = (ctx.find_root().obj or {}).get("config")
+    if config is None:
+        from .config import load
+
+        try:
+            config = load(None)
+        except Exception:
+            return False
+    command = " ".join(e.ctx.command_path.split()[1:]) if e.ctx is not None else ""
+    return config.format_for(command)[0] == "json"
 
 
 def asked_json(ctx: click.Context) -> bool:
@@ -312,7 +342,7 @@ def main(ctx: click.Context, policies_dir: Path, audit_db: Path, no_audit: bool,
         _emit_diagnostics(e.diagnostics, "json" if asked_json(ctx) else "text")
         sys.exit(EXIT_USAGE)
     try:
-        check_commands(config, _command_names(main))
+        check_commands(config, _command_names(main), _format_names(main))
     except PolicyEngineError as e:  # the file read: its own format = "json" is asked for as the command line's is
         _emit_diagnostics(e.diagnostics, "json" if asked_json(ctx) or config.format == "json" else "text")
         sys.exit(EXIT_USAGE)

@@ -177,12 +177,18 @@ def check_format(config: Config, command: str, choices: tuple[str, ...]) -> str 
                                  hint=f"one of {', '.join(choices)}")])
 
 
-def check_commands(config: Config, commands: list[str]) -> None:
-    """A [formats] entry must name a command: a misspelt one would set nothing, silently."""
+def check_commands(config: Config, commands: list[str], formats: tuple[str, ...] = ()) -> None:
+    """A [formats] entry must name a command, and ``format`` be one some command offers (``formats``): a misspelt
+    one would set nothing, silently."""
     from .diagnostics import Diagnostic, UsageError, did_you_mean
 
     if config.file is None:
         return
+    if formats and config.format is not None and config.format not in formats:
+        text = config.file.read_text(encoding="utf-8")
+        raise UsageError([Diagnostic("config-invalid", f"no command has the format '{config.format}'",
+                                     file=str(config.file), line=_line(text, "format"), path="format",
+                                     hint=did_you_mean(config.format, formats) or f"one of {', '.join(formats)}")])
     unknown = [name for name in config.formats if name not in commands]
     if unknown:
         text = config.file.read_text(encoding="utf-8")

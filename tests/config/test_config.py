@@ -120,3 +120,27 @@ def test_a_bad_configuration_is_a_located_usage_error(project: Path) -> None:
     assert r.exit_code == 2 and json.loads(r.stderr)["errors"][0]["path"] == "formats.dif"
     r = _run("--config", str(project / "missing.toml"), "validate")
     assert r.exit_code == 2 and "configuration file" in r.stderr and "does not exist" in r.stderr
+
+
+def test_a_format_no_command_has_is_a_located_error(project: Path) -> None:
+    """format = "xml" was passed over without a word: every command wrote its default (found by a CI review)."""
+    (project / "policy-engine.toml").write_text('# settings\nformat = "jsn"\n')
+    r = _run("validate")
+    assert r.exit_code == 2
+    assert f"{project / 'policy-engine.toml'}:2: error: config-invalid: no command has the format 'jsn'" in r.stderr
+    assert "did you mean 'json'?" in r.stderr
+
+
+@pytest.mark.parametrize("args", [["decide", "--bogus-opt"], ["impact", "a", "b"], ["--bogus", "validate"],
+                                  ["test", "--min-coverage", "abc"], ["audit", "list", "--limit", "0"]])
+def test_usage_errors_are_json_when_the_configuration_asks_for_json(project: Path, args: list[str]) -> None:
+    """The command line's --format json made click's own usage errors JSON; format = "json" in the file did not, so
+    a pipeline that set it once got text exactly when its command line was wrong (found by a CI review)."""
+    (project / "policy-engine.toml").write_text('format = "json"\n')
+    r = _run(*args)
+    assert r.exit_code == 2
+    [error] = json.loads(r.stderr)["errors"]
+    assert error["code"] == "usage" and error["hint"].endswith("--help")
+    (project / "policy-engine.toml").write_text('format = "text"\n')
+    r = _run(*args)
+    assert r.exit_code == 2 and r.stderr.startswith(("Usage:", "Error:"))
