@@ -212,6 +212,24 @@ def _command_names(group: click.Group, prefix: str = "") -> list[str]:
     return names
 
 
+_ENVIRONMENT = (("policies_dir", "POLICY_ENGINE_POLICIES"), ("audit_db", "POLICY_ENGINE_AUDIT_DB"),
+                ("config_file", "POLICY_ENGINE_CONFIG"))
+
+
+def _blank_environment(ctx: click.Context) -> list[Any]:
+    """A setting's variable set but blank (an unset CI secret exports ''): '  ' made a store file named two spaces,
+    '' fell back to ./audit.db without a word, so decisions were recorded where no one looks. The command line's
+    option, when given, wins and the variable is not read."""
+    import os
+
+    from .diagnostics import Diagnostic
+
+    return [Diagnostic("blank-setting", f"${var} is set but blank", hint=f"unset {var} (the configuration file or the "
+                       "default then applies) or give it a path")
+            for name, var in _ENVIRONMENT if var in os.environ and not os.environ[var].strip()
+            and ctx.get_parameter_source(name) != click.core.ParameterSource.COMMANDLINE]
+
+
 def _format_names(group: click.Group) -> tuple[str, ...]:
     """Every format some command offers (--format's choices): what the configuration's ``format`` may say."""
     found: dict[str, None] = {}
@@ -335,6 +353,10 @@ def main(ctx: click.Context, policies_dir: Path, audit_db: Path, no_audit: bool,
         _emit_diagnostics([Diagnostic("stdout-closed", "standard output is closed: nothing this command writes could "
                                       "be read", hint="give the command an open stdout (> FILE, or | a reader)")],
                           "json" if asked_json(ctx) else "text")
+        sys.exit(EXIT_USAGE)
+    blank = _blank_environment(ctx)
+    if blank:  # before the file: a blank $POLICY_ENGINE_CONFIG would otherwise send the search elsewhere
+        _emit_diagnostics(blank, "json" if asked_json(ctx) else "text")
         sys.exit(EXIT_USAGE)
     try:
         config = load(config_file)

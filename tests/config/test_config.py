@@ -144,3 +144,21 @@ def test_usage_errors_are_json_when_the_configuration_asks_for_json(project: Pat
     (project / "policy-engine.toml").write_text('format = "text"\n')
     r = _run(*args)
     assert r.exit_code == 2 and r.stderr.startswith(("Usage:", "Error:"))
+
+
+@pytest.mark.parametrize("var", ["POLICY_ENGINE_AUDIT_DB", "POLICY_ENGINE_POLICIES", "POLICY_ENGINE_CONFIG"])
+@pytest.mark.parametrize("value", ["", "  "])
+def test_a_setting_variable_set_but_blank_is_a_usage_error(project: Path, var: str, value: str) -> None:
+    """An unset CI secret exports '': the store fell back to ./audit.db without a word, and '  ' made a store file
+    named two spaces (found by a CI review). The command line's option wins over the variable."""
+    r = _run("config", "--format", "json", env={var: value})
+    assert r.exit_code == 2
+    [error] = json.loads(r.stderr)["errors"]
+    assert (error["code"], error["message"]) == ("blank-setting", f"${var} is set but blank")
+    option = {"POLICY_ENGINE_AUDIT_DB": ["--audit-db", "a.db"], "POLICY_ENGINE_POLICIES": ["--policies", "rules"],
+              "POLICY_ENGINE_CONFIG": ["--config", str(project / "c.toml")]}[var]
+    (project / "c.toml").write_text("")
+    (project / "rules").mkdir()
+    r = _run(*option, "config", "--format", "json", env={var: value})
+    assert r.exit_code == 0, r.stderr
+    assert not list(project.glob(" *"))
