@@ -115,8 +115,11 @@ def check_outputs(source: Path, beside: Path | None, outputs: Mapping[str, Path 
             raise UsageError([Diagnostic("output-twice", f"{option} {path} is also {seen[at]}: one would overwrite "
                                          "the other", file=str(path), hint=f"give {option} another file")])
         seen[at] = option
-        if at.exists() and not at.is_dir() and not at.is_file():  # a folder: the option's own check says why
-            raise UsageError([Diagnostic("output-not-a-file", f"{option} {path} is {_kind_of(at)}, not a "
+        # the path as given is stat'ed too: /dev/stdout resolves to /proc/N/fd/pipe:[...], which does not exist,
+        # while the pipe it names does (impact --html /dev/stdout mixed a page into the JSON on stdout)
+        kind = next((p for p in (at, path) if p.exists() and not p.is_dir() and not p.is_file()), None)
+        if kind is not None:  # a folder: the option's own check says why
+            raise UsageError([Diagnostic("output-not-a-file", f"{option} {path} is {_kind_of(kind)}, not a "
                                          f"{'folder' if option in folders else 'file'}: a run writes its output "
                                          "beside it and renames it over it, which would replace it",
                                          file=str(path),

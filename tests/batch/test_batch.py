@@ -826,6 +826,19 @@ def test_a_named_pipe_as_an_output_is_refused_not_replaced_by_a_file(tmp_path: P
     assert stat.S_ISFIFO(pipe.stat().st_mode)
 
 
+def test_dev_stdout_as_an_output_beside_a_piped_report_is_refused(tmp_path: Path) -> None:
+    """/dev/stdout resolves to /proc/N/fd/pipe:[...], which does not exist as a path, so the check passed and the
+    HTML page came first in the JSON report's stream (found by a CI review)."""
+    db = tmp_path / "a.db"
+    r = subprocess.run([sys.executable, "-m", "policy_engine", "--policies", str(POLICIES), "--audit-db", str(db),
+                        "impact", "loss-client-management@1.0.0", "loss-client-management@1.1.0", "--portfolio",
+                        str(PORTFOLIO_CSV), "--format", "json", "--html", "/dev/stdout"],
+                       capture_output=True, text=True, cwd=ROOT, check=False)
+    assert r.returncode == 2 and r.stdout == "", r.stdout[:200]
+    [error] = json.loads(r.stderr)["errors"]
+    assert error["code"] == "output-not-a-file" and "named pipe" in error["message"]
+
+
 def test_impact_and_simulate_check_their_outputs_too(tmp_path: Path) -> None:
     source = tmp_path / "p.csv"
     source.write_bytes(PORTFOLIO_CSV.read_bytes())
