@@ -394,6 +394,11 @@ def _parse(text: str, file: str) -> tuple[Any, dict[PathKey, tuple[int, int]], l
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         msg = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        opened = exc.context_mark
+        if opened is not None and exc.problem_mark is not None and opened.line != exc.problem_mark.line:
+            # where the parser gave up is often far from the mistake: an unclosed '[' lines above
+            what = str(exc.context).partition(" a ")[2] or "construct"  # 'while parsing a flow sequence'
+            msg += f" (the {what} started at line {opened.line + 1}, column {opened.column + 1})"
         hint = "check indentation and quoting on this line and the one before"
         if "flow" in msg:
             hint = "inside { } and [ ], quote text that contains , [ ] { } or ': '"

@@ -52,15 +52,18 @@ def test_the_case_file_is_well_formed() -> None:
     assert len(CASES) >= 20
     for case in CASES:
         assert case["expect"] and ("text" in case) != ("mini" in case), case["name"]
-        assert all(set(e) <= {"code", "line", "column", "hint"} and "code" in e for e in case["expect"]), case["name"]
+        assert all(set(e) <= {"code", "line", "column", "hint", "says"} and "code" in e for e in case["expect"]), \
+            case["name"]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_hostile_policy_file_is_a_located_diagnostic(case: dict[str, Any], tmp_path: Path) -> None:
-    found = [(d.code, d.line, d.column, d.hint) for d in _problems(_write(case, tmp_path)) if d.severity == "error"]
+    found = [(d.code, d.line, d.column, d.hint, d.message) for d in _problems(_write(case, tmp_path))
+             if d.severity == "error"]
     for e in case["expect"]:
         assert any(code == e["code"] and line == e.get("line", line) and column == e.get("column", column)
-                   and hint == e.get("hint", hint) for code, line, column, hint in found), (e, found)
+                   and hint == e.get("hint", hint) and e.get("says", "") in message
+                   for code, line, column, hint, message in found), (e, found)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
