@@ -923,7 +923,7 @@ def _test_failures(run: Any, cov: dict[str, Any], min_coverage: float | None, be
     if run.diagnostics and not run.usage_only:
         files = {d.file for d in run.diagnostics if d.severity == "error"}
         failures.append(Diagnostic("files-invalid", f"{len(files)} policy or test file(s) invalid: the report's "
-                                   "errors name each problem (their rules' coverage is not measured)"))
+                                   "errors name each problem (no coverage gate is met while one is)"))
     elif run.diagnostics:  # nothing was selected to run
         failures += run.diagnostics
     if run.failed:
@@ -946,10 +946,12 @@ def _emit_test_report(run: Any, cov: dict[str, Any], fmt: str, verbose: bool, mi
     elif fmt == "json":
         import json
 
-        # an invalid policy or test file leaves its version's coverage unmeasured: the gate is not met
+        # an invalid policy or test file leaves its version's coverage unmeasured: the gate is not met; nor is it
+        # when nothing was measured (no test file found: 'met' beside no-tests read as a pass)
         invalid = bool(run.diagnostics) and not run.usage_only
         gate = {} if min_coverage is None else {"min_coverage": {
-            "required": min_coverage, "met": not invalid and not any(c.percent < min_coverage for c in cov.values()),
+            "required": min_coverage,
+            "met": bool(cov) and not invalid and not any(c.percent < min_coverage for c in cov.values()),
             "below": [key for key, c in cov.items() if c.percent < min_coverage]}}
         click.echo(json.dumps({**run.to_dict(with_coverage=False),
                                "coverage": {key: c.to_dict() for key, c in cov.items()}, **gate},

@@ -219,3 +219,15 @@ def test_a_rule_that_warns_is_one_rule_in_coverage(tmp_path: Path, cases: list[t
     assert ("warning", "late") not in rules  # counted once, as the rule
     assert rules[("floor", "late")].status == status
     assert rules[("floor", "late")].line == 1 + text.splitlines().index("    - id: late")
+
+
+def test_a_coverage_gate_over_no_test_is_not_met(tmp_path: Path) -> None:
+    """A folder with no test file is no-tests (exit 2), and the report beside it said the gate was met (found by a
+    CI review): nothing was measured, so nothing met it."""
+    (tmp_path / "empty").mkdir()
+    r = CliRunner().invoke(main, ["--policies", str(tmp_path / "empty"), "test", "--coverage", "--min-coverage", "100",
+                                  "--format", "json"], catch_exceptions=False)
+    assert r.exit_code == 2
+    report = json.loads(r.stdout)
+    assert [e["code"] for e in report["errors"]] == ["no-tests"]
+    assert report["min_coverage"] == {"required": 100.0, "met": False, "below": []}
