@@ -89,8 +89,30 @@ def folder_files(folder: Path) -> list[tuple[Path, Kind, Document | None, list[D
         if doc is not None and kind == "policy" and _MODELINE.search(doc.text.split("\n", 1)[0] or "") is None \
                 and not (isinstance(doc.data, dict) and {"id", "version"} <= doc.data.keys()):
             kind = "policy-tests"  # no modeline, not a policy's shape: `test` reads it as a test file
+            if is_stray(doc):
+                # nothing of any kind (notes.yaml, a CI file): said as such, not as a test file missing 'cases'
+                doc, problems = None, [stray_file(f)]
         out.append((f, kind, doc, problems))
     return out
+
+
+# The keys that say what a file is; a key near one (polcy, casess) is a misspelt file of that kind, not a stray one
+_TELLING_KEYS = ("policy", "cases", "versions", "kind", "id", "version", "shocks", "scenario")
+
+
+def is_stray(doc: Document) -> bool:
+    """A document with nothing of a policy, module, test file or scenario (notes.yaml, a CI file)."""
+    from ..diagnostics import closest
+
+    if not isinstance(doc.data, dict):
+        return not isinstance(doc.data, list)  # a list: a test file's shape gone wrong, said by its schema
+    return not any(str(k) in _TELLING_KEYS or closest(str(k), _TELLING_KEYS) for k in doc.data)
+
+
+def stray_file(path: Path) -> Diagnostic:
+    return Diagnostic("unknown-file-kind", f"{path.name} is no policy, module, test file or scenario, and every YAML "
+                      "file under the policies folder is read as one of them", file=str(path), line=1,
+                      hint="move it out of the policies folder, or give it another extension (notes.md)")
 
 
 def unnamed_policy(path: Path) -> Diagnostic:

@@ -756,6 +756,11 @@ def _read_test_file(tf: Path, run: SuiteResult) -> tuple[Document, dict[int, lis
     except PolicyError as e:
         run.diagnostics.extend(e.diagnostics)
         return None
+    from .filekinds import is_stray, stray_file
+
+    if is_stray(doc):  # said as what it is, not as a test file missing 'policy' and 'cases'
+        run.diagnostics.append(stray_file(tf))
+        return None
     items, per_case, whole = _shape_problems(doc, str(tf))
     if whole:  # the file's own keys are wrong: no case can be trusted to belong to this policy
         run.diagnostics.extend(items)

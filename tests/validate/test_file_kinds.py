@@ -168,3 +168,31 @@ def test_a_valid_file_with_warnings_has_its_ok_line_in_text(tmp_path: Path) -> N
     lines = r.stderr.splitlines()
     assert any("warning: metric-unused" in line for line in lines)
     assert f"ok  {policy}  (dd-policy@1.0.0, 1 warning)" in lines and lines[-1].startswith("2 valid, 0 invalid")
+
+
+@pytest.mark.parametrize(("text", "codes"), [
+    ("foo: 1\n", ["unknown-file-kind"]),  # notes, a CI file: said as such
+    ("# just notes\n- a\n- b\n", None),  # a list: a test file's shape gone wrong, its schema says how
+    ("polcy: dd-policy\ncasess: []\n", ["unknown-key", "unknown-key"]),  # a misspelt test file keeps did-you-mean
+])
+def test_a_yaml_file_of_no_kind_in_the_policies_folder_is_named_as_such(tmp_path: Path, text: str,
+                                                                        codes: list[str] | None) -> None:
+    """notes.yaml beside a policy was read as a test file: 'unknown key foo ... allowed keys: policy, versions,
+    description, cases', and 'policy' and 'cases' missing (found by a CI review)."""
+    folder = _scaffold(tmp_path)
+    stray = folder / "dd-policy" / "notes.yaml"
+    stray.write_text(text, encoding="utf-8")
+    r = _validate(folder)
+    assert r.exit_code == 4
+    found = [d for f in json.loads(r.stdout)["files"] if f["file"].endswith("notes.yaml") for d in f["diagnostics"]
+             if d["severity"] == "error"]
+    if codes is None:
+        assert found and all(d["code"] != "unknown-file-kind" for d in found)
+        return
+    assert [d["code"] for d in found][:len(codes)] == codes
+    tested = CliRunner().invoke(main, ["test", str(folder), "--format", "json"], catch_exceptions=False)
+    assert tested.exit_code == 4
+    said = [e["code"] for e in json.loads(tested.stdout)["errors"] if e["file"].endswith("notes.yaml")]
+    assert said[:len(codes)] == codes
+    if codes == ["unknown-file-kind"]:
+        assert "move it out of the policies folder" in found[0]["hint"]
