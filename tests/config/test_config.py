@@ -120,14 +120,10 @@ def test_a_bad_configuration_is_a_located_usage_error(project: Path) -> None:
     assert r.exit_code == 2 and json.loads(r.stderr)["errors"][0]["path"] == "formats.dif"
     r = _run("--config", str(project / "missing.toml"), "validate")
     assert r.exit_code == 2 and "configuration file" in r.stderr and "does not exist" in r.stderr
-
-
-def test_a_format_no_command_has_is_a_located_error(project: Path) -> None:
-    """format = "xml" was passed over without a word: every command wrote its default (found by a CI review)."""
-    (project / "policy-engine.toml").write_text('# settings\nformat = "jsn"\n')
+    # a format no command has was passed over without a word: every command wrote its default (a CI review)
+    (project / "policy-engine.toml").write_text('format = "jsn"\n')
     r = _run("validate")
-    assert r.exit_code == 2
-    assert f"{project / 'policy-engine.toml'}:2: error: config-invalid: no command has the format 'jsn'" in r.stderr
+    assert r.exit_code == 2 and ":1: error: config-invalid: no command has the format 'jsn'" in r.stderr
     assert "did you mean 'json'?" in r.stderr
 
 
