@@ -37,6 +37,7 @@ def guard_csv(path: Path) -> int:
     replaces it whole: an interrupted run leaves the file as it was decided.
     """
     changed = 0
+    csv.field_size_limit(2**31 - 1)  # a rejects row's problems_json may pass the 128 KB default
     with path.open(newline="", encoding="utf-8") as src, tempfile.NamedTemporaryFile(
             "w", newline="", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False) as dst:
         try:
