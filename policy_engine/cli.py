@@ -417,7 +417,7 @@ def _audit_db(ctx: click.Context, no_audit: bool, command_audit_db: Path | None)
 
 def _stored_texts(audit_db: Path | bool) -> set[str] | None:
     """The policy texts the store holds before a run records into it (None: not recording, or no store to read)."""
-    if audit_db is False or audit_db is True:
+    if not isinstance(audit_db, Path):
         return None
     if not audit_db.exists():
         return set()
@@ -433,7 +433,7 @@ def _stored_texts(audit_db: Path | bool) -> set[str] | None:
 def _warn_new_texts(fmt: str, where: str, audit_db: Path | bool, before: set[str] | None) -> None:
     """version-edited when the run just stored a text of a policy version the store knew under another text: said
     when it happens (a version in force edited in place), not only by the next `audit verify`."""
-    if before is None or audit_db is False or audit_db is True:
+    if before is None or not isinstance(audit_db, Path):
         return
     from .record.audit import AuditStore
 

@@ -184,7 +184,7 @@ def _answers(ref: PolicyRef, lines: Iterable[bytes], as_of: str | None, trace: b
                 for code, note in decision_notes(decision, policy, record):
                     warn(number, code, note)
         except PolicyEngineError as e:
-            answer = _error_answer(number, record if record is not None else line, e)
+            answer = _error_answer(number, record, e, line)
         except Exception as e:  # the store refused this line's record (locked past its wait, a full disk)
             failed = _store_failure(e) if store is not None else None
             if failed is None:
@@ -193,17 +193,15 @@ def _answers(ref: PolicyRef, lines: Iterable[bytes], as_of: str | None, trace: b
         yield answer
 
 
-def _error_answer(number: int, record: Any, e: PolicyEngineError) -> bytes:
-    """A stream line's error answer: its line, its client when its id could be read, the exit code and problems.
-    ``record`` is the parsed record, or the line's bytes when it was no JSON."""
+def _error_answer(number: int, record: Any, e: PolicyEngineError, line: bytes = b"") -> bytes:
+    """A stream line's error answer: its line, its client when its id could be read (off the ``line`` itself when
+    it was no JSON), the exit code and problems."""
     import orjson
 
     from .policy.loader import readable_client_id
 
     error: dict[str, Any] = {"line": number}
-    # the record, or the line that was no JSON (its id read off it when it can be read for sure)
-    cid = record.get("client_id") if isinstance(record, dict) else \
-        readable_client_id(record) if isinstance(record, bytes) else None
+    cid = record.get("client_id") if isinstance(record, dict) else readable_client_id(line) if record is None else None
     if isinstance(cid, str | int) and not isinstance(cid, bool):
         error["client_id"] = str(cid)
     error["error"] = {"exit_code": e.exit_code, "problems": [d.to_dict() for d in e.diagnostics]}

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import difflib
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -213,7 +214,7 @@ def wrong_kind(policy: CompiledPolicy, record: Any, day: str, file: str | None =
     own = record_label(sorted({policy.version, *same}, key=version_key))
     in_force = policy.status == "active" and policy.applies_on(day)
     version = f"version {policy.version}" + (f", in force on {day}," if in_force else "")
-    ways = [f"--policy-version {best.version}"]
+    ways = [_PINNED.format(best.version)]
     if best.status == "active":
         ways.append(_period(best))
     if version_key(best.version) < version_key(policy.version):
@@ -221,6 +222,17 @@ def wrong_kind(policy: CompiledPolicy, record: Any, day: str, file: str | None =
     return Diagnostic(CODE, f"this is a {record_label([v.version for v in fitting])} "
                       f"({_has(mismatch, best.shape.needed)}); {version} reads {own} ({_reads(mismatch)})",
                       file=file, path="(record)", hint="decide it with " + "; or ".join(ways))
+
+
+_PINNED = "--policy-version {}"  # how decide and batch choose the version that reads a record
+
+
+def hint_for_two_versions(hint: str | None) -> str | None:
+    """A wrong-record-kind hint as ``impact`` takes it: its versions are its arguments, not --policy-version."""
+    if not hint:
+        return None
+    pinned = re.escape("decide it with " + _PINNED).replace(r"\{\}", r"([\w.+-]+)")
+    return re.sub(pinned, r"compare versions that read it (ID@\1)", hint)
 
 
 def decision_day(as_of: str | _dt.date | None, record: Any) -> str:

@@ -305,7 +305,7 @@ def _summary_label(d: dict[str, Any]) -> list[str]:
     label = d.get("label")
     if not isinstance(label, dict) or not label:
         return []
-    return ["label " + " / ".join(f"\"{text}\"" for _, text in sorted(label.items(), key=lambda kv: kv[0] != "en"))]
+    return ["label " + " / ".join(f"\"{text}\"" for _, text in _english_first(label))]
 
 
 def _summary_params(d: dict[str, Any]) -> list[str]:
@@ -322,8 +322,12 @@ def _summary_message(d: dict[str, Any]) -> list[str]:
     if not d.get("message"):
         return []
     # every language the rule is written in (a reviewer reads the Chinese text the credit officer will), English first
-    texts = sorted(d["message"].items(), key=lambda kv: kv[0] != "en")
-    return ["message " + "; ".join(f"({lang}) \"{text}\"" for lang, text in texts)]
+    return ["message " + "; ".join(f"({lang}) \"{text}\"" for lang, text in _english_first(d["message"]))]
+
+
+def _english_first(texts: Mapping[str, str]) -> list[tuple[str, str]]:
+    """A bilingual text's (language, text) pairs, English first: the order a summary line shows them in."""
+    return sorted(texts.items(), key=lambda kv: kv[0] != "en")
 
 
 def _summary_restructuring(d: dict[str, Any]) -> list[str]:

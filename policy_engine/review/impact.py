@@ -235,12 +235,11 @@ def _refuse_wrong_kind(a: Any, b: Any, compared: int, table: Table | Path) -> No
         return
     first, where = kinds[0][0], a.rejects[0].get("line", a.rejects[0]["row"])  # the old side's first, named by it
     name = str(table) if isinstance(table, Path) else str(table.source) if table.source is not None else None
-    # the reject's hint speaks to batch and decide (--policy-version): impact chooses its versions by its arguments
-    hint = re.sub(r"decide it with --policy-version ([\w.+-]+)", r"compare versions that read it (ID@\1)",
-                  first.get("hint") or "") or None
+    from ..decide.record_kind import hint_for_two_versions
+
     raise UsageError([Diagnostic("wrong-record-kind", f"{name or 'the portfolio'}: no record is of the kind the two "
                                  f"versions read, so nothing was compared (line {where}: {first['message']})",
-                                 file=name, hint=hint)])
+                                 file=name, hint=hint_for_two_versions(first.get("hint")))])
 
 
 def _rejected(a: Any, b: Any, rows: int, compared: int) -> dict[str, Any]:

@@ -21,6 +21,16 @@ from ..policy.registry import policy_files
 from .diffing import Change, diff_policies, git_text
 
 
+@dataclass(frozen=True)
+class _Importer:
+    """An importing policy that does not compile as it stands: named, with its text, so its diff shows why."""
+
+    id: str
+    version: str
+    file: str
+    text: str
+
+
 @dataclass
 class ImporterDiff:
     """One importing policy version: the changes moving its pin would bring, or why it would not compile."""
@@ -86,16 +96,6 @@ def _module_text(data: object, file: str, text: str) -> ModuleText | None:
     return ModuleText(mid, version, file, text)
 
 
-@dataclass(frozen=True)
-class _Importer:
-    """An importing policy that does not compile as it stands: named, with its text, so its diff shows why."""
-
-    id: str
-    version: str
-    file: str
-    text: str
-
-
 def importers(root: Path, module: ModuleText) -> list[CompiledPolicy | _Importer]:
     """The policy versions of the registry that import ``module``'s version directly (the ones its change
     reaches), in registry order. One that does not compile is kept, so the diff shows its problems: left out,
@@ -123,13 +123,10 @@ def importers(root: Path, module: ModuleText) -> list[CompiledPolicy | _Importer
 def check_modules(root: Path, *modules: ModuleText) -> None:
     """Each module text checked on its own before its importers are: a module with errors is invalid input (exit 4,
     located in its file), as a policy given to ``diff`` is; it is no diff to show."""
-    from ..diagnostics import has_errors
     from ..policy.modules import FolderModules, check_module
 
-    found: list[Diagnostic] = []
-    for module in modules:
-        result = check_module(module, FolderModules(root), (), {})
-        found += [d for d in result.diagnostics if d.severity == "error"] if has_errors(result.diagnostics) else []
+    found = [d for module in modules for d in check_module(module, FolderModules(root), (), {}).diagnostics
+             if d.severity == "error"]
     if found:
         raise PolicyError(found)
 
