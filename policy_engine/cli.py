@@ -437,9 +437,12 @@ def _warn_new_texts(fmt: str, where: str, audit_db: Path | bool, before: set[str
         return
     from .record.audit import AuditStore
 
-    with AuditStore(audit_db, create=False) as store:
-        new = store.snapshot_texts() - before
-        found = store.edited_versions(new) if new else []
+    try:
+        with AuditStore(audit_db, create=False) as store:
+            new = store.snapshot_texts() - before
+            found = store.edited_versions(new) if new else []
+    except Exception:  # the decisions are recorded: a check after them never stands between them and their answer
+        return
     for d in found:
         _note(fmt, where, d.code, d.message, d.hint)
 
