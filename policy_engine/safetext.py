@@ -143,16 +143,17 @@ FORBIDDEN_PATTERN = _FORBIDDEN.pattern  # for pandas' vectorised ``str.contains`
 
 def json_text(line: str) -> str:
     """:func:`json_line` for text written to a file opened as text (records, rejects)."""
-    if "\u2028" not in line and "\u2029" not in line:
+    if "\u2028" not in line and "\u2029" not in line and "\x85" not in line:
         return line
-    return line.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return line.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").replace("\x85", "\\u0085")
 
 
 def json_line(line: bytes) -> bytes:
-    """A JSON Lines line with U+2028 and U+2029 escaped: JSON allows them raw, but a reader that splits lines as
-    Python's splitlines or an older JavaScript parser does would cut one line in two (decide --stream's answers,
-    audit export's records)."""
-    if b"\xe2\x80" not in line:
+    """A JSON Lines line with U+2028, U+2029 and U+0085 (NEL) escaped: JSON allows them raw (it escapes the other
+    line breaks, control characters), but a reader that splits lines as Python's splitlines or an older JavaScript
+    parser does would cut one line in two (decide --stream's answers, audit export's records, batch rejects)."""
+    if b"\xe2\x80" not in line and b"\xc2\x85" not in line:
         return line
-    return line.replace("\u2028".encode(), b"\\u2028").replace("\u2029".encode(), b"\\u2029")
+    return (line.replace("\u2028".encode(), b"\\u2028").replace("\u2029".encode(), b"\\u2029")
+            .replace("\x85".encode(), b"\\u0085"))
 

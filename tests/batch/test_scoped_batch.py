@@ -370,11 +370,12 @@ def test_a_reject_keeps_the_hint_decide_gives(tmp_path: Path) -> None:
 
 
 def test_every_json_lines_output_escapes_the_line_separators_as_the_stream_does(tmp_path: Path) -> None:
-    """An id holding U+2028 was written raw: a reader splitting lines as Python's splitlines does read one decision
-    as two lines in --out, --records, --exposures-out and --rejects (hostile review); the stream escaped it."""
+    """An id holding U+2028 (or U+0085, NEL) was written raw: a reader splitting lines as Python's splitlines does
+    read one decision as two lines in --out, --records, --exposures-out and --rejects (hostile reviews); the stream
+    escaped it."""
     good = json.loads(DEBTORS[0].read_text(encoding="utf-8"))
     good["client_id"] = "D\u2028one\u2029"
-    bad = {**good, "client_id": "D\u2028bad", "exposures": "none"}
+    bad = {**good, "client_id": "D\u2028bad\x85", "exposures": "none"}  # an id with NEL is refused: its reject has it
     lines = write_lines(tmp_path / "d.jsonl", [good, bad])
     outs = {name: tmp_path / f"{name}.jsonl" for name in ("out", "records", "exposures-out", "rejects")}
     r = run("--no-audit", "batch", "-p", str(POLICY_2), str(lines), *(x for k, p in outs.items() for x in (f"--{k}",
@@ -382,7 +383,7 @@ def test_every_json_lines_output_escapes_the_line_separators_as_the_stream_does(
     assert r.exit_code == 0, r.output
     for name, path in outs.items():
         text = path.read_text(encoding="utf-8")
-        assert "\u2028" not in text and "\u2029" not in text, name
+        assert "\u2028" not in text and "\u2029" not in text and "\x85" not in text, name
         assert len(text.splitlines()) == text.count("\n") >= 1, name
         assert all("D\u2028" in json.dumps(json.loads(x), ensure_ascii=False) for x in text.splitlines()
                    if "client_id" in x), name

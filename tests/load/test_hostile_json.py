@@ -351,18 +351,19 @@ def test_a_stream_that_could_decide_no_line_ends_before_it_reads_one(args: list[
     assert r.exit_code == 2 and r.stdout == "" and says in r.stderr, r.output
 
 
-def test_stream_answers_are_one_line_each_and_json_warnings_too() -> None:
-    """U+2028 in a value is valid JSON, but a reader splitting lines as splitlines() does cut the answer in two;
-    with --format json the warnings beside the answers are JSON lines too."""
+@pytest.mark.parametrize("breaker", ["\u2028", "\x85"])
+def test_stream_answers_are_one_line_each_and_json_warnings_too(breaker: str) -> None:
+    """U+2028 (and U+0085, NEL: found by a hostile review) in a value is valid JSON, but a reader splitting lines as
+    splitlines() does cut the answer in two; with --format json the warnings beside the answers are JSON lines too."""
     debtor = json.loads(sorted((REFERENCE / "samples" / "debtors").glob("*.json"))[0].read_text(encoding="utf-8"))
     debtor["exposures"] = []  # decided, with the no-exposures warning
-    weird = {"client_id": "C\u2028X"}
+    weird = {"client_id": f"C{breaker}X"}
     stdin = json.dumps(debtor, ensure_ascii=False) + "\n" + json.dumps(weird, ensure_ascii=False) + "\n"
     r = CliRunner().invoke(main, ["--policies", str(POLICIES), "decide", "-p", "loss-client-management", "--stream",
                                   "--no-audit", "--format", "json"], input=stdin.encode(), catch_exceptions=False)
     assert r.exit_code == 0
     answers = [json.loads(line) for line in r.stdout.splitlines()]
-    assert len(answers) == 2 and answers[1]["client_id"] == "C\u2028X" and "\u2028" not in r.stdout
+    assert len(answers) == 2 and answers[1]["client_id"] == f"C{breaker}X" and breaker not in r.stdout
     warnings = [json.loads(line) for line in r.stderr.splitlines()]
     assert warnings and {w["line"] for w in warnings} == {1} and all(isinstance(w["warning"], str) for w in warnings)
 
