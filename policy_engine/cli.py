@@ -1223,6 +1223,9 @@ def _convert_items(source: str, encoding: str) -> tuple[list[Any], bool]:
         return json_items(data, lines=True), False
     path = Path(source)
     if not path.is_file():
+        from .portfolio.batch import check_input
+
+        check_input(path)
         raise UsageError([Diagnostic("file-missing", f"no such file: {source}", file=source)])
     if path.suffix.lower() == ".json":
         return json_items(path.read_bytes(), lines=False), True

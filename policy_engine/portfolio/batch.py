@@ -95,6 +95,7 @@ def check_outputs(source: Path, beside: Path | None, outputs: Mapping[str, Path 
     failed the run after every decision was recorded; an output that is an input (``source``, ``beside``: a
     financials table, a scenario) or another output replaced it without a word. ``folders``: the options whose
     output is a folder a run creates (``--engine dask``)."""
+    check_input(source)
     inputs = {source.resolve(): "the input", **({beside.resolve(): "an input"} if beside else {})}
     seen: dict[Path, str] = {}
     for option, path in outputs.items():
@@ -127,6 +128,18 @@ def check_outputs(source: Path, beside: Path | None, outputs: Mapping[str, Path 
         if option not in folders and not at.parent.is_dir():
             raise UsageError([Diagnostic("file-missing", f"{option} {path}: no such folder {path.parent}",
                                          file=str(path), hint="create the folder first; nothing was decided")])
+
+
+def check_input(path: Path) -> None:
+    """A portfolio given as a named pipe, a device or a socket (``<(cat ...)``, a FIFO): a run reads its input
+    more than once (its kind, its lines, then the records), and a pipe gives its bytes once, so the second read
+    waited for a writer that had gone, for ever. Refused before anything is read, as such an output is."""
+    if path.exists() and not path.is_file() and not path.is_dir():
+        raise UsageError([Diagnostic("input-not-a-file", f"{path} is {_kind_of(path)}, not a regular file: a run "
+                                     "reads a file's size and lines before its records, and a pipe gives its bytes "
+                                     "only once", file=str(path), hint="save it to a file first (... > "
+                                     "portfolio.jsonl), or pipe it to a command that reads standard input "
+                                     "(decide --stream, convert -)")])
 
 
 def _kind_of(path: Path) -> str:

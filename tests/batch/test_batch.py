@@ -826,6 +826,27 @@ def test_a_named_pipe_as_an_output_is_refused_not_replaced_by_a_file(tmp_path: P
     assert stat.S_ISFIFO(pipe.stat().st_mode)
 
 
+@pytest.mark.parametrize("command", [
+    ["batch", "{fifo}", "-p", "loss-client-management@2.0.0", "--out", "{out}"],
+    ["batch", "{fifo}", "-p", "loss-client-management", "--as-of", "2026-09-30", "--out", "{out}"],
+    ["simulate", "loss-client-management@2.0.0", "--portfolio", "{fifo}", "--scenario",
+     "scenarios/debtor-collateral-crash.yaml"],
+    ["convert", "{fifo}", "--to", "2.0"],
+])
+def test_a_named_pipe_as_the_input_is_refused_not_waited_on(tmp_path: Path, command: list[str]) -> None:
+    """A run reads its input's size and lines before its records: a FIFO (or `<(cat ...)`) gave its bytes to the first
+    read and the second waited for ever, and convert called it 'no such file' (found by a hostile review)."""
+    import os
+
+    fifo, out = tmp_path / "debtors.jsonl", tmp_path / "out.jsonl"
+    os.mkfifo(fifo)
+    args = [a.format(fifo=fifo, out=out) for a in command]
+    r = subprocess.run([sys.executable, "-m", "policy_engine", "--policies", str(POLICIES), "--no-audit", *args],
+                       capture_output=True, text=True, cwd=ROOT, check=False, timeout=60)
+    assert r.returncode == 2 and "input-not-a-file" in r.stderr and "named pipe" in r.stderr, r.stderr
+    assert not out.exists()
+
+
 def test_dev_stdout_as_an_output_beside_a_piped_report_is_refused(tmp_path: Path) -> None:
     """/dev/stdout resolves to /proc/N/fd/pipe:[...], which does not exist as a path, so the check passed and the
     HTML page came first in the JSON report's stream (found by a CI review)."""
