@@ -229,6 +229,20 @@ def misspelt_columns(policy: CompiledPolicy, source: Path | Mapping[str, Path]) 
         header = _header(path) if path is not None else []
         reads = {*t.columns, *t.parent_keys, *([t.key] if t.key else [])}
         out += [(f"{t.name}.{given}", f"{t.name}.{meant}") for given, meant in near_misses(header, reads)]
+        out += [(f"{t.name}.{given}", " or ".join(f"{t.name}.{c}" for c in missing))
+                for given, missing in _groups_given_whole(header, reads)]
+    return out
+
+
+def _groups_given_whole(header: list[str], reads: set[str]) -> list[tuple[str, list[str]]]:
+    """(column, the columns of its group the table lacks): a column named as a group the layout reads field by
+    field (``collateral`` beside ``collateral.type`` where ``collateral.value`` is read). The column is not read,
+    so each field it may stand for reads null in every row: named, not passed over without a word."""
+    out = []
+    for given in header:
+        missing = sorted(c for c in reads if c.startswith(given + ".") and c not in header)
+        if given not in reads and missing:
+            out.append((given, missing))
     return out
 
 
@@ -294,9 +308,38 @@ def _header(path: Path) -> list[str]:
         if path.suffix.lower() == ".csv":
             with path.open(encoding="utf-8-sig", errors="replace", newline="") as fh:
                 return next(csv.reader(fh), [])
-        return list(pq.read_schema(path).names)
+        return flat_names(pq.read_schema(path))
     except (OSError, ValueError, csv.Error):
         return []
+
+
+def flat_names(schema: Any) -> list[str]:
+    """A Parquet schema's column names, each field of a struct column as ``struct.field``: Spark and warehouse
+    exports write ``accounting`` as a struct of ``credit_impaired``, ``stage``, ..., which the long tables read as
+    the columns ``accounting.credit_impaired``, ... (unflattened, the struct was not read, without a word)."""
+    import pyarrow as pa
+
+    out: list[str] = []
+
+    def walk(prefix: str, field: Any) -> None:
+        if pa.types.is_struct(field.type):
+            for sub in field.type:
+                walk(f"{prefix}{field.name}.", sub)
+        else:
+            out.append(prefix + field.name)
+
+    for f in schema:
+        walk("", f)
+    return out
+
+
+def _flattened(table: Any, columns: tuple[str, ...]) -> Any:
+    """``table`` with its struct columns flattened to ``struct.field`` columns, those of ``columns`` kept."""
+    import pyarrow as pa
+
+    while any(pa.types.is_struct(f.type) for f in table.schema):
+        table = table.flatten()
+    return table.select([c for c in table.column_names if c in columns])
 
 
 def read_frame(path: Path, columns: tuple[str, ...], ids: tuple[str, ...] = (), encoding: str = "utf-8",
@@ -416,13 +459,18 @@ def read_columns(path: Path, columns: tuple[str, ...], ids: tuple[str, ...] = ()
                                          file=str(path))])
         frame = table.frame
         return Columns(frame[[c for c in frame.columns if c in columns]], None, True)
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        names = pq.read_schema(path).names
-        check_header(names, path)
-        arrow = mark_stored_nans(decimals_as_floats(pq.read_table(path, columns=[c for c in names if c in columns],
-                                                                  read_dictionary=[c for c in names if c in ids])))
+        schema = pq.read_schema(path)
+        check_header(flat_names(schema), path)
+        wanted = set(columns)
+        top = [f.name for f in schema if f.name in wanted or any(n in wanted for n in flat_names(pa.schema([f])))]
+        arrow = pq.read_table(path, columns=top, read_dictionary=[c for c in top if c in ids])
+        if len(top) < len(flat_names(arrow.schema)) or any(pa.types.is_struct(f.type) for f in arrow.schema):
+            arrow = _flattened(arrow, columns)
+        arrow = mark_stored_nans(decimals_as_floats(arrow))
     except (OSError, ValueError) as exc:
         raise InputError([Diagnostic("unreadable", f"cannot read the Parquet file: {exc}", file=str(path))]) from None
     if text_ids:  # an element's key of integers (a warehouse's surrogate key) is its text, as a client_id's is
