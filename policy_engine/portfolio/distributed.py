@@ -40,7 +40,14 @@ import pandas as pd
 from ..diagnostics import Diagnostic, InputError, UsageError
 from ..policy.compiler import CompiledPolicy
 from ..safetext import id_key, repeated_id
-from .frame import Problem, duplicate_ids, exact_integer_ids, mark_stored_nans_in_frame, refuse_inexact_ids
+from .frame import (
+    Problem,
+    duplicate_ids,
+    exact_integer_ids,
+    mark_stored_nans_in_frame,
+    refuse_bad_text_in_file,
+    refuse_inexact_ids,
+)
 
 if TYPE_CHECKING:
     from ..decide.ref import PolicyRef
@@ -104,7 +111,10 @@ def decide_partition(policy_text: str, policy_file: str, source: str, target: st
 
     ref = _worker_ref(policy_text, policy_file, versions, choices)
     try:
+        refuse_bad_text_in_file(source)
         frame = exact_integer_ids(mark_stored_nans_in_frame(pd.read_parquet(source), source), source, ("client_id",))
+    except InputError as exc:  # text that is not UTF-8, named by its column and rows
+        return {"source": source, "unreadable": exc.diagnostics[0].message}
     except Exception as exc:  # any reader's complaint: this partition is not a readable table
         return {"source": source, "unreadable": f"{type(exc).__name__}: {exc}"}
     dups = [Problem(row, "client_id", message, "duplicate-id") for row, message in duplicates]
@@ -446,6 +456,7 @@ def _columns(path: Path, wanted: list[str], rows: int) -> pd.DataFrame:
 
     names = pq.read_schema(path).names
     present = [c for c in wanted if c in names]
+    refuse_bad_text_in_file(path, present)
     frame = exact_integer_ids(mark_stored_nans_in_frame(pd.read_parquet(path, columns=present), path), path,
                               ("client_id",)) if present else pd.DataFrame(index=range(rows))
     if "client_id" in frame.columns:

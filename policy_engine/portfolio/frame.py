@@ -84,6 +84,60 @@ def decimals_in_frame(frame: pd.DataFrame, path: Any) -> pd.DataFrame:
     return frame
 
 
+def refuse_bad_text(table: Any, path: Any) -> None:
+    """Refuse a Parquet table whose text column holds bytes that are not UTF-8 (Parquet does not check what a
+    writer declares text), naming the column and its first rows: converting such a cell failed deep in Arrow, an
+    internal error (exit 5) for the whole run."""
+    import pyarrow as pa
+
+    from ..diagnostics import Diagnostic, InputError
+
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+            continue
+        try:
+            column.validate(full=True)
+        except pa.ArrowInvalid:
+            rows = ", ".join(str(r + 1) for r in _not_utf8(column)[:5])
+            raise InputError([Diagnostic(
+                "unreadable", f"column '{name}' holds text that is not UTF-8 (row {rows}): its table cannot be read",
+                file=str(path), hint="write the column as UTF-8 text (the bytes may be GBK or Latin-1 declared as "
+                "text)")]) from None
+
+
+def refuse_bad_text_in_file(path: Any, columns: Any = None) -> None:
+    """:func:`refuse_bad_text` for a Parquet file pandas reads (its text columns read once more, alone)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    text = [f.name for f in pq.read_schema(path) if (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
+            and (columns is None or f.name in columns)]
+    if text:
+        refuse_bad_text(pq.read_table(path, columns=text), path)
+
+
+def _not_utf8(column: Any) -> list[int]:
+    """The rows (from 0) of a text column, plain or dictionary-encoded, whose bytes are not UTF-8."""
+    import pyarrow as pa
+
+    def bad(values: Any) -> set[int]:
+        out = set()
+        for i, raw in enumerate(values.cast(pa.large_binary()).to_pylist()):
+            try:
+                if raw is not None:
+                    raw.decode("utf-8")
+            except UnicodeDecodeError:
+                out.add(i)
+        return out
+
+    array = column.combine_chunks()
+    if pa.types.is_dictionary(array.type):
+        wrong = bad(array.dictionary)
+        return [r for r, i in enumerate(array.indices.to_pylist()) if i in wrong]
+    return sorted(bad(array))
+
+
 def mark_stored_nans(table: Any) -> Any:
     """An Arrow table with each NaN stored as a value in a float column marked (see ``STORED_NAN``)."""
     import pyarrow as pa

@@ -43,6 +43,7 @@ from .frame import (
     integer_ids_as_text,
     mark_stored_nans,
     prepare,
+    refuse_bad_text,
     refuse_inexact_ids,
 )
 from .scoped_vector import Level, LongTables, ScopedRun
@@ -470,6 +471,7 @@ def read_columns(path: Path, columns: tuple[str, ...], ids: tuple[str, ...] = ()
         arrow = pq.read_table(path, columns=top, read_dictionary=[c for c in top if c in ids])
         if len(top) < len(flat_names(arrow.schema)) or any(pa.types.is_struct(f.type) for f in arrow.schema):
             arrow = _flattened(arrow, columns)
+        refuse_bad_text(arrow, path)
         arrow = mark_stored_nans(decimals_as_floats(arrow))
     except (OSError, ValueError) as exc:
         raise InputError([Diagnostic("unreadable", f"cannot read the Parquet file: {exc}", file=str(path))]) from None
