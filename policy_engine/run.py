@@ -393,9 +393,11 @@ def _folder_days(folder: Path, encoding: str = "utf-8") -> Iterator[str | None]:
 def _debtor_input(ref: PolicyRef, input_path: Path, fin_path: Path | None) -> bool:
     """Whether the input is read as debtor records (JSON Lines under a policy with scopes); a table
     given for a pinned policy with scopes, or periods beside debtors, is a usage error."""
-    from .portfolio.batch import READ_FORMATS, refuse_scoped
+    from .portfolio.batch import READ_FORMATS, refuse_scoped, unknown_format
     from .portfolio.scoped_batch import scoped_versions
 
+    if input_path.suffix.lower() not in READ_FORMATS and not input_path.is_dir():
+        raise unknown_format(input_path)  # the input named, not the policy's scopes (a .json is no table row)
     if READ_FORMATS.get(input_path.suffix.lower()) != "jsonl":
         # Before reading the table: the answer does not depend on it. With an id, each row's version
         # decides (a row under a version with scopes is a reject).

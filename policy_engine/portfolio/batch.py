@@ -159,8 +159,7 @@ def read_table(path: Path, financials: Path | None = None, encoding: str = "utf-
     """
     fmt = READ_FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise UsageError([Diagnostic("unknown-format", f"cannot read '{path.suffix}' files", file=str(path),
-                                     hint="use .csv, .jsonl, .parquet or .xlsx")])
+        raise unknown_format(path)
     if not path.exists():
         raise UsageError([Diagnostic("file-missing", f"no such file: {path}", file=str(path))])
     try:
@@ -708,6 +707,15 @@ def decisions_frame(policy: CompiledPolicy, prep: Prepared, res: VectorResults,
 
 SCOPED_INPUT_HINT = ("give one debtor record a line as JSON Lines (.jsonl), as `policy-engine generate -p POLICY "
                      "--out debtors.jsonl` writes them")
+
+
+def unknown_format(path: Path) -> UsageError:
+    """A portfolio file of a kind batch does not read, named as the input it is (whatever the policy)."""
+    hint = "use .csv, .jsonl, .parquet or .xlsx"
+    if path.suffix.lower() == ".json":
+        hint = "a .json file holds one record: decide it with `decide -c`; a portfolio gives one record a line (.jsonl)"
+    return UsageError([Diagnostic("unknown-format", f"cannot read '{path.suffix or path.name}' files", file=str(path),
+                                  hint=hint)])
 
 
 def refuse_scoped(policy: CompiledPolicy | None, what: str = "a table row") -> None:

@@ -177,7 +177,7 @@ BAD_INPUT = [  # (what, how the input is made, extra options, exit code, text th
     ("empty file", lambda t: (t / "e.jsonl").write_bytes(b"") or t / "e.jsonl", [], 3, "empty-table"),
     ("a directory", lambda t: (t / "d.jsonl").mkdir() or t / "d.jsonl", [], 2,  # read as long tables
      "no debtors table (debtors.parquet or debtors.csv)"),
-    ("a CSV", lambda t: (t / "d.csv").write_text("client_id,industry\nD1,x\n") or t / "d.csv", [], 2,
+    ("a CSV", lambda t: ((t / "d.csv").write_text("client_id,industry\nD1,x\n"), t / "d.csv")[1], [], 2,
      "scoped-policy-in-table"),
     ("a missing file", lambda t: t / "none.jsonl", [], 2, "no such file"),
     ("periods beside debtors", lambda t: write_lines(t / "d.jsonl", [json.loads(THREE.read_text("utf-8"))]),
@@ -387,3 +387,18 @@ def test_every_json_lines_output_escapes_the_line_separators_as_the_stream_does(
         assert len(text.splitlines()) == text.count("\n") >= 1, name
         assert all("D\u2028" in json.dumps(json.loads(x), ensure_ascii=False) for x in text.splitlines()
                    if "client_id" in x), name
+
+
+@pytest.mark.parametrize(("name", "hint"), [("debtor.json", "decide -c"), ("debtors.txt", ".jsonl")])
+def test_a_portfolio_of_a_kind_batch_does_not_read_is_named_as_the_input(tmp_path: Path, name: str,
+                                                                         hint: str) -> None:
+    """Under a version with scopes a .json or .txt file read 'a .json row cannot hold a debtor', naming the policy
+    file as the place of the error; under 1.1.0 the same file was unknown-format at the input (hostile review)."""
+    source = tmp_path / name
+    source.write_text(DEBTORS[0].read_text(encoding="utf-8"), encoding="utf-8")
+    for policy in (str(POLICY_2), "loss-client-management@1.1.0"):
+        r = run("--no-audit", "batch", "-p", policy, str(source), "--out", str(tmp_path / "o.jsonl"),
+                "--format", "json")
+        [error] = json.loads(r.stderr)["errors"]
+        assert r.exit_code == 2 and error["code"] == "unknown-format" and error["file"] == str(source), r.output
+        assert hint in error["hint"]
