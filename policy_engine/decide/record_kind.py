@@ -269,10 +269,28 @@ def accepted_of_another_kind(policy: CompiledPolicy, record: dict[str, Any], gra
 
 def refusal(policy: CompiledPolicy, record: Any, problems: list[Diagnostic], as_of: str | _dt.date | None = None,
             file: str | None = None) -> list[Diagnostic]:
-    """The problems to refuse ``record`` with: one ``wrong-record-kind`` when it is of another kind."""
-    found = wrong_kind(policy, record, decision_day(as_of, record), file)
+    """The problems to refuse ``record`` with: one ``wrong-record-kind`` when it is of another kind, or is a
+    decision record (what ``decide`` printed, given back in place of the client's facts)."""
+    found = decision_given(record, file) or wrong_kind(policy, record, decision_day(as_of, record), file)
     return problems if found is None else [found]
 
 
-__all__ = ["CODE", "RecordShape", "accepted_of_another_kind", "compare", "graded_list", "record_label", "refusal",
-           "shape_of", "versions_beside", "wrong_kind"]
+_DECISION_FIELDS = frozenset({"decision_id", "input_sha256", "classification"})
+
+
+def decision_given(record: Any, file: str | None = None) -> Diagnostic | None:
+    """A decision record given where a client record goes: named as such, not as a dozen missing client fields."""
+    if not isinstance(record, dict) or not record.keys() >= _DECISION_FIELDS:
+        return None
+    made = record.get("policy") if isinstance(record.get("policy"), dict) else {}
+    under = f" under {made.get('id')} {made.get('version')}" if made.get("id") else ""
+    decision = record.get("decision_id")
+    return Diagnostic(CODE, f"this is a decision record (decision {decision} of client {record.get('client_id')}"
+                      f"{under}), not a client record: a decision is made from the client's facts",
+                      file=file, path="(record)",
+                      hint=f"`policy-engine audit show {decision}` shows and explains a recorded decision; or give "
+                      "the client record it was made from")
+
+
+__all__ = ["CODE", "RecordShape", "accepted_of_another_kind", "compare", "decision_given", "graded_list",
+           "record_label", "refusal", "shape_of", "versions_beside", "wrong_kind"]
