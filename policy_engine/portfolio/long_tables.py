@@ -316,8 +316,8 @@ def _header(path: Path) -> list[str]:
 
 def flat_names(schema: Any) -> list[str]:
     """A Parquet schema's column names, each field of a struct column as ``struct.field``: Spark and warehouse
-    exports write ``accounting`` as a struct of ``credit_impaired``, ``stage``, ..., which the long tables read as
-    the columns ``accounting.credit_impaired``, ... (unflattened, the struct was not read, without a word)."""
+    exports write a group of fields (``a.b``, ``a.c``) as one struct column ``a``, which the long tables read as
+    the columns ``a.b``, ``a.c`` (unflattened, the struct was not read, without a word)."""
     import pyarrow as pa
 
     out: list[str] = []
