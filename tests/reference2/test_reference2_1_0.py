@@ -33,7 +33,7 @@ OLD = load_policy(REFERENCE / "policy-2.0.2.yaml")
 NEW = load_policy(REFERENCE / "policy-2.1.0.yaml")
 ADDED_WARNINGS = {"overdue", "collateral_impaired", "liquidity_below_floor", "negative_operating_cash_flow",
                   "litigation", "major_customer_lost", "days_past_due_off_schedule", "delisting_risk",
-                  "impairment_stage_behind_arrears"}
+                  "impairment_stage_behind_arrears", "upgrade_beside_credit_impaired"}
 ADDED_ACTIONS = {"add_collateral", "extend_term", "reprice_down", "supply_chain_and_advisory", "review_quarterly",
                  "set_off_deposit", "collect_arrears",  # 2.1.0 sets a deposit off for a substandard exposure too
                  "review_monthly"}  # and reviews a debtor in crisis whatever its grade
