@@ -48,7 +48,17 @@ def describe(v: Any) -> str:
         return "a list"
     if isinstance(v, dict):
         return "an object"
-    return type(v).__name__
+    # what a Parquet cell may hold besides (read by pandas or Arrow): named in a caller's words, not numpy's
+    kind = type(v).__name__
+    if isinstance(v, tuple) or kind == "ndarray":
+        return "a list"
+    if isinstance(v, _dt.timedelta) or kind == "timedelta64":
+        return "a duration"
+    if isinstance(v, bytes | bytearray):
+        return "binary data"
+    if isinstance(v, _dt.datetime):
+        return f"date and time {v.isoformat()}"
+    return f"a value of type {kind}"
 
 
 _describe = describe  # the name this module's callers knew

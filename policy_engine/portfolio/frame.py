@@ -531,7 +531,8 @@ class _Checker:
                 self._flag_mask(frac, path, lambda i: f"expected a whole number, found {data[i]}")
                 ok = ok & ~frac
             big = ok & (np.abs(data) > MAX_ABS_NUMBER)
-            self._flag_mask(big, path, lambda i: f"{data[i]} is out of range (|x| <= {MAX_ABS_NUMBER:g})")
+            self._flag_mask(big, path, lambda i: f"{data[i]} is out of range (|x| <= {MAX_ABS_NUMBER:g})"
+                            if math.isfinite(data[i]) else non_finite(float(data[i])))  # a CSV cell 1e400
             ok = ok & ~big
             if spec.min is not None:
                 low = ok & (data < spec.min)

@@ -557,3 +557,21 @@ def test_a_client_table_whose_text_is_not_utf8_is_refused_as_unreadable(tmp_path
     r = run("--no-audit", "batch", str(source), "-p", f"{ID}@1.1.0", "--format", "json")
     [error] = json.loads(r.stderr)["errors"]
     assert r.exit_code == 3 and "column 'industry' holds text that is not UTF-8 (row 1)" in error["message"], r.output
+
+
+def test_a_csv_number_beyond_the_float_range_is_named_as_json_names_it(tmp_path: Path) -> None:
+    """A CSV cell 1e400 read 'inf is out of range (|x| <= 1e+15)'; decide of the same JSON says it reads as infinity
+    (hostile review)."""
+    folder = tmp_path / "t"
+    assert run("generate", "-p", str(REFERENCE), "--n", "3", "--seed", "1", "--as-of", AS_OF, "--tables", "csv",
+               "--out", str(folder)).exit_code == 0
+    exposures = folder / "exposures.csv"
+    header, first, rest = exposures.read_text(encoding="utf-8").split("\n", 2)
+    cells = first.split(",")
+    cells[header.split(",").index("balance")] = "1e400"
+    exposures.write_text("\n".join([header, ",".join(cells), rest]), encoding="utf-8")
+    r = run("--no-audit", "batch", str(folder), "-p", str(REFERENCE), "--rejects", str(tmp_path / "r.jsonl"))
+    assert r.exit_code == 0, r.output
+    [reject] = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text(encoding="utf-8").splitlines()]
+    [problem] = reject["problems"]
+    assert problem["field"] == "balance" and "reads as infinity" in problem["message"], problem

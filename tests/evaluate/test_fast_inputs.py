@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from policy_engine.decide import inputs
-from policy_engine.decide.inputs import build_fast_extractor, extract_checked, new_date, parse_date
+from policy_engine.decide.inputs import build_fast_extractor, describe, extract_checked, new_date, parse_date
 from policy_engine.diagnostics import InputError
 from policy_engine.policy.compiler import CompiledPolicy
 from policy_engine.policy.registry import load_policy
@@ -105,3 +105,21 @@ def test_a_date_text_is_remembered_only_once_taken_and_the_memory_is_bounded(mon
     new_date("2025-09-30")
     assert new_date("2025-12-31") == dt.date(2025, 12, 31)
     assert sorted(inputs._DATES) == ["2025-06-30", "2025-09-30"]  # full: a new text is parsed, not kept
+
+
+@pytest.mark.parametrize(("value", "words"), [
+    (None, "null"), (True, "boolean true"), ("abc", "string 'abc'"), (7, "number 7"), ([1], "a list"),
+    ({}, "an object"), ((1, 2), "a list"), (b"\x00", "binary data"),
+    (dt.timedelta(days=1), "a duration"), (dt.datetime(2026, 9, 30, 8, 0), "date and time 2026-09-30T08:00:00"),
+])
+def test_a_value_is_named_in_a_callers_words(value: object, words: str) -> None:
+    """What a Parquet cell holds besides JSON's kinds read 'found ndarray' or 'found Timedelta' (hostile review)."""
+    assert describe(value) == words
+
+
+def test_numpy_and_pandas_cells_are_named_in_a_callers_words() -> None:
+    import numpy as np
+    import pandas as pd
+
+    assert [describe(v) for v in (np.array([1.0]), pd.Timedelta(days=2), np.timedelta64(3, "D"))] == \
+        ["a list", "a duration", "a duration"]
