@@ -604,7 +604,7 @@ def _read_long_tables(policy: CompiledPolicy, files: Mapping[str, Path], specs: 
     keep = np.ones(n, bool)
     keep[list(problems)] = False
     rejects = [{"table": DEBTORS, "row": r + 1, "client_id": ids.iat[r] if isinstance(ids.iat[r], str) else None,
-                "problems": problems[r]} for r in sorted(problems)]
+                "problems": _distinct(problems[r])} for r in sorted(problems)]
     kept = np.flatnonzero(keep)
     prep = _subset(prep, keep[prep.rows])
     assert np.array_equal(prep.rows, kept)
@@ -1475,6 +1475,19 @@ class LongBatch:
             for g in self.policy.grade_ids} if len(e) else {}}
         s["tables"] = self.summary()
         return s
+
+
+def _distinct(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A debtor's problems, each once: a key cell with a control character was named by the key's check and again
+    by the text check of the same cell (a reject listed the same problem twice)."""
+    seen: set[tuple[Any, ...]] = set()
+    out = []
+    for e in entries:
+        key = tuple(sorted((k, str(v)) for k, v in e.items()))
+        if key not in seen:
+            seen.add(key)
+            out.append(e)
+    return out
 
 
 def decide_long(read: LongRead) -> ScopedRun:

@@ -575,3 +575,21 @@ def test_a_csv_number_beyond_the_float_range_is_named_as_json_names_it(tmp_path:
     [reject] = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text(encoding="utf-8").splitlines()]
     [problem] = reject["problems"]
     assert problem["field"] == "balance" and "reads as infinity" in problem["message"], problem
+
+
+def test_a_debtor_rejected_for_a_key_with_a_control_character_names_it_once(tmp_path: Path) -> None:
+    """The key's check and the text check of the same cell both named it: the reject listed one problem twice
+    (hostile review)."""
+    folder = tmp_path / "t"
+    assert run("generate", "-p", str(REFERENCE), "--n", "3", "--seed", "1", "--as-of", AS_OF, "--tables", "csv",
+               "--out", str(folder)).exit_code == 0
+    exposures = folder / "exposures.csv"
+    header, first, rest = exposures.read_text(encoding="utf-8").split("\n", 2)
+    cells = first.split(",")
+    cells[header.split(",").index("exposure_id")] = "E\x011"
+    exposures.write_text("\n".join([header, ",".join(cells), rest]), encoding="utf-8")
+    r = run("--no-audit", "batch", str(folder), "-p", str(REFERENCE), "--rejects", str(tmp_path / "r.jsonl"))
+    assert r.exit_code == 0, r.output
+    debtor = json.loads((tmp_path / "r.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    said = [json.dumps(p, sort_keys=True) for p in debtor["problems"]]
+    assert len(said) == len(set(said)) and any("U+0001" in p["message"] for p in debtor["problems"]), said
