@@ -311,11 +311,11 @@ class _Checker:
             stored = missing & (data.view(np.uint64) == _STORED_NAN_BITS) if data.dtype == np.float64 else None
             if stored is not None and stored.any():
                 self._flag_mask(stored, path, STORED_NAN_MESSAGE)
-            inf = ~finite & ~missing
+                missing = missing & ~stored  # a bad value, named once: not also a required field missing
+            inf = ~finite & ~np.isnan(data)
             if inf.any():
                 self._flag_mask(inf, path, lambda i: non_finite(float(data[i])))
-                return self._check_numbers(spec, data, finite, missing, path)
-        return self._check_numbers(spec, data, ~missing, missing, path)
+        return self._check_numbers(spec, data, finite, missing, path)
 
     def _typed_booleans(self, spec: InputSpec, col: pd.Series, path: str) -> Checked:
         missing = col.isna().to_numpy()  # a nullable boolean column (Parquet with nulls) has missing cells

@@ -418,6 +418,24 @@ def test_a_parquet_nan_is_refused_as_csv_and_json_refuse_it_while_a_null_is_no_v
     assert result.decided == 29 and all(c["read"] == c["decided"] + c["rejected"] for c in result.summary().values())
 
 
+def test_a_parquet_nan_in_a_required_field_is_named_once_not_also_missing(tmp_path: Path) -> None:
+    """A stored NaN in a field the policy requires also read 'required field is missing' (hostile review)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "tables"
+    synthetic.write_long_tables(REFERENCE, folder, 5, seed=4, as_of="2026-09-30")
+    table = pq.read_table(folder / "exposures.parquet")
+    balance = table.column("balance").to_pylist()
+    balance[0] = float("nan")
+    pq.write_table(table.set_column(table.schema.get_field_index("balance"), "balance",
+                                    pa.array(balance, type=pa.float64(), from_pandas=False)),
+                   folder / "exposures.parquet")
+    (reject,) = run_long_batch(REFERENCE, folder).rejects
+    assert [(p["table"], p["row"], p["field"], p["message"]) for p in reject["problems"]] == [
+        ("exposures", 1, "balance", "NaN is not a finite number (a missing value is a null)")]
+
+
 def test_a_huge_unknown_value_is_quoted_cut_short_in_its_reject(tmp_path: Path) -> None:
     """A 2 MB text where the policy expects one of a few values: the reject quotes its start, not all of it."""
     folder = tmp_path / "tables"
