@@ -559,17 +559,23 @@ def test_a_client_table_whose_text_is_not_utf8_is_refused_as_unreadable(tmp_path
     assert r.exit_code == 3 and "column 'industry' holds text that is not UTF-8 (row 1)" in error["message"], r.output
 
 
-def test_a_csv_number_beyond_the_float_range_is_named_as_json_names_it(tmp_path: Path) -> None:
-    """A CSV cell 1e400 read 'inf is out of range (|x| <= 1e+15)'; decide of the same JSON says it reads as infinity
-    (hostile review)."""
+def _with_exposure_cell(tmp_path: Path, column: str, value: str) -> Path:
+    """A generated CSV folder of 3 debtors whose first exposure holds ``value`` in ``column``."""
     folder = tmp_path / "t"
     assert run("generate", "-p", str(REFERENCE), "--n", "3", "--seed", "1", "--as-of", AS_OF, "--tables", "csv",
                "--out", str(folder)).exit_code == 0
     exposures = folder / "exposures.csv"
     header, first, rest = exposures.read_text(encoding="utf-8").split("\n", 2)
     cells = first.split(",")
-    cells[header.split(",").index("balance")] = "1e400"
+    cells[header.split(",").index(column)] = value
     exposures.write_text("\n".join([header, ",".join(cells), rest]), encoding="utf-8")
+    return folder
+
+
+def test_a_csv_number_beyond_the_float_range_is_named_as_json_names_it(tmp_path: Path) -> None:
+    """A CSV cell 1e400 read 'inf is out of range (|x| <= 1e+15)'; decide of the same JSON says it reads as infinity
+    (hostile review)."""
+    folder = _with_exposure_cell(tmp_path, "balance", "1e400")
     r = run("--no-audit", "batch", str(folder), "-p", str(REFERENCE), "--rejects", str(tmp_path / "r.jsonl"))
     assert r.exit_code == 0, r.output
     [reject] = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -580,14 +586,7 @@ def test_a_csv_number_beyond_the_float_range_is_named_as_json_names_it(tmp_path:
 def test_a_debtor_rejected_for_a_key_with_a_control_character_names_it_once(tmp_path: Path) -> None:
     """The key's check and the text check of the same cell both named it: the reject listed one problem twice
     (hostile review)."""
-    folder = tmp_path / "t"
-    assert run("generate", "-p", str(REFERENCE), "--n", "3", "--seed", "1", "--as-of", AS_OF, "--tables", "csv",
-               "--out", str(folder)).exit_code == 0
-    exposures = folder / "exposures.csv"
-    header, first, rest = exposures.read_text(encoding="utf-8").split("\n", 2)
-    cells = first.split(",")
-    cells[header.split(",").index("exposure_id")] = "E\x011"
-    exposures.write_text("\n".join([header, ",".join(cells), rest]), encoding="utf-8")
+    folder = _with_exposure_cell(tmp_path, "exposure_id", "E\x011")
     r = run("--no-audit", "batch", str(folder), "-p", str(REFERENCE), "--rejects", str(tmp_path / "r.jsonl"))
     assert r.exit_code == 0, r.output
     debtor = json.loads((tmp_path / "r.jsonl").read_text(encoding="utf-8").splitlines()[0])
