@@ -469,7 +469,7 @@ def read_columns(path: Path, columns: tuple[str, ...], ids: tuple[str, ...] = ()
         wanted = set(columns)
         top = [f.name for f in schema if f.name in wanted or any(n in wanted for n in flat_names(pa.schema([f])))]
         arrow = pq.read_table(path, columns=top, read_dictionary=[c for c in top if c in ids])
-        if len(top) < len(flat_names(arrow.schema)) or any(pa.types.is_struct(f.type) for f in arrow.schema):
+        if any(pa.types.is_struct(f.type) for f in arrow.schema):
             arrow = _flattened(arrow, columns)
         refuse_bad_text(arrow, path)
         arrow = mark_stored_nans(decimals_as_floats(arrow))
