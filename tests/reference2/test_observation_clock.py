@@ -55,6 +55,27 @@ def _clock(first_due: dt.date, schedule: list[dict[str, Any]], before: dt.date,
     return None, None
 
 
+def _restarted_end(end: dt.date, schedule: list[dict[str, Any]]) -> dt.date | None:
+    """The end of a period restarted at ``end`` (the difficulty unresolved then): a year and two repayment periods."""
+    dues = sorted(_day(p["due_date"]) for p in schedule)
+    p1 = next((d for d in dues if d > end), None)
+    p2 = next((d for d in dues if p1 is not None and d > p1), None)
+    return None if p2 is None else max(p2, _add_months(end, 12))
+
+
+def _runs_on(end: dt.date | None, resolved: dt.date | None, day: dt.date, schedule: list[dict[str, Any]]) -> bool | None:
+    """Whether a period ending at ``end`` still runs on ``day``: not ended, or ended with the difficulty unresolved
+    and the period restarted from its end not ended before the resolution's (None: beyond the one restart followed)."""
+    if end is None or day < end or resolved is None or resolved > day:
+        return True
+    if resolved <= end:
+        return False
+    again = _restarted_end(end, schedule)
+    if again is None:
+        return True
+    return day < again if resolved <= again else None
+
+
 def _check(client: dict[str, Any]) -> tuple[int, int]:
     """Asserts 2.1.0's clocks agree with the loop; returns how many clocks and re-restructuring windows it checked."""
     record = decide(NEW, client)
@@ -75,9 +96,7 @@ def _check(client: dict[str, Any]) -> tuple[int, int]:
             start, end = _clock(first_due, schedule, as_of, resolved(latest))
             assert (_day(m["observation_start"]), _day(m["observation_end"])) == (start, end), e["exposure_id"]
             if start is not None:
-                r = resolved(latest)
-                expected = end is None or as_of < end or r is None or r > end
-                assert m["in_observation"] is expected, e["exposure_id"]
+                assert m["in_observation"] is _runs_on(end, resolved(latest), as_of, schedule), e["exposure_id"]
             else:
                 assert m["in_observation"] is None
         previous = _day(m.get("previous_restructuring_date"))
@@ -90,7 +109,7 @@ def _check(client: dict[str, Any]) -> tuple[int, int]:
             if start is None or m["later_restructurings"] is None:  # a modification undecided counts none
                 assert m["re_restructured"] is None
             else:
-                assert m["re_restructured"] is (end is None or latest < end or r is None or r > end)
+                assert m["re_restructured"] is _runs_on(end, r, latest, schedule), e["exposure_id"]
     return clocks, windows
 
 
