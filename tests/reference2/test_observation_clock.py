@@ -63,7 +63,8 @@ def _restarted_end(end: dt.date, schedule: list[dict[str, Any]]) -> dt.date | No
     return None if p2 is None else max(p2, _add_months(end, 12))
 
 
-def _runs_on(end: dt.date | None, resolved: dt.date | None, day: dt.date, schedule: list[dict[str, Any]]) -> bool | None:
+def _runs_on(end: dt.date | None, resolved: dt.date | None, day: dt.date,
+            schedule: list[dict[str, Any]]) -> bool | None:
     """Whether a period ending at ``end`` still runs on ``day``: not ended, or ended with the difficulty unresolved
     and the period restarted from its end not ended before the resolution's (None: beyond the one restart followed)."""
     if end is None or day < end or resolved is None or resolved > day:
