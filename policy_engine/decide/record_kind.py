@@ -269,10 +269,17 @@ def accepted_of_another_kind(policy: CompiledPolicy, record: dict[str, Any], gra
 
 def refusal(policy: CompiledPolicy, record: Any, problems: list[Diagnostic], as_of: str | _dt.date | None = None,
             file: str | None = None) -> list[Diagnostic]:
-    """The problems to refuse ``record`` with: one ``wrong-record-kind`` when it is of another kind, or is a
-    decision record (what ``decide`` printed, given back in place of the client's facts)."""
-    found = decision_given(record, file) or wrong_kind(policy, record, decision_day(as_of, record), file)
+    """The problems to refuse ``record`` with: one ``wrong-record-kind`` when it is of another kind (see
+    :func:`of_another_kind`)."""
+    found = of_another_kind(policy, record, decision_day(as_of, record), file)
     return problems if found is None else [found]
+
+
+def of_another_kind(policy: CompiledPolicy, record: Any, day: str, file: str | None = None) -> Diagnostic | None:
+    """One ``wrong-record-kind`` for a decision record (what ``decide`` printed, given back in place of the client's
+    facts) or a record another version reads; None for a record of ``policy``'s own kind. Every path that refuses
+    a record asks this, so decide, a stream and each batch word it alike."""
+    return decision_given(record, file) or wrong_kind(policy, record, day, file)
 
 
 _DECISION_FIELDS = frozenset({"decision_id", "input_sha256", "classification"})
@@ -293,4 +300,4 @@ def decision_given(record: Any, file: str | None = None) -> Diagnostic | None:
 
 
 __all__ = ["CODE", "RecordShape", "accepted_of_another_kind", "compare", "decision_given", "graded_list",
-           "record_label", "refusal", "shape_of", "versions_beside", "wrong_kind"]
+           "of_another_kind", "record_label", "refusal", "shape_of", "versions_beside", "wrong_kind"]

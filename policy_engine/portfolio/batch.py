@@ -790,7 +790,7 @@ def _name_other_kinds(policy: CompiledPolicy, table: Table, problems: list[Probl
     """A rejected JSON Lines record of the kind another version reads (a debtor record 2.x on a 1.x day) is
     refused as ``decide`` refuses it: one ``wrong-record-kind`` naming the version that reads it, not the
     missing fields of this one. Only rejected lines are read again."""
-    from ..decide.record_kind import decision_day, wrong_kind
+    from ..decide.record_kind import decision_day, of_another_kind
 
     assert table.source is not None and table.offsets is not None
     frame_row = {int(positions[p.row]): p.row for p in problems}
@@ -804,7 +804,7 @@ def _name_other_kinds(policy: CompiledPolicy, table: Table, problems: list[Probl
                 record = parse_json_text(fh.readline())
             except JSONInputError:
                 continue
-            found = wrong_kind(policy, record, decision_day(as_of, record))
+            found = of_another_kind(policy, record, decision_day(as_of, record))
             if found is not None:
                 r["problems"] = [{"field": found.path, "code": found.code, "message": found.message,
                                   **({"hint": found.hint} if found.hint else {})}]

@@ -402,3 +402,15 @@ def test_a_portfolio_of_a_kind_batch_does_not_read_is_named_as_the_input(tmp_pat
         [error] = json.loads(r.stderr)["errors"]
         assert r.exit_code == 2 and error["code"] == "unknown-format" and error["file"] == str(source), r.output
         assert hint in error["hint"]
+
+
+@pytest.mark.parametrize("policy", ["loss-client-management@1.1.0", "loss-client-management@2.0.0"])
+def test_a_decision_record_in_a_batch_is_rejected_as_decide_refuses_it(tmp_path: Path, policy: str) -> None:
+    """A 1.x batch named a decision line 'a client record 2.x' where decide names it a decision record."""
+    decision = json.loads((DATA / "record_kind" / "decision-of-debtor-10.json").read_text(encoding="utf-8"))
+    lines = write_lines(tmp_path / "d.jsonl", [decision])
+    r = run("--no-audit", "batch", "-p", policy, str(lines), "--rejects", str(tmp_path / "r.jsonl"))
+    assert r.exit_code == 0, r.output
+    [reject] = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text(encoding="utf-8").splitlines()]
+    [problem] = reject["problems"]
+    assert problem["code"] == "wrong-record-kind" and "this is a decision record" in problem["message"]
