@@ -44,7 +44,7 @@ from .frame import (
     mark_stored_nans_in_frame,
     path_text,
     prepare,
-    refuse_bad_text_in_file,
+    read_parquet_frame,
     refuse_inexact_ids,
 )
 from .vector import Col, VectorResults, days_to_date, evaluate_columns
@@ -177,8 +177,7 @@ def read_table(path: Path, financials: Path | None = None, encoding: str = "utf-
             import pyarrow.parquet as pq
 
             check_header(pq.read_schema(path).names, path)
-            refuse_bad_text_in_file(path)
-            frame = exact_integer_ids(mark_stored_nans_in_frame(pd.read_parquet(path), path), path, ("client_id",))
+            frame = exact_integer_ids(mark_stored_nans_in_frame(read_parquet_frame(path), path), path, ("client_id",))
             if "client_id" in frame.columns:
                 refuse_inexact_ids(frame["client_id"], "client_id", path)
             table = Table(frame, text=False, rows_read=len(frame))

@@ -45,7 +45,7 @@ from .frame import (
     duplicate_ids,
     exact_integer_ids,
     mark_stored_nans_in_frame,
-    refuse_bad_text_in_file,
+    read_parquet_frame,
     refuse_inexact_ids,
 )
 
@@ -111,8 +111,8 @@ def decide_partition(policy_text: str, policy_file: str, source: str, target: st
 
     ref = _worker_ref(policy_text, policy_file, versions, choices)
     try:
-        refuse_bad_text_in_file(source)
-        frame = exact_integer_ids(mark_stored_nans_in_frame(pd.read_parquet(source), source), source, ("client_id",))
+        frame = exact_integer_ids(mark_stored_nans_in_frame(read_parquet_frame(source), source), source,
+                                  ("client_id",))
     except InputError as exc:  # text that is not UTF-8, named by its column and rows
         return {"source": source, "unreadable": exc.diagnostics[0].message}
     except Exception as exc:  # any reader's complaint: this partition is not a readable table
@@ -456,8 +456,7 @@ def _columns(path: Path, wanted: list[str], rows: int) -> pd.DataFrame:
 
     names = pq.read_schema(path).names
     present = [c for c in wanted if c in names]
-    refuse_bad_text_in_file(path, present)
-    frame = exact_integer_ids(mark_stored_nans_in_frame(pd.read_parquet(path, columns=present), path), path,
+    frame = exact_integer_ids(mark_stored_nans_in_frame(read_parquet_frame(path, columns=present), path), path,
                               ("client_id",)) if present else pd.DataFrame(index=range(rows))
     if "client_id" in frame.columns:
         refuse_inexact_ids(frame["client_id"], "client_id", path)

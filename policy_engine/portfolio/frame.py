@@ -106,15 +106,14 @@ def refuse_bad_text(table: Any, path: Any) -> None:
                 "text)")]) from None
 
 
-def refuse_bad_text_in_file(path: Any, columns: Any = None) -> None:
-    """:func:`refuse_bad_text` for a Parquet file pandas reads (its text columns read once more, alone)."""
-    import pyarrow as pa
+def read_parquet_frame(path: Any, columns: Any = None) -> pd.DataFrame:
+    """A Parquet file as pandas reads it (``pd.read_parquet``), its text checked as UTF-8 on the way
+    (:func:`refuse_bad_text`): read once, as Arrow, then converted."""
     import pyarrow.parquet as pq
 
-    text = [f.name for f in pq.read_schema(path) if (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
-            and (columns is None or f.name in columns)]
-    if text:
-        refuse_bad_text(pq.read_table(path, columns=text), path)
+    table = pq.read_table(path, columns=columns, use_pandas_metadata=True)
+    refuse_bad_text(table, path)
+    return table.to_pandas()
 
 
 def _not_utf8(column: Any) -> list[int]:
