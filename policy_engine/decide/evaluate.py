@@ -61,6 +61,22 @@ def _new_iso(d: _dt.date) -> str:
     return text
 
 
+_WHOLE_BELOW = 2.0**53  # beyond it a float is not one whole number but a range of them
+
+
+def _whole(v: Any) -> Any:
+    """A value the compiler proved whole (a count, days between dates, an integer input) as JSON writes an integer:
+    every number is a float at run time, and a typed reader (Go, a schema with "integer") refuses 3.0 for 3."""
+    if type(v) is float and v.is_integer() and -_WHOLE_BELOW < v < _WHOLE_BELOW:
+        return int(v)
+    return v
+
+
+def _shown(name: str, v: Any, whole: frozenset[str]) -> Any:
+    """A named figure as a record writes it: an integer when its name is proven whole, else :func:`_jsonable`."""
+    return _whole(v) if name in whole else _jsonable(v)
+
+
 def _jsonable(v: Any) -> Any:
     t = type(v)
     if t is float or v is None or t is bool:  # most figures
@@ -282,6 +298,8 @@ class Decider:
         self._action_order, self._conflicts = _action_order(policy)
         self._order_at = {i: k for k, i in enumerate(self._action_order)}
         self._date_metrics = tuple(m.name for m in policy.metrics if m.expr.type == "date")
+        self._whole_metrics = tuple(m.name for m in policy.metrics if m.whole)
+        self._whole = _whole_names(policy)
         self._factor_tables = _factor_tables(policy)
         self._messages = [_Message({"zh": w.message["zh"], "en": w.message["en"]}) for w in policy.warnings]
         self._reasons = {a.id: _Message({"zh": a.reason["zh"], "en": a.reason["en"]}) for a in policy.actions}
@@ -394,6 +412,10 @@ class Decider:
             if v is not None:
                 text = _ISO.get(v) if type(v) is _dt.date else None
                 metric_map[name] = text if text is not None else _jsonable(v)
+        for name in self._whole_metrics:  # _whole inlined
+            v = metric_map[name]
+            if type(v) is float and v.is_integer() and -_WHOLE_BELOW < v < _WHOLE_BELOW:
+                metric_map[name] = int(v)
 
         factors = [{"id": fid, "value": value, "band": labels[band], "points": points[band], "weight": weight}
                    for (fid, weight, points, labels), band, value
@@ -466,7 +488,7 @@ class Decider:
                 item = {
                     "id": w.id, "severity": w.severity, "category": w.category,
                     "message": msg(e.get),
-                    "evidence": {n: _jsonable(e.get(n)) for n in names},
+                    "evidence": {n: _shown(n, e.get(n), self._whole) for n in names},
                 }
                 if w.for_exposures is not None:
                     self._name_exposures(w, item)
@@ -562,7 +584,8 @@ class Decider:
             because["grade"] = e["grade"]
         if a.expr.fired_refs:
             because["warnings"] = [w for w in a.expr.fired_refs if warning_fired.get(w) is True]
-        because["values"] = {n: _jsonable(e.get(n)) for n in a.expr.refs if n != "grade"}
+        whole = self._whole
+        because["values"] = {n: _shown(n, e.get(n), whole) for n in a.expr.refs if n != "grade"}
         # ``{triggers}`` is worded only for a reason that has it (the AST walk and messages cost every decision
         # else), and once for both languages
         triggers: list[Bilingual] = []
@@ -694,7 +717,7 @@ class Decider:
         if self._trace_builder is None:
             self._trace_builder = _build_tracer(self.policy, self._dated)
         return self._trace_builder(inputs, params, metrics, day, score, grade, points, floors, warnings, actions,
-                                   _jsonable)
+                                   _jsonable, _whole)
 
 
 def _table_readers(policy: CompiledPolicy) -> list[tuple[Table, list[str]]]:
@@ -764,6 +787,7 @@ class ScopedDecider(Decider):
                                        grades.index(f.floor)) for f in policy.floors]
         self._exposure_metric_names = tuple(m.name for m in part.metrics)
         self._exposure_dated = tuple(m.name for m in part.metrics if m.expr.type not in _PLAIN_TYPES)
+        self._exposure_whole = tuple(m.name for m in part.metrics if m.whole)
         # Per final rank: the grade's id, label and whether it is non-performing, as an exposure's entry has them.
         self._rank_entries = [(g.id, label, g.nonperforming)
                               for g, label in zip(policy.scale, self._labels, strict=True)]
@@ -1044,21 +1068,21 @@ class ScopedDecider(Decider):
         record["exposures"] = exposures
         return record
 
-    @staticmethod
-    def _trace_exposures(part: ScopedPart, graded: list[dict[str, Any]], environment: Callable[[], dict[str, Any]],
-                         trace: list[dict[str, Any]]) -> None:
+    def _trace_exposures(self, part: ScopedPart, graded: list[dict[str, Any]],
+                         environment: Callable[[], dict[str, Any]], trace: list[dict[str, Any]]) -> None:
         """Each exposure's own metrics and floors, with the facts they read (its days past due, its dates), placed
         before the debtor's rules as they are evaluated: the trace shows what decided an exposure, not only the
         debtor (its metrics, a count of late payments, were missing: a policy author could not audit them)."""
         steps = []
+        whole = self._whole
         for e in graded:
             local = {**environment(), **{k: v for k, v in e.items() if not k.startswith("@")}}
             steps += [{"stage": "metric", "rule": m.name, "exposure": e["@key"], "expr": m.expr.source,
-                       "reads": {n: _jsonable(local[n]) for n in m.expr.refs if n in local and n != m.name},
-                       "result": _jsonable(local.get(m.name))} for m in part.metrics if m.after is None]
+                       "reads": {n: _shown(n, local[n], whole) for n in m.expr.refs if n in local and n != m.name},
+                       "result": _shown(m.name, local.get(m.name), whole)} for m in part.metrics if m.after is None]
             for f, hit in zip(part.floors, e["@floors"], strict=True):
                 steps.append({"stage": "classification", "rule": f.id, "exposure": e["@key"], "expr": f.expr.source,
-                              "reads": {n: _jsonable(local[n]) for n in f.expr.refs if n in local},
+                              "reads": {n: _shown(n, local[n], self._whole) for n in f.expr.refs if n in local},
                               "result": hit, "floor": f.floor})
         at = next((i for i, step in enumerate(trace) if step["stage"] == "classification"), len(trace))
         trace[at:at] = steps
@@ -1077,7 +1101,8 @@ class ScopedDecider(Decider):
                              "grade": self._rank_entries[e["@rank"]][0]}
                     steps.append({"stage": kind, "rule": spec.id, "exposure": e["@key"],
                                   "expr": spec.for_exposures.source,
-                                  "reads": {n: _jsonable(local[n]) for n in spec.for_exposures.refs if n in local},
+                                  "reads": {n: _shown(n, local[n], self._whole) for n in spec.for_exposures.refs
+                                            if n in local},
                                   "result": e.get(spec.selector)})
                 at = next((i + 1 for i, step in enumerate(trace) if step["stage"] == kind and step["rule"] == spec.id
                            and "exposure" not in step), len(trace))
@@ -1118,6 +1143,10 @@ class ScopedDecider(Decider):
                     metrics[n] = text if text is not None else _new_iso(v)
                 else:
                     metrics[n] = _jsonable(v)
+        for n in self._exposure_whole:  # _whole inlined: a few per exposure, every decision
+            v = metrics[n]
+            if type(v) is float and v.is_integer() and -_WHOLE_BELOW < v < _WHOLE_BELOW:
+                metrics[n] = int(v)
         grade, label, nonperforming = self._rank_entries[rank]
         return {
             "exposure_id": e["@key"], "grade": grade, "label": dict(label), "decided_by": decided_by,
@@ -1175,6 +1204,16 @@ def _factor_tables(policy: CompiledPolicy) -> list[tuple[str, float, tuple[Any, 
             for f in policy.factors]
 
 
+def _whole_names(policy: CompiledPolicy) -> frozenset[str]:
+    """The names whose values are whole numbers by declaration or proof: integer inputs (of every scope), parameters
+    written as integers and the metrics the compiler proves whole."""
+    part = policy.scoped
+    inputs = [*policy.inputs, *(spec for specs in part.inputs.values() for spec in specs)] if part else policy.inputs
+    metrics = [*policy.metrics, *(part.metrics if part else ())]
+    params = (n for n, by in policy.parameters.items() if by and all(type(v) is int for v in by.values()))
+    return frozenset([*(s.name for s in inputs if s.type == "integer"), *params, *(m.name for m in metrics if m.whole)])
+
+
 def _dated_names(policy: CompiledPolicy) -> tuple[str, ...]:
     """The names whose values a trace writes as ISO text: dates, and what may hold one."""
     params = tuple(n for i, n in enumerate(policy.param_names)
@@ -1216,7 +1255,8 @@ def _build_tracer(policy: CompiledPolicy, dated: Sequence[str]) -> Any:
     Python string literal (``repr``); variables are numbered.
     """
     local: dict[str, str] = {}
-    lines = ["def trace(inputs, params, metrics, as_of, score, grade, points, floors, warnings, actions, jsonable):"]
+    lines = ["def trace(inputs, params, metrics, as_of, score, grade, points, floors, warnings, actions, jsonable, "
+             "whole):"]
     for prefix, names, source in (("i", [s.name for s in policy.inputs], "inputs"),
                                   ("p", list(policy.param_names), "params"),
                                   ("m", [m.name for m in policy.metrics], "metrics")):
@@ -1226,6 +1266,7 @@ def _build_tracer(policy: CompiledPolicy, dated: Sequence[str]) -> Any:
             local.update(zip(names, variables, strict=True))  # a later kind wins, as in the environment,
     local.update(as_of="as_of", score="score", grade="grade")  # and these over all
     lines += [f"    {local[n]} = jsonable({local[n]})" for n in dict.fromkeys(dated) if n in local]
+    lines += [f"    {local[n]} = whole({local[n]})" for n in sorted(_whole_names(policy)) if n in local]
     lines.append("    return [")
 
     def entry(stage: str, rule: str, source: str, refs: Sequence[str], result: str, extra: str = "") -> None:

@@ -168,6 +168,7 @@ class MetricSpec(Frozen, eq=False):
     labels: Mapping[str, Mapping[str, str]] | None = None  # a text value -> its words in zh and en
     unit: str | None = None  # for people (the diff shows a change): no rule reads it
     description: str | None = None
+    whole: bool = False  # proven a whole number (a count, days between dates): JSON writes 3, not 3.0
 
 
 class Band(Frozen):
@@ -1236,7 +1237,7 @@ def _metric(c: _Compiler, name: str, m: Mapping[str, Any]) -> None:
                       "spell the value as the enum of the input it reads")
     c.parts["metrics"].append(MetricSpec(name, ce, m.get("label"), _shown_format(c, name, m, ce), m.get("after"),
                                          bool(m.get("informational", False)), m.get("labels"), m.get("unit"),
-                                         m.get("description")))
+                                         m.get("description"), ce.type == ex.NUMBER and c._whole(name, set())))
 
 
 def _shown_format(c: _Compiler, name: str, m: Mapping[str, Any], ce: Any) -> str | None:
