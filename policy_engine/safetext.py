@@ -123,6 +123,27 @@ def id_key(text: str) -> str:
     return text.strip(SPACE_CHARS)
 
 
+def near_id_key(text: str) -> str:
+    """The form in which two ids are surely meant as one: without spaces at either end, in normal form C and with
+    case folded ('g003 ', 'G003' and 'G003' written with a decomposed letter). Ids stay case-sensitive; a row of a
+    long table whose debtor id matches none exactly but one in this form names that debtor, written otherwise."""
+    return unicodedata.normalize("NFC", id_key(text)).casefold()
+
+
+def how_ids_differ(text: str, known: str) -> str:
+    """What tells apart two ids of one :func:`near_id_key`: 'spaces', 'Unicode form', 'letter case' or several."""
+    ways = []
+    a, b = id_key(text), id_key(known)
+    if (a, b) != (text, known):
+        ways.append("spaces")
+    na, nb = unicodedata.normalize("NFC", a), unicodedata.normalize("NFC", b)
+    if a != b and (na, nb) != (a, b):
+        ways.append("Unicode form")
+    if na != nb:
+        ways.append("letter case")
+    return " and ".join(ways)
+
+
 def spaced_apart(text: str, first: str) -> str:
     """`` ('E1': the two differ only by spaces)`` when ``text`` repeats ``first`` only by its spaces, else ''."""
     return f" ('{first}': the two differ only by spaces)" if text != first else ""

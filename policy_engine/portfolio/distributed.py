@@ -39,7 +39,7 @@ import pandas as pd
 
 from ..diagnostics import Diagnostic, InputError, UsageError
 from ..policy.compiler import CompiledPolicy
-from ..safetext import id_key, repeated_id
+from ..safetext import how_ids_differ, id_key, near_id_key, repeated_id
 from .frame import (
     Problem,
     duplicate_ids,
@@ -734,7 +734,8 @@ class _LongPlan:
     screens: list[dict[int, dict[str, Any]]]
     policies: dict[str, CompiledPolicy]  # the one version the dataset is decided under
     choices: None = None  # for _on_cluster: one policy, sent as its text
-    split: dict[str, str] = field(default_factory=dict)  # a debtor with rows in another partition -> its partition
+    # a debtor id as a row of another partition writes it -> the debtor's partition and its id as written there
+    split: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 def _long_plan(ref: PolicyRef, dataset: Path, as_of: str | None) -> _LongPlan:
@@ -787,7 +788,7 @@ def _long_plan(ref: PolicyRef, dataset: Path, as_of: str | None) -> _LongPlan:
     for key, again in repeat_at.items():  # the first copy too, as the local run of the union rejects it
         k, r = home[key]
         screens[k].setdefault(r, {**repeated_first_copy(written[key], first[key], again), "row": r + 1})
-    split = _screen_split_debtors(folders, tables, home, screens)
+    split = _screen_split_debtors(folders, tables, {key: (*at, written[key]) for key, at in home.items()}, screens)
     counts = [len(f) for f in debtors]
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist() if counts else []
     return _LongPlan(folders, counts, offsets, screens, {policy.sha256: policy}, split=split)
@@ -807,16 +808,22 @@ def _refuse_missing_tables(folders: list[Path], tables: list[dict[str, Path]]) -
         raise InputError(problems)
 
 
-def _screen_split_debtors(folders: list[Path], tables: list[dict[str, Path]], home: Mapping[str, tuple[int, int]],
-                          screens: list[dict[int, dict[str, Any]]]) -> dict[str, str]:
+def _screen_split_debtors(folders: list[Path], tables: list[dict[str, Path]],
+                          home: Mapping[str, tuple[int, int, str]], screens: list[dict[int, dict[str, Any]]]
+                          ) -> dict[str, tuple[str, str]]:
     """A debtor with rows in another partition's tables (its payments exported with another debtor batch) is
     rejected in its own partition: each task sees its folder alone, and would decide it without those rows,
     where the local run of the union of the partitions joins them. Only the client id columns are read.
-    Returns each such debtor's partition (its rows elsewhere are orphans there)."""
+    A row naming the debtor written otherwise ('d1' for 'D1') counts as its row, as the local run rejects the
+    debtor for it. Returns, per id as the rows elsewhere write it, the debtor's partition and id (those rows are
+    orphans there)."""
     from .frame import client_id_text
     from .long_tables import CLIENT_ID, DEBTORS, read_frame
 
-    split: dict[str, str] = {}
+    split: dict[str, tuple[str, str]] = {}
+    near_home: dict[str, tuple[int, int, str]] = {}
+    for key, at in home.items():
+        near_home.setdefault(near_id_key(key), at)
 
     for k, (folder, found) in enumerate(zip(folders, tables, strict=True)):
         for name, path in found.items():
@@ -829,15 +836,15 @@ def _screen_split_debtors(folders: list[Path], tables: list[dict[str, Path]], ho
             refuse_inexact_ids(raw, CLIENT_ID, path)
             distinct = raw[~raw.duplicated(keep="first")]  # each id's first row (millions of rows, few ids)
             for r, cid in zip(*_first_rows_of(client_id_text(distinct.astype(object))), strict=True):
-                at = home.get(id_key(cid)) if isinstance(cid, str) else None
+                at = near_home.get(near_id_key(cid)) if isinstance(cid, str) else None
                 if at is None or at[0] == k or at[1] in screens[at[0]]:
                     continue  # no such debtor (an orphan), its own partition, or already rejected
                 # (rows under a later repeat of its id count too: the local run of the union joins them to it)
-                split[cid] = folders[at[0]].name
+                split[cid] = (folders[at[0]].name, at[2])
                 screens[at[0]][at[1]] = {
                     "table": DEBTORS, "row": at[1] + 1, "field": CLIENT_ID, "code": "split-partition",
-                    "message": f"rows of debtor '{cid}' are in another partition too ({folder.name}/{path.name} row "
-                               f"{r + 1}): its partition alone holds an incomplete debtor"}
+                    "message": f"rows of debtor '{at[2]}' are in another partition too ({folder.name}/{path.name} row "
+                               f"{r + 1}{_written_as(cid, at[2])}): its partition alone holds an incomplete debtor"}
     return split
 
 
@@ -1014,13 +1021,19 @@ def _gathered(policy: CompiledPolicy, plan: _LongPlan, parts: list[dict[str, Any
     return run
 
 
-def _split_orphan(orphan: Mapping[str, Any], split: Mapping[str, str]) -> dict[str, str]:
+def _written_as(cid: str, debtor: str) -> str:
+    """``, written 'd1': ...`` when a row names the debtor otherwise than the debtors table does."""
+    return f", written '{cid}': the two ids differ only by {how_ids_differ(cid, debtor)}" if cid != debtor else ""
+
+
+def _split_orphan(orphan: Mapping[str, Any], split: Mapping[str, tuple[str, str]]) -> dict[str, str]:
     """An orphan whose debtor is in another partition says so (its partition alone has no such debtor)."""
     cid = orphan.get("client_id")
     if cid not in split or orphan.get("field") != "client_id":
         return {}
-    return {"message": f"debtor '{cid}' is in partition {split[cid]}, not in this row's: a debtor's rows must all "
-                       "be in its partition (the debtor is rejected)"}
+    partition, debtor = split[cid]
+    return {"message": f"debtor '{debtor}' is in partition {partition}, not in this row's{_written_as(cid, debtor)}: "
+                       "a debtor's rows must all be in its partition (the debtor is rejected)"}
 
 
 _ROW_IN_MESSAGE = {"duplicate-id": re.compile(r"\((?:first|repeated) at row (\d+)\)$"),

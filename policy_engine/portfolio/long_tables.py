@@ -31,7 +31,7 @@ from ..decide.scoped import MAX_KEY, date_before, repeated_element, too_small_me
 from ..diagnostics import Diagnostic, InputError, UsageError
 from ..policy.compiler import CompiledPolicy
 from ..policy.scopes import ScopeSpec
-from ..safetext import SPACE_CHARS, has_id_problem, id_key, id_problem, spaced_apart
+from ..safetext import SPACE_CHARS, has_id_problem, how_ids_differ, id_key, id_problem, near_id_key, spaced_apart
 from .frame import (
     Prepared,
     _Checker,
@@ -699,33 +699,35 @@ class _FirstRows:
         self.series.reindex(pd.Index([""], dtype=object))  # the hash table built here, then only read by threads
         self.rows = np.append(self.series.to_numpy(dtype=np.int64), -1)  # value set position -> row (-1: none)
         self.value_set: Any = None
-        self._stripped: dict[str, str] | None = None
+        self._near_ids: dict[str, str] | None = None
         if arrow:
             import pyarrow as pa
 
             self.value_set = pa.array(self.series.index.to_numpy(dtype=object), pa.string())
 
-    def _spaced(self, cid: str) -> str | None:
-        """The debtor id that differs from ``cid`` only by spaces at either end (a CSV cell's stray space), if any."""
-        stripped = self._stripped
-        if stripped is None:  # built once, on the first orphan (most runs have none); whole before it is shared
-            stripped = {}
+    def _near(self, cid: str) -> str | None:
+        """The debtor id that ``cid`` writes otherwise, if any: other spaces at either end (a CSV cell's stray space),
+        another letter case or another Unicode form (a system that upper-cases its keys, a decomposed letter)."""
+        near_ids = self._near_ids
+        if near_ids is None:  # built once, on the first orphan (most runs have none); whole before it is shared
+            near_ids = {}
             for known in self.series.index:
                 if isinstance(known, str):
-                    stripped.setdefault(id_key(known), known)
-            self._stripped = stripped
-        near = stripped.get(id_key(cid))
+                    near_ids.setdefault(near_id_key(known), known)
+            self._near_ids = near_ids
+        near = near_ids.get(near_id_key(cid))
         return near if near is not None and near != cid else None
 
     def no_debtor(self, cid: str) -> str:
-        """Why a row finds no debtor: no such id, or one that differs only by spaces."""
-        near = self._spaced(cid)
-        spaced = f" (it has '{near}': the two ids differ only by spaces)" if near is not None else ""
-        return f"no debtor '{cid}' in the debtors table{spaced}"
+        """Why a row finds no debtor: no such id, or one written otherwise (spaces, letter case, Unicode form)."""
+        near = self._near(cid)
+        written = f" (it has '{near}': the two ids differ only by {how_ids_differ(cid, near)})" if near is not None \
+            else ""
+        return f"no debtor '{cid}' in the debtors table{written}"
 
-    def spaced_row(self, cid: Any) -> int | None:
-        """The row of the debtor ``cid`` names with other spaces at either end ('D1 ' for 'D1'), if any."""
-        near = self._spaced(cid) if isinstance(cid, str) else None
+    def near_row(self, cid: Any) -> int | None:
+        """The row of the debtor ``cid`` names written otherwise ('D1 ' or 'd1' for 'D1'), if any."""
+        near = self._near(cid) if isinstance(cid, str) else None
         return None if near is None else int(self.series[near])
 
     def of(self, distinct: np.ndarray) -> np.ndarray:
@@ -824,22 +826,22 @@ def _orphan(orphans: list[dict[str, Any]], table: str, rows: np.ndarray, ids: _T
         orphans.append(entry)
 
 
-def _spaced_debtors(problems: dict[int, list[dict[str, Any]]], table: str, rows: np.ndarray, cids: _Texts,
-                    first: _FirstRows) -> None:
-    """Rows that name a debtor by its id with other spaces at either end ('D1 ' for 'D1') find no debtor, as ids
-    join by their text; they are that debtor's rows all the same ('C001 ' repeats 'C001' in every batch), so they
-    reject it (its facts are incomplete) rather than leave it decided without them."""
+def _near_debtors(problems: dict[int, list[dict[str, Any]]], table: str, rows: np.ndarray, cids: _Texts,
+                  first: _FirstRows) -> None:
+    """Rows that name a debtor by its id written otherwise (other spaces at either end, another letter case or
+    Unicode form: 'D1 ' or 'd1' for 'D1') find no debtor, as ids join by their text; they are surely that debtor's
+    rows all the same, so they reject it (its facts are incomplete) rather than leave it decided without them."""
     named: dict[int, list[int]] = {}
     for r in rows.tolist():
-        d = first.spaced_row(cids[r])
+        d = first.near_row(cids[r])
         if d is not None:
             named.setdefault(d, []).append(r)
     for d, found in named.items():
         rows_of = f" (and {len(found) - 1} more rows)" if len(found) > 1 else ""
         problems.setdefault(d, []).append(
             {"table": table, "row": found[0] + 1, "field": CLIENT_ID, "code": "orphan",
-             "message": f"{first.no_debtor(cids[found[0]])}{rows_of}: rows of this debtor whose id has other "
-                        "spaces join no debtor, so its facts are incomplete"})
+             "message": f"{first.no_debtor(cids[found[0]])}{rows_of}: rows of this debtor whose id is written "
+                        "otherwise join no debtor, so its facts are incomplete"})
 
 
 def _incomplete(problems: dict[int, list[dict[str, Any]]], table: str, rows: np.ndarray, debtor: np.ndarray,
@@ -894,7 +896,7 @@ def _widen(debtors: pd.DataFrame, frame: pd.DataFrame, text: bool, t: TableSpec,
     ok = np.flatnonzero(debtor >= 0)
     pos = pd.Series(debtor[ok]).groupby(debtor[ok]).cumcount().to_numpy()
     refused: dict[int, list[dict[str, Any]]] = {}
-    _spaced_debtors(refused, t.name, lost, cids, first)
+    _near_debtors(refused, t.name, lost, cids, first)
     if len(pos) and pos.max() >= MAX_PERIODS:
         per = np.bincount(debtor[ok], minlength=n)
         for r in np.flatnonzero(pos == MAX_PERIODS):  # each such debtor's first row past the limit
@@ -1013,7 +1015,7 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, cols: Columns, scopes: Map
         lost = np.flatnonzero(debtor < 0)
         _orphan(orphans, t.name, lost, cids, lambda r: first.no_debtor(cids[r]) if cids[r]
                 else "client_id is missing: the row names no debtor")
-        _spaced_debtors(problems, t.name, lost, cids, first)
+        _near_debtors(problems, t.name, lost, cids, first)
     else:
         # joined ancestor by ancestor, from the debtor down: an element is named by its parent and its own key
         # (tranche T1 of exposure E2 is not tranche T1 of E1), so each step needs the row of the one above
@@ -1048,7 +1050,7 @@ def _read_scope(policy: CompiledPolicy, t: TableSpec, cols: Columns, scopes: Map
                 lambda r: CLIENT_ID if cids[r] is None or debtor[r] < 0 else failed(r)[1])
         _incomplete(problems, t.name, lost[debtor[lost] >= 0], debtor,
                     lambda r: (failed(r)[1], failed(r)[0], failed(r)[2][r]), why)
-        _spaced_debtors(problems, t.name, lost[debtor[lost] < 0], cids, first)
+        _near_debtors(problems, t.name, lost[debtor[lost] < 0], cids, first)
         debtor = np.where(parent >= 0, debtor, -1)
     count.orphaned = len(lost)
     chk = _Checker(m, cols.text, policy.grade_ids)

@@ -209,6 +209,35 @@ def test_a_debtor_with_rows_in_another_partition_is_rejected_not_decided_without
     assert all(c["read"] == c["decided"] + c["rejected"] + c["orphaned"] for c in dask.summary["tables"].values())
 
 
+def test_a_debtor_named_otherwise_by_a_row_of_another_partition_is_rejected_as_locally(tmp_path: Path,
+                                                                                        scheduler: str) -> None:
+    """A payment exported with the next partition under the debtor's id in lower case: the local run of the union
+    rejects the debtor (a row surely its own joins it not), so Dask rejects it in its partition, naming both ids."""
+    dataset = _dataset(tmp_path)
+    p0, p1, _ = sorted(dataset.iterdir())
+    moved = pd.read_parquet(p0 / "payments.parquet").iloc[[0]]
+    cid = moved["client_id"].iloc[0]
+    moved = moved.assign(client_id=cid.lower())
+    assert cid.lower() != cid
+    _edit(p0 / "payments.parquet", lambda f: f.iloc[1:])
+    _edit(p1 / "payments.parquet", lambda f: pd.concat([f, moved]))
+    row = len(pd.read_parquet(p1 / "payments.parquet"))
+    dask = run_dataset(POLICY, dataset, tmp_path / "out", scheduler=scheduler, audit_db=False)
+    [rejected] = [r for r in dask.rejects if not r.get("orphaned")]
+    assert rejected["client_id"] == cid and rejected["problems"][0]["message"] == (
+        f"rows of debtor '{cid}' are in another partition too ({p1.name}/payments.parquet row {row}, written "
+        f"'{cid.lower()}': the two ids differ only by letter case): its partition alone holds an incomplete debtor")
+    [orphan] = [r for r in dask.rejects if r.get("orphaned")]
+    assert orphan["problems"][0]["message"] == (
+        f"debtor '{cid}' is in partition {p0.name}, not in this row's, written '{cid.lower()}': the two ids differ "
+        "only by letter case: a debtor's rows must all be in its partition (the debtor is rejected)")
+    union = tmp_path / "union"
+    _union(dataset, union)
+    local = run_batch(POLICY, union, out=tmp_path / "local.parquet", audit_db=False)
+    assert [r["client_id"] for r in local.rejects if not r.get("orphaned")] == [cid]
+    assert all(c["read"] == c["decided"] + c["rejected"] + c["orphaned"] for c in dask.summary["tables"].values())
+
+
 def _local_and_dask(tmp_path: Path, dataset: Path, bad: Path) -> tuple[Result, Result]:
     common = ["-p", str(POLICY), "--no-audit", "--format", "json"]
     return (run("batch", str(bad), *common),

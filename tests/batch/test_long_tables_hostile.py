@@ -475,6 +475,41 @@ def test_an_orphan_whose_id_differs_only_by_spaces_says_so(tmp_path: Path) -> No
         (3, "no debtor ' D9' in the debtors table")]
 
 
+@pytest.mark.parametrize(("written", "how"), [
+    ("d1", "letter case"),
+    ("E\u0301", "Unicode form"),          # 'E' and a combining acute, for the debtor 'É' written composed
+    (" d1", "spaces and letter case"),
+])
+def test_a_row_naming_its_debtor_written_otherwise_rejects_the_debtor(tmp_path: Path, written: str, how: str) -> None:
+    """A system that upper-cases its keys, or writes a letter decomposed, exports rows that join no debtor; they are
+    surely that debtor's rows, so it is not decided on an incomplete history: the rows are orphans and the debtor is
+    rejected, as for an id with a stray space."""
+    debtor = "\u00c9" if how == "Unicode form" else "D1"
+    folder = _write(tmp_path / "t", debtors=f"client_id,as_of,industry\n{debtor},2025-09-30,manufacturing\n"
+                                            "D2,2025-09-30,manufacturing\n",
+                    exposures=f"client_id,exposure_id,balance,days_past_due\n{debtor},E1,100,0\n{written},E2,50,0\n"
+                              "D2,E1,5,0\n")
+    result = run_long_batch(MULTI, folder)
+    assert [(o["row"], o["message"]) for o in result.orphans] == [
+        (2, f"no debtor '{written}' in the debtors table (it has '{debtor}': the two ids differ only by {how})")]
+    assert result.decisions["client_id"].tolist() == ["D2"]
+    [reject] = result.rejects
+    assert reject["client_id"] == debtor
+    assert [(p["table"], p["row"], p["code"]) for p in reject["problems"]] == [("exposures", 2, "orphan")]
+    assert reject["problems"][0]["message"].endswith("rows of this debtor whose id is written otherwise join no "
+                                                     "debtor, so its facts are incomplete")
+
+
+def test_ids_written_otherwise_are_told_apart_in_words() -> None:
+    from policy_engine.safetext import how_ids_differ, near_id_key
+
+    assert near_id_key(" G003\u3000") == near_id_key("g003") == "g003"
+    assert near_id_key("E\u0301") == near_id_key("\u00c9") == near_id_key("\u00e9")
+    assert [how_ids_differ(a, b) for a, b in [("D1 ", "D1"), ("d1", "D1"), ("E\u0301", "\u00c9"),
+                                               (" e\u0301", "\u00c9")]] == [
+        "spaces", "letter case", "Unicode form", "spaces and Unicode form and letter case"]
+
+
 def test_a_parquet_id_column_of_integers_with_a_null_joins_as_it_does_without_one(tmp_path: Path) -> None:
     """Pandas and Arrow read integers with a null as floats (1.0): the ids are 1 all the same, not '1.0' (every
     payment orphaned and the debtors decided without their histories); the row without an id rejects its debtor."""
