@@ -24,6 +24,7 @@ so a portfolio's every row is converted or rejected with its reason.
 from __future__ import annotations
 
 import calendar
+import copy
 import datetime as dt
 import math
 import re
@@ -197,7 +198,25 @@ def _after_as_of(record: dict[str, Any], as_of: dt.date) -> list[dict[str, str]]
 
 
 def _is_int(v: Any) -> bool:
-    return type(v) is int
+    """A whole number, as decide reads one: 3.0 too (a table column with a gap holds floats)."""
+    return type(v) is int or (type(v) is float and v.is_integer())
+
+
+def _whole_counts(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with each whole-number field written 3.0 as 3 (copied where one is): the conversion counts
+    months and periods with them, and the 2.0 record shows them as the 1.x record meant them."""
+    out = record
+    for path, kind, _ in SHAPE:
+        if kind not in ("count", "rating"):
+            continue
+        parent, _, name = path.rpartition(".")
+        holder = _get(out, parent) if parent else out
+        if isinstance(holder, dict) and type(v := holder.get(name)) is float:
+            if out is record:
+                out = copy.deepcopy(record)
+                holder = _get(out, parent) if parent else out
+            holder[name] = int(v)
+    return out
 
 
 def _is_num(v: Any) -> bool:
@@ -298,6 +317,7 @@ class _Converter:
         problems = check_v1(record)
         if problems:
             raise _Refused(problems)
+        record = _whole_counts(record)
         self.src: dict[str, Any] = record
         self.notes: list[Note] = []
         self.loan: dict[str, Any] = record["loan"]

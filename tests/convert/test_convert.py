@@ -123,6 +123,30 @@ def test_bureau_amounts_reproduce_the_share_exactly(share: float, own: float, ov
     assert (amount + own_90) / (total + own) == share  # as the policy computes it
 
 
+def test_whole_numbers_written_with_a_fraction_part_convert_as_integers() -> None:
+    """30.0 days past due is 30 to decide, so to convert too (impact over a CSV whose column had a gap compared no
+    client at all); the 2.0 record writes it as the integer it is, and counts months with it."""
+    record = _sample("13")
+    record["loan"]["days_past_due"] = 0.0
+    record["history"] = {**(record.get("history") or {}), "months_normal_payment": 6.0,
+                         "consecutive_normal_payments": 2.0}
+    record["restructuring"]["periods_repaid"] = float(record["restructuring"]["periods_repaid"])
+    c = convert_record(record)
+    assert c.ok, c.problems
+    assert c.record is not None
+    assert type(c.record["exposures"][0]["days_past_due"]) is int
+    assert c.record == convert_record(_sample_with_ints(record)).record
+    assert type(record["loan"]["days_past_due"]) is float  # the caller's record is left as given
+
+
+def _sample_with_ints(record: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(record)
+    out["loan"]["days_past_due"] = 0
+    out["history"]["months_normal_payment"], out["history"]["consecutive_normal_payments"] = 6, 2
+    out["restructuring"]["periods_repaid"] = int(out["restructuring"]["periods_repaid"])
+    return out
+
+
 def test_frequency_is_the_shortest_period_that_fits() -> None:
     start, as_of = dt.date(2025, 1, 31), dt.date(2025, 6, 30)
     assert frequency(start, 4, as_of) == 1  # Feb 28, Mar 31, Apr 30, May 31
