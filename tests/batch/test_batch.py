@@ -891,3 +891,27 @@ def test_a_batch_under_a_version_not_in_force_warns_with_decides_code(tmp_path: 
     assert r.exit_code == 0, r.output
     (warning,) = json.loads(r.stderr)["warnings"]
     assert warning["code"] == "not-in-force" and "as pinned, not in force on their day" in warning["message"]
+
+
+def test_json_lines_out_write_every_figure_as_parquet_holds_it(tmp_path: Path) -> None:
+    """``--out x.jsonl`` wrote floats rounded to 15 decimals by pandas (0.844099441686053 for 0.8440994416860529,
+    and noise digits after large ones), so a figure read back from the file was not the one decided; each row
+    now reads back as the Parquet row does, value for value, nulls as nulls."""
+    common = ["--policies", str(POLICIES), "batch", str(PORTFOLIO_CSV), "-p", "loss-client-management@1.1.0",
+              "--no-audit", "--format", "json"]
+    for suffix in ("jsonl", "parquet"):
+        result = CliRunner().invoke(main, [*common, "--out", str(tmp_path / f"d.{suffix}")], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    lines = (tmp_path / "d.jsonl").read_text(encoding="utf-8").splitlines()
+    table = pd.read_parquet(tmp_path / "d.parquet")
+    assert len(lines) == len(table) > 0
+    for line, (_, row) in zip(lines, table.iterrows(), strict=True):
+        written = json.loads(line)
+        assert list(written) == list(table.columns)
+        for column, value in written.items():
+            held = row[column]
+            if isinstance(value, float):
+                assert value == held, column  # exactly: the shortest text that reads back the same float
+            elif value is None:
+                assert held is None or pd.isna(held), column
+    assert any(isinstance(v, float) and len(repr(v)) > 17 for line in lines for v in json.loads(line).values())
