@@ -197,6 +197,41 @@ def _after_as_of(record: dict[str, Any], as_of: dt.date) -> list[dict[str, str]]
     return out
 
 
+_READ_PATHS = frozenset(path for path, _, _ in SHAPE) | {"name"}
+_MAX_UNREAD = 20  # notes of fields not read, per record: a record of hundreds names the first ones and the count
+
+
+def _unread_fields(record: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The fields of a 1.x record that the conversion reads no value of, as dotted paths (a period's field as
+    ``financials[2].x``), in the record's order; past ``_MAX_UNREAD`` one entry counts the rest."""
+    found: list[tuple[str, Any]] = []
+
+    def walk(obj: dict[str, Any], prefix: str) -> None:
+        for key, value in obj.items():
+            path = f"{prefix}{key}"
+            if path not in _READ_PATHS:
+                found.append((path, value))
+            elif isinstance(value, dict) and any(p.startswith(path + ".") for p in _READ_PATHS):
+                walk(value, path + ".")
+
+    walk(record, "")
+    for i, period in enumerate(record.get("financials") or []):
+        if isinstance(period, dict):
+            found += [(f"financials[{i}].{k}", v) for k, v in period.items() if k not in STATEMENT_FIELDS]
+    if len(found) > _MAX_UNREAD:
+        found = [*found[:_MAX_UNREAD], (f"({len(found) - _MAX_UNREAD} more)", None)]
+    return found
+
+
+def _short_value(value: Any) -> Any:
+    """A value as a note shows it: a scalar as it is, a text cut to 100 characters, an object or list by its kind."""
+    if isinstance(value, str):
+        return value if len(value) <= 100 else value[:97] + "..."
+    if isinstance(value, dict | list):
+        return f"({_kind(value)})"
+    return value
+
+
 def _is_int(v: Any) -> bool:
     """A whole number, as decide reads one: 3.0 too (a table column with a gap holds floats)."""
     return type(v) is int or (type(v) is float and v.is_integer())
@@ -373,6 +408,7 @@ class _Converter:
         out["events"] = self.dated_events()
         out["exposures"] = [self.exposure()]
         self.not_carried()
+        self.not_read()
         return Conversion(out, self.notes)
 
     # ---- the debtor ----------------------------------------------------------------------------------
@@ -461,6 +497,15 @@ class _Converter:
                 name = path.rpartition(".")[2]
                 self.note("not_carried", f"{name.replace('_', '-')}-not-carried", path, True,
                           f"record 2.0 has no place for {name.replace('_', ' ')}: the 2.0 decision does not see it")
+
+    def not_read(self) -> None:
+        """A field of the record that no 1.x policy reads (``loan.currency``, ``loan.collateral_type`` from another
+        system's export) is not carried either: said, so a reader does not take an assumption beside it (currency
+        CNY) for a conversion of it."""
+        for path, value in _unread_fields(self.src):
+            self.note("not_carried", "field-not-read", path, _short_value(value),
+                      "no 1.x policy reads this field, and the converter carries only what 1.x reads: it is not "
+                      "in the 2.0 record")
 
     # ---- the exposure --------------------------------------------------------------------------------
 
@@ -743,7 +788,7 @@ CODES: dict[str, str] = {
                      "cross-bank-share-inconsistent", "nonperforming-where-unknown", "no-ebit", "no-cfads",
                      "no-accrued-interest", "past-due-amount", "no-accounting", "restructured-unknown",
                      "no-payment-history", "schedule-frequency", "restructured-again-undated"), "unknown"),
-    **dict.fromkeys(("bank-share-not-carried",
+    **dict.fromkeys(("bank-share-not-carried", "field-not-read",
                      *(f"{p.rpartition('.')[2].replace('_', '-')}-not-carried" for p in NOT_CARRIED_FLAGS)),
                     "not_carried"),
 }
@@ -821,6 +866,7 @@ REASONS_ZH = {
     "tech-startup-not-carried": "2.0 记录中没有“科技初创企业”标记：2.0 决策看不到它",
     "repayment-willingness-declining-not-carried": "2.0 记录中没有“还款意愿下降”事件：2.0 决策看不到它",
     "government-support-available-not-carried": "2.0 记录中没有“可获政府支持”事件：2.0 决策看不到它",
+    "field-not-read": "1.x 政策不读取该字段，转换只携带 1.x 读取的事实：该字段不在 2.0 记录中",
 }
 
 
