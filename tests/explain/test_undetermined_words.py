@@ -66,6 +66,9 @@ def test_a_warning_a_rule_depends_on_is_named_as_a_warning() -> None:
     client = json.loads(DEBTOR_20.read_text(encoding="utf-8"))
     for statement in client["statements"]:  # without current assets: the liquidity warning is undetermined
         del statement["current_assets"]
+    # statements of the last three quarters (the sample's are stale, and no extension rests on stale statements)
+    for statement, end in zip(client["statements"], ("2026-03-31", "2026-06-30", "2026-09-30"), strict=True):
+        statement["period_end"] = end
     record = Decider(policy).decide(client)
     zh, en = explain(record, policy, lang="zh"), explain(record, policy, lang="en")
     assert "  - 措施 展期（extend_term）：缺少 无法判断的预警 流动性低于下限（liquidity_below_floor）、" \
@@ -117,7 +120,9 @@ def test_an_exposure_fact_not_given_is_the_reason_with_its_place() -> None:
     del client["exposures"][0]["accounting"]
     record = Decider(policy).decide(client)
     reasons = {u["rule"]: u["reasons"] for u in record["undetermined"] if u.get("exposure")}
-    assert reasons["credit_impaired"] == {"credit_impaired": "missing input: exposures[0].accounting.credit_impaired"}
+    assert reasons["credit_impaired"] == {  # the floor reads the flag or stage 3 (impaired_by_accounting)
+        "impaired_by_accounting": "no value: missing input exposures[0].accounting.credit_impaired, "
+                                  "exposures[0].accounting.stage"}
     assert reasons["impaired_ecl_50pct"]["ecl_coverage"] == "no value: missing input exposures[0].accounting.ecl"
     assert not any("when" in r for r in reasons.values())
 

@@ -443,8 +443,9 @@ def test_a_report_of_debtors_counts_debtors_and_shows_exposure_moves_in_their_ow
     header = next(line for line in md.stdout.splitlines() if line.startswith("| debtor | "))
     assert header.endswith("| decided by | Warnings | Actions | Exposures changed |"), header
     line = next(line for line in md.stdout.splitlines() if line.startswith("| 04-financial-overdue-5-days |"))
-    assert line.endswith("| overdue_any → overdue_any | +days_past_due_off_schedule +overdue | +collect_arrears "
-                         "| E1: actions +collect_arrears |"), line
+    # on 2027-07-01 the sample's bureau report (2026-09-15) and internal rating (2026-03-31) are stale
+    assert line.endswith("| overdue_any → overdue_any | +bureau_report_stale +days_past_due_off_schedule "
+                         "+internal_rating_stale +overdue | +collect_arrears | E1: actions +collect_arrears |"), line
     assert "1 debtor(s) rejected and not compared" in md.stderr
     zh = _impact("--format", "text", "--lang", "zh", *args, **pair).stdout
     assert "发生变化的债务人" in zh and "读取债务人数" in zh and "E1: 措施 +collect_arrears" in zh
