@@ -246,12 +246,18 @@ class _Page:
     words: Mapping[str, str]  # _T in ``lang``
     grade_labels: Mapping[str, str]  # grade id -> its label in ``lang``
     metrics: Mapping[str, Any]  # metric name -> its compiled definition (label, format)
+    inputs: Mapping[str, Any]  # input name (of every scope) -> its spec (label)
+    floors: Mapping[str, Any]  # classification rule id (debtor and exposure) -> its spec (description)
 
     @classmethod
     def of(cls, record: Mapping[str, Any], policy: CompiledPolicy, lang: str) -> _Page:
-        scoped = policy.scoped.metrics if policy.scoped is not None else ()
+        part = policy.scoped
+        scoped = part.metrics if part is not None else ()
+        inputs = [*policy.inputs, *(s for specs in part.inputs.values() for s in specs)] if part else policy.inputs
+        floors = [*policy.floors, *(part.floors if part is not None else ())]
         return cls(record, policy, lang, _words(lang), _grade_labels(policy, lang),
-                   {m.name: m for m in (*policy.metrics, *scoped)})
+                   {m.name: m for m in (*policy.metrics, *scoped)}, {s.name: s for s in inputs},
+                   {f.id: f for f in floors})
 
 
 def _words(lang: str) -> dict[str, str]:
@@ -384,7 +390,7 @@ def _exposures(page: _Page) -> list[str]:
                      for f in x["floors"]]
             out.append(words["exposure_floors"].format(rules=_LIST_SEP[page.lang].join(rules)))
         # a floor of this exposure a missing fact left undetermined: beside 'no floor fired' it read as settled
-        unsure = [u["rule"] for u in page.record.get("undetermined") or ()
+        unsure = [_rule_name(page, u["rule"]) for u in page.record.get("undetermined") or ()
                   if u.get("exposure") == x["exposure_id"] and u.get("kind") == "classification"]
         if unsure:
             out.append(words["exposure_undetermined"].format(rules=_LIST_SEP[page.lang].join(unsure)))
@@ -546,13 +552,23 @@ def _periods_needed(fn: Any, node: Any) -> int | None:
 
 
 def _metric_label(page: _Page, name: str) -> str:
-    """A metric's label with its id in brackets (the id finds it in the JSON record); the id alone without a label.
+    """A metric's (or an input's) label with its id in brackets (the id finds it in the JSON record); the id alone
+    without a label.
 
     Label and id run together read as one phrase (a label "Restructured on" before the id "restructured_on")."""
-    label = (page.metrics[name].label or {}).get(page.lang) if name in page.metrics else None
+    spec = page.metrics.get(name) or page.inputs.get(name)
+    label = (spec.label or {}).get(page.lang) if spec is not None else None
     if not label:
         return name
     return _bracketed(label, name, page.lang)
+
+
+def _rule_name(page: _Page, rule_id: str) -> str:
+    """A classification rule by its description with its id after it (本行或他行债务出现不良，全部至少关注类
+    （nonperforming_any_bank）); the id alone without one."""
+    spec = page.floors.get(rule_id)
+    words = (spec.description or {}).get(page.lang) if spec is not None else None
+    return _bracketed(words, rule_id, page.lang) if words else rule_id
 
 
 def _bracketed(text: str, inside: str, lang: str) -> str:
@@ -779,7 +795,8 @@ def _undetermined(page: _Page) -> list[str]:
         for u in gaps:
             missing = [_lacking(page, name) for name in u["missing"]]
             name = _action_name(page, u["rule"]) if u["kind"] == "action" else \
-                _warning_name(page, u["rule"]) if u["kind"] == "warning" else u["rule"]
+                _warning_name(page, u["rule"]) if u["kind"] == "warning" else \
+                _rule_name(page, u["rule"]) if u["kind"] == "classification" else u["rule"]
             rule = name if u.get("exposure") is None else \
                 page.words["of_exposure"].format(rule=name, id=u["exposure"])  # which of the debtor's
             line = page.words["undetermined_item"].format(kind=_KIND[page.lang][u["kind"]], rule=rule,

@@ -86,8 +86,12 @@ def test_an_undetermined_exposure_rule_names_its_exposure() -> None:
     assert [(u["rule"], u["exposure"]) for u in record["undetermined"] if u.get("exposure")] == [
         ("funds_misused", client["exposures"][0]["exposure_id"])]
     eid = client["exposures"][0]["exposure_id"]
-    assert f"funds_misused (exposure {eid}): missing funds_misused" in explain(record, policy, lang="en")
-    assert f"funds_misused（债项 {eid}）：缺少 funds_misused" in explain(record, policy, lang="zh")
+    # the rule by its description and the fact by its label, each with its id (a raw id alone read as jargon)
+    rule = "Funds used for another purpose without consent -> at least special mention (funds_misused)"
+    assert f"  - floor {rule} (exposure {eid}): missing Funds used without consent (funds_misused)" in explain(
+        record, policy, lang="en")
+    assert f"  - 分类规则 擅自改变资金用途，至少关注类（funds_misused）（债项 {eid}）：缺少 擅自改变资金用途" \
+           "（funds_misused）" in explain(record, policy, lang="zh")
     client = json.loads(CASE_24.read_text(encoding="utf-8"))  # a value an aggregation lacked, with its element
     policy = load_policy(REFERENCE / "policy-2.0.2.yaml")  # 2.1.0 reads no unsecured exposure's collateral change
     record = Decider(policy).decide(client)
@@ -102,8 +106,9 @@ def test_an_exposure_s_undetermined_floor_is_named_under_it_not_only_at_the_end(
     del client["exposures"][0]["funds_misused"]
     record = Decider(policy).decide(client)
     eid = client["exposures"][0]["exposure_id"]
-    said = {"en": "      undetermined (a fact missing: not fired, so the grade may be too good): funds_misused",
-            "zh": "      无法判断（数据缺失，未触发，等级可能偏乐观）：funds_misused"}
+    said = {"en": "      undetermined (a fact missing: not fired, so the grade may be too good): Funds used for "
+                  "another purpose without consent -> at least special mention (funds_misused)",
+            "zh": "      无法判断（数据缺失，未触发，等级可能偏乐观）：擅自改变资金用途，至少关注类（funds_misused）"}
     for lang, says in said.items():
         lines = explain(record, policy, lang=lang).splitlines()
         at = next(i for i, line in enumerate(lines) if line.startswith(f"  - {eid}"))
