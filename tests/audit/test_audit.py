@@ -411,10 +411,20 @@ def _scoped_debtor(tmp_path: Path) -> list[str]:
 
 # Fields an engine added to a record on a date, for the same outcome: (decide's arguments, the entry of the
 # record that has the field, the field, another value of it).
+def _crisis_debtor(tmp_path: Path) -> list[str]:
+    """decide's arguments for sample debtor 20 with statements of the last three quarters (no relief rests on stale
+    ones): in crisis, its rate cut is undetermined (no interest coverage) and excluded by the emergency plan."""
+    debtor = json.loads((REFERENCE / "samples" / "debtors" / "20-crisis-group-stale.json").read_text(encoding="utf-8"))
+    for statement, end in zip(debtor["statements"], ("2026-03-31", "2026-06-30", "2026-09-30"), strict=True):
+        statement["period_end"] = end
+    path = tmp_path / "debtor-20.json"
+    path.write_text(json.dumps(debtor), encoding="utf-8")
+    return ["-p", "loss-client-management@2.1.0", "-c", str(path)]
+
+
 _ADDED_LATER_CASES = {
     # an undetermined action an earlier recommended one excludes names it
-    "excluded_by": (lambda tmp: ["-p", "loss-client-management@2.1.0", "-c",
-                                 str(REFERENCE / "samples" / "debtors" / "20-crisis-group-stale.json")],
+    "excluded_by": (_crisis_debtor,
                     lambda record: next(u for u in record["undetermined"] if u["rule"] == "reprice_down"),
                     "another_action"),
     # an action that fired for some exposures lists those its for_exposures could not tell about

@@ -75,8 +75,14 @@ def _grading(record: dict[str, Any]) -> dict[str, Any]:
     """What grades a debtor: the grade, its floors, its figures (2.0.2's metrics), each exposure's entry; the
     rule the debtor's grade is named after apart (2.1.0 names an exposure floor a debtor floor only matches)."""
     return {"classification": {k: v for k, v in record["classification"].items() if k not in _NAMING},
-            "exposures": [{**e, "metrics": _figures(e["metrics"], OLD_EXPOSURE_METRICS)} for e in record["exposures"]],
+            "exposures": [{**e, "metrics": _figures(e["metrics"], OLD_EXPOSURE_METRICS), "floors": _floors(e["floors"])}
+                          for e in record["exposures"]],
             "metrics": _figures(record["metrics"], OLD_METRICS)}
+
+
+def _floors(floors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The floors that fired, without the words of their source (2.1.0 cites Art. 13(2) in upgrade_blocked's)."""
+    return [{k: v for k, v in f.items() if k != "source"} for f in floors]
 
 
 def _named(old: dict[str, Any], new: dict[str, Any]) -> None:
@@ -262,3 +268,16 @@ def test_an_unsecured_exposure_leaves_no_early_repayment_undetermined_and_review
     assert [u["rule"] for u in old["undetermined"] if u.get("rule") == "early_repayment"] == ["early_repayment"]
     review = next(a for a in new["actions"] if a["id"] == "review_monthly")
     assert review["approval"] == "branch_credit_committee"
+
+
+def test_an_unrated_debtor_has_no_downgrade_and_nothing_undetermined_for_it() -> None:
+    """Most small debtors have no external rating: 2.1.0 read a missing finding on capacity as unknown, and for a
+    while left every unrated debtor's downgrade rule undetermined (a second officer review). Only a sharp downgrade
+    without the finding is undetermined."""
+    client = json.loads(next(p for p in DEBTORS if p.name.startswith("19-")).read_text(encoding="utf-8"))
+    client["capacity_significantly_reduced"] = None
+    assert "external_downgrade" in {u["rule"] for u in decide(NEW, client)["undetermined"]}  # a 4-notch downgrade
+    for rating in ({}, {**client["external_rating"], "previous_notch": None}):
+        record = decide(NEW, {**client, "external_rating": rating})
+        assert record["classification"]["grade"] == "pass"
+        assert "external_downgrade" not in {u["rule"] for u in record["undetermined"]}
