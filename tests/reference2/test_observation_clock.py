@@ -38,7 +38,8 @@ def _clock(first_due: dt.date, schedule: list[dict[str, Any]], before: dt.date,
            resolved: dt.date | None) -> tuple[dt.date | None, dt.date | None]:
     """The start and end of the observation period: from ``first_due``, restarted by each payment due before
     ``before`` not made in full and on time inside the running period (or after its end while the difficulty
-    was unresolved then). (None, None) when it takes more windows than the policy follows."""
+    was unresolved then, inside the period restarted from the end when it was resolved later). (None, None) when
+    it takes more windows than the policy follows."""
     dues = sorted(_day(p["due_date"]) for p in schedule)
     start, first = first_due, True
     for _ in range(WINDOWS):
@@ -46,9 +47,13 @@ def _clock(first_due: dt.date, schedule: list[dict[str, Any]], before: dt.date,
         p2 = next((d for d in dues if p1 is not None and d > p1), None)
         year = _add_months(start, 12)
         end = None if p2 is None else max(p2, year)
-        runs_on = end is None or resolved is None or resolved > end
+        # after an end with the difficulty unresolved, the period restarted from the end: for ever while it is
+        # never resolved, else a year and two periods (a payment late after that is an arrear, no restart)
+        again = _restarted_end(end, schedule) if end is not None and resolved is not None and resolved > end else None
+        unresolved = resolved is None or (end is not None and resolved > end)
         missed = [_day(p["due_date"]) for p in schedule if _missed(p)]
-        inside = [d for d in missed if (d >= start if first else d > start) and d < before and (runs_on or d <= end)]
+        inside = [d for d in missed if (d >= start if first else d > start) and d < before
+                  and (end is None or d <= end or (unresolved and (again is None or d <= again)))]
         if not inside:
             return start, end
         start, first = max(inside), False
