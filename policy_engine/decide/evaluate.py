@@ -1082,7 +1082,7 @@ class ScopedDecider(Decider):
                        "result": _shown(m.name, local.get(m.name), whole)} for m in part.metrics if m.after is None]
             for f, hit in zip(part.floors, e["@floors"], strict=True):
                 steps.append({"stage": "classification", "rule": f.id, "exposure": e["@key"], "expr": f.expr.source,
-                              "reads": {n: _shown(n, local[n], self._whole) for n in f.expr.refs if n in local},
+                              "reads": {n: _shown(n, local[n], whole) for n in f.expr.refs if n in local},
                               "result": hit, "floor": f.floor})
         at = next((i for i, step in enumerate(trace) if step["stage"] == "classification"), len(trace))
         trace[at:at] = steps
