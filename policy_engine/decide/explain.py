@@ -30,6 +30,8 @@ _T = {
     "segment_name": {"zh": "分组", "en": "Segment"},
     # neutral words: a policy's scale may be a risk classification, a watch level or a covenant status
     "grade": {"zh": "分类：{label}（{gid}）", "en": "Grade: {label} ({gid})"},
+    "grade_provisional": {"zh": "（暂定：{n}条分类规则因数据缺失无法判断，见下文）",
+                          "en": " - provisional: {n} classification rule(s) undetermined for a missing fact (below)"},
     "by_score": {"zh": "由评分卡决定：得分 {score}，对应 {sgrade}",
                  "en": "Decided by the scorecard: score {score} maps to {sgrade}"},
     "by_floor": {"zh": "由分类底线规则 {rule} 决定（评分卡结果为 {sgrade}，得分 {score}）",
@@ -333,7 +335,12 @@ def _blank(page: _Page) -> list[str]:
 def _grade(page: _Page) -> list[str]:
     """The grade and what decided it: the scorecard, a floor, or the best of the scale."""
     classification, score = page.record["classification"], page.record["score"]
-    return [page.words["grade"].format(label=classification["label"][page.lang], gid=classification["grade"]),
+    grade = page.words["grade"].format(label=classification["label"][page.lang], gid=classification["grade"])
+    # a floor a missing fact left undetermined did not fire: the grade may be too good, which the headline says
+    unsure = sum(1 for u in page.record.get("undetermined") or () if u.get("kind") == "classification")
+    if unsure:
+        grade += page.words["grade_provisional"].format(n=unsure)
+    return [grade,
             _decided_by(page.words, page.policy, classification["decided_by"],
                         page.grade_labels.get(score["grade"], "?"), f"{score['total']:g}", page.lang)]
 

@@ -212,3 +212,22 @@ def test_a_metric_that_depends_on_one_lacking_periods_gives_that_reason(lang: st
     record = Decider(policy).decide(json.loads(DEBTOR_20.read_text(encoding="utf-8")))
     assert record["undefined_metrics"]["roe"].startswith("depends on net_income_ttm (undefined for the figures read")
     assert line in explain(record, policy, lang).splitlines()
+
+
+def test_the_grade_headline_says_provisional_when_a_floor_is_undetermined() -> None:
+    """'分类：正常' read as settled while a floor could not be decided for a missing fact (an officer's review): the
+    headline now says the grade is provisional and how many floors wait; a decision with none says nothing more."""
+    policy = load_policy(REFERENCE / "policy-2.1.0.yaml")
+    client = json.loads(DEBTOR_20.read_text(encoding="utf-8"))
+    settled = Decider(policy).decide(client)
+    assert not [u for u in settled["undetermined"] if u["kind"] == "classification"]
+    del client["exposures"][0]["funds_misused"]
+    unsure = Decider(policy).decide(client)
+    for lang, plain, provisional in (
+            ("zh", "分类：关注（special_mention）\n",
+             "分类：关注（special_mention）（暂定：1条分类规则因数据缺失无法判断，见下文）\n"),
+            ("en", "Grade: Special mention (special_mention)\n",
+             "Grade: Special mention (special_mention) - provisional: 1 classification rule(s) undetermined for a "
+             "missing fact (below)\n")):
+        assert plain in explain(settled, policy, lang=lang)
+        assert provisional in explain(unsure, policy, lang=lang)
