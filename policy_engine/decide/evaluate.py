@@ -715,7 +715,7 @@ class Decider:
                score: Any, grade: str, points: Sequence[Any], floors: Sequence[Any], warnings: Sequence[Any],
                actions: Sequence[Any]) -> list[dict[str, Any]]:
         if self._trace_builder is None:
-            self._trace_builder = _build_tracer(self.policy, self._dated)
+            self._trace_builder = _build_tracer(self.policy, self._dated, self._whole)
         return self._trace_builder(inputs, params, metrics, day, score, grade, points, floors, warnings, actions,
                                    _jsonable, _whole)
 
@@ -1245,7 +1245,7 @@ def _restructuring_entry(r: Any, is_restructuring: Any) -> dict[str, Any]:
     }
 
 
-def _build_tracer(policy: CompiledPolicy, dated: Sequence[str]) -> Any:
+def _build_tracer(policy: CompiledPolicy, dated: Sequence[str], whole: frozenset[str]) -> Any:
     """One generated function that writes the trace (one entry per rule, in rule order) as dict literals.
 
     A trace repeats the policy's text for every client; spelled out as literals it costs a
@@ -1266,7 +1266,7 @@ def _build_tracer(policy: CompiledPolicy, dated: Sequence[str]) -> Any:
             local.update(zip(names, variables, strict=True))  # a later kind wins, as in the environment,
     local.update(as_of="as_of", score="score", grade="grade")  # and these over all
     lines += [f"    {local[n]} = jsonable({local[n]})" for n in dict.fromkeys(dated) if n in local]
-    lines += [f"    {local[n]} = whole({local[n]})" for n in sorted(_whole_names(policy)) if n in local]
+    lines += [f"    {local[n]} = whole({local[n]})" for n in sorted(whole) if n in local]
     lines.append("    return [")
 
     def entry(stage: str, rule: str, source: str, refs: Sequence[str], result: str, extra: str = "") -> None:
