@@ -26,7 +26,7 @@ import orjson
 from ..diagnostics import Diagnostic, InputError
 from ..language.expressions import AGGREGATIONS, Table, compile_element_arguments
 from ..policy.catalogue import allowed_values, param_problem
-from ..policy.compiler import CompiledPolicy
+from ..policy.compiler import CompiledPolicy, FloorSpec
 from ..policy.scopes import ScopedPart
 from ..safetext import has_id_problem, id_problem
 from ..version import __version__ as ENGINE_VERSION
@@ -783,8 +783,7 @@ class ScopedDecider(Decider):
         self._exposure_floor_ranks = tuple(f.rank for f in part.floors)
         self._exposure_floor_entries = [({"id": f.id, "floor": f.floor, "source": f.source, "scope": f.scope},
                                          grades.index(f.floor)) for f in part.floors]
-        self._debtor_floor_entries = [({"id": f.id, "floor": f.floor, "source": f.source, "scope": "debtor"},
-                                       grades.index(f.floor)) for f in policy.floors]
+        self._debtor_floor_entries, self._naming_floors = _debtor_floor_entries(policy)
         self._exposure_metric_names = tuple(m.name for m in part.metrics)
         self._exposure_dated = tuple(m.name for m in part.metrics if m.expr.type not in _PLAIN_TYPES)
         self._exposure_whole = tuple(m.name for m in part.metrics if m.whole)
@@ -1051,6 +1050,8 @@ class ScopedDecider(Decider):
             return env
 
         exposures = [self._exposure(part, e, debtor_fired, environment, record["undetermined"]) for e in graded]
+        if self._naming_floors:
+            self._named_exposures(record["classification"]["floors"], graded)
         if trace:
             self._trace_exposures(part, graded, environment, record["trace"])
             self._trace_named(graded, environment, record["trace"])
@@ -1089,11 +1090,12 @@ class ScopedDecider(Decider):
 
     def _trace_named(self, graded: list[dict[str, Any]], environment: Callable[[], dict[str, Any]],
                      trace: list[dict[str, Any]]) -> None:
-        """Per warning or action with ``for_exposures``, its condition for each exposure, with the facts it read,
-        after the rule's own step: the trace shows why it names E1 and not E2, not only that it fired."""
-        for kind, specs in (("warning", self.policy.warnings), ("action", self.policy.actions)):
+        """Per debtor floor, warning or action with ``for_exposures``, its condition for each exposure, with the facts
+        it read, after the rule's own step: the trace shows why it names E1 and not E2, not only that it fired."""
+        p = self.policy
+        for kind, specs in (("classification", p.floors), ("warning", p.warnings), ("action", p.actions)):
             for spec in specs:
-                if spec.for_exposures is None:
+                if spec.for_exposures is None or getattr(spec, "from_rule", False):  # a rule's warning: its rule's
                     continue
                 steps = []
                 for e in graded:
@@ -1108,7 +1110,46 @@ class ScopedDecider(Decider):
                            and "exposure" not in step), len(trace))
                 trace[at:at] = steps
 
-    def _exposure(self, part: ScopedPart, e: dict[str, Any], debtor_fired: list[tuple[dict[str, Any], int]],
+    def _undetermined_own(self, part: ScopedPart, e: dict[str, Any], environment: Callable[[], dict[str, Any]],
+                          undetermined: list[dict[str, Any]]) -> None:
+        """An entry per floor of the exposure's own without a value, naming the exposure and what it lacked."""
+        local = {**environment(), **{k: v for k, v in e.items() if not k.startswith("@")}}
+        for f, hit in zip(part.floors, e["@floors"], strict=True):
+            if hit is None:
+                entry = self._undetermined("classification", f.id, [n for n in f.expr.refs if n in local], local)
+                entry["exposure"] = e["@key"]
+                self._inside_exposure(part, entry, f.expr, e)
+                undetermined.append(entry)
+
+    def _named_exposures(self, fired: list[dict[str, Any]], graded: list[dict[str, Any]]) -> None:
+        """A fired debtor floor with ``for_exposures`` lists the exposures it applies to (and, apart, those its
+        condition has no value for), as a warning naming exposures does."""
+        for entry in fired:
+            f = self._naming_floors.get(entry["id"])
+            if f is not None:
+                entry["exposures"] = [e["@key"] for e in graded if e[f.selector] is True]
+                unknown = [e["@key"] for e in graded if e[f.selector] is None]
+                if unknown:
+                    entry["exposures_not_known"] = unknown
+
+    def _unnamed(self, e: dict[str, Any], debtor_fired: list[tuple[dict[str, Any], int, str | None]],
+                 environment: Callable[[], dict[str, Any]], undetermined: list[dict[str, Any]]) -> None:
+        """A fired debtor floor that may name this exposure, its ``for_exposures`` without a value: the exposure's
+        grade is undetermined by it (named, with what its condition lacked), not left at its own in silence."""
+        part = self.policy.scoped
+        assert part is not None
+        for entry, _, named in debtor_fired:
+            if named is not None and e[named] is None:
+                f = self._naming_floors[entry["id"]]
+                assert f.for_exposures is not None
+                local = {**environment(), **{k: v for k, v in e.items() if not k.startswith("@")}}
+                found = Decider._undetermined(self, "classification", f.id,  # its own facts, not the debtor's
+                                              [n for n in f.for_exposures.refs if n in local], local)
+                found["exposure"] = e["@key"]
+                self._inside_exposure(part, found, f.for_exposures, e)
+                undetermined.append(found)
+
+    def _exposure(self, part: ScopedPart, e: dict[str, Any], debtor_fired: list[tuple[dict[str, Any], int, Any]],
                   environment: Callable[[], dict[str, Any]], undetermined: list[dict[str, Any]]) -> dict[str, Any]:
         """One exposure's entry: its final grade, the rule that decided it, its floors and metrics."""
         rank = e["@rank"]
@@ -1117,19 +1158,15 @@ class ScopedDecider(Decider):
                  if hit is True] if True in hits else []
         # the debtor's entries are copied once per exposure: each exposure's record owns its lists
         if debtor_fired:
-            fired += [(dict(entry), r) for entry, r in debtor_fired]
+            fired += _applying(e, debtor_fired)
         if rank == 0 and 0 not in [r for _, r in fired]:
             decided_by = self._base_decider
         else:
             decided_by = next(entry["id"] for entry, r in fired if r == rank)
         if None in hits:
-            local = {**environment(), **{k: v for k, v in e.items() if not k.startswith("@")}}
-            for f, hit in zip(part.floors, hits, strict=True):
-                if hit is None:
-                    entry = self._undetermined("classification", f.id, [n for n in f.expr.refs if n in local], local)
-                    entry["exposure"] = e["@key"]
-                    self._inside_exposure(part, entry, f.expr, e)
-                    undetermined.append(entry)
+            self._undetermined_own(part, e, environment, undetermined)
+        if self._naming_floors and debtor_fired:  # after its own floors, as the debtor's follow them
+            self._unnamed(e, debtor_fired, environment, undetermined)
         names = self._exposure_metric_names
         try:  # a comprehension: a fifth cheaper than a dict of the names zipped with an itemgetter's tuple
             metrics = {n: e[n] for n in names}
@@ -1153,6 +1190,22 @@ class ScopedDecider(Decider):
             "own_grade": self._rank_entries[e["@own_rank"]][0], "nonperforming": nonperforming,
             "floors": [entry for entry, _ in fired], "metrics": metrics,
         }
+
+
+def _applying(e: Mapping[str, Any], debtor_fired: list[tuple[dict[str, Any], int, str | None]]
+              ) -> list[tuple[dict[str, Any], int]]:
+    """The fired debtor floors that apply to exposure ``e`` (every one, but one that names others), as copies."""
+    return [(dict(entry), r) for entry, r, named in debtor_fired if named is None or e[named] is True]
+
+
+def _debtor_floor_entries(policy: CompiledPolicy) -> tuple[list[tuple[dict[str, Any], int, str | None]],
+                                                           dict[str, FloorSpec]]:
+    """A fired debtor floor's entry in an exposure's record (copied per record), the rank it floors at and the key
+    its exposures hold whether it names them under (None: it applies to every exposure); the floors naming them."""
+    grades = policy.grade_ids
+    entries = [({"id": f.id, "floor": f.floor, "source": f.source, "scope": "debtor"}, grades.index(f.floor),
+                f.selector if f.for_exposures is not None else None) for f in policy.floors]
+    return entries, {f.id: f for f in policy.floors if f.for_exposures is not None}
 
 
 def _aggregates(tree: ast.AST) -> bool:
@@ -1282,7 +1335,8 @@ def _build_tracer(policy: CompiledPolicy, dated: Sequence[str], whole: frozenset
     for i, f in enumerate(policy.factors):
         entry("factor", f.id, f.expr.source, f.expr.refs, f"points[{i}]")
     for i, r in enumerate(policy.floors):
-        entry("classification", r.id, r.expr.source, r.expr.refs, f"floors[{i}]", f", 'floor': {r.floor!r}")
+        entry("classification", r.id, r.as_written.source, r.expr.refs, f"floors[{i}]",
+              f", 'floor': {r.floor!r}{_exposures_named(r)}")
     for i, m in enumerate(policy.metrics):
         if m.after is not None:
             entry("metric", m.name, m.expr.source, m.expr.refs, f"m{i}")
@@ -1300,7 +1354,7 @@ def _build_tracer(policy: CompiledPolicy, dated: Sequence[str], whole: frozenset
 
 
 def _exposures_named(spec: Any) -> str:
-    """A trace step's for_exposures entry, for a warning or an action that names the exposures it concerns."""
+    """A trace step's for_exposures entry, for a floor, a warning or an action that names the exposures it concerns."""
     return "" if spec.for_exposures is None else f", 'for_exposures': {spec.for_exposures.source!r}"
 
 

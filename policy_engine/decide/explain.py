@@ -60,6 +60,8 @@ _T = {
                                     "{rules}"},
     "exposure_figures": {"zh": "      关键事实：{figures}", "en": "      key facts: {figures}"},
     "debtor_floor": {"zh": "{rule}（债务人规则）", "en": "{rule} (debtor rule)"},
+    "debtor_floor_for": {"zh": "{rule}（债务人规则，适用于债项{ids}）",
+                         "en": "{rule} (debtor rule, for exposure {ids})"},
     "floor": {"zh": "  - {rule}：至少{floor}。依据：{source}", "en": "  - {rule}: at least {floor}. Source: {source}"},
     "figures": {"zh": "关键指标：", "en": "Key figures:"},
     "warnings": {"zh": "预警（{n}）：", "en": "Warnings ({n}):"},
@@ -362,7 +364,8 @@ def _floors(page: _Page) -> list[str]:
                     fired_on.setdefault(f["id"], (f, []))[1].append(str(x["exposure_id"]))
         sep = "、" if page.lang == "zh" else ", "
         entries = [(f, words["of_exposure"].format(rule=rule, id=sep.join(ids))) for rule, (f, ids) in fired_on.items()]
-        entries += [(f, words["debtor_floor"].format(rule=f["id"])) for f in floors]
+        entries += [(f, words["debtor_floor_for"].format(rule=f["id"], ids=sep.join(map(str, f["exposures"])))
+                     if f.get("exposures") else words["debtor_floor"].format(rule=f["id"])) for f in floors]
         rank = {g.id: k for k, g in enumerate(page.policy.scale)}
         entries.sort(key=lambda e: -rank.get(e[0]["floor"], 0))
     if not entries:

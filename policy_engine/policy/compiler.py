@@ -194,24 +194,10 @@ class FactorSpec(Frozen, eq=False):
     label: Mapping[str, str] | None
 
 
-class FloorSpec(Frozen, eq=False):
-    id: str
-    expr: ex.CheckedExpression
-    floor: str
-    rank: int
-    source: str
-    description: Mapping[str, str] | None
-    # One rule, one condition: a rule with a message also warns (its warning has the rule's id).
-    severity: str | None = None
-    category: str | None = None
-    message: Mapping[str, str] | None = None
-    evidence: tuple[str, ...] = ()
-    scope: str = "debtor"  # a policy with scopes: the graded scope's rules give each element its own grade
-
-
 class _ConcernsExposures:
-    """What a warning and an action share: they may name the exposures they concern (``for_exposures``), each
-    exposure holding whether it is concerned under a key no policy name can take (``selector_prefix`` + id)."""
+    """What a warning, an action and a debtor floor share: they may name the exposures they concern
+    (``for_exposures``), each exposure holding whether it is concerned under a key no policy name can take
+    (``selector_prefix`` + id)."""
 
     __slots__ = ()
 
@@ -225,6 +211,27 @@ class _ConcernsExposures:
         """Its condition as the author wrote it (``expr`` joins for_exposures to it): what diff, trace and lint show."""
         own: ex.CheckedExpression | None = self.own_when  # type: ignore[attr-defined]
         return own if own is not None else self.expr  # type: ignore[attr-defined]
+
+
+class FloorSpec(_ConcernsExposures, Frozen, eq=False):
+    id: str
+    expr: ex.CheckedExpression
+    floor: str
+    rank: int
+    source: str
+    description: Mapping[str, str] | None
+    # One rule, one condition: a rule with a message also warns (its warning has the rule's id).
+    severity: str | None = None
+    category: str | None = None
+    message: Mapping[str, str] | None = None
+    evidence: tuple[str, ...] = ()
+    scope: str = "debtor"  # a policy with scopes: the graded scope's rules give each element its own grade
+    # A debtor floor may name the exposures it applies back to (``for_exposures``, a condition of the graded scope
+    # read with the exposures' own metrics, before their grades); None: every exposure.
+    for_exposures: ex.CheckedExpression | None = None
+    # With for_exposures, ``expr`` is 'when and any_of(exposure, for_exposures)'; this is 'when' as written.
+    own_when: ex.CheckedExpression | None = field(default=None, compare=False)
+    selector_prefix = "@for-floor:"  # a class constant (no annotation: not a field)
 
 
 class WarningSpec(_ConcernsExposures, Frozen, eq=False):
@@ -1328,7 +1335,7 @@ def _classification(c: _Compiler) -> None:
             c.err("reserved-name", f"floor id '{r['id']}' is what decided_by says when no floor decided",
                   (*path, "id"), f"choose another id, e.g. '{r['id']}_floor'")
         scope = c.scope_of(r, path, (sc.DEBTOR, c.graded) if c.graded else (sc.DEBTOR,)) or sc.DEBTOR
-        ce = c.check_expr(r["when"], (*path, "when"), "floor", ex.BOOL, rule=r["id"], in_scope=scope)
+        written, selector, ce = _floor_condition(c, r, path, scope)
         warns = _rule_warning_declared(c, r, path, scope == sc.DEBTOR)
         if isinstance(r.get("floor"), str):
             c.rule_floors[r["id"]] = (r["floor"], scope)
@@ -1344,11 +1351,45 @@ def _classification(c: _Compiler) -> None:
             evidence = tuple(r.get("evidence") or ())
             spec = FloorSpec(r["id"], ce, r["floor"], c.grades.index(r["floor"]), r["source"], r.get("description"),
                              r.get("severity"), r.get("category", _RULE_CATEGORY) if warns else None,
-                             r.get("message"), evidence, scope=scope)
+                             r.get("message"), evidence, scope=scope, for_exposures=selector,
+                             own_when=written if selector is not None else None)
             c.parts["floors"].append(spec)
-            if warns:
+            if warns:  # its warning names the exposures the floor applies to, as a warning's for_exposures does
                 c.parts["warnings"].append(WarningSpec(r["id"], ce, r["severity"], spec.category or _RULE_CATEGORY,
-                                                       r["message"], evidence, from_rule=True))
+                                                       r["message"], evidence, from_rule=True, for_exposures=selector,
+                                                       own_when=spec.own_when))
+
+
+def _floor_condition(c: _Compiler, r: Mapping[str, Any], path: PathKey, scope: str
+                     ) -> tuple[ex.CheckedExpression | None, ex.CheckedExpression | None, ex.CheckedExpression | None]:
+    """A floor's condition as written, the exposures a debtor floor names (``for_exposures``) and the condition
+    it is decided by, as for a warning: 'when and any_of(<graded scope>, for_exposures)'.
+
+    The exposures are named before they are graded (the floor is what grades them): ``for_exposures`` reads an
+    exposure's inputs and own metrics, as its own floors do, never its grade."""
+    def check(text: str, where: PathKey) -> ex.CheckedExpression | None:
+        return c.check_expr(text, where, "floor", ex.BOOL, rule=r["id"], in_scope=scope)
+
+    if "for_exposures" not in r:
+        written = check(r["when"], (*path, "when"))
+        return written, None, written
+    where = (*path, "for_exposures")
+    if not c.scoped or c.graded is None:
+        c.err("bad-scope", "for_exposures names the exposures a debtor floor applies to: the policy needs a graded "
+              "scope", where, "declare scopes: with a keyed scope (exposure: {from: \"exposures[*]\", key: "
+              "exposure_id}), or remove for_exposures", rule=r["id"])
+        return check(r["when"], (*path, "when")), None, None
+    if scope != sc.DEBTOR:
+        c.err("bad-scope", f"rule '{r['id']}' of scope {scope} names exposures: for_exposures is a debtor floor's "
+              f"(a floor of scope {scope} applies to its own {scope} already)", where,
+              "remove for_exposures and put its condition in when, or make the rule the debtor's (no scope:)",
+              rule=r["id"])
+        return check(r["when"], (*path, "when")), None, None
+    written = check(r["when"], (*path, "when"))
+    selector = c.check_expr(r["for_exposures"], where, "floor", ex.BOOL, rule=r["id"], in_scope=c.graded)
+    if written is None or selector is None:
+        return written, selector, None
+    return written, selector, check(f"({r['when']}) and any_of({c.graded}, {r['for_exposures']})", (*path, "when"))
 
 
 _RULE_CATEGORY = "classification"  # a classification rule's warning without a category of its own
@@ -1918,17 +1959,11 @@ def _generate_row_function(policy_inputs: tuple[InputSpec, ...], param_names: tu
     else:
         assign("s_rank", const(0))
     assign("g_rank", load("s_rank"))
-    for i, r in enumerate(parts["floors"]):
-        assign(f"r_{i}", gen.expression(r.expr))
-        # if r_i is True and rank > g_rank: g_rank = rank
-        body.append(ast.If(
-            test=ast.BoolOp(op=ast.And(), values=[
-                gen.is_const(load(f"r_{i}"), True),
-                ast.Compare(left=load("g_rank"), ops=[ast.Lt()], comparators=[const(r.rank)])]),
-            body=[ast.Assign(targets=[ast.Name(id="g_rank", ctx=ast.Store())], value=const(r.rank))], orelse=[]))
+    named = _floor_statements(gen, parts["floors"], body)
     if finalize is not None:
-        assign("g_rank", ast.Call(func=load("_FINALIZE"), args=[load(a) for a in ("inp", "prm", "b_as_of", "sc",
-                                                                                       "g_rank")], keywords=[]))
+        assign("g_rank", ast.Call(func=load("_FINALIZE"), args=[*(load(a) for a in ("inp", "prm", "b_as_of", "sc",
+                                                                                    "g_rank")), named],
+                                  keywords=[]))
         consts["_FINALIZE"] = finalize
     assign("b_grade", ast.Subscript(value=load("_GRADES"), slice=load("g_rank"), ctx=ast.Load()))
     _metric_assignments(gen, parts["metrics"], "classification", body)  # they may read the final grade
@@ -2063,8 +2098,9 @@ def check_document(doc: Document, modules: ModuleSource | None = None
     if scoped is None:
         fn, module = _generate_row_function(inputs, param_names, parts, base, score_bands, grades)
     else:
+        finalize = _finalizer(scoped, grades, parts["floors"])
         fn, module = _generate_row_function(inputs, param_names, parts, base, score_bands, grades,
-                                            layout=scoped.layout, finalize=_finalizer(scoped, grades))
+                                            layout=scoped.layout, finalize=finalize)
     scale = tuple(Grade(g["id"], g["zh"], g["en"], bool(g.get("nonperforming", False)))
                   for g in d["classification"]["scale"])
     seg = d.get("segments") or {}
@@ -2104,6 +2140,9 @@ def _scoped_part(c: _Compiler, inputs: tuple[InputSpec, ...], param_names: tuple
     # Whether each exposure is one a warning or an action concerns: computed with the metrics after classification.
     selectors = tuple(MetricSpec(a.selector, a.for_exposures, None, None, "classification")
                       for a in (*c.parts["warnings"], *c.parts["actions"]) if a.for_exposures is not None)
+    # The exposures a debtor floor applies to: read with their own metrics, before the debtor floors grade them.
+    selectors = (*(MetricSpec(f.selector, f.for_exposures, None, None, None)
+                   for f in c.parts["floors"] if f.for_exposures is not None), *selectors)
     tie = (c.data.get("classification") or {}).get("decided_by_tie") == "exposure"
     bounds = frozenset(spec.not_before for specs in scope_inputs.values() for spec in specs if spec.not_before)
     part = sc.ScopedPart(tuple(c.scope_specs), graded, scope_inputs, tuple(metrics), tuple(floors), layout,
@@ -2116,16 +2155,41 @@ def _scoped_part(c: _Compiler, inputs: tuple[InputSpec, ...], param_names: tuple
                          selectors=selectors, tie_to_exposure=tie, date_bounds=bounds)
 
 
-def _finalizer(part: sc.ScopedPart, grades: tuple[str, ...]) -> Callable[..., int]:
-    """Debtor floors apply to every element of the graded scope; then its metrics after classification."""
+def _floor_statements(gen: ex.RowCodegen, floors: Sequence[FloorSpec], body: list[ast.stmt]) -> ast.Tuple:
+    """Each debtor floor's result (``r_i``), raising ``g_rank`` when it fires; the results of the floors that name
+    their exposures (``for_exposures``), which raise those exposures only (``finalize``), the debtor through them."""
+    load, const = ex.RowCodegen.load, ex.RowCodegen.const
+    named: list[ast.expr] = []
+    for i, r in enumerate(floors):
+        body.append(ast.Assign(targets=[ast.Name(id=f"r_{i}", ctx=ast.Store())], value=gen.expression(r.expr)))
+        if r.for_exposures is not None:
+            named.append(load(f"r_{i}"))
+            continue
+        # if r_i is True and rank > g_rank: g_rank = rank
+        body.append(ast.If(
+            test=ast.BoolOp(op=ast.And(), values=[
+                gen.is_const(load(f"r_{i}"), True),
+                ast.Compare(left=load("g_rank"), ops=[ast.Lt()], comparators=[const(r.rank)])]),
+            body=[ast.Assign(targets=[ast.Name(id="g_rank", ctx=ast.Store())], value=const(r.rank))], orelse=[]))
+    return ast.Tuple(elts=named, ctx=ast.Load())
+
+
+def _finalizer(part: sc.ScopedPart, grades: tuple[str, ...], floors: Sequence[FloorSpec]) -> Callable[..., int]:
+    """Debtor floors apply to every element of the graded scope, a floor with ``for_exposures`` to the elements it
+    names (``named``: their results, in order); then the elements' metrics after classification."""
     graded, after = part.graded, part.after
+    naming = tuple((f.rank, f.selector) for f in floors if f.for_exposures is not None)
 
     def finalize(inp: tuple[Any, ...], prm: tuple[Any, ...], day: Any, elements: dict[str, Any],
-                 floor_rank: int) -> int:
+                 floor_rank: int, named: tuple[Any, ...] = ()) -> int:
         elements["@floor_rank"] = floor_rank
         worst = floor_rank
+        fired = [(r, key) for (r, key), hit in zip(naming, named, strict=True) if hit is True] if True in named else ()
         for e in elements.get(graded, ()) if graded else ():
             rank = max(e["@own_rank"], floor_rank)
+            for r, key in fired:
+                if r > rank and e[key] is True:
+                    rank = r
             e["@rank"], e["@grade"] = rank, grades[rank]
             worst = max(worst, rank)
             if after is not None:

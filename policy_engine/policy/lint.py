@@ -228,7 +228,8 @@ def condition_decided_by_ranges(s: _Subject) -> Iterator[Diagnostic]:
     consts = {n: tuple(float(v) for v in values.values()) for n, values in p.parameters.items()
               if values and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values.values())}
     hint = "the condition compares a value with a number outside the range it can take"
-    named = {(section, x.id): x for section, specs in (("warnings", p.warnings), ("actions", p.actions))
+    named = {(section, x.id): x for section, specs in (("warnings", p.warnings), ("actions", p.actions),
+                                                       ("classification", p.floors))
              for x in specs if x.for_exposures is not None}
     for path, rid, tree in _rule_conditions(s):
         verdict = _condition_verdict(tree, ranges, consts)

@@ -54,6 +54,7 @@ class ScopedPart(Frozen, eq=False):
     after: Callable[..., None] | None = field(default=None, repr=False, compare=False)
     # Per warning or action with ``for_exposures``: a boolean of the graded scope, computed after classification
     # under a key no policy name can take (``@for:<action id>``, ``@for-warning:<warning id>``); not a metric.
+    # Per debtor floor with ``for_exposures`` (``@for-floor:<floor id>``): computed with the own metrics (after None).
     selectors: tuple[Any, ...] = ()
     # classification.decided_by_tie: an exposure's own floor reaching the debtor's grade names it even when a
     # debtor floor reaches it too (False: the debtor floor is named, as policies before the option decided).
@@ -296,8 +297,9 @@ def generate_graded(part: ScopedPart, names: Mapping[str, str], input_count: int
         modules.append(module)
         return namespace[fname]  # type: ignore[no-any-return]
 
-    return (build("graded_own", [m for m in part.metrics if m.after is None], list(part.floors), names),
-            build("graded_after", [*(m for m in part.metrics if m.after is not None), *part.selectors], [], names),
+    return (build("graded_own", [*(m for m in (*part.metrics, *part.selectors) if m.after is None)],
+                  list(part.floors), names),
+            build("graded_after", [*(m for m in (*part.metrics, *part.selectors) if m.after is not None)], [], names),
             modules)
 
 

@@ -390,11 +390,10 @@ def _exposure_decided_by(policy: CompiledPolicy, run: ScopedRun) -> np.ndarray:
     settled = np.zeros(m, bool)
     if not m:
         return out
-    parent = t.levels[part.graded or ""].parent
     rules = [(f.id, policy.grade_ids.index(f.floor), c.data & c.valid) for f, c in zip(part.floors, t.floors,
                                                                                          strict=True)]
-    rules += [(f.id, policy.grade_ids.index(f.floor), (c.data & c.valid)[parent])
-              for f, c in zip(policy.floors, run.debtors.floors, strict=True)]
+    rules += [(f.id, policy.grade_ids.index(f.floor), fired)
+              for f, fired in zip(policy.floors, t.debtor_floor_hits(run.debtors.floors), strict=True)]
     for rid, rank, fired in rules:
         hit = fired & (t.rank == rank) & ~settled
         out[hit] = names[rid]
@@ -455,6 +454,23 @@ def balance_input(policy: CompiledPolicy) -> str | None:
                  if s.source == "balance" and s.type in ("number", "integer")), None)
 
 
+def _undetermined_column(policy: CompiledPolicy, run: ScopedRun, parent: np.ndarray, m: int) -> Any:
+    """Per exposure, its floors without a value, then the fired debtor floors that may name it but whose
+    ``for_exposures`` has none for it (the record lists both under ``undetermined`` with the exposure)."""
+    from .batch import _list_column
+
+    part = policy.scoped
+    assert part is not None
+    t = run.tables
+    cols = [~c.valid for c in t.floors]
+    names = [f.id for f in part.floors]
+    for f, c in zip(policy.floors, run.debtors.floors, strict=True):
+        if f.for_exposures is not None:
+            cols.append((c.data & c.valid)[parent] & ~t.metrics[f.selector].valid)
+            names.append(f.id)
+    return _list_column(np.column_stack(cols) if cols else np.zeros((m, 0), bool), names)
+
+
 def exposure_columns(policy: CompiledPolicy, run: ScopedRun, head: dict[str, Any],
                      date_texts: Callable[[np.ndarray, np.ndarray], Any]) -> pd.DataFrame:
     """An exposure table from its identifying columns (``head``: row, client id, exposure id, as each input form
@@ -467,7 +483,7 @@ def exposure_columns(policy: CompiledPolicy, run: ScopedRun, head: dict[str, Any
     parent, m = t.levels[part.graded].parent, t.levels[part.graded].n
     grades = list(policy.grade_ids)
     own = [c.data & c.valid for c in t.floors]
-    debtor = [(c.data & c.valid)[parent] for c in run.debtors.floors]
+    debtor = t.debtor_floor_hits(run.debtors.floors)
     fired = np.column_stack([*own, *debtor]) if own or debtor else np.zeros((m, 0), bool)
     names = [*(f.id for f in part.floors), *(f.id for f in policy.floors)]
     out: dict[str, Any] = {
@@ -477,8 +493,7 @@ def exposure_columns(policy: CompiledPolicy, run: ScopedRun, head: dict[str, Any
         "decided_by": pd.Categorical.from_codes(_exposure_decided_by(policy, run), categories=decider_names(policy)),
         "nonperforming": np.array([g.nonperforming for g in policy.scale])[t.rank],
         "floors": _list_column(fired, names),
-        "undetermined": _list_column(np.column_stack([~c.valid for c in t.floors]) if t.floors
-                                     else np.zeros((m, 0), bool), [f.id for f in part.floors]),
+        "undetermined": _undetermined_column(policy, run, parent, m),
         "warnings": _naming_warnings(policy, run, parent, m),
         "actions": _naming_actions(policy, run, parent, m),
     }

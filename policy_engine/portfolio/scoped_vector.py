@@ -142,8 +142,9 @@ class LongTables:
         self.own_rank = own
         self.current = own
 
-    def finalize(self, debtor: VectorEval, g_rank: np.ndarray) -> np.ndarray:
-        """Debtor floors onto every exposure, the exposures' metrics after classification; the debtor's rank."""
+    def finalize(self, debtor: VectorEval, g_rank: np.ndarray, debtor_floors: Sequence[Col] = ()) -> np.ndarray:
+        """Debtor floors onto every exposure (one with ``for_exposures`` onto those it names), the exposures'
+        metrics after classification; the debtor's rank."""
         part = self.part
         self.floor_rank = g_rank.astype(np.int64)
         worst = self.floor_rank.copy()
@@ -151,12 +152,28 @@ class LongTables:
             return g_rank
         g = self.levels[part.graded]
         self.rank = np.maximum(self.own_rank, self.floor_rank[g.parent])
+        for f, fired in zip(self.policy.floors, self.debtor_floor_hits(debtor_floors), strict=True):
+            if f.for_exposures is not None:
+                np.maximum(self.rank, np.where(fired, f.rank, 0), out=self.rank)
         self.current = self.rank
         seg = g.segments(self.n)
         np.maximum(worst, seg.reduce(np.maximum, self.rank if seg.order is None else self.rank[seg.order], 0),
                    out=worst)
         self._metrics(debtor, after="classification")
         return worst.astype(g_rank.dtype)
+
+    def debtor_floor_hits(self, debtor_floors: Sequence[Col]) -> list[np.ndarray]:
+        """Per debtor floor (its results per debtor, in the policy's order), whether it applies to each exposure:
+        it fired for the exposure's debtor and, with ``for_exposures``, names the exposure."""
+        g = self.levels[self.part.graded or ""]
+        out = []
+        for f, c in zip(self.policy.floors, debtor_floors, strict=True):
+            fired = (c.data & c.valid)[g.parent]
+            if f.for_exposures is not None:
+                named = self.metrics[f.selector]
+                fired = fired & named.valid & np.asarray(named.data, dtype=bool)
+            out.append(fired)
+        return out
 
     def _metrics(self, debtor: VectorEval, after: str | None) -> None:
         for m in (*self.part.metrics, *self.part.selectors):  # an action's exposures, as a boolean metric

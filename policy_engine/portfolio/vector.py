@@ -397,9 +397,10 @@ def evaluate_columns(policy: CompiledPolicy, n: int, inputs: Mapping[str, Col], 
         for r in policy.floors:
             c = _as_bool(ve.eval(r.expr))
             floors.append(c)
-            np.maximum(g_rank, c.data * g_rank.dtype.type(r.rank), out=g_rank)  # a fired floor raises the grade to it
-        if scoped is not None:  # the debtor floors apply to every exposure; the debtor's grade is the worst
-            g_rank = scoped.finalize(ve, g_rank)
+            if r.for_exposures is None:  # one naming exposures grades them (finalize), the debtor through them
+                np.maximum(g_rank, c.data * g_rank.dtype.type(r.rank), out=g_rank)  # a fired floor raises the grade
+        if scoped is not None:  # the debtor floors apply to every exposure (or those they name); the worst decides
+            g_rank = scoped.finalize(ve, g_rank, floors)
         env["grade"] = Col(np.array(policy.grade_ids, dtype=object)[g_rank], true)
         ve.grade_rank = g_rank
         metrics += _metric_columns(ve, policy, after="classification")  # they may read the final grade

@@ -230,7 +230,7 @@ def _describe_factor(spec: FactorSpec) -> dict[str, Any]:
 
 
 def _describe_floor(spec: FloorSpec) -> dict[str, Any]:
-    out: dict[str, Any] = {"when": spec.expr.source.strip(), "floor": spec.floor, "source": spec.source}
+    out: dict[str, Any] = {**_written(spec), "floor": spec.floor, "source": spec.source}
     if spec.scope != "debtor":  # an exposure's own floor
         out["scope"] = spec.scope
     if spec.message is not None:  # a rule that also warns: its warning is part of the rule
@@ -238,8 +238,8 @@ def _describe_floor(spec: FloorSpec) -> dict[str, Any]:
     return out
 
 
-def _written(spec: WarningSpec | ActionSpec) -> dict[str, Any]:
-    """A warning's or an action's condition as written, and the exposures it concerns (not the compiled join)."""
+def _written(spec: WarningSpec | ActionSpec | FloorSpec) -> dict[str, Any]:
+    """A rule's condition as written, and the exposures it concerns (not the compiled join)."""
     out = {"when": spec.as_written.source.strip()}
     if spec.for_exposures is not None:
         out["for_exposures"] = spec.for_exposures.source.strip()
@@ -449,12 +449,12 @@ def _band_deltas(old: tuple[Band, ...], new: tuple[Band, ...]) -> list[Delta]:
 def _floor_deltas(a: FloorSpec, b: FloorSpec) -> list[Delta]:
     """The condition, grade and source; for a rule that warns, its warning's severity, category and message;
     then its description (``explain`` prints it beside the rule that decided a grade)."""
-    return (_when(a.expr, b.expr) + _fields(a, b, ("floor", "source", "severity", "category", "scope"))
+    return (_conditions(a, b) + _fields(a, b, ("floor", "source", "severity", "category", "scope"))
             + _texts("message", a.message or {}, b.message or {})
             + _texts("description", a.description or {}, b.description or {}))
 
 
-def _conditions(a: WarningSpec | ActionSpec, b: WarningSpec | ActionSpec) -> list[Delta]:
+def _conditions(a: WarningSpec | ActionSpec | FloorSpec, b: WarningSpec | ActionSpec | FloorSpec) -> list[Delta]:
     """The condition as written, then the exposures it concerns (``for_exposures``), each on its own: the compiled
     condition joins the two ('when and any_of(exposure, for_exposures)'), which no author wrote."""
     out = _when(a.as_written, b.as_written)

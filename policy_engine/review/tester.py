@@ -371,14 +371,18 @@ def _pin_exposures(want: Any, policy: CompiledPolicy, outcomes: Mapping[Outcome,
     """Per expected exposure, what its keys pin: its own rules for that exposure, the debtor's rules once.
 
     ``floors`` (exact) pins every floor both ways, ``floors_include`` and ``decided_by`` pin a floor firing, a
-    ``grade`` pins the floors of a worse grade not firing (its own and the debtor's), an ``own_grade`` its own
-    floors of a worse grade, and ``metrics`` the exposure's boolean or nullable metrics as at the debtor.
+    ``grade`` pins the floors of a worse grade not firing (its own and the debtor's, but a debtor floor naming its
+    exposures), an ``own_grade`` its own floors of a worse grade, and ``metrics`` the exposure's boolean or nullable
+    metrics as at the debtor.
     """
     part = policy.scoped
     if part is None or not isinstance(want, dict):
         return
     own = {r.id: r for r in part.floors}
     owned = {m.name: m for m in part.metrics}
+    # A debtor floor naming its exposures (for_exposures) may fire for the debtor and leave this exposure below it:
+    # only its being listed under the exposure says it fired.
+    every = tuple(r for r in policy.floors if r.for_exposures is None)
 
     def key(rid: str, eid: str) -> Outcome:
         return ("floor", rid, eid) if rid in own else ("floor", rid)
@@ -388,11 +392,12 @@ def _pin_exposures(want: Any, policy: CompiledPolicy, outcomes: Mapping[Outcome,
         if not isinstance(exp, dict):
             continue
         if isinstance(exp.get("floors"), list):
-            yield from ((key(r.id, eid), r.id in exp["floors"]) for r in (*part.floors, *policy.floors))
+            yield from ((key(r.id, eid), r.id in exp["floors"]) for r in (*part.floors, *policy.floors)
+                        if r.for_exposures is None or r.id in exp["floors"])
         for rid in [*(exp.get("floors_include") or ()), exp.get("decided_by")]:
             if rid in own or rid in {r.id for r in policy.floors}:
                 yield key(rid, eid), True
-        for grade, rules in (("grade", (*part.floors, *policy.floors)), ("own_grade", part.floors)):
+        for grade, rules in (("grade", (*part.floors, *every)), ("own_grade", part.floors)):
             if exp.get(grade) in policy.grade_ids:
                 rank = policy.grade_ids.index(exp[grade])
                 yield from ((key(r.id, eid), False) for r in rules if r.rank > rank)

@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 
 from policy_engine.decide.evaluate import Decider
 from policy_engine.diagnostics import InputError
-from policy_engine.policy.compiler import CompiledPolicy
+from policy_engine.policy.compiler import CompiledPolicy, compile_document
+from policy_engine.policy.loader import load_yaml_text
 from policy_engine.policy.registry import load_policy
 from policy_engine.portfolio.scoped_batch import run_scoped_batch
 
@@ -32,6 +33,19 @@ from ..conftest import DATA
 
 SCOPES = DATA / "scopes"
 POLICIES = {name: load_policy(SCOPES / f"{name}.yaml") for name in ("policy-multi-exposure", "policy-aggregations")}
+# Debtor floors that name the exposures they apply to (for_exposures): one whose exposures' condition is null where
+# 'secured' is unknown (the floor then undetermined for them, or for the debtor when it names no other), one
+# naming an exposure the debtor's grade would not reach otherwise.
+NAMED_FLOORS = """\
+    - {id: late_beside_overdue, when: "any_of(exposure, dpd > 90)", for_exposures: "late >= 1 and not secured",
+       floor: doubtful, source: test}
+    - {id: current_beside_overdue, when: "any_of(exposure, dpd > 180)", for_exposures: "coalesce(cover < 0.5, True)
+       and dpd == 0", floor: loss, source: test}
+"""
+_TEXT = (SCOPES / "policy-aggregations.yaml").read_text(encoding="utf-8")
+_AT = _TEXT.index("warnings:\n")
+POLICIES["policy-named-floors"] = compile_document(load_yaml_text(_TEXT[:_AT] + NAMED_FLOORS + _TEXT[_AT:],
+                                                                  str(SCOPES / "policy-aggregations.yaml")))
 BATCH = 50  # debtors per drawn batch; 45 batches per policy: 2,250 debtors each
 EXAMPLES = 45
 VOLATILE = ("decision_id", "evaluated_at")
@@ -111,6 +125,8 @@ def _agree(policy: CompiledPolicy, records: list[dict[str, Any]], tmp: Path) -> 
             e = exposures.loc[(want["client_id"], x["exposure_id"])]
             assert (e["grade"], e["own_grade"], e["decided_by"]) == (x["grade"], x["own_grade"], x["decided_by"])
             assert list(e["floors"]) == [f["id"] for f in x["floors"]]
+            assert list(e["undetermined"]) == [u["rule"] for u in want["undetermined"]
+                                               if u.get("exposure") == x["exposure_id"]]
             for kind in ("warnings", "actions"):  # the record's 'exposures' of each, read the other way round
                 naming = [w["id"] for w in want[kind] if x["exposure_id"] in w.get("exposures", ())]
                 assert list(e[kind]) == naming, kind
