@@ -36,7 +36,7 @@ OLD = load_policy(REFERENCE / "policy-2.0.2.yaml")
 NEW = load_policy(REFERENCE / "policy-2.1.0.yaml")
 ADDED_WARNINGS = {"overdue", "collateral_impaired", "liquidity_below_floor", "negative_operating_cash_flow",
                   "litigation", "major_customer_lost", "days_past_due_off_schedule", "delisting_risk",
-                  "impairment_stage_behind_arrears", "upgrade_beside_credit_impaired",
+                  "impairment_stage_behind_arrears",
                   "accounting_inconsistent", "past_due_amount_without_days", "impaired_ecl_90pct",
                   "bureau_report_stale", "internal_rating_stale"}
 ADDED_ACTIONS = {"add_collateral", "extend_term", "reprice_down", "supply_chain_and_advisory", "review_quarterly",
@@ -140,16 +140,19 @@ def test_2_1_0_grades_every_sample_debtor_as_2_0_2(path: Path) -> None:
 _HISTORY = ("restructuring_count", "restructuring_date", "restructuring_measure", "observation_start",
             "observation_end", "in_observation", "re_restructured")
 _HELD_IN_OBSERVATION = {"no_upgrade_in_observation_doubtful", "no_upgrade_in_observation_loss"}
+# Art. 13(3): an upgrade held back by another credit-impaired asset of the debtor (2.0.2 upgraded it)
+_HELD_BY_IMPAIRED_ASSET = {"upgrade_blocked_impaired_asset", "upgrade_blocked_impaired_asset_doubtful",
+                           "upgrade_blocked_impaired_asset_loss"}
 
 
 def _read_alike(client: dict[str, Any]) -> bool:
     """Whether 2.0.2 and 2.1.0 read every exposure's restructurings and observation clock alike, 2.1.0 holds no
-    doubtful or loss asset at its grade in observation (2.0.2 held it at substandard), and both find the upgrade
-    conditions alike (they differ only where arrears were cleared at a month's end, 2.1.0 counting six months to
-    the same day). One decision each."""
+    doubtful or loss asset at its grade in observation (2.0.2 held it at substandard) nor an upgrade beside a
+    credit-impaired asset (2.0.2 upgraded it), and both find the upgrade conditions alike (they differ only where
+    arrears were cleared at a month's end, 2.1.0 counting six months to the same day). One decision each."""
     a, b = decide(OLD, client), decide(NEW, client)
     return all({k: x["metrics"].get(k) for k in _HISTORY} == {k: y["metrics"].get(k) for k in _HISTORY}
-               and not {f["id"] for f in y["floors"]} & _HELD_IN_OBSERVATION
+               and not {f["id"] for f in y["floors"]} & (_HELD_IN_OBSERVATION | _HELD_BY_IMPAIRED_ASSET)
                and x["metrics"]["upgrade_conditions_met"] == y["metrics"]["upgrade_conditions_met"]
                for x, y in zip(a["exposures"], b["exposures"], strict=True))
 
