@@ -1049,7 +1049,11 @@ class ScopedDecider(Decider):
                 env.update(zip(self._names, (*inputs, *params, *results[0]), strict=True))
             return env
 
-        exposures = [self._exposure(part, e, debtor_fired, environment, record["undetermined"]) for e in graded]
+        # the debtor floors naming exposures that fired or have no value: an exposure they may name is undetermined
+        pending = [(f, hit) for f, hit in zip(p.floors, results[5], strict=True)
+                   if f.for_exposures is not None and hit is not False] if self._naming_floors else []
+        exposures = [self._exposure(part, e, debtor_fired, environment, record["undetermined"], pending)
+                     for e in graded]
         if self._naming_floors:
             self._named_exposures(record["classification"]["floors"], graded)
         if trace:
@@ -1132,25 +1136,32 @@ class ScopedDecider(Decider):
                 if unknown:
                     entry["exposures_not_known"] = unknown
 
-    def _unnamed(self, e: dict[str, Any], debtor_fired: list[tuple[dict[str, Any], int, str | None]],
+    def _unnamed(self, e: dict[str, Any], pending: Sequence[tuple[FloorSpec, Any]],
                  environment: Callable[[], dict[str, Any]], undetermined: list[dict[str, Any]]) -> None:
-        """A fired debtor floor that may name this exposure, its ``for_exposures`` without a value: the exposure's
-        grade is undetermined by it (named, with what its condition lacked), not left at its own in silence."""
+        """A debtor floor that may name this exposure without saying whether it applies: it fired and its
+        ``for_exposures`` has no value for the exposure, or its own condition has no value and the exposure is not
+        ruled out. The exposure's grade is undetermined by it (named, with what was lacking), not left at its own
+        in silence."""
         part = self.policy.scoped
         assert part is not None
-        for entry, _, named in debtor_fired:
-            if named is not None and e[named] is None:
-                f = self._naming_floors[entry["id"]]
+        for f, hit in pending:
+            named = e[f.selector]
+            if hit is True and named is None:  # the facts its for_exposures lacked, the exposure's own
                 assert f.for_exposures is not None
                 local = {**environment(), **{k: v for k, v in e.items() if not k.startswith("@")}}
-                found = Decider._undetermined(self, "classification", f.id,  # its own facts, not the debtor's
+                found = Decider._undetermined(self, "classification", f.id,
                                               [n for n in f.for_exposures.refs if n in local], local)
-                found["exposure"] = e["@key"]
                 self._inside_exposure(part, found, f.for_exposures, e)
-                undetermined.append(found)
+            elif hit is None and named is not False:  # what the debtor's condition lacked, as the debtor's entry
+                found = self._undetermined("classification", f.id, f.expr.refs, environment())
+            else:
+                continue
+            found["exposure"] = e["@key"]
+            undetermined.append(found)
 
     def _exposure(self, part: ScopedPart, e: dict[str, Any], debtor_fired: list[tuple[dict[str, Any], int, Any]],
-                  environment: Callable[[], dict[str, Any]], undetermined: list[dict[str, Any]]) -> dict[str, Any]:
+                  environment: Callable[[], dict[str, Any]], undetermined: list[dict[str, Any]],
+                  pending: Sequence[tuple[FloorSpec, Any]] = ()) -> dict[str, Any]:
         """One exposure's entry: its final grade, the rule that decided it, its floors and metrics."""
         rank = e["@rank"]
         hits = e["@floors"]
@@ -1165,8 +1176,8 @@ class ScopedDecider(Decider):
             decided_by = next(entry["id"] for entry, r in fired if r == rank)
         if None in hits:
             self._undetermined_own(part, e, environment, undetermined)
-        if self._naming_floors and debtor_fired:  # after its own floors, as the debtor's follow them
-            self._unnamed(e, debtor_fired, environment, undetermined)
+        if pending:  # after its own floors, as the debtor's follow them
+            self._unnamed(e, pending, environment, undetermined)
         names = self._exposure_metric_names
         try:  # a comprehension: a fifth cheaper than a dict of the names zipped with an itemgetter's tuple
             metrics = {n: e[n] for n in names}

@@ -60,8 +60,10 @@ _T = {
                                     "{rules}"},
     "exposure_figures": {"zh": "      关键事实：{figures}", "en": "      key facts: {figures}"},
     "debtor_floor": {"zh": "{rule}（债务人规则）", "en": "{rule} (debtor rule)"},
-    "debtor_floor_for": {"zh": "{rule}（债务人规则，适用于债项{ids}）",
-                         "en": "{rule} (debtor rule, for exposure {ids})"},
+    "debtor_floor_for": {"zh": "{rule}（债务人规则，适用于债项 {ids}{unknown}）",
+                         "en": "{rule} (debtor rule, for exposure {ids}{unknown})"},
+    "debtor_floor_for_many": {"zh": "{rule}（债务人规则，适用于债项 {ids}{unknown}）",
+                              "en": "{rule} (debtor rule, for exposures {ids}{unknown})"},
     "floor": {"zh": "  - {rule}：至少{floor}。依据：{source}", "en": "  - {rule}: at least {floor}. Source: {source}"},
     "figures": {"zh": "关键指标：", "en": "Key figures:"},
     "warnings": {"zh": "预警（{n}）：", "en": "Warnings ({n}):"},
@@ -364,8 +366,7 @@ def _floors(page: _Page) -> list[str]:
                     fired_on.setdefault(f["id"], (f, []))[1].append(str(x["exposure_id"]))
         sep = "、" if page.lang == "zh" else ", "
         entries = [(f, words["of_exposure"].format(rule=rule, id=sep.join(ids))) for rule, (f, ids) in fired_on.items()]
-        entries += [(f, words["debtor_floor_for"].format(rule=f["id"], ids=sep.join(map(str, f["exposures"])))
-                     if f.get("exposures") else words["debtor_floor"].format(rule=f["id"])) for f in floors]
+        entries += [(f, _debtor_floor_words(f, words, sep)) for f in floors]
         rank = {g.id: k for k, g in enumerate(page.policy.scale)}
         entries.sort(key=lambda e: -rank.get(e[0]["floor"], 0))
     if not entries:
@@ -373,6 +374,17 @@ def _floors(page: _Page) -> list[str]:
     return [words["floors"], *(words["floor"].format(rule=rule, floor=page.grade_labels[f["floor"]],
                                                      source=f["source"]) for f, rule in entries)]
 
+
+
+def _debtor_floor_words(f: Mapping[str, Any], words: Mapping[str, str], sep: str) -> str:
+    """A fired debtor floor as the floor list names it; one naming its exposures says which (and which not known)."""
+    named = [str(x) for x in f.get("exposures") or ()]
+    if not named:
+        return words["debtor_floor"].format(rule=f["id"])
+    unknown = [str(x) for x in f.get("exposures_not_known") or ()]
+    more = words["concerns_not_known"].format(ids=sep.join(unknown)) if unknown else ""
+    key = "debtor_floor_for_many" if len(named) > 1 else "debtor_floor_for"
+    return words[key].format(rule=f["id"], ids=sep.join(named), unknown=more)
 
 def _exposures(page: _Page) -> list[str]:
     """A debtor with several exposures: how its grade follows from them, then each exposure's grade and rule."""

@@ -1386,7 +1386,12 @@ def _floor_condition(c: _Compiler, r: Mapping[str, Any], path: PathKey, scope: s
               rule=r["id"])
         return check(r["when"], (*path, "when")), None, None
     written = check(r["when"], (*path, "when"))
+    before = len(c.sink.items)
     selector = c.check_expr(r["for_exposures"], where, "floor", ex.BOOL, rule=r["id"], in_scope=c.graded)
+    if selector is None:  # a debtor metric read here: its test belongs in when (the rule is the debtor's already)
+        at = format_path(where)
+        c.sink.items[before:] = [_for_floor_hint(d) if d.code == "name-not-available" and d.path == at else d
+                                 for d in c.sink.items[before:]]
     if written is None or selector is None:
         return written, selector, None
     return written, selector, check(f"({r['when']}) and any_of({c.graded}, {r['for_exposures']})", (*path, "when"))
@@ -2172,6 +2177,15 @@ def _floor_statements(gen: ex.RowCodegen, floors: Sequence[FloorSpec], body: lis
                 ast.Compare(left=load("g_rank"), ops=[ast.Lt()], comparators=[const(r.rank)])]),
             body=[ast.Assign(targets=[ast.Name(id="g_rank", ctx=ast.Store())], value=const(r.rank))], orelse=[]))
     return ast.Tuple(elts=named, ctx=ast.Load())
+
+
+def _for_floor_hint(d: Diagnostic) -> Diagnostic:
+    """A debtor floor's for_exposures reading a name it cannot: the hint fits the place (the generic one says to
+    make the rule the debtor's, which it is)."""
+    hint = ("for_exposures is read with each exposure's own facts and metrics, before the debtor's metrics and any "
+            "grade: test the debtor's figure in the rule's when, and name the exposures by their own facts here")
+    return Diagnostic(code=d.code, message=d.message, file=d.file, line=d.line, column=d.column, path=d.path,
+                      rule=d.rule, hint=hint, severity=d.severity)
 
 
 def _finalizer(part: sc.ScopedPart, grades: tuple[str, ...], floors: Sequence[FloorSpec]) -> Callable[..., int]:

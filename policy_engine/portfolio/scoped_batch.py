@@ -455,8 +455,9 @@ def balance_input(policy: CompiledPolicy) -> str | None:
 
 
 def _undetermined_column(policy: CompiledPolicy, run: ScopedRun, parent: np.ndarray, m: int) -> Any:
-    """Per exposure, its floors without a value, then the fired debtor floors that may name it but whose
-    ``for_exposures`` has none for it (the record lists both under ``undetermined`` with the exposure)."""
+    """Per exposure, its floors without a value, then the debtor floors that may name it without saying whether
+    they apply (fired, its ``for_exposures`` without a value; or without a value, the exposure not ruled out): the
+    record lists both under ``undetermined`` with the exposure."""
     from .batch import _list_column
 
     part = policy.scoped
@@ -465,8 +466,10 @@ def _undetermined_column(policy: CompiledPolicy, run: ScopedRun, parent: np.ndar
     cols = [~c.valid for c in t.floors]
     names = [f.id for f in part.floors]
     for f, c in zip(policy.floors, run.debtors.floors, strict=True):
-        if f.for_exposures is not None:
-            cols.append((c.data & c.valid)[parent] & ~t.metrics[f.selector].valid)
+        if f.for_exposures is not None:  # fired, not known for it; or not known, and it is not ruled out
+            named = t.metrics[f.selector]
+            ruled_out = named.valid & ~np.asarray(named.data, dtype=bool)
+            cols.append(((c.data & c.valid)[parent] & ~named.valid) | ((~c.valid)[parent] & ~ruled_out))
             names.append(f.id)
     return _list_column(np.column_stack(cols) if cols else np.zeros((m, 0), bool), names)
 

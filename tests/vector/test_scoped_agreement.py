@@ -33,12 +33,13 @@ from ..conftest import DATA
 
 SCOPES = DATA / "scopes"
 POLICIES = {name: load_policy(SCOPES / f"{name}.yaml") for name in ("policy-multi-exposure", "policy-aggregations")}
-# Debtor floors that name the exposures they apply to (for_exposures): one whose exposures' condition is null where
-# 'secured' is unknown (the floor then undetermined for them, or for the debtor when it names no other), one
-# naming an exposure the debtor's grade would not reach otherwise.
+# Debtor floors that name the exposures they apply to (for_exposures): one whose condition is null where collateral
+# is unknown and whose exposures' is null where 'secured' is (the floor then undetermined for the exposures it may
+# name, and for the debtor when it names no other), one naming an exposure the debtor's grade would not reach
+# otherwise.
 NAMED_FLOORS = """\
-    - {id: late_beside_overdue, when: "any_of(exposure, dpd > 90)", for_exposures: "late >= 1 and not secured",
-       floor: doubtful, source: test}
+    - {id: late_beside_overdue, when: "any_of(exposure, dpd > 90 or collateral < 1)",
+       for_exposures: "late >= 1 and not secured", floor: doubtful, source: test}
     - {id: current_beside_overdue, when: "any_of(exposure, dpd > 180)", for_exposures: "coalesce(cover < 0.5, True)
        and dpd == 0", floor: loss, source: test}
 """
