@@ -191,6 +191,23 @@ def test_2_1_0_grades_a_generated_portfolio_as_2_0_2_and_warns_from_its_facts() 
     assert {"add_collateral", "review_quarterly"} & acted
 
 
+def test_an_exposure_art_13_3_holds_is_non_performing_for_the_10_percent_rule() -> None:
+    """Sample 17 with a small credit-impaired line (E2) and a performing one (E3): E1, whose own upgrade conditions
+    are met, stays substandard for E2 (Art. 13(三)); with it 51% of the claims here are non-performing, so the 10%
+    rule (Art. 7) reaches E3. Counted by own grades alone the share was E2's 4.7% and E3 stayed performing."""
+    client = json.loads((REFERENCE / "samples" / "debtors" / "17-npl-upgrade-earned.json").read_text("utf-8"))
+    e2 = client["exposures"][1]
+    e3 = {**json.loads(json.dumps(e2)), "exposure_id": "E3", "balance": 9_000_000}
+    e2.update(balance=500_000)
+    e2["accounting"].update(credit_impaired=True, ecl=50_000)
+    client["exposures"].append(e3)
+    record = decide(NEW, client)
+    grades = {x["exposure_id"]: (x["grade"], x["decided_by"]) for x in record["exposures"]}
+    assert grades == {"E1": ("substandard", "upgrade_blocked_impaired_asset"), "E2": ("substandard", "credit_impaired"),
+                      "E3": ("substandard", "contagion_10pct")}
+    assert record["metrics"]["nonperforming_share"] == pytest.approx((9_036_000 + 900_000) / 19_336_000)
+
+
 def test_2_1_0_is_in_force_from_2027_07_01_and_2_0_2_until_the_day_before() -> None:
     registry = Registry(POLICIES)
     assert registry.select("loss-client-management", as_of="2027-06-30").version == "2.0.2"
