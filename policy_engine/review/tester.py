@@ -285,11 +285,12 @@ def _mismatch(label: str, want: Any, got: Any) -> str:
 
 def _per_item(key: str, listed: str, absent: str, judge: Callable[[Mapping[str, Any], Any], str | None]
               ) -> Callable[[Any, Mapping[str, Any]], list[str]]:
-    """An expectation keyed by warning or action id: ``absent`` when it is not in the record's ``listed``, else
-    what ``judge`` finds wrong with it (None: nothing)."""
+    """An expectation keyed by warning, action or floor id: ``absent`` when it is not in the record's ``listed``
+    (``floors``: the classification's fired floors), else what ``judge`` finds wrong with it (None: nothing)."""
 
     def check(want: Any, record: Mapping[str, Any]) -> list[str]:
-        by_id = {x["id"]: x for x in record[listed]}
+        items = record["classification"]["floors"] if listed == "floors" else record[listed]
+        by_id = {x["id"]: x for x in items}
         found = ((xid, absent if xid not in by_id else judge(by_id[xid], w)) for xid, w in (want or {}).items())
         return [f"{key}.{xid}: {why}" for xid, why in found if why]
 
@@ -323,7 +324,7 @@ def _expect_action_params(want: Any, record: Mapping[str, Any]) -> list[str]:
 
 
 def _expect_named_exposures(kind: str) -> Callable[[Any, Mapping[str, Any]], list[str]]:
-    """Per warning or action, exactly the exposures it names (``for_exposures``), in any order."""
+    """Per warning, action or debtor floor, exactly the exposures it names (``for_exposures``), in any order."""
 
     def judge(x: Mapping[str, Any], ids: Any) -> str | None:
         if "exposures" not in x:
@@ -331,7 +332,7 @@ def _expect_named_exposures(kind: str) -> Callable[[Any, Mapping[str, Any]], lis
         want, got = sorted(map(str, ids)), sorted(x["exposures"])
         return None if want == got else f"expected {want}, got {got}"
 
-    absent = "warning did not fire" if kind == "warning" else "action not recommended"
+    absent = {"warning": "warning did not fire", "floor": "floor did not fire"}.get(kind, "action not recommended")
     return _per_item(f"{kind}_exposures", f"{kind}s", absent, judge)
 
 
@@ -498,6 +499,7 @@ EXPECTATIONS: dict[str, Expectation] = {
     "action_params": Expectation(_expect_action_params, "action", _pin_each("action", True)),
     "action_exposures": Expectation(_expect_named_exposures("action"), "action", _pin_each("action", True)),
     "warning_exposures": Expectation(_expect_named_exposures("warning"), "warning", _pin_each("warning", True)),
+    "floor_exposures": Expectation(_expect_named_exposures("floor"), "floor", _pin_each("floor", True)),
     "exposures": Expectation(_expect_exposures, None, _pin_exposures),
 }
 # invalid_input is checked where the client is rejected, before there is a decision (see _run_case).

@@ -44,7 +44,8 @@ def test_an_empty_exact_floors_list_pins_every_floor_not_firing() -> None:
 
 RECORD = {"warnings": [{"id": "late", "exposures": ["E1"]}, {"id": "thin"}],
           "actions": [{"id": "grace", "restructuring": {"is_restructuring": True}, "exposures": ["E1", "E2"]},
-                      {"id": "meet"}]}
+                      {"id": "meet"}],
+          "classification": {"floors": [{"id": "held", "exposures": ["E2"]}, {"id": "contagion"}]}}
 
 
 @pytest.mark.parametrize(("expect", "says"), [
@@ -59,6 +60,11 @@ RECORD = {"warnings": [{"id": "late", "exposures": ["E1"]}, {"id": "thin"}],
     ({"warning_exposures": {"late": ["E1"], "thin": ["E1"], "gone": []}},
      ["warning_exposures.thin: the warning names no exposures (it has no for_exposures)",
       "warning_exposures.gone: warning did not fire"]),
+    ({"floor_exposures": {"held": ["E2"]}}, []),
+    ({"floor_exposures": {"held": ["E1"], "contagion": ["E1"], "gone": ["E1"]}},
+     ["floor_exposures.held: expected ['E1'], got ['E2']",
+      "floor_exposures.contagion: the floor names no exposures (it has no for_exposures)",
+      "floor_exposures.gone: floor did not fire"]),
 ])
 def test_an_expectation_keyed_by_warning_or_action_says_what_differs(expect: dict[str, Any], says: list[str]) -> None:
     assert check_expectations(expect, RECORD) == says
