@@ -152,9 +152,9 @@ class LongTables:
             return g_rank
         g = self.levels[part.graded]
         self.rank = np.maximum(self.own_rank, self.floor_rank[g.parent])
-        for f, fired in zip(self.policy.floors, self.debtor_floor_hits(debtor_floors), strict=True):
-            if f.for_exposures is not None:
-                np.maximum(self.rank, np.where(fired, f.rank, 0), out=self.rank)
+        for f, c in zip(self.policy.floors, debtor_floors, strict=True):
+            if f.for_exposures is not None:  # only the exposures it names (the others took it in floor_rank)
+                np.maximum(self.rank, np.where(self._named(f, c), f.rank, 0), out=self.rank)
         self.current = self.rank
         seg = g.segments(self.n)
         np.maximum(worst, seg.reduce(np.maximum, self.rank if seg.order is None else self.rank[seg.order], 0),
@@ -165,15 +165,15 @@ class LongTables:
     def debtor_floor_hits(self, debtor_floors: Sequence[Col]) -> list[np.ndarray]:
         """Per debtor floor (its results per debtor, in the policy's order), whether it applies to each exposure:
         it fired for the exposure's debtor and, with ``for_exposures``, names the exposure."""
-        g = self.levels[self.part.graded or ""]
-        out = []
-        for f, c in zip(self.policy.floors, debtor_floors, strict=True):
-            fired = (c.data & c.valid)[g.parent]
-            if f.for_exposures is not None:
-                named = self.metrics[f.selector]
-                fired = fired & named.valid & np.asarray(named.data, dtype=bool)
-            out.append(fired)
-        return out
+        parent = self.levels[self.part.graded or ""].parent
+        return [(c.data & c.valid)[parent] if f.for_exposures is None else self._named(f, c)
+                for f, c in zip(self.policy.floors, debtor_floors, strict=True)]
+
+    def _named(self, f: Any, c: Col) -> np.ndarray:
+        """Per exposure, whether debtor floor ``f`` (its results ``c`` per debtor) fired and names it."""
+        named = self.metrics[f.selector]
+        fired = (c.data & c.valid)[self.levels[self.part.graded or ""].parent]
+        return fired & named.valid & np.asarray(named.data, dtype=bool)
 
     def _metrics(self, debtor: VectorEval, after: str | None) -> None:
         for m in (*self.part.metrics, *self.part.selectors):  # an action's exposures, as a boolean metric
