@@ -499,7 +499,7 @@ EXPECTATIONS: dict[str, Expectation] = {
     "action_params": Expectation(_expect_action_params, "action", _pin_each("action", True)),
     "action_exposures": Expectation(_expect_named_exposures("action"), "action", _pin_each("action", True)),
     "warning_exposures": Expectation(_expect_named_exposures("warning"), "warning", _pin_each("warning", True)),
-    "floor_exposures": Expectation(_expect_named_exposures("floor"), "floor", _pin_each("floor", True)),
+    "floor_exposures": Expectation(_expect_named_exposures("floor"), "debtor floor", _pin_each("floor", True)),
     "exposures": Expectation(_expect_exposures, None, _pin_exposures),
 }
 # invalid_input is checked where the client is rejected, before there is a decision (see _run_case).
@@ -937,6 +937,9 @@ def _unknown_names(doc: Document, cases: Mapping[int, Mapping[str, Any]], target
                     f"'{value}' is a metric of the debtor: expect it under the case's metrics, beside grade")
         if other and any(value in per_version[v][other] for v in versions):
             what = "debtor metric" if kind == "metric" else what
+        if kind == "debtor floor" and any(value in per_version[v]["floor"] for v in versions):
+            hint = (f"'{value}' is a floor of each exposure, which names no exposures: expect it under the exposure, "
+                    f"exposures: {{E1: {{floors_include: [{value}]}}}}")
         out.append(Diagnostic("unknown-name", f"the policy has no {what} '{value}'", file=file, line=line,
                               column=col, path=format_path(at), hint=hint))
 
@@ -1028,6 +1031,7 @@ def _names(p: CompiledPolicy) -> dict[str, set[str]]:
     if p.scoped is not None:  # the debtor's grade may be decided by an exposure's own floor
         names["floor"] |= {r.id for r in p.scoped.floors}
         names["exposure metric"] = {m.name for m in p.scoped.metrics}
+    names["debtor floor"] = {r.id for r in p.floors}  # floor_exposures: a floor of each exposure names none
     names["rule"] = names["warning"] | names["action"] | names["floor"]
     names["decider"] = names["floor"] | {p.base_decider}
     names["exposure decider"] = names["decider"] | {"default"}

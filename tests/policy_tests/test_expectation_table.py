@@ -13,7 +13,7 @@ from policy_engine.review.tester import EXPECT_KEYS, EXPECTATIONS, asserted_outc
 
 from ..conftest import CURRENT, ROOT
 
-KINDS = {"warning", "action", "floor", "rule", "metric", "grade", "decider"}
+KINDS = {"warning", "action", "floor", "debtor floor", "rule", "metric", "grade", "decider"}
 
 
 def test_every_expectation_key_of_the_schema_has_an_entry_and_no_other() -> None:

@@ -150,6 +150,19 @@ def test_a_debtor_expectation_naming_an_exposure_metric_says_where_it_goes(tmp_p
                       "{E1: {metrics: {late_payments: ...}}}")
 
 
+def test_floor_exposures_naming_a_floor_of_each_exposure_says_where_it_goes(tmp_path: Path) -> None:
+    """A floor of each exposure names no exposures: 'floor did not fire' beside a floor that fired was false."""
+    run = run_tests([_debtor_suite(tmp_path, "{floor_exposures: {overdue_over_90: [E1]}}")])
+    [d] = run.diagnostics
+    assert (d.code, d.path, d.message) == ("unknown-name", "cases[0].expect.floor_exposures.overdue_over_90",
+                                           "the policy has no debtor floor 'overdue_over_90'")
+    assert d.hint == ("'overdue_over_90' is a floor of each exposure, which names no exposures: expect it under the "
+                      "exposure, exposures: {E1: {floors_include: [overdue_over_90]}}")
+    run = run_tests([_debtor_suite(tmp_path / "typo", "{floor_exposures: {contagoin: [E1]}}")])
+    assert [(d.message, d.hint) for d in run.diagnostics] == [
+        ("the policy has no debtor floor 'contagoin'", "did you mean 'contagion'?")]
+
+
 def _debtor_suite(tmp_path: Path, expect: str) -> Path:
     from click.testing import CliRunner
 
