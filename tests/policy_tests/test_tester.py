@@ -139,28 +139,26 @@ EXPOSURE_NAMES = [
 ]
 
 
-def test_a_debtor_expectation_naming_an_exposure_metric_says_where_it_goes(tmp_path: Path) -> None:
-    """'the policy has no metric' read as if the metric did not exist (policy-author review): it is an
-    exposure's, expected under the exposure."""
-    run = run_tests([_debtor_suite(tmp_path, "{metrics: {late_payments: 1}}")])
-    [d] = run.diagnostics
-    assert (d.code, d.path, d.message) == ("unknown-name", "cases[0].expect.metrics.late_payments",
-                                           "the policy has no debtor metric 'late_payments'")
-    assert d.hint == ("'late_payments' is a metric of each exposure: expect it under the exposure, exposures: "
-                      "{E1: {metrics: {late_payments: ...}}}")
+# An expectation naming something of the other level: 'the policy has no metric' read as if the metric did not
+# exist (policy-author review), and 'floor did not fire' beside an exposure floor that fired was false.
+OTHER_LEVEL = [
+    ("{metrics: {late_payments: 1}}", "metrics.late_payments", "the policy has no debtor metric 'late_payments'",
+     "'late_payments' is a metric of each exposure: expect it under the exposure, exposures: "
+     "{E1: {metrics: {late_payments: ...}}}"),
+    ("{floor_exposures: {overdue_over_90: [E1]}}", "floor_exposures.overdue_over_90",
+     "the policy has no debtor floor 'overdue_over_90'",
+     "'overdue_over_90' is a floor of each exposure, which names no exposures: expect it under the exposure, "
+     "exposures: {E1: {floors_include: [overdue_over_90]}}"),
+    ("{floor_exposures: {contagoin: [E1]}}", "floor_exposures.contagoin", "the policy has no debtor floor 'contagoin'",
+     "did you mean 'contagion'?"),
+]
 
 
-def test_floor_exposures_naming_a_floor_of_each_exposure_says_where_it_goes(tmp_path: Path) -> None:
-    """A floor of each exposure names no exposures: 'floor did not fire' beside a floor that fired was false."""
-    run = run_tests([_debtor_suite(tmp_path, "{floor_exposures: {overdue_over_90: [E1]}}")])
-    [d] = run.diagnostics
-    assert (d.code, d.path, d.message) == ("unknown-name", "cases[0].expect.floor_exposures.overdue_over_90",
-                                           "the policy has no debtor floor 'overdue_over_90'")
-    assert d.hint == ("'overdue_over_90' is a floor of each exposure, which names no exposures: expect it under the "
-                      "exposure, exposures: {E1: {floors_include: [overdue_over_90]}}")
-    run = run_tests([_debtor_suite(tmp_path / "typo", "{floor_exposures: {contagoin: [E1]}}")])
-    assert [(d.message, d.hint) for d in run.diagnostics] == [
-        ("the policy has no debtor floor 'contagoin'", "did you mean 'contagion'?")]
+@pytest.mark.parametrize(("expect", "path", "message", "hint"), OTHER_LEVEL, ids=[c[1] for c in OTHER_LEVEL])
+def test_a_debtor_expectation_naming_an_exposures_name_says_where_it_goes(tmp_path: Path, expect: str, path: str,
+                                                                          message: str, hint: str) -> None:
+    [d] = run_tests([_debtor_suite(tmp_path, expect)]).diagnostics
+    assert (d.code, d.path, d.message, d.hint) == ("unknown-name", f"cases[0].expect.{path}", message, hint)
 
 
 def _debtor_suite(tmp_path: Path, expect: str) -> Path:
