@@ -1144,11 +1144,12 @@ class ScopedDecider(Decider):
         in silence."""
         part = self.policy.scoped
         assert part is not None
+        local: dict[str, Any] = {}
         for f, hit in pending:
             named = e[f.selector]
             if hit is True and named is None:  # the facts its for_exposures lacked, the exposure's own
                 assert f.for_exposures is not None
-                local = {**environment(), **{k: v for k, v in e.items() if not k.startswith("@")}}
+                local = local or {**environment(), **{k: v for k, v in e.items() if not k.startswith("@")}}
                 found = Decider._undetermined(self, "classification", f.id,
                                               [n for n in f.for_exposures.refs if n in local], local)
                 self._inside_exposure(part, found, f.for_exposures, e)

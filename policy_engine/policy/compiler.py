@@ -1363,38 +1363,26 @@ def _classification(c: _Compiler) -> None:
 def _floor_condition(c: _Compiler, r: Mapping[str, Any], path: PathKey, scope: str
                      ) -> tuple[ex.CheckedExpression | None, ex.CheckedExpression | None, ex.CheckedExpression | None]:
     """A floor's condition as written, the exposures a debtor floor names (``for_exposures``) and the condition
-    it is decided by, as for a warning: 'when and any_of(<graded scope>, for_exposures)'.
+    it is decided by, as for a warning (:func:`_concerning`): 'when and any_of(<graded scope>, for_exposures)'.
 
     The exposures are named before they are graded (the floor is what grades them): ``for_exposures`` reads an
     exposure's inputs and own metrics, as its own floors do, never its grade."""
     def check(text: str, where: PathKey) -> ex.CheckedExpression | None:
         return c.check_expr(text, where, "floor", ex.BOOL, rule=r["id"], in_scope=scope)
 
-    if "for_exposures" not in r:
-        written = check(r["when"], (*path, "when"))
-        return written, None, written
-    where = (*path, "for_exposures")
-    if not c.scoped or c.graded is None:
-        c.err("bad-scope", "for_exposures names the exposures a debtor floor applies to: the policy needs a graded "
-              "scope", where, "declare scopes: with a keyed scope (exposure: {from: \"exposures[*]\", key: "
-              "exposure_id}), or remove for_exposures", rule=r["id"])
-        return check(r["when"], (*path, "when")), None, None
-    if scope != sc.DEBTOR:
+    if "for_exposures" in r and scope != sc.DEBTOR:
         c.err("bad-scope", f"rule '{r['id']}' of scope {scope} names exposures: for_exposures is a debtor floor's "
-              f"(a floor of scope {scope} applies to its own {scope} already)", where,
+              f"(a floor of scope {scope} applies to its own {scope} already)", (*path, "for_exposures"),
               "remove for_exposures and put its condition in when, or make the rule the debtor's (no scope:)",
               rule=r["id"])
         return check(r["when"], (*path, "when")), None, None
-    written = check(r["when"], (*path, "when"))
     before = len(c.sink.items)
-    selector = c.check_expr(r["for_exposures"], where, "floor", ex.BOOL, rule=r["id"], in_scope=c.graded)
-    if selector is None:  # a debtor metric read here: its test belongs in when (the rule is the debtor's already)
-        at = format_path(where)
+    written, selector, ce = _concerning(c, r, path, "floor", check, stage="floor")
+    if "for_exposures" in r and selector is None:  # a debtor metric or the grade read: the hint fits the place
+        at = format_path((*path, "for_exposures"))
         c.sink.items[before:] = [_for_floor_hint(d) if d.code == "name-not-available" and d.path == at else d
                                  for d in c.sink.items[before:]]
-    if written is None or selector is None:
-        return written, selector, None
-    return written, selector, check(f"({r['when']}) and any_of({c.graded}, {r['for_exposures']})", (*path, "when"))
+    return written, selector, ce
 
 
 _RULE_CATEGORY = "classification"  # a classification rule's warning without a category of its own
@@ -1690,30 +1678,31 @@ def conflicting_actions(actions: Sequence[ActionSpec]) -> list[tuple[ActionSpec,
 
 
 def _concerning(c: _Compiler, raw: Mapping[str, Any], path: PathKey, kind: str,
-                check: Callable[[str, PathKey], ex.CheckedExpression | None]
+                check: Callable[[str, PathKey], ex.CheckedExpression | None], stage: str = "graded"
                 ) -> tuple[ex.CheckedExpression | None, ex.CheckedExpression | None, ex.CheckedExpression | None]:
-    """A warning's or an action's condition as written, the exposures it concerns, and the condition it is
-    decided by: with for_exposures, 'when and any_of(<graded scope>, for_exposures)', so it fires only when it
+    """A warning's, an action's or a debtor floor's condition as written, the exposures it concerns, and the condition
+    it is decided by: with for_exposures, 'when and any_of(<graded scope>, for_exposures)', so it fires only when it
     concerns some exposure, and every evaluator (row, vector, batch) decides it as any aggregation."""
     written = check(raw["when"], (*path, "when"))
-    selector = _for_exposures(c, raw, path, kind) if "for_exposures" in raw else None
+    selector = _for_exposures(c, raw, path, kind, stage) if "for_exposures" in raw else None
     if written is None or selector is None:
         return written, selector, written
     return written, selector, check(f"({raw['when']}) and any_of({c.graded}, {raw['for_exposures']})",
                                     (*path, "when"))
 
 
-def _for_exposures(c: _Compiler, a: Mapping[str, Any], path: PathKey, kind: str) -> ex.CheckedExpression | None:
-    """``for_exposures`` of a warning or an action: a condition of the graded scope, read once the exposures' final
-    grades are known."""
+def _for_exposures(c: _Compiler, a: Mapping[str, Any], path: PathKey, kind: str, stage: str = "graded"
+                   ) -> ex.CheckedExpression | None:
+    """``for_exposures``: a condition of the graded scope, read once the exposures' final grades are known (a
+    warning's, an action's: ``stage`` graded) or with their own metrics, before their grades (a debtor floor's)."""
     where = (*path, "for_exposures")
     if not c.scoped or c.graded is None:
-        c.err("bad-scope", f"for_exposures names the exposures {'an' if kind == 'action' else 'a'} {kind} concerns: "
-              "the policy needs a graded scope",
+        whose = {"action": "an action concerns", "warning": "a warning concerns"}.get(kind, "a debtor floor applies to")
+        c.err("bad-scope", f"for_exposures names the exposures {whose}: the policy needs a graded scope",
               where, "declare scopes: with a keyed scope (exposure: {from: \"exposures[*]\", key: exposure_id}), "
               "or remove for_exposures", rule=a["id"])
         return None
-    return c.check_expr(a["for_exposures"], where, "graded", ex.BOOL, rule=a["id"], in_scope=c.graded)
+    return c.check_expr(a["for_exposures"], where, stage, ex.BOOL, rule=a["id"], in_scope=c.graded)
 
 
 def _implied_exclusions(c: _Compiler) -> None:

@@ -283,14 +283,13 @@ def _mismatch(label: str, want: Any, got: Any) -> str:
     return line
 
 
-def _per_item(key: str, listed: str, absent: str, judge: Callable[[Mapping[str, Any], Any], str | None]
-              ) -> Callable[[Any, Mapping[str, Any]], list[str]]:
-    """An expectation keyed by warning, action or floor id: ``absent`` when it is not in the record's ``listed``
-    (``floors``: the classification's fired floors), else what ``judge`` finds wrong with it (None: nothing)."""
+def _per_item(key: str, listed: Callable[[Mapping[str, Any]], list[Mapping[str, Any]]], absent: str,
+              judge: Callable[[Mapping[str, Any], Any], str | None]) -> Callable[[Any, Mapping[str, Any]], list[str]]:
+    """An expectation keyed by warning, action or floor id: ``absent`` when it is not among the record's items
+    ``listed`` gives, else what ``judge`` finds wrong with it (None: nothing)."""
 
     def check(want: Any, record: Mapping[str, Any]) -> list[str]:
-        items = record["classification"]["floors"] if listed == "floors" else record[listed]
-        by_id = {x["id"]: x for x in items}
+        by_id = {x["id"]: x for x in listed(record)}
         found = ((xid, absent if xid not in by_id else judge(by_id[xid], w)) for xid, w in (want or {}).items())
         return [f"{key}.{xid}: {why}" for xid, why in found if why]
 
@@ -304,7 +303,8 @@ def _restructuring_judged(a: Mapping[str, Any], is_restructuring: Any) -> str | 
     return None if got == is_restructuring else f"expected {is_restructuring}, got {got}"
 
 
-_expect_restructuring = _per_item("restructuring", "actions", "action not recommended", _restructuring_judged)
+_expect_restructuring = _per_item("restructuring", lambda r: r["actions"], "action not recommended",
+                                  _restructuring_judged)
 
 
 def _expect_action_params(want: Any, record: Mapping[str, Any]) -> list[str]:
@@ -333,7 +333,9 @@ def _expect_named_exposures(kind: str) -> Callable[[Any, Mapping[str, Any]], lis
         return None if want == got else f"expected {want}, got {got}"
 
     absent = {"warning": "warning did not fire", "floor": "floor did not fire"}.get(kind, "action not recommended")
-    return _per_item(f"{kind}_exposures", f"{kind}s", absent, judge)
+    listed = {"warning": lambda r: r["warnings"], "action": lambda r: r["actions"],
+              "floor": lambda r: r["classification"]["floors"]}[kind]
+    return _per_item(f"{kind}_exposures", listed, absent, judge)
 
 
 _EXPOSURE_KEYS = ("grade", "own_grade", "decided_by")
