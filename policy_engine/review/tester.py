@@ -283,15 +283,30 @@ def _mismatch(label: str, want: Any, got: Any) -> str:
     return line
 
 
-def _per_item(key: str, listed: Callable[[Mapping[str, Any]], list[Mapping[str, Any]]], absent: str,
+def _per_item(key: str, kind: str, listed: Callable[[Mapping[str, Any]], list[Mapping[str, Any]]],
+              absent: Callable[[Any], str | None],
               judge: Callable[[Mapping[str, Any], Any], str | None]) -> Callable[[Any, Mapping[str, Any]], list[str]]:
-    """An expectation keyed by warning, action or floor id: ``absent`` when it is not among the record's items
-    ``listed`` gives, else what ``judge`` finds wrong with it (None: nothing)."""
+    """An expectation keyed by warning, action or floor id: what ``judge`` finds wrong with the item among those
+    ``listed`` gives (None: nothing); when it is not among them, that it is undetermined (its ``kind`` of
+    ``undetermined`` entry names it: a missing fact is not "did not fire"), else what ``absent`` says."""
 
     def check(want: Any, record: Mapping[str, Any]) -> list[str]:
         by_id = {x["id"]: x for x in listed(record)}
-        found = ((xid, absent if xid not in by_id else judge(by_id[xid], w)) for xid, w in (want or {}).items())
-        return [f"{key}.{xid}: {why}" for xid, why in found if why]
+        missing: dict[str, dict[str, None]] = {}  # rule -> its missing facts, in order, once each
+        for u in record.get("undetermined", ()):
+            if u["kind"] == kind:
+                missing.setdefault(u["rule"], {}).update(dict.fromkeys(u["missing"]))
+        f = []
+        for xid, w in (want or {}).items():
+            if xid in by_id:
+                why = judge(by_id[xid], w)
+            elif xid in missing:
+                why = f"undetermined (a fact it reads is missing: {', '.join(missing[xid]) or 'unknown'})"
+            else:
+                why = absent(w)
+            if why:
+                f.append(f"{key}.{xid}: {why}")
+        return f
 
     return check
 
@@ -303,8 +318,8 @@ def _restructuring_judged(a: Mapping[str, Any], is_restructuring: Any) -> str | 
     return None if got == is_restructuring else f"expected {is_restructuring}, got {got}"
 
 
-_expect_restructuring = _per_item("restructuring", lambda r: r["actions"], "action not recommended",
-                                  _restructuring_judged)
+_expect_restructuring = _per_item("restructuring", "action", lambda r: r["actions"],
+                                  lambda _: "action not recommended", _restructuring_judged)
 
 
 def _expect_action_params(want: Any, record: Mapping[str, Any]) -> list[str]:
@@ -324,18 +339,23 @@ def _expect_action_params(want: Any, record: Mapping[str, Any]) -> list[str]:
 
 
 def _expect_named_exposures(kind: str) -> Callable[[Any, Mapping[str, Any]], list[str]]:
-    """Per warning, action or debtor floor, exactly the exposures it names (``for_exposures``), in any order."""
+    """Per warning, action or debtor floor, exactly the exposures it names (``for_exposures``), in any order.
+    An empty list expects it to name none, so not to fire (it fires only when it names one)."""
 
     def judge(x: Mapping[str, Any], ids: Any) -> str | None:
         if "exposures" not in x:
             return f"the {kind} names no exposures (it has no for_exposures)"
         want, got = sorted(map(str, ids)), sorted(x["exposures"])
-        return None if want == got else f"expected {want}, got {got}"
+        if want == got:
+            return None
+        unknown = sorted(x.get("exposures_not_known") or ())
+        return f"expected {want}, got {got}" + (f" (not known, a fact missing: {unknown})" if unknown else "")
 
     absent = {"warning": "warning did not fire", "floor": "floor did not fire"}.get(kind, "action not recommended")
     listed = {"warning": lambda r: r["warnings"], "action": lambda r: r["actions"],
               "floor": lambda r: r["classification"]["floors"]}[kind]
-    return _per_item(f"{kind}_exposures", listed, absent, judge)
+    return _per_item(f"{kind}_exposures", "classification" if kind == "floor" else kind, listed,
+                     lambda ids: absent if ids else None, judge)
 
 
 _EXPOSURE_KEYS = ("grade", "own_grade", "decided_by")
@@ -477,6 +497,11 @@ def _actions(policy: CompiledPolicy) -> Iterator[str]:
     return (a.id for a in policy.actions)
 
 
+def _pin_named(kind: str) -> Callable[..., Pins]:
+    """Each id pinned firing when it is expected to name exposures, not firing when expected to name none."""
+    return lambda want, policy, outcomes: (((kind, rid), bool(ids)) for rid, ids in (want or {}).items())
+
+
 # In the order a failing case lists its failures.
 EXPECTATIONS: dict[str, Expectation] = {
     "grade": Expectation(_expect_grade, "grade", _pin_grade),
@@ -499,9 +524,9 @@ EXPECTATIONS: dict[str, Expectation] = {
     "metrics": Expectation(_expect_metrics, "metric", _pin_metrics),
     "restructuring": Expectation(_expect_restructuring, "action", _pin_each("action", True)),
     "action_params": Expectation(_expect_action_params, "action", _pin_each("action", True)),
-    "action_exposures": Expectation(_expect_named_exposures("action"), "action", _pin_each("action", True)),
-    "warning_exposures": Expectation(_expect_named_exposures("warning"), "warning", _pin_each("warning", True)),
-    "floor_exposures": Expectation(_expect_named_exposures("floor"), "debtor floor", _pin_each("floor", True)),
+    "action_exposures": Expectation(_expect_named_exposures("action"), "action", _pin_named("action")),
+    "warning_exposures": Expectation(_expect_named_exposures("warning"), "warning", _pin_named("warning")),
+    "floor_exposures": Expectation(_expect_named_exposures("floor"), "debtor floor", _pin_named("floor")),
     "exposures": Expectation(_expect_exposures, None, _pin_exposures),
 }
 # invalid_input is checked where the client is rejected, before there is a decision (see _run_case).

@@ -45,7 +45,13 @@ def test_an_empty_exact_floors_list_pins_every_floor_not_firing() -> None:
 RECORD = {"warnings": [{"id": "late", "exposures": ["E1"]}, {"id": "thin"}],
           "actions": [{"id": "grace", "restructuring": {"is_restructuring": True}, "exposures": ["E1", "E2"]},
                       {"id": "meet"}],
-          "classification": {"floors": [{"id": "held", "exposures": ["E2"]}, {"id": "contagion"}]}}
+          "classification": {"floors": [{"id": "held", "exposures": ["E2"], "exposures_not_known": ["E3"]},
+                                        {"id": "contagion"}]},
+          "undetermined": [  # one entry per exposure a rule could not tell about; its missing facts said once
+              {"kind": "warning", "rule": "unsure", "missing": ["debtor.events"]},
+              {"kind": "warning", "rule": "unsure", "missing": ["debtor.events", "exposures.E2.stage"]},
+              {"kind": "action", "rule": "unsure", "missing": ["exposures.E1.balance"]},
+              {"kind": "classification", "rule": "unsure", "exposure": "E1", "missing": ["exposures.E1.stage"]}]}
 
 
 @pytest.mark.parametrize(("expect", "says"), [
@@ -57,14 +63,34 @@ RECORD = {"warnings": [{"id": "late", "exposures": ["E1"]}, {"id": "thin"}],
     ({"action_exposures": {"grace": ["E1"]}}, ["action_exposures.grace: expected ['E1'], got ['E1', 'E2']"]),
     ({"action_exposures": {"meet": ["E1"]}},
      ["action_exposures.meet: the action names no exposures (it has no for_exposures)"]),
-    ({"warning_exposures": {"late": ["E1"], "thin": ["E1"], "gone": []}},
+    ({"warning_exposures": {"late": ["E1"], "thin": ["E1"], "gone": ["E1"]}},
      ["warning_exposures.thin: the warning names no exposures (it has no for_exposures)",
       "warning_exposures.gone: warning did not fire"]),
+    ({"warning_exposures": {"gone": []}}, []),  # an empty list: it names none, so it does not fire
+    ({"warning_exposures": {"late": []}}, ["warning_exposures.late: expected [], got ['E1']"]),
+    ({"warning_exposures": {"unsure": []}},
+     ["warning_exposures.unsure: undetermined (a fact it reads is missing: debtor.events, exposures.E2.stage)"]),
+    ({"action_exposures": {"unsure": ["E1"]}},
+     ["action_exposures.unsure: undetermined (a fact it reads is missing: exposures.E1.balance)"]),
+    ({"restructuring": {"unsure": True}},
+     ["restructuring.unsure: undetermined (a fact it reads is missing: exposures.E1.balance)"]),
     ({"floor_exposures": {"held": ["E2"]}}, []),
     ({"floor_exposures": {"held": ["E1"], "contagion": ["E1"], "gone": ["E1"]}},
-     ["floor_exposures.held: expected ['E1'], got ['E2']",
+     ["floor_exposures.held: expected ['E1'], got ['E2'] (not known, a fact missing: ['E3'])",
       "floor_exposures.contagion: the floor names no exposures (it has no for_exposures)",
       "floor_exposures.gone: floor did not fire"]),
+    ({"floor_exposures": {"held": ["E2", "E3"]}},
+     ["floor_exposures.held: expected ['E2', 'E3'], got ['E2'] (not known, a fact missing: ['E3'])"]),
+    ({"floor_exposures": {"unsure": ["E1"], "gone": []}},
+     ["floor_exposures.unsure: undetermined (a fact it reads is missing: exposures.E1.stage)"]),
 ])
 def test_an_expectation_keyed_by_warning_or_action_says_what_differs(expect: dict[str, Any], says: list[str]) -> None:
     assert check_expectations(expect, RECORD) == says
+
+
+@pytest.mark.parametrize("key", ["action_exposures", "warning_exposures", "floor_exposures"])
+def test_named_exposures_pin_firing_and_an_empty_list_pins_not_firing(key: str) -> None:
+    policy = compile_document(load_yaml_file(CURRENT))
+    kind = {"action_exposures": "action", "warning_exposures": "warning", "floor_exposures": "floor"}[key]
+    outcomes = {(kind, "named"): True, (kind, "none"): False}
+    assert asserted_outcomes(policy, {key: {"named": ["E1"], "none": []}}, outcomes) == outcomes

@@ -329,6 +329,15 @@ def test_an_invalid_case_is_reported_with_its_line_and_the_others_still_run(tmp_
     assert f"{suite / 'tests.yaml'}:8:" in r.stderr
 
 
+def test_an_exposure_named_twice_is_a_located_error_not_a_failing_case(tmp_path: Path) -> None:
+    suite = _write_suite(tmp_path, f"  - name: twice\n    client: {CLIENT}\n"
+                                   "    expect: {warning_exposures: {late: [E1, E1]}}\n")
+    run = run_tests([suite])
+    assert run.results == []
+    assert [(d.line, d.path) for d in run.diagnostics] == [(5, "cases[0].expect.warning_exposures.late")]
+    assert "non-unique" in run.diagnostics[0].message
+
+
 def test_a_broken_file_header_still_rejects_the_whole_file(tmp_path: Path) -> None:
     suite = _write_suite(tmp_path, f"  - name: first\n    client: {CLIENT}\n    expect: {{grade: good}}\n")
     (suite / "tests.yaml").write_text("policy: mini\nversion: [1.0.0]\ncases:\n  - name: first\n"
