@@ -39,7 +39,7 @@ from .inputs import (
     parse_date,
     unwritable_integers,
 )
-from .missing import aggregation_missing, lackable, missing_inside, names_read
+from .missing import aggregation_missing, lackable, metric_lacks, missing_inside, names_read
 from .record_kind import accepted_of_another_kind, graded_list, refusal
 from .rounding import half_up
 from .scoped import GRADE_RULE, build_fast_reader, read_scopes
@@ -771,6 +771,20 @@ NO_MATCH = "no element met the aggregation's condition, or there is none"
 _PLAIN_TYPES = ("number", "bool", "string", "grade")  # expression types whose values are JSON as they are
 
 
+def _read_with_each(only_inside: Mapping[str, tuple[str, ...]], debtor_names: set[str]) -> dict[str, tuple[str, ...]]:
+    """Per debtor metric, the debtor's own names its aggregations read with each element (``sum_where(exposure, x,
+    own and debtor_fact)``): when such a name has no value, the elements lack nothing, the debtor does."""
+    found = {n: tuple(r for r in refs if r in debtor_names) for n, refs in only_inside.items()}
+    return {n: refs for n, refs in found.items() if refs}
+
+
+def _no_value_for(found: Mapping[str, str]) -> str:
+    """What the elements lacked, each element's metric with what it lacked in turn (``exposure E2: impaired (missing
+    input exposures[1].accounting.stage)``): the input to fill in, not only the metric that had no value."""
+    return "no value for " + ", ".join(f"{k} ({v[10:]})" if v.startswith("no value: ") else k
+                                      for k, v in found.items())
+
+
 class ScopedDecider(Decider):
     """A :class:`Decider` for a policy with scopes (``Decider(policy)`` builds one for such a policy)."""
 
@@ -808,8 +822,9 @@ class ScopedDecider(Decider):
         # Those of them whose elements can lack none of the names read (an event's required kind and date):
         # null only because none matched, known without a walk (most debtors have no crisis event).
         can_lack = lackable(part)
+        self._outer_inside = _read_with_each(self._only_inside, {*self._metric_index, *self._input_kind})
         self._none_matched = {n for n, refs in self._only_inside.items()
-                              if can_lack.isdisjoint(refs) and n not in self._shares}
+                              if can_lack.isdisjoint(refs) and n not in self._shares and n not in self._outer_inside}
 
     def decide(self, record: Any, as_of: str | _dt.date | None = None, trace: bool = False,
                file: str | None = None) -> dict[str, Any]:
@@ -896,7 +911,7 @@ class ScopedDecider(Decider):
             found = debtor.found[names] = missing_inside(part, names, debtor.elements, memo=debtor.inside)
         return found
 
-    def _aggregation_reason(self, name: str, env: Mapping[str, Any]) -> str | None:
+    def _aggregation_reason(self, name: str, env: Mapping[str, Any], depth: int = 0) -> str | None:
         """A metric that is one aggregation names what the elements that made it null lacked (a
         condition without a value; a value without one where the condition held), not every element
         lacking a name it reads: max_where(exposure, restart_date, restarted) is not null because an
@@ -912,10 +927,10 @@ class ScopedDecider(Decider):
             return None
         rows = arguments(env, debtor.elements)
         found = aggregation_missing(part, expr, rows, debtor.elements, debtor.inside)
-        if found is None:
-            return None
+        if found is None:  # null with nothing lacking in the elements: a debtor name read with each, or a zero base
+            return self._outer_reason(name, env, depth)
         if found:
-            return "no value for " + ", ".join(found)
+            return _no_value_for(found)
         if rows and expr.tree.func.id == "share_where":  # type: ignore[attr-defined]  # weights, none positive
             return _UNDEFINED.format(", ".join(names_read(expr.tree.args[1])))  # type: ignore[attr-defined]
         return NO_MATCH
@@ -930,11 +945,13 @@ class ScopedDecider(Decider):
                 return _NOTHING_READ
             # No element lacks a name it reads (the usual case, one walk shared by the metrics reading
             # the same names): none matched. Else only the elements that made it null are its reason.
-            if inside or name in self._shares:
-                reason = self._aggregation_reason(name, env)
+            if inside or name in self._shares or name in self._outer_inside:
+                reason = self._aggregation_reason(name, env, depth)
                 if reason is not None:
                     return reason
-            return "no value for " + ", ".join(inside) if inside else NO_MATCH
+            if inside:
+                return _no_value_for(inside)
+            return self._outer_reason(name, env, depth) or NO_MATCH
         if name in self._only_elements:
             return NO_MATCH
         reason = super()._null_reason(name, env, depth)
@@ -944,11 +961,22 @@ class ScopedDecider(Decider):
             if inside is None:
                 return reason
             if inside:
-                return "no value for " + ", ".join(inside)
+                return _no_value_for(inside)
             if not self.policy.metrics[self._metric_index[name]].expr.refs:
                 # Nothing read outside the aggregations and nothing lacking inside: none matched.
                 return NO_MATCH
         return reason
+
+    def _outer_reason(self, name: str, env: Mapping[str, Any], depth: int) -> str | None:
+        """A debtor name without a value that the aggregations of metric ``name`` read with each element (None:
+        none): "no element met the condition" would hide it."""
+        for n in self._outer_inside.get(name, ()):
+            if env.get(n) is None:
+                if n in self._input_kind:
+                    return f"missing input: {n}"
+                if depth < 8:
+                    return f"depends on {n} ({self._null_reason(n, env, depth + 1)})"
+        return None
 
     def _undetermined(self, kind: str, rule: str, refs: Sequence[str], env: Mapping[str, Any],
                       fired_refs: Sequence[str] = (), warnings: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -970,18 +998,15 @@ class ScopedDecider(Decider):
         without a value) names them: ``payment 2: paid_date`` with the field's place."""
         debtor = _DEBTOR.get()
         memo = debtor.inside if debtor is not None else None
-        found = dict(missing_inside(part, expr.inner_refs, e, part.graded, memo))
-        metrics = {m.name: m for m in part.metrics}
-        sources = {spec.name: spec.source for spec in part.inputs.get(part.graded or "", ())}
+        graded = part.graded or ""
+        found = dict(missing_inside(part, expr.inner_refs, e, graded, memo))
+        metrics = {m.name for m in part.metrics}
+        sources = {spec.name: spec.source for spec in part.inputs.get(graded, ())}
         for n in entry["missing"]:
             if n in sources and n not in entry["reasons"]:  # the exposure's own fact, not given
                 entry["reasons"][n] = f"missing input: {e['@at']}.{sources[n]}"
             if n in metrics and n not in entry["reasons"]:
-                inner = missing_inside(part, metrics[n].expr.inner_refs, e, part.graded, memo)
-                lacking = [f"{e['@at']}.{sources[r]}" for r in metrics[n].expr.refs
-                           if r in sources and e.get(r) is None]
-                entry["reasons"][n] = ("no value: " + "; ".join(f"{k} ({v})" for k, v in inner.items())) if inner \
-                    else f"no value: missing input {', '.join(lacking)}" if lacking else "no value"
+                entry["reasons"][n] = metric_lacks(part, n, e, graded, memo)
         if found or entry["reasons"].keys() - {"when"}:
             entry["reasons"].pop("when", None)
         entry["missing"] += [k for k in found if k not in entry["missing"]]

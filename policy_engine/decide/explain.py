@@ -149,10 +149,12 @@ _REASONS_ZH = (
     (re.compile(r"^missing input: (.*)$", re.S), lambda m: f"缺少输入：{m[1]}"),
     (re.compile(r"^no value for period (.*)$", re.S), lambda m: f"以下期间无数值：{m[1]}"),
     # a policy with scopes: what an aggregation read without a value, per element (decide.scoped)
-    (re.compile(r"^no value for (.*)$", re.S), lambda m: "以下各项无数值：" + _ELEMENT_ZH.sub(r"债项 \1：", m[1])),
+    (re.compile(r"^no value for (.*)$", re.S),
+     lambda m: "以下各项无数值：" + _inner_zh(_ELEMENT_ZH.sub(r"债项 \1：", m[1]))),
     (re.compile(r"^no value$"), lambda m: "无数值"),
     (re.compile(r"^no value: (.*)$", re.S), lambda m: "无数值：" + "；".join(map(_element_reason, m[1].split("; ")))),
     (re.compile(r"^missing input at (.*)$", re.S), lambda m: f"缺少输入（位置 {m[1]}）"),
+    (re.compile(r"^missing input (.*)$", re.S), lambda m: f"缺少输入：{m[1]}"),  # an element's inputs, by place
     (re.compile(r"^warning (\w+) was undetermined$"), lambda m: f"预警 {m[1]} 无法判断"),
     (re.compile(r"^depends on (\w+) \((.*)\)$", re.S), lambda m: f"依赖 {m[1]}（{_reason(m[2], 'zh')}）"),
     (re.compile(r"^undefined for the figures read \((.*)\): zero or non-positive base(, or too few periods)?$", re.S),
@@ -170,9 +172,24 @@ _ELEMENT_ZH = re.compile(r"\bexposure (\S+): ")  # 'exposure GT-1: ecl', as of_e
 
 
 def _element_reason(part: str) -> str:
-    """``exposure E2: dpd (missing input at ...)``: the element's name kept, its reason in Chinese."""
+    """``exposure E2: dpd (missing input at ...)``: the element's name kept, its reason in Chinese; a reason of
+    its own (``missing input exposures[1].stage``, ``depends on x (...)``) in Chinese as a whole."""
+    whole = _reason(part, "zh")
+    if whole != part:
+        return whole
     m = re.match(r"^(.*?) \((.*)\)$", part, re.S)
     return f"{m[1]}（{_reason(m[2], 'zh')}）" if m else part
+
+
+# What an element's metric lacked in turn, inside a list of elements without a value (evaluate._no_value_for).
+_INNER_ZH = ((" (missing input at ", "（缺少输入，位置 "), (" (missing input ", "（缺少输入："),
+             (" (depends on ", "（依赖 "), (" (no value: ", "（无数值："), (" (", "（"), ("(", "（"), (")", "）"))
+
+
+def _inner_zh(text: str) -> str:
+    for en, zh in _INNER_ZH:
+        text = text.replace(en, zh)
+    return text
 
 
 _PATH_LIST = re.compile(r"[\w.]+\[\d+\][\w.]*(?:, [\w.]+\[\d+\][\w.]*)+")

@@ -139,12 +139,35 @@ def _walk(reach: _Reach, part: ScopedPart, names: tuple[str, ...], elements: Map
                     yield f"{who}: {n}", f"missing input at {e.get('@at', '?')}.{source}"
                 elif metric and n in e and e[n] is None:
                     who = who or f"{prefix}{name} {e.get('@key') or i + 1}"
-                    inner = missing_inside(part, reach.metrics[n].expr.inner_refs, e, name, memo)
-                    yield f"{who}: {n}", ("no value: " + "; ".join(f"{k} ({v})" for k, v in inner.items())
-                                          if inner else "no value")
+                    yield f"{who}: {n}", _lacks(reach, part, n, e, name, memo)
             if deeper:
                 who = who or f"{prefix}{name} {e.get('@key') or i + 1}"
                 yield from _walk(reach, part, names, e, name, who + ", ", memo)
+
+
+def metric_lacks(part: ScopedPart, name: str, e: Mapping[str, Any], scope: str,
+                 memo: dict[Any, dict[str, str]] | None = None) -> str:
+    """Why the metric ``name`` of element ``e`` (of ``scope``) has no value: what its aggregations lacked, else
+    the element's own inputs it reads without a value, else the first of its metrics without one, in turn (a
+    reader fills in an input, not a metric: a flag derived from two accounting fields says less than the two
+    fields)."""
+    return _lacks(_reach(part), part, name, e, scope, memo)
+
+
+def _lacks(reach: _Reach, part: ScopedPart, name: str, e: Mapping[str, Any], scope: str,
+           memo: dict[Any, dict[str, str]] | None, depth: int = 0) -> str:
+    spec = reach.metrics[name]
+    inner = missing_inside(part, spec.expr.inner_refs, e, scope, memo)
+    if inner:
+        return "no value: " + "; ".join(f"{k} ({v})" for k, v in inner.items())
+    own = reach.own[scope]
+    lacking = [f"{e.get('@at', '?')}.{own[r].source}" for r in spec.expr.refs if r in own and e.get(r) is None]
+    if lacking:
+        return "no value: missing input " + ", ".join(lacking)
+    for r in spec.expr.refs:
+        if depth < 8 and r in reach.metrics and r in e and e[r] is None:
+            return f"no value: depends on {r} ({_lacks(reach, part, r, e, scope, memo, depth + 1)})"
+    return "no value"
 
 
 # The aggregations an element counts in only where its condition holds (its value read there alone);

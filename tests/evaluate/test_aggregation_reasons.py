@@ -27,7 +27,8 @@ CASES = yaml.safe_load((DATA / "scopes" / "aggregation-reasons.yaml").read_text(
 
 
 def _client(case: dict[str, Any]) -> dict[str, Any]:
-    return {"client_id": "X", "as_of": "2025-06-30", "exposures": copy.deepcopy(case["exposures"])}
+    return {"client_id": "X", "as_of": "2025-06-30", **case.get("debtor", {}),
+            "exposures": copy.deepcopy(case["exposures"])}
 
 
 def _check(record: dict[str, Any], expect: dict[str, Any]) -> None:

@@ -208,6 +208,21 @@ def test_an_exposure_art_13_3_holds_is_non_performing_for_the_10_percent_rule() 
     assert record["metrics"]["nonperforming_share"] == pytest.approx((9_036_000 + 900_000) / 19_336_000)
 
 
+def test_an_unknown_sibling_impairment_is_the_reason_the_10_percent_rule_is_undetermined() -> None:
+    """Sample 17 with E2's impairment flag and stage not given: the non-performing amount is not 'none matched' (the
+    explanation listed it among the metrics with nothing to count), it names the two fields to fill in."""
+    client = json.loads((REFERENCE / "samples" / "debtors" / "17-npl-upgrade-earned.json").read_text("utf-8"))
+    client["exposures"][1]["accounting"].update(credit_impaired=None, stage=None)
+    record = decide(NEW, client)
+    fields = "exposures[1].accounting.credit_impaired, exposures[1].accounting.stage"
+    asset = f"no value for exposure E2: impaired_by_accounting (missing input {fields})"
+    assert record["undefined_metrics"]["impaired_asset_at_bank"] == asset
+    assert record["undefined_metrics"]["nonperforming_amount"] == f"depends on impaired_asset_at_bank ({asset})"
+    rule = next(u for u in record["undetermined"] if u["rule"] == "contagion_10pct")
+    assert rule["reasons"]["nonperforming_share"] == f"depends on nonperforming_amount (depends on " \
+        f"impaired_asset_at_bank ({asset}))"
+
+
 def test_2_1_0_is_in_force_from_2027_07_01_and_2_0_2_until_the_day_before() -> None:
     registry = Registry(POLICIES)
     assert registry.select("loss-client-management", as_of="2027-06-30").version == "2.0.2"
