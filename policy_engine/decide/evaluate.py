@@ -824,7 +824,7 @@ class ScopedDecider(Decider):
         can_lack = lackable(part)
         self._outer_inside = _read_with_each(self._only_inside, {*self._metric_index, *self._input_kind})
         self._none_matched = {n for n, refs in self._only_inside.items()
-                              if can_lack.isdisjoint(refs) and n not in self._shares and n not in self._outer_inside}
+                              if can_lack.isdisjoint(refs) and n not in self._shares}
 
     def decide(self, record: Any, as_of: str | _dt.date | None = None, trace: bool = False,
                file: str | None = None) -> dict[str, Any]:
@@ -937,7 +937,8 @@ class ScopedDecider(Decider):
 
     def _null_reason(self, name: str, env: Mapping[str, Any], depth: int = 0) -> str:
         """A debtor metric null because of an aggregation names the elements' values it lacked."""
-        if name in self._none_matched:
+        if name in self._none_matched and (name not in self._outer_inside
+                                           or self._outer_reason(name, env, depth) is None):
             return NO_MATCH
         if name in self._only_inside:  # reads nothing outside its aggregations: what they lacked, or none matched
             inside = self._missing_inside(self.policy.scoped, self._only_inside[name])  # type: ignore[arg-type]
@@ -968,14 +969,16 @@ class ScopedDecider(Decider):
         return reason
 
     def _outer_reason(self, name: str, env: Mapping[str, Any], depth: int) -> str | None:
-        """A debtor name without a value that the aggregations of metric ``name`` read with each element (None:
-        none): "no element met the condition" would hide it."""
+        """A debtor name without a value for a missing fact that the aggregations of metric ``name`` read with each
+        element (None: none): "no element met the condition" would hide it. A debtor metric that has none because
+        none of its elements matched (the date of a modification the debtor never had) is an answer, not a gap."""
         for n in self._outer_inside.get(name, ()):
             if env.get(n) is None:
                 if n in self._input_kind:
                     return f"missing input: {n}"
-                if depth < 8:
-                    return f"depends on {n} ({self._null_reason(n, env, depth + 1)})"
+                why = self._null_reason(n, env, depth + 1) if depth < 8 else None
+                if why is not None and why != NO_MATCH:
+                    return f"depends on {n} ({why})"
         return None
 
     def _undetermined(self, kind: str, rule: str, refs: Sequence[str], env: Mapping[str, Any],
