@@ -30,8 +30,9 @@ _T = {
     "segment_name": {"zh": "分组", "en": "Segment"},
     # neutral words: a policy's scale may be a risk classification, a watch level or a covenant status
     "grade": {"zh": "分类：{label}（{gid}）", "en": "Grade: {label} ({gid})"},
-    "grade_provisional": {"zh": "（暂定：{n}条分类规则因数据缺失无法判断，见下文）",
-                          "en": " - provisional: {n} classification rule(s) undetermined for a missing fact (below)"},
+    "grade_provisional": {"zh": "（暂定：{n}条因数据缺失无法判断的分类规则可能使分类更差，见下文）",
+                          "en": " - provisional: {n} classification rule(s) undetermined for a missing fact could make "
+                                "it worse (below)"},
     "by_score": {"zh": "由评分卡决定：得分 {score}，对应 {sgrade}",
                  "en": "Decided by the scorecard: score {score} maps to {sgrade}"},
     "by_floor": {"zh": "由分类底线规则 {rule} 决定（评分卡结果为 {sgrade}，得分 {score}）",
@@ -58,6 +59,9 @@ _T = {
     "exposure_undetermined": {"zh": "      无法判断（数据缺失，未触发，等级可能偏乐观）：{rules}",
                               "en": "      undetermined (a fact missing: not fired, so the grade may be too good): "
                                     "{rules}"},
+    "exposure_undetermined_moot": {"zh": "      无法判断（数据缺失；其下限不高于现有等级，不影响分类）：{rules}",
+                                   "en": "      undetermined (a fact missing; its floor is no worse than the grade, "
+                                         "which it cannot change): {rules}"},
     "exposure_figures": {"zh": "      关键事实：{figures}", "en": "      key facts: {figures}"},
     "debtor_floor": {"zh": "{rule}（债务人规则）", "en": "{rule} (debtor rule)"},
     "debtor_floor_for": {"zh": "{rule}（债务人规则，适用于债项 {ids}{unknown}）",
@@ -358,12 +362,20 @@ def _grade(page: _Page) -> list[str]:
     classification, score = page.record["classification"], page.record["score"]
     grade = page.words["grade"].format(label=classification["label"][page.lang], gid=classification["grade"])
     # a floor a missing fact left undetermined did not fire: the grade may be too good, which the headline says
-    unsure = sum(1 for u in page.record.get("undetermined") or () if u.get("kind") == "classification")
+    # (not for a floor no worse than the grade: firing, it would change nothing)
+    unsure = sum(1 for u in page.record.get("undetermined") or ()
+                 if u.get("kind") == "classification" and _could_worsen(page, u["rule"], classification["grade"]))
     if unsure:
         grade += page.words["grade_provisional"].format(n=unsure)
     return [grade,
             _decided_by(page.words, page.policy, classification["decided_by"],
                         page.grade_labels.get(score["grade"], "?"), f"{score['total']:g}", page.lang)]
+
+
+def _could_worsen(page: _Page, rule: str, grade: str) -> bool:
+    """Whether floor ``rule``, had it fired, would make ``grade`` worse (a rule the page does not know: assume so)."""
+    floor = page.floors.get(rule)
+    return floor is None or grade not in page.policy.grade_ids or floor.rank > page.policy.grade_ids.index(grade)
 
 
 def _floors(page: _Page) -> list[str]:
@@ -429,10 +441,12 @@ def _exposures(page: _Page) -> list[str]:
                      for f in x["floors"]]
             out.append(words["exposure_floors"].format(rules=_LIST_SEP[page.lang].join(rules)))
         # a floor of this exposure a missing fact left undetermined: beside 'no floor fired' it read as settled
-        unsure = [_rule_name(page, u["rule"]) for u in page.record.get("undetermined") or ()
+        unsure = [u["rule"] for u in page.record.get("undetermined") or ()
                   if u.get("exposure") == x["exposure_id"] and u.get("kind") == "classification"]
-        if unsure:
-            out.append(words["exposure_undetermined"].format(rules=_LIST_SEP[page.lang].join(unsure)))
+        for key, worse in (("exposure_undetermined", True), ("exposure_undetermined_moot", False)):
+            rules = [_rule_name(page, r) for r in unsure if _could_worsen(page, r, x["grade"]) is worse]
+            if rules:
+                out.append(words[key].format(rules=_LIST_SEP[page.lang].join(rules)))
         figures = _exposure_figures(page, x.get("metrics") or {})
         if figures:
             out.append(words["exposure_figures"].format(figures=figures))

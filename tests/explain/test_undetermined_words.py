@@ -100,21 +100,29 @@ def test_an_undetermined_exposure_rule_names_its_exposure() -> None:
 
 def test_an_exposure_s_undetermined_floor_is_named_under_it_not_only_at_the_end() -> None:
     """'E1: Pass, no floor fired' read as settled while E1's floor funds_misused could not be decided: the exposure's
-    lines now say so, beside the grade it may be too good for."""
+    lines now say so, beside the grade it may be too good for; a floor no worse than the grade (funds_misused,
+    special mention, beside E1's special mention) is named apart, as one that cannot change it."""
     policy = load_policy(REFERENCE / "policy-2.1.0.yaml")
     client = json.loads(DEBTOR_20.read_text(encoding="utf-8"))
     del client["exposures"][0]["funds_misused"]
+    del client["exposures"][0]["accounting"]
     record = Decider(policy).decide(client)
     eid = client["exposures"][0]["exposure_id"]
-    said = {"en": "      undetermined (a fact missing: not fired, so the grade may be too good): Funds used for "
-                  "another purpose without consent -> at least special mention (funds_misused)",
-            "zh": "      无法判断（数据缺失，未触发，等级可能偏乐观）：擅自改变资金用途，至少关注类（funds_misused）"}
+    said = {"en": ["      undetermined (a fact missing: not fired, so the grade may be too good): Credit-impaired "
+                   "(flagged, or in stage 3) -> at least substandard (credit_impaired), Credit-impaired with ECL at "
+                   "least 50% of the carrying amount -> at least doubtful (impaired_ecl_50pct)",
+                   "      undetermined (a fact missing; its floor is no worse than the grade, which it cannot change): "
+                   "Funds used for another purpose without consent -> at least special mention (funds_misused)"],
+            "zh": ["      无法判断（数据缺失，未触发，等级可能偏乐观）：已发生信用减值（减值标识或第三阶段），"
+                   "至少次级类（credit_impaired）、信用减值且预期信用损失不低于账面余额的50%，至少可疑类（impaired_ecl_50pct）",
+                   "      无法判断（数据缺失；其下限不高于现有等级，不影响分类）：擅自改变资金用途，至少关注类"
+                   "（funds_misused）"]}
     for lang, says in said.items():
         lines = explain(record, policy, lang=lang).splitlines()
         at = next(i for i, line in enumerate(lines) if line.startswith(f"  - {eid}"))
-        assert says in lines[at + 1:at + 4]
+        assert lines[at + 2:at + 4] == says  # after the floors that fired
         others = [line for line in lines if line.startswith("  - ") and eid not in line]
-        assert all(says not in lines[lines.index(o) + 1] for o in others)
+        assert all(line not in lines[lines.index(o) + 1] for o in others for line in says)
 
 
 def test_an_exposure_fact_not_given_is_the_reason_with_its_place() -> None:
@@ -222,12 +230,16 @@ def test_the_grade_headline_says_provisional_when_a_floor_is_undetermined() -> N
     settled = Decider(policy).decide(client)
     assert not [u for u in settled["undetermined"] if u["kind"] == "classification"]
     del client["exposures"][0]["funds_misused"]
+    moot = Decider(policy).decide(client)  # its floor, special mention, is the grade already: nothing is provisional
+    assert [u["rule"] for u in moot["undetermined"] if u["kind"] == "classification"] == ["funds_misused"]
+    del client["exposures"][0]["accounting"]
     unsure = Decider(policy).decide(client)
     for lang, plain, provisional in (
             ("zh", "分类：关注（special_mention）\n",
-             "分类：关注（special_mention）（暂定：1条分类规则因数据缺失无法判断，见下文）\n"),
+             "分类：关注（special_mention）（暂定：2条因数据缺失无法判断的分类规则可能使分类更差，见下文）\n"),
             ("en", "Grade: Special mention (special_mention)\n",
-             "Grade: Special mention (special_mention) - provisional: 1 classification rule(s) undetermined for a "
-             "missing fact (below)\n")):
+             "Grade: Special mention (special_mention) - provisional: 2 classification rule(s) undetermined for a "
+             "missing fact could make it worse (below)\n")):
         assert plain in explain(settled, policy, lang=lang)
+        assert plain in explain(moot, policy, lang=lang)
         assert provisional in explain(unsure, policy, lang=lang)
