@@ -31,7 +31,9 @@ def _day(text: str | None) -> dt.date | None:
 
 def _missed(p: dict[str, Any]) -> bool:
     paid = _day(p.get("paid_date"))
-    return paid is None or paid > _day(p["due_date"]) or (p.get("paid_amount") or 0) < p["due_amount"]
+    # a paid date with no amount is a payment in full, as the date says
+    amount = p["due_amount"] if p.get("paid_amount") is None else p["paid_amount"]
+    return paid is None or paid > _day(p["due_date"]) or amount < p["due_amount"]
 
 
 def _clock(first_due: dt.date, schedule: list[dict[str, Any]], before: dt.date,

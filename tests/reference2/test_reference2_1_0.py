@@ -116,8 +116,9 @@ def _as_read_alike(client: dict[str, Any]) -> dict[str, Any]:
     """``client`` with the facts a third review reads otherwise given so that both versions read them alike: the
     officer's finding of Art. 13(2) made (2.0.2 asks for none), an asset in stage 3 flagged credit-impaired (2.1.0
     reads stage 3 so), a finding on capacity where there is none (2.0.2 read none as 'not reduced'), a previous
-    grade of loss as doubtful (2.1.0 keeps a loss asset held back at loss, 2.0.2 at doubtful). Arrears cleared
-    at a month's end (six months counted to the same day, where 2.0.2 counted whole months) are left to
+    grade of loss as doubtful (2.1.0 keeps a loss asset held back at loss, 2.0.2 at doubtful), the amount of an
+    instalment paid with no amount recorded (2.1.0 reads it paid in full, as its date says; 2.0.2 read 0). Arrears
+    cleared at a month's end (six months counted to the same day, where 2.0.2 counted whole months) are left to
     _read_alike."""
     out = json.loads(json.dumps(client))
     out["difficulty"] = {**(out.get("difficulty") or {}), "able_to_perform": True}
@@ -129,6 +130,9 @@ def _as_read_alike(client: dict[str, Any]) -> dict[str, Any]:
             accounting["credit_impaired"] = True
         if e.get("previous_grade") == "loss":
             e["previous_grade"] = "doubtful"
+        for p in e.get("schedule") or []:
+            if isinstance(p, dict) and p.get("paid_date") is not None and p.get("paid_amount") is None:
+                p["paid_amount"] = p.get("due_amount")
     return out
 
 
