@@ -92,6 +92,7 @@ _T = {
     "undetermined": {"zh": "无法判断的规则（数据缺失，未触发）：",
                      "en": "Undetermined rules (missing data, not fired):"},
     "undetermined_item": {"zh": "  - {kind} {rule}：缺少 {missing}", "en": "  - {kind} {rule}: missing {missing}"},
+    "fill_in": {"zh": "（需补充：{places}）", "en": " (to fill in: {places})"},
     "excluded_anyway": {"zh": "（即使条件成立也不会建议：已建议的 {by} 与之互斥）",
                         "en": " (not to be recommended in any case: {by}, recommended, excludes it)"},
     "of_exposure": {"zh": "{rule}（债项 {id}）", "en": "{rule} (exposure {id})"},
@@ -819,6 +820,20 @@ _FIRED = re.compile(r"^fired\('(\w+)'\)$")
 _ELEMENT_NAME = re.compile(r"^(\w+) (.+): (\w+)$")  # 'exposure GT-1: collateral_change', from an aggregation
 
 
+_PLACE = re.compile(r"\b[A-Za-z_]\w*\[\d+\](?:\.\w+|\[\d+\])+")  # exposures[1].accounting.stage
+_MAX_PLACES = 8
+
+
+def _places(reasons: Mapping[str, str]) -> str:
+    """The record's fields an undetermined rule's reasons name (``exposures[0].modifications[0].new_rate``), each
+    once, runs of periods as one (at most eight, then how many more); empty when they name none."""
+    found = list(dict.fromkeys(m[0] for why in reasons.values() for m in _PLACE.finditer(why)))
+    if not found:
+        return ""
+    shown = _runs(", ".join(found[:_MAX_PLACES]))
+    return shown + (f", +{len(found) - _MAX_PLACES}" if len(found) > _MAX_PLACES else "")
+
+
 def _lacking(page: _Page, name: str) -> str:
     """A name an undetermined rule lacked, in the reader's words: a warning as a warning, a metric by its label
     (the id after it), an element's value with the element (债项 GT-1 的 ... in Chinese)."""
@@ -854,6 +869,9 @@ def _undetermined(page: _Page) -> list[str]:
                 page.words["of_exposure"].format(rule=name, id=u["exposure"])  # which of the debtor's
             line = page.words["undetermined_item"].format(kind=_KIND[page.lang][u["kind"]], rule=rule,
                                                           missing=_LIST_SEP[page.lang].join(missing) or "?")
+            places = _places(u.get("reasons") or {})
+            if places:  # the record's fields behind a derived figure: what the reader can fill in
+                line += page.words["fill_in"].format(places=places)
             if u.get("excluded_by"):
                 line += page.words["excluded_anyway"].format(by=_action_name(page, u["excluded_by"]))
             lines.append(line)

@@ -148,26 +148,39 @@ def _walk(reach: _Reach, part: ScopedPart, names: tuple[str, ...], elements: Map
 def metric_lacks(part: ScopedPart, name: str, e: Mapping[str, Any], scope: str,
                  memo: dict[Any, dict[str, str]] | None = None) -> str:
     """Why the metric ``name`` of element ``e`` (of ``scope``) has no value: what its aggregations lacked, else
-    the element's own inputs it reads without a value, else the first of its metrics without one, in turn (a
-    reader fills in an input, not a metric: a flag derived from two accounting fields says less than the two
-    fields)."""
+    the element's own inputs it reads without a value, else what the first of its metrics without a value that
+    says why lacked, in turn (a reader fills in an input, not a metric: a flag derived from two accounting
+    fields says less than the two fields)."""
     return _lacks(_reach(part), part, name, e, scope, memo)
 
 
 def _lacks(reach: _Reach, part: ScopedPart, name: str, e: Mapping[str, Any], scope: str,
            memo: dict[Any, dict[str, str]] | None, depth: int = 0) -> str:
     spec = reach.metrics[name]
-    inner = missing_inside(part, spec.expr.inner_refs, e, scope, memo)
-    if inner:
-        return "no value: " + "; ".join(f"{k} ({v})" for k, v in inner.items())
+    if not _may_match_none(spec.expr.tree):  # else the walk names every element its condition passed over
+        inner = missing_inside(part, spec.expr.inner_refs, e, scope, memo)
+        if inner:
+            return "no value: " + "; ".join(f"{k} ({v})" for k, v in inner.items())
     own = reach.own[scope]
     lacking = [f"{e.get('@at', '?')}.{own[r].source}" for r in spec.expr.refs if r in own and e.get(r) is None]
     if lacking:
         return "no value: missing input " + ", ".join(lacking)
-    for r in spec.expr.refs:
+    for r in spec.expr.refs:  # the first of its metrics without a value that says why, in turn
         if depth < 8 and r in reach.metrics and r in e and e[r] is None:
-            return f"no value: depends on {r} ({_lacks(reach, part, r, e, scope, memo, depth + 1)})"
+            why = _lacks(reach, part, r, e, scope, memo, depth + 1)
+            if why != "no value":
+                return f"no value: depends on {r} ({why})"
     return "no value"
+
+
+# Aggregations with no value when their condition passes over every element: one such is null when no payment
+# was missed, and a walk of the names it reads would name each instalment not yet due as lacking its paid date.
+_NONE_MATCHED_IS_NULL = frozenset({"min_where", "max_where", "first_date", "last_of"})
+
+
+def _may_match_none(tree: ast.AST) -> bool:
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in _NONE_MATCHED_IS_NULL
+               for n in ast.walk(tree))
 
 
 # The aggregations an element counts in only where its condition holds (its value read there alone);

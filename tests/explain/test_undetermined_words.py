@@ -243,3 +243,18 @@ def test_the_grade_headline_says_provisional_when_a_floor_is_undetermined() -> N
         assert plain in explain(settled, policy, lang=lang)
         assert plain in explain(moot, policy, lang=lang)
         assert provisional in explain(unsure, policy, lang=lang)
+
+
+def test_an_undetermined_rule_names_the_fields_to_fill_in() -> None:
+    """'missing An asset of the debtor at this bank credit-impaired (impaired_asset_at_bank)' named a figure the
+    policy derives: the line now ends with the record's fields behind it, which the reader can fill in."""
+    policy = load_policy(REFERENCE / "policy-2.1.0.yaml")
+    client = json.loads((REFERENCE / "samples" / "debtors" / "17-npl-upgrade-earned.json").read_text("utf-8"))
+    client["exposures"][1]["accounting"].update(credit_impaired=None, stage=None)
+    record = Decider(policy).decide(client)
+    places = "exposures[1].accounting.credit_impaired, exposures[1].accounting.stage"
+    for lang, says in (("en", f" (to fill in: {places})"), ("zh", f"（需补充：{places}）")):
+        lines = explain(record, policy, lang=lang).splitlines()
+        block = lines[lines.index(next(x for x in lines if x.startswith(("Undetermined rules", "无法判断的规则")))):]
+        rules = [x for x in block[1:] if x.startswith("  - ")]
+        assert len(rules) == 4 and all(x.endswith(says) for x in rules), rules
