@@ -315,6 +315,8 @@ def _restructuring_judged(a: Mapping[str, Any], is_restructuring: Any) -> str | 
     if "restructuring" not in a:
         return "action has no restructuring consequence"
     got = a["restructuring"]["is_restructuring"]
+    if got is None and is_restructuring is not None:  # the record lists it under undetermined, kind restructuring
+        return "undetermined (a fact it reads is missing)"
     return None if got == is_restructuring else f"expected {is_restructuring}, got {got}"
 
 
@@ -346,10 +348,13 @@ def _expect_named_exposures(kind: str) -> Callable[[Any, Mapping[str, Any]], lis
         if "exposures" not in x:
             return f"the {kind} names no exposures (it has no for_exposures)"
         want, got = sorted(map(str, ids)), sorted(x["exposures"])
-        if want == got:
-            return None
         unknown = sorted(x.get("exposures_not_known") or ())
-        return f"expected {want}, got {got}" + (f" (not known, a fact missing: {unknown})" if unknown else "")
+        if want == got and want and not unknown:
+            return None
+        said = f" (not known, a fact missing: {unknown})" if unknown else ""
+        if not want:  # [] expects it not to fire at all
+            return f"expected it not to fire (naming none), it fired naming {got}{said}"
+        return None if want == got else f"expected {want}, got {got}{said}"
 
     absent = {"warning": "warning did not fire", "floor": "floor did not fire"}.get(kind, "action not recommended")
     listed = {"warning": lambda r: r["warnings"], "action": lambda r: r["actions"],

@@ -44,7 +44,8 @@ def test_an_empty_exact_floors_list_pins_every_floor_not_firing() -> None:
 
 RECORD = {"warnings": [{"id": "late", "exposures": ["E1"]}, {"id": "thin"}],
           "actions": [{"id": "grace", "restructuring": {"is_restructuring": True}, "exposures": ["E1", "E2"]},
-                      {"id": "meet"}],
+                      {"id": "meet"}, {"id": "empty", "exposures": [], "exposures_not_known": ["E2"]},
+                      {"id": "maybe", "restructuring": {"is_restructuring": None}}],
           "classification": {"floors": [{"id": "held", "exposures": ["E2"], "exposures_not_known": ["E3"]},
                                         {"id": "contagion"}]},
           "undetermined": [  # one entry per exposure a rule could not tell about; its missing facts said once
@@ -67,7 +68,8 @@ RECORD = {"warnings": [{"id": "late", "exposures": ["E1"]}, {"id": "thin"}],
      ["warning_exposures.thin: the warning names no exposures (it has no for_exposures)",
       "warning_exposures.gone: warning did not fire"]),
     ({"warning_exposures": {"gone": []}}, []),  # an empty list: it names none, so it does not fire
-    ({"warning_exposures": {"late": []}}, ["warning_exposures.late: expected [], got ['E1']"]),
+    ({"warning_exposures": {"late": []}},
+     ["warning_exposures.late: expected it not to fire (naming none), it fired naming ['E1']"]),
     ({"warning_exposures": {"unsure": []}},
      ["warning_exposures.unsure: undetermined (a fact it reads is missing: debtor.events, exposures.E2.stage)"]),
     ({"action_exposures": {"unsure": ["E1"]}},
@@ -83,6 +85,10 @@ RECORD = {"warnings": [{"id": "late", "exposures": ["E1"]}, {"id": "thin"}],
      ["floor_exposures.held: expected ['E2', 'E3'], got ['E2'] (not known, a fact missing: ['E3'])"]),
     ({"floor_exposures": {"unsure": ["E1"], "gone": []}},
      ["floor_exposures.unsure: undetermined (a fact it reads is missing: exposures.E1.stage)"]),
+    ({"action_exposures": {"empty": []}},  # fired naming none, one not known: [] expects it not to fire
+     ["action_exposures.empty: expected it not to fire (naming none), it fired naming [] (not known, a fact "
+      "missing: ['E2'])"]),
+    ({"restructuring": {"maybe": True}}, ["restructuring.maybe: undetermined (a fact it reads is missing)"]),
 ])
 def test_an_expectation_keyed_by_warning_or_action_says_what_differs(expect: dict[str, Any], says: list[str]) -> None:
     assert check_expectations(expect, RECORD) == says
