@@ -39,7 +39,7 @@ from .inputs import (
     parse_date,
     unwritable_integers,
 )
-from .missing import aggregation_missing, lackable, metric_lacks, missing_inside, names_read
+from .missing import aggregation_missing, lackable, may_match_none, metric_lacks, missing_inside, names_read
 from .record_kind import accepted_of_another_kind, graded_list, refusal
 from .rounding import half_up
 from .scoped import GRADE_RULE, build_fast_reader, read_scopes
@@ -779,9 +779,10 @@ def _read_with_each(only_inside: Mapping[str, tuple[str, ...]], debtor_names: se
 
 
 def _no_value_for(found: Mapping[str, str]) -> str:
-    """What the elements lacked, each element's metric with what it lacked in turn (``exposure E2: impaired (missing
-    input exposures[1].accounting.stage)``): the input to fill in, not only the metric that had no value."""
-    return "no value for " + ", ".join(f"{k} ({v[10:]})" if v.startswith("no value: ") else k
+    """What the elements lacked, each with where or why (``exposure E2: dpd (missing input at exposures[1].dpd)``,
+    an element's metric with what it lacked in turn: ``exposure E2: impaired (missing input
+    exposures[1].accounting.stage)``): the input to fill in, not only the name that had no value."""
+    return "no value for " + ", ".join(k if v == "no value" else f"{k} ({v.removeprefix('no value: ')})"
                                       for k, v in found.items())
 
 
@@ -952,6 +953,8 @@ class ScopedDecider(Decider):
                     return reason
             if inside:
                 return _no_value_for(inside)
+            if may_match_none(self.policy.metrics[self._metric_index[name]].expr.tree):
+                return NO_MATCH  # null also when none matched: a null debtor name read with each cannot be told apart
             return self._outer_reason(name, env, depth) or NO_MATCH
         if name in self._only_elements:
             return NO_MATCH

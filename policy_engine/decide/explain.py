@@ -186,19 +186,35 @@ def _element_reason(part: str) -> str:
     return f"{m[1]}（{_reason(m[2], 'zh')}）" if m else part
 
 
-# What an element's metric lacked in turn, inside a list of elements without a value (evaluate._no_value_for).
-_INNER_ZH = ((" (missing input at ", "（缺少输入，位置 "), (" (missing input ", "（缺少输入："),
-             (" (depends on ", "（依赖 "), (" (no value: ", "（无数值："), (" (", "（"), ("(", "（"), (")", "）"))
+# What an element lacked, inside a list of elements without a value (evaluate._no_value_for): each bracket the
+# record opens after a space, with its words; a bracket inside an id (E2(续贷)) is the id's and stays.
+_INNER_ZH = (("missing input at ", "缺少输入，位置 "), ("missing input ", "缺少输入："), ("depends on ", "依赖 "),
+             ("no value: ", "无数值："))
+_BRACKETS = re.compile(r" \(|\(|\)")
 
 
 def _inner_zh(text: str) -> str:
-    for en, zh in _INNER_ZH:
-        text = text.replace(en, zh)
-    return text
+    out, opened, done = [], [], 0
+    for m in _BRACKETS.finditer(text):
+        out.append(text[done:m.start()])
+        done = m.end()
+        if m[0] == " (":
+            opened.append(True)
+            out.append("（")
+            while (found := next(((en, zh) for en, zh in _INNER_ZH if text.startswith(en, done)), None)):
+                out.append(found[1])  # 'no value: missing input ...': each of the record's words in turn
+                done += len(found[0])
+        elif m[0] == "(":
+            opened.append(False)
+            out.append("(")
+        else:
+            out.append("）" if opened and opened.pop() else ")")
+    out.append(text[done:])
+    return "".join(out)
 
 
 _PATH_LIST = re.compile(r"[\w.]+\[\d+\][\w.]*(?:, [\w.]+\[\d+\][\w.]*)+")
-_INDEXED = re.compile(r"^(.*?)\[(\d+)\](.*)$")
+_INDEXED = re.compile(r"^(.*)\[(\d+)\]([^\[]*)$")  # the last index: exposures[0].schedule[12].paid_date
 
 
 def _runs(paths: str) -> str:
@@ -820,7 +836,7 @@ _FIRED = re.compile(r"^fired\('(\w+)'\)$")
 _ELEMENT_NAME = re.compile(r"^(\w+) (.+): (\w+)$")  # 'exposure GT-1: collateral_change', from an aggregation
 
 
-_PLACE = re.compile(r"\b[A-Za-z_]\w*\[\d+\](?:\.\w+|\[\d+\])+")  # exposures[1].accounting.stage
+_PLACE = re.compile(r"\b[A-Za-z_][\w.]*\[\d+\](?:\.\w+|\[\d+\])+")  # exposures[1].accounting.stage
 _MAX_PLACES = 8
 
 
@@ -830,8 +846,8 @@ def _places(reasons: Mapping[str, str]) -> str:
     found = list(dict.fromkeys(m[0] for why in reasons.values() for m in _PLACE.finditer(why)))
     if not found:
         return ""
-    shown = _runs(", ".join(found[:_MAX_PLACES]))
-    return shown + (f", +{len(found) - _MAX_PLACES}" if len(found) > _MAX_PLACES else "")
+    runs = _runs(", ".join(found)).split(", ")  # a run of periods is one item
+    return ", ".join(runs[:_MAX_PLACES]) + (f", +{len(runs) - _MAX_PLACES}" if len(runs) > _MAX_PLACES else "")
 
 
 def _lacking(page: _Page, name: str) -> str:

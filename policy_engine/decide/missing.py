@@ -157,7 +157,7 @@ def metric_lacks(part: ScopedPart, name: str, e: Mapping[str, Any], scope: str,
 def _lacks(reach: _Reach, part: ScopedPart, name: str, e: Mapping[str, Any], scope: str,
            memo: dict[Any, dict[str, str]] | None, depth: int = 0) -> str:
     spec = reach.metrics[name]
-    if not _may_match_none(spec.expr.tree):  # else the walk names every element its condition passed over
+    if not may_match_none(spec.expr.tree):  # else the walk names every element its condition passed over
         inner = missing_inside(part, spec.expr.inner_refs, e, scope, memo)
         if inner:
             return "no value: " + "; ".join(f"{k} ({v})" for k, v in inner.items())
@@ -178,7 +178,8 @@ def _lacks(reach: _Reach, part: ScopedPart, name: str, e: Mapping[str, Any], sco
 _NONE_MATCHED_IS_NULL = frozenset({"min_where", "max_where", "first_date", "last_of"})
 
 
-def _may_match_none(tree: ast.AST) -> bool:
+def may_match_none(tree: ast.AST) -> bool:
+    """Whether the expression calls an aggregation that is null when its condition passes over every element."""
     return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in _NONE_MATCHED_IS_NULL
                for n in ast.walk(tree))
 

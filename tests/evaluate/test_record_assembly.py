@@ -71,9 +71,10 @@ def test_the_memo_never_outlives_its_decision(decider_2: Decider) -> None:
         assert in_turn == alone + alone[::-1]
     one = Decider(load_policy(NULLS))
     for _ in range(2):
-        for record, key in ((CLIENT, "E2"), (other, "E1")):
+        for record, key, at in ((CLIENT, "E2", 1), (other, "E1", 0)):
             reasons = one.decide(copy.deepcopy(record))["undefined_metrics"]
-            assert reasons == {"overdue_share": f"no value for exposure {key}: dpd"}
+            assert reasons == {"overdue_share": f"no value for exposure {key}: dpd (missing input at exposures[{at}]"
+                                                ".days_past_due)"}
 
 
 def test_a_memo_gives_the_answers_of_walks_without_one() -> None:

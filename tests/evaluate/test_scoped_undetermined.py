@@ -46,7 +46,8 @@ def _entry(decision: dict[str, Any], rule: str) -> dict[str, Any]:
 # (rule, missing, reasons): a floor reading an aggregation, one reading a debtor metric, one an exposure metric.
 EXPECTED = [
     ("any_overdue", ["exposure E2: dpd"], {"exposure E2: dpd": "missing input at exposures[1].days_past_due"}),
-    ("share_rule", ["overdue_share"], {"overdue_share": "no value for exposure E2: dpd"}),
+    ("share_rule", ["overdue_share"],
+     {"overdue_share": "no value for exposure E2: dpd (missing input at exposures[1].days_past_due)"}),
     # payments are read in due-date order: the payment due first (the record's second) is payment 1
     ("late_rule", ["exposure E2: late"],
      {"exposure E2: late": "no value: payment 1: paid_date (missing input at exposures[1].schedule[1].paid_date)"}),
@@ -79,7 +80,8 @@ def test_an_undetermined_exposure_floor_names_the_payment(decision: dict[str, An
 
 
 def test_a_null_debtor_metric_says_which_exposure_lacked_what(decision: dict[str, Any]) -> None:
-    assert decision["undefined_metrics"] == {"overdue_share": "no value for exposure E2: dpd"}
+    assert decision["undefined_metrics"] == {
+        "overdue_share": "no value for exposure E2: dpd (missing input at exposures[1].days_past_due)"}
 
 
 def test_with_every_value_present_nothing_is_undetermined() -> None:

@@ -103,6 +103,10 @@ REASONS = [
      "以下各项无数值：债项 E2：covered（缺少输入：exposures[1].secured）"),
     ("no value for exposure E2: last (payment 1: paid (missing input at exposures[1].schedule[0].paid))",
      "以下各项无数值：债项 E2：last（payment 1: paid（缺少输入，位置 exposures[1].schedule[0].paid））"),
+    ("no value for exposure E2(续贷): a (missing input exposures[1].a), exposure E3: b (depends on c (no value: "
+     "missing input exposures[2].c))",  # a bracket of the id stays the id's
+     "以下各项无数值：债项 E2(续贷)：a（缺少输入：exposures[1].a）, "
+     "债项 E3：b（依赖 c（无数值：缺少输入：exposures[2].c））"),
     ("no value", "无数值"),
     ("no value: missing input exposures[1].secured, exposures[1].stage", "无数值：缺少输入：exposures[1].secured, "
      "exposures[1].stage"),

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from policy_engine.decide.evaluate import Decider
-from policy_engine.decide.explain import _param_problem, explain
+from policy_engine.decide.explain import _param_problem, _places, explain
 from policy_engine.policy.compiler import compile_document
 from policy_engine.policy.loader import load_yaml_text
 from policy_engine.policy.registry import load_policy
@@ -258,3 +258,17 @@ def test_an_undetermined_rule_names_the_fields_to_fill_in() -> None:
         block = lines[lines.index(next(x for x in lines if x.startswith(("Undetermined rules", "无法判断的规则")))):]
         rules = [x for x in block[1:] if x.startswith("  - ")]
         assert len(rules) == 4 and all(x.endswith(says) for x in rules), rules
+
+
+@pytest.mark.parametrize(("reasons", "places"), [
+    ({"a": ", ".join(f"statements[{i}].revenue" for i in range(20))}, "statements[0–19].revenue"),  # one run
+    ({"a": ", ".join(f"exposures[0].schedule[{i}].paid_date" for i in range(12, 21))},
+     "exposures[0].schedule[12–20].paid_date"),  # the last index runs
+    ({"a": "no value for period financials.quarters[1].revenue"}, "financials.quarters[1].revenue"),  # a dotted head
+    ({"a": ", ".join(f"exposures[{i}].stage" for i in range(0, 20, 2))},
+     "exposures[0].stage, exposures[2].stage, exposures[4].stage, exposures[6].stage, exposures[8].stage, "
+     "exposures[10].stage, exposures[12].stage, exposures[14].stage, +2"),  # at most eight, then how many more
+    ({"a": "missing input"}, ""),
+])
+def test_the_places_to_fill_in_are_the_record_fields_once_each(reasons: dict[str, str], places: str) -> None:
+    assert _places(reasons) == places
