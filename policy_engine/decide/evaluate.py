@@ -824,6 +824,7 @@ class ScopedDecider(Decider):
         # null only because none matched, known without a walk (most debtors have no crisis event).
         can_lack = lackable(part)
         self._outer_inside = _read_with_each(self._only_inside, {*self._metric_index, *self._input_kind})
+        self._may_match_none = {m.name for m in policy.metrics if may_match_none(m.expr.tree)}
         self._none_matched = {n for n, refs in self._only_inside.items()
                               if can_lack.isdisjoint(refs) and n not in self._shares}
 
@@ -953,7 +954,7 @@ class ScopedDecider(Decider):
                     return reason
             if inside:
                 return _no_value_for(inside)
-            if may_match_none(self.policy.metrics[self._metric_index[name]].expr.tree):
+            if name in self._may_match_none:
                 return NO_MATCH  # null also when none matched: a null debtor name read with each cannot be told apart
             return self._outer_reason(name, env, depth) or NO_MATCH
         if name in self._only_elements:

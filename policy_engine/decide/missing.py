@@ -64,6 +64,7 @@ class _Reach(Frozen):
     """
 
     metrics: Mapping[str, Any]
+    may_match_none: frozenset[str]  # the metrics null when their condition passes over every element
     own: Mapping[str, Mapping[str, InputSpec]]
     children: Mapping[str | None, tuple[ScopeSpec, ...]]
     below: Mapping[str, frozenset[str]]
@@ -100,7 +101,8 @@ def _reach(part: ScopedPart) -> _Reach:
 
         for s in part.scopes:
             names_below(s.name)
-        found = _REACH[part] = _Reach(metrics, own, children, below, {})
+        matching_none = frozenset(m.name for m in part.metrics if may_match_none(m.expr.tree))
+        found = _REACH[part] = _Reach(metrics, matching_none, own, children, below, {})
     return found
 
 
@@ -157,7 +159,7 @@ def metric_lacks(part: ScopedPart, name: str, e: Mapping[str, Any], scope: str,
 def _lacks(reach: _Reach, part: ScopedPart, name: str, e: Mapping[str, Any], scope: str,
            memo: dict[Any, dict[str, str]] | None, depth: int = 0) -> str:
     spec = reach.metrics[name]
-    if not may_match_none(spec.expr.tree):  # else the walk names every element its condition passed over
+    if name not in reach.may_match_none:  # else the walk names every element its condition passed over
         inner = missing_inside(part, spec.expr.inner_refs, e, scope, memo)
         if inner:
             return "no value: " + "; ".join(f"{k} ({v})" for k, v in inner.items())
