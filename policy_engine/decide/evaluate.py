@@ -827,6 +827,9 @@ class ScopedDecider(Decider):
         self._may_match_none = {m.name for m in policy.metrics if may_match_none(m.expr.tree)}
         self._none_matched = {n for n, refs in self._only_inside.items()
                               if can_lack.isdisjoint(refs) and n not in self._shares}
+        # provisional_grades: unknown: the debtor rules and metrics that read an exposure's grade inside an
+        # aggregation; one null for a provisional grade says so (no fact it reads is missing).
+        self._grade_inside = _reading_grades_inside(policy) if part.provisional_unknown else set()
 
     def decide(self, record: Any, as_of: str | _dt.date | None = None, trace: bool = False,
                file: str | None = None) -> dict[str, Any]:
@@ -938,7 +941,36 @@ class ScopedDecider(Decider):
         return NO_MATCH
 
     def _null_reason(self, name: str, env: Mapping[str, Any], depth: int = 0) -> str:
-        """A debtor metric null because of an aggregation names the elements' values it lacked."""
+        """A debtor metric null because of an aggregation names the elements' values it lacked, or the provisional
+        grades it read (provisional_grades: unknown): neither "none matched" nor a zero base then."""
+        reason = self._elements_reason(name, env, depth)
+        if ("metric", name) in self._grade_inside and (
+                reason in (NO_MATCH, _NOTHING_READ) or reason.startswith("undefined for the figures read")):
+            after = self.policy.metrics[self._metric_index[name]].after is not None
+            provisional = self._provisional_grades(final=after)
+            if provisional:
+                return "reads a provisional grade: " + "; ".join(f"{k} ({v})" for k, v in provisional.items())
+        return reason
+
+    def _provisional_grades(self, final: bool) -> dict[str, str]:
+        """The graded elements an undetermined floor could make worse, each with its own such floors: as the
+        debtor's rules read them before the debtor floors apply (``final``: after, as warnings and actions do)."""
+        debtor, part = _DEBTOR.get(), self.policy.scoped
+        if debtor is None or part is None or part.graded is None:
+            return {}
+        found = {}
+        rank_key, max_key = ("@rank", "@rank_max") if final else ("@own_rank", "@own_rank_max")
+        for i, e in enumerate(debtor.elements.get(part.graded, ())):
+            rank = e[rank_key]
+            if e.get(max_key, 0) > rank:
+                floors = [f.id for f, r, hit in zip(part.floors, self._exposure_floor_ranks, e["@floors"], strict=True)
+                          if hit is None and r > rank]
+                found[f"{part.graded} {e.get('@key') or i + 1}: grade"] = (
+                    f"provisional, undetermined: {', '.join(floors)}" if floors
+                    else "provisional, an undetermined debtor rule could apply to it")
+        return found
+
+    def _elements_reason(self, name: str, env: Mapping[str, Any], depth: int = 0) -> str:
         if name in self._none_matched and (name not in self._outer_inside
                                            or self._outer_reason(name, env, depth) is None):
             return NO_MATCH
@@ -997,6 +1029,12 @@ class ScopedDecider(Decider):
                 entry["reasons"].pop("when", None)
                 entry["missing"] += list(inside)
                 entry["reasons"].update(inside)
+        if (kind, rule) in self._grade_inside and not entry["missing"]:
+            provisional = self._provisional_grades(final=kind != "classification")
+            if provisional:  # no fact it reads is missing: the grades it reads are provisional
+                entry["reasons"].pop("when", None)
+                entry["missing"] += list(provisional)
+                entry["reasons"].update(provisional)
         return entry
 
     @staticmethod
@@ -1052,6 +1090,9 @@ class ScopedDecider(Decider):
             # most exposures fire no floor of their own: no walk over the floors then
             rank = max([r for r, hit in zip(ranks, hits, strict=True) if hit is True]) if True in hits else 0
             e["@own_rank"], e["@rank"], e["@grade"], e["@floors"] = rank, rank, grade_ids[rank], hits
+            if part.provisional_unknown:  # the worst its undetermined floors could make it
+                e["@own_rank_max"] = e["@rank_max"] = max(
+                    rank, *(r for r, hit in zip(ranks, hits, strict=True) if hit is None)) if None in hits else rank
 
     def assemble(self, cid: str, day: _dt.date, inputs: tuple[Any, ...], elements: dict[str, Any],
                  results: tuple[Any, ...], input_hash: str, trace: bool = False) -> dict[str, Any]:
@@ -1250,6 +1291,20 @@ def _debtor_floor_entries(policy: CompiledPolicy) -> tuple[list[tuple[dict[str, 
     entries = [({"id": f.id, "floor": f.floor, "source": f.source, "scope": "debtor"}, grades.index(f.floor),
                 f.selector if f.for_exposures is not None else None) for f in policy.floors]
     return entries, {f.id: f for f in policy.floors if f.for_exposures is not None}
+
+
+def _reading_grades_inside(policy: CompiledPolicy) -> set[tuple[str, str]]:
+    """The debtor rules and metrics, by (kind, id), that read an exposure's grade inside an aggregation."""
+    items = (("classification", policy.floors), ("warning", policy.warnings), ("action", policy.actions))
+    return {*((kind, x.id) for kind, xs in items for x in xs if _grade_inside(x.expr.tree)),
+            *(("metric", m.name) for m in policy.metrics if _grade_inside(m.expr.tree))}
+
+
+def _grade_inside(tree: ast.AST) -> bool:
+    """Whether an expression reads an element's grade (grade_at_least) inside an aggregation."""
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in AGGREGATIONS
+               and any(isinstance(m, ast.Call) and isinstance(m.func, ast.Name) and m.func.id == "grade_at_least"
+                       for a in n.args[1:] for m in ast.walk(a)) for n in ast.walk(tree))
 
 
 def _aggregates(tree: ast.AST) -> bool:

@@ -165,6 +165,12 @@ _REASONS_ZH = (
     (re.compile(r"^undefined for the figures read \((.*)\): zero or non-positive base(, or too few periods)?$", re.S),
      lambda m: "按所读数值无法计算（" + _PERIODS.sub(r"[\1期]", m[1]) + "）：分母为零或非正"
      + ("，或期数不足" if m[2] else "")),
+    # provisional_grades: unknown: a debtor rule or metric that read a grade an undetermined floor could worsen
+    (re.compile(r"^reads a provisional grade: (.*)$", re.S),
+     lambda m: "读取了暂定的分类：" + "；".join(map(_provisional_zh, m[1].split("; ")))),
+    (re.compile(r"^provisional, undetermined: (.*)$", re.S), lambda m: f"分类暂定，以下规则无法判断：{m[1]}"),
+    (re.compile(r"^provisional, an undetermined debtor rule could apply to it$"),
+     lambda m: "分类暂定：一条无法判断的债务人规则可能适用于它"),
     (re.compile(r"^no element met the aggregation's condition, or there is none$"),
      lambda m: "没有满足聚合条件的元素（或没有元素）"),
     (re.compile(r"^the condition has no value for the figures read \((.*)\): a zero or non-positive base"
@@ -174,6 +180,15 @@ _REASONS_ZH = (
 )
 _PERIODS = re.compile(r"\[(\d+) periods\]")
 _ELEMENT_ZH = re.compile(r"\bexposure (\S+): ")  # 'exposure GT-1: ecl', as of_exposure words an exposure in Chinese
+
+
+def _provisional_zh(part: str) -> str:
+    """``exposure E1: grade (provisional, undetermined: <floor ids>)`` in Chinese."""
+    m = re.match(r"^(.*?): grade \((.*)\)$", part, re.S)
+    if m is None:
+        return part
+    who = _ELEMENT_ZH.sub(r"债项 \1：", m[1] + ": ").removesuffix("：").removesuffix(": ")
+    return f"{who} 的分类（{_reason(m[2], 'zh')}）"
 
 
 def _element_reason(part: str) -> str:

@@ -210,6 +210,7 @@ class Evaluator(Protocol):
     grades: tuple[str, ...]
     grade_index: Mapping[str, int]
     grade_rank: np.ndarray | None
+    grade_rank_max: np.ndarray | None
     warnings: Mapping[str, Col]
     series: SeriesFacts
     tables: Mapping[str, Table]  # the table parameters of the expression being evaluated
@@ -307,7 +308,10 @@ def f_grade_rank(ev: Evaluator, cols: list[Col], args: Args) -> Col:
 def f_grade_at_least(ev: Evaluator, cols: list[Col], args: Args) -> Col:
     rank = ev.grade_index[args[0].value]  # type: ignore[attr-defined]
     assert ev.grade_rank is not None
-    return Col(ev.grade_rank >= rank, _TRUE)
+    reached = ev.grade_rank >= rank
+    if ev.grade_rank_max is None:
+        return Col(reached, _TRUE)
+    return Col(reached, reached | (ev.grade_rank_max < rank))  # unknown where only an undetermined floor reaches it
 
 
 def f_fired(ev: Evaluator, cols: list[Col], args: Args) -> Col:

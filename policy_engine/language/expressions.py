@@ -155,6 +155,9 @@ class Scope(Frozen):
     # name -> (its scope, its checked tree). Read in its scope, its tree stands where its name is written, so
     # every evaluator computes it as if written there, and the definition is written once.
     element_metrics: Mapping[str, tuple[str, ast.expr]] = field(default_factory=dict)
+    # classification.provisional_grades: unknown: in the graded scope, grade_at_least is null for an element that
+    # only an undetermined floor would bring to the grade (its ``@rank_max``); the row code then reads both ranks.
+    provisional_unknown: bool = False
 
     def allows(self, first_stage: str) -> bool:
         return _STAGE_INDEX[self.stage] >= _STAGE_INDEX[first_stage]
@@ -1358,6 +1361,10 @@ class RowCodegen:
         if fields is not None:  # the element of a loop: see leave_scope
             fields.setdefault(key, []).append(read)
         return read
+
+    def rank_max_expr(self) -> ast.expr:
+        """The worst rank the current element's undetermined floors could give (provisional_grades: unknown)."""
+        return self._element_field(self.stack[-1][1], "@rank_max")
 
     def rank_expr(self) -> ast.expr:
         """The grade rank ``grade_at_least`` compares: the policy's, or the current element's."""

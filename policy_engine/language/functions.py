@@ -84,6 +84,8 @@ class RowGen(Protocol):
 
     def rank_expr(self) -> ast.expr: ...
 
+    def rank_max_expr(self) -> ast.expr: ...
+
     def scope_elements(self, scope: str) -> ast.expr: ...
 
     def enter_scope(self, scope: str, loop: bool = False) -> str: ...
@@ -619,7 +621,8 @@ def _check_grade_rank(c: Checker, fn: Function, node: ast.Call, args: Args) -> t
 def _check_grade_at_least(c: Checker, fn: Function, node: ast.Call, args: Args) -> tuple[str, bool]:
     grade_literal(c, node.args[0])
     c.uses_grade = True
-    return BOOL, False
+    # An element's grade is three-valued where the policy says so: null when only an undetermined floor reaches it.
+    return BOOL, c.scope.provisional_unknown and c.scope.graded
 
 
 def _check_fired(c: Checker, fn: Function, node: ast.Call, args: Args) -> tuple[str, bool]:
@@ -722,7 +725,14 @@ def _row_date(g: RowGen, node: ast.Call) -> ast.expr:
 
 def _row_grade_at_least(g: RowGen, node: ast.Call) -> ast.expr:
     rank = g.grade_index[node.args[0].value]  # type: ignore[attr-defined]
-    return ast.Compare(left=g.rank_expr(), ops=[ast.GtE()], comparators=[g.const(rank)])
+    reached = ast.Compare(left=g.rank_expr(), ops=[ast.GtE()], comparators=[g.const(rank)])
+    if not g.nullable(node):
+        return reached
+    # provisional_grades: unknown (the checker made it nullable): True if reached, None if an undetermined floor
+    # could reach it, else False
+    could = ast.Compare(left=g.rank_max_expr(), ops=[ast.GtE()], comparators=[g.const(rank)])
+    return ast.IfExp(test=reached, body=g.const(True),
+                     orelse=ast.IfExp(test=could, body=g.const(None), orelse=g.const(False)))
 
 
 def _row_grade_rank(g: RowGen, node: ast.Call) -> ast.expr:

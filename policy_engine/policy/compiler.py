@@ -439,6 +439,11 @@ class _Compiler:
         self.scope_parents: dict[str, str | None] = {}
         self.owner: dict[str, str] = {}
         self.graded: str | None = None
+        # classification.provisional_grades: unknown: grade_at_least of an exposure that an undetermined floor could
+        # make worse is null there (a three-valued grade, read inside aggregations and for_exposures).
+        classification = doc.data.get("classification") if isinstance(doc.data, dict) else None
+        self.provisional_unknown = isinstance(classification, dict) and \
+            classification.get("provisional_grades") == "unknown"
         self.scope_specs: list[sc.ScopeSpec] = []
         self.scope_imports: dict[str, PathKey] = {}  # a scope brought in by an import -> that import's place
         self.name_imports: dict[tuple[str, str], PathKey] = {}  # (section, name) imported -> that import's place
@@ -538,7 +543,8 @@ class _Compiler:
             scope = sc.view(self.symbols, self.owner, self.scope_parents, self.graded, in_scope, stage, grades,
                             {} if warnings is None else warnings, open_names=self.open_names, rules=self.rule_floors,
                             unimported=self.unimported, element_metrics=self.element_metrics,
-                            least={spec.name: spec.min for spec in self.scope_specs if spec.min})
+                            least={spec.name: spec.min for spec in self.scope_specs if spec.min},
+                            provisional_unknown=self.provisional_unknown)
         else:
             scope = ex.Scope(symbols=self.symbols, stage=stage, grades=grades, rules=self.rule_floors,
                              warnings={} if warnings is None else warnings, open_names=self.open_names,
@@ -1900,13 +1906,14 @@ def _metric_assignments(gen: ex.RowCodegen, metrics: list[MetricSpec], after: st
 def _generate_row_function(policy_inputs: tuple[InputSpec, ...], param_names: tuple[str, ...],
                            parts: dict[str, Any], score_base: float, score_bands: tuple[Band, ...],
                            grades: tuple[str, ...], layout: ex.ScopeLayout | None = None,
-                           finalize: Callable[..., int] | None = None
+                           finalize: Callable[..., int] | None = None, every_floor: bool = False
                            ) -> tuple[Callable[..., tuple[Any, ...]], ast.Module]:
     """One Python function for the whole policy, built as ``ast`` from checked trees.
 
     With scopes (``layout``), the function also takes ``sc``, the debtor's elements by scope, and
     calls ``finalize`` once the debtor floors are known: it applies them to every exposure, runs
-    the exposures' metrics after classification and returns the debtor's grade rank, the worst.
+    the exposures' metrics after classification and returns the debtor's grade rank, the worst;
+    with ``every_floor`` it gets every debtor floor's result too (provisional_grades: unknown).
     """
     names: dict[str, str] = {"as_of": "b_as_of", "score": "b_score", "grade": "b_grade"}
     for i, spec in enumerate(policy_inputs):
@@ -1955,9 +1962,7 @@ def _generate_row_function(policy_inputs: tuple[InputSpec, ...], param_names: tu
     assign("g_rank", load("s_rank"))
     named = _floor_statements(gen, parts["floors"], body)
     if finalize is not None:
-        assign("g_rank", ast.Call(func=load("_FINALIZE"), args=[*(load(a) for a in ("inp", "prm", "b_as_of", "sc",
-                                                                                    "g_rank")), named],
-                                  keywords=[]))
+        assign("g_rank", _finalize_call(named, len(parts["floors"]) if every_floor else None))
         consts["_FINALIZE"] = finalize
     assign("b_grade", ast.Subscript(value=load("_GRADES"), slice=load("g_rank"), ctx=ast.Load()))
     _metric_assignments(gen, parts["metrics"], "classification", body)  # they may read the final grade
@@ -2094,7 +2099,8 @@ def check_document(doc: Document, modules: ModuleSource | None = None
     else:
         finalize = _finalizer(scoped, grades, parts["floors"])
         fn, module = _generate_row_function(inputs, param_names, parts, base, score_bands, grades,
-                                            layout=scoped.layout, finalize=finalize)
+                                            layout=scoped.layout, finalize=finalize,
+                                            every_floor=scoped.provisional_unknown)
     scale = tuple(Grade(g["id"], g["zh"], g["en"], bool(g.get("nonperforming", False)))
                   for g in d["classification"]["scale"])
     seg = d.get("segments") or {}
@@ -2140,13 +2146,25 @@ def _scoped_part(c: _Compiler, inputs: tuple[InputSpec, ...], param_names: tuple
     tie = (c.data.get("classification") or {}).get("decided_by_tie") == "exposure"
     bounds = frozenset(spec.not_before for specs in scope_inputs.values() for spec in specs if spec.not_before)
     part = sc.ScopedPart(tuple(c.scope_specs), graded, scope_inputs, tuple(metrics), tuple(floors), layout,
-                         selectors=selectors, tie_to_exposure=tie, date_bounds=bounds)
+                         selectors=selectors, tie_to_exposure=tie, date_bounds=bounds,
+                         provisional_unknown=c.provisional_unknown)
     if graded is None:
         return part
     names = sc.local_names([s.name for s in inputs], param_names)
     own, after, _ = sc.generate_graded(part, names, len(inputs), len(param_names), c.grades)
     return sc.ScopedPart(part.scopes, part.graded, part.inputs, part.metrics, part.floors, layout, own, after,
-                         selectors=selectors, tie_to_exposure=tie, date_bounds=bounds)
+                         selectors=selectors, tie_to_exposure=tie, date_bounds=bounds,
+                         provisional_unknown=c.provisional_unknown)
+
+
+def _finalize_call(named: ast.Tuple, floors: int | None) -> ast.Call:
+    """``_FINALIZE(inp, prm, b_as_of, sc, g_rank, named)``; with ``floors``, every debtor floor's result too (the
+    undetermined ones may yet apply: provisional_grades: unknown)."""
+    load = ex.RowCodegen.load
+    args = [*(load(a) for a in ("inp", "prm", "b_as_of", "sc", "g_rank")), named]
+    if floors is not None:
+        args.append(ast.Tuple(elts=[load(f"r_{i}") for i in range(floors)], ctx=ast.Load()))
+    return ast.Call(func=load("_FINALIZE"), args=args, keywords=[])
 
 
 def _floor_statements(gen: ex.RowCodegen, floors: Sequence[FloorSpec], body: list[ast.stmt]) -> ast.Tuple:
@@ -2182,18 +2200,26 @@ def _finalizer(part: sc.ScopedPart, grades: tuple[str, ...], floors: Sequence[Fl
     names (``named``: their results, in order); then the elements' metrics after classification."""
     graded, after = part.graded, part.after
     naming = tuple((f.rank, f.selector) for f in floors if f.for_exposures is not None)
+    every = tuple((f.rank, f.selector if f.for_exposures is not None else None) for f in floors)
 
     def finalize(inp: tuple[Any, ...], prm: tuple[Any, ...], day: Any, elements: dict[str, Any],
-                 floor_rank: int, named: tuple[Any, ...] = ()) -> int:
+                 floor_rank: int, named: tuple[Any, ...] = (), results: tuple[Any, ...] | None = None) -> int:
         elements["@floor_rank"] = floor_rank
         worst = floor_rank
         fired = [(r, key) for (r, key), hit in zip(naming, named, strict=True) if hit is True] if True in named else ()
+        # provisional_grades: unknown: the debtor floors that may yet apply to an element (undetermined, or fired
+        # naming it undetermined) raise the worst rank it could have
+        pending = () if results is None else [(r, key) for (r, key), hit in zip(every, results, strict=True)
+                                              if hit is None or (hit is True and key is not None)]
         for e in elements.get(graded, ()) if graded else ():
             rank = max(e["@own_rank"], floor_rank)
             for r, key in fired:
                 if r > rank and e[key] is True:
                     rank = r
             e["@rank"], e["@grade"] = rank, grades[rank]
+            if results is not None:
+                e["@rank_max"] = max(rank, e["@own_rank_max"], *(r for r, key in pending
+                                                                   if key is None or e[key] is not False))
             worst = max(worst, rank)
             if after is not None:
                 after(inp, prm, day, elements, e)

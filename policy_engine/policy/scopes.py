@@ -59,6 +59,9 @@ class ScopedPart(Frozen, eq=False):
     # classification.decided_by_tie: an exposure's own floor reaching the debtor's grade names it even when a
     # debtor floor reaches it too (False: the debtor floor is named, as policies before the option decided).
     tie_to_exposure: bool = False
+    # classification.provisional_grades: unknown: each graded element keeps ``@rank_max``, the worst grade its
+    # undetermined floors could give, and grade_at_least of it is null between the two (see Scope.provisional_unknown).
+    provisional_unknown: bool = False
     # the date inputs a ``not_before`` of some scope's input names (read from the elements above it)
     date_bounds: frozenset[str] = frozenset()
 
@@ -100,7 +103,7 @@ def view(symbols: Mapping[str, ex.Symbol], owner: Mapping[str, str], parents: Ma
          from_debtor: bool | None = None, grade_known: bool = False, open_names: bool = False,
          rules: Mapping[str, tuple[str, str]] | None = None, unimported: Mapping[str, str] | None = None,
          element_metrics: Mapping[str, tuple[str, ast.expr]] | None = None,
-         least: Mapping[str, int] | None = None) -> ex.Scope:
+         least: Mapping[str, int] | None = None, provisional_unknown: bool = False) -> ex.Scope:
     """The names an expression of ``scope`` reads, and the child scopes it may aggregate.
 
     Built for every expression a policy checks and used at once (the compiler's names do not change while
@@ -116,14 +119,16 @@ def view(symbols: Mapping[str, ex.Symbol], owner: Mapping[str, str], parents: Ma
     def child(s: str) -> ex.Scope:
         return view(symbols, owner, parents, graded, s, stage, grades, warnings, from_debtor,
                     grade_known=from_debtor and s == graded, open_names=open_names, rules=rules,
-                    unimported=unimported, element_metrics=element_metrics, least=least)
+                    unimported=unimported, element_metrics=element_metrics, least=least,
+                    provisional_unknown=provisional_unknown)
 
     children = _Lazy(tuple(s for s, p in parents.items() if (p or DEBTOR) == scope and s != scope), child)
     return ex.Scope(symbols=names, stage=stage, grades=grades, warnings=warnings, rules=rules or {}, name=scope,
                     children=children,
                     all_scopes=dict(parents), elsewhere=_Unreadable(names, scope, parents),
                     grade_known=grade_known, graded=scope == graded, open_names=open_names,
-                    unimported=unimported or {}, element_metrics=element_metrics or {}, least=least or {})
+                    unimported=unimported or {}, element_metrics=element_metrics or {}, least=least or {},
+                    provisional_unknown=provisional_unknown)
 
 
 class _Readable(Mapping[str, ex.Symbol]):

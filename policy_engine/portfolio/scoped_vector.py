@@ -78,6 +78,9 @@ class LongTables:
     floors: list[Col] = field(default_factory=list)  # the graded scope's floors, per element
     metrics: dict[str, Col] = field(default_factory=dict)  # the graded scope's metrics, per element
     current: np.ndarray | None = None  # the graded elements' rank that grade and grade_at_least read now
+    # provisional_grades: unknown: the worst rank the undetermined floors could give, own and now (else None)
+    own_rank_max: np.ndarray | None = None
+    current_max: np.ndarray | None = None
     # Per scope, the values of the repeated subtrees (see _Shared) and of the ancestors' names
     # gathered onto its elements (with the ancestor's column they were gathered from).
     memo: dict[tuple[str, int], Col] = field(default_factory=dict)
@@ -100,7 +103,7 @@ class LongTables:
                 env["grade"] = self._grade(self.current)
         ve = ScopeEval(scope, self, level.n, env, self.policy.grade_ids)
         if scope == self.part.graded:
-            ve.grade_rank = self.current
+            ve.grade_rank, ve.grade_rank_max = self.current, self.current_max
         ve.up, ve.up_index = up, level.parent
         return ve
 
@@ -134,13 +137,17 @@ class LongTables:
         self._metrics(debtor, after=None)
         ve = self.evaluator(part.graded, debtor)
         own = np.zeros(g.n, np.int64)
+        pending = np.zeros(g.n, np.int64)
         self.floors = []
         for r in part.floors:
             c = _as_bool(_full_size(ve.eval(r.expr), g.n))
             self.floors.append(c)
             own = np.maximum(own, np.where(c.data & c.valid, r.rank, 0))
+            pending = np.maximum(pending, np.where(c.valid, 0, r.rank))
         self.own_rank = own
         self.current = own
+        if part.provisional_unknown:
+            self.own_rank_max = self.current_max = np.maximum(own, pending)
 
     def finalize(self, debtor: VectorEval, g_rank: np.ndarray, debtor_floors: Sequence[Col] = ()) -> np.ndarray:
         """Debtor floors onto every exposure (one with ``for_exposures`` onto those it names), the exposures'
@@ -156,11 +163,31 @@ class LongTables:
             if f.for_exposures is not None:  # only the exposures it names (the others took it in floor_rank)
                 np.maximum(self.rank, np.where(self._named(f, c), f.rank, 0), out=self.rank)
         self.current = self.rank
+        if part.provisional_unknown:
+            self.current_max = self._rank_max(debtor_floors)
         seg = g.segments(self.n)
         np.maximum(worst, seg.reduce(np.maximum, self.rank if seg.order is None else self.rank[seg.order], 0),
                    out=worst)
         self._metrics(debtor, after="classification")
         return worst.astype(g_rank.dtype)
+
+    def _rank_max(self, debtor_floors: Sequence[Col]) -> np.ndarray:
+        """Per exposure, the worst rank it could have: its own undetermined floors, and the debtor floors that may
+        yet apply to it (undetermined and not naming it out, or fired naming it undetermined)."""
+        assert self.own_rank_max is not None
+        parent = self.levels[self.part.graded or ""].parent
+        out = np.maximum(self.rank, self.own_rank_max)
+        for f, c in zip(self.policy.floors, debtor_floors, strict=True):
+            undetermined = ~np.broadcast_to(c.valid, np.shape(c.data))[parent]
+            if f.for_exposures is None:
+                may = undetermined
+            else:
+                named = self.metrics[f.selector]
+                unnamed = ~named.valid  # whether the floor names it is not known
+                may = (undetermined & (unnamed | np.asarray(named.data, dtype=bool))) | \
+                    ((c.data & c.valid)[parent] & unnamed)
+            np.maximum(out, np.where(may, f.rank, 0), out=out)
+        return out
 
     def debtor_floor_hits(self, debtor_floors: Sequence[Col]) -> list[np.ndarray]:
         """Per debtor floor (its results per debtor, in the policy's order), whether it applies to each exposure:
@@ -575,6 +602,8 @@ def fill_elements(run: ScopedRun, elements: Sequence[dict[str, Any]]) -> None:
         e["@own_rank"], e["@rank"] = int(t.own_rank[j]), int(t.rank[j])
         e["@grade"] = grades[e["@rank"]]
         e["@floors"] = tuple(bool(c.data[j]) if c.valid[j] else None for c in t.floors)
+        if t.current_max is not None and t.own_rank_max is not None:
+            e["@own_rank_max"], e["@rank_max"] = int(t.own_rank_max[j]), int(t.current_max[j])
         for name, c in t.metrics.items():
             e[name] = _python(c, j, types[name])
 

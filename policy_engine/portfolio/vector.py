@@ -70,6 +70,9 @@ class VectorEval:
         self.grade_index = {g: i for i, g in enumerate(grades)}
         self.warnings = warnings or {}
         self.grade_rank = grade_rank
+        # provisional_grades: unknown, in the graded scope: the worst rank each element's undetermined floors could
+        # give; grade_at_least is null where only it reaches the grade
+        self.grade_rank_max: np.ndarray | None = None
         self.series = SeriesFacts()
         self._texts: dict[int, tuple[np.ndarray, np.ndarray, dict[Any, int]]] = {}
         self.tables: Mapping[str, ex.Table] = {}  # those of the expression being evaluated

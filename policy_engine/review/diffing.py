@@ -731,6 +731,13 @@ def _scale_changes(old: CompiledPolicy, new: CompiledPolicy) -> list[Change]:
         words = {True: "exposure", False: "debtor"}
         out.append(Change("scale", "", "changed", f"decided_by_tie {words[tie[0]]} -> {words[tie[1]]}",
                           "decided_by_tie", words[tie[0]], words[tie[1]]))
+    provisional = (old.scoped.provisional_unknown if old.scoped is not None else None,
+                   new.scoped.provisional_unknown if new.scoped is not None else None)
+    if None not in provisional and provisional[0] != provisional[1]:  # changes decisions with a missing fact
+        said = {True: "unknown", False: "settled"}
+        out.append(Change("scale", "", "changed",
+                          f"provisional_grades {said[provisional[0]]} -> {said[provisional[1]]}",
+                          "provisional_grades", said[provisional[0]], said[provisional[1]]))
     return out
 
 

@@ -47,6 +47,12 @@ _TEXT = (SCOPES / "policy-aggregations.yaml").read_text(encoding="utf-8")
 _AT = _TEXT.index("warnings:\n")
 POLICIES["policy-named-floors"] = compile_document(load_yaml_text(_TEXT[:_AT] + NAMED_FLOORS + _TEXT[_AT:],
                                                                   str(SCOPES / "policy-aggregations.yaml")))
+# The same, reading a grade an undetermined floor could worsen as unknown (classification.provisional_grades): the
+# 10%-like share, the after-classification metrics and the for_exposures read three-valued grades.
+_NAMED = _TEXT[:_AT] + NAMED_FLOORS + _TEXT[_AT:]
+POLICIES["policy-provisional"] = compile_document(load_yaml_text(
+    _NAMED.replace("classification:\n", "classification:\n  provisional_grades: unknown\n", 1),
+    str(SCOPES / "policy-aggregations.yaml")))
 BATCH = 50  # debtors per drawn batch; 45 batches per policy: 2,250 debtors each
 EXAMPLES = 45
 VOLATILE = ("decision_id", "evaluated_at")
