@@ -233,12 +233,14 @@ def test_the_grade_headline_says_provisional_when_a_floor_is_undetermined() -> N
     moot = Decider(policy).decide(client)  # its floor, special mention, is the grade already: nothing is provisional
     assert [u["rule"] for u in moot["undetermined"] if u["kind"] == "classification"] == ["funds_misused"]
     del client["exposures"][0]["accounting"]
-    unsure = Decider(policy).decide(client)
+    unsure = Decider(policy).decide(client)  # its impairment floors, and the 10% rule reading its provisional grade
+    assert [u["rule"] for u in unsure["undetermined"] if u["kind"] == "classification"] == [
+        "contagion_10pct", "funds_misused", "credit_impaired", "impaired_ecl_50pct"]
     for lang, plain, provisional in (
             ("zh", "分类：关注（special_mention）\n",
-             "分类：关注（special_mention）（暂定：2条因数据缺失无法判断的分类规则可能使分类更差，见下文）\n"),
+             "分类：关注（special_mention）（暂定：3条因数据缺失无法判断的分类规则可能使分类更差，见下文）\n"),
             ("en", "Grade: Special mention (special_mention)\n",
-             "Grade: Special mention (special_mention) - provisional: 2 classification rule(s) undetermined for a "
+             "Grade: Special mention (special_mention) - provisional: 3 classification rule(s) undetermined for a "
              "missing fact could make it worse (below)\n")):
         assert plain in explain(settled, policy, lang=lang)
         assert plain in explain(moot, policy, lang=lang)
