@@ -458,6 +458,11 @@ def _exposures(page: _Page) -> list[str]:
     out = [head, words["exposures"].format(n=len(exposures))]
     if not exposures:  # "worst of none": a made-up pass unless someone checks the data
         out.append(words["no_exposures"])
+    # a debtor floor applying back to every exposure, undetermined: beside 'no floor fired' an exposure read as settled
+    # (one naming its exposures has an entry per exposure it may name, listed with the exposure's own)
+    pending = [u["rule"] for u in page.record.get("undetermined") or ()
+               if u.get("kind") == "classification" and "exposure" not in u
+               and getattr(page.floors.get(u["rule"]), "for_exposures", None) is None]
     for x in exposures:
         label = x["label"][page.lang]
         if x["decided_by"] == "default":
@@ -474,9 +479,11 @@ def _exposures(page: _Page) -> list[str]:
             out.append(words["exposure_floors"].format(rules=_LIST_SEP[page.lang].join(rules)))
         # a floor of this exposure a missing fact left undetermined: beside 'no floor fired' it read as settled
         unsure = [u["rule"] for u in page.record.get("undetermined") or ()
-                  if u.get("exposure") == x["exposure_id"] and u.get("kind") == "classification"]
+                  if u.get("exposure") == x["exposure_id"] and u.get("kind") == "classification"] + pending
         for key, worse in (("exposure_undetermined", True), ("exposure_undetermined_moot", False)):
-            rules = [_rule_name(page, r) for r in unsure if _could_worsen(page, r, x["grade"]) is worse]
+            rules = [words["debtor_floor"].format(rule=_rule_name(page, r))
+                     if getattr(page.floors.get(r), "scope", None) == "debtor" else _rule_name(page, r)
+                     for r in unsure if _could_worsen(page, r, x["grade"]) is worse]
             if rules:
                 out.append(words[key].format(rules=_LIST_SEP[page.lang].join(rules)))
         figures = _exposure_figures(page, x.get("metrics") or {})

@@ -54,7 +54,12 @@ def test_unknown_leaves_what_reads_a_provisional_grade_undetermined_and_says_why
     assert by_id["E0"]["metrics"]["loss_exposure"] is None and by_id["E1"]["metrics"]["loss_exposure"] == 0
     assert record["undefined_metrics"]["doubtful_balance"].startswith(
         "reads a provisional grade: exposure E0: grade (provisional, undetermined: uncovered)")
-    assert "reads a provisional grade: exposure E0: grade" in explain(record, UNKNOWN, "en")
+    en = explain(record, UNKNOWN, "en")
+    assert "reads a provisional grade: exposure E0: grade" in en
+    # under each exposure, the debtor rule that would apply back to it and could not be decided
+    e1 = en.splitlines()[en.splitlines().index("  - E1: Normal (normal), no floor fired") + 1]
+    assert e1.startswith("      undetermined (a fact missing: not fired, so the grade may be too good): ")
+    assert e1.endswith(": contagion (debtor rule)")  # the test policy describes no rule
     assert "读取了暂定的分类：债项 E0 的分类（分类暂定，以下规则无法判断：uncovered）" in explain(record, UNKNOWN, "zh")
     _agree(UNKNOWN, [debtor], tmp_path)
 

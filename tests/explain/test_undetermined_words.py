@@ -101,7 +101,8 @@ def test_an_undetermined_exposure_rule_names_its_exposure() -> None:
 def test_an_exposure_s_undetermined_floor_is_named_under_it_not_only_at_the_end() -> None:
     """'E1: Pass, no floor fired' read as settled while E1's floor funds_misused could not be decided: the exposure's
     lines now say so, beside the grade it may be too good for; a floor no worse than the grade (funds_misused,
-    special mention, beside E1's special mention) is named apart, as one that cannot change it."""
+    special mention, beside E1's special mention) is named apart, as one that cannot change it. A debtor rule left
+    undetermined that would apply back to it is named there too (the 10% rule, reading E1's provisional grade)."""
     policy = load_policy(REFERENCE / "policy-2.1.0.yaml")
     client = json.loads(DEBTOR_20.read_text(encoding="utf-8"))
     del client["exposures"][0]["funds_misused"]
@@ -110,11 +111,13 @@ def test_an_exposure_s_undetermined_floor_is_named_under_it_not_only_at_the_end(
     eid = client["exposures"][0]["exposure_id"]
     said = {"en": ["      undetermined (a fact missing: not fired, so the grade may be too good): Credit-impaired "
                    "(flagged, or in stage 3) -> at least substandard (credit_impaired), Credit-impaired with ECL at "
-                   "least 50% of the carrying amount -> at least doubtful (impaired_ecl_50pct)",
+                   "least 50% of the carrying amount -> at least doubtful (impaired_ecl_50pct), More than 10% of "
+                   "claims at this bank non-performing -> all at least substandard (contagion_10pct) (debtor rule)",
                    "      undetermined (a fact missing; its floor is no worse than the grade, which it cannot change): "
                    "Funds used for another purpose without consent -> at least special mention (funds_misused)"],
             "zh": ["      无法判断（数据缺失，未触发，等级可能偏乐观）：已发生信用减值（减值标识或第三阶段），"
-                   "至少次级类（credit_impaired）、信用减值且预期信用损失不低于账面余额的50%，至少可疑类（impaired_ecl_50pct）",
+                   "至少次级类（credit_impaired）、信用减值且预期信用损失不低于账面余额的50%，至少可疑类（impaired_ecl_50pct）、"
+                   "本行债权超过10%为不良，全部至少次级类（contagion_10pct）（债务人规则）",
                    "      无法判断（数据缺失；其下限不高于现有等级，不影响分类）：擅自改变资金用途，至少关注类"
                    "（funds_misused）"]}
     for lang, says in said.items():
