@@ -1733,8 +1733,6 @@ def audit_replay(ctx: click.Context, ref: str | None, replay_all: bool, client: 
 
     Give one decision (ID or record number), --all, or the filters of `audit list` to replay what they match.
     """
-    import json
-
     from .progress import Progress, progress
     from .record.audit import check_filters
 
@@ -1754,22 +1752,12 @@ def audit_replay(ctx: click.Context, ref: str | None, replay_all: bool, client: 
         shown = Progress("", enabled=False) if ref else \
             progress("replaying", None if filtered else store.head()[0], "records")
         with shown:
-            for r in rows:
-                status, diffs = store.replay(r)
-                shown.update()
-                counts[status] += 1
-                if fmt == "json":
-                    click.echo(json.dumps({"seq": r["seq"], "decision_id": r["decision_id"], "status": status,
-                                           "differences": diffs}, ensure_ascii=False))
-                elif status != "identical" or ref:
-                    shown.clear()  # the difference gets its own line, not the tail of the progress line
-                    click.echo(f"record {r['seq']} ({r['decision_id']}): {status}")
-                    for d in diffs:
-                        click.echo(f"    {d}")
+            reworded = _replay_rows(store, rows, fmt, bool(ref), shown, counts)
         lost = None if ref or filtered else _records_missing(store, sum(counts.values()), "replayed")
     from .diagnostics import Diagnostic
 
-    said = (f"{counts['identical']} identical, {counts['different']} different, "
+    anew = f" ({reworded} with their reasons for missing data worded anew)" if reworded else ""
+    said = (f"{counts['identical']} identical{anew}, {counts['different']} different, "
             f"{counts['not-replayable']} not replayable")
     failures = []
     if not any(counts.values()):  # filters of records that exist, none of them together (or a store of none)
@@ -1794,6 +1782,30 @@ def audit_replay(ctx: click.Context, ref: str | None, replay_all: bool, client: 
     failed = bool(failures)
     if failed:
         sys.exit(EXIT_AUDIT)
+
+
+def _replay_rows(store: Any, rows: Any, fmt: str, one: bool, shown: Any, counts: dict[str, int]) -> int:
+    """Replay each row, writing its line (text: a difference, or ``one`` record asked for), counting each status;
+    how many replayed identical with their reasons for missing data worded otherwise by this engine."""
+    import json
+
+    reworded = 0
+    for r in rows:
+        status, diffs, worded = store.replay_worded(r)
+        shown.update()
+        counts[status] += 1
+        reworded += bool(worded) and status == "identical"
+        if fmt == "json":
+            line = {"seq": r["seq"], "decision_id": r["decision_id"], "status": status, "differences": diffs}
+            click.echo(json.dumps({**line, "reworded": worded} if worded else line, ensure_ascii=False))
+        elif status != "identical" or one:
+            shown.clear()  # the difference gets its own line, not the tail of the progress line
+            click.echo(f"record {r['seq']} ({r['decision_id']}): {status}")
+            for d in diffs:
+                click.echo(f"    {d}")
+            for d in worded:
+                click.echo(f"    reworded: {d}")
+    return reworded
 
 
 # ------------------------------------------------------------------ generate

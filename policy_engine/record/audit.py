@@ -436,12 +436,23 @@ def _columns_disagree(row: Mapping[str, Any], stored: Mapping[str, Any]) -> list
             and str(row[column]) != str(value)]
 
 
-def _differences(stored: Mapping[str, Any], fresh: Mapping[str, Any]) -> list[str]:
-    """What a replayed decision gives otherwise than the stored one, field by field."""
+def _differences(stored: Mapping[str, Any], fresh: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """What a replayed decision gives otherwise than the stored one, field by field: the differences, and apart the
+    reasons for missing data this engine words otherwise (see ``_WORDING``)."""
     diffs: list[str] = []
+    worded: list[str] = []
     _diff("", {k: v for k, v in stored.items() if k not in _VOLATILE},
-          {k: v for k, v in fresh.items() if k not in _VOLATILE and k != "trace"}, diffs)
-    return diffs
+          {k: v for k, v in fresh.items() if k not in _VOLATILE and k != "trace"}, diffs, worded)
+    return diffs, worded
+
+
+# The words of a decision that explain missing data, not what was decided: why a metric has no value (the value of
+# ``undefined_metrics.<name>``; which metrics have none is decided) and what an undetermined rule lacked (its
+# ``reasons`` and ``missing``; which rules are undetermined is decided). Engines name the lacking facts ever more
+# precisely (the field's place, the element): a stored record worded by an earlier engine replays identical, its
+# rewording listed apart. (the enclosing key's state, key) -> the state inside it.
+_WORDING = {("", "undefined_metrics"): "reasons", ("", "undetermined"): "entries",
+            ("entries", "reasons"): "words", ("entries", "missing"): "words"}
 
 
 # Fields an engine added to a record after decisions were recorded without them: they say more about the same
@@ -451,19 +462,23 @@ def _differences(stored: Mapping[str, Any], fresh: Mapping[str, Any]) -> list[st
 _ADDED_LATER = frozenset({"excluded_by", "exposures_not_known"})
 
 
-def _diff(path: str, a: Any, b: Any, out: list[str]) -> None:
+def _diff(path: str, a: Any, b: Any, out: list[str], worded: list[str] | None = None, state: str = "") -> None:
     """Field-by-field differences, as 'path: stored -> replayed', each value as JSON writes it (a caller reads
-    ``true`` and ``null``, not Python's ``True`` and ``None``)."""
+    ``true`` and ``null``, not Python's ``True`` and ``None``); with ``worded``, those in the words that explain
+    missing data go there (``state``: where in them, see ``_WORDING``)."""
     if isinstance(a, dict) and isinstance(b, dict):
         for k in sorted(set(a) | set(b)):
             if k in _ADDED_LATER and k not in a:
                 continue
-            _diff(f"{path}.{k}" if path else k, a.get(k, "<absent>"), b.get(k, "<absent>"), out)
+            x, y = a.get(k, "<absent>"), b.get(k, "<absent>")
+            inner = "words" if state == "words" or (state == "reasons" and type(x) is str and type(y) is str
+                                                     and "<absent>" not in (x, y)) else _WORDING.get((state, k), "")
+            _diff(f"{path}.{k}" if path else k, x, y, out, worded, inner)
     elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
         for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            _diff(f"{path}[{i}]", x, y, out)
+            _diff(f"{path}[{i}]", x, y, out, worded, state)
     elif a != b:
-        out.append(f"{path}: {_shown(a)} -> {_shown(b)}")
+        (worded if worded is not None and state == "words" else out).append(f"{path}: {_shown(a)} -> {_shown(b)}")
 
 
 def _shown(v: Any) -> str:
@@ -1022,7 +1037,13 @@ class AuditStore:
         return self._segment_cache["value"]
 
     def replay(self, row: Record) -> tuple[str, list[str]]:
-        """Re-decide a stored record with today's engine: ('identical'|'different'|'not-replayable', diffs).
+        """Re-decide a stored record with today's engine: ('identical'|'different'|'not-replayable', diffs)."""
+        status, diffs, _ = self.replay_worded(row)
+        return status, diffs
+
+    def replay_worded(self, row: Record) -> tuple[str, list[str], list[str]]:
+        """:meth:`replay`, and the reasons for missing data the stored record words otherwise than this engine
+        (no difference in what was decided: 'identical' with them).
 
         A summary record (a batch's) is compared on its facts: the summary of the fresh decision.
         """
@@ -1032,17 +1053,17 @@ class AuditStore:
         # What list, --grade and export read is not what was decided: a difference whatever the replay gives.
         disagree = _columns_disagree(row, stored)
         if record is None:
-            return ("different", disagree) if disagree else (
-                "not-replayable", ["only the input's hash was stored (--audit-inputs hash-only)"])
+            return ("different", disagree, []) if disagree else (
+                "not-replayable", ["only the input's hash was stored (--audit-inputs hash-only)"], [])
         try:
             fresh = self._decider(row["policy_sha256"]).decide(record, as_of=row["as_of"])
         except InputError as exc:  # accepted when recorded, refused now: that is a difference
             return "different", [*(f"the stored input is now refused: {d.path}: {d.message}" for d in exc.diagnostics),
-                                 *disagree]
+                                 *disagree], []
         _recorded_hash(stored, fresh, record)
         if stored.get("record") == SUMMARY:
             fresh = summarize(fresh)
-        diffs = _differences(stored, fresh)
+        diffs, worded = _differences(stored, fresh)
         if diffs and stored.get("record") != SUMMARY:
             # maybe recorded by an engine whose messages rounded half to even (before 2026-12-06, or an
             # installation upgraded later): replayed as that engine wrote them; a real difference stays
@@ -1054,9 +1075,9 @@ class AuditStore:
             finally:
                 HALF_EVEN_MESSAGES.reset(token)
             _recorded_hash(stored, earlier, record)
-            diffs = min(diffs, _differences(stored, earlier), key=len)  # the messages of its day are no difference
+            diffs, worded = min((diffs, worded), _differences(stored, earlier), key=lambda d: len(d[0]))
         diffs = [*diffs, *disagree]
-        return ("identical" if not diffs else "different"), diffs
+        return ("identical" if not diffs else "different"), diffs, worded
 
     def full_decision(self, row: Record) -> tuple[dict[str, Any], str | None]:
         """The recorded decision in full, and a note when it had to be re-derived.
