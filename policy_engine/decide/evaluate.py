@@ -829,7 +829,7 @@ class ScopedDecider(Decider):
                               if can_lack.isdisjoint(refs) and n not in self._shares}
         # provisional_grades: unknown: the debtor rules and metrics that read an exposure's grade inside an
         # aggregation; one null for a provisional grade says so (no fact it reads is missing).
-        self._grade_inside = _reading_grades_inside(policy) if part.provisional_unknown else set()
+        self._grade_inside = _reading_grades_inside(policy, grades) if part.provisional_unknown else {}
 
     def decide(self, record: Any, as_of: str | _dt.date | None = None, trace: bool = False,
                file: str | None = None) -> dict[str, Any]:
@@ -932,10 +932,12 @@ class ScopedDecider(Decider):
             return None
         rows = arguments(env, debtor.elements)
         found = aggregation_missing(part, expr, rows, debtor.elements, debtor.inside)
-        if found is None:  # null with nothing lacking in the elements: a debtor name read with each, or a zero base
-            return self._outer_reason(name, env, depth)
         if found:
             return _no_value_for(found)
+        if _no_weight(expr, rows):  # a share of nothing, whatever its conditions
+            return _UNDEFINED.format(", ".join(names_read(expr.tree.args[1])))
+        if found is None:  # null with nothing lacking in the elements: a debtor name read with each, or a zero base
+            return self._outer_reason(name, env, depth)
         if rows and expr.tree.func.id == "share_where":  # type: ignore[attr-defined]  # weights, none positive
             return _UNDEFINED.format(", ".join(names_read(expr.tree.args[1])))  # type: ignore[attr-defined]
         return NO_MATCH
@@ -944,31 +946,72 @@ class ScopedDecider(Decider):
         """A debtor metric null because of an aggregation names the elements' values it lacked, or the provisional
         grades it read (provisional_grades: unknown): neither "none matched" nor a zero base then."""
         reason = self._elements_reason(name, env, depth)
-        if ("metric", name) in self._grade_inside and (
-                reason in (NO_MATCH, _NOTHING_READ) or reason.startswith("undefined for the figures read")):
-            after = self.policy.metrics[self._metric_index[name]].after is not None
-            provisional = self._provisional_grades(final=after)
+        read = self._grade_inside.get(("metric", name))
+        if read and (reason in (NO_MATCH, _NOTHING_READ) or reason.startswith("undefined for the figures read")):
+            provisional = self._provisional_of(name, env, read)
             if provisional:
-                return "reads a provisional grade: " + "; ".join(f"{k} ({v})" for k, v in provisional.items())
+                return _provisional_reason(provisional)
         return reason
 
-    def _provisional_grades(self, final: bool) -> dict[str, str]:
-        """The graded elements an undetermined floor could make worse, each with its own such floors: as the
-        debtor's rules read them before the debtor floors apply (``final``: after, as warnings and actions do)."""
+    def _provisional_of(self, name: str, env: Mapping[str, Any], read: frozenset[int]) -> dict[str, str]:
+        """The provisional grades that left metric ``name`` without a value: for one aggregation over the graded
+        elements, those whose arguments came out null (none for a share of no weight); else every element whose
+        grade_at_least of a grade it reads is unknown."""
+        metric = self.policy.metrics[self._metric_index[name]]
+        after, tree, part, debtor = metric.after is not None, metric.expr.tree, self.policy.scoped, _DEBTOR.get()
+        if not (isinstance(tree, ast.Call) and getattr(tree.func, "id", None) in AGGREGATIONS) or part is None \
+                or debtor is None or getattr(tree.args[0], "id", None) != part.graded:
+            return self._provisional_grades(after, read)
+        if name not in self._arguments:
+            self._arguments[name] = compile_element_arguments(metric.expr, part.layout, self.policy.grade_ids)
+        arguments = self._arguments[name]
+        if arguments is None:
+            return self._provisional_grades(after, read)
+        rows = arguments(env, debtor.elements)
+        if _no_weight(metric.expr, rows):
+            return {}
+        nulls = [i for i, row in enumerate(rows) if any(v is None for v in row)]
+        return self._provisional_grades(after, read, nulls) if nulls else {}
+
+    def _provisional_grades(self, final: bool, read: frozenset[int],
+                            only: Sequence[int] | None = None) -> dict[str, str]:
+        """The graded elements (of ``only``, their positions) whose grade_at_least of a grade in ``read`` (ranks) is
+        unknown, each with its undetermined floors and the facts they lack: as the debtor's rules read them before
+        the debtor floors apply (``final``: after, as warnings, actions and metrics after classification do)."""
         debtor, part = _DEBTOR.get(), self.policy.scoped
         if debtor is None or part is None or part.graded is None:
             return {}
+        graded = debtor.elements.get(part.graded, [])
         found = {}
         rank_key, max_key = ("@rank", "@rank_max") if final else ("@own_rank", "@own_rank_max")
-        for i, e in enumerate(debtor.elements.get(part.graded, ())):
-            rank = e[rank_key]
-            if e.get(max_key, 0) > rank:
-                floors = [f.id for f, r, hit in zip(part.floors, self._exposure_floor_ranks, e["@floors"], strict=True)
-                          if hit is None and r > rank]
-                found[f"{part.graded} {e.get('@key') or i + 1}: grade"] = (
-                    f"provisional, undetermined: {', '.join(floors)}" if floors
-                    else "provisional, an undetermined debtor rule could apply to it")
+        for i in range(len(graded)) if only is None else only:
+            e = graded[i]
+            rank, worst = e[rank_key], e.get(max_key, 0)
+            if not any(rank < g <= worst for g in read):
+                continue
+            pending = [f for f, r, hit in zip(part.floors, self._exposure_floor_ranks, e["@floors"], strict=True)
+                       if hit is None and r > rank]
+            found[f"{part.graded} {e.get('@key') or i + 1}: grade"] = (
+                f"provisional, undetermined: {self._pending_words(part, e, pending, debtor.inside)}" if pending
+                else "provisional, an undetermined debtor rule could apply to it")
         return found
+
+    @staticmethod
+    def _pending_words(part: ScopedPart, e: Mapping[str, Any], pending: Sequence[FloorSpec],
+                       memo: dict[Any, dict[str, str]] | None) -> str:
+        """Each undetermined floor of ``e`` and the facts it lacks, with their places (for explain to list)."""
+        graded = part.graded or ""
+        sources = {spec.name: spec.source for spec in part.inputs.get(graded, ())}
+        metrics = {m.name for m in part.metrics}
+        lacking: dict[str, None] = {}
+        for f in pending:
+            for n in f.expr.refs:
+                if n in sources and e.get(n) is None:
+                    lacking[f"missing input {e['@at']}.{sources[n]}"] = None
+                elif n in metrics and e.get(n) is None:
+                    lacking[metric_lacks(part, n, e, graded, memo).removeprefix("no value: ")] = None
+        ids = ", ".join(f.id for f in pending)
+        return f"{ids} ({'; '.join(lacking)})" if lacking else ids
 
     def _elements_reason(self, name: str, env: Mapping[str, Any], depth: int = 0) -> str:
         if name in self._none_matched and (name not in self._outer_inside
@@ -1029,8 +1072,9 @@ class ScopedDecider(Decider):
                 entry["reasons"].pop("when", None)
                 entry["missing"] += list(inside)
                 entry["reasons"].update(inside)
-        if (kind, rule) in self._grade_inside and not entry["missing"]:
-            provisional = self._provisional_grades(final=kind != "classification")
+        read = self._grade_inside.get((kind, rule))
+        if read and not entry["missing"]:
+            provisional = self._provisional_grades(kind != "classification", read)
             if provisional:  # no fact it reads is missing: the grades it reads are provisional
                 entry["reasons"].pop("when", None)
                 entry["missing"] += list(provisional)
@@ -1293,18 +1337,32 @@ def _debtor_floor_entries(policy: CompiledPolicy) -> tuple[list[tuple[dict[str, 
     return entries, {f.id: f for f in policy.floors if f.for_exposures is not None}
 
 
-def _reading_grades_inside(policy: CompiledPolicy) -> set[tuple[str, str]]:
-    """The debtor rules and metrics, by (kind, id), that read an exposure's grade inside an aggregation."""
+def _reading_grades_inside(policy: CompiledPolicy, grades: Sequence[str]) -> dict[tuple[str, str], frozenset[int]]:
+    """The debtor rules and metrics, by (kind, id), that read an exposure's grade inside an aggregation, each with
+    the ranks of the grades it tests (grade_at_least('substandard') reads whether an exposure reaches substandard)."""
     items = (("classification", policy.floors), ("warning", policy.warnings), ("action", policy.actions))
-    return {*((kind, x.id) for kind, xs in items for x in xs if _grade_inside(x.expr.tree)),
-            *(("metric", m.name) for m in policy.metrics if _grade_inside(m.expr.tree))}
+    read = {(kind, x.id): _grades_inside(x.expr.tree, grades) for kind, xs in items for x in xs}
+    read.update({("metric", m.name): _grades_inside(m.expr.tree, grades) for m in policy.metrics})
+    return {k: v for k, v in read.items() if v}
 
 
-def _grade_inside(tree: ast.AST) -> bool:
-    """Whether an expression reads an element's grade (grade_at_least) inside an aggregation."""
-    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in AGGREGATIONS
-               and any(isinstance(m, ast.Call) and isinstance(m.func, ast.Name) and m.func.id == "grade_at_least"
-                       for a in n.args[1:] for m in ast.walk(a)) for n in ast.walk(tree))
+def _grades_inside(tree: ast.AST, grades: Sequence[str]) -> frozenset[int]:
+    """The ranks of the grades an expression tests with grade_at_least inside an aggregation."""
+    return frozenset(grades.index(m.args[0].value) for n in ast.walk(tree)
+                     if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in AGGREGATIONS
+                     for a in n.args[1:] for m in ast.walk(a)
+                     if isinstance(m, ast.Call) and isinstance(m.func, ast.Name) and m.func.id == "grade_at_least"
+                     and m.args and isinstance(m.args[0], ast.Constant) and m.args[0].value in grades)
+
+
+def _no_weight(expr: Any, rows: list[tuple[Any, ...]]) -> bool:
+    """A share_where whose weights are all known and none positive: it has no value whatever its conditions."""
+    return bool(rows) and getattr(expr.tree.func, "id", None) == "share_where" \
+        and all(row[0] is not None for row in rows) and sum(row[0] for row in rows) <= 0
+
+
+def _provisional_reason(provisional: Mapping[str, str]) -> str:
+    return "reads a provisional grade: " + "; ".join(f"{k} ({v})" for k, v in provisional.items())
 
 
 def _aggregates(tree: ast.AST) -> bool:

@@ -168,7 +168,8 @@ _REASONS_ZH = (
     # provisional_grades: unknown: a debtor rule or metric that read a grade an undetermined floor could worsen
     (re.compile(r"^reads a provisional grade: (.*)$", re.S),
      lambda m: "读取了暂定的分类：" + "；".join(map(_provisional_zh, m[1].split("; ")))),
-    (re.compile(r"^provisional, undetermined: (.*)$", re.S), lambda m: f"分类暂定，以下规则无法判断：{m[1]}"),
+    (re.compile(r"^provisional, undetermined: (.*)$", re.S),
+     lambda m: "分类暂定，以下规则无法判断：" + _inner_zh(m[1])),
     (re.compile(r"^provisional, an undetermined debtor rule could apply to it$"),
      lambda m: "分类暂定：一条无法判断的债务人规则可能适用于它"),
     (re.compile(r"^no element met the aggregation's condition, or there is none$"),

@@ -45,7 +45,8 @@ def test_unknown_leaves_what_reads_a_provisional_grade_undetermined_and_says_why
     record = Decider(UNKNOWN).decide(debtor)
     assert record["metrics"]["np_share"] is None
     why = record["undefined_metrics"]["np_share"]
-    assert why == "reads a provisional grade: exposure E0: grade (provisional, undetermined: uncovered)"
+    assert why == ("reads a provisional grade: exposure E0: grade (provisional, undetermined: uncovered (missing input "
+                   "exposures[0].collateral_value))")
     contagion = _undetermined(record, "contagion")
     assert contagion is not None and contagion["missing"] == ["np_share"]
     # after classification: E0 may be doubtful (its own floor); E1 may be substandard (the debtor floor, undetermined,
@@ -53,14 +54,17 @@ def test_unknown_leaves_what_reads_a_provisional_grade_undetermined_and_says_why
     by_id = {x["exposure_id"]: x for x in record["exposures"]}
     assert by_id["E0"]["metrics"]["loss_exposure"] is None and by_id["E1"]["metrics"]["loss_exposure"] == 0
     assert record["undefined_metrics"]["doubtful_balance"].startswith(
-        "reads a provisional grade: exposure E0: grade (provisional, undetermined: uncovered)")
+        "reads a provisional grade: exposure E0: grade (provisional, undetermined: uncovered (missing input")
     en = explain(record, UNKNOWN, "en")
     assert "reads a provisional grade: exposure E0: grade" in en
     # under each exposure, the debtor rule that would apply back to it and could not be decided
     e1 = en.splitlines()[en.splitlines().index("  - E1: Normal (normal), no floor fired") + 1]
     assert e1.startswith("      undetermined (a fact missing: not fired, so the grade may be too good): ")
     assert e1.endswith(": contagion (debtor rule)")  # the test policy describes no rule
-    assert "读取了暂定的分类：债项 E0 的分类（分类暂定，以下规则无法判断：uncovered）" in explain(record, UNKNOWN, "zh")
+    zh = ("读取了暂定的分类：债项 E0 的分类（分类暂定，以下规则无法判断："
+          "uncovered（缺少输入：exposures[0].collateral_value））")
+    assert zh in explain(record, UNKNOWN, "zh")
+    assert "(to fill in: exposures[0].collateral_value)" in en
     _agree(UNKNOWN, [debtor], tmp_path)
 
 
@@ -69,6 +73,22 @@ def test_a_grade_a_fired_floor_already_reaches_is_known() -> None:
     record = Decider(UNKNOWN).decide(_debtor({**UNCOVERED_UNKNOWN, "days_past_due": 91}, PERFORMING))
     assert record["metrics"]["np_share"] == 0.5
     assert record["exposures"][0]["metrics"]["loss_exposure"] is None  # doubtful: not known
+
+
+def test_a_provisional_grade_that_cannot_reach_the_grade_read_is_known() -> None:
+    """E0's only undetermined floor (late_three, a payment's date missing) gives special mention: whether it reaches
+    substandard is known (no), so the share has its value."""
+    late_unknown = {**UNCOVERED_UNKNOWN, "days_past_due": 0, "schedule": [
+        {"due_date": "2025-01-31", "paid_date": "2025-02-20"}, {"due_date": "2025-02-28", "paid_date": "2025-03-20"},
+        {"due_date": "2025-03-31"}]}
+    record = Decider(UNKNOWN).decide(_debtor(late_unknown, PERFORMING))
+    assert "late_three" in [u["rule"] for u in record["undetermined"] if u.get("exposure") == "E0"]
+    assert record["metrics"]["np_share"] == 0
+
+
+def test_no_weight_at_all_is_no_share_whatever_the_grades() -> None:
+    record = Decider(UNKNOWN).decide(_debtor({**UNCOVERED_UNKNOWN, "balance": 0}, {**PERFORMING, "balance": 0}))
+    assert record["undefined_metrics"]["np_share"].startswith("undefined for the figures read (balance)")
 
 
 @pytest.mark.parametrize("policy", [SETTLED, UNKNOWN], ids=["settled", "unknown"])

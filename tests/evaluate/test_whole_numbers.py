@@ -93,4 +93,4 @@ def test_an_integral_float_of_a_whole_metric_replays_identical() -> None:
     """A decision recorded before this change wrote 5.0 where it now writes 5: the same number, no difference."""
     from policy_engine.record.audit import _differences
 
-    assert _differences({"metrics": {"n": 5.0}}, {"metrics": {"n": 5}}) == []
+    assert _differences({"metrics": {"n": 5.0}}, {"metrics": {"n": 5}}) == ([], [])
