@@ -114,12 +114,14 @@ def test_an_exposure_s_undetermined_floor_is_named_under_it_not_only_at_the_end(
                    "least 50% of the carrying amount -> at least doubtful (impaired_ecl_50pct), More than 10% of "
                    "claims at this bank non-performing -> all at least substandard (contagion_10pct) (debtor rule)",
                    "      undetermined (a fact missing; its floor is no worse than the grade, which it cannot change): "
-                   "Funds used for another purpose without consent -> at least special mention (funds_misused)"],
+                   "Funds used for another purpose without consent -> at least special mention (funds_misused), Debt "
+                   "non-performing here or elsewhere -> all at least special mention (nonperforming_any_bank) (debtor "
+                   "rule)"],
             "zh": ["      无法判断（数据缺失，未触发，等级可能偏乐观）：已发生信用减值（减值标识或第三阶段），"
                    "至少次级类（credit_impaired）、信用减值且预期信用损失不低于账面余额的50%，至少可疑类（impaired_ecl_50pct）、"
                    "本行债权超过10%为不良，全部至少次级类（contagion_10pct）（债务人规则）",
                    "      无法判断（数据缺失；其下限不高于现有等级，不影响分类）：擅自改变资金用途，至少关注类"
-                   "（funds_misused）"]}
+                   "（funds_misused）、本行或他行债务出现不良，全部至少关注类（nonperforming_any_bank）（债务人规则）"]}
     for lang, says in said.items():
         lines = explain(record, policy, lang=lang).splitlines()
         at = next(i for i, line in enumerate(lines) if line.startswith(f"  - {eid}"))
@@ -236,9 +238,11 @@ def test_the_grade_headline_says_provisional_when_a_floor_is_undetermined() -> N
     moot = Decider(policy).decide(client)  # its floor, special mention, is the grade already: nothing is provisional
     assert [u["rule"] for u in moot["undetermined"] if u["kind"] == "classification"] == ["funds_misused"]
     del client["exposures"][0]["accounting"]
-    unsure = Decider(policy).decide(client)  # its impairment floors, and the 10% rule reading its provisional grade
+    # its impairment floors, and the debtor rules reading its provisional grade (non-performing here: special mention,
+    # no worse than the grade; the 10% rule: substandard)
+    unsure = Decider(policy).decide(client)
     assert [u["rule"] for u in unsure["undetermined"] if u["kind"] == "classification"] == [
-        "contagion_10pct", "funds_misused", "credit_impaired", "impaired_ecl_50pct"]
+        "nonperforming_any_bank", "contagion_10pct", "funds_misused", "credit_impaired", "impaired_ecl_50pct"]
     for lang, plain, provisional in (
             ("zh", "分类：关注（special_mention）\n",
              "分类：关注（special_mention）（暂定：3条因数据缺失无法判断的分类规则可能使分类更差，见下文）\n"),
@@ -262,7 +266,7 @@ def test_an_undetermined_rule_names_the_fields_to_fill_in() -> None:
         lines = explain(record, policy, lang=lang).splitlines()
         block = lines[lines.index(next(x for x in lines if x.startswith(("Undetermined rules", "无法判断的规则")))):]
         rules = [x for x in block[1:] if x.startswith("  - ")]
-        assert len(rules) == 4 and all(x.endswith(says) for x in rules), rules
+        assert len(rules) == 5 and all(x.endswith(says) for x in rules), rules  # non-performing here waits too
 
 
 @pytest.mark.parametrize(("reasons", "places"), [
