@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import functools
 import itertools
 import operator
 import threading
@@ -137,17 +138,17 @@ class LongTables:
         self._metrics(debtor, after=None)
         ve = self.evaluator(part.graded, debtor)
         own = np.zeros(g.n, np.int64)
-        pending = np.zeros(g.n, np.int64)
         self.floors = []
         for r in part.floors:
             c = _as_bool(_full_size(ve.eval(r.expr), g.n))
             self.floors.append(c)
             own = np.maximum(own, np.where(c.data & c.valid, r.rank, 0))
-            pending = np.maximum(pending, np.where(c.valid, 0, r.rank))
         self.own_rank = own
         self.current = own
-        if part.provisional_unknown:
-            self.own_rank_max = self.current_max = np.maximum(own, pending)
+        if part.provisional_unknown:  # the worst its undetermined floors could make it
+            self.own_rank_max = self.current_max = functools.reduce(
+                np.maximum, (np.where(c.valid, 0, r.rank) for r, c in zip(part.floors, self.floors, strict=True)),
+                own)
 
     def finalize(self, debtor: VectorEval, g_rank: np.ndarray, debtor_floors: Sequence[Col] = ()) -> np.ndarray:
         """Debtor floors onto every exposure (one with ``for_exposures`` onto those it names), the exposures'
