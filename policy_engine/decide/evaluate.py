@@ -925,22 +925,28 @@ class ScopedDecider(Decider):
         if debtor is None or part is None:
             return None
         expr = self.policy.metrics[self._metric_index[name]].expr
-        if name not in self._arguments:
-            self._arguments[name] = compile_element_arguments(expr, part.layout, self.policy.grade_ids)
-        arguments = self._arguments[name]
+        arguments = self._element_arguments(name)
         if arguments is None:
             return None
         rows = arguments(env, debtor.elements)
         found = aggregation_missing(part, expr, rows, debtor.elements, debtor.inside)
         if found:
             return _no_value_for(found)
-        if _no_weight(expr, rows):  # a share of nothing, whatever its conditions
-            return _UNDEFINED.format(", ".join(names_read(expr.tree.args[1])))
+        # a share of nothing whatever its conditions, or one whose conditions have values: no weight is positive
+        if _no_weight(expr, rows) or (found is not None and rows and expr.tree.func.id == "share_where"):
+            return _UNDEFINED.format(", ".join(names_read(expr.tree.args[1])))  # type: ignore[attr-defined]
         if found is None:  # null with nothing lacking in the elements: a debtor name read with each, or a zero base
             return self._outer_reason(name, env, depth)
-        if rows and expr.tree.func.id == "share_where":  # type: ignore[attr-defined]  # weights, none positive
-            return _UNDEFINED.format(", ".join(names_read(expr.tree.args[1])))  # type: ignore[attr-defined]
         return NO_MATCH
+
+    def _element_arguments(self, name: str) -> Callable[..., list[tuple[Any, ...]]] | None:
+        """Metric ``name``'s per-element arguments, if it is one aggregation (built when first asked for)."""
+        part = self.policy.scoped
+        assert part is not None
+        if name not in self._arguments:
+            expr = self.policy.metrics[self._metric_index[name]].expr
+            self._arguments[name] = compile_element_arguments(expr, part.layout, self.policy.grade_ids)
+        return self._arguments[name]
 
     def _null_reason(self, name: str, env: Mapping[str, Any], depth: int = 0) -> str:
         """A debtor metric null because of an aggregation names the elements' values it lacked, or the provisional
@@ -962,9 +968,7 @@ class ScopedDecider(Decider):
         if not (isinstance(tree, ast.Call) and getattr(tree.func, "id", None) in AGGREGATIONS) or part is None \
                 or debtor is None or getattr(tree.args[0], "id", None) != part.graded:
             return self._provisional_grades(after, read)
-        if name not in self._arguments:
-            self._arguments[name] = compile_element_arguments(metric.expr, part.layout, self.policy.grade_ids)
-        arguments = self._arguments[name]
+        arguments = self._element_arguments(name)
         if arguments is None:
             return self._provisional_grades(after, read)
         rows = arguments(env, debtor.elements)
@@ -992,24 +996,23 @@ class ScopedDecider(Decider):
             pending = [f for f, r, hit in zip(part.floors, self._exposure_floor_ranks, e["@floors"], strict=True)
                        if hit is None and r > rank]
             found[f"{part.graded} {e.get('@key') or i + 1}: grade"] = (
-                f"provisional, undetermined: {self._pending_words(part, e, pending, debtor.inside)}" if pending
+                f"provisional, undetermined: {self._pending_words(e, pending, debtor.inside)}" if pending
                 else "provisional, an undetermined debtor rule could apply to it")
         return found
 
-    @staticmethod
-    def _pending_words(part: ScopedPart, e: Mapping[str, Any], pending: Sequence[FloorSpec],
+    def _pending_words(self, e: Mapping[str, Any], pending: Sequence[FloorSpec],
                        memo: dict[Any, dict[str, str]] | None) -> str:
         """Each undetermined floor of ``e`` and the facts it lacks, with their places (for explain to list)."""
-        graded = part.graded or ""
-        sources = {spec.name: spec.source for spec in part.inputs.get(graded, ())}
-        metrics = {m.name for m in part.metrics}
+        part = self.policy.scoped
+        assert part is not None and part.graded is not None
+        sources = {spec.name: spec.source for spec in part.inputs.get(part.graded, ())}
         lacking: dict[str, None] = {}
         for f in pending:
             for n in f.expr.refs:
                 if n in sources and e.get(n) is None:
                     lacking[f"missing input {e['@at']}.{sources[n]}"] = None
-                elif n in metrics and e.get(n) is None:
-                    lacking[metric_lacks(part, n, e, graded, memo).removeprefix("no value: ")] = None
+                elif n in self._exposure_metric_names and e.get(n) is None:
+                    lacking[metric_lacks(part, n, e, part.graded, memo).removeprefix("no value: ")] = None
         ids = ", ".join(f.id for f in pending)
         return f"{ids} ({'; '.join(lacking)})" if lacking else ids
 

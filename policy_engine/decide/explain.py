@@ -185,10 +185,10 @@ _ELEMENT_ZH = re.compile(r"\bexposure (\S+): ")  # 'exposure GT-1: ecl', as of_e
 
 def _provisional_zh(part: str) -> str:
     """``exposure E1: grade (provisional, undetermined: <floor ids>)`` in Chinese."""
-    m = re.match(r"^(.*?): grade \((.*)\)$", part, re.S)
+    m = re.match(r"^(?:exposure )?(.*?): grade \((.*)\)$", part, re.S)
     if m is None:
         return part
-    who = _ELEMENT_ZH.sub(r"债项 \1：", m[1] + ": ").removesuffix("：").removesuffix(": ")
+    who = f"债项 {m[1]}" if part.startswith("exposure ") else m[1]
     return f"{who} 的分类（{_reason(m[2], 'zh')}）"
 
 
