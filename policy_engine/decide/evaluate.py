@@ -692,6 +692,11 @@ class Decider:
                     reasons[n] = self._null_reason(n, env)
                 elif n in self._input_kind:
                     reasons[n] = "missing input"
+            elif type(v) is list and not v and n in self._input_kind:
+                # A series read directly with no period at all (a debtor's statements left empty): missing, as a
+                # metric reading it says, not "too few periods" beside an empty list of what is missing.
+                missing.append(n)
+                reasons[n] = "missing input"
             elif type(v) is list and None in v:
                 # A series read directly (a streak, an average) with a period that has no value.
                 missing.append(n)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -863,14 +863,31 @@ _PLACE = re.compile(r"\b[A-Za-z_][\w.]*\[\d+\](?:\.\w+|\[\d+\])+")  # exposures[
 _MAX_PLACES = 8
 
 
-def _places(reasons: Mapping[str, str]) -> str:
+_MISSING_INPUTS = re.compile(r"missing input: (\w+(?:, \w+)*)")  # a debtor's inputs, by name
+
+
+def _places(page: _Page, reasons: Mapping[str, str]) -> str:
     """The record's fields an undetermined rule's reasons name (``exposures[0].modifications[0].new_rate``), each
-    once, runs of periods as one (at most eight, then how many more); empty when they name none."""
-    found = list(dict.fromkeys(m[0] for why in reasons.values() for m in _PLACE.finditer(why)))
-    if not found:
+    once, runs of periods as one, then the debtor's fields behind the inputs they name (at most eight, then how
+    many more); empty when they name none."""
+    indexed = list(dict.fromkeys(m[0] for why in reasons.values() for m in _PLACE.finditer(why)))
+    runs = _runs(", ".join(indexed)).split(", ") if indexed else []  # a run of periods is one item
+    runs = list(dict.fromkeys([*runs, *_input_places(page, reasons)]))
+    if not runs:
         return ""
-    runs = _runs(", ".join(found)).split(", ")  # a run of periods is one item
     return ", ".join(runs[:_MAX_PLACES]) + (f", +{len(runs) - _MAX_PLACES}" if len(runs) > _MAX_PLACES else "")
+
+
+def _input_places(page: _Page, reasons: Mapping[str, str]) -> Iterator[str]:
+    """The field each debtor input a reason names missing reads (``external_rating.previous_notch``; a series, its
+    list): an element's reasons name their places, the debtor's name its inputs, whose fields the policy knows."""
+    debtor_inputs = {s.name: s for s in page.policy.inputs}
+    for name, why in reasons.items():
+        names = [name] if why == "missing input" else \
+            [n for m in _MISSING_INPUTS.finditer(why) for n in m[1].split(", ")]
+        for n in names:
+            if (spec := debtor_inputs.get(n)) is not None:
+                yield spec.source.split("[*]", 1)[0]
 
 
 def _lacking(page: _Page, name: str) -> str:
@@ -908,7 +925,7 @@ def _undetermined(page: _Page) -> list[str]:
                 page.words["of_exposure"].format(rule=name, id=u["exposure"])  # which of the debtor's
             line = page.words["undetermined_item"].format(kind=_KIND[page.lang][u["kind"]], rule=rule,
                                                           missing=_LIST_SEP[page.lang].join(missing) or "?")
-            places = _places(u.get("reasons") or {})
+            places = _places(page, u.get("reasons") or {})
             if places:  # the record's fields behind a derived figure: what the reader can fill in
                 line += page.words["fill_in"].format(places=places)
             if u.get("excluded_by"):

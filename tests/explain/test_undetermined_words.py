@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from policy_engine.decide.evaluate import Decider
-from policy_engine.decide.explain import _param_problem, _places, explain
+from policy_engine.decide.explain import _Page, _param_problem, _places, explain
 from policy_engine.policy.compiler import compile_document
 from policy_engine.policy.loader import load_yaml_text
 from policy_engine.policy.registry import load_policy
@@ -277,7 +277,29 @@ def test_an_undetermined_rule_names_the_fields_to_fill_in() -> None:
     ({"a": ", ".join(f"exposures[{i}].stage" for i in range(0, 20, 2))},
      "exposures[0].stage, exposures[2].stage, exposures[4].stage, exposures[6].stage, exposures[8].stage, "
      "exposures[10].stage, exposures[12].stage, exposures[14].stage, +2"),  # at most eight, then how many more
-    ({"a": "missing input"}, ""),
+    ({"a": "missing input"}, ""),  # not an input of the debtor
+    ({"capacity_significantly_reduced": "missing input"}, "capacity_significantly_reduced"),  # read directly
+    ({"external_rating_previous_notch": "missing input"}, "external_rating.previous_notch"),  # its field, not name
+    ({"net_income_q": "missing input"}, "statements"),  # a series: its list
+    ({"dscr": "depends on cfads (missing input: net_income_q, capacity_significantly_reduced)"},
+     "statements, capacity_significantly_reduced"),  # a metric's, however deep
+    ({"a": "missing input: exposures[0].accounting.stage", "b": "missing input: net_income_q"},
+     "exposures[0].accounting.stage, statements"),  # an element's places first
 ])
 def test_the_places_to_fill_in_are_the_record_fields_once_each(reasons: dict[str, str], places: str) -> None:
-    assert _places(reasons) == places
+    page = _Page.of({}, load_policy(REFERENCE / "policy-2.1.0.yaml"), "en")
+    assert _places(page, reasons) == places
+
+
+def test_a_series_read_directly_and_left_empty_is_missing_with_its_list_to_fill_in() -> None:
+    """A debtor without statements: 'Quarterly review' read the quarterly net income directly and said "missing ?",
+    its list of what was missing empty beside "too few periods". It is missing input, as a metric reading the
+    series says, and the line names the list to fill in."""
+    policy = load_policy(REFERENCE / "policy-2.1.0.yaml")
+    client = json.loads((REFERENCE / "samples" / "debtors" / "01-pass-single-loan.json").read_text("utf-8"))
+    client["statements"] = []
+    record = Decider(policy).decide(client)
+    entry = next(u for u in record["undetermined"] if u["rule"] == "review_quarterly")
+    assert entry["missing"] == ["net_income_q"] and entry["reasons"] == {"net_income_q": "missing input"}
+    line = next(x for x in explain(record, policy).splitlines() if "(review_quarterly)" in x)
+    assert line.endswith("missing Net income (each quarter) (net_income_q) (to fill in: statements)"), line
