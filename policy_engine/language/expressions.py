@@ -122,6 +122,7 @@ class Symbol(Frozen):
     bounds: tuple[float, float] | None = None  # every value lies in [low, high]: a parameter, a min/max input
     first_stage: str = "param"  # the first stage that may read it: "graded" for a metric after classification
     table: Table | None = None  # a table parameter's keys and cells (type TABLE)
+    whole: bool = False  # every value is a whole number: a parameter that may count months
 
 
 _STAGE_INDEX = {s: i for i, s in enumerate(STAGES)}
@@ -691,8 +692,8 @@ class _Checker:
             if t not in (NUMBER, NULL, UNKNOWN):
                 failed = True
                 self.report(self.fail("type-mismatch", f"arithmetic needs numbers, found {t}", side,
-                                      "dates: add_months(d, n) moves a date, days_between/months_between measure "
-                                      "between two; series: use last/sum/avg"))
+                                      self.number_hint(t, (side,)) or "dates: add_months(d, n) moves a date, "
+                                      "days_between/months_between measure between two; series: use last/sum/avg"))
         if isinstance(node.op, ast.Pow) and not failed:
             self._bounded_power(node)
         # A quotient is null for a zero divisor: not for a literal one of magnitude 1 or more (x / 365), which can
@@ -748,7 +749,8 @@ class _Checker:
                 raise self.fail("type-mismatch", f"'not' needs a condition, found {t}", node.operand)
             return BOOL, n
         if t not in (NUMBER, NULL, UNKNOWN):
-            raise self.fail("type-mismatch", f"sign needs a number, found {t}", node.operand)
+            raise self.fail("type-mismatch", f"sign needs a number, found {t}", node.operand,
+                            self.number_hint(t, (node.operand,)))
         return NUMBER, n
 
     def visit_BoolOp(self, node: ast.BoolOp, depth: int) -> tuple[str, bool]:
@@ -806,7 +808,7 @@ class _Checker:
             return "a date compares with a date; an age compares as a number: days_between(d, as_of) > 90 " \
                    "(months_between for months)"
         if NUMBER in (a, b) and {a, b} & {STRING, BOOL}:
-            return self._number_hint(a if b == NUMBER else b, operands)
+            return self.number_hint(a if b == NUMBER else b, operands)
         if {a, b} != {DATE, STRING}:
             return None
         param = next((n.id for n in operands if isinstance(n, ast.Name) and getattr(
@@ -819,7 +821,7 @@ class _Checker:
         return (f"'{text}' in quotes is text: write a date as date('{text}')" if text else
                 "a date compares with a date: write one as date('YYYY-MM-DD')")
 
-    def _number_hint(self, other: str, operands: Sequence[ast.AST]) -> str | None:
+    def number_hint(self, other: str, operands: Sequence[ast.AST]) -> str | None:
         """What to write where a number meets text or a boolean: a parameter written as text ('10%', 'two'), a
         number in quotes."""
         param = next((n.id for n in operands if isinstance(n, ast.Name) and getattr(

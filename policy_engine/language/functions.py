@@ -62,6 +62,8 @@ class Checker(Protocol):
 
     def _text_type(self, nodes: Sequence[ast.AST]) -> str: ...
 
+    def number_hint(self, other: str, operands: Sequence[ast.AST]) -> str | None: ...
+
 
 class RowGen(Protocol):
     """What an inline row-code hook may use of the row code generator."""
@@ -195,6 +197,8 @@ def want(c: Checker, fn: Function, node: ast.Call, i: int, got: str, *types: str
             c.scope.symbols.get(arg.id), "kind", None) == "param":  # cutoff: 2024-06-30 in parameters
         hint = (f"parameter '{arg.id}' holds text (a parameter cannot hold a date): write the date in the "
                 f"expression, date('YYYY-MM-DD') ({hint})")
+    elif NUMBER in types and got in (STRING, BOOL):
+        hint = c.number_hint(got, (arg,)) or hint  # a parameter written as text ('fifteen')
     c.report(c.fail("type-mismatch", f"argument {i + 1} of {fn.name}() must be {' or '.join(types)}, found {got}",
                     arg, hint))
     return False
@@ -671,8 +675,26 @@ def _check_add_months(c: Checker, fn: Function, node: ast.Call, args: Args) -> t
     if n is not None and (not float(n).is_integer() or abs(n) > MAX_MONTHS):
         raise c.fail("type-mismatch", f"argument 2 of add_months() counts months: a whole number "
                      f"-{MAX_MONTHS} to {MAX_MONTHS}, found {n!r}", node.args[1], f"signature: {fn.signature}")
+    _check_months_parameter(c, node.args[1])
     # Null when d or n is, and when a computed n is not a whole number or the date leaves the calendar.
     return DATE, True
+
+
+def _check_months_parameter(c: Checker, arg: ast.expr) -> None:
+    """A parameter given as add_months' months: its values are known, so one that is not a whole number (0.5) or
+    beyond MAX_MONTHS is an error here, not a date without a value in every decision that reads it."""
+    while isinstance(arg, ast.UnaryOp) and isinstance(arg.op, ast.USub | ast.UAdd):  # -months: a move back
+        arg = arg.operand
+    sym = c.scope.symbols.get(arg.id) if isinstance(arg, ast.Name) else None
+    if sym is None or sym.kind != "param" or sym.type != NUMBER or sym.bounds is None:
+        return
+    low, high = sym.bounds
+    if not sym.whole or max(-low, high) > MAX_MONTHS:
+        raise c.fail("type-mismatch", f"argument 2 of add_months() counts months: parameter '{sym.name}' holds "
+                     f"{f'{low:g}' if low == high else f'values {low:g} to {high:g}'}"
+                     f"{', not a whole number' if not sym.whole else ''}",
+                     arg, f"give '{sym.name}' whole numbers of months, -{MAX_MONTHS} to {MAX_MONTHS} (months "
+                     "between dates: months_between; a fraction of a year: days with days_between)")
 
 
 def _check_lookup(c: Checker, fn: Function, node: ast.Call, args: Args) -> tuple[str, bool]:

@@ -1101,7 +1101,8 @@ def _parameter_symbol(c: _Compiler, name: str, p: Mapping[str, Any]) -> ex.Symbo
     numbers = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
     # A parameter's values are all known here: its range is proved, not declared.
     bounds = (min(numbers), max(numbers)) if t == ex.NUMBER and len(numbers) == len(values) else None
-    return ex.Symbol(name, "param", t, False, bounds=bounds)
+    return ex.Symbol(name, "param", t, False, bounds=bounds, whole=bounds is not None and all(
+        n.is_integer() for n in numbers))
 
 
 def _parameter_segments(c: _Compiler, name: str, by_segment: Mapping[str, Any]) -> None:

@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from policy_engine.language import expressions as ex
-from policy_engine.policy.compiler import BUILTIN_SYMBOLS
+from policy_engine.policy.compiler import BUILTIN_SYMBOLS, check_document
+from policy_engine.policy.loader import load_yaml_text
 
 from ..conftest import DATA
 
@@ -119,14 +120,56 @@ def test_a_date_used_as_a_number_gets_the_date_functions_in_its_hint(text: str, 
      "parameter 'limit_flag' holds a boolean, not a number: write its value as a number"),
     ("x > '90'", "cannot compare number with string", "'90' in quotes is text: write the number 90"),
     ("x > s", "cannot compare number with string", None),  # an input's text: no guess at what was meant
+    # a threshold written as a word ('fifteen') read where a number is meant: the parameter is named there too
+    ("x > -limit_text", "sign needs a number, found string",
+     "parameter 'limit_text' holds text, not a number: write its value as a number"),
+    ("x * limit_flag > 1", "arithmetic needs numbers, found bool",
+     "parameter 'limit_flag' holds a boolean, not a number: write its value as a number"),
+    ("abs(limit_text) > 1", "argument 1 of abs() must be number, found string",
+     "parameter 'limit_text' holds text, not a number: write its value as a number"),
+    # months a parameter holds are known: one that is not whole gives no date in any decision
+    ("add_months(d1, -half_year) < as_of", "argument 2 of add_months() counts months: parameter 'half_year' holds "
+     "0.5, not a whole number", "give 'half_year' whole numbers of months, -1200 to 1200 (months between dates: "
+     "months_between; a fraction of a year: days with days_between)"),
+    ("add_months(d1, months_by_segment) < as_of", "argument 2 of add_months() counts months: parameter "
+     "'months_by_segment' holds values 3 to 2400", "give 'months_by_segment' whole numbers of months, -1200 to 1200 "
+     "(months between dates: months_between; a fraction of a year: days with days_between)"),
 ])
 def test_a_number_compared_with_text_names_the_parameter_or_quotes(text: str, message: str, hint: str | None
                                                                    ) -> None:
     scope = ex.Scope({**SYMBOLS, "limit_text": ex.Symbol("limit_text", "param", ex.STRING, False),
-                      "limit_flag": ex.Symbol("limit_flag", "param", ex.BOOL, False)}, "metric", GRADES)
+                      "limit_flag": ex.Symbol("limit_flag", "param", ex.BOOL, False),
+                      "half_year": ex.Symbol("half_year", "param", ex.NUMBER, False, bounds=(0.5, 0.5)),
+                      "months_by_segment": ex.Symbol("months_by_segment", "param", ex.NUMBER, False,
+                                                     bounds=(3.0, 2400.0), whole=True)}, "metric", GRADES)
     with pytest.raises(ex.ExpressionError) as err:
         ex.check_expression(text, scope)
     assert (err.value.message, err.value.hint) == (message, hint)
+
+
+@pytest.mark.parametrize(("months", "error"), [
+    ("{value: 0.5}", "parameter 'lookback' holds 0.5, not a whole number"),
+    ("{by_segment: {default: 12, trade: 1.5}}", "parameter 'lookback' holds values 1.5 to 12, not a whole number"),
+    ("{value: 12}", None),
+])
+def test_a_policy_moving_a_date_by_a_parameter_is_told_at_validation_when_its_months_are_not_whole(
+        months: str, error: str | None) -> None:
+    """0.5 months (an author's half year) made add_months give no date in every decision: the rule went undetermined
+    and explain asked for the payments' facts. The parameter's values are known, so it is an error at the place."""
+    text = (DATA / "mini-policy.yaml").read_text(encoding="utf-8")
+    text = text.replace("  income_q:", "  opened: {from: loan.opened, type: date}\n  income_q:", 1)
+    text = text.replace("parameters:\n", f"parameters:\n  lookback: {months}\n", 1)
+    text = text.replace("when: dpd > 90", "when: dpd > 90 or add_months(opened, -lookback) < as_of", 1)
+    diags, _ = check_document(load_yaml_text(text, "x.yaml"))
+    found = [(d.code, d.line, d.message) for d in diags if d.severity == "error"]
+    assert found == ([] if error is None else [("type-mismatch", 43, f"argument 2 of add_months() counts months: "
+                                                                      f"{error}")]), found
+
+
+def test_whole_months_in_a_parameter_move_a_date() -> None:
+    scope = ex.Scope({**SYMBOLS, "year": ex.Symbol("year", "param", ex.NUMBER, False, bounds=(-12.0, 12.0),
+                                                   whole=True)}, "metric", GRADES)
+    assert ex.check_expression("add_months(d1, -year) < as_of", scope) is not None
 
 
 @pytest.mark.parametrize(("text", "hint"), [
