@@ -2249,8 +2249,9 @@ def check_module_document(doc: Document, modules: ModuleSource | None = None,
     c = _Compiler(doc, modules, stack, memo)
     c.data = {**data, "inputs": data.get("inputs") or {}}  # a module may define no inputs; a policy must
     _schema_stage(c, doc, "module", c.data)
+    wrong = {d.path for d in c.sink.items if d.severity == "error"}  # an id not of the form: that is the error
     for key, wanted in zip(("id", "version"), expect or (), strict=False):
-        if isinstance(data.get(key), str) and data[key] != wanted:
+        if isinstance(data.get(key), str) and data[key] != wanted and key not in wrong:
             c.err("module-mismatch", f"the module file declares {key} {data[key]}, but it was found as {wanted}",
                   (key,), f"a module lives at <registry>/{data['id']}/module-{data['version']}.yaml")
     for _, run_pass in MODULE_PASSES:

@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from ..diagnostics import Diagnostic, PolicyError, UsageError, did_you_mean, sort_diagnostics
 from ..frozen import Frozen
@@ -103,7 +104,9 @@ def check_paths(paths: Iterable[str | Path]) -> list[CheckResult]:
             doc = load_yaml_file(f)
             if _is_module(doc):
                 diags = check_module_document(doc)[0]
-                results.append(CheckResult(str(f), [*diags, *_module_file_name(f, doc)], None,
+                wrong = {d.path for d in diags if d.severity == "error"}  # a place named by an id not of the form
+                placed = _module_file_name(f, doc) if not wrong & {"id", "version"} else []
+                results.append(CheckResult(str(f), [*diags, *placed], None,
                                            f"{doc.data.get('id')}@{doc.data.get('version')}"))
                 continue
             diags, policy = check_document(doc)
@@ -120,7 +123,21 @@ def check_paths(paths: Iterable[str | Path]) -> list[CheckResult]:
         for r in results:
             if r.file == d.file:
                 r.diagnostics.append(d)
+    _once_each(results)
     return results
+
+
+def _once_each(results: list[CheckResult]) -> None:
+    """A module's problem an importer repeats (they are listed at the module's file) is dropped from the importer
+    when the module's own check, in the same run, gives it: one mistake, one diagnostic."""
+    def key(d: Diagnostic) -> tuple[Any, ...]:
+        return os.path.normpath(d.file or ""), d.line, d.column, d.code, d.message
+
+    own = {os.path.normpath(r.file): {key(d) for d in r.diagnostics} for r in results}
+    for r in results:
+        here = os.path.normpath(r.file)
+        r.diagnostics[:] = [d for d in r.diagnostics if os.path.normpath(d.file or here) == here
+                            or key(d) not in own.get(os.path.normpath(d.file or ""), ())]
 
 
 def _module_file_name(path: Path, doc: Document) -> list[Diagnostic]:

@@ -55,6 +55,19 @@ def test_validate_exits_4_on_a_broken_pair_and_names_the_module_file(tmp_path: P
     assert f"{tmp_path / 'ratio-library' / 'module-1.0.0.yaml'}:9:35: error: unknown-name" in r.stderr
 
 
+def test_a_modules_problem_is_listed_once_when_the_module_is_validated_beside_its_importer(tmp_path: Path) -> None:
+    """Validating a folder checks the module on its own and the policy through it: the module's bad id was printed
+    twice, and a warning told the author to move the file to a folder named by that bad id."""
+    case = next(c for c in CASES if c["name"].startswith("a module id not of the form"))
+    _write(tmp_path, case["files"])
+    r = CliRunner().invoke(main, ["validate", str(tmp_path), "--format", "text"])
+    assert r.exit_code == 4
+    module = tmp_path / "ratio-library" / "module-1.0.0.yaml"
+    assert r.stderr.count(f"{module}:2:1: error: bad-value") == 1, r.stderr
+    assert "ratio_library/" not in r.stderr and "module-file-name" not in r.stderr, r.stderr
+    assert "module-invalid" in r.stderr  # the importer still says why it cannot load
+
+
 def test_validate_checks_modules_on_their_own_and_the_policies_through_them() -> None:
     results = {Path(r.file).relative_to(MODULES).as_posix(): r for r in check_paths([MODULES])}
     assert all(not r.diagnostics for r in results.values()), {f: r.diagnostics for f, r in results.items()}
