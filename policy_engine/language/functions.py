@@ -893,7 +893,8 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in [
              row_code=_row_fired, vector_args=False, first_stage="action", literal_args=(0,)),
     Function("add_months", 2, 2, "add_months(d, n) -> date",
              f"d moved n calendar months, the day clamped to the month's end (2024-01-31 + 1 = 2024-02-29); "
-             f"null when n is not a whole number within ±{MAX_MONTHS} or the date leaves the calendar",
+             f"null when n is not a whole number within ±{MAX_MONTHS} or the date leaves the calendar (an n "
+             "written as a number, or a parameter, is checked by `validate`: 0.5 is an error there)",
              _check_add_months, "f_add_months", row=_add_months),
     Function("lag", 2, 2, "lag(series, n) -> value",
              f"the value n periods before the latest {_W}; null when there are not n + 1 periods or it has none",
