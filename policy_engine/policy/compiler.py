@@ -732,6 +732,10 @@ class _Compiler:
                     why = f"'{name}' may have a fraction" if t == ex.NUMBER else f"'{name}' is a {t}"
                     self.err("bad-template", f"format 'd' of '{{{name}}}' needs a whole number; {why}",
                              (*path, lang), "use .0f, or round it in a metric: round(x)", rule=rule)
+                elif spec and (t := self.symbols[name].type) not in (ex.NUMBER, ex.UNKNOWN):
+                    # every format prints a number: text under {x:pct} printed as it is, with no percent sign
+                    self.err("bad-template", f"format '{spec}' of '{{{name}}}' needs a number; '{name}' is a {t}",
+                             (*path, lang), f"write {{{name}}} without a format", rule=rule)
 
     def _whole(self, name: str, seen: set[str]) -> bool:
         """Whether a placeholder's values are whole numbers: the ``d`` format prints nothing else."""
