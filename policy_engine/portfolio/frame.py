@@ -63,12 +63,17 @@ STORED_NAN_MESSAGE = "NaN is not a finite number (a missing value is a null)"
 
 def decimals_as_floats(table: Any) -> Any:
     """An Arrow table with its decimal columns (a warehouse's type for money: DECIMAL(18,4)) as float64, the numbers
-    the engine computes with; read as Python Decimals, every row was refused ('found Decimal')."""
+    the engine computes with; read as Python Decimals, every row was refused ('found Decimal').
+
+    Through the decimal's text: each becomes the float nearest it, as the same amount read from JSON or CSV does.
+    Arrow's direct cast is a bit off for about a third of DECIMAL(18,4) values (281052398.2356 read as
+    ...23560005), which moved a 10% share to 0.10000000000000002 and a debtor's grade with it.
+    """
     import pyarrow as pa
 
     for i, f in enumerate(table.schema):
         if pa.types.is_decimal(f.type):
-            table = table.set_column(i, f.name, table.column(i).cast(pa.float64(), safe=False))
+            table = table.set_column(i, f.name, table.column(i).cast(pa.string()).cast(pa.float64()))
     return table
 
 
