@@ -1151,6 +1151,11 @@ class AuditStore:
                 last = before[0] if before is not None else 0
                 link_break = Break(last + 1, None, "deleted", f"the chain head (record {head_seq}) is missing: "
                                    "records were removed at the end" + self._lost_segment(last + 1, head_seq))
+        elif head_seq != (last := before[0] if before is not None else 0):
+            # the head's hash is the last record's but its count is not: replay and export would say records are
+            # missing, and the next decision would be numbered after records that never were
+            link_break = Break(min(last, head_seq) + 1, None, "edited", f"the chain head counts {head_seq} records "
+                               f"where the chain holds {last}: the head was changed behind the store's back")
         # At the same record a broken link says more (a record missing, inserted or moved inside a
         # segment also breaks the content of the records behind it, whose place is hashed).
         breaks = [b for b in (link_break, first_edit, self._edited_snapshot(), self._missing_snapshot())

@@ -1153,6 +1153,22 @@ def test_verify_finds_a_policy_snapshot_deleted(store_with_samples: Path) -> Non
     assert "is missing: the decisions recorded under it cannot be shown or replayed" in out["break"]["detail"]
 
 
+@pytest.mark.parametrize(("seq", "says"), [
+    ("seq + 5", "the chain head counts {n5} records where the chain holds {n}"),
+    ("seq - 1", "the chain head counts {n1} records where the chain holds {n}"),
+])
+def test_verify_finds_the_chain_heads_count_changed(store_with_samples: Path, seq: str, says: str) -> None:
+    """Only the head's hash was compared: with its count raised by 5, verify said intact while replay and export
+    said five records were missing, and the next decision was numbered after them (found by a hostile review)."""
+    db = store_with_samples
+    with _raw(db) as raw:
+        n = raw.execute("SELECT seq FROM chain_head").fetchone()[0]
+        raw.execute(f"UPDATE chain_head SET seq = {seq}")
+    out = _verify(db)
+    assert out["ok"] is False and out["break"]["kind"] == "edited", out
+    assert out["break"]["detail"].startswith(says.format(n=n, n5=n + 5, n1=n - 1)), out["break"]
+
+
 @pytest.mark.parametrize(("damage", "commands", "says"), [
     ("DELETE FROM chain_head", [("audit", "verify"), ("audit", "replay", "--all"),
                                 ("decide", "-p", "loss-client-management", "-c", str(SAMPLES[0]))],
