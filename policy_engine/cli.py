@@ -1598,17 +1598,20 @@ def audit_show(ctx: click.Context, ref: str, lang: str, fmt: str | None) -> None
     from .decide.evaluate import SUMMARY
     from .decide.explain import explain as render
     from .decide.explain import explain_summary
-    from .policy.modules import compile_text
 
     fmt = fmt or _default_format()
     with _store(ctx) as store:
         row = store.get(ref)
         edited = store.record_problem(row)
+        snapshot = store.snapshot_problem(row["policy_sha256"])
         decision, note = store.full_decision(row)
-        policy = compile_text(store.policy_text(row["policy_sha256"]), "<snapshot>")
+        policy = store.compiled_policy(row["policy_sha256"])
     if edited is not None:  # shown all the same (an auditor looks at what is there), never as if it were sound
         _note(fmt, f"record {row['seq']}", "record-edited", f"record {row['seq']}: {edited}; what follows is not what "
               "was decided (`audit verify` checks the whole chain)")
+    if snapshot is not None:  # the explanation's rule texts come from it
+        _note(fmt, f"record {row['seq']}", "snapshot-edited", f"record {row['seq']}: {snapshot}; the explanation "
+              "below reads the changed text")
     text = (explain_summary if decision.get("record") == SUMMARY else render)(decision, policy, lang)
     if fmt == "json":
         click.echo(json.dumps({"seq": row["seq"], "recorded_at": row["recorded_at"], "hash": row["hash"],

@@ -34,7 +34,7 @@ from typing import Any
 import orjson
 
 from ..decide.segment import SegmentRecords, chunk_size
-from ..diagnostics import Diagnostic, InputError, PolicyEngineError, UsageError, did_you_mean
+from ..diagnostics import Diagnostic, InputError, PolicyEngineError, PolicyError, UsageError, did_you_mean
 from ..frozen import Frozen
 
 ENV_VAR = "POLICY_ENGINE_AUDIT_DB"
@@ -558,6 +558,7 @@ class AuditStore:
     def __init__(self, path: str | Path | None = None, create: bool = True):
         self.path = Path(path) if path is not None else default_path()
         self._compiled: dict[str, Any] = {}
+        self._snapshot_problems: dict[str, str | None] = {}  # policy sha256 -> why its stored text is not it
         self._segment_cache: dict[str, Any] = {}
         if not create and not self.path.exists():
             raise AuditError([Diagnostic("no-audit-store", f"no decision store at {self.path}",
@@ -928,12 +929,35 @@ class AuditStore:
 
     def _decider(self, key: str) -> Any:
         from ..decide.evaluate import Decider
-        from ..policy.modules import compile_text
 
         if key not in self._compiled:
-            # The snapshot is the bundle: the policy text and the module texts it imported that day.
-            self._compiled[key] = Decider(compile_text(self.policy_text(key), f"<snapshot {key[:12]}>"))
+            self._compiled[key] = Decider(self.compiled_policy(key))
         return self._compiled[key]
+
+    def compiled_policy(self, sha256: str) -> Any:
+        """The policy stored as ``sha256``, compiled. The snapshot is the bundle: the policy text and the module texts
+        it imported that day. A text that no longer compiles was changed behind the store's back: a store error
+        (exit 6), not an invalid policy of the user's (exit 4)."""
+        from ..policy.modules import compile_text
+
+        try:
+            return compile_text(self.policy_text(sha256), f"<snapshot {sha256[:12]}>")
+        except PolicyError as exc:
+            first = exc.diagnostics[0] if exc.diagnostics else None
+            raise AuditError([Diagnostic(
+                "snapshot-broken", f"the stored text of policy {sha256[:12]} no longer compiles"
+                f"{f' ({first.code}: {first.message})' if first else ''}: it was changed after it was recorded",
+                hint="`audit verify` names the first record decided under it")]) from None
+
+    def snapshot_problem(self, sha256: str) -> str | None:
+        """Why the stored text of policy ``sha256`` is not the text that decided (it no longer hashes to it), or
+        None. What show explains and replay re-decides with is that text: an edited one proves nothing."""
+        if sha256 not in self._snapshot_problems:
+            text = self.policy_text(sha256)
+            self._snapshot_problems[sha256] = None if hashlib.sha256(text.encode("utf-8")).hexdigest() == sha256 \
+                else f"the stored text of policy {sha256[:12]} no longer matches its sha256: it was changed after " \
+                "it was recorded, so it cannot show what decided (see `audit verify`)"
+        return self._snapshot_problems[sha256]
 
     def stored(self, row: Record) -> tuple[dict[str, Any], Any]:
         """(the decision as recorded, the input record or None): from the row, or from its segment.
@@ -1053,8 +1077,13 @@ class AuditStore:
         # What list, --grade and export read is not what was decided: a difference whatever the replay gives.
         disagree = _columns_disagree(row, stored)
         if record is None:
+            if row.get("segment_id") is None and (edited := self.record_problem(row)) is not None:
+                return "different", [f"the record: {edited} (its stored input gone; see `audit verify`)",
+                                     *disagree], []  # not a hash-only record: one whose input was removed
             return ("different", disagree, []) if disagree else (
                 "not-replayable", ["only the input's hash was stored (--audit-inputs hash-only)"], [])
+        if (snapshot := self.snapshot_problem(row["policy_sha256"])) is not None:
+            return "different", [snapshot, *disagree], []
         try:
             fresh = self._decider(row["policy_sha256"]).decide(record, as_of=row["as_of"])
         except InputError as exc:  # accepted when recorded, refused now: that is a difference

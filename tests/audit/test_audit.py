@@ -175,6 +175,48 @@ def test_tamper_policy_snapshot_text_is_caught(store_of_kind: tuple[str, Path]) 
         "the decisions recorded under it cannot be shown to come from it")
 
 
+def test_show_warns_and_replay_refuses_under_a_policy_snapshot_edited(store_of_kind: tuple[str, Path]) -> None:
+    """show explained a record with a rule's description rewritten in the stored snapshot, silently ("decided by
+    contagion_10pct (TAMPERED text ...)"), and replay re-decided with that text (found by a hostile review)."""
+    _, db = store_of_kind
+    with _raw(db) as raw:
+        sha, text = raw.execute("SELECT sha256, text FROM policy_snapshot").fetchone()
+        raw.execute("UPDATE policy_snapshot SET text = ?", (text.replace("days_past_due > 90", "days_past_due > 900"),))
+    shown = cli(db, "audit", "show", "1", "--format", "text")
+    assert shown.exit_code == 0 and "warning: record 1: the stored text of policy " in shown.stderr, shown.stderr
+    assert "no longer matches its sha256" in shown.stderr and "the explanation below reads the changed text" in \
+        shown.stderr
+    replayed = cli(db, "audit", "replay", "1", "--format", "json")
+    assert replayed.exit_code == 6, replayed.stdout
+    assert json.loads(replayed.stdout)["differences"][0].startswith(
+        f"the stored text of policy {sha[:12]} no longer matches its sha256"), replayed.stdout
+
+
+def test_a_policy_snapshot_that_no_longer_compiles_is_a_store_error(store_with_samples: Path) -> None:
+    """It was exit 4, an invalid policy, as if the user's policy were at fault: the store was damaged (exit 6)."""
+    with _raw(store_with_samples) as raw:
+        raw.execute("UPDATE policy_snapshot SET text = 'id: [unclosed'")
+    shown = cli(store_with_samples, "audit", "show", "1", "--format", "text")
+    assert shown.exit_code == 6 and "snapshot-broken" in shown.stderr and "no longer compiles" in shown.stderr, \
+        (shown.exit_code, shown.stderr)
+    replayed = cli(store_with_samples, "audit", "replay", "1", "--format", "text")  # a difference, said so
+    assert replayed.exit_code == 6 and "no longer matches its sha256" in replayed.stdout, replayed.stdout
+
+
+def test_a_full_record_whose_input_was_removed_is_not_called_hash_only(tmp_path: Path) -> None:
+    """Its input set to NULL, replay said "only the input's hash was stored (--audit-inputs hash-only)" and exit 0: a
+    false reason for a record changed behind the store's back."""
+    db = tmp_path / "a.db"
+    assert cli(db, "decide", "-p", "loss-client-management", "-c", str(SAMPLES[0])).exit_code == 0
+    with _raw(db) as raw:
+        raw.execute("UPDATE decision SET input_json = NULL WHERE seq = 1")
+    r = cli(db, "audit", "replay", "1", "--format", "json")
+    assert r.exit_code == 6, r.stdout
+    [difference] = json.loads(r.stdout)["differences"]
+    assert difference.startswith("the record: its content no longer matches its hash") and "hash-only" not in \
+        difference
+
+
 def test_tamper_edited_and_rehashed(store_of_kind: tuple[str, Path]) -> None:
     kind, db = store_of_kind
     row = _record(db, 5)  # all fields hashed
