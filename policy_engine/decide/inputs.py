@@ -473,7 +473,7 @@ def _misspelt_fields(policy: CompiledPolicy, given: Iterable[str]) -> list[tuple
     lists = [".".join(spec.root) for spec in policy.inputs if spec.series]
     if policy.scoped is not None:
         lists += [s.source[:-3] for s in policy.scoped.scopes]  # 'exposures[*].modifications[*]' -> its list
-    return sorted(near_misses(given, reads) + _lists_missed(given, lists))
+    return sorted((as_written(g), m) for g, m in near_misses(given, reads) + _lists_missed(given, lists))
 
 
 def _lists_missed(given: set[str], lists: Iterable[str]) -> list[tuple[str, str]]:
@@ -505,14 +505,33 @@ def _lists_missed(given: set[str], lists: Iterable[str]) -> list[tuple[str, str]
 
 def misspelt_message(policy: CompiledPolicy, given: str, meant: str, what: str = "field") -> str:
     """The warning for a field (or column) given under a name near one the policy reads."""
-    return (f"{what} '{given}' is not read by policy {policy.id}; did you mean '{meant}'? "
+    shown = as_written(".".join(n if n.strip() else f'"{n}"' for n in given.split(".")))  # a name left blank
+    return (f"{what} '{shown}' is not read by policy {policy.id}; did you mean '{meant}'? "
             f"(as given, '{meant}' is missing)")
 
 
-def near_misses(given: Iterable[str], reads: Iterable[str]) -> list[tuple[str, str]]:
+# A name holding a dot or brackets ('accounting[0]', 'stage.value' as one key of a record, 'accounting[0].stage' as a
+# column) is written with their full-width forms in the paths the check compares: a list, or an object, has the
+# ASCII ones there, and the two must not read alike. as_written() gives the name back as the record wrote it.
+_AS_NAME = str.maketrans({".": "．", "[": "［", "]": "］"})
+_AS_WRITTEN = str.maketrans({"．": ".", "［": "[", "］": "]"})
+_NAME_INDEX = re.compile(r"［[^］]*］")
+
+
+def as_name(key: str) -> str:
+    """A record's key, or a column's name, as one name of a path (see ``_AS_NAME``)."""
+    return key.translate(_AS_NAME)
+
+
+def as_written(path: str) -> str:
+    return path.translate(_AS_WRITTEN)
+
+
+def near_misses(given: Iterable[str], reads: Iterable[str], columns: bool = False) -> list[tuple[str, str]]:
     """(given, meant) for each given dotted path not read that is close to a read one that is not given
     under the same parent, case aside; indices collapse to ``[*]``, so a miss repeated in every element is
-    one."""
+    one. With ``columns`` (a table's header: no lists, and a name may carry its table's path before it or a field
+    after it) a column also matches the read one its path ends or starts with."""
     given, reads = set(given), set(reads)
     absent: dict[str, list[str]] = {}  # by parent: a typo keeps its place in the record
     loose: dict[str, str] = {}  # an absent path by its loose spelling
@@ -538,7 +557,12 @@ def near_misses(given: Iterable[str], reads: Iterable[str]) -> list[tuple[str, s
         meant = _near(g, candidates) if candidates else None
         if meant is None:  # the field one level too high or too low ('exposures[0].credit_impaired' for the one
             meant = _moved(g, by_leaf.get(leaf, ()))  # in 'exposures[0].accounting')
-        if meant is not None:
+        if meant is None:  # 'accounting[0]' or 'stage.value' as a name; a column with its path before or after
+            meant = _written_otherwise(g, reads - given, columns)
+            meant_parent, _, meant_leaf = (meant or "").rpartition(".")
+            if meant is not None and not columns and meant_leaf == leaf and meant_parent != parent:
+                g, meant = parent, meant_parent  # the object's name written otherwise: named once, as the object
+        if meant is not None and (g, meant) not in found.get((_INDEX.sub("[*]", g), _INDEX.sub("[*]", meant)), []):
             found.setdefault((_INDEX.sub("[*]", g), _INDEX.sub("[*]", meant)), []).append((g, meant))
         elif parent and parent not in absent:  # the object misspelt ('colateral'): named once, as the object
             meant_parent = _near(parent, [a for a in absent if f"{a}.{leaf}" in absent[a] and
@@ -550,6 +574,25 @@ def near_misses(given: Iterable[str], reads: Iterable[str]) -> list[tuple[str, s
                     found.setdefault(pair, []).append((parent, meant_parent))
     # a miss repeated in several periods or elements is named once; a padded index ('[03]' for '[3]') by its first
     return [each[0] if len(each) == 1 or pair[0] == pair[1] else pair for pair, each in sorted(found.items())]
+
+
+def _written_otherwise(given: str, absent: set[str], columns: bool) -> str | None:
+    """The absent read path ``given`` stands for when its names are written otherwise: an index or a field in a
+    name ('accounting[0]', 'stage.value' as one key); for a column, its table's path before it
+    ('exposures[*].schedule[*].paid_date') or a field after it ('paid_date.value')."""
+    parent, _, leaf = given.rpartition(".")
+    if not leaf.strip():  # a field without a name: the one field read there that the record lacks, if one
+        under = [a for a in absent if a.rpartition(".")[0] == parent]
+        return under[0] if len(under) == 1 else None
+    plain = ".".join(_NAME_INDEX.sub("", name).partition("．")[0].strip() for name in given.split("."))
+    if plain != given and plain in absent:
+        return plain
+    if not columns:
+        return None
+    names = plain.split(".")
+    ends = [".".join(names[i:]) for i in range(1, len(names))]  # the longest first
+    starts = [".".join(names[:i]) for i in range(len(names) - 1, 0, -1)]
+    return next((p for p in (*ends, *starts) if p in absent), None)
 
 
 def _moved(given: str, same_name: Iterable[str]) -> str | None:
@@ -629,7 +672,8 @@ def record_fields(record: Any, prefix: str = "") -> Iterator[str]:
     """Every leaf path of a client record, periods as ``root[k].field``."""
     if isinstance(record, dict):
         for k, v in record.items():
-            yield from record_fields(v, f"{prefix}.{k}" if prefix else str(k))
+            name = as_name(str(k))  # 'accounting[0]' as a key is a name, not an element of a list
+            yield from record_fields(v, f"{prefix}.{name}" if prefix else name)
     elif isinstance(record, list) and prefix:
         for i, item in enumerate(record):
             if isinstance(item, dict):

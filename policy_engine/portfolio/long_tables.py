@@ -17,6 +17,7 @@ orphaned (its debtor or parent element is not in the tables).
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -221,7 +222,7 @@ def misspelt_columns(policy: CompiledPolicy, source: Path | Mapping[str, Path]) 
     """(``table.column`` given, ``table.column`` meant): a column the layout does not read that looks like one
     it reads and that table lacks. Columns the policy does not read are not read, so an optional column under a
     misspelt name (``payments.paid_dte``) would read as null in every row; it is named, as a client table's is."""
-    from ..decide.inputs import near_misses
+    from ..decide.inputs import as_name, as_written, near_misses
 
     files = locate(policy, source)
     out: list[tuple[str, str]] = []
@@ -229,10 +230,29 @@ def misspelt_columns(policy: CompiledPolicy, source: Path | Mapping[str, Path]) 
         path = files.get(t.name)
         header = _header(path) if path is not None else []
         reads = {*t.columns, *t.parent_keys, *([t.key] if t.key else [])}
-        out += [(f"{t.name}.{given}", f"{t.name}.{meant}") for given, meant in near_misses(header, reads)]
+        # a column has no list: brackets in its name ('accounting[0].stage') are part of the name
+        names = [c if c in reads else ".".join(as_name(n) for n in c.split(".")) for c in header
+                 if not _NO_NAME.fullmatch(c)]  # a column without a name: _nameless says what it may be
+        out += [(f"{t.name}.{as_written(given)}", f"{t.name}.{meant}")
+                for given, meant in near_misses(names, reads, columns=True)]
+        out += _nameless(t.name, header, reads)
         out += [(f"{t.name}.{given}", " or ".join(f"{t.name}.{c}" for c in missing))
                 for given, missing in _groups_given_whole(header, reads)]
     return out
+
+
+_NO_NAME = re.compile(r"\s*|Unnamed: \d+")  # pandas writes a column without a name as 'Unnamed: 22'
+
+
+def _nameless(table: str, header: list[str], reads: set[str]) -> list[tuple[str, str]]:
+    """(the column, the columns read that the table lacks): a column without a name is not read, so a field it
+    holds reads null in every row; named beside what it may be, not passed over."""
+    lacking = sorted(reads - set(header))
+    if not lacking:
+        return []
+    shown = " or ".join(f"{table}.{c}" for c in lacking[:5]) + (f" (+{len(lacking) - 5} more)" if len(lacking) > 5
+                                                                 else "")
+    return [(f"{table}.(column {i + 1}, no name)", shown) for i, c in enumerate(header) if _NO_NAME.fullmatch(c)]
 
 
 def _groups_given_whole(header: list[str], reads: set[str]) -> list[tuple[str, list[str]]]:

@@ -315,6 +315,16 @@ def test_only_the_decided_debtors_of_a_folder_are_recorded(tmp_path: Path) -> No
     ("payments", "client_id,exposure_id,due_date,Paid_Date", "payments.Paid_Date", "payments.paid_date"),
     ("payments", "client_id,exposure_id,due_date,paid_dte", "payments.paid_dte", "payments.paid_date"),
     ("exposures", "client_id,exposure_id,balance,days_past_du", "exposures.days_past_du", "exposures.days_past_due"),
+    # the column's name with its path in the record before it, brackets, or a field after it: dropped in silence
+    ("payments", "client_id,exposure_id,due_date,schedule[*].paid_date", "payments.schedule[*].paid_date",
+     "payments.paid_date"),
+    ("payments", "client_id,exposure_id,due_date,exposures[*].schedule[*].paid_date",
+     "payments.exposures[*].schedule[*].paid_date", "payments.paid_date"),
+    ("payments", "client_id,exposure_id,due_date,paid_date.value", "payments.paid_date.value", "payments.paid_date"),
+    ("exposures", "client_id,exposure_id,balance,days_past_due[0]", "exposures.days_past_due[0]",
+     "exposures.days_past_due"),
+    ("payments", "client_id,exposure_id,due_date,", "payments.(column 4, no name)", "payments.paid_date"),
+    ("payments", "client_id,exposure_id,due_date,Unnamed: 3", "payments.(column 4, no name)", "payments.paid_date"),
 ])
 def test_a_misspelt_column_of_a_long_table_is_named_not_read_as_null(tmp_path: Path, table: str, header: str,
                                                                      given: str, meant: str) -> None:
