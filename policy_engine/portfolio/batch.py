@@ -304,6 +304,20 @@ def _refuse_utf8_as_other(data: bytes, encoding: str, path: Path) -> None:
                                  hint="drop --encoding: UTF-8 is the default (a byte-order mark is skipped)")])
 
 
+def _refuse_wide(data: bytes, encoding: str, path: Path) -> None:
+    """A CSV of UTF-16 or UTF-32 text (Excel's 'Unicode text', PowerShell's '>'): its NUL bytes and line ends made
+    the header 'hold carriage returns', a reason that sent the reader elsewhere. The records are found by their
+    line-end bytes, which text of 2 or 4 bytes a character does not have (--encoding utf-16 read one row as two),
+    so it is refused whatever --encoding says."""
+    from ..policy.loader import wide_text
+
+    wide = wide_text(data[:4])
+    if wide is not None:
+        raise InputError([Diagnostic("unreadable", f"{wide}; a table is read as text of one byte a character "
+                                     f"(--encoding {encoding})", file=str(path),
+                                     hint="save it as 'CSV UTF-8 (comma delimited)'")])
+
+
 def _read_csv(path: Path, encoding: str) -> Table:
     """A CSV file as text cells, each record's line known; a header naming a column twice is refused.
 
@@ -312,6 +326,7 @@ def _read_csv(path: Path, encoding: str) -> Table:
     empty cells).
     """
     data = path.read_bytes()
+    _refuse_wide(data, encoding, path)
     _refuse_utf8_as_other(data, encoding, path)
     layout = csv_layout(data, encoding)
     check_header(layout.header, path, line=1)

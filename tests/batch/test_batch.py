@@ -486,7 +486,8 @@ def test_chunked_threaded_runs_equal_a_single_chunk(policy: Any, decider: Decide
 
 @pytest.mark.parametrize(("name", "content", "message"), [
     ("bad.xlsx", b"garbage", "cannot read the table"), ("bad.parquet", b"garbage", "cannot read the table"),
-    ("bad.csv", b"\xff\xfe\x00bad", "cannot decode the file as utf-8 (byte 0xff)")])
+    ("bad.csv", b"\xff\xfe\x00bad", "UTF-16 text (byte-order mark ff fe)"),
+    ("bad.csv", b"ab\xffcd\n", "cannot decode the file as utf-8 (byte 0xff)")])
 def test_unreadable_tables_are_input_errors_not_crashes(tmp_path: Path, name: str, content: bytes,
                                                         message: str) -> None:
     path = tmp_path / name
