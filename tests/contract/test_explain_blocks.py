@@ -43,7 +43,8 @@ def test_an_undeterminable_restructuring_is_flagged_under_its_action_and_listed_
     assert lines[reprice + 2] == ("    ? Whether this is a restructuring cannot be determined (missing data); "
                                   "decide manually")
     assert text.endswith("Undetermined rules (missing data, not fired):\n"
-                         "  - restructuring test reprice_down: missing loan_rate, fair_rate\n")
+                         "  - restructuring test reprice_down: missing loan_rate, fair_rate (to fill in: loan.rate, "
+                         "loan.fair_rate)\n")
 
 
 def test_without_undetermined_rules_or_trace_the_actions_block_ends_the_text(decider: Decider, policy: Any) -> None:

@@ -445,10 +445,13 @@ def test_a_report_of_debtors_counts_debtors_and_shows_exposure_moves_in_their_ow
     line = next(line for line in md.stdout.splitlines() if line.startswith("| 04-financial-overdue-5-days |"))
     # on 2027-07-01 the sample's bureau report (2026-09-15) and internal rating (2026-03-31) are stale
     assert line.endswith("| overdue_any → overdue_any | +bureau_report_stale +days_past_due_off_schedule "
-                         "+internal_rating_stale +overdue | +collect_arrears | E1: actions +collect_arrears |"), line
+                         "+internal_rating_stale +overdue | +collect_arrears | E1: warnings "
+                         "+days_past_due_off_schedule, actions +collect_arrears; E2: warnings "
+                         "+days_past_due_off_schedule |"), line
     assert "1 debtor(s) rejected and not compared" in md.stderr
     zh = _impact("--format", "text", "--lang", "zh", *args, **pair).stdout
-    assert "发生变化的债务人" in zh and "读取债务人数" in zh and "E1: 措施 +collect_arrears" in zh
+    assert "发生变化的债务人" in zh and "读取债务人数" in zh
+    assert "E1: 预警 +days_past_due_off_schedule，措施 +collect_arrears" in zh
     clients = _impact("--format", "markdown")  # 1.1.0 clients converted for 2.0.0: clients they stay
     assert json.loads(_impact("--format", "json").stdout)["records"] == "clients"
     assert "**Clients that changed**" in clients.stdout and "Exposures changed" not in clients.stdout
