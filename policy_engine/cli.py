@@ -963,8 +963,8 @@ def _emit_test_report(run: Any, cov: dict[str, Any], fmt: str, verbose: bool, mi
         for r in run.results:
             if not r.passed:
                 click.echo(f"FAIL {r.file}:{r.line} [{r.policy}] {r.name}")
-                for f in r.failures:
-                    click.echo(f"     {f}")
+                for f, at in zip(r.failures, r.to_dict()["failure_lines"], strict=True):
+                    click.echo(f"     {f}" if at is None else f"     line {at}: {f}")
             elif verbose:
                 click.echo(f"ok   {r.file}:{r.line} [{r.policy}] {r.name}")
         if run.diagnostics:

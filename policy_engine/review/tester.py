@@ -40,6 +40,8 @@ class CaseResult:
     policy: str
     line: int | None
     failures: list[str] = field(default_factory=list)
+    # the line of the expectation each failure is about (its key under expect:), None for the case's own (its client)
+    failure_lines: list[int | None] = field(default_factory=list)
     outcomes: dict[Outcome, bool] = field(default_factory=dict, repr=False)  # (kind, rule) -> fired
     asserted: dict[Outcome, bool] = field(default_factory=dict, repr=False)  # what an expectation pinned
     # a failing case pins nothing; what its expectations would pin, so coverage can name the case to fix
@@ -51,7 +53,8 @@ class CaseResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"file": self.file, "line": self.line, "name": self.name, "policy": self.policy,
-                "passed": self.passed, "failures": self.failures}
+                "passed": self.passed, "failures": self.failures,
+                "failure_lines": [*self.failure_lines, *[None] * (len(self.failures) - len(self.failure_lines))]}
 
 
 @dataclass
@@ -1142,7 +1145,10 @@ def _run_case(tf: Path, doc: Document, i: int, case: Mapping[str, Any], policy: 
     if "invalid_input" in expect:
         result.failures.append("invalid_input: expected the client to be rejected, but it was decided")
         return result
-    result.failures.extend(check_expectations(expect, record))
+    for key, kind in EXPECTATIONS.items():  # each failure at the line of its expectation, for an editor to jump to
+        if key in expect and (lines := kind.check(expect[key], record)):
+            result.failures += lines
+            result.failure_lines += [doc.locate(("cases", i, "expect", key))[0]] * len(lines)
     result.outcomes = rule_outcomes(policy, record)
     # a failing case pins nothing: which of its expectations held is no evidence
     pins = asserted_outcomes(policy, expect, result.outcomes)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from policy_engine.cli import main
 from policy_engine.policy.registry import check_paths
 from policy_engine.review.tester import PatchError, apply_patch, check_expectations, run_tests
 
@@ -40,6 +43,19 @@ def test_a_failing_case_shows_expected_and_actual(tmp_path: Path) -> None:
     assert run.failed == 1
     assert run.results[0].failures == ["grade: expected 'bad', got 'good' (decided by scorecard, score 5)"]
     assert run.results[0].line == 3
+    assert run.results[0].failure_lines == [5]  # the expectation's own line, where an editor jumps to
+
+
+def test_each_failure_names_the_line_of_its_expectation_in_text_and_json(tmp_path: Path) -> None:
+    """A failing case was located at its first line only: its author searched the case for the wrong expectation."""
+    suite = _write_suite(tmp_path, f"  - name: wrong\n    client: {CLIENT}\n    expect:\n      warnings: []\n"
+                                   "      grade: bad\n      metrics: {ratio_al: 3}\n")
+    text = CliRunner().invoke(main, ["test", str(suite), "--format", "text"])
+    assert text.exit_code == 1
+    assert "     line 7: grade: expected 'bad', got 'good'" in text.stdout, text.stdout
+    assert "     line 8: metrics.ratio_al: expected 3, got 2" in text.stdout, text.stdout
+    report = json.loads(CliRunner().invoke(main, ["test", str(suite), "--format", "json"]).stdout)
+    assert report["cases"][0]["failure_lines"] == [7, 8]
 
 
 def test_a_failing_grade_without_a_scorecard_says_which_rule_and_exposure_decided(tmp_path: Path) -> None:
