@@ -516,6 +516,7 @@ def misspelt_message(policy: CompiledPolicy, given: str, meant: str, what: str =
 _AS_NAME = str.maketrans({".": "．", "[": "［", "]": "］"})
 _AS_WRITTEN = str.maketrans({"．": ".", "［": "[", "］": "]"})
 _NAME_INDEX = re.compile(r"［[^］]*］")
+_ODD_NAME = re.compile(r"[．［］]|(?:^|\.)\s*(?:\.|$)")  # a dot or brackets in a name, or a blank name
 
 
 def as_name(key: str) -> str:
@@ -542,6 +543,7 @@ def near_misses(given: Iterable[str], reads: Iterable[str], columns: bool = Fals
         by_leaf.setdefault(r.rpartition(".")[2], []).append(r)
     found: dict[tuple[str, str], list[tuple[str, str]]] = {}
     given_parents = {g.rpartition(".")[0] for g in given}
+    unread = reads - given
     for g in sorted(given - reads):
         parent, _, leaf = g.rpartition(".")
         meant = loose.get(_loose(g))
@@ -557,8 +559,8 @@ def near_misses(given: Iterable[str], reads: Iterable[str], columns: bool = Fals
         meant = _near(g, candidates) if candidates else None
         if meant is None:  # the field one level too high or too low ('exposures[0].credit_impaired' for the one
             meant = _moved(g, by_leaf.get(leaf, ()))  # in 'exposures[0].accounting')
-        if meant is None:  # 'accounting[0]' or 'stage.value' as a name; a column with its path before or after
-            meant = _written_otherwise(g, reads - given, columns)
+        if meant is None and (columns or _ODD_NAME.search(g)):  # 'accounting[0]' or 'stage.value' as a name, a
+            meant = _written_otherwise(g, unread, columns)  # blank one; a column with its path before or after
             meant_parent, _, meant_leaf = (meant or "").rpartition(".")
             if meant is not None and not columns and meant_leaf == leaf and meant_parent != parent:
                 g, meant = parent, meant_parent  # the object's name written otherwise: named once, as the object

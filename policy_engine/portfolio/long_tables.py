@@ -252,7 +252,8 @@ def _nameless(table: str, header: list[str], reads: set[str]) -> list[tuple[str,
         return []
     shown = " or ".join(f"{table}.{c}" for c in lacking[:5]) + (f" (+{len(lacking) - 5} more)" if len(lacking) > 5
                                                                  else "")
-    return [(f"{table}.(column {i + 1}, no name)", shown) for i, c in enumerate(header) if _NO_NAME.fullmatch(c)]
+    # the first column without a name is a frame's row index (pandas' to_csv writes one by default): no field
+    return [(f"{table}.(column {i + 1}, no name)", shown) for i, c in enumerate(header) if i and _NO_NAME.fullmatch(c)]
 
 
 def _groups_given_whole(header: list[str], reads: set[str]) -> list[tuple[str, list[str]]]:
