@@ -944,10 +944,17 @@ class AuditStore:
             return compile_text(self.policy_text(sha256), f"<snapshot {sha256[:12]}>")
         except PolicyError as exc:
             first = exc.diagnostics[0] if exc.diagnostics else None
+            why = f" ({first.code}: {first.message})" if first else ""
+            if self.snapshot_problem(sha256) is not None:
+                raise AuditError([Diagnostic(
+                    "snapshot-broken", f"the stored text of policy {sha256[:12]} no longer compiles{why}: it was "
+                    "changed after it was recorded", hint="`audit verify` names the first record decided under "
+                    "it")]) from None
+            # intact: an engine of today checks more than the one that recorded it
             raise AuditError([Diagnostic(
-                "snapshot-broken", f"the stored text of policy {sha256[:12]} no longer compiles"
-                f"{f' ({first.code}: {first.message})' if first else ''}: it was changed after it was recorded",
-                hint="`audit verify` names the first record decided under it")]) from None
+                "snapshot-refused", f"the stored text of policy {sha256[:12]} is intact (it hashes to its sha256), "
+                f"but this engine refuses it{why}: a decision under it cannot be explained or replayed by this "
+                "engine", hint="use the engine that recorded it (the decision's engine_version)")]) from None
 
     def snapshot_problem(self, sha256: str) -> str | None:
         """Why the stored text of policy ``sha256`` is not the text that decided (it no longer hashes to it), or
@@ -1078,12 +1085,17 @@ class AuditStore:
         disagree = _columns_disagree(row, stored)
         if record is None:
             if row.get("segment_id") is None and (edited := self.record_problem(row)) is not None:
-                return "different", [f"the record: {edited} (its stored input gone; see `audit verify`)",
-                                     *disagree], []  # not a hash-only record: one whose input was removed
+                return "different", [f"the record: {edited} (see `audit verify`)", *disagree], []  # not to be
+                # called hash-only: its input may have been removed
             return ("different", disagree, []) if disagree else (
                 "not-replayable", ["only the input's hash was stored (--audit-inputs hash-only)"], [])
         if (snapshot := self.snapshot_problem(row["policy_sha256"])) is not None:
             return "different", [snapshot, *disagree], []
+        try:
+            self._decider(row["policy_sha256"])
+        except AuditError as exc:  # an intact text this engine refuses: the others of a replay --all go on
+            return ("different", disagree, []) if disagree else (
+                "not-replayable", [d.message for d in exc.diagnostics], [])
         try:
             fresh = self._decider(row["policy_sha256"]).decide(record, as_of=row["as_of"])
         except InputError as exc:  # accepted when recorded, refused now: that is a difference

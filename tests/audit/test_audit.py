@@ -203,6 +203,26 @@ def test_a_policy_snapshot_that_no_longer_compiles_is_a_store_error(store_with_s
     assert replayed.exit_code == 6 and "no longer matches its sha256" in replayed.stdout, replayed.stdout
 
 
+def test_an_intact_snapshot_this_engine_refuses_is_not_called_changed(store_with_samples: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A policy text recorded by an engine that checked less (a format this engine refuses) was reported as changed
+    after it was recorded, and replay --all stopped at its first record (a reviewer's finding)."""
+    from policy_engine.diagnostics import Diagnostic, PolicyError
+    from policy_engine.policy import modules
+
+    def refuse(text: str, name: str) -> None:
+        raise PolicyError([Diagnostic("bad-template", "format 'pct' of '{industry}' needs a number")])
+
+    monkeypatch.setattr(modules, "compile_text", refuse)
+    shown = cli(store_with_samples, "audit", "show", "1", "--format", "text")
+    assert shown.exit_code == 6 and "snapshot-refused" in shown.stderr and "is intact" in shown.stderr, shown.stderr
+    assert "changed after it was recorded" not in shown.stderr
+    replayed = cli(store_with_samples, "audit", "replay", "--all", "--format", "json")
+    lines = [json.loads(x) for x in replayed.stdout.splitlines()]
+    assert [x["status"] for x in lines] == ["not-replayable"] * len(SAMPLES), replayed.stdout  # every one, not one
+    assert all("this engine refuses it (bad-template: format 'pct'" in x["differences"][0] for x in lines), lines[0]
+
+
 def test_a_full_record_whose_input_was_removed_is_not_called_hash_only(tmp_path: Path) -> None:
     """Its input set to NULL, replay said "only the input's hash was stored (--audit-inputs hash-only)" and exit 0: a
     false reason for a record changed behind the store's back."""
