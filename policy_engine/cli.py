@@ -962,9 +962,11 @@ def _emit_test_report(run: Any, cov: dict[str, Any], fmt: str, verbose: bool, mi
     else:
         for r in run.results:
             if not r.passed:
+                from .review.reporting import failures_at_lines
+
                 click.echo(f"FAIL {r.file}:{r.line} [{r.policy}] {r.name}")
-                for f, at in zip(r.failures, r.to_dict()["failure_lines"], strict=True):
-                    click.echo(f"     {f}" if at is None else f"     line {at}: {f}")
+                for line in failures_at_lines(r):
+                    click.echo(f"     {line}")
             elif verbose:
                 click.echo(f"ok   {r.file}:{r.line} [{r.policy}] {r.name}")
         if run.diagnostics:

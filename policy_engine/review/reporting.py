@@ -55,7 +55,7 @@ def junit_tests(run: Any, coverage: Mapping[str, Any] | None = None, min_coverag
                                  line=str(r.line or 0))
             if not r.passed:
                 failure = ET.SubElement(case, "failure", message=r.failures[0], type="expectation")
-                failure.text = "\n".join(r.failures)
+                failure.text = "\n".join(failures_at_lines(r))
     if run.diagnostics:
         suite = ET.SubElement(suites, "testsuite", name="policy and test files", tests=str(len(run.diagnostics)),
                               errors=str(len(run.diagnostics)))
@@ -123,6 +123,12 @@ def github_diagnostics(diags: Iterable[Diagnostic]) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
+def failures_at_lines(r: Any) -> list[str]:
+    """A failing case's failures, each with the line of its expectation (as the text report writes them)."""
+    return [f if at is None else f"line {at}: {f}" for f, at in zip(r.failures, r.to_dict()["failure_lines"],
+                                                                  strict=True)]
+
+
 def github_tests(run: Any, coverage: Mapping[str, Any] | None = None, min_coverage: float | None = None,
                  show_rules: bool = False) -> str:
     """Failures as error annotations on the case's line, then the counts and each version's rule coverage.
@@ -132,10 +138,11 @@ def github_tests(run: Any, coverage: Mapping[str, Any] | None = None, min_covera
     """
     lines = [github_diagnostics(run.diagnostics).rstrip("\n")] if run.diagnostics else []
     for r in run.results:
-        if not r.passed:
-            props = (f"file={_escape(_workspace_path(r.file), True)},line={r.line or 1},"
-                     f"title={_escape('policy test failed', True)}")
-            lines.append(f"::error {props}::{_escape(f'[{r.policy}] {r.name}: ' + '; '.join(r.failures))}")
+        if not r.passed:  # one annotation per failure, on the line of its expectation (the case's, for its own)
+            for failure, at in zip(r.failures, r.to_dict()["failure_lines"], strict=True):
+                props = (f"file={_escape(_workspace_path(r.file), True)},line={at or r.line or 1},"
+                         f"title={_escape('policy test failed', True)}")
+                lines.append(f"::error {props}::{_escape(f'[{r.policy}] {r.name}: {failure}')}")
     lines.append(f"::notice title=policy tests::{run.passed} passed, {run.failed} failed")
     for policy, cov in (coverage or {}).items():
         below = min_coverage is not None and cov.percent < min_coverage

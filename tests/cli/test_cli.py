@@ -347,9 +347,13 @@ def test_validate_and_test_speak_junit_and_github(tmp_path: Path) -> None:
     _failing_suite(tmp_path)
     r = run("test", str(tmp_path), "--format", "github")
     assert r.exit_code == 1
-    assert f"::error file={tmp_path / 'cases.yaml'},line=3,title=policy test failed::[mini@1.0.0] fails" in r.stdout
+    # on the line of the failing expectation (the case's own line is 3)
+    assert f"::error file={tmp_path / 'cases.yaml'},line=5,title=policy test failed::[mini@1.0.0] fails: grade: " \
+        "expected" in r.stdout
     r = run("test", str(tmp_path), "--format", "junit")
-    assert ET.fromstring(r.stdout).find(".//failure").get("message").startswith("grade: expected")  # type: ignore[union-attr]
+    failure = ET.fromstring(r.stdout).find(".//failure")
+    assert failure is not None and failure.get("message", "").startswith("grade: expected")
+    assert (failure.text or "").startswith("line 5: grade: expected")
 
 
 def test_a_misspelt_optional_field_is_named_not_silently_read_as_missing() -> None:
