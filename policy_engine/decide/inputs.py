@@ -551,31 +551,53 @@ def near_misses(given: Iterable[str], reads: Iterable[str], columns: bool = Fals
             meant_parent, _, meant_leaf = meant.rpartition(".")
             if leaf == meant_leaf and parent != meant_parent and ".." not in g and meant_parent not in given_parents:
                 g, meant = parent, meant_parent  # the object written another way ('Loan'): named once, as the object
-            pair = (_INDEX.sub("[*]", g), _INDEX.sub("[*]", meant))
-            if (g, meant) not in found.get(pair, []):
-                found.setdefault(pair, []).append((g, meant))
+            _found(found, g, meant)
             continue
         candidates = absent.get(parent)
         meant = _near(g, candidates) if candidates else None
         if meant is None:  # the field one level too high or too low ('exposures[0].credit_impaired' for the one
             meant = _moved(g, by_leaf.get(leaf, ()))  # in 'exposures[0].accounting')
-        if meant is None and (columns or _ODD_NAME.search(g)):  # 'accounting[0]' or 'stage.value' as a name, a
-            meant = _written_otherwise(g, unread, columns)  # blank one; a column with its path before or after
-            meant_parent, _, meant_leaf = (meant or "").rpartition(".")
-            if meant is not None and not columns and meant_leaf == leaf and meant_parent != parent:
-                g, meant = parent, meant_parent  # the object's name written otherwise: named once, as the object
-        if meant is not None and (g, meant) not in found.get((_INDEX.sub("[*]", g), _INDEX.sub("[*]", meant)), []):
-            found.setdefault((_INDEX.sub("[*]", g), _INDEX.sub("[*]", meant)), []).append((g, meant))
-        elif parent and parent not in absent:  # the object misspelt ('colateral'): named once, as the object
-            meant_parent = _near(parent, [a for a in absent if f"{a}.{leaf}" in absent[a] and
-                                          a.rpartition(".")[0] == parent.rpartition(".")[0]])
-            if meant_parent is not None and _LAST_INDEX.sub("", parent) != meant_parent:  # 'accounting[0]': the
-                # object sent as a list, refused as such (wrong-type), not another name
-                pair = (_INDEX.sub("[*]", parent), _INDEX.sub("[*]", meant_parent))
-                if (parent, meant_parent) not in found.get(pair, []):
-                    found.setdefault(pair, []).append((parent, meant_parent))
+        if meant is not None:
+            _found(found, g, meant)
+        elif columns or _ODD_NAME.search(g):  # 'accounting[0]' or 'stage.value' as a name, a blank one; a column
+            pair = _otherwise(g, unread, columns)  # with its path before or after
+            if pair is not None:
+                _found(found, *pair)
+            elif parent and parent not in absent:
+                _object_misspelt(found, parent, leaf, absent)
+        elif parent and parent not in absent:
+            _object_misspelt(found, parent, leaf, absent)
     # a miss repeated in several periods or elements is named once; a padded index ('[03]' for '[3]') by its first
     return [each[0] if len(each) == 1 or pair[0] == pair[1] else pair for pair, each in sorted(found.items())]
+
+
+def _found(found: dict[tuple[str, str], list[tuple[str, str]]], given: str, meant: str) -> None:
+    """Note (given, meant) once, under its pair with the indices collapsed (a miss repeated in every element)."""
+    pair = (_INDEX.sub("[*]", given), _INDEX.sub("[*]", meant))
+    if (given, meant) not in found.get(pair, []):
+        found.setdefault(pair, []).append((given, meant))
+
+
+def _object_misspelt(found: dict[tuple[str, str], list[tuple[str, str]]], parent: str, leaf: str,
+                     absent: Mapping[str, list[str]]) -> None:
+    """The object misspelt ('colateral'): named once, as the object."""
+    meant_parent = _near(parent, [a for a in absent if f"{a}.{leaf}" in absent[a] and
+                                  a.rpartition(".")[0] == parent.rpartition(".")[0]])
+    if meant_parent is not None and _LAST_INDEX.sub("", parent) != meant_parent:  # 'accounting[0]': the object
+        _found(found, parent, meant_parent)  # sent as a list, refused as such (wrong-type), is not another name
+
+
+def _otherwise(given: str, unread: set[str], columns: bool) -> tuple[str, str] | None:
+    """(given, meant) for a path whose names are written otherwise (:func:`_written_otherwise`); a record's object
+    so written ('accounting[0]') named once, as the object."""
+    meant = _written_otherwise(given, unread, columns)
+    if meant is None:
+        return None
+    parent, _, leaf = given.rpartition(".")
+    meant_parent, _, meant_leaf = meant.rpartition(".")
+    if not columns and meant_leaf == leaf and meant_parent != parent:
+        return parent, meant_parent
+    return given, meant
 
 
 def _written_otherwise(given: str, absent: set[str], columns: bool) -> str | None:
