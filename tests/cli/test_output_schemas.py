@@ -102,6 +102,22 @@ def test_impact_report(tuned_portfolio: Path, args: list[str]) -> None:
     _check("impact-report", r.stdout)
 
 
+def test_an_impact_report_of_a_policy_id_decided_under_two_versions(tmp_path: Path) -> None:
+    """A policy id decides each client under the version in force on its date: with clients of 2024 and 2025 the
+    side lists both versions, its sha256 null; the report broke its own schema there (a helper's finding)."""
+    header, first, *rest = (REFERENCE / "samples" / "portfolio.csv").read_text(encoding="utf-8").splitlines()
+    at = header.split(",").index("as_of")
+    cells = first.split(",")
+    cells[at] = "2024-12-31"  # 1.0.0 in force
+    portfolio = tmp_path / "mixed.csv"
+    portfolio.write_text("\n".join([header, ",".join(cells), *rest]) + "\n", encoding="utf-8")
+    r = _run("simulate", ID, "--scenario", str(ROOT / "scenarios" / "collateral-crash.yaml"), "--portfolio",
+             str(portfolio), "--format", "json")
+    assert r.exit_code in (0, 1), r.stderr
+    report = _check("impact-report", r.stdout)
+    assert report["old"]["sha256"] is None and [v["version"] for v in report["old"]["versions"]] == ["1.0.0", "1.1.0"]
+
+
 @pytest.mark.parametrize("args", [
     ["decide", "-p", ID, "-c", "/no/such/client.json"],
     ["validate", str(DATA / "broken_policies" / "unknown-name.yaml")],
