@@ -229,11 +229,14 @@ def _refuse_wrong_kind(a: Any, b: Any, compared: int, table: Table | Path) -> No
     as the same portfolio in CSV is (exit 2), with the reject's words and hint."""
     if compared or not a.rows_read:
         return
-    kinds = [[next((x for x in r["problems"] if x.get("code") == "wrong-record-kind"), None) for r in side.rejects]
-             for side in (a, b)]
+    # a 2.0 record on the side that converts 1.x records is one too ('already-v2': nothing to convert)
+    kinds = [[next((x for x in r["problems"] if x.get("code") in ("wrong-record-kind", "already-v2")), None)
+              for r in side.rejects] for side in (a, b)]
     if any(len(k) < side.rows_read or None in k for k, side in zip(kinds, (a, b), strict=True)):
         return
     first, where = kinds[0][0], a.rejects[0].get("line", a.rejects[0]["row"])  # the old side's first, named by it
+    if first["code"] != "wrong-record-kind":  # the old side converts: the new side's words name the versions
+        first = next((k for k in kinds[1] if k["code"] == "wrong-record-kind"), first)
     name = str(table) if isinstance(table, Path) else str(table.source) if table.source is not None else None
     from ..decide.record_kind import hint_for_two_versions
 
