@@ -304,6 +304,10 @@ def _problem(path: str, code: str, message: str) -> dict[str, str]:
     return {"field": path, "code": code, "message": message}
 
 
+# 1.x history counts the upgrade conditions read on a loan not restructured (upgrade_history)
+UPGRADE_COUNTS = ("history.consecutive_normal_payments", "history.months_normal_payment")
+
+
 def _get(record: dict[str, Any], path: str) -> Any:
     cur: Any = record
     for part in path.split("."):
@@ -396,6 +400,9 @@ class _Converter:
                   "no size class in 1.x: assumed large, so the small-enterprise renewal exception of Art. 9(3) "
                   "does not apply (1.x never applied it)")
         out["internal_rating"] = src["internal_rating"]
+        self.note("unknown", "rating-undated", "internal_rating_date", None,
+                  "1.x gives no date of the internal rating: left empty, so a policy that asks for a current rating "
+                  "(2.1.0's internal_rating_stale) warns of every converted record")
         out["external_rating"] = None
         self.note("unknown", "no-external-rating", "external_rating", None,
                   "no external rating in 1.x: the sharp-downgrade rule (Art. 10(3)) cannot fire")
@@ -425,6 +432,9 @@ class _Converter:
         share = self.exp.get("overdue_90_share_all_banks")
         out: dict[str, Any] = {"report_date": None, "total_debt": None, "overdue_90_amount": None,
                                "any_nonperforming": self.bureau_nonperforming()}
+        self.note("unknown", "bureau-undated", "bureau.report_date", None,
+                  "1.x gives no date of the credit bureau report: left empty, so a policy that asks for a current "
+                  "report (2.1.0's bureau_report_stale) warns of every converted record")
         if share is None:
             self.note("unknown", "cross-bank-share-unknown", "bureau.overdue_90_amount", None,
                       "1.x gives no share overdue over 90 days at all institutions: the 20% rule reads only "
@@ -434,6 +444,9 @@ class _Converter:
         own_90 = own if self.loan["days_past_due"] > 90 else 0.0
         if share == 0 and own_90 == 0:  # nothing overdue over 90 days anywhere: a fact; the debt elsewhere is not
             out["overdue_90_amount"] = 0
+            self.note("unknown", "debt-elsewhere-unknown", "bureau.total_debt", None,
+                      "1.x gives a share of 0 overdue over 90 days at all institutions: the overdue amount is 0 (a "
+                      "fact), the debt at other institutions is not known and is left empty")
             return out
         amounts = bureau_amounts(float(share), own, own_90)
         if amounts is None:
@@ -524,7 +537,8 @@ class _Converter:
         earliest = min([self.as_of, *(_date(m["date"]) for m in mods), *(_date(p["due_date"]) for p in schedule)])
         out["origination_date"] = earliest.isoformat()
         self.note("assumed", "origination-date", f"{e}.origination_date", out["origination_date"],
-                  "no drawdown date in 1.x: the earliest date the record implies (no 2.0.0 rule reads it)")
+                  "no drawdown date in 1.x: the earliest date the record implies (no rule reads it; 2.1.0 reads it "
+                  "as a bound, refusing a payment, maturity or modification before it, which none is)")
         maturity = loan.get("maturity_date")
         if maturity is None:
             last = max([self.as_of, *(_date(p["due_date"]) for p in schedule)])
@@ -566,10 +580,16 @@ class _Converter:
                       "1.x leaves open whether the loan was restructured: no modification is recorded")
         if restructured:
             try:
-                return self.restructuring()
+                found = self.restructuring()
             except (OverflowError, ValueError) as exc:
                 raise _off_calendar(exc, "restructuring.observation_start", self.restr.get("observation_start"),
                                     self.as_of) from None
+            counts = [p for p in UPGRADE_COUNTS if _get(self.src, p) not in (None, False, 0)]
+            if counts:  # the schedule is the observation's: the upgrade counts would contradict it
+                self.note("not_carried", "upgrade-counts-not-carried", counts[0], _get(self.src, counts[0]),
+                          f"on a restructured loan the schedule is built from the observation ({', '.join(counts)} "
+                          "not carried): the 2.0 upgrade conditions (Art. 13) read its payments, not the 1.x counts")
+            return found
         try:
             schedule = self.upgrade_history()
         except (OverflowError, ValueError) as exc:
@@ -787,8 +807,9 @@ CODES: dict[str, str] = {
     **dict.fromkeys(("no-external-rating", "no-group", "difficulty-resolution-unknown", "cross-bank-share-unknown",
                      "cross-bank-share-inconsistent", "nonperforming-where-unknown", "no-ebit", "no-cfads",
                      "no-accrued-interest", "past-due-amount", "no-accounting", "restructured-unknown",
-                     "no-payment-history", "schedule-frequency", "restructured-again-undated"), "unknown"),
-    **dict.fromkeys(("bank-share-not-carried", "field-not-read",
+                     "no-payment-history", "schedule-frequency", "restructured-again-undated", "rating-undated",
+                     "bureau-undated", "debt-elsewhere-unknown"), "unknown"),
+    **dict.fromkeys(("bank-share-not-carried", "field-not-read", "upgrade-counts-not-carried",
                      *(f"{p.rpartition('.')[2].replace('_', '-')}-not-carried" for p in NOT_CARRIED_FLAGS)),
                     "not_carried"),
 }
@@ -827,7 +848,8 @@ REASONS_ZH = {
     "exposure-id": "1.x 只有一笔贷款，没有合同编号",
     "product": "1.x 没有产品类型：按贷款（流动资金贷款）处理，非债券，第九条第三款如 1.x 一样适用",
     "currency": "1.x 金额以人民币计",
-    "origination-date": "1.x 没有发放日：取记录所隐含的最早日期（2.0.0 无规则读取）",
+    "origination-date": "1.x 没有发放日：取记录所隐含的最早日期（无规则读取；2.1.0 以其为界，"
+                        "拒绝早于它的还款、到期或合同调整，转换记录中没有）",
     "maturity-date": "1.x 没有到期日：取记录所隐含的最晚日期（2.0.0 无规则读取）",
     "modification-date": "重组的合同调整日假设为 1.x 观察期起始日（调整后首个还款日）的前一天；"
                          "无起始日或起始日晚于评估日时取评估日",
@@ -867,6 +889,13 @@ REASONS_ZH = {
     "repayment-willingness-declining-not-carried": "2.0 记录中没有“还款意愿下降”事件：2.0 决策看不到它",
     "government-support-available-not-carried": "2.0 记录中没有“可获政府支持”事件：2.0 决策看不到它",
     "field-not-read": "1.x 政策不读取该字段，转换只携带 1.x 读取的事实：该字段不在 2.0 记录中",
+    "rating-undated": "1.x 没有内部评级日期：留空，要求评级为最新的政策（2.1.0 的 internal_rating_stale）"
+                      "对每条转换记录预警",
+    "bureau-undated": "1.x 没有征信报告日期：留空，要求征信报告为最新的政策（2.1.0 的 bureau_report_stale）"
+                      "对每条转换记录预警",
+    "debt-elsewhere-unknown": "1.x 在所有机构逾期90天以上的占比为0：逾期金额为0（事实），他行债务未知，留空",
+    "upgrade-counts-not-carried": "已重组贷款的还款计划按观察期重建：1.x 的上调计数（连续正常还款期数、正常还款月数）"
+                                  "不予携带，2.0 的上调条件（第十三条）读取还款记录",
 }
 
 
