@@ -157,7 +157,7 @@ _REASONS_ZH = (
     (re.compile(r"^no value for (.*)$", re.S),
      lambda m: "以下各项无数值：" + _inner_zh(_ELEMENT_ZH.sub(r"债项 \1：", m[1]))),
     (re.compile(r"^no value$"), lambda m: "无数值"),
-    (re.compile(r"^no value: (.*)$", re.S), lambda m: "无数值：" + "；".join(map(_element_reason, m[1].split("; ")))),
+    (re.compile(r"^no value: (.*)$", re.S), lambda m: "无数值：" + "；".join(map(_element_reason, _split_top(m[1])))),
     (re.compile(r"^missing input at (.*)$", re.S), lambda m: f"缺少输入（位置 {m[1]}）"),
     (re.compile(r"^missing input (.*)$", re.S), lambda m: f"缺少输入：{m[1]}"),  # an element's inputs, by place
     (re.compile(r"^warning (\w+) was undetermined$"), lambda m: f"预警 {m[1]} 无法判断"),
@@ -167,7 +167,7 @@ _REASONS_ZH = (
      + ("，或期数不足" if m[2] else "")),
     # provisional_grades: unknown: a debtor rule or metric that read a grade an undetermined floor could worsen
     (re.compile(r"^reads a provisional grade: (.*)$", re.S),
-     lambda m: "读取了暂定的分类：" + "；".join(map(_provisional_zh, m[1].split("; ")))),
+     lambda m: "读取了暂定的分类：" + "；".join(map(_provisional_zh, _split_top(m[1])))),
     (re.compile(r"^provisional, undetermined: (.*)$", re.S),
      lambda m: "分类暂定，以下规则无法判断：" + _inner_zh(m[1])),
     (re.compile(r"^provisional, an undetermined debtor rule could apply to it$"),
@@ -206,7 +206,19 @@ def _element_reason(part: str) -> str:
 # record opens after a space, with its words; a bracket inside an id (E2(续贷)) is the id's and stays.
 _INNER_ZH = (("missing input at ", "缺少输入，位置 "), ("missing input ", "缺少输入："), ("depends on ", "依赖 "),
              ("no value: ", "无数值："))
-_BRACKETS = re.compile(r" \(|\(|\)")
+_BRACKETS = re.compile(r" \(|\(|\)|; |；")  # and the separators of reasons joined: each is worded in turn
+
+
+def _split_top(text: str) -> list[str]:
+    """``text`` split at each '; ' outside brackets: a reason's own parts, not those of a reason nested in one (a
+    split inside left 'depends on later_restructurings (no value: ...)' in English)."""
+    parts, depth, start = [], 0, 0
+    for i, c in enumerate(text):
+        depth += (c == "(") - (c == ")")
+        if not depth and text.startswith("; ", i):
+            parts.append(text[start:i])
+            start = i + 2
+    return [*parts, text[start:]]
 
 
 def _inner_zh(text: str) -> str:
@@ -214,9 +226,10 @@ def _inner_zh(text: str) -> str:
     for m in _BRACKETS.finditer(text):
         out.append(text[done:m.start()])
         done = m.end()
-        if m[0] == " (":
-            opened.append(True)
-            out.append("（")
+        if m[0] in (" (", "; ", "；"):
+            if m[0] == " (":
+                opened.append(True)
+            out.append("（" if m[0] == " (" else "；")
             while (found := next(((en, zh) for en, zh in _INNER_ZH if text.startswith(en, done)), None)):
                 out.append(found[1])  # 'no value: missing input ...': each of the record's words in turn
                 done += len(found[0])

@@ -117,6 +117,11 @@ REASONS = [
      "无数值：exposure E2: dpd（缺少输入（位置 exposures[1].dpd））；exposure E3: lgd（无数值）"),
     ("depends on dscr (no value for period quarters[1].ebitda)", "依赖 dscr（以下期间无数值：quarters[1].ebitda）"),
     ("depends on a (depends on b (missing input: c))", "依赖 a（依赖 b（缺少输入：c））"),
+    # reasons joined inside a nested one: the second was left in English when split at every '; '
+    ("reads a provisional grade: exposure E2: grade (provisional, undetermined: r1, r2 (depends on a (no value: "
+     "missing input at x[0].y); depends on b (no value: missing input at x[0].z)))",
+     "读取了暂定的分类：债项 E2 的分类（分类暂定，以下规则无法判断：r1, r2（依赖 a（无数值：缺少输入，位置 x[0].y）；"
+     "依赖 b（无数值：缺少输入，位置 x[0].z）））"),
     ("undefined for the figures read (debt=0, revenue=[4 periods]): zero or non-positive base, or too few periods",
      "按所读数值无法计算（debt=0, revenue=[4期]）：分母为零或非正，或期数不足"),
     ("the condition has no value for the figures read (x=[2 periods]): a zero or non-positive base, "
