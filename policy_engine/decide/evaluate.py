@@ -783,6 +783,21 @@ def _read_with_each(only_inside: Mapping[str, tuple[str, ...]], debtor_names: se
     return {n: refs for n, refs in found.items() if refs}
 
 
+def _masked_outer(policy: CompiledPolicy, index: Mapping[str, int], outer: Mapping[str, tuple[str, ...]]
+                  ) -> dict[str, tuple[str, ...]]:
+    """Per debtor metric, the debtor names its aggregations read with each element inside a coalesce or is_null."""
+    found = {n: _masked(policy.metrics[index[n]].expr.tree, refs) for n, refs in outer.items()}
+    return {n: masked for n, masked in found.items() if masked}
+
+
+def _masked(tree: ast.AST, names: Sequence[str]) -> tuple[str, ...]:
+    """Those of ``names`` that ``tree`` reads inside a coalesce or is_null: a null there gives a value, not null."""
+    found = {n.id for call in ast.walk(tree) if isinstance(call, ast.Call)
+             and getattr(call.func, "id", None) in ("coalesce", "is_null")
+             for n in ast.walk(call) if isinstance(n, ast.Name)}
+    return tuple(n for n in names if n in found)
+
+
 def _no_value_for(found: Mapping[str, str]) -> str:
     """What the elements lacked, each with where or why (``exposure E2: dpd (missing input at exposures[1].dpd)``,
     an element's metric with what it lacked in turn: ``exposure E2: impaired (missing input
@@ -829,6 +844,8 @@ class ScopedDecider(Decider):
         # null only because none matched, known without a walk (most debtors have no crisis event).
         can_lack = lackable(part)
         self._outer_inside = _read_with_each(self._only_inside, {*self._metric_index, *self._input_kind})
+        # those a coalesce or is_null reads: their null matches no element, where elsewhere it makes the condition null
+        self._outer_masked = _masked_outer(policy, self._metric_index, self._outer_inside)
         self._may_match_none = {m.name for m in policy.metrics if may_match_none(m.expr.tree)}
         self._none_matched = {n for n, refs in self._only_inside.items()
                               if can_lack.isdisjoint(refs) and n not in self._shares}
@@ -942,7 +959,10 @@ class ScopedDecider(Decider):
             return _UNDEFINED.format(", ".join(names_read(expr.tree.args[1])))  # type: ignore[attr-defined]
         if found is None:  # null with nothing lacking in the elements: a debtor name read with each, or a zero base
             return self._outer_reason(name, env, depth)
-        return NO_MATCH
+        # none matched; where a debtor name read with each element under a coalesce has no value for a missing fact,
+        # maybe for it (coalesce(on == latest_date, False) matches none while latest_date is unknown): the gap to fill
+        masked = self._outer_masked.get(name)
+        return (self._outer_reason(name, env, depth, masked) if masked else None) or NO_MATCH
 
     def _element_arguments(self, name: str) -> Callable[..., list[tuple[Any, ...]]] | None:
         """Metric ``name``'s per-element arguments, if it is one aggregation (built when first asked for)."""
@@ -1055,11 +1075,13 @@ class ScopedDecider(Decider):
                 return NO_MATCH
         return reason
 
-    def _outer_reason(self, name: str, env: Mapping[str, Any], depth: int) -> str | None:
+    def _outer_reason(self, name: str, env: Mapping[str, Any], depth: int,
+                      among: Sequence[str] | None = None) -> str | None:
         """A debtor name without a value for a missing fact that the aggregations of metric ``name`` read with each
-        element (None: none): "no element met the condition" would hide it. A debtor metric that has none because
-        none of its elements matched (the date of a modification the debtor never had) is an answer, not a gap."""
-        for n in self._outer_inside.get(name, ()):
+        element (None: none; ``among``: of those names only): "no element met the condition" would hide it. A debtor
+        metric that has none because none of its elements matched (the date of a modification the debtor never had)
+        is an answer, not a gap."""
+        for n in self._outer_inside.get(name, ()) if among is None else among:
             if env.get(n) is None:
                 if n in self._input_kind:
                     return f"missing input: {n}"
