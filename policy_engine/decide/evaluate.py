@@ -791,8 +791,12 @@ def _masked_outer(policy: CompiledPolicy, index: Mapping[str, int], outer: Mappi
 
 
 def _masked(tree: ast.AST, names: Sequence[str]) -> tuple[str, ...]:
-    """Those of ``names`` that ``tree`` reads inside a coalesce or is_null: a null there gives a value, not null."""
-    found = {n.id for call in ast.walk(tree) if isinstance(call, ast.Call)
+    """Those of ``names`` that the condition of an aggregation in ``tree`` (its last argument, ``cond``) reads
+    inside a coalesce or is_null: a null there matches no element, where it would make the condition null. A name
+    read in the value summed or shown decides no match."""
+    conditions = [call.args[-1] for call in ast.walk(tree) if isinstance(call, ast.Call) and call.args
+                  and (fn := AGGREGATIONS.get(getattr(call.func, "id", ""))) is not None and "cond)" in fn.signature]
+    found = {n.id for cond in conditions for call in ast.walk(cond) if isinstance(call, ast.Call)
              and getattr(call.func, "id", None) in ("coalesce", "is_null")
              for n in ast.walk(call) if isinstance(n, ast.Name)}
     return tuple(n for n in names if n in found)
