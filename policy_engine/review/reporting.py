@@ -125,7 +125,7 @@ def github_diagnostics(diags: Iterable[Diagnostic]) -> str:
 
 def failures_at_lines(r: Any) -> list[str]:
     """A failing case's failures, each with the line of its expectation (as the text report writes them)."""
-    return [f if at is None else f"line {at}: {f}" for f, at in zip(r.failures, r.to_dict()["failure_lines"],
+    return [f if at is None else f"line {at}: {f}" for f, at in zip(r.failures, r.lines_of_failures,
                                                                   strict=True)]
 
 
@@ -139,7 +139,7 @@ def github_tests(run: Any, coverage: Mapping[str, Any] | None = None, min_covera
     lines = [github_diagnostics(run.diagnostics).rstrip("\n")] if run.diagnostics else []
     for r in run.results:
         if not r.passed:  # one annotation per failure, on the line of its expectation (the case's, for its own)
-            for failure, at in zip(r.failures, r.to_dict()["failure_lines"], strict=True):
+            for failure, at in zip(r.failures, r.lines_of_failures, strict=True):
                 props = (f"file={_escape(_workspace_path(r.file), True)},line={at or r.line or 1},"
                          f"title={_escape('policy test failed', True)}")
                 lines.append(f"::error {props}::{_escape(f'[{r.policy}] {r.name}: {failure}')}")

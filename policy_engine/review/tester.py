@@ -53,8 +53,12 @@ class CaseResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"file": self.file, "line": self.line, "name": self.name, "policy": self.policy,
-                "passed": self.passed, "failures": self.failures,
-                "failure_lines": [*self.failure_lines, *[None] * (len(self.failures) - len(self.failure_lines))]}
+                "passed": self.passed, "failures": self.failures, "failure_lines": self.lines_of_failures}
+
+    @property
+    def lines_of_failures(self) -> list[int | None]:
+        """The line of each failure's expectation, in the order of failures (None for the case's own)."""
+        return [*self.failure_lines, *[None] * (len(self.failures) - len(self.failure_lines))]
 
 
 @dataclass
