@@ -1213,10 +1213,11 @@ def _check_keys(chk: _Checker, s: ScopeSpec, keys: tuple[np.ndarray, np.ndarray,
     texts, codes, distinct = keys
     missing = codes < 0
     chk._flag_mask(missing, path, f"required key '{path}' is missing", "missing-field")
-    long = np.array([len(k) > MAX_KEY for k in distinct] + [False])[codes]
+    # an empty text (a Parquet '') stays among the distinct values as None, its rows coded -1: missing, as CSV reads it
+    long = np.array([k is not None and len(k) > MAX_KEY for k in distinct] + [False])[codes]
     chk._flag_mask(long, path, lambda i: f"{s.key} must be a non-empty string of at most {MAX_KEY} characters, "
                    f"found {describe(texts[i])}")
-    hazard = ~long & np.array([has_id_problem(k) for k in distinct] + [False])[codes]
+    hazard = ~long & np.array([k is not None and has_id_problem(k) for k in distinct] + [False])[codes]
     chk._flag_mask(hazard, path, lambda i: str(id_problem(texts[i])))
     ok = ~missing & ~long & ~hazard & (parent >= 0)
     compared = [id_key(k) if isinstance(k, str) else k for k in distinct]  # 'E1 ' is 'E1', as decide compares them

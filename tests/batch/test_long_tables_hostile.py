@@ -193,6 +193,20 @@ def _corrupt(record: dict[str, Any], table: str, k: int, column: str, value: Any
     rows[k][column] = value
 
 
+def test_an_empty_parquet_key_rejects_its_debtor_as_a_missing_key_not_an_internal_error(tmp_path: Path) -> None:
+    """A Parquet exposure_id of '' (CSV reads '' as null) ended the whole batch with exit 5 (len(None))."""
+    folder = tmp_path / "p"
+    folder.mkdir()
+    pd.DataFrame({"client_id": ["D1", "D2"], "as_of": ["2025-09-30"] * 2, "industry": ["trade"] * 2}).to_parquet(
+        folder / "debtors.parquet", index=False)
+    pd.DataFrame({"client_id": ["D1", "D2"], "exposure_id": ["", "E1"], "balance": [1.0, 2.0],
+                  "days_past_due": [0, 0]}).to_parquet(folder / "exposures.parquet", index=False)
+    result = run_long_batch(MULTI, folder)
+    assert result.summary()["exposures"] == {"read": 2, "decided": 1, "rejected": 1, "orphaned": 0}
+    assert [(r["client_id"], [(p["code"], p["message"]) for p in r["problems"]]) for r in result.rejects] == [
+        ("D1", [("missing-field", "required key 'exposure_id' is missing")])]
+
+
 def test_a_portfolio_without_a_debtors_table_or_with_a_ragged_child_table_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as missing:
         run_long_batch(MULTI, _write(tmp_path / "a", exposures=EXPOSURES))
