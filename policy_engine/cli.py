@@ -30,6 +30,7 @@ import click
 
 EXIT_OK, EXIT_TESTS_FAILED, EXIT_USAGE, EXIT_INPUT, EXIT_POLICY, EXIT_INTERNAL, EXIT_AUDIT = 0, 1, 2, 3, 4, 5, 6
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+EXIT_READER_GONE = 141  # 128 + SIGPIPE: the reader of stdout went away, as a shell reports `yes | head`
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -142,10 +143,12 @@ def handle_errors(fn: F) -> F:
                                           "incomplete", hint="run it again")], _error_format(kwargs))
             sys.exit(EXIT_INTERRUPTED)
         except BrokenPipeError:
-            # The reader went away (`| head`): not an error of ours; say nothing more.
+            # The reader went away (`| head`, a consumer that died): nothing more is said, as a shell's own tools say
+            # nothing, but the output is incomplete, so not 0: `set -o pipefail` or a supervisor sees it (a stream
+            # whose reader left after one answer had exited 0 with 1,998 lines undecided).
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
-            sys.exit(EXIT_OK)
+            sys.exit(EXIT_READER_GONE)
         except RecursionError:
             _emit_diagnostics([Diagnostic("too-deep", "input nests too deeply")], _error_format(kwargs))
             sys.exit(EXIT_INPUT)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -285,6 +287,33 @@ def test_console_script_reports_bad_input_without_traceback(tmp_path: Path) -> N
                        capture_output=True, text=True, env=ENV, timeout=60)
     assert p.returncode == 3
     assert "NaN is not a valid number" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_a_reader_that_goes_away_mid_stream_is_exit_141_not_success() -> None:
+    """`decide --stream | head -1` (or a consumer that died) exited 0 with every later line undecided: a supervisor or
+    `set -o pipefail` read success. Now 141, as a shell reports a tool its reader left, and nothing more said."""
+    line = json.dumps(json.loads((ROOT / SAMPLE).read_text(encoding="utf-8"))) + "\n"
+    p = subprocess.Popen([sys.executable, "cli.py", "decide", "--no-audit", "-p", "loss-client-management", "--stream",
+                          "--format", "json"], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=ENV)
+    assert p.stdin is not None and p.stdout is not None and p.stderr is not None
+    feeder = threading.Thread(target=_feed, args=(p.stdin, (line * 300).encode()))  # far more than a pipe holds
+    feeder.start()
+    assert json.loads(p.stdout.readline())["client_id"]
+    p.stdout.close()
+    assert p.wait(timeout=60) == 141
+    feeder.join(timeout=60)
+    said = p.stderr.read()
+    p.stderr.close()
+    assert said == b""
+
+
+def _feed(stdin: Any, data: bytes) -> None:
+    """Write a stream's input beside the reader (the process stops reading once its reader is gone)."""
+    with contextlib.suppress(BrokenPipeError):
+        stdin.write(data)
+    with contextlib.suppress(BrokenPipeError):
+        stdin.close()
 
 
 @pytest.mark.parametrize("fmt", ["text", "json"])
