@@ -1036,18 +1036,22 @@ def _split_orphan(orphan: Mapping[str, Any], split: Mapping[str, tuple[str, str]
                        "a debtor's rows must all be in its partition (the debtor is rejected)"}
 
 
-_ROW_IN_MESSAGE = {"duplicate-id": re.compile(r"\((?:first|repeated) at row (\d+)\)$"),
-                   "duplicate-key": re.compile(r" at row (\d+)$")}
+# The rows a problem's message names: of its own table ('payment at row 4 repeats row 3', 'first at row 2') or of
+# the table it names ('origination_date of exposures row 1'), as a local run of the union words them.
+_ROW_IN_MESSAGE = re.compile(r"\b(?:at|repeats|of (?P<table>[a-z_]+)) row (?P<n>\d+)\b")
 
 
 def _renumbered(problem: dict[str, Any], before: Mapping[str, int], own: bool) -> dict[str, Any]:
-    """A partition's problem with its row (and the earlier row its message names) as rows of the union."""
+    """A partition's problem with its row, and the rows its message names, as rows of the union (a message read
+    'payment at row 4 repeats row 3' where the reject's row was 28)."""
     shift = before.get(problem["table"], 0)
     moved = {**problem, "row": problem["row"] + shift}
-    pattern = _ROW_IN_MESSAGE.get(problem["code"])
-    if pattern is not None and not own and shift:
-        moved["message"] = pattern.sub(lambda m: m.group(0).replace(m.group(1), str(int(m.group(1)) + shift)),
-                                       problem["message"])
+    if not own:
+        def union_row(m: re.Match[str]) -> str:
+            by = shift if m["table"] is None else before.get(m["table"], 0)
+            return m[0][:m.start("n") - m.start()] + str(int(m["n"]) + by)
+
+        moved["message"] = _ROW_IN_MESSAGE.sub(union_row, problem["message"])
     return moved
 
 

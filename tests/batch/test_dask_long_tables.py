@@ -133,6 +133,25 @@ def test_dask_over_partitions_of_long_tables_equals_a_local_batch_of_their_union
     assert (again.recorded, again.already_recorded) == (0, local.recorded)
 
 
+def test_the_rows_a_reject_names_in_its_words_are_rows_of_the_union_as_locally(tmp_path: Path, scheduler: str) -> None:
+    """2.1.0 checks payments unique and not before origination: in the third partition Dask said 'payment at row 4
+    repeats row 3' and 'origination_date of exposures row 1' where the local run of the union said rows 28, 27, 3."""
+    policy = POLICY.with_name("policy-2.1.0.yaml")
+    dataset = tmp_path / "dataset"
+    synthetic.write_long_tables(load_policy(policy), dataset, 12, 11, "2027-09-30", partitions=3)
+    p2 = sorted(dataset.iterdir())[2]
+    _edit(p2 / "payments.parquet", lambda f: pd.concat([f.iloc[:1], f]))  # a payment listed twice
+    _edit(p2 / "payments.parquet",
+          lambda f: f.assign(paid_date=[*f["paid_date"][:-1], pd.Timestamp("2001-01-01").date()]))  # before its loan
+    union = tmp_path / "union"
+    _union(dataset, union)
+    local = run_batch(policy, union, out=tmp_path / "local.parquet", audit_db=False)
+    dask = run_dataset(policy, dataset, tmp_path / "out", scheduler=scheduler, audit_db=False)
+    words = [p["message"] for r in local.rejects for p in r["problems"]]
+    assert any(" repeats row " in w for w in words) and any(" of exposures row " in w for w in words)
+    assert dask.rejects == local.rejects
+
+
 def test_a_client_id_an_earlier_partition_holds_is_rejected_with_its_children(tmp_path: Path,
                                                                                scheduler: str) -> None:
     """The repeat is duplicate-id; its rows name the id too, which the local run of the union would join to the
