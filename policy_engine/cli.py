@@ -233,6 +233,18 @@ def _blank_environment(ctx: click.Context) -> list[Any]:
             and ctx.get_parameter_source(name) != click.core.ParameterSource.COMMANDLINE]
 
 
+def _offered_formats(group: click.Group, prefix: str = "") -> dict[str, tuple[str, ...]]:
+    """Each command's --format choices, by the name the configuration's [formats] gives it ('audit list')."""
+    found: dict[str, tuple[str, ...]] = {}
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found.update(_offered_formats(command, f"{prefix}{name} "))
+            continue
+        fmt = next((p for p in command.params if p.name == "fmt"), None)
+        found[prefix + name] = tuple(getattr(fmt.type, "choices", ())) if fmt is not None else ()
+    return found
+
+
 def _format_names(group: click.Group) -> tuple[str, ...]:
     """Every format some command offers (--format's choices): what the configuration's ``format`` may say."""
     found: dict[str, None] = {}
@@ -349,7 +361,7 @@ def main(ctx: click.Context, policies_dir: Path, audit_db: Path, no_audit: bool,
     Settings come from, highest first: the command-line option, the environment variable, the
     configuration file, the built-in default.
     """
-    from .config import check_commands, load
+    from .config import asks_json, check_commands, load
     from .diagnostics import Diagnostic, PolicyEngineError
 
     if sys.stdout is None:  # started with stdout closed (>&-): a report would be lost without a word
@@ -359,15 +371,15 @@ def main(ctx: click.Context, policies_dir: Path, audit_db: Path, no_audit: bool,
         sys.exit(EXIT_USAGE)
     blank = _blank_environment(ctx)
     if blank:  # before the file: a blank $POLICY_ENGINE_CONFIG would otherwise send the search elsewhere
-        _emit_diagnostics(blank, "json" if asked_json(ctx) else "text")
+        _emit_diagnostics(blank, "json" if asked_json(ctx) or asks_json(config_file) else "text")
         sys.exit(EXIT_USAGE)
     try:
         config = load(config_file)
-    except PolicyEngineError as e:
-        _emit_diagnostics(e.diagnostics, "json" if asked_json(ctx) else "text")
+    except PolicyEngineError as e:  # the file's own problem, said as JSON when the file asks for it nonetheless
+        _emit_diagnostics(e.diagnostics, "json" if asked_json(ctx) or asks_json(config_file) else "text")
         sys.exit(EXIT_USAGE)
     try:
-        check_commands(config, _command_names(main), _format_names(main))
+        check_commands(config, _command_names(main), _format_names(main), _offered_formats(main))
     except PolicyEngineError as e:  # the file read: its own format = "json" is asked for as the command line's is
         _emit_diagnostics(e.diagnostics, "json" if asked_json(ctx) or config.format == "json" else "text")
         sys.exit(EXIT_USAGE)
@@ -841,8 +853,9 @@ def decide(ctx: click.Context, policy: str, policy_version: str | None, client: 
 @_with_policy_options
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
               help="Language of the explanation: en (English) or zh (中文).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="text, or json: {\"text\": ..., \"decision\": ...}.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default=None,
+              help="text (the default, also when piped; or as the configuration sets it), or json: "
+                   "{\"text\": ..., \"decision\": ...}.")
 @click.pass_context
 @handle_errors
 def explain(ctx: click.Context, policy: str, policy_version: str | None, client: str, as_of: str | None,
@@ -850,6 +863,7 @@ def explain(ctx: click.Context, policy: str, policy_version: str | None, client:
     """Explain one client's (or debtor's) decision in Chinese or English."""
     from .decide.explain import explain as render
 
+    fmt = fmt or _configured_format() or "text"  # an explanation is text for people, unless configured otherwise
     compiled, decision = _decide(ctx, policy, policy_version, client, as_of, False, fmt=fmt)
     text = render(decision, compiled, lang)
     if fmt == "json":

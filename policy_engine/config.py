@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,23 @@ def load(explicit: str | Path | None = None, start: Path | None = None) -> Confi
             return Config()
         path = found
     return parse(path)
+
+
+def asks_json(explicit: str | Path | None = None, start: Path | None = None) -> bool:
+    """Whether the configuration file that applies sets ``format = "json"``, read leniently: a problem of the file
+    itself (an unknown key, a blank variable) is then said as JSON, as a pipeline that set it parses stderr. A file
+    that cannot be found or parsed says no."""
+    import tomllib
+
+    named = explicit or os.environ.get(ENV_VAR) or None
+    path = Path(named) if named else find(start or Path.cwd())
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8")) if path is not None else {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+    if path is not None and path.name == "pyproject.toml":
+        data = data.get("tool", {}).get(TABLE, {})
+    return isinstance(data, dict) and data.get("format") == "json"
 
 
 def parse(path: Path) -> Config:
@@ -177,9 +195,11 @@ def check_format(config: Config, command: str, choices: tuple[str, ...]) -> str 
                                  hint=f"one of {', '.join(choices)}")])
 
 
-def check_commands(config: Config, commands: list[str], formats: tuple[str, ...] = ()) -> None:
-    """A [formats] entry must name a command, and ``format`` be one some command offers (``formats``): a misspelt
-    one would set nothing, silently."""
+def check_commands(config: Config, commands: list[str], formats: tuple[str, ...] = (),
+                   offered: Mapping[str, tuple[str, ...]] | None = None) -> None:
+    """A [formats] entry must name a command and a format it offers (``offered``: each command's), and ``format`` be
+    one some command offers (``formats``): a misspelt one would set nothing, silently, and a format the command
+    lacks failed only when that command ran (``diff = "junit"`` passed validate in CI)."""
     from .diagnostics import Diagnostic, UsageError, did_you_mean
 
     if config.file is None:
@@ -196,3 +216,11 @@ def check_commands(config: Config, commands: list[str], formats: tuple[str, ...]
                                      line=_line(text, name), path=f"formats.{name}",
                                      hint=did_you_mean(name, commands) or f"commands: {', '.join(commands)}")
                           for name in unknown])
+    wrong = [(name, value) for name, value in config.formats.items()
+             if offered is not None and name in offered and value not in offered[name]]
+    if wrong:
+        text = config.file.read_text(encoding="utf-8")
+        raise UsageError([Diagnostic("config-invalid", f"'{name}' has no format '{value}'", file=str(config.file),
+                                     line=_line(text, name), path=f"formats.{name}",
+                                     hint=f"one of {', '.join(offered[name])}" if offered else None)
+                          for name, value in wrong])

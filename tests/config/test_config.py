@@ -158,3 +158,31 @@ def test_a_setting_variable_set_but_blank_is_a_usage_error(project: Path, var: s
     r = _run(*option, "config", "--format", "json", env={var: value})
     assert r.exit_code == 0, r.stderr
     assert not list(project.glob(" *"))
+
+
+@pytest.mark.parametrize("case", ["blank-setting", "unknown-key", "format-the-command-lacks"])
+def test_a_configuration_asking_for_json_gets_its_own_problems_as_json(project: Path, case: str) -> None:
+    """format = "json" made every error JSON but the file's own and a blank variable's, exactly the unset CI secret
+    the blank-setting check is for; and [formats] diff = "junit" passed validate, failing only when diff ran (found
+    by a CI-integration review)."""
+    text, env, code = {"blank-setting": ('format = "json"\n', {"POLICY_ENGINE_AUDIT_DB": ""}, "blank-setting"),
+                       "unknown-key": ('format = "json"\naudit_db = "x.db"\n', None, "config-invalid"),
+                       "format-the-command-lacks": ('format = "json"\n[formats]\ndiff = "junit"\n', None,
+                                                   "config-invalid")}[case]
+    (project / "policy-engine.toml").write_text(text)
+    r = _run("validate", env=env)
+    assert r.exit_code == 2
+    [error] = json.loads(r.stderr)["errors"]
+    assert error["code"] == code
+    if case == "format-the-command-lacks":
+        assert (error["message"], error["path"], error["line"]) == ("'diff' has no format 'junit'", "formats.diff", 3)
+
+
+def test_explain_writes_json_when_the_configuration_asks_for_it_and_text_otherwise(project: Path) -> None:
+    client = REFERENCE / "samples" / "clients" / "02-case-manufacturer-raw-material-squeeze.json"
+    args = ["--policies", str(REFERENCE.parent), "explain", "-p", "loss-client-management", "-c", str(client)]
+    assert _run(*args).stdout.startswith("Client ")
+    (project / "policy-engine.toml").write_text('format = "json"\n')
+    r = _run(*args)
+    assert r.exit_code == 0, r.stderr
+    assert set(json.loads(r.stdout)) == {"text", "decision"}
