@@ -399,6 +399,9 @@ def main(ctx: click.Context, policies_dir: Path, audit_db: Path, no_audit: bool,
                 audit_db = configured
         else:
             sources[name] = "default"
+    named = ctx.get_parameter_source("config_file")  # the file's own source: named, or found by the search
+    sources["config"] = ("command line" if named == click.core.ParameterSource.COMMANDLINE else "$POLICY_ENGINE_CONFIG"
+                         if named == click.core.ParameterSource.ENVIRONMENT else "found" if config.file else "none")
     ctx.obj = {"policies": policies_dir, "audit_db": audit_db, "config": config, "sources": sources,
                "no_audit": no_audit}
 
@@ -651,7 +654,7 @@ def config_cmd(ctx: click.Context, fmt: str | None) -> None:
     obj = ctx.obj
     config = obj["config"]
     settings = {"config": {"value": str(config.file) if config.file else None,
-                           "from": "found" if config.file else "none"},
+                           "from": obj["sources"]["config"]},
                 "policies": {"value": str(obj["policies"]), "from": obj["sources"]["policies_dir"]},
                 "audit-db": {"value": str(obj["audit_db"]), "from": obj["sources"]["audit_db"]},
                 "format": {"value": config.format, "from": str(config.file) if config.format else "default"},

@@ -186,3 +186,13 @@ def test_explain_writes_json_when_the_configuration_asks_for_it_and_text_otherwi
     r = _run(*args)
     assert r.exit_code == 0, r.stderr
     assert set(json.loads(r.stdout)) == {"text", "decision"}
+
+
+def test_config_says_where_the_configuration_file_came_from(project: Path) -> None:
+    """It said "found" for a file named by --config or $POLICY_ENGINE_CONFIG too (a CI-integration review)."""
+    (project / "c.toml").write_text('format = "json"\n')
+    assert _settings("--config", "c.toml")["config"]["from"] == "command line"
+    assert _settings(env={"POLICY_ENGINE_CONFIG": "c.toml"})["config"]["from"] == "$POLICY_ENGINE_CONFIG"
+    assert _settings()["config"] == {"value": None, "from": "none"}
+    (project / "policy-engine.toml").write_text("")
+    assert _settings()["config"]["from"] == "found"
