@@ -52,11 +52,15 @@ def policy_files(paths: Iterable[str | Path]) -> Iterator[Path]:
 def load_policy(path: str | Path) -> CompiledPolicy:
     """Load, validate and compile one policy file; :class:`PolicyError` lists every problem.
 
-    A module file named where a policy is expected (``decide -p module-1.0.0.yaml``) is a usage error.
+    A module file named where a policy is expected (``decide -p module-1.0.0.yaml``) is a usage error, and so is
+    a policy test file or a scenario (``not-a-policy``, as diff and impact say it).
     """
     doc = load_yaml_file(path)
     if _is_module(doc):
         raise UsageError([_module_not_policy(str(path), doc.data.get("id"))])
+    from ..review.filekinds import refuse_other_kind  # a test file or scenario given as -p: exit 2, not a dozen errors
+
+    refuse_other_kind(doc, str(path))
     diags, policy = check_document(doc)
     if policy is None:
         raise PolicyError(diags)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from policy_engine.cli import main
 from policy_engine.language.expressions import FUNCTIONS, OPERATOR_REFERENCE
 from policy_engine.policy.catalogue import CATALOGUE
+
+from ..conftest import REFERENCE, ROOT
 
 
 def _run(*args: str) -> str:
@@ -67,3 +70,19 @@ def test_functions_listing_shows_windows_operators_and_stages_from_the_table() -
     text = _run("functions")
     assert "(only in metrics after classification, warnings and actions)" in text
     assert "(only in actions)" in text and "add_months(d, n) -> date" in text
+
+
+@pytest.mark.parametrize("command", ["decide", "explain", "batch", "catalogue"])
+@pytest.mark.parametrize("wrong", ["policies/loss-client-management/tests/classification.yaml",
+                                   "scenarios/collateral-crash.yaml"])
+def test_a_test_file_or_scenario_given_as_the_policy_is_a_usage_error(command: str, wrong: str) -> None:
+    """It was exit 4 with a dozen errors about keys a policy needs, as if the policy were broken, where diff and
+    impact said not-a-policy (exit 2): a wrong path in a job's settings went to the policy authors (a CI review)."""
+    client = str(REFERENCE / "samples" / "clients" / "01-pass-healthy-manufacturer.json")
+    args = {"decide": ["decide", "--no-audit", "-c", client], "explain": ["explain", "-c", client],
+            "batch": ["batch", str(REFERENCE / "samples" / "portfolio.jsonl"), "--no-audit"],
+            "catalogue": ["catalogue"]}[command]
+    r = CliRunner().invoke(main, [*args, "-p", str(ROOT / wrong), "--format", "json"])
+    assert r.exit_code == 2, r.stderr
+    [error] = json.loads(r.stderr)["errors"]
+    assert error["code"] == "not-a-policy"
