@@ -814,14 +814,19 @@ def decide(ctx: click.Context, policy: str, policy_version: str | None, client: 
                                      f"policy-engine decide ... --stream < {client}", param_hint="-c")
 
         def warn(number: int, code: str, line: str) -> None:
-            if _json_notes(fmt or _error_format({})):  # one JSON object a line, as the stream's stdout is read
-                import orjson
+            """A line's warning on stderr, when stderr can take it: a daemon's closed or full stderr ended the stream
+            at the first warning (exit 5 or 1), every later line unanswered; the answers on stdout are the contract."""
+            try:
+                if _json_notes(fmt or _error_format({})):  # one JSON object a line, as the stream's stdout is read
+                    import orjson
 
-                sys.stderr.buffer.write(json_line(orjson.dumps({"line": number, "code": code, "warning": line},
-                                                               option=orjson.OPT_APPEND_NEWLINE)))
-                sys.stderr.flush()
-                return
-            click.echo(printable(f"<stdin>:{number}: warning: {line}"), err=True)
+                    sys.stderr.buffer.write(json_line(orjson.dumps({"line": number, "code": code, "warning": line},
+                                                                   option=orjson.OPT_APPEND_NEWLINE)))
+                    sys.stderr.flush()
+                    return
+                click.echo(printable(f"<stdin>:{number}: warning: {line}"), err=True)
+            except (OSError, AttributeError, ValueError):  # closed (None, or a closed file), full, or gone
+                pass
 
         ref = _ref(ctx, policy, policy_version)
         ref.check()  # an unknown id or version ends the stream before its first line, with exit 2

@@ -308,6 +308,24 @@ def test_a_reader_that_goes_away_mid_stream_is_exit_141_not_success() -> None:
     assert said == b""
 
 
+@pytest.mark.parametrize("fmt", ["json", "text"])
+@pytest.mark.parametrize("stderr", ["closed", "full"])
+def test_a_stream_whose_stderr_cannot_be_written_answers_every_line(fmt: str, stderr: str) -> None:
+    """A daemon with stderr closed (or on a full disk) lost every answer from the first warning on: exit 5 with
+    --format json, exit 1 otherwise (a CI-integration review). A warning is said where it can be; the answers go on."""
+    debtor = json.loads((REFERENCE / "samples" / "debtors" / "01-pass-single-loan.json").read_text(encoding="utf-8"))
+    misspelt = {k: v for k, v in debtor.items() if k != "events"} | {"evnets": [{"kind": "litigation",
+                                                                           "date": "2026-05-01"}]}
+    lines = [json.dumps(debtor), json.dumps(misspelt), json.dumps(debtor)]  # the second warns
+    with open(os.devnull if stderr == "closed" else "/dev/full", "wb") as err:
+        p = subprocess.run([sys.executable, "cli.py", "decide", "--no-audit", "-p", "loss-client-management",
+                            "--stream", "--format", fmt], cwd=ROOT, input="\n".join(lines) + "\n", text=True,
+                           stdout=subprocess.PIPE, stderr=err, env=ENV, timeout=60,
+                           preexec_fn=(lambda: os.close(2)) if stderr == "closed" else None)
+    assert p.returncode == 0
+    assert [json.loads(line)["client_id"] for line in p.stdout.splitlines()] == [debtor["client_id"]] * 3
+
+
 def _feed(stdin: Any, data: bytes) -> None:
     """Write a stream's input beside the reader (the process stops reading once its reader is gone)."""
     with contextlib.suppress(BrokenPipeError):
