@@ -36,6 +36,7 @@ from .portfolio.tables import (
     table_summary,
     with_not_in_force,
 )
+from .whole_files import text_written_whole
 
 if TYPE_CHECKING:
 
@@ -340,7 +341,7 @@ def _record_folder(policy: CompiledPolicy, folder: Path, result: Any, as_of: str
         lines = Path(tmp) / f"{folder.name or 'tables'}.jsonl"
         write_lines(policy, folder, result.decisions, lines, encoding)
         store = stack.enter_context(_store(audit_db)) if audit_db is not False else None
-        fh = stack.enter_context(written_whole(Path(records))) if records is not None else None
+        fh = stack.enter_context(text_written_whole(Path(records))) if records is not None else None
         key = batch_key(policy, (lines,), as_of) if store is not None else ""
         stored = _stored_ids(store, key, fh is not None)
         skip = set(stored) if stored is not None else store.recorded_clients(key) if store is not None else set()
@@ -427,7 +428,7 @@ def _run_debtors(ref: PolicyRef, input_path: Path, as_of: str | None, out_path: 
     refuse_empty(input_path, "debtor", lines=True)
     with contextlib.ExitStack() as stack:
         store = stack.enter_context(_store(audit_db)) if audit_db is not False else None
-        fh = stack.enter_context(written_whole(Path(records))) if records is not None else None
+        fh = stack.enter_context(text_written_whole(Path(records))) if records is not None else None
         recorder = _Recorder(store, fh, input_path, as_of, audit_inputs)
         run = decide_debtor_file(ref, input_path, as_of, workers=workers, progress=progress,
                                  sink_for=recorder.sink_for)
@@ -536,29 +537,12 @@ def _line(decision: Mapping[str, Any]) -> str:
     return json_text(dumps(decision)) + "\n"
 
 
-@contextlib.contextmanager
-def written_whole(path: Path) -> Iterator[Any]:
-    """A text file written beside ``path`` and renamed over it only once whole: a run stopped half way (Ctrl-C,
-    a full disk, an error) leaves the earlier file as it was, where writing in place truncated a complete
-    ``--records`` of the last run while ``--out`` stayed whole (a killed process leaves the hidden part file)."""
-    import os
-
-    part = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
-        with part.open("w", encoding="utf-8") as fh:
-            yield fh
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
-    os.replace(part, path)
-
-
 def _write_records(target: Path | Any, decisions: Iterable[dict[str, Any]], ids: Mapping[str, tuple[str, str]]) -> None:
     """``--records``: each full decision record, under the id and time the store keeps it by (``ids``: a
     client recorded now), so that ``audit show`` finds a record by the id the file gives it."""
 
     with contextlib.ExitStack() as stack:
-        fh = stack.enter_context(written_whole(target)) if isinstance(target, Path) else target
+        fh = stack.enter_context(text_written_whole(target)) if isinstance(target, Path) else target
         for decision in decisions:
             stored = ids.get(decision["client_id"])
             if stored is not None:

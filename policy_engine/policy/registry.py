@@ -18,6 +18,7 @@ from typing import Any
 from ..diagnostics import Diagnostic, PolicyError, UsageError, did_you_mean, sort_diagnostics
 from ..frozen import Frozen
 from .compiler import CompiledPolicy, check_document, check_module_document
+from .kinds import refuse_other_kind
 from .loader import Document, load_yaml_file
 from .modules import MODULE_FILE, is_module_file
 
@@ -58,9 +59,7 @@ def load_policy(path: str | Path) -> CompiledPolicy:
     doc = load_yaml_file(path)
     if _is_module(doc):
         raise UsageError([_module_not_policy(str(path), doc.data.get("id"))])
-    from ..review.filekinds import refuse_other_kind  # a test file or scenario given as -p: exit 2, not a dozen errors
-
-    refuse_other_kind(doc, str(path))
+    refuse_other_kind(doc, str(path))  # a test file or scenario given as -p: exit 2, not a dozen errors
     diags, policy = check_document(doc)
     if policy is None:
         raise PolicyError(diags)

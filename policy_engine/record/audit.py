@@ -1536,29 +1536,10 @@ def export_records(store: AuditStore, rows: Iterable[Record], out: Path, full: b
     link), as ``NAME.PID.partial``, then moved over it with its permissions, so a record the store cannot read
     (:meth:`AuditStore.stored_texts`) or a stop (SIGTERM and SIGHUP included) leaves ``out`` as it was. Returns the
     count."""
-    import signal
-    import stat
+    from ..whole_files import replaced_whole
 
-    target = Path(os.path.realpath(out))
-    if not os.access(target.parent, os.W_OK) and os.access(target, os.W_OK):  # a file of its own in a folder
-        return _write_export(store, rows, target, out.suffix, full)  # the user may not add to: written in place
-    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
-    # A stop by a scheduler (TERM) or by a closed terminal or session (HUP) cleans up as Ctrl-C does: no partial
-    # file of client data is left behind.
-    stops = (signal.SIGTERM, signal.SIGHUP) if hasattr(signal, "SIGHUP") else (signal.SIGTERM,)
-    previous = {sig: signal.signal(sig, _stopped) for sig in stops} if _main_thread() else {}
-    try:
-        n = _write_export(store, rows, partial, out.suffix, full)
-        if target.exists():  # the file replaced keeps its permissions (a 600 export stays the owner's)
-            os.chmod(partial, stat.S_IMODE(target.stat().st_mode))
-        partial.replace(target)
-    except OSError as e:  # named as given, not by the partial file's name
-        raise OSError(e.errno, e.strerror or str(e), str(out)) from None
-    finally:
-        partial.unlink(missing_ok=True)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return n
+    with replaced_whole(out) as path:
+        return _write_export(store, rows, path, out.suffix, full)
 
 
 def _write_export(store: AuditStore, rows: Iterable[Record], path: Path, suffix: str, full: bool = False) -> int:
@@ -1601,16 +1582,6 @@ def _full_line(row: Record, texts: tuple[str, str | None, str | None]) -> str:
             value = input_hash if c == "input_sha256" else row[c]
             parts.append(f"{json.dumps(c)}:{json.dumps(value, ensure_ascii=False)}")
     return "{" + ",".join(parts) + "}"
-
-
-def _stopped(signum: int, frame: Any) -> None:
-    raise SystemExit(128 + signum)  # the export's clean-up runs (a killed export leaves no partial file)
-
-
-def _main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
 
 
 def _compact(text: str) -> str:

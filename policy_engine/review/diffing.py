@@ -104,7 +104,7 @@ def _plain(value: Any) -> Any:
 
 def resolve(ref: str, registry_root: Path) -> CompiledPolicy:
     """A policy from a file path, ``id@version`` in the registry, or ``REV:path`` in git."""
-    from .filekinds import refuse_other_kind
+    from ..policy.kinds import refuse_other_kind
 
     path = Path(ref)
     if path.is_file():

@@ -7,12 +7,12 @@ schema modeline when it has one, else from its top-level keys; each kind is chec
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from ..diagnostics import Diagnostic, DiagnosticSink, PolicyError
+from ..policy.kinds import MODELINE, Kind, kind_of
 from ..policy.loader import Document, load_yaml_file
 from ..policy.validate import schema_errors
 
@@ -20,21 +20,6 @@ if TYPE_CHECKING:
     from ..policy.compiler import CompiledPolicy
     from ..policy.registry import CheckResult
 
-Kind = Literal["policy", "policy-tests", "scenario"]
-_MODELINE = re.compile(r"\$schema=\S*?([a-z-]+)\.schema\.json")
-
-
-def kind_of(doc: Document) -> Kind:
-    """The kind a loaded YAML document declares (modeline) or has the shape of (its keys)."""
-    m = _MODELINE.search(doc.text.split("\n", 1)[0]) if doc.text.startswith("#") else None
-    if m and m[1] in ("policy", "policy-tests", "scenario"):
-        return m[1]  # type: ignore[return-value]
-    data = doc.data
-    if isinstance(data, dict) and "cases" in data and "scenario" not in data:
-        return "policy-tests"
-    if isinstance(data, dict) and "shocks" in data:
-        return "scenario"
-    return "policy"
 
 
 def check_other(path: Path, doc: Document, kind: Kind, named: bool = True) -> list[Diagnostic]:
@@ -86,7 +71,7 @@ def folder_files(folder: Path) -> list[tuple[Path, Kind, Document | None, list[D
         if is_policy_file(f) or is_module_file(f):
             continue
         kind, doc, problems = load_kind(f)
-        if doc is not None and kind == "policy" and _MODELINE.search(doc.text.split("\n", 1)[0] or "") is None \
+        if doc is not None and kind == "policy" and MODELINE.search(doc.text.split("\n", 1)[0] or "") is None \
                 and not (isinstance(doc.data, dict) and {"id", "version"} <= doc.data.keys()):
             kind = "policy-tests"  # no modeline, not a policy's shape: `test` reads it as a test file
             if is_stray(doc):
@@ -142,18 +127,3 @@ def check_folder_files(folder: Path, policies: Sequence[CompiledPolicy] | None =
                 found = expectation_problems(doc, str(f), list(policies))
             out.append(CheckResult(str(f), found, None, kind=kind))
     return out
-
-
-def refuse_other_kind(doc: Document, ref: str) -> None:
-    """Refuse a test file or a scenario read where a policy belongs (diff, impact, simulate): checked as a policy
-    it gives a dozen errors about keys a policy needs, none of them the real answer."""
-    from ..diagnostics import UsageError
-
-    kind = kind_of(doc)
-    if kind == "policy":
-        return
-    file = ref if Path(ref).exists() or ":" not in ref else ref.partition(":")[2]  # REV:path: the working file
-    what, run = (("a policy test file", f"`policy-engine test {file}` runs its cases") if kind == "policy-tests"
-                 else ("a stress scenario", f"`policy-engine simulate POLICY --scenario {file} --portfolio FILE` "
-                                            "applies it"))
-    raise UsageError([Diagnostic("not-a-policy", f"{ref} is {what}, not a policy", file=ref, hint=run)])

@@ -19,7 +19,7 @@ PACKAGE = Path(policy_engine.__file__).parent
 
 # Bottom to top. A module's layer is its folder; the modules at the package's top are named here.
 LAYERS: list[tuple[str, set[str]]] = [
-    ("base", {"diagnostics.py", "frozen.py", "safetext.py", "version.py"}),
+    ("base", {"diagnostics.py", "frozen.py", "safetext.py", "version.py", "whole_files.py"}),
     ("language", {"language/"}),
     ("policy", {"policy/"}),
     ("decide", {"decide/"}),

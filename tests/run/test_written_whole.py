@@ -1,29 +1,64 @@
-"""``--records`` is written beside its path and renamed over it once whole: an interrupted rerun keeps the last file."""
+"""Outputs written whole or not at all (``batch --records``, ``audit export``): an interrupted rerun keeps the last
+file, its permissions and the link that names it, and leaves no partial file of client data behind."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from policy_engine.run import written_whole
+from policy_engine.whole_files import text_written_whole
+
+from ..conftest import REFERENCE, ROOT
 
 
 def test_a_file_stopped_half_way_leaves_the_earlier_one_whole_and_no_part_behind(tmp_path: Path) -> None:
     target = tmp_path / "records.jsonl"
     target.write_text("earlier run\n", encoding="utf-8")
-    with pytest.raises(KeyboardInterrupt), written_whole(target) as fh:
+    with pytest.raises(KeyboardInterrupt), text_written_whole(target) as fh:
         fh.write("half of a new run\n")
         raise KeyboardInterrupt
     assert target.read_text(encoding="utf-8") == "earlier run\n"
     assert [p.name for p in tmp_path.iterdir()] == ["records.jsonl"]
 
 
-def test_a_file_written_whole_replaces_the_earlier_one(tmp_path: Path) -> None:
-    target = tmp_path / "records.jsonl"
-    target.write_text("earlier run\n", encoding="utf-8")
-    with written_whole(target) as fh:
+def test_a_file_written_whole_replaces_the_earlier_one_keeping_its_mode_and_its_link(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    real = tmp_path / "real" / "records.jsonl"
+    real.write_text("earlier run\n", encoding="utf-8")
+    real.chmod(0o600)
+    link = tmp_path / "records.jsonl"
+    link.symlink_to(real)
+    with text_written_whole(link) as fh:
         fh.write("new run\n")
-        assert target.read_text(encoding="utf-8") == "earlier run\n"  # not touched until whole
-    assert target.read_text(encoding="utf-8") == "new run\n"
-    assert [p.name for p in tmp_path.iterdir()] == ["records.jsonl"]
+        assert real.read_text(encoding="utf-8") == "earlier run\n"  # not touched until whole
+    assert link.is_symlink() and real.read_text(encoding="utf-8") == "new run\n"
+    assert stat.S_IMODE(real.stat().st_mode) == 0o600
+    assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["records.jsonl"]
+
+
+def test_batch_records_stopped_by_sigterm_keeps_the_last_file_and_leaves_no_partial(tmp_path: Path) -> None:
+    """A rerun stopped by a CI timeout (SIGTERM) truncated a complete --records file (a CI-integration review)."""
+    portfolio = tmp_path / "portfolio.jsonl"  # debtors: their records are written as they are decided, for seconds
+    debtor = json.loads((REFERENCE / "samples" / "debtors" / "02-pass-three-facilities.json").read_text("utf-8"))
+    portfolio.write_text("".join(json.dumps({**debtor, "client_id": f"D{k}"}) + "\n" for k in range(3000)),
+                         encoding="utf-8")
+    records = tmp_path / "records.jsonl"
+    records.write_text("the last run\n", encoding="utf-8")
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    p = subprocess.Popen([sys.executable, "cli.py", "batch", str(portfolio), "-p", "loss-client-management",
+                          "--no-audit", "--records", str(records), "--format", "json"], cwd=ROOT, env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    while not any(f.name.endswith(".partial") for f in tmp_path.iterdir()):
+        assert p.poll() is None, p.communicate()[1]  # until the records are being written
+    p.send_signal(signal.SIGTERM)
+    _, said = p.communicate(timeout=120)
+    assert p.returncode == 143, said
+    assert records.read_text(encoding="utf-8") == "the last run\n"
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["portfolio.jsonl", "records.jsonl"]
