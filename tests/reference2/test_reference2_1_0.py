@@ -39,7 +39,7 @@ ADDED_WARNINGS = {"overdue", "collateral_impaired", "liquidity_below_floor", "ne
                   "impairment_stage_behind_arrears",
                   "accounting_inconsistent", "past_due_amount_without_days", "impaired_ecl_90pct",
                   "bureau_report_stale", "internal_rating_stale", "paid_without_date", "statement_undated",
-                  "concession_in_debtor_difficulty"}
+                  "concession_in_debtor_difficulty", "difficulty_found_after_resolution"}
 ADDED_ACTIONS = {"add_collateral", "extend_term", "reprice_down", "supply_chain_and_advisory", "review_quarterly",
                  "set_off_deposit", "collect_arrears",  # 2.1.0 sets a deposit off for a substandard exposure too
                  "review_monthly"}  # and reviews a debtor in crisis whatever its grade
