@@ -193,14 +193,20 @@ def _corrupt(record: dict[str, Any], table: str, k: int, column: str, value: Any
     rows[k][column] = value
 
 
-def test_an_empty_parquet_key_rejects_its_debtor_as_a_missing_key_not_an_internal_error(tmp_path: Path) -> None:
-    """A Parquet exposure_id of '' (CSV reads '' as null) ended the whole batch with exit 5 (len(None))."""
+def _two_debtors(tmp_path: Path, exposure_ids: list[str]) -> Path:
+    """A Parquet folder of debtors D1 and D2, one exposure each with the id given."""
     folder = tmp_path / "p"
     folder.mkdir()
     pd.DataFrame({"client_id": ["D1", "D2"], "as_of": ["2025-09-30"] * 2, "industry": ["trade"] * 2}).to_parquet(
         folder / "debtors.parquet", index=False)
-    pd.DataFrame({"client_id": ["D1", "D2"], "exposure_id": ["", "E1"], "balance": [1.0, 2.0],
+    pd.DataFrame({"client_id": ["D1", "D2"], "exposure_id": exposure_ids, "balance": [1.0, 2.0],
                   "days_past_due": [0, 0]}).to_parquet(folder / "exposures.parquet", index=False)
+    return folder
+
+
+def test_an_empty_parquet_key_rejects_its_debtor_as_a_missing_key_not_an_internal_error(tmp_path: Path) -> None:
+    """A Parquet exposure_id of '' (CSV reads '' as null) ended the whole batch with exit 5 (len(None))."""
+    folder = _two_debtors(tmp_path, ["", "E1"])
     result = run_long_batch(MULTI, folder)
     assert result.summary()["exposures"] == {"read": 2, "decided": 1, "rejected": 1, "orphaned": 0}
     assert [(r["client_id"], [(p["code"], p["message"]) for p in r["problems"]]) for r in result.rejects] == [
@@ -534,12 +540,7 @@ def test_a_parquet_id_column_of_integers_with_a_null_joins_as_it_does_without_on
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    folder = tmp_path / "p"
-    folder.mkdir()
-    pd.DataFrame({"client_id": ["D1", "D2"], "as_of": ["2025-09-30"] * 2, "industry": ["trade"] * 2}).to_parquet(
-        folder / "debtors.parquet", index=False)
-    pd.DataFrame({"client_id": ["D1", "D2"], "exposure_id": ["1", "1"], "balance": [1.0, 2.0],
-                  "days_past_due": [0, 0]}).to_parquet(folder / "exposures.parquet", index=False)
+    folder = _two_debtors(tmp_path, ["1", "1"])
     pq.write_table(pa.table({"client_id": ["D1", "D1", "D2"], "exposure_id": pa.array([1, 1, None], pa.int64()),
                              "due_date": pa.array([pd.Timestamp("2025-01-31").date(), pd.Timestamp("2025-02-28").date(),
                                                    pd.Timestamp("2025-01-31").date()]),
