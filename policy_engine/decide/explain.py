@@ -588,10 +588,21 @@ def _undefined_metrics(page: _Page) -> list[str]:
     lines = [page.words["undefined"]] if gaps else []
     for name, why in gaps.items():
         lines.append(f"  - {_metric_label(page, name)}{'：' if page.lang == 'zh' else ': '}" + _why(page, name, why))
-    none = [_metric_label(page, name) for name, why in undefined.items() if why == NO_MATCH]
+    none = [_metric_label(page, name) for name, why in undefined.items()
+            if why == NO_MATCH and not _idle_evidence(page, name)]
     if none:
         lines.append(page.words["none_found"].format(names=("、" if page.lang == "zh" else "; ").join(none)))
     return lines
+
+
+def _idle_evidence(page: _Page, name: str) -> bool:
+    """A metric that is the evidence of warnings none of which fired, and no key figure: that it has no value says
+    nothing a reader needs (a line of 'none in the record' grew with every warning's evidence)."""
+    naming = [w.id for w in page.policy.warnings if name in w.evidence]
+    if not naming or name in page.policy.key_figures:
+        return False
+    fired = {w["id"] for w in page.record.get("warnings") or ()}
+    return not fired.intersection(naming)
 
 
 _DEPENDS_ON = re.compile(r"^depends on (\w+) \((.*)\)$", re.S)

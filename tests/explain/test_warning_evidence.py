@@ -46,3 +46,16 @@ def test_declared_evidence_is_shown_beside_the_message(version: str, sample: str
     policy = load_policy(REFERENCE / f"policy-{version}.yaml")
     record = Decider(policy).decide(json.loads((REFERENCE / "samples" / sample).read_text(encoding="utf-8")))
     assert line in explain(record, policy, lang).splitlines()
+
+
+def test_the_evidence_of_a_warning_that_did_not_fire_is_not_listed_as_none_in_the_record() -> None:
+    """The line 'none in the record' named every warning's evidence of a debtor none of them concerned (a concession
+    date, the exposure given it, the restructuring before it): 21 names a committee read as facts (a Chinese-speaking
+    officer's review). A metric no warning shows as evidence is still named."""
+    policy = load_policy(REFERENCE / "policy-2.1.0.yaml")
+    record = Decider(policy).decide(json.loads((REFERENCE / "samples" / "debtors" / "01-pass-single-loan.json")
+                                               .read_text(encoding="utf-8")))
+    assert record["metrics"]["concession_in_difficulty_on"] is None
+    [line] = [x for x in explain(record, policy, "en").splitlines() if x.startswith("None in the record")]
+    assert "concession_in_difficulty_on" not in line and "plain_modification_date" not in line
+    assert "(debtor_first_restructuring)" in line
