@@ -45,9 +45,11 @@ ADDED_ACTIONS = {"add_collateral", "extend_term", "reprice_down", "supply_chain_
                  "review_monthly"}  # and reviews a debtor in crisis whatever its grade
 
 
-# Actions 2.1.0 takes for fewer exposures: no suit on a guarantee the bank issued (no claim before it pays out),
-# no early-repayment demand on an exposure recorded unsecured, no cut of a restructured exposure paying as rescheduled.
-NARROWED = {"legal_recovery", "early_repayment", "reduce_exposure"}
+# Actions 2.1.0 takes for fewer exposures or debtors: no suit on a guarantee the bank issued (no claim before it pays
+# out), no early-repayment demand on an exposure recorded unsecured, no cut of a restructured exposure paying as
+# rescheduled, no auction of the bank's own once a bankruptcy is filed (the secured claim is lodged), no instalment
+# restructuring of a guarantee.
+NARROWED = {"legal_recovery", "early_repayment", "reduce_exposure", "enforce_collateral", "restructure_instalments"}
 
 
 # Read otherwise on purpose (a third review): difficulty now includes debt non-performing or more than 90 days
