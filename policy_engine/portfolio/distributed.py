@@ -1037,8 +1037,9 @@ def _split_orphan(orphan: Mapping[str, Any], split: Mapping[str, tuple[str, str]
 
 
 # The rows a problem's message names: of its own table ('payment at row 4 repeats row 3', 'first at row 2') or of
-# the table it names ('origination_date of exposures row 1'), as a local run of the union words them.
-_ROW_IN_MESSAGE = re.compile(r"\b(?:at|repeats|of (?P<table>[a-z_]+)) row (?P<n>\d+)\b")
+# the table it names ('origination_date of exposures row 1'), as a local run of the union words them. A value the
+# message quotes ('E at row 1', an id or a product as the row gave it) is the client's, never renumbered.
+_ROW_IN_MESSAGE = re.compile(r"'[^']*'|\b(?:at|repeats|of (?P<table>[a-z][a-z0-9_]*)) row (?P<n>\d+)\b")
 
 
 def _renumbered(problem: dict[str, Any], before: Mapping[str, int], own: bool) -> dict[str, Any]:
@@ -1048,6 +1049,8 @@ def _renumbered(problem: dict[str, Any], before: Mapping[str, int], own: bool) -
     moved = {**problem, "row": problem["row"] + shift}
     if not own:
         def union_row(m: re.Match[str]) -> str:
+            if m["n"] is None:  # a quoted value: as it is
+                return m[0]
             by = shift if m["table"] is None else before.get(m["table"], 0)
             return m[0][:m.start("n") - m.start()] + str(int(m["n"]) + by)
 

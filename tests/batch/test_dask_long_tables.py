@@ -418,3 +418,24 @@ def test_a_table_one_partition_lacks_or_cannot_read_is_refused_not_read_as_no_ro
     else:
         assert (d.code, d.file) == ("unreadable", str(bad / "payments.parquet")) and "a link to nothing" in d.message
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize(("problem", "said"), [
+    ({"table": "exposures", "code": "duplicate-key", "message": "exposure_id 'E at row 1' is also exposure at row 1"},
+     "exposure_id 'E at row 1' is also exposure at row 31"),
+    ({"table": "payments", "code": "bad-field", "message": "product 'bond at row 2' is not one of loan, bond"},
+     "product 'bond at row 2' is not one of loan, bond"),
+    ({"table": "payments", "code": "bad-field",
+      "message": "paid_date 2001-01-01 is before 2020-01-01 (origination_date of level_2s row 1)"},
+     "paid_date 2001-01-01 is before 2020-01-01 (origination_date of level_2s row 41)"),
+    ({"table": "payments", "code": "duplicate-key", "message": "payment at row 4 repeats row 3 (due_date 2026-01-20)"},
+     "payment at row 104 repeats row 103 (due_date 2026-01-20)"),
+])
+def test_a_value_a_message_quotes_is_the_clients_and_a_table_name_may_hold_digits(problem: dict[str, Any],
+                                                                                  said: str) -> None:
+    """The renumbering rewrote 'at row N' inside a quoted client value ('E at row 1' became 'E at row 30'), and a
+    scope named with a digit (level_2s) was not shifted (a commit review)."""
+    from policy_engine.portfolio.distributed import _renumbered
+
+    before = {"exposures": 30, "payments": 100, "level_2s": 40}
+    assert _renumbered({**problem, "row": 5, "field": "x"}, before, own=False)["message"] == said
