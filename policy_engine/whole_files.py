@@ -19,9 +19,10 @@ def replaced_whole(out: Path) -> Iterator[Path]:
     """The path to write ``out``'s new content to, moved over ``out`` when the block ends without an error.
 
     Written beside the file ``out`` names (through a symbolic link: the link stays, its file is replaced), as
-    ``NAME.PID.partial``, then moved over it with its permissions (a 600 file of client data stays the owner's). A
-    file the user may write but not add to its folder is written in place. An error names ``out``, not the partial
-    file; SIGTERM and SIGHUP clean up as Ctrl-C does, so no partial file of client data is left behind.
+    ``NAME.PID.partial``, readable by its owner alone while written, then moved over it with its permissions (a 600
+    file of client data stays the owner's). A file the user may write but not add to its folder is written in
+    place. An error names ``out``, not the partial file; in the main thread SIGTERM and SIGHUP, when left to their
+    default, clean up as Ctrl-C does (exit 143 and 129), so no partial file of client data is left behind.
     """
     import signal
     import stat
@@ -31,12 +32,12 @@ def replaced_whole(out: Path) -> Iterator[Path]:
         yield target
         return
     partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
-    stops = (signal.SIGTERM, signal.SIGHUP) if hasattr(signal, "SIGHUP") else (signal.SIGTERM,)
-    previous = {sig: signal.signal(sig, _stopped) for sig in stops} if _main_thread() else {}
+    mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else _default_mode()
+    previous = _cleaning_on_stop()
     try:
+        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))  # the owner's alone while written
         yield partial
-        if target.exists():
-            os.chmod(partial, stat.S_IMODE(target.stat().st_mode))
+        os.chmod(partial, mode)
         partial.replace(target)
     except OSError as e:
         if e.filename is not None and Path(e.filename) not in (partial, target):
@@ -45,7 +46,7 @@ def replaced_whole(out: Path) -> Iterator[Path]:
     finally:
         partial.unlink(missing_ok=True)
         for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)  # None: set outside Python
 
 
 @contextlib.contextmanager
@@ -53,6 +54,25 @@ def text_written_whole(out: Path) -> Iterator[Any]:
     """:func:`replaced_whole` as an open text file (UTF-8)."""
     with replaced_whole(out) as path, path.open("w", encoding="utf-8") as fh:
         yield fh
+
+
+def _default_mode() -> int:
+    """The mode a new file gets here (0o666 less the umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _cleaning_on_stop() -> dict[int, Any]:
+    """SIGTERM and SIGHUP made to clean up as Ctrl-C does, and the handlers they had: only those left to their
+    default (an ignored SIGHUP, as under nohup, stays ignored; an application's own handler stays its own), and only
+    in the main thread (Python sets handlers there alone; a worker's stop leaves the partial file)."""
+    import signal
+
+    if not _main_thread():
+        return {}
+    stops = (signal.SIGTERM, signal.SIGHUP) if hasattr(signal, "SIGHUP") else (signal.SIGTERM,)
+    return {sig: signal.signal(sig, _stopped) for sig in stops if signal.getsignal(sig) in (signal.SIG_DFL, None)}
 
 
 def _stopped(signum: int, frame: Any) -> None:

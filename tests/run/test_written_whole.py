@@ -62,3 +62,23 @@ def test_batch_records_stopped_by_sigterm_keeps_the_last_file_and_leaves_no_part
     assert p.returncode == 143, said
     assert records.read_text(encoding="utf-8") == "the last run\n"
     assert sorted(f.name for f in tmp_path.iterdir()) == ["portfolio.jsonl", "records.jsonl"]
+
+
+def test_an_ignored_sighup_stays_ignored_and_the_partial_is_the_owners_while_written(tmp_path: Path) -> None:
+    """Under nohup (SIGHUP ignored) the writer set its own handler, so closing the session killed the batch (exit
+    129); and a 600 file's new content was readable by others until the rename (a commit review)."""
+    target = tmp_path / "records.jsonl"
+    target.write_text("earlier\n", encoding="utf-8")
+    target.chmod(0o640)
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with text_written_whole(target) as fh:
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # left to its default: cleans up
+            [partial] = [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+            assert stat.S_IMODE(partial.stat().st_mode) == 0o600
+            fh.write("new\n")
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        assert stat.S_IMODE(target.stat().st_mode) == 0o640 and target.read_text(encoding="utf-8") == "new\n"
+    finally:
+        signal.signal(signal.SIGHUP, before)
