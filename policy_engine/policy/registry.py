@@ -50,16 +50,19 @@ def policy_files(paths: Iterable[str | Path]) -> Iterator[Path]:
             yield path
 
 
-def load_policy(path: str | Path) -> CompiledPolicy:
+def load_policy(path: str | Path, named: bool = False) -> CompiledPolicy:
     """Load, validate and compile one policy file; :class:`PolicyError` lists every problem.
 
-    A module file named where a policy is expected (``decide -p module-1.0.0.yaml``) is a usage error, and so is
-    a policy test file or a scenario (``not-a-policy``, as diff and impact say it).
+    A module file named where a policy is expected (``decide -p module-1.0.0.yaml``) is a usage error. With
+    ``named`` (the user named the file as the policy: ``-p FILE``), so is a policy test file or a scenario
+    (``not-a-policy``, as diff and impact say it); a registry's scan reads them as broken policies, each listed
+    with the others' problems.
     """
     doc = load_yaml_file(path)
     if _is_module(doc):
         raise UsageError([_module_not_policy(str(path), doc.data.get("id"))])
-    refuse_other_kind(doc, str(path))  # a test file or scenario given as -p: exit 2, not a dozen errors
+    if named:
+        refuse_other_kind(doc, str(path))  # exit 2, not a dozen errors about keys a policy needs
     diags, policy = check_document(doc)
     if policy is None:
         raise PolicyError(diags)
