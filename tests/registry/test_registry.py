@@ -117,3 +117,16 @@ def test_a_version_defined_twice_is_refused_not_picked(tmp_path: Path, kwargs: d
     assert d.code == "duplicate-version" and d.line == text.splitlines().index("version: 1.0.0") + 1
     assert "policy-1.0.0-hotfix.yaml" in d.message and "policy-1.0.0.yaml" in d.message
 
+
+
+def test_a_test_file_named_as_a_policy_in_a_registry_is_a_broken_policy_listed_with_the_rest(tmp_path: Path) -> None:
+    """Refused as not-a-policy (a UsageError) in the scan, it stopped `test` from running any case: only a file the
+    user names as the policy (-p FILE) is refused so (a commit review)."""
+    folder = tmp_path / "loss-client-management"
+    folder.mkdir()
+    reference = POLICIES / "loss-client-management"
+    (folder / "policy-1.1.0.yaml").write_text((reference / "policy-1.1.0.yaml").read_text("utf-8"), "utf-8")
+    (folder / "policy-tests.yaml").write_text((reference / "tests" / "classification.yaml").read_text("utf-8"), "utf-8")
+    with pytest.raises(PolicyError) as e:
+        Registry(tmp_path).policies()
+    assert {d.file for d in e.value.diagnostics} == {str(folder / "policy-tests.yaml")}
