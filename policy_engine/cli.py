@@ -316,9 +316,29 @@ def _configured_json(ctx: click.Context, e: click.UsageError) -> bool:
 
 def asked_json(ctx: click.Context) -> bool:
     """Whether the command line asks for --format json (read before its options are parsed)."""
+    return _asked_format(ctx) == "json"
+
+
+def _asked_format(ctx: click.Context) -> str | None:
+    """The --format the command line gives, if any (read before its options are parsed)."""
     argv = ctx.find_root().meta.get("argv", [])
-    return any(a == "--format=json" or (a == "--format" and b == "json")
-               for a, b in zip(argv, [*argv[1:], ""], strict=True))
+    for a, b in zip(argv, [*argv[1:], ""], strict=True):
+        if a.startswith("--format="):
+            return a.partition("=")[2]
+        if a == "--format":
+            return b
+    return None
+
+
+def _file_error_format(ctx: click.Context, config_file: Path | None, configured: bool | None = None) -> str:
+    """How the configuration's own problems are said: as the command line's --format asks, else as the file sets
+    (read leniently when it cannot be loaded), else as text: the command-line option first, as for every setting."""
+    from .config import asks_json
+
+    given = _asked_format(ctx)
+    if given is not None:
+        return "json" if given == "json" else "text"
+    return "json" if (asks_json(config_file) if configured is None else configured) else "text"
 
 
 _GLOBAL_OPTIONS = ("--policies", "--audit-db", "--config")
@@ -361,7 +381,7 @@ def main(ctx: click.Context, policies_dir: Path, audit_db: Path, no_audit: bool,
     Settings come from, highest first: the command-line option, the environment variable, the
     configuration file, the built-in default.
     """
-    from .config import asks_json, check_commands, load
+    from .config import check_commands, load
     from .diagnostics import Diagnostic, PolicyEngineError
 
     if sys.stdout is None:  # started with stdout closed (>&-): a report would be lost without a word
@@ -371,17 +391,17 @@ def main(ctx: click.Context, policies_dir: Path, audit_db: Path, no_audit: bool,
         sys.exit(EXIT_USAGE)
     blank = _blank_environment(ctx)
     if blank:  # before the file: a blank $POLICY_ENGINE_CONFIG would otherwise send the search elsewhere
-        _emit_diagnostics(blank, "json" if asked_json(ctx) or asks_json(config_file) else "text")
+        _emit_diagnostics(blank, _file_error_format(ctx, config_file))
         sys.exit(EXIT_USAGE)
     try:
         config = load(config_file)
     except PolicyEngineError as e:  # the file's own problem, said as JSON when the file asks for it nonetheless
-        _emit_diagnostics(e.diagnostics, "json" if asked_json(ctx) or asks_json(config_file) else "text")
+        _emit_diagnostics(e.diagnostics, _file_error_format(ctx, config_file))
         sys.exit(EXIT_USAGE)
     try:
         check_commands(config, _command_names(main), _format_names(main), _offered_formats(main))
     except PolicyEngineError as e:  # the file read: its own format = "json" is asked for as the command line's is
-        _emit_diagnostics(e.diagnostics, "json" if asked_json(ctx) or config.format == "json" else "text")
+        _emit_diagnostics(e.diagnostics, _file_error_format(ctx, config_file, config.format == "json"))
         sys.exit(EXIT_USAGE)
     sources = {}
     for name, env, configured in (("policies_dir", "POLICY_ENGINE_POLICIES", config.policies),

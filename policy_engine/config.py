@@ -216,11 +216,27 @@ def check_commands(config: Config, commands: list[str], formats: tuple[str, ...]
                                      line=_line(text, name), path=f"formats.{name}",
                                      hint=did_you_mean(name, commands) or f"commands: {', '.join(commands)}")
                           for name in unknown])
-    wrong = [(name, value) for name, value in config.formats.items()
-             if offered is not None and name in offered and value not in offered[name]]
+    if offered is None:
+        return
+    wrong = [name for name, value in config.formats.items() if name in commands and value not in offered.get(name, ())]
     if wrong:
         text = config.file.read_text(encoding="utf-8")
-        raise UsageError([Diagnostic("config-invalid", f"'{name}' has no format '{value}'", file=str(config.file),
-                                     line=_line(text, name), path=f"formats.{name}",
-                                     hint=f"one of {', '.join(offered[name])}" if offered else None)
-                          for name, value in wrong])
+        raise UsageError([_no_such_format(config, text, name, offered) for name in wrong])
+
+
+def _no_such_format(config: Config, text: str, name: str, offered: Mapping[str, tuple[str, ...]]) -> Any:
+    """A [formats] entry its command cannot take: a format it lacks, a command without --format, or a group (which
+    sets nothing: 'audit' is not 'audit list')."""
+    from .diagnostics import Diagnostic
+
+    value = config.formats[name]
+    if name not in offered:
+        members = [c for c in offered if c.startswith(f"{name} ")]
+        message, hint = (f"[formats] names the group '{name}', which sets nothing",
+                         f"name each command: {', '.join(members)}")
+    elif not offered[name]:
+        message, hint = f"'{name}' has no --format (so no format '{value}')", "remove the entry"
+    else:
+        message, hint = f"'{name}' has no format '{value}'", f"one of {', '.join(offered[name])}"
+    return Diagnostic("config-invalid", message, file=str(config.file), line=_line(text, name),
+                      path=f"formats.{name}", hint=hint)

@@ -196,3 +196,24 @@ def test_config_says_where_the_configuration_file_came_from(project: Path) -> No
     assert _settings()["config"] == {"value": None, "from": "none"}
     (project / "policy-engine.toml").write_text("")
     assert _settings()["config"]["from"] == "found"
+
+
+def test_the_command_lines_format_wins_over_the_files_for_the_files_own_problems(project: Path) -> None:
+    """format = "json" in a file with an unknown key made its error JSON even under --format text (a commit review):
+    the command-line option comes first, as for every setting."""
+    (project / "policy-engine.toml").write_text('format = "json"\nbogus = 1\n')
+    r = _run("config", "--format", "text")
+    assert r.exit_code == 2 and "config-invalid: unknown key 'bogus'" in r.stderr and not r.stderr.startswith("{")
+    assert json.loads(_run("config").stderr)["errors"][0]["code"] == "config-invalid"
+
+
+@pytest.mark.parametrize(("entry", "message", "hint"), [
+    ('audit = "json"', "[formats] names the group 'audit', which sets nothing", "name each command: audit list"),
+    ('generate = "json"', "'generate' has no --format (so no format 'json')", "remove the entry"),
+])
+def test_a_formats_entry_that_would_set_nothing_is_refused(project: Path, entry: str, message: str, hint: str) -> None:
+    (project / "policy-engine.toml").write_text(f"[formats]\n{entry}\n")
+    r = _run("validate", "--format", "json")
+    assert r.exit_code == 2
+    [error] = json.loads(r.stderr)["errors"]
+    assert (error["code"], error["message"]) == ("config-invalid", message) and error["hint"].startswith(hint)
