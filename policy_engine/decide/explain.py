@@ -618,13 +618,19 @@ def _why(page: _Page, name: str, why: str) -> str:
     m = _DEPENDS_ON.match(why)
     if m is not None and m[1] in page.metrics:
         inner = _why(page, m[1], m[2])
-        return f"依赖 {m[1]}（{inner}）" if page.lang == "zh" else f"depends on {m[1]} ({inner})"
-    return _reason(_figures_shown(page, why), page.lang)
+        named = _metric_label(page, m[1])
+        return f"依赖 {named}（{inner}）" if page.lang == "zh" else f"depends on {named} ({inner})"
+    return _MISSING_NAMES.sub(lambda x: x[1] + _LIST_SEP[page.lang].join(
+        _metric_label(page, n) for n in re.split(r", |、", x[2])), _reason(_figures_shown(page, why), page.lang))
+
+
+# the inputs a reason names missing, by their labels (缺少输入：征信：逾期90天以上债务（bureau_overdue_90_amount）)
+_MISSING_NAMES = re.compile(r"(缺少输入：|missing input: )([a-z_][a-z0-9_]*(?:(?:, |、)[a-z_][a-z0-9_]*)*)$")
 
 
 _SERIES_READ = re.compile(r"(\w+)=\[(\d+) periods\]")
 _TOO_FEW = {"zh": "期数不足：{items}", "en": "too few periods: {items}"}
-_TOO_FEW_ITEM = {"zh": "{series} 仅有{have}期，{fn} 需要{need}期", "en": "{series} has {have}, {fn} needs {need}"}
+_TOO_FEW_ITEM = {"zh": "{series}仅有{have}期，需要{need}期（{fn}）", "en": "{series} has {have}, {fn} needs {need}"}
 
 
 def _too_few_periods(page: _Page, name: str, why: str) -> str | None:
@@ -646,7 +652,8 @@ def _too_few_periods(page: _Page, name: str, why: str) -> str | None:
         series = node.args[0].id if isinstance(node.args[0], ast.Name) else None
         need = _periods_needed(fn, node) if series in have else None
         if series is not None and need is not None and have[series] < need:
-            items.append(_TOO_FEW_ITEM[page.lang].format(series=series, have=have[series], fn=fn.name, need=need))
+            items.append(_TOO_FEW_ITEM[page.lang].format(series=_metric_label(page, series), have=have[series],
+                                                         fn=fn.name, need=need))
     return _TOO_FEW[page.lang].format(items=_LIST_SEP[page.lang].join(items)) if items else None
 
 

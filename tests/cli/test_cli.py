@@ -217,9 +217,10 @@ def test_explain_in_chinese_and_english() -> None:
 def test_explain_in_chinese_says_why_a_metric_has_no_value_in_chinese() -> None:
     missing = str(REFERENCE / "samples" / "clients" / "19-missing-financials.json")
     zh = run("explain", "-p", "loss-client-management", "-c", missing, "--lang", "zh").stdout
-    assert "  - 净利率（net_margin）：依赖 net_income_ttm（缺少输入：net_income_q）" in zh
+    assert "  - 净利率（net_margin）：依赖 近四季净利润（net_income_ttm）（缺少输入：net_income_q）" in zh
     en = run("explain", "-p", "loss-client-management", "-c", missing).stdout
-    assert "  - Net margin (net_margin): depends on net_income_ttm (missing input: net_income_q)" in en
+    assert ("  - Net margin (net_margin): depends on Net income (trailing 4 quarters) (net_income_ttm) (missing input: "
+            "net_income_q)") in en
 
 
 def test_decide_text_format_is_the_explanation() -> None:

@@ -98,10 +98,12 @@ def test_warnings_are_listed_most_severe_first(lang: str) -> None:
 
 
 @pytest.mark.parametrize(("lang", "lines"), [
-    ("en", ["  - Revenue (trailing 4 quarters) (revenue_ttm): too few periods: revenue_q has 3, sum_last needs 4",
+    # the series by its label where the policy gives one (revenue_q), else by its name (equity_q)
+    ("en", ["  - Revenue (trailing 4 quarters) (revenue_ttm): too few periods: Revenue (each quarter) (revenue_q) "
+            "has 3, sum_last needs 4",
             "  - Average equity (average_equity): too few periods: equity_q has 3, lag needs 5"]),
-    ("zh", ["  - 近四季营业收入（revenue_ttm）：期数不足：revenue_q 仅有3期，sum_last 需要4期",
-            "  - 平均净资产（average_equity）：期数不足：equity_q 仅有3期，lag 需要5期"]),
+    ("zh", ["  - 近四季营业收入（revenue_ttm）：期数不足：营业收入（各季度）（revenue_q）仅有3期，需要4期（sum_last）",
+            "  - 平均净资产（average_equity）：期数不足：equity_q仅有3期，需要5期（lag）"]),
 ])
 def test_a_window_longer_than_the_series_is_named_with_the_periods_it_needs(lang: str, lines: list[str]) -> None:
     """The record says "zero or non-positive base, or too few periods"; the explanation says which, from the

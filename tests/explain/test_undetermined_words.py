@@ -214,9 +214,10 @@ def test_an_undetermined_action_an_earlier_recommended_one_excludes_says_so(cut_
 
 
 @pytest.mark.parametrize(("lang", "line"), [
-    ("en", "  - Return on equity (roe): depends on net_income_ttm (too few periods: net_income_q has 3, sum_last "
-           "needs 4)"),
-    ("zh", "  - 净资产收益率（roe）：依赖 net_income_ttm（期数不足：net_income_q 仅有3期，sum_last 需要4期）"),
+    ("en", "  - Return on equity (roe): depends on Net income (trailing 4 quarters) (net_income_ttm) (too few periods: "
+           "Net income (each quarter) (net_income_q) has 3, sum_last needs 4)"),
+    ("zh", "  - 净资产收益率（roe）：依赖 近四季净利润（net_income_ttm）（期数不足：净利润（各季度）（net_income_q）"
+           "仅有3期，需要4期（sum_last））"),
 ])
 def test_a_metric_that_depends_on_one_lacking_periods_gives_that_reason(lang: str, line: str) -> None:
     """Not "depends on net_income_ttm (undefined for the figures read (net_income_q=[3 periods]): a zero or
