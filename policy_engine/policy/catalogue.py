@@ -195,7 +195,7 @@ CATALOGUE: dict[str, ActionType] = {a.name: a for a in [
                {"cadence": Param("string", True, enum=tuple(CADENCE_LABELS), labels=CADENCE_LABELS,
                                  shown=_zh_en("{value}召开", "{value}")),
                 "within_days": Param("integer", min=1, max=365,
-                                     shown=_zh_en("{date}前召开（{value}天内）",
+                                     shown=_zh_en("首次于{date}前召开（{value}天内）",
                                                   "first by {date} (within {value} days)")),
                 "owner": Param("string", enum=tuple(OWNER_LABELS), labels=OWNER_LABELS,
                                shown=_zh_en("由{value}牵头", "led by the {value}"))}),

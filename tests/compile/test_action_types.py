@@ -85,7 +85,7 @@ def test_review_meeting_within_days_is_a_whole_number_shown_in_zh_and_en() -> No
     # the date the meeting is due by: as-of plus within_days (the client's as-of date is 2025-06-30)
     day = (dt.date.fromisoformat(record["as_of"]) + dt.timedelta(days=14)).isoformat()
     assert f"Review meeting [case]: monthly, first by {day} (within 14 days)" in explain(record, policy, "en")
-    assert f"贷后检视会议 [case]：按月召开，{day}前召开（14天内）" in explain(record, policy, "zh")
+    assert f"贷后检视会议 [case]：按月召开，首次于{day}前召开（14天内）" in explain(record, policy, "zh")
     spec = CATALOGUE["review_meeting"].params["within_days"]
     assert (spec.type, spec.min, spec.max, spec.required) == ("integer", 1, 365, False)
 

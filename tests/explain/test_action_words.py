@@ -71,7 +71,7 @@ def test_recovery_reads_as_a_committee_paper_in_chinese() -> None:
     assert "  1. 处置押品 [enforce_collateral]：方式：司法拍卖 — 审批：总行贷审会" in text
     assert "     涉及债项：E1（可疑）" in text
     assert "依法清收 [legal_recovery]：提起诉讼、申请财产保全、申请强制执行" in text
-    assert "贷后检视会议 [review_monthly]：按月召开，2026-10-14前召开（14天内），由风险经理牵头" in text
+    assert "贷后检视会议 [review_monthly]：按月召开，首次于2026-10-14前召开（14天内），由风险经理牵头" in text
     assert "分类为可疑：按月召开贷后检视会议" in text
     assert record["actions"][0]["params"] == {"method": "auction"}  # ids in the JSON decision
 
