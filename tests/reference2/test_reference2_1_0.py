@@ -42,7 +42,8 @@ ADDED_WARNINGS = {"overdue", "collateral_impaired", "liquidity_below_floor", "ne
                   "concession_in_debtor_difficulty", "difficulty_found_after_resolution"}
 ADDED_ACTIONS = {"add_collateral", "extend_term", "reprice_down", "supply_chain_and_advisory", "review_quarterly",
                  "set_off_deposit", "collect_arrears",  # 2.1.0 sets a deposit off for a substandard exposure too
-                 "review_monthly"}  # and reviews a debtor in crisis whatever its grade
+                 "review_monthly",  # and reviews a debtor in crisis whatever its grade
+                 "collect_arrears_beside_restructuring"}  # and collects a guarantee's arrears beside a restructuring
 
 
 # Actions 2.1.0 takes for fewer exposures or debtors: no suit on a guarantee the bank issued (no claim before it pays
