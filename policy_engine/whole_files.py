@@ -18,25 +18,32 @@ from typing import Any
 def replaced_whole(out: Path) -> Iterator[Path]:
     """The path to write ``out``'s new content to, moved over ``out`` when the block ends without an error.
 
-    Written beside the file ``out`` names (through a symbolic link: the link stays, its file is replaced), as
-    ``NAME.PID.partial``, readable by its owner alone while written, then moved over it with its permissions (a 600
-    file of client data stays the owner's). A file the user may write but not add to its folder is written in
-    place. An error names ``out``, not the partial file; in the main thread SIGTERM and SIGHUP, when left to their
-    default, clean up as Ctrl-C does (exit 143 and 129), so no partial file of client data is left behind.
+    Written beside the file ``out`` names (through a symbolic link: the link stays, its file is replaced), as a
+    new hidden ``.NAME.*.partial`` file of a name no other run can hold (created exclusively, never through a link),
+    readable by its owner alone while written, then moved over it with its mode and group (a 600 file of client data
+    stays the owner's). A file the user may write but not add to its folder is written in place. An error names
+    ``out``, not the partial file; in the main thread SIGTERM and SIGHUP, when left to their default, clean up as
+    Ctrl-C does (exit 143 and 129), so no partial file of client data is left behind.
     """
     import signal
     import stat
+    import tempfile
 
     target = Path(os.path.realpath(out))
     if not os.access(target.parent, os.W_OK) and os.access(target, os.W_OK):
         yield target
         return
-    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
-    mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else _default_mode()
+    before = target.stat() if target.exists() else None
+    mode = stat.S_IMODE(before.st_mode) if before is not None else 0o666 & ~_umask()
     previous = _cleaning_on_stop()
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")  # 0o600, O_EXCL
+    os.close(fd)
+    partial = Path(name)
     try:
-        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))  # the owner's alone while written
         yield partial
+        if before is not None:
+            with contextlib.suppress(OSError):  # a group the writer is not in: the file keeps the writer's
+                os.chown(partial, -1, before.st_gid)
         os.chmod(partial, mode)
         partial.replace(target)
     except OSError as e:
@@ -46,7 +53,7 @@ def replaced_whole(out: Path) -> Iterator[Path]:
     finally:
         partial.unlink(missing_ok=True)
         for sig, handler in previous.items():
-            signal.signal(sig, signal.SIG_DFL if handler is None else handler)  # None: set outside Python
+            signal.signal(sig, handler)
 
 
 @contextlib.contextmanager
@@ -56,23 +63,31 @@ def text_written_whole(out: Path) -> Iterator[Any]:
         yield fh
 
 
-def _default_mode() -> int:
-    """The mode a new file gets here (0o666 less the umask)."""
-    umask = os.umask(0)
+def _umask() -> int:
+    """The process's umask, read without setting it where the system tells it (Linux): setting it to read it back
+    would leave it 0 for a moment, and a file another thread creates then would be writable by anyone."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o077)  # elsewhere: the strictest mask for that moment, never a wider one
     os.umask(umask)
-    return 0o666 & ~umask
+    return umask
 
 
 def _cleaning_on_stop() -> dict[int, Any]:
     """SIGTERM and SIGHUP made to clean up as Ctrl-C does, and the handlers they had: only those left to their
-    default (an ignored SIGHUP, as under nohup, stays ignored; an application's own handler stays its own), and only
-    in the main thread (Python sets handlers there alone; a worker's stop leaves the partial file)."""
+    default (an ignored SIGHUP, as under nohup, stays ignored; an application's own handler, in Python or set
+    outside it, stays its own), and only in the main thread (Python sets handlers there alone)."""
     import signal
 
     if not _main_thread():
         return {}
     stops = (signal.SIGTERM, signal.SIGHUP) if hasattr(signal, "SIGHUP") else (signal.SIGTERM,)
-    return {sig: signal.signal(sig, _stopped) for sig in stops if signal.getsignal(sig) in (signal.SIG_DFL, None)}
+    return {sig: signal.signal(sig, _stopped) for sig in stops if signal.getsignal(sig) is signal.SIG_DFL}
 
 
 def _stopped(signum: int, frame: Any) -> None:

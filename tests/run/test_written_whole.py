@@ -82,3 +82,23 @@ def test_an_ignored_sighup_stays_ignored_and_the_partial_is_the_owners_while_wri
         assert stat.S_IMODE(target.stat().st_mode) == 0o640 and target.read_text(encoding="utf-8") == "new\n"
     finally:
         signal.signal(signal.SIGHUP, before)
+
+
+def test_a_partial_file_is_new_and_its_own_and_a_new_file_gets_the_umasks_mode(tmp_path: Path) -> None:
+    """The partial file's name was NAME.PID.partial, opened without O_EXCL: a leftover or a planted link of that name
+    was written through (and a leftover kept its wider mode); and the new file's mode came from setting the umask to
+    0 for a moment, a race with any thread creating a file then (a commit review)."""
+    from policy_engine.whole_files import _umask, replaced_whole
+
+    mask = os.umask(0o022)
+    try:
+        assert _umask() == 0o022
+        target = tmp_path / "new.jsonl"
+        with replaced_whole(target) as one, replaced_whole(tmp_path / "other.jsonl") as two:
+            assert one != two and one.parent == tmp_path and one.name.startswith(".new.jsonl.")
+            assert stat.S_IMODE(one.stat().st_mode) == 0o600
+            one.write_text("x\n", encoding="utf-8")
+            two.write_text("y\n", encoding="utf-8")
+        assert stat.S_IMODE(target.stat().st_mode) == 0o644 and target.read_text(encoding="utf-8") == "x\n"
+    finally:
+        os.umask(mask)
