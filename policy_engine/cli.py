@@ -320,14 +320,16 @@ def asked_json(ctx: click.Context) -> bool:
 
 
 def _asked_format(ctx: click.Context) -> str | None:
-    """The --format the command line gives, if any (read before its options are parsed)."""
+    """The --format the command line gives, if any (read before its options are parsed): the last one, as click
+    takes it (``--format text --format json`` is json)."""
     argv = ctx.find_root().meta.get("argv", [])
+    given = None
     for a, b in zip(argv, [*argv[1:], ""], strict=True):
         if a.startswith("--format="):
-            return a.partition("=")[2]
-        if a == "--format":
-            return b
-    return None
+            given = a.partition("=")[2]
+        elif a == "--format":
+            given = b
+    return given
 
 
 def _file_error_format(ctx: click.Context, config_file: Path | None, configured: bool | None = None) -> str:

@@ -137,7 +137,7 @@ def versions_beside(policy: CompiledPolicy) -> tuple[_Version, ...]:
             if header is None or header.id != policy.id or header.version == policy.version:
                 continue
             try:
-                other = load_policy(f)
+                other = load_policy(f, named=False)
             except PolicyEngineError:
                 continue
             found.append(_Version(other.version, other.status, other.effective_from, other.effective_to,

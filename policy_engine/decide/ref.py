@@ -61,7 +61,7 @@ class PolicyRef:
                 raise UsageError([Diagnostic("bad-option", "--policy-version applies to a policy id, not a file")])
             from ..policy.registry import load_policy
 
-            self._pinned = load_policy(path, named=True)
+            self._pinned = load_policy(path)
 
     @property
     def pinned(self) -> CompiledPolicy | None:

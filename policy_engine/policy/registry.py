@@ -50,13 +50,13 @@ def policy_files(paths: Iterable[str | Path]) -> Iterator[Path]:
             yield path
 
 
-def load_policy(path: str | Path, named: bool = False) -> CompiledPolicy:
+def load_policy(path: str | Path, named: bool = True) -> CompiledPolicy:
     """Load, validate and compile one policy file; :class:`PolicyError` lists every problem.
 
-    A module file named where a policy is expected (``decide -p module-1.0.0.yaml``) is a usage error. With
-    ``named`` (the user named the file as the policy: ``-p FILE``), so is a policy test file or a scenario
-    (``not-a-policy``, as diff and impact say it); a registry's scan reads them as broken policies, each listed
-    with the others' problems.
+    A module file named where a policy is expected (``decide -p module-1.0.0.yaml``) is a usage error. So is a
+    policy test file or a scenario (``not-a-policy``, as diff and impact say it) when the file was named as the
+    policy (``named``, the default: ``-p FILE``, the Python API); a scan of a registry (``named=False``) reads one as
+    a broken policy, listed with the others' problems.
     """
     doc = load_yaml_file(path)
     if _is_module(doc):
@@ -324,7 +324,7 @@ class Registry:
             errors: list[Diagnostic] = []
             for f in policy_files([self.root]):
                 try:
-                    loaded.append(load_policy(f))
+                    loaded.append(load_policy(f, named=False))
                 except PolicyError as e:
                     errors.extend(e.diagnostics)
             if errors:
@@ -349,7 +349,7 @@ class Registry:
         chosen = self._choose([h for h in headers if h is not None], policy_id, as_of, version)
         policy = self._compiled.get(chosen.file)
         if policy is None:
-            policy = self._compiled[chosen.file] = load_policy(chosen.file)
+            policy = self._compiled[chosen.file] = load_policy(chosen.file, named=False)
         if (policy.id, policy.version) != (chosen.id, chosen.version):  # header scan misread: be exact
             return self._select_compiled(policy_id, as_of, version)
         return policy

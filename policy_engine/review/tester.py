@@ -646,7 +646,7 @@ def _gather(path: Path, found: _Gathered, run: SuiteResult, registry: Path | Non
         if any(Path(p.file).resolve() == f.resolve() for p in found.policies if p.file):
             continue  # a folder and a file in it, or one path given twice: one policy
         try:
-            found.policies.append(load_policy(f))
+            found.policies.append(load_policy(f, named=False))
         except PolicyError as e:
             run.diagnostics.extend(e.diagnostics)
     if path.is_dir():

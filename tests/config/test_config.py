@@ -217,3 +217,10 @@ def test_a_formats_entry_that_would_set_nothing_is_refused(project: Path, entry:
     assert r.exit_code == 2
     [error] = json.loads(r.stderr)["errors"]
     assert (error["code"], error["message"]) == ("config-invalid", message) and error["hint"].startswith(hint)
+
+
+def test_the_last_format_on_the_command_line_is_the_one_asked_for(project: Path) -> None:
+    """click takes the last --format; the file's problems followed the first (a commit review)."""
+    (project / "policy-engine.toml").write_text("bogus = 1\n")
+    r = _run("config", "--format", "text", "--format", "json")
+    assert r.exit_code == 2 and json.loads(r.stderr)["errors"][0]["code"] == "config-invalid"

@@ -130,3 +130,12 @@ def test_a_test_file_named_as_a_policy_in_a_registry_is_a_broken_policy_listed_w
     with pytest.raises(PolicyError) as e:
         Registry(tmp_path).policies()
     assert {d.file for d in e.value.diagnostics} == {str(folder / "policy-tests.yaml")}
+
+
+def test_the_python_api_names_a_test_file_given_as_the_policy_not_a_policy() -> None:
+    """load_policy(path) is the file the caller named: not a dozen missing-key errors (a commit review)."""
+    from policy_engine.policy.registry import load_policy
+
+    with pytest.raises(UsageError) as e:
+        load_policy(POLICIES / "loss-client-management" / "tests" / "classification.yaml")
+    assert [d.code for d in e.value.diagnostics] == ["not-a-policy"]
