@@ -448,7 +448,7 @@ def test_stream_compiles_each_version_once_however_many_as_of_days(monkeypatch: 
 
     loads: list[str] = []
     real = registry.load_policy
-    monkeypatch.setattr(registry, "load_policy", lambda path: loads.append(str(path)) or real(path))
+    monkeypatch.setattr(registry, "load_policy", lambda path, **kw: loads.append(str(path)) or real(path, **kw))
     client = json.loads(SAMPLES[1].read_text(encoding="utf-8"))
     days = [(dt.date(2024, 11, 1) + dt.timedelta(days=7 * i)).isoformat() for i in range(20)]  # across 2024/2025
     client["financials"] = client["financials"][:1]  # the 2024-09-30 statement: known on every day below

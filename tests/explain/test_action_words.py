@@ -76,8 +76,8 @@ def test_recovery_reads_as_a_committee_paper_in_chinese() -> None:
     assert record["actions"][0]["params"] == {"method": "auction"}  # ids in the JSON decision
 
 
-@pytest.mark.parametrize(("lang", "head"), [("zh", "  3. 存款抵销 [set_off_deposit]："),
-                                             ("en", "  3. Set off deposits [set_off_deposit]: ")])
+@pytest.mark.parametrize(("lang", "head"), [("zh", "  2. 存款抵销 [set_off_deposit]："),
+                                             ("en", "  2. Set off deposits [set_off_deposit]: ")])
 def test_an_action_is_headed_by_its_own_label_before_its_type_name(lang: str, head: str) -> None:
     """2.1.0 labels set_off_deposit 存款抵销; its head read 处置押品 (the type's name), the label only in lists."""
     policy = load_policy(REFERENCE / "policy-2.1.0.yaml")
