@@ -1532,8 +1532,7 @@ EXPORT_COLUMNS = ("seq", "decision_id", "client_id", "as_of", "policy_id", "poli
 def export_records(store: AuditStore, rows: Iterable[Record], out: Path, full: bool = False) -> int:
     """Write ``rows`` to ``out``: .jsonl, each decision on one line (with ``full``, each record: the EXPORT_COLUMNS,
     the input and decision as objects); .parquet, one row a record (EXPORT_COLUMNS, typed the same in an empty
-    export). Whole or not at all: written beside the file ``out`` names (through a symbolic
-    link), as ``NAME.PID.partial``, then moved over it with its permissions, so a record the store cannot read
+    export). Whole or not at all (:func:`~policy_engine.whole_files.replaced_whole`): a record the store cannot read
     (:meth:`AuditStore.stored_texts`) or a stop (SIGTERM and SIGHUP included) leaves ``out`` as it was. Returns the
     count."""
     from ..whole_files import replaced_whole

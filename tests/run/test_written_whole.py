@@ -102,3 +102,16 @@ def test_a_partial_file_is_new_and_its_own_and_a_new_file_gets_the_umasks_mode(t
         assert stat.S_IMODE(target.stat().st_mode) == 0o644 and target.read_text(encoding="utf-8") == "x\n"
     finally:
         os.umask(mask)
+
+
+def test_a_partial_file_that_cannot_be_made_names_the_output_and_restores_the_handlers(tmp_path: Path) -> None:
+    """mkstemp ran after the handlers were set and outside the clean-up: a name too long for the partial file
+    named that file, not the output, and left SIGTERM on the writer's handler (a commit review)."""
+    from policy_engine.whole_files import replaced_whole
+
+    target = tmp_path / ("r" * 240)  # a name the file system takes, but not with the partial's 18 more characters
+    with pytest.raises(OSError) as e, replaced_whole(target):
+        pass
+    assert e.value.filename == str(target)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    assert list(tmp_path.iterdir()) == []
