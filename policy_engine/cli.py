@@ -247,15 +247,7 @@ def _offered_formats(group: click.Group, prefix: str = "") -> dict[str, tuple[st
 
 def _format_names(group: click.Group) -> tuple[str, ...]:
     """Every format some command offers (--format's choices): what the configuration's ``format`` may say."""
-    found: dict[str, None] = {}
-    for command in group.commands.values():
-        if isinstance(command, click.Group):
-            found.update(dict.fromkeys(_format_names(command)))
-            continue
-        for param in command.params:
-            if param.name == "fmt":
-                found.update(dict.fromkeys(getattr(param.type, "choices", ())))
-    return tuple(found)
+    return tuple(dict.fromkeys(f for formats in _offered_formats(group).values() for f in formats))
 
 
 class _Main(click.Group):

@@ -77,7 +77,7 @@ def load(explicit: str | Path | None = None, start: Path | None = None) -> Confi
     """The configuration from ``explicit`` (or ``$POLICY_ENGINE_CONFIG``), else the one found from ``start``."""
     from .diagnostics import Diagnostic, UsageError  # only on this path: start-up stays light
 
-    named = explicit or os.environ.get(ENV_VAR) or None
+    named = _named(explicit)
     if named is not None:
         path = Path(named)
         if not path.is_file():
@@ -97,15 +97,25 @@ def asks_json(explicit: str | Path | None = None, start: Path | None = None) -> 
     that cannot be found or parsed says no."""
     import tomllib
 
-    named = explicit or os.environ.get(ENV_VAR) or None
+    named = _named(explicit)
     path = Path(named) if named else find(start or Path.cwd())
+    if path is None:
+        return False
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8")) if path is not None else {}
+        data = _own_table(path, tomllib.loads(path.read_text(encoding="utf-8")))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return False
-    if path is not None and path.name == "pyproject.toml":
-        data = data.get("tool", {}).get(TABLE, {})
     return isinstance(data, dict) and data.get("format") == "json"
+
+
+def _named(explicit: str | Path | None) -> str | Path | None:
+    """The configuration file named on the command line, else by ``$POLICY_ENGINE_CONFIG``; None: found by search."""
+    return explicit or os.environ.get(ENV_VAR) or None
+
+
+def _own_table(path: Path, data: Any) -> Any:
+    """The settings of a file: all of policy-engine.toml, the [tool.policy-engine] table of a pyproject.toml."""
+    return data.get("tool", {}).get(TABLE, {}) if path.name == "pyproject.toml" else data
 
 
 def parse(path: Path) -> Config:
@@ -124,10 +134,8 @@ def parse(path: Path) -> Config:
         line = re.search(r"line (\d+)", str(e))
         raise UsageError([Diagnostic("config-syntax", f"not valid TOML: {e}", file=str(path),
                                      line=int(line[1]) if line else None)]) from None
-    prefix = ""
-    if path.name == "pyproject.toml":
-        data = data.get("tool", {}).get(TABLE, {})
-        prefix = f"tool.{TABLE}."
+    data = _own_table(path, data)
+    prefix = f"tool.{TABLE}." if path.name == "pyproject.toml" else ""
     problems: list[Any] = []
 
     def bad(key: str, message: str, hint: str | None = None) -> None:
