@@ -705,18 +705,28 @@ def decisions_frame(policy: CompiledPolicy, prep: Prepared, res: VectorResults,
         "undetermined": _list_column(und, und_names),
     }
     for m, c in zip(policy.metrics, res.metrics, strict=True):
-        if m.expr.type == "number":
-            out[f"metric.{m.name}"] = np.where(c.valid, c.data.astype(float), np.nan)
-        elif m.expr.type == "bool":
-            out[f"metric.{m.name}"] = pd.array(np.where(c.valid, c.data, False), dtype="boolean")
-            out[f"metric.{m.name}"][~c.valid] = pd.NA
-        elif m.expr.type == "date":
-            out[f"metric.{m.name}"] = day_texts(c.data, c.valid)
-        elif m.expr.type in ("string", "grade"):
-            out[f"metric.{m.name}"] = text_column(np.where(c.valid, c.data, None))
-        else:
-            out[f"metric.{m.name}"] = np.where(c.valid, c.data, None)
+        out[f"metric.{m.name}"] = _cells(m.expr.type, c.data, np.asarray(c.valid, bool))
+    for k, j in enumerate(order):  # a computed parameter where its action is given: "extend by 6 months"
+        a = policy.actions[j]
+        for (name, expr), c in zip(a.param_exprs.items(), res.action_params[j], strict=True):
+            valid = np.broadcast_to(c.valid, (n,)) & kept[:, k]
+            out[f"param.{a.id}.{name}"] = _cells(expr.type, np.broadcast_to(c.data, (n,)), valid)
     return pd.DataFrame(out)
+
+
+def _cells(kind: str, data: np.ndarray, valid: np.ndarray) -> Any:
+    """A column of one metric (or computed parameter) as the table gives it: null where it has no value."""
+    if kind == "number":
+        return np.where(valid, data.astype(float), np.nan)
+    if kind == "bool":
+        cells = pd.array(np.where(valid, data, False), dtype="boolean")
+        cells[~valid] = pd.NA
+        return cells
+    if kind == "date":
+        return day_texts(data, valid)
+    if kind in ("string", "grade"):
+        return text_column(np.where(valid, data, None))
+    return np.where(valid, data, None)
 
 
 SCOPED_INPUT_HINT = ("give one debtor record a line as JSON Lines (.jsonl), as `policy-engine generate -p POLICY "

@@ -9,6 +9,7 @@ JSON, markdown, or a self-contained HTML page with SVG charts.
 
 from __future__ import annotations
 
+import json
 import math
 import operator
 import re
@@ -134,12 +135,16 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
     n = len(rows)
     changed_grade = ra != rb
     changed_warn, changed_act = (_changed_lists(kind, da, db, a, b, rows) for kind in ("warnings", "actions"))
+    retold = _actions_retold(da, db, a.policies or policies, b.policies or policies)
+    changed_act = changed_act | np.any(list(retold.values()), axis=0) if retold else changed_act
     any_change = changed_grade | changed_warn | changed_act
     groups = list(dict.fromkeys(s for p in a.policies or policies for s in p.segments))
     seg = _segment_names(da["segment"], bool(groups))
     # Grade changes first: a capped list in portfolio order hid the one downgrade behind warning-only changes.
     shown = np.concatenate([np.flatnonzero(changed_grade), np.flatnonzero(any_change & ~changed_grade)])
     listed = _listed(da, db, shown[:max_listed], seg, _scored(a, b, policies))
+    for entry, i in zip(listed, shown[:max_listed], strict=True):
+        entry["actions_retold"] = [aid for aid, mask in retold.items() if mask[i]]
     _with_exposure_changes(listed, getattr(a, "exposures", None), getattr(b, "exposures", None))
     rejected_rows = {r["row"] for r in a.rejects} | {r["row"] for r in b.rejects}
     rows_read = a.rows_read
@@ -674,6 +679,47 @@ def _changed_lists(kind: str, da: pd.DataFrame, db: pd.DataFrame, a: Any, b: Any
     return changed
 
 
+def _actions_retold(da: pd.DataFrame, db: pd.DataFrame, old: Sequence[CompiledPolicy], new: Sequence[CompiledPolicy]
+                    ) -> dict[str, np.ndarray]:
+    """Per action given on both sides of a compared row, whether it tells the row something else: another type,
+    another fixed parameter (reduce the exposure by 30% -> 50%), or a computed parameter of another value. A
+    comparison of ids alone read '0 change actions' while every debtor's instruction had changed."""
+    if not len(da) or "policy_version" not in da.columns:  # no row compared
+        return {}
+    terms_a, terms_b = _action_terms(old), _action_terms(new)
+    version_a, version_b = (d["policy_version"].astype(str).to_numpy() for d in (da, db))
+    given_a, given_b = ("\x1f" + pd.Series(_joined(d["actions"])) + "\x1f" for d in (da, db))
+    out: dict[str, np.ndarray] = {}
+    for aid in sorted({aid for t in terms_a.values() for aid in t} & {aid for t in terms_b.values() for aid in t}):
+        both = (given_a.str.contains(f"\x1f{aid}\x1f", regex=False)
+                & given_b.str.contains(f"\x1f{aid}\x1f", regex=False)).to_numpy(dtype=bool)
+        if not both.any():
+            continue
+        ta = pd.Series(version_a).map({v: t.get(aid) for v, t in terms_a.items()}).to_numpy(dtype=object)
+        tb = pd.Series(version_b).map({v: t.get(aid) for v, t in terms_b.items()}).to_numpy(dtype=object)
+        differs = ta != tb
+        for name in {n for t in terms_a.values() for n in (t.get(aid) or ("", "", ()))[2]}:
+            column = f"param.{aid}.{name}"
+            if column in da.columns and column in db.columns:
+                differs |= ~_same_cells(da[column], db[column])
+        if (hit := both & differs).any():
+            out[aid] = hit
+    return out
+
+
+def _action_terms(policies: Sequence[CompiledPolicy]) -> dict[str, dict[str, tuple[str, str, tuple[str, ...]]]]:
+    """Per version, each action's type, fixed parameters (as canonical JSON) and the names of its computed ones."""
+    return {p.version: {a.id: (a.action, json.dumps(dict(a.params), sort_keys=True, default=str),
+                               tuple(sorted(a.param_exprs))) for a in p.actions} for p in policies}
+
+
+def _same_cells(x: pd.Series, y: pd.Series) -> np.ndarray:
+    """Cell by cell, whether two columns hold the same value (two nulls are the same)."""
+    nx, ny = x.isna().to_numpy(dtype=bool), y.isna().to_numpy(dtype=bool)
+    equal = x.to_numpy(dtype=object, na_value=None) == y.to_numpy(dtype=object, na_value=None)
+    return (nx & ny) | (~nx & ~ny & np.asarray(equal, dtype=bool))
+
+
 def _named(exposures: pd.DataFrame, kind: str, rows: pd.Index) -> np.ndarray:
     """Per compared row, which exposures its warnings (or actions) name: each exposure with the ones naming it
     (``for_exposures``), in the record's order; empty text for a row none names."""
@@ -1115,9 +1161,10 @@ def _undetermined_cell(v: Mapping[str, int]) -> str:
     return f"{a:,} → {b:,}" if a or b else ""
 
 
-def _moved(added: list[str], removed: list[str], undetermined: Sequence[str] = ()) -> str:
-    """+ fired after only, - before only, ? before and undetermined after."""
-    return " ".join([*("+" + x for x in added), *("-" + x for x in removed), *("?" + x for x in undetermined)])
+def _moved(added: list[str], removed: list[str], undetermined: Sequence[str] = (), retold: Sequence[str] = ()) -> str:
+    """+ fired after only, - before only, ? before and undetermined after, ~ given on both sides with other terms."""
+    return " ".join([*("+" + x for x in added), *("-" + x for x in removed), *("?" + x for x in undetermined),
+                     *("~" + x for x in retold)])
 
 
 def heading_of(report: dict[str, Any], heading: str, lang: str = "en") -> str:
@@ -1320,7 +1367,8 @@ def _changed_section(report: dict[str, Any], lang: str, by_name: str) -> Section
         if scored:
             row.append(f"{_score(c['score'][0])} → {_score(c['score'][1])}")
         rows.append([*row, _moved(c["warnings_added"], c["warnings_removed"], c.get("warnings_undetermined", ())),
-                     _moved(c["actions_added"], c["actions_removed"], c.get("actions_undetermined", ())),
+                     _moved(c["actions_added"], c["actions_removed"], c.get("actions_undetermined", ()),
+                            c.get("actions_retold", ())),
                      *([moved] if any(moves) else [])])
     columns = [w["client"], by_name, w["grade"], w["decided_by"], *([w["score"]] if scored else []), w["warnings"],
                w["actions"], *([w["exposures_changed"]] if any(moves) else [])]
