@@ -134,17 +134,14 @@ def analyse(old: CompiledPolicy | PolicyRef, new: CompiledPolicy | PolicyRef, ta
     rb = np.array([rank[g] for g in gb])
     n = len(rows)
     changed_grade = ra != rb
-    changed_warn, changed_act = (_changed_lists(kind, da, db, a, b, rows) for kind in ("warnings", "actions"))
-    retold = _actions_retold(da, db, a.policies or policies, b.policies or policies)
-    changed_act = changed_act | np.any(list(retold.values()), axis=0) if retold else changed_act
+    changed_warn = _changed_lists("warnings", da, db, a, b, rows)
+    changed_act, retold = _changed_actions(da, db, a, b, rows, policies)
     any_change = changed_grade | changed_warn | changed_act
     groups = list(dict.fromkeys(s for p in a.policies or policies for s in p.segments))
     seg = _segment_names(da["segment"], bool(groups))
     # Grade changes first: a capped list in portfolio order hid the one downgrade behind warning-only changes.
     shown = np.concatenate([np.flatnonzero(changed_grade), np.flatnonzero(any_change & ~changed_grade)])
-    listed = _listed(da, db, shown[:max_listed], seg, _scored(a, b, policies))
-    for entry, i in zip(listed, shown[:max_listed], strict=True):
-        entry["actions_retold"] = [aid for aid, mask in retold.items() if mask[i]]
+    listed = _listed(da, db, shown[:max_listed], seg, _scored(a, b, policies), retold)
     _with_exposure_changes(listed, getattr(a, "exposures", None), getattr(b, "exposures", None))
     rejected_rows = {r["row"] for r in a.rejects} | {r["row"] for r in b.rejects}
     rows_read = a.rows_read
@@ -651,9 +648,12 @@ def _by_segment(seg: np.ndarray, ra: np.ndarray, rb: np.ndarray) -> dict[str, di
 
 
 def _listed(da: pd.DataFrame, db: pd.DataFrame, shown: np.ndarray, seg: np.ndarray,
-            scored: tuple[bool, bool] = (True, True)) -> list[dict[str, Any]]:
+            scored: tuple[bool, bool] = (True, True), retold: Mapping[str, np.ndarray] | None = None
+            ) -> list[dict[str, Any]]:
     """The changed clients the report lists: both sides' grade, deciding rule, score (null when
-    neither version has a scorecard: a made-up 0 -> 0 would read as a score), and what moved."""
+    neither version has a scorecard: a made-up 0 -> 0 would read as a score), and what moved (``retold``: per
+    action, the rows it was given on both sides with other terms)."""
+    retold = retold or {}
     rows = da.index
     ga, gb = da["grade"].astype(str).to_numpy(), db["grade"].astype(str).to_numpy()
     wa, wb = _lists(da["warnings"].iloc[shown]), _lists(db["warnings"].iloc[shown])
@@ -665,6 +665,7 @@ def _listed(da: pd.DataFrame, db: pd.DataFrame, shown: np.ndarray, seg: np.ndarr
         "score": [float(da["score"].iloc[i]) if scored[0] else None,
                   float(db["score"].iloc[i]) if scored[1] else None] if any(scored) else None,
         **_moves("warnings", wa[k], wb[k], ub[k]), **_moves("actions", aa[k], ab[k], ub[k]),
+        "actions_retold": [aid for aid, mask in retold.items() if mask[i]],
     } for k, i in enumerate(shown)]
 
 
@@ -677,6 +678,17 @@ def _changed_lists(kind: str, da: pd.DataFrame, db: pd.DataFrame, a: Any, b: Any
     if ea is not None and eb is not None:
         changed |= _named(ea, kind, rows) != _named(eb, kind, rows)
     return changed
+
+
+def _changed_actions(da: pd.DataFrame, db: pd.DataFrame, a: Any, b: Any, rows: pd.Index,
+                     policies: Sequence[CompiledPolicy]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Per compared row, whether its actions changed (given, taken away, or told otherwise), and per action told
+    otherwise the rows it was."""
+    changed = _changed_lists("actions", da, db, a, b, rows)
+    retold = _actions_retold(da, db, a.policies or policies, b.policies or policies)
+    for mask in retold.values():
+        changed = changed | mask
+    return changed, retold
 
 
 def _actions_retold(da: pd.DataFrame, db: pd.DataFrame, old: Sequence[CompiledPolicy], new: Sequence[CompiledPolicy]
