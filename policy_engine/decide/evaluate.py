@@ -728,7 +728,11 @@ class Decider:
 def _table_readers(policy: CompiledPolicy) -> list[tuple[Table, list[str]]]:
     """The tables some rule looks up, in the policy's order, each with the rules (metrics first) that do."""
     readers: dict[str, list[str]] = {}
-    rules = [*((m.name, m.expr) for m in policy.metrics), *((f.id, f.expr) for f in policy.factors),
+    part = policy.scoped
+    rules = [*((m.name, m.expr) for m in policy.metrics),
+             *(((m.name, m.expr) for m in part.metrics) if part is not None else ()),
+             *(((f.id, f.expr) for f in part.floors) if part is not None else ()),
+             *((f.id, f.expr) for f in policy.factors),
              *((r.id, r.expr) for r in policy.floors), *((w.id, w.expr) for w in policy.warnings),
              *((a.id, e) for a in policy.actions
                for e in (a.expr, *a.param_exprs.values(), *((a.restructuring.expr,) if a.restructuring else ())))]
@@ -738,6 +742,15 @@ def _table_readers(policy: CompiledPolicy) -> list[tuple[Table, list[str]]]:
             if rule not in ids:
                 ids.append(rule)
     return [(t, readers[n]) for n, t in policy.tables.items() if n in readers]
+
+
+def _exposure_readers(policy: CompiledPolicy, debtor_names: Sequence[str]) -> list[tuple[Table, list[str]]]:
+    """The tables keyed by an exposure's own inputs or metrics (a cover ratio by product): read once per exposure."""
+    part = policy.scoped
+    assert part is not None
+    own = {*debtor_names, *(i.name for i in part.inputs.get(part.graded or "", ())), *(m.name for m in part.metrics)}
+    return [(t, rules) for t, rules in _table_readers(policy) if not set(t.keys) <= set(debtor_names)
+            and set(t.keys) <= own]
 
 
 def _points(table: Table, x: Any) -> list[list[float]]:
@@ -856,6 +869,7 @@ class ScopedDecider(Decider):
         # provisional_grades: unknown: the debtor rules and metrics that read an exposure's grade inside an
         # aggregation; one null for a provisional grade says so (no fact it reads is missing).
         self._grade_inside = _reading_grades_inside(policy, grades) if part.provisional_unknown else {}
+        self._exposure_lookups = _exposure_readers(policy, self._names)
 
     def decide(self, record: Any, as_of: str | _dt.date | None = None, trace: bool = False,
                file: str | None = None) -> dict[str, Any]:
@@ -1205,6 +1219,8 @@ class ScopedDecider(Decider):
                    if f.for_exposures is not None and hit is not False] if self._naming_floors else []
         exposures = [self._exposure(part, e, debtor_fired, environment, record["undetermined"], pending)
                      for e in graded]
+        if self._exposure_lookups:
+            record.setdefault("lookups", []).extend(self._exposure_cells(graded, environment()))
         if self._naming_floors:
             self._named_exposures(record["classification"]["floors"], graded)
         if trace:
@@ -1223,6 +1239,21 @@ class ScopedDecider(Decider):
             cls["decided_by_exposure"] = worst["exposure_id"]
         record["exposures"] = exposures
         return record
+
+    def _exposure_cells(self, graded: list[dict[str, Any]], debtor: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The table cells each exposure's rules read, after the debtor's, each naming its exposure."""
+        out = []
+        for e in graded:
+            env = {**debtor, **{k: v for k, v in e.items() if not k.startswith("@")}}
+            for table, rules in self._exposure_lookups:
+                keys = {k: _jsonable(env.get(k)) for k in table.keys}
+                cell: dict[str, Any] = {"table": table.name, "exposure": e["@key"], "keys": keys,
+                                        "value": table.cell(*(env.get(k) for k in table.keys))}
+                if table.interpolate:
+                    cell["points"] = _points(table, env.get(table.keys[0]))
+                cell["read_by"] = rules
+                out.append(cell)
+        return out
 
     def _trace_exposures(self, part: ScopedPart, graded: list[dict[str, Any]],
                          environment: Callable[[], dict[str, Any]], trace: list[dict[str, Any]]) -> None:

@@ -709,6 +709,8 @@ def _lookups(page: _Page) -> list[str]:
     for c in cells:
         keys = ", ".join(f"{k}={_trace_value(v)}" for k, v in c["keys"].items())
         line = f"  {c['table']}[{keys}] = {_trace_value(c['value'])}"
+        if "exposure" in c:  # a cell keyed by an exposure's own facts: read once per exposure
+            line = f"  {printable(str(c['exposure']))}: {line.lstrip()}"
         points = c.get("points")
         if points:
             shown = " / ".join(f"({_trace_value(x)}: {_trace_value(y)})" for x, y in points)

@@ -93,8 +93,10 @@ def test_a_policy_without_tables_has_no_lookups_in_its_record() -> None:
     assert "lookups" not in Decider(policy).decide(_client())
 
 
-def test_a_table_keyed_by_an_exposure_input_is_read_per_exposure() -> None:
+def test_a_table_keyed_by_an_exposure_input_is_read_per_exposure(tmp_path: Any) -> None:
     import json
+
+    from policy_engine.portfolio.scoped_batch import run_scoped_batch
 
     from ..conftest import DATA
 
@@ -113,4 +115,15 @@ def test_a_table_keyed_by_an_exposure_input_is_read_per_exposure() -> None:
     record = Decider(policy).decide(client)
     assert [e["metrics"]["expected_loss"] for e in record["exposures"]] == [
         e["balance"] * (0.2 if e["band"] == "A" else 0.45) for e in client["exposures"]]
-    assert "lookups" not in record  # the debtor's cells only; an exposure's are not listed yet
+    # each exposure's cell, after the debtor's (none here), naming its exposure: the audit trail of its metric
+    assert record["lookups"] == [
+        {"table": "lgd_by_band", "exposure": e["exposure_id"], "keys": {"band": e["band"]},
+         "value": 0.2 if e["band"] == "A" else 0.45, "read_by": ["expected_loss"]} for e in client["exposures"]]
+    assert list(Draft202012Validator(load_schema("decision")).iter_errors(record)) == []
+    text = explain(record, policy, "en")
+    first = client["exposures"][0]
+    assert f"  {first['exposure_id']}: lgd_by_band[band=A] = 0.2 <- expected_loss" in text
+    path = tmp_path / "d.jsonl"  # the records batch writes read the same cells
+    path.write_text(json.dumps(client) + "\n", encoding="utf-8")
+    [again] = run_scoped_batch(policy, path).records()
+    assert again["lookups"] == record["lookups"]
