@@ -730,7 +730,8 @@ def _cells(kind: str, data: np.ndarray, valid: np.ndarray) -> Any:
 
 
 SCOPED_INPUT_HINT = ("give one debtor record a line as JSON Lines (.jsonl), as `policy-engine generate -p POLICY "
-                     "--out debtors.jsonl` writes them")
+                     "--out debtors.jsonl` writes them; a table of 1.x clients becomes one by `policy-engine convert "
+                     "TABLE --to 2.0 --out debtors.jsonl`")
 
 
 def unknown_format(path: Path) -> UsageError:

@@ -37,6 +37,7 @@ def test_batch_refuses_a_csv_for_a_multi_exposure_policy_and_says_how_to_give_de
     assert r.exit_code == 2
     assert "a .csv row cannot hold a debtor with several exposures" in r.stderr
     assert "JSON Lines (.jsonl)" in r.stderr
+    assert "policy-engine convert TABLE --to 2.0" in r.stderr  # a table of 1.x clients has a way in
     assert "scoped-policy-in-table" in r.stderr and "Traceback" not in r.stderr
 
 
