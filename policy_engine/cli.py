@@ -1169,7 +1169,26 @@ def impact(ctx: click.Context, old: str, new: str, portfolio: Path, as_of: str |
     result = analyse(*refs, source, as_of, progress=_progress("deciding"), total=total, max_listed=max_listed,
                      encoding=encoding)
     _folder_notes(fmt, portfolio, result)
+    _pinned_notes(fmt, portfolio, refs, result)
     _emit_migration(result, fmt, html_out, gates, "Portfolio impact", rejects_out, lang, csv_for_excel)
+
+
+def _pinned_notes(fmt: str, portfolio: Path, refs: tuple[Any, Any], result: Any) -> None:
+    """A side pinned to a version not in force on some rows' day says so, as batch does: the comparison holds,
+    but its figures are not those of the policy then in force."""
+    import pandas as pd
+
+    for side, ref, run in zip(("old", "new"), refs, result.runs or (), strict=False):
+        pinned = ref.pinned
+        decisions = getattr(run, "decisions", None) if run.parts else None  # a side that decided nothing has none
+        if pinned is None or not isinstance(decisions, pd.DataFrame) or "as_of" not in decisions.columns:
+            continue
+        counts = decisions["as_of"].astype(str).value_counts()
+        n = int(sum(count for day, count in counts.items() if not pinned.applies_on(day)))
+        if n:
+            span = f"from {pinned.effective_from}" + (f" to {pinned.effective_to}" if pinned.effective_to else "")
+            _note(fmt, str(portfolio), "not-in-force", f"{side} side: {n} decision(s) made under {pinned.id} "
+                  f"{pinned.version} as pinned, not in force on their day (it applies {span})")
 
 
 def _folder_notes(fmt: str, folder: Path, result: Any) -> None:

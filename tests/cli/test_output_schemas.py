@@ -237,7 +237,8 @@ def _stderr_cases(tmp: Path) -> list[tuple[str, list[str], list[str]]]:
          ["misspelt-column"]),
         ("explain misspelt field", ["explain", "-p", v1, "-c", str(tmp / "c.json")], ["misspelt-field"]),
         ("impact gate failed", ["--no-audit", "impact", f"{ID}@1.0.0", v1, "--portfolio", str(clients), "--fail-if",
-                                "compared > 1"], ["gate-failed"]),  # the failure (exit 1): an error, ok false
+                                "compared > 1"], ["gate-failed", "not-in-force"]),  # the failure (exit 1): an error,
+        # ok false; beside it the note that 1.0.0 was not in force on the samples' days
         ("simulate shock changed nothing", ["--no-audit", "simulate", v1, "--portfolio", str(clients), "--scenario",
                                             str(tmp / "nothing.yaml")], ["shock-changed-nothing"]),
     ]

@@ -67,3 +67,26 @@ def test_batch_gives_each_computed_parameter_where_its_action_is_given_as_decide
             else:
                 assert pd.isna(cell), (row["client_id"], aid, name)
     assert set(seen) == {aid for aid, _ in computed}, seen  # every computed parameter was given somewhere
+
+
+@pytest.mark.parametrize(("old", "new", "noted"), [
+    ("loss-client-management@1.0.0", "loss-client-management@1.1.0", ["old side: 21 decision(s)"]),
+    ("loss-client-management@1.1.0", "loss-client-management@1.1.0", []),
+    ("loss-client-management@1.0.0", "loss-client-management@1.0.0", ["old side: 21", "new side: 21"]),
+])
+def test_impact_says_when_a_pinned_side_decided_on_days_it_is_not_in_force(old: str, new: str,
+                                                                           noted: list[str]) -> None:
+    """1.0.0 ended on 2024-12-31; the samples are dated 2025 (batch says so for a pinned version, impact too)."""
+    from click.testing import CliRunner
+
+    from policy_engine.cli import main
+
+    from ..conftest import POLICIES
+
+    r = CliRunner().invoke(main, ["--policies", str(POLICIES), "--no-audit", "impact", old, new, "--portfolio",
+                                  str(PORTFOLIO), "--format", "json"], catch_exceptions=False)
+    assert r.exit_code == 0, r.stderr
+    warnings = json.loads(r.stderr)["warnings"] if r.stderr else []
+    assert [w["code"] for w in warnings] == ["not-in-force"] * len(noted)
+    for w, start in zip(warnings, noted, strict=True):
+        assert w["message"].startswith(start) and "1.0.0 as pinned, not in force" in w["message"]
