@@ -940,7 +940,11 @@ def test_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, only:
                 for r in c.rules:
                     if not r.covered:
                         click.echo(f"  {r.place}: {r.status} {r.name}: {r.missing}", err=True)
-    _finish(fmt, _test_failures(run, cov, min_coverage, below, fmt))
+    failures = _test_failures(run, cov, min_coverage, below, fmt)
+    if fmt == "text" or _json_notes(fmt):
+        _finish(fmt, failures)
+    else:  # a report for machines on stdout (piped, junit, github), not asked as JSON: stderr's errors are lines
+        _emit_diagnostics(failures, "text")
     if run.diagnostics and not run.usage_only:
         sys.exit(EXIT_POLICY)
     if run.diagnostics:  # nothing was selected to run (no test files, -k matched nothing)
@@ -952,17 +956,21 @@ def test_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, only:
 def _test_failures(run: Any, cov: dict[str, Any], min_coverage: float | None, below: bool, fmt: str) -> list[Any]:
     """What sets the test run's failing exit code, as the errors of stderr's JSON document (``ok: false`` whenever
     the exit code is not 0): invalid files (4), nothing selected (2), failed cases and coverage short (1). In text
-    only coverage short is a line of its own: the report says the rest."""
+    only coverage short is a line of its own: the report says the rest. Beside a report for machines not asked as
+    JSON (piped) they are lines for people, each invalid file's problem at its place as the text report lists it:
+    the report on stdout is not where a person looks for why the run failed."""
     from .diagnostics import Diagnostic
 
     short = []
     if below and min_coverage is not None:
         shown = ", ".join(f"{key} {c.percent:.1f}%" for key, c in cov.items() if c.percent < min_coverage)
         short.append(Diagnostic("coverage-below", f"rule coverage is below --min-coverage {min_coverage:g}% ({shown})"))
-    if not _json_notes(fmt):
+    if fmt == "text":
         return short
     failures: list[Any] = []
-    if run.diagnostics and not run.usage_only:
+    if run.diagnostics and not run.usage_only and not _json_notes(fmt):
+        failures += run.diagnostics
+    elif run.diagnostics and not run.usage_only:
         files = {d.file for d in run.diagnostics if d.severity == "error"}
         failures.append(Diagnostic("files-invalid", f"{len(files)} policy or test file(s) invalid: the report's "
                                    "errors name each problem (no coverage gate is met while one is)"))
