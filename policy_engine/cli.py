@@ -562,7 +562,7 @@ def _validated(targets: list[Path], registry: Path | None = None) -> list[Any]:
     scenario given by name, and those in a folder (a test file's names against the folder's policies, or, in a
     folder of test files alone, against the ``registry``'s, as `test` runs them)."""
     from .policy.registry import CheckResult, check_paths
-    from .review.filekinds import check_folder_files, check_other, load_kind
+    from .review.filekinds import check_folder_files, check_other, check_test_file, load_kind
 
     others: list[Any] = []
     policy_targets = []
@@ -571,7 +571,8 @@ def _validated(targets: list[Path], registry: Path | None = None) -> list[Any]:
         if kind == "policy" or doc is None:
             policy_targets.append(p)
         else:
-            others.append(CheckResult(str(p), check_other(p, doc, kind), None, kind=kind))
+            found = check_test_file(p, doc, registry) if kind == "policy-tests" else check_other(p, doc, kind)
+            others.append(CheckResult(str(p), found, None, kind=kind))
     checked = check_paths(policy_targets) if policy_targets else []
     for p in targets:
         if p.is_dir():  # its test files and scenarios too, as `test` and `simulate` will read them
@@ -626,7 +627,8 @@ def _validate_report(results: list[Any], bad: list[Any], fmt: str, max_errors: i
             if r in bad or any(d.code == "policy-not-loaded" for d in r.diagnostics):
                 continue
             what = r.policy.key if r.policy else f"module {r.module}" if r.module else r.what
-            n = len(r.diagnostics)  # a valid file's: warnings (listed above it), counted so it is not taken for none
+            # a valid file's warnings (listed above it), counted so they are not taken for none; a note is none
+            n = sum(d.severity == "warning" for d in r.diagnostics)
             click.echo(f"ok  {r.file}  ({what}" + (f", {n} warning{'s' if n > 1 else ''})" if n else ")"), err=True)
         click.echo(_tally(results, bad), err=True)
 
