@@ -542,12 +542,15 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, max_e
     Exits 4 when any file is invalid.
     """
     from .diagnostics import Diagnostic, UsageError
+    from .policy.kinds import refuse_portfolio_file
 
     fmt = fmt or _default_format()
     targets = list(paths) or [_registry_folder(ctx)]
     for p in targets:
         if not p.exists():
             raise UsageError([Diagnostic("file-missing", f"no such file or directory: {p}", file=str(p))])
+        if p.is_file():  # a portfolio file read as YAML was "a policy is a mapping of keys", exit 4
+            refuse_portfolio_file(str(p))
     results = _validated(targets, ctx.find_root().obj["policies"])
     if not results:
         raise click.UsageError(f"no policy files (policy*.yaml) under {', '.join(map(str, targets))}")
@@ -561,6 +564,7 @@ def _validated(targets: list[Path], registry: Path | None = None) -> list[Any]:
     """Each policy and module under ``targets`` checked, then each other file as what it is: a test file or a
     scenario given by name, and those in a folder (a test file's names against the folder's policies, or, in a
     folder of test files alone, against the ``registry``'s, as `test` runs them)."""
+    from .policy.kinds import is_client_record, refuse_other_kind
     from .policy.registry import CheckResult, check_paths
     from .review.filekinds import check_folder_files, check_other, check_test_file, load_kind
 
@@ -568,6 +572,8 @@ def _validated(targets: list[Path], registry: Path | None = None) -> list[Any]:
     policy_targets = []
     for p in targets:
         kind, doc, _ = load_kind(p) if p.is_file() else ("policy", None, [])
+        if kind == "policy" and doc is not None and is_client_record(doc.data):
+            refuse_other_kind(doc, str(p))  # named as what it is (exit 2), not checked as a policy missing its keys
         if kind == "policy" or doc is None:
             policy_targets.append(p)
         else:

@@ -240,3 +240,42 @@ def test_a_yaml_file_of_no_kind_in_the_policies_folder_is_named_as_such(tmp_path
     assert said[:len(codes)] == codes
     if codes == ["unknown-file-kind"]:
         assert "move it out of the policies folder" in found[0]["hint"]
+
+
+# (the file named to validate, what it is said to be): read as YAML, a CSV was one string ("a policy is a mapping of
+# keys", exit 4, "kind": "policy"), a client record a dozen missing policy keys; each is a usage error named as what it
+# is, with the command that reads it (exit 2, not-a-policy, as a test file given as -p is).
+NOT_A_POLICY = [
+    pytest.param(REFERENCE / "samples" / "portfolio.csv", "a portfolio table (CSV)", "batch", id="csv"),
+    pytest.param(REFERENCE / "samples" / "portfolio.jsonl", "a portfolio of JSON Lines", "batch", id="jsonl"),
+    pytest.param("portfolio.parquet", "a portfolio table (Parquet)", "batch", id="parquet"),
+    pytest.param("portfolio.xlsx", "a portfolio spreadsheet (Excel)", "batch", id="xlsx"),
+    pytest.param(REFERENCE / "samples" / "clients" / "01-pass-healthy-manufacturer.json", "a client record", "-c",
+                 id="client-record"),
+]
+
+
+@pytest.mark.parametrize(("named", "what", "reader"), NOT_A_POLICY)
+def test_a_data_file_named_to_validate_is_refused_as_what_it_is(tmp_path: Path, named: Path | str, what: str,
+                                                                reader: str) -> None:
+    if isinstance(named, str):  # bytes no YAML reader takes: refused by its name before it is read
+        named = tmp_path / named
+        named.write_bytes(b"PAR1\x00\x15\x04\xff\xfe" * 8)
+    for fmt in ("json", "text"):
+        r = CliRunner().invoke(main, ["--policies", str(POLICIES), "validate", str(named), "--format", fmt],
+                               catch_exceptions=False)
+        assert r.exit_code == 2, r.output
+        assert r.stdout == ""  # no report calling it a policy
+        if fmt == "json":
+            [error] = json.loads(r.stderr)["errors"]
+            assert error["code"] == "not-a-policy" and error["message"] == f"{named} is {what}, not a policy"
+            assert reader in error["hint"]
+        else:
+            assert f"error: not-a-policy: {named} is {what}" in r.stderr
+
+
+def test_every_portfolio_format_batch_reads_is_refused_where_a_policy_belongs() -> None:
+    from policy_engine.policy.kinds import PORTFOLIO_FILES
+    from policy_engine.portfolio.batch import READ_FORMATS
+
+    assert set(PORTFOLIO_FILES) == set(READ_FORMATS)
