@@ -1,8 +1,9 @@
 """What a YAML document is by its modeline or its keys: a policy, a policy test file or a stress scenario.
 
-Read where a policy belongs (``decide -p``, ``diff``, ``impact``, ``validate``): checked as a policy, a test file or a
-scenario gives a dozen schema errors about keys a policy needs, none of them the real answer; so would a client record
-or a portfolio file. Each is named as what it is, with the command or option that reads it.
+Read where a policy belongs (``decide -p``, ``diff``, ``impact``): checked as a policy, a test file or a scenario
+gives a dozen schema errors about keys a policy needs, none of them the real answer. So would a client record or
+a portfolio file (``-p`` and ``-c`` swapped, ``validate portfolio.csv``), and a policy read as a client record is
+"invalid JSON at line 1 column 1": each is named as what it is, with the command or option that reads it.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from ..diagnostics import Diagnostic, UsageError
-from .loader import Document
+from ..diagnostics import Diagnostic, PolicyError, UsageError
+from .loader import Document, load_yaml_text
 
 Kind = Literal["policy", "policy-tests", "scenario"]
 MODELINE = re.compile(r"\$schema=\S*?([a-z-]+)\.schema\.json")
@@ -66,3 +67,31 @@ def refuse_other_kind(doc: Document, ref: str) -> None:
                                             "applies it"))
     raise UsageError([Diagnostic("not-a-policy", f"{ref} is {what}, not a policy", file=ref, hint=run)])
 
+
+def refuse_as_client(text: str, name: str) -> None:
+    """Refuse a policy, a module, a test file or a scenario given where a client record belongs (``decide -c``):
+    read as JSON it was "invalid JSON at line 1 column 1", which sent the reader looking inside the record. Only
+    the refusal path runs this (text that is no JSON); a text that is none of them is left to its JSON error."""
+    portfolio = PORTFOLIO_FILES.get(Path(name).suffix.lower())
+    if portfolio is not None:  # several records, or a table: one client's record is one JSON object
+        raise UsageError([Diagnostic("not-a-client", f"{name} is {portfolio}, not one client record", file=name,
+                                     hint=f"`policy-engine batch {name} -p POLICY` decides each of its clients")])
+    try:
+        doc = load_yaml_text(text, name)
+    except PolicyError:
+        return
+    data = doc.data
+    if not isinstance(data, dict):
+        return
+    kind = kind_of(doc)
+    if data.get("kind") == "module":
+        what = "a module (modules are imported by policies)"
+    elif kind == "policy" and {"id", "version"} <= data.keys():
+        what = "a policy"
+    elif kind != "policy":
+        what = "a policy test file" if kind == "policy-tests" else "a stress scenario"
+    else:
+        return
+    hint = (f"pass it with -p: `-p {name} -c CLIENT.json`" if what == "a policy" and name != "<stdin>" else
+            "-c (or stdin) takes one client record (JSON), -p the policy")
+    raise UsageError([Diagnostic("not-a-client", f"{name} is {what}, not a client record", file=name, hint=hint)])
