@@ -542,12 +542,15 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, max_e
     Exits 4 when any file is invalid.
     """
     from .diagnostics import Diagnostic, UsageError
+    from .policy.kinds import refuse_portfolio_file
 
     fmt = fmt or _default_format()
     targets = list(paths) or [_registry_folder(ctx)]
     for p in targets:
         if not p.exists():
             raise UsageError([Diagnostic("file-missing", f"no such file or directory: {p}", file=str(p))])
+        if p.is_file():  # a portfolio file read as YAML was "a policy is a mapping of keys", exit 4
+            refuse_portfolio_file(str(p))
     results = _validated(targets, ctx.find_root().obj["policies"])
     if not results:
         raise click.UsageError(f"no policy files (policy*.yaml) under {', '.join(map(str, targets))}")
@@ -561,17 +564,21 @@ def _validated(targets: list[Path], registry: Path | None = None) -> list[Any]:
     """Each policy and module under ``targets`` checked, then each other file as what it is: a test file or a
     scenario given by name, and those in a folder (a test file's names against the folder's policies, or, in a
     folder of test files alone, against the ``registry``'s, as `test` runs them)."""
+    from .policy.kinds import is_client_record, refuse_other_kind
     from .policy.registry import CheckResult, check_paths
-    from .review.filekinds import check_folder_files, check_other, load_kind
+    from .review.filekinds import check_folder_files, check_other, check_test_file, load_kind
 
     others: list[Any] = []
     policy_targets = []
     for p in targets:
         kind, doc, _ = load_kind(p) if p.is_file() else ("policy", None, [])
+        if kind == "policy" and doc is not None and is_client_record(doc.data):
+            refuse_other_kind(doc, str(p))  # named as what it is (exit 2), not checked as a policy missing its keys
         if kind == "policy" or doc is None:
             policy_targets.append(p)
         else:
-            others.append(CheckResult(str(p), check_other(p, doc, kind), None, kind=kind))
+            found = check_test_file(p, doc, registry) if kind == "policy-tests" else check_other(p, doc, kind)
+            others.append(CheckResult(str(p), found, None, kind=kind))
     checked = check_paths(policy_targets) if policy_targets else []
     for p in targets:
         if p.is_dir():  # its test files and scenarios too, as `test` and `simulate` will read them
@@ -626,7 +633,8 @@ def _validate_report(results: list[Any], bad: list[Any], fmt: str, max_errors: i
             if r in bad or any(d.code == "policy-not-loaded" for d in r.diagnostics):
                 continue
             what = r.policy.key if r.policy else f"module {r.module}" if r.module else r.what
-            n = len(r.diagnostics)  # a valid file's: warnings (listed above it), counted so it is not taken for none
+            # a valid file's warnings (listed above it), counted so they are not taken for none; a note is none
+            n = sum(d.severity == "warning" for d in r.diagnostics)
             click.echo(f"ok  {r.file}  ({what}" + (f", {n} warning{'s' if n > 1 else ''})" if n else ")"), err=True)
         click.echo(_tally(results, bad), err=True)
 
@@ -940,7 +948,11 @@ def test_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, only:
                 for r in c.rules:
                     if not r.covered:
                         click.echo(f"  {r.place}: {r.status} {r.name}: {r.missing}", err=True)
-    _finish(fmt, _test_failures(run, cov, min_coverage, below, fmt))
+    failures = _test_failures(run, cov, min_coverage, below, fmt)
+    if fmt == "text" or _json_notes(fmt):
+        _finish(fmt, failures)
+    else:  # a report for machines on stdout (piped, junit, github), not asked as JSON: stderr's errors are lines
+        _emit_diagnostics(failures, "text")
     if run.diagnostics and not run.usage_only:
         sys.exit(EXIT_POLICY)
     if run.diagnostics:  # nothing was selected to run (no test files, -k matched nothing)
@@ -952,17 +964,21 @@ def test_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, only:
 def _test_failures(run: Any, cov: dict[str, Any], min_coverage: float | None, below: bool, fmt: str) -> list[Any]:
     """What sets the test run's failing exit code, as the errors of stderr's JSON document (``ok: false`` whenever
     the exit code is not 0): invalid files (4), nothing selected (2), failed cases and coverage short (1). In text
-    only coverage short is a line of its own: the report says the rest."""
+    only coverage short is a line of its own: the report says the rest. Beside a report for machines not asked as
+    JSON (piped) they are lines for people, each invalid file's problem at its place as the text report lists it:
+    the report on stdout is not where a person looks for why the run failed."""
     from .diagnostics import Diagnostic
 
     short = []
     if below and min_coverage is not None:
         shown = ", ".join(f"{key} {c.percent:.1f}%" for key, c in cov.items() if c.percent < min_coverage)
         short.append(Diagnostic("coverage-below", f"rule coverage is below --min-coverage {min_coverage:g}% ({shown})"))
-    if not _json_notes(fmt):
+    if fmt == "text":
         return short
     failures: list[Any] = []
-    if run.diagnostics and not run.usage_only:
+    if run.diagnostics and not run.usage_only and not _json_notes(fmt):
+        failures += run.diagnostics
+    elif run.diagnostics and not run.usage_only:
         files = {d.file for d in run.diagnostics if d.severity == "error"}
         failures.append(Diagnostic("files-invalid", f"{len(files)} policy or test file(s) invalid: the report's "
                                    "errors name each problem (no coverage gate is met while one is)"))

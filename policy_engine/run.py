@@ -119,6 +119,12 @@ def read_client(source: str | Path, stdin: Any = None) -> tuple[Any, str]:
     try:
         return parse_json_text(data), name
     except JSONInputError as e:
+        import contextlib
+
+        from .policy.kinds import refuse_as_client
+
+        with contextlib.suppress(UnicodeDecodeError):  # a policy given as -c (-p, -c swapped): said as what it is
+            refuse_as_client(data.decode("utf-8-sig"), name)
         raise InputError(e.diagnostics(file=name, hint="client data is one JSON object")) from None
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from ..diagnostics import Diagnostic, PolicyError, UsageError, did_you_mean, sort_diagnostics
 from ..frozen import Frozen
 from .compiler import CompiledPolicy, check_document, check_module_document
-from .kinds import refuse_other_kind
+from .kinds import refuse_other_kind, refuse_portfolio_file
 from .loader import Document, load_yaml_file
 from .modules import MODULE_FILE, is_module_file
 
@@ -58,6 +58,8 @@ def load_policy(path: str | Path, named: bool = True) -> CompiledPolicy:
     policy (``named``, the default: ``-p FILE``, the Python API); a scan of a registry (``named=False``) reads one as
     a broken policy, listed with the others' problems.
     """
+    if named:
+        refuse_portfolio_file(str(path))  # a Parquet file read as YAML is an error about its bytes
     doc = load_yaml_file(path)
     if _is_module(doc):
         raise UsageError([_module_not_policy(str(path), doc.data.get("id"))])

@@ -104,10 +104,11 @@ def _plain(value: Any) -> Any:
 
 def resolve(ref: str, registry_root: Path) -> CompiledPolicy:
     """A policy from a file path, ``id@version`` in the registry, or ``REV:path`` in git."""
-    from ..policy.kinds import refuse_other_kind
+    from ..policy.kinds import refuse_other_kind, refuse_portfolio_file
 
     path = Path(ref)
     if path.is_file():
+        refuse_portfolio_file(ref)  # before it is read as YAML
         doc = load_yaml_file(path)  # size and encoding checked, as for validate
         refuse_other_kind(doc, ref)
         return compile_document(doc)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..diagnostics import Diagnostic, DiagnosticSink, PolicyError
+from ..diagnostics import Diagnostic, DiagnosticSink, PolicyError, has_errors
 from ..policy.kinds import MODELINE, Kind, kind_of
 from ..policy.loader import Document, load_yaml_file
 from ..policy.validate import schema_errors
@@ -48,6 +48,39 @@ def check_other(path: Path, doc: Document, kind: Kind, named: bool = True) -> li
         hint=f"`policy-engine simulate POLICY --portfolio FILE --scenario {path}` checks its fields against the "
              "policy"))
     return sink.items
+
+
+def check_test_file(path: Path, doc: Document, registry: Path | None = None) -> list[Diagnostic]:
+    """A test file given by name: its shape, then the names its expectations use against the policies `test` runs
+    it against (the folder above it, else the ``registry``'s folder of the policy it names), as ``validate`` of its
+    folder checks them. When those cannot be read, a warning says only its shape was checked: an ok alone was
+    read as the names checked too, and a misspelt warning id waited for the test run."""
+    from ..policy.registry import check_paths, is_policy_file
+    from .tester import expectation_problems, policy_root
+
+    found = check_other(path, doc, "policy-tests", named=False)
+    run = f"`policy-engine test {path}` runs its cases"
+    if has_errors(found):  # a file whose shape is wrong names nothing to trust: its shape errors say enough
+        return [*found, Diagnostic("policy-test-file", "this is a policy test file: its shape was checked here",
+                                   file=str(path), severity="info", hint=run)]
+    root = policy_root(path, registry)
+    # a policy's folder only: the folder above a test file kept anywhere else may be a home folder to scan whole
+    checked = [r for r in check_paths([root]) if r.what == "policy"] if root.is_dir() and any(
+        is_policy_file(f) for f in root.iterdir() if f.is_file()) else []
+    broken = next((r.file for r in checked if r.policy is None), None)
+    if not checked or broken is not None:
+        why = (f"{broken} does not load" if broken is not None else
+               f"no policy is in {root}, where `test` looks for it (the folder above the test file, else the "
+               "registry's folder of the policy it names)")
+        return [*found, Diagnostic(
+            "names-unchecked", f"only the shape of this policy test file was checked, not the names its expectations "
+            f"use: {why}", file=str(path), severity="warning",
+            hint=f"`policy-engine validate {root}` says why it does not load" if broken is not None else
+            "keep it in a policy's tests/ folder, or name the registry that holds its policy with --policies DIR")]
+    problems = expectation_problems(doc, str(path), [r.policy for r in checked if r.policy is not None])
+    return [*found, *problems, Diagnostic(
+        "policy-test-file", f"this is a policy test file: its shape and the names its expectations use were checked "
+        f"against the policies in {root}", file=str(path), severity="info", hint=run)]
 
 
 def load_kind(path: Path) -> tuple[Kind, Document | None, list[Diagnostic]]:

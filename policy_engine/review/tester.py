@@ -590,7 +590,7 @@ class _Gathered:
     other_tests: list[Path] = field(default_factory=list)
 
 
-def _policy_root(path: Path, registry: Path | None = None) -> Path:
+def policy_root(path: Path, registry: Path | None = None) -> Path:
     """The folder whose policies a path is tested against.
 
     A test file in no policy's folder (a draft beside the registry) is tested against the registry's folder of the
@@ -623,7 +623,7 @@ _NAMED_VERSION = re.compile(r"^policy-(\d+\.\d+\.\d+)\.ya?ml$")
 
 
 def _gather(path: Path, found: _Gathered, run: SuiteResult, registry: Path | None = None) -> None:
-    root = _policy_root(path, registry)
+    root = policy_root(path, registry)
     for f in policy_files([root]):
         header = read_header(f)
         if header is not None:  # a file that does not load (a YAML error) still names its version, by its name:

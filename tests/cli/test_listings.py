@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -74,10 +75,13 @@ def test_functions_listing_shows_windows_operators_and_stages_from_the_table() -
 
 @pytest.mark.parametrize("command", ["decide", "explain", "batch", "catalogue"])
 @pytest.mark.parametrize("wrong", ["policies/loss-client-management/tests/classification.yaml",
-                                   "scenarios/collateral-crash.yaml"])
+                                   "scenarios/collateral-crash.yaml",
+                                   "policies/loss-client-management/samples/clients/01-pass-healthy-manufacturer.json",
+                                   "policies/loss-client-management/samples/portfolio.csv"])
 def test_a_test_file_or_scenario_given_as_the_policy_is_a_usage_error(command: str, wrong: str) -> None:
     """It was exit 4 with a dozen errors about keys a policy needs, as if the policy were broken, where diff and
-    impact said not-a-policy (exit 2): a wrong path in a job's settings went to the policy authors (a CI review)."""
+    impact said not-a-policy (exit 2): a wrong path in a job's settings went to the policy authors (a CI review).
+    So was a client record given as -p (-p and -c swapped), and a portfolio table."""
     client = str(REFERENCE / "samples" / "clients" / "01-pass-healthy-manufacturer.json")
     args = {"decide": ["decide", "--no-audit", "-c", client], "explain": ["explain", "-c", client],
             "batch": ["batch", str(REFERENCE / "samples" / "portfolio.jsonl"), "--no-audit"],
@@ -86,3 +90,50 @@ def test_a_test_file_or_scenario_given_as_the_policy_is_a_usage_error(command: s
     assert r.exit_code == 2, r.stderr
     [error] = json.loads(r.stderr)["errors"]
     assert error["code"] == "not-a-policy"
+
+
+
+# (the file given as -c, what it is said to be, its code, exit code): a policy given as -c (-p and -c swapped) was
+# "bad-json: invalid JSON at line 1 column 1" (exit 3), as if the client record were broken; a file that is no JSON
+# and none of these keeps its JSON error.
+NOT_A_CLIENT = [
+    pytest.param("policies/loss-client-management/policy-1.1.0.yaml", "a policy, not a client record",
+                 "not-a-client", 2, id="policy"),
+    pytest.param("policies/loss-client-management/tests/classification.yaml", "a policy test file, not a client",
+                 "not-a-client", 2, id="test-file"),
+    pytest.param("scenarios/collateral-crash.yaml", "a stress scenario, not a client", "not-a-client", 2,
+                 id="scenario"),
+    pytest.param("policies/financial-difficulty/module-1.0.0.yaml", "a module", "not-a-client", 2, id="module"),
+    pytest.param("policies/loss-client-management/samples/portfolio.jsonl", "a portfolio of JSON Lines, not one",
+                 "not-a-client", 2, id="json-lines"),
+    pytest.param("README.md", None, "bad-json", 3, id="no-kind-stays-bad-json"),
+]
+
+
+@pytest.mark.parametrize("command", ["decide", "explain"])
+@pytest.mark.parametrize(("given", "said", "code", "exit_code"), NOT_A_CLIENT)
+def test_a_policy_given_as_the_client_is_named_as_what_it_is(command: str, given: str, said: str | None, code: str,
+                                                             exit_code: int) -> None:
+    args = ["decide", "--no-audit"] if command == "decide" else ["explain"]
+    r = CliRunner().invoke(main, [*args, "-p", "loss-client-management@1.1.0", "-c", str(ROOT / given),
+                                  "--format", "json"])
+    assert r.exit_code == exit_code, r.stderr
+    [error] = json.loads(r.stderr)["errors"]
+    assert error["code"] == code
+    if said is not None:
+        assert said in error["message"]
+    if given.endswith("policy-1.1.0.yaml"):
+        assert error["hint"].startswith("pass it with -p")
+
+
+def test_a_binary_portfolio_given_as_the_policy_is_named_before_it_is_read(tmp_path: Path) -> None:
+    """Read as YAML, a Parquet file was an error about its bytes, exit 4, as if a policy were broken."""
+    table = tmp_path / "portfolio.parquet"
+    table.write_bytes(b"PAR1\x00\x15\x04\xff\xfe" * 8)
+    client = str(REFERENCE / "samples" / "clients" / "01-pass-healthy-manufacturer.json")
+    for args in (["decide", "--no-audit", "-c", client], ["explain", "-c", client], ["diff", str(table), client]):
+        r = CliRunner().invoke(main, [*args, *(["-p", str(table)] if args[0] != "diff" else []), "--format", "json"])
+        assert r.exit_code == 2, r.stderr
+        [error] = json.loads(r.stderr)["errors"]
+        assert (error["code"], error["message"]) == ("not-a-policy", f"{table} is a portfolio table (Parquet), not a "
+                                                                     "policy")

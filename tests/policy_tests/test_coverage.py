@@ -169,6 +169,33 @@ def test_stderr_says_what_set_the_exit_code(tmp_path: Path, cases: list[tuple[st
         assert json.loads(r.stdout)["min_coverage"]["met"] is False  # an invalid file leaves coverage unmeasured
 
 
+# (cases, extra arguments, exit code, the codes of stderr's error lines): piped with no --format, the report is JSON on
+# stdout and what set the exit code is text lines on stderr, each invalid file's problem at its place (stderr was
+# empty: the errors were only inside the report).
+PIPED = [
+    pytest.param([(LOW, "{grade: good}"), (HEALTHY, "{grade: good}")], [], 1, ["tests-failed"], id="a-case-failed"),
+    pytest.param([(LOW, "{grade: good}")], ["--min-coverage", "90"], 1, ["tests-failed", "coverage-below"],
+                 id="failed-and-coverage-short"),
+    pytest.param([(LOW, "{grade: worst}")], [], 4, ["unknown-name"], id="an-invalid-case"),
+    pytest.param([(LOW, "{score: -5}")], ["-k", "no such case"], 2, ["no-match"], id="nothing-selected"),
+    pytest.param([(LOW, "{score: -5}")], [], 0, [], id="passed"),
+]
+
+
+@pytest.mark.parametrize(("cases", "args", "code", "errors"), PIPED)
+def test_piped_stderr_says_in_lines_what_set_the_exit_code(tmp_path: Path, cases: list[tuple[str, str]],
+                                                           args: list[str], code: int, errors: list[str]) -> None:
+    suite = _suite(tmp_path, cases)
+    r = CliRunner().invoke(main, ["test", str(suite), *args], catch_exceptions=False)
+    assert r.exit_code == code, r.output
+    assert {"passed", "failed", "cases"} <= json.loads(r.stdout).keys()  # the report is stdout's, as it was
+    said = [line.split(": error: ")[-1].removeprefix("error: ").split(":")[0] for line in r.stderr.splitlines()
+            if "error: " in line and not line.startswith("    hint:")]
+    assert said == errors, r.stderr
+    assert not r.stderr.lstrip().startswith("{")  # lines for people: JSON only when asked
+    if "unknown-name" in errors:
+        assert f"{suite / 'tests.yaml'}:5:" in r.stderr  # at the expectation's place
+
 def test_a_coverage_gate_that_fails_says_so_to_machines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """JSON carries the gate (required, met, the versions below), GitHub annotates each unpinned rule on its
     line as an error, and the JUnit totals are those of every suite, coverage suites included."""

@@ -101,6 +101,50 @@ def test_validate_of_a_folder_checks_its_test_files_names_as_test_does(tmp_path:
     assert {d["path"] for d in json.loads(tested.stdout)["errors"]} == set(diags)  # the same as `test` finds
 
 
+# (how the copy is laid out, the test file's codes, exit code): a test file named alone had its shape checked and was
+# ok (exit 0) where validate of its folder found a warning id its policy lacks; its names are now checked against the
+# policies `test` runs it against, and when those cannot be read a warning says only its shape was checked.
+NAMED_ALONE = [
+    pytest.param("in-its-policy", [("error", "unknown-name"), ("info", "policy-test-file")], 4, id="policy-found"),
+    pytest.param("in-the-registry", [("error", "unknown-name"), ("info", "policy-test-file")], 4,
+                 id="registry-holds-its-policy"),
+    pytest.param("policy-broken", [("warning", "names-unchecked")], 0, id="policy-does-not-load"),
+    pytest.param("no-policy", [("warning", "names-unchecked")], 0, id="no-policy-near"),
+]
+
+
+@pytest.mark.parametrize(("layout", "codes", "code"), NAMED_ALONE)
+def test_a_test_file_named_alone_has_its_names_checked_when_its_policy_is_found(
+        tmp_path: Path, layout: str, codes: list[tuple[str, str]], code: int) -> None:
+    folder = _scaffold(tmp_path)
+    cases = folder / "dd-policy" / "tests" / "basic.yaml"
+    text = cases.read_text(encoding="utf-8")
+    assert "warnings: [late_payments]" in text
+    cases.write_text(text.replace("warnings: [late_payments]", "warnings: [late_payment]"), encoding="utf-8")
+    if layout == "policy-broken":
+        policy = folder / "dd-policy" / "policy-1.0.0.yaml"
+        broken = policy.read_text(encoding="utf-8").replace("when: days_past_due > 90", "when: days_past_due >")
+        policy.write_text(broken, encoding="utf-8")
+    registry = folder
+    if layout in ("in-the-registry", "no-policy"):  # a draft beside no policy: the registry's policy it names, if any
+        drafts = tmp_path / "drafts"
+        shutil.copytree(folder / "dd-policy" / "samples", drafts / "samples")  # its clients where it names them
+        (drafts / "tests").mkdir()
+        cases = shutil.move(cases, drafts / "tests" / "basic.yaml")
+        registry = drafts if layout == "no-policy" else folder
+    r = CliRunner().invoke(main, ["--policies", str(registry), "validate", str(cases), "--format", "json"],
+                           catch_exceptions=False)
+    assert r.exit_code == code, r.stdout
+    [checked] = json.loads(r.stdout)["files"]
+    assert [(d["severity"], d["code"]) for d in checked["diagnostics"]] == codes
+    if layout == "in-its-policy":  # as validate of the folder finds it, at its place
+        whole = _validate(folder)
+        assert [d for f in json.loads(whole.stdout)["files"] for d in f["diagnostics"]] == checked["diagnostics"][:1]
+    text_report = CliRunner().invoke(main, ["--policies", str(registry), "validate", str(cases), "--format", "text"],
+                                     catch_exceptions=False).stderr
+    assert ("only the shape of this policy test file was checked" in text_report) is (code == 0)
+
+
 @pytest.mark.parametrize(("where", "written", "hint"), [
     ("metrics: {nonperforming_share: 0.0}", 'metrics: {nonperforming_share: "0.0"}', "write the number without quotes"),
     ("metrics: {nonperforming_share: 0.0}", "metrics: {nonperforming_share: 20%}", "a share is a number: 20% is 0.2"),
@@ -196,3 +240,42 @@ def test_a_yaml_file_of_no_kind_in_the_policies_folder_is_named_as_such(tmp_path
     assert said[:len(codes)] == codes
     if codes == ["unknown-file-kind"]:
         assert "move it out of the policies folder" in found[0]["hint"]
+
+
+# (the file named to validate, what it is said to be): read as YAML, a CSV was one string ("a policy is a mapping of
+# keys", exit 4, "kind": "policy"), a client record a dozen missing policy keys; each is a usage error named as what it
+# is, with the command that reads it (exit 2, not-a-policy, as a test file given as -p is).
+NOT_A_POLICY = [
+    pytest.param(REFERENCE / "samples" / "portfolio.csv", "a portfolio table (CSV)", "batch", id="csv"),
+    pytest.param(REFERENCE / "samples" / "portfolio.jsonl", "a portfolio of JSON Lines", "batch", id="jsonl"),
+    pytest.param("portfolio.parquet", "a portfolio table (Parquet)", "batch", id="parquet"),
+    pytest.param("portfolio.xlsx", "a portfolio spreadsheet (Excel)", "batch", id="xlsx"),
+    pytest.param(REFERENCE / "samples" / "clients" / "01-pass-healthy-manufacturer.json", "a client record", "-c",
+                 id="client-record"),
+]
+
+
+@pytest.mark.parametrize(("named", "what", "reader"), NOT_A_POLICY)
+def test_a_data_file_named_to_validate_is_refused_as_what_it_is(tmp_path: Path, named: Path | str, what: str,
+                                                                reader: str) -> None:
+    if isinstance(named, str):  # bytes no YAML reader takes: refused by its name before it is read
+        named = tmp_path / named
+        named.write_bytes(b"PAR1\x00\x15\x04\xff\xfe" * 8)
+    for fmt in ("json", "text"):
+        r = CliRunner().invoke(main, ["--policies", str(POLICIES), "validate", str(named), "--format", fmt],
+                               catch_exceptions=False)
+        assert r.exit_code == 2, r.output
+        assert r.stdout == ""  # no report calling it a policy
+        if fmt == "json":
+            [error] = json.loads(r.stderr)["errors"]
+            assert error["code"] == "not-a-policy" and error["message"] == f"{named} is {what}, not a policy"
+            assert reader in error["hint"]
+        else:
+            assert f"error: not-a-policy: {named} is {what}" in r.stderr
+
+
+def test_every_portfolio_format_batch_reads_is_refused_where_a_policy_belongs() -> None:
+    from policy_engine.policy.kinds import PORTFOLIO_FILES
+    from policy_engine.portfolio.batch import READ_FORMATS
+
+    assert set(PORTFOLIO_FILES) == set(READ_FORMATS)
