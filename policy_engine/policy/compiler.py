@@ -1468,6 +1468,9 @@ def _null_placeholders(c: _Compiler, texts: Mapping[str, str], path: PathKey, ru
     if not c.scoped or ce is None:
         return
     proven = ex.present_when(ce.tree, True)
+    # A metric's own expression says whether it may be null, as coverage reads it (MetricSpec.expr.nullable): its
+    # symbol takes every number as nullable (an overflow becomes null), which guards the code generated, not words.
+    metric_null = {m.name: m.expr.nullable for m in c.parts["metrics"]}
     for lang, text in texts.items():
         try:
             names = [n for _, n, _, _ in string.Formatter().parse(text) if n]
@@ -1475,7 +1478,7 @@ def _null_placeholders(c: _Compiler, texts: Mapping[str, str], path: PathKey, ru
             continue  # reported by the template check
         for name in dict.fromkeys(names):
             sym = c.symbols.get(name)
-            if sym is None or not sym.nullable or name in proven or sym.type == ex.UNKNOWN:
+            if sym is None or not metric_null.get(name, sym.nullable) or name in proven or sym.type == ex.UNKNOWN:
                 continue
             if sc.debtor_reads(name, c.owner, c.scope_parents) is not None:
                 continue  # a name of an element's scope: the template check said so, and that is the fix
