@@ -1345,8 +1345,12 @@ def _classification(c: _Compiler) -> None:
             # decided_by names a floor, or 'scorecard' / 'default' when none raised the grade
             c.err("reserved-name", f"floor id '{r['id']}' is what decided_by says when no floor decided",
                   (*path, "id"), f"choose another id, e.g. '{r['id']}_floor'")
-        scope = c.scope_of(r, path, (sc.DEBTOR, c.graded) if c.graded else (sc.DEBTOR,)) or sc.DEBTOR
-        written, selector, ce = _floor_condition(c, r, path, scope)
+        scope = c.scope_of(r, path, (sc.DEBTOR, c.graded) if c.graded else (sc.DEBTOR,))
+        before = len(c.sink.items)
+        written, selector, ce = _floor_condition(c, r, path, scope or sc.DEBTOR)
+        if scope is None and "scope" in r:  # its scope was refused: its names are not the debtor's, as meant
+            c.sink.items[before:] = [d for d in c.sink.items[before:] if d.code != "scope-name"]
+        scope = scope or sc.DEBTOR
         warns = _rule_warning_declared(c, r, path, scope == sc.DEBTOR)
         if isinstance(r.get("floor"), str):
             c.rule_floors[r["id"]] = (r["floor"], scope)
