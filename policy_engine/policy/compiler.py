@@ -923,8 +923,13 @@ def _scope_orders(c: _Compiler) -> None:
                       f"import the input of scope {s.name} that reads '{name}' from {origin.origin}")
             elif not readers:
                 kind = "date" if what == "order_by" else "<its type>"
+                named = inputs.get(name) if c.owner.get(name) == s.name else None
+                # the input's name where its field was meant: declaring another input would read a field not there
+                hint = (f"{what} names the element's field: use '{named['from']}' (the field input {name} reads)"
+                        if isinstance(named, Mapping) and isinstance(named.get("from"), str) else
+                        f"declare it: {{scope: {s.name}, from: {name}, type: {kind}, required: true}}")
                 c.err("bad-scope", f"scope '{s.name}' is {role} '{name}', which no input of scope {s.name} reads",
-                      where, f"declare it: {{scope: {s.name}, from: {name}, type: {kind}, required: true}}")
+                      where, hint)
             elif what == "order_by" and not any(v.get("required") and v["type"] in ("date", "number", "integer")
                                                 for v in readers):
                 c.err("bad-scope", f"scope '{s.name}' is ordered by '{name}': its input must be a required date "
