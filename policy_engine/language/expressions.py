@@ -321,7 +321,10 @@ OPERATOR_REFERENCE: tuple[tuple[str, str], ...] = (
                "no chained powers (x ** a ** b, (x ** a) ** b); "
                "null when the result overflows or is not a real number"),
     ("-x   +x", "sign"),
-    ("x == y   x != y   x < y   x <= y   x > y   x >= y", "comparisons, chained (0 < x <= 1); null if a side is null"),
+    ("x == y   x != y   x < y   x <= y   x > y   x >= y",
+     "comparisons, chained (0 < x <= 1); null if a side is null. < <= > >= order numbers and dates; grades are "
+     "ordered by rank (grade_rank(g) >= grade_rank('substandard')); text has no order (product < 'trade_loan' "
+     "is a type-mismatch: it would compare letters): text takes ==, != and in"),
     ("x in ['a', 'b']   x not in [1, 2]", "membership in a literal list"),
     ("a and b   a or b   not a", "three-valued logic: false and null is false, true or null is true"),
     ("x if c else y", "choice; null when c is null"),
@@ -864,6 +867,21 @@ class _Checker:
                 elif symbol is not None:
                     hint = f"use grade_rank({ast.unparse(link[0])}) {symbol} grade_rank({ast.unparse(node)})"
             raise self.fail("type-mismatch", "grades are compared by rank", node, hint)
+        if ordering and a == STRING:
+            raise self.fail("type-mismatch", "text has no order: < and > would compare it letter by letter",
+                            node, self._text_order_hint(link, node))
+
+    def _text_order_hint(self, link: tuple[ast.AST, ast.cmpop] | None, node: ast.AST) -> str:
+        """What to write instead of ordering text: an id's letters say nothing of its rank, so the values
+        meant are named (from the enum when an operand is an enum input)."""
+        operands = (link[0], node) if link else (node,)
+        named = next((n for n in operands if isinstance(n, ast.Name) and getattr(
+            self.scope.symbols.get(n.id), "enum", None)), None)
+        if named is None:
+            return "compare text with ==, != or in ['a', 'b']; a number or a date orders, text does not"
+        values = list(self.scope.symbols[named.id].enum or ())[:2]
+        return (f"name the values meant: {named.id} in [{', '.join(repr(v) for v in values)}] "
+                f"({named.id} is one of: {', '.join(self.scope.symbols[named.id].enum or ())})")
 
     def _check_enum_literal(self, left: ast.AST, right: ast.AST, values: Sequence[Any] | None = None) -> None:
         """``sector == 'manufactring'`` is a typo, not a rule that never fires."""

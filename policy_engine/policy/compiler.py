@@ -923,8 +923,13 @@ def _scope_orders(c: _Compiler) -> None:
                       f"import the input of scope {s.name} that reads '{name}' from {origin.origin}")
             elif not readers:
                 kind = "date" if what == "order_by" else "<its type>"
+                named = inputs.get(name) if c.owner.get(name) == s.name else None
+                # the input's name where its field was meant: declaring another input would read a field not there
+                hint = (f"{what} names the element's field: use '{named['from']}' (the field input {name} reads)"
+                        if isinstance(named, Mapping) and isinstance(named.get("from"), str) else
+                        f"declare it: {{scope: {s.name}, from: {name}, type: {kind}, required: true}}")
                 c.err("bad-scope", f"scope '{s.name}' is {role} '{name}', which no input of scope {s.name} reads",
-                      where, f"declare it: {{scope: {s.name}, from: {name}, type: {kind}, required: true}}")
+                      where, hint)
             elif what == "order_by" and not any(v.get("required") and v["type"] in ("date", "number", "integer")
                                                 for v in readers):
                 c.err("bad-scope", f"scope '{s.name}' is ordered by '{name}': its input must be a required date "
@@ -1345,8 +1350,12 @@ def _classification(c: _Compiler) -> None:
             # decided_by names a floor, or 'scorecard' / 'default' when none raised the grade
             c.err("reserved-name", f"floor id '{r['id']}' is what decided_by says when no floor decided",
                   (*path, "id"), f"choose another id, e.g. '{r['id']}_floor'")
-        scope = c.scope_of(r, path, (sc.DEBTOR, c.graded) if c.graded else (sc.DEBTOR,)) or sc.DEBTOR
-        written, selector, ce = _floor_condition(c, r, path, scope)
+        scope = c.scope_of(r, path, (sc.DEBTOR, c.graded) if c.graded else (sc.DEBTOR,))
+        before = len(c.sink.items)
+        written, selector, ce = _floor_condition(c, r, path, scope or sc.DEBTOR)
+        if scope is None and "scope" in r:  # its scope was refused: its names are not the debtor's, as meant
+            c.sink.items[before:] = [d for d in c.sink.items[before:] if d.code != "scope-name"]
+        scope = scope or sc.DEBTOR
         warns = _rule_warning_declared(c, r, path, scope == sc.DEBTOR)
         if isinstance(r.get("floor"), str):
             c.rule_floors[r["id"]] = (r["floor"], scope)
@@ -1468,6 +1477,9 @@ def _null_placeholders(c: _Compiler, texts: Mapping[str, str], path: PathKey, ru
     if not c.scoped or ce is None:
         return
     proven = ex.present_when(ce.tree, True)
+    # A metric's own expression says whether it may be null, as coverage reads it (MetricSpec.expr.nullable): its
+    # symbol takes every number as nullable (an overflow becomes null), which guards the code generated, not words.
+    metric_null = {m.name: m.expr.nullable for m in c.parts["metrics"]}
     for lang, text in texts.items():
         try:
             names = [n for _, n, _, _ in string.Formatter().parse(text) if n]
@@ -1475,7 +1487,7 @@ def _null_placeholders(c: _Compiler, texts: Mapping[str, str], path: PathKey, ru
             continue  # reported by the template check
         for name in dict.fromkeys(names):
             sym = c.symbols.get(name)
-            if sym is None or not sym.nullable or name in proven or sym.type == ex.UNKNOWN:
+            if sym is None or not metric_null.get(name, sym.nullable) or name in proven or sym.type == ex.UNKNOWN:
                 continue
             if sc.debtor_reads(name, c.owner, c.scope_parents) is not None:
                 continue  # a name of an element's scope: the template check said so, and that is the fix

@@ -12,7 +12,8 @@ with a severity (warning or info: the policy is still valid) and the rule's line
   floor, warning or action dead or unconditional; a part of one (an ``or`` branch, an aggregation's
   condition, a metric's) is dead weight;
 * ``floor-shadowed`` -- a floor whose condition implies another floor's of the same or a worse grade
-  (``dpd > 120 -> substandard`` under ``dpd > 90 -> substandard``), so it can never decide a grade.
+  in the same scope (``dpd > 120 -> substandard`` under ``dpd > 90 -> substandard``, or under
+  ``dpd > overdue_days`` with that parameter 90), so it can never decide a grade.
 
 Each finding is one check function, registered in :data:`CHECKS`.
 Band gaps and overlaps are errors of the compiler (``band-gap``, ``band-overlap``).
@@ -34,19 +35,41 @@ from .loader import Document
 _FLIP = {ast.Lt: ast.Gt, ast.LtE: ast.GtE, ast.Gt: ast.Lt, ast.GtE: ast.LtE, ast.Eq: ast.Eq, ast.NotEq: ast.NotEq}
 
 
-def _atom(node: ast.AST) -> tuple[str, type, float] | None:
-    """``name op number`` (or ``number op name``) as (name, op, number)."""
+# A threshold per segment ('default' for all): a literal is one value, a parameter each segment's.
+_Threshold = Mapping[str, float]
+_Atom = tuple[str, type, _Threshold]
+
+
+def _number(v: Any) -> float | None:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
+def _threshold(node: ast.AST, params: Mapping[str, Mapping[str, Any]]) -> _Threshold | None:
+    """A number written (``90``) or a parameter whose every value is a number (``overdue_sub_days``)."""
+    if isinstance(node, ast.Constant):
+        number = _number(node.value)
+        return None if number is None else {"default": number}
+    if isinstance(node, ast.Name) and node.id in params:
+        values = {seg: _number(v) for seg, v in params[node.id].items()}
+        if values and all(v is not None for v in values.values()):
+            return {seg: v for seg, v in values.items() if v is not None}
+    return None
+
+
+def _atom(node: ast.AST, params: Mapping[str, Mapping[str, Any]] | None = None) -> _Atom | None:
+    """``name op threshold`` (or ``threshold op name``) as (name, op, threshold), the threshold a number or a
+    parameter of ``params``."""
     if not isinstance(node, ast.Compare) or len(node.ops) != 1:
         return None
     left, right, op = node.left, node.comparators[0], type(node.ops[0])
     if op not in _FLIP:
         return None
-    if isinstance(left, ast.Name) and isinstance(right, ast.Constant) and isinstance(right.value, int | float) \
-            and not isinstance(right.value, bool):
-        return left.id, op, float(right.value)
-    if isinstance(right, ast.Name) and isinstance(left, ast.Constant) and isinstance(left.value, int | float) \
-            and not isinstance(left.value, bool):
-        return right.id, _FLIP[op], float(left.value)
+    params = params or {}
+    for name, bound, o in ((left, right, op), (right, left, _FLIP[op])):
+        if isinstance(name, ast.Name) and name.id not in params:
+            threshold = _threshold(bound, params)
+            if threshold is not None:
+                return name.id, o, threshold
     return None
 
 
@@ -69,11 +92,21 @@ def _decided(op: type, c: float, lo: float | None, hi: float | None) -> bool | N
     return None
 
 
-def _implies(a: tuple[str, type, float], b: tuple[str, type, float]) -> bool:
-    """Whether atom ``a`` implies atom ``b`` (same name, both lower or both upper bounds)."""
+def _implies(a: _Atom, b: _Atom) -> bool:
+    """Whether atom ``a`` implies atom ``b`` (same name, both lower or both upper bounds) in every segment: a
+    parameter's value in each, its default where it names none."""
     if a[0] != b[0]:
         return False
-    (_, oa, ca), (_, ob, cb) = a, b
+    segments = set(a[2]) | set(b[2])
+    for seg in segments:
+        ca, cb = a[2].get(seg, a[2].get("default")), b[2].get(seg, b[2].get("default"))
+        if ca is None or cb is None or not _implies_at(a[1], ca, b[1], cb):
+            return False
+    return bool(segments)
+
+
+def _implies_at(oa: type, ca: float, ob: type, cb: float) -> bool:
+    """Whether ``x oa ca`` implies ``x ob cb``."""
     if oa in (ast.Gt, ast.GtE) and ob in (ast.Gt, ast.GtE):
         return ca > cb or (ca == cb and (oa is ob or oa is ast.Gt))
     if oa in (ast.Lt, ast.LtE) and ob in (ast.Lt, ast.LtE):
@@ -436,21 +469,35 @@ def _decided_parts(s: _Subject, path: tuple[Any, ...], rid: str, tree: ast.AST,
 
 
 def floor_shadowed(s: _Subject) -> Iterator[Diagnostic]:
-    """A floor implied by another of the same or a worse grade can never decide a grade."""
-    grade_rank = {g: k for k, g in enumerate(s.policy.grade_ids)}
-    atoms = [(k, r, _atom(r.expr.tree)) for k, r in enumerate(s.policy.floors)]
-    for k, r, atom in atoms:
-        if atom is None:
-            continue
-        for _, other, other_atom in atoms:
-            if other is r or other_atom is None or grade_rank[other.floor] < grade_rank[r.floor]:
+    """A floor implied by another of the same or a worse grade can never decide a grade. Floors are compared
+    within one scope (the debtor's, the graded scope's): each grades its own elements. A threshold is a number
+    or a parameter (each segment's value)."""
+    p = s.policy
+    grade_rank = {g: k for k, g in enumerate(p.grade_ids)}
+    rules = (s.data.get("classification") or {}).get("rules") or []
+    at = {r.get("id"): k for k, r in enumerate(rules) if isinstance(r, dict) and isinstance(r.get("id"), str)}
+    for floors in (p.floors, p.scoped.floors if p.scoped else ()):
+        atoms = [(r, _atom(r.expr.tree, p.parameters)) for r in floors if r.id in at]
+        for r, atom in atoms:
+            if atom is None:
                 continue
-            # Two floors that imply each other: only the one with the later id is reported.
-            if _implies(atom, other_atom) and not (_implies(other_atom, atom) and other.id > r.id):
-                yield s.finding("floor-shadowed", f"floor '{r.id}' is shadowed by '{other.id}': whenever it fires, "
-                                f"'{other.id}' fires with grade {other.floor}", ("classification", "rules", k, "when"),
-                                r.id, "remove it, or make it set a worse grade")
-                break
+            for other, other_atom in atoms:
+                if other is r or other_atom is None or grade_rank[other.floor] < grade_rank[r.floor]:
+                    continue
+                # Two floors that imply each other: only the one with the later id is reported.
+                if _implies(atom, other_atom) and not (_implies(other_atom, atom) and other.id > r.id):
+                    yield s.finding("floor-shadowed", f"floor '{r.id}' is shadowed by '{other.id}': whenever it "
+                                    f"fires, '{other.id}' fires with grade {other.floor}",
+                                    ("classification", "rules", at[r.id], "when"), r.id,
+                                    "remove it, or make it set a worse grade" + _param_values(other, p.parameters))
+                    break
+
+
+def _param_values(floor: Any, params: Mapping[str, Mapping[str, Any]]) -> str:
+    """The values of the parameters a shadowing floor compares with, for the hint (``overdue_sub_days`` is 90)."""
+    names = sorted({n.id for n in ast.walk(floor.expr.tree) if isinstance(n, ast.Name) and n.id in params})
+    shown = [f"{n} is {', '.join(f'{v:g}' for v in dict.fromkeys(params[n].values()))}" for n in names]
+    return f" ({'; '.join(shown)})" if shown else ""
 
 
 def changelog_lacks_version(s: _Subject) -> Iterator[Diagnostic]:

@@ -125,7 +125,7 @@ def view(symbols: Mapping[str, ex.Symbol], owner: Mapping[str, str], parents: Ma
     children = _Lazy(tuple(s for s, p in parents.items() if (p or DEBTOR) == scope and s != scope), child)
     return ex.Scope(symbols=names, stage=stage, grades=grades, warnings=warnings, rules=rules or {}, name=scope,
                     children=children,
-                    all_scopes=dict(parents), elsewhere=_Unreadable(names, scope, parents),
+                    all_scopes=dict(parents), elsewhere=_Unreadable(names, scope, parents, graded),
                     grade_known=grade_known, graded=scope == graded, open_names=open_names,
                     unimported=unimported or {}, element_metrics=element_metrics or {}, least=least or {},
                     provisional_unknown=provisional_unknown)
@@ -165,8 +165,8 @@ class _Readable(Mapping[str, ex.Symbol]):
 class _Unreadable(Mapping[str, tuple[str, str, str | None]]):
     """The policy's names an expression of one scope may not read, each with why (code, message, hint)."""
 
-    def __init__(self, names: _Readable, scope: str, parents: Mapping[str, str | None]):
-        self.names, self.scope, self.parents = names, scope, parents
+    def __init__(self, names: _Readable, scope: str, parents: Mapping[str, str | None], graded: str | None):
+        self.names, self.scope, self.parents, self.graded = names, scope, parents, graded
 
     def __contains__(self, name: object) -> bool:
         try:
@@ -178,7 +178,7 @@ class _Unreadable(Mapping[str, tuple[str, str, str | None]]):
         where = self.names.barrier(name)
         if where is False:
             raise KeyError(name)
-        return _why_not(name, where, self.scope, self.parents)  # type: ignore[arg-type]
+        return _why_not(name, where, self.scope, self.parents, self.graded)  # type: ignore[arg-type]
 
     def __iter__(self) -> Iterator[str]:
         return (n for n in self.names.symbols if self.names.barrier(n) is not False)
@@ -213,7 +213,7 @@ class _Lazy(Mapping[str, Any]):
         return len(self._order)
 
 
-def _why_not(name: str, where: str | None, scope: str, parents: Mapping[str, str | None]
+def _why_not(name: str, where: str | None, scope: str, parents: Mapping[str, str | None], graded: str | None
              ) -> tuple[str, str, str | None]:
     if where is None:
         # the rule's own scope, the debtor's child that `scope` is in (an aggregation inside it may reach deeper)
@@ -222,7 +222,7 @@ def _why_not(name: str, where: str | None, scope: str, parents: Mapping[str, str
                 f"and floors, which an expression of scope {scope} is part of: it cannot read it",
                 f"compute what it needs in a metric of scope {top} (scope: {top}), or make the rule the "
                 f"debtor's (no scope:), where it reads the metric; a debtor floor applies to every {top}")
-    return _elsewhere(name, where, scope, parents)
+    return _elsewhere(name, where, scope, parents, graded)
 
 
 def debtor_reads(name: str, owner: Mapping[str, str], parents: Mapping[str, str | None]
@@ -242,7 +242,8 @@ def debtor_reads(name: str, owner: Mapping[str, str], parents: Mapping[str, str 
             f"max_of({via}, ...) or any_of({via}, ...){inner}")
 
 
-def _elsewhere(name: str, where: str, scope: str, parents: Mapping[str, str | None]) -> tuple[str, str, str | None]:
+def _elsewhere(name: str, where: str, scope: str, parents: Mapping[str, str | None], graded: str | None
+               ) -> tuple[str, str, str | None]:
     """Why an expression of ``scope`` cannot read ``name`` of scope ``where``, and what to write instead."""
     path = chain(parents, where)
     via = next((s for s in path if (parents.get(s) or DEBTOR) == scope), None)
@@ -252,9 +253,9 @@ def _elsewhere(name: str, where: str, scope: str, parents: Mapping[str, str | No
                 f"read it where {where} is below: aggregate over it at its parent ({parents.get(where) or DEBTOR})")
     # A rule meant for each element most often lacks its 'scope:' (a floor on an exposure's days past due):
     # aggregating it instead would make it a rule of the whole debtor.
-    # Only the debtor's child may be a rule's scope: a deeper one is tested inside an aggregation.
-    each = f"to test each {where}, give the floor or metric 'scope: {where}'; " \
-        if via == where and (parents.get(where) or DEBTOR) == DEBTOR else ""
+    # Only the graded scope may be a floor's: another (events) is tested inside an aggregation, so 'scope: event'
+    # is never offered to a floor (it is refused, bad-scope).
+    each = f"to test each {where}, give the floor or metric 'scope: {where}'; " if via == where == graded else ""
     return ("scope-name", f"'{name}' is a name of scope '{where}': an expression of scope {scope} reads it only "
             "through an aggregation",
             f"{each}to test the {scope}, aggregate over {via}: count_where({via}, ...), sum_of({via}, ...), "

@@ -42,7 +42,8 @@ def days_to_date(days: int) -> dt.date:
 
 
 def _ordered(op: Callable[[Any, Any], Any], a: np.ndarray, b: np.ndarray, valid: np.ndarray, n: int) -> np.ndarray:
-    """``op(a, b)`` where ``valid``, False elsewhere; text is only ordered where both have a value."""
+    """``op(a, b)`` where ``valid``, False elsewhere; text (== and != only: the checker refuses ordering it)
+    is only compared where both have a value."""
     if a.dtype != object and b.dtype != object:
         return op(a, b)  # type: ignore[no-any-return]
     a, b = np.broadcast_to(a, (n,)), np.broadcast_to(b, (n,))

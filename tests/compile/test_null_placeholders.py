@@ -74,3 +74,24 @@ def test_the_reference_policy_2_has_no_placeholder_that_may_be_null() -> None:
     [result] = check_paths([REFERENCE / "policy-2.0.0.yaml"])  # with the modules it imports
     assert result.policy is not None and result.policy.scoped is not None
     assert [d.code for d in result.diagnostics] == []
+
+
+@pytest.mark.parametrize("metric", ["n_all: {expr: \"count_where(exposure, True)\", informational: true}",
+                                    "n_late: {expr: \"count_where(exposure, dpd > 90)\", informational: true}"])
+def test_the_template_check_and_coverage_read_one_nullability(metric: str) -> None:
+    """A metric quoted under a condition that proves nothing of it is refused exactly when coverage asks a test
+    for its null case (``MetricSpec.expr.nullable``): a sum of a required input and a count never are."""
+    name = metric.split(":")[0]
+    base = BASE.replace("metrics:\n", f"metrics:\n  {metric}\n", 1)
+    _, policy = check_document(load_yaml_text(base, "nulls.yaml"))
+    assert policy is not None
+    for m in policy.metrics:
+        if m.expr.type in ("bool", "unknown") or m.after is not None:
+            continue
+        head, _, tail = base.partition("actions:\n")
+        text = head + (f"  - id: case\n    when: \"bankrupt\"\n    severity: low\n    category: data\n"
+                       f"    message: {{zh: \"{{{m.name}}}\", en: \"{{{m.name}}}\"}}\n") + "actions:\n" + tail
+        diags, _ = check_document(load_yaml_text(text, "nulls.yaml"))
+        refused = any(d.code == "template-may-be-null" for d in diags)
+        assert refused is m.expr.nullable, (m.name, [d.message for d in diags])
+    assert not next(m for m in policy.metrics if m.name == name).expr.nullable

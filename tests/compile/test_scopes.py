@@ -161,3 +161,14 @@ def test_an_aggregation_over_a_scope_that_is_never_empty_is_not_null_for_emptine
     assert metrics["worst_own"].expr.nullable is nullable
     assert metrics["largest"].expr.nullable is nullable  # balance is required: only emptiness could make it null
     assert metrics["total_balance"].expr.nullable is False  # 0 over no element, with or without min
+
+
+def test_a_floor_in_a_scope_no_floor_takes_is_one_error() -> None:
+    """'scope: event' on a floor is refused (bad-scope); its condition, meant for each event, is not then also told
+    it reads event names at the debtor (which would offer 'scope: event', the very thing refused)."""
+    text = _variant({"classification.rules.4.scope": "event",
+                     "classification.rules.4.when": "event_kind == 'bankruptcy_filing'"})
+    diags, policy = check_document(load_yaml_text(text, "scoped.yaml"))
+    assert policy is None
+    assert [(d.code, d.path) for d in diags if d.severity == "error"] == [
+        ("bad-scope", "classification.rules[4].scope")], [d.render() for d in diags]

@@ -208,3 +208,36 @@ def test_a_quotient_not_proven_a_part_of_its_whole_is_no_share(tmp_path: Path, p
     (result,) = check_paths([path])
     assert result.policy is not None, [d.render() for d in result.diagnostics]
     assert [d.code for d in result.diagnostics] == []
+
+
+def test_floors_of_different_scopes_are_not_compared(tmp_path: Path) -> None:
+    """An exposure floor reading a debtor name is not shadowed by a debtor floor on it: each grades its own."""
+    text = (DATA / "lint_policies" / "shadowed-exposure-floor.yaml").read_text(encoding="utf-8")
+    text = text.replace("inputs:\n", "inputs:\n  group_dpd: {from: group_dpd, type: integer, min: 0}\n", 1)
+    text = text.replace("when: days_past_due > 90\n", "when: group_dpd > 90\n").replace(
+        "      when: nonperforming_share > contagion_share\n", "      when: group_dpd > 60\n")
+    text = text.replace("when: days_past_due > 120\n", "when: group_dpd > 120\n")
+    text = text.replace("    - id: overdue_over_90\n      scope: exposure\n", "    - id: overdue_over_90\n")
+    path = tmp_path / "policy.yaml"
+    path.write_text(text, encoding="utf-8")
+    (result,) = check_paths([path])
+    assert result.policy is not None, [d.render() for d in result.diagnostics]
+    # the debtor's two floors: 'overdue_over_90' under 'contagion' (> 60); the exposure's one is alone in its scope
+    shadowed = [(d.rule, d.message) for d in result.diagnostics if d.code == "floor-shadowed"]
+    assert [rule for rule, _ in shadowed] == ["overdue_over_90"] and "'contagion'" in shadowed[0][1]
+
+
+@pytest.mark.parametrize(("a", "b", "implied"), [
+    ({"default": 120.0}, {"default": 90.0}, True),
+    ({"default": 120.0}, {"default": 90.0, "trade": 150.0}, False),  # not in the segment 'trade'
+    ({"default": 120.0, "trade": 160.0}, {"default": 90.0, "trade": 150.0}, True),
+    ({"trade": 160.0}, {"default": 90.0}, False),  # no value of its own for the other segments
+    ({"trade": 160.0}, {"retail": 90.0}, False),  # a segment one threshold does not name
+])
+def test_a_parameter_threshold_implies_in_every_segment(a: dict[str, float], b: dict[str, float],
+                                                         implied: bool) -> None:
+    import ast
+
+    from policy_engine.policy.lint import _implies
+
+    assert _implies(("dpd", ast.Gt, a), ("dpd", ast.Gt, b)) is implied
