@@ -17,6 +17,7 @@ orphaned (its debtor or parent element is not in the tables).
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -1542,7 +1543,10 @@ def run_long_batch(policy: CompiledPolicy, source: Path | Mapping[str, Path], as
     def work(start: int) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
         part = chunk(read, start, min(start + CHUNK_DEBTORS, n))
         run = decide_long(part)
-        return debtor_frame(part, run), exposure_frame(part, run), run.debtors.refused_params
+        frames = debtor_frame(part, run), exposure_frame(part, run), run.debtors.refused_params
+        del part, run
+        _give_back_freed_memory()
+        return frames
 
     if workers <= 1 or len(starts) == 1:
         frames = [work(s) for s in starts]
@@ -1558,6 +1562,29 @@ def run_long_batch(policy: CompiledPolicy, source: Path | Mapping[str, Path], as
         for aid, count in f[2].items():
             refused[aid] = refused.get(aid, 0) + count
     return LongBatch(policy, decisions, exposures, read.rejects, read.orphans, read.counts, timings, refused)
+
+
+def _give_back_freed_memory() -> None:
+    """Hand the memory a decided chunk freed back to the system (glibc's ``malloc_trim``; elsewhere nothing).
+
+    A chunk's temporaries are numpy arrays of a few hundred kB each; glibc keeps such blocks in its heaps once
+    freed, and over 18 chunks of 2.1.0 they held a gigabyte of freed memory: a run of 350,000 debtors peaked at
+    4.8 GB. Trimming after each chunk cost about 6% of the deciding stage and took a sixth off the peak.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Any:
+    import ctypes
+    import ctypes.util
+
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc (macOS, musl): its allocator is left as it is
+        return None
 
 
 def chunk(read: LongRead, a: int, b: int) -> LongRead:
