@@ -11,6 +11,8 @@ with a severity (warning or info: the policy is still valid) and the rule's line
   parameter written as 10 for 10%). The whole condition makes a
   floor, warning or action dead or unconditional; a part of one (an ``or`` branch, an aggregation's
   condition, a metric's) is dead weight;
+* ``condition-never-true`` also for an ``and`` whose comparisons of one name leave it no value
+  (``utilisation > 1.5 and utilisation < 1.0``), whatever the ranges;
 * ``floor-shadowed`` -- a floor whose condition implies another floor's of the same or a worse grade
   in the same scope (``dpd > 120 -> substandard`` under ``dpd > 90 -> substandard``, or under
   ``dpd > overdue_days`` with that parameter 90), so it can never decide a grade.
@@ -287,6 +289,60 @@ def condition_decided_by_ranges(s: _Subject) -> Iterator[Diagnostic]:
             yield from _decided_parts(s, at, rid, part, ranges, consts, skip_root=spec is None)
     for name, m in _metric_places(s):
         yield from _decided_parts(s, ("metrics", name, "expr"), name, m.expr.tree, ranges, consts)
+
+
+def condition_contradicts_itself(s: _Subject) -> Iterator[Diagnostic]:
+    """An ``and`` whose comparisons of one name with numbers leave that name no value (``x > 1.5 and x < 1``):
+    never true, whatever the inputs (the declared ranges aside). Once per rule or metric, at its first such ``and``.
+    """
+    places = [*((path, rid, tree) for path, rid, tree in _rule_conditions(s)),
+              *((("metrics", name, "expr"), name, m.expr.tree) for name, m in _metric_places(s))]
+    for path, rid, tree in places:
+        for node in ast.walk(tree):
+            why = _contradiction(node)
+            if why is not None:
+                yield s.finding("condition-never-true", f"'{ast.unparse(node)}' in '{rid}' is never true: {why}",
+                                path, rid, "one of its comparisons is the wrong way round, or has the wrong number")
+                break
+
+
+def _contradiction(node: ast.AST) -> str | None:
+    """Why an ``and`` of comparisons with numbers is never true: the name whose bounds cross, in words."""
+    if not (isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And)):
+        return None
+    low: dict[str, tuple[float, bool]] = {}  # name -> the greatest lower bound, and whether it is strict
+    high: dict[str, tuple[float, bool]] = {}
+    for part in node.values:
+        bound = _bound(part)
+        if bound is None:
+            continue
+        name, op, c = bound
+        if op in (ast.Gt, ast.GtE, ast.Eq):
+            strict = op is ast.Gt
+            if name not in low or c > low[name][0] or (c == low[name][0] and strict):
+                low[name] = (c, strict)
+        if op in (ast.Lt, ast.LtE, ast.Eq):
+            strict = op is ast.Lt
+            if name not in high or c < high[name][0] or (c == high[name][0] and strict):
+                high[name] = (c, strict)
+    for name in low.keys() & high.keys():
+        (lo, lo_strict), (hi, hi_strict) = low[name], high[name]
+        if lo > hi or (lo == hi and (lo_strict or hi_strict)):
+            return (f"'{name}' cannot be {'above' if lo_strict else 'at least'} {lo:g} and "
+                    f"{'below' if hi_strict else 'at most'} {hi:g} at once")
+    return None
+
+
+def _bound(node: ast.AST) -> tuple[str, type, float] | None:
+    """``name op number`` (either way round) as (name, op, number); a chained or other comparison is None."""
+    if not isinstance(node, ast.Compare) or len(node.ops) != 1 or type(node.ops[0]) not in _FLIP:
+        return None
+    op = type(node.ops[0])
+    for name, other, o in ((node.left, node.comparators[0], op), (node.comparators[0], node.left, _FLIP[op])):
+        number = _literal(other)
+        if isinstance(name, ast.Name) and number is not None and o is not ast.NotEq:
+            return name.id, o, number
+    return None
 
 
 def _rule_conditions(s: _Subject) -> Iterator[tuple[tuple[Any, ...], str, ast.AST]]:
@@ -585,6 +641,7 @@ CHECKS: tuple[Callable[[_Subject], Iterator[Diagnostic]], ...] = (
     parameter_unused,
     import_unused,
     condition_decided_by_ranges,
+    condition_contradicts_itself,
     floor_shadowed,
     rule_id_number,
     changelog_lacks_version,
