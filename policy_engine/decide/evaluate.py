@@ -18,7 +18,7 @@ import itertools
 import os
 import string
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -1218,7 +1218,8 @@ class ScopedDecider(Decider):
         # the debtor floors naming exposures that fired or have no value: an exposure they may name is undetermined
         pending = [(f, hit) for f, hit in zip(p.floors, results[5], strict=True)
                    if f.for_exposures is not None and hit is not False] if self._naming_floors else []
-        exposures = [self._exposure(part, e, debtor_fired, environment, record["undetermined"], pending)
+        untold = _untold(record, debtor_fired, graded) if self._selector_keys else frozenset()
+        exposures = [self._exposure(part, e, debtor_fired, environment, record["undetermined"], pending, untold)
                      for e in graded]
         if self._exposure_lookups:
             record.setdefault("lookups", []).extend(self._exposure_cells(graded, environment()))
@@ -1345,8 +1346,10 @@ class ScopedDecider(Decider):
 
     def _exposure(self, part: ScopedPart, e: dict[str, Any], debtor_fired: list[tuple[dict[str, Any], int, Any]],
                   environment: Callable[[], dict[str, Any]], undetermined: list[dict[str, Any]],
-                  pending: Sequence[tuple[FloorSpec, Any]] = ()) -> dict[str, Any]:
-        """One exposure's entry: its final grade, the rule that decided it, its floors and metrics."""
+                  pending: Sequence[tuple[FloorSpec, Any]] = (), untold: Collection[str] = frozenset()
+                  ) -> dict[str, Any]:
+        """One exposure's entry: its final grade, the rule that decided it, its floors and metrics (and, ``untold``:
+        the exposures a fired rule naming exposures could not tell about, why its null metrics have no value)."""
         rank = e["@rank"]
         hits = e["@floors"]
         fired = [(dict(entry), r) for (entry, r), hit in zip(self._exposure_floor_entries, hits, strict=True)
@@ -1367,8 +1370,11 @@ class ScopedDecider(Decider):
             metrics = {n: e[n] for n in names}
         except KeyError:  # a metric not set (every evaluator sets them all)
             metrics = {n: e.get(n) for n in names}
-        # why each metric without a value has none: worked out only then (most exposures have every value)
-        undefined = self._exposure_undefined(part, e, metrics, environment) if None in metrics.values() else None
+        # why each metric without a value has none, for an exposure a rule naming exposures could not tell about
+        # (its condition has no value there): the explanation says why. Not for every exposure with a null: a debtor
+        # never restructured has a dozen null dates per exposure, and telling why cost a 2.0.0 decision 4%.
+        undefined = self._exposure_undefined(part, e, metrics, environment) \
+            if untold and e["@key"] in untold and None in metrics.values() else None
         for n in self._exposure_dated:
             v = metrics[n]
             if v is not None:
@@ -1397,6 +1403,10 @@ class ScopedDecider(Decider):
         # each definition; those that are one aggregation (null lacking nothing: none matched), and the exposure's
         # own names they read with each element
         self._exposure_metric_specs = {m.name: m for m in part.metrics}
+        # the keys under which each exposure holds whether a rule naming exposures (for_exposures) concerns it
+        p = self.policy
+        self._selector_keys = tuple(x.selector for x in (*p.warnings, *p.actions, *p.floors)
+                                    if x.for_exposures is not None)
         self._exposure_no_match = frozenset(m.name for m in part.metrics if may_match_none(m.expr.tree) or (
             isinstance(m.expr.tree, ast.Call) and getattr(m.expr.tree.func, "id", None) in AGGREGATIONS))
         own_inputs = part.inputs.get(part.graded or "", ())
@@ -1507,6 +1517,16 @@ class ScopedDecider(Decider):
             if r in self._input_kind:
                 return f"missing input: {r}"
         return _UNDEFINED.format(", ".join(f"{r}={_short(names.get(r))}" for r in expr.refs))
+
+
+def _untold(record: Mapping[str, Any], debtor_fired: list[tuple[dict[str, Any], int, str | None]],
+            graded: list[dict[str, Any]]) -> frozenset[str]:
+    """The exposures a fired warning, action or debtor floor naming exposures could not tell about (its
+    ``for_exposures`` has no value there): those the explanation says why of."""
+    ids = {eid for kind in ("warnings", "actions", "suppressed_actions") for item in record.get(kind) or ()
+           for eid in item.get("exposures_not_known", ())}
+    ids.update(e["@key"] for _, _, named in debtor_fired if named is not None for e in graded if e[named] is None)
+    return frozenset(ids)
 
 
 def _applying(e: Mapping[str, Any], debtor_fired: list[tuple[dict[str, Any], int, str | None]]
