@@ -557,7 +557,29 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, max_e
     bad = [r for r in results if any(d.severity == "error" for d in r.diagnostics)]
     _validate_report(results, bad, fmt, max_errors)
     if bad:
+        _validate_failures(results, bad, fmt, max_errors)
+    if fmt == "github":  # the count after the lines that say why, as in text
+        click.echo(_tally(results, bad), err=True)
+    if bad:
         sys.exit(EXIT_POLICY)
+
+
+def _validate_failures(results: list[Any], bad: list[Any], fmt: str, max_errors: int) -> None:
+    """What set exit 4 on stderr, as `test` says it: with --format json asked, one JSON document whose error is
+    ``files-invalid``; beside a report for machines not asked as JSON (piped, junit, github), each invalid file's
+    problems as text lines at their place. stderr was empty there, the errors only inside the report on stdout.
+    In text the report itself is on stderr already."""
+    from .diagnostics import Diagnostic
+
+    if fmt == "text":
+        return
+    if _json_notes(fmt):
+        _emit_diagnostics([Diagnostic(
+            "files-invalid", f"{len(bad)} of {len(results)} file(s) invalid: the report's diagnostics name each "
+            "problem", hint="validate --format text lists each problem at its file:line:col")], "json")
+        return
+    for r in bad:
+        _emit_diagnostics(r.diagnostics, "text", max_errors)
 
 
 def _validated(targets: list[Path], registry: Path | None = None) -> list[Any]:
@@ -616,7 +638,6 @@ def _validate_report(results: list[Any], bad: list[Any], fmt: str, max_errors: i
         from .review.reporting import github_diagnostics
 
         click.echo(github_diagnostics([d for r in results for d in r.diagnostics]), nl=False)
-        click.echo(_tally(results, bad), err=True)
     elif fmt == "json":
         import json
 

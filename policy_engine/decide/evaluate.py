@@ -18,7 +18,7 @@ import itertools
 import os
 import string
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -837,6 +837,7 @@ class ScopedDecider(Decider):
                                          grades.index(f.floor)) for f in part.floors]
         self._debtor_floor_entries, self._naming_floors = _debtor_floor_entries(policy)
         self._exposure_metric_names = tuple(m.name for m in part.metrics)
+        self._plan_exposure_reasons(part)
         self._exposure_dated = tuple(m.name for m in part.metrics if m.expr.type not in _PLAIN_TYPES)
         self._exposure_whole = tuple(m.name for m in part.metrics if m.whole)
         # Per final rank: the grade's id, label and whether it is non-performing, as an exposure's entry has them.
@@ -1217,7 +1218,8 @@ class ScopedDecider(Decider):
         # the debtor floors naming exposures that fired or have no value: an exposure they may name is undetermined
         pending = [(f, hit) for f, hit in zip(p.floors, results[5], strict=True)
                    if f.for_exposures is not None and hit is not False] if self._naming_floors else []
-        exposures = [self._exposure(part, e, debtor_fired, environment, record["undetermined"], pending)
+        untold = _untold(record, debtor_fired, graded) if self._selector_keys else frozenset()
+        exposures = [self._exposure(part, e, debtor_fired, environment, record["undetermined"], pending, untold)
                      for e in graded]
         if self._exposure_lookups:
             record.setdefault("lookups", []).extend(self._exposure_cells(graded, environment()))
@@ -1344,8 +1346,10 @@ class ScopedDecider(Decider):
 
     def _exposure(self, part: ScopedPart, e: dict[str, Any], debtor_fired: list[tuple[dict[str, Any], int, Any]],
                   environment: Callable[[], dict[str, Any]], undetermined: list[dict[str, Any]],
-                  pending: Sequence[tuple[FloorSpec, Any]] = ()) -> dict[str, Any]:
-        """One exposure's entry: its final grade, the rule that decided it, its floors and metrics."""
+                  pending: Sequence[tuple[FloorSpec, Any]] = (), untold: Collection[str] = frozenset()
+                  ) -> dict[str, Any]:
+        """One exposure's entry: its final grade, the rule that decided it, its floors and metrics (and, ``untold``:
+        the exposures a fired rule naming exposures could not tell about, why its null metrics have no value)."""
         rank = e["@rank"]
         hits = e["@floors"]
         fired = [(dict(entry), r) for (entry, r), hit in zip(self._exposure_floor_entries, hits, strict=True)
@@ -1366,6 +1370,11 @@ class ScopedDecider(Decider):
             metrics = {n: e[n] for n in names}
         except KeyError:  # a metric not set (every evaluator sets them all)
             metrics = {n: e.get(n) for n in names}
+        # why each metric without a value has none, for an exposure a rule naming exposures could not tell about
+        # (its condition has no value there): the explanation says why. Not for every exposure with a null: a debtor
+        # never restructured has a dozen null dates per exposure, and telling why cost a 2.0.0 decision 4%.
+        undefined = self._exposure_undefined(part, e, metrics, environment) \
+            if untold and e["@key"] in untold and None in metrics.values() else None
         for n in self._exposure_dated:
             v = metrics[n]
             if v is not None:
@@ -1379,11 +1388,145 @@ class ScopedDecider(Decider):
             if type(v) is float and v.is_integer() and -_WHOLE_BELOW < v < _WHOLE_BELOW:
                 metrics[n] = int(v)
         grade, label, nonperforming = self._rank_entries[rank]
-        return {
+        entry = {
             "exposure_id": e["@key"], "grade": grade, "label": dict(label), "decided_by": decided_by,
             "own_grade": self._rank_entries[e["@own_rank"]][0], "nonperforming": nonperforming,
             "floors": [entry for entry, _ in fired], "metrics": metrics,
         }
+        if undefined:
+            entry["undefined_metrics"] = undefined
+        return entry
+
+    def _plan_exposure_reasons(self, part: ScopedPart) -> None:
+        """What telling why an exposure metric has no value needs, worked out once per policy (the reasons are
+        worked out only for a metric without one: see :meth:`_exposure_undefined`)."""
+        # each definition; those that are one aggregation (null lacking nothing: none matched), and the exposure's
+        # own names they read with each element
+        self._exposure_metric_specs = {m.name: m for m in part.metrics}
+        # the keys under which each exposure holds whether a rule naming exposures (for_exposures) concerns it
+        p = self.policy
+        self._selector_keys = tuple(x.selector for x in (*p.warnings, *p.actions, *p.floors)
+                                    if x.for_exposures is not None)
+        self._exposure_no_match = frozenset(m.name for m in part.metrics if may_match_none(m.expr.tree) or (
+            isinstance(m.expr.tree, ast.Call) and getattr(m.expr.tree.func, "id", None) in AGGREGATIONS))
+        own_inputs = part.inputs.get(part.graded or "", ())
+        own_names = {*self._exposure_metric_specs, *(s.name for s in own_inputs)}
+        self._exposure_outer = {m.name: tuple(r for r in m.expr.inner_refs if r in own_names) for m in part.metrics}
+        self._exposure_sources = {s.name: s.source for s in own_inputs}
+        self._exposure_lists = tuple(sorted("@" + c.name for c in part.children(part.graded))) if part.graded else ()
+        self._exposure_reasons: dict[tuple[tuple[str, ...], tuple[bool, ...]], dict[str, str]] = {}  # by pattern
+        # an aggregation over the exposure's own elements (its payments): with none, none matched, known without a walk
+        children = {c.name for c in part.children(part.graded)} if part.graded else set()
+        self._exposure_over = {m.name: "@" + m.expr.tree.args[0].id for m in part.metrics
+                               if m.name in self._exposure_no_match and isinstance(m.expr.tree, ast.Call)
+                               and m.expr.tree.args and getattr(m.expr.tree.args[0], "id", None) in children}
+        # those no fact of whose can be asked after (no element of theirs can lack a name they read, nor the exposure
+        # an optional input they read): the metrics they read without a value say why, known without a walk
+        optional = {s.name for s in own_inputs if not s.required}
+        can_lack = lackable(part) - set(self._exposure_metric_specs)
+        self._exposure_lack_nothing = frozenset(
+            m.name for m in part.metrics if (may_match_none(m.expr.tree) or can_lack.isdisjoint(m.expr.inner_refs))
+            and optional.isdisjoint(m.expr.refs))
+
+    def _exposure_undefined(self, part: ScopedPart, e: Mapping[str, Any], metrics: Mapping[str, Any],
+                            environment: Callable[[], dict[str, Any]]) -> dict[str, str]:
+        """Why each metric of exposure ``e`` without a value has none, as the debtor's ``undefined_metrics`` says
+        it: a null utilisation read "a fact missing" in the explanation when its limit was 0 and nothing was.
+
+        Most exposures without a value have none for the same few reasons (no restructuring: its dates, none
+        matched, and the dates that depend on them), told by which metrics are null and which of the exposure's
+        element lists are empty alone: those reasons are kept per such pattern, and an exposure of a pattern seen is
+        not asked again. A reason that read a fact (a walk of its payments, an input, a figure) is never kept."""
+        key = (tuple([n for n, v in metrics.items() if v is None]), tuple([not e.get(k) for k in self._exposure_lists]))
+        seen = self._exposure_reasons.get(key)
+        if seen is not None:
+            return seen.copy()  # each record owns its objects
+        debtor = _DEBTOR.get()
+        memo = debtor.inside if debtor is not None else None
+        local: dict[str, Any] = {}
+
+        def read() -> dict[str, Any]:
+            if not local:
+                local.update(environment())
+                local.update((k, v) for k, v in e.items() if not k.startswith("@"))
+            return local
+
+        done: dict[str, str] = {}  # each metric's reason, once: a chain of them (dates of dates) reads the same
+        lacks: dict[str, str] = {}  # what metric_lacks found, and "" once a reason read a fact of this exposure
+        found = {n: self._exposure_null_reason(part, n, e, read, memo, (done, lacks)) for n in key[0]}
+        if not lacks and not local and len(self._exposure_reasons) < 1024:
+            self._exposure_reasons[key] = found.copy()
+        return found
+
+    def _exposure_null_reason(self, part: ScopedPart, name: str, e: Mapping[str, Any],
+                              read: Callable[[], dict[str, Any]], memo: dict[Any, dict[str, str]] | None,
+                              known: tuple[dict[str, str], dict[str, str]], depth: int = 0) -> str:
+        """One exposure metric's reason: what it lacked (its inputs, its payments, in their places), else the
+        metric or debtor name it depends on without a value, else the figures it read (a zero base); one
+        aggregation lacking nothing matched none, unless a name of the exposure it reads with each element lacks a
+        fact (a date of its restructuring, itself lacking one)."""
+        done, lacks = known
+        why = done.get(name)
+        if why is not None:
+            return why
+        if name in self._exposure_no_match:
+            why = self._exposure_aggregation_reason(part, name, e, read, memo, known, depth)
+        else:
+            why = "no value" if name in self._exposure_lack_nothing else metric_lacks(
+                part, name, e, part.graded or "", memo, lacks)
+            if why == "no value":
+                why = self._exposure_null_figures(part, name, e, read, memo, known, depth)
+        done[name] = why
+        return why
+
+    def _exposure_aggregation_reason(self, part: ScopedPart, name: str, e: Mapping[str, Any],
+                                     read: Callable[[], dict[str, Any]], memo: dict[Any, dict[str, str]] | None,
+                                     known: tuple[dict[str, str], dict[str, str]], depth: int) -> str:
+        """An aggregation's: a name of the exposure it reads with each element, without a value, leaves each
+        element's condition without one (the payments after a restructuring date the exposure lacks: its reason,
+        none matched where that one matched none), not the unpaid instalments a walk would name; else what its
+        elements lacked; else none matched (no element, or none met the condition)."""
+        for r in self._exposure_outer[name]:
+            if r in e and e[r] is None:
+                if r not in self._exposure_metric_specs:
+                    known[1][""] = ""  # a fact of this exposure read: the reasons are not kept for others
+                    return f"no value: missing input {e.get('@at', '?')}.{self._exposure_sources[r]}"
+                inner = self._exposure_null_reason(part, r, e, read, memo, known, depth + 1) if depth < 8 \
+                    else NO_MATCH
+                return NO_MATCH if inner == NO_MATCH else f"depends on {r} ({inner})"
+        over = self._exposure_over.get(name)
+        if name in self._exposure_lack_nothing or (over is not None and not e.get(over)):
+            return NO_MATCH
+        why = metric_lacks(part, name, e, part.graded or "", memo, known[1])
+        return NO_MATCH if why == "no value" else why
+
+    def _exposure_null_figures(self, part: ScopedPart, name: str, e: Mapping[str, Any],
+                               read: Callable[[], dict[str, Any]], memo: dict[Any, dict[str, str]] | None,
+                               known: tuple[dict[str, str], dict[str, str]], depth: int) -> str:
+        """An exposure metric lacking no fact of its own: the name it reads without a value, else its figures."""
+        expr = self._exposure_metric_specs[name].expr
+        for r in expr.refs:  # the exposure's own first: no debtor names to gather
+            if r in self._exposure_metric_specs and r != name and r in e and e[r] is None and depth < 8:
+                return f"depends on {r} ({self._exposure_null_reason(part, r, e, read, memo, known, depth + 1)})"
+        names = read()
+        for r in expr.refs:
+            if names.get(r) is not None or r == name or r in self._exposure_metric_specs:
+                continue
+            if r in self._metric_index:
+                return f"depends on {r} ({self._null_reason(r, names)})"
+            if r in self._input_kind:
+                return f"missing input: {r}"
+        return _UNDEFINED.format(", ".join(f"{r}={_short(names.get(r))}" for r in expr.refs))
+
+
+def _untold(record: Mapping[str, Any], debtor_fired: list[tuple[dict[str, Any], int, str | None]],
+            graded: list[dict[str, Any]]) -> frozenset[str]:
+    """The exposures a fired warning, action or debtor floor naming exposures could not tell about (its
+    ``for_exposures`` has no value there): those the explanation says why of."""
+    ids = {eid for kind in ("warnings", "actions", "suppressed_actions") for item in record.get(kind) or ()
+           for eid in item.get("exposures_not_known", ())}
+    ids.update(e["@key"] for _, _, named in debtor_fired if named is not None for e in graded if e[named] is None)
+    return frozenset(ids)
 
 
 def _applying(e: Mapping[str, Any], debtor_fired: list[tuple[dict[str, Any], int, str | None]]

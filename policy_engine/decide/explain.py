@@ -89,6 +89,9 @@ _T = {
                  "en": "  ! {a} and {b} are both recommended: {why}; the approver must choose one"},
     "concerns": {"zh": "     涉及债项：{ids}", "en": "     Exposures: {ids}"},
     "concerns_not_known": {"zh": "；因数据缺失无法判断是否涉及：{ids}", "en": "; not known (a fact missing): {ids}"},
+    # an exposure whose condition read a metric without a value, with the record's reason (a zero limit: no fact
+    # is missing)
+    "concerns_no_value": {"zh": "；无法判断是否涉及：{ids}", "en": "; not known: {ids}"},
     "undetermined": {"zh": "无法判断的规则（数据缺失，未触发）：",
                      "en": "Undetermined rules (missing data, not fired):"},
     "undetermined_item": {"zh": "  - {kind} {rule}：缺少 {missing}", "en": "  - {kind} {rule}: missing {missing}"},
@@ -441,7 +444,8 @@ def _floors(page: _Page) -> list[str]:
                     fired_on.setdefault(f["id"], (f, []))[1].append(str(x["exposure_id"]))
         sep = "、" if page.lang == "zh" else ", "
         entries = [(f, words["of_exposure"].format(rule=rule, id=sep.join(ids))) for rule, (f, ids) in fired_on.items()]
-        entries += [(f, _debtor_floor_words(f, words, sep)) for f in floors]
+        entries += [(f, _debtor_floor_words(f, words, sep, _not_known(page, f, page.floors.get(f["id"]))))
+                    for f in floors]
         rank = {g.id: k for k, g in enumerate(page.policy.scale)}
         entries.sort(key=lambda e: -rank.get(e[0]["floor"], 0))
     if not entries:
@@ -451,15 +455,36 @@ def _floors(page: _Page) -> list[str]:
 
 
 
-def _debtor_floor_words(f: Mapping[str, Any], words: Mapping[str, str], sep: str) -> str:
-    """A fired debtor floor as the floor list names it; one naming its exposures says which (and which not known)."""
+def _debtor_floor_words(f: Mapping[str, Any], words: Mapping[str, str], sep: str, unknown: str = "") -> str:
+    """A fired debtor floor as the floor list names it; one naming its exposures says which (and, ``unknown``,
+    which not known: see :func:`_not_known`)."""
     named = [str(x) for x in f.get("exposures") or ()]
     if not named:
         return words["debtor_floor"].format(rule=f["id"])
-    unknown = [str(x) for x in f.get("exposures_not_known") or ()]
-    more = words["concerns_not_known"].format(ids=sep.join(unknown)) if unknown else ""
     key = "debtor_floor_for_many" if len(named) > 1 else "debtor_floor_for"
-    return words[key].format(rule=f["id"], ids=sep.join(named), unknown=more)
+    return words[key].format(rule=f["id"], ids=sep.join(named), unknown=unknown)
+
+
+def _not_known(page: _Page, item: Mapping[str, Any], spec: Any) -> str:
+    """The exposures a rule's ``for_exposures`` could not tell about. One whose condition read a metric of the
+    exposure without a value is named with that metric and the record's reason (a limit of 0: 'zero or non-positive
+    base', no fact missing); the others as 'a fact missing' (an input of the exposure not given)."""
+    unknown = [str(x) for x in item.get("exposures_not_known") or ()]
+    if not unknown:
+        return ""
+    sep = _LIST_SEP[page.lang]
+    refs = spec.for_exposures.refs if getattr(spec, "for_exposures", None) is not None else ()
+    undefined = {str(x["exposure_id"]): x.get("undefined_metrics") or {} for x in page.record.get("exposures") or ()}
+    told, plain = [], []
+    for eid in unknown:
+        whys = [f"{_metric_label(page, n)}{'：' if page.lang == 'zh' else ': '}{_why(page, n, undefined[eid][n])}"
+                for n in refs if n in undefined.get(eid, {})]
+        if whys:
+            told.append(_bracketed(eid, ("；" if page.lang == "zh" else "; ").join(whys), page.lang))
+        else:
+            plain.append(eid)
+    out = page.words["concerns_not_known"].format(ids=sep.join(plain)) if plain else ""
+    return out + (page.words["concerns_no_value"].format(ids=sep.join(told)) if told else "")
 
 def _exposures(page: _Page) -> list[str]:
     """A debtor with several exposures: how its grade follows from them, then each exposure's grade and rule."""
@@ -748,7 +773,8 @@ def _concerns(page: _Page, item: Mapping[str, Any]) -> str:
     line = page.words["concerns"].format(ids=sep.join(_bracketed(eid, grades[eid], page.lang)
                                                       for eid in item["exposures"] if eid in grades))
     if item.get("exposures_not_known"):
-        line += page.words["concerns_not_known"].format(ids=sep.join(item["exposures_not_known"]))
+        specs = page.policy.actions if "action" in item else page.policy.warnings
+        line += _not_known(page, item, next((x for x in specs if x.id == item["id"]), None))
     return line
 
 

@@ -148,16 +148,27 @@ def _walk(reach: _Reach, part: ScopedPart, names: tuple[str, ...], elements: Map
 
 
 def metric_lacks(part: ScopedPart, name: str, e: Mapping[str, Any], scope: str,
-                 memo: dict[Any, dict[str, str]] | None = None) -> str:
+                 memo: dict[Any, dict[str, str]] | None = None, known: dict[str, str] | None = None) -> str:
     """Why the metric ``name`` of element ``e`` (of ``scope``) has no value: what its aggregations lacked, else
     the element's own inputs it reads without a value, else what the first of its metrics without a value that
     says why lacked, in turn (a reader fills in an input, not a metric: a flag derived from two accounting
-    fields says less than the two fields)."""
-    return _lacks(_reach(part), part, name, e, scope, memo)
+    fields says less than the two fields). ``known``: the answers for ``e`` so far (one per element, for the
+    reasons of its every metric without a value: a chain of them is walked once)."""
+    return _lacks(_reach(part), part, name, e, scope, memo, known=known)
 
 
 def _lacks(reach: _Reach, part: ScopedPart, name: str, e: Mapping[str, Any], scope: str,
-           memo: dict[Any, dict[str, str]] | None, depth: int = 0) -> str:
+           memo: dict[Any, dict[str, str]] | None, depth: int = 0, known: dict[str, str] | None = None) -> str:
+    if known is None:
+        return _lacks_once(reach, part, name, e, scope, memo, depth, None)
+    found = known.get(name)
+    if found is None:
+        found = known[name] = _lacks_once(reach, part, name, e, scope, memo, depth, known)
+    return found
+
+
+def _lacks_once(reach: _Reach, part: ScopedPart, name: str, e: Mapping[str, Any], scope: str,
+                memo: dict[Any, dict[str, str]] | None, depth: int, known: dict[str, str] | None) -> str:
     spec = reach.metrics[name]
     if name not in reach.may_match_none:  # else the walk names every element its condition passed over
         inner = missing_inside(part, spec.expr.inner_refs, e, scope, memo)
@@ -169,7 +180,7 @@ def _lacks(reach: _Reach, part: ScopedPart, name: str, e: Mapping[str, Any], sco
         return "no value: missing input " + ", ".join(lacking)
     for r in spec.expr.refs:  # the first of its metrics without a value that says why, in turn
         if depth < 8 and r in reach.metrics and r in e and e[r] is None:
-            why = _lacks(reach, part, r, e, scope, memo, depth + 1)
+            why = _lacks(reach, part, r, e, scope, memo, depth + 1, known)
             if why != "no value":
                 return f"no value: depends on {r} ({why})"
     return "no value"

@@ -1612,20 +1612,23 @@ def _actions(c: _Compiler) -> None:
     left_out_types = set(c.valid.skipped_names(c.data, ("action_types",)))
     for i, a in actions:
         path = ("actions", i)
-        if a["action"] not in c.action_types and (types_left_out or a["action"] in left_out_types):
-            _action(c, a, path)  # its type's parameters and consequence are unknown: check the rest
-            continue
-        if a["action"] not in c.action_types:
-            c.err("unknown-action-type", f"'{a['action']}' is not an action type of the catalogue", (*path, "action"),
-                  did_you_mean(a["action"], c.action_types) or "declare it under action_types, or see "
-                  "`policy-engine catalogue -p POLICY`", rule=a["id"])
-            continue
         for j, x in enumerate(a.get("excludes") or []):
             if x not in action_ids and not any_action:
                 c.err("unknown-action", f"excludes unknown action '{x}'", (*path, "excludes", j),
                       did_you_mean(x, action_ids))
             elif x == a["id"]:
                 c.err("bad-value", "an action cannot exclude itself", (*path, "excludes", j))
+        if a["action"] not in c.action_types:
+            if not (types_left_out or a["action"] in left_out_types):  # (one left out is reported as a schema error)
+                c.err("unknown-action-type", f"'{a['action']}' is not an action type of the catalogue",
+                      (*path, "action"), did_you_mean(a["action"], c.action_types) or "declare it under "
+                      "action_types, or see `policy-engine catalogue -p POLICY`", rule=a["id"])
+            if a.get("restructuring"):
+                c._grade_ref(a["restructuring"]["floor"], (*path, "restructuring", "floor"))
+            # its parameters and consequence are the type's, unknown: the rest (when, reason, excludes, computed
+            # parameters' names) is checked, so a typo there is not found only once the type is fixed
+            _action(c, a, path)
+            continue
         c._action_params(a, path)
         _restructuring_declared(c, a, path)
         _action(c, a, path)

@@ -457,9 +457,10 @@ _WORDING = {("", "undefined_metrics"): "reasons", ("", "undetermined"): "entries
 
 # Fields an engine added to a record after decisions were recorded without them: they say more about the same
 # outcome, so their absence from a stored record is no difference (an undetermined action's ``excluded_by``,
-# and the exposures an action's for_exposures could not tell about, ``exposures_not_known``, both 2026-12-06).
-# One the stored record has is compared as any other.
-_ADDED_LATER = frozenset({"excluded_by", "exposures_not_known"})
+# and the exposures an action's for_exposures could not tell about, ``exposures_not_known``, both 2026-12-06; why an
+# exposure's metric has no value, its entry's ``undefined_metrics``, 2026-12-08). One the stored record has is
+# compared as any other (an exposure's ``undefined_metrics`` as the debtor's: its words are listed apart).
+_ADDED_LATER = frozenset({"excluded_by", "exposures_not_known", "undefined_metrics"})
 
 
 def _diff(path: str, a: Any, b: Any, out: list[str], worded: list[str] | None = None, state: str = "") -> None:

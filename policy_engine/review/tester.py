@@ -840,11 +840,23 @@ def _target_policies(doc: Document, file: str, policies: list[CompiledPolicy], k
                      "to versions: (cases whose expectations differ in a version get their own versions:)"))
             return targets
         line, col = doc.locate(("policy",))
+        if pid in known:  # its files are there but none loaded: their own errors say why, not 'unknown'
+            run.diagnostics.append(_policy_failed(pid, sorted(known[pid]), file, line, col))
+            return targets
         versions = f"versions {', '.join(data['versions'])} " if data.get("versions") else ""
         run.diagnostics.append(Diagnostic("unknown-policy", f"no policy '{pid}' {versions}"
                                           "was loaded next to this test file", file=file, line=line, column=col,
-                                          hint=did_you_mean(pid, sorted(known))))
+                                          hint=did_you_mean(pid, sorted(set(known) - {pid}))))
     return targets
+
+
+def _policy_failed(pid: str, versions: list[str], file: str, line: int | None, col: int | None) -> Diagnostic:
+    """A test file whose policy is there but failed to load: its cases cannot run, a warning (the policy's errors
+    above set exit 4; this file is not wrong). It read ``unknown-policy``, 'did you mean' the very same name."""
+    return Diagnostic("cases-not-run", f"policy '{pid}' ({', '.join(versions)}) is here but failed to load: its "
+                      "errors are listed above; this file's cases were not run", file=file, line=line, column=col,
+                      path="policy", severity="warning",
+                      hint="fix the policy (policy-engine validate names each problem) and run the tests again")
 
 
 def _broken_cases(doc: Document, file: str, per_case: Mapping[int, list[Diagnostic]], targets: list[CompiledPolicy],

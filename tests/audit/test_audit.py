@@ -492,6 +492,8 @@ _ADDED_LATER_CASES = {
     # an action that fired for some exposures lists those its for_exposures could not tell about
     "exposures_not_known": (_scoped_debtor, lambda record: next(a for a in record["actions"] if a["id"] == "enforce"),
                             ["E0"]),
+    # an exposure says why each of its metrics without a value has none (2026-12-08)
+    "undefined_metrics": (_scoped_debtor, lambda record: record["exposures"][1], {"cover": "no value"}),
 }
 
 

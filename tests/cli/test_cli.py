@@ -75,6 +75,32 @@ def test_validate_json_carries_codes_and_lines() -> None:
     assert (d["code"], d["line"], d["hint"]) == ("unknown-name", 42, "did you mean 'dpd'?")
 
 
+# (format arguments, what stderr holds): exit 4 is said on stderr, as `test` says it: one JSON document with --format
+# json asked, else lines at each problem's place (stderr was empty beside a report on stdout)
+VALIDATE_STDERR = [
+    pytest.param(["--format", "json"], "json", id="json-asked"),
+    pytest.param([], "lines", id="piped"),
+    pytest.param(["--format", "junit"], "lines", id="junit"),
+    pytest.param(["--format", "github"], "lines", id="github"),
+    pytest.param(["--format", "text"], "lines", id="text"),
+]
+
+
+@pytest.mark.parametrize(("args", "said"), VALIDATE_STDERR)
+def test_validate_says_on_stderr_why_it_exits_4(args: list[str], said: str) -> None:
+    broken = str(DATA / "broken_policies" / "unknown-name.yaml")
+    r = run("validate", *args, CURRENT, broken)
+    assert r.exit_code == 4
+    if said == "json":
+        assert json.loads(r.stderr) == {"ok": False, "errors": [{
+            "code": "files-invalid", "message": "1 of 2 file(s) invalid: the report's diagnostics name each problem",
+            "hint": "validate --format text lists each problem at its file:line:col", "severity": "error"}]}
+        assert json.loads(r.stdout)["ok"] is False  # the report is stdout's, as it was
+    else:
+        assert f"{broken}:42:13: error: unknown-name: unknown name 'dppd'" in r.stderr, r.stderr
+        assert r.stderr.rstrip().endswith("1 valid, 1 invalid") or args != ["--format", "github"]
+
+
 def test_validate_missing_path_is_a_usage_error() -> None:
     r = run("validate", "/no/such/dir")
     assert r.exit_code == 2

@@ -127,8 +127,9 @@ def test_an_impact_report_of_a_policy_id_decided_under_two_versions(tmp_path: Pa
 def test_errors_on_stderr(args: list[str]) -> None:
     r = _run(*args, "--format", "json")
     assert r.exit_code != 0
-    if args[0] == "validate":  # the report is the answer, on stdout, with the errors inside it
+    if args[0] == "validate":  # the report is on stdout, the errors inside it; stderr says what set exit 4
         assert _check("validate-report", r.stdout)["ok"] is False
+        assert [e["code"] for e in _check("errors", r.stderr)["errors"]] == ["files-invalid"]
     elif args[0] == "test":
         assert [e["code"] for e in _check("test-report", r.stdout)["errors"]] == ["no-match"]
     else:

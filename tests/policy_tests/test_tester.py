@@ -412,6 +412,32 @@ def test_a_test_file_in_the_policy_tests_folder_finds_its_policy_one_level_up() 
     assert {r.policy for r in run.results} == {"loss-client-management@1.0.0", "loss-client-management@1.1.0"}
 
 
+# (how the policy is broken, the code of its own error): its test file said unknown-policy, "did you mean" the very
+# name it wrote; the policy is there, failed to load, and its cases were not run
+BROKEN_POLICY = [
+    pytest.param(("ratio(assets, liabilities)", "ratio(assets, liabilites)"), "unknown-name", id="compile-error"),
+    pytest.param(('{expr: "ratio(assets, liabilities)"}', '{expr: "ratio(assets, liabilities)"'), "yaml-syntax",
+                 id="yaml-error"),
+]
+
+
+@pytest.mark.parametrize(("edit", "code"), BROKEN_POLICY)
+def test_a_test_file_of_a_policy_that_failed_to_load_says_so(tmp_path: Path, edit: tuple[str, str], code: str) -> None:
+    suite = _write_suite(tmp_path, f"  - name: x\n    client: {CLIENT}\n    expect: {{grade: good}}\n")
+    policy = suite / "policy-1.0.0.yaml"
+    policy.write_text(policy.read_text(encoding="utf-8").replace(*edit), encoding="utf-8")
+    run = run_tests([suite])
+    assert run.diagnostics[0].code == code
+    said = run.diagnostics[-1]
+    assert (said.code, said.severity, said.line) == ("cases-not-run", "warning", 1)
+    assert said.file == str(suite / "tests.yaml")
+    assert said.message == "policy 'mini' (1.0.0) is here but failed to load: its errors are listed above; this " \
+                           "file's cases were not run"
+    assert "did you mean" not in (said.hint or "") and run.results == []
+    r = CliRunner().invoke(main, ["test", str(suite), "--format", "text"], catch_exceptions=False)
+    assert r.exit_code == 4 and "unknown-policy" not in r.stderr
+
+
 def test_a_new_version_not_listed_in_versions_says_to_add_it(tmp_path: Path) -> None:
     # Testing a new version against a file that lists the older ones: the version is untested, said once at it
     # with the file to add it to (it was unknown-policy at each such file, though the policy was there).

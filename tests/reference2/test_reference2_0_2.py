@@ -37,6 +37,9 @@ def _without(record: dict[str, Any], debtor: tuple[str, ...], exposure: tuple[st
     out["undefined_metrics"] = {k: v for k, v in record["undefined_metrics"].items() if k not in debtor}
     out["exposures"] = [{**e, "metrics": {k: v for k, v in e["metrics"].items() if k not in exposure}}
                         for e in record["exposures"]]
+    for e in out["exposures"]:  # why a metric has no value, but those of the changed ones and of those reading them
+        e["undefined_metrics"] = {k: v for k, v in e.get("undefined_metrics", {}).items()
+                                  if k not in exposure and not any(n in v for n in exposure)}
     return out
 
 

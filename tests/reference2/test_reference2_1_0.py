@@ -77,9 +77,11 @@ def _figures(metrics: dict[str, Any], names: set[str]) -> dict[str, Any]:
 
 def _grading(record: dict[str, Any]) -> dict[str, Any]:
     """What grades a debtor: the grade, its floors, its figures (2.0.2's metrics), each exposure's entry; the
-    rule the debtor's grade is named after apart (2.1.0 names an exposure floor a debtor floor only matches)."""
+    rule the debtor's grade is named after apart (2.1.0 names an exposure floor a debtor floor only matches), and
+    why a metric has no value (2.1.0's metrics of its own are among those a reason names)."""
     return {"classification": {k: v for k, v in record["classification"].items() if k not in _NAMING},
-            "exposures": [{**e, "metrics": _figures(e["metrics"], OLD_EXPOSURE_METRICS), "floors": _floors(e["floors"])}
+            "exposures": [{**{k: v for k, v in e.items() if k != "undefined_metrics"},
+                           "metrics": _figures(e["metrics"], OLD_EXPOSURE_METRICS), "floors": _floors(e["floors"])}
                           for e in record["exposures"]],
             "metrics": _figures(record["metrics"], OLD_METRICS)}
 
