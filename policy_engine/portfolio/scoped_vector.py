@@ -284,6 +284,11 @@ def _shared(policy: CompiledPolicy) -> dict[int, int]:
     return got
 
 
+def shared_columns(policy: CompiledPolicy) -> int:
+    """How many subtree columns the evaluator computes once and keeps for a chunk (its memory per debtor)."""
+    return len(_shared(policy))
+
+
 def _structure(node: ast.AST, structures: dict[tuple[Any, ...], int], pure: dict[int, int]) -> tuple[int, bool]:
     """The number of ``node``'s structure (equal subtrees, equal numbers) and whether its value depends
     only on the names it reads; the pure operations are entered in ``pure``. One pass, bottom-up."""

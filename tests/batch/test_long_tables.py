@@ -99,3 +99,14 @@ def test_the_same_debtors_as_json_lines_and_as_parquet_tables_get_the_same_decis
 @pytest.mark.parametrize("name", sorted(POLICIES))
 def test_the_same_debtors_as_csv_tables_get_the_same_decisions(name: str, tmp_path: Path) -> None:
     _equal(*_both(name, 300, ".csv", tmp_path))
+
+
+def test_a_policy_whose_evaluator_keeps_many_columns_decides_fewer_debtors_at_a_time() -> None:
+    """2.1.0 keeps six times the shared columns of 2.0.0: chunks of 20,000 held 700 MB each, two at once."""
+    from policy_engine.portfolio.scoped_vector import shared_columns
+
+    folder = ROOT / "policies" / "loss-client-management"
+    light, heavy = (load_policy(folder / f"policy-{v}.yaml") for v in ("2.0.0", "2.1.0"))
+    assert long_tables.chunk_debtors(light) == long_tables.CHUNK_DEBTORS
+    size = long_tables.chunk_debtors(heavy)
+    assert size * shared_columns(heavy) <= long_tables.CHUNK_COLUMNS < long_tables.CHUNK_DEBTORS * shared_columns(heavy)
