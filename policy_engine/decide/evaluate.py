@@ -646,16 +646,7 @@ class Decider:
         cell follows from the inputs and metrics alone, whichever evaluator decided. An
         interpolated cell also names the points it lies between (one point where it is clamped).
         """
-        out = []
-        for table, rules in self._lookups:
-            keys = {k: _jsonable(env.get(k)) for k in table.keys}
-            cell: dict[str, Any] = {"table": table.name, "keys": keys,
-                                    "value": table.cell(*(env.get(k) for k in table.keys))}
-            if table.interpolate:
-                cell["points"] = _points(table, env.get(table.keys[0]))
-            cell["read_by"] = rules
-            out.append(cell)
-        return out
+        return [_cell(table, rules, env) for table, rules in self._lookups]
 
     def _null_reason(self, name: str, env: Mapping[str, Any], depth: int = 0) -> str:
         """Why a metric has no value, traced to the missing inputs where there are some."""
@@ -751,6 +742,20 @@ def _exposure_readers(policy: CompiledPolicy, debtor_names: Sequence[str]) -> li
     own = {*debtor_names, *(i.name for i in part.inputs.get(part.graded or "", ())), *(m.name for m in part.metrics)}
     return [(t, rules) for t, rules in _table_readers(policy) if not set(t.keys) <= set(debtor_names)
             and set(t.keys) <= own]
+
+
+def _cell(table: Table, rules: list[str], env: Mapping[str, Any], exposure: str | None = None) -> dict[str, Any]:
+    """One table cell a decision read: its table, (the exposure it was read for,) key values, value, the points an
+    interpolated one lies between, and the rules that read it."""
+    cell: dict[str, Any] = {"table": table.name}
+    if exposure is not None:
+        cell["exposure"] = exposure
+    cell["keys"] = {k: _jsonable(env.get(k)) for k in table.keys}
+    cell["value"] = table.cell(*(env.get(k) for k in table.keys))
+    if table.interpolate:
+        cell["points"] = _points(table, env.get(table.keys[0]))
+    cell["read_by"] = rules
+    return cell
 
 
 def _points(table: Table, x: Any) -> list[list[float]]:
@@ -1247,14 +1252,7 @@ class ScopedDecider(Decider):
         out = []
         for e in graded:
             env = {**debtor, **{k: v for k, v in e.items() if not k.startswith("@")}}
-            for table, rules in self._exposure_lookups:
-                keys = {k: _jsonable(env.get(k)) for k in table.keys}
-                cell: dict[str, Any] = {"table": table.name, "exposure": e["@key"], "keys": keys,
-                                        "value": table.cell(*(env.get(k) for k in table.keys))}
-                if table.interpolate:
-                    cell["points"] = _points(table, env.get(table.keys[0]))
-                cell["read_by"] = rules
-                out.append(cell)
+            out += [_cell(table, rules, env, e["@key"]) for table, rules in self._exposure_lookups]
         return out
 
     def _trace_exposures(self, part: ScopedPart, graded: list[dict[str, Any]],
