@@ -356,7 +356,8 @@ def _expect_named_exposures(kind: str) -> Callable[[Any, Mapping[str, Any]], lis
             return f"the {kind} names no exposures (it has no for_exposures)"
         want, got = sorted(map(str, ids)), sorted(x["exposures"])
         unknown = sorted(x.get("exposures_not_known") or ())
-        said = f" (not known, a fact missing: {unknown})" if unknown else ""
+        # not known: its condition has no value there (a fact missing, or a metric undefined: a limit of 0)
+        said = f" (not known whether it concerns {unknown}: its condition has no value there)" if unknown else ""
         if not want:  # [] expects it not to fire at all, and it is listed: it fired
             return f"expected it not to fire (naming none), it fired naming {got}{said}"
         return None if want == got else f"expected {want}, got {got}{said}"

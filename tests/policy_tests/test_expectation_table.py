@@ -78,16 +78,18 @@ RECORD = {"warnings": [{"id": "late", "exposures": ["E1"]}, {"id": "thin"}],
      ["restructuring.unsure: undetermined (a fact it reads is missing: exposures.E1.balance)"]),
     ({"floor_exposures": {"held": ["E2"]}}, []),
     ({"floor_exposures": {"held": ["E1"], "contagion": ["E1"], "gone": ["E1"]}},
-     ["floor_exposures.held: expected ['E1'], got ['E2'] (not known, a fact missing: ['E3'])",
+     ["floor_exposures.held: expected ['E1'], got ['E2'] (not known whether it concerns ['E3']: its condition has "
+      "no value there)",
       "floor_exposures.contagion: the floor names no exposures (it has no for_exposures)",
       "floor_exposures.gone: floor did not fire"]),
     ({"floor_exposures": {"held": ["E2", "E3"]}},
-     ["floor_exposures.held: expected ['E2', 'E3'], got ['E2'] (not known, a fact missing: ['E3'])"]),
+     ["floor_exposures.held: expected ['E2', 'E3'], got ['E2'] (not known whether it concerns ['E3']: its "
+      "condition has no value there)"]),
     ({"floor_exposures": {"unsure": ["E1"], "gone": []}},
      ["floor_exposures.unsure: undetermined (a fact it reads is missing: exposures.E1.stage)"]),
     ({"action_exposures": {"empty": []}},  # fired naming none, one not known: [] expects it not to fire
-     ["action_exposures.empty: expected it not to fire (naming none), it fired naming [] (not known, a fact "
-      "missing: ['E2'])"]),
+     ["action_exposures.empty: expected it not to fire (naming none), it fired naming [] (not known whether it "
+      "concerns ['E2']: its condition has no value there)"]),
     ({"restructuring": {"maybe": True}}, ["restructuring.maybe: undetermined (a fact it reads is missing)"]),
 ])
 def test_an_expectation_keyed_by_warning_or_action_says_what_differs(expect: dict[str, Any], says: list[str]) -> None:
