@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -1215,17 +1215,22 @@ def _pinned_notes(fmt: str, portfolio: Path, refs: tuple[Any, Any], result: Any)
     but its figures are not those of the policy then in force."""
     import pandas as pd
 
+    from .portfolio.tables import not_in_force
+
     for side, ref, run in zip(("old", "new"), refs, result.runs or (), strict=False):
-        pinned = ref.pinned
         decisions = getattr(run, "decisions", None) if run.parts else None  # a side that decided nothing has none
-        if pinned is None or not isinstance(decisions, pd.DataFrame) or "as_of" not in decisions.columns:
+        if ref.pinned is None or not isinstance(decisions, pd.DataFrame) or "as_of" not in decisions.columns:
             continue
-        counts = decisions["as_of"].astype(str).value_counts()
-        n = int(sum(count for day, count in counts.items() if not pinned.applies_on(day)))
-        if n:
-            span = f"from {pinned.effective_from}" + (f" to {pinned.effective_to}" if pinned.effective_to else "")
-            _note(fmt, str(portfolio), "not-in-force", f"{side} side: {n} decision(s) made under {pinned.id} "
-                  f"{pinned.version} as pinned, not in force on their day (it applies {span})")
+        late = not_in_force(ref.pinned, decisions["as_of"])
+        if late is not None:
+            _not_in_force_note(fmt, str(portfolio), late, f"{side} side: ")
+
+
+def _not_in_force_note(fmt: str, where: str, late: Mapping[str, Any], prefix: str = "") -> None:
+    """Decisions made under a pinned version not in force on their day, said as decide says it for one client."""
+    span = f"from {late['effective_from']}" + (f" to {late['effective_to']}" if late["effective_to"] else "")
+    _note(fmt, where, "not-in-force", f"{prefix}{late['decided']} decision(s) made under {late['id']} "
+          f"{late['version']} as pinned, not in force on their day (it applies {span})")
 
 
 def _folder_notes(fmt: str, folder: Path, result: Any) -> None:
@@ -1594,10 +1599,8 @@ def _batch_notes(fmt: str, where: str, source: Path, outcome: Any) -> None:
                   f"{outcome.summary['graded_table']}: graded by the debtor's rules alone (check that their records "
                   "were not cut short)")
     late = outcome.summary.get("not_in_force")
-    if late:  # as decide says it for one client
-        span = f"from {late['effective_from']}" + (f" to {late['effective_to']}" if late["effective_to"] else "")
-        _note(fmt, where, "not-in-force", f"{late['decided']} decision(s) made under {late['id']} "
-              f"{late['version']} as pinned, not in force on their day (it applies {span})")
+    if late:
+        _not_in_force_note(fmt, where, late)
 
 
 def _batch_rejects(fmt: str, outcome: Any, financials: Path | None, rejects_out: Path | None, failing: bool) -> None:

@@ -433,9 +433,19 @@ def with_not_in_force(outcome: BatchRun, ref: PolicyRef, days: Any = None) -> No
         if not isinstance(decisions, pd.DataFrame) or "as_of" not in decisions.columns:
             return
         days = decisions["as_of"]
+    late = not_in_force(pinned, days)
+    if late is not None:
+        outcome.summary["not_in_force"] = late
+
+
+def not_in_force(pinned: Any, days: Any) -> dict[str, Any] | None:
+    """How many of ``days`` (decisions' as-of dates) fall outside the span of the ``pinned`` version, with the
+    version and its span (``not_in_force`` of a batch summary; impact says it per side); None when none do."""
+    import pandas as pd
+
     counts = pd.Series(days).astype(str).value_counts()
     n = int(sum(count for day, count in counts.items() if not pinned.applies_on(day)))
-    if n:
-        outcome.summary["not_in_force"] = {"decided": n, "version": pinned.version, "id": pinned.id,
-                                           "effective_from": pinned.effective_from,
-                                           "effective_to": pinned.effective_to}
+    if not n:
+        return None
+    return {"decided": n, "version": pinned.version, "id": pinned.id, "effective_from": pinned.effective_from,
+            "effective_to": pinned.effective_to}
